@@ -1,0 +1,9 @@
+//! The Agora client: account keys, AGR amounts and the `agora` command line.
+//!
+//! - [`keys`]: SURIs, key generation, SS58 addresses and the [`keys::Signer`] of extrinsics.
+//! - [`amount`]: decimal AGR amounts and plancks.
+//! - [`cli`]: the `agora` command line (the binary is a thin wrapper around [`cli::run`]).
+
+pub mod amount;
+pub mod cli;
+pub mod keys;

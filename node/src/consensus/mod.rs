@@ -1,0 +1,719 @@
+//! Byzantine agreement on the order of Agora blocks, on commonware `simplex`.
+//!
+//! This module is the only place in the project that names commonware types. Everything else
+//! sees a [`Chain`] trait to implement, a [`Config`], a [`Runtime`] to run in and a
+//! [`Consensus`] handle. An upgrade of commonware touches only this directory.
+//!
+//! # Overview
+//!
+//! A committee of validators, each identified by an ed25519 key, runs one instance of
+//! commonware's `simplex` engine (epoch 0, see [Epochs](#epochs)). For every view `v` a leader,
+//! chosen round-robin over the committee sorted by public key, asks its [`Chain`] to build a
+//! block on the parent consensus names ([`Chain::propose`]), relays the block's bytes to the
+//! other validators and votes for its 32-byte blake3 hash. The other validators wait until
+//! they hold both the block and its parent, ask their [`Chain`] to validate it
+//! ([`Chain::verify`]) and vote. A quorum of `2f+1` votes (of `n = 3f+1`) notarizes the block,
+//! a second quorum finalizes it, and each validator then hands the block and the encoded
+//! finalization certificate to [`Chain::finalized`].
+//!
+//! The payload that consensus orders is the block hash ([`struct@Hash`]); consensus never sees
+//! block contents. The `simplex` genesis payload is [`Chain::genesis`], so the first block
+//! (view 1) extends the genesis block.
+//!
+//! # Guarantees and obligations
+//!
+//! * Safety: with at most `f` faulty validators, no two validators ever see different blocks
+//!   finalized at the same height. A finalization of block `b` at view `v` finalizes `b` and,
+//!   implicitly, all of its ancestors. Consensus does **not** deliver a finalization for every
+//!   block: a block notarized at view `v` may be finalized only through a descendant's
+//!   finalization at a later view. [`Chain::finalized`] must therefore treat every not yet
+//!   finalized ancestor of `block` as finalized too.
+//! * Finalizations are delivered to [`Chain::finalized`] one at a time, in increasing view
+//!   order; a finalization at or below a view already delivered in this process is skipped
+//!   (its block is an ancestor of a block already delivered). After a restart, finalizations
+//!   still in the consensus journal are delivered again (see [Restart](#restart)), so
+//!   [`Chain::finalized`] must be idempotent and must accept a block it already finalized or a
+//!   block below its finalized tip.
+//! * [`Chain::finalized`] is called only once the block is locally known
+//!   ([`Chain::has_block`]); if it is not, it is requested from peers (see
+//!   [Block exchange](#block-exchange)) until it arrives.
+//! * [`Chain::verify`] is called only once both the parent and the block are locally known.
+//!   It must be deterministic across honest validators and return `false` only when the block
+//!   is permanently invalid as a child of `parent`. A `false` makes this validator vote to skip
+//!   the view.
+//! * [`Chain::propose`] is called only once the parent is locally known. It may wait (for the
+//!   block time) but must finish well within [`Timeouts::leader`], or the view is skipped.
+//!   Returning `None` declines to propose in this view, which also skips it.
+//!
+//! # Block exchange
+//!
+//! Blocks travel on their own p2p channel ([`channel::BLOCKS`]), separate from votes. Every
+//! message is one tag byte followed by a body:
+//!
+//! | tag | body | meaning |
+//! |-----|------|---------|
+//! | `0` | block bytes ([`Chain::block_bytes`]) | a block; the receiver calls [`Chain::receive_block`] |
+//! | `1` | 32-byte block hash | "send me this block"; answered with tag `0` if known, else ignored |
+//!
+//! A leader sends its proposal to every validator before voting for it. A validator that
+//! needs a block it does not have (to verify a proposal, to verify a child of a block it
+//! missed, or to hand a finalized block to the chain) waits [`Timeouts::block_request`] for
+//! the relay and then asks all peers, repeating every [`Timeouts::block_request`] until the
+//! block arrives or consensus abandons the request. Messages with an unknown tag, a wrong
+//! length or undecodable block bytes are dropped.
+//!
+//! This is enough for validators that are online or briefly offline. A validator that was
+//! offline for longer than the journal's retention needs a full catch-up of the finalized
+//! chain (commonware `marshal`), which is not implemented here yet.
+//!
+//! # Network
+//!
+//! Validators talk over commonware's authenticated `lookup` p2p: every peer's address is
+//! configured up front ([`Config::validators`]), connections are encrypted and authenticated
+//! with the validators' ed25519 keys, and only committee members may connect. Four channels:
+//! votes ([`channel::VOTES`]), certificates ([`channel::CERTIFICATES`]), certificate backfill
+//! ([`channel::RESOLVER`]), blocks ([`channel::BLOCKS`]). With a single validator (`--dev`)
+//! the quorum is 1, nothing is ever sent, and the node still listens on [`Config::listen`].
+//!
+//! All signatures (votes, certificates, p2p handshakes) are bound to [`Config::namespace`],
+//! which should include the chain's genesis hash so signatures cannot be replayed across
+//! chains: votes sign under `namespace ++ b"/consensus"`, p2p handshakes under
+//! `namespace ++ b"/p2p"`.
+//!
+//! # Certificates
+//!
+//! The certificate passed to [`Chain::finalized`] is a commonware-encoded `simplex`
+//! finalization for the ed25519 scheme: the proposal (epoch, view, parent view, block hash)
+//! followed by a quorum of ed25519 signatures with signer indices into the committee sorted
+//! by public key. [`verify_certificate`] checks one against a committee and returns the block
+//! and view it finalizes.
+//!
+//! # Runtime
+//!
+//! Consensus runs on commonware's tokio runtime ([`Runtime`]), which is a plain multi-threaded
+//! tokio runtime: the root future and every task run inside it, so `tokio::spawn`,
+//! `tokio::time`, `tokio::net`, jsonrpsee servers, and `spawn_blocking` for RocksDB all work
+//! from inside [`Runtime::run`]. The node's `main` therefore runs everything inside it:
+//!
+//! ```ignore
+//! fn main() -> anyhow::Result<()> {
+//!     let cli = Cli::parse();
+//!     let runtime = consensus::RuntimeConfig::new(cli.base_path.join("consensus"));
+//!     consensus::Runtime::run(runtime, |rt| async move {
+//!         let chain = chain::Chain::open(&cli.base_path)?;  // RocksDB, implements consensus::Chain
+//!         let rpc = rpc::start(chain.clone(), cli.rpc_port).await?; // tokio::spawn inside is fine
+//!         let config = consensus::Config::new(listen, seed, validators, namespace);
+//!         let consensus = consensus::start(&rt, config, chain)?;
+//!         tokio::select! {
+//!             result = consensus.join() => result?,
+//!             _ = tokio::signal::ctrl_c() => {}
+//!         }
+//!         Ok(())
+//!     })
+//! }
+//! ```
+//!
+//! When the future passed to [`Runtime::run`] returns, every task started by consensus is
+//! aborted. Panics in consensus tasks are not caught: they take the process down.
+//!
+//! # Restart
+//!
+//! `simplex` keeps a journal (partition `consensus_e0` under [`RuntimeConfig::storage_dir`]) of
+//! its own votes and of the certificates it has seen. It syncs its own votes before sending
+//! them, so a validator killed with SIGKILL and restarted on the same directory never signs
+//! conflicting votes. On restart:
+//!
+//! * the engine starts from the highest of the journal's finalizations and the finalization
+//!   returned by [`Chain::last_finalized`] (the "floor"), so a chain that is ahead of the
+//!   journal (or a lost journal) does not make consensus re-propose finalized heights;
+//! * the floor finalization is reported again, and so are journaled finalizations above it
+//!   (with no floor from the chain: every finalization still in the journal, i.e. within the
+//!   last [`RETENTION_VIEWS`] views), so [`Chain::finalized`] sees blocks it has already
+//!   finalized; it must ignore them;
+//! * votes and proposals in flight may be requested again ([`Chain::verify`] or
+//!   [`Chain::propose`] for a view already handled before the crash).
+//!
+//! If the chain lost blocks that consensus already finalized (it persisted less than it
+//! acknowledged), consensus cannot give them back: [`Chain::finalized`] must persist durably
+//! before returning.
+//!
+//! # Epochs
+//!
+//! There is a single epoch, 0, with the committee given in [`Config::validators`].
+//! Reconfiguration from pallet-staking (one engine per epoch, each with its own journal
+//! partition and peer set index) is future work.
+//!
+//! # Testing
+//!
+//! The tests run several validators, with the real p2p stack, on commonware's deterministic
+//! runtime (simulated time and sockets, seeded randomness), plus one test on the tokio
+//! runtime with real sockets and disk.
+
+mod glue;
+#[cfg(test)]
+mod tests;
+
+use agora_primitives::Hash;
+use commonware_codec::{Copying, Decode as _, DecodeExt as _};
+use commonware_consensus::{
+    simplex::{
+        self, elector::RoundRobin, scheme::ed25519, types::Finalization, ForwardPolicy, SkipBudget,
+        SkipPolicy,
+    },
+    types::{Epoch, ViewDelta},
+};
+use commonware_cryptography::{
+    blake3, certificate::Verifier as _, ed25519 as ed, Sha256, Signer as _,
+};
+use commonware_p2p::{authenticated::lookup, Address, AddressableManager as _};
+use commonware_parallel::Sequential;
+use commonware_runtime::{
+    buffer::paged::CacheRef, Clock, Metrics, Network as RNetwork, Quota, Resolver, Runner as _,
+    Spawner, Storage, Supervisor as _,
+};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+};
+use commonware_utils::{ordered::Map, NZUsize, NonZeroDuration, NZU16, NZU32};
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+/// What consensus needs from the chain. Implemented by the node's chain module.
+///
+/// All methods may be called concurrently from several tasks. See the
+/// [module documentation](self) for when each is called and what it must guarantee.
+pub trait Chain: Clone + Send + Sync + 'static {
+    /// Hash of the genesis block (the payload of simplex's genesis, view 0).
+    fn genesis(&self) -> Hash;
+
+    /// Builds a new block extending `parent` for consensus view `view`, stores it (so that
+    /// [`Chain::block_bytes`] returns it) and returns its hash, or `None` if it cannot.
+    ///
+    /// Called only once `parent` is locally known. May wait (for the block time since the
+    /// parent) but must finish well within [`Timeouts::leader`].
+    fn propose(&self, parent: Hash, view: u64) -> impl Future<Output = Option<Hash>> + Send;
+
+    /// Validates block `block` as a child of `parent`. Both are locally known when called.
+    /// Returns `false` only if the block is permanently invalid as a child of `parent`.
+    fn verify(&self, parent: Hash, block: Hash) -> impl Future<Output = bool> + Send;
+
+    /// Block `block` (and all of its ancestors) is finalized, proven by `certificate` (an
+    /// encoded commonware finalization, see [`verify_certificate`]). Must persist durably
+    /// before returning. Must be idempotent, and must accept blocks at or below the finalized
+    /// tip (they are reported again after a restart).
+    fn finalized(&self, block: Hash, certificate: Vec<u8>) -> impl Future<Output = ()> + Send;
+
+    /// Encoded bytes of a locally known block (built by [`Chain::propose`] or received by
+    /// [`Chain::receive_block`]), to send to peers.
+    fn block_bytes(&self, block: Hash) -> Option<Vec<u8>>;
+
+    /// Bytes of a block received from a peer; stores the block and returns its hash if it
+    /// decodes. After `Some(h)`, [`Chain::has_block`]`(h)` must be true. Must not execute the
+    /// block (that happens in [`Chain::verify`]); should bound how many unfinalized blocks it
+    /// keeps.
+    fn receive_block(&self, bytes: Vec<u8>) -> Option<Hash>;
+
+    /// Whether `block` is locally known. Defaults to `block_bytes(block).is_some()`; override
+    /// to avoid copying the block.
+    fn has_block(&self, block: Hash) -> bool {
+        self.block_bytes(block).is_some()
+    }
+
+    /// The certificate most recently passed to [`Chain::finalized`] and persisted, or `None`
+    /// if nothing but genesis is finalized. Used as the engine's starting floor on restart, so
+    /// that consensus resumes at or above the chain's finalized tip even if its own journal
+    /// is behind or lost. Returning `None` is always safe while the journal is intact.
+    fn last_finalized(&self) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// p2p channel numbers. Must be the same on every validator.
+pub mod channel {
+    /// Individual votes (notarize, nullify, finalize).
+    pub const VOTES: u64 = 0;
+    /// Certificates (notarization, nullification, finalization).
+    pub const CERTIFICATES: u64 = 1;
+    /// Request/response backfill of missing certificates.
+    pub const RESOLVER: u64 = 2;
+    /// Block bytes and block requests (see [Block exchange](super#block-exchange)).
+    pub const BLOCKS: u64 = 3;
+}
+
+/// How many views below the finalized tip the engine keeps in memory and in its journal.
+pub const RETENTION_VIEWS: u64 = 256;
+
+/// Timeouts of the consensus engine. All must be non-zero; see [`Timeouts::validate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// How long to wait for the leader's proposal in a view before voting to skip it. Must
+    /// exceed the chain's block time plus a network round trip.
+    pub leader: Duration,
+    /// How long to wait for a view to be notarized and certified before voting to skip it.
+    /// Must exceed `leader`.
+    pub certification: Duration,
+    /// How often to re-broadcast a vote to skip a view while stuck in it.
+    pub retry: Duration,
+    /// How long to wait for a peer to answer a certificate request.
+    pub fetch: Duration,
+    /// A leader that has not voted for this long while a quorum has is skipped immediately.
+    /// Must exceed `certification` and `retry`.
+    pub skip_inactive_leader: Duration,
+    /// How long to wait for a block from the relay before asking peers for it, and the
+    /// interval between repeated requests.
+    pub block_request: Duration,
+}
+
+impl Timeouts {
+    /// Timeouts suited to a chain that produces one block every `block_time`.
+    pub fn for_block_time(block_time: Duration) -> Self {
+        let leader = block_time.saturating_add(Duration::from_secs(2));
+        let certification = leader.saturating_add(Duration::from_secs(1));
+        let retry = Duration::from_secs(10);
+        Timeouts {
+            leader,
+            certification,
+            retry,
+            fetch: Duration::from_secs(2),
+            skip_inactive_leader: certification
+                .max(retry)
+                .saturating_add(Duration::from_secs(5)),
+            block_request: Duration::from_millis(500),
+        }
+    }
+
+    /// Checks the ordering constraints the engine asserts on.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |what: &str| Err(Error::Timeouts(what.to_owned()));
+        if self.leader.is_zero()
+            || self.retry.is_zero()
+            || self.fetch.is_zero()
+            || self.block_request.is_zero()
+        {
+            return bad("leader, retry, fetch and block_request timeouts must be non-zero");
+        }
+        if self.certification <= self.leader {
+            return bad("certification timeout must exceed the leader timeout");
+        }
+        if self.skip_inactive_leader <= self.certification
+            || self.skip_inactive_leader <= self.retry
+        {
+            return bad("skip_inactive_leader must exceed the certification and retry timeouts");
+        }
+        Ok(())
+    }
+}
+
+impl Default for Timeouts {
+    /// [`Timeouts::for_block_time`] of one second.
+    fn default() -> Self {
+        Timeouts::for_block_time(Duration::from_secs(1))
+    }
+}
+
+/// Configuration of one validator's consensus.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// p2p listen address.
+    pub listen: SocketAddr,
+    /// ed25519 secret seed (RFC 8032) of this validator.
+    pub signer_seed: [u8; 32],
+    /// ed25519 public keys and p2p addresses of the committee, including this validator. Order
+    /// does not matter (the committee is sorted by key); duplicates are an error.
+    pub validators: Vec<([u8; 32], SocketAddr)>,
+    /// Domain separator for all signatures, e.g. `b"agora-dev" ++ genesis hash`.
+    pub namespace: Vec<u8>,
+    /// Engine timeouts.
+    pub timeouts: Timeouts,
+    /// Largest encoded block, in bytes, this validator sends or accepts.
+    pub max_block_size: u32,
+    /// Whether peers may have private (e.g. 127.0.0.1, 10.x) addresses. Needed for local
+    /// testnets; only committee members can connect either way.
+    pub allow_private_ips: bool,
+}
+
+impl Config {
+    /// A configuration with default timeouts, a 4 MiB block limit and private IPs allowed.
+    pub fn new(
+        listen: SocketAddr,
+        signer_seed: [u8; 32],
+        validators: Vec<([u8; 32], SocketAddr)>,
+        namespace: Vec<u8>,
+    ) -> Self {
+        Config {
+            listen,
+            signer_seed,
+            validators,
+            namespace,
+            timeouts: Timeouts::default(),
+            max_block_size: 4 * 1024 * 1024,
+            allow_private_ips: true,
+        }
+    }
+}
+
+/// Why consensus could not start, or why it stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configured public key is not a valid ed25519 point.
+    #[error("invalid validator public key 0x{0}")]
+    InvalidValidatorKey(String),
+    /// The same key appears twice in the committee.
+    #[error("duplicate validator public key 0x{0}")]
+    DuplicateValidator(String),
+    /// The committee is empty.
+    #[error("the validator set is empty")]
+    NoValidators,
+    /// Our own key is not in the committee.
+    #[error("this node's key 0x{0} is not in the validator set")]
+    NotAValidator(String),
+    /// The timeouts violate an ordering constraint.
+    #[error("invalid consensus timeouts: {0}")]
+    Timeouts(String),
+    /// [`Chain::last_finalized`] returned bytes that are not a valid finalization for this
+    /// committee and epoch.
+    #[error("the chain's last finalization certificate is invalid for this committee: {0}")]
+    InvalidFloor(String),
+    /// The consensus task ended (it only does so if the engine or network stopped).
+    #[error("consensus stopped: {0}")]
+    Stopped(String),
+}
+
+/// Configuration of the [`Runtime`].
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Root of commonware storage; the consensus journal lives in the `consensus_e0*`
+    /// partitions under it. Use a directory under the node's base path.
+    pub storage_dir: PathBuf,
+    /// tokio worker threads.
+    pub worker_threads: usize,
+}
+
+impl RuntimeConfig {
+    /// Storage under `storage_dir`, one worker thread per CPU (at least two).
+    pub fn new(storage_dir: PathBuf) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        RuntimeConfig {
+            storage_dir,
+            worker_threads: cpus.max(2),
+        }
+    }
+}
+
+/// The async runtime consensus runs in: commonware's tokio runtime (a multi-threaded tokio
+/// runtime; `tokio::spawn` and friends work inside it). Obtained only through
+/// [`Runtime::run`].
+pub struct Runtime {
+    context: commonware_runtime::tokio::Context,
+}
+
+impl Runtime {
+    /// Builds the runtime, runs `f` on it to completion and returns its output. Blocks the
+    /// calling thread; call it once, from `main`. When `f`'s future returns, every task spawned
+    /// through the runtime (including consensus) is aborted.
+    pub fn run<F, Fut>(cfg: RuntimeConfig, f: F) -> Fut::Output
+    where
+        F: FnOnce(Runtime) -> Fut,
+        Fut: Future,
+    {
+        let config = commonware_runtime::tokio::Config::new()
+            .with_storage_directory(cfg.storage_dir)
+            .with_worker_threads(cfg.worker_threads);
+        commonware_runtime::tokio::Runner::new(config).start(|context| f(Runtime { context }))
+    }
+}
+
+/// A running consensus instance.
+#[must_use = "consensus stops only when the runtime stops or `abort` is called"]
+pub struct Consensus {
+    handle: commonware_runtime::Handle<()>,
+    public_key: [u8; 32],
+}
+
+impl Consensus {
+    /// This validator's ed25519 public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.public_key
+    }
+
+    /// Waits until consensus stops (it only does so if the engine or the network stopped, or
+    /// [`Consensus::abort`] was called from a clone of the handle's task).
+    pub async fn join(self) -> Result<(), Error> {
+        match self.handle.await {
+            Ok(()) => Err(Error::Stopped("the engine exited".to_owned())),
+            Err(e) => Err(Error::Stopped(e.to_string())),
+        }
+    }
+
+    /// Stops consensus and all of its tasks (network, engine, block exchange).
+    pub fn abort(&self) {
+        self.handle.abort();
+    }
+}
+
+/// Starts consensus for this validator on `runtime`; it runs until the runtime stops or
+/// [`Consensus::abort`]. Fails fast on a bad configuration.
+pub fn start<C: Chain>(runtime: &Runtime, config: Config, chain: C) -> Result<Consensus, Error> {
+    launch(
+        runtime.context.child("consensus"),
+        config,
+        chain,
+        "consensus",
+    )
+}
+
+/// Checks an encoded finalization `certificate` (as passed to [`Chain::finalized`]) against
+/// the committee `validators` (ed25519 public keys, any order) and `namespace`. Returns the
+/// finalized block and its view, or `None` if the certificate does not decode, is not for
+/// epoch 0, or lacks a valid quorum of signatures.
+pub fn verify_certificate(
+    namespace: &[u8],
+    validators: &[[u8; 32]],
+    certificate: &[u8],
+) -> Option<(Hash, u64)> {
+    let committee = committee(validators).ok()?;
+    let scheme = ed25519::Scheme::verifier(&consensus_namespace(namespace), committee);
+    let finalization = decode_finalization(&scheme, certificate).ok()?;
+    if finalization.proposal.round.epoch() != EPOCH {
+        return None;
+    }
+    // Batch verification draws random scalars that must be unpredictable to the prover.
+    let mut rng = commonware_utils::sys_rng();
+    if !finalization.verify(&mut rng, &scheme, &Sequential) {
+        return None;
+    }
+    Some((
+        to_hash(finalization.proposal.payload),
+        finalization.proposal.round.view().get(),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internals.
+
+/// The digest simplex orders: our 32-byte blake3 block hash.
+type Digest = blake3::Digest;
+/// Validator identity.
+type PublicKey = ed::PublicKey;
+/// Signing scheme for votes and certificates.
+type Scheme = ed25519::Scheme;
+/// The single epoch.
+const EPOCH: Epoch = Epoch::zero();
+
+fn to_digest(hash: Hash) -> Digest {
+    blake3::Digest(hash.0)
+}
+
+fn to_hash(digest: Digest) -> Hash {
+    Hash(digest.0)
+}
+
+fn consensus_namespace(namespace: &[u8]) -> Vec<u8> {
+    [namespace, b"/consensus"].concat()
+}
+
+fn p2p_namespace(namespace: &[u8]) -> Vec<u8> {
+    [namespace, b"/p2p"].concat()
+}
+
+/// Everything a runtime must provide to run consensus (commonware's tokio runtime in
+/// production, its deterministic runtime in tests).
+trait Rt:
+    Spawner
+    + Clock
+    + Storage
+    + Metrics
+    + RNetwork
+    + Resolver
+    + rand_core_010::CryptoRng
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Rt for T where
+    T: Spawner
+        + Clock
+        + Storage
+        + Metrics
+        + RNetwork
+        + Resolver
+        + rand_core_010::CryptoRng
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+fn decode_key(key: &[u8; 32]) -> Result<PublicKey, Error> {
+    PublicKey::decode(Copying(&key[..])).map_err(|_| Error::InvalidValidatorKey(hex::encode(key)))
+}
+
+fn committee(validators: &[[u8; 32]]) -> Result<commonware_utils::ordered::Set<PublicKey>, Error> {
+    if validators.is_empty() {
+        return Err(Error::NoValidators);
+    }
+    let keys = validators
+        .iter()
+        .map(decode_key)
+        .collect::<Result<Vec<_>, _>>()?;
+    let count = keys.len();
+    let set = commonware_utils::ordered::Set::from_iter_dedup(keys);
+    if set.len() != count {
+        let mut sorted = validators.to_vec();
+        sorted.sort();
+        let dup = sorted
+            .windows(2)
+            .find(|w| w[0] == w[1])
+            .map_or([0; 32], |w| w[0]);
+        return Err(Error::DuplicateValidator(hex::encode(dup)));
+    }
+    Ok(set)
+}
+
+fn decode_finalization(
+    scheme: &Scheme,
+    bytes: &[u8],
+) -> Result<Finalization<Scheme, Digest>, commonware_codec::Error> {
+    Finalization::<Scheme, Digest>::decode_cfg(Copying(bytes), &scheme.certificate_codec_config())
+}
+
+/// Validates `config` and spawns consensus on `context`. `partition` prefixes the journal's
+/// storage partitions (tests run several validators in one runtime).
+fn launch<E: Rt, C: Chain>(
+    context: E,
+    config: Config,
+    chain: C,
+    partition: &str,
+) -> Result<Consensus, Error> {
+    config.timeouts.validate()?;
+    let signer = ed::PrivateKey::decode(Copying(&config.signer_seed[..]))
+        .map_err(|_| Error::InvalidValidatorKey("<signer seed>".to_owned()))?;
+    let me = signer.public_key();
+    let keys: Vec<[u8; 32]> = config.validators.iter().map(|(key, _)| *key).collect();
+    let participants = committee(&keys)?;
+    let namespace = consensus_namespace(&config.namespace);
+    let scheme = Scheme::signer(&namespace, participants.clone(), signer.clone())
+        .ok_or_else(|| Error::NotAValidator(hex::encode(me.as_ref())))?;
+    let floor = match chain.last_finalized() {
+        None => simplex::Floor::Genesis(to_digest(chain.genesis())),
+        Some(bytes) => {
+            let finalization = decode_finalization(&scheme, &bytes)
+                .map_err(|e| Error::InvalidFloor(e.to_string()))?;
+            if finalization.proposal.round.epoch() != EPOCH {
+                return Err(Error::InvalidFloor("not for epoch 0".to_owned()));
+            }
+            let mut rng = context.child("floor");
+            if !finalization.verify(&mut rng, &scheme, &Sequential) {
+                return Err(Error::InvalidFloor("signatures do not verify".to_owned()));
+            }
+            simplex::Floor::Finalized(finalization)
+        }
+    };
+    let mut peers = Vec::with_capacity(config.validators.len());
+    for (key, address) in &config.validators {
+        peers.push((decode_key(key)?, Address::from(*address)));
+    }
+    let peers: Map<PublicKey, Address> = Map::from_iter_dedup(peers);
+    let n = u32::try_from(participants.len()).map_err(|_| Error::NoValidators)?;
+    let public_key: [u8; 32] = me
+        .as_ref()
+        .try_into()
+        .map_err(|_| Error::InvalidValidatorKey(hex::encode(me.as_ref())))?;
+
+    let partition = format!("{partition}_e{}", EPOCH.get());
+    let handle = context.spawn(move |context| async move {
+        // Network. The largest message is a block (plus its tag) or a consensus certificate.
+        let max_message = commonware_p2p::max_message_size(&[
+            simplex::max_payload_size::<Scheme, Digest>(n),
+            usize::try_from(config.max_block_size)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
+        ]);
+        let handshake = Cups::<_, commonware_cryptography::ChaCha20Poly1305>::new(
+            Sake {
+                signer,
+                synchrony_bound: Duration::from_secs(5),
+                max_handshake_age: Duration::from_secs(10),
+                version: sake::Version::V1,
+            },
+            cups::Version::V1,
+        );
+        let mut p2p = lookup::Config::recommended(
+            handshake,
+            &p2p_namespace(&config.namespace),
+            config.listen,
+            NZUsize!(participants.len().saturating_add(1)),
+            max_message,
+            NZUsize!(1024),
+        );
+        p2p.allow_private_ips = config.allow_private_ips;
+        p2p.peer_connection_cooldown = Duration::from_secs(1);
+        p2p.allowed_handshake_rate_per_ip = Quota::per_second(NZU32!(16));
+        p2p.allowed_handshake_rate_per_subnet = Quota::per_second(NZU32!(128));
+        p2p.ping_frequency = Duration::from_secs(5);
+        p2p.tracked_peer_sets = NZUsize!(1);
+        let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
+        let _ = oracle.track(EPOCH.get(), peers);
+        let votes = network.register(channel::VOTES, Quota::per_second(NZU32!(1024)));
+        let certificates = network.register(channel::CERTIFICATES, Quota::per_second(NZU32!(1024)));
+        let resolver = network.register(channel::RESOLVER, Quota::per_second(NZU32!(256)));
+        let (block_sender, block_receiver) =
+            network.register(channel::BLOCKS, Quota::per_second(NZU32!(256)));
+        let network = network.start();
+
+        // Glue between simplex and the chain.
+        let (application, reporter, finalizations) = glue::Application::new(
+            Arc::new(context.child("application")),
+            chain,
+            block_sender,
+            max_message,
+            config.timeouts.block_request,
+        );
+        let blocks = application.serve_blocks(context.child("blocks"), block_receiver);
+        let finalizer =
+            application.deliver_finalizations(context.child("finalizer"), finalizations);
+
+        // Engine.
+        let engine = simplex::Engine::new(
+            context.child("engine"),
+            simplex::Config {
+                scheme,
+                elector: RoundRobin::<Sha256>::default(),
+                blocker: oracle,
+                automaton: application.clone(),
+                relay: application,
+                reporter,
+                track_historical_votes: false,
+                strategy: Sequential,
+                partition,
+                mailbox_size: NZUsize!(1024),
+                epoch: EPOCH,
+                floor,
+                replay_buffer: NZUsize!(1024 * 1024),
+                write_buffer: NZUsize!(1024 * 1024),
+                page_cache: CacheRef::new(NZU16!(4096), NZUsize!(1024)),
+                leader_timeout: config.timeouts.leader,
+                certification_timeout: config.timeouts.certification,
+                timeout_retry: config.timeouts.retry,
+                view_retention: ViewDelta::new(RETENTION_VIEWS),
+                skip: SkipPolicy::Enabled {
+                    timeout: config.timeouts.skip_inactive_leader,
+                    budget: SkipBudget::Participants,
+                },
+                fetch_timeout: NonZeroDuration::new(config.timeouts.fetch)
+                    .unwrap_or_else(|| NonZeroDuration::new_panic(Duration::from_secs(2))),
+                fetch_retry_delay: Duration::from_millis(100),
+                forward: ForwardPolicy::SilentLeader,
+            },
+        );
+        let engine = engine.start(votes, certificates, resolver);
+
+        // Run until any part stops; the supervision tree then aborts the rest.
+        let stopped =
+            commonware_runtime::Handle::select([network, engine, blocks, finalizer]).await;
+        tracing::error!(?stopped, "consensus stopped");
+    });
+    Ok(Consensus { handle, public_key })
+}

@@ -1,0 +1,557 @@
+//! Protocol tests: committees of validators running the real engine, p2p stack and glue on
+//! commonware's deterministic runtime (simulated time and sockets, named seeds), against an
+//! in-memory chain; plus one end-to-end test on the tokio runtime with real sockets and disk.
+
+use super::*;
+use commonware_runtime::deterministic;
+use std::{
+    collections::{HashMap, HashSet},
+    net::{IpAddr, Ipv4Addr},
+    sync::Mutex,
+};
+
+/// Namespace shared by every test committee.
+const NAMESPACE: &[u8] = b"agora-test";
+
+/// A block of the mock chain: `parent ++ view ++ salt ++ proposer ++ valid`, hashed with
+/// blake3. The salt (the proposer's proposal counter) makes a re-proposal at the same view a
+/// different block, like a real block with a new timestamp and transactions.
+#[derive(Clone, Copy, Debug)]
+struct Block {
+    parent: Hash,
+    view: u64,
+    salt: u64,
+    proposer: u8,
+    valid: bool,
+}
+
+impl Block {
+    fn encode(&self) -> Vec<u8> {
+        let mut bytes = self.parent.0.to_vec();
+        bytes.extend_from_slice(&self.view.to_le_bytes());
+        bytes.extend_from_slice(&self.salt.to_le_bytes());
+        bytes.push(self.proposer);
+        bytes.push(u8::from(self.valid));
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Block> {
+        if bytes.len() != 50 {
+            return None;
+        }
+        let parent = Hash(bytes[..32].try_into().ok()?);
+        let view = u64::from_le_bytes(bytes[32..40].try_into().ok()?);
+        let salt = u64::from_le_bytes(bytes[40..48].try_into().ok()?);
+        let proposer = bytes[48];
+        let valid = match bytes[49] {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        Some(Block {
+            parent,
+            view,
+            salt,
+            proposer,
+            valid,
+        })
+    }
+
+    fn hash(&self) -> Hash {
+        Hash::of(&self.encode())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Number of blocks this chain has proposed.
+    proposals: u64,
+    blocks: HashMap<Hash, Block>,
+    /// Finalized blocks in height order (genesis excluded).
+    finalized: Vec<Hash>,
+    finalized_set: HashSet<Hash>,
+    /// Every `finalized` call: block and certificate.
+    certificates: Vec<(Hash, Vec<u8>)>,
+}
+
+/// In-memory chain. Its state outlives runtimes (it stands for the node's RocksDB), so
+/// restarts can be tested. It panics if asked to finalize a block that does not extend its
+/// finalized chain, so a safety violation fails the test.
+#[derive(Clone)]
+struct MockChain {
+    /// Index of the validator running this chain; recorded in the blocks it proposes.
+    id: u8,
+    genesis: Hash,
+    /// Blocks this chain proposes are invalid (for the byzantine-proposer test).
+    propose_invalid: bool,
+    state: Arc<Mutex<State>>,
+}
+
+impl MockChain {
+    fn new(id: u8) -> Self {
+        MockChain {
+            id,
+            genesis: Hash::of(b"genesis"),
+            propose_invalid: false,
+            state: Arc::default(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("mock chain lock poisoned")
+    }
+
+    fn finalized_blocks(&self) -> Vec<Hash> {
+        self.state().finalized.clone()
+    }
+
+    fn block(&self, hash: Hash) -> Block {
+        *self
+            .state()
+            .blocks
+            .get(&hash)
+            .expect("finalized block is known")
+    }
+}
+
+impl Chain for MockChain {
+    fn genesis(&self) -> Hash {
+        self.genesis
+    }
+
+    async fn propose(&self, parent: Hash, view: u64) -> Option<Hash> {
+        let mut state = self.state();
+        if parent != self.genesis && !state.blocks.contains_key(&parent) {
+            return None;
+        }
+        state.proposals = state.proposals.wrapping_add(1);
+        let block = Block {
+            parent,
+            view,
+            salt: state.proposals,
+            proposer: self.id,
+            valid: !self.propose_invalid,
+        };
+        let hash = block.hash();
+        state.blocks.insert(hash, block);
+        Some(hash)
+    }
+
+    async fn verify(&self, parent: Hash, block: Hash) -> bool {
+        let state = self.state();
+        let block = state
+            .blocks
+            .get(&block)
+            .expect("verify is called on known blocks");
+        assert!(
+            parent == self.genesis || state.blocks.contains_key(&parent),
+            "verify is called with a known parent"
+        );
+        block.valid && block.parent == parent
+    }
+
+    async fn finalized(&self, block: Hash, certificate: Vec<u8>) {
+        let mut state = self.state();
+        state.certificates.push((block, certificate));
+        if state.finalized_set.contains(&block) {
+            return;
+        }
+        // Walk back to the finalized tip: everything in between is finalized with `block`.
+        let tip = state.finalized.last().copied().unwrap_or(self.genesis);
+        let mut path = vec![block];
+        let mut cursor = block;
+        while cursor != tip {
+            let known = state.blocks.get(&cursor).expect("finalized block is known");
+            assert!(known.valid, "an invalid block was finalized");
+            cursor = known.parent;
+            assert!(
+                cursor == tip || !(cursor == self.genesis || state.finalized_set.contains(&cursor)),
+                "finalized block {block:?} does not extend the finalized tip {tip:?}"
+            );
+            if cursor != tip {
+                path.push(cursor);
+            }
+        }
+        for hash in path.into_iter().rev() {
+            state.finalized.push(hash);
+            state.finalized_set.insert(hash);
+        }
+    }
+
+    fn block_bytes(&self, block: Hash) -> Option<Vec<u8>> {
+        self.state().blocks.get(&block).map(Block::encode)
+    }
+
+    fn receive_block(&self, bytes: Vec<u8>) -> Option<Hash> {
+        let block = Block::decode(&bytes)?;
+        let hash = block.hash();
+        self.state().blocks.insert(hash, block);
+        Some(hash)
+    }
+
+    fn last_finalized(&self) -> Option<Vec<u8>> {
+        let state = self.state();
+        let tip = *state.finalized.last()?;
+        // The certificate of the tip itself, if the tip was finalized directly.
+        state
+            .certificates
+            .iter()
+            .rev()
+            .find(|(block, _)| *block == tip)
+            .map(|(_, certificate)| certificate.clone())
+    }
+}
+
+fn seed(index: usize) -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    seed[0] = u8::try_from(index)
+        .expect("small committee")
+        .wrapping_add(1);
+    seed[31] = 0xa5;
+    seed
+}
+
+fn public_key(seed: &[u8; 32]) -> [u8; 32] {
+    let signer = ed::PrivateKey::decode(Copying(&seed[..])).expect("any 32 bytes are a seed");
+    signer
+        .public_key()
+        .as_ref()
+        .try_into()
+        .expect("ed25519 keys are 32 bytes")
+}
+
+fn address(index: usize) -> SocketAddr {
+    let port = 3000u16.saturating_add(u16::try_from(index).expect("small committee"));
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+}
+
+fn committee_config(n: usize) -> Vec<Config> {
+    let validators: Vec<_> = (0..n).map(|i| (public_key(&seed(i)), address(i))).collect();
+    (0..n)
+        .map(|i| {
+            let mut config =
+                Config::new(address(i), seed(i), validators.clone(), NAMESPACE.to_vec());
+            config.timeouts = Timeouts::for_block_time(Duration::ZERO);
+            config
+        })
+        .collect()
+}
+
+fn validator_keys(n: usize) -> Vec<[u8; 32]> {
+    (0..n).map(|i| public_key(&seed(i))).collect()
+}
+
+/// Runs validators `online` of an `n`-validator committee on a deterministic runtime until
+/// every online chain has finalized at least `target` blocks. Returns the checkpoint (for
+/// restarts). Panics on virtual-time timeout.
+fn run_until(
+    runner: deterministic::Runner,
+    n: usize,
+    chains: &[MockChain],
+    online: &[usize],
+    target: usize,
+) -> deterministic::Checkpoint {
+    let configs = committee_config(n);
+    let chains = chains.to_vec();
+    let online = online.to_vec();
+    let ((), checkpoint) = runner.start_and_recover(|context| async move {
+        let mut handles = Vec::new();
+        for &i in &online {
+            let validator = context.child("validator").with_attribute("index", i);
+            let consensus = launch(
+                validator,
+                configs[i].clone(),
+                chains[i].clone(),
+                &format!("v{i}"),
+            )
+            .expect("valid configuration");
+            handles.push(consensus);
+        }
+        loop {
+            context.sleep(Duration::from_millis(100)).await;
+            if online
+                .iter()
+                .all(|&i| chains[i].finalized_blocks().len() >= target)
+            {
+                break;
+            }
+        }
+        for handle in &handles {
+            handle.abort();
+        }
+    });
+    checkpoint
+}
+
+fn timed(seed: u64) -> deterministic::Runner {
+    deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(seed)
+            .with_timeout(Some(Duration::from_secs(600))),
+    )
+}
+
+/// Checks that `chain`'s finalized blocks form one chain from genesis with increasing views,
+/// and that every certificate it was given verifies and names its block.
+fn assert_well_formed(chain: &MockChain, n: usize) {
+    let finalized = chain.finalized_blocks();
+    let mut parent = chain.genesis;
+    let mut view = 0;
+    for hash in &finalized {
+        let block = chain.block(*hash);
+        assert_eq!(block.parent, parent, "finalized blocks form a chain");
+        assert!(block.view > view, "views increase along the chain");
+        assert!(block.valid);
+        parent = *hash;
+        view = block.view;
+    }
+    let certificates = chain.state().certificates.clone();
+    assert!(!certificates.is_empty());
+    let keys = validator_keys(n);
+    for (block, certificate) in certificates {
+        let (certified, certified_view) =
+            verify_certificate(NAMESPACE, &keys, &certificate).expect("the certificate verifies");
+        assert_eq!(certified, block);
+        assert_eq!(certified_view, chain.block(block).view);
+        assert!(
+            verify_certificate(b"another-chain", &keys, &certificate).is_none(),
+            "certificates are bound to the namespace"
+        );
+    }
+}
+
+#[test]
+fn single_validator_finalizes_chain_of_blocks() {
+    let chain = MockChain::new(0);
+    run_until(timed(42), 1, std::slice::from_ref(&chain), &[0], 12);
+    let finalized = chain.finalized_blocks();
+    assert!(finalized.len() >= 12);
+    assert_well_formed(&chain, 1);
+    // With one validator every view is finalized directly, one block per view.
+    let views: Vec<u64> = finalized
+        .iter()
+        .map(|hash| chain.block(*hash).view)
+        .collect();
+    assert_eq!(views[..12], (1..=12).collect::<Vec<_>>()[..]);
+}
+
+#[test]
+fn four_validators_finalize_same_blocks() {
+    let chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
+    run_until(timed(7), 4, &chains, &[0, 1, 2, 3], 10);
+    let reference = chains[0].finalized_blocks();
+    for chain in &chains {
+        assert_well_formed(chain, 4);
+        let finalized = chain.finalized_blocks();
+        let common = finalized.len().min(reference.len());
+        assert!(common >= 10);
+        assert_eq!(finalized[..common], reference[..common], "validators agree");
+    }
+    // Every validator led, so blocks crossed the network in every direction.
+    let proposers: HashSet<u8> = reference
+        .iter()
+        .map(|hash| chains[0].block(*hash).proposer)
+        .collect();
+    assert_eq!(proposers, HashSet::from([0, 1, 2, 3]));
+}
+
+#[test]
+fn one_validator_offline_still_finalizes() {
+    let chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
+    run_until(timed(1), 4, &chains, &[0, 1, 2], 10);
+    let reference = chains[0].finalized_blocks();
+    for chain in &chains[..3] {
+        assert_well_formed(chain, 4);
+        let finalized = chain.finalized_blocks();
+        let common = finalized.len().min(reference.len());
+        assert!(common >= 10);
+        assert_eq!(finalized[..common], reference[..common]);
+    }
+    assert!(chains[3].finalized_blocks().is_empty());
+    // Its leader slots were skipped; the three others all led.
+    let proposers: HashSet<u8> = reference
+        .iter()
+        .map(|hash| chains[0].block(*hash).proposer)
+        .collect();
+    assert_eq!(proposers, HashSet::from([0, 1, 2]));
+}
+
+#[test]
+fn byzantine_proposer_blocks_are_never_finalized() {
+    // Validator 0 proposes blocks every honest validator rejects; the others skip its views.
+    let mut chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
+    chains[0].propose_invalid = true;
+    run_until(timed(3), 4, &chains, &[0, 1, 2, 3], 10);
+    for chain in &chains[1..] {
+        // `MockChain::finalized` panics if an invalid block is finalized.
+        assert_well_formed(chain, 4);
+        let finalized = chain.finalized_blocks();
+        assert!(finalized.len() >= 10);
+        let proposers: HashSet<u8> = finalized
+            .iter()
+            .map(|hash| chain.block(*hash).proposer)
+            .collect();
+        assert_eq!(proposers, HashSet::from([1, 2, 3]));
+    }
+}
+
+#[test]
+fn restart_resumes_from_journal() {
+    let chain = MockChain::new(0);
+    let checkpoint = run_until(timed(5), 1, std::slice::from_ref(&chain), &[0], 5);
+    let before = chain.finalized_blocks();
+    let last_view = chain.block(*before.last().expect("finalized")).view;
+    // Same storage (the checkpoint), same chain state: consensus continues the same chain.
+    run_until(
+        deterministic::Runner::from(checkpoint),
+        1,
+        std::slice::from_ref(&chain),
+        &[0],
+        before.len() + 5,
+    );
+    let after = chain.finalized_blocks();
+    assert_eq!(
+        after[..before.len()],
+        before[..],
+        "finalized blocks are never replaced"
+    );
+    assert!(chain.block(*after.last().expect("finalized")).view > last_view);
+    assert_well_formed(&chain, 1);
+}
+
+#[test]
+fn lost_journal_resumes_from_chain_floor() {
+    let chain = MockChain::new(0);
+    run_until(timed(9), 1, std::slice::from_ref(&chain), &[0], 5);
+    let before = chain.finalized_blocks();
+    let tip_view = chain.block(*before.last().expect("finalized")).view;
+    // Fresh storage: the journal is gone, but the chain still holds its finalized blocks and
+    // certificate. Consensus must start from the chain's tip instead of re-proposing height 1
+    // (which `MockChain` would reject as a fork).
+    run_until(
+        timed(10),
+        1,
+        std::slice::from_ref(&chain),
+        &[0],
+        before.len() + 5,
+    );
+    let after = chain.finalized_blocks();
+    assert_eq!(after[..before.len()], before[..]);
+    let first_new = chain.block(after[before.len()]);
+    assert!(first_new.view > tip_view, "views continue above the floor");
+    assert_well_formed(&chain, 1);
+}
+
+#[test]
+fn invalid_configurations_are_rejected() {
+    let chain = MockChain::new(0);
+    deterministic::Runner::seeded(0).start(|context| async move {
+        let mut config = committee_config(1).remove(0);
+        config.validators.clear();
+        assert!(matches!(
+            launch(context.child("a"), config, chain.clone(), "a"),
+            Err(Error::NoValidators)
+        ));
+
+        let mut config = committee_config(2).remove(0);
+        config.validators.remove(0);
+        assert!(matches!(
+            launch(context.child("b"), config, chain.clone(), "b"),
+            Err(Error::NotAValidator(_))
+        ));
+
+        let mut config = committee_config(2).remove(0);
+        let duplicate = config.validators[1];
+        config.validators.push(duplicate);
+        assert!(matches!(
+            launch(context.child("c"), config, chain.clone(), "c"),
+            Err(Error::DuplicateValidator(_))
+        ));
+
+        let mut config = committee_config(1).remove(0);
+        config.timeouts.certification = config.timeouts.leader;
+        assert!(matches!(
+            launch(context.child("d"), config, chain.clone(), "d"),
+            Err(Error::Timeouts(_))
+        ));
+    });
+}
+
+/// Chain wrapper for the tokio test: proposals wait on a tokio timer and a task started with
+/// `tokio::spawn`, proving that plain tokio works inside [`Runtime::run`].
+#[derive(Clone)]
+struct TokioChain(MockChain);
+
+impl Chain for TokioChain {
+    fn genesis(&self) -> Hash {
+        self.0.genesis()
+    }
+    async fn propose(&self, parent: Hash, view: u64) -> Option<Hash> {
+        let spawned = tokio::spawn(tokio::time::sleep(Duration::from_millis(20)));
+        spawned.await.expect("tokio task runs");
+        self.0.propose(parent, view).await
+    }
+    async fn verify(&self, parent: Hash, block: Hash) -> bool {
+        self.0.verify(parent, block).await
+    }
+    async fn finalized(&self, block: Hash, certificate: Vec<u8>) {
+        Chain::finalized(&self.0, block, certificate).await;
+    }
+    fn block_bytes(&self, block: Hash) -> Option<Vec<u8>> {
+        self.0.block_bytes(block)
+    }
+    fn receive_block(&self, bytes: Vec<u8>) -> Option<Hash> {
+        self.0.receive_block(bytes)
+    }
+}
+
+#[test]
+fn tokio_runtime_finalizes_and_restarts_on_disk() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let listen = listener.local_addr().expect("bound address");
+    drop(listener);
+    let seed = seed(0);
+    let chain = TokioChain(MockChain::new(0));
+    let run = |target: usize| {
+        let chain = chain.clone();
+        let mut config = Config::new(
+            listen,
+            seed,
+            vec![(public_key(&seed), listen)],
+            NAMESPACE.to_vec(),
+        );
+        config.timeouts = Timeouts::for_block_time(Duration::from_millis(20));
+        let runtime = RuntimeConfig {
+            worker_threads: 2,
+            ..RuntimeConfig::new(dir.path().to_path_buf())
+        };
+        Runtime::run(runtime, |rt| async move {
+            let consensus = start(&rt, config, chain.clone()).expect("valid configuration");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while chain.0.finalized_blocks().len() < target {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "finalization is too slow"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(consensus.public_key(), public_key(&seed));
+            consensus.abort();
+            assert!(matches!(consensus.join().await, Err(Error::Stopped(_))));
+        });
+    };
+    run(5);
+    let before = chain.0.finalized_blocks();
+    assert!(
+        std::fs::read_dir(dir.path())
+            .expect("storage")
+            .next()
+            .is_some(),
+        "journal on disk"
+    );
+    run(before.len() + 3);
+    let after = chain.0.finalized_blocks();
+    assert_eq!(after[..before.len()], before[..]);
+    assert_well_formed(&chain.0, 1);
+}

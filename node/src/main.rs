@@ -1,0 +1,383 @@
+//! `agora-node`: the Agora ledger node.
+//!
+//! ```text
+//! agora-node --dev [--tmp | --base-path DIR] [--rpc-port N] [--port N] [--block-time-ms N]
+//! agora-node --chain spec.json --validator-key SURI --peer KEY@ADDR … --base-path DIR
+//! agora-node build-spec [--dev | --chain PATH]
+//! agora-node purge-chain [--dev | --chain PATH] [--base-path DIR] -y
+//! agora-node key generate | key inspect SURI
+//! ```
+//!
+//! Data lives under `<base-path>/chains/<chain id>/`: `db/` (RocksDB: blocks, state, state
+//! tree) and `consensus/` (the consensus journal). The default base path is
+//! `$XDG_DATA_HOME/agora-node` (or `~/.local/share/agora-node`).
+
+use agora_node::{chain, consensus, metrics, rpc, storage};
+use agora_primitives::{AccountId, Hash};
+use agora_runtime::genesis::{dev_consensus_seed, ChainSpec};
+use clap::{Args, Parser, Subcommand};
+use sp_core::{ed25519, Pair};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The Agora ledger node.
+#[derive(Parser, Debug)]
+#[command(name = "agora-node", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Prints the chain spec as JSON.
+    BuildSpec(SpecArgs),
+    /// Deletes the chain's database and consensus journal.
+    PurgeChain {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Base path holding the chain's data.
+        #[arg(long)]
+        base_path: Option<PathBuf>,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Consensus (ed25519) key utilities.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Generates a new consensus key and prints its secret phrase and public key.
+    Generate,
+    /// Prints the consensus public key of a SURI (`//Alice`, a mnemonic, or a 0x seed).
+    Inspect {
+        /// The secret URI.
+        suri: String,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+struct SpecArgs {
+    /// Use the development chain: one validator (//Alice), dev accounts funded.
+    #[arg(long)]
+    dev: bool,
+    /// A chain spec JSON file (see `build-spec`).
+    #[arg(long, conflicts_with = "dev")]
+    chain: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct RunArgs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// Keep data in a temporary directory deleted when the node exits.
+    #[arg(long, conflicts_with = "base_path")]
+    tmp: bool,
+    /// Where to keep data.
+    #[arg(long)]
+    base_path: Option<PathBuf>,
+    /// JSON-RPC port (HTTP and WebSocket) on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 9944)]
+    rpc_port: u16,
+    /// Listen on all interfaces for RPC instead of loopback only.
+    #[arg(long)]
+    rpc_external: bool,
+    /// p2p port.
+    #[arg(long, default_value_t = 30333)]
+    port: u16,
+    /// Prometheus port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 9615)]
+    prometheus_port: u16,
+    /// Do not serve Prometheus metrics.
+    #[arg(long)]
+    no_prometheus: bool,
+    /// Target time between blocks, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    block_time_ms: u64,
+    /// SURI of this validator's ed25519 consensus key; `--dev` defaults to //Alice.
+    #[arg(long)]
+    validator_key: Option<String>,
+    /// Address of a committee member: `0x<ed25519 public key>@<ip:port>`; repeat for each.
+    #[arg(long = "peer", value_name = "KEY@ADDR")]
+    peers: Vec<String>,
+    /// Log filter, e.g. `info` or `agora_node=debug`.
+    #[arg(long, default_value = "info", env = "RUST_LOG")]
+    log: String,
+}
+
+/// Errors of the node binary; each is printed as one sentence.
+#[derive(Debug, thiserror::Error)]
+enum NodeError {
+    #[error("cannot read chain spec {path}: {error}")]
+    ReadSpec {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("chain spec {path}: {error}")]
+    Spec {
+        path: PathBuf,
+        error: agora_runtime::genesis::SpecError,
+    },
+    #[error("choose a chain with --dev or --chain PATH")]
+    NoChain,
+    #[error("'{suri}' is not a valid consensus key SURI: {reason}")]
+    BadKey { suri: String, reason: String },
+    #[error("--validator-key is required with --chain")]
+    NoValidatorKey,
+    #[error("'{0}' is not KEY@ADDR (0x + 64 hex digits, '@', ip:port)")]
+    BadPeer(String),
+    #[error("consensus key {0} is not in the chain spec's validators")]
+    NotAValidator(Hash),
+    #[error("cannot create {path}: {error}")]
+    CreateDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot remove {path}: {error}")]
+    RemoveDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("refusing to purge {0} without -y")]
+    PurgeNotConfirmed(PathBuf),
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Chain(#[from] chain::ChainError),
+    #[error("cannot serve {what} on {addr}: {error}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Consensus(#[from] consensus::Error),
+    #[error("cannot install the signal handler: {0}")]
+    Signal(std::io::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.run.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Some(Command::BuildSpec(spec)) => {
+            load_spec(&spec).map(|spec| println!("{}", spec.to_json()))
+        }
+        Some(Command::PurgeChain {
+            spec,
+            base_path,
+            yes,
+        }) => purge(&spec, base_path, yes),
+        Some(Command::Key(command)) => key(command),
+        None => run(cli.run),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_spec(args: &SpecArgs) -> Result<ChainSpec, NodeError> {
+    match (&args.chain, args.dev) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).map_err(|error| NodeError::ReadSpec {
+                path: path.clone(),
+                error,
+            })?;
+            ChainSpec::from_json(&text).map_err(|error| NodeError::Spec {
+                path: path.clone(),
+                error,
+            })
+        }
+        (None, true) => Ok(ChainSpec::development()),
+        (None, false) => Err(NodeError::NoChain),
+    }
+}
+
+fn default_base_path() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("agora-node")
+}
+
+fn chain_dir(base: &Path, spec: &ChainSpec) -> PathBuf {
+    base.join("chains").join(&spec.id)
+}
+
+fn purge(spec: &SpecArgs, base_path: Option<PathBuf>, yes: bool) -> Result<(), NodeError> {
+    let spec = load_spec(spec)?;
+    let dir = chain_dir(&base_path.unwrap_or_else(default_base_path), &spec);
+    if !yes {
+        return Err(NodeError::PurgeNotConfirmed(dir));
+    }
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => println!("Removed {}", dir.display()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            println!("Nothing to remove at {}", dir.display())
+        }
+        Err(error) => return Err(NodeError::RemoveDir { path: dir, error }),
+    }
+    Ok(())
+}
+
+fn consensus_pair(suri: &str) -> Result<ed25519::Pair, NodeError> {
+    ed25519::Pair::from_string(suri, None).map_err(|error| NodeError::BadKey {
+        suri: suri.to_owned(),
+        reason: format!("{error:?}"),
+    })
+}
+
+fn key(command: KeyCommand) -> Result<(), NodeError> {
+    match command {
+        KeyCommand::Generate => {
+            let (pair, phrase, _) = ed25519::Pair::generate_with_phrase(None);
+            println!("Secret phrase: {phrase}");
+            println!("Public key:    0x{}", hex::encode(pair.public().0));
+        }
+        KeyCommand::Inspect { suri } => {
+            let pair = consensus_pair(&suri)?;
+            println!("Public key: 0x{}", hex::encode(pair.public().0));
+        }
+    }
+    Ok(())
+}
+
+fn parse_peer(text: &str) -> Result<([u8; 32], SocketAddr), NodeError> {
+    let bad = || NodeError::BadPeer(text.to_owned());
+    let (key, addr) = text.split_once('@').ok_or_else(bad)?;
+    let key = Hash::from_hex(key).map_err(|_| bad())?;
+    let addr = addr.parse().map_err(|_| bad())?;
+    Ok((key.0, addr))
+}
+
+fn run(args: RunArgs) -> Result<(), NodeError> {
+    let spec = load_spec(&args.spec)?;
+    let seed = match (&args.validator_key, args.spec.dev) {
+        (Some(suri), _) => consensus_pair(suri)?.seed(),
+        (None, true) => dev_consensus_seed("Alice"),
+        (None, false) => return Err(NodeError::NoValidatorKey),
+    };
+    let public = Hash(ed25519::Pair::from_seed(&seed).public().0);
+    let author: AccountId = spec
+        .validators
+        .iter()
+        .find(|validator| validator.consensus_key == public)
+        .map(|validator| validator.account)
+        .ok_or(NodeError::NotAValidator(public))?;
+
+    // `--tmp` keeps the directory alive until `run` returns.
+    let tmp = if args.tmp {
+        Some(
+            tempfile::Builder::new()
+                .prefix("agora-node-")
+                .tempdir()
+                .map_err(|error| NodeError::CreateDir {
+                    path: std::env::temp_dir(),
+                    error,
+                })?,
+        )
+    } else {
+        None
+    };
+    let base = match (&tmp, &args.base_path) {
+        (Some(dir), _) => dir.path().to_path_buf(),
+        (None, Some(path)) => path.clone(),
+        (None, None) => default_base_path(),
+    };
+    let dir = chain_dir(&base, &spec);
+    let db_dir = dir.join("db");
+    std::fs::create_dir_all(&db_dir).map_err(|error| NodeError::CreateDir {
+        path: db_dir.clone(),
+        error,
+    })?;
+    tracing::info!(chain = %spec.name, base_path = %base.display(), "starting agora-node");
+
+    let db = Arc::new(storage::Database::open(&db_dir)?);
+    let metrics = metrics::Metrics::new();
+    let block_time = Duration::from_millis(args.block_time_ms);
+    let chain = chain::Chain::open(db, spec.clone(), author, block_time, metrics.clone())?;
+    let (finalized_hash, finalized) = chain.finalized();
+    tracing::info!(genesis = %chain.genesis_hash(), finalized = finalized.number(), hash = %finalized_hash, "database open");
+
+    let runtime_config = consensus::RuntimeConfig::new(dir.join("consensus"));
+    consensus::Runtime::run(runtime_config, |runtime| async move {
+        let rpc_ip = if args.rpc_external {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        };
+        let rpc_addr = SocketAddr::new(rpc_ip, args.rpc_port);
+        let (rpc_bound, rpc_handle) =
+            rpc::start(chain.clone(), rpc_addr)
+                .await
+                .map_err(|error| NodeError::Bind {
+                    what: "JSON-RPC",
+                    addr: rpc_addr,
+                    error,
+                })?;
+        tracing::info!("JSON-RPC listening on {rpc_bound}");
+        if !args.no_prometheus {
+            let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.prometheus_port);
+            let listener = metrics::bind(addr).await.map_err(|error| NodeError::Bind {
+                what: "Prometheus",
+                addr,
+                error,
+            })?;
+            tracing::info!(
+                "Prometheus metrics on http://{}/metrics",
+                listener.local_addr().unwrap_or(addr)
+            );
+            tokio::spawn(metrics.serve(listener));
+        }
+
+        let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port);
+        let mut validators = args
+            .peers
+            .iter()
+            .map(|peer| parse_peer(peer))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !validators.iter().any(|(key, _)| *key == public.0) {
+            validators.push((public.0, listen));
+        }
+        let mut namespace = b"agora/".to_vec();
+        namespace.extend_from_slice(spec.id.as_bytes());
+        namespace.extend_from_slice(chain.genesis_hash().as_bytes());
+        let mut config = consensus::Config::new(listen, seed, validators, namespace);
+        config.timeouts = consensus::Timeouts::for_block_time(block_time);
+        config.max_block_size = u32::try_from(chain::MAX_BLOCK_BYTES).unwrap_or(u32::MAX);
+        let consensus = consensus::start(&runtime, config, chain.clone())?;
+        tracing::info!(validator = %public, "consensus started");
+
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(NodeError::Signal)?;
+        let result = tokio::select! {
+            result = consensus.join() => result.map_err(NodeError::from),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+            _ = terminate.recv() => Ok(()),
+        };
+        tracing::info!("shutting down");
+        let _ = rpc_handle.stop();
+        result
+    })?;
+    drop(tmp);
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! Prometheus metrics, served as text at `http://127.0.0.1:<port>/metrics`.
+//!
+//! | metric | type | meaning |
+//! |---|---|---|
+//! | `agora_block_height` | gauge | number of the best (highest executed) block |
+//! | `agora_finalized_height` | gauge | number of the last finalized block |
+//! | `agora_txpool_size` | gauge | extrinsics in the transaction pool |
+//! | `agora_block_import_seconds` | histogram | time to execute a block and check its state root |
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// The node's metrics. Cheap to clone; clones share the same values.
+#[derive(Clone)]
+pub struct Metrics {
+    pub best_height: Gauge,
+    pub finalized_height: Gauge,
+    pub txpool_size: Gauge,
+    pub import_seconds: Histogram,
+    registry: Arc<Registry>,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("agora");
+        let best_height = Gauge::default();
+        let finalized_height = Gauge::default();
+        let txpool_size = Gauge::default();
+        // 1 ms … ~16 s.
+        let import_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 15));
+        registry.register(
+            "block_height",
+            "Number of the best block",
+            best_height.clone(),
+        );
+        registry.register(
+            "finalized_height",
+            "Number of the last finalized block",
+            finalized_height.clone(),
+        );
+        registry.register(
+            "txpool_size",
+            "Extrinsics in the transaction pool",
+            txpool_size.clone(),
+        );
+        registry.register(
+            "block_import_seconds",
+            "Time to execute a block and check its state root",
+            import_seconds.clone(),
+        );
+        Metrics {
+            best_height,
+            finalized_height,
+            txpool_size,
+            import_seconds,
+            registry: Arc::new(registry),
+        }
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Serves `GET /metrics` on `listener` until the process stops. Anything else gets 404.
+    pub async fn serve(self, listener: TcpListener) {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                continue;
+            };
+            let metrics = self.clone();
+            tokio::spawn(async move {
+                // One bounded read is enough for a GET line; scrapers send small requests.
+                let mut buffer = [0u8; 2048];
+                let Ok(read) = socket.read(&mut buffer).await else {
+                    return;
+                };
+                let request = String::from_utf8_lossy(&buffer[..read]);
+                let (status, body) = if request.starts_with("GET /metrics") {
+                    ("200 OK", metrics.render())
+                } else {
+                    ("404 Not Found", "not found: try /metrics\n".to_owned())
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    }
+}
+
+/// Binds the metrics endpoint.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_metric() {
+        let metrics = Metrics::new();
+        metrics.best_height.set(7);
+        metrics.import_seconds.observe(0.01);
+        let text = metrics.render();
+        assert!(text.contains("agora_block_height 7"), "{text}");
+        assert!(text.contains("agora_finalized_height 0"));
+        assert!(text.contains("agora_txpool_size 0"));
+        assert!(text.contains("agora_block_import_seconds_count 1"));
+    }
+}

@@ -1,0 +1,410 @@
+//! JSON-RPC over HTTP and WebSocket (one port, default `127.0.0.1:9944`).
+//!
+//! Method names follow Substrate where one exists; Agora-specific helpers are `agora_*`.
+//! Hashes, keys and byte strings are `0x`-hex; accounts are SS58 addresses; block numbers and
+//! balances (plancks) are JSON numbers. Parameters are positional, as in Substrate.
+//!
+//! | method | params | result |
+//! |---|---|---|
+//! | `system_health` | – | `{peers, isSyncing, shouldHavePeers}` |
+//! | `system_chain` / `system_name` / `system_version` | – | string |
+//! | `chain_getHeader` | `[hash?]` | header (default: best) or `null` |
+//! | `chain_getBlock` | `[hash?]` | `{block: {header, extrinsics: [hex]}, finalityCertificate}` or `null` |
+//! | `chain_getBlockHash` | `[number?]` | hash on the best chain (default: best) or `null` |
+//! | `chain_getFinalizedHead` | – | hash |
+//! | `chain_subscribeNewHeads` | – | notifications `chain_newHead` with headers |
+//! | `chain_subscribeFinalizedHeads` | – | notifications `chain_finalizedHead` with headers |
+//! | `state_getStorage` | `[key, hash?]` | hex value or `null` |
+//! | `state_getReadProof` | `[[key…], hash?]` | `{at, proof: [hex…]}`: one SCALE-encoded sparse-Merkle proof per key |
+//! | `author_submitExtrinsic` | `[hex]` | extrinsic hash |
+//! | `author_submitAndWatchExtrinsic` | `[hex]` | notifications `author_extrinsicUpdate`: `"ready"`, then `{"finalized": hash}` or `"dropped"` |
+//! | `system_accountNextIndex` | `[address]` | next nonce, counting pooled extrinsics |
+//! | `agora_balance` | `[address, hash?]` | `{free, reserved, total, nonce}` |
+//! | `agora_events` | `[hash?]` | decoded events of a block (default: finalized head) |
+//! | `rpc_methods` | – | `{methods: [...]}` |
+//!
+//! # Errors
+//!
+//! Unknown methods get -32601 and malformed parameters -32602 (from jsonrpsee, naming the
+//! parameter problem). Agora's own errors:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 1002 | the extrinsic bytes are not hex or do not decode |
+//! | 1010 | the runtime refuses the extrinsic (signature, nonce, fee, era, size) |
+//! | 1013 | the extrinsic is already in the pool |
+//! | 1016 | the pool is full |
+//! | 4001 | unknown block |
+//! | 4003 | storage failure |
+
+use crate::chain::{Chain, ChainEvent, StoredBlock};
+use crate::txpool::PoolError;
+use agora_primitives::smt::{self, Proof};
+use agora_primitives::storage::StateRead;
+use agora_primitives::{decode_hex, encode_hex, AccountId, Hash};
+use agora_runtime::block::Header;
+use agora_runtime::executive::TransactionError;
+use agora_runtime::extrinsic::ExtrinsicError;
+use jsonrpsee::core::SubscriptionResult;
+use jsonrpsee::server::{Server, ServerHandle};
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
+use parity_scale_codec::Encode;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Error codes; see the module documentation.
+pub mod codes {
+    /// Bytes not hex or not an extrinsic.
+    pub const BAD_EXTRINSIC: i32 = 1002;
+    /// Refused by the runtime.
+    pub const INVALID_TRANSACTION: i32 = 1010;
+    /// Already pooled.
+    pub const ALREADY_IMPORTED: i32 = 1013;
+    /// Pool full.
+    pub const POOL_FULL: i32 = 1016;
+    /// Unknown block.
+    pub const UNKNOWN_BLOCK: i32 = 4001;
+    /// Storage failure.
+    pub const STORAGE: i32 = 4003;
+}
+
+fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, message.into(), None::<()>)
+}
+
+fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
+    error(jsonrpsee::types::error::INVALID_PARAMS_CODE, message)
+}
+
+fn storage_error(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    error(codes::STORAGE, e.to_string())
+}
+
+fn pool_error(e: PoolError) -> ErrorObjectOwned {
+    let code = match &e {
+        PoolError::Invalid(TransactionError::Extrinsic(
+            ExtrinsicError::Malformed(_)
+            | ExtrinsicError::TrailingBytes(_)
+            | ExtrinsicError::UnsupportedVersion(_),
+        )) => codes::BAD_EXTRINSIC,
+        PoolError::AlreadyImported(_) => codes::ALREADY_IMPORTED,
+        PoolError::Full(_) => codes::POOL_FULL,
+        _ => codes::INVALID_TRANSACTION,
+    };
+    error(code, e.to_string())
+}
+
+/// A header as JSON, with its hash.
+pub fn header_json(header: &Header) -> Value {
+    json!({
+        "hash": header.hash(),
+        "parentHash": header.parent_hash,
+        "number": header.number(),
+        "timestamp": header.timestamp,
+        "author": header.author,
+        "extrinsicsRoot": header.extrinsics_root,
+        "stateRoot": header.state_root,
+        "eventsRoot": header.events_root,
+    })
+}
+
+fn parse_account(text: &str) -> Result<AccountId, ErrorObjectOwned> {
+    if text.starts_with("0x") {
+        let hash = Hash::from_hex(text).map_err(|e| invalid_params(e.to_string()))?;
+        return Ok(AccountId(hash.0));
+    }
+    text.parse::<AccountId>()
+        .map_err(|e| invalid_params(e.to_string()))
+}
+
+/// Optional block hash parameter → stored block, or "unknown block".
+fn block_at(chain: &Chain, at: Option<Hash>) -> Result<StoredBlock, ErrorObjectOwned> {
+    let hash = at.unwrap_or_else(|| chain.best_hash());
+    chain
+        .block(&hash)
+        .map_err(storage_error)?
+        .ok_or_else(|| error(codes::UNKNOWN_BLOCK, format!("block {hash} is unknown")))
+}
+
+/// Reads `key` in the state after block `at` (default: best).
+fn read_storage(
+    chain: &Chain,
+    key: &[u8],
+    at: Option<Hash>,
+) -> Result<Option<Vec<u8>>, ErrorObjectOwned> {
+    if let Some(view) = chain.view(at) {
+        return Ok(view.get(key));
+    }
+    // A finalized block below the head: walk its state root in the tree.
+    let block = block_at(chain, at)?;
+    let store = chain
+        .view(None)
+        .ok_or_else(|| storage_error("best state unavailable"))?;
+    smt::get(&store, block.block.header.state_root, key).map_err(storage_error)
+}
+
+fn events_json(stored: &StoredBlock) -> Result<Value, ErrorObjectOwned> {
+    let records = agora_runtime::decode_events(&stored.events).map_err(storage_error)?;
+    serde_json::to_value(records).map_err(storage_error)
+}
+
+/// Builds the RPC module.
+pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::RegisterMethodError> {
+    let mut module = RpcModule::new(chain);
+
+    module.register_method("system_health", |_, chain, _| {
+        let validators = chain.spec().validators.len();
+        json!({ "peers": validators.saturating_sub(1), "isSyncing": false, "shouldHavePeers": validators > 1 })
+    })?;
+    module.register_method("system_chain", |_, chain, _| chain.spec().name.clone())?;
+    module.register_method("system_name", |_, _, _| "agora-node")?;
+    module.register_method("system_version", |_, _, _| env!("CARGO_PKG_VERSION"))?;
+
+    module.register_method("chain_getHeader", |params: Params<'_>, chain, _| {
+        let mut seq = params.sequence();
+        let at: Option<Hash> = seq.optional_next()?;
+        let hash = at.unwrap_or_else(|| chain.best_hash());
+        let block = chain.block(&hash).map_err(storage_error)?;
+        Ok::<_, ErrorObjectOwned>(block.map(|stored| header_json(&stored.block.header)))
+    })?;
+    module.register_method("chain_getBlock", |params: Params<'_>, chain, _| {
+        let mut seq = params.sequence();
+        let at: Option<Hash> = seq.optional_next()?;
+        let hash = at.unwrap_or_else(|| chain.best_hash());
+        let Some(stored) = chain.block(&hash).map_err(storage_error)? else {
+            return Ok::<_, ErrorObjectOwned>(Value::Null);
+        };
+        let certificate = chain.db().certificate(&hash).map_err(storage_error)?;
+        let extrinsics: Vec<String> = stored
+            .block
+            .extrinsics
+            .iter()
+            .map(|xt| encode_hex(&xt.encode()))
+            .collect();
+        Ok(json!({
+            "block": { "header": header_json(&stored.block.header), "extrinsics": extrinsics },
+            "finalityCertificate": certificate.filter(|c| !c.is_empty()).map(|c| encode_hex(&c)),
+        }))
+    })?;
+    module.register_method("chain_getBlockHash", |params: Params<'_>, chain, _| {
+        let mut seq = params.sequence();
+        let number: Option<u64> = seq.optional_next()?;
+        match number {
+            None => Ok::<_, ErrorObjectOwned>(Some(chain.best_hash().to_hex())),
+            Some(number) => Ok(chain
+                .block_hash(number)
+                .map_err(storage_error)?
+                .map(|hash| hash.to_hex())),
+        }
+    })?;
+    module.register_method("chain_getFinalizedHead", |_, chain, _| {
+        chain.finalized().0.to_hex()
+    })?;
+
+    module.register_method("state_getStorage", |params: Params<'_>, chain, _| {
+        let mut seq = params.sequence();
+        let key: String = seq.next()?;
+        let at: Option<Hash> = seq.optional_next()?;
+        let key = decode_hex(&key).map_err(|e| invalid_params(e.to_string()))?;
+        Ok::<_, ErrorObjectOwned>(read_storage(chain, &key, at)?.map(|value| encode_hex(&value)))
+    })?;
+    module.register_method("state_getReadProof", |params: Params<'_>, chain, _| {
+        let mut seq = params.sequence();
+        let keys: Vec<String> = seq.next()?;
+        let at: Option<Hash> = seq.optional_next()?;
+        if keys.len() > 1_000 {
+            return Err(invalid_params(format!(
+                "{} keys requested, at most 1000 per call",
+                keys.len()
+            )));
+        }
+        let block = block_at(chain, at)?;
+        let store = chain
+            .view(None)
+            .ok_or_else(|| storage_error("best state unavailable"))?;
+        let mut proofs = Vec::with_capacity(keys.len());
+        for key in keys {
+            let key = decode_hex(&key).map_err(|e| invalid_params(e.to_string()))?;
+            let proof: Proof =
+                smt::prove(&store, block.block.header.state_root, &key).map_err(storage_error)?;
+            proofs.push(encode_hex(&proof.encode()));
+        }
+        Ok(json!({ "at": block.block.hash(), "proof": proofs }))
+    })?;
+
+    module.register_method("author_submitExtrinsic", |params: Params<'_>, chain, _| {
+        let mut seq = params.sequence();
+        let hex: String = seq.next()?;
+        let bytes = decode_hex(&hex).map_err(|e| error(codes::BAD_EXTRINSIC, e.to_string()))?;
+        chain
+            .submit(&bytes)
+            .map(|hash| hash.to_hex())
+            .map_err(pool_error)
+    })?;
+    module.register_subscription(
+        "author_submitAndWatchExtrinsic",
+        "author_extrinsicUpdate",
+        "author_unwatchExtrinsic",
+        |params, pending, chain, _| async move { watch_extrinsic(params, pending, &chain).await },
+    )?;
+    module.register_method("system_accountNextIndex", |params: Params<'_>, chain, _| {
+        let mut seq = params.sequence();
+        let who: String = seq.next()?;
+        Ok::<_, ErrorObjectOwned>(chain.next_nonce(&parse_account(&who)?))
+    })?;
+    module.register_method("agora_balance", |params: Params<'_>, chain, _| {
+        let mut seq = params.sequence();
+        let who: String = seq.next()?;
+        let at: Option<Hash> = seq.optional_next()?;
+        let who = parse_account(&who)?;
+        let account_key = pallet_balances::Account::key(&who);
+        let nonce_key = pallet_system::Account::key(&who);
+        let data: pallet_balances::AccountData =
+            decode_value(read_storage(chain, &account_key, at)?)?;
+        let info: pallet_system::AccountInfo = decode_value(read_storage(chain, &nonce_key, at)?)?;
+        Ok::<_, ErrorObjectOwned>(json!({
+            "address": who,
+            "free": data.free,
+            "reserved": data.reserved,
+            "total": data.total(),
+            "nonce": info.nonce,
+        }))
+    })?;
+    module.register_method("agora_events", |params: Params<'_>, chain, _| {
+        let mut seq = params.sequence();
+        let at: Option<Hash> = seq.optional_next()?;
+        let at = Some(at.unwrap_or_else(|| chain.finalized().0));
+        events_json(&block_at(chain, at)?)
+    })?;
+
+    module.register_subscription(
+        "chain_subscribeNewHeads",
+        "chain_newHead",
+        "chain_unsubscribeNewHeads",
+        |_, pending, chain, _| async move { follow_heads(pending, &chain, false).await },
+    )?;
+    module.register_subscription(
+        "chain_subscribeFinalizedHeads",
+        "chain_finalizedHead",
+        "chain_unsubscribeFinalizedHeads",
+        |_, pending, chain, _| async move { follow_heads(pending, &chain, true).await },
+    )?;
+
+    let mut names: Vec<String> = module.method_names().map(str::to_owned).collect();
+    names.push("rpc_methods".to_owned());
+    names.sort();
+    module.register_method("rpc_methods", move |_, _, _| json!({ "methods": names }))?;
+    Ok(module)
+}
+
+fn decode_value<T: parity_scale_codec::Decode + Default>(
+    bytes: Option<Vec<u8>>,
+) -> Result<T, ErrorObjectOwned> {
+    match bytes {
+        None => Ok(T::default()),
+        Some(bytes) => T::decode(&mut &bytes[..]).map_err(storage_error),
+    }
+}
+
+fn message(value: &Value) -> Result<SubscriptionMessage, serde_json::Error> {
+    Ok(SubscriptionMessage::from(serde_json::value::to_raw_value(
+        value,
+    )?))
+}
+
+async fn follow_heads(
+    pending: PendingSubscriptionSink,
+    chain: &Chain,
+    finalized: bool,
+) -> SubscriptionResult {
+    let mut events = chain.subscribe();
+    let sink = pending.accept().await?;
+    // Start with the current head so a subscriber never waits a block time to see anything.
+    let current = if finalized {
+        chain.finalized().1
+    } else {
+        chain
+            .block(&chain.best_hash())
+            .ok()
+            .flatten()
+            .map(|s| s.block.header)
+            .unwrap_or_else(|| chain.finalized().1)
+    };
+    sink.send(message(&header_json(&current))?).await?;
+    loop {
+        let header = match events.recv().await {
+            Ok(ChainEvent::NewHead(header)) if !finalized => header,
+            Ok(ChainEvent::Finalized { header, .. }) if finalized => header,
+            Ok(_) => continue,
+            // A slow subscriber missed some heads; carry on with the next.
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return Ok(()),
+        };
+        sink.send(message(&header_json(&header))?).await?;
+    }
+}
+
+async fn watch_extrinsic(
+    params: Params<'static>,
+    pending: PendingSubscriptionSink,
+    chain: &Chain,
+) -> SubscriptionResult {
+    let hex: String = match params.one() {
+        Ok(hex) => hex,
+        Err(e) => {
+            pending.reject(e).await;
+            return Ok(());
+        }
+    };
+    let bytes = match decode_hex(&hex) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            pending
+                .reject(error(codes::BAD_EXTRINSIC, e.to_string()))
+                .await;
+            return Ok(());
+        }
+    };
+    // Subscribe before submitting, so the finalization cannot slip past unseen.
+    let mut events = chain.subscribe();
+    let hash = match chain.submit(&bytes) {
+        Ok(hash) => hash,
+        Err(e) => {
+            pending.reject(pool_error(e)).await;
+            return Ok(());
+        }
+    };
+    let sink = pending.accept().await?;
+    sink.send(message(&json!("ready"))?).await?;
+    loop {
+        match events.recv().await {
+            Ok(ChainEvent::Finalized { header, extrinsics }) if extrinsics.contains(&hash) => {
+                sink.send(message(
+                    &json!({ "finalized": header.hash(), "number": header.number() }),
+                )?)
+                .await?;
+                return Ok(());
+            }
+            Ok(ChainEvent::Dropped(hashes)) if hashes.contains(&hash) => {
+                sink.send(message(&json!("dropped"))?).await?;
+                return Ok(());
+            }
+            Ok(_) | Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return Ok(()),
+        }
+    }
+}
+
+/// Starts the server on `addr`.
+pub async fn start(chain: Chain, addr: SocketAddr) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let config = jsonrpsee::server::ServerConfig::builder()
+        .max_request_body_size(8 * 1024 * 1024)
+        .max_connections(256)
+        .build();
+    let server = Server::builder().set_config(config).build(addr).await?;
+    let bound = server.local_addr()?;
+    let module = module(chain).map_err(std::io::Error::other)?;
+    Ok((bound, server.start(module)))
+}

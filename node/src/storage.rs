@@ -1,0 +1,673 @@
+//! RocksDB persistence of the node: finalized blocks, their certificates and the state.
+//!
+//! One database, one column family per kind of record:
+//!
+//! | column family | key | value |
+//! |---|---|---|
+//! | `state_nodes` | node hash (32 bytes) | encoded state tree node ([`agora_primitives::smt`]) |
+//! | `state_flat` | state key | value at the finalized head (fast reads during execution) |
+//! | `blocks` | block hash (32 bytes) | encoded block, opaque here |
+//! | `block_hashes` | block number (8 bytes, big-endian, so they sort by height) | block hash |
+//! | `certificates` | block hash | finality certificate, opaque here (empty for genesis) |
+//! | `meta` | `finalized_head` | finalized head: number (8 bytes BE) ‖ hash (32 bytes) |
+//!
+//! A finalized block is written by [`Database::commit_finalized`] as one atomic `WriteBatch`
+//! synced to the write-ahead log before it returns, so after a crash the database holds either
+//! all of a block (block, number index, certificate, state changes, tree nodes, new head) or none
+//! of it, and the flat state always equals the tree state at the head's state root.
+//!
+//! Tree nodes are never deleted: every historical state root stays readable and provable
+//! ([`Database::state_at`], [`Database::prove_at`]). Pruning is a later concern.
+
+use agora_primitives::smt::{self, NodeStore, Proof, SmtError};
+use agora_primitives::Hash;
+use rocksdb::{
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBWithThreadMode,
+    Options, SingleThreaded, WriteBatch, WriteOptions,
+};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+const CF_STATE_NODES: &str = "state_nodes";
+const CF_STATE_FLAT: &str = "state_flat";
+const CF_BLOCKS: &str = "blocks";
+const CF_BLOCK_HASHES: &str = "block_hashes";
+const CF_CERTIFICATES: &str = "certificates";
+const CF_META: &str = "meta";
+const COLUMN_FAMILIES: [&str; 6] = [
+    CF_STATE_NODES,
+    CF_STATE_FLAT,
+    CF_BLOCKS,
+    CF_BLOCK_HASHES,
+    CF_CERTIFICATES,
+    CF_META,
+];
+
+const META_FINALIZED_HEAD: &[u8] = b"finalized_head";
+
+/// Errors of the database; each names the values involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// RocksDB refused to open the directory.
+    #[error("cannot open the database at {}: {source}", path.display())]
+    Open {
+        /// The database directory.
+        path: PathBuf,
+        /// RocksDB's error.
+        source: rocksdb::Error,
+    },
+    /// A RocksDB read or write failed.
+    #[error("database {operation} failed: {source}")]
+    Rocks {
+        /// What was being done.
+        operation: String,
+        /// RocksDB's error.
+        source: rocksdb::Error,
+    },
+    /// A column family that `open` creates is missing.
+    #[error("database column family {name} is missing")]
+    MissingColumnFamily {
+        /// Its name.
+        name: &'static str,
+    },
+    /// The database is empty and the block is not genesis.
+    #[error(
+        "cannot commit block #{number} ({hash}): the database is empty, the first block must be #0"
+    )]
+    NotGenesis {
+        /// Number of the rejected block.
+        number: u64,
+        /// Hash of the rejected block.
+        hash: Hash,
+    },
+    /// The block does not directly follow the finalized head.
+    #[error(
+        "cannot commit block #{number} ({hash}) on finalized head #{head} ({head_hash}): \
+         finalized blocks are committed one height at a time"
+    )]
+    OutOfOrder {
+        /// Number of the rejected block.
+        number: u64,
+        /// Hash of the rejected block.
+        hash: Hash,
+        /// Number of the finalized head.
+        head: u64,
+        /// Hash of the finalized head.
+        head_hash: Hash,
+    },
+    /// A record has the wrong shape.
+    #[error("corrupt {what} in the database: {reason}")]
+    Corrupt {
+        /// Which record.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The state tree failed (missing or corrupt node).
+    #[error(transparent)]
+    Smt(#[from] SmtError),
+}
+
+/// A finalized block and everything that is persisted with it.
+#[derive(Debug, Clone, Copy)]
+pub struct FinalizedBlock<'a> {
+    /// Height; 0 for genesis.
+    pub number: u64,
+    /// Block hash.
+    pub hash: Hash,
+    /// Encoded block, stored as given.
+    pub encoded: &'a [u8],
+    /// Finality certificate, stored as given (empty for genesis).
+    pub certificate: &'a [u8],
+    /// The block's state changes (`None` deletes), applied to the flat state.
+    pub state_changes: &'a BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The state tree nodes the block created ([`smt::Update::new_nodes`]).
+    pub new_nodes: &'a [(Hash, Vec<u8>)],
+}
+
+/// The node's database. `Send + Sync`; share it through an `Arc`.
+pub struct Database {
+    // SingleThreaded names the column-family handle mode only (handles are created at open and
+    // never dropped); the database itself is safe to use from many threads.
+    db: DBWithThreadMode<SingleThreaded>,
+    /// Serialises commits so that the head check and the write are one step.
+    commit_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.db.path())
+            .finish()
+    }
+}
+
+fn rocks(operation: impl Into<String>) -> impl FnOnce(rocksdb::Error) -> StorageError {
+    let operation = operation.into();
+    move |source| StorageError::Rocks { operation, source }
+}
+
+fn column_family_options(name: &str) -> Options {
+    let mut options = Options::default();
+    options.set_compression_type(DBCompressionType::Lz4);
+    if matches!(name, CF_STATE_NODES | CF_STATE_FLAT) {
+        // Point lookups by key dominate: a bloom filter saves most disk reads for absent keys.
+        let mut table = BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        table.set_cache_index_and_filter_blocks(true);
+        options.set_block_based_table_factory(&table);
+    }
+    options
+}
+
+impl Database {
+    /// Opens (creating if needed) the database in the directory `path`.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let descriptors = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, column_family_options(name)));
+        let db =
+            DBWithThreadMode::<SingleThreaded>::open_cf_descriptors(&options, path, descriptors)
+                .map_err(|source| StorageError::Open {
+                    path: path.to_owned(),
+                    source,
+                })?;
+        Ok(Self {
+            db,
+            commit_lock: Mutex::new(()),
+        })
+    }
+
+    fn cf(&self, name: &'static str) -> Result<&ColumnFamily, StorageError> {
+        self.db
+            .cf_handle(name)
+            .ok_or(StorageError::MissingColumnFamily { name })
+    }
+
+    fn read(&self, name: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let value = self
+            .db
+            .get_pinned_cf(self.cf(name)?, key)
+            .map_err(rocks(format!(
+                "read of {} in {name}",
+                agora_primitives::encode_hex(key)
+            )))?;
+        Ok(value.map(|value| value.to_vec()))
+    }
+
+    /// Writes `block` and its state as one atomic batch, synced to the write-ahead log before
+    /// returning. `block.number` must be 0 on an empty database and `head + 1` otherwise; any
+    /// other number is rejected without writing anything.
+    pub fn commit_finalized(&self, block: FinalizedBlock<'_>) -> Result<(), StorageError> {
+        let _guard = self
+            .commit_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match self.finalized_head()? {
+            None if block.number != 0 => {
+                return Err(StorageError::NotGenesis {
+                    number: block.number,
+                    hash: block.hash,
+                });
+            }
+            Some((head, head_hash)) if head.checked_add(1) != Some(block.number) => {
+                return Err(StorageError::OutOfOrder {
+                    number: block.number,
+                    hash: block.hash,
+                    head,
+                    head_hash,
+                });
+            }
+            _ => {}
+        }
+        let mut batch = WriteBatch::default();
+        let nodes = self.cf(CF_STATE_NODES)?;
+        for (hash, encoded) in block.new_nodes {
+            batch.put_cf(nodes, hash.0, encoded);
+        }
+        let flat = self.cf(CF_STATE_FLAT)?;
+        for (key, value) in block.state_changes {
+            match value {
+                Some(value) => batch.put_cf(flat, key, value),
+                None => batch.delete_cf(flat, key),
+            }
+        }
+        batch.put_cf(self.cf(CF_BLOCKS)?, block.hash.0, block.encoded);
+        batch.put_cf(
+            self.cf(CF_BLOCK_HASHES)?,
+            block.number.to_be_bytes(),
+            block.hash.0,
+        );
+        batch.put_cf(self.cf(CF_CERTIFICATES)?, block.hash.0, block.certificate);
+        let mut head = [0u8; 40];
+        let (number, hash) = head.split_at_mut(8);
+        number.copy_from_slice(&block.number.to_be_bytes());
+        hash.copy_from_slice(&block.hash.0);
+        batch.put_cf(self.cf(CF_META)?, META_FINALIZED_HEAD, head);
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(true);
+        self.db
+            .write_opt(batch, &write_options)
+            .map_err(rocks(format!(
+                "commit of block #{} ({})",
+                block.number, block.hash
+            )))
+    }
+
+    /// Number and hash of the last committed block, `None` before genesis.
+    pub fn finalized_head(&self) -> Result<Option<(u64, Hash)>, StorageError> {
+        let Some(bytes) = self.read(CF_META, META_FINALIZED_HEAD)? else {
+            return Ok(None);
+        };
+        let corrupt = || StorageError::Corrupt {
+            what: "finalized head".into(),
+            reason: format!("{} bytes, expected 40", bytes.len()),
+        };
+        let (number, hash) = bytes.split_first_chunk::<8>().ok_or_else(corrupt)?;
+        let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt())?;
+        Ok(Some((u64::from_be_bytes(*number), Hash(hash))))
+    }
+
+    /// The encoded block with this hash, if committed.
+    pub fn block(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read(CF_BLOCKS, &hash.0)
+    }
+
+    /// Hash of the committed block at height `number`.
+    pub fn block_hash(&self, number: u64) -> Result<Option<Hash>, StorageError> {
+        let Some(bytes) = self.read(CF_BLOCK_HASHES, &number.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let hash: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| StorageError::Corrupt {
+                what: format!("hash of block #{number}"),
+                reason: format!("{} bytes, expected 32", bytes.len()),
+            })?;
+        Ok(Some(Hash(hash)))
+    }
+
+    /// The finality certificate of the committed block with this hash (empty for genesis).
+    pub fn certificate(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read(CF_CERTIFICATES, &hash.0)
+    }
+
+    /// Value of `key` in the state of the finalized head (flat table, one read).
+    pub fn latest_state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read(CF_STATE_FLAT, key)
+    }
+
+    /// Value of `key` in the state with root `root` (any committed root), read through the tree.
+    pub fn state_at(&self, root: Hash, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(smt::get(self, root, key)?)
+    }
+
+    /// Proof of the value or absence of `key` in the state with root `root`.
+    pub fn prove_at(&self, root: Hash, key: &[u8]) -> Result<Proof, StorageError> {
+        Ok(smt::prove(self, root, key)?)
+    }
+
+    /// Every `(key, value)` of the flat state, in key order.
+    #[cfg(test)]
+    fn latest_state_all(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StorageError> {
+        self.db
+            .iterator_cf(self.cf(CF_STATE_FLAT)?, rocksdb::IteratorMode::Start)
+            .map(|item| {
+                item.map(|(key, value)| (key.to_vec(), value.to_vec()))
+                    .map_err(rocks("iteration of the flat state"))
+            })
+            .collect()
+    }
+}
+
+impl NodeStore for Database {
+    fn node(&self, hash: &Hash) -> Result<Option<Vec<u8>>, SmtError> {
+        self.read(CF_STATE_NODES, &hash.0)
+            .map_err(|error| SmtError::Store {
+                reason: error.to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
+mod tests {
+    use super::*;
+    use agora_primitives::smt::MemoryNodeStore;
+    use parity_scale_codec::{Decode, Encode};
+    use std::io::BufRead;
+
+    type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+    const _: fn() = || {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Database>();
+    };
+
+    /// A test block: its encoding carries its number and state root.
+    fn encode_block(number: u64, root: Hash) -> Vec<u8> {
+        (number, root).encode()
+    }
+
+    fn decode_block(bytes: &[u8]) -> (u64, Hash) {
+        <(u64, Hash)>::decode(&mut &bytes[..]).unwrap()
+    }
+
+    fn block_hash_of(number: u64, root: Hash) -> Hash {
+        Hash::of(&encode_block(number, root))
+    }
+
+    /// Executes `changes` on top of `root` and commits the result as block `number`.
+    fn commit(
+        db: &Database,
+        number: u64,
+        root: Hash,
+        changes: &Changes,
+    ) -> Result<Hash, StorageError> {
+        let update = smt::update(db, root, changes)?;
+        let encoded = encode_block(number, update.root);
+        let certificate = if number == 0 {
+            vec![]
+        } else {
+            format!("cert {number}").into_bytes()
+        };
+        db.commit_finalized(FinalizedBlock {
+            number,
+            hash: Hash::of(&encoded),
+            encoded: &encoded,
+            certificate: &certificate,
+            state_changes: changes,
+            new_nodes: &update.new_nodes,
+        })?;
+        Ok(update.root)
+    }
+
+    /// Deterministic changes of block `number`: 40 keys out of 500, every fifth one deleted.
+    fn block_changes(number: u64) -> Changes {
+        (0u64..40)
+            .map(|i| {
+                let key = ((number * 7 + i * 13) % 500).to_be_bytes().to_vec();
+                let value = (!(number + i).is_multiple_of(5)).then(|| (number, i).encode());
+                (key, value)
+            })
+            .collect()
+    }
+
+    /// Checks that the flat state equals the model and the tree state at `root`.
+    fn check_state(db: &Database, root: Hash, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
+        let flat = db.latest_state_all().unwrap();
+        assert_eq!(&flat, model);
+        for key in (0u64..500).map(|k| k.to_be_bytes().to_vec()) {
+            let expected = model.get(&key).cloned();
+            assert_eq!(db.latest_state(&key).unwrap(), expected);
+            assert_eq!(db.state_at(root, &key).unwrap(), expected);
+        }
+    }
+
+    fn apply_model(model: &mut BTreeMap<Vec<u8>, Vec<u8>>, changes: &Changes) {
+        for (key, value) in changes {
+            match value {
+                Some(value) => model.insert(key.clone(), value.clone()),
+                None => model.remove(key),
+            };
+        }
+    }
+
+    #[test]
+    fn commit_reopen_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis: Changes = [
+            (b"alice".to_vec(), Some(b"100".to_vec())),
+            (b"bob".to_vec(), Some(b"5".to_vec())),
+        ]
+        .into();
+        let one: Changes = [
+            (b"alice".to_vec(), Some(b"90".to_vec())),
+            (b"bob".to_vec(), None),
+        ]
+        .into();
+        let (root0, root1) = {
+            let db = Database::open(dir.path()).unwrap();
+            assert_eq!(db.finalized_head().unwrap(), None);
+            let root0 = commit(&db, 0, Hash::ZERO, &genesis).unwrap();
+            let root1 = commit(&db, 1, root0, &one).unwrap();
+            (root0, root1)
+        };
+        let db = Database::open(dir.path()).unwrap();
+        let hash0 = block_hash_of(0, root0);
+        let hash1 = block_hash_of(1, root1);
+        assert_eq!(db.finalized_head().unwrap(), Some((1, hash1)));
+        assert_eq!(db.block_hash(0).unwrap(), Some(hash0));
+        assert_eq!(db.block_hash(1).unwrap(), Some(hash1));
+        assert_eq!(db.block_hash(2).unwrap(), None);
+        assert_eq!(
+            decode_block(&db.block(&hash1).unwrap().unwrap()),
+            (1, root1)
+        );
+        assert_eq!(db.block(&Hash::of(b"nope")).unwrap(), None);
+        assert_eq!(db.certificate(&hash0).unwrap(), Some(vec![]));
+        assert_eq!(db.certificate(&hash1).unwrap(), Some(b"cert 1".to_vec()));
+        assert_eq!(db.latest_state(b"alice").unwrap(), Some(b"90".to_vec()));
+        assert_eq!(db.latest_state(b"bob").unwrap(), None);
+        // History stays readable and provable through the tree.
+        assert_eq!(db.state_at(root0, b"bob").unwrap(), Some(b"5".to_vec()));
+        assert_eq!(db.state_at(root1, b"bob").unwrap(), None);
+        let proof = db.prove_at(root0, b"alice").unwrap();
+        smt::verify(root0, b"alice", Some(b"100"), &proof).unwrap();
+        let proof = db.prove_at(root1, b"bob").unwrap();
+        smt::verify(root1, b"bob", None, &proof).unwrap();
+        // A root that was never committed is reported, not silently empty.
+        let missing = Hash::of(b"not a root");
+        assert!(matches!(
+            db.state_at(missing, b"alice"),
+            Err(StorageError::Smt(SmtError::MissingNode { hash })) if hash == missing
+        ));
+    }
+
+    #[test]
+    fn wrong_number_commit_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        let changes: Changes = [(b"k".to_vec(), Some(b"v".to_vec()))].into();
+        let error = commit(&db, 1, Hash::ZERO, &changes).unwrap_err();
+        assert!(
+            matches!(error, StorageError::NotGenesis { number: 1, .. }),
+            "{error}"
+        );
+        assert_eq!(db.finalized_head().unwrap(), None);
+        let root0 = commit(&db, 0, Hash::ZERO, &BTreeMap::new()).unwrap();
+        assert_eq!(root0, Hash::ZERO);
+        let head = db.finalized_head().unwrap();
+        for number in [0, 2, 7] {
+            let update = smt::update(&db, root0, &changes).unwrap();
+            let error = commit(&db, number, root0, &changes).unwrap_err();
+            assert!(
+                matches!(error, StorageError::OutOfOrder { number: n, head: 0, .. } if n == number),
+                "{error}"
+            );
+            assert!(error.to_string().contains(&format!("#{number}")), "{error}");
+            assert_eq!(db.finalized_head().unwrap(), head);
+            assert_eq!(db.latest_state(b"k").unwrap(), None);
+            assert_eq!(db.block(&block_hash_of(number, update.root)).unwrap(), None);
+            assert_eq!(
+                db.certificate(&block_hash_of(number, update.root)).unwrap(),
+                None
+            );
+            for (hash, _) in &update.new_nodes {
+                assert_eq!(db.node(hash).unwrap(), None);
+            }
+        }
+        assert_eq!(db.block_hash(2).unwrap(), None);
+        assert_eq!(db.block_hash(7).unwrap(), None);
+        assert_eq!(db.block_hash(0).unwrap(), Some(block_hash_of(0, root0)));
+        commit(&db, 1, root0, &changes).unwrap();
+    }
+
+    #[test]
+    fn flat_state_equals_tree_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        let mut model = BTreeMap::new();
+        let mut root = Hash::ZERO;
+        let mut roots = Vec::new();
+        for number in 0u64..30 {
+            let changes = block_changes(number);
+            root = commit(&db, number, root, &changes).unwrap();
+            apply_model(&mut model, &changes);
+            roots.push((root, model.clone()));
+        }
+        check_state(&db, root, &model);
+        // The root matches the same changes applied in memory in one batch.
+        let all: Changes = model
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        assert_eq!(
+            smt::update(&MemoryNodeStore::new(), Hash::ZERO, &all)
+                .unwrap()
+                .root,
+            root
+        );
+        // Historical roots read their own state.
+        for (root, model) in roots.iter().step_by(7) {
+            for (key, value) in model {
+                assert_eq!(db.state_at(*root, key).unwrap().as_ref(), Some(value));
+            }
+        }
+    }
+
+    const KILL_DIR_VAR: &str = "AGORA_STORAGE_KILL_TEST_DIR";
+
+    /// The writer half of `killed_writer_leaves_whole_blocks`: commits blocks until killed.
+    #[test]
+    #[ignore = "run by killed_writer_leaves_whole_blocks in a child process"]
+    fn kill_target_writer() {
+        let Ok(dir) = std::env::var(KILL_DIR_VAR) else {
+            return;
+        };
+        let db = Database::open(Path::new(&dir)).unwrap();
+        let mut root = Hash::ZERO;
+        for number in 0u64.. {
+            root = commit(&db, number, root, &block_changes(number)).unwrap();
+            println!("committed {number}");
+        }
+    }
+
+    /// A writer killed with SIGKILL mid-stream leaves whole blocks: every committed height is
+    /// complete, nothing past the head exists, and the flat state equals the tree state.
+    #[test]
+    fn killed_writer_leaves_whole_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let module = module_path!()
+            .split_once("::")
+            .map_or(module_path!(), |(_, rest)| rest);
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                &format!("{module}::kill_target_writer"),
+                "--exact",
+                "--ignored",
+            ])
+            .args(["--nocapture", "--test-threads=1"])
+            .env(KILL_DIR_VAR, dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut seen = None;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if let Some(number) = line.strip_prefix("committed ") {
+                let number: u64 = number.parse().unwrap();
+                seen = Some(number);
+                if number >= 25 {
+                    break;
+                }
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let seen = seen.expect("the writer committed nothing");
+
+        let db = Database::open(dir.path()).unwrap();
+        let (head, head_hash) = db.finalized_head().unwrap().unwrap();
+        assert!(
+            head >= seen,
+            "head #{head} is behind the acknowledged #{seen}"
+        );
+        let mut model = BTreeMap::new();
+        let mut memory = MemoryNodeStore::new();
+        let mut root = Hash::ZERO;
+        for number in 0..=head {
+            let changes = block_changes(number);
+            apply_model(&mut model, &changes);
+            let update = smt::update(&memory, root, &changes).unwrap();
+            memory.insert_nodes(update.new_nodes);
+            root = update.root;
+            let hash = db.block_hash(number).unwrap().unwrap();
+            assert_eq!(
+                decode_block(&db.block(&hash).unwrap().unwrap()),
+                (number, root)
+            );
+            assert!(db.certificate(&hash).unwrap().is_some());
+        }
+        assert_eq!(head_hash, block_hash_of(head, root));
+        assert_eq!(db.block_hash(head + 1).unwrap(), None);
+        check_state(&db, root, &model);
+        // And the database accepts the next block.
+        commit(&db, head + 1, root, &block_changes(head + 1)).unwrap();
+    }
+
+    /// Rough timing: `cargo test -p agora-node storage::tests::timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing, not a check"]
+    fn timing_20k_updates_on_100k_tree() {
+        use std::time::Instant;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        let key = |i: u64| Hash::of(&i.to_le_bytes()).0.to_vec();
+        let base: Changes = (0u64..100_000)
+            .map(|i| (key(i), Some(vec![7u8; 40])))
+            .collect();
+        let start = Instant::now();
+        let root = commit(&db, 0, Hash::ZERO, &base).unwrap();
+        println!(
+            "genesis of 100k keys, update + commit: {:?}",
+            start.elapsed()
+        );
+        let changes: Changes = (0u64..20_000)
+            .map(|i| (key(i * 5 + 100_000 * (i % 2)), Some(vec![9u8; 40])))
+            .collect();
+        let start = Instant::now();
+        let update = smt::update(&db, root, &changes).unwrap();
+        println!(
+            "update of 20k keys (reads from RocksDB): {:?}",
+            start.elapsed()
+        );
+        let start = Instant::now();
+        commit(&db, 1, root, &changes).unwrap();
+        println!(
+            "update + commit of 20k keys: {:?} ({} new nodes)",
+            start.elapsed(),
+            update.new_nodes.len()
+        );
+        let start = Instant::now();
+        for i in 0u64..20_000 {
+            db.latest_state(&key(i)).unwrap();
+        }
+        println!("20k flat reads: {:?}", start.elapsed());
+        let start = Instant::now();
+        for i in 0u64..20_000 {
+            db.state_at(update.root, &key(i)).unwrap();
+        }
+        println!("20k tree reads: {:?}", start.elapsed());
+    }
+}

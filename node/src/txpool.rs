@@ -1,0 +1,386 @@
+//! The transaction pool.
+//!
+//! # Admission
+//!
+//! An extrinsic enters the pool only if all of these hold, checked in this order so the cheap
+//! checks run first:
+//!
+//! 1. its encoding is at most `MAX_EXTRINSIC_LEN` bytes, decodes exactly, has a known version;
+//! 2. it is not already in the pool;
+//! 3. the runtime's `validate_transaction` accepts it against the best state: signature, era,
+//!    nonce not stale, fee payable;
+//! 4. its nonce is exactly the signer's next one *counting the signer's extrinsics already in
+//!    the pool* (no gaps: a gap would sit in the pool forever);
+//! 5. the signer's free balance covers the fees of all its pooled extrinsics plus this one;
+//! 6. the pool has room: at most [`PoolLimits::max_count`] extrinsics, [`PoolLimits::max_bytes`]
+//!    bytes, and [`PoolLimits::max_per_signer`] per signer.
+//!
+//! # Order
+//!
+//! Ready extrinsics are handed to the block builder in arrival order, which per signer is
+//! nonce order (rule 4). Arrival order is explicit (a counter), never hash-map order.
+//!
+//! # Pruning
+//!
+//! After each finalized block, extrinsics whose nonce is now stale are removed; they were
+//! included, or replaced by another extrinsic with the same nonce.
+
+use agora_primitives::storage::StateRead;
+use agora_primitives::{AccountId, Balance, Hash, Nonce};
+use agora_runtime::executive::{validate_transaction, TransactionError};
+use agora_runtime::extrinsic::{Extrinsic, ExtrinsicError};
+use std::collections::{BTreeMap, HashMap};
+
+/// Bounds of the pool.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolLimits {
+    /// Most extrinsics held.
+    pub max_count: usize,
+    /// Most encoded bytes held.
+    pub max_bytes: usize,
+    /// Most extrinsics of one signer held.
+    pub max_per_signer: usize,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        PoolLimits {
+            max_count: 65_536,
+            max_bytes: 64 * 1024 * 1024,
+            max_per_signer: 1_024,
+        }
+    }
+}
+
+/// Why the pool refused an extrinsic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    /// The runtime refused it.
+    #[error(transparent)]
+    Invalid(#[from] TransactionError),
+    /// Already pooled.
+    #[error("extrinsic {0} is already in the pool")]
+    AlreadyImported(Hash),
+    /// Its nonce leaves a gap after the signer's pooled extrinsics.
+    #[error("nonce {nonce} of {signer} leaves a gap: the next nonce, counting pooled extrinsics, is {expected}")]
+    NonceGap {
+        /// Signer.
+        signer: AccountId,
+        /// Nonce given.
+        nonce: Nonce,
+        /// Nonce expected.
+        expected: Nonce,
+    },
+    /// Its nonce repeats one already pooled.
+    #[error("nonce {nonce} of {signer} is already used by an extrinsic in the pool")]
+    NonceInPool {
+        /// Signer.
+        signer: AccountId,
+        /// Nonce given.
+        nonce: Nonce,
+    },
+    /// The signer cannot pay for everything it has pooled plus this.
+    #[error("{signer} cannot pay fees of {needed} plancks for its pooled extrinsics: free balance is {free} plancks")]
+    CannotPayPooledFees {
+        /// Signer.
+        signer: AccountId,
+        /// Fees of all its pooled extrinsics and this one.
+        needed: Balance,
+        /// Its free balance.
+        free: Balance,
+    },
+    /// The pool is full.
+    #[error("the transaction pool is full ({0})")]
+    Full(&'static str),
+}
+
+/// A pooled extrinsic.
+#[derive(Clone, Debug)]
+pub struct PooledTx {
+    pub hash: Hash,
+    pub xt: Extrinsic,
+    pub len: usize,
+    pub fee: Balance,
+}
+
+/// The pool. Not thread-safe by itself; the chain keeps it behind its lock.
+#[derive(Default)]
+pub struct TxPool {
+    limits: PoolLimits,
+    /// Arrival number → extrinsic; iteration gives arrival order.
+    by_arrival: BTreeMap<u64, PooledTx>,
+    /// Hash → arrival number.
+    by_hash: HashMap<Hash, u64>,
+    /// Signer → (nonce → arrival number).
+    by_signer: BTreeMap<AccountId, BTreeMap<Nonce, u64>>,
+    next_arrival: u64,
+    bytes: usize,
+}
+
+impl TxPool {
+    /// An empty pool with `limits`.
+    pub fn new(limits: PoolLimits) -> Self {
+        TxPool {
+            limits,
+            ..TxPool::default()
+        }
+    }
+
+    /// Number of pooled extrinsics.
+    pub fn len(&self) -> usize {
+        self.by_arrival.len()
+    }
+
+    /// Whether `hash` is pooled.
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
+    /// The next nonce of `signer` counting its pooled extrinsics, given its nonce in the state.
+    pub fn next_nonce(&self, signer: &AccountId, state_nonce: Nonce) -> Nonce {
+        match self
+            .by_signer
+            .get(signer)
+            .and_then(|nonces| nonces.keys().next_back())
+        {
+            Some(last) if *last >= state_nonce => last.saturating_add(1),
+            _ => state_nonce,
+        }
+    }
+
+    /// Validates `bytes` against `state` (the best block's post-state) and pools it.
+    pub fn submit(
+        &mut self,
+        state: &impl StateRead,
+        genesis_hash: &Hash,
+        bytes: &[u8],
+    ) -> Result<Hash, PoolError> {
+        let xt = Extrinsic::decode_bounded(bytes).map_err(TransactionError::from)?;
+        let hash = Hash::of(bytes);
+        if self.contains(&hash) {
+            return Err(PoolError::AlreadyImported(hash));
+        }
+        let valid = validate_transaction(state, genesis_hash, &xt, bytes.len())?;
+        let pooled = self.by_signer.get(&valid.signer);
+        if pooled.is_some_and(|nonces| nonces.contains_key(&valid.nonce)) {
+            return Err(PoolError::NonceInPool {
+                signer: valid.signer,
+                nonce: valid.nonce,
+            });
+        }
+        let expected = self.next_nonce(&valid.signer, valid.account_nonce);
+        if valid.nonce != expected {
+            return Err(PoolError::NonceGap {
+                signer: valid.signer,
+                nonce: valid.nonce,
+                expected,
+            });
+        }
+        let pooled_fees: Balance = pooled
+            .map(|nonces| {
+                nonces
+                    .values()
+                    .filter_map(|arrival| self.by_arrival.get(arrival))
+                    .fold(0, |sum: Balance, tx| sum.saturating_add(tx.fee))
+            })
+            .unwrap_or(0);
+        let needed = pooled_fees.saturating_add(valid.fee);
+        let free = agora_runtime::Balances::free_balance(state, &valid.signer);
+        if needed > free {
+            return Err(PoolError::CannotPayPooledFees {
+                signer: valid.signer,
+                needed,
+                free,
+            });
+        }
+        if self.len() >= self.limits.max_count {
+            return Err(PoolError::Full("too many extrinsics"));
+        }
+        if self.bytes.saturating_add(bytes.len()) > self.limits.max_bytes {
+            return Err(PoolError::Full("too many bytes"));
+        }
+        if pooled.map_or(0, BTreeMap::len) >= self.limits.max_per_signer {
+            return Err(PoolError::Full("too many extrinsics from this signer"));
+        }
+
+        let arrival = self.next_arrival;
+        self.next_arrival = self.next_arrival.saturating_add(1);
+        self.by_signer
+            .entry(valid.signer)
+            .or_default()
+            .insert(valid.nonce, arrival);
+        self.by_hash.insert(hash, arrival);
+        self.bytes = self.bytes.saturating_add(bytes.len());
+        self.by_arrival.insert(
+            arrival,
+            PooledTx {
+                hash,
+                xt,
+                len: bytes.len(),
+                fee: valid.fee,
+            },
+        );
+        Ok(hash)
+    }
+
+    /// Pooled extrinsics in arrival order, at most `limit`.
+    pub fn ready(&self, limit: usize) -> Vec<PooledTx> {
+        self.by_arrival.values().take(limit).cloned().collect()
+    }
+
+    /// Removes one extrinsic.
+    pub fn remove(&mut self, hash: &Hash) -> Option<PooledTx> {
+        let arrival = self.by_hash.remove(hash)?;
+        let tx = self.by_arrival.remove(&arrival)?;
+        if let Some(nonces) = self.by_signer.get_mut(&tx.xt.signer) {
+            nonces.remove(&tx.xt.nonce());
+            if nonces.is_empty() {
+                self.by_signer.remove(&tx.xt.signer);
+            }
+        }
+        self.bytes = self.bytes.saturating_sub(tx.len);
+        Some(tx)
+    }
+
+    /// Drops every extrinsic whose nonce is below its signer's nonce in `state`. Returns the
+    /// hashes removed.
+    pub fn prune_stale(&mut self, state: &impl StateRead) -> Vec<Hash> {
+        let mut stale = Vec::new();
+        for (signer, nonces) in &self.by_signer {
+            let state_nonce = agora_runtime::System::account_nonce(state, signer);
+            for (_, arrival) in nonces.range(..state_nonce) {
+                if let Some(tx) = self.by_arrival.get(arrival) {
+                    stale.push(tx.hash);
+                }
+            }
+        }
+        for hash in &stale {
+            self.remove(hash);
+        }
+        stale
+    }
+}
+
+impl From<ExtrinsicError> for PoolError {
+    fn from(error: ExtrinsicError) -> Self {
+        PoolError::Invalid(TransactionError::Extrinsic(error))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use agora_primitives::storage::apply_changes;
+    use agora_primitives::AGR;
+    use agora_runtime::executive::immortal_extra;
+    use agora_runtime::extrinsic::Signer;
+    use agora_runtime::genesis::{dev_account, ChainSpec};
+    use agora_runtime::RuntimeCall;
+    use parity_scale_codec::{Compact, Encode};
+    use sp_core::{sr25519, Pair};
+
+    fn setup() -> (BTreeMap<Vec<u8>, Vec<u8>>, Hash) {
+        let genesis = ChainSpec::development().genesis();
+        let mut state = BTreeMap::new();
+        apply_changes(&mut state, &genesis.changes);
+        (state, genesis.block.hash())
+    }
+
+    fn signed(genesis: &Hash, who: &str, nonce: Nonce) -> Vec<u8> {
+        let signer =
+            Signer::Sr25519(sr25519::Pair::from_string(&format!("//{who}"), None).unwrap());
+        let call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
+            dest: dev_account("Bob"),
+            value: Compact(AGR),
+        });
+        Extrinsic::sign(&signer, call, immortal_extra(nonce, 0), genesis, genesis).encode()
+    }
+
+    #[test]
+    fn admits_in_nonce_order_and_refuses_gaps_and_duplicates() {
+        let (state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits::default());
+        let first = signed(&genesis, "Alice", 0);
+        pool.submit(&state, &genesis, &first).unwrap();
+        assert!(matches!(
+            pool.submit(&state, &genesis, &first),
+            Err(PoolError::AlreadyImported(_))
+        ));
+        let gap = signed(&genesis, "Alice", 2);
+        assert!(matches!(
+            pool.submit(&state, &genesis, &gap),
+            Err(PoolError::NonceGap {
+                nonce: 2,
+                expected: 1,
+                ..
+            })
+        ));
+        pool.submit(&state, &genesis, &signed(&genesis, "Alice", 1))
+            .unwrap();
+        pool.submit(&state, &genesis, &gap).unwrap();
+        let nonces: Vec<Nonce> = pool.ready(10).iter().map(|tx| tx.xt.nonce()).collect();
+        assert_eq!(nonces, vec![0, 1, 2]);
+        assert_eq!(pool.next_nonce(&dev_account("Alice"), 0), 3);
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        let (state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits {
+            max_count: 2,
+            max_bytes: 1 << 20,
+            max_per_signer: 1,
+        });
+        pool.submit(&state, &genesis, &signed(&genesis, "Alice", 0))
+            .unwrap();
+        assert_eq!(
+            pool.submit(&state, &genesis, &signed(&genesis, "Alice", 1)),
+            Err(PoolError::Full("too many extrinsics from this signer"))
+        );
+        pool.submit(&state, &genesis, &signed(&genesis, "Bob", 0))
+            .unwrap();
+        assert_eq!(
+            pool.submit(&state, &genesis, &signed(&genesis, "Charlie", 0)),
+            Err(PoolError::Full("too many extrinsics"))
+        );
+        assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn malformed_and_forged_bytes_are_refused_with_the_reason() {
+        let (state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits::default());
+        let error = pool.submit(&state, &genesis, &[1, 2, 3]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("extrinsic bytes do not decode"),
+            "{error}"
+        );
+        let mut forged = signed(&genesis, "Alice", 0);
+        let last = forged.len() - 1;
+        forged[last] ^= 1; // the amount's last byte
+        let error = pool.submit(&state, &genesis, &forged).unwrap_err();
+        assert!(
+            error.to_string().starts_with("bad sr25519 signature"),
+            "{error}"
+        );
+        assert_eq!(pool.len(), 0);
+    }
+
+    #[test]
+    fn prune_removes_used_nonces() {
+        let (mut state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits::default());
+        pool.submit(&state, &genesis, &signed(&genesis, "Alice", 0))
+            .unwrap();
+        pool.submit(&state, &genesis, &signed(&genesis, "Alice", 1))
+            .unwrap();
+        // Pretend a block used Alice's nonce 0.
+        let key = pallet_system::Account::key(&dev_account("Alice"));
+        state.insert(key, pallet_system::AccountInfo { nonce: 1 }.encode());
+        assert_eq!(pool.prune_stale(&state).len(), 1);
+        assert_eq!(pool.ready(10)[0].xt.nonce(), 1);
+    }
+}

@@ -1,0 +1,277 @@
+//! A dev chain as a user meets it: start, transfer with the CLI, finality, SIGKILL, restart;
+//! and every kind of bad input refused while blocks keep coming.
+
+use crate::support::{binary, Node};
+use agora_primitives::{encode_hex, AccountId, Hash, AGR};
+use agora_runtime::executive::immortal_extra;
+use agora_runtime::extrinsic::{Extrinsic, Signer, MAX_EXTRINSIC_LEN};
+use agora_runtime::genesis::{dev_account, DEV_ENDOWMENT};
+use agora_runtime::RuntimeCall;
+use parity_scale_codec::{Compact, Encode};
+use serde_json::{json, Value};
+use sp_core::{sr25519, Pair};
+use std::process::Command;
+
+const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
+
+fn free(node: &Node, who: &str) -> u128 {
+    node.rpc("agora_balance", json!([who]))["free"]
+        .to_string()
+        .parse()
+        .unwrap()
+}
+
+fn agora(node: &Node, args: &[&str]) -> std::process::Output {
+    Command::new(binary("agora"))
+        .args(["--rpc", &node.url()])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn dev_chain_transfers_with_the_cli_and_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    node.wait_finalized(2);
+    assert_eq!(
+        node.rpc("system_chain", json!([])),
+        json!("Agora Development")
+    );
+    let bob_before = free(&node, BOB);
+    assert_eq!(bob_before, DEV_ENDOWMENT);
+
+    let output = agora(
+        &node,
+        &[
+            "--output", "json", "transfer", "--from", "//Alice", "--to", BOB, "--amount", "1.5",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "transfer failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let receipt: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let block_number = receipt["block_number"]
+        .as_u64()
+        .expect("the receipt names the finalized block");
+    assert!(node.finalized_number() >= block_number);
+    assert_eq!(free(&node, BOB), bob_before + 3 * AGR / 2);
+
+    // The CLI reads the same balance.
+    let output = agora(&node, &["--output", "json", "balance", BOB]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(shown["free"], json!("1000001.5"));
+
+    // SIGKILL, then restart on the same base path.
+    let head_before = node.rpc("chain_getFinalizedHead", json!([]));
+    let number_before = node.finalized_number();
+    let alice_before = node.rpc(
+        "agora_balance",
+        json!(["5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"]),
+    );
+    let header_before = node.rpc("chain_getHeader", json!([head_before]));
+    node.kill();
+
+    let node = Node::start(dir.path());
+    // The old head is still there, unchanged, and at or below the new finalized head.
+    assert_eq!(
+        node.rpc("chain_getHeader", json!([head_before])),
+        header_before
+    );
+    assert!(node.finalized_number() >= number_before);
+    assert_eq!(free(&node, BOB), bob_before + 3 * AGR / 2);
+    let alice_after = node.rpc(
+        "agora_balance",
+        json!(["5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"]),
+    );
+    assert_eq!(alice_after["free"], alice_before["free"]);
+    // And the chain goes on.
+    node.wait_finalized(number_before + 2);
+}
+
+fn signed(genesis: &Hash, who: &str, nonce: u32, dest: AccountId, value: u128) -> Extrinsic {
+    let signer = Signer::Sr25519(sr25519::Pair::from_string(&format!("//{who}"), None).unwrap());
+    let call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
+        dest,
+        value: Compact(value),
+    });
+    Extrinsic::sign(&signer, call, immortal_extra(nonce, 0), genesis, genesis)
+}
+
+fn code(error: &Value) -> i64 {
+    error["code"].as_i64().unwrap()
+}
+
+#[test]
+fn bad_input_is_refused_with_a_named_reason_and_blocks_keep_coming() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    node.wait_finalized(1);
+    let genesis: Hash = serde_json::from_value(node.rpc("chain_getBlockHash", json!([0]))).unwrap();
+    let bob = dev_account("Bob");
+    let submit = |xt: &[u8]| node.try_rpc("author_submitExtrinsic", json!([encode_hex(xt)]));
+
+    // Not hex.
+    let error = node
+        .try_rpc("author_submitExtrinsic", json!(["0xzz"]))
+        .unwrap_err();
+    assert_eq!(code(&error), 1002);
+    assert!(
+        error["message"].as_str().unwrap().contains("'0xzz'"),
+        "{error}"
+    );
+    // Hex, but not SCALE for an extrinsic.
+    let error = submit(&[1, 2, 3]).unwrap_err();
+    assert_eq!(code(&error), 1002, "{error}");
+    // Too long.
+    let error = submit(&vec![1u8; MAX_EXTRINSIC_LEN + 1]).unwrap_err();
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit"),
+        "{error}"
+    );
+    // A bad signature: the amount changed after signing.
+    let mut forged = signed(&genesis, "Alice", 0, bob, AGR);
+    forged.call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
+        dest: bob,
+        value: Compact(1_000 * AGR),
+    });
+    let error = submit(&forged.encode()).unwrap_err();
+    assert_eq!(code(&error), 1010);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("bad sr25519 signature"),
+        "{error}"
+    );
+    // Signed for another chain.
+    let error = submit(&signed(&Hash([9; 32]), "Alice", 0, bob, AGR).encode()).unwrap_err();
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("bad sr25519 signature"),
+        "{error}"
+    );
+    // A future nonce (gap).
+    let error = submit(&signed(&genesis, "Alice", 5, bob, AGR).encode()).unwrap_err();
+    assert!(
+        error["message"].as_str().unwrap().contains("leaves a gap"),
+        "{error}"
+    );
+    // An account that cannot pay the fee.
+    let error = submit(&signed(&genesis, "Nobody", 0, bob, AGR).encode()).unwrap_err();
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot pay the fee"),
+        "{error}"
+    );
+
+    // A valid one goes in, then its replay is refused once it is used.
+    let good = signed(&genesis, "Alice", 0, bob, AGR).encode();
+    submit(&good).unwrap();
+    let error = submit(&good).unwrap_err();
+    assert_eq!(code(&error), 1013, "{error}");
+    node.wait_for(
+        std::time::Duration::from_secs(30),
+        "the transfer to land",
+        || (free(&node, BOB) == DEV_ENDOWMENT + AGR).then_some(()),
+    );
+    node.wait_for(
+        std::time::Duration::from_secs(30),
+        "the pool to forget it",
+        || {
+            submit(&good)
+                .err()
+                .filter(|e| e["message"].as_str().unwrap_or("").contains("stale"))
+                .map(|_| ())
+        },
+    );
+    // More than the balance: admitted (the fee is payable) but the call fails in the block,
+    // moving nothing but the fee.
+    let alice = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+    let bob_free = free(&node, BOB);
+    submit(&signed(&genesis, "Alice", 1, bob, 10 * DEV_ENDOWMENT).encode()).unwrap();
+    node.wait_for(
+        std::time::Duration::from_secs(30),
+        "the failing transfer to be included",
+        || {
+            (node.rpc("system_accountNextIndex", json!([alice])) == json!(2)
+                && node.rpc("agora_balance", json!([alice]))["nonce"] == json!(2))
+            .then_some(())
+        },
+    );
+    assert_eq!(free(&node, BOB), bob_free);
+
+    // RPC-level errors.
+    let error = node.try_rpc("no_such_method", json!([])).unwrap_err();
+    assert_eq!(code(&error), -32601);
+    let error = node
+        .try_rpc("chain_getBlockHash", json!(["not a number"]))
+        .unwrap_err();
+    assert_eq!(code(&error), -32602);
+    let error = node
+        .try_rpc("agora_balance", json!(["5Grwva"]))
+        .unwrap_err();
+    assert_eq!(code(&error), -32602);
+    assert!(
+        error["message"].as_str().unwrap().contains("'5Grwva'"),
+        "{error}"
+    );
+    let error = node
+        .try_rpc("chain_getHeader", json!(["0x1234"]))
+        .unwrap_err();
+    assert!(
+        error["message"].as_str().unwrap().contains("0x1234"),
+        "{error}"
+    );
+    let unknown = Hash([3; 32]).to_hex();
+    assert_eq!(node.rpc("chain_getHeader", json!([unknown])), Value::Null);
+
+    // Through all of it the node kept finalizing.
+    let now = node.finalized_number();
+    node.wait_finalized(now + 2);
+}
+
+#[test]
+fn read_proofs_verify_against_the_header_state_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    node.wait_finalized(1);
+    let head: Hash = serde_json::from_value(node.rpc("chain_getFinalizedHead", json!([]))).unwrap();
+    let header = node.rpc("chain_getHeader", json!([head]));
+    let root: Hash = serde_json::from_value(header["stateRoot"].clone()).unwrap();
+    let present = pallet_balances::Account::key(&dev_account("Bob"));
+    let absent = pallet_balances::Account::key(&AccountId([42; 32]));
+    let answer = node.rpc(
+        "state_getReadProof",
+        json!([[encode_hex(&present), encode_hex(&absent)], head]),
+    );
+    let proofs: Vec<String> = serde_json::from_value(answer["proof"].clone()).unwrap();
+    let value = node.rpc("state_getStorage", json!([encode_hex(&present), head]));
+    let value = agora_primitives::decode_hex(value.as_str().unwrap()).unwrap();
+    let decode = |hex: &str| {
+        let bytes = agora_primitives::decode_hex(hex).unwrap();
+        <agora_primitives::smt::Proof as parity_scale_codec::Decode>::decode(&mut &bytes[..])
+            .unwrap()
+    };
+    agora_primitives::smt::verify(root, &present, Some(&value), &decode(&proofs[0])).unwrap();
+    agora_primitives::smt::verify(root, &absent, None, &decode(&proofs[1])).unwrap();
+    // The same proof does not prove a different value.
+    assert!(
+        agora_primitives::smt::verify(root, &present, Some(b"forged"), &decode(&proofs[0]))
+            .is_err()
+    );
+}

@@ -1,0 +1,169 @@
+//! Process and RPC helpers for the end-to-end tests.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound then released; the node binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Path of a workspace binary next to `agora-node`.
+pub fn binary(name: &str) -> PathBuf {
+    let node = PathBuf::from(env!("CARGO_BIN_EXE_agora-node"));
+    let path = node.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build all binaries first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A running `agora-node --dev` process; killed with SIGKILL on drop.
+pub struct Node {
+    pub child: Child,
+    pub rpc_port: u16,
+    pub base_path: PathBuf,
+    log: mpsc::Receiver<String>,
+}
+
+impl Node {
+    /// Starts a dev node on `base_path` and waits until its RPC answers.
+    pub fn start(base_path: &Path) -> Node {
+        let rpc_port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_agora-node"))
+            .args(["--dev", "--base-path"])
+            .arg(base_path)
+            .args(["--rpc-port", &rpc_port.to_string()])
+            .args(["--port", &free_port().to_string()])
+            .args(["--prometheus-port", &free_port().to_string()])
+            .args(["--block-time-ms", "200"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let node = Node {
+            child,
+            rpc_port,
+            base_path: base_path.to_path_buf(),
+            log,
+        };
+        node.wait_for(Duration::from_secs(60), "RPC to answer", || {
+            node.try_rpc("system_name", json!([])).ok()
+        });
+        node
+    }
+
+    /// Lines the node has logged so far.
+    pub fn drain_log(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.rpc_port)
+    }
+
+    /// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
+    pub fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(value) = f() {
+                return value;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out after {timeout:?} waiting for {what}; node log:\n{}",
+                self.drain_log().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// One JSON-RPC call over HTTP; `Err` carries the JSON-RPC error object.
+    pub fn try_rpc(&self, method: &str, params: Value) -> Result<Value, Value> {
+        let body =
+            json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.rpc_port)).map_err(|e| json!(e.to_string()))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .map_err(|e| json!(e.to_string()))?;
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .map_err(|e| json!(e.to_string()))?;
+        let (_, body) = response
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| json!("no HTTP body"))?;
+        let value: Value = serde_json::from_str(body).map_err(|e| json!(format!("{e}: {body}")))?;
+        match value.get("error") {
+            Some(error) => Err(error.clone()),
+            None => Ok(value["result"].clone()),
+        }
+    }
+
+    pub fn rpc(&self, method: &str, params: Value) -> Value {
+        self.try_rpc(method, params)
+            .unwrap_or_else(|error| panic!("{method} failed: {error}"))
+    }
+
+    pub fn finalized_number(&self) -> u64 {
+        let hash = self.rpc("chain_getFinalizedHead", json!([]));
+        self.rpc("chain_getHeader", json!([hash]))["number"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// Waits until the finalized height reaches `number`.
+    pub fn wait_finalized(&self, number: u64) {
+        self.wait_for(
+            Duration::from_secs(60),
+            &format!("block {number} to be finalized"),
+            || (self.finalized_number() >= number).then_some(()),
+        );
+    }
+
+    /// Kills the process with SIGKILL and waits for it.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,202 @@
+//! Shared primitive types of Agora.
+//!
+//! Everything here is used by more than one crate: the runtime and its pallets, the node, the
+//! client and the verifier. The crate is deliberately free of I/O, clocks and randomness so that
+//! any code built on it can stay deterministic.
+//!
+//! - [`Hash`]: a 32-byte blake3 digest, the only hash of the ledger.
+//! - [`AccountId`]: a 32-byte public key (sr25519 or ed25519), rendered as SS58 by the runtime.
+//! - [`storage`]: the key-value state interface pallets are written against, with typed items.
+//! - [`smt`]: the sparse Merkle tree that authenticates the state (root in every header).
+
+pub mod dispatch;
+pub mod smt;
+pub mod ss58;
+pub mod storage;
+
+use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
+use std::fmt;
+
+/// Balance of an account in plancks: 1 AGR = 10^12 plancks.
+pub type Balance = u128;
+/// Height of a block; genesis is 0.
+pub type BlockNumber = u64;
+/// Per-account transaction counter.
+pub type Nonce = u32;
+/// Milliseconds since the Unix epoch, as written into a block by its proposer.
+pub type Moment = u64;
+
+/// Number of decimals of the AGR token.
+pub const TOKEN_DECIMALS: u32 = 12;
+/// Plancks in one AGR.
+pub const AGR: Balance = 1_000_000_000_000;
+
+/// A blake3 digest.
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Encode, Decode, MaxEncodedLen,
+)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// The all-zero hash, used as "no parent" and as the root of an empty tree.
+    pub const ZERO: Hash = Hash([0u8; 32]);
+
+    /// blake3 of `data`.
+    pub fn of(data: &[u8]) -> Hash {
+        Hash(*blake3::hash(data).as_bytes())
+    }
+
+    /// blake3 of the concatenation of `parts`, without allocating.
+    pub fn of_parts(parts: &[&[u8]]) -> Hash {
+        let mut hasher = blake3::Hasher::new();
+        for part in parts {
+            hasher.update(part);
+        }
+        Hash(*hasher.finalize().as_bytes())
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// `0x`-prefixed lowercase hex.
+    pub fn to_hex(&self) -> String {
+        format!("0x{}", hex::encode(self.0))
+    }
+
+    /// Parses `0x`-prefixed (or bare) hex of exactly 32 bytes.
+    pub fn from_hex(text: &str) -> Result<Hash, HexError> {
+        let bytes = decode_hex(text)?;
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|bytes: Vec<u8>| HexError::Length {
+                input: text.to_owned(),
+                expected: 32,
+                actual: bytes.len(),
+            })?;
+        Ok(Hash(array))
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_hex())
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_hex())
+    }
+}
+
+impl serde::Serialize for Hash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Hash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        Hash::from_hex(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A 32-byte account identifier: the public key of an sr25519 or ed25519 key pair.
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Encode, Decode, MaxEncodedLen,
+)]
+pub struct AccountId(pub [u8; 32]);
+
+impl fmt::Debug for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&ss58::encode(self))
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&ss58::encode(self))
+    }
+}
+
+impl std::str::FromStr for AccountId {
+    type Err = ss58::Ss58Error;
+    fn from_str(address: &str) -> Result<Self, Self::Err> {
+        ss58::decode(address)
+    }
+}
+
+impl serde::Serialize for AccountId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&ss58::encode(self))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AccountId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        ss58::decode(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Errors of hex parsing; each names the offending input.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HexError {
+    /// The text is not hexadecimal.
+    #[error("'{input}' is not valid hex: {reason}")]
+    Invalid {
+        /// The text as given.
+        input: String,
+        /// What the hex decoder objected to.
+        reason: String,
+    },
+    /// The text decodes to the wrong number of bytes.
+    #[error("'{input}' is {actual} bytes long, expected {expected}")]
+    Length {
+        /// The text as given.
+        input: String,
+        /// Bytes expected.
+        expected: usize,
+        /// Bytes found.
+        actual: usize,
+    },
+}
+
+/// Decodes `0x`-prefixed or bare hex.
+pub fn decode_hex(text: &str) -> Result<Vec<u8>, HexError> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    hex::decode(digits).map_err(|error| HexError::Invalid {
+        input: text.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
+/// Encodes bytes as `0x`-prefixed lowercase hex.
+pub fn encode_hex(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_hex_round_trips_and_names_bad_input() {
+        let hash = Hash::of(b"agora");
+        assert_eq!(Hash::from_hex(&hash.to_hex()), Ok(hash));
+        let error = Hash::from_hex("0x1234").unwrap_err();
+        assert_eq!(error.to_string(), "'0x1234' is 2 bytes long, expected 32");
+        assert!(Hash::from_hex("0xzz")
+            .unwrap_err()
+            .to_string()
+            .contains("'0xzz'"));
+    }
+
+    #[test]
+    fn of_parts_equals_hash_of_concatenation() {
+        assert_eq!(Hash::of_parts(&[b"ab", b"cd"]), Hash::of(b"abcd"));
+    }
+}

@@ -1,0 +1,456 @@
+//! The state interface pallets are written against.
+//!
+//! # Model
+//!
+//! State is a map from byte keys to byte values. A block executes against [`Ext`], which layers
+//! uncommitted changes over a read-only [`StateRead`] backend (the node's RocksDB, or a
+//! `BTreeMap` in tests):
+//!
+//! ```text
+//!   transaction layers (innermost last)   <- writes of the call being dispatched
+//!   block changes                          <- writes of everything already applied in this block
+//!   backend                                <- state after the parent block
+//! ```
+//!
+//! Reads fall through the layers top-down. [`Ext::transactional`] runs a closure in a new layer
+//! and keeps its writes (and the events it deposited) only if it returns `Ok`: a failed call
+//! leaves nothing half-written.
+//!
+//! # Keys
+//!
+//! Typed items derive their keys the way FRAME does, with blake3 in place of twox/blake2:
+//!
+//! ```text
+//!   value: blake3_128(pallet) ‖ blake3_128(item)
+//!   map:   blake3_128(pallet) ‖ blake3_128(item) ‖ blake3_128(SCALE(k)) ‖ SCALE(k)
+//! ```
+//!
+//! The hashed prefix spreads keys uniformly over the state tree; the trailing plain key lets a
+//! map be iterated and its keys recovered.
+//!
+//! # Determinism
+//!
+//! Changes are kept in `BTreeMap`s, so the order in which the node sees them (and hashes them
+//! into the state root) depends only on the keys, never on hash-map iteration order.
+//!
+//! # Backend failures
+//!
+//! [`StateRead::get`] is infallible. A backend that cannot read its disk cannot execute a block
+//! deterministically at all; the node treats that as fatal and restarts from its last
+//! finalized block, rather than threading an I/O error through every pallet.
+
+use parity_scale_codec::{Decode, Encode};
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+/// A set of writes: `Some(value)` sets a key, `None` deletes it.
+pub type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Read-only access to a state.
+pub trait StateRead {
+    /// The value at `key`, if any.
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+}
+
+impl<T: StateRead + ?Sized> StateRead for &T {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        (**self).get(key)
+    }
+}
+
+impl StateRead for BTreeMap<Vec<u8>, Vec<u8>> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        BTreeMap::get(self, key).cloned()
+    }
+}
+
+/// A state whose keys can be walked in order; used by invariant checkers and state dumps.
+pub trait StateIter: StateRead {
+    /// Calls `f` for every `(key, value)` whose key starts with `prefix`, in key order.
+    fn for_each_prefixed(&self, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]));
+}
+
+impl StateIter for BTreeMap<Vec<u8>, Vec<u8>> {
+    fn for_each_prefixed(&self, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8])) {
+        for (key, value) in self.range(prefix.to_vec()..) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            f(key, value);
+        }
+    }
+}
+
+/// Applies `changes` to an in-memory state.
+pub fn apply_changes(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, changes: &Changes) {
+    for (key, change) in changes {
+        match change {
+            Some(value) => {
+                state.insert(key.clone(), value.clone());
+            }
+            None => {
+                state.remove(key);
+            }
+        }
+    }
+}
+
+/// Where in a block an event was deposited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub enum Phase {
+    /// In `on_initialize` hooks.
+    #[codec(index = 0)]
+    Initialization,
+    /// While applying the extrinsic at this index.
+    #[codec(index = 1)]
+    ApplyExtrinsic(u32),
+    /// In `on_finalize` hooks.
+    #[codec(index = 2)]
+    Finalization,
+}
+
+/// An event as deposited: its phase and the SCALE encoding of the runtime's event enum, i.e.
+/// the pallet index byte followed by the pallet's own event.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct RawEvent {
+    /// When it happened.
+    pub phase: Phase,
+    /// Pallet index followed by the encoded pallet event.
+    pub event: Vec<u8>,
+}
+
+/// Upper bound on nested transactional layers; dispatch nests at most a handful deep.
+pub const MAX_TRANSACTION_DEPTH: usize = 16;
+
+/// Execution externalities: state overlay, events and the current phase.
+pub struct Ext<'a> {
+    backend: &'a dyn StateRead,
+    block_changes: Changes,
+    layers: Vec<Layer>,
+    events: Vec<RawEvent>,
+    phase: Phase,
+}
+
+struct Layer {
+    changes: Changes,
+    events_len: usize,
+}
+
+impl<'a> Ext<'a> {
+    /// Fresh externalities over `backend`, in the initialization phase.
+    pub fn new(backend: &'a dyn StateRead) -> Self {
+        Ext {
+            backend,
+            block_changes: Changes::new(),
+            layers: Vec::new(),
+            events: Vec::new(),
+            phase: Phase::Initialization,
+        }
+    }
+
+    /// The value at `key` as seen by the code running now.
+    pub fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        for layer in self.layers.iter().rev() {
+            if let Some(change) = layer.changes.get(key) {
+                return change.clone();
+            }
+        }
+        match self.block_changes.get(key) {
+            Some(change) => change.clone(),
+            None => self.backend.get(key),
+        }
+    }
+
+    /// Sets `key` to `value`.
+    pub fn set(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.top_changes().insert(key, Some(value));
+    }
+
+    /// Deletes `key`.
+    pub fn remove(&mut self, key: Vec<u8>) {
+        self.top_changes().insert(key, None);
+    }
+
+    fn top_changes(&mut self) -> &mut Changes {
+        match self.layers.last_mut() {
+            Some(layer) => &mut layer.changes,
+            None => &mut self.block_changes,
+        }
+    }
+
+    /// Records an already-encoded runtime event in the current phase.
+    pub fn deposit_raw_event(&mut self, event: Vec<u8>) {
+        self.events.push(RawEvent {
+            phase: self.phase,
+            event,
+        });
+    }
+
+    /// Records `event` of the pallet at `pallet_index`.
+    pub fn deposit_event<E: Encode>(&mut self, pallet_index: u8, event: &E) {
+        let mut encoded = Vec::with_capacity(1 + event.size_hint());
+        encoded.push(pallet_index);
+        event.encode_to(&mut encoded);
+        self.deposit_raw_event(encoded);
+    }
+
+    /// Sets the phase recorded with subsequent events.
+    pub fn set_phase(&mut self, phase: Phase) {
+        self.phase = phase;
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Events deposited so far.
+    pub fn events(&self) -> &[RawEvent] {
+        &self.events
+    }
+
+    /// Runs `f` in a new layer; its writes and events are kept only if it returns `Ok`.
+    pub fn transactional<R, E>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<R, E>,
+    ) -> Result<R, E> {
+        assert!(
+            self.layers.len() < MAX_TRANSACTION_DEPTH,
+            "transactional layers nested deeper than {MAX_TRANSACTION_DEPTH}"
+        );
+        self.layers.push(Layer {
+            changes: Changes::new(),
+            events_len: self.events.len(),
+        });
+        let result = f(self);
+        let layer = self
+            .layers
+            .pop()
+            .expect("the layer pushed above is still there");
+        match result {
+            Ok(value) => {
+                let parent = self.top_changes();
+                parent.extend(layer.changes);
+                Ok(value)
+            }
+            Err(error) => {
+                self.events.truncate(layer.events_len);
+                Err(error)
+            }
+        }
+    }
+
+    /// Consumes the externalities, returning the block's writes and events.
+    pub fn into_changes(self) -> (Changes, Vec<RawEvent>) {
+        assert!(
+            self.layers.is_empty(),
+            "a transactional layer was left open at the end of the block"
+        );
+        (self.block_changes, self.events)
+    }
+
+    /// The block's writes so far (outside any open transactional layer).
+    pub fn block_changes(&self) -> &Changes {
+        &self.block_changes
+    }
+}
+
+impl StateRead for Ext<'_> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        Ext::get(self, key)
+    }
+}
+
+/// The first 16 bytes of blake3: the hasher of storage key prefixes.
+pub fn blake3_128(data: &[u8]) -> [u8; 16] {
+    let hash = blake3::hash(data);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&hash.as_bytes()[..16]);
+    out
+}
+
+/// Names a storage item: the pallet it belongs to and its own name.
+pub trait StorageInstance {
+    /// Pallet name, e.g. `"Balances"`.
+    const PALLET: &'static str;
+    /// Item name, e.g. `"Account"`.
+    const ITEM: &'static str;
+
+    /// `blake3_128(PALLET) ‖ blake3_128(ITEM)`.
+    fn prefix() -> [u8; 32] {
+        let mut prefix = [0u8; 32];
+        prefix[..16].copy_from_slice(&blake3_128(Self::PALLET.as_bytes()));
+        prefix[16..].copy_from_slice(&blake3_128(Self::ITEM.as_bytes()));
+        prefix
+    }
+}
+
+fn decode_stored<V: Decode>(key: &[u8], bytes: &[u8], item: &str) -> V {
+    // The runtime wrote these bytes itself; failing to decode them means the state is corrupt
+    // or the runtime has a bug, and no block built on such a state can be trusted.
+    V::decode(&mut &bytes[..]).unwrap_or_else(|error| {
+        panic!(
+            "corrupt state: {item} at key 0x{} does not decode: {error}",
+            hex::encode(key)
+        )
+    })
+}
+
+/// A single typed value.
+pub struct StorageValue<I, V>(PhantomData<(I, V)>);
+
+impl<I: StorageInstance, V: Encode + Decode> StorageValue<I, V> {
+    /// The raw storage key.
+    pub fn key() -> Vec<u8> {
+        I::prefix().to_vec()
+    }
+
+    /// The stored value, if any.
+    pub fn get(state: &impl StateRead) -> Option<V> {
+        let key = Self::key();
+        state
+            .get(&key)
+            .map(|bytes| decode_stored(&key, &bytes, I::ITEM))
+    }
+
+    /// Stores `value`.
+    pub fn put(ext: &mut Ext<'_>, value: &V) {
+        ext.set(Self::key(), value.encode());
+    }
+
+    /// Removes the value.
+    pub fn kill(ext: &mut Ext<'_>) {
+        ext.remove(Self::key());
+    }
+}
+
+/// A typed map with keys in the `blake3_128 ‖ plain` form.
+pub struct StorageMap<I, K, V>(PhantomData<(I, K, V)>);
+
+impl<I: StorageInstance, K: Encode, V: Encode + Decode> StorageMap<I, K, V> {
+    /// The raw storage key of `k`.
+    pub fn key(k: &K) -> Vec<u8> {
+        let encoded = k.encode();
+        let mut key = Vec::with_capacity(32 + 16 + encoded.len());
+        key.extend_from_slice(&I::prefix());
+        key.extend_from_slice(&blake3_128(&encoded));
+        key.extend_from_slice(&encoded);
+        key
+    }
+
+    /// The value at `k`, if any.
+    pub fn get(state: &impl StateRead, k: &K) -> Option<V> {
+        let key = Self::key(k);
+        state
+            .get(&key)
+            .map(|bytes| decode_stored(&key, &bytes, I::ITEM))
+    }
+
+    /// Stores `value` at `k`.
+    pub fn insert(ext: &mut Ext<'_>, k: &K, value: &V) {
+        ext.set(Self::key(k), value.encode());
+    }
+
+    /// Removes the value at `k`.
+    pub fn remove(ext: &mut Ext<'_>, k: &K) {
+        ext.remove(Self::key(k));
+    }
+}
+
+impl<I: StorageInstance, K: Encode + Decode, V: Encode + Decode> StorageMap<I, K, V> {
+    /// Every `(k, v)` of the map, in key order of the raw storage keys.
+    pub fn iter(state: &impl StateIter) -> Vec<(K, V)> {
+        let mut out = Vec::new();
+        state.for_each_prefixed(&I::prefix(), &mut |key, value| {
+            let plain = &key[48..];
+            let k = decode_stored(key, plain, I::ITEM);
+            let v = decode_stored(key, value, I::ITEM);
+            out.push((k, v));
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Answer;
+    impl StorageInstance for Answer {
+        const PALLET: &'static str = "Test";
+        const ITEM: &'static str = "Answer";
+    }
+    type AnswerValue = StorageValue<Answer, u32>;
+    type AnswerMap = StorageMap<Answer, u8, u64>;
+
+    #[test]
+    fn failed_transaction_leaves_no_writes_and_no_events() {
+        let backend = BTreeMap::new();
+        let mut ext = Ext::new(&backend);
+        AnswerValue::put(&mut ext, &1);
+        let result: Result<(), &str> = ext.transactional(|ext| {
+            AnswerValue::put(ext, &2);
+            ext.deposit_event(7, &42u8);
+            assert_eq!(AnswerValue::get(ext), Some(2));
+            Err("refused")
+        });
+        assert_eq!(result, Err("refused"));
+        assert_eq!(AnswerValue::get(&ext), Some(1));
+        assert!(ext.events().is_empty());
+    }
+
+    #[test]
+    fn nested_commit_then_outer_rollback_discards_both() {
+        let backend = BTreeMap::new();
+        let mut ext = Ext::new(&backend);
+        let result: Result<(), ()> = ext.transactional(|ext| {
+            ext.transactional(|ext| {
+                AnswerMap::insert(ext, &1, &10);
+                Ok::<(), ()>(())
+            })?;
+            assert_eq!(AnswerMap::get(ext, &1), Some(10));
+            Err(())
+        });
+        assert!(result.is_err());
+        assert_eq!(AnswerMap::get(&ext, &1), None);
+        let (changes, events) = ext.into_changes();
+        assert!(changes.is_empty());
+        assert!(events.is_empty());
+    }
+
+    #[test]
+    fn reads_fall_through_to_backend_and_deletes_shadow_it() {
+        let mut backend = BTreeMap::new();
+        backend.insert(AnswerValue::key(), 5u32.encode());
+        let mut ext = Ext::new(&backend);
+        assert_eq!(AnswerValue::get(&ext), Some(5));
+        AnswerValue::kill(&mut ext);
+        assert_eq!(AnswerValue::get(&ext), None);
+        let (changes, _) = ext.into_changes();
+        assert_eq!(changes.get(&AnswerValue::key()), Some(&None));
+    }
+
+    #[test]
+    fn map_keys_embed_the_plain_key_after_its_hash() {
+        let key = AnswerMap::key(&9);
+        assert_eq!(key.len(), 32 + 16 + 1);
+        assert_eq!(key[..32], Answer::prefix());
+        assert_eq!(key[48], 9);
+        assert_ne!(AnswerMap::key(&9), AnswerMap::key(&10));
+    }
+
+    #[test]
+    fn events_carry_pallet_index_and_phase() {
+        let backend = BTreeMap::new();
+        let mut ext = Ext::new(&backend);
+        ext.set_phase(Phase::ApplyExtrinsic(3));
+        ext.deposit_event(2, &0xabu8);
+        assert_eq!(
+            ext.events(),
+            &[RawEvent {
+                phase: Phase::ApplyExtrinsic(3),
+                event: vec![2, 0xab]
+            }]
+        );
+    }
+}

@@ -1,0 +1,533 @@
+//! Transaction validation, block building and block execution.
+//!
+//! # Applying one extrinsic
+//!
+//! 1. *Checks*, reading only: era (birth block known, not expired), nonce equals the signer's
+//!    next nonce, free balance covers the fee, the block has room for its weight and length.
+//!    A failed check means the extrinsic is not includable: the builder skips it, and a block
+//!    containing it is invalid.
+//! 2. *Payment*, kept whatever the call does: the nonce is used and the fee is paid to the
+//!    block author.
+//! 3. *Dispatch* inside a transactional layer: if the call fails, everything it wrote and every
+//!    event it deposited is discarded, and `ExtrinsicFailed` records why.
+//!
+//! # Executing a block
+//!
+//! Header checks (extrinsics root, limits), `on_initialize` (number, timestamp, parent hash),
+//! signature verification of all extrinsics at once (batched, in parallel), then each
+//! extrinsic as above, then the events root. The state root is checked by the caller, which
+//! owns the Merkle tree: the runtime returns the changes it made.
+
+use crate::block::{events_root, extrinsics_root, Block, Header};
+use crate::extrinsic::{
+    signing_message, verify_batch, Era, Extrinsic, ExtrinsicError, MAX_MORTAL_PERIOD,
+};
+use crate::fees::{EXTRINSIC_BASE_WEIGHT, FEE_PER_BYTE, FEE_PER_WEIGHT};
+use crate::limits::{MAX_BLOCK_LEN, MAX_BLOCK_WEIGHT};
+use crate::{Balances, RuntimeCall, System};
+use agora_primitives::dispatch::{DispatchResult, Weight};
+use agora_primitives::storage::{Changes, Ext, Phase, RawEvent, StateRead};
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash, Moment, Nonce};
+use pallet_system::{BlockContext, ContextError};
+use parity_scale_codec::{Compact, Encode};
+
+/// Why an extrinsic cannot be included in the next block.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransactionError {
+    /// Bad bytes or signature.
+    #[error(transparent)]
+    Extrinsic(#[from] ExtrinsicError),
+    /// The nonce was already used.
+    #[error("nonce {nonce} of {signer} is stale: the next nonce is {expected}")]
+    StaleNonce {
+        /// Signer.
+        signer: AccountId,
+        /// Nonce in the extrinsic.
+        nonce: Nonce,
+        /// Next nonce of the signer.
+        expected: Nonce,
+    },
+    /// The nonce is ahead of the signer's next one.
+    #[error("nonce {nonce} of {signer} is in the future: the next nonce is {expected}")]
+    FutureNonce {
+        /// Signer.
+        signer: AccountId,
+        /// Nonce in the extrinsic.
+        nonce: Nonce,
+        /// Next nonce of the signer.
+        expected: Nonce,
+    },
+    /// The signer's nonce counter is exhausted.
+    #[error("{signer} has used every nonce")]
+    NonceExhausted {
+        /// Signer.
+        signer: AccountId,
+    },
+    /// The fee is more than the signer's free balance.
+    #[error("{signer} cannot pay the fee of {fee} plancks: free balance is {free} plancks")]
+    CannotPayFee {
+        /// Signer.
+        signer: AccountId,
+        /// Fee including tip.
+        fee: Balance,
+        /// Free balance.
+        free: Balance,
+    },
+    /// A mortal extrinsic outside its validity window.
+    #[error("extrinsic born at block {birth} with period {period} is not valid in block {block}")]
+    OutsideEra {
+        /// Birth block.
+        birth: BlockNumber,
+        /// Period.
+        period: u32,
+        /// Block it would be included in.
+        block: BlockNumber,
+    },
+    /// A mortality period over the limit.
+    #[error("mortality period {0} is over the limit of {MAX_MORTAL_PERIOD} blocks")]
+    PeriodTooLong(u32),
+    /// The birth block is unknown on this chain.
+    #[error("birth block {0} is not among the recent blocks of this chain")]
+    UnknownBirthBlock(BlockNumber),
+    /// The extrinsic does not fit in the block's remaining weight or length.
+    #[error("extrinsic does not fit in the block: weight {weight} and {len} bytes with {weight_left} weight and {len_left} bytes left")]
+    ExhaustsBlock {
+        /// Its weight.
+        weight: Weight,
+        /// Its length.
+        len: usize,
+        /// Weight left in the block.
+        weight_left: Weight,
+        /// Length left in the block.
+        len_left: usize,
+    },
+}
+
+/// Why a block is invalid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// Its context (number, timestamp, parent) does not follow its parent.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// Extrinsics root mismatch.
+    #[error("extrinsics root {got} does not match the extrinsics, which hash to {computed}")]
+    ExtrinsicsRoot {
+        /// In the header.
+        got: Hash,
+        /// Computed.
+        computed: Hash,
+    },
+    /// Events root mismatch.
+    #[error("events root {got} does not match the events of execution, which hash to {computed}")]
+    EventsRoot {
+        /// In the header.
+        got: Hash,
+        /// Computed.
+        computed: Hash,
+    },
+    /// Too many bytes of extrinsics.
+    #[error("block carries {len} bytes of extrinsics, over the limit of {MAX_BLOCK_LEN}")]
+    TooLong {
+        /// Bytes of extrinsics.
+        len: usize,
+    },
+    /// An extrinsic that is not includable.
+    #[error("extrinsic {index} is invalid: {error}")]
+    InvalidExtrinsic {
+        /// Its position.
+        index: usize,
+        /// Why.
+        error: TransactionError,
+    },
+}
+
+/// Total weight of an extrinsic: base plus call.
+pub fn extrinsic_weight(call: &RuntimeCall) -> Weight {
+    EXTRINSIC_BASE_WEIGHT.saturating_add(call.weight())
+}
+
+/// The fee of an extrinsic of `encoded_len` bytes, tip included.
+pub fn extrinsic_fee(xt: &Extrinsic, encoded_len: usize) -> Balance {
+    let weight = Balance::from(extrinsic_weight(&xt.call));
+    let len = Balance::try_from(encoded_len).unwrap_or(Balance::MAX);
+    weight
+        .saturating_mul(FEE_PER_WEIGHT)
+        .saturating_add(len.saturating_mul(FEE_PER_BYTE))
+        .saturating_add(xt.tip())
+}
+
+/// What the pool learns from validating an extrinsic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidTransaction {
+    /// Signer.
+    pub signer: AccountId,
+    /// Its nonce.
+    pub nonce: Nonce,
+    /// The signer's next nonce in the state validated against.
+    pub account_nonce: Nonce,
+    /// Fee it will pay.
+    pub fee: Balance,
+    /// Weight it will use.
+    pub weight: Weight,
+}
+
+/// The hash the signer committed to for `era`, looked up in `state` for a block numbered
+/// `block`. Fails if the era does not cover that block.
+fn era_hash(
+    state: &impl StateRead,
+    genesis_hash: &Hash,
+    era: &Era,
+    block: BlockNumber,
+) -> Result<Hash, TransactionError> {
+    match *era {
+        Era::Immortal => Ok(*genesis_hash),
+        Era::Mortal { birth, period } => {
+            if period > MAX_MORTAL_PERIOD {
+                return Err(TransactionError::PeriodTooLong(period));
+            }
+            let end = birth.saturating_add(u64::from(period));
+            if block <= birth || block > end {
+                return Err(TransactionError::OutsideEra {
+                    birth,
+                    period,
+                    block,
+                });
+            }
+            if birth == 0 {
+                return Ok(*genesis_hash);
+            }
+            System::block_hash(state, birth).ok_or(TransactionError::UnknownBirthBlock(birth))
+        }
+    }
+}
+
+/// Read-only checks of an extrinsic for a block numbered `block` over `state`. With
+/// `exact_nonce` false (the pool), nonces ahead of the account's are accepted; the pool
+/// orders them.
+fn check(
+    state: &impl StateRead,
+    xt: &Extrinsic,
+    encoded_len: usize,
+    genesis_hash: &Hash,
+    block: BlockNumber,
+    exact_nonce: bool,
+) -> Result<(ValidTransaction, [u8; 32]), TransactionError> {
+    let hash = era_hash(state, genesis_hash, &xt.extra.era, block)?;
+    let message = signing_message(&xt.call, &xt.extra, genesis_hash, &hash);
+    let account_nonce = System::account_nonce(state, &xt.signer);
+    let nonce = xt.nonce();
+    if nonce < account_nonce {
+        return Err(TransactionError::StaleNonce {
+            signer: xt.signer,
+            nonce,
+            expected: account_nonce,
+        });
+    }
+    if exact_nonce && nonce > account_nonce {
+        return Err(TransactionError::FutureNonce {
+            signer: xt.signer,
+            nonce,
+            expected: account_nonce,
+        });
+    }
+    if nonce == Nonce::MAX {
+        return Err(TransactionError::NonceExhausted { signer: xt.signer });
+    }
+    let fee = extrinsic_fee(xt, encoded_len);
+    let free = Balances::free_balance(state, &xt.signer);
+    if free < fee {
+        return Err(TransactionError::CannotPayFee {
+            signer: xt.signer,
+            fee,
+            free,
+        });
+    }
+    let valid = ValidTransaction {
+        signer: xt.signer,
+        nonce,
+        account_nonce,
+        fee,
+        weight: extrinsic_weight(&xt.call),
+    };
+    Ok((valid, message))
+}
+
+/// Validates an extrinsic for the transaction pool against the state after the best block:
+/// signature, era, nonce (not stale), fee. Future nonces are accepted here; the pool decides
+/// how far ahead it lets a signer queue.
+pub fn validate_transaction(
+    state: &impl StateRead,
+    genesis_hash: &Hash,
+    xt: &Extrinsic,
+    encoded_len: usize,
+) -> Result<ValidTransaction, TransactionError> {
+    if encoded_len > crate::extrinsic::MAX_EXTRINSIC_LEN {
+        return Err(ExtrinsicError::TooLong { len: encoded_len }.into());
+    }
+    let next_block = System::block_number(&state).saturating_add(1);
+    let (valid, message) = check(state, xt, encoded_len, genesis_hash, next_block, false)?;
+    xt.verify_signature(&message)?;
+    Ok(valid)
+}
+
+/// Applies one extrinsic whose signature has been verified. Returns its weight.
+fn apply_checked(
+    ext: &mut Ext<'_>,
+    xt: &Extrinsic,
+    valid: &ValidTransaction,
+    author: &AccountId,
+) -> Weight {
+    System::inc_nonce(ext, &xt.signer);
+    Balances::pay_fee(ext, &xt.signer, author, valid.fee, xt.tip())
+        .expect("the fee was checked to be payable just before");
+    let result: DispatchResult = ext.transactional(|ext| dispatch(ext, &xt.signer, &xt.call));
+    let event = match result {
+        Ok(()) => pallet_system::Event::ExtrinsicSuccess {
+            weight: valid.weight,
+        },
+        // A failed call is an ordinary outcome, recorded in the block's events.
+        Err(error) => pallet_system::Event::ExtrinsicFailed {
+            error,
+            weight: valid.weight,
+        },
+    };
+    System::deposit_event(ext, event);
+    valid.weight
+}
+
+/// Routes a call to its pallet.
+fn dispatch(ext: &mut Ext<'_>, who: &AccountId, call: &RuntimeCall) -> DispatchResult {
+    match call {
+        RuntimeCall::System(call) => System::dispatch(ext, who, call),
+        RuntimeCall::Balances(call) => Balances::dispatch(ext, who, call),
+    }
+}
+
+/// A block's outcome: what it changed and what happened.
+#[derive(Debug)]
+pub struct ExecutedBlock {
+    /// State writes, to be applied on the parent's state.
+    pub changes: Changes,
+    /// Events in order.
+    pub events: Vec<RawEvent>,
+    /// Weight used.
+    pub weight: Weight,
+}
+
+/// Executes `block` on `state` (the post-state of the block with hash `parent_hash`).
+pub fn execute_block(
+    state: &dyn StateRead,
+    genesis_hash: &Hash,
+    parent_hash: Hash,
+    block: &Block,
+) -> Result<ExecutedBlock, BlockError> {
+    let header = &block.header;
+    let computed = extrinsics_root(&block.extrinsics);
+    if computed != header.extrinsics_root {
+        return Err(BlockError::ExtrinsicsRoot {
+            got: header.extrinsics_root,
+            computed,
+        });
+    }
+    let lens: Vec<usize> = block
+        .extrinsics
+        .iter()
+        .map(|xt| xt.encoded_size())
+        .collect();
+    let total_len = lens
+        .iter()
+        .fold(0usize, |sum, len| sum.saturating_add(*len));
+    if total_len > MAX_BLOCK_LEN {
+        return Err(BlockError::TooLong { len: total_len });
+    }
+
+    let mut ext = Ext::new(state);
+    let context = BlockContext {
+        number: header.number(),
+        parent_hash: header.parent_hash,
+        timestamp: header.timestamp,
+    };
+    let mut weight = System::on_initialize(&mut ext, &context, parent_hash)?;
+
+    // Signatures first, all at once: era hashes only depend on blocks before this one.
+    let mut messages = Vec::with_capacity(block.extrinsics.len());
+    for (index, xt) in block.extrinsics.iter().enumerate() {
+        let hash = era_hash(&ext, genesis_hash, &xt.extra.era, header.number())
+            .map_err(|error| BlockError::InvalidExtrinsic { index, error })?;
+        messages.push((
+            xt,
+            signing_message(&xt.call, &xt.extra, genesis_hash, &hash),
+        ));
+    }
+    verify_batch(&messages).map_err(|(index, error)| BlockError::InvalidExtrinsic {
+        index,
+        error: error.into(),
+    })?;
+
+    for (index, (xt, len)) in block.extrinsics.iter().zip(&lens).enumerate() {
+        let invalid = |error| BlockError::InvalidExtrinsic { index, error };
+        let (valid, _) =
+            check(&ext, xt, *len, genesis_hash, header.number(), true).map_err(invalid)?;
+        let weight_left = MAX_BLOCK_WEIGHT.saturating_sub(weight);
+        if valid.weight > weight_left {
+            return Err(invalid(TransactionError::ExhaustsBlock {
+                weight: valid.weight,
+                len: *len,
+                weight_left,
+                len_left: MAX_BLOCK_LEN.saturating_sub(total_len),
+            }));
+        }
+        ext.set_phase(Phase::ApplyExtrinsic(
+            u32::try_from(index).unwrap_or(u32::MAX),
+        ));
+        weight = weight.saturating_add(apply_checked(&mut ext, xt, &valid, &header.author));
+    }
+    ext.set_phase(Phase::Finalization);
+
+    let (changes, events) = ext.into_changes();
+    let computed = events_root(&events);
+    if computed != header.events_root {
+        return Err(BlockError::EventsRoot {
+            got: header.events_root,
+            computed,
+        });
+    }
+    Ok(ExecutedBlock {
+        changes,
+        events,
+        weight,
+    })
+}
+
+/// Builds a block on a parent, one extrinsic at a time.
+pub struct BlockBuilder<'a> {
+    ext: Ext<'a>,
+    genesis_hash: Hash,
+    header: Header,
+    extrinsics: Vec<Extrinsic>,
+    weight: Weight,
+    len: usize,
+}
+
+/// A built block before sealing: its state root is computed by the caller from `changes`.
+pub struct BuiltBlock {
+    /// Header with a zero state root.
+    pub header: Header,
+    /// Extrinsics included.
+    pub extrinsics: Vec<Extrinsic>,
+    /// State writes.
+    pub changes: Changes,
+    /// Events.
+    pub events: Vec<RawEvent>,
+    /// Weight used.
+    pub weight: Weight,
+}
+
+impl BuiltBlock {
+    /// The final block, with `state_root` filled in.
+    pub fn seal(self, state_root: Hash) -> Block {
+        let mut header = self.header;
+        header.state_root = state_root;
+        Block {
+            header,
+            extrinsics: self.extrinsics,
+        }
+    }
+}
+
+impl<'a> BlockBuilder<'a> {
+    /// Starts block `parent_number + 1` on `state`, the post-state of `parent_hash`.
+    pub fn new(
+        state: &'a dyn StateRead,
+        genesis_hash: Hash,
+        parent_hash: Hash,
+        timestamp: Moment,
+        author: AccountId,
+    ) -> Result<Self, BlockError> {
+        let number = System::block_number(&state).saturating_add(1);
+        let mut ext = Ext::new(state);
+        let context = BlockContext {
+            number,
+            parent_hash,
+            timestamp,
+        };
+        let weight = System::on_initialize(&mut ext, &context, parent_hash)?;
+        let header = Header {
+            parent_hash,
+            number: Compact(number),
+            timestamp,
+            author,
+            extrinsics_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+            events_root: Hash::ZERO,
+        };
+        Ok(BlockBuilder {
+            ext,
+            genesis_hash,
+            header,
+            extrinsics: Vec::new(),
+            weight,
+            len: 0,
+        })
+    }
+
+    /// Number of the block being built.
+    pub fn number(&self) -> BlockNumber {
+        self.header.number()
+    }
+
+    /// Applies `xt` (signature verified here) if it is includable; otherwise leaves the block
+    /// as it was and says why.
+    pub fn push(&mut self, xt: Extrinsic) -> Result<(), TransactionError> {
+        let len = xt.encoded_size();
+        let (valid, message) = check(&self.ext, &xt, len, &self.genesis_hash, self.number(), true)?;
+        let weight_left = MAX_BLOCK_WEIGHT.saturating_sub(self.weight);
+        let len_left = MAX_BLOCK_LEN.saturating_sub(self.len);
+        if valid.weight > weight_left || len > len_left {
+            return Err(TransactionError::ExhaustsBlock {
+                weight: valid.weight,
+                len,
+                weight_left,
+                len_left,
+            });
+        }
+        xt.verify_signature(&message)?;
+        let index = u32::try_from(self.extrinsics.len()).unwrap_or(u32::MAX);
+        self.ext.set_phase(Phase::ApplyExtrinsic(index));
+        let used = apply_checked(&mut self.ext, &xt, &valid, &self.header.author);
+        self.weight = self.weight.saturating_add(used);
+        self.len = self.len.saturating_add(len);
+        self.extrinsics.push(xt);
+        Ok(())
+    }
+
+    /// Whether another extrinsic of base weight could still fit.
+    pub fn is_full(&self) -> bool {
+        MAX_BLOCK_WEIGHT.saturating_sub(self.weight) < EXTRINSIC_BASE_WEIGHT
+    }
+
+    /// Finishes the block.
+    pub fn finish(mut self) -> BuiltBlock {
+        self.ext.set_phase(Phase::Finalization);
+        let (changes, events) = self.ext.into_changes();
+        let mut header = self.header;
+        header.extrinsics_root = extrinsics_root(&self.extrinsics);
+        header.events_root = events_root(&events);
+        BuiltBlock {
+            header,
+            extrinsics: self.extrinsics,
+            changes,
+            events,
+            weight: self.weight,
+        }
+    }
+}
+
+/// A convenience for clients: the `SignedExtra` of an immortal extrinsic.
+pub fn immortal_extra(nonce: Nonce, tip: Balance) -> crate::extrinsic::SignedExtra {
+    crate::extrinsic::SignedExtra {
+        era: Era::Immortal,
+        nonce: Compact(nonce),
+        tip: Compact(tip),
+    }
+}

@@ -1,0 +1,217 @@
+//! Chain specs and the genesis block.
+//!
+//! A chain spec is a JSON document (written by `agora-node build-spec`) naming the chain, its
+//! genesis state (timestamp, balances) and its consensus committee. Two nodes with the same
+//! spec compute the same genesis hash; everything a signature covers includes that hash.
+//!
+//! ```json
+//! { "name": "Agora Development", "id": "agora_dev",
+//!   "genesis": { "timestamp": 0, "balances": [["5Grwva…", 1000000000000000000]] },
+//!   "validators": [{ "account": "5Grwva…", "consensus_key": "0x88dc…" }] }
+//! ```
+//!
+//! The committee is not (yet) part of the state: the node reads it from the spec. It moves into
+//! pallet-staking when validator staking lands; until then the genesis hash covers only the
+//! state, so two specs differing only in validators share a genesis hash.
+
+use crate::block::{events_root, extrinsics_root, Block, Header};
+use crate::{Balances, System};
+use agora_primitives::smt::{self, MemoryNodeStore};
+use agora_primitives::storage::{Changes, Ext};
+use agora_primitives::{AccountId, Balance, Hash, Moment, AGR};
+use parity_scale_codec::Compact;
+use serde::{Deserialize, Serialize};
+use sp_core::{ed25519, sr25519, Pair};
+use std::collections::BTreeMap;
+
+/// The names of Substrate's well-known development accounts.
+pub const DEV_ACCOUNTS: [&str; 6] = ["Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie"];
+
+/// Free balance of each development account at genesis: one million AGR.
+pub const DEV_ENDOWMENT: Balance = 1_000_000 * AGR;
+
+/// A consensus committee member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorSpec {
+    /// The validator's account (rewards, later staking).
+    pub account: AccountId,
+    /// ed25519 public key it signs consensus messages with.
+    pub consensus_key: Hash,
+}
+
+/// Genesis state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisSpec {
+    /// Timestamp of block 0, in milliseconds; later blocks must be after it.
+    pub timestamp: Moment,
+    /// Initial free balances, in plancks.
+    pub balances: Vec<(AccountId, Balance)>,
+}
+
+/// A chain spec.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainSpec {
+    /// Human-readable name.
+    pub name: String,
+    /// Machine identifier (database directories are named after it).
+    pub id: String,
+    /// Genesis state.
+    pub genesis: GenesisSpec,
+    /// Consensus committee of epoch 0.
+    pub validators: Vec<ValidatorSpec>,
+}
+
+/// Why a chain spec is unusable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// Not valid JSON for a chain spec.
+    #[error("chain spec is not valid: {0}")]
+    Json(String),
+    /// A balance below the existential deposit.
+    #[error("genesis balance {balance} of {account} is below the existential deposit {minimum}")]
+    BelowExistentialDeposit {
+        /// Account.
+        account: AccountId,
+        /// Its balance.
+        balance: Balance,
+        /// The minimum.
+        minimum: Balance,
+    },
+    /// An account listed twice.
+    #[error("genesis account {0} is listed twice")]
+    DuplicateAccount(AccountId),
+    /// Balances summing past `u128::MAX`.
+    #[error("genesis balances overflow the total issuance")]
+    IssuanceOverflow,
+    /// No validators.
+    #[error("chain spec has no validators")]
+    NoValidators,
+}
+
+/// The sr25519 account of a development name, derived as Substrate derives `//Name`.
+pub fn dev_account(name: &str) -> AccountId {
+    let pair = sr25519::Pair::from_string(&format!("//{name}"), None)
+        .expect("a hard derivation of a well-known name is a valid SURI");
+    AccountId(pair.public().0)
+}
+
+/// The ed25519 consensus seed of a development name, derived from `//Name`.
+pub fn dev_consensus_seed(name: &str) -> [u8; 32] {
+    let pair = ed25519::Pair::from_string(&format!("//{name}"), None)
+        .expect("a hard derivation of a well-known name is a valid SURI");
+    pair.seed()
+}
+
+impl ChainSpec {
+    /// The development chain: Alice … Ferdie funded, Alice the only validator.
+    pub fn development() -> ChainSpec {
+        let alice_consensus = ed25519::Pair::from_seed(&dev_consensus_seed("Alice"));
+        ChainSpec {
+            name: "Agora Development".to_owned(),
+            id: "agora_dev".to_owned(),
+            genesis: GenesisSpec {
+                timestamp: 0,
+                balances: DEV_ACCOUNTS
+                    .iter()
+                    .map(|name| (dev_account(name), DEV_ENDOWMENT))
+                    .collect(),
+            },
+            validators: vec![ValidatorSpec {
+                account: dev_account("Alice"),
+                consensus_key: Hash(alice_consensus.public().0),
+            }],
+        }
+    }
+
+    /// Parses and checks a JSON chain spec.
+    pub fn from_json(text: &str) -> Result<ChainSpec, SpecError> {
+        let spec: ChainSpec =
+            serde_json::from_str(text).map_err(|error| SpecError::Json(error.to_string()))?;
+        spec.check()?;
+        Ok(spec)
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a chain spec always serializes")
+    }
+
+    /// Checks what building genesis would otherwise panic on.
+    pub fn check(&self) -> Result<(), SpecError> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut total: Balance = 0;
+        for (account, balance) in &self.genesis.balances {
+            if *balance < crate::EXISTENTIAL_DEPOSIT {
+                return Err(SpecError::BelowExistentialDeposit {
+                    account: *account,
+                    balance: *balance,
+                    minimum: crate::EXISTENTIAL_DEPOSIT,
+                });
+            }
+            if !seen.insert(*account) {
+                return Err(SpecError::DuplicateAccount(*account));
+            }
+            total = total
+                .checked_add(*balance)
+                .ok_or(SpecError::IssuanceOverflow)?;
+        }
+        if self.validators.is_empty() {
+            return Err(SpecError::NoValidators);
+        }
+        Ok(())
+    }
+
+    /// The genesis state as a set of writes.
+    pub fn genesis_changes(&self) -> Changes {
+        let empty = BTreeMap::new();
+        let mut ext = Ext::new(&empty);
+        System::build_genesis(
+            &mut ext,
+            &pallet_system::GenesisConfig {
+                timestamp: self.genesis.timestamp,
+            },
+        );
+        Balances::build_genesis(
+            &mut ext,
+            &pallet_balances::GenesisConfig {
+                balances: self.genesis.balances.clone(),
+            },
+        );
+        let (changes, _events) = ext.into_changes();
+        changes
+    }
+
+    /// The genesis block, its state writes and the state-tree nodes they create.
+    pub fn genesis(&self) -> Genesis {
+        let changes = self.genesis_changes();
+        let update = smt::update(&MemoryNodeStore::new(), Hash::ZERO, &changes)
+            .expect("an empty in-memory tree has every node it needs");
+        let header = Header {
+            parent_hash: Hash::ZERO,
+            number: Compact(0),
+            timestamp: self.genesis.timestamp,
+            author: AccountId::default(),
+            extrinsics_root: extrinsics_root(&[]),
+            state_root: update.root,
+            events_root: events_root(&[]),
+        };
+        Genesis {
+            block: Block {
+                header,
+                extrinsics: Vec::new(),
+            },
+            changes,
+            nodes: update.new_nodes,
+        }
+    }
+}
+
+/// Everything needed to write block 0.
+pub struct Genesis {
+    /// The block.
+    pub block: Block,
+    /// Its state.
+    pub changes: Changes,
+    /// State-tree nodes of that state.
+    pub nodes: Vec<(Hash, Vec<u8>)>,
+}

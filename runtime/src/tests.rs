@@ -1,0 +1,478 @@
+//! Block-execution tests. Every test ends by checking the balances invariants on the final
+//! state.
+
+#![allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
+
+use crate::block::Block;
+use crate::executive::{
+    execute_block, extrinsic_fee, immortal_extra, validate_transaction, BlockBuilder, BlockError,
+    TransactionError,
+};
+use crate::extrinsic::{Era, Extrinsic, ExtrinsicError, SignedExtra, Signer, MAX_EXTRINSIC_LEN};
+use crate::genesis::{dev_account, ChainSpec, DEV_ENDOWMENT};
+use crate::{decode_events, Balances, RuntimeCall, RuntimeEvent, System, AGR};
+use agora_primitives::smt::{self, MemoryNodeStore};
+use agora_primitives::storage::apply_changes;
+use agora_primitives::{AccountId, Balance, Hash};
+use parity_scale_codec::{Compact, Encode};
+use sp_core::{ed25519, sr25519, Pair};
+use std::collections::BTreeMap;
+
+fn signer(name: &str) -> Signer {
+    Signer::Sr25519(sr25519::Pair::from_string(&format!("//{name}"), None).unwrap())
+}
+
+fn transfer(dest: AccountId, value: Balance) -> RuntimeCall {
+    RuntimeCall::Balances(pallet_balances::Call::Transfer {
+        dest,
+        value: Compact(value),
+    })
+}
+
+/// A chain in memory: state, tree, head.
+struct Chain {
+    genesis_hash: Hash,
+    state: BTreeMap<Vec<u8>, Vec<u8>>,
+    store: MemoryNodeStore,
+    head: Block,
+    time: u64,
+}
+
+impl Chain {
+    fn new() -> Chain {
+        let genesis = ChainSpec::development().genesis();
+        let mut state = BTreeMap::new();
+        apply_changes(&mut state, &genesis.changes);
+        let mut store = MemoryNodeStore::new();
+        store.insert_nodes(genesis.nodes);
+        Chain {
+            genesis_hash: genesis.block.hash(),
+            state,
+            store,
+            head: genesis.block,
+            time: 0,
+        }
+    }
+
+    fn sign(&self, who: &str, call: RuntimeCall, nonce: u32) -> Extrinsic {
+        Extrinsic::sign(
+            &signer(who),
+            call,
+            immortal_extra(nonce, 0),
+            &self.genesis_hash,
+            &self.genesis_hash,
+        )
+    }
+
+    /// Builds a block with `xts` (each must be includable), seals it, and returns it.
+    fn build(&mut self, xts: Vec<Extrinsic>) -> Block {
+        self.time += 1_000;
+        let mut builder = BlockBuilder::new(
+            &self.state,
+            self.genesis_hash,
+            self.head.hash(),
+            self.time,
+            dev_account("Ferdie"),
+        )
+        .unwrap();
+        for xt in xts {
+            builder.push(xt).unwrap();
+        }
+        let built = builder.finish();
+        let root = smt::update(&self.store, self.head.header.state_root, &built.changes)
+            .unwrap()
+            .root;
+        built.seal(root)
+    }
+
+    /// Executes `block` and, if valid, makes it the head.
+    fn import(&mut self, block: &Block) -> Result<Vec<RuntimeEvent>, BlockError> {
+        let executed = execute_block(&self.state, &self.genesis_hash, self.head.hash(), block)?;
+        let update =
+            smt::update(&self.store, self.head.header.state_root, &executed.changes).unwrap();
+        assert_eq!(
+            update.root, block.header.state_root,
+            "state root differs after execution"
+        );
+        self.store.insert_nodes(update.new_nodes);
+        apply_changes(&mut self.state, &executed.changes);
+        self.head = block.clone();
+        Balances::try_state(&self.state).unwrap();
+        Ok(decode_events(&executed.events)
+            .unwrap()
+            .into_iter()
+            .map(|record| record.event)
+            .collect())
+    }
+}
+
+#[test]
+fn dev_accounts_are_derived_as_substrate_derives_them() {
+    assert_eq!(
+        dev_account("Alice").to_string(),
+        "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
+    );
+    assert_eq!(
+        dev_account("Bob").to_string(),
+        "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"
+    );
+}
+
+#[test]
+fn genesis_hash_is_stable_and_covers_the_state() {
+    let a = ChainSpec::development().genesis();
+    let b = ChainSpec::development().genesis();
+    assert_eq!(a.block.hash(), b.block.hash());
+    let mut other = ChainSpec::development();
+    other.genesis.balances[0].1 += 1;
+    assert_ne!(other.genesis().block.hash(), a.block.hash());
+    let mut state = BTreeMap::new();
+    apply_changes(&mut state, &a.changes);
+    assert_eq!(Balances::total_issuance(&state), 6 * DEV_ENDOWMENT);
+}
+
+#[test]
+fn built_block_imports_and_moves_money_and_fees() {
+    let mut chain = Chain::new();
+    let (alice, bob, ferdie) = (
+        dev_account("Alice"),
+        dev_account("Bob"),
+        dev_account("Ferdie"),
+    );
+    let xts = vec![
+        chain.sign("Alice", transfer(bob, 5 * AGR), 0),
+        chain.sign("Alice", transfer(bob, 7 * AGR), 1),
+    ];
+    let fees: Balance = xts
+        .iter()
+        .map(|xt| extrinsic_fee(xt, xt.encoded_size()))
+        .sum();
+    let block = chain.build(xts);
+    let events = chain.import(&block).unwrap();
+    assert_eq!(
+        Balances::free_balance(&chain.state, &alice),
+        DEV_ENDOWMENT - 12 * AGR - fees
+    );
+    assert_eq!(
+        Balances::free_balance(&chain.state, &bob),
+        DEV_ENDOWMENT + 12 * AGR
+    );
+    assert_eq!(
+        Balances::free_balance(&chain.state, &ferdie),
+        DEV_ENDOWMENT + fees
+    );
+    assert_eq!(System::account_nonce(&chain.state, &alice), 2);
+    assert_eq!(System::block_number(&chain.state), 1);
+    assert!(
+        events.contains(&RuntimeEvent::Balances(pallet_balances::Event::Transfer {
+            from: alice,
+            to: bob,
+            amount: 5 * AGR
+        }))
+    );
+}
+
+#[test]
+fn failed_call_still_pays_fee_and_uses_nonce_but_moves_nothing() {
+    let mut chain = Chain::new();
+    let (alice, charlie) = (dev_account("Alice"), dev_account("Charlie"));
+    let xt = chain.sign("Alice", transfer(charlie, 2 * DEV_ENDOWMENT), 0);
+    let fee = extrinsic_fee(&xt, xt.encoded_size());
+    let block = chain.build(vec![xt]);
+    let events = chain.import(&block).unwrap();
+    assert_eq!(
+        Balances::free_balance(&chain.state, &alice),
+        DEV_ENDOWMENT - fee
+    );
+    assert_eq!(
+        Balances::free_balance(&chain.state, &charlie),
+        DEV_ENDOWMENT
+    );
+    assert_eq!(System::account_nonce(&chain.state, &alice), 1);
+    let failed = events.iter().find_map(|event| match event {
+        RuntimeEvent::System(pallet_system::Event::ExtrinsicFailed { error, .. }) => Some(*error),
+        _ => None,
+    });
+    assert_eq!(
+        crate::describe_dispatch_error(failed.unwrap()),
+        "Balances::InsufficientBalance: the free balance is lower than the amount"
+    );
+}
+
+#[test]
+fn ed25519_signers_are_accepted() {
+    let mut chain = Chain::new();
+    let pair = ed25519::Pair::from_string("//Eve", None).unwrap();
+    let eve_ed = Signer::Ed25519(pair);
+    let eve_ed_account = eve_ed.account();
+    // Fund the ed25519 account, then let it send.
+    let fund = chain.sign("Alice", transfer(eve_ed_account, 10 * AGR), 0);
+    let block = chain.build(vec![fund]);
+    chain.import(&block).unwrap();
+    let xt = Extrinsic::sign(
+        &eve_ed,
+        transfer(dev_account("Bob"), AGR),
+        immortal_extra(0, 0),
+        &chain.genesis_hash,
+        &chain.genesis_hash,
+    );
+    let block = chain.build(vec![xt]);
+    chain.import(&block).unwrap();
+    assert_eq!(
+        Balances::free_balance(&chain.state, &dev_account("Bob")),
+        DEV_ENDOWMENT + AGR
+    );
+}
+
+#[test]
+fn block_with_a_forged_signature_is_rejected_and_changes_nothing() {
+    let mut chain = Chain::new();
+    let mut xt = chain.sign("Alice", transfer(dev_account("Bob"), AGR), 0);
+    let block = chain.build(vec![xt.clone()]);
+    // Same block, but the transfer amount is changed after signing.
+    xt.call = transfer(dev_account("Bob"), 1_000 * AGR);
+    let mut forged = block.clone();
+    forged.extrinsics = vec![xt];
+    forged.header.extrinsics_root = crate::block::extrinsics_root(&forged.extrinsics);
+    let before = chain.state.clone();
+    let error = chain.import(&forged).unwrap_err();
+    assert!(matches!(
+        error,
+        BlockError::InvalidExtrinsic {
+            index: 0,
+            error: TransactionError::Extrinsic(ExtrinsicError::BadSignature { .. })
+        }
+    ));
+    assert_eq!(chain.state, before);
+    chain.import(&block).unwrap();
+}
+
+#[test]
+fn signature_for_another_chain_is_rejected() {
+    let chain = Chain::new();
+    let other_genesis = Hash([7; 32]);
+    let xt = Extrinsic::sign(
+        &signer("Alice"),
+        transfer(dev_account("Bob"), AGR),
+        immortal_extra(0, 0),
+        &other_genesis,
+        &other_genesis,
+    );
+    let error = validate_transaction(&chain.state, &chain.genesis_hash, &xt, xt.encoded_size())
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        TransactionError::Extrinsic(ExtrinsicError::BadSignature { .. })
+    ));
+}
+
+#[test]
+fn nonces_fees_and_limits_are_checked_by_validation() {
+    let mut chain = Chain::new();
+    let bob = dev_account("Bob");
+    let block = chain.build(vec![chain.sign("Alice", transfer(bob, AGR), 0)]);
+    chain.import(&block).unwrap();
+
+    let stale = chain.sign("Alice", transfer(bob, AGR), 0);
+    let error = validate_transaction(
+        &chain.state,
+        &chain.genesis_hash,
+        &stale,
+        stale.encoded_size(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "nonce 0 of {} is stale: the next nonce is 1",
+            dev_account("Alice")
+        )
+    );
+
+    // The pool accepts a future nonce; a block does not.
+    let future = chain.sign("Alice", transfer(bob, AGR), 5);
+    validate_transaction(
+        &chain.state,
+        &chain.genesis_hash,
+        &future,
+        future.encoded_size(),
+    )
+    .unwrap();
+    let mut builder = BlockBuilder::new(
+        &chain.state,
+        chain.genesis_hash,
+        chain.head.hash(),
+        99_000,
+        bob,
+    )
+    .unwrap();
+    assert!(matches!(
+        builder.push(future),
+        Err(TransactionError::FutureNonce {
+            nonce: 5,
+            expected: 1,
+            ..
+        })
+    ));
+
+    // An account with nothing cannot pay a fee.
+    let nobody = Signer::Sr25519(sr25519::Pair::from_string("//Nobody", None).unwrap());
+    let poor = Extrinsic::sign(
+        &nobody,
+        transfer(bob, AGR),
+        immortal_extra(0, 0),
+        &chain.genesis_hash,
+        &chain.genesis_hash,
+    );
+    let error = validate_transaction(
+        &chain.state,
+        &chain.genesis_hash,
+        &poor,
+        poor.encoded_size(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        error,
+        TransactionError::CannotPayFee { free: 0, .. }
+    ));
+}
+
+#[test]
+fn mortal_extrinsics_expire_and_bind_to_their_birth_block() {
+    let mut chain = Chain::new();
+    let bob = dev_account("Bob");
+    for _ in 0..3 {
+        let block = chain.build(vec![]);
+        chain.import(&block).unwrap();
+    }
+    // Born at block 2 with period 2: valid in blocks 3 and 4.
+    let birth_hash = System::block_hash(&chain.state, 2).unwrap();
+    let extra = SignedExtra {
+        era: Era::Mortal {
+            birth: 2,
+            period: 2,
+        },
+        nonce: Compact(0),
+        tip: Compact(0),
+    };
+    let xt = Extrinsic::sign(
+        &signer("Alice"),
+        transfer(bob, AGR),
+        extra,
+        &chain.genesis_hash,
+        &birth_hash,
+    );
+    validate_transaction(&chain.state, &chain.genesis_hash, &xt, xt.encoded_size()).unwrap();
+    // Signed against the wrong birth hash: the signature does not verify.
+    let wrong = Extrinsic::sign(
+        &signer("Alice"),
+        transfer(bob, AGR),
+        extra,
+        &chain.genesis_hash,
+        &Hash([1; 32]),
+    );
+    assert!(validate_transaction(
+        &chain.state,
+        &chain.genesis_hash,
+        &wrong,
+        wrong.encoded_size()
+    )
+    .is_err());
+    for _ in 0..2 {
+        let block = chain.build(vec![]);
+        chain.import(&block).unwrap();
+    }
+    let error = validate_transaction(&chain.state, &chain.genesis_hash, &xt, xt.encoded_size())
+        .unwrap_err();
+    assert_eq!(
+        error,
+        TransactionError::OutsideEra {
+            birth: 2,
+            period: 2,
+            block: 6
+        }
+    );
+}
+
+#[test]
+fn malformed_extrinsic_bytes_are_named() {
+    let chain = Chain::new();
+    let xt = chain.sign("Alice", transfer(dev_account("Bob"), AGR), 0);
+    let bytes = xt.encode();
+    assert_eq!(Extrinsic::decode_bounded(&bytes).unwrap(), xt);
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert_eq!(
+        Extrinsic::decode_bounded(&trailing),
+        Err(ExtrinsicError::TrailingBytes(1))
+    );
+    let mut versioned = bytes.clone();
+    versioned[0] = 9;
+    assert_eq!(
+        Extrinsic::decode_bounded(&versioned),
+        Err(ExtrinsicError::UnsupportedVersion(9))
+    );
+    assert!(matches!(
+        Extrinsic::decode_bounded(&bytes[..40]),
+        Err(ExtrinsicError::Malformed(_))
+    ));
+    assert!(matches!(
+        Extrinsic::decode_bounded(&[]),
+        Err(ExtrinsicError::Malformed(_))
+    ));
+    let huge = vec![1u8; MAX_EXTRINSIC_LEN + 1];
+    assert_eq!(
+        Extrinsic::decode_bounded(&huge),
+        Err(ExtrinsicError::TooLong {
+            len: MAX_EXTRINSIC_LEN + 1
+        })
+    );
+}
+
+#[test]
+fn tampered_headers_are_rejected() {
+    let mut chain = Chain::new();
+    let block = chain.build(vec![chain.sign(
+        "Alice",
+        transfer(dev_account("Bob"), AGR),
+        0,
+    )]);
+    let mut bad_events = block.clone();
+    bad_events.header.events_root = Hash([9; 32]);
+    assert!(matches!(
+        chain.import(&bad_events),
+        Err(BlockError::EventsRoot { .. })
+    ));
+    let mut bad_time = block.clone();
+    bad_time.header.timestamp = 0;
+    assert!(matches!(
+        chain.import(&bad_time),
+        Err(BlockError::Context(_))
+    ));
+    let mut dropped = block.clone();
+    dropped.extrinsics.clear();
+    assert!(matches!(
+        chain.import(&dropped),
+        Err(BlockError::ExtrinsicsRoot { .. })
+    ));
+    chain.import(&block).unwrap();
+}
+
+#[test]
+fn execution_is_deterministic() {
+    let mut a = Chain::new();
+    let mut b = Chain::new();
+    let xts: Vec<Extrinsic> = (0..20)
+        .map(|nonce| {
+            a.sign(
+                "Alice",
+                transfer(dev_account("Dave"), AGR + Balance::from(nonce)),
+                nonce,
+            )
+        })
+        .collect();
+    let block = a.build(xts);
+    a.import(&block).unwrap();
+    b.import(&block).unwrap();
+    assert_eq!(a.state, b.state);
+}

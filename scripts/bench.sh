@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Benchmarks, release builds. Usage: scripts/bench.sh [ledger]
+#   ledger: block import tx/s vs the raw sr25519 verification rate (same run), idle node RSS,
+#           and --dev start-to-first-block time.
+# Figures go to stdout as JSON lines; docs/benchmarks.md records them with this command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+source scripts/env.sh
+
+what="${1:-ledger}"
+case "$what" in
+ledger)
+    cargo build --release -p agora-node --bins --benches
+    cargo bench -p agora-node --bench ledger
+
+    # Start-to-first-block and idle memory of a real `agora-node --dev --tmp`.
+    node="$CARGO_TARGET_DIR/release/agora-node"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    p2p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    start=$(date +%s%N)
+    "$node" --dev --tmp --rpc-port "$port" --port "$p2p" --no-prometheus --log warn &
+    pid=$!
+    trap 'kill $pid 2>/dev/null || true' EXIT
+    first=""
+    for _ in $(seq 1 300); do
+        number=$(curl -s -H 'content-type: application/json' \
+            -d '{"id":1,"jsonrpc":"2.0","method":"chain_getHeader"}' "http://127.0.0.1:$port" \
+            | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["number"])' 2>/dev/null || true)
+        if [ -n "$number" ] && [ "$number" -ge 1 ]; then first=$(date +%s%N); break; fi
+        sleep 0.02
+    done
+    [ -n "$first" ] || { echo "bench: no first block within 6 s" >&2; exit 1; }
+    sleep 10
+    rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    trap - EXIT
+    echo "{\"benchmark\":\"ledger/dev-node\",\"start_to_first_block_ms\":$(( (first - start) / 1000000 )),\"idle_rss_mb\":$(( rss_kb / 1024 ))}"
+    ;;
+*)
+    echo "unknown benchmark '$what' (known: ledger)" >&2
+    exit 2
+    ;;
+esac

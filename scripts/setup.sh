@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing Agora needs. Idempotent: safe to run on every start.
+#   - Debian packages: clang/libclang (bindgen for RocksDB), a C++ toolchain, pkg-config.
+#   - The wasm32-unknown-unknown target (job modules).
+# Called by scripts/dev.sh, scripts/test.sh and scripts/bench.sh.
+set -euo pipefail
+
+packages=(clang libclang-dev build-essential pkg-config)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}" >&2
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    echo "setup: adding the wasm32-unknown-unknown target" >&2
+    rustup target add wasm32-unknown-unknown >/dev/null
+fi
