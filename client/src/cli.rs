@@ -3,14 +3,30 @@
 //! Global options: `--rpc URL` (default `ws://127.0.0.1:9944`, or `AGORA_RPC`) and
 //! `--output text|json`. Errors are printed to stderr as one sentence naming the bad value,
 //! with a non-zero exit status (1 for command errors, 2 for usage errors reported by clap).
+//!
+//! Node commands:
+//! - `agora balance ADDRESS|SURI`: free, reserved and total balance in AGR, and the nonce.
+//!   JSON: `{"address", "free", "reserved", "total", "nonce"}`, amounts as decimal AGR strings.
+//! - `agora transfer --from SURI --to ADDRESS (--amount AGR | --all) [--tip AGR] [--no-wait]`:
+//!   signs a mortal transfer, submits it and (unless `--no-wait`) waits until it is finalized
+//!   and reads its outcome from the block's events. JSON: `{"extrinsic", "status", "block_hash",
+//!   "block_number", "from", "to", "amount", "fee"}` (`status` "finalized", or "submitted"
+//!   with `--no-wait`, which has no block fields). A transfer that fails in its block exits
+//!   non-zero with a sentence naming the runtime's error.
 
+use std::future::Future;
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash, Nonce};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use crate::amount::{format_agr, parse_agr, AmountError};
 use crate::keys::{self, KeyError, MnemonicWords, Scheme, Signer};
+use crate::rpc::{AccountBalance, Rpc, RpcError};
+use crate::tx::{self, TransferAmount, TxError};
 
 /// The default JSON-RPC endpoint of a local node.
 pub const DEFAULT_RPC: &str = "ws://127.0.0.1:9944";
@@ -62,6 +78,56 @@ pub enum Command {
     /// Generate and inspect account keys (no node needed).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Show the balance and nonce of an account.
+    Balance {
+        /// SS58 address, 0x-prefixed public key, or SURI of the account.
+        #[arg(value_name = "ADDRESS|SURI")]
+        who: String,
+        /// Signature scheme, when the account is given as a SURI.
+        #[arg(long, value_enum, default_value = "sr25519")]
+        scheme: Scheme,
+    },
+    /// Transfer AGR to another account and wait until the transfer is finalized.
+    Transfer(TransferArgs),
+}
+
+/// `agora transfer …`
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// SURI of the sending key (//Alice, a mnemonic[//path][///password], 0x seed).
+    #[arg(long, value_name = "SURI")]
+    pub from: String,
+    /// The recipient: SS58 address, 0x-prefixed public key, or SURI.
+    #[arg(long, value_name = "ADDRESS")]
+    pub to: String,
+    /// Amount in AGR, e.g. 1.5 (required unless --all).
+    #[arg(
+        long,
+        value_name = "AGR",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub amount: Option<String>,
+    /// Transfer the whole free balance after the fee, emptying the account (transfer_all).
+    #[arg(long)]
+    pub all: bool,
+    /// Signature scheme of the --from key (and of --to when it is a SURI).
+    #[arg(long, value_enum, default_value = "sr25519")]
+    pub scheme: Scheme,
+    /// Tip for the block author in AGR, on top of the fee; raises priority in the pool.
+    #[arg(long, value_name = "AGR", default_value = "0")]
+    pub tip: String,
+    /// Print the extrinsic hash once the node accepts it, without waiting for finality.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Give up waiting for finality after this many seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 120,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub timeout: u64,
 }
 
 /// `agora key …`
@@ -102,6 +168,21 @@ pub enum CliError {
     /// The result could not be encoded as JSON.
     #[error("could not encode the output as JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// An amount argument is not a valid AGR amount.
+    #[error(transparent)]
+    Amount(#[from] AmountError),
+    /// Talking to the node failed, or the node refused a request.
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    /// A transaction did not succeed.
+    #[error(transparent)]
+    Tx(#[from] TxError),
+    /// A transfer that cannot succeed, refused before anything is signed.
+    #[error("{0}")]
+    InvalidTransfer(String),
+    /// The async runtime could not start.
+    #[error("could not start the async runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// What `key generate` and `key inspect` print. JSON field names are stable.
@@ -153,6 +234,94 @@ impl KeyReport {
     }
 }
 
+/// What `agora balance` prints. JSON amounts are decimal AGR strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BalanceReport {
+    /// SS58 address.
+    pub address: AccountId,
+    /// Spendable balance, decimal AGR.
+    pub free: String,
+    /// Reserved balance, decimal AGR.
+    pub reserved: String,
+    /// Free plus reserved, decimal AGR.
+    pub total: String,
+    /// Nonce in state.
+    pub nonce: Nonce,
+}
+
+impl From<AccountBalance> for BalanceReport {
+    fn from(balance: AccountBalance) -> Self {
+        BalanceReport {
+            address: balance.address,
+            free: format_agr(balance.free),
+            reserved: format_agr(balance.reserved),
+            total: format_agr(balance.total),
+            nonce: balance.nonce,
+        }
+    }
+}
+
+impl BalanceReport {
+    fn text(&self) -> String {
+        format!(
+            "Address:   {}\nFree:      {} AGR\nReserved:  {} AGR\nTotal:     {} AGR\nNonce:     {}\n",
+            self.address, self.free, self.reserved, self.total, self.nonce
+        )
+    }
+}
+
+/// Status of a transfer in a [`TransferReport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferStatus {
+    /// Accepted by the node's pool (`--no-wait`).
+    Submitted,
+    /// Applied successfully in a finalized block.
+    Finalized,
+}
+
+/// What `agora transfer` prints. JSON amounts are decimal AGR strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferReport {
+    /// The extrinsic's hash.
+    pub extrinsic: Hash,
+    /// "submitted" or "finalized".
+    pub status: TransferStatus,
+    /// The finalized block carrying it (absent with `--no-wait`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_hash: Option<Hash>,
+    /// That block's number (absent with `--no-wait`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_number: Option<BlockNumber>,
+    /// Sender, SS58.
+    pub from: AccountId,
+    /// Recipient, SS58.
+    pub to: AccountId,
+    /// Amount moved, decimal AGR; `null` for `--all --no-wait`, where it is not known yet.
+    pub amount: Option<String>,
+    /// Fee paid (tip included), decimal AGR.
+    pub fee: String,
+}
+
+impl TransferReport {
+    fn text(&self) -> String {
+        let amount = self.amount.as_deref().map_or_else(
+            || "the whole free balance".to_owned(),
+            |a| format!("{a} AGR"),
+        );
+        match (self.status, self.block_number, self.block_hash) {
+            (TransferStatus::Finalized, Some(number), Some(hash)) => format!(
+                "Transferred {amount} from {} to {} in block #{number} ({hash}), fee {} AGR\n",
+                self.from, self.to, self.fee
+            ),
+            _ => format!(
+                "Submitted {} (transfer of {amount} from {} to {}, fee {} AGR); not waiting for finality\n",
+                self.extrinsic, self.from, self.to, self.fee
+            ),
+        }
+    }
+}
+
 /// Accepts a ws://, wss://, http:// or https:// URL with a non-empty host.
 fn check_rpc_url(url: &str) -> Result<(), String> {
     let rest = ["ws://", "wss://", "http://", "https://"]
@@ -170,9 +339,13 @@ fn check_rpc_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn emit(output: OutputFormat, report: &KeyReport) -> Result<(), CliError> {
+fn emit<R: Serialize>(
+    output: OutputFormat,
+    report: &R,
+    text: impl FnOnce(&R) -> String,
+) -> Result<(), CliError> {
     let text = match output {
-        OutputFormat::Text => report.text(),
+        OutputFormat::Text => text(report),
         OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(report)?),
     };
     let mut stdout = std::io::stdout().lock();
@@ -181,21 +354,158 @@ fn emit(output: OutputFormat, report: &KeyReport) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Runs `future` to completion on a single-threaded runtime.
+fn block_on<T>(future: impl Future<Output = Result<T, CliError>>) -> Result<T, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?
+        .block_on(future)
+}
+
+async fn balance(url: &str, who: &str, scheme: Scheme) -> Result<BalanceReport, CliError> {
+    let account = keys::to_agora_account(&keys::parse_address(who, scheme)?);
+    let rpc = Rpc::connect(url).await?;
+    Ok(rpc.balance(&account).await?.into())
+}
+
+/// A transfer's arguments, checked.
+struct TransferPlan {
+    signer: Signer,
+    from: AccountId,
+    to: AccountId,
+    amount: TransferAmount,
+    tip: Balance,
+}
+
+fn plan_transfer(args: &TransferArgs) -> Result<TransferPlan, CliError> {
+    let signer = Signer::from_suri(&args.from, args.scheme)?;
+    let from = signer.agora_account();
+    let to = keys::to_agora_account(&keys::parse_address(&args.to, args.scheme)?);
+    let amount = match (&args.amount, args.all) {
+        (None, true) => TransferAmount::All,
+        (Some(text), false) => {
+            let plancks = parse_agr(text)?;
+            if plancks == 0 {
+                return Err(CliError::InvalidTransfer(format!(
+                    "'{text}' is not a valid amount to transfer: it must be more than 0"
+                )));
+            }
+            TransferAmount::Exact(plancks)
+        }
+        _ => {
+            return Err(CliError::InvalidTransfer(
+                "give either --amount AGR or --all, not both".to_owned(),
+            ))
+        }
+    };
+    if from == to {
+        return Err(CliError::InvalidTransfer(format!(
+            "cannot transfer from {from} to itself: --from and --to name the same account"
+        )));
+    }
+    let tip = parse_agr(&args.tip)?;
+    Ok(TransferPlan {
+        signer,
+        from,
+        to,
+        amount,
+        tip,
+    })
+}
+
+async fn transfer(url: &str, args: &TransferArgs) -> Result<TransferReport, CliError> {
+    let plan = plan_transfer(args)?;
+    let requested = match plan.amount {
+        TransferAmount::Exact(plancks) => Some(plancks),
+        TransferAmount::All => None,
+    };
+    let rpc = Rpc::connect(url).await?;
+    let context = tx::ChainContext::fetch(&rpc, &plan.from).await?;
+    let signed = tx::sign(
+        &plan.signer,
+        tx::transfer_call(plan.to, plan.amount),
+        &context,
+        plan.tip,
+    );
+    if args.no_wait {
+        rpc.submit(&signed.bytes).await?;
+        return Ok(TransferReport {
+            extrinsic: signed.hash,
+            status: TransferStatus::Submitted,
+            block_hash: None,
+            block_number: None,
+            from: plan.from,
+            to: plan.to,
+            amount: requested.map(format_agr),
+            fee: format_agr(signed.fee),
+        });
+    }
+    let pending = tx::submit(&rpc, &signed, &context).await?;
+    eprintln!("Submitted {}; waiting for finality…", pending.hash());
+    let inclusion = pending.wait(Duration::from_secs(args.timeout)).await?;
+    let events = rpc.events(inclusion.block_hash).await?;
+    let outcome = tx::outcome(&events, inclusion.index, &plan.from).ok_or(TxError::NoOutcome {
+        hash: inclusion.hash,
+        block_hash: inclusion.block_hash,
+        block_number: inclusion.block_number,
+    })?;
+    let fee = outcome.fee.unwrap_or(signed.fee);
+    if let Err(error) = outcome.result {
+        return Err(TxError::Failed {
+            what: "transfer",
+            hash: inclusion.hash,
+            block_hash: inclusion.block_hash,
+            block_number: inclusion.block_number,
+            error,
+            reason: agora_runtime::describe_dispatch_error(error),
+            fee,
+        }
+        .into());
+    }
+    let moved = outcome
+        .transfers
+        .iter()
+        .find(|(from, to, _)| *from == plan.from && *to == plan.to)
+        .map(|(_, _, amount)| *amount)
+        .or(requested);
+    Ok(TransferReport {
+        extrinsic: inclusion.hash,
+        status: TransferStatus::Finalized,
+        block_hash: Some(inclusion.block_hash),
+        block_number: Some(inclusion.block_number),
+        from: plan.from,
+        to: plan.to,
+        amount: moved.map(format_agr),
+        fee: format_agr(fee),
+    })
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    match cli.command {
+    match &cli.command {
         Command::Key(KeyCommand::Generate { scheme, words }) => {
-            let key = keys::generate(scheme, words)?;
+            let key = keys::generate(*scheme, *words)?;
             let report = KeyReport {
                 secret_phrase: Some(key.phrase.clone()),
                 secret_seed: Some(format!("0x{}", hex::encode(key.secret_seed))),
                 ..KeyReport::public(&key.signer)
             };
-            emit(cli.output, &report)
+            emit(cli.output, &report, KeyReport::text)
         }
         Command::Key(KeyCommand::Inspect { suri, scheme }) => {
-            let signer = Signer::from_suri(&suri, scheme)?;
-            emit(cli.output, &KeyReport::public(&signer))
+            let signer = Signer::from_suri(suri, *scheme)?;
+            emit(cli.output, &KeyReport::public(&signer), KeyReport::text)
+        }
+        Command::Balance { who, scheme } => {
+            let url = cli.rpc_url()?;
+            let report = block_on(balance(url, who, *scheme))?;
+            emit(cli.output, &report, BalanceReport::text)
+        }
+        Command::Transfer(args) => {
+            let url = cli.rpc_url()?;
+            let report = block_on(transfer(url, args))?;
+            emit(cli.output, &report, TransferReport::text)
         }
     }
 }

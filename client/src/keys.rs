@@ -198,6 +198,34 @@ impl Signer {
             Signer::Ed25519(pair) => pair.sign(message).0,
         }
     }
+
+    /// The account id of this key as the runtime types it.
+    pub fn agora_account(&self) -> agora_primitives::AccountId {
+        agora_primitives::AccountId(self.public())
+    }
+
+    /// The runtime's signer for the same key pair, for
+    /// [`Extrinsic::sign`](agora_runtime::extrinsic::Extrinsic::sign).
+    ///
+    /// The two types stay separate: the runtime's is the bare minimum to sign extrinsics,
+    /// this one adds what a wallet needs (schemes, SURIs, SS58, `Clone`, a redacting `Debug`).
+    pub fn to_runtime(&self) -> agora_runtime::extrinsic::Signer {
+        self.clone().into()
+    }
+}
+
+impl From<Signer> for agora_runtime::extrinsic::Signer {
+    fn from(signer: Signer) -> Self {
+        match signer {
+            Signer::Sr25519(pair) => agora_runtime::extrinsic::Signer::Sr25519(pair),
+            Signer::Ed25519(pair) => agora_runtime::extrinsic::Signer::Ed25519(pair),
+        }
+    }
+}
+
+/// Converts an sp-core account id (as [`parse_address`] returns) to the runtime's.
+pub fn to_agora_account(account: &AccountId32) -> agora_primitives::AccountId {
+    agora_primitives::AccountId(*<AccountId32 as AsRef<[u8; 32]>>::as_ref(account))
 }
 
 impl fmt::Debug for Signer {

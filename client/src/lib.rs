@@ -2,8 +2,12 @@
 //!
 //! - [`keys`]: SURIs, key generation, SS58 addresses and the [`keys::Signer`] of extrinsics.
 //! - [`amount`]: decimal AGR amounts and plancks.
+//! - [`rpc`]: a typed JSON-RPC client of a node (WebSocket or HTTP).
+//! - [`tx`]: building, signing, submitting and following extrinsics.
 //! - [`cli`]: the `agora` command line (the binary is a thin wrapper around [`cli::run`]).
 
 pub mod amount;
 pub mod cli;
 pub mod keys;
+pub mod rpc;
+pub mod tx;

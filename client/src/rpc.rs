@@ -730,7 +730,8 @@ mod tests {
 
     #[test]
     fn parses_watch_notifications() {
-        let parse = |json: &str| TxStatus::from(serde_json::from_str::<TxStatusJson>(json).unwrap());
+        let parse =
+            |json: &str| TxStatus::from(serde_json::from_str::<TxStatusJson>(json).unwrap());
         assert_eq!(parse(r#""ready""#), TxStatus::Ready);
         assert_eq!(parse(r#""dropped""#), TxStatus::Dropped);
         let hash = Hash([7; 32]);

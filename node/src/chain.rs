@@ -108,7 +108,9 @@ pub enum ChainError {
 
 /// A block with what executing it produced.
 pub struct Executed {
+    /// State writes of the block.
     pub changes: Changes,
+    /// Its events.
     pub events: Vec<RawEvent>,
     nodes: Vec<(Hash, Vec<u8>)>,
     node_index: HashMap<Hash, usize>,
@@ -133,7 +135,9 @@ impl Executed {
 /// What is stored per block in RocksDB: the block and its events.
 #[derive(Encode, Decode)]
 pub struct StoredBlock {
+    /// The block.
     pub block: Block,
+    /// Events of executing it.
     pub events: Vec<RawEvent>,
 }
 
@@ -192,7 +196,9 @@ pub enum ChainEvent {
     NewHead(Header),
     /// A block was finalized; `extrinsics` are the hashes of its extrinsics.
     Finalized {
+        /// Its header.
         header: Header,
+        /// Hashes of its extrinsics.
         extrinsics: Vec<Hash>,
     },
     /// Extrinsics were dropped from the pool without being finalized.
@@ -267,11 +273,32 @@ impl Chain {
         metrics
             .best_height
             .set(i64::try_from(finalized.number()).unwrap_or(i64::MAX));
+        // Blocks this node proposed or voted for before it stopped: consensus may still
+        // finalize them (it journals certificates before the chain commits them).
+        let mut pending = HashMap::new();
+        let mut stale = Vec::new();
+        for (hash, bytes) in db.unfinalized()? {
+            match Block::decode(&mut &bytes[..]) {
+                Ok(block) if block.header.number() > finalized.number() && block.hash() == hash => {
+                    let encoded = Arc::new(block.encode());
+                    pending.insert(
+                        hash,
+                        Pending {
+                            block: Arc::new(block),
+                            encoded,
+                            executed: None,
+                        },
+                    );
+                }
+                _ => stale.push(hash),
+            }
+        }
+        db.forget_unfinalized(&stale)?;
         let (events, _) = broadcast::channel(1_024);
         let state = State {
             finalized,
             finalized_hash,
-            pending: HashMap::new(),
+            pending,
             best: finalized_hash,
             pool: TxPool::new(PoolLimits::default()),
         };
@@ -514,6 +541,7 @@ impl Chain {
         };
         let genesis_hash = self.inner.genesis_hash;
         let author = self.inner.author;
+        let started = std::time::Instant::now();
         let (block, executed, rejected) = tokio::task::spawn_blocking(move || {
             let mut builder = BlockBuilder::new(&view, genesis_hash, parent, timestamp, author)
                 .map_err(|error| ChainError::InvalidBlock {
@@ -547,6 +575,10 @@ impl Chain {
         .await
         .map_err(|error| ChainError::Task(error.to_string()))??;
 
+        self.inner
+            .metrics
+            .import_seconds
+            .observe(started.elapsed().as_secs_f64());
         let hash = block.hash();
         let encoded = Arc::new(block.encode());
         let header = block.header.clone();
@@ -608,6 +640,11 @@ impl Chain {
             });
         }
         let executed = self.execute(view, parent_header, block.clone()).await?;
+        let db = self.inner.db.clone();
+        let encoded = block.encode();
+        tokio::task::spawn_blocking(move || db.put_unfinalized(&hash, &encoded))
+            .await
+            .map_err(|error| ChainError::Task(error.to_string()))??;
         let mut state = self.lock();
         if let Some(pending) = state.pending.get_mut(&hash) {
             pending.executed = Some(Arc::new(executed));
@@ -715,8 +752,8 @@ impl Chain {
             db: self.inner.db.clone(),
             layers: Vec::new(),
         };
-        let pruned = state.pool.prune_stale(&view);
-        drop(pruned);
+        // Included extrinsics now have stale nonces; their watchers saw `Finalized` above.
+        state.pool.prune_stale(&view);
         let metrics = &self.inner.metrics;
         metrics
             .finalized_height

@@ -19,9 +19,13 @@ use tokio::net::TcpListener;
 /// The node's metrics. Cheap to clone; clones share the same values.
 #[derive(Clone)]
 pub struct Metrics {
+    /// `agora_block_height`.
     pub best_height: Gauge,
+    /// `agora_finalized_height`.
     pub finalized_height: Gauge,
+    /// `agora_txpool_size`.
     pub txpool_size: Gauge,
+    /// `agora_block_import_seconds`: execution and state root of a built or verified block.
     pub import_seconds: Histogram,
     registry: Arc<Registry>,
 }

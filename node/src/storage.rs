@@ -35,13 +35,18 @@ const CF_BLOCKS: &str = "blocks";
 const CF_BLOCK_HASHES: &str = "block_hashes";
 const CF_CERTIFICATES: &str = "certificates";
 const CF_META: &str = "meta";
-const COLUMN_FAMILIES: [&str; 6] = [
+/// Blocks proposed or verified here but not yet finalized (hash → encoded block). Written,
+/// synced, before this node votes for the block: consensus may journal a finalization of it
+/// before the chain commits it, and after a crash in between the body must still be here.
+const CF_UNFINALIZED: &str = "unfinalized";
+const COLUMN_FAMILIES: [&str; 7] = [
     CF_STATE_NODES,
     CF_STATE_FLAT,
     CF_BLOCKS,
     CF_BLOCK_HASHES,
     CF_CERTIFICATES,
     CF_META,
+    CF_UNFINALIZED,
 ];
 
 const META_FINALIZED_HEAD: &[u8] = b"finalized_head";
@@ -243,6 +248,7 @@ impl Database {
             block.hash.0,
         );
         batch.put_cf(self.cf(CF_CERTIFICATES)?, block.hash.0, block.certificate);
+        batch.delete_cf(self.cf(CF_UNFINALIZED)?, block.hash.0);
         let mut head = [0u8; 40];
         let (number, hash) = head.split_at_mut(8);
         number.copy_from_slice(&block.number.to_be_bytes());
@@ -256,6 +262,44 @@ impl Database {
                 "commit of block #{} ({})",
                 block.number, block.hash
             )))
+    }
+
+    /// Keeps the body of a block this node is about to vote for, synced, until it is finalized
+    /// (or dropped by [`Database::forget_unfinalized`]).
+    pub fn put_unfinalized(&self, hash: &Hash, encoded: &[u8]) -> Result<(), StorageError> {
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(true);
+        self.db
+            .put_cf_opt(self.cf(CF_UNFINALIZED)?, hash.0, encoded, &write_options)
+            .map_err(rocks(format!("write of unfinalized block {hash}")))
+    }
+
+    /// Every kept unfinalized block body, in hash order.
+    pub fn unfinalized(&self) -> Result<Vec<(Hash, Vec<u8>)>, StorageError> {
+        self.db
+            .iterator_cf(self.cf(CF_UNFINALIZED)?, rocksdb::IteratorMode::Start)
+            .map(|item| {
+                let (key, value) = item.map_err(rocks("iteration of unfinalized blocks"))?;
+                let hash: [u8; 32] =
+                    key.as_ref().try_into().map_err(|_| StorageError::Corrupt {
+                        what: "unfinalized block key".into(),
+                        reason: format!("{} bytes, expected 32", key.len()),
+                    })?;
+                Ok((Hash(hash), value.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Drops kept unfinalized block bodies (blocks on abandoned forks).
+    pub fn forget_unfinalized(&self, hashes: &[Hash]) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        let cf = self.cf(CF_UNFINALIZED)?;
+        for hash in hashes {
+            batch.delete_cf(cf, hash.0);
+        }
+        self.db
+            .write(batch)
+            .map_err(rocks("removal of unfinalized blocks"))
     }
 
     /// Number and hash of the last committed block, `None` before genesis.
@@ -420,6 +464,38 @@ mod tests {
                 None => model.remove(key),
             };
         }
+    }
+
+    #[test]
+    fn unfinalized_bodies_survive_reopen_until_their_block_is_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (Hash([1; 32]), Hash([2; 32]));
+        {
+            let db = Database::open(dir.path()).unwrap();
+            db.put_unfinalized(&one, b"block one").unwrap();
+            db.put_unfinalized(&two, b"block two").unwrap();
+        }
+        let db = Database::open(dir.path()).unwrap();
+        assert_eq!(
+            db.unfinalized().unwrap(),
+            vec![(one, b"block one".to_vec()), (two, b"block two".to_vec())]
+        );
+        let changes = BTreeMap::new();
+        db.commit_finalized(FinalizedBlock {
+            number: 0,
+            hash: one,
+            encoded: b"block one",
+            certificate: &[],
+            state_changes: &changes,
+            new_nodes: &[],
+        })
+        .unwrap();
+        assert_eq!(
+            db.unfinalized().unwrap(),
+            vec![(two, b"block two".to_vec())]
+        );
+        db.forget_unfinalized(&[two]).unwrap();
+        assert!(db.unfinalized().unwrap().is_empty());
     }
 
     #[test]

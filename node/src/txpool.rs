@@ -97,9 +97,13 @@ pub enum PoolError {
 /// A pooled extrinsic.
 #[derive(Clone, Debug)]
 pub struct PooledTx {
+    /// blake3 of its encoding.
     pub hash: Hash,
+    /// The extrinsic.
     pub xt: Extrinsic,
+    /// Its encoded length.
     pub len: usize,
+    /// The fee it pays, tip included.
     pub fee: Balance,
 }
 

@@ -233,8 +233,13 @@ fn bad_input_is_refused_with_a_named_reason_and_blocks_keep_coming() {
     let error = node
         .try_rpc("chain_getHeader", json!(["0x1234"]))
         .unwrap_err();
+    // jsonrpsee's own parameter errors say "Invalid params" and put the detail in `data`.
+    assert_eq!(code(&error), -32602);
     assert!(
-        error["message"].as_str().unwrap().contains("0x1234"),
+        error["data"]
+            .as_str()
+            .unwrap()
+            .contains("'0x1234' is 2 bytes long"),
         "{error}"
     );
     let unknown = Hash([3; 32]).to_hex();

@@ -3,7 +3,12 @@
 //! The `agora` CLI binary is taken from the same target directory as `agora-node`
 //! (`scripts/test.sh` builds every binary before running tests).
 
-#![allow(clippy::unwrap_used, clippy::arithmetic_side_effects, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    missing_docs,
+    unreachable_pub
+)]
 
 mod e2e;
 mod support;

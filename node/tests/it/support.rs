@@ -33,7 +33,6 @@ pub fn binary(name: &str) -> PathBuf {
 pub struct Node {
     pub child: Child,
     pub rpc_port: u16,
-    pub base_path: PathBuf,
     log: mpsc::Receiver<String>,
 }
 
@@ -65,7 +64,6 @@ impl Node {
         let node = Node {
             child,
             rpc_port,
-            base_path: base_path.to_path_buf(),
             log,
         };
         node.wait_for(Duration::from_secs(60), "RPC to answer", || {
