@@ -105,7 +105,8 @@ pub struct TransferArgs {
         long,
         value_name = "AGR",
         required_unless_present = "all",
-        conflicts_with = "all"
+        conflicts_with = "all",
+        allow_hyphen_values = true
     )]
     pub amount: Option<String>,
     /// Transfer the whole free balance after the fee, emptying the account (transfer_all).
@@ -115,7 +116,12 @@ pub struct TransferArgs {
     #[arg(long, value_enum, default_value = "sr25519")]
     pub scheme: Scheme,
     /// Tip for the block author in AGR, on top of the fee; raises priority in the pool.
-    #[arg(long, value_name = "AGR", default_value = "0")]
+    #[arg(
+        long,
+        value_name = "AGR",
+        default_value = "0",
+        allow_hyphen_values = true
+    )]
     pub tip: String,
     /// Print the extrinsic hash once the node accepts it, without waiting for finality.
     #[arg(long)]
@@ -583,6 +589,135 @@ mod tests {
         );
         assert_eq!(json["public_key"], json["account_id"]);
         assert!(json.get("secret_phrase").is_none() && json.get("secret_seed").is_none());
+    }
+
+    const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+    const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
+
+    #[test]
+    fn balance_json_shape() {
+        let report = BalanceReport::from(AccountBalance {
+            address: BOB.parse().unwrap(),
+            free: 1_000_001_500_000_000_000,
+            reserved: 0,
+            total: u128::MAX,
+            nonce: 4,
+        });
+        assert_eq!(
+            serde_json::to_value(&report).unwrap(),
+            serde_json::json!({
+                "address": BOB,
+                "free": "1000001.5",
+                "reserved": "0",
+                "total": "340282366920938463463374607.431768211455",
+                "nonce": 4,
+            })
+        );
+        assert!(report.text().contains("Free:      1000001.5 AGR\n"));
+    }
+
+    #[test]
+    fn transfer_json_shapes() {
+        let finalized = TransferReport {
+            extrinsic: Hash([1; 32]),
+            status: TransferStatus::Finalized,
+            block_hash: Some(Hash([2; 32])),
+            block_number: Some(12),
+            from: ALICE.parse().unwrap(),
+            to: BOB.parse().unwrap(),
+            amount: Some("1.5".to_owned()),
+            fee: "0.00009".to_owned(),
+        };
+        assert_eq!(
+            serde_json::to_value(&finalized).unwrap(),
+            serde_json::json!({
+                "extrinsic": Hash([1; 32]).to_hex(),
+                "status": "finalized",
+                "block_hash": Hash([2; 32]).to_hex(),
+                "block_number": 12,
+                "from": ALICE,
+                "to": BOB,
+                "amount": "1.5",
+                "fee": "0.00009",
+            })
+        );
+        assert_eq!(
+            finalized.text(),
+            format!(
+                "Transferred 1.5 AGR from {ALICE} to {BOB} in block #12 ({}), fee 0.00009 AGR\n",
+                Hash([2; 32])
+            )
+        );
+        let submitted = TransferReport {
+            status: TransferStatus::Submitted,
+            block_hash: None,
+            block_number: None,
+            amount: None,
+            ..finalized
+        };
+        let json = serde_json::to_value(&submitted).unwrap();
+        assert_eq!(json["status"], "submitted");
+        assert!(json.get("block_hash").is_none() && json.get("block_number").is_none());
+        assert_eq!(json["amount"], serde_json::Value::Null);
+        assert!(submitted.text().starts_with("Submitted 0x0101"));
+    }
+
+    #[test]
+    fn transfer_arguments() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["agora", "transfer"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all)
+        };
+        let cli = parse(&["--from", "//Alice", "--to", BOB, "--amount", "1.5"]).unwrap();
+        let Command::Transfer(args) = &cli.command else {
+            panic!("not a transfer")
+        };
+        assert_eq!(args.timeout, 120);
+        assert_eq!(args.tip, "0");
+        let plan = plan_transfer(args).unwrap();
+        assert_eq!(plan.amount, TransferAmount::Exact(1_500_000_000_000));
+        assert_eq!(plan.from.to_string(), ALICE);
+        assert_eq!(plan.to.to_string(), BOB);
+        // --all excludes --amount, and one of them is required.
+        assert!(parse(&["--from", "//Alice", "--to", BOB, "--all", "--amount", "1"]).is_err());
+        assert!(parse(&["--from", "//Alice", "--to", BOB]).is_err());
+        let cli = parse(&[
+            "--from", "//Alice", "--to", "//Bob", "--all", "--tip", "0.5",
+        ])
+        .unwrap();
+        let Command::Transfer(args) = &cli.command else {
+            panic!("not a transfer")
+        };
+        let plan = plan_transfer(args).unwrap();
+        assert_eq!(plan.amount, TransferAmount::All);
+        assert_eq!(plan.tip, 500_000_000_000);
+        // Checked before anything is signed, naming the value.
+        let plan_err = |args: &[&str]| {
+            let cli = parse(args).unwrap();
+            let Command::Transfer(args) = &cli.command else {
+                panic!("not a transfer")
+            };
+            plan_transfer(args).err().unwrap().to_string()
+        };
+        let err = plan_err(&["--from", "//Alice", "--to", BOB, "--amount", "0"]);
+        assert!(
+            err.starts_with("'0' is not a valid amount to transfer"),
+            "{err}"
+        );
+        let err = plan_err(&["--from", "//Alice", "--to", "//Alice", "--amount", "1"]);
+        assert!(err.contains("to itself"), "{err}");
+        let err = plan_err(&["--from", "//Alice", "--to", "5Gxyz", "--amount", "1"]);
+        assert!(
+            err.starts_with("'5Gxyz' is not a valid SS58 address"),
+            "{err}"
+        );
+        let err = plan_err(&["--from", "//Alice", "--to", BOB, "--amount", "-1"]);
+        assert!(err.starts_with("'-1' is not a valid AGR amount"), "{err}");
+        let err = plan_err(&[
+            "--from", "//Alice", "--to", BOB, "--amount", "1", "--tip", "x",
+        ]);
+        assert!(err.starts_with("'x' is not a valid AGR amount"), "{err}");
     }
 
     #[test]

@@ -452,7 +452,10 @@ impl Chain {
             layers: Vec::new(),
         };
         let mut state = self.lock();
-        let result = state.pool.submit(&view, &self.inner.genesis_hash, bytes);
+        let head = state.finalized_hash;
+        let result = state
+            .pool
+            .submit(&view, &self.inner.genesis_hash, head, bytes);
         self.inner
             .metrics
             .txpool_size
@@ -752,8 +755,22 @@ impl Chain {
             db: self.inner.db.clone(),
             layers: Vec::new(),
         };
-        // Included extrinsics now have stale nonces; their watchers saw `Finalized` above.
-        state.pool.prune_stale(&view);
+        // Included extrinsics now have stale nonces; their watchers saw `Finalized` above. Any
+        // other extrinsic whose nonce went stale (another one with the same nonce won) is
+        // reported dropped.
+        let included: std::collections::HashSet<Hash> = to_commit
+            .iter()
+            .flat_map(|(_, block, _)| block.extrinsics.iter().map(|xt| xt.hash()))
+            .collect();
+        let dropped: Vec<Hash> = state
+            .pool
+            .prune_stale(&view)
+            .into_iter()
+            .filter(|hash| !included.contains(hash))
+            .collect();
+        if !dropped.is_empty() {
+            let _ = self.inner.events.send(ChainEvent::Dropped(dropped));
+        }
         let metrics = &self.inner.metrics;
         metrics
             .finalized_height

@@ -17,9 +17,9 @@
 //! | `state_getStorage` | `[key, hash?]` | hex value or `null` |
 //! | `state_getReadProof` | `[[key…], hash?]` | `{at, proof: [hex…]}`: one SCALE-encoded sparse-Merkle proof per key |
 //! | `author_submitExtrinsic` | `[hex]` | extrinsic hash |
-//! | `author_submitAndWatchExtrinsic` | `[hex]` | notifications `author_extrinsicUpdate`: `"ready"`, then `{"finalized": hash}` or `"dropped"` |
+//! | `author_submitAndWatchExtrinsic` | `[hex]` | notifications `author_extrinsicUpdate`: `"ready"`, then `{"finalized": hash, "number": n}` or `"dropped"` |
 //! | `system_accountNextIndex` | `[address]` | next nonce, counting pooled extrinsics |
-//! | `agora_balance` | `[address, hash?]` | `{free, reserved, total, nonce}` |
+//! | `agora_balance` | `[address, hash?]` | `{address, free, reserved, total, nonce}` |
 //! | `agora_events` | `[hash?]` | decoded events of a block (default: finalized head) |
 //! | `rpc_methods` | – | `{methods: [...]}` |
 //!
@@ -145,9 +145,24 @@ fn read_storage(
     smt::get(&store, block.block.header.state_root, key).map_err(storage_error)
 }
 
-fn events_json(stored: &StoredBlock) -> Result<Value, ErrorObjectOwned> {
-    let records = agora_runtime::decode_events(&stored.events).map_err(storage_error)?;
-    serde_json::to_value(records).map_err(storage_error)
+// Answers holding balances are typed `Serialize` values, never `serde_json::Value`: a `Value`
+// cannot hold a number above u64::MAX, while serializing straight to text writes any u128
+// exactly.
+
+fn decoded_events(
+    stored: &StoredBlock,
+) -> Result<Vec<agora_runtime::EventRecord>, ErrorObjectOwned> {
+    agora_runtime::decode_events(&stored.events).map_err(storage_error)
+}
+
+/// The answer of `agora_balance`.
+#[derive(Clone, serde::Serialize)]
+struct BalanceAnswer {
+    address: AccountId,
+    free: u128,
+    reserved: u128,
+    total: u128,
+    nonce: u32,
 }
 
 /// Builds the RPC module.
@@ -264,19 +279,19 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
         let data: pallet_balances::AccountData =
             decode_value(read_storage(chain, &account_key, at)?)?;
         let info: pallet_system::AccountInfo = decode_value(read_storage(chain, &nonce_key, at)?)?;
-        Ok::<_, ErrorObjectOwned>(json!({
-            "address": who,
-            "free": data.free,
-            "reserved": data.reserved,
-            "total": data.total(),
-            "nonce": info.nonce,
-        }))
+        Ok::<_, ErrorObjectOwned>(BalanceAnswer {
+            address: who,
+            free: data.free,
+            reserved: data.reserved,
+            total: data.total(),
+            nonce: info.nonce,
+        })
     })?;
     module.register_method("agora_events", |params: Params<'_>, chain, _| {
         let mut seq = params.sequence();
         let at: Option<Hash> = seq.optional_next()?;
         let at = Some(at.unwrap_or_else(|| chain.finalized().0));
-        events_json(&block_at(chain, at)?)
+        decoded_events(&block_at(chain, at)?)
     })?;
 
     module.register_subscription(

@@ -152,11 +152,12 @@ impl TxPool {
         }
     }
 
-    /// Validates `bytes` against `state` (the best block's post-state) and pools it.
+    /// Validates `bytes` against `state`, the post-state of block `state_block`, and pools it.
     pub fn submit(
         &mut self,
         state: &impl StateRead,
         genesis_hash: &Hash,
+        state_block: Hash,
         bytes: &[u8],
     ) -> Result<Hash, PoolError> {
         let xt = Extrinsic::decode_bounded(bytes).map_err(TransactionError::from)?;
@@ -164,7 +165,7 @@ impl TxPool {
         if self.contains(&hash) {
             return Err(PoolError::AlreadyImported(hash));
         }
-        let valid = validate_transaction(state, genesis_hash, &xt, bytes.len())?;
+        let valid = validate_transaction(state, genesis_hash, state_block, &xt, bytes.len())?;
         let pooled = self.by_signer.get(&valid.signer);
         if pooled.is_some_and(|nonces| nonces.contains_key(&valid.nonce)) {
             return Err(PoolError::NonceInPool {
@@ -306,23 +307,23 @@ mod tests {
         let (state, genesis) = setup();
         let mut pool = TxPool::new(PoolLimits::default());
         let first = signed(&genesis, "Alice", 0);
-        pool.submit(&state, &genesis, &first).unwrap();
+        pool.submit(&state, &genesis, genesis, &first).unwrap();
         assert!(matches!(
-            pool.submit(&state, &genesis, &first),
+            pool.submit(&state, &genesis, genesis, &first),
             Err(PoolError::AlreadyImported(_))
         ));
         let gap = signed(&genesis, "Alice", 2);
         assert!(matches!(
-            pool.submit(&state, &genesis, &gap),
+            pool.submit(&state, &genesis, genesis, &gap),
             Err(PoolError::NonceGap {
                 nonce: 2,
                 expected: 1,
                 ..
             })
         ));
-        pool.submit(&state, &genesis, &signed(&genesis, "Alice", 1))
+        pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 1))
             .unwrap();
-        pool.submit(&state, &genesis, &gap).unwrap();
+        pool.submit(&state, &genesis, genesis, &gap).unwrap();
         let nonces: Vec<Nonce> = pool.ready(10).iter().map(|tx| tx.xt.nonce()).collect();
         assert_eq!(nonces, vec![0, 1, 2]);
         assert_eq!(pool.next_nonce(&dev_account("Alice"), 0), 3);
@@ -336,16 +337,16 @@ mod tests {
             max_bytes: 1 << 20,
             max_per_signer: 1,
         });
-        pool.submit(&state, &genesis, &signed(&genesis, "Alice", 0))
+        pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 0))
             .unwrap();
         assert_eq!(
-            pool.submit(&state, &genesis, &signed(&genesis, "Alice", 1)),
+            pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 1)),
             Err(PoolError::Full("too many extrinsics from this signer"))
         );
-        pool.submit(&state, &genesis, &signed(&genesis, "Bob", 0))
+        pool.submit(&state, &genesis, genesis, &signed(&genesis, "Bob", 0))
             .unwrap();
         assert_eq!(
-            pool.submit(&state, &genesis, &signed(&genesis, "Charlie", 0)),
+            pool.submit(&state, &genesis, genesis, &signed(&genesis, "Charlie", 0)),
             Err(PoolError::Full("too many extrinsics"))
         );
         assert_eq!(pool.len(), 2);
@@ -355,7 +356,9 @@ mod tests {
     fn malformed_and_forged_bytes_are_refused_with_the_reason() {
         let (state, genesis) = setup();
         let mut pool = TxPool::new(PoolLimits::default());
-        let error = pool.submit(&state, &genesis, &[1, 2, 3]).unwrap_err();
+        let error = pool
+            .submit(&state, &genesis, genesis, &[1, 2, 3])
+            .unwrap_err();
         assert!(
             error
                 .to_string()
@@ -365,7 +368,7 @@ mod tests {
         let mut forged = signed(&genesis, "Alice", 0);
         let last = forged.len() - 1;
         forged[last] ^= 1; // the amount's last byte
-        let error = pool.submit(&state, &genesis, &forged).unwrap_err();
+        let error = pool.submit(&state, &genesis, genesis, &forged).unwrap_err();
         assert!(
             error.to_string().starts_with("bad sr25519 signature"),
             "{error}"
@@ -377,9 +380,9 @@ mod tests {
     fn prune_removes_used_nonces() {
         let (mut state, genesis) = setup();
         let mut pool = TxPool::new(PoolLimits::default());
-        pool.submit(&state, &genesis, &signed(&genesis, "Alice", 0))
+        pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 0))
             .unwrap();
-        pool.submit(&state, &genesis, &signed(&genesis, "Alice", 1))
+        pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 1))
             .unwrap();
         // Pretend a block used Alice's nonce 0.
         let key = pallet_system::Account::key(&dev_account("Alice"));

@@ -173,11 +173,17 @@ pub struct ValidTransaction {
 
 /// The hash the signer committed to for `era`, looked up in `state` for a block numbered
 /// `block`. Fails if the era does not cover that block.
+///
+/// `head` is the number and hash of the block whose post-state `state` is, when known to the
+/// caller: the system pallet records a block's hash only when the next block starts, so the
+/// pool (which validates against a block's post-state) must supply it for extrinsics born at
+/// that very block.
 fn era_hash(
     state: &impl StateRead,
     genesis_hash: &Hash,
     era: &Era,
     block: BlockNumber,
+    head: Option<(BlockNumber, Hash)>,
 ) -> Result<Hash, TransactionError> {
     match *era {
         Era::Immortal => Ok(*genesis_hash),
@@ -196,7 +202,11 @@ fn era_hash(
             if birth == 0 {
                 return Ok(*genesis_hash);
             }
-            System::block_hash(state, birth).ok_or(TransactionError::UnknownBirthBlock(birth))
+            match head {
+                Some((number, hash)) if number == birth => Ok(hash),
+                _ => System::block_hash(state, birth)
+                    .ok_or(TransactionError::UnknownBirthBlock(birth)),
+            }
         }
     }
 }
@@ -211,8 +221,9 @@ fn check(
     genesis_hash: &Hash,
     block: BlockNumber,
     exact_nonce: bool,
+    head: Option<(BlockNumber, Hash)>,
 ) -> Result<(ValidTransaction, [u8; 32]), TransactionError> {
-    let hash = era_hash(state, genesis_hash, &xt.extra.era, block)?;
+    let hash = era_hash(state, genesis_hash, &xt.extra.era, block, head)?;
     let message = signing_message(&xt.call, &xt.extra, genesis_hash, &hash);
     let account_nonce = System::account_nonce(state, &xt.signer);
     let nonce = xt.nonce();
@@ -252,20 +263,31 @@ fn check(
     Ok((valid, message))
 }
 
-/// Validates an extrinsic for the transaction pool against the state after the best block:
-/// signature, era, nonce (not stale), fee. Future nonces are accepted here; the pool decides
-/// how far ahead it lets a signer queue.
+/// Validates an extrinsic for the transaction pool against `state`, the post-state of the
+/// block `state_block` (its hash): signature, era, nonce (not stale), fee. Future nonces are
+/// accepted here; the pool decides how far ahead it lets a signer queue.
 pub fn validate_transaction(
     state: &impl StateRead,
     genesis_hash: &Hash,
+    state_block: Hash,
     xt: &Extrinsic,
     encoded_len: usize,
 ) -> Result<ValidTransaction, TransactionError> {
     if encoded_len > crate::extrinsic::MAX_EXTRINSIC_LEN {
         return Err(ExtrinsicError::TooLong { len: encoded_len }.into());
     }
-    let next_block = System::block_number(&state).saturating_add(1);
-    let (valid, message) = check(state, xt, encoded_len, genesis_hash, next_block, false)?;
+    let number = System::block_number(&state);
+    let next_block = number.saturating_add(1);
+    let head = Some((number, state_block));
+    let (valid, message) = check(
+        state,
+        xt,
+        encoded_len,
+        genesis_hash,
+        next_block,
+        false,
+        head,
+    )?;
     xt.verify_signature(&message)?;
     Ok(valid)
 }
@@ -352,7 +374,7 @@ pub fn execute_block(
     // Signatures first, all at once: era hashes only depend on blocks before this one.
     let mut messages = Vec::with_capacity(block.extrinsics.len());
     for (index, xt) in block.extrinsics.iter().enumerate() {
-        let hash = era_hash(&ext, genesis_hash, &xt.extra.era, header.number())
+        let hash = era_hash(&ext, genesis_hash, &xt.extra.era, header.number(), None)
             .map_err(|error| BlockError::InvalidExtrinsic { index, error })?;
         messages.push((
             xt,
@@ -367,7 +389,7 @@ pub fn execute_block(
     for (index, (xt, len)) in block.extrinsics.iter().zip(&lens).enumerate() {
         let invalid = |error| BlockError::InvalidExtrinsic { index, error };
         let (valid, _) =
-            check(&ext, xt, *len, genesis_hash, header.number(), true).map_err(invalid)?;
+            check(&ext, xt, *len, genesis_hash, header.number(), true, None).map_err(invalid)?;
         let weight_left = MAX_BLOCK_WEIGHT.saturating_sub(weight);
         if valid.weight > weight_left {
             return Err(invalid(TransactionError::ExhaustsBlock {
@@ -480,7 +502,15 @@ impl<'a> BlockBuilder<'a> {
     /// as it was and says why.
     pub fn push(&mut self, xt: Extrinsic) -> Result<(), TransactionError> {
         let len = xt.encoded_size();
-        let (valid, message) = check(&self.ext, &xt, len, &self.genesis_hash, self.number(), true)?;
+        let (valid, message) = check(
+            &self.ext,
+            &xt,
+            len,
+            &self.genesis_hash,
+            self.number(),
+            true,
+            None,
+        )?;
         let weight_left = MAX_BLOCK_WEIGHT.saturating_sub(self.weight);
         let len_left = MAX_BLOCK_LEN.saturating_sub(self.len);
         if valid.weight > weight_left || len > len_left {

@@ -258,8 +258,14 @@ fn signature_for_another_chain_is_rejected() {
         &other_genesis,
         &other_genesis,
     );
-    let error = validate_transaction(&chain.state, &chain.genesis_hash, &xt, xt.encoded_size())
-        .unwrap_err();
+    let error = validate_transaction(
+        &chain.state,
+        &chain.genesis_hash,
+        chain.head.hash(),
+        &xt,
+        xt.encoded_size(),
+    )
+    .unwrap_err();
     assert!(matches!(
         error,
         TransactionError::Extrinsic(ExtrinsicError::BadSignature { .. })
@@ -277,6 +283,7 @@ fn nonces_fees_and_limits_are_checked_by_validation() {
     let error = validate_transaction(
         &chain.state,
         &chain.genesis_hash,
+        chain.head.hash(),
         &stale,
         stale.encoded_size(),
     )
@@ -294,6 +301,7 @@ fn nonces_fees_and_limits_are_checked_by_validation() {
     validate_transaction(
         &chain.state,
         &chain.genesis_hash,
+        chain.head.hash(),
         &future,
         future.encoded_size(),
     )
@@ -327,6 +335,7 @@ fn nonces_fees_and_limits_are_checked_by_validation() {
     let error = validate_transaction(
         &chain.state,
         &chain.genesis_hash,
+        chain.head.hash(),
         &poor,
         poor.encoded_size(),
     )
@@ -362,7 +371,14 @@ fn mortal_extrinsics_expire_and_bind_to_their_birth_block() {
         &chain.genesis_hash,
         &birth_hash,
     );
-    validate_transaction(&chain.state, &chain.genesis_hash, &xt, xt.encoded_size()).unwrap();
+    validate_transaction(
+        &chain.state,
+        &chain.genesis_hash,
+        chain.head.hash(),
+        &xt,
+        xt.encoded_size(),
+    )
+    .unwrap();
     // Signed against the wrong birth hash: the signature does not verify.
     let wrong = Extrinsic::sign(
         &signer("Alice"),
@@ -374,6 +390,7 @@ fn mortal_extrinsics_expire_and_bind_to_their_birth_block() {
     assert!(validate_transaction(
         &chain.state,
         &chain.genesis_hash,
+        chain.head.hash(),
         &wrong,
         wrong.encoded_size()
     )
@@ -382,8 +399,14 @@ fn mortal_extrinsics_expire_and_bind_to_their_birth_block() {
         let block = chain.build(vec![]);
         chain.import(&block).unwrap();
     }
-    let error = validate_transaction(&chain.state, &chain.genesis_hash, &xt, xt.encoded_size())
-        .unwrap_err();
+    let error = validate_transaction(
+        &chain.state,
+        &chain.genesis_hash,
+        chain.head.hash(),
+        &xt,
+        xt.encoded_size(),
+    )
+    .unwrap_err();
     assert_eq!(
         error,
         TransactionError::OutsideEra {
@@ -391,6 +414,48 @@ fn mortal_extrinsics_expire_and_bind_to_their_birth_block() {
             period: 2,
             block: 6
         }
+    );
+}
+
+#[test]
+fn the_pool_accepts_an_extrinsic_born_at_the_head_it_validates_against() {
+    let mut chain = Chain::new();
+    for _ in 0..2 {
+        let block = chain.build(vec![]);
+        chain.import(&block).unwrap();
+    }
+    // Block 2 is the head: its hash is not yet in the state's recent-hash map.
+    assert_eq!(System::block_hash(&chain.state, 2), None);
+    let extra = SignedExtra {
+        era: Era::Mortal {
+            birth: 2,
+            period: 4,
+        },
+        nonce: Compact(0),
+        tip: Compact(0),
+    };
+    let head = chain.head.hash();
+    let xt = Extrinsic::sign(
+        &signer("Alice"),
+        transfer(dev_account("Bob"), AGR),
+        extra,
+        &chain.genesis_hash,
+        &head,
+    );
+    validate_transaction(
+        &chain.state,
+        &chain.genesis_hash,
+        head,
+        &xt,
+        xt.encoded_size(),
+    )
+    .unwrap();
+    // And the next block, which records block 2's hash first, includes it.
+    let block = chain.build(vec![xt]);
+    chain.import(&block).unwrap();
+    assert_eq!(
+        System::account_nonce(&chain.state, &dev_account("Alice")),
+        1
     );
 }
 

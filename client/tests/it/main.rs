@@ -1,6 +1,14 @@
 //! Integration tests of the `agora` binary.
 
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    missing_docs,
+    unreachable_pub
+)]
+
+mod chain;
+mod node;
 
 use std::process::{Command, Output};
 

@@ -280,3 +280,251 @@ fn read_proofs_verify_against_the_header_state_root() {
             .is_err()
     );
 }
+
+#[test]
+fn chain_spec_round_trips_and_purge_chain_removes_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let node_bin = env!("CARGO_BIN_EXE_agora-node");
+    let output = Command::new(node_bin)
+        .args(["build-spec", "--dev"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let spec_path = dir.path().join("spec.json");
+    std::fs::write(&spec_path, &output.stdout).unwrap();
+    let spec: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(spec["id"], json!("agora_dev"));
+
+    // A node started from the written spec has the dev chain's genesis.
+    let base = dir.path().join("base");
+    let node = Node::start_with(
+        &base,
+        &[
+            "--chain",
+            spec_path.to_str().unwrap(),
+            "--validator-key",
+            "//Alice",
+        ],
+    );
+    let dev_genesis = agora_runtime::genesis::ChainSpec::development()
+        .genesis()
+        .block
+        .hash();
+    assert_eq!(
+        node.rpc("chain_getBlockHash", json!([0])),
+        json!(dev_genesis.to_hex())
+    );
+    node.wait_finalized(1);
+    node.kill();
+
+    // Balances above u64::MAX plancks (~18.4 million AGR) are served exactly.
+    let mut rich = agora_runtime::genesis::ChainSpec::development();
+    rich.genesis.balances[0].1 = 20_000_000 * AGR;
+    let rich_path = dir.path().join("rich.json");
+    std::fs::write(&rich_path, rich.to_json()).unwrap();
+    let node = Node::start_with(
+        &dir.path().join("rich"),
+        &[
+            "--chain",
+            rich_path.to_str().unwrap(),
+            "--validator-key",
+            "//Alice",
+        ],
+    );
+    let body = node
+        .raw_rpc(
+            "agora_balance",
+            json!(["5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"]),
+        )
+        .unwrap();
+    assert!(body.contains("\"free\":20000000000000000000"), "{body}");
+    node.kill();
+
+    // A broken spec is refused with a sentence naming the file.
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "{\"name\": 1}").unwrap();
+    let output = Command::new(node_bin)
+        .arg("--chain")
+        .arg(&broken)
+        .args(["--validator-key", "//Alice"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("broken.json"), "{stderr}");
+
+    // purge-chain wants -y, then removes the chain's directory.
+    let chain_dir = base.join("chains").join("agora_dev");
+    assert!(chain_dir.join("db").exists());
+    let output = Command::new(node_bin)
+        .args(["purge-chain", "--dev", "--base-path"])
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "purge-chain without -y must refuse"
+    );
+    assert!(chain_dir.exists());
+    let output = Command::new(node_bin)
+        .args(["purge-chain", "--dev", "-y", "--base-path"])
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!chain_dir.exists());
+}
+
+#[test]
+fn websocket_subscriptions_deliver_new_and_finalized_heads() {
+    use jsonrpsee::core::client::{Subscription, SubscriptionClientT};
+    use jsonrpsee::rpc_params;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let url = format!("ws://127.0.0.1:{}", node.rpc_port);
+        let client = jsonrpsee::ws_client::WsClientBuilder::default()
+            .build(&url)
+            .await
+            .unwrap();
+        let mut finalized: Subscription<Value> = client
+            .subscribe(
+                "chain_subscribeFinalizedHeads",
+                rpc_params![],
+                "chain_unsubscribeFinalizedHeads",
+            )
+            .await
+            .unwrap();
+        let mut new: Subscription<Value> = client
+            .subscribe(
+                "chain_subscribeNewHeads",
+                rpc_params![],
+                "chain_unsubscribeNewHeads",
+            )
+            .await
+            .unwrap();
+        let mut last = 0;
+        for _ in 0..3 {
+            let header = tokio::time::timeout(std::time::Duration::from_secs(30), finalized.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            let number = header["number"].as_u64().unwrap();
+            assert!(
+                number >= last,
+                "finalized heads go backwards: {number} after {last}"
+            );
+            last = number;
+        }
+        let header = tokio::time::timeout(std::time::Duration::from_secs(30), new.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(header["hash"].is_string());
+        assert!(
+            last >= 2,
+            "three finalized heads reach at least block 2, got {last}"
+        );
+    });
+}
+
+/// Four validators over real TCP on loopback agree on the same blocks, and keep finalizing
+/// with one of them killed (n = 3f + 1 with f = 1).
+#[test]
+fn four_validators_agree_and_survive_one_crash() {
+    use agora_runtime::genesis::{dev_consensus_seed, ChainSpec, ValidatorSpec};
+    let names = ["Alice", "Bob", "Charlie", "Dave"];
+    let mut spec = ChainSpec::development();
+    spec.id = "agora_local".to_owned();
+    spec.validators = names
+        .iter()
+        .map(|name| ValidatorSpec {
+            account: dev_account(name),
+            consensus_key: Hash(
+                sp_core::ed25519::Pair::from_seed(&dev_consensus_seed(name))
+                    .public()
+                    .0,
+            ),
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let spec_path = dir.path().join("spec.json");
+    std::fs::write(&spec_path, spec.to_json()).unwrap();
+    let ports: Vec<u16> = names.iter().map(|_| crate::support::free_port()).collect();
+    let peers: Vec<String> = spec
+        .validators
+        .iter()
+        .zip(&ports)
+        .map(|(validator, port)| format!("{}@127.0.0.1:{port}", validator.consensus_key))
+        .collect();
+    let nodes: Vec<Node> = names
+        .iter()
+        .zip(&ports)
+        .map(|(name, port)| {
+            let mut args = vec![
+                "--chain".to_owned(),
+                spec_path.to_str().unwrap().to_owned(),
+                "--validator-key".to_owned(),
+                format!("//{name}"),
+                "--port".to_owned(),
+                port.to_string(),
+            ];
+            for peer in &peers {
+                args.push("--peer".to_owned());
+                args.push(peer.clone());
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Node::start_with(&dir.path().join(name), &args)
+        })
+        .collect();
+    for node in &nodes {
+        node.wait_finalized(3);
+    }
+    let hashes: Vec<Value> = nodes
+        .iter()
+        .map(|node| node.rpc("chain_getBlockHash", json!([3])))
+        .collect();
+    assert!(
+        hashes.iter().all(|hash| *hash == hashes[0]),
+        "validators disagree on block 3: {hashes:?}"
+    );
+    // Blocks were proposed by more than one validator (round-robin leaders).
+    let authors: std::collections::BTreeSet<String> = (1..=3)
+        .map(|n| {
+            let hash = nodes[0].rpc("chain_getBlockHash", json!([n]));
+            nodes[0].rpc("chain_getHeader", json!([hash]))["author"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        authors.len() > 1,
+        "one validator authored every block: {authors:?}"
+    );
+
+    let mut nodes = nodes;
+    nodes.pop().unwrap().kill();
+    let target = nodes[0].finalized_number() + 3;
+    for node in &nodes {
+        node.wait_finalized(target);
+    }
+    let at_target: Vec<Value> = nodes
+        .iter()
+        .map(|node| node.rpc("chain_getBlockHash", json!([target])))
+        .collect();
+    assert!(
+        at_target.iter().all(|hash| *hash == at_target[0]),
+        "validators disagree after the crash: {at_target:?}"
+    );
+}

@@ -39,14 +39,25 @@ pub struct Node {
 impl Node {
     /// Starts a dev node on `base_path` and waits until its RPC answers.
     pub fn start(base_path: &Path) -> Node {
+        Node::start_with(base_path, &["--dev"])
+    }
+
+    /// Starts a node with `chain_args` (`--dev`, or `--chain … --validator-key …`, and a
+    /// `--port` of its own if the caller needs to know it).
+    pub fn start_with(base_path: &Path, chain_args: &[&str]) -> Node {
         let rpc_port = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_agora-node"))
-            .args(["--dev", "--base-path"])
+        let mut command = Command::new(env!("CARGO_BIN_EXE_agora-node"));
+        command
+            .args(chain_args)
+            .arg("--base-path")
             .arg(base_path)
             .args(["--rpc-port", &rpc_port.to_string()])
-            .args(["--port", &free_port().to_string()])
             .args(["--prometheus-port", &free_port().to_string()])
-            .args(["--block-time-ms", "200"])
+            .args(["--block-time-ms", "200"]);
+        if !chain_args.contains(&"--port") {
+            command.args(["--port", &free_port().to_string()]);
+        }
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -61,14 +72,26 @@ impl Node {
                 }
             }
         });
-        let node = Node {
+        let mut node = Node {
             child,
             rpc_port,
             log,
         };
-        node.wait_for(Duration::from_secs(60), "RPC to answer", || {
-            node.try_rpc("system_name", json!([])).ok()
-        });
+        let start = Instant::now();
+        while node.try_rpc("system_name", json!([])).is_err() {
+            if let Some(status) = node.child.try_wait().unwrap() {
+                panic!(
+                    "agora-node exited ({status}) before its RPC answered; log:\n{}",
+                    node.drain_log().join("\n")
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "agora-node's RPC did not answer within 60 s; log:\n{}",
+                node.drain_log().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         node
     }
 
@@ -104,6 +127,17 @@ impl Node {
 
     /// One JSON-RPC call over HTTP; `Err` carries the JSON-RPC error object.
     pub fn try_rpc(&self, method: &str, params: Value) -> Result<Value, Value> {
+        let body = self.raw_rpc(method, params)?;
+        let value: Value =
+            serde_json::from_str(&body).map_err(|e| json!(format!("{e}: {body}")))?;
+        match value.get("error") {
+            Some(error) => Err(error.clone()),
+            None => Ok(value["result"].clone()),
+        }
+    }
+
+    /// One JSON-RPC call over HTTP; the response body as text (numbers exactly as sent).
+    pub fn raw_rpc(&self, method: &str, params: Value) -> Result<String, Value> {
         let body =
             json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
         let mut stream =
@@ -124,11 +158,7 @@ impl Node {
         let (_, body) = response
             .split_once("\r\n\r\n")
             .ok_or_else(|| json!("no HTTP body"))?;
-        let value: Value = serde_json::from_str(body).map_err(|e| json!(format!("{e}: {body}")))?;
-        match value.get("error") {
-            Some(error) => Err(error.clone()),
-            None => Ok(value["result"].clone()),
-        }
+        Ok(body.to_owned())
     }
 
     pub fn rpc(&self, method: &str, params: Value) -> Value {
