@@ -28,18 +28,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Error codes of the node's own JSON-RPC errors.
-pub mod codes {
-    /// The extrinsic bytes are not hex or do not decode.
-    pub const BAD_EXTRINSIC: i32 = 1002;
-    /// The runtime refuses the extrinsic (signature, nonce, fee, era, size).
-    pub const INVALID_TRANSACTION: i32 = 1010;
-    /// The extrinsic is already in the pool.
-    pub const ALREADY_IMPORTED: i32 = 1013;
-    /// The pool is full.
-    pub const POOL_FULL: i32 = 1016;
-    /// Unknown block.
-    pub const UNKNOWN_BLOCK: i32 = 4001;
-}
+pub use agora_primitives::rpc_codes as codes;
 
 /// A failure talking to the node. Each renders as one sentence naming the URL or method.
 #[derive(Debug, thiserror::Error)]

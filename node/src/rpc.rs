@@ -55,20 +55,7 @@ use std::net::SocketAddr;
 use tokio::sync::broadcast::error::RecvError;
 
 /// Error codes; see the module documentation.
-pub mod codes {
-    /// Bytes not hex or not an extrinsic.
-    pub const BAD_EXTRINSIC: i32 = 1002;
-    /// Refused by the runtime.
-    pub const INVALID_TRANSACTION: i32 = 1010;
-    /// Already pooled.
-    pub const ALREADY_IMPORTED: i32 = 1013;
-    /// Pool full.
-    pub const POOL_FULL: i32 = 1016;
-    /// Unknown block.
-    pub const UNKNOWN_BLOCK: i32 = 4001;
-    /// Storage failure.
-    pub const STORAGE: i32 = 4003;
-}
+pub use agora_primitives::rpc_codes as codes;
 
 fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code, message.into(), None::<()>)

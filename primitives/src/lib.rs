@@ -10,6 +10,7 @@
 //! - [`smt`]: the sparse Merkle tree that authenticates the state (root in every header).
 
 pub mod dispatch;
+pub mod rpc_codes;
 pub mod smt;
 pub mod ss58;
 pub mod storage;

@@ -213,7 +213,9 @@ fn era_hash(
 
 /// Read-only checks of an extrinsic for a block numbered `block` over `state`. With
 /// `exact_nonce` false (the pool), nonces ahead of the account's are accepted; the pool
-/// orders them.
+/// orders them. Returns the era hash the signature must cover; computing the signing message
+/// from it is left to callers that check the signature one by one (block execution already
+/// did, in a batch).
 fn check(
     state: &impl StateRead,
     xt: &Extrinsic,
@@ -222,9 +224,8 @@ fn check(
     block: BlockNumber,
     exact_nonce: bool,
     head: Option<(BlockNumber, Hash)>,
-) -> Result<(ValidTransaction, [u8; 32]), TransactionError> {
+) -> Result<(ValidTransaction, Hash), TransactionError> {
     let hash = era_hash(state, genesis_hash, &xt.extra.era, block, head)?;
-    let message = signing_message(&xt.call, &xt.extra, genesis_hash, &hash);
     let account_nonce = System::account_nonce(state, &xt.signer);
     let nonce = xt.nonce();
     if nonce < account_nonce {
@@ -260,7 +261,7 @@ fn check(
         fee,
         weight: extrinsic_weight(&xt.call),
     };
-    Ok((valid, message))
+    Ok((valid, hash))
 }
 
 /// Validates an extrinsic for the transaction pool against `state`, the post-state of the
@@ -279,7 +280,7 @@ pub fn validate_transaction(
     let number = System::block_number(&state);
     let next_block = number.saturating_add(1);
     let head = Some((number, state_block));
-    let (valid, message) = check(
+    let (valid, era_hash) = check(
         state,
         xt,
         encoded_len,
@@ -288,7 +289,12 @@ pub fn validate_transaction(
         false,
         head,
     )?;
-    xt.verify_signature(&message)?;
+    xt.verify_signature(&signing_message(
+        &xt.call,
+        &xt.extra,
+        genesis_hash,
+        &era_hash,
+    ))?;
     Ok(valid)
 }
 
@@ -502,7 +508,7 @@ impl<'a> BlockBuilder<'a> {
     /// as it was and says why.
     pub fn push(&mut self, xt: Extrinsic) -> Result<(), TransactionError> {
         let len = xt.encoded_size();
-        let (valid, message) = check(
+        let (valid, era_hash) = check(
             &self.ext,
             &xt,
             len,
@@ -521,7 +527,12 @@ impl<'a> BlockBuilder<'a> {
                 len_left,
             });
         }
-        xt.verify_signature(&message)?;
+        xt.verify_signature(&signing_message(
+            &xt.call,
+            &xt.extra,
+            &self.genesis_hash,
+            &era_hash,
+        ))?;
         let index = u32::try_from(self.extrinsics.len()).unwrap_or(u32::MAX);
         self.ext.set_phase(Phase::ApplyExtrinsic(index));
         let used = apply_checked(&mut self.ext, &xt, &valid, &self.header.author);
