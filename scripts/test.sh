@@ -11,4 +11,9 @@ cargo fmt --all -- --check
 # integration test names (the end-to-end tests run `agora-node` and `agora`) before running
 # any test, and building with other flags first would unify features differently and compile
 # RocksDB's C++ a second time.
-cargo test --workspace "$@"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace "$@" 2>&1 | tee "$log"
+# Cargo ends with the (often empty) doc-test run of the last crate; close with the totals.
+awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
