@@ -222,6 +222,15 @@ pub struct Chain {
     inner: Arc<Inner>,
 }
 
+/// The domain every consensus signature of this chain is bound to: `"agora/" ‖ chain id ‖
+/// genesis hash`, so votes and certificates of one chain mean nothing on another.
+pub fn consensus_namespace(chain_id: &str, genesis_hash: &Hash) -> Vec<u8> {
+    let mut namespace = b"agora/".to_vec();
+    namespace.extend_from_slice(chain_id.as_bytes());
+    namespace.extend_from_slice(genesis_hash.as_bytes());
+    namespace
+}
+
 fn now_ms() -> u64 {
     // The node, not the runtime, reads the clock: it picks timestamps for its proposals and
     // refuses blocks from the far future. The runtime only checks that time increases.

@@ -357,9 +357,7 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
         if !validators.iter().any(|(key, _)| *key == public.0) {
             validators.push((public.0, listen));
         }
-        let mut namespace = b"agora/".to_vec();
-        namespace.extend_from_slice(spec.id.as_bytes());
-        namespace.extend_from_slice(chain.genesis_hash().as_bytes());
+        let namespace = chain::consensus_namespace(&spec.id, &chain.genesis_hash());
         let mut config = consensus::Config::new(listen, seed, validators, namespace);
         config.timeouts = consensus::Timeouts::for_block_time(block_time);
         config.max_block_size = u32::try_from(chain::MAX_BLOCK_BYTES).unwrap_or(u32::MAX);

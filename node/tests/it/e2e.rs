@@ -255,6 +255,47 @@ fn read_proofs_verify_against_the_header_state_root() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path());
     node.wait_finalized(1);
+
+    // The RPC surface: Substrate's names, plus the agora helpers.
+    let methods = node.rpc("rpc_methods", json!([]))["methods"].clone();
+    for method in [
+        "system_health",
+        "system_chain",
+        "system_name",
+        "system_version",
+        "chain_getHeader",
+        "chain_getBlock",
+        "chain_getBlockHash",
+        "chain_getFinalizedHead",
+        "chain_subscribeNewHeads",
+        "chain_subscribeFinalizedHeads",
+        "state_getStorage",
+        "state_getReadProof",
+        "author_submitExtrinsic",
+        "author_submitAndWatchExtrinsic",
+        "system_accountNextIndex",
+        "agora_balance",
+        "agora_events",
+    ] {
+        assert!(
+            methods.as_array().unwrap().contains(&json!(method)),
+            "{method} is missing from {methods}"
+        );
+    }
+    assert_eq!(node.rpc("system_name", json!([])), json!("agora-node"));
+    assert_eq!(
+        node.rpc("system_health", json!([]))["isSyncing"],
+        json!(false)
+    );
+    let block = node.rpc(
+        "chain_getBlock",
+        json!([node.rpc("chain_getFinalizedHead", json!([]))]),
+    );
+    assert!(
+        block["finalityCertificate"].is_string(),
+        "a finalized block carries its certificate: {block}"
+    );
+
     let head: Hash = serde_json::from_value(node.rpc("chain_getFinalizedHead", json!([]))).unwrap();
     let header = node.rpc("chain_getHeader", json!([head]));
     let root: Hash = serde_json::from_value(header["stateRoot"].clone()).unwrap();
