@@ -287,16 +287,19 @@ fn read_proofs_verify_against_the_header_state_root() {
         node.rpc("system_health", json!([]))["isSyncing"],
         json!(false)
     );
-    let block = node.rpc(
-        "chain_getBlock",
-        json!([node.rpc("chain_getFinalizedHead", json!([]))]),
-    );
-    assert!(
-        block["finalityCertificate"].is_string(),
-        "a finalized block carries its certificate: {block}"
-    );
-
     let head: Hash = serde_json::from_value(node.rpc("chain_getFinalizedHead", json!([]))).unwrap();
+    let block = node.rpc("chain_getBlock", json!([head]));
+    // The certificate served with a finalized block proves it against the committee.
+    let certificate =
+        agora_primitives::decode_hex(block["finalityCertificate"].as_str().unwrap()).unwrap();
+    let spec = agora_runtime::genesis::ChainSpec::development();
+    let namespace = agora_node::chain::consensus_namespace(&spec.id, &spec.genesis().block.hash());
+    let committee = [spec.validators[0].consensus_key.0];
+    let proven = agora_node::consensus::verify_certificate(&namespace, &committee, &certificate);
+    assert_eq!(proven.map(|(hash, _view)| hash), Some(head));
+    let elsewhere =
+        agora_node::consensus::verify_certificate(b"another chain", &committee, &certificate);
+    assert_eq!(elsewhere, None);
     let header = node.rpc("chain_getHeader", json!([head]));
     let root: Hash = serde_json::from_value(header["stateRoot"].clone()).unwrap();
     let present = pallet_balances::Account::key(&dev_account("Bob"));
