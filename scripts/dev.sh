@@ -14,7 +14,9 @@ profile="${AGORA_PROFILE:-debug}"
 if [ "$profile" = release ]; then
     cargo build --release -p agora-node -p agora-client
 else
-    cargo build -p agora-node -p agora-client
+    # The very build scripts/test.sh makes (binaries included): any other set of packages
+    # unifies dependency features differently and would compile RocksDB's C++ a second time.
+    cargo test --workspace --no-run
 fi
 bin="$CARGO_TARGET_DIR/$profile"
 
