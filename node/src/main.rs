@@ -36,7 +36,14 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Prints the chain spec as JSON.
-    BuildSpec(SpecArgs),
+    BuildSpec {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// With `--dev`: a local testnet whose committee is the first N dev names
+        /// (//Alice, //Bob, …), each validator's consensus key derived from its name.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=6), requires = "dev")]
+        validators: Option<u8>,
+    },
     /// Deletes the chain's database and consensus journal.
     PurgeChain {
         #[command(flatten)]
@@ -173,9 +180,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Some(Command::BuildSpec(spec)) => {
-            load_spec(&spec).map(|spec| println!("{}", spec.to_json()))
-        }
+        Some(Command::BuildSpec { spec, validators }) => load_spec(&spec).map(|spec| {
+            let spec = match validators {
+                Some(count) => local_testnet(spec, usize::from(count)),
+                None => spec,
+            };
+            println!("{}", spec.to_json());
+        }),
         Some(Command::PurgeChain {
             spec,
             base_path,
@@ -208,6 +219,25 @@ fn load_spec(args: &SpecArgs) -> Result<ChainSpec, NodeError> {
         (None, true) => Ok(ChainSpec::development()),
         (None, false) => Err(NodeError::NoChain),
     }
+}
+
+/// The dev spec with a committee of the first `count` dev names.
+fn local_testnet(mut spec: ChainSpec, count: usize) -> ChainSpec {
+    spec.name = "Agora Local Testnet".to_owned();
+    spec.id = "agora_local".to_owned();
+    spec.validators = agora_runtime::genesis::DEV_ACCOUNTS
+        .iter()
+        .take(count)
+        .map(|name| agora_runtime::genesis::ValidatorSpec {
+            account: agora_runtime::genesis::dev_account(name),
+            consensus_key: Hash(
+                ed25519::Pair::from_seed(&dev_consensus_seed(name))
+                    .public()
+                    .0,
+            ),
+        })
+        .collect();
+    spec
 }
 
 fn default_base_path() -> PathBuf {

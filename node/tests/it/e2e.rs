@@ -486,24 +486,24 @@ fn websocket_subscriptions_deliver_new_and_finalized_heads() {
 /// with one of them killed (n = 3f + 1 with f = 1).
 #[test]
 fn four_validators_agree_and_survive_one_crash() {
-    use agora_runtime::genesis::{dev_consensus_seed, ChainSpec, ValidatorSpec};
     let names = ["Alice", "Bob", "Charlie", "Dave"];
-    let mut spec = ChainSpec::development();
-    spec.id = "agora_local".to_owned();
-    spec.validators = names
-        .iter()
-        .map(|name| ValidatorSpec {
-            account: dev_account(name),
-            consensus_key: Hash(
-                sp_core::ed25519::Pair::from_seed(&dev_consensus_seed(name))
-                    .public()
-                    .0,
-            ),
-        })
-        .collect();
     let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_agora-node"))
+        .args(["build-spec", "--dev", "--validators", "4"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let spec =
+        agora_runtime::genesis::ChainSpec::from_json(std::str::from_utf8(&output.stdout).unwrap())
+            .unwrap();
+    assert_eq!(spec.validators.len(), 4);
+    assert_eq!(spec.validators[1].account, dev_account("Bob"));
     let spec_path = dir.path().join("spec.json");
-    std::fs::write(&spec_path, spec.to_json()).unwrap();
+    std::fs::write(&spec_path, &output.stdout).unwrap();
     let ports: Vec<u16> = names.iter().map(|_| crate::support::free_port()).collect();
     let peers: Vec<String> = spec
         .validators
