@@ -161,7 +161,7 @@ fn main() {
     let elapsed = start.elapsed().as_secs_f64();
     let total = (txs_per_block * blocks) as f64;
     let tps = total / elapsed;
-    assert_eq!(importer.finalized().0, producer.finalized().0);
+    assert_eq!(importer.finalized_head().0, producer.finalized_head().0);
 
     let report = serde_json::json!({
         "benchmark": "ledger/block-import",

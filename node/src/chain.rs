@@ -360,7 +360,7 @@ impl Chain {
     }
 
     /// Hash and header of the finalized head.
-    pub fn finalized(&self) -> (Hash, Header) {
+    pub fn finalized_head(&self) -> (Hash, Header) {
         let state = self.lock();
         (state.finalized_hash, state.finalized.clone())
     }

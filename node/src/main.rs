@@ -344,7 +344,7 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
     let metrics = metrics::Metrics::new();
     let block_time = Duration::from_millis(args.block_time_ms);
     let chain = chain::Chain::open(db, spec.clone(), author, block_time, metrics.clone())?;
-    let (finalized_hash, finalized) = chain.finalized();
+    let (finalized_hash, finalized) = chain.finalized_head();
     tracing::info!(genesis = %chain.genesis_hash(), finalized = finalized.number(), hash = %finalized_hash, "database open");
 
     let runtime_config = consensus::RuntimeConfig::new(dir.join("consensus"));

@@ -202,7 +202,7 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
         }
     })?;
     module.register_method("chain_getFinalizedHead", |_, chain, _| {
-        chain.finalized().0.to_hex()
+        chain.finalized_head().0.to_hex()
     })?;
 
     module.register_method("state_getStorage", |params: Params<'_>, chain, _| {
@@ -277,7 +277,7 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
     module.register_method("agora_events", |params: Params<'_>, chain, _| {
         let mut seq = params.sequence();
         let at: Option<Hash> = seq.optional_next()?;
-        let at = Some(at.unwrap_or_else(|| chain.finalized().0));
+        let at = Some(at.unwrap_or_else(|| chain.finalized_head().0));
         decoded_events(&block_at(chain, at)?)
     })?;
 
@@ -325,14 +325,14 @@ async fn follow_heads(
     let sink = pending.accept().await?;
     // Start with the current head so a subscriber never waits a block time to see anything.
     let current = if finalized {
-        chain.finalized().1
+        chain.finalized_head().1
     } else {
         chain
             .block(&chain.best_hash())
             .ok()
             .flatten()
             .map(|s| s.block.header)
-            .unwrap_or_else(|| chain.finalized().1)
+            .unwrap_or_else(|| chain.finalized_head().1)
     };
     sink.send(message(&header_json(&current))?).await?;
     loop {
