@@ -203,22 +203,17 @@ impl Signer {
     pub fn agora_account(&self) -> agora_primitives::AccountId {
         agora_primitives::AccountId(self.public())
     }
-
-    /// The runtime's signer for the same key pair, for
-    /// [`Extrinsic::sign`](agora_runtime::extrinsic::Extrinsic::sign).
-    ///
-    /// The two types stay separate: the runtime's is the bare minimum to sign extrinsics,
-    /// this one adds what a wallet needs (schemes, SURIs, SS58, `Clone`, a redacting `Debug`).
-    pub fn to_runtime(&self) -> agora_runtime::extrinsic::Signer {
-        self.clone().into()
-    }
 }
 
-impl From<Signer> for agora_runtime::extrinsic::Signer {
-    fn from(signer: Signer) -> Self {
-        match signer {
-            Signer::Sr25519(pair) => agora_runtime::extrinsic::Signer::Sr25519(pair),
-            Signer::Ed25519(pair) => agora_runtime::extrinsic::Signer::Ed25519(pair),
+/// Signs extrinsics with whichever pair the wallet holds.
+impl agora_runtime::extrinsic::ExtrinsicSigner for Signer {
+    fn signer_account(&self) -> agora_primitives::AccountId {
+        self.agora_account()
+    }
+    fn sign_payload(&self, message: &[u8]) -> agora_runtime::extrinsic::MultiSignature {
+        match self {
+            Signer::Sr25519(pair) => pair.sign_payload(message),
+            Signer::Ed25519(pair) => pair.sign_payload(message),
         }
     }
 }

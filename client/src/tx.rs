@@ -195,7 +195,7 @@ pub fn sign(signer: &Signer, call: RuntimeCall, context: &ChainContext, tip: Bal
         tip: Compact(tip),
     };
     let extrinsic = Extrinsic::sign(
-        &signer.to_runtime(),
+        signer,
         call,
         extra,
         &context.genesis_hash,

@@ -16,7 +16,7 @@ use agora_node::metrics::Metrics;
 use agora_node::storage::Database;
 use agora_primitives::{AccountId, Hash, AGR};
 use agora_runtime::executive::immortal_extra;
-use agora_runtime::extrinsic::{Extrinsic, Signer};
+use agora_runtime::extrinsic::Extrinsic;
 use agora_runtime::genesis::{ChainSpec, GenesisSpec, ValidatorSpec};
 use agora_runtime::RuntimeCall;
 use parity_scale_codec::{Compact, Encode};
@@ -103,7 +103,7 @@ fn main() {
     let mut produced = Vec::new();
     let mut parent = genesis;
     let mut nonce = 0u32;
-    let signers: Vec<Signer> = pairs.into_iter().map(Signer::Sr25519).collect();
+    let signers = pairs;
     for _ in 0..blocks {
         let per_sender = txs_per_block.div_ceil(senders);
         let xts: Vec<Vec<u8>> = (0..txs_per_block)

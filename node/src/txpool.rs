@@ -279,7 +279,6 @@ mod tests {
     use agora_primitives::storage::apply_changes;
     use agora_primitives::AGR;
     use agora_runtime::executive::immortal_extra;
-    use agora_runtime::extrinsic::Signer;
     use agora_runtime::genesis::{dev_account, ChainSpec};
     use agora_runtime::RuntimeCall;
     use parity_scale_codec::{Compact, Encode};
@@ -293,8 +292,7 @@ mod tests {
     }
 
     fn signed(genesis: &Hash, who: &str, nonce: Nonce) -> Vec<u8> {
-        let signer =
-            Signer::Sr25519(sr25519::Pair::from_string(&format!("//{who}"), None).unwrap());
+        let signer = sr25519::Pair::from_string(&format!("//{who}"), None).unwrap();
         let call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
             dest: dev_account("Bob"),
             value: Compact(AGR),

@@ -158,29 +158,30 @@ pub fn signing_message(
     *Hash::of_parts(&[SIGNING_DOMAIN, &payload.encode()]).as_bytes()
 }
 
-/// A key able to sign extrinsics (used by the client and by tests).
-pub enum Signer {
-    /// An sr25519 pair.
-    Sr25519(sr25519::Pair),
-    /// An ed25519 pair.
-    Ed25519(ed25519::Pair),
+/// Something that can sign extrinsics: sp-core's sr25519 and ed25519 key pairs, or a wallet's
+/// own key type (the client's) built on them.
+pub trait ExtrinsicSigner {
+    /// The account the key controls (its public key).
+    fn signer_account(&self) -> AccountId;
+    /// Signs a signing message (see [`signing_message`]).
+    fn sign_payload(&self, message: &[u8]) -> MultiSignature;
 }
 
-impl Signer {
-    /// The account this key controls.
-    pub fn account(&self) -> AccountId {
-        match self {
-            Signer::Sr25519(pair) => AccountId(pair.public().0),
-            Signer::Ed25519(pair) => AccountId(pair.public().0),
-        }
+impl ExtrinsicSigner for sr25519::Pair {
+    fn signer_account(&self) -> AccountId {
+        AccountId(self.public().0)
     }
+    fn sign_payload(&self, message: &[u8]) -> MultiSignature {
+        MultiSignature::Sr25519(self.sign(message).0)
+    }
+}
 
-    /// Signs `message`.
-    pub fn sign(&self, message: &[u8]) -> MultiSignature {
-        match self {
-            Signer::Sr25519(pair) => MultiSignature::Sr25519(pair.sign(message).0),
-            Signer::Ed25519(pair) => MultiSignature::Ed25519(pair.sign(message).0),
-        }
+impl ExtrinsicSigner for ed25519::Pair {
+    fn signer_account(&self) -> AccountId {
+        AccountId(self.public().0)
+    }
+    fn sign_payload(&self, message: &[u8]) -> MultiSignature {
+        MultiSignature::Ed25519(self.sign(message).0)
     }
 }
 
@@ -188,7 +189,7 @@ impl Extrinsic {
     /// Builds and signs an extrinsic. `era_hash` is the genesis hash for [`Era::Immortal`],
     /// else the hash of the birth block.
     pub fn sign(
-        signer: &Signer,
+        signer: &(impl ExtrinsicSigner + ?Sized),
         call: RuntimeCall,
         extra: SignedExtra,
         genesis_hash: &Hash,
@@ -197,8 +198,8 @@ impl Extrinsic {
         let message = signing_message(&call, &extra, genesis_hash, era_hash);
         Extrinsic {
             version: EXTRINSIC_VERSION,
-            signer: signer.account(),
-            signature: signer.sign(&message),
+            signer: signer.signer_account(),
+            signature: signer.sign_payload(&message),
             extra,
             call,
         }

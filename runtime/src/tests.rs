@@ -8,7 +8,9 @@ use crate::executive::{
     execute_block, extrinsic_fee, immortal_extra, validate_transaction, BlockBuilder, BlockError,
     TransactionError,
 };
-use crate::extrinsic::{Era, Extrinsic, ExtrinsicError, SignedExtra, Signer, MAX_EXTRINSIC_LEN};
+use crate::extrinsic::{
+    Era, Extrinsic, ExtrinsicError, ExtrinsicSigner, SignedExtra, MAX_EXTRINSIC_LEN,
+};
 use crate::genesis::{dev_account, ChainSpec, DEV_ENDOWMENT};
 use crate::{decode_events, Balances, RuntimeCall, RuntimeEvent, System, AGR};
 use agora_primitives::smt::{self, MemoryNodeStore};
@@ -18,8 +20,8 @@ use parity_scale_codec::{Compact, Encode};
 use sp_core::{ed25519, sr25519, Pair};
 use std::collections::BTreeMap;
 
-fn signer(name: &str) -> Signer {
-    Signer::Sr25519(sr25519::Pair::from_string(&format!("//{name}"), None).unwrap())
+fn signer(name: &str) -> sr25519::Pair {
+    sr25519::Pair::from_string(&format!("//{name}"), None).unwrap()
 }
 
 fn transfer(dest: AccountId, value: Balance) -> RuntimeCall {
@@ -203,8 +205,8 @@ fn failed_call_still_pays_fee_and_uses_nonce_but_moves_nothing() {
 fn ed25519_signers_are_accepted() {
     let mut chain = Chain::new();
     let pair = ed25519::Pair::from_string("//Eve", None).unwrap();
-    let eve_ed = Signer::Ed25519(pair);
-    let eve_ed_account = eve_ed.account();
+    let eve_ed = pair;
+    let eve_ed_account = eve_ed.signer_account();
     // Fund the ed25519 account, then let it send.
     let fund = chain.sign("Alice", transfer(eve_ed_account, 10 * AGR), 0);
     let block = chain.build(vec![fund]);
@@ -324,7 +326,7 @@ fn nonces_fees_and_limits_are_checked_by_validation() {
     ));
 
     // An account with nothing cannot pay a fee.
-    let nobody = Signer::Sr25519(sr25519::Pair::from_string("//Nobody", None).unwrap());
+    let nobody = sr25519::Pair::from_string("//Nobody", None).unwrap();
     let poor = Extrinsic::sign(
         &nobody,
         transfer(bob, AGR),

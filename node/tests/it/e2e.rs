@@ -4,7 +4,7 @@
 use crate::support::{binary, Node};
 use agora_primitives::{encode_hex, AccountId, Hash, AGR};
 use agora_runtime::executive::immortal_extra;
-use agora_runtime::extrinsic::{Extrinsic, Signer, MAX_EXTRINSIC_LEN};
+use agora_runtime::extrinsic::{Extrinsic, MAX_EXTRINSIC_LEN};
 use agora_runtime::genesis::{dev_account, DEV_ENDOWMENT};
 use agora_runtime::RuntimeCall;
 use parity_scale_codec::{Compact, Encode};
@@ -97,7 +97,7 @@ fn dev_chain_transfers_with_the_cli_and_survives_sigkill() {
 }
 
 fn signed(genesis: &Hash, who: &str, nonce: u32, dest: AccountId, value: u128) -> Extrinsic {
-    let signer = Signer::Sr25519(sr25519::Pair::from_string(&format!("//{who}"), None).unwrap());
+    let signer = sr25519::Pair::from_string(&format!("//{who}"), None).unwrap();
     let call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
         dest,
         value: Compact(value),
