@@ -100,6 +100,7 @@ impl Chain {
         apply_changes(&mut self.state, &executed.changes);
         self.head = block.clone();
         Balances::try_state(&self.state).unwrap();
+        System::try_state(&self.state).unwrap();
         Ok(decode_events(&executed.events)
             .unwrap()
             .into_iter()

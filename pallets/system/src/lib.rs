@@ -15,7 +15,9 @@
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls.
 
 use agora_primitives::dispatch::{DispatchResult, PalletError, Weight};
-use agora_primitives::storage::{Ext, StateRead, StorageInstance, StorageMap, StorageValue};
+use agora_primitives::storage::{
+    Ext, StateIter, StateRead, StorageInstance, StorageMap, StorageValue,
+};
 use agora_primitives::{AccountId, BlockNumber, Hash, Moment, Nonce};
 use parity_scale_codec::{Decode, Encode};
 use std::marker::PhantomData;
@@ -267,6 +269,46 @@ impl<T: Config> Pallet<T> {
         BlockHash::get(state, &number)
     }
 
+    /// Checks the pallet's invariants over a whole state. Run after every test.
+    ///
+    /// 1. At most `BLOCK_HASH_COUNT` recent block hashes are kept, all of blocks before the
+    ///    current one, and the most recent one is the parent's.
+    /// 2. No account's nonce record is the default (records are only written by `inc_nonce`).
+    pub fn try_state(state: &impl StateIter) -> Result<(), String> {
+        let number = Self::block_number(state);
+        let hashes = BlockHash::iter(state);
+        let limit = usize::try_from(T::BLOCK_HASH_COUNT).unwrap_or(usize::MAX);
+        if hashes.len() > limit {
+            return Err(format!(
+                "{} block hashes kept, more than {limit}",
+                hashes.len()
+            ));
+        }
+        if let Some((kept, _)) = hashes
+            .iter()
+            .find(|(kept, _)| *kept >= number && number > 0)
+        {
+            return Err(format!(
+                "hash of block {kept} kept while executing block {number}"
+            ));
+        }
+        if number > 0 {
+            let parent = number.saturating_sub(1);
+            if BlockHash::get(state, &parent) != ParentHash::get(state) {
+                return Err(format!(
+                    "the hash kept for block {parent} is not the parent hash"
+                ));
+            }
+        }
+        if let Some((who, _)) = Account::iter(state)
+            .into_iter()
+            .find(|(_, info)| info.nonce == 0)
+        {
+            return Err(format!("account {who} is stored with nonce 0"));
+        }
+        Ok(())
+    }
+
     /// Deposits a system event.
     pub fn deposit_event(ext: &mut Ext<'_>, event: Event) {
         ext.deposit_event(T::SYSTEM_PALLET_INDEX, &event);
@@ -385,6 +427,24 @@ mod tests {
         assert_eq!(kept, vec![3, 4, 5]);
         assert_eq!(System::block_hash(&state, 5), Some(Hash([6; 32])));
         assert_eq!(System::block_number(&state), 6);
+        System::try_state(&state).unwrap();
+    }
+
+    #[test]
+    fn invariant_checker_catches_an_unbounded_hash_window() {
+        let mut state = genesis();
+        System::try_state(&state).unwrap();
+        let backend = state.clone();
+        let mut ext = Ext::new(&backend);
+        for number in 0..4u64 {
+            BlockHash::insert(&mut ext, &number, &Hash::ZERO);
+        }
+        let (changes, _) = ext.into_changes();
+        apply_changes(&mut state, &changes);
+        assert_eq!(
+            System::try_state(&state).unwrap_err(),
+            "4 block hashes kept, more than 3"
+        );
     }
 
     #[test]
@@ -408,6 +468,7 @@ mod tests {
         assert!(matches!(error, ContextError::WrongParent { .. }));
         // Nothing was written by the refused attempts.
         assert!(ext.block_changes().is_empty());
+        System::try_state(&state).unwrap();
     }
 
     #[test]
@@ -431,6 +492,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ext.events().len(), 1);
+        let (changes, _) = ext.into_changes();
+        let mut after = state.clone();
+        apply_changes(&mut after, &changes);
+        System::try_state(&after).unwrap();
     }
 
     #[test]
