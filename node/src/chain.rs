@@ -582,7 +582,10 @@ impl Chain {
                 built.events.clone(),
                 update.new_nodes,
             );
-            Ok::<_, ChainError>((built.seal(update.root), executed, rejected))
+            let block = built.seal(update.root);
+            // Kept on disk before consensus votes for it; see `Database::put_unfinalized`.
+            view.db.put_unfinalized(&block.hash(), &block.encode())?;
+            Ok::<_, ChainError>((block, executed, rejected))
         })
         .await
         .map_err(|error| ChainError::Task(error.to_string()))??;
@@ -754,9 +757,20 @@ impl Chain {
             });
         }
         let finalized_number = state.finalized.number();
-        state
+        // Blocks at or below the finalized height that were not finalized are on abandoned
+        // forks: forget them, in memory and on disk.
+        let abandoned: Vec<Hash> = state
             .pending
-            .retain(|_, pending| pending.block.header.number() > finalized_number);
+            .iter()
+            .filter(|(_, pending)| pending.block.header.number() <= finalized_number)
+            .map(|(hash, _)| *hash)
+            .collect();
+        for hash in &abandoned {
+            state.pending.remove(hash);
+        }
+        if !abandoned.is_empty() {
+            self.inner.db.forget_unfinalized(&abandoned)?;
+        }
         if !state.pending.contains_key(&state.best) {
             state.best = state.finalized_hash;
         }

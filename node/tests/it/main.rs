@@ -10,5 +10,6 @@
     unreachable_pub
 )]
 
+mod chain;
 mod e2e;
 mod support;
