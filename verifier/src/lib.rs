@@ -5,6 +5,19 @@
 //! re-execution and the dispute referee (see `../shared/DESIGN.md`, "Compute" and
 //! "Verification").
 //!
-//! This crate is empty so far: the executor is the subject of the job-engine issue. It exists
-//! now so that the workspace has the layout of the design and the dependency direction
-//! (verifier depends on no chain crate but `agora-primitives`) is fixed from the start.
+//! What exists now:
+//!
+//! - [`trace`]: the execution-trace commitment. One leaf per segment (segment index, hash of the
+//!   state after the segment, fuel used in it), a domain-separated binary Merkle tree over the
+//!   leaves whose root also commits to the segment count, and inclusion proofs that a worker
+//!   reveals for the sampled segments.
+//!
+//! Still to come: the executor itself (wasmtime, fuel metering, the job ABI), segment
+//! re-execution and the dispute referee; they are the subject of the job-engine issue. The
+//! dependency direction is fixed: this crate depends on no chain crate but `agora-primitives`.
+//!
+//! Every error of the crate is a [`TraceError`] and names the values involved.
+
+pub mod trace;
+
+pub use trace::TraceError;
