@@ -6,7 +6,7 @@
 use crate::block::Block;
 use crate::executive::{
     execute_block, extrinsic_fee, immortal_extra, validate_transaction, BlockBuilder, BlockError,
-    TransactionError,
+    TransactionError, ValidTransaction,
 };
 use crate::extrinsic::{
     Era, Extrinsic, ExtrinsicError, ExtrinsicSigner, SignedExtra, MAX_EXTRINSIC_LEN,
@@ -85,6 +85,17 @@ impl Chain {
             .unwrap()
             .root;
         built.seal(root)
+    }
+
+    /// Validates `xt` as the pool would, against the head's post-state.
+    fn validate(&self, xt: &Extrinsic) -> Result<ValidTransaction, TransactionError> {
+        validate_transaction(
+            &self.state,
+            &self.genesis_hash,
+            self.head.hash(),
+            xt,
+            xt.encoded_size(),
+        )
     }
 
     /// Executes `block` and, if valid, makes it the head.
@@ -261,14 +272,7 @@ fn signature_for_another_chain_is_rejected() {
         &other_genesis,
         &other_genesis,
     );
-    let error = validate_transaction(
-        &chain.state,
-        &chain.genesis_hash,
-        chain.head.hash(),
-        &xt,
-        xt.encoded_size(),
-    )
-    .unwrap_err();
+    let error = chain.validate(&xt).unwrap_err();
     assert!(matches!(
         error,
         TransactionError::Extrinsic(ExtrinsicError::BadSignature { .. })
@@ -283,14 +287,7 @@ fn nonces_fees_and_limits_are_checked_by_validation() {
     chain.import(&block).unwrap();
 
     let stale = chain.sign("Alice", transfer(bob, AGR), 0);
-    let error = validate_transaction(
-        &chain.state,
-        &chain.genesis_hash,
-        chain.head.hash(),
-        &stale,
-        stale.encoded_size(),
-    )
-    .unwrap_err();
+    let error = chain.validate(&stale).unwrap_err();
     assert_eq!(
         error.to_string(),
         format!(
@@ -301,14 +298,7 @@ fn nonces_fees_and_limits_are_checked_by_validation() {
 
     // The pool accepts a future nonce; a block does not.
     let future = chain.sign("Alice", transfer(bob, AGR), 5);
-    validate_transaction(
-        &chain.state,
-        &chain.genesis_hash,
-        chain.head.hash(),
-        &future,
-        future.encoded_size(),
-    )
-    .unwrap();
+    chain.validate(&future).unwrap();
     let mut builder = BlockBuilder::new(
         &chain.state,
         chain.genesis_hash,
@@ -335,14 +325,7 @@ fn nonces_fees_and_limits_are_checked_by_validation() {
         &chain.genesis_hash,
         &chain.genesis_hash,
     );
-    let error = validate_transaction(
-        &chain.state,
-        &chain.genesis_hash,
-        chain.head.hash(),
-        &poor,
-        poor.encoded_size(),
-    )
-    .unwrap_err();
+    let error = chain.validate(&poor).unwrap_err();
     assert!(matches!(
         error,
         TransactionError::CannotPayFee { free: 0, .. }
@@ -374,14 +357,7 @@ fn mortal_extrinsics_expire_and_bind_to_their_birth_block() {
         &chain.genesis_hash,
         &birth_hash,
     );
-    validate_transaction(
-        &chain.state,
-        &chain.genesis_hash,
-        chain.head.hash(),
-        &xt,
-        xt.encoded_size(),
-    )
-    .unwrap();
+    chain.validate(&xt).unwrap();
     // Signed against the wrong birth hash: the signature does not verify.
     let wrong = Extrinsic::sign(
         &signer("Alice"),
@@ -390,26 +366,12 @@ fn mortal_extrinsics_expire_and_bind_to_their_birth_block() {
         &chain.genesis_hash,
         &Hash([1; 32]),
     );
-    assert!(validate_transaction(
-        &chain.state,
-        &chain.genesis_hash,
-        chain.head.hash(),
-        &wrong,
-        wrong.encoded_size()
-    )
-    .is_err());
+    assert!(chain.validate(&wrong).is_err());
     for _ in 0..2 {
         let block = chain.build(vec![]);
         chain.import(&block).unwrap();
     }
-    let error = validate_transaction(
-        &chain.state,
-        &chain.genesis_hash,
-        chain.head.hash(),
-        &xt,
-        xt.encoded_size(),
-    )
-    .unwrap_err();
+    let error = chain.validate(&xt).unwrap_err();
     assert_eq!(
         error,
         TransactionError::OutsideEra {
