@@ -339,6 +339,14 @@ impl Chain {
         StoredBlock::decode(&mut &bytes[..]).map_err(|_| ChainError::CorruptBlock(*hash))
     }
 
+    /// The header of a committed block, decoded alone: a stored block's encoding starts with
+    /// its header (`StoredBlock = Block ‖ events`, `Block = Header ‖ extrinsics`), so the
+    /// extrinsics and events need not be decoded.
+    fn load_header(db: &Database, hash: &Hash) -> Result<Header, ChainError> {
+        let bytes = db.block(hash)?.ok_or(ChainError::UnknownBlock(*hash))?;
+        Header::decode(&mut &bytes[..]).map_err(|_| ChainError::CorruptBlock(*hash))
+    }
+
     /// The genesis hash.
     pub fn genesis_hash(&self) -> Hash {
         self.inner.genesis_hash
@@ -446,12 +454,12 @@ impl Chain {
         Self::view_at(&state, &self.inner.db, at)
     }
 
-    /// Header of a finalized or unfinalized block.
-    fn header(&self, hash: &Hash) -> Result<Header, ChainError> {
+    /// Header of a finalized or unfinalized block; [`ChainError::UnknownBlock`] if neither.
+    pub fn header(&self, hash: &Hash) -> Result<Header, ChainError> {
         if let Some(pending) = self.lock().pending.get(hash) {
             return Ok(pending.block.header.clone());
         }
-        Ok(Self::load_stored(&self.inner.db, hash)?.block.header)
+        Self::load_header(&self.inner.db, hash)
     }
 
     /// Validates and pools an extrinsic against the finalized state.
@@ -554,7 +562,7 @@ impl Chain {
         let genesis_hash = self.inner.genesis_hash;
         let author = self.inner.author;
         let started = std::time::Instant::now();
-        let (block, executed, rejected) = tokio::task::spawn_blocking(move || {
+        let (block, encoded, executed, rejected) = tokio::task::spawn_blocking(move || {
             let mut builder = BlockBuilder::new(&view, genesis_hash, parent, timestamp, author)
                 .map_err(|error| ChainError::InvalidBlock {
                     hash: parent,
@@ -577,15 +585,12 @@ impl Chain {
             }
             let built = builder.finish();
             let update = smt::update(&view, parent_header.state_root, &built.changes)?;
-            let executed = Executed::new(
-                built.changes.clone(),
-                built.events.clone(),
-                update.new_nodes,
-            );
-            let block = built.seal(update.root);
+            let (block, changes, events) = built.into_sealed(update.root);
+            let executed = Executed::new(changes, events, update.new_nodes);
             // Kept on disk before consensus votes for it; see `Database::put_unfinalized`.
-            view.db.put_unfinalized(&block.hash(), &block.encode())?;
-            Ok::<_, ChainError>((block, executed, rejected))
+            let encoded = block.encode();
+            view.db.put_unfinalized(&block.hash(), &encoded)?;
+            Ok::<_, ChainError>((block, encoded, executed, rejected))
         })
         .await
         .map_err(|error| ChainError::Task(error.to_string()))??;
@@ -595,7 +600,7 @@ impl Chain {
             .import_seconds
             .observe(started.elapsed().as_secs_f64());
         let hash = block.hash();
-        let encoded = Arc::new(block.encode());
+        let encoded = Arc::new(encoded);
         let header = block.header.clone();
         let mut state = self.lock();
         for dropped in &rejected {

@@ -37,7 +37,7 @@
 //! | 4001 | unknown block |
 //! | 4003 | storage failure |
 
-use crate::chain::{Chain, ChainEvent, StoredBlock};
+use crate::chain::{Chain, ChainError, ChainEvent, StoredBlock};
 use crate::txpool::PoolError;
 use agora_primitives::smt::{self, Proof};
 use agora_primitives::storage::StateRead;
@@ -115,6 +115,17 @@ fn block_at(chain: &Chain, at: Option<Hash>) -> Result<StoredBlock, ErrorObjectO
         .ok_or_else(|| error(codes::UNKNOWN_BLOCK, format!("block {hash} is unknown")))
 }
 
+/// Optional block hash parameter → header, or "unknown block".
+fn header_at(chain: &Chain, at: Option<Hash>) -> Result<Header, ErrorObjectOwned> {
+    let hash = at.unwrap_or_else(|| chain.best_hash());
+    chain.header(&hash).map_err(|e| match e {
+        ChainError::UnknownBlock(_) => {
+            error(codes::UNKNOWN_BLOCK, format!("block {hash} is unknown"))
+        }
+        other => storage_error(other),
+    })
+}
+
 /// Reads `key` in the state after block `at` (default: best).
 fn read_storage(
     chain: &Chain,
@@ -125,11 +136,11 @@ fn read_storage(
         return Ok(view.get(key));
     }
     // A finalized block below the head: walk its state root in the tree.
-    let block = block_at(chain, at)?;
+    let header = header_at(chain, at)?;
     let store = chain
         .view(None)
         .ok_or_else(|| storage_error("best state unavailable"))?;
-    smt::get(&store, block.block.header.state_root, key).map_err(storage_error)
+    smt::get(&store, header.state_root, key).map_err(storage_error)
 }
 
 // Answers holding balances are typed `Serialize` values, never `serde_json::Value`: a `Value`
@@ -167,9 +178,11 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
     module.register_method("chain_getHeader", |params: Params<'_>, chain, _| {
         let mut seq = params.sequence();
         let at: Option<Hash> = seq.optional_next()?;
-        let hash = at.unwrap_or_else(|| chain.best_hash());
-        let block = chain.block(&hash).map_err(storage_error)?;
-        Ok::<_, ErrorObjectOwned>(block.map(|stored| header_json(&stored.block.header)))
+        match header_at(chain, at) {
+            Ok(header) => Ok(Some(header_json(&header))),
+            Err(e) if e.code() == codes::UNKNOWN_BLOCK => Ok(None),
+            Err(e) => Err(e),
+        }
     })?;
     module.register_method("chain_getBlock", |params: Params<'_>, chain, _| {
         let mut seq = params.sequence();
@@ -222,7 +235,7 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
                 keys.len()
             )));
         }
-        let block = block_at(chain, at)?;
+        let header = header_at(chain, at)?;
         let store = chain
             .view(None)
             .ok_or_else(|| storage_error("best state unavailable"))?;
@@ -230,10 +243,10 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
         for key in keys {
             let key = decode_hex(&key).map_err(|e| invalid_params(e.to_string()))?;
             let proof: Proof =
-                smt::prove(&store, block.block.header.state_root, &key).map_err(storage_error)?;
+                smt::prove(&store, header.state_root, &key).map_err(storage_error)?;
             proofs.push(encode_hex(&proof.encode()));
         }
-        Ok(json!({ "at": block.block.hash(), "proof": proofs }))
+        Ok(json!({ "at": header.hash(), "proof": proofs }))
     })?;
 
     module.register_method("author_submitExtrinsic", |params: Params<'_>, chain, _| {

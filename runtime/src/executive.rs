@@ -454,12 +454,19 @@ pub struct BuiltBlock {
 impl BuiltBlock {
     /// The final block, with `state_root` filled in.
     pub fn seal(self, state_root: Hash) -> Block {
+        self.into_sealed(state_root).0
+    }
+
+    /// The final block, with `state_root` filled in, and the block's state writes and events,
+    /// handed over without copying them.
+    pub fn into_sealed(self, state_root: Hash) -> (Block, Changes, Vec<RawEvent>) {
         let mut header = self.header;
         header.state_root = state_root;
-        Block {
+        let block = Block {
             header,
             extrinsics: self.extrinsics,
-        }
+        };
+        (block, self.changes, self.events)
     }
 }
 
