@@ -16,8 +16,16 @@
 //! re-execution and the dispute referee; they are the subject of the job-engine issue. The
 //! dependency direction is fixed: this crate depends on no chain crate but `agora-primitives`.
 //!
-//! Every error of the crate is a [`TraceError`] and names the values involved.
+//! Every error of the crate is an [`Error`] and names the values involved.
 
+mod error;
+pub mod executor;
+pub mod run;
 pub mod trace;
+pub mod validate;
 
-pub use trace::TraceError;
+pub use error::Error;
+pub use executor::{CpuFeatures, Executor, JobModule, Limits, OptLevel, Origin, Output, Settings};
+pub use run::{
+    check_segment, reexecute, run, Commitment, JobInputs, Reveal, Run, RunSpec, StartProof, Verdict,
+};

@@ -57,7 +57,7 @@
 //! ## Bounds
 //!
 //! A trace has between 1 and [`MAX_SEGMENTS`] = 2^20 segments: a job runs at least one
-//! segment, so an empty trace is an error ([`TraceError::EmptyTrace`]) rather than a special
+//! segment, so an empty trace is an error ([`Error::EmptyTrace`]) rather than a special
 //! root. The tree is then at most 20 levels deep, so a proof has at most
 //! [`MAX_PROOF_SIBLINGS`] = 20 siblings; decoding a longer proof fails before allocating.
 //!
@@ -73,6 +73,8 @@
 //! (compact length, then 32 bytes each).
 
 use agora_primitives::Hash;
+
+use crate::Error;
 use parity_scale_codec::{Compact, Decode, Encode, Input};
 
 /// Domain tag of a leaf hash.
@@ -86,70 +88,6 @@ pub const ROOT_TAG: &[u8] = b"agora/trace/root/v1";
 pub const MAX_SEGMENTS: u64 = 1 << 20;
 /// Most siblings an inclusion proof may have: log2 of [`MAX_SEGMENTS`].
 pub const MAX_PROOF_SIBLINGS: usize = 20;
-
-/// Errors of the verifier crate; each names the values involved.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TraceError {
-    /// A trace has at least one segment.
-    #[error("a trace has at least one segment; this one has none")]
-    EmptyTrace,
-    /// The trace has more segments than [`MAX_SEGMENTS`].
-    #[error("a trace of {count} segments exceeds the limit of {max} segments")]
-    TooManySegments {
-        /// Segments in the trace.
-        count: u64,
-        /// [`MAX_SEGMENTS`].
-        max: u64,
-    },
-    /// Leaves must be numbered 0, 1, 2, … in order.
-    #[error("the leaf at position {position} has index {index}; leaves must be numbered 0, 1, 2, … in order")]
-    MisnumberedLeaf {
-        /// Position of the leaf in the list.
-        position: u64,
-        /// Index the leaf claims.
-        index: u64,
-    },
-    /// A leaf index beyond the end of the trace.
-    #[error("leaf {index} is out of range for a trace of {count} segments")]
-    LeafOutOfRange {
-        /// The requested leaf index.
-        index: u64,
-        /// Segments in the trace.
-        count: u64,
-    },
-    /// The proof was made for another leaf than the one presented.
-    #[error("the proof is for leaf {proof_index} but leaf {leaf_index} was presented")]
-    ProofForOtherLeaf {
-        /// Index recorded in the proof.
-        proof_index: u64,
-        /// Index of the presented leaf.
-        leaf_index: u64,
-    },
-    /// The proof has the wrong number of siblings for its position.
-    #[error("the proof for leaf {index} of a trace of {count} segments has {actual} siblings; it needs {expected}")]
-    ProofLength {
-        /// Leaf index.
-        index: u64,
-        /// Segments in the trace.
-        count: u64,
-        /// Siblings the position needs.
-        expected: usize,
-        /// Siblings in the proof.
-        actual: usize,
-    },
-    /// The proof does not lead to the committed root.
-    #[error(
-        "the proof for leaf {index} leads to root {computed}, not to the committed root {expected}"
-    )]
-    RootMismatch {
-        /// Leaf index.
-        index: u64,
-        /// Root the verifier was given.
-        expected: Hash,
-        /// Root recomputed from the leaf and the proof.
-        computed: Hash,
-    },
-}
 
 /// One segment of an execution trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
@@ -183,12 +121,12 @@ pub fn root_hash(count: u64, tree_root: &Hash) -> Hash {
 }
 
 /// Checks `1 ≤ count ≤ MAX_SEGMENTS`.
-fn check_count(count: u64) -> Result<(), TraceError> {
+fn check_count(count: u64) -> Result<(), Error> {
     if count == 0 {
-        return Err(TraceError::EmptyTrace);
+        return Err(Error::EmptyTrace);
     }
     if count > MAX_SEGMENTS {
-        return Err(TraceError::TooManySegments {
+        return Err(Error::TooManySegments {
             count,
             max: MAX_SEGMENTS,
         });
@@ -222,13 +160,13 @@ pub struct TraceTree {
 
 impl TraceTree {
     /// Builds the tree. The leaves must be numbered `0..n` in order, with `1 ≤ n ≤ 2^20`.
-    pub fn new(leaves: Vec<TraceLeaf>) -> Result<Self, TraceError> {
+    pub fn new(leaves: Vec<TraceLeaf>) -> Result<Self, Error> {
         let count = u64::try_from(leaves.len()).unwrap_or(u64::MAX);
         check_count(count)?;
         let mut level = Vec::with_capacity(leaves.len());
         for (position, leaf) in (0u64..).zip(&leaves) {
             if leaf.index != position {
-                return Err(TraceError::MisnumberedLeaf {
+                return Err(Error::MisnumberedLeaf {
                     position,
                     index: leaf.index,
                 });
@@ -275,9 +213,9 @@ impl TraceTree {
     }
 
     /// The inclusion proof of leaf `index`.
-    pub fn prove(&self, index: u64) -> Result<InclusionProof, TraceError> {
+    pub fn prove(&self, index: u64) -> Result<InclusionProof, Error> {
         let count = self.len();
-        let out_of_range = TraceError::LeafOutOfRange { index, count };
+        let out_of_range = Error::LeafOutOfRange { index, count };
         if index >= count {
             return Err(out_of_range);
         }
@@ -329,24 +267,24 @@ pub fn verify_inclusion(
     leaf_count: u64,
     leaf: &TraceLeaf,
     proof: &InclusionProof,
-) -> Result<(), TraceError> {
+) -> Result<(), Error> {
     check_count(leaf_count)?;
     let index = leaf.index;
     if proof.index != index {
-        return Err(TraceError::ProofForOtherLeaf {
+        return Err(Error::ProofForOtherLeaf {
             proof_index: proof.index,
             leaf_index: index,
         });
     }
     if index >= leaf_count {
-        return Err(TraceError::LeafOutOfRange {
+        return Err(Error::LeafOutOfRange {
             index,
             count: leaf_count,
         });
     }
     let expected = path_len(index, leaf_count);
     if proof.siblings.len() != expected {
-        return Err(TraceError::ProofLength {
+        return Err(Error::ProofLength {
             index,
             count: leaf_count,
             expected,
@@ -362,7 +300,7 @@ pub fn verify_inclusion(
         if partner < size {
             // The length check above guarantees a sibling here; a missing one is a mismatch.
             let Some(sibling) = siblings.next() else {
-                return Err(TraceError::ProofLength {
+                return Err(Error::ProofLength {
                     index,
                     count: leaf_count,
                     expected,
@@ -380,7 +318,7 @@ pub fn verify_inclusion(
     }
     let computed = root_hash(leaf_count, &acc);
     if computed != root {
-        return Err(TraceError::RootMismatch {
+        return Err(Error::RootMismatch {
             index,
             expected: root,
             computed,
@@ -485,13 +423,13 @@ mod tests {
 
     #[test]
     fn empty_and_misnumbered_traces_are_rejected() {
-        assert_eq!(TraceTree::new(vec![]).unwrap_err(), TraceError::EmptyTrace);
+        assert_eq!(TraceTree::new(vec![]).unwrap_err(), Error::EmptyTrace);
         let mut ls = simple(5);
         ls[3].index = 7;
         let err = TraceTree::new(ls).unwrap_err();
         assert_eq!(
             err,
-            TraceError::MisnumberedLeaf {
+            Error::MisnumberedLeaf {
                 position: 3,
                 index: 7
             }
@@ -521,7 +459,7 @@ mod tests {
         };
         assert_eq!(
             verify_inclusion(tree.root(), 5, &leaf, &proof),
-            Err(TraceError::LeafOutOfRange { index: 7, count: 5 })
+            Err(Error::LeafOutOfRange { index: 7, count: 5 })
         );
     }
 
@@ -534,7 +472,7 @@ mod tests {
         };
         assert_eq!(
             verify_inclusion(Hash::ZERO, 0, &leaf, &proof),
-            Err(TraceError::EmptyTrace)
+            Err(Error::EmptyTrace)
         );
         let err = verify_inclusion(Hash::ZERO, MAX_SEGMENTS + 1, &leaf, &proof).unwrap_err();
         assert_eq!(
@@ -651,7 +589,7 @@ mod tests {
             wrong_root.0[byte] ^= 1 << bit;
             let wrong = matches!(
                 verify_inclusion(wrong_root, n, &leaf, &proof),
-                Err(TraceError::RootMismatch { .. })
+                Err(Error::RootMismatch { .. })
             );
             prop_assert!(wrong, "a wrong root must give RootMismatch");
 

@@ -1,0 +1,259 @@
+//! The one error type of the verifier crate. Every variant names the values involved.
+
+use agora_primitives::Hash;
+
+/// Errors of the verifier crate; each names the values involved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A trace has at least one segment.
+    #[error("a trace has at least one segment; this one has none")]
+    EmptyTrace,
+    /// The trace has more segments than [`MAX_SEGMENTS`](crate::trace::MAX_SEGMENTS).
+    #[error("a trace of {count} segments exceeds the limit of {max} segments")]
+    TooManySegments {
+        /// Segments in the trace.
+        count: u64,
+        /// [`MAX_SEGMENTS`](crate::trace::MAX_SEGMENTS).
+        max: u64,
+    },
+    /// Leaves must be numbered 0, 1, 2, … in order.
+    #[error("the leaf at position {position} has index {index}; leaves must be numbered 0, 1, 2, … in order")]
+    MisnumberedLeaf {
+        /// Position of the leaf in the list.
+        position: u64,
+        /// Index the leaf claims.
+        index: u64,
+    },
+    /// A leaf index beyond the end of the trace.
+    #[error("leaf {index} is out of range for a trace of {count} segments")]
+    LeafOutOfRange {
+        /// The requested leaf index.
+        index: u64,
+        /// Segments in the trace.
+        count: u64,
+    },
+    /// The proof was made for another leaf than the one presented.
+    #[error("the proof is for leaf {proof_index} but leaf {leaf_index} was presented")]
+    ProofForOtherLeaf {
+        /// Index recorded in the proof.
+        proof_index: u64,
+        /// Index of the presented leaf.
+        leaf_index: u64,
+    },
+    /// The proof has the wrong number of siblings for its position.
+    #[error("the proof for leaf {index} of a trace of {count} segments has {actual} siblings; it needs {expected}")]
+    ProofLength {
+        /// Leaf index.
+        index: u64,
+        /// Segments in the trace.
+        count: u64,
+        /// Siblings the position needs.
+        expected: usize,
+        /// Siblings in the proof.
+        actual: usize,
+    },
+    /// The proof does not lead to the committed root.
+    #[error(
+        "the proof for leaf {index} leads to root {computed}, not to the committed root {expected}"
+    )]
+    RootMismatch {
+        /// Leaf index.
+        index: u64,
+        /// Root the verifier was given.
+        expected: Hash,
+        /// Root recomputed from the leaf and the proof.
+        computed: Hash,
+    },
+
+    // ---- Module validation -------------------------------------------------------------
+    /// The module file is empty.
+    #[error("the module is empty (0 bytes); expected a WebAssembly binary")]
+    EmptyModule,
+    /// The module exceeds the size limit.
+    #[error("the module is {size} bytes; the limit is {limit} bytes")]
+    ModuleTooLarge {
+        /// Module size in bytes.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The bytes are not a valid WebAssembly module.
+    #[error("the module is not valid WebAssembly: {reason}")]
+    InvalidModule {
+        /// The validator's reason.
+        reason: String,
+    },
+    /// The module uses a WebAssembly feature that is not deterministic (threads, atomics,
+    /// shared memory, relaxed SIMD) or not allowed for jobs.
+    #[error("the module uses a feature jobs may not use: {reason}")]
+    ForbiddenFeature {
+        /// What the validator refused.
+        reason: String,
+    },
+    /// Job ABI v1 modules import nothing.
+    #[error(
+        "the module imports `{module}`.`{name}`; job modules may not import anything (Job ABI v1)"
+    )]
+    ForbiddenImport {
+        /// Import module name.
+        module: String,
+        /// Import field name.
+        name: String,
+    },
+    /// A required ABI export is absent.
+    #[error("the module does not export `{name}`, which Job ABI v1 requires")]
+    MissingExport {
+        /// Export name.
+        name: &'static str,
+    },
+    /// An ABI export has the wrong kind or signature.
+    #[error("the module exports `{name}` as {found}; Job ABI v1 requires {expected}")]
+    WrongExport {
+        /// Export name.
+        name: &'static str,
+        /// What the ABI requires.
+        expected: String,
+        /// What the module has.
+        found: String,
+    },
+    /// The module reports an ABI version this executor does not run.
+    #[error(
+        "the module implements Job ABI version {found}; this executor runs version {supported}"
+    )]
+    UnsupportedAbi {
+        /// Version the module reports.
+        found: i32,
+        /// Version this executor runs.
+        supported: i32,
+    },
+    /// wasmtime refused the module or the configuration.
+    #[error("compiling the module failed: {reason}")]
+    Compile {
+        /// wasmtime's reason.
+        reason: String,
+    },
+    /// The engine configuration is not usable on this host.
+    #[error("the executor configuration is not usable on this host: {reason}")]
+    Engine {
+        /// wasmtime's reason.
+        reason: String,
+    },
+
+    // ---- Execution -----------------------------------------------------------------------
+    /// The call used up its fuel.
+    #[error("`{call}` ran out of fuel after {limit} units (the per-call limit)")]
+    OutOfFuel {
+        /// ABI call.
+        call: &'static str,
+        /// Fuel the call was given.
+        limit: u64,
+    },
+    /// The call tried to grow memory past the limit.
+    #[error("`{call}` asked for {requested} bytes of linear memory; the limit is {limit} bytes")]
+    MemoryLimit {
+        /// ABI call (or `instantiate`).
+        call: &'static str,
+        /// Memory size requested, bytes.
+        requested: u64,
+        /// The limit, bytes.
+        limit: u64,
+    },
+    /// The call tried to grow a table past the limit.
+    #[error("`{call}` asked for a table of {requested} elements; the limit is {limit}")]
+    TableLimit {
+        /// ABI call (or `instantiate`).
+        call: &'static str,
+        /// Elements requested.
+        requested: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The call exhausted the WebAssembly stack (deep or unbounded recursion).
+    #[error("`{call}` exhausted the WebAssembly stack (recursion too deep)")]
+    StackOverflow {
+        /// ABI call.
+        call: &'static str,
+    },
+    /// The call trapped.
+    #[error("`{call}` trapped: {trap}")]
+    Trap {
+        /// ABI call.
+        call: &'static str,
+        /// The trap.
+        trap: String,
+    },
+    /// The job reported an error (bad params or dataset, a diverged training run, …).
+    #[error("the job refused `{call}`: {message}")]
+    Job {
+        /// ABI call.
+        call: &'static str,
+        /// The job's message.
+        message: String,
+    },
+    /// The module broke the ABI's calling convention.
+    #[error("`{call}` broke Job ABI v1: {reason}")]
+    AbiViolation {
+        /// ABI call.
+        call: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// An input exceeds its limit.
+    #[error("the {what} is {size} bytes; the limit is {limit} bytes")]
+    InputTooLarge {
+        /// Which input.
+        what: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A call's output (state, metrics, model) exceeds its limit.
+    #[error("`{call}` returned {size} bytes; the limit is {limit} bytes")]
+    OutputTooLarge {
+        /// ABI call.
+        call: &'static str,
+        /// Output size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A run was asked for zero steps or zero-length segments.
+    #[error("a run needs at least one step and segments of at least one step (steps {steps}, segment {segment_steps})")]
+    EmptyRun {
+        /// Steps asked for.
+        steps: u64,
+        /// Segment length asked for.
+        segment_steps: u32,
+    },
+    /// The compiled-module cache could not be used.
+    #[error("module cache {path}: {reason}")]
+    Cache {
+        /// Cache file or directory.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+
+    // ---- Re-execution ----------------------------------------------------------------------
+    /// A revealed start state does not hash to the state committed by the previous leaf.
+    #[error("the revealed start state of segment {index} hashes to {found}, but the trace committed {expected}")]
+    StartStateMismatch {
+        /// Segment index.
+        index: u64,
+        /// State hash committed in leaf `index - 1` (or computed by `init` for segment 0).
+        expected: Hash,
+        /// Hash of the revealed bytes.
+        found: Hash,
+    },
+    /// The leaf presented as the previous one is not leaf `index - 1`.
+    #[error("segment {index} needs leaf {expected} as its start, not leaf {found}")]
+    WrongStartLeaf {
+        /// Segment index.
+        index: u64,
+        /// `index - 1`.
+        expected: u64,
+        /// The index of the leaf presented.
+        found: u64,
+    },
+}

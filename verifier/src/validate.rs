@@ -1,0 +1,222 @@
+//! Module validation before compilation.
+//!
+//! A job module is checked, in this order, before wasmtime compiles a single function:
+//!
+//! 1. size: non-empty and at most [`Limits::max_module_bytes`](crate::Limits);
+//! 2. WebAssembly validity under a permissive feature set — failure is [`Error::InvalidModule`];
+//! 3. validity under the job feature set ([`job_features`]) — failure here but not in (2) is
+//!    [`Error::ForbiddenFeature`]: threads and atomics, shared memory, relaxed SIMD (whose
+//!    results vary by CPU), multiple memories, 64-bit memory, GC, exceptions, stack switching;
+//! 4. no imports at all ([`Error::ForbiddenImport`]): Job ABI v1 gives a job no host functions,
+//!    so a job has no clock, no randomness, no I/O;
+//! 5. every ABI export present with its exact signature ([`Error::MissingExport`],
+//!    [`Error::WrongExport`]);
+//! 6. declared initial memory and table sizes within the limits.
+//!
+//! The job feature set keeps what `rustc` emits for `wasm32-unknown-unknown` with `+simd128`
+//! (SIMD, bulk memory, sign extension, saturating conversions, multi-value, reference types,
+//! mutable globals) — all deterministic apart from NaN bit patterns, which
+//! `docs/nan-determinism.md` deals with.
+
+use wasmparser::{
+    CompositeInnerType, ExternalKind, FuncType, Parser, Payload, ValType, Validator, WasmFeatures,
+};
+
+use crate::{Error, Limits};
+
+/// The exports Job ABI v1 requires: name, parameter types, result types.
+pub const ABI_FUNCTIONS: &[(&str, &[ValType], &[ValType])] = {
+    use ValType::{I32, I64};
+    &[
+        ("agora_abi_version", &[], &[I32]),
+        ("agora_alloc", &[I32], &[I32]),
+        ("agora_output_ptr", &[], &[I32]),
+        ("agora_output_len", &[], &[I32]),
+        ("agora_plan", &[I32, I32, I32, I32], &[I32]),
+        ("agora_init", &[I32, I32, I32, I32, I64], &[I32]),
+        (
+            "agora_segment",
+            &[I32, I32, I32, I32, I32, I32, I32],
+            &[I32],
+        ),
+        ("agora_eval", &[I32, I32, I32, I32, I32, I32], &[I32]),
+        ("agora_export", &[I32, I32, I32, I32, I32, I32], &[I32]),
+    ]
+};
+
+/// Bytes in a WebAssembly page.
+pub const PAGE: u64 = 65_536;
+
+/// The WebAssembly features a job module may use.
+pub fn job_features() -> WasmFeatures {
+    WasmFeatures::MUTABLE_GLOBAL
+        | WasmFeatures::SATURATING_FLOAT_TO_INT
+        | WasmFeatures::SIGN_EXTENSION
+        | WasmFeatures::MULTI_VALUE
+        | WasmFeatures::BULK_MEMORY
+        | WasmFeatures::REFERENCE_TYPES
+        | WasmFeatures::SIMD
+        | WasmFeatures::FLOATS
+        | WasmFeatures::EXTENDED_CONST
+}
+
+fn describe(ty: &FuncType) -> String {
+    let list = |types: &[ValType]| {
+        types
+            .iter()
+            .map(|t| format!("{t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "a function ({}) -> ({})",
+        list(ty.params()),
+        list(ty.results())
+    )
+}
+
+/// Validate `wasm` as a job module under `limits`.
+pub fn validate(wasm: &[u8], limits: &Limits) -> Result<(), Error> {
+    if wasm.is_empty() {
+        return Err(Error::EmptyModule);
+    }
+    if wasm.len() > limits.max_module_bytes {
+        return Err(Error::ModuleTooLarge {
+            size: wasm.len(),
+            limit: limits.max_module_bytes,
+        });
+    }
+    Validator::new_with_features(WasmFeatures::all())
+        .validate_all(wasm)
+        .map_err(|e| Error::InvalidModule {
+            reason: e.to_string(),
+        })?;
+    Validator::new_with_features(job_features())
+        .validate_all(wasm)
+        .map_err(|e| Error::ForbiddenFeature {
+            reason: e.to_string(),
+        })?;
+
+    // The module is valid: walk it once more for imports, exports and declared sizes.
+    let invalid = |e: wasmparser::BinaryReaderError| Error::InvalidModule {
+        reason: e.to_string(),
+    };
+    let mut types: Vec<Option<FuncType>> = Vec::new();
+    let mut func_types: Vec<u32> = Vec::new();
+    let mut memories: Vec<wasmparser::MemoryType> = Vec::new();
+    let mut exports: Vec<(String, ExternalKind, u32)> = Vec::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(invalid)? {
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    for sub in group.map_err(invalid)?.into_types() {
+                        types.push(match &sub.composite_type.inner {
+                            CompositeInnerType::Func(f) => Some(f.clone()),
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            Payload::ImportSection(reader) => {
+                if let Some(import) = reader.into_imports().next() {
+                    let import = import.map_err(invalid)?;
+                    return Err(Error::ForbiddenImport {
+                        module: import.module.to_string(),
+                        name: import.name.to_string(),
+                    });
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    func_types.push(ty.map_err(invalid)?);
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    memories.push(memory.map_err(invalid)?);
+                }
+            }
+            Payload::TableSection(reader) => {
+                for table in reader {
+                    let table = table.map_err(invalid)?;
+                    if table.ty.initial > limits.max_table_elements {
+                        return Err(Error::TableLimit {
+                            call: "validate",
+                            requested: table.ty.initial,
+                            limit: limits.max_table_elements,
+                        });
+                    }
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export.map_err(invalid)?;
+                    exports.push((export.name.to_string(), export.kind, export.index));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let find = |name: &str| exports.iter().find(|(n, _, _)| n == name);
+    match find("memory") {
+        None => return Err(Error::MissingExport { name: "memory" }),
+        Some((_, ExternalKind::Memory, index)) => {
+            if let Some(memory) = memories.get(*index as usize) {
+                let bytes = memory.initial.saturating_mul(PAGE);
+                if bytes > limits.max_memory_bytes {
+                    return Err(Error::MemoryLimit {
+                        call: "validate",
+                        requested: bytes,
+                        limit: limits.max_memory_bytes,
+                    });
+                }
+            }
+        }
+        Some((_, kind, _)) => {
+            return Err(Error::WrongExport {
+                name: "memory",
+                expected: "a memory".into(),
+                found: format!("a {kind:?}").to_lowercase(),
+            })
+        }
+    }
+    for (name, params, results) in ABI_FUNCTIONS {
+        let expected = FuncType::new(params.iter().copied(), results.iter().copied());
+        match find(name) {
+            None => return Err(Error::MissingExport { name }),
+            Some((_, ExternalKind::Func, index)) => {
+                // Imports are refused above, so function index = defined-function index.
+                let ty = func_types
+                    .get(*index as usize)
+                    .and_then(|t| types.get(*t as usize))
+                    .and_then(Option::as_ref);
+                match ty {
+                    Some(ty) if *ty == expected => {}
+                    Some(ty) => {
+                        return Err(Error::WrongExport {
+                            name,
+                            expected: describe(&expected),
+                            found: describe(ty),
+                        })
+                    }
+                    None => {
+                        return Err(Error::WrongExport {
+                            name,
+                            expected: describe(&expected),
+                            found: "a function of a non-function type".into(),
+                        })
+                    }
+                }
+            }
+            Some((_, kind, _)) => {
+                return Err(Error::WrongExport {
+                    name,
+                    expected: describe(&expected),
+                    found: format!("a {kind:?}").to_lowercase(),
+                })
+            }
+        }
+    }
+    Ok(())
+}
