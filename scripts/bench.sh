@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Benchmarks, release builds. Usage: scripts/bench.sh [ledger]
+# Benchmarks, release builds. Usage: scripts/bench.sh [ledger|engine]
 #   ledger: block import tx/s vs the raw sr25519 verification rate (same run), idle node RSS,
 #           and --dev start-to-first-block time.
+#   engine: Wasm job vs native step time (same burn code, same run), NaN-canonicalization
+#           cost, trace hashing share, compiled-module cache load, peak memory.
 # Figures go to stdout as JSON lines; docs/benchmarks.md records them with this command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +39,14 @@ ledger)
     trap - EXIT
     echo "{\"benchmark\":\"ledger/dev-node\",\"start_to_first_block_ms\":$(( (first - start) / 1000000 )),\"idle_rss_mb\":$(( rss_kb / 1024 ))}"
     ;;
+engine)
+    # Native baseline: the same SDK training code, built for the host (jobs/native).
+    jobs_target="${AGORA_JOBS_TARGET_DIR:-$HOME/.cache/agora/jobs-target}"
+    (cd jobs && CARGO_TARGET_DIR="$jobs_target" cargo build --locked --release -p agora-job-native)
+    AGORA_JOB_NATIVE="$jobs_target/release/agora-job-native" cargo bench -p agora-verifier --bench engine
+    ;;
 *)
-    echo "unknown benchmark '$what' (known: ledger)" >&2
+    echo "unknown benchmark '$what' (known: ledger, engine)" >&2
     exit 2
     ;;
 esac

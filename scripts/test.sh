@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, unit tests, integration and end-to-end tests (which start
-# real agora-node processes on loopback). Usage: scripts/test.sh [extra cargo test args]
+# real agora-node processes on loopback), then the job workspace (scripts/check-jobs.sh).
+# Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -13,7 +14,15 @@ cargo fmt --all -- --check
 # RocksDB's C++ a second time.
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-cargo test --workspace "$@" 2>&1 | tee "$log"
-# Cargo ends with the (often empty) doc-test run of the last crate; close with the totals.
+status=0
+cargo test --workspace "$@" 2>&1 | tee "$log" || status=1
+# The job workspace (jobs/): SDK unit tests, the reproducible-build check, the native-load check.
+# It needs the `agora` binary the workspace tests just built.
+if [ "$status" = 0 ]; then
+    scripts/check-jobs.sh 2>&1 | tee -a "$log" || status=1
+fi
+# Close with the totals of every cargo test run and every check.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     /^check: .* ok$/ { passed += 1 } /^check: .* FAILED$/ { failed += 1 }
      END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
+exit $status

@@ -89,6 +89,17 @@ pub enum Command {
     },
     /// Transfer AGR to another account and wait until the transfer is finalized.
     Transfer(TransferArgs),
+    /// Training jobs.
+    #[command(subcommand)]
+    Job(JobCommand),
+}
+
+/// `agora job …`
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Run a job with the executor alone (no chain): prints the trace root, segments, fuel,
+    /// metrics and output hash, and writes the model and the trace.
+    RunLocal(crate::job::RunLocalArgs),
 }
 
 /// `agora transfer …`
@@ -189,6 +200,15 @@ pub enum CliError {
     /// The async runtime could not start.
     #[error("could not start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// The job executor refused the module or the job failed.
+    #[error(transparent)]
+    Executor(#[from] agora_verifier::Error),
+    /// A file could not be read or written; the message names it.
+    #[error("{0}")]
+    File(String),
+    /// A job argument is unusable; the message names it.
+    #[error("{0}")]
+    InvalidJob(String),
 }
 
 /// What `key generate` and `key inspect` print. JSON field names are stable.
@@ -512,6 +532,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let url = cli.rpc_url()?;
             let report = block_on(transfer(url, args))?;
             emit(cli.output, &report, TransferReport::text)
+        }
+        Command::Job(JobCommand::RunLocal(args)) => {
+            let report = crate::job::run_local(args)?;
+            emit(cli.output, &report, crate::job::RunLocalReport::text)
         }
     }
 }

@@ -30,13 +30,15 @@
 //!
 //! ## Compiled-module cache
 //!
-//! [`Executor::load`] validates, then looks for the compiled module in memory, then on disk
-//! (`cache_dir`), and only then compiles. Cache keys are
-//! `blake3("agora/module-cache/v1" ‖ module hash ‖ engine fingerprint)`, where the fingerprint
-//! hashes wasmtime's own compatibility hash (its version, every compiler setting, the target CPU
-//! features) — a serialized module is only valid for exactly that, so nothing else may share a
-//! key. Disk entries carry a blake3 checksum and are written atomically; an entry that fails its
-//! checksum or that wasmtime refuses is recompiled and replaced.
+//! [`Executor::load`] looks for the compiled module in memory, then on disk (`cache_dir`), and
+//! only then validates and compiles it. Disk keys are
+//! `blake3("agora/module-cache/v1" ‖ module hash ‖ engine fingerprint ‖ limits digest)`, where
+//! the fingerprint hashes wasmtime's own compatibility hash (its version, every compiler
+//! setting, the target CPU features) — a serialized module is only valid for exactly that, so
+//! nothing else may share a key. A module enters either cache only after it passed validation
+//! and the ABI version check under these limits, so a hit skips both. Disk entries carry a
+//! blake3 checksum and are written atomically; an entry that fails its checksum or that
+//! wasmtime refuses is recompiled and replaced.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash as _, Hasher};
@@ -216,6 +218,9 @@ pub struct Output {
     pub bytes: Vec<u8>,
     /// Fuel the call used (instantiation and input allocation included).
     pub fuel: u64,
+    /// Linear memory at the end of the call, bytes — the call's peak, since WebAssembly
+    /// memory never shrinks.
+    pub memory_bytes: u64,
 }
 
 /// Modules kept compiled in memory.
@@ -228,6 +233,8 @@ pub struct Executor {
     engine: Engine,
     settings: Settings,
     fingerprint: Hash,
+    /// Digest of the limits: a cached module passed validation under exactly these.
+    limits_digest: Hash,
     compiled: Mutex<(BTreeMap<Hash, Module>, VecDeque<Hash>)>,
 }
 
@@ -288,10 +295,12 @@ impl Executor {
         hasher.write(b"agora/executor/v1");
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let fingerprint = Hash(*hasher.0.finalize().as_bytes());
+        let limits_digest = Hash::of(format!("{:?}", settings.limits).as_bytes());
         Ok(Self {
             engine,
             settings,
             fingerprint,
+            limits_digest,
             compiled: Mutex::new((BTreeMap::new(), VecDeque::new())),
         })
     }
@@ -308,51 +317,56 @@ impl Executor {
 
     /// Validate and compile (or fetch from the caches) a job module.
     pub fn load(&self, wasm: &[u8]) -> Result<JobModule, Error> {
-        validate::validate(wasm, &self.settings.limits)?;
+        // Size first: nothing else, not even hashing, for an oversized module.
+        validate::check_size(wasm, &self.settings.limits)?;
         let hash = Hash::of(wasm);
-        let (module, origin) = self.compiled_module(hash, wasm)?;
-        let job = JobModule {
+        let job = |module, origin| JobModule {
             hash,
             size: wasm.len(),
             origin,
             module,
         };
-        let version = self.call_version(&job)?;
+
+        // A module is cached only after it passed validation and the ABI version check under
+        // this executor's limits and engine (both are in the disk key), so a hit skips them.
+        if let Some(module) = self.lock().0.get(&hash) {
+            return Ok(job(module.clone(), Origin::MemoryCache));
+        }
+        let path = self.settings.cache_dir.as_ref().map(|dir| {
+            let key = Hash::of_parts(&[
+                b"agora/module-cache/v1",
+                &hash.0,
+                &self.fingerprint.0,
+                &self.limits_digest.0,
+            ]);
+            dir.join(format!("{}.cwasm", hex(&key.0)))
+        });
+        if let Some(module) = path.as_deref().and_then(|p| self.read_cached(p)) {
+            self.remember(hash, &module);
+            return Ok(job(module, Origin::DiskCache));
+        }
+
+        validate::validate(wasm, &self.settings.limits)?;
+        let module = Module::from_binary(&self.engine, wasm).map_err(|e| Error::Compile {
+            reason: format!("{e:#}"),
+        })?;
+        let loaded = job(module, Origin::Compiled);
+        let version = self.call_version(&loaded)?;
         if version != ABI_VERSION {
             return Err(Error::UnsupportedAbi {
                 found: version,
                 supported: ABI_VERSION,
             });
         }
-        Ok(job)
+        if let Some(path) = &path {
+            write_cached(path, &loaded.module)?;
+        }
+        self.remember(hash, &loaded.module);
+        Ok(loaded)
     }
 
-    fn compiled_module(&self, hash: Hash, wasm: &[u8]) -> Result<(Module, Origin), Error> {
-        if let Some(module) = self.lock().0.get(&hash) {
-            return Ok((module.clone(), Origin::MemoryCache));
-        }
-        let path = self.settings.cache_dir.as_ref().map(|dir| {
-            let key = Hash::of_parts(&[b"agora/module-cache/v1", &hash.0, &self.fingerprint.0]);
-            dir.join(format!("{}.cwasm", hex(&key.0)))
-        });
-        let mut origin = Origin::Compiled;
-        let mut module = path.as_deref().and_then(|p| self.read_cached(p));
-        if module.is_some() {
-            origin = Origin::DiskCache;
-        }
-        let module = match module.take() {
-            Some(module) => module,
-            None => {
-                let module =
-                    Module::from_binary(&self.engine, wasm).map_err(|e| Error::Compile {
-                        reason: format!("{e:#}"),
-                    })?;
-                if let Some(path) = &path {
-                    write_cached(path, &module)?;
-                }
-                module
-            }
-        };
+    /// Keep a compiled module in the bounded memory cache (oldest entry evicted first).
+    fn remember(&self, hash: Hash, module: &Module) {
         let mut guard = self.lock();
         let (map, order) = &mut *guard;
         if map.insert(hash, module.clone()).is_none() {
@@ -363,7 +377,6 @@ impl Executor {
                 }
             }
         }
-        Ok((module, origin))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (BTreeMap<Hash, Module>, VecDeque<Hash>)> {
@@ -605,7 +618,11 @@ impl Executor {
             })?;
         let used = fuel - store.get_fuel().unwrap_or(0);
         match status {
-            0 => Ok(Output { bytes, fuel: used }),
+            0 => Ok(Output {
+                bytes,
+                fuel: used,
+                memory_bytes: size,
+            }),
             1 => {
                 bytes.truncate(MAX_MESSAGE_BYTES);
                 Err(Error::Job {

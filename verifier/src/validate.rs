@@ -3,15 +3,16 @@
 //! A job module is checked, in this order, before wasmtime compiles a single function:
 //!
 //! 1. size: non-empty and at most [`Limits::max_module_bytes`](crate::Limits);
-//! 2. WebAssembly validity under a permissive feature set — failure is [`Error::InvalidModule`];
-//! 3. validity under the job feature set ([`job_features`]) — failure here but not in (2) is
-//!    [`Error::ForbiddenFeature`]: threads and atomics, shared memory, relaxed SIMD (whose
-//!    results vary by CPU), multiple memories, 64-bit memory, GC, exceptions, stack switching;
-//! 4. no imports at all ([`Error::ForbiddenImport`]): Job ABI v1 gives a job no host functions,
+//! 2. validity under the job feature set ([`job_features`]); if that fails, a second pass with
+//!    every feature enabled decides the error: [`Error::InvalidModule`] if the module is not
+//!    valid WebAssembly at all, [`Error::ForbiddenFeature`] if it is valid but uses threads and
+//!    atomics, shared memory, relaxed SIMD (whose results vary by CPU), multiple memories,
+//!    64-bit memory, GC, exceptions or stack switching;
+//! 3. no imports at all ([`Error::ForbiddenImport`]): Job ABI v1 gives a job no host functions,
 //!    so a job has no clock, no randomness, no I/O;
-//! 5. every ABI export present with its exact signature ([`Error::MissingExport`],
+//! 4. every ABI export present with its exact signature ([`Error::MissingExport`],
 //!    [`Error::WrongExport`]);
-//! 6. declared initial memory and table sizes within the limits.
+//! 5. declared initial memory and table sizes within the limits.
 //!
 //! The job feature set keeps what `rustc` emits for `wasm32-unknown-unknown` with `+simd128`
 //! (SIMD, bulk memory, sign extension, saturating conversions, multi-value, reference types,
@@ -75,8 +76,8 @@ fn describe(ty: &FuncType) -> String {
     )
 }
 
-/// Validate `wasm` as a job module under `limits`.
-pub fn validate(wasm: &[u8], limits: &Limits) -> Result<(), Error> {
+/// Step 1 alone: non-empty and within the size limit.
+pub fn check_size(wasm: &[u8], limits: &Limits) -> Result<(), Error> {
     if wasm.is_empty() {
         return Err(Error::EmptyModule);
     }
@@ -86,16 +87,24 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<(), Error> {
             limit: limits.max_module_bytes,
         });
     }
-    Validator::new_with_features(WasmFeatures::all())
-        .validate_all(wasm)
-        .map_err(|e| Error::InvalidModule {
-            reason: e.to_string(),
-        })?;
-    Validator::new_with_features(job_features())
-        .validate_all(wasm)
-        .map_err(|e| Error::ForbiddenFeature {
-            reason: e.to_string(),
-        })?;
+    Ok(())
+}
+
+/// Validate `wasm` as a job module under `limits`.
+pub fn validate(wasm: &[u8], limits: &Limits) -> Result<(), Error> {
+    check_size(wasm, limits)?;
+    // The job feature set first (the common case validates once); on failure, a permissive
+    // pass tells an invalid module from a valid one that uses a forbidden feature.
+    if let Err(restricted) = Validator::new_with_features(job_features()).validate_all(wasm) {
+        Validator::new_with_features(WasmFeatures::all())
+            .validate_all(wasm)
+            .map_err(|e| Error::InvalidModule {
+                reason: e.to_string(),
+            })?;
+        return Err(Error::ForbiddenFeature {
+            reason: restricted.to_string(),
+        });
+    }
 
     // The module is valid: walk it once more for imports, exports and declared sizes.
     let invalid = |e: wasmparser::BinaryReaderError| Error::InvalidModule {

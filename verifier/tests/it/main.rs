@@ -4,3 +4,5 @@
 mod counter_run;
 mod fixture;
 mod hostile;
+mod job_engine;
+mod nan;

@@ -1,0 +1,201 @@
+//! The guest half of Job ABI v1 (specified in `docs/job-abi.md`): input buffers, the output
+//! buffer and the status convention. [`export_job!`](crate::export_job) generates the exports.
+//!
+//! The host allocates each input with `agora_alloc(len)`, writes the bytes at the returned
+//! address and passes `(ptr, len)` to a call. A call returns 0 with its result in the output
+//! buffer, or 1 with a UTF-8 error message there; `agora_output_ptr`/`agora_output_len` locate
+//! it. Inputs are matched against the buffers handed out, so a wrong pointer or length is an
+//! error, never a read of arbitrary memory.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+/// ABI version reported by `agora_abi_version`.
+pub const ABI_VERSION: i32 = 1;
+
+/// Most input buffers outstanding at once (a call takes at most three).
+const MAX_INPUTS: usize = 8;
+
+/// Interior mutability for the module's globals. wasm32 without the threads proposal has one
+/// thread, and the executor refuses modules that use threads, so there is no concurrent access.
+struct Global<T>(RefCell<T>);
+// SAFETY: single-threaded target (see above); never shared across threads.
+unsafe impl<T> Sync for Global<T> {}
+
+static INPUTS: Global<Vec<Vec<u8>>> = Global(RefCell::new(Vec::new()));
+static OUTPUT: Global<Vec<u8>> = Global(RefCell::new(Vec::new()));
+
+/// `agora_alloc`: a zeroed buffer of `len` bytes for the host to fill; 0 if `len` is negative or
+/// too many buffers are outstanding.
+pub fn alloc(len: i32) -> i32 {
+    let Ok(len) = usize::try_from(len) else {
+        return 0;
+    };
+    let mut inputs = INPUTS.0.borrow_mut();
+    if inputs.len() >= MAX_INPUTS {
+        return 0;
+    }
+    let buffer = alloc::vec![0u8; len.max(1)];
+    let ptr = buffer.as_ptr() as usize as i32;
+    inputs.push(buffer);
+    ptr
+}
+
+/// Take ownership of the input buffer the host filled at `(ptr, len)`.
+pub fn take(ptr: i32, len: i32, what: &str) -> Result<Vec<u8>, String> {
+    let Ok(want) = usize::try_from(len) else {
+        return Err(format!("{what}: negative length {len}"));
+    };
+    let mut inputs = INPUTS.0.borrow_mut();
+    let index = inputs
+        .iter()
+        .position(|b| b.as_ptr() as usize as i32 == ptr && b.len() >= want)
+        .ok_or_else(|| format!("{what}: ({ptr}, {len}) is not a buffer from agora_alloc"))?;
+    let mut buffer = inputs.swap_remove(index);
+    buffer.truncate(want);
+    Ok(buffer)
+}
+
+/// Store a call's result and return its status.
+pub fn finish(result: Result<Vec<u8>, String>) -> i32 {
+    let mut output = OUTPUT.0.borrow_mut();
+    match result {
+        Ok(bytes) => {
+            *output = bytes;
+            0
+        }
+        Err(message) => {
+            *output = message.into_bytes();
+            1
+        }
+    }
+}
+
+/// `agora_output_ptr`.
+pub fn output_ptr() -> i32 {
+    OUTPUT.0.borrow().as_ptr() as usize as i32
+}
+
+/// `agora_output_len`.
+pub fn output_len() -> i32 {
+    OUTPUT.0.borrow().len() as i32
+}
+
+/// Generate the Job ABI v1 exports for a [`Job`](crate::Job) type. Only on wasm32: a native
+/// build of the same crate exports nothing and calls [`crate::job`]'s functions directly.
+#[macro_export]
+macro_rules! export_job {
+    ($job:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        mod __agora_job_abi {
+            use super::*;
+            use $crate::abi;
+
+            #[no_mangle]
+            pub extern "C" fn agora_abi_version() -> i32 {
+                abi::ABI_VERSION
+            }
+
+            #[no_mangle]
+            pub extern "C" fn agora_alloc(len: i32) -> i32 {
+                abi::alloc(len)
+            }
+
+            #[no_mangle]
+            pub extern "C" fn agora_output_ptr() -> i32 {
+                abi::output_ptr()
+            }
+
+            #[no_mangle]
+            pub extern "C" fn agora_output_len() -> i32 {
+                abi::output_len()
+            }
+
+            #[no_mangle]
+            pub extern "C" fn agora_plan(
+                params: i32,
+                params_len: i32,
+                data: i32,
+                data_len: i32,
+            ) -> i32 {
+                abi::finish((|| {
+                    let p = abi::take(params, params_len, "params")?;
+                    let d = abi::take(data, data_len, "dataset")?;
+                    $crate::job::plan::<$job>(&p, &d)
+                })())
+            }
+
+            #[no_mangle]
+            pub extern "C" fn agora_init(
+                params: i32,
+                params_len: i32,
+                data: i32,
+                data_len: i32,
+                seed: i64,
+            ) -> i32 {
+                abi::finish((|| {
+                    let p = abi::take(params, params_len, "params")?;
+                    let d = abi::take(data, data_len, "dataset")?;
+                    $crate::job::init::<$job>(&p, &d, seed as u64)
+                })())
+            }
+
+            #[no_mangle]
+            pub extern "C" fn agora_segment(
+                params: i32,
+                params_len: i32,
+                data: i32,
+                data_len: i32,
+                state: i32,
+                state_len: i32,
+                steps: i32,
+            ) -> i32 {
+                abi::finish((|| {
+                    let p = abi::take(params, params_len, "params")?;
+                    let d = abi::take(data, data_len, "dataset")?;
+                    let s = abi::take(state, state_len, "state")?;
+                    let steps = u32::try_from(steps).map_err(|_| {
+                        $crate::__format(format_args!("steps must not be negative, got {steps}"))
+                    })?;
+                    $crate::job::segment::<$job>(&p, &d, &s, steps)
+                })())
+            }
+
+            #[no_mangle]
+            pub extern "C" fn agora_eval(
+                params: i32,
+                params_len: i32,
+                data: i32,
+                data_len: i32,
+                state: i32,
+                state_len: i32,
+            ) -> i32 {
+                abi::finish((|| {
+                    let p = abi::take(params, params_len, "params")?;
+                    let d = abi::take(data, data_len, "dataset")?;
+                    let s = abi::take(state, state_len, "state")?;
+                    $crate::job::eval::<$job>(&p, &d, &s)
+                })())
+            }
+
+            #[no_mangle]
+            pub extern "C" fn agora_export(
+                params: i32,
+                params_len: i32,
+                data: i32,
+                data_len: i32,
+                state: i32,
+                state_len: i32,
+            ) -> i32 {
+                abi::finish((|| {
+                    let p = abi::take(params, params_len, "params")?;
+                    let d = abi::take(data, data_len, "dataset")?;
+                    let s = abi::take(state, state_len, "state")?;
+                    $crate::job::export::<$job>(&p, &d, &s)
+                })())
+            }
+        }
+    };
+}

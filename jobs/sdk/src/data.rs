@@ -1,0 +1,357 @@
+//! Datasets in the Agora CSV format, the seeded train/holdout split and feature
+//! standardization.
+//!
+//! Format (the one `../shared/datasets` uses and users are expected to supply): UTF-8 CSV, one
+//! header row, numeric feature columns, and a last column named `label` holding the integer
+//! class `0..C`. No missing values. Every rule below is checked and a violation names the line,
+//! the column and the offending text.
+//!
+//! The split is stratified: the rows of each class are shuffled with the job seed and the first
+//! `round(count × holdout)` of them are held out, so every class appears in both parts in its
+//! proportion. Standardization statistics (mean and inverse standard deviation per feature) come
+//! from the training rows only and are applied as `(x − mean) × inv_std` in `f32` — the same
+//! two operations the exported model performs, so a model evaluated outside Agora sees the same
+//! inputs it was trained on.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::rng::Rng;
+
+/// Most feature columns a dataset may have.
+pub const MAX_FEATURES: usize = 4096;
+/// Most classes a dataset may have.
+pub const MAX_CLASSES: usize = 1024;
+/// Most rows a dataset may have.
+pub const MAX_ROWS: usize = 10_000_000;
+
+/// A parsed dataset: raw features, row-major, and integer labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// Number of feature columns.
+    pub features: usize,
+    /// Number of classes (`max label + 1`).
+    pub classes: usize,
+    /// `rows × features` values, row-major.
+    pub x: Vec<f32>,
+    /// One label per row.
+    pub labels: Vec<u32>,
+}
+
+impl Dataset {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Parse CSV bytes in the Agora dataset format.
+    pub fn parse_csv(bytes: &[u8]) -> Result<Self, String> {
+        let text = core::str::from_utf8(bytes).map_err(|e| {
+            format!(
+                "the dataset is not UTF-8 text (invalid byte at offset {})",
+                e.valid_up_to()
+            )
+        })?;
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
+        let (_, header) = lines
+            .next()
+            .ok_or("the dataset is empty: expected a header row")?;
+        let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+        let last = columns.last().copied().unwrap_or("");
+        if last != "label" {
+            return Err(format!(
+                "the dataset's last column must be named `label`, found `{last}`"
+            ));
+        }
+        let features = columns.len() - 1;
+        if features == 0 {
+            return Err("the dataset has no feature columns, only `label`".into());
+        }
+        if features > MAX_FEATURES {
+            return Err(format!(
+                "the dataset has {features} feature columns; the limit is {MAX_FEATURES}"
+            ));
+        }
+        let mut x = Vec::new();
+        let mut labels = Vec::new();
+        for (line_index, line) in lines {
+            // 1-based line number in the file, header included: what an editor shows.
+            let line_number = line_index + 1;
+            if labels.len() >= MAX_ROWS {
+                return Err(format!("the dataset has more than {MAX_ROWS} rows"));
+            }
+            let mut cells = 0;
+            for (column, cell) in line.split(',').enumerate() {
+                cells += 1;
+                let cell = cell.trim();
+                if column < features {
+                    let value: f64 = cell.parse().map_err(|_| {
+                        format!(
+                            "line {line_number}, column `{}`: `{cell}` is not a number",
+                            columns[column]
+                        )
+                    })?;
+                    if !value.is_finite() || value.abs() > f64::from(f32::MAX) {
+                        return Err(format!(
+                            "line {line_number}, column `{}`: `{cell}` is not a finite f32 value",
+                            columns[column]
+                        ));
+                    }
+                    x.push(value as f32);
+                } else if column == features {
+                    let label: u32 = cell
+                        .parse()
+                        .ok()
+                        .filter(|l| (*l as usize) < MAX_CLASSES)
+                        .ok_or_else(|| {
+                            format!(
+                            "line {line_number}: label `{cell}` is not a class number in 0..{MAX_CLASSES}"
+                        )
+                        })?;
+                    labels.push(label);
+                }
+            }
+            if cells != columns.len() {
+                return Err(format!(
+                    "line {line_number} has {cells} columns; the header has {}",
+                    columns.len()
+                ));
+            }
+        }
+        if labels.len() < 2 {
+            return Err(format!(
+                "the dataset has {} data rows; at least 2 are needed",
+                labels.len()
+            ));
+        }
+        let classes = labels.iter().copied().max().unwrap_or(0) as usize + 1;
+        Ok(Self {
+            features,
+            classes,
+            x,
+            labels,
+        })
+    }
+}
+
+/// The shape facts a job needs to build its model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataSpec {
+    /// Feature columns (model input width).
+    pub features: usize,
+    /// Classes (model output width).
+    pub classes: usize,
+    /// Rows used for training.
+    pub train_rows: usize,
+    /// Rows held out for evaluation.
+    pub holdout_rows: usize,
+}
+
+/// A dataset split and standardized for one job seed.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// Shape facts.
+    pub spec: DataSpec,
+    /// Standardized training features, row-major.
+    pub train_x: Vec<f32>,
+    /// Training labels.
+    pub train_y: Vec<u32>,
+    /// Standardized holdout features, row-major.
+    pub holdout_x: Vec<f32>,
+    /// Holdout labels.
+    pub holdout_y: Vec<u32>,
+    /// Per-feature mean of the training rows.
+    pub mean: Vec<f32>,
+    /// Per-feature `1 / standard deviation` of the training rows (1 for constant features).
+    pub inv_std: Vec<f32>,
+}
+
+impl Prepared {
+    /// Split `data` with `seed` (stratified, `holdout` share held out) and standardize it.
+    pub fn new(data: &Dataset, seed: u64, holdout: f64) -> Result<Self, String> {
+        let (train_rows, holdout_rows) = split_rows(data, seed, holdout);
+        if train_rows.is_empty() {
+            return Err(format!("holdout {holdout} leaves no training rows"));
+        }
+        if holdout_rows.is_empty() {
+            return Err(format!(
+                "holdout {holdout} of {} rows holds out nothing to evaluate on",
+                data.rows()
+            ));
+        }
+        let f = data.features;
+        let (mean, inv_std) = standardization(data, &train_rows);
+        let gather = |rows: &[u32]| {
+            let mut out = Vec::with_capacity(rows.len() * f);
+            for &row in rows {
+                let start = row as usize * f;
+                for (j, value) in data.x[start..start + f].iter().enumerate() {
+                    out.push((value - mean[j]) * inv_std[j]);
+                }
+            }
+            out
+        };
+        let train_x = gather(&train_rows);
+        let holdout_x = gather(&holdout_rows);
+        let label_of = |rows: &[u32]| rows.iter().map(|r| data.labels[*r as usize]).collect();
+        Ok(Self {
+            spec: DataSpec {
+                features: f,
+                classes: data.classes,
+                train_rows: train_rows.len(),
+                holdout_rows: holdout_rows.len(),
+            },
+            train_y: label_of(&train_rows),
+            holdout_y: label_of(&holdout_rows),
+            train_x,
+            holdout_x,
+            mean,
+            inv_std,
+        })
+    }
+}
+
+/// The stratified split for `seed`: `(training rows, holdout rows)`, each in dataset order.
+pub fn split_rows(data: &Dataset, seed: u64, holdout: f64) -> (Vec<u32>, Vec<u32>) {
+    let mut by_class: Vec<Vec<u32>> = alloc::vec![Vec::new(); data.classes];
+    for (row, label) in data.labels.iter().enumerate() {
+        by_class[*label as usize].push(row as u32);
+    }
+    let mut rng = Rng::stream(seed, b"split", 0);
+    let mut train_rows = Vec::new();
+    let mut holdout_rows = Vec::new();
+    for rows in &mut by_class {
+        rng.shuffle(rows);
+        // f64 multiply and round-half-up: IEEE-exact, so identical everywhere.
+        let held = libm::floor(rows.len() as f64 * holdout + 0.5) as usize;
+        let held = held.min(rows.len());
+        holdout_rows.extend_from_slice(&rows[..held]);
+        train_rows.extend_from_slice(&rows[held..]);
+    }
+    // Class-major order would put all of class 0 first; restore dataset order so the per-epoch
+    // shuffle is the only thing that orders training.
+    train_rows.sort_unstable();
+    holdout_rows.sort_unstable();
+    (train_rows, holdout_rows)
+}
+
+/// Mean and inverse population standard deviation of each feature over `rows`, accumulated in
+/// f64 in row order (a fixed order: the result is the same everywhere).
+fn standardization(data: &Dataset, rows: &[u32]) -> (Vec<f32>, Vec<f32>) {
+    let f = data.features;
+    let n = rows.len() as f64;
+    let mut sum = alloc::vec![0f64; f];
+    for &row in rows {
+        let start = row as usize * f;
+        for (j, value) in data.x[start..start + f].iter().enumerate() {
+            sum[j] += f64::from(*value);
+        }
+    }
+    let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+    let mut square = alloc::vec![0f64; f];
+    for &row in rows {
+        let start = row as usize * f;
+        for (j, value) in data.x[start..start + f].iter().enumerate() {
+            let d = f64::from(*value) - mean[j];
+            square[j] += d * d;
+        }
+    }
+    let inv_std = square
+        .iter()
+        .map(|s| {
+            let std = libm::sqrt(s / n);
+            if std > 1e-12 {
+                (1.0 / std) as f32
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    (mean.iter().map(|m| *m as f32).collect(), inv_std)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: &str = "a,b,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n9,10,0\n11,12,1\n";
+
+    #[test]
+    fn parses_the_format() {
+        let d = Dataset::parse_csv(SMALL.as_bytes()).unwrap();
+        assert_eq!((d.features, d.classes, d.rows()), (2, 2, 6));
+        assert_eq!(d.x[..4], [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(d.labels, [0, 1, 0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn errors_name_the_bad_value() {
+        let cases: &[(&str, &str)] = &[
+            ("", "empty"),
+            ("a,b,y\n1,2,0\n", "`y`"),
+            ("label\n0\n1\n", "no feature columns"),
+            ("a,label\n1,0\nx,1\n", "`x` is not a number"),
+            ("a,label\n1,0\n2,-1\n", "label `-1`"),
+            ("a,label\n1,0\n2,1,3\n", "line 3 has 3 columns"),
+            ("a,label\n1,0\n", "1 data rows"),
+            ("a,label\n1,0\ninf,1\n", "`inf` is not a finite"),
+        ];
+        for (csv, expected) in cases {
+            let err = Dataset::parse_csv(csv.as_bytes()).unwrap_err();
+            assert!(err.contains(expected), "{csv:?}: {err}");
+        }
+        let err = Dataset::parse_csv(&[0xff, 0xfe]).unwrap_err();
+        assert!(err.contains("not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn split_is_stratified_seeded_and_complete() {
+        let d = Dataset::parse_csv(SMALL.as_bytes()).unwrap();
+        let p = Prepared::new(&d, 1, 0.34).unwrap();
+        assert_eq!(p.spec.holdout_rows, 2);
+        assert_eq!(p.spec.train_rows, 4);
+        assert_eq!(p.holdout_y.iter().filter(|l| **l == 0).count(), 1);
+        let again = Prepared::new(&d, 1, 0.34).unwrap();
+        assert_eq!(p.train_x, again.train_x);
+        let other_seeds_differ =
+            (2..20).any(|s| Prepared::new(&d, s, 0.34).unwrap().train_x != p.train_x);
+        assert!(other_seeds_differ);
+    }
+
+    #[test]
+    fn standardization_uses_training_rows_only() {
+        let d = Dataset::parse_csv(SMALL.as_bytes()).unwrap();
+        let p = Prepared::new(&d, 5, 0.34).unwrap();
+        // Training features have mean 0 and unit variance per column.
+        for j in 0..2 {
+            let col: Vec<f64> = p
+                .train_x
+                .iter()
+                .skip(j)
+                .step_by(2)
+                .map(|v| f64::from(*v))
+                .collect();
+            let mean = col.iter().sum::<f64>() / col.len() as f64;
+            let var = col.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / col.len() as f64;
+            assert!(
+                mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5,
+                "column {j}: {mean} {var}"
+            );
+        }
+    }
+
+    #[test]
+    fn holdout_that_leaves_nothing_is_refused() {
+        let d = Dataset::parse_csv(SMALL.as_bytes()).unwrap();
+        assert!(Prepared::new(&d, 1, 1.0)
+            .unwrap_err()
+            .contains("no training rows"));
+        assert!(Prepared::new(&d, 1, 0.01)
+            .unwrap_err()
+            .contains("holds out nothing"));
+    }
+}

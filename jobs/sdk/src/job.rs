@@ -1,0 +1,299 @@
+//! The [`Job`] trait a job author implements, and the five operations of Job ABI v1 as plain
+//! functions over bytes (`plan`, `init`, `segment`, `eval`, `export`).
+//!
+//! The ABI exports (see [`export_job!`](crate::export_job)) are thin wrappers over these
+//! functions; a native program can call them directly (the engine benchmark does, to train the
+//! same burn code natively).
+//!
+//! A training step takes the next batch of the epoch's shuffle (`Rng::stream(seed, "shuffle",
+//! epoch)` over the training rows), computes the mean cross-entropy of the job's logits, and
+//! applies the optimizer. A non-finite loss stops the job at that step with an error, and so
+//! does a non-finite value anywhere in the state: the same outcome on every machine.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use burn::module::{Module, ModuleDisplay};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::data::{DataSpec, Dataset, Prepared};
+use crate::model::{Classifier, Init, Standardize};
+use crate::optim;
+use crate::params::{self, Training};
+use crate::rng::Rng;
+use crate::state::{self, State};
+
+/// A training job: a burn model for a classification dataset in the Agora CSV format.
+pub trait Job {
+    /// The job's own parameters (every params key the SDK does not use). Use
+    /// `#[serde(deny_unknown_fields)]` so misspelt keys are errors.
+    type Params: DeserializeOwned;
+    /// The network. It maps standardized features `[rows, spec.features]` to class logits
+    /// `[rows, spec.classes]`.
+    type Model: Module + ModuleDisplay;
+
+    /// Build the network for a dataset of shape `spec`, drawing initial weights from `init`.
+    fn build(
+        params: &Self::Params,
+        spec: &DataSpec,
+        init: &mut Init,
+    ) -> Result<Self::Model, String>;
+
+    /// Class logits for a batch of standardized features.
+    fn forward(model: &Self::Model, x: Tensor<2>) -> Tensor<2>;
+}
+
+/// Rows per forward pass in evaluation (bounds memory, not results).
+const EVAL_CHUNK: usize = 1024;
+
+/// The device every job runs on: burn's ndarray CPU backend with autodiff.
+#[allow(deprecated)] // ndarray is the only no_std CPU backend in burn 0.22 known to build for wasm32.
+pub fn device() -> Device {
+    Device::ndarray().autodiff()
+}
+
+/// Everything derived from `(params, dataset, seed)`.
+pub struct Context<J: Job> {
+    /// SDK training settings.
+    pub training: Training,
+    /// The job's own params.
+    pub params: J::Params,
+    /// The split, standardized dataset.
+    pub data: Prepared,
+    /// The device.
+    pub device: Device,
+}
+
+impl<J: Job> Context<J> {
+    /// Parse params and dataset and split for `seed`.
+    pub fn new(params: &[u8], dataset: &[u8], seed: u64) -> Result<Self, String> {
+        let (training, rest) = params::split(params)?;
+        let params = serde_json::from_value::<J::Params>(Value::Object(rest))
+            .map_err(|e| format!("params: {e}"))?;
+        let data = Dataset::parse_csv(dataset)?;
+        let data = Prepared::new(&data, seed, training.holdout)?;
+        Ok(Self {
+            training,
+            params,
+            data,
+            device: device(),
+        })
+    }
+
+    /// Batches in one epoch.
+    pub fn steps_per_epoch(&self) -> u64 {
+        self.data.spec.train_rows.div_ceil(self.training.batch_size) as u64
+    }
+
+    /// A freshly initialized network.
+    pub fn build(&self, seed: u64) -> Result<J::Model, String> {
+        J::build(
+            &self.params,
+            &self.data.spec,
+            &mut Init::new(seed, self.device.clone()),
+        )
+    }
+
+    /// The network with the parameters of `state`.
+    pub fn restore(&self, state: &State) -> Result<J::Model, String> {
+        let model = self.build(state.seed)?;
+        state::load(model, state.params.clone())
+    }
+}
+
+fn json(map: Map<String, Value>) -> Vec<u8> {
+    serde_json::to_vec(&Value::Object(map)).unwrap_or_default()
+}
+
+/// `agora_plan`: the shape of the job — planned steps, rows, parameter count — as JSON.
+pub fn plan<J: Job>(params: &[u8], dataset: &[u8]) -> Result<Vec<u8>, String> {
+    let ctx = Context::<J>::new(params, dataset, 0)?;
+    let model = ctx.build(0)?;
+    let spec = ctx.data.spec;
+    let mut out = Map::new();
+    let per_epoch = ctx.steps_per_epoch();
+    out.insert(
+        "total_steps".into(),
+        (per_epoch * u64::from(ctx.training.epochs)).into(),
+    );
+    out.insert("steps_per_epoch".into(), per_epoch.into());
+    out.insert("train_rows".into(), spec.train_rows.into());
+    out.insert("holdout_rows".into(), spec.holdout_rows.into());
+    out.insert("features".into(), spec.features.into());
+    out.insert("classes".into(), spec.classes.into());
+    out.insert("parameters".into(), model.num_params().into());
+    Ok(json(out))
+}
+
+/// `agora_init`: the state before the first step.
+pub fn init<J: Job>(params: &[u8], dataset: &[u8], seed: u64) -> Result<Vec<u8>, String> {
+    let ctx = Context::<J>::new(params, dataset, seed)?;
+    let model = ctx.build(seed)?;
+    let blobs = state::blobs(&model);
+    let slots = optim::slots_per_param(ctx.training.optimizer) * blobs.len();
+    State {
+        seed,
+        step: 0,
+        params: blobs,
+        slots: alloc::vec![Vec::new(); slots],
+    }
+    .encode()
+}
+
+fn decode_for<J: Job>(ctx: &Context<J>, bytes: &[u8]) -> Result<State, String> {
+    let state = State::decode(bytes)?;
+    let want = optim::slots_per_param(ctx.training.optimizer) * state.params.len();
+    if state.slots.len() != want {
+        return Err(format!(
+            "the state has {} optimizer slots; {:?} over {} parameters needs {want}",
+            state.slots.len(),
+            ctx.training.optimizer,
+            state.params.len()
+        ));
+    }
+    state.check_finite()?;
+    Ok(state)
+}
+
+/// `agora_segment`: run `steps` training steps from `state`.
+pub fn segment<J: Job>(
+    params: &[u8],
+    dataset: &[u8],
+    state: &[u8],
+    steps: u32,
+) -> Result<Vec<u8>, String> {
+    let seed = State::decode(state)?.seed;
+    let ctx = Context::<J>::new(params, dataset, seed)?;
+    let mut state = decode_for(&ctx, state)?;
+    let mut model = ctx.restore(&state)?;
+    let f = ctx.data.spec.features;
+    let classes = ctx.data.spec.classes;
+    let batch = ctx.training.batch_size;
+    let per_epoch = ctx.steps_per_epoch();
+    let mut order: Vec<u32> = Vec::new();
+    let mut order_epoch = u64::MAX;
+    for _ in 0..steps {
+        let epoch = state.step / per_epoch;
+        if epoch != order_epoch {
+            order = (0..ctx.data.spec.train_rows as u32).collect();
+            Rng::stream(seed, b"shuffle", epoch).shuffle(&mut order);
+            order_epoch = epoch;
+        }
+        let first = (state.step % per_epoch) as usize * batch;
+        let rows = &order[first..(first + batch).min(order.len())];
+        let mut x = Vec::with_capacity(rows.len() * f);
+        let mut target = alloc::vec![0f32; rows.len() * classes];
+        for (i, &row) in rows.iter().enumerate() {
+            let row = row as usize;
+            x.extend_from_slice(&ctx.data.train_x[row * f..(row + 1) * f]);
+            target[i * classes + ctx.data.train_y[row] as usize] = 1.0;
+        }
+        let n = rows.len();
+        let x = Tensor::<2>::from_data(TensorData::new(x, [n, f]), &ctx.device);
+        let target = Tensor::<2>::from_data(TensorData::new(target, [n, classes]), &ctx.device);
+        let logits = J::forward(&model, x);
+        let loss = (log_softmax(logits, 1) * target)
+            .sum()
+            .mul_scalar(-1.0 / n as f32);
+        let value: f32 = loss.clone().into_scalar::<f32>();
+        if !value.is_finite() {
+            return Err(format!(
+                "the loss is {value} at step {}: training diverged (try a lower learning_rate)",
+                state.step
+            ));
+        }
+        let mut grads = loss.backward();
+        model = optim::apply(
+            model,
+            &mut grads,
+            ctx.training.optimizer,
+            ctx.training.learning_rate,
+            state.step,
+            &mut state.slots,
+        );
+        state.step += 1;
+    }
+    state.params = state::blobs(&model);
+    state.encode()
+}
+
+/// `agora_eval`: loss and accuracy on the holdout rows (and the training rows), as JSON.
+pub fn eval<J: Job>(params: &[u8], dataset: &[u8], state: &[u8]) -> Result<Vec<u8>, String> {
+    let seed = State::decode(state)?.seed;
+    let ctx = Context::<J>::new(params, dataset, seed)?;
+    let state = decode_for(&ctx, state)?;
+    let model = ctx.restore(&state)?;
+    let (holdout_loss, holdout_accuracy) =
+        evaluate::<J>(&ctx, &model, &ctx.data.holdout_x, &ctx.data.holdout_y)?;
+    let (train_loss, train_accuracy) =
+        evaluate::<J>(&ctx, &model, &ctx.data.train_x, &ctx.data.train_y)?;
+    let mut out = Map::new();
+    out.insert("step".into(), state.step.into());
+    out.insert("holdout_accuracy".into(), holdout_accuracy.into());
+    out.insert("holdout_loss".into(), holdout_loss.into());
+    out.insert("holdout_rows".into(), ctx.data.holdout_y.len().into());
+    out.insert("train_accuracy".into(), train_accuracy.into());
+    out.insert("train_loss".into(), train_loss.into());
+    Ok(json(out))
+}
+
+/// Mean cross-entropy and accuracy of `model` on standardized rows.
+fn evaluate<J: Job>(
+    ctx: &Context<J>,
+    model: &J::Model,
+    x: &[f32],
+    y: &[u32],
+) -> Result<(f64, f64), String> {
+    let f = ctx.data.spec.features;
+    let classes = ctx.data.spec.classes;
+    let mut loss = 0f64;
+    let mut correct = 0usize;
+    for (chunk, labels) in x.chunks(EVAL_CHUNK * f).zip(y.chunks(EVAL_CHUNK)) {
+        let n = labels.len();
+        let input = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [n, f]), &ctx.device);
+        let logp = log_softmax(J::forward(model, input), 1).into_data();
+        let logp = logp
+            .as_slice::<f32>()
+            .map_err(|e| format!("eval output: {e:?}"))?;
+        for (row, label) in logp.chunks(classes).zip(labels) {
+            // Checked before any comparison so that argmax never sees a NaN (whose ordering
+            // would depend on its sign bit).
+            if let Some(bad) = row.iter().find(|v| !v.is_finite()) {
+                return Err(format!(
+                    "evaluation produced a non-finite log-probability ({bad})"
+                ));
+            }
+            let mut best = 0;
+            for (class, value) in row.iter().enumerate() {
+                if *value > row[best] {
+                    best = class;
+                }
+            }
+            correct += usize::from(best == *label as usize);
+            loss -= f64::from(row[*label as usize]);
+        }
+    }
+    let n = y.len() as f64;
+    Ok((loss / n, correct as f64 / n))
+}
+
+/// `agora_export`: the trained classifier (standardization + network) as a burnpack record.
+pub fn export<J: Job>(params: &[u8], dataset: &[u8], state: &[u8]) -> Result<Vec<u8>, String> {
+    let seed = State::decode(state)?.seed;
+    let ctx = Context::<J>::new(params, dataset, seed)?;
+    let state = decode_for(&ctx, state)?;
+    let net = ctx.restore(&state)?;
+    let classifier = Classifier {
+        standardize: Standardize::new(&ctx.data.mean, &ctx.data.inv_std, &ctx.device),
+        net,
+    };
+    let bytes = classifier
+        .into_record()
+        .into_bytes()
+        .map_err(|e| format!("export: {e}"))?;
+    Ok(bytes.to_vec())
+}

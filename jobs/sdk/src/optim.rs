@@ -1,0 +1,134 @@
+//! Optimizers on burn's autodiff gradients: SGD (with momentum) and Adam.
+//!
+//! `burn-optim` does not build without `std`, so the SDK applies updates itself. Each
+//! parameter's gradient is taken out of burn's `Gradients`, the update runs as a plain loop over
+//! `f32` values (no fused multiply-add, no reassociation: IEEE single precision, the same bits on
+//! every target), and the result becomes the parameter again. Optimizer slots live in the job
+//! state, one `Vec<f32>` per parameter and moment, in module visit order.
+
+use alloc::vec::Vec;
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{Gradients, Tensor, TensorData};
+
+use crate::params::Optimizer;
+
+/// Number of slots the optimizer keeps per parameter.
+pub fn slots_per_param(optimizer: Optimizer) -> usize {
+    match optimizer {
+        Optimizer::Sgd { momentum } if momentum == 0.0 => 0,
+        Optimizer::Sgd { .. } => 1,
+        Optimizer::Adam { .. } => 2,
+    }
+}
+
+/// Apply one update to every parameter that has a gradient.
+///
+/// `step` is the number of updates already applied (Adam's bias correction uses `step + 1`).
+/// `slots` holds `slots_per_param` vectors per parameter, in visit order; empty vectors are
+/// filled with zeros on first use.
+pub fn apply<M: Module>(
+    model: M,
+    grads: &mut Gradients,
+    optimizer: Optimizer,
+    learning_rate: f32,
+    step: u64,
+    slots: &mut [Vec<f32>],
+) -> M {
+    // Bias correction folded into the step size, computed once in f64 with the pure-Rust libm.
+    let t = (step + 1) as f64;
+    let step_size = match optimizer {
+        Optimizer::Adam { beta1, beta2, .. } => {
+            let c1 = 1.0 - libm::pow(f64::from(beta1), t);
+            let c2 = 1.0 - libm::pow(f64::from(beta2), t);
+            (f64::from(learning_rate) * libm::sqrt(c2) / c1) as f32
+        }
+        Optimizer::Sgd { .. } => learning_rate,
+    };
+    let mut mapper = Apply {
+        grads,
+        optimizer,
+        step_size,
+        slots,
+        index: 0,
+    };
+    model.map(&mut mapper)
+}
+
+struct Apply<'a> {
+    grads: &'a mut Gradients,
+    optimizer: Optimizer,
+    step_size: f32,
+    slots: &'a mut [Vec<f32>],
+    index: usize,
+}
+
+impl Apply<'_> {
+    fn update(&mut self, index: usize, weights: &mut [f32], grads: &[f32]) {
+        let per = slots_per_param(self.optimizer);
+        let slots = &mut self.slots[index * per..(index + 1) * per];
+        for slot in slots.iter_mut() {
+            if slot.len() != weights.len() {
+                *slot = alloc::vec![0.0; weights.len()];
+            }
+        }
+        let lr = self.step_size;
+        match (self.optimizer, slots) {
+            (Optimizer::Sgd { .. }, []) => {
+                for (w, g) in weights.iter_mut().zip(grads) {
+                    *w -= lr * g;
+                }
+            }
+            (Optimizer::Sgd { momentum }, [buf]) => {
+                for ((w, g), b) in weights.iter_mut().zip(grads).zip(buf.iter_mut()) {
+                    *b = momentum * *b + g;
+                    *w -= lr * *b;
+                }
+            }
+            (
+                Optimizer::Adam {
+                    beta1,
+                    beta2,
+                    epsilon,
+                },
+                [m, v],
+            ) => {
+                let (one_b1, one_b2) = (1.0 - beta1, 1.0 - beta2);
+                for (((w, g), m), v) in weights
+                    .iter_mut()
+                    .zip(grads)
+                    .zip(m.iter_mut())
+                    .zip(v.iter_mut())
+                {
+                    *m = beta1 * *m + one_b1 * g;
+                    *v = beta2 * *v + one_b2 * (g * g);
+                    *w -= lr * *m / (libm::sqrtf(*v) + epsilon);
+                }
+            }
+            _ => unreachable!("slot count matches the optimizer"),
+        }
+    }
+}
+
+impl ModuleMapper for Apply<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let index = self.index;
+        self.index += 1;
+        param.map(|tensor| {
+            let Some(grad) = tensor.grad_remove(self.grads) else {
+                return tensor;
+            };
+            let device = tensor.device();
+            let dims = tensor.dims();
+            let weights = tensor.without_autodiff().into_data();
+            let grad = grad.into_data();
+            let mut weights = weights
+                .as_slice::<f32>()
+                .map(<[f32]>::to_vec)
+                .unwrap_or_default();
+            let grad = grad.as_slice::<f32>().unwrap_or_default();
+            self.update(index, &mut weights, grad);
+            Tensor::<D>::from_data(TensorData::new(weights, dims), &device).require_grad()
+        })
+    }
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Build every job in jobs/ to jobs/dist/<name>.wasm, reproducibly.
+#
+#   scripts/build-jobs.sh           build and (re)write jobs/dist/*.wasm
+#   scripts/build-jobs.sh --check   rebuild the job crates from source and fail unless the bytes
+#                                   equal the checked-in jobs/dist/*.wasm (run by scripts/test.sh)
+#
+# The built modules are checked in (docs/job-abi.md, "Reproducible builds"): the executor's
+# tests and the chain use those exact bytes, and --check proves they come from this source.
+# Reproducibility: pinned toolchain and Cargo.lock, release profile with one codegen unit and
+# LTO, no incremental compilation, source paths remapped (the checkout's location and
+# CARGO_HOME never reach the module), CONST_RANDOM_SEED fixed for crates that bake compile-time
+# randomness into their code.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+scripts/setup.sh
+
+CHECK=0
+[ "${1:-}" = "--check" ] && CHECK=1
+
+JOBS=(mlp)
+export CARGO_TARGET_DIR="${AGORA_JOBS_TARGET_DIR:-$HOME/.cache/agora/jobs-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export CONST_RANDOM_SEED="agora-jobs-v1"
+CARGO_HOME_DIR="${CARGO_HOME:-$HOME/.cargo}"
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$ROOT/scripts/wasm-link.sh"
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128 --remap-path-prefix=$ROOT/jobs=/agora/jobs --remap-path-prefix=$CARGO_HOME_DIR=/cargo --remap-path-prefix=$CARGO_TARGET_DIR=/target"
+unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
+
+mkdir -p jobs/dist
+status=0
+for job in "${JOBS[@]}"; do
+    package="agora-job-$job"
+    artifact="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/agora_job_${job//-/_}.wasm"
+    if [ "$CHECK" = 1 ]; then
+        # Force the job's own crates to compile again (dependencies stay cached).
+        (cd jobs && cargo clean --release --target wasm32-unknown-unknown -p "$package" -p agora-job-sdk) 2>/dev/null || true
+    fi
+    (cd jobs && cargo build --locked --release --target wasm32-unknown-unknown -p "$package")
+    hash=$(sha256sum "$artifact" | cut -d' ' -f1)
+    if [ "$CHECK" = 1 ]; then
+        if cmp -s "$artifact" "jobs/dist/$job.wasm"; then
+            echo "build-jobs: $job.wasm reproduces the checked-in module ($(wc -c < "$artifact") bytes)"
+        else
+            echo "build-jobs: $job.wasm built from source differs from jobs/dist/$job.wasm" >&2
+            status=1
+        fi
+    else
+        cp "$artifact" "jobs/dist/$job.wasm"
+        echo "build-jobs: jobs/dist/$job.wasm ($(wc -c < "$artifact") bytes, sha256 $hash)"
+    fi
+done
+exit $status
