@@ -34,8 +34,13 @@ for job in "${JOBS[@]}"; do
     package="agora-job-$job"
     artifact="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/agora_job_${job//-/_}.wasm"
     if [ "$CHECK" = 1 ]; then
-        # Force the job's own crates to compile again (dependencies stay cached).
-        (cd jobs && cargo clean --release --target wasm32-unknown-unknown -p "$package" -p agora-job-sdk) 2>/dev/null || true
+        # Force the job's own crates to compile again (dependencies stay cached), and make sure
+        # they did: comparing a stale artifact with itself would prove nothing.
+        (cd jobs && cargo clean --release --target wasm32-unknown-unknown -p "$package" -p agora-job-sdk)
+        if [ -e "$artifact" ]; then
+            echo "build-jobs: $artifact survived cargo clean" >&2
+            exit 1
+        fi
     fi
     (cd jobs && cargo build --locked --release --target wasm32-unknown-unknown -p "$package")
     hash=$(sha256sum "$artifact" | cut -d' ' -f1)

@@ -23,13 +23,13 @@ else
     failed=1
 fi
 
-(cd jobs && CARGO_TARGET_DIR="$jobs_target" cargo build --locked --release -p agora-job-native)
+(cd jobs && CARGO_TARGET_DIR="$jobs_target" cargo build --locked --profile tools -p agora-job-native)
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 seed=5
 "$CARGO_TARGET_DIR/debug/agora" --output json job run-local --module jobs/dist/mlp.wasm \
     --data datasets/digits.csv --seed "$seed" --out "$out" > "$out/report.json"
-native=$("$jobs_target/release/agora-job-native" eval --model "$out/model.bpk" --data datasets/digits.csv --seed "$seed")
+native=$("$jobs_target/tools/agora-job-native" eval --model "$out/model.bpk" --data datasets/digits.csv --seed "$seed")
 wasm_accuracy=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metrics"]["holdout_accuracy"])' "$out/report.json")
 native_accuracy=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["holdout_accuracy"])' "$native")
 if [ "$wasm_accuracy" = "$native_accuracy" ] && python3 -c "import sys; sys.exit(0 if float('$native_accuracy') >= 0.95 else 1)"; then

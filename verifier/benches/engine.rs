@@ -10,7 +10,8 @@
 //! - peak memory: the job's linear memory and this process's peak RSS.
 //!
 //! The native baseline is `agora-job-native bench` (jobs/native), built by `scripts/bench.sh`
-//! and passed in `AGORA_JOB_NATIVE`.
+//! for generic x86-64 (`AGORA_JOB_NATIVE`) and with `-C target-cpu=native`
+//! (`AGORA_JOB_NATIVE_HOSTCPU`); the ratio is reported against both.
 
 #![allow(
     missing_docs,
@@ -74,6 +75,31 @@ fn wasm_step(executor: &Executor, job: &JobModule, data: &[u8]) -> (f64, u64, Ve
     (best, memory, end_state)
 }
 
+/// Seconds per step of the native baseline whose path is in `var`, if set.
+fn native_step(var: &str) -> Option<f64> {
+    let bin = std::env::var(var).ok()?;
+    let out = Command::new(&bin)
+        .args(["bench", "--data"])
+        .arg(repo().join("datasets/digits.csv"))
+        .args([
+            "--params",
+            PARAMS,
+            "--seed",
+            "1",
+            "--steps",
+            &STEPS.to_string(),
+        ])
+        .output()
+        .expect("runs agora-job-native");
+    assert!(
+        out.status.success(),
+        "{bin}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["seconds_per_step"].as_f64()
+}
+
 fn peak_rss_mb() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -115,28 +141,8 @@ fn main() {
     }));
 
     // Step time: native baseline, Wasm, Wasm with NaN canonicalization.
-    let native = std::env::var("AGORA_JOB_NATIVE").ok().map(|bin| {
-        let out = Command::new(&bin)
-            .args(["bench", "--data"])
-            .arg(repo().join("datasets/digits.csv"))
-            .args([
-                "--params",
-                PARAMS,
-                "--seed",
-                "1",
-                "--steps",
-                &STEPS.to_string(),
-            ])
-            .output()
-            .expect("runs agora-job-native");
-        assert!(
-            out.status.success(),
-            "agora-job-native: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["seconds_per_step"].as_f64().unwrap()
-    });
+    let native = native_step("AGORA_JOB_NATIVE");
+    let native_hostcpu = native_step("AGORA_JOB_NATIVE_HOSTCPU");
     let executor = Executor::new(Settings::default()).unwrap();
     let job = executor.load(&wasm).unwrap();
     let plan: serde_json::Value =
@@ -157,6 +163,8 @@ fn main() {
         "native_ms_per_step": native.map(|s| s * 1e3),
         "wasm_ms_per_step": wasm_step_s * 1e3,
         "wasm_over_native": native.map(|n| wasm_step_s / n),
+        "native_target_cpu_native_ms_per_step": native_hostcpu.map(|s| s * 1e3),
+        "wasm_over_native_target_cpu_native": native_hostcpu.map(|n| wasm_step_s / n),
         "target_wasm_over_native": 1.3,
         "wasm_nan_canonicalization_ms_per_step": canonical_step_s * 1e3,
         "nan_canonicalization_cost": canonical_step_s / wasm_step_s,

@@ -83,6 +83,39 @@ pub fn output_len() -> i32 {
     OUTPUT.0.borrow().len() as i32
 }
 
+/// Run an operation on `(params, dataset)` taken from the host's buffers; returns the status.
+pub fn call_with_inputs(
+    params: (i32, i32),
+    dataset: (i32, i32),
+    operation: impl FnOnce(&[u8], &[u8]) -> Result<Vec<u8>, String>,
+) -> i32 {
+    finish((|| {
+        let p = take(params.0, params.1, "params")?;
+        let d = take(dataset.0, dataset.1, "dataset")?;
+        operation(&p, &d)
+    })())
+}
+
+/// Run an operation on `(params, dataset, state)` taken from the host's buffers.
+pub fn call_with_state(
+    params: (i32, i32),
+    dataset: (i32, i32),
+    state: (i32, i32),
+    operation: impl FnOnce(&[u8], &[u8], &[u8]) -> Result<Vec<u8>, String>,
+) -> i32 {
+    finish((|| {
+        let p = take(params.0, params.1, "params")?;
+        let d = take(dataset.0, dataset.1, "dataset")?;
+        let s = take(state.0, state.1, "state")?;
+        operation(&p, &d, &s)
+    })())
+}
+
+/// A segment's step count from the ABI's `i32`.
+pub fn steps(steps: i32) -> Result<u32, String> {
+    u32::try_from(steps).map_err(|_| format!("steps must not be negative, got {steps}"))
+}
+
 /// Generate the Job ABI v1 exports for a [`Job`](crate::Job) type. Only on wasm32: a native
 /// build of the same crate exports nothing and calls [`crate::job`]'s functions directly.
 #[macro_export]
@@ -114,87 +147,47 @@ macro_rules! export_job {
             }
 
             #[no_mangle]
-            pub extern "C" fn agora_plan(
-                params: i32,
-                params_len: i32,
-                data: i32,
-                data_len: i32,
-            ) -> i32 {
-                abi::finish((|| {
-                    let p = abi::take(params, params_len, "params")?;
-                    let d = abi::take(data, data_len, "dataset")?;
-                    $crate::job::plan::<$job>(&p, &d)
-                })())
+            pub extern "C" fn agora_plan(p: i32, pl: i32, d: i32, dl: i32) -> i32 {
+                abi::call_with_inputs((p, pl), (d, dl), $crate::job::plan::<$job>)
             }
 
             #[no_mangle]
-            pub extern "C" fn agora_init(
-                params: i32,
-                params_len: i32,
-                data: i32,
-                data_len: i32,
-                seed: i64,
-            ) -> i32 {
-                abi::finish((|| {
-                    let p = abi::take(params, params_len, "params")?;
-                    let d = abi::take(data, data_len, "dataset")?;
-                    $crate::job::init::<$job>(&p, &d, seed as u64)
-                })())
+            pub extern "C" fn agora_init(p: i32, pl: i32, d: i32, dl: i32, seed: i64) -> i32 {
+                abi::call_with_inputs((p, pl), (d, dl), |p, d| {
+                    $crate::job::init::<$job>(p, d, seed as u64)
+                })
             }
 
             #[no_mangle]
             pub extern "C" fn agora_segment(
-                params: i32,
-                params_len: i32,
-                data: i32,
-                data_len: i32,
-                state: i32,
-                state_len: i32,
+                p: i32,
+                pl: i32,
+                d: i32,
+                dl: i32,
+                s: i32,
+                sl: i32,
                 steps: i32,
             ) -> i32 {
-                abi::finish((|| {
-                    let p = abi::take(params, params_len, "params")?;
-                    let d = abi::take(data, data_len, "dataset")?;
-                    let s = abi::take(state, state_len, "state")?;
-                    let steps = u32::try_from(steps).map_err(|_| {
-                        $crate::__format(format_args!("steps must not be negative, got {steps}"))
-                    })?;
-                    $crate::job::segment::<$job>(&p, &d, &s, steps)
-                })())
+                abi::call_with_state((p, pl), (d, dl), (s, sl), |p, d, s| {
+                    $crate::job::segment::<$job>(p, d, s, abi::steps(steps)?)
+                })
             }
 
             #[no_mangle]
-            pub extern "C" fn agora_eval(
-                params: i32,
-                params_len: i32,
-                data: i32,
-                data_len: i32,
-                state: i32,
-                state_len: i32,
-            ) -> i32 {
-                abi::finish((|| {
-                    let p = abi::take(params, params_len, "params")?;
-                    let d = abi::take(data, data_len, "dataset")?;
-                    let s = abi::take(state, state_len, "state")?;
-                    $crate::job::eval::<$job>(&p, &d, &s)
-                })())
+            pub extern "C" fn agora_eval(p: i32, pl: i32, d: i32, dl: i32, s: i32, sl: i32) -> i32 {
+                abi::call_with_state((p, pl), (d, dl), (s, sl), $crate::job::eval::<$job>)
             }
 
             #[no_mangle]
             pub extern "C" fn agora_export(
-                params: i32,
-                params_len: i32,
-                data: i32,
-                data_len: i32,
-                state: i32,
-                state_len: i32,
+                p: i32,
+                pl: i32,
+                d: i32,
+                dl: i32,
+                s: i32,
+                sl: i32,
             ) -> i32 {
-                abi::finish((|| {
-                    let p = abi::take(params, params_len, "params")?;
-                    let d = abi::take(data, data_len, "dataset")?;
-                    let s = abi::take(state, state_len, "state")?;
-                    $crate::job::export::<$job>(&p, &d, &s)
-                })())
+                abi::call_with_state((p, pl), (d, dl), (s, sl), $crate::job::export::<$job>)
             }
         }
     };

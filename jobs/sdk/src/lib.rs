@@ -33,8 +33,3 @@ pub mod state;
 pub use data::DataSpec;
 pub use job::Job;
 pub use model::{Classifier, Init};
-
-#[doc(hidden)]
-pub fn __format(args: core::fmt::Arguments<'_>) -> alloc::string::String {
-    alloc::fmt::format(args)
-}
