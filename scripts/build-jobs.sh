@@ -25,10 +25,20 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CONST_RANDOM_SEED="agora-jobs-v1"
 CARGO_HOME_DIR="${CARGO_HOME:-$HOME/.cargo}"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$ROOT/scripts/wasm-link.sh"
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128 --remap-path-prefix=$ROOT/jobs=/agora/jobs --remap-path-prefix=$CARGO_HOME_DIR=/cargo --remap-path-prefix=$CARGO_TARGET_DIR=/target"
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
 
-mkdir -p jobs/dist
+# Build from a fixed staging copy of jobs/, not from this checkout: the remapped source path is
+# part of RUSTFLAGS, and RUSTFLAGS are part of every compiled unit's fingerprint, so building in
+# place would recompile all of burn (~10 min) whenever the checkout moves (every CI clone).
+# A lock keeps two builds from sharing the staging copy.
+STAGE="${AGORA_JOBS_STAGE_DIR:-$HOME/.cache/agora/jobs-src}"
+mkdir -p "$(dirname "$STAGE")" jobs/dist
+exec 9>"$STAGE.lock"
+flock 9
+rm -rf "$STAGE"
+mkdir -p "$STAGE"
+cp -r jobs/Cargo.toml jobs/Cargo.lock jobs/sdk jobs/mlp jobs/native "$STAGE/"
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128 --remap-path-prefix=$STAGE=/agora/jobs --remap-path-prefix=$CARGO_HOME_DIR=/cargo --remap-path-prefix=$CARGO_TARGET_DIR=/target"
 status=0
 for job in "${JOBS[@]}"; do
     package="agora-job-$job"
@@ -36,13 +46,13 @@ for job in "${JOBS[@]}"; do
     if [ "$CHECK" = 1 ]; then
         # Force the job's own crates to compile again (dependencies stay cached), and make sure
         # they did: comparing a stale artifact with itself would prove nothing.
-        (cd jobs && cargo clean --release --target wasm32-unknown-unknown -p "$package" -p agora-job-sdk)
+        (cd "$STAGE" && cargo clean --release --target wasm32-unknown-unknown -p "$package" -p agora-job-sdk)
         if [ -e "$artifact" ]; then
             echo "build-jobs: $artifact survived cargo clean" >&2
             exit 1
         fi
     fi
-    (cd jobs && cargo build --locked --release --target wasm32-unknown-unknown -p "$package")
+    (cd "$STAGE" && cargo build --locked --release --target wasm32-unknown-unknown -p "$package")
     hash=$(sha256sum "$artifact" | cut -d' ' -f1)
     if [ "$CHECK" = 1 ]; then
         if cmp -s "$artifact" "jobs/dist/$job.wasm"; then
