@@ -24,12 +24,12 @@ export CARGO_TARGET_DIR="${AGORA_JOBS_TARGET_DIR:-$HOME/.cache/agora/jobs-target
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CONST_RANDOM_SEED="agora-jobs-v1"
 CARGO_HOME_DIR="${CARGO_HOME:-$HOME/.cargo}"
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$ROOT/scripts/wasm-link.sh"
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
 
 # Build from a fixed staging copy of jobs/, not from this checkout: the remapped source path is
-# part of RUSTFLAGS, and RUSTFLAGS are part of every compiled unit's fingerprint, so building in
-# place would recompile all of burn (~10 min) whenever the checkout moves (every CI clone).
+# part of RUSTFLAGS, and RUSTFLAGS (like the linker path) are part of every compiled unit's
+# fingerprint, so building in place would recompile all of burn (~10 min) whenever the
+# checkout moves (every CI clone).
 # A lock keeps two builds from sharing the staging copy.
 STAGE="${AGORA_JOBS_STAGE_DIR:-$HOME/.cache/agora/jobs-src}"
 mkdir -p "$(dirname "$STAGE")" jobs/dist
@@ -38,6 +38,9 @@ flock 9
 rm -rf "$STAGE"
 mkdir -p "$STAGE"
 cp -r jobs/Cargo.toml jobs/Cargo.lock jobs/sdk jobs/mlp jobs/native "$STAGE/"
+# The linker path is part of the fingerprint too, so the wrapper is staged with the sources.
+cp scripts/wasm-link.sh "$STAGE/wasm-link.sh"
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$STAGE/wasm-link.sh"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128 --remap-path-prefix=$STAGE=/agora/jobs --remap-path-prefix=$CARGO_HOME_DIR=/cargo --remap-path-prefix=$CARGO_TARGET_DIR=/target"
 status=0
 for job in "${JOBS[@]}"; do
