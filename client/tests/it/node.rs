@@ -10,13 +10,26 @@ use std::time::{Duration, Instant};
 use agora_client::rpc::{AccountBalance, Rpc};
 use agora_primitives::{AccountId, BlockNumber};
 
-/// A free loopback port (bound then released; the node binds it right after).
+/// A free loopback port (bound then released; the node binds it right after). Never the same
+/// port twice in one test process: the kernel may hand a just-released port out again, and a
+/// node given one port for two services fails to start (seen once as an RPC/Prometheus clash).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..1000 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no unused loopback port after 1000 tries");
 }
 
 /// The `agora-node` binary, built next to `agora` by `cargo test --workspace`.
