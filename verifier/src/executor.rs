@@ -516,7 +516,7 @@ impl Executor {
         let name = call.name();
         for (what, bytes) in inputs {
             let limit = if *what == "state" {
-                limits.max_state_bytes as usize
+                usize::try_from(limits.max_state_bytes).unwrap_or(usize::MAX)
             } else {
                 limits.max_input_bytes
             };
@@ -535,9 +535,10 @@ impl Executor {
             .get_memory(&mut store, "memory")
             .ok_or(Error::MissingExport { name: "memory" })?;
         let alloc: TypedFunc<i32, i32> = typed(&instance, &mut store, "agora_alloc")?;
-        let mut args: Vec<i32> = Vec::with_capacity(2 * inputs.len());
+        let mut args: Vec<i32> = Vec::with_capacity(inputs.len().saturating_mul(2));
         for (what, bytes) in inputs {
-            let len = bytes.len() as i32;
+            // Checked against the limits above, which are capped at i32::MAX.
+            let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
             let ptr = alloc.call(&mut store, len).map_err(|e| fail(e, &store))?;
             let start = ptr as u32 as usize;
             if ptr == 0
@@ -591,7 +592,7 @@ impl Executor {
         let ptr = out_ptr.call(&mut store, ()).map_err(|e| fail(e, &store))? as u32 as u64;
         let len = out_len.call(&mut store, ()).map_err(|e| fail(e, &store))? as u32 as u64;
         let limit = match (call, status) {
-            (_, 1) => MAX_MESSAGE_BYTES as u64 * 16,
+            (_, 1) => (MAX_MESSAGE_BYTES as u64).saturating_mul(16),
             (Call::Init { .. } | Call::Segment { .. }, _) => limits.max_state_bytes,
             _ => limits.max_output_bytes,
         };
@@ -609,14 +610,19 @@ impl Executor {
                 reason: format!("the output ({ptr}, {len}) lies outside the {size}-byte memory"),
             });
         }
-        let mut bytes = vec![0u8; len as usize];
+        // `len` is at most a limit and lies inside the memory (checked above).
+        let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
         memory
-            .read(&store, ptr as usize, &mut bytes)
+            .read(
+                &store,
+                usize::try_from(ptr).unwrap_or(usize::MAX),
+                &mut bytes,
+            )
             .map_err(|e| Error::AbiViolation {
                 call: name,
                 reason: e.to_string(),
             })?;
-        let used = fuel - store.get_fuel().unwrap_or(0);
+        let used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         match status {
             0 => Ok(Output {
                 bytes,
@@ -770,7 +776,7 @@ fn write_cached(path: &Path, module: &Module) -> Result<(), Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| cache_error(&e))?;
     }
-    let mut bytes = Vec::with_capacity(32 + payload.len());
+    let mut bytes = Vec::with_capacity(payload.len().saturating_add(32));
     bytes.extend_from_slice(blake3::hash(&payload).as_bytes());
     bytes.extend_from_slice(&payload);
     // Write then rename: a reader sees the whole entry or none.

@@ -70,7 +70,8 @@ impl RunSpec {
     pub fn steps_in(&self, index: u64) -> u32 {
         let k = u64::from(self.segment_steps);
         let done = index.saturating_mul(k);
-        self.steps.saturating_sub(done).min(k) as u32
+        // At most `k`, which came from a u32.
+        u32::try_from(self.steps.saturating_sub(done).min(k)).unwrap_or(u32::MAX)
     }
 }
 
@@ -111,7 +112,8 @@ pub fn run(
     let initial_state_hash = Hash::of(&init.bytes);
     on_state(0, &init.bytes)?;
     let mut state = init.bytes;
-    let mut leaves = Vec::with_capacity(spec.segments() as usize);
+    // `check` bounds the segment count by MAX_SEGMENTS.
+    let mut leaves = Vec::with_capacity(usize::try_from(spec.segments()).unwrap_or(0));
     for index in 0..spec.segments() {
         let out = executor.segment(
             module,
@@ -125,7 +127,7 @@ pub fn run(
             state_hash: Hash::of(&out.bytes),
             fuel: out.fuel,
         });
-        on_state(index + 1, &out.bytes)?;
+        on_state(index.saturating_add(1), &out.bytes)?;
         state = out.bytes;
     }
     let tree = TraceTree::new(leaves.clone())?;
@@ -263,7 +265,7 @@ pub fn check_segment(
             })
         }
         StartProof::Previous { leaf, proof } => {
-            if index == 0 || leaf.index != index - 1 {
+            if index == 0 || leaf.index != index.wrapping_sub(1) {
                 return Err(Error::WrongStartLeaf {
                     index,
                     expected: index.wrapping_sub(1),
