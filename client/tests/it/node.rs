@@ -1,7 +1,5 @@
 //! A real `agora-node --dev` for the end-to-end tests of the `agora` binary.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -10,27 +8,7 @@ use std::time::{Duration, Instant};
 use agora_client::rpc::{AccountBalance, Rpc};
 use agora_primitives::{AccountId, BlockNumber};
 
-/// A free loopback port (bound then released; the node binds it right after). Never the same
-/// port twice in one test process: the kernel may hand a just-released port out again, and a
-/// node given one port for two services fails to start (seen once as an RPC/Prometheus clash).
-pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for _ in 0..1000 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
-    panic!("no unused loopback port after 1000 tries");
-}
+pub use agora_test_support::free_port;
 
 /// The `agora-node` binary, built next to `agora` by `cargo test --workspace`.
 pub fn node_binary() -> PathBuf {
@@ -80,15 +58,7 @@ impl Node {
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
-        let (sender, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let log = agora_test_support::capture_lines(stderr);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -1,34 +1,14 @@
 //! Process and RPC helpers for the end-to-end tests.
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound then released; the node binds it right after). Never the same
-/// port twice in one test process: the kernel may hand a just-released port out again, and a
-/// node given one port for two services fails to start (seen once as an RPC/Prometheus clash).
-pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for _ in 0..1000 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
-    panic!("no unused loopback port after 1000 tries");
-}
+pub use agora_test_support::free_port;
 
 /// Path of a workspace binary next to `agora-node`.
 pub fn binary(name: &str) -> PathBuf {
@@ -76,15 +56,7 @@ impl Node {
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
-        let (sender, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let log = agora_test_support::capture_lines(stderr);
         let mut node = Node {
             child,
             rpc_port,
