@@ -103,12 +103,10 @@ pub fn call_with_state(
     state: (i32, i32),
     operation: impl FnOnce(&[u8], &[u8], &[u8]) -> Result<Vec<u8>, String>,
 ) -> i32 {
-    finish((|| {
-        let p = take(params.0, params.1, "params")?;
-        let d = take(dataset.0, dataset.1, "dataset")?;
+    call_with_inputs(params, dataset, |p, d| {
         let s = take(state.0, state.1, "state")?;
-        operation(&p, &d, &s)
-    })())
+        operation(p, d, &s)
+    })
 }
 
 /// A segment's step count from the ABI's `i32`.

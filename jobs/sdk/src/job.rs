@@ -144,8 +144,15 @@ pub fn init<J: Job>(params: &[u8], dataset: &[u8], seed: u64) -> Result<Vec<u8>,
     .encode()
 }
 
-fn decode_for<J: Job>(ctx: &Context<J>, bytes: &[u8]) -> Result<State, String> {
+/// Decode a state (once) and the context for its seed, checking the state against the params:
+/// optimizer slot count and finite values.
+fn open<J: Job>(
+    params: &[u8],
+    dataset: &[u8],
+    bytes: &[u8],
+) -> Result<(Context<J>, State), String> {
     let state = State::decode(bytes)?;
+    let ctx = Context::<J>::new(params, dataset, state.seed)?;
     let want = optim::slots_per_param(ctx.training.optimizer) * state.params.len();
     if state.slots.len() != want {
         return Err(format!(
@@ -156,7 +163,7 @@ fn decode_for<J: Job>(ctx: &Context<J>, bytes: &[u8]) -> Result<State, String> {
         ));
     }
     state.check_finite()?;
-    Ok(state)
+    Ok((ctx, state))
 }
 
 /// `agora_segment`: run `steps` training steps from `state`.
@@ -166,9 +173,8 @@ pub fn segment<J: Job>(
     state: &[u8],
     steps: u32,
 ) -> Result<Vec<u8>, String> {
-    let seed = State::decode(state)?.seed;
-    let ctx = Context::<J>::new(params, dataset, seed)?;
-    let mut state = decode_for(&ctx, state)?;
+    let (ctx, mut state) = open::<J>(params, dataset, state)?;
+    let seed = state.seed;
     let mut model = ctx.restore(&state)?;
     let f = ctx.data.spec.features;
     let classes = ctx.data.spec.classes;
@@ -223,9 +229,7 @@ pub fn segment<J: Job>(
 
 /// `agora_eval`: loss and accuracy on the holdout rows (and the training rows), as JSON.
 pub fn eval<J: Job>(params: &[u8], dataset: &[u8], state: &[u8]) -> Result<Vec<u8>, String> {
-    let seed = State::decode(state)?.seed;
-    let ctx = Context::<J>::new(params, dataset, seed)?;
-    let state = decode_for(&ctx, state)?;
+    let (ctx, state) = open::<J>(params, dataset, state)?;
     let model = ctx.restore(&state)?;
     let (holdout_loss, holdout_accuracy) =
         evaluate::<J>(&ctx, &model, &ctx.data.holdout_x, &ctx.data.holdout_y)?;
@@ -283,9 +287,7 @@ fn evaluate<J: Job>(
 
 /// `agora_export`: the trained classifier (standardization + network) as a burnpack record.
 pub fn export<J: Job>(params: &[u8], dataset: &[u8], state: &[u8]) -> Result<Vec<u8>, String> {
-    let seed = State::decode(state)?.seed;
-    let ctx = Context::<J>::new(params, dataset, seed)?;
-    let state = decode_for(&ctx, state)?;
+    let (ctx, state) = open::<J>(params, dataset, state)?;
     let net = ctx.restore(&state)?;
     let classifier = Classifier {
         standardize: Standardize::new(&ctx.data.mean, &ctx.data.inv_std, &ctx.device),
