@@ -110,17 +110,7 @@ fn parse_inner(input: &str) -> Result<Balance, AmountErrorKind> {
         .ok_or(K::Overflow)
 }
 
-/// Formats plancks as the shortest exact decimal AGR amount (`1.5`, `0.000000000001`, `1000`).
-pub fn format_agr(plancks: Balance) -> String {
-    let whole = plancks.checked_div(AGR).unwrap_or(0);
-    let frac = plancks.checked_rem(AGR).unwrap_or(0);
-    if frac == 0 {
-        return whole.to_string();
-    }
-    let width = usize::try_from(TOKEN_DECIMALS).unwrap_or(12);
-    let digits = format!("{frac:0width$}");
-    format!("{whole}.{}", digits.trim_end_matches('0'))
-}
+pub use agora_primitives::format_agr;
 
 /// An amount of AGR, held in plancks; parses and displays as decimal AGR.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

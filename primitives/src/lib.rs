@@ -32,6 +32,18 @@ pub const TOKEN_DECIMALS: u32 = 12;
 /// Plancks in one AGR.
 pub const AGR: Balance = 1_000_000_000_000;
 
+/// Formats plancks as the shortest exact decimal AGR amount (`1.5`, `0.000000000001`, `1000`).
+pub fn format_agr(plancks: Balance) -> String {
+    let whole = plancks.checked_div(AGR).unwrap_or(0);
+    let frac = plancks.checked_rem(AGR).unwrap_or(0);
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let width = usize::try_from(TOKEN_DECIMALS).unwrap_or(12);
+    let digits = format!("{frac:0width$}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
 /// A blake3 digest.
 #[derive(
     Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Encode, Decode, MaxEncodedLen,

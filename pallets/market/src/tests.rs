@@ -1,0 +1,665 @@
+//! Pallet tests; every step ends with the invariant checkers of balances, staking and market.
+
+use super::*;
+use agora_primitives::storage::apply_changes;
+use agora_primitives::AGR;
+
+struct Test;
+impl pallet_system::Config for Test {
+    const SYSTEM_PALLET_INDEX: u8 = 0;
+    const BLOCK_HASH_COUNT: u64 = 16;
+    const MAX_REMARK_LEN: u32 = 64;
+}
+impl pallet_balances::Config for Test {
+    const BALANCES_PALLET_INDEX: u8 = 1;
+    const EXISTENTIAL_DEPOSIT: Balance = AGR / 1000;
+}
+impl pallet_staking::Config for Test {
+    const STAKING_PALLET_INDEX: u8 = 2;
+    const UNBONDING_DELAY: BlockNumber = 10;
+    const MAX_UNLOCKING_CHUNKS: u32 = 4;
+    const MIN_BOND: Balance = AGR;
+}
+impl Config for Test {
+    const MARKET_PALLET_INDEX: u8 = 3;
+    const MAX_OPEN_BIDS: u32 = 8;
+    const MAX_OPEN_OFFERS: u32 = 4;
+    const MAX_BIDS_PER_ACCOUNT: u32 = 4;
+    const MAX_OFFERS_PER_PROVIDER: u32 = 2;
+    const MAX_MATCHES_PER_BLOCK: u32 = 16;
+    const NEWCOMER_SHARE_PERCENT: u8 = 0;
+    const NEWCOMER_JOBS: u32 = 2;
+    const MAX_PARAMS_LEN: u32 = 32;
+    const MAX_JOB_FUEL: Fuel = 1_000 * FUEL_PER_MFUEL;
+    const MAX_SEGMENTS: u64 = 64;
+    const MIN_RUN_BLOCKS: u32 = 2;
+    const MIN_COLLATERAL: Balance = AGR;
+    const VERIFICATION_ESCROW: Balance = AGR / 10;
+    const CLEARING_HISTORY: u32 = 3;
+    const RECENT_MATCHES: u32 = 4;
+    type Hooks = TestHooks;
+}
+type Market = Pallet<Test>;
+type TestBalances = pallet_balances::Pallet<Test>;
+type TestStaking = pallet_staking::Pallet<Test>;
+
+/// The unit tests' stand-in for the jobs pallet: blobs whose hash starts with 0xEE are
+/// unknown; matched jobs are stored so tests can inspect the hand-over.
+struct TestHooks;
+struct HandedOverPrefix;
+impl StorageInstance for HandedOverPrefix {
+    const PALLET: &'static str = "TestJobs";
+    const ITEM: &'static str = "HandedOver";
+}
+type HandedOver = StorageMap<HandedOverPrefix, BidId, Matched>;
+impl MarketHooks for TestHooks {
+    fn blob_known(_state: &Ext<'_>, hash: &Hash) -> bool {
+        hash.0[0] != 0xEE
+    }
+    fn on_matched(ext: &mut Ext<'_>, matched: Matched) {
+        HandedOver::insert(ext, &matched.bid, &matched);
+    }
+}
+
+const ALICE: AccountId = AccountId([1; 32]);
+const BOB: AccountId = AccountId([2; 32]);
+const CHARLIE: AccountId = AccountId([3; 32]);
+const MFUEL: Fuel = FUEL_PER_MFUEL;
+
+type State = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Alice (buyer) has 100 AGR; Bob (provider) 50 AGR with 20 bonded; Charlie 1 AGR.
+fn genesis() -> State {
+    let empty = BTreeMap::new();
+    let mut ext = Ext::new(&empty);
+    TestBalances::build_genesis(
+        &mut ext,
+        &pallet_balances::GenesisConfig {
+            balances: vec![(ALICE, 100 * AGR), (BOB, 50 * AGR), (CHARLIE, AGR)],
+        },
+    );
+    TestStaking::build_genesis(
+        &mut ext,
+        &pallet_staking::GenesisConfig {
+            bonds: vec![(BOB, 20 * AGR)],
+        },
+    );
+    let (changes, _) = ext.into_changes();
+    let mut state = BTreeMap::new();
+    apply_changes(&mut state, &changes);
+    check(&state);
+    state
+}
+
+fn check(state: &State) {
+    TestBalances::try_state(state).unwrap();
+    TestStaking::try_state(state).unwrap();
+    Market::try_state(state).unwrap();
+}
+
+/// Runs `f` at block `number`, applies its writes, checks invariants; returns the market
+/// events.
+fn step<R>(
+    state: &mut State,
+    number: BlockNumber,
+    f: impl FnOnce(&mut Ext<'_>) -> R,
+) -> (R, Vec<Event>) {
+    let backend = state.clone();
+    let mut ext = Ext::new(&backend);
+    pallet_system::Number::put(&mut ext, &number);
+    let result = f(&mut ext);
+    let (changes, raw) = ext.into_changes();
+    apply_changes(state, &changes);
+    check(state);
+    let events = raw
+        .into_iter()
+        .filter(|raw| raw.event[0] == 3)
+        .map(|raw| Event::decode(&mut &raw.event[1..]).unwrap())
+        .collect();
+    (result, events)
+}
+
+fn error(e: Error) -> DispatchError {
+    e.into_dispatch(3)
+}
+
+fn spec() -> JobSpec {
+    JobSpec {
+        module: Hash([1; 32]),
+        dataset: Hash([2; 32]),
+        params: br#"{"epochs":1}"#.to_vec(),
+        steps: 40,
+        segment_steps: 10,
+        seed: 7,
+    }
+}
+
+fn terms(max_price: Balance, max_fuel: Fuel) -> BidTerms {
+    BidTerms {
+        max_price,
+        max_fuel,
+        run_blocks: 5,
+        deadline: 100,
+        region: None,
+        renewable_only: false,
+        requeue: false,
+    }
+}
+
+fn post(ext: &mut Ext<'_>, price: Balance, capacity: Fuel) -> DispatchResult {
+    Market::post_offer(
+        ext,
+        &BOB,
+        price,
+        capacity,
+        Region::new("eu-west").unwrap(),
+        Energy::Renewable,
+        2 * AGR,
+        50,
+    )
+}
+
+fn call(state: &mut State, number: BlockNumber, who: AccountId, call: Call) -> DispatchResult {
+    step(state, number, |ext| Market::dispatch(ext, &who, &call)).0
+}
+
+#[test]
+fn a_bid_reserves_escrow_for_max_fuel_plus_verification() {
+    let mut state = genesis();
+    let (result, events) = step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, spec(), terms(AGR / 2, 10 * MFUEL))
+    });
+    result.unwrap();
+    let escrow = 5 * AGR + AGR / 10;
+    assert_eq!(TestBalances::reserved_balance(&state, &ALICE), escrow);
+    assert_eq!(
+        TestBalances::free_balance(&state, &ALICE),
+        100 * AGR - escrow
+    );
+    assert_eq!(
+        events,
+        vec![Event::BidPlaced {
+            bid: 0,
+            buyer: ALICE,
+            max_price: AGR / 2,
+            max_fuel: 10 * MFUEL,
+            escrow
+        }]
+    );
+    assert_eq!(Market::open_bids(&state), vec![0]);
+    assert_eq!(Market::bid_spec(&state, 0), Some(spec()));
+}
+
+#[test]
+fn escrow_rounds_up_to_cover_any_payment() {
+    assert_eq!(fuel_cost(3, 1), Some(1));
+    assert_eq!(fuel_cost(AGR, MFUEL), Some(AGR));
+    assert_eq!(fuel_cost(AGR, MFUEL + 1), Some(AGR + 1_000_000));
+    assert_eq!(fuel_cost(Balance::MAX, 2), None);
+    assert_eq!(format_mfuel(2_500_000), "2.5 Mfuel");
+}
+
+#[test]
+fn bad_bids_are_refused_and_change_nothing() {
+    let mut state = genesis();
+    let cases: Vec<(AccountId, JobSpec, BidTerms, Error)> = vec![
+        (ALICE, spec(), terms(0, MFUEL), Error::ZeroPrice),
+        (ALICE, spec(), terms(AGR, 0), Error::ZeroFuel),
+        (
+            ALICE,
+            spec(),
+            terms(AGR, 1_001 * MFUEL),
+            Error::FuelTooLarge,
+        ),
+        (
+            ALICE,
+            JobSpec { steps: 0, ..spec() },
+            terms(AGR, MFUEL),
+            Error::BadJobShape,
+        ),
+        (
+            ALICE,
+            JobSpec {
+                segment_steps: 0,
+                ..spec()
+            },
+            terms(AGR, MFUEL),
+            Error::BadJobShape,
+        ),
+        (
+            ALICE,
+            JobSpec {
+                steps: 65,
+                segment_steps: 1,
+                ..spec()
+            },
+            terms(AGR, MFUEL),
+            Error::BadJobShape,
+        ),
+        (
+            ALICE,
+            JobSpec {
+                params: vec![b'x'; 33],
+                ..spec()
+            },
+            terms(AGR, MFUEL),
+            Error::ParamsTooLong,
+        ),
+        (
+            ALICE,
+            JobSpec {
+                module: Hash([0xEE; 32]),
+                ..spec()
+            },
+            terms(AGR, MFUEL),
+            Error::UnknownModule,
+        ),
+        (
+            ALICE,
+            JobSpec {
+                dataset: Hash([0xEE; 32]),
+                ..spec()
+            },
+            terms(AGR, MFUEL),
+            Error::UnknownDataset,
+        ),
+        (
+            ALICE,
+            spec(),
+            BidTerms {
+                run_blocks: 1,
+                ..terms(AGR, MFUEL)
+            },
+            Error::RunWindowTooShort,
+        ),
+        (
+            ALICE,
+            spec(),
+            BidTerms {
+                deadline: 5,
+                ..terms(AGR, MFUEL)
+            },
+            Error::DeadlineTooSoon,
+        ),
+        (
+            ALICE,
+            spec(),
+            terms(Balance::MAX / 2, 1_000 * MFUEL),
+            Error::Overflow,
+        ),
+        (
+            ALICE,
+            spec(),
+            terms(200 * AGR, MFUEL),
+            Error::CannotPayEscrow,
+        ),
+        (CHARLIE, spec(), terms(AGR, MFUEL), Error::CannotPayEscrow),
+    ];
+    step(&mut state, 1, |_| ());
+    let before = state.clone();
+    for (who, spec, terms, expected) in cases {
+        let (result, events) = step(&mut state, 1, |ext| {
+            Market::place_bid(ext, &who, spec.clone(), terms.clone())
+        });
+        assert_eq!(result, Err(error(expected)), "{spec:?} {terms:?}");
+        assert!(events.is_empty());
+        assert_eq!(state, before, "a refused bid changed state: {expected:?}");
+    }
+}
+
+#[test]
+fn bids_are_bounded_per_account_and_in_total() {
+    let mut state = genesis();
+    for _ in 0..4 {
+        step(&mut state, 1, |ext| {
+            Market::place_bid(ext, &ALICE, spec(), terms(AGR / 100, MFUEL))
+        })
+        .0
+        .unwrap();
+    }
+    let (result, _) = step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, spec(), terms(AGR / 100, MFUEL))
+    });
+    assert_eq!(result, Err(error(Error::TooManyBids)));
+    for _ in 0..4 {
+        step(&mut state, 1, |ext| {
+            Market::place_bid(ext, &BOB, spec(), terms(AGR / 100, MFUEL))
+        })
+        .0
+        .unwrap();
+    }
+    // CHARLIE could pay, but the book is full.
+    let (result, _) = step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &CHARLIE, spec(), terms(AGR / 1000, MFUEL))
+    });
+    assert_eq!(result, Err(error(Error::BidBookFull)));
+}
+
+#[test]
+fn cancelling_a_bid_refunds_it_and_only_its_buyer_may() {
+    let mut state = genesis();
+    step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, spec(), terms(AGR, MFUEL))
+    })
+    .0
+    .unwrap();
+    let wrong = call(&mut state, 2, BOB, Call::CancelBid { bid: Compact(0) });
+    assert_eq!(wrong, Err(error(Error::NotBidOwner)));
+    let unknown = call(&mut state, 2, ALICE, Call::CancelBid { bid: Compact(9) });
+    assert_eq!(unknown, Err(error(Error::UnknownBid)));
+    let (result, events) = step(&mut state, 2, |ext| Market::cancel_bid(ext, &ALICE, 0));
+    result.unwrap();
+    assert_eq!(
+        events,
+        vec![Event::BidCancelled {
+            bid: 0,
+            refund: AGR + AGR / 10
+        }]
+    );
+    assert_eq!(TestBalances::free_balance(&state, &ALICE), 100 * AGR);
+    assert!(Market::open_bids(&state).is_empty());
+    let twice = call(&mut state, 3, ALICE, Call::CancelBid { bid: Compact(0) });
+    assert_eq!(twice, Err(error(Error::UnknownBid)));
+}
+
+#[test]
+fn bad_offers_are_refused_and_change_nothing() {
+    let mut state = genesis();
+    step(&mut state, 1, |_| ());
+    let before = state.clone();
+    let eu = || Region::new("eu-west").unwrap();
+    let cases: Vec<(
+        AccountId,
+        Balance,
+        Fuel,
+        Region,
+        Balance,
+        BlockNumber,
+        Error,
+    )> = vec![
+        (BOB, 0, MFUEL, eu(), 2 * AGR, 50, Error::ZeroPrice),
+        (BOB, AGR, 0, eu(), 2 * AGR, 50, Error::ZeroCapacity),
+        (
+            BOB,
+            AGR,
+            MFUEL,
+            Region(b"EU West".to_vec()),
+            2 * AGR,
+            50,
+            Error::BadRegion,
+        ),
+        (
+            BOB,
+            AGR,
+            MFUEL,
+            Region(Vec::new()),
+            2 * AGR,
+            50,
+            Error::BadRegion,
+        ),
+        (BOB, AGR, MFUEL, eu(), 2 * AGR, 1, Error::ExpiryNotInFuture),
+        (BOB, AGR, MFUEL, eu(), AGR / 2, 50, Error::CollateralTooLow),
+        (
+            BOB,
+            AGR,
+            MFUEL,
+            eu(),
+            21 * AGR,
+            50,
+            Error::InsufficientStake,
+        ),
+        (
+            ALICE,
+            AGR,
+            MFUEL,
+            eu(),
+            2 * AGR,
+            50,
+            Error::InsufficientStake,
+        ),
+    ];
+    for (who, price, capacity, region, collateral, expiry, expected) in cases {
+        let (result, _) = step(&mut state, 1, |ext| {
+            Market::post_offer(
+                ext,
+                &who,
+                price,
+                capacity,
+                region,
+                Energy::Grid,
+                collateral,
+                expiry,
+            )
+        });
+        assert_eq!(result, Err(error(expected)));
+        assert_eq!(state, before, "a refused offer changed state: {expected:?}");
+    }
+    step(&mut state, 1, |ext| post(ext, AGR, MFUEL)).0.unwrap();
+    step(&mut state, 1, |ext| post(ext, AGR, MFUEL)).0.unwrap();
+    assert_eq!(
+        step(&mut state, 1, |ext| post(ext, AGR, MFUEL)).0,
+        Err(error(Error::TooManyOffers))
+    );
+    let wrong = call(
+        &mut state,
+        2,
+        ALICE,
+        Call::CancelOffer { offer: Compact(0) },
+    );
+    assert_eq!(wrong, Err(error(Error::NotOfferOwner)));
+    call(&mut state, 2, BOB, Call::CancelOffer { offer: Compact(0) }).unwrap();
+    let again = call(&mut state, 2, BOB, Call::CancelOffer { offer: Compact(0) });
+    assert_eq!(again, Err(error(Error::UnknownOffer)));
+}
+
+#[test]
+fn clearing_matches_hands_over_and_commits_collateral() {
+    let mut state = genesis();
+    step(&mut state, 1, |ext| post(ext, AGR / 4, 20 * MFUEL))
+        .0
+        .unwrap();
+    step(&mut state, 2, |ext| {
+        Market::place_bid(ext, &ALICE, spec(), terms(AGR, 10 * MFUEL))
+    })
+    .0
+    .unwrap();
+    let (weight, events) = step(&mut state, 3, Market::on_finalize);
+    assert!(weight > 0);
+    assert_eq!(
+        events,
+        vec![
+            Event::BidMatched {
+                bid: 0,
+                offer: 0,
+                provider: BOB,
+                price: AGR / 4,
+                waited: 1
+            },
+            Event::Cleared {
+                price: AGR / 4,
+                matched: 1,
+                fuel: 10 * MFUEL,
+                open: 0
+            },
+        ]
+    );
+    let job = HandedOver::get(&state, &0).unwrap();
+    assert_eq!(
+        (job.buyer, job.provider, job.price, job.collateral),
+        (ALICE, BOB, AGR / 4, 2 * AGR)
+    );
+    assert_eq!(job.escrow, 10 * AGR + AGR / 10);
+    assert_eq!(job.spec, spec());
+    // The escrow stays reserved for the job; the bid has left the book.
+    assert_eq!(TestBalances::reserved_balance(&state, &ALICE), job.escrow);
+    assert!(Market::open_bids(&state).is_empty());
+    assert_eq!(TestStaking::ledger(&state, &BOB).committed, 2 * AGR);
+    assert_eq!(Market::offer(&state, 0).unwrap().in_flight, 10 * MFUEL);
+    assert_eq!(
+        Market::clearings(&state),
+        vec![ClearingRecord {
+            block: 3,
+            price: AGR / 4,
+            matched: 1,
+            fuel: 10 * MFUEL,
+            renewable_fuel: 10 * MFUEL,
+            open: 0
+        }]
+    );
+    assert_eq!(Market::recent_matches(&state)[0].waited, 1);
+}
+
+#[test]
+fn unmatched_bids_carry_their_reason() {
+    let mut state = genesis();
+    step(&mut state, 1, |ext| post(ext, 11 * AGR / 10, 20 * MFUEL))
+        .0
+        .unwrap();
+    let mut wants = terms(8 * AGR / 10, MFUEL);
+    wants.renewable_only = true;
+    step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, spec(), wants)
+    })
+    .0
+    .unwrap();
+    let (_, events) = step(&mut state, 1, Market::on_finalize);
+    assert!(events.is_empty());
+    let reason = Market::bid(&state, 0).unwrap().unmatched.unwrap();
+    assert_eq!(
+        reason.describe(),
+        "max price 0.8 AGR/Mfuel is below the cheapest renewable offer, 1.1"
+    );
+}
+
+#[test]
+fn bids_that_cannot_meet_their_deadline_expire_with_a_refund() {
+    let mut state = genesis();
+    let mut short = terms(AGR, MFUEL);
+    short.deadline = 10;
+    step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, spec(), short)
+    })
+    .0
+    .unwrap();
+    let (_, events) = step(&mut state, 5, Market::on_finalize);
+    assert!(events.is_empty(), "5 + 5 run blocks still meets block 10");
+    let (_, events) = step(&mut state, 6, Market::on_finalize);
+    assert_eq!(
+        events,
+        vec![Event::BidExpired {
+            bid: 0,
+            refund: AGR + AGR / 10
+        }]
+    );
+    assert_eq!(TestBalances::free_balance(&state, &ALICE), 100 * AGR);
+}
+
+#[test]
+fn an_expired_offer_with_a_job_in_flight_waits_for_its_release() {
+    let mut state = genesis();
+    step(&mut state, 1, |ext| post(ext, AGR / 4, 20 * MFUEL))
+        .0
+        .unwrap();
+    step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, spec(), terms(AGR, 10 * MFUEL))
+    })
+    .0
+    .unwrap();
+    step(&mut state, 1, Market::on_finalize);
+    let (_, events) = step(&mut state, 50, Market::on_finalize);
+    assert_eq!(
+        events,
+        vec![Event::OfferClosed {
+            offer: 0,
+            reason: CloseReason::Expired
+        }]
+    );
+    assert!(Market::open_offers(&state).is_empty());
+    assert!(!Market::offer(&state, 0).unwrap().open);
+    step(&mut state, 51, |ext| {
+        Market::release_capacity(ext, 0, 10 * MFUEL)
+    });
+    assert_eq!(Market::offer(&state, 0), None);
+    assert_eq!(OffersOf::get(&state, &BOB), None);
+}
+
+#[test]
+fn a_requeued_bid_keeps_its_id_and_place_time() {
+    let mut state = genesis();
+    step(&mut state, 1, |ext| post(ext, AGR / 4, 20 * MFUEL))
+        .0
+        .unwrap();
+    step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, spec(), terms(AGR, 10 * MFUEL))
+    })
+    .0
+    .unwrap();
+    step(&mut state, 2, Market::on_finalize);
+    let matched = HandedOver::get(&state, &0).unwrap();
+    let (requeued, events) = step(&mut state, 8, |ext| Market::requeue(ext, &matched));
+    assert!(requeued);
+    assert_eq!(events, vec![Event::BidRequeued { bid: 0 }]);
+    assert_eq!(Market::bid(&state, 0).unwrap().placed_at, 1);
+    // Too late to meet the deadline: refused, nothing written.
+    step(&mut state, 8, |ext| Market::cancel_bid(ext, &ALICE, 0))
+        .0
+        .unwrap();
+    step(&mut state, 95, |_| ());
+    let before = state.clone();
+    let (requeued, _) = step(&mut state, 95, |ext| Market::requeue(ext, &matched));
+    assert!(!requeued);
+    assert_eq!(state, before);
+}
+
+#[test]
+fn histories_are_bounded() {
+    let mut state = genesis();
+    step(&mut state, 1, |ext| post(ext, AGR / 100, 1_000 * MFUEL))
+        .0
+        .unwrap();
+    for block in 2..8 {
+        step(&mut state, block, |ext| {
+            Market::place_bid(ext, &ALICE, spec(), terms(AGR / 10, MFUEL))
+        })
+        .0
+        .unwrap();
+        step(&mut state, block, Market::on_finalize);
+    }
+    let blocks: Vec<BlockNumber> = Market::clearings(&state).iter().map(|c| c.block).collect();
+    assert_eq!(blocks, vec![5, 6, 7]);
+    assert_eq!(Market::recent_matches(&state).len(), 4);
+}
+
+#[test]
+fn newcomer_status_fades_with_completed_jobs() {
+    let mut state = genesis();
+    assert!(Market::is_newcomer(&state, &ALICE));
+    step(&mut state, 1, |ext| Market::note_completed(ext, &ALICE));
+    assert!(Market::is_newcomer(&state, &ALICE));
+    step(&mut state, 1, |ext| Market::note_completed(ext, &ALICE));
+    assert!(!Market::is_newcomer(&state, &ALICE));
+}
+
+#[test]
+fn calls_round_trip_through_scale() {
+    let calls = [
+        Call::PostOffer {
+            price: Compact(AGR),
+            capacity: Compact(MFUEL),
+            region: Region::new("us-east").unwrap(),
+            energy: Energy::Grid,
+            collateral: Compact(AGR),
+            expires_at: Compact(9),
+        },
+        Call::CancelOffer { offer: Compact(3) },
+        Call::PlaceBid {
+            spec: spec(),
+            terms: terms(AGR, MFUEL),
+        },
+        Call::CancelBid { bid: Compact(4) },
+    ];
+    for call in calls {
+        assert_eq!(Call::decode(&mut &call.encode()[..]).unwrap(), call);
+        assert!(call.weight() > 0);
+    }
+}

@@ -1,0 +1,259 @@
+//! Unit tests; every test ends with the invariant checkers of balances and staking.
+
+use super::*;
+use agora_primitives::storage::apply_changes;
+use agora_primitives::AGR;
+use std::collections::BTreeMap;
+
+struct Test;
+impl pallet_system::Config for Test {
+    const SYSTEM_PALLET_INDEX: u8 = 0;
+    const BLOCK_HASH_COUNT: u64 = 16;
+    const MAX_REMARK_LEN: u32 = 64;
+}
+impl pallet_balances::Config for Test {
+    const BALANCES_PALLET_INDEX: u8 = 1;
+    const EXISTENTIAL_DEPOSIT: Balance = AGR / 1000;
+}
+impl Config for Test {
+    const STAKING_PALLET_INDEX: u8 = 2;
+    const UNBONDING_DELAY: BlockNumber = 10;
+    const MAX_UNLOCKING_CHUNKS: u32 = 2;
+    const MIN_BOND: Balance = AGR;
+}
+type Staking = Pallet<Test>;
+type Balances = pallet_balances::Pallet<Test>;
+
+const ALICE: AccountId = AccountId([1; 32]);
+const BOB: AccountId = AccountId([2; 32]);
+
+/// State at block `number` where Alice has 100 AGR free and Bob 10 AGR bonded of 20.
+fn genesis() -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let empty = BTreeMap::new();
+    let mut ext = Ext::new(&empty);
+    pallet_balances::Pallet::<Test>::build_genesis(
+        &mut ext,
+        &pallet_balances::GenesisConfig {
+            balances: vec![(ALICE, 100 * AGR), (BOB, 20 * AGR)],
+        },
+    );
+    Staking::build_genesis(
+        &mut ext,
+        &GenesisConfig {
+            bonds: vec![(BOB, 10 * AGR)],
+        },
+    );
+    let (changes, _) = ext.into_changes();
+    let mut state = BTreeMap::new();
+    apply_changes(&mut state, &changes);
+    check(&state);
+    state
+}
+
+fn check(state: &BTreeMap<Vec<u8>, Vec<u8>>) {
+    Balances::try_state(state).unwrap();
+    Staking::try_state(state).unwrap();
+}
+
+/// Runs `f` at block `number` on `state`, applies its writes, checks invariants, returns the
+/// staking events.
+fn step<R>(
+    state: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    number: BlockNumber,
+    f: impl FnOnce(&mut Ext<'_>) -> R,
+) -> (R, Vec<Event>) {
+    let backend = state.clone();
+    let mut ext = Ext::new(&backend);
+    pallet_system::Number::put(&mut ext, &number);
+    let result = f(&mut ext);
+    let (changes, raw) = ext.into_changes();
+    apply_changes(state, &changes);
+    check(state);
+    let events = raw
+        .into_iter()
+        .filter(|raw| raw.event[0] == 2)
+        .map(|raw| Event::decode(&mut &raw.event[1..]).unwrap())
+        .collect();
+    (result, events)
+}
+
+fn error(e: Error) -> DispatchError {
+    e.into_dispatch(2)
+}
+
+#[test]
+fn bond_reserves_free_balance() {
+    let mut state = genesis();
+    let (result, events) = step(&mut state, 1, |ext| Staking::bond(ext, &ALICE, 5 * AGR));
+    result.unwrap();
+    assert_eq!(Balances::free_balance(&state, &ALICE), 95 * AGR);
+    assert_eq!(Balances::reserved_balance(&state, &ALICE), 5 * AGR);
+    assert_eq!(Staking::available(&state, &ALICE), 5 * AGR);
+    assert_eq!(Staking::total_bonded(&state), 15 * AGR);
+    assert_eq!(
+        events,
+        vec![Event::Bonded {
+            who: ALICE,
+            amount: 5 * AGR
+        }]
+    );
+}
+
+#[test]
+fn bad_bonds_are_refused_without_writes() {
+    let mut state = genesis();
+    step(&mut state, 1, |_| ());
+    let before = state.clone();
+    for (amount, expected) in [
+        (0, Error::ZeroAmount),
+        (AGR / 2, Error::BelowMinimumBond),
+        (101 * AGR, Error::InsufficientBalance),
+    ] {
+        let (result, events) = step(&mut state, 1, |ext| Staking::bond(ext, &ALICE, amount));
+        assert_eq!(result, Err(error(expected)), "bond of {amount}");
+        assert!(events.is_empty());
+    }
+    assert_eq!(state, before);
+}
+
+#[test]
+fn unbonded_stake_waits_for_the_delay() {
+    let mut state = genesis();
+    let (result, events) = step(&mut state, 5, |ext| Staking::unbond(ext, &BOB, 4 * AGR));
+    result.unwrap();
+    assert_eq!(
+        events,
+        vec![Event::Unbonding {
+            who: BOB,
+            amount: 4 * AGR,
+            until: 15
+        }]
+    );
+    // Still reserved, no longer available.
+    assert_eq!(Staking::available(&state, &BOB), 6 * AGR);
+    assert_eq!(Balances::reserved_balance(&state, &BOB), 10 * AGR);
+    let (result, _) = step(&mut state, 14, |ext| Staking::withdraw_unbonded(ext, &BOB));
+    assert_eq!(result, Err(error(Error::NothingToWithdraw)));
+    let (result, events) = step(&mut state, 15, |ext| Staking::withdraw_unbonded(ext, &BOB));
+    result.unwrap();
+    assert_eq!(
+        events,
+        vec![Event::Withdrawn {
+            who: BOB,
+            amount: 4 * AGR
+        }]
+    );
+    assert_eq!(Balances::free_balance(&state, &BOB), 14 * AGR);
+    assert_eq!(Staking::total_bonded(&state), 6 * AGR);
+}
+
+#[test]
+fn unbonding_everything_removes_the_ledger_after_withdrawal() {
+    let mut state = genesis();
+    step(&mut state, 1, |ext| Staking::unbond(ext, &BOB, 10 * AGR))
+        .0
+        .unwrap();
+    step(&mut state, 11, |ext| Staking::withdraw_unbonded(ext, &BOB))
+        .0
+        .unwrap();
+    assert_eq!(Ledger::get(&state, &BOB), None);
+    assert_eq!(Balances::free_balance(&state, &BOB), 20 * AGR);
+}
+
+#[test]
+fn committed_stake_cannot_be_unbonded() {
+    let mut state = genesis();
+    step(&mut state, 1, |ext| Staking::commit(ext, &BOB, 8 * AGR))
+        .0
+        .unwrap();
+    let (result, _) = step(&mut state, 1, |ext| Staking::unbond(ext, &BOB, 3 * AGR));
+    assert_eq!(result, Err(error(Error::InsufficientStake)));
+    let (result, _) = step(&mut state, 1, |ext| Staking::commit(ext, &BOB, 3 * AGR));
+    assert_eq!(result, Err(error(Error::InsufficientStake)));
+    let (left, _) = step(&mut state, 1, |ext| Staking::release(ext, &BOB, 8 * AGR));
+    assert_eq!(left, 0);
+    step(&mut state, 1, |ext| Staking::unbond(ext, &BOB, 3 * AGR))
+        .0
+        .unwrap();
+}
+
+#[test]
+fn unbond_may_not_leave_dust_stake() {
+    let mut state = genesis();
+    let (result, _) = step(&mut state, 1, |ext| {
+        Staking::unbond(ext, &BOB, 10 * AGR - AGR / 2)
+    });
+    assert_eq!(result, Err(error(Error::BelowMinimumBond)));
+}
+
+#[test]
+fn unlocking_chunks_are_bounded() {
+    let mut state = genesis();
+    for _ in 0..2 {
+        step(&mut state, 1, |ext| Staking::unbond(ext, &BOB, AGR))
+            .0
+            .unwrap();
+    }
+    let (result, _) = step(&mut state, 1, |ext| Staking::unbond(ext, &BOB, AGR));
+    assert_eq!(result, Err(error(Error::TooManyUnlockingChunks)));
+}
+
+#[test]
+fn slashing_destroys_committed_stake_only() {
+    let mut state = genesis();
+    step(&mut state, 1, |ext| Staking::commit(ext, &BOB, 3 * AGR))
+        .0
+        .unwrap();
+    let issuance = Balances::total_issuance(&state);
+    // Asking for more than is committed slashes only the committed part.
+    let (slashed, events) = step(&mut state, 1, |ext| {
+        Staking::slash_committed(ext, &BOB, 5 * AGR)
+    });
+    assert_eq!(slashed, 3 * AGR);
+    assert_eq!(
+        events,
+        vec![Event::Slashed {
+            who: BOB,
+            amount: 3 * AGR
+        }]
+    );
+    assert_eq!(Balances::total_issuance(&state), issuance - 3 * AGR);
+    let ledger = Staking::ledger(&state, &BOB);
+    assert_eq!((ledger.active, ledger.committed), (7 * AGR, 0));
+    assert_eq!(Balances::reserved_balance(&state, &BOB), 7 * AGR);
+}
+
+#[test]
+fn calls_dispatch_to_the_pallet() {
+    let mut state = genesis();
+    let call = Call::Bond {
+        amount: Compact(2 * AGR),
+    };
+    let decoded = Call::decode(&mut &call.encode()[..]).unwrap();
+    step(&mut state, 1, |ext| {
+        Staking::dispatch(ext, &ALICE, &decoded)
+    })
+    .0
+    .unwrap();
+    assert_eq!(Staking::available(&state, &ALICE), 2 * AGR);
+}
+
+#[test]
+fn invariant_checker_catches_stake_above_reserve() {
+    let mut state = genesis();
+    let backend = state.clone();
+    let mut ext = Ext::new(&backend);
+    Ledger::insert(
+        &mut ext,
+        &ALICE,
+        &StakeLedger {
+            active: AGR,
+            committed: 0,
+            unlocking: vec![],
+        },
+    );
+    let (changes, _) = ext.into_changes();
+    apply_changes(&mut state, &changes);
+    let error = Staking::try_state(&state).unwrap_err();
+    assert!(error.contains("reserved"), "{error}");
+}
