@@ -13,7 +13,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use agora_primitives::{Balance, AGR, TOKEN_DECIMALS};
+use agora_primitives::{Balance, TOKEN_DECIMALS};
 
 /// Why an amount was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -141,6 +141,7 @@ impl fmt::Display for Amount {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
     use super::*;
+    use agora_primitives::AGR;
     use proptest::prelude::*;
 
     #[test]

@@ -8,12 +8,15 @@
 //! - [`AccountId`]: a 32-byte public key (sr25519 or ed25519), rendered as SS58 by the runtime.
 //! - [`storage`]: the key-value state interface pallets are written against, with typed items.
 //! - [`smt`]: the sparse Merkle tree that authenticates the state (root in every header).
+//! - [`trace`]: the execution-trace commitment (a Merkle tree over one leaf per job segment) and
+//!   its inclusion proofs, checked by the verifier and by runtime pallets alike.
 
 pub mod dispatch;
 pub mod rpc_codes;
 pub mod smt;
 pub mod ss58;
 pub mod storage;
+pub mod trace;
 
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use std::fmt;

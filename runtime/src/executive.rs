@@ -24,7 +24,7 @@ use crate::extrinsic::{
 };
 use crate::fees::{EXTRINSIC_BASE_WEIGHT, FEE_PER_BYTE, FEE_PER_WEIGHT};
 use crate::limits::{MAX_BLOCK_LEN, MAX_BLOCK_WEIGHT};
-use crate::{Balances, RuntimeCall, System};
+use crate::{Balances, Jobs, Market, RuntimeCall, Staking, System, Verification};
 use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Changes, Ext, Phase, RawEvent, StateRead};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash, Moment, Nonce};
@@ -328,7 +328,21 @@ fn dispatch(ext: &mut Ext<'_>, who: &AccountId, call: &RuntimeCall) -> DispatchR
     match call {
         RuntimeCall::System(call) => System::dispatch(ext, who, call),
         RuntimeCall::Balances(call) => Balances::dispatch(ext, who, call),
+        RuntimeCall::Staking(call) => Staking::dispatch(ext, who, call),
+        RuntimeCall::Market(call) => Market::dispatch(ext, who, call),
+        RuntimeCall::Jobs(call) => Jobs::dispatch(ext, who, call),
+        RuntimeCall::Verification(call) => Verification::dispatch(ext, who, call),
     }
+}
+
+/// The end-of-block hooks, in order: the market clears (its matches become jobs), jobs meet
+/// their deadlines and settle, verification draws samples and closes phases. Their weight is
+/// bounded by the pallets' own bounds (open orders, due lists) and counted in the block's.
+fn on_finalize(ext: &mut Ext<'_>) -> Weight {
+    ext.set_phase(Phase::Finalization);
+    Market::on_finalize(ext)
+        .saturating_add(Jobs::on_finalize(ext))
+        .saturating_add(Verification::on_finalize(ext))
 }
 
 /// A block's outcome: what it changed and what happened.
@@ -410,7 +424,7 @@ pub fn execute_block(
         ));
         weight = weight.saturating_add(apply_checked(&mut ext, xt, &valid, &header.author));
     }
-    ext.set_phase(Phase::Finalization);
+    weight = weight.saturating_add(on_finalize(&mut ext));
 
     let (changes, events) = ext.into_changes();
     let computed = events_root(&events);
@@ -556,7 +570,7 @@ impl<'a> BlockBuilder<'a> {
 
     /// Finishes the block.
     pub fn finish(mut self) -> BuiltBlock {
-        self.ext.set_phase(Phase::Finalization);
+        self.weight = self.weight.saturating_add(on_finalize(&mut self.ext));
         let (changes, events) = self.ext.into_changes();
         let mut header = self.header;
         header.extrinsics_root = extrinsics_root(&self.extrinsics);

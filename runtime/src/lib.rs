@@ -11,6 +11,14 @@
 //! |---|---|---|
 //! | 0 | `System` ([`pallet_system`]) | nonces, block number, timestamp, recent block hashes |
 //! | 1 | `Balances` ([`pallet_balances`]) | free/reserved balances, total issuance |
+//! | 2 | `Staking` ([`pallet_staking`]) | bonded stake, unbonding, committed collateral |
+//! | 3 | `Market` ([`pallet_market`]) | offers, bids, escrow, the per-block call auction |
+//! | 4 | `Jobs` ([`pallet_jobs`]) | job lifecycle, settlement, the blob registry |
+//! | 5 | `Verification` ([`pallet_verification`]) | verifiers, samples, attestations |
+//!
+//! At the end of every block the hooks run in this order: Market (expiries, then the auction,
+//! whose matches become jobs), Jobs (missed deadlines, settlements, pruning, blob expiry),
+//! Verification (samples drawn, phase deadlines).
 //!
 //! Modules:
 //! - [`extrinsic`]: the signed extrinsic format and signature checks (single and batch).
@@ -39,6 +47,14 @@ pub struct Runtime;
 pub const SYSTEM_INDEX: u8 = 0;
 /// Pallet index of Balances.
 pub const BALANCES_INDEX: u8 = 1;
+/// Pallet index of Staking.
+pub const STAKING_INDEX: u8 = 2;
+/// Pallet index of Market.
+pub const MARKET_INDEX: u8 = 3;
+/// Pallet index of Jobs.
+pub const JOBS_INDEX: u8 = 4;
+/// Pallet index of Verification.
+pub const VERIFICATION_INDEX: u8 = 5;
 
 impl pallet_system::Config for Runtime {
     const SYSTEM_PALLET_INDEX: u8 = SYSTEM_INDEX;
@@ -51,10 +67,95 @@ impl pallet_balances::Config for Runtime {
     const EXISTENTIAL_DEPOSIT: Balance = EXISTENTIAL_DEPOSIT;
 }
 
+impl pallet_staking::Config for Runtime {
+    const STAKING_PALLET_INDEX: u8 = STAKING_INDEX;
+    /// Long enough for every job and spot check the stake backs to end before it can leave.
+    const UNBONDING_DELAY: BlockNumber = 600;
+    const MAX_UNLOCKING_CHUNKS: u32 = 16;
+    const MIN_BOND: Balance = AGR;
+}
+
+impl pallet_market::Config for Runtime {
+    const MARKET_PALLET_INDEX: u8 = MARKET_INDEX;
+    /// The clearing reads every open order each block; the bound keeps it within budget
+    /// (measured by `scripts/bench.sh market`).
+    const MAX_OPEN_BIDS: u32 = 16_384;
+    const MAX_OPEN_OFFERS: u32 = 2_048;
+    const MAX_BIDS_PER_ACCOUNT: u32 = 256;
+    const MAX_OFFERS_PER_PROVIDER: u32 = 16;
+    const MAX_MATCHES_PER_BLOCK: u32 = 256;
+    /// A fifth of each block's free capacity goes first to accounts with fewer than
+    /// `NEWCOMER_JOBS` settled jobs.
+    const NEWCOMER_SHARE_PERCENT: u8 = 20;
+    const NEWCOMER_JOBS: u32 = 3;
+    const MAX_PARAMS_LEN: u32 = 4_096;
+    /// 10⁹ Mfuel: hours of training on the example MLP.
+    const MAX_JOB_FUEL: pallet_market::Fuel = 1_000_000_000_000_000;
+    const MAX_SEGMENTS: u64 = 4_096;
+    const MIN_RUN_BLOCKS: u32 = 5;
+    const MIN_COLLATERAL: Balance = AGR;
+    const VERIFICATION_ESCROW: Balance = verification::VERIFIER_FEE
+        * verification::SAMPLE_SEGMENTS as Balance
+        * verification::VERIFIERS_PER_SEGMENT as Balance;
+    const CLEARING_HISTORY: u32 = 256;
+    const RECENT_MATCHES: u32 = 1_024;
+    type Hooks = Jobs;
+}
+
+impl pallet_jobs::Config for Runtime {
+    const JOBS_PALLET_INDEX: u8 = JOBS_INDEX;
+    const MAX_BLOB_SIZE: u64 = 64 << 20;
+    const MAX_BLOB_BYTES_PER_ACCOUNT: u64 = 4 << 30;
+    const BLOB_DEPOSIT_BASE: Balance = AGR / 100;
+    /// 0.1 AGR per MiB kept.
+    const BLOB_DEPOSIT_PER_KIB: Balance = AGR / 10_000;
+    /// Four hours at one-second blocks for an upload to be used.
+    const BLOB_TTL: BlockNumber = 14_400;
+    const MAX_DUE_PER_BLOCK: u32 = 512;
+    const MAX_METRICS_LEN: u32 = 4_096;
+    /// Kept short on the development chain; the dispute issue sets it from bisection time.
+    const CHALLENGE_BLOCKS: BlockNumber = 3;
+    const CANCEL_FEE_PERCENT: u8 = 10;
+    const JOB_RETENTION: BlockNumber = 100_800;
+    const VERIFIER_FEE: Balance = verification::VERIFIER_FEE;
+    type Verification = Verification;
+}
+
+impl pallet_verification::Config for Runtime {
+    const VERIFICATION_PALLET_INDEX: u8 = VERIFICATION_INDEX;
+    const MAX_VERIFIERS: u32 = 256;
+    const VERIFIER_MIN_STAKE: Balance = 10 * AGR;
+    const CHECK_BOND: Balance = AGR;
+    const SAMPLE_SEGMENTS: u32 = verification::SAMPLE_SEGMENTS;
+    const VERIFIERS_PER_SEGMENT: u32 = verification::VERIFIERS_PER_SEGMENT;
+    const REVEAL_BLOCKS: BlockNumber = 20;
+    /// Re-executing one segment of the example job takes seconds; a minute leaves room.
+    const ATTEST_BLOCKS: BlockNumber = 60;
+}
+
+/// Spot-check parameters shared by the market (escrow) and jobs (fees).
+pub mod verification {
+    use super::*;
+    /// Paid per matching spot check.
+    pub const VERIFIER_FEE: Balance = AGR / 100;
+    /// Segments sampled per job.
+    pub const SAMPLE_SEGMENTS: u32 = 2;
+    /// Verifiers per sampled segment.
+    pub const VERIFIERS_PER_SEGMENT: u32 = 1;
+}
+
 /// The system pallet of this runtime.
 pub type System = pallet_system::Pallet<Runtime>;
 /// The balances pallet of this runtime.
 pub type Balances = pallet_balances::Pallet<Runtime>;
+/// The staking pallet of this runtime.
+pub type Staking = pallet_staking::Pallet<Runtime>;
+/// The market pallet of this runtime.
+pub type Market = pallet_market::Pallet<Runtime>;
+/// The jobs pallet of this runtime.
+pub type Jobs = pallet_jobs::Pallet<Runtime>;
+/// The verification pallet of this runtime.
+pub type Verification = pallet_verification::Pallet<Runtime>;
 
 /// Smallest balance an account can be created with: 0.001 AGR.
 pub const EXISTENTIAL_DEPOSIT: Balance = AGR / 1_000;
@@ -88,6 +189,18 @@ pub enum RuntimeCall {
     /// A call of Balances.
     #[codec(index = 1)]
     Balances(pallet_balances::Call),
+    /// A call of Staking.
+    #[codec(index = 2)]
+    Staking(pallet_staking::Call),
+    /// A call of Market.
+    #[codec(index = 3)]
+    Market(pallet_market::Call),
+    /// A call of Jobs.
+    #[codec(index = 4)]
+    Jobs(pallet_jobs::Call),
+    /// A call of Verification.
+    #[codec(index = 5)]
+    Verification(pallet_verification::Call),
 }
 
 impl RuntimeCall {
@@ -96,6 +209,10 @@ impl RuntimeCall {
         match self {
             RuntimeCall::System(call) => call.weight(),
             RuntimeCall::Balances(call) => call.weight(),
+            RuntimeCall::Staking(call) => call.weight(),
+            RuntimeCall::Market(call) => call.weight(),
+            RuntimeCall::Jobs(call) => call.weight(),
+            RuntimeCall::Verification(call) => call.weight(),
         }
     }
 }
@@ -110,6 +227,18 @@ pub enum RuntimeEvent {
     /// An event of Balances.
     #[codec(index = 1)]
     Balances(pallet_balances::Event),
+    /// An event of Staking.
+    #[codec(index = 2)]
+    Staking(pallet_staking::Event),
+    /// An event of Market.
+    #[codec(index = 3)]
+    Market(pallet_market::Event),
+    /// An event of Jobs.
+    #[codec(index = 4)]
+    Jobs(pallet_jobs::Event),
+    /// An event of Verification.
+    #[codec(index = 5)]
+    Verification(pallet_verification::Event),
 }
 
 /// A decoded event with its phase.
@@ -145,9 +274,64 @@ pub fn describe_dispatch_error(error: DispatchError) -> String {
     match error.pallet {
         SYSTEM_INDEX => describe::<pallet_system::Error>("System", error.error),
         BALANCES_INDEX => describe::<pallet_balances::Error>("Balances", error.error),
+        STAKING_INDEX => describe::<pallet_staking::Error>("Staking", error.error),
+        MARKET_INDEX => describe::<pallet_market::Error>("Market", error.error),
+        JOBS_INDEX => describe::<pallet_jobs::Error>("Jobs", error.error),
+        VERIFICATION_INDEX => describe::<pallet_verification::Error>("Verification", error.error),
         other => format!("unknown pallet {other}, error {}", error.error),
     }
 }
 
+/// Checks every pallet's invariants over a whole state, and the accounting that ties them
+/// together: each account's reserved balance is exactly its stake, plus the escrow of its open
+/// bids and live jobs, plus the deposits of its blobs. With the balances pallet's own check
+/// (total issuance = Σ free + reserved) this is the token-conservation check the tests run
+/// after every block.
+pub fn try_state(state: &impl agora_primitives::storage::StateIter) -> Result<(), String> {
+    use std::collections::BTreeMap;
+    System::try_state(state)?;
+    Balances::try_state(state)?;
+    Staking::try_state(state)?;
+    Market::try_state(state)?;
+    Jobs::try_state(state)?;
+    Verification::try_state(state)?;
+    let mut held: BTreeMap<agora_primitives::AccountId, Balance> = BTreeMap::new();
+    let mut add = |who: agora_primitives::AccountId, amount: Balance| {
+        let entry = held.entry(who).or_default();
+        *entry = entry.saturating_add(amount);
+    };
+    for (who, ledger) in pallet_staking::Ledger::iter(state) {
+        add(who, ledger.total());
+    }
+    for (_, bid) in pallet_market::Bids::iter(state) {
+        add(bid.buyer, bid.escrow);
+    }
+    for (_, job) in pallet_jobs::Jobs::iter(state) {
+        if !job.status.is_final() {
+            add(job.buyer, job.escrow);
+        }
+    }
+    for (_, blob) in pallet_jobs::Blobs::iter(state) {
+        add(blob.owner, blob.deposit);
+    }
+    for (who, data) in pallet_balances::Account::iter(state) {
+        let expected = held.remove(&who).unwrap_or(0);
+        if data.reserved != expected {
+            return Err(format!(
+                "{who} has {} reserved but its stake, escrow and deposits add up to {expected}",
+                data.reserved
+            ));
+        }
+    }
+    if let Some((who, amount)) = held.into_iter().find(|(_, amount)| *amount > 0) {
+        return Err(format!(
+            "{who} holds {amount} in stake, escrow or deposits but has no account"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod market_tests;
 #[cfg(test)]
 mod tests;

@@ -20,7 +20,7 @@ use parity_scale_codec::{Compact, Encode};
 use sp_core::{ed25519, sr25519, Pair};
 use std::collections::BTreeMap;
 
-fn signer(name: &str) -> sr25519::Pair {
+pub(crate) fn signer(name: &str) -> sr25519::Pair {
     sr25519::Pair::from_string(&format!("//{name}"), None).unwrap()
 }
 
@@ -32,16 +32,16 @@ fn transfer(dest: AccountId, value: Balance) -> RuntimeCall {
 }
 
 /// A chain in memory: state, tree, head.
-struct Chain {
-    genesis_hash: Hash,
-    state: BTreeMap<Vec<u8>, Vec<u8>>,
+pub(crate) struct Chain {
+    pub(crate) genesis_hash: Hash,
+    pub(crate) state: BTreeMap<Vec<u8>, Vec<u8>>,
     store: MemoryNodeStore,
     head: Block,
     time: u64,
 }
 
 impl Chain {
-    fn new() -> Chain {
+    pub(crate) fn new() -> Chain {
         let genesis = ChainSpec::development().genesis();
         let mut state = BTreeMap::new();
         apply_changes(&mut state, &genesis.changes);
@@ -56,7 +56,7 @@ impl Chain {
         }
     }
 
-    fn sign(&self, who: &str, call: RuntimeCall, nonce: u32) -> Extrinsic {
+    pub(crate) fn sign(&self, who: &str, call: RuntimeCall, nonce: u32) -> Extrinsic {
         Extrinsic::sign(
             &signer(who),
             call,
@@ -67,7 +67,7 @@ impl Chain {
     }
 
     /// Builds a block with `xts` (each must be includable), seals it, and returns it.
-    fn build(&mut self, xts: Vec<Extrinsic>) -> Block {
+    pub(crate) fn build(&mut self, xts: Vec<Extrinsic>) -> Block {
         self.time += 1_000;
         let mut builder = BlockBuilder::new(
             &self.state,
@@ -99,7 +99,7 @@ impl Chain {
     }
 
     /// Executes `block` and, if valid, makes it the head.
-    fn import(&mut self, block: &Block) -> Result<Vec<RuntimeEvent>, BlockError> {
+    pub(crate) fn import(&mut self, block: &Block) -> Result<Vec<RuntimeEvent>, BlockError> {
         let executed = execute_block(&self.state, &self.genesis_hash, self.head.hash(), block)?;
         let update =
             smt::update(&self.store, self.head.header.state_root, &executed.changes).unwrap();
@@ -110,8 +110,7 @@ impl Chain {
         self.store.insert_nodes(update.new_nodes);
         apply_changes(&mut self.state, &executed.changes);
         self.head = block.clone();
-        Balances::try_state(&self.state).unwrap();
-        System::try_state(&self.state).unwrap();
+        crate::try_state(&self.state).unwrap();
         Ok(decode_events(&executed.events)
             .unwrap()
             .into_iter()

@@ -1,69 +1,16 @@
 //! The one error type of the verifier crate. Every variant names the values involved.
 
+use agora_primitives::trace::TraceError;
 use agora_primitives::Hash;
 
 /// Errors of the verifier crate; each names the values involved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    /// A trace has at least one segment.
-    #[error("a trace has at least one segment; this one has none")]
-    EmptyTrace,
-    /// The trace has more segments than [`MAX_SEGMENTS`](crate::trace::MAX_SEGMENTS).
-    #[error("a trace of {count} segments exceeds the limit of {max} segments")]
-    TooManySegments {
-        /// Segments in the trace.
-        count: u64,
-        /// [`MAX_SEGMENTS`](crate::trace::MAX_SEGMENTS).
-        max: u64,
-    },
-    /// Leaves must be numbered 0, 1, 2, … in order.
-    #[error("the leaf at position {position} has index {index}; leaves must be numbered 0, 1, 2, … in order")]
-    MisnumberedLeaf {
-        /// Position of the leaf in the list.
-        position: u64,
-        /// Index the leaf claims.
-        index: u64,
-    },
-    /// A leaf index beyond the end of the trace.
-    #[error("leaf {index} is out of range for a trace of {count} segments")]
-    LeafOutOfRange {
-        /// The requested leaf index.
-        index: u64,
-        /// Segments in the trace.
-        count: u64,
-    },
-    /// The proof was made for another leaf than the one presented.
-    #[error("the proof is for leaf {proof_index} but leaf {leaf_index} was presented")]
-    ProofForOtherLeaf {
-        /// Index recorded in the proof.
-        proof_index: u64,
-        /// Index of the presented leaf.
-        leaf_index: u64,
-    },
-    /// The proof has the wrong number of siblings for its position.
-    #[error("the proof for leaf {index} of a trace of {count} segments has {actual} siblings; it needs {expected}")]
-    ProofLength {
-        /// Leaf index.
-        index: u64,
-        /// Segments in the trace.
-        count: u64,
-        /// Siblings the position needs.
-        expected: usize,
-        /// Siblings in the proof.
-        actual: usize,
-    },
-    /// The proof does not lead to the committed root.
-    #[error(
-        "the proof for leaf {index} leads to root {computed}, not to the committed root {expected}"
-    )]
-    RootMismatch {
-        /// Leaf index.
-        index: u64,
-        /// Root the verifier was given.
-        expected: Hash,
-        /// Root recomputed from the leaf and the proof.
-        computed: Hash,
-    },
+    // ---- Trace commitment ----------------------------------------------------------------
+    /// Building a trace tree, proving a leaf or verifying an inclusion proof failed (see
+    /// [`crate::trace`]).
+    #[error(transparent)]
+    Trace(#[from] TraceError),
 
     // ---- Module validation -------------------------------------------------------------
     /// The module file is empty.

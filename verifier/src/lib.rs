@@ -10,7 +10,8 @@
 //! - [`trace`]: the execution-trace commitment. One leaf per segment (segment index, hash of the
 //!   state after the segment, fuel used in it), a domain-separated binary Merkle tree over the
 //!   leaves whose root also commits to the segment count, and inclusion proofs that a worker
-//!   reveals for the sampled segments.
+//!   reveals for the sampled segments. It lives in `agora-primitives` (so that runtime pallets,
+//!   which do not depend on wasmtime, verify the same proofs) and is re-exported here.
 //!
 //! Still to come: the executor itself (wasmtime, fuel metering, the job ABI), segment
 //! re-execution and the dispute referee; they are the subject of the job-engine issue. The
@@ -21,9 +22,9 @@
 mod error;
 pub mod executor;
 pub mod run;
-pub mod trace;
 pub mod validate;
 
+pub use agora_primitives::trace;
 pub use error::Error;
 pub use executor::{CpuFeatures, Executor, JobModule, Limits, OptLevel, Origin, Output, Settings};
 pub use run::{

@@ -18,7 +18,9 @@
 use agora_primitives::Hash;
 
 use crate::executor::{Executor, JobModule};
-use crate::trace::{verify_inclusion, InclusionProof, TraceLeaf, TraceTree, MAX_SEGMENTS};
+use crate::trace::{
+    verify_inclusion, InclusionProof, TraceError, TraceLeaf, TraceTree, MAX_SEGMENTS,
+};
 use crate::Error;
 
 /// The bytes a job runs on.
@@ -53,10 +55,10 @@ impl RunSpec {
         }
         let count = self.segments();
         if count > MAX_SEGMENTS {
-            return Err(Error::TooManySegments {
+            return Err(Error::Trace(TraceError::TooManySegments {
                 count,
                 max: MAX_SEGMENTS,
-            });
+            }));
         }
         Ok(())
     }
@@ -151,10 +153,10 @@ pub fn reexecute(
 ) -> Result<TraceLeaf, Error> {
     spec.check()?;
     if index >= spec.segments() {
-        return Err(Error::LeafOutOfRange {
+        return Err(Error::Trace(TraceError::LeafOutOfRange {
             index,
             count: spec.segments(),
-        });
+        }));
     }
     let out = executor.segment(
         module,
@@ -234,16 +236,16 @@ pub fn check_segment(
     spec.check()?;
     let index = reveal.index;
     if commitment.segments != spec.segments() || index >= commitment.segments {
-        return Err(Error::LeafOutOfRange {
+        return Err(Error::Trace(TraceError::LeafOutOfRange {
             index,
             count: commitment.segments.min(spec.segments()),
-        });
+        }));
     }
     if reveal.leaf.index != index {
-        return Err(Error::ProofForOtherLeaf {
+        return Err(Error::Trace(TraceError::ProofForOtherLeaf {
             proof_index: reveal.leaf.index,
             leaf_index: index,
-        });
+        }));
     }
     verify_inclusion(
         commitment.root,

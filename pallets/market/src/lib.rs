@@ -384,7 +384,12 @@ pub struct Matched {
 pub trait MarketHooks {
     /// Whether `hash` names a registered blob a bid may refer to.
     fn blob_known(state: &Ext<'_>, hash: &Hash) -> bool;
-    /// A bid was matched; the job is the hook's from now on (escrow and collateral included).
+    /// A bid referring to `spec`'s blobs entered the book: they must be kept while it lives.
+    fn on_bid_placed(ext: &mut Ext<'_>, spec: &JobSpec);
+    /// A bid left the book without a match (cancelled or expired): its blobs may go.
+    fn on_bid_dropped(ext: &mut Ext<'_>, spec: &JobSpec);
+    /// A bid was matched; the job is the hook's from now on (escrow, collateral and the
+    /// blobs' references included).
     fn on_matched(ext: &mut Ext<'_>, matched: Matched);
 }
 
@@ -1044,6 +1049,7 @@ impl<T: Config> Pallet<T> {
             unmatched: None,
         };
         Self::insert_bid(ext, id, &bid, &spec, open);
+        T::Hooks::on_bid_placed(ext, &spec);
         Self::deposit_event(
             ext,
             Event::BidPlaced {
@@ -1066,9 +1072,11 @@ impl<T: Config> Pallet<T> {
         BidSpecs::insert(ext, &id, spec);
     }
 
-    /// Removes an open bid's records (the caller has taken it out of `OpenBids`).
-    fn remove_bid(ext: &mut Ext<'_>, id: BidId, buyer: &AccountId) {
+    /// Removes an open bid's records (the caller has taken it out of `OpenBids`) and returns
+    /// its job spec.
+    fn remove_bid(ext: &mut Ext<'_>, id: BidId, buyer: &AccountId) -> JobSpec {
         Bids::remove(ext, &id);
+        let spec = BidSpecs::get(ext, &id).expect("every open bid has its spec");
         BidSpecs::remove(ext, &id);
         let count = BidsOf::get(ext, buyer).unwrap_or(0).saturating_sub(1);
         if count == 0 {
@@ -1076,6 +1084,7 @@ impl<T: Config> Pallet<T> {
         } else {
             BidsOf::insert(ext, buyer, &count);
         }
+        spec
     }
 
     /// Cancels an open bid and refunds its escrow.
@@ -1087,7 +1096,8 @@ impl<T: Config> Pallet<T> {
         let mut open = Self::open_bids(ext);
         open.retain(|other| *other != id);
         OpenBids::put(ext, &open);
-        Self::remove_bid(ext, id, who);
+        let spec = Self::remove_bid(ext, id, who);
+        T::Hooks::on_bid_dropped(ext, &spec);
         let left = Balances::<T>::unreserve(ext, who, bid.escrow);
         assert!(
             left == 0,
@@ -1165,7 +1175,8 @@ impl<T: Config> Pallet<T> {
                 continue;
             };
             if now.saturating_add(u64::from(bid.terms.run_blocks)) > bid.terms.deadline {
-                Self::remove_bid(ext, *id, &bid.buyer);
+                let spec = Self::remove_bid(ext, *id, &bid.buyer);
+                T::Hooks::on_bid_dropped(ext, &spec);
                 let left = Balances::<T>::unreserve(ext, &bid.buyer, bid.escrow);
                 assert!(
                     left == 0,
@@ -1241,12 +1252,11 @@ impl<T: Config> Pallet<T> {
             else {
                 continue;
             };
-            let spec = BidSpecs::get(ext, bid_id).expect("every open bid has its spec");
             offer.in_flight = offer.in_flight.saturating_add(bid.terms.max_fuel);
             Offers::insert(ext, offer_id, offer);
             Staking::<T>::commit(ext, &offer.provider, offer.collateral)
                 .expect("the auction only matches offers whose provider has the collateral");
-            Self::remove_bid(ext, *bid_id, &bid.buyer);
+            let spec = Self::remove_bid(ext, *bid_id, &bid.buyer);
             let waited = now.saturating_sub(bid.placed_at);
             fuel = fuel.saturating_add(bid.terms.max_fuel);
             if offer.energy == Energy::Renewable {

@@ -52,9 +52,24 @@ impl StorageInstance for HandedOverPrefix {
     const ITEM: &'static str = "HandedOver";
 }
 type HandedOver = StorageMap<HandedOverPrefix, BidId, Matched>;
+struct BlobRefsPrefix;
+impl StorageInstance for BlobRefsPrefix {
+    const PALLET: &'static str = "TestJobs";
+    const ITEM: &'static str = "BlobRefs";
+}
+/// References the book holds on each module blob.
+type BlobRefs = StorageMap<BlobRefsPrefix, Hash, u32>;
 impl MarketHooks for TestHooks {
     fn blob_known(_state: &Ext<'_>, hash: &Hash) -> bool {
         hash.0[0] != 0xEE
+    }
+    fn on_bid_placed(ext: &mut Ext<'_>, spec: &JobSpec) {
+        let refs = BlobRefs::get(ext, &spec.module).unwrap_or(0);
+        BlobRefs::insert(ext, &spec.module, &(refs + 1));
+    }
+    fn on_bid_dropped(ext: &mut Ext<'_>, spec: &JobSpec) {
+        let refs = BlobRefs::get(ext, &spec.module).unwrap_or(0);
+        BlobRefs::insert(ext, &spec.module, &(refs - 1));
     }
     fn on_matched(ext: &mut Ext<'_>, matched: Matched) {
         HandedOver::insert(ext, &matched.bid, &matched);
@@ -358,6 +373,11 @@ fn cancelling_a_bid_refunds_it_and_only_its_buyer_may() {
     );
     assert_eq!(TestBalances::free_balance(&state, &ALICE), 100 * AGR);
     assert!(Market::open_bids(&state).is_empty());
+    assert_eq!(
+        BlobRefs::get(&state, &spec().module),
+        Some(0),
+        "the blobs were released"
+    );
     let twice = call(&mut state, 3, ALICE, Call::CancelBid { bid: Compact(0) });
     assert_eq!(twice, Err(error(Error::UnknownBid)));
 }
@@ -552,6 +572,11 @@ fn bids_that_cannot_meet_their_deadline_expire_with_a_refund() {
         }]
     );
     assert_eq!(TestBalances::free_balance(&state, &ALICE), 100 * AGR);
+    assert_eq!(
+        BlobRefs::get(&state, &spec().module),
+        Some(0),
+        "the blobs were released"
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! burn job's determinism is tested in `job_engine`).
 
 use agora_primitives::Hash;
-use agora_verifier::trace::{TraceLeaf, TraceTree};
+use agora_verifier::trace::{TraceError, TraceLeaf, TraceTree};
 use agora_verifier::{
     check_segment, reexecute, run, Commitment, Error, Executor, JobInputs, Origin, Reveal, RunSpec,
     Settings, StartProof, Verdict,
@@ -106,7 +106,10 @@ fn every_segment_reexecuted_alone_reproduces_its_leaf() {
         assert_eq!(leaf, run.leaves[index as usize]);
     }
     let err = reexecute(&executor, &job, INPUTS, SPEC, 5, &states[5]).expect_err("out of range");
-    assert!(matches!(err, Error::LeafOutOfRange { index: 5, count: 5 }));
+    assert!(matches!(
+        err,
+        Error::Trace(TraceError::LeafOutOfRange { index: 5, count: 5 })
+    ));
 }
 
 fn reveal<'a>(recorded: &'a Recorded, index: u64) -> Reveal<'a> {
@@ -211,7 +214,10 @@ fn tampered_leaf_is_detected() {
     r.leaf.fuel += 1;
     let err =
         check_segment(&executor, &job, INPUTS, SPEC, commitment, &r).expect_err("tampered leaf");
-    assert!(matches!(err, Error::RootMismatch { index: 2, .. }), "{err}");
+    assert!(
+        matches!(err, Error::Trace(TraceError::RootMismatch { index: 2, .. })),
+        "{err}"
+    );
     // A worker that committed a wrong leaf from the start passes the proof but not re-execution.
     let mut leaves = recorded.run.leaves.clone();
     leaves[2] = TraceLeaf {

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use agora_primitives::Hash;
+use agora_verifier::trace::TraceError;
 use agora_verifier::{
     check_segment, reexecute, run, Commitment, CpuFeatures, Error, Executor, JobInputs, OptLevel,
     Origin, Reveal, Run, RunSpec, Settings, StartProof, Verdict,
@@ -250,7 +251,10 @@ fn tampered_state_and_tampered_leaf_are_detected() {
         &reveal,
     )
     .expect_err("tampered leaf");
-    assert!(matches!(err, Error::RootMismatch { index: 2, .. }), "{err}");
+    assert!(
+        matches!(err, Error::Trace(TraceError::RootMismatch { index: 2, .. })),
+        "{err}"
+    );
 }
 
 #[test]

@@ -57,7 +57,7 @@
 //! ## Bounds
 //!
 //! A trace has between 1 and [`MAX_SEGMENTS`] = 2^20 segments: a job runs at least one
-//! segment, so an empty trace is an error ([`Error::EmptyTrace`]) rather than a special
+//! segment, so an empty trace is an error ([`TraceError::EmptyTrace`]) rather than a special
 //! root. The tree is then at most 20 levels deep, so a proof has at most
 //! [`MAX_PROOF_SIBLINGS`] = 20 siblings; decoding a longer proof fails before allocating.
 //!
@@ -72,9 +72,7 @@
 //! SCALE encoding of a proof: `index` as u64 little-endian, then the siblings as a SCALE vector
 //! (compact length, then 32 bytes each).
 
-use agora_primitives::Hash;
-
-use crate::Error;
+use crate::Hash;
 use parity_scale_codec::{Compact, Decode, Encode, Input};
 
 /// Domain tag of a leaf hash.
@@ -89,8 +87,73 @@ pub const MAX_SEGMENTS: u64 = 1 << 20;
 /// Most siblings an inclusion proof may have: log2 of [`MAX_SEGMENTS`].
 pub const MAX_PROOF_SIBLINGS: usize = 20;
 
+/// Errors of building a trace tree, proving a leaf and verifying an inclusion proof; each names
+/// the values involved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TraceError {
+    /// A trace has at least one segment.
+    #[error("a trace has at least one segment; this one has none")]
+    EmptyTrace,
+    /// The trace has more segments than [`MAX_SEGMENTS`].
+    #[error("a trace of {count} segments exceeds the limit of {max} segments")]
+    TooManySegments {
+        /// Segments in the trace.
+        count: u64,
+        /// [`MAX_SEGMENTS`].
+        max: u64,
+    },
+    /// Leaves must be numbered 0, 1, 2, … in order.
+    #[error("the leaf at position {position} has index {index}; leaves must be numbered 0, 1, 2, … in order")]
+    MisnumberedLeaf {
+        /// Position of the leaf in the list.
+        position: u64,
+        /// Index the leaf claims.
+        index: u64,
+    },
+    /// A leaf index beyond the end of the trace.
+    #[error("leaf {index} is out of range for a trace of {count} segments")]
+    LeafOutOfRange {
+        /// The requested leaf index.
+        index: u64,
+        /// Segments in the trace.
+        count: u64,
+    },
+    /// The proof was made for another leaf than the one presented.
+    #[error("the proof is for leaf {proof_index} but leaf {leaf_index} was presented")]
+    ProofForOtherLeaf {
+        /// Index recorded in the proof.
+        proof_index: u64,
+        /// Index of the presented leaf.
+        leaf_index: u64,
+    },
+    /// The proof has the wrong number of siblings for its position.
+    #[error("the proof for leaf {index} of a trace of {count} segments has {actual} siblings; it needs {expected}")]
+    ProofLength {
+        /// Leaf index.
+        index: u64,
+        /// Segments in the trace.
+        count: u64,
+        /// Siblings the position needs.
+        expected: usize,
+        /// Siblings in the proof.
+        actual: usize,
+    },
+    /// The proof does not lead to the committed root.
+    #[error(
+        "the proof for leaf {index} leads to root {computed}, not to the committed root {expected}"
+    )]
+    RootMismatch {
+        /// Leaf index.
+        index: u64,
+        /// Root the verifier was given.
+        expected: Hash,
+        /// Root recomputed from the leaf and the proof.
+        computed: Hash,
+    },
+}
+
 /// One segment of an execution trace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct TraceLeaf {
     /// Segment index, counting from 0.
     pub index: u64,
@@ -121,12 +184,12 @@ pub fn root_hash(count: u64, tree_root: &Hash) -> Hash {
 }
 
 /// Checks `1 ≤ count ≤ MAX_SEGMENTS`.
-fn check_count(count: u64) -> Result<(), Error> {
+fn check_count(count: u64) -> Result<(), TraceError> {
     if count == 0 {
-        return Err(Error::EmptyTrace);
+        return Err(TraceError::EmptyTrace);
     }
     if count > MAX_SEGMENTS {
-        return Err(Error::TooManySegments {
+        return Err(TraceError::TooManySegments {
             count,
             max: MAX_SEGMENTS,
         });
@@ -160,13 +223,13 @@ pub struct TraceTree {
 
 impl TraceTree {
     /// Builds the tree. The leaves must be numbered `0..n` in order, with `1 ≤ n ≤ 2^20`.
-    pub fn new(leaves: Vec<TraceLeaf>) -> Result<Self, Error> {
+    pub fn new(leaves: Vec<TraceLeaf>) -> Result<Self, TraceError> {
         let count = u64::try_from(leaves.len()).unwrap_or(u64::MAX);
         check_count(count)?;
         let mut level = Vec::with_capacity(leaves.len());
         for (position, leaf) in (0u64..).zip(&leaves) {
             if leaf.index != position {
-                return Err(Error::MisnumberedLeaf {
+                return Err(TraceError::MisnumberedLeaf {
                     position,
                     index: leaf.index,
                 });
@@ -213,9 +276,9 @@ impl TraceTree {
     }
 
     /// The inclusion proof of leaf `index`.
-    pub fn prove(&self, index: u64) -> Result<InclusionProof, Error> {
+    pub fn prove(&self, index: u64) -> Result<InclusionProof, TraceError> {
         let count = self.len();
-        let out_of_range = Error::LeafOutOfRange { index, count };
+        let out_of_range = TraceError::LeafOutOfRange { index, count };
         if index >= count {
             return Err(out_of_range);
         }
@@ -236,7 +299,7 @@ impl TraceTree {
 /// leaf level up, skipping levels where the node on the path is promoted.
 ///
 /// Decoding rejects proofs with more than [`MAX_PROOF_SIBLINGS`] siblings before allocating.
-#[derive(Debug, Clone, PartialEq, Eq, Encode)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, serde::Serialize)]
 pub struct InclusionProof {
     /// Index of the proven leaf.
     pub index: u64,
@@ -267,24 +330,24 @@ pub fn verify_inclusion(
     leaf_count: u64,
     leaf: &TraceLeaf,
     proof: &InclusionProof,
-) -> Result<(), Error> {
+) -> Result<(), TraceError> {
     check_count(leaf_count)?;
     let index = leaf.index;
     if proof.index != index {
-        return Err(Error::ProofForOtherLeaf {
+        return Err(TraceError::ProofForOtherLeaf {
             proof_index: proof.index,
             leaf_index: index,
         });
     }
     if index >= leaf_count {
-        return Err(Error::LeafOutOfRange {
+        return Err(TraceError::LeafOutOfRange {
             index,
             count: leaf_count,
         });
     }
     let expected = path_len(index, leaf_count);
     if proof.siblings.len() != expected {
-        return Err(Error::ProofLength {
+        return Err(TraceError::ProofLength {
             index,
             count: leaf_count,
             expected,
@@ -300,7 +363,7 @@ pub fn verify_inclusion(
         if partner < size {
             // The length check above guarantees a sibling here; a missing one is a mismatch.
             let Some(sibling) = siblings.next() else {
-                return Err(Error::ProofLength {
+                return Err(TraceError::ProofLength {
                     index,
                     count: leaf_count,
                     expected,
@@ -318,7 +381,7 @@ pub fn verify_inclusion(
     }
     let computed = root_hash(leaf_count, &acc);
     if computed != root {
-        return Err(Error::RootMismatch {
+        return Err(TraceError::RootMismatch {
             index,
             expected: root,
             computed,
@@ -423,13 +486,13 @@ mod tests {
 
     #[test]
     fn empty_and_misnumbered_traces_are_rejected() {
-        assert_eq!(TraceTree::new(vec![]).unwrap_err(), Error::EmptyTrace);
+        assert_eq!(TraceTree::new(vec![]).unwrap_err(), TraceError::EmptyTrace);
         let mut ls = simple(5);
         ls[3].index = 7;
         let err = TraceTree::new(ls).unwrap_err();
         assert_eq!(
             err,
-            Error::MisnumberedLeaf {
+            TraceError::MisnumberedLeaf {
                 position: 3,
                 index: 7
             }
@@ -459,7 +522,7 @@ mod tests {
         };
         assert_eq!(
             verify_inclusion(tree.root(), 5, &leaf, &proof),
-            Err(Error::LeafOutOfRange { index: 7, count: 5 })
+            Err(TraceError::LeafOutOfRange { index: 7, count: 5 })
         );
     }
 
@@ -472,7 +535,7 @@ mod tests {
         };
         assert_eq!(
             verify_inclusion(Hash::ZERO, 0, &leaf, &proof),
-            Err(Error::EmptyTrace)
+            Err(TraceError::EmptyTrace)
         );
         let err = verify_inclusion(Hash::ZERO, MAX_SEGMENTS + 1, &leaf, &proof).unwrap_err();
         assert_eq!(
@@ -518,6 +581,28 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "the proof for leaf 1 of a trace of 5 segments has 4 siblings; it needs 3"
+        );
+    }
+
+    #[test]
+    fn leaf_and_proof_serialize_with_hex_hashes() {
+        let leaf = TraceLeaf {
+            index: 1,
+            state_hash: Hash([0xab; 32]),
+            fuel: 7,
+        };
+        let hex = format!("0x{}", "ab".repeat(32));
+        assert_eq!(
+            serde_json::to_value(leaf).unwrap(),
+            serde_json::json!({ "index": 1, "state_hash": hex, "fuel": 7 })
+        );
+        let proof = InclusionProof {
+            index: 1,
+            siblings: vec![Hash([0xab; 32])],
+        };
+        assert_eq!(
+            serde_json::to_value(&proof).unwrap(),
+            serde_json::json!({ "index": 1, "siblings": [hex] })
         );
     }
 
@@ -589,7 +674,7 @@ mod tests {
             wrong_root.0[byte] ^= 1 << bit;
             let wrong = matches!(
                 verify_inclusion(wrong_root, n, &leaf, &proof),
-                Err(Error::RootMismatch { .. })
+                Err(TraceError::RootMismatch { .. })
             );
             prop_assert!(wrong, "a wrong root must give RootMismatch");
 

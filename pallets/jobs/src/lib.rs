@@ -1,0 +1,1171 @@
+//! # Jobs pallet
+//!
+//! A matched bid becomes a **job**: the market hands it over with the buyer's escrow still
+//! reserved and the provider's collateral committed. This pallet runs the job's life on the
+//! ledger and moves the money at its end. It also keeps the **blob registry**: the content
+//! addresses (blake3) of modules, datasets, checkpoints and trained models that jobs refer to,
+//! with the deposit that pays for keeping them and the references that keep them alive.
+//!
+//! ## Lifecycle
+//!
+//! ```text
+//!            commit_result (worker, by commit_by)          verification passes
+//! Assigned ───────────────────────────────────▶ Committed ────────────────────▶ Verified
+//!   │  ╲ cancel_job (buyer): worker gets the cancel fee, rest refunded              │
+//!   │   ╲──────────────────────────────────────────▶ Cancelled                     │ CHALLENGE_BLOCKS
+//!   │ commit_by passes: collateral slashed, escrow refunded or bid requeued         ▼
+//!   ╰──────────────────────────────────────────────▶ TimedOut                   Settled
+//!                     Committed ── mismatch ──▶ Disputed (escrow refunded, nobody slashed)
+//!                     Committed ── worker fails to reveal ──▶ TimedOut
+//! ```
+//!
+//! **Settlement** pays the worker `⌈clearing price × committed fuel / 10⁶⌉` and each verifier
+//! whose attestation matched [`Config::VERIFIER_FEE`], all from the escrow; the rest of the
+//! escrow returns to the buyer, the collateral is released, the offer's capacity freed, and
+//! the buyer's completed-job count rises (newcomer status fades). The receipt stays on the job.
+//!
+//! Finished jobs are kept [`Config::JOB_RETENTION`] blocks for `job status`/`job result`, then
+//! pruned; their story stays in the events.
+//!
+//! ## Blobs
+//!
+//! `register_blob(hash, size)` reserves `BLOB_DEPOSIT_BASE + ⌈size / 1 KiB⌉ × BLOB_DEPOSIT_PER_KIB`
+//! and counts `size` against the account's quota ([`Config::MAX_BLOB_BYTES_PER_ACCOUNT`]).
+//! Nodes accept the bytes of registered blobs only, and check them against the hash. A blob
+//! lives [`Config::BLOB_TTL`] blocks, renewed for as long as open bids or live jobs refer to it;
+//! then it is dropped, its deposit returned, and nodes delete the bytes.
+//!
+//! ## Invariants (checked by [`Pallet::try_state`] after every test)
+//!
+//! 1. A live job's escrow is within its buyer's reserved balance, and its collateral within the
+//!    worker's committed stake.
+//! 2. `BlobBytesOf` equals the sizes of each owner's blobs; every blob is scheduled to expire.
+//! 3. Every due list is within its bound.
+//!
+//! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls.
+
+use agora_primitives::dispatch::{DispatchError, DispatchResult, PalletError, Weight};
+use agora_primitives::storage::{Ext, StateIter, StateRead, StorageInstance, StorageMap};
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
+use pallet_balances::BalanceStatus;
+use pallet_market::{fuel_cost, BidTerms, Fuel, JobSpec, MarketHooks, Matched, OfferId};
+use parity_scale_codec::{Decode, Encode};
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+/// A job's id: the id of the bid it was made from.
+pub type JobId = u64;
+
+/// Most blocks a due entry is pushed forward when its block's list is full.
+const MAX_SPILL: u64 = 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Types
+
+/// What a worker commits to when it finishes: the trace root and everything billed.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Commitment {
+    /// Merkle root of the trace leaves (one per segment).
+    pub trace_root: Hash,
+    /// Number of segments (must equal the job's).
+    pub segments: u64,
+    /// Fuel the whole run used; what the worker is paid for.
+    pub total_fuel: Fuel,
+    /// Blob hash of the trained model (burn's format).
+    pub output: Hash,
+    /// The job's evaluation metrics (its JSON), at most `MAX_METRICS_LEN` bytes.
+    #[serde(serialize_with = "serialize_text")]
+    pub metrics: Vec<u8>,
+}
+
+fn serialize_text<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(bytes))
+}
+
+/// The money of a settled job.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Receipt {
+    /// Fuel billed (committed and spot-checked).
+    pub fuel: Fuel,
+    /// Clearing price per Mfuel.
+    pub price: Balance,
+    /// Paid to the worker.
+    pub paid_worker: Balance,
+    /// Paid to the verifiers, in total.
+    pub paid_verifiers: Balance,
+    /// Returned to the buyer.
+    pub refund: Balance,
+    /// Spot checks whose re-execution matched the worker's trace.
+    pub checks_passed: u32,
+    /// Spot checks whose verifier did not attest in time.
+    pub checks_missed: u32,
+    /// Block of settlement.
+    pub settled_at: BlockNumber,
+}
+
+/// How verification of a committed job ended; reported by the verification pallet.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub enum AuditOutcome {
+    /// No mismatch. The verifiers listed (one entry per matching check) earn a fee each.
+    #[codec(index = 0)]
+    Passed {
+        /// Verifier of each matching check.
+        paid: Vec<AccountId>,
+        /// Checks with no attestation in time.
+        missed: u32,
+    },
+    /// A verifier's re-execution differs from the worker's trace.
+    #[codec(index = 1)]
+    Mismatch {
+        /// The first mismatching segment.
+        segment: u64,
+    },
+    /// The worker did not reveal what the checks needed in time.
+    #[codec(index = 2)]
+    WorkerFault,
+}
+
+/// Where a job is in its life.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Matched; the worker is running it.
+    #[codec(index = 0)]
+    Assigned,
+    /// The result is committed; spot checks are under way.
+    #[codec(index = 1)]
+    Committed {
+        /// Block of the commitment.
+        at: BlockNumber,
+    },
+    /// Spot checks passed; settles at `settle_at` (the challenge window).
+    #[codec(index = 2)]
+    Verified {
+        /// Verifier of each matching check.
+        paid: Vec<AccountId>,
+        /// Checks missed by their verifiers.
+        missed: u32,
+        /// Block of settlement.
+        settle_at: BlockNumber,
+    },
+    /// Paid out.
+    #[codec(index = 3)]
+    Settled {
+        /// The money.
+        receipt: Receipt,
+    },
+    /// A spot check mismatched; the buyer was refunded, nobody was paid or slashed (resolution
+    /// by bisection is not in this version).
+    #[codec(index = 4)]
+    Disputed {
+        /// The first mismatching segment.
+        segment: u64,
+        /// Returned to the buyer.
+        refund: Balance,
+        /// Block it ended.
+        at: BlockNumber,
+    },
+    /// The worker missed a deadline; its collateral was slashed.
+    #[codec(index = 5)]
+    TimedOut {
+        /// Collateral destroyed.
+        slashed: Balance,
+        /// Whether the bid went back into the queue (else the escrow was refunded).
+        requeued: bool,
+        /// Block it ended.
+        at: BlockNumber,
+    },
+    /// The buyer cancelled before the result was committed.
+    #[codec(index = 6)]
+    Cancelled {
+        /// Paid to the worker for its trouble.
+        fee: Balance,
+        /// Returned to the buyer.
+        refund: Balance,
+        /// Block it ended.
+        at: BlockNumber,
+    },
+}
+
+impl JobStatus {
+    /// Whether the job has ended (its money has moved).
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            JobStatus::Settled { .. }
+                | JobStatus::Disputed { .. }
+                | JobStatus::TimedOut { .. }
+                | JobStatus::Cancelled { .. }
+        )
+    }
+}
+
+/// A job.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Job {
+    /// Who pays.
+    pub buyer: AccountId,
+    /// Who runs it.
+    pub worker: AccountId,
+    /// The offer it was matched to.
+    pub offer: OfferId,
+    /// What to run.
+    pub spec: JobSpec,
+    /// The bid's terms.
+    pub terms: BidTerms,
+    /// Clearing price per Mfuel.
+    pub price: Balance,
+    /// Reserved on the buyer.
+    pub escrow: Balance,
+    /// Committed from the worker's stake.
+    pub collateral: Balance,
+    /// Block the bid was placed.
+    pub placed_at: BlockNumber,
+    /// Block of the match.
+    pub matched_at: BlockNumber,
+    /// Last block in which the worker may commit.
+    pub commit_by: BlockNumber,
+    /// The worker's commitment, once made.
+    pub commitment: Option<Commitment>,
+    /// Where it is.
+    pub status: JobStatus,
+}
+
+/// A registered blob.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct BlobInfo {
+    /// Who registered (and pays the deposit).
+    pub owner: AccountId,
+    /// Size in bytes.
+    pub size: u64,
+    /// Reserved from the owner.
+    pub deposit: Balance,
+    /// Open bids and live jobs referring to it.
+    pub refs: u32,
+    /// Block at which it is dropped unless referred to.
+    pub expires_at: BlockNumber,
+}
+
+/// What the jobs pallet needs from verification.
+pub trait JobVerification {
+    /// A worker committed a result: start spot-checking it.
+    fn begin(ext: &mut Ext<'_>, job: JobId, record: &Job);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config
+
+/// Runtime parameters of the pallet.
+pub trait Config: pallet_market::Config {
+    /// Index of this pallet in the runtime.
+    const JOBS_PALLET_INDEX: u8;
+    /// Largest blob.
+    const MAX_BLOB_SIZE: u64;
+    /// Most bytes of blobs one account may have registered.
+    const MAX_BLOB_BYTES_PER_ACCOUNT: u64;
+    /// Deposit per blob.
+    const BLOB_DEPOSIT_BASE: Balance;
+    /// Deposit per started KiB of blob.
+    const BLOB_DEPOSIT_PER_KIB: Balance;
+    /// Blocks a blob is kept without references.
+    const BLOB_TTL: BlockNumber;
+    /// Most entries due in one block (longer lists spill to the next block).
+    const MAX_DUE_PER_BLOCK: u32;
+    /// Longest metrics in a commitment.
+    const MAX_METRICS_LEN: u32;
+    /// Blocks between verification and settlement.
+    const CHALLENGE_BLOCKS: BlockNumber;
+    /// Share of the max payment a buyer pays the worker to cancel an assigned job, in percent.
+    const CANCEL_FEE_PERCENT: u8;
+    /// Blocks a finished job is kept.
+    const JOB_RETENTION: BlockNumber;
+    /// Paid per matching spot check.
+    const VERIFIER_FEE: Balance;
+    /// The verification pallet.
+    type Verification: JobVerification;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+/// Events of the jobs pallet.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub enum Event {
+    /// A matched bid became a job.
+    #[codec(index = 0)]
+    JobAssigned {
+        /// The job.
+        job: JobId,
+        /// The worker.
+        worker: AccountId,
+        /// Last block to commit.
+        commit_by: BlockNumber,
+    },
+    /// The worker committed a result.
+    #[codec(index = 1)]
+    ResultCommitted {
+        /// The job.
+        job: JobId,
+        /// Trace root.
+        trace_root: Hash,
+        /// Fuel used.
+        total_fuel: Fuel,
+        /// The model's blob.
+        output: Hash,
+    },
+    /// Spot checks passed; the challenge window runs.
+    #[codec(index = 2)]
+    JobVerified {
+        /// The job.
+        job: JobId,
+        /// Matching checks.
+        checks_passed: u32,
+        /// Block of settlement.
+        settle_at: BlockNumber,
+    },
+    /// The job settled.
+    #[codec(index = 3)]
+    JobSettled {
+        /// The job.
+        job: JobId,
+        /// The money.
+        receipt: Receipt,
+    },
+    /// A spot check mismatched; the buyer was refunded.
+    #[codec(index = 4)]
+    JobDisputed {
+        /// The job.
+        job: JobId,
+        /// The mismatching segment.
+        segment: u64,
+        /// Refunded.
+        refund: Balance,
+    },
+    /// The worker missed a deadline.
+    #[codec(index = 5)]
+    JobTimedOut {
+        /// The job.
+        job: JobId,
+        /// The worker.
+        worker: AccountId,
+        /// Collateral destroyed.
+        slashed: Balance,
+        /// Whether the bid was requeued.
+        requeued: bool,
+    },
+    /// The buyer cancelled an assigned job.
+    #[codec(index = 6)]
+    JobCancelled {
+        /// The job.
+        job: JobId,
+        /// Paid to the worker.
+        fee: Balance,
+        /// Refunded.
+        refund: Balance,
+    },
+    /// A blob was registered.
+    #[codec(index = 7)]
+    BlobRegistered {
+        /// Its hash.
+        hash: Hash,
+        /// Who registered it.
+        owner: AccountId,
+        /// Its size.
+        size: u64,
+        /// Deposit reserved.
+        deposit: Balance,
+    },
+    /// A blob was dropped; its deposit returned.
+    #[codec(index = 8)]
+    BlobExpired {
+        /// Its hash.
+        hash: Hash,
+    },
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// Errors of the jobs pallet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// No job with this id.
+    #[error("no job with this id")]
+    UnknownJob,
+    /// The signer is not the job's worker.
+    #[error("the signer is not the worker of this job")]
+    NotJobWorker,
+    /// The signer is not the job's buyer.
+    #[error("the signer is not the buyer of this job")]
+    NotJobBuyer,
+    /// The job already has a committed result.
+    #[error("the job's result is already committed")]
+    AlreadyCommitted,
+    /// The job is not waiting for a result.
+    #[error("the job is not waiting for a result")]
+    NotAssigned,
+    /// The commit deadline has passed.
+    #[error("the job's commit deadline has passed")]
+    DeadlinePassed,
+    /// The commitment's segment count differs from the job's.
+    #[error("the commitment's segment count differs from the job's")]
+    WrongSegmentCount,
+    /// The committed fuel is zero or above the bid's max fuel.
+    #[error("the committed fuel is zero or above the bid's max fuel")]
+    FuelOutOfRange,
+    /// The output blob is not registered.
+    #[error("the output is not a registered blob; register and upload it first")]
+    UnknownOutput,
+    /// The metrics are longer than the limit.
+    #[error("the metrics are longer than the limit")]
+    MetricsTooLong,
+    /// A blob of size zero or above the limit.
+    #[error("the blob size is zero or above the per-blob limit")]
+    BadBlobSize,
+    /// The account's blob quota would be exceeded.
+    #[error("the account's blob quota would be exceeded")]
+    BlobQuotaExceeded,
+    /// The blob is already registered.
+    #[error("the blob is already registered")]
+    BlobAlreadyRegistered,
+    /// The free balance cannot cover the blob deposit.
+    #[error("the free balance cannot cover the blob deposit")]
+    CannotPayDeposit,
+    /// The job can only be cancelled before its result is committed.
+    #[error("the job can no longer be cancelled: its result is committed or it has ended")]
+    CannotCancel,
+}
+
+const ERRORS: [Error; 15] = [
+    Error::UnknownJob,
+    Error::NotJobWorker,
+    Error::NotJobBuyer,
+    Error::AlreadyCommitted,
+    Error::NotAssigned,
+    Error::DeadlinePassed,
+    Error::WrongSegmentCount,
+    Error::FuelOutOfRange,
+    Error::UnknownOutput,
+    Error::MetricsTooLong,
+    Error::BadBlobSize,
+    Error::BlobQuotaExceeded,
+    Error::BlobAlreadyRegistered,
+    Error::CannotPayDeposit,
+    Error::CannotCancel,
+];
+
+impl PalletError for Error {
+    fn index(self) -> u8 {
+        self as u8
+    }
+    fn from_index(index: u8) -> Option<Self> {
+        ERRORS.get(usize::from(index)).copied()
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Error::UnknownJob => "UnknownJob",
+            Error::NotJobWorker => "NotJobWorker",
+            Error::NotJobBuyer => "NotJobBuyer",
+            Error::AlreadyCommitted => "AlreadyCommitted",
+            Error::NotAssigned => "NotAssigned",
+            Error::DeadlinePassed => "DeadlinePassed",
+            Error::WrongSegmentCount => "WrongSegmentCount",
+            Error::FuelOutOfRange => "FuelOutOfRange",
+            Error::UnknownOutput => "UnknownOutput",
+            Error::MetricsTooLong => "MetricsTooLong",
+            Error::BadBlobSize => "BadBlobSize",
+            Error::BlobQuotaExceeded => "BlobQuotaExceeded",
+            Error::BlobAlreadyRegistered => "BlobAlreadyRegistered",
+            Error::CannotPayDeposit => "CannotPayDeposit",
+            Error::CannotCancel => "CannotCancel",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage
+
+macro_rules! storage_instance {
+    ($name:ident, $item:literal) => {
+        #[doc = concat!("Storage instance of `Jobs::", $item, "`.")]
+        pub struct $name;
+        impl StorageInstance for $name {
+            const PALLET: &'static str = "Jobs";
+            const ITEM: &'static str = $item;
+        }
+    };
+}
+storage_instance!(JobsPrefix, "Jobs");
+storage_instance!(JobsDuePrefix, "JobsDue");
+storage_instance!(BlobsPrefix, "Blobs");
+storage_instance!(BlobBytesOfPrefix, "BlobBytesOf");
+storage_instance!(BlobsDuePrefix, "BlobsDue");
+
+/// `JobId → Job`: live jobs and finished ones within their retention.
+pub type Jobs = StorageMap<JobsPrefix, JobId, Job>;
+/// Jobs with something due at a block (commit deadline, settlement, pruning).
+pub type JobsDue = StorageMap<JobsDuePrefix, BlockNumber, Vec<JobId>>;
+/// `Hash → BlobInfo`: the blob registry.
+pub type Blobs = StorageMap<BlobsPrefix, Hash, BlobInfo>;
+/// Bytes of blobs registered per account.
+pub type BlobBytesOf = StorageMap<BlobBytesOfPrefix, AccountId, u64>;
+/// Blobs whose life ends at a block.
+pub type BlobsDue = StorageMap<BlobsDuePrefix, BlockNumber, Vec<Hash>>;
+
+/// Appends `item` to the due list of block `at`, or of the first later block with room (up to
+/// `MAX_SPILL` blocks on, after which the bound yields to correctness: nothing is dropped).
+/// Returns the block it landed in.
+pub fn schedule<P: StorageInstance, V: Encode + Decode>(
+    ext: &mut Ext<'_>,
+    at: BlockNumber,
+    item: V,
+    max_per_block: u32,
+) -> BlockNumber {
+    let max = usize::try_from(max_per_block).unwrap_or(usize::MAX);
+    let mut block = at;
+    for _ in 0..MAX_SPILL {
+        let mut list: Vec<V> =
+            StorageMap::<P, BlockNumber, Vec<V>>::get(ext, &block).unwrap_or_default();
+        if list.len() < max {
+            list.push(item);
+            StorageMap::<P, BlockNumber, Vec<V>>::insert(ext, &block, &list);
+            return block;
+        }
+        block = block.saturating_add(1);
+    }
+    let mut list: Vec<V> =
+        StorageMap::<P, BlockNumber, Vec<V>>::get(ext, &block).unwrap_or_default();
+    list.push(item);
+    StorageMap::<P, BlockNumber, Vec<V>>::insert(ext, &block, &list);
+    block
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pallet
+
+/// The jobs pallet.
+pub struct Pallet<T>(PhantomData<T>);
+
+type Balances<T> = pallet_balances::Pallet<T>;
+type Staking<T> = pallet_staking::Pallet<T>;
+type Market<T> = pallet_market::Pallet<T>;
+type System<T> = pallet_system::Pallet<T>;
+
+impl<T: Config> Pallet<T> {
+    fn error(error: Error) -> DispatchError {
+        error.into_dispatch(T::JOBS_PALLET_INDEX)
+    }
+
+    fn deposit_event(ext: &mut Ext<'_>, event: Event) {
+        ext.deposit_event(T::JOBS_PALLET_INDEX, &event);
+    }
+
+    fn schedule_job(ext: &mut Ext<'_>, at: BlockNumber, job: JobId) {
+        schedule::<JobsDuePrefix, JobId>(ext, at, job, T::MAX_DUE_PER_BLOCK);
+    }
+
+    // --- reads -------------------------------------------------------------------------------
+
+    /// A job (live, or finished within its retention).
+    pub fn job(state: &impl StateRead, id: JobId) -> Option<Job> {
+        Jobs::get(state, &id)
+    }
+
+    /// A registered blob.
+    pub fn blob(state: &impl StateRead, hash: &Hash) -> Option<BlobInfo> {
+        Blobs::get(state, hash)
+    }
+
+    /// Deposit for a blob of `size` bytes.
+    pub fn blob_deposit(size: u64) -> Balance {
+        let kib = u128::from(size.div_ceil(1024));
+        T::BLOB_DEPOSIT_BASE.saturating_add(kib.saturating_mul(T::BLOB_DEPOSIT_PER_KIB))
+    }
+
+    // --- blobs -------------------------------------------------------------------------------
+
+    /// Registers a blob, reserving its deposit. All-or-nothing.
+    pub fn register_blob(
+        ext: &mut Ext<'_>,
+        owner: &AccountId,
+        hash: Hash,
+        size: u64,
+    ) -> DispatchResult {
+        if size == 0 || size > T::MAX_BLOB_SIZE {
+            return Err(Self::error(Error::BadBlobSize));
+        }
+        if Blobs::get(ext, &hash).is_some() {
+            return Err(Self::error(Error::BlobAlreadyRegistered));
+        }
+        let used = BlobBytesOf::get(ext, owner).unwrap_or(0);
+        let total = used
+            .checked_add(size)
+            .filter(|total| *total <= T::MAX_BLOB_BYTES_PER_ACCOUNT)
+            .ok_or(Self::error(Error::BlobQuotaExceeded))?;
+        let deposit = Self::blob_deposit(size);
+        Balances::<T>::reserve(ext, owner, deposit)
+            .map_err(|_| Self::error(Error::CannotPayDeposit))?;
+        let now = System::<T>::block_number(ext);
+        let expires_at = schedule::<BlobsDuePrefix, Hash>(
+            ext,
+            now.saturating_add(T::BLOB_TTL),
+            hash,
+            T::MAX_DUE_PER_BLOCK,
+        );
+        BlobBytesOf::insert(ext, owner, &total);
+        Blobs::insert(
+            ext,
+            &hash,
+            &BlobInfo {
+                owner: *owner,
+                size,
+                deposit,
+                refs: 0,
+                expires_at,
+            },
+        );
+        Self::deposit_event(
+            ext,
+            Event::BlobRegistered {
+                hash,
+                owner: *owner,
+                size,
+                deposit,
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds a reference to a registered blob (no-op for unknown hashes).
+    pub fn retain_blob(ext: &mut Ext<'_>, hash: &Hash) {
+        if let Some(mut info) = Blobs::get(ext, hash) {
+            info.refs = info.refs.saturating_add(1);
+            Blobs::insert(ext, hash, &info);
+        }
+    }
+
+    /// Drops a reference to a registered blob.
+    pub fn release_blob(ext: &mut Ext<'_>, hash: &Hash) {
+        if let Some(mut info) = Blobs::get(ext, hash) {
+            info.refs = info.refs.saturating_sub(1);
+            Blobs::insert(ext, hash, &info);
+        }
+    }
+
+    fn release_job_blobs(ext: &mut Ext<'_>, job: &Job) {
+        Self::release_blob(ext, &job.spec.module);
+        Self::release_blob(ext, &job.spec.dataset);
+        if let Some(commitment) = &job.commitment {
+            Self::release_blob(ext, &commitment.output);
+        }
+    }
+
+    fn expire_blobs(ext: &mut Ext<'_>, now: BlockNumber) -> usize {
+        let Some(due) = BlobsDue::get(ext, &now) else {
+            return 0;
+        };
+        BlobsDue::remove(ext, &now);
+        for hash in &due {
+            let Some(mut info) = Blobs::get(ext, hash) else {
+                continue;
+            };
+            if info.refs > 0 {
+                info.expires_at = schedule::<BlobsDuePrefix, Hash>(
+                    ext,
+                    now.saturating_add(T::BLOB_TTL),
+                    *hash,
+                    T::MAX_DUE_PER_BLOCK,
+                );
+                Blobs::insert(ext, hash, &info);
+                continue;
+            }
+            Blobs::remove(ext, hash);
+            let used = BlobBytesOf::get(ext, &info.owner)
+                .unwrap_or(0)
+                .saturating_sub(info.size);
+            if used == 0 {
+                BlobBytesOf::remove(ext, &info.owner);
+            } else {
+                BlobBytesOf::insert(ext, &info.owner, &used);
+            }
+            let left = Balances::<T>::unreserve(ext, &info.owner, info.deposit);
+            assert!(
+                left == 0,
+                "jobs invariant broken: deposit of blob {hash} was not reserved"
+            );
+            Self::deposit_event(ext, Event::BlobExpired { hash: *hash });
+        }
+        due.len()
+    }
+
+    // --- lifecycle ---------------------------------------------------------------------------
+
+    /// Takes over a matched bid (called through the market's hooks).
+    pub fn assign(ext: &mut Ext<'_>, matched: Matched) {
+        let now = System::<T>::block_number(ext);
+        let commit_by = now
+            .saturating_add(u64::from(matched.terms.run_blocks))
+            .min(matched.terms.deadline);
+        let job = Job {
+            buyer: matched.buyer,
+            worker: matched.provider,
+            offer: matched.offer,
+            spec: matched.spec,
+            terms: matched.terms,
+            price: matched.price,
+            escrow: matched.escrow,
+            collateral: matched.collateral,
+            placed_at: matched.placed_at,
+            matched_at: now,
+            commit_by,
+            commitment: None,
+            status: JobStatus::Assigned,
+        };
+        Jobs::insert(ext, &matched.bid, &job);
+        Self::schedule_job(ext, commit_by, matched.bid);
+        Self::deposit_event(
+            ext,
+            Event::JobAssigned {
+                job: matched.bid,
+                worker: job.worker,
+                commit_by,
+            },
+        );
+    }
+
+    /// The worker's result. All-or-nothing.
+    pub fn commit_result(
+        ext: &mut Ext<'_>,
+        who: &AccountId,
+        id: JobId,
+        commitment: Commitment,
+    ) -> DispatchResult {
+        let now = System::<T>::block_number(ext);
+        let mut job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
+        if job.worker != *who {
+            return Err(Self::error(Error::NotJobWorker));
+        }
+        match job.status {
+            JobStatus::Assigned => {}
+            JobStatus::Committed { .. }
+            | JobStatus::Verified { .. }
+            | JobStatus::Settled { .. }
+            | JobStatus::Disputed { .. } => return Err(Self::error(Error::AlreadyCommitted)),
+            JobStatus::TimedOut { .. } | JobStatus::Cancelled { .. } => {
+                return Err(Self::error(Error::NotAssigned))
+            }
+        }
+        if now > job.commit_by {
+            return Err(Self::error(Error::DeadlinePassed));
+        }
+        if commitment.segments != job.spec.segments() {
+            return Err(Self::error(Error::WrongSegmentCount));
+        }
+        if commitment.total_fuel == 0 || commitment.total_fuel > job.terms.max_fuel {
+            return Err(Self::error(Error::FuelOutOfRange));
+        }
+        if commitment.metrics.len() > usize::try_from(T::MAX_METRICS_LEN).unwrap_or(usize::MAX) {
+            return Err(Self::error(Error::MetricsTooLong));
+        }
+        if Blobs::get(ext, &commitment.output).is_none() {
+            return Err(Self::error(Error::UnknownOutput));
+        }
+        Self::retain_blob(ext, &commitment.output);
+        Self::deposit_event(
+            ext,
+            Event::ResultCommitted {
+                job: id,
+                trace_root: commitment.trace_root,
+                total_fuel: commitment.total_fuel,
+                output: commitment.output,
+            },
+        );
+        job.commitment = Some(commitment);
+        job.status = JobStatus::Committed { at: now };
+        Jobs::insert(ext, &id, &job);
+        T::Verification::begin(ext, id, &job);
+        Ok(())
+    }
+
+    /// The buyer cancels an assigned job; the worker gets the cancel fee.
+    pub fn cancel_job(ext: &mut Ext<'_>, who: &AccountId, id: JobId) -> DispatchResult {
+        let mut job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
+        if job.buyer != *who {
+            return Err(Self::error(Error::NotJobBuyer));
+        }
+        if job.status != JobStatus::Assigned {
+            return Err(Self::error(Error::CannotCancel));
+        }
+        let now = System::<T>::block_number(ext);
+        let max_payment = fuel_cost(job.price, job.terms.max_fuel).unwrap_or(job.escrow);
+        let fee = max_payment
+            .saturating_mul(u128::from(T::CANCEL_FEE_PERCENT.min(100)))
+            .checked_div(100)
+            .unwrap_or(0)
+            .min(job.escrow);
+        Self::pay_from_escrow(ext, &job, &job.worker, fee);
+        let refund = job.escrow.saturating_sub(fee);
+        Self::refund(ext, &job, refund);
+        Staking::<T>::release(ext, &job.worker, job.collateral);
+        Self::end_job_common(ext, &job);
+        job.status = JobStatus::Cancelled {
+            fee,
+            refund,
+            at: now,
+        };
+        Self::finish(ext, id, &job, now);
+        Self::deposit_event(
+            ext,
+            Event::JobCancelled {
+                job: id,
+                fee,
+                refund,
+            },
+        );
+        Ok(())
+    }
+
+    /// Verification finished (called by the verification pallet).
+    pub fn audited(ext: &mut Ext<'_>, id: JobId, outcome: AuditOutcome) {
+        let Some(mut job) = Jobs::get(ext, &id) else {
+            return;
+        };
+        if !matches!(job.status, JobStatus::Committed { .. }) {
+            return;
+        }
+        let now = System::<T>::block_number(ext);
+        match outcome {
+            AuditOutcome::Passed { paid, missed } => {
+                let settle_at = now.saturating_add(T::CHALLENGE_BLOCKS);
+                let checks_passed = u32::try_from(paid.len()).unwrap_or(u32::MAX);
+                job.status = JobStatus::Verified {
+                    paid,
+                    missed,
+                    settle_at,
+                };
+                Jobs::insert(ext, &id, &job);
+                Self::schedule_job(ext, settle_at, id);
+                Self::deposit_event(
+                    ext,
+                    Event::JobVerified {
+                        job: id,
+                        checks_passed,
+                        settle_at,
+                    },
+                );
+            }
+            AuditOutcome::Mismatch { segment } => {
+                Self::refund(ext, &job, job.escrow);
+                Staking::<T>::release(ext, &job.worker, job.collateral);
+                Self::end_job_common(ext, &job);
+                job.status = JobStatus::Disputed {
+                    segment,
+                    refund: job.escrow,
+                    at: now,
+                };
+                Self::finish(ext, id, &job, now);
+                Self::deposit_event(
+                    ext,
+                    Event::JobDisputed {
+                        job: id,
+                        segment,
+                        refund: job.escrow,
+                    },
+                );
+            }
+            AuditOutcome::WorkerFault => Self::time_out(ext, id, job, now),
+        }
+    }
+
+    /// Moves `amount` of the job's escrow to `to`'s free balance.
+    fn pay_from_escrow(ext: &mut Ext<'_>, job: &Job, to: &AccountId, amount: Balance) {
+        if amount == 0 {
+            return;
+        }
+        // Workers and verifiers hold stake, so their accounts exist: no existential-deposit
+        // refusal; and the escrow is reserved (invariant 1), so the buyer has it.
+        Balances::<T>::repatriate_reserved(ext, &job.buyer, to, amount, BalanceStatus::Free)
+            .expect("escrow is reserved and stakers' accounts exist");
+    }
+
+    fn refund(ext: &mut Ext<'_>, job: &Job, amount: Balance) {
+        let left = Balances::<T>::unreserve(ext, &job.buyer, amount);
+        assert!(left == 0, "jobs invariant broken: escrow was not reserved");
+    }
+
+    /// What every ending shares: capacity back to the offer, blob references dropped.
+    fn end_job_common(ext: &mut Ext<'_>, job: &Job) {
+        Market::<T>::release_capacity(ext, job.offer, job.terms.max_fuel);
+        Self::release_job_blobs(ext, job);
+    }
+
+    /// Stores a finished job and schedules its pruning.
+    fn finish(ext: &mut Ext<'_>, id: JobId, job: &Job, now: BlockNumber) {
+        Jobs::insert(ext, &id, job);
+        Self::schedule_job(ext, now.saturating_add(T::JOB_RETENTION), id);
+    }
+
+    fn time_out(ext: &mut Ext<'_>, id: JobId, mut job: Job, now: BlockNumber) {
+        let slashed = Staking::<T>::slash_committed(ext, &job.worker, job.collateral);
+        Market::<T>::release_capacity(ext, job.offer, job.terms.max_fuel);
+        if let Some(commitment) = &job.commitment {
+            Self::release_blob(ext, &commitment.output);
+        }
+        let matched = Matched {
+            bid: id,
+            buyer: job.buyer,
+            spec: job.spec.clone(),
+            terms: job.terms.clone(),
+            escrow: job.escrow,
+            placed_at: job.placed_at,
+            offer: job.offer,
+            provider: job.worker,
+            price: job.price,
+            collateral: job.collateral,
+        };
+        // A requeued bid keeps the escrow and the references to its module and dataset.
+        let requeued = job.terms.requeue && Market::<T>::requeue(ext, &matched);
+        if !requeued {
+            Self::refund(ext, &job, job.escrow);
+            Self::release_blob(ext, &job.spec.module);
+            Self::release_blob(ext, &job.spec.dataset);
+        }
+        job.status = JobStatus::TimedOut {
+            slashed,
+            requeued,
+            at: now,
+        };
+        if requeued {
+            // The bid is back in the book under the same id; a new match makes a new job.
+            Jobs::remove(ext, &id);
+        } else {
+            Self::finish(ext, id, &job, now);
+        }
+        Self::deposit_event(
+            ext,
+            Event::JobTimedOut {
+                job: id,
+                worker: job.worker,
+                slashed,
+                requeued,
+            },
+        );
+    }
+
+    fn settle(
+        ext: &mut Ext<'_>,
+        id: JobId,
+        mut job: Job,
+        paid: Vec<AccountId>,
+        missed: u32,
+        now: BlockNumber,
+    ) {
+        let fuel = job.commitment.as_ref().map_or(0, |c| c.total_fuel);
+        let paid_worker = fuel_cost(job.price, fuel).unwrap_or(0).min(job.escrow);
+        Self::pay_from_escrow(ext, &job, &job.worker, paid_worker);
+        let mut left = job.escrow.saturating_sub(paid_worker);
+        let mut paid_verifiers: Balance = 0;
+        for verifier in &paid {
+            let fee = T::VERIFIER_FEE.min(left);
+            Self::pay_from_escrow(ext, &job, verifier, fee);
+            left = left.saturating_sub(fee);
+            paid_verifiers = paid_verifiers.saturating_add(fee);
+        }
+        Self::refund(ext, &job, left);
+        Staking::<T>::release(ext, &job.worker, job.collateral);
+        Self::end_job_common(ext, &job);
+        Market::<T>::note_completed(ext, &job.buyer);
+        let receipt = Receipt {
+            fuel,
+            price: job.price,
+            paid_worker,
+            paid_verifiers,
+            refund: left,
+            checks_passed: u32::try_from(paid.len()).unwrap_or(u32::MAX),
+            checks_missed: missed,
+            settled_at: now,
+        };
+        job.status = JobStatus::Settled {
+            receipt: receipt.clone(),
+        };
+        Self::finish(ext, id, &job, now);
+        Self::deposit_event(ext, Event::JobSettled { job: id, receipt });
+    }
+
+    // --- hooks -------------------------------------------------------------------------------
+
+    /// End of block: missed deadlines, settlements, pruning, blob expiry. Returns the weight.
+    pub fn on_finalize(ext: &mut Ext<'_>) -> Weight {
+        let now = System::<T>::block_number(ext);
+        let due = JobsDue::get(ext, &now).unwrap_or_default();
+        if !due.is_empty() {
+            JobsDue::remove(ext, &now);
+        }
+        for id in &due {
+            let Some(job) = Jobs::get(ext, id) else {
+                continue;
+            };
+            match job.status.clone() {
+                JobStatus::Assigned if job.commit_by <= now => Self::time_out(ext, *id, job, now),
+                JobStatus::Verified {
+                    paid,
+                    missed,
+                    settle_at,
+                } if settle_at <= now => Self::settle(ext, *id, job, paid, missed, now),
+                status if status.is_final() => Jobs::remove(ext, id),
+                _ => {}
+            }
+        }
+        let blobs = Self::expire_blobs(ext, now);
+        weights::on_finalize(due.len(), blobs)
+    }
+
+    /// Dispatches a call signed by `who`.
+    pub fn dispatch(ext: &mut Ext<'_>, who: &AccountId, call: &Call) -> DispatchResult {
+        match call {
+            Call::RegisterBlob { hash, size } => Self::register_blob(ext, who, *hash, *size),
+            Call::CommitResult { job, commitment } => {
+                Self::commit_result(ext, who, *job, commitment.clone())
+            }
+            Call::CancelJob { job } => Self::cancel_job(ext, who, *job),
+        }
+    }
+
+    /// Checks the pallet's invariants over a whole state. Run after every test.
+    pub fn try_state(state: &impl StateIter) -> Result<(), String> {
+        let mut escrow_of: BTreeMap<AccountId, Balance> = BTreeMap::new();
+        let mut collateral_of: BTreeMap<AccountId, Balance> = BTreeMap::new();
+        for (id, job) in Jobs::iter(state) {
+            if job.status.is_final() {
+                continue;
+            }
+            let escrow = escrow_of.entry(job.buyer).or_default();
+            *escrow = escrow.saturating_add(job.escrow);
+            let collateral = collateral_of.entry(job.worker).or_default();
+            *collateral = collateral.saturating_add(job.collateral);
+            if job.commit_by > job.terms.deadline {
+                return Err(format!("job {id} may commit after its bid's deadline"));
+            }
+        }
+        for (buyer, escrow) in &escrow_of {
+            let reserved = Balances::<T>::reserved_balance(state, buyer);
+            if reserved < *escrow {
+                return Err(format!(
+                    "{buyer} has {escrow} in job escrow but {reserved} reserved"
+                ));
+            }
+        }
+        for (worker, collateral) in &collateral_of {
+            let committed = Staking::<T>::ledger(state, worker).committed;
+            if committed < *collateral {
+                return Err(format!(
+                    "{worker} has {collateral} of job collateral but {committed} committed"
+                ));
+            }
+        }
+        let mut bytes: BTreeMap<AccountId, u64> = BTreeMap::new();
+        let scheduled: BTreeMap<Hash, BlockNumber> = BlobsDue::iter(state)
+            .into_iter()
+            .flat_map(|(block, hashes)| hashes.into_iter().map(move |hash| (hash, block)))
+            .collect();
+        for (hash, info) in Blobs::iter(state) {
+            let used = bytes.entry(info.owner).or_default();
+            *used = used.saturating_add(info.size);
+            if scheduled.get(&hash) != Some(&info.expires_at) {
+                return Err(format!(
+                    "blob {hash} is not scheduled to expire at {}",
+                    info.expires_at
+                ));
+            }
+        }
+        let counted: BTreeMap<AccountId, u64> = BlobBytesOf::iter(state).into_iter().collect();
+        if counted != bytes {
+            return Err(format!(
+                "BlobBytesOf {counted:?} differs from the blobs {bytes:?}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The market's view of this pallet: blobs and job hand-over.
+impl<T: Config> MarketHooks for Pallet<T> {
+    fn blob_known(state: &Ext<'_>, hash: &Hash) -> bool {
+        Blobs::get(state, hash).is_some()
+    }
+    fn on_bid_placed(ext: &mut Ext<'_>, spec: &JobSpec) {
+        Self::retain_blob(ext, &spec.module);
+        Self::retain_blob(ext, &spec.dataset);
+    }
+    fn on_bid_dropped(ext: &mut Ext<'_>, spec: &JobSpec) {
+        Self::release_blob(ext, &spec.module);
+        Self::release_blob(ext, &spec.dataset);
+    }
+    fn on_matched(ext: &mut Ext<'_>, matched: Matched) {
+        Self::assign(ext, matched);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+
+/// Calls of the jobs pallet.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Call {
+    /// Registers a blob (reserving its deposit) so that nodes accept its bytes.
+    #[codec(index = 0)]
+    RegisterBlob {
+        /// blake3 of the bytes.
+        hash: Hash,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// The worker commits its result.
+    #[codec(index = 1)]
+    CommitResult {
+        /// The job.
+        job: JobId,
+        /// The result.
+        commitment: Commitment,
+    },
+    /// The buyer cancels a job before its result is committed.
+    #[codec(index = 2)]
+    CancelJob {
+        /// The job.
+        job: JobId,
+    },
+}
+
+impl Call {
+    /// Weight of the call, fixed before dispatch.
+    pub fn weight(&self) -> Weight {
+        match self {
+            Call::RegisterBlob { .. } => weights::REGISTER_BLOB,
+            Call::CommitResult { .. } => weights::COMMIT_RESULT,
+            Call::CancelJob { .. } => weights::CANCEL_JOB,
+        }
+    }
+}
+
+/// Weights, in nanoseconds on the reference machine.
+pub mod weights {
+    use super::Weight;
+    /// `register_blob`: reserve, registry and due-list writes.
+    pub const REGISTER_BLOB: Weight = 40_000;
+    /// `commit_result`: job read/write, blob lookup, start of verification (sampling is later).
+    pub const COMMIT_RESULT: Weight = 80_000;
+    /// `cancel_job`: two balance moves, market and blob updates.
+    pub const CANCEL_JOB: Weight = 80_000;
+
+    /// End of block with `jobs` due jobs and `blobs` due blobs.
+    pub fn on_finalize(jobs: usize, blobs: usize) -> Weight {
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        10_000u64
+            .saturating_add(count(jobs).saturating_mul(150_000))
+            .saturating_add(count(blobs).saturating_mul(30_000))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
+mod tests;

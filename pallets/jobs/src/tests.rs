@@ -1,0 +1,648 @@
+//! Pallet tests for every lifecycle path; every step ends with the invariant checkers of
+//! balances, staking, market and jobs, and a token-conservation check.
+
+use super::*;
+use agora_primitives::storage::apply_changes;
+use agora_primitives::AGR;
+use pallet_market::{Energy, Region, FUEL_PER_MFUEL};
+
+struct Test;
+impl pallet_system::Config for Test {
+    const SYSTEM_PALLET_INDEX: u8 = 0;
+    const BLOCK_HASH_COUNT: u64 = 16;
+    const MAX_REMARK_LEN: u32 = 64;
+}
+impl pallet_balances::Config for Test {
+    const BALANCES_PALLET_INDEX: u8 = 1;
+    const EXISTENTIAL_DEPOSIT: Balance = AGR / 1000;
+}
+impl pallet_staking::Config for Test {
+    const STAKING_PALLET_INDEX: u8 = 2;
+    const UNBONDING_DELAY: BlockNumber = 10;
+    const MAX_UNLOCKING_CHUNKS: u32 = 4;
+    const MIN_BOND: Balance = AGR;
+}
+impl pallet_market::Config for Test {
+    const MARKET_PALLET_INDEX: u8 = 3;
+    const MAX_OPEN_BIDS: u32 = 8;
+    const MAX_OPEN_OFFERS: u32 = 4;
+    const MAX_BIDS_PER_ACCOUNT: u32 = 4;
+    const MAX_OFFERS_PER_PROVIDER: u32 = 2;
+    const MAX_MATCHES_PER_BLOCK: u32 = 16;
+    const NEWCOMER_SHARE_PERCENT: u8 = 0;
+    const NEWCOMER_JOBS: u32 = 2;
+    const MAX_PARAMS_LEN: u32 = 32;
+    const MAX_JOB_FUEL: Fuel = 1_000 * FUEL_PER_MFUEL;
+    const MAX_SEGMENTS: u64 = 64;
+    const MIN_RUN_BLOCKS: u32 = 2;
+    const MIN_COLLATERAL: Balance = AGR;
+    const VERIFICATION_ESCROW: Balance = 2 * FEE;
+    const CLEARING_HISTORY: u32 = 3;
+    const RECENT_MATCHES: u32 = 4;
+    type Hooks = Jobs;
+}
+impl Config for Test {
+    const JOBS_PALLET_INDEX: u8 = 4;
+    const MAX_BLOB_SIZE: u64 = 1 << 20;
+    const MAX_BLOB_BYTES_PER_ACCOUNT: u64 = 3 << 20;
+    const BLOB_DEPOSIT_BASE: Balance = AGR / 100;
+    const BLOB_DEPOSIT_PER_KIB: Balance = AGR / 10_000;
+    const BLOB_TTL: BlockNumber = 20;
+    const MAX_DUE_PER_BLOCK: u32 = 2;
+    const MAX_METRICS_LEN: u32 = 16;
+    const CHALLENGE_BLOCKS: BlockNumber = 3;
+    const CANCEL_FEE_PERCENT: u8 = 10;
+    const JOB_RETENTION: BlockNumber = 5;
+    const VERIFIER_FEE: Balance = FEE;
+    type Verification = RecordBegin;
+}
+type Jobs = Pallet<Test>;
+type TestBalances = pallet_balances::Pallet<Test>;
+type TestStaking = pallet_staking::Pallet<Test>;
+type TestMarket = pallet_market::Pallet<Test>;
+
+const FEE: Balance = AGR / 20;
+
+/// Stand-in for the verification pallet: records which jobs it was asked to check.
+struct RecordBegin;
+struct BegunPrefix;
+impl StorageInstance for BegunPrefix {
+    const PALLET: &'static str = "TestVerification";
+    const ITEM: &'static str = "Begun";
+}
+type Begun = StorageMap<BegunPrefix, JobId, Hash>;
+impl JobVerification for RecordBegin {
+    fn begin(ext: &mut Ext<'_>, job: JobId, record: &Job) {
+        let root = record.commitment.as_ref().unwrap().trace_root;
+        Begun::insert(ext, &job, &root);
+    }
+}
+
+const ALICE: AccountId = AccountId([1; 32]);
+const BOB: AccountId = AccountId([2; 32]);
+const CHARLIE: AccountId = AccountId([3; 32]);
+const MFUEL: Fuel = FUEL_PER_MFUEL;
+const MODULE: Hash = Hash([0xAA; 32]);
+const DATASET: Hash = Hash([0xDA; 32]);
+const OUTPUT: Hash = Hash([0x0B; 32]);
+
+type State = BTreeMap<Vec<u8>, Vec<u8>>;
+
+fn check(state: &State) {
+    TestBalances::try_state(state).unwrap();
+    TestStaking::try_state(state).unwrap();
+    TestMarket::try_state(state).unwrap();
+    Jobs::try_state(state).unwrap();
+}
+
+/// Runs `f` at block `number`; returns the jobs pallet's events.
+fn step<R>(
+    state: &mut State,
+    number: BlockNumber,
+    f: impl FnOnce(&mut Ext<'_>) -> R,
+) -> (R, Vec<Event>) {
+    let backend = state.clone();
+    let mut ext = Ext::new(&backend);
+    pallet_system::Number::put(&mut ext, &number);
+    let result = f(&mut ext);
+    let (changes, raw) = ext.into_changes();
+    apply_changes(state, &changes);
+    check(state);
+    let events = raw
+        .into_iter()
+        .filter(|raw| raw.event[0] == 4)
+        .map(|raw| Event::decode(&mut &raw.event[1..]).unwrap())
+        .collect();
+    (result, events)
+}
+
+/// The end of block `number`: the market clears, then jobs run their deadlines.
+fn end_block(state: &mut State, number: BlockNumber) -> Vec<Event> {
+    step(state, number, |ext| {
+        TestMarket::on_finalize(ext);
+        Jobs::on_finalize(ext);
+    })
+    .1
+}
+
+fn error(e: Error) -> DispatchError {
+    e.into_dispatch(4)
+}
+
+fn spec() -> JobSpec {
+    JobSpec {
+        module: MODULE,
+        dataset: DATASET,
+        params: b"{}".to_vec(),
+        steps: 40,
+        segment_steps: 10,
+        seed: 1,
+    }
+}
+
+fn terms(requeue: bool) -> BidTerms {
+    BidTerms {
+        max_price: AGR,
+        max_fuel: 10 * MFUEL,
+        run_blocks: 5,
+        deadline: 40,
+        region: None,
+        renewable_only: false,
+        requeue,
+    }
+}
+
+fn commitment() -> Commitment {
+    Commitment {
+        trace_root: Hash([7; 32]),
+        segments: 4,
+        total_fuel: 6 * MFUEL,
+        output: OUTPUT,
+        metrics: br#"{"acc":0.9}"#.to_vec(),
+    }
+}
+
+/// Alice (buyer, 100 AGR) has a job matched at block 2 to Bob (worker, 20 AGR bonded, offer at
+/// 0.25 AGR/Mfuel with 2 AGR collateral); Charlie (verifier) has 10 AGR.
+fn matched_job(requeue: bool) -> State {
+    let empty = BTreeMap::new();
+    let mut ext = Ext::new(&empty);
+    TestBalances::build_genesis(
+        &mut ext,
+        &pallet_balances::GenesisConfig {
+            balances: vec![(ALICE, 100 * AGR), (BOB, 50 * AGR), (CHARLIE, 10 * AGR)],
+        },
+    );
+    TestStaking::build_genesis(
+        &mut ext,
+        &pallet_staking::GenesisConfig {
+            bonds: vec![(BOB, 20 * AGR), (CHARLIE, 5 * AGR)],
+        },
+    );
+    let (changes, _) = ext.into_changes();
+    let mut state = BTreeMap::new();
+    apply_changes(&mut state, &changes);
+    step(&mut state, 1, |ext| {
+        Jobs::register_blob(ext, &ALICE, MODULE, 3_000).unwrap();
+        Jobs::register_blob(ext, &ALICE, DATASET, 2_000).unwrap();
+        Jobs::register_blob(ext, &BOB, OUTPUT, 1_000).unwrap();
+        TestMarket::post_offer(
+            ext,
+            &BOB,
+            AGR / 4,
+            100 * MFUEL,
+            Region::new("eu").unwrap(),
+            Energy::Renewable,
+            2 * AGR,
+            1_000,
+        )
+        .unwrap();
+        TestMarket::place_bid(ext, &ALICE, spec(), terms(requeue)).unwrap();
+    });
+    let events = end_block(&mut state, 2);
+    assert_eq!(
+        events,
+        vec![Event::JobAssigned {
+            job: 0,
+            worker: BOB,
+            commit_by: 7
+        }]
+    );
+    state
+}
+
+fn escrow() -> Balance {
+    10 * AGR + 2 * FEE
+}
+
+#[test]
+fn a_verified_job_settles_and_pays_everyone_from_the_escrow() {
+    let mut state = matched_job(false);
+    let alice_before = TestBalances::account(&state, &ALICE);
+    let bob_free = TestBalances::free_balance(&state, &BOB);
+    let charlie_free = TestBalances::free_balance(&state, &CHARLIE);
+    let (result, events) = step(&mut state, 5, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, commitment())
+    });
+    result.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        Begun::get(&state, &0),
+        Some(Hash([7; 32])),
+        "verification was started"
+    );
+    assert_eq!(Jobs::blob(&state, &OUTPUT).unwrap().refs, 1);
+
+    let (_, events) = step(&mut state, 8, |ext| {
+        Jobs::audited(
+            ext,
+            0,
+            AuditOutcome::Passed {
+                paid: vec![CHARLIE],
+                missed: 1,
+            },
+        )
+    });
+    assert_eq!(
+        events,
+        vec![Event::JobVerified {
+            job: 0,
+            checks_passed: 1,
+            settle_at: 11
+        }]
+    );
+    assert!(
+        end_block(&mut state, 10).is_empty(),
+        "the challenge window is still open"
+    );
+    let events = end_block(&mut state, 11);
+    let receipt = Receipt {
+        fuel: 6 * MFUEL,
+        price: AGR / 4,
+        paid_worker: 3 * AGR / 2,
+        paid_verifiers: FEE,
+        refund: escrow() - 3 * AGR / 2 - FEE,
+        checks_passed: 1,
+        checks_missed: 1,
+        settled_at: 11,
+    };
+    assert_eq!(
+        events,
+        vec![Event::JobSettled {
+            job: 0,
+            receipt: receipt.clone()
+        }]
+    );
+    assert_eq!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Settled { receipt }
+    );
+    // The money: worker and verifier paid, the rest back with the buyer, nothing created.
+    assert_eq!(
+        TestBalances::free_balance(&state, &BOB),
+        bob_free + 3 * AGR / 2
+    );
+    assert_eq!(
+        TestBalances::free_balance(&state, &CHARLIE),
+        charlie_free + FEE
+    );
+    let alice = TestBalances::account(&state, &ALICE);
+    assert_eq!(alice.total(), alice_before.total() - 3 * AGR / 2 - FEE);
+    assert_eq!(alice.reserved, alice_before.reserved - escrow());
+    assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
+    assert_eq!(TestMarket::offer(&state, 0).unwrap().in_flight, 0);
+    assert_eq!(pallet_market::CompletedJobs::get(&state, &ALICE), Some(1));
+    assert_eq!(Jobs::blob(&state, &MODULE).unwrap().refs, 0);
+    // Kept for the retention period, then pruned.
+    end_block(&mut state, 16);
+    assert_eq!(Jobs::job(&state, 0), None);
+}
+
+#[test]
+fn a_missed_commit_deadline_slashes_the_collateral_and_refunds() {
+    let mut state = matched_job(false);
+    let issuance = TestBalances::total_issuance(&state);
+    let alice_before = TestBalances::account(&state, &ALICE);
+    assert!(end_block(&mut state, 6).is_empty());
+    let events = end_block(&mut state, 7);
+    assert_eq!(
+        events,
+        vec![Event::JobTimedOut {
+            job: 0,
+            worker: BOB,
+            slashed: 2 * AGR,
+            requeued: false
+        }]
+    );
+    assert_eq!(TestBalances::total_issuance(&state), issuance - 2 * AGR);
+    let alice = TestBalances::account(&state, &ALICE);
+    assert_eq!(alice.free, alice_before.free + escrow());
+    assert_eq!(TestStaking::ledger(&state, &BOB).active, 18 * AGR);
+    // Too late now.
+    let (result, _) = step(&mut state, 8, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, commitment())
+    });
+    assert_eq!(result, Err(error(Error::NotAssigned)));
+}
+
+#[test]
+fn a_missed_deadline_requeues_the_bid_when_asked() {
+    let mut state = matched_job(true);
+    let reserved = TestBalances::reserved_balance(&state, &ALICE);
+    let events = end_block(&mut state, 7);
+    // Requeued, then matched again in the same block's... next clearing.
+    assert_eq!(
+        events,
+        vec![Event::JobTimedOut {
+            job: 0,
+            worker: BOB,
+            slashed: 2 * AGR,
+            requeued: true
+        }]
+    );
+    assert_eq!(TestBalances::reserved_balance(&state, &ALICE), reserved);
+    assert_eq!(TestMarket::open_bids(&state), vec![0]);
+    assert_eq!(Jobs::job(&state, 0), None);
+    let events = end_block(&mut state, 8);
+    assert_eq!(
+        events,
+        vec![Event::JobAssigned {
+            job: 0,
+            worker: BOB,
+            commit_by: 13
+        }]
+    );
+}
+
+#[test]
+fn the_buyer_may_cancel_before_the_commitment_for_a_fee() {
+    let mut state = matched_job(false);
+    let bob_free = TestBalances::free_balance(&state, &BOB);
+    let (result, _) = step(&mut state, 3, |ext| Jobs::cancel_job(ext, &BOB, 0));
+    assert_eq!(result, Err(error(Error::NotJobBuyer)));
+    let (result, events) = step(&mut state, 3, |ext| Jobs::cancel_job(ext, &ALICE, 0));
+    result.unwrap();
+    // 10% of the max payment (10 Mfuel × 0.25).
+    let fee = AGR / 4;
+    assert_eq!(
+        events,
+        vec![Event::JobCancelled {
+            job: 0,
+            fee,
+            refund: escrow() - fee
+        }]
+    );
+    assert_eq!(TestBalances::free_balance(&state, &BOB), bob_free + fee);
+    assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
+    let (result, _) = step(&mut state, 4, |ext| Jobs::cancel_job(ext, &ALICE, 0));
+    assert_eq!(result, Err(error(Error::CannotCancel)));
+}
+
+#[test]
+fn a_committed_job_cannot_be_cancelled() {
+    let mut state = matched_job(false);
+    step(&mut state, 3, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, commitment())
+    })
+    .0
+    .unwrap();
+    let (result, _) = step(&mut state, 4, |ext| Jobs::cancel_job(ext, &ALICE, 0));
+    assert_eq!(result, Err(error(Error::CannotCancel)));
+}
+
+#[test]
+fn a_mismatch_refunds_the_buyer_and_slashes_nobody() {
+    let mut state = matched_job(false);
+    let issuance = TestBalances::total_issuance(&state);
+    let alice_free = TestBalances::free_balance(&state, &ALICE);
+    step(&mut state, 3, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, commitment())
+    })
+    .0
+    .unwrap();
+    let (_, events) = step(&mut state, 6, |ext| {
+        Jobs::audited(ext, 0, AuditOutcome::Mismatch { segment: 2 })
+    });
+    assert_eq!(
+        events,
+        vec![Event::JobDisputed {
+            job: 0,
+            segment: 2,
+            refund: escrow()
+        }]
+    );
+    assert_eq!(
+        TestBalances::free_balance(&state, &ALICE),
+        alice_free + escrow()
+    );
+    assert_eq!(TestBalances::total_issuance(&state), issuance);
+    assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
+    assert_eq!(TestStaking::ledger(&state, &BOB).active, 20 * AGR);
+    // No settlement follows.
+    assert!(end_block(&mut state, 12).is_empty());
+}
+
+#[test]
+fn a_worker_that_fails_its_reveals_times_out() {
+    let mut state = matched_job(false);
+    step(&mut state, 3, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, commitment())
+    })
+    .0
+    .unwrap();
+    let (_, events) = step(&mut state, 6, |ext| {
+        Jobs::audited(ext, 0, AuditOutcome::WorkerFault)
+    });
+    assert_eq!(
+        events,
+        vec![Event::JobTimedOut {
+            job: 0,
+            worker: BOB,
+            slashed: 2 * AGR,
+            requeued: false
+        }]
+    );
+    assert_eq!(Jobs::blob(&state, &OUTPUT).unwrap().refs, 0);
+}
+
+#[test]
+fn bad_commitments_are_refused_and_change_nothing() {
+    let mut state = matched_job(false);
+    step(&mut state, 3, |_| ());
+    let before = state.clone();
+    let cases: Vec<(AccountId, JobId, Commitment, Error)> = vec![
+        (BOB, 9, commitment(), Error::UnknownJob),
+        (CHARLIE, 0, commitment(), Error::NotJobWorker),
+        (
+            BOB,
+            0,
+            Commitment {
+                segments: 5,
+                ..commitment()
+            },
+            Error::WrongSegmentCount,
+        ),
+        (
+            BOB,
+            0,
+            Commitment {
+                total_fuel: 0,
+                ..commitment()
+            },
+            Error::FuelOutOfRange,
+        ),
+        (
+            BOB,
+            0,
+            Commitment {
+                total_fuel: 10 * MFUEL + 1,
+                ..commitment()
+            },
+            Error::FuelOutOfRange,
+        ),
+        (
+            BOB,
+            0,
+            Commitment {
+                output: Hash([9; 32]),
+                ..commitment()
+            },
+            Error::UnknownOutput,
+        ),
+        (
+            BOB,
+            0,
+            Commitment {
+                metrics: vec![b'x'; 17],
+                ..commitment()
+            },
+            Error::MetricsTooLong,
+        ),
+    ];
+    for (who, job, commitment, expected) in cases {
+        let (result, events) = step(&mut state, 3, |ext| {
+            Jobs::commit_result(ext, &who, job, commitment)
+        });
+        assert_eq!(result, Err(error(expected)));
+        assert!(events.is_empty());
+        assert_eq!(state, before, "{expected:?} changed state");
+    }
+    // After the deadline.
+    step(&mut state, 8, |_| ());
+    let (result, _) = step(&mut state, 8, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, commitment())
+    });
+    assert_eq!(result, Err(error(Error::DeadlinePassed)));
+    // Twice.
+    let mut state = matched_job(false);
+    step(&mut state, 3, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, commitment())
+    })
+    .0
+    .unwrap();
+    let (result, _) = step(&mut state, 4, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, commitment())
+    });
+    assert_eq!(result, Err(error(Error::AlreadyCommitted)));
+}
+
+#[test]
+fn blobs_cost_a_deposit_and_respect_the_limits() {
+    let mut state = matched_job(false);
+    let free = TestBalances::free_balance(&state, &CHARLIE);
+    let hash = Hash([0x42; 32]);
+    let (result, events) = step(&mut state, 3, |ext| {
+        Jobs::register_blob(ext, &CHARLIE, hash, 1025)
+    });
+    result.unwrap();
+    let deposit = AGR / 100 + 2 * AGR / 10_000;
+    assert_eq!(
+        events,
+        vec![Event::BlobRegistered {
+            hash,
+            owner: CHARLIE,
+            size: 1025,
+            deposit
+        }]
+    );
+    assert_eq!(TestBalances::free_balance(&state, &CHARLIE), free - deposit);
+    step(&mut state, 3, |_| ());
+    let before = state.clone();
+    for (size, hash, expected) in [
+        (0, Hash([1; 32]), Error::BadBlobSize),
+        ((1 << 20) + 1, Hash([1; 32]), Error::BadBlobSize),
+        (10, hash, Error::BlobAlreadyRegistered),
+    ] {
+        let (result, _) = step(&mut state, 3, |ext| {
+            Jobs::register_blob(ext, &CHARLIE, hash, size)
+        });
+        assert_eq!(result, Err(error(expected)));
+    }
+    assert_eq!(state, before);
+    // The quota: three MiB per account.
+    for n in 0..2u8 {
+        step(&mut state, 3, |ext| {
+            Jobs::register_blob(ext, &CHARLIE, Hash([n; 32]), 1 << 20)
+        })
+        .0
+        .unwrap();
+    }
+    let (result, _) = step(&mut state, 3, |ext| {
+        Jobs::register_blob(ext, &CHARLIE, Hash([5; 32]), 1 << 20)
+    });
+    assert_eq!(result, Err(error(Error::BlobQuotaExceeded)));
+    // An account without the deposit.
+    let poor = AccountId([9; 32]);
+    let (result, _) = step(&mut state, 3, |ext| {
+        Jobs::register_blob(ext, &poor, Hash([6; 32]), 10)
+    });
+    assert_eq!(result, Err(error(Error::CannotPayDeposit)));
+}
+
+#[test]
+fn unreferenced_blobs_expire_and_referenced_ones_live_on() {
+    let mut state = matched_job(false);
+    // The job times out at block 7 and lets go of its blobs.
+    end_block(&mut state, 7);
+    // Registered at block 1 with a 20-block life; two may fall due per block, so the third
+    // (the output) spilled into block 22.
+    let events = end_block(&mut state, 21);
+    assert_eq!(
+        events,
+        vec![
+            Event::BlobExpired { hash: MODULE },
+            Event::BlobExpired { hash: DATASET }
+        ]
+    );
+    assert!(Jobs::blob(&state, &OUTPUT).is_some());
+    let events = end_block(&mut state, 22);
+    assert_eq!(events, vec![Event::BlobExpired { hash: OUTPUT }]);
+    // Every deposit is back: Alice has nothing reserved any more.
+    assert_eq!(TestBalances::reserved_balance(&state, &ALICE), 0);
+    assert_eq!(BlobBytesOf::get(&state, &ALICE), None);
+}
+
+#[test]
+fn referenced_blobs_are_renewed() {
+    let mut state = matched_job(false);
+    step(&mut state, 3, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, commitment())
+    })
+    .0
+    .unwrap();
+    // The job is still under audit at block 21: every blob it uses is kept.
+    end_block(&mut state, 21);
+    let module = Jobs::blob(&state, &MODULE).unwrap();
+    assert!(module.expires_at >= 41);
+    assert!(Jobs::blob(&state, &OUTPUT).is_some());
+}
+
+#[test]
+fn due_lists_spill_into_later_blocks() {
+    let mut state = matched_job(false);
+    let (blocks, _) = step(&mut state, 3, |ext| {
+        (0..5)
+            .map(|n| schedule::<JobsDuePrefix, JobId>(ext, 50, 100 + n, 2))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(blocks, vec![50, 50, 51, 51, 52]);
+}
+
+#[test]
+fn calls_round_trip_through_scale() {
+    let calls = [
+        Call::RegisterBlob {
+            hash: MODULE,
+            size: 9,
+        },
+        Call::CommitResult {
+            job: 3,
+            commitment: commitment(),
+        },
+        Call::CancelJob { job: 3 },
+    ];
+    for call in calls {
+        assert_eq!(Call::decode(&mut &call.encode()[..]).unwrap(), call);
+        assert!(call.weight() > 0);
+    }
+}

@@ -1,0 +1,1052 @@
+//! # Verification pallet
+//!
+//! Spot checks of committed results. A worker commits one Merkle root over its trace (one leaf
+//! per segment: index, state hash, fuel). This pallet picks, from a block hash the worker could
+//! not know when it committed, a few segments and a verifier for each; the verifiers re-execute
+//! their segment from the revealed start state and must arrive at the worker's leaf.
+//!
+//! ## Protocol (one [`Audit`] per job)
+//!
+//! ```text
+//! commit (block c) ─▶ AwaitingSample ─(end of block c+1: seed = hash of block c)─▶ AwaitingStarts
+//!   AwaitingStarts       worker: reveal_starts — for each sampled segment s > 0, leaf s−1 with
+//!                        its proof (its state hash is s's start; the state blob must be
+//!                        registered so verifiers can fetch it); s = 0 starts from init
+//!   AwaitingAttestations verifier: attest(h), h = attestation_hash(job, check, verifier, leaf,
+//!                        salt) — a commitment to the leaf it computed, hiding it
+//!   AwaitingLeaves       worker: reveal_leaves — leaf s with its proof, for every check
+//!   AwaitingReveals      verifier: reveal_attestation(leaf, salt) — opened and compared
+//! ```
+//!
+//! Each phase has a deadline (`REVEAL_BLOCKS` for the worker's phases, `ATTEST_BLOCKS` for the
+//! verifiers' commitment, which covers re-execution). The commit–reveal order means a verifier
+//! commits before anyone's leaf is public: it cannot copy the worker or another verifier.
+//!
+//! ## Outcomes
+//!
+//! - **Match**: the verifier's leaf equals the worker's. The verifier earns `VERIFIER_FEE` at
+//!   settlement.
+//! - **Mismatch**: they differ. The job is **disputed**: settlement stops, the buyer is refunded
+//!   and, until bisection lands (a later issue), nobody is slashed.
+//! - **Missed**: the verifier did not attest or reveal in time; its check bond is slashed.
+//! - **Wrong**: the revealed leaf and salt do not open the verifier's commitment; slashed.
+//! - A worker that misses a reveal deadline is at fault: the job times out (collateral
+//!   slashed, see pallet-jobs).
+//!
+//! With no eligible verifier at sampling time (registered, not the worker or buyer, with the
+//! check bond uncommitted), the job passes with zero checks and the receipt says so.
+//!
+//! ## Sampling
+//!
+//! `seed = blake3("agora/sample/v1" ‖ parent hash ‖ job id LE)`. Segment `k` of the sample is
+//! the first of `blake3(seed ‖ "segment" ‖ counter LE) mod segments` not already drawn;
+//! verifiers likewise from the eligible list, in registration order. All deterministic.
+//!
+//! ## Invariants (checked by [`Pallet::try_state`] after every test)
+//!
+//! 1. Every audit belongs to a job in `Committed` state, and is scheduled at its deadline.
+//! 2. Every check whose bond is still held (no outcome, or one not yet settled) is covered by
+//!    its verifier's committed stake.
+//! 3. The verifier list has no repeats and is within its bound.
+
+use agora_primitives::dispatch::{DispatchError, DispatchResult, PalletError, Weight};
+use agora_primitives::storage::{
+    Ext, StateIter, StateRead, StorageInstance, StorageMap, StorageValue,
+};
+use agora_primitives::trace::{verify_inclusion, InclusionProof, TraceLeaf};
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
+use pallet_jobs::{schedule, AuditOutcome, Job, JobId, JobStatus, JobVerification};
+use parity_scale_codec::{Decode, Encode};
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+/// Domain tag of the sample seed.
+pub const SAMPLE_TAG: &[u8] = b"agora/sample/v1";
+/// Domain tag of an attestation commitment.
+pub const ATTEST_TAG: &[u8] = b"agora/attest/v1";
+
+/// The commitment a verifier publishes for check `check` of `job`:
+/// `blake3("agora/attest/v1" ‖ job LE ‖ check LE ‖ verifier ‖ SCALE(leaf) ‖ salt)`.
+pub fn attestation_hash(
+    job: JobId,
+    check: u32,
+    verifier: &AccountId,
+    leaf: &TraceLeaf,
+    salt: &[u8; 32],
+) -> Hash {
+    Hash::of_parts(&[
+        ATTEST_TAG,
+        &job.to_le_bytes(),
+        &check.to_le_bytes(),
+        &verifier.0,
+        &leaf.encode(),
+        salt,
+    ])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Types
+
+/// Where an audit is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The sample is drawn at the end of the block after the commitment.
+    #[codec(index = 0)]
+    AwaitingSample,
+    /// The worker must reveal the sampled segments' start states.
+    #[codec(index = 1)]
+    AwaitingStarts,
+    /// Verifiers re-execute and commit to their leaves.
+    #[codec(index = 2)]
+    AwaitingAttestations,
+    /// The worker must reveal its sampled leaves.
+    #[codec(index = 3)]
+    AwaitingLeaves,
+    /// Verifiers open their commitments.
+    #[codec(index = 4)]
+    AwaitingReveals,
+}
+
+/// The result of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckOutcome {
+    /// The verifier's leaf equals the worker's.
+    #[codec(index = 0)]
+    Match,
+    /// It differs: the job is disputed.
+    #[codec(index = 1)]
+    Mismatch,
+    /// No attestation or reveal in time: bond slashed.
+    #[codec(index = 2)]
+    Missed,
+    /// The reveal does not open the commitment: bond slashed.
+    #[codec(index = 3)]
+    Wrong,
+}
+
+/// One sampled segment and the verifier checking it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Check {
+    /// The segment.
+    pub segment: u64,
+    /// Who re-executes it.
+    pub verifier: AccountId,
+    /// Hash of its start state once revealed (`None` for segment 0, which starts from init).
+    pub start: Option<Hash>,
+    /// The verifier's commitment.
+    pub attestation: Option<Hash>,
+    /// The worker's leaf, once revealed.
+    pub worker_leaf: Option<TraceLeaf>,
+    /// The verifier's leaf, once revealed.
+    pub verifier_leaf: Option<TraceLeaf>,
+    /// The result, once known.
+    pub outcome: Option<CheckOutcome>,
+}
+
+/// The spot checks of one job.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Audit {
+    /// Trace root committed by the worker.
+    pub root: Hash,
+    /// Segments in the trace.
+    pub segments: u64,
+    /// Current phase.
+    pub phase: Phase,
+    /// Last block of the current phase (the sample is drawn at the end of this block).
+    pub deadline: BlockNumber,
+    /// The checks, once drawn.
+    pub checks: Vec<Check>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config
+
+/// Runtime parameters of the pallet.
+pub trait Config: pallet_jobs::Config {
+    /// Index of this pallet in the runtime.
+    const VERIFICATION_PALLET_INDEX: u8;
+    /// Most registered verifiers.
+    const MAX_VERIFIERS: u32;
+    /// Uncommitted stake needed to register as a verifier.
+    const VERIFIER_MIN_STAKE: Balance;
+    /// Stake committed per check, slashed when the check is missed or wrong.
+    const CHECK_BOND: Balance;
+    /// Segments sampled per job.
+    const SAMPLE_SEGMENTS: u32;
+    /// Verifiers per sampled segment.
+    const VERIFIERS_PER_SEGMENT: u32;
+    /// Blocks the worker has for each reveal.
+    const REVEAL_BLOCKS: BlockNumber;
+    /// Blocks verifiers have to re-execute and attest.
+    const ATTEST_BLOCKS: BlockNumber;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+/// Events of the verification pallet.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub enum Event {
+    /// An account became a verifier.
+    #[codec(index = 0)]
+    VerifierRegistered {
+        /// The verifier.
+        who: AccountId,
+    },
+    /// A verifier left the list (its pending checks continue).
+    #[codec(index = 1)]
+    VerifierDeregistered {
+        /// The verifier.
+        who: AccountId,
+    },
+    /// A job's sample was drawn.
+    #[codec(index = 2)]
+    Sampled {
+        /// The job.
+        job: JobId,
+        /// `(segment, verifier)` per check.
+        checks: Vec<(u64, AccountId)>,
+    },
+    /// No eligible verifier: the job passes unchecked.
+    #[codec(index = 3)]
+    NoVerifiers {
+        /// The job.
+        job: JobId,
+    },
+    /// The worker revealed the start states.
+    #[codec(index = 4)]
+    StartsRevealed {
+        /// The job.
+        job: JobId,
+    },
+    /// A verifier committed to its result.
+    #[codec(index = 5)]
+    Attested {
+        /// The job.
+        job: JobId,
+        /// The check.
+        check: u32,
+    },
+    /// The worker revealed its sampled leaves.
+    #[codec(index = 6)]
+    LeavesRevealed {
+        /// The job.
+        job: JobId,
+    },
+    /// A check was decided.
+    #[codec(index = 7)]
+    CheckDecided {
+        /// The job.
+        job: JobId,
+        /// The check.
+        check: u32,
+        /// Its verifier.
+        verifier: AccountId,
+        /// The result.
+        outcome: CheckOutcome,
+    },
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// Errors of the verification pallet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// Not enough uncommitted stake to register.
+    #[error("the uncommitted stake is below the verifier minimum; bond more first")]
+    InsufficientStake,
+    /// Already registered.
+    #[error("the account is already a verifier")]
+    AlreadyVerifier,
+    /// Not registered.
+    #[error("the account is not a verifier")]
+    NotVerifier,
+    /// The verifier list is full.
+    #[error("the verifier list is full")]
+    TooManyVerifiers,
+    /// No audit for this job.
+    #[error("no spot check is running for this job")]
+    UnknownAudit,
+    /// The call does not fit the audit's phase.
+    #[error("the spot check is not in the phase this call belongs to")]
+    WrongPhase,
+    /// The signer is not the job's worker.
+    #[error("the signer is not the worker of this job")]
+    NotJobWorker,
+    /// The signer is not the check's verifier.
+    #[error("the signer is not the verifier of this check")]
+    NotCheckVerifier,
+    /// No check with this index.
+    #[error("no check with this index")]
+    UnknownCheck,
+    /// One reveal per check is needed.
+    #[error("the number of reveals differs from the number of checks")]
+    WrongRevealCount,
+    /// A start proof for segment 0, a missing one for a later segment, or the wrong leaf.
+    #[error("a start reveal is for the wrong leaf (segment s needs leaf s-1; segment 0 none)")]
+    WrongStartLeaf,
+    /// A leaf for another segment than the check's.
+    #[error("a revealed leaf is for another segment than its check")]
+    WrongLeaf,
+    /// A Merkle proof does not lead to the committed root.
+    #[error("a Merkle proof does not lead to the committed trace root")]
+    BadProof,
+    /// A start state blob is not registered.
+    #[error("a start state is not a registered blob; register and upload it first")]
+    StartStateNotRegistered,
+    /// The verifier already attested this check.
+    #[error("this check is already attested")]
+    AlreadyAttested,
+    /// The verifier has not attested this check (or has already revealed).
+    #[error("this check has no attestation waiting to be revealed")]
+    NothingToReveal,
+}
+
+const ERRORS: [Error; 16] = [
+    Error::InsufficientStake,
+    Error::AlreadyVerifier,
+    Error::NotVerifier,
+    Error::TooManyVerifiers,
+    Error::UnknownAudit,
+    Error::WrongPhase,
+    Error::NotJobWorker,
+    Error::NotCheckVerifier,
+    Error::UnknownCheck,
+    Error::WrongRevealCount,
+    Error::WrongStartLeaf,
+    Error::WrongLeaf,
+    Error::BadProof,
+    Error::StartStateNotRegistered,
+    Error::AlreadyAttested,
+    Error::NothingToReveal,
+];
+
+impl PalletError for Error {
+    fn index(self) -> u8 {
+        self as u8
+    }
+    fn from_index(index: u8) -> Option<Self> {
+        ERRORS.get(usize::from(index)).copied()
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Error::InsufficientStake => "InsufficientStake",
+            Error::AlreadyVerifier => "AlreadyVerifier",
+            Error::NotVerifier => "NotVerifier",
+            Error::TooManyVerifiers => "TooManyVerifiers",
+            Error::UnknownAudit => "UnknownAudit",
+            Error::WrongPhase => "WrongPhase",
+            Error::NotJobWorker => "NotJobWorker",
+            Error::NotCheckVerifier => "NotCheckVerifier",
+            Error::UnknownCheck => "UnknownCheck",
+            Error::WrongRevealCount => "WrongRevealCount",
+            Error::WrongStartLeaf => "WrongStartLeaf",
+            Error::WrongLeaf => "WrongLeaf",
+            Error::BadProof => "BadProof",
+            Error::StartStateNotRegistered => "StartStateNotRegistered",
+            Error::AlreadyAttested => "AlreadyAttested",
+            Error::NothingToReveal => "NothingToReveal",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage
+
+macro_rules! storage_instance {
+    ($name:ident, $item:literal) => {
+        #[doc = concat!("Storage instance of `Verification::", $item, "`.")]
+        pub struct $name;
+        impl StorageInstance for $name {
+            const PALLET: &'static str = "Verification";
+            const ITEM: &'static str = $item;
+        }
+    };
+}
+storage_instance!(VerifiersPrefix, "Verifiers");
+storage_instance!(AuditsPrefix, "Audits");
+storage_instance!(AuditsDuePrefix, "AuditsDue");
+
+/// Registered verifiers, in registration order (bounded by `MAX_VERIFIERS`).
+pub type Verifiers = StorageValue<VerifiersPrefix, Vec<AccountId>>;
+/// `JobId → Audit`: running spot checks.
+pub type Audits = StorageMap<AuditsPrefix, JobId, Audit>;
+/// Audits whose phase ends at a block.
+pub type AuditsDue = StorageMap<AuditsDuePrefix, BlockNumber, Vec<JobId>>;
+
+// ---------------------------------------------------------------------------------------------
+// Pallet
+
+/// The verification pallet.
+pub struct Pallet<T>(PhantomData<T>);
+
+type Staking<T> = pallet_staking::Pallet<T>;
+type Jobs<T> = pallet_jobs::Pallet<T>;
+type System<T> = pallet_system::Pallet<T>;
+
+fn hash_index(seed: &Hash, label: &[u8], counter: u64, modulus: u64) -> u64 {
+    let digest = Hash::of_parts(&[seed.as_bytes(), label, &counter.to_le_bytes()]);
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&digest.0[..8]);
+    u64::from_le_bytes(word).checked_rem(modulus).unwrap_or(0)
+}
+
+impl<T: Config> Pallet<T> {
+    fn error(error: Error) -> DispatchError {
+        error.into_dispatch(T::VERIFICATION_PALLET_INDEX)
+    }
+
+    fn deposit_event(ext: &mut Ext<'_>, event: Event) {
+        ext.deposit_event(T::VERIFICATION_PALLET_INDEX, &event);
+    }
+
+    /// The registered verifiers.
+    pub fn verifiers(state: &impl StateRead) -> Vec<AccountId> {
+        Verifiers::get(state).unwrap_or_default()
+    }
+
+    /// The running audit of a job.
+    pub fn audit(state: &impl StateRead, job: JobId) -> Option<Audit> {
+        Audits::get(state, &job)
+    }
+
+    fn put_audit(
+        ext: &mut Ext<'_>,
+        job: JobId,
+        audit: &mut Audit,
+        phase: Phase,
+        deadline: BlockNumber,
+    ) {
+        audit.phase = phase;
+        audit.deadline =
+            schedule::<AuditsDuePrefix, JobId>(ext, deadline, job, T::MAX_DUE_PER_BLOCK);
+        Audits::insert(ext, &job, audit);
+    }
+
+    // --- verifiers ---------------------------------------------------------------------------
+
+    /// Registers `who` as a verifier.
+    pub fn register_verifier(ext: &mut Ext<'_>, who: &AccountId) -> DispatchResult {
+        let mut list = Self::verifiers(ext);
+        if list.contains(who) {
+            return Err(Self::error(Error::AlreadyVerifier));
+        }
+        if Staking::<T>::available(ext, who) < T::VERIFIER_MIN_STAKE {
+            return Err(Self::error(Error::InsufficientStake));
+        }
+        if list.len() >= usize::try_from(T::MAX_VERIFIERS).unwrap_or(usize::MAX) {
+            return Err(Self::error(Error::TooManyVerifiers));
+        }
+        list.push(*who);
+        Verifiers::put(ext, &list);
+        Self::deposit_event(ext, Event::VerifierRegistered { who: *who });
+        Ok(())
+    }
+
+    /// Removes `who` from the verifier list.
+    pub fn deregister_verifier(ext: &mut Ext<'_>, who: &AccountId) -> DispatchResult {
+        let mut list = Self::verifiers(ext);
+        let before = list.len();
+        list.retain(|other| other != who);
+        if list.len() == before {
+            return Err(Self::error(Error::NotVerifier));
+        }
+        Verifiers::put(ext, &list);
+        Self::deposit_event(ext, Event::VerifierDeregistered { who: *who });
+        Ok(())
+    }
+
+    // --- sampling ----------------------------------------------------------------------------
+
+    fn draw(ext: &mut Ext<'_>, job_id: JobId, audit: &mut Audit, job: &Job, now: BlockNumber) {
+        let parent = pallet_system::ParentHash::get(ext).unwrap_or(Hash::ZERO);
+        let seed = Hash::of_parts(&[SAMPLE_TAG, parent.as_bytes(), &job_id.to_le_bytes()]);
+        let wanted = u64::from(T::SAMPLE_SEGMENTS).min(audit.segments);
+        let mut segments: Vec<u64> = Vec::new();
+        // Rejection sampling of distinct indices, bounded; a sequential fill finishes it in the
+        // (astronomically unlikely) case the bound is hit.
+        let mut counter = 0u64;
+        while u64::try_from(segments.len()).unwrap_or(u64::MAX) < wanted
+            && counter < wanted.saturating_mul(64)
+        {
+            let index = hash_index(&seed, b"segment", counter, audit.segments);
+            if !segments.contains(&index) {
+                segments.push(index);
+            }
+            counter = counter.saturating_add(1);
+        }
+        let mut fill = 0u64;
+        while u64::try_from(segments.len()).unwrap_or(u64::MAX) < wanted && fill < audit.segments {
+            if !segments.contains(&fill) {
+                segments.push(fill);
+            }
+            fill = fill.saturating_add(1);
+        }
+
+        let eligible: Vec<AccountId> = Self::verifiers(ext)
+            .into_iter()
+            .filter(|v| *v != job.worker && *v != job.buyer)
+            .filter(|v| Staking::<T>::available(ext, v) >= T::CHECK_BOND)
+            .collect();
+        let count = u64::try_from(eligible.len()).unwrap_or(0);
+        let per_segment = u64::from(T::VERIFIERS_PER_SEGMENT).min(count);
+        let mut checks = Vec::new();
+        let mut draw_counter = 0u64;
+        for segment in segments {
+            let mut chosen: Vec<AccountId> = Vec::new();
+            let mut tries = 0u64;
+            while u64::try_from(chosen.len()).unwrap_or(u64::MAX) < per_segment
+                && tries < per_segment.saturating_mul(64)
+            {
+                let index = hash_index(&seed, b"verifier", draw_counter, count);
+                draw_counter = draw_counter.saturating_add(1);
+                tries = tries.saturating_add(1);
+                let Some(verifier) = eligible.get(usize::try_from(index).unwrap_or(usize::MAX))
+                else {
+                    continue;
+                };
+                if chosen.contains(verifier) {
+                    continue;
+                }
+                // A verifier drawn for several checks needs a bond for each.
+                if Staking::<T>::commit(ext, verifier, T::CHECK_BOND).is_ok() {
+                    chosen.push(*verifier);
+                }
+            }
+            checks.extend(chosen.into_iter().map(|verifier| Check {
+                segment,
+                verifier,
+                start: None,
+                attestation: None,
+                worker_leaf: None,
+                verifier_leaf: None,
+                outcome: None,
+            }));
+        }
+        if checks.is_empty() {
+            Self::deposit_event(ext, Event::NoVerifiers { job: job_id });
+            Audits::remove(ext, &job_id);
+            Jobs::<T>::audited(
+                ext,
+                job_id,
+                AuditOutcome::Passed {
+                    paid: Vec::new(),
+                    missed: 0,
+                },
+            );
+            return;
+        }
+        Self::deposit_event(
+            ext,
+            Event::Sampled {
+                job: job_id,
+                checks: checks.iter().map(|c| (c.segment, c.verifier)).collect(),
+            },
+        );
+        audit.checks = checks;
+        Self::put_audit(
+            ext,
+            job_id,
+            audit,
+            Phase::AwaitingStarts,
+            now.saturating_add(T::REVEAL_BLOCKS),
+        );
+    }
+
+    // --- outcomes ----------------------------------------------------------------------------
+
+    fn decide(
+        ext: &mut Ext<'_>,
+        job: JobId,
+        index: usize,
+        check: &mut Check,
+        outcome: CheckOutcome,
+    ) {
+        check.outcome = Some(outcome);
+        match outcome {
+            CheckOutcome::Missed | CheckOutcome::Wrong => {
+                Staking::<T>::slash_committed(ext, &check.verifier, T::CHECK_BOND);
+            }
+            CheckOutcome::Match | CheckOutcome::Mismatch => {
+                Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
+            }
+        }
+        Self::deposit_event(
+            ext,
+            Event::CheckDecided {
+                job,
+                check: u32::try_from(index).unwrap_or(u32::MAX),
+                verifier: check.verifier,
+                outcome,
+            },
+        );
+    }
+
+    /// Releases the bonds of undecided checks (the worker failed; verifiers are not at fault).
+    fn release_undecided(ext: &mut Ext<'_>, audit: &Audit) {
+        for check in audit.checks.iter().filter(|c| c.outcome.is_none()) {
+            Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
+        }
+    }
+
+    fn worker_fault(ext: &mut Ext<'_>, job: JobId, audit: &Audit) {
+        Self::release_undecided(ext, audit);
+        Audits::remove(ext, &job);
+        Jobs::<T>::audited(ext, job, AuditOutcome::WorkerFault);
+    }
+
+    /// Every check decided: report to the jobs pallet.
+    fn finish(ext: &mut Ext<'_>, job: JobId, audit: &Audit) {
+        Audits::remove(ext, &job);
+        let outcome = match audit
+            .checks
+            .iter()
+            .find(|c| c.outcome == Some(CheckOutcome::Mismatch))
+        {
+            Some(check) => AuditOutcome::Mismatch {
+                segment: check.segment,
+            },
+            None => AuditOutcome::Passed {
+                paid: audit
+                    .checks
+                    .iter()
+                    .filter(|c| c.outcome == Some(CheckOutcome::Match))
+                    .map(|c| c.verifier)
+                    .collect(),
+                missed: u32::try_from(
+                    audit
+                        .checks
+                        .iter()
+                        .filter(|c| {
+                            matches!(c.outcome, Some(CheckOutcome::Missed | CheckOutcome::Wrong))
+                        })
+                        .count(),
+                )
+                .unwrap_or(u32::MAX),
+            },
+        };
+        Jobs::<T>::audited(ext, job, outcome);
+    }
+
+    // --- calls -------------------------------------------------------------------------------
+
+    fn load(ext: &Ext<'_>, job: JobId, phase: Phase) -> Result<Audit, DispatchError> {
+        let audit = Audits::get(ext, &job).ok_or(Self::error(Error::UnknownAudit))?;
+        if audit.phase != phase {
+            return Err(Self::error(Error::WrongPhase));
+        }
+        Ok(audit)
+    }
+
+    fn worker_of(ext: &Ext<'_>, job: JobId) -> Option<AccountId> {
+        Jobs::<T>::job(ext, job).map(|job| job.worker)
+    }
+
+    /// The worker reveals each check's start: `None` for segment 0, else leaf `s − 1` and its
+    /// proof. All-or-nothing.
+    pub fn reveal_starts(
+        ext: &mut Ext<'_>,
+        who: &AccountId,
+        job: JobId,
+        starts: Vec<Option<(TraceLeaf, InclusionProof)>>,
+    ) -> DispatchResult {
+        let mut audit = Self::load(ext, job, Phase::AwaitingStarts)?;
+        if Self::worker_of(ext, job) != Some(*who) {
+            return Err(Self::error(Error::NotJobWorker));
+        }
+        if starts.len() != audit.checks.len() {
+            return Err(Self::error(Error::WrongRevealCount));
+        }
+        for (check, start) in audit.checks.iter_mut().zip(starts) {
+            match (check.segment, start) {
+                (0, None) => check.start = None,
+                (segment, Some((leaf, proof)))
+                    if segment > 0 && leaf.index == segment.saturating_sub(1) =>
+                {
+                    verify_inclusion(audit.root, audit.segments, &leaf, &proof)
+                        .map_err(|_| Self::error(Error::BadProof))?;
+                    if Jobs::<T>::blob(ext, &leaf.state_hash).is_none() {
+                        return Err(Self::error(Error::StartStateNotRegistered));
+                    }
+                    check.start = Some(leaf.state_hash);
+                }
+                _ => return Err(Self::error(Error::WrongStartLeaf)),
+            }
+        }
+        let now = System::<T>::block_number(ext);
+        Self::put_audit(
+            ext,
+            job,
+            &mut audit,
+            Phase::AwaitingAttestations,
+            now.saturating_add(T::ATTEST_BLOCKS),
+        );
+        Self::deposit_event(ext, Event::StartsRevealed { job });
+        Ok(())
+    }
+
+    /// A verifier commits to the leaf it computed for check `check`.
+    pub fn attest(
+        ext: &mut Ext<'_>,
+        who: &AccountId,
+        job: JobId,
+        check: u32,
+        commitment: Hash,
+    ) -> DispatchResult {
+        let mut audit = Self::load(ext, job, Phase::AwaitingAttestations)?;
+        let index = usize::try_from(check).unwrap_or(usize::MAX);
+        let entry = audit
+            .checks
+            .get_mut(index)
+            .ok_or(Self::error(Error::UnknownCheck))?;
+        if entry.verifier != *who {
+            return Err(Self::error(Error::NotCheckVerifier));
+        }
+        if entry.attestation.is_some() {
+            return Err(Self::error(Error::AlreadyAttested));
+        }
+        entry.attestation = Some(commitment);
+        Self::deposit_event(ext, Event::Attested { job, check });
+        if audit.checks.iter().all(|c| c.attestation.is_some()) {
+            let now = System::<T>::block_number(ext);
+            Self::put_audit(
+                ext,
+                job,
+                &mut audit,
+                Phase::AwaitingLeaves,
+                now.saturating_add(T::REVEAL_BLOCKS),
+            );
+        } else {
+            Audits::insert(ext, &job, &audit);
+        }
+        Ok(())
+    }
+
+    /// The worker reveals its leaf for every check, with proofs. All-or-nothing.
+    pub fn reveal_leaves(
+        ext: &mut Ext<'_>,
+        who: &AccountId,
+        job: JobId,
+        leaves: Vec<(TraceLeaf, InclusionProof)>,
+    ) -> DispatchResult {
+        let mut audit = Self::load(ext, job, Phase::AwaitingLeaves)?;
+        if Self::worker_of(ext, job) != Some(*who) {
+            return Err(Self::error(Error::NotJobWorker));
+        }
+        if leaves.len() != audit.checks.len() {
+            return Err(Self::error(Error::WrongRevealCount));
+        }
+        for (check, (leaf, proof)) in audit.checks.iter_mut().zip(leaves) {
+            if leaf.index != check.segment {
+                return Err(Self::error(Error::WrongLeaf));
+            }
+            verify_inclusion(audit.root, audit.segments, &leaf, &proof)
+                .map_err(|_| Self::error(Error::BadProof))?;
+            check.worker_leaf = Some(leaf);
+        }
+        let now = System::<T>::block_number(ext);
+        Self::put_audit(
+            ext,
+            job,
+            &mut audit,
+            Phase::AwaitingReveals,
+            now.saturating_add(T::REVEAL_BLOCKS),
+        );
+        Self::deposit_event(ext, Event::LeavesRevealed { job });
+        Ok(())
+    }
+
+    /// A verifier opens its commitment; the check is decided on the spot.
+    pub fn reveal_attestation(
+        ext: &mut Ext<'_>,
+        who: &AccountId,
+        job: JobId,
+        check: u32,
+        leaf: TraceLeaf,
+        salt: [u8; 32],
+    ) -> DispatchResult {
+        let mut audit = Self::load(ext, job, Phase::AwaitingReveals)?;
+        let index = usize::try_from(check).unwrap_or(usize::MAX);
+        let entry = audit
+            .checks
+            .get_mut(index)
+            .ok_or(Self::error(Error::UnknownCheck))?;
+        if entry.verifier != *who {
+            return Err(Self::error(Error::NotCheckVerifier));
+        }
+        let (Some(commitment), None) = (entry.attestation, entry.outcome) else {
+            return Err(Self::error(Error::NothingToReveal));
+        };
+        let outcome = if attestation_hash(job, check, who, &leaf, &salt) != commitment {
+            CheckOutcome::Wrong
+        } else if entry.worker_leaf == Some(leaf) {
+            CheckOutcome::Match
+        } else {
+            CheckOutcome::Mismatch
+        };
+        entry.verifier_leaf = Some(leaf);
+        let mut decided = entry.clone();
+        Self::decide(ext, job, index, &mut decided, outcome);
+        if let Some(slot) = audit.checks.get_mut(index) {
+            *slot = decided;
+        }
+        if audit.checks.iter().all(|c| c.outcome.is_some()) {
+            Self::finish(ext, job, &audit);
+        } else {
+            Audits::insert(ext, &job, &audit);
+        }
+        Ok(())
+    }
+
+    // --- hooks -------------------------------------------------------------------------------
+
+    /// End of block: draw samples, and end the phases whose deadline is this block.
+    pub fn on_finalize(ext: &mut Ext<'_>) -> Weight {
+        let now = System::<T>::block_number(ext);
+        let due = AuditsDue::get(ext, &now).unwrap_or_default();
+        if due.is_empty() {
+            return weights::on_finalize(0);
+        }
+        AuditsDue::remove(ext, &now);
+        for job in &due {
+            let Some(mut audit) = Audits::get(ext, job) else {
+                continue;
+            };
+            if audit.deadline != now {
+                continue;
+            }
+            match audit.phase {
+                Phase::AwaitingSample => {
+                    if let Some(record) = Jobs::<T>::job(ext, *job) {
+                        Self::draw(ext, *job, &mut audit, &record, now);
+                    }
+                }
+                Phase::AwaitingStarts | Phase::AwaitingLeaves => {
+                    Self::worker_fault(ext, *job, &audit)
+                }
+                Phase::AwaitingAttestations => {
+                    let mut checks = std::mem::take(&mut audit.checks);
+                    for (index, check) in checks.iter_mut().enumerate() {
+                        if check.attestation.is_none() {
+                            Self::decide(ext, *job, index, check, CheckOutcome::Missed);
+                        }
+                    }
+                    audit.checks = checks;
+                    if audit.checks.iter().all(|c| c.outcome.is_some()) {
+                        Self::finish(ext, *job, &audit);
+                    } else {
+                        Self::put_audit(
+                            ext,
+                            *job,
+                            &mut audit,
+                            Phase::AwaitingLeaves,
+                            now.saturating_add(T::REVEAL_BLOCKS),
+                        );
+                    }
+                }
+                Phase::AwaitingReveals => {
+                    let mut checks = std::mem::take(&mut audit.checks);
+                    for (index, check) in checks.iter_mut().enumerate() {
+                        if check.outcome.is_none() {
+                            Self::decide(ext, *job, index, check, CheckOutcome::Missed);
+                        }
+                    }
+                    audit.checks = checks;
+                    Self::finish(ext, *job, &audit);
+                }
+            }
+        }
+        weights::on_finalize(due.len())
+    }
+
+    /// Dispatches a call signed by `who`.
+    pub fn dispatch(ext: &mut Ext<'_>, who: &AccountId, call: &Call) -> DispatchResult {
+        match call {
+            Call::RegisterVerifier => Self::register_verifier(ext, who),
+            Call::DeregisterVerifier => Self::deregister_verifier(ext, who),
+            Call::RevealStarts { job, starts } => {
+                Self::reveal_starts(ext, who, *job, starts.clone())
+            }
+            Call::Attest {
+                job,
+                check,
+                commitment,
+            } => Self::attest(ext, who, *job, *check, *commitment),
+            Call::RevealLeaves { job, leaves } => {
+                Self::reveal_leaves(ext, who, *job, leaves.clone())
+            }
+            Call::RevealAttestation {
+                job,
+                check,
+                leaf,
+                salt,
+            } => Self::reveal_attestation(ext, who, *job, *check, *leaf, *salt),
+        }
+    }
+
+    /// Checks the pallet's invariants over a whole state. Run after every test.
+    pub fn try_state(state: &impl StateIter) -> Result<(), String> {
+        let list = Self::verifiers(state);
+        let unique: std::collections::BTreeSet<_> = list.iter().collect();
+        if unique.len() != list.len()
+            || list.len() > usize::try_from(T::MAX_VERIFIERS).unwrap_or(usize::MAX)
+        {
+            return Err("verifier list has repeats or is over its bound".to_owned());
+        }
+        // Stale entries (of phases that ended early) may remain; the current one must exist.
+        let due: std::collections::BTreeSet<(JobId, BlockNumber)> = AuditsDue::iter(state)
+            .into_iter()
+            .flat_map(|(block, jobs)| jobs.into_iter().map(move |job| (job, block)))
+            .collect();
+        let mut bonds: BTreeMap<AccountId, Balance> = BTreeMap::new();
+        for (job, audit) in Audits::iter(state) {
+            match Jobs::<T>::job(state, job).map(|j| j.status) {
+                Some(JobStatus::Committed { .. }) => {}
+                other => return Err(format!("audit of job {job} whose status is {other:?}")),
+            }
+            if !due.contains(&(job, audit.deadline)) {
+                return Err(format!(
+                    "audit of job {job} is not scheduled at its deadline {}",
+                    audit.deadline
+                ));
+            }
+            for check in audit.checks.iter().filter(|c| c.outcome.is_none()) {
+                let bond = bonds.entry(check.verifier).or_default();
+                *bond = bond.saturating_add(T::CHECK_BOND);
+            }
+        }
+        for (verifier, bond) in bonds {
+            let committed = Staking::<T>::ledger(state, &verifier).committed;
+            if committed < bond {
+                return Err(format!(
+                    "{verifier} holds {bond} in check bonds but {committed} committed"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T: Config> JobVerification for Pallet<T> {
+    fn begin(ext: &mut Ext<'_>, job: JobId, record: &Job) {
+        let Some(commitment) = &record.commitment else {
+            return;
+        };
+        let now = System::<T>::block_number(ext);
+        let mut audit = Audit {
+            root: commitment.trace_root,
+            segments: commitment.segments,
+            phase: Phase::AwaitingSample,
+            deadline: 0,
+            checks: Vec::new(),
+        };
+        // Drawn at the end of the next block, whose parent hash is the commitment block's.
+        Self::put_audit(
+            ext,
+            job,
+            &mut audit,
+            Phase::AwaitingSample,
+            now.saturating_add(1),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+
+/// Calls of the verification pallet.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Call {
+    /// Joins the verifier list (needs `VERIFIER_MIN_STAKE` of uncommitted stake).
+    #[codec(index = 0)]
+    RegisterVerifier,
+    /// Leaves the verifier list.
+    #[codec(index = 1)]
+    DeregisterVerifier,
+    /// The worker reveals the sampled segments' starts.
+    #[codec(index = 2)]
+    RevealStarts {
+        /// The job.
+        job: JobId,
+        /// Per check: `None` for segment 0, else leaf `s − 1` and its proof.
+        starts: Vec<Option<(TraceLeaf, InclusionProof)>>,
+    },
+    /// A verifier commits to its computed leaf.
+    #[codec(index = 3)]
+    Attest {
+        /// The job.
+        job: JobId,
+        /// The check index.
+        check: u32,
+        /// `attestation_hash(job, check, verifier, leaf, salt)`.
+        commitment: Hash,
+    },
+    /// The worker reveals its sampled leaves.
+    #[codec(index = 4)]
+    RevealLeaves {
+        /// The job.
+        job: JobId,
+        /// Per check: leaf `s` and its proof.
+        leaves: Vec<(TraceLeaf, InclusionProof)>,
+    },
+    /// A verifier opens its commitment.
+    #[codec(index = 5)]
+    RevealAttestation {
+        /// The job.
+        job: JobId,
+        /// The check index.
+        check: u32,
+        /// The leaf it computed.
+        leaf: TraceLeaf,
+        /// The salt of its commitment.
+        salt: [u8; 32],
+    },
+}
+
+impl Call {
+    /// Weight of the call, fixed before dispatch.
+    pub fn weight(&self) -> Weight {
+        let per_proof =
+            |n: usize| weights::PER_PROOF.saturating_mul(u64::try_from(n).unwrap_or(u64::MAX));
+        match self {
+            Call::RegisterVerifier | Call::DeregisterVerifier => weights::REGISTER,
+            Call::RevealStarts { starts, .. } => {
+                weights::REVEAL.saturating_add(per_proof(starts.len()))
+            }
+            Call::Attest { .. } => weights::ATTEST,
+            Call::RevealLeaves { leaves, .. } => {
+                weights::REVEAL.saturating_add(per_proof(leaves.len()))
+            }
+            Call::RevealAttestation { .. } => weights::ATTEST,
+        }
+    }
+}
+
+/// Weights, in nanoseconds on the reference machine.
+pub mod weights {
+    use super::Weight;
+    /// `register_verifier` / `deregister_verifier`: list read/write.
+    pub const REGISTER: Weight = 30_000;
+    /// Base of a reveal: audit read/write.
+    pub const REVEAL: Weight = 40_000;
+    /// Per Merkle proof checked (20 blake3 compressions at most).
+    pub const PER_PROOF: Weight = 20_000;
+    /// `attest` / `reveal_attestation`: audit read/write, a hash.
+    pub const ATTEST: Weight = 40_000;
+
+    /// End of block with `audits` audits due.
+    pub fn on_finalize(audits: usize) -> Weight {
+        5_000u64.saturating_add(
+            u64::try_from(audits)
+                .unwrap_or(u64::MAX)
+                .saturating_mul(200_000),
+        )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
+mod tests;

@@ -1,0 +1,630 @@
+//! Pallet tests: the spot-check protocol end to end on the ledger, each fault by name; every
+//! step ends with the invariant checkers of every pallet involved.
+
+use super::*;
+use agora_primitives::storage::apply_changes;
+use agora_primitives::trace::TraceTree;
+use agora_primitives::AGR;
+use pallet_jobs::Commitment;
+use pallet_market::{BidTerms, Energy, Fuel, JobSpec, Region, FUEL_PER_MFUEL};
+
+struct Test;
+impl pallet_system::Config for Test {
+    const SYSTEM_PALLET_INDEX: u8 = 0;
+    const BLOCK_HASH_COUNT: u64 = 16;
+    const MAX_REMARK_LEN: u32 = 64;
+}
+impl pallet_balances::Config for Test {
+    const BALANCES_PALLET_INDEX: u8 = 1;
+    const EXISTENTIAL_DEPOSIT: Balance = AGR / 1000;
+}
+impl pallet_staking::Config for Test {
+    const STAKING_PALLET_INDEX: u8 = 2;
+    const UNBONDING_DELAY: BlockNumber = 10;
+    const MAX_UNLOCKING_CHUNKS: u32 = 4;
+    const MIN_BOND: Balance = AGR;
+}
+impl pallet_market::Config for Test {
+    const MARKET_PALLET_INDEX: u8 = 3;
+    const MAX_OPEN_BIDS: u32 = 8;
+    const MAX_OPEN_OFFERS: u32 = 4;
+    const MAX_BIDS_PER_ACCOUNT: u32 = 4;
+    const MAX_OFFERS_PER_PROVIDER: u32 = 2;
+    const MAX_MATCHES_PER_BLOCK: u32 = 16;
+    const NEWCOMER_SHARE_PERCENT: u8 = 0;
+    const NEWCOMER_JOBS: u32 = 2;
+    const MAX_PARAMS_LEN: u32 = 32;
+    const MAX_JOB_FUEL: Fuel = 1_000 * FUEL_PER_MFUEL;
+    const MAX_SEGMENTS: u64 = 64;
+    const MIN_RUN_BLOCKS: u32 = 2;
+    const MIN_COLLATERAL: Balance = AGR;
+    const VERIFICATION_ESCROW: Balance = 2 * FEE;
+    const CLEARING_HISTORY: u32 = 3;
+    const RECENT_MATCHES: u32 = 4;
+    type Hooks = Jobs;
+}
+impl pallet_jobs::Config for Test {
+    const JOBS_PALLET_INDEX: u8 = 4;
+    const MAX_BLOB_SIZE: u64 = 1 << 20;
+    const MAX_BLOB_BYTES_PER_ACCOUNT: u64 = 8 << 20;
+    const BLOB_DEPOSIT_BASE: Balance = AGR / 100;
+    const BLOB_DEPOSIT_PER_KIB: Balance = AGR / 10_000;
+    const BLOB_TTL: BlockNumber = 100;
+    const MAX_DUE_PER_BLOCK: u32 = 8;
+    const MAX_METRICS_LEN: u32 = 16;
+    const CHALLENGE_BLOCKS: BlockNumber = 2;
+    const CANCEL_FEE_PERCENT: u8 = 10;
+    const JOB_RETENTION: BlockNumber = 50;
+    const VERIFIER_FEE: Balance = FEE;
+    type Verification = Verification;
+}
+impl Config for Test {
+    const VERIFICATION_PALLET_INDEX: u8 = 5;
+    const MAX_VERIFIERS: u32 = 3;
+    const VERIFIER_MIN_STAKE: Balance = 2 * AGR;
+    const CHECK_BOND: Balance = AGR;
+    const SAMPLE_SEGMENTS: u32 = 2;
+    const VERIFIERS_PER_SEGMENT: u32 = 1;
+    const REVEAL_BLOCKS: BlockNumber = 3;
+    const ATTEST_BLOCKS: BlockNumber = 5;
+}
+type Verification = Pallet<Test>;
+type Jobs = pallet_jobs::Pallet<Test>;
+type TestBalances = pallet_balances::Pallet<Test>;
+type TestStaking = pallet_staking::Pallet<Test>;
+type TestMarket = pallet_market::Pallet<Test>;
+
+const FEE: Balance = AGR / 20;
+const ALICE: AccountId = AccountId([1; 32]);
+const BOB: AccountId = AccountId([2; 32]);
+const CHARLIE: AccountId = AccountId([3; 32]);
+const DAVE: AccountId = AccountId([4; 32]);
+const MFUEL: Fuel = FUEL_PER_MFUEL;
+const OUTPUT: Hash = Hash([0x0B; 32]);
+const SALT: [u8; 32] = [9; 32];
+
+type State = BTreeMap<Vec<u8>, Vec<u8>>;
+
+fn check(state: &State) {
+    TestBalances::try_state(state).unwrap();
+    TestStaking::try_state(state).unwrap();
+    TestMarket::try_state(state).unwrap();
+    Jobs::try_state(state).unwrap();
+    Verification::try_state(state).unwrap();
+}
+
+/// Runs `f` at block `number` (whose parent hash is `[number − 1; 32]`); returns the
+/// verification pallet's events.
+fn step<R>(
+    state: &mut State,
+    number: BlockNumber,
+    f: impl FnOnce(&mut Ext<'_>) -> R,
+) -> (R, Vec<Event>) {
+    let backend = state.clone();
+    let mut ext = Ext::new(&backend);
+    pallet_system::Number::put(&mut ext, &number);
+    let parent = u8::try_from(number.saturating_sub(1) % 256).unwrap();
+    pallet_system::ParentHash::put(&mut ext, &Hash([parent; 32]));
+    let result = f(&mut ext);
+    let (changes, raw) = ext.into_changes();
+    apply_changes(state, &changes);
+    check(state);
+    let events = raw
+        .into_iter()
+        .filter(|raw| raw.event[0] == 5)
+        .map(|raw| Event::decode(&mut &raw.event[1..]).unwrap())
+        .collect();
+    (result, events)
+}
+
+fn end_block(state: &mut State, number: BlockNumber) -> Vec<Event> {
+    step(state, number, |ext| {
+        TestMarket::on_finalize(ext);
+        Jobs::on_finalize(ext);
+        Verification::on_finalize(ext);
+    })
+    .1
+}
+
+fn error(e: Error) -> DispatchError {
+    e.into_dispatch(5)
+}
+
+/// The worker's honest trace: four segments, state `i + 1` after segment `i`.
+fn trace() -> TraceTree {
+    TraceTree::new(
+        (0..4u64)
+            .map(|i| TraceLeaf {
+                index: i,
+                state_hash: Hash([u8::try_from(i).unwrap() + 1; 32]),
+                fuel: MFUEL,
+            })
+            .collect(),
+    )
+    .unwrap()
+}
+
+fn leaf(i: u64) -> TraceLeaf {
+    TraceLeaf {
+        index: i,
+        state_hash: Hash([u8::try_from(i).unwrap() + 1; 32]),
+        fuel: MFUEL,
+    }
+}
+
+/// A job matched at block 2 (Alice buys, Bob works), committed at block 3; the verifiers are
+/// those given (registered with 5 AGR bonded each).
+fn committed(verifiers: &[AccountId]) -> State {
+    let empty = BTreeMap::new();
+    let mut ext = Ext::new(&empty);
+    TestBalances::build_genesis(
+        &mut ext,
+        &pallet_balances::GenesisConfig {
+            balances: vec![
+                (ALICE, 100 * AGR),
+                (BOB, 50 * AGR),
+                (CHARLIE, 10 * AGR),
+                (DAVE, 10 * AGR),
+            ],
+        },
+    );
+    let mut bonds = vec![(BOB, 20 * AGR)];
+    bonds.extend(verifiers.iter().map(|v| (*v, 5 * AGR)));
+    TestStaking::build_genesis(&mut ext, &pallet_staking::GenesisConfig { bonds });
+    let (changes, _) = ext.into_changes();
+    let mut state = BTreeMap::new();
+    apply_changes(&mut state, &changes);
+    let spec = JobSpec {
+        module: Hash([0xAA; 32]),
+        dataset: Hash([0xDA; 32]),
+        params: Vec::new(),
+        steps: 40,
+        segment_steps: 10,
+        seed: 1,
+    };
+    step(&mut state, 1, |ext| {
+        for v in verifiers {
+            Verification::register_verifier(ext, v).unwrap();
+        }
+        Jobs::register_blob(ext, &ALICE, spec.module, 100).unwrap();
+        Jobs::register_blob(ext, &ALICE, spec.dataset, 100).unwrap();
+        Jobs::register_blob(ext, &BOB, OUTPUT, 100).unwrap();
+        for i in 0..4 {
+            Jobs::register_blob(ext, &BOB, leaf(i).state_hash, 100).unwrap();
+        }
+        TestMarket::post_offer(
+            ext,
+            &BOB,
+            AGR / 4,
+            100 * MFUEL,
+            Region::new("eu").unwrap(),
+            Energy::Grid,
+            2 * AGR,
+            1_000,
+        )
+        .unwrap();
+        let terms = BidTerms {
+            max_price: AGR,
+            max_fuel: 10 * MFUEL,
+            run_blocks: 5,
+            deadline: 40,
+            region: None,
+            renewable_only: false,
+            requeue: false,
+        };
+        TestMarket::place_bid(ext, &ALICE, spec, terms).unwrap();
+    });
+    end_block(&mut state, 2);
+    let commitment = Commitment {
+        trace_root: trace().root(),
+        segments: 4,
+        total_fuel: 4 * MFUEL,
+        output: OUTPUT,
+        metrics: Vec::new(),
+    };
+    step(&mut state, 3, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, commitment)
+    })
+    .0
+    .unwrap();
+    state
+}
+
+/// Draws the sample at block 4; returns the sampled segments in check order.
+fn sampled(state: &mut State) -> Vec<u64> {
+    let events = end_block(state, 4);
+    assert!(
+        matches!(events.as_slice(), [Event::Sampled { job: 0, .. }]),
+        "{events:?}"
+    );
+    let audit = Verification::audit(state, 0).unwrap();
+    assert_eq!(audit.phase, Phase::AwaitingStarts);
+    audit.checks.iter().map(|c| c.segment).collect()
+}
+
+fn starts(segments: &[u64]) -> Vec<Option<(TraceLeaf, InclusionProof)>> {
+    let tree = trace();
+    segments
+        .iter()
+        .map(|s| (*s > 0).then(|| (leaf(s - 1), tree.prove(s - 1).unwrap())))
+        .collect()
+}
+
+fn leaves(segments: &[u64]) -> Vec<(TraceLeaf, InclusionProof)> {
+    let tree = trace();
+    segments
+        .iter()
+        .map(|s| (leaf(*s), tree.prove(*s).unwrap()))
+        .collect()
+}
+
+/// Runs the protocol with each check attested by its verifier as `computed(segment)` says.
+fn run_checks(state: &mut State, segments: &[u64], computed: impl Fn(u64) -> TraceLeaf) {
+    step(state, 5, |ext| {
+        Verification::reveal_starts(ext, &BOB, 0, starts(segments))
+    })
+    .0
+    .unwrap();
+    let audit = Verification::audit(state, 0).unwrap();
+    for (i, check) in audit.checks.iter().enumerate() {
+        let i = u32::try_from(i).unwrap();
+        let hash = attestation_hash(0, i, &check.verifier, &computed(check.segment), &SALT);
+        step(state, 6, |ext| {
+            Verification::attest(ext, &check.verifier, 0, i, hash)
+        })
+        .0
+        .unwrap();
+    }
+    step(state, 7, |ext| {
+        Verification::reveal_leaves(ext, &BOB, 0, leaves(segments))
+    })
+    .0
+    .unwrap();
+    for (i, check) in audit.checks.iter().enumerate() {
+        let i = u32::try_from(i).unwrap();
+        step(state, 8, |ext| {
+            Verification::reveal_attestation(
+                ext,
+                &check.verifier,
+                0,
+                i,
+                computed(check.segment),
+                SALT,
+            )
+        })
+        .0
+        .unwrap();
+    }
+}
+
+#[test]
+fn honest_checks_pass_and_the_verifier_is_paid() {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    assert_eq!(segments.len(), 2);
+    assert_ne!(segments[0], segments[1]);
+    assert_eq!(
+        TestStaking::ledger(&state, &CHARLIE).committed,
+        2 * AGR,
+        "one bond per check"
+    );
+    let charlie_free = TestBalances::free_balance(&state, &CHARLIE);
+    run_checks(&mut state, &segments, leaf);
+    assert!(Verification::audit(&state, 0).is_none());
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+    end_block(&mut state, 10);
+    match Jobs::job(&state, 0).unwrap().status {
+        JobStatus::Settled { receipt } => {
+            assert_eq!(receipt.checks_passed, 2);
+            assert_eq!(receipt.paid_verifiers, 2 * FEE);
+        }
+        other => panic!("not settled: {other:?}"),
+    }
+    assert_eq!(
+        TestBalances::free_balance(&state, &CHARLIE),
+        charlie_free + 2 * FEE
+    );
+}
+
+#[test]
+fn a_mismatching_reexecution_disputes_the_job() {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    let alice_free = TestBalances::free_balance(&state, &ALICE);
+    let issuance = TestBalances::total_issuance(&state);
+    run_checks(&mut state, &segments, |s| TraceLeaf {
+        state_hash: Hash([0xFF; 32]),
+        ..leaf(s)
+    });
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Disputed { .. }
+    ));
+    // Refunded in full; nobody slashed until bisection can say who was wrong.
+    assert_eq!(
+        TestBalances::free_balance(&state, &ALICE),
+        alice_free + 10 * AGR + 2 * FEE
+    );
+    assert_eq!(TestBalances::total_issuance(&state), issuance);
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+    assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
+}
+
+#[test]
+fn a_lazy_verifier_is_slashed_and_the_job_still_settles() {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    step(&mut state, 5, |ext| {
+        Verification::reveal_starts(ext, &BOB, 0, starts(&segments))
+    })
+    .0
+    .unwrap();
+    // Nobody attests; the attestation window (5 blocks) ends at block 10.
+    let events = end_block(&mut state, 10);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events.iter().all(|e| matches!(
+        e,
+        Event::CheckDecided {
+            outcome: CheckOutcome::Missed,
+            ..
+        }
+    )));
+    assert_eq!(
+        TestStaking::ledger(&state, &CHARLIE).active,
+        3 * AGR,
+        "two bonds slashed"
+    );
+    match Jobs::job(&state, 0).unwrap().status {
+        JobStatus::Verified { paid, missed, .. } => assert_eq!((paid.len(), missed), (0, 2)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_reveal_that_does_not_open_the_commitment_is_slashed() {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    step(&mut state, 5, |ext| {
+        Verification::reveal_starts(ext, &BOB, 0, starts(&segments))
+    })
+    .0
+    .unwrap();
+    for i in 0..2u32 {
+        let hash = attestation_hash(0, i, &CHARLIE, &leaf(segments[i as usize]), &SALT);
+        step(&mut state, 6, |ext| {
+            Verification::attest(ext, &CHARLIE, 0, i, hash)
+        })
+        .0
+        .unwrap();
+    }
+    step(&mut state, 7, |ext| {
+        Verification::reveal_leaves(ext, &BOB, 0, leaves(&segments))
+    })
+    .0
+    .unwrap();
+    let (result, events) = step(&mut state, 8, |ext| {
+        Verification::reveal_attestation(ext, &CHARLIE, 0, 0, leaf(segments[0]), [0; 32])
+    });
+    result.unwrap();
+    assert!(matches!(
+        events.as_slice(),
+        [Event::CheckDecided {
+            outcome: CheckOutcome::Wrong,
+            ..
+        }]
+    ));
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).active, 4 * AGR);
+}
+
+#[test]
+fn a_worker_that_never_reveals_its_starts_times_out() {
+    let mut state = committed(&[CHARLIE]);
+    sampled(&mut state);
+    let issuance = TestBalances::total_issuance(&state);
+    end_block(&mut state, 7);
+    assert!(
+        matches!(Jobs::job(&state, 0).unwrap().status, JobStatus::TimedOut { slashed, .. } if slashed == 2 * AGR)
+    );
+    assert_eq!(TestBalances::total_issuance(&state), issuance - 2 * AGR);
+    assert_eq!(
+        TestStaking::ledger(&state, &CHARLIE).committed,
+        0,
+        "the verifier's bonds are released"
+    );
+}
+
+#[test]
+fn a_worker_that_never_reveals_its_leaves_times_out() {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    step(&mut state, 5, |ext| {
+        Verification::reveal_starts(ext, &BOB, 0, starts(&segments))
+    })
+    .0
+    .unwrap();
+    for i in 0..2u32 {
+        let hash = attestation_hash(0, i, &CHARLIE, &leaf(segments[i as usize]), &SALT);
+        step(&mut state, 6, |ext| {
+            Verification::attest(ext, &CHARLIE, 0, i, hash)
+        })
+        .0
+        .unwrap();
+    }
+    end_block(&mut state, 9);
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::TimedOut { .. }
+    ));
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+}
+
+#[test]
+fn bad_reveals_and_attestations_are_refused_and_change_nothing() {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    step(&mut state, 5, |_| ());
+    let before = state.clone();
+    let tree = trace();
+    let mut wrong_leaf = starts(&segments);
+    // A start for the wrong segment (or a start for segment 0).
+    wrong_leaf[0] = Some((leaf(3), tree.prove(3).unwrap()));
+    if segments[0] == 0 {
+        wrong_leaf[0] = Some((leaf(0), tree.prove(0).unwrap()));
+    }
+    let mut forged = starts(&segments);
+    let forged_index = segments.iter().position(|s| *s > 0).unwrap();
+    if let Some((leaf, _)) = forged[forged_index].as_mut() {
+        leaf.fuel += 1;
+    }
+    let cases: Vec<(AccountId, Vec<Option<(TraceLeaf, InclusionProof)>>, Error)> = vec![
+        (CHARLIE, starts(&segments), Error::NotJobWorker),
+        (BOB, starts(&segments[..1]), Error::WrongRevealCount),
+        (BOB, wrong_leaf, Error::WrongStartLeaf),
+        (BOB, forged, Error::BadProof),
+    ];
+    for (who, reveal, expected) in cases {
+        let (result, events) = step(&mut state, 5, |ext| {
+            Verification::reveal_starts(ext, &who, 0, reveal)
+        });
+        assert_eq!(result, Err(error(expected)));
+        assert!(events.is_empty());
+        assert_eq!(state, before, "{expected:?} changed state");
+    }
+    // Out of phase, and for an unknown job.
+    let (result, _) = step(&mut state, 5, |ext| {
+        Verification::reveal_leaves(ext, &BOB, 0, leaves(&segments))
+    });
+    assert_eq!(result, Err(error(Error::WrongPhase)));
+    let (result, _) = step(&mut state, 5, |ext| {
+        Verification::attest(ext, &CHARLIE, 7, 0, Hash::ZERO)
+    });
+    assert_eq!(result, Err(error(Error::UnknownAudit)));
+    // Attestations from the wrong account, for an unknown check, and twice.
+    step(&mut state, 5, |ext| {
+        Verification::reveal_starts(ext, &BOB, 0, starts(&segments))
+    })
+    .0
+    .unwrap();
+    let (result, _) = step(&mut state, 6, |ext| {
+        Verification::attest(ext, &DAVE, 0, 0, Hash::ZERO)
+    });
+    assert_eq!(result, Err(error(Error::NotCheckVerifier)));
+    let (result, _) = step(&mut state, 6, |ext| {
+        Verification::attest(ext, &CHARLIE, 0, 5, Hash::ZERO)
+    });
+    assert_eq!(result, Err(error(Error::UnknownCheck)));
+    step(&mut state, 6, |ext| {
+        Verification::attest(ext, &CHARLIE, 0, 0, Hash::ZERO)
+    })
+    .0
+    .unwrap();
+    let (result, _) = step(&mut state, 6, |ext| {
+        Verification::attest(ext, &CHARLIE, 0, 0, Hash::ZERO)
+    });
+    assert_eq!(result, Err(error(Error::AlreadyAttested)));
+}
+
+#[test]
+fn a_start_state_must_be_a_registered_blob() {
+    let mut state = committed(&[CHARLIE]);
+    sampled(&mut state);
+    // The honest trace's states are all registered; swap in a trace whose states are not
+    // (as a worker that never uploaded its checkpoints would have).
+    let unknown = TraceTree::new(
+        (0..4u64)
+            .map(|i| TraceLeaf {
+                index: i,
+                state_hash: Hash([0x70 + u8::try_from(i).unwrap(); 32]),
+                fuel: 1,
+            })
+            .collect(),
+    )
+    .unwrap();
+    let mut audit = Verification::audit(&state, 0).unwrap();
+    audit.root = unknown.root();
+    audit.checks.iter_mut().for_each(|c| c.segment = 2);
+    step(&mut state, 5, |ext| Audits::insert(ext, &0, &audit));
+    let starts = vec![
+        Some((
+            TraceLeaf {
+                index: 1,
+                state_hash: Hash([0x71; 32]),
+                fuel: 1
+            },
+            unknown.prove(1).unwrap()
+        ));
+        2
+    ];
+    let (result, _) = step(&mut state, 5, |ext| {
+        Verification::reveal_starts(ext, &BOB, 0, starts)
+    });
+    assert_eq!(result, Err(error(Error::StartStateNotRegistered)));
+}
+
+#[test]
+fn with_no_eligible_verifier_the_job_passes_unchecked() {
+    let mut state = committed(&[]);
+    let events = end_block(&mut state, 4);
+    assert_eq!(events, vec![Event::NoVerifiers { job: 0 }]);
+    match Jobs::job(&state, 0).unwrap().status {
+        JobStatus::Verified { paid, missed, .. } => assert_eq!((paid.len(), missed), (0, 0)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_worker_and_buyer_never_verify_themselves() {
+    let mut state = committed(&[BOB]);
+    let events = end_block(&mut state, 4);
+    assert_eq!(events, vec![Event::NoVerifiers { job: 0 }]);
+}
+
+#[test]
+fn the_sample_is_a_function_of_the_parent_hash() {
+    let state = committed(&[CHARLIE, DAVE]);
+    let draw = |parent: u8| {
+        let mut state = state.clone();
+        let backend = state.clone();
+        let mut ext = Ext::new(&backend);
+        pallet_system::Number::put(&mut ext, &4);
+        pallet_system::ParentHash::put(&mut ext, &Hash([parent; 32]));
+        Verification::on_finalize(&mut ext);
+        let (changes, _) = ext.into_changes();
+        apply_changes(&mut state, &changes);
+        let audit = Verification::audit(&state, 0).unwrap();
+        audit
+            .checks
+            .iter()
+            .map(|c| (c.segment, c.verifier))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(draw(3), draw(3));
+    let samples: std::collections::BTreeSet<_> = (0..16u8).map(draw).collect();
+    assert!(
+        samples.len() > 1,
+        "the sample never changes with the block hash"
+    );
+}
+
+#[test]
+fn verifier_registration_needs_stake_and_is_bounded() {
+    let mut state = committed(&[CHARLIE]);
+    let (result, _) = step(&mut state, 5, |ext| {
+        Verification::register_verifier(ext, &CHARLIE)
+    });
+    assert_eq!(result, Err(error(Error::AlreadyVerifier)));
+    let (result, _) = step(&mut state, 5, |ext| {
+        Verification::register_verifier(ext, &DAVE)
+    });
+    assert_eq!(result, Err(error(Error::InsufficientStake)));
+    let (result, _) = step(&mut state, 5, |ext| {
+        Verification::deregister_verifier(ext, &DAVE)
+    });
+    assert_eq!(result, Err(error(Error::NotVerifier)));
+    step(&mut state, 5, |ext| {
+        Verification::deregister_verifier(ext, &CHARLIE)
+    })
+    .0
+    .unwrap();
+    assert!(Verification::verifiers(&state).is_empty());
+}
