@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Starts a local development chain: one validator (//Alice) on BFT consensus, RocksDB under
-# the base path, JSON-RPC on ws://127.0.0.1:9944, dev accounts //Alice … //Ferdie funded.
+# Starts a local development market: one validator node (//Alice) on BFT consensus with RocksDB
+# under the base path and JSON-RPC on ws://127.0.0.1:9944 (dev accounts //Alice … //Ferdie
+# funded), a worker daemon for //Bob (bonds stake, keeps an offer open, runs assigned jobs) and
+# a verifier daemon for //Charlie (bonds stake, spot-checks jobs).
 #
 #   scripts/dev.sh                 keep state in ~/.local/share/agora-node (survives restarts)
 #   AGORA_TMP=1 scripts/dev.sh     throw-away chain in a temporary directory
-#   AGORA_PROFILE=release scripts/dev.sh   optimized build (slower to compile)
+#   AGORA_PROFILE=release scripts/dev.sh   optimized build (slower to compile, faster jobs)
+#   AGORA_NO_DAEMONS=1 scripts/dev.sh      the node alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -20,15 +23,55 @@ else
 fi
 bin="$CARGO_TARGET_DIR/$profile"
 
-storage=(--base-path "${AGORA_BASE_PATH:-${XDG_DATA_HOME:-$HOME/.local/share}/agora-node}")
-[ -n "${AGORA_TMP:-}" ] && storage=(--tmp)
+if [ -n "${AGORA_TMP:-}" ]; then
+    base="$(mktemp -d)"
+    trap 'rm -rf "$base"' EXIT
+else
+    base="${AGORA_BASE_PATH:-${XDG_DATA_HOME:-$HOME/.local/share}/agora-node}"
+fi
+mkdir -p "$base"
+rpc_port="${AGORA_RPC_PORT:-9944}"
+rpc="ws://127.0.0.1:$rpc_port"
+
+children=()
+cleanup() {
+    for pid in "${children[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap 'cleanup; [ -n "${AGORA_TMP:-}" ] && rm -rf "$base"' EXIT
+trap 'exit 130' INT TERM
+
+"$bin/agora-node" --dev --base-path "$base" --rpc-port "$rpc_port" "$@" &
+children+=($!)
+# Ready once the RPC answers with a finalized head.
+for _ in $(seq 1 300); do
+    if curl -sf -H 'content-type: application/json' \
+        -d '{"id":1,"jsonrpc":"2.0","method":"chain_getFinalizedHead"}' "http://127.0.0.1:$rpc_port" >/dev/null 2>&1; then
+        break
+    fi
+    sleep 0.2
+done
+
+if [ -z "${AGORA_NO_DAEMONS:-}" ]; then
+    "$bin/agora" --rpc "$rpc" worker run --key //Bob --region local --price 0.001 \
+        --state-dir "$base/worker" 2> "$base/worker.log" &
+    children+=($!)
+    "$bin/agora" --rpc "$rpc" verifier run --key //Charlie --state-dir "$base/verifier" \
+        2> "$base/verifier.log" &
+    children+=($!)
+fi
 
 cat <<TRY
-Starting agora-node --dev. In another terminal, try:
-  $bin/agora key inspect //Alice
+
+Agora dev market on $rpc: node (//Alice validates), worker //Bob, verifier //Charlie.
+Logs: $base/worker.log, $base/verifier.log. In another terminal, try:
+  $bin/agora market
+  $bin/agora job submit --key //Alice --module jobs/dist/mlp.wasm --data datasets/digits.csv \\
+      --params '{"epochs":2}' --max-price 0.002 --max-fuel 20000
+  $bin/agora job status 0
+  $bin/agora job result 0 --out /tmp/agora-result
   $bin/agora balance //Bob
   $bin/agora transfer --from //Alice --to 5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty --amount 1.5
-  curl -s -H 'content-type: application/json' -d '{"id":1,"jsonrpc":"2.0","method":"chain_getHeader"}' http://127.0.0.1:9944
 Metrics: http://127.0.0.1:9615/metrics   Stop: Ctrl-C (state is kept unless AGORA_TMP=1)
 TRY
-exec "$bin/agora-node" --dev "${storage[@]}" "$@"
+wait "${children[0]}"

@@ -89,9 +89,37 @@ pub enum Command {
     },
     /// Transfer AGR to another account and wait until the transfer is finalized.
     Transfer(TransferArgs),
-    /// Training jobs.
+    /// Training jobs: submit, follow, fetch results, cancel; or run one locally.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Bond, unbond and withdraw stake (collateral for offers and spot checks).
+    #[command(subcommand)]
+    Stake(crate::market::StakeCommand),
+    /// Post, list and cancel compute offers.
+    #[command(subcommand)]
+    Offer(crate::market::OfferCommand),
+    /// The order book, recent clearing prices, queue times and renewable share.
+    Market,
+    /// The provider's daemon.
+    #[command(subcommand)]
+    Worker(WorkerCommand),
+    /// The verifier's daemon.
+    #[command(subcommand)]
+    Verifier(VerifierCommand),
+}
+
+/// `agora worker …`
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// Keep an offer open and run the jobs assigned to this account until stopped.
+    Run(crate::worker::WorkerArgs),
+}
+
+/// `agora verifier …`
+#[derive(Debug, Subcommand)]
+pub enum VerifierCommand {
+    /// Spot-check the jobs this account is drawn for until stopped.
+    Run(crate::verify::VerifierArgs),
 }
 
 /// `agora job …`
@@ -100,6 +128,32 @@ pub enum JobCommand {
     /// Run a job with the executor alone (no chain): prints the trace root, segments, fuel,
     /// metrics and output hash, and writes the model and the trace.
     RunLocal(crate::job::RunLocalArgs),
+    /// Buy training time: upload the module and data, bid, and follow the job to settlement.
+    Submit(crate::buyer::SubmitArgs),
+    /// Where a job is: queued (and why), running, committed, verified, settled.
+    Status {
+        /// The job id (printed by `job submit`).
+        id: u64,
+    },
+    /// Fetch a settled job's trained model, metrics and receipt into a directory.
+    Result {
+        /// The job id.
+        id: u64,
+        /// Output directory.
+        #[arg(long, value_name = "DIR", default_value = "job-result")]
+        out: std::path::PathBuf,
+    },
+    /// Cancel an open bid (full refund) or an assigned job (the worker keeps the cancel fee).
+    Cancel {
+        /// SURI of the buyer.
+        #[arg(long, value_name = "SURI")]
+        key: String,
+        /// The job id.
+        id: u64,
+        /// Signature scheme of the key.
+        #[arg(long, value_enum, default_value = "sr25519")]
+        scheme: Scheme,
+    },
 }
 
 /// `agora transfer …`
@@ -209,6 +263,9 @@ pub enum CliError {
     /// A job argument is unusable; the message names it.
     #[error("{0}")]
     InvalidJob(String),
+    /// A trace could not be built or proven.
+    #[error(transparent)]
+    Trace(#[from] agora_primitives::trace::TraceError),
 }
 
 /// What `key generate` and `key inspect` print. JSON field names are stable.
@@ -537,7 +594,85 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let report = crate::job::run_local(args)?;
             emit(cli.output, &report, crate::job::RunLocalReport::text)
         }
+        Command::Job(JobCommand::Submit(args)) => {
+            let url = cli.rpc_url()?;
+            let report =
+                block_on(async { crate::buyer::submit(&Rpc::connect(url).await?, args).await })?;
+            emit(cli.output, &report, crate::buyer::JobReport::text)
+        }
+        Command::Job(JobCommand::Status { id }) => {
+            let url = cli.rpc_url()?;
+            let report =
+                block_on(async { crate::buyer::status(&Rpc::connect(url).await?, *id).await })?;
+            emit(cli.output, &report, crate::buyer::JobReport::text)
+        }
+        Command::Job(JobCommand::Result { id, out }) => {
+            let url = cli.rpc_url()?;
+            let report = block_on(async {
+                crate::buyer::result(&Rpc::connect(url).await?, *id, out).await
+            })?;
+            emit(cli.output, &report, crate::buyer::ResultReport::text)
+        }
+        Command::Job(JobCommand::Cancel { key, id, scheme }) => {
+            let url = cli.rpc_url()?;
+            let signer = Signer::from_suri(key, *scheme)?;
+            let report = block_on(async {
+                crate::buyer::cancel(&Rpc::connect(url).await?, &signer, *id).await
+            })?;
+            emit(cli.output, &report, crate::buyer::JobReport::text)
+        }
+        Command::Stake(command) => {
+            let url = cli.rpc_url()?;
+            let report =
+                block_on(async { crate::market::stake(&Rpc::connect(url).await?, command).await })?;
+            emit(cli.output, &report, crate::market::StakeReport::text)
+        }
+        Command::Offer(command) => {
+            // Bad arguments are named before any node is contacted.
+            if let crate::market::OfferCommand::Post(args) = command {
+                args.plan()?;
+            }
+            let url = cli.rpc_url()?;
+            let report =
+                block_on(async { crate::market::offer(&Rpc::connect(url).await?, command).await })?;
+            emit(cli.output, &report, crate::market::OfferOutput::text)
+        }
+        Command::Market => {
+            let url = cli.rpc_url()?;
+            let report =
+                block_on(async { crate::market::market(&Rpc::connect(url).await?).await })?;
+            emit(cli.output, &report, crate::market::MarketReport::text)
+        }
+        Command::Worker(WorkerCommand::Run(args)) => {
+            let url = cli.rpc_url()?.to_owned();
+            init_daemon_logging();
+            daemon_runtime()?.block_on(crate::worker::run_worker(&url, args.clone()))
+        }
+        Command::Verifier(VerifierCommand::Run(args)) => {
+            let url = cli.rpc_url()?.to_owned();
+            init_daemon_logging();
+            daemon_runtime()?.block_on(crate::verify::run_verifier(&url, args.clone()))
+        }
     }
+}
+
+/// Logs of the daemons: stderr, `info` unless `RUST_LOG` says otherwise.
+fn init_daemon_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Daemons run engine work on blocking threads while they keep talking to the node.
+fn daemon_runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)
 }
 
 /// Parses the process arguments, runs the command, and reports any error on stderr.

@@ -173,7 +173,8 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         .map_err(|e| CliError::File(format!("cannot write {}: {e}", path.display())))
 }
 
-fn default_cache_dir() -> Option<PathBuf> {
+/// `~/.cache/agora/modules`, the default compiled-module cache.
+pub fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/agora/modules"))
 }
 

@@ -131,6 +131,26 @@ struct BlockJson {
     extrinsics: Vec<String>,
 }
 
+/// Most storage keys asked for in one `state_queryStorageAt` request.
+pub const MAX_KEYS_PER_CALL: usize = 1000;
+/// Largest JSON-RPC message the client sends or accepts: a 64 MiB blob as hex, with room.
+pub const MAX_MESSAGE_BYTES: u32 = 160 << 20;
+
+/// One block's answer of `state_queryStorageAt`.
+#[derive(Debug, Deserialize)]
+struct StorageChangeSet {
+    changes: Vec<(String, Option<String>)>,
+}
+
+/// The answer of `blob_has`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct BlobPresence {
+    /// Whether the node holds the bytes.
+    pub stored: bool,
+    /// Whether the blob is registered on chain.
+    pub registered: bool,
+}
+
 /// Balances of one account, in plancks (`agora_balance`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct AccountBalance {
@@ -187,6 +207,20 @@ pub enum Event {
         /// Plancks destroyed.
         amount: Balance,
     },
+    /// `Market::BidPlaced`.
+    BidPlaced {
+        /// The bid's (and job's) id.
+        bid: u64,
+        /// The buyer.
+        buyer: AccountId,
+    },
+    /// `Jobs::JobAssigned`.
+    JobAssigned {
+        /// The job.
+        job: u64,
+        /// Its worker.
+        worker: AccountId,
+    },
     /// Any other event, as the node's JSON.
     Other(String),
 }
@@ -211,6 +245,18 @@ struct EventRecordJson {
 enum KnownEvent {
     System(SystemEvent),
     Balances(BalancesEvent),
+    Market(MarketEvent),
+    Jobs(JobsEvent),
+}
+
+#[derive(Deserialize)]
+enum MarketEvent {
+    BidPlaced { bid: u64, buyer: AccountId },
+}
+
+#[derive(Deserialize)]
+enum JobsEvent {
+    JobAssigned { job: u64, worker: AccountId },
 }
 
 #[derive(Deserialize)]
@@ -261,6 +307,12 @@ impl Event {
             }
             Ok(KnownEvent::Balances(BalancesEvent::Burned { who, amount })) => {
                 Event::Burned { who, amount }
+            }
+            Ok(KnownEvent::Market(MarketEvent::BidPlaced { bid, buyer })) => {
+                Event::BidPlaced { bid, buyer }
+            }
+            Ok(KnownEvent::Jobs(JobsEvent::JobAssigned { job, worker })) => {
+                Event::JobAssigned { job, worker }
             }
             Err(_) => Event::Other(json.to_owned()),
         }
@@ -363,6 +415,8 @@ impl Rpc {
             let client = WsClientBuilder::default()
                 .request_timeout(REQUEST_TIMEOUT)
                 .connection_timeout(CONNECT_TIMEOUT)
+                .max_request_size(MAX_MESSAGE_BYTES)
+                .max_response_size(MAX_MESSAGE_BYTES)
                 .build(url)
                 .await
                 .map_err(|e| unreachable(describe_client_error(&e)))?;
@@ -370,6 +424,8 @@ impl Rpc {
         } else if url.starts_with("http://") || url.starts_with("https://") {
             let client = HttpClientBuilder::default()
                 .request_timeout(REQUEST_TIMEOUT)
+                .max_request_size(MAX_MESSAGE_BYTES)
+                .max_response_size(MAX_MESSAGE_BYTES)
                 .build(url)
                 .map_err(|e| unreachable(describe_client_error(&e)))?;
             Transport::Http(client)
@@ -500,6 +556,111 @@ impl Rpc {
             method: METHOD,
             reason: e.to_string(),
         })
+    }
+
+    /// The raw value at storage `key` after block `at` (default: the node's best block).
+    pub async fn storage(&self, key: &[u8], at: Option<Hash>) -> Result<Option<Vec<u8>>, RpcError> {
+        const METHOD: &str = "state_getStorage";
+        let value: Option<String> = self.call(METHOD, rpc_params![encode_hex(key), at]).await?;
+        value
+            .map(|text| decode_hex(&text))
+            .transpose()
+            .map_err(|e| RpcError::BadResponse {
+                method: METHOD,
+                reason: e.to_string(),
+            })
+    }
+
+    /// The raw values at `keys` after block `at`, in the order asked (at most
+    /// [`MAX_KEYS_PER_CALL`] keys per request; longer lists are split).
+    pub async fn storage_many(
+        &self,
+        keys: &[Vec<u8>],
+        at: Option<Hash>,
+    ) -> Result<Vec<Option<Vec<u8>>>, RpcError> {
+        const METHOD: &str = "state_queryStorageAt";
+        let bad = |reason: String| RpcError::BadResponse {
+            method: METHOD,
+            reason,
+        };
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_KEYS_PER_CALL) {
+            let hex_keys: Vec<String> = chunk.iter().map(|key| encode_hex(key)).collect();
+            let answer: Vec<StorageChangeSet> =
+                self.call(METHOD, rpc_params![hex_keys.clone(), at]).await?;
+            let set = answer
+                .into_iter()
+                .next()
+                .ok_or_else(|| bad("an empty answer".to_owned()))?;
+            let values: std::collections::BTreeMap<String, Option<String>> =
+                set.changes.into_iter().collect();
+            for key in &hex_keys {
+                let value = values
+                    .get(key)
+                    .ok_or_else(|| bad(format!("no entry for key {key}")))?;
+                out.push(
+                    value
+                        .as_deref()
+                        .map(decode_hex)
+                        .transpose()
+                        .map_err(|e| bad(e.to_string()))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `count` storage keys starting with `prefix`, after `start` (exclusive), in key
+    /// order, as of block `at`.
+    pub async fn keys_paged(
+        &self,
+        prefix: &[u8],
+        count: u32,
+        start: Option<&[u8]>,
+        at: Option<Hash>,
+    ) -> Result<Vec<Vec<u8>>, RpcError> {
+        const METHOD: &str = "state_getKeysPaged";
+        let keys: Vec<String> = self
+            .call(
+                METHOD,
+                rpc_params![encode_hex(prefix), count, start.map(encode_hex), at],
+            )
+            .await?;
+        keys.iter()
+            .map(|key| decode_hex(key))
+            .collect::<Result<_, _>>()
+            .map_err(|e| RpcError::BadResponse {
+                method: METHOD,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Uploads a registered blob; returns its hash as the node computed it.
+    pub async fn blob_put(&self, bytes: &[u8]) -> Result<Hash, RpcError> {
+        self.call("blob_put", rpc_params![encode_hex(bytes)]).await
+    }
+
+    /// Downloads a blob and checks it against its hash.
+    pub async fn blob_get(&self, hash: Hash) -> Result<Vec<u8>, RpcError> {
+        const METHOD: &str = "blob_get";
+        let text: String = self.call(METHOD, rpc_params![hash]).await?;
+        let bytes = decode_hex(&text).map_err(|e| RpcError::BadResponse {
+            method: METHOD,
+            reason: e.to_string(),
+        })?;
+        let got = Hash::of(&bytes);
+        if got != hash {
+            return Err(RpcError::BadResponse {
+                method: METHOD,
+                reason: format!("it sent bytes hashing to {got} for blob {hash}"),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Whether the node stores blob `hash`, and whether it is registered on chain.
+    pub async fn blob_has(&self, hash: Hash) -> Result<BlobPresence, RpcError> {
+        self.call("blob_has", rpc_params![hash]).await
     }
 
     /// Submits an encoded extrinsic; returns its hash.

@@ -424,6 +424,57 @@ pub fn outcome(events: &[EventRecord], index: u32, signer: &AccountId) -> Option
     })
 }
 
+/// An extrinsic applied successfully in a finalized block.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// Where it is.
+    pub inclusion: Inclusion,
+    /// The fee paid.
+    pub fee: Balance,
+    /// Its block's events.
+    pub events: Vec<EventRecord>,
+}
+
+/// Signs `call` with a fresh context, submits it, waits (at most `timeout`) until it is
+/// finalized, and checks its outcome: a call that failed in its block is an error naming the
+/// runtime's reason. `what` names the call in messages ("bid", "offer").
+pub async fn send(
+    rpc: &Rpc,
+    signer: &Signer,
+    call: RuntimeCall,
+    what: &'static str,
+    timeout: Duration,
+) -> Result<Sent, TxError> {
+    let who = signer.agora_account();
+    let context = ChainContext::fetch(rpc, &who).await?;
+    let signed = sign(signer, call, &context, 0);
+    let pending = submit(rpc, &signed, &context).await?;
+    let inclusion = pending.wait(timeout).await?;
+    let events = rpc.events(inclusion.block_hash).await?;
+    let result = outcome(&events, inclusion.index, &who).ok_or(TxError::NoOutcome {
+        hash: inclusion.hash,
+        block_hash: inclusion.block_hash,
+        block_number: inclusion.block_number,
+    })?;
+    let fee = result.fee.unwrap_or(signed.fee);
+    if let Err(error) = result.result {
+        return Err(TxError::Failed {
+            what,
+            hash: inclusion.hash,
+            block_hash: inclusion.block_hash,
+            block_number: inclusion.block_number,
+            error,
+            reason: agora_runtime::describe_dispatch_error(error),
+            fee,
+        });
+    }
+    Ok(Sent {
+        inclusion,
+        fee,
+        events,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]

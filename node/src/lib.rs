@@ -9,8 +9,10 @@
 //! - [`storage`]: the RocksDB schema.
 //! - [`txpool`]: the bounded transaction pool.
 //! - [`rpc`]: JSON-RPC over HTTP and WebSocket.
+//! - [`blobs`]: the content-addressed blob store and its collector.
 //! - [`metrics`]: Prometheus metrics.
 
+pub mod blobs;
 pub mod chain;
 pub mod consensus;
 pub mod metrics;

@@ -9,10 +9,11 @@
 //! ```
 //!
 //! Data lives under `<base-path>/chains/<chain id>/`: `db/` (RocksDB: blocks, state, state
-//! tree) and `consensus/` (the consensus journal). The default base path is
-//! `$XDG_DATA_HOME/agora-node` (or `~/.local/share/agora-node`).
+//! tree) and `consensus/` (the consensus journal). Uploaded blobs live in `<base-path>/blobs/`
+//! (see `agora_node::blobs`). The default base path is `$XDG_DATA_HOME/agora-node` (or
+//! `~/.local/share/agora-node`).
 
-use agora_node::{chain, consensus, metrics, rpc, storage};
+use agora_node::{blobs, chain, consensus, metrics, rpc, storage};
 use agora_primitives::{AccountId, Hash};
 use agora_runtime::genesis::{dev_consensus_seed, ChainSpec};
 use clap::{Args, Parser, Subcommand};
@@ -157,6 +158,8 @@ enum NodeError {
     PurgeNotConfirmed(PathBuf),
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Blobs(#[from] blobs::BlobError),
     #[error(transparent)]
     Chain(#[from] chain::ChainError),
     #[error("cannot serve {what} on {addr}: {error}")]
@@ -346,6 +349,12 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
     let chain = chain::Chain::open(db, spec.clone(), author, block_time, metrics.clone())?;
     let (finalized_hash, finalized) = chain.finalized_head();
     tracing::info!(genesis = %chain.genesis_hash(), finalized = finalized.number(), hash = %finalized_hash, "database open");
+    let blob_store = Arc::new(blobs::BlobStore::open_with_metrics(
+        &base.join("blobs"),
+        metrics.clone(),
+    )?);
+    let totals = blob_store.totals();
+    tracing::info!(dir = %blob_store.dir().display(), blobs = totals.count, bytes = totals.bytes, "blob store open");
 
     let runtime_config = consensus::RuntimeConfig::new(dir.join("consensus"));
     consensus::Runtime::run(runtime_config, |runtime| async move {
@@ -355,15 +364,15 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         };
         let rpc_addr = SocketAddr::new(rpc_ip, args.rpc_port);
-        let (rpc_bound, rpc_handle) =
-            rpc::start(chain.clone(), rpc_addr)
-                .await
-                .map_err(|error| NodeError::Bind {
-                    what: "JSON-RPC",
-                    addr: rpc_addr,
-                    error,
-                })?;
+        let (rpc_bound, rpc_handle) = rpc::start(chain.clone(), blob_store.clone(), rpc_addr)
+            .await
+            .map_err(|error| NodeError::Bind {
+                what: "JSON-RPC",
+                addr: rpc_addr,
+                error,
+            })?;
         tracing::info!("JSON-RPC listening on {rpc_bound}");
+        tokio::spawn(blobs::run_collector(chain.clone(), blob_store.clone()));
         if !args.no_prometheus {
             let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.prometheus_port);
             let listener = metrics::bind(addr).await.map_err(|error| NodeError::Bind {

@@ -6,6 +6,8 @@
 //! | `agora_finalized_height` | gauge | number of the last finalized block |
 //! | `agora_txpool_size` | gauge | extrinsics in the transaction pool |
 //! | `agora_block_import_seconds` | histogram | time to execute a block and check its state root |
+//! | `agora_blobs_stored` | gauge | blobs held in this node's blob store |
+//! | `agora_blob_bytes` | gauge | bytes of the blobs held in this node's blob store |
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::gauge::Gauge;
@@ -27,6 +29,10 @@ pub struct Metrics {
     pub txpool_size: Gauge,
     /// `agora_block_import_seconds`: execution and state root of a built or verified block.
     pub import_seconds: Histogram,
+    /// `agora_blobs_stored`.
+    pub blobs_stored: Gauge,
+    /// `agora_blob_bytes`.
+    pub blob_bytes: Gauge,
     registry: Arc<Registry>,
 }
 
@@ -39,6 +45,8 @@ impl Metrics {
         let txpool_size = Gauge::default();
         // 1 ms … ~16 s.
         let import_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 15));
+        let blobs_stored = Gauge::default();
+        let blob_bytes = Gauge::default();
         registry.register(
             "block_height",
             "Number of the best block",
@@ -59,11 +67,23 @@ impl Metrics {
             "Time to execute a block and check its state root",
             import_seconds.clone(),
         );
+        registry.register(
+            "blobs_stored",
+            "Blobs held in this node's blob store",
+            blobs_stored.clone(),
+        );
+        registry.register(
+            "blob_bytes",
+            "Bytes of the blobs held in this node's blob store",
+            blob_bytes.clone(),
+        );
         Metrics {
             best_height,
             finalized_height,
             txpool_size,
             import_seconds,
+            blobs_stored,
+            blob_bytes,
             registry: Arc::new(registry),
         }
     }
@@ -124,5 +144,7 @@ mod tests {
         assert!(text.contains("agora_finalized_height 0"));
         assert!(text.contains("agora_txpool_size 0"));
         assert!(text.contains("agora_block_import_seconds_count 1"));
+        assert!(text.contains("agora_blobs_stored 0"));
+        assert!(text.contains("agora_blob_bytes 0"));
     }
 }

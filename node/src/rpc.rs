@@ -16,11 +16,16 @@
 //! | `chain_subscribeFinalizedHeads` | – | notifications `chain_finalizedHead` with headers |
 //! | `state_getStorage` | `[key, hash?]` | hex value or `null` |
 //! | `state_getReadProof` | `[[key…], hash?]` | `{at, proof: [hex…]}`: one SCALE-encoded sparse-Merkle proof per key |
+//! | `state_getKeysPaged` | `[prefix, count, startKey?, hash?]` | hex keys starting with `prefix`, strictly after `startKey`, in key order, at most `count` (≤ 1000); at the finalized head or an unfinalized block |
+//! | `state_queryStorageAt` | `[[key…], hash?]` | `[{block, changes: [[key, hex value or null]…]}]` (≤ 1000 keys) |
 //! | `author_submitExtrinsic` | `[hex]` | extrinsic hash |
 //! | `author_submitAndWatchExtrinsic` | `[hex]` | notifications `author_extrinsicUpdate`: `"ready"`, then `{"finalized": hash, "number": n}` or `"dropped"` |
 //! | `system_accountNextIndex` | `[address]` | next nonce, counting pooled extrinsics |
 //! | `agora_balance` | `[address, hash?]` | `{address, free, reserved, total, nonce}` |
 //! | `agora_events` | `[hash?]` | decoded events of a block (default: finalized head) |
+//! | `blob_put` | `[hex bytes]` | blake3 hash of the bytes; accepted only if registered on chain (best state) with this size; idempotent |
+//! | `blob_get` | `[hash]` | hex bytes, checked against the hash |
+//! | `blob_has` | `[hash]` | `{stored, registered, size}`: whether this node holds it, whether the best state registers it, the registered size or `null` |
 //! | `rpc_methods` | – | `{methods: [...]}` |
 //!
 //! # Errors
@@ -35,8 +40,19 @@
 //! | 1013 | the extrinsic is already in the pool |
 //! | 1016 | the pool is full |
 //! | 4001 | unknown block |
-//! | 4003 | storage failure |
+//! | 4003 | storage failure (RocksDB or the blob store's files) |
+//! | 4004 | `state_getKeysPaged` at a finalized block below the head: its state cannot be listed |
+//! | 5001 | `blob_put`: the blob is not registered on chain |
+//! | 5002 | `blob_put`: the bytes are not the registered size (both sizes named) |
+//! | 5003 | `blob_put`: the bytes are over the 64 MiB limit |
+//! | 5004 | `blob_get`: the blob is not stored on this node |
+//! | 5005 | `blob_get`: the stored copy was corrupt and has been removed |
+//!
+//! Requests and responses may be up to [`MAX_BODY_BYTES`] so that a 64 MiB blob fits as hex;
+//! at most [`MAX_BLOB_TRANSFERS`] blob uploads or downloads are decoded, hashed and written or
+//! read at a time.
 
+use crate::blobs::{BlobError, BlobStore, MAX_BLOB_SIZE};
 use crate::chain::{Chain, ChainError, ChainEvent, StoredBlock};
 use crate::txpool::PoolError;
 use agora_primitives::smt::{self, Proof};
@@ -49,13 +65,25 @@ use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::server::{Server, ServerHandle};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
-use parity_scale_codec::Encode;
+use parity_scale_codec::{Decode, Encode};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::Semaphore;
 
 /// Error codes; see the module documentation.
 pub use agora_primitives::rpc_codes as codes;
+
+/// Largest request or response body: a [`MAX_BLOB_SIZE`] blob as hex (twice its size) plus
+/// room for the JSON around it.
+pub const MAX_BODY_BYTES: u32 = 160 * 1024 * 1024;
+/// Most keys `state_getKeysPaged` returns and `state_queryStorageAt` reads in one call.
+pub const MAX_KEYS_PER_CALL: usize = 1_000;
+/// Blob uploads and downloads handled at a time: each holds up to three copies of a 64 MiB blob
+/// (hex text, bytes, the JSON answer) while it runs.
+pub const MAX_BLOB_TRANSFERS: usize = 4;
 
 fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code, message.into(), None::<()>)
@@ -163,8 +191,217 @@ struct BalanceAnswer {
     nonce: u32,
 }
 
+/// `key` as bytes, or invalid params naming it.
+fn parse_key(what: &str, text: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
+    decode_hex(text).map_err(|e| invalid_params(format!("{what}: {e}")))
+}
+
+/// The on-chain registration of blob `hash` in the state after block `at` (default: best).
+fn registered_blob(
+    chain: &Chain,
+    hash: &Hash,
+    at: Option<Hash>,
+) -> Result<Option<pallet_jobs::BlobInfo>, ErrorObjectOwned> {
+    let key = pallet_jobs::Blobs::key(hash);
+    read_storage(chain, &key, at)?
+        .map(|bytes| {
+            pallet_jobs::BlobInfo::decode(&mut &bytes[..]).map_err(|e| {
+                storage_error(format!(
+                    "the registration of blob {hash} does not decode: {e}"
+                ))
+            })
+        })
+        .transpose()
+}
+
+fn blob_error(e: BlobError) -> ErrorObjectOwned {
+    let code = match &e {
+        BlobError::Corrupt(_) => codes::BLOB_CORRUPT,
+        BlobError::TooLarge { .. } => codes::BLOB_TOO_LARGE,
+        BlobError::HashMismatch { .. } => jsonrpsee::types::error::INVALID_PARAMS_CODE,
+        BlobError::Io { .. } | BlobError::Registry { .. } => codes::STORAGE,
+    };
+    error(code, e.to_string())
+}
+
+fn too_large(size: u64) -> ErrorObjectOwned {
+    error(
+        codes::BLOB_TOO_LARGE,
+        format!("blob of {size} bytes is over the limit of {MAX_BLOB_SIZE} bytes"),
+    )
+}
+
+/// `blob_put`: checks and stores one blob given as hex. Runs on a blocking thread.
+fn put_blob(chain: &Chain, store: &BlobStore, hex: &str) -> Result<Hash, ErrorObjectOwned> {
+    let digits = hex.strip_prefix("0x").unwrap_or(hex);
+    // Refused before decoding: the text alone says the blob is too large.
+    let size = u64::try_from(digits.len() / 2).unwrap_or(u64::MAX);
+    if size > MAX_BLOB_SIZE {
+        return Err(too_large(size));
+    }
+    // Not `decode_hex`: its error repeats the whole input, up to 128 MiB of it.
+    let bytes =
+        hex::decode(digits).map_err(|e| invalid_params(format!("blob bytes are not hex: {e}")))?;
+    let hash = Hash::of(&bytes);
+    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    let info = registered_blob(chain, &hash, None)?.ok_or_else(|| {
+        error(
+            codes::BLOB_NOT_REGISTERED,
+            format!("blob {hash} is not registered on chain; register it first"),
+        )
+    })?;
+    if info.size != size {
+        return Err(error(
+            codes::BLOB_SIZE_MISMATCH,
+            format!(
+                "blob {hash} is registered with a size of {} bytes but {size} bytes were sent",
+                info.size
+            ),
+        ));
+    }
+    store.put(&hash, &bytes).map_err(blob_error)?;
+    Ok(hash)
+}
+
+/// `blob_get`: one stored blob as hex. Runs on a blocking thread.
+fn get_blob(store: &BlobStore, hash: &Hash) -> Result<String, ErrorObjectOwned> {
+    match store.get(hash).map_err(blob_error)? {
+        Some(bytes) => Ok(encode_hex(&bytes)),
+        None => Err(error(
+            codes::BLOB_NOT_STORED,
+            format!("blob {hash} is not stored on this node"),
+        )),
+    }
+}
+
+/// `state_getKeysPaged`. Runs on a blocking thread.
+fn keys_paged(chain: &Chain, params: Params<'_>) -> Result<Vec<String>, ErrorObjectOwned> {
+    let mut seq = params.sequence();
+    // Substrate takes `null` for the empty prefix.
+    let prefix: Option<String> = seq.next()?;
+    let count: u32 = seq.next()?;
+    let start: Option<String> = seq.optional_next()?;
+    let at: Option<Hash> = seq.optional_next()?;
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    if count > MAX_KEYS_PER_CALL {
+        return Err(invalid_params(format!(
+            "count {count} is over the limit of {MAX_KEYS_PER_CALL} keys per call"
+        )));
+    }
+    let prefix = match prefix {
+        Some(prefix) => parse_key("prefix", &prefix)?,
+        None => Vec::new(),
+    };
+    let start = start
+        .map(|start| parse_key("startKey", &start))
+        .transpose()?;
+    let Some(view) = chain.view(at) else {
+        // Known but not iterable, or unknown.
+        let header = header_at(chain, at)?;
+        return Err(error(
+            codes::STATE_NOT_ITERABLE,
+            format!(
+                "the keys of block #{} ({}) cannot be listed: only the finalized head and \
+                 executed unfinalized blocks have an iterable state",
+                header.number(),
+                header.hash()
+            ),
+        ));
+    };
+    let mut keys = Vec::new();
+    if count == 0 {
+        return Ok(keys);
+    }
+    view.try_for_each_prefixed(&prefix, start.as_deref(), &mut |key, _| {
+        keys.push(encode_hex(key));
+        if keys.len() >= count {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .map_err(storage_error)?;
+    Ok(keys)
+}
+
+/// `state_queryStorageAt`. Runs on a blocking thread.
+fn query_storage_at(chain: &Chain, params: Params<'_>) -> Result<Value, ErrorObjectOwned> {
+    let mut seq = params.sequence();
+    let keys: Vec<String> = seq.next()?;
+    let at: Option<Hash> = seq.optional_next()?;
+    if keys.len() > MAX_KEYS_PER_CALL {
+        return Err(invalid_params(format!(
+            "{} keys requested, at most {MAX_KEYS_PER_CALL} per call",
+            keys.len()
+        )));
+    }
+    // One block for every key, even if the best block moves meanwhile.
+    let at = at.unwrap_or_else(|| chain.best_hash());
+    header_at(chain, Some(at))?;
+    let mut changes = Vec::with_capacity(keys.len());
+    for key in keys {
+        let key = parse_key("key", &key)?;
+        let value = read_storage(chain, &key, Some(at))?;
+        changes.push(json!([encode_hex(&key), value.map(|v| encode_hex(&v))]));
+    }
+    Ok(json!([{ "block": at, "changes": changes }]))
+}
+
+/// Registers the blob methods; `transfers` bounds how many run at once.
+fn register_blob_methods(
+    module: &mut RpcModule<Chain>,
+    blobs: Arc<BlobStore>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    let transfers = Arc::new(Semaphore::new(MAX_BLOB_TRANSFERS));
+    let (store, permits) = (blobs.clone(), transfers.clone());
+    module.register_async_method("blob_put", move |params, chain, _| {
+        let (store, permits) = (store.clone(), permits.clone());
+        async move {
+            let mut seq = params.sequence();
+            let hex: String = seq.next()?;
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .map_err(|e| storage_error(format!("blob transfers closed: {e}")))?;
+            let hash = tokio::task::spawn_blocking(move || put_blob(&chain, &store, &hex))
+                .await
+                .map_err(|e| storage_error(format!("blob_put task failed: {e}")))??;
+            Ok::<_, ErrorObjectOwned>(hash.to_hex())
+        }
+    })?;
+    let (store, permits) = (blobs.clone(), transfers);
+    module.register_async_method("blob_get", move |params, _, _| {
+        let (store, permits) = (store.clone(), permits.clone());
+        async move {
+            let mut seq = params.sequence();
+            let hash: Hash = seq.next()?;
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .map_err(|e| storage_error(format!("blob transfers closed: {e}")))?;
+            tokio::task::spawn_blocking(move || get_blob(&store, &hash))
+                .await
+                .map_err(|e| storage_error(format!("blob_get task failed: {e}")))?
+        }
+    })?;
+    module.register_method("blob_has", move |params: Params<'_>, chain, _| {
+        let mut seq = params.sequence();
+        let hash: Hash = seq.next()?;
+        let registered = registered_blob(chain, &hash, None)?;
+        Ok::<_, ErrorObjectOwned>(json!({
+            "stored": blobs.has(&hash),
+            "registered": registered.is_some(),
+            "size": registered.map(|info| info.size),
+        }))
+    })?;
+    Ok(())
+}
+
 /// Builds the RPC module.
-pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::RegisterMethodError> {
+pub fn module(
+    chain: Chain,
+    blobs: Arc<BlobStore>,
+) -> Result<RpcModule<Chain>, jsonrpsee::core::RegisterMethodError> {
     let mut module = RpcModule::new(chain);
 
     module.register_method("system_health", |_, chain, _| {
@@ -248,6 +485,14 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
         }
         Ok(json!({ "at": header.hash(), "proof": proofs }))
     })?;
+
+    module.register_blocking_method("state_getKeysPaged", |params, chain, _| {
+        keys_paged(&chain, params)
+    })?;
+    module.register_blocking_method("state_queryStorageAt", |params, chain, _| {
+        query_storage_at(&chain, params)
+    })?;
+    register_blob_methods(&mut module, blobs)?;
 
     module.register_method("author_submitExtrinsic", |params: Params<'_>, chain, _| {
         let mut seq = params.sequence();
@@ -412,14 +657,19 @@ async fn watch_extrinsic(
     }
 }
 
-/// Starts the server on `addr`.
-pub async fn start(chain: Chain, addr: SocketAddr) -> std::io::Result<(SocketAddr, ServerHandle)> {
+/// Starts the server on `addr`, serving blobs from `blobs`.
+pub async fn start(
+    chain: Chain,
+    blobs: Arc<BlobStore>,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let config = jsonrpsee::server::ServerConfig::builder()
-        .max_request_body_size(8 * 1024 * 1024)
+        .max_request_body_size(MAX_BODY_BYTES)
+        .max_response_body_size(MAX_BODY_BYTES)
         .max_connections(256)
         .build();
     let server = Server::builder().set_config(config).build(addr).await?;
     let bound = server.local_addr()?;
-    let module = module(chain).map_err(std::io::Error::other)?;
+    let module = module(chain, blobs).map_err(std::io::Error::other)?;
     Ok((bound, server.start(module)))
 }

@@ -23,7 +23,7 @@ use agora_primitives::smt::{self, NodeStore, Proof, SmtError};
 use agora_primitives::Hash;
 use rocksdb::{
     BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBWithThreadMode,
-    Options, SingleThreaded, WriteBatch, WriteOptions,
+    Options, ReadOptions, SingleThreaded, WriteBatch, WriteOptions,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -356,6 +356,47 @@ impl Database {
         Ok(smt::prove(self, root, key)?)
     }
 
+    /// The `(key, value)` pairs of the flat state (the finalized head's state) whose key starts
+    /// with `prefix`, in key order; with `after`, only keys strictly greater than it.
+    ///
+    /// The iterator reads a consistent snapshot of the flat state taken when it is created, so a
+    /// block committed meanwhile is either wholly visible or not at all. RocksDB stops at the
+    /// first key past the prefix (an upper bound on the read options), so a short page of a
+    /// large table costs only the keys it returns.
+    pub fn flat_prefixed<'a>(
+        &'a self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+    ) -> Result<impl Iterator<Item = Result<FlatEntry, StorageError>> + 'a, StorageError> {
+        let mut options = ReadOptions::default();
+        if let Some(upper) = prefix_successor(prefix) {
+            options.set_iterate_upper_bound(upper);
+        }
+        // Start at the later of the prefix and `after`; `after` itself is skipped below.
+        // A start key below the prefix is no constraint: every prefixed key is above it.
+        let after = after.filter(|after| *after >= prefix);
+        let start: Vec<u8> = after.unwrap_or(prefix).to_vec();
+        let skip = after.map(<[u8]>::to_vec);
+        let prefix = prefix.to_vec();
+        let iterator = self.db.iterator_cf_opt(
+            self.cf(CF_STATE_FLAT)?,
+            options,
+            rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
+        );
+        Ok(iterator
+            .map(|item| item.map_err(rocks("iteration of the flat state")))
+            // The upper bound already stops the scan; this also covers a prefix of all 0xff
+            // bytes, which has no successor.
+            .take_while(move |item| match item {
+                Ok((key, _)) => key.starts_with(&prefix),
+                Err(_) => true,
+            })
+            .filter(move |item| match (item, &skip) {
+                (Ok((key, _)), Some(skip)) => key.as_ref() != skip.as_slice(),
+                _ => true,
+            }))
+    }
+
     /// Every `(key, value)` of the flat state, in key order.
     #[cfg(test)]
     fn latest_state_all(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StorageError> {
@@ -367,6 +408,20 @@ impl Database {
             })
             .collect()
     }
+}
+
+/// A `(key, value)` pair of the flat state, as RocksDB hands it out.
+pub type FlatEntry = (Box<[u8]>, Box<[u8]>);
+
+/// The smallest byte string greater than every string starting with `prefix`: the prefix with
+/// its last non-0xff byte incremented and the rest cut off. `None` if there is none (empty or
+/// all 0xff), i.e. the prefixed keys run to the end of the key space.
+fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let last = prefix.iter().rposition(|byte| *byte != 0xff)?;
+    let mut upper = prefix.get(..=last)?.to_vec();
+    let byte = upper.last_mut()?;
+    *byte = byte.checked_add(1)?;
+    Some(upper)
 }
 
 impl NodeStore for Database {
@@ -464,6 +519,62 @@ mod tests {
                 None => model.remove(key),
             };
         }
+    }
+
+    #[test]
+    fn prefix_successor_increments_the_last_byte_below_0xff() {
+        assert_eq!(prefix_successor(b""), None);
+        assert_eq!(prefix_successor(&[0xff, 0xff]), None);
+        assert_eq!(prefix_successor(&[1, 2]), Some(vec![1, 3]));
+        assert_eq!(prefix_successor(&[1, 0xff, 0xff]), Some(vec![2]));
+    }
+
+    #[test]
+    fn flat_prefixed_walks_one_prefix_in_order_after_the_start_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        let keys: [&[u8]; 8] = [
+            b"a",
+            b"ab",
+            b"ab\x00",
+            b"abc",
+            b"ab\xff",
+            b"ac",
+            b"b",
+            &[0xff, 0xff, 0x01],
+        ];
+        let changes: Changes = keys
+            .iter()
+            .map(|key| (key.to_vec(), Some(key.to_ascii_uppercase())))
+            .collect();
+        commit(&db, 0, Hash::ZERO, &changes).unwrap();
+        let walk = |prefix: &[u8], after: Option<&[u8]>| -> Vec<Vec<u8>> {
+            db.flat_prefixed(prefix, after)
+                .unwrap()
+                .map(|item| {
+                    let (key, value) = item.unwrap();
+                    assert_eq!(value.as_ref(), key.to_ascii_uppercase().as_slice());
+                    key.to_vec()
+                })
+                .collect()
+        };
+        let owned = |keys: &[&[u8]]| keys.iter().map(|k| k.to_vec()).collect::<Vec<_>>();
+        assert_eq!(
+            walk(b"ab", None),
+            owned(&[b"ab", b"ab\x00", b"abc", b"ab\xff"])
+        );
+        // Strictly after the start key, which need not exist.
+        assert_eq!(
+            walk(b"ab", Some(b"ab")),
+            owned(&[b"ab\x00", b"abc", b"ab\xff"])
+        );
+        assert_eq!(walk(b"ab", Some(b"ab\x01")), owned(&[b"abc", b"ab\xff"]));
+        // A start key before the prefix starts at the prefix; one past it gives nothing.
+        assert_eq!(walk(b"ab", Some(b"a")), walk(b"ab", None));
+        assert!(walk(b"ab", Some(b"ac")).is_empty());
+        assert_eq!(walk(b"", None).len(), keys.len());
+        assert_eq!(walk(&[0xff, 0xff], None), owned(&[&[0xff, 0xff, 0x01]]));
+        assert!(walk(b"zz", None).is_empty());
     }
 
     #[test]

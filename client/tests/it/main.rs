@@ -8,6 +8,7 @@
 )]
 
 mod chain;
+mod market;
 mod node;
 
 use std::process::{Command, Output};

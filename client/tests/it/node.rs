@@ -124,6 +124,14 @@ impl Node {
         self.rpc(async |rpc| rpc.balance(who).await).unwrap()
     }
 
+    /// Runs a library call against the node (for state the CLI under test does not show).
+    pub fn read<T>(
+        &self,
+        f: impl AsyncFnOnce(&Rpc) -> Result<T, agora_client::rpc::RpcError>,
+    ) -> T {
+        self.rpc(f).unwrap()
+    }
+
     /// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
     pub fn wait_for<T>(
         &self,

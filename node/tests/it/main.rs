@@ -10,6 +10,7 @@
     unreachable_pub
 )]
 
+mod blobs;
 mod chain;
 mod e2e;
 mod support;

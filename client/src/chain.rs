@@ -1,0 +1,214 @@
+//! Typed reads of the ledger's state over RPC.
+//!
+//! The node serves raw storage (`state_getStorage`, `state_queryStorageAt`); the keys are
+//! computed here from the runtime's own storage definitions and the values decoded with the
+//! runtime's own types, so client and chain cannot disagree on a layout. Reads are of the
+//! node's best block unless a block hash is given.
+
+use agora_primitives::storage::StorageInstance;
+use agora_primitives::{AccountId, BlockNumber, Hash};
+use pallet_jobs::{BlobInfo, Job, JobId};
+use pallet_market::{Bid, BidId, ClearingRecord, JobSpec, MatchRecord, Offer, OfferId};
+use pallet_staking::StakeLedger;
+use pallet_verification::Audit;
+use parity_scale_codec::Decode;
+
+use crate::rpc::{Rpc, RpcError};
+
+fn decode<T: Decode>(item: &str, bytes: &[u8]) -> Result<T, RpcError> {
+    T::decode(&mut &bytes[..]).map_err(|e| RpcError::BadResponse {
+        method: "state_getStorage",
+        reason: format!("the value of {item} does not decode: {e}"),
+    })
+}
+
+/// Reads the ledger's state through one node.
+#[derive(Clone, Copy)]
+pub struct State<'a> {
+    rpc: &'a Rpc,
+    at: Option<Hash>,
+}
+
+impl<'a> State<'a> {
+    /// The state after the node's best block.
+    pub fn best(rpc: &'a Rpc) -> Self {
+        State { rpc, at: None }
+    }
+
+    /// The state after block `hash`.
+    pub fn at(rpc: &'a Rpc, hash: Hash) -> Self {
+        State {
+            rpc,
+            at: Some(hash),
+        }
+    }
+
+    /// The state after the latest finalized block.
+    pub async fn finalized(rpc: &'a Rpc) -> Result<Self, RpcError> {
+        Ok(State::at(rpc, rpc.finalized_head().await?))
+    }
+
+    async fn value<T: Decode>(&self, item: &str, key: Vec<u8>) -> Result<Option<T>, RpcError> {
+        match self.rpc.storage(&key, self.at).await? {
+            Some(bytes) => Ok(Some(decode(item, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn values<T: Decode>(
+        &self,
+        item: &str,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<Vec<Option<T>>, RpcError> {
+        self.rpc
+            .storage_many(&keys, self.at)
+            .await?
+            .into_iter()
+            .map(|value| value.map(|bytes| decode(item, &bytes)).transpose())
+            .collect()
+    }
+
+    /// The block number of this state.
+    pub async fn block_number(&self) -> Result<BlockNumber, RpcError> {
+        Ok(self
+            .value("System::Number", pallet_system::Number::key())
+            .await?
+            .unwrap_or(0))
+    }
+
+    /// A job (live, or finished within its retention).
+    pub async fn job(&self, id: JobId) -> Result<Option<Job>, RpcError> {
+        self.value("Jobs::Jobs", pallet_jobs::Jobs::key(&id)).await
+    }
+
+    /// The running spot check of a job.
+    pub async fn audit(&self, id: JobId) -> Result<Option<Audit>, RpcError> {
+        self.value(
+            "Verification::Audits",
+            pallet_verification::Audits::key(&id),
+        )
+        .await
+    }
+
+    /// Every running spot check.
+    pub async fn audits(&self) -> Result<Vec<(JobId, Audit)>, RpcError> {
+        let prefix = pallet_verification::AuditsPrefix::prefix();
+        let mut out = Vec::new();
+        let mut start: Option<Vec<u8>> = None;
+        // Running audits are bounded by the jobs in flight; 1,000 pages is far beyond that.
+        for _ in 0..1000 {
+            let keys = self
+                .rpc
+                .keys_paged(&prefix, 1000, start.as_deref(), self.at)
+                .await?;
+            let Some(last) = keys.last().cloned() else {
+                break;
+            };
+            let ids: Vec<JobId> = keys
+                .iter()
+                .map(|key| decode("Verification::Audits key", key.get(48..).unwrap_or(&[])))
+                .collect::<Result<_, _>>()?;
+            let full_page = keys.len() == 1000;
+            let audits: Vec<Option<Audit>> = self.values("Verification::Audits", keys).await?;
+            out.extend(
+                ids.into_iter()
+                    .zip(audits)
+                    .filter_map(|(id, audit)| audit.map(|a| (id, a))),
+            );
+            if !full_page {
+                break;
+            }
+            start = Some(last);
+        }
+        Ok(out)
+    }
+
+    /// An open bid.
+    pub async fn bid(&self, id: BidId) -> Result<Option<Bid>, RpcError> {
+        self.value("Market::Bids", pallet_market::Bids::key(&id))
+            .await
+    }
+
+    /// The job spec of an open bid.
+    pub async fn bid_spec(&self, id: BidId) -> Result<Option<JobSpec>, RpcError> {
+        self.value("Market::BidSpecs", pallet_market::BidSpecs::key(&id))
+            .await
+    }
+
+    /// An offer.
+    pub async fn offer(&self, id: OfferId) -> Result<Option<Offer>, RpcError> {
+        self.value("Market::Offers", pallet_market::Offers::key(&id))
+            .await
+    }
+
+    /// Every open bid, in placement order.
+    pub async fn open_bids(&self) -> Result<Vec<(BidId, Bid)>, RpcError> {
+        let ids: Vec<BidId> = self
+            .value("Market::OpenBids", pallet_market::OpenBids::key())
+            .await?
+            .unwrap_or_default();
+        let keys = ids.iter().map(pallet_market::Bids::key).collect();
+        let bids = self.values("Market::Bids", keys).await?;
+        Ok(ids
+            .into_iter()
+            .zip(bids)
+            .filter_map(|(id, bid)| bid.map(|b| (id, b)))
+            .collect())
+    }
+
+    /// Every open offer, in posting order.
+    pub async fn open_offers(&self) -> Result<Vec<(OfferId, Offer)>, RpcError> {
+        let ids: Vec<OfferId> = self
+            .value("Market::OpenOffers", pallet_market::OpenOffers::key())
+            .await?
+            .unwrap_or_default();
+        let keys = ids.iter().map(pallet_market::Offers::key).collect();
+        let offers = self.values("Market::Offers", keys).await?;
+        Ok(ids
+            .into_iter()
+            .zip(offers)
+            .filter_map(|(id, offer)| offer.map(|o| (id, o)))
+            .collect())
+    }
+
+    /// Clearing records, oldest first.
+    pub async fn clearings(&self) -> Result<Vec<ClearingRecord>, RpcError> {
+        Ok(self
+            .value("Market::Clearings", pallet_market::Clearings::key())
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Recent matches, oldest first.
+    pub async fn recent_matches(&self) -> Result<Vec<MatchRecord>, RpcError> {
+        Ok(self
+            .value("Market::RecentMatches", pallet_market::RecentMatches::key())
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// A registered blob.
+    pub async fn blob(&self, hash: &Hash) -> Result<Option<BlobInfo>, RpcError> {
+        self.value("Jobs::Blobs", pallet_jobs::Blobs::key(hash))
+            .await
+    }
+
+    /// The stake of `who`.
+    pub async fn ledger(&self, who: &AccountId) -> Result<StakeLedger, RpcError> {
+        Ok(self
+            .value("Staking::Ledger", pallet_staking::Ledger::key(who))
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// The registered verifiers.
+    pub async fn verifiers(&self) -> Result<Vec<AccountId>, RpcError> {
+        Ok(self
+            .value(
+                "Verification::Verifiers",
+                pallet_verification::Verifiers::key(),
+            )
+            .await?
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,280 @@
+//! `agora verifier run`: the verifier's daemon.
+//!
+//! It bonds stake and joins the verifier list, then watches the running spot checks
+//! (`Verification::Audits`). For each check drawn for its account:
+//!
+//! - **attest**: once the worker has revealed the segment's start, fetch the module, dataset and
+//!   start state (segment 0 starts from the job's `init`, computed here), re-execute the segment
+//!   with the engine, and commit to the leaf it produced: `attestation_hash(job, check, me,
+//!   leaf, salt)` with a fresh random salt. The leaf and salt are written to disk *before* the
+//!   commitment is sent, so a restart can still open it.
+//! - **reveal**: once the worker has revealed its leaves, open the commitment.
+//!
+//! Nothing the worker says is trusted: the start state is checked against the hash the ledger
+//! holds, and the verifier's leaf is its own re-execution.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use agora_primitives::trace::TraceLeaf;
+use agora_primitives::{AccountId, Hash};
+use agora_verifier::{reexecute, Executor, JobInputs, Settings};
+use clap::Args;
+use pallet_jobs::JobId;
+use pallet_verification::{attestation_hash, Phase};
+use parity_scale_codec::Compact;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::chain::State;
+use crate::cli::CliError;
+use crate::keys::{Scheme, Signer};
+use crate::market::TX_TIMEOUT;
+use crate::rpc::Rpc;
+use crate::tx;
+use crate::worker::{default_state_dir, fetch_blob, run_spec, write_atomic};
+
+/// `agora verifier run …`
+#[derive(Debug, Clone, Args)]
+pub struct VerifierArgs {
+    /// SURI of the verifier account.
+    #[arg(long, value_name = "SURI")]
+    pub key: String,
+    /// Signature scheme of the key.
+    #[arg(long, value_enum, default_value = "sr25519")]
+    pub scheme: Scheme,
+    /// Stake to keep bonded, AGR (the registration minimum plus a bond per check).
+    #[arg(long, value_name = "AGR", default_value = "50")]
+    pub bond: String,
+    /// Where attestations in progress are kept.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Directory of the compiled-module cache.
+    #[arg(long, value_name = "DIR", env = "AGORA_MODULE_CACHE")]
+    pub cache_dir: Option<PathBuf>,
+    /// Milliseconds between looks at the chain.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub poll_ms: u64,
+}
+
+/// A computed attestation, kept until it is revealed.
+#[derive(Debug, Serialize, Deserialize)]
+struct Attestation {
+    leaf: (u64, Hash, u64),
+    salt: [u8; 32],
+}
+
+impl Attestation {
+    fn leaf(&self) -> TraceLeaf {
+        TraceLeaf {
+            index: self.leaf.0,
+            state_hash: self.leaf.1,
+            fuel: self.leaf.2,
+        }
+    }
+}
+
+/// Runs the verifier daemon until the process is stopped.
+pub async fn run_verifier(url: &str, args: VerifierArgs) -> Result<(), CliError> {
+    let signer = Signer::from_suri(&args.key, args.scheme)?;
+    let me = signer.agora_account();
+    let dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| default_state_dir("verifier", &me));
+    let rpc = Rpc::connect(url).await?;
+    tracing::info!(account = %me, dir = %dir.display(), "verifier starting");
+    let want = crate::amount::parse_agr(&args.bond)?;
+    let ledger = State::best(&rpc).ledger(&me).await?;
+    if ledger.active < want {
+        let amount = want.saturating_sub(ledger.active);
+        let call = agora_runtime::RuntimeCall::Staking(pallet_staking::Call::Bond {
+            amount: Compact(amount),
+        });
+        tx::send(&rpc, &signer, call, "bond", TX_TIMEOUT).await?;
+        tracing::info!(amount = %crate::amount::format_agr(amount), "stake bonded");
+    }
+    if !State::best(&rpc).verifiers().await?.contains(&me) {
+        let call =
+            agora_runtime::RuntimeCall::Verification(pallet_verification::Call::RegisterVerifier);
+        tx::send(&rpc, &signer, call, "verifier registration", TX_TIMEOUT).await?;
+        tracing::info!("registered as a verifier");
+    }
+    let daemon = Verifier {
+        rpc,
+        signer,
+        me,
+        args,
+        dir,
+    };
+    loop {
+        if let Err(error) = daemon.tick().await {
+            tracing::warn!("{error}");
+        }
+        tokio::time::sleep(Duration::from_millis(daemon.args.poll_ms)).await;
+    }
+}
+
+struct Verifier {
+    rpc: Rpc,
+    signer: Signer,
+    me: AccountId,
+    args: VerifierArgs,
+    dir: PathBuf,
+}
+
+impl Verifier {
+    fn attestation_path(&self, job: JobId, check: u32) -> PathBuf {
+        self.dir
+            .join("attestations")
+            .join(format!("{job}-{check}.json"))
+    }
+
+    async fn tick(&self) -> Result<(), CliError> {
+        let state = State::finalized(&self.rpc).await?;
+        let audits = state.audits().await?;
+        for (job, audit) in &audits {
+            for (index, check) in audit.checks.iter().enumerate() {
+                if check.verifier != self.me || check.outcome.is_some() {
+                    continue;
+                }
+                let index = u32::try_from(index).unwrap_or(u32::MAX);
+                let result = match (audit.phase, check.attestation) {
+                    (Phase::AwaitingAttestations, None) => {
+                        self.attest(&state, *job, index, check.segment, check.start)
+                            .await
+                    }
+                    (Phase::AwaitingReveals, Some(_)) => self.reveal(*job, index).await,
+                    _ => Ok(()),
+                };
+                if let Err(error) = result {
+                    tracing::warn!(job, check = index, "{error}");
+                }
+            }
+        }
+        // Attestations of audits that ended are no longer needed.
+        let live: std::collections::BTreeSet<JobId> = audits.iter().map(|(job, _)| *job).collect();
+        if let Ok(entries) = std::fs::read_dir(self.dir.join("attestations")) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let job = name.split('-').next().and_then(|j| j.parse::<JobId>().ok());
+                if job.is_some_and(|job| !live.contains(&job)) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn attest(
+        &self,
+        state: &State<'_>,
+        id: JobId,
+        check: u32,
+        segment: u64,
+        start: Option<Hash>,
+    ) -> Result<(), CliError> {
+        let path = self.attestation_path(id, check);
+        let attestation: Attestation = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| CliError::File(format!("{}: {e}", path.display())))?,
+            Err(_) => {
+                let job = state.job(id).await?.ok_or_else(|| {
+                    CliError::InvalidJob(format!("job #{id} of a running audit is not on chain"))
+                })?;
+                let blobs = self.dir.join("blobs");
+                let wasm = fetch_blob(&self.rpc, &blobs, job.spec.module).await?;
+                let dataset = fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?;
+                let start_state = match start {
+                    Some(hash) => Some(fetch_blob(&self.rpc, &blobs, hash).await?),
+                    None => None,
+                };
+                let spec = run_spec(&job)?;
+                let params = job.spec.params.clone();
+                let cache_dir = self
+                    .args
+                    .cache_dir
+                    .clone()
+                    .or_else(crate::job::default_cache_dir);
+                tracing::info!(job = id, segment, "re-executing");
+                let leaf = tokio::task::spawn_blocking(move || -> Result<TraceLeaf, CliError> {
+                    let executor = Executor::new(Settings {
+                        cache_dir,
+                        ..Settings::default()
+                    })?;
+                    let module = executor.load(&wasm)?;
+                    let inputs = JobInputs {
+                        params: &params,
+                        dataset: &dataset,
+                    };
+                    let start_state = match start_state {
+                        Some(bytes) => bytes,
+                        // Segment 0 starts from the job's own initial state.
+                        None => executor.init(&module, &params, &dataset, spec.seed)?.bytes,
+                    };
+                    Ok(reexecute(
+                        &executor,
+                        &module,
+                        inputs,
+                        spec,
+                        segment,
+                        &start_state,
+                    )?)
+                })
+                .await
+                .map_err(|e| {
+                    CliError::InvalidJob(format!("re-execution of job #{id} panicked: {e}"))
+                })??;
+                let mut salt = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut salt);
+                let attestation = Attestation {
+                    leaf: (leaf.index, leaf.state_hash, leaf.fuel),
+                    salt,
+                };
+                // On disk before the commitment leaves: a restart must be able to open it.
+                write_atomic(&path, &serde_json::to_vec(&attestation)?)?;
+                attestation
+            }
+        };
+        let commitment =
+            attestation_hash(id, check, &self.me, &attestation.leaf(), &attestation.salt);
+        let call = agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Attest {
+            job: id,
+            check,
+            commitment,
+        });
+        tx::send(&self.rpc, &self.signer, call, "attestation", TX_TIMEOUT).await?;
+        tracing::info!(job = id, check, segment, "attested");
+        Ok(())
+    }
+
+    async fn reveal(&self, id: JobId, check: u32) -> Result<(), CliError> {
+        let path = self.attestation_path(id, check);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            CliError::File(format!(
+                "the attestation of job #{id} check {check} is not on disk ({}): {e}",
+                path.display()
+            ))
+        })?;
+        let attestation: Attestation = serde_json::from_slice(&bytes)
+            .map_err(|e| CliError::File(format!("{}: {e}", path.display())))?;
+        let call = agora_runtime::RuntimeCall::Verification(
+            pallet_verification::Call::RevealAttestation {
+                job: id,
+                check,
+                leaf: attestation.leaf(),
+                salt: attestation.salt,
+            },
+        );
+        tx::send(
+            &self.rpc,
+            &self.signer,
+            call,
+            "attestation reveal",
+            TX_TIMEOUT,
+        )
+        .await?;
+        tracing::info!(job = id, check, "attestation revealed");
+        Ok(())
+    }
+}

@@ -1,0 +1,276 @@
+//! Blobs as a client meets them: register on chain, upload, download, restart, corruption; the
+//! state-listing RPCs over the registry; and the collector deleting what the chain forgot.
+
+use crate::support::Node;
+use agora_node::blobs::{run_collector, BlobStore};
+use agora_node::chain::Chain;
+use agora_node::consensus::Chain as _;
+use agora_node::metrics::Metrics;
+use agora_node::storage::Database;
+use agora_primitives::storage::StorageInstance;
+use agora_primitives::{decode_hex, encode_hex, Hash};
+use agora_runtime::executive::immortal_extra;
+use agora_runtime::extrinsic::Extrinsic;
+use agora_runtime::genesis::{dev_account, ChainSpec};
+use agora_runtime::RuntimeCall;
+use parity_scale_codec::{Decode, Encode};
+use serde_json::{json, Value};
+use sp_core::{sr25519, Pair};
+use std::sync::Arc;
+use std::time::Duration;
+
+const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+
+fn register(genesis: &Hash, nonce: u32, hash: Hash, size: u64) -> Vec<u8> {
+    let signer = sr25519::Pair::from_string("//Alice", None).unwrap();
+    let call = RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob { hash, size });
+    Extrinsic::sign(&signer, call, immortal_extra(nonce, 0), genesis, genesis).encode()
+}
+
+/// Deterministic bytes that compress badly.
+fn bytes(seed: u8, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 32);
+    let mut block = Hash::of(&[seed]);
+    while out.len() < len {
+        out.extend_from_slice(&block.0);
+        block = Hash::of(&block.0);
+    }
+    out.truncate(len);
+    out
+}
+
+fn code(error: &Value) -> i64 {
+    error["code"].as_i64().unwrap()
+}
+
+fn message(error: &Value) -> &str {
+    error["message"].as_str().unwrap()
+}
+
+#[test]
+fn blobs_are_admitted_by_registration_served_checked_and_kept_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    node.wait_finalized(1);
+    let genesis: Hash = serde_json::from_value(node.rpc("chain_getBlockHash", json!([0]))).unwrap();
+
+    // 5 MiB: as hex, larger than the 8 MiB body the server used to accept.
+    let blob = bytes(1, 5 << 20);
+    let hash = Hash::of(&blob);
+    let blob_hex = encode_hex(&blob);
+    // Registered with a size that is not its length.
+    let misfit = bytes(2, 1000);
+    let misfit_hash = Hash::of(&misfit);
+
+    assert_eq!(
+        node.rpc("blob_has", json!([hash])),
+        json!({ "stored": false, "registered": false, "size": null })
+    );
+    let error = node.try_rpc("blob_put", json!([blob_hex])).unwrap_err();
+    assert_eq!(code(&error), 5001, "{error}");
+    assert_eq!(
+        message(&error),
+        format!("blob {hash} is not registered on chain; register it first")
+    );
+
+    let nonce: u32 =
+        serde_json::from_value(node.rpc("system_accountNextIndex", json!([ALICE]))).unwrap();
+    let size = blob.len() as u64;
+    for (offset, (hash, size)) in [(hash, size), (misfit_hash, 999)].into_iter().enumerate() {
+        let xt = register(&genesis, nonce + u32::try_from(offset).unwrap(), hash, size);
+        node.rpc("author_submitExtrinsic", json!([encode_hex(&xt)]));
+    }
+    let key = pallet_jobs::Blobs::key(&hash);
+    let misfit_key = pallet_jobs::Blobs::key(&misfit_hash);
+    node.wait_for(
+        Duration::from_secs(60),
+        "both registrations to be finalized",
+        || {
+            let head = node.rpc("chain_getFinalizedHead", json!([]));
+            let registered = |key: &[u8]| {
+                !node
+                    .rpc("state_getStorage", json!([encode_hex(key), head]))
+                    .is_null()
+            };
+            (registered(&key) && registered(&misfit_key)).then_some(())
+        },
+    );
+    assert_eq!(
+        node.rpc("blob_has", json!([hash])),
+        json!({ "stored": false, "registered": true, "size": size })
+    );
+
+    // The wrong size for its registration.
+    let error = node
+        .try_rpc("blob_put", json!([encode_hex(&misfit)]))
+        .unwrap_err();
+    assert_eq!(code(&error), 5002, "{error}");
+    assert!(
+        message(&error).contains("999 bytes") && message(&error).contains("1000 bytes"),
+        "{error}"
+    );
+    // Not hex.
+    let error = node.try_rpc("blob_put", json!(["0xzz"])).unwrap_err();
+    assert_eq!(code(&error), -32602, "{error}");
+
+    // The right bytes, twice: the same answer.
+    assert_eq!(node.rpc("blob_put", json!([blob_hex])), json!(hash));
+    assert_eq!(node.rpc("blob_put", json!([blob_hex])), json!(hash));
+    assert_eq!(node.rpc("blob_get", json!([hash])), json!(blob_hex));
+    assert_eq!(
+        node.rpc("blob_has", json!([hash])),
+        json!({ "stored": true, "registered": true, "size": size })
+    );
+    let error = node.try_rpc("blob_get", json!([misfit_hash])).unwrap_err();
+    assert_eq!(code(&error), 5004, "{error}");
+    assert_eq!(
+        message(&error),
+        format!("blob {misfit_hash} is not stored on this node")
+    );
+
+    // The registry, listed and read through the state RPCs.
+    let prefix = encode_hex(&<pallet_jobs::BlobsPrefix as StorageInstance>::prefix());
+    let keys: Vec<String> =
+        serde_json::from_value(node.rpc("state_getKeysPaged", json!([prefix, 10]))).unwrap();
+    let mut expected = vec![encode_hex(&key), encode_hex(&misfit_key)];
+    expected.sort();
+    assert_eq!(keys, expected);
+    let after_first: Vec<String> = serde_json::from_value(
+        node.rpc("state_getKeysPaged", json!([prefix, 10, expected[0], null])),
+    )
+    .unwrap();
+    assert_eq!(after_first, expected[1..]);
+    let one: Vec<String> =
+        serde_json::from_value(node.rpc("state_getKeysPaged", json!([prefix, 1]))).unwrap();
+    assert_eq!(one, expected[..1]);
+    let error = node
+        .try_rpc("state_getKeysPaged", json!([prefix, 1001]))
+        .unwrap_err();
+    assert_eq!(code(&error), -32602, "{error}");
+    assert!(message(&error).contains("1001"), "{error}");
+
+    let head = node.rpc("chain_getFinalizedHead", json!([]));
+    let absent = pallet_jobs::Blobs::key(&Hash([7; 32]));
+    let answer = node.rpc(
+        "state_queryStorageAt",
+        json!([[encode_hex(&key), encode_hex(&absent)], head]),
+    );
+    assert_eq!(answer[0]["block"], head);
+    let changes = answer[0]["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0][0], json!(encode_hex(&key)));
+    assert_eq!(changes[1], json!([encode_hex(&absent), null]));
+    let value = decode_hex(changes[0][1].as_str().unwrap()).unwrap();
+    let info = pallet_jobs::BlobInfo::decode(&mut &value[..]).unwrap();
+    assert_eq!(info.size, size);
+    assert_eq!(info.owner, dev_account("Alice"));
+    let too_many: Vec<String> = (0..1001).map(|_| encode_hex(&key)).collect();
+    let error = node
+        .try_rpc("state_queryStorageAt", json!([too_many]))
+        .unwrap_err();
+    assert_eq!(code(&error), -32602, "{error}");
+    assert!(message(&error).contains("1001 keys"), "{error}");
+
+    let methods = node.rpc("rpc_methods", json!([]))["methods"].clone();
+    for method in [
+        "state_getKeysPaged",
+        "state_queryStorageAt",
+        "blob_put",
+        "blob_get",
+        "blob_has",
+    ] {
+        assert!(
+            methods.as_array().unwrap().contains(&json!(method)),
+            "{method} is missing from {methods}"
+        );
+    }
+
+    // A restart on the same base path still serves the blob.
+    node.kill();
+    let node = Node::start(dir.path());
+    assert_eq!(node.rpc("blob_get", json!([hash])), json!(blob_hex));
+
+    // A damaged copy is detected, removed, and can be uploaded again.
+    let hex = hex::encode(hash.0);
+    let path = dir.path().join("blobs").join(&hex[..2]).join(&hex);
+    let mut damaged = std::fs::read(&path).unwrap();
+    damaged[12345] ^= 1;
+    std::fs::write(&path, &damaged).unwrap();
+    let error = node.try_rpc("blob_get", json!([hash])).unwrap_err();
+    assert_eq!(code(&error), 5005, "{error}");
+    assert_eq!(
+        message(&error),
+        format!("stored copy of blob {hash} was corrupt and has been removed")
+    );
+    assert!(!path.exists());
+    assert_eq!(node.rpc("blob_has", json!([hash]))["stored"], json!(false));
+    assert_eq!(node.rpc("blob_put", json!([blob_hex])), json!(hash));
+    assert_eq!(node.rpc("blob_get", json!([hash])), json!(blob_hex));
+}
+
+/// The collector, in-process: after a finalized block it deletes the blob no state registers,
+/// keeps the one registered in the finalized state and the one registered only in the best
+/// (unfinalized) block, and deletes a temporary file a crash left behind.
+#[test]
+fn the_collector_deletes_blobs_the_chain_does_not_register() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = Arc::new(Database::open(&dir.path().join("db")).unwrap());
+    let chain = Chain::open(
+        db,
+        ChainSpec::development(),
+        dev_account("Alice"),
+        Duration::from_millis(1),
+        Metrics::new(),
+    )
+    .unwrap();
+    let store = Arc::new(BlobStore::open(&dir.path().join("blobs")).unwrap());
+    let genesis = chain.genesis_hash();
+    let [finalized, unfinalized, forgotten] = [1u8, 2, 3].map(|seed| {
+        let blob = bytes(seed, 100);
+        (Hash::of(&blob), blob)
+    });
+    for (hash, blob) in [&finalized, &unfinalized, &forgotten] {
+        store.put(hash, blob).unwrap();
+    }
+    let leftover = dir.path().join("blobs").join("tmp").join("leftover");
+    std::fs::write(&leftover, b"half a blob").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&leftover)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(120))
+        .unwrap();
+
+    chain
+        .submit(&register(&genesis, 0, finalized.0, 100))
+        .unwrap();
+    let first = runtime.block_on(chain.propose(genesis, 1)).unwrap();
+    chain
+        .submit(&register(&genesis, 1, unfinalized.0, 100))
+        .unwrap();
+    let second = runtime.block_on(chain.propose(first, 2)).unwrap();
+    assert_eq!(chain.best_hash(), second);
+
+    runtime.spawn(run_collector(chain.clone(), store.clone()));
+    // Let the collector subscribe before the finalization it must see.
+    std::thread::sleep(Duration::from_millis(200));
+    runtime.block_on(chain.finalized(first, Vec::new()));
+    let start = std::time::Instant::now();
+    while store.has(&forgotten.0) || leftover.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the collector did not remove the unregistered blob and the leftover"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(store.has(&finalized.0));
+    assert!(
+        store.has(&unfinalized.0),
+        "a blob registered in the best block was collected"
+    );
+    assert_eq!(store.totals().count, 2);
+}
