@@ -128,7 +128,7 @@ fn run_local(out: &Path) -> Value {
 
 #[test]
 fn a_training_job_is_bought_run_checked_and_settled() {
-    let node = Node::start();
+    let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("modules");
     let issuance0 = node.read(async |rpc| {
@@ -144,27 +144,7 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     let local = run_local(&dir.path().join("local"));
     let training_fuel = local["fuel"]["training"].as_u64().unwrap();
 
-    let mut worker = Daemon::start(
-        &node,
-        &[
-            "worker",
-            "run",
-            "--key",
-            "//Bob",
-            "--price",
-            "0.001",
-            "--capacity",
-            "100000",
-            "--region",
-            "eu-west",
-            "--collateral",
-            "10",
-            "--bond",
-            "100",
-        ],
-        &dir.path().join("worker"),
-        &cache,
-    );
+    let mut worker = Daemon::start(&node, &WORKER_ARGS, &dir.path().join("worker"), &cache);
     let mut verifier = Daemon::start(
         &node,
         &["verifier", "run", "--key", "//Charlie", "--bond", "50"],
@@ -190,32 +170,7 @@ fn a_training_job_is_bought_run_checked_and_settled() {
 
     // Alice buys: --no-wait returns the job id once the bid is finalized.
     let alice0 = node.balance(&account(ALICE));
-    let submitted = json(&node.agora(&[
-        "--output",
-        "json",
-        "job",
-        "submit",
-        "--key",
-        "//Alice",
-        "--module",
-        repo().join("jobs/dist/mlp.wasm").to_str().unwrap(),
-        "--data",
-        repo().join("datasets/digits.csv").to_str().unwrap(),
-        "--params",
-        PARAMS,
-        "--segment",
-        "3",
-        "--seed",
-        "7",
-        "--max-price",
-        "0.002",
-        "--max-fuel",
-        "1000",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--no-wait",
-    ]));
-    let id = submitted["job"].as_u64().unwrap();
+    let id = submit_no_wait(&node, &cache);
     conserved(&node, issuance0, "bid placed");
 
     // Follow the job, checking conservation at every stage it passes through.
@@ -309,6 +264,44 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     );
     assert_eq!(market["renewable_share_percent"], 100.0);
 
+    // Bad input on a live chain: refused with the runtime's reason, no tokens move beyond the
+    // fee, the process exits non-zero.
+    let dave = account(DEV[3]);
+    let dave0 = node.balance(&dave);
+    let out = node.agora(&[
+        "job",
+        "submit",
+        "--key",
+        "//Dave",
+        "--module",
+        repo().join("jobs/dist/mlp.wasm").to_str().unwrap(),
+        "--data",
+        repo().join("datasets/digits.csv").to_str().unwrap(),
+        "--params",
+        PARAMS,
+        "--steps",
+        "12",
+        "--max-price",
+        "2000",
+        "--max-fuel",
+        "1000",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Market::CannotPayEscrow"),
+        "a bid beyond the balance: {stderr}"
+    );
+    let dave1 = node.balance(&dave);
+    assert_eq!(dave1.reserved, dave0.reserved, "no escrow was reserved");
+    assert!(dave0.free - dave1.free < parse_agr("0.01").unwrap(), "only the fee was paid");
+    conserved(&node, issuance0, "refused bid");
+    let out = node.agora(&["job", "cancel", "--key", "//Bob", &id.to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Jobs::NotJobBuyer"), "{stderr}");
+    let unknown = json(&node.agora(&["--output", "json", "job", "status", "999"]));
+    assert_eq!(unknown["stage"], "unknown");
+
     // The chain's own record of the job.
     let status = node.read(async |rpc| Ok(State::best(rpc).job(id).await?.unwrap().status));
     assert!(matches!(status, JobStatus::Settled { .. }));
@@ -358,4 +351,99 @@ fn market_commands_refuse_bad_input_naming_the_value() {
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("'EU West' is not a region"), "{stderr}");
+}
+
+const WORKER_ARGS: [&str; 14] = [
+    "worker",
+    "run",
+    "--key",
+    "//Bob",
+    "--price",
+    "0.001",
+    "--capacity",
+    "100000",
+    "--region",
+    "eu-west",
+    "--collateral",
+    "10",
+    "--bond",
+    "100",
+];
+
+fn submit_no_wait(node: &Node, cache: &Path) -> u64 {
+    let submitted = json(&node.agora(&[
+        "--output",
+        "json",
+        "job",
+        "submit",
+        "--key",
+        "//Alice",
+        "--module",
+        repo().join("jobs/dist/mlp.wasm").to_str().unwrap(),
+        "--data",
+        repo().join("datasets/digits.csv").to_str().unwrap(),
+        "--params",
+        PARAMS,
+        "--segment",
+        "3",
+        "--seed",
+        "7",
+        "--max-price",
+        "0.002",
+        "--max-fuel",
+        "1000",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--no-wait",
+    ]));
+    submitted["job"].as_u64().unwrap()
+}
+
+/// The worker is killed as soon as its result is committed and started again on the same state
+/// directory: it answers the spot check from the run on disk, never runs the job again, and
+/// the job settles once.
+#[test]
+fn a_worker_restarted_mid_job_resumes_without_running_it_again() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    let state = dir.path().join("worker");
+    let worker = Daemon::start(&node, &WORKER_ARGS, &state, &cache);
+    let _verifier = Daemon::start(
+        &node,
+        &["verifier", "run", "--key", "//Charlie", "--bond", "50"],
+        &dir.path().join("verifier"),
+        &cache,
+    );
+    node.wait_for(Duration::from_secs(60), "the daemons", || {
+        node.read(async |rpc| {
+            let state = State::best(rpc);
+            Ok(!state.open_offers().await?.is_empty() && !state.verifiers().await?.is_empty())
+        })
+        .then_some(())
+    });
+    let id = submit_no_wait(&node, &cache);
+    node.wait_for(Duration::from_secs(120), "the result commitment", || {
+        node.read(async |rpc| Ok(State::best(rpc).job(id).await?.map(|job| job.status)))
+            .filter(|status| !matches!(status, JobStatus::Assigned))
+    });
+    drop(worker);
+    let mut worker = Daemon::start(&node, &WORKER_ARGS, &state, &cache);
+    let status = node.wait_for(Duration::from_secs(120), "settlement", || {
+        node.read(async |rpc| Ok(State::best(rpc).job(id).await?.map(|job| job.status)))
+            .filter(JobStatus::is_final)
+    });
+    let JobStatus::Settled { receipt } = status else {
+        panic!(
+            "the job did not settle: {status:?}\nworker log:\n{}",
+            worker.lines().join("\n")
+        );
+    };
+    assert!(receipt.checks_passed >= 1);
+    let lines = worker.lines().join("\n");
+    assert!(lines.contains("worker starting"), "{lines}");
+    assert!(
+        !lines.contains("run finished"),
+        "the restarted worker ran the job again:\n{lines}"
+    );
 }

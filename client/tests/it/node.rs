@@ -43,6 +43,12 @@ pub struct Node {
 impl Node {
     /// Starts `agora-node --dev` on a temporary base path and waits until block 1 is finalized.
     pub fn start() -> Node {
+        Node::start_with_block_time(200)
+    }
+
+    /// As [`Node::start`], with blocks every `ms` milliseconds (the market's deadlines are
+    /// counted in blocks, so slower blocks give daemons on a loaded machine more time).
+    pub fn start_with_block_time(ms: u64) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut child = Command::new(node_binary())
@@ -52,7 +58,7 @@ impl Node {
             .args(["--rpc-port", &port.to_string()])
             .args(["--port", &free_port().to_string()])
             .args(["--prometheus-port", &free_port().to_string()])
-            .args(["--block-time-ms", "200"])
+            .args(["--block-time-ms", &ms.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
