@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Hash};
-use agora_verifier::{reexecute, Executor, JobInputs, Settings};
+use agora_verifier::{reexecute, Executor, JobInputs};
 use clap::Args;
 use pallet_jobs::JobId;
 use pallet_verification::{attestation_hash, Phase};
@@ -28,33 +28,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::State;
 use crate::cli::CliError;
-use crate::keys::{Scheme, Signer};
+use crate::keys::Signer;
 use crate::market::TX_TIMEOUT;
 use crate::rpc::Rpc;
 use crate::tx;
-use crate::worker::{default_state_dir, fetch_blob, run_spec, write_atomic};
+use crate::worker::{fetch_blob, run_spec, write_atomic};
 
 /// `agora verifier run …`
 #[derive(Debug, Clone, Args)]
 pub struct VerifierArgs {
-    /// SURI of the verifier account.
-    #[arg(long, value_name = "SURI")]
-    pub key: String,
-    /// Signature scheme of the key.
-    #[arg(long, value_enum, default_value = "sr25519")]
-    pub scheme: Scheme,
+    /// Account, state directory, module cache, polling.
+    #[command(flatten)]
+    pub daemon: crate::worker::DaemonArgs,
     /// Stake to keep bonded, AGR (the registration minimum plus a bond per check).
     #[arg(long, value_name = "AGR", default_value = "50")]
     pub bond: String,
-    /// Where attestations in progress are kept.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// Directory of the compiled-module cache.
-    #[arg(long, value_name = "DIR", env = "AGORA_MODULE_CACHE")]
-    pub cache_dir: Option<PathBuf>,
-    /// Milliseconds between looks at the chain.
-    #[arg(long, value_name = "MS", default_value_t = 500)]
-    pub poll_ms: u64,
 }
 
 /// A computed attestation, kept until it is revealed.
@@ -76,12 +64,7 @@ impl Attestation {
 
 /// Runs the verifier daemon until the process is stopped.
 pub async fn run_verifier(url: &str, args: VerifierArgs) -> Result<(), CliError> {
-    let signer = Signer::from_suri(&args.key, args.scheme)?;
-    let me = signer.agora_account();
-    let dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| default_state_dir("verifier", &me));
+    let (signer, me, dir) = args.daemon.open("verifier")?;
     let rpc = Rpc::connect(url).await?;
     tracing::info!(account = %me, dir = %dir.display(), "verifier starting");
     let want = crate::amount::parse_agr(&args.bond)?;
@@ -111,7 +94,7 @@ pub async fn run_verifier(url: &str, args: VerifierArgs) -> Result<(), CliError>
         if let Err(error) = daemon.tick().await {
             tracing::warn!("{error}");
         }
-        tokio::time::sleep(Duration::from_millis(daemon.args.poll_ms)).await;
+        tokio::time::sleep(Duration::from_millis(daemon.args.daemon.poll_ms)).await;
     }
 }
 
@@ -191,17 +174,10 @@ impl Verifier {
                 };
                 let spec = run_spec(&job)?;
                 let params = job.spec.params.clone();
-                let cache_dir = self
-                    .args
-                    .cache_dir
-                    .clone()
-                    .or_else(crate::job::default_cache_dir);
+                let settings = self.args.daemon.settings();
                 tracing::info!(job = id, segment, "re-executing");
                 let leaf = tokio::task::spawn_blocking(move || -> Result<TraceLeaf, CliError> {
-                    let executor = Executor::new(Settings {
-                        cache_dir,
-                        ..Settings::default()
-                    })?;
+                    let executor = Executor::new(settings)?;
                     let module = executor.load(&wasm)?;
                     let inputs = JobInputs {
                         params: &params,

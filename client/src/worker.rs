@@ -37,15 +37,57 @@ use crate::market::{post_offer, EnergyArg, OfferArgs, TX_TIMEOUT};
 use crate::rpc::{Event, Rpc};
 use crate::tx;
 
-/// `agora worker run …`
+/// What both daemons take.
 #[derive(Debug, Clone, Args)]
-pub struct WorkerArgs {
-    /// SURI of the provider account.
+pub struct DaemonArgs {
+    /// SURI of the daemon's account.
     #[arg(long, value_name = "SURI")]
     pub key: String,
     /// Signature scheme of the key.
     #[arg(long, value_enum, default_value = "sr25519")]
     pub scheme: Scheme,
+    /// Where the daemon keeps its work across restarts (default:
+    /// ~/.local/share/agora/<worker|verifier>-<address>).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Directory of the compiled-module cache.
+    #[arg(long, value_name = "DIR", env = "AGORA_MODULE_CACHE")]
+    pub cache_dir: Option<PathBuf>,
+    /// Milliseconds between looks at the chain.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub poll_ms: u64,
+}
+
+impl DaemonArgs {
+    /// The signer, its account and the state directory.
+    pub(crate) fn open(&self, kind: &str) -> Result<(Signer, AccountId, PathBuf), CliError> {
+        let signer = Signer::from_suri(&self.key, self.scheme)?;
+        let me = signer.agora_account();
+        let dir = self
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| default_state_dir(kind, &me));
+        Ok((signer, me, dir))
+    }
+
+    /// Engine settings with the module cache.
+    pub(crate) fn settings(&self) -> Settings {
+        Settings {
+            cache_dir: self
+                .cache_dir
+                .clone()
+                .or_else(crate::job::default_cache_dir),
+            ..Settings::default()
+        }
+    }
+}
+
+/// `agora worker run …`
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Account, state directory, module cache, polling.
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
     /// Ask in AGR per Mfuel.
     #[arg(long, value_name = "AGR", default_value = "0.001")]
     pub price: String,
@@ -67,15 +109,6 @@ pub struct WorkerArgs {
     /// Stake to keep bonded, AGR (enough collateral for several jobs at once).
     #[arg(long, value_name = "AGR", default_value = "100")]
     pub bond: String,
-    /// Where jobs' checkpoints and the daemon's progress are kept.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// Directory of the compiled-module cache.
-    #[arg(long, value_name = "DIR", env = "AGORA_MODULE_CACHE")]
-    pub cache_dir: Option<PathBuf>,
-    /// Milliseconds between looks at the chain.
-    #[arg(long, value_name = "MS", default_value_t = 500)]
-    pub poll_ms: u64,
 }
 
 /// Progress kept across restarts.
@@ -170,21 +203,16 @@ struct Worker {
 
 /// Runs the worker daemon until the process is stopped.
 pub async fn run_worker(url: &str, args: WorkerArgs) -> Result<(), CliError> {
-    let signer = Signer::from_suri(&args.key, args.scheme)?;
-    let me = signer.agora_account();
-    let dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| default_state_dir("worker", &me));
+    let (signer, me, dir) = args.daemon.open("worker")?;
     let offer = OfferArgs {
-        key: args.key.clone(),
+        key: args.daemon.key.clone(),
         price: args.price.clone(),
         capacity: args.capacity.clone(),
         region: args.region.clone(),
         energy: args.energy,
         collateral: args.collateral.clone(),
         expires_in: args.offer_blocks,
-        scheme: args.scheme,
+        scheme: args.daemon.scheme,
     };
     offer.plan()?;
     let progress: Progress = match std::fs::read(dir.join("progress.json")) {
@@ -211,7 +239,7 @@ pub async fn run_worker(url: &str, args: WorkerArgs) -> Result<(), CliError> {
             // must not stop the other jobs.
             tracing::warn!("{error}");
         }
-        tokio::time::sleep(Duration::from_millis(worker.args.poll_ms)).await;
+        tokio::time::sleep(Duration::from_millis(worker.args.daemon.poll_ms)).await;
     }
 }
 
@@ -364,11 +392,7 @@ impl Worker {
         let dataset = fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?;
         let spec = run_spec(job)?;
         let params = job.spec.params.clone();
-        let cache_dir = self
-            .args
-            .cache_dir
-            .clone()
-            .or_else(crate::job::default_cache_dir);
+        let settings = self.args.daemon.settings();
         tracing::info!(
             job = id,
             steps = spec.steps,
@@ -377,10 +401,7 @@ impl Worker {
         );
         let started = std::time::Instant::now();
         let record = tokio::task::spawn_blocking(move || -> Result<RunRecord, CliError> {
-            let executor = Executor::new(Settings {
-                cache_dir,
-                ..Settings::default()
-            })?;
+            let executor = Executor::new(settings)?;
             let module = executor.load(&wasm)?;
             let inputs = JobInputs {
                 params: &params,

@@ -38,3 +38,83 @@ pub trait PalletError: Sized + Copy + std::fmt::Display {
         }
     }
 }
+
+/// Implements [`PalletError`] for a pallet's unit-variant `Error` enum. List every variant in
+/// declaration order: a variant's index is its position, checked at compile time against the
+/// enum's own discriminants, and a missing variant fails the build (the name match is
+/// exhaustive).
+///
+/// ```ignore
+/// agora_primitives::impl_pallet_error!(Error { ZeroAmount, InsufficientBalance });
+/// ```
+#[macro_export]
+macro_rules! impl_pallet_error {
+    ($error:ident { $($variant:ident),+ $(,)? }) => {
+        const _: () = {
+            let mut position = 0usize;
+            $(
+                assert!(
+                    $error::$variant as usize == position,
+                    "impl_pallet_error!: list the variants in declaration order"
+                );
+                position += 1;
+            )+
+            let _ = position;
+        };
+        impl $crate::dispatch::PalletError for $error {
+            fn index(self) -> u8 {
+                self as u8
+            }
+            fn from_index(index: u8) -> Option<Self> {
+                const ALL: &[$error] = &[$($error::$variant),+];
+                ALL.get(usize::from(index)).copied()
+            }
+            fn name(self) -> &'static str {
+                match self {
+                    $($error::$variant => stringify!($variant),)+
+                }
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+    enum Error {
+        #[error("first")]
+        First,
+        #[error("second")]
+        Second,
+        #[error("third")]
+        Third,
+    }
+    crate::impl_pallet_error!(Error {
+        First,
+        Second,
+        Third,
+    });
+
+    #[test]
+    fn pallet_errors_round_trip_through_their_index() {
+        for (index, error) in [Error::First, Error::Second, Error::Third]
+            .into_iter()
+            .enumerate()
+        {
+            let index = u8::try_from(index).unwrap_or(u8::MAX);
+            assert_eq!(error.index(), index);
+            assert_eq!(Error::from_index(index), Some(error));
+            assert_eq!(
+                error.into_dispatch(7),
+                DispatchError {
+                    pallet: 7,
+                    error: index
+                }
+            );
+        }
+        assert_eq!(Error::from_index(3), None);
+        assert_eq!(Error::Second.name(), "Second");
+    }
+}

@@ -104,6 +104,21 @@ fn conserved(node: &Node, issuance0: Balance, stage: &str) {
     assert_eq!(issuance, issuance0, "total issuance changed at {stage}");
 }
 
+/// Both daemons are ready once the worker's offer is open and the verifier is registered.
+fn wait_for_daemons(node: &Node) {
+    node.wait_for(
+        Duration::from_secs(60),
+        "the worker's offer and the verifier's registration",
+        || {
+            node.read(async |rpc| {
+                let state = State::best(rpc);
+                Ok(!state.open_offers().await?.is_empty() && !state.verifiers().await?.is_empty())
+            })
+            .then_some(())
+        },
+    );
+}
+
 fn run_local(out: &Path) -> Value {
     let output = crate::agora(&[
         "--output",
@@ -152,17 +167,7 @@ fn a_training_job_is_bought_run_checked_and_settled() {
         &cache,
     );
     // Both daemons are ready once the offer is open and Charlie is a verifier.
-    node.wait_for(
-        Duration::from_secs(60),
-        "the worker's offer and the verifier's registration",
-        || {
-            let ready = node.read(async |rpc| {
-                let state = State::best(rpc);
-                Ok(!state.open_offers().await?.is_empty() && !state.verifiers().await?.is_empty())
-            });
-            ready.then_some(())
-        },
-    );
+    wait_for_daemons(&node);
     conserved(&node, issuance0, "daemons ready");
     let offers = json(&node.agora(&["--output", "json", "offer", "list"]));
     assert_eq!(offers[0]["provider"], BOB);
@@ -294,7 +299,10 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     );
     let dave1 = node.balance(&dave);
     assert_eq!(dave1.reserved, dave0.reserved, "no escrow was reserved");
-    assert!(dave0.free - dave1.free < parse_agr("0.01").unwrap(), "only the fee was paid");
+    assert!(
+        dave0.free - dave1.free < parse_agr("0.01").unwrap(),
+        "only the fee was paid"
+    );
     conserved(&node, issuance0, "refused bid");
     let out = node.agora(&["job", "cancel", "--key", "//Bob", &id.to_string()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -415,13 +423,7 @@ fn a_worker_restarted_mid_job_resumes_without_running_it_again() {
         &dir.path().join("verifier"),
         &cache,
     );
-    node.wait_for(Duration::from_secs(60), "the daemons", || {
-        node.read(async |rpc| {
-            let state = State::best(rpc);
-            Ok(!state.open_offers().await?.is_empty() && !state.verifiers().await?.is_empty())
-        })
-        .then_some(())
-    });
+    wait_for_daemons(&node);
     let id = submit_no_wait(&node, &cache);
     node.wait_for(Duration::from_secs(120), "the result commitment", || {
         node.read(async |rpc| Ok(State::best(rpc).job(id).await?.map(|job| job.status)))

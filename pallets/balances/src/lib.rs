@@ -183,35 +183,15 @@ pub enum Error {
     SelfTransfer,
 }
 
-const ERRORS: [Error; 7] = [
-    Error::InsufficientBalance,
-    Error::ExistentialDeposit,
-    Error::WouldLeaveDust,
-    Error::InsufficientReserved,
-    Error::Overflow,
-    Error::ZeroAmount,
-    Error::SelfTransfer,
-];
-
-impl PalletError for Error {
-    fn index(self) -> u8 {
-        self as u8
-    }
-    fn from_index(index: u8) -> Option<Self> {
-        ERRORS.get(usize::from(index)).copied()
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Error::InsufficientBalance => "InsufficientBalance",
-            Error::ExistentialDeposit => "ExistentialDeposit",
-            Error::WouldLeaveDust => "WouldLeaveDust",
-            Error::InsufficientReserved => "InsufficientReserved",
-            Error::Overflow => "Overflow",
-            Error::ZeroAmount => "ZeroAmount",
-            Error::SelfTransfer => "SelfTransfer",
-        }
-    }
-}
+agora_primitives::impl_pallet_error!(Error {
+    InsufficientBalance,
+    ExistentialDeposit,
+    WouldLeaveDust,
+    InsufficientReserved,
+    Overflow,
+    ZeroAmount,
+    SelfTransfer,
+});
 
 // ---------------------------------------------------------------------------------------------
 // Storage

@@ -436,51 +436,23 @@ pub enum Error {
     CannotCancel,
 }
 
-const ERRORS: [Error; 15] = [
-    Error::UnknownJob,
-    Error::NotJobWorker,
-    Error::NotJobBuyer,
-    Error::AlreadyCommitted,
-    Error::NotAssigned,
-    Error::DeadlinePassed,
-    Error::WrongSegmentCount,
-    Error::FuelOutOfRange,
-    Error::UnknownOutput,
-    Error::MetricsTooLong,
-    Error::BadBlobSize,
-    Error::BlobQuotaExceeded,
-    Error::BlobAlreadyRegistered,
-    Error::CannotPayDeposit,
-    Error::CannotCancel,
-];
-
-impl PalletError for Error {
-    fn index(self) -> u8 {
-        self as u8
-    }
-    fn from_index(index: u8) -> Option<Self> {
-        ERRORS.get(usize::from(index)).copied()
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Error::UnknownJob => "UnknownJob",
-            Error::NotJobWorker => "NotJobWorker",
-            Error::NotJobBuyer => "NotJobBuyer",
-            Error::AlreadyCommitted => "AlreadyCommitted",
-            Error::NotAssigned => "NotAssigned",
-            Error::DeadlinePassed => "DeadlinePassed",
-            Error::WrongSegmentCount => "WrongSegmentCount",
-            Error::FuelOutOfRange => "FuelOutOfRange",
-            Error::UnknownOutput => "UnknownOutput",
-            Error::MetricsTooLong => "MetricsTooLong",
-            Error::BadBlobSize => "BadBlobSize",
-            Error::BlobQuotaExceeded => "BlobQuotaExceeded",
-            Error::BlobAlreadyRegistered => "BlobAlreadyRegistered",
-            Error::CannotPayDeposit => "CannotPayDeposit",
-            Error::CannotCancel => "CannotCancel",
-        }
-    }
-}
+agora_primitives::impl_pallet_error!(Error {
+    UnknownJob,
+    NotJobWorker,
+    NotJobBuyer,
+    AlreadyCommitted,
+    NotAssigned,
+    DeadlinePassed,
+    WrongSegmentCount,
+    FuelOutOfRange,
+    UnknownOutput,
+    MetricsTooLong,
+    BadBlobSize,
+    BlobQuotaExceeded,
+    BlobAlreadyRegistered,
+    CannotPayDeposit,
+    CannotCancel,
+});
 
 // ---------------------------------------------------------------------------------------------
 // Storage

@@ -618,71 +618,33 @@ pub enum Error {
     Overflow,
 }
 
-const ERRORS: [Error; 25] = [
-    Error::ZeroPrice,
-    Error::ZeroCapacity,
-    Error::BadRegion,
-    Error::ExpiryNotInFuture,
-    Error::CollateralTooLow,
-    Error::InsufficientStake,
-    Error::TooManyOffers,
-    Error::OfferBookFull,
-    Error::UnknownOffer,
-    Error::NotOfferOwner,
-    Error::OfferClosed,
-    Error::ZeroFuel,
-    Error::FuelTooLarge,
-    Error::BadJobShape,
-    Error::ParamsTooLong,
-    Error::UnknownModule,
-    Error::UnknownDataset,
-    Error::RunWindowTooShort,
-    Error::DeadlineTooSoon,
-    Error::CannotPayEscrow,
-    Error::TooManyBids,
-    Error::BidBookFull,
-    Error::UnknownBid,
-    Error::NotBidOwner,
-    Error::Overflow,
-];
-
-impl PalletError for Error {
-    fn index(self) -> u8 {
-        self as u8
-    }
-    fn from_index(index: u8) -> Option<Self> {
-        ERRORS.get(usize::from(index)).copied()
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Error::ZeroPrice => "ZeroPrice",
-            Error::ZeroCapacity => "ZeroCapacity",
-            Error::BadRegion => "BadRegion",
-            Error::ExpiryNotInFuture => "ExpiryNotInFuture",
-            Error::CollateralTooLow => "CollateralTooLow",
-            Error::InsufficientStake => "InsufficientStake",
-            Error::TooManyOffers => "TooManyOffers",
-            Error::OfferBookFull => "OfferBookFull",
-            Error::UnknownOffer => "UnknownOffer",
-            Error::NotOfferOwner => "NotOfferOwner",
-            Error::OfferClosed => "OfferClosed",
-            Error::ZeroFuel => "ZeroFuel",
-            Error::FuelTooLarge => "FuelTooLarge",
-            Error::BadJobShape => "BadJobShape",
-            Error::ParamsTooLong => "ParamsTooLong",
-            Error::UnknownModule => "UnknownModule",
-            Error::UnknownDataset => "UnknownDataset",
-            Error::RunWindowTooShort => "RunWindowTooShort",
-            Error::DeadlineTooSoon => "DeadlineTooSoon",
-            Error::CannotPayEscrow => "CannotPayEscrow",
-            Error::TooManyBids => "TooManyBids",
-            Error::BidBookFull => "BidBookFull",
-            Error::UnknownBid => "UnknownBid",
-            Error::NotBidOwner => "NotBidOwner",
-            Error::Overflow => "Overflow",
-        }
-    }
-}
+agora_primitives::impl_pallet_error!(Error {
+    ZeroPrice,
+    ZeroCapacity,
+    BadRegion,
+    ExpiryNotInFuture,
+    CollateralTooLow,
+    InsufficientStake,
+    TooManyOffers,
+    OfferBookFull,
+    UnknownOffer,
+    NotOfferOwner,
+    OfferClosed,
+    ZeroFuel,
+    FuelTooLarge,
+    BadJobShape,
+    ParamsTooLong,
+    UnknownModule,
+    UnknownDataset,
+    RunWindowTooShort,
+    DeadlineTooSoon,
+    CannotPayEscrow,
+    TooManyBids,
+    BidBookFull,
+    UnknownBid,
+    NotBidOwner,
+    Overflow,
+});
 
 // ---------------------------------------------------------------------------------------------
 // Storage

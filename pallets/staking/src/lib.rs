@@ -139,35 +139,15 @@ pub enum Error {
     Overflow,
 }
 
-const ERRORS: [Error; 7] = [
-    Error::ZeroAmount,
-    Error::InsufficientBalance,
-    Error::BelowMinimumBond,
-    Error::InsufficientStake,
-    Error::TooManyUnlockingChunks,
-    Error::NothingToWithdraw,
-    Error::Overflow,
-];
-
-impl PalletError for Error {
-    fn index(self) -> u8 {
-        self as u8
-    }
-    fn from_index(index: u8) -> Option<Self> {
-        ERRORS.get(usize::from(index)).copied()
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Error::ZeroAmount => "ZeroAmount",
-            Error::InsufficientBalance => "InsufficientBalance",
-            Error::BelowMinimumBond => "BelowMinimumBond",
-            Error::InsufficientStake => "InsufficientStake",
-            Error::TooManyUnlockingChunks => "TooManyUnlockingChunks",
-            Error::NothingToWithdraw => "NothingToWithdraw",
-            Error::Overflow => "Overflow",
-        }
-    }
-}
+agora_primitives::impl_pallet_error!(Error {
+    ZeroAmount,
+    InsufficientBalance,
+    BelowMinimumBond,
+    InsufficientStake,
+    TooManyUnlockingChunks,
+    NothingToWithdraw,
+    Overflow,
+});
 
 // ---------------------------------------------------------------------------------------------
 // Storage

@@ -77,24 +77,7 @@ pub enum Error {
     RemarkTooLong,
 }
 
-impl PalletError for Error {
-    fn index(self) -> u8 {
-        match self {
-            Error::RemarkTooLong => 0,
-        }
-    }
-    fn from_index(index: u8) -> Option<Self> {
-        match index {
-            0 => Some(Error::RemarkTooLong),
-            _ => None,
-        }
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Error::RemarkTooLong => "RemarkTooLong",
-        }
-    }
-}
+agora_primitives::impl_pallet_error!(Error { RemarkTooLong });
 
 // ---------------------------------------------------------------------------------------------
 // Storage

@@ -305,53 +305,24 @@ pub enum Error {
     NothingToReveal,
 }
 
-const ERRORS: [Error; 16] = [
-    Error::InsufficientStake,
-    Error::AlreadyVerifier,
-    Error::NotVerifier,
-    Error::TooManyVerifiers,
-    Error::UnknownAudit,
-    Error::WrongPhase,
-    Error::NotJobWorker,
-    Error::NotCheckVerifier,
-    Error::UnknownCheck,
-    Error::WrongRevealCount,
-    Error::WrongStartLeaf,
-    Error::WrongLeaf,
-    Error::BadProof,
-    Error::StartStateNotRegistered,
-    Error::AlreadyAttested,
-    Error::NothingToReveal,
-];
-
-impl PalletError for Error {
-    fn index(self) -> u8 {
-        self as u8
-    }
-    fn from_index(index: u8) -> Option<Self> {
-        ERRORS.get(usize::from(index)).copied()
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Error::InsufficientStake => "InsufficientStake",
-            Error::AlreadyVerifier => "AlreadyVerifier",
-            Error::NotVerifier => "NotVerifier",
-            Error::TooManyVerifiers => "TooManyVerifiers",
-            Error::UnknownAudit => "UnknownAudit",
-            Error::WrongPhase => "WrongPhase",
-            Error::NotJobWorker => "NotJobWorker",
-            Error::NotCheckVerifier => "NotCheckVerifier",
-            Error::UnknownCheck => "UnknownCheck",
-            Error::WrongRevealCount => "WrongRevealCount",
-            Error::WrongStartLeaf => "WrongStartLeaf",
-            Error::WrongLeaf => "WrongLeaf",
-            Error::BadProof => "BadProof",
-            Error::StartStateNotRegistered => "StartStateNotRegistered",
-            Error::AlreadyAttested => "AlreadyAttested",
-            Error::NothingToReveal => "NothingToReveal",
-        }
-    }
-}
+agora_primitives::impl_pallet_error!(Error {
+    InsufficientStake,
+    AlreadyVerifier,
+    NotVerifier,
+    TooManyVerifiers,
+    UnknownAudit,
+    WrongPhase,
+    NotJobWorker,
+    NotCheckVerifier,
+    UnknownCheck,
+    WrongRevealCount,
+    WrongStartLeaf,
+    WrongLeaf,
+    BadProof,
+    StartStateNotRegistered,
+    AlreadyAttested,
+    NothingToReveal,
+});
 
 // ---------------------------------------------------------------------------------------------
 // Storage
