@@ -6,7 +6,9 @@
 #           cost, trace hashing share, compiled-module cache load, peak memory.
 #   market: the per-block call auction (Market::on_finalize) with 10 000 open bids and 1 000
 #           offers against 20% of a 1 s block; pure clearing, reads and writes apart; state in
-#           memory and in RocksDB.
+#           memory and in RocksDB; then, on a real chain with worker and verifier daemons,
+#           blocks from bid to job start and the market path's time to the result commitment
+#           against `agora job run-local` of the same job (scripts/bench-market-e2e.sh).
 # Figures go to stdout as JSON lines; docs/benchmarks.md records them with this command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +59,9 @@ engine)
     ;;
 market)
     cargo bench -p agora-runtime --bench market
+    # The market path end to end on a real chain (release node, client and daemons).
+    cargo build --release -p agora-node -p agora-client
+    scripts/bench-market-e2e.sh
     ;;
 *)
     echo "unknown benchmark '$what' (known: ledger, engine, market)" >&2
