@@ -4,8 +4,10 @@
 //! offer's collateral needs, and for every job assigned to its account:
 //!
 //! 1. fetches the module and dataset from the node (checked against their hashes);
-//! 2. runs the job with the engine, keeping every checkpoint (the state before each segment)
-//!    on disk, and writes the run's trace last — a run is only "done" once its trace is on disk;
+//! 2. runs the job with the engine on a background thread (one run at a time; the loop keeps
+//!    answering other jobs' reveals meanwhile), keeping every checkpoint (the state before each
+//!    segment) on disk, and writes the run's trace last — a run is only "done" once its trace
+//!    is on disk;
 //! 3. registers and uploads the trained model, then commits the trace root, segment count, fuel
 //!    and metrics;
 //! 4. answers the spot check: reveals the sampled segments' start states (registering and
@@ -199,6 +201,19 @@ struct Worker {
     offer: OfferArgs,
     dir: PathBuf,
     progress: Progress,
+    /// The run in progress, if any: runs go one at a time on a blocking thread, so the daemon
+    /// keeps answering other jobs' reveals (whose deadlines are a few blocks) meanwhile.
+    running: Option<(JobId, tokio::task::JoinHandle<Result<RunRecord, CliError>>)>,
+}
+
+/// What a job needs next from the daemon's loop.
+enum Step {
+    /// Nothing (waiting for the chain, or done for this tick).
+    Wait,
+    /// The job is over for this worker: forget it.
+    Forget,
+    /// The job needs its run.
+    Run(Box<Job>),
 }
 
 /// Runs the worker daemon until the process is stopped.
@@ -230,6 +245,7 @@ pub async fn run_worker(url: &str, args: WorkerArgs) -> Result<(), CliError> {
         offer,
         dir,
         progress,
+        running: None,
     };
     tracing::info!(account = %worker.me, dir = %worker.dir.display(), "worker starting");
     worker.ensure_stake().await?;
@@ -280,6 +296,7 @@ impl Worker {
     }
 
     async fn tick(&mut self) -> Result<(), CliError> {
+        self.reap_run().await;
         let head = self.rpc.finalized_head().await?;
         let state = State::at(&self.rpc, head);
         let number = state.block_number().await?;
@@ -302,36 +319,72 @@ impl Worker {
         self.ensure_offer(&state).await?;
         let jobs: Vec<JobId> = self.progress.jobs.iter().copied().collect();
         let mut forget = Vec::new();
+        let mut to_run = None;
         for id in jobs {
             match self.advance(&state, number, id).await {
-                Ok(true) => forget.push(id),
-                Ok(false) => {}
+                Ok(Step::Forget) => forget.push(id),
+                Ok(Step::Run(job)) => {
+                    if to_run.is_none() {
+                        to_run = Some((id, job));
+                    }
+                }
+                Ok(Step::Wait) => {}
                 Err(error) => tracing::warn!(job = id, "{error}"),
             }
         }
         for id in forget {
             self.forget(id)?;
         }
+        if let (None, Some((id, job))) = (&self.running, to_run) {
+            let handle = self.start_run(id, &job).await?;
+            self.running = Some((id, handle));
+        }
         Ok(())
     }
 
-    /// Takes the next step of job `id`; returns whether the job is over for this worker.
+    /// Collects the run in progress if it has ended (its trace is then on disk, or it failed
+    /// and will be started again).
+    async fn reap_run(&mut self) {
+        let finished = self
+            .running
+            .as_ref()
+            .is_some_and(|(_, handle)| handle.is_finished());
+        if !finished {
+            return;
+        }
+        if let Some((id, handle)) = self.running.take() {
+            match handle.await {
+                Ok(Ok(record)) => tracing::info!(job = id, root = %record.root, "run finished"),
+                Ok(Err(error)) => tracing::warn!(job = id, "the run failed: {error}"),
+                Err(error) => tracing::warn!(job = id, "the run panicked: {error}"),
+            }
+        }
+    }
+
+    /// Takes the next step of job `id`.
     async fn advance(
         &self,
         state: &State<'_>,
         now: BlockNumber,
         id: JobId,
-    ) -> Result<bool, CliError> {
+    ) -> Result<Step, CliError> {
         let Some(job) = state.job(id).await? else {
             // Pruned, or requeued after a missed deadline (the bid is back in the book).
-            return Ok(true);
+            return Ok(Step::Forget);
         };
         if job.worker != self.me {
-            return Ok(true);
+            return Ok(Step::Forget);
         }
         match &job.status {
             JobStatus::Assigned if now <= job.commit_by => {
-                let record = self.ensure_run(id, &job).await?;
+                let Some(record) = self.finished_run(id)? else {
+                    let running = self.running.as_ref().is_some_and(|(r, _)| *r == id);
+                    return Ok(if running {
+                        Step::Wait
+                    } else {
+                        Step::Run(Box::new(job))
+                    });
+                };
                 let model = std::fs::read(self.job_dir(id).join("model.bpk"))
                     .map_err(|e| file_error(&self.job_dir(id).join("model.bpk"), e))?;
                 crate::buyer::ensure_blob(&self.rpc, &self.signer, &model, "model registration")
@@ -364,11 +417,11 @@ impl Worker {
             JobStatus::Committed { .. } => self.answer_audit(state, id).await?,
             status if status.is_final() => {
                 tracing::info!(job = id, "job ended: {}", serde_json::to_string(status)?);
-                return Ok(true);
+                return Ok(Step::Forget);
             }
             _ => {}
         }
-        Ok(false)
+        Ok(Step::Wait)
     }
 
     fn forget(&mut self, id: JobId) -> Result<(), CliError> {
@@ -380,13 +433,24 @@ impl Worker {
         self.save()
     }
 
-    /// The job's run, from disk or by running it now.
-    async fn ensure_run(&self, id: JobId, job: &Job) -> Result<RunRecord, CliError> {
-        let dir = self.job_dir(id);
-        let record_path = dir.join("run.json");
-        if let Ok(bytes) = std::fs::read(&record_path) {
-            return serde_json::from_slice(&bytes).map_err(|e| file_error(&record_path, e));
+    /// The job's finished run, if its trace is on disk.
+    fn finished_run(&self, id: JobId) -> Result<Option<RunRecord>, CliError> {
+        let record_path = self.job_dir(id).join("run.json");
+        match std::fs::read(&record_path) {
+            Ok(bytes) => Ok(Some(
+                serde_json::from_slice(&bytes).map_err(|e| file_error(&record_path, e))?,
+            )),
+            Err(_) => Ok(None),
         }
+    }
+
+    /// Fetches the job's module and dataset and starts its run on a blocking thread.
+    async fn start_run(
+        &self,
+        id: JobId,
+        job: &Job,
+    ) -> Result<tokio::task::JoinHandle<Result<RunRecord, CliError>>, CliError> {
+        let dir = self.job_dir(id);
         let blobs = self.dir.join("blobs");
         let wasm = fetch_blob(&self.rpc, &blobs, job.spec.module).await?;
         let dataset = fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?;
@@ -400,44 +464,48 @@ impl Worker {
             "running"
         );
         let started = std::time::Instant::now();
-        let record = tokio::task::spawn_blocking(move || -> Result<RunRecord, CliError> {
-            let executor = Executor::new(settings)?;
-            let module = executor.load(&wasm)?;
-            let inputs = JobInputs {
-                params: &params,
-                dataset: &dataset,
-            };
-            let mut write_error = None;
-            let result = run(&executor, &module, inputs, spec, |index, bytes| {
-                if let Err(e) = write_atomic(&dir.join(format!("states/{index}.state")), bytes) {
-                    write_error = Some(e);
+        Ok(tokio::task::spawn_blocking(
+            move || -> Result<RunRecord, CliError> {
+                let executor = Executor::new(settings)?;
+                let module = executor.load(&wasm)?;
+                let inputs = JobInputs {
+                    params: &params,
+                    dataset: &dataset,
+                };
+                let mut write_error = None;
+                let result = run(&executor, &module, inputs, spec, |index, bytes| {
+                    if let Err(e) = write_atomic(&dir.join(format!("states/{index}.state")), bytes)
+                    {
+                        write_error = Some(e);
+                    }
+                    Ok(())
+                })?;
+                if let Some(e) = write_error {
+                    return Err(e);
                 }
-                Ok(())
-            })?;
-            if let Some(e) = write_error {
-                return Err(e);
-            }
-            let eval = executor.eval(&module, &params, &dataset, &result.final_state)?;
-            let export = executor.export(&module, &params, &dataset, &result.final_state)?;
-            write_atomic(&dir.join("model.bpk"), &export.bytes)?;
-            let record = RunRecord {
-                leaves: result
-                    .leaves
-                    .iter()
-                    .map(|l| (l.index, l.state_hash, l.fuel))
-                    .collect(),
-                root: result.tree.root(),
-                output: Hash::of(&export.bytes),
-                metrics: String::from_utf8_lossy(&eval.bytes).into_owned(),
-            };
-            // Last: its presence means every checkpoint and the model are on disk.
-            write_atomic(&dir.join("run.json"), &serde_json::to_vec_pretty(&record)?)?;
-            Ok(record)
-        })
-        .await
-        .map_err(|e| CliError::InvalidJob(format!("the run of job #{id} panicked: {e}")))??;
-        tracing::info!(job = id, seconds = started.elapsed().as_secs_f64(), root = %record.root, "run finished");
-        Ok(record)
+                let eval = executor.eval(&module, &params, &dataset, &result.final_state)?;
+                let export = executor.export(&module, &params, &dataset, &result.final_state)?;
+                write_atomic(&dir.join("model.bpk"), &export.bytes)?;
+                let record = RunRecord {
+                    leaves: result
+                        .leaves
+                        .iter()
+                        .map(|l| (l.index, l.state_hash, l.fuel))
+                        .collect(),
+                    root: result.tree.root(),
+                    output: Hash::of(&export.bytes),
+                    metrics: String::from_utf8_lossy(&eval.bytes).into_owned(),
+                };
+                // Last: its presence means every checkpoint and the model are on disk.
+                write_atomic(&dir.join("run.json"), &serde_json::to_vec_pretty(&record)?)?;
+                tracing::info!(
+                    job = id,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "run done"
+                );
+                Ok(record)
+            },
+        ))
     }
 
     async fn answer_audit(&self, state: &State<'_>, id: JobId) -> Result<(), CliError> {
