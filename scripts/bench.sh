@@ -55,7 +55,7 @@ engine)
         cargo build --locked --release -p agora-job-native)
     AGORA_JOB_NATIVE="$jobs_target/release/agora-job-native" \
     AGORA_JOB_NATIVE_HOSTCPU="$jobs_target-hostcpu/release/agora-job-native" \
-        cargo bench -p agora-verifier --bench engine
+        cargo bench -p agora-engine --bench engine
     ;;
 market)
     cargo bench -p agora-runtime --bench market

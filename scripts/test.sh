@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, unit tests, integration and end-to-end tests (which start
-# real agora-node processes on loopback), then the job workspace (scripts/check-jobs.sh).
+# real agora-node processes on loopback), the layering checks (scripts/check-layout.sh), then
+# the job workspace (scripts/check-jobs.sh).
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,9 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace "$@" 2>&1 | tee "$log" || status=1
+# The layering rules of docs/architecture.md (dependency directions, file and function sizes,
+# RPC method names only in rpc-api).
+scripts/check-layout.sh 2>&1 | tee -a "$log" || status=1
 # The job workspace (jobs/): SDK unit tests, the reproducible-build check, the native-load check.
 # It needs the `agora` binary the workspace tests just built.
 if [ "$status" = 0 ]; then

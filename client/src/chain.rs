@@ -17,7 +17,7 @@ use crate::rpc::{Rpc, RpcError};
 
 fn decode<T: Decode>(item: &str, bytes: &[u8]) -> Result<T, RpcError> {
     T::decode(&mut &bytes[..]).map_err(|e| RpcError::BadResponse {
-        method: "state_getStorage",
+        method: agora_rpc_api::method::STATE_GET_STORAGE,
         reason: format!("the value of {item} does not decode: {e}"),
     })
 }

@@ -26,16 +26,7 @@ pub const SS58_PREFIX: u16 = 42;
 
 /// A signature scheme of account keys.
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
@@ -75,14 +66,12 @@ impl FromStr for Scheme {
 }
 
 /// Length of a generated BIP-39 mnemonic.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum MnemonicWords {
     /// 12 words, 128 bits of entropy (the Substrate default).
     #[default]
-    #[value(name = "12")]
     Twelve,
     /// 24 words, 256 bits of entropy.
-    #[value(name = "24")]
     TwentyFour,
 }
 

@@ -1,24 +1,31 @@
-//! The Agora client: account keys, AGR amounts and the `agora` command line.
+//! # agora-client
+//!
+//! The client library of an Agora node: everything a program needs to hold keys, read the
+//! ledger and send transactions, and nothing it does not (no job engine, no command line, no
+//! database; `cargo tree -p agora-client -e normal` shows no wasmtime, clap or RocksDB).
 //!
 //! - [`keys`]: SURIs, key generation, SS58 addresses and the [`keys::Signer`] of extrinsics.
 //! - [`amount`]: decimal AGR amounts and plancks.
 //! - [`rpc`]: a typed JSON-RPC client of a node (WebSocket or HTTP).
 //! - [`chain`]: typed reads of the ledger's state (jobs, bids, offers, stake, blobs).
 //! - [`tx`]: building, signing, submitting and following extrinsics.
-//! - [`job`]: `agora job run-local`, the job executor without a chain.
-//! - [`market`], [`buyer`]: the market's commands (stake, offers, the order book; job submit,
-//!   status, result, cancel).
-//! - [`worker`], [`verify`]: the provider's and the verifier's daemons.
-//! - [`cli`]: the `agora` command line (the binary is a thin wrapper around [`cli::run`]).
+//! - [`blobs`]: registering, uploading and fetching content-addressed blobs.
+//! - [`offers`]: a provider's offer, checked, and posting it.
+//! - [`files`]: atomic writes, job parameters, default directories of daemons and caches.
+//! - [`daemon`]: the configuration every daemon takes.
+//!
+//! Its users are the `agora` command line (crate `agora-cli`) and the two daemons (crates
+//! `agora-worker` and `agora-verifier`). Every failure is an [`Error`].
 
 pub mod amount;
-pub mod buyer;
+pub mod blobs;
 pub mod chain;
-pub mod cli;
-pub mod job;
+pub mod daemon;
+mod error;
+pub mod files;
 pub mod keys;
-pub mod market;
+pub mod offers;
 pub mod rpc;
 pub mod tx;
-pub mod verify;
-pub mod worker;
+
+pub use error::Error;

@@ -1,34 +1,39 @@
-//! A typed JSON-RPC client of an Agora node (see the method table in `node/src/rpc.rs`).
+//! A typed JSON-RPC client of an Agora node, on the contract of `agora-rpc-api`: every call
+//! goes through the generated `*Client` traits, so method names, parameters and answers are
+//! the node's own types, checked at compile time.
 //!
 //! `ws://` and `wss://` URLs get a WebSocket client, which supports subscriptions;
 //! `http://` and `https://` URLs get an HTTP client, with which callers poll instead
 //! ([`Rpc::supports_subscriptions`]).
 //!
-//! Amounts (plancks) can exceed `u64`, so every answer is deserialized straight from the
-//! node's JSON text into typed structs holding `u128`s, never through `serde_json::Value`
-//! (which would round large numbers to `f64`).
+//! Events reach the client SCALE-encoded (`agora_encodedEvents`) and are decoded with the
+//! runtime's own types ([`agora_runtime::EventRecord`]); nothing mirrors the runtime's JSON.
 
 use std::error::Error as StdError;
 use std::time::Duration;
 
-use agora_primitives::dispatch::DispatchError;
-use agora_primitives::{decode_hex, encode_hex, AccountId, Balance, BlockNumber, Hash, Nonce};
-use jsonrpsee::core::client::{ClientT, Error as ClientError, Subscription, SubscriptionClientT};
-use jsonrpsee::core::params::ArrayParams;
+use agora_primitives::{AccountId, BlockNumber, Hash, Nonce};
+use agora_rpc_api::{
+    method, AgoraApiClient, AuthorApiClient, AuthorWatchApiClient, BlobApiClient, ChainApiClient,
+    Hex, StateApiClient, SystemApiClient,
+};
+use jsonrpsee::core::client::{Error as ClientError, Subscription};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use jsonrpsee::rpc_params;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+
+pub use agora_primitives::storage::Phase;
+pub use agora_rpc_api::{
+    codes, AccountBalance, BlobPresence, ExtrinsicStatus, Header, MAX_KEYS_PER_CALL,
+};
+pub use agora_runtime::{EventRecord, RuntimeEvent};
 
 /// How long one request may take before it is abandoned.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long opening a connection may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Error codes of the node's own JSON-RPC errors.
-pub use agora_primitives::rpc_codes as codes;
+/// Largest JSON-RPC message the client sends or accepts: as much as the node does (a 64 MiB
+/// blob as hex, with room).
+pub const MAX_MESSAGE_BYTES: u32 = agora_rpc_api::MAX_BODY_BYTES;
 
 /// A failure talking to the node. Each renders as one sentence naming the URL or method.
 #[derive(Debug, thiserror::Error)]
@@ -88,19 +93,7 @@ pub enum RpcError {
     },
 }
 
-/// A header as the node renders it (only the fields the client uses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct Header {
-    /// The block's hash.
-    pub hash: Hash,
-    /// Its number.
-    pub number: BlockNumber,
-    /// Its parent's hash.
-    #[serde(rename = "parentHash")]
-    pub parent_hash: Hash,
-}
-
-/// A block as the node renders it: its header and its extrinsics as SCALE bytes.
+/// A block as the node serves it: its header and its extrinsics as SCALE bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
     /// The header.
@@ -120,273 +113,17 @@ impl Block {
     }
 }
 
-#[derive(Deserialize)]
-struct BlockAnswer {
-    block: BlockJson,
-}
-
-#[derive(Deserialize)]
-struct BlockJson {
-    header: Header,
-    extrinsics: Vec<String>,
-}
-
-/// Most storage keys asked for in one `state_queryStorageAt` request.
-pub const MAX_KEYS_PER_CALL: usize = 1000;
-/// Largest JSON-RPC message the client sends or accepts: a 64 MiB blob as hex, with room.
-pub const MAX_MESSAGE_BYTES: u32 = 160 << 20;
-
-/// One block's answer of `state_queryStorageAt`.
-#[derive(Debug, Deserialize)]
-struct StorageChangeSet {
-    changes: Vec<(String, Option<String>)>,
-}
-
-/// The answer of `blob_has`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct BlobPresence {
-    /// Whether the node holds the bytes.
-    pub stored: bool,
-    /// Whether the blob is registered on chain.
-    pub registered: bool,
-}
-
-/// Balances of one account, in plancks (`agora_balance`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct AccountBalance {
-    /// The account.
-    pub address: AccountId,
-    /// Spendable balance.
-    pub free: Balance,
-    /// Reserved balance.
-    pub reserved: Balance,
-    /// Free plus reserved.
-    pub total: Balance,
-    /// Nonce of the account in state (not counting pooled extrinsics).
-    pub nonce: Nonce,
-}
-
-/// Where in a block an event happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Phase {
-    /// In `on_initialize` hooks.
-    Initialization,
-    /// While applying the extrinsic at this index.
-    ApplyExtrinsic(u32),
-    /// In `on_finalize` hooks.
-    Finalization,
-}
-
-/// The events the client interprets. Everything else is [`Event::Other`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// `System::ExtrinsicSuccess`.
-    ExtrinsicSuccess,
-    /// `System::ExtrinsicFailed`.
-    ExtrinsicFailed(DispatchError),
-    /// `Balances::Transfer`.
-    Transfer {
-        /// Sender.
-        from: AccountId,
-        /// Recipient.
-        to: AccountId,
-        /// Plancks moved.
-        amount: Balance,
-    },
-    /// `Balances::TransactionFeePaid`.
-    FeePaid {
-        /// Payer.
-        who: AccountId,
-        /// Fee, tip included.
-        fee: Balance,
-    },
-    /// `Balances::Burned` (also how a fee the author could not receive is recorded).
-    Burned {
-        /// Whose tokens.
-        who: AccountId,
-        /// Plancks destroyed.
-        amount: Balance,
-    },
-    /// `Market::BidPlaced`.
-    BidPlaced {
-        /// The bid's (and job's) id.
-        bid: u64,
-        /// The buyer.
-        buyer: AccountId,
-    },
-    /// `Jobs::JobAssigned`.
-    JobAssigned {
-        /// The job.
-        job: u64,
-        /// Its worker.
-        worker: AccountId,
-    },
-    /// Any other event, as the node's JSON.
-    Other(String),
-}
-
-/// One event of a block with its phase.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventRecord {
-    /// When in the block.
-    pub phase: Phase,
-    /// What happened.
-    pub event: Event,
-}
-
-#[derive(Deserialize)]
-struct EventRecordJson {
-    phase: Phase,
-    event: Box<RawValue>,
-}
-
-/// Mirrors of the runtime's event JSON (externally tagged, as serde renders it).
-#[derive(Deserialize)]
-enum KnownEvent {
-    System(SystemEvent),
-    Balances(BalancesEvent),
-    Market(MarketEvent),
-    Jobs(JobsEvent),
-}
-
-#[derive(Deserialize)]
-enum MarketEvent {
-    BidPlaced { bid: u64, buyer: AccountId },
-}
-
-#[derive(Deserialize)]
-enum JobsEvent {
-    JobAssigned { job: u64, worker: AccountId },
-}
-
-#[derive(Deserialize)]
-enum SystemEvent {
-    ExtrinsicSuccess {},
-    ExtrinsicFailed { error: DispatchErrorJson },
-}
-
-#[derive(Deserialize)]
-struct DispatchErrorJson {
-    pallet: u8,
-    error: u8,
-}
-
-#[derive(Deserialize)]
-enum BalancesEvent {
-    Transfer {
-        from: AccountId,
-        to: AccountId,
-        amount: Balance,
-    },
-    TransactionFeePaid {
-        who: AccountId,
-        fee: Balance,
-    },
-    Burned {
-        who: AccountId,
-        amount: Balance,
-    },
-}
-
-impl Event {
-    /// Interprets one event as the node renders it (`{"Balances": {"Transfer": {…}}}`).
-    pub fn from_json(json: &str) -> Event {
-        match serde_json::from_str::<KnownEvent>(json) {
-            Ok(KnownEvent::System(SystemEvent::ExtrinsicSuccess {})) => Event::ExtrinsicSuccess,
-            Ok(KnownEvent::System(SystemEvent::ExtrinsicFailed { error })) => {
-                Event::ExtrinsicFailed(DispatchError {
-                    pallet: error.pallet,
-                    error: error.error,
-                })
-            }
-            Ok(KnownEvent::Balances(BalancesEvent::Transfer { from, to, amount })) => {
-                Event::Transfer { from, to, amount }
-            }
-            Ok(KnownEvent::Balances(BalancesEvent::TransactionFeePaid { who, fee })) => {
-                Event::FeePaid { who, fee }
-            }
-            Ok(KnownEvent::Balances(BalancesEvent::Burned { who, amount })) => {
-                Event::Burned { who, amount }
-            }
-            Ok(KnownEvent::Market(MarketEvent::BidPlaced { bid, buyer })) => {
-                Event::BidPlaced { bid, buyer }
-            }
-            Ok(KnownEvent::Jobs(JobsEvent::JobAssigned { job, worker })) => {
-                Event::JobAssigned { job, worker }
-            }
-            Err(_) => Event::Other(json.to_owned()),
-        }
-    }
-}
-
-/// Parses the answer of `agora_events`.
-pub fn parse_events(json: &str) -> Result<Vec<EventRecord>, serde_json::Error> {
-    let records: Vec<EventRecordJson> = serde_json::from_str(json)?;
-    Ok(records
-        .into_iter()
-        .map(|record| EventRecord {
-            phase: record.phase,
-            event: Event::from_json(record.event.get()),
-        })
-        .collect())
-}
-
-/// A notification of `author_submitAndWatchExtrinsic`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TxStatus {
-    /// In the pool.
-    Ready,
-    /// In a finalized block.
-    Finalized {
-        /// The block's hash.
-        block_hash: Hash,
-        /// The block's number, when the node says it.
-        block_number: Option<BlockNumber>,
-    },
-    /// Removed from the pool without being finalized.
-    Dropped,
-    /// A status this client does not know.
-    Other(String),
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum TxStatusJson {
-    Word(String),
-    Finalized {
-        finalized: Hash,
-        #[serde(default)]
-        number: Option<BlockNumber>,
-    },
-    Unknown(serde_json::Value),
-}
-
-impl From<TxStatusJson> for TxStatus {
-    fn from(json: TxStatusJson) -> Self {
-        match json {
-            TxStatusJson::Word(word) if word == "ready" => TxStatus::Ready,
-            TxStatusJson::Word(word) if word == "dropped" => TxStatus::Dropped,
-            TxStatusJson::Word(word) => TxStatus::Other(word),
-            TxStatusJson::Finalized { finalized, number } => TxStatus::Finalized {
-                block_hash: finalized,
-                block_number: number,
-            },
-            TxStatusJson::Unknown(value) => TxStatus::Other(value.to_string()),
-        }
-    }
-}
-
 /// A subscription to the status of a submitted extrinsic.
 pub struct TxWatch {
-    inner: Subscription<TxStatusJson>,
+    inner: Subscription<ExtrinsicStatus>,
 }
 
 impl TxWatch {
     /// The next status; `None` when the node closed the subscription.
-    pub async fn next(&mut self) -> Option<Result<TxStatus, RpcError>> {
+    pub async fn next(&mut self) -> Option<Result<ExtrinsicStatus, RpcError>> {
         let item = self.inner.next().await?;
-        Some(item.map(TxStatus::from).map_err(|e| RpcError::BadResponse {
-            method: "author_submitAndWatchExtrinsic",
+        Some(item.map_err(|e| RpcError::BadResponse {
+            method: method::AUTHOR_SUBMIT_AND_WATCH_EXTRINSIC,
             reason: e.to_string(),
         }))
     }
@@ -395,6 +132,18 @@ impl TxWatch {
 enum Transport {
     Ws(WsClient),
     Http(HttpClient),
+}
+
+/// Calls one generated client method on whichever transport the connection has, mapping its
+/// error to an [`RpcError`] that names `$method`.
+macro_rules! request {
+    ($self:ident, $method:expr, |$client:ident| $call:expr) => {{
+        let result = match &$self.transport {
+            Transport::Ws($client) => $call.await,
+            Transport::Http($client) => $call.await,
+        };
+        result.map_err(|e| $self.map_error($method, e))
+    }};
 }
 
 /// A connection to one node.
@@ -450,19 +199,6 @@ impl Rpc {
         matches!(self.transport, Transport::Ws(_))
     }
 
-    /// Calls `method` and deserializes its result as `R`.
-    pub async fn call<R: DeserializeOwned>(
-        &self,
-        method: &'static str,
-        params: ArrayParams,
-    ) -> Result<R, RpcError> {
-        let result = match &self.transport {
-            Transport::Ws(client) => client.request(method, params).await,
-            Transport::Http(client) => client.request(method, params).await,
-        };
-        result.map_err(|e| self.map_error(method, e))
-    }
-
     fn map_error(&self, method: &'static str, error: ClientError) -> RpcError {
         match error {
             ClientError::Call(object) => RpcError::Call {
@@ -490,44 +226,54 @@ impl Rpc {
         }
     }
 
-    /// The genesis hash (`chain_getBlockHash [0]`).
+    /// The genesis hash (block 0).
     pub async fn genesis_hash(&self) -> Result<Hash, RpcError> {
         self.block_hash(0)
             .await?
             .ok_or_else(|| RpcError::BadResponse {
-                method: "chain_getBlockHash",
+                method: method::CHAIN_GET_BLOCK_HASH,
                 reason: "the node has no block 0".to_owned(),
             })
     }
 
     /// The hash of block `number` on the node's best chain, if it has one.
     pub async fn block_hash(&self, number: BlockNumber) -> Result<Option<Hash>, RpcError> {
-        self.call("chain_getBlockHash", rpc_params![number]).await
+        request!(self, method::CHAIN_GET_BLOCK_HASH, |c| {
+            ChainApiClient::block_hash(c, Some(number))
+        })
     }
 
     /// The hash of the latest finalized block.
     pub async fn finalized_head(&self) -> Result<Hash, RpcError> {
-        self.call("chain_getFinalizedHead", rpc_params![]).await
+        request!(self, method::CHAIN_GET_FINALIZED_HEAD, |c| {
+            ChainApiClient::finalized_head(c)
+        })
     }
 
     /// The header of block `hash`.
     pub async fn header(&self, hash: Hash) -> Result<Header, RpcError> {
-        let header: Option<Header> = self.call("chain_getHeader", rpc_params![hash]).await?;
+        let header = request!(self, method::CHAIN_GET_HEADER, |c| ChainApiClient::header(
+            c,
+            Some(hash)
+        ))?;
         header.ok_or_else(|| RpcError::UnknownBlock(hash.to_hex()))
     }
 
     /// Block `hash` with its extrinsics.
     pub async fn block(&self, hash: Hash) -> Result<Block, RpcError> {
-        let answer: Option<BlockAnswer> = self.call("chain_getBlock", rpc_params![hash]).await?;
+        let answer = request!(self, method::CHAIN_GET_BLOCK, |c| ChainApiClient::block(
+            c,
+            Some(hash)
+        ))?;
         let answer = answer.ok_or_else(|| RpcError::UnknownBlock(hash.to_hex()))?;
         let extrinsics = answer
             .block
             .extrinsics
             .iter()
-            .map(|text| decode_hex(text))
+            .map(Hex::decode)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| RpcError::BadResponse {
-                method: "chain_getBlock",
+                method: method::CHAIN_GET_BLOCK,
                 reason: e.to_string(),
             })?;
         Ok(Block {
@@ -538,35 +284,42 @@ impl Rpc {
 
     /// The next nonce of `who`, counting extrinsics waiting in the pool.
     pub async fn next_index(&self, who: &AccountId) -> Result<Nonce, RpcError> {
-        self.call("system_accountNextIndex", rpc_params![who.to_string()])
-            .await
+        request!(self, method::SYSTEM_ACCOUNT_NEXT_INDEX, |c| {
+            SystemApiClient::account_next_index(c, who.to_string())
+        })
     }
 
     /// The balances of `who` after the node's current block.
     pub async fn balance(&self, who: &AccountId) -> Result<AccountBalance, RpcError> {
-        self.call("agora_balance", rpc_params![who.to_string()])
-            .await
+        request!(self, method::AGORA_BALANCE, |c| AgoraApiClient::balance(
+            c,
+            who.to_string(),
+            None
+        ))
     }
 
-    /// The events of block `hash`.
+    /// The events of block `hash`, decoded with the runtime's own types.
     pub async fn events(&self, hash: Hash) -> Result<Vec<EventRecord>, RpcError> {
-        const METHOD: &str = "agora_events";
-        let raw: Box<RawValue> = self.call(METHOD, rpc_params![hash]).await?;
-        parse_events(raw.get()).map_err(|e| RpcError::BadResponse {
-            method: METHOD,
+        let encoded = request!(self, method::AGORA_ENCODED_EVENTS, |c| {
+            AgoraApiClient::encoded_events(c, Some(hash))
+        })?;
+        encoded.decode().map_err(|e| RpcError::BadResponse {
+            method: method::AGORA_ENCODED_EVENTS,
             reason: e.to_string(),
         })
     }
 
     /// The raw value at storage `key` after block `at` (default: the node's best block).
     pub async fn storage(&self, key: &[u8], at: Option<Hash>) -> Result<Option<Vec<u8>>, RpcError> {
-        const METHOD: &str = "state_getStorage";
-        let value: Option<String> = self.call(METHOD, rpc_params![encode_hex(key), at]).await?;
+        let value = request!(self, method::STATE_GET_STORAGE, |c| {
+            StateApiClient::storage(c, Hex::encode(key), at)
+        })?;
         value
-            .map(|text| decode_hex(&text))
+            .as_ref()
+            .map(Hex::decode)
             .transpose()
             .map_err(|e| RpcError::BadResponse {
-                method: METHOD,
+                method: method::STATE_GET_STORAGE,
                 reason: e.to_string(),
             })
     }
@@ -578,30 +331,33 @@ impl Rpc {
         keys: &[Vec<u8>],
         at: Option<Hash>,
     ) -> Result<Vec<Option<Vec<u8>>>, RpcError> {
-        const METHOD: &str = "state_queryStorageAt";
         let bad = |reason: String| RpcError::BadResponse {
-            method: METHOD,
+            method: method::STATE_QUERY_STORAGE_AT,
             reason,
         };
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(MAX_KEYS_PER_CALL) {
-            let hex_keys: Vec<String> = chunk.iter().map(|key| encode_hex(key)).collect();
-            let answer: Vec<StorageChangeSet> =
-                self.call(METHOD, rpc_params![hex_keys.clone(), at]).await?;
+            let hex_keys: Vec<Hex> = chunk.iter().map(|key| Hex::encode(key)).collect();
+            let answer = request!(self, method::STATE_QUERY_STORAGE_AT, |c| {
+                StateApiClient::query_storage_at(c, hex_keys.clone(), at)
+            })?;
             let set = answer
                 .into_iter()
                 .next()
                 .ok_or_else(|| bad("an empty answer".to_owned()))?;
-            let values: std::collections::BTreeMap<String, Option<String>> =
-                set.changes.into_iter().collect();
+            let values: std::collections::BTreeMap<String, Option<Hex>> = set
+                .changes
+                .into_iter()
+                .map(|(key, value)| (key.into_string(), value))
+                .collect();
             for key in &hex_keys {
                 let value = values
-                    .get(key)
+                    .get(key.as_str())
                     .ok_or_else(|| bad(format!("no entry for key {key}")))?;
                 out.push(
                     value
-                        .as_deref()
-                        .map(decode_hex)
+                        .as_ref()
+                        .map(Hex::decode)
                         .transpose()
                         .map_err(|e| bad(e.to_string()))?,
                 );
@@ -619,39 +375,43 @@ impl Rpc {
         start: Option<&[u8]>,
         at: Option<Hash>,
     ) -> Result<Vec<Vec<u8>>, RpcError> {
-        const METHOD: &str = "state_getKeysPaged";
-        let keys: Vec<String> = self
-            .call(
-                METHOD,
-                rpc_params![encode_hex(prefix), count, start.map(encode_hex), at],
+        let keys = request!(self, method::STATE_GET_KEYS_PAGED, |c| {
+            StateApiClient::keys_paged(
+                c,
+                Some(Hex::encode(prefix)),
+                count,
+                start.map(Hex::encode),
+                at,
             )
-            .await?;
+        })?;
         keys.iter()
-            .map(|key| decode_hex(key))
+            .map(Hex::decode)
             .collect::<Result<_, _>>()
             .map_err(|e| RpcError::BadResponse {
-                method: METHOD,
+                method: method::STATE_GET_KEYS_PAGED,
                 reason: e.to_string(),
             })
     }
 
     /// Uploads a registered blob; returns its hash as the node computed it.
     pub async fn blob_put(&self, bytes: &[u8]) -> Result<Hash, RpcError> {
-        self.call("blob_put", rpc_params![encode_hex(bytes)]).await
+        request!(self, method::BLOB_PUT, |c| BlobApiClient::blob_put(
+            c,
+            Hex::encode(bytes)
+        ))
     }
 
     /// Downloads a blob and checks it against its hash.
     pub async fn blob_get(&self, hash: Hash) -> Result<Vec<u8>, RpcError> {
-        const METHOD: &str = "blob_get";
-        let text: String = self.call(METHOD, rpc_params![hash]).await?;
-        let bytes = decode_hex(&text).map_err(|e| RpcError::BadResponse {
-            method: METHOD,
+        let text = request!(self, method::BLOB_GET, |c| BlobApiClient::blob_get(c, hash))?;
+        let bytes = text.decode().map_err(|e| RpcError::BadResponse {
+            method: method::BLOB_GET,
             reason: e.to_string(),
         })?;
         let got = Hash::of(&bytes);
         if got != hash {
             return Err(RpcError::BadResponse {
-                method: METHOD,
+                method: method::BLOB_GET,
                 reason: format!("it sent bytes hashing to {got} for blob {hash}"),
             });
         }
@@ -660,33 +420,29 @@ impl Rpc {
 
     /// Whether the node stores blob `hash`, and whether it is registered on chain.
     pub async fn blob_has(&self, hash: Hash) -> Result<BlobPresence, RpcError> {
-        self.call("blob_has", rpc_params![hash]).await
+        request!(self, method::BLOB_HAS, |c| BlobApiClient::blob_has(c, hash))
     }
 
     /// Submits an encoded extrinsic; returns its hash.
     pub async fn submit(&self, extrinsic: &[u8]) -> Result<Hash, RpcError> {
-        self.call("author_submitExtrinsic", rpc_params![encode_hex(extrinsic)])
-            .await
-            .map_err(refusal)
+        request!(self, method::AUTHOR_SUBMIT_EXTRINSIC, |c| {
+            AuthorApiClient::submit_extrinsic(c, Hex::encode(extrinsic))
+        })
+        .map_err(refusal)
     }
 
     /// Submits an encoded extrinsic and subscribes to its status (WebSocket only).
     pub async fn submit_and_watch(&self, extrinsic: &[u8]) -> Result<TxWatch, RpcError> {
-        const METHOD: &str = "author_submitAndWatchExtrinsic";
         let Transport::Ws(client) = &self.transport else {
             return Err(RpcError::NoSubscriptions {
                 url: self.url.clone(),
             });
         };
-        let inner = client
-            .subscribe(
-                METHOD,
-                rpc_params![encode_hex(extrinsic)],
-                "author_unwatchExtrinsic",
-            )
-            .await
-            .map_err(|e| self.map_error(METHOD, e))
-            .map_err(refusal)?;
+        let inner =
+            AuthorWatchApiClient::submit_and_watch_extrinsic(client, Hex::encode(extrinsic))
+                .await
+                .map_err(|e| self.map_error(method::AUTHOR_SUBMIT_AND_WATCH_EXTRINSIC, e))
+                .map_err(refusal)?;
         Ok(TxWatch { inner })
     }
 }
@@ -762,110 +518,31 @@ fn tidy(text: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use parity_scale_codec::Encode;
 
     const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
-    const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
 
     #[test]
-    fn parses_events_as_the_node_renders_them() {
-        // Exactly what the node's `agora_events` serializes (serde's default enum tagging).
-        let big = u128::from(u64::MAX) * 10;
-        let json = format!(
-            r#"[
-            {{"phase":"Initialization","event":{{"Balances":{{"Minted":{{"who":"{ALICE}","amount":1}}}}}}}},
-            {{"phase":{{"ApplyExtrinsic":0}},"event":{{"Balances":{{"TransactionFeePaid":{{"who":"{ALICE}","fee":90000000,"tip":0,"author":"{BOB}"}}}}}}}},
-            {{"phase":{{"ApplyExtrinsic":0}},"event":{{"Balances":{{"Transfer":{{"from":"{ALICE}","to":"{BOB}","amount":{big}}}}}}}}},
-            {{"phase":{{"ApplyExtrinsic":0}},"event":{{"System":{{"ExtrinsicSuccess":{{"weight":75000}}}}}}}},
-            {{"phase":{{"ApplyExtrinsic":1}},"event":{{"System":{{"ExtrinsicFailed":{{"error":{{"pallet":1,"error":0}},"weight":75000}}}}}}}},
-            {{"phase":"Finalization","event":{{"Staking":"SomethingNew"}}}}
-        ]"#
-        );
-        let events = parse_events(&json).unwrap();
+    fn events_arrive_as_the_runtime_encodes_them() {
+        // What the node sends for a block: its raw records; the client decodes them with the
+        // runtime's own types, u128 amounts and all.
         let alice: AccountId = ALICE.parse().unwrap();
-        let bob: AccountId = BOB.parse().unwrap();
-        assert_eq!(events.len(), 6);
-        assert_eq!(events[0].phase, Phase::Initialization);
-        assert!(matches!(events[0].event, Event::Other(_)));
-        assert_eq!(events[1].phase, Phase::ApplyExtrinsic(0));
-        assert_eq!(
-            events[1].event,
-            Event::FeePaid {
-                who: alice,
-                fee: 90_000_000
-            }
-        );
-        assert_eq!(
-            events[2].event,
-            Event::Transfer {
-                from: alice,
-                to: bob,
-                amount: big
-            }
-        );
-        assert_eq!(events[3].event, Event::ExtrinsicSuccess);
-        assert_eq!(
-            events[4].event,
-            Event::ExtrinsicFailed(DispatchError {
-                pallet: 1,
-                error: 0
-            })
-        );
-        assert_eq!(events[5].phase, Phase::Finalization);
-        assert_eq!(
-            events[5].event,
-            Event::Other(r#"{"Staking":"SomethingNew"}"#.to_owned())
-        );
-    }
-
-    #[test]
-    fn parses_the_runtime_own_event_json() {
-        // The runtime's serializer is the ground truth for the shape.
-        use agora_runtime::{EventRecord as RuntimeRecord, RuntimeEvent};
-        let alice: AccountId = ALICE.parse().unwrap();
-        let bob: AccountId = BOB.parse().unwrap();
-        let records = vec![
-            RuntimeRecord {
-                phase: agora_primitives::storage::Phase::ApplyExtrinsic(3),
-                event: RuntimeEvent::Balances(pallet_balances::Event::Transfer {
-                    from: alice,
-                    to: bob,
-                    amount: 1_500_000_000_000,
-                }),
-            },
-            RuntimeRecord {
-                phase: agora_primitives::storage::Phase::ApplyExtrinsic(3),
-                event: RuntimeEvent::System(pallet_system::Event::ExtrinsicFailed {
-                    error: DispatchError {
-                        pallet: 1,
-                        error: 1,
-                    },
-                    weight: 1,
-                }),
-            },
-            RuntimeRecord {
-                phase: agora_primitives::storage::Phase::Finalization,
-                event: RuntimeEvent::System(pallet_system::Event::ExtrinsicSuccess { weight: 1 }),
-            },
-        ];
-        let json = serde_json::to_string(&records).unwrap();
-        let events = parse_events(&json).unwrap();
+        let transfer = RuntimeEvent::Balances(pallet_balances::Event::Transfer {
+            from: alice,
+            to: alice,
+            amount: u128::from(u64::MAX) * 10,
+        });
+        let raw = vec![agora_primitives::storage::RawEvent {
+            phase: Phase::ApplyExtrinsic(3),
+            event: transfer.encode(),
+        }];
+        let encoded = agora_rpc_api::EncodedEvents::from_raw(&raw);
+        let wire = serde_json::to_string(&encoded).unwrap();
+        let back: agora_rpc_api::EncodedEvents = serde_json::from_str(&wire).unwrap();
+        let events = back.decode().unwrap();
+        assert_eq!(events.len(), 1);
         assert_eq!(events[0].phase, Phase::ApplyExtrinsic(3));
-        assert_eq!(
-            events[0].event,
-            Event::Transfer {
-                from: alice,
-                to: bob,
-                amount: 1_500_000_000_000
-            }
-        );
-        assert_eq!(
-            events[1].event,
-            Event::ExtrinsicFailed(DispatchError {
-                pallet: 1,
-                error: 1
-            })
-        );
-        assert_eq!(events[2].event, Event::ExtrinsicSuccess);
+        assert_eq!(events[0].event, transfer);
     }
 
     #[test]
@@ -879,35 +556,16 @@ mod tests {
     }
 
     #[test]
-    fn parses_watch_notifications() {
-        let parse =
-            |json: &str| TxStatus::from(serde_json::from_str::<TxStatusJson>(json).unwrap());
-        assert_eq!(parse(r#""ready""#), TxStatus::Ready);
-        assert_eq!(parse(r#""dropped""#), TxStatus::Dropped);
-        let hash = Hash([7; 32]);
-        assert_eq!(
-            parse(&format!(r#"{{"finalized":"{hash}","number":12}}"#)),
-            TxStatus::Finalized {
-                block_hash: hash,
-                block_number: Some(12)
-            }
-        );
-        assert_eq!(
-            parse(&format!(r#"{{"finalized":"{hash}"}}"#)),
-            TxStatus::Finalized {
-                block_hash: hash,
-                block_number: None
-            }
-        );
-        assert!(matches!(parse(r#"{"usurped":1}"#), TxStatus::Other(_)));
-    }
-
-    #[test]
     fn finds_extrinsics_by_hash() {
         let header = Header {
+            author: AccountId([0; 32]),
+            events_root: Hash([0; 32]),
+            extrinsics_root: Hash([0; 32]),
             hash: Hash([1; 32]),
             number: 1,
             parent_hash: Hash([0; 32]),
+            state_root: Hash([0; 32]),
+            timestamp: 0,
         };
         let block = Block {
             header,
@@ -928,7 +586,7 @@ mod tests {
             "connection refused"
         );
         let refused = refusal(RpcError::Call {
-            method: "author_submitExtrinsic",
+            method: method::AUTHOR_SUBMIT_EXTRINSIC,
             code: 1010,
             message: "bad sr25519 signature".to_owned(),
         });
@@ -937,7 +595,7 @@ mod tests {
             "the node refused the transaction: bad sr25519 signature"
         );
         let other = refusal(RpcError::Call {
-            method: "chain_getHeader",
+            method: method::CHAIN_GET_HEADER,
             code: -32602,
             message: "invalid".to_owned(),
         });

@@ -20,7 +20,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::amount::format_agr;
 use crate::keys::Signer;
-use crate::rpc::{Event, EventRecord, Phase, Rpc, RpcError, TxStatus, TxWatch};
+use crate::rpc::{EventRecord, ExtrinsicStatus, Phase, Rpc, RpcError, RuntimeEvent, TxWatch};
+use pallet_balances::Event as BalancesEvent;
+use pallet_system::Event as SystemEvent;
 
 /// Blocks after its birth block during which an extrinsic may be included.
 pub const MORTAL_PERIOD: u32 = 64;
@@ -348,17 +350,17 @@ impl Pending<'_> {
                         return Ok(found);
                     }
                 }
-                Some(Some(Ok(TxStatus::Finalized { block_hash, .. }))) => {
-                    return self.locate(block_hash).await;
+                Some(Some(Ok(ExtrinsicStatus::Finalized { block, .. }))) => {
+                    return self.locate(block).await;
                 }
-                Some(Some(Ok(TxStatus::Dropped))) => {
+                Some(Some(Ok(ExtrinsicStatus::Dropped))) => {
                     // Make sure it did not land in the meantime.
                     if let Some(found) = self.scanner.scan(self.rpc).await? {
                         return Ok(found);
                     }
                     return Err(TxError::Dropped { hash: self.hash });
                 }
-                Some(Some(Ok(TxStatus::Ready | TxStatus::Other(_)))) => {}
+                Some(Some(Ok(ExtrinsicStatus::Ready))) => {}
                 // The subscription ended or broke: carry on by polling.
                 Some(None | Some(Err(_))) => self.watch = None,
             }
@@ -370,7 +372,7 @@ impl Pending<'_> {
         let index = block
             .position(&self.hash)
             .ok_or_else(|| RpcError::BadResponse {
-                method: "author_submitAndWatchExtrinsic",
+                method: agora_rpc_api::method::AUTHOR_SUBMIT_AND_WATCH_EXTRINSIC,
                 reason: format!(
                     "it reported transaction {} finalized in block {block_hash}, which does not contain it",
                     self.hash
@@ -408,12 +410,22 @@ pub fn outcome(events: &[EventRecord], index: u32, signer: &AccountId) -> Option
         .filter(|r| r.phase == Phase::ApplyExtrinsic(index))
     {
         match &record.event {
-            Event::ExtrinsicSuccess => result = Some(Ok(())),
-            Event::ExtrinsicFailed(error) => result = Some(Err(*error)),
-            Event::FeePaid { who, fee } if who == signer => fee_paid = Some(*fee),
+            RuntimeEvent::System(SystemEvent::ExtrinsicSuccess { .. }) => result = Some(Ok(())),
+            RuntimeEvent::System(SystemEvent::ExtrinsicFailed { error, .. }) => {
+                result = Some(Err(*error))
+            }
+            RuntimeEvent::Balances(BalancesEvent::TransactionFeePaid { who, fee, .. })
+                if who == signer =>
+            {
+                fee_paid = Some(*fee)
+            }
             // A fee the author could not receive is burned instead.
-            Event::Burned { who, amount } if who == signer => fee_burned = Some(*amount),
-            Event::Transfer { from, to, amount } => transfers.push((*from, *to, *amount)),
+            RuntimeEvent::Balances(BalancesEvent::Burned { who, amount }) if who == signer => {
+                fee_burned = Some(*amount)
+            }
+            RuntimeEvent::Balances(BalancesEvent::Transfer { from, to, amount }) => {
+                transfers.push((*from, *to, *amount))
+            }
             _ => {}
         }
     }
@@ -431,6 +443,8 @@ pub struct Sent {
     pub inclusion: Inclusion,
     /// The fee paid.
     pub fee: Balance,
+    /// Transfers its call made: (from, to, amount).
+    pub transfers: Vec<(AccountId, AccountId, Balance)>,
     /// Its block's events.
     pub events: Vec<EventRecord>,
 }
@@ -449,9 +463,23 @@ pub async fn send(
     let context = ChainContext::fetch(rpc, &who).await?;
     let signed = sign(signer, call, &context, 0);
     let pending = submit(rpc, &signed, &context).await?;
+    settle(rpc, pending, &signed, &who, what, timeout).await
+}
+
+/// Waits (at most `timeout`) until the submitted `signed` extrinsic of `who` is finalized,
+/// and reads its outcome from its block's events: a call that failed in its block is an error
+/// naming the runtime's reason.
+pub async fn settle(
+    rpc: &Rpc,
+    pending: Pending<'_>,
+    signed: &SignedTx,
+    who: &AccountId,
+    what: &'static str,
+    timeout: Duration,
+) -> Result<Sent, TxError> {
     let inclusion = pending.wait(timeout).await?;
     let events = rpc.events(inclusion.block_hash).await?;
-    let result = outcome(&events, inclusion.index, &who).ok_or(TxError::NoOutcome {
+    let result = outcome(&events, inclusion.index, who).ok_or(TxError::NoOutcome {
         hash: inclusion.hash,
         block_hash: inclusion.block_hash,
         block_number: inclusion.block_number,
@@ -471,6 +499,7 @@ pub async fn send(
     Ok(Sent {
         inclusion,
         fee,
+        transfers: result.transfers,
         events,
     })
 }
@@ -571,41 +600,50 @@ mod tests {
             phase: Phase::ApplyExtrinsic(index),
             event,
         };
+        let fee_paid = |who, fee| {
+            RuntimeEvent::Balances(BalancesEvent::TransactionFeePaid {
+                who,
+                fee,
+                tip: 0,
+                author: charlie,
+            })
+        };
+        let success = || RuntimeEvent::System(SystemEvent::ExtrinsicSuccess { weight: 1 });
         let events = vec![
             EventRecord {
                 phase: Phase::Initialization,
-                event: Event::Other("{}".to_owned()),
+                event: RuntimeEvent::Balances(BalancesEvent::Minted {
+                    who: bob,
+                    amount: 1,
+                }),
             },
-            record(0, Event::FeePaid { who: bob, fee: 5 }),
-            record(0, Event::ExtrinsicSuccess),
+            record(0, fee_paid(bob, 5)),
+            record(0, success()),
+            record(1, fee_paid(alice, 90)),
             record(
                 1,
-                Event::FeePaid {
-                    who: alice,
-                    fee: 90,
-                },
-            ),
-            record(
-                1,
-                Event::Transfer {
+                RuntimeEvent::Balances(BalancesEvent::Transfer {
                     from: alice,
                     to: charlie,
                     amount: 1_000,
-                },
+                }),
             ),
-            record(1, Event::ExtrinsicSuccess),
+            record(1, success()),
             record(
                 2,
-                Event::Burned {
+                RuntimeEvent::Balances(BalancesEvent::Burned {
                     who: alice,
                     amount: 80,
-                },
+                }),
             ),
             record(
                 2,
-                Event::ExtrinsicFailed(DispatchError {
-                    pallet: 1,
-                    error: 0,
+                RuntimeEvent::System(SystemEvent::ExtrinsicFailed {
+                    error: DispatchError {
+                        pallet: 1,
+                        error: 0,
+                    },
+                    weight: 1,
                 }),
             ),
         ];

@@ -26,7 +26,7 @@
 //! job refers to once its time to live has passed; [`run_collector`] then deletes the file.
 
 use crate::chain::{Chain, ChainEvent, View};
-use crate::metrics::Metrics;
+use crate::metrics::{set_count, Metrics};
 use agora_primitives::Hash;
 use std::collections::HashSet;
 use std::fs::File;
@@ -235,12 +235,8 @@ impl BlobStore {
 
     fn publish(&self, totals: Totals) {
         if let Some(metrics) = &self.metrics {
-            metrics
-                .blobs_stored
-                .set(i64::try_from(totals.count).unwrap_or(i64::MAX));
-            metrics
-                .blob_bytes
-                .set(i64::try_from(totals.bytes).unwrap_or(i64::MAX));
+            set_count(&metrics.blobs_stored, totals.count);
+            set_count(&metrics.blob_bytes, totals.bytes);
         }
     }
 
@@ -592,16 +588,16 @@ pub async fn run_collector(chain: Chain, store: Arc<BlobStore>) {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
+#[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 
     fn blob(n: u8, len: usize) -> (Hash, Vec<u8>) {
-        let bytes: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(n)).collect();
+        let bytes: Vec<u8> = (0..=u8::MAX)
+            .cycle()
+            .take(len)
+            .map(|i| i.wrapping_mul(n))
+            .collect();
         (Hash::of(&bytes), bytes)
     }
 
@@ -720,7 +716,7 @@ mod tests {
     #[test]
     fn blobs_survive_reopening_and_are_counted() {
         let dir = tempfile::tempdir().unwrap();
-        let blobs: Vec<(Hash, Vec<u8>)> = (1..=5).map(|n| blob(n, 100 * n as usize)).collect();
+        let blobs: Vec<(Hash, Vec<u8>)> = (1..=5).map(|n| blob(n, 100 * usize::from(n))).collect();
         {
             let store = BlobStore::open(dir.path()).unwrap();
             for (hash, bytes) in &blobs {

@@ -301,8 +301,16 @@ fn parse_peer(text: &str) -> Result<([u8; 32], SocketAddr), NodeError> {
     Ok((key.0, addr))
 }
 
-fn run(args: RunArgs) -> Result<(), NodeError> {
-    let spec = load_spec(&args.spec)?;
+/// Who this node is in the committee: its consensus key's seed and public key, and the
+/// account credited with its blocks.
+struct Identity {
+    seed: [u8; 32],
+    public: Hash,
+    author: AccountId,
+}
+
+/// The validator key given (`--dev` defaults to Alice's), which must be in the spec's committee.
+fn identity(args: &RunArgs, spec: &ChainSpec) -> Result<Identity, NodeError> {
     let seed = match (&args.validator_key, args.spec.dev) {
         (Some(suri), _) => consensus_pair(suri)?.seed(),
         (None, true) => dev_consensus_seed("Alice"),
@@ -315,27 +323,43 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
         .find(|validator| validator.consensus_key == public)
         .map(|validator| validator.account)
         .ok_or(NodeError::NotAValidator(public))?;
+    Ok(Identity {
+        seed,
+        public,
+        author,
+    })
+}
 
-    // `--tmp` keeps the directory alive until `run` returns.
-    let tmp = if args.tmp {
-        Some(
-            tempfile::Builder::new()
-                .prefix("agora-node-")
-                .tempdir()
-                .map_err(|error| NodeError::CreateDir {
-                    path: std::env::temp_dir(),
-                    error,
-                })?,
-        )
-    } else {
-        None
-    };
-    let base = match (&tmp, &args.base_path) {
-        (Some(dir), _) => dir.path().to_path_buf(),
-        (None, Some(path)) => path.clone(),
-        (None, None) => default_base_path(),
-    };
-    let dir = chain_dir(&base, &spec);
+/// With `--tmp`, a fresh directory deleted when the returned value is dropped.
+fn tmp_base(tmp: bool) -> Result<Option<tempfile::TempDir>, NodeError> {
+    if !tmp {
+        return Ok(None);
+    }
+    tempfile::Builder::new()
+        .prefix("agora-node-")
+        .tempdir()
+        .map(Some)
+        .map_err(|error| NodeError::CreateDir {
+            path: std::env::temp_dir(),
+            error,
+        })
+}
+
+/// What the node serves from: the chain over its database, the blob store, their metrics.
+struct Stores {
+    chain: chain::Chain,
+    blobs: Arc<blobs::BlobStore>,
+    metrics: metrics::Metrics,
+}
+
+/// Opens the chain's database under `dir` and the blob store under `base`.
+fn open_stores(
+    base: &Path,
+    dir: &Path,
+    spec: &ChainSpec,
+    author: AccountId,
+    block_time: Duration,
+) -> Result<Stores, NodeError> {
     let db_dir = dir.join("db");
     std::fs::create_dir_all(&db_dir).map_err(|error| NodeError::CreateDir {
         path: db_dir.clone(),
@@ -345,16 +369,35 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
 
     let db = Arc::new(storage::Database::open(&db_dir)?);
     let metrics = metrics::Metrics::new();
-    let block_time = Duration::from_millis(args.block_time_ms);
     let chain = chain::Chain::open(db, spec.clone(), author, block_time, metrics.clone())?;
     let (finalized_hash, finalized) = chain.finalized_head();
     tracing::info!(genesis = %chain.genesis_hash(), finalized = finalized.number(), hash = %finalized_hash, "database open");
-    let blob_store = Arc::new(blobs::BlobStore::open_with_metrics(
+    let blobs = Arc::new(blobs::BlobStore::open_with_metrics(
         &base.join("blobs"),
         metrics.clone(),
     )?);
-    let totals = blob_store.totals();
-    tracing::info!(dir = %blob_store.dir().display(), blobs = totals.count, bytes = totals.bytes, "blob store open");
+    let totals = blobs.totals();
+    tracing::info!(dir = %blobs.dir().display(), blobs = totals.count, bytes = totals.bytes, "blob store open");
+    Ok(Stores {
+        chain,
+        blobs,
+        metrics,
+    })
+}
+
+fn run(args: RunArgs) -> Result<(), NodeError> {
+    let spec = load_spec(&args.spec)?;
+    let identity = identity(&args, &spec)?;
+    // `--tmp` keeps the directory alive until `run` returns.
+    let tmp = tmp_base(args.tmp)?;
+    let base = match (&tmp, &args.base_path) {
+        (Some(dir), _) => dir.path().to_path_buf(),
+        (None, Some(path)) => path.clone(),
+        (None, None) => default_base_path(),
+    };
+    let dir = chain_dir(&base, &spec);
+    let block_time = Duration::from_millis(args.block_time_ms);
+    let stores = open_stores(&base, &dir, &spec, identity.author, block_time)?;
 
     let runtime_config = consensus::RuntimeConfig::new(dir.join("consensus"));
     consensus::Runtime::run(runtime_config, |runtime| async move {
@@ -364,44 +407,19 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         };
         let rpc_addr = SocketAddr::new(rpc_ip, args.rpc_port);
-        let (rpc_bound, rpc_handle) = rpc::start(chain.clone(), blob_store.clone(), rpc_addr)
-            .await
-            .map_err(|error| NodeError::Bind {
-                what: "JSON-RPC",
-                addr: rpc_addr,
-                error,
-            })?;
+        let (rpc_bound, rpc_handle) =
+            rpc::start(stores.chain.clone(), stores.blobs.clone(), rpc_addr)
+                .await
+                .map_err(|error| NodeError::Bind {
+                    what: "JSON-RPC",
+                    addr: rpc_addr,
+                    error,
+                })?;
         tracing::info!("JSON-RPC listening on {rpc_bound}");
-        tokio::spawn(blobs::run_collector(chain.clone(), blob_store.clone()));
-        if !args.no_prometheus {
-            let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.prometheus_port);
-            let listener = metrics::bind(addr).await.map_err(|error| NodeError::Bind {
-                what: "Prometheus",
-                addr,
-                error,
-            })?;
-            tracing::info!(
-                "Prometheus metrics on http://{}/metrics",
-                listener.local_addr().unwrap_or(addr)
-            );
-            tokio::spawn(metrics.serve(listener));
-        }
-
-        let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port);
-        let mut validators = args
-            .peers
-            .iter()
-            .map(|peer| parse_peer(peer))
-            .collect::<Result<Vec<_>, _>>()?;
-        if !validators.iter().any(|(key, _)| *key == public.0) {
-            validators.push((public.0, listen));
-        }
-        let namespace = chain::consensus_namespace(&spec.id, &chain.genesis_hash());
-        let mut config = consensus::Config::new(listen, seed, validators, namespace);
-        config.timeouts = consensus::Timeouts::for_block_time(block_time);
-        config.max_block_size = u32::try_from(chain::MAX_BLOCK_BYTES).unwrap_or(u32::MAX);
-        let consensus = consensus::start(&runtime, config, chain.clone())?;
-        tracing::info!(validator = %public, "consensus started");
+        serve_background(&args, &stores).await?;
+        let config = consensus_config(&args, &spec, &identity, &stores.chain, block_time)?;
+        let consensus = consensus::start(&runtime, config, stores.chain.clone())?;
+        tracing::info!(validator = %identity.public, "consensus started");
 
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -417,4 +435,51 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
     })?;
     drop(tmp);
     Ok(())
+}
+
+/// Starts the blob collector and (unless `--no-prometheus`) the metrics endpoint.
+async fn serve_background(args: &RunArgs, stores: &Stores) -> Result<(), NodeError> {
+    tokio::spawn(blobs::run_collector(
+        stores.chain.clone(),
+        stores.blobs.clone(),
+    ));
+    if !args.no_prometheus {
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.prometheus_port);
+        let listener = metrics::bind(addr).await.map_err(|error| NodeError::Bind {
+            what: "Prometheus",
+            addr,
+            error,
+        })?;
+        tracing::info!(
+            "Prometheus metrics on http://{}/metrics",
+            listener.local_addr().unwrap_or(addr)
+        );
+        tokio::spawn(stores.metrics.clone().serve(listener));
+    }
+    Ok(())
+}
+
+/// The consensus configuration: the committee of `--peer`s plus this node, signatures bound
+/// to this chain, timeouts from the block time.
+fn consensus_config(
+    args: &RunArgs,
+    spec: &ChainSpec,
+    identity: &Identity,
+    chain: &chain::Chain,
+    block_time: Duration,
+) -> Result<consensus::Config, NodeError> {
+    let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port);
+    let mut validators = args
+        .peers
+        .iter()
+        .map(|peer| parse_peer(peer))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !validators.iter().any(|(key, _)| *key == identity.public.0) {
+        validators.push((identity.public.0, listen));
+    }
+    let namespace = chain::consensus_namespace(&spec.id, &chain.genesis_hash());
+    let mut config = consensus::Config::new(listen, identity.seed, validators, namespace);
+    config.timeouts = consensus::Timeouts::for_block_time(block_time);
+    config.max_block_size = u32::try_from(chain::MAX_BLOCK_BYTES).unwrap_or(u32::MAX);
+    Ok(config)
 }

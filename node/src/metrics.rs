@@ -125,6 +125,12 @@ impl Metrics {
     }
 }
 
+/// Sets `gauge` to a count or a block number. Prometheus gauges are signed; a value past
+/// `i64::MAX` (not reachable in practice) reads as `i64::MAX` rather than wrapping negative.
+pub fn set_count(gauge: &Gauge, count: impl TryInto<i64>) {
+    gauge.set(count.try_into().unwrap_or(i64::MAX));
+}
+
 /// Binds the metrics endpoint.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await

@@ -1,165 +1,108 @@
-//! JSON-RPC over HTTP and WebSocket (one port, default `127.0.0.1:9944`).
-//!
-//! Method names follow Substrate where one exists; Agora-specific helpers are `agora_*`.
-//! Hashes, keys and byte strings are `0x`-hex; accounts are SS58 addresses; block numbers and
-//! balances (plancks) are JSON numbers. Parameters are positional, as in Substrate.
-//!
-//! | method | params | result |
-//! |---|---|---|
-//! | `system_health` | – | `{peers, isSyncing, shouldHavePeers}` |
-//! | `system_chain` / `system_name` / `system_version` | – | string |
-//! | `chain_getHeader` | `[hash?]` | header (default: best) or `null` |
-//! | `chain_getBlock` | `[hash?]` | `{block: {header, extrinsics: [hex]}, finalityCertificate}` or `null` |
-//! | `chain_getBlockHash` | `[number?]` | hash on the best chain (default: best) or `null` |
-//! | `chain_getFinalizedHead` | – | hash |
-//! | `chain_subscribeNewHeads` | – | notifications `chain_newHead` with headers |
-//! | `chain_subscribeFinalizedHeads` | – | notifications `chain_finalizedHead` with headers |
-//! | `state_getStorage` | `[key, hash?]` | hex value or `null` |
-//! | `state_getReadProof` | `[[key…], hash?]` | `{at, proof: [hex…]}`: one SCALE-encoded sparse-Merkle proof per key |
-//! | `state_getKeysPaged` | `[prefix, count, startKey?, hash?]` | hex keys starting with `prefix`, strictly after `startKey`, in key order, at most `count` (≤ 1000); at the finalized head or an unfinalized block |
-//! | `state_queryStorageAt` | `[[key…], hash?]` | `[{block, changes: [[key, hex value or null]…]}]` (≤ 1000 keys) |
-//! | `author_submitExtrinsic` | `[hex]` | extrinsic hash |
-//! | `author_submitAndWatchExtrinsic` | `[hex]` | notifications `author_extrinsicUpdate`: `"ready"`, then `{"finalized": hash, "number": n}` or `"dropped"` |
-//! | `system_accountNextIndex` | `[address]` | next nonce, counting pooled extrinsics |
-//! | `agora_balance` | `[address, hash?]` | `{address, free, reserved, total, nonce}` |
-//! | `agora_events` | `[hash?]` | decoded events of a block (default: finalized head) |
-//! | `blob_put` | `[hex bytes]` | blake3 hash of the bytes; accepted only if registered on chain (best state) with this size; idempotent |
-//! | `blob_get` | `[hash]` | hex bytes, checked against the hash |
-//! | `blob_has` | `[hash]` | `{stored, registered, size}`: whether this node holds it, whether the best state registers it, the registered size or `null` |
-//! | `rpc_methods` | – | `{methods: [...]}` |
-//!
-//! # Errors
-//!
-//! Unknown methods get -32601 and malformed parameters -32602 (from jsonrpsee, naming the
-//! parameter problem). Agora's own errors:
-//!
-//! | code | meaning |
-//! |---|---|
-//! | 1002 | the extrinsic bytes are not hex or do not decode |
-//! | 1010 | the runtime refuses the extrinsic (signature, nonce, fee, era, size) |
-//! | 1013 | the extrinsic is already in the pool |
-//! | 1016 | the pool is full |
-//! | 4001 | unknown block |
-//! | 4003 | storage failure (RocksDB or the blob store's files) |
-//! | 4004 | `state_getKeysPaged` at a finalized block below the head: its state cannot be listed |
-//! | 5001 | `blob_put`: the blob is not registered on chain |
-//! | 5002 | `blob_put`: the bytes are not the registered size (both sizes named) |
-//! | 5003 | `blob_put`: the bytes are over the 64 MiB limit |
-//! | 5004 | `blob_get`: the blob is not stored on this node |
-//! | 5005 | `blob_get`: the stored copy was corrupt and has been removed |
+//! JSON-RPC over HTTP and WebSocket (one port, default `127.0.0.1:9944`): the node's side of
+//! [`agora_rpc_api`]. That crate is the contract — every method with its parameters, answer
+//! and errors, and the error codes — and this module implements its `*Server` traits over the
+//! [`Chain`] and the [`BlobStore`].
 //!
 //! Requests and responses may be up to [`MAX_BODY_BYTES`] so that a 64 MiB blob fits as hex;
 //! at most [`MAX_BLOB_TRANSFERS`] blob uploads or downloads are decoded, hashed and written or
-//! read at a time.
+//! read at a time, on blocking threads, as are `state_getKeysPaged` and `state_queryStorageAt`.
 
 use crate::blobs::{BlobError, BlobStore, MAX_BLOB_SIZE};
 use crate::chain::{Chain, ChainError, ChainEvent, StoredBlock};
 use crate::txpool::PoolError;
 use agora_primitives::smt::{self, Proof};
 use agora_primitives::storage::StateRead;
-use agora_primitives::{decode_hex, encode_hex, AccountId, Hash};
-use agora_runtime::block::Header;
+use agora_primitives::{AccountId, BlockNumber, Hash, Nonce};
+use agora_rpc_api::{
+    method, AccountBalance, AgoraApiServer, AuthorApiServer, AuthorWatchApiServer, BlobApiServer,
+    BlobPresence, Block, ChainApiServer, ChainHeadsApiServer, EncodedEvents, Error, ErrorCode,
+    EventsJson, ExtrinsicStatus, Header, Health, Hex, ReadProof, RpcApiServer, RpcMethods,
+    SignedBlock, StateApiServer, StorageChangeSet, SystemApiServer,
+};
+use agora_runtime::block::Header as RuntimeHeader;
 use agora_runtime::executive::TransactionError;
 use agora_runtime::extrinsic::ExtrinsicError;
-use jsonrpsee::core::SubscriptionResult;
+use jsonrpsee::core::{async_trait, SubscriptionResult};
 use jsonrpsee::server::{Server, ServerHandle};
-use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
 use parity_scale_codec::{Decode, Encode};
-use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Semaphore;
 
-/// Error codes; see the module documentation.
-pub use agora_primitives::rpc_codes as codes;
+/// Error codes; see [`agora_rpc_api`]'s documentation.
+pub use agora_rpc_api::codes;
+pub use agora_rpc_api::{MAX_BODY_BYTES, MAX_KEYS_PER_CALL};
 
-/// Largest request or response body: a [`MAX_BLOB_SIZE`] blob as hex (twice its size) plus
-/// room for the JSON around it.
-pub const MAX_BODY_BYTES: u32 = 160 * 1024 * 1024;
-/// Most keys `state_getKeysPaged` returns and `state_queryStorageAt` reads in one call.
-pub const MAX_KEYS_PER_CALL: usize = 1_000;
 /// Blob uploads and downloads handled at a time: each holds up to three copies of a 64 MiB blob
 /// (hex text, bytes, the JSON answer) while it runs.
 pub const MAX_BLOB_TRANSFERS: usize = 4;
 
-fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(code, message.into(), None::<()>)
+/// The server: what every method reads. Cheap to clone (one clone per API trait).
+#[derive(Clone)]
+struct Rpc {
+    chain: Chain,
+    blobs: Arc<BlobStore>,
+    /// Bounds the blob transfers running at once.
+    transfers: Arc<Semaphore>,
 }
 
-fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
-    error(jsonrpsee::types::error::INVALID_PARAMS_CODE, message)
-}
-
-fn storage_error(e: impl std::fmt::Display) -> ErrorObjectOwned {
-    error(codes::STORAGE, e.to_string())
-}
-
-fn pool_error(e: PoolError) -> ErrorObjectOwned {
+fn pool_error(e: PoolError) -> Error {
     let code = match &e {
         PoolError::Invalid(TransactionError::Extrinsic(
             ExtrinsicError::Malformed(_)
             | ExtrinsicError::TrailingBytes(_)
             | ExtrinsicError::UnsupportedVersion(_),
-        )) => codes::BAD_EXTRINSIC,
-        PoolError::AlreadyImported(_) => codes::ALREADY_IMPORTED,
-        PoolError::Full(_) => codes::POOL_FULL,
-        _ => codes::INVALID_TRANSACTION,
+        )) => ErrorCode::BadExtrinsic,
+        PoolError::AlreadyImported(_) => ErrorCode::AlreadyImported,
+        PoolError::Full(_) => ErrorCode::PoolFull,
+        _ => ErrorCode::InvalidTransaction,
     };
-    error(code, e.to_string())
+    Error::new(code, e.to_string())
 }
 
-/// A header as JSON, with its hash.
-pub fn header_json(header: &Header) -> Value {
-    json!({
-        "hash": header.hash(),
-        "parentHash": header.parent_hash,
-        "number": header.number(),
-        "timestamp": header.timestamp,
-        "author": header.author,
-        "extrinsicsRoot": header.extrinsics_root,
-        "stateRoot": header.state_root,
-        "eventsRoot": header.events_root,
-    })
+fn bad_extrinsic(hex: &Hex) -> Result<Vec<u8>, Error> {
+    hex.decode()
+        .map_err(|e| Error::new(ErrorCode::BadExtrinsic, e.to_string()))
 }
 
-fn parse_account(text: &str) -> Result<AccountId, ErrorObjectOwned> {
+fn parse_account(text: &str) -> Result<AccountId, Error> {
     if text.starts_with("0x") {
-        let hash = Hash::from_hex(text).map_err(|e| invalid_params(e.to_string()))?;
+        let hash = Hash::from_hex(text).map_err(|e| Error::invalid_params(e.to_string()))?;
         return Ok(AccountId(hash.0));
     }
     text.parse::<AccountId>()
-        .map_err(|e| invalid_params(e.to_string()))
+        .map_err(|e| Error::invalid_params(e.to_string()))
+}
+
+/// `key` as bytes, or invalid params naming it as `what`.
+fn parse_key(what: &str, key: &Hex) -> Result<Vec<u8>, Error> {
+    key.decode()
+        .map_err(|e| Error::invalid_params(format!("{what}: {e}")))
 }
 
 /// Optional block hash parameter → stored block, or "unknown block".
-fn block_at(chain: &Chain, at: Option<Hash>) -> Result<StoredBlock, ErrorObjectOwned> {
+fn block_at(chain: &Chain, at: Option<Hash>) -> Result<StoredBlock, Error> {
     let hash = at.unwrap_or_else(|| chain.best_hash());
     chain
         .block(&hash)
-        .map_err(storage_error)?
-        .ok_or_else(|| error(codes::UNKNOWN_BLOCK, format!("block {hash} is unknown")))
+        .map_err(Error::storage)?
+        .ok_or_else(|| Error::unknown_block(&hash))
 }
 
 /// Optional block hash parameter → header, or "unknown block".
-fn header_at(chain: &Chain, at: Option<Hash>) -> Result<Header, ErrorObjectOwned> {
+fn header_at(chain: &Chain, at: Option<Hash>) -> Result<RuntimeHeader, Error> {
     let hash = at.unwrap_or_else(|| chain.best_hash());
     chain.header(&hash).map_err(|e| match e {
-        ChainError::UnknownBlock(_) => {
-            error(codes::UNKNOWN_BLOCK, format!("block {hash} is unknown"))
-        }
-        other => storage_error(other),
+        ChainError::UnknownBlock(_) => Error::unknown_block(&hash),
+        other => Error::storage(other),
     })
 }
 
 /// Reads `key` in the state after block `at` (default: best).
-fn read_storage(
-    chain: &Chain,
-    key: &[u8],
-    at: Option<Hash>,
-) -> Result<Option<Vec<u8>>, ErrorObjectOwned> {
+fn read_storage(chain: &Chain, key: &[u8], at: Option<Hash>) -> Result<Option<Vec<u8>>, Error> {
     if let Some(view) = chain.view(at) {
         return Ok(view.get(key));
     }
@@ -167,33 +110,20 @@ fn read_storage(
     let header = header_at(chain, at)?;
     let store = chain
         .view(None)
-        .ok_or_else(|| storage_error("best state unavailable"))?;
-    smt::get(&store, header.state_root, key).map_err(storage_error)
+        .ok_or_else(|| Error::storage("best state unavailable"))?;
+    smt::get(&store, header.state_root, key).map_err(Error::storage)
 }
 
-// Answers holding balances are typed `Serialize` values, never `serde_json::Value`: a `Value`
-// cannot hold a number above u64::MAX, while serializing straight to text writes any u128
-// exactly.
-
-fn decoded_events(
-    stored: &StoredBlock,
-) -> Result<Vec<agora_runtime::EventRecord>, ErrorObjectOwned> {
-    agora_runtime::decode_events(&stored.events).map_err(storage_error)
-}
-
-/// The answer of `agora_balance`.
-#[derive(Clone, serde::Serialize)]
-struct BalanceAnswer {
-    address: AccountId,
-    free: u128,
-    reserved: u128,
-    total: u128,
-    nonce: u32,
-}
-
-/// `key` as bytes, or invalid params naming it.
-fn parse_key(what: &str, text: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
-    decode_hex(text).map_err(|e| invalid_params(format!("{what}: {e}")))
+/// The SCALE value at `key` after block `at`, or its default if absent.
+fn read_value<T: Decode + Default>(
+    chain: &Chain,
+    key: &[u8],
+    at: Option<Hash>,
+) -> Result<T, Error> {
+    match read_storage(chain, key, at)? {
+        None => Ok(T::default()),
+        Some(bytes) => T::decode(&mut &bytes[..]).map_err(Error::storage),
+    }
 }
 
 /// The on-chain registration of blob `hash` in the state after block `at` (default: best).
@@ -201,12 +131,12 @@ fn registered_blob(
     chain: &Chain,
     hash: &Hash,
     at: Option<Hash>,
-) -> Result<Option<pallet_jobs::BlobInfo>, ErrorObjectOwned> {
+) -> Result<Option<pallet_jobs::BlobInfo>, Error> {
     let key = pallet_jobs::Blobs::key(hash);
     read_storage(chain, &key, at)?
         .map(|bytes| {
             pallet_jobs::BlobInfo::decode(&mut &bytes[..]).map_err(|e| {
-                storage_error(format!(
+                Error::storage(format!(
                     "the registration of blob {hash} does not decode: {e}"
                 ))
             })
@@ -214,45 +144,41 @@ fn registered_blob(
         .transpose()
 }
 
-fn blob_error(e: BlobError) -> ErrorObjectOwned {
+fn blob_error(e: BlobError) -> Error {
     let code = match &e {
-        BlobError::Corrupt(_) => codes::BLOB_CORRUPT,
-        BlobError::TooLarge { .. } => codes::BLOB_TOO_LARGE,
-        BlobError::HashMismatch { .. } => jsonrpsee::types::error::INVALID_PARAMS_CODE,
-        BlobError::Io { .. } | BlobError::Registry { .. } => codes::STORAGE,
+        BlobError::Corrupt(_) => ErrorCode::BlobCorrupt,
+        BlobError::TooLarge { .. } => ErrorCode::BlobTooLarge,
+        BlobError::HashMismatch { .. } => ErrorCode::InvalidParams,
+        BlobError::Io { .. } | BlobError::Registry { .. } => ErrorCode::Storage,
     };
-    error(code, e.to_string())
-}
-
-fn too_large(size: u64) -> ErrorObjectOwned {
-    error(
-        codes::BLOB_TOO_LARGE,
-        format!("blob of {size} bytes is over the limit of {MAX_BLOB_SIZE} bytes"),
-    )
+    Error::new(code, e.to_string())
 }
 
 /// `blob_put`: checks and stores one blob given as hex. Runs on a blocking thread.
-fn put_blob(chain: &Chain, store: &BlobStore, hex: &str) -> Result<Hash, ErrorObjectOwned> {
+fn put_blob(chain: &Chain, store: &BlobStore, hex: &str) -> Result<Hash, Error> {
     let digits = hex.strip_prefix("0x").unwrap_or(hex);
     // Refused before decoding: the text alone says the blob is too large.
     let size = u64::try_from(digits.len() / 2).unwrap_or(u64::MAX);
     if size > MAX_BLOB_SIZE {
-        return Err(too_large(size));
+        return Err(Error::new(
+            ErrorCode::BlobTooLarge,
+            format!("blob of {size} bytes is over the limit of {MAX_BLOB_SIZE} bytes"),
+        ));
     }
-    // Not `decode_hex`: its error repeats the whole input, up to 128 MiB of it.
-    let bytes =
-        hex::decode(digits).map_err(|e| invalid_params(format!("blob bytes are not hex: {e}")))?;
+    // Not `Hex::decode`: its error repeats the whole input, up to 128 MiB of it.
+    let bytes = hex::decode(digits)
+        .map_err(|e| Error::invalid_params(format!("blob bytes are not hex: {e}")))?;
     let hash = Hash::of(&bytes);
     let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     let info = registered_blob(chain, &hash, None)?.ok_or_else(|| {
-        error(
-            codes::BLOB_NOT_REGISTERED,
+        Error::new(
+            ErrorCode::BlobNotRegistered,
             format!("blob {hash} is not registered on chain; register it first"),
         )
     })?;
     if info.size != size {
-        return Err(error(
-            codes::BLOB_SIZE_MISMATCH,
+        return Err(Error::new(
+            ErrorCode::BlobSizeMismatch,
             format!(
                 "blob {hash} is registered with a size of {} bytes but {size} bytes were sent",
                 info.size
@@ -264,313 +190,346 @@ fn put_blob(chain: &Chain, store: &BlobStore, hex: &str) -> Result<Hash, ErrorOb
 }
 
 /// `blob_get`: one stored blob as hex. Runs on a blocking thread.
-fn get_blob(store: &BlobStore, hash: &Hash) -> Result<String, ErrorObjectOwned> {
+fn get_blob(store: &BlobStore, hash: &Hash) -> Result<Hex, Error> {
     match store.get(hash).map_err(blob_error)? {
-        Some(bytes) => Ok(encode_hex(&bytes)),
-        None => Err(error(
-            codes::BLOB_NOT_STORED,
+        Some(bytes) => Ok(Hex::encode(&bytes)),
+        None => Err(Error::new(
+            ErrorCode::BlobNotStored,
             format!("blob {hash} is not stored on this node"),
         )),
     }
 }
 
-/// `state_getKeysPaged`. Runs on a blocking thread.
-fn keys_paged(chain: &Chain, params: Params<'_>) -> Result<Vec<String>, ErrorObjectOwned> {
-    let mut seq = params.sequence();
-    // Substrate takes `null` for the empty prefix.
-    let prefix: Option<String> = seq.next()?;
-    let count: u32 = seq.next()?;
-    let start: Option<String> = seq.optional_next()?;
-    let at: Option<Hash> = seq.optional_next()?;
-    let count = usize::try_from(count).unwrap_or(usize::MAX);
-    if count > MAX_KEYS_PER_CALL {
-        return Err(invalid_params(format!(
-            "count {count} is over the limit of {MAX_KEYS_PER_CALL} keys per call"
-        )));
+impl Rpc {
+    /// Runs `task` on a blocking thread while holding one of the blob-transfer permits.
+    async fn blob_transfer<T: Send + 'static>(
+        &self,
+        what: &str,
+        task: impl FnOnce() -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let _permit = self
+            .transfers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::storage(format!("blob transfers closed: {e}")))?;
+        tokio::task::spawn_blocking(task)
+            .await
+            .map_err(|e| Error::storage(format!("{what} task failed: {e}")))?
     }
-    let prefix = match prefix {
-        Some(prefix) => parse_key("prefix", &prefix)?,
-        None => Vec::new(),
-    };
-    let start = start
-        .map(|start| parse_key("startKey", &start))
-        .transpose()?;
-    let Some(view) = chain.view(at) else {
-        // Known but not iterable, or unknown.
-        let header = header_at(chain, at)?;
-        return Err(error(
-            codes::STATE_NOT_ITERABLE,
-            format!(
-                "the keys of block #{} ({}) cannot be listed: only the finalized head and \
-                 executed unfinalized blocks have an iterable state",
-                header.number(),
-                header.hash()
-            ),
-        ));
-    };
-    let mut keys = Vec::new();
-    if count == 0 {
-        return Ok(keys);
-    }
-    view.try_for_each_prefixed(&prefix, start.as_deref(), &mut |key, _| {
-        keys.push(encode_hex(key));
-        if keys.len() >= count {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    })
-    .map_err(storage_error)?;
-    Ok(keys)
 }
 
-/// `state_queryStorageAt`. Runs on a blocking thread.
-fn query_storage_at(chain: &Chain, params: Params<'_>) -> Result<Value, ErrorObjectOwned> {
-    let mut seq = params.sequence();
-    let keys: Vec<String> = seq.next()?;
-    let at: Option<Hash> = seq.optional_next()?;
-    if keys.len() > MAX_KEYS_PER_CALL {
-        return Err(invalid_params(format!(
-            "{} keys requested, at most {MAX_KEYS_PER_CALL} per call",
-            keys.len()
-        )));
+impl SystemApiServer for Rpc {
+    fn health(&self) -> Result<Health, Error> {
+        let validators = self.chain.spec().validators.len();
+        Ok(Health {
+            is_syncing: false,
+            peers: u64::try_from(validators.saturating_sub(1)).unwrap_or(u64::MAX),
+            should_have_peers: validators > 1,
+        })
     }
-    // One block for every key, even if the best block moves meanwhile.
-    let at = at.unwrap_or_else(|| chain.best_hash());
-    header_at(chain, Some(at))?;
-    let mut changes = Vec::with_capacity(keys.len());
-    for key in keys {
-        let key = parse_key("key", &key)?;
-        let value = read_storage(chain, &key, Some(at))?;
-        changes.push(json!([encode_hex(&key), value.map(|v| encode_hex(&v))]));
+
+    fn chain(&self) -> Result<String, Error> {
+        Ok(self.chain.spec().name.clone())
     }
-    Ok(json!([{ "block": at, "changes": changes }]))
+
+    fn name(&self) -> Result<String, Error> {
+        Ok("agora-node".to_owned())
+    }
+
+    fn version(&self) -> Result<String, Error> {
+        Ok(env!("CARGO_PKG_VERSION").to_owned())
+    }
+
+    fn account_next_index(&self, address: String) -> Result<Nonce, Error> {
+        Ok(self.chain.next_nonce(&parse_account(&address)?))
+    }
 }
 
-/// Registers the blob methods; `transfers` bounds how many run at once.
-fn register_blob_methods(
-    module: &mut RpcModule<Chain>,
-    blobs: Arc<BlobStore>,
-) -> Result<(), jsonrpsee::core::RegisterMethodError> {
-    let transfers = Arc::new(Semaphore::new(MAX_BLOB_TRANSFERS));
-    let (store, permits) = (blobs.clone(), transfers.clone());
-    module.register_async_method("blob_put", move |params, chain, _| {
-        let (store, permits) = (store.clone(), permits.clone());
-        async move {
-            let mut seq = params.sequence();
-            let hex: String = seq.next()?;
-            let _permit = permits
-                .acquire_owned()
-                .await
-                .map_err(|e| storage_error(format!("blob transfers closed: {e}")))?;
-            let hash = tokio::task::spawn_blocking(move || put_blob(&chain, &store, &hex))
-                .await
-                .map_err(|e| storage_error(format!("blob_put task failed: {e}")))??;
-            Ok::<_, ErrorObjectOwned>(hash.to_hex())
-        }
-    })?;
-    let (store, permits) = (blobs.clone(), transfers);
-    module.register_async_method("blob_get", move |params, _, _| {
-        let (store, permits) = (store.clone(), permits.clone());
-        async move {
-            let mut seq = params.sequence();
-            let hash: Hash = seq.next()?;
-            let _permit = permits
-                .acquire_owned()
-                .await
-                .map_err(|e| storage_error(format!("blob transfers closed: {e}")))?;
-            tokio::task::spawn_blocking(move || get_blob(&store, &hash))
-                .await
-                .map_err(|e| storage_error(format!("blob_get task failed: {e}")))?
-        }
-    })?;
-    module.register_method("blob_has", move |params: Params<'_>, chain, _| {
-        let mut seq = params.sequence();
-        let hash: Hash = seq.next()?;
-        let registered = registered_blob(chain, &hash, None)?;
-        Ok::<_, ErrorObjectOwned>(json!({
-            "stored": blobs.has(&hash),
-            "registered": registered.is_some(),
-            "size": registered.map(|info| info.size),
-        }))
-    })?;
-    Ok(())
-}
-
-/// Builds the RPC module.
-pub fn module(
-    chain: Chain,
-    blobs: Arc<BlobStore>,
-) -> Result<RpcModule<Chain>, jsonrpsee::core::RegisterMethodError> {
-    let mut module = RpcModule::new(chain);
-
-    module.register_method("system_health", |_, chain, _| {
-        let validators = chain.spec().validators.len();
-        json!({ "peers": validators.saturating_sub(1), "isSyncing": false, "shouldHavePeers": validators > 1 })
-    })?;
-    module.register_method("system_chain", |_, chain, _| chain.spec().name.clone())?;
-    module.register_method("system_name", |_, _, _| "agora-node")?;
-    module.register_method("system_version", |_, _, _| env!("CARGO_PKG_VERSION"))?;
-
-    module.register_method("chain_getHeader", |params: Params<'_>, chain, _| {
-        let mut seq = params.sequence();
-        let at: Option<Hash> = seq.optional_next()?;
-        match header_at(chain, at) {
-            Ok(header) => Ok(Some(header_json(&header))),
-            Err(e) if e.code() == codes::UNKNOWN_BLOCK => Ok(None),
+impl ChainApiServer for Rpc {
+    fn header(&self, hash: Option<Hash>) -> Result<Option<Header>, Error> {
+        match header_at(&self.chain, hash) {
+            Ok(header) => Ok(Some(Header::from(&header))),
+            Err(e) if e.code == ErrorCode::UnknownBlock => Ok(None),
             Err(e) => Err(e),
         }
-    })?;
-    module.register_method("chain_getBlock", |params: Params<'_>, chain, _| {
-        let mut seq = params.sequence();
-        let at: Option<Hash> = seq.optional_next()?;
-        let hash = at.unwrap_or_else(|| chain.best_hash());
-        let Some(stored) = chain.block(&hash).map_err(storage_error)? else {
-            return Ok::<_, ErrorObjectOwned>(Value::Null);
-        };
-        let certificate = chain.db().certificate(&hash).map_err(storage_error)?;
-        let extrinsics: Vec<String> = stored
-            .block
-            .extrinsics
-            .iter()
-            .map(|xt| encode_hex(&xt.encode()))
-            .collect();
-        Ok(json!({
-            "block": { "header": header_json(&stored.block.header), "extrinsics": extrinsics },
-            "finalityCertificate": certificate.filter(|c| !c.is_empty()).map(|c| encode_hex(&c)),
-        }))
-    })?;
-    module.register_method("chain_getBlockHash", |params: Params<'_>, chain, _| {
-        let mut seq = params.sequence();
-        let number: Option<u64> = seq.optional_next()?;
-        match number {
-            None => Ok::<_, ErrorObjectOwned>(Some(chain.best_hash().to_hex())),
-            Some(number) => Ok(chain
-                .block_hash(number)
-                .map_err(storage_error)?
-                .map(|hash| hash.to_hex())),
-        }
-    })?;
-    module.register_method("chain_getFinalizedHead", |_, chain, _| {
-        chain.finalized_head().0.to_hex()
-    })?;
+    }
 
-    module.register_method("state_getStorage", |params: Params<'_>, chain, _| {
-        let mut seq = params.sequence();
-        let key: String = seq.next()?;
-        let at: Option<Hash> = seq.optional_next()?;
-        let key = decode_hex(&key).map_err(|e| invalid_params(e.to_string()))?;
-        Ok::<_, ErrorObjectOwned>(read_storage(chain, &key, at)?.map(|value| encode_hex(&value)))
-    })?;
-    module.register_method("state_getReadProof", |params: Params<'_>, chain, _| {
-        let mut seq = params.sequence();
-        let keys: Vec<String> = seq.next()?;
-        let at: Option<Hash> = seq.optional_next()?;
-        if keys.len() > 1_000 {
-            return Err(invalid_params(format!(
-                "{} keys requested, at most 1000 per call",
+    fn block(&self, hash: Option<Hash>) -> Result<Option<SignedBlock>, Error> {
+        let hash = hash.unwrap_or_else(|| self.chain.best_hash());
+        let Some(stored) = self.chain.block(&hash).map_err(Error::storage)? else {
+            return Ok(None);
+        };
+        let certificate = self.chain.db().certificate(&hash).map_err(Error::storage)?;
+        Ok(Some(SignedBlock {
+            block: Block {
+                extrinsics: stored
+                    .block
+                    .extrinsics
+                    .iter()
+                    .map(|xt| Hex::encode(&xt.encode()))
+                    .collect(),
+                header: Header::from(&stored.block.header),
+            },
+            finality_certificate: certificate
+                .filter(|c| !c.is_empty())
+                .map(|c| Hex::encode(&c)),
+        }))
+    }
+
+    fn block_hash(&self, number: Option<BlockNumber>) -> Result<Option<Hash>, Error> {
+        match number {
+            None => Ok(Some(self.chain.best_hash())),
+            Some(number) => self.chain.block_hash(number).map_err(Error::storage),
+        }
+    }
+
+    fn finalized_head(&self) -> Result<Hash, Error> {
+        Ok(self.chain.finalized_head().0)
+    }
+}
+
+#[async_trait]
+impl ChainHeadsApiServer for Rpc {
+    async fn subscribe_new_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        follow_heads(pending, &self.chain, false).await
+    }
+
+    async fn subscribe_finalized_heads(
+        &self,
+        pending: PendingSubscriptionSink,
+    ) -> SubscriptionResult {
+        follow_heads(pending, &self.chain, true).await
+    }
+}
+
+impl StateApiServer for Rpc {
+    fn storage(&self, key: Hex, hash: Option<Hash>) -> Result<Option<Hex>, Error> {
+        let key = key
+            .decode()
+            .map_err(|e| Error::invalid_params(e.to_string()))?;
+        Ok(read_storage(&self.chain, &key, hash)?.map(|value| Hex::encode(&value)))
+    }
+
+    fn read_proof(&self, keys: Vec<Hex>, hash: Option<Hash>) -> Result<ReadProof, Error> {
+        if keys.len() > MAX_KEYS_PER_CALL {
+            return Err(Error::invalid_params(format!(
+                "{} keys requested, at most {MAX_KEYS_PER_CALL} per call",
                 keys.len()
             )));
         }
-        let header = header_at(chain, at)?;
-        let store = chain
+        let header = header_at(&self.chain, hash)?;
+        let store = self
+            .chain
             .view(None)
-            .ok_or_else(|| storage_error("best state unavailable"))?;
-        let mut proofs = Vec::with_capacity(keys.len());
+            .ok_or_else(|| Error::storage("best state unavailable"))?;
+        let mut proof = Vec::with_capacity(keys.len());
         for key in keys {
-            let key = decode_hex(&key).map_err(|e| invalid_params(e.to_string()))?;
-            let proof: Proof =
-                smt::prove(&store, header.state_root, &key).map_err(storage_error)?;
-            proofs.push(encode_hex(&proof.encode()));
+            let key = key
+                .decode()
+                .map_err(|e| Error::invalid_params(e.to_string()))?;
+            let one: Proof = smt::prove(&store, header.state_root, &key).map_err(Error::storage)?;
+            proof.push(Hex::encode(&one.encode()));
         }
-        Ok(json!({ "at": header.hash(), "proof": proofs }))
-    })?;
+        Ok(ReadProof {
+            at: header.hash(),
+            proof,
+        })
+    }
 
-    module.register_blocking_method("state_getKeysPaged", |params, chain, _| {
-        keys_paged(&chain, params)
-    })?;
-    module.register_blocking_method("state_queryStorageAt", |params, chain, _| {
-        query_storage_at(&chain, params)
-    })?;
-    register_blob_methods(&mut module, blobs)?;
+    fn keys_paged(
+        &self,
+        prefix: Option<Hex>,
+        count: u32,
+        start_key: Option<Hex>,
+        hash: Option<Hash>,
+    ) -> Result<Vec<Hex>, Error> {
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
+        if count > MAX_KEYS_PER_CALL {
+            return Err(Error::invalid_params(format!(
+                "count {count} is over the limit of {MAX_KEYS_PER_CALL} keys per call"
+            )));
+        }
+        // Substrate takes `null` for the empty prefix.
+        let prefix = match prefix {
+            Some(prefix) => parse_key("prefix", &prefix)?,
+            None => Vec::new(),
+        };
+        let start = start_key
+            .map(|start| parse_key("startKey", &start))
+            .transpose()?;
+        let Some(view) = self.chain.view(hash) else {
+            // Known but not iterable, or unknown.
+            let header = header_at(&self.chain, hash)?;
+            return Err(Error::new(
+                ErrorCode::StateNotIterable,
+                format!(
+                    "the keys of block #{} ({}) cannot be listed: only the finalized head and \
+                     executed unfinalized blocks have an iterable state",
+                    header.number(),
+                    header.hash()
+                ),
+            ));
+        };
+        let mut keys = Vec::new();
+        if count == 0 {
+            return Ok(keys);
+        }
+        view.try_for_each_prefixed(&prefix, start.as_deref(), &mut |key, _| {
+            keys.push(Hex::encode(key));
+            if keys.len() >= count {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .map_err(Error::storage)?;
+        Ok(keys)
+    }
 
-    module.register_method("author_submitExtrinsic", |params: Params<'_>, chain, _| {
-        let mut seq = params.sequence();
-        let hex: String = seq.next()?;
-        let bytes = decode_hex(&hex).map_err(|e| error(codes::BAD_EXTRINSIC, e.to_string()))?;
-        chain
-            .submit(&bytes)
-            .map(|hash| hash.to_hex())
-            .map_err(pool_error)
-    })?;
-    module.register_subscription(
-        "author_submitAndWatchExtrinsic",
-        "author_extrinsicUpdate",
-        "author_unwatchExtrinsic",
-        |params, pending, chain, _| async move { watch_extrinsic(params, pending, &chain).await },
-    )?;
-    module.register_method("system_accountNextIndex", |params: Params<'_>, chain, _| {
-        let mut seq = params.sequence();
-        let who: String = seq.next()?;
-        Ok::<_, ErrorObjectOwned>(chain.next_nonce(&parse_account(&who)?))
-    })?;
-    module.register_method("agora_balance", |params: Params<'_>, chain, _| {
-        let mut seq = params.sequence();
-        let who: String = seq.next()?;
-        let at: Option<Hash> = seq.optional_next()?;
-        let who = parse_account(&who)?;
-        let account_key = pallet_balances::Account::key(&who);
-        let nonce_key = pallet_system::Account::key(&who);
+    fn query_storage_at(
+        &self,
+        keys: Vec<Hex>,
+        hash: Option<Hash>,
+    ) -> Result<Vec<StorageChangeSet>, Error> {
+        if keys.len() > MAX_KEYS_PER_CALL {
+            return Err(Error::invalid_params(format!(
+                "{} keys requested, at most {MAX_KEYS_PER_CALL} per call",
+                keys.len()
+            )));
+        }
+        // One block for every key, even if the best block moves meanwhile.
+        let at = hash.unwrap_or_else(|| self.chain.best_hash());
+        header_at(&self.chain, Some(at))?;
+        let mut changes = Vec::with_capacity(keys.len());
+        for key in keys {
+            let key = parse_key("key", &key)?;
+            let value = read_storage(&self.chain, &key, Some(at))?;
+            changes.push((Hex::encode(&key), value.map(|v| Hex::encode(&v))));
+        }
+        Ok(vec![StorageChangeSet { block: at, changes }])
+    }
+}
+
+impl AuthorApiServer for Rpc {
+    fn submit_extrinsic(&self, extrinsic: Hex) -> Result<Hash, Error> {
+        let bytes = bad_extrinsic(&extrinsic)?;
+        self.chain.submit(&bytes).map_err(pool_error)
+    }
+}
+
+#[async_trait]
+impl AuthorWatchApiServer for Rpc {
+    async fn submit_and_watch_extrinsic(
+        &self,
+        pending: PendingSubscriptionSink,
+        extrinsic: Hex,
+    ) -> SubscriptionResult {
+        watch_extrinsic(pending, &self.chain, &extrinsic).await
+    }
+}
+
+impl AgoraApiServer for Rpc {
+    fn balance(&self, address: String, hash: Option<Hash>) -> Result<AccountBalance, Error> {
+        let who = parse_account(&address)?;
         let data: pallet_balances::AccountData =
-            decode_value(read_storage(chain, &account_key, at)?)?;
-        let info: pallet_system::AccountInfo = decode_value(read_storage(chain, &nonce_key, at)?)?;
-        Ok::<_, ErrorObjectOwned>(BalanceAnswer {
+            read_value(&self.chain, &pallet_balances::Account::key(&who), hash)?;
+        let info: pallet_system::AccountInfo =
+            read_value(&self.chain, &pallet_system::Account::key(&who), hash)?;
+        Ok(AccountBalance {
             address: who,
             free: data.free,
             reserved: data.reserved,
             total: data.total(),
             nonce: info.nonce,
         })
-    })?;
-    module.register_method("agora_events", |params: Params<'_>, chain, _| {
-        let mut seq = params.sequence();
-        let at: Option<Hash> = seq.optional_next()?;
-        let at = Some(at.unwrap_or_else(|| chain.finalized_head().0));
-        decoded_events(&block_at(chain, at)?)
-    })?;
+    }
 
-    module.register_subscription(
-        "chain_subscribeNewHeads",
-        "chain_newHead",
-        "chain_unsubscribeNewHeads",
-        |_, pending, chain, _| async move { follow_heads(pending, &chain, false).await },
-    )?;
-    module.register_subscription(
-        "chain_subscribeFinalizedHeads",
-        "chain_finalizedHead",
-        "chain_unsubscribeFinalizedHeads",
-        |_, pending, chain, _| async move { follow_heads(pending, &chain, true).await },
-    )?;
+    fn events(&self, hash: Option<Hash>) -> Result<EventsJson, Error> {
+        let stored = self.events_block(hash)?;
+        let records = agora_runtime::decode_events(&stored.events).map_err(Error::storage)?;
+        EventsJson::from_records(&records).map_err(Error::storage)
+    }
 
-    let mut names: Vec<String> = module.method_names().map(str::to_owned).collect();
-    names.push("rpc_methods".to_owned());
-    names.sort();
-    module.register_method("rpc_methods", move |_, _, _| json!({ "methods": names }))?;
-    Ok(module)
-}
-
-fn decode_value<T: parity_scale_codec::Decode + Default>(
-    bytes: Option<Vec<u8>>,
-) -> Result<T, ErrorObjectOwned> {
-    match bytes {
-        None => Ok(T::default()),
-        Some(bytes) => T::decode(&mut &bytes[..]).map_err(storage_error),
+    fn encoded_events(&self, hash: Option<Hash>) -> Result<EncodedEvents, Error> {
+        Ok(EncodedEvents::from_raw(&self.events_block(hash)?.events))
     }
 }
 
-fn message(value: &Value) -> Result<SubscriptionMessage, serde_json::Error> {
+impl Rpc {
+    /// The block the event methods read: `hash`, or the finalized head.
+    fn events_block(&self, hash: Option<Hash>) -> Result<StoredBlock, Error> {
+        let at = hash.unwrap_or_else(|| self.chain.finalized_head().0);
+        block_at(&self.chain, Some(at))
+    }
+}
+
+#[async_trait]
+impl BlobApiServer for Rpc {
+    async fn blob_put(&self, blob: Hex) -> Result<Hash, Error> {
+        let (chain, store) = (self.chain.clone(), self.blobs.clone());
+        let hex = blob.into_string();
+        self.blob_transfer(method::BLOB_PUT, move || put_blob(&chain, &store, &hex))
+            .await
+    }
+
+    async fn blob_get(&self, hash: Hash) -> Result<Hex, Error> {
+        let store = self.blobs.clone();
+        self.blob_transfer(method::BLOB_GET, move || get_blob(&store, &hash))
+            .await
+    }
+
+    fn blob_has(&self, hash: Hash) -> Result<BlobPresence, Error> {
+        let registered = registered_blob(&self.chain, &hash, None)?;
+        Ok(BlobPresence {
+            registered: registered.is_some(),
+            size: registered.map(|info| info.size),
+            stored: self.blobs.has(&hash),
+        })
+    }
+}
+
+/// `rpc_methods`: the names, fixed once every other method is registered.
+struct Methods(Vec<String>);
+
+impl RpcApiServer for Methods {
+    fn methods(&self) -> Result<RpcMethods, Error> {
+        Ok(RpcMethods {
+            methods: self.0.clone(),
+        })
+    }
+}
+
+/// Builds the RPC module: every trait of [`agora_rpc_api`], served by one [`Chain`] and
+/// [`BlobStore`].
+pub fn module(
+    chain: Chain,
+    blobs: Arc<BlobStore>,
+) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
+    let rpc = Rpc {
+        chain,
+        blobs,
+        transfers: Arc::new(Semaphore::new(MAX_BLOB_TRANSFERS)),
+    };
+    let mut module = RpcModule::new(());
+    module.merge(SystemApiServer::into_rpc(rpc.clone()))?;
+    module.merge(ChainApiServer::into_rpc(rpc.clone()))?;
+    module.merge(ChainHeadsApiServer::into_rpc(rpc.clone()))?;
+    module.merge(StateApiServer::into_rpc(rpc.clone()))?;
+    module.merge(AuthorApiServer::into_rpc(rpc.clone()))?;
+    module.merge(AuthorWatchApiServer::into_rpc(rpc.clone()))?;
+    module.merge(AgoraApiServer::into_rpc(rpc.clone()))?;
+    module.merge(BlobApiServer::into_rpc(rpc))?;
+    let mut names: Vec<String> = module.method_names().map(str::to_owned).collect();
+    names.push(method::RPC_METHODS.to_owned());
+    names.sort();
+    module.merge(Methods(names).into_rpc())?;
+    Ok(module)
+}
+
+fn message<T: serde::Serialize>(item: &T) -> Result<SubscriptionMessage, serde_json::Error> {
     Ok(SubscriptionMessage::from(serde_json::value::to_raw_value(
-        value,
+        item,
     )?))
 }
 
@@ -592,7 +551,7 @@ async fn follow_heads(
             .map(|s| s.block.header)
             .unwrap_or_else(|| chain.finalized_head().1)
     };
-    sink.send(message(&header_json(&current))?).await?;
+    sink.send(message(&Header::from(&current))?).await?;
     loop {
         let header = match events.recv().await {
             Ok(ChainEvent::NewHead(header)) if !finalized => header,
@@ -602,28 +561,19 @@ async fn follow_heads(
             Err(RecvError::Lagged(_)) => continue,
             Err(RecvError::Closed) => return Ok(()),
         };
-        sink.send(message(&header_json(&header))?).await?;
+        sink.send(message(&Header::from(&header))?).await?;
     }
 }
 
 async fn watch_extrinsic(
-    params: Params<'static>,
     pending: PendingSubscriptionSink,
     chain: &Chain,
+    extrinsic: &Hex,
 ) -> SubscriptionResult {
-    let hex: String = match params.one() {
-        Ok(hex) => hex,
-        Err(e) => {
-            pending.reject(e).await;
-            return Ok(());
-        }
-    };
-    let bytes = match decode_hex(&hex) {
+    let bytes = match bad_extrinsic(extrinsic) {
         Ok(bytes) => bytes,
         Err(e) => {
-            pending
-                .reject(error(codes::BAD_EXTRINSIC, e.to_string()))
-                .await;
+            pending.reject(e).await;
             return Ok(());
         }
     };
@@ -637,18 +587,19 @@ async fn watch_extrinsic(
         }
     };
     let sink = pending.accept().await?;
-    sink.send(message(&json!("ready"))?).await?;
+    sink.send(message(&ExtrinsicStatus::Ready)?).await?;
     loop {
         match events.recv().await {
             Ok(ChainEvent::Finalized { header, extrinsics }) if extrinsics.contains(&hash) => {
-                sink.send(message(
-                    &json!({ "finalized": header.hash(), "number": header.number() }),
-                )?)
-                .await?;
+                let status = ExtrinsicStatus::Finalized {
+                    block: header.hash(),
+                    number: header.number(),
+                };
+                sink.send(message(&status)?).await?;
                 return Ok(());
             }
             Ok(ChainEvent::Dropped(hashes)) if hashes.contains(&hash) => {
-                sink.send(message(&json!("dropped"))?).await?;
+                sink.send(message(&ExtrinsicStatus::Dropped)?).await?;
                 return Ok(());
             }
             Ok(_) | Err(RecvError::Lagged(_)) => continue,

@@ -434,18 +434,13 @@ impl NodeStore for Database {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
+#[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use agora_primitives::smt::MemoryNodeStore;
+    use agora_primitives::storage::{apply_changes, Changes};
     use parity_scale_codec::{Decode, Encode};
     use std::io::BufRead;
-
-    type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
     const _: fn() = || {
         fn send_sync<T: Send + Sync>() {}
@@ -509,15 +504,6 @@ mod tests {
             let expected = model.get(&key).cloned();
             assert_eq!(db.latest_state(&key).unwrap(), expected);
             assert_eq!(db.state_at(root, &key).unwrap(), expected);
-        }
-    }
-
-    fn apply_model(model: &mut BTreeMap<Vec<u8>, Vec<u8>>, changes: &Changes) {
-        for (key, value) in changes {
-            match value {
-                Some(value) => model.insert(key.clone(), value.clone()),
-                None => model.remove(key),
-            };
         }
     }
 
@@ -709,7 +695,7 @@ mod tests {
         for number in 0u64..30 {
             let changes = block_changes(number);
             root = commit(&db, number, root, &changes).unwrap();
-            apply_model(&mut model, &changes);
+            apply_changes(&mut model, &changes);
             roots.push((root, model.clone()));
         }
         check_state(&db, root, &model);
@@ -795,7 +781,7 @@ mod tests {
         let mut root = Hash::ZERO;
         for number in 0..=head {
             let changes = block_changes(number);
-            apply_model(&mut model, &changes);
+            apply_changes(&mut model, &changes);
             let update = smt::update(&memory, root, &changes).unwrap();
             memory.insert_nodes(update.new_nodes);
             root = update.root;

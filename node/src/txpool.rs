@@ -27,7 +27,7 @@
 
 use agora_primitives::storage::StateRead;
 use agora_primitives::{AccountId, Balance, Hash, Nonce};
-use agora_runtime::executive::{validate_transaction, TransactionError};
+use agora_runtime::executive::{validate_transaction, TransactionError, ValidTransaction};
 use agora_runtime::extrinsic::{Extrinsic, ExtrinsicError};
 use std::collections::{BTreeMap, HashMap};
 
@@ -152,7 +152,8 @@ impl TxPool {
         }
     }
 
-    /// Validates `bytes` against `state`, the post-state of block `state_block`, and pools it.
+    /// Validates `bytes` against `state`, the post-state of block `state_block`, and pools it
+    /// (rules 1 to 6 of the module doc, in order).
     pub fn submit(
         &mut self,
         state: &impl StateRead,
@@ -166,6 +167,16 @@ impl TxPool {
             return Err(PoolError::AlreadyImported(hash));
         }
         let valid = validate_transaction(state, genesis_hash, state_block, &xt, bytes.len())?;
+        self.check_nonce(&valid)?;
+        self.check_fees(state, &valid)?;
+        self.check_room(&valid.signer, bytes.len())?;
+        self.insert(hash, xt, bytes.len(), &valid);
+        Ok(hash)
+    }
+
+    /// Rule 4 of the module doc: the nonce is the signer's next one, counting its pooled
+    /// extrinsics, and not already taken in the pool.
+    fn check_nonce(&self, valid: &ValidTransaction) -> Result<(), PoolError> {
         let pooled = self.by_signer.get(&valid.signer);
         if pooled.is_some_and(|nonces| nonces.contains_key(&valid.nonce)) {
             return Err(PoolError::NonceInPool {
@@ -181,7 +192,19 @@ impl TxPool {
                 expected,
             });
         }
-        let pooled_fees: Balance = pooled
+        Ok(())
+    }
+
+    /// Rule 5: the signer's free balance in `state` covers the fees of all its pooled extrinsics and
+    /// this one.
+    fn check_fees(
+        &self,
+        state: &impl StateRead,
+        valid: &ValidTransaction,
+    ) -> Result<(), PoolError> {
+        let pooled_fees: Balance = self
+            .by_signer
+            .get(&valid.signer)
             .map(|nonces| {
                 nonces
                     .values()
@@ -198,16 +221,25 @@ impl TxPool {
                 free,
             });
         }
+        Ok(())
+    }
+
+    /// Rule 6: the pool's bounds leave room for one more extrinsic of `len` bytes from `signer`.
+    fn check_room(&self, signer: &AccountId, len: usize) -> Result<(), PoolError> {
         if self.len() >= self.limits.max_count {
             return Err(PoolError::Full("too many extrinsics"));
         }
-        if self.bytes.saturating_add(bytes.len()) > self.limits.max_bytes {
+        if self.bytes.saturating_add(len) > self.limits.max_bytes {
             return Err(PoolError::Full("too many bytes"));
         }
-        if pooled.map_or(0, BTreeMap::len) >= self.limits.max_per_signer {
+        if self.by_signer.get(signer).map_or(0, BTreeMap::len) >= self.limits.max_per_signer {
             return Err(PoolError::Full("too many extrinsics from this signer"));
         }
+        Ok(())
+    }
 
+    /// Pools an admitted extrinsic as the newest arrival.
+    fn insert(&mut self, hash: Hash, xt: Extrinsic, len: usize, valid: &ValidTransaction) {
         let arrival = self.next_arrival;
         self.next_arrival = self.next_arrival.saturating_add(1);
         self.by_signer
@@ -215,17 +247,16 @@ impl TxPool {
             .or_default()
             .insert(valid.nonce, arrival);
         self.by_hash.insert(hash, arrival);
-        self.bytes = self.bytes.saturating_add(bytes.len());
+        self.bytes = self.bytes.saturating_add(len);
         self.by_arrival.insert(
             arrival,
             PooledTx {
                 hash,
                 xt,
-                len: bytes.len(),
+                len,
                 fee: valid.fee,
             },
         );
-        Ok(hash)
     }
 
     /// Pooled extrinsics in arrival order, at most `limit`.

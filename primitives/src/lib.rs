@@ -12,7 +12,6 @@
 //!   its inclusion proofs, checked by the verifier and by runtime pallets alike.
 
 pub mod dispatch;
-pub mod rpc_codes;
 pub mod smt;
 pub mod ss58;
 pub mod storage;

@@ -705,9 +705,8 @@ fn bit_of(bitmap: &[u8], index: usize) -> bool {
 )]
 mod tests {
     use super::*;
+    use crate::storage::Changes;
     use proptest::prelude::*;
-
-    type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
     fn apply(store: &mut MemoryNodeStore, root: Hash, changes: &Changes) -> Hash {
         let update = update(&*store, root, changes).unwrap();

@@ -1,7 +1,7 @@
 //! # agora-test-support
 //!
 //! Helpers the end-to-end tests of `agora-node` (node/tests/it) and of `agora`
-//! (client/tests/it) share: loopback ports for the processes they start, and the capture of a
+//! (cli/tests/it) share: loopback ports for the processes they start, and the capture of a
 //! child's log. A dev-dependency only; no production code uses it.
 
 use std::io::{BufRead, BufReader, Read};
@@ -62,5 +62,30 @@ mod tests {
     fn captures_every_line() {
         let lines = capture_lines(&b"one\ntwo\n"[..]);
         assert_eq!(lines.iter().collect::<Vec<_>>(), ["one", "two"]);
+    }
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or panics after `timeout` naming `what` and
+/// showing what `log` returns (the lines a process under test has logged so far).
+///
+/// # Panics
+/// When `timeout` passes first.
+pub fn wait_for<T>(
+    timeout: std::time::Duration,
+    what: &str,
+    log: impl Fn() -> Vec<String>,
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(value) = f() {
+            return value;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}; log:\n{}",
+            log().join("\n")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }

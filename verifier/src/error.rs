@@ -1,206 +1,31 @@
-//! The one error type of the verifier crate. Every variant names the values involved.
+//! The verifier daemon's one error type.
 
-use agora_primitives::trace::TraceError;
-use agora_primitives::Hash;
-
-/// Errors of the verifier crate; each names the values involved.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A failure of the verifier daemon. The daemon logs the failures of one check and carries on
+/// with the others; only failures at start (a bad key, an unreachable node) end it.
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
-    // ---- Trace commitment ----------------------------------------------------------------
-    /// Building a trace tree, proving a leaf or verifying an inclusion proof failed (see
-    /// [`crate::trace`]).
+    /// Reading the chain, sending a transaction, or a file of the daemon's state.
     #[error(transparent)]
-    Trace(#[from] TraceError),
-
-    // ---- Module validation -------------------------------------------------------------
-    /// The module file is empty.
-    #[error("the module is empty (0 bytes); expected a WebAssembly binary")]
-    EmptyModule,
-    /// The module exceeds the size limit.
-    #[error("the module is {size} bytes; the limit is {limit} bytes")]
-    ModuleTooLarge {
-        /// Module size in bytes.
-        size: usize,
-        /// The limit.
-        limit: usize,
+    Client(#[from] agora_client::Error),
+    /// The job engine refused the module or the job failed.
+    #[error(transparent)]
+    Engine(#[from] agora_engine::Error),
+    /// The daemon's state could not be encoded as JSON.
+    #[error("could not encode the daemon's state as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The attestation to reveal is not on disk (it was written before its commitment left).
+    #[error("the attestation of job #{job} check {check} is not on disk ({})", path.display())]
+    MissingAttestation {
+        /// The job.
+        job: u64,
+        /// The check's index.
+        check: u32,
+        /// Where it should be.
+        path: std::path::PathBuf,
     },
-    /// The bytes are not a valid WebAssembly module.
-    #[error("the module is not valid WebAssembly: {reason}")]
-    InvalidModule {
-        /// The validator's reason.
-        reason: String,
-    },
-    /// The module uses a WebAssembly feature that is not deterministic (threads, atomics,
-    /// shared memory, relaxed SIMD) or not allowed for jobs.
-    #[error("the module uses a feature jobs may not use: {reason}")]
-    ForbiddenFeature {
-        /// What the validator refused.
-        reason: String,
-    },
-    /// Job ABI v1 modules import nothing.
-    #[error(
-        "the module imports `{module}`.`{name}`; job modules may not import anything (Job ABI v1)"
-    )]
-    ForbiddenImport {
-        /// Import module name.
-        module: String,
-        /// Import field name.
-        name: String,
-    },
-    /// A required ABI export is absent.
-    #[error("the module does not export `{name}`, which Job ABI v1 requires")]
-    MissingExport {
-        /// Export name.
-        name: &'static str,
-    },
-    /// An ABI export has the wrong kind or signature.
-    #[error("the module exports `{name}` as {found}; Job ABI v1 requires {expected}")]
-    WrongExport {
-        /// Export name.
-        name: &'static str,
-        /// What the ABI requires.
-        expected: String,
-        /// What the module has.
-        found: String,
-    },
-    /// The module reports an ABI version this executor does not run.
-    #[error(
-        "the module implements Job ABI version {found}; this executor runs version {supported}"
-    )]
-    UnsupportedAbi {
-        /// Version the module reports.
-        found: i32,
-        /// Version this executor runs.
-        supported: i32,
-    },
-    /// wasmtime refused the module or the configuration.
-    #[error("compiling the module failed: {reason}")]
-    Compile {
-        /// wasmtime's reason.
-        reason: String,
-    },
-    /// The engine configuration is not usable on this host.
-    #[error("the executor configuration is not usable on this host: {reason}")]
-    Engine {
-        /// wasmtime's reason.
-        reason: String,
-    },
-
-    // ---- Execution -----------------------------------------------------------------------
-    /// The call used up its fuel.
-    #[error("`{call}` ran out of fuel after {limit} units (the per-call limit)")]
-    OutOfFuel {
-        /// ABI call.
-        call: &'static str,
-        /// Fuel the call was given.
-        limit: u64,
-    },
-    /// The call tried to grow memory past the limit.
-    #[error("`{call}` asked for {requested} bytes of linear memory; the limit is {limit} bytes")]
-    MemoryLimit {
-        /// ABI call (or `instantiate`).
-        call: &'static str,
-        /// Memory size requested, bytes.
-        requested: u64,
-        /// The limit, bytes.
-        limit: u64,
-    },
-    /// The call tried to grow a table past the limit.
-    #[error("`{call}` asked for a table of {requested} elements; the limit is {limit}")]
-    TableLimit {
-        /// ABI call (or `instantiate`).
-        call: &'static str,
-        /// Elements requested.
-        requested: u64,
-        /// The limit.
-        limit: u64,
-    },
-    /// The call exhausted the WebAssembly stack (deep or unbounded recursion).
-    #[error("`{call}` exhausted the WebAssembly stack (recursion too deep)")]
-    StackOverflow {
-        /// ABI call.
-        call: &'static str,
-    },
-    /// The call trapped.
-    #[error("`{call}` trapped: {trap}")]
-    Trap {
-        /// ABI call.
-        call: &'static str,
-        /// The trap.
-        trap: String,
-    },
-    /// The job reported an error (bad params or dataset, a diverged training run, …).
-    #[error("the job refused `{call}`: {message}")]
-    Job {
-        /// ABI call.
-        call: &'static str,
-        /// The job's message.
-        message: String,
-    },
-    /// The module broke the ABI's calling convention.
-    #[error("`{call}` broke Job ABI v1: {reason}")]
-    AbiViolation {
-        /// ABI call.
-        call: &'static str,
-        /// What was wrong.
-        reason: String,
-    },
-    /// An input exceeds its limit.
-    #[error("the {what} is {size} bytes; the limit is {limit} bytes")]
-    InputTooLarge {
-        /// Which input.
-        what: &'static str,
-        /// Its size.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// A call's output (state, metrics, model) exceeds its limit.
-    #[error("`{call}` returned {size} bytes; the limit is {limit} bytes")]
-    OutputTooLarge {
-        /// ABI call.
-        call: &'static str,
-        /// Output size.
-        size: u64,
-        /// The limit.
-        limit: u64,
-    },
-    /// A run was asked for zero steps or zero-length segments.
-    #[error("a run needs at least one step and segments of at least one step (steps {steps}, segment {segment_steps})")]
-    EmptyRun {
-        /// Steps asked for.
-        steps: u64,
-        /// Segment length asked for.
-        segment_steps: u32,
-    },
-    /// The compiled-module cache could not be used.
-    #[error("module cache {path}: {reason}")]
-    Cache {
-        /// Cache file or directory.
-        path: String,
-        /// What went wrong.
-        reason: String,
-    },
-
-    // ---- Re-execution ----------------------------------------------------------------------
-    /// A revealed start state does not hash to the state committed by the previous leaf.
-    #[error("the revealed start state of segment {index} hashes to {found}, but the trace committed {expected}")]
-    StartStateMismatch {
-        /// Segment index.
-        index: u64,
-        /// State hash committed in leaf `index - 1` (or computed by `init` for segment 0).
-        expected: Hash,
-        /// Hash of the revealed bytes.
-        found: Hash,
-    },
-    /// The leaf presented as the previous one is not leaf `index - 1`.
-    #[error("segment {index} needs leaf {expected} as its start, not leaf {found}")]
-    WrongStartLeaf {
-        /// Segment index.
-        index: u64,
-        /// `index - 1`.
-        expected: u64,
-        /// The index of the leaf presented.
-        found: u64,
-    },
+    /// A job on chain cannot be checked as it stands; the message names it.
+    #[error("{0}")]
+    InvalidJob(String),
 }
+
+agora_client::from_client_errors!(Error);

@@ -1,32 +1,275 @@
 //! # agora-verifier
 //!
-//! The deterministic job executor: wasmtime with every source of non-determinism off, fuel
-//! metering as the billing unit, execution traces with Merkle commitments, segment
-//! re-execution and the dispute referee (see `../shared/DESIGN.md`, "Compute" and
-//! "Verification").
+//! The verifier's daemon (`agora verifier run` starts it with a [`VerifierConfig`]). The
+//! home of spot checks today, and of challenges and disputes next.
 //!
-//! What exists now:
+//! It bonds stake and joins the verifier list, then watches the running spot checks
+//! (`Verification::Audits`). For each check drawn for its account:
 //!
-//! - [`trace`]: the execution-trace commitment. One leaf per segment (segment index, hash of the
-//!   state after the segment, fuel used in it), a domain-separated binary Merkle tree over the
-//!   leaves whose root also commits to the segment count, and inclusion proofs that a worker
-//!   reveals for the sampled segments. It lives in `agora-primitives` (so that runtime pallets,
-//!   which do not depend on wasmtime, verify the same proofs) and is re-exported here.
+//! - **attest**: once the worker has revealed the segment's start, fetch the module, dataset and
+//!   start state (segment 0 starts from the job's `init`, computed here), re-execute the segment
+//!   with the engine, and commit to the leaf it produced: `attestation_hash(job, check, me,
+//!   leaf, salt)` with a fresh random salt. The leaf and salt are written to disk *before* the
+//!   commitment is sent, so a restart can still open it.
+//! - **reveal**: once the worker has revealed its leaves, open the commitment.
 //!
-//! Still to come: the executor itself (wasmtime, fuel metering, the job ABI), segment
-//! re-execution and the dispute referee; they are the subject of the job-engine issue. The
-//! dependency direction is fixed: this crate depends on no chain crate but `agora-primitives`.
-//!
-//! Every error of the crate is an [`Error`] and names the values involved.
+//! Nothing the worker says is trusted: the start state is checked against the hash the ledger
+//! holds, and the verifier's leaf is its own re-execution.
+
+use std::path::PathBuf;
+
+use agora_client::blobs::fetch_blob;
+use agora_client::chain::State;
+use agora_client::daemon::DaemonConfig;
+use agora_client::files::{read_json, write_atomic};
+use agora_client::keys::Signer;
+use agora_client::rpc::Rpc;
+use agora_client::tx;
+use agora_engine::{reexecute, Executor, JobInputs, RunSpec, Settings};
+use agora_primitives::trace::TraceLeaf;
+use agora_primitives::{AccountId, Balance, Hash};
+use pallet_jobs::JobId;
+use pallet_verification::{attestation_hash, Phase};
+use parity_scale_codec::Compact;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
 
 mod error;
-pub mod executor;
-pub mod run;
-pub mod validate;
 
-pub use agora_primitives::trace;
 pub use error::Error;
-pub use executor::{CpuFeatures, Executor, JobModule, Limits, OptLevel, Origin, Output, Settings};
-pub use run::{
-    check_segment, reexecute, run, Commitment, JobInputs, Reveal, Run, RunSpec, StartProof, Verdict,
-};
+
+/// The verifier daemon's configuration.
+#[derive(Debug, Clone)]
+pub struct VerifierConfig {
+    /// Account, node, state directory, module cache, polling.
+    pub daemon: DaemonConfig,
+    /// Stake to keep bonded (the registration minimum plus a bond per check).
+    pub bond: Balance,
+}
+
+/// A computed attestation, kept until it is revealed.
+#[derive(Debug, Serialize, Deserialize)]
+struct Attestation {
+    leaf: (u64, Hash, u64),
+    salt: [u8; 32],
+}
+
+impl Attestation {
+    fn leaf(&self) -> TraceLeaf {
+        TraceLeaf {
+            index: self.leaf.0,
+            state_hash: self.leaf.1,
+            fuel: self.leaf.2,
+        }
+    }
+}
+
+/// Runs the verifier daemon until the process is stopped.
+pub async fn run_verifier(config: VerifierConfig) -> Result<(), Error> {
+    let signer = config.daemon.signer.clone();
+    let me = config.daemon.account();
+    let dir = config.daemon.state_dir.clone();
+    let rpc = Rpc::connect(&config.daemon.rpc_url).await?;
+    tracing::info!(account = %me, dir = %dir.display(), "verifier starting");
+    let want = config.bond;
+    let ledger = State::best(&rpc).ledger(&me).await?;
+    if ledger.active < want {
+        let amount = want.saturating_sub(ledger.active);
+        let call = agora_runtime::RuntimeCall::Staking(pallet_staking::Call::Bond {
+            amount: Compact(amount),
+        });
+        tx::send(&rpc, &signer, call, "bond", tx::DEFAULT_TIMEOUT).await?;
+        tracing::info!(amount = %agora_client::amount::format_agr(amount), "stake bonded");
+    }
+    if !State::best(&rpc).verifiers().await?.contains(&me) {
+        let call =
+            agora_runtime::RuntimeCall::Verification(pallet_verification::Call::RegisterVerifier);
+        tx::send(
+            &rpc,
+            &signer,
+            call,
+            "verifier registration",
+            tx::DEFAULT_TIMEOUT,
+        )
+        .await?;
+        tracing::info!("registered as a verifier");
+    }
+    let daemon = Verifier {
+        rpc,
+        signer,
+        me,
+        config,
+        dir,
+    };
+    loop {
+        if let Err(error) = daemon.tick().await {
+            tracing::warn!("{error}");
+        }
+        tokio::time::sleep(daemon.config.daemon.poll).await;
+    }
+}
+
+struct Verifier {
+    rpc: Rpc,
+    signer: Signer,
+    me: AccountId,
+    config: VerifierConfig,
+    dir: PathBuf,
+}
+
+impl Verifier {
+    fn attestation_path(&self, job: JobId, check: u32) -> PathBuf {
+        self.dir
+            .join("attestations")
+            .join(format!("{job}-{check}.json"))
+    }
+
+    async fn tick(&self) -> Result<(), Error> {
+        let state = State::finalized(&self.rpc).await?;
+        let audits = state.audits().await?;
+        for (job, audit) in &audits {
+            for (index, check) in audit.checks.iter().enumerate() {
+                if check.verifier != self.me || check.outcome.is_some() {
+                    continue;
+                }
+                let index = u32::try_from(index).unwrap_or(u32::MAX);
+                let result = match (audit.phase, check.attestation) {
+                    (Phase::AwaitingAttestations, None) => {
+                        self.attest(&state, *job, index, check.segment, check.start)
+                            .await
+                    }
+                    (Phase::AwaitingReveals, Some(_)) => self.reveal(*job, index).await,
+                    _ => Ok(()),
+                };
+                if let Err(error) = result {
+                    tracing::warn!(job, check = index, "{error}");
+                }
+            }
+        }
+        // Attestations of audits that ended are no longer needed.
+        let live: std::collections::BTreeSet<JobId> = audits.iter().map(|(job, _)| *job).collect();
+        if let Ok(entries) = std::fs::read_dir(self.dir.join("attestations")) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let job = name.split('-').next().and_then(|j| j.parse::<JobId>().ok());
+                if job.is_some_and(|job| !live.contains(&job)) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn attest(
+        &self,
+        state: &State<'_>,
+        id: JobId,
+        check: u32,
+        segment: u64,
+        start: Option<Hash>,
+    ) -> Result<(), Error> {
+        let path = self.attestation_path(id, check);
+        let attestation: Attestation = match read_json(&path)? {
+            Some(attestation) => attestation,
+            None => {
+                let job = state.job(id).await?.ok_or_else(|| {
+                    Error::InvalidJob(format!("job #{id} of a running audit is not on chain"))
+                })?;
+                let blobs = self.dir.join("blobs");
+                let wasm = fetch_blob(&self.rpc, &blobs, job.spec.module).await?;
+                let dataset = fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?;
+                let start_state = match start {
+                    Some(hash) => Some(fetch_blob(&self.rpc, &blobs, hash).await?),
+                    None => None,
+                };
+                let spec =
+                    RunSpec::from_ledger(job.spec.seed, job.spec.steps, job.spec.segment_steps)?;
+                let params = job.spec.params.clone();
+                let settings = Settings {
+                    cache_dir: self.config.daemon.module_cache_dir.clone(),
+                    ..Settings::default()
+                };
+                tracing::info!(job = id, segment, "re-executing");
+                let leaf = tokio::task::spawn_blocking(move || -> Result<TraceLeaf, Error> {
+                    let executor = Executor::new(settings)?;
+                    let module = executor.load(&wasm)?;
+                    let inputs = JobInputs {
+                        params: &params,
+                        dataset: &dataset,
+                    };
+                    let start_state = match start_state {
+                        Some(bytes) => bytes,
+                        // Segment 0 starts from the job's own initial state.
+                        None => executor.init(&module, &params, &dataset, spec.seed)?.bytes,
+                    };
+                    Ok(reexecute(
+                        &executor,
+                        &module,
+                        inputs,
+                        spec,
+                        segment,
+                        &start_state,
+                    )?)
+                })
+                .await
+                .map_err(|e| {
+                    Error::InvalidJob(format!("re-execution of job #{id} panicked: {e}"))
+                })??;
+                let mut salt = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut salt);
+                let attestation = Attestation {
+                    leaf: (leaf.index, leaf.state_hash, leaf.fuel),
+                    salt,
+                };
+                // On disk before the commitment leaves: a restart must be able to open it.
+                write_atomic(&path, &serde_json::to_vec(&attestation)?)?;
+                attestation
+            }
+        };
+        let commitment =
+            attestation_hash(id, check, &self.me, &attestation.leaf(), &attestation.salt);
+        let call = agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Attest {
+            job: id,
+            check,
+            commitment,
+        });
+        tx::send(
+            &self.rpc,
+            &self.signer,
+            call,
+            "attestation",
+            tx::DEFAULT_TIMEOUT,
+        )
+        .await?;
+        tracing::info!(job = id, check, segment, "attested");
+        Ok(())
+    }
+
+    async fn reveal(&self, id: JobId, check: u32) -> Result<(), Error> {
+        let path = self.attestation_path(id, check);
+        let attestation: Attestation =
+            read_json(&path)?.ok_or_else(|| Error::MissingAttestation {
+                job: id,
+                check,
+                path: path.clone(),
+            })?;
+        let call = agora_runtime::RuntimeCall::Verification(
+            pallet_verification::Call::RevealAttestation {
+                job: id,
+                check,
+                leaf: attestation.leaf(),
+                salt: attestation.salt,
+            },
+        );
+        tx::send(
+            &self.rpc,
+            &self.signer,
+            call,
+            "attestation reveal",
+            tx::DEFAULT_TIMEOUT,
+        )
+        .await?;
+        tracing::info!(job = id, check, "attestation revealed");
+        Ok(())
+    }
+}

@@ -221,13 +221,12 @@ where
         let parent = to_hash(context.parent.1);
         let view = context.round.view().get();
         self.context.child("propose").spawn(move |_| async move {
-            let built = tokio::select! {
-                biased;
-                () = response.closed() => return,
-                built = async {
-                    this.wait_for(parent).await;
-                    this.chain.propose(parent, view).await
-                } => built,
+            let build = async {
+                this.wait_for(parent).await;
+                this.chain.propose(parent, view).await
+            };
+            let Some(built) = unless_abandoned(&mut response, build).await else {
+                return;
             };
             match built {
                 Some(block) => {
@@ -248,14 +247,13 @@ where
         let block = to_hash(payload);
         let view = context.round.view().get();
         self.context.child("verify").spawn(move |_| async move {
-            let valid = tokio::select! {
-                biased;
-                () = response.closed() => return,
-                valid = async {
-                    this.wait_for(parent).await;
-                    this.wait_for(block).await;
-                    this.chain.verify(parent, block).await
-                } => valid,
+            let check = async {
+                this.wait_for(parent).await;
+                this.wait_for(block).await;
+                this.chain.verify(parent, block).await
+            };
+            let Some(valid) = unless_abandoned(&mut response, check).await else {
+                return;
             };
             if !valid {
                 warn!(%block, %parent, view, "rejected invalid proposal");
@@ -263,6 +261,20 @@ where
             let _ = response.send(valid);
         });
         receiver
+    }
+}
+
+/// Runs `work` until it finishes or consensus drops the receiver of `response` (it no longer
+/// needs the answer: the view moved on), whichever comes first; `None` in the second case,
+/// with `work` abandoned so that a stale view does not keep waiting for blocks.
+async fn unless_abandoned<T, O>(
+    response: &mut oneshot::Sender<T>,
+    work: impl std::future::Future<Output = O>,
+) -> Option<O> {
+    tokio::select! {
+        biased;
+        () = response.closed() => None,
+        output = work => Some(output),
     }
 }
 

@@ -516,24 +516,20 @@ fn p2p_namespace(namespace: &[u8]) -> Vec<u8> {
     [namespace, b"/p2p"].concat()
 }
 
-/// Everything a runtime must provide to run consensus (commonware's tokio runtime in
-/// production, its deterministic runtime in tests).
-trait Rt:
-    Spawner
-    + Clock
-    + Storage
-    + Metrics
-    + RNetwork
-    + Resolver
-    + rand_core_010::CryptoRng
-    + Send
-    + Sync
-    + 'static
-{
+/// Declares `$name` as a shorthand for the sum of `$bound`s: a trait with them as
+/// supertraits, implemented for every type that has them (stable Rust has no trait aliases).
+macro_rules! trait_alias {
+    ($(#[$meta:meta])* $name:ident = $($bound:tt)+) => {
+        $(#[$meta])*
+        trait $name: $($bound)+ {}
+        impl<T: $($bound)+> $name for T {}
+    };
 }
 
-impl<T> Rt for T where
-    T: Spawner
+trait_alias! {
+    /// Everything a runtime must provide to run consensus (commonware's tokio runtime in
+    /// production, its deterministic runtime in tests).
+    Rt = Spawner
         + Clock
         + Storage
         + Metrics
@@ -543,7 +539,6 @@ impl<T> Rt for T where
         + Send
         + Sync
         + 'static
-{
 }
 
 fn decode_key(key: &[u8; 32]) -> Result<PublicKey, Error> {

@@ -1,20 +1,24 @@
 //! Blobs as a client meets them: register on chain, upload, download, restart, corruption; the
 //! state-listing RPCs over the registry; and the collector deleting what the chain forgot.
 
-use crate::support::Node;
+use crate::support::{error_of, Node};
 use agora_node::blobs::{run_collector, BlobStore};
 use agora_node::chain::Chain;
 use agora_node::consensus::Chain as _;
 use agora_node::metrics::Metrics;
 use agora_node::storage::Database;
 use agora_primitives::storage::StorageInstance;
-use agora_primitives::{decode_hex, encode_hex, Hash};
+use agora_primitives::Hash;
+use agora_rpc_api::{
+    AuthorApiClient, BlobApiClient, BlobPresence, ChainApiClient, Hex, RpcApiClient,
+    StateApiClient, SystemApiClient,
+};
 use agora_runtime::executive::immortal_extra;
 use agora_runtime::extrinsic::Extrinsic;
 use agora_runtime::genesis::{dev_account, ChainSpec};
 use agora_runtime::RuntimeCall;
+use jsonrpsee::core::client::Error as ClientError;
 use parity_scale_codec::{Decode, Encode};
-use serde_json::{json, Value};
 use sp_core::{sr25519, Pair};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,12 +43,20 @@ fn bytes(seed: u8, len: usize) -> Vec<u8> {
     out
 }
 
-fn code(error: &Value) -> i64 {
-    error["code"].as_i64().unwrap()
+fn code(error: &ClientError) -> i32 {
+    error_of(error).0
 }
 
-fn message(error: &Value) -> &str {
-    error["message"].as_str().unwrap()
+fn message(error: &ClientError) -> String {
+    error_of(error).1
+}
+
+fn presence(registered: bool, size: Option<u64>, stored: bool) -> BlobPresence {
+    BlobPresence {
+        registered,
+        size,
+        stored,
+    }
 }
 
 #[test]
@@ -52,33 +64,32 @@ fn blobs_are_admitted_by_registration_served_checked_and_kept_across_restarts() 
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path());
     node.wait_finalized(1);
-    let genesis: Hash = serde_json::from_value(node.rpc("chain_getBlockHash", json!([0]))).unwrap();
+    let genesis: Hash = node.call(|c| c.block_hash(Some(0))).unwrap();
 
     // 5 MiB: as hex, larger than the 8 MiB body the server used to accept.
     let blob = bytes(1, 5 << 20);
     let hash = Hash::of(&blob);
-    let blob_hex = encode_hex(&blob);
+    let blob_hex = Hex::encode(&blob);
     // Registered with a size that is not its length.
     let misfit = bytes(2, 1000);
     let misfit_hash = Hash::of(&misfit);
 
     assert_eq!(
-        node.rpc("blob_has", json!([hash])),
-        json!({ "stored": false, "registered": false, "size": null })
+        node.call(|c| c.blob_has(hash)),
+        presence(false, None, false)
     );
-    let error = node.try_rpc("blob_put", json!([blob_hex])).unwrap_err();
+    let error = node.try_call(|c| c.blob_put(blob_hex.clone())).unwrap_err();
     assert_eq!(code(&error), 5001, "{error}");
     assert_eq!(
         message(&error),
         format!("blob {hash} is not registered on chain; register it first")
     );
 
-    let nonce: u32 =
-        serde_json::from_value(node.rpc("system_accountNextIndex", json!([ALICE]))).unwrap();
+    let nonce = node.call(|c| c.account_next_index(ALICE.to_owned()));
     let size = blob.len() as u64;
     for (offset, (hash, size)) in [(hash, size), (misfit_hash, 999)].into_iter().enumerate() {
         let xt = register(&genesis, nonce + u32::try_from(offset).unwrap(), hash, size);
-        node.rpc("author_submitExtrinsic", json!([encode_hex(&xt)]));
+        node.call(|c| c.submit_extrinsic(Hex::encode(&xt)));
     }
     let key = pallet_jobs::Blobs::key(&hash);
     let misfit_key = pallet_jobs::Blobs::key(&misfit_hash);
@@ -86,23 +97,22 @@ fn blobs_are_admitted_by_registration_served_checked_and_kept_across_restarts() 
         Duration::from_secs(60),
         "both registrations to be finalized",
         || {
-            let head = node.rpc("chain_getFinalizedHead", json!([]));
+            let head = node.call(ChainApiClient::finalized_head);
             let registered = |key: &[u8]| {
-                !node
-                    .rpc("state_getStorage", json!([encode_hex(key), head]))
-                    .is_null()
+                node.call(|c| c.storage(Hex::encode(key), Some(head)))
+                    .is_some()
             };
             (registered(&key) && registered(&misfit_key)).then_some(())
         },
     );
     assert_eq!(
-        node.rpc("blob_has", json!([hash])),
-        json!({ "stored": false, "registered": true, "size": size })
+        node.call(|c| c.blob_has(hash)),
+        presence(true, Some(size), false)
     );
 
     // The wrong size for its registration.
     let error = node
-        .try_rpc("blob_put", json!([encode_hex(&misfit)]))
+        .try_call(|c| c.blob_put(Hex::encode(&misfit)))
         .unwrap_err();
     assert_eq!(code(&error), 5002, "{error}");
     assert!(
@@ -110,18 +120,20 @@ fn blobs_are_admitted_by_registration_served_checked_and_kept_across_restarts() 
         "{error}"
     );
     // Not hex.
-    let error = node.try_rpc("blob_put", json!(["0xzz"])).unwrap_err();
+    let error = node
+        .try_call(|c| c.blob_put(Hex::from("0xzz".to_owned())))
+        .unwrap_err();
     assert_eq!(code(&error), -32602, "{error}");
 
     // The right bytes, twice: the same answer.
-    assert_eq!(node.rpc("blob_put", json!([blob_hex])), json!(hash));
-    assert_eq!(node.rpc("blob_put", json!([blob_hex])), json!(hash));
-    assert_eq!(node.rpc("blob_get", json!([hash])), json!(blob_hex));
+    assert_eq!(node.call(|c| c.blob_put(blob_hex.clone())), hash);
+    assert_eq!(node.call(|c| c.blob_put(blob_hex.clone())), hash);
+    assert_eq!(node.call(|c| c.blob_get(hash)), blob_hex);
     assert_eq!(
-        node.rpc("blob_has", json!([hash])),
-        json!({ "stored": true, "registered": true, "size": size })
+        node.call(|c| c.blob_has(hash)),
+        presence(true, Some(size), true)
     );
-    let error = node.try_rpc("blob_get", json!([misfit_hash])).unwrap_err();
+    let error = node.try_call(|c| c.blob_get(misfit_hash)).unwrap_err();
     assert_eq!(code(&error), 5004, "{error}");
     assert_eq!(
         message(&error),
@@ -129,66 +141,60 @@ fn blobs_are_admitted_by_registration_served_checked_and_kept_across_restarts() 
     );
 
     // The registry, listed and read through the state RPCs.
-    let prefix = encode_hex(&<pallet_jobs::BlobsPrefix as StorageInstance>::prefix());
-    let keys: Vec<String> =
-        serde_json::from_value(node.rpc("state_getKeysPaged", json!([prefix, 10]))).unwrap();
-    let mut expected = vec![encode_hex(&key), encode_hex(&misfit_key)];
+    let prefix = Hex::encode(&<pallet_jobs::BlobsPrefix as StorageInstance>::prefix());
+    let keys = node.call(|c| c.keys_paged(Some(prefix.clone()), 10, None, None));
+    let mut expected = vec![Hex::encode(&key), Hex::encode(&misfit_key)];
     expected.sort();
     assert_eq!(keys, expected);
-    let after_first: Vec<String> = serde_json::from_value(
-        node.rpc("state_getKeysPaged", json!([prefix, 10, expected[0], null])),
-    )
-    .unwrap();
+    let after_first =
+        node.call(|c| c.keys_paged(Some(prefix.clone()), 10, Some(expected[0].clone()), None));
     assert_eq!(after_first, expected[1..]);
-    let one: Vec<String> =
-        serde_json::from_value(node.rpc("state_getKeysPaged", json!([prefix, 1]))).unwrap();
+    let one = node.call(|c| c.keys_paged(Some(prefix.clone()), 1, None, None));
     assert_eq!(one, expected[..1]);
     let error = node
-        .try_rpc("state_getKeysPaged", json!([prefix, 1001]))
+        .try_call(|c| c.keys_paged(Some(prefix.clone()), 1001, None, None))
         .unwrap_err();
     assert_eq!(code(&error), -32602, "{error}");
     assert!(message(&error).contains("1001"), "{error}");
 
-    let head = node.rpc("chain_getFinalizedHead", json!([]));
+    let head = node.call(ChainApiClient::finalized_head);
     let absent = pallet_jobs::Blobs::key(&Hash([7; 32]));
-    let answer = node.rpc(
-        "state_queryStorageAt",
-        json!([[encode_hex(&key), encode_hex(&absent)], head]),
-    );
-    assert_eq!(answer[0]["block"], head);
-    let changes = answer[0]["changes"].as_array().unwrap();
+    let answer = node
+        .call(|c| c.query_storage_at(vec![Hex::encode(&key), Hex::encode(&absent)], Some(head)));
+    assert_eq!(answer[0].block, head);
+    let changes = &answer[0].changes;
     assert_eq!(changes.len(), 2);
-    assert_eq!(changes[0][0], json!(encode_hex(&key)));
-    assert_eq!(changes[1], json!([encode_hex(&absent), null]));
-    let value = decode_hex(changes[0][1].as_str().unwrap()).unwrap();
+    assert_eq!(changes[0].0, Hex::encode(&key));
+    assert_eq!(changes[1], (Hex::encode(&absent), None));
+    let value = changes[0].1.as_ref().unwrap().decode().unwrap();
     let info = pallet_jobs::BlobInfo::decode(&mut &value[..]).unwrap();
     assert_eq!(info.size, size);
     assert_eq!(info.owner, dev_account("Alice"));
-    let too_many: Vec<String> = (0..1001).map(|_| encode_hex(&key)).collect();
+    let too_many: Vec<Hex> = (0..1001).map(|_| Hex::encode(&key)).collect();
     let error = node
-        .try_rpc("state_queryStorageAt", json!([too_many]))
+        .try_call(|c| c.query_storage_at(too_many, None))
         .unwrap_err();
     assert_eq!(code(&error), -32602, "{error}");
     assert!(message(&error).contains("1001 keys"), "{error}");
 
-    let methods = node.rpc("rpc_methods", json!([]))["methods"].clone();
+    let methods = node.call(RpcApiClient::methods).methods;
     for method in [
-        "state_getKeysPaged",
-        "state_queryStorageAt",
-        "blob_put",
-        "blob_get",
-        "blob_has",
+        agora_rpc_api::method::STATE_GET_KEYS_PAGED,
+        agora_rpc_api::method::STATE_QUERY_STORAGE_AT,
+        agora_rpc_api::method::BLOB_PUT,
+        agora_rpc_api::method::BLOB_GET,
+        agora_rpc_api::method::BLOB_HAS,
     ] {
         assert!(
-            methods.as_array().unwrap().contains(&json!(method)),
-            "{method} is missing from {methods}"
+            methods.iter().any(|listed| listed == method),
+            "{method} is missing from {methods:?}"
         );
     }
 
     // A restart on the same base path still serves the blob.
     node.kill();
     let node = Node::start(dir.path());
-    assert_eq!(node.rpc("blob_get", json!([hash])), json!(blob_hex));
+    assert_eq!(node.call(|c| c.blob_get(hash)), blob_hex);
 
     // A damaged copy is detected, removed, and can be uploaded again.
     let hex = hex::encode(hash.0);
@@ -196,16 +202,16 @@ fn blobs_are_admitted_by_registration_served_checked_and_kept_across_restarts() 
     let mut damaged = std::fs::read(&path).unwrap();
     damaged[12345] ^= 1;
     std::fs::write(&path, &damaged).unwrap();
-    let error = node.try_rpc("blob_get", json!([hash])).unwrap_err();
+    let error = node.try_call(|c| c.blob_get(hash)).unwrap_err();
     assert_eq!(code(&error), 5005, "{error}");
     assert_eq!(
         message(&error),
         format!("stored copy of blob {hash} was corrupt and has been removed")
     );
     assert!(!path.exists());
-    assert_eq!(node.rpc("blob_has", json!([hash]))["stored"], json!(false));
-    assert_eq!(node.rpc("blob_put", json!([blob_hex])), json!(hash));
-    assert_eq!(node.rpc("blob_get", json!([hash])), json!(blob_hex));
+    assert!(!node.call(|c| c.blob_has(hash)).stored);
+    assert_eq!(node.call(|c| c.blob_put(blob_hex.clone())), hash);
+    assert_eq!(node.call(|c| c.blob_get(hash)), blob_hex);
 }
 
 /// The collector, in-process: after a finalized block it deletes the blob no state registers,

@@ -1,8 +1,12 @@
 //! A dev chain as a user meets it: start, transfer with the CLI, finality, SIGKILL, restart;
 //! and every kind of bad input refused while blocks keep coming.
 
-use crate::support::{binary, Node};
-use agora_primitives::{encode_hex, AccountId, Hash, AGR};
+use crate::support::{binary, error_of, Node};
+use agora_primitives::{AccountId, Hash, AGR};
+use agora_rpc_api::{
+    method, AgoraApiClient, AuthorApiClient, ChainApiClient, ChainHeadsApiClient, Hex,
+    RpcApiClient, StateApiClient, SystemApiClient,
+};
 use agora_runtime::executive::immortal_extra;
 use agora_runtime::extrinsic::{Extrinsic, MAX_EXTRINSIC_LEN};
 use agora_runtime::genesis::{dev_account, DEV_ENDOWMENT};
@@ -12,13 +16,11 @@ use serde_json::{json, Value};
 use sp_core::{sr25519, Pair};
 use std::process::Command;
 
+const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
 const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
 
 fn free(node: &Node, who: &str) -> u128 {
-    node.rpc("agora_balance", json!([who]))["free"]
-        .to_string()
-        .parse()
-        .unwrap()
+    node.call(|c| c.balance(who.to_owned(), None)).free
 }
 
 fn agora(node: &Node, args: &[&str]) -> std::process::Output {
@@ -34,10 +36,7 @@ fn dev_chain_transfers_with_the_cli_and_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path());
     node.wait_finalized(2);
-    assert_eq!(
-        node.rpc("system_chain", json!([])),
-        json!("Agora Development")
-    );
+    assert_eq!(node.call(SystemApiClient::chain), "Agora Development");
     let bob_before = free(&node, BOB);
     assert_eq!(bob_before, DEV_ENDOWMENT);
 
@@ -59,6 +58,34 @@ fn dev_chain_transfers_with_the_cli_and_survives_sigkill() {
     assert!(node.finalized_number() >= block_number);
     assert_eq!(free(&node, BOB), bob_before + 3 * AGR / 2);
 
+    // The block's events, decoded with the runtime's own types and checked against its header.
+    let block = node
+        .call(|c| c.block_hash(Some(block_number)))
+        .expect("the finalized block has a hash");
+    let header = node.call(|c| c.header(Some(block))).unwrap();
+    let encoded = node.call(|c| c.encoded_events(Some(block)));
+    assert_eq!(encoded.hash().unwrap(), header.events_root);
+    let transfer = agora_runtime::RuntimeEvent::Balances(pallet_balances::Event::Transfer {
+        from: dev_account("Alice"),
+        to: dev_account("Bob"),
+        amount: 3 * AGR / 2,
+    });
+    let events = agora_rpc_api::EncodedEvents::decode(&encoded).unwrap();
+    assert!(
+        events.iter().any(|record| record.event == transfer),
+        "no transfer among {events:?}"
+    );
+    let typed = node.run(|c| agora_rpc_api::block_events(c, Some(block)));
+    assert_eq!(typed.unwrap(), events);
+    // The JSON for people says the same.
+    let json = node.call(|c| c.events(Some(block)));
+    assert_eq!(
+        json.get(),
+        agora_rpc_api::EventsJson::from_records(&events)
+            .unwrap()
+            .get()
+    );
+
     // The CLI reads the same balance.
     let output = agora(&node, &["--output", "json", "balance", BOB]);
     assert!(
@@ -70,28 +97,20 @@ fn dev_chain_transfers_with_the_cli_and_survives_sigkill() {
     assert_eq!(shown["free"], json!("1000001.5"));
 
     // SIGKILL, then restart on the same base path.
-    let head_before = node.rpc("chain_getFinalizedHead", json!([]));
+    let head_before = node.call(ChainApiClient::finalized_head);
     let number_before = node.finalized_number();
-    let alice_before = node.rpc(
-        "agora_balance",
-        json!(["5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"]),
-    );
-    let header_before = node.rpc("chain_getHeader", json!([head_before]));
+    let alice_before = node.call(|c| c.balance(ALICE.to_owned(), None));
+    let header_before = node.call(|c| c.header(Some(head_before)));
+    assert!(header_before.is_some());
     node.kill();
 
     let node = Node::start(dir.path());
     // The old head is still there, unchanged, and at or below the new finalized head.
-    assert_eq!(
-        node.rpc("chain_getHeader", json!([head_before])),
-        header_before
-    );
+    assert_eq!(node.call(|c| c.header(Some(head_before))), header_before);
     assert!(node.finalized_number() >= number_before);
     assert_eq!(free(&node, BOB), bob_before + 3 * AGR / 2);
-    let alice_after = node.rpc(
-        "agora_balance",
-        json!(["5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"]),
-    );
-    assert_eq!(alice_after["free"], alice_before["free"]);
+    let alice_after = node.call(|c| c.balance(ALICE.to_owned(), None));
+    assert_eq!(alice_after.free, alice_before.free);
     // And the chain goes on.
     node.wait_finalized(number_before + 2);
 }
@@ -109,36 +128,32 @@ fn code(error: &Value) -> i64 {
     error["code"].as_i64().unwrap()
 }
 
+/// The node's refusal of a submission: its code and message.
+type Refusal = (i32, String);
+
 #[test]
 fn bad_input_is_refused_with_a_named_reason_and_blocks_keep_coming() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path());
     node.wait_finalized(1);
-    let genesis: Hash = serde_json::from_value(node.rpc("chain_getBlockHash", json!([0]))).unwrap();
+    let genesis: Hash = node.call(|c| c.block_hash(Some(0))).unwrap();
     let bob = dev_account("Bob");
-    let submit = |xt: &[u8]| node.try_rpc("author_submitExtrinsic", json!([encode_hex(xt)]));
+    let submit_hex = |hex: Hex| -> Result<Hash, Refusal> {
+        node.try_call(|c| c.submit_extrinsic(hex))
+            .map_err(|e| error_of(&e))
+    };
+    let submit = |xt: &[u8]| submit_hex(Hex::encode(xt));
 
     // Not hex.
-    let error = node
-        .try_rpc("author_submitExtrinsic", json!(["0xzz"]))
-        .unwrap_err();
-    assert_eq!(code(&error), 1002);
-    assert!(
-        error["message"].as_str().unwrap().contains("'0xzz'"),
-        "{error}"
-    );
+    let error = submit_hex(Hex::from("0xzz".to_owned())).unwrap_err();
+    assert_eq!(error.0, 1002);
+    assert!(error.1.contains("'0xzz'"), "{error:?}");
     // Hex, but not SCALE for an extrinsic.
     let error = submit(&[1, 2, 3]).unwrap_err();
-    assert_eq!(code(&error), 1002, "{error}");
+    assert_eq!(error.0, 1002, "{error:?}");
     // Too long.
     let error = submit(&vec![1u8; MAX_EXTRINSIC_LEN + 1]).unwrap_err();
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("over the limit"),
-        "{error}"
-    );
+    assert!(error.1.contains("over the limit"), "{error:?}");
     // A bad signature: the amount changed after signing.
     let mut forged = signed(&genesis, "Alice", 0, bob, AGR);
     forged.call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
@@ -146,44 +161,23 @@ fn bad_input_is_refused_with_a_named_reason_and_blocks_keep_coming() {
         value: Compact(1_000 * AGR),
     });
     let error = submit(&forged.encode()).unwrap_err();
-    assert_eq!(code(&error), 1010);
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("bad sr25519 signature"),
-        "{error}"
-    );
+    assert_eq!(error.0, 1010);
+    assert!(error.1.starts_with("bad sr25519 signature"), "{error:?}");
     // Signed for another chain.
     let error = submit(&signed(&Hash([9; 32]), "Alice", 0, bob, AGR).encode()).unwrap_err();
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("bad sr25519 signature"),
-        "{error}"
-    );
+    assert!(error.1.starts_with("bad sr25519 signature"), "{error:?}");
     // A future nonce (gap).
     let error = submit(&signed(&genesis, "Alice", 5, bob, AGR).encode()).unwrap_err();
-    assert!(
-        error["message"].as_str().unwrap().contains("leaves a gap"),
-        "{error}"
-    );
+    assert!(error.1.contains("leaves a gap"), "{error:?}");
     // An account that cannot pay the fee.
     let error = submit(&signed(&genesis, "Nobody", 0, bob, AGR).encode()).unwrap_err();
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("cannot pay the fee"),
-        "{error}"
-    );
+    assert!(error.1.contains("cannot pay the fee"), "{error:?}");
 
     // A valid one goes in, then its replay is refused once it is used.
     let good = signed(&genesis, "Alice", 0, bob, AGR).encode();
     submit(&good).unwrap();
     let error = submit(&good).unwrap_err();
-    assert_eq!(code(&error), 1013, "{error}");
+    assert_eq!(error.0, 1013, "{error:?}");
     node.wait_for(
         std::time::Duration::from_secs(30),
         "the transfer to land",
@@ -195,43 +189,41 @@ fn bad_input_is_refused_with_a_named_reason_and_blocks_keep_coming() {
         || {
             submit(&good)
                 .err()
-                .filter(|e| e["message"].as_str().unwrap_or("").contains("stale"))
+                .filter(|e| e.1.contains("stale"))
                 .map(|_| ())
         },
     );
     // More than the balance: admitted (the fee is payable) but the call fails in the block,
     // moving nothing but the fee.
-    let alice = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+    let alice = ALICE;
     let bob_free = free(&node, BOB);
     submit(&signed(&genesis, "Alice", 1, bob, 10 * DEV_ENDOWMENT).encode()).unwrap();
     node.wait_for(
         std::time::Duration::from_secs(30),
         "the failing transfer to be included",
         || {
-            (node.rpc("system_accountNextIndex", json!([alice])) == json!(2)
-                && node.rpc("agora_balance", json!([alice]))["nonce"] == json!(2))
-            .then_some(())
+            (node.call(|c| c.account_next_index(alice.to_owned())) == 2
+                && node.call(|c| c.balance(alice.to_owned(), None)).nonce == 2)
+                .then_some(())
         },
     );
     assert_eq!(free(&node, BOB), bob_free);
 
-    // RPC-level errors.
+    // RPC-level errors: malformed requests, sent raw.
     let error = node.try_rpc("no_such_method", json!([])).unwrap_err();
     assert_eq!(code(&error), -32601);
     let error = node
-        .try_rpc("chain_getBlockHash", json!(["not a number"]))
+        .try_rpc(method::CHAIN_GET_BLOCK_HASH, json!(["not a number"]))
         .unwrap_err();
     assert_eq!(code(&error), -32602);
     let error = node
-        .try_rpc("agora_balance", json!(["5Grwva"]))
+        .try_call(|c| c.balance("5Grwva".to_owned(), None))
         .unwrap_err();
-    assert_eq!(code(&error), -32602);
-    assert!(
-        error["message"].as_str().unwrap().contains("'5Grwva'"),
-        "{error}"
-    );
+    let (code_of_error, message) = error_of(&error);
+    assert_eq!(code_of_error, -32602);
+    assert!(message.contains("'5Grwva'"), "{message}");
     let error = node
-        .try_rpc("chain_getHeader", json!(["0x1234"]))
+        .try_rpc(method::CHAIN_GET_HEADER, json!(["0x1234"]))
         .unwrap_err();
     // jsonrpsee's own parameter errors say "Invalid params" and put the detail in `data`.
     assert_eq!(code(&error), -32602);
@@ -242,8 +234,7 @@ fn bad_input_is_refused_with_a_named_reason_and_blocks_keep_coming() {
             .contains("'0x1234' is 2 bytes long"),
         "{error}"
     );
-    let unknown = Hash([3; 32]).to_hex();
-    assert_eq!(node.rpc("chain_getHeader", json!([unknown])), Value::Null);
+    assert_eq!(node.call(|c| c.header(Some(Hash([3; 32])))), None);
 
     // Through all of it the node kept finalizing.
     let now = node.finalized_number();
@@ -256,42 +247,15 @@ fn read_proofs_verify_against_the_header_state_root() {
     let node = Node::start(dir.path());
     node.wait_finalized(1);
 
-    // The RPC surface: Substrate's names, plus the agora helpers.
-    let methods = node.rpc("rpc_methods", json!([]))["methods"].clone();
-    for method in [
-        "system_health",
-        "system_chain",
-        "system_name",
-        "system_version",
-        "chain_getHeader",
-        "chain_getBlock",
-        "chain_getBlockHash",
-        "chain_getFinalizedHead",
-        "chain_subscribeNewHeads",
-        "chain_subscribeFinalizedHeads",
-        "state_getStorage",
-        "state_getReadProof",
-        "author_submitExtrinsic",
-        "author_submitAndWatchExtrinsic",
-        "system_accountNextIndex",
-        "agora_balance",
-        "agora_events",
-    ] {
-        assert!(
-            methods.as_array().unwrap().contains(&json!(method)),
-            "{method} is missing from {methods}"
-        );
-    }
-    assert_eq!(node.rpc("system_name", json!([])), json!("agora-node"));
-    assert_eq!(
-        node.rpc("system_health", json!([]))["isSyncing"],
-        json!(false)
-    );
-    let head: Hash = serde_json::from_value(node.rpc("chain_getFinalizedHead", json!([]))).unwrap();
-    let block = node.rpc("chain_getBlock", json!([head]));
+    // The RPC surface: Substrate's names, plus the agora helpers — exactly the API's.
+    let methods = node.call(RpcApiClient::methods).methods;
+    assert_eq!(methods, method::ALL);
+    assert_eq!(node.call(SystemApiClient::name), "agora-node");
+    assert!(!node.call(SystemApiClient::health).is_syncing);
+    let head = node.call(ChainApiClient::finalized_head);
+    let block = node.call(|c| c.block(Some(head))).unwrap();
     // The certificate served with a finalized block proves it against the committee.
-    let certificate =
-        agora_primitives::decode_hex(block["finalityCertificate"].as_str().unwrap()).unwrap();
+    let certificate = block.finality_certificate.unwrap().decode().unwrap();
     let spec = agora_runtime::genesis::ChainSpec::development();
     let namespace = agora_node::chain::consensus_namespace(&spec.id, &spec.genesis().block.hash());
     let committee = [spec.validators[0].consensus_key.0];
@@ -300,19 +264,34 @@ fn read_proofs_verify_against_the_header_state_root() {
     let elsewhere =
         agora_node::consensus::verify_certificate(b"another chain", &committee, &certificate);
     assert_eq!(elsewhere, None);
-    let header = node.rpc("chain_getHeader", json!([head]));
-    let root: Hash = serde_json::from_value(header["stateRoot"].clone()).unwrap();
+    let header = node.call(|c| c.header(Some(head))).unwrap();
+    let root = header.state_root;
+    // On the wire: the header's JSON object, fields in their documented order.
+    let raw = node
+        .raw_rpc(method::CHAIN_GET_HEADER, json!([head]))
+        .unwrap();
+    assert_eq!(
+        raw,
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"result":{}}}"#,
+            serde_json::to_string(&header).unwrap()
+        )
+    );
+    assert!(raw.contains(r#""result":{"author":""#), "{raw}");
     let present = pallet_balances::Account::key(&dev_account("Bob"));
     let absent = pallet_balances::Account::key(&AccountId([42; 32]));
-    let answer = node.rpc(
-        "state_getReadProof",
-        json!([[encode_hex(&present), encode_hex(&absent)], head]),
-    );
-    let proofs: Vec<String> = serde_json::from_value(answer["proof"].clone()).unwrap();
-    let value = node.rpc("state_getStorage", json!([encode_hex(&present), head]));
-    let value = agora_primitives::decode_hex(value.as_str().unwrap()).unwrap();
-    let decode = |hex: &str| {
-        let bytes = agora_primitives::decode_hex(hex).unwrap();
+    let answer = node.call(|c| {
+        c.read_proof(
+            vec![Hex::encode(&present), Hex::encode(&absent)],
+            Some(head),
+        )
+    });
+    assert_eq!(answer.at, head);
+    let proofs = answer.proof;
+    let value = node.call(|c| c.storage(Hex::encode(&present), Some(head)));
+    let value = value.unwrap().decode().unwrap();
+    let decode = |hex: &Hex| {
+        let bytes = hex.decode().unwrap();
         <agora_primitives::smt::Proof as parity_scale_codec::Decode>::decode(&mut &bytes[..])
             .unwrap()
     };
@@ -354,10 +333,7 @@ fn chain_spec_round_trips_and_purge_chain_removes_the_data() {
         .genesis()
         .block
         .hash();
-    assert_eq!(
-        node.rpc("chain_getBlockHash", json!([0])),
-        json!(dev_genesis.to_hex())
-    );
+    assert_eq!(node.call(|c| c.block_hash(Some(0))), Some(dev_genesis));
     node.wait_finalized(1);
     node.kill();
 
@@ -375,13 +351,13 @@ fn chain_spec_round_trips_and_purge_chain_removes_the_data() {
             "//Alice",
         ],
     );
-    let body = node
-        .raw_rpc(
-            "agora_balance",
-            json!(["5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"]),
-        )
-        .unwrap();
+    let body = node.raw_rpc(method::AGORA_BALANCE, json!([ALICE])).unwrap();
     assert!(body.contains("\"free\":20000000000000000000"), "{body}");
+    // And read back exactly by the typed client.
+    assert_eq!(
+        node.call(|c| c.balance(ALICE.to_owned(), None)).free,
+        20_000_000 * AGR
+    );
     node.kill();
 
     // A broken spec is refused with a sentence naming the file.
@@ -425,8 +401,6 @@ fn chain_spec_round_trips_and_purge_chain_removes_the_data() {
 
 #[test]
 fn websocket_subscriptions_deliver_new_and_finalized_heads() {
-    use jsonrpsee::core::client::{Subscription, SubscriptionClientT};
-    use jsonrpsee::rpc_params;
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -439,22 +413,8 @@ fn websocket_subscriptions_deliver_new_and_finalized_heads() {
             .build(&url)
             .await
             .unwrap();
-        let mut finalized: Subscription<Value> = client
-            .subscribe(
-                "chain_subscribeFinalizedHeads",
-                rpc_params![],
-                "chain_unsubscribeFinalizedHeads",
-            )
-            .await
-            .unwrap();
-        let mut new: Subscription<Value> = client
-            .subscribe(
-                "chain_subscribeNewHeads",
-                rpc_params![],
-                "chain_unsubscribeNewHeads",
-            )
-            .await
-            .unwrap();
+        let mut finalized = client.subscribe_finalized_heads().await.unwrap();
+        let mut new = client.subscribe_new_heads().await.unwrap();
         let mut last = 0;
         for _ in 0..3 {
             let header = tokio::time::timeout(std::time::Duration::from_secs(30), finalized.next())
@@ -462,7 +422,7 @@ fn websocket_subscriptions_deliver_new_and_finalized_heads() {
                 .unwrap()
                 .unwrap()
                 .unwrap();
-            let number = header["number"].as_u64().unwrap();
+            let number = header.number;
             assert!(
                 number >= last,
                 "finalized heads go backwards: {number} after {last}"
@@ -474,7 +434,7 @@ fn websocket_subscriptions_deliver_new_and_finalized_heads() {
             .unwrap()
             .unwrap()
             .unwrap();
-        assert!(header["hash"].is_string());
+        assert_eq!(header.to_runtime().hash(), header.hash);
         assert!(
             last >= 2,
             "three finalized heads reach at least block 2, got {last}"
@@ -534,22 +494,19 @@ fn four_validators_agree_and_survive_one_crash() {
     for node in &nodes {
         node.wait_finalized(3);
     }
-    let hashes: Vec<Value> = nodes
+    let hashes: Vec<Option<Hash>> = nodes
         .iter()
-        .map(|node| node.rpc("chain_getBlockHash", json!([3])))
+        .map(|node| node.call(|c| c.block_hash(Some(3))))
         .collect();
     assert!(
         hashes.iter().all(|hash| *hash == hashes[0]),
         "validators disagree on block 3: {hashes:?}"
     );
     // Blocks were proposed by more than one validator (round-robin leaders).
-    let authors: std::collections::BTreeSet<String> = (1..=3)
+    let authors: std::collections::BTreeSet<AccountId> = (1..=3)
         .map(|n| {
-            let hash = nodes[0].rpc("chain_getBlockHash", json!([n]));
-            nodes[0].rpc("chain_getHeader", json!([hash]))["author"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+            let hash = nodes[0].call(|c| c.block_hash(Some(n)));
+            nodes[0].call(|c| c.header(hash)).unwrap().author
         })
         .collect();
     assert!(
@@ -563,9 +520,9 @@ fn four_validators_agree_and_survive_one_crash() {
     for node in &nodes {
         node.wait_finalized(target);
     }
-    let at_target: Vec<Value> = nodes
+    let at_target: Vec<Option<Hash>> = nodes
         .iter()
-        .map(|node| node.rpc("chain_getBlockHash", json!([target])))
+        .map(|node| node.call(|c| c.block_hash(Some(target))))
         .collect();
     assert!(
         at_target.iter().all(|hash| *hash == at_target[0]),

@@ -1,6 +1,10 @@
 //! Process and RPC helpers for the end-to-end tests.
 
+use agora_rpc_api::{ChainApiClient, SystemApiClient, MAX_BODY_BYTES};
+use jsonrpsee::core::client::Error as ClientError;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use serde_json::{json, Value};
+use std::future::Future;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -27,6 +31,9 @@ pub struct Node {
     pub child: Child,
     pub rpc_port: u16,
     log: mpsc::Receiver<String>,
+    /// Drives the typed client's calls.
+    runtime: tokio::runtime::Runtime,
+    client: HttpClient,
 }
 
 impl Node {
@@ -57,13 +64,28 @@ impl Node {
             .unwrap();
         let stderr = child.stderr.take().unwrap();
         let log = agora_test_support::capture_lines(stderr);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = {
+            let _context = runtime.enter();
+            HttpClientBuilder::default()
+                .request_timeout(Duration::from_secs(30))
+                .max_request_size(MAX_BODY_BYTES)
+                .max_response_size(MAX_BODY_BYTES)
+                .build(format!("http://127.0.0.1:{rpc_port}"))
+                .unwrap()
+        };
         let mut node = Node {
             child,
             rpc_port,
             log,
+            runtime,
+            client,
         };
         let start = Instant::now();
-        while node.try_rpc("system_name", json!([])).is_err() {
+        while node.try_call(SystemApiClient::name).is_err() {
             if let Some(status) = node.child.try_wait().unwrap() {
                 panic!(
                     "agora-node exited ({status}) before its RPC answered; log:\n{}",
@@ -90,27 +112,41 @@ impl Node {
     }
 
     /// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
-    pub fn wait_for<T>(
-        &self,
-        timeout: Duration,
-        what: &str,
-        mut f: impl FnMut() -> Option<T>,
-    ) -> T {
-        let start = Instant::now();
-        loop {
-            if let Some(value) = f() {
-                return value;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "timed out after {timeout:?} waiting for {what}; node log:\n{}",
-                self.drain_log().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    pub fn wait_for<T>(&self, timeout: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
+        agora_test_support::wait_for(timeout, what, || self.drain_log(), f)
     }
 
-    /// One JSON-RPC call over HTTP; `Err` carries the JSON-RPC error object.
+    /// Runs `f` with the node's typed HTTP client, e.g. `agora_rpc_api::block_events`.
+    pub fn run<'a, T, F>(&'a self, f: impl FnOnce(&'a HttpClient) -> F) -> T
+    where
+        F: Future<Output = T> + 'a,
+    {
+        self.runtime.block_on(f(&self.client))
+    }
+
+    /// One typed call over HTTP: `f` is any method of the `agora_rpc_api` client traits,
+    /// e.g. `node.try_call(|c| ChainApiClient::header(c, None))`.
+    pub fn try_call<'a, T, F>(
+        &'a self,
+        f: impl FnOnce(&'a HttpClient) -> F,
+    ) -> Result<T, ClientError>
+    where
+        F: Future<Output = Result<T, ClientError>> + 'a,
+    {
+        self.run(f)
+    }
+
+    /// [`Node::try_call`] that must succeed.
+    pub fn call<'a, T, F>(&'a self, f: impl FnOnce(&'a HttpClient) -> F) -> T
+    where
+        F: Future<Output = Result<T, ClientError>> + 'a,
+    {
+        self.try_call(f)
+            .unwrap_or_else(|error| panic!("the call failed: {error}"))
+    }
+
+    /// One raw JSON-RPC call over HTTP, for tests of the wire format itself; `Err` carries the
+    /// JSON-RPC error object.
     pub fn try_rpc(&self, method: &str, params: Value) -> Result<Value, Value> {
         let body = self.raw_rpc(method, params)?;
         let value: Value =
@@ -146,16 +182,11 @@ impl Node {
         Ok(body.to_owned())
     }
 
-    pub fn rpc(&self, method: &str, params: Value) -> Value {
-        self.try_rpc(method, params)
-            .unwrap_or_else(|error| panic!("{method} failed: {error}"))
-    }
-
     pub fn finalized_number(&self) -> u64 {
-        let hash = self.rpc("chain_getFinalizedHead", json!([]));
-        self.rpc("chain_getHeader", json!([hash]))["number"]
-            .as_u64()
-            .unwrap()
+        let hash = self.call(ChainApiClient::finalized_head);
+        self.call(|c| c.header(Some(hash)))
+            .expect("the finalized head has a header")
+            .number
     }
 
     /// Waits until the finalized height reaches `number`.
@@ -178,5 +209,13 @@ impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The code and message of the node's error answer to a typed call.
+pub fn error_of(error: &ClientError) -> (i32, String) {
+    match error {
+        ClientError::Call(object) => (object.code(), object.message().to_owned()),
+        other => panic!("expected an error answer, got {other}"),
     }
 }

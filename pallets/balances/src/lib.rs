@@ -29,9 +29,7 @@
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls.
 
 use agora_primitives::dispatch::{DispatchResult, PalletError, Weight};
-use agora_primitives::storage::{
-    Ext, StateIter, StateRead, StorageInstance, StorageMap, StorageValue,
-};
+use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
 use agora_primitives::{AccountId, Balance};
 use parity_scale_codec::{Compact, Decode, Encode};
 use std::marker::PhantomData;
@@ -212,18 +210,11 @@ impl AccountData {
     }
 }
 
-/// Storage instance of `Balances::Account`.
-pub struct AccountPrefix;
-impl StorageInstance for AccountPrefix {
-    const PALLET: &'static str = "Balances";
-    const ITEM: &'static str = "Account";
-}
-/// Storage instance of `Balances::TotalIssuance`.
-pub struct TotalIssuancePrefix;
-impl StorageInstance for TotalIssuancePrefix {
-    const PALLET: &'static str = "Balances";
-    const ITEM: &'static str = "TotalIssuance";
-}
+pallet_support::storage_instance!(
+    "Balances",
+    pub AccountPrefix = "Account",
+    pub TotalIssuancePrefix = "TotalIssuance",
+);
 
 /// `AccountId → AccountData`; absent means zero.
 pub type Account = StorageMap<AccountPrefix, AccountId, AccountData>;

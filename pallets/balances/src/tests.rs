@@ -1,59 +1,22 @@
 //! Unit tests; every test ends with the invariant checker.
 
 use super::*;
-use agora_primitives::storage::apply_changes;
 use agora_primitives::AGR;
-use std::collections::BTreeMap;
 
-struct Test;
-impl pallet_system::Config for Test {
-    const SYSTEM_PALLET_INDEX: u8 = 0;
-    const BLOCK_HASH_COUNT: u64 = 16;
-    const MAX_REMARK_LEN: u32 = 64;
-}
-impl Config for Test {
-    const BALANCES_PALLET_INDEX: u8 = 1;
-    const EXISTENTIAL_DEPOSIT: Balance = ED;
-}
+pallet_support::mock_runtime!(Test: balances);
 type Balances = Pallet<Test>;
 
-const ED: Balance = AGR / 1000;
+const ED: Balance = <Test as Config>::EXISTENTIAL_DEPOSIT;
 const ALICE: AccountId = AccountId([1; 32]);
 const BOB: AccountId = AccountId([2; 32]);
 const CHARLIE: AccountId = AccountId([3; 32]);
 
 /// Runs `f` on a state where Alice has 100 AGR and Bob 10 AGR, then checks the invariants
 /// on the resulting state and returns it with the events.
-fn run<R>(f: impl FnOnce(&mut Ext<'_>) -> R) -> (R, BTreeMap<Vec<u8>, Vec<u8>>, Vec<Event>) {
-    let empty = BTreeMap::new();
-    let mut genesis = Ext::new(&empty);
-    Balances::build_genesis(
-        &mut genesis,
-        &GenesisConfig {
-            balances: vec![(ALICE, 100 * AGR), (BOB, 10 * AGR)],
-        },
-    );
-    let (changes, _) = genesis.into_changes();
-    let mut state = BTreeMap::new();
-    apply_changes(&mut state, &changes);
-    Balances::try_state(&state).unwrap();
-
-    let mut ext = Ext::new(&state);
-    let result = f(&mut ext);
-    let (changes, raw_events) = ext.into_changes();
-    let mut after = state.clone();
-    apply_changes(&mut after, &changes);
-    Balances::try_state(&after).unwrap();
-    let events = raw_events
-        .into_iter()
-        .filter(|raw| raw.event[0] == 1)
-        .map(|raw| Event::decode(&mut &raw.event[1..]).unwrap())
-        .collect();
-    (result, after, events)
-}
-
-fn error(e: Error) -> agora_primitives::dispatch::DispatchError {
-    e.into_dispatch(1)
+fn run<R>(f: impl FnOnce(&mut Ext<'_>) -> R) -> (R, State, Vec<Event>) {
+    let mut state = genesis(&[(ALICE, 100 * AGR), (BOB, 10 * AGR)], &[]);
+    let (result, events) = step(&mut state, 1, f);
+    (result, state, events)
 }
 
 #[test]

@@ -29,11 +29,8 @@
 //!
 //! ## Blobs
 //!
-//! `register_blob(hash, size)` reserves `BLOB_DEPOSIT_BASE + ⌈size / 1 KiB⌉ × BLOB_DEPOSIT_PER_KIB`
-//! and counts `size` against the account's quota ([`Config::MAX_BLOB_BYTES_PER_ACCOUNT`]).
-//! Nodes accept the bytes of registered blobs only, and check them against the hash. A blob
-//! lives [`Config::BLOB_TTL`] blocks, renewed for as long as open bids or live jobs refer to it;
-//! then it is dropped, its deposit returned, and nodes delete the bytes.
+//! The blob registry (deposits, quotas, references, expiry) is specified and implemented in
+//! `blobs.rs`; its items keep their paths here ([`Blobs`], [`BlobInfo`], …).
 //!
 //! ## Invariants (checked by [`Pallet::try_state`] after every test)
 //!
@@ -43,214 +40,30 @@
 //! 3. Every due list is within its bound.
 //!
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls.
+//! The records are in `types.rs`.
+
+mod blobs;
+mod types;
+
+pub use blobs::{
+    BlobBytesOf, BlobBytesOfPrefix, BlobInfo, Blobs, BlobsDue, BlobsDuePrefix, BlobsPrefix,
+};
+/// Due lists moved to `pallet-support`; kept at this path for the pallets that schedule with it.
+pub use pallet_support::due::schedule;
+pub use types::{AuditOutcome, Commitment, Job, JobStatus, JobVerification, Receipt};
 
 use agora_primitives::dispatch::{DispatchError, DispatchResult, PalletError, Weight};
-use agora_primitives::storage::{Ext, StateIter, StateRead, StorageInstance, StorageMap};
+use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_balances::BalanceStatus;
-use pallet_market::{fuel_cost, BidTerms, Fuel, JobSpec, MarketHooks, Matched, OfferId};
+use pallet_market::{fuel_cost, Fuel, JobSpec, MarketHooks, Matched};
+use pallet_support::ensure;
 use parity_scale_codec::{Decode, Encode};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 /// A job's id: the id of the bid it was made from.
 pub type JobId = u64;
-
-/// Most blocks a due entry is pushed forward when its block's list is full.
-const MAX_SPILL: u64 = 1024;
-
-// ---------------------------------------------------------------------------------------------
-// Types
-
-/// What a worker commits to when it finishes: the trace root and everything billed.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
-pub struct Commitment {
-    /// Merkle root of the trace leaves (one per segment).
-    pub trace_root: Hash,
-    /// Number of segments (must equal the job's).
-    pub segments: u64,
-    /// Fuel the whole run used; what the worker is paid for.
-    pub total_fuel: Fuel,
-    /// Blob hash of the trained model (burn's format).
-    pub output: Hash,
-    /// The job's evaluation metrics (its JSON), at most `MAX_METRICS_LEN` bytes.
-    #[serde(serialize_with = "serialize_text")]
-    pub metrics: Vec<u8>,
-}
-
-fn serialize_text<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&String::from_utf8_lossy(bytes))
-}
-
-/// The money of a settled job.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
-pub struct Receipt {
-    /// Fuel billed (committed and spot-checked).
-    pub fuel: Fuel,
-    /// Clearing price per Mfuel.
-    pub price: Balance,
-    /// Paid to the worker.
-    pub paid_worker: Balance,
-    /// Paid to the verifiers, in total.
-    pub paid_verifiers: Balance,
-    /// Returned to the buyer.
-    pub refund: Balance,
-    /// Spot checks whose re-execution matched the worker's trace.
-    pub checks_passed: u32,
-    /// Spot checks whose verifier did not attest in time.
-    pub checks_missed: u32,
-    /// Block of settlement.
-    pub settled_at: BlockNumber,
-}
-
-/// How verification of a committed job ended; reported by the verification pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
-pub enum AuditOutcome {
-    /// No mismatch. The verifiers listed (one entry per matching check) earn a fee each.
-    #[codec(index = 0)]
-    Passed {
-        /// Verifier of each matching check.
-        paid: Vec<AccountId>,
-        /// Checks with no attestation in time.
-        missed: u32,
-    },
-    /// A verifier's re-execution differs from the worker's trace.
-    #[codec(index = 1)]
-    Mismatch {
-        /// The first mismatching segment.
-        segment: u64,
-    },
-    /// The worker did not reveal what the checks needed in time.
-    #[codec(index = 2)]
-    WorkerFault,
-}
-
-/// Where a job is in its life.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum JobStatus {
-    /// Matched; the worker is running it.
-    #[codec(index = 0)]
-    Assigned,
-    /// The result is committed; spot checks are under way.
-    #[codec(index = 1)]
-    Committed {
-        /// Block of the commitment.
-        at: BlockNumber,
-    },
-    /// Spot checks passed; settles at `settle_at` (the challenge window).
-    #[codec(index = 2)]
-    Verified {
-        /// Verifier of each matching check.
-        paid: Vec<AccountId>,
-        /// Checks missed by their verifiers.
-        missed: u32,
-        /// Block of settlement.
-        settle_at: BlockNumber,
-    },
-    /// Paid out.
-    #[codec(index = 3)]
-    Settled {
-        /// The money.
-        receipt: Receipt,
-    },
-    /// A spot check mismatched; the buyer was refunded, nobody was paid or slashed (resolution
-    /// by bisection is not in this version).
-    #[codec(index = 4)]
-    Disputed {
-        /// The first mismatching segment.
-        segment: u64,
-        /// Returned to the buyer.
-        refund: Balance,
-        /// Block it ended.
-        at: BlockNumber,
-    },
-    /// The worker missed a deadline; its collateral was slashed.
-    #[codec(index = 5)]
-    TimedOut {
-        /// Collateral destroyed.
-        slashed: Balance,
-        /// Whether the bid went back into the queue (else the escrow was refunded).
-        requeued: bool,
-        /// Block it ended.
-        at: BlockNumber,
-    },
-    /// The buyer cancelled before the result was committed.
-    #[codec(index = 6)]
-    Cancelled {
-        /// Paid to the worker for its trouble.
-        fee: Balance,
-        /// Returned to the buyer.
-        refund: Balance,
-        /// Block it ended.
-        at: BlockNumber,
-    },
-}
-
-impl JobStatus {
-    /// Whether the job has ended (its money has moved).
-    pub fn is_final(&self) -> bool {
-        matches!(
-            self,
-            JobStatus::Settled { .. }
-                | JobStatus::Disputed { .. }
-                | JobStatus::TimedOut { .. }
-                | JobStatus::Cancelled { .. }
-        )
-    }
-}
-
-/// A job.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
-pub struct Job {
-    /// Who pays.
-    pub buyer: AccountId,
-    /// Who runs it.
-    pub worker: AccountId,
-    /// The offer it was matched to.
-    pub offer: OfferId,
-    /// What to run.
-    pub spec: JobSpec,
-    /// The bid's terms.
-    pub terms: BidTerms,
-    /// Clearing price per Mfuel.
-    pub price: Balance,
-    /// Reserved on the buyer.
-    pub escrow: Balance,
-    /// Committed from the worker's stake.
-    pub collateral: Balance,
-    /// Block the bid was placed.
-    pub placed_at: BlockNumber,
-    /// Block of the match.
-    pub matched_at: BlockNumber,
-    /// Last block in which the worker may commit.
-    pub commit_by: BlockNumber,
-    /// The worker's commitment, once made.
-    pub commitment: Option<Commitment>,
-    /// Where it is.
-    pub status: JobStatus,
-}
-
-/// A registered blob.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
-pub struct BlobInfo {
-    /// Who registered (and pays the deposit).
-    pub owner: AccountId,
-    /// Size in bytes.
-    pub size: u64,
-    /// Reserved from the owner.
-    pub deposit: Balance,
-    /// Open bids and live jobs referring to it.
-    pub refs: u32,
-    /// Block at which it is dropped unless referred to.
-    pub expires_at: BlockNumber,
-}
-
-/// What the jobs pallet needs from verification.
-pub trait JobVerification {
-    /// A worker committed a result: start spot-checking it.
-    fn begin(ext: &mut Ext<'_>, job: JobId, record: &Job);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -455,62 +268,18 @@ agora_primitives::impl_pallet_error!(Error {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Storage
+// Storage (the blob registry's items are in `blobs.rs`)
 
-macro_rules! storage_instance {
-    ($name:ident, $item:literal) => {
-        #[doc = concat!("Storage instance of `Jobs::", $item, "`.")]
-        pub struct $name;
-        impl StorageInstance for $name {
-            const PALLET: &'static str = "Jobs";
-            const ITEM: &'static str = $item;
-        }
-    };
-}
-storage_instance!(JobsPrefix, "Jobs");
-storage_instance!(JobsDuePrefix, "JobsDue");
-storage_instance!(BlobsPrefix, "Blobs");
-storage_instance!(BlobBytesOfPrefix, "BlobBytesOf");
-storage_instance!(BlobsDuePrefix, "BlobsDue");
+pallet_support::storage_instance!(
+    "Jobs",
+    pub JobsPrefix = "Jobs",
+    pub JobsDuePrefix = "JobsDue",
+);
 
 /// `JobId → Job`: live jobs and finished ones within their retention.
 pub type Jobs = StorageMap<JobsPrefix, JobId, Job>;
 /// Jobs with something due at a block (commit deadline, settlement, pruning).
 pub type JobsDue = StorageMap<JobsDuePrefix, BlockNumber, Vec<JobId>>;
-/// `Hash → BlobInfo`: the blob registry.
-pub type Blobs = StorageMap<BlobsPrefix, Hash, BlobInfo>;
-/// Bytes of blobs registered per account.
-pub type BlobBytesOf = StorageMap<BlobBytesOfPrefix, AccountId, u64>;
-/// Blobs whose life ends at a block.
-pub type BlobsDue = StorageMap<BlobsDuePrefix, BlockNumber, Vec<Hash>>;
-
-/// Appends `item` to the due list of block `at`, or of the first later block with room (up to
-/// `MAX_SPILL` blocks on, after which the bound yields to correctness: nothing is dropped).
-/// Returns the block it landed in.
-pub fn schedule<P: StorageInstance, V: Encode + Decode>(
-    ext: &mut Ext<'_>,
-    at: BlockNumber,
-    item: V,
-    max_per_block: u32,
-) -> BlockNumber {
-    let max = usize::try_from(max_per_block).unwrap_or(usize::MAX);
-    let mut block = at;
-    for _ in 0..MAX_SPILL {
-        let mut list: Vec<V> =
-            StorageMap::<P, BlockNumber, Vec<V>>::get(ext, &block).unwrap_or_default();
-        if list.len() < max {
-            list.push(item);
-            StorageMap::<P, BlockNumber, Vec<V>>::insert(ext, &block, &list);
-            return block;
-        }
-        block = block.saturating_add(1);
-    }
-    let mut list: Vec<V> =
-        StorageMap::<P, BlockNumber, Vec<V>>::get(ext, &block).unwrap_or_default();
-    list.push(item);
-    StorageMap::<P, BlockNumber, Vec<V>>::insert(ext, &block, &list);
-    block
-}
 
 // ---------------------------------------------------------------------------------------------
 // Pallet
@@ -541,133 +310,6 @@ impl<T: Config> Pallet<T> {
     /// A job (live, or finished within its retention).
     pub fn job(state: &impl StateRead, id: JobId) -> Option<Job> {
         Jobs::get(state, &id)
-    }
-
-    /// A registered blob.
-    pub fn blob(state: &impl StateRead, hash: &Hash) -> Option<BlobInfo> {
-        Blobs::get(state, hash)
-    }
-
-    /// Deposit for a blob of `size` bytes.
-    pub fn blob_deposit(size: u64) -> Balance {
-        let kib = u128::from(size.div_ceil(1024));
-        T::BLOB_DEPOSIT_BASE.saturating_add(kib.saturating_mul(T::BLOB_DEPOSIT_PER_KIB))
-    }
-
-    // --- blobs -------------------------------------------------------------------------------
-
-    /// Registers a blob, reserving its deposit. All-or-nothing.
-    pub fn register_blob(
-        ext: &mut Ext<'_>,
-        owner: &AccountId,
-        hash: Hash,
-        size: u64,
-    ) -> DispatchResult {
-        if size == 0 || size > T::MAX_BLOB_SIZE {
-            return Err(Self::error(Error::BadBlobSize));
-        }
-        if Blobs::get(ext, &hash).is_some() {
-            return Err(Self::error(Error::BlobAlreadyRegistered));
-        }
-        let used = BlobBytesOf::get(ext, owner).unwrap_or(0);
-        let total = used
-            .checked_add(size)
-            .filter(|total| *total <= T::MAX_BLOB_BYTES_PER_ACCOUNT)
-            .ok_or(Self::error(Error::BlobQuotaExceeded))?;
-        let deposit = Self::blob_deposit(size);
-        Balances::<T>::reserve(ext, owner, deposit)
-            .map_err(|_| Self::error(Error::CannotPayDeposit))?;
-        let now = System::<T>::block_number(ext);
-        let expires_at = schedule::<BlobsDuePrefix, Hash>(
-            ext,
-            now.saturating_add(T::BLOB_TTL),
-            hash,
-            T::MAX_DUE_PER_BLOCK,
-        );
-        BlobBytesOf::insert(ext, owner, &total);
-        Blobs::insert(
-            ext,
-            &hash,
-            &BlobInfo {
-                owner: *owner,
-                size,
-                deposit,
-                refs: 0,
-                expires_at,
-            },
-        );
-        Self::deposit_event(
-            ext,
-            Event::BlobRegistered {
-                hash,
-                owner: *owner,
-                size,
-                deposit,
-            },
-        );
-        Ok(())
-    }
-
-    /// Adds a reference to a registered blob (no-op for unknown hashes).
-    pub fn retain_blob(ext: &mut Ext<'_>, hash: &Hash) {
-        if let Some(mut info) = Blobs::get(ext, hash) {
-            info.refs = info.refs.saturating_add(1);
-            Blobs::insert(ext, hash, &info);
-        }
-    }
-
-    /// Drops a reference to a registered blob.
-    pub fn release_blob(ext: &mut Ext<'_>, hash: &Hash) {
-        if let Some(mut info) = Blobs::get(ext, hash) {
-            info.refs = info.refs.saturating_sub(1);
-            Blobs::insert(ext, hash, &info);
-        }
-    }
-
-    fn release_job_blobs(ext: &mut Ext<'_>, job: &Job) {
-        Self::release_blob(ext, &job.spec.module);
-        Self::release_blob(ext, &job.spec.dataset);
-        if let Some(commitment) = &job.commitment {
-            Self::release_blob(ext, &commitment.output);
-        }
-    }
-
-    fn expire_blobs(ext: &mut Ext<'_>, now: BlockNumber) -> usize {
-        let Some(due) = BlobsDue::get(ext, &now) else {
-            return 0;
-        };
-        BlobsDue::remove(ext, &now);
-        for hash in &due {
-            let Some(mut info) = Blobs::get(ext, hash) else {
-                continue;
-            };
-            if info.refs > 0 {
-                info.expires_at = schedule::<BlobsDuePrefix, Hash>(
-                    ext,
-                    now.saturating_add(T::BLOB_TTL),
-                    *hash,
-                    T::MAX_DUE_PER_BLOCK,
-                );
-                Blobs::insert(ext, hash, &info);
-                continue;
-            }
-            Blobs::remove(ext, hash);
-            let used = BlobBytesOf::get(ext, &info.owner)
-                .unwrap_or(0)
-                .saturating_sub(info.size);
-            if used == 0 {
-                BlobBytesOf::remove(ext, &info.owner);
-            } else {
-                BlobBytesOf::insert(ext, &info.owner, &used);
-            }
-            let left = Balances::<T>::unreserve(ext, &info.owner, info.deposit);
-            assert!(
-                left == 0,
-                "jobs invariant broken: deposit of blob {hash} was not reserved"
-            );
-            Self::deposit_event(ext, Event::BlobExpired { hash: *hash });
-        }
-        due.len()
     }
 
     // --- lifecycle ---------------------------------------------------------------------------
@@ -714,9 +356,7 @@ impl<T: Config> Pallet<T> {
     ) -> DispatchResult {
         let now = System::<T>::block_number(ext);
         let mut job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
-        if job.worker != *who {
-            return Err(Self::error(Error::NotJobWorker));
-        }
+        ensure!(job.worker == *who, Self::error(Error::NotJobWorker));
         match job.status {
             JobStatus::Assigned => {}
             JobStatus::Committed { .. }
@@ -727,21 +367,23 @@ impl<T: Config> Pallet<T> {
                 return Err(Self::error(Error::NotAssigned))
             }
         }
-        if now > job.commit_by {
-            return Err(Self::error(Error::DeadlinePassed));
-        }
-        if commitment.segments != job.spec.segments() {
-            return Err(Self::error(Error::WrongSegmentCount));
-        }
-        if commitment.total_fuel == 0 || commitment.total_fuel > job.terms.max_fuel {
-            return Err(Self::error(Error::FuelOutOfRange));
-        }
-        if commitment.metrics.len() > usize::try_from(T::MAX_METRICS_LEN).unwrap_or(usize::MAX) {
-            return Err(Self::error(Error::MetricsTooLong));
-        }
-        if Blobs::get(ext, &commitment.output).is_none() {
-            return Err(Self::error(Error::UnknownOutput));
-        }
+        ensure!(now <= job.commit_by, Self::error(Error::DeadlinePassed));
+        ensure!(
+            commitment.segments == job.spec.segments(),
+            Self::error(Error::WrongSegmentCount)
+        );
+        ensure!(
+            commitment.total_fuel != 0 && commitment.total_fuel <= job.terms.max_fuel,
+            Self::error(Error::FuelOutOfRange)
+        );
+        ensure!(
+            commitment.metrics.len() <= pallet_support::to_usize(T::MAX_METRICS_LEN),
+            Self::error(Error::MetricsTooLong)
+        );
+        ensure!(
+            Blobs::get(ext, &commitment.output).is_some(),
+            Self::error(Error::UnknownOutput)
+        );
         Self::retain_blob(ext, &commitment.output);
         Self::deposit_event(
             ext,
@@ -762,12 +404,11 @@ impl<T: Config> Pallet<T> {
     /// The buyer cancels an assigned job; the worker gets the cancel fee.
     pub fn cancel_job(ext: &mut Ext<'_>, who: &AccountId, id: JobId) -> DispatchResult {
         let mut job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
-        if job.buyer != *who {
-            return Err(Self::error(Error::NotJobBuyer));
-        }
-        if job.status != JobStatus::Assigned {
-            return Err(Self::error(Error::CannotCancel));
-        }
+        ensure!(job.buyer == *who, Self::error(Error::NotJobBuyer));
+        ensure!(
+            job.status == JobStatus::Assigned,
+            Self::error(Error::CannotCancel)
+        );
         let now = System::<T>::block_number(ext);
         let max_payment = fuel_cost(job.price, job.terms.max_fuel).unwrap_or(job.escrow);
         let fee = max_payment
@@ -1035,28 +676,7 @@ impl<T: Config> Pallet<T> {
                 ));
             }
         }
-        let mut bytes: BTreeMap<AccountId, u64> = BTreeMap::new();
-        let scheduled: BTreeMap<Hash, BlockNumber> = BlobsDue::iter(state)
-            .into_iter()
-            .flat_map(|(block, hashes)| hashes.into_iter().map(move |hash| (hash, block)))
-            .collect();
-        for (hash, info) in Blobs::iter(state) {
-            let used = bytes.entry(info.owner).or_default();
-            *used = used.saturating_add(info.size);
-            if scheduled.get(&hash) != Some(&info.expires_at) {
-                return Err(format!(
-                    "blob {hash} is not scheduled to expire at {}",
-                    info.expires_at
-                ));
-            }
-        }
-        let counted: BTreeMap<AccountId, u64> = BlobBytesOf::iter(state).into_iter().collect();
-        if counted != bytes {
-            return Err(format!(
-                "BlobBytesOf {counted:?} differs from the blobs {bytes:?}"
-            ));
-        }
-        Ok(())
+        Self::check_blobs(state)
     }
 }
 

@@ -2,74 +2,20 @@
 //! balances, staking, market and jobs, and a token-conservation check.
 
 use super::*;
-use agora_primitives::storage::apply_changes;
 use agora_primitives::AGR;
-use pallet_market::{Energy, Region, FUEL_PER_MFUEL};
+use pallet_market::{BidTerms, Energy, Region, FUEL_PER_MFUEL};
 
-struct Test;
-impl pallet_system::Config for Test {
-    const SYSTEM_PALLET_INDEX: u8 = 0;
-    const BLOCK_HASH_COUNT: u64 = 16;
-    const MAX_REMARK_LEN: u32 = 64;
-}
-impl pallet_balances::Config for Test {
-    const BALANCES_PALLET_INDEX: u8 = 1;
-    const EXISTENTIAL_DEPOSIT: Balance = AGR / 1000;
-}
-impl pallet_staking::Config for Test {
-    const STAKING_PALLET_INDEX: u8 = 2;
-    const UNBONDING_DELAY: BlockNumber = 10;
-    const MAX_UNLOCKING_CHUNKS: u32 = 4;
-    const MIN_BOND: Balance = AGR;
-}
-impl pallet_market::Config for Test {
-    const MARKET_PALLET_INDEX: u8 = 3;
-    const MAX_OPEN_BIDS: u32 = 8;
-    const MAX_OPEN_OFFERS: u32 = 4;
-    const MAX_BIDS_PER_ACCOUNT: u32 = 4;
-    const MAX_OFFERS_PER_PROVIDER: u32 = 2;
-    const MAX_MATCHES_PER_BLOCK: u32 = 16;
-    const NEWCOMER_SHARE_PERCENT: u8 = 0;
-    const NEWCOMER_JOBS: u32 = 2;
-    const MAX_PARAMS_LEN: u32 = 32;
-    const MAX_JOB_FUEL: Fuel = 1_000 * FUEL_PER_MFUEL;
-    const MAX_SEGMENTS: u64 = 64;
-    const MIN_RUN_BLOCKS: u32 = 2;
-    const MIN_COLLATERAL: Balance = AGR;
-    const VERIFICATION_ESCROW: Balance = 2 * FEE;
-    const CLEARING_HISTORY: u32 = 3;
-    const RECENT_MATCHES: u32 = 4;
-    type Hooks = Jobs;
-}
-impl Config for Test {
-    const JOBS_PALLET_INDEX: u8 = 4;
-    const MAX_BLOB_SIZE: u64 = 1 << 20;
-    const MAX_BLOB_BYTES_PER_ACCOUNT: u64 = 3 << 20;
-    const BLOB_DEPOSIT_BASE: Balance = AGR / 100;
-    const BLOB_DEPOSIT_PER_KIB: Balance = AGR / 10_000;
-    const BLOB_TTL: BlockNumber = 20;
-    const MAX_DUE_PER_BLOCK: u32 = 2;
-    const MAX_METRICS_LEN: u32 = 16;
-    const CHALLENGE_BLOCKS: BlockNumber = 3;
-    const CANCEL_FEE_PERCENT: u8 = 10;
-    const JOB_RETENTION: BlockNumber = 5;
-    const VERIFIER_FEE: Balance = FEE;
-    type Verification = RecordBegin;
-}
+pallet_support::mock_runtime!(Test: jobs<Verification = RecordBegin>);
 type Jobs = Pallet<Test>;
 type TestBalances = pallet_balances::Pallet<Test>;
 type TestStaking = pallet_staking::Pallet<Test>;
 type TestMarket = pallet_market::Pallet<Test>;
 
-const FEE: Balance = AGR / 20;
+const FEE: Balance = <Test as Config>::VERIFIER_FEE;
 
 /// Stand-in for the verification pallet: records which jobs it was asked to check.
 struct RecordBegin;
-struct BegunPrefix;
-impl StorageInstance for BegunPrefix {
-    const PALLET: &'static str = "TestVerification";
-    const ITEM: &'static str = "Begun";
-}
+pallet_support::storage_instance!("TestVerification", BegunPrefix = "Begun");
 type Begun = StorageMap<BegunPrefix, JobId, Hash>;
 impl JobVerification for RecordBegin {
     fn begin(ext: &mut Ext<'_>, job: JobId, record: &Job) {
@@ -85,49 +31,6 @@ const MFUEL: Fuel = FUEL_PER_MFUEL;
 const MODULE: Hash = Hash([0xAA; 32]);
 const DATASET: Hash = Hash([0xDA; 32]);
 const OUTPUT: Hash = Hash([0x0B; 32]);
-
-type State = BTreeMap<Vec<u8>, Vec<u8>>;
-
-fn check(state: &State) {
-    TestBalances::try_state(state).unwrap();
-    TestStaking::try_state(state).unwrap();
-    TestMarket::try_state(state).unwrap();
-    Jobs::try_state(state).unwrap();
-}
-
-/// Runs `f` at block `number`; returns the jobs pallet's events.
-fn step<R>(
-    state: &mut State,
-    number: BlockNumber,
-    f: impl FnOnce(&mut Ext<'_>) -> R,
-) -> (R, Vec<Event>) {
-    let backend = state.clone();
-    let mut ext = Ext::new(&backend);
-    pallet_system::Number::put(&mut ext, &number);
-    let result = f(&mut ext);
-    let (changes, raw) = ext.into_changes();
-    apply_changes(state, &changes);
-    check(state);
-    let events = raw
-        .into_iter()
-        .filter(|raw| raw.event[0] == 4)
-        .map(|raw| Event::decode(&mut &raw.event[1..]).unwrap())
-        .collect();
-    (result, events)
-}
-
-/// The end of block `number`: the market clears, then jobs run their deadlines.
-fn end_block(state: &mut State, number: BlockNumber) -> Vec<Event> {
-    step(state, number, |ext| {
-        TestMarket::on_finalize(ext);
-        Jobs::on_finalize(ext);
-    })
-    .1
-}
-
-fn error(e: Error) -> DispatchError {
-    e.into_dispatch(4)
-}
 
 fn spec() -> JobSpec {
     JobSpec {
@@ -165,23 +68,10 @@ fn commitment() -> Commitment {
 /// Alice (buyer, 100 AGR) has a job matched at block 2 to Bob (worker, 20 AGR bonded, offer at
 /// 0.25 AGR/Mfuel with 2 AGR collateral); Charlie (verifier) has 10 AGR.
 fn matched_job(requeue: bool) -> State {
-    let empty = BTreeMap::new();
-    let mut ext = Ext::new(&empty);
-    TestBalances::build_genesis(
-        &mut ext,
-        &pallet_balances::GenesisConfig {
-            balances: vec![(ALICE, 100 * AGR), (BOB, 50 * AGR), (CHARLIE, 10 * AGR)],
-        },
+    let mut state = genesis(
+        &[(ALICE, 100 * AGR), (BOB, 50 * AGR), (CHARLIE, 10 * AGR)],
+        &[(BOB, 20 * AGR), (CHARLIE, 5 * AGR)],
     );
-    TestStaking::build_genesis(
-        &mut ext,
-        &pallet_staking::GenesisConfig {
-            bonds: vec![(BOB, 20 * AGR), (CHARLIE, 5 * AGR)],
-        },
-    );
-    let (changes, _) = ext.into_changes();
-    let mut state = BTreeMap::new();
-    apply_changes(&mut state, &changes);
     step(&mut state, 1, |ext| {
         Jobs::register_blob(ext, &ALICE, MODULE, 3_000).unwrap();
         Jobs::register_blob(ext, &ALICE, DATASET, 2_000).unwrap();

@@ -1,44 +1,10 @@
 //! Pallet tests; every step ends with the invariant checkers of balances, staking and market.
 
 use super::*;
-use agora_primitives::storage::apply_changes;
-use agora_primitives::AGR;
+use agora_primitives::storage::StorageMap;
+use agora_primitives::{Hash, AGR};
 
-struct Test;
-impl pallet_system::Config for Test {
-    const SYSTEM_PALLET_INDEX: u8 = 0;
-    const BLOCK_HASH_COUNT: u64 = 16;
-    const MAX_REMARK_LEN: u32 = 64;
-}
-impl pallet_balances::Config for Test {
-    const BALANCES_PALLET_INDEX: u8 = 1;
-    const EXISTENTIAL_DEPOSIT: Balance = AGR / 1000;
-}
-impl pallet_staking::Config for Test {
-    const STAKING_PALLET_INDEX: u8 = 2;
-    const UNBONDING_DELAY: BlockNumber = 10;
-    const MAX_UNLOCKING_CHUNKS: u32 = 4;
-    const MIN_BOND: Balance = AGR;
-}
-impl Config for Test {
-    const MARKET_PALLET_INDEX: u8 = 3;
-    const MAX_OPEN_BIDS: u32 = 8;
-    const MAX_OPEN_OFFERS: u32 = 4;
-    const MAX_BIDS_PER_ACCOUNT: u32 = 4;
-    const MAX_OFFERS_PER_PROVIDER: u32 = 2;
-    const MAX_MATCHES_PER_BLOCK: u32 = 16;
-    const NEWCOMER_SHARE_PERCENT: u8 = 0;
-    const NEWCOMER_JOBS: u32 = 2;
-    const MAX_PARAMS_LEN: u32 = 32;
-    const MAX_JOB_FUEL: Fuel = 1_000 * FUEL_PER_MFUEL;
-    const MAX_SEGMENTS: u64 = 64;
-    const MIN_RUN_BLOCKS: u32 = 2;
-    const MIN_COLLATERAL: Balance = AGR;
-    const VERIFICATION_ESCROW: Balance = AGR / 10;
-    const CLEARING_HISTORY: u32 = 3;
-    const RECENT_MATCHES: u32 = 4;
-    type Hooks = TestHooks;
-}
+pallet_support::mock_runtime!(Test: market<Hooks = TestHooks>);
 type Market = Pallet<Test>;
 type TestBalances = pallet_balances::Pallet<Test>;
 type TestStaking = pallet_staking::Pallet<Test>;
@@ -46,17 +12,12 @@ type TestStaking = pallet_staking::Pallet<Test>;
 /// The unit tests' stand-in for the jobs pallet: blobs whose hash starts with 0xEE are
 /// unknown; matched jobs are stored so tests can inspect the hand-over.
 struct TestHooks;
-struct HandedOverPrefix;
-impl StorageInstance for HandedOverPrefix {
-    const PALLET: &'static str = "TestJobs";
-    const ITEM: &'static str = "HandedOver";
-}
+pallet_support::storage_instance!(
+    "TestJobs",
+    HandedOverPrefix = "HandedOver",
+    BlobRefsPrefix = "BlobRefs",
+);
 type HandedOver = StorageMap<HandedOverPrefix, BidId, Matched>;
-struct BlobRefsPrefix;
-impl StorageInstance for BlobRefsPrefix {
-    const PALLET: &'static str = "TestJobs";
-    const ITEM: &'static str = "BlobRefs";
-}
 /// References the book holds on each module blob.
 type BlobRefs = StorageMap<BlobRefsPrefix, Hash, u32>;
 impl MarketHooks for TestHooks {
@@ -81,61 +42,12 @@ const BOB: AccountId = AccountId([2; 32]);
 const CHARLIE: AccountId = AccountId([3; 32]);
 const MFUEL: Fuel = FUEL_PER_MFUEL;
 
-type State = BTreeMap<Vec<u8>, Vec<u8>>;
-
 /// Alice (buyer) has 100 AGR; Bob (provider) 50 AGR with 20 bonded; Charlie 1 AGR.
-fn genesis() -> State {
-    let empty = BTreeMap::new();
-    let mut ext = Ext::new(&empty);
-    TestBalances::build_genesis(
-        &mut ext,
-        &pallet_balances::GenesisConfig {
-            balances: vec![(ALICE, 100 * AGR), (BOB, 50 * AGR), (CHARLIE, AGR)],
-        },
-    );
-    TestStaking::build_genesis(
-        &mut ext,
-        &pallet_staking::GenesisConfig {
-            bonds: vec![(BOB, 20 * AGR)],
-        },
-    );
-    let (changes, _) = ext.into_changes();
-    let mut state = BTreeMap::new();
-    apply_changes(&mut state, &changes);
-    check(&state);
-    state
-}
-
-fn check(state: &State) {
-    TestBalances::try_state(state).unwrap();
-    TestStaking::try_state(state).unwrap();
-    Market::try_state(state).unwrap();
-}
-
-/// Runs `f` at block `number`, applies its writes, checks invariants; returns the market
-/// events.
-fn step<R>(
-    state: &mut State,
-    number: BlockNumber,
-    f: impl FnOnce(&mut Ext<'_>) -> R,
-) -> (R, Vec<Event>) {
-    let backend = state.clone();
-    let mut ext = Ext::new(&backend);
-    pallet_system::Number::put(&mut ext, &number);
-    let result = f(&mut ext);
-    let (changes, raw) = ext.into_changes();
-    apply_changes(state, &changes);
-    check(state);
-    let events = raw
-        .into_iter()
-        .filter(|raw| raw.event[0] == 3)
-        .map(|raw| Event::decode(&mut &raw.event[1..]).unwrap())
-        .collect();
-    (result, events)
-}
-
-fn error(e: Error) -> DispatchError {
-    e.into_dispatch(3)
+fn genesis_state() -> State {
+    genesis(
+        &[(ALICE, 100 * AGR), (BOB, 50 * AGR), (CHARLIE, AGR)],
+        &[(BOB, 20 * AGR)],
+    )
 }
 
 fn spec() -> JobSpec {
@@ -180,7 +92,7 @@ fn call(state: &mut State, number: BlockNumber, who: AccountId, call: Call) -> D
 
 #[test]
 fn a_bid_reserves_escrow_for_max_fuel_plus_verification() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     let (result, events) = step(&mut state, 1, |ext| {
         Market::place_bid(ext, &ALICE, spec(), terms(AGR / 2, 10 * MFUEL))
     });
@@ -216,7 +128,7 @@ fn escrow_rounds_up_to_cover_any_payment() {
 
 #[test]
 fn bad_bids_are_refused_and_change_nothing() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     let cases: Vec<(AccountId, JobSpec, BidTerms, Error)> = vec![
         (ALICE, spec(), terms(0, MFUEL), Error::ZeroPrice),
         (ALICE, spec(), terms(AGR, 0), Error::ZeroFuel),
@@ -324,7 +236,7 @@ fn bad_bids_are_refused_and_change_nothing() {
 
 #[test]
 fn bids_are_bounded_per_account_and_in_total() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     for _ in 0..4 {
         step(&mut state, 1, |ext| {
             Market::place_bid(ext, &ALICE, spec(), terms(AGR / 100, MFUEL))
@@ -352,7 +264,7 @@ fn bids_are_bounded_per_account_and_in_total() {
 
 #[test]
 fn cancelling_a_bid_refunds_it_and_only_its_buyer_may() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     step(&mut state, 1, |ext| {
         Market::place_bid(ext, &ALICE, spec(), terms(AGR, MFUEL))
     })
@@ -384,7 +296,7 @@ fn cancelling_a_bid_refunds_it_and_only_its_buyer_may() {
 
 #[test]
 fn bad_offers_are_refused_and_change_nothing() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     step(&mut state, 1, |_| ());
     let before = state.clone();
     let eu = || Region::new("eu-west").unwrap();
@@ -474,7 +386,7 @@ fn bad_offers_are_refused_and_change_nothing() {
 
 #[test]
 fn clearing_matches_hands_over_and_commits_collateral() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     step(&mut state, 1, |ext| post(ext, AGR / 4, 20 * MFUEL))
         .0
         .unwrap();
@@ -531,7 +443,7 @@ fn clearing_matches_hands_over_and_commits_collateral() {
 
 #[test]
 fn unmatched_bids_carry_their_reason() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     step(&mut state, 1, |ext| post(ext, 11 * AGR / 10, 20 * MFUEL))
         .0
         .unwrap();
@@ -553,7 +465,7 @@ fn unmatched_bids_carry_their_reason() {
 
 #[test]
 fn bids_that_cannot_meet_their_deadline_expire_with_a_refund() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     let mut short = terms(AGR, MFUEL);
     short.deadline = 10;
     step(&mut state, 1, |ext| {
@@ -581,7 +493,7 @@ fn bids_that_cannot_meet_their_deadline_expire_with_a_refund() {
 
 #[test]
 fn an_expired_offer_with_a_job_in_flight_waits_for_its_release() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     step(&mut state, 1, |ext| post(ext, AGR / 4, 20 * MFUEL))
         .0
         .unwrap();
@@ -610,7 +522,7 @@ fn an_expired_offer_with_a_job_in_flight_waits_for_its_release() {
 
 #[test]
 fn a_requeued_bid_keeps_its_id_and_place_time() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     step(&mut state, 1, |ext| post(ext, AGR / 4, 20 * MFUEL))
         .0
         .unwrap();
@@ -638,7 +550,7 @@ fn a_requeued_bid_keeps_its_id_and_place_time() {
 
 #[test]
 fn histories_are_bounded() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     step(&mut state, 1, |ext| post(ext, AGR / 100, 1_000 * MFUEL))
         .0
         .unwrap();
@@ -657,7 +569,7 @@ fn histories_are_bounded() {
 
 #[test]
 fn newcomer_status_fades_with_completed_jobs() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     assert!(Market::is_newcomer(&state, &ALICE));
     step(&mut state, 1, |ext| Market::note_completed(ext, &ALICE));
     assert!(Market::is_newcomer(&state, &ALICE));

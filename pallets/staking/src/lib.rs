@@ -30,10 +30,9 @@
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls.
 
 use agora_primitives::dispatch::{DispatchError, DispatchResult, PalletError, Weight};
-use agora_primitives::storage::{
-    Ext, StateIter, StateRead, StorageInstance, StorageMap, StorageValue,
-};
+use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
 use agora_primitives::{AccountId, Balance, BlockNumber};
+use pallet_support::{ensure, to_usize, BoundedVec};
 use parity_scale_codec::{Compact, Decode, Encode};
 use std::marker::PhantomData;
 
@@ -190,18 +189,11 @@ impl StakeLedger {
     }
 }
 
-/// Storage instance of `Staking::Ledger`.
-pub struct LedgerPrefix;
-impl StorageInstance for LedgerPrefix {
-    const PALLET: &'static str = "Staking";
-    const ITEM: &'static str = "Ledger";
-}
-/// Storage instance of `Staking::TotalBonded`.
-pub struct TotalBondedPrefix;
-impl StorageInstance for TotalBondedPrefix {
-    const PALLET: &'static str = "Staking";
-    const ITEM: &'static str = "TotalBonded";
-}
+pallet_support::storage_instance!(
+    "Staking",
+    pub LedgerPrefix = "Ledger",
+    pub TotalBondedPrefix = "TotalBonded",
+);
 
 /// `AccountId → StakeLedger`; absent means no stake.
 pub type Ledger = StorageMap<LedgerPrefix, AccountId, StakeLedger>;
@@ -303,20 +295,22 @@ impl<T: Config> Pallet<T> {
             return Err(Self::error(Error::ZeroAmount));
         }
         let mut ledger = Self::ledger(ext, who);
-        if ledger.available() < amount {
-            return Err(Self::error(Error::InsufficientStake));
-        }
-        let max_chunks = usize::try_from(T::MAX_UNLOCKING_CHUNKS).unwrap_or(usize::MAX);
-        if ledger.unlocking.len() >= max_chunks {
-            return Err(Self::error(Error::TooManyUnlockingChunks));
-        }
-        ledger.active = ledger.active.saturating_sub(amount);
-        if ledger.active != 0 && ledger.active < T::MIN_BOND {
-            return Err(Self::error(Error::BelowMinimumBond));
-        }
+        ensure!(
+            ledger.available() >= amount,
+            Self::error(Error::InsufficientStake)
+        );
         let until =
             pallet_system::Pallet::<T>::block_number(ext).saturating_add(T::UNBONDING_DELAY);
-        ledger.unlocking.push(UnlockChunk { amount, until });
+        let mut unlocking = BoundedVec::with_bound(ledger.unlocking, T::MAX_UNLOCKING_CHUNKS);
+        unlocking
+            .try_push(UnlockChunk { amount, until })
+            .map_err(|_| Self::error(Error::TooManyUnlockingChunks))?;
+        ledger.unlocking = unlocking.into_inner();
+        ledger.active = ledger.active.saturating_sub(amount);
+        ensure!(
+            ledger.active == 0 || ledger.active >= T::MIN_BOND,
+            Self::error(Error::BelowMinimumBond)
+        );
         Self::write_ledger(ext, who, &ledger);
         Self::deposit_event(
             ext,
@@ -424,7 +418,7 @@ impl<T: Config> Pallet<T> {
 
     /// Checks the pallet's invariants over a whole state. Run after every test.
     pub fn try_state(state: &impl StateIter) -> Result<(), String> {
-        let max_chunks = usize::try_from(T::MAX_UNLOCKING_CHUNKS).unwrap_or(usize::MAX);
+        let max_chunks = to_usize(T::MAX_UNLOCKING_CHUNKS);
         let mut sum: Balance = 0;
         for (who, ledger) in Ledger::iter(state) {
             if ledger.is_empty() {

@@ -1,89 +1,24 @@
 //! Unit tests; every test ends with the invariant checkers of balances and staking.
 
 use super::*;
-use agora_primitives::storage::apply_changes;
 use agora_primitives::AGR;
-use std::collections::BTreeMap;
+use pallet_support::mock::apply;
 
-struct Test;
-impl pallet_system::Config for Test {
-    const SYSTEM_PALLET_INDEX: u8 = 0;
-    const BLOCK_HASH_COUNT: u64 = 16;
-    const MAX_REMARK_LEN: u32 = 64;
-}
-impl pallet_balances::Config for Test {
-    const BALANCES_PALLET_INDEX: u8 = 1;
-    const EXISTENTIAL_DEPOSIT: Balance = AGR / 1000;
-}
-impl Config for Test {
-    const STAKING_PALLET_INDEX: u8 = 2;
-    const UNBONDING_DELAY: BlockNumber = 10;
-    const MAX_UNLOCKING_CHUNKS: u32 = 2;
-    const MIN_BOND: Balance = AGR;
-}
+pallet_support::mock_runtime!(Test: staking { const MAX_UNLOCKING_CHUNKS: u32 = 2; });
 type Staking = Pallet<Test>;
 type Balances = pallet_balances::Pallet<Test>;
 
 const ALICE: AccountId = AccountId([1; 32]);
 const BOB: AccountId = AccountId([2; 32]);
 
-/// State at block `number` where Alice has 100 AGR free and Bob 10 AGR bonded of 20.
-fn genesis() -> BTreeMap<Vec<u8>, Vec<u8>> {
-    let empty = BTreeMap::new();
-    let mut ext = Ext::new(&empty);
-    pallet_balances::Pallet::<Test>::build_genesis(
-        &mut ext,
-        &pallet_balances::GenesisConfig {
-            balances: vec![(ALICE, 100 * AGR), (BOB, 20 * AGR)],
-        },
-    );
-    Staking::build_genesis(
-        &mut ext,
-        &GenesisConfig {
-            bonds: vec![(BOB, 10 * AGR)],
-        },
-    );
-    let (changes, _) = ext.into_changes();
-    let mut state = BTreeMap::new();
-    apply_changes(&mut state, &changes);
-    check(&state);
-    state
-}
-
-fn check(state: &BTreeMap<Vec<u8>, Vec<u8>>) {
-    Balances::try_state(state).unwrap();
-    Staking::try_state(state).unwrap();
-}
-
-/// Runs `f` at block `number` on `state`, applies its writes, checks invariants, returns the
-/// staking events.
-fn step<R>(
-    state: &mut BTreeMap<Vec<u8>, Vec<u8>>,
-    number: BlockNumber,
-    f: impl FnOnce(&mut Ext<'_>) -> R,
-) -> (R, Vec<Event>) {
-    let backend = state.clone();
-    let mut ext = Ext::new(&backend);
-    pallet_system::Number::put(&mut ext, &number);
-    let result = f(&mut ext);
-    let (changes, raw) = ext.into_changes();
-    apply_changes(state, &changes);
-    check(state);
-    let events = raw
-        .into_iter()
-        .filter(|raw| raw.event[0] == 2)
-        .map(|raw| Event::decode(&mut &raw.event[1..]).unwrap())
-        .collect();
-    (result, events)
-}
-
-fn error(e: Error) -> DispatchError {
-    e.into_dispatch(2)
+/// Alice has 100 AGR free; Bob 10 AGR bonded of 20.
+fn genesis_state() -> State {
+    genesis(&[(ALICE, 100 * AGR), (BOB, 20 * AGR)], &[(BOB, 10 * AGR)])
 }
 
 #[test]
 fn bond_reserves_free_balance() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     let (result, events) = step(&mut state, 1, |ext| Staking::bond(ext, &ALICE, 5 * AGR));
     result.unwrap();
     assert_eq!(Balances::free_balance(&state, &ALICE), 95 * AGR);
@@ -101,7 +36,7 @@ fn bond_reserves_free_balance() {
 
 #[test]
 fn bad_bonds_are_refused_without_writes() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     step(&mut state, 1, |_| ());
     let before = state.clone();
     for (amount, expected) in [
@@ -118,7 +53,7 @@ fn bad_bonds_are_refused_without_writes() {
 
 #[test]
 fn unbonded_stake_waits_for_the_delay() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     let (result, events) = step(&mut state, 5, |ext| Staking::unbond(ext, &BOB, 4 * AGR));
     result.unwrap();
     assert_eq!(
@@ -149,7 +84,7 @@ fn unbonded_stake_waits_for_the_delay() {
 
 #[test]
 fn unbonding_everything_removes_the_ledger_after_withdrawal() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     step(&mut state, 1, |ext| Staking::unbond(ext, &BOB, 10 * AGR))
         .0
         .unwrap();
@@ -162,7 +97,7 @@ fn unbonding_everything_removes_the_ledger_after_withdrawal() {
 
 #[test]
 fn committed_stake_cannot_be_unbonded() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     step(&mut state, 1, |ext| Staking::commit(ext, &BOB, 8 * AGR))
         .0
         .unwrap();
@@ -179,7 +114,7 @@ fn committed_stake_cannot_be_unbonded() {
 
 #[test]
 fn unbond_may_not_leave_dust_stake() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     let (result, _) = step(&mut state, 1, |ext| {
         Staking::unbond(ext, &BOB, 10 * AGR - AGR / 2)
     });
@@ -188,7 +123,7 @@ fn unbond_may_not_leave_dust_stake() {
 
 #[test]
 fn unlocking_chunks_are_bounded() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     for _ in 0..2 {
         step(&mut state, 1, |ext| Staking::unbond(ext, &BOB, AGR))
             .0
@@ -200,7 +135,7 @@ fn unlocking_chunks_are_bounded() {
 
 #[test]
 fn slashing_destroys_committed_stake_only() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     step(&mut state, 1, |ext| Staking::commit(ext, &BOB, 3 * AGR))
         .0
         .unwrap();
@@ -225,7 +160,7 @@ fn slashing_destroys_committed_stake_only() {
 
 #[test]
 fn calls_dispatch_to_the_pallet() {
-    let mut state = genesis();
+    let mut state = genesis_state();
     let call = Call::Bond {
         amount: Compact(2 * AGR),
     };
@@ -240,20 +175,18 @@ fn calls_dispatch_to_the_pallet() {
 
 #[test]
 fn invariant_checker_catches_stake_above_reserve() {
-    let mut state = genesis();
-    let backend = state.clone();
-    let mut ext = Ext::new(&backend);
-    Ledger::insert(
-        &mut ext,
-        &ALICE,
-        &StakeLedger {
-            active: AGR,
-            committed: 0,
-            unlocking: vec![],
-        },
-    );
-    let (changes, _) = ext.into_changes();
-    apply_changes(&mut state, &changes);
+    let mut state = genesis_state();
+    apply(&mut state, |ext| {
+        Ledger::insert(
+            ext,
+            &ALICE,
+            &StakeLedger {
+                active: AGR,
+                committed: 0,
+                unlocking: vec![],
+            },
+        )
+    });
     let error = Staking::try_state(&state).unwrap_err();
     assert!(error.contains("reserved"), "{error}");
 }

@@ -15,9 +15,7 @@
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls.
 
 use agora_primitives::dispatch::{DispatchResult, PalletError, Weight};
-use agora_primitives::storage::{
-    Ext, StateIter, StateRead, StorageInstance, StorageMap, StorageValue,
-};
+use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
 use agora_primitives::{AccountId, BlockNumber, Hash, Moment, Nonce};
 use parity_scale_codec::{Decode, Encode};
 use std::marker::PhantomData;
@@ -89,21 +87,14 @@ pub struct AccountInfo {
     pub nonce: Nonce,
 }
 
-macro_rules! storage_instance {
-    ($name:ident, $item:literal) => {
-        #[doc = concat!("Storage instance of `System::", $item, "`.")]
-        pub struct $name;
-        impl StorageInstance for $name {
-            const PALLET: &'static str = "System";
-            const ITEM: &'static str = $item;
-        }
-    };
-}
-storage_instance!(AccountPrefix, "Account");
-storage_instance!(NumberPrefix, "Number");
-storage_instance!(NowPrefix, "Now");
-storage_instance!(ParentHashPrefix, "ParentHash");
-storage_instance!(BlockHashPrefix, "BlockHash");
+pallet_support::storage_instance!(
+    "System",
+    pub AccountPrefix = "Account",
+    pub NumberPrefix = "Number",
+    pub NowPrefix = "Now",
+    pub ParentHashPrefix = "ParentHash",
+    pub BlockHashPrefix = "BlockHash",
+);
 
 /// `AccountId → AccountInfo`.
 pub type Account = StorageMap<AccountPrefix, AccountId, AccountInfo>;
@@ -301,9 +292,10 @@ impl<T: Config> Pallet<T> {
     pub fn dispatch(ext: &mut Ext<'_>, who: &AccountId, call: &Call) -> DispatchResult {
         match call {
             Call::Remark { remark } => {
-                if remark.len() > T::MAX_REMARK_LEN as usize {
-                    return Err(Error::RemarkTooLong.into_dispatch(T::SYSTEM_PALLET_INDEX));
-                }
+                pallet_support::ensure!(
+                    remark.len() <= pallet_support::to_usize(T::MAX_REMARK_LEN),
+                    Error::RemarkTooLong.into_dispatch(T::SYSTEM_PALLET_INDEX)
+                );
                 Self::deposit_event(
                     ext,
                     Event::Remarked {
@@ -359,12 +351,10 @@ mod tests {
     use agora_primitives::storage::apply_changes;
     use std::collections::BTreeMap;
 
-    struct Test;
-    impl Config for Test {
-        const SYSTEM_PALLET_INDEX: u8 = 0;
+    pallet_support::mock_runtime!(Test: system {
         const BLOCK_HASH_COUNT: BlockNumber = 3;
         const MAX_REMARK_LEN: u32 = 8;
-    }
+    });
     type System = Pallet<Test>;
 
     fn genesis() -> BTreeMap<Vec<u8>, Vec<u8>> {

@@ -49,13 +49,18 @@
 //!    its verifier's committed stake.
 //! 3. The verifier list has no repeats and is within its bound.
 
+mod sampling;
+mod types;
+
+pub use types::{Audit, Check, CheckOutcome, Phase};
+
 use agora_primitives::dispatch::{DispatchError, DispatchResult, PalletError, Weight};
-use agora_primitives::storage::{
-    Ext, StateIter, StateRead, StorageInstance, StorageMap, StorageValue,
-};
+use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
 use agora_primitives::trace::{verify_inclusion, InclusionProof, TraceLeaf};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
-use pallet_jobs::{schedule, AuditOutcome, Job, JobId, JobStatus, JobVerification};
+use pallet_jobs::{AuditOutcome, Job, JobId, JobStatus, JobVerification};
+use pallet_support::due::schedule;
+use pallet_support::{ensure, to_usize, BoundedVec};
 use parity_scale_codec::{Decode, Encode};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -82,82 +87,6 @@ pub fn attestation_hash(
         &leaf.encode(),
         salt,
     ])
-}
-
-// ---------------------------------------------------------------------------------------------
-// Types
-
-/// Where an audit is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// The sample is drawn at the end of the block after the commitment.
-    #[codec(index = 0)]
-    AwaitingSample,
-    /// The worker must reveal the sampled segments' start states.
-    #[codec(index = 1)]
-    AwaitingStarts,
-    /// Verifiers re-execute and commit to their leaves.
-    #[codec(index = 2)]
-    AwaitingAttestations,
-    /// The worker must reveal its sampled leaves.
-    #[codec(index = 3)]
-    AwaitingLeaves,
-    /// Verifiers open their commitments.
-    #[codec(index = 4)]
-    AwaitingReveals,
-}
-
-/// The result of one check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckOutcome {
-    /// The verifier's leaf equals the worker's.
-    #[codec(index = 0)]
-    Match,
-    /// It differs: the job is disputed.
-    #[codec(index = 1)]
-    Mismatch,
-    /// No attestation or reveal in time: bond slashed.
-    #[codec(index = 2)]
-    Missed,
-    /// The reveal does not open the commitment: bond slashed.
-    #[codec(index = 3)]
-    Wrong,
-}
-
-/// One sampled segment and the verifier checking it.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
-pub struct Check {
-    /// The segment.
-    pub segment: u64,
-    /// Who re-executes it.
-    pub verifier: AccountId,
-    /// Hash of its start state once revealed (`None` for segment 0, which starts from init).
-    pub start: Option<Hash>,
-    /// The verifier's commitment.
-    pub attestation: Option<Hash>,
-    /// The worker's leaf, once revealed.
-    pub worker_leaf: Option<TraceLeaf>,
-    /// The verifier's leaf, once revealed.
-    pub verifier_leaf: Option<TraceLeaf>,
-    /// The result, once known.
-    pub outcome: Option<CheckOutcome>,
-}
-
-/// The spot checks of one job.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
-pub struct Audit {
-    /// Trace root committed by the worker.
-    pub root: Hash,
-    /// Segments in the trace.
-    pub segments: u64,
-    /// Current phase.
-    pub phase: Phase,
-    /// Last block of the current phase (the sample is drawn at the end of this block).
-    pub deadline: BlockNumber,
-    /// The checks, once drawn.
-    pub checks: Vec<Check>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -327,19 +256,12 @@ agora_primitives::impl_pallet_error!(Error {
 // ---------------------------------------------------------------------------------------------
 // Storage
 
-macro_rules! storage_instance {
-    ($name:ident, $item:literal) => {
-        #[doc = concat!("Storage instance of `Verification::", $item, "`.")]
-        pub struct $name;
-        impl StorageInstance for $name {
-            const PALLET: &'static str = "Verification";
-            const ITEM: &'static str = $item;
-        }
-    };
-}
-storage_instance!(VerifiersPrefix, "Verifiers");
-storage_instance!(AuditsPrefix, "Audits");
-storage_instance!(AuditsDuePrefix, "AuditsDue");
+pallet_support::storage_instance!(
+    "Verification",
+    pub VerifiersPrefix = "Verifiers",
+    pub AuditsPrefix = "Audits",
+    pub AuditsDuePrefix = "AuditsDue",
+);
 
 /// Registered verifiers, in registration order (bounded by `MAX_VERIFIERS`).
 pub type Verifiers = StorageValue<VerifiersPrefix, Vec<AccountId>>;
@@ -357,13 +279,6 @@ pub struct Pallet<T>(PhantomData<T>);
 type Staking<T> = pallet_staking::Pallet<T>;
 type Jobs<T> = pallet_jobs::Pallet<T>;
 type System<T> = pallet_system::Pallet<T>;
-
-fn hash_index(seed: &Hash, label: &[u8], counter: u64, modulus: u64) -> u64 {
-    let digest = Hash::of_parts(&[seed.as_bytes(), label, &counter.to_le_bytes()]);
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&digest.0[..8]);
-    u64::from_le_bytes(word).checked_rem(modulus).unwrap_or(0)
-}
 
 impl<T: Config> Pallet<T> {
     fn error(error: Error) -> DispatchError {
@@ -397,22 +312,31 @@ impl<T: Config> Pallet<T> {
         Audits::insert(ext, &job, audit);
     }
 
+    /// Moves `audit` into `phase`, which ends `blocks` blocks after the current one.
+    fn advance(
+        ext: &mut Ext<'_>,
+        job: JobId,
+        audit: &mut Audit,
+        phase: Phase,
+        blocks: BlockNumber,
+    ) {
+        let now = System::<T>::block_number(ext);
+        Self::put_audit(ext, job, audit, phase, now.saturating_add(blocks));
+    }
+
     // --- verifiers ---------------------------------------------------------------------------
 
     /// Registers `who` as a verifier.
     pub fn register_verifier(ext: &mut Ext<'_>, who: &AccountId) -> DispatchResult {
-        let mut list = Self::verifiers(ext);
-        if list.contains(who) {
-            return Err(Self::error(Error::AlreadyVerifier));
-        }
-        if Staking::<T>::available(ext, who) < T::VERIFIER_MIN_STAKE {
-            return Err(Self::error(Error::InsufficientStake));
-        }
-        if list.len() >= usize::try_from(T::MAX_VERIFIERS).unwrap_or(usize::MAX) {
-            return Err(Self::error(Error::TooManyVerifiers));
-        }
-        list.push(*who);
-        Verifiers::put(ext, &list);
+        let mut list = BoundedVec::with_bound(Self::verifiers(ext), T::MAX_VERIFIERS);
+        ensure!(!list.contains(who), Self::error(Error::AlreadyVerifier));
+        ensure!(
+            Staking::<T>::available(ext, who) >= T::VERIFIER_MIN_STAKE,
+            Self::error(Error::InsufficientStake)
+        );
+        list.try_push(*who)
+            .map_err(|_| Self::error(Error::TooManyVerifiers))?;
+        Verifiers::put(ext, list.as_vec());
         Self::deposit_event(ext, Event::VerifierRegistered { who: *who });
         Ok(())
     }
@@ -428,103 +352,6 @@ impl<T: Config> Pallet<T> {
         Verifiers::put(ext, &list);
         Self::deposit_event(ext, Event::VerifierDeregistered { who: *who });
         Ok(())
-    }
-
-    // --- sampling ----------------------------------------------------------------------------
-
-    fn draw(ext: &mut Ext<'_>, job_id: JobId, audit: &mut Audit, job: &Job, now: BlockNumber) {
-        let parent = pallet_system::ParentHash::get(ext).unwrap_or(Hash::ZERO);
-        let seed = Hash::of_parts(&[SAMPLE_TAG, parent.as_bytes(), &job_id.to_le_bytes()]);
-        let wanted = u64::from(T::SAMPLE_SEGMENTS).min(audit.segments);
-        let mut segments: Vec<u64> = Vec::new();
-        // Rejection sampling of distinct indices, bounded; a sequential fill finishes it in the
-        // (astronomically unlikely) case the bound is hit.
-        let mut counter = 0u64;
-        while u64::try_from(segments.len()).unwrap_or(u64::MAX) < wanted
-            && counter < wanted.saturating_mul(64)
-        {
-            let index = hash_index(&seed, b"segment", counter, audit.segments);
-            if !segments.contains(&index) {
-                segments.push(index);
-            }
-            counter = counter.saturating_add(1);
-        }
-        let mut fill = 0u64;
-        while u64::try_from(segments.len()).unwrap_or(u64::MAX) < wanted && fill < audit.segments {
-            if !segments.contains(&fill) {
-                segments.push(fill);
-            }
-            fill = fill.saturating_add(1);
-        }
-
-        let eligible: Vec<AccountId> = Self::verifiers(ext)
-            .into_iter()
-            .filter(|v| *v != job.worker && *v != job.buyer)
-            .filter(|v| Staking::<T>::available(ext, v) >= T::CHECK_BOND)
-            .collect();
-        let count = u64::try_from(eligible.len()).unwrap_or(0);
-        let per_segment = u64::from(T::VERIFIERS_PER_SEGMENT).min(count);
-        let mut checks = Vec::new();
-        let mut draw_counter = 0u64;
-        for segment in segments {
-            let mut chosen: Vec<AccountId> = Vec::new();
-            let mut tries = 0u64;
-            while u64::try_from(chosen.len()).unwrap_or(u64::MAX) < per_segment
-                && tries < per_segment.saturating_mul(64)
-            {
-                let index = hash_index(&seed, b"verifier", draw_counter, count);
-                draw_counter = draw_counter.saturating_add(1);
-                tries = tries.saturating_add(1);
-                let Some(verifier) = eligible.get(usize::try_from(index).unwrap_or(usize::MAX))
-                else {
-                    continue;
-                };
-                if chosen.contains(verifier) {
-                    continue;
-                }
-                // A verifier drawn for several checks needs a bond for each.
-                if Staking::<T>::commit(ext, verifier, T::CHECK_BOND).is_ok() {
-                    chosen.push(*verifier);
-                }
-            }
-            checks.extend(chosen.into_iter().map(|verifier| Check {
-                segment,
-                verifier,
-                start: None,
-                attestation: None,
-                worker_leaf: None,
-                verifier_leaf: None,
-                outcome: None,
-            }));
-        }
-        if checks.is_empty() {
-            Self::deposit_event(ext, Event::NoVerifiers { job: job_id });
-            Audits::remove(ext, &job_id);
-            Jobs::<T>::audited(
-                ext,
-                job_id,
-                AuditOutcome::Passed {
-                    paid: Vec::new(),
-                    missed: 0,
-                },
-            );
-            return;
-        }
-        Self::deposit_event(
-            ext,
-            Event::Sampled {
-                job: job_id,
-                checks: checks.iter().map(|c| (c.segment, c.verifier)).collect(),
-            },
-        );
-        audit.checks = checks;
-        Self::put_audit(
-            ext,
-            job_id,
-            audit,
-            Phase::AwaitingStarts,
-            now.saturating_add(T::REVEAL_BLOCKS),
-        );
     }
 
     // --- outcomes ----------------------------------------------------------------------------
@@ -554,6 +381,18 @@ impl<T: Config> Pallet<T> {
                 outcome,
             },
         );
+    }
+
+    /// Decides as missed every check of `audit` for which `missed` holds (its verifier did not
+    /// act before the phase's deadline).
+    fn miss(ext: &mut Ext<'_>, job: JobId, audit: &mut Audit, missed: impl Fn(&Check) -> bool) {
+        let mut checks = std::mem::take(&mut audit.checks);
+        for (index, check) in checks.iter_mut().enumerate() {
+            if missed(check) {
+                Self::decide(ext, job, index, check, CheckOutcome::Missed);
+            }
+        }
+        audit.checks = checks;
     }
 
     /// Releases the bonds of undecided checks (the worker failed; verifiers are not at fault).
@@ -612,8 +451,23 @@ impl<T: Config> Pallet<T> {
         Ok(audit)
     }
 
-    fn worker_of(ext: &Ext<'_>, job: JobId) -> Option<AccountId> {
-        Jobs::<T>::job(ext, job).map(|job| job.worker)
+    /// The audit of `job` in `phase`, for a reveal by `who` of one item per check: refused
+    /// unless `who` is the job's worker and `reveals` is the number of checks.
+    fn load_for_worker(
+        ext: &Ext<'_>,
+        who: &AccountId,
+        job: JobId,
+        phase: Phase,
+        reveals: usize,
+    ) -> Result<Audit, DispatchError> {
+        let audit = Self::load(ext, job, phase)?;
+        let worker = Jobs::<T>::job(ext, job).map(|job| job.worker);
+        ensure!(worker == Some(*who), Self::error(Error::NotJobWorker));
+        ensure!(
+            reveals == audit.checks.len(),
+            Self::error(Error::WrongRevealCount)
+        );
+        Ok(audit)
     }
 
     /// The worker reveals each check's start: `None` for segment 0, else leaf `s − 1` and its
@@ -624,13 +478,7 @@ impl<T: Config> Pallet<T> {
         job: JobId,
         starts: Vec<Option<(TraceLeaf, InclusionProof)>>,
     ) -> DispatchResult {
-        let mut audit = Self::load(ext, job, Phase::AwaitingStarts)?;
-        if Self::worker_of(ext, job) != Some(*who) {
-            return Err(Self::error(Error::NotJobWorker));
-        }
-        if starts.len() != audit.checks.len() {
-            return Err(Self::error(Error::WrongRevealCount));
-        }
+        let mut audit = Self::load_for_worker(ext, who, job, Phase::AwaitingStarts, starts.len())?;
         for (check, start) in audit.checks.iter_mut().zip(starts) {
             match (check.segment, start) {
                 (0, None) => check.start = None,
@@ -647,13 +495,12 @@ impl<T: Config> Pallet<T> {
                 _ => return Err(Self::error(Error::WrongStartLeaf)),
             }
         }
-        let now = System::<T>::block_number(ext);
-        Self::put_audit(
+        Self::advance(
             ext,
             job,
             &mut audit,
             Phase::AwaitingAttestations,
-            now.saturating_add(T::ATTEST_BLOCKS),
+            T::ATTEST_BLOCKS,
         );
         Self::deposit_event(ext, Event::StartsRevealed { job });
         Ok(())
@@ -673,22 +520,20 @@ impl<T: Config> Pallet<T> {
             .checks
             .get_mut(index)
             .ok_or(Self::error(Error::UnknownCheck))?;
-        if entry.verifier != *who {
-            return Err(Self::error(Error::NotCheckVerifier));
-        }
-        if entry.attestation.is_some() {
-            return Err(Self::error(Error::AlreadyAttested));
-        }
+        ensure!(entry.verifier == *who, Self::error(Error::NotCheckVerifier));
+        ensure!(
+            entry.attestation.is_none(),
+            Self::error(Error::AlreadyAttested)
+        );
         entry.attestation = Some(commitment);
         Self::deposit_event(ext, Event::Attested { job, check });
         if audit.checks.iter().all(|c| c.attestation.is_some()) {
-            let now = System::<T>::block_number(ext);
-            Self::put_audit(
+            Self::advance(
                 ext,
                 job,
                 &mut audit,
                 Phase::AwaitingLeaves,
-                now.saturating_add(T::REVEAL_BLOCKS),
+                T::REVEAL_BLOCKS,
             );
         } else {
             Audits::insert(ext, &job, &audit);
@@ -703,13 +548,7 @@ impl<T: Config> Pallet<T> {
         job: JobId,
         leaves: Vec<(TraceLeaf, InclusionProof)>,
     ) -> DispatchResult {
-        let mut audit = Self::load(ext, job, Phase::AwaitingLeaves)?;
-        if Self::worker_of(ext, job) != Some(*who) {
-            return Err(Self::error(Error::NotJobWorker));
-        }
-        if leaves.len() != audit.checks.len() {
-            return Err(Self::error(Error::WrongRevealCount));
-        }
+        let mut audit = Self::load_for_worker(ext, who, job, Phase::AwaitingLeaves, leaves.len())?;
         for (check, (leaf, proof)) in audit.checks.iter_mut().zip(leaves) {
             if leaf.index != check.segment {
                 return Err(Self::error(Error::WrongLeaf));
@@ -718,13 +557,12 @@ impl<T: Config> Pallet<T> {
                 .map_err(|_| Self::error(Error::BadProof))?;
             check.worker_leaf = Some(leaf);
         }
-        let now = System::<T>::block_number(ext);
-        Self::put_audit(
+        Self::advance(
             ext,
             job,
             &mut audit,
             Phase::AwaitingReveals,
-            now.saturating_add(T::REVEAL_BLOCKS),
+            T::REVEAL_BLOCKS,
         );
         Self::deposit_event(ext, Event::LeavesRevealed { job });
         Ok(())
@@ -745,9 +583,7 @@ impl<T: Config> Pallet<T> {
             .checks
             .get_mut(index)
             .ok_or(Self::error(Error::UnknownCheck))?;
-        if entry.verifier != *who {
-            return Err(Self::error(Error::NotCheckVerifier));
-        }
+        ensure!(entry.verifier == *who, Self::error(Error::NotCheckVerifier));
         let (Some(commitment), None) = (entry.attestation, entry.outcome) else {
             return Err(Self::error(Error::NothingToReveal));
         };
@@ -799,13 +635,7 @@ impl<T: Config> Pallet<T> {
                     Self::worker_fault(ext, *job, &audit)
                 }
                 Phase::AwaitingAttestations => {
-                    let mut checks = std::mem::take(&mut audit.checks);
-                    for (index, check) in checks.iter_mut().enumerate() {
-                        if check.attestation.is_none() {
-                            Self::decide(ext, *job, index, check, CheckOutcome::Missed);
-                        }
-                    }
-                    audit.checks = checks;
+                    Self::miss(ext, *job, &mut audit, |check| check.attestation.is_none());
                     if audit.checks.iter().all(|c| c.outcome.is_some()) {
                         Self::finish(ext, *job, &audit);
                     } else {
@@ -819,13 +649,7 @@ impl<T: Config> Pallet<T> {
                     }
                 }
                 Phase::AwaitingReveals => {
-                    let mut checks = std::mem::take(&mut audit.checks);
-                    for (index, check) in checks.iter_mut().enumerate() {
-                        if check.outcome.is_none() {
-                            Self::decide(ext, *job, index, check, CheckOutcome::Missed);
-                        }
-                    }
-                    audit.checks = checks;
+                    Self::miss(ext, *job, &mut audit, |check| check.outcome.is_none());
                     Self::finish(ext, *job, &audit);
                 }
             }
@@ -862,9 +686,7 @@ impl<T: Config> Pallet<T> {
     pub fn try_state(state: &impl StateIter) -> Result<(), String> {
         let list = Self::verifiers(state);
         let unique: std::collections::BTreeSet<_> = list.iter().collect();
-        if unique.len() != list.len()
-            || list.len() > usize::try_from(T::MAX_VERIFIERS).unwrap_or(usize::MAX)
-        {
+        if unique.len() != list.len() || list.len() > to_usize(T::MAX_VERIFIERS) {
             return Err("verifier list has repeats or is over its bound".to_owned());
         }
         // Stale entries (of phases that ended early) may remain; the current one must exist.

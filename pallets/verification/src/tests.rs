@@ -2,79 +2,26 @@
 //! step ends with the invariant checkers of every pallet involved.
 
 use super::*;
-use agora_primitives::storage::apply_changes;
 use agora_primitives::trace::TraceTree;
 use agora_primitives::AGR;
 use pallet_jobs::Commitment;
 use pallet_market::{BidTerms, Energy, Fuel, JobSpec, Region, FUEL_PER_MFUEL};
+use pallet_support::mock::apply;
 
-struct Test;
-impl pallet_system::Config for Test {
-    const SYSTEM_PALLET_INDEX: u8 = 0;
-    const BLOCK_HASH_COUNT: u64 = 16;
-    const MAX_REMARK_LEN: u32 = 64;
-}
-impl pallet_balances::Config for Test {
-    const BALANCES_PALLET_INDEX: u8 = 1;
-    const EXISTENTIAL_DEPOSIT: Balance = AGR / 1000;
-}
-impl pallet_staking::Config for Test {
-    const STAKING_PALLET_INDEX: u8 = 2;
-    const UNBONDING_DELAY: BlockNumber = 10;
-    const MAX_UNLOCKING_CHUNKS: u32 = 4;
-    const MIN_BOND: Balance = AGR;
-}
-impl pallet_market::Config for Test {
-    const MARKET_PALLET_INDEX: u8 = 3;
-    const MAX_OPEN_BIDS: u32 = 8;
-    const MAX_OPEN_OFFERS: u32 = 4;
-    const MAX_BIDS_PER_ACCOUNT: u32 = 4;
-    const MAX_OFFERS_PER_PROVIDER: u32 = 2;
-    const MAX_MATCHES_PER_BLOCK: u32 = 16;
-    const NEWCOMER_SHARE_PERCENT: u8 = 0;
-    const NEWCOMER_JOBS: u32 = 2;
-    const MAX_PARAMS_LEN: u32 = 32;
-    const MAX_JOB_FUEL: Fuel = 1_000 * FUEL_PER_MFUEL;
-    const MAX_SEGMENTS: u64 = 64;
-    const MIN_RUN_BLOCKS: u32 = 2;
-    const MIN_COLLATERAL: Balance = AGR;
-    const VERIFICATION_ESCROW: Balance = 2 * FEE;
-    const CLEARING_HISTORY: u32 = 3;
-    const RECENT_MATCHES: u32 = 4;
-    type Hooks = Jobs;
-}
-impl pallet_jobs::Config for Test {
-    const JOBS_PALLET_INDEX: u8 = 4;
-    const MAX_BLOB_SIZE: u64 = 1 << 20;
+pallet_support::mock_runtime!(Test: verification {
     const MAX_BLOB_BYTES_PER_ACCOUNT: u64 = 8 << 20;
-    const BLOB_DEPOSIT_BASE: Balance = AGR / 100;
-    const BLOB_DEPOSIT_PER_KIB: Balance = AGR / 10_000;
     const BLOB_TTL: BlockNumber = 100;
     const MAX_DUE_PER_BLOCK: u32 = 8;
-    const MAX_METRICS_LEN: u32 = 16;
     const CHALLENGE_BLOCKS: BlockNumber = 2;
-    const CANCEL_FEE_PERCENT: u8 = 10;
     const JOB_RETENTION: BlockNumber = 50;
-    const VERIFIER_FEE: Balance = FEE;
-    type Verification = Verification;
-}
-impl Config for Test {
-    const VERIFICATION_PALLET_INDEX: u8 = 5;
-    const MAX_VERIFIERS: u32 = 3;
-    const VERIFIER_MIN_STAKE: Balance = 2 * AGR;
-    const CHECK_BOND: Balance = AGR;
-    const SAMPLE_SEGMENTS: u32 = 2;
-    const VERIFIERS_PER_SEGMENT: u32 = 1;
-    const REVEAL_BLOCKS: BlockNumber = 3;
-    const ATTEST_BLOCKS: BlockNumber = 5;
-}
+});
 type Verification = Pallet<Test>;
 type Jobs = pallet_jobs::Pallet<Test>;
 type TestBalances = pallet_balances::Pallet<Test>;
-type TestStaking = pallet_staking::Pallet<Test>;
 type TestMarket = pallet_market::Pallet<Test>;
+type TestStaking = pallet_staking::Pallet<Test>;
 
-const FEE: Balance = AGR / 20;
+const FEE: Balance = <Test as pallet_jobs::Config>::VERIFIER_FEE;
 const ALICE: AccountId = AccountId([1; 32]);
 const BOB: AccountId = AccountId([2; 32]);
 const CHARLIE: AccountId = AccountId([3; 32]);
@@ -82,53 +29,6 @@ const DAVE: AccountId = AccountId([4; 32]);
 const MFUEL: Fuel = FUEL_PER_MFUEL;
 const OUTPUT: Hash = Hash([0x0B; 32]);
 const SALT: [u8; 32] = [9; 32];
-
-type State = BTreeMap<Vec<u8>, Vec<u8>>;
-
-fn check(state: &State) {
-    TestBalances::try_state(state).unwrap();
-    TestStaking::try_state(state).unwrap();
-    TestMarket::try_state(state).unwrap();
-    Jobs::try_state(state).unwrap();
-    Verification::try_state(state).unwrap();
-}
-
-/// Runs `f` at block `number` (whose parent hash is `[number − 1; 32]`); returns the
-/// verification pallet's events.
-fn step<R>(
-    state: &mut State,
-    number: BlockNumber,
-    f: impl FnOnce(&mut Ext<'_>) -> R,
-) -> (R, Vec<Event>) {
-    let backend = state.clone();
-    let mut ext = Ext::new(&backend);
-    pallet_system::Number::put(&mut ext, &number);
-    let parent = u8::try_from(number.saturating_sub(1) % 256).unwrap();
-    pallet_system::ParentHash::put(&mut ext, &Hash([parent; 32]));
-    let result = f(&mut ext);
-    let (changes, raw) = ext.into_changes();
-    apply_changes(state, &changes);
-    check(state);
-    let events = raw
-        .into_iter()
-        .filter(|raw| raw.event[0] == 5)
-        .map(|raw| Event::decode(&mut &raw.event[1..]).unwrap())
-        .collect();
-    (result, events)
-}
-
-fn end_block(state: &mut State, number: BlockNumber) -> Vec<Event> {
-    step(state, number, |ext| {
-        TestMarket::on_finalize(ext);
-        Jobs::on_finalize(ext);
-        Verification::on_finalize(ext);
-    })
-    .1
-}
-
-fn error(e: Error) -> DispatchError {
-    e.into_dispatch(5)
-}
 
 /// The worker's honest trace: four segments, state `i + 1` after segment `i`.
 fn trace() -> TraceTree {
@@ -155,25 +55,17 @@ fn leaf(i: u64) -> TraceLeaf {
 /// A job matched at block 2 (Alice buys, Bob works), committed at block 3; the verifiers are
 /// those given (registered with 5 AGR bonded each).
 fn committed(verifiers: &[AccountId]) -> State {
-    let empty = BTreeMap::new();
-    let mut ext = Ext::new(&empty);
-    TestBalances::build_genesis(
-        &mut ext,
-        &pallet_balances::GenesisConfig {
-            balances: vec![
-                (ALICE, 100 * AGR),
-                (BOB, 50 * AGR),
-                (CHARLIE, 10 * AGR),
-                (DAVE, 10 * AGR),
-            ],
-        },
-    );
     let mut bonds = vec![(BOB, 20 * AGR)];
     bonds.extend(verifiers.iter().map(|v| (*v, 5 * AGR)));
-    TestStaking::build_genesis(&mut ext, &pallet_staking::GenesisConfig { bonds });
-    let (changes, _) = ext.into_changes();
-    let mut state = BTreeMap::new();
-    apply_changes(&mut state, &changes);
+    let mut state = genesis(
+        &[
+            (ALICE, 100 * AGR),
+            (BOB, 50 * AGR),
+            (CHARLIE, 10 * AGR),
+            (DAVE, 10 * AGR),
+        ],
+        &bonds,
+    );
     let spec = JobSpec {
         module: Hash([0xAA; 32]),
         dataset: Hash([0xDA; 32]),
@@ -584,13 +476,11 @@ fn the_sample_is_a_function_of_the_parent_hash() {
     let state = committed(&[CHARLIE, DAVE]);
     let draw = |parent: u8| {
         let mut state = state.clone();
-        let backend = state.clone();
-        let mut ext = Ext::new(&backend);
-        pallet_system::Number::put(&mut ext, &4);
-        pallet_system::ParentHash::put(&mut ext, &Hash([parent; 32]));
-        Verification::on_finalize(&mut ext);
-        let (changes, _) = ext.into_changes();
-        apply_changes(&mut state, &changes);
+        apply(&mut state, |ext| {
+            pallet_system::Number::put(ext, &4);
+            pallet_system::ParentHash::put(ext, &Hash([parent; 32]));
+            Verification::on_finalize(ext);
+        });
         let audit = Verification::audit(&state, 0).unwrap();
         audit
             .checks

@@ -1,0 +1,462 @@
+//! `agora job submit|status|result|cancel`: buying training time.
+//!
+//! `job submit` reads the module and dataset, registers them on chain (a deposit per blob,
+//! returned when no job needs them any more) unless they already are, uploads them to the node,
+//! places the bid (reserving `max price × max fuel` plus the verification fee as escrow), and
+//! by default follows the job through matched → running → committed → verified → settled,
+//! printing each stage on stderr. `--no-wait` prints the job id as soon as the bid is in a
+//! finalized block.
+//!
+//! `job result ID --out DIR` writes `model.bpk` (the trained model, a burnpack record that
+//! `burn` loads natively), `metrics.json` and `receipt.json` (fuel, price, amounts paid and
+//! refunded, checks performed).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use agora_client::amount::{format_agr, parse_agr};
+use agora_client::blobs::ensure_blob;
+use agora_client::chain::State;
+use agora_client::files;
+use agora_client::keys::Signer;
+use agora_client::offers::{parse_mfuel, parse_region};
+use agora_client::rpc::{Rpc, RuntimeEvent};
+use agora_client::tx;
+use agora_engine::Executor;
+use agora_primitives::{AccountId, BlockNumber, Hash};
+use clap::Args;
+use pallet_jobs::{Job, JobStatus, Receipt};
+use pallet_market::{BidTerms, JobSpec};
+use parity_scale_codec::Compact;
+use serde::Serialize;
+
+use crate::args::{JobArgs, KeyArgs};
+use crate::cli::CliError;
+use crate::commands::run_local;
+
+/// `agora job submit …`
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The buyer.
+    #[command(flatten)]
+    pub buyer: KeyArgs,
+    /// The job: module, dataset, params, steps, segment length, seed.
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Most AGR per Mfuel you pay.
+    #[arg(long, value_name = "AGR")]
+    pub max_price: String,
+    /// Most Mfuel the job may use (`agora job run-local` measures it for the same job).
+    #[arg(long, value_name = "MFUEL")]
+    pub max_fuel: String,
+    /// Blocks the worker gets from the match to commit its result.
+    #[arg(long, value_name = "BLOCKS", default_value_t = 600)]
+    pub run_blocks: u32,
+    /// Blocks from now until the result must be committed.
+    #[arg(long, value_name = "BLOCKS", default_value_t = 3_600)]
+    pub deadline_in: u64,
+    /// Only offers in this region.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Only renewable offers.
+    #[arg(long)]
+    pub renewable_only: bool,
+    /// Go back into the queue if a worker misses its deadline.
+    #[arg(long)]
+    pub requeue: bool,
+    /// Print the job id once the bid is placed, without following the job.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Give up following the job after this many seconds (the job carries on).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3_600)]
+    pub timeout: u64,
+}
+
+/// The stage of a job, for progress and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// In the order book.
+    Queued,
+    /// Matched; the worker is running it.
+    Running,
+    /// Result committed; spot checks under way.
+    Committed,
+    /// Checks passed; challenge window.
+    Verified,
+    /// Paid out.
+    Settled,
+    /// Ended without settlement (disputed, timed out, cancelled).
+    Ended,
+    /// Not on chain (never existed, or pruned after its retention).
+    Unknown,
+}
+
+/// What `job status` (and `job submit` when it ends) prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobReport {
+    /// The job id (= bid id).
+    pub job: u64,
+    /// The stage.
+    pub stage: Stage,
+    /// The chain's status record, as JSON (absent while queued).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<serde_json::Value>,
+    /// Why the bid is still open (while queued).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unmatched: Option<String>,
+    /// The worker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<AccountId>,
+    /// Clearing price, AGR per Mfuel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// Escrow, AGR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escrow: Option<String>,
+    /// Blocks the bid waited for its match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waited: Option<BlockNumber>,
+    /// Spot-check phase, while one runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_phase: Option<pallet_verification::Phase>,
+    /// The receipt, once settled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<ReceiptReport>,
+}
+
+/// A receipt in AGR.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiptReport {
+    /// Fuel billed.
+    pub fuel: u64,
+    /// AGR per Mfuel.
+    pub price: String,
+    /// Paid to the worker.
+    pub paid_worker: String,
+    /// Paid to verifiers.
+    pub paid_verifiers: String,
+    /// Total paid.
+    pub paid: String,
+    /// Refunded.
+    pub refund: String,
+    /// Spot checks that matched.
+    pub checks_passed: u32,
+    /// Spot checks missed by their verifiers.
+    pub checks_missed: u32,
+    /// Block of settlement.
+    pub settled_at: BlockNumber,
+}
+
+impl From<&Receipt> for ReceiptReport {
+    fn from(r: &Receipt) -> Self {
+        ReceiptReport {
+            fuel: r.fuel,
+            price: format_agr(r.price),
+            paid_worker: format_agr(r.paid_worker),
+            paid_verifiers: format_agr(r.paid_verifiers),
+            paid: format_agr(r.paid_worker.saturating_add(r.paid_verifiers)),
+            refund: format_agr(r.refund),
+            checks_passed: r.checks_passed,
+            checks_missed: r.checks_missed,
+            settled_at: r.settled_at,
+        }
+    }
+}
+
+fn stage_of(job: &Job) -> Stage {
+    match job.status {
+        JobStatus::Assigned => Stage::Running,
+        JobStatus::Committed { .. } => Stage::Committed,
+        JobStatus::Verified { .. } => Stage::Verified,
+        JobStatus::Settled { .. } => Stage::Settled,
+        JobStatus::Disputed { .. } | JobStatus::TimedOut { .. } | JobStatus::Cancelled { .. } => {
+            Stage::Ended
+        }
+    }
+}
+
+/// Reads the status of job `id`.
+pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
+    let state = State::best(rpc);
+    let mut report = JobReport {
+        job: id,
+        stage: Stage::Unknown,
+        status: None,
+        unmatched: None,
+        worker: None,
+        price: None,
+        escrow: None,
+        waited: None,
+        audit_phase: None,
+        receipt: None,
+    };
+    if let Some(bid) = state.bid(id).await? {
+        let now = state.block_number().await?;
+        report.stage = Stage::Queued;
+        report.unmatched = Some(bid.unmatched.as_ref().map_or_else(
+            || "waiting for the next clearing".to_owned(),
+            pallet_market::Unmatched::describe,
+        ));
+        report.escrow = Some(format_agr(bid.escrow));
+        report.waited = Some(now.saturating_sub(bid.placed_at));
+        return Ok(report);
+    }
+    let Some(job) = state.job(id).await? else {
+        return Ok(report);
+    };
+    report.stage = stage_of(&job);
+    report.status = Some(serde_json::to_value(&job.status)?);
+    report.worker = Some(job.worker);
+    report.price = Some(format_agr(job.price));
+    report.escrow = Some(format_agr(job.escrow));
+    report.waited = Some(job.matched_at.saturating_sub(job.placed_at));
+    if let JobStatus::Settled { receipt } = &job.status {
+        report.receipt = Some(receipt.into());
+    }
+    if let Some(audit) = state.audit(id).await? {
+        report.audit_phase = Some(audit.phase);
+    }
+    Ok(report)
+}
+
+impl JobReport {
+    /// Human-readable rendering.
+    pub fn text(&self) -> String {
+        let mut out = format!("Job #{}: {:?}\n", self.job, self.stage);
+        if let Some(reason) = &self.unmatched {
+            out.push_str(&format!("  open bid: {reason}\n"));
+        }
+        if let Some(worker) = &self.worker {
+            out.push_str(&format!(
+                "  worker {worker}, price {} AGR/Mfuel\n",
+                self.price.as_deref().unwrap_or("?")
+            ));
+        }
+        if let Some(waited) = self.waited {
+            out.push_str(&format!("  queue time {waited} blocks\n"));
+        }
+        if let Some(phase) = self.audit_phase {
+            out.push_str(&format!("  spot check: {phase:?}\n"));
+        }
+        if let Some(r) = &self.receipt {
+            out.push_str(&format!(
+                "  settled in block #{}: {} fuel at {} AGR/Mfuel; paid {} AGR (worker {}, verifiers {}), refunded {} AGR; {} checks passed, {} missed\n",
+                r.settled_at, r.fuel, r.price, r.paid, r.paid_worker, r.paid_verifiers, r.refund, r.checks_passed, r.checks_missed
+            ));
+        } else if let Some(status) = &self.status {
+            out.push_str(&format!("  status {status}\n"));
+        }
+        out
+    }
+}
+
+/// Runs `job submit`.
+pub async fn submit(rpc: &Rpc, args: &SubmitArgs) -> Result<JobReport, CliError> {
+    let signer = args.buyer.signer()?;
+    let job = &args.job;
+    let wasm = files::read(&job.module, "module")?;
+    let dataset = files::read(&job.data, "dataset")?;
+    let params = files::read_params(&job.params)?;
+    let max_price = parse_agr(&args.max_price)?;
+    let max_fuel = parse_mfuel(&args.max_fuel)?;
+    if max_price == 0 || max_fuel == 0 {
+        return Err(CliError::InvalidJob(format!(
+            "--max-price {} and --max-fuel {} must both be more than 0",
+            args.max_price, args.max_fuel
+        )));
+    }
+    let region = args.region.as_deref().map(parse_region).transpose()?;
+    let steps = match job.steps {
+        Some(steps) => steps,
+        None => {
+            // The job's own plan says how many steps the params mean; the module is validated
+            // here too, so a bad module is refused before any deposit is paid.
+            let executor = Executor::new(job.settings())?;
+            let module = executor.load(&wasm)?;
+            run_local::plan(&executor, &module, &params, &dataset, None)?.1
+        }
+    };
+    let now = State::finalized(rpc).await?.block_number().await?;
+    eprintln!(
+        "Uploading the module ({} bytes) and the dataset ({} bytes)…",
+        wasm.len(),
+        dataset.len()
+    );
+    let module = ensure_blob(rpc, &signer, &wasm, "module registration").await?;
+    let dataset = ensure_blob(rpc, &signer, &dataset, "dataset registration").await?;
+    let spec = JobSpec {
+        module,
+        dataset,
+        params,
+        steps,
+        segment_steps: u64::from(job.segment),
+        seed: job.seed,
+    };
+    let terms = BidTerms {
+        max_price,
+        max_fuel,
+        run_blocks: args.run_blocks,
+        deadline: now.saturating_add(args.deadline_in),
+        region,
+        renewable_only: args.renewable_only,
+        requeue: args.requeue,
+    };
+    let call = agora_runtime::RuntimeCall::Market(pallet_market::Call::PlaceBid { spec, terms });
+    let sent = tx::send(rpc, &signer, call, "bid", tx::DEFAULT_TIMEOUT).await?;
+    let buyer = signer.agora_account();
+    let id = sent
+        .events
+        .iter()
+        .find_map(|record| match &record.event {
+            RuntimeEvent::Market(pallet_market::Event::BidPlaced {
+                bid, buyer: who, ..
+            }) if *who == buyer => Some(*bid),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            CliError::InvalidJob("the bid was included but no BidPlaced event names it".into())
+        })?;
+    eprintln!(
+        "Bid placed: job #{id} (block #{})",
+        sent.inclusion.block_number
+    );
+    if args.no_wait {
+        return status(rpc, id).await;
+    }
+    follow(rpc, id, Duration::from_secs(args.timeout)).await
+}
+
+const STAGES: [Stage; 5] = [
+    Stage::Queued,
+    Stage::Running,
+    Stage::Committed,
+    Stage::Verified,
+    Stage::Settled,
+];
+
+fn progress_bar(stage: Stage) -> String {
+    let reached = STAGES.iter().take_while(|s| **s <= stage).count();
+    let names = ["matched", "running", "committed", "verified", "settled"];
+    let bar: String = (0..STAGES.len())
+        .map(|i| if i < reached { '■' } else { '□' })
+        .collect();
+    format!(
+        "[{bar}] {}",
+        names.get(reached.saturating_sub(1)).unwrap_or(&"queued")
+    )
+}
+
+/// Follows job `id` until it settles or ends, printing each new stage on stderr.
+pub async fn follow(rpc: &Rpc, id: u64, timeout: Duration) -> Result<JobReport, CliError> {
+    let started = Instant::now();
+    let mut last: Option<(Stage, Option<String>)> = None;
+    loop {
+        let report = status(rpc, id).await?;
+        let seen = (report.stage, report.unmatched.clone());
+        if last.as_ref() != Some(&seen) {
+            match report.stage {
+                Stage::Queued => eprintln!(
+                    "[□□□□□] queued: {}",
+                    report.unmatched.as_deref().unwrap_or("")
+                ),
+                Stage::Ended | Stage::Unknown => {}
+                stage => eprintln!("{}", progress_bar(stage)),
+            }
+            last = Some(seen);
+        }
+        match report.stage {
+            Stage::Settled => return Ok(report),
+            Stage::Ended => {
+                return Err(CliError::InvalidJob(format!(
+                    "job #{id} ended without settlement: {}",
+                    report.status.map(|s| s.to_string()).unwrap_or_default()
+                )))
+            }
+            Stage::Unknown => {
+                return Err(CliError::InvalidJob(format!("job #{id} is not on chain")))
+            }
+            _ => {}
+        }
+        if started.elapsed() > timeout {
+            return Err(CliError::InvalidJob(format!(
+                "stopped following job #{id} after {} s; it carries on (agora job status {id})",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// What `job result` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultReport {
+    /// The job.
+    pub job: u64,
+    /// Where the model was written.
+    pub model: PathBuf,
+    /// Its blob hash.
+    pub output: Hash,
+    /// The job's metrics.
+    pub metrics: serde_json::Value,
+    /// The receipt.
+    pub receipt: ReceiptReport,
+}
+
+/// Runs `job result ID --out DIR`.
+pub async fn result(rpc: &Rpc, id: u64, out: &Path) -> Result<ResultReport, CliError> {
+    let state = State::best(rpc);
+    let job = state.job(id).await?.ok_or_else(|| {
+        CliError::InvalidJob(format!("job #{id} is not on chain (or was pruned)"))
+    })?;
+    let JobStatus::Settled { receipt } = &job.status else {
+        return Err(CliError::InvalidJob(format!(
+            "job #{id} has not settled yet ({:?}); its result is released at settlement",
+            stage_of(&job)
+        )));
+    };
+    let commitment = job
+        .commitment
+        .as_ref()
+        .ok_or_else(|| CliError::InvalidJob(format!("job #{id} has no commitment")))?;
+    let model = rpc.blob_get(commitment.output).await?;
+    files::create_dir(out)?;
+    let write = |name: &str, bytes: &[u8]| files::write(&out.join(name), bytes);
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&commitment.metrics).unwrap_or(serde_json::Value::Null);
+    let report = ResultReport {
+        job: id,
+        model: out.join("model.bpk"),
+        output: commitment.output,
+        metrics: metrics.clone(),
+        receipt: receipt.into(),
+    };
+    write("model.bpk", &model)?;
+    write("metrics.json", &serde_json::to_vec_pretty(&metrics)?)?;
+    write("receipt.json", &serde_json::to_vec_pretty(&report)?)?;
+    Ok(report)
+}
+
+impl ResultReport {
+    /// Human-readable rendering.
+    pub fn text(&self) -> String {
+        let r = &self.receipt;
+        format!(
+            "Job #{}: model written to {} ({})\nMetrics: {}\nReceipt: {} fuel at {} AGR/Mfuel; paid {} AGR (worker {}, verifiers {}), refunded {} AGR; {} spot checks passed, {} missed\n",
+            self.job, self.model.display(), self.output, self.metrics, r.fuel, r.price, r.paid, r.paid_worker, r.paid_verifiers, r.refund, r.checks_passed, r.checks_missed
+        )
+    }
+}
+
+/// Runs `job cancel`: an open bid is cancelled (full refund); an assigned job is cancelled
+/// for the cancel fee.
+pub async fn cancel(rpc: &Rpc, signer: &Signer, id: u64) -> Result<JobReport, CliError> {
+    let state = State::best(rpc);
+    let call = if state.bid(id).await?.is_some() {
+        agora_runtime::RuntimeCall::Market(pallet_market::Call::CancelBid { bid: Compact(id) })
+    } else {
+        agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::CancelJob { job: id })
+    };
+    tx::send(rpc, signer, call, "cancellation", tx::DEFAULT_TIMEOUT).await?;
+    status(rpc, id).await
+}

@@ -1,0 +1,14 @@
+//! One module per command of `agora`: its arguments (clap), what it does (through the client
+//! library, the engine or a daemon crate) and what it prints (a report that renders as text
+//! or JSON).
+
+pub mod balance;
+pub mod job;
+pub mod key;
+pub mod market;
+pub mod offer;
+pub mod run_local;
+pub mod stake;
+pub mod transfer;
+pub mod verifier;
+pub mod worker;

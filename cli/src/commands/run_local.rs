@@ -1,0 +1,269 @@
+//! `agora job run-local`: run a job with the executor alone, no chain.
+//!
+//! Loads and validates the module (compiled modules are cached under
+//! `~/.cache/agora/modules`, keyed by module hash and executor fingerprint), asks the job for its
+//! plan, runs `init` and the segments while building the trace, evaluates and exports the final
+//! state, and writes to `--out`:
+//!
+//! - `model.bpk` — the trained model, a burnpack record `burn` loads natively;
+//! - `trace.json` — job identity (module, dataset, params, seed, steps, segment length), the
+//!   trace root and every leaf (index, state hash, fuel), and the fuel of each phase;
+//! - `metrics.json` — what the job's `eval` returned;
+//! - `final.state` — the state after the last segment (and with `--keep-states`, every state as
+//!   `states/<i>.state`, the checkpoints a worker keeps to answer reveals).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use agora_client::files;
+use agora_engine::{run, Executor, JobInputs, JobModule, Origin, RunSpec};
+use agora_primitives::Hash;
+use clap::Args;
+use serde::Serialize;
+
+use crate::args::JobArgs;
+use crate::cli::CliError;
+
+/// `agora job run-local …`
+#[derive(Debug, Args)]
+pub struct RunLocalArgs {
+    /// The job: module, dataset, params, steps, segment length, seed.
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Output directory (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "job-out")]
+    pub out: PathBuf,
+    /// Also write every intermediate state to DIR/states/.
+    #[arg(long)]
+    pub keep_states: bool,
+}
+
+/// Fuel by phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct FuelReport {
+    /// `init`.
+    pub init: u64,
+    /// All segments.
+    pub training: u64,
+    /// `eval`.
+    pub eval: u64,
+    /// `export`.
+    pub export: u64,
+    /// Sum.
+    pub total: u64,
+}
+
+/// One trace leaf in `trace.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeafReport {
+    /// Segment index.
+    pub index: u64,
+    /// Steps in the segment.
+    pub steps: u32,
+    /// blake3 of the state after the segment.
+    pub state_hash: Hash,
+    /// Fuel the segment used.
+    pub fuel: u64,
+}
+
+/// What `job run-local` prints (and writes as `trace.json`, with the leaves).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunLocalReport {
+    /// blake3 of the module.
+    pub module_hash: Hash,
+    /// blake3 of the dataset file.
+    pub dataset_hash: Hash,
+    /// The params as given.
+    pub params: serde_json::Value,
+    /// Seed.
+    pub seed: u64,
+    /// Steps run.
+    pub steps: u64,
+    /// Steps per segment.
+    pub segment_steps: u32,
+    /// Segments.
+    pub segments: u64,
+    /// The trace root (the worker's commitment).
+    pub trace_root: Hash,
+    /// Fuel by phase.
+    pub fuel: FuelReport,
+    /// Metrics from the job's `eval`.
+    pub metrics: serde_json::Value,
+    /// blake3 of the exported model.
+    pub output_hash: Hash,
+    /// Size of the exported model, bytes.
+    pub output_bytes: usize,
+    /// Where the compiled module came from: compiled, memory-cache, disk-cache.
+    pub compiled: String,
+    /// Wall-clock seconds for the whole run (informational; not part of any result).
+    pub seconds: f64,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Trace leaves (in `trace.json`; omitted from the printed report).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub leaves: Vec<LeafReport>,
+}
+
+impl RunLocalReport {
+    /// Human-readable summary.
+    pub fn text(&self) -> String {
+        let mfuel = |f: u64| format!("{:.3} Mfuel", f as f64 / 1e6);
+        let mut metrics = String::new();
+        if let Some(map) = self.metrics.as_object() {
+            for (k, v) in map {
+                metrics.push_str(&format!("\n  {k:<18}{v}"));
+            }
+        }
+        format!(
+            "Module        {} ({})\n\
+             Dataset       {}\n\
+             Run           seed {}, {} steps in {} segments of {}\n\
+             Trace root    {}\n\
+             Fuel          init {}, training {}, eval {}, export {}; total {}\n\
+             Metrics{metrics}\n\
+             Output hash   {} ({} bytes)\n\
+             Wrote         {}/model.bpk, trace.json, metrics.json, final.state  ({:.1} s)\n",
+            self.module_hash,
+            self.compiled,
+            self.dataset_hash,
+            self.seed,
+            self.steps,
+            self.segments,
+            self.segment_steps,
+            self.trace_root,
+            mfuel(self.fuel.init),
+            mfuel(self.fuel.training),
+            mfuel(self.fuel.eval),
+            mfuel(self.fuel.export),
+            mfuel(self.fuel.total),
+            self.output_hash,
+            self.output_bytes,
+            self.out.display(),
+            self.seconds,
+        )
+    }
+}
+
+/// The job's own plan (a JSON object) and the steps it means: `--steps` if given, else the
+/// plan's `total_steps`. Validates and compiles the module on the way, so a bad module is
+/// refused before anything else is done with it.
+pub fn plan(
+    executor: &Executor,
+    job: &JobModule,
+    params: &[u8],
+    dataset: &[u8],
+    steps: Option<u64>,
+) -> Result<(serde_json::Value, u64), CliError> {
+    let plan = executor.plan(job, params, dataset)?;
+    let plan: serde_json::Value = serde_json::from_slice(&plan.bytes)
+        .map_err(|e| CliError::InvalidJob(format!("the job's plan is not JSON: {e}")))?;
+    let steps = match steps {
+        Some(steps) => steps,
+        None => plan["total_steps"].as_u64().ok_or_else(|| {
+            CliError::InvalidJob(format!("the job's plan has no total_steps: {plan}"))
+        })?,
+    };
+    Ok((plan, steps))
+}
+
+/// Run `job run-local`.
+pub fn run_local(args: &RunLocalArgs) -> Result<RunLocalReport, CliError> {
+    let started = Instant::now();
+    let job_args = &args.job;
+    let wasm = files::read(&job_args.module, "module")?;
+    let dataset = files::read(&job_args.data, "dataset")?;
+    let params_bytes = files::read_params(&job_args.params)?;
+    let params = &params_bytes[..];
+    // Checked to be a JSON object by `read_params`.
+    let params_json: serde_json::Value = serde_json::from_slice(params).unwrap_or_default();
+    let executor = Executor::new(job_args.settings())?;
+    let job = executor.load(&wasm)?;
+    let (_, steps) = plan(&executor, &job, params, &dataset, job_args.steps)?;
+    let spec = RunSpec {
+        seed: job_args.seed,
+        steps,
+        segment_steps: job_args.segment,
+    };
+
+    files::create_dir(&args.out)?;
+    if args.keep_states {
+        files::create_dir(&args.out.join("states"))?;
+    }
+    let inputs = JobInputs {
+        params,
+        dataset: &dataset,
+    };
+    let mut write_error = None;
+    let result = run(&executor, &job, inputs, spec, |index, state| {
+        if args.keep_states {
+            if let Err(e) = files::write(&args.out.join(format!("states/{index}.state")), state) {
+                write_error = Some(e);
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    let eval = executor.eval(&job, params, &dataset, &result.final_state)?;
+    let export = executor.export(&job, params, &dataset, &result.final_state)?;
+    let metrics: serde_json::Value = serde_json::from_slice(&eval.bytes)
+        .map_err(|e| CliError::InvalidJob(format!("the job's metrics are not JSON: {e}")))?;
+
+    files::write(&args.out.join("model.bpk"), &export.bytes)?;
+    files::write(&args.out.join("final.state"), &result.final_state)?;
+    files::write(
+        &args.out.join("metrics.json"),
+        &serde_json::to_vec_pretty(&metrics)?,
+    )?;
+    let training = result.training_fuel();
+    let mut report = RunLocalReport {
+        module_hash: job.hash(),
+        dataset_hash: Hash::of(&dataset),
+        params: params_json,
+        seed: job_args.seed,
+        steps,
+        segment_steps: job_args.segment,
+        segments: spec.segments(),
+        trace_root: result.tree.root(),
+        fuel: FuelReport {
+            init: result.init_fuel,
+            training,
+            eval: eval.fuel,
+            export: export.fuel,
+            total: result
+                .init_fuel
+                .saturating_add(training)
+                .saturating_add(eval.fuel)
+                .saturating_add(export.fuel),
+        },
+        metrics,
+        output_hash: Hash::of(&export.bytes),
+        output_bytes: export.bytes.len(),
+        compiled: match job.origin() {
+            Origin::Compiled => "compiled",
+            Origin::MemoryCache => "memory cache",
+            Origin::DiskCache => "disk cache",
+        }
+        .to_string(),
+        seconds: 0.0,
+        out: args.out.clone(),
+        leaves: result
+            .leaves
+            .iter()
+            .map(|l| LeafReport {
+                index: l.index,
+                steps: spec.steps_in(l.index),
+                state_hash: l.state_hash,
+                fuel: l.fuel,
+            })
+            .collect(),
+    };
+    report.seconds = started.elapsed().as_secs_f64();
+    files::write(
+        &args.out.join("trace.json"),
+        &serde_json::to_vec_pretty(&report)?,
+    )?;
+    report.leaves.clear();
+    Ok(report)
+}

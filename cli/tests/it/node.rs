@@ -1,0 +1,152 @@
+//! A real `agora-node --dev` for the end-to-end tests of the `agora` binary.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use agora_client::rpc::{AccountBalance, Rpc};
+use agora_primitives::{AccountId, BlockNumber};
+
+pub use agora_test_support::free_port;
+
+/// The `agora-node` binary, built next to `agora` by `cargo test --workspace`.
+pub fn node_binary() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_BIN_EXE_agora")).with_file_name("agora-node");
+    assert!(
+        path.exists(),
+        "{} is missing: build the whole workspace first (`cargo test --workspace`, as \
+         scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// Runs the `agora` binary with `args`.
+pub fn agora(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_agora"))
+        .args(args)
+        .env_remove("AGORA_RPC")
+        .output()
+        .unwrap()
+}
+
+/// A running dev node; killed on drop.
+pub struct Node {
+    child: Child,
+    port: u16,
+    log: mpsc::Receiver<String>,
+    runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    /// Starts `agora-node --dev` on a temporary base path and waits until block 1 is finalized.
+    pub fn start() -> Node {
+        Node::start_with_block_time(200)
+    }
+
+    /// As [`Node::start`], with blocks every `ms` milliseconds (the market's deadlines are
+    /// counted in blocks, so slower blocks give daemons on a loaded machine more time).
+    pub fn start_with_block_time(ms: u64) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut child = Command::new(node_binary())
+            .arg("--dev")
+            .arg("--base-path")
+            .arg(dir.path())
+            .args(["--rpc-port", &port.to_string()])
+            .args(["--port", &free_port().to_string()])
+            .args(["--prometheus-port", &free_port().to_string()])
+            .args(["--block-time-ms", &ms.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = agora_test_support::capture_lines(stderr);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let node = Node {
+            child,
+            port,
+            log,
+            runtime,
+            _dir: dir,
+        };
+        node.wait_for(Duration::from_secs(60), "block 1 to be finalized", || {
+            node.try_finalized_number().filter(|n| *n >= 1)
+        });
+        node
+    }
+
+    /// The WebSocket URL of the node's RPC.
+    pub fn ws(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// The HTTP URL of the same RPC server.
+    pub fn http(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `agora --rpc <ws url> args…`.
+    pub fn agora(&self, args: &[&str]) -> Output {
+        let url = self.ws();
+        let mut all = vec!["--rpc", url.as_str()];
+        all.extend_from_slice(args);
+        agora(&all)
+    }
+
+    fn rpc<T>(
+        &self,
+        f: impl AsyncFnOnce(&Rpc) -> Result<T, agora_client::rpc::RpcError>,
+    ) -> Result<T, String> {
+        self.runtime.block_on(async {
+            let rpc = Rpc::connect(&self.http())
+                .await
+                .map_err(|e| e.to_string())?;
+            f(&rpc).await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn try_finalized_number(&self) -> Option<BlockNumber> {
+        self.rpc(async |rpc| {
+            let head = rpc.finalized_head().await?;
+            Ok(rpc.header(head).await?.number)
+        })
+        .ok()
+    }
+
+    /// The finalized height.
+    pub fn finalized_number(&self) -> BlockNumber {
+        self.try_finalized_number().unwrap()
+    }
+
+    /// Balances of `who`, read over RPC by the library (not by the CLI under test).
+    pub fn balance(&self, who: &AccountId) -> AccountBalance {
+        self.rpc(async |rpc| rpc.balance(who).await).unwrap()
+    }
+
+    /// Runs a library call against the node (for state the CLI under test does not show).
+    pub fn read<T>(
+        &self,
+        f: impl AsyncFnOnce(&Rpc) -> Result<T, agora_client::rpc::RpcError>,
+    ) -> T {
+        self.rpc(f).unwrap()
+    }
+
+    /// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
+    pub fn wait_for<T>(&self, timeout: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
+        agora_test_support::wait_for(timeout, what, || self.log.try_iter().collect(), f)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,5 +1,0 @@
-//! `agora`: the Agora command-line client.
-
-fn main() -> std::process::ExitCode {
-    agora_client::cli::main()
-}

@@ -1,0 +1,209 @@
+//! Engine benchmark (`scripts/bench.sh engine`): the same burn training natively and as the
+//! Wasm job under the executor with every determinism and metering setting on, in one run.
+//!
+//! Figures (JSON lines on stdout):
+//! - step time, Wasm vs native, for an MLP of ~140k parameters at batch 512 (target ratio ≤ 1.3),
+//!   measured by differencing a segment of N and one of 2N steps from the same start;
+//! - the same with NaN canonicalization on (the cost the NaN design avoids);
+//! - trace hashing (blake3 of one state) as a share of one step (target ≤ 5%);
+//! - compiled-module load: fresh compile, disk-cache load (target ≤ 20 ms), memory-cache hit;
+//! - peak memory: the job's linear memory and this process's peak RSS.
+//!
+//! The native baseline is `agora-job-native bench` (jobs/native), built by `scripts/bench.sh`
+//! for generic x86-64 (`AGORA_JOB_NATIVE`) and with `-C target-cpu=native`
+//! (`AGORA_JOB_NATIVE_HOSTCPU`); the ratio is reported against both.
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::arithmetic_side_effects
+)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use agora_engine::{Executor, JobModule, Settings};
+
+/// ~138k parameters: 64 → 512 → 200 → 10.
+const PARAMS: &str =
+    r#"{"hidden":[512,200],"batch_size":512,"optimizer":"adam","learning_rate":0.001}"#;
+const STEPS: u32 = 20;
+/// Alternating native/Wasm measurement rounds.
+const ROUNDS: usize = 5;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn emit(value: serde_json::Value) {
+    println!("{value}");
+}
+
+fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut last = None;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let out = f();
+        best = best.min(started.elapsed());
+        last = Some(out);
+    }
+    (best, last.unwrap())
+}
+
+/// Seconds per step by differencing, and the peak linear memory of the long segment.
+fn wasm_step(executor: &Executor, job: &JobModule, data: &[u8]) -> (f64, u64, Vec<u8>) {
+    let params = PARAMS.as_bytes();
+    let state = executor.init(job, params, data, 1).unwrap().bytes;
+    executor.segment(job, params, data, &state, 1).unwrap();
+    let mut best = f64::INFINITY;
+    let mut memory = 0;
+    let mut end_state = Vec::new();
+    for _ in 0..3 {
+        let (short, _) = best_of(1, || {
+            executor.segment(job, params, data, &state, STEPS).unwrap()
+        });
+        let (long, out) = best_of(1, || {
+            executor
+                .segment(job, params, data, &state, 2 * STEPS)
+                .unwrap()
+        });
+        best = best.min((long.as_secs_f64() - short.as_secs_f64()) / f64::from(STEPS));
+        memory = out.memory_bytes;
+        end_state = out.bytes;
+    }
+    (best, memory, end_state)
+}
+
+/// Seconds per step of the native baseline whose path is in `var`, if set.
+fn native_step(var: &str) -> Option<f64> {
+    let bin = std::env::var(var).ok()?;
+    let out = Command::new(&bin)
+        .args(["bench", "--data"])
+        .arg(repo().join("datasets/digits.csv"))
+        .args([
+            "--params",
+            PARAMS,
+            "--seed",
+            "1",
+            "--steps",
+            &STEPS.to_string(),
+        ])
+        .output()
+        .expect("runs agora-job-native");
+    assert!(
+        out.status.success(),
+        "{bin}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["seconds_per_step"].as_f64()
+}
+
+fn peak_rss_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
+
+fn main() {
+    let wasm = std::fs::read(repo().join("jobs/dist/mlp.wasm")).expect("jobs/dist/mlp.wasm");
+    let data = std::fs::read(repo().join("datasets/digits.csv")).expect("datasets/digits.csv");
+
+    // Module loading: fresh compile, disk cache, memory cache.
+    let cache = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..Settings::default()
+    };
+    let compiler = Executor::new(settings.clone()).unwrap();
+    let (compile, _) = best_of(1, || compiler.load(&wasm).unwrap());
+    // A new executor each time (its memory cache is empty); only `load` is timed.
+    let mut disk = Duration::MAX;
+    for _ in 0..5 {
+        let fresh = Executor::new(settings.clone()).unwrap();
+        let started = Instant::now();
+        let job = fresh.load(&wasm).unwrap();
+        disk = disk.min(started.elapsed());
+        assert_eq!(job.origin(), agora_engine::Origin::DiskCache);
+    }
+    let (memory_hit, _) = best_of(5, || compiler.load(&wasm).unwrap());
+    emit(serde_json::json!({
+        "benchmark": "engine/module-load",
+        "module_bytes": wasm.len(),
+        "compile_ms": compile.as_secs_f64() * 1e3,
+        "disk_cache_load_ms": disk.as_secs_f64() * 1e3,
+        "memory_cache_load_ms": memory_hit.as_secs_f64() * 1e3,
+        "target_disk_cache_load_ms": 20,
+    }));
+
+    // Step time: native baseline, Wasm, Wasm with NaN canonicalization. This machine's speed
+    // drifts by tens of percent between minutes (shared host), so the sides are measured in
+    // alternating rounds and the ratio is the median of the per-round ratios.
+    let executor = Executor::new(Settings::default()).unwrap();
+    let job = executor.load(&wasm).unwrap();
+    let canonicalizing = Executor::new(Settings {
+        nan_canonicalization: true,
+        ..Settings::default()
+    })
+    .unwrap();
+    let canonical_job = canonicalizing.load(&wasm).unwrap();
+    let plan: serde_json::Value =
+        serde_json::from_slice(&executor.plan(&job, PARAMS.as_bytes(), &data).unwrap().bytes)
+            .unwrap();
+    let mut rounds = Vec::new();
+    let (mut linear_memory, mut state) = (0, Vec::new());
+    for _ in 0..ROUNDS {
+        let native = native_step("AGORA_JOB_NATIVE");
+        let (wasm_s, memory, end_state) = wasm_step(&executor, &job, &data);
+        let native_hostcpu = native_step("AGORA_JOB_NATIVE_HOSTCPU");
+        let (canonical_s, _, _) = wasm_step(&canonicalizing, &canonical_job, &data);
+        (linear_memory, state) = (memory, end_state);
+        rounds.push((native, wasm_s, native_hostcpu, canonical_s));
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let ratios = |f: &dyn Fn(&(Option<f64>, f64, Option<f64>, f64)) -> Option<f64>| {
+        rounds.iter().filter_map(f).collect::<Vec<f64>>()
+    };
+    let wasm_step_s = median(ratios(&|r| Some(r.1))).unwrap();
+    let over_native = ratios(&|r| r.0.map(|n| r.1 / n));
+    emit(serde_json::json!({
+        "benchmark": "engine/step",
+        "parameters": plan["parameters"],
+        "batch": 512,
+        "rounds": ROUNDS,
+        "native_ms_per_step": median(ratios(&|r| r.0)).map(|s| s * 1e3),
+        "wasm_ms_per_step": wasm_step_s * 1e3,
+        "wasm_over_native_median": median(over_native.clone()),
+        "wasm_over_native_rounds": over_native,
+        "native_target_cpu_native_ms_per_step": median(ratios(&|r| r.2)).map(|s| s * 1e3),
+        "wasm_over_native_target_cpu_native_median": median(ratios(&|r| r.2.map(|n| r.1 / n))),
+        "target_wasm_over_native": 1.3,
+        "wasm_nan_canonicalization_ms_per_step": median(ratios(&|r| Some(r.3))).map(|s| s * 1e3),
+        "nan_canonicalization_cost_median": median(ratios(&|r| Some(r.3 / r.1))),
+    }));
+
+    // Trace hashing: blake3 of one full state, against one step.
+    let (hash, _) = best_of(50, || blake3::hash(&state));
+    emit(serde_json::json!({
+        "benchmark": "engine/trace-hash",
+        "state_bytes": state.len(),
+        "hash_ms": hash.as_secs_f64() * 1e3,
+        "share_of_one_step": hash.as_secs_f64() / wasm_step_s,
+        "target_share": 0.05,
+    }));
+
+    emit(serde_json::json!({
+        "benchmark": "engine/memory",
+        "job_linear_memory_mb": linear_memory as f64 / (1 << 20) as f64,
+        "process_peak_rss_mb": peak_rss_mb(),
+    }));
+}

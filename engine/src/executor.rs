@@ -1,0 +1,847 @@
+//! The executor: wasmtime configured so that a job module computes the same bytes and burns
+//! the same fuel on every machine.
+//!
+//! ## Determinism settings
+//!
+//! - Threads, shared memory and atomics: off (and refused by validation). Relaxed SIMD: off
+//!   (its results may differ by CPU); `relaxed_simd_deterministic` is set as well in case a
+//!   later change lets it through. Multi-memory, memory64, GC, exceptions: off.
+//! - No imports: a job has no clock, no randomness and no I/O; its only inputs are the bytes
+//!   passed through the ABI.
+//! - Every ABI call runs in a **fresh instance** with a fresh store. Nothing survives from one
+//!   call to the next except what the call returns, so a segment is a pure function of
+//!   `(module, params, dataset, state, steps)` and a verifier re-executing one segment alone
+//!   runs exactly the code path the worker ran.
+//! - NaN canonicalization: off by default, a [`Settings`] field for differential testing. The
+//!   reasoning (jobs trap on the first non-finite loss or state value, so no NaN bits reach a
+//!   hash) is in `docs/nan-determinism.md`, with the tests that back it.
+//! - Cranelift optimization level and the CPU features it may use change the machine code but
+//!   not the results: both are [`Settings`] fields so tests can vary them (the stand-in for
+//!   different hardware).
+//!
+//! ## Metering and limits
+//!
+//! Fuel is on: every call gets at most [`Limits::max_fuel_per_call`] units and reports what it
+//! used. Fuel is counted by wasmtime per WebAssembly operator and is deterministic for a given
+//! module, so workers, verifiers and the chain agree on it; it is the billing unit. Memory,
+//! table size and instance count are bounded by a resource limiter that turns any growth past
+//! the limit into [`Error::MemoryLimit`] / [`Error::TableLimit`]; the WebAssembly stack is
+//! bounded by `max_wasm_stack` ([`Error::StackOverflow`]). Inputs and outputs are bounded too.
+//!
+//! ## Compiled-module cache
+//!
+//! [`Executor::load`] looks for the compiled module in memory, then on disk (`cache_dir`), and
+//! only then validates and compiles it. Disk keys are
+//! `blake3("agora/module-cache/v1" ‖ module hash ‖ engine fingerprint ‖ limits digest)`, where
+//! the fingerprint hashes wasmtime's own compatibility hash (its version, every compiler
+//! setting, the target CPU features) — a serialized module is only valid for exactly that, so
+//! nothing else may share a key. A module enters either cache only after it passed validation
+//! and the ABI version check under these limits, so a hit skips both. Disk entries carry a
+//! blake3 checksum and are written atomically; an entry that fails its checksum or that
+//! wasmtime refuses is recompiled and replaced.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::{Hash as _, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use agora_primitives::Hash;
+use wasmtime::{Config, Engine, Instance, Memory, Module, ResourceLimiter, Store, Trap, TypedFunc};
+
+use crate::validate;
+use crate::Error;
+
+/// Job ABI version this executor runs.
+pub const ABI_VERSION: i32 = 1;
+
+/// Hard limits on what a job may use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest module accepted, bytes.
+    pub max_module_bytes: usize,
+    /// Largest linear memory, bytes.
+    pub max_memory_bytes: u64,
+    /// Largest table, elements.
+    pub max_table_elements: u64,
+    /// Fuel for one ABI call (one segment, one eval, …).
+    pub max_fuel_per_call: u64,
+    /// Largest params or dataset input, bytes.
+    pub max_input_bytes: usize,
+    /// Largest job state, bytes.
+    pub max_state_bytes: u64,
+    /// Largest other output (plan, metrics, exported model), bytes.
+    pub max_output_bytes: u64,
+    /// WebAssembly stack, bytes of native stack wasmtime lets a call use.
+    pub max_wasm_stack: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_module_bytes: 32 << 20,
+            max_memory_bytes: 2 << 30,
+            max_table_elements: 65_536,
+            max_fuel_per_call: 5_000_000_000_000,
+            max_input_bytes: 256 << 20,
+            max_state_bytes: 256 << 20,
+            max_output_bytes: 256 << 20,
+            max_wasm_stack: 1 << 20,
+        }
+    }
+}
+
+/// Cranelift optimization level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptLevel {
+    /// No optimizations.
+    None,
+    /// Optimize for speed (the default).
+    Speed,
+    /// Optimize for speed and size.
+    SpeedAndSize,
+}
+
+/// The CPU features Cranelift may use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CpuFeatures {
+    /// Everything the host has (the default).
+    Host,
+    /// The host's features minus these Cranelift ISA flags (e.g. `has_avx2`).
+    Without(Vec<&'static str>),
+}
+
+impl CpuFeatures {
+    /// x86-64 without AVX, AVX-512, FMA and BMI: roughly an x86-64-v2 CPU.
+    pub fn x86_64_v2() -> Self {
+        Self::Without(vec![
+            "has_avx",
+            "has_avx2",
+            "has_fma",
+            "has_bmi1",
+            "has_bmi2",
+            "has_lzcnt",
+            "has_avx512f",
+            "has_avx512vl",
+            "has_avx512dq",
+            "has_avx512bitalg",
+            "has_avx512vbmi",
+            "has_avx_vnni",
+            "has_avx512vnni",
+        ])
+    }
+
+    /// x86-64 baseline: SSE2 only (x86-64-v1). Float rounding instructions then become calls
+    /// into the host (exact operations, so results do not change).
+    pub fn x86_64_baseline() -> Self {
+        let Self::Without(mut flags) = Self::x86_64_v2() else {
+            unreachable!()
+        };
+        flags.extend([
+            "has_sse3",
+            "has_ssse3",
+            "has_sse41",
+            "has_sse42",
+            "has_popcnt",
+            "has_cmpxchg16b",
+        ]);
+        Self::Without(flags)
+    }
+}
+
+/// How the executor is configured. Every field but `limits` and `cache_dir` changes the machine
+/// code wasmtime generates, never the results a valid job computes.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Cranelift optimization level.
+    pub opt_level: OptLevel,
+    /// CPU features Cranelift may use.
+    pub cpu: CpuFeatures,
+    /// Canonicalize NaNs after every float operation (see `docs/nan-determinism.md`).
+    pub nan_canonicalization: bool,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Directory for compiled modules; `None` keeps them in memory only.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            opt_level: OptLevel::Speed,
+            cpu: CpuFeatures::Host,
+            nan_canonicalization: false,
+            limits: Limits::default(),
+            cache_dir: None,
+        }
+    }
+}
+
+/// Where [`Executor::load`] found the compiled module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled now.
+    Compiled,
+    /// Already compiled by this executor.
+    MemoryCache,
+    /// Deserialized from the disk cache.
+    DiskCache,
+}
+
+/// A validated, compiled job module.
+#[derive(Clone)]
+pub struct JobModule {
+    hash: Hash,
+    size: usize,
+    origin: Origin,
+    module: Module,
+}
+
+impl JobModule {
+    /// blake3 of the module bytes: the module's identity everywhere in Agora.
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+    /// Module size, bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+    /// Where the compiled code came from.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+}
+
+/// What one ABI call returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Output {
+    /// The call's result bytes.
+    pub bytes: Vec<u8>,
+    /// Fuel the call used (instantiation and input allocation included).
+    pub fuel: u64,
+    /// Linear memory at the end of the call, bytes — the call's peak, since WebAssembly
+    /// memory never shrinks.
+    pub memory_bytes: u64,
+}
+
+/// Modules kept compiled in memory.
+const MEMORY_CACHE_ENTRIES: usize = 16;
+/// Longest job error message kept.
+const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// Runs job modules. Cheap to share: calls take `&self`.
+pub struct Executor {
+    engine: Engine,
+    settings: Settings,
+    fingerprint: Hash,
+    /// Digest of the limits: a cached module passed validation under exactly these.
+    limits_digest: Hash,
+    compiled: Mutex<(BTreeMap<Hash, Module>, VecDeque<Hash>)>,
+}
+
+/// Feeds `std::hash::Hash` output into blake3 (for wasmtime's compatibility hash).
+struct Blake3Hasher(blake3::Hasher);
+
+impl Hasher for Blake3Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    fn finish(&self) -> u64 {
+        let hash = self.0.finalize();
+        u64::from_le_bytes(hash.as_bytes()[..8].try_into().unwrap_or_default())
+    }
+}
+
+impl Executor {
+    /// An executor with `settings`.
+    pub fn new(settings: Settings) -> Result<Self, Error> {
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .wasm_relaxed_simd(false)
+            .relaxed_simd_deterministic(true)
+            .wasm_simd(true)
+            .wasm_multi_memory(false)
+            .wasm_memory64(false)
+            .cranelift_nan_canonicalization(settings.nan_canonicalization)
+            .cranelift_opt_level(match settings.opt_level {
+                OptLevel::None => wasmtime::OptLevel::None,
+                OptLevel::Speed => wasmtime::OptLevel::Speed,
+                OptLevel::SpeedAndSize => wasmtime::OptLevel::SpeedAndSize,
+            })
+            .max_wasm_stack(settings.limits.max_wasm_stack)
+            .parallel_compilation(true);
+        if let CpuFeatures::Without(flags) = &settings.cpu {
+            for flag in flags {
+                // SAFETY: disabling an ISA feature only makes Cranelift emit older instructions;
+                // wasmtime still checks that every *enabled* feature exists on the host.
+                #[allow(unsafe_code)]
+                unsafe {
+                    config.cranelift_flag_set(flag, "false");
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: this host is built for hard floats (x86-64 always is), the case the
+            // method documents as safe; needed once SSE4.1 is off and float rounding becomes a
+            // call into the host.
+            #[allow(unsafe_code)]
+            unsafe {
+                config.x86_float_abi_ok(true);
+            }
+        }
+        let engine = Engine::new(&config).map_err(|e| Error::Engine {
+            reason: format!("{e:#}"),
+        })?;
+        let mut hasher = Blake3Hasher(blake3::Hasher::new());
+        hasher.write(b"agora/executor/v1");
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let fingerprint = Hash(*hasher.0.finalize().as_bytes());
+        let limits_digest = Hash::of(format!("{:?}", settings.limits).as_bytes());
+        Ok(Self {
+            engine,
+            settings,
+            fingerprint,
+            limits_digest,
+            compiled: Mutex::new((BTreeMap::new(), VecDeque::new())),
+        })
+    }
+
+    /// The settings this executor runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Hash of everything a compiled module depends on besides its bytes.
+    pub fn fingerprint(&self) -> Hash {
+        self.fingerprint
+    }
+
+    /// Validate and compile (or fetch from the caches) a job module.
+    pub fn load(&self, wasm: &[u8]) -> Result<JobModule, Error> {
+        // Size first: nothing else, not even hashing, for an oversized module.
+        validate::check_size(wasm, &self.settings.limits)?;
+        let hash = Hash::of(wasm);
+        let job = |module, origin| JobModule {
+            hash,
+            size: wasm.len(),
+            origin,
+            module,
+        };
+
+        // A module is cached only after it passed validation and the ABI version check under
+        // this executor's limits and engine (both are in the disk key), so a hit skips them.
+        if let Some(module) = self.lock().0.get(&hash) {
+            return Ok(job(module.clone(), Origin::MemoryCache));
+        }
+        let path = self.settings.cache_dir.as_ref().map(|dir| {
+            let key = Hash::of_parts(&[
+                b"agora/module-cache/v1",
+                &hash.0,
+                &self.fingerprint.0,
+                &self.limits_digest.0,
+            ]);
+            dir.join(format!("{}.cwasm", hex(&key.0)))
+        });
+        if let Some(module) = path.as_deref().and_then(|p| self.read_cached(p)) {
+            self.remember(hash, &module);
+            return Ok(job(module, Origin::DiskCache));
+        }
+
+        validate::validate(wasm, &self.settings.limits)?;
+        let module = Module::from_binary(&self.engine, wasm).map_err(|e| Error::Compile {
+            reason: format!("{e:#}"),
+        })?;
+        let loaded = job(module, Origin::Compiled);
+        let version = self.call_version(&loaded)?;
+        if version != ABI_VERSION {
+            return Err(Error::UnsupportedAbi {
+                found: version,
+                supported: ABI_VERSION,
+            });
+        }
+        if let Some(path) = &path {
+            write_cached(path, &loaded.module)?;
+        }
+        self.remember(hash, &loaded.module);
+        Ok(loaded)
+    }
+
+    /// Keep a compiled module in the bounded memory cache (oldest entry evicted first).
+    fn remember(&self, hash: Hash, module: &Module) {
+        let mut guard = self.lock();
+        let (map, order) = &mut *guard;
+        if map.insert(hash, module.clone()).is_none() {
+            order.push_back(hash);
+            while order.len() > MEMORY_CACHE_ENTRIES {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (BTreeMap<Hash, Module>, VecDeque<Hash>)> {
+        // A panic while holding the lock leaves a consistent map (inserts are single calls).
+        self.compiled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A disk-cache entry, if present, intact and accepted by wasmtime.
+    fn read_cached(&self, path: &Path) -> Option<Module> {
+        let bytes = std::fs::read(path).ok()?;
+        let (checksum, payload) = bytes.split_at_checked(32)?;
+        if blake3::hash(payload).as_bytes() != checksum {
+            return None;
+        }
+        // SAFETY: `payload` was written by `write_cached` from `Module::serialize` of an engine
+        // with this fingerprint (it is in the file name) and its checksum matches, so it is
+        // wasmtime's own output for this configuration; wasmtime also checks its version and
+        // settings header before use. (Anyone who can write the cache directory can run native
+        // code in this process, as they could by replacing the binary.)
+        #[allow(unsafe_code)]
+        let module = unsafe { Module::deserialize(&self.engine, payload) };
+        module.ok()
+    }
+
+    fn call_version(&self, job: &JobModule) -> Result<i32, Error> {
+        let (mut store, instance) = self.instantiate(job, "agora_abi_version")?;
+        let f: TypedFunc<(), i32> = typed(&instance, &mut store, "agora_abi_version")?;
+        f.call(&mut store, ()).map_err(|e| {
+            classify(
+                e,
+                &store,
+                "agora_abi_version",
+                self.settings.limits.max_fuel_per_call,
+            )
+        })
+    }
+
+    fn instantiate(
+        &self,
+        job: &JobModule,
+        call: &'static str,
+    ) -> Result<(Store<Guard>, Instance), Error> {
+        let limits = &self.settings.limits;
+        let mut store = Store::new(
+            &self.engine,
+            Guard {
+                limits: limits.clone(),
+                denied: None,
+            },
+        );
+        store.limiter(|guard| guard);
+        store
+            .set_fuel(limits.max_fuel_per_call)
+            .map_err(|e| Error::Engine {
+                reason: format!("{e:#}"),
+            })?;
+        let instance = Instance::new(&mut store, &job.module, &[])
+            .map_err(|e| classify(e, &store, call, limits.max_fuel_per_call))?;
+        Ok((store, instance))
+    }
+
+    /// `agora_plan`: the job's planned steps and shape, JSON.
+    pub fn plan(&self, job: &JobModule, params: &[u8], dataset: &[u8]) -> Result<Output, Error> {
+        self.call(job, Call::Plan, &[("params", params), ("dataset", dataset)])
+    }
+
+    /// `agora_init`: the state before the first step.
+    pub fn init(
+        &self,
+        job: &JobModule,
+        params: &[u8],
+        dataset: &[u8],
+        seed: u64,
+    ) -> Result<Output, Error> {
+        self.call(
+            job,
+            Call::Init { seed },
+            &[("params", params), ("dataset", dataset)],
+        )
+    }
+
+    /// `agora_segment`: `steps` training steps from `state`.
+    pub fn segment(
+        &self,
+        job: &JobModule,
+        params: &[u8],
+        dataset: &[u8],
+        state: &[u8],
+        steps: u32,
+    ) -> Result<Output, Error> {
+        self.call(
+            job,
+            Call::Segment { steps },
+            &[("params", params), ("dataset", dataset), ("state", state)],
+        )
+    }
+
+    /// `agora_eval`: metrics of `state`, JSON.
+    pub fn eval(
+        &self,
+        job: &JobModule,
+        params: &[u8],
+        dataset: &[u8],
+        state: &[u8],
+    ) -> Result<Output, Error> {
+        self.call(
+            job,
+            Call::Eval,
+            &[("params", params), ("dataset", dataset), ("state", state)],
+        )
+    }
+
+    /// `agora_export`: the trained model (burnpack).
+    pub fn export(
+        &self,
+        job: &JobModule,
+        params: &[u8],
+        dataset: &[u8],
+        state: &[u8],
+    ) -> Result<Output, Error> {
+        self.call(
+            job,
+            Call::Export,
+            &[("params", params), ("dataset", dataset), ("state", state)],
+        )
+    }
+
+    /// One ABI call: `inputs` copied into the instance's memory, the export called, its
+    /// output read back. A fresh instance per call, so no state survives between calls.
+    fn call(
+        &self,
+        job: &JobModule,
+        call: Call,
+        inputs: &[(&'static str, &[u8])],
+    ) -> Result<Output, Error> {
+        let limits = &self.settings.limits;
+        let name = call.name();
+        check_input_sizes(limits, inputs)?;
+        let (mut store, instance) = self.instantiate(job, name)?;
+        let fuel = limits.max_fuel_per_call;
+        let memory: Memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or(Error::MissingExport { name: "memory" })?;
+        let args = write_inputs(&instance, &mut store, memory, name, inputs, fuel)?;
+        let status = invoke(&instance, &mut store, call, &args, fuel)?;
+        let (mut bytes, memory_bytes) =
+            read_output(&instance, &mut store, memory, call, status, limits)?;
+        let used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        match status {
+            0 => Ok(Output {
+                bytes,
+                fuel: used,
+                memory_bytes,
+            }),
+            1 => {
+                bytes.truncate(MAX_MESSAGE_BYTES);
+                Err(Error::Job {
+                    call: name,
+                    message: String::from_utf8_lossy(&bytes).into_owned(),
+                })
+            }
+            other => Err(Error::AbiViolation {
+                call: name,
+                reason: format!("returned status {other}; the ABI defines 0 and 1"),
+            }),
+        }
+    }
+}
+
+/// Refuses an input over its limit before anything is instantiated.
+fn check_input_sizes(limits: &Limits, inputs: &[(&'static str, &[u8])]) -> Result<(), Error> {
+    for (what, bytes) in inputs {
+        let limit = if *what == "state" {
+            usize::try_from(limits.max_state_bytes).unwrap_or(usize::MAX)
+        } else {
+            limits.max_input_bytes
+        };
+        if bytes.len() > limit.min(i32::MAX as usize) {
+            return Err(Error::InputTooLarge {
+                what,
+                size: bytes.len(),
+                limit,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Copies each input into a buffer the module allocates (`agora_alloc`), and returns the
+/// `(pointer, length)` arguments of the call.
+fn write_inputs(
+    instance: &Instance,
+    store: &mut Store<Guard>,
+    memory: Memory,
+    name: &'static str,
+    inputs: &[(&'static str, &[u8])],
+    fuel: u64,
+) -> Result<Vec<i32>, Error> {
+    let alloc: TypedFunc<i32, i32> = typed(instance, &mut *store, "agora_alloc")?;
+    let mut args: Vec<i32> = Vec::with_capacity(inputs.len().saturating_mul(2));
+    for (what, bytes) in inputs {
+        // Checked against the limits by `check_input_sizes`, which are capped at i32::MAX.
+        let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
+        let ptr = alloc
+            .call(&mut *store, len)
+            .map_err(|e| classify(e, store, name, fuel))?;
+        let start = ptr as u32 as usize;
+        if ptr == 0
+            || start
+                .checked_add(bytes.len())
+                .is_none_or(|end| end > memory.data_size(&*store))
+        {
+            return Err(Error::AbiViolation {
+                call: name,
+                reason: format!(
+                    "agora_alloc({len}) for the {what} returned {ptr}, not a buffer inside memory"
+                ),
+            });
+        }
+        memory
+            .write(&mut *store, start, bytes)
+            .map_err(|e| Error::AbiViolation {
+                call: name,
+                reason: e.to_string(),
+            })?;
+        args.extend([ptr, len]);
+    }
+    Ok(args)
+}
+
+/// Calls the export of `call` with `args` (and its scalar argument); returns its status.
+fn invoke(
+    instance: &Instance,
+    store: &mut Store<Guard>,
+    call: Call,
+    args: &[i32],
+    fuel: u64,
+) -> Result<i32, Error> {
+    let name = call.name();
+    let arg = |i: usize| args.get(i).copied().unwrap_or(0);
+    let status = match call {
+        Call::Plan => typed::<(i32, i32, i32, i32), i32>(instance, &mut *store, name)?
+            .call(&mut *store, (arg(0), arg(1), arg(2), arg(3))),
+        Call::Init { seed } => {
+            typed::<(i32, i32, i32, i32, i64), i32>(instance, &mut *store, name)?
+                .call(&mut *store, (arg(0), arg(1), arg(2), arg(3), seed as i64))
+        }
+        Call::Segment { steps } => {
+            let steps = i32::try_from(steps).map_err(|_| Error::AbiViolation {
+                call: name,
+                reason: format!("a segment of {steps} steps does not fit the ABI's i32"),
+            })?;
+            typed::<(i32, i32, i32, i32, i32, i32, i32), i32>(instance, &mut *store, name)?.call(
+                &mut *store,
+                (arg(0), arg(1), arg(2), arg(3), arg(4), arg(5), steps),
+            )
+        }
+        Call::Eval | Call::Export => {
+            typed::<(i32, i32, i32, i32, i32, i32), i32>(instance, &mut *store, name)?.call(
+                &mut *store,
+                (arg(0), arg(1), arg(2), arg(3), arg(4), arg(5)),
+            )
+        }
+    };
+    status.map_err(|e| classify(e, store, name, fuel))
+}
+
+/// Reads the call's output (`agora_output_ptr`, `agora_output_len`), bounded by the limit of
+/// what the call returns; also returns the memory's size.
+fn read_output(
+    instance: &Instance,
+    store: &mut Store<Guard>,
+    memory: Memory,
+    call: Call,
+    status: i32,
+    limits: &Limits,
+) -> Result<(Vec<u8>, u64), Error> {
+    let name = call.name();
+    let fuel = limits.max_fuel_per_call;
+    let out_ptr: TypedFunc<(), i32> = typed(instance, &mut *store, "agora_output_ptr")?;
+    let out_len: TypedFunc<(), i32> = typed(instance, &mut *store, "agora_output_len")?;
+    let ptr = out_ptr
+        .call(&mut *store, ())
+        .map_err(|e| classify(e, store, name, fuel))? as u32 as u64;
+    let len = out_len
+        .call(&mut *store, ())
+        .map_err(|e| classify(e, store, name, fuel))? as u32 as u64;
+    let limit = match (call, status) {
+        (_, 1) => (MAX_MESSAGE_BYTES as u64).saturating_mul(16),
+        (Call::Init { .. } | Call::Segment { .. }, _) => limits.max_state_bytes,
+        _ => limits.max_output_bytes,
+    };
+    if len > limit {
+        return Err(Error::OutputTooLarge {
+            call: name,
+            size: len,
+            limit,
+        });
+    }
+    let size = memory.data_size(&*store) as u64;
+    if ptr.checked_add(len).is_none_or(|end| end > size) {
+        return Err(Error::AbiViolation {
+            call: name,
+            reason: format!("the output ({ptr}, {len}) lies outside the {size}-byte memory"),
+        });
+    }
+    // `len` is at most a limit and lies inside the memory (checked above).
+    let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    memory
+        .read(
+            &*store,
+            usize::try_from(ptr).unwrap_or(usize::MAX),
+            &mut bytes,
+        )
+        .map_err(|e| Error::AbiViolation {
+            call: name,
+            reason: e.to_string(),
+        })?;
+    Ok((bytes, size))
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Call {
+    Plan,
+    Init { seed: u64 },
+    Segment { steps: u32 },
+    Eval,
+    Export,
+}
+
+impl Call {
+    fn name(self) -> &'static str {
+        match self {
+            Call::Plan => "agora_plan",
+            Call::Init { .. } => "agora_init",
+            Call::Segment { .. } => "agora_segment",
+            Call::Eval => "agora_eval",
+            Call::Export => "agora_export",
+        }
+    }
+}
+
+fn typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+    instance: &Instance,
+    store: &mut Store<Guard>,
+    name: &'static str,
+) -> Result<TypedFunc<P, R>, Error> {
+    instance
+        .get_typed_func::<P, R>(store, name)
+        .map_err(|e| Error::WrongExport {
+            name,
+            expected: "the Job ABI v1 signature".into(),
+            found: format!("{e:#}"),
+        })
+}
+
+/// The store's resource limiter: records what it refused so the error can say so.
+struct Guard {
+    limits: Limits,
+    denied: Option<Denied>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Denied {
+    Memory(u64),
+    Table(u64),
+}
+
+impl ResourceLimiter for Guard {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.limits.max_memory_bytes {
+            self.denied = Some(Denied::Memory(desired as u64));
+            return Err(wasmtime::Error::msg("memory limit"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.limits.max_table_elements {
+            self.denied = Some(Denied::Table(desired as u64));
+            return Err(wasmtime::Error::msg("table limit"));
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+    fn tables(&self) -> usize {
+        1
+    }
+    fn memories(&self) -> usize {
+        1
+    }
+}
+
+/// Turn a wasmtime error into the crate's error for `call`.
+fn classify(error: wasmtime::Error, store: &Store<Guard>, call: &'static str, fuel: u64) -> Error {
+    let limits = &store.data().limits;
+    match store.data().denied {
+        Some(Denied::Memory(requested)) => {
+            return Error::MemoryLimit {
+                call,
+                requested,
+                limit: limits.max_memory_bytes,
+            }
+        }
+        Some(Denied::Table(requested)) => {
+            return Error::TableLimit {
+                call,
+                requested,
+                limit: limits.max_table_elements,
+            }
+        }
+        None => {}
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Error::OutOfFuel { call, limit: fuel },
+        Some(Trap::StackOverflow) => Error::StackOverflow { call },
+        Some(Trap::UnreachableCodeReached) => Error::Trap {
+            call,
+            trap: "wasm `unreachable` executed (a panic or abort in the job)".into(),
+        },
+        Some(trap) => Error::Trap {
+            call,
+            trap: trap.to_string(),
+        },
+        None => Error::Trap {
+            call,
+            trap: format!("{error:#}"),
+        },
+    }
+}
+
+fn write_cached(path: &Path, module: &Module) -> Result<(), Error> {
+    let cache_error = |e: &dyn std::fmt::Display| Error::Cache {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let payload = module.serialize().map_err(|e| cache_error(&e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| cache_error(&e))?;
+    }
+    let mut bytes = Vec::with_capacity(payload.len().saturating_add(32));
+    bytes.extend_from_slice(blake3::hash(&payload).as_bytes());
+    bytes.extend_from_slice(&payload);
+    // Write then rename: a reader sees the whole entry or none.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, &bytes).map_err(|e| cache_error(&e))?;
+    std::fs::rename(&tmp, path).map_err(|e| cache_error(&e))?;
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,309 @@
+//! Running a whole job into a trace, and re-executing one segment of it.
+//!
+//! A run of `steps` steps in segments of `K` steps is `init` followed by `⌈steps / K⌉`
+//! segments (the last one may be shorter). After segment `i` the executor hashes the full state
+//! (`state_hash = blake3(state bytes)`, the same hash that names the state as a content-addressed
+//! blob) and records the leaf `(i, state_hash, fuel used by the segment)`; the trace root over
+//! the leaves is the worker's commitment (see [`crate::trace`]). `init`'s fuel is reported
+//! separately: its output, the start state of segment 0, is recomputed by anyone who checks
+//! segment 0, so it needs no leaf.
+//!
+//! To check segment `i`, a verifier needs its start state. For `i > 0` the worker reveals the
+//! state bytes with leaf `i − 1` and its inclusion proof; the bytes must hash to that leaf's
+//! `state_hash` ([`Error::StartStateMismatch`] otherwise). For `i = 0` the verifier runs `init`
+//! itself. It then re-executes the segment in a fresh instance and compares its leaf with the
+//! claimed leaf `i` (itself proven against the root): equal is [`Verdict::Valid`], different is
+//! [`Verdict::Mismatch`] — evidence for a dispute, not an error.
+
+use agora_primitives::Hash;
+
+use crate::executor::{Executor, JobModule};
+use crate::trace::{
+    verify_inclusion, InclusionProof, TraceError, TraceLeaf, TraceTree, MAX_SEGMENTS,
+};
+use crate::Error;
+
+/// The bytes a job runs on.
+#[derive(Clone, Copy, Debug)]
+pub struct JobInputs<'a> {
+    /// Params JSON.
+    pub params: &'a [u8],
+    /// Dataset CSV.
+    pub dataset: &'a [u8],
+}
+
+/// How a job is cut into segments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunSpec {
+    /// The job seed.
+    pub seed: u64,
+    /// Total training steps.
+    pub steps: u64,
+    /// Steps per segment (`K`).
+    pub segment_steps: u32,
+}
+
+impl RunSpec {
+    /// The spec of a job as the ledger records it, where a segment length is a `u64`.
+    pub fn from_ledger(seed: u64, steps: u64, segment_steps: u64) -> Result<RunSpec, Error> {
+        let segment_steps =
+            u32::try_from(segment_steps).map_err(|_| Error::SegmentTooLong { segment_steps })?;
+        Ok(RunSpec {
+            seed,
+            steps,
+            segment_steps,
+        })
+    }
+
+    /// Check the spec: at least one step, non-empty segments, at most
+    /// [`MAX_SEGMENTS`] segments.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.steps == 0 || self.segment_steps == 0 {
+            return Err(Error::EmptyRun {
+                steps: self.steps,
+                segment_steps: self.segment_steps,
+            });
+        }
+        let count = self.segments();
+        if count > MAX_SEGMENTS {
+            return Err(Error::Trace(TraceError::TooManySegments {
+                count,
+                max: MAX_SEGMENTS,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Number of segments, `⌈steps / K⌉`.
+    pub fn segments(&self) -> u64 {
+        self.steps.div_ceil(u64::from(self.segment_steps.max(1)))
+    }
+
+    /// Steps in segment `index` (the last may be shorter).
+    pub fn steps_in(&self, index: u64) -> u32 {
+        let k = u64::from(self.segment_steps);
+        let done = index.saturating_mul(k);
+        // At most `k`, which came from a u32.
+        u32::try_from(self.steps.saturating_sub(done).min(k)).unwrap_or(u32::MAX)
+    }
+}
+
+/// The result of a full run.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// Fuel `init` used.
+    pub init_fuel: u64,
+    /// Hash of the state `init` produced (segment 0's start state).
+    pub initial_state_hash: Hash,
+    /// One leaf per segment.
+    pub leaves: Vec<TraceLeaf>,
+    /// The Merkle tree over the leaves.
+    pub tree: TraceTree,
+    /// The state after the last segment.
+    pub final_state: Vec<u8>,
+}
+
+impl Run {
+    /// Fuel of all segments.
+    pub fn training_fuel(&self) -> u64 {
+        self.leaves.iter().map(|l| l.fuel).sum()
+    }
+}
+
+/// Run `module` on `inputs` as `spec` says. `on_state(i, bytes)` sees every state as it is
+/// produced — `i = 0` the initial state, `i = k` the state after segment `k − 1` — so a worker
+/// can store checkpoints (start states it may have to reveal).
+pub fn run(
+    executor: &Executor,
+    module: &JobModule,
+    inputs: JobInputs<'_>,
+    spec: RunSpec,
+    mut on_state: impl FnMut(u64, &[u8]) -> Result<(), Error>,
+) -> Result<Run, Error> {
+    spec.check()?;
+    let init = executor.init(module, inputs.params, inputs.dataset, spec.seed)?;
+    let initial_state_hash = Hash::of(&init.bytes);
+    on_state(0, &init.bytes)?;
+    let mut state = init.bytes;
+    // `check` bounds the segment count by MAX_SEGMENTS.
+    let mut leaves = Vec::with_capacity(usize::try_from(spec.segments()).unwrap_or(0));
+    for index in 0..spec.segments() {
+        let out = executor.segment(
+            module,
+            inputs.params,
+            inputs.dataset,
+            &state,
+            spec.steps_in(index),
+        )?;
+        leaves.push(TraceLeaf {
+            index,
+            state_hash: Hash::of(&out.bytes),
+            fuel: out.fuel,
+        });
+        on_state(index.saturating_add(1), &out.bytes)?;
+        state = out.bytes;
+    }
+    let tree = TraceTree::new(leaves.clone())?;
+    Ok(Run {
+        init_fuel: init.fuel,
+        initial_state_hash,
+        leaves,
+        tree,
+        final_state: state,
+    })
+}
+
+/// Re-execute segment `index` alone from `start_state`, returning the leaf it produces.
+pub fn reexecute(
+    executor: &Executor,
+    module: &JobModule,
+    inputs: JobInputs<'_>,
+    spec: RunSpec,
+    index: u64,
+    start_state: &[u8],
+) -> Result<TraceLeaf, Error> {
+    spec.check()?;
+    if index >= spec.segments() {
+        return Err(Error::Trace(TraceError::LeafOutOfRange {
+            index,
+            count: spec.segments(),
+        }));
+    }
+    let out = executor.segment(
+        module,
+        inputs.params,
+        inputs.dataset,
+        start_state,
+        spec.steps_in(index),
+    )?;
+    Ok(TraceLeaf {
+        index,
+        state_hash: Hash::of(&out.bytes),
+        fuel: out.fuel,
+    })
+}
+
+/// What a worker commits to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Commitment {
+    /// Trace root.
+    pub root: Hash,
+    /// Segment count.
+    pub segments: u64,
+}
+
+/// How a revealed start state is authenticated.
+#[derive(Clone, Debug)]
+pub enum StartProof {
+    /// Segment 0: the verifier recomputes the initial state with `init`.
+    Initial,
+    /// Segment `i > 0`: leaf `i − 1` and its inclusion proof.
+    Previous {
+        /// Leaf `i − 1`.
+        leaf: TraceLeaf,
+        /// Its proof against the commitment.
+        proof: InclusionProof,
+    },
+}
+
+/// Outcome of checking one segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Re-execution reproduced the claimed leaf.
+    Valid,
+    /// Re-execution produced a different leaf.
+    Mismatch {
+        /// The leaf the worker committed.
+        claimed: TraceLeaf,
+        /// The leaf re-execution produced.
+        computed: TraceLeaf,
+    },
+}
+
+/// A sampled segment as a worker reveals it.
+#[derive(Clone, Debug)]
+pub struct Reveal<'a> {
+    /// Segment index.
+    pub index: u64,
+    /// The start state bytes.
+    pub start_state: &'a [u8],
+    /// Authentication of the start state.
+    pub start: StartProof,
+    /// The claimed leaf of the segment.
+    pub leaf: TraceLeaf,
+    /// Its proof.
+    pub proof: InclusionProof,
+}
+
+/// Check a revealed segment against `commitment` by re-executing it.
+pub fn check_segment(
+    executor: &Executor,
+    module: &JobModule,
+    inputs: JobInputs<'_>,
+    spec: RunSpec,
+    commitment: Commitment,
+    reveal: &Reveal<'_>,
+) -> Result<Verdict, Error> {
+    spec.check()?;
+    let index = reveal.index;
+    if commitment.segments != spec.segments() || index >= commitment.segments {
+        return Err(Error::Trace(TraceError::LeafOutOfRange {
+            index,
+            count: commitment.segments.min(spec.segments()),
+        }));
+    }
+    if reveal.leaf.index != index {
+        return Err(Error::Trace(TraceError::ProofForOtherLeaf {
+            proof_index: reveal.leaf.index,
+            leaf_index: index,
+        }));
+    }
+    verify_inclusion(
+        commitment.root,
+        commitment.segments,
+        &reveal.leaf,
+        &reveal.proof,
+    )?;
+    let expected = match &reveal.start {
+        StartProof::Initial if index == 0 => Hash::of(
+            &executor
+                .init(module, inputs.params, inputs.dataset, spec.seed)?
+                .bytes,
+        ),
+        StartProof::Initial => {
+            return Err(Error::WrongStartLeaf {
+                index,
+                expected: index.wrapping_sub(1),
+                found: index,
+            })
+        }
+        StartProof::Previous { leaf, proof } => {
+            if index == 0 || leaf.index != index.wrapping_sub(1) {
+                return Err(Error::WrongStartLeaf {
+                    index,
+                    expected: index.wrapping_sub(1),
+                    found: leaf.index,
+                });
+            }
+            verify_inclusion(commitment.root, commitment.segments, leaf, proof)?;
+            leaf.state_hash
+        }
+    };
+    let found = Hash::of(reveal.start_state);
+    if found != expected {
+        return Err(Error::StartStateMismatch {
+            index,
+            expected,
+            found,
+        });
+    }
+    let computed = reexecute(executor, module, inputs, spec, index, reveal.start_state)?;
+    if computed == reveal.leaf {
+        Ok(Verdict::Valid)
+    } else {
+        Ok(Verdict::Mismatch {
+            claimed: reveal.leaf,
+            computed,
+        })
+    }
+}

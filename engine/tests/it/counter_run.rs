@@ -1,0 +1,325 @@
+//! Runs, traces, re-execution and the module cache, on the small WAT counter job (fast; the
+//! burn job's determinism is tested in `job_engine`).
+
+use agora_engine::trace::{TraceError, TraceLeaf, TraceTree};
+use agora_engine::{
+    check_segment, reexecute, run, Commitment, Error, Executor, JobInputs, Origin, Reveal, RunSpec,
+    Settings, StartProof, Verdict,
+};
+use agora_primitives::Hash;
+
+use crate::fixture::counter;
+
+const INPUTS: JobInputs<'static> = JobInputs {
+    params: b"{}",
+    dataset: b"0123456789",
+};
+const SPEC: RunSpec = RunSpec {
+    seed: 99,
+    steps: 23,
+    segment_steps: 5,
+};
+
+struct Recorded {
+    run: agora_engine::Run,
+    states: Vec<Vec<u8>>,
+}
+
+fn record(executor: &Executor) -> Recorded {
+    let job = executor.load(&counter()).expect("loads");
+    let mut states = Vec::new();
+    let run = run(executor, &job, INPUTS, SPEC, |i, s| {
+        assert_eq!(i as usize, states.len());
+        states.push(s.to_vec());
+        Ok(())
+    })
+    .expect("runs");
+    Recorded { run, states }
+}
+
+#[test]
+fn a_run_has_one_leaf_per_segment_and_a_short_last_segment() {
+    assert_eq!(SPEC.segments(), 5);
+    assert_eq!(
+        (0..5).map(|i| SPEC.steps_in(i)).collect::<Vec<_>>(),
+        [5, 5, 5, 5, 3]
+    );
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let Recorded { run, states } = record(&executor);
+    assert_eq!(run.leaves.len(), 5);
+    assert_eq!(states.len(), 6);
+    for (i, leaf) in run.leaves.iter().enumerate() {
+        assert_eq!(leaf.index, i as u64);
+        assert_eq!(leaf.state_hash, Hash::of(&states[i + 1]));
+    }
+    // Fuel grows with steps: the short last segment costs less than a full one.
+    assert!(run.leaves[4].fuel < run.leaves[0].fuel, "{:?}", run.leaves);
+    assert_eq!(run.leaves[0].fuel, run.leaves[1].fuel);
+    assert_eq!(run.initial_state_hash, Hash::of(&states[0]));
+    assert_eq!(run.final_state, states[5]);
+    assert_eq!(
+        run.training_fuel(),
+        run.leaves.iter().map(|l| l.fuel).sum::<u64>()
+    );
+}
+
+#[test]
+fn repeated_runs_give_the_same_root() {
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let a = record(&executor).run;
+    let b = record(&executor).run;
+    assert_eq!(a.tree.root(), b.tree.root());
+    // A different seed or dataset changes it.
+    let job = executor.load(&counter()).expect("loads");
+    let other = run(
+        &executor,
+        &job,
+        INPUTS,
+        RunSpec { seed: 100, ..SPEC },
+        |_, _| Ok(()),
+    )
+    .expect("runs");
+    assert_ne!(other.tree.root(), a.tree.root());
+    let inputs = JobInputs {
+        dataset: b"01234567890",
+        ..INPUTS
+    };
+    let other = run(&executor, &job, inputs, SPEC, |_, _| Ok(())).expect("runs");
+    assert_ne!(other.tree.root(), a.tree.root());
+}
+
+#[test]
+fn every_segment_reexecuted_alone_reproduces_its_leaf() {
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let Recorded { run, states } = record(&executor);
+    let job = executor.load(&counter()).expect("loads");
+    for index in 0..SPEC.segments() {
+        let leaf = reexecute(
+            &executor,
+            &job,
+            INPUTS,
+            SPEC,
+            index,
+            &states[index as usize],
+        )
+        .expect("re-executes");
+        assert_eq!(leaf, run.leaves[index as usize]);
+    }
+    let err = reexecute(&executor, &job, INPUTS, SPEC, 5, &states[5]).expect_err("out of range");
+    assert!(matches!(
+        err,
+        Error::Trace(TraceError::LeafOutOfRange { index: 5, count: 5 })
+    ));
+}
+
+fn reveal<'a>(recorded: &'a Recorded, index: u64) -> Reveal<'a> {
+    let tree = &recorded.run.tree;
+    let start = if index == 0 {
+        StartProof::Initial
+    } else {
+        StartProof::Previous {
+            leaf: recorded.run.leaves[index as usize - 1],
+            proof: tree.prove(index - 1).expect("proof"),
+        }
+    };
+    Reveal {
+        index,
+        start_state: &recorded.states[index as usize],
+        start,
+        leaf: recorded.run.leaves[index as usize],
+        proof: tree.prove(index).expect("proof"),
+    }
+}
+
+#[test]
+fn honest_reveals_check_valid() {
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let recorded = record(&executor);
+    let job = executor.load(&counter()).expect("loads");
+    let commitment = Commitment {
+        root: recorded.run.tree.root(),
+        segments: 5,
+    };
+    for index in 0..5 {
+        let verdict = check_segment(
+            &executor,
+            &job,
+            INPUTS,
+            SPEC,
+            commitment,
+            &reveal(&recorded, index),
+        )
+        .expect("checks");
+        assert_eq!(verdict, Verdict::Valid, "segment {index}");
+    }
+}
+
+#[test]
+fn tampered_start_state_is_detected() {
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let recorded = record(&executor);
+    let job = executor.load(&counter()).expect("loads");
+    let commitment = Commitment {
+        root: recorded.run.tree.root(),
+        segments: 5,
+    };
+    let mut tampered = recorded.states[3].clone();
+    tampered[0] ^= 1;
+    let mut r = reveal(&recorded, 3);
+    r.start_state = &tampered;
+    let err = check_segment(&executor, &job, INPUTS, SPEC, commitment, &r).expect_err("tampered");
+    assert!(
+        matches!(err, Error::StartStateMismatch { index: 3, .. }),
+        "{err}"
+    );
+    // Segment 0's start state is recomputed by the verifier, so tampering shows there too.
+    let mut r = reveal(&recorded, 0);
+    r.start_state = &tampered;
+    let err = check_segment(&executor, &job, INPUTS, SPEC, commitment, &r).expect_err("tampered");
+    assert!(
+        matches!(err, Error::StartStateMismatch { index: 0, .. }),
+        "{err}"
+    );
+    // The wrong previous leaf is refused.
+    let mut r = reveal(&recorded, 3);
+    r.start = StartProof::Previous {
+        leaf: recorded.run.leaves[1],
+        proof: recorded.run.tree.prove(1).expect("proof"),
+    };
+    let err = check_segment(&executor, &job, INPUTS, SPEC, commitment, &r).expect_err("wrong leaf");
+    assert!(
+        matches!(
+            err,
+            Error::WrongStartLeaf {
+                index: 3,
+                expected: 2,
+                found: 1
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn tampered_leaf_is_detected() {
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let recorded = record(&executor);
+    let job = executor.load(&counter()).expect("loads");
+    // Against the honest root, a changed leaf fails its inclusion proof.
+    let commitment = Commitment {
+        root: recorded.run.tree.root(),
+        segments: 5,
+    };
+    let mut r = reveal(&recorded, 2);
+    r.leaf.fuel += 1;
+    let err =
+        check_segment(&executor, &job, INPUTS, SPEC, commitment, &r).expect_err("tampered leaf");
+    assert!(
+        matches!(err, Error::Trace(TraceError::RootMismatch { index: 2, .. })),
+        "{err}"
+    );
+    // A worker that committed a wrong leaf from the start passes the proof but not re-execution.
+    let mut leaves = recorded.run.leaves.clone();
+    leaves[2] = TraceLeaf {
+        state_hash: Hash::of(b"made up"),
+        ..leaves[2]
+    };
+    let cheating = TraceTree::new(leaves.clone()).expect("tree");
+    let commitment = Commitment {
+        root: cheating.root(),
+        segments: 5,
+    };
+    let r = Reveal {
+        index: 2,
+        start_state: &recorded.states[2],
+        start: StartProof::Previous {
+            leaf: leaves[1],
+            proof: cheating.prove(1).expect("proof"),
+        },
+        leaf: leaves[2],
+        proof: cheating.prove(2).expect("proof"),
+    };
+    let verdict = check_segment(&executor, &job, INPUTS, SPEC, commitment, &r).expect("checks");
+    assert_eq!(
+        verdict,
+        Verdict::Mismatch {
+            claimed: leaves[2],
+            computed: recorded.run.leaves[2]
+        }
+    );
+}
+
+#[test]
+fn empty_runs_are_refused() {
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let job = executor.load(&counter()).expect("loads");
+    for spec in [
+        RunSpec { steps: 0, ..SPEC },
+        RunSpec {
+            segment_steps: 0,
+            ..SPEC
+        },
+    ] {
+        let err = run(&executor, &job, INPUTS, spec, |_, _| Ok(())).expect_err("empty");
+        assert!(matches!(err, Error::EmptyRun { .. }), "{err}");
+    }
+}
+
+#[test]
+fn module_cache_memory_then_disk_then_recompile_after_corruption() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = Settings {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..Settings::default()
+    };
+    let first = Executor::new(settings.clone()).expect("executor");
+    assert_eq!(
+        first.load(&counter()).expect("loads").origin(),
+        Origin::Compiled
+    );
+    assert_eq!(
+        first.load(&counter()).expect("loads").origin(),
+        Origin::MemoryCache
+    );
+    let fresh_root = record(&first).run.tree.root();
+
+    let second = Executor::new(settings.clone()).expect("executor");
+    assert_eq!(second.fingerprint(), first.fingerprint());
+    assert_eq!(
+        second.load(&counter()).expect("loads").origin(),
+        Origin::DiskCache
+    );
+    assert_eq!(record(&second).run.tree.root(), fresh_root);
+
+    // Corrupt every entry: the next executor recompiles instead of trusting it.
+    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+        let path = entry.expect("entry").path();
+        let mut bytes = std::fs::read(&path).expect("read");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, bytes).expect("write");
+    }
+    let third = Executor::new(settings).expect("executor");
+    assert_eq!(
+        third.load(&counter()).expect("loads").origin(),
+        Origin::Compiled
+    );
+    assert_eq!(record(&third).run.tree.root(), fresh_root);
+}
+
+#[test]
+fn cache_keys_differ_between_configurations() {
+    let a = Executor::new(Settings::default()).expect("executor");
+    let b = Executor::new(Settings {
+        nan_canonicalization: true,
+        ..Settings::default()
+    })
+    .expect("executor");
+    let c = Executor::new(Settings {
+        opt_level: agora_engine::OptLevel::None,
+        ..Settings::default()
+    })
+    .expect("executor");
+    assert_ne!(a.fingerprint(), b.fingerprint());
+    assert_ne!(a.fingerprint(), c.fingerprint());
+}

@@ -1,0 +1,413 @@
+//! Determinism evidence on the real burn job, `jobs/dist/mlp.wasm` (built by
+//! `scripts/build-jobs.sh`, checked in, and checked to rebuild bit for bit by `scripts/test.sh`).
+//!
+//! The same module and inputs must give the same trace root across repeated runs, Cranelift
+//! optimization levels, reduced CPU feature sets (the stand-in for different hardware), NaN
+//! canonicalization on and off (the stand-in for x86 vs ARM NaN bits), compiled-cache hits vs
+//! fresh compiles, and a segment re-executed alone vs the full run.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use agora_engine::trace::TraceError;
+use agora_engine::{
+    check_segment, reexecute, run, Commitment, CpuFeatures, Error, Executor, JobInputs, OptLevel,
+    Origin, Reveal, Run, RunSpec, Settings, StartProof, Verdict,
+};
+use agora_primitives::Hash;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn mlp() -> &'static [u8] {
+    static WASM: OnceLock<Vec<u8>> = OnceLock::new();
+    WASM.get_or_init(|| {
+        let path = repo().join("jobs/dist/mlp.wasm");
+        std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{} ({e}); it is checked in — run scripts/build-jobs.sh",
+                path.display()
+            )
+        })
+    })
+}
+
+fn digits() -> &'static [u8] {
+    static CSV: OnceLock<Vec<u8>> = OnceLock::new();
+    CSV.get_or_init(|| {
+        std::fs::read(repo().join("datasets/digits.csv")).expect("datasets/digits.csv")
+    })
+}
+
+/// A small, quick configuration: 12 steps in 3 segments of 4.
+const SMALL_PARAMS: &[u8] = br#"{"hidden":[32],"batch_size":32,"learning_rate":0.01}"#;
+const SMALL: RunSpec = RunSpec {
+    seed: 7,
+    steps: 12,
+    segment_steps: 4,
+};
+
+fn inputs(params: &'static [u8]) -> JobInputs<'static> {
+    JobInputs {
+        params,
+        dataset: digits(),
+    }
+}
+
+fn small_run(executor: &Executor) -> (Run, Vec<Vec<u8>>) {
+    let job = executor.load(mlp()).expect("mlp.wasm loads");
+    let mut states = Vec::new();
+    let run = run(executor, &job, inputs(SMALL_PARAMS), SMALL, |_, s| {
+        states.push(s.to_vec());
+        Ok(())
+    })
+    .expect("runs");
+    (run, states)
+}
+
+/// The reference run with default settings, computed once.
+fn reference() -> &'static (Run, Vec<Vec<u8>>) {
+    static REFERENCE: OnceLock<(Run, Vec<Vec<u8>>)> = OnceLock::new();
+    REFERENCE.get_or_init(|| small_run(&Executor::new(Settings::default()).expect("executor")))
+}
+
+fn assert_same_trace(settings: Settings, what: &str) {
+    let (expected, _) = reference();
+    let (run, _) = small_run(&Executor::new(settings).unwrap_or_else(|e| panic!("{what}: {e}")));
+    assert_eq!(run.leaves, expected.leaves, "{what}: leaves differ");
+    assert_eq!(
+        run.tree.root(),
+        expected.tree.root(),
+        "{what}: root differs"
+    );
+    assert_eq!(
+        run.init_fuel, expected.init_fuel,
+        "{what}: init fuel differs"
+    );
+}
+
+#[test]
+fn repeated_runs_give_identical_roots() {
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let (a, _) = small_run(&executor);
+    let (b, _) = small_run(&executor);
+    assert_eq!(a.tree.root(), b.tree.root());
+    assert_eq!(a.leaves, reference().0.leaves);
+    // And the run is not trivially constant: every segment moves the state.
+    let hashes: Vec<Hash> = a.leaves.iter().map(|l| l.state_hash).collect();
+    assert!(hashes.windows(2).all(|w| w[0] != w[1]));
+    assert!(a.leaves.iter().all(|l| l.fuel > 0));
+}
+
+#[test]
+fn cranelift_optimization_levels_agree() {
+    for level in [OptLevel::None, OptLevel::SpeedAndSize] {
+        assert_same_trace(
+            Settings {
+                opt_level: level,
+                ..Settings::default()
+            },
+            &format!("{level:?}"),
+        );
+    }
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn reduced_cpu_feature_sets_agree() {
+    assert_same_trace(
+        Settings {
+            cpu: CpuFeatures::x86_64_v2(),
+            ..Settings::default()
+        },
+        "x86-64-v2",
+    );
+    assert_same_trace(
+        Settings {
+            cpu: CpuFeatures::x86_64_baseline(),
+            ..Settings::default()
+        },
+        "x86-64 baseline",
+    );
+}
+
+#[test]
+fn nan_canonicalization_on_and_off_agree() {
+    // x86 and ARM differ in the NaN bits they produce; canonicalization rewrites every NaN to
+    // one pattern. Equal roots mean no NaN bits reached the state (docs/nan-determinism.md).
+    assert_same_trace(
+        Settings {
+            nan_canonicalization: true,
+            ..Settings::default()
+        },
+        "NaN canonicalization",
+    );
+}
+
+#[test]
+fn compiled_cache_hit_and_fresh_compile_agree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = Settings {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..Settings::default()
+    };
+    let first = Executor::new(settings.clone()).expect("executor");
+    assert_eq!(first.load(mlp()).expect("loads").origin(), Origin::Compiled);
+    let second = Executor::new(settings.clone()).expect("executor");
+    assert_eq!(
+        second.load(mlp()).expect("loads").origin(),
+        Origin::DiskCache
+    );
+    assert_same_trace(settings, "disk cache");
+}
+
+#[test]
+fn every_segment_reexecuted_alone_matches_the_full_run() {
+    let (run_, states) = reference();
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let job = executor.load(mlp()).expect("loads");
+    for index in 0..SMALL.segments() {
+        let leaf = reexecute(
+            &executor,
+            &job,
+            inputs(SMALL_PARAMS),
+            SMALL,
+            index,
+            &states[index as usize],
+        )
+        .expect("re-executes");
+        assert_eq!(leaf, run_.leaves[index as usize], "segment {index}");
+    }
+}
+
+#[test]
+fn tampered_state_and_tampered_leaf_are_detected() {
+    let (run_, states) = reference();
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let job = executor.load(mlp()).expect("loads");
+    let commitment = Commitment {
+        root: run_.tree.root(),
+        segments: SMALL.segments(),
+    };
+    let honest = |index: u64| Reveal {
+        index,
+        start_state: &states[index as usize],
+        start: StartProof::Previous {
+            leaf: run_.leaves[index as usize - 1],
+            proof: run_.tree.prove(index - 1).expect("proof"),
+        },
+        leaf: run_.leaves[index as usize],
+        proof: run_.tree.prove(index).expect("proof"),
+    };
+    assert_eq!(
+        check_segment(
+            &executor,
+            &job,
+            inputs(SMALL_PARAMS),
+            SMALL,
+            commitment,
+            &honest(2)
+        )
+        .expect("checks"),
+        Verdict::Valid
+    );
+
+    // One flipped bit in a weight of the revealed start state.
+    let mut tampered = states[2].clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x01;
+    let reveal = Reveal {
+        start_state: &tampered,
+        ..honest(2)
+    };
+    let err = check_segment(
+        &executor,
+        &job,
+        inputs(SMALL_PARAMS),
+        SMALL,
+        commitment,
+        &reveal,
+    )
+    .expect_err("tampered");
+    assert!(
+        matches!(err, Error::StartStateMismatch { index: 2, .. }),
+        "{err}"
+    );
+
+    // Re-executing from the tampered state gives a different leaf than the committed one.
+    let leaf = reexecute(&executor, &job, inputs(SMALL_PARAMS), SMALL, 2, &tampered).expect("runs");
+    assert_ne!(leaf.state_hash, run_.leaves[2].state_hash);
+
+    // A leaf changed after the commitment fails its proof.
+    let mut reveal = honest(2);
+    reveal.leaf.fuel -= 1;
+    let err = check_segment(
+        &executor,
+        &job,
+        inputs(SMALL_PARAMS),
+        SMALL,
+        commitment,
+        &reveal,
+    )
+    .expect_err("tampered leaf");
+    assert!(
+        matches!(err, Error::Trace(TraceError::RootMismatch { index: 2, .. })),
+        "{err}"
+    );
+}
+
+#[test]
+fn trains_digits_to_at_least_95_percent_holdout_accuracy() {
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let job = executor.load(mlp()).expect("loads");
+    let params: &[u8] = b"{}";
+    let plan: serde_json::Value =
+        serde_json::from_slice(&executor.plan(&job, params, digits()).expect("plan").bytes)
+            .expect("json");
+    let steps = plan["total_steps"].as_u64().expect("total_steps");
+    assert_eq!(plan["features"], 64);
+    assert_eq!(plan["classes"], 10);
+    let spec = RunSpec {
+        seed: 1,
+        steps,
+        segment_steps: 100,
+    };
+    let result = run(&executor, &job, inputs(params), spec, |_, _| Ok(())).expect("trains");
+    let metrics: serde_json::Value = serde_json::from_slice(
+        &executor
+            .eval(&job, params, digits(), &result.final_state)
+            .expect("eval")
+            .bytes,
+    )
+    .expect("json");
+    let accuracy = metrics["holdout_accuracy"].as_f64().expect("accuracy");
+    assert!(
+        accuracy >= 0.95,
+        "holdout accuracy {accuracy} < 0.95 ({metrics})"
+    );
+    let model = executor
+        .export(&job, params, digits(), &result.final_state)
+        .expect("export");
+    assert!(
+        model.bytes.len() > 4 * 9_000,
+        "the model holds the weights: {} bytes",
+        model.bytes.len()
+    );
+}
+
+#[test]
+fn diverging_training_stops_with_the_same_error_everywhere() {
+    let params: &[u8] =
+        br#"{"optimizer":"sgd","learning_rate":9.9,"hidden":[256,256],"batch_size":16}"#;
+    let spec = RunSpec {
+        seed: 3,
+        steps: 60,
+        segment_steps: 60,
+    };
+    let mut errors = Vec::new();
+    for nan_canonicalization in [false, true] {
+        let executor = Executor::new(Settings {
+            nan_canonicalization,
+            ..Settings::default()
+        })
+        .expect("executor");
+        let job = executor.load(mlp()).expect("loads");
+        let err = run(&executor, &job, inputs(params), spec, |_, _| Ok(())).expect_err("diverges");
+        assert!(
+            matches!(&err, Error::Job { call: "agora_segment", message } if message.contains("diverged")),
+            "{err}"
+        );
+        errors.push(err);
+    }
+    assert_eq!(errors[0], errors[1]);
+}
+
+#[test]
+fn bad_params_and_datasets_are_named() {
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let job = executor.load(mlp()).expect("loads");
+    let cases: &[(&[u8], &[u8], &str)] = &[
+        (br#"{"hidden":[0]}"#, digits(), "`hidden` width 0"),
+        (br#"{"hiden":[3]}"#, digits(), "unknown field `hiden`"),
+        (br#"{"learning_rate":-1}"#, digits(), "`learning_rate` = -1"),
+        (b"{}", b"a,b\n1,2\n", "last column must be named `label`"),
+        (b"{}", b"a,label\n1,0\nfoo,1\n", "`foo` is not a number"),
+    ];
+    for (params, dataset, expected) in cases {
+        let err = executor
+            .init(&job, params, dataset, 1)
+            .expect_err("refused");
+        assert!(
+            matches!(&err, Error::Job { call: "agora_init", message } if message.contains(expected)),
+            "{err}"
+        );
+    }
+    // A state that is not a state.
+    let err = executor
+        .segment(&job, b"{}", digits(), b"garbage", 1)
+        .expect_err("refused");
+    assert!(err.to_string().contains("magic"), "{err}");
+}
+
+#[test]
+fn works_unchanged_on_another_dataset_in_the_format() {
+    // Three classes, five features with names and scales unlike digits, negative and
+    // fractional values: class c sits around c on every feature.
+    let mut csv = String::from("temperature,pressure,humidity,wind,altitude,label\n");
+    let mut x: u64 = 12345;
+    for row in 0..300u64 {
+        let class = row % 3;
+        let mut cells = Vec::new();
+        for feature in 0..5u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let noise = ((x >> 33) % 1000) as f64 / 1000.0 - 0.5;
+            let scale = [1.0, 1000.0, 0.01, -5.0, 250.0][feature as usize];
+            cells.push(format!("{:.4}", (class as f64 + noise * 0.8) * scale));
+        }
+        csv.push_str(&format!("{},{class}\n", cells.join(",")));
+    }
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let job = executor.load(mlp()).expect("loads");
+    let params: &[u8] = br#"{"hidden":[16],"epochs":15,"batch_size":16,"learning_rate":0.01}"#;
+    let plan: serde_json::Value = serde_json::from_slice(
+        &executor
+            .plan(&job, params, csv.as_bytes())
+            .expect("plan")
+            .bytes,
+    )
+    .expect("json");
+    assert_eq!(
+        (plan["features"].as_u64(), plan["classes"].as_u64()),
+        (Some(5), Some(3))
+    );
+    assert_eq!(plan["holdout_rows"], 60);
+    let steps = plan["total_steps"].as_u64().expect("steps");
+    let inputs = JobInputs {
+        params,
+        dataset: csv.as_bytes(),
+    };
+    let result = run(
+        &executor,
+        &job,
+        inputs,
+        RunSpec {
+            seed: 2,
+            steps,
+            segment_steps: 50,
+        },
+        |_, _| Ok(()),
+    )
+    .expect("trains");
+    let metrics: serde_json::Value = serde_json::from_slice(
+        &executor
+            .eval(&job, params, csv.as_bytes(), &result.final_state)
+            .expect("eval")
+            .bytes,
+    )
+    .expect("json");
+    let accuracy = metrics["holdout_accuracy"].as_f64().expect("accuracy");
+    assert!(accuracy >= 0.9, "holdout accuracy {accuracy} ({metrics})");
+}

@@ -1,0 +1,165 @@
+//! Building a proposal: when consensus makes this node the leader of a view, a block on the
+//! parent it names, from the pool's ready extrinsics.
+//!
+//! The proposal's timestamp is this node's clock, but at least one millisecond past the
+//! parent's, and the proposal waits until the parent is a block time (`--block-time-ms`) old so
+//! that blocks come no faster than the block time whatever the consensus timeouts.
+//!
+//! Extrinsics are tried in the pool's order (at most [`MAX_BLOCK_TXS`]) until the block is
+//! full. One that fails for a reason a later block may not share (a nonce already used on
+//! this branch or not yet reached, no room left) stays pooled; one that fails otherwise (e.g.
+//! the fee can no longer be paid) is dropped from the pool and reported
+//! [`ChainEvent::Dropped`].
+//!
+//! The built block is executed as it is built, so it enters the chain *executed*, and its
+//! bytes are stored among the unfinalized blocks before consensus votes for it (see
+//! `Database::put_unfinalized`).
+
+use super::MAX_BLOCK_TXS;
+use super::{now_ms, task_failed, Chain, ChainError, ChainEvent, Executed, Pending, View};
+use crate::txpool::PooledTx;
+use agora_primitives::smt;
+use agora_primitives::{AccountId, Hash};
+use agora_runtime::block::{Block, Header};
+use agora_runtime::executive::{BlockBuilder, TransactionError};
+use parity_scale_codec::Encode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a proposal is built on.
+struct Slot {
+    genesis_hash: Hash,
+    parent: Hash,
+    parent_header: Header,
+    timestamp: u64,
+    author: AccountId,
+}
+
+/// A built, executed and stored proposal.
+struct Built {
+    block: Block,
+    encoded: Vec<u8>,
+    executed: Executed,
+    /// Pooled extrinsics that can no longer be included anywhere.
+    rejected: Vec<Hash>,
+}
+
+impl Chain {
+    /// Builds a block on `parent`, waiting until the block time since the parent has passed.
+    pub(super) async fn build(&self, parent: Hash) -> Result<Hash, ChainError> {
+        let parent_header = self.header(&parent)?;
+        let timestamp = self.wait_for_slot(&parent_header).await;
+        let (view, candidates) = {
+            let state = self.lock();
+            let view = Self::view_at(&state, &self.inner.db, parent)
+                .ok_or(ChainError::UnknownBlock(parent))?;
+            (view, state.pool.ready(MAX_BLOCK_TXS))
+        };
+        let slot = Slot {
+            genesis_hash: self.inner.genesis_hash,
+            parent,
+            parent_header,
+            timestamp,
+            author: self.inner.author,
+        };
+        let started = Instant::now();
+        let built = tokio::task::spawn_blocking(move || assemble(&view, slot, candidates))
+            .await
+            .map_err(task_failed)??;
+        self.inner
+            .metrics
+            .import_seconds
+            .observe(started.elapsed().as_secs_f64());
+        Ok(self.add_built(built))
+    }
+
+    /// Sleeps until the block time since the parent has passed; returns the proposal's
+    /// timestamp.
+    async fn wait_for_slot(&self, parent_header: &Header) -> u64 {
+        let block_time = u64::try_from(self.inner.block_time.as_millis()).unwrap_or(u64::MAX);
+        let due = parent_header.timestamp.saturating_add(block_time);
+        let now = now_ms();
+        if due > now {
+            tokio::time::sleep(Duration::from_millis(due.saturating_sub(now))).await;
+        }
+        // Time must increase even if this node's clock is behind the parent's author's.
+        now_ms().max(parent_header.timestamp.saturating_add(1))
+    }
+
+    /// Adds a built block to the unfinalized ones, dropping the extrinsics it rejected from
+    /// the pool; returns its hash.
+    fn add_built(&self, built: Built) -> Hash {
+        let Built {
+            block,
+            encoded,
+            executed,
+            rejected,
+        } = built;
+        let hash = block.hash();
+        let header = block.header.clone();
+        let mut state = self.lock();
+        for dropped in &rejected {
+            state.pool.remove(dropped);
+        }
+        if !rejected.is_empty() {
+            let _ = self.inner.events.send(ChainEvent::Dropped(rejected));
+        }
+        state.pending.insert(
+            hash,
+            Pending {
+                block: Arc::new(block),
+                encoded: Arc::new(encoded),
+                executed: Some(Arc::new(executed)),
+            },
+        );
+        self.set_best_if_higher(&mut state, hash, &header);
+        hash
+    }
+}
+
+/// Builds, seals and stores a block in `slot` on `view` (the parent's state) from
+/// `candidates`. Runs on the blocking pool.
+fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built, ChainError> {
+    let Slot {
+        genesis_hash,
+        parent,
+        parent_header,
+        timestamp,
+        author,
+    } = slot;
+    let mut builder =
+        BlockBuilder::new(view, genesis_hash, parent, timestamp, author).map_err(|error| {
+            ChainError::InvalidBlock {
+                hash: parent,
+                error,
+            }
+        })?;
+    let mut rejected = Vec::new();
+    for tx in candidates {
+        if builder.is_full() {
+            break;
+        }
+        match builder.push(tx.xt) {
+            Ok(()) => {}
+            // Already included on this branch, or waiting for an earlier nonce: keep.
+            Err(TransactionError::StaleNonce { .. })
+            | Err(TransactionError::FutureNonce { .. })
+            | Err(TransactionError::ExhaustsBlock { .. }) => {}
+            // No longer valid (e.g. the fee cannot be paid any more): drop.
+            Err(_) => rejected.push(tx.hash),
+        }
+    }
+    let built = builder.finish();
+    let update = smt::update(view, parent_header.state_root, &built.changes)?;
+    let (block, changes, events) = built.into_sealed(update.root);
+    let executed = Executed::new(changes, events, update.new_nodes);
+    // Kept on disk before consensus votes for it; see `Database::put_unfinalized`.
+    let encoded = block.encode();
+    view.db.put_unfinalized(&block.hash(), &encoded)?;
+    Ok(Built {
+        block,
+        encoded,
+        executed,
+        rejected,
+    })
+}

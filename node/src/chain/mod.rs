@@ -1,0 +1,520 @@
+//! The node's chain: finalized blocks in RocksDB, unfinalized blocks in memory, the
+//! transaction pool, and the block production, import and finalization that consensus drives.
+//!
+//! # States of a block
+//!
+//! ```text
+//!   received (bytes only) --verify--> executed --finalized--> committed to RocksDB
+//!   proposed (built here) ------------^
+//! ```
+//!
+//! - *Received*: a peer's block, decoded and held in memory (at most [`MAX_UNFINALIZED`]
+//!   unfinalized blocks, of at most [`MAX_BLOCK_BYTES`] each); not yet executed
+//!   (`import.rs`).
+//! - *Executed*: the block's state changes, events and new state-tree nodes are in memory
+//!   ([`Executed`]), and its bytes are on disk among the unfinalized blocks, so that a restart
+//!   can still commit it if consensus finalizes it. A block this node proposes
+//!   (`build.rs`) is executed as it is built; a received one when consensus asks
+//!   to verify it, or when it is finalized without having been verified here.
+//! - *Committed*: consensus finalized it or a descendant. It and every unfinalized ancestor
+//!   are written, oldest first, each in one atomic, synced RocksDB write; unfinalized blocks
+//!   at or below the new finalized height are on abandoned forks and are dropped
+//!   (`finalize.rs`).
+//!
+//! Executing a child of an unfinalized block reads through the parent's chain of changes down
+//! to the finalized state in RocksDB ([`View`], `view.rs`).
+//!
+//! The *best* block is the highest executed block descending from the finalized head; RPC
+//! reads default to it and [`ChainEvent::NewHead`] announces it.
+//!
+//! # Files
+//!
+//! - `mod.rs`: the types, opening (genesis, reloading unfinalized blocks) and reads;
+//! - `view.rs`: [`View`], the state as of an unfinalized block;
+//! - `build.rs`: building a proposal from the pool;
+//! - `import.rs`: receiving a peer's block, and verifying and executing it;
+//! - `finalize.rs`: committing a finalized block and its ancestors;
+//! - `adapter.rs`: the [`crate::consensus::Chain`] implementation over the above.
+//!
+//! # Concurrency
+//!
+//! One mutex guards the in-memory state. Execution (signatures, dispatch, state root) and
+//! RocksDB writes run on the blocking thread pool *without* the lock, against a [`View`]
+//! holding `Arc`s to the layers it needs, so RPC calls are not held up by a large block. Every
+//! update under the lock leaves the state consistent at each step, so a poisoned lock is
+//! carried on with.
+//!
+//! # Determinism
+//!
+//! Whether a block is valid depends only on the block and its parent's state, with one
+//! exception taken from the node's clock: a block more than [`MAX_FUTURE_DRIFT_MS`] ahead of
+//! it is refused (a refusal that passes with time, never an acceptance that could be undone).
+//! The clock also picks the timestamp of this node's proposals. Nothing else that decides a
+//! block's content or validity reads a clock, randomness or hash-map order; the clock times
+//! execution for metrics, and abandoned forks are deleted in hash-map order, neither of which
+//! reaches the ledger.
+//!
+//! # Bounds
+//!
+//! At most [`MAX_UNFINALIZED`] unfinalized blocks are kept; at most [`MAX_BLOCK_TXS`]
+//! extrinsics are considered for one proposal; the pool is bounded (see `txpool`).
+
+mod adapter;
+mod build;
+mod finalize;
+mod import;
+mod view;
+
+pub use view::{Executed, KeyVisitor, View};
+
+use crate::metrics::{set_count, Metrics};
+use crate::storage::{Database, FinalizedBlock, StorageError};
+use crate::txpool::{PoolError, PoolLimits, TxPool};
+use agora_primitives::smt::SmtError;
+use agora_primitives::storage::RawEvent;
+use agora_primitives::{AccountId, Hash, Nonce};
+use agora_runtime::block::{Block, Header};
+use agora_runtime::executive::BlockError;
+use agora_runtime::genesis::ChainSpec;
+use parity_scale_codec::{Decode, Encode};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::broadcast;
+
+/// Most unfinalized blocks kept in memory.
+pub const MAX_UNFINALIZED: usize = 1_024;
+/// Most pooled extrinsics tried for one proposal.
+pub const MAX_BLOCK_TXS: usize = 30_000;
+/// How far ahead of our clock a block's timestamp may be.
+pub const MAX_FUTURE_DRIFT_MS: u64 = 5_000;
+/// Largest encoded block accepted from a peer.
+pub const MAX_BLOCK_BYTES: usize = agora_runtime::limits::MAX_BLOCK_LEN + 64 * 1024;
+
+/// Errors of the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// RocksDB failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The state tree is missing a node or is corrupt.
+    #[error("state tree: {0}")]
+    Tree(#[from] SmtError),
+    /// The runtime rejected a block.
+    #[error("block {hash} is invalid: {error}")]
+    InvalidBlock {
+        /// The block.
+        hash: Hash,
+        /// Why.
+        error: BlockError,
+    },
+    /// The state root in a header is not what execution gives.
+    #[error("block {hash} claims state root {claimed} but execution gives {computed}")]
+    StateRoot {
+        /// The block.
+        hash: Hash,
+        /// In its header.
+        claimed: Hash,
+        /// Computed.
+        computed: Hash,
+    },
+    /// A block that is neither finalized nor among the unfinalized ones.
+    #[error("block {0} is unknown")]
+    UnknownBlock(Hash),
+    /// A timestamp too far ahead.
+    #[error("block {hash} has timestamp {timestamp} ms, more than {MAX_FUTURE_DRIFT_MS} ms ahead of this node's clock ({now} ms)")]
+    FromTheFuture {
+        /// The block.
+        hash: Hash,
+        /// Its timestamp.
+        timestamp: u64,
+        /// Our clock.
+        now: u64,
+    },
+    /// A stored value did not decode.
+    #[error("stored block {0} does not decode")]
+    CorruptBlock(Hash),
+    /// A blocking task panicked or was cancelled.
+    #[error("execution task failed: {0}")]
+    Task(String),
+    /// The chain spec is unusable.
+    #[error("the database holds genesis {stored} but the chain spec gives genesis {spec}; use purge-chain or another base path")]
+    GenesisMismatch {
+        /// In the database.
+        stored: Hash,
+        /// From the spec.
+        spec: Hash,
+    },
+}
+
+/// What is stored per block in RocksDB: the block and its events.
+#[derive(Encode, Decode)]
+pub struct StoredBlock {
+    /// The block.
+    pub block: Block,
+    /// Events of executing it.
+    pub events: Vec<RawEvent>,
+}
+
+/// An unfinalized block.
+struct Pending {
+    block: Arc<Block>,
+    /// Its encoding, as received or built (served to peers without re-encoding).
+    encoded: Arc<Vec<u8>>,
+    /// `None` until the block is executed (see the module doc's states of a block).
+    executed: Option<Arc<Executed>>,
+}
+
+/// What the chain's mutex guards.
+struct State {
+    /// Header of the finalized head.
+    finalized: Header,
+    finalized_hash: Hash,
+    /// Every unfinalized block, on any fork, by hash.
+    pending: HashMap<Hash, Pending>,
+    /// Highest executed block descending from the finalized one.
+    best: Hash,
+    pool: TxPool,
+}
+
+/// Notifications for RPC subscribers.
+#[derive(Clone, Debug)]
+pub enum ChainEvent {
+    /// A block was executed (built or verified) and is the new best.
+    NewHead(Header),
+    /// A block was finalized; `extrinsics` are the hashes of its extrinsics.
+    Finalized {
+        /// Its header.
+        header: Header,
+        /// Hashes of its extrinsics.
+        extrinsics: Vec<Hash>,
+    },
+    /// Extrinsics were dropped from the pool without being finalized.
+    Dropped(Vec<Hash>),
+}
+
+struct Inner {
+    db: Arc<Database>,
+    /// The spec genesis was built from (its id names the chain for RPC and consensus).
+    spec: ChainSpec,
+    genesis_hash: Hash,
+    /// Credited as the author of the blocks this node proposes.
+    author: AccountId,
+    /// The least time between a parent's timestamp and a proposal on it.
+    block_time: Duration,
+    state: Mutex<State>,
+    events: broadcast::Sender<ChainEvent>,
+    metrics: Metrics,
+}
+
+/// The chain. Cheap to clone.
+#[derive(Clone)]
+pub struct Chain {
+    inner: Arc<Inner>,
+}
+
+/// The domain every consensus signature of this chain is bound to: `"agora/" ‖ chain id ‖
+/// genesis hash`, so votes and certificates of one chain mean nothing on another.
+pub fn consensus_namespace(chain_id: &str, genesis_hash: &Hash) -> Vec<u8> {
+    let mut namespace = b"agora/".to_vec();
+    namespace.extend_from_slice(chain_id.as_bytes());
+    namespace.extend_from_slice(genesis_hash.as_bytes());
+    namespace
+}
+
+/// Milliseconds since the Unix epoch by this node's clock; 0 before it.
+fn now_ms() -> u64 {
+    // The node, not the runtime, reads the clock: it picks timestamps for its proposals and
+    // refuses blocks from the far future. The runtime only checks that time increases.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Chain {
+    /// Opens the chain in `db`, writing genesis from `spec` if the database is empty.
+    pub fn open(
+        db: Arc<Database>,
+        spec: ChainSpec,
+        author: AccountId,
+        block_time: Duration,
+        metrics: Metrics,
+    ) -> Result<Chain, ChainError> {
+        let genesis_hash = Self::init_genesis(&db, &spec)?;
+        let (_, finalized_hash) = db.finalized_head()?.unwrap_or((0, genesis_hash));
+        let finalized = Self::load_stored(&db, &finalized_hash)?.block.header;
+        set_count(&metrics.finalized_height, finalized.number());
+        set_count(&metrics.best_height, finalized.number());
+        let pending = Self::reload_unfinalized(&db, finalized.number())?;
+        let (events, _) = broadcast::channel(1_024);
+        let state = State {
+            finalized,
+            finalized_hash,
+            pending,
+            best: finalized_hash,
+            pool: TxPool::new(PoolLimits::default()),
+        };
+        Ok(Chain {
+            inner: Arc::new(Inner {
+                db,
+                spec,
+                genesis_hash,
+                author,
+                block_time,
+                state: Mutex::new(state),
+                events,
+                metrics,
+            }),
+        })
+    }
+
+    /// Writes the genesis block of `spec` and its state into an empty database, or checks that
+    /// the genesis already stored is the spec's. Returns the genesis hash.
+    fn init_genesis(db: &Database, spec: &ChainSpec) -> Result<Hash, ChainError> {
+        let genesis = spec.genesis();
+        let genesis_hash = genesis.block.hash();
+        match db.block_hash(0)? {
+            Some(stored) if stored != genesis_hash => {
+                return Err(ChainError::GenesisMismatch {
+                    stored,
+                    spec: genesis_hash,
+                })
+            }
+            Some(_) => {}
+            None => {
+                let stored = StoredBlock {
+                    block: genesis.block.clone(),
+                    events: Vec::new(),
+                };
+                db.commit_finalized(FinalizedBlock {
+                    number: 0,
+                    hash: genesis_hash,
+                    encoded: &stored.encode(),
+                    certificate: &[],
+                    state_changes: &genesis.changes,
+                    new_nodes: &genesis.nodes,
+                })?;
+            }
+        }
+        Ok(genesis_hash)
+    }
+
+    /// The blocks this node proposed or voted for before it stopped, unexecuted: consensus may
+    /// still finalize them (it journals certificates before the chain commits them). Entries
+    /// at or below the finalized height, or that do not decode to the hash they are stored
+    /// under, are forgotten.
+    fn reload_unfinalized(
+        db: &Database,
+        finalized_number: u64,
+    ) -> Result<HashMap<Hash, Pending>, ChainError> {
+        let mut pending = HashMap::new();
+        let mut stale = Vec::new();
+        for (hash, bytes) in db.unfinalized()? {
+            match Block::decode(&mut &bytes[..]) {
+                Ok(block) if block.header.number() > finalized_number && block.hash() == hash => {
+                    let encoded = Arc::new(block.encode());
+                    pending.insert(
+                        hash,
+                        Pending {
+                            block: Arc::new(block),
+                            encoded,
+                            executed: None,
+                        },
+                    );
+                }
+                _ => stale.push(hash),
+            }
+        }
+        db.forget_unfinalized(&stale)?;
+        Ok(pending)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the state as it was at some step of an update;
+        // every update (in this module and its submodules) is written to be consistent at each
+        // step, so we carry on.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn load_stored(db: &Database, hash: &Hash) -> Result<StoredBlock, ChainError> {
+        let bytes = db.block(hash)?.ok_or(ChainError::UnknownBlock(*hash))?;
+        StoredBlock::decode(&mut &bytes[..]).map_err(|_| ChainError::CorruptBlock(*hash))
+    }
+
+    /// The header of a committed block, decoded alone: a stored block's encoding starts with
+    /// its header (`StoredBlock = Block ‖ events`, `Block = Header ‖ extrinsics`), so the
+    /// extrinsics and events need not be decoded.
+    fn load_header(db: &Database, hash: &Hash) -> Result<Header, ChainError> {
+        let bytes = db.block(hash)?.ok_or(ChainError::UnknownBlock(*hash))?;
+        Header::decode(&mut &bytes[..]).map_err(|_| ChainError::CorruptBlock(*hash))
+    }
+
+    /// The genesis hash.
+    pub fn genesis_hash(&self) -> Hash {
+        self.inner.genesis_hash
+    }
+
+    /// The chain spec.
+    pub fn spec(&self) -> &ChainSpec {
+        &self.inner.spec
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Arc<Database> {
+        &self.inner.db
+    }
+
+    /// Subscribes to chain events.
+    pub fn subscribe(&self) -> broadcast::Receiver<ChainEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Hash and header of the finalized head.
+    pub fn finalized_head(&self) -> (Hash, Header) {
+        let state = self.lock();
+        (state.finalized_hash, state.finalized.clone())
+    }
+
+    /// Hash of the best block.
+    pub fn best_hash(&self) -> Hash {
+        self.lock().best
+    }
+
+    /// Number of pooled extrinsics.
+    pub fn pool_len(&self) -> usize {
+        self.lock().pool.len()
+    }
+
+    /// A block and its events, finalized or not. Unexecuted blocks have no events.
+    pub fn block(&self, hash: &Hash) -> Result<Option<StoredBlock>, ChainError> {
+        if let Some(pending) = self.lock().pending.get(hash) {
+            let events = pending
+                .executed
+                .as_ref()
+                .map(|e| e.events.clone())
+                .unwrap_or_default();
+            return Ok(Some(StoredBlock {
+                block: (*pending.block).clone(),
+                events,
+            }));
+        }
+        match Self::load_stored(&self.inner.db, hash) {
+            Ok(stored) => Ok(Some(stored)),
+            Err(ChainError::UnknownBlock(_)) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Hash of block `number` on the best chain.
+    pub fn block_hash(&self, number: u64) -> Result<Option<Hash>, ChainError> {
+        let state = self.lock();
+        if number <= state.finalized.number() {
+            drop(state);
+            return Ok(self.inner.db.block_hash(number)?);
+        }
+        let mut cursor = state.best;
+        // Bounded: each step moves one block down the unfinalized chain.
+        for _ in 0..=MAX_UNFINALIZED {
+            let Some(pending) = state.pending.get(&cursor) else {
+                return Ok(None);
+            };
+            if pending.block.header.number() == number {
+                return Ok(Some(cursor));
+            }
+            if pending.block.header.number() < number {
+                return Ok(None);
+            }
+            cursor = pending.block.header.parent_hash;
+        }
+        Ok(None)
+    }
+
+    /// The state as of block `at`: the finalized head's state plus the unfinalized layers down
+    /// to it. `None` if `at` is not on an executed unfinalized chain or the finalized head.
+    fn view_at(state: &State, db: &Arc<Database>, at: Hash) -> Option<View> {
+        let mut layers = Vec::new();
+        let mut cursor = at;
+        for _ in 0..=MAX_UNFINALIZED {
+            if cursor == state.finalized_hash {
+                return Some(View {
+                    db: db.clone(),
+                    layers,
+                });
+            }
+            let pending = state.pending.get(&cursor)?;
+            layers.push(pending.executed.clone()?);
+            cursor = pending.block.header.parent_hash;
+        }
+        None
+    }
+
+    /// The state as of `at` (default: best), for RPC reads of unfinalized or the latest
+    /// finalized state. Older finalized states are read through the tree by the caller.
+    pub fn view(&self, at: Option<Hash>) -> Option<View> {
+        let state = self.lock();
+        let at = at.unwrap_or(state.best);
+        Self::view_at(&state, &self.inner.db, at)
+    }
+
+    /// The state of the finalized head: the flat table alone, whatever happens to the
+    /// unfinalized blocks (the blob collector reads the registry here).
+    pub fn finalized_view(&self) -> View {
+        View {
+            db: self.inner.db.clone(),
+            layers: Vec::new(),
+        }
+    }
+
+    /// Header of a finalized or unfinalized block; [`ChainError::UnknownBlock`] if neither.
+    pub fn header(&self, hash: &Hash) -> Result<Header, ChainError> {
+        if let Some(pending) = self.lock().pending.get(hash) {
+            return Ok(pending.block.header.clone());
+        }
+        Self::load_header(&self.inner.db, hash)
+    }
+
+    /// Validates and pools an extrinsic against the finalized state.
+    pub fn submit(&self, bytes: &[u8]) -> Result<Hash, PoolError> {
+        let view = self.finalized_view();
+        let mut state = self.lock();
+        let head = state.finalized_hash;
+        let result = state
+            .pool
+            .submit(&view, &self.inner.genesis_hash, head, bytes);
+        set_count(&self.inner.metrics.txpool_size, state.pool.len());
+        result
+    }
+
+    /// The next nonce of `who`, counting its pooled extrinsics.
+    pub fn next_nonce(&self, who: &AccountId) -> Nonce {
+        let view = self.finalized_view();
+        let state_nonce = agora_runtime::System::account_nonce(&view, who);
+        self.lock().pool.next_nonce(who, state_nonce)
+    }
+
+    /// Makes the executed block `hash` the best block if it is higher than the current best,
+    /// announcing it. Ties keep the block executed first, so the best block does not flap
+    /// between forks of equal height.
+    fn set_best_if_higher(&self, state: &mut State, hash: Hash, header: &Header) {
+        let best_number = state
+            .pending
+            .get(&state.best)
+            .map_or(state.finalized.number(), |pending| {
+                pending.block.header.number()
+            });
+        if header.number() > best_number {
+            state.best = hash;
+            set_count(&self.inner.metrics.best_height, header.number());
+            let _ = self.inner.events.send(ChainEvent::NewHead(header.clone()));
+        }
+    }
+}
+
+/// A blocking task that panicked or was cancelled (the runtime is shutting down).
+fn task_failed(error: tokio::task::JoinError) -> ChainError {
+    ChainError::Task(error.to_string())
+}

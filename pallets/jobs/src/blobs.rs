@@ -1,0 +1,202 @@
+//! The blob registry: the content addresses (blake3) of modules, datasets, checkpoints and
+//! trained models that jobs refer to, with the deposit that pays for keeping them and the
+//! references that keep them alive.
+//!
+//! `register_blob(hash, size)` reserves `BLOB_DEPOSIT_BASE + ⌈size / 1 KiB⌉ × BLOB_DEPOSIT_PER_KIB`
+//! and counts `size` against the owner's quota ([`Config::MAX_BLOB_BYTES_PER_ACCOUNT`]). Nodes
+//! accept the bytes of registered blobs only, and check them against the hash. A blob lives
+//! [`Config::BLOB_TTL`] blocks; at the end of its life it is renewed for another `BLOB_TTL` if
+//! open bids or live jobs still refer to it (`refs > 0`), else dropped, its deposit returned,
+//! and nodes delete the bytes.
+
+use crate::{Config, Error, Event, Job, Pallet};
+use agora_primitives::dispatch::DispatchResult;
+use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap};
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
+use pallet_support::due::schedule;
+use pallet_support::{ensure, put_or_remove};
+use parity_scale_codec::{Decode, Encode};
+use std::collections::BTreeMap;
+
+type Balances<T> = pallet_balances::Pallet<T>;
+type System<T> = pallet_system::Pallet<T>;
+
+/// A registered blob.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct BlobInfo {
+    /// Who registered (and pays the deposit).
+    pub owner: AccountId,
+    /// Size in bytes.
+    pub size: u64,
+    /// Reserved from the owner.
+    pub deposit: Balance,
+    /// Open bids and live jobs referring to it.
+    pub refs: u32,
+    /// Block at which it is dropped unless referred to.
+    pub expires_at: BlockNumber,
+}
+
+pallet_support::storage_instance!(
+    "Jobs",
+    pub BlobsPrefix = "Blobs",
+    pub BlobBytesOfPrefix = "BlobBytesOf",
+    pub BlobsDuePrefix = "BlobsDue",
+);
+
+/// `Hash → BlobInfo`: the blob registry.
+pub type Blobs = StorageMap<BlobsPrefix, Hash, BlobInfo>;
+/// Bytes of blobs registered per account.
+pub type BlobBytesOf = StorageMap<BlobBytesOfPrefix, AccountId, u64>;
+/// Blobs whose life ends at a block.
+pub type BlobsDue = StorageMap<BlobsDuePrefix, BlockNumber, Vec<Hash>>;
+
+impl<T: Config> Pallet<T> {
+    /// A registered blob.
+    pub fn blob(state: &impl StateRead, hash: &Hash) -> Option<BlobInfo> {
+        Blobs::get(state, hash)
+    }
+
+    /// Deposit for a blob of `size` bytes.
+    pub fn blob_deposit(size: u64) -> Balance {
+        let kib = u128::from(size.div_ceil(1024));
+        T::BLOB_DEPOSIT_BASE.saturating_add(kib.saturating_mul(T::BLOB_DEPOSIT_PER_KIB))
+    }
+    /// Registers a blob, reserving its deposit. All-or-nothing.
+    pub fn register_blob(
+        ext: &mut Ext<'_>,
+        owner: &AccountId,
+        hash: Hash,
+        size: u64,
+    ) -> DispatchResult {
+        ensure!(
+            size != 0 && size <= T::MAX_BLOB_SIZE,
+            Self::error(Error::BadBlobSize)
+        );
+        ensure!(
+            Blobs::get(ext, &hash).is_none(),
+            Self::error(Error::BlobAlreadyRegistered)
+        );
+        let used = BlobBytesOf::get(ext, owner).unwrap_or(0);
+        let total = used
+            .checked_add(size)
+            .filter(|total| *total <= T::MAX_BLOB_BYTES_PER_ACCOUNT)
+            .ok_or(Self::error(Error::BlobQuotaExceeded))?;
+        let deposit = Self::blob_deposit(size);
+        Balances::<T>::reserve(ext, owner, deposit)
+            .map_err(|_| Self::error(Error::CannotPayDeposit))?;
+        let now = System::<T>::block_number(ext);
+        let expires_at = schedule::<BlobsDuePrefix, Hash>(
+            ext,
+            now.saturating_add(T::BLOB_TTL),
+            hash,
+            T::MAX_DUE_PER_BLOCK,
+        );
+        BlobBytesOf::insert(ext, owner, &total);
+        Blobs::insert(
+            ext,
+            &hash,
+            &BlobInfo {
+                owner: *owner,
+                size,
+                deposit,
+                refs: 0,
+                expires_at,
+            },
+        );
+        Self::deposit_event(
+            ext,
+            Event::BlobRegistered {
+                hash,
+                owner: *owner,
+                size,
+                deposit,
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds a reference to a registered blob (no-op for unknown hashes).
+    pub fn retain_blob(ext: &mut Ext<'_>, hash: &Hash) {
+        if let Some(mut info) = Blobs::get(ext, hash) {
+            info.refs = info.refs.saturating_add(1);
+            Blobs::insert(ext, hash, &info);
+        }
+    }
+
+    /// Drops a reference to a registered blob.
+    pub fn release_blob(ext: &mut Ext<'_>, hash: &Hash) {
+        if let Some(mut info) = Blobs::get(ext, hash) {
+            info.refs = info.refs.saturating_sub(1);
+            Blobs::insert(ext, hash, &info);
+        }
+    }
+
+    pub(crate) fn release_job_blobs(ext: &mut Ext<'_>, job: &Job) {
+        Self::release_blob(ext, &job.spec.module);
+        Self::release_blob(ext, &job.spec.dataset);
+        if let Some(commitment) = &job.commitment {
+            Self::release_blob(ext, &commitment.output);
+        }
+    }
+
+    pub(crate) fn expire_blobs(ext: &mut Ext<'_>, now: BlockNumber) -> usize {
+        let Some(due) = BlobsDue::get(ext, &now) else {
+            return 0;
+        };
+        BlobsDue::remove(ext, &now);
+        for hash in &due {
+            let Some(mut info) = Blobs::get(ext, hash) else {
+                continue;
+            };
+            if info.refs > 0 {
+                info.expires_at = schedule::<BlobsDuePrefix, Hash>(
+                    ext,
+                    now.saturating_add(T::BLOB_TTL),
+                    *hash,
+                    T::MAX_DUE_PER_BLOCK,
+                );
+                Blobs::insert(ext, hash, &info);
+                continue;
+            }
+            Blobs::remove(ext, hash);
+            let used = BlobBytesOf::get(ext, &info.owner)
+                .unwrap_or(0)
+                .saturating_sub(info.size);
+            put_or_remove::<BlobBytesOfPrefix, _, _>(ext, &info.owner, &used);
+            let left = Balances::<T>::unreserve(ext, &info.owner, info.deposit);
+            assert!(
+                left == 0,
+                "jobs invariant broken: deposit of blob {hash} was not reserved"
+            );
+            Self::deposit_event(ext, Event::BlobExpired { hash: *hash });
+        }
+        due.len()
+    }
+
+    /// Invariant 2: `BlobBytesOf` equals the sizes of each owner's blobs; every blob is
+    /// scheduled to expire at its `expires_at`.
+    pub(crate) fn check_blobs(state: &impl StateIter) -> Result<(), String> {
+        let mut bytes: BTreeMap<AccountId, u64> = BTreeMap::new();
+        let scheduled: BTreeMap<Hash, BlockNumber> = BlobsDue::iter(state)
+            .into_iter()
+            .flat_map(|(block, hashes)| hashes.into_iter().map(move |hash| (hash, block)))
+            .collect();
+        for (hash, info) in Blobs::iter(state) {
+            let used = bytes.entry(info.owner).or_default();
+            *used = used.saturating_add(info.size);
+            if scheduled.get(&hash) != Some(&info.expires_at) {
+                return Err(format!(
+                    "blob {hash} is not scheduled to expire at {}",
+                    info.expires_at
+                ));
+            }
+        }
+        let counted: BTreeMap<AccountId, u64> = BlobBytesOf::iter(state).into_iter().collect();
+        if counted != bytes {
+            return Err(format!(
+                "BlobBytesOf {counted:?} differs from the blobs {bytes:?}"
+            ));
+        }
+        Ok(())
+    }
+}

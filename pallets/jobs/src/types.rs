@@ -1,0 +1,183 @@
+//! A job's records: the worker's commitment, the receipt of its settlement, how its
+//! verification ended, where it is in its life, and the job itself.
+
+use crate::JobId;
+use agora_primitives::storage::Ext;
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
+use pallet_market::{BidTerms, Fuel, JobSpec, OfferId};
+use parity_scale_codec::{Decode, Encode};
+
+/// What a worker commits to when it finishes: the trace root and everything billed.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Commitment {
+    /// Merkle root of the trace leaves (one per segment).
+    pub trace_root: Hash,
+    /// Number of segments (must equal the job's).
+    pub segments: u64,
+    /// Fuel the whole run used; what the worker is paid for.
+    pub total_fuel: Fuel,
+    /// Blob hash of the trained model (burn's format).
+    pub output: Hash,
+    /// The job's evaluation metrics (its JSON), at most `MAX_METRICS_LEN` bytes.
+    #[serde(serialize_with = "serialize_text")]
+    pub metrics: Vec<u8>,
+}
+
+fn serialize_text<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(bytes))
+}
+
+/// The money of a settled job.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Receipt {
+    /// Fuel billed (committed and spot-checked).
+    pub fuel: Fuel,
+    /// Clearing price per Mfuel.
+    pub price: Balance,
+    /// Paid to the worker.
+    pub paid_worker: Balance,
+    /// Paid to the verifiers, in total.
+    pub paid_verifiers: Balance,
+    /// Returned to the buyer.
+    pub refund: Balance,
+    /// Spot checks whose re-execution matched the worker's trace.
+    pub checks_passed: u32,
+    /// Spot checks whose verifier did not attest in time.
+    pub checks_missed: u32,
+    /// Block of settlement.
+    pub settled_at: BlockNumber,
+}
+
+/// How verification of a committed job ended; reported by the verification pallet.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub enum AuditOutcome {
+    /// No mismatch. The verifiers listed (one entry per matching check) earn a fee each.
+    #[codec(index = 0)]
+    Passed {
+        /// Verifier of each matching check.
+        paid: Vec<AccountId>,
+        /// Checks with no attestation in time.
+        missed: u32,
+    },
+    /// A verifier's re-execution differs from the worker's trace.
+    #[codec(index = 1)]
+    Mismatch {
+        /// The first mismatching segment.
+        segment: u64,
+    },
+    /// The worker did not reveal what the checks needed in time.
+    #[codec(index = 2)]
+    WorkerFault,
+}
+
+/// Where a job is in its life.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Matched; the worker is running it.
+    #[codec(index = 0)]
+    Assigned,
+    /// The result is committed; spot checks are under way.
+    #[codec(index = 1)]
+    Committed {
+        /// Block of the commitment.
+        at: BlockNumber,
+    },
+    /// Spot checks passed; settles at `settle_at` (the challenge window).
+    #[codec(index = 2)]
+    Verified {
+        /// Verifier of each matching check.
+        paid: Vec<AccountId>,
+        /// Checks missed by their verifiers.
+        missed: u32,
+        /// Block of settlement.
+        settle_at: BlockNumber,
+    },
+    /// Paid out.
+    #[codec(index = 3)]
+    Settled {
+        /// The money.
+        receipt: Receipt,
+    },
+    /// A spot check mismatched; the buyer was refunded, nobody was paid or slashed (resolution
+    /// by bisection is not in this version).
+    #[codec(index = 4)]
+    Disputed {
+        /// The first mismatching segment.
+        segment: u64,
+        /// Returned to the buyer.
+        refund: Balance,
+        /// Block it ended.
+        at: BlockNumber,
+    },
+    /// The worker missed a deadline; its collateral was slashed.
+    #[codec(index = 5)]
+    TimedOut {
+        /// Collateral destroyed.
+        slashed: Balance,
+        /// Whether the bid went back into the queue (else the escrow was refunded).
+        requeued: bool,
+        /// Block it ended.
+        at: BlockNumber,
+    },
+    /// The buyer cancelled before the result was committed.
+    #[codec(index = 6)]
+    Cancelled {
+        /// Paid to the worker for its trouble.
+        fee: Balance,
+        /// Returned to the buyer.
+        refund: Balance,
+        /// Block it ended.
+        at: BlockNumber,
+    },
+}
+
+impl JobStatus {
+    /// Whether the job has ended (its money has moved).
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            JobStatus::Settled { .. }
+                | JobStatus::Disputed { .. }
+                | JobStatus::TimedOut { .. }
+                | JobStatus::Cancelled { .. }
+        )
+    }
+}
+
+/// A job.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Job {
+    /// Who pays.
+    pub buyer: AccountId,
+    /// Who runs it.
+    pub worker: AccountId,
+    /// The offer it was matched to.
+    pub offer: OfferId,
+    /// What to run.
+    pub spec: JobSpec,
+    /// The bid's terms.
+    pub terms: BidTerms,
+    /// Clearing price per Mfuel.
+    pub price: Balance,
+    /// Reserved on the buyer.
+    pub escrow: Balance,
+    /// Committed from the worker's stake.
+    pub collateral: Balance,
+    /// Block the bid was placed.
+    pub placed_at: BlockNumber,
+    /// Block of the match.
+    pub matched_at: BlockNumber,
+    /// Last block in which the worker may commit.
+    pub commit_by: BlockNumber,
+    /// The worker's commitment, once made.
+    pub commitment: Option<Commitment>,
+    /// Where it is.
+    pub status: JobStatus,
+}
+
+/// What the jobs pallet needs from verification.
+pub trait JobVerification {
+    /// A worker committed a result: start spot-checking it.
+    fn begin(ext: &mut Ext<'_>, job: JobId, record: &Job);
+}

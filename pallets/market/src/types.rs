@@ -1,0 +1,345 @@
+//! The market's records and the words it explains them in: regions, energy, job specs, bid
+//! terms, bids, offers, why a bid is unmatched, and what a match hands to the jobs pallet.
+
+use agora_primitives::storage::Ext;
+use agora_primitives::{format_agr, AccountId, Balance, BlockNumber, Hash};
+use parity_scale_codec::{Decode, Encode};
+use std::fmt;
+
+/// Fuel units (the executor's deterministic instruction count).
+pub type Fuel = u64;
+/// Identifier of an offer.
+pub type OfferId = u64;
+/// Identifier of a bid; the job made from it keeps the same id.
+pub type BidId = u64;
+
+/// Fuel in one Mfuel, the unit prices are quoted in.
+pub const FUEL_PER_MFUEL: Fuel = 1_000_000;
+/// Longest region name.
+pub const MAX_REGION_LEN: usize = 16;
+
+/// `⌈price × fuel / 10⁶⌉`: what `fuel` costs at `price` per Mfuel, rounded up so that escrow
+/// always covers payment. `None` on overflow.
+pub fn fuel_cost(price: Balance, fuel: Fuel) -> Option<Balance> {
+    let mfuel = u128::from(FUEL_PER_MFUEL);
+    price
+        .checked_mul(u128::from(fuel))?
+        .checked_add(mfuel.checked_sub(1)?)?
+        .checked_div(mfuel)
+}
+
+/// Renders fuel in Mfuel: `"2.5 Mfuel"`.
+pub fn format_mfuel(fuel: Fuel) -> String {
+    let whole = fuel.checked_div(FUEL_PER_MFUEL).unwrap_or(0);
+    let frac = fuel.checked_rem(FUEL_PER_MFUEL).unwrap_or(0);
+    if frac == 0 {
+        format!("{whole} Mfuel")
+    } else {
+        let digits = format!("{frac:06}");
+        format!("{whole}.{} Mfuel", digits.trim_end_matches('0'))
+    }
+}
+
+/// A region name: 1–16 characters of `a–z`, `0–9` and `-` (e.g. `eu-west`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub struct Region(pub(crate) Vec<u8>);
+
+impl Region {
+    /// Parses and checks a region name.
+    pub fn new(name: &str) -> Option<Region> {
+        let valid = !name.is_empty()
+            && name.len() <= MAX_REGION_LEN
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        valid.then(|| Region(name.as_bytes().to_vec()))
+    }
+
+    /// Whether decoded bytes form a valid region name.
+    pub fn is_valid(&self) -> bool {
+        std::str::from_utf8(&self.0).is_ok_and(|name| Region::new(name).is_some())
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("<invalid>")
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl serde::Serialize for Region {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// How an offer's machines are powered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Energy {
+    /// Renewable sources.
+    #[codec(index = 0)]
+    Renewable,
+    /// The grid mix.
+    #[codec(index = 1)]
+    Grid,
+}
+
+/// The training job a bid buys: what the executor needs, by content address.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct JobSpec {
+    /// blake3 of the job module (a registered blob).
+    pub module: Hash,
+    /// blake3 of the dataset (a registered blob).
+    pub dataset: Hash,
+    /// Job parameters (the module's JSON), at most [`Config::MAX_PARAMS_LEN`] bytes.
+    #[serde(serialize_with = "serialize_params")]
+    pub params: Vec<u8>,
+    /// Training steps in total.
+    pub steps: u64,
+    /// Steps per segment (the unit of checkpointing and spot checks).
+    pub segment_steps: u64,
+    /// Seed of the job's random streams.
+    pub seed: u64,
+}
+
+fn serialize_params<S: serde::Serializer>(params: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(params))
+}
+
+impl JobSpec {
+    /// Number of segments: `⌈steps / segment_steps⌉`.
+    pub fn segments(&self) -> u64 {
+        self.steps.div_ceil(self.segment_steps.max(1))
+    }
+}
+
+/// What a buyer is willing to pay and wait for.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct BidTerms {
+    /// Most the buyer pays per Mfuel, in plancks.
+    pub max_price: Balance,
+    /// Most fuel the job may use; the worker is paid for verified fuel up to this.
+    pub max_fuel: Fuel,
+    /// Blocks the worker gets from the match to commit a result.
+    pub run_blocks: u32,
+    /// Last block by which a result must be committed; the bid expires when no worker could
+    /// make it any more.
+    pub deadline: BlockNumber,
+    /// Region the buyer insists on, if any.
+    pub region: Option<Region>,
+    /// Whether only renewable offers are acceptable.
+    pub renewable_only: bool,
+    /// Whether the bid goes back into the queue when a worker misses its deadline.
+    pub requeue: bool,
+}
+
+/// An open bid.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Bid {
+    /// Who pays.
+    pub buyer: AccountId,
+    /// Price, fuel, time and preferences.
+    pub terms: BidTerms,
+    /// Reserved from the buyer's balance.
+    pub escrow: Balance,
+    /// Block the bid was first placed in (queue time counts from here).
+    pub placed_at: BlockNumber,
+    /// Why the last clearing did not match it (none before its first clearing).
+    pub unmatched: Option<Unmatched>,
+}
+
+/// An offer of compute.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Offer {
+    /// Who sells.
+    pub provider: AccountId,
+    /// Ask per Mfuel, in plancks.
+    pub price: Balance,
+    /// Most fuel of jobs in flight at once.
+    pub capacity: Fuel,
+    /// Fuel of jobs in flight (their max fuel).
+    pub in_flight: Fuel,
+    /// Where the machines are.
+    pub region: Region,
+    /// How they are powered.
+    pub energy: Energy,
+    /// Stake committed for every job taken, slashed if the job's deadline is missed.
+    pub collateral: Balance,
+    /// Block from which the offer takes no new jobs.
+    pub expires_at: BlockNumber,
+    /// Block it was posted in.
+    pub posted_at: BlockNumber,
+    /// Whether it still takes jobs (false once cancelled or expired).
+    pub open: bool,
+}
+
+/// Why an open bid was not matched in the last clearing, with the numbers that matter.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Unmatched {
+    /// No offer is open.
+    #[codec(index = 0)]
+    NoOffers,
+    /// No open offer satisfies the bid's region or renewable preference.
+    #[codec(index = 1)]
+    NoneSuits {
+        /// The bid's region.
+        region: Option<Region>,
+        /// The bid's renewable preference.
+        renewable_only: bool,
+    },
+    /// Every suitable offer asks more than the bid's max price.
+    #[codec(index = 2)]
+    PriceBelowCheapest {
+        /// The bid's max price per Mfuel.
+        max_price: Balance,
+        /// The cheapest suitable ask per Mfuel.
+        cheapest: Balance,
+        /// The bid's region.
+        region: Option<Region>,
+        /// The bid's renewable preference.
+        renewable_only: bool,
+    },
+    /// No suitable, affordable offer has that much capacity at all.
+    #[codec(index = 3)]
+    TooLarge {
+        /// The bid's max fuel.
+        max_fuel: Fuel,
+        /// The largest capacity among suitable offers within the max price.
+        largest_capacity: Fuel,
+    },
+    /// The block cleared at a price above the bid's max.
+    #[codec(index = 4)]
+    BelowClearingPrice {
+        /// The bid's max price per Mfuel.
+        max_price: Balance,
+        /// The block's clearing price per Mfuel.
+        clearing_price: Balance,
+    },
+    /// Suitable, affordable offers are full with jobs in flight (or their providers' stake is
+    /// committed); the bid keeps its place in the queue.
+    #[codec(index = 5)]
+    OffersBusy,
+    /// A suitable offer was free but asked more than this block's clearing price, which every
+    /// match of a block shares.
+    #[codec(index = 6)]
+    OnePricePerBlock {
+        /// The block's clearing price per Mfuel.
+        clearing_price: Balance,
+    },
+    /// The block made its maximum number of matches.
+    #[codec(index = 7)]
+    BlockFull,
+}
+
+fn describe_offer_kind(region: &Option<Region>, renewable_only: bool) -> String {
+    let energy = if renewable_only { "renewable " } else { "" };
+    match region {
+        Some(region) => format!("{energy}offer in {region}"),
+        None => format!("{energy}offer"),
+    }
+}
+
+impl Unmatched {
+    /// The reason in words a buyer can act on.
+    pub fn describe(&self) -> String {
+        match self {
+            Unmatched::NoOffers => "no compute is offered right now".to_owned(),
+            Unmatched::NoneSuits {
+                region,
+                renewable_only,
+            } => format!(
+                "there is no open {}",
+                describe_offer_kind(region, *renewable_only)
+            ),
+            Unmatched::PriceBelowCheapest {
+                max_price,
+                cheapest,
+                region,
+                renewable_only,
+            } => format!(
+                "max price {} AGR/Mfuel is below the cheapest {}, {}",
+                format_agr(*max_price),
+                describe_offer_kind(region, *renewable_only),
+                format_agr(*cheapest)
+            ),
+            Unmatched::TooLarge {
+                max_fuel,
+                largest_capacity,
+            } => format!(
+                "max fuel {} is more than any suitable offer can take (largest capacity {})",
+                format_mfuel(*max_fuel),
+                format_mfuel(*largest_capacity)
+            ),
+            Unmatched::BelowClearingPrice {
+                max_price,
+                clearing_price,
+            } => format!(
+                "max price {} AGR/Mfuel is below this block's clearing price, {}",
+                format_agr(*max_price),
+                format_agr(*clearing_price)
+            ),
+            Unmatched::OffersBusy => {
+                "every suitable offer within your max price is busy; the bid keeps its place in the queue"
+                    .to_owned()
+            }
+            Unmatched::OnePricePerBlock { clearing_price } => format!(
+                "the suitable offers still free ask more than this block's clearing price, {} AGR/Mfuel (one price per block); the bid stays queued",
+                format_agr(*clearing_price)
+            ),
+            Unmatched::BlockFull => {
+                "this block made its maximum number of matches; the bid stays queued".to_owned()
+            }
+        }
+    }
+}
+
+/// A bid turned into a job: everything the jobs pallet needs.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Matched {
+    /// The bid's id, which the job keeps.
+    pub bid: BidId,
+    /// The buyer.
+    pub buyer: AccountId,
+    /// The job.
+    pub spec: JobSpec,
+    /// The bid's terms.
+    pub terms: BidTerms,
+    /// Escrow still reserved on the buyer.
+    pub escrow: Balance,
+    /// Block the bid was placed.
+    pub placed_at: BlockNumber,
+    /// The offer it went to.
+    pub offer: OfferId,
+    /// The worker's account.
+    pub provider: AccountId,
+    /// The block's clearing price per Mfuel.
+    pub price: Balance,
+    /// Stake committed by the provider for this job.
+    pub collateral: Balance,
+}
+
+/// What the market needs from the rest of the runtime.
+pub trait MarketHooks {
+    /// Whether `hash` names a registered blob a bid may refer to.
+    fn blob_known(state: &Ext<'_>, hash: &Hash) -> bool;
+    /// A bid referring to `spec`'s blobs entered the book: they must be kept while it lives.
+    fn on_bid_placed(ext: &mut Ext<'_>, spec: &JobSpec);
+    /// A bid left the book without a match (cancelled or expired): its blobs may go.
+    fn on_bid_dropped(ext: &mut Ext<'_>, spec: &JobSpec);
+    /// A bid was matched; the job is the hook's from now on (escrow, collateral and the
+    /// blobs' references included).
+    fn on_matched(ext: &mut Ext<'_>, matched: Matched);
+}

@@ -1,0 +1,454 @@
+//! The test runtime every pallet's unit tests run on (feature `mock`).
+//!
+//! A test runtime is declared with [`mock_runtime!`](crate::mock_runtime) in the pallet's test
+//! module, named by the pallet under test (the top of the chain system ← balances ← staking ←
+//! market ← jobs ← verification):
+//!
+//! | invocation | pallets | stand-ins the test provides |
+//! |---|---|---|
+//! | `mock_runtime!(Test: system)` | system | — |
+//! | `mock_runtime!(Test: balances)` | system, balances | — |
+//! | `mock_runtime!(Test: staking)` | … staking | — |
+//! | `mock_runtime!(Test: market<Hooks = H>)` | … market | `H: MarketHooks` (jobs pallet) |
+//! | `mock_runtime!(Test: jobs<Verification = V>)` | … jobs | `V: JobVerification` |
+//! | `mock_runtime!(Test: verification)` | all six | — |
+//!
+//! Each may end with `{ const NAME: type = value; … }` to change [`Params`] from their standard
+//! values. Pallet indices are the runtime's (System 0 … Verification 5, see [`index`]).
+//!
+//! From `balances` up, the macro also defines in the invoking module (fixed to `Test`):
+//!
+//! - `type State`: a whole state in memory ([`State`]).
+//! - `genesis(balances, bonds) -> State`: genesis balances (and, from `staking` up, bonds);
+//!   the invariants are checked on it.
+//! - `step(&mut state, n, |ext| …) -> (R, Vec<Event>)`: runs the closure in block `n` (see
+//!   [`step`]) and returns the events of the pallet under test.
+//! - `end_block(&mut state, n) -> Vec<Event>`: the `on_finalize` hooks of block `n`, in the
+//!   runtime's order (market, jobs, verification; those the runtime has).
+//! - `check_all(&state)`: every invariant checker (`try_state`) of the runtime but System's
+//!   (tests do not build the block-hash window); panics with the first broken invariant.
+//! - `error(Error::X) -> DispatchError`: an error of the pallet under test as dispatch
+//!   returns it.
+
+use agora_primitives::storage::{apply_changes, Ext, RawEvent};
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash, AGR};
+use parity_scale_codec::Decode;
+use std::collections::BTreeMap;
+
+/// A whole state in memory.
+pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Pallet indices of the test runtime: the same as the production runtime's.
+pub mod index {
+    /// System.
+    pub const SYSTEM: u8 = 0;
+    /// Balances.
+    pub const BALANCES: u8 = 1;
+    /// Staking.
+    pub const STAKING: u8 = 2;
+    /// Market.
+    pub const MARKET: u8 = 3;
+    /// Jobs.
+    pub const JOBS: u8 = 4;
+    /// Verification.
+    pub const VERIFICATION: u8 = 5;
+}
+
+/// The parameters of the test runtime, with their standard values; a test runtime overrides
+/// any of them in the braces of [`mock_runtime!`](crate::mock_runtime). Small bounds, so that
+/// tests reach them in a few calls; one-digit delays, so that a test spans few blocks.
+pub trait Params {
+    /// `pallet_system::Config::BLOCK_HASH_COUNT`.
+    const BLOCK_HASH_COUNT: BlockNumber = 16;
+    /// `pallet_system::Config::MAX_REMARK_LEN`.
+    const MAX_REMARK_LEN: u32 = 64;
+
+    /// `pallet_balances::Config::EXISTENTIAL_DEPOSIT`.
+    const EXISTENTIAL_DEPOSIT: Balance = AGR / 1000;
+
+    /// `pallet_staking::Config::UNBONDING_DELAY`.
+    const UNBONDING_DELAY: BlockNumber = 10;
+    /// `pallet_staking::Config::MAX_UNLOCKING_CHUNKS`.
+    const MAX_UNLOCKING_CHUNKS: u32 = 4;
+    /// `pallet_staking::Config::MIN_BOND`.
+    const MIN_BOND: Balance = AGR;
+
+    /// `pallet_market::Config::MAX_OPEN_BIDS`.
+    const MAX_OPEN_BIDS: u32 = 8;
+    /// `pallet_market::Config::MAX_OPEN_OFFERS`.
+    const MAX_OPEN_OFFERS: u32 = 4;
+    /// `pallet_market::Config::MAX_BIDS_PER_ACCOUNT`.
+    const MAX_BIDS_PER_ACCOUNT: u32 = 4;
+    /// `pallet_market::Config::MAX_OFFERS_PER_PROVIDER`.
+    const MAX_OFFERS_PER_PROVIDER: u32 = 2;
+    /// `pallet_market::Config::MAX_MATCHES_PER_BLOCK`.
+    const MAX_MATCHES_PER_BLOCK: u32 = 16;
+    /// `pallet_market::Config::NEWCOMER_SHARE_PERCENT`.
+    const NEWCOMER_SHARE_PERCENT: u8 = 0;
+    /// `pallet_market::Config::NEWCOMER_JOBS`.
+    const NEWCOMER_JOBS: u32 = 2;
+    /// `pallet_market::Config::MAX_PARAMS_LEN`.
+    const MAX_PARAMS_LEN: u32 = 32;
+    /// `pallet_market::Config::MAX_JOB_FUEL`: 1,000 Mfuel.
+    const MAX_JOB_FUEL: u64 = 1_000 * 1_000_000;
+    /// `pallet_market::Config::MAX_SEGMENTS`.
+    const MAX_SEGMENTS: u64 = 64;
+    /// `pallet_market::Config::MIN_RUN_BLOCKS`.
+    const MIN_RUN_BLOCKS: u32 = 2;
+    /// `pallet_market::Config::MIN_COLLATERAL`.
+    const MIN_COLLATERAL: Balance = AGR;
+    /// `pallet_market::Config::VERIFICATION_ESCROW`: two verifier fees.
+    const VERIFICATION_ESCROW: Balance = AGR / 10;
+    /// `pallet_market::Config::CLEARING_HISTORY`.
+    const CLEARING_HISTORY: u32 = 3;
+    /// `pallet_market::Config::RECENT_MATCHES`.
+    const RECENT_MATCHES: u32 = 4;
+
+    /// `pallet_jobs::Config::MAX_BLOB_SIZE`: 1 MiB.
+    const MAX_BLOB_SIZE: u64 = 1 << 20;
+    /// `pallet_jobs::Config::MAX_BLOB_BYTES_PER_ACCOUNT`: 3 MiB.
+    const MAX_BLOB_BYTES_PER_ACCOUNT: u64 = 3 << 20;
+    /// `pallet_jobs::Config::BLOB_DEPOSIT_BASE`.
+    const BLOB_DEPOSIT_BASE: Balance = AGR / 100;
+    /// `pallet_jobs::Config::BLOB_DEPOSIT_PER_KIB`.
+    const BLOB_DEPOSIT_PER_KIB: Balance = AGR / 10_000;
+    /// `pallet_jobs::Config::BLOB_TTL`.
+    const BLOB_TTL: BlockNumber = 20;
+    /// `pallet_jobs::Config::MAX_DUE_PER_BLOCK`.
+    const MAX_DUE_PER_BLOCK: u32 = 2;
+    /// `pallet_jobs::Config::MAX_METRICS_LEN`.
+    const MAX_METRICS_LEN: u32 = 16;
+    /// `pallet_jobs::Config::CHALLENGE_BLOCKS`.
+    const CHALLENGE_BLOCKS: BlockNumber = 3;
+    /// `pallet_jobs::Config::CANCEL_FEE_PERCENT`.
+    const CANCEL_FEE_PERCENT: u8 = 10;
+    /// `pallet_jobs::Config::JOB_RETENTION`.
+    const JOB_RETENTION: BlockNumber = 5;
+    /// `pallet_jobs::Config::VERIFIER_FEE`.
+    const VERIFIER_FEE: Balance = AGR / 20;
+
+    /// `pallet_verification::Config::MAX_VERIFIERS`.
+    const MAX_VERIFIERS: u32 = 3;
+    /// `pallet_verification::Config::VERIFIER_MIN_STAKE`.
+    const VERIFIER_MIN_STAKE: Balance = 2 * AGR;
+    /// `pallet_verification::Config::CHECK_BOND`.
+    const CHECK_BOND: Balance = AGR;
+    /// `pallet_verification::Config::SAMPLE_SEGMENTS`.
+    const SAMPLE_SEGMENTS: u32 = 2;
+    /// `pallet_verification::Config::VERIFIERS_PER_SEGMENT`.
+    const VERIFIERS_PER_SEGMENT: u32 = 1;
+    /// `pallet_verification::Config::REVEAL_BLOCKS`.
+    const REVEAL_BLOCKS: BlockNumber = 3;
+    /// `pallet_verification::Config::ATTEST_BLOCKS`.
+    const ATTEST_BLOCKS: BlockNumber = 5;
+}
+
+/// What the generic helpers need to know of a test runtime; implemented by
+/// [`mock_runtime!`](crate::mock_runtime).
+pub trait TestRuntime {
+    /// The events [`step`] returns: those of the pallet under test.
+    type Event: Decode;
+    /// Index of the pallet under test.
+    const PALLET: u8;
+    /// Writes the context of block `number` (number and parent hash).
+    fn begin_block(ext: &mut Ext<'_>, number: BlockNumber);
+    /// Genesis balances and bonds.
+    fn build_genesis(
+        ext: &mut Ext<'_>,
+        balances: &[(AccountId, Balance)],
+        bonds: &[(AccountId, Balance)],
+    );
+    /// Every `on_finalize` hook, in the runtime's order.
+    fn finalize(ext: &mut Ext<'_>);
+    /// Every invariant checker.
+    fn try_state(state: &State) -> Result<(), String>;
+}
+
+/// The parent hash tests give block `number`: `[number − 1; 32]` (mod 256), so that a sample
+/// drawn from it is known in advance.
+pub fn parent_hash(number: BlockNumber) -> Hash {
+    let parent = number.saturating_sub(1).to_le_bytes()[0];
+    Hash([parent; 32])
+}
+
+/// Runs `f` on `state` and applies its writes, checking nothing: for setting up (or breaking,
+/// in tests of the invariant checkers) a state by hand.
+pub fn apply<R>(state: &mut State, f: impl FnOnce(&mut Ext<'_>) -> R) -> R {
+    let backend = state.clone();
+    let mut ext = Ext::new(&backend);
+    let result = f(&mut ext);
+    let (changes, _) = ext.into_changes();
+    apply_changes(state, &changes);
+    result
+}
+
+/// The state after genesis with these balances and bonds; its invariants are checked.
+pub fn genesis<T: TestRuntime>(
+    balances: &[(AccountId, Balance)],
+    bonds: &[(AccountId, Balance)],
+) -> State {
+    let mut state = State::new();
+    apply(&mut state, |ext| T::build_genesis(ext, balances, bonds));
+    check_all::<T>(&state);
+    state
+}
+
+/// Runs `f` in block `number` and returns its result with the events of the pallet under test.
+///
+/// The block's context (number, parent hash [`parent_hash`]) is written first, as the
+/// executive's `on_initialize` would have left it; `f` then runs on a fresh
+/// [`Ext`] (so `ext.block_changes()` shows only its own writes), its writes are applied, and
+/// every invariant is checked.
+pub fn step<T: TestRuntime, R>(
+    state: &mut State,
+    number: BlockNumber,
+    f: impl FnOnce(&mut Ext<'_>) -> R,
+) -> (R, Vec<T::Event>) {
+    apply(state, |ext| T::begin_block(ext, number));
+    let backend = state.clone();
+    let mut ext = Ext::new(&backend);
+    let result = f(&mut ext);
+    let (changes, raw) = ext.into_changes();
+    apply_changes(state, &changes);
+    check_all::<T>(state);
+    (result, events(&raw, T::PALLET))
+}
+
+/// The end of block `number`: every `on_finalize` hook, in the runtime's order.
+pub fn end_block<T: TestRuntime>(state: &mut State, number: BlockNumber) -> Vec<T::Event> {
+    step::<T, ()>(state, number, T::finalize).1
+}
+
+/// Checks every invariant of the runtime; panics with the first that is broken.
+pub fn check_all<T: TestRuntime>(state: &State) {
+    if let Err(broken) = T::try_state(state) {
+        panic!("invariant broken: {broken}");
+    }
+}
+
+/// The events of the pallet at `pallet`, decoded.
+pub fn events<E: Decode>(raw: &[RawEvent], pallet: u8) -> Vec<E> {
+    raw.iter()
+        .filter(|raw| raw.event.first() == Some(&pallet))
+        .map(|raw| {
+            E::decode(&mut raw.event.get(1..).unwrap_or_default())
+                .expect("a pallet's event decodes as its Event")
+        })
+        .collect()
+}
+
+/// Declares the test runtime (see the [module documentation](crate::mock)).
+// `crate` in the expansion is meant: it names the invoking crate, the pallet under test.
+#[allow(clippy::crate_in_macro_def)]
+#[macro_export]
+macro_rules! mock_runtime {
+    // --- entry points, one per top pallet ---------------------------------------------------
+    ($T:ident: system $({ $($params:tt)* })?) => {
+        $crate::mock_runtime!(@params $T { $($($params)*)? });
+        $crate::mock_runtime!(@system $T crate);
+    };
+    ($T:ident: balances $({ $($params:tt)* })?) => {
+        $crate::mock_runtime!(@params $T { $($($params)*)? });
+        $crate::mock_runtime!(@system $T pallet_system);
+        $crate::mock_runtime!(@balances $T crate);
+        $crate::mock_runtime!(@runtime $T BALANCES, genesis [crate], finalize [], check [crate]);
+    };
+    ($T:ident: staking $({ $($params:tt)* })?) => {
+        $crate::mock_runtime!(@params $T { $($($params)*)? });
+        $crate::mock_runtime!(@system $T pallet_system);
+        $crate::mock_runtime!(@balances $T pallet_balances);
+        $crate::mock_runtime!(@staking $T crate);
+        $crate::mock_runtime!(@runtime $T STAKING, genesis [pallet_balances crate],
+            finalize [], check [pallet_balances crate]);
+    };
+    ($T:ident: market<Hooks = $hooks:ty> $({ $($params:tt)* })?) => {
+        $crate::mock_runtime!(@params $T { $($($params)*)? });
+        $crate::mock_runtime!(@system $T pallet_system);
+        $crate::mock_runtime!(@balances $T pallet_balances);
+        $crate::mock_runtime!(@staking $T pallet_staking);
+        $crate::mock_runtime!(@market $T crate, $hooks);
+        $crate::mock_runtime!(@runtime $T MARKET, genesis [pallet_balances pallet_staking],
+            finalize [crate], check [pallet_balances pallet_staking crate]);
+    };
+    ($T:ident: jobs<Verification = $verification:ty> $({ $($params:tt)* })?) => {
+        $crate::mock_runtime!(@params $T { $($($params)*)? });
+        $crate::mock_runtime!(@system $T pallet_system);
+        $crate::mock_runtime!(@balances $T pallet_balances);
+        $crate::mock_runtime!(@staking $T pallet_staking);
+        $crate::mock_runtime!(@market $T pallet_market, crate::Pallet<$T>);
+        $crate::mock_runtime!(@jobs $T crate, $verification);
+        $crate::mock_runtime!(@runtime $T JOBS, genesis [pallet_balances pallet_staking],
+            finalize [pallet_market crate],
+            check [pallet_balances pallet_staking pallet_market crate]);
+    };
+    ($T:ident: verification $({ $($params:tt)* })?) => {
+        $crate::mock_runtime!(@params $T { $($($params)*)? });
+        $crate::mock_runtime!(@system $T pallet_system);
+        $crate::mock_runtime!(@balances $T pallet_balances);
+        $crate::mock_runtime!(@staking $T pallet_staking);
+        $crate::mock_runtime!(@market $T pallet_market, pallet_jobs::Pallet<$T>);
+        $crate::mock_runtime!(@jobs $T pallet_jobs, crate::Pallet<$T>);
+        $crate::mock_runtime!(@verification $T crate);
+        $crate::mock_runtime!(@runtime $T VERIFICATION,
+            genesis [pallet_balances pallet_staking],
+            finalize [pallet_market pallet_jobs crate],
+            check [pallet_balances pallet_staking pallet_market pallet_jobs crate]);
+    };
+
+    // --- the runtime type and its parameters ------------------------------------------------
+    (@params $T:ident { $($params:tt)* }) => {
+        /// The test runtime.
+        struct $T;
+        impl $crate::mock::Params for $T {
+            $($params)*
+        }
+    };
+
+    // --- one `Config` impl per pallet ($p: the pallet's crate as seen from the test) -----------
+    (@system $T:ident $p:tt) => {
+        impl $p::Config for $T {
+            const SYSTEM_PALLET_INDEX: u8 = $crate::mock::index::SYSTEM;
+            const BLOCK_HASH_COUNT: $crate::__private::BlockNumber =
+                <$T as $crate::mock::Params>::BLOCK_HASH_COUNT;
+            const MAX_REMARK_LEN: u32 = <$T as $crate::mock::Params>::MAX_REMARK_LEN;
+        }
+    };
+    (@balances $T:ident $p:tt) => {
+        impl $p::Config for $T {
+            const BALANCES_PALLET_INDEX: u8 = $crate::mock::index::BALANCES;
+            const EXISTENTIAL_DEPOSIT: $crate::__private::Balance =
+                <$T as $crate::mock::Params>::EXISTENTIAL_DEPOSIT;
+        }
+    };
+    (@staking $T:ident $p:tt) => {
+        impl $p::Config for $T {
+            const STAKING_PALLET_INDEX: u8 = $crate::mock::index::STAKING;
+            const UNBONDING_DELAY: $crate::__private::BlockNumber =
+                <$T as $crate::mock::Params>::UNBONDING_DELAY;
+            const MAX_UNLOCKING_CHUNKS: u32 = <$T as $crate::mock::Params>::MAX_UNLOCKING_CHUNKS;
+            const MIN_BOND: $crate::__private::Balance = <$T as $crate::mock::Params>::MIN_BOND;
+        }
+    };
+    (@market $T:ident $p:tt, $hooks:ty) => {
+        $crate::mock_runtime!(@consts $T $p [MARKET_PALLET_INDEX = MARKET] {
+            MAX_OPEN_BIDS: u32, MAX_OPEN_OFFERS: u32, MAX_BIDS_PER_ACCOUNT: u32,
+            MAX_OFFERS_PER_PROVIDER: u32, MAX_MATCHES_PER_BLOCK: u32, NEWCOMER_SHARE_PERCENT: u8,
+            NEWCOMER_JOBS: u32, MAX_PARAMS_LEN: u32, MAX_JOB_FUEL: u64, MAX_SEGMENTS: u64,
+            MIN_RUN_BLOCKS: u32, MIN_COLLATERAL: $crate::__private::Balance,
+            VERIFICATION_ESCROW: $crate::__private::Balance, CLEARING_HISTORY: u32,
+            RECENT_MATCHES: u32,
+        } type Hooks = $hooks;);
+    };
+    (@jobs $T:ident $p:tt, $verification:ty) => {
+        $crate::mock_runtime!(@consts $T $p [JOBS_PALLET_INDEX = JOBS] {
+            MAX_BLOB_SIZE: u64, MAX_BLOB_BYTES_PER_ACCOUNT: u64,
+            BLOB_DEPOSIT_BASE: $crate::__private::Balance,
+            BLOB_DEPOSIT_PER_KIB: $crate::__private::Balance,
+            BLOB_TTL: $crate::__private::BlockNumber, MAX_DUE_PER_BLOCK: u32,
+            MAX_METRICS_LEN: u32, CHALLENGE_BLOCKS: $crate::__private::BlockNumber,
+            CANCEL_FEE_PERCENT: u8, JOB_RETENTION: $crate::__private::BlockNumber,
+            VERIFIER_FEE: $crate::__private::Balance,
+        } type Verification = $verification;);
+    };
+    (@verification $T:ident $p:tt) => {
+        $crate::mock_runtime!(@consts $T $p [VERIFICATION_PALLET_INDEX = VERIFICATION] {
+            MAX_VERIFIERS: u32, VERIFIER_MIN_STAKE: $crate::__private::Balance,
+            CHECK_BOND: $crate::__private::Balance, SAMPLE_SEGMENTS: u32,
+            VERIFIERS_PER_SEGMENT: u32, REVEAL_BLOCKS: $crate::__private::BlockNumber,
+            ATTEST_BLOCKS: $crate::__private::BlockNumber,
+        });
+    };
+    (@consts $T:ident $p:tt [$index_name:ident = $index:ident]
+        { $($name:ident: $ty:ty),+ $(,)? } $($items:tt)*) => {
+        impl $p::Config for $T {
+            const $index_name: u8 = $crate::mock::index::$index;
+            $(const $name: $ty = <$T as $crate::mock::Params>::$name;)+
+            $($items)*
+        }
+    };
+
+    // --- the generic helpers' view of the runtime, and the helpers fixed to it ----------------
+    (@runtime $T:ident $index:ident, genesis [$balances:tt $($staking:tt)?],
+        finalize [$($finalize:tt)*], check [$($check:tt)*]) => {
+        impl $crate::mock::TestRuntime for $T {
+            type Event = crate::Event;
+            const PALLET: u8 = $crate::mock::index::$index;
+            fn begin_block(
+                ext: &mut $crate::__private::Ext<'_>,
+                number: $crate::__private::BlockNumber,
+            ) {
+                pallet_system::Number::put(ext, &number);
+                pallet_system::ParentHash::put(ext, &$crate::mock::parent_hash(number));
+            }
+            fn build_genesis(
+                ext: &mut $crate::__private::Ext<'_>,
+                balances: &[($crate::__private::AccountId, $crate::__private::Balance)],
+                bonds: &[($crate::__private::AccountId, $crate::__private::Balance)],
+            ) {
+                $balances::Pallet::<$T>::build_genesis(
+                    ext,
+                    &$balances::GenesisConfig { balances: balances.to_vec() },
+                );
+                $crate::mock_runtime!(@bonds $T ext, bonds $(, $staking)?);
+            }
+            fn finalize(ext: &mut $crate::__private::Ext<'_>) {
+                $(let _ = $finalize::Pallet::<$T>::on_finalize(ext);)*
+                let _ = ext;
+            }
+            fn try_state(state: &$crate::mock::State) -> Result<(), String> {
+                $($check::Pallet::<$T>::try_state(state)?;)*
+                Ok(())
+            }
+        }
+
+        #[allow(dead_code)]
+        type State = $crate::mock::State;
+
+        /// Genesis with these balances (and bonds, from the staking runtime up).
+        #[allow(dead_code)]
+        fn genesis(
+            balances: &[($crate::__private::AccountId, $crate::__private::Balance)],
+            bonds: &[($crate::__private::AccountId, $crate::__private::Balance)],
+        ) -> State {
+            $crate::mock::genesis::<$T>(balances, bonds)
+        }
+
+        /// Runs `f` in block `number`; returns its result and the events of the pallet under
+        /// test.
+        #[allow(dead_code)]
+        fn step<R>(
+            state: &mut State,
+            number: $crate::__private::BlockNumber,
+            f: impl FnOnce(&mut $crate::__private::Ext<'_>) -> R,
+        ) -> (R, Vec<crate::Event>) {
+            $crate::mock::step::<$T, R>(state, number, f)
+        }
+
+        /// The end of block `number`: every `on_finalize`, in the runtime's order.
+        #[allow(dead_code)]
+        fn end_block(state: &mut State, number: $crate::__private::BlockNumber) -> Vec<crate::Event> {
+            $crate::mock::end_block::<$T>(state, number)
+        }
+
+        /// Every invariant checker of the runtime.
+        #[allow(dead_code)]
+        fn check_all(state: &State) {
+            $crate::mock::check_all::<$T>(state)
+        }
+
+        /// An error of the pallet under test, as dispatch returns it.
+        #[allow(dead_code)]
+        fn error(error: crate::Error) -> $crate::__private::DispatchError {
+            $crate::__private::PalletError::into_dispatch(error, $crate::mock::index::$index)
+        }
+    };
+    (@bonds $T:ident $ext:ident, $bonds:ident) => {
+        assert!($bonds.is_empty(), "bonds need the staking pallet in the test runtime");
+    };
+    (@bonds $T:ident $ext:ident, $bonds:ident, $staking:tt) => {
+        $staking::Pallet::<$T>::build_genesis(
+            $ext,
+            &$staking::GenesisConfig { bonds: $bonds.to_vec() },
+        );
+    };
+}

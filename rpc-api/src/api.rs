@@ -1,0 +1,187 @@
+//! The method traits. `#[rpc(server, client)]` generates, for each trait `XApi`, a server trait
+//! `XApiServer` (with `into_rpc`) the node implements, and a client trait `XApiClient` that
+//! every jsonrpsee client implements. Subscriptions live in traits of their own
+//! ([`ChainHeadsApiClient`], [`AuthorWatchApiClient`]) because their client side needs a
+//! WebSocket client, while the others work over HTTP as well.
+//!
+//! Parameters named `hash` choose the block (`None`: the default the method documents).
+
+use crate::error::Error;
+use crate::events::{EncodedEvents, EventsJson};
+use crate::types::{
+    AccountBalance, BlobPresence, ExtrinsicStatus, Header, Health, Hex, ReadProof, RpcMethods,
+    SignedBlock, StorageChangeSet,
+};
+use agora_primitives::{BlockNumber, Hash, Nonce};
+use jsonrpsee::core::SubscriptionResult;
+use jsonrpsee::proc_macros::rpc;
+
+/// `system_*`: the node and accounts' next nonces.
+#[rpc(server, client, namespace = "system")]
+pub trait SystemApi {
+    /// `system_health`.
+    #[method(name = "health")]
+    fn health(&self) -> Result<Health, Error>;
+
+    /// `system_chain`: the chain spec's name.
+    #[method(name = "chain")]
+    fn chain(&self) -> Result<String, Error>;
+
+    /// `system_name`: `"agora-node"`.
+    #[method(name = "name")]
+    fn name(&self) -> Result<String, Error>;
+
+    /// `system_version`: the node's version.
+    #[method(name = "version")]
+    fn version(&self) -> Result<String, Error>;
+
+    /// `system_accountNextIndex`: the next nonce of `address` (SS58, or `0x`-hex of the 32
+    /// bytes), counting extrinsics waiting in the pool.
+    #[method(name = "accountNextIndex")]
+    fn account_next_index(&self, address: String) -> Result<Nonce, Error>;
+}
+
+/// `chain_*` calls: headers, blocks, hashes.
+#[rpc(server, client, namespace = "chain")]
+pub trait ChainApi {
+    /// `chain_getHeader`: the header of block `hash` (default: best); `None` if unknown.
+    #[method(name = "getHeader")]
+    fn header(&self, hash: Option<Hash>) -> Result<Option<Header>, Error>;
+
+    /// `chain_getBlock`: block `hash` (default: best) with its finality certificate; `None`
+    /// if unknown.
+    #[method(name = "getBlock")]
+    fn block(&self, hash: Option<Hash>) -> Result<Option<SignedBlock>, Error>;
+
+    /// `chain_getBlockHash`: the hash of block `number` on the best chain (default: the best
+    /// block); `None` if there is none.
+    #[method(name = "getBlockHash")]
+    fn block_hash(&self, number: Option<BlockNumber>) -> Result<Option<Hash>, Error>;
+
+    /// `chain_getFinalizedHead`.
+    #[method(name = "getFinalizedHead")]
+    fn finalized_head(&self) -> Result<Hash, Error>;
+}
+
+/// `chain_subscribe*Heads`: new best and finalized headers (WebSocket only).
+#[rpc(server, client, namespace = "chain")]
+pub trait ChainHeadsApi {
+    /// `chain_subscribeNewHeads`: every new best header as `chain_newHead`, starting with the
+    /// current one.
+    #[subscription(
+        name = "subscribeNewHeads" => "newHead",
+        unsubscribe = "unsubscribeNewHeads",
+        item = Header
+    )]
+    async fn subscribe_new_heads(&self) -> SubscriptionResult;
+
+    /// `chain_subscribeFinalizedHeads`: every finalized header as `chain_finalizedHead`,
+    /// starting with the current one.
+    #[subscription(
+        name = "subscribeFinalizedHeads" => "finalizedHead",
+        unsubscribe = "unsubscribeFinalizedHeads",
+        item = Header
+    )]
+    async fn subscribe_finalized_heads(&self) -> SubscriptionResult;
+}
+
+/// `state_*`: storage reads, proofs and listings.
+#[rpc(server, client, namespace = "state")]
+pub trait StateApi {
+    /// `state_getStorage`: the value at `key` after block `hash` (default: best).
+    #[method(name = "getStorage")]
+    fn storage(&self, key: Hex, hash: Option<Hash>) -> Result<Option<Hex>, Error>;
+
+    /// `state_getReadProof`: a sparse-Merkle proof per key against block `hash`'s state root
+    /// (at most [`MAX_KEYS_PER_CALL`](crate::MAX_KEYS_PER_CALL) keys).
+    #[method(name = "getReadProof")]
+    fn read_proof(&self, keys: Vec<Hex>, hash: Option<Hash>) -> Result<ReadProof, Error>;
+
+    /// `state_getKeysPaged`: up to `count` keys (at most
+    /// [`MAX_KEYS_PER_CALL`](crate::MAX_KEYS_PER_CALL)) starting with `prefix` (`None`: any),
+    /// strictly after `start_key`, in key order, in the state after block `hash` (default:
+    /// best), which must be the finalized head or an unfinalized block.
+    #[method(name = "getKeysPaged", blocking)]
+    fn keys_paged(
+        &self,
+        prefix: Option<Hex>,
+        count: u32,
+        start_key: Option<Hex>,
+        hash: Option<Hash>,
+    ) -> Result<Vec<Hex>, Error>;
+
+    /// `state_queryStorageAt`: the values at `keys` after block `hash` (default: best), all
+    /// read at one block (at most [`MAX_KEYS_PER_CALL`](crate::MAX_KEYS_PER_CALL) keys).
+    #[method(name = "queryStorageAt", blocking)]
+    fn query_storage_at(
+        &self,
+        keys: Vec<Hex>,
+        hash: Option<Hash>,
+    ) -> Result<Vec<StorageChangeSet>, Error>;
+}
+
+/// `author_submitExtrinsic`.
+#[rpc(server, client, namespace = "author")]
+pub trait AuthorApi {
+    /// `author_submitExtrinsic`: puts the SCALE-encoded extrinsic in the pool; its hash.
+    #[method(name = "submitExtrinsic")]
+    fn submit_extrinsic(&self, extrinsic: Hex) -> Result<Hash, Error>;
+}
+
+/// `author_submitAndWatchExtrinsic` (WebSocket only).
+#[rpc(server, client, namespace = "author")]
+pub trait AuthorWatchApi {
+    /// `author_submitAndWatchExtrinsic`: submits like `author_submitExtrinsic` (a refusal
+    /// rejects the subscription with the same error), then notifies `author_extrinsicUpdate`:
+    /// `Ready`, then `Finalized` or `Dropped`.
+    #[subscription(
+        name = "submitAndWatchExtrinsic" => "extrinsicUpdate",
+        unsubscribe = "unwatchExtrinsic",
+        item = ExtrinsicStatus
+    )]
+    async fn submit_and_watch_extrinsic(&self, extrinsic: Hex) -> SubscriptionResult;
+}
+
+/// `agora_*`: balances and events.
+#[rpc(server, client, namespace = "agora")]
+pub trait AgoraApi {
+    /// `agora_balance`: the balances of `address` (SS58, or `0x`-hex of the 32 bytes) after
+    /// block `hash` (default: best).
+    #[method(name = "balance")]
+    fn balance(&self, address: String, hash: Option<Hash>) -> Result<AccountBalance, Error>;
+
+    /// `agora_events`: block `hash`'s events as JSON (default: the finalized head).
+    #[method(name = "events")]
+    fn events(&self, hash: Option<Hash>) -> Result<EventsJson, Error>;
+
+    /// `agora_encodedEvents`: block `hash`'s events SCALE-encoded (default: the finalized
+    /// head); [`EncodedEvents::decode`] gives the runtime's event records.
+    #[method(name = "encodedEvents")]
+    fn encoded_events(&self, hash: Option<Hash>) -> Result<EncodedEvents, Error>;
+}
+
+/// `blob_*`: the node's content-addressed blob store.
+#[rpc(server, client, namespace = "blob")]
+pub trait BlobApi {
+    /// `blob_put`: stores `blob`, which must be registered on chain (best state) with its
+    /// size; the blake3 hash of the bytes. Idempotent.
+    #[method(name = "put")]
+    async fn blob_put(&self, blob: Hex) -> Result<Hash, Error>;
+
+    /// `blob_get`: the bytes of blob `hash`, checked against it.
+    #[method(name = "get")]
+    async fn blob_get(&self, hash: Hash) -> Result<Hex, Error>;
+
+    /// `blob_has`: whether this node holds blob `hash` and whether the best state registers
+    /// it.
+    #[method(name = "has")]
+    fn blob_has(&self, hash: Hash) -> Result<BlobPresence, Error>;
+}
+
+/// `rpc_methods`.
+#[rpc(server, client, namespace = "rpc")]
+pub trait RpcApi {
+    /// `rpc_methods`: every method the node serves.
+    #[method(name = "methods")]
+    fn methods(&self) -> Result<RpcMethods, Error>;
+}

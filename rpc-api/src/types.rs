@@ -1,0 +1,267 @@
+//! Request and response types as they travel: each serializes to exactly the JSON the node has
+//! always sent. Objects list their fields in the order they appear on the wire (alphabetical
+//! where the node used to build them with `serde_json::json!`), so the bytes stay the same.
+
+use agora_primitives::{decode_hex, encode_hex, AccountId, Balance, BlockNumber, Hash, HexError};
+use agora_primitives::{Moment, Nonce};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// `0x`-prefixed hex text of some bytes, kept as text: byte strings in parameters and answers
+/// (storage keys and values, extrinsics, proofs, blobs).
+///
+/// Deserializing accepts any string and [`Hex::decode`] checks it, so the node decides what a
+/// malformed parameter means (1002 for an extrinsic, -32602 naming the key for a storage key)
+/// and a 64 MiB blob is decoded on a blocking thread, not while parsing the request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Hex(String);
+
+impl Hex {
+    /// `bytes` as `0x`-prefixed lowercase hex.
+    pub fn encode(bytes: &[u8]) -> Hex {
+        Hex(encode_hex(bytes))
+    }
+
+    /// The bytes; the `0x` prefix is optional. The error repeats the whole text, so do not
+    /// show it for very long inputs.
+    pub fn decode(&self) -> Result<Vec<u8>, HexError> {
+        decode_hex(&self.0)
+    }
+
+    /// The text as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The text as sent.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl From<String> for Hex {
+    /// Takes `text` as it is, unchecked (see [`Hex::decode`]).
+    fn from(text: String) -> Hex {
+        Hex(text)
+    }
+}
+
+impl From<&[u8]> for Hex {
+    fn from(bytes: &[u8]) -> Hex {
+        Hex::encode(bytes)
+    }
+}
+
+impl From<&Vec<u8>> for Hex {
+    fn from(bytes: &Vec<u8>) -> Hex {
+        Hex::encode(bytes)
+    }
+}
+
+impl fmt::Display for Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `system_health`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Whether the node is catching up (never, today: consensus drives it block by block).
+    #[serde(rename = "isSyncing")]
+    pub is_syncing: bool,
+    /// Validators other than this node.
+    pub peers: u64,
+    /// Whether the chain has more than one validator.
+    #[serde(rename = "shouldHavePeers")]
+    pub should_have_peers: bool,
+}
+
+/// A header with its hash (`chain_getHeader`, `chain_getBlock`, the head subscriptions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Account credited with the block's fees.
+    pub author: AccountId,
+    /// blake3 of the encoded event records (see [`crate::EncodedEvents::hash`]).
+    #[serde(rename = "eventsRoot")]
+    pub events_root: Hash,
+    /// blake3 of the encoded extrinsics.
+    #[serde(rename = "extrinsicsRoot")]
+    pub extrinsics_root: Hash,
+    /// The block's hash: blake3 of the SCALE-encoded header.
+    pub hash: Hash,
+    /// Height; genesis is 0.
+    pub number: BlockNumber,
+    /// Hash of the parent; zero for genesis.
+    #[serde(rename = "parentHash")]
+    pub parent_hash: Hash,
+    /// State root after the block.
+    #[serde(rename = "stateRoot")]
+    pub state_root: Hash,
+    /// Milliseconds since the Unix epoch, chosen by the proposer.
+    pub timestamp: Moment,
+}
+
+impl From<&agora_runtime::block::Header> for Header {
+    fn from(header: &agora_runtime::block::Header) -> Header {
+        Header {
+            author: header.author,
+            events_root: header.events_root,
+            extrinsics_root: header.extrinsics_root,
+            hash: header.hash(),
+            number: header.number(),
+            parent_hash: header.parent_hash,
+            state_root: header.state_root,
+            timestamp: header.timestamp,
+        }
+    }
+}
+
+impl Header {
+    /// The runtime's header. Its [`hash`](agora_runtime::block::Header::hash) equals
+    /// [`Header::hash`] unless the node sent an inconsistent answer: compare them to check.
+    pub fn to_runtime(&self) -> agora_runtime::block::Header {
+        agora_runtime::block::Header {
+            parent_hash: self.parent_hash,
+            number: self.number.into(),
+            timestamp: self.timestamp,
+            author: self.author,
+            extrinsics_root: self.extrinsics_root,
+            state_root: self.state_root,
+            events_root: self.events_root,
+        }
+    }
+}
+
+/// A block: its header and its SCALE-encoded extrinsics.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    /// The encoded extrinsics, in order.
+    pub extrinsics: Vec<Hex>,
+    /// The header.
+    pub header: Header,
+}
+
+/// `chain_getBlock`: a block and, once finalized, the consensus certificate proving it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedBlock {
+    /// The block.
+    pub block: Block,
+    /// The finality certificate (commonware's encoding; `null` until the block is finalized,
+    /// and for genesis).
+    #[serde(rename = "finalityCertificate")]
+    pub finality_certificate: Option<Hex>,
+}
+
+/// `state_getReadProof`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadProof {
+    /// The block whose state root the proofs are against.
+    pub at: Hash,
+    /// One SCALE-encoded [`agora_primitives::smt::Proof`] per key, in the order asked.
+    pub proof: Vec<Hex>,
+}
+
+/// One block's answer of `state_queryStorageAt`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageChangeSet {
+    /// The block read.
+    pub block: Hash,
+    /// Each key asked, in order, with its value (`null`: absent).
+    pub changes: Vec<(Hex, Option<Hex>)>,
+}
+
+/// `agora_balance`: balances of one account, in plancks. Amounts may exceed `u64`; they are
+/// written and read as exact JSON integers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountBalance {
+    /// The account.
+    pub address: AccountId,
+    /// Spendable balance.
+    pub free: Balance,
+    /// Reserved balance.
+    pub reserved: Balance,
+    /// Free plus reserved.
+    pub total: Balance,
+    /// Nonce of the account in state (not counting pooled extrinsics).
+    pub nonce: Nonce,
+}
+
+/// `blob_has`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobPresence {
+    /// Whether the node's best state registers the blob.
+    pub registered: bool,
+    /// The registered size, if registered.
+    pub size: Option<u64>,
+    /// Whether this node holds the bytes.
+    pub stored: bool,
+}
+
+/// `rpc_methods`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpcMethods {
+    /// Every method the node serves (subscribe and unsubscribe methods included), sorted.
+    pub methods: Vec<String>,
+}
+
+/// A notification of `author_submitAndWatchExtrinsic`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StatusWire", into = "StatusWire")]
+pub enum ExtrinsicStatus {
+    /// In the pool (`"ready"`).
+    Ready,
+    /// In a finalized block (`{"finalized": hash, "number": n}`); the last notification.
+    Finalized {
+        /// The block's hash.
+        block: Hash,
+        /// The block's number.
+        number: BlockNumber,
+    },
+    /// Removed from the pool without being finalized (`"dropped"`); the last notification.
+    Dropped,
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(untagged)]
+enum StatusWire {
+    Word(StatusWord),
+    Finalized {
+        finalized: Hash,
+        number: BlockNumber,
+    },
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum StatusWord {
+    Ready,
+    Dropped,
+}
+
+impl From<StatusWire> for ExtrinsicStatus {
+    fn from(wire: StatusWire) -> ExtrinsicStatus {
+        match wire {
+            StatusWire::Word(StatusWord::Ready) => ExtrinsicStatus::Ready,
+            StatusWire::Word(StatusWord::Dropped) => ExtrinsicStatus::Dropped,
+            StatusWire::Finalized { finalized, number } => ExtrinsicStatus::Finalized {
+                block: finalized,
+                number,
+            },
+        }
+    }
+}
+
+impl From<ExtrinsicStatus> for StatusWire {
+    fn from(status: ExtrinsicStatus) -> StatusWire {
+        match status {
+            ExtrinsicStatus::Ready => StatusWire::Word(StatusWord::Ready),
+            ExtrinsicStatus::Dropped => StatusWire::Word(StatusWord::Dropped),
+            ExtrinsicStatus::Finalized { block, number } => StatusWire::Finalized {
+                finalized: block,
+                number,
+            },
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! # agora-worker
+//!
+//! The provider's daemon (`agora worker run` starts it with a [`WorkerConfig`]).
+//!
+//! It keeps an offer open (re-posting it when it expires or is cancelled), bonds the stake the
+//! offer's collateral needs, and for every job assigned to its account:
+//!
+//! 1. fetches the module and dataset from the node (checked against their hashes);
+//! 2. runs the job with the engine on a background thread (one run at a time; the loop keeps
+//!    answering other jobs' reveals meanwhile), keeping every checkpoint (the state before each
+//!    segment) on disk, and writes the run's trace last — a run is only "done" once its trace
+//!    is on disk;
+//! 3. registers and uploads the trained model, then commits the trace root, segment count, fuel
+//!    and metrics;
+//! 4. answers the spot check: reveals the sampled segments' start states (registering and
+//!    uploading those checkpoints) and then the sampled leaves, each with its Merkle proof.
+//!
+//! **Restarts.** The ledger is the source of truth: on start the daemon re-reads its jobs'
+//! status on chain and carries on from there; a job whose trace is on disk is never run again,
+//! and a step already on chain is not submitted twice (the daemon waits for each transaction's
+//! finality before it looks at the job again). The state directory keeps the next block to scan
+//! for assignments and each job's files; a finished job's files are deleted.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use agora_client::blobs::{ensure_blob, fetch_blob};
+use agora_client::chain::State;
+use agora_client::daemon::DaemonConfig;
+use agora_client::files::{read_json, write_atomic};
+use agora_client::keys::Signer;
+use agora_client::offers::{post_offer, OfferPlan};
+use agora_client::rpc::{Rpc, RuntimeEvent};
+use agora_client::tx;
+use agora_engine::{run, Executor, JobInputs, RunSpec, Settings};
+use agora_primitives::trace::{TraceLeaf, TraceTree};
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
+use pallet_jobs::{Commitment, Job, JobId, JobStatus};
+use pallet_verification::Phase;
+use parity_scale_codec::Compact;
+use serde::{Deserialize, Serialize};
+
+mod error;
+
+pub use error::Error;
+
+/// The worker daemon's configuration.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Account, node, state directory, module cache, polling.
+    pub daemon: DaemonConfig,
+    /// The offer kept open (re-posted when it expires or is cancelled).
+    pub offer: OfferPlan,
+    /// Stake to keep bonded (enough collateral for several jobs at once).
+    pub bond: Balance,
+}
+
+/// The run of a job's spec as the engine wants it.
+fn run_spec(job: &Job) -> Result<RunSpec, Error> {
+    let spec = &job.spec;
+    Ok(RunSpec::from_ledger(
+        spec.seed,
+        spec.steps,
+        spec.segment_steps,
+    )?)
+}
+
+/// Progress kept across restarts.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Progress {
+    /// Next block to scan for assignments.
+    next_block: BlockNumber,
+    /// Jobs being worked on.
+    jobs: BTreeSet<JobId>,
+}
+
+/// A finished run on disk (`run.json`), written after every checkpoint and output.
+#[derive(Debug, Serialize, Deserialize)]
+struct RunRecord {
+    leaves: Vec<(u64, Hash, u64)>,
+    root: Hash,
+    output: Hash,
+    metrics: String,
+}
+
+impl RunRecord {
+    fn leaves(&self) -> Vec<TraceLeaf> {
+        self.leaves
+            .iter()
+            .map(|(index, state_hash, fuel)| TraceLeaf {
+                index: *index,
+                state_hash: *state_hash,
+                fuel: *fuel,
+            })
+            .collect()
+    }
+}
+
+struct Worker {
+    rpc: Rpc,
+    signer: Signer,
+    me: AccountId,
+    config: WorkerConfig,
+    dir: PathBuf,
+    progress: Progress,
+    /// The run in progress, if any: runs go one at a time on a blocking thread, so the daemon
+    /// keeps answering other jobs' reveals (whose deadlines are a few blocks) meanwhile.
+    running: Option<(JobId, tokio::task::JoinHandle<Result<RunRecord, Error>>)>,
+}
+
+/// What a job needs next from the daemon's loop.
+enum Step {
+    /// Nothing (waiting for the chain, or done for this tick).
+    Wait,
+    /// The job is over for this worker: forget it.
+    Forget,
+    /// The job needs its run.
+    Run(Box<Job>),
+}
+
+/// Runs the worker daemon until the process is stopped.
+pub async fn run_worker(config: WorkerConfig) -> Result<(), Error> {
+    let signer = config.daemon.signer.clone();
+    let me = config.daemon.account();
+    let dir = config.daemon.state_dir.clone();
+    let progress: Progress = read_json(&dir.join("progress.json"))?.unwrap_or_default();
+    let rpc = Rpc::connect(&config.daemon.rpc_url).await?;
+    let mut worker = Worker {
+        rpc,
+        signer,
+        me,
+        config,
+        dir,
+        progress,
+        running: None,
+    };
+    tracing::info!(account = %worker.me, dir = %worker.dir.display(), "worker starting");
+    worker.ensure_stake().await?;
+    loop {
+        if let Err(error) = worker.tick().await {
+            // The daemon keeps running: a node restart, a refused transaction or a bad job
+            // must not stop the other jobs.
+            tracing::warn!("{error}");
+        }
+        tokio::time::sleep(worker.config.daemon.poll).await;
+    }
+}
+
+impl Worker {
+    fn save(&self) -> Result<(), Error> {
+        let path = self.dir.join("progress.json");
+        Ok(write_atomic(
+            &path,
+            &serde_json::to_vec_pretty(&self.progress)?,
+        )?)
+    }
+
+    fn job_dir(&self, id: JobId) -> PathBuf {
+        self.dir.join("jobs").join(id.to_string())
+    }
+
+    async fn ensure_stake(&self) -> Result<(), Error> {
+        let want = self.config.bond;
+        let ledger = State::best(&self.rpc).ledger(&self.me).await?;
+        if ledger.active < want {
+            let amount = want.saturating_sub(ledger.active);
+            tracing::info!(amount = %agora_client::amount::format_agr(amount), "bonding stake");
+            let call = agora_runtime::RuntimeCall::Staking(pallet_staking::Call::Bond {
+                amount: Compact(amount),
+            });
+            tx::send(&self.rpc, &self.signer, call, "bond", tx::DEFAULT_TIMEOUT).await?;
+        }
+        Ok(())
+    }
+
+    async fn ensure_offer(&self, state: &State<'_>) -> Result<(), Error> {
+        let open = state.open_offers().await?;
+        if open.iter().any(|(_, offer)| offer.provider == self.me) {
+            return Ok(());
+        }
+        let id = post_offer(&self.rpc, &self.signer, &self.config.offer).await?;
+        tracing::info!(offer = id, "offer posted");
+        Ok(())
+    }
+
+    async fn tick(&mut self) -> Result<(), Error> {
+        self.reap_run().await;
+        let head = self.rpc.finalized_head().await?;
+        let state = State::at(&self.rpc, head);
+        let number = state.block_number().await?;
+        // New assignments, from the events of blocks not yet scanned (bounded per tick).
+        let last = number.min(self.progress.next_block.saturating_add(500));
+        for n in self.progress.next_block..=last {
+            let Some(hash) = self.rpc.block_hash(n).await? else {
+                break;
+            };
+            for record in self.rpc.events(hash).await? {
+                if let RuntimeEvent::Jobs(pallet_jobs::Event::JobAssigned { job, worker, .. }) =
+                    record.event
+                {
+                    if worker == self.me && self.progress.jobs.insert(job) {
+                        tracing::info!(job, block = n, "job assigned");
+                    }
+                }
+            }
+            self.progress.next_block = n.saturating_add(1);
+        }
+        self.save()?;
+        self.ensure_offer(&state).await?;
+        let jobs: Vec<JobId> = self.progress.jobs.iter().copied().collect();
+        let mut forget = Vec::new();
+        let mut to_run = None;
+        for id in jobs {
+            match self.advance(&state, number, id).await {
+                Ok(Step::Forget) => forget.push(id),
+                Ok(Step::Run(job)) => {
+                    if to_run.is_none() {
+                        to_run = Some((id, job));
+                    }
+                }
+                Ok(Step::Wait) => {}
+                Err(error) => tracing::warn!(job = id, "{error}"),
+            }
+        }
+        for id in forget {
+            self.forget(id)?;
+        }
+        if let (None, Some((id, job))) = (&self.running, to_run) {
+            let handle = self.start_run(id, &job).await?;
+            self.running = Some((id, handle));
+        }
+        Ok(())
+    }
+
+    /// Collects the run in progress if it has ended (its trace is then on disk, or it failed
+    /// and will be started again).
+    async fn reap_run(&mut self) {
+        let finished = self
+            .running
+            .as_ref()
+            .is_some_and(|(_, handle)| handle.is_finished());
+        if !finished {
+            return;
+        }
+        if let Some((id, handle)) = self.running.take() {
+            match handle.await {
+                Ok(Ok(record)) => tracing::info!(job = id, root = %record.root, "run finished"),
+                Ok(Err(error)) => tracing::warn!(job = id, "the run failed: {error}"),
+                Err(error) => tracing::warn!(job = id, "the run panicked: {error}"),
+            }
+        }
+    }
+
+    /// Takes the next step of job `id`.
+    async fn advance(&self, state: &State<'_>, now: BlockNumber, id: JobId) -> Result<Step, Error> {
+        let Some(job) = state.job(id).await? else {
+            // Pruned, or requeued after a missed deadline (the bid is back in the book).
+            return Ok(Step::Forget);
+        };
+        if job.worker != self.me {
+            return Ok(Step::Forget);
+        }
+        match &job.status {
+            JobStatus::Assigned if now <= job.commit_by => {
+                let Some(record) = self.finished_run(id)? else {
+                    let running = self.running.as_ref().is_some_and(|(r, _)| *r == id);
+                    return Ok(if running {
+                        Step::Wait
+                    } else {
+                        Step::Run(Box::new(job))
+                    });
+                };
+                let model_path = self.job_dir(id).join("model.bpk");
+                let model = std::fs::read(&model_path)
+                    .map_err(|e| agora_client::Error::file("read", &model_path, e))?;
+                ensure_blob(&self.rpc, &self.signer, &model, "model registration").await?;
+                let commitment = Commitment {
+                    trace_root: record.root,
+                    segments: u64::try_from(record.leaves.len()).unwrap_or(u64::MAX),
+                    total_fuel: record.leaves.iter().map(|(_, _, fuel)| fuel).sum(),
+                    output: record.output,
+                    metrics: record.metrics.into_bytes(),
+                };
+                let call = agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::CommitResult {
+                    job: id,
+                    commitment,
+                });
+                let sent = tx::send(
+                    &self.rpc,
+                    &self.signer,
+                    call,
+                    "result commitment",
+                    tx::DEFAULT_TIMEOUT,
+                )
+                .await?;
+                tracing::info!(
+                    job = id,
+                    block = sent.inclusion.block_number,
+                    "result committed"
+                );
+            }
+            JobStatus::Committed { .. } => self.answer_audit(state, id).await?,
+            status if status.is_final() => {
+                tracing::info!(job = id, "job ended: {}", serde_json::to_string(status)?);
+                return Ok(Step::Forget);
+            }
+            _ => {}
+        }
+        Ok(Step::Wait)
+    }
+
+    fn forget(&mut self, id: JobId) -> Result<(), Error> {
+        self.progress.jobs.remove(&id);
+        let dir = self.job_dir(id);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| agora_client::Error::file("remove", &dir, e))?;
+        }
+        self.save()
+    }
+
+    /// The job's finished run, if its trace is on disk.
+    fn finished_run(&self, id: JobId) -> Result<Option<RunRecord>, Error> {
+        Ok(read_json(&self.job_dir(id).join("run.json"))?)
+    }
+
+    /// Fetches the job's module and dataset and starts its run on a blocking thread.
+    async fn start_run(
+        &self,
+        id: JobId,
+        job: &Job,
+    ) -> Result<tokio::task::JoinHandle<Result<RunRecord, Error>>, Error> {
+        let dir = self.job_dir(id);
+        let blobs = self.dir.join("blobs");
+        let wasm = fetch_blob(&self.rpc, &blobs, job.spec.module).await?;
+        let dataset = fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?;
+        let spec = run_spec(job)?;
+        let params = job.spec.params.clone();
+        let settings = Settings {
+            cache_dir: self.config.daemon.module_cache_dir.clone(),
+            ..Settings::default()
+        };
+        tracing::info!(
+            job = id,
+            steps = spec.steps,
+            segments = spec.segments(),
+            "running"
+        );
+        let started = std::time::Instant::now();
+        Ok(tokio::task::spawn_blocking(
+            move || -> Result<RunRecord, Error> {
+                let executor = Executor::new(settings)?;
+                let module = executor.load(&wasm)?;
+                let inputs = JobInputs {
+                    params: &params,
+                    dataset: &dataset,
+                };
+                let mut write_error = None;
+                let result = run(&executor, &module, inputs, spec, |index, bytes| {
+                    if let Err(e) = write_atomic(&dir.join(format!("states/{index}.state")), bytes)
+                    {
+                        write_error = Some(e);
+                    }
+                    Ok(())
+                })?;
+                if let Some(e) = write_error {
+                    return Err(e.into());
+                }
+                let eval = executor.eval(&module, &params, &dataset, &result.final_state)?;
+                let export = executor.export(&module, &params, &dataset, &result.final_state)?;
+                write_atomic(&dir.join("model.bpk"), &export.bytes)?;
+                let record = RunRecord {
+                    leaves: result
+                        .leaves
+                        .iter()
+                        .map(|l| (l.index, l.state_hash, l.fuel))
+                        .collect(),
+                    root: result.tree.root(),
+                    output: Hash::of(&export.bytes),
+                    metrics: String::from_utf8_lossy(&eval.bytes).into_owned(),
+                };
+                // Last: its presence means every checkpoint and the model are on disk.
+                write_atomic(&dir.join("run.json"), &serde_json::to_vec_pretty(&record)?)?;
+                tracing::info!(
+                    job = id,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "run done"
+                );
+                Ok(record)
+            },
+        ))
+    }
+
+    async fn answer_audit(&self, state: &State<'_>, id: JobId) -> Result<(), Error> {
+        let Some(audit) = state.audit(id).await? else {
+            return Ok(());
+        };
+        let dir = self.job_dir(id);
+        let record_path = dir.join("run.json");
+        let record: RunRecord = read_json(&record_path)?.ok_or_else(|| {
+            Error::InvalidJob(format!(
+                "job #{id} is being checked but its run ({}) is not on disk",
+                record_path.display()
+            ))
+        })?;
+        let leaves = record.leaves();
+        let tree = TraceTree::new(leaves.clone())?;
+        let leaf = |i: u64| {
+            leaves
+                .get(usize::try_from(i).unwrap_or(usize::MAX))
+                .copied()
+                .ok_or_else(|| Error::InvalidJob(format!("job #{id} has no leaf {i}")))
+        };
+        match audit.phase {
+            Phase::AwaitingStarts => {
+                let mut starts = Vec::with_capacity(audit.checks.len());
+                for check in &audit.checks {
+                    if check.segment == 0 {
+                        starts.push(None);
+                        continue;
+                    }
+                    // The state before segment s is checkpoint s (after segment s − 1).
+                    let path = dir.join(format!("states/{}.state", check.segment));
+                    let bytes = std::fs::read(&path)
+                        .map_err(|e| agora_client::Error::file("read", &path, e))?;
+                    ensure_blob(&self.rpc, &self.signer, &bytes, "checkpoint registration").await?;
+                    let previous = check.segment.saturating_sub(1);
+                    starts.push(Some((leaf(previous)?, tree.prove(previous)?)));
+                }
+                let call = agora_runtime::RuntimeCall::Verification(
+                    pallet_verification::Call::RevealStarts { job: id, starts },
+                );
+                tx::send(
+                    &self.rpc,
+                    &self.signer,
+                    call,
+                    "start reveal",
+                    tx::DEFAULT_TIMEOUT,
+                )
+                .await?;
+                tracing::info!(job = id, "start states revealed");
+            }
+            Phase::AwaitingLeaves => {
+                let leaves = audit
+                    .checks
+                    .iter()
+                    .map(|check| Ok((leaf(check.segment)?, tree.prove(check.segment)?)))
+                    .collect::<Result<Vec<_>, Error>>()?;
+                let call = agora_runtime::RuntimeCall::Verification(
+                    pallet_verification::Call::RevealLeaves { job: id, leaves },
+                );
+                tx::send(
+                    &self.rpc,
+                    &self.signer,
+                    call,
+                    "leaf reveal",
+                    tx::DEFAULT_TIMEOUT,
+                )
+                .await?;
+                tracing::info!(job = id, "leaves revealed");
+            }
+            Phase::AwaitingSample | Phase::AwaitingAttestations | Phase::AwaitingReveals => {}
+        }
+        Ok(())
+    }
+}
