@@ -75,13 +75,11 @@ pub struct JobArgs {
 impl JobArgs {
     /// Engine settings with this module cache (default `~/.cache/agora/modules`).
     pub fn settings(&self) -> Settings {
-        Settings {
-            cache_dir: self
-                .cache_dir
+        Settings::with_cache_dir(
+            self.cache_dir
                 .clone()
                 .or_else(agora_client::files::default_module_cache_dir),
-            ..Settings::default()
-        }
+        )
     }
 }
 

@@ -4,9 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use agora_primitives::AccountId;
+use agora_primitives::{AccountId, Balance};
+use parity_scale_codec::Compact;
 
+use crate::chain::State;
 use crate::keys::Signer;
+use crate::rpc::Rpc;
+use crate::{tx, Error};
 
 /// The configuration common to the daemons.
 #[derive(Clone)]
@@ -41,4 +45,23 @@ impl std::fmt::Debug for DaemonConfig {
             .field("poll", &self.poll)
             .finish()
     }
+}
+
+/// Bonds what `signer`'s account lacks of `want` active stake (a daemon's first step: offers'
+/// collateral and spot checks' bonds come from it). Returns the amount bonded, if any.
+pub async fn ensure_bonded(
+    rpc: &Rpc,
+    signer: &Signer,
+    want: Balance,
+) -> Result<Option<Balance>, Error> {
+    let ledger = State::best(rpc).ledger(&signer.agora_account()).await?;
+    if ledger.active >= want {
+        return Ok(None);
+    }
+    let amount = want.saturating_sub(ledger.active);
+    let call = agora_runtime::RuntimeCall::Staking(pallet_staking::Call::Bond {
+        amount: Compact(amount),
+    });
+    tx::send(rpc, signer, call, "bond", tx::DEFAULT_TIMEOUT).await?;
+    Ok(Some(amount))
 }

@@ -176,6 +176,17 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// The default settings with compiled modules cached in `cache_dir` (`None`: in memory
+    /// only), as the daemons and the CLI run jobs.
+    pub fn with_cache_dir(cache_dir: Option<PathBuf>) -> Self {
+        Settings {
+            cache_dir,
+            ..Settings::default()
+        }
+    }
+}
+
 /// Where [`Executor::load`] found the compiled module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {

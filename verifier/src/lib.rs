@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use agora_client::blobs::fetch_blob;
 use agora_client::chain::State;
-use agora_client::daemon::DaemonConfig;
+use agora_client::daemon::{ensure_bonded, DaemonConfig};
 use agora_client::files::{read_json, write_atomic};
 use agora_client::keys::Signer;
 use agora_client::rpc::Rpc;
@@ -30,7 +30,6 @@ use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, Hash};
 use pallet_jobs::JobId;
 use pallet_verification::{attestation_hash, Phase};
-use parity_scale_codec::Compact;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -71,14 +70,7 @@ pub async fn run_verifier(config: VerifierConfig) -> Result<(), Error> {
     let dir = config.daemon.state_dir.clone();
     let rpc = Rpc::connect(&config.daemon.rpc_url).await?;
     tracing::info!(account = %me, dir = %dir.display(), "verifier starting");
-    let want = config.bond;
-    let ledger = State::best(&rpc).ledger(&me).await?;
-    if ledger.active < want {
-        let amount = want.saturating_sub(ledger.active);
-        let call = agora_runtime::RuntimeCall::Staking(pallet_staking::Call::Bond {
-            amount: Compact(amount),
-        });
-        tx::send(&rpc, &signer, call, "bond", tx::DEFAULT_TIMEOUT).await?;
+    if let Some(amount) = ensure_bonded(&rpc, &signer, config.bond).await? {
         tracing::info!(amount = %agora_client::amount::format_agr(amount), "stake bonded");
     }
     if !State::best(&rpc).verifiers().await?.contains(&me) {
@@ -185,10 +177,8 @@ impl Verifier {
                 let spec =
                     RunSpec::from_ledger(job.spec.seed, job.spec.steps, job.spec.segment_steps)?;
                 let params = job.spec.params.clone();
-                let settings = Settings {
-                    cache_dir: self.config.daemon.module_cache_dir.clone(),
-                    ..Settings::default()
-                };
+                let settings =
+                    Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
                 tracing::info!(job = id, segment, "re-executing");
                 let leaf = tokio::task::spawn_blocking(move || -> Result<TraceLeaf, Error> {
                     let executor = Executor::new(settings)?;

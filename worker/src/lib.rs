@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 use agora_client::blobs::{ensure_blob, fetch_blob};
 use agora_client::chain::State;
-use agora_client::daemon::DaemonConfig;
+use agora_client::daemon::{ensure_bonded, DaemonConfig};
 use agora_client::files::{read_json, write_atomic};
 use agora_client::keys::Signer;
 use agora_client::offers::{post_offer, OfferPlan};
@@ -37,7 +37,6 @@ use agora_primitives::trace::{TraceLeaf, TraceTree};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_jobs::{Commitment, Job, JobId, JobStatus};
 use pallet_verification::Phase;
-use parity_scale_codec::Compact;
 use serde::{Deserialize, Serialize};
 
 mod error;
@@ -160,15 +159,8 @@ impl Worker {
     }
 
     async fn ensure_stake(&self) -> Result<(), Error> {
-        let want = self.config.bond;
-        let ledger = State::best(&self.rpc).ledger(&self.me).await?;
-        if ledger.active < want {
-            let amount = want.saturating_sub(ledger.active);
-            tracing::info!(amount = %agora_client::amount::format_agr(amount), "bonding stake");
-            let call = agora_runtime::RuntimeCall::Staking(pallet_staking::Call::Bond {
-                amount: Compact(amount),
-            });
-            tx::send(&self.rpc, &self.signer, call, "bond", tx::DEFAULT_TIMEOUT).await?;
+        if let Some(amount) = ensure_bonded(&self.rpc, &self.signer, self.config.bond).await? {
+            tracing::info!(amount = %agora_client::amount::format_agr(amount), "stake bonded");
         }
         Ok(())
     }
@@ -336,10 +328,7 @@ impl Worker {
         let dataset = fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?;
         let spec = run_spec(job)?;
         let params = job.spec.params.clone();
-        let settings = Settings {
-            cache_dir: self.config.daemon.module_cache_dir.clone(),
-            ..Settings::default()
-        };
+        let settings = Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
         tracing::info!(
             job = id,
             steps = spec.steps,
