@@ -12,19 +12,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+source scripts/lib.sh
 bin="$CARGO_TARGET_DIR/${AGORA_BENCH_PROFILE:-release}"
-params='{"epochs":5}'
-[ -n "${AGORA_BENCH_PARAMS:-}" ] && params="$AGORA_BENCH_PARAMS"
+default_params='{"epochs":5}'
+params="${AGORA_BENCH_PARAMS:-$default_params}"
 seed=3
-dir="$(mktemp -d)"
-children=()
-cleanup() {
-    for pid in "${children[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+scratch_dir
 port=$(free_port); p2p=$(free_port)
 rpc="ws://127.0.0.1:$port"
 http="http://127.0.0.1:$port"
@@ -32,17 +25,8 @@ http="http://127.0.0.1:$port"
 "$bin/agora-node" --dev --base-path "$dir/node" --rpc-port "$port" --port "$p2p" --no-prometheus \
     --log warn 2> "$dir/node.log" &
 children+=($!)
-for _ in $(seq 1 300); do
-    curl -sf -H 'content-type: application/json' \
-        -d '{"id":1,"jsonrpc":"2.0","method":"chain_getFinalizedHead"}' "$http" >/dev/null 2>&1 && break
-    sleep 0.2
-done
-"$bin/agora" --rpc "$rpc" worker run --key //Bob --price 0.001 --state-dir "$dir/worker" \
-    2> "$dir/worker.log" &
-children+=($!)
-"$bin/agora" --rpc "$rpc" verifier run --key //Charlie --state-dir "$dir/verifier" \
-    2> "$dir/verifier.log" &
-children+=($!)
+wait_for_rpc "$port"
+start_daemons "$bin" "$rpc" "$dir" --price 0.001
 
 job=(--module jobs/dist/mlp.wasm --data datasets/digits.csv --params "$params" --seed "$seed")
 "$bin/agora" job run-local "${job[@]}" --out "$dir/warm" > /dev/null
@@ -51,10 +35,7 @@ start=$(date +%s%N)
 local_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 fuel_mfuel=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fuel"]["training"]/1e6)' "$dir/local.json")
 
-for _ in $(seq 1 300); do
-    [ "$("$bin/agora" --rpc "$rpc" --output json offer list 2>/dev/null || echo '[]')" != "[]" ] && break
-    sleep 0.5
-done
+wait_for_offer "$bin" "$rpc"
 sleep 3 # the verifier's registration
 start=$(date +%s%N)
 "$bin/agora" --rpc "$rpc" --output json job submit --key //Alice "${job[@]}" \

@@ -60,7 +60,7 @@ engine)
 market)
     cargo bench -p agora-runtime --bench market
     # The market path end to end on a real chain (release node, client and daemons).
-    cargo build --release -p agora-node -p agora-client
+    cargo build --release -p agora-node -p agora-cli
     scripts/bench-market-e2e.sh
     ;;
 *)

@@ -11,47 +11,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
 source scripts/env.sh
+source scripts/lib.sh
 cargo test --workspace --no-run >/dev/null 2>&1 || cargo test --workspace --no-run
 bin="$CARGO_TARGET_DIR/debug"
 jobs_target="${AGORA_JOBS_TARGET_DIR:-$HOME/.cache/agora/jobs-target}"
-params='{"epochs":5}'
-[ -n "${AGORA_DEMO_PARAMS:-}" ] && params="$AGORA_DEMO_PARAMS"
+default_params='{"epochs":5}'
+params="${AGORA_DEMO_PARAMS:-$default_params}"
 seed=5
+scratch_dir
 
-dir="$(mktemp -d)"
-children=()
-cleanup() {
-    for pid in "${children[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-p2p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-prom=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port); p2p=$(free_port); prom=$(free_port)
 rpc="ws://127.0.0.1:$port"
 echo "== a fresh chain on $rpc"
 "$bin/agora-node" --dev --base-path "$dir/node" --rpc-port "$port" --port "$p2p" \
     --prometheus-port "$prom" 2> "$dir/node.log" &
 children+=($!)
-for _ in $(seq 1 300); do
-    curl -sf -H 'content-type: application/json' \
-        -d '{"id":1,"jsonrpc":"2.0","method":"chain_getFinalizedHead"}' "http://127.0.0.1:$port" >/dev/null 2>&1 && break
-    sleep 0.2
-done
+wait_for_rpc "$port"
 
 echo "== //Bob runs a worker (offer 0.001 AGR/Mfuel, renewable, eu-west); //Charlie verifies"
-"$bin/agora" --rpc "$rpc" worker run --key //Bob --price 0.001 --region eu-west \
-    --state-dir "$dir/worker" 2> "$dir/worker.log" &
-children+=($!)
-"$bin/agora" --rpc "$rpc" verifier run --key //Charlie --state-dir "$dir/verifier" 2> "$dir/verifier.log" &
-children+=($!)
-for _ in $(seq 1 300); do
-    offers=$("$bin/agora" --rpc "$rpc" --output json offer list 2>/dev/null || echo '[]')
-    [ "$offers" != "[]" ] && break
-    sleep 0.5
-done
+start_daemons "$bin" "$rpc" "$dir" --price 0.001 --region eu-west
+wait_for_offer "$bin" "$rpc"
 "$bin/agora" --rpc "$rpc" market | sed -n '1,6p'
 
 echo "== //Alice buys training: MLP on digits, params $params"

@@ -12,10 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 source scripts/env.sh
+source scripts/lib.sh
 
 profile="${AGORA_PROFILE:-debug}"
 if [ "$profile" = release ]; then
-    cargo build --release -p agora-node -p agora-client
+    cargo build --release -p agora-node -p agora-cli
 else
     # The very build scripts/test.sh makes (binaries included): any other set of packages
     # unifies dependency features differently and would compile RocksDB's C++ a second time.
@@ -33,32 +34,15 @@ mkdir -p "$base"
 rpc_port="${AGORA_RPC_PORT:-9944}"
 rpc="ws://127.0.0.1:$rpc_port"
 
-children=()
-cleanup() {
-    for pid in "${children[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap 'cleanup; [ -n "${AGORA_TMP:-}" ] && rm -rf "$base"' EXIT
+trap 'stop_children; [ -n "${AGORA_TMP:-}" ] && rm -rf "$base"' EXIT
 trap 'exit 130' INT TERM
 
 "$bin/agora-node" --dev --base-path "$base" --rpc-port "$rpc_port" "$@" &
 children+=($!)
-# Ready once the RPC answers with a finalized head.
-for _ in $(seq 1 300); do
-    if curl -sf -H 'content-type: application/json' \
-        -d '{"id":1,"jsonrpc":"2.0","method":"chain_getFinalizedHead"}' "http://127.0.0.1:$rpc_port" >/dev/null 2>&1; then
-        break
-    fi
-    sleep 0.2
-done
+wait_for_rpc "$rpc_port"
 
 if [ -z "${AGORA_NO_DAEMONS:-}" ]; then
-    "$bin/agora" --rpc "$rpc" worker run --key //Bob --region local --price 0.001 \
-        --state-dir "$base/worker" 2> "$base/worker.log" &
-    children+=($!)
-    "$bin/agora" --rpc "$rpc" verifier run --key //Charlie --state-dir "$base/verifier" \
-        2> "$base/verifier.log" &
-    children+=($!)
+    start_daemons "$bin" "$rpc" "$base" --region local --price 0.001
 fi
 
 cat <<TRY

@@ -22,6 +22,13 @@ fn decode<T: Decode>(item: &str, bytes: &[u8]) -> Result<T, RpcError> {
     })
 }
 
+/// The `(id, entry)` pairs of the ids whose entry is present.
+fn present<I, T>(ids: Vec<I>, entries: Vec<Option<T>>) -> impl Iterator<Item = (I, T)> {
+    ids.into_iter()
+        .zip(entries)
+        .filter_map(|(id, entry)| entry.map(|entry| (id, entry)))
+}
+
 /// Reads the ledger's state through one node.
 #[derive(Clone, Copy)]
 pub struct State<'a> {
@@ -110,11 +117,7 @@ impl<'a> State<'a> {
                 .collect::<Result<_, _>>()?;
             let full_page = keys.len() == 1000;
             let audits: Vec<Option<Audit>> = self.values("Verification::Audits", keys).await?;
-            out.extend(
-                ids.into_iter()
-                    .zip(audits)
-                    .filter_map(|(id, audit)| audit.map(|a| (id, a))),
-            );
+            out.extend(present(ids, audits));
             if !full_page {
                 break;
             }
@@ -141,34 +144,35 @@ impl<'a> State<'a> {
             .await
     }
 
+    /// The entries of the map `item` (keyed by `key`) whose ids the list `list` (at
+    /// `list_key`) holds, in list order; an id without an entry is skipped.
+    async fn listed<I: Decode, T: Decode>(
+        &self,
+        (list, list_key): (&str, Vec<u8>),
+        (item, key): (&str, fn(&I) -> Vec<u8>),
+    ) -> Result<Vec<(I, T)>, RpcError> {
+        let ids: Vec<I> = self.value(list, list_key).await?.unwrap_or_default();
+        let keys = ids.iter().map(key).collect();
+        let entries = self.values(item, keys).await?;
+        Ok(present(ids, entries).collect())
+    }
+
     /// Every open bid, in placement order.
     pub async fn open_bids(&self) -> Result<Vec<(BidId, Bid)>, RpcError> {
-        let ids: Vec<BidId> = self
-            .value("Market::OpenBids", pallet_market::OpenBids::key())
-            .await?
-            .unwrap_or_default();
-        let keys = ids.iter().map(pallet_market::Bids::key).collect();
-        let bids = self.values("Market::Bids", keys).await?;
-        Ok(ids
-            .into_iter()
-            .zip(bids)
-            .filter_map(|(id, bid)| bid.map(|b| (id, b)))
-            .collect())
+        self.listed(
+            ("Market::OpenBids", pallet_market::OpenBids::key()),
+            ("Market::Bids", pallet_market::Bids::key),
+        )
+        .await
     }
 
     /// Every open offer, in posting order.
     pub async fn open_offers(&self) -> Result<Vec<(OfferId, Offer)>, RpcError> {
-        let ids: Vec<OfferId> = self
-            .value("Market::OpenOffers", pallet_market::OpenOffers::key())
-            .await?
-            .unwrap_or_default();
-        let keys = ids.iter().map(pallet_market::Offers::key).collect();
-        let offers = self.values("Market::Offers", keys).await?;
-        Ok(ids
-            .into_iter()
-            .zip(offers)
-            .filter_map(|(id, offer)| offer.map(|o| (id, o)))
-            .collect())
+        self.listed(
+            ("Market::OpenOffers", pallet_market::OpenOffers::key()),
+            ("Market::Offers", pallet_market::Offers::key),
+        )
+        .await
     }
 
     /// Clearing records, oldest first.

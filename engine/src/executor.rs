@@ -480,11 +480,7 @@ impl Executor {
         state: &[u8],
         steps: u32,
     ) -> Result<Output, Error> {
-        self.call(
-            job,
-            Call::Segment { steps },
-            &[("params", params), ("dataset", dataset), ("state", state)],
-        )
+        self.call_on_state(job, Call::Segment { steps }, params, dataset, state)
     }
 
     /// `agora_eval`: metrics of `state`, JSON.
@@ -495,11 +491,7 @@ impl Executor {
         dataset: &[u8],
         state: &[u8],
     ) -> Result<Output, Error> {
-        self.call(
-            job,
-            Call::Eval,
-            &[("params", params), ("dataset", dataset), ("state", state)],
-        )
+        self.call_on_state(job, Call::Eval, params, dataset, state)
     }
 
     /// `agora_export`: the trained model (burnpack).
@@ -510,9 +502,22 @@ impl Executor {
         dataset: &[u8],
         state: &[u8],
     ) -> Result<Output, Error> {
+        self.call_on_state(job, Call::Export, params, dataset, state)
+    }
+
+    /// A call on a state (segment, eval, export): its inputs are the params, the dataset and
+    /// the state, in that order.
+    fn call_on_state(
+        &self,
+        job: &JobModule,
+        call: Call,
+        params: &[u8],
+        dataset: &[u8],
+        state: &[u8],
+    ) -> Result<Output, Error> {
         self.call(
             job,
-            Call::Export,
+            call,
             &[("params", params), ("dataset", dataset), ("state", state)],
         )
     }
@@ -758,6 +763,24 @@ enum Denied {
     Table(u64),
 }
 
+impl Guard {
+    /// Allows growth to `desired` up to `limit`; past it, records `denied(desired)` so the
+    /// error can name it, and refuses with `message`.
+    fn grow(
+        &mut self,
+        desired: usize,
+        limit: u64,
+        denied: fn(u64) -> Denied,
+        message: &'static str,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > limit {
+            self.denied = Some(denied(desired as u64));
+            return Err(wasmtime::Error::msg(message));
+        }
+        Ok(true)
+    }
+}
+
 impl ResourceLimiter for Guard {
     fn memory_growing(
         &mut self,
@@ -765,11 +788,12 @@ impl ResourceLimiter for Guard {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired as u64 > self.limits.max_memory_bytes {
-            self.denied = Some(Denied::Memory(desired as u64));
-            return Err(wasmtime::Error::msg("memory limit"));
-        }
-        Ok(true)
+        self.grow(
+            desired,
+            self.limits.max_memory_bytes,
+            Denied::Memory,
+            "memory limit",
+        )
     }
 
     fn table_growing(
@@ -778,11 +802,12 @@ impl ResourceLimiter for Guard {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired as u64 > self.limits.max_table_elements {
-            self.denied = Some(Denied::Table(desired as u64));
-            return Err(wasmtime::Error::msg("table limit"));
-        }
-        Ok(true)
+        self.grow(
+            desired,
+            self.limits.max_table_elements,
+            Denied::Table,
+            "table limit",
+        )
     }
 
     fn instances(&self) -> usize {

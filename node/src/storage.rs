@@ -798,49 +798,4 @@ mod tests {
         // And the database accepts the next block.
         commit(&db, head + 1, root, &block_changes(head + 1)).unwrap();
     }
-
-    /// Rough timing: `cargo test -p agora-node storage::tests::timing -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "timing, not a check"]
-    fn timing_20k_updates_on_100k_tree() {
-        use std::time::Instant;
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(dir.path()).unwrap();
-        let key = |i: u64| Hash::of(&i.to_le_bytes()).0.to_vec();
-        let base: Changes = (0u64..100_000)
-            .map(|i| (key(i), Some(vec![7u8; 40])))
-            .collect();
-        let start = Instant::now();
-        let root = commit(&db, 0, Hash::ZERO, &base).unwrap();
-        println!(
-            "genesis of 100k keys, update + commit: {:?}",
-            start.elapsed()
-        );
-        let changes: Changes = (0u64..20_000)
-            .map(|i| (key(i * 5 + 100_000 * (i % 2)), Some(vec![9u8; 40])))
-            .collect();
-        let start = Instant::now();
-        let update = smt::update(&db, root, &changes).unwrap();
-        println!(
-            "update of 20k keys (reads from RocksDB): {:?}",
-            start.elapsed()
-        );
-        let start = Instant::now();
-        commit(&db, 1, root, &changes).unwrap();
-        println!(
-            "update + commit of 20k keys: {:?} ({} new nodes)",
-            start.elapsed(),
-            update.new_nodes.len()
-        );
-        let start = Instant::now();
-        for i in 0u64..20_000 {
-            db.latest_state(&key(i)).unwrap();
-        }
-        println!("20k flat reads: {:?}", start.elapsed());
-        let start = Instant::now();
-        for i in 0u64..20_000 {
-            db.state_at(update.root, &key(i)).unwrap();
-        }
-        println!("20k tree reads: {:?}", start.elapsed());
-    }
 }

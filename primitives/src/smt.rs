@@ -714,10 +714,18 @@ mod tests {
         update.root
     }
 
-    fn insert_all(store: &mut MemoryNodeStore, pairs: &[(&[u8], &[u8])]) -> Hash {
+    /// The root of a fresh tree holding exactly `pairs`.
+    fn insert_all<'a, K, V>(
+        store: &mut MemoryNodeStore,
+        pairs: impl IntoIterator<Item = &'a (K, V)>,
+    ) -> Hash
+    where
+        K: AsRef<[u8]> + 'a,
+        V: AsRef<[u8]> + 'a,
+    {
         let changes: Changes = pairs
-            .iter()
-            .map(|(k, v)| (k.to_vec(), Some(v.to_vec())))
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_vec(), Some(v.as_ref().to_vec())))
             .collect();
         apply(store, Hash::ZERO, &changes)
     }
@@ -762,7 +770,7 @@ mod tests {
     #[test]
     fn single_leaf_is_the_root_and_encodings_are_as_documented() {
         let mut store = MemoryNodeStore::new();
-        let root = insert_all(&mut store, &[(b"key", b"value")]);
+        let root = insert_all(&mut store, &[("key", "value")]);
         let expected = Hash::of_parts(&[&[0u8], &Hash::of(b"key").0, &Hash::of(b"value").0]);
         assert_eq!(root, expected);
         let encoded = store.node(&root).unwrap().unwrap();
@@ -778,7 +786,7 @@ mod tests {
             }
             .encode()
         );
-        let two = insert_all(&mut store, &[(b"key", b"value"), (b"other", b"x")]);
+        let two = insert_all(&mut store, &[("key", "value"), ("other", "x")]);
         let encoded = store.node(&two).unwrap().unwrap();
         assert_eq!(encoded.len(), 65);
         assert_eq!(encoded[0], 1);
@@ -808,11 +816,7 @@ mod tests {
         let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0u32..50)
             .map(|i| (i.to_le_bytes().to_vec(), vec![1]))
             .collect();
-        let changes: Changes = pairs
-            .iter()
-            .map(|(k, v)| (k.clone(), Some(v.clone())))
-            .collect();
-        let full = apply(&mut store, Hash::ZERO, &changes);
+        let full = insert_all(&mut store, &pairs);
         let deletes: Changes = pairs
             .iter()
             .skip(1)
@@ -830,7 +834,7 @@ mod tests {
     #[test]
     fn deleting_absent_keys_and_rewriting_values_keep_the_root() {
         let mut store = MemoryNodeStore::new();
-        let root = insert_all(&mut store, &[(b"a", b"1"), (b"b", b"2"), (b"c", b"3")]);
+        let root = insert_all(&mut store, &[("a", "1"), ("b", "2"), ("c", "3")]);
         let changes: Changes =
             [(b"zz".to_vec(), None), (b"a".to_vec(), Some(b"1".to_vec()))].into();
         assert_eq!(apply(&mut store, root, &changes), root);
@@ -839,7 +843,7 @@ mod tests {
     #[test]
     fn missing_and_corrupt_nodes_are_named() {
         let mut store = MemoryNodeStore::new();
-        let root = insert_all(&mut store, &[(b"a", b"1"), (b"b", b"2")]);
+        let root = insert_all(&mut store, &[("a", "1"), ("b", "2")]);
         let empty = MemoryNodeStore::new();
         assert_eq!(
             get(&empty, root, b"a"),
@@ -904,11 +908,7 @@ mod tests {
         let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0u32..200)
             .map(|i| (i.to_be_bytes().to_vec(), i.to_le_bytes().to_vec()))
             .collect();
-        let changes: Changes = pairs
-            .iter()
-            .map(|(k, v)| (k.clone(), Some(v.clone())))
-            .collect();
-        let root = apply(&mut store, Hash::ZERO, &changes);
+        let root = insert_all(&mut store, &pairs);
         let (key, value) = &pairs[7];
         let proof = prove(&store, root, key).unwrap();
         assert_eq!(proof.terminal, Terminal::Key);
@@ -971,47 +971,9 @@ mod tests {
         let model: BTreeMap<Vec<u8>, Vec<u8>> = (0u32..2000)
             .map(|i| (i.to_le_bytes().to_vec(), vec![i as u8; 3]))
             .collect();
-        let changes: Changes = model
-            .iter()
-            .map(|(k, v)| (k.clone(), Some(v.clone())))
-            .collect();
-        let root = apply(&mut store, Hash::ZERO, &changes);
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
+        let root = insert_all(&mut store, &pairs);
         assert_eq!(root, model_root(&model));
-    }
-
-    /// Rough timing: `cargo test -p agora-primitives --release -- --ignored --nocapture timing`.
-    #[test]
-    #[ignore = "timing, not a check"]
-    fn timing_20k_updates_on_100k_tree() {
-        use std::time::Instant;
-        let mut store = MemoryNodeStore::new();
-        let key = |i: u64| Hash::of(&i.to_le_bytes()).0.to_vec();
-        let base: Changes = (0u64..100_000)
-            .map(|i| (key(i), Some(vec![7u8; 40])))
-            .collect();
-        let start = Instant::now();
-        let built = update(&store, Hash::ZERO, &base).unwrap();
-        println!(
-            "build 100k: {:?}, {} nodes",
-            start.elapsed(),
-            built.new_nodes.len()
-        );
-        store.insert_nodes(built.new_nodes);
-        let changes: Changes = (0u64..20_000)
-            .map(|i| (key(i * 5 + 100_000 * (i % 2)), Some(vec![9u8; 40])))
-            .collect();
-        let start = Instant::now();
-        let update = update(&store, built.root, &changes).unwrap();
-        println!(
-            "update 20k: {:?}, {} new nodes",
-            start.elapsed(),
-            update.new_nodes.len()
-        );
-        let start = Instant::now();
-        for i in 0u64..20_000 {
-            let _ = prove(&store, built.root, &key(i)).unwrap();
-        }
-        println!("20k proofs: {:?}", start.elapsed());
     }
 
     fn small_key() -> impl Strategy<Value = Vec<u8>> {

@@ -180,65 +180,51 @@ pub mod limits {
     pub const MAX_BLOCK_LEN: usize = 5 * 1024 * 1024;
 }
 
-/// Every call of the runtime.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub enum RuntimeCall {
-    /// A call of System.
-    #[codec(index = 0)]
-    System(pallet_system::Call),
-    /// A call of Balances.
-    #[codec(index = 1)]
-    Balances(pallet_balances::Call),
-    /// A call of Staking.
-    #[codec(index = 2)]
-    Staking(pallet_staking::Call),
-    /// A call of Market.
-    #[codec(index = 3)]
-    Market(pallet_market::Call),
-    /// A call of Jobs.
-    #[codec(index = 4)]
-    Jobs(pallet_jobs::Call),
-    /// A call of Verification.
-    #[codec(index = 5)]
-    Verification(pallet_verification::Call),
-}
-
-impl RuntimeCall {
-    /// Weight of the call itself (without the extrinsic base weight).
-    pub fn weight(&self) -> Weight {
-        match self {
-            RuntimeCall::System(call) => call.weight(),
-            RuntimeCall::Balances(call) => call.weight(),
-            RuntimeCall::Staking(call) => call.weight(),
-            RuntimeCall::Market(call) => call.weight(),
-            RuntimeCall::Jobs(call) => call.weight(),
-            RuntimeCall::Verification(call) => call.weight(),
+/// Declares, from one list of the pallets and their indices, the enums that carry a call or an
+/// event of any pallet: [`RuntimeCall`] (with its weight) and [`RuntimeEvent`]. Each variant is
+/// SCALE-encoded as the pallet's index followed by the pallet's call or event, so one list keeps
+/// the two (and every client that decodes them) on the same indices.
+macro_rules! runtime_enums {
+    ($($index:tt => $name:ident($pallet:ident)),+ $(,)?) => {
+        /// Every call of the runtime.
+        #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+        pub enum RuntimeCall {
+            $(
+                #[doc = concat!("A call of ", stringify!($name), ".")]
+                #[codec(index = $index)]
+                $name($pallet::Call),
+            )+
         }
-    }
+
+        impl RuntimeCall {
+            /// Weight of the call itself (without the extrinsic base weight).
+            pub fn weight(&self) -> Weight {
+                match self {
+                    $(RuntimeCall::$name(call) => call.weight(),)+
+                }
+            }
+        }
+
+        /// Every event of the runtime. Its SCALE encoding is the pallet index followed by the
+        /// pallet's event, which is exactly what pallets deposit as [`RawEvent::event`].
+        #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+        pub enum RuntimeEvent {
+            $(
+                #[doc = concat!("An event of ", stringify!($name), ".")]
+                #[codec(index = $index)]
+                $name($pallet::Event),
+            )+
+        }
+    };
 }
 
-/// Every event of the runtime. Its SCALE encoding is the pallet index followed by the pallet's
-/// event, which is exactly what pallets deposit as [`RawEvent::event`].
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
-pub enum RuntimeEvent {
-    /// An event of System.
-    #[codec(index = 0)]
-    System(pallet_system::Event),
-    /// An event of Balances.
-    #[codec(index = 1)]
-    Balances(pallet_balances::Event),
-    /// An event of Staking.
-    #[codec(index = 2)]
-    Staking(pallet_staking::Event),
-    /// An event of Market.
-    #[codec(index = 3)]
-    Market(pallet_market::Event),
-    /// An event of Jobs.
-    #[codec(index = 4)]
-    Jobs(pallet_jobs::Event),
-    /// An event of Verification.
-    #[codec(index = 5)]
-    Verification(pallet_verification::Event),
+runtime_enums! {
+    0 => System(pallet_system),
+    1 => Balances(pallet_balances),
+    2 => Staking(pallet_staking),
+    3 => Market(pallet_market),
+    4 => Jobs(pallet_jobs),
+    5 => Verification(pallet_verification),
 }
 
 /// A decoded event with its phase.

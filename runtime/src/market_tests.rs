@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
 
-use crate::genesis::dev_account;
-use crate::tests::Chain;
+use crate::tests::{dev_accounts, Chain};
 use crate::{Jobs, Market, RuntimeCall, RuntimeEvent, Staking, Verification, AGR};
 use agora_primitives::trace::{TraceLeaf, TraceTree};
 use agora_primitives::{Balance, Hash};
@@ -67,11 +66,7 @@ fn trace() -> TraceTree {
 #[test]
 fn a_job_goes_from_bid_to_settlement_through_blocks() {
     let mut m = MarketChain::new();
-    let (alice, bob, charlie) = (
-        dev_account("Alice"),
-        dev_account("Bob"),
-        dev_account("Charlie"),
-    );
+    let [alice, bob, charlie] = dev_accounts(["Alice", "Bob", "Charlie"]);
     let module = Hash::of(b"module");
     let dataset = Hash::of(b"dataset");
     let output = Hash::of(b"model");

@@ -24,6 +24,11 @@ pub(crate) fn signer(name: &str) -> sr25519::Pair {
     sr25519::Pair::from_string(&format!("//{name}"), None).unwrap()
 }
 
+/// The dev accounts of these names, in order.
+pub(crate) fn dev_accounts<const N: usize>(names: [&str; N]) -> [AccountId; N] {
+    names.map(dev_account)
+}
+
 fn transfer(dest: AccountId, value: Balance) -> RuntimeCall {
     RuntimeCall::Balances(pallet_balances::Call::Transfer {
         dest,
@@ -147,11 +152,7 @@ fn genesis_hash_is_stable_and_covers_the_state() {
 #[test]
 fn built_block_imports_and_moves_money_and_fees() {
     let mut chain = Chain::new();
-    let (alice, bob, ferdie) = (
-        dev_account("Alice"),
-        dev_account("Bob"),
-        dev_account("Ferdie"),
-    );
+    let [alice, bob, ferdie] = dev_accounts(["Alice", "Bob", "Ferdie"]);
     let xts = vec![
         chain.sign("Alice", transfer(bob, 5 * AGR), 0),
         chain.sign("Alice", transfer(bob, 7 * AGR), 1),
@@ -504,4 +505,36 @@ fn execution_is_deterministic() {
     a.import(&block).unwrap();
     b.import(&block).unwrap();
     assert_eq!(a.state, b.state);
+}
+
+#[test]
+fn calls_are_tagged_with_their_pallet_index() {
+    let calls = [
+        (
+            crate::SYSTEM_INDEX,
+            RuntimeCall::System(pallet_system::Call::Remark { remark: Vec::new() }),
+        ),
+        (crate::BALANCES_INDEX, transfer(dev_account("Bob"), AGR)),
+        (
+            crate::STAKING_INDEX,
+            RuntimeCall::Staking(pallet_staking::Call::Bond {
+                amount: Compact(AGR),
+            }),
+        ),
+        (
+            crate::MARKET_INDEX,
+            RuntimeCall::Market(pallet_market::Call::CancelBid { bid: Compact(0) }),
+        ),
+        (
+            crate::JOBS_INDEX,
+            RuntimeCall::Jobs(pallet_jobs::Call::CancelJob { job: 0 }),
+        ),
+        (
+            crate::VERIFICATION_INDEX,
+            RuntimeCall::Verification(pallet_verification::Call::RegisterVerifier),
+        ),
+    ];
+    for (index, call) in calls {
+        assert_eq!(call.encode()[0], index, "{call:?}");
+    }
 }

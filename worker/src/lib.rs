@@ -146,6 +146,16 @@ pub async fn run_worker(config: WorkerConfig) -> Result<(), Error> {
 }
 
 impl Worker {
+    /// Sends `call` signed by the daemon's key and waits for its finalized success; `what`
+    /// names it in errors.
+    async fn send(
+        &self,
+        call: agora_runtime::RuntimeCall,
+        what: &'static str,
+    ) -> Result<tx::Sent, Error> {
+        Ok(tx::send(&self.rpc, &self.signer, call, what, tx::DEFAULT_TIMEOUT).await?)
+    }
+
     fn save(&self) -> Result<(), Error> {
         let path = self.dir.join("progress.json");
         Ok(write_atomic(
@@ -277,14 +287,7 @@ impl Worker {
                     job: id,
                     commitment,
                 });
-                let sent = tx::send(
-                    &self.rpc,
-                    &self.signer,
-                    call,
-                    "result commitment",
-                    tx::DEFAULT_TIMEOUT,
-                )
-                .await?;
+                let sent = self.send(call, "result commitment").await?;
                 tracing::info!(
                     job = id,
                     block = sent.inclusion.block_number,
@@ -419,14 +422,7 @@ impl Worker {
                 let call = agora_runtime::RuntimeCall::Verification(
                     pallet_verification::Call::RevealStarts { job: id, starts },
                 );
-                tx::send(
-                    &self.rpc,
-                    &self.signer,
-                    call,
-                    "start reveal",
-                    tx::DEFAULT_TIMEOUT,
-                )
-                .await?;
+                self.send(call, "start reveal").await?;
                 tracing::info!(job = id, "start states revealed");
             }
             Phase::AwaitingLeaves => {
@@ -438,14 +434,7 @@ impl Worker {
                 let call = agora_runtime::RuntimeCall::Verification(
                     pallet_verification::Call::RevealLeaves { job: id, leaves },
                 );
-                tx::send(
-                    &self.rpc,
-                    &self.signer,
-                    call,
-                    "leaf reveal",
-                    tx::DEFAULT_TIMEOUT,
-                )
-                .await?;
+                self.send(call, "leaf reveal").await?;
                 tracing::info!(job = id, "leaves revealed");
             }
             Phase::AwaitingSample | Phase::AwaitingAttestations | Phase::AwaitingReveals => {}

@@ -7,7 +7,8 @@ use agora_client::amount::parse_agr;
 use agora_primitives::{AccountId, AGR};
 use serde_json::Value;
 
-use crate::node::{agora, free_port, Node};
+use crate::node::{free_port, Node};
+use crate::{agora, stdout_json};
 
 const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
 const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
@@ -24,13 +25,14 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn json(out: &Output) -> Value {
-    assert!(out.status.success(), "stderr: {}", stderr(out));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn plancks(value: &Value) -> u128 {
     parse_agr(value.as_str().unwrap()).unwrap()
+}
+
+/// `agora --output json transfer --from <from> --to BOB <rest…>` against `node`.
+fn json_transfer_to_bob(node: &Node, from: &str, rest: &[&str]) -> Output {
+    let head = ["--output", "json", "transfer", "--from", from, "--to", BOB];
+    node.agora(&[&head[..], rest].concat())
 }
 
 /// Every step runs against one node, in order, so that balance changes are exact.
@@ -40,7 +42,7 @@ fn balance_and_transfers_against_a_dev_node() {
     let (alice, bob, charlie) = (account(ALICE), account(BOB), account(CHARLIE));
 
     // -- balance, JSON and text, by address and by SURI.
-    let shown = json(&node.agora(&["--output", "json", "balance", BOB]));
+    let shown = stdout_json(&node.agora(&["--output", "json", "balance", BOB]));
     assert_eq!(
         shown,
         serde_json::json!({
@@ -61,19 +63,9 @@ fn balance_and_transfers_against_a_dev_node() {
         node.balance(&bob).free,
         node.balance(&charlie).free,
     );
-    let out = node.agora(&[
-        "--output",
-        "json",
-        "transfer",
-        "--from",
-        "//Charlie",
-        "--to",
-        BOB,
-        "--amount",
-        "1.5",
-    ]);
+    let out = json_transfer_to_bob(&node, "//Charlie", &["--amount", "1.5"]);
     assert!(stderr(&out).starts_with("Submitted 0x"), "{}", stderr(&out));
-    let receipt = json(&out);
+    let receipt = stdout_json(&out);
     assert_eq!(receipt["status"], "finalized");
     assert_eq!(receipt["from"], CHARLIE);
     assert_eq!(receipt["to"], BOB);
@@ -152,18 +144,11 @@ fn balance_and_transfers_against_a_dev_node() {
     let bob0 = node.balance(&bob).free;
     let mut hashes = Vec::new();
     for amount in ["0.25", "0.5"] {
-        let receipt = json(&node.agora(&[
-            "--output",
-            "json",
-            "transfer",
-            "--from",
+        let receipt = stdout_json(&json_transfer_to_bob(
+            &node,
             "//Eve",
-            "--to",
-            BOB,
-            "--amount",
-            amount,
-            "--no-wait",
-        ]));
+            &["--amount", amount, "--no-wait"],
+        ));
         assert_eq!(receipt["status"], "submitted");
         assert_eq!(receipt["amount"], amount);
         assert!(receipt.get("block_number").is_none());
@@ -177,9 +162,7 @@ fn balance_and_transfers_against_a_dev_node() {
     // -- --all empties the sender: the whole balance minus the fee moves, the account is reaped.
     let ferdie = account(FERDIE);
     let bob0 = node.balance(&bob).free;
-    let receipt = json(&node.agora(&[
-        "--output", "json", "transfer", "--from", "//Ferdie", "--to", BOB, "--all",
-    ]));
+    let receipt = stdout_json(&json_transfer_to_bob(&node, "//Ferdie", &["--all"]));
     let moved = plancks(&receipt["amount"]);
     let fee = plancks(&receipt["fee"]);
     assert_eq!(moved + fee, ONE_MILLION);
@@ -187,19 +170,11 @@ fn balance_and_transfers_against_a_dev_node() {
     assert_eq!(node.balance(&ferdie).total, 0);
 
     // -- A tip is part of the fee.
-    let receipt = json(&node.agora(&[
-        "--output",
-        "json",
-        "transfer",
-        "--from",
+    let receipt = stdout_json(&json_transfer_to_bob(
+        &node,
         "//Charlie",
-        "--to",
-        BOB,
-        "--amount",
-        "1",
-        "--tip",
-        "0.01",
-    ]));
+        &["--amount", "1", "--tip", "0.01"],
+    ));
     assert!(plancks(&receipt["fee"]) > AGR / 100, "{receipt}");
 
     // -- Bad input is refused before anything is signed, naming the value.

@@ -13,6 +13,7 @@ mod node;
 
 use std::process::{Command, Output};
 
+/// Runs the `agora` binary with `args`.
 fn agora(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_agora"))
         .args(args)
@@ -21,6 +22,7 @@ fn agora(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The JSON `agora` printed, asserting that it succeeded (showing its stderr if not).
 fn stdout_json(out: &Output) -> serde_json::Value {
     assert!(
         out.status.success(),

@@ -2,18 +2,19 @@
 //! (`//Charlie`) as separate processes on loopback; `//Alice` buys a small training job of the
 //! example MLP and the test follows it to settlement, checking the money at every stage.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use agora_client::amount::parse_agr;
 use agora_client::chain::State;
 use agora_primitives::{AccountId, Balance, Hash};
-use pallet_jobs::JobStatus;
+use agora_test_support::Process;
+use pallet_jobs::{JobId, JobStatus};
 use serde_json::Value;
 
 use crate::node::Node;
+use crate::stdout_json;
 
 const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
 const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
@@ -27,10 +28,17 @@ const DEV: [&str; 6] = [
     "5CiPPseXPECbkjWCa6MnjNokrgYjMqmKndv2rSnekmSK2DjL",
 ];
 const PARAMS: &str = r#"{"hidden":[32],"epochs":1,"batch_size":128}"#;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+/// The job every test runs: the example MLP on the digits dataset with [`PARAMS`].
+const MLP_JOB: [&str; 6] = [
+    "--module",
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../jobs/dist/mlp.wasm"),
+    "--data",
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv"),
+    "--params",
+    PARAMS,
+];
+/// How `run-local` and the market run it.
+const SEGMENTS_AND_SEED: [&str; 4] = ["--segment", "3", "--seed", "7"];
 
 fn account(address: &str) -> AccountId {
     address.parse().unwrap()
@@ -38,74 +46,67 @@ fn account(address: &str) -> AccountId {
 
 /// A daemon process (`agora worker run` / `agora verifier run`); killed on drop.
 struct Daemon {
-    child: Child,
-    log: mpsc::Receiver<String>,
+    process: Process,
     seen: Vec<String>,
 }
 
 impl Daemon {
     fn start(node: &Node, args: &[&str], state: &Path, cache: &Path) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_agora"))
-            .args(["--rpc", &node.ws()])
-            .args(args)
-            .arg("--state-dir")
-            .arg(state)
-            .arg("--cache-dir")
-            .arg(cache)
-            .args(["--poll-ms", "200"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = agora_test_support::capture_lines(child.stderr.take().unwrap());
+        let process = Process::spawn(
+            Command::new(env!("CARGO_BIN_EXE_agora"))
+                .args(["--rpc", &node.ws()])
+                .args(args)
+                .arg("--state-dir")
+                .arg(state)
+                .arg("--cache-dir")
+                .arg(cache)
+                .args(["--poll-ms", "200"])
+                .env("RUST_LOG", "info"),
+        );
         Daemon {
-            child,
-            log,
+            process,
             seen: Vec::new(),
         }
     }
 
     fn lines(&mut self) -> &[String] {
-        self.seen.extend(self.log.try_iter());
+        self.seen.extend(self.process.drain_log());
         &self.seen
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The chain's total issuance.
+fn total_issuance(node: &Node) -> Balance {
+    node.read(async |rpc| {
+        let bytes = rpc
+            .storage(&pallet_balances::TotalIssuance::key(), None)
+            .await?
+            .unwrap();
+        Ok(parity_scale_codec::Decode::decode(&mut &bytes[..]).unwrap())
+    })
 }
 
-fn json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+/// The status of job `id` in the best state, if the job is known.
+fn job_status(node: &Node, id: JobId) -> Option<JobStatus> {
+    node.read(async |rpc| Ok(State::best(rpc).job(id).await?.map(|job| job.status)))
 }
 
 /// Total issuance equals the sum of every account's free + reserved balance (the dev accounts
 /// are the only accounts on this chain), and nothing is created: fees move to the author,
 /// escrow and stake are reserved, payments are transfers out of escrow.
 fn conserved(node: &Node, issuance0: Balance, stage: &str) {
-    let issuance: Balance = node.read(async |rpc| {
-        let bytes = rpc
-            .storage(&pallet_balances::TotalIssuance::key(), None)
-            .await?
-            .unwrap();
-        Ok(parity_scale_codec::Decode::decode(&mut &bytes[..]).unwrap())
-    });
+    let issuance = total_issuance(node);
     let sum: Balance = DEV.iter().map(|a| node.balance(&account(a)).total).sum();
     assert_eq!(issuance, sum, "issuance vs sum of balances at {stage}");
     assert_eq!(issuance, issuance0, "total issuance changed at {stage}");
 }
 
-/// Both daemons are ready once the worker's offer is open and the verifier is registered.
-fn wait_for_daemons(node: &Node) {
+/// Starts the worker (`//Bob`, state in `dir/worker`) and the verifier (`//Charlie`, state in
+/// `dir/verifier`) and waits until both are ready: the worker's offer is open and the verifier
+/// is registered.
+fn start_daemons(node: &Node, dir: &Path, cache: &Path) -> (Daemon, Daemon) {
+    let worker = Daemon::start(node, &WORKER_ARGS, &dir.join("worker"), cache);
+    let verifier = Daemon::start(node, &VERIFIER_ARGS, &dir.join("verifier"), cache);
     node.wait_for(
         Duration::from_secs(60),
         "the worker's offer and the verifier's registration",
@@ -117,28 +118,15 @@ fn wait_for_daemons(node: &Node) {
             .then_some(())
         },
     );
+    (worker, verifier)
 }
 
 fn run_local(out: &Path) -> Value {
-    let output = crate::agora(&[
-        "--output",
-        "json",
-        "job",
-        "run-local",
-        "--module",
-        repo().join("jobs/dist/mlp.wasm").to_str().unwrap(),
-        "--data",
-        repo().join("datasets/digits.csv").to_str().unwrap(),
-        "--params",
-        PARAMS,
-        "--segment",
-        "3",
-        "--seed",
-        "7",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    json(&output)
+    let command = ["--output", "json", "job", "run-local"];
+    let out = ["--out", out.to_str().unwrap()];
+    stdout_json(&crate::agora(
+        &[&command[..], &MLP_JOB, &SEGMENTS_AND_SEED, &out].concat(),
+    ))
 }
 
 #[test]
@@ -146,30 +134,17 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("modules");
-    let issuance0 = node.read(async |rpc| {
-        let bytes = rpc
-            .storage(&pallet_balances::TotalIssuance::key(), None)
-            .await?
-            .unwrap();
-        Ok(<Balance as parity_scale_codec::Decode>::decode(&mut &bytes[..]).unwrap())
-    });
+    let issuance0 = total_issuance(&node);
     conserved(&node, issuance0, "genesis");
 
     // The same job without a chain: what the market's result must equal, bit for bit.
     let local = run_local(&dir.path().join("local"));
     let training_fuel = local["fuel"]["training"].as_u64().unwrap();
 
-    let mut worker = Daemon::start(&node, &WORKER_ARGS, &dir.path().join("worker"), &cache);
-    let mut verifier = Daemon::start(
-        &node,
-        &["verifier", "run", "--key", "//Charlie", "--bond", "50"],
-        &dir.path().join("verifier"),
-        &cache,
-    );
-    // Both daemons are ready once the offer is open and Charlie is a verifier.
-    wait_for_daemons(&node);
+    // Bob's worker and Charlie's verifier, ready once the offer is open and Charlie verifies.
+    let (mut worker, mut verifier) = start_daemons(&node, dir.path(), &cache);
     conserved(&node, issuance0, "daemons ready");
-    let offers = json(&node.agora(&["--output", "json", "offer", "list"]));
+    let offers = stdout_json(&node.agora(&["--output", "json", "offer", "list"]));
     assert_eq!(offers[0]["provider"], BOB);
     assert_eq!(offers[0]["price"], "0.001");
 
@@ -182,7 +157,8 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     let started = Instant::now();
     let mut stages = Vec::new();
     let report = loop {
-        let status = json(&node.agora(&["--output", "json", "job", "status", &id.to_string()]));
+        let status =
+            stdout_json(&node.agora(&["--output", "json", "job", "status", &id.to_string()]));
         let stage = status["stage"].as_str().unwrap().to_owned();
         if stages.last() != Some(&stage) {
             conserved(&node, issuance0, &stage);
@@ -238,7 +214,7 @@ fn a_training_job_is_bought_run_checked_and_settled() {
 
     // The result: the trained model, byte for byte what run-local produced.
     let out = dir.path().join("result");
-    let result = json(&node.agora(&[
+    let result = stdout_json(&node.agora(&[
         "--output",
         "json",
         "job",
@@ -260,7 +236,7 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     );
 
     // The market's public record shows the clearing and the queue time.
-    let market = json(&node.agora(&["--output", "json", "market"]));
+    let market = stdout_json(&node.agora(&["--output", "json", "market"]));
     assert_eq!(market["clearings"][0]["price"], "0.001");
     assert_eq!(market["queue_times"][0]["region"], "eu-west");
     assert!(
@@ -273,24 +249,9 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     // fee, the process exits non-zero.
     let dave = account(DEV[3]);
     let dave0 = node.balance(&dave);
-    let out = node.agora(&[
-        "job",
-        "submit",
-        "--key",
-        "//Dave",
-        "--module",
-        repo().join("jobs/dist/mlp.wasm").to_str().unwrap(),
-        "--data",
-        repo().join("datasets/digits.csv").to_str().unwrap(),
-        "--params",
-        PARAMS,
-        "--steps",
-        "12",
-        "--max-price",
-        "2000",
-        "--max-fuel",
-        "1000",
-    ]);
+    let command = ["job", "submit", "--key", "//Dave"];
+    let bid = ["--steps", "12", "--max-price", "2000", "--max-fuel", "1000"];
+    let out = node.agora(&[&command[..], &MLP_JOB, &bid].concat());
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -307,56 +268,28 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     let out = node.agora(&["job", "cancel", "--key", "//Bob", &id.to_string()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Jobs::NotJobBuyer"), "{stderr}");
-    let unknown = json(&node.agora(&["--output", "json", "job", "status", "999"]));
+    let unknown = stdout_json(&node.agora(&["--output", "json", "job", "status", "999"]));
     assert_eq!(unknown["stage"], "unknown");
 
     // The chain's own record of the job.
-    let status = node.read(async |rpc| Ok(State::best(rpc).job(id).await?.unwrap().status));
+    let status = job_status(&node, id).unwrap();
     assert!(matches!(status, JobStatus::Settled { .. }));
 }
 
 #[test]
 fn market_commands_refuse_bad_input_naming_the_value() {
-    let out = crate::agora(&[
-        "offer",
-        "post",
-        "--key",
-        "//Bob",
-        "--price",
-        "0",
-        "--capacity",
-        "10",
-    ]);
+    let post = |args: &[&str]| crate::agora(&[&["offer", "post", "--key", "//Bob"], args].concat());
+    let out = post(&["--price", "0", "--capacity", "10"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--price 0 is zero"), "{stderr}");
-    let out = crate::agora(&[
-        "offer",
-        "post",
-        "--key",
-        "//Bob",
-        "--price",
-        "1",
-        "--capacity",
-        "1.0000001",
-    ]);
+    let out = post(&["--price", "1", "--capacity", "1.0000001"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("'1.0000001' is not a fuel amount"),
         "{stderr}"
     );
-    let out = crate::agora(&[
-        "offer",
-        "post",
-        "--key",
-        "//Bob",
-        "--price",
-        "1",
-        "--capacity",
-        "1",
-        "--region",
-        "EU West",
-    ]);
+    let out = post(&["--price", "1", "--capacity", "1", "--region", "EU West"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("'EU West' is not a region"), "{stderr}");
 }
@@ -377,25 +310,11 @@ const WORKER_ARGS: [&str; 14] = [
     "--bond",
     "100",
 ];
+const VERIFIER_ARGS: [&str; 6] = ["verifier", "run", "--key", "//Charlie", "--bond", "50"];
 
 fn submit_no_wait(node: &Node, cache: &Path) -> u64 {
-    let submitted = json(&node.agora(&[
-        "--output",
-        "json",
-        "job",
-        "submit",
-        "--key",
-        "//Alice",
-        "--module",
-        repo().join("jobs/dist/mlp.wasm").to_str().unwrap(),
-        "--data",
-        repo().join("datasets/digits.csv").to_str().unwrap(),
-        "--params",
-        PARAMS,
-        "--segment",
-        "3",
-        "--seed",
-        "7",
+    let command = ["--output", "json", "job", "submit", "--key", "//Alice"];
+    let bid = [
         "--max-price",
         "0.002",
         "--max-fuel",
@@ -403,7 +322,9 @@ fn submit_no_wait(node: &Node, cache: &Path) -> u64 {
         "--cache-dir",
         cache.to_str().unwrap(),
         "--no-wait",
-    ]));
+    ];
+    let submitted =
+        stdout_json(&node.agora(&[&command[..], &MLP_JOB, &SEGMENTS_AND_SEED, &bid].concat()));
     submitted["job"].as_u64().unwrap()
 }
 
@@ -415,25 +336,16 @@ fn a_worker_restarted_mid_job_resumes_without_running_it_again() {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("modules");
-    let state = dir.path().join("worker");
-    let worker = Daemon::start(&node, &WORKER_ARGS, &state, &cache);
-    let _verifier = Daemon::start(
-        &node,
-        &["verifier", "run", "--key", "//Charlie", "--bond", "50"],
-        &dir.path().join("verifier"),
-        &cache,
-    );
-    wait_for_daemons(&node);
+    let (worker, _verifier) = start_daemons(&node, dir.path(), &cache);
     let id = submit_no_wait(&node, &cache);
     node.wait_for(Duration::from_secs(120), "the result commitment", || {
-        node.read(async |rpc| Ok(State::best(rpc).job(id).await?.map(|job| job.status)))
-            .filter(|status| !matches!(status, JobStatus::Assigned))
+        job_status(&node, id).filter(|status| !matches!(status, JobStatus::Assigned))
     });
     drop(worker);
+    let state = dir.path().join("worker");
     let mut worker = Daemon::start(&node, &WORKER_ARGS, &state, &cache);
     let status = node.wait_for(Duration::from_secs(120), "settlement", || {
-        node.read(async |rpc| Ok(State::best(rpc).job(id).await?.map(|job| job.status)))
-            .filter(JobStatus::is_final)
+        job_status(&node, id).filter(JobStatus::is_final)
     });
     let JobStatus::Settled { receipt } = status else {
         panic!(

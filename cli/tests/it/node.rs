@@ -1,12 +1,14 @@
 //! A real `agora-node --dev` for the end-to-end tests of the `agora` binary.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Output;
 use std::time::Duration;
 
 use agora_client::rpc::{AccountBalance, Rpc};
 use agora_primitives::{AccountId, BlockNumber};
+use agora_test_support::{spawn_node, Process};
+
+use crate::agora;
 
 pub use agora_test_support::free_port;
 
@@ -22,20 +24,10 @@ pub fn node_binary() -> PathBuf {
     path
 }
 
-/// Runs the `agora` binary with `args`.
-pub fn agora(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_agora"))
-        .args(args)
-        .env_remove("AGORA_RPC")
-        .output()
-        .unwrap()
-}
-
 /// A running dev node; killed on drop.
 pub struct Node {
-    child: Child,
+    process: Process,
     port: u16,
-    log: mpsc::Receiver<String>,
     runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
 }
@@ -50,29 +42,14 @@ impl Node {
     /// counted in blocks, so slower blocks give daemons on a loaded machine more time).
     pub fn start_with_block_time(ms: u64) -> Node {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut child = Command::new(node_binary())
-            .arg("--dev")
-            .arg("--base-path")
-            .arg(dir.path())
-            .args(["--rpc-port", &port.to_string()])
-            .args(["--port", &free_port().to_string()])
-            .args(["--prometheus-port", &free_port().to_string()])
-            .args(["--block-time-ms", &ms.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = agora_test_support::capture_lines(stderr);
+        let (process, port) = spawn_node(&node_binary(), dir.path(), &["--dev"], ms);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let node = Node {
-            child,
+            process,
             port,
-            log,
             runtime,
             _dir: dir,
         };
@@ -140,13 +117,6 @@ impl Node {
 
     /// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
     pub fn wait_for<T>(&self, timeout: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
-        agora_test_support::wait_for(timeout, what, || self.log.try_iter().collect(), f)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.wait_for(timeout, what, f)
     }
 }

@@ -3,12 +3,12 @@
 
 use agora_engine::trace::{TraceError, TraceLeaf, TraceTree};
 use agora_engine::{
-    check_segment, reexecute, run, Commitment, Error, Executor, JobInputs, Origin, Reveal, RunSpec,
-    Settings, StartProof, Verdict,
+    check_segment, reexecute, run, Commitment, Error, Executor, JobInputs, JobModule, Origin,
+    Reveal, RunSpec, Settings, StartProof, Verdict,
 };
 use agora_primitives::Hash;
 
-use crate::fixture::counter;
+use crate::fixture::{counter, disk_cache_settings};
 
 const INPUTS: JobInputs<'static> = JobInputs {
     params: b"{}",
@@ -131,62 +131,79 @@ fn reveal<'a>(recorded: &'a Recorded, index: u64) -> Reveal<'a> {
     }
 }
 
-#[test]
-fn honest_reveals_check_valid() {
-    let executor = Executor::new(Settings::default()).expect("executor");
-    let recorded = record(&executor);
-    let job = executor.load(&counter()).expect("loads");
-    let commitment = Commitment {
-        root: recorded.run.tree.root(),
-        segments: 5,
-    };
-    for index in 0..5 {
-        let verdict = check_segment(
-            &executor,
-            &job,
+/// A recorded run on a default executor, the job loaded, and the honest commitment to the run.
+struct Committed {
+    executor: Executor,
+    job: JobModule,
+    recorded: Recorded,
+    commitment: Commitment,
+}
+
+impl Committed {
+    fn new() -> Self {
+        let executor = Executor::new(Settings::default()).expect("executor");
+        let recorded = record(&executor);
+        let job = executor.load(&counter()).expect("loads");
+        let commitment = Commitment {
+            root: recorded.run.tree.root(),
+            segments: 5,
+        };
+        Self {
+            executor,
+            job,
+            recorded,
+            commitment,
+        }
+    }
+
+    /// Checks `reveal` against the honest commitment.
+    fn check(&self, reveal: &Reveal<'_>) -> Result<Verdict, Error> {
+        check_segment(
+            &self.executor,
+            &self.job,
             INPUTS,
             SPEC,
-            commitment,
-            &reveal(&recorded, index),
+            self.commitment,
+            reveal,
         )
-        .expect("checks");
+    }
+}
+
+#[test]
+fn honest_reveals_check_valid() {
+    let committed = Committed::new();
+    for index in 0..5 {
+        let verdict = committed
+            .check(&reveal(&committed.recorded, index))
+            .expect("checks");
         assert_eq!(verdict, Verdict::Valid, "segment {index}");
     }
 }
 
 #[test]
 fn tampered_start_state_is_detected() {
-    let executor = Executor::new(Settings::default()).expect("executor");
-    let recorded = record(&executor);
-    let job = executor.load(&counter()).expect("loads");
-    let commitment = Commitment {
-        root: recorded.run.tree.root(),
-        segments: 5,
-    };
+    let committed = Committed::new();
+    let recorded = &committed.recorded;
     let mut tampered = recorded.states[3].clone();
     tampered[0] ^= 1;
-    let mut r = reveal(&recorded, 3);
-    r.start_state = &tampered;
-    let err = check_segment(&executor, &job, INPUTS, SPEC, commitment, &r).expect_err("tampered");
-    assert!(
-        matches!(err, Error::StartStateMismatch { index: 3, .. }),
-        "{err}"
-    );
-    // Segment 0's start state is recomputed by the verifier, so tampering shows there too.
-    let mut r = reveal(&recorded, 0);
-    r.start_state = &tampered;
-    let err = check_segment(&executor, &job, INPUTS, SPEC, commitment, &r).expect_err("tampered");
-    assert!(
-        matches!(err, Error::StartStateMismatch { index: 0, .. }),
-        "{err}"
-    );
+    // Segment 3's start state is revealed; segment 0's is recomputed by the verifier, so
+    // tampering shows there too.
+    for index in [3, 0] {
+        let mut r = reveal(recorded, index);
+        r.start_state = &tampered;
+        let err = committed.check(&r).expect_err("tampered");
+        assert!(
+            matches!(err, Error::StartStateMismatch { index: found, .. } if found == index),
+            "{err}"
+        );
+    }
     // The wrong previous leaf is refused.
-    let mut r = reveal(&recorded, 3);
+    let mut r = reveal(recorded, 3);
     r.start = StartProof::Previous {
         leaf: recorded.run.leaves[1],
         proof: recorded.run.tree.prove(1).expect("proof"),
     };
-    let err = check_segment(&executor, &job, INPUTS, SPEC, commitment, &r).expect_err("wrong leaf");
+    let err = committed.check(&r).expect_err("wrong leaf");
     assert!(
         matches!(
             err,
@@ -202,18 +219,12 @@ fn tampered_start_state_is_detected() {
 
 #[test]
 fn tampered_leaf_is_detected() {
-    let executor = Executor::new(Settings::default()).expect("executor");
-    let recorded = record(&executor);
-    let job = executor.load(&counter()).expect("loads");
+    let committed = Committed::new();
+    let recorded = &committed.recorded;
     // Against the honest root, a changed leaf fails its inclusion proof.
-    let commitment = Commitment {
-        root: recorded.run.tree.root(),
-        segments: 5,
-    };
-    let mut r = reveal(&recorded, 2);
+    let mut r = reveal(recorded, 2);
     r.leaf.fuel += 1;
-    let err =
-        check_segment(&executor, &job, INPUTS, SPEC, commitment, &r).expect_err("tampered leaf");
+    let err = committed.check(&r).expect_err("tampered leaf");
     assert!(
         matches!(err, Error::Trace(TraceError::RootMismatch { index: 2, .. })),
         "{err}"
@@ -239,7 +250,8 @@ fn tampered_leaf_is_detected() {
         leaf: leaves[2],
         proof: cheating.prove(2).expect("proof"),
     };
-    let verdict = check_segment(&executor, &job, INPUTS, SPEC, commitment, &r).expect("checks");
+    let Committed { executor, job, .. } = &committed;
+    let verdict = check_segment(executor, job, INPUTS, SPEC, commitment, &r).expect("checks");
     assert_eq!(
         verdict,
         Verdict::Mismatch {
@@ -267,11 +279,7 @@ fn empty_runs_are_refused() {
 
 #[test]
 fn module_cache_memory_then_disk_then_recompile_after_corruption() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let settings = Settings {
-        cache_dir: Some(dir.path().to_path_buf()),
-        ..Settings::default()
-    };
+    let (dir, settings) = disk_cache_settings();
     let first = Executor::new(settings.clone()).expect("executor");
     assert_eq!(
         first.load(&counter()).expect("loads").origin(),

@@ -1,23 +1,18 @@
-//! A tiny Job ABI v1 module written in WAT ("counter"), and a builder for variants of it.
+//! Test support: a tiny Job ABI v1 module written in WAT ("counter"), a builder for variants
+//! of it, and the disk-cache settings the cache tests share.
 //!
 //! The counter's state is 8 bytes: a u64 that every step advances with an LCG mixed with the
 //! dataset length, so states depend on the start state, the step count and the inputs, and fuel
-//! grows with the steps. `abi_module` lets a test replace any export's body or add items, which
-//! is how the hostile corpus is written.
+//! grows with the steps. `abi_wat` lets a test replace any export's body or add items, which
+//! is how the hostile corpus is written; `segment_export` and `store_state` are the WAT pieces
+//! tests replace the segment with.
 
 use std::collections::BTreeMap;
 
-/// Default bodies of the ABI exports, keyed by export name (signature included).
-fn default_functions() -> BTreeMap<&'static str, String> {
-    let mut f = BTreeMap::new();
-    f.insert(
-        "agora_abi_version",
-        "(func (export \"agora_abi_version\") (result i32) i32.const 1)".to_string(),
-    );
-    f.insert(
-        "agora_alloc",
-        r#"(func (export "agora_alloc") (param $len i32) (result i32) (local $p i32)
-            global.get $heap
+use agora_engine::Settings;
+
+/// Body of `agora_alloc`: a bump allocator over `$heap` that grows memory as needed.
+const ALLOC: &str = r#"global.get $heap
             local.set $p
             global.get $heap
             local.get $len
@@ -42,47 +37,21 @@ fn default_functions() -> BTreeMap<&'static str, String> {
                 i32.eq
                 br_if $done
                 br $grow))
-            local.get $p)"#
-            .to_string(),
-    );
-    f.insert(
-        "agora_output_ptr",
-        "(func (export \"agora_output_ptr\") (result i32) global.get $out_ptr)".to_string(),
-    );
-    f.insert(
-        "agora_output_len",
-        "(func (export \"agora_output_len\") (result i32) global.get $out_len)".to_string(),
-    );
-    f.insert(
-        "agora_plan",
-        r#"(func (export "agora_plan") (param i32 i32 i32 i32) (result i32)
-            i32.const 256 global.set $out_ptr
-            i32.const 18 global.set $out_len
-            i32.const 0)"#
-            .to_string(),
-    );
-    f.insert(
-        "agora_init",
-        r#"(func (export "agora_init") (param i32 i32 i32 i32 i64) (result i32)
-            i32.const 64
-            local.get 4
-            i64.store
-            i32.const 64 global.set $out_ptr
-            i32.const 8 global.set $out_len
-            i32.const 0)"#
-            .to_string(),
-    );
-    f.insert(
-        "agora_segment",
-        r#"(func (export "agora_segment") (param $pp i32) (param $pl i32) (param $dp i32) (param $dl i32)
-              (param $sp i32) (param $sl i32) (param $steps i32) (result i32) (local $v i64)
-            local.get $sl
+            local.get $p"#;
+
+/// Signature of the counter's `agora_segment` (named parameters, used by its body).
+const SEGMENT_SIGNATURE: &str = "(param $pp i32) (param $pl i32) (param $dp i32) (param $dl i32)
+              (param $sp i32) (param $sl i32) (param $steps i32) (result i32) (local $v i64)";
+
+/// Body of the counter's `agora_segment`: refuses a state that is not 8 bytes, then advances
+/// the u64 state `$v` by `$steps` LCG steps mixed with the dataset length and returns it.
+fn counter_segment() -> String {
+    format!(
+        r#"local.get $sl
             i32.const 8
             i32.ne
             if
-              i32.const 320 global.set $out_ptr
-              i32.const 25 global.set $out_len
-              i32.const 1
+              {refuse}
               return
             end
             local.get $sp
@@ -107,31 +76,97 @@ fn default_functions() -> BTreeMap<&'static str, String> {
                 i32.sub
                 local.set $steps
                 br $step))
-            i32.const 64
-            local.get $v
+            {store}"#,
+        refuse = finish("i32.const 320", "i32.const 25", 1),
+        store = store_state("local.get $v"),
+    )
+}
+
+/// WAT that makes the `len` bytes at `ptr` the call's output and leaves `status` on the stack.
+fn finish(ptr: &str, len: &str, status: u32) -> String {
+    format!(
+        "{ptr} global.set $out_ptr
+            {len} global.set $out_len
+            i32.const {status}"
+    )
+}
+
+/// WAT that stores the i64 that `value` pushes as the 8-byte state at address 64 and returns it
+/// as the call's output, with status 0.
+pub(crate) fn store_state(value: &str) -> String {
+    format!(
+        "i32.const 64
+            {value}
             i64.store
-            i32.const 64 global.set $out_ptr
-            i32.const 8 global.set $out_len
-            i32.const 0)"#
-            .to_string(),
-    );
-    f.insert(
-        "agora_eval",
-        r#"(func (export "agora_eval") (param i32 i32 i32 i32 i32 i32) (result i32)
-            i32.const 288 global.set $out_ptr
-            i32.const 13 global.set $out_len
-            i32.const 0)"#
-            .to_string(),
-    );
-    f.insert(
-        "agora_export",
-        r#"(func (export "agora_export") (param i32 i32 i32 i32) (param $sp i32) (param $sl i32) (result i32)
-            local.get $sp global.set $out_ptr
-            local.get $sl global.set $out_len
-            i32.const 0)"#
-            .to_string(),
-    );
-    f
+            {}",
+        finish("i32.const 64", "i32.const 8", 0)
+    )
+}
+
+/// The WAT of an export `name` with `signature` and `body`.
+fn export(name: &str, signature: &str, body: &str) -> String {
+    format!("(func (export \"{name}\") {signature}\n            {body})")
+}
+
+/// An `agora_segment` export with `body` (parameters unnamed), to replace the counter's.
+pub(crate) fn segment_export(body: &str) -> String {
+    export(
+        "agora_segment",
+        "(param i32 i32 i32 i32 i32 i32 i32) (result i32)",
+        body,
+    )
+}
+
+/// Default bodies of the ABI exports, keyed by export name (signature included).
+fn default_functions() -> BTreeMap<&'static str, String> {
+    let eval_signature = "(param i32 i32 i32 i32 i32 i32) (result i32)";
+    let export_signature = "(param i32 i32 i32 i32) (param $sp i32) (param $sl i32) (result i32)";
+    [
+        (
+            "agora_abi_version",
+            "(result i32)",
+            "i32.const 1".to_string(),
+        ),
+        (
+            "agora_alloc",
+            "(param $len i32) (result i32) (local $p i32)",
+            ALLOC.to_string(),
+        ),
+        (
+            "agora_output_ptr",
+            "(result i32)",
+            "global.get $out_ptr".to_string(),
+        ),
+        (
+            "agora_output_len",
+            "(result i32)",
+            "global.get $out_len".to_string(),
+        ),
+        (
+            "agora_plan",
+            "(param i32 i32 i32 i32) (result i32)",
+            finish("i32.const 256", "i32.const 18", 0),
+        ),
+        (
+            "agora_init",
+            "(param i32 i32 i32 i32 i64) (result i32)",
+            store_state("local.get 4"),
+        ),
+        ("agora_segment", SEGMENT_SIGNATURE, counter_segment()),
+        (
+            "agora_eval",
+            eval_signature,
+            finish("i32.const 288", "i32.const 13", 0),
+        ),
+        (
+            "agora_export",
+            export_signature,
+            finish("local.get $sp", "local.get $sl", 0),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, signature, body)| (name, export(name, signature, &body)))
+    .collect()
 }
 
 /// WAT text of the counter module with `replace` overriding export bodies (by export name; an
@@ -183,4 +218,21 @@ pub(crate) fn module(replace: &[(&str, &str)], extra: &str) -> Vec<u8> {
 /// A variant with its own memory declaration.
 pub(crate) fn module_with_memory(replace: &[(&str, &str)], extra: &str, memory: &str) -> Vec<u8> {
     wat::parse_str(abi_wat(replace, extra, memory)).expect("fixture WAT parses")
+}
+
+/// A variant of the counter module whose `agora_segment` runs `body` (see [`segment_export`]),
+/// with `extra` items, as binary.
+pub(crate) fn with_segment(body: &str, extra: &str) -> Vec<u8> {
+    module(&[("agora_segment", &segment_export(body))], extra)
+}
+
+/// Default settings but caching compiled modules on disk, in a fresh temporary directory that
+/// lives as long as the returned guard.
+pub(crate) fn disk_cache_settings() -> (tempfile::TempDir, Settings) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = Settings {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..Settings::default()
+    };
+    (dir, settings)
 }

@@ -4,7 +4,7 @@
 
 use agora_engine::{Error, Executor, Limits, Settings};
 
-use crate::fixture::{counter, module, module_with_memory};
+use crate::fixture::{counter, module, module_with_memory, segment_export, with_segment};
 
 /// Small limits so every fault is reached quickly.
 fn executor() -> Executor {
@@ -55,22 +55,9 @@ fn fails_in_segment(executor: &Executor, wasm: &[u8], check: impl Fn(&Error) -> 
     still_healthy(executor);
 }
 
-const SEGMENT_SIG: &str =
-    r#"(func (export "agora_segment") (param i32 i32 i32 i32 i32 i32 i32) (result i32)"#;
-
-fn segment_body(body: &str) -> String {
-    format!("{SEGMENT_SIG} {body})")
-}
-
 #[test]
 fn infinite_loop_runs_out_of_fuel() {
-    let wasm = module(
-        &[(
-            "agora_segment",
-            &segment_body("(loop $l br $l) i32.const 0"),
-        )],
-        "",
-    );
+    let wasm = with_segment("(loop $l br $l) i32.const 0", "");
     fails_in_segment(&executor(), &wasm, |e| {
         matches!(
             e,
@@ -85,7 +72,7 @@ fn infinite_loop_runs_out_of_fuel() {
 #[test]
 fn unbounded_memory_growth_hits_the_memory_limit() {
     let body = "(loop $l i32.const 16 memory.grow i32.const -1 i32.ne br_if $l) i32.const 0";
-    let wasm = module(&[("agora_segment", &segment_body(body))], "");
+    let wasm = with_segment(body, "");
     fails_in_segment(
         &executor(),
         &wasm,
@@ -106,13 +93,7 @@ fn huge_initial_memory_is_refused_before_running() {
 #[test]
 fn deep_recursion_overflows_the_stack() {
     let extra = "(func $down (param i64) (result i64) local.get 0 i64.const 1 i64.add call $down)";
-    let wasm = module(
-        &[(
-            "agora_segment",
-            &segment_body("i64.const 0 call $down drop i32.const 0"),
-        )],
-        extra,
-    );
+    let wasm = with_segment("i64.const 0 call $down drop i32.const 0", extra);
     fails_in_segment(&executor(), &wasm, |e| {
         matches!(e, Error::StackOverflow { .. })
     });
@@ -136,10 +117,7 @@ fn huge_table_is_refused_at_validation() {
 #[test]
 fn growing_a_table_without_bound_hits_the_table_limit() {
     let body = "(loop $l ref.null func i32.const 100 table.grow $t i32.const -1 i32.ne br_if $l) i32.const 0";
-    let wasm = module(
-        &[("agora_segment", &segment_body(body))],
-        "(table $t 1 funcref)",
-    );
+    let wasm = with_segment(body, "(table $t 1 funcref)");
     fails_in_segment(&executor(), &wasm, |e| {
         matches!(e, Error::TableLimit { limit: 1_000, .. })
     });
@@ -168,7 +146,7 @@ fn unknown_host_import_is_forbidden() {
 fn threads_and_atomics_are_forbidden() {
     let body = "i32.const 0 i32.const 1 i32.atomic.rmw.add drop i32.const 0";
     let wasm = module_with_memory(
-        &[("agora_segment", &segment_body(body))],
+        &[("agora_segment", &segment_export(body))],
         "",
         "(memory (export \"memory\") 1 1 shared)",
     );
@@ -180,7 +158,7 @@ fn threads_and_atomics_are_forbidden() {
 #[test]
 fn relaxed_simd_is_forbidden() {
     let body = "v128.const i64x2 0 0 v128.const i64x2 0 0 v128.const i64x2 0 0 f32x4.relaxed_madd drop i32.const 0";
-    let wasm = module(&[("agora_segment", &segment_body(body))], "");
+    let wasm = with_segment(body, "");
     refused_at_load(&executor(), &wasm, |e| {
         matches!(e, Error::ForbiddenFeature { .. })
     });
@@ -272,7 +250,7 @@ fn unsupported_abi_version_is_refused() {
 fn state_bigger_than_the_limit_is_refused() {
     let body = "i32.const 0 global.set $out_ptr i32.const 2000000 global.set $out_len i32.const 0";
     let wasm = module_with_memory(
-        &[("agora_segment", &segment_body(body))],
+        &[("agora_segment", &segment_export(body))],
         "",
         "(memory (export \"memory\") 40)",
     );
@@ -286,7 +264,7 @@ fn state_bigger_than_the_limit_is_refused() {
 #[test]
 fn output_outside_memory_is_an_abi_violation() {
     let body = "i32.const 65000 global.set $out_ptr i32.const 1000 global.set $out_len i32.const 0";
-    let wasm = module(&[("agora_segment", &segment_body(body))], "");
+    let wasm = with_segment(body, "");
     fails_in_segment(&executor(), &wasm, |e| {
         matches!(e, Error::AbiViolation { .. })
     });
@@ -294,13 +272,13 @@ fn output_outside_memory_is_an_abi_violation() {
 
 #[test]
 fn unknown_status_is_an_abi_violation() {
-    let wasm = module(&[("agora_segment", &segment_body("i32.const 7"))], "");
+    let wasm = with_segment("i32.const 7", "");
     fails_in_segment(&executor(), &wasm, |e| e.to_string().contains("status 7"));
 }
 
 #[test]
 fn panic_in_the_job_is_a_trap() {
-    let wasm = module(&[("agora_segment", &segment_body("unreachable"))], "");
+    let wasm = with_segment("unreachable", "");
     fails_in_segment(&executor(), &wasm, |e| {
         matches!(e, Error::Trap { .. }) && e.to_string().contains("unreachable")
     });
@@ -308,13 +286,7 @@ fn panic_in_the_job_is_a_trap() {
 
 #[test]
 fn out_of_bounds_access_is_a_trap() {
-    let wasm = module(
-        &[(
-            "agora_segment",
-            &segment_body("i32.const -8 i64.load drop i32.const 0"),
-        )],
-        "",
-    );
+    let wasm = with_segment("i32.const -8 i64.load drop i32.const 0", "");
     fails_in_segment(&executor(), &wasm, |e| matches!(e, Error::Trap { .. }));
 }
 

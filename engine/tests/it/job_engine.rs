@@ -16,6 +16,8 @@ use agora_engine::{
 };
 use agora_primitives::Hash;
 
+use crate::fixture::disk_cache_settings;
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -147,11 +149,7 @@ fn nan_canonicalization_on_and_off_agree() {
 
 #[test]
 fn compiled_cache_hit_and_fresh_compile_agree() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let settings = Settings {
-        cache_dir: Some(dir.path().to_path_buf()),
-        ..Settings::default()
-    };
+    let (_dir, settings) = disk_cache_settings();
     let first = Executor::new(settings.clone()).expect("executor");
     assert_eq!(first.load(mlp()).expect("loads").origin(), Origin::Compiled);
     let second = Executor::new(settings.clone()).expect("executor");
@@ -190,6 +188,16 @@ fn tampered_state_and_tampered_leaf_are_detected() {
         root: run_.tree.root(),
         segments: SMALL.segments(),
     };
+    let check = |reveal: &Reveal<'_>| {
+        check_segment(
+            &executor,
+            &job,
+            inputs(SMALL_PARAMS),
+            SMALL,
+            commitment,
+            reveal,
+        )
+    };
     let honest = |index: u64| Reveal {
         index,
         start_state: &states[index as usize],
@@ -200,18 +208,7 @@ fn tampered_state_and_tampered_leaf_are_detected() {
         leaf: run_.leaves[index as usize],
         proof: run_.tree.prove(index).expect("proof"),
     };
-    assert_eq!(
-        check_segment(
-            &executor,
-            &job,
-            inputs(SMALL_PARAMS),
-            SMALL,
-            commitment,
-            &honest(2)
-        )
-        .expect("checks"),
-        Verdict::Valid
-    );
+    assert_eq!(check(&honest(2)).expect("checks"), Verdict::Valid);
 
     // One flipped bit in a weight of the revealed start state.
     let mut tampered = states[2].clone();
@@ -221,15 +218,7 @@ fn tampered_state_and_tampered_leaf_are_detected() {
         start_state: &tampered,
         ..honest(2)
     };
-    let err = check_segment(
-        &executor,
-        &job,
-        inputs(SMALL_PARAMS),
-        SMALL,
-        commitment,
-        &reveal,
-    )
-    .expect_err("tampered");
+    let err = check(&reveal).expect_err("tampered");
     assert!(
         matches!(err, Error::StartStateMismatch { index: 2, .. }),
         "{err}"
@@ -242,15 +231,7 @@ fn tampered_state_and_tampered_leaf_are_detected() {
     // A leaf changed after the commitment fails its proof.
     let mut reveal = honest(2);
     reveal.leaf.fuel -= 1;
-    let err = check_segment(
-        &executor,
-        &job,
-        inputs(SMALL_PARAMS),
-        SMALL,
-        commitment,
-        &reveal,
-    )
-    .expect_err("tampered leaf");
+    let err = check(&reveal).expect_err("tampered leaf");
     assert!(
         matches!(err, Error::Trace(TraceError::RootMismatch { index: 2, .. })),
         "{err}"

@@ -5,13 +5,10 @@
 
 use agora_engine::{Executor, Settings};
 
-use crate::fixture::module;
-
-const SIG: &str =
-    r#"(func (export "agora_segment") (param i32 i32 i32 i32 i32 i32 i32) (result i32)"#;
+use crate::fixture::{store_state, with_segment};
 
 fn segment_output(body: &str, nan_canonicalization: bool) -> Vec<u8> {
-    let wasm = module(&[("agora_segment", &format!("{SIG} {body})"))], "");
+    let wasm = with_segment(body, "");
     let executor = Executor::new(Settings {
         nan_canonicalization,
         ..Settings::default()
@@ -24,14 +21,6 @@ fn segment_output(body: &str, nan_canonicalization: bool) -> Vec<u8> {
         .bytes
 }
 
-/// Store `value` (an i64 computed by `expr`) as the 8-byte state.
-fn body(expr: &str) -> String {
-    format!(
-        "i32.const 64 {expr} i64.store
-         i32.const 64 global.set $out_ptr i32.const 8 global.set $out_len i32.const 0"
-    )
-}
-
 /// The bits of a NaN produced at run time (0/0; the operands come from memory so the compiler
 /// cannot fold the division).
 const NAN_BITS: &str =
@@ -40,8 +29,8 @@ const NAN_BITS: &str =
 #[test]
 #[cfg(target_arch = "x86_64")]
 fn nan_bits_differ_between_x86_and_canonical_nans() {
-    let x86 = segment_output(&body(NAN_BITS), false);
-    let canonical = segment_output(&body(NAN_BITS), true);
+    let x86 = segment_output(&store_state(NAN_BITS), false);
+    let canonical = segment_output(&store_state(NAN_BITS), true);
     assert_eq!(
         u32::from_le_bytes(canonical[..4].try_into().expect("4 bytes")),
         0x7fc0_0000
@@ -57,8 +46,8 @@ fn nan_comparisons_agree_everywhere() {
     // `x != x` is the NaN test a job uses (Rust's is_nan / is_finite compile to comparisons).
     let div = "i32.const 0 f32.load i32.const 0 f32.load f32.div";
     let check = format!("{div} {div} f32.ne i64.extend_i32_u");
-    let off = segment_output(&body(&check), false);
-    let on = segment_output(&body(&check), true);
+    let off = segment_output(&store_state(&check), false);
+    let on = segment_output(&store_state(&check), true);
     assert_eq!(off, on);
     assert_eq!(off[0], 1, "NaN != NaN");
 }

@@ -1,12 +1,9 @@
 //! Blobs as a client meets them: register on chain, upload, download, restart, corruption; the
 //! state-listing RPCs over the registry; and the collector deleting what the chain forgot.
 
-use crate::support::{error_of, Node};
+use crate::support::{error_of, multi_thread_runtime, open_chain, Node};
 use agora_node::blobs::{run_collector, BlobStore};
-use agora_node::chain::Chain;
 use agora_node::consensus::Chain as _;
-use agora_node::metrics::Metrics;
-use agora_node::storage::Database;
 use agora_primitives::storage::StorageInstance;
 use agora_primitives::Hash;
 use agora_rpc_api::{
@@ -15,7 +12,7 @@ use agora_rpc_api::{
 };
 use agora_runtime::executive::immortal_extra;
 use agora_runtime::extrinsic::Extrinsic;
-use agora_runtime::genesis::{dev_account, ChainSpec};
+use agora_runtime::genesis::dev_account;
 use agora_runtime::RuntimeCall;
 use jsonrpsee::core::client::Error as ClientError;
 use parity_scale_codec::{Decode, Encode};
@@ -62,9 +59,8 @@ fn presence(registered: bool, size: Option<u64>, stored: bool) -> BlobPresence {
 #[test]
 fn blobs_are_admitted_by_registration_served_checked_and_kept_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(dir.path());
-    node.wait_finalized(1);
-    let genesis: Hash = node.call(|c| c.block_hash(Some(0))).unwrap();
+    let node = Node::start_finalized(dir.path());
+    let genesis = node.genesis_hash();
 
     // 5 MiB: as hex, larger than the 8 MiB body the server used to accept.
     let blob = bytes(1, 5 << 20);
@@ -220,19 +216,8 @@ fn blobs_are_admitted_by_registration_served_checked_and_kept_across_restarts() 
 #[test]
 fn the_collector_deletes_blobs_the_chain_does_not_register() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let db = Arc::new(Database::open(&dir.path().join("db")).unwrap());
-    let chain = Chain::open(
-        db,
-        ChainSpec::development(),
-        dev_account("Alice"),
-        Duration::from_millis(1),
-        Metrics::new(),
-    )
-    .unwrap();
+    let runtime = multi_thread_runtime();
+    let chain = open_chain(&dir.path().join("db"));
     let store = Arc::new(BlobStore::open(&dir.path().join("blobs")).unwrap());
     let genesis = chain.genesis_hash();
     let [finalized, unfinalized, forgotten] = [1u8, 2, 3].map(|seed| {

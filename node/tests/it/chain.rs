@@ -1,44 +1,24 @@
 //! The node's `Chain` as consensus drives it, without processes: the crash windows between
 //! consensus and storage.
 
-use agora_node::chain::Chain;
+use crate::support::{multi_thread_runtime, open_chain};
 use agora_node::consensus::Chain as _;
-use agora_node::metrics::Metrics;
-use agora_node::storage::Database;
-use agora_runtime::genesis::{dev_account, ChainSpec};
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
-
-fn open(dir: &Path) -> Chain {
-    let db = Arc::new(Database::open(dir).unwrap());
-    Chain::open(
-        db,
-        ChainSpec::development(),
-        dev_account("Alice"),
-        Duration::from_millis(1),
-        Metrics::new(),
-    )
-    .unwrap()
-}
 
 /// Consensus journals a finalization before the chain commits the block. If the process dies
 /// in between, the restarted chain must still have the block consensus reports again.
 #[test]
 fn a_proposed_block_survives_a_crash_before_its_finalization() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = multi_thread_runtime();
     let (genesis, proposed) = {
-        let chain = open(dir.path());
+        let chain = open_chain(dir.path());
         let genesis = chain.genesis_hash();
         let proposed = runtime.block_on(chain.propose(genesis, 1)).unwrap();
         (genesis, proposed)
         // Dropped here without `finalized`: the crash.
     };
-    let chain = open(dir.path());
+    let chain = open_chain(dir.path());
     assert_eq!(chain.finalized_head().0, genesis);
     assert!(
         chain.has_block(proposed),
@@ -48,7 +28,7 @@ fn a_proposed_block_survives_a_crash_before_its_finalization() {
     assert_eq!(chain.finalized_head().0, proposed);
     // Reported again after another restart: idempotent.
     drop(chain);
-    let chain = open(dir.path());
+    let chain = open_chain(dir.path());
     runtime.block_on(chain.finalized(proposed, Vec::new()));
     assert_eq!(chain.finalized_head().0, proposed);
 }
@@ -57,11 +37,8 @@ fn a_proposed_block_survives_a_crash_before_its_finalization() {
 #[test]
 fn an_abandoned_fork_is_forgotten_on_finalization() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let chain = open(dir.path());
+    let runtime = multi_thread_runtime();
+    let chain = open_chain(dir.path());
     let genesis = chain.genesis_hash();
     let first = runtime.block_on(chain.propose(genesis, 1)).unwrap();
     // A second proposal on the same parent (a later view) makes a sibling.
@@ -71,7 +48,7 @@ fn an_abandoned_fork_is_forgotten_on_finalization() {
     runtime.block_on(chain.finalized(second, Vec::new()));
     assert!(!chain.has_block(first), "the losing sibling is still kept");
     drop(chain);
-    let chain = open(dir.path());
+    let chain = open_chain(dir.path());
     assert!(
         !chain.has_block(first),
         "the losing sibling came back from disk"

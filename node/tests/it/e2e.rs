@@ -1,7 +1,7 @@
 //! A dev chain as a user meets it: start, transfer with the CLI, finality, SIGKILL, restart;
 //! and every kind of bad input refused while blocks keep coming.
 
-use crate::support::{binary, error_of, Node};
+use crate::support::{binary, error_of, run_ok, Node};
 use agora_primitives::{AccountId, Hash, AGR};
 use agora_rpc_api::{
     method, AgoraApiClient, AuthorApiClient, ChainApiClient, ChainHeadsApiClient, Hex,
@@ -134,9 +134,8 @@ type Refusal = (i32, String);
 #[test]
 fn bad_input_is_refused_with_a_named_reason_and_blocks_keep_coming() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(dir.path());
-    node.wait_finalized(1);
-    let genesis: Hash = node.call(|c| c.block_hash(Some(0))).unwrap();
+    let node = Node::start_finalized(dir.path());
+    let genesis = node.genesis_hash();
     let bob = dev_account("Bob");
     let submit_hex = |hex: Hex| -> Result<Hash, Refusal> {
         node.try_call(|c| c.submit_extrinsic(hex))
@@ -244,8 +243,7 @@ fn bad_input_is_refused_with_a_named_reason_and_blocks_keep_coming() {
 #[test]
 fn read_proofs_verify_against_the_header_state_root() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(dir.path());
-    node.wait_finalized(1);
+    let node = Node::start_finalized(dir.path());
 
     // The RPC surface: Substrate's names, plus the agora helpers — exactly the API's.
     let methods = node.call(RpcApiClient::methods).methods;
@@ -308,11 +306,7 @@ fn read_proofs_verify_against_the_header_state_root() {
 fn chain_spec_round_trips_and_purge_chain_removes_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let node_bin = env!("CARGO_BIN_EXE_agora-node");
-    let output = Command::new(node_bin)
-        .args(["build-spec", "--dev"])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
+    let output = run_ok(Command::new(node_bin).args(["build-spec", "--dev"]));
     let spec_path = dir.path().join("spec.json");
     std::fs::write(&spec_path, &output.stdout).unwrap();
     let spec: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -386,15 +380,10 @@ fn chain_spec_round_trips_and_purge_chain_removes_the_data() {
         "purge-chain without -y must refuse"
     );
     assert!(chain_dir.exists());
-    let output = Command::new(node_bin)
-        .args(["purge-chain", "--dev", "-y", "--base-path"])
-        .arg(&base)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    run_ok(
+        Command::new(node_bin)
+            .args(["purge-chain", "--dev", "-y", "--base-path"])
+            .arg(&base),
     );
     assert!(!chain_dir.exists());
 }
@@ -448,15 +437,12 @@ fn websocket_subscriptions_deliver_new_and_finalized_heads() {
 fn four_validators_agree_and_survive_one_crash() {
     let names = ["Alice", "Bob", "Charlie", "Dave"];
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_agora-node"))
-        .args(["build-spec", "--dev", "--validators", "4"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = run_ok(Command::new(env!("CARGO_BIN_EXE_agora-node")).args([
+        "build-spec",
+        "--dev",
+        "--validators",
+        "4",
+    ]));
     let spec =
         agora_runtime::genesis::ChainSpec::from_json(std::str::from_utf8(&output.stdout).unwrap())
             .unwrap();

@@ -1,4 +1,5 @@
-//! Process and RPC helpers for the end-to-end tests.
+//! Process and RPC helpers for the end-to-end tests, and the in-process chain of the tests
+//! without processes.
 
 use agora_rpc_api::{ChainApiClient, SystemApiClient, MAX_BODY_BYTES};
 use jsonrpsee::core::client::Error as ClientError;
@@ -8,9 +9,16 @@ use std::future::Future;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use agora_node::chain::Chain;
+use agora_node::metrics::Metrics;
+use agora_node::storage::Database;
+use agora_primitives::Hash;
+use agora_runtime::genesis::{dev_account, ChainSpec};
+use agora_test_support::{spawn_node, Process};
 
 pub use agora_test_support::free_port;
 
@@ -28,9 +36,8 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// A running `agora-node --dev` process; killed with SIGKILL on drop.
 pub struct Node {
-    pub child: Child,
+    process: Process,
     pub rpc_port: u16,
-    log: mpsc::Receiver<String>,
     /// Drives the typed client's calls.
     runtime: tokio::runtime::Runtime,
     client: HttpClient,
@@ -42,28 +49,18 @@ impl Node {
         Node::start_with(base_path, &["--dev"])
     }
 
+    /// [`Node::start`], then waits until block 1 is finalized.
+    pub fn start_finalized(base_path: &Path) -> Node {
+        let node = Node::start(base_path);
+        node.wait_finalized(1);
+        node
+    }
+
     /// Starts a node with `chain_args` (`--dev`, or `--chain … --validator-key …`, and a
     /// `--port` of its own if the caller needs to know it).
     pub fn start_with(base_path: &Path, chain_args: &[&str]) -> Node {
-        let rpc_port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_agora-node"));
-        command
-            .args(chain_args)
-            .arg("--base-path")
-            .arg(base_path)
-            .args(["--rpc-port", &rpc_port.to_string()])
-            .args(["--prometheus-port", &free_port().to_string()])
-            .args(["--block-time-ms", "200"]);
-        if !chain_args.contains(&"--port") {
-            command.args(["--port", &free_port().to_string()]);
-        }
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = agora_test_support::capture_lines(stderr);
+        let binary = Path::new(env!("CARGO_BIN_EXE_agora-node"));
+        let (process, rpc_port) = spawn_node(binary, base_path, chain_args, 200);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -78,15 +75,14 @@ impl Node {
                 .unwrap()
         };
         let mut node = Node {
-            child,
+            process,
             rpc_port,
-            log,
             runtime,
             client,
         };
         let start = Instant::now();
         while node.try_call(SystemApiClient::name).is_err() {
-            if let Some(status) = node.child.try_wait().unwrap() {
+            if let Some(status) = node.process.try_wait() {
                 panic!(
                     "agora-node exited ({status}) before its RPC answered; log:\n{}",
                     node.drain_log().join("\n")
@@ -104,7 +100,7 @@ impl Node {
 
     /// Lines the node has logged so far.
     pub fn drain_log(&self) -> Vec<String> {
-        self.log.try_iter().collect()
+        self.process.drain_log()
     }
 
     pub fn url(&self) -> String {
@@ -113,7 +109,7 @@ impl Node {
 
     /// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
     pub fn wait_for<T>(&self, timeout: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
-        agora_test_support::wait_for(timeout, what, || self.drain_log(), f)
+        self.process.wait_for(timeout, what, f)
     }
 
     /// Runs `f` with the node's typed HTTP client, e.g. `agora_rpc_api::block_events`.
@@ -198,17 +194,15 @@ impl Node {
         );
     }
 
-    /// Kills the process with SIGKILL and waits for it.
-    pub fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+    /// The hash of the genesis block.
+    pub fn genesis_hash(&self) -> Hash {
+        self.call(|c| c.block_hash(Some(0)))
+            .expect("the genesis block has a hash")
     }
-}
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Kills the process with SIGKILL and waits for it.
+    pub fn kill(self) {
+        self.process.kill();
     }
 }
 
@@ -218,4 +212,37 @@ pub fn error_of(error: &ClientError) -> (i32, String) {
         ClientError::Call(object) => (object.code(), object.message().to_owned()),
         other => panic!("expected an error answer, got {other}"),
     }
+}
+
+/// Runs `command` to its end and asserts that it succeeded, showing its stderr if not.
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A multi-threaded runtime, as the node's own, to drive an in-process [`Chain`].
+pub fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The development chain in-process on a database at `db_path` (created if missing), authored
+/// by `//Alice`, without a node process.
+pub fn open_chain(db_path: &Path) -> Chain {
+    let db = Arc::new(Database::open(db_path).unwrap());
+    Chain::open(
+        db,
+        ChainSpec::development(),
+        dev_account("Alice"),
+        Duration::from_millis(1),
+        Metrics::new(),
+    )
+    .unwrap()
 }

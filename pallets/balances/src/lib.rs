@@ -28,11 +28,10 @@
 //!
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls.
 
-use agora_primitives::dispatch::{DispatchResult, PalletError, Weight};
+use agora_primitives::dispatch::{DispatchError, DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
 use agora_primitives::{AccountId, Balance};
 use parity_scale_codec::{Compact, Decode, Encode};
-use std::marker::PhantomData;
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -234,18 +233,12 @@ pub struct GenesisConfig {
 // ---------------------------------------------------------------------------------------------
 // Pallet
 
-/// The balances pallet.
-pub struct Pallet<T>(PhantomData<T>);
+pallet_support::pallet!(
+    /// The balances pallet.
+    BALANCES_PALLET_INDEX
+);
 
 impl<T: Config> Pallet<T> {
-    fn error(error: Error) -> agora_primitives::dispatch::DispatchError {
-        error.into_dispatch(T::BALANCES_PALLET_INDEX)
-    }
-
-    fn deposit_event(ext: &mut Ext<'_>, event: Event) {
-        ext.deposit_event(T::BALANCES_PALLET_INDEX, &event);
-    }
-
     /// Writes genesis balances.
     ///
     /// # Panics
@@ -319,19 +312,49 @@ impl<T: Config> Pallet<T> {
         }
     }
 
-    /// Adds `amount` to the free balance of `to`, enforcing the existential deposit on
-    /// account creation. Writes nothing on error.
-    fn credit_free(ext: &mut Ext<'_>, to: &AccountId, amount: Balance) -> DispatchResult {
+    /// Adds `amount` to the free or reserved balance of `to`, enforcing the existential
+    /// deposit on account creation. Writes nothing on error.
+    fn credit(
+        ext: &mut Ext<'_>,
+        to: &AccountId,
+        amount: Balance,
+        status: BalanceStatus,
+    ) -> DispatchResult {
         let before = Self::account(ext, to);
         if before.total() == 0 && amount < T::EXISTENTIAL_DEPOSIT {
             return Err(Self::error(Error::ExistentialDeposit));
         }
-        let free = before
-            .free
+        let mut data = before;
+        let balance = match status {
+            BalanceStatus::Free => &mut data.free,
+            BalanceStatus::Reserved => &mut data.reserved,
+        };
+        *balance = balance
             .checked_add(amount)
             .ok_or(Self::error(Error::Overflow))?;
-        Self::write_account(ext, to, before, AccountData { free, ..before });
+        Self::write_account(ext, to, before, data);
         Ok(())
+    }
+
+    /// The balances of `who` before and after taking `amount` from its free balance;
+    /// `InsufficientBalance` if it has less. Writes nothing.
+    fn debit_free(
+        state: &impl StateRead,
+        who: &AccountId,
+        amount: Balance,
+    ) -> Result<(AccountData, AccountData), DispatchError> {
+        let before = Self::account(state, who);
+        let free = before
+            .free
+            .checked_sub(amount)
+            .ok_or(Self::error(Error::InsufficientBalance))?;
+        Ok((before, AccountData { free, ..before }))
+    }
+
+    /// Lowers the total issuance by `amount` (tokens destroyed).
+    fn reduce_issuance(ext: &mut Ext<'_>, amount: Balance) {
+        let issuance = Self::total_issuance(ext).saturating_sub(amount);
+        TotalIssuance::put(ext, &issuance);
     }
 
     /// Moves `amount` of free balance from `from` to `to`.
@@ -351,17 +374,12 @@ impl<T: Config> Pallet<T> {
         if from == to {
             return Err(Self::error(Error::SelfTransfer));
         }
-        let sender = Self::account(ext, from);
-        let free = sender
-            .free
-            .checked_sub(amount)
-            .ok_or(Self::error(Error::InsufficientBalance))?;
-        let remaining = AccountData { free, ..sender };
+        let (sender, remaining) = Self::debit_free(ext, from, amount)?;
         if keep_alive && remaining.total() != 0 && remaining.total() < T::EXISTENTIAL_DEPOSIT {
             return Err(Self::error(Error::WouldLeaveDust));
         }
         // Credit first: it is the step that can fail, and nothing has been written yet.
-        Self::credit_free(ext, to, amount)?;
+        Self::credit(ext, to, amount, BalanceStatus::Free)?;
         Self::write_account(ext, from, sender, remaining);
         Self::deposit_event(
             ext,
@@ -376,16 +394,12 @@ impl<T: Config> Pallet<T> {
 
     /// Moves `amount` from free to reserved balance of `who`. All-or-nothing.
     pub fn reserve(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) -> DispatchResult {
-        let before = Self::account(ext, who);
-        let free = before
-            .free
-            .checked_sub(amount)
-            .ok_or(Self::error(Error::InsufficientBalance))?;
-        let reserved = before
+        let (before, mut data) = Self::debit_free(ext, who, amount)?;
+        data.reserved = before
             .reserved
             .checked_add(amount)
             .ok_or(Self::error(Error::Overflow))?;
-        Self::write_account(ext, who, before, AccountData { free, reserved });
+        Self::write_account(ext, who, before, data);
         Self::deposit_event(ext, Event::Reserved { who: *who, amount });
         Ok(())
     }
@@ -438,26 +452,7 @@ impl<T: Config> Pallet<T> {
             }
             return Ok(());
         }
-        let before = Self::account(ext, to);
-        if before.total() == 0 && amount < T::EXISTENTIAL_DEPOSIT {
-            return Err(Self::error(Error::ExistentialDeposit));
-        }
-        let mut data = before;
-        match destination_status {
-            BalanceStatus::Free => {
-                data.free = data
-                    .free
-                    .checked_add(amount)
-                    .ok_or(Self::error(Error::Overflow))?;
-            }
-            BalanceStatus::Reserved => {
-                data.reserved = data
-                    .reserved
-                    .checked_add(amount)
-                    .ok_or(Self::error(Error::Overflow))?;
-            }
-        }
-        Self::write_account(ext, to, before, data);
+        Self::credit(ext, to, amount, destination_status)?;
         Self::write_account(ext, from, source, AccountData { reserved, ..source });
         Self::deposit_event(
             ext,
@@ -484,8 +479,7 @@ impl<T: Config> Pallet<T> {
             ..before
         };
         Self::write_account(ext, who, before, data);
-        let issuance = Self::total_issuance(ext).saturating_sub(actual);
-        TotalIssuance::put(ext, &issuance);
+        Self::reduce_issuance(ext, actual);
         Self::deposit_event(
             ext,
             Event::Slashed {
@@ -501,7 +495,7 @@ impl<T: Config> Pallet<T> {
         let issuance = Self::total_issuance(ext)
             .checked_add(amount)
             .ok_or(Self::error(Error::Overflow))?;
-        Self::credit_free(ext, who, amount)?;
+        Self::credit(ext, who, amount, BalanceStatus::Free)?;
         TotalIssuance::put(ext, &issuance);
         Self::deposit_event(ext, Event::Minted { who: *who, amount });
         Ok(())
@@ -509,14 +503,9 @@ impl<T: Config> Pallet<T> {
 
     /// Destroys `amount` from the free balance of `who`. All-or-nothing.
     pub fn burn(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) -> DispatchResult {
-        let before = Self::account(ext, who);
-        let free = before
-            .free
-            .checked_sub(amount)
-            .ok_or(Self::error(Error::InsufficientBalance))?;
-        Self::write_account(ext, who, before, AccountData { free, ..before });
-        let issuance = Self::total_issuance(ext).saturating_sub(amount);
-        TotalIssuance::put(ext, &issuance);
+        let (before, data) = Self::debit_free(ext, who, amount)?;
+        Self::write_account(ext, who, before, data);
+        Self::reduce_issuance(ext, amount);
         Self::deposit_event(ext, Event::Burned { who: *who, amount });
         Ok(())
     }
@@ -539,46 +528,31 @@ impl<T: Config> Pallet<T> {
         if fee == 0 {
             return Ok(());
         }
-        let before = Self::account(ext, who);
-        let free = before
-            .free
-            .checked_sub(fee)
-            .ok_or(Self::error(Error::InsufficientBalance))?;
-        if who == author {
-            // An author paying itself moves nothing.
-            Self::deposit_event(
-                ext,
-                Event::TransactionFeePaid {
-                    who: *who,
-                    fee,
-                    tip,
-                    author: *author,
-                },
-            );
-            return Ok(());
+        let (before, data) = Self::debit_free(ext, who, fee)?;
+        // An author paying itself moves nothing.
+        if who != author {
+            Self::write_account(ext, who, before, data);
+            if Self::credit(ext, author, fee, BalanceStatus::Free).is_err() {
+                Self::reduce_issuance(ext, fee);
+                Self::deposit_event(
+                    ext,
+                    Event::Burned {
+                        who: *who,
+                        amount: fee,
+                    },
+                );
+                return Ok(());
+            }
         }
-        Self::write_account(ext, who, before, AccountData { free, ..before });
-        if Self::credit_free(ext, author, fee).is_ok() {
-            Self::deposit_event(
-                ext,
-                Event::TransactionFeePaid {
-                    who: *who,
-                    fee,
-                    tip,
-                    author: *author,
-                },
-            );
-        } else {
-            let issuance = Self::total_issuance(ext).saturating_sub(fee);
-            TotalIssuance::put(ext, &issuance);
-            Self::deposit_event(
-                ext,
-                Event::Burned {
-                    who: *who,
-                    amount: fee,
-                },
-            );
-        }
+        Self::deposit_event(
+            ext,
+            Event::TransactionFeePaid {
+                who: *who,
+                fee,
+                tip,
+                author: *author,
+            },
+        );
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Unit tests; every test ends with the invariant checker.
 
 use super::*;
+use agora_primitives::dispatch::PalletError;
 use agora_primitives::AGR;
 
 pallet_support::mock_runtime!(Test: balances);

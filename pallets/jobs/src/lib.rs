@@ -52,7 +52,7 @@ pub use blobs::{
 pub use pallet_support::due::schedule;
 pub use types::{AuditOutcome, Commitment, Job, JobStatus, JobVerification, Receipt};
 
-use agora_primitives::dispatch::{DispatchError, DispatchResult, PalletError, Weight};
+use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_balances::BalanceStatus;
@@ -60,7 +60,6 @@ use pallet_market::{fuel_cost, Fuel, JobSpec, MarketHooks, Matched};
 use pallet_support::ensure;
 use parity_scale_codec::{Decode, Encode};
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 
 /// A job's id: the id of the bid it was made from.
 pub type JobId = u64;
@@ -284,8 +283,10 @@ pub type JobsDue = StorageMap<JobsDuePrefix, BlockNumber, Vec<JobId>>;
 // ---------------------------------------------------------------------------------------------
 // Pallet
 
-/// The jobs pallet.
-pub struct Pallet<T>(PhantomData<T>);
+pallet_support::pallet!(
+    /// The jobs pallet.
+    JOBS_PALLET_INDEX
+);
 
 type Balances<T> = pallet_balances::Pallet<T>;
 type Staking<T> = pallet_staking::Pallet<T>;
@@ -293,14 +294,6 @@ type Market<T> = pallet_market::Pallet<T>;
 type System<T> = pallet_system::Pallet<T>;
 
 impl<T: Config> Pallet<T> {
-    fn error(error: Error) -> DispatchError {
-        error.into_dispatch(T::JOBS_PALLET_INDEX)
-    }
-
-    fn deposit_event(ext: &mut Ext<'_>, event: Event) {
-        ext.deposit_event(T::JOBS_PALLET_INDEX, &event);
-    }
-
     fn schedule_job(ext: &mut Ext<'_>, at: BlockNumber, job: JobId) {
         schedule::<JobsDuePrefix, JobId>(ext, at, job, T::MAX_DUE_PER_BLOCK);
     }

@@ -105,15 +105,40 @@ fn escrow() -> Balance {
     10 * AGR + 2 * FEE
 }
 
+/// Bob commits the result of job 0 (the standard [`commitment`]) in block `number`.
+fn commit(state: &mut State, number: BlockNumber) -> (DispatchResult, Vec<Event>) {
+    step(state, number, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, commitment())
+    })
+}
+
+/// `who` registers a blob in block 3.
+fn register(
+    state: &mut State,
+    who: &AccountId,
+    hash: Hash,
+    size: u64,
+) -> (DispatchResult, Vec<Event>) {
+    step(state, 3, |ext| Jobs::register_blob(ext, who, hash, size))
+}
+
+/// Bob missed a deadline of job 0: his 2 AGR collateral is slashed.
+fn timed_out(requeued: bool) -> Event {
+    Event::JobTimedOut {
+        job: 0,
+        worker: BOB,
+        slashed: 2 * AGR,
+        requeued,
+    }
+}
+
 #[test]
 fn a_verified_job_settles_and_pays_everyone_from_the_escrow() {
     let mut state = matched_job(false);
     let alice_before = TestBalances::account(&state, &ALICE);
     let bob_free = TestBalances::free_balance(&state, &BOB);
     let charlie_free = TestBalances::free_balance(&state, &CHARLIE);
-    let (result, events) = step(&mut state, 5, |ext| {
-        Jobs::commit_result(ext, &BOB, 0, commitment())
-    });
+    let (result, events) = commit(&mut state, 5);
     result.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(
@@ -195,23 +220,13 @@ fn a_missed_commit_deadline_slashes_the_collateral_and_refunds() {
     let alice_before = TestBalances::account(&state, &ALICE);
     assert!(end_block(&mut state, 6).is_empty());
     let events = end_block(&mut state, 7);
-    assert_eq!(
-        events,
-        vec![Event::JobTimedOut {
-            job: 0,
-            worker: BOB,
-            slashed: 2 * AGR,
-            requeued: false
-        }]
-    );
+    assert_eq!(events, vec![timed_out(false)]);
     assert_eq!(TestBalances::total_issuance(&state), issuance - 2 * AGR);
     let alice = TestBalances::account(&state, &ALICE);
     assert_eq!(alice.free, alice_before.free + escrow());
     assert_eq!(TestStaking::ledger(&state, &BOB).active, 18 * AGR);
     // Too late now.
-    let (result, _) = step(&mut state, 8, |ext| {
-        Jobs::commit_result(ext, &BOB, 0, commitment())
-    });
+    let (result, _) = commit(&mut state, 8);
     assert_eq!(result, Err(error(Error::NotAssigned)));
 }
 
@@ -221,15 +236,7 @@ fn a_missed_deadline_requeues_the_bid_when_asked() {
     let reserved = TestBalances::reserved_balance(&state, &ALICE);
     let events = end_block(&mut state, 7);
     // Requeued, then matched again in the same block's... next clearing.
-    assert_eq!(
-        events,
-        vec![Event::JobTimedOut {
-            job: 0,
-            worker: BOB,
-            slashed: 2 * AGR,
-            requeued: true
-        }]
-    );
+    assert_eq!(events, vec![timed_out(true)]);
     assert_eq!(TestBalances::reserved_balance(&state, &ALICE), reserved);
     assert_eq!(TestMarket::open_bids(&state), vec![0]);
     assert_eq!(Jobs::job(&state, 0), None);
@@ -271,11 +278,7 @@ fn the_buyer_may_cancel_before_the_commitment_for_a_fee() {
 #[test]
 fn a_committed_job_cannot_be_cancelled() {
     let mut state = matched_job(false);
-    step(&mut state, 3, |ext| {
-        Jobs::commit_result(ext, &BOB, 0, commitment())
-    })
-    .0
-    .unwrap();
+    commit(&mut state, 3).0.unwrap();
     let (result, _) = step(&mut state, 4, |ext| Jobs::cancel_job(ext, &ALICE, 0));
     assert_eq!(result, Err(error(Error::CannotCancel)));
 }
@@ -285,11 +288,7 @@ fn a_mismatch_refunds_the_buyer_and_slashes_nobody() {
     let mut state = matched_job(false);
     let issuance = TestBalances::total_issuance(&state);
     let alice_free = TestBalances::free_balance(&state, &ALICE);
-    step(&mut state, 3, |ext| {
-        Jobs::commit_result(ext, &BOB, 0, commitment())
-    })
-    .0
-    .unwrap();
+    commit(&mut state, 3).0.unwrap();
     let (_, events) = step(&mut state, 6, |ext| {
         Jobs::audited(ext, 0, AuditOutcome::Mismatch { segment: 2 })
     });
@@ -315,23 +314,11 @@ fn a_mismatch_refunds_the_buyer_and_slashes_nobody() {
 #[test]
 fn a_worker_that_fails_its_reveals_times_out() {
     let mut state = matched_job(false);
-    step(&mut state, 3, |ext| {
-        Jobs::commit_result(ext, &BOB, 0, commitment())
-    })
-    .0
-    .unwrap();
+    commit(&mut state, 3).0.unwrap();
     let (_, events) = step(&mut state, 6, |ext| {
         Jobs::audited(ext, 0, AuditOutcome::WorkerFault)
     });
-    assert_eq!(
-        events,
-        vec![Event::JobTimedOut {
-            job: 0,
-            worker: BOB,
-            slashed: 2 * AGR,
-            requeued: false
-        }]
-    );
+    assert_eq!(events, vec![timed_out(false)]);
     assert_eq!(Jobs::blob(&state, &OUTPUT).unwrap().refs, 0);
 }
 
@@ -399,20 +386,12 @@ fn bad_commitments_are_refused_and_change_nothing() {
     }
     // After the deadline.
     step(&mut state, 8, |_| ());
-    let (result, _) = step(&mut state, 8, |ext| {
-        Jobs::commit_result(ext, &BOB, 0, commitment())
-    });
+    let (result, _) = commit(&mut state, 8);
     assert_eq!(result, Err(error(Error::DeadlinePassed)));
     // Twice.
     let mut state = matched_job(false);
-    step(&mut state, 3, |ext| {
-        Jobs::commit_result(ext, &BOB, 0, commitment())
-    })
-    .0
-    .unwrap();
-    let (result, _) = step(&mut state, 4, |ext| {
-        Jobs::commit_result(ext, &BOB, 0, commitment())
-    });
+    commit(&mut state, 3).0.unwrap();
+    let (result, _) = commit(&mut state, 4);
     assert_eq!(result, Err(error(Error::AlreadyCommitted)));
 }
 
@@ -421,9 +400,7 @@ fn blobs_cost_a_deposit_and_respect_the_limits() {
     let mut state = matched_job(false);
     let free = TestBalances::free_balance(&state, &CHARLIE);
     let hash = Hash([0x42; 32]);
-    let (result, events) = step(&mut state, 3, |ext| {
-        Jobs::register_blob(ext, &CHARLIE, hash, 1025)
-    });
+    let (result, events) = register(&mut state, &CHARLIE, hash, 1025);
     result.unwrap();
     let deposit = AGR / 100 + 2 * AGR / 10_000;
     assert_eq!(
@@ -443,29 +420,21 @@ fn blobs_cost_a_deposit_and_respect_the_limits() {
         ((1 << 20) + 1, Hash([1; 32]), Error::BadBlobSize),
         (10, hash, Error::BlobAlreadyRegistered),
     ] {
-        let (result, _) = step(&mut state, 3, |ext| {
-            Jobs::register_blob(ext, &CHARLIE, hash, size)
-        });
+        let (result, _) = register(&mut state, &CHARLIE, hash, size);
         assert_eq!(result, Err(error(expected)));
     }
     assert_eq!(state, before);
     // The quota: three MiB per account.
     for n in 0..2u8 {
-        step(&mut state, 3, |ext| {
-            Jobs::register_blob(ext, &CHARLIE, Hash([n; 32]), 1 << 20)
-        })
-        .0
-        .unwrap();
+        register(&mut state, &CHARLIE, Hash([n; 32]), 1 << 20)
+            .0
+            .unwrap();
     }
-    let (result, _) = step(&mut state, 3, |ext| {
-        Jobs::register_blob(ext, &CHARLIE, Hash([5; 32]), 1 << 20)
-    });
+    let (result, _) = register(&mut state, &CHARLIE, Hash([5; 32]), 1 << 20);
     assert_eq!(result, Err(error(Error::BlobQuotaExceeded)));
     // An account without the deposit.
     let poor = AccountId([9; 32]);
-    let (result, _) = step(&mut state, 3, |ext| {
-        Jobs::register_blob(ext, &poor, Hash([6; 32]), 10)
-    });
+    let (result, _) = register(&mut state, &poor, Hash([6; 32]), 10);
     assert_eq!(result, Err(error(Error::CannotPayDeposit)));
 }
 
@@ -495,11 +464,7 @@ fn unreferenced_blobs_expire_and_referenced_ones_live_on() {
 #[test]
 fn referenced_blobs_are_renewed() {
     let mut state = matched_job(false);
-    step(&mut state, 3, |ext| {
-        Jobs::commit_result(ext, &BOB, 0, commitment())
-    })
-    .0
-    .unwrap();
+    commit(&mut state, 3).0.unwrap();
     // The job is still under audit at block 21: every blob it uses is kept.
     end_block(&mut state, 21);
     let module = Jobs::blob(&state, &MODULE).unwrap();

@@ -13,14 +13,15 @@
 //!    [`RecentMatches`], and a `Cleared` event (only for blocks that matched something).
 
 use crate::{
-    clearing, weights, Bid, BidId, Bids, ClearingRecord, Clearings, CloseReason, Config, Energy,
-    Event, Fuel, MarketHooks, MatchRecord, Matched, Offer, OfferId, Offers, OpenBids, OpenOffers,
-    Pallet, RecentMatches,
+    clearing, weights, Bid, BidId, Bids, BidsPrefix, ClearingRecord, Clearings, CloseReason,
+    Config, Energy, Event, Fuel, MarketHooks, MatchRecord, Matched, Offer, OfferId, Offers,
+    OffersPrefix, OpenBids, OpenBidsPrefix, OpenOffersPrefix, Pallet, RecentMatches,
 };
 use agora_primitives::dispatch::Weight;
-use agora_primitives::storage::Ext;
+use agora_primitives::storage::{Ext, StorageInstance, StorageMap, StorageValue};
 use agora_primitives::{AccountId, Balance, BlockNumber};
 use pallet_support::{to_usize, BoundedVec};
+use parity_scale_codec::{Decode, Encode};
 use std::collections::{BTreeMap, BTreeSet};
 
 type Staking<T> = pallet_staking::Pallet<T>;
@@ -77,49 +78,26 @@ impl<T: Config> Pallet<T> {
 
     /// Phase 1: offers past their expiry close. Returns the open ones, in posting order.
     fn expire_offers(ext: &mut Ext<'_>, now: BlockNumber) -> Vec<(OfferId, Offer)> {
-        let listed = Self::open_offers(ext);
-        let mut open = Vec::new();
-        for id in listed.iter().copied() {
-            // A listed id without a record would be a broken invariant; it is dropped.
-            let Some(offer) = Offers::get(ext, &id) else {
-                continue;
-            };
-            if offer.expires_at <= now {
-                Self::close_offer(ext, id, offer, CloseReason::Expired);
-            } else {
-                open.push((id, offer));
-            }
-        }
-        let still_listed: Vec<OfferId> = open.iter().map(|(id, _)| *id).collect();
-        if still_listed != listed {
-            OpenOffers::put(ext, &still_listed);
-        }
-        open
+        sweep::<OpenOffersPrefix, OffersPrefix, OfferId, Offer>(
+            ext,
+            |offer| offer.expires_at <= now,
+            |ext, id, offer| Self::close_offer(ext, id, offer, CloseReason::Expired),
+        )
     }
 
     /// Phase 2: bids that no worker could finish by their deadline any more (a match now
     /// gives the worker until `now + run_blocks`) expire, refunded. Returns the open ones, in
     /// placement order.
     fn expire_bids(ext: &mut Ext<'_>, now: BlockNumber) -> Vec<(BidId, Bid)> {
-        let listed = Self::open_bids(ext);
-        let mut open = Vec::new();
-        for id in listed.iter().copied() {
-            let Some(bid) = Bids::get(ext, &id) else {
-                continue;
-            };
-            if now.saturating_add(u64::from(bid.terms.run_blocks)) > bid.terms.deadline {
+        sweep::<OpenBidsPrefix, BidsPrefix, BidId, Bid>(
+            ext,
+            |bid| now.saturating_add(u64::from(bid.terms.run_blocks)) > bid.terms.deadline,
+            |ext, id, bid| {
                 Self::drop_bid(ext, id, &bid);
                 let refund = bid.escrow;
                 Self::deposit_event(ext, Event::BidExpired { bid: id, refund });
-            } else {
-                open.push((id, bid));
-            }
-        }
-        let still_listed: Vec<BidId> = open.iter().map(|(id, _)| *id).collect();
-        if still_listed != listed {
-            OpenBids::put(ext, &still_listed);
-        }
-        open
+            },
+        )
     }
 
     /// Phase 3: the auction's view of the open orders.
@@ -310,4 +288,38 @@ impl<T: Config> Pallet<T> {
             },
         );
     }
+}
+
+/// Walks an open-order list (`L`, ids into the records `M`), in order: each order for which
+/// `expired` holds is handed to `close`, the others are returned. The list is rewritten only
+/// if an order left it.
+fn sweep<L, M, Id, V>(
+    ext: &mut Ext<'_>,
+    expired: impl Fn(&V) -> bool,
+    mut close: impl FnMut(&mut Ext<'_>, Id, V),
+) -> Vec<(Id, V)>
+where
+    L: StorageInstance,
+    M: StorageInstance,
+    Id: Copy + PartialEq + Encode + Decode,
+    V: Encode + Decode,
+{
+    let listed = StorageValue::<L, Vec<Id>>::get(ext).unwrap_or_default();
+    let mut open = Vec::new();
+    for id in listed.iter().copied() {
+        // A listed id without a record would be a broken invariant; it is dropped.
+        let Some(order) = StorageMap::<M, Id, V>::get(ext, &id) else {
+            continue;
+        };
+        if expired(&order) {
+            close(ext, id, order);
+        } else {
+            open.push((id, order));
+        }
+    }
+    let still_listed: Vec<Id> = open.iter().map(|(id, _)| *id).collect();
+    if still_listed != listed {
+        StorageValue::<L, Vec<Id>>::put(ext, &still_listed);
+    }
+    open
 }

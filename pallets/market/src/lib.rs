@@ -52,12 +52,11 @@ pub use types::{
     Offer, OfferId, Region, Unmatched, FUEL_PER_MFUEL, MAX_REGION_LEN,
 };
 
-use agora_primitives::dispatch::{DispatchError, DispatchResult, PalletError, Weight};
+use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateRead, StorageMap, StorageValue};
 use agora_primitives::{AccountId, Balance, BlockNumber};
 use pallet_support::{ensure, put_or_remove, to_usize, BoundedVec};
 use parity_scale_codec::{Compact, Decode, Encode};
-use std::marker::PhantomData;
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -394,22 +393,16 @@ pub type RecentMatches = StorageValue<RecentMatchesPrefix, Vec<MatchRecord>>;
 // ---------------------------------------------------------------------------------------------
 // Pallet
 
-/// The market pallet.
-pub struct Pallet<T>(PhantomData<T>);
+pallet_support::pallet!(
+    /// The market pallet.
+    MARKET_PALLET_INDEX
+);
 
 type Balances<T> = pallet_balances::Pallet<T>;
 type Staking<T> = pallet_staking::Pallet<T>;
 type System<T> = pallet_system::Pallet<T>;
 
 impl<T: Config> Pallet<T> {
-    fn error(error: Error) -> DispatchError {
-        error.into_dispatch(T::MARKET_PALLET_INDEX)
-    }
-
-    fn deposit_event(ext: &mut Ext<'_>, event: Event) {
-        ext.deposit_event(T::MARKET_PALLET_INDEX, &event);
-    }
-
     // --- reads -------------------------------------------------------------------------------
 
     /// Ids of the open bids, in placement order.

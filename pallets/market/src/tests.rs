@@ -73,21 +73,50 @@ fn terms(max_price: Balance, max_fuel: Fuel) -> BidTerms {
     }
 }
 
-fn post(ext: &mut Ext<'_>, price: Balance, capacity: Fuel) -> DispatchResult {
-    Market::post_offer(
-        ext,
-        &BOB,
-        price,
-        capacity,
-        Region::new("eu-west").unwrap(),
-        Energy::Renewable,
-        2 * AGR,
-        50,
-    )
+/// Bob offers `capacity` at `price` in block 1 (renewable, in eu-west, 2 AGR collateral).
+fn post(state: &mut State, price: Balance, capacity: Fuel) -> DispatchResult {
+    step(state, 1, |ext| {
+        Market::post_offer(
+            ext,
+            &BOB,
+            price,
+            capacity,
+            Region::new("eu-west").unwrap(),
+            Energy::Renewable,
+            2 * AGR,
+            50,
+        )
+    })
+    .0
+}
+
+/// `who` bids for the standard [`spec`] in block `number`.
+fn bid(state: &mut State, number: BlockNumber, who: AccountId, terms: BidTerms) -> DispatchResult {
+    step(state, number, |ext| {
+        Market::place_bid(ext, &who, spec(), terms)
+    })
+    .0
+}
+
+/// Bob offers 20 Mfuel at 0.25 AGR in block 1; Alice bids for 10 Mfuel at up to 1 AGR in block
+/// `bid_block`: the two cross.
+fn offer_and_bid(state: &mut State, bid_block: BlockNumber) {
+    post(state, AGR / 4, 20 * MFUEL).unwrap();
+    bid(state, bid_block, ALICE, terms(AGR, 10 * MFUEL)).unwrap();
 }
 
 fn call(state: &mut State, number: BlockNumber, who: AccountId, call: Call) -> DispatchResult {
     step(state, number, |ext| Market::dispatch(ext, &who, &call)).0
+}
+
+/// Alice's only bid left the book: its escrow is back in full and its blobs were released.
+fn assert_refunded(state: &State) {
+    assert_eq!(TestBalances::free_balance(state, &ALICE), 100 * AGR);
+    assert_eq!(
+        BlobRefs::get(state, &spec().module),
+        Some(0),
+        "the blobs were released"
+    );
 }
 
 #[test]
@@ -238,38 +267,22 @@ fn bad_bids_are_refused_and_change_nothing() {
 fn bids_are_bounded_per_account_and_in_total() {
     let mut state = genesis_state();
     for _ in 0..4 {
-        step(&mut state, 1, |ext| {
-            Market::place_bid(ext, &ALICE, spec(), terms(AGR / 100, MFUEL))
-        })
-        .0
-        .unwrap();
+        bid(&mut state, 1, ALICE, terms(AGR / 100, MFUEL)).unwrap();
     }
-    let (result, _) = step(&mut state, 1, |ext| {
-        Market::place_bid(ext, &ALICE, spec(), terms(AGR / 100, MFUEL))
-    });
+    let result = bid(&mut state, 1, ALICE, terms(AGR / 100, MFUEL));
     assert_eq!(result, Err(error(Error::TooManyBids)));
     for _ in 0..4 {
-        step(&mut state, 1, |ext| {
-            Market::place_bid(ext, &BOB, spec(), terms(AGR / 100, MFUEL))
-        })
-        .0
-        .unwrap();
+        bid(&mut state, 1, BOB, terms(AGR / 100, MFUEL)).unwrap();
     }
     // CHARLIE could pay, but the book is full.
-    let (result, _) = step(&mut state, 1, |ext| {
-        Market::place_bid(ext, &CHARLIE, spec(), terms(AGR / 1000, MFUEL))
-    });
+    let result = bid(&mut state, 1, CHARLIE, terms(AGR / 1000, MFUEL));
     assert_eq!(result, Err(error(Error::BidBookFull)));
 }
 
 #[test]
 fn cancelling_a_bid_refunds_it_and_only_its_buyer_may() {
     let mut state = genesis_state();
-    step(&mut state, 1, |ext| {
-        Market::place_bid(ext, &ALICE, spec(), terms(AGR, MFUEL))
-    })
-    .0
-    .unwrap();
+    bid(&mut state, 1, ALICE, terms(AGR, MFUEL)).unwrap();
     let wrong = call(&mut state, 2, BOB, Call::CancelBid { bid: Compact(0) });
     assert_eq!(wrong, Err(error(Error::NotBidOwner)));
     let unknown = call(&mut state, 2, ALICE, Call::CancelBid { bid: Compact(9) });
@@ -283,13 +296,8 @@ fn cancelling_a_bid_refunds_it_and_only_its_buyer_may() {
             refund: AGR + AGR / 10
         }]
     );
-    assert_eq!(TestBalances::free_balance(&state, &ALICE), 100 * AGR);
     assert!(Market::open_bids(&state).is_empty());
-    assert_eq!(
-        BlobRefs::get(&state, &spec().module),
-        Some(0),
-        "the blobs were released"
-    );
+    assert_refunded(&state);
     let twice = call(&mut state, 3, ALICE, Call::CancelBid { bid: Compact(0) });
     assert_eq!(twice, Err(error(Error::UnknownBid)));
 }
@@ -366,10 +374,10 @@ fn bad_offers_are_refused_and_change_nothing() {
         assert_eq!(result, Err(error(expected)));
         assert_eq!(state, before, "a refused offer changed state: {expected:?}");
     }
-    step(&mut state, 1, |ext| post(ext, AGR, MFUEL)).0.unwrap();
-    step(&mut state, 1, |ext| post(ext, AGR, MFUEL)).0.unwrap();
+    post(&mut state, AGR, MFUEL).unwrap();
+    post(&mut state, AGR, MFUEL).unwrap();
     assert_eq!(
-        step(&mut state, 1, |ext| post(ext, AGR, MFUEL)).0,
+        post(&mut state, AGR, MFUEL),
         Err(error(Error::TooManyOffers))
     );
     let wrong = call(
@@ -387,14 +395,7 @@ fn bad_offers_are_refused_and_change_nothing() {
 #[test]
 fn clearing_matches_hands_over_and_commits_collateral() {
     let mut state = genesis_state();
-    step(&mut state, 1, |ext| post(ext, AGR / 4, 20 * MFUEL))
-        .0
-        .unwrap();
-    step(&mut state, 2, |ext| {
-        Market::place_bid(ext, &ALICE, spec(), terms(AGR, 10 * MFUEL))
-    })
-    .0
-    .unwrap();
+    offer_and_bid(&mut state, 2);
     let (weight, events) = step(&mut state, 3, Market::on_finalize);
     assert!(weight > 0);
     assert_eq!(
@@ -444,16 +445,10 @@ fn clearing_matches_hands_over_and_commits_collateral() {
 #[test]
 fn unmatched_bids_carry_their_reason() {
     let mut state = genesis_state();
-    step(&mut state, 1, |ext| post(ext, 11 * AGR / 10, 20 * MFUEL))
-        .0
-        .unwrap();
+    post(&mut state, 11 * AGR / 10, 20 * MFUEL).unwrap();
     let mut wants = terms(8 * AGR / 10, MFUEL);
     wants.renewable_only = true;
-    step(&mut state, 1, |ext| {
-        Market::place_bid(ext, &ALICE, spec(), wants)
-    })
-    .0
-    .unwrap();
+    bid(&mut state, 1, ALICE, wants).unwrap();
     let (_, events) = step(&mut state, 1, Market::on_finalize);
     assert!(events.is_empty());
     let reason = Market::bid(&state, 0).unwrap().unmatched.unwrap();
@@ -468,11 +463,7 @@ fn bids_that_cannot_meet_their_deadline_expire_with_a_refund() {
     let mut state = genesis_state();
     let mut short = terms(AGR, MFUEL);
     short.deadline = 10;
-    step(&mut state, 1, |ext| {
-        Market::place_bid(ext, &ALICE, spec(), short)
-    })
-    .0
-    .unwrap();
+    bid(&mut state, 1, ALICE, short).unwrap();
     let (_, events) = step(&mut state, 5, Market::on_finalize);
     assert!(events.is_empty(), "5 + 5 run blocks still meets block 10");
     let (_, events) = step(&mut state, 6, Market::on_finalize);
@@ -483,25 +474,13 @@ fn bids_that_cannot_meet_their_deadline_expire_with_a_refund() {
             refund: AGR + AGR / 10
         }]
     );
-    assert_eq!(TestBalances::free_balance(&state, &ALICE), 100 * AGR);
-    assert_eq!(
-        BlobRefs::get(&state, &spec().module),
-        Some(0),
-        "the blobs were released"
-    );
+    assert_refunded(&state);
 }
 
 #[test]
 fn an_expired_offer_with_a_job_in_flight_waits_for_its_release() {
     let mut state = genesis_state();
-    step(&mut state, 1, |ext| post(ext, AGR / 4, 20 * MFUEL))
-        .0
-        .unwrap();
-    step(&mut state, 1, |ext| {
-        Market::place_bid(ext, &ALICE, spec(), terms(AGR, 10 * MFUEL))
-    })
-    .0
-    .unwrap();
+    offer_and_bid(&mut state, 1);
     step(&mut state, 1, Market::on_finalize);
     let (_, events) = step(&mut state, 50, Market::on_finalize);
     assert_eq!(
@@ -523,14 +502,7 @@ fn an_expired_offer_with_a_job_in_flight_waits_for_its_release() {
 #[test]
 fn a_requeued_bid_keeps_its_id_and_place_time() {
     let mut state = genesis_state();
-    step(&mut state, 1, |ext| post(ext, AGR / 4, 20 * MFUEL))
-        .0
-        .unwrap();
-    step(&mut state, 1, |ext| {
-        Market::place_bid(ext, &ALICE, spec(), terms(AGR, 10 * MFUEL))
-    })
-    .0
-    .unwrap();
+    offer_and_bid(&mut state, 1);
     step(&mut state, 2, Market::on_finalize);
     let matched = HandedOver::get(&state, &0).unwrap();
     let (requeued, events) = step(&mut state, 8, |ext| Market::requeue(ext, &matched));
@@ -551,15 +523,9 @@ fn a_requeued_bid_keeps_its_id_and_place_time() {
 #[test]
 fn histories_are_bounded() {
     let mut state = genesis_state();
-    step(&mut state, 1, |ext| post(ext, AGR / 100, 1_000 * MFUEL))
-        .0
-        .unwrap();
+    post(&mut state, AGR / 100, 1_000 * MFUEL).unwrap();
     for block in 2..8 {
-        step(&mut state, block, |ext| {
-            Market::place_bid(ext, &ALICE, spec(), terms(AGR / 10, MFUEL))
-        })
-        .0
-        .unwrap();
+        bid(&mut state, block, ALICE, terms(AGR / 10, MFUEL)).unwrap();
         step(&mut state, block, Market::on_finalize);
     }
     let blocks: Vec<BlockNumber> = Market::clearings(&state).iter().map(|c| c.block).collect();

@@ -29,12 +29,11 @@
 //!
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls.
 
-use agora_primitives::dispatch::{DispatchError, DispatchResult, PalletError, Weight};
+use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
 use agora_primitives::{AccountId, Balance, BlockNumber};
 use pallet_support::{ensure, to_usize, BoundedVec};
 use parity_scale_codec::{Compact, Decode, Encode};
-use std::marker::PhantomData;
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -213,18 +212,12 @@ pub struct GenesisConfig {
 // ---------------------------------------------------------------------------------------------
 // Pallet
 
-/// The staking pallet.
-pub struct Pallet<T>(PhantomData<T>);
+pallet_support::pallet!(
+    /// The staking pallet.
+    STAKING_PALLET_INDEX
+);
 
 impl<T: Config> Pallet<T> {
-    fn error(error: Error) -> DispatchError {
-        error.into_dispatch(T::STAKING_PALLET_INDEX)
-    }
-
-    fn deposit_event(ext: &mut Ext<'_>, event: Event) {
-        ext.deposit_event(T::STAKING_PALLET_INDEX, &event);
-    }
-
     /// Writes genesis bonds (after the balances pallet's genesis).
     ///
     /// # Panics

@@ -6,6 +6,8 @@
 //! - [`storage_instance!`]: names a pallet's storage items. A storage key starts with
 //!   `blake3_128(pallet) ‖ blake3_128(item)` (see [`agora_primitives::storage`]), so the two
 //!   strings given here *are* the state layout: changing one moves the item.
+//! - [`pallet!`]: declares `Pallet<T>` with its `error` and `deposit_event` helpers, bound to
+//!   the pallet's index.
 //! - [`ensure!`], [`to_usize`], [`put_or_remove`]: the dispatch idioms every pallet repeats —
 //!   refuse with an error, compare a `u32` bound with a length, keep no zero counters in state.
 //! - [`BoundedVec`]: a list that refuses an insert past its bound, where the bound is a runtime
@@ -77,6 +79,35 @@ macro_rules! storage_instance {
                 const ITEM: &'static str = $item;
             }
         )+
+    };
+}
+
+/// Declares a pallet's `Pallet<T>` struct with the two helpers every call of the pallet uses,
+/// both bound to its index in the runtime (the `Config` constant named here): `error` (an
+/// `Error` of the pallet as dispatch returns it) and `deposit_event` (an `Event` of the pallet,
+/// prefixed with that index). `Config`, `Error` and `Event` are the invoking module's.
+///
+/// ```ignore
+/// pallet_support::pallet!(
+///     /// The staking pallet.
+///     STAKING_PALLET_INDEX
+/// );
+/// ```
+#[macro_export]
+macro_rules! pallet {
+    ($(#[$attr:meta])* $index:ident) => {
+        $(#[$attr])*
+        pub struct Pallet<T>(::core::marker::PhantomData<T>);
+
+        impl<T: Config> Pallet<T> {
+            fn error(error: Error) -> $crate::__private::DispatchError {
+                $crate::__private::PalletError::into_dispatch(error, T::$index)
+            }
+
+            fn deposit_event(ext: &mut $crate::__private::Ext<'_>, event: Event) {
+                ext.deposit_event(T::$index, &event);
+            }
+        }
     };
 }
 

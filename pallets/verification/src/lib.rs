@@ -54,7 +54,7 @@ mod types;
 
 pub use types::{Audit, Check, CheckOutcome, Phase};
 
-use agora_primitives::dispatch::{DispatchError, DispatchResult, PalletError, Weight};
+use agora_primitives::dispatch::{DispatchError, DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
 use agora_primitives::trace::{verify_inclusion, InclusionProof, TraceLeaf};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
@@ -63,7 +63,6 @@ use pallet_support::due::schedule;
 use pallet_support::{ensure, to_usize, BoundedVec};
 use parity_scale_codec::{Decode, Encode};
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 
 /// Domain tag of the sample seed.
 pub const SAMPLE_TAG: &[u8] = b"agora/sample/v1";
@@ -273,22 +272,16 @@ pub type AuditsDue = StorageMap<AuditsDuePrefix, BlockNumber, Vec<JobId>>;
 // ---------------------------------------------------------------------------------------------
 // Pallet
 
-/// The verification pallet.
-pub struct Pallet<T>(PhantomData<T>);
+pallet_support::pallet!(
+    /// The verification pallet.
+    VERIFICATION_PALLET_INDEX
+);
 
 type Staking<T> = pallet_staking::Pallet<T>;
 type Jobs<T> = pallet_jobs::Pallet<T>;
 type System<T> = pallet_system::Pallet<T>;
 
 impl<T: Config> Pallet<T> {
-    fn error(error: Error) -> DispatchError {
-        error.into_dispatch(T::VERIFICATION_PALLET_INDEX)
-    }
-
-    fn deposit_event(ext: &mut Ext<'_>, event: Event) {
-        ext.deposit_event(T::VERIFICATION_PALLET_INDEX, &event);
-    }
-
     /// The registered verifiers.
     pub fn verifiers(state: &impl StateRead) -> Vec<AccountId> {
         Verifiers::get(state).unwrap_or_default()
@@ -451,6 +444,22 @@ impl<T: Config> Pallet<T> {
         Ok(audit)
     }
 
+    /// Check `check` of `audit` and its index, for an attestation or reveal by `who`: refused
+    /// unless the check exists and `who` is its verifier.
+    fn verifier_check<'a>(
+        audit: &'a mut Audit,
+        who: &AccountId,
+        check: u32,
+    ) -> Result<(usize, &'a mut Check), DispatchError> {
+        let index = usize::try_from(check).unwrap_or(usize::MAX);
+        let entry = audit
+            .checks
+            .get_mut(index)
+            .ok_or(Self::error(Error::UnknownCheck))?;
+        ensure!(entry.verifier == *who, Self::error(Error::NotCheckVerifier));
+        Ok((index, entry))
+    }
+
     /// The audit of `job` in `phase`, for a reveal by `who` of one item per check: refused
     /// unless `who` is the job's worker and `reveals` is the number of checks.
     fn load_for_worker(
@@ -515,12 +524,7 @@ impl<T: Config> Pallet<T> {
         commitment: Hash,
     ) -> DispatchResult {
         let mut audit = Self::load(ext, job, Phase::AwaitingAttestations)?;
-        let index = usize::try_from(check).unwrap_or(usize::MAX);
-        let entry = audit
-            .checks
-            .get_mut(index)
-            .ok_or(Self::error(Error::UnknownCheck))?;
-        ensure!(entry.verifier == *who, Self::error(Error::NotCheckVerifier));
+        let (_, entry) = Self::verifier_check(&mut audit, who, check)?;
         ensure!(
             entry.attestation.is_none(),
             Self::error(Error::AlreadyAttested)
@@ -578,12 +582,7 @@ impl<T: Config> Pallet<T> {
         salt: [u8; 32],
     ) -> DispatchResult {
         let mut audit = Self::load(ext, job, Phase::AwaitingReveals)?;
-        let index = usize::try_from(check).unwrap_or(usize::MAX);
-        let entry = audit
-            .checks
-            .get_mut(index)
-            .ok_or(Self::error(Error::UnknownCheck))?;
-        ensure!(entry.verifier == *who, Self::error(Error::NotCheckVerifier));
+        let (index, entry) = Self::verifier_check(&mut audit, who, check)?;
         let (Some(commitment), None) = (entry.attestation, entry.outcome) else {
             return Err(Self::error(Error::NothingToReveal));
         };

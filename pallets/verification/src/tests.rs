@@ -32,18 +32,10 @@ const SALT: [u8; 32] = [9; 32];
 
 /// The worker's honest trace: four segments, state `i + 1` after segment `i`.
 fn trace() -> TraceTree {
-    TraceTree::new(
-        (0..4u64)
-            .map(|i| TraceLeaf {
-                index: i,
-                state_hash: Hash([u8::try_from(i).unwrap() + 1; 32]),
-                fuel: MFUEL,
-            })
-            .collect(),
-    )
-    .unwrap()
+    TraceTree::new((0..4u64).map(leaf).collect()).unwrap()
 }
 
+/// Leaf `i` of the honest trace.
 fn leaf(i: u64) -> TraceLeaf {
     TraceLeaf {
         index: i,
@@ -150,13 +142,45 @@ fn leaves(segments: &[u64]) -> Vec<(TraceLeaf, InclusionProof)> {
         .collect()
 }
 
-/// Runs the protocol with each check attested by its verifier as `computed(segment)` says.
-fn run_checks(state: &mut State, segments: &[u64], computed: impl Fn(u64) -> TraceLeaf) {
+/// Bob (the worker) reveals the honest starts of the checks of `segments` in block 5.
+fn reveal_starts(state: &mut State, segments: &[u64]) {
     step(state, 5, |ext| {
         Verification::reveal_starts(ext, &BOB, 0, starts(segments))
     })
     .0
     .unwrap();
+}
+
+/// Bob reveals the honest leaves of the checks of `segments` in block 7.
+fn reveal_leaves(state: &mut State, segments: &[u64]) {
+    step(state, 7, |ext| {
+        Verification::reveal_leaves(ext, &BOB, 0, leaves(segments))
+    })
+    .0
+    .unwrap();
+}
+
+/// The job of `committed(&[CHARLIE])`, sampled (block 4), its starts revealed (block 5) and
+/// both checks attested honestly by Charlie (block 6). Returns the state and the sampled
+/// segments.
+fn attested() -> (State, Vec<u64>) {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    reveal_starts(&mut state, &segments);
+    for i in 0..2u32 {
+        let hash = attestation_hash(0, i, &CHARLIE, &leaf(segments[i as usize]), &SALT);
+        step(&mut state, 6, |ext| {
+            Verification::attest(ext, &CHARLIE, 0, i, hash)
+        })
+        .0
+        .unwrap();
+    }
+    (state, segments)
+}
+
+/// Runs the protocol with each check attested by its verifier as `computed(segment)` says.
+fn run_checks(state: &mut State, segments: &[u64], computed: impl Fn(u64) -> TraceLeaf) {
+    reveal_starts(state, segments);
     let audit = Verification::audit(state, 0).unwrap();
     for (i, check) in audit.checks.iter().enumerate() {
         let i = u32::try_from(i).unwrap();
@@ -167,11 +191,7 @@ fn run_checks(state: &mut State, segments: &[u64], computed: impl Fn(u64) -> Tra
         .0
         .unwrap();
     }
-    step(state, 7, |ext| {
-        Verification::reveal_leaves(ext, &BOB, 0, leaves(segments))
-    })
-    .0
-    .unwrap();
+    reveal_leaves(state, segments);
     for (i, check) in audit.checks.iter().enumerate() {
         let i = u32::try_from(i).unwrap();
         step(state, 8, |ext| {
@@ -186,6 +206,18 @@ fn run_checks(state: &mut State, segments: &[u64], computed: impl Fn(u64) -> Tra
         })
         .0
         .unwrap();
+    }
+}
+
+/// Job 0 passed verification with no verifier to pay and `missed` checks missed.
+fn assert_verified_unpaid(state: &State, missed: u32) {
+    match Jobs::job(state, 0).unwrap().status {
+        JobStatus::Verified {
+            paid,
+            missed: actual,
+            ..
+        } => assert_eq!((paid.len(), actual), (0, missed)),
+        other => panic!("{other:?}"),
     }
 }
 
@@ -246,11 +278,7 @@ fn a_mismatching_reexecution_disputes_the_job() {
 fn a_lazy_verifier_is_slashed_and_the_job_still_settles() {
     let mut state = committed(&[CHARLIE]);
     let segments = sampled(&mut state);
-    step(&mut state, 5, |ext| {
-        Verification::reveal_starts(ext, &BOB, 0, starts(&segments))
-    })
-    .0
-    .unwrap();
+    reveal_starts(&mut state, &segments);
     // Nobody attests; the attestation window (5 blocks) ends at block 10.
     let events = end_block(&mut state, 10);
     assert_eq!(events.len(), 2, "{events:?}");
@@ -266,34 +294,13 @@ fn a_lazy_verifier_is_slashed_and_the_job_still_settles() {
         3 * AGR,
         "two bonds slashed"
     );
-    match Jobs::job(&state, 0).unwrap().status {
-        JobStatus::Verified { paid, missed, .. } => assert_eq!((paid.len(), missed), (0, 2)),
-        other => panic!("{other:?}"),
-    }
+    assert_verified_unpaid(&state, 2);
 }
 
 #[test]
 fn a_reveal_that_does_not_open_the_commitment_is_slashed() {
-    let mut state = committed(&[CHARLIE]);
-    let segments = sampled(&mut state);
-    step(&mut state, 5, |ext| {
-        Verification::reveal_starts(ext, &BOB, 0, starts(&segments))
-    })
-    .0
-    .unwrap();
-    for i in 0..2u32 {
-        let hash = attestation_hash(0, i, &CHARLIE, &leaf(segments[i as usize]), &SALT);
-        step(&mut state, 6, |ext| {
-            Verification::attest(ext, &CHARLIE, 0, i, hash)
-        })
-        .0
-        .unwrap();
-    }
-    step(&mut state, 7, |ext| {
-        Verification::reveal_leaves(ext, &BOB, 0, leaves(&segments))
-    })
-    .0
-    .unwrap();
+    let (mut state, segments) = attested();
+    reveal_leaves(&mut state, &segments);
     let (result, events) = step(&mut state, 8, |ext| {
         Verification::reveal_attestation(ext, &CHARLIE, 0, 0, leaf(segments[0]), [0; 32])
     });
@@ -327,21 +334,7 @@ fn a_worker_that_never_reveals_its_starts_times_out() {
 
 #[test]
 fn a_worker_that_never_reveals_its_leaves_times_out() {
-    let mut state = committed(&[CHARLIE]);
-    let segments = sampled(&mut state);
-    step(&mut state, 5, |ext| {
-        Verification::reveal_starts(ext, &BOB, 0, starts(&segments))
-    })
-    .0
-    .unwrap();
-    for i in 0..2u32 {
-        let hash = attestation_hash(0, i, &CHARLIE, &leaf(segments[i as usize]), &SALT);
-        step(&mut state, 6, |ext| {
-            Verification::attest(ext, &CHARLIE, 0, i, hash)
-        })
-        .0
-        .unwrap();
-    }
+    let (mut state, _) = attested();
     end_block(&mut state, 9);
     assert!(matches!(
         Jobs::job(&state, 0).unwrap().status,
@@ -392,11 +385,7 @@ fn bad_reveals_and_attestations_are_refused_and_change_nothing() {
     });
     assert_eq!(result, Err(error(Error::UnknownAudit)));
     // Attestations from the wrong account, for an unknown check, and twice.
-    step(&mut state, 5, |ext| {
-        Verification::reveal_starts(ext, &BOB, 0, starts(&segments))
-    })
-    .0
-    .unwrap();
+    reveal_starts(&mut state, &segments);
     let (result, _) = step(&mut state, 6, |ext| {
         Verification::attest(ext, &DAVE, 0, 0, Hash::ZERO)
     });
@@ -458,10 +447,7 @@ fn with_no_eligible_verifier_the_job_passes_unchecked() {
     let mut state = committed(&[]);
     let events = end_block(&mut state, 4);
     assert_eq!(events, vec![Event::NoVerifiers { job: 0 }]);
-    match Jobs::job(&state, 0).unwrap().status {
-        JobStatus::Verified { paid, missed, .. } => assert_eq!((paid.len(), missed), (0, 0)),
-        other => panic!("{other:?}"),
-    }
+    assert_verified_unpaid(&state, 0);
 }
 
 #[test]
