@@ -179,6 +179,13 @@ pub enum Error {
         /// Segment length asked for.
         segment_steps: u64,
     },
+    /// The cumulative fuel of a trace passed `u64::MAX` at a segment (no real run gets there;
+    /// a start leaf claiming such fuel is refused rather than wrapped).
+    #[error("the cumulative fuel overflows at segment {index}")]
+    FuelOverflow {
+        /// The segment at which the total overflowed.
+        index: u64,
+    },
     /// The compiled-module cache could not be used.
     #[error("module cache {path}: {reason}")]
     Cache {

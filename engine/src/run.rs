@@ -95,7 +95,7 @@ pub struct Run {
     pub init_fuel: u64,
     /// Hash of the state `init` produced (segment 0's start state).
     pub initial_state_hash: Hash,
-    /// One leaf per segment.
+    /// One leaf per segment; each leaf's fuel is cumulative (segments `0..=index`).
     pub leaves: Vec<TraceLeaf>,
     /// The Merkle tree over the leaves.
     pub tree: TraceTree,
@@ -104,9 +104,19 @@ pub struct Run {
 }
 
 impl Run {
-    /// Fuel of all segments.
+    /// Fuel of all segments: the last leaf's cumulative fuel, which is what a worker bills.
     pub fn training_fuel(&self) -> u64 {
-        self.leaves.iter().map(|l| l.fuel).sum()
+        self.leaves.last().map_or(0, |leaf| leaf.fuel)
+    }
+
+    /// Fuel of segment `index` alone (the difference of two cumulative leaves).
+    pub fn segment_fuel(&self, index: usize) -> Option<u64> {
+        let end = self.leaves.get(index)?.fuel;
+        let start = match index.checked_sub(1) {
+            Some(previous) => self.leaves.get(previous)?.fuel,
+            None => 0,
+        };
+        end.checked_sub(start)
     }
 }
 
@@ -124,36 +134,36 @@ pub fn run(
     let init = executor.init(module, inputs.params, inputs.dataset, spec.seed)?;
     let initial_state_hash = Hash::of(&init.bytes);
     on_state(0, &init.bytes)?;
-    let mut state = init.bytes;
-    // `check` bounds the segment count by MAX_SEGMENTS.
-    let mut leaves = Vec::with_capacity(usize::try_from(spec.segments()).unwrap_or(0));
-    for index in 0..spec.segments() {
-        let out = executor.segment(
-            module,
-            inputs.params,
-            inputs.dataset,
-            &state,
-            spec.steps_in(index),
-        )?;
-        leaves.push(TraceLeaf {
-            index,
-            state_hash: Hash::of(&out.bytes),
-            fuel: out.fuel,
-        });
-        on_state(index.saturating_add(1), &out.bytes)?;
-        state = out.bytes;
-    }
+    let (leaves, final_state) = segments(
+        executor,
+        module,
+        inputs,
+        spec,
+        0..spec.segments(),
+        (init.bytes, 0),
+        on_state,
+    )?;
     let tree = TraceTree::new(leaves.clone())?;
     Ok(Run {
         init_fuel: init.fuel,
         initial_state_hash,
         leaves,
         tree,
-        final_state: state,
+        final_state,
     })
 }
 
-/// Re-execute segment `index` alone from `start_state`, returning the leaf it produces.
+/// `before + segment`: the cumulative fuel after segment `index`. A total past `u64::MAX` cannot
+/// come from a real run (every segment is bounded by its fuel limit), so it is refused.
+fn cumulative(before: u64, segment: u64, index: u64) -> Result<u64, Error> {
+    before
+        .checked_add(segment)
+        .ok_or(Error::FuelOverflow { index })
+}
+
+/// Re-execute segment `index` alone from `start_state`, the state after segment `index − 1`
+/// whose cumulative fuel was `start_fuel` (0 and the initial state for segment 0), returning
+/// the leaf it produces.
 pub fn reexecute(
     executor: &Executor,
     module: &JobModule,
@@ -161,26 +171,89 @@ pub fn reexecute(
     spec: RunSpec,
     index: u64,
     start_state: &[u8],
+    start_fuel: u64,
 ) -> Result<TraceLeaf, Error> {
+    let mut leaves = reexecute_run(
+        executor,
+        module,
+        inputs,
+        spec,
+        index,
+        1,
+        start_state,
+        start_fuel,
+    )?;
+    leaves.pop().ok_or(Error::Trace(TraceError::EmptyTrace))
+}
+
+/// Re-execute `count` consecutive segments from segment `first`, starting from `start_state`
+/// (the state after segment `first − 1`, whose cumulative fuel was `start_fuel`), returning
+/// their leaves in order. A verifier checking a run of sampled segments computes the start of
+/// every segment after the first itself, so no start inside the run is ever revealed.
+#[allow(clippy::too_many_arguments)]
+pub fn reexecute_run(
+    executor: &Executor,
+    module: &JobModule,
+    inputs: JobInputs<'_>,
+    spec: RunSpec,
+    first: u64,
+    count: u64,
+    start_state: &[u8],
+    start_fuel: u64,
+) -> Result<Vec<TraceLeaf>, Error> {
     spec.check()?;
-    if index >= spec.segments() {
+    let end = first.saturating_add(count);
+    if count == 0 || end > spec.segments() {
         return Err(Error::Trace(TraceError::LeafOutOfRange {
-            index,
+            index: end.saturating_sub(1).max(first),
             count: spec.segments(),
         }));
     }
-    let out = executor.segment(
+    let (leaves, _) = segments(
+        executor,
         module,
-        inputs.params,
-        inputs.dataset,
-        start_state,
-        spec.steps_in(index),
+        inputs,
+        spec,
+        first..end,
+        (start_state.to_vec(), start_fuel),
+        |_, _| Ok(()),
     )?;
-    Ok(TraceLeaf {
-        index,
-        state_hash: Hash::of(&out.bytes),
-        fuel: out.fuel,
-    })
+    Ok(leaves)
+}
+
+/// Runs the segments `range` from `start` (the state before the first of them and the
+/// cumulative fuel so far), returning their leaves and the state after the last. `on_state(k,
+/// bytes)` sees the state after segment `k − 1`. `spec.check()` has bounded the range.
+fn segments(
+    executor: &Executor,
+    module: &JobModule,
+    inputs: JobInputs<'_>,
+    spec: RunSpec,
+    range: std::ops::Range<u64>,
+    start: (Vec<u8>, u64),
+    mut on_state: impl FnMut(u64, &[u8]) -> Result<(), Error>,
+) -> Result<(Vec<TraceLeaf>, Vec<u8>), Error> {
+    let (mut state, mut fuel) = start;
+    let count = range.end.saturating_sub(range.start);
+    let mut leaves = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    for index in range {
+        let out = executor.segment(
+            module,
+            inputs.params,
+            inputs.dataset,
+            &state,
+            spec.steps_in(index),
+        )?;
+        fuel = cumulative(fuel, out.fuel, index)?;
+        leaves.push(TraceLeaf {
+            index,
+            state_hash: Hash::of(&out.bytes),
+            fuel,
+        });
+        on_state(index.saturating_add(1), &out.bytes)?;
+        state = out.bytes;
+    }
+    Ok((leaves, state))
 }
 
 /// What a worker commits to.
@@ -264,11 +337,14 @@ pub fn check_segment(
         &reveal.leaf,
         &reveal.proof,
     )?;
-    let expected = match &reveal.start {
-        StartProof::Initial if index == 0 => Hash::of(
-            &executor
-                .init(module, inputs.params, inputs.dataset, spec.seed)?
-                .bytes,
+    let (expected, start_fuel) = match &reveal.start {
+        StartProof::Initial if index == 0 => (
+            Hash::of(
+                &executor
+                    .init(module, inputs.params, inputs.dataset, spec.seed)?
+                    .bytes,
+            ),
+            0,
         ),
         StartProof::Initial => {
             return Err(Error::WrongStartLeaf {
@@ -286,7 +362,7 @@ pub fn check_segment(
                 });
             }
             verify_inclusion(commitment.root, commitment.segments, leaf, proof)?;
-            leaf.state_hash
+            (leaf.state_hash, leaf.fuel)
         }
     };
     let found = Hash::of(reveal.start_state);
@@ -297,7 +373,15 @@ pub fn check_segment(
             found,
         });
     }
-    let computed = reexecute(executor, module, inputs, spec, index, reveal.start_state)?;
+    let computed = reexecute(
+        executor,
+        module,
+        inputs,
+        spec,
+        index,
+        reveal.start_state,
+        start_fuel,
+    )?;
     if computed == reveal.leaf {
         Ok(Verdict::Valid)
     } else {

@@ -9,17 +9,20 @@
 //! ## Leaf
 //!
 //! Segment `i` (counting from 0) is described by a [`TraceLeaf`]: its index, the hash of the
-//! state after the segment, and the fuel the segment used. Its leaf hash is
+//! state after the segment, and the **cumulative** fuel of segments `0..=i` (the fuel of `init`
+//! is not counted). Its leaf hash is
 //!
 //! ```text
-//! leaf_i = blake3( "agora/trace/leaf/v1"   19 bytes, ASCII
+//! leaf_i = blake3( "agora/trace/leaf/v2"   19 bytes, ASCII
 //!                ‖ index                   8 bytes, u64 little-endian
 //!                ‖ state_hash              32 bytes
 //!                ‖ fuel )                  8 bytes, u64 little-endian
 //! ```
 //!
 //! (67 bytes hashed). The index is inside the leaf, so a leaf cannot be presented at another
-//! position.
+//! position. The fuel is cumulative so that the last leaf alone fixes what the whole run is
+//! billed, and re-executing any one segment from leaf `i − 1` checks the running total up to
+//! leaf `i` (v1 leaves carried each segment's own fuel, which bound nothing to the bill).
 //!
 //! ## Tree
 //!
@@ -76,7 +79,7 @@ use crate::Hash;
 use parity_scale_codec::{Compact, Decode, Encode, Input};
 
 /// Domain tag of a leaf hash.
-pub const LEAF_TAG: &[u8] = b"agora/trace/leaf/v1";
+pub const LEAF_TAG: &[u8] = b"agora/trace/leaf/v2";
 /// Domain tag of an internal node hash.
 pub const NODE_TAG: &[u8] = b"agora/trace/node/v1";
 /// Domain tag of the root, which binds the segment count.
@@ -159,11 +162,11 @@ pub struct TraceLeaf {
     pub index: u64,
     /// Hash of the full job state after the segment.
     pub state_hash: Hash,
-    /// Fuel the segment used.
+    /// Fuel of segments `0..=index` together: the previous leaf's plus this segment's.
     pub fuel: u64,
 }
 
-/// Hash of a leaf: `blake3("agora/trace/leaf/v1" ‖ index LE ‖ state_hash ‖ fuel LE)`.
+/// Hash of a leaf: `blake3("agora/trace/leaf/v2" ‖ index LE ‖ state_hash ‖ fuel LE)`.
 pub fn leaf_hash(leaf: &TraceLeaf) -> Hash {
     Hash::of_parts(&[
         LEAF_TAG,
@@ -442,10 +445,13 @@ mod tests {
         assert_eq!(tree.root().to_hex(), GOLDEN_3);
     }
 
-    const GOLDEN_3: &str = "0xcb82c806ce24f3f9e5a9dc76b6fc55289fd86075baccdbe191bb88209a95e180";
+    /// Leaf tag v2 (cumulative fuel). Under v1 (per-segment fuel) this root was
+    /// 0xcb82c806ce24f3f9e5a9dc76b6fc55289fd86075baccdbe191bb88209a95e180.
+    const GOLDEN_3: &str = "0x6c0b3b156e408fc19e0e1ebf9b5c6e6fbea0bbda8e5dbfbe60b7e4e98b95889c";
 
     #[test]
     fn spec_by_hand_for_three_leaves() {
+        assert_eq!(LEAF_TAG, b"agora/trace/leaf/v2");
         let ls = simple(3);
         let tree = TraceTree::new(ls.clone()).unwrap();
         let leaf = |i: usize| {

@@ -55,7 +55,8 @@ fn leaf(i: u64) -> TraceLeaf {
     TraceLeaf {
         index: i,
         state_hash: Hash::of(&i.to_le_bytes()),
-        fuel: 20 * MFUEL,
+        // Cumulative: four segments of 20 Mfuel.
+        fuel: (i + 1) * 20 * MFUEL,
     }
 }
 
@@ -177,10 +178,12 @@ fn a_job_goes_from_bid_to_settlement_through_blocks() {
             commitment: Commitment {
                 trace_root: tree.root(),
                 segments: 4,
+                final_state: leaf(3).state_hash,
                 total_fuel: 80 * MFUEL,
                 output,
                 metrics: br#"{"accuracy":0.97}"#.to_vec(),
             },
+            final_proof: tree.prove(3).unwrap(),
         }),
     ));
     m.block(calls);
@@ -199,7 +202,10 @@ fn a_job_goes_from_bid_to_settlement_through_blocks() {
     // Block 4: starts; block 5: attestations; block 6: leaves; block 7: reveals.
     let starts = segments
         .iter()
-        .map(|s| (*s > 0).then(|| (leaf(s - 1), tree.prove(s - 1).unwrap())))
+        .map(|s| {
+            pallet_verification::sampling::start_leaf(&segments, *s)
+                .map(|start| (leaf(start), tree.prove(start).unwrap()))
+        })
         .collect();
     m.block(vec![(
         "Bob",

@@ -6,11 +6,14 @@
 //! It bonds stake and joins the verifier list, then watches the running spot checks
 //! (`Verification::Audits`). For each check drawn for its account:
 //!
-//! - **attest**: once the worker has revealed the segment's start, fetch the module, dataset and
-//!   start state (segment 0 starts from the job's `init`, computed here), re-execute the segment
-//!   with the engine, and commit to the leaf it produced: `attestation_hash(job, check, me,
-//!   leaf, salt)` with a fresh random salt. The leaf and salt are written to disk *before* the
-//!   commitment is sent, so a restart can still open it.
+//! - **attest**: once the worker has revealed the starts, take the run of consecutive sampled
+//!   segments the check belongs to (the same verifiers check a whole run; only its first
+//!   segment has a start revealed), fetch the module, dataset and that start state (segment 0
+//!   starts from the job's `init`, computed here), re-execute the whole run with the engine,
+//!   carrying the cumulative fuel from the start leaf, and commit to each leaf it produced:
+//!   `attestation_hash(job, check, me, leaf, salt)` with a fresh random salt per check. Leaves
+//!   and salts are written to disk *before* any commitment is sent, so a restart can still
+//!   open them.
 //! - **reveal**: once the worker has revealed its leaves, open the commitment.
 //!
 //! Nothing the worker says is trusted: the start state is checked against the hash the ledger
@@ -25,11 +28,11 @@ use agora_client::files::{read_json, write_atomic};
 use agora_client::keys::Signer;
 use agora_client::rpc::Rpc;
 use agora_client::tx;
-use agora_engine::{reexecute, Executor, JobInputs, RunSpec, Settings};
+use agora_engine::{reexecute_run, Executor, JobInputs, RunSpec, Settings};
 use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, Hash};
 use pallet_jobs::JobId;
-use pallet_verification::{attestation_hash, Phase};
+use pallet_verification::{attestation_hash, Audit, Phase};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -116,6 +119,17 @@ impl Verifier {
             .join(format!("{job}-{check}.json"))
     }
 
+    /// The attestation of check `check` of job `id` on disk: written before its commitment was
+    /// sent, so its absence is an error.
+    fn stored_attestation(&self, id: JobId, check: u32) -> Result<Attestation, Error> {
+        let path = self.attestation_path(id, check);
+        read_json(&path)?.ok_or(Error::MissingAttestation {
+            job: id,
+            check,
+            path,
+        })
+    }
+
     async fn tick(&self) -> Result<(), Error> {
         let state = State::finalized(&self.rpc).await?;
         let audits = state.audits().await?;
@@ -127,8 +141,7 @@ impl Verifier {
                 let index = u32::try_from(index).unwrap_or(u32::MAX);
                 let result = match (audit.phase, check.attestation) {
                     (Phase::AwaitingAttestations, None) => {
-                        self.attest(&state, *job, index, check.segment, check.start)
-                            .await
+                        self.attest(&state, *job, audit, index).await
                     }
                     (Phase::AwaitingReveals, Some(_)) => self.reveal(*job, index).await,
                     _ => Ok(()),
@@ -152,70 +165,19 @@ impl Verifier {
         Ok(())
     }
 
+    /// Commits to the leaf of check `check` of `audit`, re-executing its run first unless the
+    /// attestation is already on disk.
     async fn attest(
         &self,
         state: &State<'_>,
         id: JobId,
+        audit: &Audit,
         check: u32,
-        segment: u64,
-        start: Option<Hash>,
     ) -> Result<(), Error> {
-        let path = self.attestation_path(id, check);
-        let attestation: Attestation = match read_json(&path)? {
-            Some(attestation) => attestation,
-            None => {
-                let job = state.job(id).await?.ok_or_else(|| {
-                    Error::InvalidJob(format!("job #{id} of a running audit is not on chain"))
-                })?;
-                let blobs = self.dir.join("blobs");
-                let wasm = fetch_blob(&self.rpc, &blobs, job.spec.module).await?;
-                let dataset = fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?;
-                let start_state = match start {
-                    Some(hash) => Some(fetch_blob(&self.rpc, &blobs, hash).await?),
-                    None => None,
-                };
-                let spec =
-                    RunSpec::from_ledger(job.spec.seed, job.spec.steps, job.spec.segment_steps)?;
-                let params = job.spec.params.clone();
-                let settings =
-                    Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
-                tracing::info!(job = id, segment, "re-executing");
-                let leaf = tokio::task::spawn_blocking(move || -> Result<TraceLeaf, Error> {
-                    let executor = Executor::new(settings)?;
-                    let module = executor.load(&wasm)?;
-                    let inputs = JobInputs {
-                        params: &params,
-                        dataset: &dataset,
-                    };
-                    let start_state = match start_state {
-                        Some(bytes) => bytes,
-                        // Segment 0 starts from the job's own initial state.
-                        None => executor.init(&module, &params, &dataset, spec.seed)?.bytes,
-                    };
-                    Ok(reexecute(
-                        &executor,
-                        &module,
-                        inputs,
-                        spec,
-                        segment,
-                        &start_state,
-                    )?)
-                })
-                .await
-                .map_err(|e| {
-                    Error::InvalidJob(format!("re-execution of job #{id} panicked: {e}"))
-                })??;
-                let mut salt = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut salt);
-                let attestation = Attestation {
-                    leaf: (leaf.index, leaf.state_hash, leaf.fuel),
-                    salt,
-                };
-                // On disk before the commitment leaves: a restart must be able to open it.
-                write_atomic(&path, &serde_json::to_vec(&attestation)?)?;
-                attestation
-            }
-        };
+        if read_json::<Attestation>(&self.attestation_path(id, check))?.is_none() {
+            self.reexecute_run_of(state, id, audit, check).await?;
+        }
+        let attestation = self.stored_attestation(id, check)?;
         let commitment =
             attestation_hash(id, check, &self.me, &attestation.leaf(), &attestation.salt);
         let call = agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Attest {
@@ -231,18 +193,110 @@ impl Verifier {
             tx::DEFAULT_TIMEOUT,
         )
         .await?;
-        tracing::info!(job = id, check, segment, "attested");
+        tracing::info!(job = id, check, segment = attestation.leaf.0, "attested");
+        Ok(())
+    }
+
+    /// Re-executes the run of this verifier's consecutive checks that contains check `check`,
+    /// from the run's revealed start (or `init`), and writes an attestation for each check of
+    /// the run to disk.
+    async fn reexecute_run_of(
+        &self,
+        state: &State<'_>,
+        id: JobId,
+        audit: &Audit,
+        check: u32,
+    ) -> Result<(), Error> {
+        // This verifier's checks by segment; a run is a stretch of consecutive segments.
+        let mine: std::collections::BTreeMap<u64, (u32, Option<TraceLeaf>)> = audit
+            .checks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.verifier == self.me)
+            .map(|(i, c)| (c.segment, (u32::try_from(i).unwrap_or(u32::MAX), c.start)))
+            .collect();
+        let segment = audit
+            .checks
+            .get(usize::try_from(check).unwrap_or(usize::MAX))
+            .map(|c| c.segment)
+            .ok_or_else(|| Error::InvalidJob(format!("job #{id} has no check {check}")))?;
+        let mut first = segment;
+        while first > 0 && mine.contains_key(&(first - 1)) {
+            first -= 1;
+        }
+        let mut last = segment;
+        while mine.contains_key(&last.saturating_add(1)) {
+            last += 1;
+        }
+        let start = mine.get(&first).and_then(|(_, start)| *start);
+        if first > 0 && start.is_none() {
+            return Err(Error::InvalidJob(format!(
+                "job #{id}: segment {first} starts a run but its start is not revealed"
+            )));
+        }
+        let job = state.job(id).await?.ok_or_else(|| {
+            Error::InvalidJob(format!("job #{id} of a running audit is not on chain"))
+        })?;
+        let blobs = self.dir.join("blobs");
+        let wasm = fetch_blob(&self.rpc, &blobs, job.spec.module).await?;
+        let dataset = fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?;
+        let start_state = match start {
+            Some(leaf) => Some(fetch_blob(&self.rpc, &blobs, leaf.state_hash).await?),
+            None => None,
+        };
+        let start_fuel = start.map_or(0, |leaf| leaf.fuel);
+        let spec = RunSpec::from_ledger(job.spec.seed, job.spec.steps, job.spec.segment_steps)?;
+        let params = job.spec.params.clone();
+        let settings = Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
+        tracing::info!(job = id, first, last, "re-executing");
+        let leaves = tokio::task::spawn_blocking(move || -> Result<Vec<TraceLeaf>, Error> {
+            let executor = Executor::new(settings)?;
+            let module = executor.load(&wasm)?;
+            let inputs = JobInputs {
+                params: &params,
+                dataset: &dataset,
+            };
+            let start_state = match start_state {
+                Some(bytes) => bytes,
+                // Segment 0 starts from the job's own initial state.
+                None => executor.init(&module, &params, &dataset, spec.seed)?.bytes,
+            };
+            let count = last - first + 1;
+            Ok(reexecute_run(
+                &executor,
+                &module,
+                inputs,
+                spec,
+                first,
+                count,
+                &start_state,
+                start_fuel,
+            )?)
+        })
+        .await
+        .map_err(|e| Error::InvalidJob(format!("re-execution of job #{id} panicked: {e}")))??;
+        for leaf in leaves {
+            let Some((check, _)) = mine.get(&leaf.index) else {
+                continue;
+            };
+            let path = self.attestation_path(id, *check);
+            if read_json::<Attestation>(&path)?.is_some() {
+                continue;
+            }
+            let mut salt = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut salt);
+            let attestation = Attestation {
+                leaf: (leaf.index, leaf.state_hash, leaf.fuel),
+                salt,
+            };
+            // On disk before the commitment leaves: a restart must be able to open it.
+            write_atomic(&path, &serde_json::to_vec(&attestation)?)?;
+        }
         Ok(())
     }
 
     async fn reveal(&self, id: JobId, check: u32) -> Result<(), Error> {
-        let path = self.attestation_path(id, check);
-        let attestation: Attestation =
-            read_json(&path)?.ok_or_else(|| Error::MissingAttestation {
-                job: id,
-                check,
-                path: path.clone(),
-            })?;
+        let attestation = self.stored_attestation(id, check)?;
         let call = agora_runtime::RuntimeCall::Verification(
             pallet_verification::Call::RevealAttestation {
                 job: id,

@@ -276,16 +276,24 @@ impl Worker {
                 let model = std::fs::read(&model_path)
                     .map_err(|e| agora_client::Error::file("read", &model_path, e))?;
                 ensure_blob(&self.rpc, &self.signer, &model, "model registration").await?;
+                // The bill is the last leaf's cumulative fuel, proved against the root.
+                let leaves = record.leaves();
+                let last = leaves.last().copied().ok_or_else(|| {
+                    Error::InvalidJob(format!("the run of job #{id} on disk has no leaves"))
+                })?;
+                let final_proof = TraceTree::new(leaves)?.prove(last.index)?;
                 let commitment = Commitment {
                     trace_root: record.root,
                     segments: u64::try_from(record.leaves.len()).unwrap_or(u64::MAX),
-                    total_fuel: record.leaves.iter().map(|(_, _, fuel)| fuel).sum(),
+                    final_state: last.state_hash,
+                    total_fuel: last.fuel,
                     output: record.output,
                     metrics: record.metrics.into_bytes(),
                 };
                 let call = agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::CommitResult {
                     job: id,
                     commitment,
+                    final_proof,
                 });
                 let sent = self.send(call, "result commitment").await?;
                 tracing::info!(
@@ -406,8 +414,11 @@ impl Worker {
         match audit.phase {
             Phase::AwaitingStarts => {
                 let mut starts = Vec::with_capacity(audit.checks.len());
+                let sample: Vec<u64> = audit.checks.iter().map(|c| c.segment).collect();
                 for check in &audit.checks {
-                    if check.segment == 0 {
+                    // Segment 0 starts from init; a segment whose predecessor is sampled too
+                    // is started by its verifiers from their own result.
+                    if pallet_verification::sampling::start_leaf(&sample, check.segment).is_none() {
                         starts.push(None);
                         continue;
                     }

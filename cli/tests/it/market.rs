@@ -39,6 +39,9 @@ const MLP_JOB: [&str; 6] = [
 ];
 /// How `run-local` and the market run it.
 const SEGMENTS_AND_SEED: [&str; 4] = ["--segment", "3", "--seed", "7"];
+/// Two segments of the same job (one epoch is 12 steps): both are always sampled, as one run
+/// that the verifier re-executes from `init` with no start revealed.
+const TWO_SEGMENTS: [&str; 4] = ["--segment", "6", "--seed", "7"];
 
 fn account(address: &str) -> AccountId {
     address.parse().unwrap()
@@ -150,7 +153,7 @@ fn a_training_job_is_bought_run_checked_and_settled() {
 
     // Alice buys: --no-wait returns the job id once the bid is finalized.
     let alice0 = node.balance(&account(ALICE));
-    let id = submit_no_wait(&node, &cache);
+    let id = submit_no_wait(&node, &cache, &SEGMENTS_AND_SEED);
     conserved(&node, issuance0, "bid placed");
 
     // Follow the job, checking conservation at every stage it passes through.
@@ -312,7 +315,7 @@ const WORKER_ARGS: [&str; 14] = [
 ];
 const VERIFIER_ARGS: [&str; 6] = ["verifier", "run", "--key", "//Charlie", "--bond", "50"];
 
-fn submit_no_wait(node: &Node, cache: &Path) -> u64 {
+fn submit_no_wait(node: &Node, cache: &Path, segments: &[&str]) -> u64 {
     let command = ["--output", "json", "job", "submit", "--key", "//Alice"];
     let bid = [
         "--max-price",
@@ -323,21 +326,21 @@ fn submit_no_wait(node: &Node, cache: &Path) -> u64 {
         cache.to_str().unwrap(),
         "--no-wait",
     ];
-    let submitted =
-        stdout_json(&node.agora(&[&command[..], &MLP_JOB, &SEGMENTS_AND_SEED, &bid].concat()));
+    let submitted = stdout_json(&node.agora(&[&command[..], &MLP_JOB, segments, &bid].concat()));
     submitted["job"].as_u64().unwrap()
 }
 
 /// The worker is killed as soon as its result is committed and started again on the same state
 /// directory: it answers the spot check from the run on disk, never runs the job again, and
-/// the job settles once.
+/// the job settles once. The job has two segments, so both are checked as one run that the
+/// verifier re-executes from `init` (no start revealed: the adjacent-sample rule of issue 10).
 #[test]
 fn a_worker_restarted_mid_job_resumes_without_running_it_again() {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("modules");
     let (worker, _verifier) = start_daemons(&node, dir.path(), &cache);
-    let id = submit_no_wait(&node, &cache);
+    let id = submit_no_wait(&node, &cache, &TWO_SEGMENTS);
     node.wait_for(Duration::from_secs(120), "the result commitment", || {
         job_status(&node, id).filter(|status| !matches!(status, JobStatus::Assigned))
     });
@@ -353,7 +356,7 @@ fn a_worker_restarted_mid_job_resumes_without_running_it_again() {
             worker.lines().join("\n")
         );
     };
-    assert!(receipt.checks_passed >= 1);
+    assert_eq!(receipt.checks_passed, 2, "both segments, one run");
     let lines = worker.lines().join("\n");
     assert!(lines.contains("worker starting"), "{lines}");
     assert!(

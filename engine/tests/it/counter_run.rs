@@ -3,12 +3,12 @@
 
 use agora_engine::trace::{TraceError, TraceLeaf, TraceTree};
 use agora_engine::{
-    check_segment, reexecute, run, Commitment, Error, Executor, JobInputs, JobModule, Origin,
-    Reveal, RunSpec, Settings, StartProof, Verdict,
+    check_segment, reexecute, reexecute_run, run, Commitment, Error, Executor, JobInputs,
+    JobModule, Origin, Reveal, RunSpec, Settings, StartProof, Verdict,
 };
 use agora_primitives::Hash;
 
-use crate::fixture::{counter, disk_cache_settings};
+use crate::fixture::{counter, disk_cache_settings, start_fuel};
 
 const INPUTS: JobInputs<'static> = JobInputs {
     params: b"{}",
@@ -53,14 +53,14 @@ fn a_run_has_one_leaf_per_segment_and_a_short_last_segment() {
         assert_eq!(leaf.state_hash, Hash::of(&states[i + 1]));
     }
     // Fuel grows with steps: the short last segment costs less than a full one.
-    assert!(run.leaves[4].fuel < run.leaves[0].fuel, "{:?}", run.leaves);
-    assert_eq!(run.leaves[0].fuel, run.leaves[1].fuel);
+    // Leaves carry cumulative fuel: the last, shorter segment adds less than a full one.
+    let segment_fuel: Vec<u64> = (0..5).map(|i| run.segment_fuel(i).expect("fuel")).collect();
+    assert!(segment_fuel[4] < segment_fuel[0], "{:?}", run.leaves);
+    assert_eq!(segment_fuel[0], segment_fuel[1]);
     assert_eq!(run.initial_state_hash, Hash::of(&states[0]));
     assert_eq!(run.final_state, states[5]);
-    assert_eq!(
-        run.training_fuel(),
-        run.leaves.iter().map(|l| l.fuel).sum::<u64>()
-    );
+    assert_eq!(run.training_fuel(), segment_fuel.iter().sum::<u64>());
+    assert_eq!(run.training_fuel(), run.leaves[4].fuel);
 }
 
 #[test]
@@ -101,15 +101,82 @@ fn every_segment_reexecuted_alone_reproduces_its_leaf() {
             SPEC,
             index,
             &states[index as usize],
+            start_fuel(&run, index),
         )
         .expect("re-executes");
         assert_eq!(leaf, run.leaves[index as usize]);
     }
-    let err = reexecute(&executor, &job, INPUTS, SPEC, 5, &states[5]).expect_err("out of range");
+    let err = reexecute(&executor, &job, INPUTS, SPEC, 5, &states[5], 0).expect_err("out of range");
     assert!(matches!(
         err,
         Error::Trace(TraceError::LeafOutOfRange { index: 5, count: 5 })
     ));
+}
+
+#[test]
+fn a_run_of_segments_reexecuted_from_its_first_start_reproduces_every_leaf() {
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let Recorded { run, states } = record(&executor);
+    let job = executor.load(&counter()).expect("loads");
+    // Segments 2, 3 and 4 from the state after segment 1: the starts of 3 and 4 are computed.
+    let leaves = reexecute_run(
+        &executor,
+        &job,
+        INPUTS,
+        SPEC,
+        2,
+        3,
+        &states[2],
+        start_fuel(&run, 2),
+    )
+    .expect("re-executes");
+    assert_eq!(leaves, run.leaves[2..]);
+    // A run past the end of the trace is refused, naming the last segment it asked for.
+    let err = reexecute_run(&executor, &job, INPUTS, SPEC, 3, 3, &states[3], 0)
+        .expect_err("out of range");
+    assert!(
+        matches!(
+            err,
+            Error::Trace(TraceError::LeafOutOfRange { index: 5, count: 5 })
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_start_leaf_with_inflated_fuel_gives_a_leaf_with_inflated_fuel() {
+    // The cumulative fuel is carried from the start leaf: a worker that inflates the fuel of
+    // leaf i − 1 must inflate leaf i too, or re-execution of segment i disagrees with it.
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let Recorded { run, states } = record(&executor);
+    let job = executor.load(&counter()).expect("loads");
+    let honest = reexecute(
+        &executor,
+        &job,
+        INPUTS,
+        SPEC,
+        3,
+        &states[3],
+        start_fuel(&run, 3),
+    )
+    .expect("re-executes");
+    let inflated = reexecute(
+        &executor,
+        &job,
+        INPUTS,
+        SPEC,
+        3,
+        &states[3],
+        start_fuel(&run, 3) + 1000,
+    )
+    .expect("re-executes");
+    assert_eq!(honest, run.leaves[3]);
+    assert_eq!(inflated.state_hash, honest.state_hash);
+    assert_eq!(inflated.fuel, honest.fuel + 1000);
+    // And a start fuel at the top of the range is refused rather than wrapped.
+    let err =
+        reexecute(&executor, &job, INPUTS, SPEC, 3, &states[3], u64::MAX).expect_err("overflows");
+    assert!(matches!(err, Error::FuelOverflow { index: 3 }), "{err}");
 }
 
 fn reveal<'a>(recorded: &'a Recorded, index: u64) -> Reveal<'a> {

@@ -236,3 +236,12 @@ pub(crate) fn disk_cache_settings() -> (tempfile::TempDir, Settings) {
     };
     (dir, settings)
 }
+
+/// The cumulative fuel before segment `index` of `run`: 0 for the first segment, otherwise
+/// the previous leaf's (what a verifier reads from the revealed start leaf).
+pub(crate) fn start_fuel(run: &agora_engine::Run, index: u64) -> u64 {
+    match index.checked_sub(1) {
+        Some(previous) => run.leaves[previous as usize].fuel,
+        None => 0,
+    }
+}

@@ -16,7 +16,7 @@ use agora_engine::{
 };
 use agora_primitives::Hash;
 
-use crate::fixture::disk_cache_settings;
+use crate::fixture::{disk_cache_settings, start_fuel};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -173,6 +173,7 @@ fn every_segment_reexecuted_alone_matches_the_full_run() {
             SMALL,
             index,
             &states[index as usize],
+            start_fuel(&run_, index),
         )
         .expect("re-executes");
         assert_eq!(leaf, run_.leaves[index as usize], "segment {index}");
@@ -225,7 +226,16 @@ fn tampered_state_and_tampered_leaf_are_detected() {
     );
 
     // Re-executing from the tampered state gives a different leaf than the committed one.
-    let leaf = reexecute(&executor, &job, inputs(SMALL_PARAMS), SMALL, 2, &tampered).expect("runs");
+    let leaf = reexecute(
+        &executor,
+        &job,
+        inputs(SMALL_PARAMS),
+        SMALL,
+        2,
+        &tampered,
+        start_fuel(&run_, 2),
+    )
+    .expect("runs");
     assert_ne!(leaf.state_hash, run_.leaves[2].state_hash);
 
     // A leaf changed after the commitment fails its proof.

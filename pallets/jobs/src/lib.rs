@@ -54,6 +54,7 @@ pub use types::{AuditOutcome, Commitment, Job, JobStatus, JobVerification, Recei
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap};
+use agora_primitives::trace::{verify_inclusion, InclusionProof, TraceLeaf};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_balances::BalanceStatus;
 use pallet_market::{fuel_cost, Fuel, JobSpec, MarketHooks, Matched};
@@ -246,6 +247,12 @@ pub enum Error {
     /// The job can only be cancelled before its result is committed.
     #[error("the job can no longer be cancelled: its result is committed or it has ended")]
     CannotCancel,
+    /// The last leaf `(segments − 1, final_state, total_fuel)` is not in the committed trace:
+    /// the billed fuel or the final state is not the trace's.
+    #[error(
+        "the committed final state and total fuel are not the last leaf of the committed trace"
+    )]
+    FinalLeafNotInTrace,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -264,6 +271,7 @@ agora_primitives::impl_pallet_error!(Error {
     BlobAlreadyRegistered,
     CannotPayDeposit,
     CannotCancel,
+    FinalLeafNotInTrace,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -340,12 +348,15 @@ impl<T: Config> Pallet<T> {
         );
     }
 
-    /// The worker's result. All-or-nothing.
+    /// The worker's result, with the inclusion proof of its last leaf
+    /// `(segments − 1, final_state, total_fuel)`, which binds the bill to the trace.
+    /// All-or-nothing.
     pub fn commit_result(
         ext: &mut Ext<'_>,
         who: &AccountId,
         id: JobId,
         commitment: Commitment,
+        final_proof: &InclusionProof,
     ) -> DispatchResult {
         let now = System::<T>::block_number(ext);
         let mut job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
@@ -376,6 +387,21 @@ impl<T: Config> Pallet<T> {
         ensure!(
             Blobs::get(ext, &commitment.output).is_some(),
             Self::error(Error::UnknownOutput)
+        );
+        let last_leaf = TraceLeaf {
+            index: commitment.segments.saturating_sub(1),
+            state_hash: commitment.final_state,
+            fuel: commitment.total_fuel,
+        };
+        ensure!(
+            verify_inclusion(
+                commitment.trace_root,
+                commitment.segments,
+                &last_leaf,
+                final_proof
+            )
+            .is_ok(),
+            Self::error(Error::FinalLeafNotInTrace)
         );
         Self::retain_blob(ext, &commitment.output);
         Self::deposit_event(
@@ -630,9 +656,11 @@ impl<T: Config> Pallet<T> {
     pub fn dispatch(ext: &mut Ext<'_>, who: &AccountId, call: &Call) -> DispatchResult {
         match call {
             Call::RegisterBlob { hash, size } => Self::register_blob(ext, who, *hash, *size),
-            Call::CommitResult { job, commitment } => {
-                Self::commit_result(ext, who, *job, commitment.clone())
-            }
+            Call::CommitResult {
+                job,
+                commitment,
+                final_proof,
+            } => Self::commit_result(ext, who, *job, commitment.clone(), final_proof),
             Call::CancelJob { job } => Self::cancel_job(ext, who, *job),
         }
     }
@@ -712,6 +740,8 @@ pub enum Call {
         job: JobId,
         /// The result.
         commitment: Commitment,
+        /// Inclusion proof of the last leaf `(segments − 1, final_state, total_fuel)`.
+        final_proof: InclusionProof,
     },
     /// The buyer cancels a job before its result is committed.
     #[codec(index = 2)]

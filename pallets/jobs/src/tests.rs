@@ -2,6 +2,7 @@
 //! balances, staking, market and jobs, and a token-conservation check.
 
 use super::*;
+use agora_primitives::trace::TraceTree;
 use agora_primitives::AGR;
 use pallet_market::{BidTerms, Energy, Region, FUEL_PER_MFUEL};
 
@@ -55,14 +56,34 @@ fn terms(requeue: bool) -> BidTerms {
     }
 }
 
+/// Bob's trace: 4 segments of 1.5 Mfuel, so the last leaf's cumulative fuel is the 6 Mfuel billed.
+fn trace() -> TraceTree {
+    TraceTree::new(
+        (0..4u64)
+            .map(|index| TraceLeaf {
+                index,
+                state_hash: Hash::of(&index.to_le_bytes()),
+                fuel: (index + 1) * 3 * MFUEL / 2,
+            })
+            .collect(),
+    )
+    .unwrap()
+}
+
 fn commitment() -> Commitment {
     Commitment {
-        trace_root: Hash([7; 32]),
+        trace_root: trace().root(),
         segments: 4,
+        final_state: Hash::of(&3u64.to_le_bytes()),
         total_fuel: 6 * MFUEL,
         output: OUTPUT,
         metrics: br#"{"acc":0.9}"#.to_vec(),
     }
+}
+
+/// The inclusion proof of the last leaf of [`trace`].
+fn final_proof() -> InclusionProof {
+    trace().prove(3).unwrap()
 }
 
 /// Alice (buyer, 100 AGR) has a job matched at block 2 to Bob (worker, 20 AGR bonded, offer at
@@ -108,7 +129,7 @@ fn escrow() -> Balance {
 /// Bob commits the result of job 0 (the standard [`commitment`]) in block `number`.
 fn commit(state: &mut State, number: BlockNumber) -> (DispatchResult, Vec<Event>) {
     step(state, number, |ext| {
-        Jobs::commit_result(ext, &BOB, 0, commitment())
+        Jobs::commit_result(ext, &BOB, 0, commitment(), &final_proof())
     })
 }
 
@@ -143,7 +164,7 @@ fn a_verified_job_settles_and_pays_everyone_from_the_escrow() {
     assert_eq!(events.len(), 1);
     assert_eq!(
         Begun::get(&state, &0),
-        Some(Hash([7; 32])),
+        Some(trace().root()),
         "verification was started"
     );
     assert_eq!(Jobs::blob(&state, &OUTPUT).unwrap().refs, 1);
@@ -322,6 +343,54 @@ fn a_worker_that_fails_its_reveals_times_out() {
     assert_eq!(Jobs::blob(&state, &OUTPUT).unwrap().refs, 0);
 }
 
+/// Exploit 2 of issue 10: the worker billed whatever it committed as `total_fuel`, up to the
+/// bid's `max_fuel`, whatever its trace said. Now the bill must be the trace's last leaf.
+#[test]
+fn exploit_overbilled_fuel_is_refused() {
+    let mut state = matched_job(false);
+    step(&mut state, 3, |_| ());
+    let before = state.clone();
+    let overbilled = [
+        // 7 Mfuel billed for a trace whose last leaf says 6 (within max_fuel = 10 Mfuel).
+        Commitment {
+            total_fuel: 7 * MFUEL,
+            ..commitment()
+        },
+        // The whole max_fuel.
+        Commitment {
+            total_fuel: 10 * MFUEL,
+            ..commitment()
+        },
+        // A final state that is not the last leaf's.
+        Commitment {
+            final_state: Hash([1; 32]),
+            ..commitment()
+        },
+        // One segment fewer is refused before the proof: the count is the job's.
+    ];
+    for commitment in overbilled {
+        let (result, events) = step(&mut state, 3, |ext| {
+            Jobs::commit_result(ext, &BOB, 0, commitment.clone(), &final_proof())
+        });
+        assert_eq!(
+            result,
+            Err(error(Error::FinalLeafNotInTrace)),
+            "{commitment:?}"
+        );
+        assert!(events.is_empty());
+        assert_eq!(state, before);
+    }
+    // The proof of another leaf does not stand in for the last one's.
+    let (result, _) = step(&mut state, 3, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, commitment(), &trace().prove(2).unwrap())
+    });
+    assert_eq!(result, Err(error(Error::FinalLeafNotInTrace)));
+    // The honest bill goes through.
+    commit(&mut state, 3).0.unwrap();
+    let job = Jobs::job(&state, 0).unwrap();
+    assert_eq!(job.commitment.map(|c| c.total_fuel), Some(6 * MFUEL));
+}
+
 #[test]
 fn bad_commitments_are_refused_and_change_nothing() {
     let mut state = matched_job(false);
@@ -378,7 +447,7 @@ fn bad_commitments_are_refused_and_change_nothing() {
     ];
     for (who, job, commitment, expected) in cases {
         let (result, events) = step(&mut state, 3, |ext| {
-            Jobs::commit_result(ext, &who, job, commitment)
+            Jobs::commit_result(ext, &who, job, commitment, &final_proof())
         });
         assert_eq!(result, Err(error(expected)));
         assert!(events.is_empty());
@@ -493,6 +562,7 @@ fn calls_round_trip_through_scale() {
         Call::CommitResult {
             job: 3,
             commitment: commitment(),
+            final_proof: final_proof(),
         },
         Call::CancelJob { job: 3 },
     ];

@@ -14,7 +14,10 @@ pub struct Commitment {
     pub trace_root: Hash,
     /// Number of segments (must equal the job's).
     pub segments: u64,
-    /// Fuel the whole run used; what the worker is paid for.
+    /// Hash of the state after the last segment: the last leaf's state hash.
+    pub final_state: Hash,
+    /// Fuel the whole run used; what the worker is paid for. It is the last leaf's cumulative
+    /// fuel, proved at commit (the worker's word alone is not enough).
     pub total_fuel: Fuel,
     /// Blob hash of the trained model (burn's format).
     pub output: Hash,

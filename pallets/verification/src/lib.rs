@@ -1,17 +1,21 @@
 //! # Verification pallet
 //!
 //! Spot checks of committed results. A worker commits one Merkle root over its trace (one leaf
-//! per segment: index, state hash, fuel). This pallet picks, from a block hash the worker could
-//! not know when it committed, a few segments and a verifier for each; the verifiers re-execute
-//! their segment from the revealed start state and must arrive at the worker's leaf.
+//! per segment: index, state hash, cumulative fuel; the last leaf is proved at commit, so it
+//! fixes the bill). This pallet picks, from a block hash the worker could not know when it
+//! committed, a few segments (always the last) and verifiers for each run of consecutive
+//! sampled segments; the verifiers re-execute the run from its revealed start state and must
+//! arrive at the worker's leaves. `docs/verification.md` is the full specification, with the
+//! attacks it answers and the ones still open.
 //!
 //! ## Protocol (one [`Audit`] per job)
 //!
 //! ```text
 //! commit (block c) ─▶ AwaitingSample ─(end of block c+1: seed = hash of block c)─▶ AwaitingStarts
-//!   AwaitingStarts       worker: reveal_starts — for each sampled segment s > 0, leaf s−1 with
-//!                        its proof (its state hash is s's start; the state blob must be
-//!                        registered so verifiers can fetch it); s = 0 starts from init
+//!   AwaitingStarts       worker: reveal_starts — for the first segment s > 0 of each run, leaf
+//!                        s−1 with its proof (its state hash is s's start, its fuel the fuel
+//!                        before s; the state blob must be registered so verifiers can fetch
+//!                        it); s = 0 starts from init; later segments of a run: nothing
 //!   AwaitingAttestations verifier: attest(h), h = attestation_hash(job, check, verifier, leaf,
 //!                        salt) — a commitment to the leaf it computed, hiding it
 //!   AwaitingLeaves       worker: reveal_leaves — leaf s with its proof, for every check
@@ -20,7 +24,8 @@
 //!
 //! Each phase has a deadline (`REVEAL_BLOCKS` for the worker's phases, `ATTEST_BLOCKS` for the
 //! verifiers' commitment, which covers re-execution). The commit–reveal order means a verifier
-//! commits before anyone's leaf is public: it cannot copy the worker or another verifier.
+//! commits before anyone's leaf is public: it cannot copy the worker or another verifier, and
+//! because no start inside a run is revealed, no revealed start is a leaf anyone attests.
 //!
 //! ## Outcomes
 //!
@@ -38,9 +43,9 @@
 //!
 //! ## Sampling
 //!
-//! `seed = blake3("agora/sample/v1" ‖ parent hash ‖ job id LE)`. Segment `k` of the sample is
-//! the first of `blake3(seed ‖ "segment" ‖ counter LE) mod segments` not already drawn;
-//! verifiers likewise from the eligible list, in registration order. All deterministic.
+//! The last segment and `SAMPLE_SEGMENTS − 1` others, drawn from
+//! `seed = blake3("agora/sample/v1" ‖ parent hash ‖ job id LE)`; verifiers per run. See
+//! [`sampling`].
 //!
 //! ## Invariants (checked by [`Pallet::try_state`] after every test)
 //!
@@ -49,7 +54,7 @@
 //!    its verifier's committed stake.
 //! 3. The verifier list has no repeats and is within its bound.
 
-mod sampling;
+pub mod sampling;
 mod types;
 
 pub use types::{Audit, Check, CheckOutcome, Phase};
@@ -213,8 +218,9 @@ pub enum Error {
     /// One reveal per check is needed.
     #[error("the number of reveals differs from the number of checks")]
     WrongRevealCount,
-    /// A start proof for segment 0, a missing one for a later segment, or the wrong leaf.
-    #[error("a start reveal is for the wrong leaf (segment s needs leaf s-1; segment 0 none)")]
+    /// A start where none is due (segment 0, or a predecessor sampled too), a missing one, or
+    /// the wrong leaf.
+    #[error("a start reveal is for the wrong leaf (segment s needs leaf s-1, unless s is 0 or s-1 is sampled too: then none)")]
     WrongStartLeaf,
     /// A leaf for another segment than the check's.
     #[error("a revealed leaf is for another segment than its check")]
@@ -479,8 +485,9 @@ impl<T: Config> Pallet<T> {
         Ok(audit)
     }
 
-    /// The worker reveals each check's start: `None` for segment 0, else leaf `s − 1` and its
-    /// proof. All-or-nothing.
+    /// The worker reveals each check's start: leaf `s − 1` and its proof where
+    /// [`sampling::start_leaf`] asks for it, `None` otherwise (segment 0, or a segment whose
+    /// predecessor is sampled). All-or-nothing.
     pub fn reveal_starts(
         ext: &mut Ext<'_>,
         who: &AccountId,
@@ -488,18 +495,17 @@ impl<T: Config> Pallet<T> {
         starts: Vec<Option<(TraceLeaf, InclusionProof)>>,
     ) -> DispatchResult {
         let mut audit = Self::load_for_worker(ext, who, job, Phase::AwaitingStarts, starts.len())?;
+        let sample: Vec<u64> = audit.checks.iter().map(|c| c.segment).collect();
         for (check, start) in audit.checks.iter_mut().zip(starts) {
-            match (check.segment, start) {
-                (0, None) => check.start = None,
-                (segment, Some((leaf, proof)))
-                    if segment > 0 && leaf.index == segment.saturating_sub(1) =>
-                {
+            match (sampling::start_leaf(&sample, check.segment), start) {
+                (None, None) => check.start = None,
+                (Some(index), Some((leaf, proof))) if leaf.index == index => {
                     verify_inclusion(audit.root, audit.segments, &leaf, &proof)
                         .map_err(|_| Self::error(Error::BadProof))?;
                     if Jobs::<T>::blob(ext, &leaf.state_hash).is_none() {
                         return Err(Self::error(Error::StartStateNotRegistered));
                     }
-                    check.start = Some(leaf.state_hash);
+                    check.start = Some(leaf);
                 }
                 _ => return Err(Self::error(Error::WrongStartLeaf)),
             }

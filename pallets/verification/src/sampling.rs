@@ -1,13 +1,20 @@
 //! Sampling: which segments of a committed trace are checked, and by whom.
 //!
-//! `seed = blake3("agora/sample/v1" ‖ parent hash ‖ job id LE)`. Segment `k` of the sample is
-//! the first of `blake3(seed ‖ "segment" ‖ counter LE) mod segments` not already drawn;
-//! verifiers likewise from the eligible list (registered, neither the worker nor the buyer,
-//! with a check bond of uncommitted stake), in registration order. All deterministic: every
-//! node draws the same sample, and nobody knew it when the worker committed.
+//! `seed = blake3("agora/sample/v1" ‖ parent hash ‖ job id LE)`. The sample is the **last
+//! segment** (it fixes the bill and the final state) and `SAMPLE_SEGMENTS − 1` others: the
+//! first of `blake3(seed ‖ "segment" ‖ counter LE) mod (segments − 1)` not already drawn, for
+//! counter = 0, 1, …; it is kept in ascending order. The sample falls into **runs** of
+//! consecutive segments; each run is checked by the same `VERIFIERS_PER_SEGMENT` verifiers,
+//! drawn from the eligible list (registered, neither the worker nor the buyer, with a check
+//! bond of uncommitted stake for every segment of the run) by
+//! `blake3(seed ‖ "verifier" ‖ counter LE) mod eligible`. Only a run's first segment has its
+//! start revealed ([`start_leaf`]); its verifiers compute the starts of the others, so no
+//! revealed start is a leaf that anyone attests. All deterministic: every node draws the same
+//! sample, and nobody knew it when the worker committed.
 
 use crate::{Audit, Audits, Check, Config, Event, Pallet, Phase, SAMPLE_TAG};
 use agora_primitives::storage::Ext;
+use agora_primitives::Balance;
 use agora_primitives::{AccountId, BlockNumber, Hash};
 use pallet_jobs::{AuditOutcome, Job, JobId};
 
@@ -19,6 +26,61 @@ fn hash_index(seed: &Hash, label: &[u8], counter: u64, modulus: u64) -> u64 {
     let mut word = [0u8; 8];
     word.copy_from_slice(&digest.0[..8]);
     u64::from_le_bytes(word).checked_rem(modulus).unwrap_or(0)
+}
+
+/// `wanted` distinct segments of `total` (all of them if fewer), ascending: the last segment
+/// and `wanted − 1` drawn from the others.
+pub fn draw_segments(seed: &Hash, total: u64, wanted: u32) -> Vec<u64> {
+    let Some(last) = total.checked_sub(1) else {
+        return Vec::new();
+    };
+    let wanted = u64::from(wanted).min(total);
+    if wanted == 0 {
+        return Vec::new();
+    }
+    let mut segments: Vec<u64> = vec![last];
+    // Rejection sampling of distinct indices below `last`, bounded; a sequential fill
+    // finishes it in the (astronomically unlikely) case the bound is hit.
+    let mut counter = 0u64;
+    while u64::try_from(segments.len()).unwrap_or(u64::MAX) < wanted
+        && counter < wanted.saturating_mul(64)
+    {
+        let index = hash_index(seed, b"segment", counter, last);
+        if !segments.contains(&index) {
+            segments.push(index);
+        }
+        counter = counter.saturating_add(1);
+    }
+    let mut fill = 0u64;
+    while u64::try_from(segments.len()).unwrap_or(u64::MAX) < wanted && fill < last {
+        if !segments.contains(&fill) {
+            segments.push(fill);
+        }
+        fill = fill.saturating_add(1);
+    }
+    segments.sort_unstable();
+    segments
+}
+
+/// The runs of consecutive segments of an ascending sample, as `(first, last)`.
+pub fn runs(sample: &[u64]) -> Vec<(u64, u64)> {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for &segment in sample {
+        match runs.last_mut() {
+            Some((_, last)) if last.checked_add(1) == Some(segment) => *last = segment,
+            _ => runs.push((segment, segment)),
+        }
+    }
+    runs
+}
+
+/// The leaf the worker reveals as the start of a check of `segment`: `segment − 1`, unless
+/// `segment` is 0 (it starts from `init`) or its predecessor is sampled too (the run's
+/// verifiers compute that start themselves; revealing it would publish the predecessor's
+/// answer before its verifiers commit).
+pub fn start_leaf(sample: &[u64], segment: u64) -> Option<u64> {
+    let previous = segment.checked_sub(1)?;
+    (!sample.contains(&previous)).then_some(previous)
 }
 
 impl<T: Config> Pallet<T> {
@@ -33,8 +95,8 @@ impl<T: Config> Pallet<T> {
     ) {
         let parent = pallet_system::ParentHash::get(ext).unwrap_or(Hash::ZERO);
         let seed = Hash::of_parts(&[SAMPLE_TAG, parent.as_bytes(), &job_id.to_le_bytes()]);
-        let segments = Self::draw_segments(&seed, audit.segments);
-        let checks = Self::draw_verifiers(ext, &seed, segments, job);
+        let segments = draw_segments(&seed, audit.segments, T::SAMPLE_SEGMENTS);
+        let checks = Self::draw_verifiers(ext, &seed, &segments, job);
         if checks.is_empty() {
             Self::deposit_event(ext, Event::NoVerifiers { job: job_id });
             Audits::remove(ext, &job_id);
@@ -65,49 +127,26 @@ impl<T: Config> Pallet<T> {
         );
     }
 
-    /// `SAMPLE_SEGMENTS` distinct segments of `total` (all of them if fewer).
-    fn draw_segments(seed: &Hash, total: u64) -> Vec<u64> {
-        let wanted = u64::from(T::SAMPLE_SEGMENTS).min(total);
-        let mut segments: Vec<u64> = Vec::new();
-        // Rejection sampling of distinct indices, bounded; a sequential fill finishes it in the
-        // (astronomically unlikely) case the bound is hit.
-        let mut counter = 0u64;
-        while u64::try_from(segments.len()).unwrap_or(u64::MAX) < wanted
-            && counter < wanted.saturating_mul(64)
-        {
-            let index = hash_index(seed, b"segment", counter, total);
-            if !segments.contains(&index) {
-                segments.push(index);
-            }
-            counter = counter.saturating_add(1);
-        }
-        let mut fill = 0u64;
-        while u64::try_from(segments.len()).unwrap_or(u64::MAX) < wanted && fill < total {
-            if !segments.contains(&fill) {
-                segments.push(fill);
-            }
-            fill = fill.saturating_add(1);
-        }
-        segments
-    }
-
-    /// `VERIFIERS_PER_SEGMENT` distinct eligible verifiers for each segment, each committing a
-    /// check bond (a verifier drawn for several checks needs a bond for each).
-    fn draw_verifiers(ext: &mut Ext<'_>, seed: &Hash, segments: Vec<u64>, job: &Job) -> Vec<Check> {
+    /// `VERIFIERS_PER_SEGMENT` distinct eligible verifiers for each run of the sample, each
+    /// committing a check bond for every segment of the run (a verifier drawn for several runs
+    /// needs a bond for each check). Checks are in ascending segment order.
+    fn draw_verifiers(ext: &mut Ext<'_>, seed: &Hash, sample: &[u64], job: &Job) -> Vec<Check> {
         let eligible: Vec<AccountId> = Self::verifiers(ext)
             .into_iter()
             .filter(|v| *v != job.worker && *v != job.buyer)
             .filter(|v| Staking::<T>::available(ext, v) >= T::CHECK_BOND)
             .collect();
         let count = u64::try_from(eligible.len()).unwrap_or(0);
-        let per_segment = u64::from(T::VERIFIERS_PER_SEGMENT).min(count);
+        let per_run = u64::from(T::VERIFIERS_PER_SEGMENT).min(count);
         let mut checks = Vec::new();
         let mut draw_counter = 0u64;
-        for segment in segments {
+        for (first, last) in runs(sample) {
+            let length = last.saturating_sub(first).saturating_add(1);
+            let bonds = T::CHECK_BOND.saturating_mul(Balance::from(length));
             let mut chosen: Vec<AccountId> = Vec::new();
             let mut tries = 0u64;
-            while u64::try_from(chosen.len()).unwrap_or(u64::MAX) < per_segment
-                && tries < per_segment.saturating_mul(64)
+            while u64::try_from(chosen.len()).unwrap_or(u64::MAX) < per_run
+                && tries < per_run.saturating_mul(64)
             {
                 let index = hash_index(seed, b"verifier", draw_counter, count);
                 draw_counter = draw_counter.saturating_add(1);
@@ -116,24 +155,84 @@ impl<T: Config> Pallet<T> {
                 else {
                     continue;
                 };
-                if chosen.contains(verifier) {
+                if chosen.contains(verifier) || Staking::<T>::available(ext, verifier) < bonds {
                     continue;
                 }
-                // A verifier drawn for several checks needs a bond for each.
-                if Staking::<T>::commit(ext, verifier, T::CHECK_BOND).is_ok() {
-                    chosen.push(*verifier);
+                for _ in first..=last {
+                    let committed = Staking::<T>::commit(ext, verifier, T::CHECK_BOND);
+                    debug_assert!(committed.is_ok(), "the run's bonds were available");
                 }
+                chosen.push(*verifier);
             }
-            checks.extend(chosen.into_iter().map(|verifier| Check {
-                segment,
-                verifier,
-                start: None,
-                attestation: None,
-                worker_leaf: None,
-                verifier_leaf: None,
-                outcome: None,
-            }));
+            for segment in first..=last {
+                checks.extend(chosen.iter().map(|verifier| Check {
+                    segment,
+                    verifier: *verifier,
+                    start: None,
+                    attestation: None,
+                    worker_leaf: None,
+                    verifier_leaf: None,
+                    outcome: None,
+                }));
+            }
         }
         checks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the seed, the trace length and the sample size: the sample has
+        /// `min(wanted, total)` distinct segments in ascending order, always the last one, and
+        /// no start the worker reveals (`start_leaf`) is a sampled segment, i.e. a leaf some
+        /// verifier attests. This is exploit 5 of issue 10 (adjacent samples leaked the answer).
+        #[test]
+        fn no_revealed_start_is_an_attested_leaf(
+            seed in any::<[u8; 32]>(),
+            total in 1u64..200,
+            wanted in 0u32..12,
+        ) {
+            let sample = draw_segments(&Hash(seed), total, wanted);
+            prop_assert_eq!(sample.len() as u64, u64::from(wanted).min(total));
+            prop_assert!(sample.windows(2).all(|w| w[0] < w[1]), "{:?}", sample);
+            if wanted > 0 {
+                prop_assert_eq!(sample.last().copied(), Some(total - 1));
+            }
+            for &segment in &sample {
+                if let Some(start) = start_leaf(&sample, segment) {
+                    prop_assert!(!sample.contains(&start), "{:?} reveals {}", sample, start);
+                    prop_assert_eq!(start + 1, segment);
+                }
+            }
+            // Runs cover the sample exactly, each a stretch of consecutive segments, and only
+            // a run's first segment may have a start revealed.
+            let covered: Vec<u64> = runs(&sample).into_iter().flat_map(|(a, b)| a..=b).collect();
+            prop_assert_eq!(&covered, &sample);
+            for (first, last) in runs(&sample) {
+                for segment in first.saturating_add(1)..=last {
+                    prop_assert_eq!(start_leaf(&sample, segment), None);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn runs_group_consecutive_segments() {
+        assert_eq!(runs(&[]), Vec::<(u64, u64)>::new());
+        assert_eq!(runs(&[0, 1, 3, 5, 6, 7]), [(0, 1), (3, 3), (5, 7)]);
+        assert_eq!(start_leaf(&[0, 1, 3], 0), None);
+        assert_eq!(start_leaf(&[0, 1, 3], 1), None);
+        assert_eq!(start_leaf(&[0, 1, 3], 3), Some(2));
+    }
+
+    #[test]
+    fn a_two_segment_trace_is_checked_whole() {
+        assert_eq!(draw_segments(&Hash([7; 32]), 2, 2), [0, 1]);
+        assert_eq!(draw_segments(&Hash([7; 32]), 1, 2), [0]);
+        assert_eq!(draw_segments(&Hash([7; 32]), 0, 2), Vec::<u64>::new());
     }
 }

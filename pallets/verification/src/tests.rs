@@ -30,9 +30,14 @@ const MFUEL: Fuel = FUEL_PER_MFUEL;
 const OUTPUT: Hash = Hash([0x0B; 32]);
 const SALT: [u8; 32] = [9; 32];
 
-/// The worker's honest trace: four segments, state `i + 1` after segment `i`.
+/// The worker's honest trace: four segments of 1 Mfuel, state `i + 1` after segment `i`.
 fn trace() -> TraceTree {
-    TraceTree::new((0..4u64).map(leaf).collect()).unwrap()
+    trace_of(4)
+}
+
+/// The first `segments` leaves of the honest trace.
+fn trace_of(segments: u64) -> TraceTree {
+    TraceTree::new((0..segments).map(leaf).collect()).unwrap()
 }
 
 /// Leaf `i` of the honest trace.
@@ -40,13 +45,19 @@ fn leaf(i: u64) -> TraceLeaf {
     TraceLeaf {
         index: i,
         state_hash: Hash([u8::try_from(i).unwrap() + 1; 32]),
-        fuel: MFUEL,
+        fuel: (i + 1) * MFUEL,
     }
 }
 
 /// A job matched at block 2 (Alice buys, Bob works), committed at block 3; the verifiers are
 /// those given (registered with 5 AGR bonded each).
 fn committed(verifiers: &[AccountId]) -> State {
+    committed_as(verifiers, trace(), 4 * MFUEL)
+}
+
+/// As [`committed`], with the trace `tree` (of 10 steps a segment) committed by Bob, billing
+/// `total_fuel` (its last leaf's fuel, or the commit fails).
+fn committed_as(verifiers: &[AccountId], tree: TraceTree, total_fuel: Fuel) -> State {
     let mut bonds = vec![(BOB, 20 * AGR)];
     bonds.extend(verifiers.iter().map(|v| (*v, 5 * AGR)));
     let mut state = genesis(
@@ -62,7 +73,7 @@ fn committed(verifiers: &[AccountId]) -> State {
         module: Hash([0xAA; 32]),
         dataset: Hash([0xDA; 32]),
         params: Vec::new(),
-        steps: 40,
+        steps: 10 * tree.len(),
         segment_steps: 10,
         seed: 1,
     };
@@ -73,7 +84,7 @@ fn committed(verifiers: &[AccountId]) -> State {
         Jobs::register_blob(ext, &ALICE, spec.module, 100).unwrap();
         Jobs::register_blob(ext, &ALICE, spec.dataset, 100).unwrap();
         Jobs::register_blob(ext, &BOB, OUTPUT, 100).unwrap();
-        for i in 0..4 {
+        for i in 0..tree.len() {
             Jobs::register_blob(ext, &BOB, leaf(i).state_hash, 100).unwrap();
         }
         TestMarket::post_offer(
@@ -99,15 +110,18 @@ fn committed(verifiers: &[AccountId]) -> State {
         TestMarket::place_bid(ext, &ALICE, spec, terms).unwrap();
     });
     end_block(&mut state, 2);
+    let last = tree.len() - 1;
     let commitment = Commitment {
-        trace_root: trace().root(),
-        segments: 4,
-        total_fuel: 4 * MFUEL,
+        trace_root: tree.root(),
+        segments: tree.len(),
+        final_state: leaf(last).state_hash,
+        total_fuel,
         output: OUTPUT,
         metrics: Vec::new(),
     };
+    let final_proof = tree.prove(last).unwrap();
     step(&mut state, 3, |ext| {
-        Jobs::commit_result(ext, &BOB, 0, commitment)
+        Jobs::commit_result(ext, &BOB, 0, commitment, &final_proof)
     })
     .0
     .unwrap();
@@ -126,26 +140,48 @@ fn sampled(state: &mut State) -> Vec<u64> {
     audit.checks.iter().map(|c| c.segment).collect()
 }
 
-fn starts(segments: &[u64]) -> Vec<Option<(TraceLeaf, InclusionProof)>> {
-    let tree = trace();
+/// The starts the worker reveals for the checks of `segments` from its trace `tree`.
+fn starts_from(
+    tree: &TraceTree,
+    worker_leaf: impl Fn(u64) -> TraceLeaf,
+    segments: &[u64],
+) -> Vec<Option<(TraceLeaf, InclusionProof)>> {
     segments
         .iter()
-        .map(|s| (*s > 0).then(|| (leaf(s - 1), tree.prove(s - 1).unwrap())))
+        .map(|s| {
+            sampling::start_leaf(segments, *s)
+                .map(|start| (worker_leaf(start), tree.prove(start).unwrap()))
+        })
         .collect()
 }
 
-fn leaves(segments: &[u64]) -> Vec<(TraceLeaf, InclusionProof)> {
-    let tree = trace();
+/// The honest starts of the checks of `segments` in the honest trace of job 0.
+fn starts(state: &State, segments: &[u64]) -> Vec<Option<(TraceLeaf, InclusionProof)>> {
+    starts_from(&honest_trace(state), leaf, segments)
+}
+
+/// The leaves the worker reveals for the checks of `segments` from its trace `tree`.
+fn leaves_from(
+    tree: &TraceTree,
+    worker_leaf: impl Fn(u64) -> TraceLeaf,
+    segments: &[u64],
+) -> Vec<(TraceLeaf, InclusionProof)> {
     segments
         .iter()
-        .map(|s| (leaf(*s), tree.prove(*s).unwrap()))
+        .map(|s| (worker_leaf(*s), tree.prove(*s).unwrap()))
         .collect()
+}
+
+/// The honest trace of job 0, as long as the audit says.
+fn honest_trace(state: &State) -> TraceTree {
+    trace_of(Verification::audit(state, 0).unwrap().segments)
 }
 
 /// Bob (the worker) reveals the honest starts of the checks of `segments` in block 5.
 fn reveal_starts(state: &mut State, segments: &[u64]) {
+    let starts = starts(state, segments);
     step(state, 5, |ext| {
-        Verification::reveal_starts(ext, &BOB, 0, starts(segments))
+        Verification::reveal_starts(ext, &BOB, 0, starts)
     })
     .0
     .unwrap();
@@ -153,8 +189,9 @@ fn reveal_starts(state: &mut State, segments: &[u64]) {
 
 /// Bob reveals the honest leaves of the checks of `segments` in block 7.
 fn reveal_leaves(state: &mut State, segments: &[u64]) {
+    let leaves = leaves_from(&honest_trace(state), leaf, segments);
     step(state, 7, |ext| {
-        Verification::reveal_leaves(ext, &BOB, 0, leaves(segments))
+        Verification::reveal_leaves(ext, &BOB, 0, leaves)
     })
     .0
     .unwrap();
@@ -350,20 +387,20 @@ fn bad_reveals_and_attestations_are_refused_and_change_nothing() {
     step(&mut state, 5, |_| ());
     let before = state.clone();
     let tree = trace();
-    let mut wrong_leaf = starts(&segments);
+    let mut wrong_leaf = starts(&state, &segments);
     // A start for the wrong segment (or a start for segment 0).
     wrong_leaf[0] = Some((leaf(3), tree.prove(3).unwrap()));
     if segments[0] == 0 {
         wrong_leaf[0] = Some((leaf(0), tree.prove(0).unwrap()));
     }
-    let mut forged = starts(&segments);
-    let forged_index = segments.iter().position(|s| *s > 0).unwrap();
+    let mut forged = starts(&state, &segments);
+    let forged_index = forged.iter().position(Option::is_some).unwrap();
     if let Some((leaf, _)) = forged[forged_index].as_mut() {
         leaf.fuel += 1;
     }
     let cases: Vec<(AccountId, Vec<Option<(TraceLeaf, InclusionProof)>>, Error)> = vec![
-        (CHARLIE, starts(&segments), Error::NotJobWorker),
-        (BOB, starts(&segments[..1]), Error::WrongRevealCount),
+        (CHARLIE, starts(&state, &segments), Error::NotJobWorker),
+        (BOB, starts(&state, &segments[..1]), Error::WrongRevealCount),
         (BOB, wrong_leaf, Error::WrongStartLeaf),
         (BOB, forged, Error::BadProof),
     ];
@@ -377,7 +414,7 @@ fn bad_reveals_and_attestations_are_refused_and_change_nothing() {
     }
     // Out of phase, and for an unknown job.
     let (result, _) = step(&mut state, 5, |ext| {
-        Verification::reveal_leaves(ext, &BOB, 0, leaves(&segments))
+        Verification::reveal_leaves(ext, &BOB, 0, leaves_from(&trace(), leaf, &segments))
     });
     assert_eq!(result, Err(error(Error::WrongPhase)));
     let (result, _) = step(&mut state, 5, |ext| {
@@ -503,4 +540,94 @@ fn verifier_registration_needs_stake_and_is_bounded() {
     .0
     .unwrap();
     assert!(Verification::verifiers(&state).is_empty());
+}
+
+/// Exploit 5 of issue 10: with segments s and s + 1 both sampled, the start reveal of s + 1 was
+/// leaf s, i.e. the answer of the check on s, public before its verifier committed (certain
+/// with two segments). Now a run of sampled segments has only its first start revealed.
+#[test]
+fn exploit_adjacent_samples_reveal_no_attested_leaf() {
+    let mut state = committed_as(&[CHARLIE], trace_of(2), 2 * MFUEL);
+    let segments = sampled(&mut state);
+    assert_eq!(segments, [0, 1], "a two-segment trace is checked whole");
+    step(&mut state, 5, |_| ());
+    let before = state.clone();
+    // The old reveal: segment 1 starts from leaf 0, which is segment 0's answer.
+    let leaked = vec![None, Some((leaf(0), trace_of(2).prove(0).unwrap()))];
+    let (result, events) = step(&mut state, 5, |ext| {
+        Verification::reveal_starts(ext, &BOB, 0, leaked)
+    });
+    assert_eq!(result, Err(error(Error::WrongStartLeaf)));
+    assert!(events.is_empty());
+    assert_eq!(state, before);
+    // The honest protocol: no start is revealed, Charlie computes both segments from init.
+    let charlie_free = TestBalances::free_balance(&state, &CHARLIE);
+    run_checks(&mut state, &segments, leaf);
+    end_block(&mut state, 10);
+    match Jobs::job(&state, 0).unwrap().status {
+        JobStatus::Settled { receipt } => assert_eq!(receipt.checks_passed, 2),
+        other => panic!("not settled: {other:?}"),
+    }
+    assert_eq!(
+        TestBalances::free_balance(&state, &CHARLIE),
+        charlie_free + 2 * FEE
+    );
+}
+
+/// Exploit 2 of issue 10, the verifier's half: a worker whose trace claims more fuel at the
+/// last leaf than the run used (and bills it, which the commit accepts because the bill is
+/// that leaf's) is caught, because the last segment is always sampled and a verifier
+/// recomputes its cumulative fuel from leaf n − 2.
+#[test]
+fn exploit_inflated_last_leaf_fuel_is_a_mismatch() {
+    let inflated = |i: u64| TraceLeaf {
+        fuel: leaf(i).fuel + if i == 3 { 3 * MFUEL } else { 0 },
+        ..leaf(i)
+    };
+    let tree = TraceTree::new((0..4).map(inflated).collect()).unwrap();
+    let mut state = committed_as(&[CHARLIE], tree.clone(), 7 * MFUEL);
+    let segments = sampled(&mut state);
+    assert!(segments.contains(&3), "the last segment is always sampled");
+    let starts = starts_from(&tree, inflated, &segments);
+    step(&mut state, 5, |ext| {
+        Verification::reveal_starts(ext, &BOB, 0, starts)
+    })
+    .0
+    .unwrap();
+    // Charlie re-executes honestly: its leaf 3 says 4 Mfuel.
+    for (i, segment) in segments.iter().enumerate() {
+        let check = u32::try_from(i).unwrap();
+        let hash = attestation_hash(0, check, &CHARLIE, &leaf(*segment), &SALT);
+        step(&mut state, 6, |ext| {
+            Verification::attest(ext, &CHARLIE, 0, check, hash)
+        })
+        .0
+        .unwrap();
+    }
+    let leaves = leaves_from(&tree, inflated, &segments);
+    step(&mut state, 7, |ext| {
+        Verification::reveal_leaves(ext, &BOB, 0, leaves)
+    })
+    .0
+    .unwrap();
+    let mut outcomes = Vec::new();
+    for (i, segment) in segments.iter().enumerate() {
+        let check = u32::try_from(i).unwrap();
+        let (result, events) = step(&mut state, 8, |ext| {
+            Verification::reveal_attestation(ext, &CHARLIE, 0, check, leaf(*segment), SALT)
+        });
+        result.unwrap();
+        outcomes.extend(events.into_iter().filter_map(|e| match e {
+            Event::CheckDecided { outcome, check, .. } => Some((segments[check as usize], outcome)),
+            _ => None,
+        }));
+    }
+    assert!(
+        outcomes.contains(&(3, CheckOutcome::Mismatch)),
+        "{outcomes:?}"
+    );
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Disputed { .. }
+    ));
 }

@@ -50,8 +50,10 @@ pub struct Check {
     pub segment: u64,
     /// Who re-executes it.
     pub verifier: AccountId,
-    /// Hash of its start state once revealed (`None` for segment 0, which starts from init).
-    pub start: Option<Hash>,
+    /// Its start once revealed: leaf `segment − 1` (its state hash names the start state, its
+    /// cumulative fuel the fuel before the segment). `None` for segment 0, which starts from
+    /// init, and for a segment whose predecessor is sampled too, which its verifier computes.
+    pub start: Option<TraceLeaf>,
     /// The verifier's commitment.
     pub attestation: Option<Hash>,
     /// The worker's leaf, once revealed.
