@@ -173,7 +173,7 @@ pub fn reexecute(
     start_state: &[u8],
     start_fuel: u64,
 ) -> Result<TraceLeaf, Error> {
-    let mut leaves = reexecute_run(
+    let (mut leaves, _) = reexecute_run(
         executor,
         module,
         inputs,
@@ -188,8 +188,10 @@ pub fn reexecute(
 
 /// Re-execute `count` consecutive segments from segment `first`, starting from `start_state`
 /// (the state after segment `first − 1`, whose cumulative fuel was `start_fuel`), returning
-/// their leaves in order. A verifier checking a run of sampled segments computes the start of
-/// every segment after the first itself, so no start inside the run is ever revealed.
+/// their leaves in order and the state after the last of them. A verifier checking a run of
+/// sampled segments computes the start of every segment after the first itself, so no start
+/// inside the run is ever revealed; a run that ends the trace gives the final state, from which
+/// the verifier checks the model (`export`) and metrics (`eval`) too.
 #[allow(clippy::too_many_arguments)]
 pub fn reexecute_run(
     executor: &Executor,
@@ -200,7 +202,7 @@ pub fn reexecute_run(
     count: u64,
     start_state: &[u8],
     start_fuel: u64,
-) -> Result<Vec<TraceLeaf>, Error> {
+) -> Result<(Vec<TraceLeaf>, Vec<u8>), Error> {
     spec.check()?;
     let end = first.saturating_add(count);
     if count == 0 || end > spec.segments() {
@@ -209,7 +211,7 @@ pub fn reexecute_run(
             count: spec.segments(),
         }));
     }
-    let (leaves, _) = segments(
+    segments(
         executor,
         module,
         inputs,
@@ -217,8 +219,7 @@ pub fn reexecute_run(
         first..end,
         (start_state.to_vec(), start_fuel),
         |_, _| Ok(()),
-    )?;
-    Ok(leaves)
+    )
 }
 
 /// Runs the segments `range` from `start` (the state before the first of them and the

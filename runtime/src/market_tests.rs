@@ -212,6 +212,13 @@ fn a_job_goes_from_bid_to_settlement_through_blocks() {
         RuntimeCall::Verification(pallet_verification::Call::RevealStarts { job: 0, starts }),
     )]);
     let salt = [5u8; 32];
+    // The last segment's verifier also computed the committed model and metrics.
+    let result = |segment: u64| {
+        (segment == 3).then(|| pallet_verification::FinalResult {
+            output,
+            metrics: Hash::of(br#"{"accuracy":0.97}"#),
+        })
+    };
     let attest = (0..2u32)
         .map(|i| {
             let commitment = pallet_verification::attestation_hash(
@@ -219,6 +226,7 @@ fn a_job_goes_from_bid_to_settlement_through_blocks() {
                 i,
                 &charlie,
                 &leaf(segments[i as usize]),
+                &result(segments[i as usize]),
                 &salt,
             );
             (
@@ -248,6 +256,7 @@ fn a_job_goes_from_bid_to_settlement_through_blocks() {
                     job: 0,
                     check: i,
                     leaf: leaf(segments[i as usize]),
+                    result: result(segments[i as usize]),
                     salt,
                 }),
             )

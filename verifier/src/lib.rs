@@ -11,9 +11,11 @@
 //!   segment has a start revealed), fetch the module, dataset and that start state (segment 0
 //!   starts from the job's `init`, computed here), re-execute the whole run with the engine,
 //!   carrying the cumulative fuel from the start leaf, and commit to each leaf it produced:
-//!   `attestation_hash(job, check, me, leaf, salt)` with a fresh random salt per check. Leaves
-//!   and salts are written to disk *before* any commitment is sent, so a restart can still
-//!   open them.
+//!   `attestation_hash(job, check, me, leaf, result, salt)` with a fresh random salt per check,
+//!   where `result` is, for the job's last segment only, the blake3 of `export` and of `eval`
+//!   of the final state it computed (the model and metrics the worker must have committed).
+//!   Leaves, results and salts are written to disk *before* any commitment is sent, so a
+//!   restart can still open them.
 //! - **reveal**: once the worker has revealed its leaves, open the commitment.
 //!
 //! Nothing the worker says is trusted: the start state is checked against the hash the ledger
@@ -32,7 +34,7 @@ use agora_engine::{reexecute_run, Executor, JobInputs, RunSpec, Settings};
 use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, Hash};
 use pallet_jobs::JobId;
-use pallet_verification::{attestation_hash, Audit, Phase};
+use pallet_verification::{attestation_hash, Audit, FinalResult, Phase};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -53,10 +55,17 @@ pub struct VerifierConfig {
 #[derive(Debug, Serialize, Deserialize)]
 struct Attestation {
     leaf: (u64, Hash, u64),
+    /// For the last segment: blake3 of the model and of the metrics computed from the final state.
+    result: Option<(Hash, Hash)>,
     salt: [u8; 32],
 }
 
 impl Attestation {
+    fn result(&self) -> Option<FinalResult> {
+        self.result
+            .map(|(output, metrics)| FinalResult { output, metrics })
+    }
+
     fn leaf(&self) -> TraceLeaf {
         TraceLeaf {
             index: self.leaf.0,
@@ -178,8 +187,14 @@ impl Verifier {
             self.reexecute_run_of(state, id, audit, check).await?;
         }
         let attestation = self.stored_attestation(id, check)?;
-        let commitment =
-            attestation_hash(id, check, &self.me, &attestation.leaf(), &attestation.salt);
+        let commitment = attestation_hash(
+            id,
+            check,
+            &self.me,
+            &attestation.leaf(),
+            &attestation.result(),
+            &attestation.salt,
+        );
         let call = agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Attest {
             job: id,
             check,
@@ -249,30 +264,42 @@ impl Verifier {
         let params = job.spec.params.clone();
         let settings = Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
         tracing::info!(job = id, first, last, "re-executing");
-        let leaves = tokio::task::spawn_blocking(move || -> Result<Vec<TraceLeaf>, Error> {
-            let executor = Executor::new(settings)?;
-            let module = executor.load(&wasm)?;
-            let inputs = JobInputs {
-                params: &params,
-                dataset: &dataset,
-            };
-            let start_state = match start_state {
-                Some(bytes) => bytes,
-                // Segment 0 starts from the job's own initial state.
-                None => executor.init(&module, &params, &dataset, spec.seed)?.bytes,
-            };
-            let count = last - first + 1;
-            Ok(reexecute_run(
-                &executor,
-                &module,
-                inputs,
-                spec,
-                first,
-                count,
-                &start_state,
-                start_fuel,
-            )?)
-        })
+        // A run that ends the trace also checks the committed model and metrics.
+        let ends_trace = last.saturating_add(1) == audit.segments;
+        let (leaves, result) = tokio::task::spawn_blocking(
+            move || -> Result<(Vec<TraceLeaf>, Option<(Hash, Hash)>), Error> {
+                let executor = Executor::new(settings)?;
+                let module = executor.load(&wasm)?;
+                let inputs = JobInputs {
+                    params: &params,
+                    dataset: &dataset,
+                };
+                let start_state = match start_state {
+                    Some(bytes) => bytes,
+                    // Segment 0 starts from the job's own initial state.
+                    None => executor.init(&module, &params, &dataset, spec.seed)?.bytes,
+                };
+                let count = last - first + 1;
+                let (leaves, end_state) = reexecute_run(
+                    &executor,
+                    &module,
+                    inputs,
+                    spec,
+                    first,
+                    count,
+                    &start_state,
+                    start_fuel,
+                )?;
+                let result = if ends_trace {
+                    let model = executor.export(&module, &params, &dataset, &end_state)?;
+                    let metrics = executor.eval(&module, &params, &dataset, &end_state)?;
+                    Some((Hash::of(&model.bytes), Hash::of(&metrics.bytes)))
+                } else {
+                    None
+                };
+                Ok((leaves, result))
+            },
+        )
         .await
         .map_err(|e| Error::InvalidJob(format!("re-execution of job #{id} panicked: {e}")))??;
         for leaf in leaves {
@@ -287,6 +314,7 @@ impl Verifier {
             rand::rngs::OsRng.fill_bytes(&mut salt);
             let attestation = Attestation {
                 leaf: (leaf.index, leaf.state_hash, leaf.fuel),
+                result: result.filter(|_| leaf.index == last && ends_trace),
                 salt,
             };
             // On disk before the commitment leaves: a restart must be able to open it.
@@ -302,6 +330,7 @@ impl Verifier {
                 job: id,
                 check,
                 leaf: attestation.leaf(),
+                result: attestation.result(),
                 salt: attestation.salt,
             },
         );

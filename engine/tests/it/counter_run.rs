@@ -119,7 +119,7 @@ fn a_run_of_segments_reexecuted_from_its_first_start_reproduces_every_leaf() {
     let Recorded { run, states } = record(&executor);
     let job = executor.load(&counter()).expect("loads");
     // Segments 2, 3 and 4 from the state after segment 1: the starts of 3 and 4 are computed.
-    let leaves = reexecute_run(
+    let (leaves, end_state) = reexecute_run(
         &executor,
         &job,
         INPUTS,
@@ -131,6 +131,10 @@ fn a_run_of_segments_reexecuted_from_its_first_start_reproduces_every_leaf() {
     )
     .expect("re-executes");
     assert_eq!(leaves, run.leaves[2..]);
+    assert_eq!(
+        end_state, run.final_state,
+        "a run to the end gives the final state"
+    );
     // A run past the end of the trace is refused, naming the last segment it asked for.
     let err = reexecute_run(&executor, &job, INPUTS, SPEC, 3, 3, &states[3], 0)
         .expect_err("out of range");

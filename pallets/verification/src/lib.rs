@@ -17,9 +17,12 @@
 //!                        before s; the state blob must be registered so verifiers can fetch
 //!                        it); s = 0 starts from init; later segments of a run: nothing
 //!   AwaitingAttestations verifier: attest(h), h = attestation_hash(job, check, verifier, leaf,
-//!                        salt) — a commitment to the leaf it computed, hiding it
+//!                        result, salt) — a commitment to the leaf (and, for the last segment,
+//!                        the model and metrics) it computed, hiding them
 //!   AwaitingLeaves       worker: reveal_leaves — leaf s with its proof, for every check
-//!   AwaitingReveals      verifier: reveal_attestation(leaf, salt) — opened and compared
+//!   AwaitingReveals      verifier: reveal_attestation(leaf, result, salt) — opened and compared;
+//!                        for the last segment `result` is (blake3(export), blake3(eval)) of the
+//!                        verifier's final state, compared with the committed model and metrics
 //! ```
 //!
 //! Each phase has a deadline (`REVEAL_BLOCKS` for the worker's phases, `ATTEST_BLOCKS` for the
@@ -57,7 +60,7 @@
 pub mod sampling;
 mod types;
 
-pub use types::{Audit, Check, CheckOutcome, Phase};
+pub use types::{Audit, Check, CheckOutcome, FinalResult, Phase};
 
 use agora_primitives::dispatch::{DispatchError, DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
@@ -75,12 +78,14 @@ pub const SAMPLE_TAG: &[u8] = b"agora/sample/v1";
 pub const ATTEST_TAG: &[u8] = b"agora/attest/v1";
 
 /// The commitment a verifier publishes for check `check` of `job`:
-/// `blake3("agora/attest/v1" ‖ job LE ‖ check LE ‖ verifier ‖ SCALE(leaf) ‖ salt)`.
+/// `blake3("agora/attest/v1" ‖ job LE ‖ check LE ‖ verifier ‖ SCALE(leaf) ‖ SCALE(result) ‖
+/// salt)`, where `result` is `Some` exactly for a check of the last segment.
 pub fn attestation_hash(
     job: JobId,
     check: u32,
     verifier: &AccountId,
     leaf: &TraceLeaf,
+    result: &Option<FinalResult>,
     salt: &[u8; 32],
 ) -> Hash {
     Hash::of_parts(&[
@@ -89,6 +94,7 @@ pub fn attestation_hash(
         &check.to_le_bytes(),
         &verifier.0,
         &leaf.encode(),
+        &result.encode(),
         salt,
     ])
 }
@@ -578,27 +584,41 @@ impl<T: Config> Pallet<T> {
         Ok(())
     }
 
-    /// A verifier opens its commitment; the check is decided on the spot.
+    /// A verifier opens its commitment; the check is decided on the spot. The verifier of the
+    /// last segment also reveals the model and metrics it computed from its final state, which
+    /// must be the worker's committed ones for a match; any other verifier reveals none (either
+    /// way round the reveal is `Wrong`: the protocol asks for it, the attestation hides it).
     pub fn reveal_attestation(
         ext: &mut Ext<'_>,
         who: &AccountId,
         job: JobId,
         check: u32,
         leaf: TraceLeaf,
+        result: Option<FinalResult>,
         salt: [u8; 32],
     ) -> DispatchResult {
         let mut audit = Self::load(ext, job, Phase::AwaitingReveals)?;
+        let last = audit.segments.saturating_sub(1);
+        let committed = Jobs::<T>::job(ext, job)
+            .and_then(|job| job.commitment)
+            .map(|c| FinalResult {
+                output: c.output,
+                metrics: Hash::of(&c.metrics),
+            });
         let (index, entry) = Self::verifier_check(&mut audit, who, check)?;
         let (Some(commitment), None) = (entry.attestation, entry.outcome) else {
             return Err(Self::error(Error::NothingToReveal));
         };
-        let outcome = if attestation_hash(job, check, who, &leaf, &salt) != commitment {
+        let outcome = if attestation_hash(job, check, who, &leaf, &result, &salt) != commitment
+            || result.is_some() != (entry.segment == last)
+        {
             CheckOutcome::Wrong
-        } else if entry.worker_leaf == Some(leaf) {
+        } else if entry.worker_leaf == Some(leaf) && (result.is_none() || result == committed) {
             CheckOutcome::Match
         } else {
             CheckOutcome::Mismatch
         };
+        entry.verifier_result = result;
         entry.verifier_leaf = Some(leaf);
         let mut decided = entry.clone();
         Self::decide(ext, job, index, &mut decided, outcome);
@@ -682,8 +702,9 @@ impl<T: Config> Pallet<T> {
                 job,
                 check,
                 leaf,
+                result,
                 salt,
-            } => Self::reveal_attestation(ext, who, *job, *check, *leaf, *salt),
+            } => Self::reveal_attestation(ext, who, *job, *check, *leaf, *result, *salt),
         }
     }
 
@@ -779,7 +800,7 @@ pub enum Call {
         job: JobId,
         /// The check index.
         check: u32,
-        /// `attestation_hash(job, check, verifier, leaf, salt)`.
+        /// `attestation_hash(job, check, verifier, leaf, result, salt)`.
         commitment: Hash,
     },
     /// The worker reveals its sampled leaves.
@@ -799,6 +820,8 @@ pub enum Call {
         check: u32,
         /// The leaf it computed.
         leaf: TraceLeaf,
+        /// For the last segment, the model and metrics it computed; `None` otherwise.
+        result: Option<FinalResult>,
         /// The salt of its commitment.
         salt: [u8; 32],
     },

@@ -172,6 +172,7 @@ impl<T: Config> Pallet<T> {
                     attestation: None,
                     worker_leaf: None,
                     verifier_leaf: None,
+                    verifier_result: None,
                     outcome: None,
                 }));
             }

@@ -197,6 +197,16 @@ fn reveal_leaves(state: &mut State, segments: &[u64]) {
     .unwrap();
 }
 
+/// What an honest verifier of `segment` reveals besides its leaf: for the job's last segment,
+/// the model and metrics of the commitment (the honest worker's); nothing for other segments.
+fn result(state: &impl StateRead, segment: u64) -> Option<FinalResult> {
+    let commitment = Jobs::job(state, 0).unwrap().commitment.unwrap();
+    (segment == commitment.segments - 1).then(|| FinalResult {
+        output: commitment.output,
+        metrics: Hash::of(&commitment.metrics),
+    })
+}
+
 /// The job of `committed(&[CHARLIE])`, sampled (block 4), its starts revealed (block 5) and
 /// both checks attested honestly by Charlie (block 6). Returns the state and the sampled
 /// segments.
@@ -205,7 +215,15 @@ fn attested() -> (State, Vec<u64>) {
     let segments = sampled(&mut state);
     reveal_starts(&mut state, &segments);
     for i in 0..2u32 {
-        let hash = attestation_hash(0, i, &CHARLIE, &leaf(segments[i as usize]), &SALT);
+        let segment = segments[i as usize];
+        let hash = attestation_hash(
+            0,
+            i,
+            &CHARLIE,
+            &leaf(segment),
+            &result(&state, segment),
+            &SALT,
+        );
         step(&mut state, 6, |ext| {
             Verification::attest(ext, &CHARLIE, 0, i, hash)
         })
@@ -221,7 +239,14 @@ fn run_checks(state: &mut State, segments: &[u64], computed: impl Fn(u64) -> Tra
     let audit = Verification::audit(state, 0).unwrap();
     for (i, check) in audit.checks.iter().enumerate() {
         let i = u32::try_from(i).unwrap();
-        let hash = attestation_hash(0, i, &check.verifier, &computed(check.segment), &SALT);
+        let hash = attestation_hash(
+            0,
+            i,
+            &check.verifier,
+            &computed(check.segment),
+            &result(state, check.segment),
+            &SALT,
+        );
         step(state, 6, |ext| {
             Verification::attest(ext, &check.verifier, 0, i, hash)
         })
@@ -231,6 +256,7 @@ fn run_checks(state: &mut State, segments: &[u64], computed: impl Fn(u64) -> Tra
     reveal_leaves(state, segments);
     for (i, check) in audit.checks.iter().enumerate() {
         let i = u32::try_from(i).unwrap();
+        let result = result(state, check.segment);
         step(state, 8, |ext| {
             Verification::reveal_attestation(
                 ext,
@@ -238,6 +264,7 @@ fn run_checks(state: &mut State, segments: &[u64], computed: impl Fn(u64) -> Tra
                 0,
                 i,
                 computed(check.segment),
+                result,
                 SALT,
             )
         })
@@ -339,7 +366,15 @@ fn a_reveal_that_does_not_open_the_commitment_is_slashed() {
     let (mut state, segments) = attested();
     reveal_leaves(&mut state, &segments);
     let (result, events) = step(&mut state, 8, |ext| {
-        Verification::reveal_attestation(ext, &CHARLIE, 0, 0, leaf(segments[0]), [0; 32])
+        Verification::reveal_attestation(
+            ext,
+            &CHARLIE,
+            0,
+            0,
+            leaf(segments[0]),
+            result(&*ext, segments[0]),
+            [0; 32],
+        )
     });
     result.unwrap();
     assert!(matches!(
@@ -574,6 +609,47 @@ fn exploit_adjacent_samples_reveal_no_attested_leaf() {
     );
 }
 
+/// Charlie attests every check of `segments` (block 6) with what `computed(segment)` says,
+/// Bob reveals the leaves of his trace `tree` as `worker(segment)` gives them (block 7), and
+/// Charlie opens (block 8). Returns each check's segment and outcome.
+fn checked_by_charlie(
+    state: &mut State,
+    segments: &[u64],
+    (tree, worker): (&TraceTree, impl Fn(u64) -> TraceLeaf),
+    computed: impl Fn(u64) -> (TraceLeaf, Option<FinalResult>),
+) -> Vec<(u64, CheckOutcome)> {
+    for (i, segment) in segments.iter().enumerate() {
+        let check = u32::try_from(i).unwrap();
+        let (leaf, result) = computed(*segment);
+        let hash = attestation_hash(0, check, &CHARLIE, &leaf, &result, &SALT);
+        step(state, 6, |ext| {
+            Verification::attest(ext, &CHARLIE, 0, check, hash)
+        })
+        .0
+        .unwrap();
+    }
+    let leaves = leaves_from(tree, worker, segments);
+    step(state, 7, |ext| {
+        Verification::reveal_leaves(ext, &BOB, 0, leaves)
+    })
+    .0
+    .unwrap();
+    let mut outcomes = Vec::new();
+    for (i, segment) in segments.iter().enumerate() {
+        let check = u32::try_from(i).unwrap();
+        let (leaf, result) = computed(*segment);
+        let (reveal, events) = step(state, 8, |ext| {
+            Verification::reveal_attestation(ext, &CHARLIE, 0, check, leaf, result, SALT)
+        });
+        reveal.unwrap();
+        outcomes.extend(events.into_iter().filter_map(|e| match e {
+            Event::CheckDecided { outcome, .. } => Some((*segment, outcome)),
+            _ => None,
+        }));
+    }
+    outcomes
+}
+
 /// Exploit 2 of issue 10, the verifier's half: a worker whose trace claims more fuel at the
 /// last leaf than the run used (and bills it, which the commit accepts because the bill is
 /// that leaf's) is caught, because the last segment is always sampled and a verifier
@@ -595,33 +671,10 @@ fn exploit_inflated_last_leaf_fuel_is_a_mismatch() {
     .0
     .unwrap();
     // Charlie re-executes honestly: its leaf 3 says 4 Mfuel.
-    for (i, segment) in segments.iter().enumerate() {
-        let check = u32::try_from(i).unwrap();
-        let hash = attestation_hash(0, check, &CHARLIE, &leaf(*segment), &SALT);
-        step(&mut state, 6, |ext| {
-            Verification::attest(ext, &CHARLIE, 0, check, hash)
-        })
-        .0
-        .unwrap();
-    }
-    let leaves = leaves_from(&tree, inflated, &segments);
-    step(&mut state, 7, |ext| {
-        Verification::reveal_leaves(ext, &BOB, 0, leaves)
-    })
-    .0
-    .unwrap();
-    let mut outcomes = Vec::new();
-    for (i, segment) in segments.iter().enumerate() {
-        let check = u32::try_from(i).unwrap();
-        let (result, events) = step(&mut state, 8, |ext| {
-            Verification::reveal_attestation(ext, &CHARLIE, 0, check, leaf(*segment), SALT)
-        });
-        result.unwrap();
-        outcomes.extend(events.into_iter().filter_map(|e| match e {
-            Event::CheckDecided { outcome, check, .. } => Some((segments[check as usize], outcome)),
-            _ => None,
-        }));
-    }
+    let honest = result(&state, 3);
+    let outcomes = checked_by_charlie(&mut state, &segments, (&tree, inflated), |s| {
+        (leaf(s), honest.filter(|_| s == 3))
+    });
     assert!(
         outcomes.contains(&(3, CheckOutcome::Mismatch)),
         "{outcomes:?}"
@@ -630,4 +683,64 @@ fn exploit_inflated_last_leaf_fuel_is_a_mismatch() {
         Jobs::job(&state, 0).unwrap().status,
         JobStatus::Disputed { .. }
     ));
+}
+
+/// Exploit 3 of issue 10: the model was not bound to the trace; a worker could commit an honest
+/// trace with any registered blob as "the model" (and any metrics) and pass every check. Now the
+/// verifier of the last segment computes `export` and `eval` of its own final state and a
+/// different model or metrics is a mismatch.
+#[test]
+fn exploit_model_not_from_the_trace_is_a_mismatch() {
+    // What export/eval of the honest final state give (Bob committed OUTPUT and no metrics).
+    let true_model = Hash([0x0C; 32]);
+    for computed in [
+        FinalResult {
+            output: true_model,
+            metrics: Hash::of(b""),
+        },
+        FinalResult {
+            output: OUTPUT,
+            metrics: Hash::of(br#"{"accuracy":0.99}"#),
+        },
+    ] {
+        let mut state = committed(&[CHARLIE]);
+        let segments = sampled(&mut state);
+        assert_eq!(
+            segments.last(),
+            Some(&3),
+            "the last segment is always sampled"
+        );
+        reveal_starts(&mut state, &segments);
+        let outcomes = checked_by_charlie(&mut state, &segments, (&trace(), leaf), |s| {
+            (leaf(s), (s == 3).then_some(computed))
+        });
+        assert!(
+            outcomes.contains(&(3, CheckOutcome::Mismatch)),
+            "{computed:?}: {outcomes:?}"
+        );
+        assert!(matches!(
+            Jobs::job(&state, 0).unwrap().status,
+            JobStatus::Disputed { .. }
+        ));
+    }
+}
+
+/// The verifier of the last segment must reveal the model and metrics it computed, and no other
+/// verifier may: a reveal the other way round does not follow the protocol and is `Wrong`.
+#[test]
+fn a_last_segment_reveal_without_the_model_is_wrong() {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    reveal_starts(&mut state, &segments);
+    // Charlie attests every check with no result at all (a verifier that skipped export/eval).
+    let outcomes = checked_by_charlie(&mut state, &segments, (&trace(), leaf), |s| (leaf(s), None));
+    assert!(outcomes.contains(&(3, CheckOutcome::Wrong)), "{outcomes:?}");
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|(_, o)| *o == CheckOutcome::Match)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
 }

@@ -43,6 +43,16 @@ pub enum CheckOutcome {
     Wrong,
 }
 
+/// What the verifier of the last segment computes from its own final state and reveals with
+/// its leaf; compared with the worker's commitment (`output`, `blake3(metrics)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct FinalResult {
+    /// blake3 of `export(final state)`: the model's blob hash.
+    pub output: Hash,
+    /// blake3 of `eval(final state)`: the hash of the metrics' bytes.
+    pub metrics: Hash,
+}
+
 /// One sampled segment and the verifier checking it.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct Check {
@@ -60,6 +70,8 @@ pub struct Check {
     pub worker_leaf: Option<TraceLeaf>,
     /// The verifier's leaf, once revealed.
     pub verifier_leaf: Option<TraceLeaf>,
+    /// For the last segment: the model and metrics the verifier computed, once revealed.
+    pub verifier_result: Option<FinalResult>,
     /// The result, once known.
     pub outcome: Option<CheckOutcome>,
 }
