@@ -39,7 +39,7 @@ wait_for_offer "$bin" "$rpc"
 sleep 3 # the verifier's registration
 start=$(date +%s%N)
 "$bin/agora" --rpc "$rpc" --output json job submit --key //Alice "${job[@]}" \
-    --max-price 0.002 --max-fuel 1000000 > "$dir/job.json" 2> "$dir/submit.log"
+    --max-price 0.002 --max-fuel 1500 > "$dir/job.json" 2> "$dir/submit.log"
 market_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 
 python3 - "$http" "$dir/job.json" "$local_ms" "$market_ms" "$fuel_mfuel" <<'PY'

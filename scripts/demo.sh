@@ -36,7 +36,7 @@ wait_for_offer "$bin" "$rpc"
 echo "== //Alice buys training: MLP on digits, params $params"
 "$bin/agora" --rpc "$rpc" --output json job submit --key //Alice \
     --module jobs/dist/mlp.wasm --data datasets/digits.csv --params "$params" --seed "$seed" \
-    --max-price 0.002 --max-fuel 1000000 > "$dir/job.json" || {
+    --max-price 0.002 --max-fuel 1500 > "$dir/job.json" || {
         echo "worker log:"; tail -20 "$dir/worker.log"; echo "verifier log:"; tail -20 "$dir/verifier.log"; exit 1; }
 job=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["job"])' "$dir/job.json")
 

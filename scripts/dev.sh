@@ -51,7 +51,7 @@ Agora dev market on $rpc: node (//Alice validates), worker //Bob, verifier //Cha
 Logs: $base/worker.log, $base/verifier.log. In another terminal, try:
   $bin/agora market
   $bin/agora job submit --key //Alice --module jobs/dist/mlp.wasm --data datasets/digits.csv \\
-      --params '{"epochs":2}' --max-price 0.002 --max-fuel 20000
+      --params '{"epochs":2}' --max-price 0.002 --max-fuel 1000
   $bin/agora job status 0
   $bin/agora job result 0 --out /tmp/agora-result
   $bin/agora balance //Bob

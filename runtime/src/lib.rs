@@ -92,6 +92,7 @@ impl pallet_market::Config for Runtime {
     /// 10⁹ Mfuel: hours of training on the example MLP.
     const MAX_JOB_FUEL: pallet_market::Fuel = 1_000_000_000_000_000;
     const MAX_SEGMENTS: u64 = 4_096;
+    const MAX_SEGMENT_FUEL: pallet_market::Fuel = verification::MAX_SEGMENT_FUEL;
     const MIN_RUN_BLOCKS: u32 = 5;
     const MIN_COLLATERAL: Balance = AGR;
     const VERIFICATION_ESCROW: Balance = verification::VERIFIER_FEE
@@ -129,8 +130,7 @@ impl pallet_verification::Config for Runtime {
     const SAMPLE_SEGMENTS: u32 = verification::SAMPLE_SEGMENTS;
     const VERIFIERS_PER_SEGMENT: u32 = verification::VERIFIERS_PER_SEGMENT;
     const REVEAL_BLOCKS: BlockNumber = 20;
-    /// Re-executing one segment of the example job takes seconds; a minute leaves room.
-    const ATTEST_BLOCKS: BlockNumber = 60;
+    const ATTEST_BLOCKS: BlockNumber = verification::ATTEST_BLOCKS;
 }
 
 /// Spot-check parameters shared by the market (escrow) and jobs (fees).
@@ -142,6 +142,23 @@ pub mod verification {
     pub const SAMPLE_SEGMENTS: u32 = 2;
     /// Verifiers per sampled segment.
     pub const VERIFIERS_PER_SEGMENT: u32 = 1;
+    /// Blocks verifiers have to fetch, re-execute and attest (a minute at 1 s blocks).
+    pub const ATTEST_BLOCKS: BlockNumber = 60;
+    /// The slowest verifier the parameters are sized for: 500 Mfuel/s. The engine re-executes
+    /// the example MLP at about 2,400 Mfuel/s on one core of the 2-core reference machine
+    /// (992 Mfuel in 0.42 s, `docs/benchmarks.md`), so this leaves a factor of ~5 for slower
+    /// machines, a busy core and module compilation. Lower would make every segment shorter
+    /// (a job needs at least `max_fuel / MAX_SEGMENT_FUEL` segments); see
+    /// `docs/verification.md`.
+    pub const MIN_VERIFIER_FUEL_PER_SECOND: pallet_market::Fuel =
+        500 * pallet_market::FUEL_PER_MFUEL;
+    /// Most fuel one segment may use: half the attestation window (the other half is for
+    /// fetching blobs and getting the attestation into a finalized block) at the minimum
+    /// speed, shared by the `SAMPLE_SEGMENTS` segments a verifier may have to re-execute as one
+    /// run (the last segment's verifier also runs `export` and `eval`, each bounded by the same
+    /// per-call limit): 60 s / 2 × 500 Mfuel/s / 2 = 7,500 Mfuel.
+    pub const MAX_SEGMENT_FUEL: pallet_market::Fuel =
+        ATTEST_BLOCKS / 2 * MIN_VERIFIER_FUEL_PER_SECOND / SAMPLE_SEGMENTS as pallet_market::Fuel;
 }
 
 /// The system pallet of this runtime.

@@ -75,6 +75,104 @@ impl Attestation {
     }
 }
 
+/// The leaves a verifier attests for segments `first..=last` when re-executing them ran past
+/// the per-segment fuel bound: a zero state hash and `u64::MAX` fuel, which no trace within
+/// the bound can hold.
+fn over_bound_markers(first: u64, last: u64) -> Vec<TraceLeaf> {
+    (first..=last)
+        .map(|index| TraceLeaf {
+            index,
+            state_hash: Hash::ZERO,
+            fuel: u64::MAX,
+        })
+        .collect()
+}
+
+/// The model and metrics a verifier attests when it could not compute them within the bound.
+fn over_bound_result(ends_trace: bool) -> Option<(Hash, Hash)> {
+    ends_trace.then_some((Hash::ZERO, Hash::ZERO))
+}
+
+/// A run of consecutive segments for a verifier to re-execute, with everything the engine needs.
+struct Rerun {
+    settings: Settings,
+    wasm: Vec<u8>,
+    dataset: Vec<u8>,
+    params: Vec<u8>,
+    spec: RunSpec,
+    /// The state before segment `first` (`None`: segment 0, computed with `init`).
+    start_state: Option<Vec<u8>>,
+    /// The cumulative fuel before segment `first`.
+    start_fuel: u64,
+    first: u64,
+    last: u64,
+    /// Whether `last` is the job's last segment: then `export` and `eval` are checked too.
+    ends_trace: bool,
+}
+
+impl Rerun {
+    /// The run's leaves and, when it ends the trace, the hashes of the model and metrics of the
+    /// final state; past the per-segment fuel bound, markers no honest trace can match.
+    fn execute(self) -> Result<(Vec<TraceLeaf>, Option<(Hash, Hash)>), Error> {
+        let executor = Executor::new(self.settings)?;
+        let module = executor.load(&self.wasm)?;
+        let inputs = JobInputs {
+            params: &self.params,
+            dataset: &self.dataset,
+        };
+        let start_state = match self.start_state {
+            Some(bytes) => bytes,
+            // Segment 0 starts from the job's own initial state.
+            None => {
+                executor
+                    .init(&module, &self.params, &self.dataset, self.spec.seed)?
+                    .bytes
+            }
+        };
+        let (first, last) = (self.first, self.last);
+        let count = last - first + 1;
+        let rerun = reexecute_run(
+            &executor,
+            &module,
+            inputs,
+            self.spec,
+            first,
+            count,
+            &start_state,
+            self.start_fuel,
+        );
+        let (leaves, end_state) = match rerun {
+            Ok(rerun) => rerun,
+            // A segment of the run needs more than the bound: no honest worker could
+            // have committed it within the bound. Attest a marker no trace can contain
+            // (the worker's leaf is either over the bound, its fault at the leaf
+            // reveal, or a lie, a mismatch).
+            Err(agora_engine::Error::OutOfFuel { .. }) => {
+                return Ok((
+                    over_bound_markers(first, last),
+                    over_bound_result(self.ends_trace),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let result = if self.ends_trace {
+            let model = executor.export(&module, &self.params, &self.dataset, &end_state);
+            let metrics = executor.eval(&module, &self.params, &self.dataset, &end_state);
+            match (model, metrics) {
+                (Ok(model), Ok(metrics)) => {
+                    Some((Hash::of(&model.bytes), Hash::of(&metrics.bytes)))
+                }
+                (Err(agora_engine::Error::OutOfFuel { .. }), _)
+                | (_, Err(agora_engine::Error::OutOfFuel { .. })) => over_bound_result(true),
+                (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+            }
+        } else {
+            None
+        };
+        Ok((leaves, result))
+    }
+}
+
 /// Runs the verifier daemon until the process is stopped.
 pub async fn run_verifier(config: VerifierConfig) -> Result<(), Error> {
     let signer = config.daemon.signer.clone();
@@ -262,46 +360,27 @@ impl Verifier {
         let start_fuel = start.map_or(0, |leaf| leaf.fuel);
         let spec = RunSpec::from_ledger(job.spec.seed, job.spec.steps, job.spec.segment_steps)?;
         let params = job.spec.params.clone();
-        let settings = Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
+        let mut settings = Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
+        // Every call within a segment's bound, as the worker's engine ran it.
+        settings.limits.max_fuel_per_call = agora_runtime::verification::MAX_SEGMENT_FUEL;
         tracing::info!(job = id, first, last, "re-executing");
         // A run that ends the trace also checks the committed model and metrics.
         let ends_trace = last.saturating_add(1) == audit.segments;
-        let (leaves, result) = tokio::task::spawn_blocking(
-            move || -> Result<(Vec<TraceLeaf>, Option<(Hash, Hash)>), Error> {
-                let executor = Executor::new(settings)?;
-                let module = executor.load(&wasm)?;
-                let inputs = JobInputs {
-                    params: &params,
-                    dataset: &dataset,
-                };
-                let start_state = match start_state {
-                    Some(bytes) => bytes,
-                    // Segment 0 starts from the job's own initial state.
-                    None => executor.init(&module, &params, &dataset, spec.seed)?.bytes,
-                };
-                let count = last - first + 1;
-                let (leaves, end_state) = reexecute_run(
-                    &executor,
-                    &module,
-                    inputs,
-                    spec,
-                    first,
-                    count,
-                    &start_state,
-                    start_fuel,
-                )?;
-                let result = if ends_trace {
-                    let model = executor.export(&module, &params, &dataset, &end_state)?;
-                    let metrics = executor.eval(&module, &params, &dataset, &end_state)?;
-                    Some((Hash::of(&model.bytes), Hash::of(&metrics.bytes)))
-                } else {
-                    None
-                };
-                Ok((leaves, result))
-            },
-        )
-        .await
-        .map_err(|e| Error::InvalidJob(format!("re-execution of job #{id} panicked: {e}")))??;
+        let rerun = Rerun {
+            settings,
+            wasm,
+            dataset,
+            params,
+            spec,
+            start_state,
+            start_fuel,
+            first,
+            last,
+            ends_trace,
+        };
+        let (leaves, result) = tokio::task::spawn_blocking(move || rerun.execute())
+            .await
+            .map_err(|e| Error::InvalidJob(format!("re-execution of job #{id} panicked: {e}")))??;
         for leaf in leaves {
             let Some((check, _)) = mine.get(&leaf.index) else {
                 continue;

@@ -339,7 +339,10 @@ impl Worker {
         let dataset = fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?;
         let spec = run_spec(job)?;
         let params = job.spec.params.clone();
-        let settings = Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
+        let mut settings = Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
+        // No call may use more than a segment's bound: a segment past it could not be
+        // re-executed by verifiers in time, and committing it would be this worker's fault.
+        settings.limits.max_fuel_per_call = agora_runtime::verification::MAX_SEGMENT_FUEL;
         tracing::info!(
             job = id,
             steps = spec.steps,

@@ -85,6 +85,10 @@ pub trait Config: pallet_staking::Config {
     const MAX_JOB_FUEL: Fuel;
     /// Most segments one job may have.
     const MAX_SEGMENTS: u64;
+    /// Most fuel one segment may use: what a verifier of the documented minimum speed can
+    /// re-execute within the attestation window (see `docs/verification.md`). A bid whose
+    /// `max_fuel` would need longer segments on average is refused.
+    const MAX_SEGMENT_FUEL: Fuel;
     /// Fewest blocks a worker may be given to run a job.
     const MIN_RUN_BLOCKS: u32;
     /// Smallest collateral an offer may put up per job.
@@ -281,6 +285,9 @@ pub enum Error {
     /// The escrow would overflow.
     #[error("max price times max fuel overflows")]
     Overflow,
+    /// The max fuel spread over the job's segments exceeds what one segment may use.
+    #[error("the max fuel divided by the segment count exceeds the most fuel one segment may use; ask for shorter segments")]
+    SegmentsTooLong,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -309,6 +316,7 @@ agora_primitives::impl_pallet_error!(Error {
     UnknownBid,
     NotBidOwner,
     Overflow,
+    SegmentsTooLong,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -637,6 +645,12 @@ impl<T: Config> Pallet<T> {
         ensure!(
             spec.steps != 0 && spec.segment_steps != 0 && spec.segments() <= T::MAX_SEGMENTS,
             Self::error(Error::BadJobShape)
+        );
+        // Exploit 7 of issue 10: a segment too long to re-execute within the attestation
+        // window makes every drawn verifier miss (and be slashed) while the job passes.
+        ensure!(
+            terms.max_fuel <= spec.segments().saturating_mul(T::MAX_SEGMENT_FUEL),
+            Self::error(Error::SegmentsTooLong)
         );
         ensure!(
             spec.params.len() <= to_usize(T::MAX_PARAMS_LEN),

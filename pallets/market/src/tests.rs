@@ -240,8 +240,16 @@ fn bad_bids_are_refused_and_change_nothing() {
         (
             ALICE,
             spec(),
-            terms(Balance::MAX / 2, 1_000 * MFUEL),
+            terms(Balance::MAX / 2, 400 * MFUEL),
             Error::Overflow,
+        ),
+        // Exploit 7 of issue 10: four segments can hold at most 4 × 100 Mfuel; longer segments
+        // could not be re-executed within the attestation window.
+        (
+            ALICE,
+            spec(),
+            terms(AGR, 400 * MFUEL + 1),
+            Error::SegmentsTooLong,
         ),
         (
             ALICE,

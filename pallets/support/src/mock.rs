@@ -93,6 +93,8 @@ pub trait Params {
     const MAX_JOB_FUEL: u64 = 1_000 * 1_000_000;
     /// `pallet_market::Config::MAX_SEGMENTS`.
     const MAX_SEGMENTS: u64 = 64;
+    /// `pallet_market::Config::MAX_SEGMENT_FUEL`: 100 Mfuel.
+    const MAX_SEGMENT_FUEL: u64 = 100 * 1_000_000;
     /// `pallet_market::Config::MIN_RUN_BLOCKS`.
     const MIN_RUN_BLOCKS: u32 = 2;
     /// `pallet_market::Config::MIN_COLLATERAL`.
@@ -334,7 +336,7 @@ macro_rules! mock_runtime {
             MAX_OPEN_BIDS: u32, MAX_OPEN_OFFERS: u32, MAX_BIDS_PER_ACCOUNT: u32,
             MAX_OFFERS_PER_PROVIDER: u32, MAX_MATCHES_PER_BLOCK: u32, NEWCOMER_SHARE_PERCENT: u8,
             NEWCOMER_JOBS: u32, MAX_PARAMS_LEN: u32, MAX_JOB_FUEL: u64, MAX_SEGMENTS: u64,
-            MIN_RUN_BLOCKS: u32, MIN_COLLATERAL: $crate::__private::Balance,
+            MAX_SEGMENT_FUEL: u64, MIN_RUN_BLOCKS: u32, MIN_COLLATERAL: $crate::__private::Balance,
             VERIFICATION_ESCROW: $crate::__private::Balance, CLEARING_HISTORY: u32,
             RECENT_MATCHES: u32,
         } type Hooks = $hooks;);

@@ -57,9 +57,11 @@
 //!    its verifier's committed stake.
 //! 3. The verifier list has no repeats and is within its bound.
 
+mod calls;
 pub mod sampling;
 mod types;
 
+pub use calls::{weights, Call};
 pub use types::{Audit, Check, CheckOutcome, FinalResult, Phase};
 
 use agora_primitives::dispatch::{DispatchError, DispatchResult, Weight};
@@ -185,6 +187,17 @@ pub enum Event {
         verifier: AccountId,
         /// The result.
         outcome: CheckOutcome,
+    },
+    /// A sampled segment's revealed leaf claims more fuel than one segment may use (or less
+    /// than its start): the worker is at fault and the job times out.
+    #[codec(index = 8)]
+    SegmentOverFuelBound {
+        /// The job.
+        job: JobId,
+        /// The segment.
+        segment: u64,
+        /// The fuel its leaf claims for it (`u64::MAX` when the cumulative fuel went down).
+        fuel: u64,
     },
 }
 
@@ -573,6 +586,15 @@ impl<T: Config> Pallet<T> {
                 .map_err(|_| Self::error(Error::BadProof))?;
             check.worker_leaf = Some(leaf);
         }
+        Self::deposit_event(ext, Event::LeavesRevealed { job });
+        // A sampled segment over the per-segment fuel bound is the worker's fault: an honest
+        // worker's engine stops such a segment, and verifiers were only ever asked to
+        // re-execute segments within it (they attest an over-the-bound marker instead).
+        if let Some((segment, fuel)) = Self::segment_over_bound(&audit) {
+            Self::deposit_event(ext, Event::SegmentOverFuelBound { job, segment, fuel });
+            Self::worker_fault(ext, job, &audit);
+            return Ok(());
+        }
         Self::advance(
             ext,
             job,
@@ -580,8 +602,31 @@ impl<T: Config> Pallet<T> {
             Phase::AwaitingReveals,
             T::REVEAL_BLOCKS,
         );
-        Self::deposit_event(ext, Event::LeavesRevealed { job });
         Ok(())
+    }
+
+    /// The first sampled segment whose revealed leaf claims more fuel than
+    /// `MAX_SEGMENT_FUEL` (or less cumulative fuel than its start), with the fuel it claims.
+    /// A segment's start fuel is 0 for segment 0, the revealed start leaf's for the first
+    /// segment of a run, and the worker's own revealed leaf of the segment before otherwise.
+    fn segment_over_bound(audit: &Audit) -> Option<(u64, u64)> {
+        let leaf_of = |segment: u64| {
+            audit
+                .checks
+                .iter()
+                .find(|c| c.segment == segment)
+                .and_then(|c| c.worker_leaf)
+        };
+        audit.checks.iter().find_map(|check| {
+            let leaf = check.worker_leaf?;
+            let start = match (check.segment.checked_sub(1), check.start) {
+                (None, _) => 0,
+                (Some(_), Some(start)) => start.fuel,
+                (Some(previous), None) => leaf_of(previous)?.fuel,
+            };
+            let fuel = leaf.fuel.checked_sub(start).unwrap_or(u64::MAX);
+            (fuel > <T as pallet_market::Config>::MAX_SEGMENT_FUEL).then_some((check.segment, fuel))
+        })
     }
 
     /// A verifier opens its commitment; the check is decided on the spot. The verifier of the
@@ -770,101 +815,6 @@ impl<T: Config> JobVerification for Pallet<T> {
             Phase::AwaitingSample,
             now.saturating_add(1),
         );
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Calls
-
-/// Calls of the verification pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub enum Call {
-    /// Joins the verifier list (needs `VERIFIER_MIN_STAKE` of uncommitted stake).
-    #[codec(index = 0)]
-    RegisterVerifier,
-    /// Leaves the verifier list.
-    #[codec(index = 1)]
-    DeregisterVerifier,
-    /// The worker reveals the sampled segments' starts.
-    #[codec(index = 2)]
-    RevealStarts {
-        /// The job.
-        job: JobId,
-        /// Per check: `None` for segment 0, else leaf `s − 1` and its proof.
-        starts: Vec<Option<(TraceLeaf, InclusionProof)>>,
-    },
-    /// A verifier commits to its computed leaf.
-    #[codec(index = 3)]
-    Attest {
-        /// The job.
-        job: JobId,
-        /// The check index.
-        check: u32,
-        /// `attestation_hash(job, check, verifier, leaf, result, salt)`.
-        commitment: Hash,
-    },
-    /// The worker reveals its sampled leaves.
-    #[codec(index = 4)]
-    RevealLeaves {
-        /// The job.
-        job: JobId,
-        /// Per check: leaf `s` and its proof.
-        leaves: Vec<(TraceLeaf, InclusionProof)>,
-    },
-    /// A verifier opens its commitment.
-    #[codec(index = 5)]
-    RevealAttestation {
-        /// The job.
-        job: JobId,
-        /// The check index.
-        check: u32,
-        /// The leaf it computed.
-        leaf: TraceLeaf,
-        /// For the last segment, the model and metrics it computed; `None` otherwise.
-        result: Option<FinalResult>,
-        /// The salt of its commitment.
-        salt: [u8; 32],
-    },
-}
-
-impl Call {
-    /// Weight of the call, fixed before dispatch.
-    pub fn weight(&self) -> Weight {
-        let per_proof =
-            |n: usize| weights::PER_PROOF.saturating_mul(u64::try_from(n).unwrap_or(u64::MAX));
-        match self {
-            Call::RegisterVerifier | Call::DeregisterVerifier => weights::REGISTER,
-            Call::RevealStarts { starts, .. } => {
-                weights::REVEAL.saturating_add(per_proof(starts.len()))
-            }
-            Call::Attest { .. } => weights::ATTEST,
-            Call::RevealLeaves { leaves, .. } => {
-                weights::REVEAL.saturating_add(per_proof(leaves.len()))
-            }
-            Call::RevealAttestation { .. } => weights::ATTEST,
-        }
-    }
-}
-
-/// Weights, in nanoseconds on the reference machine.
-pub mod weights {
-    use super::Weight;
-    /// `register_verifier` / `deregister_verifier`: list read/write.
-    pub const REGISTER: Weight = 30_000;
-    /// Base of a reveal: audit read/write.
-    pub const REVEAL: Weight = 40_000;
-    /// Per Merkle proof checked (20 blake3 compressions at most).
-    pub const PER_PROOF: Weight = 20_000;
-    /// `attest` / `reveal_attestation`: audit read/write, a hash.
-    pub const ATTEST: Weight = 40_000;
-
-    /// End of block with `audits` audits due.
-    pub fn on_finalize(audits: usize) -> Weight {
-        5_000u64.saturating_add(
-            u64::try_from(audits)
-                .unwrap_or(u64::MAX)
-                .saturating_mul(200_000),
-        )
     }
 }
 

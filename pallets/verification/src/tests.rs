@@ -744,3 +744,66 @@ fn a_last_segment_reveal_without_the_model_is_wrong() {
         "{outcomes:?}"
     );
 }
+
+/// Exploit 7 of issue 10: a segment too long to re-execute in the attestation window made every
+/// drawn verifier miss (slashed) while the job passed. Now bids are bounded so that segments fit
+/// (`pallet_market`'s `SegmentsTooLong`), engines stop a segment at `MAX_SEGMENT_FUEL`, and a
+/// worker whose sampled leaf claims more is at fault at its leaf reveal; the verifiers keep
+/// their bonds.
+#[test]
+fn exploit_segment_over_the_fuel_bound_is_the_workers_fault() {
+    // Leaves 0..=2 claim 150 Mfuel (the mock's bound is 100 Mfuel per segment), the last leaf
+    // bills 4 Mfuel: whichever segment is sampled besides the last, some sampled segment is
+    // over the bound or has its cumulative fuel go down.
+    let lying = |i: u64| TraceLeaf {
+        fuel: if i < 3 { 150 * MFUEL } else { 4 * MFUEL },
+        ..leaf(i)
+    };
+    let tree = TraceTree::new((0..4).map(lying).collect()).unwrap();
+    let mut state = committed_as(&[CHARLIE], tree.clone(), 4 * MFUEL);
+    let segments = sampled(&mut state);
+    let starts = starts_from(&tree, lying, &segments);
+    step(&mut state, 5, |ext| {
+        Verification::reveal_starts(ext, &BOB, 0, starts)
+    })
+    .0
+    .unwrap();
+    for (i, segment) in segments.iter().enumerate() {
+        let check = u32::try_from(i).unwrap();
+        let hash = attestation_hash(
+            0,
+            check,
+            &CHARLIE,
+            &leaf(*segment),
+            &result(&state, *segment),
+            &SALT,
+        );
+        step(&mut state, 6, |ext| {
+            Verification::attest(ext, &CHARLIE, 0, check, hash)
+        })
+        .0
+        .unwrap();
+    }
+    let charlie = TestStaking::ledger(&state, &CHARLIE);
+    let bob_bonded = TestStaking::ledger(&state, &BOB).active;
+    let leaves = leaves_from(&tree, lying, &segments);
+    let (result, events) = step(&mut state, 7, |ext| {
+        Verification::reveal_leaves(ext, &BOB, 0, leaves)
+    });
+    result.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::SegmentOverFuelBound { job: 0, .. })),
+        "{events:?}"
+    );
+    assert!(Verification::audit(&state, 0).is_none());
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::TimedOut { .. }
+    ));
+    // Charlie's bonds are released, not slashed; Bob's collateral is.
+    let after = TestStaking::ledger(&state, &CHARLIE);
+    assert_eq!((after.active, after.committed), (charlie.active, 0));
+    assert!(TestStaking::ledger(&state, &BOB).active < bob_bonded);
+}

@@ -1,0 +1,99 @@
+//! The calls of the verification pallet, their encoding (explicit indices) and weights.
+
+use crate::{FinalResult, JobId};
+use agora_primitives::dispatch::Weight;
+use agora_primitives::trace::{InclusionProof, TraceLeaf};
+use agora_primitives::Hash;
+use parity_scale_codec::{Decode, Encode};
+
+/// Calls of the verification pallet.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Call {
+    /// Joins the verifier list (needs `VERIFIER_MIN_STAKE` of uncommitted stake).
+    #[codec(index = 0)]
+    RegisterVerifier,
+    /// Leaves the verifier list.
+    #[codec(index = 1)]
+    DeregisterVerifier,
+    /// The worker reveals the sampled segments' starts.
+    #[codec(index = 2)]
+    RevealStarts {
+        /// The job.
+        job: JobId,
+        /// Per check: `None` for segment 0, else leaf `s − 1` and its proof.
+        starts: Vec<Option<(TraceLeaf, InclusionProof)>>,
+    },
+    /// A verifier commits to its computed leaf.
+    #[codec(index = 3)]
+    Attest {
+        /// The job.
+        job: JobId,
+        /// The check index.
+        check: u32,
+        /// `attestation_hash(job, check, verifier, leaf, result, salt)`.
+        commitment: Hash,
+    },
+    /// The worker reveals its sampled leaves.
+    #[codec(index = 4)]
+    RevealLeaves {
+        /// The job.
+        job: JobId,
+        /// Per check: leaf `s` and its proof.
+        leaves: Vec<(TraceLeaf, InclusionProof)>,
+    },
+    /// A verifier opens its commitment.
+    #[codec(index = 5)]
+    RevealAttestation {
+        /// The job.
+        job: JobId,
+        /// The check index.
+        check: u32,
+        /// The leaf it computed.
+        leaf: TraceLeaf,
+        /// For the last segment, the model and metrics it computed; `None` otherwise.
+        result: Option<FinalResult>,
+        /// The salt of its commitment.
+        salt: [u8; 32],
+    },
+}
+
+impl Call {
+    /// Weight of the call, fixed before dispatch.
+    pub fn weight(&self) -> Weight {
+        let per_proof =
+            |n: usize| weights::PER_PROOF.saturating_mul(u64::try_from(n).unwrap_or(u64::MAX));
+        match self {
+            Call::RegisterVerifier | Call::DeregisterVerifier => weights::REGISTER,
+            Call::RevealStarts { starts, .. } => {
+                weights::REVEAL.saturating_add(per_proof(starts.len()))
+            }
+            Call::Attest { .. } => weights::ATTEST,
+            Call::RevealLeaves { leaves, .. } => {
+                weights::REVEAL.saturating_add(per_proof(leaves.len()))
+            }
+            Call::RevealAttestation { .. } => weights::ATTEST,
+        }
+    }
+}
+
+/// Weights, in nanoseconds on the reference machine.
+pub mod weights {
+    use super::Weight;
+    /// `register_verifier` / `deregister_verifier`: list read/write.
+    pub const REGISTER: Weight = 30_000;
+    /// Base of a reveal: audit read/write.
+    pub const REVEAL: Weight = 40_000;
+    /// Per Merkle proof checked (20 blake3 compressions at most).
+    pub const PER_PROOF: Weight = 20_000;
+    /// `attest` / `reveal_attestation`: audit read/write, a hash.
+    pub const ATTEST: Weight = 40_000;
+
+    /// End of block with `audits` audits due.
+    pub fn on_finalize(audits: usize) -> Weight {
+        5_000u64.saturating_add(
+            u64::try_from(audits)
+                .unwrap_or(u64::MAX)
+                .saturating_mul(200_000),
+        )
+    }
+}
