@@ -120,9 +120,62 @@ pub struct JobReport {
     /// Spot-check phase, while one runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_phase: Option<pallet_verification::Phase>,
+    /// The spot check while it runs: whose move it is, until which block, and each check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditReport>,
     /// The receipt, once settled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt: Option<ReceiptReport>,
+}
+
+/// A running spot check as `job status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    /// Who must act before `deadline`: `worker` (reveal starts or leaves), `verifiers`
+    /// (attest or open), or `chain` (the sample is drawn at the end of the deadline block).
+    pub waiting_on: &'static str,
+    /// Last block of the current phase.
+    pub deadline: BlockNumber,
+    /// One entry per check, in check order.
+    pub checks: Vec<CheckReport>,
+}
+
+/// One check of a running spot check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// The sampled segment.
+    pub segment: u64,
+    /// Its verifier.
+    pub verifier: AccountId,
+    /// Whether the verifier has committed to its result.
+    pub attested: bool,
+    /// The outcome, once decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<pallet_verification::CheckOutcome>,
+}
+
+impl From<&pallet_verification::Audit> for AuditReport {
+    fn from(audit: &pallet_verification::Audit) -> Self {
+        use pallet_verification::Phase;
+        AuditReport {
+            waiting_on: match audit.phase {
+                Phase::AwaitingSample => "chain",
+                Phase::AwaitingStarts | Phase::AwaitingLeaves => "worker",
+                Phase::AwaitingAttestations | Phase::AwaitingReveals => "verifiers",
+            },
+            deadline: audit.deadline,
+            checks: audit
+                .checks
+                .iter()
+                .map(|c| CheckReport {
+                    segment: c.segment,
+                    verifier: c.verifier,
+                    attested: c.attestation.is_some(),
+                    outcome: c.outcome,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A receipt in AGR.
@@ -189,6 +242,7 @@ pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
         escrow: None,
         waited: None,
         audit_phase: None,
+        audit: None,
         receipt: None,
     };
     if let Some(bid) = state.bid(id).await? {
@@ -216,6 +270,7 @@ pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
     }
     if let Some(audit) = state.audit(id).await? {
         report.audit_phase = Some(audit.phase);
+        report.audit = Some((&audit).into());
     }
     Ok(report)
 }
@@ -237,7 +292,26 @@ impl JobReport {
             out.push_str(&format!("  queue time {waited} blocks\n"));
         }
         if let Some(phase) = self.audit_phase {
-            out.push_str(&format!("  spot check: {phase:?}\n"));
+            out.push_str(&format!("  spot check: {phase:?}"));
+            if let Some(audit) = &self.audit {
+                out.push_str(&format!(
+                    ", waiting on the {} until block #{}\n",
+                    audit.waiting_on, audit.deadline
+                ));
+                for check in &audit.checks {
+                    let state = match (check.outcome, check.attested) {
+                        (Some(outcome), _) => format!("{outcome:?}"),
+                        (None, true) => "attested".to_owned(),
+                        (None, false) => "pending".to_owned(),
+                    };
+                    out.push_str(&format!(
+                        "    segment {} by {}: {state}\n",
+                        check.segment, check.verifier
+                    ));
+                }
+            } else {
+                out.push('\n');
+            }
         }
         if let Some(r) = &self.receipt {
             out.push_str(&format!(
@@ -459,4 +533,65 @@ pub async fn cancel(rpc: &Rpc, signer: &Signer, id: u64) -> Result<JobReport, Cl
     };
     tx::send(rpc, signer, call, "cancellation", tx::DEFAULT_TIMEOUT).await?;
     status(rpc, id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pallet_verification::{Audit, Check, CheckOutcome, Phase};
+
+    #[test]
+    fn a_running_spot_check_says_whose_move_it_is_and_until_when() {
+        let check = |segment: u64, attested: bool, outcome: Option<CheckOutcome>| Check {
+            segment,
+            verifier: AccountId([3; 32]),
+            start: None,
+            attestation: attested.then_some(agora_primitives::Hash([1; 32])),
+            worker_leaf: None,
+            verifier_leaf: None,
+            verifier_result: None,
+            outcome,
+        };
+        let audit = Audit {
+            root: agora_primitives::Hash([7; 32]),
+            segments: 4,
+            phase: Phase::AwaitingReveals,
+            deadline: 42,
+            checks: vec![
+                check(1, true, Some(CheckOutcome::Match)),
+                check(3, true, None),
+            ],
+        };
+        let report = JobReport {
+            job: 5,
+            stage: Stage::Committed,
+            status: None,
+            unmatched: None,
+            worker: None,
+            price: None,
+            escrow: None,
+            waited: None,
+            audit_phase: Some(audit.phase),
+            audit: Some((&audit).into()),
+            receipt: None,
+        };
+        let text = report.text();
+        assert!(
+            text.contains("spot check: AwaitingReveals, waiting on the verifiers until block #42"),
+            "{text}"
+        );
+        assert!(
+            text.contains("segment 1 by") && text.contains(": Match"),
+            "{text}"
+        );
+        assert!(
+            text.contains("segment 3 by") && text.contains(": attested"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["audit"]["waiting_on"], "verifiers");
+        assert_eq!(json["audit"]["deadline"], 42);
+        assert_eq!(json["audit"]["checks"][0]["outcome"], "match");
+        assert_eq!(json["audit"]["checks"][1]["attested"], true);
+    }
 }
