@@ -232,19 +232,7 @@ fn stage_of(job: &Job) -> Stage {
 /// Reads the status of job `id`.
 pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
     let state = State::best(rpc);
-    let mut report = JobReport {
-        job: id,
-        stage: Stage::Unknown,
-        status: None,
-        unmatched: None,
-        worker: None,
-        price: None,
-        escrow: None,
-        waited: None,
-        audit_phase: None,
-        audit: None,
-        receipt: None,
-    };
+    let mut report = JobReport::unknown(id);
     if let Some(bid) = state.bid(id).await? {
         let now = state.block_number().await?;
         report.stage = Stage::Queued;
@@ -276,6 +264,23 @@ pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
 }
 
 impl JobReport {
+    /// The report of a job the chain knows nothing about (yet): every field empty.
+    fn unknown(job: u64) -> Self {
+        JobReport {
+            job,
+            stage: Stage::Unknown,
+            status: None,
+            unmatched: None,
+            worker: None,
+            price: None,
+            escrow: None,
+            waited: None,
+            audit_phase: None,
+            audit: None,
+            receipt: None,
+        }
+    }
+
     /// Human-readable rendering.
     pub fn text(&self) -> String {
         let mut out = format!("Job #{}: {:?}\n", self.job, self.stage);
@@ -563,17 +568,10 @@ mod tests {
             ],
         };
         let report = JobReport {
-            job: 5,
             stage: Stage::Committed,
-            status: None,
-            unmatched: None,
-            worker: None,
-            price: None,
-            escrow: None,
-            waited: None,
             audit_phase: Some(audit.phase),
             audit: Some((&audit).into()),
-            receipt: None,
+            ..JobReport::unknown(5)
         };
         let text = report.text();
         assert!(
