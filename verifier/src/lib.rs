@@ -122,12 +122,17 @@ impl Rerun {
         };
         let start_state = match self.start_state {
             Some(bytes) => bytes,
-            // Segment 0 starts from the job's own initial state.
-            None => {
-                executor
-                    .init(&module, &self.params, &self.dataset, self.spec.seed)?
-                    .bytes
-            }
+            // Segment 0 starts from the job's own initial state, under the same bound.
+            None => match executor.init(&module, &self.params, &self.dataset, self.spec.seed) {
+                Ok(init) => init.bytes,
+                Err(agora_engine::Error::OutOfFuel { .. }) => {
+                    return Ok((
+                        over_bound_markers(self.first, self.last),
+                        over_bound_result(self.ends_trace),
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            },
         };
         let (first, last) = (self.first, self.last);
         let count = last - first + 1;
@@ -423,5 +428,74 @@ impl Verifier {
         .await?;
         tracing::info!(job = id, check, "attestation revealed");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn repo_file(path: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(path);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The example MLP on digits in two segments of 6 steps, from its initial state.
+    fn rerun(settings: Settings) -> Rerun {
+        let wasm = repo_file("jobs/dist/mlp.wasm");
+        let dataset = repo_file("datasets/digits.csv");
+        let params = br#"{"hidden":[32],"epochs":1,"batch_size":128}"#.to_vec();
+        Rerun {
+            settings,
+            wasm,
+            dataset,
+            params,
+            spec: RunSpec::from_ledger(7, 12, 6).unwrap(),
+            start_state: None,
+            start_fuel: 0,
+            first: 0,
+            last: 1,
+            ends_trace: true,
+        }
+    }
+
+    /// Exploit 7 of issue 10, the verifier's side: a run whose segments need more fuel than
+    /// the bound gives markers (attested, so the verifier does not miss and is not slashed)
+    /// rather than an error; within the bound it gives the real leaves and result.
+    #[test]
+    fn a_run_past_the_fuel_bound_attests_markers_instead_of_missing() {
+        // One compiled-module cache for every executor below: two compilations (one per
+        // limits), not five.
+        let cache = tempfile::tempdir().unwrap();
+        let settings = Settings::with_cache_dir(Some(cache.path().to_path_buf()));
+        let (leaves, result) = rerun(settings.clone()).execute().unwrap();
+        assert_eq!(leaves.len(), 2);
+        assert!(leaves.iter().all(|l| l.state_hash != Hash::ZERO));
+        assert!(leaves[1].fuel > leaves[0].fuel, "cumulative: {leaves:?}");
+        assert!(matches!(result, Some((model, _)) if model != Hash::ZERO));
+
+        // A bound of half the first segment's fuel, from `init` (which needs more than that
+        // here) and from the initial state given: markers either way.
+        let mut tight = settings.clone();
+        tight.limits.max_fuel_per_call = leaves[0].fuel / 2;
+        let executor = Executor::new(settings.clone()).unwrap();
+        let job = rerun(settings);
+        let module = executor.load(&job.wasm).unwrap();
+        let initial = executor
+            .init(&module, &job.params, &job.dataset, job.spec.seed)
+            .unwrap();
+        for start_state in [None, Some(initial.bytes)] {
+            let (markers, result) = Rerun {
+                start_state,
+                ..rerun(tight.clone())
+            }
+            .execute()
+            .unwrap();
+            assert_eq!(markers, over_bound_markers(0, 1));
+            assert_eq!(result, Some((Hash::ZERO, Hash::ZERO)));
+        }
     }
 }

@@ -807,3 +807,66 @@ fn exploit_segment_over_the_fuel_bound_is_the_workers_fault() {
     assert_eq!((after.active, after.committed), (charlie.active, 0));
     assert!(TestStaking::ledger(&state, &BOB).active < bob_bonded);
 }
+
+/// The `copy` fault of issue 10: a verifier that attests what another verifier committed (it
+/// cannot see any leaf before it commits, so the other's commitment hash is all it can copy)
+/// cannot open it: the hash binds the check index and the verifier's account. It is `Wrong`
+/// and slashed; the honest verifier is paid.
+#[test]
+fn a_copied_attestation_cannot_be_opened_and_is_slashed() {
+    let mut state = committed(&[CHARLIE, DAVE]);
+    let segments = sampled(&mut state);
+    reveal_starts(&mut state, &segments);
+    // The sample may draw one verifier for both checks (a run); hand check 1 to the other
+    // verifier, bond and all, so that there is someone to copy from.
+    let mut audit = Verification::audit(&state, 0).unwrap();
+    let honest = audit.checks[0].verifier;
+    let copier = if honest == CHARLIE { DAVE } else { CHARLIE };
+    if audit.checks[1].verifier == honest {
+        audit.checks[1].verifier = copier;
+        step(&mut state, 5, |ext| {
+            TestStaking::release(ext, &honest, AGR);
+            TestStaking::commit(ext, &copier, AGR).unwrap();
+            Audits::insert(ext, &0, &audit);
+        });
+    }
+    let segment = audit.checks[0].segment;
+    let honest_hash = attestation_hash(
+        0,
+        0,
+        &honest,
+        &leaf(segment),
+        &result(&state, segment),
+        &SALT,
+    );
+    for (check, who) in [(0u32, honest), (1, copier)] {
+        step(&mut state, 6, |ext| {
+            Verification::attest(ext, &who, 0, check, honest_hash)
+        })
+        .0
+        .unwrap();
+    }
+    reveal_leaves(&mut state, &segments);
+    let copier_bonded = TestStaking::ledger(&state, &copier).active;
+    // The copier can only open with what it copied: the honest verifier's leaf and salt.
+    let (result_copied, events) = step(&mut state, 8, |ext| {
+        let result = result(&*ext, segment);
+        Verification::reveal_attestation(ext, &copier, 0, 1, leaf(segment), result, SALT)
+    });
+    result_copied.unwrap();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [Event::CheckDecided {
+                outcome: CheckOutcome::Wrong,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(
+        TestStaking::ledger(&state, &copier).active,
+        copier_bonded - AGR,
+        "the copier's check bond is slashed"
+    );
+}
