@@ -108,16 +108,6 @@ impl Run {
     pub fn training_fuel(&self) -> u64 {
         self.leaves.last().map_or(0, |leaf| leaf.fuel)
     }
-
-    /// Fuel of segment `index` alone (the difference of two cumulative leaves).
-    pub fn segment_fuel(&self, index: usize) -> Option<u64> {
-        let end = self.leaves.get(index)?.fuel;
-        let start = match index.checked_sub(1) {
-            Some(previous) => self.leaves.get(previous)?.fuel,
-            None => 0,
-        };
-        end.checked_sub(start)
-    }
 }
 
 /// Run `module` on `inputs` as `spec` says. `on_state(i, bytes)` sees every state as it is

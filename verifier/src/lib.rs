@@ -34,7 +34,7 @@ use agora_engine::{reexecute_run, Executor, JobInputs, RunSpec, Settings};
 use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, Hash};
 use pallet_jobs::JobId;
-use pallet_verification::{attestation_hash, Audit, FinalResult, Phase};
+use pallet_verification::{attestation_hash, sampling, Audit, FinalResult, Phase};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -112,65 +112,49 @@ struct Rerun {
 
 impl Rerun {
     /// The run's leaves and, when it ends the trace, the hashes of the model and metrics of the
-    /// final state; past the per-segment fuel bound, markers no honest trace can match.
+    /// final state. Past the per-segment fuel bound anywhere (`init`, a segment, `export`,
+    /// `eval`): markers no honest trace can match, since no honest worker could have committed
+    /// such a run within the bound (its leaf is either over the bound, its fault at the leaf
+    /// reveal, or a lie, a mismatch).
     fn execute(self) -> Result<(Vec<TraceLeaf>, Option<(Hash, Hash)>), Error> {
+        let (first, last, ends_trace) = (self.first, self.last, self.ends_trace);
+        match self.compute() {
+            Err(agora_engine::Error::OutOfFuel { .. }) => Ok((
+                over_bound_markers(first, last),
+                over_bound_result(ends_trace),
+            )),
+            other => Ok(other?),
+        }
+    }
+
+    /// [`Rerun::execute`] without the bound's markers: every engine error as it is.
+    fn compute(self) -> Result<(Vec<TraceLeaf>, Option<(Hash, Hash)>), agora_engine::Error> {
         let executor = Executor::new(self.settings)?;
         let module = executor.load(&self.wasm)?;
-        let inputs = JobInputs {
-            params: &self.params,
-            dataset: &self.dataset,
-        };
+        let (params, dataset) = (&self.params, &self.dataset);
         let start_state = match self.start_state {
             Some(bytes) => bytes,
             // Segment 0 starts from the job's own initial state, under the same bound.
-            None => match executor.init(&module, &self.params, &self.dataset, self.spec.seed) {
-                Ok(init) => init.bytes,
-                Err(agora_engine::Error::OutOfFuel { .. }) => {
-                    return Ok((
-                        over_bound_markers(self.first, self.last),
-                        over_bound_result(self.ends_trace),
-                    ))
-                }
-                Err(e) => return Err(e.into()),
-            },
+            None => {
+                executor
+                    .init(&module, params, dataset, self.spec.seed)?
+                    .bytes
+            }
         };
-        let (first, last) = (self.first, self.last);
-        let count = last - first + 1;
-        let rerun = reexecute_run(
+        let (leaves, end_state) = reexecute_run(
             &executor,
             &module,
-            inputs,
+            JobInputs { params, dataset },
             self.spec,
-            first,
-            count,
+            self.first,
+            self.last - self.first + 1,
             &start_state,
             self.start_fuel,
-        );
-        let (leaves, end_state) = match rerun {
-            Ok(rerun) => rerun,
-            // A segment of the run needs more than the bound: no honest worker could
-            // have committed it within the bound. Attest a marker no trace can contain
-            // (the worker's leaf is either over the bound, its fault at the leaf
-            // reveal, or a lie, a mismatch).
-            Err(agora_engine::Error::OutOfFuel { .. }) => {
-                return Ok((
-                    over_bound_markers(first, last),
-                    over_bound_result(self.ends_trace),
-                ))
-            }
-            Err(e) => return Err(e.into()),
-        };
+        )?;
         let result = if self.ends_trace {
-            let model = executor.export(&module, &self.params, &self.dataset, &end_state);
-            let metrics = executor.eval(&module, &self.params, &self.dataset, &end_state);
-            match (model, metrics) {
-                (Ok(model), Ok(metrics)) => {
-                    Some((Hash::of(&model.bytes), Hash::of(&metrics.bytes)))
-                }
-                (Err(agora_engine::Error::OutOfFuel { .. }), _)
-                | (_, Err(agora_engine::Error::OutOfFuel { .. })) => over_bound_result(true),
-                (Err(e), _) | (_, Err(e)) => return Err(e.into()),
-            }
+            let model = executor.export(&module, params, dataset, &end_state)?;
+            let metrics = executor.eval(&module, params, dataset, &end_state)?;
+            Some((Hash::of(&model.bytes), Hash::of(&metrics.bytes)))
         } else {
             None
         };
@@ -286,10 +270,13 @@ impl Verifier {
         audit: &Audit,
         check: u32,
     ) -> Result<(), Error> {
-        if read_json::<Attestation>(&self.attestation_path(id, check))?.is_none() {
-            self.reexecute_run_of(state, id, audit, check).await?;
-        }
-        let attestation = self.stored_attestation(id, check)?;
+        let attestation = match read_json(&self.attestation_path(id, check))? {
+            Some(attestation) => attestation,
+            None => {
+                self.reexecute_run_of(state, id, audit, check).await?;
+                self.stored_attestation(id, check)?
+            }
+        };
         let commitment = attestation_hash(
             id,
             check,
@@ -338,14 +325,12 @@ impl Verifier {
             .get(usize::try_from(check).unwrap_or(usize::MAX))
             .map(|c| c.segment)
             .ok_or_else(|| Error::InvalidJob(format!("job #{id} has no check {check}")))?;
-        let mut first = segment;
-        while first > 0 && mine.contains_key(&(first - 1)) {
-            first -= 1;
-        }
-        let mut last = segment;
-        while mine.contains_key(&last.saturating_add(1)) {
-            last += 1;
-        }
+        // The same runs the chain drew verifiers for (this verifier's segments, ascending).
+        let segments: Vec<u64> = mine.keys().copied().collect();
+        let (first, last) = sampling::runs(&segments)
+            .into_iter()
+            .find(|(first, last)| (*first..=*last).contains(&segment))
+            .ok_or_else(|| Error::InvalidJob(format!("job #{id}: check {check} is not ours")))?;
         let start = mine.get(&first).and_then(|(_, start)| *start);
         if first > 0 && start.is_none() {
             return Err(Error::InvalidJob(format!(

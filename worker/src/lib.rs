@@ -421,16 +421,17 @@ impl Worker {
                 for check in &audit.checks {
                     // Segment 0 starts from init; a segment whose predecessor is sampled too
                     // is started by its verifiers from their own result.
-                    if pallet_verification::sampling::start_leaf(&sample, check.segment).is_none() {
+                    let Some(previous) =
+                        pallet_verification::sampling::start_leaf(&sample, check.segment)
+                    else {
                         starts.push(None);
                         continue;
-                    }
-                    // The state before segment s is checkpoint s (after segment s − 1).
+                    };
+                    // The state after segment s − 1 is checkpoint s.
                     let path = dir.join(format!("states/{}.state", check.segment));
                     let bytes = std::fs::read(&path)
                         .map_err(|e| agora_client::Error::file("read", &path, e))?;
                     ensure_blob(&self.rpc, &self.signer, &bytes, "checkpoint registration").await?;
-                    let previous = check.segment.saturating_sub(1);
                     starts.push(Some((leaf(previous)?, tree.prove(previous)?)));
                 }
                 let call = agora_runtime::RuntimeCall::Verification(

@@ -236,41 +236,12 @@ fn attested() -> (State, Vec<u64>) {
 /// Runs the protocol with each check attested by its verifier as `computed(segment)` says.
 fn run_checks(state: &mut State, segments: &[u64], computed: impl Fn(u64) -> TraceLeaf) {
     reveal_starts(state, segments);
-    let audit = Verification::audit(state, 0).unwrap();
-    for (i, check) in audit.checks.iter().enumerate() {
-        let i = u32::try_from(i).unwrap();
-        let hash = attestation_hash(
-            0,
-            i,
-            &check.verifier,
-            &computed(check.segment),
-            &result(state, check.segment),
-            &SALT,
-        );
-        step(state, 6, |ext| {
-            Verification::attest(ext, &check.verifier, 0, i, hash)
-        })
-        .0
-        .unwrap();
-    }
-    reveal_leaves(state, segments);
-    for (i, check) in audit.checks.iter().enumerate() {
-        let i = u32::try_from(i).unwrap();
-        let result = result(state, check.segment);
-        step(state, 8, |ext| {
-            Verification::reveal_attestation(
-                ext,
-                &check.verifier,
-                0,
-                i,
-                computed(check.segment),
-                result,
-                SALT,
-            )
-        })
-        .0
-        .unwrap();
-    }
+    let results: Vec<Option<FinalResult>> = segments.iter().map(|s| result(state, *s)).collect();
+    let tree = honest_trace(state);
+    checked(state, segments, (&tree, leaf), |s| {
+        let at = segments.iter().position(|x| *x == s).unwrap();
+        (computed(s), results[at])
+    });
 }
 
 /// Job 0 passed verification with no verifier to pay and `missed` checks missed.
@@ -609,21 +580,23 @@ fn exploit_adjacent_samples_reveal_no_attested_leaf() {
     );
 }
 
-/// Charlie attests every check of `segments` (block 6) with what `computed(segment)` says,
-/// Bob reveals the leaves of his trace `tree` as `worker(segment)` gives them (block 7), and
-/// Charlie opens (block 8). Returns each check's segment and outcome.
-fn checked_by_charlie(
+/// Every check's verifier attests (block 6) what `computed(segment)` says, Bob reveals the
+/// leaves of his trace `tree` as `worker(segment)` gives them (block 7), and the verifiers open
+/// (block 8). Returns each check's segment and outcome.
+fn checked(
     state: &mut State,
     segments: &[u64],
     (tree, worker): (&TraceTree, impl Fn(u64) -> TraceLeaf),
     computed: impl Fn(u64) -> (TraceLeaf, Option<FinalResult>),
 ) -> Vec<(u64, CheckOutcome)> {
-    for (i, segment) in segments.iter().enumerate() {
+    let audit = Verification::audit(state, 0).unwrap();
+    assert_eq!(audit.checks.len(), segments.len());
+    for (i, c) in audit.checks.iter().enumerate() {
         let check = u32::try_from(i).unwrap();
-        let (leaf, result) = computed(*segment);
-        let hash = attestation_hash(0, check, &CHARLIE, &leaf, &result, &SALT);
+        let (leaf, result) = computed(c.segment);
+        let hash = attestation_hash(0, check, &c.verifier, &leaf, &result, &SALT);
         step(state, 6, |ext| {
-            Verification::attest(ext, &CHARLIE, 0, check, hash)
+            Verification::attest(ext, &c.verifier, 0, check, hash)
         })
         .0
         .unwrap();
@@ -635,15 +608,15 @@ fn checked_by_charlie(
     .0
     .unwrap();
     let mut outcomes = Vec::new();
-    for (i, segment) in segments.iter().enumerate() {
+    for (i, c) in audit.checks.iter().enumerate() {
         let check = u32::try_from(i).unwrap();
-        let (leaf, result) = computed(*segment);
+        let (leaf, result) = computed(c.segment);
         let (reveal, events) = step(state, 8, |ext| {
-            Verification::reveal_attestation(ext, &CHARLIE, 0, check, leaf, result, SALT)
+            Verification::reveal_attestation(ext, &c.verifier, 0, check, leaf, result, SALT)
         });
         reveal.unwrap();
         outcomes.extend(events.into_iter().filter_map(|e| match e {
-            Event::CheckDecided { outcome, .. } => Some((*segment, outcome)),
+            Event::CheckDecided { outcome, .. } => Some((c.segment, outcome)),
             _ => None,
         }));
     }
@@ -672,7 +645,7 @@ fn exploit_inflated_last_leaf_fuel_is_a_mismatch() {
     .unwrap();
     // Charlie re-executes honestly: its leaf 3 says 4 Mfuel.
     let honest = result(&state, 3);
-    let outcomes = checked_by_charlie(&mut state, &segments, (&tree, inflated), |s| {
+    let outcomes = checked(&mut state, &segments, (&tree, inflated), |s| {
         (leaf(s), honest.filter(|_| s == 3))
     });
     assert!(
@@ -711,7 +684,7 @@ fn exploit_model_not_from_the_trace_is_a_mismatch() {
             "the last segment is always sampled"
         );
         reveal_starts(&mut state, &segments);
-        let outcomes = checked_by_charlie(&mut state, &segments, (&trace(), leaf), |s| {
+        let outcomes = checked(&mut state, &segments, (&trace(), leaf), |s| {
             (leaf(s), (s == 3).then_some(computed))
         });
         assert!(
@@ -733,7 +706,7 @@ fn a_last_segment_reveal_without_the_model_is_wrong() {
     let segments = sampled(&mut state);
     reveal_starts(&mut state, &segments);
     // Charlie attests every check with no result at all (a verifier that skipped export/eval).
-    let outcomes = checked_by_charlie(&mut state, &segments, (&trace(), leaf), |s| (leaf(s), None));
+    let outcomes = checked(&mut state, &segments, (&trace(), leaf), |s| (leaf(s), None));
     assert!(outcomes.contains(&(3, CheckOutcome::Wrong)), "{outcomes:?}");
     assert_eq!(
         outcomes
