@@ -767,8 +767,10 @@ pub mod weights {
     use super::Weight;
     /// `register_blob`: reserve, registry and due-list writes.
     pub const REGISTER_BLOB: Weight = 40_000;
-    /// `commit_result`: job read/write, blob lookup, start of verification (sampling is later).
-    pub const COMMIT_RESULT: Weight = 80_000;
+    /// `commit_result`: job read/write, blob lookup, start of verification (sampling is later),
+    /// and the last leaf's inclusion proof (at most 20 siblings, 20,000 as in
+    /// pallet-verification's `PER_PROOF`).
+    pub const COMMIT_RESULT: Weight = 100_000;
     /// `cancel_job`: two balance moves, market and blob updates.
     pub const CANCEL_JOB: Weight = 80_000;
 

@@ -20,7 +20,8 @@ pub enum Call {
     RevealStarts {
         /// The job.
         job: JobId,
-        /// Per check: `None` for segment 0, else leaf `s − 1` and its proof.
+        /// Per check: leaf `s − 1` and its proof where `sampling::start_leaf` asks for it
+        /// (the first segment `s > 0` of a run), `None` otherwise.
         starts: Vec<Option<(TraceLeaf, InclusionProof)>>,
     },
     /// A verifier commits to its computed leaf.
