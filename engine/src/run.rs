@@ -212,6 +212,53 @@ pub fn reexecute_run(
     )
 }
 
+/// The state after `steps` steps of segment `segment`, computed from `start`: the state before
+/// segment `from` (`None`: the job's initial state, computed with `init`; then `from` must be
+/// 0). The sides of a dispute use it to post or check the state at a bisection midpoint,
+/// which no trace records: whole segments `from..segment`, then `steps` steps of `segment`.
+#[allow(clippy::too_many_arguments)]
+pub fn state_within(
+    executor: &Executor,
+    module: &JobModule,
+    inputs: JobInputs<'_>,
+    spec: RunSpec,
+    from: u64,
+    start: Option<Vec<u8>>,
+    segment: u64,
+    steps: u32,
+) -> Result<Vec<u8>, Error> {
+    spec.check()?;
+    if from > segment || segment >= spec.segments() || steps > spec.steps_in(segment) {
+        return Err(Error::Trace(TraceError::LeafOutOfRange {
+            index: segment,
+            count: spec.segments(),
+        }));
+    }
+    let start = match start {
+        Some(bytes) => bytes,
+        None => {
+            executor
+                .init(module, inputs.params, inputs.dataset, spec.seed)?
+                .bytes
+        }
+    };
+    let (_, state) = segments(
+        executor,
+        module,
+        inputs,
+        spec,
+        from..segment,
+        (start, 0),
+        |_, _| Ok(()),
+    )?;
+    if steps == 0 {
+        return Ok(state);
+    }
+    Ok(executor
+        .segment(module, inputs.params, inputs.dataset, &state, steps)?
+        .bytes)
+}
+
 /// Runs the segments `range` from `start` (the state before the first of them and the
 /// cumulative fuel so far), returning their leaves and the state after the last. `on_state(k,
 /// bytes)` sees the state after segment `k − 1`. `spec.check()` has bounded the range.

@@ -91,6 +91,7 @@ fn main() {
             spec.clone(),
             author,
             Duration::from_millis(1),
+            None,
             Metrics::new(),
         )
         .unwrap()

@@ -13,6 +13,8 @@
 //! - [`txpool`]: the bounded transaction pool and its admission rules.
 //! - [`rpc`]: JSON-RPC over HTTP and WebSocket.
 //! - [`blobs`]: the content-addressed blob store and its collector.
+//! - [`referee`]: executes disputed job steps for the runtime, from the blob store, with
+//!   `agora-engine`.
 //! - [`metrics`]: Prometheus metrics.
 //!
 //! Dependencies inside the crate run one way: `rpc` and `blobs` read through [`chain`];
@@ -23,6 +25,7 @@ pub mod blobs;
 pub mod chain;
 pub mod consensus;
 pub mod metrics;
+pub mod referee;
 pub mod rpc;
 pub mod storage;
 pub mod txpool;

@@ -13,7 +13,9 @@
 //! (see `agora_node::blobs`). The default base path is `$XDG_DATA_HOME/agora-node` (or
 //! `~/.local/share/agora-node`).
 
+use agora_node::referee::EngineReferee;
 use agora_node::{blobs, chain, consensus, metrics, rpc, storage};
+use agora_primitives::referee::Referee;
 use agora_primitives::{AccountId, Hash};
 use agora_runtime::genesis::{dev_consensus_seed, ChainSpec};
 use clap::{Args, Parser, Subcommand};
@@ -369,15 +371,27 @@ fn open_stores(
 
     let db = Arc::new(storage::Database::open(&db_dir)?);
     let metrics = metrics::Metrics::new();
-    let chain = chain::Chain::open(db, spec.clone(), author, block_time, metrics.clone())?;
-    let (finalized_hash, finalized) = chain.finalized_head();
-    tracing::info!(genesis = %chain.genesis_hash(), finalized = finalized.number(), hash = %finalized_hash, "database open");
     let blobs = Arc::new(blobs::BlobStore::open_with_metrics(
         &base.join("blobs"),
         metrics.clone(),
     )?);
     let totals = blobs.totals();
     tracing::info!(dir = %blobs.dir().display(), blobs = totals.count, bytes = totals.bytes, "blob store open");
+    // Disputed steps run on the blobs this node holds; compiled modules are cached beside them.
+    let referee: Arc<dyn Referee> = Arc::new(EngineReferee::new(
+        blobs.clone(),
+        Some(base.join("referee-cache")),
+    ));
+    let chain = chain::Chain::open(
+        db,
+        spec.clone(),
+        author,
+        block_time,
+        Some(referee),
+        metrics.clone(),
+    )?;
+    let (finalized_hash, finalized) = chain.finalized_head();
+    tracing::info!(genesis = %chain.genesis_hash(), finalized = finalized.number(), hash = %finalized_hash, "database open");
     Ok(Stores {
         chain,
         blobs,

@@ -10,8 +10,11 @@
 //! - [`smt`]: the sparse Merkle tree that authenticates the state (root in every header).
 //! - [`trace`]: the execution-trace commitment (a Merkle tree over one leaf per job segment) and
 //!   its inclusion proofs, checked by the verifier and by runtime pallets alike.
+//! - [`referee`]: the host interface through which the runtime has the node execute one
+//!   disputed step of a job.
 
 pub mod dispatch;
+pub mod referee;
 pub mod smt;
 pub mod ss58;
 pub mod storage;

@@ -39,9 +39,11 @@
 //! deterministically at all; the node treats that as fatal and restarts from its last
 //! finalized block, rather than threading an I/O error through every pallet.
 
+use crate::referee::{Referee, RefereeError, RefereeRequest, RefereeVerdict};
 use parity_scale_codec::{Decode, Encode};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// A set of writes: `Some(value)` sets a key, `None` deletes it.
 pub type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
@@ -122,13 +124,17 @@ pub struct RawEvent {
 /// Upper bound on nested transactional layers; dispatch nests at most a handful deep.
 pub const MAX_TRANSACTION_DEPTH: usize = 16;
 
-/// Execution externalities: state overlay, events and the current phase.
+/// Execution externalities: state overlay, events, the current phase, and the host's referee.
 pub struct Ext<'a> {
     backend: &'a dyn StateRead,
     block_changes: Changes,
     layers: Vec<Layer>,
     events: Vec<RawEvent>,
     phase: Phase,
+    referee: Option<Arc<dyn Referee>>,
+    /// Why the referee could not decide, the first time in this block it could not: such a
+    /// block cannot be decided on this node (see [`crate::referee`]).
+    undecided: Option<RefereeError>,
 }
 
 struct Layer {
@@ -145,7 +151,34 @@ impl<'a> Ext<'a> {
             layers: Vec::new(),
             events: Vec::new(),
             phase: Phase::Initialization,
+            referee: None,
+            undecided: None,
         }
+    }
+
+    /// Attaches `referee`: calls that need a disputed step executed reach the node's engine
+    /// through it.
+    pub fn set_referee(&mut self, referee: Option<Arc<dyn Referee>>) {
+        self.referee = referee;
+    }
+
+    /// Executes `request` through the attached referee. When it cannot decide, the reason is
+    /// also remembered ([`Ext::take_undecided`]): the executive then keeps the call out of the
+    /// block it builds, or refuses the block it imports, whatever the pallet did with the error.
+    pub fn referee(&mut self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
+        let result = match &self.referee {
+            Some(referee) => referee.run(request),
+            None => Err(RefereeError::Detached),
+        };
+        if let Err(error) = result {
+            self.undecided.get_or_insert(error);
+        }
+        result
+    }
+
+    /// Why the referee could not decide since the last call, if it could not (cleared here).
+    pub fn take_undecided(&mut self) -> Option<RefereeError> {
+        self.undecided.take()
     }
 
     /// The value at `key` as seen by the code running now.

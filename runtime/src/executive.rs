@@ -26,10 +26,12 @@ use crate::fees::{EXTRINSIC_BASE_WEIGHT, FEE_PER_BYTE, FEE_PER_WEIGHT};
 use crate::limits::{MAX_BLOCK_LEN, MAX_BLOCK_WEIGHT};
 use crate::{Balances, Jobs, Market, RuntimeCall, Staking, System, Verification};
 use agora_primitives::dispatch::{DispatchResult, Weight};
+use agora_primitives::referee::{Referee, RefereeError};
 use agora_primitives::storage::{Changes, Ext, Phase, RawEvent, StateRead};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash, Moment, Nonce};
 use pallet_system::{BlockContext, ContextError};
 use parity_scale_codec::{Compact, Encode};
+use std::sync::Arc;
 
 /// Why an extrinsic cannot be included in the next block.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -101,6 +103,11 @@ pub enum TransactionError {
         /// Length left in the block.
         len_left: usize,
     },
+    /// The call needs the referee, which cannot decide on this node (a blob is missing, or no
+    /// referee is attached). Such a call is left out of blocks this node builds, and a block
+    /// containing it cannot be imported until the node can decide it.
+    #[error("the referee cannot decide this call on this node: {0}")]
+    RefereeUndecided(RefereeError),
 }
 
 /// Why a block is invalid.
@@ -356,9 +363,11 @@ pub struct ExecutedBlock {
     pub weight: Weight,
 }
 
-/// Executes `block` on `state` (the post-state of the block with hash `parent_hash`).
+/// Executes `block` on `state` (the post-state of the block with hash `parent_hash`), with the
+/// node's `referee` for calls that execute a disputed step.
 pub fn execute_block(
     state: &dyn StateRead,
+    referee: Option<Arc<dyn Referee>>,
     genesis_hash: &Hash,
     parent_hash: Hash,
     block: &Block,
@@ -384,6 +393,7 @@ pub fn execute_block(
     }
 
     let mut ext = Ext::new(state);
+    ext.set_referee(referee);
     let context = BlockContext {
         number: header.number(),
         parent_hash: header.parent_hash,
@@ -423,6 +433,9 @@ pub fn execute_block(
             u32::try_from(index).unwrap_or(u32::MAX),
         ));
         weight = weight.saturating_add(apply_checked(&mut ext, xt, &valid, &header.author));
+        if let Some(error) = ext.take_undecided() {
+            return Err(invalid(TransactionError::RefereeUndecided(error)));
+        }
     }
     weight = weight.saturating_add(on_finalize(&mut ext));
 
@@ -485,9 +498,11 @@ impl BuiltBlock {
 }
 
 impl<'a> BlockBuilder<'a> {
-    /// Starts block `parent_number + 1` on `state`, the post-state of `parent_hash`.
+    /// Starts block `parent_number + 1` on `state`, the post-state of `parent_hash`, with the
+    /// node's `referee` for calls that execute a disputed step.
     pub fn new(
         state: &'a dyn StateRead,
+        referee: Option<Arc<dyn Referee>>,
         genesis_hash: Hash,
         parent_hash: Hash,
         timestamp: Moment,
@@ -495,6 +510,7 @@ impl<'a> BlockBuilder<'a> {
     ) -> Result<Self, BlockError> {
         let number = System::block_number(&state).saturating_add(1);
         let mut ext = Ext::new(state);
+        ext.set_referee(referee);
         let context = BlockContext {
             number,
             parent_hash,
@@ -556,7 +572,15 @@ impl<'a> BlockBuilder<'a> {
         ))?;
         let index = u32::try_from(self.extrinsics.len()).unwrap_or(u32::MAX);
         self.ext.set_phase(Phase::ApplyExtrinsic(index));
-        let used = apply_checked(&mut self.ext, &xt, &valid, &self.header.author);
+        let author = self.header.author;
+        // A call this node's referee cannot decide stays out of the block, fee and nonce too.
+        let used = self.ext.transactional(|ext| {
+            let used = apply_checked(ext, &xt, &valid, &author);
+            match ext.take_undecided() {
+                Some(error) => Err(TransactionError::RefereeUndecided(error)),
+                None => Ok(used),
+            }
+        })?;
         self.weight = self.weight.saturating_add(used);
         self.len = self.len.saturating_add(len);
         self.extrinsics.push(xt);

@@ -117,6 +117,7 @@ impl pallet_jobs::Config for Runtime {
     /// Kept short on the development chain; the dispute issue sets it from bisection time.
     const CHALLENGE_BLOCKS: BlockNumber = 3;
     const CANCEL_FEE_PERCENT: u8 = 10;
+    const DISPUTE_REWARD_PERCENT: u8 = 50;
     const JOB_RETENTION: BlockNumber = 100_800;
     const VERIFIER_FEE: Balance = verification::VERIFIER_FEE;
     type Verification = Verification;
@@ -131,6 +132,8 @@ impl pallet_verification::Config for Runtime {
     const VERIFIERS_PER_SEGMENT: u32 = verification::VERIFIERS_PER_SEGMENT;
     const REVEAL_BLOCKS: BlockNumber = 20;
     const ATTEST_BLOCKS: BlockNumber = verification::ATTEST_BLOCKS;
+    const MOVE_BLOCKS: BlockNumber = verification::MOVE_BLOCKS;
+    const REFEREE_FUEL: u64 = verification::REFEREE_FUEL;
 }
 
 /// Spot-check parameters shared by the market (escrow) and jobs (fees).
@@ -159,6 +162,15 @@ pub mod verification {
     /// per-call limit): 60 s / 2 × 500 Mfuel/s / 2 = 7,500 Mfuel.
     pub const MAX_SEGMENT_FUEL: pallet_market::Fuel =
         ATTEST_BLOCKS / 2 * MIN_VERIFIER_FUEL_PER_SECOND / SAMPLE_SEGMENTS as pallet_market::Fuel;
+    /// Blocks each dispute move is due in. A move needs at most one re-execution of part of a
+    /// segment by the side that makes it (the worker may not have kept the state at the
+    /// midpoint): the attestation window, which is sized for a whole segment.
+    pub const MOVE_BLOCKS: BlockNumber = ATTEST_BLOCKS;
+    /// Most fuel the referee gives one engine call: 250 Mfuel, about 29 steps of the example
+    /// MLP. Two such calls at the minimum speed take 1 s, the referee call's weight (half a
+    /// block); a step that needs more cannot be refereed and ends the job as a plain mismatch
+    /// (see `docs/verification.md`).
+    pub const REFEREE_FUEL: u64 = 250 * pallet_market::FUEL_PER_MFUEL;
 }
 
 /// The system pallet of this runtime.

@@ -64,10 +64,21 @@ fn trace() -> TraceTree {
     TraceTree::new((0..4).map(leaf).collect()).unwrap()
 }
 
-#[test]
-fn a_job_goes_from_bid_to_settlement_through_blocks() {
+/// What the spot-check flow leaves for the rest of a test.
+struct Checked {
+    m: MarketChain,
+    escrow: Balance,
+    /// The sampled segments, in check order.
+    segments: Vec<u64>,
+    /// Events of the block with Charlie's reveals.
+    events: Vec<RuntimeEvent>,
+}
+
+/// Alice buys, Bob works (an honest four-segment trace), Charlie verifies and re-executes each
+/// sampled segment to `computed(segment)`; every step is a block. Ends with Charlie's reveals.
+fn spot_checked(computed: impl Fn(u64) -> TraceLeaf) -> Checked {
     let mut m = MarketChain::new();
-    let [alice, bob, charlie] = dev_accounts(["Alice", "Bob", "Charlie"]);
+    let [_, bob, charlie] = dev_accounts(["Alice", "Bob", "Charlie"]);
     let module = Hash::of(b"module");
     let dataset = Hash::of(b"dataset");
     let output = Hash::of(b"model");
@@ -225,7 +236,7 @@ fn a_job_goes_from_bid_to_settlement_through_blocks() {
                 0,
                 i,
                 &charlie,
-                &leaf(segments[i as usize]),
+                &computed(segments[i as usize]),
                 &result(segments[i as usize]),
                 &salt,
             );
@@ -255,7 +266,7 @@ fn a_job_goes_from_bid_to_settlement_through_blocks() {
                 RuntimeCall::Verification(pallet_verification::Call::RevealAttestation {
                     job: 0,
                     check: i,
-                    leaf: leaf(segments[i as usize]),
+                    leaf: computed(segments[i as usize]),
                     result: result(segments[i as usize]),
                     salt,
                 }),
@@ -263,6 +274,23 @@ fn a_job_goes_from_bid_to_settlement_through_blocks() {
         })
         .collect();
     let events = m.block(reveal);
+    Checked {
+        m,
+        escrow,
+        segments,
+        events,
+    }
+}
+
+#[test]
+fn a_job_goes_from_bid_to_settlement_through_blocks() {
+    let Checked {
+        mut m,
+        escrow,
+        events,
+        ..
+    } = spot_checked(leaf);
+    let [alice, bob, charlie] = dev_accounts(["Alice", "Bob", "Charlie"]);
     assert!(events.iter().any(|e| matches!(
         e,
         RuntimeEvent::Jobs(pallet_jobs::Event::JobVerified {
@@ -303,4 +331,108 @@ fn a_job_goes_from_bid_to_settlement_through_blocks() {
     assert_eq!(alice_after.reserved, alice_before.reserved - escrow);
     assert_eq!(Staking::ledger(&m.chain.state, &bob).committed, 0);
     assert_eq!(Staking::ledger(&m.chain.state, &charlie).committed, 0);
+}
+
+/// A stand-in for the node's engine that finds every claim of the worker right.
+struct AgreeingReferee(Hash);
+
+impl agora_primitives::referee::Referee for AgreeingReferee {
+    fn run(
+        &self,
+        _: &agora_primitives::referee::RefereeRequest,
+    ) -> Result<agora_primitives::referee::RefereeVerdict, agora_primitives::referee::RefereeError>
+    {
+        Ok(agora_primitives::referee::RefereeVerdict::Stepped { post_state: self.0 })
+    }
+}
+
+/// Charlie's false leaf is disputed through blocks down to one step. A node without a referee
+/// can neither put the referee call in a block nor import a block that has it (the call, its
+/// fee and nonce are simply not there); with one, the call decides the dispute for Bob.
+#[test]
+fn a_disputed_step_is_decided_only_by_a_node_that_can_referee_it() {
+    let Checked {
+        mut m,
+        segments,
+        events,
+        ..
+    } = spot_checked(|s| match s {
+        // The last segment (always sampled) right, the other one wrong.
+        3 => leaf(s),
+        _ => TraceLeaf {
+            state_hash: Hash::of(b"not the state"),
+            ..leaf(s)
+        },
+    });
+    let disputed = segments[0];
+    assert_ne!(disputed, 3);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        RuntimeEvent::Verification(pallet_verification::Event::DisputeOpened { segment, .. })
+            if *segment == disputed
+    )));
+    // Bob posts a state at every midpoint; Charlie disagrees each time: 10 → 5 → 2 → 1.
+    for _ in 0..3 {
+        m.block(vec![(
+            "Bob",
+            RuntimeCall::Verification(pallet_verification::Call::Bisect {
+                job: 0,
+                state: Hash::of(b"a midpoint"),
+            }),
+        )]);
+        m.block(vec![(
+            "Charlie",
+            RuntimeCall::Verification(pallet_verification::Call::Answer {
+                job: 0,
+                agree: false,
+            }),
+        )]);
+    }
+    let audit = Verification::audit(&m.chain.state, 0).unwrap();
+    assert_eq!(
+        audit.dispute.as_ref().map(|d| d.turn),
+        Some(pallet_verification::Turn::Referee)
+    );
+    let referee_call = |m: &mut MarketChain| {
+        let nonce = *m.nonces.entry("Alice").or_default();
+        m.chain.sign(
+            "Alice",
+            RuntimeCall::Verification(pallet_verification::Call::Referee { job: 0 }),
+            nonce,
+        )
+    };
+    // No referee on this node: the call is not includable.
+    let xt = referee_call(&mut m);
+    assert_eq!(
+        m.chain.try_build(vec![xt]).unwrap_err(),
+        crate::executive::TransactionError::RefereeUndecided(
+            agora_primitives::referee::RefereeError::Detached
+        )
+    );
+    // A node with one builds the block; a node without cannot import it.
+    m.chain.referee = Some(std::sync::Arc::new(AgreeingReferee(Hash::of(
+        b"a midpoint",
+    ))));
+    let xt = referee_call(&mut m);
+    let block = m.chain.build(vec![xt]);
+    let with = m.chain.referee.take();
+    assert!(matches!(
+        m.chain.import(&block),
+        Err(crate::executive::BlockError::InvalidExtrinsic {
+            error: crate::executive::TransactionError::RefereeUndecided(_),
+            ..
+        })
+    ));
+    m.chain.referee = with;
+    let events = m.chain.import(&block).unwrap();
+    assert!(events.contains(&RuntimeEvent::Verification(
+        pallet_verification::Event::Refereed {
+            job: 0,
+            outcome: pallet_verification::RefereeOutcome::WorkerRight,
+        }
+    )));
+    assert!(matches!(
+        Jobs::job(&m.chain.state, 0).unwrap().status,
+        JobStatus::Verified { .. }
+    ));
 }

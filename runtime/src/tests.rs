@@ -43,6 +43,8 @@ pub(crate) struct Chain {
     store: MemoryNodeStore,
     head: Block,
     time: u64,
+    /// The referee blocks are built and imported with (none by default).
+    pub(crate) referee: Option<std::sync::Arc<dyn agora_primitives::referee::Referee>>,
 }
 
 impl Chain {
@@ -58,6 +60,7 @@ impl Chain {
             store,
             head: genesis.block,
             time: 0,
+            referee: None,
         }
     }
 
@@ -73,9 +76,15 @@ impl Chain {
 
     /// Builds a block with `xts` (each must be includable), seals it, and returns it.
     pub(crate) fn build(&mut self, xts: Vec<Extrinsic>) -> Block {
+        self.try_build(xts).unwrap()
+    }
+
+    /// Builds a block with `xts`, or says why one of them is not includable.
+    pub(crate) fn try_build(&mut self, xts: Vec<Extrinsic>) -> Result<Block, TransactionError> {
         self.time += 1_000;
         let mut builder = BlockBuilder::new(
             &self.state,
+            self.referee.clone(),
             self.genesis_hash,
             self.head.hash(),
             self.time,
@@ -83,13 +92,13 @@ impl Chain {
         )
         .unwrap();
         for xt in xts {
-            builder.push(xt).unwrap();
+            builder.push(xt)?;
         }
         let built = builder.finish();
         let root = smt::update(&self.store, self.head.header.state_root, &built.changes)
             .unwrap()
             .root;
-        built.seal(root)
+        Ok(built.seal(root))
     }
 
     /// Validates `xt` as the pool would, against the head's post-state.
@@ -105,7 +114,13 @@ impl Chain {
 
     /// Executes `block` and, if valid, makes it the head.
     pub(crate) fn import(&mut self, block: &Block) -> Result<Vec<RuntimeEvent>, BlockError> {
-        let executed = execute_block(&self.state, &self.genesis_hash, self.head.hash(), block)?;
+        let executed = execute_block(
+            &self.state,
+            self.referee.clone(),
+            &self.genesis_hash,
+            self.head.hash(),
+            block,
+        )?;
         let update =
             smt::update(&self.store, self.head.header.state_root, &executed.changes).unwrap();
         assert_eq!(
@@ -301,6 +316,7 @@ fn nonces_fees_and_limits_are_checked_by_validation() {
     chain.validate(&future).unwrap();
     let mut builder = BlockBuilder::new(
         &chain.state,
+        None,
         chain.genesis_hash,
         chain.head.hash(),
         99_000,
@@ -537,4 +553,20 @@ fn calls_are_tagged_with_their_pallet_index() {
     for (index, call) in calls {
         assert_eq!(call.encode()[0], index, "{call:?}");
     }
+}
+
+/// The referee call's fixed weight covers what it may run: two engine calls (`init` and the
+/// step, or `export` and `eval`) of `REFEREE_FUEL` each at the slowest verifier speed the
+/// parameters assume, and fits in a block with an extrinsic's base weight.
+#[test]
+fn the_referee_weight_covers_two_calls_at_the_minimum_speed_and_fits_a_block() {
+    use crate::verification::{MIN_VERIFIER_FUEL_PER_SECOND, REFEREE_FUEL};
+    let nanos =
+        2 * u128::from(REFEREE_FUEL) * 1_000_000_000 / u128::from(MIN_VERIFIER_FUEL_PER_SECOND);
+    let weight = pallet_verification::weights::REFEREE;
+    assert!(u128::from(weight) >= nanos, "{weight} < {nanos}");
+    assert!(
+        weight + crate::fees::EXTRINSIC_BASE_WEIGHT <= crate::limits::MAX_BLOCK_WEIGHT,
+        "a referee call must fit a block"
+    );
 }

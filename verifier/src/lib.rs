@@ -21,6 +21,7 @@
 //! Nothing the worker says is trusted: the start state is checked against the hash the ledger
 //! holds, and the verifier's leaf is its own re-execution.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use agora_client::blobs::fetch_blob;
@@ -38,6 +39,7 @@ use pallet_verification::{attestation_hash, sampling, Audit, FinalResult, Phase}
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+mod dispute;
 mod error;
 
 pub use error::Error;
@@ -93,15 +95,32 @@ fn over_bound_result(ends_trace: bool) -> Option<(Hash, Hash)> {
     ends_trace.then_some((Hash::ZERO, Hash::ZERO))
 }
 
-/// A run of consecutive segments for a verifier to re-execute, with everything the engine needs.
-struct Rerun {
+/// A run of this verifier's consecutive sampled segments.
+struct Run {
+    first: u64,
+    last: u64,
+    /// The revealed start of `first` (`None` for segment 0).
+    start: Option<TraceLeaf>,
+    /// This verifier's checks by segment: index and revealed start.
+    mine: BTreeMap<u64, (u32, Option<TraceLeaf>)>,
+}
+
+/// What the engine needs to re-execute part of a job, fetched and checked.
+struct Inputs {
     settings: Settings,
     wasm: Vec<u8>,
     dataset: Vec<u8>,
     params: Vec<u8>,
     spec: RunSpec,
-    /// The state before segment `first` (`None`: segment 0, computed with `init`).
+    /// The state before the run (`None`: computed with `init`).
     start_state: Option<Vec<u8>>,
+}
+
+/// A run of consecutive segments for a verifier to re-execute, with everything the engine needs.
+struct Rerun {
+    /// The job's inputs and the state before segment `first` (`None`: segment 0, computed
+    /// with `init`).
+    inputs: Inputs,
     /// The cumulative fuel before segment `first`.
     start_fuel: u64,
     first: u64,
@@ -129,15 +148,16 @@ impl Rerun {
 
     /// [`Rerun::execute`] without the bound's markers: every engine error as it is.
     fn compute(self) -> Result<(Vec<TraceLeaf>, Option<(Hash, Hash)>), agora_engine::Error> {
-        let executor = Executor::new(self.settings)?;
-        let module = executor.load(&self.wasm)?;
-        let (params, dataset) = (&self.params, &self.dataset);
-        let start_state = match self.start_state {
+        let inputs = self.inputs;
+        let executor = Executor::new(inputs.settings)?;
+        let module = executor.load(&inputs.wasm)?;
+        let (params, dataset) = (&inputs.params, &inputs.dataset);
+        let start_state = match inputs.start_state {
             Some(bytes) => bytes,
             // Segment 0 starts from the job's own initial state, under the same bound.
             None => {
                 executor
-                    .init(&module, params, dataset, self.spec.seed)?
+                    .init(&module, params, dataset, inputs.spec.seed)?
                     .bytes
             }
         };
@@ -145,7 +165,7 @@ impl Rerun {
             &executor,
             &module,
             JobInputs { params, dataset },
-            self.spec,
+            inputs.spec,
             self.first,
             self.last - self.first + 1,
             &start_state,
@@ -247,6 +267,13 @@ impl Verifier {
                 }
             }
         }
+        for (job, audit) in &audits {
+            if audit.phase == Phase::Disputed {
+                if let Err(error) = self.answer_dispute(&state, *job, audit).await {
+                    tracing::warn!(job, "{error}");
+                }
+            }
+        }
         // Attestations of audits that ended are no longer needed.
         let live: std::collections::BTreeSet<JobId> = audits.iter().map(|(job, _)| *job).collect();
         if let Ok(entries) = std::fs::read_dir(self.dir.join("attestations")) {
@@ -312,57 +339,20 @@ impl Verifier {
         audit: &Audit,
         check: u32,
     ) -> Result<(), Error> {
-        // This verifier's checks by segment; a run is a stretch of consecutive segments.
-        let mine: std::collections::BTreeMap<u64, (u32, Option<TraceLeaf>)> = audit
-            .checks
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.verifier == self.me)
-            .map(|(i, c)| (c.segment, (u32::try_from(i).unwrap_or(u32::MAX), c.start)))
-            .collect();
         let segment = audit
             .checks
             .get(usize::try_from(check).unwrap_or(usize::MAX))
             .map(|c| c.segment)
             .ok_or_else(|| Error::InvalidJob(format!("job #{id} has no check {check}")))?;
-        // The same runs the chain drew verifiers for (this verifier's segments, ascending).
-        let segments: Vec<u64> = mine.keys().copied().collect();
-        let (first, last) = sampling::runs(&segments)
-            .into_iter()
-            .find(|(first, last)| (*first..=*last).contains(&segment))
-            .ok_or_else(|| Error::InvalidJob(format!("job #{id}: check {check} is not ours")))?;
-        let start = mine.get(&first).and_then(|(_, start)| *start);
-        if first > 0 && start.is_none() {
-            return Err(Error::InvalidJob(format!(
-                "job #{id}: segment {first} starts a run but its start is not revealed"
-            )));
-        }
-        let job = state.job(id).await?.ok_or_else(|| {
-            Error::InvalidJob(format!("job #{id} of a running audit is not on chain"))
-        })?;
-        let blobs = self.dir.join("blobs");
-        let wasm = fetch_blob(&self.rpc, &blobs, job.spec.module).await?;
-        let dataset = fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?;
-        let start_state = match start {
-            Some(leaf) => Some(fetch_blob(&self.rpc, &blobs, leaf.state_hash).await?),
-            None => None,
-        };
-        let start_fuel = start.map_or(0, |leaf| leaf.fuel);
-        let spec = RunSpec::from_ledger(job.spec.seed, job.spec.steps, job.spec.segment_steps)?;
-        let params = job.spec.params.clone();
-        let mut settings = Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
-        // Every call within a segment's bound, as the worker's engine ran it.
-        settings.limits.max_fuel_per_call = agora_runtime::verification::MAX_SEGMENT_FUEL;
+        let run = self.run_containing(id, audit, segment)?;
+        let (first, last, mine) = (run.first, run.last, run.mine);
+        let inputs = self.inputs(state, id, run.start).await?;
+        let start_fuel = run.start.map_or(0, |leaf| leaf.fuel);
         tracing::info!(job = id, first, last, "re-executing");
         // A run that ends the trace also checks the committed model and metrics.
         let ends_trace = last.saturating_add(1) == audit.segments;
         let rerun = Rerun {
-            settings,
-            wasm,
-            dataset,
-            params,
-            spec,
-            start_state,
+            inputs,
             start_fuel,
             first,
             last,
@@ -390,6 +380,70 @@ impl Verifier {
             write_atomic(&path, &serde_json::to_vec(&attestation)?)?;
         }
         Ok(())
+    }
+
+    /// The run of this verifier's consecutive sampled segments that contains `segment` (the
+    /// same runs the chain drew verifiers for), with its revealed start.
+    fn run_containing(&self, id: JobId, audit: &Audit, segment: u64) -> Result<Run, Error> {
+        // This verifier's checks by segment; a run is a stretch of consecutive segments.
+        let mine: BTreeMap<u64, (u32, Option<TraceLeaf>)> = audit
+            .checks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.verifier == self.me)
+            .map(|(i, c)| (c.segment, (u32::try_from(i).unwrap_or(u32::MAX), c.start)))
+            .collect();
+        let segments: Vec<u64> = mine.keys().copied().collect();
+        let (first, last) = sampling::runs(&segments)
+            .into_iter()
+            .find(|(first, last)| (*first..=*last).contains(&segment))
+            .ok_or_else(|| {
+                Error::InvalidJob(format!("job #{id}: segment {segment} is not ours"))
+            })?;
+        let start = mine.get(&first).and_then(|(_, start)| *start);
+        if first > 0 && start.is_none() {
+            return Err(Error::InvalidJob(format!(
+                "job #{id}: segment {first} starts a run but its start is not revealed"
+            )));
+        }
+        Ok(Run {
+            first,
+            last,
+            start,
+            mine,
+        })
+    }
+
+    /// Everything the engine needs to re-execute job `id` from `start` (the revealed start
+    /// leaf of a run; `None`: from `init`), fetched from the node and checked by hash.
+    async fn inputs(
+        &self,
+        state: &State<'_>,
+        id: JobId,
+        start: Option<TraceLeaf>,
+    ) -> Result<Inputs, Error> {
+        let job = state.job(id).await?.ok_or_else(|| {
+            Error::InvalidJob(format!("job #{id} of a running audit is not on chain"))
+        })?;
+        let blobs = self.dir.join("blobs");
+        let wasm = fetch_blob(&self.rpc, &blobs, job.spec.module).await?;
+        let dataset = fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?;
+        let start_state = match start {
+            Some(leaf) => Some(fetch_blob(&self.rpc, &blobs, leaf.state_hash).await?),
+            None => None,
+        };
+        let spec = RunSpec::from_ledger(job.spec.seed, job.spec.steps, job.spec.segment_steps)?;
+        let mut settings = Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
+        // Every call within a segment's bound, as the worker's engine ran it.
+        settings.limits.max_fuel_per_call = agora_runtime::verification::MAX_SEGMENT_FUEL;
+        Ok(Inputs {
+            settings,
+            wasm,
+            dataset,
+            params: job.spec.params,
+            spec,
+            start_state,
+        })
     }
 
     async fn reveal(&self, id: JobId, check: u32) -> Result<(), Error> {
@@ -434,12 +488,14 @@ mod tests {
         let dataset = repo_file("datasets/digits.csv");
         let params = br#"{"hidden":[32],"epochs":1,"batch_size":128}"#.to_vec();
         Rerun {
-            settings,
-            wasm,
-            dataset,
-            params,
-            spec: RunSpec::from_ledger(7, 12, 6).unwrap(),
-            start_state: None,
+            inputs: Inputs {
+                settings,
+                wasm,
+                dataset,
+                params,
+                spec: RunSpec::from_ledger(7, 12, 6).unwrap(),
+                start_state: None,
+            },
             start_fuel: 0,
             first: 0,
             last: 1,
@@ -468,17 +524,19 @@ mod tests {
         tight.limits.max_fuel_per_call = leaves[0].fuel / 2;
         let executor = Executor::new(settings.clone()).unwrap();
         let job = rerun(settings);
-        let module = executor.load(&job.wasm).unwrap();
+        let module = executor.load(&job.inputs.wasm).unwrap();
         let initial = executor
-            .init(&module, &job.params, &job.dataset, job.spec.seed)
+            .init(
+                &module,
+                &job.inputs.params,
+                &job.inputs.dataset,
+                job.inputs.spec.seed,
+            )
             .unwrap();
         for start_state in [None, Some(initial.bytes)] {
-            let (markers, result) = Rerun {
-                start_state,
-                ..rerun(tight.clone())
-            }
-            .execute()
-            .unwrap();
+            let mut tight_rerun = rerun(tight.clone());
+            tight_rerun.inputs.start_state = start_state;
+            let (markers, result) = tight_rerun.execute().unwrap();
             assert_eq!(markers, over_bound_markers(0, 1));
             assert_eq!(result, Some((Hash::ZERO, Hash::ZERO)));
         }

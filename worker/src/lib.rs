@@ -13,7 +13,9 @@
 //! 3. registers and uploads the trained model, then commits the trace root, segment count, fuel
 //!    and metrics;
 //! 4. answers the spot check: reveals the sampled segments' start states (registering and
-//!    uploading those checkpoints) and then the sampled leaves, each with its Merkle proof.
+//!    uploading those checkpoints) and then the sampled leaves, each with its Merkle proof;
+//! 5. defends a disputed result: posts its state at each bisection midpoint and has the
+//!    referee run the final step (`dispute.rs`).
 //!
 //! **Restarts.** The ledger is the source of truth: on start the daemon re-reads its jobs'
 //! status on chain and carries on from there; a job whose trace is on disk is never run again,
@@ -39,6 +41,7 @@ use pallet_jobs::{Commitment, Job, JobId, JobStatus};
 use pallet_verification::Phase;
 use serde::{Deserialize, Serialize};
 
+mod dispute;
 mod error;
 
 pub use error::Error;
@@ -107,6 +110,15 @@ struct Worker {
     running: Option<(JobId, tokio::task::JoinHandle<Result<RunRecord, Error>>)>,
 }
 
+/// What the engine needs to run a job.
+struct Inputs {
+    wasm: Vec<u8>,
+    dataset: Vec<u8>,
+    spec: RunSpec,
+    params: Vec<u8>,
+    settings: Settings,
+}
+
 /// What a job needs next from the daemon's loop.
 enum Step {
     /// Nothing (waiting for the chain, or done for this tick).
@@ -162,6 +174,28 @@ impl Worker {
             &path,
             &serde_json::to_vec_pretty(&self.progress)?,
         )?)
+    }
+
+    /// What the engine needs to run `job`: the module and dataset (fetched once, checked by
+    /// hash), its spec and params, and the engine's settings.
+    async fn inputs(&self, job: &Job) -> Result<Inputs, Error> {
+        let blobs = self.dir.join("blobs");
+        Ok(Inputs {
+            wasm: fetch_blob(&self.rpc, &blobs, job.spec.module).await?,
+            dataset: fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?,
+            spec: run_spec(job)?,
+            params: job.spec.params.clone(),
+            settings: self.engine_settings(),
+        })
+    }
+
+    /// The engine's settings for every run and re-run: no call may use more than a segment's
+    /// bound (a segment past it could not be re-executed by verifiers in time, and committing
+    /// it would be this worker's fault).
+    fn engine_settings(&self) -> Settings {
+        let mut settings = Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
+        settings.limits.max_fuel_per_call = agora_runtime::verification::MAX_SEGMENT_FUEL;
+        settings
     }
 
     fn job_dir(&self, id: JobId) -> PathBuf {
@@ -302,7 +336,7 @@ impl Worker {
                     "result committed"
                 );
             }
-            JobStatus::Committed { .. } => self.answer_audit(state, id).await?,
+            JobStatus::Committed { .. } => self.answer_audit(state, id, &job).await?,
             status if status.is_final() => {
                 tracing::info!(job = id, "job ended: {}", serde_json::to_string(status)?);
                 return Ok(Step::Forget);
@@ -334,15 +368,13 @@ impl Worker {
         job: &Job,
     ) -> Result<tokio::task::JoinHandle<Result<RunRecord, Error>>, Error> {
         let dir = self.job_dir(id);
-        let blobs = self.dir.join("blobs");
-        let wasm = fetch_blob(&self.rpc, &blobs, job.spec.module).await?;
-        let dataset = fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?;
-        let spec = run_spec(job)?;
-        let params = job.spec.params.clone();
-        let mut settings = Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
-        // No call may use more than a segment's bound: a segment past it could not be
-        // re-executed by verifiers in time, and committing it would be this worker's fault.
-        settings.limits.max_fuel_per_call = agora_runtime::verification::MAX_SEGMENT_FUEL;
+        let Inputs {
+            wasm,
+            dataset,
+            spec,
+            params,
+            settings,
+        } = self.inputs(job).await?;
         tracing::info!(
             job = id,
             steps = spec.steps,
@@ -394,7 +426,7 @@ impl Worker {
         ))
     }
 
-    async fn answer_audit(&self, state: &State<'_>, id: JobId) -> Result<(), Error> {
+    async fn answer_audit(&self, state: &State<'_>, id: JobId, job: &Job) -> Result<(), Error> {
         let Some(audit) = state.audit(id).await? else {
             return Ok(());
         };
@@ -452,6 +484,7 @@ impl Worker {
                 self.send(call, "leaf reveal").await?;
                 tracing::info!(job = id, "leaves revealed");
             }
+            Phase::Disputed => self.play_dispute(id, job, &audit).await?,
             Phase::AwaitingSample | Phase::AwaitingAttestations | Phase::AwaitingReveals => {}
         }
         Ok(())

@@ -131,13 +131,37 @@ pub struct JobReport {
 /// A running spot check as `job status` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditReport {
-    /// Who must act before `deadline`: `worker` (reveal starts or leaves), `verifiers`
-    /// (attest or open), or `chain` (the sample is drawn at the end of the deadline block).
+    /// Who must act before `deadline`: `worker` (reveal starts or leaves, or a dispute move),
+    /// `verifiers` (attest or open), `challenger` (answer a dispute's midpoint), `referee`
+    /// (anyone calls it; if nobody does, the worker loses), or `chain` (the sample is drawn at
+    /// the end of the deadline block).
     pub waiting_on: &'static str,
     /// Last block of the current phase.
     pub deadline: BlockNumber,
     /// One entry per check, in check order.
     pub checks: Vec<CheckReport>,
+    /// The dispute, while one runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispute: Option<DisputeReport>,
+}
+
+/// A running dispute as `job status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DisputeReport {
+    /// The disputed segment.
+    pub segment: u64,
+    /// The verifier who challenged it.
+    pub challenger: AccountId,
+    /// `steps` (bisection over the segment's steps) or `output` (the model and metrics).
+    pub claim: &'static str,
+    /// Bisection rounds played.
+    pub round: u32,
+    /// Agreed steps into the segment (bisection only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lo: Option<u32>,
+    /// Disputed steps into the segment (bisection only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hi: Option<u32>,
 }
 
 /// One check of a running spot check.
@@ -156,13 +180,30 @@ pub struct CheckReport {
 
 impl From<&pallet_verification::Audit> for AuditReport {
     fn from(audit: &pallet_verification::Audit) -> Self {
-        use pallet_verification::Phase;
+        use pallet_verification::{Claim, Phase, Turn};
         AuditReport {
-            waiting_on: match audit.phase {
-                Phase::AwaitingSample => "chain",
-                Phase::AwaitingStarts | Phase::AwaitingLeaves => "worker",
-                Phase::AwaitingAttestations | Phase::AwaitingReveals => "verifiers",
+            waiting_on: match (audit.phase, audit.dispute.as_ref().map(|d| d.turn)) {
+                (Phase::AwaitingSample, _) => "chain",
+                (Phase::AwaitingStarts | Phase::AwaitingLeaves, _) => "worker",
+                (Phase::AwaitingAttestations | Phase::AwaitingReveals, _) => "verifiers",
+                (Phase::Disputed, Some(Turn::Worker)) => "worker",
+                (Phase::Disputed, Some(Turn::Challenger)) => "challenger",
+                (Phase::Disputed, _) => "referee",
             },
+            dispute: audit.dispute.as_ref().map(|d| {
+                let bounds = match &d.claim {
+                    Claim::Steps(b) => Some((b.lo, b.hi)),
+                    Claim::Output => None,
+                };
+                DisputeReport {
+                    segment: d.segment,
+                    challenger: d.challenger,
+                    claim: if bounds.is_some() { "steps" } else { "output" },
+                    round: d.round,
+                    lo: bounds.map(|(lo, _)| lo),
+                    hi: bounds.map(|(_, hi)| hi),
+                }
+            }),
             deadline: audit.deadline,
             checks: audit
                 .checks
@@ -223,9 +264,10 @@ fn stage_of(job: &Job) -> Stage {
         JobStatus::Committed { .. } => Stage::Committed,
         JobStatus::Verified { .. } => Stage::Verified,
         JobStatus::Settled { .. } => Stage::Settled,
-        JobStatus::Disputed { .. } | JobStatus::TimedOut { .. } | JobStatus::Cancelled { .. } => {
-            Stage::Ended
-        }
+        JobStatus::Disputed { .. }
+        | JobStatus::DisputeLost { .. }
+        | JobStatus::TimedOut { .. }
+        | JobStatus::Cancelled { .. } => Stage::Ended,
     }
 }
 
@@ -312,6 +354,16 @@ impl JobReport {
                     out.push_str(&format!(
                         "    segment {} by {}: {state}\n",
                         check.segment, check.verifier
+                    ));
+                }
+                if let Some(d) = &audit.dispute {
+                    let steps = match (d.lo, d.hi) {
+                        (Some(lo), Some(hi)) => format!("steps {lo}..{hi} of the segment"),
+                        _ => "the model and metrics".to_owned(),
+                    };
+                    out.push_str(&format!(
+                        "    dispute over segment {} with {}: round {}, {steps}\n",
+                        d.segment, d.challenger, d.round
                     ));
                 }
             } else {
@@ -566,6 +618,7 @@ mod tests {
                 check(1, true, Some(CheckOutcome::Match)),
                 check(3, true, None),
             ],
+            dispute: None,
         };
         let report = JobReport {
             stage: Stage::Committed,
@@ -591,5 +644,53 @@ mod tests {
         assert_eq!(json["audit"]["deadline"], 42);
         assert_eq!(json["audit"]["checks"][0]["outcome"], "match");
         assert_eq!(json["audit"]["checks"][1]["attested"], true);
+        assert!(json["audit"].get("dispute").is_none());
+    }
+
+    #[test]
+    fn a_running_dispute_says_its_round_whose_move_and_the_steps_left() {
+        use pallet_verification::{Bisection, Claim, Dispute, Turn};
+        let audit = Audit {
+            root: agora_primitives::Hash([7; 32]),
+            segments: 4,
+            phase: Phase::Disputed,
+            deadline: 90,
+            checks: Vec::new(),
+            dispute: Some(Dispute {
+                check: 1,
+                challenger: AccountId([3; 32]),
+                segment: 2,
+                claim: Claim::Steps(Bisection {
+                    steps: 10,
+                    lo: 5,
+                    lo_state: Some(agora_primitives::Hash([1; 32])),
+                    hi: 10,
+                    hi_state: agora_primitives::Hash([2; 32]),
+                    midpoint: Some(agora_primitives::Hash([4; 32])),
+                }),
+                turn: Turn::Challenger,
+                round: 1,
+            }),
+        };
+        let report = JobReport {
+            stage: Stage::Committed,
+            audit_phase: Some(audit.phase),
+            audit: Some((&audit).into()),
+            ..JobReport::unknown(5)
+        };
+        let text = report.text();
+        assert!(
+            text.contains("spot check: Disputed, waiting on the challenger until block #90"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dispute over segment 2 with") && text.contains("round 1, steps 5..10"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["audit"]["waiting_on"], "challenger");
+        assert_eq!(json["audit"]["dispute"]["round"], 1);
+        assert_eq!(json["audit"]["dispute"]["claim"], "steps");
+        assert_eq!(json["audit"]["dispute"]["lo"], 5);
     }
 }

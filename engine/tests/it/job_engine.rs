@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 
 use agora_engine::trace::TraceError;
 use agora_engine::{
-    check_segment, reexecute, run, Commitment, CpuFeatures, Error, Executor, JobInputs, OptLevel,
-    Origin, Reveal, Run, RunSpec, Settings, StartProof, Verdict,
+    check_segment, reexecute, run, state_within, Commitment, CpuFeatures, Error, Executor,
+    JobInputs, OptLevel, Origin, Reveal, Run, RunSpec, Settings, StartProof, Verdict,
 };
 use agora_primitives::Hash;
 
@@ -177,6 +177,49 @@ fn every_segment_reexecuted_alone_matches_the_full_run() {
         )
         .expect("re-executes");
         assert_eq!(leaf, run_.leaves[index as usize], "segment {index}");
+    }
+}
+
+/// What the dispute game rests on: a segment of K steps is K single steps. For every step j
+/// of every segment, the state after j steps (by `state_within`, from the segment's start or
+/// from the job's initial state) stepped once is the state after j + 1 steps, and after K
+/// steps it is the segment's leaf.
+#[test]
+fn single_steps_compose_into_segments_for_the_referee() {
+    let (run_, states) = reference();
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let job = executor.load(mlp()).expect("loads");
+    for segment in 0..SMALL.segments() {
+        let k = SMALL.steps_in(segment);
+        let mut state = states[segment as usize].clone();
+        for j in 0..k {
+            let stepped = executor
+                .segment(&job, SMALL_PARAMS, digits(), &state, 1)
+                .expect("one step")
+                .bytes;
+            let within = state_within(
+                &executor,
+                &job,
+                inputs(SMALL_PARAMS),
+                SMALL,
+                0,
+                None,
+                segment,
+                j + 1,
+            )
+            .expect("state within");
+            assert_eq!(
+                Hash::of(&stepped),
+                Hash::of(&within),
+                "segment {segment}, step {j}"
+            );
+            state = stepped;
+        }
+        assert_eq!(
+            Hash::of(&state),
+            run_.leaves[segment as usize].state_hash,
+            "segment {segment} stepped singly"
+        );
     }
 }
 

@@ -18,6 +18,7 @@
 use super::MAX_BLOCK_TXS;
 use super::{now_ms, task_failed, Chain, ChainError, ChainEvent, Executed, Pending, View};
 use crate::txpool::PooledTx;
+use agora_primitives::referee::Referee;
 use agora_primitives::smt;
 use agora_primitives::{AccountId, Hash};
 use agora_runtime::block::{Block, Header};
@@ -33,6 +34,7 @@ struct Slot {
     parent_header: Header,
     timestamp: u64,
     author: AccountId,
+    referee: Option<Arc<dyn Referee>>,
 }
 
 /// A built, executed and stored proposal.
@@ -61,6 +63,7 @@ impl Chain {
             parent_header,
             timestamp,
             author: self.inner.author,
+            referee: self.inner.referee.clone(),
         };
         let started = Instant::now();
         let built = tokio::task::spawn_blocking(move || assemble(&view, slot, candidates))
@@ -126,13 +129,12 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
         parent_header,
         timestamp,
         author,
+        referee,
     } = slot;
-    let mut builder =
-        BlockBuilder::new(view, genesis_hash, parent, timestamp, author).map_err(|error| {
-            ChainError::InvalidBlock {
-                hash: parent,
-                error,
-            }
+    let mut builder = BlockBuilder::new(view, referee, genesis_hash, parent, timestamp, author)
+        .map_err(|error| ChainError::InvalidBlock {
+            hash: parent,
+            error,
         })?;
     let mut rejected = Vec::new();
     for tx in candidates {

@@ -24,6 +24,7 @@
 
 use super::{now_ms, task_failed, Chain, ChainError, Executed, Pending, View};
 use super::{MAX_BLOCK_BYTES, MAX_FUTURE_DRIFT_MS, MAX_UNFINALIZED};
+use agora_primitives::referee::Referee;
 use agora_primitives::smt;
 use agora_primitives::Hash;
 use agora_runtime::block::{Block, Header};
@@ -116,11 +117,13 @@ impl Chain {
         block: Arc<Block>,
     ) -> Result<Executed, ChainError> {
         let genesis_hash = self.inner.genesis_hash;
+        let referee = self.inner.referee.clone();
         let started = Instant::now();
-        let result =
-            tokio::task::spawn_blocking(move || execute_on(&view, &genesis_hash, &parent, &block))
-                .await
-                .map_err(task_failed)?;
+        let result = tokio::task::spawn_blocking(move || {
+            execute_on(&view, referee, &genesis_hash, &parent, &block)
+        })
+        .await
+        .map_err(task_failed)?;
         self.inner
             .metrics
             .import_seconds
@@ -154,12 +157,13 @@ fn check_context(parent: Hash, hash: Hash, header: &Header, now: u64) -> Result<
 /// checks the state root its changes give. Runs on the blocking pool.
 fn execute_on(
     view: &View,
+    referee: Option<Arc<dyn Referee>>,
     genesis_hash: &Hash,
     parent: &Header,
     block: &Block,
 ) -> Result<Executed, ChainError> {
     let hash = block.hash();
-    let executed = execute_block(view, genesis_hash, block.header.parent_hash, block)
+    let executed = execute_block(view, referee, genesis_hash, block.header.parent_hash, block)
         .map_err(|error| ChainError::InvalidBlock { hash, error })?;
     let update = smt::update(view, parent.state_root, &executed.changes)?;
     if update.root != block.header.state_root {

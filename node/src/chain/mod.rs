@@ -70,6 +70,7 @@ pub use view::{Executed, KeyVisitor, View};
 use crate::metrics::{set_count, Metrics};
 use crate::storage::{Database, FinalizedBlock, StorageError};
 use crate::txpool::{PoolError, PoolLimits, TxPool};
+use agora_primitives::referee::Referee;
 use agora_primitives::smt::SmtError;
 use agora_primitives::storage::RawEvent;
 use agora_primitives::{AccountId, Hash, Nonce};
@@ -202,6 +203,9 @@ struct Inner {
     author: AccountId,
     /// The least time between a parent's timestamp and a proposal on it.
     block_time: Duration,
+    /// Executes disputed steps for the runtime; `None` on a node that cannot (a tool's chain):
+    /// blocks that need it are then neither built nor imported.
+    referee: Option<Arc<dyn Referee>>,
     state: Mutex<State>,
     events: broadcast::Sender<ChainEvent>,
     metrics: Metrics,
@@ -233,12 +237,14 @@ fn now_ms() -> u64 {
 }
 
 impl Chain {
-    /// Opens the chain in `db`, writing genesis from `spec` if the database is empty.
+    /// Opens the chain in `db`, writing genesis from `spec` if the database is empty. Disputed
+    /// steps are executed by `referee` (see [`Inner`]'s field).
     pub fn open(
         db: Arc<Database>,
         spec: ChainSpec,
         author: AccountId,
         block_time: Duration,
+        referee: Option<Arc<dyn Referee>>,
         metrics: Metrics,
     ) -> Result<Chain, ChainError> {
         let genesis_hash = Self::init_genesis(&db, &spec)?;
@@ -262,6 +268,7 @@ impl Chain {
                 genesis_hash,
                 author,
                 block_time,
+                referee,
                 state: Mutex::new(state),
                 events,
                 metrics,

@@ -13,4 +13,5 @@
 mod blobs;
 mod chain;
 mod e2e;
+mod referee;
 mod support;

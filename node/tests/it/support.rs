@@ -242,6 +242,7 @@ pub fn open_chain(db_path: &Path) -> Chain {
         ChainSpec::development(),
         dev_account("Alice"),
         Duration::from_millis(1),
+        None,
         Metrics::new(),
     )
     .unwrap()

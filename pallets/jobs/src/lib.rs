@@ -15,7 +15,9 @@
 //!   │   ╲──────────────────────────────────────────▶ Cancelled                     │ CHALLENGE_BLOCKS
 //!   │ commit_by passes: collateral slashed, escrow refunded or bid requeued         ▼
 //!   ╰──────────────────────────────────────────────▶ TimedOut                   Settled
-//!                     Committed ── mismatch ──▶ Disputed (escrow refunded, nobody slashed)
+//!                     Committed ── fuel-only mismatch ──▶ Disputed (escrow refunded, nobody slashed)
+//!                     Committed ── worker loses a dispute ──▶ DisputeLost (collateral slashed,
+//!                                                             escrow refunded or bid requeued)
 //!                     Committed ── worker fails to reveal ──▶ TimedOut
 //! ```
 //!
@@ -94,6 +96,10 @@ pub trait Config: pallet_market::Config {
     const JOB_RETENTION: BlockNumber;
     /// Paid per matching spot check.
     const VERIFIER_FEE: Balance;
+    /// Share of a dispute loser's slashed stake paid to the winner, in percent; the rest is
+    /// burned. Below 100 so that a worker cannot recover its collateral by challenging itself
+    /// from a second account.
+    const DISPUTE_REWARD_PERCENT: u8;
     /// The verification pallet.
     type Verification: JobVerification;
 }
@@ -193,6 +199,23 @@ pub enum Event {
     BlobExpired {
         /// Its hash.
         hash: Hash,
+    },
+    /// The worker lost a dispute: its collateral was slashed (part paid to the challenger,
+    /// the rest burned) and the buyer refunded, or the bid requeued.
+    #[codec(index = 9)]
+    JobDisputeLost {
+        /// The job.
+        job: JobId,
+        /// The worker.
+        worker: AccountId,
+        /// Who proved it wrong.
+        challenger: AccountId,
+        /// Collateral burned.
+        burned: Balance,
+        /// Collateral paid to the challenger.
+        rewarded: Balance,
+        /// Whether the bid was requeued.
+        requeued: bool,
     },
 }
 
@@ -366,7 +389,8 @@ impl<T: Config> Pallet<T> {
             JobStatus::Committed { .. }
             | JobStatus::Verified { .. }
             | JobStatus::Settled { .. }
-            | JobStatus::Disputed { .. } => return Err(Self::error(Error::AlreadyCommitted)),
+            | JobStatus::Disputed { .. }
+            | JobStatus::DisputeLost { .. } => return Err(Self::error(Error::AlreadyCommitted)),
             JobStatus::TimedOut { .. } | JobStatus::Cancelled { .. } => {
                 return Err(Self::error(Error::NotAssigned))
             }
@@ -506,7 +530,90 @@ impl<T: Config> Pallet<T> {
                 );
             }
             AuditOutcome::WorkerFault => Self::time_out(ext, id, job, now),
+            AuditOutcome::WorkerLost {
+                segment,
+                challenger,
+            } => Self::lose_dispute(ext, id, job, now, segment, challenger),
         }
+    }
+
+    /// The worker lost a dispute over `segment` to `challenger`.
+    fn lose_dispute(
+        ext: &mut Ext<'_>,
+        id: JobId,
+        mut job: Job,
+        now: BlockNumber,
+        segment: u64,
+        challenger: AccountId,
+    ) {
+        let (burned, rewarded) = Staking::<T>::slash_committed_rewarding(
+            ext,
+            &job.worker,
+            job.collateral,
+            &challenger,
+            T::DISPUTE_REWARD_PERCENT,
+        );
+        let requeued =
+            Self::end_failed(ext, id, &mut job, now, |requeued| JobStatus::DisputeLost {
+                segment,
+                challenger,
+                burned,
+                rewarded,
+                requeued,
+                at: now,
+            });
+        Self::deposit_event(
+            ext,
+            Event::JobDisputeLost {
+                job: id,
+                worker: job.worker,
+                challenger,
+                burned,
+                rewarded,
+                requeued,
+            },
+        );
+    }
+
+    /// What a job the worker failed shares, its collateral already slashed: capacity back to
+    /// the offer, the output dropped, and the bid requeued if it asked for that and fits (the
+    /// escrow and the module and dataset references go with it; the job record is removed, as
+    /// a new match makes a new job under the same id), else the escrow refunded and the job
+    /// kept with the status `status(false)`. Returns whether the bid was requeued.
+    fn end_failed(
+        ext: &mut Ext<'_>,
+        id: JobId,
+        job: &mut Job,
+        now: BlockNumber,
+        status: impl FnOnce(bool) -> JobStatus,
+    ) -> bool {
+        Market::<T>::release_capacity(ext, job.offer, job.terms.max_fuel);
+        if let Some(commitment) = &job.commitment {
+            Self::release_blob(ext, &commitment.output);
+        }
+        let matched = Matched {
+            bid: id,
+            buyer: job.buyer,
+            spec: job.spec.clone(),
+            terms: job.terms.clone(),
+            escrow: job.escrow,
+            placed_at: job.placed_at,
+            offer: job.offer,
+            provider: job.worker,
+            price: job.price,
+            collateral: job.collateral,
+        };
+        let requeued = job.terms.requeue && Market::<T>::requeue(ext, &matched);
+        job.status = status(requeued);
+        if requeued {
+            Jobs::remove(ext, &id);
+        } else {
+            Self::refund(ext, job, job.escrow);
+            Self::release_blob(ext, &job.spec.module);
+            Self::release_blob(ext, &job.spec.dataset);
+            Self::finish(ext, id, job, now);
+        }
+        requeued
     }
 
     /// Moves `amount` of the job's escrow to `to`'s free balance.
@@ -539,40 +646,11 @@ impl<T: Config> Pallet<T> {
 
     fn time_out(ext: &mut Ext<'_>, id: JobId, mut job: Job, now: BlockNumber) {
         let slashed = Staking::<T>::slash_committed(ext, &job.worker, job.collateral);
-        Market::<T>::release_capacity(ext, job.offer, job.terms.max_fuel);
-        if let Some(commitment) = &job.commitment {
-            Self::release_blob(ext, &commitment.output);
-        }
-        let matched = Matched {
-            bid: id,
-            buyer: job.buyer,
-            spec: job.spec.clone(),
-            terms: job.terms.clone(),
-            escrow: job.escrow,
-            placed_at: job.placed_at,
-            offer: job.offer,
-            provider: job.worker,
-            price: job.price,
-            collateral: job.collateral,
-        };
-        // A requeued bid keeps the escrow and the references to its module and dataset.
-        let requeued = job.terms.requeue && Market::<T>::requeue(ext, &matched);
-        if !requeued {
-            Self::refund(ext, &job, job.escrow);
-            Self::release_blob(ext, &job.spec.module);
-            Self::release_blob(ext, &job.spec.dataset);
-        }
-        job.status = JobStatus::TimedOut {
+        let requeued = Self::end_failed(ext, id, &mut job, now, |requeued| JobStatus::TimedOut {
             slashed,
             requeued,
             at: now,
-        };
-        if requeued {
-            // The bid is back in the book under the same id; a new match makes a new job.
-            Jobs::remove(ext, &id);
-        } else {
-            Self::finish(ext, id, &job, now);
-        }
+        });
         Self::deposit_event(
             ext,
             Event::JobTimedOut {

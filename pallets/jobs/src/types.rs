@@ -71,6 +71,14 @@ pub enum AuditOutcome {
     /// The worker did not reveal what the checks needed in time.
     #[codec(index = 2)]
     WorkerFault,
+    /// The worker lost a dispute (the referee found its claim wrong, or it missed a move).
+    #[codec(index = 3)]
+    WorkerLost {
+        /// The disputed segment.
+        segment: u64,
+        /// Who proved it wrong; paid part of the slashed collateral.
+        challenger: AccountId,
+    },
 }
 
 /// Where a job is in its life.
@@ -133,6 +141,23 @@ pub enum JobStatus {
         /// Block it ended.
         at: BlockNumber,
     },
+    /// The worker lost a dispute: its collateral was slashed, part paid to the challenger and
+    /// the rest burned; the buyer was refunded (a requeued bid leaves no job record).
+    #[codec(index = 7)]
+    DisputeLost {
+        /// The disputed segment.
+        segment: u64,
+        /// Who proved the worker wrong.
+        challenger: AccountId,
+        /// Collateral burned.
+        burned: Balance,
+        /// Collateral paid to the challenger.
+        rewarded: Balance,
+        /// Whether the bid went back into the queue (else the escrow was refunded).
+        requeued: bool,
+        /// Block it ended.
+        at: BlockNumber,
+    },
 }
 
 impl JobStatus {
@@ -144,6 +169,7 @@ impl JobStatus {
                 | JobStatus::Disputed { .. }
                 | JobStatus::TimedOut { .. }
                 | JobStatus::Cancelled { .. }
+                | JobStatus::DisputeLost { .. }
         )
     }
 }

@@ -32,6 +32,7 @@
 use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
 use agora_primitives::{AccountId, Balance, BlockNumber};
+use pallet_balances::BalanceStatus;
 use pallet_support::{ensure, to_usize, BoundedVec};
 use parity_scale_codec::{Compact, Decode, Encode};
 
@@ -398,6 +399,44 @@ impl<T: Config> Pallet<T> {
             },
         );
         slashed
+    }
+
+    /// Slashes up to `amount` of `who`'s committed stake, paying `reward_percent`% of what is
+    /// slashed to `winner`'s free balance and burning the rest (the loser of a dispute pays the
+    /// side that proved it wrong). Returns `(burned, rewarded)`. Total issuance falls by
+    /// `burned` only. If `winner`'s account cannot receive the reward (it would be created
+    /// below the existential deposit), the reward is burned too.
+    pub fn slash_committed_rewarding(
+        ext: &mut Ext<'_>,
+        who: &AccountId,
+        amount: Balance,
+        winner: &AccountId,
+        reward_percent: u8,
+    ) -> (Balance, Balance) {
+        let committed = Self::ledger(ext, who).committed;
+        let wanted = amount.min(committed);
+        let reward = wanted.saturating_mul(Balance::from(reward_percent.min(100))) / 100;
+        let rewarded = if who != winner
+            && pallet_balances::Pallet::<T>::repatriate_reserved(
+                ext,
+                who,
+                winner,
+                reward,
+                BalanceStatus::Free,
+            )
+            .is_ok()
+        {
+            reward
+        } else {
+            0
+        };
+        let mut ledger = Self::ledger(ext, who);
+        ledger.committed = ledger.committed.saturating_sub(rewarded);
+        ledger.active = ledger.active.saturating_sub(rewarded);
+        Self::write_ledger(ext, who, &ledger);
+        Self::adjust_total(ext, 0, rewarded);
+        let burned = Self::slash_committed(ext, who, wanted.saturating_sub(rewarded));
+        (burned, rewarded)
     }
 
     /// Dispatches a call signed by `who`.

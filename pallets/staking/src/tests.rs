@@ -159,6 +159,44 @@ fn slashing_destroys_committed_stake_only() {
 }
 
 #[test]
+fn a_rewarding_slash_pays_the_winner_and_burns_the_rest() {
+    let mut state = genesis_state();
+    step(&mut state, 1, |ext| Staking::commit(ext, &BOB, 4 * AGR))
+        .0
+        .unwrap();
+    let issuance = Balances::total_issuance(&state);
+    let alice_free = Balances::free_balance(&state, &ALICE);
+    // Asking for more than is committed slashes the committed part: 50% to Alice, 50% burned.
+    let ((burned, rewarded), _) = step(&mut state, 1, |ext| {
+        Staking::slash_committed_rewarding(ext, &BOB, 9 * AGR, &ALICE, 50)
+    });
+    assert_eq!((burned, rewarded), (2 * AGR, 2 * AGR));
+    assert_eq!(Balances::free_balance(&state, &ALICE), alice_free + 2 * AGR);
+    assert_eq!(Balances::total_issuance(&state), issuance - 2 * AGR);
+    let ledger = Staking::ledger(&state, &BOB);
+    assert_eq!((ledger.active, ledger.committed), (6 * AGR, 0));
+    assert_eq!(Balances::reserved_balance(&state, &BOB), 6 * AGR);
+    assert_eq!(Staking::total_bonded(&state), 6 * AGR);
+}
+
+#[test]
+fn a_reward_that_cannot_create_its_account_is_burned() {
+    let mut state = genesis_state();
+    step(&mut state, 1, |ext| Staking::commit(ext, &BOB, 4 * AGR))
+        .0
+        .unwrap();
+    let issuance = Balances::total_issuance(&state);
+    let nobody = AccountId([9; 32]);
+    // 1% of 1 planck-sized slash is zero; 1 planck cannot create an account either way.
+    let ((burned, rewarded), _) = step(&mut state, 1, |ext| {
+        Staking::slash_committed_rewarding(ext, &BOB, 1, &nobody, 100)
+    });
+    assert_eq!((burned, rewarded), (1, 0));
+    assert_eq!(Balances::free_balance(&state, &nobody), 0);
+    assert_eq!(Balances::total_issuance(&state), issuance - 1);
+}
+
+#[test]
 fn calls_dispatch_to_the_pallet() {
     let mut state = genesis_state();
     let call = Call::Bond {

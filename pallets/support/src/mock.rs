@@ -128,6 +128,8 @@ pub trait Params {
     const JOB_RETENTION: BlockNumber = 5;
     /// `pallet_jobs::Config::VERIFIER_FEE`.
     const VERIFIER_FEE: Balance = AGR / 20;
+    /// `pallet_jobs::Config::DISPUTE_REWARD_PERCENT`.
+    const DISPUTE_REWARD_PERCENT: u8 = 50;
 
     /// `pallet_verification::Config::MAX_VERIFIERS`.
     const MAX_VERIFIERS: u32 = 3;
@@ -143,6 +145,10 @@ pub trait Params {
     const REVEAL_BLOCKS: BlockNumber = 3;
     /// `pallet_verification::Config::ATTEST_BLOCKS`.
     const ATTEST_BLOCKS: BlockNumber = 5;
+    /// `pallet_verification::Config::MOVE_BLOCKS`.
+    const MOVE_BLOCKS: BlockNumber = 2;
+    /// `pallet_verification::Config::REFEREE_FUEL`.
+    const REFEREE_FUEL: u64 = 1_000_000;
 }
 
 /// What the generic helpers need to know of a test runtime; implemented by
@@ -349,7 +355,7 @@ macro_rules! mock_runtime {
             BLOB_TTL: $crate::__private::BlockNumber, MAX_DUE_PER_BLOCK: u32,
             MAX_METRICS_LEN: u32, CHALLENGE_BLOCKS: $crate::__private::BlockNumber,
             CANCEL_FEE_PERCENT: u8, JOB_RETENTION: $crate::__private::BlockNumber,
-            VERIFIER_FEE: $crate::__private::Balance,
+            VERIFIER_FEE: $crate::__private::Balance, DISPUTE_REWARD_PERCENT: u8,
         } type Verification = $verification;);
     };
     (@verification $T:ident $p:tt) => {
@@ -358,6 +364,7 @@ macro_rules! mock_runtime {
             CHECK_BOND: $crate::__private::Balance, SAMPLE_SEGMENTS: u32,
             VERIFIERS_PER_SEGMENT: u32, REVEAL_BLOCKS: $crate::__private::BlockNumber,
             ATTEST_BLOCKS: $crate::__private::BlockNumber,
+            MOVE_BLOCKS: $crate::__private::BlockNumber, REFEREE_FUEL: u64,
         });
     };
     (@consts $T:ident $p:tt [$index_name:ident = $index:ident]

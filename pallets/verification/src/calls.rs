@@ -56,6 +56,28 @@ pub enum Call {
         /// The salt of its commitment.
         salt: [u8; 32],
     },
+    /// The worker posts its state after the midpoint of the disputed steps.
+    #[codec(index = 6)]
+    Bisect {
+        /// The job.
+        job: JobId,
+        /// blake3 of its state after `mid` steps of the segment.
+        state: Hash,
+    },
+    /// The challenger agrees or disagrees with the worker's midpoint.
+    #[codec(index = 7)]
+    Answer {
+        /// The job.
+        job: JobId,
+        /// Whether its own state at the midpoint is the worker's.
+        agree: bool,
+    },
+    /// Anyone has the referee execute the one disputed step and decide the dispute.
+    #[codec(index = 8)]
+    Referee {
+        /// The job.
+        job: JobId,
+    },
 }
 
 impl Call {
@@ -73,6 +95,8 @@ impl Call {
                 weights::REVEAL.saturating_add(per_proof(leaves.len()))
             }
             Call::RevealAttestation { .. } => weights::ATTEST,
+            Call::Bisect { .. } | Call::Answer { .. } => weights::MOVE,
+            Call::Referee { .. } => weights::REFEREE,
         }
     }
 }
@@ -88,6 +112,12 @@ pub mod weights {
     pub const PER_PROOF: Weight = 20_000;
     /// `attest` / `reveal_attestation`: audit read/write, a hash.
     pub const ATTEST: Weight = 40_000;
+    /// `bisect` / `answer`: audit read/write.
+    pub const MOVE: Weight = 40_000;
+    /// `referee`: two engine calls of at most `REFEREE_FUEL` each (`init` and the step, or
+    /// `export` and `eval`) at the slowest speed a validator may have; the runtime checks
+    /// that its `REFEREE_FUEL` fits (a test in `agora-runtime`).
+    pub const REFEREE: Weight = 1_000_000_000;
 
     /// End of block with `audits` audits due.
     pub fn on_finalize(audits: usize) -> Weight {

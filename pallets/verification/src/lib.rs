@@ -34,8 +34,11 @@
 //!
 //! - **Match**: the verifier's leaf equals the worker's. The verifier earns `VERIFIER_FEE` at
 //!   settlement.
-//! - **Mismatch**: they differ. The job is **disputed**: settlement stops, the buyer is refunded
-//!   and, until bisection lands (a later issue), nobody is slashed.
+//! - **Mismatch**: they differ. The verifier's bond stays committed and the mismatch is
+//!   **disputed** (bisection to one step and the referee, see `dispute.rs`); the loser is
+//!   slashed. A fuel-only mismatch cannot be bisected over states yet: the buyer is refunded
+//!   and nobody is slashed.
+//! - **Refuted**: the verifier lost the dispute over its mismatch; its bond is slashed.
 //! - **Missed**: the verifier did not attest or reveal in time; its check bond is slashed.
 //! - **Wrong**: the revealed leaf and salt do not open the verifier's commitment; slashed.
 //! - A worker that misses a reveal deadline is at fault: the job times out (collateral
@@ -53,26 +56,29 @@
 //! ## Invariants (checked by [`Pallet::try_state`] after every test)
 //!
 //! 1. Every audit belongs to a job in `Committed` state, and is scheduled at its deadline.
-//! 2. Every check whose bond is still held (no outcome, or one not yet settled) is covered by
-//!    its verifier's committed stake.
+//! 2. Every check whose bond is still held (no outcome, or a mismatch not yet settled by a
+//!    dispute) is covered by its verifier's committed stake.
+//! 4. An audit has a dispute exactly in phase `Disputed`; a bisection has `lo < hi ≤ steps`.
 //! 3. The verifier list has no repeats and is within its bound.
 
 mod calls;
+mod dispute;
+mod invariants;
 pub mod sampling;
 mod types;
 
 pub use calls::{weights, Call};
-pub use types::{Audit, Check, CheckOutcome, FinalResult, Phase};
+pub use dispute::RefereeOutcome;
+pub use types::{Audit, Bisection, Check, CheckOutcome, Claim, Dispute, FinalResult, Phase, Turn};
 
 use agora_primitives::dispatch::{DispatchError, DispatchResult, Weight};
-use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
+use agora_primitives::storage::{Ext, StateRead, StorageMap, StorageValue};
 use agora_primitives::trace::{verify_inclusion, InclusionProof, TraceLeaf};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
-use pallet_jobs::{AuditOutcome, Job, JobId, JobStatus, JobVerification};
+use pallet_jobs::{AuditOutcome, Job, JobId, JobVerification};
 use pallet_support::due::schedule;
-use pallet_support::{ensure, to_usize, BoundedVec};
+use pallet_support::{ensure, BoundedVec};
 use parity_scale_codec::{Decode, Encode};
-use std::collections::BTreeMap;
 
 /// Domain tag of the sample seed.
 pub const SAMPLE_TAG: &[u8] = b"agora/sample/v1";
@@ -122,6 +128,10 @@ pub trait Config: pallet_jobs::Config {
     const REVEAL_BLOCKS: BlockNumber;
     /// Blocks verifiers have to re-execute and attest.
     const ATTEST_BLOCKS: BlockNumber;
+    /// Blocks each dispute move is due in (a midpoint, an answer, the referee call).
+    const MOVE_BLOCKS: BlockNumber;
+    /// Most fuel the referee gives one engine call (`init`, the step, `export`, `eval`).
+    const REFEREE_FUEL: u64;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,6 +209,62 @@ pub enum Event {
         /// The fuel its leaf claims for it (`u64::MAX` when the cumulative fuel went down).
         fuel: u64,
     },
+    /// A check's mismatch is disputed between the worker and the check's verifier.
+    #[codec(index = 9)]
+    DisputeOpened {
+        /// The job.
+        job: JobId,
+        /// The check.
+        check: u32,
+        /// Its verifier.
+        challenger: AccountId,
+        /// The disputed segment.
+        segment: u64,
+        /// Steps in the segment to bisect; 0 for a dispute over the model and metrics.
+        steps: u32,
+    },
+    /// The worker posted its state after `step` steps of the disputed segment.
+    #[codec(index = 10)]
+    Bisected {
+        /// The job.
+        job: JobId,
+        /// Steps into the segment.
+        step: u32,
+        /// The worker's state hash there.
+        state: Hash,
+    },
+    /// The challenger answered; the disputed steps are now `lo..hi`.
+    #[codec(index = 11)]
+    Answered {
+        /// The job.
+        job: JobId,
+        /// Whether it agreed with the midpoint.
+        agree: bool,
+        /// Agreed steps.
+        lo: u32,
+        /// Disputed steps.
+        hi: u32,
+    },
+    /// The referee executed the disputed piece.
+    #[codec(index = 12)]
+    Refereed {
+        /// The job.
+        job: JobId,
+        /// What it found.
+        outcome: RefereeOutcome,
+    },
+    /// A side lost the dispute: by the referee's result, or by missing a move.
+    #[codec(index = 13)]
+    DisputeLost {
+        /// The job.
+        job: JobId,
+        /// The disputed check.
+        check: u32,
+        /// Who lost (the worker or the challenger).
+        loser: AccountId,
+        /// Whether it lost by missing a move.
+        missed_move: bool,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,6 +322,15 @@ pub enum Error {
     /// The verifier has not attested this check (or has already revealed).
     #[error("this check has no attestation waiting to be revealed")]
     NothingToReveal,
+    /// The dispute waits for another move, or another party.
+    #[error("the dispute is not waiting for this move")]
+    NotYourMove,
+    /// The signer is not the dispute's challenger.
+    #[error("the signer is not the challenger of this dispute")]
+    NotChallenger,
+    /// This node's referee could not execute the step (it lacks a blob the step needs).
+    #[error("the referee cannot execute the disputed step on this node: a blob it needs is missing; upload it first")]
+    RefereeUndecided,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -275,6 +350,9 @@ agora_primitives::impl_pallet_error!(Error {
     StartStateNotRegistered,
     AlreadyAttested,
     NothingToReveal,
+    NotYourMove,
+    NotChallenger,
+    RefereeUndecided,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -386,9 +464,11 @@ impl<T: Config> Pallet<T> {
             CheckOutcome::Missed | CheckOutcome::Wrong => {
                 Staking::<T>::slash_committed(ext, &check.verifier, T::CHECK_BOND);
             }
-            CheckOutcome::Match | CheckOutcome::Mismatch => {
+            CheckOutcome::Match => {
                 Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
             }
+            // Held until the dispute over it ends (`dispute.rs`); refuted by a dispute only.
+            CheckOutcome::Mismatch | CheckOutcome::Refuted => {}
         }
         Self::deposit_event(
             ext,
@@ -426,35 +506,20 @@ impl<T: Config> Pallet<T> {
         Jobs::<T>::audited(ext, job, AuditOutcome::WorkerFault);
     }
 
-    /// Every check decided: report to the jobs pallet.
+    /// Every check decided and no mismatch left standing: the job passed. Checks missed,
+    /// wrong or refuted count as missed on the receipt.
     fn finish(ext: &mut Ext<'_>, job: JobId, audit: &Audit) {
         Audits::remove(ext, &job);
-        let outcome = match audit
+        let paid: Vec<AccountId> = audit
             .checks
             .iter()
-            .find(|c| c.outcome == Some(CheckOutcome::Mismatch))
-        {
-            Some(check) => AuditOutcome::Mismatch {
-                segment: check.segment,
-            },
-            None => AuditOutcome::Passed {
-                paid: audit
-                    .checks
-                    .iter()
-                    .filter(|c| c.outcome == Some(CheckOutcome::Match))
-                    .map(|c| c.verifier)
-                    .collect(),
-                missed: u32::try_from(
-                    audit
-                        .checks
-                        .iter()
-                        .filter(|c| {
-                            matches!(c.outcome, Some(CheckOutcome::Missed | CheckOutcome::Wrong))
-                        })
-                        .count(),
-                )
-                .unwrap_or(u32::MAX),
-            },
+            .filter(|c| c.outcome == Some(CheckOutcome::Match))
+            .map(|c| c.verifier)
+            .collect();
+        let missed = audit.checks.len().saturating_sub(paid.len());
+        let outcome = AuditOutcome::Passed {
+            paid,
+            missed: u32::try_from(missed).unwrap_or(u32::MAX),
         };
         Jobs::<T>::audited(ext, job, outcome);
     }
@@ -644,12 +709,7 @@ impl<T: Config> Pallet<T> {
     ) -> DispatchResult {
         let mut audit = Self::load(ext, job, Phase::AwaitingReveals)?;
         let last = audit.segments.saturating_sub(1);
-        let committed = Jobs::<T>::job(ext, job)
-            .and_then(|job| job.commitment)
-            .map(|c| FinalResult {
-                output: c.output,
-                metrics: Hash::of(&c.metrics),
-            });
+        let committed = Self::committed_result(ext, job);
         let (index, entry) = Self::verifier_check(&mut audit, who, check)?;
         let (Some(commitment), None) = (entry.attestation, entry.outcome) else {
             return Err(Self::error(Error::NothingToReveal));
@@ -671,11 +731,21 @@ impl<T: Config> Pallet<T> {
             *slot = decided;
         }
         if audit.checks.iter().all(|c| c.outcome.is_some()) {
-            Self::finish(ext, job, &audit);
+            Self::conclude(ext, job, audit);
         } else {
             Audits::insert(ext, &job, &audit);
         }
         Ok(())
+    }
+
+    /// The model and metrics hash the worker of `job` committed.
+    fn committed_result(state: &impl StateRead, job: JobId) -> Option<FinalResult> {
+        Jobs::<T>::job(state, job)
+            .and_then(|job| job.commitment)
+            .map(|c| FinalResult {
+                output: c.output,
+                metrics: Hash::of(&c.metrics),
+            })
     }
 
     // --- hooks -------------------------------------------------------------------------------
@@ -707,7 +777,7 @@ impl<T: Config> Pallet<T> {
                 Phase::AwaitingAttestations => {
                     Self::miss(ext, *job, &mut audit, |check| check.attestation.is_none());
                     if audit.checks.iter().all(|c| c.outcome.is_some()) {
-                        Self::finish(ext, *job, &audit);
+                        Self::conclude(ext, *job, audit);
                     } else {
                         Self::put_audit(
                             ext,
@@ -720,8 +790,9 @@ impl<T: Config> Pallet<T> {
                 }
                 Phase::AwaitingReveals => {
                     Self::miss(ext, *job, &mut audit, |check| check.outcome.is_none());
-                    Self::finish(ext, *job, &audit);
+                    Self::conclude(ext, *job, audit);
                 }
+                Phase::Disputed => Self::dispute_timed_out(ext, *job, audit),
             }
         }
         weights::on_finalize(due.len())
@@ -750,47 +821,10 @@ impl<T: Config> Pallet<T> {
                 result,
                 salt,
             } => Self::reveal_attestation(ext, who, *job, *check, *leaf, *result, *salt),
+            Call::Bisect { job, state } => Self::bisect(ext, who, *job, *state),
+            Call::Answer { job, agree } => Self::answer(ext, who, *job, *agree),
+            Call::Referee { job } => Self::referee(ext, *job),
         }
-    }
-
-    /// Checks the pallet's invariants over a whole state. Run after every test.
-    pub fn try_state(state: &impl StateIter) -> Result<(), String> {
-        let list = Self::verifiers(state);
-        let unique: std::collections::BTreeSet<_> = list.iter().collect();
-        if unique.len() != list.len() || list.len() > to_usize(T::MAX_VERIFIERS) {
-            return Err("verifier list has repeats or is over its bound".to_owned());
-        }
-        // Stale entries (of phases that ended early) may remain; the current one must exist.
-        let due: std::collections::BTreeSet<(JobId, BlockNumber)> = AuditsDue::iter(state)
-            .into_iter()
-            .flat_map(|(block, jobs)| jobs.into_iter().map(move |job| (job, block)))
-            .collect();
-        let mut bonds: BTreeMap<AccountId, Balance> = BTreeMap::new();
-        for (job, audit) in Audits::iter(state) {
-            match Jobs::<T>::job(state, job).map(|j| j.status) {
-                Some(JobStatus::Committed { .. }) => {}
-                other => return Err(format!("audit of job {job} whose status is {other:?}")),
-            }
-            if !due.contains(&(job, audit.deadline)) {
-                return Err(format!(
-                    "audit of job {job} is not scheduled at its deadline {}",
-                    audit.deadline
-                ));
-            }
-            for check in audit.checks.iter().filter(|c| c.outcome.is_none()) {
-                let bond = bonds.entry(check.verifier).or_default();
-                *bond = bond.saturating_add(T::CHECK_BOND);
-            }
-        }
-        for (verifier, bond) in bonds {
-            let committed = Staking::<T>::ledger(state, &verifier).committed;
-            if committed < bond {
-                return Err(format!(
-                    "{verifier} holds {bond} in check bonds but {committed} committed"
-                ));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -806,6 +840,7 @@ impl<T: Config> JobVerification for Pallet<T> {
             phase: Phase::AwaitingSample,
             deadline: 0,
             checks: Vec::new(),
+            dispute: None,
         };
         // Drawn at the end of the next block, whose parent hash is the commitment block's.
         Self::put_audit(

@@ -4,7 +4,7 @@
 use super::*;
 use agora_primitives::trace::TraceTree;
 use agora_primitives::AGR;
-use pallet_jobs::Commitment;
+use pallet_jobs::{Commitment, JobStatus};
 use pallet_market::{BidTerms, Energy, Fuel, JobSpec, Region, FUEL_PER_MFUEL};
 use pallet_support::mock::apply;
 
@@ -52,12 +52,12 @@ fn leaf(i: u64) -> TraceLeaf {
 /// A job matched at block 2 (Alice buys, Bob works), committed at block 3; the verifiers are
 /// those given (registered with 5 AGR bonded each).
 fn committed(verifiers: &[AccountId]) -> State {
-    committed_as(verifiers, trace(), 4 * MFUEL)
+    committed_as(verifiers, trace(), leaf(3))
 }
 
-/// As [`committed`], with the trace `tree` (of 10 steps a segment) committed by Bob, billing
-/// `total_fuel` (its last leaf's fuel, or the commit fails).
-fn committed_as(verifiers: &[AccountId], tree: TraceTree, total_fuel: Fuel) -> State {
+/// As [`committed`], with the trace `tree` (of 10 steps a segment) committed by Bob; `last` is
+/// its last leaf, which names the final state and the bill.
+fn committed_as(verifiers: &[AccountId], tree: TraceTree, last: TraceLeaf) -> State {
     let mut bonds = vec![(BOB, 20 * AGR)];
     bonds.extend(verifiers.iter().map(|v| (*v, 5 * AGR)));
     let mut state = genesis(
@@ -110,16 +110,15 @@ fn committed_as(verifiers: &[AccountId], tree: TraceTree, total_fuel: Fuel) -> S
         TestMarket::place_bid(ext, &ALICE, spec, terms).unwrap();
     });
     end_block(&mut state, 2);
-    let last = tree.len() - 1;
     let commitment = Commitment {
         trace_root: tree.root(),
         segments: tree.len(),
-        final_state: leaf(last).state_hash,
-        total_fuel,
+        final_state: last.state_hash,
+        total_fuel: last.fuel,
         output: OUTPUT,
         metrics: Vec::new(),
     };
-    let final_proof = tree.prove(last).unwrap();
+    let final_proof = tree.prove(last.index).unwrap();
     step(&mut state, 3, |ext| {
         Jobs::commit_result(ext, &BOB, 0, commitment, &final_proof)
     })
@@ -283,30 +282,6 @@ fn honest_checks_pass_and_the_verifier_is_paid() {
         TestBalances::free_balance(&state, &CHARLIE),
         charlie_free + 2 * FEE
     );
-}
-
-#[test]
-fn a_mismatching_reexecution_disputes_the_job() {
-    let mut state = committed(&[CHARLIE]);
-    let segments = sampled(&mut state);
-    let alice_free = TestBalances::free_balance(&state, &ALICE);
-    let issuance = TestBalances::total_issuance(&state);
-    run_checks(&mut state, &segments, |s| TraceLeaf {
-        state_hash: Hash([0xFF; 32]),
-        ..leaf(s)
-    });
-    assert!(matches!(
-        Jobs::job(&state, 0).unwrap().status,
-        JobStatus::Disputed { .. }
-    ));
-    // Refunded in full; nobody slashed until bisection can say who was wrong.
-    assert_eq!(
-        TestBalances::free_balance(&state, &ALICE),
-        alice_free + 10 * AGR + 2 * FEE
-    );
-    assert_eq!(TestBalances::total_issuance(&state), issuance);
-    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
-    assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
 }
 
 #[test]
@@ -553,7 +528,7 @@ fn verifier_registration_needs_stake_and_is_bounded() {
 /// with two segments). Now a run of sampled segments has only its first start revealed.
 #[test]
 fn exploit_adjacent_samples_reveal_no_attested_leaf() {
-    let mut state = committed_as(&[CHARLIE], trace_of(2), 2 * MFUEL);
+    let mut state = committed_as(&[CHARLIE], trace_of(2), leaf(1));
     let segments = sampled(&mut state);
     assert_eq!(segments, [0, 1], "a two-segment trace is checked whole");
     step(&mut state, 5, |_| ());
@@ -634,7 +609,7 @@ fn exploit_inflated_last_leaf_fuel_is_a_mismatch() {
         ..leaf(i)
     };
     let tree = TraceTree::new((0..4).map(inflated).collect()).unwrap();
-    let mut state = committed_as(&[CHARLIE], tree.clone(), 7 * MFUEL);
+    let mut state = committed_as(&[CHARLIE], tree.clone(), inflated(3));
     let segments = sampled(&mut state);
     assert!(segments.contains(&3), "the last segment is always sampled");
     let starts = starts_from(&tree, inflated, &segments);
@@ -652,16 +627,19 @@ fn exploit_inflated_last_leaf_fuel_is_a_mismatch() {
         outcomes.contains(&(3, CheckOutcome::Mismatch)),
         "{outcomes:?}"
     );
+    // Equal states, different fuel: not bisectable over states yet (docs/verification.md), so
+    // the job ends as a plain mismatch: refunded, the verifier's bond released, nobody slashed.
     assert!(matches!(
         Jobs::job(&state, 0).unwrap().status,
         JobStatus::Disputed { .. }
     ));
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
 }
 
 /// Exploit 3 of issue 10: the model was not bound to the trace; a worker could commit an honest
 /// trace with any registered blob as "the model" (and any metrics) and pass every check. Now the
 /// verifier of the last segment computes `export` and `eval` of its own final state and a
-/// different model or metrics is a mismatch.
+/// different model or metrics is a mismatch, which opens a dispute the referee decides.
 #[test]
 fn exploit_model_not_from_the_trace_is_a_mismatch() {
     // What export/eval of the honest final state give (Bob committed OUTPUT and no metrics).
@@ -691,10 +669,10 @@ fn exploit_model_not_from_the_trace_is_a_mismatch() {
             outcomes.contains(&(3, CheckOutcome::Mismatch)),
             "{computed:?}: {outcomes:?}"
         );
-        assert!(matches!(
-            Jobs::job(&state, 0).unwrap().status,
-            JobStatus::Disputed { .. }
-        ));
+        // Disputed over export/eval of the final state; `dispute::exploit_model_not_from_the_
+        // trace_loses_the_output_dispute` plays it to the end.
+        let audit = Verification::audit(&state, 0).unwrap();
+        assert_eq!(audit.dispute.map(|d| d.claim), Some(Claim::Output));
     }
 }
 
@@ -733,7 +711,7 @@ fn exploit_segment_over_the_fuel_bound_is_the_workers_fault() {
         ..leaf(i)
     };
     let tree = TraceTree::new((0..4).map(lying).collect()).unwrap();
-    let mut state = committed_as(&[CHARLIE], tree.clone(), 4 * MFUEL);
+    let mut state = committed_as(&[CHARLIE], tree.clone(), lying(3));
     let segments = sampled(&mut state);
     let starts = starts_from(&tree, lying, &segments);
     step(&mut state, 5, |ext| {
@@ -843,3 +821,5 @@ fn a_copied_attestation_cannot_be_opened_and_is_slashed() {
         "the copier's check bond is slashed"
     );
 }
+
+mod dispute;

@@ -23,6 +23,9 @@ pub enum Phase {
     /// Verifiers open their commitments.
     #[codec(index = 4)]
     AwaitingReveals,
+    /// A mismatch is being settled by bisection and the referee ([`Audit::dispute`]).
+    #[codec(index = 5)]
+    Disputed,
 }
 
 /// The result of one check.
@@ -41,6 +44,10 @@ pub enum CheckOutcome {
     /// The reveal does not open the commitment: bond slashed.
     #[codec(index = 3)]
     Wrong,
+    /// Its mismatch was disputed and the verifier lost (the referee agreed with the worker, or
+    /// the verifier missed a move): bond slashed, part of it paid to the worker.
+    #[codec(index = 4)]
+    Refuted,
 }
 
 /// What the verifier of the last segment computes from its own final state and reveals with
@@ -89,4 +96,79 @@ pub struct Audit {
     pub deadline: BlockNumber,
     /// The checks, once drawn.
     pub checks: Vec<Check>,
+    /// The dispute under way, in phase [`Phase::Disputed`].
+    pub dispute: Option<Dispute>,
+}
+
+/// Whose move a dispute waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Turn {
+    /// The worker posts its state hash at the midpoint.
+    #[codec(index = 0)]
+    Worker,
+    /// The challenger agrees or disagrees with the worker's midpoint.
+    #[codec(index = 1)]
+    Challenger,
+    /// Anyone asks the referee to execute the one disputed step (or the export and eval).
+    #[codec(index = 2)]
+    Referee,
+}
+
+/// What a dispute is about.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Claim {
+    /// The state after the disputed segment: narrowed step by step (see [`Bisection`]).
+    #[codec(index = 0)]
+    Steps(Bisection),
+    /// The model and metrics of an agreed final state: the referee runs `export` and `eval`.
+    #[codec(index = 1)]
+    Output,
+}
+
+/// Bisection over the training steps of one segment: the challenger agrees with the state
+/// after `lo` steps of the segment and disagrees with the worker's state after `hi` steps.
+/// Each round the worker posts its state after `mid = lo + (hi − lo) / 2` steps, the challenger
+/// agrees (`lo = mid`) or disagrees (`hi = mid`); at `hi = lo + 1` the referee executes that one
+/// step from the state at `lo` and compares its result with the worker's state at `hi`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Bisection {
+    /// Steps in the segment.
+    pub steps: u32,
+    /// Steps of the segment before the agreed state.
+    pub lo: u32,
+    /// The agreed state after `lo` steps; `None` for the job's initial state (segment 0 at
+    /// `lo = 0`), which the referee computes with `init`.
+    pub lo_state: Option<Hash>,
+    /// Steps of the segment before the disputed state.
+    pub hi: u32,
+    /// The worker's state after `hi` steps.
+    pub hi_state: Hash,
+    /// The worker's state at the midpoint, once posted and until the challenger answers.
+    pub midpoint: Option<Hash>,
+}
+
+impl Bisection {
+    /// The step count at which the worker posts its next state.
+    pub fn mid(&self) -> u32 {
+        self.lo + (self.hi - self.lo) / 2
+    }
+}
+
+/// A dispute between the worker and the verifier of one check (the challenger).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Dispute {
+    /// The check whose mismatch opened it.
+    pub check: u32,
+    /// The verifier of that check; its check bond is at stake.
+    pub challenger: AccountId,
+    /// The disputed segment.
+    pub segment: u64,
+    /// What is disputed.
+    pub claim: Claim,
+    /// Whose move it is; the move is due by the audit's deadline.
+    pub turn: Turn,
+    /// Bisection rounds played (each a midpoint and its answer).
+    pub round: u32,
 }

@@ -1,0 +1,139 @@
+//! The node's referee: executes a disputed step for the runtime, with `agora-engine`, from the
+//! bytes in this node's blob store (the contract is `agora_primitives::referee`).
+//!
+//! - Inputs come from the blob store by hash; the store checks every blob against its hash
+//!   when reading, so a verdict is always about the bytes the ledger names. A blob the node
+//!   does not hold (or holds corrupt) is [`RefereeError::Unavailable`]: the runtime then
+//!   decides nothing on this node.
+//! - Every engine call gets the request's `fuel_limit` (the engine's per-call limit); running
+//!   out is [`RefereeVerdict::OutOfFuel`].
+//! - Whatever the module does wrong (invalid or refused module, trap, job error, memory or
+//!   stack limit, a state it cannot decode) is [`RefereeVerdict::Refused`]: deterministic
+//!   outcomes of the same bytes on every node. A failure of this node's engine itself
+//!   (wasmtime cannot compile a module that validated, or cannot be configured) is not a
+//!   verdict: it is reported as [`RefereeError::Failed`], and the node decides nothing.
+//! - One executor is kept for the node's life (keyed by the fuel limit, a runtime constant),
+//!   so compiled modules stay in its memory cache and, with a cache directory, on disk.
+
+use crate::blobs::BlobStore;
+use agora_engine::{Error as EngineError, Executor, Settings};
+use agora_primitives::referee::{
+    Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
+};
+use agora_primitives::Hash;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// The referee of a validating node.
+pub struct EngineReferee {
+    blobs: Arc<BlobStore>,
+    cache_dir: Option<PathBuf>,
+    /// The executor for the last fuel limit seen.
+    executor: Mutex<Option<(u64, Arc<Executor>)>>,
+}
+
+/// What went wrong inside one run: a verdict, or why there is none.
+enum Stop {
+    Verdict(RefereeVerdict),
+    Undecided(RefereeError),
+}
+
+impl From<EngineError> for Stop {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::OutOfFuel { .. } => Stop::Verdict(RefereeVerdict::OutOfFuel),
+            EngineError::Compile { reason } | EngineError::Engine { reason } => {
+                tracing::error!(%reason, "the referee's engine failed; deciding nothing");
+                Stop::Undecided(RefereeError::Failed)
+            }
+            other => {
+                tracing::info!(error = %other, "the referee's run was refused by the module");
+                Stop::Verdict(RefereeVerdict::Refused)
+            }
+        }
+    }
+}
+
+impl EngineReferee {
+    /// A referee reading inputs from `blobs`, caching compiled modules in `cache_dir`.
+    pub fn new(blobs: Arc<BlobStore>, cache_dir: Option<PathBuf>) -> Self {
+        EngineReferee {
+            blobs,
+            cache_dir,
+            executor: Mutex::new(None),
+        }
+    }
+
+    fn executor(&self, fuel_limit: u64) -> Result<Arc<Executor>, Stop> {
+        let mut slot = self
+            .executor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((limit, executor)) = slot.as_ref() {
+            if *limit == fuel_limit {
+                return Ok(executor.clone());
+            }
+        }
+        let mut settings = Settings::with_cache_dir(self.cache_dir.clone());
+        settings.limits.max_fuel_per_call = fuel_limit;
+        let executor = Arc::new(Executor::new(settings)?);
+        *slot = Some((fuel_limit, executor.clone()));
+        Ok(executor)
+    }
+
+    fn blob(&self, hash: &Hash) -> Result<Vec<u8>, Stop> {
+        match self.blobs.get(hash) {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) | Err(_) => Err(Stop::Undecided(RefereeError::Unavailable { blob: *hash })),
+        }
+    }
+
+    fn execute(&self, request: &RefereeRequest) -> Result<RefereeVerdict, Stop> {
+        let wasm = self.blob(&request.module)?;
+        let dataset = self.blob(&request.dataset)?;
+        let state = match request.task {
+            RefereeTask::Step {
+                pre_state: Some(hash),
+            }
+            | RefereeTask::Output { state: hash } => Some(self.blob(&hash)?),
+            RefereeTask::Step { pre_state: None } => None,
+        };
+        let executor = self.executor(request.fuel_limit)?;
+        let module = executor.load(&wasm)?;
+        let params = &request.params;
+        match request.task {
+            RefereeTask::Step { .. } => {
+                let pre = match state {
+                    Some(bytes) => bytes,
+                    None => {
+                        executor
+                            .init(&module, params, &dataset, request.seed)?
+                            .bytes
+                    }
+                };
+                let post = executor.segment(&module, params, &dataset, &pre, 1)?;
+                Ok(RefereeVerdict::Stepped {
+                    post_state: Hash::of(&post.bytes),
+                })
+            }
+            RefereeTask::Output { .. } => {
+                let state = state.unwrap_or_default();
+                let model = executor.export(&module, params, &dataset, &state)?;
+                let metrics = executor.eval(&module, params, &dataset, &state)?;
+                Ok(RefereeVerdict::Exported {
+                    output: Hash::of(&model.bytes),
+                    metrics: Hash::of(&metrics.bytes),
+                })
+            }
+        }
+    }
+}
+
+impl Referee for EngineReferee {
+    fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
+        match self.execute(request) {
+            Ok(verdict) | Err(Stop::Verdict(verdict)) => Ok(verdict),
+            Err(Stop::Undecided(error)) => Err(error),
+        }
+    }
+}

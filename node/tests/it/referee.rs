@@ -1,0 +1,201 @@
+//! The node's referee on the real job: `jobs/dist/mlp.wasm` on the digits dataset, from a real
+//! blob store, through the real engine. Every verdict is compared with the engine's own run of
+//! the job (whole segments, not single steps), so a referee that stepped differently from a
+//! worker would fail here.
+
+use agora_engine::{run, Executor, JobInputs, RunSpec, Settings};
+use agora_node::blobs::BlobStore;
+use agora_node::referee::EngineReferee;
+use agora_primitives::referee::{
+    Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
+};
+use agora_primitives::Hash;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+const PARAMS: &[u8] = br#"{"hidden":[32],"batch_size":32,"learning_rate":0.01}"#;
+const SPEC: RunSpec = RunSpec {
+    seed: 5,
+    steps: 4,
+    segment_steps: 2,
+};
+/// Enough for any one call of the small job above.
+const FUEL: u64 = 2_000_000_000;
+
+fn repo_file(path: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A blob store holding `blobs`, and the referee over it.
+fn referee_over(blobs: &[&[u8]]) -> (tempfile::TempDir, EngineReferee) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(BlobStore::open(&dir.path().join("blobs")).unwrap());
+    for bytes in blobs {
+        store.put(&Hash::of(bytes), bytes).unwrap();
+    }
+    let referee = EngineReferee::new(store, Some(dir.path().join("cache")));
+    (dir, referee)
+}
+
+fn request(wasm: &[u8], dataset: &[u8], task: RefereeTask, fuel_limit: u64) -> RefereeRequest {
+    RefereeRequest {
+        module: Hash::of(wasm),
+        dataset: Hash::of(dataset),
+        params: PARAMS.to_vec(),
+        seed: SPEC.seed,
+        task,
+        fuel_limit,
+    }
+}
+
+#[test]
+fn the_referee_reproduces_the_workers_run_step_by_step() {
+    let wasm = repo_file("jobs/dist/mlp.wasm");
+    let dataset = repo_file("datasets/digits.csv");
+    // The worker's view: a whole run in segments of 2 steps, every checkpoint kept.
+    let executor = Executor::new(Settings::default()).unwrap();
+    let module = executor.load(&wasm).unwrap();
+    let mut states = Vec::new();
+    let inputs = JobInputs {
+        params: PARAMS,
+        dataset: &dataset,
+    };
+    let job = run(&executor, &module, inputs, SPEC, |_, bytes| {
+        states.push(bytes.to_vec());
+        Ok(())
+    })
+    .unwrap();
+    let model = executor
+        .export(&module, PARAMS, &dataset, &job.final_state)
+        .unwrap();
+    let metrics = executor
+        .eval(&module, PARAMS, &dataset, &job.final_state)
+        .unwrap();
+
+    let mut stored: Vec<&[u8]> = vec![&wasm, &dataset, &job.final_state];
+    stored.extend(states.iter().map(Vec::as_slice));
+    let (_dir, referee) = referee_over(&stored);
+    let step = |pre_state| {
+        referee
+            .run(&request(
+                &wasm,
+                &dataset,
+                RefereeTask::Step { pre_state },
+                FUEL,
+            ))
+            .unwrap()
+    };
+    // From the initial state (init, then one step) and from a checkpoint: two single steps
+    // make the worker's segment.
+    let RefereeVerdict::Stepped { post_state: first } = step(None) else {
+        panic!("no step from init");
+    };
+    let (_d2, with_first) = {
+        // Register the state after step 1 the way a worker would upload it.
+        let after_one = executor
+            .segment(&module, PARAMS, &dataset, &states[0], 1)
+            .unwrap()
+            .bytes;
+        assert_eq!(Hash::of(&after_one), first);
+        let mut more = stored.clone();
+        more.push(&after_one);
+        let (dir, referee) = referee_over(&more);
+        let verdict = referee
+            .run(&request(
+                &wasm,
+                &dataset,
+                RefereeTask::Step {
+                    pre_state: Some(first),
+                },
+                FUEL,
+            ))
+            .unwrap();
+        (dir, verdict)
+    };
+    assert_eq!(
+        with_first,
+        RefereeVerdict::Stepped {
+            post_state: job.leaves[0].state_hash
+        },
+        "two single steps are the first segment"
+    );
+    assert_eq!(
+        step(Some(Hash::of(&states[1]))),
+        step(Some(Hash::of(&states[1]))),
+        "deterministic"
+    );
+    assert_eq!(
+        referee
+            .run(&request(
+                &wasm,
+                &dataset,
+                RefereeTask::Output {
+                    state: Hash::of(&job.final_state)
+                },
+                FUEL
+            ))
+            .unwrap(),
+        RefereeVerdict::Exported {
+            output: Hash::of(&model.bytes),
+            metrics: Hash::of(&metrics.bytes),
+        }
+    );
+}
+
+#[test]
+fn the_referee_refuses_to_decide_without_bytes_and_reports_what_the_module_refuses() {
+    let wasm = repo_file("jobs/dist/mlp.wasm");
+    let dataset = repo_file("datasets/digits.csv");
+    let garbage = b"not a job state".to_vec();
+    let (_dir, referee) = referee_over(&[&wasm, &dataset, &garbage]);
+    let missing = Hash::of(b"never uploaded");
+    assert_eq!(
+        referee.run(&request(
+            &wasm,
+            &dataset,
+            RefereeTask::Step {
+                pre_state: Some(missing)
+            },
+            FUEL
+        )),
+        Err(RefereeError::Unavailable { blob: missing })
+    );
+    // Without the module, nothing is decided either.
+    let (_dir2, bare) = referee_over(&[&dataset]);
+    assert_eq!(
+        bare.run(&request(
+            &wasm,
+            &dataset,
+            RefereeTask::Step { pre_state: None },
+            FUEL
+        )),
+        Err(RefereeError::Unavailable {
+            blob: Hash::of(&wasm)
+        })
+    );
+    // A state the module cannot decode is the module's refusal: a verdict, the same anywhere.
+    assert_eq!(
+        referee.run(&request(
+            &wasm,
+            &dataset,
+            RefereeTask::Step {
+                pre_state: Some(Hash::of(&garbage))
+            },
+            FUEL
+        )),
+        Ok(RefereeVerdict::Refused)
+    );
+    // A step past the fuel limit is out of fuel, not refused.
+    assert_eq!(
+        referee.run(&request(
+            &wasm,
+            &dataset,
+            RefereeTask::Step { pre_state: None },
+            1_000
+        )),
+        Ok(RefereeVerdict::OutOfFuel)
+    );
+}

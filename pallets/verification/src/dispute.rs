@@ -1,0 +1,386 @@
+//! Disputes: a check's mismatch settled by bisection and the on-chain referee.
+//!
+//! When every check of an audit is decided and some mismatched, the lowest mismatching segment
+//! is disputed between the worker and that check's verifier (the challenger, whose check bond
+//! stays committed):
+//!
+//! ```text
+//! state mismatch ─▶ Steps: lo = 0 (agreed start of the segment), hi = K (the worker's leaf)
+//!   Worker     bisect(h)     h = the worker's state after mid = lo + (hi − lo)/2 steps
+//!   Challenger answer(agree) agree: lo = mid, lo_state = h; disagree: hi = mid, hi_state = h
+//!   … until hi = lo + 1 ─▶ Referee: anyone calls referee(); every validator runs the one step
+//!     from lo_state (or init, then the step, for the job's first step) with bounded fuel
+//!     and compares the result with hi_state
+//! model/metrics mismatch (equal leaves) ─▶ Output: straight to Referee, which runs export and
+//!   eval of the committed final state and compares them with the committed model and metrics
+//! fuel-only mismatch ─▶ not disputable step by step yet: the job ends Disputed, nobody slashed
+//! ```
+//!
+//! Each move is due `MOVE_BLOCKS` after the previous one. **Who loses:** the worker if the
+//! referee's result differs from its claim, if the module refuses the step, if it misses a
+//! bisection move, or if nobody has the referee run by the deadline (the bytes the referee
+//! needs are the worker's to keep available, and an honest worker runs the referee itself);
+//! the challenger if the referee agrees with the worker or it misses an answer. A losing worker
+//! has its collateral slashed, `DISPUTE_REWARD_PERCENT` of it paid to the challenger (see
+//! `pallet_jobs`); a losing challenger has its check bond slashed the same way in the worker's
+//! favour, and the audit moves on to the next mismatch, or passes. A step the referee cannot
+//! fit in its fuel ends the job as a plain mismatch: escrow refunded, nobody slashed.
+//!
+//! **Why the honest side wins.** An honest worker posts true states, so `hi_state` stays true
+//! whatever the challenger answers (disagreeing keeps a true midpoint as `hi_state`, agreeing
+//! moves `lo` up to a true state): the referee reproduces it. An honest challenger agrees only
+//! with true states, so `lo_state` stays true and `hi_state` false: the referee's step from a
+//! true state gives the true state, which differs. Rounds: ⌈log2 K⌉ midpoints and answers, then
+//! one referee call. The property test `any_dishonest_play_loses_to_an_honest_side` checks this.
+
+use crate::{
+    Audit, Bisection, Check, CheckOutcome, Claim, Config, Dispute, Error, Event, Jobs, Pallet,
+    Phase, Staking, Turn,
+};
+use agora_primitives::dispatch::{DispatchError, DispatchResult};
+use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
+use agora_primitives::storage::Ext;
+use agora_primitives::{AccountId, Hash};
+use pallet_jobs::{AuditOutcome, JobId};
+use pallet_support::ensure;
+
+/// What the referee found.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    parity_scale_codec::Encode,
+    parity_scale_codec::Decode,
+    serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RefereeOutcome {
+    /// Its result is the worker's claim.
+    #[codec(index = 0)]
+    WorkerRight,
+    /// Its result differs, or the module refused.
+    #[codec(index = 1)]
+    WorkerWrong,
+    /// The step needs more than the referee's fuel: nobody can be shown wrong.
+    #[codec(index = 2)]
+    OutOfFuel,
+}
+
+impl<T: Config> Pallet<T> {
+    /// Every check is decided: dispute the lowest undisputed mismatch, or report the audit.
+    pub(crate) fn conclude(ext: &mut Ext<'_>, job: JobId, mut audit: Audit) {
+        let next = audit
+            .checks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.outcome == Some(CheckOutcome::Mismatch))
+            .min_by_key(|(_, c)| c.segment)
+            .map(|(index, _)| index);
+        let Some(index) = next else {
+            Self::finish(ext, job, &audit);
+            return;
+        };
+        let Some(dispute) = Self::open(ext, job, &audit, index) else {
+            // A fuel-only mismatch: not decidable step by step (see the module doc).
+            let segment = audit.checks.get(index).map_or(0, |c| c.segment);
+            Self::end_undecided(ext, job, &audit, segment);
+            return;
+        };
+        Self::deposit_event(
+            ext,
+            Event::DisputeOpened {
+                job,
+                check: dispute.check,
+                challenger: dispute.challenger,
+                segment: dispute.segment,
+                steps: match &dispute.claim {
+                    Claim::Steps(bisection) => bisection.steps,
+                    Claim::Output => 0,
+                },
+            },
+        );
+        audit.dispute = Some(dispute);
+        Self::advance(ext, job, &mut audit, Phase::Disputed, T::MOVE_BLOCKS);
+    }
+
+    /// The dispute over check `index`'s mismatch, or `None` if only the fuel differs.
+    fn open(ext: &Ext<'_>, job: JobId, audit: &Audit, index: usize) -> Option<Dispute> {
+        let check = audit.checks.get(index)?;
+        let (worker, verifier) = (check.worker_leaf?, check.verifier_leaf?);
+        let record = Jobs::<T>::job(ext, job)?;
+        let claim = if worker.state_hash != verifier.state_hash {
+            let done = check.segment.saturating_mul(record.spec.segment_steps);
+            let left = record.spec.steps.saturating_sub(done);
+            let steps = u32::try_from(left.min(record.spec.segment_steps)).ok()?;
+            Claim::Steps(Bisection {
+                steps,
+                lo: 0,
+                lo_state: Self::segment_start(audit, check)?,
+                hi: steps,
+                hi_state: worker.state_hash,
+                midpoint: None,
+            })
+        } else if check.verifier_result.is_some()
+            && check.verifier_result != Self::committed_result(ext, job)
+        {
+            Claim::Output
+        } else {
+            return None;
+        };
+        let turn = match &claim {
+            Claim::Steps(bisection) if bisection.hi - bisection.lo > 1 => Turn::Worker,
+            _ => Turn::Referee,
+        };
+        Some(Dispute {
+            check: u32::try_from(index).ok()?,
+            challenger: check.verifier,
+            segment: check.segment,
+            claim,
+            turn,
+            round: 0,
+        })
+    }
+
+    /// The agreed state before `check`'s segment: `None` (init's) for segment 0, else the
+    /// revealed start, else the worker's leaf of the sampled segment before it (which this
+    /// check's verifier re-executed too, and which matched: the lowest mismatch is disputed).
+    /// The outer `None` when neither exists, which sampling rules out.
+    fn segment_start(audit: &Audit, check: &Check) -> Option<Option<Hash>> {
+        let Some(previous) = check.segment.checked_sub(1) else {
+            return Some(None);
+        };
+        let start = check.start.or_else(|| {
+            audit
+                .checks
+                .iter()
+                .find(|c| c.segment == previous)
+                .and_then(|c| c.worker_leaf)
+        })?;
+        Some(Some(start.state_hash))
+    }
+
+    /// The audit of `job` with its dispute, for a move due from `turn`.
+    fn load_dispute(
+        ext: &Ext<'_>,
+        job: JobId,
+        turn: Turn,
+    ) -> Result<(Audit, Dispute), DispatchError> {
+        let audit = Self::load(ext, job, Phase::Disputed)?;
+        let dispute = audit
+            .dispute
+            .clone()
+            .ok_or(Self::error(Error::WrongPhase))?;
+        ensure!(dispute.turn == turn, Self::error(Error::NotYourMove));
+        Ok((audit, dispute))
+    }
+
+    /// Stores the dispute after a move and starts the next move's deadline.
+    fn moved(ext: &mut Ext<'_>, job: JobId, mut audit: Audit, dispute: Dispute) {
+        audit.dispute = Some(dispute);
+        Self::advance(ext, job, &mut audit, Phase::Disputed, T::MOVE_BLOCKS);
+    }
+
+    /// The worker posts its state after the midpoint of the disputed steps.
+    pub fn bisect(ext: &mut Ext<'_>, who: &AccountId, job: JobId, state: Hash) -> DispatchResult {
+        let (audit, mut dispute) = Self::load_dispute(ext, job, Turn::Worker)?;
+        let worker = Jobs::<T>::job(ext, job).map(|j| j.worker);
+        ensure!(worker == Some(*who), Self::error(Error::NotJobWorker));
+        let Claim::Steps(bisection) = &mut dispute.claim else {
+            return Err(Self::error(Error::NotYourMove));
+        };
+        bisection.midpoint = Some(state);
+        let step = bisection.mid();
+        dispute.turn = Turn::Challenger;
+        Self::moved(ext, job, audit, dispute);
+        Self::deposit_event(ext, Event::Bisected { job, step, state });
+        Ok(())
+    }
+
+    /// The challenger agrees or disagrees with the worker's midpoint.
+    pub fn answer(ext: &mut Ext<'_>, who: &AccountId, job: JobId, agree: bool) -> DispatchResult {
+        let (audit, mut dispute) = Self::load_dispute(ext, job, Turn::Challenger)?;
+        ensure!(
+            dispute.challenger == *who,
+            Self::error(Error::NotChallenger)
+        );
+        let Claim::Steps(bisection) = &mut dispute.claim else {
+            return Err(Self::error(Error::NotYourMove));
+        };
+        let mid = bisection.mid();
+        let posted = bisection
+            .midpoint
+            .take()
+            .ok_or(Self::error(Error::NotYourMove))?;
+        if agree {
+            bisection.lo = mid;
+            bisection.lo_state = Some(posted);
+        } else {
+            bisection.hi = mid;
+            bisection.hi_state = posted;
+        }
+        let (lo, hi) = (bisection.lo, bisection.hi);
+        dispute.turn = if hi - lo > 1 {
+            Turn::Worker
+        } else {
+            Turn::Referee
+        };
+        dispute.round = dispute.round.saturating_add(1);
+        Self::moved(ext, job, audit, dispute);
+        Self::deposit_event(ext, Event::Answered { job, agree, lo, hi });
+        Ok(())
+    }
+
+    /// Anyone has the referee execute the disputed step (or the export and eval) and the
+    /// dispute decided. Refused, changing nothing, when this node cannot decide (it lacks a
+    /// blob the step needs): the executive then keeps the call out of the block.
+    pub fn referee(ext: &mut Ext<'_>, job: JobId) -> DispatchResult {
+        let (audit, dispute) = Self::load_dispute(ext, job, Turn::Referee)?;
+        let record = Jobs::<T>::job(ext, job).ok_or(Self::error(Error::UnknownAudit))?;
+        let commitment = record
+            .commitment
+            .clone()
+            .ok_or(Self::error(Error::UnknownAudit))?;
+        let task = match &dispute.claim {
+            Claim::Steps(bisection) => RefereeTask::Step {
+                pre_state: bisection.lo_state,
+            },
+            Claim::Output => RefereeTask::Output {
+                state: commitment.final_state,
+            },
+        };
+        let request = RefereeRequest {
+            module: record.spec.module,
+            dataset: record.spec.dataset,
+            params: record.spec.params.clone(),
+            seed: record.spec.seed,
+            task,
+            fuel_limit: T::REFEREE_FUEL,
+        };
+        let verdict = ext
+            .referee(&request)
+            .map_err(|_| Self::error(Error::RefereeUndecided))?;
+        let outcome = match (&dispute.claim, verdict) {
+            (_, RefereeVerdict::OutOfFuel) => RefereeOutcome::OutOfFuel,
+            (Claim::Steps(bisection), RefereeVerdict::Stepped { post_state })
+                if post_state == bisection.hi_state =>
+            {
+                RefereeOutcome::WorkerRight
+            }
+            (Claim::Output, RefereeVerdict::Exported { output, metrics })
+                if output == commitment.output && metrics == Hash::of(&commitment.metrics) =>
+            {
+                RefereeOutcome::WorkerRight
+            }
+            // A different result, a refusal (the worker claimed the piece ran), or a verdict
+            // of the other kind (which an honest node never returns).
+            _ => RefereeOutcome::WorkerWrong,
+        };
+        Self::deposit_event(ext, Event::Refereed { job, outcome });
+        match outcome {
+            RefereeOutcome::WorkerRight => Self::challenger_loses(ext, job, audit, &dispute, false),
+            RefereeOutcome::WorkerWrong => Self::worker_loses(ext, job, &audit, &dispute, false),
+            RefereeOutcome::OutOfFuel => Self::end_undecided(ext, job, &audit, dispute.segment),
+        }
+        Ok(())
+    }
+
+    /// The move due at this deadline was not made: the side that owed it loses. A referee call
+    /// nobody made counts against the worker, whose bytes it needs.
+    pub(crate) fn dispute_timed_out(ext: &mut Ext<'_>, job: JobId, audit: Audit) {
+        let Some(dispute) = audit.dispute.clone() else {
+            return;
+        };
+        match dispute.turn {
+            Turn::Worker | Turn::Referee => Self::worker_loses(ext, job, &audit, &dispute, true),
+            Turn::Challenger => Self::challenger_loses(ext, job, audit, &dispute, true),
+        }
+    }
+
+    /// The worker lost: every held check bond is released, and the jobs pallet slashes the
+    /// collateral in the challenger's favour and refunds (or requeues) the buyer.
+    fn worker_loses(
+        ext: &mut Ext<'_>,
+        job: JobId,
+        audit: &Audit,
+        dispute: &Dispute,
+        missed_move: bool,
+    ) {
+        let worker = Self::worker_of(ext, job, dispute);
+        Self::lost(ext, job, dispute, worker, missed_move);
+        Self::release_held(ext, audit);
+        crate::Audits::remove(ext, &job);
+        Jobs::<T>::audited(
+            ext,
+            job,
+            AuditOutcome::WorkerLost {
+                segment: dispute.segment,
+                challenger: dispute.challenger,
+            },
+        );
+    }
+
+    /// The challenger lost: its check is refuted and its bond slashed in the worker's favour;
+    /// the audit moves on to the next mismatch, or passes.
+    fn challenger_loses(
+        ext: &mut Ext<'_>,
+        job: JobId,
+        mut audit: Audit,
+        dispute: &Dispute,
+        missed_move: bool,
+    ) {
+        let worker = Self::worker_of(ext, job, dispute);
+        Self::lost(ext, job, dispute, dispute.challenger, missed_move);
+        Staking::<T>::slash_committed_rewarding(
+            ext,
+            &dispute.challenger,
+            T::CHECK_BOND,
+            &worker,
+            <T as pallet_jobs::Config>::DISPUTE_REWARD_PERCENT,
+        );
+        let index = usize::try_from(dispute.check).unwrap_or(usize::MAX);
+        if let Some(check) = audit.checks.get_mut(index) {
+            check.outcome = Some(CheckOutcome::Refuted);
+        }
+        audit.dispute = None;
+        Self::conclude(ext, job, audit);
+    }
+
+    /// The worker of the disputed job (the job exists while its audit does).
+    fn worker_of(ext: &Ext<'_>, job: JobId, dispute: &Dispute) -> AccountId {
+        Jobs::<T>::job(ext, job).map_or(dispute.challenger, |j| j.worker)
+    }
+
+    fn lost(ext: &mut Ext<'_>, job: JobId, dispute: &Dispute, loser: AccountId, missed: bool) {
+        let check = dispute.check;
+        let event = Event::DisputeLost {
+            job,
+            check,
+            loser,
+            missed_move: missed,
+        };
+        Self::deposit_event(ext, event);
+    }
+
+    /// Ends the audit as a plain mismatch at `segment` (nobody could be shown wrong): held
+    /// bonds released, escrow refunded, nobody slashed.
+    fn end_undecided(ext: &mut Ext<'_>, job: JobId, audit: &Audit, segment: u64) {
+        Self::release_held(ext, audit);
+        crate::Audits::remove(ext, &job);
+        Jobs::<T>::audited(ext, job, AuditOutcome::Mismatch { segment });
+    }
+
+    /// Releases the bonds still held by checks of `audit`: undecided ones and mismatches.
+    fn release_held(ext: &mut Ext<'_>, audit: &Audit) {
+        for check in audit.checks.iter().filter(|c| Self::holds_bond(c)) {
+            Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
+        }
+    }
+
+    /// Whether `check`'s bond is still committed: it is undecided, or mismatched and not yet
+    /// settled by a dispute.
+    pub(crate) fn holds_bond(check: &Check) -> bool {
+        matches!(check.outcome, None | Some(CheckOutcome::Mismatch))
+    }
+}

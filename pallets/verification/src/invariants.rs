@@ -1,0 +1,64 @@
+//! The verification pallet's invariants, checked over a whole state after every test (see the
+//! crate documentation for the list).
+
+use crate::{Audits, AuditsDue, Claim, Config, JobId, Jobs, Pallet, Phase, Staking};
+use agora_primitives::storage::StateIter;
+use agora_primitives::{AccountId, Balance, BlockNumber};
+use pallet_jobs::JobStatus;
+use pallet_support::to_usize;
+use std::collections::BTreeMap;
+
+impl<T: Config> Pallet<T> {
+    /// Checks the pallet's invariants over a whole state. Run after every test.
+    pub fn try_state(state: &impl StateIter) -> Result<(), String> {
+        let list = Self::verifiers(state);
+        let unique: std::collections::BTreeSet<_> = list.iter().collect();
+        if unique.len() != list.len() || list.len() > to_usize(T::MAX_VERIFIERS) {
+            return Err("verifier list has repeats or is over its bound".to_owned());
+        }
+        // Stale entries (of phases that ended early) may remain; the current one must exist.
+        let due: std::collections::BTreeSet<(JobId, BlockNumber)> = AuditsDue::iter(state)
+            .into_iter()
+            .flat_map(|(block, jobs)| jobs.into_iter().map(move |job| (job, block)))
+            .collect();
+        let mut bonds: BTreeMap<AccountId, Balance> = BTreeMap::new();
+        for (job, audit) in Audits::iter(state) {
+            match Jobs::<T>::job(state, job).map(|j| j.status) {
+                Some(JobStatus::Committed { .. }) => {}
+                other => return Err(format!("audit of job {job} whose status is {other:?}")),
+            }
+            if !due.contains(&(job, audit.deadline)) {
+                return Err(format!(
+                    "audit of job {job} is not scheduled at its deadline {}",
+                    audit.deadline
+                ));
+            }
+            if audit.dispute.is_some() != (audit.phase == Phase::Disputed) {
+                return Err(format!(
+                    "audit of job {job} has a dispute outside its phase"
+                ));
+            }
+            if let Some(Claim::Steps(b)) = audit.dispute.as_ref().map(|d| &d.claim) {
+                if !(b.lo < b.hi && b.hi <= b.steps) {
+                    return Err(format!(
+                        "dispute of job {job} bisects {}..{} of {}",
+                        b.lo, b.hi, b.steps
+                    ));
+                }
+            }
+            for check in audit.checks.iter().filter(|c| Self::holds_bond(c)) {
+                let bond = bonds.entry(check.verifier).or_default();
+                *bond = bond.saturating_add(T::CHECK_BOND);
+            }
+        }
+        for (verifier, bond) in bonds {
+            let committed = Staking::<T>::ledger(state, &verifier).committed;
+            if committed < bond {
+                return Err(format!(
+                    "{verifier} holds {bond} in check bonds but {committed} committed"
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,666 @@
+//! Dispute tests: every move, timeout and outcome of the bisection game and the referee, on the
+//! job of the parent module (four segments of `K` steps; Bob works, Alice buys, Charlie
+//! verifies), with a stand-in referee that knows the honest job's every state. The invariants
+//! of every pallet are checked after each block (by `step`).
+
+use super::*;
+use agora_primitives::referee::{
+    Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
+};
+use proptest::prelude::*;
+use std::sync::Arc;
+
+/// Steps per segment of the parent module's job.
+const K: u64 = 10;
+/// Steps of the whole job.
+const STEPS: u64 = 4 * K;
+const REFEREE_FUEL: u64 = <Test as Config>::REFEREE_FUEL;
+const MOVE_BLOCKS: BlockNumber = <Test as Config>::MOVE_BLOCKS;
+const BOND: Balance = <Test as Config>::CHECK_BOND;
+/// Bob's collateral for the job (the offer's).
+const COLLATERAL: Balance = 2 * AGR;
+/// The state hash a liar posts.
+const LIE: Hash = Hash([0xEE; 32]);
+
+/// The honest job's state after `t` steps: the leaves of [`leaf`] at segment ends, made-up
+/// hashes in between.
+fn truth(t: u64) -> Hash {
+    if t > 0 && t % K == 0 {
+        leaf(t / K - 1).state_hash
+    } else {
+        Hash::of_parts(&[b"mid", &t.to_le_bytes()])
+    }
+}
+
+/// What export and eval of the honest final state give: the model Bob committed, no metrics.
+fn honest_model() -> FinalResult {
+    FinalResult {
+        output: OUTPUT,
+        metrics: Hash::of(b""),
+    }
+}
+
+/// The stand-in engine: runs the honest job from any of its states.
+#[derive(Default)]
+struct MockReferee {
+    /// A blob it does not hold.
+    missing: Option<Hash>,
+    /// Whether every call runs out of fuel.
+    fat: bool,
+}
+
+impl Referee for MockReferee {
+    fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
+        assert_eq!(request.fuel_limit, REFEREE_FUEL);
+        let state = match request.task {
+            RefereeTask::Step { pre_state } => pre_state,
+            RefereeTask::Output { state } => Some(state),
+        };
+        let named = [Some(request.module), Some(request.dataset), state];
+        if let Some(blob) = self.missing.filter(|m| named.contains(&Some(*m))) {
+            return Err(RefereeError::Unavailable { blob });
+        }
+        if self.fat {
+            return Ok(RefereeVerdict::OutOfFuel);
+        }
+        Ok(match request.task {
+            RefereeTask::Step { pre_state: None } => RefereeVerdict::Stepped {
+                post_state: truth(1),
+            },
+            RefereeTask::Step {
+                pre_state: Some(pre),
+            } => match (0..STEPS).find(|t| truth(*t) == pre) {
+                Some(t) => RefereeVerdict::Stepped {
+                    post_state: truth(t + 1),
+                },
+                None => RefereeVerdict::Refused,
+            },
+            RefereeTask::Output { state } if state == truth(STEPS) => RefereeVerdict::Exported {
+                output: honest_model().output,
+                metrics: honest_model().metrics,
+            },
+            RefereeTask::Output { .. } => RefereeVerdict::Refused,
+        })
+    }
+}
+
+fn referee() -> Option<Arc<dyn Referee>> {
+    Some(Arc::new(MockReferee::default()))
+}
+
+/// The dispute of job 0.
+fn dispute(state: &State) -> Dispute {
+    let audit = Verification::audit(state, 0).expect("an audit");
+    assert_eq!(audit.phase, Phase::Disputed);
+    audit.dispute.expect("a dispute")
+}
+
+fn bisection(dispute: &Dispute) -> &Bisection {
+    match &dispute.claim {
+        Claim::Steps(bisection) => bisection,
+        Claim::Output => panic!("not a step dispute"),
+    }
+}
+
+/// The job of `committed(&[CHARLIE])` with Charlie's leaf of the non-last sampled segment
+/// false (the worker is honest): a state dispute over that segment, opened at block 8.
+fn false_challenge() -> (State, u64) {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    let disputed = segments[0];
+    assert_ne!(disputed, 3, "the other sampled segment comes first");
+    run_checks(&mut state, &segments, |s| TraceLeaf {
+        state_hash: if s == disputed {
+            LIE
+        } else {
+            leaf(s).state_hash
+        },
+        ..leaf(s)
+    });
+    (state, disputed)
+}
+
+/// A worker whose last leaf (the final state) is `LIE`, checked by an honest Charlie: a state
+/// dispute over segment 3, opened at block 8.
+fn tampered_last_leaf() -> State {
+    let tampered = |i: u64| TraceLeaf {
+        state_hash: if i == 3 { LIE } else { leaf(i).state_hash },
+        ..leaf(i)
+    };
+    let tree = TraceTree::new((0..4).map(tampered).collect()).unwrap();
+    let mut state = committed_as(&[CHARLIE], tree.clone(), tampered(3));
+    let segments = sampled(&mut state);
+    let starts = starts_from(&tree, tampered, &segments);
+    step(&mut state, 5, |ext| {
+        Verification::reveal_starts(ext, &BOB, 0, starts)
+    })
+    .0
+    .unwrap();
+    let model = honest_model();
+    checked(&mut state, &segments, (&tree, tampered), |s| {
+        (leaf(s), (s == 3).then_some(model))
+    });
+    state
+}
+
+/// A move in the dispute of job 0 at `block`; panics if refused.
+fn play(state: &mut State, block: BlockNumber, who: &AccountId, call: Call) -> Vec<Event> {
+    let (result, events) = step(state, block, |ext| {
+        ext.set_referee(referee());
+        Verification::dispatch(ext, who, &call)
+    });
+    result.unwrap_or_else(|e| panic!("{call:?} by {who} refused: {e:?}"));
+    events
+}
+
+/// Plays the dispute of job 0 to its end from block `block`: Bob posts what `worker` says
+/// (`None`: misses the move), Charlie answers what `challenger` says about the posted hash
+/// (`None`: misses), and `caller` has the referee run (`None`: nobody does). Returns the
+/// block after the last one played and the rounds played.
+fn play_out(
+    state: &mut State,
+    mut block: BlockNumber,
+    mut worker: impl FnMut(u64, u32) -> Option<Hash>,
+    mut challenger: impl FnMut(u64, u32, Hash) -> Option<bool>,
+    caller: Option<AccountId>,
+) -> (BlockNumber, u32) {
+    let mut rounds = 0;
+    // Bounded: each round halves the disputed steps, and checks are at most two here.
+    for _ in 0..2 * (K + 2) {
+        let Some(audit) = Verification::audit(state, 0) else {
+            return (block, rounds);
+        };
+        if audit.phase != Phase::Disputed {
+            return (block, rounds);
+        }
+        let d = audit.dispute.clone().unwrap();
+        rounds = rounds.max(d.round);
+        let call = match (&d.turn, &d.claim) {
+            (Turn::Worker, Claim::Steps(b)) => {
+                worker(d.segment, b.mid()).map(|state| (BOB, Call::Bisect { job: 0, state }))
+            }
+            (Turn::Challenger, Claim::Steps(b)) => {
+                challenger(d.segment, b.mid(), b.midpoint.unwrap())
+                    .map(|agree| (CHARLIE, Call::Answer { job: 0, agree }))
+            }
+            (Turn::Referee, _) => caller.map(|who| (who, Call::Referee { job: 0 })),
+            other => panic!("no such move: {other:?}"),
+        };
+        match call {
+            Some((who, call)) => {
+                play(state, block, &who, call);
+                block += 1;
+            }
+            None => {
+                end_block(state, audit.deadline);
+                block = audit.deadline + 1;
+            }
+        }
+    }
+    panic!("the dispute did not end");
+}
+
+/// An honest worker's post: its true state after `mid` steps of `segment`.
+fn honest_post(segment: u64, mid: u32) -> Option<Hash> {
+    Some(truth(segment * K + u64::from(mid)))
+}
+
+/// An honest challenger's answer: whether the post is the true state there.
+fn honest_answer(segment: u64, mid: u32, posted: Hash) -> Option<bool> {
+    Some(posted == truth(segment * K + u64::from(mid)))
+}
+
+#[test]
+fn a_state_mismatch_opens_a_dispute_and_holds_the_bond() {
+    let (state, disputed) = false_challenge();
+    let d = dispute(&state);
+    assert_eq!(
+        (d.challenger, d.segment, d.turn),
+        (CHARLIE, disputed, Turn::Worker)
+    );
+    let b = bisection(&d);
+    assert_eq!((b.lo, b.hi, b.steps), (0, 10, 10));
+    assert_eq!(b.lo_state, (disputed > 0).then(|| truth(disputed * K)));
+    assert_eq!(b.hi_state, leaf(disputed).state_hash);
+    // The matching check's bond is released; the disputed one's is held.
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, BOND);
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Committed { .. }
+    ));
+}
+
+#[test]
+fn an_honest_worker_wins_and_the_false_challenger_is_slashed() {
+    let (mut state, _) = false_challenge();
+    let issuance = TestBalances::total_issuance(&state);
+    let bob_free = TestBalances::free_balance(&state, &BOB);
+    // Charlie disagrees with everything; Bob posts the truth and calls the referee.
+    let (block, rounds) = play_out(&mut state, 9, honest_post, |_, _, _| Some(false), Some(BOB));
+    // Disagreeing halves downwards, 0..10 → 0..5 → 0..2 → 0..1: 3 rounds (⌈log2 10⌉ = 4 at most).
+    assert_eq!(rounds, 3);
+    // Half of Charlie's bond to Bob, half burned; the job passed with one check paid.
+    assert_eq!(TestBalances::total_issuance(&state), issuance - BOND / 2);
+    assert_eq!(
+        TestBalances::free_balance(&state, &BOB),
+        bob_free + BOND / 2
+    );
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+    let JobStatus::Verified {
+        paid,
+        missed,
+        settle_at,
+    } = Jobs::job(&state, 0).unwrap().status
+    else {
+        panic!("not verified");
+    };
+    assert_eq!((paid, missed), (vec![CHARLIE], 1));
+    assert!(settle_at >= block - 1);
+    end_block(&mut state, settle_at);
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Settled { .. }
+    ));
+}
+
+#[test]
+fn a_tampered_leaf_loses_the_dispute_and_the_collateral() {
+    let mut state = tampered_last_leaf();
+    let d = dispute(&state);
+    assert_eq!((d.segment, d.turn), (3, Turn::Worker));
+    let issuance = TestBalances::total_issuance(&state);
+    let alice_free = TestBalances::free_balance(&state, &ALICE);
+    let charlie_free = TestBalances::free_balance(&state, &CHARLIE);
+    // Bob keeps to the truth until the last step, where he must stand by his leaf.
+    play_out(&mut state, 9, honest_post, honest_answer, Some(CHARLIE));
+    assert!(Verification::audit(&state, 0).is_none());
+    let JobStatus::DisputeLost {
+        segment,
+        challenger,
+        burned,
+        rewarded,
+        requeued,
+        ..
+    } = Jobs::job(&state, 0).unwrap().status
+    else {
+        panic!("the worker did not lose");
+    };
+    assert_eq!((segment, challenger, requeued), (3, CHARLIE, false));
+    assert_eq!((burned, rewarded), (COLLATERAL / 2, COLLATERAL / 2));
+    assert_eq!(TestBalances::total_issuance(&state), issuance - burned);
+    assert_eq!(
+        TestBalances::free_balance(&state, &CHARLIE),
+        charlie_free + rewarded
+    );
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+    assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
+    // Alice has her escrow back: 10 AGR for the fuel and two verifier fees.
+    assert_eq!(
+        TestBalances::free_balance(&state, &ALICE),
+        alice_free + 10 * AGR + 2 * FEE
+    );
+}
+
+#[test]
+fn a_worker_that_misses_a_bisection_move_loses() {
+    let mut state = tampered_last_leaf();
+    let deadline = Verification::audit(&state, 0).unwrap().deadline;
+    assert_eq!(deadline, 8 + MOVE_BLOCKS);
+    let events = end_block(&mut state, deadline);
+    assert!(
+        events.contains(&Event::DisputeLost {
+            job: 0,
+            check: dispute_check(&events),
+            loser: BOB,
+            missed_move: true,
+        }),
+        "{events:?}"
+    );
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::DisputeLost { .. }
+    ));
+}
+
+/// The check of the `DisputeLost` event among `events`.
+fn dispute_check(events: &[Event]) -> u32 {
+    events
+        .iter()
+        .find_map(|e| match e {
+            Event::DisputeLost { check, .. } => Some(*check),
+            _ => None,
+        })
+        .expect("a DisputeLost event")
+}
+
+#[test]
+fn a_challenger_that_misses_an_answer_loses() {
+    let (mut state, _) = false_challenge();
+    let bob_free = TestBalances::free_balance(&state, &BOB);
+    play(
+        &mut state,
+        9,
+        &BOB,
+        Call::Bisect {
+            job: 0,
+            state: truth(5),
+        },
+    );
+    assert_eq!(dispute(&state).turn, Turn::Challenger);
+    let events = end_block(&mut state, 9 + MOVE_BLOCKS);
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::DisputeLost {
+                loser: CHARLIE,
+                missed_move: true,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    assert_eq!(
+        TestBalances::free_balance(&state, &BOB),
+        bob_free + BOND / 2
+    );
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Verified { .. }
+    ));
+}
+
+#[test]
+fn a_referee_call_nobody_makes_counts_against_the_worker() {
+    let mut state = tampered_last_leaf();
+    // Both play honestly to one step; nobody calls the referee.
+    play_out(&mut state, 9, honest_post, honest_answer, None);
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::DisputeLost { .. }
+    ));
+}
+
+/// Plays the dispute of job 0 from block 9 until the referee's turn: Bob posts the truth,
+/// Charlie answers as `answer` says. Returns the next block.
+fn to_the_referee(state: &mut State, answer: impl Fn(u64, u32, Hash) -> bool) -> BlockNumber {
+    let mut block = 9;
+    for _ in 0..K {
+        let d = dispute(state);
+        let b = bisection(&d).clone();
+        let (who, call) = match d.turn {
+            Turn::Referee => return block,
+            Turn::Worker => (
+                BOB,
+                Call::Bisect {
+                    job: 0,
+                    state: truth(d.segment * K + u64::from(b.mid())),
+                },
+            ),
+            Turn::Challenger => (
+                CHARLIE,
+                Call::Answer {
+                    job: 0,
+                    agree: answer(d.segment, b.mid(), b.midpoint.unwrap()),
+                },
+            ),
+        };
+        play(state, block, &who, call);
+        block += 1;
+    }
+    panic!("no referee turn after {K} moves");
+}
+
+#[test]
+fn the_referee_without_the_bytes_decides_nothing_and_says_so() {
+    let mut state = tampered_last_leaf();
+    let block = to_the_referee(&mut state, |s, mid, posted| {
+        honest_answer(s, mid, posted).unwrap()
+    });
+    let pre = bisection(&dispute(&state)).lo_state.unwrap();
+    let mut expected = state.clone();
+    step(&mut expected, block, |_| ());
+    let ((result, undecided), _) = step(&mut state, block, |ext| {
+        ext.set_referee(Some(Arc::new(MockReferee {
+            missing: Some(pre),
+            fat: false,
+        })));
+        let result = Verification::referee(ext, 0);
+        (result, ext.take_undecided())
+    });
+    assert_eq!(result, Err(error(Error::RefereeUndecided)));
+    assert_eq!(undecided, Some(RefereeError::Unavailable { blob: pre }));
+    assert_eq!(state, expected, "nothing written");
+}
+
+#[test]
+fn moves_out_of_turn_or_by_others_are_refused() {
+    let (mut state, _) = false_challenge();
+    let before = state.clone();
+    let refused = |state: &mut State, who: AccountId, call: Call, expected: Error| {
+        let (result, _) = step(state, 9, |ext| {
+            ext.set_referee(referee());
+            Verification::dispatch(ext, &who, &call)
+        });
+        assert_eq!(result, Err(error(expected)), "{call:?} by {who}");
+    };
+    refused(
+        &mut state,
+        CHARLIE,
+        Call::Answer {
+            job: 0,
+            agree: true,
+        },
+        Error::NotYourMove,
+    );
+    refused(
+        &mut state,
+        ALICE,
+        Call::Referee { job: 0 },
+        Error::NotYourMove,
+    );
+    refused(
+        &mut state,
+        CHARLIE,
+        Call::Bisect { job: 0, state: LIE },
+        Error::NotJobWorker,
+    );
+    refused(
+        &mut state,
+        BOB,
+        Call::Bisect { job: 1, state: LIE },
+        Error::UnknownAudit,
+    );
+    play(
+        &mut state,
+        9,
+        &BOB,
+        Call::Bisect {
+            job: 0,
+            state: truth(5),
+        },
+    );
+    refused(
+        &mut state,
+        BOB,
+        Call::Bisect { job: 0, state: LIE },
+        Error::NotYourMove,
+    );
+    refused(
+        &mut state,
+        BOB,
+        Call::Answer {
+            job: 0,
+            agree: true,
+        },
+        Error::NotChallenger,
+    );
+    assert_ne!(state, before);
+}
+
+#[test]
+fn a_step_too_big_for_the_referee_ends_as_a_plain_mismatch() {
+    let mut state = tampered_last_leaf();
+    let issuance = TestBalances::total_issuance(&state);
+    let block = to_the_referee(&mut state, |_, _, _| true);
+    let (result, events) = step(&mut state, block, |ext| {
+        ext.set_referee(Some(Arc::new(MockReferee {
+            missing: None,
+            fat: true,
+        })));
+        Verification::referee(ext, 0)
+    });
+    result.unwrap();
+    assert!(events.contains(&Event::Refereed {
+        job: 0,
+        outcome: RefereeOutcome::OutOfFuel
+    }));
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Disputed { .. }
+    ));
+    assert_eq!(
+        TestBalances::total_issuance(&state),
+        issuance,
+        "nobody slashed"
+    );
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+}
+
+/// The job of `committed(&[CHARLIE])` (Bob's model is OUTPUT), every leaf matching, Charlie's
+/// model and metrics of the final state `computed`: an output dispute, opened at block 8.
+fn output_disputed(computed: FinalResult) -> State {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    reveal_starts(&mut state, &segments);
+    checked(&mut state, &segments, (&trace(), leaf), |s| {
+        (leaf(s), (s == 3).then_some(computed))
+    });
+    state
+}
+
+/// Another model than Bob's OUTPUT, with the same (empty) metrics.
+fn other_model() -> FinalResult {
+    FinalResult {
+        output: Hash([0x0C; 32]),
+        metrics: Hash::of(b""),
+    }
+}
+
+/// Exploit 3 of issue 10, to its end: a worker that commits a model not from its trace loses
+/// the dispute over `export`/`eval` of its final state, and its collateral.
+#[test]
+fn exploit_model_not_from_the_trace_loses_the_output_dispute() {
+    // Bob committed OUTPUT; the honest export is `other_model()`, as Charlie found.
+    let mut state = output_disputed(other_model());
+    let d = dispute(&state);
+    assert_eq!(
+        (d.claim.clone(), d.turn, d.segment),
+        (Claim::Output, Turn::Referee, 3)
+    );
+    // A referee whose export of the final state is `true_model`, not Bob's OUTPUT.
+    struct OtherModel;
+    impl Referee for OtherModel {
+        fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
+            assert_eq!(
+                request.task,
+                RefereeTask::Output {
+                    state: truth(STEPS)
+                }
+            );
+            Ok(RefereeVerdict::Exported {
+                output: other_model().output,
+                metrics: other_model().metrics,
+            })
+        }
+    }
+    let (result, events) = step(&mut state, 9, |ext| {
+        ext.set_referee(Some(Arc::new(OtherModel)));
+        Verification::referee(ext, 0)
+    });
+    result.unwrap();
+    assert!(events.contains(&Event::Refereed {
+        job: 0,
+        outcome: RefereeOutcome::WorkerWrong
+    }));
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::DisputeLost {
+            challenger: CHARLIE,
+            ..
+        }
+    ));
+}
+
+/// An honest Bob's model, checked by a Charlie that claims another: the referee sides with Bob.
+#[test]
+fn a_false_output_claim_loses_to_the_referee() {
+    let mut state = output_disputed(other_model());
+    play(&mut state, 9, &ALICE, Call::Referee { job: 0 });
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Verified { .. }
+    ));
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// For any play of a dishonest side (lying or truthful posts and answers at random, a
+    /// missed move anywhere, the referee called or not) against an honest one, the honest side
+    /// wins, and the token supply falls by exactly the burned part of the loser's stake.
+    #[test]
+    fn any_dishonest_play_loses_to_an_honest_side(
+        worker_cheats in any::<bool>(),
+        choices in proptest::collection::vec(any::<bool>(), 8),
+        miss_at in proptest::option::of(0..8usize),
+        liar_calls_referee in any::<bool>(),
+    ) {
+        let mut moves = 0usize;
+        let mut next = move || {
+            let i = moves;
+            moves += 1;
+            (Some(i) == miss_at, choices[i % choices.len()])
+        };
+        let mut state = if worker_cheats { tampered_last_leaf() } else { false_challenge().0 };
+        let issuance = TestBalances::total_issuance(&state);
+        if worker_cheats {
+            let caller = Some(if liar_calls_referee { BOB } else { CHARLIE });
+            play_out(
+                &mut state,
+                9,
+                |segment, mid| {
+                    let (miss, lie) = next();
+                    (!miss).then(|| if lie { LIE } else { truth(segment * K + u64::from(mid)) })
+                },
+                honest_answer,
+                caller,
+            );
+            let JobStatus::DisputeLost { burned, rewarded, .. } =
+                Jobs::job(&state, 0).unwrap().status
+            else {
+                panic!("the cheating worker did not lose");
+            };
+            prop_assert_eq!(burned + rewarded, COLLATERAL);
+            prop_assert_eq!(TestBalances::total_issuance(&state), issuance - burned);
+        } else {
+            let caller = if liar_calls_referee { CHARLIE } else { BOB };
+            play_out(
+                &mut state,
+                9,
+                honest_post,
+                |_, _, _| {
+                    let (miss, agree) = next();
+                    (!miss).then_some(agree)
+                },
+                Some(caller),
+            );
+            let verified = matches!(
+                Jobs::job(&state, 0).unwrap().status,
+                JobStatus::Verified { .. }
+            );
+            prop_assert!(verified, "the honest worker did not pass");
+            prop_assert_eq!(TestBalances::total_issuance(&state), issuance - BOND / 2);
+        }
+    }
+}

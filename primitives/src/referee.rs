@@ -1,0 +1,101 @@
+//! The referee: how the runtime asks the node to execute one disputed piece of a job.
+//!
+//! A dispute narrows to one training step whose pre-state both sides agree on (or to the
+//! `export`/`eval` of an agreed final state). Every validator then executes that piece, as part
+//! of block execution, and the runtime compares the result with the worker's claim. The runtime
+//! holds no execution engine: it reaches one through the [`Referee`] trait, which the node
+//! implements with `agora-engine` and hands to the block's externalities
+//! ([`crate::storage::Ext::set_referee`]). The runtime thereby stays free of wasmtime.
+//!
+//! ## Contract
+//!
+//! - **Deterministic.** The verdict is a function of the request and the bytes its hashes name:
+//!   every honest node returns the same verdict, or [`RefereeError::Unavailable`].
+//! - **Bounded.** Every engine call runs with at most `fuel_limit` fuel; a call that needs more
+//!   is a [`RefereeVerdict::OutOfFuel`], not an error.
+//! - **Unavailable is not a verdict.** A node that does not hold a blob the request names cannot
+//!   decide, and must not pretend to: the call that asked is left out of a block being built, and
+//!   a block to import that contains it is refused (the node must fetch the bytes first). So an
+//!   outcome on the ledger never depends on which node happened to hold which bytes.
+
+use crate::Hash;
+use parity_scale_codec::{Decode, Encode};
+
+/// What to execute.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum RefereeTask {
+    /// One training step (`agora_segment` with one step) from the state `pre_state` names, or
+    /// from the state `init` produces when it is `None` (the first step of a job).
+    Step {
+        /// blake3 of the pre-state bytes (a blob), or `None` for the initial state.
+        pre_state: Option<Hash>,
+    },
+    /// `export` and `eval` of the state `state` names (the job's final state).
+    Output {
+        /// blake3 of the state bytes (a blob).
+        state: Hash,
+    },
+}
+
+/// One piece of a job to execute, with everything a node needs to find its inputs.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct RefereeRequest {
+    /// blake3 of the job module (a blob).
+    pub module: Hash,
+    /// blake3 of the dataset (a blob).
+    pub dataset: Hash,
+    /// The job's params JSON (on the ledger, inline).
+    pub params: Vec<u8>,
+    /// The job seed (for `init`).
+    pub seed: u64,
+    /// What to run.
+    pub task: RefereeTask,
+    /// Most fuel any one engine call may use.
+    pub fuel_limit: u64,
+}
+
+/// What the engine produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum RefereeVerdict {
+    /// The step ran; blake3 of the state after it.
+    Stepped {
+        /// blake3 of the post-state bytes.
+        post_state: Hash,
+    },
+    /// `export` and `eval` ran; blake3 of each output.
+    Exported {
+        /// blake3 of the exported model.
+        output: Hash,
+        /// blake3 of the metrics bytes.
+        metrics: Hash,
+    },
+    /// The module refused: it trapped, returned an error, or could not decode the state or
+    /// the inputs.
+    Refused,
+    /// A call needed more than `fuel_limit` fuel.
+    OutOfFuel,
+}
+
+/// Why a node could not decide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RefereeError {
+    /// The node does not hold this blob.
+    #[error("the referee needs blob {blob}, which this node does not hold")]
+    Unavailable {
+        /// The missing blob.
+        blob: Hash,
+    },
+    /// The block is executed without a referee (a tool, not a validator).
+    #[error("no referee is attached to this block's execution")]
+    Detached,
+    /// This node's engine failed (not the module: the engine could not be configured, or could
+    /// not compile a module that validated); the node's log says why.
+    #[error("this node's engine failed to run the referee; see the node's log")]
+    Failed,
+}
+
+/// The node side of the referee: runs a [`RefereeRequest`] through the job engine.
+pub trait Referee: Send + Sync {
+    /// Executes `request`; see the [module contract](self).
+    fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError>;
+}

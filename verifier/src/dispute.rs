@@ -1,0 +1,76 @@
+//! The verifier's side of a dispute it opened (its check mismatched; the game is specified in
+//! `pallet_verification`'s `dispute.rs`).
+//!
+//! At each midpoint the worker posts, the verifier recomputes its own state after `mid` steps
+//! of the disputed segment — from the start of the run it re-executed, as for its attestation —
+//! and agrees exactly when the hashes are equal. It does not call the referee: a referee call
+//! nobody makes counts against the worker, so an honest challenger wins either way, and an
+//! honest worker calls it itself.
+
+use crate::{Error, Verifier};
+use agora_client::chain::State;
+use agora_client::tx;
+use agora_engine::{state_within, Executor, JobInputs};
+use agora_primitives::Hash;
+use pallet_jobs::JobId;
+use pallet_verification::{Audit, Claim, Turn};
+
+impl Verifier {
+    /// Answers the worker's midpoint, if the dispute of `audit` waits for this verifier.
+    pub(crate) async fn answer_dispute(
+        &self,
+        state: &State<'_>,
+        id: JobId,
+        audit: &Audit,
+    ) -> Result<(), Error> {
+        let Some(dispute) = &audit.dispute else {
+            return Ok(());
+        };
+        let (Turn::Challenger, Claim::Steps(bisection)) = (dispute.turn, &dispute.claim) else {
+            return Ok(());
+        };
+        let Some(posted) = bisection.midpoint.filter(|_| dispute.challenger == self.me) else {
+            return Ok(());
+        };
+        let (segment, mid) = (dispute.segment, bisection.mid());
+        let run = self.run_containing(id, audit, segment)?;
+        let inputs = self.inputs(state, id, run.start).await?;
+        let first = run.first;
+        let mine = tokio::task::spawn_blocking(move || -> Result<Hash, Error> {
+            let executor = Executor::new(inputs.settings)?;
+            let module = executor.load(&inputs.wasm)?;
+            let job = JobInputs {
+                params: &inputs.params,
+                dataset: &inputs.dataset,
+            };
+            let state = state_within(
+                &executor,
+                &module,
+                job,
+                inputs.spec,
+                first,
+                inputs.start_state,
+                segment,
+                mid,
+            )?;
+            Ok(Hash::of(&state))
+        })
+        .await
+        .map_err(|e| Error::InvalidJob(format!("job #{id}: a dispute step panicked: {e}")))??;
+        let agree = mine == posted;
+        let call = agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Answer {
+            job: id,
+            agree,
+        });
+        tx::send(
+            &self.rpc,
+            &self.signer,
+            call,
+            "dispute answer",
+            tx::DEFAULT_TIMEOUT,
+        )
+        .await?;
+        tracing::info!(job = id, segment, step = mid, agree, "midpoint answered");
+        Ok(())
+    }
+}

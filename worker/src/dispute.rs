@@ -1,0 +1,118 @@
+//! The worker's side of a dispute (the game is specified in `pallet_verification`'s
+//! `dispute.rs`): an honest worker always wins it, by telling the truth and making sure the
+//! referee runs.
+//!
+//! - **Its move** (`Turn::Worker`): post the hash of its state after `mid` steps of the
+//!   disputed segment, recomputed from the segment's checkpoint (the state before it, kept on
+//!   disk since the run).
+//! - **The referee's turn**: register and upload the agreed pre-state (its own state after `lo`
+//!   steps; for a dispute over the model, the final state), then call the referee. A referee
+//!   call nobody makes counts against the worker, so the worker makes it.
+
+use crate::{Error, Worker};
+use agora_client::blobs::ensure_blob;
+use agora_engine::{state_within, Executor, JobInputs};
+use agora_primitives::Hash;
+use pallet_jobs::{Job, JobId};
+use pallet_verification::{Audit, Claim, Turn};
+
+impl Worker {
+    /// Makes the worker's move in the dispute of `audit`, if one is due.
+    pub(crate) async fn play_dispute(
+        &self,
+        id: JobId,
+        job: &Job,
+        audit: &Audit,
+    ) -> Result<(), Error> {
+        let Some(dispute) = &audit.dispute else {
+            return Ok(());
+        };
+        let segment = dispute.segment;
+        match (dispute.turn, &dispute.claim) {
+            (Turn::Worker, Claim::Steps(bisection)) => {
+                let mid = bisection.mid();
+                let state = Hash::of(&self.state_within(id, job, segment, mid).await?);
+                let call =
+                    agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Bisect {
+                        job: id,
+                        state,
+                    });
+                self.send(call, "bisection move").await?;
+                tracing::info!(job = id, segment, step = mid, %state, "midpoint posted");
+            }
+            (Turn::Referee, claim) => {
+                let pre_state = match claim {
+                    Claim::Steps(bisection) => match bisection.lo_state {
+                        None => None,
+                        Some(hash) => Some((
+                            hash,
+                            self.state_within(id, job, segment, bisection.lo).await?,
+                        )),
+                    },
+                    Claim::Output => {
+                        let path = self
+                            .job_dir(id)
+                            .join(format!("states/{}.state", audit.segments));
+                        let bytes = std::fs::read(&path)
+                            .map_err(|e| agora_client::Error::file("read", &path, e))?;
+                        Some((Hash::of(&bytes), bytes))
+                    }
+                };
+                if let Some((hash, bytes)) = pre_state {
+                    if Hash::of(&bytes) != hash {
+                        // Not ours: the referee will run from bytes we do not have.
+                        tracing::warn!(job = id, %hash, "the agreed pre-state is not this worker's");
+                    } else {
+                        ensure_blob(&self.rpc, &self.signer, &bytes, "referee pre-state").await?;
+                    }
+                }
+                let call =
+                    agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Referee {
+                        job: id,
+                    });
+                self.send(call, "referee call").await?;
+                tracing::info!(job = id, segment, "referee called");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// This worker's state after `steps` steps of `segment`, from the segment's checkpoint.
+    async fn state_within(
+        &self,
+        id: JobId,
+        job: &Job,
+        segment: u64,
+        steps: u32,
+    ) -> Result<Vec<u8>, Error> {
+        let path = self.job_dir(id).join(format!("states/{segment}.state"));
+        let start =
+            std::fs::read(&path).map_err(|e| agora_client::Error::file("read", &path, e))?;
+        if steps == 0 {
+            return Ok(start);
+        }
+        let inputs = self.inputs(job).await?;
+        let computed = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Error> {
+            let executor = Executor::new(inputs.settings)?;
+            let module = executor.load(&inputs.wasm)?;
+            let job = JobInputs {
+                params: &inputs.params,
+                dataset: &inputs.dataset,
+            };
+            Ok(state_within(
+                &executor,
+                &module,
+                job,
+                inputs.spec,
+                segment,
+                Some(start),
+                segment,
+                steps,
+            )?)
+        })
+        .await
+        .map_err(|e| Error::InvalidJob(format!("job #{id}: a dispute step panicked: {e}")))??;
+        Ok(computed)
+    }
+}
