@@ -14,6 +14,9 @@
 //!   verdict: it is reported as [`RefereeError::Failed`], and the node decides nothing.
 //! - One executor is kept for the node's life (keyed by the fuel limit, a runtime constant),
 //!   so compiled modules stay in its memory cache and, with a cache directory, on disk.
+//! - One run at a time: a block that needs the referee may be built again while a first build
+//!   is still compiling the module (consensus moved on to a new view); the second waits and
+//!   then finds the module compiled, instead of compiling it again beside the first.
 
 use crate::blobs::BlobStore;
 use agora_engine::{Error as EngineError, Executor, Settings};
@@ -28,7 +31,7 @@ use std::sync::{Arc, Mutex};
 pub struct EngineReferee {
     blobs: Arc<BlobStore>,
     cache_dir: Option<PathBuf>,
-    /// The executor for the last fuel limit seen.
+    /// The executor for the last fuel limit seen; held for a whole run (see the module doc).
     executor: Mutex<Option<(u64, Arc<Executor>)>>,
 }
 
@@ -64,17 +67,17 @@ impl EngineReferee {
         }
     }
 
-    fn executor(&self, fuel_limit: u64) -> Result<Arc<Executor>, Stop> {
-        let mut slot = self
-            .executor
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn executor(
+        slot: &mut Option<(u64, Arc<Executor>)>,
+        cache_dir: Option<PathBuf>,
+        fuel_limit: u64,
+    ) -> Result<Arc<Executor>, Stop> {
         if let Some((limit, executor)) = slot.as_ref() {
             if *limit == fuel_limit {
                 return Ok(executor.clone());
             }
         }
-        let mut settings = Settings::with_cache_dir(self.cache_dir.clone());
+        let mut settings = Settings::with_cache_dir(cache_dir);
         settings.limits.max_fuel_per_call = fuel_limit;
         let executor = Arc::new(Executor::new(settings)?);
         *slot = Some((fuel_limit, executor.clone()));
@@ -98,7 +101,11 @@ impl EngineReferee {
             | RefereeTask::Output { state: hash } => Some(self.blob(&hash)?),
             RefereeTask::Step { pre_state: None } => None,
         };
-        let executor = self.executor(request.fuel_limit)?;
+        let mut slot = self
+            .executor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let executor = Self::executor(&mut slot, self.cache_dir.clone(), request.fuel_limit)?;
         let module = executor.load(&wasm)?;
         let params = &request.params;
         match request.task {

@@ -32,6 +32,11 @@ impl Verifier {
         let Some(posted) = bisection.midpoint.filter(|_| dispute.challenger == self.me) else {
             return Ok(());
         };
+        // A lazy verifier computed nothing to answer with.
+        #[cfg(feature = "faults")]
+        if self.config.faults.contains(&crate::faults::Fault::Lazy) {
+            return Ok(());
+        }
         let (segment, mid) = (dispute.segment, bisection.mid());
         let run = self.run_containing(id, audit, segment)?;
         let inputs = self.inputs(state, id, run.start).await?;

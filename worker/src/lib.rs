@@ -43,6 +43,8 @@ use serde::{Deserialize, Serialize};
 
 mod dispute;
 mod error;
+#[cfg(feature = "faults")]
+pub mod faults;
 
 pub use error::Error;
 
@@ -55,6 +57,9 @@ pub struct WorkerConfig {
     pub offer: OfferPlan,
     /// Stake to keep bonded (enough collateral for several jobs at once).
     pub bond: Balance,
+    /// Ways to cheat, for tests (`--fault`).
+    #[cfg(feature = "faults")]
+    pub faults: Vec<faults::Fault>,
 }
 
 /// The run of a job's spec as the engine wants it.
@@ -174,6 +179,17 @@ impl Worker {
             &path,
             &serde_json::to_vec_pretty(&self.progress)?,
         )?)
+    }
+
+    /// Registers `bytes` as a blob without uploading them (the `withhold-state` fault).
+    #[cfg(feature = "faults")]
+    async fn register_only(&self, bytes: &[u8]) -> Result<(), Error> {
+        let hash = Hash::of(bytes);
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        let call = agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob { hash, size });
+        self.send(call, "withheld checkpoint registration").await?;
+        tracing::warn!(%hash, "fault: registered a checkpoint without uploading it");
+        Ok(())
     }
 
     /// What the engine needs to run `job`: the module and dataset (fetched once, checked by
@@ -375,6 +391,14 @@ impl Worker {
             params,
             settings,
         } = self.inputs(job).await?;
+        #[cfg(feature = "faults")]
+        let (spec, faults) = (
+            RunSpec {
+                steps: faults::steps(&self.config.faults, spec.steps),
+                ..spec
+            },
+            self.config.faults.clone(),
+        );
         tracing::info!(
             job = id,
             steps = spec.steps,
@@ -402,16 +426,22 @@ impl Worker {
                     return Err(e.into());
                 }
                 let eval = executor.eval(&module, &params, &dataset, &result.final_state)?;
-                let export = executor.export(&module, &params, &dataset, &result.final_state)?;
-                write_atomic(&dir.join("model.bpk"), &export.bytes)?;
+                #[allow(unused_mut)] // written to only by injected faults
+                let mut model = executor
+                    .export(&module, &params, &dataset, &result.final_state)?
+                    .bytes;
+                #[allow(unused_mut)]
+                let mut leaves = result.leaves;
+                #[cfg(feature = "faults")]
+                faults::apply(&faults, &mut leaves, &mut model);
+                write_atomic(&dir.join("model.bpk"), &model)?;
                 let record = RunRecord {
-                    leaves: result
-                        .leaves
+                    root: TraceTree::new(leaves.clone())?.root(),
+                    leaves: leaves
                         .iter()
                         .map(|l| (l.index, l.state_hash, l.fuel))
                         .collect(),
-                    root: result.tree.root(),
-                    output: Hash::of(&export.bytes),
+                    output: Hash::of(&model),
                     metrics: String::from_utf8_lossy(&eval.bytes).into_owned(),
                 };
                 // Last: its presence means every checkpoint and the model are on disk.
@@ -463,6 +493,12 @@ impl Worker {
                     let path = dir.join(format!("states/{}.state", check.segment));
                     let bytes = std::fs::read(&path)
                         .map_err(|e| agora_client::Error::file("read", &path, e))?;
+                    #[cfg(feature = "faults")]
+                    if faults::withholds(&self.config.faults, previous) {
+                        self.register_only(&bytes).await?;
+                        starts.push(Some((leaf(previous)?, tree.prove(previous)?)));
+                        continue;
+                    }
                     ensure_blob(&self.rpc, &self.signer, &bytes, "checkpoint registration").await?;
                     starts.push(Some((leaf(previous)?, tree.prove(previous)?)));
                 }

@@ -24,6 +24,11 @@ pub struct VerifierArgs {
     /// Stake to keep bonded, AGR (the registration minimum plus a bond per check).
     #[arg(long, value_name = "AGR", default_value = "50")]
     pub bond: String,
+    /// Cheat on purpose, for tests: lazy (copy and false-challenge come with open challenges)
+    /// (builds with the `faults` feature only).
+    #[cfg(feature = "faults")]
+    #[arg(long = "fault", value_name = "KIND")]
+    pub faults: Vec<agora_verifier::faults::Fault>,
 }
 
 impl VerifierArgs {
@@ -32,6 +37,8 @@ impl VerifierArgs {
         Ok(VerifierConfig {
             daemon: self.daemon.config(rpc_url, "verifier")?,
             bond: parse_agr(&self.bond)?,
+            #[cfg(feature = "faults")]
+            faults: self.faults.clone(),
         })
     }
 }

@@ -78,6 +78,11 @@ pub struct WorkerArgs {
     /// Stake to keep bonded, AGR (enough collateral for several jobs at once).
     #[arg(long, value_name = "AGR", default_value = "100")]
     pub bond: String,
+    /// Cheat on purpose, for tests: tamper-leaf=I|last, withhold-state=I, overbill-fuel=P,
+    /// wrong-output, skip-steps=N (builds with the `faults` feature only).
+    #[cfg(feature = "faults")]
+    #[arg(long = "fault", value_name = "KIND")]
+    pub faults: Vec<agora_worker::faults::Fault>,
 }
 
 impl WorkerArgs {
@@ -90,6 +95,8 @@ impl WorkerArgs {
             daemon: self.daemon.config(rpc_url, "worker")?,
             offer: terms.plan()?,
             bond: parse_agr(&self.bond)?,
+            #[cfg(feature = "faults")]
+            faults: self.faults.clone(),
         })
     }
 }

@@ -8,6 +8,8 @@
 )]
 
 mod chain;
+#[cfg(feature = "faults")]
+mod disputes;
 mod market;
 mod node;
 

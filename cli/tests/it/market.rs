@@ -16,10 +16,10 @@ use serde_json::Value;
 use crate::node::Node;
 use crate::stdout_json;
 
-const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
-const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
-const CHARLIE: &str = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y";
-const DEV: [&str; 6] = [
+pub(crate) const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+pub(crate) const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
+pub(crate) const CHARLIE: &str = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y";
+pub(crate) const DEV: [&str; 6] = [
     ALICE,
     BOB,
     CHARLIE,
@@ -29,7 +29,7 @@ const DEV: [&str; 6] = [
 ];
 const PARAMS: &str = r#"{"hidden":[32],"epochs":1,"batch_size":128}"#;
 /// The job every test runs: the example MLP on the digits dataset with [`PARAMS`].
-const MLP_JOB: [&str; 6] = [
+pub(crate) const MLP_JOB: [&str; 6] = [
     "--module",
     concat!(env!("CARGO_MANIFEST_DIR"), "/../jobs/dist/mlp.wasm"),
     "--data",
@@ -41,20 +41,20 @@ const MLP_JOB: [&str; 6] = [
 const SEGMENTS_AND_SEED: [&str; 4] = ["--segment", "3", "--seed", "7"];
 /// Two segments of the same job (one epoch is 12 steps): both are always sampled, as one run
 /// that the verifier re-executes from `init` with no start revealed.
-const TWO_SEGMENTS: [&str; 4] = ["--segment", "6", "--seed", "7"];
+pub(crate) const TWO_SEGMENTS: [&str; 4] = ["--segment", "6", "--seed", "7"];
 
-fn account(address: &str) -> AccountId {
+pub(crate) fn account(address: &str) -> AccountId {
     address.parse().unwrap()
 }
 
 /// A daemon process (`agora worker run` / `agora verifier run`); killed on drop.
-struct Daemon {
+pub(crate) struct Daemon {
     process: Process,
     seen: Vec<String>,
 }
 
 impl Daemon {
-    fn start(node: &Node, args: &[&str], state: &Path, cache: &Path) -> Daemon {
+    pub(crate) fn start(node: &Node, args: &[&str], state: &Path, cache: &Path) -> Daemon {
         let process = Process::spawn(
             Command::new(env!("CARGO_BIN_EXE_agora"))
                 .args(["--rpc", &node.ws()])
@@ -72,14 +72,14 @@ impl Daemon {
         }
     }
 
-    fn lines(&mut self) -> &[String] {
+    pub(crate) fn lines(&mut self) -> &[String] {
         self.seen.extend(self.process.drain_log());
         &self.seen
     }
 }
 
 /// The chain's total issuance.
-fn total_issuance(node: &Node) -> Balance {
+pub(crate) fn total_issuance(node: &Node) -> Balance {
     node.read(async |rpc| {
         let bytes = rpc
             .storage(&pallet_balances::TotalIssuance::key(), None)
@@ -90,14 +90,14 @@ fn total_issuance(node: &Node) -> Balance {
 }
 
 /// The status of job `id` in the best state, if the job is known.
-fn job_status(node: &Node, id: JobId) -> Option<JobStatus> {
+pub(crate) fn job_status(node: &Node, id: JobId) -> Option<JobStatus> {
     node.read(async |rpc| Ok(State::best(rpc).job(id).await?.map(|job| job.status)))
 }
 
 /// Total issuance equals the sum of every account's free + reserved balance (the dev accounts
 /// are the only accounts on this chain), and nothing is created: fees move to the author,
 /// escrow and stake are reserved, payments are transfers out of escrow.
-fn conserved(node: &Node, issuance0: Balance, stage: &str) {
+pub(crate) fn conserved(node: &Node, issuance0: Balance, stage: &str) {
     let issuance = total_issuance(node);
     let sum: Balance = DEV.iter().map(|a| node.balance(&account(a)).total).sum();
     assert_eq!(issuance, sum, "issuance vs sum of balances at {stage}");
@@ -297,7 +297,7 @@ fn market_commands_refuse_bad_input_naming_the_value() {
     assert!(stderr.contains("'EU West' is not a region"), "{stderr}");
 }
 
-const WORKER_ARGS: [&str; 14] = [
+pub(crate) const WORKER_ARGS: [&str; 14] = [
     "worker",
     "run",
     "--key",
@@ -313,9 +313,10 @@ const WORKER_ARGS: [&str; 14] = [
     "--bond",
     "100",
 ];
-const VERIFIER_ARGS: [&str; 6] = ["verifier", "run", "--key", "//Charlie", "--bond", "50"];
+pub(crate) const VERIFIER_ARGS: [&str; 6] =
+    ["verifier", "run", "--key", "//Charlie", "--bond", "50"];
 
-fn submit_no_wait(node: &Node, cache: &Path, segments: &[&str]) -> u64 {
+pub(crate) fn submit_no_wait(node: &Node, cache: &Path, segments: &[&str]) -> u64 {
     let command = ["--output", "json", "job", "submit", "--key", "//Alice"];
     let bid = [
         "--max-price",

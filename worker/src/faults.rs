@@ -1,0 +1,133 @@
+//! Fault injection for tests (cargo feature `faults`; a build without it has none of this).
+//!
+//! `agora worker run … --fault KIND` makes this worker cheat in one way, so that end-to-end
+//! tests can show that the cheat loses money. The kinds, as `docs/verification.md` documents
+//! them:
+//!
+//! - `tamper-leaf=I` (or `tamper-leaf=last`): commits a wrong state hash at leaf `I`;
+//! - `withhold-state=I`: registers leaf `I`'s state when a check needs it but never uploads it;
+//! - `overbill-fuel=P`: bills `P`% more fuel than the trace (every leaf's cumulative fuel);
+//! - `wrong-output`: commits another model than its final state exports;
+//! - `skip-steps=N`: runs `N` fewer training steps than the job asks.
+//!
+//! The run's checkpoints on disk stay honest: a cheating worker defends its commitment in a
+//! dispute with the states it really computed, and loses at the referee.
+
+use agora_primitives::trace::TraceLeaf;
+use agora_primitives::Hash;
+use std::str::FromStr;
+
+/// Which leaf a fault names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeafIndex {
+    /// Leaf `I`.
+    At(u64),
+    /// The last leaf (the final state).
+    Last,
+}
+
+/// One way for the worker to cheat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Commit a wrong state hash at this leaf.
+    TamperLeaf(LeafIndex),
+    /// Never upload this leaf's state.
+    WithholdState(u64),
+    /// Bill this many percent more fuel than the trace.
+    OverbillFuel(u64),
+    /// Commit another model.
+    WrongOutput,
+    /// Run this many fewer steps.
+    SkipSteps(u64),
+}
+
+impl FromStr for Fault {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (kind, value) = text.split_once('=').unwrap_or((text, ""));
+        let number = |what: &str| {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("--fault {text}: {what} '{value}' is not a whole number"))
+        };
+        match kind {
+            "tamper-leaf" if value == "last" => Ok(Fault::TamperLeaf(LeafIndex::Last)),
+            "tamper-leaf" => Ok(Fault::TamperLeaf(LeafIndex::At(number("the leaf")?))),
+            "withhold-state" => Ok(Fault::WithholdState(number("the leaf")?)),
+            "overbill-fuel" => Ok(Fault::OverbillFuel(number("the percentage")?)),
+            "wrong-output" if value.is_empty() => Ok(Fault::WrongOutput),
+            "skip-steps" => Ok(Fault::SkipSteps(number("the step count")?)),
+            _ => Err(format!(
+                "--fault {text}: not a worker fault (tamper-leaf=I|last, withhold-state=I, \
+                 overbill-fuel=P, wrong-output, skip-steps=N)"
+            )),
+        }
+    }
+}
+
+/// The training steps the worker runs instead of `steps`.
+pub(crate) fn steps(faults: &[Fault], steps: u64) -> u64 {
+    faults.iter().fold(steps, |steps, fault| match fault {
+        Fault::SkipSteps(n) => steps.saturating_sub(*n).max(1),
+        _ => steps,
+    })
+}
+
+/// Rewrites the trace and the model the worker will commit.
+pub(crate) fn apply(faults: &[Fault], leaves: &mut [TraceLeaf], model: &mut Vec<u8>) {
+    for fault in faults {
+        match *fault {
+            Fault::TamperLeaf(at) => {
+                let index = match at {
+                    LeafIndex::At(i) => usize::try_from(i).unwrap_or(usize::MAX),
+                    LeafIndex::Last => leaves.len().saturating_sub(1),
+                };
+                if let Some(leaf) = leaves.get_mut(index) {
+                    leaf.state_hash = Hash::of_parts(&[b"tampered", leaf.state_hash.as_bytes()]);
+                }
+            }
+            Fault::OverbillFuel(percent) => {
+                for leaf in leaves.iter_mut() {
+                    leaf.fuel = leaf
+                        .fuel
+                        .saturating_add(leaf.fuel.saturating_mul(percent) / 100);
+                }
+            }
+            Fault::WrongOutput => model.extend_from_slice(b"not from the trace"),
+            Fault::WithholdState(_) | Fault::SkipSteps(_) => {}
+        }
+    }
+}
+
+/// Whether the state of leaf `index` is to be withheld.
+pub(crate) fn withholds(faults: &[Fault], index: u64) -> bool {
+    faults.contains(&Fault::WithholdState(index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_kind_parses_and_nothing_else_does() {
+        assert_eq!(
+            "tamper-leaf=last".parse(),
+            Ok(Fault::TamperLeaf(LeafIndex::Last))
+        );
+        assert_eq!(
+            "tamper-leaf=2".parse(),
+            Ok(Fault::TamperLeaf(LeafIndex::At(2)))
+        );
+        assert_eq!("withhold-state=1".parse(), Ok(Fault::WithholdState(1)));
+        assert_eq!("overbill-fuel=50".parse(), Ok(Fault::OverbillFuel(50)));
+        assert_eq!("wrong-output".parse(), Ok(Fault::WrongOutput));
+        assert_eq!("skip-steps=3".parse(), Ok(Fault::SkipSteps(3)));
+        let error = "tamper-leaf=x".parse::<Fault>().unwrap_err();
+        assert!(error.contains("'x' is not a whole number"), "{error}");
+        assert!("lazy"
+            .parse::<Fault>()
+            .unwrap_err()
+            .contains("not a worker fault"));
+    }
+}
