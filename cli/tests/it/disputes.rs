@@ -146,3 +146,31 @@ fn a_lazy_verifier_loses_its_bonds_to_the_honest_worker() {
     assert_eq!(total_issuance(&node), issuance0 - burned);
     conserved(&node, issuance0 - burned, "settled");
 }
+
+/// `--fault wrong-output`: Bob's trace is honest but the model he commits is not what his final
+/// state exports. Charlie's check of the last segment finds the leaves equal and the model
+/// different; the dispute goes straight to the node's referee, which runs `export` and `eval`
+/// of Bob's final state, and Bob loses his collateral.
+#[test]
+fn a_worker_that_commits_another_model_loses_the_output_dispute() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut worker, mut verifier) = daemons(&node, dir.path(), &["--fault", "wrong-output"], &[]);
+    let issuance0 = total_issuance(&node);
+    let id = submit_no_wait(&node, &dir.path().join("modules"), &TWO_SEGMENTS);
+    let status = ended(&node, id, &mut worker, &mut verifier);
+    let JobStatus::DisputeLost {
+        segment,
+        challenger,
+        burned,
+        ..
+    } = status
+    else {
+        panic!("the worker with another model did not lose: {status:?}");
+    };
+    assert_eq!((segment, challenger), (1, account(CHARLIE)));
+    assert_eq!(burned, COLLATERAL - COLLATERAL * REWARD_PERCENT / 100);
+    assert_eq!(total_issuance(&node), issuance0 - burned);
+    let log = verifier.lines().join("\n");
+    assert!(!log.contains("midpoint answered"), "no bisection: {log}");
+}
