@@ -240,6 +240,22 @@ pub struct ReceiptReport {
     pub checks_missed: u32,
     /// Block of settlement.
     pub settled_at: BlockNumber,
+    /// Verifiers whose mismatch was refuted in a dispute: who, which segment, AGR burned and
+    /// paid to the worker.
+    pub refuted: Vec<RefutationReport>,
+}
+
+/// A refuted mismatch on a receipt, in AGR.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefutationReport {
+    /// The verifier.
+    pub verifier: AccountId,
+    /// The disputed segment.
+    pub segment: u64,
+    /// Bond burned.
+    pub burned: String,
+    /// Bond paid to the worker.
+    pub rewarded: String,
 }
 
 impl From<&Receipt> for ReceiptReport {
@@ -254,6 +270,16 @@ impl From<&Receipt> for ReceiptReport {
             checks_passed: r.checks_passed,
             checks_missed: r.checks_missed,
             settled_at: r.settled_at,
+            refuted: r
+                .refuted
+                .iter()
+                .map(|x| RefutationReport {
+                    verifier: x.verifier,
+                    segment: x.segment,
+                    burned: format_agr(x.burned),
+                    rewarded: format_agr(x.rewarded),
+                })
+                .collect(),
         }
     }
 }
@@ -375,6 +401,12 @@ impl JobReport {
                 "  settled in block #{}: {} fuel at {} AGR/Mfuel; paid {} AGR (worker {}, verifiers {}), refunded {} AGR; {} checks passed, {} missed\n",
                 r.settled_at, r.fuel, r.price, r.paid, r.paid_worker, r.paid_verifiers, r.refund, r.checks_passed, r.checks_missed
             ));
+            for x in &r.refuted {
+                out.push_str(&format!(
+                    "    refuted: {} on segment {} lost {} AGR ({} to the worker)\n",
+                    x.verifier, x.segment, x.burned, x.rewarded
+                ));
+            }
         } else if let Some(status) = &self.status {
             out.push_str(&format!("  status {status}\n"));
         }
@@ -619,6 +651,7 @@ mod tests {
                 check(3, true, None),
             ],
             dispute: None,
+            refuted: Vec::new(),
         };
         let report = JobReport {
             stage: Stage::Committed,
@@ -671,6 +704,7 @@ mod tests {
                 turn: Turn::Challenger,
                 round: 1,
             }),
+            refuted: Vec::new(),
         };
         let report = JobReport {
             stage: Stage::Committed,

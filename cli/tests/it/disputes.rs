@@ -141,6 +141,14 @@ fn a_lazy_verifier_loses_its_bonds_to_the_honest_worker() {
         panic!("the honest worker's job did not settle: {status:?}");
     };
     assert_eq!((receipt.checks_passed, receipt.checks_missed), (0, 2));
+    assert_eq!(receipt.refuted.len(), 2, "both refutations on the receipt");
+    assert!(
+        receipt
+            .refuted
+            .iter()
+            .all(|r| r.verifier == account(CHARLIE)
+                && r.rewarded == CHECK_BOND * REWARD_PERCENT / 100)
+    );
     assert!(receipt.paid_worker > 0);
     let burned = 2 * (CHECK_BOND - CHECK_BOND * REWARD_PERCENT / 100);
     assert_eq!(total_issuance(&node), issuance0 - burned);

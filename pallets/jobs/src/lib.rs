@@ -52,7 +52,7 @@ pub use blobs::{
 };
 /// Due lists moved to `pallet-support`; kept at this path for the pallets that schedule with it.
 pub use pallet_support::due::schedule;
-pub use types::{AuditOutcome, Commitment, Job, JobStatus, JobVerification, Receipt};
+pub use types::{AuditOutcome, Commitment, Job, JobStatus, JobVerification, Receipt, Refutation};
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap};
@@ -491,12 +491,17 @@ impl<T: Config> Pallet<T> {
         }
         let now = System::<T>::block_number(ext);
         match outcome {
-            AuditOutcome::Passed { paid, missed } => {
+            AuditOutcome::Passed {
+                paid,
+                missed,
+                refuted,
+            } => {
                 let settle_at = now.saturating_add(T::CHALLENGE_BLOCKS);
                 let checks_passed = u32::try_from(paid.len()).unwrap_or(u32::MAX);
                 job.status = JobStatus::Verified {
                     paid,
                     missed,
+                    refuted,
                     settle_at,
                 };
                 Jobs::insert(ext, &id, &job);
@@ -666,8 +671,7 @@ impl<T: Config> Pallet<T> {
         ext: &mut Ext<'_>,
         id: JobId,
         mut job: Job,
-        paid: Vec<AccountId>,
-        missed: u32,
+        (paid, missed, refuted): (Vec<AccountId>, u32, Vec<Refutation>),
         now: BlockNumber,
     ) {
         let fuel = job.commitment.as_ref().map_or(0, |c| c.total_fuel);
@@ -694,6 +698,7 @@ impl<T: Config> Pallet<T> {
             checks_passed: u32::try_from(paid.len()).unwrap_or(u32::MAX),
             checks_missed: missed,
             settled_at: now,
+            refuted,
         };
         job.status = JobStatus::Settled {
             receipt: receipt.clone(),
@@ -720,8 +725,9 @@ impl<T: Config> Pallet<T> {
                 JobStatus::Verified {
                     paid,
                     missed,
+                    refuted,
                     settle_at,
-                } if settle_at <= now => Self::settle(ext, *id, job, paid, missed, now),
+                } if settle_at <= now => Self::settle(ext, *id, job, (paid, missed, refuted), now),
                 status if status.is_final() => Jobs::remove(ext, id),
                 _ => {}
             }

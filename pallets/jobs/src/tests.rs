@@ -176,6 +176,7 @@ fn a_verified_job_settles_and_pays_everyone_from_the_escrow() {
             AuditOutcome::Passed {
                 paid: vec![CHARLIE],
                 missed: 1,
+                refuted: Vec::new(),
             },
         )
     });
@@ -201,6 +202,7 @@ fn a_verified_job_settles_and_pays_everyone_from_the_escrow() {
         checks_passed: 1,
         checks_missed: 1,
         settled_at: 11,
+        refuted: Vec::new(),
     };
     assert_eq!(
         events,

@@ -30,6 +30,20 @@ fn serialize_text<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::
     s.serialize_str(&String::from_utf8_lossy(bytes))
 }
 
+/// A verifier whose mismatch on a job was disputed and refuted (the referee sided with the
+/// worker, or the verifier missed a move): its check bond was slashed.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Refutation {
+    /// The verifier.
+    pub verifier: AccountId,
+    /// The disputed segment.
+    pub segment: u64,
+    /// Bond burned.
+    pub burned: Balance,
+    /// Bond paid to the worker.
+    pub rewarded: Balance,
+}
+
 /// The money of a settled job.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct Receipt {
@@ -49,18 +63,23 @@ pub struct Receipt {
     pub checks_missed: u32,
     /// Block of settlement.
     pub settled_at: BlockNumber,
+    /// Verifiers whose mismatch was refuted in a dispute, and what each lost.
+    pub refuted: Vec<Refutation>,
 }
 
 /// How verification of a committed job ended; reported by the verification pallet.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub enum AuditOutcome {
-    /// No mismatch. The verifiers listed (one entry per matching check) earn a fee each.
+    /// No mismatch left standing. The verifiers listed (one entry per matching check) earn a
+    /// fee each.
     #[codec(index = 0)]
     Passed {
         /// Verifier of each matching check.
         paid: Vec<AccountId>,
-        /// Checks with no attestation in time.
+        /// Checks with no attestation in time, wrong or refuted.
         missed: u32,
+        /// Mismatches refuted in a dispute, and what each verifier lost.
+        refuted: Vec<Refutation>,
     },
     /// A verifier's re-execution differs from the worker's trace.
     #[codec(index = 1)]
@@ -101,6 +120,8 @@ pub enum JobStatus {
         paid: Vec<AccountId>,
         /// Checks missed by their verifiers.
         missed: u32,
+        /// Mismatches refuted in a dispute.
+        refuted: Vec<Refutation>,
         /// Block of settlement.
         settle_at: BlockNumber,
     },

@@ -332,13 +332,19 @@ impl<T: Config> Pallet<T> {
     ) {
         let worker = Self::worker_of(ext, job, dispute);
         Self::lost(ext, job, dispute, dispute.challenger, missed_move);
-        Staking::<T>::slash_committed_rewarding(
+        let (burned, rewarded) = Staking::<T>::slash_committed_rewarding(
             ext,
             &dispute.challenger,
             T::CHECK_BOND,
             &worker,
             <T as pallet_jobs::Config>::DISPUTE_REWARD_PERCENT,
         );
+        audit.refuted.push(pallet_jobs::Refutation {
+            verifier: dispute.challenger,
+            segment: dispute.segment,
+            burned,
+            rewarded,
+        });
         let index = usize::try_from(dispute.check).unwrap_or(usize::MAX);
         if let Some(check) = audit.checks.get_mut(index) {
             check.outcome = Some(CheckOutcome::Refuted);

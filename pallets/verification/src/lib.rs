@@ -520,6 +520,7 @@ impl<T: Config> Pallet<T> {
         let outcome = AuditOutcome::Passed {
             paid,
             missed: u32::try_from(missed).unwrap_or(u32::MAX),
+            refuted: audit.refuted.clone(),
         };
         Jobs::<T>::audited(ext, job, outcome);
     }
@@ -841,6 +842,7 @@ impl<T: Config> JobVerification for Pallet<T> {
             deadline: 0,
             checks: Vec::new(),
             dispute: None,
+            refuted: Vec::new(),
         };
         // Drawn at the end of the next block, whose parent hash is the commitment block's.
         Self::put_audit(

@@ -106,6 +106,7 @@ impl<T: Config> Pallet<T> {
                 AuditOutcome::Passed {
                     paid: Vec::new(),
                     missed: 0,
+                    refuted: Vec::new(),
                 },
             );
             return;

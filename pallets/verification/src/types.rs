@@ -98,6 +98,8 @@ pub struct Audit {
     pub checks: Vec<Check>,
     /// The dispute under way, in phase [`Phase::Disputed`].
     pub dispute: Option<Dispute>,
+    /// Mismatches already refuted in a dispute, for the receipt.
+    pub refuted: Vec<pallet_jobs::Refutation>,
 }
 
 /// Whose move a dispute waits for.

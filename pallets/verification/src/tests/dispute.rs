@@ -232,7 +232,7 @@ fn a_state_mismatch_opens_a_dispute_and_holds_the_bond() {
 
 #[test]
 fn an_honest_worker_wins_and_the_false_challenger_is_slashed() {
-    let (mut state, _) = false_challenge();
+    let (mut state, disputed) = false_challenge();
     let issuance = TestBalances::total_issuance(&state);
     let bob_free = TestBalances::free_balance(&state, &BOB);
     // Charlie disagrees with everything; Bob posts the truth and calls the referee.
@@ -249,18 +249,31 @@ fn an_honest_worker_wins_and_the_false_challenger_is_slashed() {
     let JobStatus::Verified {
         paid,
         missed,
+        refuted,
         settle_at,
     } = Jobs::job(&state, 0).unwrap().status
     else {
         panic!("not verified");
     };
     assert_eq!((paid, missed), (vec![CHARLIE], 1));
+    assert_eq!(
+        refuted,
+        vec![pallet_jobs::Refutation {
+            verifier: CHARLIE,
+            segment: disputed,
+            burned: BOND / 2,
+            rewarded: BOND / 2,
+        }]
+    );
     assert!(settle_at >= block - 1);
     end_block(&mut state, settle_at);
-    assert!(matches!(
-        Jobs::job(&state, 0).unwrap().status,
-        JobStatus::Settled { .. }
-    ));
+    let JobStatus::Settled { receipt } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("not settled");
+    };
+    assert_eq!(
+        receipt.refuted, refuted,
+        "the receipt records the refuted check"
+    );
 }
 
 #[test]
