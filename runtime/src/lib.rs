@@ -134,6 +134,9 @@ impl pallet_verification::Config for Runtime {
     const ATTEST_BLOCKS: BlockNumber = verification::ATTEST_BLOCKS;
     const MOVE_BLOCKS: BlockNumber = verification::MOVE_BLOCKS;
     const REFEREE_FUEL: u64 = verification::REFEREE_FUEL;
+    /// The weight part of a `referee` call's fee (its length part, ~0.01 AGR, is the caller's).
+    const REFEREE_CALL_FEE: Balance = fees::FEE_PER_WEIGHT
+        * (pallet_verification::weights::REFEREE + fees::EXTRINSIC_BASE_WEIGHT) as Balance;
 }
 
 /// Spot-check parameters shared by the market (escrow) and jobs (fees).

@@ -424,7 +424,18 @@ fn a_disputed_step_is_decided_only_by_a_node_that_can_referee_it() {
         })
     ));
     m.chain.referee = with;
+    let alice = dev_accounts(["Alice"])[0];
+    let alice_before = crate::Balances::free_balance(&m.chain.state, &alice);
     let events = m.chain.import(&block).unwrap();
+    // Whoever has the referee run is repaid its fee out of the loser's slash (here all of
+    // Charlie's 1 AGR bond, just under the fee): deciding a dispute costs the caller only the
+    // fee's length part and the fee's excess over the bond, under 0.01 AGR.
+    let alice_after = crate::Balances::free_balance(&m.chain.state, &alice);
+    assert!(
+        alice_before - alice_after < AGR / 100,
+        "the referee's caller paid {} net",
+        alice_before - alice_after
+    );
     assert!(events.contains(&RuntimeEvent::Verification(
         pallet_verification::Event::Refereed {
             job: 0,

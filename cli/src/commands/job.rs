@@ -252,6 +252,8 @@ pub struct RefutationReport {
     pub verifier: AccountId,
     /// The disputed segment.
     pub segment: u64,
+    /// Bond repaid to whoever called the referee.
+    pub repaid: String,
     /// Bond burned.
     pub burned: String,
     /// Bond paid to the worker.
@@ -276,6 +278,7 @@ impl From<&Receipt> for ReceiptReport {
                 .map(|x| RefutationReport {
                     verifier: x.verifier,
                     segment: x.segment,
+                    repaid: format_agr(x.repaid),
                     burned: format_agr(x.burned),
                     rewarded: format_agr(x.rewarded),
                 })

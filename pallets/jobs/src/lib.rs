@@ -538,7 +538,8 @@ impl<T: Config> Pallet<T> {
             AuditOutcome::WorkerLost {
                 segment,
                 challenger,
-            } => Self::lose_dispute(ext, id, job, now, segment, challenger),
+                repay,
+            } => Self::lose_dispute(ext, id, job, now, (segment, challenger, repay)),
         }
     }
 
@@ -548,20 +549,22 @@ impl<T: Config> Pallet<T> {
         id: JobId,
         mut job: Job,
         now: BlockNumber,
-        segment: u64,
-        challenger: AccountId,
+        (segment, challenger, repay): (u64, AccountId, Option<(AccountId, Balance)>),
     ) {
-        let (burned, rewarded) = Staking::<T>::slash_committed_rewarding(
+        let slashed = Staking::<T>::slash_with_repayment(
             ext,
             &job.worker,
             job.collateral,
+            repay,
             &challenger,
             T::DISPUTE_REWARD_PERCENT,
         );
+        let (repaid, burned, rewarded) = (slashed.repaid, slashed.burned, slashed.rewarded);
         let requeued =
             Self::end_failed(ext, id, &mut job, now, |requeued| JobStatus::DisputeLost {
                 segment,
                 challenger,
+                repaid,
                 burned,
                 rewarded,
                 requeued,

@@ -38,6 +38,8 @@ pub struct Refutation {
     pub verifier: AccountId,
     /// The disputed segment.
     pub segment: u64,
+    /// Bond repaid to whoever called the referee (its fee).
+    pub repaid: Balance,
     /// Bond burned.
     pub burned: Balance,
     /// Bond paid to the worker.
@@ -97,6 +99,9 @@ pub enum AuditOutcome {
         segment: u64,
         /// Who proved it wrong; paid part of the slashed collateral.
         challenger: AccountId,
+        /// Whom to repay, first, out of the collateral, and how much: the referee's caller its
+        /// fee (`None` when the worker missed a move, or called the referee itself).
+        repay: Option<(AccountId, Balance)>,
     },
 }
 
@@ -170,6 +175,8 @@ pub enum JobStatus {
         segment: u64,
         /// Who proved the worker wrong.
         challenger: AccountId,
+        /// Collateral repaid to whoever called the referee (its fee).
+        repaid: Balance,
         /// Collateral burned.
         burned: Balance,
         /// Collateral paid to the challenger.

@@ -33,6 +33,17 @@ use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
 use agora_primitives::{AccountId, Balance, BlockNumber};
 use pallet_balances::BalanceStatus;
+
+/// Where a dispute loser's slashed stake went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Slashed {
+    /// Repaid to whoever paid to have the dispute decided.
+    pub repaid: Balance,
+    /// Burned.
+    pub burned: Balance,
+    /// Paid to the winner.
+    pub rewarded: Balance,
+}
 use pallet_support::{ensure, to_usize, BoundedVec};
 use parity_scale_codec::{Compact, Decode, Encode};
 
@@ -437,6 +448,33 @@ impl<T: Config> Pallet<T> {
         Self::adjust_total(ext, 0, rewarded);
         let burned = Self::slash_committed(ext, who, wanted.saturating_sub(rewarded));
         (burned, rewarded)
+    }
+
+    /// Slashes up to `amount` of `loser`'s committed stake for losing a dispute: first up to
+    /// `repay`'s amount to its account (whoever paid to have the dispute decided), then the
+    /// rest as [`Pallet::slash_committed_rewarding`] does, `reward_percent`% to `winner`.
+    pub fn slash_with_repayment(
+        ext: &mut Ext<'_>,
+        loser: &AccountId,
+        amount: Balance,
+        repay: Option<(AccountId, Balance)>,
+        winner: &AccountId,
+        reward_percent: u8,
+    ) -> Slashed {
+        let (burned_first, repaid) = match repay {
+            Some((to, fee)) => {
+                Self::slash_committed_rewarding(ext, loser, fee.min(amount), &to, 100)
+            }
+            None => (0, 0),
+        };
+        let rest = amount.saturating_sub(burned_first.saturating_add(repaid));
+        let (burned, rewarded) =
+            Self::slash_committed_rewarding(ext, loser, rest, winner, reward_percent);
+        Slashed {
+            repaid,
+            burned: burned.saturating_add(burned_first),
+            rewarded,
+        }
     }
 
     /// Dispatches a call signed by `who`.

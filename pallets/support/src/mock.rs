@@ -149,6 +149,8 @@ pub trait Params {
     const MOVE_BLOCKS: BlockNumber = 2;
     /// `pallet_verification::Config::REFEREE_FUEL`.
     const REFEREE_FUEL: u64 = 1_000_000;
+    /// `pallet_verification::Config::REFEREE_CALL_FEE`.
+    const REFEREE_CALL_FEE: Balance = AGR / 10;
 }
 
 /// What the generic helpers need to know of a test runtime; implemented by
@@ -365,6 +367,7 @@ macro_rules! mock_runtime {
             VERIFIERS_PER_SEGMENT: u32, REVEAL_BLOCKS: $crate::__private::BlockNumber,
             ATTEST_BLOCKS: $crate::__private::BlockNumber,
             MOVE_BLOCKS: $crate::__private::BlockNumber, REFEREE_FUEL: u64,
+            REFEREE_CALL_FEE: $crate::__private::Balance,
         });
     };
     (@consts $T:ident $p:tt [$index_name:ident = $index:ident]

@@ -40,7 +40,7 @@ use crate::{
 use agora_primitives::dispatch::{DispatchError, DispatchResult};
 use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
 use agora_primitives::storage::Ext;
-use agora_primitives::{AccountId, Hash};
+use agora_primitives::{AccountId, Balance, Hash};
 use pallet_jobs::{AuditOutcome, JobId};
 use pallet_support::ensure;
 
@@ -235,7 +235,7 @@ impl<T: Config> Pallet<T> {
     /// Anyone has the referee execute the disputed step (or the export and eval) and the
     /// dispute decided. Refused, changing nothing, when this node cannot decide (it lacks a
     /// blob the step needs): the executive then keeps the call out of the block.
-    pub fn referee(ext: &mut Ext<'_>, job: JobId) -> DispatchResult {
+    pub fn referee(ext: &mut Ext<'_>, who: &AccountId, job: JobId) -> DispatchResult {
         let (audit, dispute) = Self::load_dispute(ext, job, Turn::Referee)?;
         let record = Jobs::<T>::job(ext, job).ok_or(Self::error(Error::UnknownAudit))?;
         let commitment = record
@@ -279,8 +279,12 @@ impl<T: Config> Pallet<T> {
         };
         Self::deposit_event(ext, Event::Refereed { job, outcome });
         match outcome {
-            RefereeOutcome::WorkerRight => Self::challenger_loses(ext, job, audit, &dispute, false),
-            RefereeOutcome::WorkerWrong => Self::worker_loses(ext, job, &audit, &dispute, false),
+            RefereeOutcome::WorkerRight => {
+                Self::challenger_loses(ext, job, audit, &dispute, Some(*who))
+            }
+            RefereeOutcome::WorkerWrong => {
+                Self::worker_loses(ext, job, &audit, &dispute, Some(*who))
+            }
             RefereeOutcome::OutOfFuel => Self::end_undecided(ext, job, &audit, dispute.segment),
         }
         Ok(())
@@ -293,22 +297,32 @@ impl<T: Config> Pallet<T> {
             return;
         };
         match dispute.turn {
-            Turn::Worker | Turn::Referee => Self::worker_loses(ext, job, &audit, &dispute, true),
-            Turn::Challenger => Self::challenger_loses(ext, job, audit, &dispute, true),
+            Turn::Worker | Turn::Referee => Self::worker_loses(ext, job, &audit, &dispute, None),
+            Turn::Challenger => Self::challenger_loses(ext, job, audit, &dispute, None),
         }
     }
 
+    /// Who is repaid the referee call's fee out of the loser's slash: whoever called the
+    /// referee (`caller`; `None` when the dispute ended by a missed move), unless the loser
+    /// called it itself.
+    fn repay_to(caller: Option<AccountId>, loser: &AccountId) -> Option<(AccountId, Balance)> {
+        caller
+            .filter(|c| c != loser)
+            .map(|c| (c, T::REFEREE_CALL_FEE))
+    }
+
     /// The worker lost: every held check bond is released, and the jobs pallet slashes the
-    /// collateral in the challenger's favour and refunds (or requeues) the buyer.
+    /// collateral (repaying the referee's caller first, then in the challenger's favour) and
+    /// refunds (or requeues) the buyer.
     fn worker_loses(
         ext: &mut Ext<'_>,
         job: JobId,
         audit: &Audit,
         dispute: &Dispute,
-        missed_move: bool,
+        caller: Option<AccountId>,
     ) {
         let worker = Self::worker_of(ext, job, dispute);
-        Self::lost(ext, job, dispute, worker, missed_move);
+        Self::lost(ext, job, dispute, worker, caller.is_none());
         Self::release_held(ext, audit);
         crate::Audits::remove(ext, &job);
         Jobs::<T>::audited(
@@ -317,33 +331,38 @@ impl<T: Config> Pallet<T> {
             AuditOutcome::WorkerLost {
                 segment: dispute.segment,
                 challenger: dispute.challenger,
+                repay: Self::repay_to(caller, &worker),
             },
         );
     }
 
-    /// The challenger lost: its check is refuted and its bond slashed in the worker's favour;
-    /// the audit moves on to the next mismatch, or passes.
+    /// The challenger lost: its check is refuted and its bond slashed — the referee's caller
+    /// repaid first, the rest in the worker's favour; the audit moves on to the next mismatch,
+    /// or passes.
     fn challenger_loses(
         ext: &mut Ext<'_>,
         job: JobId,
         mut audit: Audit,
         dispute: &Dispute,
-        missed_move: bool,
+        caller: Option<AccountId>,
     ) {
         let worker = Self::worker_of(ext, job, dispute);
-        Self::lost(ext, job, dispute, dispute.challenger, missed_move);
-        let (burned, rewarded) = Staking::<T>::slash_committed_rewarding(
+        let challenger = dispute.challenger;
+        Self::lost(ext, job, dispute, challenger, caller.is_none());
+        let slashed = Staking::<T>::slash_with_repayment(
             ext,
-            &dispute.challenger,
+            &challenger,
             T::CHECK_BOND,
+            Self::repay_to(caller, &challenger),
             &worker,
             <T as pallet_jobs::Config>::DISPUTE_REWARD_PERCENT,
         );
         audit.refuted.push(pallet_jobs::Refutation {
-            verifier: dispute.challenger,
+            verifier: challenger,
             segment: dispute.segment,
-            burned,
-            rewarded,
+            repaid: slashed.repaid,
+            burned: slashed.burned,
+            rewarded: slashed.rewarded,
         });
         let index = usize::try_from(dispute.check).unwrap_or(usize::MAX);
         if let Some(check) = audit.checks.get_mut(index) {

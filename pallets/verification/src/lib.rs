@@ -132,6 +132,9 @@ pub trait Config: pallet_jobs::Config {
     const MOVE_BLOCKS: BlockNumber;
     /// Most fuel the referee gives one engine call (`init`, the step, `export`, `eval`).
     const REFEREE_FUEL: u64;
+    /// What a `referee` call costs its caller in fees (its weight's part); repaid out of the
+    /// loser's slash, so that deciding a dispute costs the side that was right nothing.
+    const REFEREE_CALL_FEE: Balance;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -824,7 +827,7 @@ impl<T: Config> Pallet<T> {
             } => Self::reveal_attestation(ext, who, *job, *check, *leaf, *result, *salt),
             Call::Bisect { job, state } => Self::bisect(ext, who, *job, *state),
             Call::Answer { job, agree } => Self::answer(ext, who, *job, *agree),
-            Call::Referee { job } => Self::referee(ext, *job),
+            Call::Referee { job } => Self::referee(ext, who, *job),
         }
     }
 }

@@ -17,6 +17,8 @@ const STEPS: u64 = 4 * K;
 const REFEREE_FUEL: u64 = <Test as Config>::REFEREE_FUEL;
 const MOVE_BLOCKS: BlockNumber = <Test as Config>::MOVE_BLOCKS;
 const BOND: Balance = <Test as Config>::CHECK_BOND;
+/// What the referee's caller is repaid out of the loser's slash.
+const CALL_FEE: Balance = <Test as Config>::REFEREE_CALL_FEE;
 /// Bob's collateral for the job (the offer's).
 const COLLATERAL: Balance = 2 * AGR;
 /// The state hash a liar posts.
@@ -239,11 +241,13 @@ fn an_honest_worker_wins_and_the_false_challenger_is_slashed() {
     let (block, rounds) = play_out(&mut state, 9, honest_post, |_, _, _| Some(false), Some(BOB));
     // Disagreeing halves downwards, 0..10 → 0..5 → 0..2 → 0..1: 3 rounds (⌈log2 10⌉ = 4 at most).
     assert_eq!(rounds, 3);
-    // Half of Charlie's bond to Bob, half burned; the job passed with one check paid.
-    assert_eq!(TestBalances::total_issuance(&state), issuance - BOND / 2);
+    // Charlie's bond repays Bob's referee call, then half of the rest goes to Bob and half is
+    // burned; the job passed with one check paid.
+    let half = (BOND - CALL_FEE) / 2;
+    assert_eq!(TestBalances::total_issuance(&state), issuance - half);
     assert_eq!(
         TestBalances::free_balance(&state, &BOB),
-        bob_free + BOND / 2
+        bob_free + CALL_FEE + half
     );
     assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
     let JobStatus::Verified {
@@ -261,8 +265,9 @@ fn an_honest_worker_wins_and_the_false_challenger_is_slashed() {
         vec![pallet_jobs::Refutation {
             verifier: CHARLIE,
             segment: disputed,
-            burned: BOND / 2,
-            rewarded: BOND / 2,
+            repaid: CALL_FEE,
+            burned: half,
+            rewarded: half,
         }]
     );
     assert!(settle_at >= block - 1);
@@ -290,6 +295,7 @@ fn a_tampered_leaf_loses_the_dispute_and_the_collateral() {
     let JobStatus::DisputeLost {
         segment,
         challenger,
+        repaid,
         burned,
         rewarded,
         requeued,
@@ -299,11 +305,13 @@ fn a_tampered_leaf_loses_the_dispute_and_the_collateral() {
         panic!("the worker did not lose");
     };
     assert_eq!((segment, challenger, requeued), (3, CHARLIE, false));
-    assert_eq!((burned, rewarded), (COLLATERAL / 2, COLLATERAL / 2));
+    // Charlie called the referee: repaid first, then half the rest to him, half burned.
+    let half = (COLLATERAL - CALL_FEE) / 2;
+    assert_eq!((repaid, burned, rewarded), (CALL_FEE, half, half));
     assert_eq!(TestBalances::total_issuance(&state), issuance - burned);
     assert_eq!(
         TestBalances::free_balance(&state, &CHARLIE),
-        charlie_free + rewarded
+        charlie_free + repaid + rewarded
     );
     assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
     assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
@@ -437,7 +445,7 @@ fn the_referee_without_the_bytes_decides_nothing_and_says_so() {
             missing: Some(pre),
             fat: false,
         })));
-        let result = Verification::referee(ext, 0);
+        let result = Verification::referee(ext, &ALICE, 0);
         (result, ext.take_undecided())
     });
     assert_eq!(result, Err(error(Error::RefereeUndecided)));
@@ -520,7 +528,7 @@ fn a_step_too_big_for_the_referee_ends_as_a_plain_mismatch() {
             missing: None,
             fat: true,
         })));
-        Verification::referee(ext, 0)
+        Verification::referee(ext, &ALICE, 0)
     });
     result.unwrap();
     assert!(events.contains(&Event::Refereed {
@@ -588,7 +596,7 @@ fn exploit_model_not_from_the_trace_loses_the_output_dispute() {
     }
     let (result, events) = step(&mut state, 9, |ext| {
         ext.set_referee(Some(Arc::new(OtherModel)));
-        Verification::referee(ext, 0)
+        Verification::referee(ext, &ALICE, 0)
     });
     result.unwrap();
     assert!(events.contains(&Event::Refereed {
@@ -649,12 +657,12 @@ proptest! {
                 honest_answer,
                 caller,
             );
-            let JobStatus::DisputeLost { burned, rewarded, .. } =
+            let JobStatus::DisputeLost { repaid, burned, rewarded, .. } =
                 Jobs::job(&state, 0).unwrap().status
             else {
                 panic!("the cheating worker did not lose");
             };
-            prop_assert_eq!(burned + rewarded, COLLATERAL);
+            prop_assert_eq!(repaid + burned + rewarded, COLLATERAL);
             prop_assert_eq!(TestBalances::total_issuance(&state), issuance - burned);
         } else {
             let caller = if liar_calls_referee { CHARLIE } else { BOB };
@@ -668,12 +676,13 @@ proptest! {
                 },
                 Some(caller),
             );
-            let verified = matches!(
-                Jobs::job(&state, 0).unwrap().status,
-                JobStatus::Verified { .. }
-            );
-            prop_assert!(verified, "the honest worker did not pass");
-            prop_assert_eq!(TestBalances::total_issuance(&state), issuance - BOND / 2);
+            let JobStatus::Verified { refuted, .. } = Jobs::job(&state, 0).unwrap().status else {
+                panic!("the honest worker did not pass");
+            };
+            prop_assert_eq!(refuted.len(), 1);
+            let r = &refuted[0];
+            prop_assert_eq!(r.repaid + r.burned + r.rewarded, BOND);
+            prop_assert_eq!(TestBalances::total_issuance(&state), issuance - r.burned);
         }
     }
 }
