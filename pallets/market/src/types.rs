@@ -123,6 +123,13 @@ impl JobSpec {
     pub fn segments(&self) -> u64 {
         self.steps.div_ceil(self.segment_steps.max(1))
     }
+
+    /// Training steps in segment `index`: `segment_steps`, fewer in a short last segment, none
+    /// past the end.
+    pub fn steps_in(&self, index: u64) -> u64 {
+        let done = index.saturating_mul(self.segment_steps);
+        self.steps.saturating_sub(done).min(self.segment_steps)
+    }
 }
 
 /// What a buyer is willing to pay and wait for.

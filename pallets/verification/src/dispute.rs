@@ -111,9 +111,7 @@ impl<T: Config> Pallet<T> {
         let (worker, verifier) = (check.worker_leaf?, check.verifier_leaf?);
         let record = Jobs::<T>::job(ext, job)?;
         let claim = if worker.state_hash != verifier.state_hash {
-            let done = check.segment.saturating_mul(record.spec.segment_steps);
-            let left = record.spec.steps.saturating_sub(done);
-            let steps = u32::try_from(left.min(record.spec.segment_steps)).ok()?;
+            let steps = u32::try_from(record.spec.steps_in(check.segment)).ok()?;
             Claim::Steps(Bisection {
                 steps,
                 lo: 0,
@@ -323,17 +321,12 @@ impl<T: Config> Pallet<T> {
     ) {
         let worker = Self::worker_of(ext, job, dispute);
         Self::lost(ext, job, dispute, worker, caller.is_none());
-        Self::release_held(ext, audit);
-        crate::Audits::remove(ext, &job);
-        Jobs::<T>::audited(
-            ext,
-            job,
-            AuditOutcome::WorkerLost {
-                segment: dispute.segment,
-                challenger: dispute.challenger,
-                repay: Self::repay_to(caller, &worker),
-            },
-        );
+        let outcome = AuditOutcome::WorkerLost {
+            segment: dispute.segment,
+            challenger: dispute.challenger,
+            repay: Self::repay_to(caller, &worker),
+        };
+        Self::end_audit(ext, job, audit, outcome);
     }
 
     /// The challenger lost: its check is refuted and its bond slashed — the referee's caller
@@ -377,35 +370,23 @@ impl<T: Config> Pallet<T> {
         Jobs::<T>::job(ext, job).map_or(dispute.challenger, |j| j.worker)
     }
 
-    fn lost(ext: &mut Ext<'_>, job: JobId, dispute: &Dispute, loser: AccountId, missed: bool) {
+    /// `loser` lost the dispute, by the referee or (`missed_move`) by a deadline.
+    fn lost(ext: &mut Ext<'_>, job: JobId, dispute: &Dispute, loser: AccountId, missed_move: bool) {
         let check = dispute.check;
-        let event = Event::DisputeLost {
-            job,
-            check,
-            loser,
-            missed_move: missed,
-        };
-        Self::deposit_event(ext, event);
+        Self::deposit_event(
+            ext,
+            Event::DisputeLost {
+                job,
+                check,
+                loser,
+                missed_move,
+            },
+        );
     }
 
     /// Ends the audit as a plain mismatch at `segment` (nobody could be shown wrong): held
     /// bonds released, escrow refunded, nobody slashed.
     fn end_undecided(ext: &mut Ext<'_>, job: JobId, audit: &Audit, segment: u64) {
-        Self::release_held(ext, audit);
-        crate::Audits::remove(ext, &job);
-        Jobs::<T>::audited(ext, job, AuditOutcome::Mismatch { segment });
-    }
-
-    /// Releases the bonds still held by checks of `audit`: undecided ones and mismatches.
-    fn release_held(ext: &mut Ext<'_>, audit: &Audit) {
-        for check in audit.checks.iter().filter(|c| Self::holds_bond(c)) {
-            Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
-        }
-    }
-
-    /// Whether `check`'s bond is still committed: it is undecided, or mismatched and not yet
-    /// settled by a dispute.
-    pub(crate) fn holds_bond(check: &Check) -> bool {
-        matches!(check.outcome, None | Some(CheckOutcome::Mismatch))
+        Self::end_audit(ext, job, audit, AuditOutcome::Mismatch { segment });
     }
 }

@@ -496,23 +496,30 @@ impl<T: Config> Pallet<T> {
         audit.checks = checks;
     }
 
-    /// Releases the bonds of undecided checks (the worker failed; verifiers are not at fault).
-    fn release_undecided(ext: &mut Ext<'_>, audit: &Audit) {
-        for check in audit.checks.iter().filter(|c| c.outcome.is_none()) {
+    /// Whether `check`'s bond is still committed: it is undecided, or mismatched and not yet
+    /// settled by a dispute.
+    pub(crate) fn holds_bond(check: &Check) -> bool {
+        matches!(check.outcome, None | Some(CheckOutcome::Mismatch))
+    }
+
+    /// Ends `audit` with `outcome`: the bonds its checks still hold are released (the
+    /// verifiers were not at fault: the worker failed, or nobody could be shown wrong), the
+    /// audit is removed and the jobs pallet told.
+    fn end_audit(ext: &mut Ext<'_>, job: JobId, audit: &Audit, outcome: AuditOutcome) {
+        for check in audit.checks.iter().filter(|c| Self::holds_bond(c)) {
             Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
         }
+        Audits::remove(ext, &job);
+        Jobs::<T>::audited(ext, job, outcome);
     }
 
     fn worker_fault(ext: &mut Ext<'_>, job: JobId, audit: &Audit) {
-        Self::release_undecided(ext, audit);
-        Audits::remove(ext, &job);
-        Jobs::<T>::audited(ext, job, AuditOutcome::WorkerFault);
+        Self::end_audit(ext, job, audit, AuditOutcome::WorkerFault);
     }
 
-    /// Every check decided and no mismatch left standing: the job passed. Checks missed,
-    /// wrong or refuted count as missed on the receipt.
+    /// Every check decided and no mismatch left standing (so no bond is held): the job passed.
+    /// Checks missed, wrong or refuted count as missed on the receipt.
     fn finish(ext: &mut Ext<'_>, job: JobId, audit: &Audit) {
-        Audits::remove(ext, &job);
         let paid: Vec<AccountId> = audit
             .checks
             .iter()
@@ -525,7 +532,7 @@ impl<T: Config> Pallet<T> {
             missed: u32::try_from(missed).unwrap_or(u32::MAX),
             refuted: audit.refuted.clone(),
         };
-        Jobs::<T>::audited(ext, job, outcome);
+        Self::end_audit(ext, job, audit, outcome);
     }
 
     // --- calls -------------------------------------------------------------------------------

@@ -12,14 +12,13 @@
 //! revealed start is a leaf that anyone attests. All deterministic: every node draws the same
 //! sample, and nobody knew it when the worker committed.
 
-use crate::{Audit, Audits, Check, Config, Event, Pallet, Phase, SAMPLE_TAG};
+use crate::{Audit, Check, Config, Event, Pallet, Phase, SAMPLE_TAG};
 use agora_primitives::storage::Ext;
 use agora_primitives::Balance;
 use agora_primitives::{AccountId, BlockNumber, Hash};
-use pallet_jobs::{AuditOutcome, Job, JobId};
+use pallet_jobs::{Job, JobId};
 
 type Staking<T> = pallet_staking::Pallet<T>;
-type Jobs<T> = pallet_jobs::Pallet<T>;
 
 fn hash_index(seed: &Hash, label: &[u8], counter: u64, modulus: u64) -> u64 {
     let digest = Hash::of_parts(&[seed.as_bytes(), label, &counter.to_le_bytes()]);
@@ -99,16 +98,8 @@ impl<T: Config> Pallet<T> {
         let checks = Self::draw_verifiers(ext, &seed, &segments, job);
         if checks.is_empty() {
             Self::deposit_event(ext, Event::NoVerifiers { job: job_id });
-            Audits::remove(ext, &job_id);
-            Jobs::<T>::audited(
-                ext,
-                job_id,
-                AuditOutcome::Passed {
-                    paid: Vec::new(),
-                    missed: 0,
-                    refuted: Vec::new(),
-                },
-            );
+            // No checks: passed, with nobody to pay.
+            Self::finish(ext, job_id, audit);
             return;
         }
         Self::deposit_event(
