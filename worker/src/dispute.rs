@@ -49,14 +49,13 @@ impl Worker {
                             self.state_within(id, job, segment, bisection.lo).await?,
                         )),
                     },
-                    Claim::Output => {
-                        let path = self
-                            .job_dir(id)
-                            .join(format!("states/{}.state", audit.segments));
-                        let bytes = std::fs::read(&path)
-                            .map_err(|e| agora_client::Error::file("read", &path, e))?;
-                        Some((Hash::of(&bytes), bytes))
-                    }
+                    // The committed final state, which the referee exports and evaluates.
+                    Claim::Output => Some((
+                        job.commitment
+                            .as_ref()
+                            .map_or(Hash::ZERO, |c| c.final_state),
+                        self.checkpoint(id, audit.segments)?,
+                    )),
                 };
                 if let Some((hash, bytes)) = pre_state {
                     if Hash::of(&bytes) != hash {
@@ -86,9 +85,7 @@ impl Worker {
         segment: u64,
         steps: u32,
     ) -> Result<Vec<u8>, Error> {
-        let path = self.job_dir(id).join(format!("states/{segment}.state"));
-        let start =
-            std::fs::read(&path).map_err(|e| agora_client::Error::file("read", &path, e))?;
+        let start = self.checkpoint(id, segment)?;
         if steps == 0 {
             return Ok(start);
         }

@@ -214,6 +214,13 @@ impl Worker {
         settings
     }
 
+    /// Checkpoint `index` of job `id`'s run: the state before segment `index` (`0`: the
+    /// initial state; the segment count: the final state).
+    fn checkpoint(&self, id: JobId, index: u64) -> Result<Vec<u8>, Error> {
+        let path = self.job_dir(id).join(format!("states/{index}.state"));
+        Ok(std::fs::read(&path).map_err(|e| agora_client::Error::file("read", &path, e))?)
+    }
+
     fn job_dir(&self, id: JobId) -> PathBuf {
         self.dir.join("jobs").join(id.to_string())
     }
@@ -490,9 +497,7 @@ impl Worker {
                         continue;
                     };
                     // The state after segment s − 1 is checkpoint s.
-                    let path = dir.join(format!("states/{}.state", check.segment));
-                    let bytes = std::fs::read(&path)
-                        .map_err(|e| agora_client::Error::file("read", &path, e))?;
+                    let bytes = self.checkpoint(id, check.segment)?;
                     #[cfg(feature = "faults")]
                     if faults::withholds(&self.config.faults, previous) {
                         self.register_only(&bytes).await?;
