@@ -632,6 +632,17 @@ mod tests {
     use super::*;
     use pallet_verification::{Audit, Check, CheckOutcome, Phase};
 
+    /// How `job status` shows a committed job with `audit` running: text and JSON.
+    fn shown(audit: &Audit) -> (String, serde_json::Value) {
+        let report = JobReport {
+            stage: Stage::Committed,
+            audit_phase: Some(audit.phase),
+            audit: Some(audit.into()),
+            ..JobReport::unknown(5)
+        };
+        (report.text(), serde_json::to_value(&report).unwrap())
+    }
+
     #[test]
     fn a_running_spot_check_says_whose_move_it_is_and_until_when() {
         let check = |segment: u64, attested: bool, outcome: Option<CheckOutcome>| Check {
@@ -656,13 +667,7 @@ mod tests {
             dispute: None,
             refuted: Vec::new(),
         };
-        let report = JobReport {
-            stage: Stage::Committed,
-            audit_phase: Some(audit.phase),
-            audit: Some((&audit).into()),
-            ..JobReport::unknown(5)
-        };
-        let text = report.text();
+        let (text, json) = shown(&audit);
         assert!(
             text.contains("spot check: AwaitingReveals, waiting on the verifiers until block #42"),
             "{text}"
@@ -675,7 +680,6 @@ mod tests {
             text.contains("segment 3 by") && text.contains(": attested"),
             "{text}"
         );
-        let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["audit"]["waiting_on"], "verifiers");
         assert_eq!(json["audit"]["deadline"], 42);
         assert_eq!(json["audit"]["checks"][0]["outcome"], "match");
@@ -709,13 +713,7 @@ mod tests {
             }),
             refuted: Vec::new(),
         };
-        let report = JobReport {
-            stage: Stage::Committed,
-            audit_phase: Some(audit.phase),
-            audit: Some((&audit).into()),
-            ..JobReport::unknown(5)
-        };
-        let text = report.text();
+        let (text, json) = shown(&audit);
         assert!(
             text.contains("spot check: Disputed, waiting on the challenger until block #90"),
             "{text}"
@@ -724,7 +722,6 @@ mod tests {
             text.contains("dispute over segment 2 with") && text.contains("round 1, steps 5..10"),
             "{text}"
         );
-        let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["audit"]["waiting_on"], "challenger");
         assert_eq!(json["audit"]["dispute"]["round"], 1);
         assert_eq!(json["audit"]["dispute"]["claim"], "steps");

@@ -145,6 +145,21 @@ fn tampered_last_leaf() -> State {
     state
 }
 
+/// Alice has `referee` decide the dispute of job 0 in `block`; panics if refused. Returns the
+/// block's events.
+fn refereed_by(
+    state: &mut State,
+    block: BlockNumber,
+    referee: impl Referee + 'static,
+) -> Vec<Event> {
+    let (result, events) = step(state, block, |ext| {
+        ext.set_referee(Some(Arc::new(referee)));
+        Verification::referee(ext, &ALICE, 0)
+    });
+    result.unwrap();
+    events
+}
+
 /// A move in the dispute of job 0 at `block`; panics if refused.
 fn play(state: &mut State, block: BlockNumber, who: &AccountId, call: Call) -> Vec<Event> {
     let (result, events) = step(state, block, |ext| {
@@ -523,14 +538,14 @@ fn a_step_too_big_for_the_referee_ends_as_a_plain_mismatch() {
     let mut state = tampered_last_leaf();
     let issuance = TestBalances::total_issuance(&state);
     let block = to_the_referee(&mut state, |_, _, _| true);
-    let (result, events) = step(&mut state, block, |ext| {
-        ext.set_referee(Some(Arc::new(MockReferee {
+    let events = refereed_by(
+        &mut state,
+        block,
+        MockReferee {
             missing: None,
             fat: true,
-        })));
-        Verification::referee(ext, &ALICE, 0)
-    });
-    result.unwrap();
+        },
+    );
     assert!(events.contains(&Event::Refereed {
         job: 0,
         outcome: RefereeOutcome::OutOfFuel
@@ -594,11 +609,7 @@ fn exploit_model_not_from_the_trace_loses_the_output_dispute() {
             })
         }
     }
-    let (result, events) = step(&mut state, 9, |ext| {
-        ext.set_referee(Some(Arc::new(OtherModel)));
-        Verification::referee(ext, &ALICE, 0)
-    });
-    result.unwrap();
+    let events = refereed_by(&mut state, 9, OtherModel);
     assert!(events.contains(&Event::Refereed {
         job: 0,
         outcome: RefereeOutcome::WorkerWrong
