@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks, release builds. Usage: scripts/bench.sh [ledger|engine|market]
+# Benchmarks, release builds. Usage: scripts/bench.sh [ledger|engine|market|dispute]
 #   ledger: block import tx/s vs the raw sr25519 verification rate (same run), idle node RSS,
 #           and --dev start-to-first-block time.
 #   engine: Wasm job vs native step time (same burn code, same run), NaN-canonicalization
@@ -9,6 +9,10 @@
 #           memory and in RocksDB; then, on a real chain with worker and verifier daemons,
 #           blocks from bid to job start and the market path's time to the result commitment
 #           against `agora job run-local` of the same job (scripts/bench-market-e2e.sh).
+#   dispute: on a real chain (release node, client and daemons, 1 s blocks), an open challenge
+#           of a verified job played to the referee: rounds, blocks and seconds; the referee's
+#           step time; and the expected re-execution fuel of default sampling against the job's
+#           fuel (scripts/bench-dispute-e2e.sh).
 # Figures go to stdout as JSON lines; docs/benchmarks.md records them with this command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,8 +67,12 @@ market)
     cargo build --release -p agora-node -p agora-cli
     scripts/bench-market-e2e.sh
     ;;
+dispute)
+    cargo build --release -p agora-node -p agora-cli
+    scripts/bench-dispute-e2e.sh
+    ;;
 *)
-    echo "unknown benchmark '$what' (known: ledger, engine, market)" >&2
+    echo "unknown benchmark '$what' (known: ledger, engine, market, dispute)" >&2
     exit 2
     ;;
 esac

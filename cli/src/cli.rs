@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::args::{scheme_parser, KeyArgs};
 use crate::commands::balance::{balance, BalanceReport};
+use crate::commands::challenge::{ChallengeArgs, ChallengeReport};
 use crate::commands::job::{JobReport, ResultReport, SubmitArgs};
 use crate::commands::key::{key, KeyCommand, KeyReport};
 use crate::commands::market::MarketReport;
@@ -107,6 +108,8 @@ pub enum Command {
     /// The verifier's daemon.
     #[command(subcommand)]
     Verifier(VerifierCommand),
+    /// Challenge a verified job's result and play the dispute to its end.
+    Challenge(ChallengeArgs),
 }
 
 /// `agora job …`
@@ -284,6 +287,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             init_daemon_logging();
             Ok(daemon_runtime()?.block_on(agora_worker::run_worker(config))?)
         }
+        Command::Challenge(args) => {
+            let url = cli.rpc_url()?;
+            let report = with_node(&cli, async |rpc| {
+                crate::commands::challenge::challenge(rpc, url, args).await
+            })?;
+            emit(output, &report, ChallengeReport::text)
+        }
         Command::Verifier(VerifierCommand::Run(args)) => {
             let config = args.config(cli.rpc_url()?)?;
             init_daemon_logging();
@@ -334,6 +344,29 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_challenge_names_a_leaf_or_the_model_and_keeps_the_global_output() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["agora", "--output", "json", "challenge"][..], args].concat())
+        };
+        let cli = parse(&["--key", "//Dave", "3", "--leaf", "1"]).unwrap();
+        assert_eq!(cli.output, OutputFormat::Json);
+        let Command::Challenge(args) = &cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!((args.job, args.leaf, args.model), (3, Some(1), false));
+        let cli = parse(&["--key", "//Dave", "3", "--model"]).unwrap();
+        let Command::Challenge(args) = &cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!((args.leaf, args.model), (None, true));
+        assert!(parse(&["--key", "//Dave", "3"]).is_err(), "neither");
+        assert!(
+            parse(&["--key", "//Dave", "3", "--leaf", "1", "--model"]).is_err(),
+            "both"
+        );
     }
 
     #[test]

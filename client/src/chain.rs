@@ -97,27 +97,44 @@ impl<'a> State<'a> {
         .await
     }
 
-    /// Every running spot check.
+    /// Every running spot check (or open challenge's dispute).
     pub async fn audits(&self) -> Result<Vec<(JobId, Audit)>, RpcError> {
         let prefix = pallet_verification::AuditsPrefix::prefix();
+        self.entries("Verification::Audits", &prefix).await
+    }
+
+    /// Every job on the ledger: live, or finished within its retention.
+    pub async fn jobs(&self) -> Result<Vec<(JobId, Job)>, RpcError> {
+        let prefix = pallet_jobs::JobsPrefix::prefix();
+        self.entries("Jobs::Jobs", &prefix).await
+    }
+
+    /// Every `(key, value)` of the map `item` under the 48-byte `prefix` (pallet and item
+    /// hashes, then the key's blake2-128 hash), its key SCALE-encoded after the prefix.
+    async fn entries<K: Decode, V: Decode>(
+        &self,
+        item: &str,
+        prefix: &[u8],
+    ) -> Result<Vec<(K, V)>, RpcError> {
         let mut out = Vec::new();
         let mut start: Option<Vec<u8>> = None;
-        // Running audits are bounded by the jobs in flight; 1,000 pages is far beyond that.
+        // Maps read this way are bounded by the jobs in flight and their retention;
+        // 1,000 pages of 1,000 keys is far beyond that.
         for _ in 0..1000 {
             let keys = self
                 .rpc
-                .keys_paged(&prefix, 1000, start.as_deref(), self.at)
+                .keys_paged(prefix, 1000, start.as_deref(), self.at)
                 .await?;
             let Some(last) = keys.last().cloned() else {
                 break;
             };
-            let ids: Vec<JobId> = keys
+            let ids: Vec<K> = keys
                 .iter()
-                .map(|key| decode("Verification::Audits key", key.get(48..).unwrap_or(&[])))
+                .map(|key| decode(item, key.get(48..).unwrap_or(&[])))
                 .collect::<Result<_, _>>()?;
             let full_page = keys.len() == 1000;
-            let audits: Vec<Option<Audit>> = self.values("Verification::Audits", keys).await?;
-            out.extend(present(ids, audits));
+            let values: Vec<Option<V>> = self.values(item, keys).await?;
+            out.extend(present(ids, values));
             if !full_page {
                 break;
             }

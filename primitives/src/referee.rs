@@ -17,6 +17,13 @@
 //!   decide, and must not pretend to: the call that asked is left out of a block being built, and
 //!   a block to import that contains it is refused (the node must fetch the bytes first). So an
 //!   outcome on the ledger never depends on which node happened to hold which bytes.
+//! - **Availability.** [`Referee::holds`] says whether the node holds a blob's bytes (checked
+//!   against the hash when they were uploaded). The runtime asks it before it records a claim
+//!   that others will need the bytes for — a revealed start state, a committed model and final
+//!   state ([`crate::storage::Ext::require_available`]): registering a hash is not having the
+//!   bytes. A node that does not hold them leaves the call out (it is undecided, as above), so
+//!   a worker that withholds the bytes cannot get the claim onto the ledger and misses its
+//!   deadline instead.
 
 use crate::Hash;
 use parity_scale_codec::{Decode, Encode};
@@ -98,4 +105,7 @@ pub enum RefereeError {
 pub trait Referee: Send + Sync {
     /// Executes `request`; see the [module contract](self).
     fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError>;
+
+    /// Whether this node holds the bytes of `blob` (verified against the hash on upload).
+    fn holds(&self, blob: &Hash) -> bool;
 }

@@ -40,6 +40,7 @@
 //! finalized block, rather than threading an I/O error through every pallet.
 
 use crate::referee::{Referee, RefereeError, RefereeRequest, RefereeVerdict};
+use crate::Hash;
 use parity_scale_codec::{Decode, Encode};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -168,6 +169,22 @@ impl<'a> Ext<'a> {
     pub fn referee(&mut self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
         let result = match &self.referee {
             Some(referee) => referee.run(request),
+            None => Err(RefereeError::Detached),
+        };
+        if let Err(error) = result {
+            self.undecided.get_or_insert(error);
+        }
+        result
+    }
+
+    /// Requires that this node holds the bytes of `blob` (see the referee's availability
+    /// contract, `agora_primitives::referee`). When it does not, or no referee is attached, the
+    /// call is undecided here, exactly as a referee run that cannot decide
+    /// ([`Ext::take_undecided`]), and the error says which blob is missing.
+    pub fn require_available(&mut self, blob: Hash) -> Result<(), RefereeError> {
+        let result = match &self.referee {
+            Some(referee) if referee.holds(&blob) => Ok(()),
+            Some(_) => Err(RefereeError::Unavailable { blob }),
             None => Err(RefereeError::Detached),
         };
         if let Err(error) = result {

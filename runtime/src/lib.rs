@@ -114,8 +114,9 @@ impl pallet_jobs::Config for Runtime {
     const BLOB_TTL: BlockNumber = 14_400;
     const MAX_DUE_PER_BLOCK: u32 = 512;
     const MAX_METRICS_LEN: u32 = 4_096;
-    /// Kept short on the development chain; the dispute issue sets it from bisection time.
-    const CHALLENGE_BLOCKS: BlockNumber = 3;
+    /// Long enough for a watcher to re-execute the longest segment a job may have and get its
+    /// challenge into a block: the attestation window, which is sized for that.
+    const CHALLENGE_BLOCKS: BlockNumber = verification::ATTEST_BLOCKS;
     const CANCEL_FEE_PERCENT: u8 = 10;
     const DISPUTE_REWARD_PERCENT: u8 = 50;
     const JOB_RETENTION: BlockNumber = 100_800;
@@ -137,6 +138,10 @@ impl pallet_verification::Config for Runtime {
     /// The weight part of a `referee` call's fee (its length part, ~0.01 AGR, is the caller's).
     const REFEREE_CALL_FEE: Balance = fees::FEE_PER_WEIGHT
         * (pallet_verification::weights::REFEREE + fees::EXTRINSIC_BASE_WEIGHT) as Balance;
+    /// Covers what a false challenge costs the honest worker — its moves' fees (~0.05 AGR each,
+    /// at most ~30 of them) and the referee call (~1 AGR, repaid out of this bond first) — with
+    /// room to spare; half of the rest goes to the worker, half is burned.
+    const CHALLENGE_BOND: Balance = 5 * AGR;
 }
 
 /// Spot-check parameters shared by the market (escrow) and jobs (fees).

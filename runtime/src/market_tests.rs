@@ -300,11 +300,13 @@ fn a_job_goes_from_bid_to_settlement_through_blocks() {
         })
     )));
 
-    // The challenge window (3 blocks), then settlement.
+    // The challenge window, then settlement at its end.
     let bob_before = crate::Balances::free_balance(&m.chain.state, &bob);
     let alice_before = crate::Balances::account(&m.chain.state, &alice);
-    m.block(vec![]);
-    m.block(vec![]);
+    let window = <crate::Runtime as pallet_jobs::Config>::CHALLENGE_BLOCKS;
+    for _ in 1..window {
+        m.block(vec![]);
+    }
     let events = m.block(vec![]);
     let receipt = events
         .iter()
@@ -343,6 +345,10 @@ impl agora_primitives::referee::Referee for AgreeingReferee {
     ) -> Result<agora_primitives::referee::RefereeVerdict, agora_primitives::referee::RefereeError>
     {
         Ok(agora_primitives::referee::RefereeVerdict::Stepped { post_state: self.0 })
+    }
+
+    fn holds(&self, _: &Hash) -> bool {
+        true
     }
 }
 

@@ -37,13 +37,32 @@ fn transfer(dest: AccountId, value: Balance) -> RuntimeCall {
 }
 
 /// A chain in memory: state, tree, head.
+/// A node that holds the bytes of every blob (availability checks pass) and has no engine (a
+/// referee run is undecided, `Detached`).
+pub(crate) struct HoldsEveryBlob;
+
+impl agora_primitives::referee::Referee for HoldsEveryBlob {
+    fn run(
+        &self,
+        _: &agora_primitives::referee::RefereeRequest,
+    ) -> Result<agora_primitives::referee::RefereeVerdict, agora_primitives::referee::RefereeError>
+    {
+        Err(agora_primitives::referee::RefereeError::Detached)
+    }
+
+    fn holds(&self, _: &Hash) -> bool {
+        true
+    }
+}
+
 pub(crate) struct Chain {
     pub(crate) genesis_hash: Hash,
     pub(crate) state: BTreeMap<Vec<u8>, Vec<u8>>,
     store: MemoryNodeStore,
     head: Block,
     time: u64,
-    /// The referee blocks are built and imported with (none by default).
+    /// The referee blocks are built and imported with: by default one that holds every blob
+    /// and has no engine ([`HoldsEveryBlob`]).
     pub(crate) referee: Option<std::sync::Arc<dyn agora_primitives::referee::Referee>>,
 }
 
@@ -60,7 +79,7 @@ impl Chain {
             store,
             head: genesis.block,
             time: 0,
-            referee: None,
+            referee: Some(std::sync::Arc::new(HoldsEveryBlob)),
         }
     }
 

@@ -29,7 +29,9 @@ impl Verifier {
         let (Turn::Challenger, Claim::Steps(bisection)) = (dispute.turn, &dispute.claim) else {
             return Ok(());
         };
-        let Some(posted) = bisection.midpoint.filter(|_| dispute.challenger == self.me) else {
+        // Open challenges (no check) are played by the watcher (`watch.rs`).
+        let ours = dispute.challenger == self.me && dispute.check.is_some();
+        let Some(posted) = bisection.midpoint.filter(|_| ours) else {
             return Ok(());
         };
         // A lazy verifier computed nothing to answer with.

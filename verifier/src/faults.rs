@@ -5,17 +5,33 @@
 //!
 //! - `lazy`: attests a made-up leaf (and, for the last segment, a made-up model) without
 //!   re-executing anything, and does not answer in the dispute its mismatch opens.
-//!
-//! `copy` and `false-challenge` are part of the command-line contract but need open challenges
-//! (a later step of issue 10); they are refused by name until then.
+//! - `copy`: attests with another verifier's commitment to the same job instead of computing
+//!   its own (waiting for one to appear); it cannot open it (the salt is the other's), so its
+//!   reveal is `Wrong`.
+//! - `false-challenge`: replays every job like `--watch-all` and challenges the last leaf of
+//!   each one it did not work itself, whether or not its replay agrees; it then answers the
+//!   dispute truthfully, and loses it whenever the worker was honest.
 
 use std::str::FromStr;
+
+use agora_client::files::write_atomic;
+use agora_client::tx;
+use agora_primitives::Hash;
+use pallet_jobs::JobId;
+use pallet_verification::Audit;
+use rand::RngCore;
+
+use crate::{Attestation, Error, Verifier};
 
 /// One way for the verifier to cheat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// Attest without re-executing.
     Lazy,
+    /// Attest with another verifier's commitment.
+    Copy,
+    /// Challenge honest commitments.
+    FalseChallenge,
 }
 
 impl FromStr for Fault {
@@ -24,13 +40,96 @@ impl FromStr for Fault {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
             "lazy" => Ok(Fault::Lazy),
-            "copy" | "false-challenge" => Err(format!(
-                "--fault {text}: not in this build yet (it needs open challenges, docs/verification.md)"
-            )),
+            "copy" => Ok(Fault::Copy),
+            "false-challenge" => Ok(Fault::FalseChallenge),
             _ => Err(format!(
                 "--fault {text}: not a verifier fault (lazy, copy, false-challenge)"
             )),
         }
+    }
+}
+
+impl Verifier {
+    /// The `lazy` fault: a made-up attestation, written to disk like a real one.
+    pub(crate) fn attest_lazily(
+        &self,
+        id: JobId,
+        audit: &Audit,
+        check: u32,
+    ) -> Result<Attestation, Error> {
+        let segment = audit
+            .checks
+            .get(usize::try_from(check).unwrap_or(usize::MAX))
+            .map(|c| c.segment)
+            .ok_or_else(|| Error::InvalidJob(format!("job #{id} has no check {check}")))?;
+        let mut salt = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        let made_up = Hash::of(b"lazy");
+        let attestation = Attestation {
+            leaf: (segment, made_up, 0),
+            result: (segment.saturating_add(1) == audit.segments).then_some((made_up, made_up)),
+            salt,
+        };
+        write_atomic(
+            &self.attestation_path(id, check),
+            &serde_json::to_vec(&attestation)?,
+        )?;
+        tracing::warn!(job = id, check, "fault: attested without re-executing");
+        Ok(attestation)
+    }
+
+    /// The `copy` fault: attests check `check` with another verifier's commitment to the same
+    /// job, once one is on chain (until then it waits, and misses if none comes), and keeps a
+    /// made-up opening, which cannot open it.
+    pub(crate) async fn attest_by_copying(
+        &self,
+        id: JobId,
+        audit: &Audit,
+        check: u32,
+    ) -> Result<(), Error> {
+        let Some(copied) = audit
+            .checks
+            .iter()
+            .filter(|c| c.verifier != self.me)
+            .find_map(|c| c.attestation)
+        else {
+            tracing::info!(job = id, check, "fault: no attestation to copy yet");
+            return Ok(());
+        };
+        let segment = audit
+            .checks
+            .get(usize::try_from(check).unwrap_or(usize::MAX))
+            .map(|c| c.segment)
+            .ok_or_else(|| Error::InvalidJob(format!("job #{id} has no check {check}")))?;
+        let made_up = Hash::of(b"copy");
+        let opening = Attestation {
+            leaf: (segment, made_up, 0),
+            result: (segment.saturating_add(1) == audit.segments).then_some((made_up, made_up)),
+            salt: [0; 32],
+        };
+        write_atomic(
+            &self.attestation_path(id, check),
+            &serde_json::to_vec(&opening)?,
+        )?;
+        let call = agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Attest {
+            job: id,
+            check,
+            commitment: copied,
+        });
+        tx::send(
+            &self.rpc,
+            &self.signer,
+            call,
+            "attestation",
+            tx::DEFAULT_TIMEOUT,
+        )
+        .await?;
+        tracing::warn!(
+            job = id,
+            check,
+            "fault: attested with another verifier's commitment"
+        );
+        Ok(())
     }
 }
 
@@ -39,12 +138,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lazy_parses_and_the_rest_are_refused_by_name() {
+    fn every_verifier_fault_parses_and_others_are_refused_by_name() {
         assert_eq!("lazy".parse(), Ok(Fault::Lazy));
-        assert!("copy"
-            .parse::<Fault>()
-            .unwrap_err()
-            .contains("not in this build yet"));
+        assert_eq!("copy".parse(), Ok(Fault::Copy));
+        assert_eq!("false-challenge".parse(), Ok(Fault::FalseChallenge));
         assert!("tamper-leaf=1"
             .parse::<Fault>()
             .unwrap_err()

@@ -1,7 +1,8 @@
 //! # agora-verifier
 //!
-//! The verifier's daemon (`agora verifier run` starts it with a [`VerifierConfig`]). The
-//! home of spot checks today, and of challenges and disputes next.
+//! The verifier's daemon (`agora verifier run` starts it with a [`VerifierConfig`]) and the
+//! challenger (`agora challenge`): spot checks, the disputes their mismatches open, and open
+//! challenges (`challenge.rs`; the daemon's `--watch-all` mode is `watch.rs`).
 //!
 //! It bonds stake and joins the verifier list, then watches the running spot checks
 //! (`Verification::Audits`). For each check drawn for its account:
@@ -39,11 +40,14 @@ use pallet_verification::{attestation_hash, sampling, Audit, FinalResult, Phase}
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+mod challenge;
 mod dispute;
 mod error;
 #[cfg(feature = "faults")]
 pub mod faults;
+mod watch;
 
+pub use challenge::{challenge_job, ChallengeOutcome, Challenger, Replay};
 pub use error::Error;
 
 /// The verifier daemon's configuration.
@@ -53,6 +57,11 @@ pub struct VerifierConfig {
     pub daemon: DaemonConfig,
     /// Stake to keep bonded (the registration minimum plus a bond per check).
     pub bond: Balance,
+    /// Also watch every job (`--watch-all`): replay each committed job from its start and
+    /// challenge any verified result the replay shows wrong.
+    pub watch_all: bool,
+    /// Jobs cheaper than this (clearing price per Mfuel) are not watched.
+    pub watch_min_price: Balance,
     /// Ways to cheat, for tests (`--fault`).
     #[cfg(feature = "faults")]
     pub faults: Vec<faults::Fault>,
@@ -187,6 +196,36 @@ impl Rerun {
     }
 }
 
+/// Everything the engine needs to re-execute `job` from `start` (a trace leaf whose state the
+/// node holds; `None`: from `init`), fetched from the node into `dir/blobs` and checked by hash.
+async fn fetch_inputs(
+    rpc: &Rpc,
+    dir: &std::path::Path,
+    module_cache: Option<PathBuf>,
+    job: &pallet_jobs::Job,
+    start: Option<TraceLeaf>,
+) -> Result<Inputs, Error> {
+    let blobs = dir.join("blobs");
+    let wasm = fetch_blob(rpc, &blobs, job.spec.module).await?;
+    let dataset = fetch_blob(rpc, &blobs, job.spec.dataset).await?;
+    let start_state = match start {
+        Some(leaf) => Some(fetch_blob(rpc, &blobs, leaf.state_hash).await?),
+        None => None,
+    };
+    let spec = RunSpec::from_ledger(job.spec.seed, job.spec.steps, job.spec.segment_steps)?;
+    let mut settings = Settings::with_cache_dir(module_cache);
+    // Every call within a segment's bound, as the worker's engine ran it.
+    settings.limits.max_fuel_per_call = agora_runtime::verification::MAX_SEGMENT_FUEL;
+    Ok(Inputs {
+        settings,
+        wasm,
+        dataset,
+        params: job.spec.params.clone(),
+        spec,
+        start_state,
+    })
+}
+
 /// Runs the verifier daemon until the process is stopped.
 pub async fn run_verifier(config: VerifierConfig) -> Result<(), Error> {
     let signer = config.daemon.signer.clone();
@@ -216,6 +255,7 @@ pub async fn run_verifier(config: VerifierConfig) -> Result<(), Error> {
         me,
         config,
         dir,
+        watched: tokio::sync::Mutex::new(BTreeMap::new()),
     };
     loop {
         if let Err(error) = daemon.tick().await {
@@ -231,6 +271,9 @@ struct Verifier {
     me: AccountId,
     config: VerifierConfig,
     dir: PathBuf,
+    /// Jobs replayed by the watcher (`--watch-all`), until they end (locked by one tick at a
+    /// time).
+    watched: tokio::sync::Mutex<BTreeMap<JobId, watch::Watched>>,
 }
 
 impl Verifier {
@@ -279,6 +322,9 @@ impl Verifier {
                 }
             }
         }
+        if self.watching() {
+            self.watch(&state).await?;
+        }
         // Attestations of audits that ended are no longer needed.
         let live: std::collections::BTreeSet<JobId> = audits.iter().map(|(job, _)| *job).collect();
         if let Ok(entries) = std::fs::read_dir(self.dir.join("attestations")) {
@@ -307,6 +353,10 @@ impl Verifier {
             #[cfg(feature = "faults")]
             None if self.config.faults.contains(&faults::Fault::Lazy) => {
                 self.attest_lazily(id, audit, check)?
+            }
+            #[cfg(feature = "faults")]
+            None if self.config.faults.contains(&faults::Fault::Copy) => {
+                return self.attest_by_copying(id, audit, check).await;
             }
             None => {
                 self.reexecute_run_of(state, id, audit, check).await?;
@@ -434,49 +484,8 @@ impl Verifier {
         let job = state.job(id).await?.ok_or_else(|| {
             Error::InvalidJob(format!("job #{id} of a running audit is not on chain"))
         })?;
-        let blobs = self.dir.join("blobs");
-        let wasm = fetch_blob(&self.rpc, &blobs, job.spec.module).await?;
-        let dataset = fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?;
-        let start_state = match start {
-            Some(leaf) => Some(fetch_blob(&self.rpc, &blobs, leaf.state_hash).await?),
-            None => None,
-        };
-        let spec = RunSpec::from_ledger(job.spec.seed, job.spec.steps, job.spec.segment_steps)?;
-        let mut settings = Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
-        // Every call within a segment's bound, as the worker's engine ran it.
-        settings.limits.max_fuel_per_call = agora_runtime::verification::MAX_SEGMENT_FUEL;
-        Ok(Inputs {
-            settings,
-            wasm,
-            dataset,
-            params: job.spec.params,
-            spec,
-            start_state,
-        })
-    }
-
-    /// The `lazy` fault: a made-up attestation, written to disk like a real one.
-    #[cfg(feature = "faults")]
-    fn attest_lazily(&self, id: JobId, audit: &Audit, check: u32) -> Result<Attestation, Error> {
-        let segment = audit
-            .checks
-            .get(usize::try_from(check).unwrap_or(usize::MAX))
-            .map(|c| c.segment)
-            .ok_or_else(|| Error::InvalidJob(format!("job #{id} has no check {check}")))?;
-        let mut salt = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut salt);
-        let made_up = Hash::of(b"lazy");
-        let attestation = Attestation {
-            leaf: (segment, made_up, 0),
-            result: (segment.saturating_add(1) == audit.segments).then_some((made_up, made_up)),
-            salt,
-        };
-        write_atomic(
-            &self.attestation_path(id, check),
-            &serde_json::to_vec(&attestation)?,
-        )?;
-        tracing::warn!(job = id, check, "fault: attested without re-executing");
-        Ok(attestation)
+        let cache = self.config.daemon.module_cache_dir.clone();
+        fetch_inputs(&self.rpc, &self.dir, cache, &job, start).await
     }
 
     async fn reveal(&self, id: JobId, check: u32) -> Result<(), Error> {

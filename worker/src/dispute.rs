@@ -2,9 +2,10 @@
 //! `dispute.rs`): an honest worker always wins it, by telling the truth and making sure the
 //! referee runs.
 //!
-//! - **Its move** (`Turn::Worker`): post the hash of its state after `mid` steps of the
-//!   disputed segment, recomputed from the segment's checkpoint (the state before it, kept on
-//!   disk since the run).
+//! - **Its move** (`Turn::Worker`): in a leaf bisection (an open challenge), reveal the trace
+//!   leaf asked for with its proof, from the run's trace on disk; in a step bisection, post the
+//!   hash of its state after `mid` steps of the disputed segment, recomputed from the segment's
+//!   checkpoint (the state before it, kept on disk since the run).
 //! - **The referee's turn**: register and upload the agreed pre-state (its own state after `lo`
 //!   steps; for a dispute over the model, the final state), then call the referee. A referee
 //!   call nobody makes counts against the worker, so the worker makes it.
@@ -12,6 +13,7 @@
 use crate::{Error, Worker};
 use agora_client::blobs::ensure_blob;
 use agora_engine::{state_within, Executor, JobInputs};
+use agora_primitives::trace::{TraceLeaf, TraceTree};
 use agora_primitives::Hash;
 use pallet_jobs::{Job, JobId};
 use pallet_verification::{Audit, Claim, Turn};
@@ -23,12 +25,30 @@ impl Worker {
         id: JobId,
         job: &Job,
         audit: &Audit,
+        (leaves, tree): (&[TraceLeaf], &TraceTree),
     ) -> Result<(), Error> {
         let Some(dispute) = &audit.dispute else {
             return Ok(());
         };
         let segment = dispute.segment;
         match (dispute.turn, &dispute.claim) {
+            (Turn::Worker, Claim::Leaves(bisection)) => {
+                let index = bisection.wanted();
+                let leaf = leaves
+                    .get(usize::try_from(index).unwrap_or(usize::MAX))
+                    .copied()
+                    .ok_or_else(|| Error::InvalidJob(format!("job #{id} has no leaf {index}")))?;
+                let proof = tree.prove(index)?;
+                let call = agora_runtime::RuntimeCall::Verification(
+                    pallet_verification::Call::RevealLeaf {
+                        job: id,
+                        leaf,
+                        proof,
+                    },
+                );
+                self.send(call, "leaf reveal").await?;
+                tracing::info!(job = id, leaf = index, "challenged leaf revealed");
+            }
             (Turn::Worker, Claim::Steps(bisection)) => {
                 let mid = bisection.mid();
                 let state = Hash::of(&self.state_within(id, job, segment, mid).await?);
@@ -56,6 +76,8 @@ impl Worker {
                             .map_or(Hash::ZERO, |c| c.final_state),
                         self.checkpoint(id, audit.segments)?,
                     )),
+                    // The referee's turn never comes in a leaf bisection.
+                    Claim::Leaves(_) => return Ok(()),
                 };
                 if let Some((hash, bytes)) = pre_state {
                     if Hash::of(&bytes) != hash {

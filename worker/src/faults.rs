@@ -4,7 +4,10 @@
 //! tests can show that the cheat loses money. The kinds, as `docs/verification.md` documents
 //! them:
 //!
-//! - `tamper-leaf=I` (or `tamper-leaf=last`): commits a wrong state hash at leaf `I`;
+//! - `tamper-leaf=I` (or `tamper-leaf=last`): commits a wrong state at leaf `I`: the state
+//!   before segment `I` instead of after it, as if the segment had been skipped (a real state
+//!   the module can decode, whose bytes the worker can upload when asked: it is the forgery
+//!   that data availability cannot stop);
 //! - `withhold-state=I`: registers leaf `I`'s state when a check needs it but never uploads it;
 //! - `overbill-fuel=P`: bills `P`% more fuel than the trace (every leaf's cumulative fuel);
 //! - `wrong-output`: commits another model than its final state exports;
@@ -74,8 +77,16 @@ pub(crate) fn steps(faults: &[Fault], steps: u64) -> u64 {
     })
 }
 
-/// Rewrites the trace and the model the worker will commit.
-pub(crate) fn apply(faults: &[Fault], leaves: &mut [TraceLeaf], model: &mut Vec<u8>) {
+/// Rewrites the trace and the model the worker will commit. `checkpoint(i)` is the run's
+/// state before segment `i`; returns the forged states, by the checkpoint index whose place
+/// each takes in the trace (leaf `i` is checkpoint `i + 1`).
+pub(crate) fn apply(
+    faults: &[Fault],
+    leaves: &mut [TraceLeaf],
+    model: &mut Vec<u8>,
+    checkpoint: impl Fn(u64) -> Option<Vec<u8>>,
+) -> Vec<(u64, Vec<u8>)> {
+    let mut forged = Vec::new();
     for fault in faults {
         match *fault {
             Fault::TamperLeaf(at) => {
@@ -83,8 +94,13 @@ pub(crate) fn apply(faults: &[Fault], leaves: &mut [TraceLeaf], model: &mut Vec<
                     LeafIndex::At(i) => usize::try_from(i).unwrap_or(usize::MAX),
                     LeafIndex::Last => leaves.len().saturating_sub(1),
                 };
-                if let Some(leaf) = leaves.get_mut(index) {
-                    leaf.state_hash = Hash::of_parts(&[b"tampered", leaf.state_hash.as_bytes()]);
+                let Some(leaf) = leaves.get_mut(index) else {
+                    continue;
+                };
+                // The state before the segment, committed as the state after it.
+                if let Some(bytes) = checkpoint(leaf.index) {
+                    leaf.state_hash = Hash::of(&bytes);
+                    forged.push((leaf.index.saturating_add(1), bytes));
                 }
             }
             Fault::OverbillFuel(percent) => {
@@ -98,6 +114,7 @@ pub(crate) fn apply(faults: &[Fault], leaves: &mut [TraceLeaf], model: &mut Vec<
             Fault::WithholdState(_) | Fault::SkipSteps(_) => {}
         }
     }
+    forged
 }
 
 /// Whether the state of leaf `index` is to be withheld.
@@ -129,5 +146,27 @@ mod tests {
             .parse::<Fault>()
             .unwrap_err()
             .contains("not a worker fault"));
+    }
+
+    #[test]
+    fn a_tampered_leaf_commits_the_state_before_its_segment_and_keeps_its_bytes() {
+        let leaf = |index: u64| TraceLeaf {
+            index,
+            state_hash: Hash::of(format!("after {index}").as_bytes()),
+            fuel: 10 * (index + 1),
+        };
+        let mut leaves = vec![leaf(0), leaf(1)];
+        let mut model = b"model".to_vec();
+        let checkpoint = |i: u64| Some(format!("before {i}").into_bytes());
+        let last = [Fault::TamperLeaf(LeafIndex::Last)];
+        let forged = apply(&last, &mut leaves, &mut model, checkpoint);
+        assert_eq!(forged, vec![(2, b"before 1".to_vec())]);
+        assert_eq!(leaves[1].state_hash, Hash::of(b"before 1"));
+        assert_eq!(
+            (leaves[0], leaves[1].fuel),
+            (leaf(0), 20),
+            "nothing else moves"
+        );
+        assert_eq!(model, b"model");
     }
 }

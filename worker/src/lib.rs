@@ -10,8 +10,9 @@
 //!    answering other jobs' reveals meanwhile), keeping every checkpoint (the state before each
 //!    segment) on disk, and writes the run's trace last — a run is only "done" once its trace
 //!    is on disk;
-//! 3. registers and uploads the trained model, then commits the trace root, segment count, fuel
-//!    and metrics;
+//! 3. registers and uploads the trained model and the final state (the chain takes the
+//!    commitment only from a node that holds both), then commits the trace root, segment count,
+//!    fuel and metrics;
 //! 4. answers the spot check: reveals the sampled segments' start states (registering and
 //!    uploading those checkpoints) and then the sampled leaves, each with its Merkle proof;
 //! 5. defends a disputed result: posts its state at each bisection midpoint and has the
@@ -221,6 +222,16 @@ impl Worker {
         Ok(std::fs::read(&path).map_err(|e| agora_client::Error::file("read", &path, e))?)
     }
 
+    /// The bytes of the state the committed trace names at checkpoint `index`: the checkpoint
+    /// itself, or, when an injected fault forged that leaf, the forged state.
+    fn committed_state(&self, id: JobId, index: u64) -> Result<Vec<u8>, Error> {
+        #[cfg(feature = "faults")]
+        if let Ok(bytes) = std::fs::read(self.job_dir(id).join(format!("states/{index}.forged"))) {
+            return Ok(bytes);
+        }
+        self.checkpoint(id, index)
+    }
+
     fn job_dir(&self, id: JobId) -> PathBuf {
         self.dir.join("jobs").join(id.to_string())
     }
@@ -333,6 +344,17 @@ impl Worker {
                 let model = std::fs::read(&model_path)
                     .map_err(|e| agora_client::Error::file("read", &model_path, e))?;
                 ensure_blob(&self.rpc, &self.signer, &model, "model registration").await?;
+                // The final state too: the chain takes a commitment only from a node that
+                // holds both (an output dispute's referee exports the final state).
+                let segments = u64::try_from(record.leaves.len()).unwrap_or(u64::MAX);
+                let final_state = self.committed_state(id, segments)?;
+                ensure_blob(
+                    &self.rpc,
+                    &self.signer,
+                    &final_state,
+                    "final state registration",
+                )
+                .await?;
                 // The bill is the last leaf's cumulative fuel, proved against the root.
                 let leaves = record.leaves();
                 let last = leaves.last().copied().ok_or_else(|| {
@@ -359,7 +381,10 @@ impl Worker {
                     "result committed"
                 );
             }
-            JobStatus::Committed { .. } => self.answer_audit(state, id, &job).await?,
+            // Spot checks, or an open challenge's dispute: either way the worker answers.
+            JobStatus::Committed { .. } | JobStatus::Challenged { .. } => {
+                self.answer_audit(state, id, &job).await?
+            }
             status if status.is_final() => {
                 tracing::info!(job = id, "job ended: {}", serde_json::to_string(status)?);
                 return Ok(Step::Forget);
@@ -440,7 +465,11 @@ impl Worker {
                 #[allow(unused_mut)]
                 let mut leaves = result.leaves;
                 #[cfg(feature = "faults")]
-                faults::apply(&faults, &mut leaves, &mut model);
+                for (index, bytes) in faults::apply(&faults, &mut leaves, &mut model, |i| {
+                    std::fs::read(dir.join(format!("states/{i}.state"))).ok()
+                }) {
+                    write_atomic(&dir.join(format!("states/{index}.forged")), &bytes)?;
+                }
                 write_atomic(&dir.join("model.bpk"), &model)?;
                 let record = RunRecord {
                     root: TraceTree::new(leaves.clone())?.root(),
@@ -497,7 +526,7 @@ impl Worker {
                         continue;
                     };
                     // The state after segment s − 1 is checkpoint s.
-                    let bytes = self.checkpoint(id, check.segment)?;
+                    let bytes = self.committed_state(id, check.segment)?;
                     #[cfg(feature = "faults")]
                     if faults::withholds(&self.config.faults, previous) {
                         self.register_only(&bytes).await?;
@@ -525,7 +554,7 @@ impl Worker {
                 self.send(call, "leaf reveal").await?;
                 tracing::info!(job = id, "leaves revealed");
             }
-            Phase::Disputed => self.play_dispute(id, job, &audit).await?,
+            Phase::Disputed => self.play_dispute(id, job, &audit, (&leaves, &tree)).await?,
             Phase::AwaitingSample | Phase::AwaitingAttestations | Phase::AwaitingReveals => {}
         }
         Ok(())

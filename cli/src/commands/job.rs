@@ -150,18 +150,22 @@ pub struct AuditReport {
 pub struct DisputeReport {
     /// The disputed segment.
     pub segment: u64,
-    /// The verifier who challenged it.
+    /// Who challenged: a check's verifier, or anyone in the challenge window.
     pub challenger: AccountId,
-    /// `steps` (bisection over the segment's steps) or `output` (the model and metrics).
+    /// Whether it is an open challenge (no check of the sample opened it).
+    pub open: bool,
+    /// `leaves` (bisection over the trace's segments), `steps` (over one segment's steps) or
+    /// `output` (the model and metrics).
     pub claim: &'static str,
     /// Bisection rounds played.
     pub round: u32,
-    /// Agreed steps into the segment (bisection only).
+    /// Bisection only: the first disputed segment (`leaves`), or the agreed steps into the
+    /// segment (`steps`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub lo: Option<u32>,
-    /// Disputed steps into the segment (bisection only).
+    pub lo: Option<u64>,
+    /// Bisection only: the disputed leaf (`leaves`), or the disputed steps into the segment.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hi: Option<u32>,
+    pub hi: Option<u64>,
 }
 
 /// One check of a running spot check.
@@ -191,14 +195,16 @@ impl From<&pallet_verification::Audit> for AuditReport {
                 (Phase::Disputed, _) => "referee",
             },
             dispute: audit.dispute.as_ref().map(|d| {
-                let bounds = match &d.claim {
-                    Claim::Steps(b) => Some((b.lo, b.hi)),
-                    Claim::Output => None,
+                let (claim, bounds) = match &d.claim {
+                    Claim::Steps(b) => ("steps", Some((u64::from(b.lo), u64::from(b.hi)))),
+                    Claim::Leaves(l) => ("leaves", Some((l.first(), l.hi))),
+                    Claim::Output => ("output", None),
                 };
                 DisputeReport {
                     segment: d.segment,
                     challenger: d.challenger,
-                    claim: if bounds.is_some() { "steps" } else { "output" },
+                    open: d.check.is_none(),
+                    claim,
                     round: d.round,
                     lo: bounds.map(|(lo, _)| lo),
                     hi: bounds.map(|(_, hi)| hi),
@@ -291,7 +297,7 @@ fn stage_of(job: &Job) -> Stage {
     match job.status {
         JobStatus::Assigned => Stage::Running,
         JobStatus::Committed { .. } => Stage::Committed,
-        JobStatus::Verified { .. } => Stage::Verified,
+        JobStatus::Verified { .. } | JobStatus::Challenged { .. } => Stage::Verified,
         JobStatus::Settled { .. } => Stage::Settled,
         JobStatus::Disputed { .. }
         | JobStatus::DisputeLost { .. }
@@ -386,13 +392,19 @@ impl JobReport {
                     ));
                 }
                 if let Some(d) = &audit.dispute {
-                    let steps = match (d.lo, d.hi) {
-                        (Some(lo), Some(hi)) => format!("steps {lo}..{hi} of the segment"),
+                    let what = match (d.claim, d.lo, d.hi) {
+                        ("steps", Some(lo), Some(hi)) => {
+                            format!("segment {}, steps {lo}..{hi} of it", d.segment)
+                        }
+                        ("leaves", Some(first), Some(hi)) => {
+                            format!("segments {first}..={hi} of the trace")
+                        }
                         _ => "the model and metrics".to_owned(),
                     };
+                    let kind = if d.open { "open challenge" } else { "dispute" };
                     out.push_str(&format!(
-                        "    dispute over segment {} with {}: round {}, {steps}\n",
-                        d.segment, d.challenger, d.round
+                        "    {kind} by {}: round {}, {what}\n",
+                        d.challenger, d.round
                     ));
                 }
             } else {
@@ -697,8 +709,9 @@ mod tests {
             deadline: 90,
             checks: Vec::new(),
             dispute: Some(Dispute {
-                check: 1,
+                check: Some(1),
                 challenger: AccountId([3; 32]),
+                bond: 1,
                 segment: 2,
                 claim: Claim::Steps(Bisection {
                     steps: 10,
@@ -719,7 +732,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("dispute over segment 2 with") && text.contains("round 1, steps 5..10"),
+            text.contains("dispute by") && text.contains("round 1, segment 2, steps 5..10 of it"),
             "{text}"
         );
         assert_eq!(json["audit"]["waiting_on"], "challenger");

@@ -3,6 +3,7 @@
 //! or JSON).
 
 pub mod balance;
+pub mod challenge;
 pub mod job;
 pub mod key;
 pub mod market;

@@ -1,5 +1,5 @@
-//! `agora verifier run --key SURI [--bond AGR]`: the verifier's daemon (crate
-//! `agora-verifier`).
+//! `agora verifier run --key SURI [--bond AGR] [--watch-all [--min-price AGR]]`: the
+//! verifier's daemon (crate `agora-verifier`).
 
 use agora_client::amount::parse_agr;
 use agora_verifier::VerifierConfig;
@@ -24,8 +24,15 @@ pub struct VerifierArgs {
     /// Stake to keep bonded, AGR (the registration minimum plus a bond per check).
     #[arg(long, value_name = "AGR", default_value = "50")]
     pub bond: String,
-    /// Cheat on purpose, for tests: lazy (copy and false-challenge come with open challenges)
-    /// (builds with the `faults` feature only).
+    /// Also watch every job: replay each committed job from its start and challenge any
+    /// verified result the replay shows wrong, then play the dispute out.
+    #[arg(long)]
+    pub watch_all: bool,
+    /// With --watch-all: leave jobs cheaper than this (AGR per Mfuel) unwatched.
+    #[arg(long, value_name = "AGR", default_value = "0", requires = "watch_all")]
+    pub min_price: String,
+    /// Cheat on purpose, for tests: lazy, copy, false-challenge (builds with the `faults`
+    /// feature only).
     #[cfg(feature = "faults")]
     #[arg(long = "fault", value_name = "KIND")]
     pub faults: Vec<agora_verifier::faults::Fault>,
@@ -37,6 +44,8 @@ impl VerifierArgs {
         Ok(VerifierConfig {
             daemon: self.daemon.config(rpc_url, "verifier")?,
             bond: parse_agr(&self.bond)?,
+            watch_all: self.watch_all,
+            watch_min_price: parse_agr(&self.min_price)?,
             #[cfg(feature = "faults")]
             faults: self.faults.clone(),
         })

@@ -182,3 +182,175 @@ fn a_worker_that_commits_another_model_loses_the_output_dispute() {
     let log = verifier.lines().join("\n");
     assert!(!log.contains("midpoint answered"), "no bisection: {log}");
 }
+
+/// Dave, the fourth dev account: challenges in the tests below.
+const DAVE: &str = crate::market::DEV[3];
+/// The stake an open challenge commits (the runtime's `CHALLENGE_BOND`).
+const CHALLENGE_BOND: Balance =
+    <agora_runtime::Runtime as pallet_verification::Config>::CHALLENGE_BOND;
+
+/// Waits until `done` holds for job `id`'s status, showing the daemons' logs if it does not.
+fn wait_for_status(
+    node: &Node,
+    id: JobId,
+    what: &str,
+    daemons: &mut [&mut Daemon],
+    done: impl Fn(&JobStatus) -> bool,
+) -> JobStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = job_status(node, id).filter(&done) {
+            return status;
+        }
+        if started.elapsed() > Duration::from_secs(360) {
+            let logs: Vec<String> = daemons.iter_mut().map(|d| d.lines().join("\n")).collect();
+            panic!(
+                "job #{id} is not {what}: {:?}\nlogs:\n{}",
+                job_status(node, id),
+                logs.join("\n----\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Exploit 6 of issue 10: a forgery the sample misses is still caught. Bob commits a final
+/// state his run never reached (`tamper-leaf=last`) and the only verifier drawn is lazy: its
+/// made-up mismatches lose their disputes by the deadline and the job is verified. Within the
+/// challenge window Dave, who was never drawn, replays the job and runs
+/// `agora challenge --leaf 1`: the leaf bisection narrows to segment 1, the step bisection to
+/// one step, the node's referee executes it, and Bob loses his collateral to Dave.
+#[test]
+fn a_forgery_the_sample_missed_loses_to_an_open_challenge() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    let (mut worker, mut verifier) = daemons(
+        &node,
+        dir.path(),
+        &["--fault", "tamper-leaf=last"],
+        &["--fault", "lazy"],
+    );
+    let bond = ["stake", "bond", "--key", "//Dave", "--amount", "20"];
+    assert!(node.agora(&bond).status.success());
+    let dave = account(DAVE);
+    let dave0 = total(&node, &dave);
+    let id = submit_no_wait(&node, &cache, &TWO_SEGMENTS);
+    wait_for_status(
+        &node,
+        id,
+        "verified",
+        &mut [&mut worker, &mut verifier],
+        |s| matches!(s, JobStatus::Verified { .. }) || s.is_final(),
+    );
+    let challenge = [
+        "--output",
+        "json",
+        "challenge",
+        "--key",
+        "//Dave",
+        &id.to_string(),
+        "--leaf",
+        "1",
+        "--state-dir",
+        dir.path().join("dave").to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--poll-ms",
+        "200",
+    ]
+    .map(str::to_owned);
+    let args: Vec<&str> = challenge.iter().map(String::as_str).collect();
+    let out = node.agora(&args);
+    if !out.status.success() {
+        panic!(
+            "agora challenge failed: {}\nworker log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            worker.lines().join("\n")
+        );
+    }
+    let report = crate::stdout_json(&out);
+    assert_eq!(report["outcome"], "won", "{report}");
+    let JobStatus::DisputeLost {
+        segment,
+        challenger,
+        rewarded,
+        burned,
+        repaid,
+        ..
+    } = job_status(&node, id).unwrap()
+    else {
+        panic!("the forger did not lose");
+    };
+    assert_eq!((segment, challenger), (1, dave));
+    assert_eq!(repaid + burned + rewarded, COLLATERAL);
+    assert_eq!(
+        report["rewarded"],
+        agora_client::amount::format_agr(rewarded).as_str()
+    );
+    // Dave's bond is back and the reward is his, less at most his fees.
+    assert_eq!(
+        node.read(async |rpc| Ok(agora_client::chain::State::best(rpc)
+            .ledger(&dave)
+            .await?
+            .committed)),
+        0
+    );
+    let dave1 = total(&node, &dave);
+    assert!(
+        dave1 > dave0 + rewarded - agora_primitives::AGR / 10,
+        "{dave0} → {dave1}"
+    );
+    let log = worker.lines().join("\n");
+    assert!(log.contains("challenged leaf revealed"), "{log}");
+}
+
+/// `--fault false-challenge`: Dave's daemon challenges the last leaf of Bob's honest job,
+/// though its own replay agrees, and plays the dispute truthfully from there. The bisection
+/// ends at a step the referee reproduces; Dave's bond is slashed (Bob's referee call repaid
+/// first, half the rest to Bob, half burned) and the job settles with Bob paid after a fresh
+/// challenge window.
+#[test]
+fn a_false_challenge_loses_its_bond_and_the_honest_worker_is_paid() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &[]);
+    let dave_args = [
+        "verifier",
+        "run",
+        "--key",
+        "//Dave",
+        "--bond",
+        "50",
+        "--fault",
+        "false-challenge",
+    ];
+    let mut dave = Daemon::start(&node, &dave_args, &dir.path().join("dave"), &cache);
+    let issuance0 = total_issuance(&node);
+    let id = submit_no_wait(&node, &cache, &TWO_SEGMENTS);
+    let status = wait_for_status(
+        &node,
+        id,
+        "ended",
+        &mut [&mut worker, &mut verifier, &mut dave],
+        JobStatus::is_final,
+    );
+    let JobStatus::Settled { receipt } = status else {
+        panic!("the honest worker's job did not settle: {status:?}");
+    };
+    let [refutation] = receipt.refuted.as_slice() else {
+        panic!("one refutation expected: {receipt:?}");
+    };
+    assert_eq!(refutation.verifier, account(DAVE));
+    let fee = <agora_runtime::Runtime as pallet_verification::Config>::REFEREE_CALL_FEE;
+    assert_eq!(refutation.repaid, fee, "Bob called the referee");
+    assert_eq!(
+        refutation.repaid + refutation.burned + refutation.rewarded,
+        CHALLENGE_BOND
+    );
+    assert!(receipt.paid_worker > 0);
+    assert_eq!(total_issuance(&node), issuance0 - refutation.burned);
+    let log = dave.lines().join("\n");
+    assert!(log.contains("challenged"), "{log}");
+}

@@ -19,6 +19,9 @@
 //!                     Committed ── worker loses a dispute ──▶ DisputeLost (collateral slashed,
 //!                                                             escrow refunded or bid requeued)
 //!                     Committed ── worker fails to reveal ──▶ TimedOut
+//!                     Verified ── challenge (any staked account) ──▶ Challenged
+//!                     Challenged ── challenger loses ──▶ Verified (window ≥ CHALLENGE_BLOCKS more)
+//!                     Challenged ── worker loses ──▶ DisputeLost
 //! ```
 //!
 //! **Settlement** pays the worker `⌈clearing price × committed fuel / 10⁶⌉` and each verifier
@@ -45,6 +48,7 @@
 //! The records are in `types.rs`.
 
 mod blobs;
+mod ending;
 mod types;
 
 pub use blobs::{
@@ -58,7 +62,6 @@ use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap};
 use agora_primitives::trace::{verify_inclusion, InclusionProof, TraceLeaf};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
-use pallet_balances::BalanceStatus;
 use pallet_market::{fuel_cost, Fuel, JobSpec, MarketHooks, Matched};
 use pallet_support::ensure;
 use parity_scale_codec::{Decode, Encode};
@@ -276,6 +279,15 @@ pub enum Error {
         "the committed final state and total fuel are not the last leaf of the committed trace"
     )]
     FinalLeafNotInTrace,
+    /// This node does not hold the bytes of the committed model or final state.
+    #[error("the committed model or final state is not uploaded to this node; upload both before committing")]
+    ResultUnavailable,
+    /// A challenge outside the challenge window: the job is not verified and unsettled.
+    #[error("the job cannot be challenged: only a verified job can be, until it settles")]
+    NotChallengeable,
+    /// The worker challenged its own job.
+    #[error("the worker cannot challenge its own job")]
+    OwnJob,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -295,6 +307,9 @@ agora_primitives::impl_pallet_error!(Error {
     CannotPayDeposit,
     CannotCancel,
     FinalLeafNotInTrace,
+    ResultUnavailable,
+    NotChallengeable,
+    OwnJob,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -388,6 +403,7 @@ impl<T: Config> Pallet<T> {
             JobStatus::Assigned => {}
             JobStatus::Committed { .. }
             | JobStatus::Verified { .. }
+            | JobStatus::Challenged { .. }
             | JobStatus::Settled { .. }
             | JobStatus::Disputed { .. }
             | JobStatus::DisputeLost { .. } => return Err(Self::error(Error::AlreadyCommitted)),
@@ -427,6 +443,12 @@ impl<T: Config> Pallet<T> {
             .is_ok(),
             Self::error(Error::FinalLeafNotInTrace)
         );
+        // The model and the final state must be retrievable while the job can be challenged
+        // (the output dispute's referee exports the final state): registered is not held.
+        for blob in [commitment.output, commitment.final_state] {
+            ext.require_available(blob)
+                .map_err(|_| Self::error(Error::ResultUnavailable))?;
+        }
         Self::retain_blob(ext, &commitment.output);
         Self::deposit_event(
             ext,
@@ -479,235 +501,6 @@ impl<T: Config> Pallet<T> {
             },
         );
         Ok(())
-    }
-
-    /// Verification finished (called by the verification pallet).
-    pub fn audited(ext: &mut Ext<'_>, id: JobId, outcome: AuditOutcome) {
-        let Some(mut job) = Jobs::get(ext, &id) else {
-            return;
-        };
-        if !matches!(job.status, JobStatus::Committed { .. }) {
-            return;
-        }
-        let now = System::<T>::block_number(ext);
-        match outcome {
-            AuditOutcome::Passed {
-                paid,
-                missed,
-                refuted,
-            } => {
-                let settle_at = now.saturating_add(T::CHALLENGE_BLOCKS);
-                let checks_passed = u32::try_from(paid.len()).unwrap_or(u32::MAX);
-                job.status = JobStatus::Verified {
-                    paid,
-                    missed,
-                    refuted,
-                    settle_at,
-                };
-                Jobs::insert(ext, &id, &job);
-                Self::schedule_job(ext, settle_at, id);
-                Self::deposit_event(
-                    ext,
-                    Event::JobVerified {
-                        job: id,
-                        checks_passed,
-                        settle_at,
-                    },
-                );
-            }
-            AuditOutcome::Mismatch { segment } => {
-                Self::refund(ext, &job, job.escrow);
-                Staking::<T>::release(ext, &job.worker, job.collateral);
-                Self::end_job_common(ext, &job);
-                job.status = JobStatus::Disputed {
-                    segment,
-                    refund: job.escrow,
-                    at: now,
-                };
-                Self::finish(ext, id, &job, now);
-                Self::deposit_event(
-                    ext,
-                    Event::JobDisputed {
-                        job: id,
-                        segment,
-                        refund: job.escrow,
-                    },
-                );
-            }
-            AuditOutcome::WorkerFault => Self::time_out(ext, id, job, now),
-            AuditOutcome::WorkerLost {
-                segment,
-                challenger,
-                repay,
-            } => Self::lose_dispute(ext, id, job, now, (segment, challenger, repay)),
-        }
-    }
-
-    /// The worker lost a dispute over `segment` to `challenger`.
-    fn lose_dispute(
-        ext: &mut Ext<'_>,
-        id: JobId,
-        mut job: Job,
-        now: BlockNumber,
-        (segment, challenger, repay): (u64, AccountId, Option<(AccountId, Balance)>),
-    ) {
-        let slashed = Staking::<T>::slash_with_repayment(
-            ext,
-            &job.worker,
-            job.collateral,
-            repay,
-            &challenger,
-            T::DISPUTE_REWARD_PERCENT,
-        );
-        let (repaid, burned, rewarded) = (slashed.repaid, slashed.burned, slashed.rewarded);
-        let requeued =
-            Self::end_failed(ext, id, &mut job, now, |requeued| JobStatus::DisputeLost {
-                segment,
-                challenger,
-                repaid,
-                burned,
-                rewarded,
-                requeued,
-                at: now,
-            });
-        Self::deposit_event(
-            ext,
-            Event::JobDisputeLost {
-                job: id,
-                worker: job.worker,
-                challenger,
-                burned,
-                rewarded,
-                requeued,
-            },
-        );
-    }
-
-    /// What a job the worker failed shares, its collateral already slashed: capacity back to
-    /// the offer, the output dropped, and the bid requeued if it asked for that and fits (the
-    /// escrow and the module and dataset references go with it; the job record is removed, as
-    /// a new match makes a new job under the same id), else the escrow refunded and the job
-    /// kept with the status `status(false)`. Returns whether the bid was requeued.
-    fn end_failed(
-        ext: &mut Ext<'_>,
-        id: JobId,
-        job: &mut Job,
-        now: BlockNumber,
-        status: impl FnOnce(bool) -> JobStatus,
-    ) -> bool {
-        Market::<T>::release_capacity(ext, job.offer, job.terms.max_fuel);
-        if let Some(commitment) = &job.commitment {
-            Self::release_blob(ext, &commitment.output);
-        }
-        let matched = Matched {
-            bid: id,
-            buyer: job.buyer,
-            spec: job.spec.clone(),
-            terms: job.terms.clone(),
-            escrow: job.escrow,
-            placed_at: job.placed_at,
-            offer: job.offer,
-            provider: job.worker,
-            price: job.price,
-            collateral: job.collateral,
-        };
-        let requeued = job.terms.requeue && Market::<T>::requeue(ext, &matched);
-        job.status = status(requeued);
-        if requeued {
-            Jobs::remove(ext, &id);
-        } else {
-            Self::refund(ext, job, job.escrow);
-            Self::release_blob(ext, &job.spec.module);
-            Self::release_blob(ext, &job.spec.dataset);
-            Self::finish(ext, id, job, now);
-        }
-        requeued
-    }
-
-    /// Moves `amount` of the job's escrow to `to`'s free balance.
-    fn pay_from_escrow(ext: &mut Ext<'_>, job: &Job, to: &AccountId, amount: Balance) {
-        if amount == 0 {
-            return;
-        }
-        // Workers and verifiers hold stake, so their accounts exist: no existential-deposit
-        // refusal; and the escrow is reserved (invariant 1), so the buyer has it.
-        Balances::<T>::repatriate_reserved(ext, &job.buyer, to, amount, BalanceStatus::Free)
-            .expect("escrow is reserved and stakers' accounts exist");
-    }
-
-    fn refund(ext: &mut Ext<'_>, job: &Job, amount: Balance) {
-        let left = Balances::<T>::unreserve(ext, &job.buyer, amount);
-        assert!(left == 0, "jobs invariant broken: escrow was not reserved");
-    }
-
-    /// What every ending shares: capacity back to the offer, blob references dropped.
-    fn end_job_common(ext: &mut Ext<'_>, job: &Job) {
-        Market::<T>::release_capacity(ext, job.offer, job.terms.max_fuel);
-        Self::release_job_blobs(ext, job);
-    }
-
-    /// Stores a finished job and schedules its pruning.
-    fn finish(ext: &mut Ext<'_>, id: JobId, job: &Job, now: BlockNumber) {
-        Jobs::insert(ext, &id, job);
-        Self::schedule_job(ext, now.saturating_add(T::JOB_RETENTION), id);
-    }
-
-    fn time_out(ext: &mut Ext<'_>, id: JobId, mut job: Job, now: BlockNumber) {
-        let slashed = Staking::<T>::slash_committed(ext, &job.worker, job.collateral);
-        let requeued = Self::end_failed(ext, id, &mut job, now, |requeued| JobStatus::TimedOut {
-            slashed,
-            requeued,
-            at: now,
-        });
-        Self::deposit_event(
-            ext,
-            Event::JobTimedOut {
-                job: id,
-                worker: job.worker,
-                slashed,
-                requeued,
-            },
-        );
-    }
-
-    fn settle(
-        ext: &mut Ext<'_>,
-        id: JobId,
-        mut job: Job,
-        (paid, missed, refuted): (Vec<AccountId>, u32, Vec<Refutation>),
-        now: BlockNumber,
-    ) {
-        let fuel = job.commitment.as_ref().map_or(0, |c| c.total_fuel);
-        let paid_worker = fuel_cost(job.price, fuel).unwrap_or(0).min(job.escrow);
-        Self::pay_from_escrow(ext, &job, &job.worker, paid_worker);
-        let mut left = job.escrow.saturating_sub(paid_worker);
-        let mut paid_verifiers: Balance = 0;
-        for verifier in &paid {
-            let fee = T::VERIFIER_FEE.min(left);
-            Self::pay_from_escrow(ext, &job, verifier, fee);
-            left = left.saturating_sub(fee);
-            paid_verifiers = paid_verifiers.saturating_add(fee);
-        }
-        Self::refund(ext, &job, left);
-        Staking::<T>::release(ext, &job.worker, job.collateral);
-        Self::end_job_common(ext, &job);
-        Market::<T>::note_completed(ext, &job.buyer);
-        let receipt = Receipt {
-            fuel,
-            price: job.price,
-            paid_worker,
-            paid_verifiers,
-            refund: left,
-            checks_passed: u32::try_from(paid.len()).unwrap_or(u32::MAX),
-            checks_missed: missed,
-            settled_at: now,
-            refuted,
-        };
-        job.status = JobStatus::Settled {
-            receipt: receipt.clone(),
-        };
-        Self::finish(ext, id, &job, now);
-        Self::deposit_event(ext, Event::JobSettled { job: id, receipt });
     }
 
     // --- hooks -------------------------------------------------------------------------------

@@ -466,6 +466,31 @@ fn bad_commitments_are_refused_and_change_nothing() {
     assert_eq!(result, Err(error(Error::AlreadyCommitted)));
 }
 
+/// Exploit 1 of issue 10 for the result: registering the model's or the final state's hash is
+/// not having the bytes. A node that does not hold either leaves the commitment out (the call
+/// is undecided there), so the worker cannot commit a result nobody can fetch or referee.
+#[test]
+fn exploit_a_result_whose_bytes_were_never_uploaded_cannot_be_committed() {
+    for missing in [commitment().output, commitment().final_state] {
+        let mut state = matched_job(false);
+        let (result, undecided) = step(&mut state, 3, |ext| {
+            let host = pallet_support::mock::NoEngine {
+                lacks: Some(missing),
+            };
+            ext.set_referee(Some(std::sync::Arc::new(host)));
+            let result = Jobs::commit_result(ext, &BOB, 0, commitment(), &final_proof());
+            (result, ext.take_undecided())
+        })
+        .0;
+        assert_eq!(result, Err(error(Error::ResultUnavailable)));
+        assert_eq!(
+            undecided,
+            Some(agora_primitives::referee::RefereeError::Unavailable { blob: missing })
+        );
+        assert_eq!(Jobs::job(&state, 0).unwrap().status, JobStatus::Assigned);
+    }
+}
+
 #[test]
 fn blobs_cost_a_deposit_and_respect_the_limits() {
     let mut state = matched_job(false);

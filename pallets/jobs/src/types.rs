@@ -130,6 +130,23 @@ pub enum JobStatus {
         /// Block of settlement.
         settle_at: BlockNumber,
     },
+    /// Spot checks passed and, within the challenge window, someone challenged the result
+    /// (`pallet-verification`'s open challenges): settlement waits for the dispute. If the
+    /// challenger loses, the job is `Verified` again with what it had (and the refutation),
+    /// settling no earlier than `CHALLENGE_BLOCKS` after the dispute ends.
+    #[codec(index = 8)]
+    Challenged {
+        /// Verifier of each matching check.
+        paid: Vec<AccountId>,
+        /// Checks missed by their verifiers.
+        missed: u32,
+        /// Mismatches refuted in a dispute.
+        refuted: Vec<Refutation>,
+        /// The settlement block the challenge interrupted.
+        settle_at: BlockNumber,
+        /// Who challenged.
+        challenger: AccountId,
+    },
     /// Paid out.
     #[codec(index = 3)]
     Settled {

@@ -151,6 +151,8 @@ pub trait Params {
     const REFEREE_FUEL: u64 = 1_000_000;
     /// `pallet_verification::Config::REFEREE_CALL_FEE`.
     const REFEREE_CALL_FEE: Balance = AGR / 10;
+    /// `pallet_verification::Config::CHALLENGE_BOND`.
+    const CHALLENGE_BOND: Balance = 2 * AGR;
 }
 
 /// What the generic helpers need to know of a test runtime; implemented by
@@ -217,11 +219,35 @@ pub fn step<T: TestRuntime, R>(
     apply(state, |ext| T::begin_block(ext, number));
     let backend = state.clone();
     let mut ext = Ext::new(&backend);
+    ext.set_referee(Some(std::sync::Arc::new(NoEngine::default())));
     let result = f(&mut ext);
     let (changes, raw) = ext.into_changes();
     apply_changes(state, &changes);
     check_all::<T>(state);
     (result, events(&raw, T::PALLET))
+}
+
+/// A node without an engine (every referee run is undecided, `Detached`) that holds the bytes
+/// of every blob but `lacks`. [`step`] attaches the default one (availability checks pass);
+/// tests of a missing blob attach one that lacks it, tests of a verdict a referee of their own.
+#[derive(Default)]
+pub struct NoEngine {
+    /// The one blob whose bytes it does not hold.
+    pub lacks: Option<agora_primitives::Hash>,
+}
+
+impl agora_primitives::referee::Referee for NoEngine {
+    fn run(
+        &self,
+        _: &agora_primitives::referee::RefereeRequest,
+    ) -> Result<agora_primitives::referee::RefereeVerdict, agora_primitives::referee::RefereeError>
+    {
+        Err(agora_primitives::referee::RefereeError::Detached)
+    }
+
+    fn holds(&self, blob: &agora_primitives::Hash) -> bool {
+        self.lacks != Some(*blob)
+    }
 }
 
 /// The end of block `number`: every `on_finalize` hook, in the runtime's order.
@@ -368,6 +394,7 @@ macro_rules! mock_runtime {
             ATTEST_BLOCKS: $crate::__private::BlockNumber,
             MOVE_BLOCKS: $crate::__private::BlockNumber, REFEREE_FUEL: u64,
             REFEREE_CALL_FEE: $crate::__private::Balance,
+            CHALLENGE_BOND: $crate::__private::Balance,
         });
     };
     (@consts $T:ident $p:tt [$index_name:ident = $index:ident]

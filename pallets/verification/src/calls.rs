@@ -1,6 +1,6 @@
 //! The calls of the verification pallet, their encoding (explicit indices) and weights.
 
-use crate::{FinalResult, JobId};
+use crate::{ChallengeTarget, FinalResult, JobId};
 use agora_primitives::dispatch::Weight;
 use agora_primitives::trace::{InclusionProof, TraceLeaf};
 use agora_primitives::Hash;
@@ -78,6 +78,25 @@ pub enum Call {
         /// The job.
         job: JobId,
     },
+    /// Anyone but the worker challenges a verified job's result within its challenge window,
+    /// committing `CHALLENGE_BOND` of its stake.
+    #[codec(index = 9)]
+    Challenge {
+        /// The job.
+        job: JobId,
+        /// The leaf whose state it disputes, or the model and metrics.
+        target: ChallengeTarget,
+    },
+    /// The worker reveals the trace leaf an open challenge's bisection asks for.
+    #[codec(index = 10)]
+    RevealLeaf {
+        /// The job.
+        job: JobId,
+        /// The leaf.
+        leaf: TraceLeaf,
+        /// Its proof against the committed root.
+        proof: InclusionProof,
+    },
 }
 
 impl Call {
@@ -95,7 +114,8 @@ impl Call {
                 weights::REVEAL.saturating_add(per_proof(leaves.len()))
             }
             Call::RevealAttestation { .. } => weights::ATTEST,
-            Call::Bisect { .. } | Call::Answer { .. } => weights::MOVE,
+            Call::Bisect { .. } | Call::Answer { .. } | Call::Challenge { .. } => weights::MOVE,
+            Call::RevealLeaf { .. } => weights::MOVE.saturating_add(weights::PER_PROOF),
             Call::Referee { .. } => weights::REFEREE,
         }
     }

@@ -85,7 +85,7 @@ impl<T: Config> Pallet<T> {
         let Some(dispute) = Self::open(ext, job, &audit, index) else {
             // A fuel-only mismatch: not decidable step by step (see the module doc).
             let segment = audit.checks.get(index).map_or(0, |c| c.segment);
-            Self::end_undecided(ext, job, &audit, segment);
+            Self::end_audit(ext, job, &audit, AuditOutcome::Mismatch { segment });
             return;
         };
         Self::deposit_event(
@@ -97,7 +97,7 @@ impl<T: Config> Pallet<T> {
                 segment: dispute.segment,
                 steps: match &dispute.claim {
                     Claim::Steps(bisection) => bisection.steps,
-                    Claim::Output => 0,
+                    Claim::Output | Claim::Leaves(_) => 0,
                 },
             },
         );
@@ -127,18 +127,17 @@ impl<T: Config> Pallet<T> {
         } else {
             return None;
         };
-        let turn = match &claim {
-            Claim::Steps(bisection) if bisection.hi - bisection.lo > 1 => Turn::Worker,
-            _ => Turn::Referee,
-        };
-        Some(Dispute {
-            check: u32::try_from(index).ok()?,
+        let mut dispute = Dispute {
+            check: Some(u32::try_from(index).ok()?),
             challenger: check.verifier,
+            bond: T::CHECK_BOND,
             segment: check.segment,
             claim,
-            turn,
+            turn: Turn::Worker,
             round: 0,
-        })
+        };
+        Self::narrow(&record, &mut dispute);
+        Some(dispute)
     }
 
     /// The agreed state before `check`'s segment: `None` (init's) for segment 0, else the
@@ -160,7 +159,7 @@ impl<T: Config> Pallet<T> {
     }
 
     /// The audit of `job` with its dispute, for a move due from `turn`.
-    fn load_dispute(
+    pub(crate) fn load_dispute(
         ext: &Ext<'_>,
         job: JobId,
         turn: Turn,
@@ -175,7 +174,7 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Stores the dispute after a move and starts the next move's deadline.
-    fn moved(ext: &mut Ext<'_>, job: JobId, mut audit: Audit, dispute: Dispute) {
+    pub(crate) fn moved(ext: &mut Ext<'_>, job: JobId, mut audit: Audit, dispute: Dispute) {
         audit.dispute = Some(dispute);
         Self::advance(ext, job, &mut audit, Phase::Disputed, T::MOVE_BLOCKS);
     }
@@ -203,27 +202,30 @@ impl<T: Config> Pallet<T> {
             dispute.challenger == *who,
             Self::error(Error::NotChallenger)
         );
-        let Claim::Steps(bisection) = &mut dispute.claim else {
-            return Err(Self::error(Error::NotYourMove));
+        let (lo, hi) = match &mut dispute.claim {
+            Claim::Steps(bisection) => {
+                let mid = bisection.mid();
+                let posted = bisection
+                    .midpoint
+                    .take()
+                    .ok_or(Self::error(Error::NotYourMove))?;
+                if agree {
+                    bisection.lo = mid;
+                    bisection.lo_state = Some(posted);
+                } else {
+                    bisection.hi = mid;
+                    bisection.hi_state = posted;
+                }
+                (u64::from(bisection.lo), u64::from(bisection.hi))
+            }
+            Claim::Leaves(leaves) => {
+                Self::answer_leaf(leaves, agree).map_err(Self::error)?;
+                (leaves.lo.map_or(0, |l| l.index), leaves.hi)
+            }
+            Claim::Output => return Err(Self::error(Error::NotYourMove)),
         };
-        let mid = bisection.mid();
-        let posted = bisection
-            .midpoint
-            .take()
-            .ok_or(Self::error(Error::NotYourMove))?;
-        if agree {
-            bisection.lo = mid;
-            bisection.lo_state = Some(posted);
-        } else {
-            bisection.hi = mid;
-            bisection.hi_state = posted;
-        }
-        let (lo, hi) = (bisection.lo, bisection.hi);
-        dispute.turn = if hi - lo > 1 {
-            Turn::Worker
-        } else {
-            Turn::Referee
-        };
+        let record = Jobs::<T>::job(ext, job).ok_or(Self::error(Error::UnknownAudit))?;
+        Self::narrow(&record, &mut dispute);
         dispute.round = dispute.round.saturating_add(1);
         Self::moved(ext, job, audit, dispute);
         Self::deposit_event(ext, Event::Answered { job, agree, lo, hi });
@@ -247,6 +249,7 @@ impl<T: Config> Pallet<T> {
             Claim::Output => RefereeTask::Output {
                 state: commitment.final_state,
             },
+            Claim::Leaves(_) => return Err(Self::error(Error::NotYourMove)),
         };
         let request = RefereeRequest {
             module: record.spec.module,
@@ -283,7 +286,7 @@ impl<T: Config> Pallet<T> {
             RefereeOutcome::WorkerWrong => {
                 Self::worker_loses(ext, job, &audit, &dispute, Some(*who))
             }
-            RefereeOutcome::OutOfFuel => Self::end_undecided(ext, job, &audit, dispute.segment),
+            RefereeOutcome::OutOfFuel => Self::end_undecided(ext, job, audit, &dispute),
         }
         Ok(())
     }
@@ -321,6 +324,10 @@ impl<T: Config> Pallet<T> {
     ) {
         let worker = Self::worker_of(ext, job, dispute);
         Self::lost(ext, job, dispute, worker, caller.is_none());
+        if dispute.check.is_none() {
+            // An open challenge's bond; a check's is released with the audit's.
+            Staking::<T>::release(ext, &dispute.challenger, dispute.bond);
+        }
         let outcome = AuditOutcome::WorkerLost {
             segment: dispute.segment,
             challenger: dispute.challenger,
@@ -345,7 +352,7 @@ impl<T: Config> Pallet<T> {
         let slashed = Staking::<T>::slash_with_repayment(
             ext,
             &challenger,
-            T::CHECK_BOND,
+            dispute.bond,
             Self::repay_to(caller, &challenger),
             &worker,
             <T as pallet_jobs::Config>::DISPUTE_REWARD_PERCENT,
@@ -357,7 +364,9 @@ impl<T: Config> Pallet<T> {
             burned: slashed.burned,
             rewarded: slashed.rewarded,
         });
-        let index = usize::try_from(dispute.check).unwrap_or(usize::MAX);
+        let index = dispute
+            .check
+            .map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
         if let Some(check) = audit.checks.get_mut(index) {
             check.outcome = Some(CheckOutcome::Refuted);
         }
@@ -384,9 +393,18 @@ impl<T: Config> Pallet<T> {
         );
     }
 
-    /// Ends the audit as a plain mismatch at `segment` (nobody could be shown wrong): held
-    /// bonds released, escrow refunded, nobody slashed.
-    fn end_undecided(ext: &mut Ext<'_>, job: JobId, audit: &Audit, segment: u64) {
-        Self::end_audit(ext, job, audit, AuditOutcome::Mismatch { segment });
+    /// The referee could not decide (the step needs more than its fuel): nobody can be shown
+    /// wrong. A check's mismatch ends the audit as a plain mismatch (held bonds released,
+    /// escrow refunded, nobody slashed); an open challenge is dismissed (its bond released,
+    /// the job verified as before): the challenger proved nothing against a verified result.
+    fn end_undecided(ext: &mut Ext<'_>, job: JobId, mut audit: Audit, dispute: &Dispute) {
+        if dispute.check.is_some() {
+            let segment = dispute.segment;
+            Self::end_audit(ext, job, &audit, AuditOutcome::Mismatch { segment });
+        } else {
+            Staking::<T>::release(ext, &dispute.challenger, dispute.bond);
+            audit.dispute = None;
+            Self::conclude(ext, job, audit);
+        }
     }
 }

@@ -23,9 +23,16 @@ impl<T: Config> Pallet<T> {
             .collect();
         let mut bonds: BTreeMap<AccountId, Balance> = BTreeMap::new();
         for (job, audit) in Audits::iter(state) {
-            match Jobs::<T>::job(state, job).map(|j| j.status) {
-                Some(JobStatus::Committed { .. }) => {}
-                other => return Err(format!("audit of job {job} whose status is {other:?}")),
+            let open = audit.dispute.as_ref().filter(|d| d.check.is_none());
+            match (Jobs::<T>::job(state, job).map(|j| j.status), open) {
+                (Some(JobStatus::Committed { .. }), None) => {}
+                (Some(JobStatus::Challenged { challenger, .. }), Some(d))
+                    if challenger == d.challenger => {}
+                (other, _) => return Err(format!("audit of job {job} whose status is {other:?}")),
+            }
+            if let Some(d) = open {
+                let bond = bonds.entry(d.challenger).or_default();
+                *bond = bond.saturating_add(d.bond);
             }
             if !due.contains(&(job, audit.deadline)) {
                 return Err(format!(
@@ -38,13 +45,26 @@ impl<T: Config> Pallet<T> {
                     "audit of job {job} has a dispute outside its phase"
                 ));
             }
-            if let Some(Claim::Steps(b)) = audit.dispute.as_ref().map(|d| &d.claim) {
-                if !(b.lo < b.hi && b.hi <= b.steps) {
+            match audit.dispute.as_ref().map(|d| &d.claim) {
+                Some(Claim::Steps(b)) if !(b.lo < b.hi && b.hi <= b.steps) => {
                     return Err(format!(
                         "dispute of job {job} bisects {}..{} of {}",
                         b.lo, b.hi, b.steps
                     ));
                 }
+                Some(Claim::Leaves(l))
+                    if !(l.first() <= l.hi
+                        && l.hi < audit.segments
+                        && (l.hi_leaf.is_none() || l.first() < l.hi)) =>
+                {
+                    return Err(format!(
+                        "dispute of job {job} bisects leaves {}..={} of {}",
+                        l.first(),
+                        l.hi,
+                        audit.segments
+                    ));
+                }
+                _ => {}
             }
             for check in audit.checks.iter().filter(|c| Self::holds_bond(c)) {
                 let bond = bonds.entry(check.verifier).or_default();
@@ -55,7 +75,7 @@ impl<T: Config> Pallet<T> {
             let committed = Staking::<T>::ledger(state, &verifier).committed;
             if committed < bond {
                 return Err(format!(
-                    "{verifier} holds {bond} in check bonds but {committed} committed"
+                    "{verifier} holds {bond} in check and challenge bonds but {committed} committed"
                 ));
             }
         }

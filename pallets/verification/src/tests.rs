@@ -2,7 +2,7 @@
 //! step ends with the invariant checkers of every pallet involved.
 
 use super::*;
-use agora_primitives::trace::TraceTree;
+use agora_primitives::trace::{InclusionProof, TraceTree};
 use agora_primitives::AGR;
 use pallet_jobs::{Commitment, JobStatus};
 use pallet_market::{BidTerms, Energy, Fuel, JobSpec, Region, FUEL_PER_MFUEL};
@@ -460,6 +460,50 @@ fn a_start_state_must_be_a_registered_blob() {
     assert_eq!(result, Err(error(Error::StartStateNotRegistered)));
 }
 
+/// Exploit 1 of issue 10: a worker that registers a sampled start state but never uploads its
+/// bytes cannot reveal it — a node without the bytes leaves the reveal out (the call is
+/// undecided there, as a referee run without its inputs) — and misses the deadline: the job
+/// times out with the collateral slashed, and the verifier, who could not have fetched the
+/// state, keeps its bond.
+#[test]
+fn exploit_withheld_start_state_is_never_revealed_and_the_worker_times_out() {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    let starts = starts(&state, &segments);
+    let withheld = starts
+        .iter()
+        .flatten()
+        .map(|(leaf, _)| leaf.state_hash)
+        .next()
+        .expect("four segments: some sampled segment has a start to reveal");
+    let (result, undecided) = step(&mut state, 5, |ext| {
+        ext.set_referee(Some(std::sync::Arc::new(dispute::MockReferee {
+            missing: Some(withheld),
+            fat: false,
+        })));
+        let result = Verification::reveal_starts(ext, &BOB, 0, starts.clone());
+        (result, ext.take_undecided())
+    })
+    .0;
+    assert_eq!(result, Err(error(Error::StartStateUnavailable)));
+    assert_eq!(
+        undecided,
+        Some(agora_primitives::referee::RefereeError::Unavailable { blob: withheld })
+    );
+    let deadline = Verification::audit(&state, 0).unwrap().deadline;
+    end_block(&mut state, deadline);
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::TimedOut { .. }
+    ));
+    let charlie = TestStaking::ledger(&state, &CHARLIE);
+    assert_eq!(
+        (charlie.committed, charlie.active),
+        (0, 5 * AGR),
+        "bond kept"
+    );
+}
+
 #[test]
 fn with_no_eligible_verifier_the_job_passes_unchecked() {
     let mut state = committed(&[]);
@@ -822,4 +866,5 @@ fn a_copied_attestation_cannot_be_opened_and_is_slashed() {
     );
 }
 
+mod challenge;
 mod dispute;

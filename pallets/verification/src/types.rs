@@ -1,7 +1,7 @@
 //! The records of a spot check: where an audit is, the checks it drew and how each ended.
 
 use agora_primitives::trace::TraceLeaf;
-use agora_primitives::{AccountId, BlockNumber, Hash};
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use parity_scale_codec::{Decode, Encode};
 
 /// Where an audit is.
@@ -117,6 +117,54 @@ pub enum Turn {
     Referee,
 }
 
+/// What an open challenge disputes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengeTarget {
+    /// The state hash of trace leaf `I` (the state after segment `I`): the challenger's
+    /// re-execution from the job's start disagrees with it.
+    #[codec(index = 0)]
+    Leaf(u64),
+    /// The committed model and metrics are not `export` and `eval` of the committed final
+    /// state.
+    #[codec(index = 1)]
+    Output,
+}
+
+/// Bisection over the segments of a trace: the challenger agrees with leaf `lo` (or, `None`,
+/// with the job's initial state) and disagrees with leaf `hi`. Each round the worker reveals
+/// leaf `mid` with its Merkle proof, the challenger agrees (`lo = mid`) or disagrees
+/// (`hi = mid`); once `hi` is the segment right after `lo`, the dispute narrows to the steps of
+/// segment `hi` ([`Bisection`]). The worker's first move reveals leaf `hi` itself unless it is
+/// the last, which the commitment already proved.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct LeafBisection {
+    /// The agreed leaf; `None` for the job's initial state.
+    pub lo: Option<TraceLeaf>,
+    /// The disputed leaf's index.
+    pub hi: u64,
+    /// The worker's leaf `hi`, once revealed.
+    pub hi_leaf: Option<TraceLeaf>,
+    /// The worker's leaf at the midpoint, once revealed and until the challenger answers.
+    pub midpoint: Option<TraceLeaf>,
+}
+
+impl LeafBisection {
+    /// The first segment after the agreed leaf: the disputed range is `first..=hi`.
+    pub fn first(&self) -> u64 {
+        self.lo.map_or(0, |leaf| leaf.index.saturating_add(1))
+    }
+
+    /// The leaf the worker reveals next: `hi` until revealed, then the midpoint of the range.
+    pub fn wanted(&self) -> u64 {
+        if self.hi_leaf.is_none() {
+            return self.hi;
+        }
+        let first = self.first();
+        first.saturating_add(self.hi.saturating_sub(first) / 2)
+    }
+}
+
 /// What a dispute is about.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -127,6 +175,10 @@ pub enum Claim {
     /// The model and metrics of an agreed final state: the referee runs `export` and `eval`.
     #[codec(index = 1)]
     Output,
+    /// A trace leaf, in an open challenge: narrowed segment by segment (see
+    /// [`LeafBisection`]), then step by step.
+    #[codec(index = 2)]
+    Leaves(LeafBisection),
 }
 
 /// Bisection over the training steps of one segment: the challenger agrees with the state
@@ -158,13 +210,17 @@ impl Bisection {
     }
 }
 
-/// A dispute between the worker and the verifier of one check (the challenger).
+/// A dispute between the worker and a challenger: the verifier of a mismatching check, or
+/// anyone who challenged the verified result within the challenge window.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct Dispute {
-    /// The check whose mismatch opened it.
-    pub check: u32,
-    /// The verifier of that check; its check bond is at stake.
+    /// The check whose mismatch opened it; `None` for an open challenge.
+    pub check: Option<u32>,
+    /// The check's verifier, or the account that challenged.
     pub challenger: AccountId,
+    /// The challenger's stake at risk: its check bond (`CHECK_BOND`), or the challenge bond
+    /// (`CHALLENGE_BOND`) it committed to challenge.
+    pub bond: Balance,
     /// The disputed segment.
     pub segment: u64,
     /// What is disputed.

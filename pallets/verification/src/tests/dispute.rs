@@ -11,22 +11,22 @@ use proptest::prelude::*;
 use std::sync::Arc;
 
 /// Steps per segment of the parent module's job.
-const K: u64 = 10;
+pub(super) const K: u64 = 10;
 /// Steps of the whole job.
-const STEPS: u64 = 4 * K;
+pub(super) const STEPS: u64 = 4 * K;
 const REFEREE_FUEL: u64 = <Test as Config>::REFEREE_FUEL;
 const MOVE_BLOCKS: BlockNumber = <Test as Config>::MOVE_BLOCKS;
 const BOND: Balance = <Test as Config>::CHECK_BOND;
 /// What the referee's caller is repaid out of the loser's slash.
-const CALL_FEE: Balance = <Test as Config>::REFEREE_CALL_FEE;
+pub(super) const CALL_FEE: Balance = <Test as Config>::REFEREE_CALL_FEE;
 /// Bob's collateral for the job (the offer's).
-const COLLATERAL: Balance = 2 * AGR;
+pub(super) const COLLATERAL: Balance = 2 * AGR;
 /// The state hash a liar posts.
-const LIE: Hash = Hash([0xEE; 32]);
+pub(super) const LIE: Hash = Hash([0xEE; 32]);
 
 /// The honest job's state after `t` steps: the leaves of [`leaf`] at segment ends, made-up
 /// hashes in between.
-fn truth(t: u64) -> Hash {
+pub(super) fn truth(t: u64) -> Hash {
     if t > 0 && t % K == 0 {
         leaf(t / K - 1).state_hash
     } else {
@@ -35,7 +35,7 @@ fn truth(t: u64) -> Hash {
 }
 
 /// What export and eval of the honest final state give: the model Bob committed, no metrics.
-fn honest_model() -> FinalResult {
+pub(super) fn honest_model() -> FinalResult {
     FinalResult {
         output: OUTPUT,
         metrics: Hash::of(b""),
@@ -44,11 +44,11 @@ fn honest_model() -> FinalResult {
 
 /// The stand-in engine: runs the honest job from any of its states.
 #[derive(Default)]
-struct MockReferee {
+pub(super) struct MockReferee {
     /// A blob it does not hold.
-    missing: Option<Hash>,
+    pub(super) missing: Option<Hash>,
     /// Whether every call runs out of fuel.
-    fat: bool,
+    pub(super) fat: bool,
 }
 
 impl Referee for MockReferee {
@@ -84,23 +84,27 @@ impl Referee for MockReferee {
             RefereeTask::Output { .. } => RefereeVerdict::Refused,
         })
     }
+
+    fn holds(&self, blob: &Hash) -> bool {
+        self.missing != Some(*blob)
+    }
 }
 
-fn referee() -> Option<Arc<dyn Referee>> {
+pub(super) fn referee() -> Option<Arc<dyn Referee>> {
     Some(Arc::new(MockReferee::default()))
 }
 
 /// The dispute of job 0.
-fn dispute(state: &State) -> Dispute {
+pub(super) fn dispute(state: &State) -> Dispute {
     let audit = Verification::audit(state, 0).expect("an audit");
     assert_eq!(audit.phase, Phase::Disputed);
     audit.dispute.expect("a dispute")
 }
 
-fn bisection(dispute: &Dispute) -> &Bisection {
+pub(super) fn bisection(dispute: &Dispute) -> &Bisection {
     match &dispute.claim {
         Claim::Steps(bisection) => bisection,
-        Claim::Output => panic!("not a step dispute"),
+        Claim::Output | Claim::Leaves(_) => panic!("not a step dispute"),
     }
 }
 
@@ -147,7 +151,7 @@ fn tampered_last_leaf() -> State {
 
 /// Alice has `referee` decide the dispute of job 0 in `block`; panics if refused. Returns the
 /// block's events.
-fn refereed_by(
+pub(super) fn refereed_by(
     state: &mut State,
     block: BlockNumber,
     referee: impl Referee + 'static,
@@ -161,7 +165,12 @@ fn refereed_by(
 }
 
 /// A move in the dispute of job 0 at `block`; panics if refused.
-fn play(state: &mut State, block: BlockNumber, who: &AccountId, call: Call) -> Vec<Event> {
+pub(super) fn play(
+    state: &mut State,
+    block: BlockNumber,
+    who: &AccountId,
+    call: Call,
+) -> Vec<Event> {
     let (result, events) = step(state, block, |ext| {
         ext.set_referee(referee());
         Verification::dispatch(ext, who, &call)
@@ -171,10 +180,10 @@ fn play(state: &mut State, block: BlockNumber, who: &AccountId, call: Call) -> V
 }
 
 /// Plays the dispute of job 0 to its end from block `block`: Bob posts what `worker` says
-/// (`None`: misses the move), Charlie answers what `challenger` says about the posted hash
+/// (`None`: misses the move), the challenger answers what `challenger` says about the posted hash
 /// (`None`: misses), and `caller` has the referee run (`None`: nobody does). Returns the
 /// block after the last one played and the rounds played.
-fn play_out(
+pub(super) fn play_out(
     state: &mut State,
     mut block: BlockNumber,
     mut worker: impl FnMut(u64, u32) -> Option<Hash>,
@@ -198,7 +207,7 @@ fn play_out(
             }
             (Turn::Challenger, Claim::Steps(b)) => {
                 challenger(d.segment, b.mid(), b.midpoint.unwrap())
-                    .map(|agree| (CHARLIE, Call::Answer { job: 0, agree }))
+                    .map(|agree| (d.challenger, Call::Answer { job: 0, agree }))
             }
             (Turn::Referee, _) => caller.map(|who| (who, Call::Referee { job: 0 })),
             other => panic!("no such move: {other:?}"),
@@ -218,12 +227,12 @@ fn play_out(
 }
 
 /// An honest worker's post: its true state after `mid` steps of `segment`.
-fn honest_post(segment: u64, mid: u32) -> Option<Hash> {
+pub(super) fn honest_post(segment: u64, mid: u32) -> Option<Hash> {
     Some(truth(segment * K + u64::from(mid)))
 }
 
 /// An honest challenger's answer: whether the post is the true state there.
-fn honest_answer(segment: u64, mid: u32, posted: Hash) -> Option<bool> {
+pub(super) fn honest_answer(segment: u64, mid: u32, posted: Hash) -> Option<bool> {
     Some(posted == truth(segment * K + u64::from(mid)))
 }
 
@@ -359,7 +368,7 @@ fn a_worker_that_misses_a_bisection_move_loses() {
 }
 
 /// The check of the `DisputeLost` event among `events`.
-fn dispute_check(events: &[Event]) -> u32 {
+fn dispute_check(events: &[Event]) -> Option<u32> {
     events
         .iter()
         .find_map(|e| match e {
@@ -607,6 +616,10 @@ fn exploit_model_not_from_the_trace_loses_the_output_dispute() {
                 output: other_model().output,
                 metrics: other_model().metrics,
             })
+        }
+
+        fn holds(&self, _: &Hash) -> bool {
+            true
         }
     }
     let events = refereed_by(&mut state, 9, OtherModel);

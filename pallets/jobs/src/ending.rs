@@ -1,0 +1,290 @@
+//! How a job ends: the verification pallet's report of its audit or dispute, an open
+//! challenge holding settlement back, a failed job's slash and requeue, a missed deadline,
+//! and settlement (see the lifecycle in the crate documentation).
+
+use crate::{
+    AuditOutcome, Balances, Config, Error, Event, Job, JobId, JobStatus, Jobs, Market, Pallet,
+    Receipt, Refutation, Staking, System,
+};
+use agora_primitives::dispatch::DispatchResult;
+use agora_primitives::storage::Ext;
+use agora_primitives::{AccountId, Balance, BlockNumber};
+use pallet_balances::BalanceStatus;
+use pallet_market::fuel_cost;
+use pallet_market::Matched;
+use pallet_support::ensure;
+
+impl<T: Config> Pallet<T> {
+    /// `challenger` challenges job `id`'s result (called by the verification pallet, which
+    /// holds the challenger's bond and runs the dispute): allowed while the job is `Verified`
+    /// and has not settled (up to and including its settlement block, whose end settles it);
+    /// settlement waits until [`Pallet::audited`] reports the dispute's end.
+    pub fn challenge(ext: &mut Ext<'_>, id: JobId, challenger: &AccountId) -> DispatchResult {
+        let mut job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
+        ensure!(job.worker != *challenger, Self::error(Error::OwnJob));
+        let JobStatus::Verified {
+            paid,
+            missed,
+            refuted,
+            settle_at,
+        } = job.status
+        else {
+            return Err(Self::error(Error::NotChallengeable));
+        };
+        job.status = JobStatus::Challenged {
+            paid,
+            missed,
+            refuted,
+            settle_at,
+            challenger: *challenger,
+        };
+        Jobs::insert(ext, &id, &job);
+        Ok(())
+    }
+
+    /// Verification finished (called by the verification pallet): the sampled checks' audit
+    /// of a `Committed` job, or the dispute over a `Challenged` one.
+    pub fn audited(ext: &mut Ext<'_>, id: JobId, outcome: AuditOutcome) {
+        let Some(mut job) = Jobs::get(ext, &id) else {
+            return;
+        };
+        let now = System::<T>::block_number(ext);
+        // A challenger that lost leaves the job as verified before, plus its refutation; the
+        // window reopens for others (a lost challenge must not use up everyone's window).
+        let (before, earliest) = match job.status.clone() {
+            JobStatus::Committed { .. } => (None, 0),
+            JobStatus::Challenged {
+                paid,
+                missed,
+                refuted,
+                settle_at,
+                ..
+            } => (Some((paid, missed, refuted)), settle_at),
+            _ => return,
+        };
+        match outcome {
+            AuditOutcome::Passed {
+                mut paid,
+                mut missed,
+                mut refuted,
+            } => {
+                if let Some((paid_before, missed_before, mut refuted_before)) = before {
+                    paid.splice(0..0, paid_before);
+                    missed = missed.saturating_add(missed_before);
+                    refuted_before.append(&mut refuted);
+                    refuted = refuted_before;
+                }
+                let settle_at = now.saturating_add(T::CHALLENGE_BLOCKS).max(earliest);
+                let checks_passed = u32::try_from(paid.len()).unwrap_or(u32::MAX);
+                job.status = JobStatus::Verified {
+                    paid,
+                    missed,
+                    refuted,
+                    settle_at,
+                };
+                Jobs::insert(ext, &id, &job);
+                Self::schedule_job(ext, settle_at, id);
+                Self::deposit_event(
+                    ext,
+                    Event::JobVerified {
+                        job: id,
+                        checks_passed,
+                        settle_at,
+                    },
+                );
+            }
+            AuditOutcome::Mismatch { segment } => {
+                Self::refund(ext, &job, job.escrow);
+                Staking::<T>::release(ext, &job.worker, job.collateral);
+                Self::end_job_common(ext, &job);
+                job.status = JobStatus::Disputed {
+                    segment,
+                    refund: job.escrow,
+                    at: now,
+                };
+                Self::finish(ext, id, &job, now);
+                Self::deposit_event(
+                    ext,
+                    Event::JobDisputed {
+                        job: id,
+                        segment,
+                        refund: job.escrow,
+                    },
+                );
+            }
+            AuditOutcome::WorkerFault => Self::time_out(ext, id, job, now),
+            AuditOutcome::WorkerLost {
+                segment,
+                challenger,
+                repay,
+            } => Self::lose_dispute(ext, id, job, now, (segment, challenger, repay)),
+        }
+    }
+
+    /// The worker lost a dispute over `segment` to `challenger`.
+    pub(crate) fn lose_dispute(
+        ext: &mut Ext<'_>,
+        id: JobId,
+        mut job: Job,
+        now: BlockNumber,
+        (segment, challenger, repay): (u64, AccountId, Option<(AccountId, Balance)>),
+    ) {
+        let slashed = Staking::<T>::slash_with_repayment(
+            ext,
+            &job.worker,
+            job.collateral,
+            repay,
+            &challenger,
+            T::DISPUTE_REWARD_PERCENT,
+        );
+        let (repaid, burned, rewarded) = (slashed.repaid, slashed.burned, slashed.rewarded);
+        let requeued =
+            Self::end_failed(ext, id, &mut job, now, |requeued| JobStatus::DisputeLost {
+                segment,
+                challenger,
+                repaid,
+                burned,
+                rewarded,
+                requeued,
+                at: now,
+            });
+        Self::deposit_event(
+            ext,
+            Event::JobDisputeLost {
+                job: id,
+                worker: job.worker,
+                challenger,
+                burned,
+                rewarded,
+                requeued,
+            },
+        );
+    }
+
+    /// What a job the worker failed shares, its collateral already slashed: capacity back to
+    /// the offer, the output dropped, and the bid requeued if it asked for that and fits (the
+    /// escrow and the module and dataset references go with it; the job record is removed, as
+    /// a new match makes a new job under the same id), else the escrow refunded and the job
+    /// kept with the status `status(false)`. Returns whether the bid was requeued.
+    pub(crate) fn end_failed(
+        ext: &mut Ext<'_>,
+        id: JobId,
+        job: &mut Job,
+        now: BlockNumber,
+        status: impl FnOnce(bool) -> JobStatus,
+    ) -> bool {
+        Market::<T>::release_capacity(ext, job.offer, job.terms.max_fuel);
+        if let Some(commitment) = &job.commitment {
+            Self::release_blob(ext, &commitment.output);
+        }
+        let matched = Matched {
+            bid: id,
+            buyer: job.buyer,
+            spec: job.spec.clone(),
+            terms: job.terms.clone(),
+            escrow: job.escrow,
+            placed_at: job.placed_at,
+            offer: job.offer,
+            provider: job.worker,
+            price: job.price,
+            collateral: job.collateral,
+        };
+        let requeued = job.terms.requeue && Market::<T>::requeue(ext, &matched);
+        job.status = status(requeued);
+        if requeued {
+            Jobs::remove(ext, &id);
+        } else {
+            Self::refund(ext, job, job.escrow);
+            Self::release_blob(ext, &job.spec.module);
+            Self::release_blob(ext, &job.spec.dataset);
+            Self::finish(ext, id, job, now);
+        }
+        requeued
+    }
+
+    /// Moves `amount` of the job's escrow to `to`'s free balance.
+    pub(crate) fn pay_from_escrow(ext: &mut Ext<'_>, job: &Job, to: &AccountId, amount: Balance) {
+        if amount == 0 {
+            return;
+        }
+        // Workers and verifiers hold stake, so their accounts exist: no existential-deposit
+        // refusal; and the escrow is reserved (invariant 1), so the buyer has it.
+        Balances::<T>::repatriate_reserved(ext, &job.buyer, to, amount, BalanceStatus::Free)
+            .expect("escrow is reserved and stakers' accounts exist");
+    }
+
+    pub(crate) fn refund(ext: &mut Ext<'_>, job: &Job, amount: Balance) {
+        let left = Balances::<T>::unreserve(ext, &job.buyer, amount);
+        assert!(left == 0, "jobs invariant broken: escrow was not reserved");
+    }
+
+    /// What every ending shares: capacity back to the offer, blob references dropped.
+    pub(crate) fn end_job_common(ext: &mut Ext<'_>, job: &Job) {
+        Market::<T>::release_capacity(ext, job.offer, job.terms.max_fuel);
+        Self::release_job_blobs(ext, job);
+    }
+
+    /// Stores a finished job and schedules its pruning.
+    pub(crate) fn finish(ext: &mut Ext<'_>, id: JobId, job: &Job, now: BlockNumber) {
+        Jobs::insert(ext, &id, job);
+        Self::schedule_job(ext, now.saturating_add(T::JOB_RETENTION), id);
+    }
+
+    pub(crate) fn time_out(ext: &mut Ext<'_>, id: JobId, mut job: Job, now: BlockNumber) {
+        let slashed = Staking::<T>::slash_committed(ext, &job.worker, job.collateral);
+        let requeued = Self::end_failed(ext, id, &mut job, now, |requeued| JobStatus::TimedOut {
+            slashed,
+            requeued,
+            at: now,
+        });
+        Self::deposit_event(
+            ext,
+            Event::JobTimedOut {
+                job: id,
+                worker: job.worker,
+                slashed,
+                requeued,
+            },
+        );
+    }
+
+    pub(crate) fn settle(
+        ext: &mut Ext<'_>,
+        id: JobId,
+        mut job: Job,
+        (paid, missed, refuted): (Vec<AccountId>, u32, Vec<Refutation>),
+        now: BlockNumber,
+    ) {
+        let fuel = job.commitment.as_ref().map_or(0, |c| c.total_fuel);
+        let paid_worker = fuel_cost(job.price, fuel).unwrap_or(0).min(job.escrow);
+        Self::pay_from_escrow(ext, &job, &job.worker, paid_worker);
+        let mut left = job.escrow.saturating_sub(paid_worker);
+        let mut paid_verifiers: Balance = 0;
+        for verifier in &paid {
+            let fee = T::VERIFIER_FEE.min(left);
+            Self::pay_from_escrow(ext, &job, verifier, fee);
+            left = left.saturating_sub(fee);
+            paid_verifiers = paid_verifiers.saturating_add(fee);
+        }
+        Self::refund(ext, &job, left);
+        Staking::<T>::release(ext, &job.worker, job.collateral);
+        Self::end_job_common(ext, &job);
+        Market::<T>::note_completed(ext, &job.buyer);
+        let receipt = Receipt {
+            fuel,
+            price: job.price,
+            paid_worker,
+            paid_verifiers,
+            refund: left,
+            checks_passed: u32::try_from(paid.len()).unwrap_or(u32::MAX),
+            checks_missed: missed,
+            settled_at: now,
+            refuted,
+        };
+        job.status = JobStatus::Settled {
+            receipt: receipt.clone(),
+        };
+        Self::finish(ext, id, &job, now);
+        Self::deposit_event(ext, Event::JobSettled { job: id, receipt });
+    }
+}

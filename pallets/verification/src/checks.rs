@@ -1,0 +1,241 @@
+//! The spot checks' calls: the worker's reveals and the verifiers' commit–reveal of their
+//! leaves, in the order the crate documentation's protocol gives (one phase each).
+
+use crate::{
+    attestation_hash, sampling, Audit, Audits, Check, CheckOutcome, Config, Error, Event,
+    FinalResult, Jobs, Pallet, Phase,
+};
+use agora_primitives::dispatch::{DispatchError, DispatchResult};
+use agora_primitives::storage::{Ext, StateRead};
+use agora_primitives::trace::{verify_inclusion, InclusionProof, TraceLeaf};
+use agora_primitives::{AccountId, Hash};
+use pallet_jobs::JobId;
+use pallet_support::ensure;
+
+impl<T: Config> Pallet<T> {
+    pub(crate) fn load(ext: &Ext<'_>, job: JobId, phase: Phase) -> Result<Audit, DispatchError> {
+        let audit = Audits::get(ext, &job).ok_or(Self::error(Error::UnknownAudit))?;
+        if audit.phase != phase {
+            return Err(Self::error(Error::WrongPhase));
+        }
+        Ok(audit)
+    }
+
+    /// Check `check` of `audit` and its index, for an attestation or reveal by `who`: refused
+    /// unless the check exists and `who` is its verifier.
+    fn verifier_check<'a>(
+        audit: &'a mut Audit,
+        who: &AccountId,
+        check: u32,
+    ) -> Result<(usize, &'a mut Check), DispatchError> {
+        let index = usize::try_from(check).unwrap_or(usize::MAX);
+        let entry = audit
+            .checks
+            .get_mut(index)
+            .ok_or(Self::error(Error::UnknownCheck))?;
+        ensure!(entry.verifier == *who, Self::error(Error::NotCheckVerifier));
+        Ok((index, entry))
+    }
+
+    /// The audit of `job` in `phase`, for a reveal by `who` of one item per check: refused
+    /// unless `who` is the job's worker and `reveals` is the number of checks.
+    fn load_for_worker(
+        ext: &Ext<'_>,
+        who: &AccountId,
+        job: JobId,
+        phase: Phase,
+        reveals: usize,
+    ) -> Result<Audit, DispatchError> {
+        let audit = Self::load(ext, job, phase)?;
+        let worker = Jobs::<T>::job(ext, job).map(|job| job.worker);
+        ensure!(worker == Some(*who), Self::error(Error::NotJobWorker));
+        ensure!(
+            reveals == audit.checks.len(),
+            Self::error(Error::WrongRevealCount)
+        );
+        Ok(audit)
+    }
+
+    /// The worker reveals each check's start: leaf `s − 1` and its proof where
+    /// [`sampling::start_leaf`] asks for it, `None` otherwise (segment 0, or a segment whose
+    /// predecessor is sampled). All-or-nothing.
+    pub fn reveal_starts(
+        ext: &mut Ext<'_>,
+        who: &AccountId,
+        job: JobId,
+        starts: Vec<Option<(TraceLeaf, InclusionProof)>>,
+    ) -> DispatchResult {
+        let mut audit = Self::load_for_worker(ext, who, job, Phase::AwaitingStarts, starts.len())?;
+        let sample: Vec<u64> = audit.checks.iter().map(|c| c.segment).collect();
+        for (check, start) in audit.checks.iter_mut().zip(starts) {
+            match (sampling::start_leaf(&sample, check.segment), start) {
+                (None, None) => check.start = None,
+                (Some(index), Some((leaf, proof))) if leaf.index == index => {
+                    verify_inclusion(audit.root, audit.segments, &leaf, &proof)
+                        .map_err(|_| Self::error(Error::BadProof))?;
+                    if Jobs::<T>::blob(ext, &leaf.state_hash).is_none() {
+                        return Err(Self::error(Error::StartStateNotRegistered));
+                    }
+                    // Exploit 1 of issue 10: verifiers fetch this state; registering its hash
+                    // is not having the bytes (a node without them leaves the reveal out).
+                    ext.require_available(leaf.state_hash)
+                        .map_err(|_| Self::error(Error::StartStateUnavailable))?;
+                    check.start = Some(leaf);
+                }
+                _ => return Err(Self::error(Error::WrongStartLeaf)),
+            }
+        }
+        Self::advance(
+            ext,
+            job,
+            &mut audit,
+            Phase::AwaitingAttestations,
+            T::ATTEST_BLOCKS,
+        );
+        Self::deposit_event(ext, Event::StartsRevealed { job });
+        Ok(())
+    }
+
+    /// A verifier commits to the leaf it computed for check `check`.
+    pub fn attest(
+        ext: &mut Ext<'_>,
+        who: &AccountId,
+        job: JobId,
+        check: u32,
+        commitment: Hash,
+    ) -> DispatchResult {
+        let mut audit = Self::load(ext, job, Phase::AwaitingAttestations)?;
+        let (_, entry) = Self::verifier_check(&mut audit, who, check)?;
+        ensure!(
+            entry.attestation.is_none(),
+            Self::error(Error::AlreadyAttested)
+        );
+        entry.attestation = Some(commitment);
+        Self::deposit_event(ext, Event::Attested { job, check });
+        if audit.checks.iter().all(|c| c.attestation.is_some()) {
+            Self::advance(
+                ext,
+                job,
+                &mut audit,
+                Phase::AwaitingLeaves,
+                T::REVEAL_BLOCKS,
+            );
+        } else {
+            Audits::insert(ext, &job, &audit);
+        }
+        Ok(())
+    }
+
+    /// The worker reveals its leaf for every check, with proofs. All-or-nothing.
+    pub fn reveal_leaves(
+        ext: &mut Ext<'_>,
+        who: &AccountId,
+        job: JobId,
+        leaves: Vec<(TraceLeaf, InclusionProof)>,
+    ) -> DispatchResult {
+        let mut audit = Self::load_for_worker(ext, who, job, Phase::AwaitingLeaves, leaves.len())?;
+        for (check, (leaf, proof)) in audit.checks.iter_mut().zip(leaves) {
+            if leaf.index != check.segment {
+                return Err(Self::error(Error::WrongLeaf));
+            }
+            verify_inclusion(audit.root, audit.segments, &leaf, &proof)
+                .map_err(|_| Self::error(Error::BadProof))?;
+            check.worker_leaf = Some(leaf);
+        }
+        Self::deposit_event(ext, Event::LeavesRevealed { job });
+        // A sampled segment over the per-segment fuel bound is the worker's fault: an honest
+        // worker's engine stops such a segment, and verifiers were only ever asked to
+        // re-execute segments within it (they attest an over-the-bound marker instead).
+        if let Some((segment, fuel)) = Self::segment_over_bound(&audit) {
+            Self::deposit_event(ext, Event::SegmentOverFuelBound { job, segment, fuel });
+            Self::worker_fault(ext, job, &audit);
+            return Ok(());
+        }
+        Self::advance(
+            ext,
+            job,
+            &mut audit,
+            Phase::AwaitingReveals,
+            T::REVEAL_BLOCKS,
+        );
+        Ok(())
+    }
+
+    /// The first sampled segment whose revealed leaf claims more fuel than
+    /// `MAX_SEGMENT_FUEL` (or less cumulative fuel than its start), with the fuel it claims.
+    /// A segment's start fuel is 0 for segment 0, the revealed start leaf's for the first
+    /// segment of a run, and the worker's own revealed leaf of the segment before otherwise.
+    fn segment_over_bound(audit: &Audit) -> Option<(u64, u64)> {
+        let leaf_of = |segment: u64| {
+            audit
+                .checks
+                .iter()
+                .find(|c| c.segment == segment)
+                .and_then(|c| c.worker_leaf)
+        };
+        audit.checks.iter().find_map(|check| {
+            let leaf = check.worker_leaf?;
+            let start = match (check.segment.checked_sub(1), check.start) {
+                (None, _) => 0,
+                (Some(_), Some(start)) => start.fuel,
+                (Some(previous), None) => leaf_of(previous)?.fuel,
+            };
+            let fuel = leaf.fuel.checked_sub(start).unwrap_or(u64::MAX);
+            (fuel > <T as pallet_market::Config>::MAX_SEGMENT_FUEL).then_some((check.segment, fuel))
+        })
+    }
+
+    /// A verifier opens its commitment; the check is decided on the spot. The verifier of the
+    /// last segment also reveals the model and metrics it computed from its final state, which
+    /// must be the worker's committed ones for a match; any other verifier reveals none (either
+    /// way round the reveal is `Wrong`: the protocol asks for it, the attestation hides it).
+    pub fn reveal_attestation(
+        ext: &mut Ext<'_>,
+        who: &AccountId,
+        job: JobId,
+        check: u32,
+        leaf: TraceLeaf,
+        result: Option<FinalResult>,
+        salt: [u8; 32],
+    ) -> DispatchResult {
+        let mut audit = Self::load(ext, job, Phase::AwaitingReveals)?;
+        let last = audit.segments.saturating_sub(1);
+        let committed = Self::committed_result(ext, job);
+        let (index, entry) = Self::verifier_check(&mut audit, who, check)?;
+        let (Some(commitment), None) = (entry.attestation, entry.outcome) else {
+            return Err(Self::error(Error::NothingToReveal));
+        };
+        let outcome = if attestation_hash(job, check, who, &leaf, &result, &salt) != commitment
+            || result.is_some() != (entry.segment == last)
+        {
+            CheckOutcome::Wrong
+        } else if entry.worker_leaf == Some(leaf) && (result.is_none() || result == committed) {
+            CheckOutcome::Match
+        } else {
+            CheckOutcome::Mismatch
+        };
+        entry.verifier_result = result;
+        entry.verifier_leaf = Some(leaf);
+        let mut decided = entry.clone();
+        Self::decide(ext, job, index, &mut decided, outcome);
+        if let Some(slot) = audit.checks.get_mut(index) {
+            *slot = decided;
+        }
+        if audit.checks.iter().all(|c| c.outcome.is_some()) {
+            Self::conclude(ext, job, audit);
+        } else {
+            Audits::insert(ext, &job, &audit);
+        }
+        Ok(())
+    }
+
+    /// The model and metrics hash the worker of `job` committed.
+    pub(crate) fn committed_result(state: &impl StateRead, job: JobId) -> Option<FinalResult> {
+        Jobs::<T>::job(state, job)
+            .and_then(|job| job.commitment)
+            .map(|c| FinalResult {
+                output: c.output,
+                metrics: Hash::of(&c.metrics),
+            })
+    }
+}

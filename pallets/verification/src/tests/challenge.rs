@@ -1,0 +1,480 @@
+//! Open-challenge tests: a verified job (no verifier was eligible, so nothing was sampled) is
+//! challenged by Dave within its window; every move, timeout, refusal and outcome of the leaf
+//! bisection that follows, and the step bisection and referee it hands over to (shared with
+//! the checks' disputes, `dispute.rs`). Invariants are checked after each block.
+
+use super::dispute::{
+    honest_answer, honest_post, play, play_out, refereed_by, truth, MockReferee, COLLATERAL, K, LIE,
+};
+use super::*;
+use crate::{ChallengeTarget, LeafBisection};
+use agora_primitives::dispatch::PalletError;
+use proptest::prelude::*;
+
+const CHALLENGE_BOND: Balance = <Test as Config>::CHALLENGE_BOND;
+const CALL_FEE: Balance = <Test as Config>::REFEREE_CALL_FEE;
+const CHALLENGE_BLOCKS: BlockNumber = <Test as pallet_jobs::Config>::CHALLENGE_BLOCKS;
+
+/// A worker's trace that goes wrong from segment `from` on (its states after `from` follow
+/// from the wrong one, so they are all wrong); `None`: the honest trace.
+fn forged_from(from: Option<u64>) -> impl Fn(u64) -> TraceLeaf + Copy {
+    move |i| match from {
+        Some(f) if i >= f => TraceLeaf {
+            state_hash: Hash::of_parts(&[b"forged", &i.to_le_bytes()]),
+            ..leaf(i)
+        },
+        _ => leaf(i),
+    }
+}
+
+/// Job 0 committed by Bob with the trace `worker_leaf` gives, verified unchecked at block 4
+/// (no verifier registered), settling at `4 + CHALLENGE_BLOCKS`; Dave bonds 5 AGR at block 4.
+fn verified(worker_leaf: impl Fn(u64) -> TraceLeaf) -> State {
+    let tree = TraceTree::new((0..4).map(&worker_leaf).collect()).unwrap();
+    let mut state = committed_as(&[], tree, worker_leaf(3));
+    step(&mut state, 4, |ext| TestStaking::bond(ext, &DAVE, 5 * AGR))
+        .0
+        .unwrap();
+    let events = end_block(&mut state, 4);
+    assert!(
+        events.contains(&Event::NoVerifiers { job: 0 }),
+        "{events:?}"
+    );
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Verified { settle_at, .. } if settle_at == 4 + CHALLENGE_BLOCKS
+    ));
+    state
+}
+
+/// Dave challenges job 0 at `target` in block 5.
+fn challenged(worker_leaf: impl Fn(u64) -> TraceLeaf, target: ChallengeTarget) -> State {
+    let mut state = verified(worker_leaf);
+    let events = play(&mut state, 5, &DAVE, Call::Challenge { job: 0, target });
+    assert!(events.contains(&Event::Challenged {
+        job: 0,
+        challenger: DAVE,
+        target,
+        bond: CHALLENGE_BOND,
+    }));
+    assert_eq!(TestStaking::ledger(&state, &DAVE).committed, CHALLENGE_BOND);
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Challenged {
+            challenger: DAVE,
+            ..
+        }
+    ));
+    state
+}
+
+/// The leaf bisection of job 0's dispute, if it is one.
+fn leaves(state: &State) -> Option<LeafBisection> {
+    match Verification::audit(state, 0)?.dispute?.claim {
+        Claim::Leaves(leaves) => Some(leaves),
+        _ => None,
+    }
+}
+
+/// Plays the leaf bisection of job 0 from `block` until it hands over to the steps: Bob reveals
+/// the leaves of `worker_leaf`'s trace (`reveal` false: misses his move), Dave answers as
+/// `answer(index, posted)` says (`None`: misses). Returns the next block.
+fn play_leaves(
+    state: &mut State,
+    mut block: BlockNumber,
+    worker_leaf: impl Fn(u64) -> TraceLeaf,
+    reveal: bool,
+    mut answer: impl FnMut(u64, TraceLeaf) -> Option<bool>,
+) -> BlockNumber {
+    let tree = TraceTree::new((0..4).map(&worker_leaf).collect()).unwrap();
+    // Bounded: each answer halves the range of four segments; plus leaf `hi`'s reveal.
+    for _ in 0..8 {
+        let Some(l) = leaves(state) else {
+            return block;
+        };
+        let d = Verification::audit(state, 0).unwrap().dispute.unwrap();
+        let call = match d.turn {
+            Turn::Worker => reveal.then(|| {
+                let i = l.wanted();
+                let (leaf, proof) = (worker_leaf(i), tree.prove(i).unwrap());
+                (
+                    BOB,
+                    Call::RevealLeaf {
+                        job: 0,
+                        leaf,
+                        proof,
+                    },
+                )
+            }),
+            Turn::Challenger => {
+                let posted = l.midpoint.unwrap();
+                answer(posted.index, posted).map(|agree| (DAVE, Call::Answer { job: 0, agree }))
+            }
+            Turn::Referee => panic!("a leaf bisection goes to the steps first"),
+        };
+        match call {
+            Some((who, call)) => {
+                play(state, block, &who, call);
+                block += 1;
+            }
+            None => {
+                let deadline = Verification::audit(state, 0).unwrap().deadline;
+                end_block(state, deadline);
+                return deadline + 1;
+            }
+        }
+    }
+    panic!("the leaf bisection did not narrow");
+}
+
+/// Dave's honest answer: whether the revealed leaf's state is the true one.
+fn honest_leaf_answer(index: u64, posted: TraceLeaf) -> Option<bool> {
+    Some(posted.state_hash == leaf(index).state_hash)
+}
+
+#[test]
+fn a_forged_trace_loses_an_open_challenge_at_its_last_leaf() {
+    let forged = forged_from(Some(1));
+    let mut state = challenged(forged, ChallengeTarget::Leaf(3));
+    let dave_free = TestBalances::free_balance(&state, &DAVE);
+    let issuance = TestBalances::total_issuance(&state);
+    // Leaf 3 is known from the commitment: Bob's first move is the midpoint, leaf 1.
+    let l = leaves(&state).unwrap();
+    assert_eq!((l.first(), l.hi, l.wanted()), (0, 3, 1));
+    let block = play_leaves(&mut state, 6, forged, true, honest_leaf_answer);
+    // Dave disagreed with leaf 1, agreed with leaf 0: segment 1's steps are disputed, from the
+    // true state after segment 0 to Bob's forged leaf 1.
+    let d = Verification::audit(&state, 0).unwrap().dispute.unwrap();
+    assert_eq!(d.segment, 1);
+    let Claim::Steps(b) = &d.claim else {
+        panic!("{d:?}")
+    };
+    assert_eq!(
+        (b.lo, b.hi, b.lo_state, b.hi_state),
+        (0, 10, Some(leaf(0).state_hash), forged(1).state_hash)
+    );
+    // Bob posts true states inside the segment (his lie is the segment's end); Dave answers
+    // honestly and has the referee run.
+    play_out(&mut state, block, honest_post, honest_answer, Some(DAVE));
+    let JobStatus::DisputeLost {
+        segment,
+        challenger,
+        repaid,
+        burned,
+        rewarded,
+        ..
+    } = Jobs::job(&state, 0).unwrap().status
+    else {
+        panic!("the forger did not lose")
+    };
+    assert_eq!((segment, challenger, repaid), (1, DAVE, CALL_FEE));
+    assert_eq!(repaid + burned + rewarded, COLLATERAL);
+    assert_eq!(
+        TestStaking::ledger(&state, &DAVE).committed,
+        0,
+        "bond released"
+    );
+    assert_eq!(
+        TestBalances::free_balance(&state, &DAVE),
+        dave_free + repaid + rewarded
+    );
+    assert_eq!(TestBalances::total_issuance(&state), issuance - burned);
+}
+
+#[test]
+fn a_false_open_challenge_loses_its_bond_and_the_job_settles_after_a_new_window() {
+    let mut state = challenged(leaf, ChallengeTarget::Leaf(3));
+    let issuance = TestBalances::total_issuance(&state);
+    let bob_free = TestBalances::free_balance(&state, &BOB);
+    // Dave disagrees with every leaf and every state; Bob reveals the truth and, at the end,
+    // has the referee run himself.
+    let block = play_leaves(&mut state, 6, leaf, true, |_, _| Some(false));
+    let (block, _) = play_out(
+        &mut state,
+        block,
+        honest_post,
+        |_, _, _| Some(false),
+        Some(BOB),
+    );
+    let JobStatus::Verified {
+        refuted, settle_at, ..
+    } = Jobs::job(&state, 0).unwrap().status
+    else {
+        panic!("the honest worker did not pass")
+    };
+    assert_eq!(settle_at, block - 1 + CHALLENGE_BLOCKS, "a new window");
+    let [r] = refuted.as_slice() else {
+        panic!("{refuted:?}")
+    };
+    assert_eq!((r.verifier, r.repaid), (DAVE, CALL_FEE));
+    assert_eq!(r.repaid + r.burned + r.rewarded, CHALLENGE_BOND);
+    assert_eq!(TestStaking::ledger(&state, &DAVE).committed, 0);
+    assert_eq!(
+        TestBalances::free_balance(&state, &BOB),
+        bob_free + r.repaid + r.rewarded
+    );
+    assert_eq!(TestBalances::total_issuance(&state), issuance - r.burned);
+    // The job settles at the new window's end, and the receipt names the refutation.
+    end_block(&mut state, settle_at);
+    let JobStatus::Settled { receipt } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("not settled")
+    };
+    assert_eq!(receipt.refuted, refuted);
+}
+
+#[test]
+fn a_worker_that_does_not_reveal_a_challenged_leaf_loses() {
+    // Exploit 1 of issue 10 for the trace: what the worker committed to, it must produce.
+    let mut state = challenged(leaf, ChallengeTarget::Leaf(1));
+    let l = leaves(&state).unwrap();
+    assert_eq!((l.hi, l.hi_leaf, l.wanted()), (1, None, 1), "leaf 1 first");
+    play_leaves(&mut state, 6, leaf, false, honest_leaf_answer);
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::DisputeLost {
+            challenger: DAVE,
+            repaid: 0,
+            ..
+        }
+    ));
+    assert_eq!(TestStaking::ledger(&state, &DAVE).committed, 0);
+}
+
+#[test]
+fn a_challenger_that_misses_a_leaf_answer_loses_its_bond() {
+    let mut state = challenged(leaf, ChallengeTarget::Leaf(3));
+    play_leaves(&mut state, 6, leaf, true, |_, _| None);
+    let JobStatus::Verified { refuted, .. } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("not verified again")
+    };
+    assert_eq!(
+        (refuted.len(), refuted[0].repaid),
+        (1, 0),
+        "nobody called the referee"
+    );
+    assert_eq!(TestStaking::ledger(&state, &DAVE).committed, 0);
+}
+
+#[test]
+fn a_challenge_at_segment_zero_is_refereed_from_init() {
+    let forged = forged_from(Some(0));
+    let mut state = challenged(forged, ChallengeTarget::Leaf(0));
+    let block = play_leaves(&mut state, 6, forged, true, honest_leaf_answer);
+    let Claim::Steps(b) = Verification::audit(&state, 0)
+        .unwrap()
+        .dispute
+        .unwrap()
+        .claim
+    else {
+        panic!("not narrowed to steps")
+    };
+    assert_eq!((b.lo_state, b.hi_state), (None, forged(0).state_hash));
+    play_out(&mut state, block, honest_post, honest_answer, Some(DAVE));
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::DisputeLost { segment: 0, .. }
+    ));
+}
+
+#[test]
+fn an_output_challenge_goes_straight_to_the_referee() {
+    // Bob's committed model is OUTPUT, which the stand-in referee's export agrees with.
+    let mut state = challenged(leaf, ChallengeTarget::Output);
+    let d = Verification::audit(&state, 0).unwrap().dispute.unwrap();
+    assert_eq!((d.claim, d.turn), (Claim::Output, Turn::Referee));
+    play(&mut state, 6, &DAVE, Call::Referee { job: 0 });
+    let JobStatus::Verified { refuted, .. } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("not verified again")
+    };
+    assert_eq!(refuted[0].verifier, DAVE);
+    assert_eq!(refuted[0].repaid, 0, "Dave called the referee himself");
+}
+
+#[test]
+fn a_challenge_the_referee_cannot_decide_is_dismissed() {
+    let mut state = challenged(leaf, ChallengeTarget::Output);
+    let issuance = TestBalances::total_issuance(&state);
+    refereed_by(
+        &mut state,
+        6,
+        MockReferee {
+            missing: None,
+            fat: true,
+        },
+    );
+    let JobStatus::Verified { refuted, .. } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("not verified again")
+    };
+    assert!(refuted.is_empty());
+    assert_eq!(TestStaking::ledger(&state, &DAVE).committed, 0);
+    assert_eq!(TestBalances::total_issuance(&state), issuance);
+}
+
+#[test]
+fn challenges_outside_the_rules_are_refused_and_change_nothing() {
+    // What a refused call must leave as it was (calls are dispatched here without the
+    // executive's transactional layer, so a half-done call would show).
+    let seen = |state: &State| {
+        (
+            Verification::audit(state, 0),
+            Jobs::job(state, 0).map(|j| j.status),
+            TestStaking::ledger(state, &DAVE),
+            TestStaking::ledger(state, &ALICE),
+        )
+    };
+    let refused = |state: &mut State, block, who: &AccountId, call: Call, expected: Error| {
+        let before = seen(state);
+        let (result, events) = step(state, block, |ext| Verification::dispatch(ext, who, &call));
+        assert_eq!(result, Err(error(expected)), "{call:?}");
+        assert!(events.is_empty());
+        assert!(seen(state) == before, "{call:?} changed the state");
+    };
+    let refused_by_jobs = |state: &mut State, who: &AccountId, expected: pallet_jobs::Error| {
+        let call = Call::Challenge {
+            job: 0,
+            target: ChallengeTarget::Leaf(3),
+        };
+        let before = seen(state);
+        let (result, _) = step(state, 5, |ext| Verification::dispatch(ext, who, &call));
+        let expected = PalletError::into_dispatch(expected, pallet_support::mock::index::JOBS);
+        assert_eq!(result, Err(expected));
+        assert!(seen(state) == before, "{call:?} changed the state");
+    };
+    // While the sampled checks run, and for an unknown job.
+    let mut state = committed(&[CHARLIE]);
+    let leaf3 = Call::Challenge {
+        job: 0,
+        target: ChallengeTarget::Leaf(3),
+    };
+    refused(
+        &mut state,
+        4,
+        &DAVE,
+        leaf3.clone(),
+        Error::AlreadyChallenged,
+    );
+    let unknown = Call::Challenge {
+        job: 9,
+        target: ChallengeTarget::Output,
+    };
+    refused(&mut state, 4, &DAVE, unknown, Error::UnknownAudit);
+    // The worker itself; no stake; a leaf past the last.
+    let mut state = verified(leaf);
+    refused_by_jobs(&mut state, &BOB, pallet_jobs::Error::OwnJob);
+    refused(
+        &mut state,
+        5,
+        &ALICE,
+        leaf3.clone(),
+        Error::ChallengeBondUnavailable,
+    );
+    let past = Call::Challenge {
+        job: 0,
+        target: ChallengeTarget::Leaf(4),
+    };
+    refused(&mut state, 5, &DAVE, past, Error::LeafOutOfRange);
+    // A second challenge while the first is disputed; moves out of turn or by others.
+    let mut state = challenged(leaf, ChallengeTarget::Leaf(2));
+    refused(&mut state, 6, &DAVE, leaf3, Error::AlreadyChallenged);
+    let tree = trace();
+    let reveal = |i: u64| Call::RevealLeaf {
+        job: 0,
+        leaf: leaf(i),
+        proof: tree.prove(i).unwrap(),
+    };
+    refused(&mut state, 6, &BOB, reveal(1), Error::WrongLeaf);
+    refused(&mut state, 6, &DAVE, reveal(2), Error::NotJobWorker);
+    let lie = Call::RevealLeaf {
+        job: 0,
+        leaf: TraceLeaf {
+            state_hash: LIE,
+            ..leaf(2)
+        },
+        proof: tree.prove(2).unwrap(),
+    };
+    refused(&mut state, 6, &BOB, lie, Error::BadProof);
+    let answer = Call::Answer {
+        job: 0,
+        agree: true,
+    };
+    refused(&mut state, 6, &DAVE, answer, Error::NotYourMove);
+    // After settlement.
+    let mut state = verified(leaf);
+    end_block(&mut state, 4 + CHALLENGE_BLOCKS);
+    refused_by_jobs(&mut state, &DAVE, pallet_jobs::Error::NotChallengeable);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// For any play of a dishonest side against an honest one over an open challenge (random
+    /// leaf and step answers or posts, a missed move anywhere, any leaf challenged), the honest
+    /// side wins and the supply falls by exactly the burned part of the loser's stake.
+    #[test]
+    fn any_dishonest_play_loses_an_open_challenge(
+        forged_at in proptest::option::of(0..4u64),
+        target in 0..4u64,
+        choices in proptest::collection::vec(any::<bool>(), 8),
+        miss_at in proptest::option::of(0..10usize),
+    ) {
+        let mut moves = 0usize;
+        let mut next = move || {
+            let i = moves;
+            moves += 1;
+            (Some(i) == miss_at, choices[i % choices.len()])
+        };
+        // A forger is challenged at a leaf it forged (an honest challenger knows one: the
+        // last); an honest worker at any leaf.
+        let target = match forged_at {
+            Some(f) => target.max(f),
+            None => target,
+        };
+        let worker_leaf = forged_from(forged_at);
+        let mut state = challenged(worker_leaf, ChallengeTarget::Leaf(target));
+        let issuance = TestBalances::total_issuance(&state);
+        if forged_at.is_some() {
+            // Dave is honest; Bob reveals his committed leaves (he cannot lie about those:
+            // the proofs) or misses, and lies or not inside the segment.
+            let miss = next().0;
+            let block = play_leaves(&mut state, 6, worker_leaf, !miss, honest_leaf_answer);
+            if leaves(&state).is_none() && Verification::audit(&state, 0).is_some() {
+                play_out(
+                    &mut state,
+                    block,
+                    |segment, mid| {
+                        let (miss, lie) = next();
+                        (!miss).then(|| if lie { LIE } else { truth(segment * K + u64::from(mid)) })
+                    },
+                    honest_answer,
+                    Some(DAVE),
+                );
+            }
+            let JobStatus::DisputeLost { repaid, burned, rewarded, .. } =
+                Jobs::job(&state, 0).unwrap().status
+            else {
+                panic!("the forger did not lose");
+            };
+            prop_assert_eq!(repaid + burned + rewarded, COLLATERAL);
+            prop_assert_eq!(TestBalances::total_issuance(&state), issuance - burned);
+        } else {
+            let block = play_leaves(&mut state, 6, leaf, true, |_, _| {
+                let (miss, agree) = next();
+                (!miss).then_some(agree)
+            });
+            if Verification::audit(&state, 0).is_some() {
+                play_out(&mut state, block, honest_post, |_, _, _| {
+                    let (miss, agree) = next();
+                    (!miss).then_some(agree)
+                }, Some(BOB));
+            }
+            let JobStatus::Verified { refuted, .. } = Jobs::job(&state, 0).unwrap().status else {
+                panic!("the honest worker did not pass");
+            };
+            prop_assert_eq!(refuted.len(), 1);
+            let r = &refuted[0];
+            prop_assert_eq!(r.repaid + r.burned + r.rewarded, CHALLENGE_BOND);
+            prop_assert_eq!(TestBalances::total_issuance(&state), issuance - r.burned);
+        }
+        prop_assert_eq!(TestStaking::ledger(&state, &DAVE).committed, 0);
+    }
+}

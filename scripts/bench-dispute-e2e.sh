@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The dispute path end to end, release builds, default 1 s blocks (called by
+# `scripts/bench.sh dispute`). On a fresh temporary chain with a worker (//Bob) and a verifier
+# (//Charlie), //Alice buys the digits MLP in 6 segments of 2 steps; once it is verified, //Dave
+# challenges leaf 3 with `agora challenge` and plays the dispute to its end: leaf bisection,
+# step bisection inside segment 3, the node's referee executing one step. Release builds have
+# no fault injection, so the worker is honest and the challenge is a false one that Dave loses;
+# the game has the same moves either way (who wins only changes at the referee's comparison).
+# From the blocks' timestamps and events it reports rounds, blocks and seconds from the
+# challenge's block to the referee's (target ≤ 60 s), and the referee's step time from the
+# node's log (its share of a 1 s block). Then, from `agora job run-local` of a longer job
+# (epochs 20, 3 steps a segment), the expected re-execution fuel of the default sampling
+# against the job's fuel (target ≤ 3 %). One JSON line per figure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+source scripts/lib.sh
+bin="$CARGO_TARGET_DIR/${AGORA_BENCH_PROFILE:-release}"
+params='{"hidden":[32],"epochs":1,"batch_size":128}'
+scratch_dir
+port=$(free_port); p2p=$(free_port)
+rpc="ws://127.0.0.1:$port"
+http="http://127.0.0.1:$port"
+
+"$bin/agora-node" --dev --base-path "$dir/node" --rpc-port "$port" --port "$p2p" \
+    --no-prometheus --log warn,agora_node::referee=info 2> "$dir/node.log" &
+children+=($!)
+wait_for_rpc "$port"
+start_daemons "$bin" "$rpc" "$dir" --price 0.001
+"$bin/agora" --rpc "$rpc" stake bond --key //Dave --amount 20 > /dev/null
+wait_for_offer "$bin" "$rpc"
+sleep 3 # the verifier's registration
+
+job=(--module jobs/dist/mlp.wasm --data datasets/digits.csv --params "$params" --seed 3 --segment 2)
+id=$("$bin/agora" --rpc "$rpc" --output json job submit --key //Alice "${job[@]}" \
+    --max-price 0.002 --max-fuel 1500 --no-wait 2> "$dir/submit.log" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["job"])')
+for _ in $(seq 1 240); do
+    stage=$("$bin/agora" --rpc "$rpc" --output json job status "$id" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["stage"])')
+    [ "$stage" = verified ] && break
+    [ "$stage" = ended ] && { echo "bench: job $id ended before it was verified" >&2; exit 1; }
+    sleep 0.5
+done
+[ "$stage" = verified ] || { echo "bench: job $id not verified within 120 s" >&2; exit 1; }
+
+start=$(date +%s%N)
+"$bin/agora" --rpc "$rpc" --output json challenge --key //Dave "$id" --leaf 3 \
+    --state-dir "$dir/dave" > "$dir/challenge.json" 2> "$dir/challenge.log"
+challenge_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+
+# The verification cost of a longer job, from its measured fuel per call and per segment.
+"$bin/agora" --output json job run-local --module jobs/dist/mlp.wasm --data datasets/digits.csv \
+    --params '{"hidden":[32],"epochs":20,"batch_size":128}' --seed 3 --segment 3 \
+    --out "$dir/long" > /dev/null
+
+python3 - "$http" "$id" "$challenge_ms" "$dir/challenge.json" "$dir/node.log" "$dir/long/trace.json" <<'PY'
+import json, re, sys, urllib.request
+http, jid, challenge_ms, report_path, log_path, trace_path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:]
+def call(method, params):
+    body = json.dumps({"id": 1, "jsonrpc": "2.0", "method": method, "params": params}).encode()
+    req = urllib.request.Request(http, body, {"content-type": "application/json"})
+    return json.load(urllib.request.urlopen(req))["result"]
+head = call("chain_getHeader", [])["number"]
+first, moves, stamp = {}, {}, {}
+for n in range(1, head + 1):
+    h = call("chain_getBlockHash", [n])
+    stamp[n] = call("chain_getHeader", [h])["timestamp"]
+    for rec in call("agora_events", [h]):
+        body = rec["event"].get("Verification")
+        if not isinstance(body, dict):
+            continue
+        for kind, fields in body.items():
+            if isinstance(fields, dict) and fields.get("job") == jid:
+                first.setdefault(kind, n)
+                moves[kind] = moves.get(kind, 0) + 1
+challenged, refereed = first["Challenged"], first["Refereed"]
+report = json.load(open(report_path))
+print(json.dumps({"benchmark": "dispute/challenge-to-resolution", "outcome": report["outcome"],
+                  "leaf_reveals": moves.get("LeafRevealed", 0), "midpoints": moves.get("Bisected", 0),
+                  "answers": moves.get("Answered", 0), "blocks": refereed - challenged,
+                  "seconds": round((stamp[refereed] - stamp[challenged]) / 1000, 1),
+                  "challenge_command_seconds": round(challenge_ms / 1000, 1), "target_seconds": 60}))
+log = re.sub(r"\x1b\[[0-9;]*m", "", open(log_path).read())
+runs = [float(m.group(1)) for m in re.finditer(r"referee ran.*?ms=([0-9.]+)", log)]
+if runs:
+    print(json.dumps({"benchmark": "dispute/referee-step", "runs": len(runs),
+                      "ms_max": round(max(runs), 1), "ms_min": round(min(runs), 1),
+                      "share_of_1s_block": round(max(runs) / 1000, 3)}))
+trace = json.load(open(trace_path))
+fuel, leaves = trace["fuel"], trace["leaves"]
+n = len(leaves)
+seg = [leaves[0]["fuel"]] + [leaves[i]["fuel"] - leaves[i - 1]["fuel"] for i in range(1, n)]
+# Default sampling: the last segment always, one of the others uniformly (a run with the last
+# one when adjacent: the same fuel); `init` when segment 0 is drawn; `export` and `eval` of
+# the final state always.
+expected = seg[-1] + sum(seg[:-1]) / (n - 1) + fuel["export"] + fuel["eval"] + fuel["init"] / (n - 1)
+print(json.dumps({"benchmark": "verification/cost", "segments": n, "job_fuel": fuel["total"],
+                  "expected_reexecution_fuel": round(expected),
+                  "ratio_percent": round(100 * expected / fuel["total"], 2),
+                  "ratio_without_export_eval_percent": round(100 * (expected - fuel["export"] - fuel["eval"]) / fuel["total"], 2),
+                  "target_percent": 3}))
+PY

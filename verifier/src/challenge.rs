@@ -1,0 +1,371 @@
+//! Open challenges from the challenger's side (the game is specified in
+//! `pallet_verification`'s `challenge.rs` and `dispute.rs`).
+//!
+//! A challenger does not take the worker's word for anything: it **replays** the whole job
+//! from `init` with the engine (every segment, then `export` and `eval` of its final state)
+//! and compares the result with the commitment. A different final state is challenged at the
+//! last leaf (public since the commit); equal states but a different model or metrics, at the
+//! output. A difference in fuel alone is not challengeable yet (`docs/verification.md`).
+//!
+//! In the dispute it **answers** each leaf the worker reveals with whether its own leaf there
+//! has the same state, and each midpoint state inside the disputed segment with whether its own
+//! state after that many steps (recomputed from `init`) is the same. It does not call the
+//! referee: a referee call nobody makes counts against the worker.
+
+use std::path::{Path, PathBuf};
+
+use agora_client::chain::State;
+use agora_client::keys::Signer;
+use agora_client::rpc::Rpc;
+use agora_client::tx;
+use agora_engine::{state_within, Executor, JobInputs};
+use agora_primitives::trace::TraceLeaf;
+use agora_primitives::{AccountId, Balance, Hash};
+use pallet_jobs::{Commitment, Job, JobId, JobStatus};
+use pallet_verification::{Audit, ChallengeTarget, Claim, Turn};
+
+use crate::{fetch_inputs, Error, Rerun};
+
+/// A job re-executed from its start by the challenger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replay {
+    /// Its own trace leaves, one per segment.
+    pub leaves: Vec<TraceLeaf>,
+    /// blake3 of `export` of its final state.
+    pub output: Hash,
+    /// blake3 of `eval` of its final state.
+    pub metrics: Hash,
+}
+
+impl Replay {
+    /// What of `commitment` this replay shows wrong, if anything: the last leaf's state, else
+    /// the model and metrics. `None` also when only the fuel differs (not challengeable yet).
+    pub fn disputes(&self, commitment: &Commitment) -> Option<ChallengeTarget> {
+        let last = self.leaves.last()?;
+        if last.state_hash != commitment.final_state {
+            Some(ChallengeTarget::Leaf(last.index))
+        } else if self.output != commitment.output || self.metrics != Hash::of(&commitment.metrics)
+        {
+            Some(ChallengeTarget::Output)
+        } else {
+            None
+        }
+    }
+}
+
+/// One account challenging jobs and playing their disputes through one node.
+pub struct Challenger<'a> {
+    rpc: &'a Rpc,
+    signer: &'a Signer,
+    me: AccountId,
+    /// Where fetched blobs are kept (`<dir>/blobs`).
+    dir: PathBuf,
+    module_cache: Option<PathBuf>,
+}
+
+impl<'a> Challenger<'a> {
+    /// A challenger signing with `signer`, keeping blobs under `dir`.
+    pub fn new(
+        rpc: &'a Rpc,
+        signer: &'a Signer,
+        dir: &Path,
+        module_cache: Option<PathBuf>,
+    ) -> Self {
+        Challenger {
+            rpc,
+            signer,
+            me: signer.agora_account(),
+            dir: dir.to_path_buf(),
+            module_cache,
+        }
+    }
+
+    /// Re-executes job `id` from `init` to its model and metrics.
+    pub async fn replay(&self, id: JobId, job: &Job) -> Result<Replay, Error> {
+        let inputs =
+            fetch_inputs(self.rpc, &self.dir, self.module_cache.clone(), job, None).await?;
+        let segments = inputs.spec.segments();
+        let rerun = Rerun {
+            inputs,
+            start_fuel: 0,
+            first: 0,
+            last: segments.saturating_sub(1),
+            ends_trace: true,
+        };
+        tracing::info!(job = id, segments, "replaying the whole job");
+        let (leaves, result) = tokio::task::spawn_blocking(move || rerun.execute())
+            .await
+            .map_err(|e| Error::InvalidJob(format!("the replay of job #{id} panicked: {e}")))??;
+        let (output, metrics) = result.ok_or_else(|| {
+            Error::InvalidJob(format!("the replay of job #{id} computed no model"))
+        })?;
+        Ok(Replay {
+            leaves,
+            output,
+            metrics,
+        })
+    }
+
+    /// Challenges job `id` at `target`, committing the challenge bond.
+    pub async fn challenge(&self, id: JobId, target: ChallengeTarget) -> Result<(), Error> {
+        let call = agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Challenge {
+            job: id,
+            target,
+        });
+        tx::send(
+            self.rpc,
+            self.signer,
+            call,
+            "challenge",
+            tx::DEFAULT_TIMEOUT,
+        )
+        .await?;
+        tracing::info!(job = id, ?target, "challenged");
+        Ok(())
+    }
+
+    /// Answers the worker's last move in the dispute of `audit`, if it waits for this account.
+    pub async fn play(
+        &self,
+        id: JobId,
+        job: &Job,
+        audit: &Audit,
+        replay: &Replay,
+    ) -> Result<(), Error> {
+        let Some(dispute) = &audit.dispute else {
+            return Ok(());
+        };
+        if dispute.challenger != self.me || dispute.turn != Turn::Challenger {
+            return Ok(());
+        }
+        let agree = match &dispute.claim {
+            Claim::Leaves(leaves) => {
+                let Some(posted) = leaves.midpoint else {
+                    return Ok(());
+                };
+                let mine = replay
+                    .leaves
+                    .get(usize::try_from(posted.index).unwrap_or(usize::MAX))
+                    .ok_or_else(|| {
+                        Error::InvalidJob(format!("job #{id} has no leaf {}", posted.index))
+                    })?;
+                mine.state_hash == posted.state_hash
+            }
+            Claim::Steps(bisection) => {
+                let Some(posted) = bisection.midpoint else {
+                    return Ok(());
+                };
+                let mine = self
+                    .state_within(job, dispute.segment, bisection.mid())
+                    .await?;
+                Hash::of(&mine) == posted
+            }
+            Claim::Output => return Ok(()),
+        };
+        let call = agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Answer {
+            job: id,
+            agree,
+        });
+        tx::send(
+            self.rpc,
+            self.signer,
+            call,
+            "dispute answer",
+            tx::DEFAULT_TIMEOUT,
+        )
+        .await?;
+        tracing::info!(job = id, round = dispute.round, agree, "challenge answered");
+        Ok(())
+    }
+
+    /// This account's state after `steps` steps of `segment` of `job`, recomputed from `init`.
+    async fn state_within(&self, job: &Job, segment: u64, steps: u32) -> Result<Vec<u8>, Error> {
+        let inputs =
+            fetch_inputs(self.rpc, &self.dir, self.module_cache.clone(), job, None).await?;
+        tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Error> {
+            let executor = Executor::new(inputs.settings)?;
+            let module = executor.load(&inputs.wasm)?;
+            let job = JobInputs {
+                params: &inputs.params,
+                dataset: &inputs.dataset,
+            };
+            Ok(state_within(
+                &executor,
+                &module,
+                job,
+                inputs.spec,
+                0,
+                None,
+                segment,
+                steps,
+            )?)
+        })
+        .await
+        .map_err(|e| Error::InvalidJob(format!("a dispute step panicked: {e}")))?
+    }
+}
+
+/// How a challenge ended, for `agora challenge`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChallengeOutcome {
+    /// The worker lost: its collateral was slashed, part of it paid to the challenger.
+    Won {
+        /// Paid to the challenger out of the collateral.
+        rewarded: Balance,
+        /// Repaid to whoever called the referee.
+        repaid: Balance,
+        /// Burned.
+        burned: Balance,
+    },
+    /// The challenger lost its bond.
+    Lost {
+        /// Paid to the worker out of the bond.
+        rewarded: Balance,
+        /// Repaid to whoever called the referee.
+        repaid: Balance,
+        /// Burned.
+        burned: Balance,
+    },
+    /// The referee could not decide; the bond was released.
+    Dismissed,
+}
+
+/// Challenges job `id` at `target` and plays the dispute to its end, polling every `poll`.
+/// Refuses (before any bond is at stake) a challenge that this account's own replay of the job
+/// does not support: a last leaf or an output that the replay agrees with.
+pub async fn challenge_job(
+    challenger: &Challenger<'_>,
+    id: JobId,
+    target: ChallengeTarget,
+    poll: std::time::Duration,
+) -> Result<ChallengeOutcome, Error> {
+    let job = State::best(challenger.rpc)
+        .job(id)
+        .await?
+        .ok_or_else(|| Error::InvalidJob(format!("job #{id} is not on chain")))?;
+    let commitment = job
+        .commitment
+        .clone()
+        .ok_or_else(|| Error::InvalidJob(format!("job #{id} has no committed result yet")))?;
+    let replay = challenger.replay(id, &job).await?;
+    let last = commitment.segments.saturating_sub(1);
+    let supported = match target {
+        ChallengeTarget::Leaf(index) if index == last => {
+            replay.disputes(&commitment) == Some(ChallengeTarget::Leaf(last))
+        }
+        // A leaf the commitment does not show: only the dispute reveals it.
+        ChallengeTarget::Leaf(_) => true,
+        ChallengeTarget::Output => replay.disputes(&commitment) == Some(ChallengeTarget::Output),
+    };
+    if !supported {
+        return Err(Error::InvalidJob(format!(
+            "job #{id}: this account's replay agrees with the committed {}; a challenge would lose its bond",
+            match target {
+                ChallengeTarget::Leaf(_) => "final state",
+                ChallengeTarget::Output => "model and metrics",
+            }
+        )));
+    }
+    challenger.challenge(id, target).await?;
+    // Bounded by the dispute's own deadlines: each move is due within MOVE_BLOCKS and rounds
+    // are logarithmic; the loop ends when the audit does.
+    loop {
+        tokio::time::sleep(poll).await;
+        let state = State::best(challenger.rpc);
+        let job = state
+            .job(id)
+            .await?
+            .ok_or_else(|| Error::InvalidJob(format!("job #{id} was pruned mid-dispute")))?;
+        match state.audit(id).await? {
+            Some(audit) => {
+                if let Err(error) = challenger.play(id, &job, &audit, &replay).await {
+                    tracing::warn!(job = id, "{error}");
+                }
+            }
+            None => return Ok(outcome(challenger.me, &job)),
+        }
+    }
+}
+
+/// What a finished dispute came to for challenger `me`, from the job's status.
+fn outcome(me: AccountId, job: &Job) -> ChallengeOutcome {
+    if let JobStatus::DisputeLost {
+        rewarded,
+        repaid,
+        burned,
+        ..
+    } = &job.status
+    {
+        return ChallengeOutcome::Won {
+            rewarded: *rewarded,
+            repaid: *repaid,
+            burned: *burned,
+        };
+    }
+    let refuted = match &job.status {
+        JobStatus::Verified { refuted, .. } => refuted.as_slice(),
+        JobStatus::Settled { receipt } => receipt.refuted.as_slice(),
+        _ => &[],
+    };
+    match refuted.iter().rev().find(|r| r.verifier == me) {
+        Some(r) => ChallengeOutcome::Lost {
+            rewarded: r.rewarded,
+            repaid: r.repaid,
+            burned: r.burned,
+        },
+        None => ChallengeOutcome::Dismissed,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn leaf(index: u64, state: u8, fuel: u64) -> TraceLeaf {
+        TraceLeaf {
+            index,
+            state_hash: Hash([state; 32]),
+            fuel,
+        }
+    }
+
+    fn replay() -> Replay {
+        Replay {
+            leaves: vec![leaf(0, 1, 10), leaf(1, 2, 20)],
+            output: Hash([9; 32]),
+            metrics: Hash::of(b"{}"),
+        }
+    }
+
+    fn commitment(final_state: u8, total_fuel: u64, output: u8) -> Commitment {
+        Commitment {
+            trace_root: Hash::ZERO,
+            segments: 2,
+            final_state: Hash([final_state; 32]),
+            total_fuel,
+            output: Hash([output; 32]),
+            metrics: b"{}".to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_replay_challenges_the_final_state_first_then_the_output_never_the_fuel_alone() {
+        let replay = replay();
+        assert_eq!(replay.disputes(&commitment(2, 20, 9)), None, "all agree");
+        assert_eq!(
+            replay.disputes(&commitment(7, 20, 8)),
+            Some(ChallengeTarget::Leaf(1)),
+            "a different final state is the last leaf's"
+        );
+        assert_eq!(
+            replay.disputes(&commitment(2, 20, 8)),
+            Some(ChallengeTarget::Output)
+        );
+        assert_eq!(
+            replay.disputes(&commitment(2, 99, 9)),
+            None,
+            "fuel alone is not challengeable yet"
+        );
+    }
+}
