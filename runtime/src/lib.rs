@@ -118,6 +118,7 @@ impl pallet_jobs::Config for Runtime {
     /// challenge into a block: the attestation window, which is sized for that.
     const CHALLENGE_BLOCKS: BlockNumber = verification::ATTEST_BLOCKS;
     const CANCEL_FEE_PERCENT: u8 = 10;
+    const PROOF_FUEL: u64 = verification::REFEREE_FUEL;
     const DISPUTE_REWARD_PERCENT: u8 = 50;
     const JOB_RETENTION: BlockNumber = 100_800;
     const VERIFIER_FEE: Balance = verification::VERIFIER_FEE;

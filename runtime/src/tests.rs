@@ -574,18 +574,31 @@ fn calls_are_tagged_with_their_pallet_index() {
     }
 }
 
-/// The referee call's fixed weight covers what it may run: two engine calls (`init` and the
-/// step, or `export` and `eval`) of `REFEREE_FUEL` each at the slowest verifier speed the
-/// parameters assume, and fits in a block with an extrinsic's base weight.
+/// The fixed weight of each call that runs the referee covers what it may run — two engine
+/// calls (`init` and the step, or `export` and `eval`) of the referee's fuel each at the
+/// slowest verifier speed the parameters assume — and fits in a block with an extrinsic's
+/// base weight: `referee` (verification) and `declare_unrunnable` (jobs).
 #[test]
 fn the_referee_weight_covers_two_calls_at_the_minimum_speed_and_fits_a_block() {
     use crate::verification::{MIN_VERIFIER_FUEL_PER_SECOND, REFEREE_FUEL};
-    let nanos =
-        2 * u128::from(REFEREE_FUEL) * 1_000_000_000 / u128::from(MIN_VERIFIER_FUEL_PER_SECOND);
-    let weight = pallet_verification::weights::REFEREE;
-    assert!(u128::from(weight) >= nanos, "{weight} < {nanos}");
-    assert!(
-        weight + crate::fees::EXTRINSIC_BASE_WEIGHT <= crate::limits::MAX_BLOCK_WEIGHT,
-        "a referee call must fit a block"
-    );
+    let proof_fuel = <crate::Runtime as pallet_jobs::Config>::PROOF_FUEL;
+    for (what, fuel, weight) in [
+        (
+            "referee",
+            REFEREE_FUEL,
+            pallet_verification::weights::REFEREE,
+        ),
+        (
+            "declare_unrunnable",
+            proof_fuel,
+            pallet_jobs::weights::DECLARE_UNRUNNABLE,
+        ),
+    ] {
+        let nanos = 2 * u128::from(fuel) * 1_000_000_000 / u128::from(MIN_VERIFIER_FUEL_PER_SECOND);
+        assert!(u128::from(weight) >= nanos, "{what}: {weight} < {nanos}");
+        assert!(
+            weight + crate::fees::EXTRINSIC_BASE_WEIGHT <= crate::limits::MAX_BLOCK_WEIGHT,
+            "a {what} call must fit a block"
+        );
+    }
 }

@@ -15,7 +15,10 @@
 //!    fuel and metrics;
 //! 4. answers the spot check: reveals the sampled segments' start states (registering and
 //!    uploading those checkpoints) and then the sampled leaves, each with its Merkle proof;
-//! 5. defends a disputed result: posts its state at each bisection midpoint and has the
+//! 5. when the module refuses the run (the buyer's dataset or params, or a step too heavy to
+//!    referee), does not run it again but has the referee check `init` and the first step
+//!    (`declare_unrunnable`): the buyer then pays the cancellation fee, the collateral is kept;
+//! 6. defends a disputed result: posts its state at each bisection midpoint and has the
 //!    referee run the final step (`dispute.rs`).
 //!
 //! **Restarts.** The ledger is the source of truth: on start the daemon re-reads its jobs'
@@ -315,6 +318,15 @@ impl Worker {
         if let Some((id, handle)) = self.running.take() {
             match handle.await {
                 Ok(Ok(record)) => tracing::info!(job = id, root = %record.root, "run finished"),
+                Ok(Err(Error::Engine(error))) if refused_by_module(&error) => {
+                    // The buyer's inputs, not this machine: prove it (`advance`) rather than
+                    // run again.
+                    tracing::warn!(job = id, "the module refused the job: {error}");
+                    let marker = self.job_dir(id).join("refused");
+                    if let Err(error) = write_atomic(&marker, error.to_string().as_bytes()) {
+                        tracing::warn!(job = id, "{error}");
+                    }
+                }
                 Ok(Err(error)) => tracing::warn!(job = id, "the run failed: {error}"),
                 Err(error) => tracing::warn!(job = id, "the run panicked: {error}"),
             }
@@ -332,6 +344,10 @@ impl Worker {
         }
         match &job.status {
             JobStatus::Assigned if now <= job.commit_by => {
+                if self.job_dir(id).join("refused").exists() {
+                    self.declare_unrunnable(id).await;
+                    return Ok(Step::Wait);
+                }
                 let Some(record) = self.finished_run(id)? else {
                     let running = self.running.as_ref().is_some_and(|(r, _)| *r == id);
                     return Ok(if running {
@@ -392,6 +408,25 @@ impl Worker {
             _ => {}
         }
         Ok(Step::Wait)
+    }
+
+    /// Has the referee check that job `id`'s inputs cannot run (its module refused the run
+    /// here). Once: if the chain finds `init` and the first step runnable, the failure came
+    /// later, which cannot be proved, and the job will time out.
+    async fn declare_unrunnable(&self, id: JobId) {
+        let declared = self.job_dir(id).join("declared");
+        if declared.exists() {
+            return;
+        }
+        let call =
+            agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::DeclareUnrunnable { job: id });
+        match self.send(call, "unrunnable declaration").await {
+            Ok(_) => tracing::info!(job = id, "declared unrunnable: the buyer's inputs"),
+            Err(error) => tracing::warn!(job = id, "the declaration was refused: {error}"),
+        }
+        if let Err(error) = write_atomic(&declared, b"") {
+            tracing::warn!(job = id, "{error}");
+        }
     }
 
     fn forget(&mut self, id: JobId) -> Result<(), Error> {
@@ -559,4 +594,19 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// Whether an engine error is the job's own doing (its module, dataset or params), which the
+/// referee will reproduce, rather than this machine's (compilation, the cache, the engine).
+fn refused_by_module(error: &agora_engine::Error) -> bool {
+    use agora_engine::Error as E;
+    !matches!(
+        error,
+        E::Compile { .. }
+            | E::Engine { .. }
+            | E::Cache { .. }
+            | E::Trace(_)
+            | E::StartStateMismatch { .. }
+            | E::WrongStartLeaf { .. }
+    )
 }

@@ -302,7 +302,8 @@ fn stage_of(job: &Job) -> Stage {
         JobStatus::Disputed { .. }
         | JobStatus::DisputeLost { .. }
         | JobStatus::TimedOut { .. }
-        | JobStatus::Cancelled { .. } => Stage::Ended,
+        | JobStatus::Cancelled { .. }
+        | JobStatus::Unrunnable { .. } => Stage::Ended,
     }
 }
 

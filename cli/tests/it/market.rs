@@ -365,3 +365,62 @@ fn a_worker_restarted_mid_job_resumes_without_running_it_again() {
         "the restarted worker ran the job again:\n{lines}"
     );
 }
+
+/// Item 6 of issue 10: inputs the module refuses are the buyer's fault. Alice buys training on
+/// a dataset that is not numbers; Bob's run is refused at `init`, his daemon has the node's
+/// referee run `init` and the first step (`declare_unrunnable`), which the module refuses
+/// there too: the job ends `Unrunnable`, Alice pays the cancellation fee out of her escrow
+/// and gets the rest back, and Bob's collateral is released, not slashed.
+#[test]
+fn a_dataset_the_module_refuses_costs_the_buyer_the_cancel_fee_not_the_worker_its_collateral() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    let (mut worker, _verifier) = start_daemons(&node, dir.path(), &cache);
+    let bad = dir.path().join("letters.csv");
+    std::fs::write(&bad, "a,b,label\nx,y,z\n").unwrap();
+    let issuance0 = total_issuance(&node);
+    let command = ["--output", "json", "job", "submit", "--key", "//Alice"];
+    let job = [
+        "--module",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../jobs/dist/mlp.wasm"),
+        "--data",
+        bad.to_str().unwrap(),
+        "--params",
+        PARAMS,
+        // The local plan would refuse the dataset before bidding; a buyer may skip it.
+        "--steps",
+        "4",
+        "--max-price",
+        "0.002",
+        "--max-fuel",
+        "1000",
+        "--no-wait",
+    ];
+    let submitted = stdout_json(&node.agora(&[&command[..], &job].concat()));
+    let id = submitted["job"].as_u64().unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = job_status(&node, id).filter(JobStatus::is_final) {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "job #{id} did not end: {:?}\n{}",
+            job_status(&node, id),
+            worker.lines().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let JobStatus::Unrunnable { fee, refund, .. } = status else {
+        panic!("not unrunnable: {status:?}\n{}", worker.lines().join("\n"));
+    };
+    // 10% of the most the job could pay: 1,000 Mfuel at the clearing price of 0.001 AGR.
+    assert_eq!(fee, parse_agr("0.1").unwrap());
+    assert!(refund > 0);
+    let bob = node.read(async |rpc| State::best(rpc).ledger(&account(BOB)).await);
+    assert_eq!(bob.committed, 0, "collateral released");
+    assert_eq!(total_issuance(&node), issuance0, "nobody slashed");
+    let log = worker.lines().join("\n");
+    assert!(log.contains("declared unrunnable"), "{log}");
+}

@@ -7,6 +7,7 @@ use crate::{
     Receipt, Refutation, Staking, System,
 };
 use agora_primitives::dispatch::DispatchResult;
+use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
 use agora_primitives::storage::Ext;
 use agora_primitives::{AccountId, Balance, BlockNumber};
 use pallet_balances::BalanceStatus;
@@ -200,6 +201,84 @@ impl<T: Config> Pallet<T> {
             Self::finish(ext, id, job, now);
         }
         requeued
+    }
+
+    /// The worker of job `id` shows that the buyer's inputs cannot run. The referee (every
+    /// validator, as part of the block) runs `init` and the first training step from the job's
+    /// module, dataset, params and seed, each with at most `PROOF_FUEL`. If the module refuses
+    /// either (a dataset or params it cannot use, a trap), or either needs more fuel than that
+    /// (a job whose one step cannot be refereed could never be disputed, so it may not be
+    /// sold), the job ends `Unrunnable`: the buyer pays the cancellation fee, the rest of the
+    /// escrow is refunded and the collateral released. If both run, the claim is refused (its
+    /// fee, the referee's weight, is the worker's loss) and the job carries on. A failure at a
+    /// later step cannot be proved this way (its pre-state would need a trace the chain can
+    /// check): the worker must commit, or time out.
+    pub fn declare_unrunnable(ext: &mut Ext<'_>, who: &AccountId, id: JobId) -> DispatchResult {
+        let mut job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
+        ensure!(job.worker == *who, Self::error(Error::NotJobWorker));
+        ensure!(
+            job.status == JobStatus::Assigned,
+            Self::error(Error::NotAssigned)
+        );
+        let now = System::<T>::block_number(ext);
+        ensure!(now <= job.commit_by, Self::error(Error::DeadlinePassed));
+        let request = RefereeRequest {
+            module: job.spec.module,
+            dataset: job.spec.dataset,
+            params: job.spec.params.clone(),
+            seed: job.spec.seed,
+            task: RefereeTask::Step { pre_state: None },
+            fuel_limit: T::PROOF_FUEL,
+        };
+        let verdict = ext
+            .referee(&request)
+            .map_err(|_| Self::error(Error::RefereeUndecided))?;
+        ensure!(
+            matches!(verdict, RefereeVerdict::Refused | RefereeVerdict::OutOfFuel),
+            Self::error(Error::JobRuns)
+        );
+        let (fee, refund) = Self::end_with_cancel_fee(ext, id, &mut job, now, |fee, refund| {
+            JobStatus::Unrunnable {
+                fee,
+                refund,
+                at: now,
+            }
+        });
+        Self::deposit_event(
+            ext,
+            Event::JobUnrunnable {
+                job: id,
+                fee,
+                refund,
+            },
+        );
+        Ok(())
+    }
+
+    /// Ends an assigned job with the worker paid the cancellation fee (`CANCEL_FEE_PERCENT`
+    /// of the most the job could have paid) out of the escrow, the rest refunded, the
+    /// collateral released, and the status `status(fee, refund)`. Returns the fee and refund.
+    pub(crate) fn end_with_cancel_fee(
+        ext: &mut Ext<'_>,
+        id: JobId,
+        job: &mut Job,
+        now: BlockNumber,
+        status: impl FnOnce(Balance, Balance) -> JobStatus,
+    ) -> (Balance, Balance) {
+        let max_payment = fuel_cost(job.price, job.terms.max_fuel).unwrap_or(job.escrow);
+        let fee = max_payment
+            .saturating_mul(u128::from(T::CANCEL_FEE_PERCENT.min(100)))
+            .checked_div(100)
+            .unwrap_or(0)
+            .min(job.escrow);
+        Self::pay_from_escrow(ext, job, &job.worker, fee);
+        let refund = job.escrow.saturating_sub(fee);
+        Self::refund(ext, job, refund);
+        Staking::<T>::release(ext, &job.worker, job.collateral);
+        Self::end_job_common(ext, job);
+        job.status = status(fee, refund);
+        Self::finish(ext, id, job, now);
+        (fee, refund)
     }
 
     /// Moves `amount` of the job's escrow to `to`'s free balance.

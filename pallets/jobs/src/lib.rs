@@ -13,6 +13,8 @@
 //! Assigned ───────────────────────────────────▶ Committed ────────────────────▶ Verified
 //!   │  ╲ cancel_job (buyer): worker gets the cancel fee, rest refunded              │
 //!   │   ╲──────────────────────────────────────────▶ Cancelled                     │ CHALLENGE_BLOCKS
+//!   │ declare_unrunnable (worker; the referee sees init or the first step refused
+//!   │   or too heavy): the buyer pays the cancel fee ─▶ Unrunnable                  │
 //!   │ commit_by passes: collateral slashed, escrow refunded or bid requeued         ▼
 //!   ╰──────────────────────────────────────────────▶ TimedOut                   Settled
 //!                     Committed ── fuel-only mismatch ──▶ Disputed (escrow refunded, nobody slashed)
@@ -62,7 +64,7 @@ use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap};
 use agora_primitives::trace::{verify_inclusion, InclusionProof, TraceLeaf};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
-use pallet_market::{fuel_cost, Fuel, JobSpec, MarketHooks, Matched};
+use pallet_market::{Fuel, JobSpec, MarketHooks, Matched};
 use pallet_support::ensure;
 use parity_scale_codec::{Decode, Encode};
 use std::collections::BTreeMap;
@@ -93,8 +95,13 @@ pub trait Config: pallet_market::Config {
     const MAX_METRICS_LEN: u32;
     /// Blocks between verification and settlement.
     const CHALLENGE_BLOCKS: BlockNumber;
-    /// Share of the max payment a buyer pays the worker to cancel an assigned job, in percent.
+    /// Share of the max payment a buyer pays the worker to cancel an assigned job, in percent
+    /// (also what the buyer pays when the worker proves its inputs unrunnable).
     const CANCEL_FEE_PERCENT: u8;
+    /// Most fuel the referee gives `init` and the first training step when a worker proves a
+    /// job unrunnable (the verification pallet's referee fuel: a job whose one step the referee
+    /// cannot run could never be disputed).
+    const PROOF_FUEL: u64;
     /// Blocks a finished job is kept.
     const JOB_RETENTION: BlockNumber;
     /// Paid per matching spot check.
@@ -220,6 +227,17 @@ pub enum Event {
         /// Whether the bid was requeued.
         requeued: bool,
     },
+    /// The worker proved the job unrunnable with the buyer's inputs (the referee saw `init` or
+    /// the first step refused, or too heavy to referee): the buyer paid the cancellation fee.
+    #[codec(index = 10)]
+    JobUnrunnable {
+        /// The job.
+        job: JobId,
+        /// Paid to the worker.
+        fee: Balance,
+        /// Refunded.
+        refund: Balance,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,6 +306,14 @@ pub enum Error {
     /// The worker challenged its own job.
     #[error("the worker cannot challenge its own job")]
     OwnJob,
+    /// This node's referee could not run the job's first step (a blob it needs is missing).
+    #[error(
+        "the referee cannot run the job's first step on this node: a blob it needs is missing"
+    )]
+    RefereeUndecided,
+    /// The job's `init` and first step ran within the referee's fuel: it is runnable.
+    #[error("the job's init and first step run within the referee's fuel: it is runnable; commit a result")]
+    JobRuns,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -310,6 +336,8 @@ agora_primitives::impl_pallet_error!(Error {
     ResultUnavailable,
     NotChallengeable,
     OwnJob,
+    RefereeUndecided,
+    JobRuns,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -407,9 +435,9 @@ impl<T: Config> Pallet<T> {
             | JobStatus::Settled { .. }
             | JobStatus::Disputed { .. }
             | JobStatus::DisputeLost { .. } => return Err(Self::error(Error::AlreadyCommitted)),
-            JobStatus::TimedOut { .. } | JobStatus::Cancelled { .. } => {
-                return Err(Self::error(Error::NotAssigned))
-            }
+            JobStatus::TimedOut { .. }
+            | JobStatus::Cancelled { .. }
+            | JobStatus::Unrunnable { .. } => return Err(Self::error(Error::NotAssigned)),
         }
         ensure!(now <= job.commit_by, Self::error(Error::DeadlinePassed));
         ensure!(
@@ -475,23 +503,12 @@ impl<T: Config> Pallet<T> {
             Self::error(Error::CannotCancel)
         );
         let now = System::<T>::block_number(ext);
-        let max_payment = fuel_cost(job.price, job.terms.max_fuel).unwrap_or(job.escrow);
-        let fee = max_payment
-            .saturating_mul(u128::from(T::CANCEL_FEE_PERCENT.min(100)))
-            .checked_div(100)
-            .unwrap_or(0)
-            .min(job.escrow);
-        Self::pay_from_escrow(ext, &job, &job.worker, fee);
-        let refund = job.escrow.saturating_sub(fee);
-        Self::refund(ext, &job, refund);
-        Staking::<T>::release(ext, &job.worker, job.collateral);
-        Self::end_job_common(ext, &job);
-        job.status = JobStatus::Cancelled {
-            fee,
-            refund,
-            at: now,
-        };
-        Self::finish(ext, id, &job, now);
+        let (fee, refund) =
+            Self::end_with_cancel_fee(ext, id, &mut job, now, |fee, refund| JobStatus::Cancelled {
+                fee,
+                refund,
+                at: now,
+            });
         Self::deposit_event(
             ext,
             Event::JobCancelled {
@@ -542,6 +559,7 @@ impl<T: Config> Pallet<T> {
                 final_proof,
             } => Self::commit_result(ext, who, *job, commitment.clone(), final_proof),
             Call::CancelJob { job } => Self::cancel_job(ext, who, *job),
+            Call::DeclareUnrunnable { job } => Self::declare_unrunnable(ext, who, *job),
         }
     }
 
@@ -629,6 +647,13 @@ pub enum Call {
         /// The job.
         job: JobId,
     },
+    /// The worker shows that the buyer's inputs cannot run: the referee runs `init` and the
+    /// first training step.
+    #[codec(index = 3)]
+    DeclareUnrunnable {
+        /// The job.
+        job: JobId,
+    },
 }
 
 impl Call {
@@ -638,6 +663,7 @@ impl Call {
             Call::RegisterBlob { .. } => weights::REGISTER_BLOB,
             Call::CommitResult { .. } => weights::COMMIT_RESULT,
             Call::CancelJob { .. } => weights::CANCEL_JOB,
+            Call::DeclareUnrunnable { .. } => weights::DECLARE_UNRUNNABLE,
         }
     }
 }
@@ -653,6 +679,9 @@ pub mod weights {
     pub const COMMIT_RESULT: Weight = 100_000;
     /// `cancel_job`: two balance moves, market and blob updates.
     pub const CANCEL_JOB: Weight = 80_000;
+    /// `declare_unrunnable`: two engine calls (`init`, one step) of at most `PROOF_FUEL`, as
+    /// the verification pallet's `referee` (the runtime checks that the fuel fits).
+    pub const DECLARE_UNRUNNABLE: Weight = 1_000_000_000;
 
     /// End of block with `jobs` due jobs and `blobs` due blobs.
     pub fn on_finalize(jobs: usize, blobs: usize) -> Weight {

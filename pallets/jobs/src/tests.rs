@@ -298,6 +298,105 @@ fn the_buyer_may_cancel_before_the_commitment_for_a_fee() {
     assert_eq!(result, Err(error(Error::CannotCancel)));
 }
 
+/// A stand-in for the node's engine that gives `verdict` for every run, checking that it is
+/// asked for the job's `init` and first step with the proof fuel.
+struct Verdict(agora_primitives::referee::RefereeVerdict);
+
+impl agora_primitives::referee::Referee for Verdict {
+    fn run(
+        &self,
+        request: &agora_primitives::referee::RefereeRequest,
+    ) -> Result<agora_primitives::referee::RefereeVerdict, agora_primitives::referee::RefereeError>
+    {
+        assert_eq!(
+            (
+                request.module,
+                request.dataset,
+                request.seed,
+                request.fuel_limit
+            ),
+            (spec().module, spec().dataset, spec().seed, 1_000_000)
+        );
+        assert_eq!(
+            request.task,
+            agora_primitives::referee::RefereeTask::Step { pre_state: None }
+        );
+        Ok(self.0)
+    }
+
+    fn holds(&self, _: &Hash) -> bool {
+        true
+    }
+}
+
+/// Bob asks the referee, whose verdict on `init` and the first step is `verdict`, to declare
+/// job 0 unrunnable in block 3.
+fn declare_unrunnable(
+    state: &mut State,
+    verdict: agora_primitives::referee::RefereeVerdict,
+) -> (DispatchResult, Vec<Event>) {
+    step(state, 3, |ext| {
+        ext.set_referee(Some(std::sync::Arc::new(Verdict(verdict))));
+        Jobs::declare_unrunnable(ext, &BOB, 0)
+    })
+}
+
+/// Item 6 of issue 10: inputs the module refuses (or a step too heavy to referee) are the
+/// buyer's fault. The worker proves it through the referee; the buyer pays the cancellation
+/// fee and the worker's collateral is released, not slashed.
+#[test]
+fn inputs_the_module_refuses_end_the_job_with_the_buyer_paying_the_cancel_fee() {
+    use agora_primitives::referee::RefereeVerdict;
+    for verdict in [RefereeVerdict::Refused, RefereeVerdict::OutOfFuel] {
+        let mut state = matched_job(false);
+        let bob_free = TestBalances::free_balance(&state, &BOB);
+        let issuance = TestBalances::total_issuance(&state);
+        let (result, events) = declare_unrunnable(&mut state, verdict);
+        result.unwrap();
+        let fee = AGR / 4; // 10% of the max payment, as a cancellation
+        assert_eq!(
+            events,
+            vec![Event::JobUnrunnable {
+                job: 0,
+                fee,
+                refund: escrow() - fee
+            }]
+        );
+        assert_eq!(TestBalances::free_balance(&state, &BOB), bob_free + fee);
+        assert_eq!(
+            TestStaking::ledger(&state, &BOB).committed,
+            0,
+            "not slashed"
+        );
+        assert_eq!(TestBalances::total_issuance(&state), issuance);
+        assert!(Jobs::job(&state, 0).unwrap().status.is_final());
+    }
+}
+
+#[test]
+fn a_runnable_job_cannot_be_declared_unrunnable_and_nothing_changes() {
+    use agora_primitives::referee::RefereeVerdict;
+    let mut state = matched_job(false);
+    let stepped = RefereeVerdict::Stepped {
+        post_state: Hash([1; 32]),
+    };
+    let (result, events) = declare_unrunnable(&mut state, stepped);
+    assert_eq!(result, Err(error(Error::JobRuns)));
+    assert!(events.is_empty());
+    assert_eq!(Jobs::job(&state, 0).unwrap().status, JobStatus::Assigned);
+    // Not the worker; a node without an engine decides nothing.
+    let (result, _) = step(&mut state, 3, |ext| {
+        Jobs::declare_unrunnable(ext, &ALICE, 0)
+    });
+    assert_eq!(result, Err(error(Error::NotJobWorker)));
+    let (result, _) = step(&mut state, 3, |ext| Jobs::declare_unrunnable(ext, &BOB, 0));
+    assert_eq!(result, Err(error(Error::RefereeUndecided)));
+    // Once committed, it ran.
+    commit(&mut state, 3).0.unwrap();
+    let (result, _) = declare_unrunnable(&mut state, RefereeVerdict::Refused);
+    assert_eq!(result, Err(error(Error::NotAssigned)));
+}
+
 #[test]
 fn a_committed_job_cannot_be_cancelled() {
     let mut state = matched_job(false);

@@ -203,6 +203,17 @@ pub enum JobStatus {
         /// Block it ended.
         at: BlockNumber,
     },
+    /// The worker proved that the buyer's inputs cannot run (the referee saw `init` or the
+    /// first step refused, or too heavy to referee): the buyer paid the cancellation fee.
+    #[codec(index = 9)]
+    Unrunnable {
+        /// Paid to the worker.
+        fee: Balance,
+        /// Returned to the buyer.
+        refund: Balance,
+        /// Block it ended.
+        at: BlockNumber,
+    },
 }
 
 impl JobStatus {
@@ -215,6 +226,7 @@ impl JobStatus {
                 | JobStatus::TimedOut { .. }
                 | JobStatus::Cancelled { .. }
                 | JobStatus::DisputeLost { .. }
+                | JobStatus::Unrunnable { .. }
         )
     }
 }

@@ -124,6 +124,8 @@ pub trait Params {
     const CHALLENGE_BLOCKS: BlockNumber = 3;
     /// `pallet_jobs::Config::CANCEL_FEE_PERCENT`.
     const CANCEL_FEE_PERCENT: u8 = 10;
+    /// `pallet_jobs::Config::PROOF_FUEL`.
+    const PROOF_FUEL: u64 = 1_000_000;
     /// `pallet_jobs::Config::JOB_RETENTION`.
     const JOB_RETENTION: BlockNumber = 5;
     /// `pallet_jobs::Config::VERIFIER_FEE`.
@@ -382,7 +384,7 @@ macro_rules! mock_runtime {
             BLOB_DEPOSIT_PER_KIB: $crate::__private::Balance,
             BLOB_TTL: $crate::__private::BlockNumber, MAX_DUE_PER_BLOCK: u32,
             MAX_METRICS_LEN: u32, CHALLENGE_BLOCKS: $crate::__private::BlockNumber,
-            CANCEL_FEE_PERCENT: u8, JOB_RETENTION: $crate::__private::BlockNumber,
+            CANCEL_FEE_PERCENT: u8, PROOF_FUEL: u64, JOB_RETENTION: $crate::__private::BlockNumber,
             VERIFIER_FEE: $crate::__private::Balance, DISPUTE_REWARD_PERCENT: u8,
         } type Verification = $verification;);
     };
