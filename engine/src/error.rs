@@ -1,9 +1,9 @@
-//! The one error type of the verifier crate. Every variant names the values involved.
+//! The one error type of the engine crate. Every variant names the values involved.
 
 use agora_primitives::trace::TraceError;
 use agora_primitives::Hash;
 
-/// Errors of the verifier crate; each names the values involved.
+/// Errors of the engine crate; each names the values involved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     // ---- Trace commitment ----------------------------------------------------------------
@@ -216,4 +216,23 @@ pub enum Error {
         /// The index of the leaf presented.
         found: u64,
     },
+}
+
+impl Error {
+    /// Whether the job itself is at fault — its module, its inputs, a state it was given, or
+    /// more fuel than the limit — so that every machine running the same bytes gets the same
+    /// error; rather than this machine or its caller (compilation, the engine, the module
+    /// cache, a trace or start the caller built wrongly). The referee, the worker's
+    /// unrunnable declaration and the verifier's markers all rest on this split.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(
+            self,
+            Error::Compile { .. }
+                | Error::Engine { .. }
+                | Error::Cache { .. }
+                | Error::Trace(_)
+                | Error::StartStateMismatch { .. }
+                | Error::WrongStartLeaf { .. }
+        )
+    }
 }

@@ -351,6 +351,8 @@ fn tmp_base(tmp: bool) -> Result<Option<tempfile::TempDir>, NodeError> {
 struct Stores {
     chain: chain::Chain,
     blobs: Arc<blobs::BlobStore>,
+    /// The referee the chain runs disputed steps through; warmed in the background.
+    referee: Arc<EngineReferee>,
     metrics: metrics::Metrics,
 }
 
@@ -378,7 +380,7 @@ fn open_stores(
     let totals = blobs.totals();
     tracing::info!(dir = %blobs.dir().display(), blobs = totals.count, bytes = totals.bytes, "blob store open");
     // Disputed steps run on the blobs this node holds; compiled modules are cached beside them.
-    let referee: Arc<dyn Referee> = Arc::new(EngineReferee::new(
+    let referee = Arc::new(EngineReferee::new(
         blobs.clone(),
         Some(base.join("referee-cache")),
     ));
@@ -387,7 +389,7 @@ fn open_stores(
         spec.clone(),
         author,
         block_time,
-        Some(referee),
+        Some(referee.clone() as Arc<dyn Referee>),
         metrics.clone(),
     )?;
     let (finalized_hash, finalized) = chain.finalized_head();
@@ -395,6 +397,7 @@ fn open_stores(
     Ok(Stores {
         chain,
         blobs,
+        referee,
         metrics,
     })
 }
@@ -451,11 +454,16 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
     Ok(())
 }
 
-/// Starts the blob collector and (unless `--no-prometheus`) the metrics endpoint.
+/// Starts the blob collector, the referee's warmer and (unless `--no-prometheus`) the metrics
+/// endpoint.
 async fn serve_background(args: &RunArgs, stores: &Stores) -> Result<(), NodeError> {
     tokio::spawn(blobs::run_collector(
         stores.chain.clone(),
         stores.blobs.clone(),
+    ));
+    tokio::spawn(agora_node::referee::run_warmer(
+        stores.chain.clone(),
+        stores.referee.clone(),
     ));
     if !args.no_prometheus {
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.prometheus_port);

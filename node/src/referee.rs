@@ -17,15 +17,22 @@
 //! - One run at a time: a block that needs the referee may be built again while a first build
 //!   is still compiling the module (consensus moved on to a new view); the second waits and
 //!   then finds the module compiled, instead of compiling it again beside the first.
+//! - Compiled ahead: compiling a module takes seconds (`docs/benchmarks.md`), several blocks'
+//!   worth, and is not in the referee call's weight. So [`run_warmer`] compiles the module of
+//!   every job assigned in a finalized block, in the background, long before any dispute over
+//!   it can reach the referee (a dispute needs a commitment and at least one move first).
 
 use crate::blobs::BlobStore;
+use crate::chain::{Chain, ChainEvent};
 use agora_engine::{Error as EngineError, Executor, Settings};
 use agora_primitives::referee::{
     Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
 };
 use agora_primitives::Hash;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast::error::RecvError;
 
 /// The referee of a validating node.
 pub struct EngineReferee {
@@ -134,6 +141,78 @@ impl EngineReferee {
             }
         }
     }
+}
+
+impl EngineReferee {
+    /// Compiles `module` (if this node holds it) into the executor the runtime's referee
+    /// fuel selects, so that a later referee run finds it compiled.
+    pub fn prepare(&self, module: &Hash) {
+        let started = std::time::Instant::now();
+        let Ok(Some(wasm)) = self.blobs.get(module) else {
+            return;
+        };
+        let mut slot = self
+            .executor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let fuel = agora_runtime::verification::REFEREE_FUEL;
+        let prepared = match Self::executor(&mut slot, self.cache_dir.clone(), fuel) {
+            Ok(executor) => executor.load(&wasm).map(|_| ()).map_err(|e| e.to_string()),
+            Err(_) => Err("no executor".to_owned()),
+        };
+        match prepared {
+            Ok(()) => tracing::info!(
+                %module,
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "referee module prepared"
+            ),
+            Err(error) => tracing::info!(%module, %error, "referee module not prepared"),
+        }
+    }
+}
+
+/// Compiles, in the background, the module of every job assigned in a finalized block (see
+/// the module doc). Runs until the chain's event channel closes.
+pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>) {
+    let mut events = chain.subscribe();
+    let mut prepared: HashSet<Hash> = HashSet::new();
+    loop {
+        let header = match events.recv().await {
+            Ok(ChainEvent::Finalized { header, .. }) => header,
+            Ok(_) | Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        };
+        let modules = assigned_modules(&chain, &header.hash());
+        for module in modules {
+            // Bounded by the distinct modules of assigned jobs, each compiled once a run.
+            if !prepared.insert(module) {
+                continue;
+            }
+            let referee = referee.clone();
+            let _ = tokio::task::spawn_blocking(move || referee.prepare(&module)).await;
+        }
+    }
+}
+
+/// The modules of the jobs assigned in block `hash`.
+fn assigned_modules(chain: &Chain, hash: &Hash) -> Vec<Hash> {
+    let Ok(Some(block)) = chain.block(hash) else {
+        return Vec::new();
+    };
+    let Ok(records) = agora_runtime::decode_events(&block.events) else {
+        return Vec::new();
+    };
+    let view = chain.finalized_view();
+    records
+        .iter()
+        .filter_map(|record| match &record.event {
+            agora_runtime::RuntimeEvent::Jobs(pallet_jobs::Event::JobAssigned { job, .. }) => {
+                pallet_jobs::Pallet::<agora_runtime::Runtime>::job(&view, *job)
+            }
+            _ => None,
+        })
+        .map(|job| job.spec.module)
+        .collect()
 }
 
 impl Referee for EngineReferee {

@@ -155,10 +155,15 @@ impl<'a> Challenger<'a> {
                 let Some(posted) = bisection.midpoint else {
                     return Ok(());
                 };
-                let mine = self
+                // A state the module refuses to reach agrees with nothing (as in `dispute.rs`).
+                match self
                     .state_within(job, dispute.segment, bisection.mid())
-                    .await?;
-                Hash::of(&mine) == posted
+                    .await
+                {
+                    Ok(mine) => Hash::of(&mine) == posted,
+                    Err(Error::Engine(error)) if error.is_refusal() => false,
+                    Err(error) => return Err(error),
+                }
             }
             Claim::Output => return Ok(()),
         };

@@ -3,7 +3,8 @@
 //!
 //! At each midpoint the worker posts, the verifier recomputes its own state after `mid` steps
 //! of the disputed segment — from the start of the run it re-executed, as for its attestation —
-//! and agrees exactly when the hashes are equal. It does not call the referee: a referee call
+//! and agrees exactly when the hashes are equal (a run the module refuses, as from a start
+//! state it cannot decode, agrees with nothing). It does not call the referee: a referee call
 //! nobody makes counts against the worker, so an honest challenger wins either way, and an
 //! honest worker calls it itself.
 
@@ -63,8 +64,15 @@ impl Verifier {
             Ok(Hash::of(&state))
         })
         .await
-        .map_err(|e| Error::InvalidJob(format!("job #{id}: a dispute step panicked: {e}")))??;
-        let agree = mine == posted;
+        .map_err(|e| Error::InvalidJob(format!("job #{id}: a dispute step panicked: {e}")))?;
+        // A state the module refuses to reach (it refused the start, or runs out of fuel) is
+        // no state at all: disagree, so the bisection ends at the refused step, which the
+        // referee runs and finds refused.
+        let agree = match mine {
+            Ok(mine) => mine == posted,
+            Err(Error::Engine(error)) if error.is_refusal() => false,
+            Err(error) => return Err(error),
+        };
         let call = agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Answer {
             job: id,
             agree,

@@ -146,16 +146,24 @@ struct Rerun {
 impl Rerun {
     /// The run's leaves and, when it ends the trace, the hashes of the model and metrics of the
     /// final state. Past the per-segment fuel bound anywhere (`init`, a segment, `export`,
-    /// `eval`): markers no honest trace can match, since no honest worker could have committed
-    /// such a run within the bound (its leaf is either over the bound, its fault at the leaf
-    /// reveal, or a lie, a mismatch).
+    /// `eval`), or refused by the module anywhere (a start state it cannot decode, inputs it
+    /// rejects, a trap): markers no honest trace can match, since no honest worker could have
+    /// committed such a run (its leaf is over the bound, its fault at the leaf reveal, or a
+    /// lie: a mismatch, whose dispute ends at the referee running the same refused step).
     fn execute(self) -> Result<(Vec<TraceLeaf>, Option<(Hash, Hash)>), Error> {
         let (first, last, ends_trace) = (self.first, self.last, self.ends_trace);
         match self.compute() {
-            Err(agora_engine::Error::OutOfFuel { .. }) => Ok((
-                over_bound_markers(first, last),
-                over_bound_result(ends_trace),
-            )),
+            Err(error) if error.is_refusal() => {
+                tracing::warn!(
+                    first,
+                    last,
+                    "re-execution refused: {error}; attesting markers"
+                );
+                Ok((
+                    over_bound_markers(first, last),
+                    over_bound_result(ends_trace),
+                ))
+            }
             other => Ok(other?),
         }
     }
@@ -582,5 +590,20 @@ mod tests {
             assert_eq!(markers, over_bound_markers(0, 1));
             assert_eq!(result, Some((Hash::ZERO, Hash::ZERO)));
         }
+    }
+
+    /// The rest of exploit 1 of issue 10, the verifier's side: a revealed start state that
+    /// hashes right but that the module cannot decode makes the re-execution refused; the
+    /// verifier attests markers (a mismatch whose dispute the referee settles on the refused
+    /// step) instead of failing and being slashed as missed.
+    #[test]
+    fn a_start_state_the_module_refuses_attests_markers_instead_of_missing() {
+        let cache = tempfile::tempdir().unwrap();
+        let settings = Settings::with_cache_dir(Some(cache.path().to_path_buf()));
+        let mut garbled = rerun(settings);
+        garbled.inputs.start_state = Some(b"not a state of this module".to_vec());
+        let (markers, result) = garbled.execute().unwrap();
+        assert_eq!(markers, over_bound_markers(0, 1));
+        assert_eq!(result, Some((Hash::ZERO, Hash::ZERO)));
     }
 }

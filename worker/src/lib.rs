@@ -189,6 +189,9 @@ impl Worker {
     #[cfg(feature = "faults")]
     async fn register_only(&self, bytes: &[u8]) -> Result<(), Error> {
         let hash = Hash::of(bytes);
+        if State::best(&self.rpc).blob(&hash).await?.is_some() {
+            return Ok(());
+        }
         let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
         let call = agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob { hash, size });
         self.send(call, "withheld checkpoint registration").await?;
@@ -318,7 +321,7 @@ impl Worker {
         if let Some((id, handle)) = self.running.take() {
             match handle.await {
                 Ok(Ok(record)) => tracing::info!(job = id, root = %record.root, "run finished"),
-                Ok(Err(Error::Engine(error))) if refused_by_module(&error) => {
+                Ok(Err(Error::Engine(error))) if error.is_refusal() => {
                     // The buyer's inputs, not this machine: prove it (`advance`) rather than
                     // run again.
                     tracing::warn!(job = id, "the module refused the job: {error}");
@@ -594,19 +597,4 @@ impl Worker {
         }
         Ok(())
     }
-}
-
-/// Whether an engine error is the job's own doing (its module, dataset or params), which the
-/// referee will reproduce, rather than this machine's (compilation, the cache, the engine).
-fn refused_by_module(error: &agora_engine::Error) -> bool {
-    use agora_engine::Error as E;
-    !matches!(
-        error,
-        E::Compile { .. }
-            | E::Engine { .. }
-            | E::Cache { .. }
-            | E::Trace(_)
-            | E::StartStateMismatch { .. }
-            | E::WrongStartLeaf { .. }
-    )
 }

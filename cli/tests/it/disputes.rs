@@ -354,3 +354,71 @@ fn a_false_challenge_loses_its_bond_and_the_honest_worker_is_paid() {
     let log = dave.lines().join("\n");
     assert!(log.contains("challenged"), "{log}");
 }
+
+/// `--fault skip-steps=2`: Bob runs 10 of the 12 steps the job asks for (the segment count is
+/// unchanged, so the commitment is accepted). Charlie's re-execution of the last segment ends
+/// elsewhere; the bisection over that segment's steps reaches the step after Bob's real end,
+/// which the node's referee executes, and Bob loses his collateral.
+#[test]
+fn a_worker_that_skips_steps_loses_its_collateral() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut worker, mut verifier) = daemons(&node, dir.path(), &["--fault", "skip-steps=2"], &[]);
+    let issuance0 = total_issuance(&node);
+    let id = submit_no_wait(&node, &dir.path().join("modules"), &TWO_SEGMENTS);
+    let status = ended(&node, id, &mut worker, &mut verifier);
+    let JobStatus::DisputeLost {
+        segment,
+        challenger,
+        burned,
+        requeued,
+        ..
+    } = status
+    else {
+        panic!("the worker that skipped steps did not lose: {status:?}");
+    };
+    assert_eq!(
+        (segment, challenger, requeued),
+        (1, account(CHARLIE), false)
+    );
+    assert_eq!(total_issuance(&node), issuance0 - burned);
+}
+
+/// `--fault withhold-state=0 --fault withhold-state=1`: Bob registers every start state a check
+/// of his 3-segment job could need but uploads none. The node holds no bytes for the start he
+/// must reveal, so his reveal never gets into a block (exploit 1 of issue 10); he misses the
+/// deadline and times out: collateral slashed, Alice refunded, and Charlie — who never had
+/// anything to fetch — keeps his bond.
+#[test]
+fn a_worker_that_withholds_a_start_state_times_out_and_the_verifier_keeps_its_bond() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let withhold = ["--fault", "withhold-state=0", "--fault", "withhold-state=1"];
+    let (mut worker, mut verifier) = daemons(&node, dir.path(), &withhold, &[]);
+    let charlie = account(CHARLIE);
+    let issuance0 = total_issuance(&node);
+    // 12 steps in segments of 4: the last segment and one other are sampled, and either way
+    // a start (leaf 0 or leaf 1) must be revealed.
+    let three_segments = ["--segment", "4", "--seed", "7"];
+    let id = submit_no_wait(&node, &dir.path().join("modules"), &three_segments);
+    let status = ended(&node, id, &mut worker, &mut verifier);
+    let JobStatus::TimedOut {
+        slashed, requeued, ..
+    } = status
+    else {
+        panic!("the withholding worker did not time out: {status:?}");
+    };
+    assert_eq!((slashed, requeued), (COLLATERAL, false));
+    assert_eq!(total_issuance(&node), issuance0 - COLLATERAL);
+    let ledger =
+        node.read(async |rpc| agora_client::chain::State::best(rpc).ledger(&charlie).await);
+    assert_eq!(
+        ledger.committed, 0,
+        "Charlie's check bond released, not slashed"
+    );
+    let log = worker.lines().join("\n");
+    assert!(
+        log.contains("registered a checkpoint without uploading it"),
+        "{log}"
+    );
+}
