@@ -526,21 +526,39 @@ fn progress_bar(stage: Stage) -> String {
     )
 }
 
+/// Where a verified job's challenge window stands, from its status record: when it settles
+/// unless challenged, or who challenged it.
+fn window(report: &JobReport) -> Option<String> {
+    let status = report.status.as_ref()?;
+    match status["status"].as_str()? {
+        "verified" => Some(format!(
+            "settles at block #{} unless challenged",
+            status["settle_at"].as_u64()?
+        )),
+        "challenged" => Some(format!(
+            "challenged by {}; settlement waits for the dispute",
+            status["challenger"].as_str()?
+        )),
+        _ => None,
+    }
+}
+
 /// Follows job `id` until it settles or ends, printing each new stage on stderr.
 pub async fn follow(rpc: &Rpc, id: u64, timeout: Duration) -> Result<JobReport, CliError> {
     let started = Instant::now();
     let mut last: Option<(Stage, Option<String>)> = None;
     loop {
         let report = status(rpc, id).await?;
-        let seen = (report.stage, report.unmatched.clone());
+        let detail = report.unmatched.clone().or_else(|| window(&report));
+        let seen = (report.stage, detail);
         if last.as_ref() != Some(&seen) {
-            match report.stage {
-                Stage::Queued => eprintln!(
-                    "[□□□□□] queued: {}",
-                    report.unmatched.as_deref().unwrap_or("")
-                ),
-                Stage::Ended | Stage::Unknown => {}
-                stage => eprintln!("{}", progress_bar(stage)),
+            match (report.stage, &seen.1) {
+                (Stage::Queued, detail) => {
+                    eprintln!("[□□□□□] queued: {}", detail.as_deref().unwrap_or(""))
+                }
+                (Stage::Ended | Stage::Unknown, _) => {}
+                (stage, Some(detail)) => eprintln!("{} ({detail})", progress_bar(stage)),
+                (stage, None) => eprintln!("{}", progress_bar(stage)),
             }
             last = Some(seen);
         }
@@ -698,6 +716,40 @@ mod tests {
         assert_eq!(json["audit"]["checks"][0]["outcome"], "match");
         assert_eq!(json["audit"]["checks"][1]["attested"], true);
         assert!(json["audit"].get("dispute").is_none());
+    }
+
+    #[test]
+    fn a_verified_job_shows_its_settlement_block_or_its_challenger() {
+        let with = |status: JobStatus| JobReport {
+            stage: Stage::Verified,
+            status: Some(serde_json::to_value(status).unwrap()),
+            ..JobReport::unknown(5)
+        };
+        let verified = JobStatus::Verified {
+            paid: Vec::new(),
+            missed: 0,
+            refuted: Vec::new(),
+            settle_at: 70,
+        };
+        assert_eq!(
+            window(&with(verified)).as_deref(),
+            Some("settles at block #70 unless challenged")
+        );
+        let dave = AccountId([4; 32]);
+        let challenged = JobStatus::Challenged {
+            paid: Vec::new(),
+            missed: 0,
+            refuted: Vec::new(),
+            settle_at: 70,
+            challenger: dave,
+        };
+        assert_eq!(
+            window(&with(challenged)),
+            Some(format!(
+                "challenged by {dave}; settlement waits for the dispute"
+            ))
+        );
+        assert_eq!(window(&with(JobStatus::Assigned)), None);
     }
 
     #[test]
