@@ -17,7 +17,7 @@
 
 use agora_primitives::Hash;
 
-use crate::executor::{Executor, JobModule};
+use crate::executor::{Executor, JobModule, Settings};
 use crate::trace::{
     verify_inclusion, InclusionProof, TraceError, TraceLeaf, TraceTree, MAX_SEGMENTS,
 };
@@ -257,6 +257,44 @@ pub fn state_within(
     Ok(executor
         .segment(module, inputs.params, inputs.dataset, &state, steps)?
         .bytes)
+}
+
+/// A job's bytes, params and plan, owned: what a daemon moves onto a blocking thread to re-run
+/// part of the job there with an executor of its own.
+#[derive(Clone, Debug)]
+pub struct OwnedJob {
+    /// Engine settings (limits, module cache).
+    pub settings: Settings,
+    /// The module.
+    pub wasm: Vec<u8>,
+    /// The params JSON.
+    pub params: Vec<u8>,
+    /// The dataset.
+    pub dataset: Vec<u8>,
+    /// How the job is cut into segments.
+    pub spec: RunSpec,
+}
+
+impl OwnedJob {
+    /// [`state_within`] with a fresh executor over these bytes: the state after `steps` steps
+    /// of `segment`, from `start` (the state before segment `from`; `None`: from `init`).
+    pub fn state_within(
+        &self,
+        from: u64,
+        start: Option<Vec<u8>>,
+        segment: u64,
+        steps: u32,
+    ) -> Result<Vec<u8>, Error> {
+        let executor = Executor::new(self.settings.clone())?;
+        let module = executor.load(&self.wasm)?;
+        let inputs = JobInputs {
+            params: &self.params,
+            dataset: &self.dataset,
+        };
+        state_within(
+            &executor, &module, inputs, self.spec, from, start, segment, steps,
+        )
+    }
 }
 
 /// Runs the segments `range` from `start` (the state before the first of them and the

@@ -18,7 +18,6 @@ use agora_client::chain::State;
 use agora_client::keys::Signer;
 use agora_client::rpc::Rpc;
 use agora_client::tx;
-use agora_engine::{state_within, Executor, JobInputs};
 use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, Hash};
 use pallet_jobs::{Commitment, Job, JobId, JobStatus};
@@ -187,26 +186,12 @@ impl<'a> Challenger<'a> {
     async fn state_within(&self, job: &Job, segment: u64, steps: u32) -> Result<Vec<u8>, Error> {
         let inputs =
             fetch_inputs(self.rpc, &self.dir, self.module_cache.clone(), job, None).await?;
-        tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Error> {
-            let executor = Executor::new(inputs.settings)?;
-            let module = executor.load(&inputs.wasm)?;
-            let job = JobInputs {
-                params: &inputs.params,
-                dataset: &inputs.dataset,
-            };
-            Ok(state_within(
-                &executor,
-                &module,
-                job,
-                inputs.spec,
-                0,
-                None,
-                segment,
-                steps,
-            )?)
-        })
-        .await
-        .map_err(|e| Error::InvalidJob(format!("a dispute step panicked: {e}")))?
+        let owned = inputs.owned();
+        Ok(
+            tokio::task::spawn_blocking(move || owned.state_within(0, None, segment, steps))
+                .await
+                .map_err(|e| Error::InvalidJob(format!("a dispute step panicked: {e}")))??,
+        )
     }
 }
 

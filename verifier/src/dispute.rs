@@ -11,7 +11,6 @@
 use crate::{Error, Verifier};
 use agora_client::chain::State;
 use agora_client::tx;
-use agora_engine::{state_within, Executor, JobInputs};
 use agora_primitives::Hash;
 use pallet_jobs::JobId;
 use pallet_verification::{Audit, Claim, Turn};
@@ -44,27 +43,14 @@ impl Verifier {
         let run = self.run_containing(id, audit, segment)?;
         let inputs = self.inputs(state, id, run.start).await?;
         let first = run.first;
-        let mine = tokio::task::spawn_blocking(move || -> Result<Hash, Error> {
-            let executor = Executor::new(inputs.settings)?;
-            let module = executor.load(&inputs.wasm)?;
-            let job = JobInputs {
-                params: &inputs.params,
-                dataset: &inputs.dataset,
-            };
-            let state = state_within(
-                &executor,
-                &module,
-                job,
-                inputs.spec,
-                first,
-                inputs.start_state,
-                segment,
-                mid,
-            )?;
-            Ok(Hash::of(&state))
-        })
-        .await
-        .map_err(|e| Error::InvalidJob(format!("job #{id}: a dispute step panicked: {e}")))?;
+        let start = inputs.start_state.clone();
+        let owned = inputs.owned();
+        let mine =
+            tokio::task::spawn_blocking(move || owned.state_within(first, start, segment, mid))
+                .await
+                .map_err(|e| Error::InvalidJob(format!("job #{id}: a dispute step panicked: {e}")))?
+                .map(|state| Hash::of(&state))
+                .map_err(Error::from);
         // A state the module refuses to reach (it refused the start, or runs out of fuel) is
         // no state at all: disagree, so the bisection ends at the refused step, which the
         // referee runs and finds refused.

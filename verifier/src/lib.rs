@@ -130,6 +130,19 @@ struct Inputs {
     start_state: Option<Vec<u8>>,
 }
 
+impl Inputs {
+    /// The job's bytes and plan, for re-running part of it on a blocking thread.
+    fn owned(&self) -> agora_engine::OwnedJob {
+        agora_engine::OwnedJob {
+            settings: self.settings.clone(),
+            wasm: self.wasm.clone(),
+            params: self.params.clone(),
+            dataset: self.dataset.clone(),
+            spec: self.spec,
+        }
+    }
+}
+
 /// A run of consecutive segments for a verifier to re-execute, with everything the engine needs.
 struct Rerun {
     /// The job's inputs and the state before segment `first` (`None`: segment 0, computed

@@ -12,7 +12,7 @@
 
 use crate::{Error, Worker};
 use agora_client::blobs::ensure_blob;
-use agora_engine::{state_within, Executor, JobInputs};
+use agora_engine::OwnedJob;
 use agora_primitives::trace::{TraceLeaf, TraceTree};
 use agora_primitives::Hash;
 use pallet_jobs::{Job, JobId};
@@ -112,23 +112,15 @@ impl Worker {
             return Ok(start);
         }
         let inputs = self.inputs(job).await?;
-        let computed = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Error> {
-            let executor = Executor::new(inputs.settings)?;
-            let module = executor.load(&inputs.wasm)?;
-            let job = JobInputs {
-                params: &inputs.params,
-                dataset: &inputs.dataset,
-            };
-            Ok(state_within(
-                &executor,
-                &module,
-                job,
-                inputs.spec,
-                segment,
-                Some(start),
-                segment,
-                steps,
-            )?)
+        let owned = OwnedJob {
+            settings: inputs.settings,
+            wasm: inputs.wasm,
+            params: inputs.params,
+            dataset: inputs.dataset,
+            spec: inputs.spec,
+        };
+        let computed = tokio::task::spawn_blocking(move || {
+            owned.state_within(segment, Some(start), segment, steps)
         })
         .await
         .map_err(|e| Error::InvalidJob(format!("job #{id}: a dispute step panicked: {e}")))??;
