@@ -261,7 +261,9 @@ pub async fn challenge_job(
     // are logarithmic; the loop ends when the audit does.
     loop {
         tokio::time::sleep(poll).await;
-        let state = State::best(challenger.rpc);
+        // One finalized block for both reads: read at the best block, the dispute could end
+        // between them and a stale status be taken for its outcome.
+        let state = State::finalized(challenger.rpc).await?;
         let job = state
             .job(id)
             .await?
@@ -272,39 +274,43 @@ pub async fn challenge_job(
                     tracing::warn!(job = id, "{error}");
                 }
             }
-            None => return Ok(outcome(challenger.me, &job)),
+            None => {
+                if let Some(outcome) = outcome(challenger.me, &job) {
+                    return Ok(outcome);
+                }
+            }
         }
     }
 }
 
-/// What a finished dispute came to for challenger `me`, from the job's status.
-fn outcome(me: AccountId, job: &Job) -> ChallengeOutcome {
-    if let JobStatus::DisputeLost {
-        rewarded,
-        repaid,
-        burned,
-        ..
-    } = &job.status
-    {
-        return ChallengeOutcome::Won {
-            rewarded: *rewarded,
-            repaid: *repaid,
-            burned: *burned,
-        };
-    }
+/// What a finished dispute came to for challenger `me`, from the job's status; `None` while
+/// the status does not show the dispute's end yet (still `Challenged`).
+fn outcome(me: AccountId, job: &Job) -> Option<ChallengeOutcome> {
     let refuted = match &job.status {
+        JobStatus::DisputeLost {
+            rewarded,
+            repaid,
+            burned,
+            ..
+        } => {
+            return Some(ChallengeOutcome::Won {
+                rewarded: *rewarded,
+                repaid: *repaid,
+                burned: *burned,
+            })
+        }
         JobStatus::Verified { refuted, .. } => refuted.as_slice(),
         JobStatus::Settled { receipt } => receipt.refuted.as_slice(),
-        _ => &[],
+        _ => return None,
     };
-    match refuted.iter().rev().find(|r| r.verifier == me) {
+    Some(match refuted.iter().rev().find(|r| r.verifier == me) {
         Some(r) => ChallengeOutcome::Lost {
             rewarded: r.rewarded,
             repaid: r.repaid,
             burned: r.burned,
         },
         None => ChallengeOutcome::Dismissed,
-    }
+    })
 }
 
 #[cfg(test)]
