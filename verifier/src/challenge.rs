@@ -186,7 +186,7 @@ impl<'a> Challenger<'a> {
     async fn state_within(&self, job: &Job, segment: u64, steps: u32) -> Result<Vec<u8>, Error> {
         let inputs =
             fetch_inputs(self.rpc, &self.dir, self.module_cache.clone(), job, None).await?;
-        let owned = inputs.owned();
+        let (owned, _) = inputs.into_owned();
         Ok(
             tokio::task::spawn_blocking(move || owned.state_within(0, None, segment, steps))
                 .await

@@ -43,8 +43,7 @@ impl Verifier {
         let run = self.run_containing(id, audit, segment)?;
         let inputs = self.inputs(state, id, run.start).await?;
         let first = run.first;
-        let start = inputs.start_state.clone();
-        let owned = inputs.owned();
+        let (owned, start) = inputs.into_owned();
         let mine =
             tokio::task::spawn_blocking(move || owned.state_within(first, start, segment, mid))
                 .await

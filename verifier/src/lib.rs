@@ -131,15 +131,17 @@ struct Inputs {
 }
 
 impl Inputs {
-    /// The job's bytes and plan, for re-running part of it on a blocking thread.
-    fn owned(&self) -> agora_engine::OwnedJob {
-        agora_engine::OwnedJob {
-            settings: self.settings.clone(),
-            wasm: self.wasm.clone(),
-            params: self.params.clone(),
-            dataset: self.dataset.clone(),
+    /// The job's bytes and plan, for re-running part of it on a blocking thread, and the start
+    /// state (moved, not copied: a module and dataset are megabytes).
+    fn into_owned(self) -> (agora_engine::OwnedJob, Option<Vec<u8>>) {
+        let job = agora_engine::OwnedJob {
+            settings: self.settings,
+            wasm: self.wasm,
+            params: self.params,
+            dataset: self.dataset,
             spec: self.spec,
-        }
+        };
+        (job, self.start_state)
     }
 }
 

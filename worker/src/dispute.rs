@@ -12,7 +12,6 @@
 
 use crate::{Error, Worker};
 use agora_client::blobs::ensure_blob;
-use agora_engine::OwnedJob;
 use agora_primitives::trace::{TraceLeaf, TraceTree};
 use agora_primitives::Hash;
 use pallet_jobs::{Job, JobId};
@@ -111,14 +110,7 @@ impl Worker {
         if steps == 0 {
             return Ok(start);
         }
-        let inputs = self.inputs(job).await?;
-        let owned = OwnedJob {
-            settings: inputs.settings,
-            wasm: inputs.wasm,
-            params: inputs.params,
-            dataset: inputs.dataset,
-            spec: inputs.spec,
-        };
+        let owned = self.inputs(job).await?;
         let computed = tokio::task::spawn_blocking(move || {
             owned.state_within(segment, Some(start), segment, steps)
         })

@@ -38,7 +38,7 @@ use agora_client::keys::Signer;
 use agora_client::offers::{post_offer, OfferPlan};
 use agora_client::rpc::{Rpc, RuntimeEvent};
 use agora_client::tx;
-use agora_engine::{run, Executor, JobInputs, RunSpec, Settings};
+use agora_engine::{run, Executor, JobInputs, OwnedJob, RunSpec, Settings};
 use agora_primitives::trace::{TraceLeaf, TraceTree};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_jobs::{Commitment, Job, JobId, JobStatus};
@@ -119,15 +119,6 @@ struct Worker {
     running: Option<(JobId, tokio::task::JoinHandle<Result<RunRecord, Error>>)>,
 }
 
-/// What the engine needs to run a job.
-struct Inputs {
-    wasm: Vec<u8>,
-    dataset: Vec<u8>,
-    spec: RunSpec,
-    params: Vec<u8>,
-    settings: Settings,
-}
-
 /// What a job needs next from the daemon's loop.
 enum Step {
     /// Nothing (waiting for the chain, or done for this tick).
@@ -201,9 +192,9 @@ impl Worker {
 
     /// What the engine needs to run `job`: the module and dataset (fetched once, checked by
     /// hash), its spec and params, and the engine's settings.
-    async fn inputs(&self, job: &Job) -> Result<Inputs, Error> {
+    async fn inputs(&self, job: &Job) -> Result<OwnedJob, Error> {
         let blobs = self.dir.join("blobs");
-        Ok(Inputs {
+        Ok(OwnedJob {
             wasm: fetch_blob(&self.rpc, &blobs, job.spec.module).await?,
             dataset: fetch_blob(&self.rpc, &blobs, job.spec.dataset).await?,
             spec: run_spec(job)?,
@@ -454,7 +445,7 @@ impl Worker {
         job: &Job,
     ) -> Result<tokio::task::JoinHandle<Result<RunRecord, Error>>, Error> {
         let dir = self.job_dir(id);
-        let Inputs {
+        let OwnedJob {
             wasm,
             dataset,
             spec,

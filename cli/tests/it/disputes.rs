@@ -4,14 +4,14 @@
 //! executing the disputed step of the real MLP — and the test checks who ends up paying.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agora_primitives::{AccountId, Balance};
 use pallet_jobs::{JobId, JobStatus};
 
 use crate::market::{
-    account, conserved, job_status, submit_no_wait, total_issuance, Daemon, ALICE, BOB, CHARLIE,
-    TWO_SEGMENTS, VERIFIER_ARGS, WORKER_ARGS,
+    account, conserved, job_status, submit_no_wait, total_issuance, wait_for_status, Daemon, ALICE,
+    BOB, CHARLIE, TWO_SEGMENTS, VERIFIER_ARGS, WORKER_ARGS,
 };
 use crate::node::Node;
 
@@ -55,20 +55,14 @@ fn daemons(node: &Node, dir: &Path, worker: &[&str], verifier: &[&str]) -> (Daem
 
 /// Waits for job `id` to end, showing both daemons' logs if it does not.
 fn ended(node: &Node, id: JobId, worker: &mut Daemon, verifier: &mut Daemon) -> JobStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = job_status(node, id).filter(JobStatus::is_final) {
-            return status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(360),
-            "job #{id} did not end: {:?}\nworker log:\n{}\nverifier log:\n{}",
-            job_status(node, id),
-            worker.lines().join("\n"),
-            verifier.lines().join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_for_status(
+        node,
+        id,
+        "ended",
+        Duration::from_secs(360),
+        &mut [worker, verifier],
+        JobStatus::is_final,
+    )
 }
 
 /// Free plus reserved balance.
@@ -189,31 +183,6 @@ const DAVE: &str = crate::market::DEV[3];
 const CHALLENGE_BOND: Balance =
     <agora_runtime::Runtime as pallet_verification::Config>::CHALLENGE_BOND;
 
-/// Waits until `done` holds for job `id`'s status, showing the daemons' logs if it does not.
-fn wait_for_status(
-    node: &Node,
-    id: JobId,
-    what: &str,
-    daemons: &mut [&mut Daemon],
-    done: impl Fn(&JobStatus) -> bool,
-) -> JobStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = job_status(node, id).filter(&done) {
-            return status;
-        }
-        if started.elapsed() > Duration::from_secs(360) {
-            let logs: Vec<String> = daemons.iter_mut().map(|d| d.lines().join("\n")).collect();
-            panic!(
-                "job #{id} is not {what}: {:?}\nlogs:\n{}",
-                job_status(node, id),
-                logs.join("\n----\n")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 /// Exploit 6 of issue 10: a forgery the sample misses is still caught. Bob commits a final
 /// state his run never reached (`tamper-leaf=last`) and the only verifier drawn is lazy: its
 /// made-up mismatches lose their disputes by the deadline and the job is verified. Within the
@@ -240,6 +209,7 @@ fn a_forgery_the_sample_missed_loses_to_an_open_challenge() {
         &node,
         id,
         "verified",
+        Duration::from_secs(360),
         &mut [&mut worker, &mut verifier],
         |s| matches!(s, JobStatus::Verified { .. }) || s.is_final(),
     );
@@ -333,6 +303,7 @@ fn a_false_challenge_loses_its_bond_and_the_honest_worker_is_paid() {
         &node,
         id,
         "ended",
+        Duration::from_secs(360),
         &mut [&mut worker, &mut verifier, &mut dave],
         JobStatus::is_final,
     );

@@ -97,6 +97,32 @@ pub(crate) fn job_status(node: &Node, id: JobId) -> Option<JobStatus> {
 /// Total issuance equals the sum of every account's free + reserved balance (the dev accounts
 /// are the only accounts on this chain), and nothing is created: fees move to the author,
 /// escrow and stake are reserved, payments are transfers out of escrow.
+/// Waits until `done` holds for job `id`'s status, showing the daemons' logs if it does not.
+pub(crate) fn wait_for_status(
+    node: &Node,
+    id: JobId,
+    what: &str,
+    timeout: Duration,
+    daemons: &mut [&mut Daemon],
+    done: impl Fn(&JobStatus) -> bool,
+) -> JobStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = job_status(node, id).filter(&done) {
+            return status;
+        }
+        if started.elapsed() > timeout {
+            let logs: Vec<String> = daemons.iter_mut().map(|d| d.lines().join("\n")).collect();
+            panic!(
+                "job #{id} is not {what}: {:?}\nlogs:\n{}",
+                job_status(node, id),
+                logs.join("\n----\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 pub(crate) fn conserved(node: &Node, issuance0: Balance, stage: &str) {
     let issuance = total_issuance(node);
     let sum: Balance = DEV.iter().map(|a| node.balance(&account(a)).total).sum();
@@ -399,19 +425,14 @@ fn a_dataset_the_module_refuses_costs_the_buyer_the_cancel_fee_not_the_worker_it
     ];
     let submitted = stdout_json(&node.agora(&[&command[..], &job].concat()));
     let id = submitted["job"].as_u64().unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = job_status(&node, id).filter(JobStatus::is_final) {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "job #{id} did not end: {:?}\n{}",
-            job_status(&node, id),
-            worker.lines().join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let status = wait_for_status(
+        &node,
+        id,
+        "ended",
+        Duration::from_secs(120),
+        &mut [&mut worker],
+        JobStatus::is_final,
+    );
     let JobStatus::Unrunnable { fee, refund, .. } = status else {
         panic!("not unrunnable: {status:?}\n{}", worker.lines().join("\n"));
     };
