@@ -347,7 +347,7 @@ mod tests {
     }
 
     #[test]
-    fn a_challenge_names_a_leaf_or_the_model_and_keeps_the_global_output() {
+    fn a_challenge_names_a_leaf_its_fuel_or_the_model_and_keeps_the_global_output() {
         let parse = |args: &[&str]| {
             Cli::try_parse_from([&["agora", "--output", "json", "challenge"][..], args].concat())
         };
@@ -362,11 +362,22 @@ mod tests {
             panic!("{:?}", cli.command)
         };
         assert_eq!((args.leaf, args.model), (None, true));
-        assert!(parse(&["--key", "//Dave", "3"]).is_err(), "neither");
-        assert!(
-            parse(&["--key", "//Dave", "3", "--leaf", "1", "--model"]).is_err(),
-            "both"
-        );
+        let cli = parse(&["--key", "//Dave", "3", "--fuel", "2"]).unwrap();
+        let Command::Challenge(args) = &cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!((args.leaf, args.fuel, args.model), (None, Some(2), false));
+        assert!(parse(&["--key", "//Dave", "3"]).is_err(), "none");
+        for two in [
+            ["--leaf", "1", "--model"].as_slice(),
+            &["--fuel", "1", "--model"],
+            &["--leaf", "1", "--fuel", "1"],
+        ] {
+            assert!(
+                parse(&[&["--key", "//Dave", "3"][..], two].concat()).is_err(),
+                "{two:?}"
+            );
+        }
     }
 
     #[test]

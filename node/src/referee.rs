@@ -12,8 +12,10 @@
 //!   outcomes of the same bytes on every node. A failure of this node's engine itself
 //!   (wasmtime cannot compile a module that validated, or cannot be configured) is not a
 //!   verdict: it is reported as [`RefereeError::Failed`], and the node decides nothing.
-//! - One executor is kept for the node's life (keyed by the fuel limit, a runtime constant),
-//!   so compiled modules stay in its memory cache and, with a cache directory, on disk.
+//! - One executor per fuel limit is kept for the node's life (the limits are runtime
+//!   constants: `REFEREE_FUEL` for a step, the export and eval, `MAX_SEGMENT_FUEL` for a whole
+//!   segment in a fuel dispute), so compiled modules stay in their memory caches and, with a
+//!   cache directory, on disk.
 //! - One run at a time: a block that needs the referee may be built again while a first build
 //!   is still compiling the module (consensus moved on to a new view); the second waits and
 //!   then finds the module compiled, instead of compiling it again beside the first.
@@ -29,7 +31,7 @@ use agora_primitives::referee::{
     Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
 };
 use agora_primitives::Hash;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast::error::RecvError;
@@ -38,9 +40,14 @@ use tokio::sync::broadcast::error::RecvError;
 pub struct EngineReferee {
     blobs: Arc<BlobStore>,
     cache_dir: Option<PathBuf>,
-    /// The executor for the last fuel limit seen; held for a whole run (see the module doc).
-    executor: Mutex<Option<(u64, Arc<Executor>)>>,
+    /// The executor of each fuel limit seen (at most [`MAX_EXECUTORS`]); held for a whole run
+    /// (see the module doc).
+    executors: Mutex<BTreeMap<u64, Arc<Executor>>>,
 }
+
+/// Most executors kept: the runtime uses two fuel limits; a third (a runtime upgrade) replaces
+/// the lowest.
+const MAX_EXECUTORS: usize = 3;
 
 /// What went wrong inside one run: a verdict, or why there is none.
 enum Stop {
@@ -70,24 +77,25 @@ impl EngineReferee {
         EngineReferee {
             blobs,
             cache_dir,
-            executor: Mutex::new(None),
+            executors: Mutex::new(BTreeMap::new()),
         }
     }
 
     fn executor(
-        slot: &mut Option<(u64, Arc<Executor>)>,
+        executors: &mut BTreeMap<u64, Arc<Executor>>,
         cache_dir: Option<PathBuf>,
         fuel_limit: u64,
     ) -> Result<Arc<Executor>, Stop> {
-        if let Some((limit, executor)) = slot.as_ref() {
-            if *limit == fuel_limit {
-                return Ok(executor.clone());
-            }
+        if let Some(executor) = executors.get(&fuel_limit) {
+            return Ok(executor.clone());
         }
         let mut settings = Settings::with_cache_dir(cache_dir);
         settings.limits.max_fuel_per_call = fuel_limit;
         let executor = Arc::new(Executor::new(settings)?);
-        *slot = Some((fuel_limit, executor.clone()));
+        if executors.len() >= MAX_EXECUTORS {
+            executors.pop_first();
+        }
+        executors.insert(fuel_limit, executor.clone());
         Ok(executor)
     }
 
@@ -105,18 +113,23 @@ impl EngineReferee {
             RefereeTask::Step {
                 pre_state: Some(hash),
             }
+            | RefereeTask::Segment {
+                start: Some(hash), ..
+            }
             | RefereeTask::Output { state: hash } => Some(self.blob(&hash)?),
-            RefereeTask::Step { pre_state: None } => None,
+            RefereeTask::Step { pre_state: None } | RefereeTask::Segment { start: None, .. } => {
+                None
+            }
         };
-        let mut slot = self
-            .executor
+        let mut executors = self
+            .executors
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let executor = Self::executor(&mut slot, self.cache_dir.clone(), request.fuel_limit)?;
+        let executor = Self::executor(&mut executors, self.cache_dir.clone(), request.fuel_limit)?;
         let module = executor.load(&wasm)?;
         let params = &request.params;
         match request.task {
-            RefereeTask::Step { .. } => {
+            RefereeTask::Step { .. } | RefereeTask::Segment { .. } => {
                 let pre = match state {
                     Some(bytes) => bytes,
                     None => {
@@ -125,9 +138,18 @@ impl EngineReferee {
                             .bytes
                     }
                 };
-                let post = executor.segment(&module, params, &dataset, &pre, 1)?;
-                Ok(RefereeVerdict::Stepped {
-                    post_state: Hash::of(&post.bytes),
+                let steps = match request.task {
+                    RefereeTask::Segment { steps, .. } => steps,
+                    _ => 1,
+                };
+                let post = executor.segment(&module, params, &dataset, &pre, steps)?;
+                let post_state = Hash::of(&post.bytes);
+                Ok(match request.task {
+                    RefereeTask::Segment { .. } => RefereeVerdict::Segmented {
+                        post_state,
+                        fuel: post.fuel,
+                    },
+                    _ => RefereeVerdict::Stepped { post_state },
                 })
             }
             RefereeTask::Output { .. } => {
@@ -144,22 +166,27 @@ impl EngineReferee {
 }
 
 impl EngineReferee {
-    /// Compiles `module` (if this node holds it) into the executor the runtime's referee
-    /// fuel selects, so that a later referee run finds it compiled.
+    /// Compiles `module` (if this node holds it) into the executors of the runtime's referee
+    /// fuel limits, so that a later referee run finds it compiled.
     pub fn prepare(&self, module: &Hash) {
         let started = std::time::Instant::now();
         let Ok(Some(wasm)) = self.blobs.get(module) else {
             return;
         };
-        let mut slot = self
-            .executor
+        let mut executors = self
+            .executors
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let fuel = agora_runtime::verification::REFEREE_FUEL;
-        let prepared = match Self::executor(&mut slot, self.cache_dir.clone(), fuel) {
-            Ok(executor) => executor.load(&wasm).map(|_| ()).map_err(|e| e.to_string()),
-            Err(_) => Err("no executor".to_owned()),
-        };
+        let limits = [
+            agora_runtime::verification::REFEREE_FUEL,
+            agora_runtime::verification::MAX_SEGMENT_FUEL,
+        ];
+        let prepared = limits.iter().try_for_each(|fuel| {
+            match Self::executor(&mut executors, self.cache_dir.clone(), *fuel) {
+                Ok(executor) => executor.load(&wasm).map(|_| ()).map_err(|e| e.to_string()),
+                Err(_) => Err("no executor".to_owned()),
+            }
+        });
         match prepared {
             Ok(()) => tracing::info!(
                 %module,

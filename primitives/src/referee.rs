@@ -33,14 +33,26 @@ use parity_scale_codec::{Decode, Encode};
 pub enum RefereeTask {
     /// One training step (`agora_segment` with one step) from the state `pre_state` names, or
     /// from the state `init` produces when it is `None` (the first step of a job).
+    #[codec(index = 0)]
     Step {
         /// blake3 of the pre-state bytes (a blob), or `None` for the initial state.
         pre_state: Option<Hash>,
     },
     /// `export` and `eval` of the state `state` names (the job's final state).
+    #[codec(index = 1)]
     Output {
         /// blake3 of the state bytes (a blob).
         state: Hash,
+    },
+    /// One whole segment of `steps` steps (`agora_segment` once, as the worker ran it) from the
+    /// state `start` names, or from `init`'s state when it is `None`: a dispute over fuel, which
+    /// is measured per call and so cannot be split into steps (see `docs/verification.md`).
+    #[codec(index = 2)]
+    Segment {
+        /// blake3 of the segment's start state (a blob), or `None` for the initial state.
+        start: Option<Hash>,
+        /// Steps in the segment.
+        steps: u32,
     },
 }
 
@@ -65,11 +77,13 @@ pub struct RefereeRequest {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum RefereeVerdict {
     /// The step ran; blake3 of the state after it.
+    #[codec(index = 0)]
     Stepped {
         /// blake3 of the post-state bytes.
         post_state: Hash,
     },
     /// `export` and `eval` ran; blake3 of each output.
+    #[codec(index = 1)]
     Exported {
         /// blake3 of the exported model.
         output: Hash,
@@ -78,9 +92,20 @@ pub enum RefereeVerdict {
     },
     /// The module refused: it trapped, returned an error, or could not decode the state or
     /// the inputs.
+    #[codec(index = 2)]
     Refused,
     /// A call needed more than `fuel_limit` fuel.
+    #[codec(index = 3)]
     OutOfFuel,
+    /// The segment ran: blake3 of the state after it, and the fuel its `agora_segment` call
+    /// used (`init`'s not included: it is not billed).
+    #[codec(index = 4)]
+    Segmented {
+        /// blake3 of the state after the segment.
+        post_state: Hash,
+        /// Fuel of the segment call.
+        fuel: u64,
+    },
 }
 
 /// Why a node could not decide.

@@ -5,12 +5,13 @@
 //! from `init` with the engine (every segment, then `export` and `eval` of its final state)
 //! and compares the result with the commitment. A different final state is challenged at the
 //! last leaf (public since the commit); equal states but a different model or metrics, at the
-//! output. A difference in fuel alone is not challengeable yet (`docs/verification.md`).
+//! output; equal states and results but a different bill, the fuel of the last leaf.
 //!
 //! In the dispute it **answers** each leaf the worker reveals with whether its own leaf there
-//! has the same state, and each midpoint state inside the disputed segment with whether its own
-//! state after that many steps (recomputed from `init`) is the same. It does not call the
-//! referee: a referee call nobody makes counts against the worker.
+//! has the same state (in a fuel challenge: the same state and cumulative fuel), and each
+//! midpoint state inside the disputed segment with whether its own state after that many steps
+//! (recomputed from `init`) is the same. It does not call the referee: a referee call nobody
+//! makes counts against the worker.
 
 use std::path::{Path, PathBuf};
 
@@ -38,7 +39,7 @@ pub struct Replay {
 
 impl Replay {
     /// What of `commitment` this replay shows wrong, if anything: the last leaf's state, else
-    /// the model and metrics. `None` also when only the fuel differs (not challengeable yet).
+    /// the model and metrics, else the billed fuel (the last leaf's cumulative fuel).
     pub fn disputes(&self, commitment: &Commitment) -> Option<ChallengeTarget> {
         let last = self.leaves.last()?;
         if last.state_hash != commitment.final_state {
@@ -46,6 +47,8 @@ impl Replay {
         } else if self.output != commitment.output || self.metrics != Hash::of(&commitment.metrics)
         {
             Some(ChallengeTarget::Output)
+        } else if last.fuel != commitment.total_fuel {
+            Some(ChallengeTarget::Fuel(last.index))
         } else {
             None
         }
@@ -148,7 +151,13 @@ impl<'a> Challenger<'a> {
                     .ok_or_else(|| {
                         Error::InvalidJob(format!("job #{id} has no leaf {}", posted.index))
                     })?;
-                mine.state_hash == posted.state_hash
+                // A fuel challenge is about the whole leaf; a state challenge only its state
+                // (the step bisection that follows settles states alone).
+                if leaves.fuel {
+                    *mine == posted
+                } else {
+                    mine.state_hash == posted.state_hash
+                }
             }
             Claim::Steps(bisection) => {
                 let Some(posted) = bisection.midpoint else {
@@ -164,7 +173,7 @@ impl<'a> Challenger<'a> {
                     Err(error) => return Err(error),
                 }
             }
-            Claim::Output => return Ok(()),
+            Claim::Output | Claim::Segment(_) => return Ok(()),
         };
         let call = agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Answer {
             job: id,
@@ -240,11 +249,11 @@ pub async fn challenge_job(
     let replay = challenger.replay(id, &job).await?;
     let last = commitment.segments.saturating_sub(1);
     let supported = match target {
-        ChallengeTarget::Leaf(index) if index == last => {
-            replay.disputes(&commitment) == Some(ChallengeTarget::Leaf(last))
+        ChallengeTarget::Leaf(index) | ChallengeTarget::Fuel(index) if index == last => {
+            replay.disputes(&commitment) == Some(target)
         }
         // A leaf the commitment does not show: only the dispute reveals it.
-        ChallengeTarget::Leaf(_) => true,
+        ChallengeTarget::Leaf(_) | ChallengeTarget::Fuel(_) => true,
         ChallengeTarget::Output => replay.disputes(&commitment) == Some(ChallengeTarget::Output),
     };
     if !supported {
@@ -252,6 +261,7 @@ pub async fn challenge_job(
             "job #{id}: this account's replay agrees with the committed {}; a challenge would lose its bond",
             match target {
                 ChallengeTarget::Leaf(_) => "final state",
+                ChallengeTarget::Fuel(_) => "final state and fuel",
                 ChallengeTarget::Output => "model and metrics",
             }
         )));
@@ -346,7 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn a_replay_challenges_the_final_state_first_then_the_output_never_the_fuel_alone() {
+    fn a_replay_challenges_the_final_state_first_then_the_output_then_the_fuel() {
         let replay = replay();
         assert_eq!(replay.disputes(&commitment(2, 20, 9)), None, "all agree");
         assert_eq!(
@@ -360,8 +370,13 @@ mod tests {
         );
         assert_eq!(
             replay.disputes(&commitment(2, 99, 9)),
-            None,
-            "fuel alone is not challengeable yet"
+            Some(ChallengeTarget::Fuel(1)),
+            "a bill other than the replay's last cumulative fuel"
+        );
+        assert_eq!(
+            replay.disputes(&commitment(7, 99, 8)),
+            Some(ChallengeTarget::Leaf(1)),
+            "the state first: its dispute is settled step by step"
         );
     }
 }

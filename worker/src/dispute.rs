@@ -7,7 +7,8 @@
 //!   hash of its state after `mid` steps of the disputed segment, recomputed from the segment's
 //!   checkpoint (the state before it, kept on disk since the run).
 //! - **The referee's turn**: register and upload the agreed pre-state (its own state after `lo`
-//!   steps; for a dispute over the model, the final state), then call the referee. A referee
+//!   steps; for a dispute over the model, the final state; over a segment's fuel, the state
+//!   before the segment), then call the referee. A referee
 //!   call nobody makes counts against the worker, so the worker makes it.
 
 use crate::{Error, Worker};
@@ -75,6 +76,10 @@ impl Worker {
                             .map_or(Hash::ZERO, |c| c.final_state),
                         self.checkpoint(id, audit.segments)?,
                     )),
+                    Claim::Segment(claim) => match claim.start {
+                        None => None,
+                        Some(start) => Some((start.state_hash, self.checkpoint(id, segment)?)),
+                    },
                     // The referee's turn never comes in a leaf bisection.
                     Claim::Leaves(_) => return Ok(()),
                 };

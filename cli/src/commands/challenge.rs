@@ -1,8 +1,9 @@
-//! `agora challenge --key SURI JOB (--leaf I | --model)`: challenge a verified job's result
+//! `agora challenge --key SURI JOB (--leaf I | --fuel I | --model)`: challenge a verified job's result
 //! within its challenge window and play the dispute to its end (crate `agora-verifier`).
 //!
 //! Before any bond is committed the job is replayed from its start with the engine; a
-//! challenge of the final state or the output that the replay does not support is refused.
+//! challenge of the final state, the bill or the output that the replay does not support is
+//! refused.
 //! The command then answers every move the dispute asks of the challenger until it ends, and
 //! reports whether the challenger won (the worker's collateral slashed, part of it paid to
 //! the challenger), lost (its bond slashed) or was dismissed (the referee could not decide).
@@ -27,10 +28,14 @@ pub struct ChallengeArgs {
     #[arg(value_name = "JOB")]
     pub job: u64,
     /// The trace leaf whose state to dispute (the last leaf is the committed final state).
-    #[arg(long, value_name = "I", required_unless_present = "model")]
+    #[arg(long, value_name = "I", required_unless_present_any = ["model", "fuel"])]
     pub leaf: Option<u64>,
+    /// The trace leaf whose cumulative fuel to dispute, its state being right (the last leaf's
+    /// is the bill).
+    #[arg(long, value_name = "I", conflicts_with = "leaf")]
+    pub fuel: Option<u64>,
     /// Dispute the committed model and metrics (`export` and `eval` of the final state).
-    #[arg(long, conflicts_with = "leaf")]
+    #[arg(long, conflicts_with_all = ["leaf", "fuel"])]
     pub model: bool,
 }
 
@@ -39,7 +44,7 @@ pub struct ChallengeArgs {
 pub struct ChallengeReport {
     /// The job.
     pub job: u64,
-    /// What was disputed: `leaf I` or `output`.
+    /// What was disputed: `leaf I`, `fuel I` or `output`.
     pub target: String,
     /// `won` (the worker's collateral was slashed), `lost` (the bond was slashed) or
     /// `dismissed` (the referee could not decide; the bond was released).
@@ -59,6 +64,7 @@ impl ChallengeReport {
     fn new(job: u64, target: ChallengeTarget, outcome: ChallengeOutcome) -> Self {
         let target = match target {
             ChallengeTarget::Leaf(index) => format!("leaf {index}"),
+            ChallengeTarget::Fuel(index) => format!("fuel {index}"),
             ChallengeTarget::Output => "output".to_owned(),
         };
         let agr = |amount| Some(format_agr(amount));
@@ -110,9 +116,10 @@ pub async fn challenge(
     args: &ChallengeArgs,
 ) -> Result<ChallengeReport, CliError> {
     let config = args.daemon.config(rpc_url, "challenger")?;
-    let target = match args.leaf {
-        Some(index) => ChallengeTarget::Leaf(index),
-        None => ChallengeTarget::Output,
+    let target = match (args.leaf, args.fuel) {
+        (Some(index), _) => ChallengeTarget::Leaf(index),
+        (None, Some(index)) => ChallengeTarget::Fuel(index),
+        (None, None) => ChallengeTarget::Output,
     };
     let challenger = Challenger::new(
         rpc,

@@ -154,8 +154,9 @@ pub struct DisputeReport {
     pub challenger: AccountId,
     /// Whether it is an open challenge (no check of the sample opened it).
     pub open: bool,
-    /// `leaves` (bisection over the trace's segments), `steps` (over one segment's steps) or
-    /// `output` (the model and metrics).
+    /// `leaves` (bisection over the trace's segments), `steps` (over one segment's steps),
+    /// `fuel` (one segment's fuel: the referee re-runs it whole) or `output` (the model and
+    /// metrics).
     pub claim: &'static str,
     /// Bisection rounds played.
     pub round: u32,
@@ -199,6 +200,7 @@ impl From<&pallet_verification::Audit> for AuditReport {
                     Claim::Steps(b) => ("steps", Some((u64::from(b.lo), u64::from(b.hi)))),
                     Claim::Leaves(l) => ("leaves", Some((l.first(), l.hi))),
                     Claim::Output => ("output", None),
+                    Claim::Segment(_) => ("fuel", None),
                 };
                 DisputeReport {
                     segment: d.segment,
@@ -399,6 +401,9 @@ impl JobReport {
                         }
                         ("leaves", Some(first), Some(hi)) => {
                             format!("segments {first}..={hi} of the trace")
+                        }
+                        ("fuel", _, _) => {
+                            format!("the fuel of segment {}, re-run whole", d.segment)
                         }
                         _ => "the model and metrics".to_owned(),
                     };

@@ -155,26 +155,54 @@ fn a_lazy_verifier_loses_its_bonds_to_the_honest_worker() {
 /// of Bob's final state, and Bob loses his collateral.
 #[test]
 fn a_worker_that_commits_another_model_loses_the_output_dispute() {
+    loses_without_bisection("wrong-output", 1);
+}
+
+/// `--fault overbill-fuel=50`: Bob's states and model are honest but every leaf bills 50% more
+/// fuel than his run used (the bill is the last leaf's). Charlie's checks find equal states and
+/// different fuel; the lowest, segment 0, is disputed over its fuel: the node's referee re-runs
+/// the whole segment from `init` (fuel is measured per call, so it is not bisected) and finds
+/// Bob's leaf wrong. Bob loses his collateral; nothing of the overbill is paid.
+#[test]
+fn a_worker_that_overbills_fuel_loses_the_fuel_dispute() {
+    let worker_log = loses_without_bisection("overbill-fuel=50", 0);
+    assert!(worker_log.contains("referee called"), "{worker_log}");
+}
+
+/// Bob works with `--fault worker_fault` and Charlie verifies honestly: Bob must lose the dispute
+/// over `segment` to Charlie with no bisection (the referee decides at once), Alice must be
+/// whole again and only the burned part of the collateral leave the supply. Returns Bob's log.
+fn loses_without_bisection(worker_fault: &str, segment: u64) -> String {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let (mut worker, mut verifier) = daemons(&node, dir.path(), &["--fault", "wrong-output"], &[]);
+    let (mut worker, mut verifier) = daemons(&node, dir.path(), &["--fault", worker_fault], &[]);
     let issuance0 = total_issuance(&node);
+    let alice = account(ALICE);
+    let alice0 = node.balance(&alice);
     let id = submit_no_wait(&node, &dir.path().join("modules"), &TWO_SEGMENTS);
     let status = ended(&node, id, &mut worker, &mut verifier);
     let JobStatus::DisputeLost {
-        segment,
+        segment: lost_at,
         challenger,
         burned,
+        rewarded,
         ..
     } = status
     else {
-        panic!("the worker with another model did not lose: {status:?}");
+        panic!("the worker with {worker_fault} did not lose: {status:?}");
     };
-    assert_eq!((segment, challenger), (1, account(CHARLIE)));
-    assert_eq!(burned, COLLATERAL - COLLATERAL * REWARD_PERCENT / 100);
+    assert_eq!((lost_at, challenger), (segment, account(CHARLIE)));
+    assert_eq!(rewarded, COLLATERAL * REWARD_PERCENT / 100);
+    assert_eq!(burned, COLLATERAL - rewarded);
     assert_eq!(total_issuance(&node), issuance0 - burned);
+    let alice1 = node.balance(&alice);
+    assert!(
+        alice1.free + alice1.reserved >= alice0.free + alice0.reserved,
+        "Alice is whole again"
+    );
     let log = verifier.lines().join("\n");
     assert!(!log.contains("midpoint answered"), "no bisection: {log}");
+    worker.lines().join("\n")
 }
 
 /// Dave, the fourth dev account: challenges in the tests below.
@@ -191,13 +219,29 @@ const CHALLENGE_BOND: Balance =
 /// one step, the node's referee executes it, and Bob loses his collateral to Dave.
 #[test]
 fn a_forgery_the_sample_missed_loses_to_an_open_challenge() {
+    open_challenge_wins("tamper-leaf=last", "--leaf", 1);
+}
+
+/// Exploit 2 by open challenge: Bob overbills (`overbill-fuel=50`) and the only verifier drawn
+/// is lazy, so the job is verified. Dave's replay agrees with every state and the model but
+/// not the bill: `agora challenge --fuel 1` bisects over whole leaves to segment 0, the first
+/// overbilled, whose re-run by the node's referee (from `init`) shows the fuel Bob's leaf
+/// inflated. Bob loses his collateral to Dave.
+#[test]
+fn an_overbill_the_sample_missed_loses_to_a_fuel_challenge() {
+    open_challenge_wins("overbill-fuel=50", "--fuel", 0);
+}
+
+/// Bob works with `--fault worker_fault`, Charlie verifies lazily, and once the job is verified
+/// Dave runs `agora challenge JOB <target> 1`; he must win, Bob losing at `segment`.
+fn open_challenge_wins(worker_fault: &str, target: &str, segment: u64) {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("modules");
     let (mut worker, mut verifier) = daemons(
         &node,
         dir.path(),
-        &["--fault", "tamper-leaf=last"],
+        &["--fault", worker_fault],
         &["--fault", "lazy"],
     );
     let bond = ["stake", "bond", "--key", "//Dave", "--amount", "20"];
@@ -220,7 +264,7 @@ fn a_forgery_the_sample_missed_loses_to_an_open_challenge() {
         "--key",
         "//Dave",
         &id.to_string(),
-        "--leaf",
+        target,
         "1",
         "--state-dir",
         dir.path().join("dave").to_str().unwrap(),
@@ -242,7 +286,7 @@ fn a_forgery_the_sample_missed_loses_to_an_open_challenge() {
     let report = crate::stdout_json(&out);
     assert_eq!(report["outcome"], "won", "{report}");
     let JobStatus::DisputeLost {
-        segment,
+        segment: lost_at,
         challenger,
         rewarded,
         burned,
@@ -250,9 +294,9 @@ fn a_forgery_the_sample_missed_loses_to_an_open_challenge() {
         ..
     } = job_status(&node, id).unwrap()
     else {
-        panic!("the forger did not lose");
+        panic!("the cheat did not lose");
     };
-    assert_eq!((segment, challenger), (1, dave));
+    assert_eq!((lost_at, challenger), (segment, dave));
     assert_eq!(repaid + burned + rewarded, COLLATERAL);
     assert_eq!(
         report["rewarded"],

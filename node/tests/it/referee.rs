@@ -3,7 +3,7 @@
 //! the job (whole segments, not single steps), so a referee that stepped differently from a
 //! worker would fail here.
 
-use agora_engine::{run, Executor, JobInputs, RunSpec, Settings};
+use agora_engine::{run, Executor, JobInputs, JobModule, Run, RunSpec, Settings};
 use agora_node::blobs::BlobStore;
 use agora_node::referee::EngineReferee;
 use agora_primitives::referee::{
@@ -51,23 +51,29 @@ fn request(wasm: &[u8], dataset: &[u8], task: RefereeTask, fuel_limit: u64) -> R
     }
 }
 
-#[test]
-fn the_referee_reproduces_the_workers_run_step_by_step() {
-    let wasm = repo_file("jobs/dist/mlp.wasm");
-    let dataset = repo_file("datasets/digits.csv");
-    // The worker's view: a whole run in segments of 2 steps, every checkpoint kept.
+/// The worker's view of the job: a whole run in segments of 2 steps with every checkpoint kept
+/// (the initial state first), and the executor and module that ran it.
+fn workers_run(wasm: &[u8], dataset: &[u8]) -> (Executor, JobModule, Run, Vec<Vec<u8>>) {
     let executor = Executor::new(Settings::default()).unwrap();
-    let module = executor.load(&wasm).unwrap();
+    let module = executor.load(wasm).unwrap();
     let mut states = Vec::new();
     let inputs = JobInputs {
         params: PARAMS,
-        dataset: &dataset,
+        dataset,
     };
     let job = run(&executor, &module, inputs, SPEC, |_, bytes| {
         states.push(bytes.to_vec());
         Ok(())
     })
     .unwrap();
+    (executor, module, job, states)
+}
+
+#[test]
+fn the_referee_reproduces_the_workers_run_step_by_step() {
+    let wasm = repo_file("jobs/dist/mlp.wasm");
+    let dataset = repo_file("datasets/digits.csv");
+    let (executor, module, job, states) = workers_run(&wasm, &dataset);
     let model = executor
         .export(&module, PARAMS, &dataset, &job.final_state)
         .unwrap();
@@ -196,6 +202,49 @@ fn the_referee_refuses_to_decide_without_bytes_and_reports_what_the_module_refus
             RefereeTask::Step { pre_state: None },
             1_000
         )),
+        Ok(RefereeVerdict::OutOfFuel)
+    );
+}
+
+/// A fuel dispute's re-run: the referee's whole segment, from `init` and from a checkpoint,
+/// uses exactly the fuel the worker's run recorded for it (the difference of its cumulative
+/// leaves), though the referee's executor has another fuel limit than the worker's — and a
+/// limit below the segment's fuel is out of fuel.
+#[test]
+fn the_referees_segment_rerun_measures_the_workers_fuel() {
+    let wasm = repo_file("jobs/dist/mlp.wasm");
+    let dataset = repo_file("datasets/digits.csv");
+    let (_, _, job, states) = workers_run(&wasm, &dataset);
+    let mut stored: Vec<&[u8]> = vec![&wasm, &dataset];
+    stored.extend(states.iter().map(Vec::as_slice));
+    let (_dir, referee) = referee_over(&stored);
+    let segment = |start, limit| {
+        referee.run(&request(
+            &wasm,
+            &dataset,
+            RefereeTask::Segment {
+                start,
+                steps: SPEC.segment_steps,
+            },
+            limit,
+        ))
+    };
+    assert_eq!(
+        segment(None, FUEL),
+        Ok(RefereeVerdict::Segmented {
+            post_state: job.leaves[0].state_hash,
+            fuel: job.leaves[0].fuel,
+        })
+    );
+    assert_eq!(
+        segment(Some(Hash::of(&states[1])), FUEL),
+        Ok(RefereeVerdict::Segmented {
+            post_state: job.leaves[1].state_hash,
+            fuel: job.leaves[1].fuel - job.leaves[0].fuel,
+        })
+    );
+    assert_eq!(
+        segment(Some(Hash::of(&states[1])), job.leaves[0].fuel / 2),
         Ok(RefereeVerdict::OutOfFuel)
     );
 }

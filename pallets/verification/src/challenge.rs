@@ -12,6 +12,8 @@
 //!                                        first..=hi (first = lo + 1); checked against the root
 //!   Challenger answer(agree)             agree: lo = mid; disagree: hi = mid
 //!   … until first = hi ─▶ Steps over segment hi, from lo's state to hi's (see `dispute.rs`)
+//! Fuel(I) ─▶ Leaves as for Leaf(I), the challenger agreeing only with leaves equal to its own
+//!   in state and fuel; one segment left ─▶ Segment: the referee re-runs it whole
 //! Output  ─▶ the referee runs export and eval of the committed final state (see `dispute.rs`)
 //! ```
 //!
@@ -59,7 +61,7 @@ impl<T: Config> Pallet<T> {
             Self::error(Error::AlreadyChallenged)
         );
         let claim = match target {
-            ChallengeTarget::Leaf(index) => {
+            ChallengeTarget::Leaf(index) | ChallengeTarget::Fuel(index) => {
                 ensure!(
                     index < commitment.segments,
                     Self::error(Error::LeafOutOfRange)
@@ -75,6 +77,7 @@ impl<T: Config> Pallet<T> {
                     hi: index,
                     hi_leaf: (index == last).then_some(last_leaf),
                     midpoint: None,
+                    fuel: matches!(target, ChallengeTarget::Fuel(_)),
                 })
             }
             ChallengeTarget::Output => Claim::Output,
@@ -161,20 +164,29 @@ impl<T: Config> Pallet<T> {
 
     /// Sets whose move it is, and turns a leaf bisection narrowed to one segment into the
     /// bisection of that segment's steps (from the agreed leaf's state, or `init` for segment
-    /// 0, to the worker's disputed leaf).
+    /// 0, to the worker's disputed leaf) — or, in a fuel challenge, into the re-run of the
+    /// whole segment.
     pub(crate) fn narrow(record: &Job, dispute: &mut Dispute) {
         if let Claim::Leaves(leaves) = &dispute.claim {
             if let (Some(hi_leaf), true) = (leaves.hi_leaf, leaves.first() == leaves.hi) {
                 let steps = u32::try_from(record.spec.steps_in(hi_leaf.index)).unwrap_or(u32::MAX);
                 dispute.segment = hi_leaf.index;
-                dispute.claim = Claim::Steps(crate::Bisection {
-                    steps,
-                    lo: 0,
-                    lo_state: leaves.lo.map(|leaf| leaf.state_hash),
-                    hi: steps,
-                    hi_state: hi_leaf.state_hash,
-                    midpoint: None,
-                });
+                dispute.claim = if leaves.fuel {
+                    Claim::Segment(crate::SegmentClaim {
+                        steps,
+                        start: leaves.lo,
+                        leaf: hi_leaf,
+                    })
+                } else {
+                    Claim::Steps(crate::Bisection {
+                        steps,
+                        lo: 0,
+                        lo_state: leaves.lo.map(|leaf| leaf.state_hash),
+                        hi: steps,
+                        hi_state: hi_leaf.state_hash,
+                        midpoint: None,
+                    })
+                };
             }
         }
         dispute.turn = match &dispute.claim {
@@ -183,7 +195,7 @@ impl<T: Config> Pallet<T> {
             Claim::Steps(b) if b.hi.saturating_sub(b.lo) <= 1 => Turn::Referee,
             Claim::Steps(b) if b.midpoint.is_some() => Turn::Challenger,
             Claim::Steps(_) => Turn::Worker,
-            Claim::Output => Turn::Referee,
+            Claim::Output | Claim::Segment(_) => Turn::Referee,
         };
     }
 }

@@ -13,7 +13,9 @@
 //!     and compares the result with hi_state
 //! model/metrics mismatch (equal leaves) ─▶ Output: straight to Referee, which runs export and
 //!   eval of the committed final state and compares them with the committed model and metrics
-//! fuel-only mismatch ─▶ not disputable step by step yet: the job ends Disputed, nobody slashed
+//! fuel mismatch (equal states and results) ─▶ Segment: straight to Referee, which re-runs the
+//!   whole segment from its agreed start (fuel is measured per call, not per step, so it cannot
+//!   be bisected) and compares the state and the start's fuel plus the call's with the leaf
 //! ```
 //!
 //! Each move is due `MOVE_BLOCKS` after the previous one. **Who loses:** the worker if the
@@ -24,7 +26,10 @@
 //! has its collateral slashed, `DISPUTE_REWARD_PERCENT` of it paid to the challenger (see
 //! `pallet_jobs`); a losing challenger has its check bond slashed the same way in the worker's
 //! favour, and the audit moves on to the next mismatch, or passes. A step the referee cannot
-//! fit in its fuel ends the job as a plain mismatch: escrow refunded, nobody slashed.
+//! fit in its fuel ends the job as a plain mismatch: escrow refunded, nobody slashed. A segment
+//! is re-run with the segment fuel bound (`MAX_SEGMENT_FUEL`), which every segment of an honest
+//! run fits in (every engine stops a call there): a segment that does not fit is the worker's
+//! fault, as a sampled leaf over the bound is.
 //!
 //! **Why the honest side wins.** An honest worker posts true states, so `hi_state` stays true
 //! whatever the challenger answers (disagreeing keeps a true midpoint as `hi_state`, agreeing
@@ -35,11 +40,12 @@
 
 use crate::{
     Audit, Bisection, Check, CheckOutcome, Claim, Config, Dispute, Error, Event, Jobs, Pallet,
-    Phase, Staking, Turn,
+    Phase, SegmentClaim, Staking, Turn,
 };
 use agora_primitives::dispatch::{DispatchError, DispatchResult};
 use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
 use agora_primitives::storage::Ext;
+use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, Hash};
 use pallet_jobs::{AuditOutcome, JobId};
 use pallet_support::ensure;
@@ -83,7 +89,8 @@ impl<T: Config> Pallet<T> {
             return;
         };
         let Some(dispute) = Self::open(ext, job, &audit, index) else {
-            // A fuel-only mismatch: not decidable step by step (see the module doc).
+            // Leaves and results that do not differ after all, or a check without its start:
+            // sampling and the reveals rule both out; end without a dispute rather than stall.
             let segment = audit.checks.get(index).map_or(0, |c| c.segment);
             Self::end_audit(ext, job, &audit, AuditOutcome::Mismatch { segment });
             return;
@@ -97,6 +104,7 @@ impl<T: Config> Pallet<T> {
                 segment: dispute.segment,
                 steps: match &dispute.claim {
                     Claim::Steps(bisection) => bisection.steps,
+                    Claim::Segment(segment) => segment.steps,
                     Claim::Output | Claim::Leaves(_) => 0,
                 },
             },
@@ -105,17 +113,19 @@ impl<T: Config> Pallet<T> {
         Self::advance(ext, job, &mut audit, Phase::Disputed, T::MOVE_BLOCKS);
     }
 
-    /// The dispute over check `index`'s mismatch, or `None` if only the fuel differs.
+    /// The dispute over check `index`'s mismatch: over the state if the leaves' states differ,
+    /// else over the model and metrics if they differ, else over the fuel. `None` if nothing
+    /// differs or the segment's start is unknown.
     fn open(ext: &Ext<'_>, job: JobId, audit: &Audit, index: usize) -> Option<Dispute> {
         let check = audit.checks.get(index)?;
         let (worker, verifier) = (check.worker_leaf?, check.verifier_leaf?);
         let record = Jobs::<T>::job(ext, job)?;
+        let steps = u32::try_from(record.spec.steps_in(check.segment)).ok()?;
         let claim = if worker.state_hash != verifier.state_hash {
-            let steps = u32::try_from(record.spec.steps_in(check.segment)).ok()?;
             Claim::Steps(Bisection {
                 steps,
                 lo: 0,
-                lo_state: Self::segment_start(audit, check)?,
+                lo_state: Self::segment_start(audit, check)?.map(|leaf| leaf.state_hash),
                 hi: steps,
                 hi_state: worker.state_hash,
                 midpoint: None,
@@ -124,6 +134,12 @@ impl<T: Config> Pallet<T> {
             && check.verifier_result != Self::committed_result(ext, job)
         {
             Claim::Output
+        } else if worker.fuel != verifier.fuel {
+            Claim::Segment(SegmentClaim {
+                steps,
+                start: Self::segment_start(audit, check)?,
+                leaf: worker,
+            })
         } else {
             return None;
         };
@@ -140,11 +156,11 @@ impl<T: Config> Pallet<T> {
         Some(dispute)
     }
 
-    /// The agreed state before `check`'s segment: `None` (init's) for segment 0, else the
-    /// revealed start, else the worker's leaf of the sampled segment before it (which this
-    /// check's verifier re-executed too, and which matched: the lowest mismatch is disputed).
-    /// The outer `None` when neither exists, which sampling rules out.
-    fn segment_start(audit: &Audit, check: &Check) -> Option<Option<Hash>> {
+    /// The agreed leaf before `check`'s segment: `None` (init's state, no fuel) for segment 0,
+    /// else the revealed start, else the worker's leaf of the sampled segment before it (which
+    /// this check's verifier re-executed too, and which matched: the lowest mismatch is
+    /// disputed). The outer `None` when neither exists, which sampling rules out.
+    fn segment_start(audit: &Audit, check: &Check) -> Option<Option<TraceLeaf>> {
         let Some(previous) = check.segment.checked_sub(1) else {
             return Some(None);
         };
@@ -155,7 +171,7 @@ impl<T: Config> Pallet<T> {
                 .find(|c| c.segment == previous)
                 .and_then(|c| c.worker_leaf)
         })?;
-        Some(Some(start.state_hash))
+        Some(Some(start))
     }
 
     /// The audit of `job` with its dispute, for a move due from `turn`.
@@ -222,7 +238,7 @@ impl<T: Config> Pallet<T> {
                 Self::answer_leaf(leaves, agree).map_err(Self::error)?;
                 (leaves.lo.map_or(0, |l| l.index), leaves.hi)
             }
-            Claim::Output => return Err(Self::error(Error::NotYourMove)),
+            Claim::Output | Claim::Segment(_) => return Err(Self::error(Error::NotYourMove)),
         };
         let record = Jobs::<T>::job(ext, job).ok_or(Self::error(Error::UnknownAudit))?;
         Self::narrow(&record, &mut dispute);
@@ -242,13 +258,26 @@ impl<T: Config> Pallet<T> {
             .commitment
             .clone()
             .ok_or(Self::error(Error::UnknownAudit))?;
-        let task = match &dispute.claim {
-            Claim::Steps(bisection) => RefereeTask::Step {
-                pre_state: bisection.lo_state,
-            },
-            Claim::Output => RefereeTask::Output {
-                state: commitment.final_state,
-            },
+        let (task, fuel_limit) = match &dispute.claim {
+            Claim::Steps(bisection) => (
+                RefereeTask::Step {
+                    pre_state: bisection.lo_state,
+                },
+                T::REFEREE_FUEL,
+            ),
+            Claim::Output => (
+                RefereeTask::Output {
+                    state: commitment.final_state,
+                },
+                T::REFEREE_FUEL,
+            ),
+            Claim::Segment(segment) => (
+                RefereeTask::Segment {
+                    start: segment.start.map(|leaf| leaf.state_hash),
+                    steps: segment.steps,
+                },
+                <T as pallet_market::Config>::MAX_SEGMENT_FUEL,
+            ),
             Claim::Leaves(_) => return Err(Self::error(Error::NotYourMove)),
         };
         let request = RefereeRequest {
@@ -257,12 +286,19 @@ impl<T: Config> Pallet<T> {
             params: record.spec.params.clone(),
             seed: record.spec.seed,
             task,
-            fuel_limit: T::REFEREE_FUEL,
+            fuel_limit,
         };
         let verdict = ext
             .referee(&request)
             .map_err(|_| Self::error(Error::RefereeUndecided))?;
         let outcome = match (&dispute.claim, verdict) {
+            (Claim::Segment(segment), RefereeVerdict::Segmented { post_state, fuel })
+                if segment.is_reproduced_by(post_state, fuel) =>
+            {
+                RefereeOutcome::WorkerRight
+            }
+            // Every call of an honest run fits the segment bound (see the module doc).
+            (Claim::Segment(_), RefereeVerdict::OutOfFuel) => RefereeOutcome::WorkerWrong,
             (_, RefereeVerdict::OutOfFuel) => RefereeOutcome::OutOfFuel,
             (Claim::Steps(bisection), RefereeVerdict::Stepped { post_state })
                 if post_state == bisection.hi_state =>

@@ -64,6 +64,16 @@ impl<T: Config> Pallet<T> {
                         audit.segments
                     ));
                 }
+                Some(Claim::Segment(c))
+                    if c.start.map_or(0, |l| l.index.saturating_add(1)) != c.leaf.index
+                        || c.leaf.index >= audit.segments =>
+                {
+                    return Err(format!(
+                        "dispute of job {job} re-runs segment {} from {:?}",
+                        c.leaf.index,
+                        c.start.map(|l| l.index)
+                    ));
+                }
                 _ => {}
             }
             for check in audit.checks.iter().filter(|c| Self::holds_bond(c)) {

@@ -35,9 +35,8 @@
 //! - **Match**: the verifier's leaf equals the worker's. The verifier earns `VERIFIER_FEE` at
 //!   settlement.
 //! - **Mismatch**: they differ. The verifier's bond stays committed and the mismatch is
-//!   **disputed** (bisection to one step and the referee, see `dispute.rs`); the loser is
-//!   slashed. A fuel-only mismatch cannot be bisected over states yet: the buyer is refunded
-//!   and nobody is slashed.
+//!   **disputed** (bisection to one step and the referee, see `dispute.rs`; over fuel alone,
+//!   the referee re-runs the segment); the loser is slashed.
 //! - **Refuted**: the verifier lost the dispute over its mismatch; its bond is slashed.
 //! - **Missed**: the verifier did not attest or reveal in time; its check bond is slashed.
 //! - **Wrong**: the revealed leaf and salt do not open the verifier's commitment; slashed.
@@ -62,7 +61,8 @@
 //! 3. The verifier list has no repeats and is within its bound.
 //! 4. An audit has a dispute exactly in phase `Disputed`; a step bisection has
 //!    `lo < hi ≤ steps`, a leaf bisection `first ≤ hi < segments` (`first < hi` once leaf `hi`
-//!    is revealed: one segment left is a step bisection).
+//!    is revealed: one segment left is a step bisection or a segment re-run), a segment re-run
+//!    starts at the leaf before its own (or at init for segment 0) within the trace.
 
 mod calls;
 mod challenge;
@@ -76,7 +76,7 @@ pub use calls::{weights, Call};
 pub use dispute::RefereeOutcome;
 pub use types::{
     Audit, Bisection, ChallengeTarget, Check, CheckOutcome, Claim, Dispute, FinalResult,
-    LeafBisection, Phase, Turn,
+    LeafBisection, Phase, SegmentClaim, Turn,
 };
 
 use agora_primitives::dispatch::{DispatchResult, Weight};

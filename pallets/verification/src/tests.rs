@@ -645,9 +645,9 @@ fn checked(
 /// Exploit 2 of issue 10, the verifier's half: a worker whose trace claims more fuel at the
 /// last leaf than the run used (and bills it, which the commit accepts because the bill is
 /// that leaf's) is caught, because the last segment is always sampled and a verifier
-/// recomputes its cumulative fuel from leaf n − 2.
+/// recomputes its cumulative fuel from leaf n − 2; the mismatch is disputed over the fuel.
 #[test]
-fn exploit_inflated_last_leaf_fuel_is_a_mismatch() {
+fn exploit_inflated_last_leaf_fuel_is_a_fuel_dispute() {
     let inflated = |i: u64| TraceLeaf {
         fuel: leaf(i).fuel + if i == 3 { 3 * MFUEL } else { 0 },
         ..leaf(i)
@@ -671,13 +671,18 @@ fn exploit_inflated_last_leaf_fuel_is_a_mismatch() {
         outcomes.contains(&(3, CheckOutcome::Mismatch)),
         "{outcomes:?}"
     );
-    // Equal states, different fuel: not bisectable over states yet (docs/verification.md), so
-    // the job ends as a plain mismatch: refunded, the verifier's bond released, nobody slashed.
-    assert!(matches!(
-        Jobs::job(&state, 0).unwrap().status,
-        JobStatus::Disputed { .. }
-    ));
-    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+    // Equal states, different fuel: the referee re-runs segment 3 from leaf 2 (played to the
+    // end by `dispute::an_overbilled_segment_loses_the_fuel_dispute_and_the_collateral`).
+    let d = Verification::audit(&state, 0).unwrap().dispute.unwrap();
+    assert_eq!((d.segment, d.turn), (3, Turn::Referee));
+    assert_eq!(
+        d.claim,
+        Claim::Segment(crate::SegmentClaim {
+            steps: 10,
+            start: Some(leaf(2)),
+            leaf: inflated(3),
+        })
+    );
 }
 
 /// Exploit 3 of issue 10: the model was not bound to the trace; a worker could commit an honest

@@ -112,7 +112,8 @@ pub enum Turn {
     /// The challenger agrees or disagrees with the worker's midpoint.
     #[codec(index = 1)]
     Challenger,
-    /// Anyone asks the referee to execute the one disputed step (or the export and eval).
+    /// Anyone asks the referee to execute the one disputed step (the export and eval, or the
+    /// segment whose fuel is disputed).
     #[codec(index = 2)]
     Referee,
 }
@@ -129,6 +130,12 @@ pub enum ChallengeTarget {
     /// state.
     #[codec(index = 1)]
     Output,
+    /// Trace leaf `I` as a whole — its cumulative fuel included: the challenger's
+    /// re-execution agrees with the states but not with the fuel billed up to `I`. Bisection
+    /// then finds the first leaf that differs in state or fuel, and the referee re-runs that
+    /// whole segment ([`Claim::Segment`]).
+    #[codec(index = 2)]
+    Fuel(u64),
 }
 
 /// Bisection over the segments of a trace: the challenger agrees with leaf `lo` (or, `None`,
@@ -147,6 +154,10 @@ pub struct LeafBisection {
     pub hi_leaf: Option<TraceLeaf>,
     /// The worker's leaf at the midpoint, once revealed and until the challenger answers.
     pub midpoint: Option<TraceLeaf>,
+    /// Whether the challenger disputes fuel ([`ChallengeTarget::Fuel`]): it then agrees only
+    /// with leaves equal to its own in state and fuel, and the narrowed segment is re-run whole
+    /// ([`Claim::Segment`]) instead of bisected step by step, which checks only states.
+    pub fuel: bool,
 }
 
 impl LeafBisection {
@@ -179,6 +190,33 @@ pub enum Claim {
     /// [`LeafBisection`]), then step by step.
     #[codec(index = 2)]
     Leaves(LeafBisection),
+    /// The fuel of one segment (with its state): the referee re-runs the whole segment.
+    #[codec(index = 3)]
+    Segment(SegmentClaim),
+}
+
+/// A dispute over a segment's fuel. Fuel is measured per engine call and is not additive over
+/// steps (a call's fixed cost, decoding the inputs, dwarfs a step's), so it cannot be bisected
+/// step by step as states are: the referee re-runs the segment as one `agora_segment` call,
+/// as the worker ran it, bounded by the segment fuel bound every sold segment fits in, and
+/// compares both the state after it and `start`'s fuel plus the call's fuel with `leaf`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct SegmentClaim {
+    /// Steps in the segment.
+    pub steps: u32,
+    /// The agreed leaf before the segment (its state is the start, its fuel the fuel before);
+    /// `None` for segment 0, which starts from `init` with no fuel billed.
+    pub start: Option<TraceLeaf>,
+    /// The worker's leaf after the segment.
+    pub leaf: TraceLeaf,
+}
+
+impl SegmentClaim {
+    /// Whether the referee's run, `fuel` to reach `post_state`, is the worker's leaf.
+    pub fn is_reproduced_by(&self, post_state: Hash, fuel: u64) -> bool {
+        let before = self.start.map_or(0, |leaf| leaf.fuel);
+        post_state == self.leaf.state_hash && before.checked_add(fuel) == Some(self.leaf.fuel)
+    }
 }
 
 /// Bisection over the training steps of one segment: the challenger agrees with the state

@@ -4,10 +4,11 @@
 //! the checks' disputes, `dispute.rs`). Invariants are checked after each block.
 
 use super::dispute::{
-    honest_answer, honest_post, play, play_out, refereed_by, truth, MockReferee, COLLATERAL, K, LIE,
+    honest_answer, honest_post, play, play_out, refereed_by, the_worker_loses_at_the_referee,
+    truth, MockReferee, COLLATERAL, K, LIE,
 };
 use super::*;
-use crate::{ChallengeTarget, LeafBisection};
+use crate::{ChallengeTarget, LeafBisection, SegmentClaim};
 use agora_primitives::dispatch::PalletError;
 use proptest::prelude::*;
 
@@ -21,6 +22,18 @@ fn forged_from(from: Option<u64>) -> impl Fn(u64) -> TraceLeaf + Copy {
     move |i| match from {
         Some(f) if i >= f => TraceLeaf {
             state_hash: Hash::of_parts(&[b"forged", &i.to_le_bytes()]),
+            ..leaf(i)
+        },
+        _ => leaf(i),
+    }
+}
+
+/// A worker's trace that bills `extra` more fuel from segment `from` on (its cumulative fuel
+/// carries the excess to every later leaf); its states are the honest ones.
+fn overbilled_from(from: Option<u64>, extra: u64) -> impl Fn(u64) -> TraceLeaf + Copy {
+    move |i| match from {
+        Some(f) if i >= f => TraceLeaf {
+            fuel: leaf(i).fuel + extra,
             ..leaf(i)
         },
         _ => leaf(i),
@@ -130,6 +143,62 @@ fn play_leaves(
 /// Dave's honest answer: whether the revealed leaf's state is the true one.
 fn honest_leaf_answer(index: u64, posted: TraceLeaf) -> Option<bool> {
     Some(posted.state_hash == leaf(index).state_hash)
+}
+
+/// Dave's honest answer in a fuel challenge: whether the revealed leaf is the true one, its
+/// fuel included.
+fn honest_fuel_answer(index: u64, posted: TraceLeaf) -> Option<bool> {
+    Some(posted == leaf(index))
+}
+
+/// Exploit 2 of issue 10 by open challenge: a worker overbills from segment 2 on (the bill is
+/// its last leaf's cumulative fuel), nothing was sampled, and Dave challenges the fuel of the
+/// last leaf. Bisection over whole leaves finds segment 2, the first whose leaf is wrong; the
+/// referee re-runs it whole and finds 1 Mfuel where Bob's leaves say 6.
+#[test]
+fn an_overbilled_trace_loses_a_fuel_challenge_at_the_first_overbilled_segment() {
+    let overbilled = overbilled_from(Some(2), 5 * MFUEL);
+    let mut state = challenged(overbilled, ChallengeTarget::Fuel(3));
+    let block = play_leaves(&mut state, 6, overbilled, true, honest_fuel_answer);
+    let d = Verification::audit(&state, 0).unwrap().dispute.unwrap();
+    assert_eq!((d.segment, d.turn), (2, Turn::Referee));
+    assert_eq!(
+        d.claim,
+        Claim::Segment(SegmentClaim {
+            steps: 10,
+            start: Some(leaf(1)),
+            leaf: overbilled(2),
+        })
+    );
+    assert_eq!(
+        the_worker_loses_at_the_referee(&mut state, block),
+        (2, DAVE)
+    );
+    assert_eq!(TestStaking::ledger(&state, &DAVE).committed, 0);
+}
+
+/// The converse: Dave claims the honest fuel is wrong and disagrees with every leaf; the
+/// bisection ends at segment 0 (from `init`), which the referee re-runs and finds as billed.
+#[test]
+fn a_false_fuel_challenge_loses_its_bond() {
+    let mut state = challenged(leaf, ChallengeTarget::Fuel(3));
+    let block = play_leaves(&mut state, 6, leaf, true, |_, _| Some(false));
+    let d = Verification::audit(&state, 0).unwrap().dispute.unwrap();
+    assert_eq!(
+        d.claim,
+        Claim::Segment(SegmentClaim {
+            steps: 10,
+            start: None,
+            leaf: leaf(0),
+        })
+    );
+    play_out(&mut state, block, honest_post, honest_answer, Some(BOB));
+    let JobStatus::Verified { refuted, .. } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("the honest worker did not pass");
+    };
+    assert_eq!(refuted.len(), 1);
+    assert_eq!(refuted[0].segment, 0);
+    assert_eq!(TestStaking::ledger(&state, &DAVE).committed, 0);
 }
 
 #[test]
@@ -413,6 +482,7 @@ proptest! {
     #[test]
     fn any_dishonest_play_loses_an_open_challenge(
         forged_at in proptest::option::of(0..4u64),
+        by_fuel in any::<bool>(),
         target in 0..4u64,
         choices in proptest::collection::vec(any::<bool>(), 8),
         miss_at in proptest::option::of(0..10usize),
@@ -429,14 +499,21 @@ proptest! {
             Some(f) => target.max(f),
             None => target,
         };
-        let worker_leaf = forged_from(forged_at);
-        let mut state = challenged(worker_leaf, ChallengeTarget::Leaf(target));
+        // A forgery of states, challenged at a leaf; or of fuel alone, challenged for fuel.
+        let (worker_leaf, target): (Box<dyn Fn(u64) -> TraceLeaf>, _) = if by_fuel {
+            (Box::new(overbilled_from(forged_at, 3 * MFUEL)), ChallengeTarget::Fuel(target))
+        } else {
+            (Box::new(forged_from(forged_at)), ChallengeTarget::Leaf(target))
+        };
+        let honest_leaf: fn(u64, TraceLeaf) -> Option<bool> =
+            if by_fuel { honest_fuel_answer } else { honest_leaf_answer };
+        let mut state = challenged(&worker_leaf, target);
         let issuance = TestBalances::total_issuance(&state);
         if forged_at.is_some() {
             // Dave is honest; Bob reveals his committed leaves (he cannot lie about those:
             // the proofs) or misses, and lies or not inside the segment.
             let miss = next().0;
-            let block = play_leaves(&mut state, 6, worker_leaf, !miss, honest_leaf_answer);
+            let block = play_leaves(&mut state, 6, &worker_leaf, !miss, honest_leaf);
             if leaves(&state).is_none() && Verification::audit(&state, 0).is_some() {
                 play_out(
                     &mut state,

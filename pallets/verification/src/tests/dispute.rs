@@ -53,9 +53,14 @@ pub(super) struct MockReferee {
 
 impl Referee for MockReferee {
     fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
-        assert_eq!(request.fuel_limit, REFEREE_FUEL);
+        let limit = match request.task {
+            RefereeTask::Segment { .. } => <Test as pallet_market::Config>::MAX_SEGMENT_FUEL,
+            RefereeTask::Step { .. } | RefereeTask::Output { .. } => REFEREE_FUEL,
+        };
+        assert_eq!(request.fuel_limit, limit);
         let state = match request.task {
             RefereeTask::Step { pre_state } => pre_state,
+            RefereeTask::Segment { start, .. } => start,
             RefereeTask::Output { state } => Some(state),
         };
         let named = [Some(request.module), Some(request.dataset), state];
@@ -82,6 +87,20 @@ impl Referee for MockReferee {
                 metrics: honest_model().metrics,
             },
             RefereeTask::Output { .. } => RefereeVerdict::Refused,
+            // The honest job uses 1 Mfuel a segment (see `leaf`), `MFUEL / K` a step.
+            RefereeTask::Segment { start, steps } => {
+                let from = match start {
+                    None => Some(0),
+                    Some(pre) => (0..STEPS).find(|t| truth(*t) == pre),
+                };
+                match from {
+                    Some(t) => RefereeVerdict::Segmented {
+                        post_state: truth(t + u64::from(steps)),
+                        fuel: u64::from(steps) * MFUEL / K,
+                    },
+                    None => RefereeVerdict::Refused,
+                }
+            }
         })
     }
 
@@ -104,7 +123,7 @@ pub(super) fn dispute(state: &State) -> Dispute {
 pub(super) fn bisection(dispute: &Dispute) -> &Bisection {
     match &dispute.claim {
         Claim::Steps(bisection) => bisection,
-        Claim::Output | Claim::Leaves(_) => panic!("not a step dispute"),
+        Claim::Output | Claim::Leaves(_) | Claim::Segment(_) => panic!("not a step dispute"),
     }
 }
 
@@ -129,10 +148,27 @@ fn false_challenge() -> (State, u64) {
 /// A worker whose last leaf (the final state) is `LIE`, checked by an honest Charlie: a state
 /// dispute over segment 3, opened at block 8.
 fn tampered_last_leaf() -> State {
-    let tampered = |i: u64| TraceLeaf {
-        state_hash: if i == 3 { LIE } else { leaf(i).state_hash },
-        ..leaf(i)
-    };
+    forged_last_leaf(|l| TraceLeaf {
+        state_hash: LIE,
+        ..l
+    })
+}
+
+/// A worker whose last leaf bills 3 Mfuel more than the run used, checked by an honest Charlie:
+/// a fuel dispute over segment 3, opened at block 8, waiting for the referee.
+fn overbilled_last_leaf() -> State {
+    let state = forged_last_leaf(|l| TraceLeaf {
+        fuel: l.fuel + 3 * MFUEL,
+        ..l
+    });
+    assert_eq!(dispute(&state).turn, Turn::Referee);
+    state
+}
+
+/// A worker whose last leaf is `forge(honest last leaf)`, checked by an honest Charlie: a
+/// dispute over segment 3, opened at block 8.
+fn forged_last_leaf(forge: impl Fn(TraceLeaf) -> TraceLeaf + Copy) -> State {
+    let tampered = move |i: u64| if i == 3 { forge(leaf(i)) } else { leaf(i) };
     let tree = TraceTree::new((0..4).map(tampered).collect()).unwrap();
     let mut state = committed_as(&[CHARLIE], tree.clone(), tampered(3));
     let segments = sampled(&mut state);
@@ -162,6 +198,35 @@ pub(super) fn refereed_by(
     });
     result.unwrap();
     events
+}
+
+/// Alice has the referee decide the dispute of job 0 in `block`, which the worker must lose;
+/// checks that only the burned part of its collateral left the supply. Returns the segment
+/// the worker lost at and the challenger.
+pub(super) fn the_worker_loses_at_the_referee(
+    state: &mut State,
+    block: BlockNumber,
+) -> (u64, AccountId) {
+    let issuance = TestBalances::total_issuance(state);
+    let events = refereed_by(state, block, MockReferee::default());
+    assert!(
+        events.contains(&Event::Refereed {
+            job: 0,
+            outcome: RefereeOutcome::WorkerWrong
+        }),
+        "{events:?}"
+    );
+    let JobStatus::DisputeLost {
+        segment,
+        challenger,
+        burned,
+        ..
+    } = Jobs::job(state, 0).unwrap().status
+    else {
+        panic!("the worker did not lose");
+    };
+    assert_eq!(TestBalances::total_issuance(state), issuance - burned);
+    (segment, challenger)
 }
 
 /// A move in the dispute of job 0 at `block`; panics if refused.
@@ -709,4 +774,67 @@ proptest! {
             prop_assert_eq!(TestBalances::total_issuance(&state), issuance - r.burned);
         }
     }
+}
+
+/// Exploit 2 of issue 10 to the end: Bob's last leaf bills 3 Mfuel more than segment 3 used
+/// (states all honest); Charlie's check mismatches on the fuel alone, and the referee re-runs
+/// the segment from leaf 2: 1 Mfuel, not 4. Bob loses his collateral, Alice gets her escrow.
+#[test]
+fn an_overbilled_segment_loses_the_fuel_dispute_and_the_collateral() {
+    let mut state = overbilled_last_leaf();
+    let alice_free = TestBalances::free_balance(&state, &ALICE);
+    let escrow = Jobs::job(&state, 0).unwrap().escrow;
+    assert_eq!(the_worker_loses_at_the_referee(&mut state, 9), (3, CHARLIE));
+    assert_eq!(
+        TestBalances::free_balance(&state, &ALICE),
+        alice_free + escrow + CALL_FEE,
+        "the whole escrow back, and her referee call repaid"
+    );
+    assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
+}
+
+/// A segment the referee cannot re-run within the segment fuel bound cannot be one an honest
+/// worker ran (every engine stops a call there): the worker loses, unlike a step too big for
+/// the referee (`a_step_too_big_for_the_referee_ends_as_a_plain_mismatch`).
+#[test]
+fn a_segment_over_the_bound_at_the_referee_is_the_workers_fault() {
+    let mut state = overbilled_last_leaf();
+    let fat = MockReferee {
+        missing: None,
+        fat: true,
+    };
+    let events = refereed_by(&mut state, 9, fat);
+    assert!(events.contains(&Event::Refereed {
+        job: 0,
+        outcome: RefereeOutcome::WorkerWrong
+    }));
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::DisputeLost { .. }
+    ));
+}
+
+/// The converse: Charlie's leaf of the other sampled segment says one fuel unit more than the
+/// honest run; Bob has the referee re-run the segment, wins, and Charlie's bond pays for it.
+#[test]
+fn a_false_fuel_mismatch_is_refuted_by_the_referee() {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    let disputed = segments[0];
+    run_checks(&mut state, &segments, |s| TraceLeaf {
+        fuel: leaf(s).fuel + u64::from(s == disputed),
+        ..leaf(s)
+    });
+    let d = dispute(&state);
+    assert_eq!((d.segment, d.turn), (disputed, Turn::Referee));
+    let (block, _) = play_out(&mut state, 9, honest_post, honest_answer, Some(BOB));
+    let JobStatus::Verified { refuted, .. } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("the honest worker did not pass");
+    };
+    assert_eq!(refuted.len(), 1);
+    assert_eq!(
+        (refuted[0].verifier, refuted[0].segment),
+        (CHARLIE, disputed)
+    );
+    assert_eq!(block, 10, "decided by one referee call");
 }
