@@ -253,13 +253,18 @@ pub struct ReceiptReport {
     pub refuted: Vec<RefutationReport>,
 }
 
-/// A refuted mismatch on a receipt, in AGR.
+/// A refuted mismatch or lost open challenge on a receipt, in AGR.
 #[derive(Debug, Clone, Serialize)]
 pub struct RefutationReport {
-    /// The verifier.
+    /// The verifier, or the challenger.
     pub verifier: AccountId,
     /// The disputed segment.
     pub segment: u64,
+    /// Whether it was an open challenge (else a drawn check's mismatch).
+    pub open: bool,
+    /// How the dispute was decided: `{"by": "referee_step", "step": S}`, `referee_output`,
+    /// `referee_segment` or `missed_move`.
+    pub decided: pallet_jobs::Decision,
     /// Bond repaid to whoever called the referee.
     pub repaid: String,
     /// Bond burned.
@@ -286,12 +291,30 @@ impl From<&Receipt> for ReceiptReport {
                 .map(|x| RefutationReport {
                     verifier: x.verifier,
                     segment: x.segment,
+                    open: x.open,
+                    decided: x.decided,
                     repaid: format_agr(x.repaid),
                     burned: format_agr(x.burned),
                     rewarded: format_agr(x.rewarded),
                 })
                 .collect(),
         }
+    }
+}
+
+/// How a dispute was decided, in words.
+fn decision_text(decided: pallet_jobs::Decision) -> String {
+    use pallet_jobs::Decision;
+    match decided {
+        Decision::RefereeStep { step } => {
+            format!(
+                "the referee ran step {} of the segment",
+                u64::from(step) + 1
+            )
+        }
+        Decision::RefereeOutput => "the referee ran export and eval".to_owned(),
+        Decision::RefereeSegment => "the referee re-ran the segment".to_owned(),
+        Decision::MissedMove => "a missed move".to_owned(),
     }
 }
 
@@ -423,9 +446,14 @@ impl JobReport {
                 r.settled_at, r.fuel, r.price, r.paid, r.paid_worker, r.paid_verifiers, r.refund, r.checks_passed, r.checks_missed
             ));
             for x in &r.refuted {
+                let what = if x.open { "open challenge" } else { "check" };
                 out.push_str(&format!(
-                    "    refuted: {} on segment {} lost {} AGR ({} to the worker)\n",
-                    x.verifier, x.segment, x.burned, x.rewarded
+                    "    refuted: {}'s {what} of segment {} ({}) lost {} AGR burned, {} AGR to the worker\n",
+                    x.verifier,
+                    x.segment,
+                    decision_text(x.decided),
+                    x.burned,
+                    x.rewarded
                 ));
             }
         } else if let Some(status) = &self.status {
@@ -721,6 +749,46 @@ mod tests {
         assert_eq!(json["audit"]["checks"][0]["outcome"], "match");
         assert_eq!(json["audit"]["checks"][1]["attested"], true);
         assert!(json["audit"].get("dispute").is_none());
+    }
+
+    #[test]
+    fn a_receipt_names_each_lost_challenge_and_how_it_was_decided() {
+        let dave = AccountId([4; 32]);
+        let receipt = Receipt {
+            fuel: 100,
+            price: 0,
+            paid_worker: 0,
+            paid_verifiers: 0,
+            refund: 0,
+            checks_passed: 1,
+            checks_missed: 0,
+            settled_at: 90,
+            refuted: vec![pallet_jobs::Refutation {
+                verifier: dave,
+                segment: 1,
+                open: true,
+                decided: pallet_jobs::Decision::RefereeStep { step: 2 },
+                repaid: 0,
+                burned: 2 * agora_primitives::AGR,
+                rewarded: 2 * agora_primitives::AGR,
+            }],
+        };
+        let report = JobReport {
+            receipt: Some(ReceiptReport::from(&receipt)),
+            ..JobReport::unknown(5)
+        };
+        let text = report.text();
+        assert!(
+            text.contains(&format!(
+                "refuted: {dave}'s open challenge of segment 1 (the referee ran step 3 of the segment) lost 2 AGR burned"
+            )),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        let refuted = &json["receipt"]["refuted"][0];
+        assert_eq!(refuted["open"], true);
+        assert_eq!(refuted["decided"]["by"], "referee_step");
+        assert_eq!(refuted["decided"]["step"], 2);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use agora_primitives::{AccountId, Balance};
-use pallet_jobs::{JobId, JobStatus};
+use pallet_jobs::{Decision, JobId, JobStatus};
 
 use crate::market::{
     account, conserved, job_status, submit_no_wait, total_issuance, wait_for_status, Daemon, ALICE,
@@ -155,7 +155,7 @@ fn a_lazy_verifier_loses_its_bonds_to_the_honest_worker() {
 /// of Bob's final state, and Bob loses his collateral.
 #[test]
 fn a_worker_that_commits_another_model_loses_the_output_dispute() {
-    loses_without_bisection("wrong-output", 1);
+    loses_without_bisection("wrong-output", 1, Decision::RefereeOutput);
 }
 
 /// `--fault overbill-fuel=50`: Bob's states and model are honest but every leaf bills 50% more
@@ -165,14 +165,15 @@ fn a_worker_that_commits_another_model_loses_the_output_dispute() {
 /// Bob's leaf wrong. Bob loses his collateral; nothing of the overbill is paid.
 #[test]
 fn a_worker_that_overbills_fuel_loses_the_fuel_dispute() {
-    let worker_log = loses_without_bisection("overbill-fuel=50", 0);
+    let worker_log = loses_without_bisection("overbill-fuel=50", 0, Decision::RefereeSegment);
     assert!(worker_log.contains("referee called"), "{worker_log}");
 }
 
 /// Bob works with `--fault worker_fault` and Charlie verifies honestly: Bob must lose the dispute
-/// over `segment` to Charlie with no bisection (the referee decides at once), Alice must be
-/// whole again and only the burned part of the collateral leave the supply. Returns Bob's log.
-fn loses_without_bisection(worker_fault: &str, segment: u64) -> String {
+/// over `segment` to Charlie with no bisection (the referee decides at once, as `decision`
+/// says), Alice must be whole again and only the burned part of the collateral leave the
+/// supply. Returns Bob's log.
+fn loses_without_bisection(worker_fault: &str, segment: u64, decision: Decision) -> String {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
     let (mut worker, mut verifier) = daemons(&node, dir.path(), &["--fault", worker_fault], &[]);
@@ -184,6 +185,7 @@ fn loses_without_bisection(worker_fault: &str, segment: u64) -> String {
     let JobStatus::DisputeLost {
         segment: lost_at,
         challenger,
+        decided,
         burned,
         rewarded,
         ..
@@ -192,6 +194,7 @@ fn loses_without_bisection(worker_fault: &str, segment: u64) -> String {
         panic!("the worker with {worker_fault} did not lose: {status:?}");
     };
     assert_eq!((lost_at, challenger), (segment, account(CHARLIE)));
+    assert_eq!(decided, decision);
     assert_eq!(rewarded, COLLATERAL * REWARD_PERCENT / 100);
     assert_eq!(burned, COLLATERAL - rewarded);
     assert_eq!(total_issuance(&node), issuance0 - burned);

@@ -3,8 +3,8 @@
 //! and settlement (see the lifecycle in the crate documentation).
 
 use crate::{
-    AuditOutcome, Balances, Config, Error, Event, Job, JobId, JobStatus, Jobs, Market, Pallet,
-    Receipt, Refutation, Staking, System,
+    AuditOutcome, Balances, Config, Decision, Error, Event, Job, JobId, JobStatus, Jobs, Market,
+    Pallet, Receipt, Refutation, Staking, System,
 };
 use agora_primitives::dispatch::DispatchResult;
 use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
@@ -118,7 +118,15 @@ impl<T: Config> Pallet<T> {
                 segment,
                 challenger,
                 repay,
-            } => Self::lose_dispute(ext, id, job, now, (segment, challenger, repay)),
+                open,
+                decided,
+            } => Self::lose_dispute(
+                ext,
+                id,
+                job,
+                now,
+                (segment, challenger, repay, open, decided),
+            ),
         }
     }
 
@@ -128,7 +136,13 @@ impl<T: Config> Pallet<T> {
         id: JobId,
         mut job: Job,
         now: BlockNumber,
-        (segment, challenger, repay): (u64, AccountId, Option<(AccountId, Balance)>),
+        (segment, challenger, repay, open, decided): (
+            u64,
+            AccountId,
+            Option<(AccountId, Balance)>,
+            bool,
+            Decision,
+        ),
     ) {
         let slashed = Staking::<T>::slash_with_repayment(
             ext,
@@ -143,6 +157,8 @@ impl<T: Config> Pallet<T> {
             Self::end_failed(ext, id, &mut job, now, |requeued| JobStatus::DisputeLost {
                 segment,
                 challenger,
+                open,
+                decided,
                 repaid,
                 burned,
                 rewarded,

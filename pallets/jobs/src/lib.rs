@@ -58,7 +58,9 @@ pub use blobs::{
 };
 /// Due lists moved to `pallet-support`; kept at this path for the pallets that schedule with it.
 pub use pallet_support::due::schedule;
-pub use types::{AuditOutcome, Commitment, Job, JobStatus, JobVerification, Receipt, Refutation};
+pub use types::{
+    AuditOutcome, Commitment, Decision, Job, JobStatus, JobVerification, Receipt, Refutation,
+};
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap};

@@ -30,14 +30,42 @@ fn serialize_text<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::
     s.serialize_str(&String::from_utf8_lossy(bytes))
 }
 
+/// How a dispute was decided, for the receipt and the job's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Decision {
+    /// The referee executed one training step of the disputed segment: from the state after
+    /// `step` steps of it to the state after `step + 1`.
+    #[codec(index = 0)]
+    RefereeStep {
+        /// Steps of the segment before the executed one.
+        step: u32,
+    },
+    /// The referee ran `export` and `eval` of the committed final state.
+    #[codec(index = 1)]
+    RefereeOutput,
+    /// The referee re-ran the whole disputed segment (a dispute over its fuel).
+    #[codec(index = 2)]
+    RefereeSegment,
+    /// The loser missed a move (for the worker: a bisection move, a leaf reveal, or having the
+    /// referee run by the deadline).
+    #[codec(index = 3)]
+    MissedMove,
+}
+
 /// A verifier whose mismatch on a job was disputed and refuted (the referee sided with the
-/// worker, or the verifier missed a move): its check bond was slashed.
+/// worker, or the verifier missed a move), or an account whose open challenge lost: its check
+/// or challenge bond was slashed.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct Refutation {
-    /// The verifier.
+    /// The verifier, or the challenger.
     pub verifier: AccountId,
     /// The disputed segment.
     pub segment: u64,
+    /// Whether it was an open challenge (else a drawn check's mismatch).
+    pub open: bool,
+    /// How the dispute was decided.
+    pub decided: Decision,
     /// Bond repaid to whoever called the referee (its fee).
     pub repaid: Balance,
     /// Bond burned.
@@ -102,6 +130,10 @@ pub enum AuditOutcome {
         /// Whom to repay, first, out of the collateral, and how much: the referee's caller its
         /// fee (`None` when the worker missed a move, or called the referee itself).
         repay: Option<(AccountId, Balance)>,
+        /// Whether the challenger challenged openly (else it was a drawn check's verifier).
+        open: bool,
+        /// How the dispute was decided.
+        decided: Decision,
     },
 }
 
@@ -192,6 +224,10 @@ pub enum JobStatus {
         segment: u64,
         /// Who proved the worker wrong.
         challenger: AccountId,
+        /// Whether by an open challenge (else as a drawn check's verifier).
+        open: bool,
+        /// How the dispute was decided.
+        decided: Decision,
         /// Collateral repaid to whoever called the referee (its fee).
         repaid: Balance,
         /// Collateral burned.

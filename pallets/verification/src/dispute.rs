@@ -47,7 +47,7 @@ use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
 use agora_primitives::storage::Ext;
 use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, Hash};
-use pallet_jobs::{AuditOutcome, JobId};
+use pallet_jobs::{AuditOutcome, Decision, JobId};
 use pallet_support::ensure;
 
 /// What the referee found.
@@ -315,12 +315,17 @@ impl<T: Config> Pallet<T> {
             _ => RefereeOutcome::WorkerWrong,
         };
         Self::deposit_event(ext, Event::Refereed { job, outcome });
+        let decided = match &dispute.claim {
+            Claim::Steps(bisection) => Decision::RefereeStep { step: bisection.lo },
+            Claim::Segment(_) => Decision::RefereeSegment,
+            Claim::Output | Claim::Leaves(_) => Decision::RefereeOutput,
+        };
         match outcome {
             RefereeOutcome::WorkerRight => {
-                Self::challenger_loses(ext, job, audit, &dispute, Some(*who))
+                Self::challenger_loses(ext, job, audit, &dispute, (Some(*who), decided))
             }
             RefereeOutcome::WorkerWrong => {
-                Self::worker_loses(ext, job, &audit, &dispute, Some(*who))
+                Self::worker_loses(ext, job, &audit, &dispute, (Some(*who), decided))
             }
             RefereeOutcome::OutOfFuel => Self::end_undecided(ext, job, audit, &dispute),
         }
@@ -334,8 +339,12 @@ impl<T: Config> Pallet<T> {
             return;
         };
         match dispute.turn {
-            Turn::Worker | Turn::Referee => Self::worker_loses(ext, job, &audit, &dispute, None),
-            Turn::Challenger => Self::challenger_loses(ext, job, audit, &dispute, None),
+            Turn::Worker | Turn::Referee => {
+                Self::worker_loses(ext, job, &audit, &dispute, (None, Decision::MissedMove))
+            }
+            Turn::Challenger => {
+                Self::challenger_loses(ext, job, audit, &dispute, (None, Decision::MissedMove))
+            }
         }
     }
 
@@ -350,13 +359,13 @@ impl<T: Config> Pallet<T> {
 
     /// The worker lost: every held check bond is released, and the jobs pallet slashes the
     /// collateral (repaying the referee's caller first, then in the challenger's favour) and
-    /// refunds (or requeues) the buyer.
+    /// refunds (or requeues) the buyer. `caller` had the referee run (`None`: a missed move).
     fn worker_loses(
         ext: &mut Ext<'_>,
         job: JobId,
         audit: &Audit,
         dispute: &Dispute,
-        caller: Option<AccountId>,
+        (caller, decided): (Option<AccountId>, Decision),
     ) {
         let worker = Self::worker_of(ext, job, dispute);
         Self::lost(ext, job, dispute, worker, caller.is_none());
@@ -368,19 +377,21 @@ impl<T: Config> Pallet<T> {
             segment: dispute.segment,
             challenger: dispute.challenger,
             repay: Self::repay_to(caller, &worker),
+            open: dispute.check.is_none(),
+            decided,
         };
         Self::end_audit(ext, job, audit, outcome);
     }
 
     /// The challenger lost: its check is refuted and its bond slashed — the referee's caller
     /// repaid first, the rest in the worker's favour; the audit moves on to the next mismatch,
-    /// or passes.
+    /// or passes. `caller` had the referee run (`None`: a missed move).
     fn challenger_loses(
         ext: &mut Ext<'_>,
         job: JobId,
         mut audit: Audit,
         dispute: &Dispute,
-        caller: Option<AccountId>,
+        (caller, decided): (Option<AccountId>, Decision),
     ) {
         let worker = Self::worker_of(ext, job, dispute);
         let challenger = dispute.challenger;
@@ -396,6 +407,8 @@ impl<T: Config> Pallet<T> {
         audit.refuted.push(pallet_jobs::Refutation {
             verifier: challenger,
             segment: dispute.segment,
+            open: dispute.check.is_none(),
+            decided,
             repaid: slashed.repaid,
             burned: slashed.burned,
             rewarded: slashed.rewarded,

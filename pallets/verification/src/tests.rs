@@ -4,7 +4,7 @@
 use super::*;
 use agora_primitives::trace::{InclusionProof, TraceTree};
 use agora_primitives::AGR;
-use pallet_jobs::{Commitment, JobStatus};
+use pallet_jobs::{Commitment, Decision, JobStatus};
 use pallet_market::{BidTerms, Energy, Fuel, JobSpec, Region, FUEL_PER_MFUEL};
 use pallet_support::mock::apply;
 

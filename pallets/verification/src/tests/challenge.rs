@@ -197,7 +197,10 @@ fn a_false_fuel_challenge_loses_its_bond() {
         panic!("the honest worker did not pass");
     };
     assert_eq!(refuted.len(), 1);
-    assert_eq!(refuted[0].segment, 0);
+    assert_eq!(
+        (refuted[0].segment, refuted[0].open, refuted[0].decided),
+        (0, true, Decision::RefereeSegment)
+    );
     assert_eq!(TestStaking::ledger(&state, &DAVE).committed, 0);
 }
 

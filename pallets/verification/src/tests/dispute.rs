@@ -354,6 +354,9 @@ fn an_honest_worker_wins_and_the_false_challenger_is_slashed() {
         vec![pallet_jobs::Refutation {
             verifier: CHARLIE,
             segment: disputed,
+            open: false,
+            // Disagreeing with every midpoint leaves the first step to the referee.
+            decided: Decision::RefereeStep { step: 0 },
             repaid: CALL_FEE,
             burned: half,
             rewarded: half,
@@ -384,6 +387,8 @@ fn a_tampered_leaf_loses_the_dispute_and_the_collateral() {
     let JobStatus::DisputeLost {
         segment,
         challenger,
+        open,
+        decided,
         repaid,
         burned,
         rewarded,
@@ -394,6 +399,8 @@ fn a_tampered_leaf_loses_the_dispute_and_the_collateral() {
         panic!("the worker did not lose");
     };
     assert_eq!((segment, challenger, requeued), (3, CHARLIE, false));
+    // Bob's states are true up to his leaf, so the referee runs the segment's last step.
+    assert_eq!((open, decided), (false, Decision::RefereeStep { step: 9 }));
     // Charlie called the referee: repaid first, then half the rest to him, half burned.
     let half = (COLLATERAL - CALL_FEE) / 2;
     assert_eq!((repaid, burned, rewarded), (CALL_FEE, half, half));
@@ -428,7 +435,10 @@ fn a_worker_that_misses_a_bisection_move_loses() {
     );
     assert!(matches!(
         Jobs::job(&state, 0).unwrap().status,
-        JobStatus::DisputeLost { .. }
+        JobStatus::DisputeLost {
+            decided: Decision::MissedMove,
+            ..
+        }
     ));
 }
 
@@ -785,6 +795,14 @@ fn an_overbilled_segment_loses_the_fuel_dispute_and_the_collateral() {
     let alice_free = TestBalances::free_balance(&state, &ALICE);
     let escrow = Jobs::job(&state, 0).unwrap().escrow;
     assert_eq!(the_worker_loses_at_the_referee(&mut state, 9), (3, CHARLIE));
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::DisputeLost {
+            open: false,
+            decided: Decision::RefereeSegment,
+            ..
+        }
+    ));
     assert_eq!(
         TestBalances::free_balance(&state, &ALICE),
         alice_free + escrow + CALL_FEE,
