@@ -193,6 +193,30 @@ pub fn reexecute_run(
     start_state: &[u8],
     start_fuel: u64,
 ) -> Result<(Vec<TraceLeaf>, Vec<u8>), Error> {
+    reexecute_run_keeping(
+        executor,
+        module,
+        inputs,
+        spec,
+        (first, count),
+        (start_state, start_fuel),
+        |_, _| Ok(()),
+    )
+}
+
+/// [`reexecute_run`] of the `count` segments from `first`, with `on_state(k, bytes)` seeing the
+/// state after segment `k − 1` for every segment of the run after the first (and the state
+/// after the run): a challenger keeps them, so that a later bisection inside any segment
+/// re-runs that segment alone instead of the job from its start.
+pub fn reexecute_run_keeping(
+    executor: &Executor,
+    module: &JobModule,
+    inputs: JobInputs<'_>,
+    spec: RunSpec,
+    (first, count): (u64, u64),
+    (start_state, start_fuel): (&[u8], u64),
+    on_state: impl FnMut(u64, &[u8]) -> Result<(), Error>,
+) -> Result<(Vec<TraceLeaf>, Vec<u8>), Error> {
     spec.check()?;
     let end = first.saturating_add(count);
     if count == 0 || end > spec.segments() {
@@ -208,7 +232,7 @@ pub fn reexecute_run(
         spec,
         first..end,
         (start_state.to_vec(), start_fuel),
-        |_, _| Ok(()),
+        on_state,
     )
 }
 

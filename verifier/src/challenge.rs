@@ -10,7 +10,8 @@
 //! In the dispute it **answers** each leaf the worker reveals with whether its own leaf there
 //! has the same state (in a fuel challenge: the same state and cumulative fuel), and each
 //! midpoint state inside the disputed segment with whether its own state after that many steps
-//! (recomputed from `init`) is the same. It does not call the referee: a referee call nobody
+//! is the same — recomputed from the state its replay kept before that segment, so that a move
+//! costs at most one segment's re-execution. It does not call the referee: a referee call nobody
 //! makes counts against the worker.
 
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use agora_primitives::{AccountId, Balance, Hash};
 use pallet_jobs::{Commitment, Job, JobId, JobStatus};
 use pallet_verification::{Audit, ChallengeTarget, Claim, Turn};
 
-use crate::{fetch_inputs, Error, Rerun};
+use crate::{checkpoint_path, fetch_inputs, Error, Rerun};
 
 /// A job re-executed from its start by the challenger.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +94,7 @@ impl<'a> Challenger<'a> {
             first: 0,
             last: segments.saturating_sub(1),
             ends_trace: true,
+            keep_states: Some(self.replay_dir(id)),
         };
         tracing::info!(job = id, segments, "replaying the whole job");
         let (leaves, result) = tokio::task::spawn_blocking(move || rerun.execute())
@@ -106,6 +108,22 @@ impl<'a> Challenger<'a> {
             output,
             metrics,
         })
+    }
+
+    /// Where the replay of job `id` keeps its states, one per segment boundary.
+    fn replay_dir(&self, id: JobId) -> PathBuf {
+        self.dir.join("replays").join(id.to_string())
+    }
+
+    /// Drops what the replay of job `id` kept on disk (its dispute is over, or it is no longer
+    /// challengeable).
+    pub fn forget(&self, id: JobId) {
+        let dir = self.replay_dir(id);
+        if let Err(error) = std::fs::remove_dir_all(&dir) {
+            if error.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(job = id, "could not remove {}: {error}", dir.display());
+            }
+        }
     }
 
     /// Challenges job `id` at `target`, committing the challenge bond.
@@ -165,7 +183,7 @@ impl<'a> Challenger<'a> {
                 };
                 // A state the module refuses to reach agrees with nothing (as in `dispute.rs`).
                 match self
-                    .state_within(job, dispute.segment, bisection.mid())
+                    .state_within(id, job, replay, dispute.segment, bisection.mid())
                     .await
                 {
                     Ok(mine) => Hash::of(&mine) == posted,
@@ -191,13 +209,31 @@ impl<'a> Challenger<'a> {
         Ok(())
     }
 
-    /// This account's state after `steps` steps of `segment` of `job`, recomputed from `init`.
-    async fn state_within(&self, job: &Job, segment: u64, steps: u32) -> Result<Vec<u8>, Error> {
+    /// This account's state after `steps` steps of `segment` of job `id`: from the state its
+    /// replay kept before the segment (checked against its own leaf), so that a move costs at
+    /// most one segment's re-execution, as `MOVE_BLOCKS` is sized for; from `init` if the
+    /// replay kept none.
+    async fn state_within(
+        &self,
+        id: JobId,
+        job: &Job,
+        replay: &Replay,
+        segment: u64,
+        steps: u32,
+    ) -> Result<Vec<u8>, Error> {
         let inputs =
             fetch_inputs(self.rpc, &self.dir, self.module_cache.clone(), job, None).await?;
         let (owned, _) = inputs.into_owned();
+        let kept = segment
+            .checked_sub(1)
+            .and_then(|before| replay.leaves.get(usize::try_from(before).ok()?))
+            .and_then(|leaf| {
+                let bytes = std::fs::read(checkpoint_path(&self.replay_dir(id), segment)).ok()?;
+                (Hash::of(&bytes) == leaf.state_hash).then_some(bytes)
+            });
+        let from = if kept.is_some() { segment } else { 0 };
         Ok(
-            tokio::task::spawn_blocking(move || owned.state_within(0, None, segment, steps))
+            tokio::task::spawn_blocking(move || owned.state_within(from, kept, segment, steps))
                 .await
                 .map_err(|e| Error::InvalidJob(format!("a dispute step panicked: {e}")))??,
         )
@@ -286,6 +322,7 @@ pub async fn challenge_job(
             }
             None => {
                 if let Some(outcome) = outcome(challenger.me, &job) {
+                    challenger.forget(id);
                     return Ok(outcome);
                 }
             }

@@ -32,7 +32,7 @@ use agora_client::files::{read_json, write_atomic};
 use agora_client::keys::Signer;
 use agora_client::rpc::Rpc;
 use agora_client::tx;
-use agora_engine::{reexecute_run, Executor, JobInputs, RunSpec, Settings};
+use agora_engine::{reexecute_run_keeping, Executor, JobInputs, RunSpec, Settings};
 use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, Hash};
 use pallet_jobs::JobId;
@@ -156,6 +156,9 @@ struct Rerun {
     last: u64,
     /// Whether `last` is the job's last segment: then `export` and `eval` are checked too.
     ends_trace: bool,
+    /// Where to keep the state after each segment of the run as `<k>.state` (the state before
+    /// segment `k`), for a challenger's later bisection moves; `None`: kept nowhere.
+    keep_states: Option<PathBuf>,
 }
 
 impl Rerun {
@@ -198,15 +201,23 @@ impl Rerun {
                     .bytes
             }
         };
-        let (leaves, end_state) = reexecute_run(
+        let keep = self.keep_states;
+        let (leaves, end_state) = reexecute_run_keeping(
             &executor,
             &module,
             JobInputs { params, dataset },
             inputs.spec,
-            self.first,
-            self.last - self.first + 1,
-            &start_state,
-            self.start_fuel,
+            (self.first, self.last - self.first + 1),
+            (&start_state, self.start_fuel),
+            |k, bytes| {
+                if let Some(dir) = &keep {
+                    // An optimisation only: without it a move re-runs from `init`.
+                    if let Err(error) = write_atomic(&checkpoint_path(dir, k), bytes) {
+                        tracing::warn!(k, "could not keep a replayed state: {error}");
+                    }
+                }
+                Ok(())
+            },
         )?;
         let result = if self.ends_trace {
             let model = executor.export(&module, params, dataset, &end_state)?;
@@ -217,6 +228,11 @@ impl Rerun {
         };
         Ok((leaves, result))
     }
+}
+
+/// Where [`Rerun::keep_states`] keeps the state before segment `k`.
+fn checkpoint_path(dir: &std::path::Path, k: u64) -> PathBuf {
+    dir.join(format!("{k}.state"))
 }
 
 /// Everything the engine needs to re-execute `job` from `start` (a trace leaf whose state the
@@ -439,6 +455,7 @@ impl Verifier {
             first,
             last,
             ends_trace,
+            keep_states: None,
         };
         let (leaves, result) = tokio::task::spawn_blocking(move || rerun.execute())
             .await
@@ -565,7 +582,38 @@ mod tests {
             first: 0,
             last: 1,
             ends_trace: true,
+            keep_states: None,
         }
+    }
+
+    /// A replay that keeps its states writes the state before each later segment, named by
+    /// the leaf before it, and a bisection midpoint computed from a kept state alone equals
+    /// the one computed from `init` (what a challenger without them would do).
+    #[test]
+    fn a_kept_replay_state_gives_the_midpoints_of_its_segment_alone() {
+        let cache = tempfile::tempdir().unwrap();
+        let kept = tempfile::tempdir().unwrap();
+        let settings = Settings::with_cache_dir(Some(cache.path().to_path_buf()));
+        let mut replay = rerun(settings.clone());
+        replay.keep_states = Some(kept.path().to_path_buf());
+        let (leaves, _) = replay.execute().unwrap();
+        let before_1 = std::fs::read(checkpoint_path(kept.path(), 1)).unwrap();
+        assert_eq!(Hash::of(&before_1), leaves[0].state_hash);
+        let after_2 = std::fs::read(checkpoint_path(kept.path(), 2)).unwrap();
+        assert_eq!(
+            Hash::of(&after_2),
+            leaves[1].state_hash,
+            "the run's end too"
+        );
+        assert!(
+            !checkpoint_path(kept.path(), 0).exists(),
+            "init's is recomputed"
+        );
+        let (job, _) = rerun(settings).inputs.into_owned();
+        assert_eq!(
+            job.state_within(1, Some(before_1), 1, 3).unwrap(),
+            job.state_within(0, None, 1, 3).unwrap()
+        );
     }
 
     /// Exploit 7 of issue 10, the verifier's side: a run whose segments need more fuel than

@@ -118,7 +118,13 @@ impl Verifier {
                 _ => {}
             }
         }
-        watched.retain(|id, _| live.contains(id));
+        watched.retain(|id, _| {
+            let keep = live.contains(id);
+            if !keep {
+                challenger.forget(*id);
+            }
+            keep
+        });
         Ok(())
     }
 }
