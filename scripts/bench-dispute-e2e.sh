@@ -8,9 +8,11 @@
 # the game has the same moves either way (who wins only changes at the referee's comparison).
 # From the blocks' timestamps and events it reports rounds, blocks and seconds from the
 # challenge's block to the referee's (target ≤ 60 s), and the referee's step time from the
-# node's log (its share of a 1 s block). Then, from `agora job run-local` of a longer job
-# (epochs 20, 3 steps a segment), the expected re-execution fuel of the default sampling
-# against the job's fuel (target ≤ 3 %). One JSON line per figure.
+# node's log (its share of a 1 s block). Dave then challenges the fuel of leaf 3 of the same job
+# (`agora challenge --fuel 3`, again a false challenge): leaf bisection, then the referee re-runs
+# the whole disputed segment; the same figures for it. Then, from `agora job run-local` of
+# longer jobs (epochs 20 and 40, 3 steps a segment), the expected re-execution fuel of the
+# default sampling against the job's fuel (target ≤ 3 %). One JSON line per figure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -48,24 +50,41 @@ start=$(date +%s%N)
 "$bin/agora" --rpc "$rpc" --output json challenge --key //Dave "$id" --leaf 3 \
     --state-dir "$dir/dave" > "$dir/challenge.json" 2> "$dir/challenge.log"
 challenge_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+fuel_from=$(curl -s -H 'content-type: application/json' \
+    -d '{"id":1,"jsonrpc":"2.0","method":"chain_getHeader","params":[]}' "$http" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["number"] + 1)')
+referee_runs=$(grep -c "referee ran" "$dir/node.log" || true)
+start=$(date +%s%N)
+"$bin/agora" --rpc "$rpc" --output json challenge --key //Dave "$id" --fuel 3 \
+    --state-dir "$dir/dave" > "$dir/fuel-challenge.json" 2> "$dir/fuel-challenge.log"
+fuel_challenge_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 
-# The verification cost of a longer job, from its measured fuel per call and per segment.
-"$bin/agora" --output json job run-local --module jobs/dist/mlp.wasm --data datasets/digits.csv \
-    --params '{"hidden":[32],"epochs":20,"batch_size":128}' --seed 3 --segment 3 \
-    --out "$dir/long" > /dev/null
+# The verification cost of longer jobs, from their measured fuel per call and per segment.
+for epochs in 20 40; do
+    "$bin/agora" --output json job run-local --module jobs/dist/mlp.wasm \
+        --data datasets/digits.csv --params "{\"hidden\":[32],\"epochs\":$epochs,\"batch_size\":128}" \
+        --seed 3 --segment 3 --out "$dir/long-$epochs" > /dev/null
+done
 
-python3 - "$http" "$id" "$challenge_ms" "$dir/challenge.json" "$dir/node.log" "$dir/long/trace.json" <<'PY'
+python3 - "$http" "$id" "$challenge_ms,$fuel_challenge_ms" "$fuel_from" "$referee_runs" \
+    "$dir/challenge.json,$dir/fuel-challenge.json" "$dir/node.log" \
+    "$dir/long-20/trace.json,$dir/long-40/trace.json" <<'PY'
 import json, re, sys, urllib.request
-http, jid, challenge_ms, report_path, log_path, trace_path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:]
+http, jid, fuel_from, referee_runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[4]), int(sys.argv[5])
+challenge_ms = [int(x) for x in sys.argv[3].split(",")]
+report_paths, log_path, trace_paths = sys.argv[6].split(","), sys.argv[7], sys.argv[8].split(",")
 def call(method, params):
     body = json.dumps({"id": 1, "jsonrpc": "2.0", "method": method, "params": params}).encode()
     req = urllib.request.Request(http, body, {"content-type": "application/json"})
     return json.load(urllib.request.urlopen(req))["result"]
 head = call("chain_getHeader", [])["number"]
-first, moves, stamp = {}, {}, {}
+# The events of the job per challenge: the state challenge's blocks, then the fuel challenge's.
+parts = [({}, {}), ({}, {})]
+stamp = {}
 for n in range(1, head + 1):
     h = call("chain_getBlockHash", [n])
     stamp[n] = call("chain_getHeader", [h])["timestamp"]
+    first, moves = parts[1 if n >= fuel_from else 0]
     for rec in call("agora_events", [h]):
         body = rec["event"].get("Verification")
         if not isinstance(body, dict):
@@ -74,33 +93,37 @@ for n in range(1, head + 1):
             if isinstance(fields, dict) and fields.get("job") == jid:
                 first.setdefault(kind, n)
                 moves[kind] = moves.get(kind, 0) + 1
-challenged, refereed = first["Challenged"], first["Refereed"]
-report = json.load(open(report_path))
-print(json.dumps({"benchmark": "dispute/challenge-to-resolution", "outcome": report["outcome"],
-                  "leaf_reveals": moves.get("LeafRevealed", 0), "midpoints": moves.get("Bisected", 0),
-                  "answers": moves.get("Answered", 0), "blocks": refereed - challenged,
-                  "seconds": round((stamp[refereed] - stamp[challenged]) / 1000, 1),
-                  "challenge_command_seconds": round(challenge_ms / 1000, 1), "target_seconds": 60}))
 log = re.sub(r"\x1b\[[0-9;]*m", "", open(log_path).read())
 runs = [float(m.group(1)) for m in re.finditer(r"referee ran.*?ms=([0-9.]+)", log)]
 prepared = [float(m.group(1)) for m in re.finditer(r"referee module prepared.*?ms=([0-9.]+)", log)]
-if runs:
-    # One run per referee call on a single node: the author runs it while building the block
-    # (other validators would run it on import).
-    print(json.dumps({"benchmark": "dispute/referee-step", "runs_ms": [round(r, 1) for r in runs],
-                      "share_of_1s_block": round(max(runs) / 1000, 3),
-                      "module_compiled_ahead_ms": [round(p) for p in prepared]}))
-trace = json.load(open(trace_path))
-fuel, leaves = trace["fuel"], trace["leaves"]
-n = len(leaves)
-seg = [leaves[0]["fuel"]] + [leaves[i]["fuel"] - leaves[i - 1]["fuel"] for i in range(1, n)]
-# Default sampling: the last segment always, one of the others uniformly (a run with the last
-# one when adjacent: the same fuel); `init` when segment 0 is drawn; `export` and `eval` of
-# the final state always.
-expected = seg[-1] + sum(seg[:-1]) / (n - 1) + fuel["export"] + fuel["eval"] + fuel["init"] / (n - 1)
-print(json.dumps({"benchmark": "verification/cost", "segments": n, "job_fuel": fuel["total"],
-                  "expected_reexecution_fuel": round(expected),
-                  "ratio_percent": round(100 * expected / fuel["total"], 2),
-                  "ratio_without_export_eval_percent": round(100 * (expected - fuel["export"] - fuel["eval"]) / fuel["total"], 2),
-                  "target_percent": 3}))
+names = [("challenge-to-resolution", "referee-step", runs[:referee_runs]),
+         ("fuel-challenge-to-resolution", "referee-segment-rerun", runs[referee_runs:])]
+for (first, moves), report_path, ms, (name, referee_name, referee_ms) in zip(parts, report_paths, challenge_ms, names):
+    report = json.load(open(report_path))
+    challenged, refereed = first["Challenged"], first["Refereed"]
+    print(json.dumps({"benchmark": "dispute/" + name, "outcome": report["outcome"],
+                      "leaf_reveals": moves.get("LeafRevealed", 0), "midpoints": moves.get("Bisected", 0),
+                      "answers": moves.get("Answered", 0), "blocks": refereed - challenged,
+                      "seconds": round((stamp[refereed] - stamp[challenged]) / 1000, 1),
+                      "challenge_command_seconds": round(ms / 1000, 1), "target_seconds": 60}))
+    if referee_ms:
+        # One run per referee call on a single node: the author runs it while building the
+        # block (other validators would run it on import).
+        print(json.dumps({"benchmark": "dispute/" + referee_name, "runs_ms": [round(r, 1) for r in referee_ms],
+                          "share_of_1s_block": round(max(referee_ms) / 1000, 3),
+                          "module_compiled_ahead_ms": [round(p) for p in prepared]}))
+for trace_path in trace_paths:
+    trace = json.load(open(trace_path))
+    fuel, leaves = trace["fuel"], trace["leaves"]
+    n = len(leaves)
+    seg = [leaves[0]["fuel"]] + [leaves[i]["fuel"] - leaves[i - 1]["fuel"] for i in range(1, n)]
+    # Default sampling: the last segment always, one of the others uniformly (a run with the
+    # last one when adjacent: the same fuel); `init` when segment 0 is drawn; `export` and
+    # `eval` of the final state always.
+    expected = seg[-1] + sum(seg[:-1]) / (n - 1) + fuel["export"] + fuel["eval"] + fuel["init"] / (n - 1)
+    print(json.dumps({"benchmark": "verification/cost", "segments": n, "job_fuel": fuel["total"],
+                      "expected_reexecution_fuel": round(expected),
+                      "ratio_percent": round(100 * expected / fuel["total"], 2),
+                      "ratio_without_export_eval_percent": round(100 * (expected - fuel["export"] - fuel["eval"]) / fuel["total"], 2),
+                      "target_percent": 3}))
 PY

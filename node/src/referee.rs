@@ -23,6 +23,14 @@
 //!   worth, and is not in the referee call's weight. So [`run_warmer`] compiles the module of
 //!   every job assigned in a finalized block, in the background, long before any dispute over
 //!   it can reach the referee (a dispute needs a commitment and at least one move first).
+//! - Decided ahead: once a finalized block leaves a dispute at the referee's turn, the warmer
+//!   runs the request the `referee` call will make (`pallet_verification`'s
+//!   `referee_request`) in the background and keeps the verdict (at most [`MAX_VERDICTS`],
+//!   keyed by the request's hash). A block that then carries the call finds it decided instead
+//!   of executing inside block production — which matters for a fuel dispute's whole-segment
+//!   re-run, up to `MAX_SEGMENT_FUEL`. A kept verdict is exactly what a run would return: the
+//!   verdict is a function of the request and the bytes its hashes name (the contract), and
+//!   only decided runs are kept (never `Unavailable` or `Failed`).
 
 use crate::blobs::BlobStore;
 use crate::chain::{Chain, ChainEvent};
@@ -31,7 +39,8 @@ use agora_primitives::referee::{
     Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
 };
 use agora_primitives::Hash;
-use std::collections::{BTreeMap, HashSet};
+use parity_scale_codec::Encode;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast::error::RecvError;
@@ -43,7 +52,12 @@ pub struct EngineReferee {
     /// The executor of each fuel limit seen (at most [`MAX_EXECUTORS`]); held for a whole run
     /// (see the module doc).
     executors: Mutex<BTreeMap<u64, Arc<Executor>>>,
+    /// Verdicts decided ahead, by the hash of their request's encoding, oldest first.
+    verdicts: Mutex<VecDeque<(Hash, RefereeVerdict)>>,
 }
+
+/// Most verdicts kept: disputes at the referee's turn at once, with room to spare.
+pub const MAX_VERDICTS: usize = 64;
 
 /// Most executors kept: the runtime uses two fuel limits; a third (a runtime upgrade) replaces
 /// the lowest.
@@ -78,6 +92,7 @@ impl EngineReferee {
             blobs,
             cache_dir,
             executors: Mutex::new(BTreeMap::new()),
+            verdicts: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -209,7 +224,7 @@ pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>) {
             Ok(_) | Err(RecvError::Lagged(_)) => continue,
             Err(RecvError::Closed) => return,
         };
-        let modules = assigned_modules(&chain, &header.hash());
+        let (modules, requests) = assigned_and_refereed(&chain, &header.hash());
         for module in modules {
             // Bounded by the distinct modules of assigned jobs, each compiled once a run.
             if !prepared.insert(module) {
@@ -218,32 +233,91 @@ pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>) {
             let referee = referee.clone();
             let _ = tokio::task::spawn_blocking(move || referee.prepare(&module)).await;
         }
+        // Bounded by the disputes that moved in this block; each run is bounded by its fuel.
+        for request in requests {
+            if referee.decided(&request).is_some() {
+                continue;
+            }
+            let referee = referee.clone();
+            let _ = tokio::task::spawn_blocking(move || referee.run(&request)).await;
+        }
     }
 }
 
-/// The modules of the jobs assigned in block `hash`.
-fn assigned_modules(chain: &Chain, hash: &Hash) -> Vec<Hash> {
+/// The modules of the jobs assigned in block `hash`, and the referee requests of the disputes
+/// that block left at the referee's turn.
+fn assigned_and_refereed(chain: &Chain, hash: &Hash) -> (Vec<Hash>, Vec<RefereeRequest>) {
     let Ok(Some(block)) = chain.block(hash) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let Ok(records) = agora_runtime::decode_events(&block.events) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let view = chain.finalized_view();
-    records
-        .iter()
-        .filter_map(|record| match &record.event {
+    let mut modules = Vec::new();
+    let mut disputed = std::collections::BTreeSet::new();
+    for record in &records {
+        use pallet_verification::Event as V;
+        match &record.event {
             agora_runtime::RuntimeEvent::Jobs(pallet_jobs::Event::JobAssigned { job, .. }) => {
-                pallet_jobs::Pallet::<agora_runtime::Runtime>::job(&view, *job)
+                if let Some(job) = pallet_jobs::Pallet::<agora_runtime::Runtime>::job(&view, *job) {
+                    modules.push(job.spec.module);
+                }
             }
-            _ => None,
+            agora_runtime::RuntimeEvent::Verification(
+                V::DisputeOpened { job, .. }
+                | V::Bisected { job, .. }
+                | V::Answered { job, .. }
+                | V::Challenged { job, .. }
+                | V::LeafRevealed { job, .. },
+            ) => {
+                disputed.insert(*job);
+            }
+            _ => {}
+        }
+    }
+    let requests = disputed
+        .into_iter()
+        .filter_map(|job| {
+            pallet_verification::Pallet::<agora_runtime::Runtime>::referee_request(&view, job)
         })
-        .map(|job| job.spec.module)
-        .collect()
+        .collect();
+    (modules, requests)
+}
+
+impl EngineReferee {
+    fn lock_verdicts(&self) -> std::sync::MutexGuard<'_, VecDeque<(Hash, RefereeVerdict)>> {
+        self.verdicts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The verdict of `request` if it was decided ahead.
+    pub fn decided(&self, request: &RefereeRequest) -> Option<RefereeVerdict> {
+        let key = Hash::of(&request.encode());
+        let verdicts = self.lock_verdicts();
+        verdicts.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+
+    fn keep(&self, request: &RefereeRequest, verdict: RefereeVerdict) {
+        let key = Hash::of(&request.encode());
+        let mut verdicts = self.lock_verdicts();
+        if verdicts.iter().any(|(k, _)| *k == key) {
+            return;
+        }
+        if verdicts.len() >= MAX_VERDICTS {
+            verdicts.pop_front();
+        }
+        verdicts.push_back((key, verdict));
+    }
 }
 
 impl Referee for EngineReferee {
     fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
+        if let Some(verdict) = self.decided(request) {
+            tracing::debug!(task = ?request.task, ?verdict, "referee verdict decided ahead");
+            return Ok(verdict);
+        }
         // Timed for the operator's log only (`scripts/bench.sh dispute` reads it); the verdict
         // never depends on it.
         let started = std::time::Instant::now();
@@ -257,6 +331,9 @@ impl Referee for EngineReferee {
             result = ?result,
             "referee ran"
         );
+        if let Ok(verdict) = result {
+            self.keep(request, verdict);
+        }
         result
     }
 

@@ -248,3 +248,37 @@ fn the_referees_segment_rerun_measures_the_workers_fuel() {
         Ok(RefereeVerdict::OutOfFuel)
     );
 }
+
+/// A verdict is kept once decided (the warmer decides ahead of the block that needs it) and a
+/// later run of the same request returns it without the bytes; an undecided run is not kept.
+#[test]
+fn a_decided_verdict_is_kept_and_an_undecided_one_is_not() {
+    let wasm = repo_file("jobs/dist/mlp.wasm");
+    let dataset = repo_file("datasets/digits.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(BlobStore::open(&dir.path().join("blobs")).unwrap());
+    for bytes in [&wasm, &dataset] {
+        store.put(&Hash::of(bytes), bytes).unwrap();
+    }
+    let referee = EngineReferee::new(store.clone(), None);
+    let first_step = request(&wasm, &dataset, RefereeTask::Step { pre_state: None }, FUEL);
+    assert_eq!(referee.decided(&first_step), None);
+    let verdict = referee.run(&first_step).unwrap();
+    assert!(matches!(verdict, RefereeVerdict::Stepped { .. }));
+    assert_eq!(referee.decided(&first_step), Some(verdict));
+    // Kept: the same request is decided with the module gone from the store.
+    store.remove(&Hash::of(&wasm)).unwrap();
+    assert_eq!(referee.run(&first_step), Ok(verdict));
+    // Another request needs the module: undecided, and not kept.
+    let other = request(
+        &wasm,
+        &dataset,
+        RefereeTask::Step { pre_state: None },
+        FUEL / 2,
+    );
+    assert!(matches!(
+        referee.run(&other),
+        Err(RefereeError::Unavailable { .. })
+    ));
+    assert_eq!(referee.decided(&other), None);
+}

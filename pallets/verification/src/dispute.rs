@@ -44,7 +44,7 @@ use crate::{
 };
 use agora_primitives::dispatch::{DispatchError, DispatchResult};
 use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
-use agora_primitives::storage::Ext;
+use agora_primitives::storage::{Ext, StateRead};
 use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, Hash};
 use pallet_jobs::{AuditOutcome, Decision, JobId};
@@ -258,36 +258,8 @@ impl<T: Config> Pallet<T> {
             .commitment
             .clone()
             .ok_or(Self::error(Error::UnknownAudit))?;
-        let (task, fuel_limit) = match &dispute.claim {
-            Claim::Steps(bisection) => (
-                RefereeTask::Step {
-                    pre_state: bisection.lo_state,
-                },
-                T::REFEREE_FUEL,
-            ),
-            Claim::Output => (
-                RefereeTask::Output {
-                    state: commitment.final_state,
-                },
-                T::REFEREE_FUEL,
-            ),
-            Claim::Segment(segment) => (
-                RefereeTask::Segment {
-                    start: segment.start.map(|leaf| leaf.state_hash),
-                    steps: segment.steps,
-                },
-                <T as pallet_market::Config>::MAX_SEGMENT_FUEL,
-            ),
-            Claim::Leaves(_) => return Err(Self::error(Error::NotYourMove)),
-        };
-        let request = RefereeRequest {
-            module: record.spec.module,
-            dataset: record.spec.dataset,
-            params: record.spec.params.clone(),
-            seed: record.spec.seed,
-            task,
-            fuel_limit,
-        };
+        let request = Self::request_for(&record, &commitment, &dispute.claim)
+            .ok_or(Self::error(Error::NotYourMove))?;
         let verdict = ext
             .referee(&request)
             .map_err(|_| Self::error(Error::RefereeUndecided))?;
@@ -330,6 +302,57 @@ impl<T: Config> Pallet<T> {
             RefereeOutcome::OutOfFuel => Self::end_undecided(ext, job, audit, &dispute),
         }
         Ok(())
+    }
+
+    /// What the referee must run to decide the dispute of `job`, once it is the referee's
+    /// turn; `None` before. Nodes use it to run the referee ahead of the block that calls it
+    /// (`node/src/referee.rs`): the request, hence the verdict, is the one the call will make.
+    pub fn referee_request(state: &impl StateRead, job: JobId) -> Option<RefereeRequest> {
+        let dispute = Self::audit(state, job)?.dispute?;
+        let record = Jobs::<T>::job(state, job)?;
+        let commitment = record.commitment.clone()?;
+        (dispute.turn == Turn::Referee)
+            .then(|| Self::request_for(&record, &commitment, &dispute.claim))
+            .flatten()
+    }
+
+    /// The referee request that decides `claim` on job `record`; `None` for a leaf bisection,
+    /// which never reaches the referee.
+    fn request_for(
+        record: &pallet_jobs::Job,
+        commitment: &pallet_jobs::Commitment,
+        claim: &Claim,
+    ) -> Option<RefereeRequest> {
+        let (task, fuel_limit) = match claim {
+            Claim::Steps(bisection) => (
+                RefereeTask::Step {
+                    pre_state: bisection.lo_state,
+                },
+                T::REFEREE_FUEL,
+            ),
+            Claim::Output => (
+                RefereeTask::Output {
+                    state: commitment.final_state,
+                },
+                T::REFEREE_FUEL,
+            ),
+            Claim::Segment(segment) => (
+                RefereeTask::Segment {
+                    start: segment.start.map(|leaf| leaf.state_hash),
+                    steps: segment.steps,
+                },
+                <T as pallet_market::Config>::MAX_SEGMENT_FUEL,
+            ),
+            Claim::Leaves(_) => return None,
+        };
+        Some(RefereeRequest {
+            module: record.spec.module,
+            dataset: record.spec.dataset,
+            params: record.spec.params.clone(),
+            seed: record.spec.seed,
+            task,
+            fuel_limit,
+        })
     }
 
     /// The move due at this deadline was not made: the side that owed it loses. A referee call

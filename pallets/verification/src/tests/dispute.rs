@@ -856,3 +856,42 @@ fn a_false_fuel_mismatch_is_refuted_by_the_referee() {
     );
     assert_eq!(block, 10, "decided by one referee call");
 }
+
+/// What nodes decide ahead is exactly what the `referee` call will ask: nothing before the
+/// referee's turn, then the step from the agreed state (or, in a fuel dispute, the segment
+/// re-run under the segment bound).
+#[test]
+fn the_referee_request_is_known_ahead_only_at_the_referees_turn() {
+    let mut state = tampered_last_leaf();
+    assert_eq!(
+        Verification::referee_request(&state, 0),
+        None,
+        "worker's turn"
+    );
+    to_the_referee(&mut state, |s, mid, posted| {
+        honest_answer(s, mid, posted).unwrap()
+    });
+    let request = Verification::referee_request(&state, 0).expect("the referee's turn");
+    let lo_state = bisection(&dispute(&state)).lo_state;
+    assert_eq!(
+        (request.task, request.fuel_limit),
+        (
+            RefereeTask::Step {
+                pre_state: lo_state
+            },
+            REFEREE_FUEL
+        )
+    );
+    let state = overbilled_last_leaf();
+    let request = Verification::referee_request(&state, 0).expect("the referee's turn");
+    assert_eq!(
+        (request.task, request.fuel_limit),
+        (
+            RefereeTask::Segment {
+                start: Some(leaf(2).state_hash),
+                steps: 10
+            },
+            <Test as pallet_market::Config>::MAX_SEGMENT_FUEL
+        )
+    );
+}
