@@ -15,7 +15,6 @@
 use std::str::FromStr;
 
 use agora_client::files::write_atomic;
-use agora_client::tx;
 use agora_primitives::Hash;
 use pallet_jobs::JobId;
 use pallet_verification::Audit;
@@ -111,19 +110,7 @@ impl Verifier {
             &self.attestation_path(id, check),
             &serde_json::to_vec(&opening)?,
         )?;
-        let call = agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Attest {
-            job: id,
-            check,
-            commitment: copied,
-        });
-        tx::send(
-            &self.rpc,
-            &self.signer,
-            call,
-            "attestation",
-            tx::DEFAULT_TIMEOUT,
-        )
-        .await?;
+        self.send_attestation(id, check, copied).await?;
         tracing::warn!(
             job = id,
             check,

@@ -410,6 +410,13 @@ impl Verifier {
             &attestation.result(),
             &attestation.salt,
         );
+        self.send_attestation(id, check, commitment).await?;
+        tracing::info!(job = id, check, segment = attestation.leaf.0, "attested");
+        Ok(())
+    }
+
+    /// Sends the commitment `commitment` for check `check` of job `id`.
+    async fn send_attestation(&self, id: JobId, check: u32, commitment: Hash) -> Result<(), Error> {
         let call = agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Attest {
             job: id,
             check,
@@ -423,7 +430,6 @@ impl Verifier {
             tx::DEFAULT_TIMEOUT,
         )
         .await?;
-        tracing::info!(job = id, check, segment = attestation.leaf.0, "attested");
         Ok(())
     }
 
