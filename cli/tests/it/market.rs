@@ -399,31 +399,49 @@ fn a_worker_restarted_mid_job_resumes_without_running_it_again() {
 /// and gets the rest back, and Bob's collateral is released, not slashed.
 #[test]
 fn a_dataset_the_module_refuses_costs_the_buyer_the_cancel_fee_not_the_worker_its_collateral() {
-    let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("modules");
-    let (mut worker, _verifier) = start_daemons(&node, dir.path(), &cache);
     let bad = dir.path().join("letters.csv");
     std::fs::write(&bad, "a,b,label\nx,y,z\n").unwrap();
+    // The local plan would refuse the dataset before bidding; a buyer may skip it.
+    unrunnable_costs_the_buyer(dir.path(), &bad, PARAMS, &["--steps", "4"]);
+}
+
+/// The same for a refusal later in segment 0: with these params (plain SGD at a learning rate
+/// of 9.9 on three wide layers) training diverges and the module refuses step 6 of the
+/// 8-step segment. `init` and the first step run, so the referee also re-runs segment 0 as one
+/// call, within the segment bound, and finds it refused.
+#[test]
+fn a_run_the_module_refuses_later_in_segment_0_costs_the_buyer_the_cancel_fee() {
+    let dir = tempfile::tempdir().unwrap();
+    let digits = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv");
+    let diverging = r#"{"hidden":[128,128,128],"epochs":1,"batch_size":8,"learning_rate":9.9,"optimizer":"sgd"}"#;
+    let segment = ["--steps", "16", "--segment", "8"];
+    unrunnable_costs_the_buyer(dir.path(), Path::new(digits), diverging, &segment);
+}
+
+/// Alice buys training on `data` with `params` (and `extra` arguments); Bob's run is refused
+/// and his declaration must end the job `Unrunnable`: the cancellation fee paid out of the
+/// escrow, the rest refunded, the collateral released, nobody slashed.
+fn unrunnable_costs_the_buyer(dir: &Path, data: &Path, params: &str, extra: &[&str]) {
+    let node = Node::start_with_block_time(400);
+    let cache = dir.join("modules");
+    let (mut worker, _verifier) = start_daemons(&node, dir, &cache);
     let issuance0 = total_issuance(&node);
     let command = ["--output", "json", "job", "submit", "--key", "//Alice"];
     let job = [
         "--module",
         concat!(env!("CARGO_MANIFEST_DIR"), "/../jobs/dist/mlp.wasm"),
         "--data",
-        bad.to_str().unwrap(),
+        data.to_str().unwrap(),
         "--params",
-        PARAMS,
-        // The local plan would refuse the dataset before bidding; a buyer may skip it.
-        "--steps",
-        "4",
+        params,
         "--max-price",
         "0.002",
         "--max-fuel",
         "1000",
         "--no-wait",
     ];
-    let submitted = stdout_json(&node.agora(&[&command[..], &job].concat()));
+    let submitted = stdout_json(&node.agora(&[&command[..], &job, extra].concat()));
     let id = submitted["job"].as_u64().unwrap();
     let status = wait_for_status(
         &node,

@@ -221,14 +221,17 @@ impl<T: Config> Pallet<T> {
 
     /// The worker of job `id` shows that the buyer's inputs cannot run. The referee (every
     /// validator, as part of the block) runs `init` and the first training step from the job's
-    /// module, dataset, params and seed, each with at most `PROOF_FUEL`. If the module refuses
-    /// either (a dataset or params it cannot use, a trap), or either needs more fuel than that
-    /// (a job whose one step cannot be refereed could never be disputed, so it may not be
-    /// sold), the job ends `Unrunnable`: the buyer pays the cancellation fee, the rest of the
-    /// escrow is refunded and the collateral released. If both run, the claim is refused (its
-    /// fee, the referee's weight, is the worker's loss) and the job carries on. A failure at a
-    /// later step cannot be proved this way (its pre-state would need a trace the chain can
-    /// check): the worker must commit, or time out.
+    /// module, dataset, params and seed, each with at most `PROOF_FUEL`; if both run, `init`
+    /// and the whole of segment 0 as one call, as the worker ran it, within `MAX_SEGMENT_FUEL`.
+    /// If the module refuses anything there (a dataset or params it cannot use, a trap at any
+    /// step of segment 0), or the first step needs more fuel than `PROOF_FUEL` (a job whose one
+    /// step cannot be refereed could never be disputed, so it may not be sold), or segment 0
+    /// more than the segment bound (steps heavier than the bid's fuel promised), the job ends
+    /// `Unrunnable`: the buyer pays the cancellation fee, the rest of the escrow is refunded and
+    /// the collateral released. If all of it runs, the claim is refused (its fee, the referee's
+    /// weight, is the worker's loss) and the job carries on. A failure in a later segment
+    /// cannot be proved this way (its start state would need a trace the chain can check; see
+    /// `docs/verification.md`): the worker must commit, or time out.
     pub fn declare_unrunnable(ext: &mut Ext<'_>, who: &AccountId, id: JobId) -> DispatchResult {
         let mut job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
         ensure!(job.worker == *who, Self::error(Error::NotJobWorker));
@@ -238,21 +241,36 @@ impl<T: Config> Pallet<T> {
         );
         let now = System::<T>::block_number(ext);
         ensure!(now <= job.commit_by, Self::error(Error::DeadlinePassed));
-        let request = RefereeRequest {
+        let request = |task, fuel_limit| RefereeRequest {
             module: job.spec.module,
             dataset: job.spec.dataset,
             params: job.spec.params.clone(),
             seed: job.spec.seed,
-            task: RefereeTask::Step { pre_state: None },
-            fuel_limit: T::PROOF_FUEL,
+            task,
+            fuel_limit,
         };
-        let verdict = ext
-            .referee(&request)
-            .map_err(|_| Self::error(Error::RefereeUndecided))?;
-        ensure!(
-            matches!(verdict, RefereeVerdict::Refused | RefereeVerdict::OutOfFuel),
-            Self::error(Error::JobRuns)
+        let first_step = request(RefereeTask::Step { pre_state: None }, T::PROOF_FUEL);
+        let segment_zero = request(
+            RefereeTask::Segment {
+                start: None,
+                steps: u32::try_from(job.spec.steps_in(0)).unwrap_or(u32::MAX),
+            },
+            T::MAX_SEGMENT_FUEL,
         );
+        let refused =
+            |verdict| matches!(verdict, RefereeVerdict::Refused | RefereeVerdict::OutOfFuel);
+        let mut unrunnable = false;
+        // The second run only if the first ran: bounded work for a claim that may be refused.
+        for proof in [first_step, segment_zero] {
+            let verdict = ext
+                .referee(&proof)
+                .map_err(|_| Self::error(Error::RefereeUndecided))?;
+            if refused(verdict) {
+                unrunnable = true;
+                break;
+            }
+        }
+        ensure!(unrunnable, Self::error(Error::JobRuns));
         let (fee, refund) = Self::end_with_cancel_fee(ext, id, &mut job, now, |fee, refund| {
             JobStatus::Unrunnable {
                 fee,

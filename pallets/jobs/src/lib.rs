@@ -682,7 +682,9 @@ pub mod weights {
     /// `cancel_job`: two balance moves, market and blob updates.
     pub const CANCEL_JOB: Weight = 80_000;
     /// `declare_unrunnable`: two engine calls (`init`, one step) of at most `PROOF_FUEL`, as
-    /// the verification pallet's `referee` (the runtime checks that the fuel fits).
+    /// the verification pallet's `referee` (the runtime checks that the fuel fits). When both
+    /// run, segment 0 is re-run too, bounded by `MAX_SEGMENT_FUEL` and not by this weight: the
+    /// open item of a fuel dispute's segment re-run (`docs/verification.md`).
     pub const DECLARE_UNRUNNABLE: Weight = 1_000_000_000;
 
     /// End of block with `jobs` due jobs and `blobs` due blobs.

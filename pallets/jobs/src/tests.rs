@@ -298,9 +298,12 @@ fn the_buyer_may_cancel_before_the_commitment_for_a_fee() {
     assert_eq!(result, Err(error(Error::CannotCancel)));
 }
 
-/// A stand-in for the node's engine that gives `verdict` for every run, checking that it is
-/// asked for the job's `init` and first step with the proof fuel.
-struct Verdict(agora_primitives::referee::RefereeVerdict);
+/// A stand-in for the node's engine: `.0` for the job's `init` and first step (asked with the
+/// proof fuel), `.1` for `init` and segment 0 as one call (asked with the segment bound).
+struct Verdict(
+    agora_primitives::referee::RefereeVerdict,
+    agora_primitives::referee::RefereeVerdict,
+);
 
 impl agora_primitives::referee::Referee for Verdict {
     fn run(
@@ -308,20 +311,26 @@ impl agora_primitives::referee::Referee for Verdict {
         request: &agora_primitives::referee::RefereeRequest,
     ) -> Result<agora_primitives::referee::RefereeVerdict, agora_primitives::referee::RefereeError>
     {
+        use agora_primitives::referee::RefereeTask;
         assert_eq!(
-            (
-                request.module,
-                request.dataset,
-                request.seed,
-                request.fuel_limit
-            ),
-            (spec().module, spec().dataset, spec().seed, 1_000_000)
+            (request.module, request.dataset, request.seed),
+            (spec().module, spec().dataset, spec().seed)
         );
-        assert_eq!(
-            request.task,
-            agora_primitives::referee::RefereeTask::Step { pre_state: None }
-        );
-        Ok(self.0)
+        let steps = u32::try_from(spec().steps_in(0)).unwrap();
+        match request.task {
+            RefereeTask::Step { pre_state: None } => {
+                assert_eq!(request.fuel_limit, 1_000_000);
+                Ok(self.0)
+            }
+            RefereeTask::Segment {
+                start: None,
+                steps: s,
+            } if s == steps => {
+                assert_eq!(request.fuel_limit, 100_000_000);
+                Ok(self.1)
+            }
+            ref other => panic!("not a proof of unrunnable inputs: {other:?}"),
+        }
     }
 
     fn holds(&self, _: &Hash) -> bool {
@@ -329,29 +338,46 @@ impl agora_primitives::referee::Referee for Verdict {
     }
 }
 
-/// Bob asks the referee, whose verdict on `init` and the first step is `verdict`, to declare
-/// job 0 unrunnable in block 3.
+/// Bob asks the referee, whose verdicts on `init` and the first step and on segment 0 are
+/// `verdicts`, to declare job 0 unrunnable in block 3.
 fn declare_unrunnable(
     state: &mut State,
-    verdict: agora_primitives::referee::RefereeVerdict,
+    (first_step, segment_zero): (
+        agora_primitives::referee::RefereeVerdict,
+        agora_primitives::referee::RefereeVerdict,
+    ),
 ) -> (DispatchResult, Vec<Event>) {
     step(state, 3, |ext| {
-        ext.set_referee(Some(std::sync::Arc::new(Verdict(verdict))));
+        ext.set_referee(Some(std::sync::Arc::new(Verdict(first_step, segment_zero))));
         Jobs::declare_unrunnable(ext, &BOB, 0)
     })
 }
 
-/// Item 6 of issue 10: inputs the module refuses (or a step too heavy to referee) are the
-/// buyer's fault. The worker proves it through the referee; the buyer pays the cancellation
+/// Item 6 of issue 10: inputs the module refuses anywhere in segment 0 (or a step too heavy to
+/// referee, or a segment 0 over the segment bound) are the buyer's fault. The worker proves it through the referee; the buyer pays the cancellation
 /// fee and the worker's collateral is released, not slashed.
 #[test]
 fn inputs_the_module_refuses_end_the_job_with_the_buyer_paying_the_cancel_fee() {
     use agora_primitives::referee::RefereeVerdict;
-    for verdict in [RefereeVerdict::Refused, RefereeVerdict::OutOfFuel] {
+    let ran = RefereeVerdict::Stepped {
+        post_state: Hash([1; 32]),
+    };
+    let unreached = RefereeVerdict::Exported {
+        output: Hash::ZERO,
+        metrics: Hash::ZERO,
+    };
+    // Refused or too heavy at the first step (segment 0 is then not run: `unreached` would
+    // count as running), or later in segment 0.
+    for verdicts in [
+        (RefereeVerdict::Refused, unreached),
+        (RefereeVerdict::OutOfFuel, unreached),
+        (ran, RefereeVerdict::Refused),
+        (ran, RefereeVerdict::OutOfFuel),
+    ] {
         let mut state = matched_job(false);
         let bob_free = TestBalances::free_balance(&state, &BOB);
         let issuance = TestBalances::total_issuance(&state);
-        let (result, events) = declare_unrunnable(&mut state, verdict);
+        let (result, events) = declare_unrunnable(&mut state, verdicts);
         result.unwrap();
         let fee = AGR / 4; // 10% of the max payment, as a cancellation
         assert_eq!(
@@ -380,7 +406,11 @@ fn a_runnable_job_cannot_be_declared_unrunnable_and_nothing_changes() {
     let stepped = RefereeVerdict::Stepped {
         post_state: Hash([1; 32]),
     };
-    let (result, events) = declare_unrunnable(&mut state, stepped);
+    let segmented = RefereeVerdict::Segmented {
+        post_state: Hash([2; 32]),
+        fuel: 5,
+    };
+    let (result, events) = declare_unrunnable(&mut state, (stepped, segmented));
     assert_eq!(result, Err(error(Error::JobRuns)));
     assert!(events.is_empty());
     assert_eq!(Jobs::job(&state, 0).unwrap().status, JobStatus::Assigned);
@@ -393,7 +423,7 @@ fn a_runnable_job_cannot_be_declared_unrunnable_and_nothing_changes() {
     assert_eq!(result, Err(error(Error::RefereeUndecided)));
     // Once committed, it ran.
     commit(&mut state, 3).0.unwrap();
-    let (result, _) = declare_unrunnable(&mut state, RefereeVerdict::Refused);
+    let (result, _) = declare_unrunnable(&mut state, (RefereeVerdict::Refused, segmented));
     assert_eq!(result, Err(error(Error::NotAssigned)));
 }
 
