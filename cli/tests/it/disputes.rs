@@ -155,7 +155,9 @@ fn a_lazy_verifier_loses_its_bonds_to_the_honest_worker() {
 /// of Bob's final state, and Bob loses his collateral.
 #[test]
 fn a_worker_that_commits_another_model_loses_the_output_dispute() {
-    loses_without_bisection("wrong-output", 1, Decision::RefereeOutput);
+    let lost = worker_loses_to_charlie("wrong-output", 1);
+    assert_eq!(lost.decided, Decision::RefereeOutput);
+    assert!(!lost.bisected(), "{}", lost.verifier_log);
 }
 
 /// `--fault overbill-fuel=50`: Bob's states and model are honest but every leaf bills 50% more
@@ -165,15 +167,34 @@ fn a_worker_that_commits_another_model_loses_the_output_dispute() {
 /// Bob's leaf wrong. Bob loses his collateral; nothing of the overbill is paid.
 #[test]
 fn a_worker_that_overbills_fuel_loses_the_fuel_dispute() {
-    let worker_log = loses_without_bisection("overbill-fuel=50", 0, Decision::RefereeSegment);
-    assert!(worker_log.contains("referee called"), "{worker_log}");
+    let lost = worker_loses_to_charlie("overbill-fuel=50", 0);
+    assert_eq!(lost.decided, Decision::RefereeSegment);
+    assert!(!lost.bisected(), "{}", lost.verifier_log);
+    assert!(
+        lost.worker_log.contains("referee called"),
+        "{}",
+        lost.worker_log
+    );
+}
+
+/// How a cheating worker lost, for the test's own assertions.
+struct Lost {
+    decided: Decision,
+    worker_log: String,
+    verifier_log: String,
+}
+
+impl Lost {
+    /// Whether the verifier answered any bisection midpoint.
+    fn bisected(&self) -> bool {
+        self.verifier_log.contains("midpoint answered")
+    }
 }
 
 /// Bob works with `--fault worker_fault` and Charlie verifies honestly: Bob must lose the dispute
-/// over `segment` to Charlie with no bisection (the referee decides at once, as `decision`
-/// says), Alice must be whole again and only the burned part of the collateral leave the
-/// supply. Returns Bob's log.
-fn loses_without_bisection(worker_fault: &str, segment: u64, decision: Decision) -> String {
+/// over `segment` to Charlie, half his collateral to Charlie and half burned (only that leaving
+/// the supply), and Alice must be whole again.
+fn worker_loses_to_charlie(worker_fault: &str, segment: u64) -> Lost {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
     let (mut worker, mut verifier) = daemons(&node, dir.path(), &["--fault", worker_fault], &[]);
@@ -188,13 +209,16 @@ fn loses_without_bisection(worker_fault: &str, segment: u64, decision: Decision)
         decided,
         burned,
         rewarded,
+        requeued,
         ..
     } = status
     else {
         panic!("the worker with {worker_fault} did not lose: {status:?}");
     };
-    assert_eq!((lost_at, challenger), (segment, account(CHARLIE)));
-    assert_eq!(decided, decision);
+    assert_eq!(
+        (lost_at, challenger, requeued),
+        (segment, account(CHARLIE), false)
+    );
     assert_eq!(rewarded, COLLATERAL * REWARD_PERCENT / 100);
     assert_eq!(burned, COLLATERAL - rewarded);
     assert_eq!(total_issuance(&node), issuance0 - burned);
@@ -203,9 +227,11 @@ fn loses_without_bisection(worker_fault: &str, segment: u64, decision: Decision)
         alice1.free + alice1.reserved >= alice0.free + alice0.reserved,
         "Alice is whole again"
     );
-    let log = verifier.lines().join("\n");
-    assert!(!log.contains("midpoint answered"), "no bisection: {log}");
-    worker.lines().join("\n")
+    Lost {
+        decided,
+        worker_log: worker.lines().join("\n"),
+        verifier_log: verifier.lines().join("\n"),
+    }
 }
 
 /// Dave, the fourth dev account: challenges in the tests below.
@@ -379,27 +405,12 @@ fn a_false_challenge_loses_its_bond_and_the_honest_worker_is_paid() {
 /// which the node's referee executes, and Bob loses his collateral.
 #[test]
 fn a_worker_that_skips_steps_loses_its_collateral() {
-    let node = Node::start_with_block_time(400);
-    let dir = tempfile::tempdir().unwrap();
-    let (mut worker, mut verifier) = daemons(&node, dir.path(), &["--fault", "skip-steps=2"], &[]);
-    let issuance0 = total_issuance(&node);
-    let id = submit_no_wait(&node, &dir.path().join("modules"), &TWO_SEGMENTS);
-    let status = ended(&node, id, &mut worker, &mut verifier);
-    let JobStatus::DisputeLost {
-        segment,
-        challenger,
-        burned,
-        requeued,
-        ..
-    } = status
-    else {
-        panic!("the worker that skipped steps did not lose: {status:?}");
-    };
-    assert_eq!(
-        (segment, challenger, requeued),
-        (1, account(CHARLIE), false)
+    let lost = worker_loses_to_charlie("skip-steps=2", 1);
+    assert!(
+        matches!(lost.decided, Decision::RefereeStep { .. }),
+        "{:?}",
+        lost.decided
     );
-    assert_eq!(total_issuance(&node), issuance0 - burned);
 }
 
 /// `--fault withhold-state=0 --fault withhold-state=1`: Bob registers every start state a check
