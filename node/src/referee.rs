@@ -153,18 +153,19 @@ impl EngineReferee {
                             .bytes
                     }
                 };
-                let steps = match request.task {
-                    RefereeTask::Segment { steps, .. } => steps,
-                    _ => 1,
+                let (steps, whole_segment) = match request.task {
+                    RefereeTask::Segment { steps, .. } => (steps, true),
+                    _ => (1, false),
                 };
                 let post = executor.segment(&module, params, &dataset, &pre, steps)?;
                 let post_state = Hash::of(&post.bytes);
-                Ok(match request.task {
-                    RefereeTask::Segment { .. } => RefereeVerdict::Segmented {
+                Ok(if whole_segment {
+                    RefereeVerdict::Segmented {
                         post_state,
                         fuel: post.fuel,
-                    },
-                    _ => RefereeVerdict::Stepped { post_state },
+                    }
+                } else {
+                    RefereeVerdict::Stepped { post_state }
                 })
             }
             RefereeTask::Output { .. } => {
@@ -233,11 +234,9 @@ pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>) {
             let referee = referee.clone();
             let _ = tokio::task::spawn_blocking(move || referee.prepare(&module)).await;
         }
-        // Bounded by the disputes that moved in this block; each run is bounded by its fuel.
+        // Bounded by the disputes that moved in this block; each run is bounded by its fuel (a
+        // request decided already returns at once).
         for request in requests {
-            if referee.decided(&request).is_some() {
-                continue;
-            }
             let referee = referee.clone();
             let _ = tokio::task::spawn_blocking(move || referee.run(&request)).await;
         }
@@ -294,13 +293,20 @@ impl EngineReferee {
 
     /// The verdict of `request` if it was decided ahead.
     pub fn decided(&self, request: &RefereeRequest) -> Option<RefereeVerdict> {
-        let key = Hash::of(&request.encode());
-        let verdicts = self.lock_verdicts();
-        verdicts.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+        self.kept(&Self::key(request))
     }
 
-    fn keep(&self, request: &RefereeRequest, verdict: RefereeVerdict) {
-        let key = Hash::of(&request.encode());
+    /// What a verdict is kept under: the hash of its request's encoding.
+    fn key(request: &RefereeRequest) -> Hash {
+        Hash::of(&request.encode())
+    }
+
+    fn kept(&self, key: &Hash) -> Option<RefereeVerdict> {
+        let verdicts = self.lock_verdicts();
+        verdicts.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+
+    fn keep(&self, key: Hash, verdict: RefereeVerdict) {
         let mut verdicts = self.lock_verdicts();
         if verdicts.iter().any(|(k, _)| *k == key) {
             return;
@@ -314,7 +320,8 @@ impl EngineReferee {
 
 impl Referee for EngineReferee {
     fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
-        if let Some(verdict) = self.decided(request) {
+        let key = Self::key(request);
+        if let Some(verdict) = self.kept(&key) {
             tracing::debug!(task = ?request.task, ?verdict, "referee verdict decided ahead");
             return Ok(verdict);
         }
@@ -332,7 +339,7 @@ impl Referee for EngineReferee {
             "referee ran"
         );
         if let Ok(verdict) = result {
-            self.keep(request, verdict);
+            self.keep(key, verdict);
         }
         result
     }

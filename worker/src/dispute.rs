@@ -8,8 +8,8 @@
 //!   checkpoint (the state before it, kept on disk since the run).
 //! - **The referee's turn**: register and upload the agreed pre-state (its own state after `lo`
 //!   steps; for a dispute over the model, the final state; over a segment's fuel, the state
-//!   before the segment), then call the referee. A referee
-//!   call nobody makes counts against the worker, so the worker makes it.
+//!   before the segment), then call the referee. A referee call nobody makes counts against the
+//!   worker, so the worker makes it.
 
 use crate::{Error, Worker};
 use agora_client::blobs::ensure_blob;

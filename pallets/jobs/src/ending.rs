@@ -241,36 +241,28 @@ impl<T: Config> Pallet<T> {
         );
         let now = System::<T>::block_number(ext);
         ensure!(now <= job.commit_by, Self::error(Error::DeadlinePassed));
-        let request = |task, fuel_limit| RefereeRequest {
-            module: job.spec.module,
-            dataset: job.spec.dataset,
-            params: job.spec.params.clone(),
-            seed: job.spec.seed,
-            task,
-            fuel_limit,
-        };
-        let first_step = request(RefereeTask::Step { pre_state: None }, T::PROOF_FUEL);
-        let segment_zero = request(
+        let first_step = job
+            .spec
+            .referee_request(RefereeTask::Step { pre_state: None }, T::PROOF_FUEL);
+        let segment_zero = job.spec.referee_request(
             RefereeTask::Segment {
                 start: None,
                 steps: u32::try_from(job.spec.steps_in(0)).unwrap_or(u32::MAX),
             },
             T::MAX_SEGMENT_FUEL,
         );
-        let refused =
-            |verdict| matches!(verdict, RefereeVerdict::Refused | RefereeVerdict::OutOfFuel);
-        let mut unrunnable = false;
-        // The second run only if the first ran: bounded work for a claim that may be refused.
-        for proof in [first_step, segment_zero] {
-            let verdict = ext
-                .referee(&proof)
-                .map_err(|_| Self::error(Error::RefereeUndecided))?;
-            if refused(verdict) {
-                unrunnable = true;
-                break;
-            }
-        }
-        ensure!(unrunnable, Self::error(Error::JobRuns));
+        let refused = |ext: &mut Ext<'_>, proof: &RefereeRequest| {
+            ext.referee(proof)
+                .map(|verdict| {
+                    matches!(verdict, RefereeVerdict::Refused | RefereeVerdict::OutOfFuel)
+                })
+                .map_err(|_| Self::error(Error::RefereeUndecided))
+        };
+        // Segment 0 only if the first step ran: bounded work for a claim that may be refused.
+        ensure!(
+            refused(ext, &first_step)? || refused(ext, &segment_zero)?,
+            Self::error(Error::JobRuns)
+        );
         let (fee, refund) = Self::end_with_cancel_fee(ext, id, &mut job, now, |fee, refund| {
             JobStatus::Unrunnable {
                 fee,

@@ -130,6 +130,22 @@ impl JobSpec {
         let done = index.saturating_mul(self.segment_steps);
         self.steps.saturating_sub(done).min(self.segment_steps)
     }
+
+    /// What the referee runs for `task` of this job, each engine call within `fuel_limit`.
+    pub fn referee_request(
+        &self,
+        task: agora_primitives::referee::RefereeTask,
+        fuel_limit: Fuel,
+    ) -> agora_primitives::referee::RefereeRequest {
+        agora_primitives::referee::RefereeRequest {
+            module: self.module,
+            dataset: self.dataset,
+            params: self.params.clone(),
+            seed: self.seed,
+            task,
+            fuel_limit,
+        }
+    }
 }
 
 /// What a buyer is willing to pay and wait for.

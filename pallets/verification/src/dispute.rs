@@ -345,14 +345,7 @@ impl<T: Config> Pallet<T> {
             ),
             Claim::Leaves(_) => return None,
         };
-        Some(RefereeRequest {
-            module: record.spec.module,
-            dataset: record.spec.dataset,
-            params: record.spec.params.clone(),
-            seed: record.spec.seed,
-            task,
-            fuel_limit,
-        })
+        Some(record.spec.referee_request(task, fuel_limit))
     }
 
     /// The move due at this deadline was not made: the side that owed it loses. A referee call
