@@ -49,6 +49,8 @@ struct Built {
 impl Chain {
     /// Builds a block on `parent`, waiting until the block time since the parent has passed.
     pub(super) async fn build(&self, parent: Hash) -> Result<Hash, ChainError> {
+        // A parent reloaded after a restart is held unexecuted until something builds on it.
+        self.execute_ancestry(parent).await?;
         let parent_header = self.header(&parent)?;
         let timestamp = self.wait_for_slot(&parent_header).await;
         let (view, candidates) = {

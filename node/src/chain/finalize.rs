@@ -44,7 +44,7 @@ impl Chain {
         let Some(route) = self.route_to(target)? else {
             return Ok(()); // Already finalized: a replay after restart.
         };
-        self.execute_route(&route).await?;
+        self.execute_ancestry(target).await?; // Step 2.
         let blocks = self.executed_route(&route)?;
         self.commit(blocks.clone(), certificate).await?;
 
@@ -80,22 +80,6 @@ impl Chain {
         }
         route.reverse();
         Ok(Some(route))
-    }
-
-    /// Step 2: executes the blocks of `route` not yet executed, oldest first, so that each
-    /// has its parent's state to execute on.
-    async fn execute_route(&self, route: &[Hash]) -> Result<(), ChainError> {
-        for hash in route {
-            let parent = self
-                .lock()
-                .pending
-                .get(hash)
-                .map(|p| p.block.header.parent_hash);
-            if let Some(parent) = parent {
-                self.check(parent, *hash).await?;
-            }
-        }
-        Ok(())
     }
 
     /// The blocks of `route` with what executing them produced.

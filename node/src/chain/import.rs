@@ -21,6 +21,11 @@
 //! A verified block is stored among the unfinalized blocks (so a restart can commit it if
 //! consensus finalizes it), marked executed, and becomes the best block if it is the highest.
 //! Verifying an executed block only checks that its parent is `parent`.
+//!
+//! A parent that is held but unexecuted (reloaded from disk after a restart, or received and
+//! never verified because consensus moved on) is executed first, with its unexecuted
+//! ancestors, oldest first ([`Chain::execute_ancestry`]): consensus may resume after a
+//! restart at a view whose parent only the unfinalized store still has.
 
 use super::{now_ms, task_failed, Chain, ChainError, Executed, Pending, View};
 use super::{MAX_BLOCK_BYTES, MAX_FUTURE_DRIFT_MS, MAX_UNFINALIZED};
@@ -63,8 +68,50 @@ impl Chain {
         Some(hash)
     }
 
-    /// Verifies `block` as a child of `parent`, executing it if not yet executed.
+    /// Verifies `block` as a child of `parent`, executing it (and `parent`'s unexecuted
+    /// ancestry) if not yet executed.
     pub(super) async fn check(&self, parent: Hash, hash: Hash) -> Result<(), ChainError> {
+        self.execute_ancestry(parent).await?;
+        self.check_one(parent, hash).await
+    }
+
+    /// Executes the held, unexecuted blocks from the finalized head (exclusive) up to `hash`
+    /// (inclusive), oldest first, so that each has its parent's state to execute on. Fails with
+    /// [`ChainError::UnknownBlock`] if `hash` does not lead back to the finalized head through
+    /// held blocks.
+    pub(super) async fn execute_ancestry(&self, hash: Hash) -> Result<(), ChainError> {
+        let unexecuted = {
+            let state = self.lock();
+            let mut unexecuted = Vec::new();
+            let mut cursor = hash;
+            // At most MAX_UNFINALIZED blocks are held, so a longer walk has met a cycle.
+            for _ in 0..=MAX_UNFINALIZED {
+                if cursor == state.finalized_hash {
+                    break;
+                }
+                let pending = state
+                    .pending
+                    .get(&cursor)
+                    .ok_or(ChainError::UnknownBlock(cursor))?;
+                let parent = pending.block.header.parent_hash;
+                if pending.executed.is_none() {
+                    unexecuted.push((parent, cursor));
+                }
+                cursor = parent;
+            }
+            if cursor != state.finalized_hash {
+                return Err(ChainError::UnknownBlock(hash));
+            }
+            unexecuted
+        };
+        for (parent, block) in unexecuted.into_iter().rev() {
+            self.check_one(parent, block).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Chain::check`] once `parent` is executed.
+    async fn check_one(&self, parent: Hash, hash: Hash) -> Result<(), ChainError> {
         let Some((block, view, parent_header)) = self.unexecuted(parent, hash)? else {
             return Ok(());
         };

@@ -10,7 +10,8 @@
 //!
 //! - *Received*: a peer's block, decoded and held in memory (at most [`MAX_UNFINALIZED`]
 //!   unfinalized blocks, of at most [`MAX_BLOCK_BYTES`] each); not yet executed
-//!   (`import.rs`).
+//!   (`import.rs`). Blocks reloaded from disk after a restart start here too, and are
+//!   executed before anything is built on or verified against them.
 //! - *Executed*: the block's state changes, events and new state-tree nodes are in memory
 //!   ([`Executed`]), and its bytes are on disk among the unfinalized blocks, so that a restart
 //!   can still commit it if consensus finalizes it. A block this node proposes
