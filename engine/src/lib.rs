@@ -30,5 +30,5 @@ pub use error::Error;
 pub use executor::{CpuFeatures, Executor, JobModule, Limits, OptLevel, Origin, Output, Settings};
 pub use run::{
     check_segment, reexecute, reexecute_run, reexecute_run_keeping, run, state_within, Commitment,
-    JobInputs, OwnedJob, Reveal, Run, RunSpec, StartProof, Verdict,
+    JobInputs, OwnedJob, Refusal, Reveal, Run, RunSpec, Segments, StartProof, Verdict,
 };

@@ -99,8 +99,47 @@ pub struct Run {
     pub leaves: Vec<TraceLeaf>,
     /// The Merkle tree over the leaves.
     pub tree: TraceTree,
-    /// The state after the last segment.
+    /// The state after the last segment that ran: the final state, or, when `refused`, the
+    /// refused segment's start (never exported or evaluated).
     pub final_state: Vec<u8>,
+    /// The segment the module refused, if it refused one after segment 0: then `leaves` end
+    /// with its [`TraceLeaf::refusal`] and the trace is shorter than `spec.segments()`.
+    pub refused: Option<Refusal>,
+}
+
+/// A segment the module refused to run (a trap, a start state it cannot decode, more fuel than
+/// the call's limit): what every machine running the same bytes meets, so the job cannot go
+/// on. Its leaf is [`TraceLeaf::refusal`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The refused segment.
+    pub segment: u64,
+    /// The engine's error, a refusal ([`Error::is_refusal`]).
+    pub error: Error,
+}
+
+/// Leaves of consecutive segments and how they ended: the state after the last, or a refusal
+/// (then the leaves end with its [`TraceLeaf::refusal`] and the state is the refused segment's
+/// start).
+#[derive(Clone, Debug)]
+pub struct Segments {
+    /// One leaf per segment run, the last one a refusal marker if `refused`.
+    pub leaves: Vec<TraceLeaf>,
+    /// The state after the last segment that ran (or the start of the run if none did).
+    pub end_state: Vec<u8>,
+    /// The segment the module refused, if any; no segment after it was run.
+    pub refused: Option<Refusal>,
+}
+
+impl Segments {
+    /// The leaves and the end state of a run every segment of which ran; the refusal's error
+    /// otherwise.
+    pub fn finished(self) -> Result<(Vec<TraceLeaf>, Vec<u8>), Error> {
+        match self.refused {
+            Some(refusal) => Err(refusal.error),
+            None => Ok((self.leaves, self.end_state)),
+        }
+    }
 }
 
 impl Run {
@@ -113,6 +152,11 @@ impl Run {
 /// Run `module` on `inputs` as `spec` says. `on_state(i, bytes)` sees every state as it is
 /// produced — `i = 0` the initial state, `i = k` the state after segment `k − 1` — so a worker
 /// can store checkpoints (start states it may have to reveal).
+///
+/// A refusal in `init` or segment 0 is an error (nothing ran that a trace could bill; the
+/// worker proves it with `declare_unrunnable`). A refusal of a later segment `s` ends the run
+/// with a trace of `s + 1` leaves, the last one [`TraceLeaf::refusal`]: the worker commits it,
+/// and is paid for segments `0..s`.
 pub fn run(
     executor: &Executor,
     module: &JobModule,
@@ -124,7 +168,7 @@ pub fn run(
     let init = executor.init(module, inputs.params, inputs.dataset, spec.seed)?;
     let initial_state_hash = Hash::of(&init.bytes);
     on_state(0, &init.bytes)?;
-    let (leaves, final_state) = segments(
+    let ran = segments(
         executor,
         module,
         inputs,
@@ -133,13 +177,17 @@ pub fn run(
         (init.bytes, 0),
         on_state,
     )?;
-    let tree = TraceTree::new(leaves.clone())?;
+    if let Some(Refusal { segment: 0, error }) = ran.refused {
+        return Err(error);
+    }
+    let tree = TraceTree::new(ran.leaves.clone())?;
     Ok(Run {
         init_fuel: init.fuel,
         initial_state_hash,
-        leaves,
+        leaves: ran.leaves,
         tree,
-        final_state,
+        final_state: ran.end_state,
+        refused: ran.refused,
     })
 }
 
@@ -201,13 +249,16 @@ pub fn reexecute_run(
         (first, count),
         (start_state, start_fuel),
         |_, _| Ok(()),
-    )
+    )?
+    .finished()
 }
 
 /// [`reexecute_run`] of the `count` segments from `first`, with `on_state(k, bytes)` seeing the
 /// state after segment `k − 1` for every segment of the run after the first (and the state
 /// after the run): a challenger keeps them, so that a later bisection inside any segment
-/// re-runs that segment alone instead of the job from its start.
+/// re-runs that segment alone instead of the job from its start. A segment the module refuses
+/// ends the run with its [`TraceLeaf::refusal`] instead of an error, so that a verifier can
+/// attest what a trace that ends in a refusal committed.
 pub fn reexecute_run_keeping(
     executor: &Executor,
     module: &JobModule,
@@ -216,7 +267,7 @@ pub fn reexecute_run_keeping(
     (first, count): (u64, u64),
     (start_state, start_fuel): (&[u8], u64),
     on_state: impl FnMut(u64, &[u8]) -> Result<(), Error>,
-) -> Result<(Vec<TraceLeaf>, Vec<u8>), Error> {
+) -> Result<Segments, Error> {
     spec.check()?;
     let end = first.saturating_add(count);
     if count == 0 || end > spec.segments() {
@@ -274,7 +325,8 @@ pub fn state_within(
         from..segment,
         (start, 0),
         |_, _| Ok(()),
-    )?;
+    )?
+    .finished()?;
     if steps == 0 {
         return Ok(state);
     }
@@ -322,8 +374,9 @@ impl OwnedJob {
 }
 
 /// Runs the segments `range` from `start` (the state before the first of them and the
-/// cumulative fuel so far), returning their leaves and the state after the last. `on_state(k,
-/// bytes)` sees the state after segment `k − 1`. `spec.check()` has bounded the range.
+/// cumulative fuel so far), returning their leaves and the state after the last, or stopping
+/// at the first segment the module refuses. `on_state(k, bytes)` sees the state after segment
+/// `k − 1`. `spec.check()` has bounded the range.
 fn segments(
     executor: &Executor,
     module: &JobModule,
@@ -332,18 +385,33 @@ fn segments(
     range: std::ops::Range<u64>,
     start: (Vec<u8>, u64),
     mut on_state: impl FnMut(u64, &[u8]) -> Result<(), Error>,
-) -> Result<(Vec<TraceLeaf>, Vec<u8>), Error> {
+) -> Result<Segments, Error> {
     let (mut state, mut fuel) = start;
     let count = range.end.saturating_sub(range.start);
     let mut leaves = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     for index in range {
-        let out = executor.segment(
+        let out = match executor.segment(
             module,
             inputs.params,
             inputs.dataset,
             &state,
             spec.steps_in(index),
-        )?;
+        ) {
+            Ok(out) => out,
+            Err(error) if error.is_refusal() => {
+                leaves.push(TraceLeaf::refusal(index, fuel));
+                let refused = Some(Refusal {
+                    segment: index,
+                    error,
+                });
+                return Ok(Segments {
+                    leaves,
+                    end_state: state,
+                    refused,
+                });
+            }
+            Err(error) => return Err(error),
+        };
         fuel = cumulative(fuel, out.fuel, index)?;
         leaves.push(TraceLeaf {
             index,
@@ -353,7 +421,11 @@ fn segments(
         on_state(index.saturating_add(1), &out.bytes)?;
         state = out.bytes;
     }
-    Ok((leaves, state))
+    Ok(Segments {
+        leaves,
+        end_state: state,
+        refused: None,
+    })
 }
 
 /// What a worker commits to.

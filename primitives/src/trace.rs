@@ -166,6 +166,25 @@ pub struct TraceLeaf {
     pub fuel: u64,
 }
 
+impl TraceLeaf {
+    /// The leaf of segment `index` when the module refused to run it (a trap, a state it
+    /// cannot decode, a call past the segment's fuel bound): the zero state hash, which no
+    /// state hashes to, and the fuel before the segment, `fuel_before` (a refused segment is
+    /// not billed). A trace may end in one, and only there: the job could not go on.
+    pub fn refusal(index: u64, fuel_before: u64) -> TraceLeaf {
+        TraceLeaf {
+            index,
+            state_hash: Hash::ZERO,
+            fuel: fuel_before,
+        }
+    }
+
+    /// Whether this is a [`TraceLeaf::refusal`].
+    pub fn is_refusal(&self) -> bool {
+        self.state_hash == Hash::ZERO
+    }
+}
+
 /// Hash of a leaf: `blake3("agora/trace/leaf/v2" ‖ index LE ‖ state_hash ‖ fuel LE)`.
 pub fn leaf_hash(leaf: &TraceLeaf) -> Hash {
     Hash::of_parts(&[

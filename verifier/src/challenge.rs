@@ -40,8 +40,22 @@ pub struct Replay {
 
 impl Replay {
     /// What of `commitment` this replay shows wrong, if anything: the last leaf's state, else
-    /// the model and metrics, else the billed fuel (the last leaf's cumulative fuel).
+    /// the model and metrics, else the billed fuel (the last leaf's cumulative fuel). When
+    /// either ends in a refusal, the commitment's last leaf against this replay's leaf there,
+    /// challenged as fuel: its bisection compares whole leaves and ends at the referee
+    /// re-running the first segment they differ in, which decides a refusal.
     pub fn disputes(&self, commitment: &Commitment) -> Option<ChallengeTarget> {
+        let replay_refused = self.leaves.iter().any(TraceLeaf::is_refusal);
+        if commitment.ends_in_refusal() || replay_refused {
+            let index = commitment.segments.checked_sub(1)?;
+            let committed = TraceLeaf {
+                index,
+                state_hash: commitment.final_state,
+                fuel: commitment.total_fuel,
+            };
+            let mine = self.leaves.get(usize::try_from(index).ok()?);
+            return (mine != Some(&committed)).then_some(ChallengeTarget::Fuel(index));
+        }
         let last = self.leaves.last()?;
         if last.state_hash != commitment.final_state {
             Some(ChallengeTarget::Leaf(last.index))
@@ -414,6 +428,44 @@ mod tests {
             replay.disputes(&commitment(7, 99, 8)),
             Some(ChallengeTarget::Leaf(1)),
             "the state first: its dispute is settled step by step"
+        );
+    }
+
+    /// A trace that ends in a refusal, the commitment's or the replay's, is compared leaf to
+    /// leaf at the commitment's last and challenged as fuel (whole leaves, then the segment
+    /// re-run that decides a refusal), never at the output, which a refused trace lacks.
+    #[test]
+    fn a_refusal_on_either_side_is_challenged_at_the_commitments_last_leaf_as_fuel() {
+        let refused = Commitment {
+            segments: 2,
+            final_state: Hash::ZERO,
+            total_fuel: 10,
+            output: Hash::ZERO,
+            metrics: Vec::new(),
+            ..commitment(0, 0, 0)
+        };
+        let refused_too = Replay {
+            leaves: vec![
+                leaf(0, 1, 10),
+                TraceLeaf::refusal(1, 10),
+                leaf(2, 0, u64::MAX),
+            ],
+            output: Hash::ZERO,
+            metrics: Hash::ZERO,
+        };
+        assert_eq!(refused_too.disputes(&refused), None, "the same refusal");
+        assert_eq!(
+            replay().disputes(&refused),
+            Some(ChallengeTarget::Fuel(1)),
+            "segment 1 runs here: a false refusal"
+        );
+        assert_eq!(
+            refused_too.disputes(&Commitment {
+                segments: 3,
+                ..commitment(3, 30, 9)
+            }),
+            Some(ChallengeTarget::Fuel(2)),
+            "refused here: a trace that claims to go on"
         );
     }
 }

@@ -163,11 +163,12 @@ struct Rerun {
 
 impl Rerun {
     /// The run's leaves and, when it ends the trace, the hashes of the model and metrics of the
-    /// final state. Past the per-segment fuel bound anywhere (`init`, a segment, `export`,
-    /// `eval`), or refused by the module anywhere (a start state it cannot decode, inputs it
-    /// rejects, a trap): markers no honest trace can match, since no honest worker could have
-    /// committed such a run (its leaf is over the bound, its fault at the leaf reveal, or a
-    /// lie: a mismatch, whose dispute ends at the referee running the same refused step).
+    /// final state. A segment the module refuses (a trap, a start state it cannot decode, a
+    /// call past the per-segment fuel bound) has its [`TraceLeaf::refusal`], which a trace
+    /// that ends there commits too, and zero model and metrics; the segments after it, and a
+    /// run whose `init`, `export` or `eval` is refused, have markers no trace can match (an
+    /// honest worker could not have committed such a run: a mismatch, whose dispute ends at
+    /// the referee re-running the segment and being refused too).
     fn execute(self) -> Result<(Vec<TraceLeaf>, Option<(Hash, Hash)>), Error> {
         let (first, last, ends_trace) = (self.first, self.last, self.ends_trace);
         match self.compute() {
@@ -202,7 +203,7 @@ impl Rerun {
             }
         };
         let keep = self.keep_states;
-        let (leaves, end_state) = reexecute_run_keeping(
+        let ran = reexecute_run_keeping(
             &executor,
             &module,
             JobInputs { params, dataset },
@@ -219,6 +220,24 @@ impl Rerun {
                 Ok(())
             },
         )?;
+        let mut leaves = ran.leaves;
+        if let Some(refusal) = ran.refused {
+            // The refused segment's leaf is its refusal marker, which a trace that ends there
+            // committed too; no segment after it ran.
+            tracing::warn!(
+                segment = refusal.segment,
+                "re-execution refused: {}",
+                refusal.error
+            );
+            if refusal.segment < self.last {
+                leaves.extend(over_bound_markers(
+                    refusal.segment.saturating_add(1),
+                    self.last,
+                ));
+            }
+            return Ok((leaves, over_bound_result(self.ends_trace)));
+        }
+        let end_state = ran.end_state;
         let result = if self.ends_trace {
             let model = executor.export(&module, params, dataset, &end_state)?;
             let metrics = executor.eval(&module, params, dataset, &end_state)?;
@@ -638,7 +657,8 @@ mod tests {
         assert!(matches!(result, Some((model, _)) if model != Hash::ZERO));
 
         // A bound of half the first segment's fuel, from `init` (which needs more than that
-        // here) and from the initial state given: markers either way.
+        // here: markers no trace can hold) and from the initial state given (segment 0's
+        // refusal leaf, then markers): never an error.
         let mut tight = settings.clone();
         tight.limits.max_fuel_per_call = leaves[0].fuel / 2;
         let executor = Executor::new(settings.clone()).unwrap();
@@ -652,19 +672,24 @@ mod tests {
                 job.inputs.spec.seed,
             )
             .unwrap();
-        for start_state in [None, Some(initial.bytes)] {
+        let refused_at_0 = [vec![TraceLeaf::refusal(0, 0)], over_bound_markers(1, 1)].concat();
+        for (start_state, expected) in [
+            (None, over_bound_markers(0, 1)),
+            (Some(initial.bytes), refused_at_0),
+        ] {
             let mut tight_rerun = rerun(tight.clone());
             tight_rerun.inputs.start_state = start_state;
             let (markers, result) = tight_rerun.execute().unwrap();
-            assert_eq!(markers, over_bound_markers(0, 1));
+            assert_eq!(markers, expected);
             assert_eq!(result, Some((Hash::ZERO, Hash::ZERO)));
         }
     }
 
     /// The rest of exploit 1 of issue 10, the verifier's side: a revealed start state that
     /// hashes right but that the module cannot decode makes the re-execution refused; the
-    /// verifier attests markers (a mismatch whose dispute the referee settles on the refused
-    /// step) instead of failing and being slashed as missed.
+    /// verifier attests the segment's refusal leaf and markers after it (a mismatch with any
+    /// leaf the worker claims there, whose dispute the referee settles by re-running the
+    /// segment and being refused too) instead of failing and being slashed as missed.
     #[test]
     fn a_start_state_the_module_refuses_attests_markers_instead_of_missing() {
         let cache = tempfile::tempdir().unwrap();
@@ -672,7 +697,8 @@ mod tests {
         let mut garbled = rerun(settings);
         garbled.inputs.start_state = Some(b"not a state of this module".to_vec());
         let (markers, result) = garbled.execute().unwrap();
-        assert_eq!(markers, over_bound_markers(0, 1));
+        assert_eq!(markers[0], TraceLeaf::refusal(0, 0));
+        assert_eq!(markers[1..], over_bound_markers(1, 1));
         assert_eq!(result, Some((Hash::ZERO, Hash::ZERO)));
     }
 }

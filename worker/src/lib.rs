@@ -15,9 +15,12 @@
 //!    fuel and metrics;
 //! 4. answers the spot check: reveals the sampled segments' start states (registering and
 //!    uploading those checkpoints) and then the sampled leaves, each with its Merkle proof;
-//! 5. when the module refuses the run (the buyer's dataset or params, or a step too heavy to
-//!    referee), does not run it again but has the referee check `init` and the first step
+//! 5. when the module refuses `init` or segment 0 (the buyer's dataset or params, or a step
+//!    too heavy to referee), does not run it again but has the referee check them
 //!    (`declare_unrunnable`): the buyer then pays the cancellation fee, the collateral is kept;
+//!    when it refuses a later segment `s` (a trap, a divergence, more fuel than a segment may
+//!    use), commits the trace up to it, ending in `s`'s refusal leaf, with no model: the
+//!    segments before `s` are billed, and the audit checks the refusal like any last segment;
 //! 6. defends a disputed result: posts its state at each bisection midpoint and has the
 //!    referee run the final step (`dispute.rs`).
 //!
@@ -350,26 +353,14 @@ impl Worker {
                         Step::Run(Box::new(job))
                     });
                 };
-                let model_path = self.job_dir(id).join("model.bpk");
-                let model = std::fs::read(&model_path)
-                    .map_err(|e| agora_client::Error::file("read", &model_path, e))?;
-                ensure_blob(&self.rpc, &self.signer, &model, "model registration").await?;
-                // The final state too: the chain takes a commitment only from a node that
-                // holds both (an output dispute's referee exports the final state).
-                let segments = u64::try_from(record.leaves.len()).unwrap_or(u64::MAX);
-                let final_state = self.committed_state(id, segments)?;
-                ensure_blob(
-                    &self.rpc,
-                    &self.signer,
-                    &final_state,
-                    "final state registration",
-                )
-                .await?;
                 // The bill is the last leaf's cumulative fuel, proved against the root.
                 let leaves = record.leaves();
                 let last = leaves.last().copied().ok_or_else(|| {
                     Error::InvalidJob(format!("the run of job #{id} on disk has no leaves"))
                 })?;
+                if !last.is_refusal() {
+                    self.upload_result(id, &record).await?;
+                }
                 let final_proof = TraceTree::new(leaves)?.prove(last.index)?;
                 let commitment = Commitment {
                     trace_root: record.root,
@@ -402,6 +393,25 @@ impl Worker {
             _ => {}
         }
         Ok(Step::Wait)
+    }
+
+    /// Uploads the model and the final state of job `id`'s run: the chain takes a commitment
+    /// only from a node that holds both (an output dispute's referee exports the final state).
+    async fn upload_result(&self, id: JobId, record: &RunRecord) -> Result<(), Error> {
+        let model_path = self.job_dir(id).join("model.bpk");
+        let model = std::fs::read(&model_path)
+            .map_err(|e| agora_client::Error::file("read", &model_path, e))?;
+        ensure_blob(&self.rpc, &self.signer, &model, "model registration").await?;
+        let segments = u64::try_from(record.leaves.len()).unwrap_or(u64::MAX);
+        let final_state = self.committed_state(id, segments)?;
+        ensure_blob(
+            &self.rpc,
+            &self.signer,
+            &final_state,
+            "final state registration",
+        )
+        .await?;
+        Ok(())
     }
 
     /// Has the referee check that job `id`'s inputs cannot run (its module refused the run
@@ -486,11 +496,28 @@ impl Worker {
                 if let Some(e) = write_error {
                     return Err(e.into());
                 }
-                let eval = executor.eval(&module, &params, &dataset, &result.final_state)?;
+                // A refused segment ends the trace there, with no model: the job could not go
+                // on, and the segments before it are billed.
                 #[allow(unused_mut)] // written to only by injected faults
-                let mut model = executor
-                    .export(&module, &params, &dataset, &result.final_state)?
-                    .bytes;
+                let (mut model, metrics) = match &result.refused {
+                    Some(refusal) => {
+                        tracing::warn!(
+                            job = id,
+                            segment = refusal.segment,
+                            "the module refused a segment: {}; the trace ends there",
+                            refusal.error
+                        );
+                        (Vec::new(), Vec::new())
+                    }
+                    None => (
+                        executor
+                            .export(&module, &params, &dataset, &result.final_state)?
+                            .bytes,
+                        executor
+                            .eval(&module, &params, &dataset, &result.final_state)?
+                            .bytes,
+                    ),
+                };
                 #[allow(unused_mut)]
                 let mut leaves = result.leaves;
                 #[cfg(feature = "faults")]
@@ -499,15 +526,21 @@ impl Worker {
                 }) {
                     write_atomic(&dir.join(format!("states/{index}.forged")), &bytes)?;
                 }
-                write_atomic(&dir.join("model.bpk"), &model)?;
+                let output = match result.refused {
+                    Some(_) => Hash::ZERO,
+                    None => {
+                        write_atomic(&dir.join("model.bpk"), &model)?;
+                        Hash::of(&model)
+                    }
+                };
                 let record = RunRecord {
                     root: TraceTree::new(leaves.clone())?.root(),
                     leaves: leaves
                         .iter()
                         .map(|l| (l.index, l.state_hash, l.fuel))
                         .collect(),
-                    output: Hash::of(&model),
-                    metrics: String::from_utf8_lossy(&eval.bytes).into_owned(),
+                    output,
+                    metrics: String::from_utf8_lossy(&metrics).into_owned(),
                 };
                 // Last: its presence means every checkpoint and the model are on disk.
                 write_atomic(&dir.join("run.json"), &serde_json::to_vec_pretty(&record)?)?;

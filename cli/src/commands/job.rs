@@ -649,6 +649,13 @@ pub async fn result(rpc: &Rpc, id: u64, out: &Path) -> Result<ResultReport, CliE
         .commitment
         .as_ref()
         .ok_or_else(|| CliError::InvalidJob(format!("job #{id} has no commitment")))?;
+    if commitment.ends_in_refusal() {
+        let refused = commitment.segments.saturating_sub(1);
+        return Err(CliError::InvalidJob(format!(
+            "job #{id} has no model: the module refused segment {refused} (a trap, a divergence              or more fuel than a segment may use), so its trace ends there; segments 0..{refused}              were billed ({} fuel) and the rest of the escrow refunded",
+            commitment.total_fuel
+        )));
+    }
     let model = rpc.blob_get(commitment.output).await?;
     files::create_dir(out)?;
     let write = |name: &str, bytes: &[u8]| files::write(&out.join(name), bytes);

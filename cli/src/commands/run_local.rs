@@ -205,6 +205,10 @@ pub fn run_local(args: &RunLocalArgs) -> Result<RunLocalReport, CliError> {
     if let Some(e) = write_error {
         return Err(e.into());
     }
+    // A local run has nothing to bill: a refused segment is the run's error, as `init`'s is.
+    if let Some(refusal) = result.refused {
+        return Err(refusal.error.into());
+    }
     let eval = executor.eval(&job, params, &dataset, &result.final_state)?;
     let export = executor.export(&job, params, &dataset, &result.final_state)?;
     let metrics: serde_json::Value = serde_json::from_slice(&eval.bytes)

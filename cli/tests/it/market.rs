@@ -424,9 +424,91 @@ fn a_run_the_module_refuses_later_in_segment_0_costs_the_buyer_the_cancel_fee() 
 /// escrow, the rest refunded, the collateral released, nobody slashed.
 fn unrunnable_costs_the_buyer(dir: &Path, data: &Path, params: &str, extra: &[&str]) {
     let node = Node::start_with_block_time(400);
-    let cache = dir.join("modules");
-    let (mut worker, _verifier) = start_daemons(&node, dir, &cache);
     let issuance0 = total_issuance(&node);
+    let (_, status, mut worker) = run_until_ended(&node, dir, data, params, extra);
+    let JobStatus::Unrunnable { fee, refund, .. } = status else {
+        panic!("not unrunnable: {status:?}\n{}", worker.lines().join("\n"));
+    };
+    // 10% of the most the job could pay: 1,000 Mfuel at the clearing price of 0.001 AGR.
+    assert_eq!(fee, parse_agr("0.1").unwrap());
+    assert!(refund > 0);
+    let bob = node.read(async |rpc| State::best(rpc).ledger(&account(BOB)).await);
+    assert_eq!(bob.committed, 0, "collateral released");
+    assert_eq!(total_issuance(&node), issuance0, "nobody slashed");
+    let log = worker.lines().join("\n");
+    assert!(log.contains("declared unrunnable"), "{log}");
+}
+
+/// The griefing a declaration cannot answer: the module refuses a segment after the first (the
+/// diverging params above, in 2-step segments, diverge a few segments in). Bob commits the
+/// trace up to it, ending in its refusal leaf, with no model; Charlie's re-run of the refused
+/// (last) segment is refused too, the audit passes and the job settles paying Bob for the
+/// segments that ran. Nobody is slashed, and `job result` says why there is no model.
+#[test]
+fn a_run_the_module_refuses_after_segment_0_is_paid_for_the_segments_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with_block_time(400);
+    let issuance0 = total_issuance(&node);
+    let digits = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv");
+    let diverging = r#"{"hidden":[128,128,128],"epochs":1,"batch_size":8,"learning_rate":9.9,"optimizer":"sgd"}"#;
+    let segment = ["--steps", "16", "--segment", "2"];
+    let (id, status, mut worker) =
+        run_until_ended(&node, dir.path(), Path::new(digits), diverging, &segment);
+    let JobStatus::Settled { receipt } = status else {
+        panic!("not settled: {status:?}\n{}", worker.lines().join("\n"));
+    };
+    let job = node
+        .read(async |rpc| State::best(rpc).job(id).await)
+        .unwrap();
+    let commitment = job.commitment.unwrap();
+    assert!(commitment.ends_in_refusal(), "{commitment:?}");
+    assert!(
+        (2..8).contains(&commitment.segments),
+        "refused after segment 0, before the end: {commitment:?}"
+    );
+    assert_eq!(
+        receipt.fuel, commitment.total_fuel,
+        "the segments before the refusal"
+    );
+    assert!(
+        receipt.paid_worker > 0 && receipt.checks_passed >= 1,
+        "{receipt:?}"
+    );
+    let bob = node.read(async |rpc| State::best(rpc).ledger(&account(BOB)).await);
+    assert_eq!(bob.committed, 0, "collateral released");
+    assert_eq!(total_issuance(&node), issuance0, "nobody slashed");
+    let log = worker.lines().join("\n");
+    assert!(log.contains("the trace ends there"), "{log}");
+    let out = dir.path().join("result");
+    let result = node.agora(&[
+        "job",
+        "result",
+        &id.to_string(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        !result.status.success(),
+        "a refused job has no model to fetch"
+    );
+    assert!(
+        stderr.contains(&format!("refused segment {}", commitment.segments - 1)),
+        "{stderr}"
+    );
+}
+
+/// Starts Bob's worker and Charlie's verifier; Alice buys training of the example MLP on `data`
+/// with `params` (and `extra` arguments). Returns the job, its final status and the worker.
+fn run_until_ended(
+    node: &Node,
+    dir: &Path,
+    data: &Path,
+    params: &str,
+    extra: &[&str],
+) -> (JobId, JobStatus, Daemon) {
+    let cache = dir.join("modules");
+    let (mut worker, mut verifier) = start_daemons(node, dir, &cache);
     let command = ["--output", "json", "job", "submit", "--key", "//Alice"];
     let job = [
         "--module",
@@ -444,22 +526,12 @@ fn unrunnable_costs_the_buyer(dir: &Path, data: &Path, params: &str, extra: &[&s
     let submitted = stdout_json(&node.agora(&[&command[..], &job, extra].concat()));
     let id = submitted["job"].as_u64().unwrap();
     let status = wait_for_status(
-        &node,
+        node,
         id,
         "ended",
-        Duration::from_secs(120),
-        &mut [&mut worker],
+        Duration::from_secs(180),
+        &mut [&mut worker, &mut verifier],
         JobStatus::is_final,
     );
-    let JobStatus::Unrunnable { fee, refund, .. } = status else {
-        panic!("not unrunnable: {status:?}\n{}", worker.lines().join("\n"));
-    };
-    // 10% of the most the job could pay: 1,000 Mfuel at the clearing price of 0.001 AGR.
-    assert_eq!(fee, parse_agr("0.1").unwrap());
-    assert!(refund > 0);
-    let bob = node.read(async |rpc| State::best(rpc).ledger(&account(BOB)).await);
-    assert_eq!(bob.committed, 0, "collateral released");
-    assert_eq!(total_issuance(&node), issuance0, "nobody slashed");
-    let log = worker.lines().join("\n");
-    assert!(log.contains("declared unrunnable"), "{log}");
+    (id, status, worker)
 }

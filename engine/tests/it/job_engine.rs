@@ -9,10 +9,11 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use agora_engine::trace::TraceError;
+use agora_engine::trace::{TraceError, TraceLeaf};
 use agora_engine::{
-    check_segment, reexecute, run, state_within, Commitment, CpuFeatures, Error, Executor,
-    JobInputs, OptLevel, Origin, Reveal, Run, RunSpec, Settings, StartProof, Verdict,
+    check_segment, reexecute, reexecute_run_keeping, run, state_within, Commitment, CpuFeatures,
+    Error, Executor, JobInputs, OptLevel, Origin, Reveal, Run, RunSpec, Settings, StartProof,
+    Verdict,
 };
 use agora_primitives::Hash;
 
@@ -355,6 +356,75 @@ fn diverging_training_stops_with_the_same_error_everywhere() {
         errors.push(err);
     }
     assert_eq!(errors[0], errors[1]);
+}
+
+/// Divergence after the first segment ends the run with a trace up to it: the refused
+/// segment's refusal leaf (zero state, the fuel before it) last, so a worker can commit it and be
+/// paid for what ran; a verifier re-running the segment from its start meets the same refusal.
+#[test]
+fn a_segment_refused_after_the_first_ends_the_trace_in_its_refusal_leaf() {
+    let params: &[u8] = br#"{"hidden":[128,128,128],"epochs":1,"batch_size":8,"learning_rate":9.9,"optimizer":"sgd"}"#;
+    let spec = RunSpec {
+        seed: 1,
+        steps: 16,
+        segment_steps: 2,
+    };
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let job = executor.load(mlp()).expect("loads");
+    let mut states = Vec::new();
+    let result = run(&executor, &job, inputs(params), spec, |_, s| {
+        states.push(s.to_vec());
+        Ok(())
+    })
+    .expect("a refusal after segment 0 is a trace, not an error");
+    let refusal = result.refused.clone().expect("diverges");
+    let s = refusal.segment;
+    assert!(s >= 1 && s < spec.segments(), "refused at {s}");
+    assert!(
+        matches!(&refusal.error, Error::Job { call: "agora_segment", message } if message.contains("diverged")),
+        "{}",
+        refusal.error
+    );
+    let count = usize::try_from(s).unwrap() + 1;
+    assert_eq!(result.leaves.len(), count);
+    let before = result.leaves[count - 2];
+    assert_eq!(result.leaves[count - 1], TraceLeaf::refusal(s, before.fuel));
+    assert_eq!(result.tree.len(), s + 1);
+    assert_eq!(Hash::of(&result.final_state), before.state_hash);
+    assert_eq!(
+        result.training_fuel(),
+        before.fuel,
+        "the refused segment bills nothing"
+    );
+    // States 0..=s were seen: the start of every segment up to the refused one.
+    assert_eq!(states.len(), count);
+    // Re-executed from its start, alone or as part of a run, the segment is refused the same.
+    let ran = reexecute_run_keeping(
+        &executor,
+        &job,
+        inputs(params),
+        spec,
+        (s - 1, 2),
+        (
+            &states[count - 2],
+            result.leaves.get(count - 3).map_or(0, |l| l.fuel),
+        ),
+        |_, _| Ok(()),
+    )
+    .expect("re-runs");
+    assert_eq!(ran.leaves, result.leaves[count - 2..].to_vec());
+    assert_eq!(ran.refused, Some(refusal.clone()));
+    let err = reexecute(
+        &executor,
+        &job,
+        inputs(params),
+        spec,
+        s,
+        &states[count - 1],
+        before.fuel,
+    )
+    .expect_err("refused alone too");
+    assert_eq!(err, refusal.error);
 }
 
 #[test]

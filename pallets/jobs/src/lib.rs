@@ -316,6 +316,10 @@ pub enum Error {
     /// The job's `init` and first step ran within the referee's fuel: it is runnable.
     #[error("the job's init and first step run within the referee's fuel: it is runnable; commit a result")]
     JobRuns,
+    /// A commitment whose trace ends in a refusal (zero final state) names a model or
+    /// metrics, which a refused run cannot have.
+    #[error("a trace that ends in a refusal has no model and no metrics: commit a zero output and empty metrics")]
+    RefusalWithOutput,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -340,6 +344,7 @@ agora_primitives::impl_pallet_error!(Error {
     OwnJob,
     RefereeUndecided,
     JobRuns,
+    RefusalWithOutput,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -442,10 +447,13 @@ impl<T: Config> Pallet<T> {
             | JobStatus::Unrunnable { .. } => return Err(Self::error(Error::NotAssigned)),
         }
         ensure!(now <= job.commit_by, Self::error(Error::DeadlinePassed));
-        ensure!(
-            commitment.segments == job.spec.segments(),
-            Self::error(Error::WrongSegmentCount)
-        );
+        let refused = commitment.ends_in_refusal();
+        let segments_ok = if refused {
+            (2..=job.spec.segments()).contains(&commitment.segments)
+        } else {
+            commitment.segments == job.spec.segments()
+        };
+        ensure!(segments_ok, Self::error(Error::WrongSegmentCount));
         ensure!(
             commitment.total_fuel != 0 && commitment.total_fuel <= job.terms.max_fuel,
             Self::error(Error::FuelOutOfRange)
@@ -454,10 +462,17 @@ impl<T: Config> Pallet<T> {
             commitment.metrics.len() <= pallet_support::to_usize(T::MAX_METRICS_LEN),
             Self::error(Error::MetricsTooLong)
         );
-        ensure!(
-            Blobs::get(ext, &commitment.output).is_some(),
-            Self::error(Error::UnknownOutput)
-        );
+        if refused {
+            ensure!(
+                commitment.output == Hash::ZERO && commitment.metrics.is_empty(),
+                Self::error(Error::RefusalWithOutput)
+            );
+        } else {
+            ensure!(
+                Blobs::get(ext, &commitment.output).is_some(),
+                Self::error(Error::UnknownOutput)
+            );
+        }
         let last_leaf = TraceLeaf {
             index: commitment.segments.saturating_sub(1),
             state_hash: commitment.final_state,
@@ -474,12 +489,15 @@ impl<T: Config> Pallet<T> {
             Self::error(Error::FinalLeafNotInTrace)
         );
         // The model and the final state must be retrievable while the job can be challenged
-        // (the output dispute's referee exports the final state): registered is not held.
-        for blob in [commitment.output, commitment.final_state] {
-            ext.require_available(blob)
-                .map_err(|_| Self::error(Error::ResultUnavailable))?;
+        // (the output dispute's referee exports the final state): registered is not held. A
+        // refused trace has neither; the refused segment's start is a sampled start like any.
+        if !refused {
+            for blob in [commitment.output, commitment.final_state] {
+                ext.require_available(blob)
+                    .map_err(|_| Self::error(Error::ResultUnavailable))?;
+            }
+            Self::retain_blob(ext, &commitment.output);
         }
-        Self::retain_blob(ext, &commitment.output);
         Self::deposit_event(
             ext,
             Event::ResultCommitted {

@@ -57,17 +57,19 @@ fn terms(requeue: bool) -> BidTerms {
 }
 
 /// Bob's trace: 4 segments of 1.5 Mfuel, so the last leaf's cumulative fuel is the 6 Mfuel billed.
+/// The leaves of the worker's trace: 4 segments of 1.5 Mfuel each.
+fn trace_leaves() -> Vec<TraceLeaf> {
+    (0..4u64)
+        .map(|index| TraceLeaf {
+            index,
+            state_hash: Hash::of(&index.to_le_bytes()),
+            fuel: (index + 1) * 3 * MFUEL / 2,
+        })
+        .collect()
+}
+
 fn trace() -> TraceTree {
-    TraceTree::new(
-        (0..4u64)
-            .map(|index| TraceLeaf {
-                index,
-                state_hash: Hash::of(&index.to_le_bytes()),
-                fuel: (index + 1) * 3 * MFUEL / 2,
-            })
-            .collect(),
-    )
-    .unwrap()
+    TraceTree::new(trace_leaves()).unwrap()
 }
 
 fn commitment() -> Commitment {
@@ -520,6 +522,114 @@ fn exploit_overbilled_fuel_is_refused() {
     commit(&mut state, 3).0.unwrap();
     let job = Jobs::job(&state, 0).unwrap();
     assert_eq!(job.commitment.map(|c| c.total_fuel), Some(6 * MFUEL));
+}
+
+/// The griefing of issue 10's "unrunnable" rule: a module that refuses a segment after the
+/// first (a trap, a divergence) left the worker unable to commit, and its collateral was slashed
+/// for the buyer's inputs. Now the worker commits the trace up to the refused segment, ending in
+/// its refusal leaf, with no model, and is paid for the segments before it.
+#[test]
+fn a_trace_that_ends_in_a_refusal_commits_without_a_model_and_bills_what_ran() {
+    let mut state = matched_job(false);
+    step(&mut state, 3, |_| ());
+    // Segments 0 and 1 ran (3 Mfuel in all); the module refused segment 2.
+    let mut leaves = trace_leaves()[..2].to_vec();
+    leaves.push(TraceLeaf::refusal(2, 3 * MFUEL));
+    let refused_trace = TraceTree::new(leaves).unwrap();
+    let refused = Commitment {
+        trace_root: refused_trace.root(),
+        segments: 3,
+        final_state: Hash::ZERO,
+        total_fuel: 3 * MFUEL,
+        output: Hash::ZERO,
+        metrics: Vec::new(),
+    };
+    assert!(refused.ends_in_refusal() && !commitment().ends_in_refusal());
+    let proof = refused_trace.prove(2).unwrap();
+    let before = state.clone();
+    let bad = [
+        // A refused trace has no model and no metrics.
+        (
+            Commitment {
+                output: OUTPUT,
+                ..refused.clone()
+            },
+            Error::RefusalWithOutput,
+        ),
+        (
+            Commitment {
+                metrics: b"{}".to_vec(),
+                ..refused.clone()
+            },
+            Error::RefusalWithOutput,
+        ),
+        // Segment 0 refused is declared unrunnable instead; more segments than the job's are
+        // never right.
+        (
+            Commitment {
+                segments: 1,
+                ..refused.clone()
+            },
+            Error::WrongSegmentCount,
+        ),
+        (
+            Commitment {
+                segments: 5,
+                ..refused.clone()
+            },
+            Error::WrongSegmentCount,
+        ),
+        // A trace that does not end in a refusal must have every segment of the job.
+        (
+            Commitment {
+                segments: 3,
+                ..commitment()
+            },
+            Error::WrongSegmentCount,
+        ),
+        // The refusal bills what its trace says: the fuel before the refused segment.
+        (
+            Commitment {
+                total_fuel: 6 * MFUEL,
+                ..refused.clone()
+            },
+            Error::FinalLeafNotInTrace,
+        ),
+    ];
+    for (commitment, expected) in bad {
+        let (result, events) = step(&mut state, 3, |ext| {
+            Jobs::commit_result(ext, &BOB, 0, commitment.clone(), &proof)
+        });
+        assert_eq!(result, Err(error(expected)), "{commitment:?}");
+        assert!(events.is_empty());
+        assert_eq!(state, before);
+    }
+    let (result, _) = step(&mut state, 3, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, refused.clone(), &proof)
+    });
+    result.unwrap();
+    assert_eq!(Begun::get(&state, &0), Some(refused_trace.root()));
+    step(&mut state, 5, |ext| {
+        Jobs::audited(
+            ext,
+            0,
+            AuditOutcome::Passed {
+                paid: vec![CHARLIE],
+                missed: 0,
+                refuted: Vec::new(),
+            },
+        )
+    });
+    end_block(&mut state, 8);
+    let JobStatus::Settled { receipt } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("not settled: {:?}", Jobs::job(&state, 0));
+    };
+    // 3 Mfuel at 0.25 AGR/Mfuel; the collateral is released, not slashed.
+    assert_eq!(
+        (receipt.fuel, receipt.paid_worker),
+        (3 * MFUEL, 3 * AGR / 4)
+    );
+    assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
 }
 
 #[test]

@@ -12,18 +12,30 @@ use parity_scale_codec::{Decode, Encode};
 pub struct Commitment {
     /// Merkle root of the trace leaves (one per segment).
     pub trace_root: Hash,
-    /// Number of segments (must equal the job's).
+    /// Number of segments: the job's, or fewer for a trace that [ends in a
+    /// refusal](Commitment::ends_in_refusal) (at least 2: a refused segment 0 is proved with
+    /// `declare_unrunnable` instead).
     pub segments: u64,
-    /// Hash of the state after the last segment: the last leaf's state hash.
+    /// Hash of the state after the last segment: the last leaf's state hash (zero when the
+    /// trace ends in a refusal).
     pub final_state: Hash,
     /// Fuel the whole run used; what the worker is paid for. It is the last leaf's cumulative
     /// fuel, proved at commit (the worker's word alone is not enough).
     pub total_fuel: Fuel,
-    /// Blob hash of the trained model (burn's format).
+    /// Blob hash of the trained model (burn's format); zero when the trace ends in a refusal.
     pub output: Hash,
     /// The job's evaluation metrics (its JSON), at most `MAX_METRICS_LEN` bytes.
     #[serde(serialize_with = "serialize_text")]
     pub metrics: Vec<u8>,
+}
+
+impl Commitment {
+    /// Whether the trace ends in a refusal: the module refused segment `segments − 1` (its leaf
+    /// is [`agora_primitives::trace::TraceLeaf::refusal`]), so there is no final state, no
+    /// model and no metrics, and `total_fuel` bills the segments before it.
+    pub fn ends_in_refusal(&self) -> bool {
+        self.final_state == Hash::ZERO
+    }
 }
 
 fn serialize_text<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

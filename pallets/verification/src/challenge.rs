@@ -80,7 +80,14 @@ impl<T: Config> Pallet<T> {
                     fuel: matches!(target, ChallengeTarget::Fuel(_)),
                 })
             }
-            ChallengeTarget::Output => Claim::Output,
+            ChallengeTarget::Output => {
+                // A refused trace has no model: its last leaf is what to challenge.
+                ensure!(
+                    !commitment.ends_in_refusal(),
+                    Self::error(Error::NoOutputToChallenge)
+                );
+                Claim::Output
+            }
         };
         // Checked first, written last: every check precedes every write, so a refused
         // challenge leaves nothing behind even outside a transactional layer.
@@ -171,7 +178,8 @@ impl<T: Config> Pallet<T> {
             if let (Some(hi_leaf), true) = (leaves.hi_leaf, leaves.first() == leaves.hi) {
                 let steps = u32::try_from(record.spec.steps_in(hi_leaf.index)).unwrap_or(u32::MAX);
                 dispute.segment = hi_leaf.index;
-                dispute.claim = if leaves.fuel {
+                // Fuel, or a refusal, is decided by re-running the whole segment.
+                dispute.claim = if leaves.fuel || hi_leaf.is_refusal() {
                     Claim::Segment(crate::SegmentClaim {
                         steps,
                         start: leaves.lo,

@@ -229,13 +229,20 @@ impl<T: Config> Pallet<T> {
         Ok(())
     }
 
-    /// The model and metrics hash the worker of `job` committed.
+    /// The model and metrics hash the worker of `job` committed; both zero for a trace that
+    /// ends in a refusal (what a verifier whose re-run is refused too reveals).
     pub(crate) fn committed_result(state: &impl StateRead, job: JobId) -> Option<FinalResult> {
         Jobs::<T>::job(state, job)
             .and_then(|job| job.commitment)
-            .map(|c| FinalResult {
-                output: c.output,
-                metrics: Hash::of(&c.metrics),
+            .map(|c| match c.ends_in_refusal() {
+                true => FinalResult {
+                    output: Hash::ZERO,
+                    metrics: Hash::ZERO,
+                },
+                false => FinalResult {
+                    output: c.output,
+                    metrics: Hash::of(&c.metrics),
+                },
             })
     }
 }

@@ -16,6 +16,9 @@
 //! fuel mismatch (equal states and results) ─▶ Segment: straight to Referee, which re-runs the
 //!   whole segment from its agreed start (fuel is measured per call, not per step, so it cannot
 //!   be bisected) and compares the state and the start's fuel plus the call's with the leaf
+//! either leaf a refusal (`TraceLeaf::refusal`: the module refused the segment) ─▶ Segment, as
+//!   for fuel: a refusal is a property of the one call; the referee's `Refused` or `OutOfFuel`
+//!   reproduces a refusal leaf whose fuel is the start's, and nothing else
 //! ```
 //!
 //! Each move is due `MOVE_BLOCKS` after the previous one. **Who loses:** the worker if the
@@ -29,7 +32,8 @@
 //! fit in its fuel ends the job as a plain mismatch: escrow refunded, nobody slashed. A segment
 //! is re-run with the segment fuel bound (`MAX_SEGMENT_FUEL`), which every segment of an honest
 //! run fits in (every engine stops a call there): a segment that does not fit is the worker's
-//! fault, as a sampled leaf over the bound is.
+//! fault, as a sampled leaf over the bound is — unless the worker's leaf is that segment's
+//! refusal leaf, which ends its trace there (the buyer's module, not the worker).
 //!
 //! **Why the honest side wins.** An honest worker posts true states, so `hi_state` stays true
 //! whatever the challenger answers (disagreeing keeps a true midpoint as `hi_state`, agreeing
@@ -113,15 +117,22 @@ impl<T: Config> Pallet<T> {
         Self::advance(ext, job, &mut audit, Phase::Disputed, T::MOVE_BLOCKS);
     }
 
-    /// The dispute over check `index`'s mismatch: over the state if the leaves' states differ,
-    /// else over the model and metrics if they differ, else over the fuel. `None` if nothing
-    /// differs or the segment's start is unknown.
+    /// The dispute over check `index`'s mismatch: over the whole segment if either side's leaf
+    /// is a refusal (whether the module refuses the segment is one re-run, not a step), else
+    /// over the state if the leaves' states differ, else over the model and metrics if they
+    /// differ, else over the fuel. `None` if nothing differs or the segment's start is unknown.
     fn open(ext: &Ext<'_>, job: JobId, audit: &Audit, index: usize) -> Option<Dispute> {
         let check = audit.checks.get(index)?;
         let (worker, verifier) = (check.worker_leaf?, check.verifier_leaf?);
         let record = Jobs::<T>::job(ext, job)?;
         let steps = u32::try_from(record.spec.steps_in(check.segment)).ok()?;
-        let claim = if worker.state_hash != verifier.state_hash {
+        let claim = if worker.is_refusal() || verifier.is_refusal() {
+            Claim::Segment(SegmentClaim {
+                steps,
+                start: Self::segment_start(audit, check)?,
+                leaf: worker,
+            })
+        } else if worker.state_hash != verifier.state_hash {
             Claim::Steps(Bisection {
                 steps,
                 lo: 0,
@@ -269,7 +280,14 @@ impl<T: Config> Pallet<T> {
             {
                 RefereeOutcome::WorkerRight
             }
-            // Every call of an honest run fits the segment bound (see the module doc).
+            // A trace that ends in a refusal: the referee is refused too.
+            (Claim::Segment(segment), RefereeVerdict::Refused | RefereeVerdict::OutOfFuel)
+                if segment.is_reproduced_by_refusal() =>
+            {
+                RefereeOutcome::WorkerRight
+            }
+            // Every call of an honest run fits the segment bound, or ends its trace in a
+            // refusal (see the module doc).
             (Claim::Segment(_), RefereeVerdict::OutOfFuel) => RefereeOutcome::WorkerWrong,
             (_, RefereeVerdict::OutOfFuel) => RefereeOutcome::OutOfFuel,
             (Claim::Steps(bisection), RefereeVerdict::Stepped { post_state })

@@ -378,6 +378,9 @@ pub enum Error {
     /// The challenger's uncommitted stake is below the challenge bond.
     #[error("the uncommitted stake is below the challenge bond; bond more first")]
     ChallengeBondUnavailable,
+    /// An output challenge of a trace that ends in a refusal, which has no model.
+    #[error("the trace ends in a refusal and has no model: challenge its last leaf instead")]
+    NoOutputToChallenge,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -404,6 +407,7 @@ agora_primitives::impl_pallet_error!(Error {
     AlreadyChallenged,
     LeafOutOfRange,
     ChallengeBondUnavailable,
+    NoOutputToChallenge,
 });
 
 // ---------------------------------------------------------------------------------------------

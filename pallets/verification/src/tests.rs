@@ -73,7 +73,8 @@ fn committed_as(verifiers: &[AccountId], tree: TraceTree, last: TraceLeaf) -> St
         module: Hash([0xAA; 32]),
         dataset: Hash([0xDA; 32]),
         params: Vec::new(),
-        steps: 10 * tree.len(),
+        // A trace that ends in a refusal stopped one segment short of the job (at least).
+        steps: 10 * (tree.len() + u64::from(last.is_refusal())),
         segment_steps: 10,
         seed: 1,
     };
@@ -115,7 +116,11 @@ fn committed_as(verifiers: &[AccountId], tree: TraceTree, last: TraceLeaf) -> St
         segments: tree.len(),
         final_state: last.state_hash,
         total_fuel: last.fuel,
-        output: OUTPUT,
+        output: if last.is_refusal() {
+            Hash::ZERO
+        } else {
+            OUTPUT
+        },
         metrics: Vec::new(),
     };
     let final_proof = tree.prove(last.index).unwrap();
@@ -200,10 +205,7 @@ fn reveal_leaves(state: &mut State, segments: &[u64]) {
 /// the model and metrics of the commitment (the honest worker's); nothing for other segments.
 fn result(state: &impl StateRead, segment: u64) -> Option<FinalResult> {
     let commitment = Jobs::job(state, 0).unwrap().commitment.unwrap();
-    (segment == commitment.segments - 1).then(|| FinalResult {
-        output: commitment.output,
-        metrics: Hash::of(&commitment.metrics),
-    })
+    Verification::committed_result(state, 0).filter(|_| segment == commitment.segments - 1)
 }
 
 /// The job of `committed(&[CHARLIE])`, sampled (block 4), its starts revealed (block 5) and
@@ -873,3 +875,4 @@ fn a_copied_attestation_cannot_be_opened_and_is_slashed() {
 
 mod challenge;
 mod dispute;
+mod refusal;

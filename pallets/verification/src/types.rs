@@ -214,8 +214,20 @@ pub struct SegmentClaim {
 impl SegmentClaim {
     /// Whether the referee's run, `fuel` to reach `post_state`, is the worker's leaf.
     pub fn is_reproduced_by(&self, post_state: Hash, fuel: u64) -> bool {
-        let before = self.start.map_or(0, |leaf| leaf.fuel);
-        post_state == self.leaf.state_hash && before.checked_add(fuel) == Some(self.leaf.fuel)
+        post_state == self.leaf.state_hash
+            && self.fuel_before().checked_add(fuel) == Some(self.leaf.fuel)
+    }
+
+    /// Whether the referee's refusal of the segment (the module refused it, or it needs more
+    /// than the segment's fuel bound) is the worker's leaf: the segment's
+    /// [`TraceLeaf::refusal`], which bills nothing for it.
+    pub fn is_reproduced_by_refusal(&self) -> bool {
+        self.leaf == TraceLeaf::refusal(self.leaf.index, self.fuel_before())
+    }
+
+    /// The cumulative fuel before the segment.
+    fn fuel_before(&self) -> u64 {
+        self.start.map_or(0, |leaf| leaf.fuel)
     }
 }
 
