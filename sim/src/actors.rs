@@ -1,0 +1,499 @@
+//! The simulated parties and what each does every block, reading the chain as the daemons do.
+//!
+//! - The **buyer** bids for a job of [`JOB_SEGMENTS`] segments every [`BID_EVERY`] blocks until the
+//!   horizon's drain (so that every job has ended when profits are counted).
+//! - A **worker** keeps one offer open and, for every job assigned to it, commits a trace at
+//!   once, reveals the sampled starts and leaves, and in a dispute bisects and has the referee
+//!   run — if honest. A cheating worker commits its cheat and, once disputed, makes no move (it
+//!   cannot win one; the rules make it lose at the deadline).
+//! - A **verifier** is registered; for every check drawn for it, it re-executes (honest) or
+//!   makes up a leaf (lazy), attests, reveals, and answers the bisection moves of its disputes
+//!   (honest) or does not (lazy).
+//!
+//! Compute is not on chain: each party's compute cost is counted as fuel × [`COST_PER_MFUEL`].
+
+use std::collections::BTreeMap;
+
+use agora_primitives::trace::{TraceLeaf, TraceTree};
+use agora_primitives::AGR;
+use agora_primitives::{Balance, Hash};
+use agora_runtime::{Jobs, RuntimeCall, Verification};
+use pallet_jobs::{Commitment, JobId, JobStatus};
+use pallet_market::{BidTerms, Energy, JobSpec, Region, FUEL_PER_MFUEL};
+use pallet_verification::{sampling, Audit, Claim, FinalResult, Phase, Turn};
+use parity_scale_codec::Compact;
+
+use crate::chain::{Party, SimChain};
+use crate::truth;
+
+/// The sizes of simulated jobs, in segments: the example MLP for a couple of epochs, and for a
+/// few dozen (the buyer picks one at random for each bid). Detection by sampling depends on it.
+pub const JOB_SEGMENTS: [u64; 2] = [8, 64];
+/// The most segments a job has.
+const MAX_SEGMENTS: u64 = 64;
+/// Blocks between two bids of the buyer.
+pub const BID_EVERY: u64 = 4;
+/// The offers' price: 0.001 AGR per Mfuel, the dev chain's example.
+pub const PRICE: Balance = AGR / 1_000;
+/// What a party's compute costs it: half the offer price (electricity and hardware; the rest is
+/// the provider's margin). An assumption of the model, documented in `docs/economics.md`.
+pub const COST_PER_MFUEL: Balance = PRICE / 2;
+/// Size of a state blob (the example MLP's is ~110 KiB).
+const STATE_BYTES: u64 = 112 * 1024;
+
+/// How a worker plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerPlay {
+    /// Runs every segment and commits the true trace.
+    Honest,
+    /// Skips one segment and commits a made-up state for it.
+    ForgeOne,
+    /// Computes nothing and commits made-up states for every segment.
+    ForgeAll,
+    /// Runs honestly and bills `percent` % more fuel on every leaf.
+    Overbill {
+        /// How much more.
+        percent: u64,
+    },
+    /// Runs honestly and bills `percent` % more, added to the fuel of the segment before the
+    /// last (and so to every later cumulative leaf): only a check of that segment sees it.
+    OverbillHidden {
+        /// How much more.
+        percent: u64,
+    },
+}
+
+/// How a verifier plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifierPlay {
+    /// Re-executes what it is drawn for and answers truthfully.
+    Honest,
+    /// Attests a made-up leaf without computing and makes no dispute move.
+    Lazy,
+}
+
+/// A worker and what it has done.
+pub struct Worker {
+    /// Its key and account.
+    pub party: Party,
+    /// How it plays.
+    pub play: WorkerPlay,
+    /// Its jobs and the trace it committed for each.
+    pub jobs: BTreeMap<JobId, Trace>,
+    /// Its off-chain compute cost.
+    pub compute: Balance,
+}
+
+/// A worker's trace of one job.
+pub struct Trace {
+    seed: u64,
+    leaves: Vec<TraceLeaf>,
+    tree: TraceTree,
+}
+
+/// A verifier and what it has done.
+pub struct Verifier {
+    /// Its key and account.
+    pub party: Party,
+    /// How it plays.
+    pub play: VerifierPlay,
+    /// What it attested, by job and check: the leaf, the result and the salt it must reveal.
+    attested: BTreeMap<(JobId, u32), (TraceLeaf, Option<FinalResult>, [u8; 32])>,
+    /// Checks it attested.
+    pub checks: u64,
+    /// Its off-chain compute cost.
+    pub compute: Balance,
+}
+
+impl Worker {
+    /// The worker `//agora-sim/<name>` playing `play`.
+    pub fn new(name: &str, play: WorkerPlay) -> Worker {
+        Worker {
+            party: Party::new(name),
+            play,
+            jobs: BTreeMap::new(),
+            compute: 0,
+        }
+    }
+
+    /// Bonds stake and posts an offer that outlives the horizon.
+    pub fn start(&self, chain: &mut SimChain, horizon: u64) {
+        let bond = RuntimeCall::Staking(pallet_staking::Call::Bond {
+            amount: Compact(100 * AGR),
+        });
+        chain.submit(&self.party, bond);
+        let offer = RuntimeCall::Market(pallet_market::Call::PostOffer {
+            price: Compact(PRICE),
+            capacity: Compact(4 * MAX_SEGMENTS * truth::SEGMENT_FUEL),
+            region: Region::new("eu").expect("a valid region"),
+            energy: Energy::Grid,
+            collateral: Compact(AGR),
+            expires_at: Compact(horizon.saturating_add(1_000)),
+        });
+        chain.submit(&self.party, offer);
+    }
+
+    /// The trace this worker commits for job `seed` of `segments` segments (`forged`: the one
+    /// a one-segment forger skips), and how many segments it runs.
+    fn trace(&self, seed: u64, segments: u64, forged: u64) -> (Vec<TraceLeaf>, u64) {
+        let mut leaves: Vec<TraceLeaf> = (0..segments).map(|i| truth::leaf(seed, i)).collect();
+        let total = segments * truth::SEGMENT_FUEL;
+        match self.play {
+            WorkerPlay::Honest => (leaves, segments),
+            WorkerPlay::ForgeOne => {
+                for leaf in leaves.iter_mut().filter(|l| l.index == forged) {
+                    leaf.state_hash = truth::forged(seed, forged);
+                }
+                (leaves, segments - 1)
+            }
+            WorkerPlay::ForgeAll => {
+                for leaf in &mut leaves {
+                    leaf.state_hash = truth::forged(seed, leaf.index);
+                }
+                (leaves, 0)
+            }
+            WorkerPlay::Overbill { percent } => {
+                for leaf in &mut leaves {
+                    leaf.fuel = leaf.fuel.saturating_mul(100 + percent) / 100;
+                }
+                (leaves, segments)
+            }
+            WorkerPlay::OverbillHidden { percent } => {
+                let extra = total.saturating_mul(percent) / 100;
+                for leaf in leaves.iter_mut().filter(|l| l.index + 2 >= segments) {
+                    leaf.fuel = leaf.fuel.saturating_add(extra);
+                }
+                (leaves, segments)
+            }
+        }
+    }
+
+    /// This worker's moves for job `id` given the chain's state.
+    pub fn act(&mut self, chain: &mut SimChain, id: JobId, random: u64) {
+        let Some(job) = Jobs::job(chain.state(), id) else {
+            return;
+        };
+        if job.worker != self.party.account || job.status.is_final() {
+            return;
+        }
+        if matches!(job.status, JobStatus::Assigned) && job.commitment.is_none() {
+            let segments = job.spec.segments();
+            let (leaves, segments_run) = self.trace(job.spec.seed, segments, random % segments);
+            let mfuel = segments_run * truth::SEGMENT_MFUEL
+                + (truth::INIT_FUEL + truth::EXPORT_EVAL_FUEL) / FUEL_PER_MFUEL;
+            self.compute += Balance::from(mfuel) * COST_PER_MFUEL;
+            self.commit(chain, id, job.spec.seed, leaves);
+            return;
+        }
+        let Some(audit) = Verification::audit(chain.state(), id) else {
+            return;
+        };
+        let Some(trace) = self.jobs.get(&id) else {
+            return;
+        };
+        // A cheat defends a dispute it can win (a lazy verifier's false mismatch over a part of
+        // its trace that is true); an honest worker defends every one.
+        let defends = audit
+            .dispute
+            .as_ref()
+            .is_some_and(|d| self.play == WorkerPlay::Honest || trace.defensible(d));
+        let call = match audit.phase {
+            Phase::AwaitingStarts => Some(self.reveal_starts(chain, &audit, trace, id)),
+            Phase::AwaitingLeaves => {
+                let leaves = audit
+                    .checks
+                    .iter()
+                    .map(|c| (trace.leaf(c.segment), trace.prove(c.segment)))
+                    .collect();
+                Some(pallet_verification::Call::RevealLeaves { job: id, leaves })
+            }
+            Phase::Disputed if defends => {
+                audit
+                    .dispute
+                    .as_ref()
+                    .and_then(|d| match (d.turn, &d.claim) {
+                        (Turn::Worker, Claim::Steps(b)) => {
+                            Some(pallet_verification::Call::Bisect {
+                                job: id,
+                                state: truth::state(
+                                    trace.seed,
+                                    d.segment * truth::STEPS_PER_SEGMENT + u64::from(b.mid()),
+                                ),
+                            })
+                        }
+                        (Turn::Referee, _) => Some(pallet_verification::Call::Referee { job: id }),
+                        _ => None,
+                    })
+            }
+            _ => None,
+        };
+        if let Some(call) = call {
+            chain.submit(&self.party, RuntimeCall::Verification(call));
+        }
+    }
+
+    /// Registers the model and final state and commits `leaves` for job `id`.
+    fn commit(&mut self, chain: &mut SimChain, id: JobId, seed: u64, leaves: Vec<TraceLeaf>) {
+        let tree = TraceTree::new(leaves.clone()).expect("a non-empty trace");
+        let last = *leaves.last().expect("a non-empty trace");
+        for hash in [truth::model(seed), last.state_hash] {
+            register(chain, &self.party, hash);
+        }
+        let commitment = Commitment {
+            trace_root: tree.root(),
+            segments: u64::try_from(leaves.len()).expect("a trace length fits"),
+            final_state: last.state_hash,
+            total_fuel: last.fuel,
+            output: truth::model(seed),
+            metrics: truth::METRICS.to_vec(),
+        };
+        let final_proof = tree
+            .prove(last.index)
+            .expect("the last leaf is in the tree");
+        chain.submit(
+            &self.party,
+            RuntimeCall::Jobs(pallet_jobs::Call::CommitResult {
+                job: id,
+                commitment,
+                final_proof,
+            }),
+        );
+        self.jobs.insert(id, Trace { seed, leaves, tree });
+    }
+
+    fn reveal_starts(
+        &self,
+        chain: &mut SimChain,
+        audit: &Audit,
+        trace: &Trace,
+        id: JobId,
+    ) -> pallet_verification::Call {
+        let sample: Vec<u64> = audit.checks.iter().map(|c| c.segment).collect();
+        let starts = audit
+            .checks
+            .iter()
+            .map(|c| {
+                sampling::start_leaf(&sample, c.segment).map(|previous| {
+                    register(chain, &self.party, trace.leaf(previous).state_hash);
+                    (trace.leaf(previous), trace.prove(previous))
+                })
+            })
+            .collect();
+        pallet_verification::Call::RevealStarts { job: id, starts }
+    }
+}
+
+impl Trace {
+    /// Whether the worker's claim in `dispute` is true, so that playing honestly wins it: the
+    /// states of a step dispute's segment and its start, the whole leaf of a segment re-run, the
+    /// final state of an output dispute.
+    fn defensible(&self, dispute: &pallet_verification::Dispute) -> bool {
+        let s = dispute.segment;
+        let state_true = |i: u64| self.leaf(i).state_hash == truth::leaf(self.seed, i).state_hash;
+        match &dispute.claim {
+            Claim::Steps(_) => state_true(s) && (s == 0 || state_true(s - 1)),
+            Claim::Segment(claim) => truth::rerun(self.seed, s, claim.start) == claim.leaf,
+            Claim::Output => self.leaves.last().is_some_and(|l| state_true(l.index)),
+            Claim::Leaves(_) => false,
+        }
+    }
+
+    fn leaf(&self, index: u64) -> TraceLeaf {
+        self.leaves[usize::try_from(index).expect("a segment index fits")]
+    }
+
+    fn prove(&self, index: u64) -> agora_primitives::trace::InclusionProof {
+        self.tree
+            .prove(index)
+            .expect("a sampled leaf is in the tree")
+    }
+}
+
+/// `who` registers blob `hash` (a state or a model) unless it already is.
+fn register(chain: &mut SimChain, who: &Party, hash: Hash) {
+    if Jobs::blob(chain.state(), &hash).is_none() {
+        chain.submit(
+            who,
+            RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
+                hash,
+                size: STATE_BYTES,
+            }),
+        );
+    }
+}
+
+impl Verifier {
+    /// The verifier `//agora-sim/<name>` playing `play`.
+    pub fn new(name: &str, play: VerifierPlay) -> Verifier {
+        Verifier {
+            party: Party::new(name),
+            play,
+            attested: BTreeMap::new(),
+            checks: 0,
+            compute: 0,
+        }
+    }
+
+    /// Bonds stake and registers as a verifier.
+    pub fn start(&self, chain: &mut SimChain) {
+        let bond = RuntimeCall::Staking(pallet_staking::Call::Bond {
+            amount: Compact(50 * AGR),
+        });
+        chain.submit(&self.party, bond);
+        let register = pallet_verification::Call::RegisterVerifier;
+        chain.submit(&self.party, RuntimeCall::Verification(register));
+    }
+
+    /// This verifier's moves for job `id`.
+    pub fn act(&mut self, chain: &mut SimChain, id: JobId, salt_seed: u64) {
+        let Some(audit) = Verification::audit(chain.state(), id) else {
+            return;
+        };
+        let Some(job) = Jobs::job(chain.state(), id) else {
+            return;
+        };
+        let seed = job.spec.seed;
+        let me = self.party.account;
+        let mut previous: Option<TraceLeaf> = None;
+        for (index, check) in audit.checks.iter().enumerate() {
+            let index = u32::try_from(index).expect("a few checks");
+            if check.verifier != me {
+                previous = None;
+                continue;
+            }
+            match audit.phase {
+                Phase::AwaitingAttestations if check.attestation.is_none() => {
+                    let start = check.start.or(previous);
+                    let last = check.segment + 1 == audit.segments;
+                    let (leaf, result) = self.compute(seed, check.segment, start, last);
+                    previous = Some(leaf);
+                    let salt = Hash::of_parts(&[&salt_seed.to_le_bytes(), &index.to_le_bytes()]).0;
+                    let commitment = pallet_verification::attestation_hash(
+                        id, index, &me, &leaf, &result, &salt,
+                    );
+                    self.attested.insert((id, index), (leaf, result, salt));
+                    self.checks += 1;
+                    let attest = pallet_verification::Call::Attest {
+                        job: id,
+                        check: index,
+                        commitment,
+                    };
+                    chain.submit(&self.party, RuntimeCall::Verification(attest));
+                }
+                Phase::AwaitingReveals if check.outcome.is_none() => {
+                    if let Some((leaf, result, salt)) = self.attested.get(&(id, index)) {
+                        let reveal = pallet_verification::Call::RevealAttestation {
+                            job: id,
+                            check: index,
+                            leaf: *leaf,
+                            result: *result,
+                            salt: *salt,
+                        };
+                        chain.submit(&self.party, RuntimeCall::Verification(reveal));
+                    }
+                }
+                _ => previous = self.attested.get(&(id, index)).map(|(leaf, ..)| *leaf),
+            }
+        }
+        if let (Some(dispute), VerifierPlay::Honest) = (&audit.dispute, self.play) {
+            if let (Turn::Challenger, Claim::Steps(b), true) =
+                (dispute.turn, &dispute.claim, dispute.challenger == me)
+            {
+                if let Some(posted) = b.midpoint {
+                    let step = dispute.segment * truth::STEPS_PER_SEGMENT + u64::from(b.mid());
+                    let agree = posted == truth::state(seed, step);
+                    let answer = pallet_verification::Call::Answer { job: id, agree };
+                    chain.submit(&self.party, RuntimeCall::Verification(answer));
+                }
+            }
+        }
+    }
+
+    /// The leaf (and, for the last segment, the result) this verifier attests for `segment`.
+    fn compute(
+        &mut self,
+        seed: u64,
+        segment: u64,
+        start: Option<TraceLeaf>,
+        last: bool,
+    ) -> (TraceLeaf, Option<FinalResult>) {
+        match self.play {
+            VerifierPlay::Lazy => {
+                let made_up = TraceLeaf {
+                    index: segment,
+                    state_hash: Hash::of(b"agora/sim/lazy"),
+                    fuel: 0,
+                };
+                (made_up, last.then_some(truth::result(seed)))
+            }
+            VerifierPlay::Honest => {
+                let mut mfuel = truth::SEGMENT_MFUEL;
+                if start.is_none() {
+                    mfuel += truth::INIT_FUEL / FUEL_PER_MFUEL;
+                }
+                let leaf = truth::rerun(seed, segment, start);
+                let result = last.then(|| {
+                    mfuel += truth::EXPORT_EVAL_FUEL / FUEL_PER_MFUEL;
+                    if leaf.is_refusal() {
+                        FinalResult {
+                            output: Hash::ZERO,
+                            metrics: Hash::ZERO,
+                        }
+                    } else {
+                        truth::result(seed)
+                    }
+                });
+                self.compute += Balance::from(mfuel) * COST_PER_MFUEL;
+                (leaf, result)
+            }
+        }
+    }
+}
+
+/// The buyer's bid for a job of `segments` segments with seed `seed`.
+pub fn bid(seed: u64, segments: u64, now: u64) -> RuntimeCall {
+    let fuel = segments * truth::SEGMENT_FUEL;
+    RuntimeCall::Market(pallet_market::Call::PlaceBid {
+        spec: JobSpec {
+            module: module_blob(),
+            dataset: dataset_blob(),
+            params: Vec::new(),
+            steps: segments * truth::STEPS_PER_SEGMENT,
+            segment_steps: truth::STEPS_PER_SEGMENT,
+            seed,
+        },
+        terms: BidTerms {
+            max_price: 2 * PRICE,
+            // Room for an overbill: the bid's cap is what a worker may bill at most.
+            max_fuel: fuel * 2,
+            run_blocks: 20,
+            deadline: now + 40,
+            region: None,
+            renewable_only: false,
+            requeue: false,
+        },
+    })
+}
+
+/// The module every simulated job runs (registered once by the buyer).
+pub fn module_blob() -> Hash {
+    Hash::of(b"agora/sim/module")
+}
+
+/// The dataset every simulated job trains on.
+pub fn dataset_blob() -> Hash {
+    Hash::of(b"agora/sim/dataset")
+}
+
+/// The buyer registers the module and the dataset.
+pub fn buyer_start(chain: &mut SimChain, buyer: &Party) {
+    for hash in [module_blob(), dataset_blob()] {
+        chain.submit(
+            buyer,
+            RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
+                hash,
+                size: 1 << 20,
+            }),
+        );
+    }
+}

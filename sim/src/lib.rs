@@ -1,0 +1,220 @@
+//! # agora-sim: the economics of Agora, simulated on the real runtime
+//!
+//! A seeded, deterministic agent-based simulation. Each seed runs one population for a horizon
+//! of blocks on [`chain::SimChain`] — the real runtime, every action a signed extrinsic, every
+//! pallet rule, fee and hook as on a node — and measures, per strategy, the profit per job of
+//! the parties playing it and how often the protocol caught them:
+//!
+//! | party | strategies |
+//! |---|---|
+//! | worker | `honest_worker`; `forging_worker_one_segment` (skips one segment and commits a made-up state); `forging_worker_all_segments` (computes nothing); `overbilling_worker_20pct` (bills 20 % more fuel on every leaf); `hidden_overbilling_worker_50pct` (bills 50 % more, added to the segment before the last, which only a check of that segment sees) |
+//! | verifier | `honest_verifier`; `lazy_verifier` (attests a made-up leaf, never computes, makes no dispute move) |
+//!
+//! A job is the example MLP's shape (`truth`): 8 or 64 segments of 3 steps, the engine's measured
+//! fuel per segment, `init`, `export` and `eval`. The buyer bids every few blocks until the
+//! horizon's last [`DRAIN_BLOCKS`], which are left for every job to end, so that profit is
+//! counted on ended jobs only.
+//!
+//! **Profit** of a party over a seed is the change in what it holds (free plus reserved: stake,
+//! bonds and escrow are reserved) minus its off-chain compute, fuel × `COST_PER_MFUEL`; per job
+//! is that over the jobs (workers) or checks (verifiers) it took part in. A strategy's
+//! `mean_profit` and `p95_profit` are over seeds (in AGR per job); `detected_rate` is the share
+//! of its jobs (workers: the job ended with the worker slashed) or checks (verifiers: a check
+//! decided missed or wrong, or a dispute lost) that the protocol ruled against.
+//!
+//! Not simulated yet (issue 11): open challenges and watchers, collusion, sybils, the market's
+//! manipulation strategies, and parameter choices other than the runtime's.
+
+pub mod actors;
+pub mod chain;
+pub mod report;
+pub mod rng;
+pub mod truth;
+
+use std::collections::BTreeMap;
+
+use agora_primitives::AGR;
+use agora_primitives::{AccountId, Balance};
+use agora_runtime::Jobs;
+use agora_runtime::RuntimeEvent;
+use pallet_jobs::{JobId, JobStatus};
+use pallet_verification::CheckOutcome;
+
+use actors::{Verifier, VerifierPlay, Worker, WorkerPlay};
+use chain::{Party, SimChain};
+use report::{Report, SeedOutcome, StrategyRun};
+use rng::Rng;
+
+/// Blocks at the end of the horizon with no new bids.
+pub const DRAIN_BLOCKS: u64 = 260;
+/// What every simulated party starts with.
+const ENDOWMENT: Balance = 10_000 * AGR;
+
+/// What to simulate.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// How many seeds: `first_seed .. first_seed + seeds`.
+    pub seeds: u64,
+    /// The first seed.
+    pub first_seed: u64,
+    /// Blocks per seed (including the drain).
+    pub blocks: u64,
+}
+
+/// Runs every seed and aggregates the outcomes.
+pub fn economics(config: &Config) -> Report {
+    let outcomes: Vec<SeedOutcome> = (config.first_seed..config.first_seed + config.seeds)
+        .map(|seed| run_seed(seed, config.blocks))
+        .collect();
+    Report::from_seeds(config, &outcomes)
+}
+
+/// The population of every seed.
+fn population() -> (Vec<Worker>, Vec<Verifier>) {
+    let workers = vec![
+        Worker::new("worker/honest/0", WorkerPlay::Honest),
+        Worker::new("worker/honest/1", WorkerPlay::Honest),
+        Worker::new("worker/forge-one/0", WorkerPlay::ForgeOne),
+        Worker::new("worker/forge-all/0", WorkerPlay::ForgeAll),
+        Worker::new("worker/overbill/0", WorkerPlay::Overbill { percent: 20 }),
+        Worker::new(
+            "worker/overbill-hidden/0",
+            WorkerPlay::OverbillHidden { percent: 50 },
+        ),
+    ];
+    let verifiers = vec![
+        Verifier::new("verifier/honest/0", VerifierPlay::Honest),
+        Verifier::new("verifier/honest/1", VerifierPlay::Honest),
+        Verifier::new("verifier/lazy/0", VerifierPlay::Lazy),
+    ];
+    (workers, verifiers)
+}
+
+/// The strategy a worker plays, by name.
+fn worker_strategy(play: WorkerPlay) -> (&'static str, bool) {
+    match play {
+        WorkerPlay::Honest => ("honest_worker", true),
+        WorkerPlay::ForgeOne => ("forging_worker_one_segment", false),
+        WorkerPlay::ForgeAll => ("forging_worker_all_segments", false),
+        WorkerPlay::Overbill { .. } => ("overbilling_worker_20pct", false),
+        WorkerPlay::OverbillHidden { .. } => ("hidden_overbilling_worker_50pct", false),
+    }
+}
+
+/// One seed: the population plays for `blocks` blocks.
+fn run_seed(seed: u64, blocks: u64) -> SeedOutcome {
+    let mut rng = Rng::new(seed);
+    let buyer = Party::new("buyer/0");
+    let (mut workers, mut verifiers) = population();
+    let mut parties: Vec<&Party> = vec![&buyer];
+    parties.extend(workers.iter().map(|w| &w.party));
+    parties.extend(verifiers.iter().map(|v| &v.party));
+    let mut chain = SimChain::new(&parties, ENDOWMENT);
+    actors::buyer_start(&mut chain, &buyer);
+    for worker in &workers {
+        worker.start(&mut chain, blocks);
+    }
+    for verifier in &verifiers {
+        verifier.start(&mut chain);
+    }
+    chain.block(&mut rng);
+    let start: BTreeMap<_, _> = workers
+        .iter()
+        .map(|w| &w.party)
+        .chain(verifiers.iter().map(|v| &v.party))
+        .chain(std::iter::once(&buyer))
+        .map(|p| (p.account, chain.holdings(&p.account)))
+        .collect();
+    let mut jobs: Vec<JobId> = Vec::new();
+    // Parties the protocol ruled against: a check decided missed or wrong, a dispute lost.
+    let mut flagged: BTreeMap<AccountId, u64> = BTreeMap::new();
+    let bidding_until = blocks.saturating_sub(DRAIN_BLOCKS);
+    for number in 1..blocks {
+        if number < bidding_until && number % actors::BID_EVERY == 0 {
+            let segments = actors::JOB_SEGMENTS[usize::from(rng.below(2) == 1)];
+            chain.submit(&buyer, actors::bid(rng.next(), segments, number));
+        }
+        let events = chain.block(&mut rng);
+        for event in events {
+            match event {
+                RuntimeEvent::Jobs(pallet_jobs::Event::JobAssigned { job, .. }) => jobs.push(job),
+                RuntimeEvent::Verification(pallet_verification::Event::CheckDecided {
+                    verifier,
+                    outcome: CheckOutcome::Missed | CheckOutcome::Wrong,
+                    ..
+                }) => *flagged.entry(verifier).or_default() += 1,
+                RuntimeEvent::Verification(pallet_verification::Event::DisputeLost {
+                    loser,
+                    ..
+                }) => *flagged.entry(loser).or_default() += 1,
+                _ => {}
+            }
+        }
+        for id in &jobs {
+            let random = rng.next();
+            for worker in &mut workers {
+                worker.act(&mut chain, *id, random);
+            }
+            let salt = rng.next();
+            for verifier in &mut verifiers {
+                verifier.act(&mut chain, *id, salt);
+            }
+        }
+        jobs.retain(|id| Jobs::job(chain.state(), *id).is_some_and(|job| !job.status.is_final()));
+    }
+    outcome(&chain, &start, (&workers, &verifiers, &buyer), &flagged)
+}
+
+/// What each strategy made in this seed.
+fn outcome(
+    chain: &SimChain,
+    start: &BTreeMap<AccountId, Balance>,
+    (workers, verifiers, buyer): (&[Worker], &[Verifier], &Party),
+    flagged: &BTreeMap<AccountId, u64>,
+) -> SeedOutcome {
+    let delta = |party: &Party| -> i128 {
+        let before = start.get(&party.account).copied().unwrap_or(0);
+        i128::try_from(chain.holdings(&party.account)).unwrap_or(i128::MAX)
+            - i128::try_from(before).unwrap_or(i128::MAX)
+    };
+    let mut runs: BTreeMap<&'static str, StrategyRun> = BTreeMap::new();
+    let mut unfinished = 0;
+    let mut receipts = (0u128, 0u128);
+    for worker in workers {
+        let (name, honest) = worker_strategy(worker.play);
+        let run = runs.entry(name).or_insert_with(|| StrategyRun::new(honest));
+        run.profit += delta(&worker.party) - i128::try_from(worker.compute).unwrap_or(0);
+        for id in worker.jobs.keys() {
+            let Some(job) = Jobs::job(chain.state(), *id) else {
+                continue;
+            };
+            run.units += 1;
+            match &job.status {
+                JobStatus::DisputeLost { .. } | JobStatus::TimedOut { .. } => run.detected += 1,
+                JobStatus::Settled { receipt } => {
+                    receipts.0 += receipt.paid_verifiers;
+                    receipts.1 += receipt.paid_worker;
+                }
+                status if !status.is_final() => unfinished += 1,
+                _ => {}
+            }
+        }
+    }
+    for verifier in verifiers {
+        let (name, honest) = match verifier.play {
+            VerifierPlay::Honest => ("honest_verifier", true),
+            VerifierPlay::Lazy => ("lazy_verifier", false),
+        };
+        let run = runs.entry(name).or_insert_with(|| StrategyRun::new(honest));
+        run.profit += delta(&verifier.party) - i128::try_from(verifier.compute).unwrap_or(0);
+        run.units += verifier.checks;
+        run.detected += flagged.get(&verifier.party.account).copied().unwrap_or(0);
+    }
+    SeedOutcome {
+        strategies: runs,
+        buyer_profit: delta(buyer),
+        verification_cost: receipts,
+        unfinished_jobs: unfinished,
+        failed_calls: chain.failed.clone(),
+    }
+}

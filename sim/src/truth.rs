@@ -1,0 +1,169 @@
+//! The simulated jobs and what running them gives: the stand-in for the engine.
+//!
+//! A job is identified by its seed `σ` (every bid carries a fresh one). The state after `t`
+//! training steps is a hash that encodes `(σ, t)` — `[TAG, σ LE (8 bytes), t LE (8 bytes), 0…]`
+//! — so that the referee can tell which state it is given without a table, and a forged state
+//! (any other hash) is one the "module" cannot decode. Fuel figures are the example MLP's
+//! (`docs/benchmarks.md`): [`SEGMENT_MFUEL`] per segment of [`STEPS_PER_SEGMENT`] steps.
+
+use agora_primitives::referee::{
+    Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
+};
+use agora_primitives::trace::TraceLeaf;
+use agora_primitives::Hash;
+use pallet_market::FUEL_PER_MFUEL;
+use pallet_verification::FinalResult;
+
+/// Training steps per segment of every simulated job.
+pub const STEPS_PER_SEGMENT: u64 = 3;
+/// Fuel of one segment: the example MLP's, ~103 Mfuel for 3 steps (80 segments, 8,276 Mfuel
+/// with `init`, `export` and `eval`, in `docs/benchmarks.md`).
+pub const SEGMENT_MFUEL: u64 = 103;
+/// Fuel of one segment, in fuel units.
+pub const SEGMENT_FUEL: u64 = SEGMENT_MFUEL * FUEL_PER_MFUEL;
+/// `export` and `eval` of a final state together (the last segment's verifier runs both).
+pub const EXPORT_EVAL_FUEL: u64 = 194 * FUEL_PER_MFUEL;
+/// `init` (run by the verifier of segment 0).
+pub const INIT_FUEL: u64 = 86 * FUEL_PER_MFUEL;
+
+const TAG: u8 = 0x5A;
+
+/// The true state of job `seed` after `steps` steps.
+pub fn state(seed: u64, steps: u64) -> Hash {
+    let mut bytes = [0u8; 32];
+    bytes[0] = TAG;
+    bytes[1..9].copy_from_slice(&seed.to_le_bytes());
+    bytes[9..17].copy_from_slice(&steps.to_le_bytes());
+    Hash(bytes)
+}
+
+/// Which state `hash` is, if it is a true state: `(seed, steps)`.
+pub fn decode(hash: &Hash) -> Option<(u64, u64)> {
+    let bytes = hash.0;
+    let mut seed = [0u8; 8];
+    let mut steps = [0u8; 8];
+    seed.copy_from_slice(&bytes[1..9]);
+    steps.copy_from_slice(&bytes[9..17]);
+    let decoded = (u64::from_le_bytes(seed), u64::from_le_bytes(steps));
+    (bytes[0] == TAG && bytes[17..].iter().all(|b| *b == 0) && *hash == state(decoded.0, decoded.1))
+        .then_some(decoded)
+}
+
+/// A state no run reaches: what a forger commits instead of computing.
+pub fn forged(seed: u64, segment: u64) -> Hash {
+    Hash::of_parts(&[
+        b"agora/sim/forged",
+        &seed.to_le_bytes(),
+        &segment.to_le_bytes(),
+    ])
+}
+
+/// The honest leaf of segment `index` of job `seed`.
+pub fn leaf(seed: u64, index: u64) -> TraceLeaf {
+    TraceLeaf {
+        index,
+        state_hash: state(seed, (index + 1) * STEPS_PER_SEGMENT),
+        fuel: (index + 1) * SEGMENT_FUEL,
+    }
+}
+
+/// The model and metrics `export` and `eval` give for the final state of job `seed`.
+pub fn result(seed: u64) -> FinalResult {
+    FinalResult {
+        output: model(seed),
+        metrics: Hash::of(METRICS),
+    }
+}
+
+/// The model blob of job `seed`.
+pub fn model(seed: u64) -> Hash {
+    Hash::of_parts(&[b"agora/sim/model", &seed.to_le_bytes()])
+}
+
+/// The metrics every simulated job reports.
+pub const METRICS: &[u8] = br#"{"holdout_accuracy":0.97}"#;
+
+/// What re-executing segment `index` from `start` (the leaf before it; `None`: `init`) gives:
+/// the true next leaf if `start` is a true state of job `seed` at the segment's start, else the
+/// segment's refusal (the module cannot decode a forged state).
+pub fn rerun(seed: u64, index: u64, start: Option<TraceLeaf>) -> TraceLeaf {
+    let (state_ok, fuel_before) = match start {
+        None => (true, 0),
+        Some(leaf) => (
+            decode(&leaf.state_hash) == Some((seed, index * STEPS_PER_SEGMENT)),
+            leaf.fuel,
+        ),
+    };
+    if state_ok {
+        TraceLeaf {
+            index,
+            state_hash: state(seed, (index + 1) * STEPS_PER_SEGMENT),
+            fuel: fuel_before.saturating_add(SEGMENT_FUEL),
+        }
+    } else {
+        TraceLeaf::refusal(index, fuel_before)
+    }
+}
+
+/// The referee every simulated node runs: executes the simulated job's steps, segments,
+/// `export` and `eval` from the states [`state`] encodes, and holds every blob.
+pub struct SimReferee;
+
+impl Referee for SimReferee {
+    fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
+        let seed = request.seed;
+        let from = |pre: Option<Hash>| match pre {
+            None => Some(0),
+            Some(hash) => decode(&hash).filter(|(s, _)| *s == seed).map(|(_, t)| t),
+        };
+        Ok(match request.task {
+            RefereeTask::Step { pre_state } => match from(pre_state) {
+                Some(t) => RefereeVerdict::Stepped {
+                    post_state: state(seed, t + 1),
+                },
+                None => RefereeVerdict::Refused,
+            },
+            RefereeTask::Segment { start, steps } => match from(start) {
+                Some(t) => RefereeVerdict::Segmented {
+                    post_state: state(seed, t + u64::from(steps)),
+                    fuel: u64::from(steps) * SEGMENT_FUEL / STEPS_PER_SEGMENT,
+                },
+                None => RefereeVerdict::Refused,
+            },
+            RefereeTask::Output { state: final_state } => match decode(&final_state) {
+                Some((s, _)) if s == seed => RefereeVerdict::Exported {
+                    output: result(seed).output,
+                    metrics: result(seed).metrics,
+                },
+                _ => RefereeVerdict::Refused,
+            },
+        })
+    }
+
+    fn holds(&self, _: &Hash) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn true_states_decode_and_forged_ones_do_not() {
+        assert_eq!(decode(&state(7, 30)), Some((7, 30)));
+        assert_eq!(decode(&forged(7, 3)), None);
+        assert_eq!(decode(&Hash::ZERO), None);
+        // Re-running from a forged start is refused; from a true one, the true leaf.
+        let forged_start = TraceLeaf {
+            state_hash: forged(7, 0),
+            ..leaf(7, 0)
+        };
+        assert_eq!(
+            rerun(7, 1, Some(forged_start)),
+            TraceLeaf::refusal(1, leaf(7, 0).fuel)
+        );
+        assert_eq!(rerun(7, 1, Some(leaf(7, 0))), leaf(7, 1));
+        assert_eq!(rerun(7, 0, None), leaf(7, 0));
+    }
+}
