@@ -479,7 +479,14 @@ impl<T: Config> Pallet<T> {
 
     /// Registers `who` as a verifier.
     pub fn register_verifier(ext: &mut Ext<'_>, who: &AccountId) -> DispatchResult {
-        let mut list = BoundedVec::with_bound(Self::verifiers(ext), T::MAX_VERIFIERS);
+        let listed = Self::verifiers(ext);
+        // A full list first sheds the accounts no longer staked (they hold no slot for free).
+        let listed = if listed.len() >= pallet_support::to_usize(T::MAX_VERIFIERS) {
+            Self::staked_verifiers(ext)
+        } else {
+            listed
+        };
+        let mut list = BoundedVec::with_bound(listed, T::MAX_VERIFIERS);
         ensure!(!list.contains(who), Self::error(Error::AlreadyVerifier));
         ensure!(
             Staking::<T>::available(ext, who) >= T::VERIFIER_MIN_STAKE,
@@ -490,6 +497,24 @@ impl<T: Config> Pallet<T> {
         Verifiers::put(ext, list.as_vec());
         Self::deposit_event(ext, Event::VerifierRegistered { who: *who });
         Ok(())
+    }
+
+    /// The verifier list without the accounts whose bonded stake fell below
+    /// `VERIFIER_MIN_STAKE` since they registered, which leave it here (exploit 1 of issue 11:
+    /// a registration checked once let an account unbond and keep its slot, and 256 such
+    /// accounts left no verifier eligible, so that every job passed unchecked).
+    pub(crate) fn staked_verifiers(ext: &mut Ext<'_>) -> Vec<AccountId> {
+        let listed = Self::verifiers(ext);
+        let (staked, unstaked): (Vec<AccountId>, Vec<AccountId>) = listed
+            .into_iter()
+            .partition(|v| Staking::<T>::ledger(ext, v).active >= T::VERIFIER_MIN_STAKE);
+        if !unstaked.is_empty() {
+            Verifiers::put(ext, &staked);
+            for who in unstaked {
+                Self::deposit_event(ext, Event::VerifierDeregistered { who });
+            }
+        }
+        staked
     }
 
     /// Removes `who` from the verifier list.

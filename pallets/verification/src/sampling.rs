@@ -123,7 +123,8 @@ impl<T: Config> Pallet<T> {
     /// committing a check bond for every segment of the run (a verifier drawn for several runs
     /// needs a bond for each check). Checks are in ascending segment order.
     fn draw_verifiers(ext: &mut Ext<'_>, seed: &Hash, sample: &[u64], job: &Job) -> Vec<Check> {
-        let eligible: Vec<AccountId> = Self::verifiers(ext)
+        // Re-checked at every draw: only accounts still staked stay listed.
+        let eligible: Vec<AccountId> = Self::staked_verifiers(ext)
             .into_iter()
             .filter(|v| *v != job.worker && *v != job.buyer)
             .filter(|v| Staking::<T>::available(ext, v) >= T::CHECK_BOND)

@@ -569,6 +569,51 @@ fn verifier_registration_needs_stake_and_is_bounded() {
     assert!(Verification::verifiers(&state).is_empty());
 }
 
+/// Exploit 1 of issue 11: the registration minimum was checked once, so an account could
+/// register, unbond to a check bond's worth and keep its slot — drawn as often as a staked
+/// verifier for a fraction of the stake at risk (or, unbonded to zero, never eligible, and 256
+/// such accounts left no verifier at all). Now every draw re-checks the stake and drops those
+/// below the minimum from the list.
+#[test]
+fn exploit_a_verifier_that_unbonds_leaves_the_list_and_is_never_drawn() {
+    let mut state = committed(&[CHARLIE, DAVE]);
+    // Dave keeps 1 AGR bonded: a check bond, below the 2 AGR minimum.
+    step(&mut state, 3, |ext| {
+        TestStaking::unbond(ext, &DAVE, 4 * AGR)
+    })
+    .0
+    .unwrap();
+    let events = end_block(&mut state, 4);
+    assert!(
+        events.contains(&Event::VerifierDeregistered { who: DAVE }),
+        "{events:?}"
+    );
+    assert_eq!(Verification::verifiers(&state), vec![CHARLIE]);
+    let audit = Verification::audit(&state, 0).unwrap();
+    assert!(!audit.checks.is_empty());
+    assert!(
+        audit.checks.iter().all(|c| c.verifier == CHARLIE),
+        "{audit:?}"
+    );
+}
+
+/// The other half: a list full of accounts that unbonded does not keep out a staked one.
+#[test]
+fn a_full_list_sheds_unstaked_accounts_for_a_staked_verifier() {
+    let mut state = committed(&[CHARLIE, DAVE, ALICE]);
+    step(&mut state, 3, |ext| {
+        TestStaking::unbond(ext, &DAVE, 5 * AGR)
+    })
+    .0
+    .unwrap();
+    let (result, events) = step(&mut state, 3, |ext| {
+        Verification::register_verifier(ext, &BOB)
+    });
+    result.unwrap();
+    assert!(events.contains(&Event::VerifierDeregistered { who: DAVE }));
+    assert_eq!(Verification::verifiers(&state), vec![CHARLIE, ALICE, BOB]);
+}
+
 /// Exploit 5 of issue 10: with segments s and s + 1 both sampled, the start reveal of s + 1 was
 /// leaf s, i.e. the answer of the check on s, public before its verifier committed (certain
 /// with two segments). Now a run of sampled segments has only its first start revealed.
