@@ -76,6 +76,18 @@ impl Daemon {
         self.seen.extend(self.process.drain_log());
         &self.seen
     }
+
+    /// The log once it holds a line containing `needle` (or after 20 s, for the assertion to
+    /// show). A daemon logs a step after its transaction is final, which the test may see first.
+    pub(crate) fn log_once(&mut self, needle: &str) -> String {
+        let started = Instant::now();
+        while !self.lines().iter().any(|l| l.contains(needle))
+            && started.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.lines().join("\n")
+    }
 }
 
 /// The chain's total issuance.
@@ -435,7 +447,7 @@ fn unrunnable_costs_the_buyer(dir: &Path, data: &Path, params: &str, extra: &[&s
     let bob = node.read(async |rpc| State::best(rpc).ledger(&account(BOB)).await);
     assert_eq!(bob.committed, 0, "collateral released");
     assert_eq!(total_issuance(&node), issuance0, "nobody slashed");
-    let log = worker.lines().join("\n");
+    let log = worker.log_once("declared unrunnable");
     assert!(log.contains("declared unrunnable"), "{log}");
 }
 

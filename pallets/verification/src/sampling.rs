@@ -5,9 +5,13 @@
 //! first of `blake3(seed ‖ "segment" ‖ counter LE) mod (segments − 1)` not already drawn, for
 //! counter = 0, 1, …; it is kept in ascending order. The sample falls into **runs** of
 //! consecutive segments; each run is checked by the same `VERIFIERS_PER_SEGMENT` verifiers,
-//! drawn from the eligible list (registered, neither the worker nor the buyer, with a check
-//! bond of uncommitted stake for every segment of the run) by
-//! `blake3(seed ‖ "verifier" ‖ counter LE) mod eligible`. Only a run's first segment has its
+//! drawn from the eligible list (registered with `VERIFIER_MIN_STAKE` still bonded, neither the
+//! worker nor the buyer, with a check bond of uncommitted stake for every segment of the run)
+//! **in proportion to uncommitted stake**: the first 16 bytes of
+//! `blake3(seed ‖ "verifier" ‖ counter LE)`, as a little-endian number mod the eligible stake,
+//! pick the account whose share of the cumulative stake holds it ([`weighted_index`]). Splitting
+//! stake across sybil accounts therefore buys no more draws than keeping it in one (exploit 1 of
+//! issue 11). Only a run's first segment has its
 //! start revealed ([`start_leaf`]); its verifiers compute the starts of the others, so no
 //! revealed start is a leaf that anyone attests. All deterministic: every node draws the same
 //! sample, and nobody knew it when the worker committed.
@@ -25,6 +29,29 @@ fn hash_index(seed: &Hash, label: &[u8], counter: u64, modulus: u64) -> u64 {
     let mut word = [0u8; 8];
     word.copy_from_slice(&digest.0[..8]);
     u64::from_le_bytes(word).checked_rem(modulus).unwrap_or(0)
+}
+
+/// An index into `weights`, drawn with probability proportional to its weight from
+/// `blake3(seed ‖ label ‖ counter LE)` (its first 16 bytes, little-endian, mod the total; the
+/// bias is below total ÷ 2¹²⁸). `None` if every weight is zero.
+pub fn weighted_index(
+    seed: &Hash,
+    label: &[u8],
+    counter: u64,
+    weights: &[Balance],
+) -> Option<usize> {
+    let total = weights.iter().fold(0u128, |sum, w| sum.saturating_add(*w));
+    let digest = Hash::of_parts(&[seed.as_bytes(), label, &counter.to_le_bytes()]);
+    let mut word = [0u8; 16];
+    word.copy_from_slice(&digest.0[..16]);
+    let mut point = u128::from_le_bytes(word).checked_rem(total)?;
+    for (index, weight) in weights.iter().enumerate() {
+        if point < *weight {
+            return Some(index);
+        }
+        point = point.saturating_sub(*weight);
+    }
+    None
 }
 
 /// `wanted` distinct segments of `total` (all of them if fewer), ascending: the last segment
@@ -129,6 +156,10 @@ impl<T: Config> Pallet<T> {
             .filter(|v| *v != job.worker && *v != job.buyer)
             .filter(|v| Staking::<T>::available(ext, v) >= T::CHECK_BOND)
             .collect();
+        let stakes: Vec<Balance> = eligible
+            .iter()
+            .map(|v| Staking::<T>::available(ext, v))
+            .collect();
         let count = u64::try_from(eligible.len()).unwrap_or(0);
         let per_run = u64::from(T::VERIFIERS_PER_SEGMENT).min(count);
         let mut checks = Vec::new();
@@ -141,11 +172,10 @@ impl<T: Config> Pallet<T> {
             while u64::try_from(chosen.len()).unwrap_or(u64::MAX) < per_run
                 && tries < per_run.saturating_mul(64)
             {
-                let index = hash_index(seed, b"verifier", draw_counter, count);
+                let index = weighted_index(seed, b"verifier", draw_counter, &stakes);
                 draw_counter = draw_counter.saturating_add(1);
                 tries = tries.saturating_add(1);
-                let Some(verifier) = eligible.get(usize::try_from(index).unwrap_or(usize::MAX))
-                else {
+                let Some(verifier) = index.and_then(|i| eligible.get(i)) else {
                     continue;
                 };
                 if chosen.contains(verifier) || Staking::<T>::available(ext, verifier) < bonds {
@@ -250,6 +280,28 @@ mod tests {
             );
         }
         assert_eq!(simulated_detection(100, &[99], 2, 1_000), 1.0);
+    }
+
+    /// Draws follow stake: an account holding half the stake is drawn about half the time
+    /// whether the other half sits in one account or is split across ten sybils; an account
+    /// with no stake is never drawn; no stake at all draws nobody.
+    #[test]
+    fn verifiers_are_drawn_in_proportion_to_stake_and_sybils_gain_nothing() {
+        let seed = Hash([7; 32]);
+        let share_of_first = |weights: &[Balance]| {
+            let hits = (0..20_000u64)
+                .filter(|c| weighted_index(&seed, b"verifier", *c, weights) == Some(0))
+                .count();
+            hits as f64 / 20_000.0
+        };
+        let whole = share_of_first(&[100, 100]);
+        let split = share_of_first(&[100, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10]);
+        assert!((whole - 0.5).abs() < 0.02, "{whole}");
+        assert!((split - 0.5).abs() < 0.02, "{split}");
+        assert!((share_of_first(&[300, 100]) - 0.75).abs() < 0.02);
+        assert!((0..1_000u64).all(|c| weighted_index(&seed, b"v", c, &[0, 5]) == Some(1)));
+        assert_eq!(weighted_index(&seed, b"v", 0, &[0, 0]), None);
+        assert_eq!(weighted_index(&seed, b"v", 0, &[]), None);
     }
 
     #[test]

@@ -521,18 +521,23 @@ fn the_worker_and_buyer_never_verify_themselves() {
     assert_eq!(events, vec![Event::NoVerifiers { job: 0 }]);
 }
 
+/// The audit of job 0 as the draw at the end of block 4 makes it when the parent hash is
+/// `[parent; 32]`.
+fn drawn_after(state: &State, parent: u8) -> Audit {
+    let mut state = state.clone();
+    apply(&mut state, |ext| {
+        pallet_system::Number::put(ext, &4);
+        pallet_system::ParentHash::put(ext, &Hash([parent; 32]));
+        Verification::on_finalize(ext);
+    });
+    Verification::audit(&state, 0).unwrap()
+}
+
 #[test]
 fn the_sample_is_a_function_of_the_parent_hash() {
     let state = committed(&[CHARLIE, DAVE]);
     let draw = |parent: u8| {
-        let mut state = state.clone();
-        apply(&mut state, |ext| {
-            pallet_system::Number::put(ext, &4);
-            pallet_system::ParentHash::put(ext, &Hash([parent; 32]));
-            Verification::on_finalize(ext);
-        });
-        let audit = Verification::audit(&state, 0).unwrap();
-        audit
+        drawn_after(&state, parent)
             .checks
             .iter()
             .map(|c| (c.segment, c.verifier))
@@ -594,6 +599,35 @@ fn exploit_a_verifier_that_unbonds_leaves_the_list_and_is_never_drawn() {
     assert!(
         audit.checks.iter().all(|c| c.verifier == CHARLIE),
         "{audit:?}"
+    );
+}
+
+/// Exploit 1 of issue 11, the sybil half: the draw was uniform over accounts, so stake split
+/// across many minimum-stake accounts bought draws in proportion to the accounts. Now it is
+/// in proportion to uncommitted stake: Charlie with 9 AGR against Dave's 2 checks about 9/11 of
+/// the time over many samples (half of them before).
+#[test]
+fn exploit_verifiers_are_drawn_by_stake_not_by_account() {
+    let mut state = committed(&[CHARLIE, DAVE]);
+    step(&mut state, 3, |ext| {
+        TestStaking::bond(ext, &CHARLIE, 4 * AGR).unwrap();
+        TestStaking::unbond(ext, &DAVE, 3 * AGR).unwrap();
+    });
+    let mut charlie = 0;
+    let mut all = 0;
+    for parent in 0..64u8 {
+        let audit = drawn_after(&state, parent);
+        all += audit.checks.len();
+        charlie += audit
+            .checks
+            .iter()
+            .filter(|c| c.verifier == CHARLIE)
+            .count();
+    }
+    let share = charlie as f64 / all as f64;
+    assert!(
+        share > 0.7 && share < 0.95,
+        "Charlie checked {charlie} of {all}"
     );
 }
 
