@@ -185,6 +185,23 @@ impl TraceLeaf {
     }
 }
 
+/// The segment of a trace that used the most fuel, and that fuel: `(index, fuel)`, from the
+/// leaves' cumulative fuel (a refusal's segment used none). Ties go to the later segment, so
+/// that a trace of equal segments names its last, which is checked anyway. `(0, 0)` for no
+/// leaves.
+pub fn heaviest_segment(leaves: &[TraceLeaf]) -> (u64, u64) {
+    let mut before = 0u64;
+    let mut heaviest = (0, 0);
+    for leaf in leaves {
+        let fuel = leaf.fuel.saturating_sub(before);
+        if fuel >= heaviest.1 {
+            heaviest = (leaf.index, fuel);
+        }
+        before = leaf.fuel;
+    }
+    heaviest
+}
+
 /// Hash of a leaf: `blake3("agora/trace/leaf/v2" ‖ index LE ‖ state_hash ‖ fuel LE)`.
 pub fn leaf_hash(leaf: &TraceLeaf) -> Hash {
     Hash::of_parts(&[
@@ -417,6 +434,30 @@ pub fn verify_inclusion(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_heaviest_segment_is_the_largest_fuel_step_and_ties_go_later() {
+        let cumulative = |fuels: &[u64]| -> Vec<TraceLeaf> {
+            let mut total = 0;
+            (0u64..)
+                .zip(fuels)
+                .map(|(index, fuel)| {
+                    total += fuel;
+                    TraceLeaf {
+                        index,
+                        state_hash: Hash::of(&index.to_le_bytes()),
+                        fuel: total,
+                    }
+                })
+                .collect()
+        };
+        assert_eq!(heaviest_segment(&cumulative(&[5, 9, 7, 9, 3])), (3, 9));
+        assert_eq!(heaviest_segment(&cumulative(&[4, 4, 4])), (2, 4));
+        let mut refused = cumulative(&[4, 6]);
+        refused.push(TraceLeaf::refusal(2, 10));
+        assert_eq!(heaviest_segment(&refused), (1, 6));
+        assert_eq!(heaviest_segment(&[]), (0, 0));
+    }
 
     fn leaves(states: &[(Hash, u64)]) -> Vec<TraceLeaf> {
         (0u64..)

@@ -251,6 +251,7 @@ fn read_book(
             region: bid.terms.region,
             renewable_only: bid.terms.renewable_only,
             newcomer: Market::is_newcomer(&ext, &bid.buyer),
+            collateral: bid.collateral,
         })
         .collect();
     (bids, offers, stake)
@@ -446,6 +447,7 @@ fn main() {
             pallet_market::Unmatched::OffersBusy => "offers_busy",
             pallet_market::Unmatched::OnePricePerBlock { .. } => "one_price_per_block",
             pallet_market::Unmatched::BlockFull => "block_full",
+            pallet_market::Unmatched::CollateralShort { .. } => "collateral_short",
         };
         *reasons.entry(name).or_default() += 1;
     }

@@ -95,9 +95,10 @@ impl pallet_market::Config for Runtime {
     const MAX_SEGMENT_FUEL: pallet_market::Fuel = verification::MAX_SEGMENT_FUEL;
     const MIN_RUN_BLOCKS: u32 = 5;
     const MIN_COLLATERAL: Balance = AGR;
-    const VERIFICATION_ESCROW: Balance = verification::VERIFIER_FEE
-        * verification::SAMPLE_SEGMENTS as Balance
-        * verification::VERIFIERS_PER_SEGMENT as Balance;
+    const SAMPLE_PERMILLE: u32 = verification::SAMPLE_PERMILLE;
+    const VERIFIERS_PER_SEGMENT: u32 = verification::VERIFIERS_PER_SEGMENT;
+    const VERIFIER_MARGIN_PERCENT: u32 = verification::VERIFIER_MARGIN_PERCENT;
+    const PROVIDER_MARGIN_PERCENT: u32 = verification::PROVIDER_MARGIN_PERCENT;
     const CLEARING_HISTORY: u32 = 256;
     const RECENT_MATCHES: u32 = 1_024;
     type Hooks = Jobs;
@@ -121,7 +122,6 @@ impl pallet_jobs::Config for Runtime {
     const PROOF_FUEL: u64 = verification::REFEREE_FUEL;
     const DISPUTE_REWARD_PERCENT: u8 = 50;
     const JOB_RETENTION: BlockNumber = 100_800;
-    const VERIFIER_FEE: Balance = verification::VERIFIER_FEE;
     type Verification = Verification;
 }
 
@@ -130,11 +130,12 @@ impl pallet_verification::Config for Runtime {
     const MAX_VERIFIERS: u32 = 256;
     const VERIFIER_MIN_STAKE: Balance = 10 * AGR;
     const CHECK_BOND: Balance = AGR;
-    const SAMPLE_SEGMENTS: u32 = verification::SAMPLE_SEGMENTS;
-    const VERIFIERS_PER_SEGMENT: u32 = verification::VERIFIERS_PER_SEGMENT;
     const REVEAL_BLOCKS: BlockNumber = 20;
     const ATTEST_BLOCKS: BlockNumber = verification::ATTEST_BLOCKS;
     const MOVE_BLOCKS: BlockNumber = verification::MOVE_BLOCKS;
+    /// A minute: long enough for the checks of jobs committed just before to end and free
+    /// their bonds, short enough not to hold an honest worker's pay back much.
+    const SAMPLE_WAIT_BLOCKS: BlockNumber = verification::ATTEST_BLOCKS;
     const REFEREE_FUEL: u64 = verification::REFEREE_FUEL;
     /// The weight part of a `referee` call's fee (its length part, ~0.01 AGR, is the caller's).
     const REFEREE_CALL_FEE: Balance = fees::FEE_PER_WEIGHT
@@ -145,15 +146,27 @@ impl pallet_verification::Config for Runtime {
     const CHALLENGE_BOND: Balance = 5 * AGR;
 }
 
-/// Spot-check parameters shared by the market (escrow) and jobs (fees).
+/// Spot-check parameters shared by the market (escrow, collateral), jobs (fees) and
+/// verification (the sample). How they follow from the cost of cheating is derived in
+/// `docs/economics.md` and `pallet_market::assurance`.
 pub mod verification {
     use super::*;
-    /// Paid per matching spot check.
-    pub const VERIFIER_FEE: Balance = AGR / 100;
-    /// Segments sampled per job.
-    pub const SAMPLE_SEGMENTS: u32 = 2;
+    /// Segments drawn uniformly per thousand of a job's segments, besides the last one (at
+    /// least one): 1.5 %. A check of a 256-segment job then costs its buyer ~2 % of the compute
+    /// (`docs/economics.md`); smaller jobs pay a larger share.
+    pub const SAMPLE_PERMILLE: u32 = 15;
     /// Verifiers per sampled segment.
     pub const VERIFIERS_PER_SEGMENT: u32 = 1;
+    /// A check's fee over the price of the fuel it re-executed: 10 %.
+    pub const VERIFIER_MARGIN_PERCENT: u32 = 10;
+    /// Worker collateral makes skipping work lose money for providers whose margin over their
+    /// compute cost is up to 25 % of the price (an assumption: above it, skipping one segment
+    /// of a large job can pay in absolute terms, though always less than honest work).
+    pub const PROVIDER_MARGIN_PERCENT: u32 = 25;
+    /// Segments one verifier re-executes as one run, which the segment bound is sized for: a
+    /// sampled segment and the one before it. Longer runs of consecutive sampled segments are
+    /// rare at the sampling rate above (`docs/verification.md`).
+    pub const RUN_SEGMENTS: u64 = 2;
     /// Blocks verifiers have to fetch, re-execute and attest (a minute at 1 s blocks).
     pub const ATTEST_BLOCKS: BlockNumber = 60;
     /// The slowest verifier the parameters are sized for: 500 Mfuel/s. The engine re-executes
@@ -166,11 +179,11 @@ pub mod verification {
         500 * pallet_market::FUEL_PER_MFUEL;
     /// Most fuel one segment may use: half the attestation window (the other half is for
     /// fetching blobs and getting the attestation into a finalized block) at the minimum
-    /// speed, shared by the `SAMPLE_SEGMENTS` segments a verifier may have to re-execute as one
+    /// speed, shared by the `RUN_SEGMENTS` segments a verifier may have to re-execute as one
     /// run (the last segment's verifier also runs `export` and `eval`, each bounded by the same
     /// per-call limit): 60 s / 2 × 500 Mfuel/s / 2 = 7,500 Mfuel.
     pub const MAX_SEGMENT_FUEL: pallet_market::Fuel =
-        ATTEST_BLOCKS / 2 * MIN_VERIFIER_FUEL_PER_SECOND / SAMPLE_SEGMENTS as pallet_market::Fuel;
+        ATTEST_BLOCKS / 2 * MIN_VERIFIER_FUEL_PER_SECOND / RUN_SEGMENTS;
     /// Blocks each dispute move is due in. A move needs at most one re-execution of part of a
     /// segment by the side that makes it (the worker may not have kept the state at the
     /// midpoint): the attestation window, which is sized for a whole segment.

@@ -99,7 +99,11 @@ fn spot_checked(computed: impl Fn(u64) -> TraceLeaf) -> Checked {
         renewable_only: true,
         requeue: false,
     };
-    let escrow = 20 * AGR + 2 * crate::verification::VERIFIER_FEE;
+    // 100 Mfuel at 0.2 AGR, and three checks (the last of four segments, one other and the
+    // worker's heaviest) for at most twice the bid's average segment, 50 Mfuel, at 0.2 AGR
+    // plus 10 %.
+    let escrow = 20 * AGR + 3 * (10 * AGR * 11 / 10);
+    assert_eq!(crate::Market::escrow_for(&spec, &terms), Some(escrow));
 
     // Block 1: a provider, a verifier and a buyer; the bid clears in the block it was placed.
     let events = m.block(vec![
@@ -191,6 +195,8 @@ fn spot_checked(computed: impl Fn(u64) -> TraceLeaf) -> Checked {
                 segments: 4,
                 final_state: leaf(3).state_hash,
                 total_fuel: 80 * MFUEL,
+                heaviest_segment: 3,
+                heaviest_fuel: 20 * MFUEL,
                 output,
                 metrics: br#"{"accuracy":0.97}"#.to_vec(),
             },
@@ -288,6 +294,7 @@ fn a_job_goes_from_bid_to_settlement_through_blocks() {
         mut m,
         escrow,
         events,
+        segments,
         ..
     } = spot_checked(leaf);
     let [alice, bob, charlie] = dev_accounts(["Alice", "Bob", "Charlie"]);
@@ -319,9 +326,19 @@ fn a_job_goes_from_bid_to_settlement_through_blocks() {
         .expect("settled after the challenge window");
     let paid: Balance = 8 * AGR; // 80 Mfuel × 0.1 AGR
     assert_eq!(receipt.paid_worker, paid);
+    // Each check earns its segment's 20 Mfuel, plus one average segment for the first and
+    // the last, at the clearing price of 0.1 AGR plus 10 %.
+    let fee = |segment: &u64| -> Balance {
+        let mfuel: Balance = if *segment == 0 || *segment == 3 {
+            40
+        } else {
+            20
+        };
+        mfuel * AGR / 10 * 11 / 10
+    };
     assert_eq!(
         receipt.paid_verifiers,
-        2 * crate::verification::VERIFIER_FEE
+        segments.iter().map(fee).sum::<Balance>()
     );
     assert_eq!(receipt.refund, escrow - paid - receipt.paid_verifiers);
     assert_eq!(

@@ -1,7 +1,7 @@
 //! The simulated parties and what each does every block, reading the chain as the daemons do.
 //!
-//! - The **buyer** bids for a job of [`JOB_SEGMENTS`] segments every [`BID_EVERY`] blocks until the
-//!   horizon's drain (so that every job has ended when profits are counted).
+//! - The **buyer** places [`BIDS_PER_BLOCK`] bids for jobs of [`JOB_SEGMENTS`] segments every
+//!   block until the horizon's drain (so that every job has ended when profits are counted).
 //! - A **worker** keeps one offer open and, for every job assigned to it, commits a trace at
 //!   once, reveals the sampled starts and leaves, and in a dispute bisects and has the referee
 //!   run — if honest. A cheating worker commits its cheat and, once disputed, makes no move (it
@@ -26,18 +26,32 @@ use parity_scale_codec::Compact;
 use crate::chain::{Party, SimChain};
 use crate::truth;
 
-/// The sizes of simulated jobs, in segments: the example MLP for a couple of epochs, and for a
-/// few dozen (the buyer picks one at random for each bid). Detection by sampling depends on it.
-pub const JOB_SEGMENTS: [u64; 2] = [8, 64];
+/// The sizes of simulated jobs, in segments of the example MLP (the buyer picks one at random
+/// for each bid): long enough training runs that checking costs their buyer under 3 % of the
+/// compute at the runtime's sampling rate. Detection by sampling depends on it.
+pub const JOB_SEGMENTS: [u64; 2] = [256, 512];
 /// The most segments a job has.
-const MAX_SEGMENTS: u64 = 64;
-/// Blocks between two bids of the buyer.
-pub const BID_EVERY: u64 = 4;
+const MAX_SEGMENTS: u64 = 512;
+/// Bids the buyer places every block: enough jobs per seed that a cheat caught on one job in
+/// a hundred is caught several times a seed (so that a seed's profit, not only the mean over
+/// seeds, says whether it pays).
+pub const BIDS_PER_BLOCK: u64 = 1;
 /// The offers' price: 0.001 AGR per Mfuel, the dev chain's example.
 pub const PRICE: Balance = AGR / 1_000;
-/// What a party's compute costs it: half the offer price (electricity and hardware; the rest is
-/// the provider's margin). An assumption of the model, documented in `docs/economics.md`.
-pub const COST_PER_MFUEL: Balance = PRICE / 2;
+/// What a party's compute costs it: three quarters of the offer price (electricity and
+/// hardware), so that the provider's margin is the runtime's `PROVIDER_MARGIN_PERCENT` (25 %),
+/// the largest the collateral is sized for: the worst case the parameters claim to cover. An
+/// assumption of the model, documented in `docs/economics.md`.
+pub const COST_PER_MFUEL: Balance = PRICE * 3 / 4;
+/// Stake every verifier bonds: a check bond (1 AGR) for each of the checks it may hold at
+/// once. With too little, verifiers run out of uncommitted stake at busy times: draws wait, and
+/// past `SAMPLE_WAIT_BLOCKS` jobs get fewer checks (`docs/economics.md`, verifier exhaustion).
+const VERIFIER_BOND: Balance = 5_000 * AGR;
+/// Jobs of the largest size an offer takes at once.
+const JOBS_IN_FLIGHT: u64 = 8;
+/// Stake every worker bonds: room for its jobs' collateral at once (a 256-segment job commits
+/// ~2,200 AGR at the bid's max price and fuel).
+const WORKER_BOND: Balance = 200_000 * AGR;
 /// Size of a state blob (the example MLP's is ~110 KiB).
 const STATE_BYTES: u64 = 112 * 1024;
 
@@ -46,7 +60,9 @@ const STATE_BYTES: u64 = 112 * 1024;
 pub enum WorkerPlay {
     /// Runs every segment and commits the true trace.
     Honest,
-    /// Skips one segment and commits a made-up state for it.
+    /// Skips one segment (never the last, which is always checked): claims its start state as
+    /// its end and carries on from there, so that every later segment is a true transition
+    /// and only a check of the skipped one shows it; bills every segment.
     ForgeOne,
     /// Computes nothing and commits made-up states for every segment.
     ForgeAll,
@@ -119,12 +135,13 @@ impl Worker {
     /// Bonds stake and posts an offer that outlives the horizon.
     pub fn start(&self, chain: &mut SimChain, horizon: u64) {
         let bond = RuntimeCall::Staking(pallet_staking::Call::Bond {
-            amount: Compact(100 * AGR),
+            amount: Compact(WORKER_BOND),
         });
         chain.submit(&self.party, bond);
         let offer = RuntimeCall::Market(pallet_market::Call::PostOffer {
             price: Compact(PRICE),
-            capacity: Compact(4 * MAX_SEGMENTS * truth::SEGMENT_FUEL),
+            // Bids cap fuel at twice the job's (room for an overbill).
+            capacity: Compact(JOBS_IN_FLIGHT * 2 * MAX_SEGMENTS * truth::SEGMENT_FUEL),
             region: Region::new("eu").expect("a valid region"),
             energy: Energy::Grid,
             collateral: Compact(AGR),
@@ -141,8 +158,8 @@ impl Worker {
         match self.play {
             WorkerPlay::Honest => (leaves, segments),
             WorkerPlay::ForgeOne => {
-                for leaf in leaves.iter_mut().filter(|l| l.index == forged) {
-                    leaf.state_hash = truth::forged(seed, forged);
+                for leaf in leaves.iter_mut().filter(|l| l.index >= forged) {
+                    leaf.state_hash = truth::state(seed, leaf.index * truth::STEPS_PER_SEGMENT);
                 }
                 (leaves, segments - 1)
             }
@@ -178,7 +195,9 @@ impl Worker {
         }
         if matches!(job.status, JobStatus::Assigned) && job.commitment.is_none() {
             let segments = job.spec.segments();
-            let (leaves, segments_run) = self.trace(job.spec.seed, segments, random % segments);
+            // The skipped segment: any but the last (the last is always checked).
+            let skipped = random % segments.saturating_sub(1).max(1);
+            let (leaves, segments_run) = self.trace(job.spec.seed, segments, skipped);
             let mfuel = segments_run * truth::SEGMENT_MFUEL
                 + (truth::INIT_FUEL + truth::EXPORT_EVAL_FUEL) / FUEL_PER_MFUEL;
             self.compute += Balance::from(mfuel) * COST_PER_MFUEL;
@@ -217,7 +236,7 @@ impl Worker {
                                 job: id,
                                 state: truth::state(
                                     trace.seed,
-                                    d.segment * truth::STEPS_PER_SEGMENT + u64::from(b.mid()),
+                                    trace.start_steps(d.segment) + u64::from(b.mid()),
                                 ),
                             })
                         }
@@ -236,15 +255,25 @@ impl Worker {
     fn commit(&mut self, chain: &mut SimChain, id: JobId, seed: u64, leaves: Vec<TraceLeaf>) {
         let tree = TraceTree::new(leaves.clone()).expect("a non-empty trace");
         let last = *leaves.last().expect("a non-empty trace");
-        for hash in [truth::model(seed), last.state_hash] {
+        // The model of the state the trace ends in (a made-up one has none: the forger names
+        // the true model, which its trace cannot produce).
+        let output = truth::model(
+            seed,
+            truth::steps_of(seed, &last.state_hash)
+                .unwrap_or(leaves.len() as u64 * truth::STEPS_PER_SEGMENT),
+        );
+        for hash in [output, last.state_hash] {
             register(chain, &self.party, hash);
         }
+        let (heaviest_segment, heaviest_fuel) = agora_primitives::trace::heaviest_segment(&leaves);
         let commitment = Commitment {
             trace_root: tree.root(),
             segments: u64::try_from(leaves.len()).expect("a trace length fits"),
             final_state: last.state_hash,
             total_fuel: last.fuel,
-            output: truth::model(seed),
+            heaviest_segment,
+            heaviest_fuel,
+            output,
             metrics: truth::METRICS.to_vec(),
         };
         let final_proof = tree
@@ -289,12 +318,30 @@ impl Trace {
     /// final state of an output dispute.
     fn defensible(&self, dispute: &pallet_verification::Dispute) -> bool {
         let s = dispute.segment;
-        let state_true = |i: u64| self.leaf(i).state_hash == truth::leaf(self.seed, i).state_hash;
         match &dispute.claim {
-            Claim::Steps(_) => state_true(s) && (s == 0 || state_true(s - 1)),
+            // The segment's end is its start's state plus one segment of steps.
+            Claim::Steps(_) => {
+                truth::steps_of(self.seed, &self.leaf(s).state_hash)
+                    == Some(self.start_steps(s) + truth::STEPS_PER_SEGMENT)
+                    && (s == 0
+                        || truth::steps_of(self.seed, &self.leaf(s - 1).state_hash).is_some())
+            }
             Claim::Segment(claim) => truth::rerun(self.seed, s, claim.start) == claim.leaf,
-            Claim::Output => self.leaves.last().is_some_and(|l| state_true(l.index)),
+            Claim::Output => self
+                .leaves
+                .last()
+                .is_some_and(|l| truth::steps_of(self.seed, &l.state_hash).is_some()),
             Claim::Leaves(_) => false,
+        }
+    }
+
+    /// The steps of the state segment `s` starts from in this trace (made-up states count as
+    /// where an honest run would be).
+    fn start_steps(&self, s: u64) -> u64 {
+        match s.checked_sub(1) {
+            None => 0,
+            Some(previous) => truth::steps_of(self.seed, &self.leaf(previous).state_hash)
+                .unwrap_or(s * truth::STEPS_PER_SEGMENT),
         }
     }
 
@@ -337,7 +384,7 @@ impl Verifier {
     /// Bonds stake and registers as a verifier.
     pub fn start(&self, chain: &mut SimChain) {
         let bond = RuntimeCall::Staking(pallet_staking::Call::Bond {
-            amount: Compact(50 * AGR),
+            amount: Compact(VERIFIER_BOND),
         });
         chain.submit(&self.party, bond);
         let register = pallet_verification::Call::RegisterVerifier;
@@ -424,7 +471,8 @@ impl Verifier {
                     state_hash: Hash::of(b"agora/sim/lazy"),
                     fuel: 0,
                 };
-                (made_up, last.then_some(truth::result(seed)))
+                let guess = audit_steps_guess(segment);
+                (made_up, last.then_some(truth::result(seed, guess)))
             }
             VerifierPlay::Honest => {
                 let mut mfuel = truth::SEGMENT_MFUEL;
@@ -432,15 +480,15 @@ impl Verifier {
                     mfuel += truth::INIT_FUEL / FUEL_PER_MFUEL;
                 }
                 let leaf = truth::rerun(seed, segment, start);
+                let steps = truth::steps_of(seed, &leaf.state_hash);
                 let result = last.then(|| {
                     mfuel += truth::EXPORT_EVAL_FUEL / FUEL_PER_MFUEL;
-                    if leaf.is_refusal() {
-                        FinalResult {
+                    match steps {
+                        Some(t) => truth::result(seed, t),
+                        None => FinalResult {
                             output: Hash::ZERO,
                             metrics: Hash::ZERO,
-                        }
-                    } else {
-                        truth::result(seed)
+                        },
                     }
                 });
                 self.compute += Balance::from(mfuel) * COST_PER_MFUEL;
@@ -448,6 +496,11 @@ impl Verifier {
             }
         }
     }
+}
+
+/// The steps an honest run has taken after `segment`: what a lazy verifier assumes.
+fn audit_steps_guess(segment: u64) -> u64 {
+    (segment + 1) * truth::STEPS_PER_SEGMENT
 }
 
 /// The buyer's bid for a job of `segments` segments with seed `seed`.

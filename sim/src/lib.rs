@@ -7,13 +7,14 @@
 //!
 //! | party | strategies |
 //! |---|---|
-//! | worker | `honest_worker`; `forging_worker_one_segment` (skips one segment and commits a made-up state); `forging_worker_all_segments` (computes nothing); `overbilling_worker_20pct` (bills 20 % more fuel on every leaf); `hidden_overbilling_worker_50pct` (bills 50 % more, added to the segment before the last, which only a check of that segment sees) |
-//! | verifier | `honest_verifier`; `lazy_verifier` (attests a made-up leaf, never computes, makes no dispute move) |
+//! | worker | `honest_worker` (two); `forging_worker_one_segment` (three: each skips one segment — any but the last — claiming its start state as its end and carrying on from there, so only a check of that segment shows it); `forging_worker_all_segments` (computes nothing, commits made-up states); `overbilling_worker_20pct` (bills 20 % more fuel on every leaf); `hidden_overbilling_worker_50pct` (bills 50 % more, added to the segment before the last) |
+//! | verifier | `honest_verifier` (two); `lazy_verifier` (attests a made-up leaf, never computes, makes no dispute move) |
 //!
-//! A job is the example MLP's shape (`truth`): 8 or 64 segments of 3 steps, the engine's measured
-//! fuel per segment, `init`, `export` and `eval`. The buyer bids every few blocks until the
-//! horizon's last [`DRAIN_BLOCKS`], which are left for every job to end, so that profit is
-//! counted on ended jobs only.
+//! A job is the example MLP's shape (`truth`): 256 or 512 segments of 3 steps, the engine's
+//! measured fuel per segment, `init`, `export` and `eval`. The buyer places
+//! [`actors::BIDS_PER_BLOCK`] bids a block until the horizon's last [`DRAIN_BLOCKS`], which are
+//! left for every job to end, so that profit is counted on ended jobs only. Compute costs three
+//! quarters of the offer price: the provider margin the runtime's collateral is sized for.
 //!
 //! **Profit** of a party over a seed is the change in what it holds (free plus reserved: stake,
 //! bonds and escrow are reserved) minus its off-chain compute, fuel × `COST_PER_MFUEL`; per job
@@ -23,7 +24,8 @@
 //! decided missed or wrong, or a dispute lost) that the protocol ruled against.
 //!
 //! Not simulated yet (issue 11): open challenges and watchers, collusion, sybils, the market's
-//! manipulation strategies, and parameter choices other than the runtime's.
+//! manipulation strategies, verifier exhaustion, and parameter choices other than the
+//! runtime's.
 
 pub mod actors;
 pub mod chain;
@@ -46,9 +48,11 @@ use report::{Report, SeedOutcome, StrategyRun};
 use rng::Rng;
 
 /// Blocks at the end of the horizon with no new bids.
-pub const DRAIN_BLOCKS: u64 = 260;
+/// Long enough for a job whose checks a lazy verifier holds several of: each of its false
+/// mismatches is disputed in turn and ends at a missed move (`MOVE_BLOCKS`, 60).
+pub const DRAIN_BLOCKS: u64 = 700;
 /// What every simulated party starts with.
-const ENDOWMENT: Balance = 10_000 * AGR;
+const ENDOWMENT: Balance = 2_000_000 * AGR;
 
 /// What to simulate.
 #[derive(Clone, Copy, Debug)]
@@ -75,6 +79,8 @@ fn population() -> (Vec<Worker>, Vec<Verifier>) {
         Worker::new("worker/honest/0", WorkerPlay::Honest),
         Worker::new("worker/honest/1", WorkerPlay::Honest),
         Worker::new("worker/forge-one/0", WorkerPlay::ForgeOne),
+        Worker::new("worker/forge-one/1", WorkerPlay::ForgeOne),
+        Worker::new("worker/forge-one/2", WorkerPlay::ForgeOne),
         Worker::new("worker/forge-all/0", WorkerPlay::ForgeAll),
         Worker::new("worker/overbill/0", WorkerPlay::Overbill { percent: 20 }),
         Worker::new(
@@ -130,9 +136,11 @@ fn run_seed(seed: u64, blocks: u64) -> SeedOutcome {
     let mut flagged: BTreeMap<AccountId, u64> = BTreeMap::new();
     let bidding_until = blocks.saturating_sub(DRAIN_BLOCKS);
     for number in 1..blocks {
-        if number < bidding_until && number % actors::BID_EVERY == 0 {
-            let segments = actors::JOB_SEGMENTS[usize::from(rng.below(2) == 1)];
-            chain.submit(&buyer, actors::bid(rng.next(), segments, number));
+        if number < bidding_until {
+            for _ in 0..actors::BIDS_PER_BLOCK {
+                let segments = actors::JOB_SEGMENTS[usize::from(rng.below(2) == 1)];
+                chain.submit(&buyer, actors::bid(rng.next(), segments, number));
+            }
         }
         let events = chain.block(&mut rng);
         for event in events {

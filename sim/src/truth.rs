@@ -67,41 +67,47 @@ pub fn leaf(seed: u64, index: u64) -> TraceLeaf {
     }
 }
 
-/// The model and metrics `export` and `eval` give for the final state of job `seed`.
-pub fn result(seed: u64) -> FinalResult {
+/// The model and metrics `export` and `eval` give for the state of job `seed` after `steps`.
+pub fn result(seed: u64, steps: u64) -> FinalResult {
     FinalResult {
-        output: model(seed),
+        output: model(seed, steps),
         metrics: Hash::of(METRICS),
     }
 }
 
-/// The model blob of job `seed`.
-pub fn model(seed: u64) -> Hash {
-    Hash::of_parts(&[b"agora/sim/model", &seed.to_le_bytes()])
+/// The model blob of job `seed` after `steps` steps.
+pub fn model(seed: u64, steps: u64) -> Hash {
+    Hash::of_parts(&[
+        b"agora/sim/model",
+        &seed.to_le_bytes(),
+        &steps.to_le_bytes(),
+    ])
+}
+
+/// The steps a true state of job `seed` encodes, if `hash` is one.
+pub fn steps_of(seed: u64, hash: &Hash) -> Option<u64> {
+    decode(hash).filter(|(s, _)| *s == seed).map(|(_, t)| t)
 }
 
 /// The metrics every simulated job reports.
 pub const METRICS: &[u8] = br#"{"holdout_accuracy":0.97}"#;
 
 /// What re-executing segment `index` from `start` (the leaf before it; `None`: `init`) gives:
-/// the true next leaf if `start` is a true state of job `seed` at the segment's start, else the
-/// segment's refusal (the module cannot decode a forged state).
+/// [`STEPS_PER_SEGMENT`] steps more than `start`'s state if that is a state of job `seed` (any
+/// state the module can decode, whether or not it is where an honest run would be), else the
+/// segment's refusal (the module cannot decode a made-up state).
 pub fn rerun(seed: u64, index: u64, start: Option<TraceLeaf>) -> TraceLeaf {
-    let (state_ok, fuel_before) = match start {
-        None => (true, 0),
-        Some(leaf) => (
-            decode(&leaf.state_hash) == Some((seed, index * STEPS_PER_SEGMENT)),
-            leaf.fuel,
-        ),
+    let (steps, fuel_before) = match start {
+        None => (Some(0), 0),
+        Some(leaf) => (steps_of(seed, &leaf.state_hash), leaf.fuel),
     };
-    if state_ok {
-        TraceLeaf {
+    match steps {
+        Some(t) => TraceLeaf {
             index,
-            state_hash: state(seed, (index + 1) * STEPS_PER_SEGMENT),
+            state_hash: state(seed, t + STEPS_PER_SEGMENT),
             fuel: fuel_before.saturating_add(SEGMENT_FUEL),
-        }
-    } else {
-        TraceLeaf::refusal(index, fuel_before)
+        },
+        None => TraceLeaf::refusal(index, fuel_before),
     }
 }
 
@@ -130,12 +136,12 @@ impl Referee for SimReferee {
                 },
                 None => RefereeVerdict::Refused,
             },
-            RefereeTask::Output { state: final_state } => match decode(&final_state) {
-                Some((s, _)) if s == seed => RefereeVerdict::Exported {
-                    output: result(seed).output,
-                    metrics: result(seed).metrics,
+            RefereeTask::Output { state: final_state } => match steps_of(seed, &final_state) {
+                Some(t) => RefereeVerdict::Exported {
+                    output: result(seed, t).output,
+                    metrics: result(seed, t).metrics,
                 },
-                _ => RefereeVerdict::Refused,
+                None => RefereeVerdict::Refused,
             },
         })
     }
@@ -165,5 +171,14 @@ mod tests {
         );
         assert_eq!(rerun(7, 1, Some(leaf(7, 0))), leaf(7, 1));
         assert_eq!(rerun(7, 0, None), leaf(7, 0));
+        // From a state that decodes but is a segment behind, the segment goes on from there.
+        let behind = TraceLeaf {
+            state_hash: state(7, 0),
+            ..leaf(7, 0)
+        };
+        assert_eq!(
+            rerun(7, 1, Some(behind)).state_hash,
+            state(7, STEPS_PER_SEGMENT)
+        );
     }
 }

@@ -401,6 +401,8 @@ mod tests {
             segments: 2,
             final_state: Hash([final_state; 32]),
             total_fuel,
+            heaviest_segment: 1,
+            heaviest_fuel: total_fuel,
             output: Hash([output; 32]),
             metrics: b"{}".to_vec(),
         }

@@ -361,12 +361,17 @@ impl Worker {
                 if !last.is_refusal() {
                     self.upload_result(id, &record).await?;
                 }
+                // The heaviest segment bounds the bill and is always checked.
+                let (heaviest_segment, heaviest_fuel) =
+                    agora_primitives::trace::heaviest_segment(&leaves);
                 let final_proof = TraceTree::new(leaves)?.prove(last.index)?;
                 let commitment = Commitment {
                     trace_root: record.root,
                     segments: u64::try_from(record.leaves.len()).unwrap_or(u64::MAX),
                     final_state: last.state_hash,
                     total_fuel: last.fuel,
+                    heaviest_segment,
+                    heaviest_fuel,
                     output: record.output,
                     metrics: record.metrics.into_bytes(),
                 };

@@ -23,7 +23,7 @@ use agora_client::offers::{parse_mfuel, parse_region};
 use agora_client::rpc::{Rpc, RuntimeEvent};
 use agora_client::tx;
 use agora_engine::Executor;
-use agora_primitives::{AccountId, BlockNumber, Hash};
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use clap::Args;
 use pallet_jobs::{Job, JobStatus, Receipt};
 use pallet_market::{BidTerms, JobSpec};
@@ -123,9 +123,56 @@ pub struct JobReport {
     /// The spot check while it runs: whose move it is, until which block, and each check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditReport>,
+    /// How the job is checked and what its worker has at stake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assurance: Option<AssuranceReport>,
     /// The receipt, once settled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt: Option<ReceiptReport>,
+}
+
+/// A job's assurance level as `job status` and `job submit` show it (the runtime's rule,
+/// `pallet_market::assurance`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AssuranceReport {
+    /// Segments in the job.
+    pub segments: u64,
+    /// Segments re-executed by drawn verifiers: the last and `uniform` others (the worker's
+    /// heaviest segment may add one).
+    pub sampled: u64,
+    /// Of those, drawn uniformly from the segments before the last.
+    pub uniform: u64,
+    /// Most checks the verification escrow pays for.
+    pub max_checks: u64,
+    /// The verification escrow at the bid's max price, AGR.
+    pub verification_escrow: String,
+    /// Stake the worker commits (once matched: the job's; before: the least the job needs).
+    pub collateral: String,
+}
+
+impl AssuranceReport {
+    /// The assurance of `spec` bid with `terms`, with `collateral` at stake.
+    pub fn of(spec: &JobSpec, terms: &BidTerms, collateral: Balance) -> Option<Self> {
+        let a = agora_runtime::Market::assurance(spec, terms)?;
+        Some(AssuranceReport {
+            segments: spec.segments(),
+            sampled: a.sampled,
+            uniform: a.uniform,
+            max_checks: a.checks,
+            verification_escrow: format_agr(a.verification_escrow),
+            collateral: format_agr(collateral),
+        })
+    }
+
+    /// The checks in words (the collateral is the caller's to add: its meaning differs
+    /// before and after the match).
+    pub fn checks_line(&self) -> String {
+        format!(
+            "assurance: {} of {} segments re-executed (the last and {} drawn at random, plus the \
+             worker's heaviest if another), up to {} checks for {} AGR of escrow",
+            self.sampled, self.segments, self.uniform, self.max_checks, self.verification_escrow
+        )
+    }
 }
 
 /// A running spot check as `job status` shows it.
@@ -345,6 +392,9 @@ pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
         ));
         report.escrow = Some(format_agr(bid.escrow));
         report.waited = Some(now.saturating_sub(bid.placed_at));
+        if let Some(spec) = state.bid_spec(id).await? {
+            report.assurance = AssuranceReport::of(&spec, &bid.terms, bid.collateral);
+        }
         return Ok(report);
     }
     let Some(job) = state.job(id).await? else {
@@ -356,6 +406,7 @@ pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
     report.price = Some(format_agr(job.price));
     report.escrow = Some(format_agr(job.escrow));
     report.waited = Some(job.matched_at.saturating_sub(job.placed_at));
+    report.assurance = AssuranceReport::of(&job.spec, &job.terms, job.collateral);
     if let JobStatus::Settled { receipt } = &job.status {
         report.receipt = Some(receipt.into());
     }
@@ -380,6 +431,7 @@ impl JobReport {
             waited: None,
             audit_phase: None,
             audit: None,
+            assurance: None,
             receipt: None,
         }
     }
@@ -398,6 +450,13 @@ impl JobReport {
         }
         if let Some(waited) = self.waited {
             out.push_str(&format!("  queue time {waited} blocks\n"));
+        }
+        if let Some(assurance) = &self.assurance {
+            out.push_str(&format!(
+                "  {}; worker collateral {} AGR\n",
+                assurance.checks_line(),
+                assurance.collateral
+            ));
         }
         if let Some(phase) = self.audit_phase {
             out.push_str(&format!("  spot check: {phase:?}"));
@@ -514,6 +573,15 @@ pub async fn submit(rpc: &Rpc, args: &SubmitArgs) -> Result<JobReport, CliError>
         renewable_only: args.renewable_only,
         requeue: args.requeue,
     };
+    // The price of assurance, before anything is reserved.
+    let least = agora_runtime::Market::assurance(&spec, &terms).map_or(0, |a| a.collateral);
+    if let Some(assurance) = AssuranceReport::of(&spec, &terms, least) {
+        eprintln!(
+            "Bidding: {}; the worker must stake at least {} AGR",
+            assurance.checks_line(),
+            assurance.collateral
+        );
+    }
     let call = agora_runtime::RuntimeCall::Market(pallet_market::Call::PlaceBid { spec, terms });
     let sent = tx::send(rpc, &signer, call, "bid", tx::DEFAULT_TIMEOUT).await?;
     let buyer = signer.agora_account();

@@ -78,6 +78,10 @@ pub struct BidRow {
     pub renewable_only: bool,
     /// Why it is still open, in words.
     pub reason: Option<String>,
+    /// Stake the job needs its worker to commit, at least, AGR.
+    pub collateral: String,
+    /// Escrow reserved, AGR.
+    pub escrow: String,
 }
 
 /// Queue-time percentiles of one region, in blocks.
@@ -173,6 +177,8 @@ pub async fn market(rpc: &Rpc) -> Result<MarketReport, CliError> {
                     region: b.terms.region.as_ref().map(ToString::to_string),
                     renewable_only: b.terms.renewable_only,
                     reason: b.unmatched.as_ref().map(pallet_market::Unmatched::describe),
+                    collateral: format_agr(b.collateral),
+                    escrow: format_agr(b.escrow),
                 },
             )
         })
@@ -238,10 +244,12 @@ impl MarketReport {
         out.push_str(&format!("\nBids ({} open):\n", self.bids.len()));
         for b in &self.bids {
             out.push_str(&format!(
-                "  #{:<4} max {:>10} AGR/Mfuel  {}  waited {} blocks  {}\n",
+                "  #{:<4} max {:>10} AGR/Mfuel  {}  escrow {} AGR  collateral {} AGR  waited {} blocks  {}\n",
                 b.id,
                 b.max_price,
                 format_mfuel(b.max_fuel),
+                b.escrow,
+                b.collateral,
                 b.waited,
                 b.reason
                     .as_deref()

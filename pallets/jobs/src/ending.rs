@@ -4,7 +4,7 @@
 
 use crate::{
     AuditOutcome, Balances, Config, Decision, Error, Event, Job, JobId, JobStatus, Jobs, Market,
-    Pallet, Receipt, Refutation, Staking, System,
+    PaidCheck, Pallet, Receipt, Refutation, Staking, System,
 };
 use agora_primitives::dispatch::DispatchResult;
 use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
@@ -120,12 +120,15 @@ impl<T: Config> Pallet<T> {
                 repay,
                 open,
                 decided,
+                bond,
+                checks,
             } => Self::lose_dispute(
                 ext,
                 id,
                 job,
                 now,
                 (segment, challenger, repay, open, decided),
+                (bond, checks),
             ),
         }
     }
@@ -143,14 +146,20 @@ impl<T: Config> Pallet<T> {
             bool,
             Decision,
         ),
+        (bond, mut checks): (Balance, Vec<PaidCheck>),
     ) {
+        // The checks of a verified job that an open challenge overturned did their work too.
+        if let JobStatus::Challenged { paid, .. } = &job.status {
+            checks.extend(paid.iter().cloned());
+        }
+        let (paid_verifiers, left) = Self::pay_checks_from_collateral(ext, &job, &checks);
         let slashed = Staking::<T>::slash_with_repayment(
             ext,
             &job.worker,
-            job.collateral,
+            left,
             repay,
             &challenger,
-            T::DISPUTE_REWARD_PERCENT,
+            (T::DISPUTE_REWARD_PERCENT, bond),
         );
         let (repaid, burned, rewarded) = (slashed.repaid, slashed.burned, slashed.rewarded);
         let requeued =
@@ -162,6 +171,7 @@ impl<T: Config> Pallet<T> {
                 repaid,
                 burned,
                 rewarded,
+                paid_verifiers,
                 requeued,
                 at: now,
             });
@@ -176,6 +186,50 @@ impl<T: Config> Pallet<T> {
                 requeued,
             },
         );
+    }
+
+    /// The fee `check` of `job` earns (`pallet_market::assurance`): its segment's fuel (plus an
+    /// average segment for the first and the last, within the job's bound) at the clearing
+    /// price plus the verifier margin. `None` on overflow.
+    fn check_fee(job: &Job, check: &PaidCheck) -> Option<Balance> {
+        let max_check_fuel = Market::<T>::assurance(&job.spec, &job.terms)?.max_check_fuel;
+        let trace = job
+            .commitment
+            .as_ref()
+            .map_or((1, 0), |c| (c.segments, c.total_fuel));
+        let fuel = pallet_market::assurance::Params::paid_check_fuel(
+            check.segment,
+            check.fuel,
+            trace,
+            max_check_fuel,
+        );
+        Market::<T>::assurance_params().check_fee(job.price, fuel)
+    }
+
+    /// Pays `checks` their fees (as at settlement, `pallet_market::assurance`) out of the
+    /// worker's committed collateral for `job`, in order, while it lasts. Returns what the
+    /// verifiers received and what is left of the collateral (a fee an account cannot receive
+    /// is burned).
+    fn pay_checks_from_collateral(
+        ext: &mut Ext<'_>,
+        job: &Job,
+        checks: &[PaidCheck],
+    ) -> (Balance, Balance) {
+        let mut left = job.collateral;
+        let mut paid: Balance = 0;
+        for check in checks {
+            let fee = Self::check_fee(job, check).unwrap_or(left).min(left);
+            let (_, rewarded) = Staking::<T>::slash_committed_rewarding(
+                ext,
+                &job.worker,
+                fee,
+                &check.verifier,
+                (100, Balance::MAX),
+            );
+            left = left.saturating_sub(fee);
+            paid = paid.saturating_add(rewarded);
+        }
+        (paid, left)
     }
 
     /// What a job the worker failed shares, its collateral already slashed: capacity back to
@@ -357,7 +411,7 @@ impl<T: Config> Pallet<T> {
         ext: &mut Ext<'_>,
         id: JobId,
         mut job: Job,
-        (paid, missed, refuted): (Vec<AccountId>, u32, Vec<Refutation>),
+        (paid, missed, refuted): (Vec<PaidCheck>, u32, Vec<Refutation>),
         now: BlockNumber,
     ) {
         let fuel = job.commitment.as_ref().map_or(0, |c| c.total_fuel);
@@ -365,9 +419,9 @@ impl<T: Config> Pallet<T> {
         Self::pay_from_escrow(ext, &job, &job.worker, paid_worker);
         let mut left = job.escrow.saturating_sub(paid_worker);
         let mut paid_verifiers: Balance = 0;
-        for verifier in &paid {
-            let fee = T::VERIFIER_FEE.min(left);
-            Self::pay_from_escrow(ext, &job, verifier, fee);
+        for check in &paid {
+            let fee = Self::check_fee(&job, check).unwrap_or(left).min(left);
+            Self::pay_from_escrow(ext, &job, &check.verifier, fee);
             left = left.saturating_sub(fee);
             paid_verifiers = paid_verifiers.saturating_add(fee);
         }

@@ -27,9 +27,14 @@
 //! ```
 //!
 //! **Settlement** pays the worker `⌈clearing price × committed fuel / 10⁶⌉` and each verifier
-//! whose attestation matched [`Config::VERIFIER_FEE`], all from the escrow; the rest of the
+//! whose attestation matched a fee for the fuel it re-executed at the clearing price plus a
+//! margin (`pallet_market::assurance`), all from the escrow; the rest of the
 //! escrow returns to the buyer, the collateral is released, the offer's capacity freed, and
 //! the buyer's completed-job count rises (newcomer status fades). The receipt stays on the job.
+//!
+//! A worker that loses a dispute pays, out of its collateral and before the challenger's
+//! reward (at most the challenger's bond) and the burn, the fees of every check whose verifier
+//! revealed a leaf: they did the work its cheat made worthless.
 //!
 //! Finished jobs are kept [`Config::JOB_RETENTION`] blocks for `job status`/`job result`, then
 //! pruned; their story stays in the events.
@@ -59,7 +64,8 @@ pub use blobs::{
 /// Due lists moved to `pallet-support`; kept at this path for the pallets that schedule with it.
 pub use pallet_support::due::schedule;
 pub use types::{
-    AuditOutcome, Commitment, Decision, Job, JobStatus, JobVerification, Receipt, Refutation,
+    AuditOutcome, Commitment, Decision, Job, JobStatus, JobVerification, PaidCheck, Receipt,
+    Refutation,
 };
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
@@ -106,8 +112,6 @@ pub trait Config: pallet_market::Config {
     const PROOF_FUEL: u64;
     /// Blocks a finished job is kept.
     const JOB_RETENTION: BlockNumber;
-    /// Paid per matching spot check.
-    const VERIFIER_FEE: Balance;
     /// Share of a dispute loser's slashed stake paid to the winner, in percent; the rest is
     /// burned. Below 100 so that a worker cannot recover its collateral by challenging itself
     /// from a second account.
@@ -320,6 +324,12 @@ pub enum Error {
     /// metrics, which a refused run cannot have.
     #[error("a trace that ends in a refusal has no model and no metrics: commit a zero output and empty metrics")]
     RefusalWithOutput,
+    /// The commitment's heaviest segment is not in its trace, or the bill is more than the
+    /// segment count times the heaviest segment's fuel.
+    #[error(
+        "the heaviest segment must be one of the trace's, and the bill at most segments × its fuel"
+    )]
+    BillAboveHeaviest,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -345,6 +355,7 @@ agora_primitives::impl_pallet_error!(Error {
     RefereeUndecided,
     JobRuns,
     RefusalWithOutput,
+    BillAboveHeaviest,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -462,6 +473,14 @@ impl<T: Config> Pallet<T> {
             commitment.metrics.len() <= pallet_support::to_usize(T::MAX_METRICS_LEN),
             Self::error(Error::MetricsTooLong)
         );
+        let covered = commitment
+            .heaviest_fuel
+            .checked_mul(commitment.segments)
+            .is_none_or(|cap| cap >= commitment.total_fuel);
+        ensure!(
+            commitment.heaviest_segment < commitment.segments && covered,
+            Self::error(Error::BillAboveHeaviest)
+        );
         if refused {
             ensure!(
                 commitment.output == Hash::ZERO && commitment.metrics.is_empty(),
@@ -561,7 +580,17 @@ impl<T: Config> Pallet<T> {
                     refuted,
                     settle_at,
                 } if settle_at <= now => Self::settle(ext, *id, job, (paid, missed, refuted), now),
-                status if status.is_final() => Jobs::remove(ext, id),
+                // An ended job is kept `JOB_RETENTION` blocks from its end. Its record may
+                // still be due at its commit deadline, from before it ended (a job can end
+                // sooner: a worker fault, a lost dispute, a cancellation), which must not
+                // prune it.
+                status
+                    if status
+                        .ended_at()
+                        .is_some_and(|at| at.saturating_add(T::JOB_RETENTION) <= now) =>
+                {
+                    Jobs::remove(ext, id)
+                }
                 _ => {}
             }
         }

@@ -12,7 +12,9 @@ type TestBalances = pallet_balances::Pallet<Test>;
 type TestStaking = pallet_staking::Pallet<Test>;
 type TestMarket = pallet_market::Pallet<Test>;
 
-const FEE: Balance = <Test as Config>::VERIFIER_FEE;
+/// Charlie's fee for checking the last segment of [`trace`]: its 1.5 Mfuel plus one average
+/// segment (1.5 Mfuel, for `export` and `eval`) at the clearing price of 0.25 AGR, plus 10 %.
+const FEE: Balance = 3 * AGR / 4 * 11 / 10;
 
 /// Stand-in for the verification pallet: records which jobs it was asked to check.
 struct RecordBegin;
@@ -78,6 +80,8 @@ fn commitment() -> Commitment {
         segments: 4,
         final_state: Hash::of(&3u64.to_le_bytes()),
         total_fuel: 6 * MFUEL,
+        heaviest_segment: 3,
+        heaviest_fuel: 3 * MFUEL / 2,
         output: OUTPUT,
         metrics: br#"{"acc":0.9}"#.to_vec(),
     }
@@ -124,8 +128,10 @@ fn matched_job(requeue: bool) -> State {
     state
 }
 
+/// 10 Mfuel at 1 AGR, and three checks (the last segment of four, one other, and the worker's
+/// heaviest) for at most twice the bid's average segment, 2 × 2.5 Mfuel, at 1 AGR plus 10 %.
 fn escrow() -> Balance {
-    10 * AGR + 2 * FEE
+    10 * AGR + 3 * (5 * AGR * 11 / 10)
 }
 
 /// Bob commits the result of job 0 (the standard [`commitment`]) in block `number`.
@@ -145,12 +151,16 @@ fn register(
     step(state, 3, |ext| Jobs::register_blob(ext, who, hash, size))
 }
 
-/// Bob missed a deadline of job 0: his 2 AGR collateral is slashed.
+/// The job's collateral, above the offer's 2 AGR: its max pay, 10 AGR, times
+/// `(25 % × 4 + 75 %) × 3 / 4 − 1` (`pallet_market::assurance`).
+const COLLATERAL: Balance = 10 * AGR * 5 / 16;
+
+/// Bob missed a deadline of job 0: the job's collateral is slashed.
 fn timed_out(requeued: bool) -> Event {
     Event::JobTimedOut {
         job: 0,
         worker: BOB,
-        slashed: 2 * AGR,
+        slashed: COLLATERAL,
         requeued,
     }
 }
@@ -176,7 +186,11 @@ fn a_verified_job_settles_and_pays_everyone_from_the_escrow() {
             ext,
             0,
             AuditOutcome::Passed {
-                paid: vec![CHARLIE],
+                paid: vec![PaidCheck {
+                    verifier: CHARLIE,
+                    segment: 3,
+                    fuel: 3 * MFUEL / 2,
+                }],
                 missed: 1,
                 refuted: Vec::new(),
             },
@@ -246,10 +260,13 @@ fn a_missed_commit_deadline_slashes_the_collateral_and_refunds() {
     assert!(end_block(&mut state, 6).is_empty());
     let events = end_block(&mut state, 7);
     assert_eq!(events, vec![timed_out(false)]);
-    assert_eq!(TestBalances::total_issuance(&state), issuance - 2 * AGR);
+    assert_eq!(TestBalances::total_issuance(&state), issuance - COLLATERAL);
     let alice = TestBalances::account(&state, &ALICE);
     assert_eq!(alice.free, alice_before.free + escrow());
-    assert_eq!(TestStaking::ledger(&state, &BOB).active, 18 * AGR);
+    assert_eq!(
+        TestStaking::ledger(&state, &BOB).active,
+        20 * AGR - COLLATERAL
+    );
     // Too late now.
     let (result, _) = commit(&mut state, 8);
     assert_eq!(result, Err(error(Error::NotAssigned)));
@@ -484,14 +501,17 @@ fn exploit_overbilled_fuel_is_refused() {
     step(&mut state, 3, |_| ());
     let before = state.clone();
     let overbilled = [
-        // 7 Mfuel billed for a trace whose last leaf says 6 (within max_fuel = 10 Mfuel).
+        // 7 Mfuel billed for a trace whose last leaf says 6 (within max_fuel = 10 Mfuel), with
+        // a heaviest segment that would cover it.
         Commitment {
             total_fuel: 7 * MFUEL,
+            heaviest_fuel: 2 * MFUEL,
             ..commitment()
         },
         // The whole max_fuel.
         Commitment {
             total_fuel: 10 * MFUEL,
+            heaviest_fuel: 5 * MFUEL / 2,
             ..commitment()
         },
         // A final state that is not the last leaf's.
@@ -501,18 +521,8 @@ fn exploit_overbilled_fuel_is_refused() {
         },
         // One segment fewer is refused before the proof: the count is the job's.
     ];
-    for commitment in overbilled {
-        let (result, events) = step(&mut state, 3, |ext| {
-            Jobs::commit_result(ext, &BOB, 0, commitment.clone(), &final_proof())
-        });
-        assert_eq!(
-            result,
-            Err(error(Error::FinalLeafNotInTrace)),
-            "{commitment:?}"
-        );
-        assert!(events.is_empty());
-        assert_eq!(state, before);
-    }
+    assert_commits_refused(&mut state, &overbilled, Error::FinalLeafNotInTrace);
+    assert_eq!(state, before);
     // The proof of another leaf does not stand in for the last one's.
     let (result, _) = step(&mut state, 3, |ext| {
         Jobs::commit_result(ext, &BOB, 0, commitment(), &trace().prove(2).unwrap())
@@ -522,6 +532,45 @@ fn exploit_overbilled_fuel_is_refused() {
     commit(&mut state, 3).0.unwrap();
     let job = Jobs::job(&state, 0).unwrap();
     assert_eq!(job.commitment.map(|c| c.total_fuel), Some(6 * MFUEL));
+}
+
+/// Hidden overbilling (issue 11): fuel added to a segment no check sees was billed. Now the
+/// bill may not exceed the segment count times the heaviest segment's fuel, and that segment is
+/// in the trace (the verification pallet checks it and its fuel).
+#[test]
+fn exploit_a_bill_above_segments_times_the_heaviest_segment_is_refused() {
+    let mut state = matched_job(false);
+    step(&mut state, 3, |_| ());
+    let before = state.clone();
+    let bad = [
+        // 4 × 1.5 Mfuel = 6 Mfuel of cover for 6.5 Mfuel billed.
+        Commitment {
+            total_fuel: 13 * MFUEL / 2,
+            ..commitment()
+        },
+        // A heaviest segment the trace does not have.
+        Commitment {
+            heaviest_segment: 4,
+            ..commitment()
+        },
+    ];
+    assert_commits_refused(&mut state, &bad, Error::BillAboveHeaviest);
+    assert_eq!(state, before);
+    commit(&mut state, 3).0.unwrap();
+}
+
+/// Bob commits each of `bad` (with the honest final proof) in block 3: each is refused with
+/// `expected`, emits nothing and changes nothing.
+fn assert_commits_refused(state: &mut State, bad: &[Commitment], expected: Error) {
+    for commitment in bad {
+        let before = state.clone();
+        let (result, events) = step(state, 3, |ext| {
+            Jobs::commit_result(ext, &BOB, 0, commitment.clone(), &final_proof())
+        });
+        assert_eq!(result, Err(error(expected)), "{commitment:?}");
+        assert!(events.is_empty());
+        assert_eq!(*state, before);
+    }
 }
 
 /// The griefing of issue 10's "unrunnable" rule: a module that refuses a segment after the
@@ -541,6 +590,8 @@ fn a_trace_that_ends_in_a_refusal_commits_without_a_model_and_bills_what_ran() {
         segments: 3,
         final_state: Hash::ZERO,
         total_fuel: 3 * MFUEL,
+        heaviest_segment: 1,
+        heaviest_fuel: 3 * MFUEL / 2,
         output: Hash::ZERO,
         metrics: Vec::new(),
     };
@@ -591,6 +642,7 @@ fn a_trace_that_ends_in_a_refusal_commits_without_a_model_and_bills_what_ran() {
         (
             Commitment {
                 total_fuel: 6 * MFUEL,
+                heaviest_fuel: 2 * MFUEL,
                 ..refused.clone()
             },
             Error::FinalLeafNotInTrace,
@@ -614,7 +666,11 @@ fn a_trace_that_ends_in_a_refusal_commits_without_a_model_and_bills_what_ran() {
             ext,
             0,
             AuditOutcome::Passed {
-                paid: vec![CHARLIE],
+                paid: vec![PaidCheck {
+                    verifier: CHARLIE,
+                    segment: 1,
+                    fuel: 3 * MFUEL / 2,
+                }],
                 missed: 0,
                 refuted: Vec::new(),
             },
@@ -836,4 +892,26 @@ fn calls_round_trip_through_scale() {
         assert_eq!(Call::decode(&mut &call.encode()[..]).unwrap(), call);
         assert!(call.weight() > 0);
     }
+}
+
+/// A job that ended before its commit deadline (here a mismatch disputed at block 6, the
+/// deadline being block 7) lost its record at that deadline, which was still due: the
+/// end-of-block pruning took any ended job for one to prune, so receipts and statuses
+/// vanished long before `JOB_RETENTION`. Now a record goes `JOB_RETENTION` blocks after its end.
+#[test]
+fn a_job_that_ends_before_its_commit_deadline_is_kept_for_the_retention() {
+    let mut state = matched_job(false);
+    commit(&mut state, 5).0.unwrap();
+    step(&mut state, 6, |ext| {
+        Jobs::audited(ext, 0, AuditOutcome::Mismatch { segment: 1 })
+    });
+    assert!(Jobs::job(&state, 0).unwrap().status.is_final());
+    end_block(&mut state, 7);
+    assert!(
+        Jobs::job(&state, 0).is_some(),
+        "kept past the old commit deadline"
+    );
+    let retention = <Test as Config>::JOB_RETENTION;
+    end_block(&mut state, 6 + retention);
+    assert_eq!(Jobs::job(&state, 0), None, "pruned after the retention");
 }

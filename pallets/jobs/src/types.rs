@@ -22,6 +22,13 @@ pub struct Commitment {
     /// Fuel the whole run used; what the worker is paid for. It is the last leaf's cumulative
     /// fuel, proved at commit (the worker's word alone is not enough).
     pub total_fuel: Fuel,
+    /// The segment that used the most fuel ([`agora_primitives::trace::heaviest_segment`]):
+    /// it is always checked and its revealed leaves must show [`Commitment::heaviest_fuel`],
+    /// and the bill may not exceed `segments × heaviest_fuel`. So fuel added to a segment no
+    /// check happens to see cannot be billed (`docs/economics.md`, hidden overbilling).
+    pub heaviest_segment: u64,
+    /// That segment's fuel.
+    pub heaviest_fuel: Fuel,
     /// Blob hash of the trained model (burn's format); zero when the trace ends in a refusal.
     pub output: Hash,
     /// The job's evaluation metrics (its JSON), at most `MAX_METRICS_LEN` bytes.
@@ -40,6 +47,18 @@ impl Commitment {
 
 fn serialize_text<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&String::from_utf8_lossy(bytes))
+}
+
+/// A spot check whose attestation matched the worker's trace: its verifier earns a fee for the
+/// fuel it re-executed (see `pallet_market::assurance`).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct PaidCheck {
+    /// The verifier.
+    pub verifier: AccountId,
+    /// The segment it re-executed.
+    pub segment: u64,
+    /// The segment's fuel, from the worker's leaves the check confirmed.
+    pub fuel: Fuel,
 }
 
 /// How a dispute was decided, for the receipt and the job's status.
@@ -116,8 +135,8 @@ pub enum AuditOutcome {
     /// fee each.
     #[codec(index = 0)]
     Passed {
-        /// Verifier of each matching check.
-        paid: Vec<AccountId>,
+        /// Each matching check (its verifier earns a fee).
+        paid: Vec<PaidCheck>,
         /// Checks with no attestation in time, wrong or refuted.
         missed: u32,
         /// Mismatches refuted in a dispute, and what each verifier lost.
@@ -146,6 +165,13 @@ pub enum AuditOutcome {
         open: bool,
         /// How the dispute was decided.
         decided: Decision,
+        /// The challenger's bond in the dispute: the most its reward may be, so that a
+        /// challenger's stake and prize are alike whatever the worker's collateral (a large
+        /// prize would pay lazy verifiers whose made-up leaves happen to hit cheats).
+        bond: Balance,
+        /// The checks whose verifiers revealed a leaf: they did the work the worker's cheat
+        /// made worthless, and are paid their fees out of its collateral first.
+        checks: Vec<PaidCheck>,
     },
 }
 
@@ -165,8 +191,8 @@ pub enum JobStatus {
     /// Spot checks passed; settles at `settle_at` (the challenge window).
     #[codec(index = 2)]
     Verified {
-        /// Verifier of each matching check.
-        paid: Vec<AccountId>,
+        /// Each matching check (its verifier earns a fee).
+        paid: Vec<PaidCheck>,
         /// Checks missed by their verifiers.
         missed: u32,
         /// Mismatches refuted in a dispute.
@@ -180,8 +206,8 @@ pub enum JobStatus {
     /// settling no earlier than `CHALLENGE_BLOCKS` after the dispute ends.
     #[codec(index = 8)]
     Challenged {
-        /// Verifier of each matching check.
-        paid: Vec<AccountId>,
+        /// Each matching check (its verifier earns a fee).
+        paid: Vec<PaidCheck>,
         /// Checks missed by their verifiers.
         missed: u32,
         /// Mismatches refuted in a dispute.
@@ -246,6 +272,8 @@ pub enum JobStatus {
         burned: Balance,
         /// Collateral paid to the challenger.
         rewarded: Balance,
+        /// Collateral paid to the verifiers whose checks revealed a leaf, as their fees.
+        paid_verifiers: Balance,
         /// Whether the bid went back into the queue (else the escrow was refunded).
         requeued: bool,
         /// Block it ended.
@@ -276,6 +304,19 @@ impl JobStatus {
                 | JobStatus::DisputeLost { .. }
                 | JobStatus::Unrunnable { .. }
         )
+    }
+
+    /// The block the job ended in, if it has.
+    pub fn ended_at(&self) -> Option<BlockNumber> {
+        match self {
+            JobStatus::Settled { receipt } => Some(receipt.settled_at),
+            JobStatus::Disputed { at, .. }
+            | JobStatus::TimedOut { at, .. }
+            | JobStatus::Cancelled { at, .. }
+            | JobStatus::DisputeLost { at, .. }
+            | JobStatus::Unrunnable { at, .. } => Some(*at),
+            _ => None,
+        }
     }
 }
 

@@ -9,8 +9,9 @@
 //!
 //! Bids are indivisible (a job runs on one worker). A bid `b` can go to an offer `o` when
 //! - `o` is *compatible*: in `b`'s region if `b` names one, renewable if `b` asks for it;
-//! - `o` has `b.max_fuel` of free capacity and its provider has `o.collateral` of uncommitted
-//!   stake left (the collateral is committed per job);
+//! - `o` has `b.max_fuel` of free capacity and its provider has `max(o.collateral,
+//!   b.collateral)` of uncommitted stake left (the collateral is committed per job; a job's
+//!   own is sized to what it pays, see [`crate::assurance`]);
 //! - one price still fits every match of the block: all matched offers' prices stay at or
 //!   below all matched bids' max prices.
 //!
@@ -48,6 +49,8 @@ pub struct BookBid {
     pub renewable_only: bool,
     /// Whether the buyer is a newcomer.
     pub newcomer: bool,
+    /// Stake the job needs its worker to commit, at least.
+    pub collateral: Balance,
 }
 
 /// A live offer as the auction sees it.
@@ -67,11 +70,16 @@ pub struct BookOffer {
     pub region: Region,
     /// How it is powered.
     pub energy: Energy,
-    /// Stake committed per job.
+    /// Stake committed per job (at least).
     pub collateral: Balance,
 }
 
 impl BookOffer {
+    /// The stake taking `bid` commits: the larger of the offer's and the job's.
+    pub fn collateral_for(&self, bid: &BookBid) -> Balance {
+        self.collateral.max(bid.collateral)
+    }
+
     /// Whether `bid`'s preferences accept this offer.
     pub fn suits(&self, bid: &BookBid) -> bool {
         bid.region
@@ -206,7 +214,7 @@ impl Book {
                         .free
                         .get(*index)
                         .is_some_and(|free| *free >= bid.max_fuel)
-                    && self.stake_of(&offer.provider) >= offer.collateral
+                    && self.stake_of(&offer.provider) >= offer.collateral_for(bid)
             });
         let Some((index, offer)) = chosen else {
             return false;
@@ -216,7 +224,7 @@ impl Book {
         }
         let stake = self
             .stake_of(&offer.provider)
-            .saturating_sub(offer.collateral);
+            .saturating_sub(offer.collateral_for(bid));
         self.stake.insert(offer.provider, stake);
         self.floor = self.floor.min(bid.max_price);
         self.ceiling = self.ceiling.max(offer.price);
@@ -270,6 +278,16 @@ impl Book {
                 largest_capacity: largest,
             };
         }
+        let most_stake = affordable()
+            .map(|(_, offer)| self.stake_of(&offer.provider))
+            .max()
+            .unwrap_or(0);
+        if most_stake < bid.collateral {
+            return Unmatched::CollateralShort {
+                collateral: bid.collateral,
+                most_stake,
+            };
+        }
         if let Some(price) = price {
             if bid.max_price < price {
                 return Unmatched::BelowClearingPrice {
@@ -285,7 +303,7 @@ impl Book {
             self.free
                 .get(*index)
                 .is_some_and(|free| *free >= bid.max_fuel)
-                && self.stake_of(&offer.provider) >= offer.collateral
+                && self.stake_of(&offer.provider) >= offer.collateral_for(bid)
         });
         if free_now {
             // Capacity was there, but only above the price the block settled on.

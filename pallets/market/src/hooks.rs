@@ -111,6 +111,7 @@ impl<T: Config> Pallet<T> {
                 region: bid.terms.region.clone(),
                 renewable_only: bid.terms.renewable_only,
                 newcomer: Self::is_newcomer(ext, &bid.buyer),
+                collateral: bid.collateral,
             })
             .collect();
         let mut stake = BTreeMap::new();
@@ -184,7 +185,8 @@ impl<T: Config> Pallet<T> {
     ) -> MatchRecord {
         offer.in_flight = offer.in_flight.saturating_add(bid.terms.max_fuel);
         Offers::insert(ext, &offer_id, offer);
-        Staking::<T>::commit(ext, &offer.provider, offer.collateral)
+        let collateral = offer.collateral.max(bid.collateral);
+        Staking::<T>::commit(ext, &offer.provider, collateral)
             .expect("the auction only matches offers whose provider has the collateral");
         let spec = Self::remove_bid(ext, bid_id, &bid.buyer);
         let waited = now.saturating_sub(bid.placed_at);
@@ -219,7 +221,7 @@ impl<T: Config> Pallet<T> {
                 offer: offer_id,
                 provider: offer.provider,
                 price,
-                collateral: offer.collateral,
+                collateral,
             },
         );
         record

@@ -11,8 +11,11 @@
 //!   max price per Mfuel, max fuel, the blocks the worker gets to deliver (`run_blocks`), the
 //!   last block by which a result must be committed (`deadline`), region and renewable
 //!   preferences, and whether to go back in the queue if a worker misses its deadline.
-//!   **Escrow** = `⌈max price × max fuel / 10⁶⌉` + [`Config::VERIFICATION_ESCROW`] is reserved
-//!   when the bid is placed and stays reserved until the job settles or the bid ends.
+//!   **Escrow** = `⌈max price × max fuel / 10⁶⌉` plus the verification escrow of its
+//!   [`assurance`] (every check's fee at the max price) is reserved when the bid is placed and
+//!   stays reserved until the job settles or the bid ends. The worker that takes it commits
+//!   the larger of its offer's collateral and the job's (from [`assurance`]: sized so that
+//!   skipping work loses money in expectation).
 //!
 //! ## Lifecycle
 //!
@@ -42,6 +45,7 @@
 //! records and their words are in `types.rs`, the end-of-block phases in `hooks.rs`, the
 //! invariant checker in `invariants.rs`, the auction itself in [`clearing`].
 
+pub mod assurance;
 pub mod clearing;
 mod hooks;
 mod invariants;
@@ -93,8 +97,16 @@ pub trait Config: pallet_staking::Config {
     const MIN_RUN_BLOCKS: u32;
     /// Smallest collateral an offer may put up per job.
     const MIN_COLLATERAL: Balance;
-    /// Added to every bid's escrow to pay the verifiers.
-    const VERIFICATION_ESCROW: Balance;
+    /// Segments sampled uniformly per thousand segments of a job, besides the last (at least
+    /// one; see [`assurance`]).
+    const SAMPLE_PERMILLE: u32;
+    /// Verifiers drawn for each sampled segment.
+    const VERIFIERS_PER_SEGMENT: u32;
+    /// What a check's fee adds to the price of the fuel it re-executed, in percent.
+    const VERIFIER_MARGIN_PERCENT: u32;
+    /// The largest provider margin (in percent of the price) a job's collateral is sized for:
+    /// skipping work must lose money in expectation for any provider at or below it.
+    const PROVIDER_MARGIN_PERCENT: u32;
     /// Clearing records kept.
     const CLEARING_HISTORY: u32;
     /// Match records kept (for queue-time statistics).
@@ -453,11 +465,6 @@ impl<T: Config> Pallet<T> {
         CompletedJobs::get(state, who).unwrap_or(0) < T::NEWCOMER_JOBS
     }
 
-    /// What a bid with these terms reserves.
-    pub fn escrow_for(terms: &BidTerms) -> Option<Balance> {
-        fuel_cost(terms.max_price, terms.max_fuel)?.checked_add(T::VERIFICATION_ESCROW)
-    }
-
     // --- offers ------------------------------------------------------------------------------
 
     /// Posts an offer. All-or-nothing.
@@ -588,7 +595,10 @@ impl<T: Config> Pallet<T> {
     ) -> DispatchResult {
         let now = System::<T>::block_number(ext);
         Self::check_bid(ext, &spec, &terms, now)?;
-        let escrow = Self::escrow_for(&terms).ok_or(Self::error(Error::Overflow))?;
+        let assurance = Self::assurance(&spec, &terms).ok_or(Self::error(Error::Overflow))?;
+        let escrow = fuel_cost(terms.max_price, terms.max_fuel)
+            .and_then(|pay| pay.checked_add(assurance.verification_escrow))
+            .ok_or(Self::error(Error::Overflow))?;
         let count = BidsOf::get(ext, buyer).unwrap_or(0);
         ensure!(
             count < T::MAX_BIDS_PER_ACCOUNT,
@@ -606,6 +616,7 @@ impl<T: Config> Pallet<T> {
             buyer: *buyer,
             terms,
             escrow,
+            collateral: assurance.collateral,
             placed_at: now,
             unmatched: None,
         };
@@ -742,10 +753,13 @@ impl<T: Config> Pallet<T> {
         {
             return false;
         }
+        // The job's own collateral, as when it was placed (the match may have committed more).
+        let collateral = Self::assurance(&matched.spec, &matched.terms).map_or(0, |a| a.collateral);
         let bid = Bid {
             buyer: matched.buyer,
             terms: matched.terms.clone(),
             escrow: matched.escrow,
+            collateral,
             placed_at: matched.placed_at,
             unmatched: None,
         };

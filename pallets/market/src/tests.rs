@@ -126,7 +126,10 @@ fn a_bid_reserves_escrow_for_max_fuel_plus_verification() {
         Market::place_bid(ext, &ALICE, spec(), terms(AGR / 2, 10 * MFUEL))
     });
     result.unwrap();
-    let escrow = 5 * AGR + AGR / 10;
+    // The pay, 10 Mfuel at 0.5 AGR, and three checks' fees (four segments: the last, one
+    // other and the worker's heaviest) for at most twice the average segment, 2 × 2.5 Mfuel,
+    // at 0.5 AGR plus 10 %.
+    let escrow = 5 * AGR + 3 * (5 * AGR / 2 * 11 / 10);
     assert_eq!(TestBalances::reserved_balance(&state, &ALICE), escrow);
     assert_eq!(
         TestBalances::free_balance(&state, &ALICE),
@@ -301,7 +304,7 @@ fn cancelling_a_bid_refunds_it_and_only_its_buyer_may() {
         events,
         vec![Event::BidCancelled {
             bid: 0,
-            refund: AGR + AGR / 10
+            refund: AGR + 3 * (AGR / 2 * 11 / 10)
         }]
     );
     assert!(Market::open_bids(&state).is_empty());
@@ -402,6 +405,10 @@ fn bad_offers_are_refused_and_change_nothing() {
 
 #[test]
 fn clearing_matches_hands_over_and_commits_collateral() {
+    // The job's own collateral exceeds the offer's 2 AGR, so the match commits the job's: its
+    // max pay of 10 AGR × ((25 % × 4 + 75 %) × 3 / 4 − 1) (`assurance`), for a worker that
+    // would skip one of four segments, only one of the three before the last being checked.
+    const COLLATERAL: Balance = 10 * AGR * 5 / 16;
     let mut state = genesis_state();
     offer_and_bid(&mut state, 2);
     let (weight, events) = step(&mut state, 3, Market::on_finalize);
@@ -427,14 +434,14 @@ fn clearing_matches_hands_over_and_commits_collateral() {
     let job = HandedOver::get(&state, &0).unwrap();
     assert_eq!(
         (job.buyer, job.provider, job.price, job.collateral),
-        (ALICE, BOB, AGR / 4, 2 * AGR)
+        (ALICE, BOB, AGR / 4, COLLATERAL)
     );
-    assert_eq!(job.escrow, 10 * AGR + AGR / 10);
+    assert_eq!(job.escrow, 10 * AGR + 3 * (5 * AGR * 11 / 10));
     assert_eq!(job.spec, spec());
     // The escrow stays reserved for the job; the bid has left the book.
     assert_eq!(TestBalances::reserved_balance(&state, &ALICE), job.escrow);
     assert!(Market::open_bids(&state).is_empty());
-    assert_eq!(TestStaking::ledger(&state, &BOB).committed, 2 * AGR);
+    assert_eq!(TestStaking::ledger(&state, &BOB).committed, COLLATERAL);
     assert_eq!(Market::offer(&state, 0).unwrap().in_flight, 10 * MFUEL);
     assert_eq!(
         Market::clearings(&state),
@@ -479,7 +486,7 @@ fn bids_that_cannot_meet_their_deadline_expire_with_a_refund() {
         events,
         vec![Event::BidExpired {
             bid: 0,
-            refund: AGR + AGR / 10
+            refund: AGR + 3 * (AGR / 2 * 11 / 10)
         }]
     );
     assert_refunded(&state);
@@ -573,4 +580,42 @@ fn calls_round_trip_through_scale() {
         assert_eq!(Call::decode(&mut &call.encode()[..]).unwrap(), call);
         assert!(call.weight() > 0);
     }
+}
+
+/// Exploit 3 of issue 11: collateral unrelated to the job. An offer's collateral (2 AGR here)
+/// was all a worker staked whatever the job paid, so skipping work on a large job cost at most
+/// that. Now the match commits the job's own collateral, sized to its max pay and its checks
+/// (`assurance`), and a provider without that much stake free is not matched.
+#[test]
+fn exploit_collateral_is_sized_to_the_job_not_to_the_offer() {
+    // Ŵ = 20 Mfuel × 2 AGR = 40 AGR over four segments, one checked besides the last:
+    // 40 AGR × ((25 % × 4 + 75 %) × 3 / 4 − 1) = 12.5 AGR.
+    const COLLATERAL: Balance = 25 * AGR / 2;
+    let mut state = genesis(&[(ALICE, 1_000 * AGR), (BOB, 50 * AGR)], &[(BOB, 20 * AGR)]);
+    post(&mut state, AGR / 4, 100 * MFUEL).unwrap();
+    bid(&mut state, 2, ALICE, terms(2 * AGR, 20 * MFUEL)).unwrap();
+    bid(&mut state, 2, ALICE, terms(2 * AGR, 20 * MFUEL)).unwrap();
+    assert_eq!(Market::bid(&state, 0).unwrap().collateral, COLLATERAL);
+    step(&mut state, 2, Market::on_finalize);
+    let job = HandedOver::get(&state, &0).unwrap();
+    assert_eq!(
+        job.collateral, COLLATERAL,
+        "the job's, not the offer's 2 AGR"
+    );
+    assert_eq!(TestStaking::ledger(&state, &BOB).committed, COLLATERAL);
+    // Bob has 7.5 AGR free: the second job, with room in the offer, waits for stake.
+    assert_eq!(HandedOver::get(&state, &1), None);
+    let reason = Market::bid(&state, 1).unwrap().unmatched.unwrap();
+    assert_eq!(
+        reason,
+        Unmatched::CollateralShort {
+            collateral: COLLATERAL,
+            most_stake: 20 * AGR - COLLATERAL
+        }
+    );
+    assert!(
+        reason.describe().contains("12.5 AGR of worker collateral"),
+        "{}",
+        reason.describe()
+    );
 }

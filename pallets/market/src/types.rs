@@ -177,6 +177,9 @@ pub struct Bid {
     pub terms: BidTerms,
     /// Reserved from the buyer's balance.
     pub escrow: Balance,
+    /// Stake the worker that takes it must commit, at least: the job's collateral from its
+    /// [`crate::assurance`] (an offer asking more commits its own).
+    pub collateral: Balance,
     /// Block the bid was first placed in (queue time counts from here).
     pub placed_at: BlockNumber,
     /// Why the last clearing did not match it (none before its first clearing).
@@ -265,6 +268,14 @@ pub enum Unmatched {
     /// The block made its maximum number of matches.
     #[codec(index = 7)]
     BlockFull,
+    /// No suitable, affordable provider has the job's collateral in uncommitted stake.
+    #[codec(index = 8)]
+    CollateralShort {
+        /// The stake the job needs its worker to commit.
+        collateral: Balance,
+        /// The most uncommitted stake among suitable, affordable providers.
+        most_stake: Balance,
+    },
 }
 
 fn describe_offer_kind(region: &Option<Region>, renewable_only: bool) -> String {
@@ -325,6 +336,14 @@ impl Unmatched {
             Unmatched::BlockFull => {
                 "this block made its maximum number of matches; the bid stays queued".to_owned()
             }
+            Unmatched::CollateralShort {
+                collateral,
+                most_stake,
+            } => format!(
+                "the job needs {} AGR of worker collateral (sized to its max pay and its checks) and no suitable provider has that much stake free (most: {} AGR); a smaller max fuel or max price needs less",
+                format_agr(*collateral),
+                format_agr(*most_stake)
+            ),
         }
     }
 }

@@ -413,8 +413,8 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Slashes up to `amount` of `who`'s committed stake, paying `reward_percent`% of what is
-    /// slashed to `winner`'s free balance and burning the rest (the loser of a dispute pays the
-    /// side that proved it wrong). Returns `(burned, rewarded)`. Total issuance falls by
+    /// slashed, but at most `max_reward`, to `winner`'s free balance and burning the rest (the
+    /// loser of a dispute pays the side that proved it wrong). Returns `(burned, rewarded)`. Total issuance falls by
     /// `burned` only. If `winner`'s account cannot receive the reward (it would be created
     /// below the existential deposit), the reward is burned too.
     pub fn slash_committed_rewarding(
@@ -422,11 +422,12 @@ impl<T: Config> Pallet<T> {
         who: &AccountId,
         amount: Balance,
         winner: &AccountId,
-        reward_percent: u8,
+        (reward_percent, max_reward): (u8, Balance),
     ) -> (Balance, Balance) {
         let committed = Self::ledger(ext, who).committed;
         let wanted = amount.min(committed);
-        let reward = wanted.saturating_mul(Balance::from(reward_percent.min(100))) / 100;
+        let reward =
+            (wanted.saturating_mul(Balance::from(reward_percent.min(100))) / 100).min(max_reward);
         let rewarded = if who != winner
             && pallet_balances::Pallet::<T>::repatriate_reserved(
                 ext,
@@ -452,24 +453,28 @@ impl<T: Config> Pallet<T> {
 
     /// Slashes up to `amount` of `loser`'s committed stake for losing a dispute: first up to
     /// `repay`'s amount to its account (whoever paid to have the dispute decided), then the
-    /// rest as [`Pallet::slash_committed_rewarding`] does, `reward_percent`% to `winner`.
+    /// rest as [`Pallet::slash_committed_rewarding`] does, `reward.0`% to `winner` but at most
+    /// `reward.1`.
     pub fn slash_with_repayment(
         ext: &mut Ext<'_>,
         loser: &AccountId,
         amount: Balance,
         repay: Option<(AccountId, Balance)>,
         winner: &AccountId,
-        reward_percent: u8,
+        reward: (u8, Balance),
     ) -> Slashed {
         let (burned_first, repaid) = match repay {
-            Some((to, fee)) => {
-                Self::slash_committed_rewarding(ext, loser, fee.min(amount), &to, 100)
-            }
+            Some((to, fee)) => Self::slash_committed_rewarding(
+                ext,
+                loser,
+                fee.min(amount),
+                &to,
+                (100, Balance::MAX),
+            ),
             None => (0, 0),
         };
         let rest = amount.saturating_sub(burned_first.saturating_add(repaid));
-        let (burned, rewarded) =
-            Self::slash_committed_rewarding(ext, loser, rest, winner, reward_percent);
+        let (burned, rewarded) = Self::slash_committed_rewarding(ext, loser, rest, winner, reward);
         Slashed {
             repaid,
             burned: burned.saturating_add(burned_first),

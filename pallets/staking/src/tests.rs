@@ -168,7 +168,7 @@ fn a_rewarding_slash_pays_the_winner_and_burns_the_rest() {
     let alice_free = Balances::free_balance(&state, &ALICE);
     // Asking for more than is committed slashes the committed part: 50% to Alice, 50% burned.
     let ((burned, rewarded), _) = step(&mut state, 1, |ext| {
-        Staking::slash_committed_rewarding(ext, &BOB, 9 * AGR, &ALICE, 50)
+        Staking::slash_committed_rewarding(ext, &BOB, 9 * AGR, &ALICE, (50, Balance::MAX))
     });
     assert_eq!((burned, rewarded), (2 * AGR, 2 * AGR));
     assert_eq!(Balances::free_balance(&state, &ALICE), alice_free + 2 * AGR);
@@ -189,7 +189,7 @@ fn a_reward_that_cannot_create_its_account_is_burned() {
     let nobody = AccountId([9; 32]);
     // 1% of 1 planck-sized slash is zero; 1 planck cannot create an account either way.
     let ((burned, rewarded), _) = step(&mut state, 1, |ext| {
-        Staking::slash_committed_rewarding(ext, &BOB, 1, &nobody, 100)
+        Staking::slash_committed_rewarding(ext, &BOB, 1, &nobody, (100, Balance::MAX))
     });
     assert_eq!((burned, rewarded), (1, 0));
     assert_eq!(Balances::free_balance(&state, &nobody), 0);

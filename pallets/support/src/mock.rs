@@ -99,8 +99,15 @@ pub trait Params {
     const MIN_RUN_BLOCKS: u32 = 2;
     /// `pallet_market::Config::MIN_COLLATERAL`.
     const MIN_COLLATERAL: Balance = AGR;
-    /// `pallet_market::Config::VERIFICATION_ESCROW`: two verifier fees.
-    const VERIFICATION_ESCROW: Balance = AGR / 10;
+    /// `pallet_market::Config::SAMPLE_PERMILLE`: every job here is small, so one segment
+    /// besides the last.
+    const SAMPLE_PERMILLE: u32 = 10;
+    /// `pallet_market::Config::VERIFIERS_PER_SEGMENT`.
+    const VERIFIERS_PER_SEGMENT: u32 = 1;
+    /// `pallet_market::Config::VERIFIER_MARGIN_PERCENT`.
+    const VERIFIER_MARGIN_PERCENT: u32 = 10;
+    /// `pallet_market::Config::PROVIDER_MARGIN_PERCENT`.
+    const PROVIDER_MARGIN_PERCENT: u32 = 25;
     /// `pallet_market::Config::CLEARING_HISTORY`.
     const CLEARING_HISTORY: u32 = 3;
     /// `pallet_market::Config::RECENT_MATCHES`.
@@ -128,8 +135,6 @@ pub trait Params {
     const PROOF_FUEL: u64 = 1_000_000;
     /// `pallet_jobs::Config::JOB_RETENTION`.
     const JOB_RETENTION: BlockNumber = 5;
-    /// `pallet_jobs::Config::VERIFIER_FEE`.
-    const VERIFIER_FEE: Balance = AGR / 20;
     /// `pallet_jobs::Config::DISPUTE_REWARD_PERCENT`.
     const DISPUTE_REWARD_PERCENT: u8 = 50;
 
@@ -139,16 +144,14 @@ pub trait Params {
     const VERIFIER_MIN_STAKE: Balance = 2 * AGR;
     /// `pallet_verification::Config::CHECK_BOND`.
     const CHECK_BOND: Balance = AGR;
-    /// `pallet_verification::Config::SAMPLE_SEGMENTS`.
-    const SAMPLE_SEGMENTS: u32 = 2;
-    /// `pallet_verification::Config::VERIFIERS_PER_SEGMENT`.
-    const VERIFIERS_PER_SEGMENT: u32 = 1;
     /// `pallet_verification::Config::REVEAL_BLOCKS`.
     const REVEAL_BLOCKS: BlockNumber = 3;
     /// `pallet_verification::Config::ATTEST_BLOCKS`.
     const ATTEST_BLOCKS: BlockNumber = 5;
     /// `pallet_verification::Config::MOVE_BLOCKS`.
     const MOVE_BLOCKS: BlockNumber = 2;
+    /// `pallet_verification::Config::SAMPLE_WAIT_BLOCKS`.
+    const SAMPLE_WAIT_BLOCKS: BlockNumber = 3;
     /// `pallet_verification::Config::REFEREE_FUEL`.
     const REFEREE_FUEL: u64 = 1_000_000;
     /// `pallet_verification::Config::REFEREE_CALL_FEE`.
@@ -373,8 +376,8 @@ macro_rules! mock_runtime {
             MAX_OFFERS_PER_PROVIDER: u32, MAX_MATCHES_PER_BLOCK: u32, NEWCOMER_SHARE_PERCENT: u8,
             NEWCOMER_JOBS: u32, MAX_PARAMS_LEN: u32, MAX_JOB_FUEL: u64, MAX_SEGMENTS: u64,
             MAX_SEGMENT_FUEL: u64, MIN_RUN_BLOCKS: u32, MIN_COLLATERAL: $crate::__private::Balance,
-            VERIFICATION_ESCROW: $crate::__private::Balance, CLEARING_HISTORY: u32,
-            RECENT_MATCHES: u32,
+            SAMPLE_PERMILLE: u32, VERIFIERS_PER_SEGMENT: u32, VERIFIER_MARGIN_PERCENT: u32,
+            PROVIDER_MARGIN_PERCENT: u32, CLEARING_HISTORY: u32, RECENT_MATCHES: u32,
         } type Hooks = $hooks;);
     };
     (@jobs $T:ident $p:tt, $verification:ty) => {
@@ -385,16 +388,16 @@ macro_rules! mock_runtime {
             BLOB_TTL: $crate::__private::BlockNumber, MAX_DUE_PER_BLOCK: u32,
             MAX_METRICS_LEN: u32, CHALLENGE_BLOCKS: $crate::__private::BlockNumber,
             CANCEL_FEE_PERCENT: u8, PROOF_FUEL: u64, JOB_RETENTION: $crate::__private::BlockNumber,
-            VERIFIER_FEE: $crate::__private::Balance, DISPUTE_REWARD_PERCENT: u8,
+            DISPUTE_REWARD_PERCENT: u8,
         } type Verification = $verification;);
     };
     (@verification $T:ident $p:tt) => {
         $crate::mock_runtime!(@consts $T $p [VERIFICATION_PALLET_INDEX = VERIFICATION] {
             MAX_VERIFIERS: u32, VERIFIER_MIN_STAKE: $crate::__private::Balance,
-            CHECK_BOND: $crate::__private::Balance, SAMPLE_SEGMENTS: u32,
-            VERIFIERS_PER_SEGMENT: u32, REVEAL_BLOCKS: $crate::__private::BlockNumber,
+            CHECK_BOND: $crate::__private::Balance, REVEAL_BLOCKS: $crate::__private::BlockNumber,
             ATTEST_BLOCKS: $crate::__private::BlockNumber,
-            MOVE_BLOCKS: $crate::__private::BlockNumber, REFEREE_FUEL: u64,
+            MOVE_BLOCKS: $crate::__private::BlockNumber,
+            SAMPLE_WAIT_BLOCKS: $crate::__private::BlockNumber, REFEREE_FUEL: u64,
             REFEREE_CALL_FEE: $crate::__private::Balance,
             CHALLENGE_BOND: $crate::__private::Balance,
         });

@@ -151,6 +151,22 @@ impl<T: Config> Pallet<T> {
             Self::worker_fault(ext, job, &audit);
             return Ok(());
         }
+        // The heaviest segment's fuel caps the bill (the jobs pallet refuses a bill above
+        // `segments × heaviest_fuel`), so a claim its leaves do not bear out is the worker's
+        // fault: it is how fuel added to an unchecked segment would be billed.
+        if let Some((segment, claimed, revealed)) = Self::heaviest_misclaimed(ext, job, &audit) {
+            Self::deposit_event(
+                ext,
+                Event::HeaviestFuelMisclaimed {
+                    job,
+                    segment,
+                    claimed,
+                    revealed,
+                },
+            );
+            Self::worker_fault(ext, job, &audit);
+            return Ok(());
+        }
         Self::advance(
             ext,
             job,
@@ -166,22 +182,67 @@ impl<T: Config> Pallet<T> {
     /// A segment's start fuel is 0 for segment 0, the revealed start leaf's for the first
     /// segment of a run, and the worker's own revealed leaf of the segment before otherwise.
     fn segment_over_bound(audit: &Audit) -> Option<(u64, u64)> {
-        let leaf_of = |segment: u64| {
-            audit
-                .checks
-                .iter()
-                .find(|c| c.segment == segment)
-                .and_then(|c| c.worker_leaf)
-        };
         audit.checks.iter().find_map(|check| {
-            let leaf = check.worker_leaf?;
-            let start = match (check.segment.checked_sub(1), check.start) {
-                (None, _) => 0,
-                (Some(_), Some(start)) => start.fuel,
-                (Some(previous), None) => leaf_of(previous)?.fuel,
-            };
-            let fuel = leaf.fuel.checked_sub(start).unwrap_or(u64::MAX);
+            let fuel = Self::revealed_fuel(audit, check)?;
             (fuel > <T as pallet_market::Config>::MAX_SEGMENT_FUEL).then_some((check.segment, fuel))
+        })
+    }
+
+    /// The fuel `check`'s segment used by the worker's revealed leaves: its leaf's cumulative
+    /// fuel less its start's — 0 for segment 0, the revealed start leaf's for the first segment
+    /// of a run, and the worker's own revealed leaf of the segment before otherwise; `u64::MAX`
+    /// when the cumulative fuel went down; `None` while the leaves are not revealed.
+    pub(crate) fn revealed_fuel(audit: &Audit, check: &Check) -> Option<u64> {
+        let leaf = check.worker_leaf?;
+        let start = match (check.segment.checked_sub(1), check.start) {
+            (None, _) => 0,
+            (Some(_), Some(start)) => start.fuel,
+            (Some(previous), None) => {
+                audit
+                    .checks
+                    .iter()
+                    .find(|c| c.segment == previous)
+                    .and_then(|c| c.worker_leaf)?
+                    .fuel
+            }
+        };
+        Some(leaf.fuel.checked_sub(start).unwrap_or(u64::MAX))
+    }
+
+    /// The checks whose verifiers revealed a leaf (a match or a mismatch), with their
+    /// segment's fuel by the worker's leaves: what a worker that loses pays out of its
+    /// collateral (the jobs pallet caps each at the job's check fuel bound).
+    pub(crate) fn revealed_checks(audit: &Audit) -> Vec<pallet_jobs::PaidCheck> {
+        audit
+            .checks
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.outcome,
+                    Some(CheckOutcome::Match | CheckOutcome::Mismatch)
+                )
+            })
+            .map(|c| pallet_jobs::PaidCheck {
+                verifier: c.verifier,
+                segment: c.segment,
+                fuel: Self::revealed_fuel(audit, c).unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// A sampled segment that gives the lie to the commitment's heaviest segment: the named
+    /// one using other fuel than claimed, or any using more. `(segment, claimed, revealed)`.
+    fn heaviest_misclaimed(ext: &Ext<'_>, job: JobId, audit: &Audit) -> Option<(u64, u64, u64)> {
+        let commitment = Jobs::<T>::job(ext, job)?.commitment?;
+        let claimed = commitment.heaviest_fuel;
+        audit.checks.iter().find_map(|check| {
+            let revealed = Self::revealed_fuel(audit, check)?;
+            let named = check.segment == commitment.heaviest_segment;
+            (revealed > claimed || (named && revealed != claimed)).then_some((
+                check.segment,
+                claimed,
+                revealed,
+            ))
         })
     }
 

@@ -413,6 +413,8 @@ impl<T: Config> Pallet<T> {
             repay: Self::repay_to(caller, &worker),
             open: dispute.check.is_none(),
             decided,
+            bond: dispute.bond,
+            checks: Self::revealed_checks(audit),
         };
         Self::end_audit(ext, job, audit, outcome);
     }
@@ -436,7 +438,10 @@ impl<T: Config> Pallet<T> {
             dispute.bond,
             Self::repay_to(caller, &challenger),
             &worker,
-            <T as pallet_jobs::Config>::DISPUTE_REWARD_PERCENT,
+            (
+                <T as pallet_jobs::Config>::DISPUTE_REWARD_PERCENT,
+                Balance::MAX,
+            ),
         );
         audit.refuted.push(pallet_jobs::Refutation {
             verifier: challenger,

@@ -32,8 +32,9 @@
 //!
 //! ## Outcomes
 //!
-//! - **Match**: the verifier's leaf equals the worker's. The verifier earns `VERIFIER_FEE` at
-//!   settlement.
+//! - **Match**: the verifier's leaf equals the worker's. The verifier earns a fee for its
+//!   segment's fuel at settlement (`pallet_market::assurance`), or out of the worker's
+//!   collateral if the worker loses a dispute.
 //! - **Mismatch**: they differ. The verifier's bond stays committed and the mismatch is
 //!   **disputed** (bisection to one step and the referee, see `dispute.rs`; over fuel alone,
 //!   the referee re-runs the segment); the loser is slashed.
@@ -48,7 +49,9 @@
 //!
 //! ## Sampling
 //!
-//! The last segment and `SAMPLE_SEGMENTS − 1` others, drawn from
+//! The last segment, the segment the worker's commitment names as its heaviest (its revealed
+//! leaves must show the fuel claimed for it, and no sampled segment more: the bill is capped
+//! at segments × that fuel), and `⌈N × SAMPLE_PERMILLE / 1000⌉` others, drawn from
 //! `seed = blake3("agora/sample/v1" ‖ parent hash ‖ job id LE)`; verifiers per run. See
 //! [`sampling`].
 //!
@@ -83,7 +86,8 @@ use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateRead, StorageMap, StorageValue};
 use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
-use pallet_jobs::{AuditOutcome, Job, JobId, JobVerification};
+use pallet_jobs::{AuditOutcome, Job, JobId, JobVerification, PaidCheck};
+use pallet_market::Fuel;
 use pallet_support::due::schedule;
 use pallet_support::{ensure, BoundedVec};
 use parity_scale_codec::{Decode, Encode};
@@ -128,16 +132,15 @@ pub trait Config: pallet_jobs::Config {
     const VERIFIER_MIN_STAKE: Balance;
     /// Stake committed per check, slashed when the check is missed or wrong.
     const CHECK_BOND: Balance;
-    /// Segments sampled per job.
-    const SAMPLE_SEGMENTS: u32;
-    /// Verifiers per sampled segment.
-    const VERIFIERS_PER_SEGMENT: u32;
     /// Blocks the worker has for each reveal.
     const REVEAL_BLOCKS: BlockNumber;
     /// Blocks verifiers have to re-execute and attest.
     const ATTEST_BLOCKS: BlockNumber;
     /// Blocks each dispute move is due in (a midpoint, an answer, the referee call).
     const MOVE_BLOCKS: BlockNumber;
+    /// Blocks a draw may wait for registered verifiers' stake to come free (their check bonds
+    /// committed to other jobs' checks) before the job is checked by whoever is free.
+    const SAMPLE_WAIT_BLOCKS: BlockNumber;
     /// Most fuel the referee gives one engine call (`init`, the step, `export`, `eval`).
     const REFEREE_FUEL: u64;
     /// What a `referee` call costs its caller in fees (its weight's part); repaid out of the
@@ -174,7 +177,7 @@ pub enum Event {
         /// `(segment, verifier)` per check.
         checks: Vec<(u64, AccountId)>,
     },
-    /// No eligible verifier: the job passes unchecked.
+    /// No eligible verifier, even after waiting: the job passes unchecked.
     #[codec(index = 3)]
     NoVerifiers {
         /// The job.
@@ -299,6 +302,31 @@ pub enum Event {
         job: JobId,
         /// The leaf.
         leaf: TraceLeaf,
+    },
+    /// Registered verifiers had too little stake free for every check of the job's sample
+    /// (their bonds are committed to other checks): the draw waits a block and tries again,
+    /// for at most `SAMPLE_WAIT_BLOCKS`, rather than let the job through with fewer checks.
+    #[codec(index = 17)]
+    SampleDeferred {
+        /// The job.
+        job: JobId,
+        /// Checks that could have been drawn now.
+        drawn: u32,
+        /// Checks the sample needs.
+        wanted: u32,
+    },
+    /// The segment the worker named as its heaviest used other fuel than the commitment says,
+    /// by the leaves it revealed: the worker is at fault and the job times out.
+    #[codec(index = 16)]
+    HeaviestFuelMisclaimed {
+        /// The job.
+        job: JobId,
+        /// The segment.
+        segment: u64,
+        /// The fuel the commitment claims for it.
+        claimed: Fuel,
+        /// The fuel its revealed leaves show.
+        revealed: Fuel,
     },
 }
 
@@ -573,6 +601,12 @@ impl<T: Config> Pallet<T> {
         audit.checks = checks;
     }
 
+    /// The fuel of a matched check's segment, by the worker's revealed leaves (0 if they are
+    /// not revealed, which a matched check's are).
+    fn segment_fuel(audit: &Audit, check: &Check) -> Fuel {
+        Self::revealed_fuel(audit, check).unwrap_or(0)
+    }
+
     /// Whether `check`'s bond is still committed: it is undecided, or mismatched and not yet
     /// settled by a dispute.
     pub(crate) fn holds_bond(check: &Check) -> bool {
@@ -597,11 +631,15 @@ impl<T: Config> Pallet<T> {
     /// Every check decided and no mismatch left standing (so no bond is held): the job passed.
     /// Checks missed, wrong or refuted count as missed on the receipt.
     fn finish(ext: &mut Ext<'_>, job: JobId, audit: &Audit) {
-        let paid: Vec<AccountId> = audit
+        let paid: Vec<PaidCheck> = audit
             .checks
             .iter()
             .filter(|c| c.outcome == Some(CheckOutcome::Match))
-            .map(|c| c.verifier)
+            .map(|c| PaidCheck {
+                verifier: c.verifier,
+                segment: c.segment,
+                fuel: Self::segment_fuel(audit, c),
+            })
             .collect();
         let missed = audit.checks.len().saturating_sub(paid.len());
         let outcome = AuditOutcome::Passed {

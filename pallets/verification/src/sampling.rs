@@ -1,7 +1,8 @@
 //! Sampling: which segments of a committed trace are checked, and by whom.
 //!
 //! `seed = blake3("agora/sample/v1" ‖ parent hash ‖ job id LE)`. The sample is the **last
-//! segment** (it fixes the bill and the final state) and `SAMPLE_SEGMENTS − 1` others: the
+//! segment** (it fixes the bill and the final state), the worker's named **heaviest segment**
+//! (it caps the bill), and `pallet_market::assurance::Params::uniform_samples` others: the
 //! first of `blake3(seed ‖ "segment" ‖ counter LE) mod (segments − 1)` not already drawn, for
 //! counter = 0, 1, …; it is kept in ascending order. The sample falls into **runs** of
 //! consecutive segments; each run is checked by the same `VERIFIERS_PER_SEGMENT` verifiers,
@@ -55,16 +56,22 @@ pub fn weighted_index(
 }
 
 /// `wanted` distinct segments of `total` (all of them if fewer), ascending: the last segment
-/// and `wanted − 1` drawn from the others.
-pub fn draw_segments(seed: &Hash, total: u64, wanted: u32) -> Vec<u64> {
+/// and `wanted − 1` drawn from the others — plus `heaviest`, the worker's named heaviest
+/// segment, when it is another one (one segment more).
+pub fn draw_segments(seed: &Hash, total: u64, wanted: u64, heaviest: Option<u64>) -> Vec<u64> {
     let Some(last) = total.checked_sub(1) else {
         return Vec::new();
     };
-    let wanted = u64::from(wanted).min(total);
     if wanted == 0 {
         return Vec::new();
     }
     let mut segments: Vec<u64> = vec![last];
+    let mut wanted = wanted;
+    if let Some(heaviest) = heaviest.filter(|h| *h < last) {
+        segments.push(heaviest);
+        wanted = wanted.saturating_add(1);
+    }
+    let wanted = wanted.min(total);
     // Rejection sampling of distinct indices below `last`, bounded; a sequential fill
     // finishes it in the (astronomically unlikely) case the bound is hit.
     let mut counter = 0u64;
@@ -111,7 +118,10 @@ pub fn start_leaf(sample: &[u64], segment: u64) -> Option<u64> {
 
 impl<T: Config> Pallet<T> {
     /// Draws the checks of `job_id` (at the end of the block after its commitment) and moves
-    /// its audit on; with no eligible verifier the job passes unchecked.
+    /// its audit on. While registered verifiers are too busy (their stake committed to other
+    /// checks) to fill the sample, the draw waits a block at a time, for at most
+    /// `SAMPLE_WAIT_BLOCKS`; then it goes on with whoever is free, and with nobody the job
+    /// passes unchecked (`NoVerifiers`, on the receipt as zero checks).
     pub(crate) fn draw(
         ext: &mut Ext<'_>,
         job_id: JobId,
@@ -121,8 +131,38 @@ impl<T: Config> Pallet<T> {
     ) {
         let parent = pallet_system::ParentHash::get(ext).unwrap_or(Hash::ZERO);
         let seed = Hash::of_parts(&[SAMPLE_TAG, parent.as_bytes(), &job_id.to_le_bytes()]);
-        let segments = draw_segments(&seed, audit.segments, T::SAMPLE_SEGMENTS);
+        let wanted =
+            pallet_market::Pallet::<T>::assurance_params().sampled_segments(audit.segments);
+        let heaviest = job.commitment.as_ref().map(|c| c.heaviest_segment);
+        let segments = draw_segments(&seed, audit.segments, wanted, heaviest);
         let checks = Self::draw_verifiers(ext, &seed, &segments, job);
+        let wanted = Self::wanted_checks(ext, job, segments.len());
+        let committed_at = match job.status {
+            pallet_jobs::JobStatus::Committed { at } => at,
+            _ => now,
+        };
+        let waited = now.saturating_sub(committed_at.saturating_add(1));
+        if checks.len() < wanted && waited < T::SAMPLE_WAIT_BLOCKS {
+            for check in &checks {
+                Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
+            }
+            Self::deposit_event(
+                ext,
+                Event::SampleDeferred {
+                    job: job_id,
+                    drawn: u32::try_from(checks.len()).unwrap_or(u32::MAX),
+                    wanted: u32::try_from(wanted).unwrap_or(u32::MAX),
+                },
+            );
+            Self::put_audit(
+                ext,
+                job_id,
+                audit,
+                Phase::AwaitingSample,
+                now.saturating_add(1),
+            );
+            return;
+        }
         if checks.is_empty() {
             Self::deposit_event(ext, Event::NoVerifiers { job: job_id });
             // No checks: passed, with nobody to pay.
@@ -144,6 +184,18 @@ impl<T: Config> Pallet<T> {
             Phase::AwaitingStarts,
             now.saturating_add(T::REVEAL_BLOCKS),
         );
+    }
+
+    /// The checks a sample of `segments` segments needs: `VERIFIERS_PER_SEGMENT` for each, or
+    /// as many as there are staked verifiers other than the job's worker and buyer (busy or
+    /// not) if fewer.
+    fn wanted_checks(ext: &mut Ext<'_>, job: &Job, segments: usize) -> usize {
+        let registered = Self::staked_verifiers(ext)
+            .into_iter()
+            .filter(|v| *v != job.worker && *v != job.buyer)
+            .count();
+        let per_segment = usize::try_from(T::VERIFIERS_PER_SEGMENT).unwrap_or(usize::MAX);
+        segments.saturating_mul(per_segment.min(registered))
     }
 
     /// `VERIFIERS_PER_SEGMENT` distinct eligible verifiers for each run of the sample, each
@@ -218,10 +270,10 @@ mod tests {
         fn no_revealed_start_is_an_attested_leaf(
             seed in any::<[u8; 32]>(),
             total in 1u64..200,
-            wanted in 0u32..12,
+            wanted in 0u64..12,
         ) {
-            let sample = draw_segments(&Hash(seed), total, wanted);
-            prop_assert_eq!(sample.len() as u64, u64::from(wanted).min(total));
+            let sample = draw_segments(&Hash(seed), total, wanted, None);
+            prop_assert_eq!(sample.len() as u64, wanted.min(total));
             prop_assert!(sample.windows(2).all(|w| w[0] < w[1]), "{:?}", sample);
             if wanted > 0 {
                 prop_assert_eq!(sample.last().copied(), Some(total - 1));
@@ -246,11 +298,11 @@ mod tests {
 
     /// P(a worker forging `forged` segments is caught) by simulation: the share of `draws`
     /// seeds whose sample contains a forged segment.
-    fn simulated_detection(total: u64, forged: &[u64], wanted: u32, draws: u32) -> f64 {
+    fn simulated_detection(total: u64, forged: &[u64], wanted: u64, draws: u32) -> f64 {
         let caught = (0..draws)
             .filter(|draw| {
                 let seed = Hash::of_parts(&[b"detection", &draw.to_le_bytes()]);
-                draw_segments(&seed, total, wanted)
+                draw_segments(&seed, total, wanted, None)
                     .iter()
                     .any(|s| forged.contains(s))
             })
@@ -272,7 +324,7 @@ mod tests {
         };
         for (n, k, m) in [(100, 1, 2), (100, 10, 2), (100, 10, 4), (20, 3, 3)] {
             let forged: Vec<u64> = (0..k).map(|i| i * 7 % (n - 1)).collect();
-            let simulated = simulated_detection(n, &forged, m as u32, 20_000);
+            let simulated = simulated_detection(n, &forged, m, 20_000);
             let expected = formula(n, k, m);
             assert!(
                 (simulated - expected).abs() < 0.015,
@@ -315,8 +367,16 @@ mod tests {
 
     #[test]
     fn a_two_segment_trace_is_checked_whole() {
-        assert_eq!(draw_segments(&Hash([7; 32]), 2, 2), [0, 1]);
-        assert_eq!(draw_segments(&Hash([7; 32]), 1, 2), [0]);
-        assert_eq!(draw_segments(&Hash([7; 32]), 0, 2), Vec::<u64>::new());
+        assert_eq!(draw_segments(&Hash([7; 32]), 2, 2, None), [0, 1]);
+        assert_eq!(draw_segments(&Hash([7; 32]), 1, 2, None), [0]);
+        assert_eq!(draw_segments(&Hash([7; 32]), 0, 2, None), Vec::<u64>::new());
+        // The named heaviest segment is drawn besides the last and the uniform ones.
+        for seed in 0..50u8 {
+            let sample = draw_segments(&Hash([seed; 32]), 100, 2, Some(40));
+            assert_eq!(sample.len(), 3, "{sample:?}");
+            assert!(sample.contains(&40) && sample.contains(&99), "{sample:?}");
+        }
+        // Named as the last, it adds nothing.
+        assert_eq!(draw_segments(&Hash([7; 32]), 100, 2, Some(99)).len(), 2);
     }
 }

@@ -21,7 +21,18 @@ type TestBalances = pallet_balances::Pallet<Test>;
 type TestMarket = pallet_market::Pallet<Test>;
 type TestStaking = pallet_staking::Pallet<Test>;
 
-const FEE: Balance = <Test as pallet_jobs::Config>::VERIFIER_FEE;
+/// What a verifier earns for checking `segments` of a job cleared at 0.25 AGR per Mfuel whose
+/// segments use 1 Mfuel each: each segment's fuel, one average segment more for the first and
+/// the last of `total`, plus 10 % (`pallet_market::assurance`).
+fn fees(segments: &[u64], total: u64) -> Balance {
+    segments
+        .iter()
+        .map(|s| {
+            let mfuel: Balance = if *s == 0 || *s + 1 == total { 2 } else { 1 };
+            mfuel * AGR / 4 * 11 / 10
+        })
+        .sum()
+}
 const ALICE: AccountId = AccountId([1; 32]);
 const BOB: AccountId = AccountId([2; 32]);
 const CHARLIE: AccountId = AccountId([3; 32]);
@@ -58,6 +69,17 @@ fn committed(verifiers: &[AccountId]) -> State {
 /// As [`committed`], with the trace `tree` (of 10 steps a segment) committed by Bob; `last` is
 /// its last leaf, which names the final state and the bill.
 fn committed_as(verifiers: &[AccountId], tree: TraceTree, last: TraceLeaf) -> State {
+    committed_claiming(verifiers, tree, last, None)
+}
+
+/// As [`committed_as`], naming `heaviest` as the heaviest segment and its fuel (by default,
+/// the one the leaves show).
+fn committed_claiming(
+    verifiers: &[AccountId],
+    tree: TraceTree,
+    last: TraceLeaf,
+    heaviest: Option<(u64, Fuel)>,
+) -> State {
     let mut bonds = vec![(BOB, 20 * AGR)];
     bonds.extend(verifiers.iter().map(|v| (*v, 5 * AGR)));
     let mut state = genesis(
@@ -95,7 +117,7 @@ fn committed_as(verifiers: &[AccountId], tree: TraceTree, last: TraceLeaf) -> St
             100 * MFUEL,
             Region::new("eu").unwrap(),
             Energy::Grid,
-            2 * AGR,
+            tests::dispute::COLLATERAL,
             1_000,
         )
         .unwrap();
@@ -111,11 +133,19 @@ fn committed_as(verifiers: &[AccountId], tree: TraceTree, last: TraceLeaf) -> St
         TestMarket::place_bid(ext, &ALICE, spec, terms).unwrap();
     });
     end_block(&mut state, 2);
+    // The heaviest segment as an honest worker names it, from the leaves before the last (the
+    // honest ones) and `last`.
+    let mut leaves: Vec<TraceLeaf> = (0..tree.len() - 1).map(leaf).collect();
+    leaves.push(last);
+    let (heaviest_segment, heaviest_fuel) =
+        heaviest.unwrap_or_else(|| agora_primitives::trace::heaviest_segment(&leaves));
     let commitment = Commitment {
         trace_root: tree.root(),
         segments: tree.len(),
         final_state: last.state_hash,
         total_fuel: last.fuel,
+        heaviest_segment,
+        heaviest_fuel,
         output: if last.is_refusal() {
             Hash::ZERO
         } else {
@@ -276,14 +306,152 @@ fn honest_checks_pass_and_the_verifier_is_paid() {
     match Jobs::job(&state, 0).unwrap().status {
         JobStatus::Settled { receipt } => {
             assert_eq!(receipt.checks_passed, 2);
-            assert_eq!(receipt.paid_verifiers, 2 * FEE);
+            assert_eq!(receipt.paid_verifiers, fees(&segments, 4));
         }
         other => panic!("not settled: {other:?}"),
     }
     assert_eq!(
         TestBalances::free_balance(&state, &CHARLIE),
-        charlie_free + 2 * FEE
+        charlie_free + fees(&segments, 4)
     );
+}
+
+/// Verifier exhaustion (issue 11, found by the simulation): with every registered verifier's
+/// stake committed to other checks, the draw found nobody eligible and the job passed with no
+/// check at all — a cheat's best moment to commit. Now the draw waits, a block at a time, for
+/// up to `SAMPLE_WAIT_BLOCKS`, and Charlie, free again, checks the job.
+#[test]
+fn exploit_busy_verifiers_defer_the_draw_instead_of_passing_the_job_unchecked() {
+    let mut state = committed(&[CHARLIE]);
+    let busy = TestStaking::available(&state, &CHARLIE);
+    step(&mut state, 4, |ext| {
+        TestStaking::commit(ext, &CHARLIE, busy)
+    })
+    .0
+    .unwrap();
+    let events = end_block(&mut state, 4);
+    assert!(
+        matches!(
+            events.as_slice(),
+            [Event::SampleDeferred {
+                job: 0,
+                drawn: 0,
+                wanted: 2
+            }]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(
+        Verification::audit(&state, 0).unwrap().phase,
+        Phase::AwaitingSample
+    );
+    step(&mut state, 5, |ext| {
+        TestStaking::release(ext, &CHARLIE, busy)
+    });
+    let events = end_block(&mut state, 5);
+    assert!(
+        matches!(events.as_slice(), [Event::Sampled { job: 0, .. }]),
+        "{events:?}"
+    );
+    // Busy past the wait, the job goes on with nobody, as before.
+    let mut state = committed(&[CHARLIE]);
+    let busy = TestStaking::available(&state, &CHARLIE);
+    step(&mut state, 4, |ext| {
+        TestStaking::commit(ext, &CHARLIE, busy)
+    })
+    .0
+    .unwrap();
+    let wait = <Test as Config>::SAMPLE_WAIT_BLOCKS;
+    for block in 4..4 + wait {
+        end_block(&mut state, block);
+    }
+    let events = end_block(&mut state, 4 + wait);
+    assert!(
+        events.contains(&Event::NoVerifiers { job: 0 }),
+        "{events:?}"
+    );
+}
+
+/// Hidden overbilling (issue 11): fuel added to a segment that no check happened to draw was
+/// billed. Now the bill may not exceed the segments times the fuel of the segment the worker
+/// names as its heaviest, that segment is always drawn, and leaves that show other fuel for
+/// it (or more for any drawn segment) are the worker's fault: here Bob claims 2 Mfuel for
+/// segment 1, whose leaves show 1 Mfuel like every other, and times out.
+#[test]
+fn exploit_a_heaviest_segment_its_leaves_do_not_bear_out_is_the_workers_fault() {
+    let mut state = committed_claiming(&[CHARLIE], trace(), leaf(3), Some((1, 2 * MFUEL)));
+    let segments = sampled(&mut state);
+    assert!(
+        segments.contains(&1) && segments.contains(&3),
+        "{segments:?}"
+    );
+    reveal_starts(&mut state, &segments);
+    let audit = Verification::audit(&state, 0).unwrap();
+    for (i, c) in audit.checks.iter().enumerate() {
+        let check = u32::try_from(i).unwrap();
+        let hash = attestation_hash(
+            0,
+            check,
+            &c.verifier,
+            &leaf(c.segment),
+            &result(&state, c.segment),
+            &SALT,
+        );
+        step(&mut state, 6, |ext| {
+            Verification::attest(ext, &c.verifier, 0, check, hash)
+        })
+        .0
+        .unwrap();
+    }
+    let leaves = leaves_from(&honest_trace(&state), leaf, &segments);
+    let (result, events) = step(&mut state, 7, |ext| {
+        Verification::reveal_leaves(ext, &BOB, 0, leaves)
+    });
+    result.unwrap();
+    assert!(
+        events.contains(&Event::HeaviestFuelMisclaimed {
+            job: 0,
+            segment: 1,
+            claimed: 2 * MFUEL,
+            revealed: MFUEL
+        }),
+        "{events:?}"
+    );
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::TimedOut { slashed, .. } if slashed == tests::dispute::COLLATERAL
+    ));
+}
+
+/// Exploit 2 of issue 11: the verifier fee was a flat 0.01 AGR whatever a check re-executed,
+/// below the work, so rational verifiers stayed away or attested lazily. Now every matching
+/// check earns at least the price of the fuel it re-executed at the job's clearing price, and
+/// the first and last segments' checks (which also run `init`, or `export` and `eval`) more.
+#[test]
+fn exploit_a_check_earns_at_least_the_price_of_the_fuel_it_reexecuted() {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    run_checks(&mut state, &segments, leaf);
+    let JobStatus::Verified { paid, .. } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("not verified");
+    };
+    let checked: Vec<(u64, Fuel)> = paid.iter().map(|c| (c.segment, c.fuel)).collect();
+    assert_eq!(
+        checked,
+        segments.iter().map(|s| (*s, MFUEL)).collect::<Vec<_>>()
+    );
+    let price = Jobs::job(&state, 0).unwrap().price;
+    end_block(&mut state, 10);
+    let JobStatus::Settled { receipt } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("not settled");
+    };
+    let work = pallet_market::fuel_cost(price, segments.len() as u64 * MFUEL).unwrap();
+    assert!(
+        receipt.paid_verifiers >= work * 11 / 10,
+        "{} < {work}",
+        receipt.paid_verifiers
+    );
+    assert_eq!(receipt.paid_verifiers, fees(&segments, 4));
 }
 
 #[test]
@@ -342,9 +510,12 @@ fn a_worker_that_never_reveals_its_starts_times_out() {
     let issuance = TestBalances::total_issuance(&state);
     end_block(&mut state, 7);
     assert!(
-        matches!(Jobs::job(&state, 0).unwrap().status, JobStatus::TimedOut { slashed, .. } if slashed == 2 * AGR)
+        matches!(Jobs::job(&state, 0).unwrap().status, JobStatus::TimedOut { slashed, .. } if slashed == tests::dispute::COLLATERAL)
     );
-    assert_eq!(TestBalances::total_issuance(&state), issuance - 2 * AGR);
+    assert_eq!(
+        TestBalances::total_issuance(&state),
+        issuance - tests::dispute::COLLATERAL
+    );
     assert_eq!(
         TestStaking::ledger(&state, &CHARLIE).committed,
         0,
@@ -676,7 +847,7 @@ fn exploit_adjacent_samples_reveal_no_attested_leaf() {
     }
     assert_eq!(
         TestBalances::free_balance(&state, &CHARLIE),
-        charlie_free + 2 * FEE
+        charlie_free + fees(&segments, 2)
     );
 }
 

@@ -23,6 +23,7 @@ fn bid(id: u64, max_price: Balance, max_fuel: Fuel) -> BookBid {
         region: None,
         renewable_only: false,
         newcomer: false,
+        collateral: 0,
     }
 }
 
@@ -256,6 +257,7 @@ fn arb_bid(id: u64) -> impl Strategy<Value = BookBid> {
                 region,
                 renewable_only,
                 newcomer,
+                collateral: 0,
             },
         )
 }

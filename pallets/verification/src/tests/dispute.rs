@@ -19,8 +19,9 @@ const MOVE_BLOCKS: BlockNumber = <Test as Config>::MOVE_BLOCKS;
 const BOND: Balance = <Test as Config>::CHECK_BOND;
 /// What the referee's caller is repaid out of the loser's slash.
 pub(super) const CALL_FEE: Balance = <Test as Config>::REFEREE_CALL_FEE;
-/// Bob's collateral for the job (the offer's).
-pub(super) const COLLATERAL: Balance = 2 * AGR;
+/// Bob's collateral for the job: the offer's, which is more than these jobs' own (up to
+/// 6 AGR, for five segments at a max pay of 10 AGR, `pallet_market::assurance`).
+pub(super) const COLLATERAL: Balance = 6 * AGR;
 /// The state hash a liar posts.
 pub(super) const LIE: Hash = Hash([0xEE; 32]);
 
@@ -348,6 +349,7 @@ fn an_honest_worker_wins_and_the_false_challenger_is_slashed() {
     else {
         panic!("not verified");
     };
+    let paid: Vec<AccountId> = paid.iter().map(|check| check.verifier).collect();
     assert_eq!((paid, missed), (vec![CHARLIE], 1));
     assert_eq!(
         refuted,
@@ -392,6 +394,7 @@ fn a_tampered_leaf_loses_the_dispute_and_the_collateral() {
         repaid,
         burned,
         rewarded,
+        paid_verifiers,
         requeued,
         ..
     } = Jobs::job(&state, 0).unwrap().status
@@ -399,22 +402,41 @@ fn a_tampered_leaf_loses_the_dispute_and_the_collateral() {
         panic!("the worker did not lose");
     };
     assert_eq!((segment, challenger, requeued), (3, CHARLIE, false));
+    // Charlie's two checks (the last segment and one other) revealed leaves: their fees come
+    // out of Bob's collateral first, as at settlement (the other is 2 Mfuel if segment 0).
+    let last = super::fees(&[3], 4);
+    assert!(
+        [last + super::fees(&[1], 4), last + super::fees(&[0], 4)].contains(&paid_verifiers),
+        "{paid_verifiers}"
+    );
     // Bob's states are true up to his leaf, so the referee runs the segment's last step.
     assert_eq!((open, decided), (false, Decision::RefereeStep { step: 9 }));
-    // Charlie called the referee: repaid first, then half the rest to him, half burned.
-    let half = (COLLATERAL - CALL_FEE) / 2;
-    assert_eq!((repaid, burned, rewarded), (CALL_FEE, half, half));
+    // Charlie called the referee: repaid first, then half the rest to him but no more than his
+    // check bond (a prize above the stake a verifier risks would pay lazy verifiers whose
+    // made-up leaves happen to hit cheats, issue 11); the rest is burned.
+    let rewarded_expected = ((COLLATERAL - CALL_FEE) / 2).min(BOND);
+    assert_eq!(rewarded_expected, BOND, "the cap binds here");
+    assert_eq!(
+        (repaid, burned, rewarded),
+        (
+            CALL_FEE,
+            COLLATERAL - paid_verifiers - CALL_FEE - BOND,
+            BOND
+        )
+    );
     assert_eq!(TestBalances::total_issuance(&state), issuance - burned);
     assert_eq!(
         TestBalances::free_balance(&state, &CHARLIE),
-        charlie_free + repaid + rewarded
+        charlie_free + paid_verifiers + repaid + rewarded
     );
     assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
     assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
-    // Alice has her escrow back: 10 AGR for the fuel and two verifier fees.
+    // Alice has her escrow back: 10 AGR for the fuel and three verifier fees (the last, one
+    // other, the worker's heaviest), each for at most twice the average segment (2 × 2.5
+    // Mfuel) at 1 AGR plus 10 %.
     assert_eq!(
         TestBalances::free_balance(&state, &ALICE),
-        alice_free + 10 * AGR + 2 * FEE
+        alice_free + 10 * AGR + 3 * (5 * AGR * 11 / 10)
     );
 }
 
@@ -756,12 +778,12 @@ proptest! {
                 honest_answer,
                 caller,
             );
-            let JobStatus::DisputeLost { repaid, burned, rewarded, .. } =
+            let JobStatus::DisputeLost { repaid, burned, rewarded, paid_verifiers, .. } =
                 Jobs::job(&state, 0).unwrap().status
             else {
                 panic!("the cheating worker did not lose");
             };
-            prop_assert_eq!(repaid + burned + rewarded, COLLATERAL);
+            prop_assert_eq!(paid_verifiers + repaid + burned + rewarded, COLLATERAL);
             prop_assert_eq!(TestBalances::total_issuance(&state), issuance - burned);
         } else {
             let caller = if liar_calls_referee { CHARLIE } else { BOB };
