@@ -35,7 +35,7 @@ const MAX_SEGMENTS: u64 = 512;
 /// Bids the buyer places every block: enough jobs per seed that a cheat caught on one job in
 /// a hundred is caught several times a seed (so that a seed's profit, not only the mean over
 /// seeds, says whether it pays).
-pub const BIDS_PER_BLOCK: u64 = 1;
+pub const BIDS_PER_BLOCK: u64 = 2;
 /// The offers' price: 0.001 AGR per Mfuel, the dev chain's example.
 pub const PRICE: Balance = AGR / 1_000;
 /// What a party's compute costs it: three quarters of the offer price (electricity and
@@ -48,7 +48,7 @@ pub const COST_PER_MFUEL: Balance = PRICE * 3 / 4;
 /// past `SAMPLE_WAIT_BLOCKS` jobs get fewer checks (`docs/economics.md`, verifier exhaustion).
 const VERIFIER_BOND: Balance = 5_000 * AGR;
 /// Jobs of the largest size an offer takes at once.
-const JOBS_IN_FLIGHT: u64 = 8;
+const JOBS_IN_FLIGHT: u64 = 16;
 /// Stake every worker bonds: room for its jobs' collateral at once (a 256-segment job commits
 /// ~2,200 AGR at the bid's max price and fuel).
 const WORKER_BOND: Balance = 200_000 * AGR;

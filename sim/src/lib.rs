@@ -7,7 +7,7 @@
 //!
 //! | party | strategies |
 //! |---|---|
-//! | worker | `honest_worker` (two); `forging_worker_one_segment` (three: each skips one segment — any but the last — claiming its start state as its end and carrying on from there, so only a check of that segment shows it); `forging_worker_all_segments` (computes nothing, commits made-up states); `overbilling_worker_20pct` (bills 20 % more fuel on every leaf); `hidden_overbilling_worker_50pct` (bills 50 % more, added to the segment before the last) |
+//! | worker | `honest_worker` (two); `forging_worker_one_segment` (six: each skips one segment — any but the last — claiming its start state as its end and carrying on from there, so only a check of that segment shows it); `forging_worker_all_segments` (computes nothing, commits made-up states); `overbilling_worker_20pct` (bills 20 % more fuel on every leaf); `hidden_overbilling_worker_50pct` (bills 50 % more, added to the segment before the last) |
 //! | verifier | `honest_verifier` (two); `lazy_verifier` (attests a made-up leaf, never computes, makes no dispute move) |
 //!
 //! A job is the example MLP's shape (`truth`): 256 or 512 segments of 3 steps, the engine's
@@ -81,6 +81,9 @@ fn population() -> (Vec<Worker>, Vec<Verifier>) {
         Worker::new("worker/forge-one/0", WorkerPlay::ForgeOne),
         Worker::new("worker/forge-one/1", WorkerPlay::ForgeOne),
         Worker::new("worker/forge-one/2", WorkerPlay::ForgeOne),
+        Worker::new("worker/forge-one/3", WorkerPlay::ForgeOne),
+        Worker::new("worker/forge-one/4", WorkerPlay::ForgeOne),
+        Worker::new("worker/forge-one/5", WorkerPlay::ForgeOne),
         Worker::new("worker/forge-all/0", WorkerPlay::ForgeAll),
         Worker::new("worker/overbill/0", WorkerPlay::Overbill { percent: 20 }),
         Worker::new(

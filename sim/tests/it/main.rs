@@ -7,7 +7,7 @@ fn short() -> agora_sim::report::Report {
     economics(&Config {
         seeds: 2,
         first_seed: 0,
-        blocks: agora_sim::DRAIN_BLOCKS + 100,
+        blocks: agora_sim::DRAIN_BLOCKS + 200,
     })
 }
 
