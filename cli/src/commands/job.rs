@@ -151,8 +151,9 @@ pub struct AssuranceReport {
 }
 
 impl AssuranceReport {
-    /// The assurance of `spec` bid with `terms`, with `collateral` at stake.
-    pub fn of(spec: &JobSpec, terms: &BidTerms, collateral: Balance) -> Option<Self> {
+    /// The assurance of `spec` bid with `terms`, with `collateral` at stake (`None`: the least
+    /// the job needs).
+    pub fn of(spec: &JobSpec, terms: &BidTerms, collateral: Option<Balance>) -> Option<Self> {
         let a = agora_runtime::Market::assurance(spec, terms)?;
         Some(AssuranceReport {
             segments: spec.segments(),
@@ -160,7 +161,7 @@ impl AssuranceReport {
             uniform: a.uniform,
             max_checks: a.checks,
             verification_escrow: format_agr(a.verification_escrow),
-            collateral: format_agr(collateral),
+            collateral: format_agr(collateral.unwrap_or(a.collateral)),
         })
     }
 
@@ -393,7 +394,7 @@ pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
         report.escrow = Some(format_agr(bid.escrow));
         report.waited = Some(now.saturating_sub(bid.placed_at));
         if let Some(spec) = state.bid_spec(id).await? {
-            report.assurance = AssuranceReport::of(&spec, &bid.terms, bid.collateral);
+            report.assurance = AssuranceReport::of(&spec, &bid.terms, Some(bid.collateral));
         }
         return Ok(report);
     }
@@ -406,7 +407,7 @@ pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
     report.price = Some(format_agr(job.price));
     report.escrow = Some(format_agr(job.escrow));
     report.waited = Some(job.matched_at.saturating_sub(job.placed_at));
-    report.assurance = AssuranceReport::of(&job.spec, &job.terms, job.collateral);
+    report.assurance = AssuranceReport::of(&job.spec, &job.terms, Some(job.collateral));
     if let JobStatus::Settled { receipt } = &job.status {
         report.receipt = Some(receipt.into());
     }
@@ -574,8 +575,7 @@ pub async fn submit(rpc: &Rpc, args: &SubmitArgs) -> Result<JobReport, CliError>
         requeue: args.requeue,
     };
     // The price of assurance, before anything is reserved.
-    let least = agora_runtime::Market::assurance(&spec, &terms).map_or(0, |a| a.collateral);
-    if let Some(assurance) = AssuranceReport::of(&spec, &terms, least) {
+    if let Some(assurance) = AssuranceReport::of(&spec, &terms, None) {
         eprintln!(
             "Bidding: {}; the worker must stake at least {} AGR",
             assurance.checks_line(),

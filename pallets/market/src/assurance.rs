@@ -72,6 +72,8 @@ pub struct Assurance {
     pub max_check_fuel: Fuel,
     /// Escrowed with the bid for the verifiers' fees, at the bid's max price.
     pub verification_escrow: Balance,
+    /// All the bid reserves: the most the worker can be paid, `Ŵ`, and the verification escrow.
+    pub escrow: Balance,
     /// Stake the worker must commit for the job.
     pub collateral: Balance,
 }
@@ -136,6 +138,7 @@ impl Params {
             .check_fee(max_price, max_check_fuel)?
             .checked_mul(u128::from(checks))?;
         let max_pay = fuel_cost(max_price, max_fuel)?;
+        let escrow = max_pay.checked_add(verification_escrow)?;
         let collateral = if sampled >= segments {
             0
         } else {
@@ -147,6 +150,7 @@ impl Params {
             checks,
             max_check_fuel,
             verification_escrow,
+            escrow,
             collateral,
         })
     }
@@ -188,8 +192,7 @@ impl<T: Config> Pallet<T> {
     /// What a bid with these terms reserves: the most the worker can be paid and the most the
     /// verifiers' fees can come to.
     pub fn escrow_for(spec: &JobSpec, terms: &BidTerms) -> Option<Balance> {
-        let assurance = Self::assurance(spec, terms)?;
-        fuel_cost(terms.max_price, terms.max_fuel)?.checked_add(assurance.verification_escrow)
+        Some(Self::assurance(spec, terms)?.escrow)
     }
 }
 

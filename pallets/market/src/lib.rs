@@ -596,9 +596,7 @@ impl<T: Config> Pallet<T> {
         let now = System::<T>::block_number(ext);
         Self::check_bid(ext, &spec, &terms, now)?;
         let assurance = Self::assurance(&spec, &terms).ok_or(Self::error(Error::Overflow))?;
-        let escrow = fuel_cost(terms.max_price, terms.max_fuel)
-            .and_then(|pay| pay.checked_add(assurance.verification_escrow))
-            .ok_or(Self::error(Error::Overflow))?;
+        let escrow = assurance.escrow;
         let count = BidsOf::get(ext, buyer).unwrap_or(0);
         ensure!(
             count < T::MAX_BIDS_PER_ACCOUNT,

@@ -222,12 +222,18 @@ impl<T: Config> Pallet<T> {
                     Some(CheckOutcome::Match | CheckOutcome::Mismatch)
                 )
             })
-            .map(|c| pallet_jobs::PaidCheck {
-                verifier: c.verifier,
-                segment: c.segment,
-                fuel: Self::revealed_fuel(audit, c).unwrap_or(0),
-            })
+            .map(|c| Self::paid_check(audit, c))
             .collect()
+    }
+
+    /// `check` as a fee owed: its verifier, its segment and that segment's fuel by the worker's
+    /// revealed leaves (0 if they are not revealed; a decided check's are).
+    pub(crate) fn paid_check(audit: &Audit, check: &Check) -> pallet_jobs::PaidCheck {
+        pallet_jobs::PaidCheck {
+            verifier: check.verifier,
+            segment: check.segment,
+            fuel: Self::revealed_fuel(audit, check).unwrap_or(0),
+        }
     }
 
     /// A sampled segment that gives the lie to the commitment's heaviest segment: the named

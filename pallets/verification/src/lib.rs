@@ -601,12 +601,6 @@ impl<T: Config> Pallet<T> {
         audit.checks = checks;
     }
 
-    /// The fuel of a matched check's segment, by the worker's revealed leaves (0 if they are
-    /// not revealed, which a matched check's are).
-    fn segment_fuel(audit: &Audit, check: &Check) -> Fuel {
-        Self::revealed_fuel(audit, check).unwrap_or(0)
-    }
-
     /// Whether `check`'s bond is still committed: it is undecided, or mismatched and not yet
     /// settled by a dispute.
     pub(crate) fn holds_bond(check: &Check) -> bool {
@@ -635,11 +629,7 @@ impl<T: Config> Pallet<T> {
             .checks
             .iter()
             .filter(|c| c.outcome == Some(CheckOutcome::Match))
-            .map(|c| PaidCheck {
-                verifier: c.verifier,
-                segment: c.segment,
-                fuel: Self::segment_fuel(audit, c),
-            })
+            .map(|c| Self::paid_check(audit, c))
             .collect();
         let missed = audit.checks.len().saturating_sub(paid.len());
         let outcome = AuditOutcome::Passed {

@@ -135,8 +135,13 @@ impl<T: Config> Pallet<T> {
             pallet_market::Pallet::<T>::assurance_params().sampled_segments(audit.segments);
         let heaviest = job.commitment.as_ref().map(|c| c.heaviest_segment);
         let segments = draw_segments(&seed, audit.segments, wanted, heaviest);
-        let checks = Self::draw_verifiers(ext, &seed, &segments, job);
-        let wanted = Self::wanted_checks(ext, job, segments.len());
+        // Re-checked at every draw: only accounts still staked stay listed.
+        let registered: Vec<AccountId> = Self::staked_verifiers(ext)
+            .into_iter()
+            .filter(|v| *v != job.worker && *v != job.buyer)
+            .collect();
+        let checks = Self::draw_verifiers(ext, &seed, &segments, &registered);
+        let wanted = Self::wanted_checks(registered.len(), segments.len());
         let committed_at = match job.status {
             pallet_jobs::JobStatus::Committed { at } => at,
             _ => now,
@@ -187,25 +192,26 @@ impl<T: Config> Pallet<T> {
     }
 
     /// The checks a sample of `segments` segments needs: `VERIFIERS_PER_SEGMENT` for each, or
-    /// as many as there are staked verifiers other than the job's worker and buyer (busy or
-    /// not) if fewer.
-    fn wanted_checks(ext: &mut Ext<'_>, job: &Job, segments: usize) -> usize {
-        let registered = Self::staked_verifiers(ext)
-            .into_iter()
-            .filter(|v| *v != job.worker && *v != job.buyer)
-            .count();
+    /// as many as there are `registered` verifiers (staked, neither the job's worker nor its
+    /// buyer, busy or not) if fewer.
+    fn wanted_checks(registered: usize, segments: usize) -> usize {
         let per_segment = usize::try_from(T::VERIFIERS_PER_SEGMENT).unwrap_or(usize::MAX);
         segments.saturating_mul(per_segment.min(registered))
     }
 
     /// `VERIFIERS_PER_SEGMENT` distinct eligible verifiers for each run of the sample, each
     /// committing a check bond for every segment of the run (a verifier drawn for several runs
-    /// needs a bond for each check). Checks are in ascending segment order.
-    fn draw_verifiers(ext: &mut Ext<'_>, seed: &Hash, sample: &[u64], job: &Job) -> Vec<Check> {
-        // Re-checked at every draw: only accounts still staked stay listed.
-        let eligible: Vec<AccountId> = Self::staked_verifiers(ext)
-            .into_iter()
-            .filter(|v| *v != job.worker && *v != job.buyer)
+    /// needs a bond for each check), from the `registered` verifiers with a check bond free.
+    /// Checks are in ascending segment order.
+    fn draw_verifiers(
+        ext: &mut Ext<'_>,
+        seed: &Hash,
+        sample: &[u64],
+        registered: &[AccountId],
+    ) -> Vec<Check> {
+        let eligible: Vec<AccountId> = registered
+            .iter()
+            .copied()
             .filter(|v| Staking::<T>::available(ext, v) >= T::CHECK_BOND)
             .collect();
         let stakes: Vec<Balance> = eligible
