@@ -133,7 +133,8 @@ pub enum JobCommand {
         #[arg(long, value_name = "DIR", default_value = "job-result")]
         out: std::path::PathBuf,
     },
-    /// Cancel an open bid (full refund) or an assigned job (the worker keeps the cancel fee).
+    /// Cancel an open bid (full refund) or an assigned job (after a notice of CANCEL_NOTICE_BLOCKS
+    /// the worker keeps the cancel fee; a result committed within the notice voids it).
     Cancel {
         /// The buyer.
         #[command(flatten)]

@@ -23,9 +23,7 @@ pub async fn ensure_blob(
     let hash = Hash::of(bytes);
     let state = State::best(rpc);
     if state.blob(&hash).await?.is_none() {
-        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-        let call = agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob { hash, size });
-        tx::send(rpc, signer, call, what, tx::DEFAULT_TIMEOUT).await?;
+        tx::send(rpc, signer, register_call(bytes), what, tx::DEFAULT_TIMEOUT).await?;
     }
     if !rpc.blob_has(hash).await?.stored {
         let stored = rpc.blob_put(bytes).await?;
@@ -36,6 +34,16 @@ pub async fn ensure_blob(
         }
     }
     Ok(hash)
+}
+
+/// The call that registers `bytes` as a blob: their hash, size, and the proof of that size
+/// (`agora_primitives::size_proof`).
+pub fn register_call(bytes: &[u8]) -> agora_runtime::RuntimeCall {
+    agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
+        hash: Hash::of(bytes),
+        size: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
+        proof: agora_primitives::size_proof::SizeProof::of(bytes),
+    })
 }
 
 /// Fetches blob `hash` through the local cache directory `dir` (checked against its hash

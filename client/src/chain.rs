@@ -6,7 +6,7 @@
 //! node's best block unless a block hash is given.
 
 use agora_primitives::storage::StorageInstance;
-use agora_primitives::{AccountId, BlockNumber, Hash};
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_jobs::{BlobInfo, Job, JobId};
 use pallet_market::{Bid, BidId, ClearingRecord, JobSpec, MatchRecord, Offer, OfferId};
 use pallet_staking::StakeLedger;
@@ -198,6 +198,14 @@ impl<'a> State<'a> {
             .value("Market::Clearings", pallet_market::Clearings::key())
             .await?
             .unwrap_or_default())
+    }
+
+    /// All rent the order book has burned.
+    pub async fn rent_burned(&self) -> Result<Balance, RpcError> {
+        Ok(self
+            .value("Market::RentBurned", pallet_market::RentBurned::key())
+            .await?
+            .unwrap_or(0))
     }
 
     /// Recent matches, oldest first.

@@ -15,6 +15,7 @@
 
 pub mod dispatch;
 pub mod referee;
+pub mod size_proof;
 pub mod smt;
 pub mod ss58;
 pub mod storage;

@@ -3,8 +3,8 @@
 //! offers (100 providers). Target: ≤ 20 % of the block time (1 000 ms by default → ≤ 200 ms).
 //!
 //! The book is built through the pallets' own calls (`Balances::mint`, `Staking::bond`,
-//! `Market::post_offer`, `Jobs::register_blob`, `Market::place_bid`) on the dev genesis, kept in
-//! an in-memory `BTreeMap` state. About 6 % of the bids cross some ask; the others sit below every
+//! `Market::post_offer`, `Jobs::register_blob_of_known_size` (stand-in hashes, no bytes),
+//! `Market::place_bid`) on the dev genesis, kept in an in-memory `BTreeMap` state. About 6 % of the bids cross some ask; the others sit below every
 //! ask, outside every region offered, or behind a renewable preference, so most of the book
 //! stays open block after block, which is the steady state the bound is about. More bids cross
 //! than one block may match (`MAX_MATCHES_PER_BLOCK` = 256), so each measured block makes its
@@ -127,7 +127,8 @@ fn build_book() -> State {
     let datasets: Vec<Hash> = (0..4u8).map(|i| Hash::of(&[b'd', i])).collect();
     apply(&mut state, |ext| {
         for (i, hash) in modules.iter().chain(&datasets).enumerate() {
-            Jobs::register_blob(ext, &alice, *hash, 1_000_000 + i as u64 * 100_000).unwrap();
+            Jobs::register_blob_of_known_size(ext, &alice, *hash, 1_000_000 + i as u64 * 100_000)
+                .unwrap();
         }
     });
 
@@ -202,6 +203,7 @@ fn build_book() -> State {
                     region,
                     renewable_only: rng.below(5) == 0,
                     requeue: false,
+                    assurance_permille: 0,
                 };
                 Market::place_bid(ext, &buyer, spec, terms).unwrap();
             }
@@ -246,6 +248,7 @@ fn read_book(
         .filter_map(|id| Market::bid(&ext, id).map(|bid| (id, bid)))
         .map(|(id, bid)| BookBid {
             id,
+            buyer: bid.buyer,
             max_price: bid.terms.max_price,
             max_fuel: bid.terms.max_fuel,
             region: bid.terms.region,
@@ -448,6 +451,7 @@ fn main() {
             pallet_market::Unmatched::OnePricePerBlock { .. } => "one_price_per_block",
             pallet_market::Unmatched::BlockFull => "block_full",
             pallet_market::Unmatched::CollateralShort { .. } => "collateral_short",
+            pallet_market::Unmatched::OnlyOwnOffers => "only_own_offers",
         };
         *reasons.entry(name).or_default() += 1;
     }

@@ -99,6 +99,14 @@ impl pallet_market::Config for Runtime {
     const VERIFIERS_PER_SEGMENT: u32 = verification::VERIFIERS_PER_SEGMENT;
     const VERIFIER_MARGIN_PERCENT: u32 = verification::VERIFIER_MARGIN_PERCENT;
     const PROVIDER_MARGIN_PERCENT: u32 = verification::PROVIDER_MARGIN_PERCENT;
+    /// 1 µAGR a block: holding every one of the 16,384 bid slots burns 59 AGR an hour, the
+    /// 2,048 offer slots 7.4 AGR an hour beside 20,480 AGR of bonds; a bid that waits a
+    /// minute pays 0.00006 AGR (docs/market.md, Rent).
+    const ORDER_RENT_PER_BLOCK: Balance = AGR / 1_000_000;
+    /// Pays the rent of 10⁷ blocks (~116 days at 1 s): the longest an offer may run.
+    const OFFER_BOND: Balance = 10 * AGR;
+    /// An hour at 1 s blocks.
+    const UNSERVED_BID_BLOCKS: BlockNumber = 3_600;
     const CLEARING_HISTORY: u32 = 256;
     const RECENT_MATCHES: u32 = 1_024;
     type Hooks = Jobs;
@@ -119,6 +127,9 @@ impl pallet_jobs::Config for Runtime {
     /// challenge into a block: the attestation window, which is sized for that.
     const CHALLENGE_BLOCKS: BlockNumber = verification::ATTEST_BLOCKS;
     const CANCEL_FEE_PERCENT: u8 = 10;
+    /// A worker's model is registered and uploaded a block or two before its commitment lands
+    /// (docs/economics.md, the cancel race): ten blocks cover that with room for a busy pool.
+    const CANCEL_NOTICE_BLOCKS: BlockNumber = 10;
     const PROOF_FUEL: u64 = verification::REFEREE_FUEL;
     const DISPUTE_REWARD_PERCENT: u8 = 50;
     const JOB_RETENTION: BlockNumber = 100_800;

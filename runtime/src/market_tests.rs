@@ -51,6 +51,15 @@ impl MarketChain {
     }
 }
 
+/// The registration of `bytes` as a blob, with its size proof.
+fn register(bytes: &[u8]) -> RuntimeCall {
+    RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
+        hash: Hash::of(bytes),
+        size: bytes.len() as u64,
+        proof: agora_primitives::size_proof::SizeProof::of(bytes),
+    })
+}
+
 fn leaf(i: u64) -> TraceLeaf {
     TraceLeaf {
         index: i,
@@ -98,6 +107,7 @@ fn spot_checked(computed: impl Fn(u64) -> TraceLeaf) -> Checked {
         region: None,
         renewable_only: true,
         requeue: false,
+        assurance_permille: 0,
     };
     // 100 Mfuel at 0.2 AGR, and three checks (the last of four segments, one other and the
     // worker's heaviest) for at most twice the bid's average segment, 50 Mfuel, at 0.2 AGR
@@ -134,20 +144,8 @@ fn spot_checked(computed: impl Fn(u64) -> TraceLeaf) -> Checked {
             "Charlie",
             RuntimeCall::Verification(pallet_verification::Call::RegisterVerifier),
         ),
-        (
-            "Alice",
-            RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
-                hash: module,
-                size: 3_000_000,
-            }),
-        ),
-        (
-            "Alice",
-            RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
-                hash: dataset,
-                size: 500_000,
-            }),
-        ),
+        ("Alice", register(b"module")),
+        ("Alice", register(b"dataset")),
         (
             "Alice",
             RuntimeCall::Market(pallet_market::Call::PlaceBid { spec, terms }),
@@ -170,21 +168,9 @@ fn spot_checked(computed: impl Fn(u64) -> TraceLeaf) -> Checked {
 
     // Block 2: the worker commits (after registering its model and checkpoints).
     let tree = trace();
-    let mut calls = vec![(
-        "Bob",
-        RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
-            hash: output,
-            size: 600_000,
-        }),
-    )];
-    for i in 0..4 {
-        calls.push((
-            "Bob",
-            RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
-                hash: leaf(i).state_hash,
-                size: 1_600_000,
-            }),
-        ));
+    let mut calls = vec![("Bob", register(b"model"))];
+    for i in 0..4u64 {
+        calls.push(("Bob", register(&i.to_le_bytes())));
     }
     calls.push((
         "Bob",
@@ -348,7 +334,11 @@ fn a_job_goes_from_bid_to_settlement_through_blocks() {
     let alice_after = crate::Balances::account(&m.chain.state, &alice);
     assert_eq!(alice_after.free, alice_before.free + receipt.refund);
     assert_eq!(alice_after.reserved, alice_before.reserved - escrow);
-    assert_eq!(Staking::ledger(&m.chain.state, &bob).committed, 0);
+    // The collateral is released; Bob's offer is still open and keeps its bond committed.
+    assert_eq!(
+        Staking::ledger(&m.chain.state, &bob).committed,
+        <crate::Runtime as pallet_market::Config>::OFFER_BOND
+    );
     assert_eq!(Staking::ledger(&m.chain.state, &charlie).committed, 0);
 }
 

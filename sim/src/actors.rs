@@ -52,8 +52,6 @@ const JOBS_IN_FLIGHT: u64 = 16;
 /// Stake every worker bonds: room for its jobs' collateral at once (a 256-segment job commits
 /// ~2,200 AGR at the bid's max price and fuel).
 const WORKER_BOND: Balance = 200_000 * AGR;
-/// Size of a state blob (the example MLP's is ~110 KiB).
-const STATE_BYTES: u64 = 112 * 1024;
 
 /// How a worker plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -356,17 +354,21 @@ impl Trace {
     }
 }
 
-/// `who` registers blob `hash` (a state or a model) unless it already is.
+/// `who` registers blob `hash` (a state or a model the simulation made) unless it already is.
 fn register(chain: &mut SimChain, who: &Party, hash: Hash) {
     if Jobs::blob(chain.state(), &hash).is_none() {
-        chain.submit(
-            who,
-            RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
-                hash,
-                size: STATE_BYTES,
-            }),
-        );
+        let bytes = truth::bytes_of(&hash).expect("the simulation made every blob it registers");
+        chain.submit(who, registration(&bytes));
     }
+}
+
+/// The registration of `bytes` as a blob, with its size proof.
+fn registration(bytes: &[u8]) -> RuntimeCall {
+    RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
+        hash: Hash::of(bytes),
+        size: bytes.len() as u64,
+        proof: agora_primitives::size_proof::SizeProof::of(bytes),
+    })
 }
 
 impl Verifier {
@@ -468,7 +470,7 @@ impl Verifier {
             VerifierPlay::Lazy => {
                 let made_up = TraceLeaf {
                     index: segment,
-                    state_hash: Hash::of(b"agora/sim/lazy"),
+                    state_hash: truth::blob(&[b"agora/sim/lazy"]),
                     fuel: 0,
                 };
                 let guess = audit_steps_guess(segment);
@@ -524,29 +526,29 @@ pub fn bid(seed: u64, segments: u64, now: u64) -> RuntimeCall {
             region: None,
             renewable_only: false,
             requeue: false,
+            assurance_permille: 0,
         },
     })
 }
 
 /// The module every simulated job runs (registered once by the buyer).
+const MODULE: &[u8] = b"agora/sim/module";
+/// The dataset every simulated job trains on.
+const DATASET: &[u8] = b"agora/sim/dataset";
+
+/// The module's blob hash.
 pub fn module_blob() -> Hash {
-    Hash::of(b"agora/sim/module")
+    Hash::of(MODULE)
 }
 
-/// The dataset every simulated job trains on.
+/// The dataset's blob hash.
 pub fn dataset_blob() -> Hash {
-    Hash::of(b"agora/sim/dataset")
+    Hash::of(DATASET)
 }
 
 /// The buyer registers the module and the dataset.
 pub fn buyer_start(chain: &mut SimChain, buyer: &Party) {
-    for hash in [module_blob(), dataset_blob()] {
-        chain.submit(
-            buyer,
-            RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
-                hash,
-                size: 1 << 20,
-            }),
-        );
+    for bytes in [MODULE, DATASET] {
+        chain.submit(buyer, registration(bytes));
     }
 }

@@ -112,6 +112,7 @@ fn worker_strategy(play: WorkerPlay) -> (&'static str, bool) {
 
 /// One seed: the population plays for `blocks` blocks.
 fn run_seed(seed: u64, blocks: u64) -> SeedOutcome {
+    truth::forget_blobs();
     let mut rng = Rng::new(seed);
     let buyer = Party::new("buyer/0");
     let (mut workers, mut verifiers) = population();

@@ -1,10 +1,12 @@
 //! The simulated jobs and what running them gives: the stand-in for the engine.
 //!
 //! A job is identified by its seed `σ` (every bid carries a fresh one). The state after `t`
-//! training steps is a hash that encodes `(σ, t)` — `[TAG, σ LE (8 bytes), t LE (8 bytes), 0…]`
-//! — so that the referee can tell which state it is given without a table, and a forged state
-//! (any other hash) is one the "module" cannot decode. Fuel figures are the example MLP's
-//! (`docs/benchmarks.md`): [`SEGMENT_MFUEL`] per segment of [`STEPS_PER_SEGMENT`] steps.
+//! training steps is the blob `[TAG, σ LE (8 bytes), t LE (8 bytes)]`, named by its blake3
+//! hash like every blob (the chain asks for a proof of its size at registration); the
+//! simulation keeps each blob's bytes it made ([`bytes_of`]), so that the referee can tell which
+//! state a hash is, and a forged state (any other blob) is one the "module" cannot decode. Fuel
+//! figures are the example MLP's (`docs/benchmarks.md`): [`SEGMENT_MFUEL`] per segment of
+//! [`STEPS_PER_SEGMENT`] steps.
 
 use agora_primitives::referee::{
     Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
@@ -13,6 +15,8 @@ use agora_primitives::trace::TraceLeaf;
 use agora_primitives::Hash;
 use pallet_market::FUEL_PER_MFUEL;
 use pallet_verification::FinalResult;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 /// Training steps per segment of every simulated job.
 pub const STEPS_PER_SEGMENT: u64 = 3;
@@ -28,30 +32,51 @@ pub const INIT_FUEL: u64 = 86 * FUEL_PER_MFUEL;
 
 const TAG: u8 = 0x5A;
 
+thread_local! {
+    /// The bytes of every blob this thread's simulation made, by hash. Cleared per seed
+    /// ([`forget_blobs`]); a seed's run holds a few hundred thousand small states.
+    static BLOBS: RefCell<BTreeMap<Hash, Vec<u8>>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// The blob `parts` concatenated: its hash, its bytes kept for [`bytes_of`].
+pub fn blob(parts: &[&[u8]]) -> Hash {
+    let bytes = parts.concat();
+    let hash = Hash::of(&bytes);
+    BLOBS.with(|blobs| blobs.borrow_mut().insert(hash, bytes));
+    hash
+}
+
+/// The bytes of a blob the simulation made.
+pub fn bytes_of(hash: &Hash) -> Option<Vec<u8>> {
+    BLOBS.with(|blobs| blobs.borrow().get(hash).cloned())
+}
+
+/// Drops the blobs of the last seed.
+pub fn forget_blobs() {
+    BLOBS.with(|blobs| blobs.borrow_mut().clear());
+}
+
 /// The true state of job `seed` after `steps` steps.
 pub fn state(seed: u64, steps: u64) -> Hash {
-    let mut bytes = [0u8; 32];
-    bytes[0] = TAG;
-    bytes[1..9].copy_from_slice(&seed.to_le_bytes());
-    bytes[9..17].copy_from_slice(&steps.to_le_bytes());
-    Hash(bytes)
+    blob(&[&[TAG], &seed.to_le_bytes(), &steps.to_le_bytes()])
 }
 
 /// Which state `hash` is, if it is a true state: `(seed, steps)`.
 pub fn decode(hash: &Hash) -> Option<(u64, u64)> {
-    let bytes = hash.0;
-    let mut seed = [0u8; 8];
-    let mut steps = [0u8; 8];
-    seed.copy_from_slice(&bytes[1..9]);
-    steps.copy_from_slice(&bytes[9..17]);
-    let decoded = (u64::from_le_bytes(seed), u64::from_le_bytes(steps));
-    (bytes[0] == TAG && bytes[17..].iter().all(|b| *b == 0) && *hash == state(decoded.0, decoded.1))
-        .then_some(decoded)
+    let bytes = bytes_of(hash)?;
+    let [TAG, rest @ ..] = bytes.as_slice() else {
+        return None;
+    };
+    let (seed, steps) = rest.split_at_checked(8)?;
+    Some((
+        u64::from_le_bytes(seed.try_into().ok()?),
+        u64::from_le_bytes(steps.try_into().ok()?),
+    ))
 }
 
 /// A state no run reaches: what a forger commits instead of computing.
 pub fn forged(seed: u64, segment: u64) -> Hash {
-    Hash::of_parts(&[
+    blob(&[
         b"agora/sim/forged",
         &seed.to_le_bytes(),
         &segment.to_le_bytes(),
@@ -77,7 +102,7 @@ pub fn result(seed: u64, steps: u64) -> FinalResult {
 
 /// The model blob of job `seed` after `steps` steps.
 pub fn model(seed: u64, steps: u64) -> Hash {
-    Hash::of_parts(&[
+    blob(&[
         b"agora/sim/model",
         &seed.to_le_bytes(),
         &steps.to_le_bytes(),

@@ -186,8 +186,7 @@ impl Worker {
         if State::best(&self.rpc).blob(&hash).await?.is_some() {
             return Ok(());
         }
-        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-        let call = agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob { hash, size });
+        let call = agora_client::blobs::register_call(bytes);
         self.send(call, "withheld checkpoint registration").await?;
         tracing::warn!(%hash, "fault: registered a checkpoint without uploading it");
         Ok(())

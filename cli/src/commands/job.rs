@@ -64,6 +64,11 @@ pub struct SubmitArgs {
     /// Go back into the queue if a worker misses its deadline.
     #[arg(long)]
     pub requeue: bool,
+    /// Assurance level: segments drawn for checking per thousand (besides the last and the
+    /// worker's heaviest), 1-1000; more checks cost more escrow and need less worker
+    /// collateral. Default: the chain's.
+    #[arg(long, value_name = "PERMILLE", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub assurance: Option<u32>,
     /// Print the job id once the bid is placed, without following the job.
     #[arg(long)]
     pub no_wait: bool,
@@ -129,12 +134,18 @@ pub struct JobReport {
     /// The receipt, once settled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt: Option<ReceiptReport>,
+    /// The block at whose end a cancellation the buyer asked for takes effect, unless the
+    /// worker commits its result first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_at: Option<BlockNumber>,
 }
 
 /// A job's assurance level as `job status` and `job submit` show it (the runtime's rule,
 /// `pallet_market::assurance`).
 #[derive(Debug, Clone, Serialize)]
 pub struct AssuranceReport {
+    /// The assurance level: segments drawn uniformly per thousand.
+    pub permille: u32,
     /// Segments in the job.
     pub segments: u64,
     /// Segments re-executed by drawn verifiers: the last and `uniform` others (the worker's
@@ -156,6 +167,7 @@ impl AssuranceReport {
     pub fn of(spec: &JobSpec, terms: &BidTerms, collateral: Option<Balance>) -> Option<Self> {
         let a = agora_runtime::Market::assurance(spec, terms)?;
         Some(AssuranceReport {
+            permille: agora_runtime::Market::assurance_params_for(terms).sample_permille,
             segments: spec.segments(),
             sampled: a.sampled,
             uniform: a.uniform,
@@ -169,9 +181,14 @@ impl AssuranceReport {
     /// before and after the match).
     pub fn checks_line(&self) -> String {
         format!(
-            "assurance: {} of {} segments re-executed (the last and {} drawn at random, plus the \
-             worker's heaviest if another), up to {} checks for {} AGR of escrow",
-            self.sampled, self.segments, self.uniform, self.max_checks, self.verification_escrow
+            "assurance {}‰: {} of {} segments re-executed (the last and {} drawn at random, plus \
+             the worker's heaviest if another), up to {} checks for {} AGR of escrow",
+            self.permille,
+            self.sampled,
+            self.segments,
+            self.uniform,
+            self.max_checks,
+            self.verification_escrow
         )
     }
 }
@@ -408,6 +425,7 @@ pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
     report.escrow = Some(format_agr(job.escrow));
     report.waited = Some(job.matched_at.saturating_sub(job.placed_at));
     report.assurance = AssuranceReport::of(&job.spec, &job.terms, Some(job.collateral));
+    report.cancel_at = job.cancel_at.filter(|_| job.status == JobStatus::Assigned);
     if let JobStatus::Settled { receipt } = &job.status {
         report.receipt = Some(receipt.into());
     }
@@ -434,6 +452,7 @@ impl JobReport {
             audit: None,
             assurance: None,
             receipt: None,
+            cancel_at: None,
         }
     }
 
@@ -451,6 +470,11 @@ impl JobReport {
         }
         if let Some(waited) = self.waited {
             out.push_str(&format!("  queue time {waited} blocks\n"));
+        }
+        if let Some(at) = self.cancel_at {
+            out.push_str(&format!(
+                "  cancelled at the end of block #{at} unless the worker commits its result first\n"
+            ));
         }
         if let Some(assurance) = &self.assurance {
             out.push_str(&format!(
@@ -573,6 +597,7 @@ pub async fn submit(rpc: &Rpc, args: &SubmitArgs) -> Result<JobReport, CliError>
         region,
         renewable_only: args.renewable_only,
         requeue: args.requeue,
+        assurance_permille: args.assurance.unwrap_or(0),
     };
     // The price of assurance, before anything is reserved.
     if let Some(assurance) = AssuranceReport::of(&spec, &terms, None) {
@@ -580,6 +605,15 @@ pub async fn submit(rpc: &Rpc, args: &SubmitArgs) -> Result<JobReport, CliError>
             "Bidding: {}; the worker must stake at least {} AGR",
             assurance.checks_line(),
             assurance.collateral
+        );
+    }
+    // The order book's rent: reserved up to the deadline, burned for the blocks the bid waits.
+    if let Some(deposit) = agora_runtime::Market::rent(args.deadline_in) {
+        eprintln!(
+            "Rent: {} AGR reserved for the {} blocks to the deadline; the blocks the bid waits \
+             are burned, the rest refunded",
+            format_agr(deposit),
+            args.deadline_in
         );
     }
     let call = agora_runtime::RuntimeCall::Market(pallet_market::Call::PlaceBid { spec, terms });
@@ -699,6 +733,10 @@ pub struct ResultReport {
     pub metrics: serde_json::Value,
     /// The receipt.
     pub receipt: ReceiptReport,
+    /// The assurance the job was bought at: its level, the checks, the collateral that was at
+    /// stake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assurance: Option<AssuranceReport>,
 }
 
 /// Runs `job result ID --out DIR`.
@@ -735,6 +773,7 @@ pub async fn result(rpc: &Rpc, id: u64, out: &Path) -> Result<ResultReport, CliE
         output: commitment.output,
         metrics: metrics.clone(),
         receipt: receipt.into(),
+        assurance: AssuranceReport::of(&job.spec, &job.terms, Some(job.collateral)),
     };
     write("model.bpk", &model)?;
     write("metrics.json", &serde_json::to_vec_pretty(&metrics)?)?;
@@ -746,15 +785,23 @@ impl ResultReport {
     /// Human-readable rendering.
     pub fn text(&self) -> String {
         let r = &self.receipt;
+        let assurance = self.assurance.as_ref().map_or_else(String::new, |a| {
+            format!(
+                "Bought at {}; worker collateral {} AGR\n",
+                a.checks_line(),
+                a.collateral
+            )
+        });
         format!(
-            "Job #{}: model written to {} ({})\nMetrics: {}\nReceipt: {} fuel at {} AGR/Mfuel; paid {} AGR (worker {}, verifiers {}), refunded {} AGR; {} spot checks passed, {} missed\n",
+            "Job #{}: model written to {} ({})\nMetrics: {}\nReceipt: {} fuel at {} AGR/Mfuel; paid {} AGR (worker {}, verifiers {}), refunded {} AGR; {} spot checks passed, {} missed\n{assurance}",
             self.job, self.model.display(), self.output, self.metrics, r.fuel, r.price, r.paid, r.paid_worker, r.paid_verifiers, r.refund, r.checks_passed, r.checks_missed
         )
     }
 }
 
 /// Runs `job cancel`: an open bid is cancelled (full refund); an assigned job is cancelled
-/// for the cancel fee.
+/// for the cancel fee once the notice runs out, unless its worker commits first (then it runs
+/// on and is paid in full).
 pub async fn cancel(rpc: &Rpc, signer: &Signer, id: u64) -> Result<JobReport, CliError> {
     let state = State::best(rpc);
     let call = if state.bid(id).await?.is_some() {

@@ -106,6 +106,9 @@ pub struct ClearingRow {
     pub block: BlockNumber,
     /// AGR per Mfuel.
     pub price: String,
+    /// The newcomer pool's price, AGR per Mfuel, if it matched anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newcomer_price: Option<String>,
     /// Bids matched.
     pub matched: u32,
     /// Fuel matched.
@@ -196,6 +199,7 @@ pub async fn market(rpc: &Rpc) -> Result<MarketReport, CliError> {
         .map(|c| ClearingRow {
             block: c.block,
             price: format_agr(c.price),
+            newcomer_price: c.newcomer_price.map(format_agr),
             matched: c.matched,
             fuel: c.fuel,
         })
@@ -258,8 +262,13 @@ impl MarketReport {
         }
         out.push_str("\nRecent clearing prices:\n");
         for c in &self.clearings {
+            let newcomers = c
+                .newcomer_price
+                .as_ref()
+                .map(|p| format!(" (newcomer pool {p})"))
+                .unwrap_or_default();
             out.push_str(&format!(
-                "  block #{:<6} {:>10} AGR/Mfuel  {} bids, {}\n",
+                "  block #{:<6} {:>10} AGR/Mfuel{newcomers}  {} bids, {}\n",
                 c.block,
                 c.price,
                 c.matched,

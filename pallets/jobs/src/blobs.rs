@@ -2,15 +2,26 @@
 //! trained models that jobs refer to, with the deposit that pays for keeping them and the
 //! references that keep them alive.
 //!
-//! `register_blob(hash, size)` reserves `BLOB_DEPOSIT_BASE + ⌈size / 1 KiB⌉ × BLOB_DEPOSIT_PER_KIB`
+//! `register_blob(hash, size, proof)` checks `proof` (an
+//! [`agora_primitives::size_proof::SizeProof`]: the blob's last chunk and the hashes of the
+//! subtrees to its left) against the hash at that size, then reserves `BLOB_DEPOSIT_BASE + ⌈size / 1 KiB⌉ × BLOB_DEPOSIT_PER_KIB`
 //! and counts `size` against the owner's quota ([`Config::MAX_BLOB_BYTES_PER_ACCOUNT`]). Nodes
 //! accept the bytes of registered blobs only, and check them against the hash. A blob lives
 //! [`Config::BLOB_TTL`] blocks; at the end of its life it is renewed for another `BLOB_TTL` if
 //! open bids or live jobs still refer to it (`refs > 0`), else dropped, its deposit returned,
 //! and nodes delete the bytes.
+//!
+//! **Why the size is proven.** Nodes accept a blob's bytes only if their length is the
+//! registered size. A size taken on trust let anyone who knew a hash before its owner registered
+//! it (a published module, a well-known dataset) register it with the wrong size: its true
+//! bytes were then refused everywhere, and a cheap open bid referring to it kept the squat
+//! alive (exploit 6 of the incentives issue). With the proof only the true size can be
+//! registered, and a registration of the true size blocks nobody: anyone may upload the bytes
+//! and refer to the blob; its registrant pays its deposit.
 
 use crate::{Config, Error, Event, Job, Pallet};
 use agora_primitives::dispatch::DispatchResult;
+use agora_primitives::size_proof::SizeProof;
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_support::due::schedule;
@@ -61,8 +72,29 @@ impl<T: Config> Pallet<T> {
         let kib = u128::from(size.div_ceil(1024));
         T::BLOB_DEPOSIT_BASE.saturating_add(kib.saturating_mul(T::BLOB_DEPOSIT_PER_KIB))
     }
-    /// Registers a blob, reserving its deposit. All-or-nothing.
+    /// Registers a blob whose `proof` shows that the bytes hashing to `hash` are `size` long,
+    /// reserving its deposit. All-or-nothing.
     pub fn register_blob(
+        ext: &mut Ext<'_>,
+        owner: &AccountId,
+        hash: Hash,
+        size: u64,
+        proof: &SizeProof,
+    ) -> DispatchResult {
+        ensure!(
+            size != 0 && size <= T::MAX_BLOB_SIZE,
+            Self::error(Error::BadBlobSize)
+        );
+        ensure!(
+            proof.verify(&hash, size).is_ok(),
+            Self::error(Error::SizeNotProven)
+        );
+        Self::register_blob_of_known_size(ext, owner, hash, size)
+    }
+
+    /// [`Self::register_blob`] without the size proof, for tests and benchmarks of other
+    /// pallets that refer to stand-in hashes with no bytes behind them. No call reaches it.
+    pub fn register_blob_of_known_size(
         ext: &mut Ext<'_>,
         owner: &AccountId,
         hash: Hash,

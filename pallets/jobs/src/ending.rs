@@ -356,6 +356,10 @@ impl<T: Config> Pallet<T> {
         Self::refund(ext, job, refund);
         Staking::<T>::release(ext, &job.worker, job.collateral);
         Self::end_job_common(ext, job);
+        // The buyer's doing (a cancellation, inputs that cannot run) uses up newcomer status
+        // like a settled job: else a newcomer could match, cancel and match again for ever,
+        // keeping the newcomer pool's priority for a cancel fee paid to its own sybil.
+        Market::<T>::note_completed(ext, &job.buyer);
         job.status = status(fee, refund);
         Self::finish(ext, id, job, now);
         (fee, refund)

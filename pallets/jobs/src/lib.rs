@@ -11,8 +11,8 @@
 //! ```text
 //!            commit_result (worker, by commit_by)          verification passes
 //! Assigned ───────────────────────────────────▶ Committed ────────────────────▶ Verified
-//!   │  ╲ cancel_job (buyer): worker gets the cancel fee, rest refunded              │
-//!   │   ╲──────────────────────────────────────────▶ Cancelled                     │ CHALLENGE_BLOCKS
+//!   │  ╲ cancel_job (buyer) + CANCEL_NOTICE_BLOCKS without a commitment:            │
+//!   │   ╲ worker gets the cancel fee, rest refunded ─▶ Cancelled                     │ CHALLENGE_BLOCKS
 //!   │ declare_unrunnable (worker; the referee sees init or the first step refused
 //!   │   or too heavy): the buyer pays the cancel fee ─▶ Unrunnable                  │
 //!   │ commit_by passes: collateral slashed, escrow refunded or bid requeued         ▼
@@ -25,6 +25,11 @@
 //!                     Challenged ── challenger loses ──▶ Verified (window ≥ CHALLENGE_BLOCKS more)
 //!                     Challenged ── worker loses ──▶ DisputeLost
 //! ```
+//!
+//! **Cancellation** takes notice: `cancel_job` schedules the end [`Config::CANCEL_NOTICE_BLOCKS`]
+//! later, and a result committed within the notice voids it (the job runs on and settles in
+//! full). A worker registers and uploads its model before its commitment lands, so a buyer who
+//! could cancel at once could fetch the model and pay only the cancel fee for it.
 //!
 //! **Settlement** pays the worker `⌈clearing price × committed fuel / 10⁶⌉` and each verifier
 //! whose attestation matched a fee for the fuel it re-executed at the clearing price plus a
@@ -69,6 +74,7 @@ pub use types::{
 };
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
+use agora_primitives::size_proof::SizeProof;
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap};
 use agora_primitives::trace::{verify_inclusion, InclusionProof, TraceLeaf};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
@@ -106,6 +112,10 @@ pub trait Config: pallet_market::Config {
     /// Share of the max payment a buyer pays the worker to cancel an assigned job, in percent
     /// (also what the buyer pays when the worker proves its inputs unrunnable).
     const CANCEL_FEE_PERCENT: u8;
+    /// Blocks between a buyer's `cancel_job` and the cancellation taking effect; a result
+    /// committed meanwhile voids it. At least the blocks a worker needs between uploading its
+    /// model and its commitment being included.
+    const CANCEL_NOTICE_BLOCKS: BlockNumber;
     /// Most fuel the referee gives `init` and the first training step when a worker proves a
     /// job unrunnable (the verification pallet's referee fuel: a job whose one step the referee
     /// cannot run could never be disputed).
@@ -187,6 +197,15 @@ pub enum Event {
         slashed: Balance,
         /// Whether the bid was requeued.
         requeued: bool,
+    },
+    /// The buyer asked to cancel an assigned job: it ends at `effective_at` unless the worker
+    /// commits its result first.
+    #[codec(index = 11)]
+    JobCancelRequested {
+        /// The job.
+        job: JobId,
+        /// The block at whose end it is cancelled.
+        effective_at: BlockNumber,
     },
     /// The buyer cancelled an assigned job.
     #[codec(index = 6)]
@@ -295,7 +314,10 @@ pub enum Error {
     #[error("the free balance cannot cover the blob deposit")]
     CannotPayDeposit,
     /// The job can only be cancelled before its result is committed.
-    #[error("the job can no longer be cancelled: its result is committed or it has ended")]
+    #[error(
+        "the job can no longer be cancelled: its result is committed, it has ended, or a \
+         cancellation is already pending"
+    )]
     CannotCancel,
     /// The last leaf `(segments − 1, final_state, total_fuel)` is not in the committed trace:
     /// the billed fuel or the final state is not the trace's.
@@ -330,6 +352,9 @@ pub enum Error {
         "the heaviest segment must be one of the trace's, and the bill at most segments × its fuel"
     )]
     BillAboveHeaviest,
+    /// The size proof does not show that the blob has the size given.
+    #[error("the size proof does not show that the blob has the size given")]
+    SizeNotProven,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -356,6 +381,7 @@ agora_primitives::impl_pallet_error!(Error {
     JobRuns,
     RefusalWithOutput,
     BillAboveHeaviest,
+    SizeNotProven,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -418,6 +444,7 @@ impl<T: Config> Pallet<T> {
             matched_at: now,
             commit_by,
             commitment: None,
+            cancel_at: None,
             status: JobStatus::Assigned,
         };
         Jobs::insert(ext, &matched.bid, &job);
@@ -533,15 +560,37 @@ impl<T: Config> Pallet<T> {
         Ok(())
     }
 
-    /// The buyer cancels an assigned job; the worker gets the cancel fee.
+    /// The buyer asks to cancel an assigned job: it ends `CANCEL_NOTICE_BLOCKS` later with the
+    /// worker paid the cancel fee, unless the worker commits its result first.
     pub fn cancel_job(ext: &mut Ext<'_>, who: &AccountId, id: JobId) -> DispatchResult {
         let mut job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
         ensure!(job.buyer == *who, Self::error(Error::NotJobBuyer));
         ensure!(
-            job.status == JobStatus::Assigned,
+            job.status == JobStatus::Assigned && job.cancel_at.is_none(),
             Self::error(Error::CannotCancel)
         );
         let now = System::<T>::block_number(ext);
+        // A full due list spills to a later block: the notice only grows.
+        let effective_at = schedule::<JobsDuePrefix, JobId>(
+            ext,
+            now.saturating_add(T::CANCEL_NOTICE_BLOCKS),
+            id,
+            T::MAX_DUE_PER_BLOCK,
+        );
+        job.cancel_at = Some(effective_at);
+        Jobs::insert(ext, &id, &job);
+        Self::deposit_event(
+            ext,
+            Event::JobCancelRequested {
+                job: id,
+                effective_at,
+            },
+        );
+        Ok(())
+    }
+
+    /// Ends a job whose cancellation notice ran out without a commitment.
+    fn cancel(ext: &mut Ext<'_>, id: JobId, mut job: Job, now: BlockNumber) {
         let (fee, refund) =
             Self::end_with_cancel_fee(ext, id, &mut job, now, |fee, refund| JobStatus::Cancelled {
                 fee,
@@ -556,7 +605,6 @@ impl<T: Config> Pallet<T> {
                 refund,
             },
         );
-        Ok(())
     }
 
     // --- hooks -------------------------------------------------------------------------------
@@ -574,6 +622,9 @@ impl<T: Config> Pallet<T> {
             };
             match job.status.clone() {
                 JobStatus::Assigned if job.commit_by <= now => Self::time_out(ext, *id, job, now),
+                JobStatus::Assigned if job.cancel_at.is_some_and(|at| at <= now) => {
+                    Self::cancel(ext, *id, job, now)
+                }
                 JobStatus::Verified {
                     paid,
                     missed,
@@ -601,7 +652,9 @@ impl<T: Config> Pallet<T> {
     /// Dispatches a call signed by `who`.
     pub fn dispatch(ext: &mut Ext<'_>, who: &AccountId, call: &Call) -> DispatchResult {
         match call {
-            Call::RegisterBlob { hash, size } => Self::register_blob(ext, who, *hash, *size),
+            Call::RegisterBlob { hash, size, proof } => {
+                Self::register_blob(ext, who, *hash, *size, proof)
+            }
             Call::CommitResult {
                 job,
                 commitment,
@@ -679,6 +732,8 @@ pub enum Call {
         hash: Hash,
         /// Size in bytes.
         size: u64,
+        /// That the bytes hashing to `hash` are `size` long (`blobs.rs`).
+        proof: SizeProof,
     },
     /// The worker commits its result.
     #[codec(index = 1)]
@@ -720,8 +775,9 @@ impl Call {
 /// Weights, in nanoseconds on the reference machine.
 pub mod weights {
     use super::Weight;
-    /// `register_blob`: reserve, registry and due-list writes.
-    pub const REGISTER_BLOB: Weight = 40_000;
+    /// `register_blob`: the size proof (one chunk hashed, at most 54 parent nodes merged),
+    /// reserve, registry and due-list writes.
+    pub const REGISTER_BLOB: Weight = 50_000;
     /// `commit_result`: job read/write, blob lookup, start of verification (sampling is later),
     /// and the last leaf's inclusion proof (at most 20 siblings, 20,000 as in
     /// pallet-verification's `PER_PROOF`).

@@ -55,6 +55,7 @@ fn terms(requeue: bool) -> BidTerms {
         region: None,
         renewable_only: false,
         requeue,
+        assurance_permille: 0,
     }
 }
 
@@ -100,9 +101,9 @@ fn matched_job(requeue: bool) -> State {
         &[(BOB, 20 * AGR), (CHARLIE, 5 * AGR)],
     );
     step(&mut state, 1, |ext| {
-        Jobs::register_blob(ext, &ALICE, MODULE, 3_000).unwrap();
-        Jobs::register_blob(ext, &ALICE, DATASET, 2_000).unwrap();
-        Jobs::register_blob(ext, &BOB, OUTPUT, 1_000).unwrap();
+        Jobs::register_blob_of_known_size(ext, &ALICE, MODULE, 3_000).unwrap();
+        Jobs::register_blob_of_known_size(ext, &ALICE, DATASET, 2_000).unwrap();
+        Jobs::register_blob_of_known_size(ext, &BOB, OUTPUT, 1_000).unwrap();
         TestMarket::post_offer(
             ext,
             &BOB,
@@ -141,14 +142,16 @@ fn commit(state: &mut State, number: BlockNumber) -> (DispatchResult, Vec<Event>
     })
 }
 
-/// `who` registers a blob in block 3.
+/// `who` registers a blob in block 3 (a stand-in hash: the size proof has tests of its own).
 fn register(
     state: &mut State,
     who: &AccountId,
     hash: Hash,
     size: u64,
 ) -> (DispatchResult, Vec<Event>) {
-    step(state, 3, |ext| Jobs::register_blob(ext, who, hash, size))
+    step(state, 3, |ext| {
+        Jobs::register_blob_of_known_size(ext, who, hash, size)
+    })
 }
 
 /// The job's collateral, above the offer's 2 AGR: its max pay, 10 AGR, times
@@ -294,17 +297,29 @@ fn a_missed_deadline_requeues_the_bid_when_asked() {
 }
 
 #[test]
-fn the_buyer_may_cancel_before_the_commitment_for_a_fee() {
+fn the_buyer_may_cancel_before_the_commitment_for_a_fee_after_the_notice() {
     let mut state = matched_job(false);
     let bob_free = TestBalances::free_balance(&state, &BOB);
     let (result, _) = step(&mut state, 3, |ext| Jobs::cancel_job(ext, &BOB, 0));
     assert_eq!(result, Err(error(Error::NotJobBuyer)));
     let (result, events) = step(&mut state, 3, |ext| Jobs::cancel_job(ext, &ALICE, 0));
     result.unwrap();
+    assert_eq!(
+        events,
+        vec![Event::JobCancelRequested {
+            job: 0,
+            effective_at: 5
+        }]
+    );
+    // One request is enough; the job runs on through the notice.
+    let (result, _) = step(&mut state, 4, |ext| Jobs::cancel_job(ext, &ALICE, 0));
+    assert_eq!(result, Err(error(Error::CannotCancel)));
+    assert!(end_block(&mut state, 4).is_empty());
+    assert_eq!(Jobs::job(&state, 0).unwrap().status, JobStatus::Assigned);
     // 10% of the max payment (10 Mfuel × 0.25).
     let fee = AGR / 4;
     assert_eq!(
-        events,
+        end_block(&mut state, 5),
         vec![Event::JobCancelled {
             job: 0,
             fee,
@@ -313,8 +328,36 @@ fn the_buyer_may_cancel_before_the_commitment_for_a_fee() {
     );
     assert_eq!(TestBalances::free_balance(&state, &BOB), bob_free + fee);
     assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
-    let (result, _) = step(&mut state, 4, |ext| Jobs::cancel_job(ext, &ALICE, 0));
+    // Exploit 4 of the incentives issue: a cancelled job used to leave the buyer a newcomer,
+    // so match-and-cancel kept the newcomer pool's priority for ever; it counts now.
+    assert_eq!(pallet_market::CompletedJobs::get(&state, &ALICE), Some(1));
+    let (result, _) = step(&mut state, 6, |ext| Jobs::cancel_job(ext, &ALICE, 0));
     assert_eq!(result, Err(error(Error::CannotCancel)));
+}
+
+/// Exploit 7 of the incentives issue (the cancel race): the worker registers and uploads its
+/// model before its commitment lands, so a buyer watching the blob registry could fetch the
+/// model and cancel in that gap, paying the cancel fee for it. The cancellation waits out a
+/// notice instead, and a result committed within it voids the cancellation: the job settles in
+/// full.
+#[test]
+fn exploit_a_buyer_cannot_cancel_between_the_model_upload_and_the_commitment() {
+    let mut state = matched_job(false);
+    let bob_free = TestBalances::free_balance(&state, &BOB);
+    // Bob's model (OUTPUT) is registered and its bytes are out; Alice cancels at once.
+    step(&mut state, 3, |ext| Jobs::cancel_job(ext, &ALICE, 0))
+        .0
+        .unwrap();
+    let (result, _) = commit(&mut state, 4);
+    result.unwrap();
+    assert!(
+        end_block(&mut state, 5).is_empty(),
+        "the cancellation lapsed"
+    );
+    let job = Jobs::job(&state, 0).unwrap();
+    assert_eq!(job.status, JobStatus::Committed { at: 4 });
+    assert_eq!(TestBalances::free_balance(&state, &BOB), bob_free);
+    assert_eq!(TestStaking::ledger(&state, &BOB).committed, COLLATERAL);
 }
 
 /// A stand-in for the node's engine: `.0` for the job's `init` and first step (asked with the
@@ -829,6 +872,44 @@ fn blobs_cost_a_deposit_and_respect_the_limits() {
     assert_eq!(result, Err(error(Error::CannotPayDeposit)));
 }
 
+/// Exploit 6 of the incentives issue (blob squatting): whoever learns a blob's hash before its
+/// owner registers it (a published module, a well-known dataset) registered it with a wrong
+/// size, and every node then refused the true bytes. The size is proven now: the squatter's
+/// registration is refused, whatever proof it builds from the true bytes, and the owner's
+/// goes through.
+#[test]
+fn exploit_a_squatter_cannot_register_a_known_hash_with_the_wrong_size() {
+    let mut state = matched_job(false);
+    let module: Vec<u8> = (0..5_000u32).map(|i| (i % 251) as u8).collect();
+    let hash = Hash::of(&module);
+    let proof = SizeProof::of(&module);
+    let register = |state: &mut State, who: &AccountId, size: u64, proof: &SizeProof| {
+        let call = Call::RegisterBlob {
+            hash,
+            size,
+            proof: proof.clone(),
+        };
+        step(state, 3, |ext| Jobs::dispatch(ext, who, &call))
+    };
+    step(&mut state, 3, |_| ());
+    let before = state.clone();
+    for size in [1, 4_999, 5_001, 1 << 20] {
+        let (result, _) = register(&mut state, &CHARLIE, size, &proof);
+        assert_eq!(result, Err(error(Error::SizeNotProven)), "size {size}");
+    }
+    assert_eq!(state, before, "nothing registered, nothing reserved");
+    let (result, events) = register(&mut state, &ALICE, 5_000, &proof);
+    result.unwrap();
+    assert!(matches!(
+        events[..],
+        [Event::BlobRegistered {
+            size: 5_000,
+            owner: ALICE,
+            ..
+        }]
+    ));
+}
+
 #[test]
 fn unreferenced_blobs_expire_and_referenced_ones_live_on() {
     let mut state = matched_job(false);
@@ -880,6 +961,7 @@ fn calls_round_trip_through_scale() {
         Call::RegisterBlob {
             hash: MODULE,
             size: 9,
+            proof: SizeProof::of(b"123456789"),
         },
         Call::CommitResult {
             job: 3,

@@ -244,7 +244,7 @@ pub enum JobStatus {
         /// Block it ended.
         at: BlockNumber,
     },
-    /// The buyer cancelled before the result was committed.
+    /// The buyer cancelled, and no result was committed within the notice.
     #[codec(index = 6)]
     Cancelled {
         /// Paid to the worker for its trouble.
@@ -347,6 +347,9 @@ pub struct Job {
     pub commit_by: BlockNumber,
     /// The worker's commitment, once made.
     pub commitment: Option<Commitment>,
+    /// The block at whose end a cancellation the buyer asked for takes effect, unless the
+    /// result is committed first (then it lapses).
+    pub cancel_at: Option<BlockNumber>,
     /// Where it is.
     pub status: JobStatus,
 }

@@ -183,10 +183,27 @@ impl<T: Config> Pallet<T> {
         }
     }
 
+    /// The parameters of a bid's assurance: the runtime's, with the buyer's own sample rate
+    /// if it chose one (`BidTerms::assurance_permille`, 0 for the default).
+    pub fn assurance_params_for(terms: &BidTerms) -> Params {
+        let defaults = Self::assurance_params();
+        match terms.assurance_permille {
+            0 => defaults,
+            chosen => Params {
+                sample_permille: chosen.min(1_000),
+                ..defaults
+            },
+        }
+    }
+
     /// How a job of `spec` bid with `terms` is checked, what the checks escrow and what its
     /// worker must stake; `None` on overflow.
     pub fn assurance(spec: &JobSpec, terms: &BidTerms) -> Option<Assurance> {
-        Self::assurance_params().assurance(terms.max_price, terms.max_fuel, spec.segments())
+        Self::assurance_params_for(terms).assurance(
+            terms.max_price,
+            terms.max_fuel,
+            spec.segments(),
+        )
     }
 
     /// What a bid with these terms reserves: the most the worker can be paid and the most the

@@ -9,6 +9,9 @@
 //!
 //! Bids are indivisible (a job runs on one worker). A bid `b` can go to an offer `o` when
 //! - `o` is *compatible*: in `b`'s region if `b` names one, renewable if `b` asks for it;
+//! - `o` is not the buyer's own: an account never matches itself (a self-match fakes volume,
+//!   queue times and the renewable share, and with the newcomer share a private region lets a
+//!   newcomer bid at its own ask set the block's price bounds for everyone);
 //! - `o` has `b.max_fuel` of free capacity and its provider has `max(o.collateral,
 //!   b.collateral)` of uncommitted stake left (the collateral is committed per job; a job's
 //!   own is sized to what it pays, see [`crate::assurance`]);
@@ -20,12 +23,17 @@
 //! assigned in placement order, so every tie-break is deterministic and favours the earlier
 //! order; the input order of the slices does not matter.
 //!
-//! **Newcomer share.** Before everyone else, bids from newcomers (accounts with few completed
+//! **Newcomer pool.** Before everyone else, bids from newcomers (accounts with few completed
 //! jobs) are matched in the same order, as long as their total fuel stays within
-//! `newcomer_share_percent` of the block's free capacity. Newcomer bids that did not fit then
-//! compete with everyone else.
+//! `newcomer_share_percent` of the block's free capacity, in a clearing of their own: the pool
+//! has its own price bounds and its own price. Newcomer bids that did not fit then compete with
+//! everyone else in the open clearing, which starts from fresh bounds over the capacity and
+//! stake the pool left. A newcomer bid therefore never bounds the price anyone else pays: with
+//! one pool, a newcomer's bid at 1 planck matched first capped every later match of the block,
+//! and one at the top price against a high ask made everyone pay that ask (exploit 4 of the
+//! incentives issue).
 //!
-//! **Price.** The clearing price is the highest ask among the matched offers (the marginal
+//! **Price.** Each clearing's price is the highest ask among its matched offers (the marginal
 //! seller's price): every provider gets at least its ask, no buyer pays above its max.
 //!
 //! Cost: `O(bids × offers)` comparisons in the worst case, over data already in memory.
@@ -39,6 +47,8 @@ use std::collections::BTreeMap;
 pub struct BookBid {
     /// Bid id (placement order).
     pub id: u64,
+    /// Who placed it (never matched to its own offers).
+    pub buyer: AccountId,
     /// Most the buyer pays per Mfuel.
     pub max_price: Balance,
     /// Fuel the job may use; the capacity it takes.
@@ -80,8 +90,13 @@ impl BookOffer {
         self.collateral.max(bid.collateral)
     }
 
-    /// Whether `bid`'s preferences accept this offer.
+    /// Whether `bid` may go to this offer: another account's, and one its preferences accept.
     pub fn suits(&self, bid: &BookBid) -> bool {
+        self.provider != bid.buyer && self.suits_preferences(bid)
+    }
+
+    /// Whether `bid`'s region and energy preferences accept this offer.
+    fn suits_preferences(&self, bid: &BookBid) -> bool {
         bid.region
             .as_ref()
             .is_none_or(|region| *region == self.region)
@@ -101,9 +116,13 @@ pub struct Params {
 /// The outcome of one clearing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
-    /// `(bid id, offer id)` in the order they were made.
+    /// `(bid id, offer id)` in the order they were made: the newcomer pool's first.
     pub matches: Vec<(u64, u64)>,
-    /// The block's clearing price, if anything matched.
+    /// How many of `matches` (the first ones) the newcomer pool made.
+    pub newcomer_matches: usize,
+    /// The newcomer pool's price, if it matched anything.
+    pub newcomer_price: Option<Balance>,
+    /// The open clearing's price, if it matched anything.
     pub price: Option<Balance>,
     /// Fuel reserved for newcomers this block.
     pub newcomer_quota: Fuel,
@@ -151,6 +170,11 @@ pub fn clear(
             newcomer_fuel = newcomer_fuel.saturating_add(bid.max_fuel);
         }
     }
+    let newcomer_matches = book.matches.len();
+    let newcomer_price = (newcomer_matches > 0).then_some(book.ceiling);
+    // The open clearing: fresh price bounds, over what the pool left.
+    book.floor = Balance::MAX;
+    book.ceiling = 0;
     for bid in &bid_order {
         if book.matches.len() >= params.max_matches {
             break;
@@ -160,7 +184,7 @@ pub fn clear(
         }
     }
 
-    let price = (!book.matches.is_empty()).then_some(book.ceiling);
+    let price = (book.matches.len() > newcomer_matches).then_some(book.ceiling);
     let limit_reached = book.matches.len() >= params.max_matches;
     let unmatched = bid_order
         .iter()
@@ -172,6 +196,8 @@ pub fn clear(
         .collect();
     Outcome {
         matches: book.matches,
+        newcomer_matches,
+        newcomer_price,
         price,
         newcomer_quota,
         unmatched,
@@ -184,9 +210,9 @@ struct Book {
     free: Vec<Fuel>,
     /// Uncommitted stake per provider, decreasing as jobs commit collateral.
     stake: BTreeMap<AccountId, Balance>,
-    /// Lowest max price among matched bids.
+    /// Lowest max price among the current clearing's matched bids.
     floor: Balance,
-    /// Highest ask among matched offers.
+    /// Highest ask among the current clearing's matched offers.
     ceiling: Balance,
     /// Matched bid ids.
     matched: BTreeMap<u64, u64>,
@@ -250,6 +276,9 @@ impl Book {
             .filter(|(_, offer)| offer.suits(bid))
             .collect();
         let Some((_, cheapest)) = suitable.first() else {
+            if offers.iter().any(|offer| offer.suits_preferences(bid)) {
+                return Unmatched::OnlyOwnOffers;
+            }
             return Unmatched::NoneSuits {
                 region: bid.region.clone(),
                 renewable_only: bid.renewable_only,

@@ -3,7 +3,9 @@
 //! `on_finalize` runs five phases, in this order (the order of their events):
 //!
 //! 1. **Expire offers** past their expiry block: they close (and go, if nothing is in flight).
-//! 2. **Expire bids** that no worker could finish by their deadline any more: refunded.
+//! 2. **Expire bids** that no worker could finish by their deadline any more, or that no open
+//!    offer could serve for `UNSERVED_BID_BLOCKS` consecutive clearings: refunded, less the
+//!    rent of the blocks they were open.
 //! 3. **Build the book** of what is left: the auction's view of each bid and offer, and each
 //!    provider's uncommitted stake.
 //! 4. **Apply the matches** of the auction ([`clearing::clear`]): collateral committed,
@@ -35,6 +37,14 @@ struct Book {
     stake: BTreeMap<AccountId, Balance>,
 }
 
+/// A block's prices: the open clearing's (or the newcomer pool's, if only it matched) and the
+/// newcomer pool's.
+#[derive(Clone, Copy)]
+struct Prices {
+    open: Balance,
+    newcomer: Option<Balance>,
+}
+
 /// What a block's matches add up to.
 #[derive(Default)]
 struct Matches {
@@ -61,7 +71,10 @@ impl<T: Config> Pallet<T> {
                 max_matches: to_usize(T::MAX_MATCHES_PER_BLOCK),
             },
         );
-        let price = outcome.price.unwrap_or(0);
+        let prices = Prices {
+            open: outcome.price.or(outcome.newcomer_price).unwrap_or(0),
+            newcomer: outcome.newcomer_price,
+        };
         let newcomers: BTreeSet<BidId> = book
             .bids
             .iter()
@@ -72,7 +85,7 @@ impl<T: Config> Pallet<T> {
         let mut open_bids: BTreeMap<BidId, Bid> = bids.into_iter().collect();
         let matches = Self::apply_matches(ext, now, &outcome, &newcomers, &mut open_bids, offers);
         let open = Self::note_unmatched(ext, &outcome, &listed, open_bids);
-        Self::record_clearing(ext, now, price, matches, open);
+        Self::record_clearing(ext, now, prices, matches, open);
         weights::on_finalize(book.bids.len(), book.offers.len(), outcome.matches.len())
     }
 
@@ -86,12 +99,18 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Phase 2: bids that no worker could finish by their deadline any more (a match now
-    /// gives the worker until `now + run_blocks`) expire, refunded. Returns the open ones, in
+    /// gives the worker until `now + run_blocks`), or that no open offer could serve for
+    /// `UNSERVED_BID_BLOCKS` clearings in a row, expire, refunded. Returns the open ones, in
     /// placement order.
     fn expire_bids(ext: &mut Ext<'_>, now: BlockNumber) -> Vec<(BidId, Bid)> {
         sweep::<OpenBidsPrefix, BidsPrefix, BidId, Bid>(
             ext,
-            |bid| now.saturating_add(u64::from(bid.terms.run_blocks)) > bid.terms.deadline,
+            |bid| {
+                now.saturating_add(u64::from(bid.terms.run_blocks)) > bid.terms.deadline
+                    || bid
+                        .unserved_since
+                        .is_some_and(|since| now.saturating_sub(since) >= T::UNSERVED_BID_BLOCKS)
+            },
             |ext, id, bid| {
                 Self::drop_bid(ext, id, &bid);
                 let refund = bid.escrow;
@@ -106,6 +125,7 @@ impl<T: Config> Pallet<T> {
             .iter()
             .map(|(id, bid)| clearing::BookBid {
                 id: *id,
+                buyer: bid.buyer,
                 max_price: bid.terms.max_price,
                 max_fuel: bid.terms.max_fuel,
                 region: bid.terms.region.clone(),
@@ -149,17 +169,23 @@ impl<T: Config> Pallet<T> {
         open_bids: &mut BTreeMap<BidId, Bid>,
         offers: Vec<(OfferId, Offer)>,
     ) -> Matches {
-        let price = outcome.price.unwrap_or(0);
         let mut offers: BTreeMap<OfferId, Offer> = offers.into_iter().collect();
         let mut matches = Matches {
             count: u32::try_from(outcome.matches.len()).unwrap_or(u32::MAX),
             ..Matches::default()
         };
-        for (bid_id, offer_id) in &outcome.matches {
+        for (index, (bid_id, offer_id)) in outcome.matches.iter().enumerate() {
             let (Some(bid), Some(offer)) = (open_bids.remove(bid_id), offers.get_mut(offer_id))
             else {
                 continue;
             };
+            // The newcomer pool's matches come first, at its own price.
+            let price = if index < outcome.newcomer_matches {
+                outcome.newcomer_price
+            } else {
+                outcome.price
+            }
+            .expect("a clearing that matched has a price");
             let fuel = bid.terms.max_fuel;
             let record = Self::apply_match(ext, now, price, (*bid_id, bid), (*offer_id, offer));
             matches.fuel = matches.fuel.saturating_add(fuel);
@@ -188,7 +214,7 @@ impl<T: Config> Pallet<T> {
         let collateral = offer.collateral.max(bid.collateral);
         Staking::<T>::commit(ext, &offer.provider, collateral)
             .expect("the auction only matches offers whose provider has the collateral");
-        let spec = Self::remove_bid(ext, bid_id, &bid.buyer);
+        let spec = Self::remove_bid(ext, bid_id, &bid);
         let waited = now.saturating_sub(bid.placed_at);
         let record = MatchRecord {
             bid: bid_id,
@@ -235,10 +261,17 @@ impl<T: Config> Pallet<T> {
         listed: &[BidId],
         mut open_bids: BTreeMap<BidId, Bid>,
     ) -> u32 {
+        let now = System::<T>::block_number(ext);
         for (id, reason) in &outcome.unmatched {
             if let Some(bid) = open_bids.get_mut(id) {
-                if bid.unmatched.as_ref() != Some(reason) {
+                let unserved_since = if reason.is_unserved() {
+                    Some(bid.unserved_since.unwrap_or(now))
+                } else {
+                    None
+                };
+                if bid.unmatched.as_ref() != Some(reason) || bid.unserved_since != unserved_since {
                     bid.unmatched = Some(reason.clone());
+                    bid.unserved_since = unserved_since;
                     Bids::insert(ext, id, bid);
                 }
             }
@@ -258,7 +291,7 @@ impl<T: Config> Pallet<T> {
     fn record_clearing(
         ext: &mut Ext<'_>,
         now: BlockNumber,
-        price: Balance,
+        prices: Prices,
         matches: Matches,
         open: u32,
     ) {
@@ -270,7 +303,8 @@ impl<T: Config> Pallet<T> {
         let mut history = BoundedVec::with_bound(Self::clearings(ext), T::CLEARING_HISTORY);
         history.push_evicting([ClearingRecord {
             block: now,
-            price,
+            price: prices.open,
+            newcomer_price: prices.newcomer,
             matched,
             fuel,
             renewable_fuel: matches.renewable_fuel,
@@ -283,7 +317,8 @@ impl<T: Config> Pallet<T> {
         Self::deposit_event(
             ext,
             Event::Cleared {
-                price,
+                price: prices.open,
+                newcomer_price: prices.newcomer,
                 matched,
                 fuel,
                 open,

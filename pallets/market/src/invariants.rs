@@ -8,6 +8,7 @@ use pallet_support::to_usize;
 use std::collections::{BTreeMap, BTreeSet};
 
 type Balances<T> = pallet_balances::Pallet<T>;
+type Staking<T> = pallet_staking::Pallet<T>;
 
 impl<T: Config> Pallet<T> {
     /// Checks the pallet's invariants over a whole state. Run after every test.
@@ -50,7 +51,9 @@ impl<T: Config> Pallet<T> {
         let mut bids_of: BTreeMap<AccountId, u32> = BTreeMap::new();
         for (_, bid) in &bids {
             let escrow = escrow_of.entry(bid.buyer).or_default();
-            *escrow = escrow.saturating_add(bid.escrow);
+            *escrow = escrow
+                .saturating_add(bid.escrow)
+                .saturating_add(bid.rent_deposit);
             let count = bids_of.entry(bid.buyer).or_default();
             *count = count.saturating_add(1);
         }
@@ -58,7 +61,8 @@ impl<T: Config> Pallet<T> {
             let reserved = Balances::<T>::reserved_balance(state, buyer);
             if reserved < *escrow {
                 return Err(format!(
-                    "{buyer} has {escrow} in open escrow but only {reserved} reserved"
+                    "{buyer} has {escrow} in open escrow and rent deposits but only {reserved} \
+                     reserved"
                 ));
             }
         }
@@ -82,7 +86,13 @@ impl<T: Config> Pallet<T> {
             return Err("OpenOffers lists an offer twice".to_owned());
         }
         let mut offers_of: BTreeMap<AccountId, u32> = BTreeMap::new();
+        let mut bonds_of: BTreeMap<AccountId, Balance> = BTreeMap::new();
         for (id, offer) in Offers::iter(state) {
+            if !offer.open && offer.bond != 0 {
+                return Err(format!("closed offer {id} still holds a bond"));
+            }
+            let bonds = bonds_of.entry(offer.provider).or_default();
+            *bonds = bonds.saturating_add(offer.bond);
             if offer.open != listed.contains(&id) {
                 return Err(format!(
                     "offer {id} is open={} but listed={}",
@@ -108,6 +118,14 @@ impl<T: Config> Pallet<T> {
             .count();
         if stored_open != listed.len() {
             return Err("OpenOffers lists an offer that is not stored".to_owned());
+        }
+        for (provider, bonds) in &bonds_of {
+            let committed = Staking::<T>::ledger(state, provider).committed;
+            if committed < *bonds {
+                return Err(format!(
+                    "{provider} has {bonds} of offer bonds but {committed} committed"
+                ));
+            }
         }
         let counted: BTreeMap<AccountId, u32> = OffersOf::iter(state).into_iter().collect();
         if counted != offers_of {

@@ -6,7 +6,12 @@
 //!
 //! - **Offer**: ask per Mfuel (million fuel units), capacity (fuel the provider takes in flight
 //!   at once), region, energy source, collateral (stake committed per job it takes), expiry.
-//!   Posting needs the collateral in uncommitted stake (pallet-staking).
+//!   Posting needs the collateral in uncommitted stake (pallet-staking) and commits
+//!   [`Config::OFFER_BOND`] while the offer is open.
+//! - **Rent**: every open order pays [`Config::ORDER_RENT_PER_BLOCK`] for each block it stays
+//!   in the book, burned when it leaves: a bid's from a deposit reserved (beside its escrow)
+//!   up to its deadline, an offer's from its bond. Holding a slot of the book is never free
+//!   (exploit 5 of the incentives issue).
 //! - **Bid**: the job (module and dataset blob hashes, params, steps, segment length, seed),
 //!   max price per Mfuel, max fuel, the blocks the worker gets to deliver (`run_blocks`), the
 //!   last block by which a result must be committed (`deadline`), region and renewable
@@ -22,7 +27,8 @@
 //! ```text
 //! place_bid ──▶ open ──(clearing)──▶ matched: removed here, handed to Hooks::on_matched
 //!                 │ ╲──(cancel_bid)──▶ cancelled: escrow refunded
-//!                 ╰───(now + run_blocks > deadline)──▶ expired: escrow refunded
+//!                 ╰───(now + run_blocks > deadline, or unserved
+//!                      for UNSERVED_BID_BLOCKS)──▶ expired: escrow refunded
 //! post_offer ──▶ open ──(cancel_offer | expiry)──▶ closed ──(last job released)──▶ removed
 //! ```
 //!
@@ -36,16 +42,19 @@
 //! ## Invariants (checked by [`Pallet::try_state`] after every test)
 //!
 //! 1. `OpenBids` lists exactly the stored bids, without repeats; every bid has its job spec.
-//! 2. Each buyer's reserved balance covers the escrow of its open bids.
+//! 2. Each buyer's reserved balance covers the escrow and rent deposits of its open bids.
 //! 3. `OpenOffers` lists exactly the open offers; a closed offer is kept only while it has
-//!    jobs in flight; `in_flight ≤ capacity`.
+//!    jobs in flight; `in_flight ≤ capacity`; only open offers hold a bond, and each
+//!    provider's committed stake covers its offers' bonds.
 //! 4. Per-account counters equal the records they count; every list is within its bound.
 //!
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls. The
-//! records and their words are in `types.rs`, the end-of-block phases in `hooks.rs`, the
+//! records and their words are in `types.rs`, the bid calls in `bids.rs`, the end-of-block
+//! phases in `hooks.rs`, the
 //! invariant checker in `invariants.rs`, the auction itself in [`clearing`].
 
 pub mod assurance;
+mod bids;
 pub mod clearing;
 mod hooks;
 mod invariants;
@@ -59,7 +68,7 @@ pub use types::{
 use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateRead, StorageMap, StorageValue};
 use agora_primitives::{AccountId, Balance, BlockNumber};
-use pallet_support::{ensure, put_or_remove, to_usize, BoundedVec};
+use pallet_support::{ensure, put_or_remove, BoundedVec};
 use parity_scale_codec::{Compact, Decode, Encode};
 
 // ---------------------------------------------------------------------------------------------
@@ -107,6 +116,15 @@ pub trait Config: pallet_staking::Config {
     /// The largest provider margin (in percent of the price) a job's collateral is sized for:
     /// skipping work must lose money in expectation for any provider at or below it.
     const PROVIDER_MARGIN_PERCENT: u32;
+    /// Rent every open order (bid or offer) pays per block it stays open, burned: holding a
+    /// slot of the order book is never free (docs/market.md, Rent).
+    const ORDER_RENT_PER_BLOCK: Balance;
+    /// Stake an offer commits while it is open; its rent is taken from it when it closes, and
+    /// an offer may not outlive what the bond pays for.
+    const OFFER_BOND: Balance;
+    /// Consecutive clearings after which a bid that no open offer could serve (none open,
+    /// none in its region or energy, none but its buyer's own, none large enough) expires.
+    const UNSERVED_BID_BLOCKS: BlockNumber;
     /// Clearing records kept.
     const CLEARING_HISTORY: u32;
     /// Match records kept (for queue-time statistics).
@@ -174,7 +192,8 @@ pub enum Event {
         /// Refunded.
         refund: Balance,
     },
-    /// A bid can no longer meet its deadline; the escrow was refunded.
+    /// A bid can no longer meet its deadline, or no open offer could serve it for
+    /// `UNSERVED_BID_BLOCKS`; the escrow was refunded.
     #[codec(index = 4)]
     BidExpired {
         /// Its id.
@@ -196,11 +215,25 @@ pub enum Event {
         /// Blocks the bid waited in the queue.
         waited: BlockNumber,
     },
+    /// An order left the book and paid its rent (burned): `blocks` open at the rent per block.
+    #[codec(index = 8)]
+    RentPaid {
+        /// Who paid.
+        payer: AccountId,
+        /// The rent burned.
+        rent: Balance,
+        /// Blocks the order was open.
+        blocks: BlockNumber,
+    },
     /// A block's auction matched bids.
     #[codec(index = 6)]
     Cleared {
-        /// Clearing price per Mfuel.
+        /// Clearing price per Mfuel: the open clearing's, or the newcomer pool's if only it
+        /// matched.
         price: Balance,
+        /// The newcomer pool's price, if it matched anything (its own clearing: it never bounds
+        /// the open clearing's).
+        newcomer_price: Option<Balance>,
         /// Bids matched.
         matched: u32,
         /// Their fuel.
@@ -238,7 +271,10 @@ pub enum Error {
     #[error("the collateral is below the market's minimum per job")]
     CollateralTooLow,
     /// The provider's uncommitted stake is below the offer's collateral.
-    #[error("the provider's uncommitted stake is below the offer's collateral; bond more first")]
+    #[error(
+        "the provider's uncommitted stake is below the offer's collateral plus its bond; bond \
+         more first"
+    )]
     InsufficientStake,
     /// The provider has the most offers allowed.
     #[error("the provider already has the most offers allowed")]
@@ -280,7 +316,7 @@ pub enum Error {
     #[error("the deadline is too soon: it must be at least run_blocks after the next block")]
     DeadlineTooSoon,
     /// The free balance cannot cover the escrow.
-    #[error("the free balance cannot cover the bid's escrow")]
+    #[error("the free balance cannot cover the bid's escrow and its rent deposit")]
     CannotPayEscrow,
     /// The account has the most open bids allowed.
     #[error("the account already has the most open bids allowed")]
@@ -300,6 +336,12 @@ pub enum Error {
     /// The max fuel spread over the job's segments exceeds what one segment may use.
     #[error("the max fuel divided by the segment count exceeds the most fuel one segment may use; ask for shorter segments")]
     SegmentsTooLong,
+    /// The offer would outlive the rent its bond pays for.
+    #[error("the offer's expiry is further away than its bond pays rent for")]
+    ExpiryTooFar,
+    /// An assurance level above 1000 per thousand.
+    #[error("the assurance level is a number of segments per thousand: at most 1000")]
+    BadAssurance,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -329,6 +371,8 @@ agora_primitives::impl_pallet_error!(Error {
     NotBidOwner,
     Overflow,
     SegmentsTooLong,
+    ExpiryTooFar,
+    BadAssurance,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -339,8 +383,10 @@ agora_primitives::impl_pallet_error!(Error {
 pub struct ClearingRecord {
     /// The block.
     pub block: BlockNumber,
-    /// Clearing price per Mfuel.
+    /// Clearing price per Mfuel: the open clearing's, or the newcomer pool's if only it matched.
     pub price: Balance,
+    /// The newcomer pool's price, if it matched anything.
+    pub newcomer_price: Option<Balance>,
     /// Bids matched.
     pub matched: u32,
     /// Their fuel.
@@ -384,7 +430,12 @@ pallet_support::storage_instance!(
     pub CompletedJobsPrefix = "CompletedJobs",
     pub ClearingsPrefix = "Clearings",
     pub RecentMatchesPrefix = "RecentMatches",
+    pub RentBurnedPrefix = "RentBurned",
 );
+
+/// All rent the order book has burned (the public record of what spam and waiting cost; the
+/// end-to-end tests' token count adds it back to the issuance).
+pub type RentBurned = StorageValue<RentBurnedPrefix, Balance>;
 
 /// `OfferId → Offer`: open offers, and closed ones with jobs in flight.
 pub type Offers = StorageMap<OffersPrefix, OfferId, Offer>;
@@ -404,7 +455,8 @@ pub type OpenBids = StorageValue<OpenBidsPrefix, Vec<BidId>>;
 pub type BidsOf = StorageMap<BidsOfPrefix, AccountId, u32>;
 /// Next bid id (bid ids are job ids).
 pub type NextBidId = StorageValue<NextBidIdPrefix, BidId>;
-/// Jobs each buyer has seen settled; fewer than `NEWCOMER_JOBS` makes a newcomer.
+/// Jobs each buyer has seen settled, cancelled or found unrunnable; fewer than `NEWCOMER_JOBS`
+/// makes a newcomer.
 pub type CompletedJobs = StorageMap<CompletedJobsPrefix, AccountId, u32>;
 /// The last `CLEARING_HISTORY` blocks that matched anything, oldest first.
 pub type Clearings = StorageValue<ClearingsPrefix, Vec<ClearingRecord>>;
@@ -418,7 +470,6 @@ pallet_support::pallet!(
     MARKET_PALLET_INDEX
 );
 
-type Balances<T> = pallet_balances::Pallet<T>;
 type Staking<T> = pallet_staking::Pallet<T>;
 type System<T> = pallet_system::Pallet<T>;
 
@@ -488,8 +539,14 @@ impl<T: Config> Pallet<T> {
             collateral >= T::MIN_COLLATERAL,
             Self::error(Error::CollateralTooLow)
         );
+        // The bond pays the rent of every block until the expiry.
+        let lifetime = expires_at.saturating_sub(now);
         ensure!(
-            Staking::<T>::available(ext, provider) >= collateral,
+            Self::rent(lifetime).is_some_and(|rent| rent <= T::OFFER_BOND),
+            Self::error(Error::ExpiryTooFar)
+        );
+        ensure!(
+            Staking::<T>::available(ext, provider) >= collateral.saturating_add(T::OFFER_BOND),
             Self::error(Error::InsufficientStake)
         );
         let count = OffersOf::get(ext, provider).unwrap_or(0);
@@ -501,6 +558,8 @@ impl<T: Config> Pallet<T> {
         let mut open = BoundedVec::with_bound(Self::open_offers(ext), T::MAX_OPEN_OFFERS);
         open.try_push(id)
             .map_err(|_| Self::error(Error::OfferBookFull))?;
+        Staking::<T>::commit(ext, provider, T::OFFER_BOND)
+            .map_err(|_| Self::error(Error::InsufficientStake))?;
         NextOfferId::put(ext, &id.saturating_add(1));
         OpenOffers::put(ext, open.as_vec());
         OffersOf::insert(ext, provider, &count.saturating_add(1));
@@ -518,6 +577,7 @@ impl<T: Config> Pallet<T> {
                 expires_at,
                 posted_at: now,
                 open: true,
+                bond: T::OFFER_BOND,
             },
         );
         Self::deposit_event(
@@ -547,6 +607,13 @@ impl<T: Config> Pallet<T> {
     /// Marks an offer closed (already removed from `OpenOffers`), dropping it if idle.
     fn close_offer(ext: &mut Ext<'_>, id: OfferId, mut offer: Offer, reason: CloseReason) {
         offer.open = false;
+        // The rent of the blocks it was open comes out of its bond; the rest is released.
+        let blocks = System::<T>::block_number(ext).saturating_sub(offer.posted_at);
+        let rent = Self::rent(blocks).unwrap_or(Balance::MAX).min(offer.bond);
+        let burned = Staking::<T>::slash_committed(ext, &offer.provider, rent);
+        Staking::<T>::release(ext, &offer.provider, offer.bond.saturating_sub(rent));
+        offer.bond = 0;
+        Self::note_rent(ext, &offer.provider, burned, blocks);
         if offer.in_flight == 0 {
             Self::remove_offer(ext, id, &offer.provider);
         } else {
@@ -575,7 +642,30 @@ impl<T: Config> Pallet<T> {
         }
     }
 
-    /// A buyer's job settled: one more completed job (newcomer status fades).
+    /// The rent of an order open `blocks` blocks (`None` on overflow).
+    pub fn rent(blocks: BlockNumber) -> Option<Balance> {
+        T::ORDER_RENT_PER_BLOCK.checked_mul(Balance::from(blocks))
+    }
+
+    /// Records rent burned: the running total and an event (none for no rent).
+    fn note_rent(ext: &mut Ext<'_>, payer: &AccountId, rent: Balance, blocks: BlockNumber) {
+        if rent == 0 {
+            return;
+        }
+        let total = RentBurned::get(ext).unwrap_or(0).saturating_add(rent);
+        RentBurned::put(ext, &total);
+        Self::deposit_event(
+            ext,
+            Event::RentPaid {
+                payer: *payer,
+                rent,
+                blocks,
+            },
+        );
+    }
+
+    /// A buyer's job settled, or ended by the buyer's doing (cancelled, or its inputs cannot
+    /// run): one more completed job (newcomer status fades).
     pub fn note_completed(ext: &mut Ext<'_>, buyer: &AccountId) {
         let done = CompletedJobs::get(ext, buyer).unwrap_or(0);
         // Past the newcomer threshold the count no longer matters; stop writing.
@@ -584,187 +674,7 @@ impl<T: Config> Pallet<T> {
         }
     }
 
-    // --- bids --------------------------------------------------------------------------------
-
-    /// Places a bid and reserves its escrow. All-or-nothing.
-    pub fn place_bid(
-        ext: &mut Ext<'_>,
-        buyer: &AccountId,
-        spec: JobSpec,
-        terms: BidTerms,
-    ) -> DispatchResult {
-        let now = System::<T>::block_number(ext);
-        Self::check_bid(ext, &spec, &terms, now)?;
-        let assurance = Self::assurance(&spec, &terms).ok_or(Self::error(Error::Overflow))?;
-        let escrow = assurance.escrow;
-        let count = BidsOf::get(ext, buyer).unwrap_or(0);
-        ensure!(
-            count < T::MAX_BIDS_PER_ACCOUNT,
-            Self::error(Error::TooManyBids)
-        );
-        let id = NextBidId::get(ext).unwrap_or(0);
-        let mut open = BoundedVec::with_bound(Self::open_bids(ext), T::MAX_OPEN_BIDS);
-        open.try_push(id)
-            .map_err(|_| Self::error(Error::BidBookFull))?;
-        Balances::<T>::reserve(ext, buyer, escrow)
-            .map_err(|_| Self::error(Error::CannotPayEscrow))?;
-        NextBidId::put(ext, &id.saturating_add(1));
-        let (max_price, max_fuel) = (terms.max_price, terms.max_fuel);
-        let bid = Bid {
-            buyer: *buyer,
-            terms,
-            escrow,
-            collateral: assurance.collateral,
-            placed_at: now,
-            unmatched: None,
-        };
-        Self::insert_bid(ext, id, &bid, &spec, &open);
-        T::Hooks::on_bid_placed(ext, &spec);
-        Self::deposit_event(
-            ext,
-            Event::BidPlaced {
-                bid: id,
-                buyer: *buyer,
-                max_price,
-                max_fuel,
-                escrow,
-            },
-        );
-        Ok(())
-    }
-
-    /// The checks of a new bid that need nothing but its own fields and the blob registry, in
-    /// the order their errors take precedence.
-    fn check_bid(
-        ext: &Ext<'_>,
-        spec: &JobSpec,
-        terms: &BidTerms,
-        now: BlockNumber,
-    ) -> DispatchResult {
-        ensure!(terms.max_price != 0, Self::error(Error::ZeroPrice));
-        ensure!(terms.max_fuel != 0, Self::error(Error::ZeroFuel));
-        ensure!(
-            terms.max_fuel <= T::MAX_JOB_FUEL,
-            Self::error(Error::FuelTooLarge)
-        );
-        ensure!(
-            terms.region.as_ref().is_none_or(Region::is_valid),
-            Self::error(Error::BadRegion)
-        );
-        ensure!(
-            spec.steps != 0 && spec.segment_steps != 0 && spec.segments() <= T::MAX_SEGMENTS,
-            Self::error(Error::BadJobShape)
-        );
-        // Exploit 7 of issue 10: a segment too long to re-execute within the attestation
-        // window makes every drawn verifier miss (and be slashed) while the job passes.
-        ensure!(
-            terms.max_fuel <= spec.segments().saturating_mul(T::MAX_SEGMENT_FUEL),
-            Self::error(Error::SegmentsTooLong)
-        );
-        ensure!(
-            spec.params.len() <= to_usize(T::MAX_PARAMS_LEN),
-            Self::error(Error::ParamsTooLong)
-        );
-        ensure!(
-            T::Hooks::blob_known(ext, &spec.module),
-            Self::error(Error::UnknownModule)
-        );
-        ensure!(
-            T::Hooks::blob_known(ext, &spec.dataset),
-            Self::error(Error::UnknownDataset)
-        );
-        ensure!(
-            terms.run_blocks >= T::MIN_RUN_BLOCKS,
-            Self::error(Error::RunWindowTooShort)
-        );
-        // Matched at the earliest in this block's clearing.
-        ensure!(
-            now.saturating_add(u64::from(terms.run_blocks)) <= terms.deadline,
-            Self::error(Error::DeadlineTooSoon)
-        );
-        Ok(())
-    }
-
-    /// Stores a bid whose id `open` (the new `OpenBids`) already lists.
-    fn insert_bid(ext: &mut Ext<'_>, id: BidId, bid: &Bid, spec: &JobSpec, open: &[BidId]) {
-        OpenBids::put(ext, &open.to_vec());
-        let count = BidsOf::get(ext, &bid.buyer).unwrap_or(0);
-        BidsOf::insert(ext, &bid.buyer, &count.saturating_add(1));
-        Bids::insert(ext, &id, bid);
-        BidSpecs::insert(ext, &id, spec);
-    }
-
-    /// Removes an open bid's records (the caller has taken it out of `OpenBids`) and returns
-    /// its job spec.
-    fn remove_bid(ext: &mut Ext<'_>, id: BidId, buyer: &AccountId) -> JobSpec {
-        Bids::remove(ext, &id);
-        let spec = BidSpecs::get(ext, &id).expect("every open bid has its spec");
-        BidSpecs::remove(ext, &id);
-        let count = BidsOf::get(ext, buyer).unwrap_or(0).saturating_sub(1);
-        put_or_remove::<BidsOfPrefix, _, _>(ext, buyer, &count);
-        spec
-    }
-
-    /// Cancels an open bid and refunds its escrow.
-    pub fn cancel_bid(ext: &mut Ext<'_>, who: &AccountId, id: BidId) -> DispatchResult {
-        let bid = Bids::get(ext, &id).ok_or(Self::error(Error::UnknownBid))?;
-        ensure!(bid.buyer == *who, Self::error(Error::NotBidOwner));
-        let mut open = Self::open_bids(ext);
-        open.retain(|other| *other != id);
-        OpenBids::put(ext, &open);
-        Self::drop_bid(ext, id, &bid);
-        Self::deposit_event(
-            ext,
-            Event::BidCancelled {
-                bid: id,
-                refund: bid.escrow,
-            },
-        );
-        Ok(())
-    }
-
-    /// Removes a bid that leaves the book unmatched (the caller has taken it out of
-    /// `OpenBids`): its records go, its blobs lose a reference, its escrow is refunded.
-    fn drop_bid(ext: &mut Ext<'_>, id: BidId, bid: &Bid) {
-        let spec = Self::remove_bid(ext, id, &bid.buyer);
-        T::Hooks::on_bid_dropped(ext, &spec);
-        let left = Balances::<T>::unreserve(ext, &bid.buyer, bid.escrow);
-        assert!(
-            left == 0,
-            "market invariant broken: escrow of bid {id} was not reserved"
-        );
-    }
-
-    /// Puts a matched bid back into the queue (a worker missed its deadline and the buyer
-    /// asked for a requeue). Returns false, leaving everything to the caller, when the bid
-    /// could no longer meet its deadline or the book is full.
-    pub fn requeue(ext: &mut Ext<'_>, matched: &Matched) -> bool {
-        let now = System::<T>::block_number(ext);
-        let mut open = BoundedVec::with_bound(Self::open_bids(ext), T::MAX_OPEN_BIDS);
-        let fits_deadline = now
-            .saturating_add(1)
-            .saturating_add(u64::from(matched.terms.run_blocks))
-            <= matched.terms.deadline;
-        if !fits_deadline
-            || open.try_push(matched.bid).is_err()
-            || BidsOf::get(ext, &matched.buyer).unwrap_or(0) >= T::MAX_BIDS_PER_ACCOUNT
-        {
-            return false;
-        }
-        // The job's own collateral, as when it was placed (the match may have committed more).
-        let collateral = Self::assurance(&matched.spec, &matched.terms).map_or(0, |a| a.collateral);
-        let bid = Bid {
-            buyer: matched.buyer,
-            terms: matched.terms.clone(),
-            escrow: matched.escrow,
-            collateral,
-            placed_at: matched.placed_at,
-            unmatched: None,
-        };
-        Self::insert_bid(ext, matched.bid, &bid, &matched.spec, &open);
-        Self::deposit_event(ext, Event::BidRequeued { bid: matched.bid });
-        true
-    }
+    // --- bids: `bids.rs` ------------------------------------------------------------------
 
     // --- hooks: `on_finalize` is in `hooks.rs`; `try_state` in `invariants.rs` -----------------
 

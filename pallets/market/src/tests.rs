@@ -4,6 +4,8 @@ use super::*;
 use agora_primitives::storage::StorageMap;
 use agora_primitives::{Hash, AGR};
 
+mod rent;
+
 pallet_support::mock_runtime!(Test: market<Hooks = TestHooks>);
 type Market = Pallet<Test>;
 type TestBalances = pallet_balances::Pallet<Test>;
@@ -70,6 +72,7 @@ fn terms(max_price: Balance, max_fuel: Fuel) -> BidTerms {
         region: None,
         renewable_only: false,
         requeue: false,
+        assurance_permille: 0,
     }
 }
 
@@ -147,6 +150,46 @@ fn a_bid_reserves_escrow_for_max_fuel_plus_verification() {
     );
     assert_eq!(Market::open_bids(&state), vec![0]);
     assert_eq!(Market::bid_spec(&state, 0), Some(spec()));
+}
+
+/// The assurance level is the buyer's choice: more segments checked per thousand cost more
+/// verification escrow and need less worker collateral; every segment checked needs none.
+#[test]
+fn a_buyer_chooses_its_assurance_level_and_pays_for_it() {
+    let at = |permille: u32| BidTerms {
+        assurance_permille: permille,
+        ..terms(AGR / 2, 10 * MFUEL)
+    };
+    let default = Market::assurance(&spec(), &at(0)).unwrap();
+    let higher = Market::assurance(&spec(), &at(500)).unwrap();
+    let every = Market::assurance(&spec(), &at(1_000)).unwrap();
+    assert_eq!(default.uniform, 1);
+    assert_eq!(higher.uniform, 2);
+    assert!(higher.checks > default.checks && higher.escrow > default.escrow);
+    assert!(higher.collateral < default.collateral);
+    assert_eq!(
+        every.collateral, 0,
+        "every segment checked: nothing to skip unseen"
+    );
+    let mut state = genesis_state();
+    step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, spec(), at(500))
+    })
+    .0
+    .unwrap();
+    let bid = Market::bid(&state, 0).unwrap();
+    assert_eq!(
+        (bid.escrow, bid.collateral),
+        (higher.escrow, higher.collateral)
+    );
+    assert_eq!(
+        TestBalances::reserved_balance(&state, &ALICE),
+        higher.escrow
+    );
+    let (result, _) = step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, spec(), at(1_001))
+    });
+    assert_eq!(result, Err(error(Error::BadAssurance)));
 }
 
 #[test]
@@ -425,6 +468,7 @@ fn clearing_matches_hands_over_and_commits_collateral() {
             },
             Event::Cleared {
                 price: AGR / 4,
+                newcomer_price: None,
                 matched: 1,
                 fuel: 10 * MFUEL,
                 open: 0
@@ -448,6 +492,7 @@ fn clearing_matches_hands_over_and_commits_collateral() {
         vec![ClearingRecord {
             block: 3,
             price: AGR / 4,
+            newcomer_price: None,
             matched: 1,
             fuel: 10 * MFUEL,
             renewable_fuel: 10 * MFUEL,

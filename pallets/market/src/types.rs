@@ -166,6 +166,11 @@ pub struct BidTerms {
     pub renewable_only: bool,
     /// Whether the bid goes back into the queue when a worker misses its deadline.
     pub requeue: bool,
+    /// The buyer's assurance level: segments drawn uniformly for checking per thousand
+    /// (besides the last and the worker's heaviest), 1–1000; 0 takes the runtime's default
+    /// (`SAMPLE_PERMILLE`). More checks cost more verification escrow and need less worker
+    /// collateral ([`crate::assurance`]).
+    pub assurance_permille: u32,
 }
 
 /// An open bid.
@@ -184,6 +189,14 @@ pub struct Bid {
     pub placed_at: BlockNumber,
     /// Why the last clearing did not match it (none before its first clearing).
     pub unmatched: Option<Unmatched>,
+    /// Reserved beside the escrow: the rent for every block until the deadline. The blocks
+    /// it was open are burned when it leaves the book, the rest refunded.
+    pub rent_deposit: Balance,
+    /// Block it was placed (or requeued) in: its rent counts from here.
+    pub rent_from: BlockNumber,
+    /// First of the consecutive clearings in which no open offer could serve it (it expires
+    /// `UNSERVED_BID_BLOCKS` later).
+    pub unserved_since: Option<BlockNumber>,
 }
 
 /// An offer of compute.
@@ -209,6 +222,9 @@ pub struct Offer {
     pub posted_at: BlockNumber,
     /// Whether it still takes jobs (false once cancelled or expired).
     pub open: bool,
+    /// Stake committed while it is open; its rent is burned from it when it closes, the rest
+    /// released.
+    pub bond: Balance,
 }
 
 /// Why an open bid was not matched in the last clearing, with the numbers that matter.
@@ -276,6 +292,10 @@ pub enum Unmatched {
         /// The most uncommitted stake among suitable, affordable providers.
         most_stake: Balance,
     },
+    /// Every offer the bid's preferences accept is the buyer's own (an account never matches
+    /// itself).
+    #[codec(index = 9)]
+    OnlyOwnOffers,
 }
 
 fn describe_offer_kind(region: &Option<Region>, renewable_only: bool) -> String {
@@ -287,6 +307,19 @@ fn describe_offer_kind(region: &Option<Region>, renewable_only: bool) -> String 
 }
 
 impl Unmatched {
+    /// Whether no open offer could serve the bid whatever the price: none open, none in its
+    /// region or energy, none but its buyer's own, none large enough. Such a bid expires after
+    /// `UNSERVED_BID_BLOCKS` of it.
+    pub fn is_unserved(&self) -> bool {
+        matches!(
+            self,
+            Unmatched::NoOffers
+                | Unmatched::NoneSuits { .. }
+                | Unmatched::OnlyOwnOffers
+                | Unmatched::TooLarge { .. }
+        )
+    }
+
     /// The reason in words a buyer can act on.
     pub fn describe(&self) -> String {
         match self {
@@ -344,6 +377,11 @@ impl Unmatched {
                 format_agr(*collateral),
                 format_agr(*most_stake)
             ),
+            Unmatched::OnlyOwnOffers => {
+                "every offer that suits the bid is the buyer's own; an account never matches \
+                 itself"
+                    .to_owned()
+            }
         }
     }
 }

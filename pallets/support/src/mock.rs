@@ -108,6 +108,13 @@ pub trait Params {
     const VERIFIER_MARGIN_PERCENT: u32 = 10;
     /// `pallet_market::Config::PROVIDER_MARGIN_PERCENT`.
     const PROVIDER_MARGIN_PERCENT: u32 = 25;
+    /// `pallet_market::Config::ORDER_RENT_PER_BLOCK`: none as standard, so that other
+    /// pallets' tests count balances without it; the market's rent tests set their own.
+    const ORDER_RENT_PER_BLOCK: Balance = 0;
+    /// `pallet_market::Config::OFFER_BOND`: none as standard (as the rent).
+    const OFFER_BOND: Balance = 0;
+    /// `pallet_market::Config::UNSERVED_BID_BLOCKS`.
+    const UNSERVED_BID_BLOCKS: BlockNumber = 1_000;
     /// `pallet_market::Config::CLEARING_HISTORY`.
     const CLEARING_HISTORY: u32 = 3;
     /// `pallet_market::Config::RECENT_MATCHES`.
@@ -131,6 +138,8 @@ pub trait Params {
     const CHALLENGE_BLOCKS: BlockNumber = 3;
     /// `pallet_jobs::Config::CANCEL_FEE_PERCENT`.
     const CANCEL_FEE_PERCENT: u8 = 10;
+    /// `pallet_jobs::Config::CANCEL_NOTICE_BLOCKS`.
+    const CANCEL_NOTICE_BLOCKS: BlockNumber = 2;
     /// `pallet_jobs::Config::PROOF_FUEL`.
     const PROOF_FUEL: u64 = 1_000_000;
     /// `pallet_jobs::Config::JOB_RETENTION`.
@@ -377,7 +386,11 @@ macro_rules! mock_runtime {
             NEWCOMER_JOBS: u32, MAX_PARAMS_LEN: u32, MAX_JOB_FUEL: u64, MAX_SEGMENTS: u64,
             MAX_SEGMENT_FUEL: u64, MIN_RUN_BLOCKS: u32, MIN_COLLATERAL: $crate::__private::Balance,
             SAMPLE_PERMILLE: u32, VERIFIERS_PER_SEGMENT: u32, VERIFIER_MARGIN_PERCENT: u32,
-            PROVIDER_MARGIN_PERCENT: u32, CLEARING_HISTORY: u32, RECENT_MATCHES: u32,
+            PROVIDER_MARGIN_PERCENT: u32,
+            ORDER_RENT_PER_BLOCK: $crate::__private::Balance,
+            OFFER_BOND: $crate::__private::Balance,
+            UNSERVED_BID_BLOCKS: $crate::__private::BlockNumber,
+            CLEARING_HISTORY: u32, RECENT_MATCHES: u32,
         } type Hooks = $hooks;);
     };
     (@jobs $T:ident $p:tt, $verification:ty) => {
@@ -387,7 +400,8 @@ macro_rules! mock_runtime {
             BLOB_DEPOSIT_PER_KIB: $crate::__private::Balance,
             BLOB_TTL: $crate::__private::BlockNumber, MAX_DUE_PER_BLOCK: u32,
             MAX_METRICS_LEN: u32, CHALLENGE_BLOCKS: $crate::__private::BlockNumber,
-            CANCEL_FEE_PERCENT: u8, PROOF_FUEL: u64, JOB_RETENTION: $crate::__private::BlockNumber,
+            CANCEL_FEE_PERCENT: u8,
+            CANCEL_NOTICE_BLOCKS: $crate::__private::BlockNumber, PROOF_FUEL: u64, JOB_RETENTION: $crate::__private::BlockNumber,
             DISPUTE_REWARD_PERCENT: u8,
         } type Verification = $verification;);
     };

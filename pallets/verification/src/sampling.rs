@@ -131,8 +131,9 @@ impl<T: Config> Pallet<T> {
     ) {
         let parent = pallet_system::ParentHash::get(ext).unwrap_or(Hash::ZERO);
         let seed = Hash::of_parts(&[SAMPLE_TAG, parent.as_bytes(), &job_id.to_le_bytes()]);
-        let wanted =
-            pallet_market::Pallet::<T>::assurance_params().sampled_segments(audit.segments);
+        // The buyer's assurance level, as its bid chose it.
+        let wanted = pallet_market::Pallet::<T>::assurance_params_for(&job.terms)
+            .sampled_segments(audit.segments);
         let heaviest = job.commitment.as_ref().map(|c| c.heaviest_segment);
         let segments = draw_segments(&seed, audit.segments, wanted, heaviest);
         // Re-checked at every draw: only accounts still staked stay listed.

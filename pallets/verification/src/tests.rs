@@ -80,6 +80,17 @@ fn committed_claiming(
     last: TraceLeaf,
     heaviest: Option<(u64, Fuel)>,
 ) -> State {
+    committed_at_assurance(verifiers, tree, last, heaviest, 0)
+}
+
+/// As [`committed_claiming`], bid at the assurance level `assurance_permille` (0: default).
+fn committed_at_assurance(
+    verifiers: &[AccountId],
+    tree: TraceTree,
+    last: TraceLeaf,
+    heaviest: Option<(u64, Fuel)>,
+    assurance_permille: u32,
+) -> State {
     let mut bonds = vec![(BOB, 20 * AGR)];
     bonds.extend(verifiers.iter().map(|v| (*v, 5 * AGR)));
     let mut state = genesis(
@@ -104,11 +115,11 @@ fn committed_claiming(
         for v in verifiers {
             Verification::register_verifier(ext, v).unwrap();
         }
-        Jobs::register_blob(ext, &ALICE, spec.module, 100).unwrap();
-        Jobs::register_blob(ext, &ALICE, spec.dataset, 100).unwrap();
-        Jobs::register_blob(ext, &BOB, OUTPUT, 100).unwrap();
+        Jobs::register_blob_of_known_size(ext, &ALICE, spec.module, 100).unwrap();
+        Jobs::register_blob_of_known_size(ext, &ALICE, spec.dataset, 100).unwrap();
+        Jobs::register_blob_of_known_size(ext, &BOB, OUTPUT, 100).unwrap();
         for i in 0..tree.len() {
-            Jobs::register_blob(ext, &BOB, leaf(i).state_hash, 100).unwrap();
+            Jobs::register_blob_of_known_size(ext, &BOB, leaf(i).state_hash, 100).unwrap();
         }
         TestMarket::post_offer(
             ext,
@@ -129,6 +140,7 @@ fn committed_claiming(
             region: None,
             renewable_only: false,
             requeue: false,
+            assurance_permille,
         };
         TestMarket::place_bid(ext, &ALICE, spec, terms).unwrap();
     });
@@ -320,6 +332,20 @@ fn honest_checks_pass_and_the_verifier_is_paid() {
 /// stake committed to other checks, the draw found nobody eligible and the job passed with no
 /// check at all — a cheat's best moment to commit. Now the draw waits, a block at a time, for
 /// up to `SAMPLE_WAIT_BLOCKS`, and Charlie, free again, checks the job.
+/// The draw takes the buyer's assurance level from its bid: at the default one of the three
+/// segments before the last is drawn (with the last and the heaviest, the last here), at
+/// 1000 ‰ every segment.
+#[test]
+fn the_sample_is_as_large_as_the_buyer_chose() {
+    let verifiers = [CHARLIE, DAVE];
+    let mut default = committed(&verifiers);
+    assert_eq!(sampled(&mut default).len(), 2);
+    let mut every = committed_at_assurance(&verifiers, trace(), leaf(3), None, 1_000);
+    let mut segments = sampled(&mut every);
+    segments.sort_unstable();
+    assert_eq!(segments, vec![0, 1, 2, 3]);
+}
+
 #[test]
 fn exploit_busy_verifiers_defer_the_draw_instead_of_passing_the_job_unchecked() {
     let mut state = committed(&[CHARLIE]);

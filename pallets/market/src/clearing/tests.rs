@@ -18,6 +18,7 @@ fn provider(n: u8) -> AccountId {
 fn bid(id: u64, max_price: Balance, max_fuel: Fuel) -> BookBid {
     BookBid {
         id,
+        buyer: AccountId([0xB0; 32]),
         max_price,
         max_fuel,
         region: None,
@@ -72,29 +73,93 @@ fn highest_bids_take_the_cheapest_offers_at_one_price() {
     assert_eq!(outcome.unmatched.get(&0), Some(&Unmatched::OffersBusy));
 }
 
+/// Exploit 4 of the incentives issue (self-matching): an account's newcomer bid at 1 planck
+/// against its own 1-planck offer in a private region cleared first and capped the price of
+/// every later match in the block (here the regular bid would have gone to the offer asking 5
+/// and paid 5; the block's price stayed 1 and it went unmatched), and any self-match fakes
+/// volume, queue times and the renewable share. An account never matches itself now.
 #[test]
-fn one_price_per_block_can_leave_a_free_offer_unused() {
-    // The newcomer's max (2) caps the block's price, so the regular bid cannot use the free
-    // offer asking 5 in this block, though it would pay 9.
+fn exploit_a_bid_never_matches_its_buyers_own_offer() {
+    let attacker = provider(7);
+    let private = region("attacker-only");
     let newcomer = BookBid {
+        buyer: attacker,
         newcomer: true,
-        ..bid(0, 2, UNIT)
+        region: Some(private.clone()),
+        ..bid(0, 1, UNIT)
+    };
+    let own = BookOffer {
+        provider: attacker,
+        region: private,
+        ..offer(10, 1, UNIT)
     };
     let outcome = clear(
-        &[newcomer, bid(1, 9, UNIT)],
-        &[offer(10, 1, UNIT), offer(11, 5, UNIT)],
+        &[
+            newcomer,
+            BookBid {
+                region: Some(region("eu-west")),
+                ..bid(1, 9, UNIT)
+            },
+        ],
+        &[own, offer(11, 5, UNIT)],
         &rich(),
         Params {
             newcomer_share_percent: 50,
             max_matches: 10,
         },
     );
-    assert_eq!(outcome.matches, vec![(0, 10)]);
-    assert_eq!(outcome.price, Some(1));
-    assert_eq!(
-        outcome.unmatched.get(&1),
-        Some(&Unmatched::OnePricePerBlock { clearing_price: 1 })
+    assert_eq!(outcome.matches, vec![(1, 11)]);
+    assert_eq!(outcome.price, Some(5));
+    assert_eq!(outcome.unmatched.get(&0), Some(&Unmatched::OnlyOwnOffers));
+}
+
+/// Exploit 4 of the incentives issue (newcomer sybils): newcomer bids cleared first in the same
+/// clearing as everyone else's, so a newcomer's low max (here 2, at its sybil's ask of 1)
+/// capped the price of every later match of the block and the regular bid could not use the
+/// free offer asking 5, though it would pay 9; a newcomer at a top price against a high ask
+/// (50) made every later match pay that ask, or none. The newcomer pool is a clearing of its
+/// own now: it never bounds the price others pay.
+#[test]
+fn exploit_a_newcomer_bid_never_bounds_the_price_others_pay() {
+    let params = Params {
+        newcomer_share_percent: 50,
+        max_matches: 10,
+    };
+    let newcomer = |max_price| BookBid {
+        newcomer: true,
+        ..bid(0, max_price, UNIT)
+    };
+    let low = clear(
+        &[newcomer(2), bid(1, 9, UNIT)],
+        &[offer(10, 1, UNIT), offer(11, 5, UNIT)],
+        &rich(),
+        params,
     );
+    assert_eq!(low.matches, vec![(0, 10), (1, 11)]);
+    assert_eq!(low.newcomer_matches, 1);
+    assert_eq!((low.newcomer_price, low.price), (Some(1), Some(5)));
+    // The high ask is in a region only the newcomer's sybil serves.
+    let private = region("sybil-only");
+    let high = clear(
+        &[
+            BookBid {
+                region: Some(private.clone()),
+                ..newcomer(100)
+            },
+            bid(1, 9, UNIT),
+        ],
+        &[
+            BookOffer {
+                region: private,
+                ..offer(10, 50, UNIT)
+            },
+            offer(11, 5, UNIT),
+        ],
+        &rich(),
+        params,
+    );
+    assert_eq!(high.matches, vec![(0, 10), (1, 11)]);
+    assert_eq!((high.newcomer_price, high.price), (Some(50), Some(5)));
 }
 
 #[test]
@@ -248,10 +313,13 @@ fn arb_bid(id: u64) -> impl Strategy<Value = BookBid> {
         proptest::option::weighted(0.3, arb_region()),
         proptest::bool::weighted(0.3),
         any::<bool>(),
+        // Providers are accounts 0–2: some buyers are providers too.
+        0u8..6,
     )
         .prop_map(
-            move |(max_price, fuel, region, renewable_only, newcomer)| BookBid {
+            move |(max_price, fuel, region, renewable_only, newcomer, buyer)| BookBid {
                 id,
+                buyer: provider(buyer),
                 max_price,
                 max_fuel: fuel * UNIT,
                 region,
@@ -304,16 +372,21 @@ proptest! {
         let offer_of = |id: u64| offers.iter().find(|o| o.id == id).unwrap();
 
         prop_assert!(outcome.matches.len() <= params.max_matches);
-        prop_assert_eq!(outcome.price.is_some(), !outcome.matches.is_empty());
+        let pool = outcome.newcomer_matches;
+        prop_assert_eq!(outcome.newcomer_price.is_some(), pool > 0);
+        prop_assert_eq!(outcome.price.is_some(), outcome.matches.len() > pool);
         let mut seen = BTreeSet::new();
         let mut taken: BTreeMap<u64, Fuel> = BTreeMap::new();
         let mut committed: BTreeMap<AccountId, Balance> = BTreeMap::new();
-        for (bid_id, offer_id) in &outcome.matches {
+        for (index, (bid_id, offer_id)) in outcome.matches.iter().enumerate() {
             prop_assert!(seen.insert(*bid_id), "bid {} matched twice", bid_id);
             let (bid, offer) = (bid_of(*bid_id), offer_of(*offer_id));
-            prop_assert!(offer.suits(bid));
-            let price = outcome.price.unwrap();
-            // One price per block, never above a buyer's max, never below a seller's ask.
+            // Never the buyer's own offer, always one its preferences accept.
+            prop_assert!(offer.suits(bid) && offer.provider != bid.buyer);
+            // The newcomer pool holds newcomers only.
+            prop_assert!(index >= pool || bid.newcomer);
+            let price = if index < pool { outcome.newcomer_price } else { outcome.price }.unwrap();
+            // One price per clearing, never above a buyer's max, never below a seller's ask.
             prop_assert!(offer.price <= price && price <= bid.max_price);
             *taken.entry(*offer_id).or_default() += bid.max_fuel;
             *committed.entry(offer.provider).or_default() += offer.collateral;
@@ -348,13 +421,17 @@ proptest! {
         }
         let mut free: BTreeMap<u64, Fuel> = offers.iter().map(|o| (o.id, o.free)).collect();
         let mut left = stake.clone();
+        // The open clearing's bounds (the newcomer pool's matches take capacity and stake, but
+        // do not bound it).
         let mut floor = Balance::MAX;
-        for (bid_id, offer_id) in &outcome.matches {
+        for (index, (bid_id, offer_id)) in outcome.matches.iter().enumerate() {
             let bid = bids.iter().find(|b| b.id == *bid_id).unwrap();
             let offer = offers.iter().find(|o| o.id == *offer_id).unwrap();
             *free.get_mut(offer_id).unwrap() -= bid.max_fuel;
             *left.get_mut(&offer.provider).unwrap() -= offer.collateral;
-            floor = floor.min(bid.max_price);
+            if index >= outcome.newcomer_matches {
+                floor = floor.min(bid.max_price);
+            }
         }
         let ceiling = outcome.price.unwrap_or(0);
         for id in outcome.unmatched.keys() {
