@@ -35,7 +35,7 @@ const MAX_SEGMENTS: u64 = 512;
 /// Bids the buyer places every block: enough jobs per seed that a cheat caught on one job in
 /// a hundred is caught several times a seed (so that a seed's profit, not only the mean over
 /// seeds, says whether it pays).
-pub const BIDS_PER_BLOCK: u64 = 2;
+pub const BIDS_PER_BLOCK: u64 = 3;
 /// The offers' price: 0.001 AGR per Mfuel, the dev chain's example.
 pub const PRICE: Balance = AGR / 1_000;
 /// What a party's compute costs it: three quarters of the offer price (electricity and
@@ -62,6 +62,10 @@ pub enum WorkerPlay {
     /// its end and carries on from there, so that every later segment is a true transition
     /// and only a check of the skipped one shows it; bills every segment.
     ForgeOne,
+    /// Skips one segment as `ForgeOne`, with a colluding verifier
+    /// ([`VerifierPlay::Colluding`]) that attests the skipped segment as committed whenever it
+    /// is drawn for it: only an honest verifier's check of that segment shows it.
+    ForgeOneColluding,
     /// Computes nothing and commits made-up states for every segment.
     ForgeAll,
     /// Runs honestly and bills `percent` % more fuel on every leaf.
@@ -84,6 +88,9 @@ pub enum VerifierPlay {
     Honest,
     /// Attests a made-up leaf without computing and makes no dispute move.
     Lazy,
+    /// Attests what its partner workers ([`WorkerPlay::ForgeOneColluding`]) committed, without
+    /// computing, on their jobs; honest on everyone else's.
+    Colluding,
 }
 
 /// A worker and what it has done.
@@ -117,6 +124,11 @@ pub struct Verifier {
     pub checks: u64,
     /// Its off-chain compute cost.
     pub compute: Balance,
+    /// The compute it did not spend on its partners' checks (a colluder copies their leaves):
+    /// what colluding saves the coalition on the verifier's side.
+    pub saved: Balance,
+    /// The stake it bonds.
+    bond: Balance,
 }
 
 impl Worker {
@@ -155,7 +167,7 @@ impl Worker {
         let total = segments * truth::SEGMENT_FUEL;
         match self.play {
             WorkerPlay::Honest => (leaves, segments),
-            WorkerPlay::ForgeOne => {
+            WorkerPlay::ForgeOne | WorkerPlay::ForgeOneColluding => {
                 for leaf in leaves.iter_mut().filter(|l| l.index >= forged) {
                     leaf.state_hash = truth::state(seed, leaf.index * truth::STEPS_PER_SEGMENT);
                 }
@@ -343,7 +355,7 @@ impl Trace {
         }
     }
 
-    fn leaf(&self, index: u64) -> TraceLeaf {
+    pub(crate) fn leaf(&self, index: u64) -> TraceLeaf {
         self.leaves[usize::try_from(index).expect("a segment index fits")]
     }
 
@@ -372,7 +384,7 @@ fn registration(bytes: &[u8]) -> RuntimeCall {
 }
 
 impl Verifier {
-    /// The verifier `//agora-sim/<name>` playing `play`.
+    /// The verifier `//agora-sim/<name>` playing `play`, bonding the standard stake.
     pub fn new(name: &str, play: VerifierPlay) -> Verifier {
         Verifier {
             party: Party::new(name),
@@ -380,21 +392,35 @@ impl Verifier {
             attested: BTreeMap::new(),
             checks: 0,
             compute: 0,
+            saved: 0,
+            bond: VERIFIER_BOND,
         }
+    }
+
+    /// The same, bonding `bond` (its share of verifier stake is its share of the draws).
+    pub fn with_bond(self, bond: Balance) -> Verifier {
+        Verifier { bond, ..self }
     }
 
     /// Bonds stake and registers as a verifier.
     pub fn start(&self, chain: &mut SimChain) {
         let bond = RuntimeCall::Staking(pallet_staking::Call::Bond {
-            amount: Compact(VERIFIER_BOND),
+            amount: Compact(self.bond),
         });
         chain.submit(&self.party, bond);
         let register = pallet_verification::Call::RegisterVerifier;
         chain.submit(&self.party, RuntimeCall::Verification(register));
     }
 
-    /// This verifier's moves for job `id`.
-    pub fn act(&mut self, chain: &mut SimChain, id: JobId, salt_seed: u64) {
+    /// This verifier's moves for job `id`; `partner` is the job's trace if its worker colludes
+    /// (only a colluding verifier looks at it).
+    pub fn act(
+        &mut self,
+        chain: &mut SimChain,
+        id: JobId,
+        salt_seed: u64,
+        partner: Option<&Trace>,
+    ) {
         let Some(audit) = Verification::audit(chain.state(), id) else {
             return;
         };
@@ -414,7 +440,7 @@ impl Verifier {
                 Phase::AwaitingAttestations if check.attestation.is_none() => {
                     let start = check.start.or(previous);
                     let last = check.segment + 1 == audit.segments;
-                    let (leaf, result) = self.compute(seed, check.segment, start, last);
+                    let (leaf, result) = self.compute(seed, check.segment, start, last, partner);
                     previous = Some(leaf);
                     let salt = Hash::of_parts(&[&salt_seed.to_le_bytes(), &index.to_le_bytes()]).0;
                     let commitment = pallet_verification::attestation_hash(
@@ -444,7 +470,8 @@ impl Verifier {
                 _ => previous = self.attested.get(&(id, index)).map(|(leaf, ..)| *leaf),
             }
         }
-        if let (Some(dispute), VerifierPlay::Honest) = (&audit.dispute, self.play) {
+        let answers = matches!(self.play, VerifierPlay::Honest | VerifierPlay::Colluding);
+        if let (Some(dispute), true) = (&audit.dispute, answers) {
             if let (Turn::Challenger, Claim::Steps(b), true) =
                 (dispute.turn, &dispute.claim, dispute.challenger == me)
             {
@@ -465,7 +492,16 @@ impl Verifier {
         segment: u64,
         start: Option<TraceLeaf>,
         last: bool,
+        partner: Option<&Trace>,
     ) -> (TraceLeaf, Option<FinalResult>) {
+        if let (VerifierPlay::Colluding, Some(trace)) = (self.play, partner) {
+            // The partner's own leaf, and its result for the last segment: no compute.
+            let leaf = trace.leaf(segment);
+            let honest_cost = self.honest(seed, segment, start, last).2;
+            self.saved += honest_cost;
+            let result = last.then(|| final_result(seed, &leaf));
+            return (leaf, result);
+        }
         match self.play {
             VerifierPlay::Lazy => {
                 let made_up = TraceLeaf {
@@ -476,27 +512,43 @@ impl Verifier {
                 let guess = audit_steps_guess(segment);
                 (made_up, last.then_some(truth::result(seed, guess)))
             }
-            VerifierPlay::Honest => {
-                let mut mfuel = truth::SEGMENT_MFUEL;
-                if start.is_none() {
-                    mfuel += truth::INIT_FUEL / FUEL_PER_MFUEL;
-                }
-                let leaf = truth::rerun(seed, segment, start);
-                let steps = truth::steps_of(seed, &leaf.state_hash);
-                let result = last.then(|| {
-                    mfuel += truth::EXPORT_EVAL_FUEL / FUEL_PER_MFUEL;
-                    match steps {
-                        Some(t) => truth::result(seed, t),
-                        None => FinalResult {
-                            output: Hash::ZERO,
-                            metrics: Hash::ZERO,
-                        },
-                    }
-                });
-                self.compute += Balance::from(mfuel) * COST_PER_MFUEL;
+            VerifierPlay::Honest | VerifierPlay::Colluding => {
+                let (leaf, result, cost) = self.honest(seed, segment, start, last);
+                self.compute += cost;
                 (leaf, result)
             }
         }
+    }
+
+    /// What re-executing `segment` from `start` gives, and what it costs.
+    fn honest(
+        &self,
+        seed: u64,
+        segment: u64,
+        start: Option<TraceLeaf>,
+        last: bool,
+    ) -> (TraceLeaf, Option<FinalResult>, Balance) {
+        let mut mfuel = truth::SEGMENT_MFUEL;
+        if start.is_none() {
+            mfuel += truth::INIT_FUEL / FUEL_PER_MFUEL;
+        }
+        let leaf = truth::rerun(seed, segment, start);
+        let result = last.then(|| {
+            mfuel += truth::EXPORT_EVAL_FUEL / FUEL_PER_MFUEL;
+            final_result(seed, &leaf)
+        });
+        (leaf, result, Balance::from(mfuel) * COST_PER_MFUEL)
+    }
+}
+
+/// The model and metrics of the state a leaf names (none for a state no run reaches).
+fn final_result(seed: u64, leaf: &TraceLeaf) -> FinalResult {
+    match truth::steps_of(seed, &leaf.state_hash) {
+        Some(t) => truth::result(seed, t),
+        None => FinalResult {
+            output: Hash::ZERO,
+            metrics: Hash::ZERO,
+        },
     }
 }
 

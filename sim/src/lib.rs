@@ -8,6 +8,7 @@
 //! | party | strategies |
 //! |---|---|
 //! | worker | `honest_worker` (two); `forging_worker_one_segment` (six: each skips one segment — any but the last — claiming its start state as its end and carrying on from there, so only a check of that segment shows it); `forging_worker_all_segments` (computes nothing, commits made-up states); `overbilling_worker_20pct` (bills 20 % more fuel on every leaf); `hidden_overbilling_worker_50pct` (bills 50 % more, added to the segment before the last) |
+//! | worker + verifiers | `forging_worker_one_segment_colluding_20pct` (six workers forging one segment each, with two colluding verifier accounts holding a fifth of verifier stake between them that attest the partners' committed leaves without computing; honest on other jobs). Its profit per job is the workers' plus the compute the colluders saved on their partners' checks |
 //! | verifier | `honest_verifier` (two); `lazy_verifier` (attests a made-up leaf, never computes, makes no dispute move) |
 //!
 //! A job is the example MLP's shape (`truth`): 256 or 512 segments of 3 steps, the engine's
@@ -23,9 +24,9 @@
 //! of its jobs (workers: the job ended with the worker slashed) or checks (verifiers: a check
 //! decided missed or wrong, or a dispute lost) that the protocol ruled against.
 //!
-//! Not simulated yet (issue 11): open challenges and watchers, collusion, sybils, the market's
-//! manipulation strategies, verifier exhaustion, and parameter choices other than the
-//! runtime's.
+//! Not simulated yet (issue 11): open challenges and watchers, the market's manipulation
+//! strategies (covered by named pallet tests), griefing buyers, and parameter choices other
+//! than the runtime's.
 
 pub mod actors;
 pub mod chain;
@@ -53,6 +54,9 @@ use rng::Rng;
 pub const DRAIN_BLOCKS: u64 = 700;
 /// What every simulated party starts with.
 const ENDOWMENT: Balance = 2_000_000 * AGR;
+/// The colluding verifiers' stake together: a fifth of all verifier stake (three others bond
+/// 5,000 AGR each).
+const COLLUDING_BOND: Balance = 3_750 * AGR;
 
 /// What to simulate.
 #[derive(Clone, Copy, Debug)]
@@ -65,11 +69,32 @@ pub struct Config {
     pub blocks: u64,
 }
 
-/// Runs every seed and aggregates the outcomes.
+/// Runs every seed and aggregates the outcomes. Seeds are independent and run on all cores
+/// (each thread takes every `threads`-th seed); the outcomes are put back in seed order, so
+/// the report does not depend on the number of threads.
 pub fn economics(config: &Config) -> Report {
-    let outcomes: Vec<SeedOutcome> = (config.first_seed..config.first_seed + config.seeds)
-        .map(|seed| run_seed(seed, config.blocks))
-        .collect();
+    let seeds: Vec<u64> = (config.first_seed..config.first_seed + config.seeds).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, seeds.len().max(1));
+    let mut outcomes: Vec<(u64, SeedOutcome)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let mine: Vec<u64> = seeds.iter().copied().skip(t).step_by(threads).collect();
+                scope.spawn(move || {
+                    mine.into_iter()
+                        .map(|seed| (seed, run_seed(seed, config.blocks)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a seed's run panicked"))
+            .collect()
+    });
+    outcomes.sort_by_key(|(seed, _)| *seed);
+    let outcomes: Vec<SeedOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();
     Report::from_seeds(config, &outcomes)
 }
 
@@ -84,6 +109,12 @@ fn population() -> (Vec<Worker>, Vec<Verifier>) {
         Worker::new("worker/forge-one/3", WorkerPlay::ForgeOne),
         Worker::new("worker/forge-one/4", WorkerPlay::ForgeOne),
         Worker::new("worker/forge-one/5", WorkerPlay::ForgeOne),
+        Worker::new("worker/forge-colluding/0", WorkerPlay::ForgeOneColluding),
+        Worker::new("worker/forge-colluding/1", WorkerPlay::ForgeOneColluding),
+        Worker::new("worker/forge-colluding/2", WorkerPlay::ForgeOneColluding),
+        Worker::new("worker/forge-colluding/3", WorkerPlay::ForgeOneColluding),
+        Worker::new("worker/forge-colluding/4", WorkerPlay::ForgeOneColluding),
+        Worker::new("worker/forge-colluding/5", WorkerPlay::ForgeOneColluding),
         Worker::new("worker/forge-all/0", WorkerPlay::ForgeAll),
         Worker::new("worker/overbill/0", WorkerPlay::Overbill { percent: 20 }),
         Worker::new(
@@ -95,6 +126,12 @@ fn population() -> (Vec<Worker>, Vec<Verifier>) {
         Verifier::new("verifier/honest/0", VerifierPlay::Honest),
         Verifier::new("verifier/honest/1", VerifierPlay::Honest),
         Verifier::new("verifier/lazy/0", VerifierPlay::Lazy),
+        // The colluders' stake split over two accounts (sybils buy no extra draws: verifiers
+        // are drawn by stake): together a fifth of all verifier stake at the start.
+        Verifier::new("verifier/colluding/0", VerifierPlay::Colluding)
+            .with_bond(COLLUDING_BOND / 2),
+        Verifier::new("verifier/colluding/1", VerifierPlay::Colluding)
+            .with_bond(COLLUDING_BOND / 2),
     ];
     (workers, verifiers)
 }
@@ -104,6 +141,7 @@ fn worker_strategy(play: WorkerPlay) -> (&'static str, bool) {
     match play {
         WorkerPlay::Honest => ("honest_worker", true),
         WorkerPlay::ForgeOne => ("forging_worker_one_segment", false),
+        WorkerPlay::ForgeOneColluding => ("forging_worker_one_segment_colluding_20pct", false),
         WorkerPlay::ForgeAll => ("forging_worker_all_segments", false),
         WorkerPlay::Overbill { .. } => ("overbilling_worker_20pct", false),
         WorkerPlay::OverbillHidden { .. } => ("hidden_overbilling_worker_50pct", false),
@@ -168,8 +206,13 @@ fn run_seed(seed: u64, blocks: u64) -> SeedOutcome {
                 worker.act(&mut chain, *id, random);
             }
             let salt = rng.next();
+            // The job's trace, if its worker colludes (its verifiers copy it).
+            let partner = workers
+                .iter()
+                .filter(|w| w.play == WorkerPlay::ForgeOneColluding)
+                .find_map(|w| w.jobs.get(id));
             for verifier in &mut verifiers {
-                verifier.act(&mut chain, *id, salt);
+                verifier.act(&mut chain, *id, salt, partner);
             }
         }
         jobs.retain(|id| Jobs::job(chain.state(), *id).is_some_and(|job| !job.status.is_final()));
@@ -216,6 +259,15 @@ fn outcome(
         let (name, honest) = match verifier.play {
             VerifierPlay::Honest => ("honest_verifier", true),
             VerifierPlay::Lazy => ("lazy_verifier", false),
+            // The coalition's row is its workers': what colluding saves the verifier side is
+            // the compute of its partners' checks; its honest work on other jobs is not
+            // collusion's gain and stays out of the table.
+            VerifierPlay::Colluding => {
+                let (name, _) = worker_strategy(WorkerPlay::ForgeOneColluding);
+                let run = runs.entry(name).or_insert_with(|| StrategyRun::new(false));
+                run.profit += i128::try_from(verifier.saved).unwrap_or(0);
+                continue;
+            }
         };
         let run = runs.entry(name).or_insert_with(|| StrategyRun::new(honest));
         run.profit += delta(&verifier.party) - i128::try_from(verifier.compute).unwrap_or(0);

@@ -43,7 +43,7 @@ fn parse(args: &[String]) -> Result<(agora_sim::Config, bool), String> {
     let mut config = agora_sim::Config {
         seeds: 10,
         first_seed: 0,
-        blocks: 1_200,
+        blocks: 2_000,
     };
     let mut json = false;
     while let Some(flag) = args.next() {
