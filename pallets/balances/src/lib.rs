@@ -129,7 +129,8 @@ pub enum Event {
         /// How much.
         amount: Balance,
     },
-    /// Tokens were destroyed from a free balance; total issuance fell by `amount`.
+    /// Tokens were destroyed from a free balance, or from a reserved one as a charge (a rent),
+    /// not a penalty; total issuance fell by `amount`.
     #[codec(index = 8)]
     Burned {
         /// Whose.
@@ -469,6 +470,38 @@ impl<T: Config> Pallet<T> {
     /// Destroys up to `amount` of the reserved balance of `who` as a penalty; best-effort.
     /// Returns the amount actually slashed; total issuance falls by that much.
     pub fn slash_reserved(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) -> Balance {
+        let actual = Self::destroy_reserved(ext, who, amount);
+        if actual != 0 {
+            Self::deposit_event(
+                ext,
+                Event::Slashed {
+                    who: *who,
+                    amount: actual,
+                },
+            );
+        }
+        actual
+    }
+
+    /// Destroys up to `amount` of the reserved balance of `who` as a charge it agreed to (a
+    /// rent), not a penalty: a `Burned` event, not `Slashed`. Best-effort; returns the amount
+    /// burned, by which total issuance falls.
+    pub fn burn_reserved(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) -> Balance {
+        let actual = Self::destroy_reserved(ext, who, amount);
+        if actual != 0 {
+            Self::deposit_event(
+                ext,
+                Event::Burned {
+                    who: *who,
+                    amount: actual,
+                },
+            );
+        }
+        actual
+    }
+
+    /// Takes up to `amount` out of `who`'s reserved balance and out of the issuance.
+    fn destroy_reserved(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) -> Balance {
         let before = Self::account(ext, who);
         let actual = amount.min(before.reserved);
         if actual == 0 {
@@ -480,13 +513,6 @@ impl<T: Config> Pallet<T> {
         };
         Self::write_account(ext, who, before, data);
         Self::reduce_issuance(ext, actual);
-        Self::deposit_event(
-            ext,
-            Event::Slashed {
-                who: *who,
-                amount: actual,
-            },
-        );
         actual
     }
 

@@ -145,7 +145,7 @@ impl<T: Config> Pallet<T> {
         let rent = Self::rent(blocks)
             .unwrap_or(Balance::MAX)
             .min(bid.rent_deposit);
-        let burned = Balances::<T>::slash_reserved(ext, buyer, rent);
+        let burned = Balances::<T>::burn_reserved(ext, buyer, rent);
         let left = Balances::<T>::unreserve(ext, buyer, bid.rent_deposit.saturating_sub(rent));
         assert!(
             burned == rent && left == 0,

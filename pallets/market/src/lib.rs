@@ -610,7 +610,7 @@ impl<T: Config> Pallet<T> {
         // The rent of the blocks it was open comes out of its bond; the rest is released.
         let blocks = System::<T>::block_number(ext).saturating_sub(offer.posted_at);
         let rent = Self::rent(blocks).unwrap_or(Balance::MAX).min(offer.bond);
-        let burned = Staking::<T>::slash_committed(ext, &offer.provider, rent);
+        let burned = Staking::<T>::spend_committed(ext, &offer.provider, rent);
         Staking::<T>::release(ext, &offer.provider, offer.bond.saturating_sub(rent));
         offer.bond = 0;
         Self::note_rent(ext, &offer.provider, burned, blocks);

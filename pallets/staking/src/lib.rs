@@ -118,6 +118,15 @@ pub enum Event {
         /// How much.
         amount: Balance,
     },
+    /// Committed stake was spent on a charge its owner agreed to (an offer's rent), not a
+    /// penalty (the balances pallet records the burn too).
+    #[codec(index = 6)]
+    Spent {
+        /// Whose stake.
+        who: AccountId,
+        /// How much.
+        amount: Balance,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -389,27 +398,68 @@ impl<T: Config> Pallet<T> {
         amount.saturating_sub(actual)
     }
 
+    /// Burns up to `amount` of `who`'s committed stake for a charge it agreed to (an offer's
+    /// rent): as [`Self::slash_committed`], with `Spent` and `Balances::Burned` events instead
+    /// of the penalty's. Returns the amount burned.
+    pub fn spend_committed(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) -> Balance {
+        let spent = Self::destroy_committed(
+            ext,
+            who,
+            amount,
+            pallet_balances::Pallet::<T>::burn_reserved,
+        );
+        if spent != 0 {
+            Self::deposit_event(
+                ext,
+                Event::Spent {
+                    who: *who,
+                    amount: spent,
+                },
+            );
+        }
+        spent
+    }
+
     /// Destroys up to `amount` of `who`'s committed stake as a penalty; returns the amount
     /// slashed. Total issuance falls by the same amount (a `Balances::Slashed` event).
     pub fn slash_committed(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) -> Balance {
+        let slashed = Self::destroy_committed(
+            ext,
+            who,
+            amount,
+            pallet_balances::Pallet::<T>::slash_reserved,
+        );
+        if slashed != 0 {
+            Self::deposit_event(
+                ext,
+                Event::Slashed {
+                    who: *who,
+                    amount: slashed,
+                },
+            );
+        }
+        slashed
+    }
+
+    /// Takes up to `amount` of `who`'s committed stake out of its ledger and, by `destroy`, out
+    /// of its reserved balance and the issuance. Returns the amount destroyed.
+    fn destroy_committed(
+        ext: &mut Ext<'_>,
+        who: &AccountId,
+        amount: Balance,
+        destroy: fn(&mut Ext<'_>, &AccountId, Balance) -> Balance,
+    ) -> Balance {
         let mut ledger = Self::ledger(ext, who);
         let wanted = amount.min(ledger.committed);
         if wanted == 0 {
             return 0;
         }
-        let slashed = pallet_balances::Pallet::<T>::slash_reserved(ext, who, wanted);
-        ledger.committed = ledger.committed.saturating_sub(slashed);
-        ledger.active = ledger.active.saturating_sub(slashed);
+        let destroyed = destroy(ext, who, wanted);
+        ledger.committed = ledger.committed.saturating_sub(destroyed);
+        ledger.active = ledger.active.saturating_sub(destroyed);
         Self::write_ledger(ext, who, &ledger);
-        Self::adjust_total(ext, 0, slashed);
-        Self::deposit_event(
-            ext,
-            Event::Slashed {
-                who: *who,
-                amount: slashed,
-            },
-        );
-        slashed
+        Self::adjust_total(ext, 0, destroyed);
+        destroyed
     }
 
     /// Slashes up to `amount` of `who`'s committed stake, paying `reward_percent`% of what is

@@ -158,6 +158,32 @@ fn slashing_destroys_committed_stake_only() {
     assert_eq!(Balances::reserved_balance(&state, &BOB), 7 * AGR);
 }
 
+/// An offer's rent is spent out of committed stake like a slash, but it is a charge the
+/// provider agreed to: a `Spent` event, not `Slashed` (wallets and dashboards tell the two
+/// apart).
+#[test]
+fn spending_committed_stake_burns_it_without_a_penalty() {
+    let mut state = genesis_state();
+    step(&mut state, 1, |ext| Staking::commit(ext, &BOB, 3 * AGR))
+        .0
+        .unwrap();
+    let issuance = Balances::total_issuance(&state);
+    let (spent, events) = step(&mut state, 1, |ext| {
+        Staking::spend_committed(ext, &BOB, 5 * AGR)
+    });
+    assert_eq!(spent, 3 * AGR);
+    assert_eq!(
+        events,
+        vec![Event::Spent {
+            who: BOB,
+            amount: 3 * AGR
+        }]
+    );
+    assert_eq!(Balances::total_issuance(&state), issuance - 3 * AGR);
+    let ledger = Staking::ledger(&state, &BOB);
+    assert_eq!((ledger.active, ledger.committed), (7 * AGR, 0));
+}
+
 #[test]
 fn a_rewarding_slash_pays_the_winner_and_burns_the_rest() {
     let mut state = genesis_state();
