@@ -39,11 +39,7 @@ pub async fn ensure_blob(
 /// The call that registers `bytes` as a blob: their hash, size, and the proof of that size
 /// (`agora_primitives::size_proof`).
 pub fn register_call(bytes: &[u8]) -> agora_runtime::RuntimeCall {
-    agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
-        hash: Hash::of(bytes),
-        size: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
-        proof: agora_primitives::size_proof::SizeProof::of(bytes),
-    })
+    agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::register_blob_of(bytes))
 }
 
 /// Fetches blob `hash` through the local cache directory `dir` (checked against its hash

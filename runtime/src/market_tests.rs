@@ -53,11 +53,7 @@ impl MarketChain {
 
 /// The registration of `bytes` as a blob, with its size proof.
 fn register(bytes: &[u8]) -> RuntimeCall {
-    RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
-        hash: Hash::of(bytes),
-        size: bytes.len() as u64,
-        proof: agora_primitives::size_proof::SizeProof::of(bytes),
-    })
+    RuntimeCall::Jobs(pallet_jobs::Call::register_blob_of(bytes))
 }
 
 fn leaf(i: u64) -> TraceLeaf {

@@ -376,11 +376,7 @@ fn register(chain: &mut SimChain, who: &Party, hash: Hash) {
 
 /// The registration of `bytes` as a blob, with its size proof.
 fn registration(bytes: &[u8]) -> RuntimeCall {
-    RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
-        hash: Hash::of(bytes),
-        size: bytes.len() as u64,
-        proof: agora_primitives::size_proof::SizeProof::of(bytes),
-    })
+    RuntimeCall::Jobs(pallet_jobs::Call::register_blob_of(bytes))
 }
 
 impl Verifier {

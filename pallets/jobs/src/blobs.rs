@@ -81,15 +81,7 @@ impl<T: Config> Pallet<T> {
         size: u64,
         proof: &SizeProof,
     ) -> DispatchResult {
-        ensure!(
-            size != 0 && size <= T::MAX_BLOB_SIZE,
-            Self::error(Error::BadBlobSize)
-        );
-        ensure!(
-            proof.verify(&hash, size).is_ok(),
-            Self::error(Error::SizeNotProven)
-        );
-        Self::register_blob_of_known_size(ext, owner, hash, size)
+        Self::register(ext, owner, hash, size, Some(proof))
     }
 
     /// [`Self::register_blob`] without the size proof, for tests and benchmarks of other
@@ -100,9 +92,24 @@ impl<T: Config> Pallet<T> {
         hash: Hash,
         size: u64,
     ) -> DispatchResult {
+        Self::register(ext, owner, hash, size, None)
+    }
+
+    /// Registers a blob, with its size checked against `proof` if one is given.
+    fn register(
+        ext: &mut Ext<'_>,
+        owner: &AccountId,
+        hash: Hash,
+        size: u64,
+        proof: Option<&SizeProof>,
+    ) -> DispatchResult {
         ensure!(
             size != 0 && size <= T::MAX_BLOB_SIZE,
             Self::error(Error::BadBlobSize)
+        );
+        ensure!(
+            proof.is_none_or(|proof| proof.verify(&hash, size).is_ok()),
+            Self::error(Error::SizeNotProven)
         );
         ensure!(
             Blobs::get(ext, &hash).is_none(),

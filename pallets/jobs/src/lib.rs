@@ -412,8 +412,10 @@ type Market<T> = pallet_market::Pallet<T>;
 type System<T> = pallet_system::Pallet<T>;
 
 impl<T: Config> Pallet<T> {
-    fn schedule_job(ext: &mut Ext<'_>, at: BlockNumber, job: JobId) {
-        schedule::<JobsDuePrefix, JobId>(ext, at, job, T::MAX_DUE_PER_BLOCK);
+    /// Puts `job` on the due list of block `at`, or of a later one if that list is full;
+    /// returns the block.
+    fn schedule_job(ext: &mut Ext<'_>, at: BlockNumber, job: JobId) -> BlockNumber {
+        schedule::<JobsDuePrefix, JobId>(ext, at, job, T::MAX_DUE_PER_BLOCK)
     }
 
     // --- reads -------------------------------------------------------------------------------
@@ -571,12 +573,7 @@ impl<T: Config> Pallet<T> {
         );
         let now = System::<T>::block_number(ext);
         // A full due list spills to a later block: the notice only grows.
-        let effective_at = schedule::<JobsDuePrefix, JobId>(
-            ext,
-            now.saturating_add(T::CANCEL_NOTICE_BLOCKS),
-            id,
-            T::MAX_DUE_PER_BLOCK,
-        );
+        let effective_at = Self::schedule_job(ext, now.saturating_add(T::CANCEL_NOTICE_BLOCKS), id);
         job.cancel_at = Some(effective_at);
         Jobs::insert(ext, &id, &job);
         Self::deposit_event(
@@ -761,6 +758,15 @@ pub enum Call {
 }
 
 impl Call {
+    /// The registration of `bytes` as a blob: their hash, their size and its proof.
+    pub fn register_blob_of(bytes: &[u8]) -> Call {
+        Call::RegisterBlob {
+            hash: Hash::of(bytes),
+            size: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
+            proof: SizeProof::of(bytes),
+        }
+    }
+
     /// Weight of the call, fixed before dispatch.
     pub fn weight(&self) -> Weight {
         match self {

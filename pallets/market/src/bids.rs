@@ -8,7 +8,7 @@ use crate::{
 };
 use agora_primitives::dispatch::DispatchResult;
 use agora_primitives::storage::Ext;
-use agora_primitives::{AccountId, Balance, BlockNumber};
+use agora_primitives::{AccountId, BlockNumber};
 use pallet_support::{ensure, put_or_remove, to_usize, BoundedVec};
 
 type Balances<T> = pallet_balances::Pallet<T>;
@@ -53,7 +53,6 @@ impl<T: Config> Pallet<T> {
             placed_at: now,
             unmatched: None,
             rent_deposit,
-            rent_from: now,
             unserved_since: None,
         };
         Self::insert_bid(ext, id, &bid, &spec, &open);
@@ -141,17 +140,14 @@ impl<T: Config> Pallet<T> {
     pub(crate) fn remove_bid(ext: &mut Ext<'_>, id: BidId, bid: &Bid) -> JobSpec {
         let buyer = &bid.buyer;
         // The rent of the blocks it was open is burned from its deposit, the rest refunded.
-        let blocks = System::<T>::block_number(ext).saturating_sub(bid.rent_from);
-        let rent = Self::rent(blocks)
-            .unwrap_or(Balance::MAX)
-            .min(bid.rent_deposit);
-        let burned = Balances::<T>::burn_reserved(ext, buyer, rent);
+        let rent = Self::charge_rent(ext, buyer, bid.placed_at, bid.rent_deposit, |ext, rent| {
+            Balances::<T>::burn_reserved(ext, buyer, rent)
+        });
         let left = Balances::<T>::unreserve(ext, buyer, bid.rent_deposit.saturating_sub(rent));
         assert!(
-            burned == rent && left == 0,
+            left == 0,
             "market invariant broken: the rent deposit of bid {id} was not reserved"
         );
-        Self::note_rent(ext, buyer, burned, blocks);
         Bids::remove(ext, &id);
         let spec = BidSpecs::get(ext, &id).expect("every open bid has its spec");
         BidSpecs::remove(ext, &id);
@@ -217,7 +213,6 @@ impl<T: Config> Pallet<T> {
             unmatched: None,
             // A requeue is the missed worker's doing, not the buyer's: no rent.
             rent_deposit: 0,
-            rent_from: now,
             unserved_since: None,
         };
         Self::insert_bid(ext, matched.bid, &bid, &matched.spec, &open);

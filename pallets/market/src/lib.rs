@@ -608,12 +608,12 @@ impl<T: Config> Pallet<T> {
     fn close_offer(ext: &mut Ext<'_>, id: OfferId, mut offer: Offer, reason: CloseReason) {
         offer.open = false;
         // The rent of the blocks it was open comes out of its bond; the rest is released.
-        let blocks = System::<T>::block_number(ext).saturating_sub(offer.posted_at);
-        let rent = Self::rent(blocks).unwrap_or(Balance::MAX).min(offer.bond);
-        let burned = Staking::<T>::spend_committed(ext, &offer.provider, rent);
-        Staking::<T>::release(ext, &offer.provider, offer.bond.saturating_sub(rent));
+        let provider = offer.provider;
+        let rent = Self::charge_rent(ext, &provider, offer.posted_at, offer.bond, |ext, rent| {
+            Staking::<T>::spend_committed(ext, &provider, rent)
+        });
+        Staking::<T>::release(ext, &provider, offer.bond.saturating_sub(rent));
         offer.bond = 0;
-        Self::note_rent(ext, &offer.provider, burned, blocks);
         if offer.in_flight == 0 {
             Self::remove_offer(ext, id, &offer.provider);
         } else {
@@ -647,11 +647,26 @@ impl<T: Config> Pallet<T> {
         T::ORDER_RENT_PER_BLOCK.checked_mul(Balance::from(blocks))
     }
 
-    /// Records rent burned: the running total and an event (none for no rent).
-    fn note_rent(ext: &mut Ext<'_>, payer: &AccountId, rent: Balance, blocks: BlockNumber) {
+    /// Charges `payer` the rent of an order open since block `since`, at most `cap` (what its
+    /// deposit or bond holds), with `burn` (which must burn the whole amount it is given):
+    /// records it in the running total and an event (none for no rent). Returns the rent.
+    fn charge_rent(
+        ext: &mut Ext<'_>,
+        payer: &AccountId,
+        since: BlockNumber,
+        cap: Balance,
+        burn: impl FnOnce(&mut Ext<'_>, Balance) -> Balance,
+    ) -> Balance {
+        let blocks = System::<T>::block_number(ext).saturating_sub(since);
+        let rent = Self::rent(blocks).unwrap_or(Balance::MAX).min(cap);
         if rent == 0 {
-            return;
+            return 0;
         }
+        let burned = burn(ext, rent);
+        assert!(
+            burned == rent,
+            "market invariant broken: {payer}'s rent of {rent} was not held"
+        );
         let total = RentBurned::get(ext).unwrap_or(0).saturating_add(rent);
         RentBurned::put(ext, &total);
         Self::deposit_event(
@@ -662,6 +677,7 @@ impl<T: Config> Pallet<T> {
                 blocks,
             },
         );
+        rent
     }
 
     /// A buyer's job settled, or ended by the buyer's doing (cancelled, or its inputs cannot

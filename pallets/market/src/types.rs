@@ -189,11 +189,10 @@ pub struct Bid {
     pub placed_at: BlockNumber,
     /// Why the last clearing did not match it (none before its first clearing).
     pub unmatched: Option<Unmatched>,
-    /// Reserved beside the escrow: the rent for every block until the deadline. The blocks
-    /// it was open are burned when it leaves the book, the rest refunded.
+    /// Reserved beside the escrow: the rent for every block from `placed_at` to the deadline.
+    /// The blocks it was open are burned when it leaves the book, the rest refunded (a
+    /// requeued bid has none: its requeue was the worker's doing).
     pub rent_deposit: Balance,
-    /// Block it was placed (or requeued) in: its rent counts from here.
-    pub rent_from: BlockNumber,
     /// First of the consecutive clearings in which no open offer could serve it (it expires
     /// `UNSERVED_BID_BLOCKS` later).
     pub unserved_since: Option<BlockNumber>,
