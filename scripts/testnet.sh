@@ -1,37 +1,144 @@
 #!/usr/bin/env bash
-# Starts a local testnet of N validators (default 4, at most 6) on loopback, each a real
-# agora-node process with its own RocksDB, talking simplex over authenticated TCP.
-#   scripts/testnet.sh [N]
-# Validator i (//Alice, //Bob, …) serves RPC on 127.0.0.1:$((9944 + i)) and p2p on
-# 127.0.0.1:$((30333 + i)). Data goes to a temporary directory removed on exit. Ctrl-C stops all.
+# A local network on loopback: N validators (//Alice, //Bob, … in that order, at most 6) and one
+# full node, each a real agora-node process with its own RocksDB, in the background.
+#
+#   scripts/testnet.sh N [--dir DIR] [--block-time-ms MS]   start; prints DIR
+#   scripts/testnet.sh stop --dir DIR                        stop every node of DIR/network.json
+#
+# DIR (default: a new temporary directory) holds spec.json, one base path and one log per node
+# (DIR/<name>/, DIR/<name>.log) and network.json, which tests and users drive the network by:
+#
+#   { "chain_spec": "DIR/spec.json",
+#     "nodes": [ { "name": "Alice", "role": "validator", "pid": 1234,
+#                  "rpc": "http://127.0.0.1:PORT", "ws": "ws://127.0.0.1:PORT",
+#                  "p2p": "127.0.0.1:PORT", "key": "0x<ed25519 p2p key>",
+#                  "base_path": "DIR/Alice", "log": "DIR/Alice.log",
+#                  "command": ["/path/to/agora-node", "--chain", …] }, … ] }
+#
+# `command` is the argv that restarts the node on its data (same ports, keys and peers). The
+# full node is named "Full", has role "full" and comes last. The script returns once every
+# node's RPC answers and block 1 is finalized. AGORA_NODE_BIN=PATH uses that agora-node binary
+# instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-source scripts/env.sh
 
-count="${1:-4}"
+usage() {
+    echo "usage: scripts/testnet.sh N [--dir DIR] [--block-time-ms MS] | scripts/testnet.sh stop --dir DIR" >&2
+    exit 2
+}
+
+stop_network() {
+    local file="$1/network.json"
+    [ -f "$file" ] || { echo "testnet: no $file" >&2; exit 1; }
+    local pids
+    pids=$(jq -r '.nodes[].pid' "$file")
+    for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
+    for _ in $(seq 1 100); do
+        local alive=0
+        for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && { echo "testnet: stopped $(echo "$pids" | wc -w) nodes of $1"; return 0; }
+        sleep 0.1
+    done
+    for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
+    echo "testnet: killed the nodes of $1 that did not stop within 10 s"
+}
+
+[ $# -ge 1 ] || usage
+command="$1"
+shift
+dir=""
+block_time_ms=1000
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --dir) [ $# -ge 2 ] || usage; dir="$2"; shift 2 ;;
+        --block-time-ms) [ $# -ge 2 ] || usage; block_time_ms="$2"; shift 2 ;;
+        *) usage ;;
+    esac
+done
+
+if [ "$command" = stop ]; then
+    [ -n "$dir" ] || usage
+    stop_network "$dir"
+    exit 0
+fi
+
+count="$command"
 names=(Alice Bob Charlie Dave Eve Ferdie)
-[ "$count" -ge 1 ] && [ "$count" -le 6 ] || { echo "testnet: N must be 1..6, got '$count'" >&2; exit 2; }
+[[ "$count" =~ ^[1-6]$ ]] || { echo "testnet: N must be 1..6, got '$count'" >&2; exit 2; }
 
-cargo test --workspace --no-run >/dev/null 2>&1 || cargo test --workspace --no-run
-node="$CARGO_TARGET_DIR/debug/agora-node"
-dir="$(mktemp -d -t agora-testnet-XXXXXX)"
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT INT TERM
+source scripts/lib.sh
+node="${AGORA_NODE_BIN:-}"
+if [ -z "$node" ]; then
+    scripts/setup.sh >/dev/null
+    source scripts/env.sh
+    # The very build scripts/test.sh makes: any other package set would rebuild RocksDB's C++.
+    cargo test --workspace --no-run >/dev/null 2>&1 || cargo test --workspace --no-run
+    node="$CARGO_TARGET_DIR/debug/agora-node"
+fi
 
+if [ -z "$dir" ]; then dir="$(mktemp -d -t agora-testnet-XXXXXX)"; fi
+mkdir -p "$dir"
+dir="$(cd "$dir" && pwd)"
+[ -f "$dir/network.json" ] && { echo "testnet: $dir/network.json exists; stop that network or pick another --dir" >&2; exit 1; }
 "$node" build-spec --dev --validators "$count" > "$dir/spec.json"
-peers=()
-for i in $(seq 0 $((count - 1))); do
-    key=$("$node" key inspect "//${names[$i]}" | awk '{print $3}')
-    peers+=(--peer "$key@127.0.0.1:$((30333 + i))")
+
+# Everyone's p2p key and port first: every node is told every other's address.
+all_names=("${names[@]:0:$count}" Full)
+keys=() p2p_ports=() rpc_ports=() peers=()
+for i in "${!all_names[@]}"; do
+    name="${all_names[$i]}"
+    if [ "$name" = Full ]; then suri="//Full"; else suri="//$name"; fi
+    keys+=("$("$node" key inspect "$suri" | awk '{print $3}')")
+    p2p_ports+=("$(free_port)")
+    rpc_ports+=("$(free_port)")
+    peers+=(--peer "${keys[$i]}@127.0.0.1:${p2p_ports[$i]}")
 done
-for i in $(seq 0 $((count - 1))); do
-    "$node" --chain "$dir/spec.json" --validator-key "//${names[$i]}" "${peers[@]}" \
-        --base-path "$dir/${names[$i]}" --port $((30333 + i)) --rpc-port $((9944 + i)) \
-        --prometheus-port $((9615 + i)) --log warn &
-    pids+=($!)
-    echo "validator //${names[$i]}: RPC ws://127.0.0.1:$((9944 + i))"
+
+entries=()
+for i in "${!all_names[@]}"; do
+    name="${all_names[$i]}"
+    if [ "$name" = Full ]; then role=full; key_args=(--node-key //Full); else role=validator; key_args=(--validator-key "//$name"); fi
+    argv=("$node" --chain "$dir/spec.json" "${key_args[@]}" "${peers[@]}"
+        --base-path "$dir/$name" --port "${p2p_ports[$i]}" --rpc-port "${rpc_ports[$i]}"
+        --no-prometheus --block-time-ms "$block_time_ms" --log info)
+    # setsid: the node outlives this script and its terminal; `stop` ends it.
+    setsid "${argv[@]}" > "$dir/$name.log" 2>&1 < /dev/null &
+    pid=$!
+    entries+=("$(jq -n --arg name "$name" --arg role "$role" --argjson pid "$pid" \
+        --arg rpc "http://127.0.0.1:${rpc_ports[$i]}" --arg ws "ws://127.0.0.1:${rpc_ports[$i]}" \
+        --arg p2p "127.0.0.1:${p2p_ports[$i]}" --arg key "${keys[$i]}" \
+        --arg base "$dir/$name" --arg log "$dir/$name.log" \
+        '{name: $name, role: $role, pid: $pid, rpc: $rpc, ws: $ws, p2p: $p2p, key: $key,
+          base_path: $base, log: $log, command: $ARGS.positional}' --args -- "${argv[@]}")")
 done
-echo "Testnet of $count validators running (data in $dir). Try: agora --rpc ws://127.0.0.1:9944 balance //Bob"
-wait
+printf '%s\n' "${entries[@]}" | jq -s --arg spec "$dir/spec.json" '{chain_spec: $spec, nodes: .}' \
+    > "$dir/network.json.tmp"
+mv "$dir/network.json.tmp" "$dir/network.json"
+
+# Ready when every RPC answers and every node has finalized block 1.
+finalized_number() {
+    local port="$1" hash
+    hash=$(curl -sf -H 'content-type: application/json' \
+        -d '{"id":1,"jsonrpc":"2.0","method":"chain_getFinalizedHead"}' \
+        "http://127.0.0.1:$port" | jq -r .result) || return 1
+    curl -sf -H 'content-type: application/json' \
+        -d "{\"id\":1,\"jsonrpc\":\"2.0\",\"method\":\"chain_getHeader\",\"params\":[\"$hash\"]}" \
+        "http://127.0.0.1:$port" | jq -r '.result.number' | xargs printf '%d\n'
+}
+for i in "${!all_names[@]}"; do
+    ready=0
+    for _ in $(seq 1 600); do
+        number=$(finalized_number "${rpc_ports[$i]}" 2>/dev/null || echo 0)
+        [ "${number:-0}" -ge 1 ] && { ready=1; break; }
+        sleep 0.2
+    done
+    if [ "$ready" = 0 ]; then
+        echo "testnet: ${all_names[$i]} did not finalize block 1 within 120 s; see $dir/${all_names[$i]}.log" >&2
+        stop_network "$dir" >&2
+        exit 1
+    fi
+done
+echo "testnet: $count validators and a full node running; network in $dir/network.json"
+echo "  try: agora --rpc $(jq -r '.nodes[0].ws' "$dir/network.json") balance //Bob"
+echo "  stop: scripts/testnet.sh stop --dir $dir"
+echo "$dir"

@@ -3,6 +3,7 @@
 //! ```text
 //! agora-node --dev [--tmp | --base-path DIR] [--rpc-port N] [--port N] [--block-time-ms N]
 //! agora-node --chain spec.json --validator-key SURI --peer KEY@ADDR … --base-path DIR
+//! agora-node --chain spec.json [--node-key SURI] --peer KEY@ADDR … --base-path DIR   (full node)
 //! agora-node build-spec [--dev | --chain PATH]
 //! agora-node purge-chain [--dev | --chain PATH] [--base-path DIR] -y
 //! agora-node key generate | key inspect SURI
@@ -12,6 +13,17 @@
 //! tree) and `consensus/` (the consensus journal). Uploaded blobs live in `<base-path>/blobs/`
 //! (see `agora_node::blobs`). The default base path is `$XDG_DATA_HOME/agora-node` (or
 //! `~/.local/share/agora-node`).
+//!
+//! # Validators and full nodes
+//!
+//! The committee is the chain spec's `validators`. A node started with `--validator-key` (or
+//! `--dev`, as //Alice) votes with that key, which must be one of them. A node started without
+//! one is a *full node*: it follows the committee's finalized chain over p2p (the consensus
+//! module's sync protocol), checks every block's certificate and state root, and serves RPC;
+//! its p2p identity is `--node-key`, or a key generated once and kept in
+//! `<chain dir>/node_key`. Every node needs a `--peer` address for every committee member;
+//! validators need one for each full node that connects to them as well (the network only
+//! accepts peers it knows).
 
 use agora_node::referee::EngineReferee;
 use agora_node::{blobs, chain, consensus, metrics, rpc, storage};
@@ -112,10 +124,16 @@ struct RunArgs {
     /// Target time between blocks, in milliseconds.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
     block_time_ms: u64,
-    /// SURI of this validator's ed25519 consensus key; `--dev` defaults to //Alice.
+    /// SURI of this validator's ed25519 consensus key; `--dev` defaults to //Alice. Without
+    /// it (and without `--dev`) the node runs as a full node.
     #[arg(long)]
     validator_key: Option<String>,
-    /// Address of a committee member: `0x<ed25519 public key>@<ip:port>`; repeat for each.
+    /// SURI of a full node's ed25519 p2p key; by default one is generated and kept in
+    /// `<chain dir>/node_key`.
+    #[arg(long, conflicts_with = "validator_key")]
+    node_key: Option<String>,
+    /// Address of a peer: `0x<ed25519 public key>@<ip:port>`; repeat for every committee
+    /// member and every full node this node should talk to.
     #[arg(long = "peer", value_name = "KEY@ADDR")]
     peers: Vec<String>,
     /// Log filter, e.g. `info` or `agora_node=debug`.
@@ -140,8 +158,10 @@ enum NodeError {
     NoChain,
     #[error("'{suri}' is not a valid consensus key SURI: {reason}")]
     BadKey { suri: String, reason: String },
-    #[error("--validator-key is required with --chain")]
-    NoValidatorKey,
+    #[error("no --peer address for validator 0x{0}")]
+    NoValidatorAddress(String),
+    #[error("node key file {path}: {reason}")]
+    NodeKey { path: PathBuf, reason: String },
     #[error("'{0}' is not KEY@ADDR (0x + 64 hex digits, '@', ip:port)")]
     BadPeer(String),
     #[error("consensus key {0} is not in the chain spec's validators")]
@@ -183,6 +203,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: logs redirected to files stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
         Some(Command::BuildSpec { spec, validators }) => load_spec(&spec).map(|spec| {
@@ -303,20 +325,34 @@ fn parse_peer(text: &str) -> Result<([u8; 32], SocketAddr), NodeError> {
     Ok((key.0, addr))
 }
 
-/// Who this node is in the committee: its consensus key's seed and public key, and the
+/// Who this node is on the network: its ed25519 seed and public key, and, for a validator, the
 /// account credited with its blocks.
 struct Identity {
     seed: [u8; 32],
     public: Hash,
-    author: AccountId,
+    /// `None` for a full node.
+    author: Option<AccountId>,
 }
 
-/// The validator key given (`--dev` defaults to Alice's), which must be in the spec's committee.
-fn identity(args: &RunArgs, spec: &ChainSpec) -> Result<Identity, NodeError> {
-    let seed = match (&args.validator_key, args.spec.dev) {
-        (Some(suri), _) => consensus_pair(suri)?.seed(),
-        (None, true) => dev_consensus_seed("Alice"),
-        (None, false) => return Err(NodeError::NoValidatorKey),
+/// The validator key given (`--dev` defaults to Alice's), which must be in the spec's committee;
+/// without one, a full node's key (`--node-key`, or the one kept under `dir`).
+fn identity(args: &RunArgs, spec: &ChainSpec, dir: &Path) -> Result<Identity, NodeError> {
+    let validator_seed = match (&args.validator_key, args.spec.dev) {
+        (Some(suri), _) => Some(consensus_pair(suri)?.seed()),
+        (None, true) => Some(dev_consensus_seed("Alice")),
+        (None, false) => None,
+    };
+    let Some(seed) = validator_seed else {
+        let seed = match &args.node_key {
+            Some(suri) => consensus_pair(suri)?.seed(),
+            None => stored_node_key(&dir.join("node_key"))?,
+        };
+        let public = Hash(ed25519::Pair::from_seed(&seed).public().0);
+        return Ok(Identity {
+            seed,
+            public,
+            author: None,
+        });
     };
     let public = Hash(ed25519::Pair::from_seed(&seed).public().0);
     let author: AccountId = spec
@@ -328,8 +364,41 @@ fn identity(args: &RunArgs, spec: &ChainSpec) -> Result<Identity, NodeError> {
     Ok(Identity {
         seed,
         public,
-        author,
+        author: Some(author),
     })
+}
+
+/// A full node's p2p key seed from `path` (hex), generated and written (mode 0600) on first use.
+fn stored_node_key(path: &Path) -> Result<[u8; 32], NodeError> {
+    let fail = |reason: String| NodeError::NodeKey {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => Hash::from_hex(text.trim())
+            .map(|hash| hash.0)
+            .map_err(|_| fail("not 32 hex-encoded bytes".to_owned())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let (pair, _) = ed25519::Pair::generate();
+            let seed = pair.seed();
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| fail(e.to_string()))?;
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| fail(e.to_string()))?;
+            file.write_all(format!("0x{}\n", hex::encode(seed)).as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| fail(e.to_string()))?;
+            Ok(seed)
+        }
+        Err(error) => Err(fail(error.to_string())),
+    }
 }
 
 /// With `--tmp`, a fresh directory deleted when the returned value is dropped.
@@ -404,7 +473,6 @@ fn open_stores(
 
 fn run(args: RunArgs) -> Result<(), NodeError> {
     let spec = load_spec(&args.spec)?;
-    let identity = identity(&args, &spec)?;
     // `--tmp` keeps the directory alive until `run` returns.
     let tmp = tmp_base(args.tmp)?;
     let base = match (&tmp, &args.base_path) {
@@ -413,8 +481,11 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
         (None, None) => default_base_path(),
     };
     let dir = chain_dir(&base, &spec);
+    let identity = identity(&args, &spec, &dir)?;
     let block_time = Duration::from_millis(args.block_time_ms);
-    let stores = open_stores(&base, &dir, &spec, identity.author, block_time)?;
+    // A full node never builds a block; the author is unused.
+    let author = identity.author.unwrap_or(AccountId([0; 32]));
+    let stores = open_stores(&base, &dir, &spec, author, block_time)?;
 
     let runtime_config = consensus::RuntimeConfig::new(dir.join("consensus"));
     consensus::Runtime::run(runtime_config, |runtime| async move {
@@ -435,8 +506,15 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
         tracing::info!("JSON-RPC listening on {rpc_bound}");
         serve_background(&args, &stores).await?;
         let config = consensus_config(&args, &spec, &identity, &stores.chain, block_time)?;
-        let consensus = consensus::start(&runtime, config, stores.chain.clone())?;
-        tracing::info!(validator = %identity.public, "consensus started");
+        let consensus = if identity.author.is_some() {
+            let consensus = consensus::start(&runtime, config, stores.chain.clone())?;
+            tracing::info!(validator = %identity.public, "consensus started");
+            consensus
+        } else {
+            let consensus = consensus::follow(&runtime, config, stores.chain.clone())?;
+            tracing::info!(node = %identity.public, "following the committee as a full node");
+            consensus
+        };
 
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -481,8 +559,9 @@ async fn serve_background(args: &RunArgs, stores: &Stores) -> Result<(), NodeErr
     Ok(())
 }
 
-/// The consensus configuration: the committee of `--peer`s plus this node, signatures bound
-/// to this chain, timeouts from the block time.
+/// The consensus configuration: the spec's committee at the addresses given by `--peer` (this
+/// node's own at its listen address), the other `--peer`s as non-voting peers, signatures
+/// bound to this chain, timeouts from the block time.
 fn consensus_config(
     args: &RunArgs,
     spec: &ChainSpec,
@@ -491,16 +570,28 @@ fn consensus_config(
     block_time: Duration,
 ) -> Result<consensus::Config, NodeError> {
     let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port);
-    let mut validators = args
+    let mut peers = args
         .peers
         .iter()
         .map(|peer| parse_peer(peer))
         .collect::<Result<Vec<_>, _>>()?;
-    if !validators.iter().any(|(key, _)| *key == identity.public.0) {
-        validators.push((identity.public.0, listen));
+    if !peers.iter().any(|(key, _)| *key == identity.public.0) {
+        peers.push((identity.public.0, listen));
     }
+    let mut validators = Vec::with_capacity(spec.validators.len());
+    for validator in &spec.validators {
+        let key = validator.consensus_key.0;
+        let address = peers
+            .iter()
+            .find(|(peer, _)| *peer == key)
+            .map(|(_, address)| *address)
+            .ok_or_else(|| NodeError::NoValidatorAddress(hex::encode(key)))?;
+        validators.push((key, address));
+    }
+    peers.retain(|(key, _)| !validators.iter().any(|(validator, _)| validator == key));
     let namespace = chain::consensus_namespace(&spec.id, &chain.genesis_hash());
     let mut config = consensus::Config::new(listen, identity.seed, validators, namespace);
+    config.peers = peers;
     config.timeouts = consensus::Timeouts::for_block_time(block_time);
     config.max_block_size = u32::try_from(chain::MAX_BLOCK_BYTES).unwrap_or(u32::MAX);
     Ok(config)

@@ -67,6 +67,73 @@ impl consensus::Chain for Chain {
             || matches!(self.inner.db.block(&block), Ok(Some(_)))
     }
 
+    fn finalized_height(&self) -> u64 {
+        self.lock().finalized.number()
+    }
+
+    fn finalized_run(
+        &self,
+        from: u64,
+        max_blocks: usize,
+        max_bytes: usize,
+    ) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
+        let tip = self.finalized_height();
+        if from == 0 || from > tip {
+            return None;
+        }
+        let db = &self.inner.db;
+        let mut blocks = Vec::new();
+        let mut bytes = 0usize;
+        let mut certified = None;
+        // Bounded by `max_blocks`; stops at the tip, at the byte budget, or on a read error.
+        for number in (from..=tip).take(max_blocks) {
+            let hash = db.block_hash(number).ok()??;
+            let block = Self::load_stored(db, &hash).ok()?.block.encode();
+            bytes = bytes.saturating_add(block.len()).saturating_add(4);
+            if bytes > max_bytes {
+                break;
+            }
+            blocks.push(block);
+            let certificate = db.certificate(&hash).ok()??;
+            if !certificate.is_empty() {
+                certified = Some((blocks.len(), certificate));
+            }
+        }
+        let (length, certificate) = certified?;
+        blocks.truncate(length);
+        Some((blocks, certificate))
+    }
+
+    fn connects(&self, block: Hash) -> bool {
+        let state = self.lock();
+        if block == state.finalized_hash || matches!(self.inner.db.block(&block), Ok(Some(_))) {
+            return true;
+        }
+        let mut cursor = block;
+        // Bounded: at most `MAX_UNFINALIZED` blocks are held.
+        for _ in 0..=super::MAX_UNFINALIZED {
+            let Some(pending) = state.pending.get(&cursor) else {
+                return false;
+            };
+            cursor = pending.block.header.parent_hash;
+            if cursor == state.finalized_hash {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn relay_queue(&self) -> Option<tokio::sync::broadcast::Receiver<Vec<u8>>> {
+        Some(Chain::relay_queue(self))
+    }
+
+    fn receive_transaction(&self, bytes: Vec<u8>) {
+        if let Err(error) = self.submit_relayed(&bytes) {
+            // Known, stale or invalid: the pool's verdict is the same as for a local submission.
+            tracing::debug!(%error, "relayed extrinsic not pooled");
+        }
+    }
+
     fn last_finalized(&self) -> Option<Vec<u8>> {
         let hash = self.lock().finalized_hash;
         self.inner

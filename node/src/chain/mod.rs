@@ -209,8 +209,15 @@ struct Inner {
     referee: Option<Arc<dyn Referee>>,
     state: Mutex<State>,
     events: broadcast::Sender<ChainEvent>,
+    /// Extrinsics submitted to this node (not those relayed by peers), for consensus to pass
+    /// to the other nodes: a validator includes only what reached its own pool.
+    submitted: broadcast::Sender<Vec<u8>>,
     metrics: Metrics,
 }
+
+/// Extrinsics submitted here and not yet relayed that may wait for the relay; more are
+/// relayed late or not at all (they stay in this node's pool either way).
+pub const RELAY_QUEUE: usize = 16_384;
 
 /// The chain. Cheap to clone.
 #[derive(Clone)]
@@ -255,6 +262,7 @@ impl Chain {
         set_count(&metrics.best_height, finalized.number());
         let pending = Self::reload_unfinalized(&db, finalized.number())?;
         let (events, _) = broadcast::channel(1_024);
+        let (submitted, _) = broadcast::channel(RELAY_QUEUE);
         let state = State {
             finalized,
             finalized_hash,
@@ -272,6 +280,7 @@ impl Chain {
                 referee,
                 state: Mutex::new(state),
                 events,
+                submitted,
                 metrics,
             }),
         })
@@ -485,8 +494,23 @@ impl Chain {
         Self::load_header(&self.inner.db, hash)
     }
 
-    /// Validates and pools an extrinsic against the finalized state.
+    /// Validates and pools an extrinsic submitted to this node against the finalized state,
+    /// and queues it for relay to the other nodes ([`Chain::relay_queue`]).
     pub fn submit(&self, bytes: &[u8]) -> Result<Hash, PoolError> {
+        let hash = self.submit_relayed(bytes)?;
+        // No subscriber (no network yet, or a tool's chain) is not an error.
+        let _ = self.inner.submitted.send(bytes.to_vec());
+        Ok(hash)
+    }
+
+    /// Extrinsics submitted to this node from now on, for relay to peers.
+    pub fn relay_queue(&self) -> broadcast::Receiver<Vec<u8>> {
+        self.inner.submitted.subscribe()
+    }
+
+    /// Validates and pools an extrinsic a peer relayed; it is not relayed again (the
+    /// submitting node sends it to every peer itself).
+    pub fn submit_relayed(&self, bytes: &[u8]) -> Result<Hash, PoolError> {
         let view = self.finalized_view();
         let mut state = self.lock();
         let head = state.finalized_hash;

@@ -1,13 +1,13 @@
 //! The `simplex` application: [`Application`] implements the engine's `Automaton` (propose,
 //! verify), `Relay` (send proposed blocks to peers) and owns the block channel; [`Reporter`]
-//! forwards finalizations to a task that hands them to the [`Chain`] in order.
+//! forwards finalizations to the follower (`sync.rs`), which hands them to the [`Chain`] in
+//! order.
 //!
 //! See the [parent module](super) for the protocol these implement.
 
 use super::{to_digest, to_hash, Chain, Digest, PublicKey, Rt, Scheme};
 use agora_primitives::Hash;
 use commonware_actor::Feedback;
-use commonware_codec::Encode as _;
 use commonware_consensus::{
     simplex::{
         types::{Activity, Context, Finalization},
@@ -63,7 +63,7 @@ where
     S: Sender<PublicKey = PublicKey>,
 {
     /// Creates the application, the reporter to give the engine, and the stream of
-    /// finalizations to pass to [`Application::deliver_finalizations`].
+    /// finalizations to pass to the follower (`sync.rs`).
     pub(super) fn new(
         context: Arc<E>,
         chain: C,
@@ -98,6 +98,16 @@ where
             return;
         }
         let _ = Sender::send(&mut self.sender, recipients, message, false);
+    }
+
+    /// A receiver that sees a change every time a block arrives from a peer.
+    pub(super) fn subscribe_arrivals(&self) -> watch::Receiver<u64> {
+        self.arrivals.subscribe()
+    }
+
+    /// Asks every peer for `block` (the follower's way to fetch a finalized block).
+    pub(super) fn request_block_from_peers(&mut self, block: Hash) {
+        self.request_block(block);
     }
 
     /// Asks every peer for `block`.
@@ -175,33 +185,6 @@ where
                 }
             }
             debug!("block channel closed");
-        })
-    }
-
-    /// Hands finalizations to the chain, one at a time, in increasing view order, each once
-    /// its block is known.
-    pub(super) fn deliver_finalizations(
-        &self,
-        context: E,
-        mut finalizations: Finalizations,
-    ) -> Handle<()> {
-        let mut this = self.clone();
-        context.spawn(move |_| async move {
-            let mut delivered = 0u64;
-            while let Some(finalization) = finalizations.recv().await {
-                let view = finalization.proposal.round.view().get();
-                if view <= delivered {
-                    continue;
-                }
-                let block = to_hash(finalization.proposal.payload);
-                this.wait_for(block).await;
-                this.chain
-                    .finalized(block, finalization.encode().to_vec())
-                    .await;
-                debug!(%block, view, "finalized");
-                delivered = view;
-            }
-            debug!("reporter closed");
         })
     }
 }

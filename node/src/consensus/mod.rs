@@ -62,18 +62,26 @@
 //! block arrives or consensus abandons the request. Messages with an unknown tag, a wrong
 //! length or undecodable block bytes are dropped.
 //!
-//! This is enough for validators that are online or briefly offline. A validator that was
-//! offline for longer than the journal's retention needs a full catch-up of the finalized
-//! chain (commonware `marshal`), which is not implemented here yet.
+//! This is enough for validators that are online or briefly offline. A node that is further
+//! behind (offline for longer than the journal's retention, missing an unfinalized ancestor
+//! of a finalized block, or a full node, which runs no engine) learns the finalized chain by
+//! height from its peers through the [`sync`] protocol; the [`sync`] follower is the one task
+//! that hands finalized blocks to the [`Chain`], from the engine or from sync.
 //!
 //! # Network
 //!
-//! Validators talk over commonware's authenticated `lookup` p2p: every peer's address is
-//! configured up front ([`Config::validators`]), connections are encrypted and authenticated
-//! with the validators' ed25519 keys, and only committee members may connect. Four channels:
-//! votes ([`channel::VOTES`]), certificates ([`channel::CERTIFICATES`]), certificate backfill
-//! ([`channel::RESOLVER`]), blocks ([`channel::BLOCKS`]). With a single validator (`--dev`)
-//! the quorum is 1, nothing is ever sent, and the node still listens on [`Config::listen`].
+//! Nodes talk over commonware's authenticated `lookup` p2p: every peer's address is
+//! configured up front, and connections are encrypted and authenticated with the nodes'
+//! ed25519 keys. The committee ([`Config::validators`]) are *primary* peers: every node dials
+//! them. Other peers ([`Config::peers`], full nodes) are *secondary* on a validator (it
+//! accepts their connections but does not dial them) and primary on a full node. Nobody else
+//! may connect. Six channels: votes ([`channel::VOTES`]), certificates
+//! ([`channel::CERTIFICATES`]), certificate backfill ([`channel::RESOLVER`]), blocks
+//! ([`channel::BLOCKS`]), finalized-chain sync ([`channel::SYNC`]) and submitted transactions
+//! ([`channel::TRANSACTIONS`], see [`relay`]). A full node registers all six and drains the
+//! first three (a peer sending on an unregistered channel is disconnected). With a single
+//! validator (`--dev`) the quorum is 1, nothing is ever sent, and the node still listens on
+//! [`Config::listen`].
 //!
 //! All signatures (votes, certificates, p2p handshakes) are bound to [`Config::namespace`],
 //! which should include the chain's genesis hash so signatures cannot be replayed across
@@ -149,7 +157,10 @@
 //! runtime (simulated time and sockets, seeded randomness), plus one test on the tokio
 //! runtime with real sockets and disk.
 
+mod frames;
 mod glue;
+pub mod relay;
+pub mod sync;
 #[cfg(test)]
 mod tests;
 
@@ -165,7 +176,7 @@ use commonware_consensus::{
 use commonware_cryptography::{
     blake3, certificate::Verifier as _, ed25519 as ed, Sha256, Signer as _,
 };
-use commonware_p2p::{authenticated::lookup, Address, AddressableManager as _};
+use commonware_p2p::{authenticated::lookup, Address, AddressableManager as _, Receiver as _};
 use commonware_parallel::Sequential;
 use commonware_runtime::{
     buffer::paged::CacheRef, Clock, Metrics, Network as RNetwork, Quota, Resolver, Runner as _,
@@ -219,6 +230,37 @@ pub trait Chain: Clone + Send + Sync + 'static {
         self.block_bytes(block).is_some()
     }
 
+    /// Height of the finalized head (0 for genesis).
+    fn finalized_height(&self) -> u64;
+
+    /// The finalized blocks at heights `from..=e`, oldest first, with the finalization
+    /// certificate of the block at `e`, for a peer catching up (see [`sync`]). `e` is the
+    /// highest height such that the run has at most `max_blocks` blocks of at most
+    /// `max_bytes` bytes in all and the block at `e` was finalized by a certificate of its own
+    /// (not only through a descendant's). `None` if there is no such run (nothing finalized at
+    /// `from` yet, or `from` is 0).
+    fn finalized_run(
+        &self,
+        from: u64,
+        max_blocks: usize,
+        max_bytes: usize,
+    ) -> Option<(Vec<Vec<u8>>, Vec<u8>)>;
+
+    /// Whether [`Chain::finalized`]`(block, …)` can take `block` now: it is already
+    /// finalized, or its ancestry leads through locally known blocks to the finalized head.
+    fn connects(&self, block: Hash) -> bool;
+
+    /// Extrinsics submitted to this node from now on, to pass to every peer (see [`relay`]);
+    /// `None` if it has nothing to relay.
+    fn relay_queue(&self) -> Option<tokio::sync::broadcast::Receiver<Vec<u8>>> {
+        None
+    }
+
+    /// An extrinsic a peer relayed: pool it if valid, without relaying it again.
+    fn receive_transaction(&self, bytes: Vec<u8>) {
+        let _ = bytes;
+    }
+
     /// The certificate most recently passed to [`Chain::finalized`] and persisted, or `None`
     /// if nothing but genesis is finalized. Used as the engine's starting floor on restart, so
     /// that consensus resumes at or above the chain's finalized tip even if its own journal
@@ -238,6 +280,10 @@ pub mod channel {
     pub const RESOLVER: u64 = 2;
     /// Block bytes and block requests (see [Block exchange](super#block-exchange)).
     pub const BLOCKS: u64 = 3;
+    /// Requests for and runs of the finalized chain (see [`super::sync`]).
+    pub const SYNC: u64 = 4;
+    /// Batches of submitted transactions (see [`super::relay`]).
+    pub const TRANSACTIONS: u64 = 5;
 }
 
 /// How many views below the finalized tip the engine keeps in memory and in its journal.
@@ -321,6 +367,10 @@ pub struct Config {
     /// ed25519 public keys and p2p addresses of the committee, including this validator. Order
     /// does not matter (the committee is sorted by key); duplicates are an error.
     pub validators: Vec<([u8; 32], SocketAddr)>,
+    /// ed25519 p2p keys and addresses of peers outside the committee (full nodes). They do
+    /// not vote; a validator accepts their connections and answers their sync requests, a
+    /// full node dials them too. Keys must not be in the committee.
+    pub peers: Vec<([u8; 32], SocketAddr)>,
     /// Domain separator for all signatures, e.g. `b"agora-dev" ++ genesis hash`.
     pub namespace: Vec<u8>,
     /// Engine timeouts.
@@ -344,6 +394,7 @@ impl Config {
             listen,
             signer_seed,
             validators,
+            peers: Vec::new(),
             namespace,
             timeouts: Timeouts::default(),
             max_block_size: 4 * 1024 * 1024,
@@ -367,6 +418,9 @@ pub enum Error {
     /// Our own key is not in the committee.
     #[error("this node's key 0x{0} is not in the validator set")]
     NotAValidator(String),
+    /// A full node was given a key of the committee (it would never vote with it).
+    #[error("the full node's key 0x{0} is a validator's; start it as a validator")]
+    IsAValidator(String),
     /// The timeouts violate an ordering constraint.
     #[error("invalid consensus timeouts: {0}")]
     Timeouts(String),
@@ -460,6 +514,13 @@ pub fn start<C: Chain>(runtime: &Runtime, config: Config, chain: C) -> Result<Co
         chain,
         "consensus",
     )
+}
+
+/// Starts a full node on `runtime`: no vote, no proposal; it follows the committee's
+/// finalized chain through the [`sync`] protocol and serves blocks and runs to its peers.
+/// `config.signer_seed` is its p2p identity and must not be a committee key.
+pub fn follow<C: Chain>(runtime: &Runtime, config: Config, chain: C) -> Result<Consensus, Error> {
+    launch_full(runtime.context.child("follower"), config, chain)
 }
 
 /// Checks an encoded finalization `certificate` (as passed to [`Chain::finalized`]) against
@@ -574,6 +635,264 @@ fn decode_finalization(
     Finalization::<Scheme, Digest>::decode_cfg(Copying(bytes), &scheme.certificate_codec_config())
 }
 
+/// The p2p channels every node registers, validator or not (a full node drains the ones it
+/// has no use for: a peer sending on an unregistered channel is disconnected).
+struct Channels<E: Rt> {
+    votes: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
+    certificates: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
+    resolver: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
+    blocks: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
+    sync: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
+    transactions: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
+}
+
+/// Who a node talks to, from [`Config`]: the committee (dialed, voting) and the other peers
+/// (accepted, non-voting), both with addresses; the rotation of peers the follower asks.
+struct Peers {
+    committee: commonware_utils::ordered::Set<PublicKey>,
+    primary: Map<PublicKey, Address>,
+    secondary: Map<PublicKey, Address>,
+    everyone_else: Vec<PublicKey>,
+}
+
+impl Peers {
+    /// `primary_all`: dial every peer (a full node dials the committee and the other full
+    /// nodes), or only the committee (a validator accepts the others' connections).
+    fn from_config(config: &Config, me: &PublicKey, primary_all: bool) -> Result<Self, Error> {
+        let keys: Vec<[u8; 32]> = config.validators.iter().map(|(key, _)| *key).collect();
+        let committee = committee(&keys)?;
+        let mut primary = Vec::new();
+        let mut secondary = Vec::new();
+        let mut everyone_else = Vec::new();
+        for (key, address) in &config.validators {
+            let key = decode_key(key)?;
+            if key != *me {
+                everyone_else.push(key.clone());
+            }
+            primary.push((key, Address::from(*address)));
+        }
+        for (key, address) in &config.peers {
+            let key = decode_key(key)?;
+            if committee.position(&key).is_some() {
+                return Err(Error::DuplicateValidator(hex::encode(key.as_ref())));
+            }
+            if key == *me {
+                continue;
+            }
+            everyone_else.push(key.clone());
+            let entry = (key, Address::from(*address));
+            if primary_all {
+                primary.push(entry);
+            } else {
+                secondary.push(entry);
+            }
+        }
+        Ok(Peers {
+            committee,
+            primary: Map::from_iter_dedup(primary),
+            secondary: Map::from_iter_dedup(secondary),
+            everyone_else,
+        })
+    }
+
+    fn count(&self) -> usize {
+        self.primary.len().saturating_add(self.secondary.len())
+    }
+}
+
+/// The largest certificate a committee of `n` produces, plus room for its encoding.
+fn certificate_room(n: u32) -> usize {
+    simplex::max_payload_size::<Scheme, Digest>(n)
+}
+
+/// Starts the authenticated p2p network for `signer` with `peers` and registers the channels.
+fn start_network<E: Rt>(
+    context: &E,
+    config: &Config,
+    signer: ed::PrivateKey,
+    peers: &Peers,
+    max_message: u32,
+) -> (
+    commonware_runtime::Handle<()>,
+    Channels<E>,
+    lookup::Oracle<PublicKey>,
+) {
+    let handshake = Cups::<_, commonware_cryptography::ChaCha20Poly1305>::new(
+        Sake {
+            signer,
+            synchrony_bound: Duration::from_secs(5),
+            max_handshake_age: Duration::from_secs(10),
+            version: sake::Version::V1,
+        },
+        cups::Version::V1,
+    );
+    let mut p2p = lookup::Config::recommended(
+        handshake,
+        &p2p_namespace(&config.namespace),
+        config.listen,
+        NZUsize!(peers.count().saturating_add(1)),
+        max_message,
+        NZUsize!(1024),
+    );
+    p2p.allow_private_ips = config.allow_private_ips;
+    p2p.peer_connection_cooldown = Duration::from_secs(1);
+    p2p.allowed_handshake_rate_per_ip = Quota::per_second(NZU32!(16));
+    p2p.allowed_handshake_rate_per_subnet = Quota::per_second(NZU32!(128));
+    p2p.ping_frequency = Duration::from_secs(5);
+    p2p.tracked_peer_sets = NZUsize!(1);
+    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
+    let tracked = commonware_p2p::AddressableTrackedPeers::new(
+        peers.primary.clone(),
+        peers.secondary.clone(),
+    );
+    let _ = oracle.track(EPOCH.get(), tracked);
+    let channels = Channels {
+        votes: network.register(channel::VOTES, Quota::per_second(NZU32!(1024))),
+        certificates: network.register(channel::CERTIFICATES, Quota::per_second(NZU32!(1024))),
+        resolver: network.register(channel::RESOLVER, Quota::per_second(NZU32!(256))),
+        blocks: network.register(channel::BLOCKS, Quota::per_second(NZU32!(256))),
+        sync: network.register(channel::SYNC, Quota::per_second(NZU32!(64))),
+        transactions: network.register(channel::TRANSACTIONS, Quota::per_second(NZU32!(1024))),
+    };
+    (network.start(), channels, oracle)
+}
+
+/// The largest p2p message: a block (plus its tag), a consensus certificate, or a run of the
+/// sync protocol holding at least one block.
+fn max_message_size(config: &Config, n: u32) -> u32 {
+    commonware_p2p::max_message_size(&[
+        simplex::max_payload_size::<Scheme, Digest>(n),
+        sync::max_run_message(config.max_block_size, certificate_room(n)),
+    ])
+}
+
+/// The application half of a node: the block exchange, the sync server and the follower.
+type App<E, C> = glue::Application<E, C, lookup::Sender<PublicKey, E>>;
+
+/// What every node's services are started with: its signer and public key, its peers, the
+/// committee size and a certificate verifier for that committee.
+struct Node {
+    signer: ed::PrivateKey,
+    me: PublicKey,
+    peers: Peers,
+    n: u32,
+    verifier: Scheme,
+}
+
+impl Node {
+    /// Validates `config`. `primary_all`: see [`Peers::from_config`].
+    fn from_config(config: &Config, primary_all: bool) -> Result<Self, Error> {
+        config.timeouts.validate()?;
+        let signer = ed::PrivateKey::decode(Copying(&config.signer_seed[..]))
+            .map_err(|_| Error::InvalidValidatorKey("<signer seed>".to_owned()))?;
+        let me = signer.public_key();
+        let peers = Peers::from_config(config, &me, primary_all)?;
+        let n = u32::try_from(peers.committee.len()).map_err(|_| Error::NoValidators)?;
+        let verifier = Scheme::verifier(
+            &consensus_namespace(&config.namespace),
+            peers.committee.clone(),
+        );
+        Ok(Node {
+            signer,
+            me,
+            peers,
+            n,
+            verifier,
+        })
+    }
+
+    fn public_key(&self) -> Result<[u8; 32], Error> {
+        self.me
+            .as_ref()
+            .try_into()
+            .map_err(|_| Error::InvalidValidatorKey(hex::encode(self.me.as_ref())))
+    }
+}
+
+/// The running services every node has, and what the engine needs of them.
+struct Services<E: Rt, C: Chain> {
+    /// The engine's automaton and relay.
+    application: App<E, C>,
+    /// The engine's reporter; its finalizations feed the follower.
+    reporter: glue::Reporter,
+    /// Block exchange, sync server, follower, transaction relay and the network itself.
+    handles: Vec<commonware_runtime::Handle<()>>,
+    /// The consensus channels, for the engine (a full node drains them).
+    votes: lookup::Receiver<PublicKey>,
+    vote_sender: lookup::Sender<PublicKey, E>,
+    certificates: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
+    resolver: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
+    oracle: lookup::Oracle<PublicKey>,
+}
+
+/// Starts the network, the block exchange, the sync server, the follower (fed by the
+/// engine's reports if `with_engine`, else syncing on its own) and the transaction relay.
+fn start_services<E: Rt, C: Chain>(
+    context: &E,
+    config: &Config,
+    chain: C,
+    node: Node,
+    with_engine: bool,
+) -> Services<E, C> {
+    let max_message = max_message_size(config, node.n);
+    let (network, channels, oracle) =
+        start_network(context, config, node.signer, &node.peers, max_message);
+    let Channels {
+        votes,
+        certificates,
+        resolver,
+        blocks,
+        sync,
+        transactions,
+    } = channels;
+    let (application, reporter, finalizations) = glue::Application::new(
+        Arc::new(context.child("application")),
+        chain.clone(),
+        blocks.0,
+        max_message,
+        config.timeouts.block_request,
+    );
+    let block_exchange = application.serve_blocks(context.child("blocks"), blocks.1);
+    let relay = relay::spawn(
+        context.child("relay"),
+        chain.clone(),
+        transactions.0,
+        transactions.1,
+        max_message,
+    );
+    let (sync_sender, sync_receiver) = sync;
+    let (runs_in, runs_out) = commonware_utils::channel::mpsc::channel(sync::RUN_QUEUE);
+    let server = sync::serve(
+        context.child("sync"),
+        chain.clone(),
+        sync_sender.clone(),
+        sync_receiver,
+        runs_in,
+        max_message,
+        certificate_room(node.n),
+    );
+    let follower = sync::Follower {
+        context: context.child("follower"),
+        chain,
+        blocks: application.clone(),
+        sender: sync_sender,
+        verifier: node.verifier,
+        peers: node.peers.everyone_else,
+        interval: config.timeouts.block_request,
+    }
+    .spawn(with_engine.then_some(finalizations), runs_out);
+    Services {
+        application,
+        reporter,
+        handles: vec![network, block_exchange, server, follower, relay],
+        votes: votes.1,
+        vote_sender: votes.0,
+        certificates,
+        resolver,
+        oracle,
+    }
+}
+
 /// Validates `config` and spawns consensus on `context`. `partition` prefixes the journal's
 /// storage partitions (tests run several validators in one runtime).
 fn launch<E: Rt, C: Chain>(
@@ -582,15 +901,14 @@ fn launch<E: Rt, C: Chain>(
     chain: C,
     partition: &str,
 ) -> Result<Consensus, Error> {
-    config.timeouts.validate()?;
-    let signer = ed::PrivateKey::decode(Copying(&config.signer_seed[..]))
-        .map_err(|_| Error::InvalidValidatorKey("<signer seed>".to_owned()))?;
-    let me = signer.public_key();
-    let keys: Vec<[u8; 32]> = config.validators.iter().map(|(key, _)| *key).collect();
-    let participants = committee(&keys)?;
+    let node = Node::from_config(&config, false)?;
     let namespace = consensus_namespace(&config.namespace);
-    let scheme = Scheme::signer(&namespace, participants.clone(), signer.clone())
-        .ok_or_else(|| Error::NotAValidator(hex::encode(me.as_ref())))?;
+    let scheme = Scheme::signer(
+        &namespace,
+        node.peers.committee.clone(),
+        node.signer.clone(),
+    )
+    .ok_or_else(|| Error::NotAValidator(hex::encode(node.me.as_ref())))?;
     let floor = match chain.last_finalized() {
         None => simplex::Floor::Genesis(to_digest(chain.genesis())),
         Some(bytes) => {
@@ -606,80 +924,20 @@ fn launch<E: Rt, C: Chain>(
             simplex::Floor::Finalized(finalization)
         }
     };
-    let mut peers = Vec::with_capacity(config.validators.len());
-    for (key, address) in &config.validators {
-        peers.push((decode_key(key)?, Address::from(*address)));
-    }
-    let peers: Map<PublicKey, Address> = Map::from_iter_dedup(peers);
-    let n = u32::try_from(participants.len()).map_err(|_| Error::NoValidators)?;
-    let public_key: [u8; 32] = me
-        .as_ref()
-        .try_into()
-        .map_err(|_| Error::InvalidValidatorKey(hex::encode(me.as_ref())))?;
+    let public_key = node.public_key()?;
 
     let partition = format!("{partition}_e{}", EPOCH.get());
     let handle = context.spawn(move |context| async move {
-        // Network. The largest message is a block (plus its tag) or a consensus certificate.
-        let max_message = commonware_p2p::max_message_size(&[
-            simplex::max_payload_size::<Scheme, Digest>(n),
-            usize::try_from(config.max_block_size)
-                .unwrap_or(usize::MAX)
-                .saturating_add(1),
-        ]);
-        let handshake = Cups::<_, commonware_cryptography::ChaCha20Poly1305>::new(
-            Sake {
-                signer,
-                synchrony_bound: Duration::from_secs(5),
-                max_handshake_age: Duration::from_secs(10),
-                version: sake::Version::V1,
-            },
-            cups::Version::V1,
-        );
-        let mut p2p = lookup::Config::recommended(
-            handshake,
-            &p2p_namespace(&config.namespace),
-            config.listen,
-            NZUsize!(participants.len().saturating_add(1)),
-            max_message,
-            NZUsize!(1024),
-        );
-        p2p.allow_private_ips = config.allow_private_ips;
-        p2p.peer_connection_cooldown = Duration::from_secs(1);
-        p2p.allowed_handshake_rate_per_ip = Quota::per_second(NZU32!(16));
-        p2p.allowed_handshake_rate_per_subnet = Quota::per_second(NZU32!(128));
-        p2p.ping_frequency = Duration::from_secs(5);
-        p2p.tracked_peer_sets = NZUsize!(1);
-        let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
-        let _ = oracle.track(EPOCH.get(), peers);
-        let votes = network.register(channel::VOTES, Quota::per_second(NZU32!(1024)));
-        let certificates = network.register(channel::CERTIFICATES, Quota::per_second(NZU32!(1024)));
-        let resolver = network.register(channel::RESOLVER, Quota::per_second(NZU32!(256)));
-        let (block_sender, block_receiver) =
-            network.register(channel::BLOCKS, Quota::per_second(NZU32!(256)));
-        let network = network.start();
-
-        // Glue between simplex and the chain.
-        let (application, reporter, finalizations) = glue::Application::new(
-            Arc::new(context.child("application")),
-            chain,
-            block_sender,
-            max_message,
-            config.timeouts.block_request,
-        );
-        let blocks = application.serve_blocks(context.child("blocks"), block_receiver);
-        let finalizer =
-            application.deliver_finalizations(context.child("finalizer"), finalizations);
-
-        // Engine.
+        let services = start_services(&context, &config, chain, node, true);
         let engine = simplex::Engine::new(
             context.child("engine"),
             simplex::Config {
                 scheme,
                 elector: RoundRobin::<Sha256>::default(),
-                blocker: oracle,
-                automaton: application.clone(),
-                relay: application,
-                reporter,
+                blocker: services.oracle,
+                automaton: services.application.clone(),
+                relay: services.application,
+                reporter: services.reporter,
                 track_historical_votes: false,
                 strategy: Sequential,
                 partition,
@@ -703,12 +961,43 @@ fn launch<E: Rt, C: Chain>(
                 forward: ForwardPolicy::SilentLeader,
             },
         );
-        let engine = engine.start(votes, certificates, resolver);
-
+        let engine = engine.start(
+            (services.vote_sender, services.votes),
+            services.certificates,
+            services.resolver,
+        );
+        let mut handles = services.handles;
+        handles.push(engine);
         // Run until any part stops; the supervision tree then aborts the rest.
-        let stopped =
-            commonware_runtime::Handle::select([network, engine, blocks, finalizer]).await;
+        let stopped = commonware_runtime::Handle::select(handles).await;
         tracing::error!(?stopped, "consensus stopped");
+    });
+    Ok(Consensus { handle, public_key })
+}
+
+/// Validates `config` and spawns a full node on `context`: it joins the network with
+/// `config.signer_seed` as its p2p identity (which must not be in the committee), keeps up
+/// with the finalized chain through the sync protocol and serves blocks and runs to peers.
+fn launch_full<E: Rt, C: Chain>(context: E, config: Config, chain: C) -> Result<Consensus, Error> {
+    let node = Node::from_config(&config, true)?;
+    if node.peers.committee.position(&node.me).is_some() {
+        return Err(Error::IsAValidator(hex::encode(node.me.as_ref())));
+    }
+    let public_key = node.public_key()?;
+    let handle = context.spawn(move |context| async move {
+        let services = start_services(&context, &config, chain, node, false);
+        let mut handles = services.handles;
+        // Validators send votes and certificates to every connected peer; a full node has no
+        // engine to read them, and must read them anyway or be disconnected.
+        for mut receiver in [services.votes, services.certificates.1, services.resolver.1] {
+            handles.push(
+                context
+                    .child("drain")
+                    .spawn(move |_| async move { while receiver.recv().await.is_ok() {} }),
+            );
+        }
+        let stopped = commonware_runtime::Handle::select(handles).await;
+        tracing::error!(?stopped, "full node stopped following");
     });
     Ok(Consensus { handle, public_key })
 }

@@ -189,6 +189,54 @@ impl Chain for MockChain {
         Some(hash)
     }
 
+    fn finalized_height(&self) -> u64 {
+        u64::try_from(self.state().finalized.len()).expect("small chain")
+    }
+
+    fn finalized_run(
+        &self,
+        from: u64,
+        max_blocks: usize,
+        max_bytes: usize,
+    ) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
+        let state = self.state();
+        let start = usize::try_from(from).ok()?.checked_sub(1)?;
+        let certified: HashMap<Hash, Vec<u8>> = state.certificates.iter().cloned().collect();
+        let mut blocks = Vec::new();
+        let mut bytes = 0usize;
+        let mut last_certified = None;
+        for hash in state.finalized.get(start..)?.iter().take(max_blocks) {
+            let block = state.blocks[hash].encode();
+            bytes += block.len() + 4;
+            if bytes > max_bytes {
+                break;
+            }
+            blocks.push(block);
+            if let Some(certificate) = certified.get(hash) {
+                last_certified = Some((blocks.len(), certificate.clone()));
+            }
+        }
+        let (length, certificate) = last_certified?;
+        blocks.truncate(length);
+        Some((blocks, certificate))
+    }
+
+    fn connects(&self, block: Hash) -> bool {
+        let state = self.state();
+        if state.finalized_set.contains(&block) {
+            return true;
+        }
+        let tip = state.finalized.last().copied().unwrap_or(self.genesis);
+        let mut cursor = block;
+        while cursor != tip {
+            match state.blocks.get(&cursor) {
+                Some(known) => cursor = known.parent,
+                None => return false,
+            }
+        }
+        true
+    }
+
     fn last_finalized(&self) -> Option<Vec<u8>> {
         let state = self.state();
         let tip = *state.finalized.last()?;
@@ -251,8 +299,33 @@ fn run_until(
     online: &[usize],
     target: usize,
 ) -> deterministic::Checkpoint {
-    let configs = committee_config(n);
+    run_network(runner, n, chains, online, &[], target)
+}
+
+/// p2p seed of full node `index` (outside every test committee).
+fn full_node_seed(index: usize) -> [u8; 32] {
+    seed(index + 100)
+}
+
+/// [`run_until`] with full nodes `followers` in the network too; they must also reach
+/// `target`.
+fn run_network(
+    runner: deterministic::Runner,
+    n: usize,
+    chains: &[MockChain],
+    online: &[usize],
+    followers: &[MockChain],
+    target: usize,
+) -> deterministic::Checkpoint {
+    let full_nodes: Vec<([u8; 32], SocketAddr)> = (0..followers.len())
+        .map(|i| (public_key(&full_node_seed(i)), address(i + 100)))
+        .collect();
+    let mut configs = committee_config(n);
+    for config in &mut configs {
+        config.peers = full_nodes.clone();
+    }
     let chains = chains.to_vec();
+    let followers = followers.to_vec();
     let online = online.to_vec();
     let ((), checkpoint) = runner.start_and_recover(|context| async move {
         let mut handles = Vec::new();
@@ -267,12 +340,17 @@ fn run_until(
             .expect("valid configuration");
             handles.push(consensus);
         }
+        for (i, chain) in followers.iter().enumerate() {
+            let mut config = configs[0].clone();
+            config.listen = full_nodes[i].1;
+            config.signer_seed = full_node_seed(i);
+            let node = context.child("full").with_attribute("index", i);
+            handles.push(launch_full(node, config, chain.clone()).expect("valid configuration"));
+        }
         loop {
             context.sleep(Duration::from_millis(100)).await;
-            if online
-                .iter()
-                .all(|&i| chains[i].finalized_blocks().len() >= target)
-            {
+            let done = |chain: &MockChain| chain.finalized_blocks().len() >= target;
+            if online.iter().all(|&i| done(&chains[i])) && followers.iter().all(done) {
                 break;
             }
         }
@@ -376,12 +454,136 @@ fn one_validator_offline_still_finalizes() {
     assert_eq!(proposers, HashSet::from([0, 1, 2]));
 }
 
+/// Asserts that every chain's finalized blocks agree with `reference` on their common prefix.
+fn assert_agree(reference: &MockChain, chains: &[&MockChain]) {
+    let reference = reference.finalized_blocks();
+    for chain in chains {
+        let finalized = chain.finalized_blocks();
+        let common = finalized.len().min(reference.len());
+        assert_eq!(finalized[..common], reference[..common], "nodes agree");
+    }
+}
+
+#[test]
+fn full_node_follows_the_committee_without_voting() {
+    let chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
+    let full_node = MockChain::new(9);
+    run_network(
+        timed(11),
+        4,
+        &chains,
+        &[0, 1, 2, 3],
+        std::slice::from_ref(&full_node),
+        15,
+    );
+    assert!(full_node.finalized_blocks().len() >= 15);
+    // Every block it finalized came with a certificate of the committee, checked on arrival.
+    assert_well_formed(&full_node, 4);
+    assert_agree(
+        &chains[0],
+        &[&full_node, &chains[1], &chains[2], &chains[3]],
+    );
+    assert_eq!(full_node.state().proposals, 0, "a full node never proposes");
+}
+
+#[test]
+fn validator_offline_past_the_retention_catches_up_through_sync() {
+    // Three validators finalize more views than the journal keeps; the fourth, which never
+    // saw any of them, then joins and must learn the chain from its peers by height.
+    let chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
+    let target = usize::try_from(RETENTION_VIEWS).expect("small") + 20;
+    let checkpoint = run_until(timed(13), 4, &chains, &[0, 1, 2], target);
+    assert!(chains[3].finalized_blocks().is_empty());
+    run_until(
+        deterministic::Runner::from(checkpoint),
+        4,
+        &chains,
+        &[0, 1, 2, 3],
+        target + 10,
+    );
+    assert_well_formed(&chains[3], 4);
+    assert_agree(&chains[0], &[&chains[1], &chains[2], &chains[3]]);
+    assert!(chains[3].finalized_blocks().len() >= target + 10);
+}
+
+#[test]
+fn forged_runs_are_refused() {
+    // A real run: the first three blocks of a one-validator chain and the third's certificate.
+    let source = MockChain::new(0);
+    run_until(timed(21), 1, std::slice::from_ref(&source), &[0], 3);
+    let blocks: Vec<Hash> = source.finalized_blocks()[..3].to_vec();
+    let (_, certificate) = source
+        .state()
+        .certificates
+        .iter()
+        .find(|(block, _)| *block == blocks[2])
+        .cloned()
+        .expect("every view is finalized directly with one validator");
+    let bytes: Vec<Vec<u8>> = blocks.iter().map(|b| source.block(*b).encode()).collect();
+    let run = sync::encode_run(&certificate, &bytes).expect("small run");
+    let verifier = |namespace: &[u8]| {
+        Scheme::verifier(
+            &consensus_namespace(namespace),
+            committee(&validator_keys(1)).expect("valid committee"),
+        )
+    };
+    let mut rng = commonware_utils::sys_rng();
+    let check = |chain: &MockChain, namespace: &[u8], body: &[u8], rng: &mut _| {
+        sync::check_run(&verifier(namespace), rng, chain, body)
+    };
+    use sync::RunRejected;
+
+    // Signed for another chain.
+    let fresh = MockChain::new(5);
+    assert_eq!(
+        check(&fresh, b"another-chain", &run[1..], &mut rng),
+        Err(RunRejected::Certificate)
+    );
+    // A gap: the middle block withheld.
+    let gapped =
+        sync::encode_run(&certificate, &[bytes[0].clone(), bytes[2].clone()]).expect("small run");
+    assert_eq!(
+        check(&MockChain::new(5), NAMESPACE, &gapped[1..], &mut rng),
+        Err(RunRejected::Disconnected(blocks[2]))
+    );
+    // A forged block in place of the certified one.
+    let mut forged = source.block(blocks[2]);
+    forged.salt = forged.salt.wrapping_add(1);
+    let swapped = sync::encode_run(
+        &certificate,
+        &[bytes[0].clone(), bytes[1].clone(), forged.encode()],
+    )
+    .expect("small run");
+    assert_eq!(
+        check(&MockChain::new(5), NAMESPACE, &swapped[1..], &mut rng),
+        Err(RunRejected::Disconnected(blocks[2]))
+    );
+    // Truncated.
+    assert_eq!(
+        check(
+            &MockChain::new(5),
+            NAMESPACE,
+            &run[1..run.len() - 1],
+            &mut rng
+        ),
+        Err(RunRejected::Malformed)
+    );
+    // The honest run is accepted and names the certified block.
+    let (certified, _, _) =
+        check(&fresh, NAMESPACE, &run[1..], &mut rng).expect("the honest run is accepted");
+    assert_eq!(certified, blocks[2]);
+    assert!(fresh.connects(blocks[2]));
+}
+
 #[test]
 fn byzantine_proposer_blocks_are_never_finalized() {
     // Validator 0 proposes blocks every honest validator rejects; the others skip its views.
     let mut chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
     chains[0].propose_invalid = true;
-    run_until(timed(3), 4, &chains, &[0, 1, 2, 3], 10);
+    // Views are milliseconds long here, and a validator that is not yet connected to a
+    // quorum when the chain starts is skipped as an inactive leader until its votes arrive;
+    // 200 views outlast the dialing, so every honest validator's views are finalized.
+    run_until(timed(3), 4, &chains, &[0, 1, 2, 3], 200);
     for chain in &chains[1..] {
         // `MockChain::finalized` panics if an invalid block is finalized.
         assert_well_formed(chain, 4);
@@ -502,6 +704,20 @@ impl Chain for TokioChain {
     }
     fn receive_block(&self, bytes: Vec<u8>) -> Option<Hash> {
         self.0.receive_block(bytes)
+    }
+    fn finalized_height(&self) -> u64 {
+        self.0.finalized_height()
+    }
+    fn finalized_run(
+        &self,
+        from: u64,
+        max_blocks: usize,
+        max_bytes: usize,
+    ) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
+        self.0.finalized_run(from, max_blocks, max_bytes)
+    }
+    fn connects(&self, block: Hash) -> bool {
+        self.0.connects(block)
     }
 }
 

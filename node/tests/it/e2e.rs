@@ -14,6 +14,7 @@ use agora_runtime::RuntimeCall;
 use parity_scale_codec::{Compact, Encode};
 use serde_json::{json, Value};
 use sp_core::{sr25519, Pair};
+use std::path::Path;
 use std::process::Command;
 
 const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
@@ -431,10 +432,12 @@ fn websocket_subscriptions_deliver_new_and_finalized_heads() {
     });
 }
 
-/// Four validators over real TCP on loopback agree on the same blocks, and keep finalizing
-/// with one of them killed (n = 3f + 1 with f = 1).
+/// Four validators and a full node over real TCP on loopback: they agree on the same blocks;
+/// a transfer sent to the full node reaches the committee and is finalized; the network keeps
+/// finalizing with one validator killed, and the killed validator, restarted on its data,
+/// catches up and agrees (n = 3f + 1 with f = 1).
 #[test]
-fn four_validators_agree_and_survive_one_crash() {
+fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
     let names = ["Alice", "Bob", "Charlie", "Dave"];
     let dir = tempfile::tempdir().unwrap();
     let output = run_ok(Command::new(env!("CARGO_BIN_EXE_agora-node")).args([
@@ -450,43 +453,52 @@ fn four_validators_agree_and_survive_one_crash() {
     assert_eq!(spec.validators[1].account, dev_account("Bob"));
     let spec_path = dir.path().join("spec.json");
     std::fs::write(&spec_path, &output.stdout).unwrap();
-    let ports: Vec<u16> = names.iter().map(|_| crate::support::free_port()).collect();
-    let peers: Vec<String> = spec
+    let ports: Vec<u16> = (0..5).map(|_| crate::support::free_port()).collect();
+    let full_key = sp_core::ed25519::Pair::from_string("//Full", None).unwrap();
+    let mut peers: Vec<String> = spec
         .validators
         .iter()
         .zip(&ports)
         .map(|(validator, port)| format!("{}@127.0.0.1:{port}", validator.consensus_key))
         .collect();
-    let nodes: Vec<Node> = names
+    peers.push(format!(
+        "0x{}@127.0.0.1:{}",
+        hex::encode(full_key.public().0),
+        ports[4]
+    ));
+    let start = |who: &str, key_flag: &str, key: &str, port: u16| {
+        let mut args = vec![
+            "--chain".to_owned(),
+            spec_path.to_str().unwrap().to_owned(),
+            key_flag.to_owned(),
+            key.to_owned(),
+            "--port".to_owned(),
+            port.to_string(),
+        ];
+        for peer in &peers {
+            args.push("--peer".to_owned());
+            args.push(peer.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Node::start_with(&dir.path().join(who), &args)
+    };
+    let mut nodes: Vec<Node> = names
         .iter()
         .zip(&ports)
-        .map(|(name, port)| {
-            let mut args = vec![
-                "--chain".to_owned(),
-                spec_path.to_str().unwrap().to_owned(),
-                "--validator-key".to_owned(),
-                format!("//{name}"),
-                "--port".to_owned(),
-                port.to_string(),
-            ];
-            for peer in &peers {
-                args.push("--peer".to_owned());
-                args.push(peer.clone());
-            }
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            Node::start_with(&dir.path().join(name), &args)
-        })
+        .map(|(name, port)| start(name, "--validator-key", &format!("//{name}"), *port))
         .collect();
-    for node in &nodes {
+    let full = start("full", "--node-key", "//Full", ports[4]);
+    for node in nodes.iter().chain([&full]) {
         node.wait_finalized(3);
     }
     let hashes: Vec<Option<Hash>> = nodes
         .iter()
+        .chain([&full])
         .map(|node| node.call(|c| c.block_hash(Some(3))))
         .collect();
     assert!(
         hashes.iter().all(|hash| *hash == hashes[0]),
-        "validators disagree on block 3: {hashes:?}"
+        "nodes disagree on block 3: {hashes:?}"
     );
     // Blocks were proposed by more than one validator (round-robin leaders).
     let authors: std::collections::BTreeSet<AccountId> = (1..=3)
@@ -500,18 +512,171 @@ fn four_validators_agree_and_survive_one_crash() {
         "one validator authored every block: {authors:?}"
     );
 
-    let mut nodes = nodes;
+    // A transfer submitted to the full node, which never proposes, is relayed to the
+    // committee, finalized, and seen by the full node and the validators alike.
+    let bob_before = free(&full, BOB);
+    let output = agora(
+        &full,
+        &[
+            "transfer", "--from", "//Alice", "--to", BOB, "--amount", "2",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "transfer through the full node failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(free(&full, BOB), bob_before + 2 * AGR);
+    let settled = full.finalized_number();
+    nodes[0].wait_finalized(settled);
+    assert_eq!(free(&nodes[0], BOB), bob_before + 2 * AGR);
+
+    // Dave is killed; three validators keep finalizing and the full node follows.
+    let dave_port = ports[3];
     nodes.pop().unwrap().kill();
     let target = nodes[0].finalized_number() + 3;
-    for node in &nodes {
+    for node in nodes.iter().chain([&full]) {
         node.wait_finalized(target);
     }
-    let at_target: Vec<Option<Hash>> = nodes
+    // Dave restarts on his data and catches up to the others' tip.
+    nodes.push(start("Dave", "--validator-key", "//Dave", dave_port));
+    let tip = nodes[0].finalized_number();
+    nodes[3].wait_finalized(tip);
+    let at_tip: Vec<Option<Hash>> = nodes
         .iter()
-        .map(|node| node.call(|c| c.block_hash(Some(target))))
+        .chain([&full])
+        .map(|node| node.call(|c| c.block_hash(Some(tip))))
         .collect();
     assert!(
-        at_target.iter().all(|hash| *hash == at_target[0]),
-        "validators disagree after the crash: {at_target:?}"
+        at_tip.iter().all(|hash| *hash == at_tip[0]),
+        "nodes disagree after the crash and restart: {at_tip:?}"
+    );
+}
+
+/// `scripts/testnet.sh N --dir DIR` keeps its contract: N validators and one full node in the
+/// background, `DIR/network.json` naming each with a live pid, an RPC URL that answers, its base
+/// path, its role and the argv that restarts it; `scripts/testnet.sh stop --dir DIR` ends them.
+#[test]
+fn testnet_script_writes_network_json_and_stops_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/testnet.sh");
+    run_ok(
+        Command::new(&script)
+            .args(["2", "--dir"])
+            .arg(dir.path())
+            .env("AGORA_NODE_BIN", env!("CARGO_BIN_EXE_agora-node")),
+    );
+    let network: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("network.json")).unwrap()).unwrap();
+    let nodes = network["nodes"].as_array().unwrap();
+    let summary: Vec<(&str, &str)> = nodes
+        .iter()
+        .map(|node| {
+            (
+                node["name"].as_str().unwrap(),
+                node["role"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("Alice", "validator"),
+            ("Bob", "validator"),
+            ("Full", "full")
+        ]
+    );
+    let pids: Vec<u64> = nodes.iter().map(|n| n["pid"].as_u64().unwrap()).collect();
+    let mut heads = Vec::new();
+    for node in nodes {
+        let base_path = Path::new(node["base_path"].as_str().unwrap());
+        assert!(
+            base_path.join("chains").is_dir(),
+            "{base_path:?} holds the chain"
+        );
+        let command: Vec<&str> = node["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|arg| arg.as_str().unwrap())
+            .collect();
+        assert!(command[0].ends_with("agora-node"));
+        assert!(command
+            .windows(2)
+            .any(|w| w == ["--base-path", base_path.to_str().unwrap()]));
+        assert!(alive(node["pid"].as_u64().unwrap()), "the node runs");
+        heads.push(block_one(node["rpc"].as_str().unwrap()));
+    }
+    assert!(
+        heads.iter().all(|head| *head == heads[0] && head.is_some()),
+        "{heads:?}"
+    );
+    run_ok(
+        Command::new(&script)
+            .args(["stop", "--dir"])
+            .arg(dir.path()),
+    );
+    for pid in pids {
+        assert!(!alive(pid), "node {pid} stopped");
+    }
+}
+
+/// The hash of block 1 as the node at `url` reports it.
+fn block_one(url: &str) -> Option<Hash> {
+    let runtime = crate::support::multi_thread_runtime();
+    runtime.block_on(async {
+        let client = jsonrpsee::http_client::HttpClientBuilder::default()
+            .build(url)
+            .unwrap();
+        ChainApiClient::block_hash(&client, Some(1)).await.unwrap()
+    })
+}
+
+/// Whether process `pid` runs (a zombie left for a non-reaping init does not count).
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the parenthesised command name.
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// A node refuses, with the value named, to start on a committee whose addresses it lacks; a
+/// full node without `--node-key` generates its p2p key once and keeps it.
+#[test]
+fn full_node_needs_every_validator_address_and_keeps_its_generated_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = env!("CARGO_BIN_EXE_agora-node");
+    let spec = run_ok(Command::new(node).args(["build-spec", "--dev", "--validators", "2"]));
+    let spec_path = dir.path().join("spec.json");
+    std::fs::write(&spec_path, &spec.stdout).unwrap();
+    let base = dir.path().join("full");
+    let output = Command::new(node)
+        .args(["--chain", spec_path.to_str().unwrap(), "--no-prometheus"])
+        .args(["--rpc-port", "0", "--base-path", base.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let alice = sp_core::ed25519::Pair::from_string("//Alice", None).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "no --peer address for validator 0x{}",
+            hex::encode(alice.public().0)
+        )),
+        "{stderr}"
+    );
+    let key_file = base.join("chains/agora_local/node_key");
+    let first = std::fs::read_to_string(&key_file).expect("the key was generated");
+    assert_eq!(Hash::from_hex(first.trim()).map(|_| ()), Ok(()));
+    let _ = Command::new(node)
+        .args(["--chain", spec_path.to_str().unwrap(), "--no-prometheus"])
+        .args(["--rpc-port", "0", "--base-path", base.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap(),
+        first,
+        "the key is kept"
     );
 }

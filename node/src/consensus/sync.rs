@@ -1,0 +1,400 @@
+//! Catching up with the finalized chain: the sync protocol, and the follower task that owns
+//! every hand-over of a finalized block to the [`Chain`].
+//!
+//! # Why
+//!
+//! `simplex` only orders recent views: a validator that was offline for longer than
+//! [`RETENTION_VIEWS`](super::RETENTION_VIEWS), or that missed an unfinalized ancestor of a
+//! finalized block, hears of a finalization whose ancestry it does not hold and cannot fetch
+//! through consensus. A full node runs no engine at all. Both learn the finalized chain from
+//! peers, by height, through this protocol.
+//!
+//! # Protocol
+//!
+//! Messages travel on [`channel::SYNC`](super::channel::SYNC). Every message is one tag byte
+//! and a body; integers are little-endian.
+//!
+//! | tag | body | meaning |
+//! |-----|------|---------|
+//! | `0` | `u64` height `h` | "send me the finalized chain from height `h`" |
+//! | `1` | `u32` length, certificate, then up to [`MAX_RUN_BLOCKS`] × (`u32` length, block bytes) | a *run* |
+//!
+//! A run answers a request for height `h` with the finalized blocks at heights `h..=e`, oldest
+//! first, and the finalization certificate of the block at `e`
+//! ([`Chain::finalized_run`]). A peer with nothing above `h - 1` does not answer. Unknown
+//! tags, wrong lengths and runs with more than [`MAX_RUN_BLOCKS`] blocks are dropped.
+//!
+//! # Trust
+//!
+//! Nothing in a run is trusted until it is checked against the committee:
+//! 1. the certificate must be a valid finalization for this committee, namespace and epoch
+//!    ([`super::verify_certificate`]); it names the certified block `c`;
+//! 2. every block of the run is stored as *received* (bytes only, never executed on faith);
+//! 3. `c` must be among them, and its ancestry must lead through received blocks to this
+//!    node's finalized head ([`Chain::connects`]): blake3 hash links from a certified block
+//!    prove every block of the route.
+//!
+//! Only then is `c` handed to [`Chain::finalized`], which executes the route and checks every
+//! state root as it commits. A peer sending a forged run gains nothing: the run is dropped (its
+//! received blocks are bounded by the chain and forgotten once the chain passes their height)
+//! and the next request goes to another peer.
+//!
+//! # The follower
+//!
+//! One task delivers finalized blocks to the chain, whether the engine reported them or a
+//! run proved them, so the chain never finalizes from two tasks at once. It keeps:
+//! * the newest finalization the engine reported and the chain has not yet taken (a *target*;
+//!   a newer one replaces it, since finalizing a block finalizes its ancestors);
+//! * a round-robin cursor over the peers it asks.
+//!
+//! Every [`Timeouts::block_request`](super::Timeouts::block_request) it asks one peer for the
+//! chain above its finalized height if a target is waiting for its ancestry, if it has no
+//! engine (a full node), or if nothing was finalized during the last interval. After a run
+//! that advanced the chain it asks the same peer for the next run at once, so a node far
+//! behind streams the chain at the speed it can execute it.
+
+use super::{glue::Application, to_hash, Chain, Digest, PublicKey, Rt, Scheme, EPOCH};
+use commonware_codec::Encode as _;
+use commonware_consensus::simplex::types::Finalization;
+use commonware_p2p::{Receiver, Recipients, Sender};
+use commonware_parallel::Sequential;
+use commonware_runtime::Handle;
+use commonware_utils::channel::mpsc;
+use std::time::Duration;
+use tracing::{debug, warn};
+
+/// Tag of a request: the body is the first wanted height.
+const TAG_REQUEST: u8 = 0;
+/// Tag of a run: certificate and blocks.
+const TAG_RUN: u8 = 1;
+/// Most blocks in one run, so that a run is executed and committed in bounded time.
+pub const MAX_RUN_BLOCKS: usize = 256;
+/// Runs waiting for the follower; more are dropped (the follower asks again).
+pub(super) const RUN_QUEUE: usize = 4;
+
+/// A request for the finalized chain from `height`.
+fn encode_request(height: u64) -> Vec<u8> {
+    let mut message = Vec::with_capacity(9);
+    message.push(TAG_REQUEST);
+    message.extend_from_slice(&height.to_le_bytes());
+    message
+}
+
+/// A run: `certificate` then `blocks`, each length-prefixed.
+pub(super) fn encode_run(certificate: &[u8], blocks: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let size = blocks
+        .iter()
+        .fold(5usize.saturating_add(certificate.len()), |size, block| {
+            size.saturating_add(4).saturating_add(block.len())
+        });
+    let mut message = Vec::with_capacity(size);
+    message.push(TAG_RUN);
+    let parts = std::iter::once(certificate).chain(blocks.iter().map(Vec::as_slice));
+    super::frames::encode(&mut message, parts)?;
+    Some(message)
+}
+
+/// Splits a run's body into its certificate and blocks; `None` if it is malformed or longer
+/// than [`MAX_RUN_BLOCKS`].
+fn decode_run(body: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
+    let mut parts = super::frames::decode(body, MAX_RUN_BLOCKS.saturating_add(1))?;
+    if parts.len() < 2 {
+        return None; // A certificate and at least one block.
+    }
+    let certificate = parts.remove(0);
+    Some((certificate, parts))
+}
+
+/// The largest run body a request is answered with: the message limit less the tag, the
+/// certificate's length prefix and room for the certificate itself.
+fn run_budget(max_message: u32, certificate_room: usize) -> usize {
+    usize::try_from(max_message)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(5)
+        .saturating_sub(certificate_room)
+}
+
+/// Serves the sync channel: answers requests from `chain` and passes runs to the follower.
+pub(super) fn serve<E, C, S, R>(
+    context: E,
+    chain: C,
+    mut sender: S,
+    mut receiver: R,
+    runs: mpsc::Sender<(PublicKey, Vec<u8>)>,
+    max_message: u32,
+    certificate_room: usize,
+) -> Handle<()>
+where
+    E: Rt,
+    C: Chain,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+{
+    context.spawn(move |_| async move {
+        while let Ok((peer, message)) = receiver.recv().await {
+            match message.as_ref().split_first() {
+                Some((&TAG_REQUEST, body)) => {
+                    let Ok(height) = <[u8; 8]>::try_from(body).map(u64::from_le_bytes) else {
+                        debug!(?peer, "dropping malformed sync request");
+                        continue;
+                    };
+                    let budget = run_budget(max_message, certificate_room);
+                    let Some((blocks, certificate)) =
+                        chain.finalized_run(height, MAX_RUN_BLOCKS, budget)
+                    else {
+                        continue; // Nothing at or above `height` yet.
+                    };
+                    match encode_run(&certificate, &blocks) {
+                        Some(run) if run.len() <= budget.saturating_add(certificate_room) => {
+                            debug!(?peer, height, blocks = blocks.len(), "serving a run");
+                            let _ = sender.send(Recipients::One(peer), run, false);
+                        }
+                        _ => warn!(height, "a finalized run does not fit in a message"),
+                    }
+                }
+                Some((&TAG_RUN, body)) => {
+                    // A full queue drops the run; the follower asks again.
+                    let _ = runs.try_send((peer, body.to_vec()));
+                }
+                _ => debug!(?peer, "dropping sync message with an unknown tag"),
+            }
+        }
+        debug!("sync channel closed");
+    })
+}
+
+/// Delivers finalized blocks to the chain, from the engine and from runs (see the
+/// [module documentation](self)).
+pub(super) struct Follower<E, C, S, Q> {
+    pub(super) context: E,
+    pub(super) chain: C,
+    /// Block exchange, to ask peers for a target block by hash.
+    pub(super) blocks: Application<E, C, S>,
+    /// Sender on the sync channel.
+    pub(super) sender: Q,
+    /// Verifies certificates of runs.
+    pub(super) verifier: Scheme,
+    /// Peers to ask, in rotation (everyone but this node).
+    pub(super) peers: Vec<PublicKey>,
+    pub(super) interval: Duration,
+}
+
+impl<E, C, S, Q> Follower<E, C, S, Q>
+where
+    E: Rt,
+    C: Chain,
+    S: Sender<PublicKey = PublicKey>,
+    Q: Sender<PublicKey = PublicKey>,
+{
+    /// Runs until the engine's report stream closes (never, for a full node: `engine` is
+    /// `None`).
+    pub(super) fn spawn(
+        self,
+        engine: Option<super::glue::Finalizations>,
+        runs: mpsc::Receiver<(PublicKey, Vec<u8>)>,
+    ) -> Handle<()> {
+        let context = self.context.child("follower");
+        context.spawn(move |_| self.run(engine, runs))
+    }
+
+    async fn run(
+        mut self,
+        mut engine: Option<super::glue::Finalizations>,
+        mut runs: mpsc::Receiver<(PublicKey, Vec<u8>)>,
+    ) {
+        let follows_only = engine.is_none();
+        let mut delivered_view = 0u64;
+        let mut target: Option<Finalization<Scheme, Digest>> = None;
+        let mut arrivals = self.blocks.subscribe_arrivals();
+        let mut cursor = 0usize;
+        let mut progressed = false;
+        let mut deadline = self.deadline();
+        loop {
+            if let Some(finalization) = target.take() {
+                let block = to_hash(finalization.proposal.payload);
+                let view = finalization.proposal.round.view().get();
+                if view <= delivered_view {
+                    // A run already finalized it (or a descendant).
+                } else if self.chain.has_block(block) && self.chain.connects(block) {
+                    self.chain
+                        .finalized(block, finalization.encode().to_vec())
+                        .await;
+                    debug!(%block, view, "finalized");
+                    delivered_view = view;
+                    progressed = true;
+                } else {
+                    target = Some(finalization);
+                }
+            }
+            tokio::select! {
+                reported = next_report(&mut engine) => match reported {
+                    Some(finalization) => {
+                        let view = finalization.proposal.round.view().get();
+                        let newer = target
+                            .as_ref()
+                            .is_none_or(|t| view > t.proposal.round.view().get());
+                        if view > delivered_view && newer {
+                            target = Some(finalization);
+                        }
+                    }
+                    None => {
+                        debug!("reporter closed");
+                        return;
+                    }
+                },
+                received = runs.recv() => {
+                    let Some((peer, body)) = received else { return };
+                    if let Some(view) = self.apply_run(&peer, &body).await {
+                        delivered_view = delivered_view.max(view);
+                        progressed = true;
+                        self.request(peer); // More may follow: stream on from this peer.
+                    }
+                }
+                changed = arrivals.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                () = self.context.sleep_until(deadline) => {
+                    if let Some(waiting) = &target {
+                        let block = to_hash(waiting.proposal.payload);
+                        if !self.chain.has_block(block) {
+                            self.blocks.request_block_from_peers(block);
+                        }
+                    }
+                    let wanted = target.is_some() || follows_only || !progressed;
+                    let next = cursor.checked_rem(self.peers.len()).and_then(|i| self.peers.get(i));
+                    if let (true, Some(peer)) = (wanted, next.cloned()) {
+                        cursor = cursor.wrapping_add(1);
+                        self.request(peer);
+                    }
+                    progressed = false;
+                    deadline = self.deadline();
+                }
+            }
+        }
+    }
+
+    fn deadline(&self) -> std::time::SystemTime {
+        let now = self.context.current();
+        now.checked_add(self.interval).unwrap_or(now)
+    }
+
+    /// Asks `peer` for the finalized chain above ours.
+    fn request(&mut self, peer: PublicKey) {
+        let height = self.chain.finalized_height().saturating_add(1);
+        debug!(?peer, height, "requesting the finalized chain");
+        let _ = self
+            .sender
+            .send(Recipients::One(peer), encode_request(height), false);
+    }
+
+    /// Checks and applies a run; returns the view of the certified block if the chain
+    /// finalized it.
+    async fn apply_run(&mut self, peer: &PublicKey, body: &[u8]) -> Option<u64> {
+        match check_run(&self.verifier, &mut self.context, &self.chain, body) {
+            Ok((certified, view, certificate)) => {
+                self.chain.finalized(certified, certificate).await;
+                debug!(%certified, view, "finalized through sync");
+                Some(view)
+            }
+            Err(reason) => {
+                debug!(?peer, %reason, "dropping a run");
+                None
+            }
+        }
+    }
+}
+
+/// Why a run was dropped.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub(super) enum RunRejected {
+    #[error("malformed")]
+    Malformed,
+    #[error("the certificate does not verify for this committee and epoch")]
+    Certificate,
+    #[error("a block is unacceptable to the chain")]
+    Block,
+    #[error("the certified block {0} is not in the run or does not reach our finalized head")]
+    Disconnected(agora_primitives::Hash),
+}
+
+/// Steps 1 to 3 of [Trust](self#trust): checks `body` (a run without its tag) against the
+/// committee of `verifier` and stores its blocks as received in `chain`. Returns the
+/// certified block, its view and the certificate, ready for [`Chain::finalized`].
+pub(super) fn check_run<C: Chain>(
+    verifier: &Scheme,
+    rng: &mut impl rand_core_010::CryptoRng,
+    chain: &C,
+    body: &[u8],
+) -> Result<(agora_primitives::Hash, u64, Vec<u8>), RunRejected> {
+    let (certificate, blocks) = decode_run(body).ok_or(RunRejected::Malformed)?;
+    let finalization =
+        super::decode_finalization(verifier, &certificate).map_err(|_| RunRejected::Certificate)?;
+    if finalization.proposal.round.epoch() != EPOCH
+        || !finalization.verify(rng, verifier, &Sequential)
+    {
+        return Err(RunRejected::Certificate);
+    }
+    let certified = to_hash(finalization.proposal.payload);
+    for block in blocks {
+        chain.receive_block(block).ok_or(RunRejected::Block)?;
+    }
+    if !chain.has_block(certified) || !chain.connects(certified) {
+        return Err(RunRejected::Disconnected(certified));
+    }
+    Ok((
+        certified,
+        finalization.proposal.round.view().get(),
+        certificate,
+    ))
+}
+
+/// The engine's next finalization, or never if there is no engine.
+async fn next_report(
+    engine: &mut Option<super::glue::Finalizations>,
+) -> Option<Finalization<Scheme, Digest>> {
+    match engine {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sizes the channel's messages must allow: the tag and length prefix of a run around one
+/// certificate of at most `certificate_room` bytes and one block of at most `max_block` bytes.
+pub(super) fn max_run_message(max_block: u32, certificate_room: usize) -> usize {
+    usize::try_from(max_block)
+        .unwrap_or(usize::MAX)
+        .saturating_add(certificate_room)
+        .saturating_add(9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_round_trip_and_malformed_runs_are_refused() {
+        let blocks = vec![b"one".to_vec(), b"two".to_vec()];
+        let run = encode_run(b"cert", &blocks).expect("small run");
+        assert_eq!(run[0], TAG_RUN);
+        assert_eq!(
+            decode_run(&run[1..]),
+            Some((b"cert".to_vec(), blocks.clone()))
+        );
+        // Truncated, certificate only, and too many blocks.
+        assert_eq!(decode_run(&run[1..run.len() - 1]), None);
+        let lonely = encode_run(b"cert", &[]).expect("small run");
+        assert_eq!(decode_run(&lonely[1..]), None);
+        let many = vec![b"x".to_vec(); MAX_RUN_BLOCKS + 1];
+        let long = encode_run(b"cert", &many).expect("small run");
+        assert_eq!(decode_run(&long[1..]), None);
+        let most = vec![b"x".to_vec(); MAX_RUN_BLOCKS];
+        let full = encode_run(b"cert", &most).expect("small run");
+        assert_eq!(
+            decode_run(&full[1..]).map(|(_, b)| b.len()),
+            Some(MAX_RUN_BLOCKS)
+        );
+        assert_eq!(encode_request(7)[1..], 7u64.to_le_bytes());
+    }
+}
