@@ -354,6 +354,18 @@ impl BlobStore {
         Ok(Some(bytes))
     }
 
+    /// Up to `max_len` bytes of blob `hash` from `offset`, unchecked (the reader checks the
+    /// whole blob against its hash); `None` if not stored or unreadable. Serves peers' chunk
+    /// requests without reading and hashing the whole file each time.
+    pub fn read_range(&self, hash: &Hash, offset: u64, max_len: u32) -> Option<Vec<u8>> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = File::open(self.path(hash)).ok()?;
+        file.seek(SeekFrom::Start(offset)).ok()?;
+        let mut bytes = Vec::with_capacity(usize::try_from(max_len).unwrap_or(0));
+        file.take(u64::from(max_len)).read_to_end(&mut bytes).ok()?;
+        Some(bytes)
+    }
+
     /// Deletes blob `hash`; whether it was there.
     pub fn remove(&self, hash: &Hash) -> Result<bool, BlobError> {
         let path = self.path(hash);
@@ -531,6 +543,56 @@ fn registered_in(finalized: &View, best: Option<&View>, hash: &Hash) -> Result<b
         }
     }
     Ok(false)
+}
+
+/// Why a registered blob could not be made local (see [`fetch_registered`]).
+#[derive(Debug, thiserror::Error)]
+pub enum FetchFailure {
+    /// The registry could not be read.
+    #[error("cannot read the registration of blob {hash}: {reason}")]
+    Registry {
+        /// The blob.
+        hash: Hash,
+        /// Why.
+        reason: String,
+    },
+    /// No peer delivered it.
+    #[error(transparent)]
+    Fetch(#[from] crate::consensus::FetchError),
+    /// It could not be stored.
+    #[error(transparent)]
+    Store(#[from] BlobError),
+}
+
+/// Makes blob `hash` local if the chain registers it (in the best state) and this node does
+/// not hold it: fetched from peers, checked against its hash and stored. Returns whether it
+/// is stored now (`false`: not registered, so no peer may be asked for it).
+pub async fn fetch_registered(
+    chain: &Chain,
+    store: &Arc<BlobStore>,
+    fetcher: &crate::consensus::BlobFetcher,
+    hash: Hash,
+) -> Result<bool, FetchFailure> {
+    if store.has(&hash) {
+        return Ok(true);
+    }
+    let view = chain.view(None).unwrap_or_else(|| chain.finalized_view());
+    let registry = |reason: String| FetchFailure::Registry { hash, reason };
+    let Some(info) = view
+        .try_get(&pallet_jobs::Blobs::key(&hash))
+        .map_err(|error| registry(error.to_string()))?
+    else {
+        return Ok(false);
+    };
+    let info = <pallet_jobs::BlobInfo as parity_scale_codec::Decode>::decode(&mut &info[..])
+        .map_err(|error| registry(error.to_string()))?;
+    let bytes = fetcher.fetch(hash, info.size).await?;
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.put(&hash, &bytes))
+        .await
+        .map_err(|error| registry(format!("the store task failed: {error}")))??;
+    tracing::debug!(blob = %hash, size = info.size, "fetched a blob from peers");
+    Ok(true)
 }
 
 /// Deletes stored blobs the chain no longer registers, after finalized blocks, at most once per
@@ -809,5 +871,12 @@ mod tests {
         assert_eq!(store.remove_stale_temp(TEMP_MAX_AGE, 100).unwrap(), 0);
         lock(&store.writing).clear();
         assert_eq!(store.remove_stale_temp(TEMP_MAX_AGE, 100).unwrap(), 1);
+    }
+}
+
+/// Peers fetch the blobs this node stores (see `consensus::blobs`).
+impl crate::consensus::BlobSource for Arc<BlobStore> {
+    fn read(&self, hash: Hash, offset: u64, max_len: u32) -> Option<Vec<u8>> {
+        self.read_range(&hash, offset, max_len)
     }
 }

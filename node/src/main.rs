@@ -489,32 +489,39 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
 
     let runtime_config = consensus::RuntimeConfig::new(dir.join("consensus"));
     consensus::Runtime::run(runtime_config, |runtime| async move {
+        let config = consensus_config(&args, &spec, &identity, &stores.chain, block_time)?;
+        let (chain, blobs) = (stores.chain.clone(), stores.blobs.clone());
+        let mut consensus = if identity.author.is_some() {
+            let consensus = consensus::start(&runtime, config, chain, blobs)?;
+            tracing::info!(validator = %identity.public, "consensus started");
+            consensus
+        } else {
+            let consensus = consensus::follow(&runtime, config, chain, blobs)?;
+            tracing::info!(node = %identity.public, "following the committee as a full node");
+            consensus
+        };
+        let fetcher = consensus.blob_fetcher().await;
+
         let rpc_ip = if args.rpc_external {
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
         } else {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         };
         let rpc_addr = SocketAddr::new(rpc_ip, args.rpc_port);
-        let (rpc_bound, rpc_handle) =
-            rpc::start(stores.chain.clone(), stores.blobs.clone(), rpc_addr)
-                .await
-                .map_err(|error| NodeError::Bind {
-                    what: "JSON-RPC",
-                    addr: rpc_addr,
-                    error,
-                })?;
+        let (rpc_bound, rpc_handle) = rpc::start(
+            stores.chain.clone(),
+            stores.blobs.clone(),
+            fetcher.clone(),
+            rpc_addr,
+        )
+        .await
+        .map_err(|error| NodeError::Bind {
+            what: "JSON-RPC",
+            addr: rpc_addr,
+            error,
+        })?;
         tracing::info!("JSON-RPC listening on {rpc_bound}");
-        serve_background(&args, &stores).await?;
-        let config = consensus_config(&args, &spec, &identity, &stores.chain, block_time)?;
-        let consensus = if identity.author.is_some() {
-            let consensus = consensus::start(&runtime, config, stores.chain.clone())?;
-            tracing::info!(validator = %identity.public, "consensus started");
-            consensus
-        } else {
-            let consensus = consensus::follow(&runtime, config, stores.chain.clone())?;
-            tracing::info!(node = %identity.public, "following the committee as a full node");
-            consensus
-        };
+        serve_background(&args, &stores, fetcher).await?;
 
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -534,7 +541,11 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
 
 /// Starts the blob collector, the referee's warmer and (unless `--no-prometheus`) the metrics
 /// endpoint.
-async fn serve_background(args: &RunArgs, stores: &Stores) -> Result<(), NodeError> {
+async fn serve_background(
+    args: &RunArgs,
+    stores: &Stores,
+    fetcher: Option<consensus::BlobFetcher>,
+) -> Result<(), NodeError> {
     tokio::spawn(blobs::run_collector(
         stores.chain.clone(),
         stores.blobs.clone(),
@@ -542,6 +553,7 @@ async fn serve_background(args: &RunArgs, stores: &Stores) -> Result<(), NodeErr
     tokio::spawn(agora_node::referee::run_warmer(
         stores.chain.clone(),
         stores.referee.clone(),
+        fetcher,
     ));
     if !args.no_prometheus {
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.prometheus_port);

@@ -34,6 +34,7 @@
 
 use crate::blobs::BlobStore;
 use crate::chain::{Chain, ChainEvent};
+use crate::consensus::BlobFetcher;
 use agora_engine::{Error as EngineError, Executor, Settings};
 use agora_primitives::referee::{
     Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
@@ -215,8 +216,10 @@ impl EngineReferee {
 }
 
 /// Compiles, in the background, the module of every job assigned in a finalized block (see
-/// the module doc). Runs until the chain's event channel closes.
-pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>) {
+/// the module doc), first fetching from peers (with `fetch`) any blob it or a dispute needs
+/// that this node does not hold, so that every validator can referee. Runs until the
+/// chain's event channel closes.
+pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>, fetch: Option<BlobFetcher>) {
     let mut events = chain.subscribe();
     let mut prepared: HashSet<Hash> = HashSet::new();
     loop {
@@ -231,14 +234,47 @@ pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>) {
             if !prepared.insert(module) {
                 continue;
             }
+            fetch_missing(&chain, &referee, fetch.as_ref(), &[module]).await;
             let referee = referee.clone();
             let _ = tokio::task::spawn_blocking(move || referee.prepare(&module)).await;
         }
         // Bounded by the disputes that moved in this block; each run is bounded by its fuel (a
         // request decided already returns at once).
         for request in requests {
+            fetch_missing(&chain, &referee, fetch.as_ref(), &request_blobs(&request)).await;
             let referee = referee.clone();
             let _ = tokio::task::spawn_blocking(move || referee.run(&request)).await;
+        }
+    }
+}
+
+/// Every blob a referee request reads.
+fn request_blobs(request: &RefereeRequest) -> Vec<Hash> {
+    let state = match request.task {
+        RefereeTask::Step { pre_state } => pre_state,
+        RefereeTask::Output { state } => Some(state),
+        RefereeTask::Segment { start, .. } => start,
+    };
+    [Some(request.module), Some(request.dataset), state]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Fetches from peers those of `blobs` this node does not hold (bounded by the blobs of one
+/// job or one request); a blob no peer serves is left to the referee to report unavailable.
+async fn fetch_missing(
+    chain: &Chain,
+    referee: &EngineReferee,
+    fetch: Option<&BlobFetcher>,
+    blobs: &[Hash],
+) {
+    let Some(fetcher) = fetch else { return };
+    for blob in blobs {
+        if let Err(error) =
+            crate::blobs::fetch_registered(chain, &referee.blobs, fetcher, *blob).await
+        {
+            tracing::warn!(%blob, %error, "cannot fetch a blob the referee may need");
         }
     }
 }

@@ -7,8 +7,9 @@
 //! at most [`MAX_BLOB_TRANSFERS`] blob uploads or downloads are decoded, hashed and written or
 //! read at a time, on blocking threads, as are `state_getKeysPaged` and `state_queryStorageAt`.
 
-use crate::blobs::{BlobError, BlobStore, MAX_BLOB_SIZE};
+use crate::blobs::{BlobError, BlobStore, FetchFailure, MAX_BLOB_SIZE};
 use crate::chain::{Chain, ChainError, ChainEvent, StoredBlock};
+use crate::consensus::{BlobFetcher, FetchError};
 use crate::txpool::PoolError;
 use agora_primitives::smt::{self, Proof};
 use agora_primitives::storage::StateRead;
@@ -45,6 +46,8 @@ pub const MAX_BLOB_TRANSFERS: usize = 4;
 struct Rpc {
     chain: Chain,
     blobs: Arc<BlobStore>,
+    /// Fetches registered blobs this node lacks from its peers (`None`: this node only).
+    fetcher: Option<BlobFetcher>,
     /// Bounds the blob transfers running at once.
     transfers: Arc<Semaphore>,
 }
@@ -189,18 +192,36 @@ fn put_blob(chain: &Chain, store: &BlobStore, hex: &str) -> Result<Hash, Error> 
     Ok(hash)
 }
 
-/// `blob_get`: one stored blob as hex. Runs on a blocking thread.
-fn get_blob(store: &BlobStore, hash: &Hash) -> Result<Hex, Error> {
+/// `blob_get`: one stored blob as hex. Runs on a blocking thread. `fetched`: why fetching it
+/// from peers failed, if it was tried.
+fn get_blob(store: &BlobStore, hash: &Hash, fetched: Option<FetchError>) -> Result<Hex, Error> {
     match store.get(hash).map_err(blob_error)? {
         Some(bytes) => Ok(Hex::encode(&bytes)),
         None => Err(Error::new(
             ErrorCode::BlobNotStored,
-            format!("blob {hash} is not stored on this node"),
+            match fetched {
+                Some(error) => format!("blob {hash} is not stored on this node ({error})"),
+                None => format!("blob {hash} is not stored on this node"),
+            },
         )),
     }
 }
 
 impl Rpc {
+    /// If blob `hash` is registered but not stored here, fetches it from peers and stores it.
+    /// Returns why that failed, if it was tried and no peer delivered it.
+    async fn fetch_missing(&self, hash: Hash) -> Result<Option<FetchError>, Error> {
+        let Some(fetcher) = self.fetcher.as_ref().filter(|f| f.has_peers()) else {
+            return Ok(None);
+        };
+        match crate::blobs::fetch_registered(&self.chain, &self.blobs, fetcher, hash).await {
+            Ok(_) => Ok(None),
+            Err(FetchFailure::Fetch(error)) => Ok(Some(error)),
+            Err(FetchFailure::Store(error)) => Err(blob_error(error)),
+            Err(error @ FetchFailure::Registry { .. }) => Err(Error::storage(error.to_string())),
+        }
+    }
+
     /// Runs `task` on a blocking thread while holding one of the blob-transfer permits.
     async fn blob_transfer<T: Send + 'static>(
         &self,
@@ -474,8 +495,9 @@ impl BlobApiServer for Rpc {
     }
 
     async fn blob_get(&self, hash: Hash) -> Result<Hex, Error> {
+        let fetched = self.fetch_missing(hash).await?;
         let store = self.blobs.clone();
-        self.blob_transfer(method::BLOB_GET, move || get_blob(&store, &hash))
+        self.blob_transfer(method::BLOB_GET, move || get_blob(&store, &hash, fetched))
             .await
     }
 
@@ -505,10 +527,12 @@ impl RpcApiServer for Methods {
 pub fn module(
     chain: Chain,
     blobs: Arc<BlobStore>,
+    fetcher: Option<BlobFetcher>,
 ) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
     let rpc = Rpc {
         chain,
         blobs,
+        fetcher,
         transfers: Arc::new(Semaphore::new(MAX_BLOB_TRANSFERS)),
     };
     let mut module = RpcModule::new(());
@@ -612,6 +636,7 @@ async fn watch_extrinsic(
 pub async fn start(
     chain: Chain,
     blobs: Arc<BlobStore>,
+    fetcher: Option<BlobFetcher>,
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let config = jsonrpsee::server::ServerConfig::builder()
@@ -621,6 +646,6 @@ pub async fn start(
         .build();
     let server = Server::builder().set_config(config).build(addr).await?;
     let bound = server.local_addr()?;
-    let module = module(chain, blobs).map_err(std::io::Error::other)?;
+    let module = module(chain, blobs, fetcher).map_err(std::io::Error::other)?;
     Ok((bound, server.start(module)))
 }

@@ -75,11 +75,12 @@
 //! ed25519 keys. The committee ([`Config::validators`]) are *primary* peers: every node dials
 //! them. Other peers ([`Config::peers`], full nodes) are *secondary* on a validator (it
 //! accepts their connections but does not dial them) and primary on a full node. Nobody else
-//! may connect. Six channels: votes ([`channel::VOTES`]), certificates
+//! may connect. Seven channels: votes ([`channel::VOTES`]), certificates
 //! ([`channel::CERTIFICATES`]), certificate backfill ([`channel::RESOLVER`]), blocks
-//! ([`channel::BLOCKS`]), finalized-chain sync ([`channel::SYNC`]) and submitted transactions
-//! ([`channel::TRANSACTIONS`], see [`relay`]). A full node registers all six and drains the
-//! first three (a peer sending on an unregistered channel is disconnected). With a single
+//! ([`channel::BLOCKS`]), finalized-chain sync ([`channel::SYNC`]), submitted transactions
+//! ([`channel::TRANSACTIONS`], see [`relay`]) and blob chunks ([`channel::BLOBS`], see
+//! [`blobs`]: every node serves the blobs it holds and fetches registered ones it lacks). A
+//! full node registers all seven and drains the first three (a peer sending on an unregistered channel is disconnected). With a single
 //! validator (`--dev`) the quorum is 1, nothing is ever sent, and the node still listens on
 //! [`Config::listen`].
 //!
@@ -111,7 +112,7 @@
 //!         let chain = chain::Chain::open(&cli.base_path)?;  // RocksDB, implements consensus::Chain
 //!         let rpc = rpc::start(chain.clone(), cli.rpc_port).await?; // tokio::spawn inside is fine
 //!         let config = consensus::Config::new(listen, seed, validators, namespace);
-//!         let consensus = consensus::start(&rt, config, chain)?;
+//!         let consensus = consensus::start(&rt, config, chain, blob_store)?;
 //!         tokio::select! {
 //!             result = consensus.join() => result?,
 //!             _ = tokio::signal::ctrl_c() => {}
@@ -157,6 +158,7 @@
 //! runtime (simulated time and sockets, seeded randomness), plus one test on the tokio
 //! runtime with real sockets and disk.
 
+pub mod blobs;
 mod frames;
 mod glue;
 pub mod relay;
@@ -165,6 +167,7 @@ pub mod sync;
 mod tests;
 
 use agora_primitives::Hash;
+pub use blobs::{BlobFetcher, BlobSource, FetchError};
 use commonware_codec::{Copying, Decode as _, DecodeExt as _};
 use commonware_consensus::{
     simplex::{
@@ -186,6 +189,7 @@ use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
 };
+use commonware_utils::channel::oneshot;
 use commonware_utils::{ordered::Map, NZUsize, NonZeroDuration, NZU16, NZU32};
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -284,6 +288,8 @@ pub mod channel {
     pub const SYNC: u64 = 4;
     /// Batches of submitted transactions (see [`super::relay`]).
     pub const TRANSACTIONS: u64 = 5;
+    /// Blob chunk requests and chunks (see [`super::blobs`]).
+    pub const BLOBS: u64 = 6;
 }
 
 /// How many views below the finalized tip the engine keeps in memory and in its journal.
@@ -482,12 +488,20 @@ impl Runtime {
 pub struct Consensus {
     handle: commonware_runtime::Handle<()>,
     public_key: [u8; 32],
+    /// The blob fetcher, once the network is up.
+    fetcher: oneshot::Receiver<BlobFetcher>,
 }
 
 impl Consensus {
     /// This validator's ed25519 public key.
     pub fn public_key(&self) -> [u8; 32] {
         self.public_key
+    }
+
+    /// The handle that fetches blobs from peers (see [`blobs`]); waits for the network to
+    /// start. `None` if it stopped first.
+    pub async fn blob_fetcher(&mut self) -> Option<BlobFetcher> {
+        (&mut self.fetcher).await.ok()
     }
 
     /// Waits until consensus stops (it only does so if the engine or the network stopped, or
@@ -507,11 +521,18 @@ impl Consensus {
 
 /// Starts consensus for this validator on `runtime`; it runs until the runtime stops or
 /// [`Consensus::abort`]. Fails fast on a bad configuration.
-pub fn start<C: Chain>(runtime: &Runtime, config: Config, chain: C) -> Result<Consensus, Error> {
+/// `blob_source` is where it reads the blobs peers ask for.
+pub fn start<C: Chain, B: BlobSource>(
+    runtime: &Runtime,
+    config: Config,
+    chain: C,
+    blob_source: B,
+) -> Result<Consensus, Error> {
     launch(
         runtime.context.child("consensus"),
         config,
         chain,
+        blob_source,
         "consensus",
     )
 }
@@ -519,8 +540,18 @@ pub fn start<C: Chain>(runtime: &Runtime, config: Config, chain: C) -> Result<Co
 /// Starts a full node on `runtime`: no vote, no proposal; it follows the committee's
 /// finalized chain through the [`sync`] protocol and serves blocks and runs to its peers.
 /// `config.signer_seed` is its p2p identity and must not be a committee key.
-pub fn follow<C: Chain>(runtime: &Runtime, config: Config, chain: C) -> Result<Consensus, Error> {
-    launch_full(runtime.context.child("follower"), config, chain)
+pub fn follow<C: Chain, B: BlobSource>(
+    runtime: &Runtime,
+    config: Config,
+    chain: C,
+    blob_source: B,
+) -> Result<Consensus, Error> {
+    launch_full(
+        runtime.context.child("follower"),
+        config,
+        chain,
+        blob_source,
+    )
 }
 
 /// Checks an encoded finalization `certificate` (as passed to [`Chain::finalized`]) against
@@ -644,6 +675,7 @@ struct Channels<E: Rt> {
     blocks: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
     sync: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
     transactions: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
+    blobs: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
 }
 
 /// Who a node talks to, from [`Config`]: the committee (dialed, voting) and the other peers
@@ -753,6 +785,8 @@ fn start_network<E: Rt>(
         blocks: network.register(channel::BLOCKS, Quota::per_second(NZU32!(256))),
         sync: network.register(channel::SYNC, Quota::per_second(NZU32!(64))),
         transactions: network.register(channel::TRANSACTIONS, Quota::per_second(NZU32!(1024))),
+        // Up to 256 chunks of 256 KiB a second per peer: 64 MiB/s.
+        blobs: network.register(channel::BLOBS, Quota::per_second(NZU32!(256))),
     };
     (network.start(), channels, oracle)
 }
@@ -827,13 +861,14 @@ struct Services<E: Rt, C: Chain> {
 
 /// Starts the network, the block exchange, the sync server, the follower (fed by the
 /// engine's reports if `with_engine`, else syncing on its own) and the transaction relay.
-fn start_services<E: Rt, C: Chain>(
+fn start_services<E: Rt, C: Chain, B: BlobSource>(
     context: &E,
     config: &Config,
     chain: C,
+    blob_source: B,
     node: Node,
     with_engine: bool,
-) -> Services<E, C> {
+) -> (Services<E, C>, BlobFetcher) {
     let max_message = max_message_size(config, node.n);
     let (network, channels, oracle) =
         start_network(context, config, node.signer, &node.peers, max_message);
@@ -844,7 +879,15 @@ fn start_services<E: Rt, C: Chain>(
         blocks,
         sync,
         transactions,
+        blobs,
     } = channels;
+    let (fetcher, blob_exchange) = blobs::spawn(
+        context.child("blobs"),
+        blob_source,
+        blobs.0,
+        blobs.1,
+        node.peers.everyone_else.clone(),
+    );
     let (application, reporter, finalizations) = glue::Application::new(
         Arc::new(context.child("application")),
         chain.clone(),
@@ -881,24 +924,33 @@ fn start_services<E: Rt, C: Chain>(
         interval: config.timeouts.block_request,
     }
     .spawn(with_engine.then_some(finalizations), runs_out);
-    Services {
+    let services = Services {
         application,
         reporter,
-        handles: vec![network, block_exchange, server, follower, relay],
+        handles: vec![
+            network,
+            block_exchange,
+            server,
+            follower,
+            relay,
+            blob_exchange,
+        ],
         votes: votes.1,
         vote_sender: votes.0,
         certificates,
         resolver,
         oracle,
-    }
+    };
+    (services, fetcher)
 }
 
 /// Validates `config` and spawns consensus on `context`. `partition` prefixes the journal's
 /// storage partitions (tests run several validators in one runtime).
-fn launch<E: Rt, C: Chain>(
+fn launch<E: Rt, C: Chain, B: BlobSource>(
     context: E,
     config: Config,
     chain: C,
+    blob_source: B,
     partition: &str,
 ) -> Result<Consensus, Error> {
     let node = Node::from_config(&config, false)?;
@@ -927,8 +979,10 @@ fn launch<E: Rt, C: Chain>(
     let public_key = node.public_key()?;
 
     let partition = format!("{partition}_e{}", EPOCH.get());
+    let (fetcher_in, fetcher_out) = oneshot::channel();
     let handle = context.spawn(move |context| async move {
-        let services = start_services(&context, &config, chain, node, true);
+        let (services, fetcher) = start_services(&context, &config, chain, blob_source, node, true);
+        let _ = fetcher_in.send(fetcher);
         let engine = simplex::Engine::new(
             context.child("engine"),
             simplex::Config {
@@ -972,20 +1026,32 @@ fn launch<E: Rt, C: Chain>(
         let stopped = commonware_runtime::Handle::select(handles).await;
         tracing::error!(?stopped, "consensus stopped");
     });
-    Ok(Consensus { handle, public_key })
+    Ok(Consensus {
+        handle,
+        public_key,
+        fetcher: fetcher_out,
+    })
 }
 
 /// Validates `config` and spawns a full node on `context`: it joins the network with
 /// `config.signer_seed` as its p2p identity (which must not be in the committee), keeps up
 /// with the finalized chain through the sync protocol and serves blocks and runs to peers.
-fn launch_full<E: Rt, C: Chain>(context: E, config: Config, chain: C) -> Result<Consensus, Error> {
+fn launch_full<E: Rt, C: Chain, B: BlobSource>(
+    context: E,
+    config: Config,
+    chain: C,
+    blob_source: B,
+) -> Result<Consensus, Error> {
     let node = Node::from_config(&config, true)?;
     if node.peers.committee.position(&node.me).is_some() {
         return Err(Error::IsAValidator(hex::encode(node.me.as_ref())));
     }
     let public_key = node.public_key()?;
+    let (fetcher_in, fetcher_out) = oneshot::channel();
     let handle = context.spawn(move |context| async move {
-        let services = start_services(&context, &config, chain, node, false);
+        let (services, fetcher) =
+            start_services(&context, &config, chain, blob_source, node, false);
+        let _ = fetcher_in.send(fetcher);
         let mut handles = services.handles;
         // Validators send votes and certificates to every connected peer; a full node has no
         // engine to read them, and must read them anyway or be disconnected.
@@ -999,5 +1065,9 @@ fn launch_full<E: Rt, C: Chain>(context: E, config: Config, chain: C) -> Result<
         let stopped = commonware_runtime::Handle::select(handles).await;
         tracing::error!(?stopped, "full node stopped following");
     });
-    Ok(Consensus { handle, public_key })
+    Ok(Consensus {
+        handle,
+        public_key,
+        fetcher: fetcher_out,
+    })
 }

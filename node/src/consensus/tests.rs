@@ -299,7 +299,7 @@ fn run_until(
     online: &[usize],
     target: usize,
 ) -> deterministic::Checkpoint {
-    run_network(runner, n, chains, online, &[], target)
+    run_network(runner, n, chains, online, &[], target, |_| true)
 }
 
 /// p2p seed of full node `index` (outside every test committee).
@@ -308,7 +308,7 @@ fn full_node_seed(index: usize) -> [u8; 32] {
 }
 
 /// [`run_until`] with full nodes `followers` in the network too; they must also reach
-/// `target`.
+/// `target`, and `also` must hold of the validators' chains.
 fn run_network(
     runner: deterministic::Runner,
     n: usize,
@@ -316,6 +316,7 @@ fn run_network(
     online: &[usize],
     followers: &[MockChain],
     target: usize,
+    also: impl Fn(&[MockChain]) -> bool + Send + 'static,
 ) -> deterministic::Checkpoint {
     let full_nodes: Vec<([u8; 32], SocketAddr)> = (0..followers.len())
         .map(|i| (public_key(&full_node_seed(i)), address(i + 100)))
@@ -335,6 +336,7 @@ fn run_network(
                 validator,
                 configs[i].clone(),
                 chains[i].clone(),
+                (),
                 &format!("v{i}"),
             )
             .expect("valid configuration");
@@ -345,12 +347,16 @@ fn run_network(
             config.listen = full_nodes[i].1;
             config.signer_seed = full_node_seed(i);
             let node = context.child("full").with_attribute("index", i);
-            handles.push(launch_full(node, config, chain.clone()).expect("valid configuration"));
+            handles
+                .push(launch_full(node, config, chain.clone(), ()).expect("valid configuration"));
         }
         loop {
             context.sleep(Duration::from_millis(100)).await;
             let done = |chain: &MockChain| chain.finalized_blocks().len() >= target;
-            if online.iter().all(|&i| done(&chains[i])) && followers.iter().all(done) {
+            if online.iter().all(|&i| done(&chains[i]))
+                && followers.iter().all(done)
+                && also(&chains)
+            {
                 break;
             }
         }
@@ -416,7 +422,26 @@ fn single_validator_finalizes_chain_of_blocks() {
 #[test]
 fn four_validators_finalize_same_blocks() {
     let chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
-    run_until(timed(7), 4, &chains, &[0, 1, 2, 3], 10);
+    // Until every validator has led a finalized block: views are milliseconds long here, and
+    // a validator is skipped as an inactive leader until its connections are up. The
+    // runtime's time limit fails the test if one never leads.
+    let every_leader_finalized = |chains: &[MockChain]| {
+        let finalized = chains[0].finalized_blocks();
+        let proposers: HashSet<u8> = finalized
+            .iter()
+            .map(|hash| chains[0].block(*hash).proposer)
+            .collect();
+        proposers.len() == 4
+    };
+    run_network(
+        timed(7),
+        4,
+        &chains,
+        &[0, 1, 2, 3],
+        &[],
+        10,
+        every_leader_finalized,
+    );
     let reference = chains[0].finalized_blocks();
     for chain in &chains {
         assert_well_formed(chain, 4);
@@ -475,6 +500,7 @@ fn full_node_follows_the_committee_without_voting() {
         &[0, 1, 2, 3],
         std::slice::from_ref(&full_node),
         15,
+        |_| true,
     );
     assert!(full_node.finalized_blocks().len() >= 15);
     // Every block it finalized came with a certificate of the committee, checked on arrival.
@@ -575,15 +601,109 @@ fn forged_runs_are_refused() {
     assert!(fresh.connects(blocks[2]));
 }
 
+/// In-memory blobs for the exchange tests; a `forged` source flips every byte it serves.
+#[derive(Clone, Default)]
+struct MemoryBlobs {
+    blobs: Arc<HashMap<Hash, Vec<u8>>>,
+    forged: bool,
+}
+
+impl BlobSource for MemoryBlobs {
+    fn read(&self, hash: Hash, offset: u64, max_len: u32) -> Option<Vec<u8>> {
+        let bytes = self.blobs.get(&hash)?;
+        let start = usize::try_from(offset).ok()?.min(bytes.len());
+        let length = usize::try_from(max_len).ok()?;
+        let end = start.saturating_add(length).min(bytes.len());
+        let mut chunk = bytes[start..end].to_vec();
+        if self.forged {
+            chunk.iter_mut().for_each(|byte| *byte ^= 1);
+        }
+        Some(chunk)
+    }
+}
+
+#[test]
+fn blobs_are_fetched_from_peers_past_a_forger_and_checked() {
+    // Three chunks' worth; validator 0 fetches, 1 forges every byte, 2 holds it, 3 lacks it.
+    let blob: Vec<u8> = (0..700_000u32)
+        .map(|i| u8::try_from(i % 251).expect("a byte"))
+        .collect();
+    let hash = Hash::of(&blob);
+    let held = Arc::new(HashMap::from([(hash, blob.clone())]));
+    let sources = [
+        MemoryBlobs::default(),
+        MemoryBlobs {
+            blobs: held.clone(),
+            forged: true,
+        },
+        MemoryBlobs {
+            blobs: held,
+            forged: false,
+        },
+        MemoryBlobs::default(),
+    ];
+    let chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
+    let configs = committee_config(4);
+    timed(17).start(|context| async move {
+        let mut nodes = Vec::new();
+        for i in 0..4 {
+            let validator = context.child("validator").with_attribute("index", i);
+            let source = sources[i].clone();
+            let partition = format!("v{i}");
+            let node = launch(
+                validator,
+                configs[i].clone(),
+                chains[i].clone(),
+                source,
+                &partition,
+            )
+            .expect("valid configuration");
+            nodes.push(node);
+        }
+        // Blocks finalizing means the validators are connected.
+        while chains[0].finalized_blocks().len() < 5 {
+            context.sleep(Duration::from_millis(100)).await;
+        }
+        let fetcher = nodes[0].blob_fetcher().await.expect("the network is up");
+        // The first peer asked (1) forges: the whole blob fails its hash, and the fetch starts
+        // over with the next peer, which serves the true bytes.
+        let size = u64::try_from(blob.len()).expect("small");
+        assert_eq!(fetcher.fetch(hash, size).await.as_deref(), Ok(&blob[..]));
+        let unknown = Hash::of(b"a blob nobody holds");
+        assert_eq!(
+            fetcher.fetch(unknown, 10).await,
+            Err(FetchError::Unavailable(unknown))
+        );
+        for node in &nodes {
+            node.abort();
+        }
+    });
+}
+
 #[test]
 fn byzantine_proposer_blocks_are_never_finalized() {
     // Validator 0 proposes blocks every honest validator rejects; the others skip its views.
     let mut chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
     chains[0].propose_invalid = true;
-    // Views are milliseconds long here, and a validator that is not yet connected to a
-    // quorum when the chain starts is skipped as an inactive leader until its votes arrive;
-    // 200 views outlast the dialing, so every honest validator's views are finalized.
-    run_until(timed(3), 4, &chains, &[0, 1, 2, 3], 200);
+    // Until every honest validator has led a block that chain 1 finalized (see
+    // `four_validators_finalize_same_blocks` for why this can take a while).
+    let honest_leaders_finalized = |chains: &[MockChain]| {
+        let proposers: HashSet<u8> = chains[1]
+            .finalized_blocks()
+            .iter()
+            .map(|hash| chains[1].block(*hash).proposer)
+            .collect();
+        proposers.len() >= 3
+    };
+    run_network(
+        timed(3),
+        4,
+        &chains,
+        &[0, 1, 2, 3],
+        &[],
+        10,
+        honest_leaders_finalized,
+    );
     for chain in &chains[1..] {
         // `MockChain::finalized` panics if an invalid block is finalized.
         assert_well_formed(chain, 4);
@@ -651,14 +771,14 @@ fn invalid_configurations_are_rejected() {
         let mut config = committee_config(1).remove(0);
         config.validators.clear();
         assert!(matches!(
-            launch(context.child("a"), config, chain.clone(), "a"),
+            launch(context.child("a"), config, chain.clone(), (), "a"),
             Err(Error::NoValidators)
         ));
 
         let mut config = committee_config(2).remove(0);
         config.validators.remove(0);
         assert!(matches!(
-            launch(context.child("b"), config, chain.clone(), "b"),
+            launch(context.child("b"), config, chain.clone(), (), "b"),
             Err(Error::NotAValidator(_))
         ));
 
@@ -666,14 +786,14 @@ fn invalid_configurations_are_rejected() {
         let duplicate = config.validators[1];
         config.validators.push(duplicate);
         assert!(matches!(
-            launch(context.child("c"), config, chain.clone(), "c"),
+            launch(context.child("c"), config, chain.clone(), (), "c"),
             Err(Error::DuplicateValidator(_))
         ));
 
         let mut config = committee_config(1).remove(0);
         config.timeouts.certification = config.timeouts.leader;
         assert!(matches!(
-            launch(context.child("d"), config, chain.clone(), "d"),
+            launch(context.child("d"), config, chain.clone(), (), "d"),
             Err(Error::Timeouts(_))
         ));
     });
@@ -743,7 +863,7 @@ fn tokio_runtime_finalizes_and_restarts_on_disk() {
             ..RuntimeConfig::new(dir.path().to_path_buf())
         };
         Runtime::run(runtime, |rt| async move {
-            let consensus = start(&rt, config, chain.clone()).expect("valid configuration");
+            let consensus = start(&rt, config, chain.clone(), ()).expect("valid configuration");
             let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
             while chain.0.finalized_blocks().len() < target {
                 assert!(

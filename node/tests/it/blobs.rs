@@ -24,7 +24,7 @@ const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
 
 /// Alice's registration of `blob` at `size` (its length unless a test lies), with the size
 /// proof of its bytes.
-fn register(genesis: &Hash, nonce: u32, blob: &[u8], size: u64) -> Vec<u8> {
+pub(crate) fn register(genesis: &Hash, nonce: u32, blob: &[u8], size: u64) -> Vec<u8> {
     let signer = sr25519::Pair::from_string("//Alice", None).unwrap();
     let call = RuntimeCall::Jobs(pallet_jobs::Call::RegisterBlob {
         hash: Hash::of(blob),
@@ -35,7 +35,7 @@ fn register(genesis: &Hash, nonce: u32, blob: &[u8], size: u64) -> Vec<u8> {
 }
 
 /// Deterministic bytes that compress badly.
-fn bytes(seed: u8, len: usize) -> Vec<u8> {
+pub(crate) fn bytes(seed: u8, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 32);
     let mut block = Hash::of(&[seed]);
     while out.len() < len {

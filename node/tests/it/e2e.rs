@@ -4,8 +4,8 @@
 use crate::support::{binary, error_of, run_ok, Node};
 use agora_primitives::{AccountId, Hash, AGR};
 use agora_rpc_api::{
-    method, AgoraApiClient, AuthorApiClient, ChainApiClient, ChainHeadsApiClient, Hex,
-    RpcApiClient, StateApiClient, SystemApiClient,
+    method, AgoraApiClient, AuthorApiClient, BlobApiClient, ChainApiClient, ChainHeadsApiClient,
+    Hex, RpcApiClient, StateApiClient, SystemApiClient,
 };
 use agora_runtime::executive::immortal_extra;
 use agora_runtime::extrinsic::{Extrinsic, MAX_EXTRINSIC_LEN};
@@ -530,6 +530,33 @@ fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
     let settled = full.finalized_number();
     nodes[0].wait_finalized(settled);
     assert_eq!(free(&nodes[0], BOB), bob_before + 2 * AGR);
+
+    // A blob registered and uploaded through Bob's node is served by the full node, which
+    // fetches it from its peers on first request and keeps it.
+    let blob = crate::blobs::bytes(7, 700_000);
+    let hash = Hash::of(&blob);
+    let genesis = nodes[1].genesis_hash();
+    let registration = crate::blobs::register(&genesis, 1, &blob, 700_000);
+    nodes[1].call(|c| c.submit_extrinsic(Hex::encode(&registration)));
+    full.wait_for(
+        std::time::Duration::from_secs(30),
+        "the blob's registration",
+        || full.call(|c| c.blob_has(hash)).registered.then_some(()),
+    );
+    nodes[1].wait_for(
+        std::time::Duration::from_secs(30),
+        "the registration on Bob's node",
+        || nodes[1].call(|c| c.blob_has(hash)).registered.then_some(()),
+    );
+    assert_eq!(nodes[1].call(|c| c.blob_put(Hex::encode(&blob))), hash);
+    assert!(!full.call(|c| c.blob_has(hash)).stored);
+    let served = full.call(|c| c.blob_get(hash));
+    assert_eq!(
+        served.decode().unwrap(),
+        blob,
+        "the full node serves the true bytes"
+    );
+    assert!(full.call(|c| c.blob_has(hash)).stored, "and keeps them");
 
     // Dave is killed; three validators keep finalizing and the full node follows.
     let dave_port = ports[3];

@@ -1,0 +1,475 @@
+//! Blobs across the network: a node that lacks a registered blob fetches it from its peers,
+//! in chunks, and checks it against its hash before anyone sees it.
+//!
+//! # Protocol
+//!
+//! Messages travel on [`channel::BLOBS`](super::channel::BLOBS); integers are little-endian.
+//!
+//! | tag | body | meaning |
+//! |-----|------|---------|
+//! | `0` | hash (32), `u64` offset, `u32` length | "send me these bytes of this blob" (length ≤ [`CHUNK`]) |
+//! | `1` | hash (32), `u64` offset, bytes | the bytes of the blob from `offset` |
+//! | `2` | hash (32) | "I do not hold this blob" |
+//!
+//! A request is answered from the [`BlobSource`] with at most [`CHUNK`] bytes, or with tag
+//! `2`. Malformed messages are dropped.
+//!
+//! # Fetching
+//!
+//! [`BlobFetcher::fetch`]`(hash, size)` asks one peer at a time, keeping up to [`WINDOW`]
+//! chunk requests in flight. Chunks are accepted only at the offsets asked for and only at
+//! the length the registered `size` implies, so no peer can make a fetch hold more than `size`
+//! bytes. When the peer answers tag `2` or makes no progress for [`STALL`], the fetch moves
+//! to the next peer and resumes from the bytes it already holds; after every peer was tried
+//! once without progress it fails with [`FetchError::Unavailable`]. The complete blob must
+//! hash to `hash`; if it does not, some peer forged a chunk, and the fetch starts over with
+//! the next peer, at most once per peer ([`FetchError::Mismatch`] after that). At most [`MAX_FETCHES`] blobs are fetched at once; concurrent fetches of one
+//! blob share the transfer.
+//!
+//! Serving is bounded by the channel's per-peer rate quota (chunks per second per peer).
+//! Progress lives in memory: a fetch interrupted by a restart starts over.
+
+use super::{PublicKey, Rt};
+use agora_primitives::Hash;
+use commonware_p2p::{Receiver, Recipients, Sender};
+use commonware_runtime::Handle;
+use commonware_utils::channel::{mpsc, oneshot};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing::debug;
+
+/// Largest chunk asked for or served.
+pub const CHUNK: u32 = 256 * 1024;
+/// Chunk requests in flight per fetch.
+pub const WINDOW: usize = 4;
+/// Blobs fetched at once.
+pub const MAX_FETCHES: usize = 8;
+/// A peer that has not delivered a chunk for this long is given up on for the fetch.
+pub const STALL: Duration = Duration::from_secs(2);
+
+const TAG_GET: u8 = 0;
+const TAG_DATA: u8 = 1;
+const TAG_MISSING: u8 = 2;
+
+/// Where a node reads the blobs it serves.
+pub trait BlobSource: Clone + Send + Sync + 'static {
+    /// Up to `max_len` bytes of blob `hash` from `offset` (fewer only at the end of the
+    /// blob), or `None` if this node does not hold it.
+    fn read(&self, hash: Hash, offset: u64, max_len: u32) -> Option<Vec<u8>>;
+}
+
+/// A node that serves no blobs.
+impl BlobSource for () {
+    fn read(&self, _: Hash, _: u64, _: u32) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// Why a fetch failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// Every peer was asked and none delivered the blob.
+    #[error("no peer served blob {0}")]
+    Unavailable(Hash),
+    /// The bytes the peers served do not hash to the blob's hash.
+    #[error("the bytes peers served for blob {hash} hash to {actual}")]
+    Mismatch {
+        /// The blob.
+        hash: Hash,
+        /// What the bytes hash to.
+        actual: Hash,
+    },
+    /// [`MAX_FETCHES`] fetches are running.
+    #[error("{MAX_FETCHES} blob fetches are running; try again")]
+    Busy,
+    /// The network stopped.
+    #[error("the blob exchange stopped")]
+    Stopped,
+}
+
+type Reply = oneshot::Sender<Result<Vec<u8>, FetchError>>;
+
+/// Fetches blobs from peers; cheap to clone.
+#[derive(Clone)]
+pub struct BlobFetcher {
+    requests: mpsc::Sender<(Hash, u64, Reply)>,
+    peers: usize,
+}
+
+impl BlobFetcher {
+    /// Whether there is any peer to ask (a lone `--dev` node has none).
+    pub fn has_peers(&self) -> bool {
+        self.peers > 0
+    }
+
+    /// Fetches blob `hash` of `size` bytes (as registered on chain) from peers.
+    pub async fn fetch(&self, hash: Hash, size: u64) -> Result<Vec<u8>, FetchError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send((hash, size, reply))
+            .await
+            .map_err(|_| FetchError::Stopped)?;
+        answer.await.unwrap_or(Err(FetchError::Stopped))
+    }
+}
+
+fn get_message(hash: Hash, offset: u64, length: u32) -> Vec<u8> {
+    let mut message = Vec::with_capacity(45);
+    message.push(TAG_GET);
+    message.extend_from_slice(&hash.0);
+    message.extend_from_slice(&offset.to_le_bytes());
+    message.extend_from_slice(&length.to_le_bytes());
+    message
+}
+
+/// A decoded message of the blob channel.
+#[derive(Debug, PartialEq, Eq)]
+enum Message<'a> {
+    Get {
+        hash: Hash,
+        offset: u64,
+        length: u32,
+    },
+    Data {
+        hash: Hash,
+        offset: u64,
+        bytes: &'a [u8],
+    },
+    Missing(Hash),
+}
+
+fn decode(message: &[u8]) -> Option<Message<'_>> {
+    let (&tag, body) = message.split_first()?;
+    let (hash, rest) = body.split_first_chunk::<32>()?;
+    let hash = Hash(*hash);
+    match tag {
+        TAG_GET => {
+            let (offset, rest) = rest.split_first_chunk::<8>()?;
+            let length = <[u8; 4]>::try_from(rest).ok()?;
+            Some(Message::Get {
+                hash,
+                offset: u64::from_le_bytes(*offset),
+                length: u32::from_le_bytes(length),
+            })
+        }
+        TAG_DATA => {
+            let (offset, bytes) = rest.split_first_chunk::<8>()?;
+            Some(Message::Data {
+                hash,
+                offset: u64::from_le_bytes(*offset),
+                bytes,
+            })
+        }
+        TAG_MISSING if rest.is_empty() => Some(Message::Missing(hash)),
+        _ => None,
+    }
+}
+
+/// One blob being fetched.
+struct Fetch {
+    size: u64,
+    /// The contiguous prefix received so far.
+    bytes: Vec<u8>,
+    /// Chunks received ahead of the prefix, by offset.
+    ahead: BTreeMap<u64, Vec<u8>>,
+    /// Offsets asked for and not yet received.
+    outstanding: BTreeSet<u64>,
+    /// The next offset to ask for.
+    next: u64,
+    /// Index (into the peer rotation) of the peer being asked.
+    peer: usize,
+    /// Peers given up on since the last progress.
+    failures: usize,
+    /// Complete transfers that did not hash to the blob (each restarts with the next peer).
+    forgeries: usize,
+    last_progress: SystemTime,
+    waiters: Vec<Reply>,
+}
+
+impl Fetch {
+    fn held(&self) -> u64 {
+        u64::try_from(self.bytes.len()).unwrap_or(u64::MAX)
+    }
+
+    /// The length a chunk at `offset` must have.
+    fn chunk_len(&self, offset: u64) -> u64 {
+        self.size.saturating_sub(offset).min(u64::from(CHUNK))
+    }
+}
+
+/// The fetcher task's state.
+struct Exchange<E, S> {
+    context: E,
+    sender: S,
+    peers: Vec<PublicKey>,
+    fetches: HashMap<Hash, Fetch>,
+    /// Rotates the first peer asked across fetches.
+    rotation: usize,
+}
+
+impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
+    fn start(&mut self, hash: Hash, size: u64, reply: Reply) {
+        if let Some(fetch) = self.fetches.get_mut(&hash) {
+            fetch.waiters.push(reply);
+            return;
+        }
+        if self.fetches.len() >= MAX_FETCHES {
+            let _ = reply.send(Err(FetchError::Busy));
+            return;
+        }
+        if self.peers.is_empty() {
+            let _ = reply.send(Err(FetchError::Unavailable(hash)));
+            return;
+        }
+        let fetch = Fetch {
+            size,
+            bytes: Vec::new(),
+            ahead: BTreeMap::new(),
+            outstanding: BTreeSet::new(),
+            next: 0,
+            peer: self.rotation,
+            failures: 0,
+            forgeries: 0,
+            last_progress: self.context.current(),
+            waiters: vec![reply],
+        };
+        self.rotation = self.rotation.wrapping_add(1);
+        self.fetches.insert(hash, fetch);
+        self.fill(hash);
+        self.finish_if_done(hash);
+    }
+
+    /// Asks the fetch's current peer for chunks until [`WINDOW`] are in flight.
+    fn fill(&mut self, hash: Hash) {
+        let Some(fetch) = self.fetches.get_mut(&hash) else {
+            return;
+        };
+        let Some(peer) = fetch
+            .peer
+            .checked_rem(self.peers.len())
+            .and_then(|i| self.peers.get(i))
+        else {
+            return;
+        };
+        while fetch.outstanding.len() < WINDOW && fetch.next < fetch.size {
+            let offset = fetch.next;
+            let length = u32::try_from(fetch.chunk_len(offset)).unwrap_or(CHUNK);
+            let message = get_message(hash, offset, length);
+            let _ = self
+                .sender
+                .send(Recipients::One(peer.clone()), message, false);
+            fetch.outstanding.insert(offset);
+            fetch.next = offset.saturating_add(u64::from(length));
+        }
+    }
+
+    fn on_data(&mut self, hash: Hash, offset: u64, bytes: &[u8]) {
+        let Some(fetch) = self.fetches.get_mut(&hash) else {
+            return;
+        };
+        let expected = usize::try_from(fetch.chunk_len(offset)).unwrap_or(usize::MAX);
+        if bytes.len() != expected || !fetch.outstanding.remove(&offset) {
+            return; // Not asked for, or the wrong length: ignored.
+        }
+        fetch.ahead.insert(offset, bytes.to_vec());
+        while let Some(chunk) = fetch.ahead.remove(&fetch.held()) {
+            fetch.bytes.extend_from_slice(&chunk);
+        }
+        fetch.failures = 0;
+        fetch.last_progress = self.context.current();
+        self.fill(hash);
+        self.finish_if_done(hash);
+    }
+
+    /// Gives up on the fetch's current peer: resume from the held prefix with the next one,
+    /// or fail once every peer was tried without progress.
+    fn next_peer(&mut self, hash: Hash) {
+        let peers = self.peers.len();
+        let Some(fetch) = self.fetches.get_mut(&hash) else {
+            return;
+        };
+        fetch.failures = fetch.failures.saturating_add(1);
+        if fetch.failures >= peers {
+            debug!(%hash, "no peer serves the blob");
+            self.finish(hash, Err(FetchError::Unavailable(hash)));
+            return;
+        }
+        fetch.peer = fetch.peer.wrapping_add(1);
+        fetch.outstanding.clear();
+        fetch.ahead.clear();
+        fetch.next = fetch.held();
+        fetch.last_progress = self.context.current();
+        self.fill(hash);
+    }
+
+    fn finish_if_done(&mut self, hash: Hash) {
+        let Some(fetch) = self.fetches.get(&hash) else {
+            return;
+        };
+        if fetch.held() < fetch.size {
+            return;
+        }
+        let actual = Hash::of(&fetch.bytes);
+        if actual == hash {
+            let bytes = fetch.bytes.clone();
+            self.finish(hash, Ok(bytes));
+            return;
+        }
+        // Some peer forged a chunk. Start over with the next peer, at most once per peer.
+        let peers = self.peers.len();
+        let Some(fetch) = self.fetches.get_mut(&hash) else {
+            return;
+        };
+        fetch.forgeries = fetch.forgeries.saturating_add(1);
+        if fetch.forgeries >= peers {
+            self.finish(hash, Err(FetchError::Mismatch { hash, actual }));
+            return;
+        }
+        debug!(%hash, %actual, "fetched bytes do not match the blob; starting over");
+        fetch.bytes.clear();
+        fetch.ahead.clear();
+        fetch.outstanding.clear();
+        fetch.next = 0;
+        fetch.failures = 0;
+        fetch.peer = fetch.peer.wrapping_add(1);
+        fetch.last_progress = self.context.current();
+        self.fill(hash);
+    }
+
+    fn finish(&mut self, hash: Hash, result: Result<Vec<u8>, FetchError>) {
+        if let Some(fetch) = self.fetches.remove(&hash) {
+            for waiter in fetch.waiters {
+                let _ = waiter.send(result.clone());
+            }
+        }
+    }
+
+    /// Moves every fetch whose peer stalled on to the next peer.
+    fn check_stalls(&mut self) {
+        let now = self.context.current();
+        let stalled: Vec<Hash> = self
+            .fetches
+            .iter()
+            .filter(|(_, fetch)| {
+                now.duration_since(fetch.last_progress)
+                    .is_ok_and(|idle| idle >= STALL)
+            })
+            .map(|(hash, _)| *hash)
+            .collect();
+        for hash in stalled {
+            self.next_peer(hash);
+        }
+    }
+}
+
+/// Spawns the blob exchange: serves `source` to peers and runs the fetches of the returned
+/// [`BlobFetcher`], asking `peers` in rotation.
+pub(super) fn spawn<E, B, S, R>(
+    context: E,
+    source: B,
+    mut sender: S,
+    mut receiver: R,
+    peers: Vec<PublicKey>,
+) -> (BlobFetcher, Handle<()>)
+where
+    E: Rt,
+    B: BlobSource,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+{
+    let (requests, mut incoming) = mpsc::channel(MAX_FETCHES);
+    let fetcher = BlobFetcher {
+        requests,
+        peers: peers.len(),
+    };
+    let handle = context.spawn(move |context| async move {
+        let mut exchange = Exchange {
+            context: context.child("fetches"),
+            sender: sender.clone(),
+            peers,
+            fetches: HashMap::new(),
+            rotation: 0,
+        };
+        let tick = STALL / 4;
+        let mut deadline = context.current().checked_add(tick).unwrap_or(UNIX_EPOCH);
+        loop {
+            tokio::select! {
+                received = receiver.recv() => {
+                    let Ok((peer, message)) = received else { break };
+                    match decode(message.as_ref()) {
+                        Some(Message::Get { hash, offset, length }) => {
+                            let answer = match source.read(hash, offset, length.min(CHUNK)) {
+                                Some(bytes) => {
+                                    let mut data = Vec::with_capacity(41 + bytes.len());
+                                    data.push(TAG_DATA);
+                                    data.extend_from_slice(&hash.0);
+                                    data.extend_from_slice(&offset.to_le_bytes());
+                                    data.extend_from_slice(&bytes);
+                                    data
+                                }
+                                None => [&[TAG_MISSING][..], &hash.0].concat(),
+                            };
+                            let _ = sender.send(Recipients::One(peer), answer, false);
+                        }
+                        Some(Message::Data { hash, offset, bytes }) => {
+                            exchange.on_data(hash, offset, bytes);
+                        }
+                        Some(Message::Missing(hash)) => {
+                            let current = exchange.fetches.get(&hash).and_then(|fetch| {
+                                fetch.peer.checked_rem(exchange.peers.len())
+                                    .and_then(|i| exchange.peers.get(i))
+                            });
+                            if current == Some(&peer) {
+                                exchange.next_peer(hash);
+                            }
+                        }
+                        None => debug!(?peer, "dropping a malformed blob message"),
+                    }
+                }
+                request = incoming.recv() => {
+                    let Some((hash, size, reply)) = request else { break };
+                    exchange.start(hash, size, reply);
+                }
+                () = context.sleep_until(deadline) => {
+                    exchange.check_stalls();
+                    deadline = context.current().checked_add(tick).unwrap_or(UNIX_EPOCH);
+                }
+            }
+        }
+        debug!("blob channel closed");
+    });
+    (fetcher, handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_malformed_ones_are_refused() {
+        let hash = Hash::of(b"blob");
+        let get = get_message(hash, 7, 9);
+        assert_eq!(
+            decode(&get),
+            Some(Message::Get {
+                hash,
+                offset: 7,
+                length: 9
+            })
+        );
+        assert_eq!(decode(&get[..get.len() - 1]), None);
+        let missing = [&[TAG_MISSING][..], &hash.0].concat();
+        assert_eq!(decode(&missing), Some(Message::Missing(hash)));
+        assert_eq!(decode(&[&missing[..], &[0]].concat()), None);
+        let data = [&[TAG_DATA][..], &hash.0, &3u64.to_le_bytes(), b"abc"].concat();
+        assert_eq!(
+            decode(&data),
+            Some(Message::Data {
+                hash,
+                offset: 3,
+                bytes: b"abc"
+            })
+        );
+        assert_eq!(decode(&[9u8; 41]), None, "unknown tag");
+    }
+}
