@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks, release builds. Usage: scripts/bench.sh [ledger|engine|market|dispute]
+# Benchmarks, release builds. Usage: scripts/bench.sh [ledger|engine|market|dispute|network]
 #   ledger: block import tx/s vs the raw sr25519 verification rate (same run), idle node RSS,
 #           and --dev start-to-first-block time.
 #   engine: Wasm job vs native step time (same burn code, same run), NaN-canonicalization
@@ -13,6 +13,10 @@
 #           of a verified job played to the referee: rounds, blocks and seconds; the referee's
 #           step time; and the expected re-execution fuel of default sampling against the job's
 #           fuel (scripts/bench-dispute-e2e.sh).
+#   network: networks of release agora-node processes on loopback (scripts/testnet.sh): finality
+#           latency (p50, p99) and finalized transfers per second with 1 and with 4 validators;
+#           then finalized blocks per second of 4 validators at 1000/500/250/100 ms block times
+#           (cli/benches/network.rs).
 # Figures go to stdout as JSON lines; docs/benchmarks.md records them with this command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,8 +75,12 @@ dispute)
     cargo build --release -p agora-node -p agora-cli
     scripts/bench-dispute-e2e.sh
     ;;
+network)
+    cargo build --release -p agora-node -p agora-cli
+    AGORA_NODE_BIN="$CARGO_TARGET_DIR/release/agora-node" cargo bench -p agora-cli --bench network
+    ;;
 *)
-    echo "unknown benchmark '$what' (known: ledger, engine, market, dispute)" >&2
+    echo "unknown benchmark '$what' (known: ledger, engine, market, dispute, network)" >&2
     exit 2
     ;;
 esac

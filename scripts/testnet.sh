@@ -18,7 +18,7 @@
 # `command` is the argv that restarts the node on its data (same ports, keys and peers). The
 # full node is named "Full", has role "full" and comes last. The script returns once every
 # node's RPC answers and block 1 is finalized. AGORA_NODE_BIN=PATH uses that agora-node binary
-# instead of building one.
+# instead of building one; AGORA_TESTNET_FULL_NODES=0 leaves the full node out (benchmarks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -83,7 +83,8 @@ dir="$(cd "$dir" && pwd)"
 "$node" build-spec --dev --validators "$count" > "$dir/spec.json"
 
 # Everyone's p2p key and port first: every node is told every other's address.
-all_names=("${names[@]:0:$count}" Full)
+all_names=("${names[@]:0:$count}")
+[ "${AGORA_TESTNET_FULL_NODES:-1}" = 0 ] || all_names+=(Full)
 keys=() p2p_ports=() rpc_ports=() peers=()
 for i in "${!all_names[@]}"; do
     name="${all_names[$i]}"
@@ -138,7 +139,7 @@ for i in "${!all_names[@]}"; do
         exit 1
     fi
 done
-echo "testnet: $count validators and a full node running; network in $dir/network.json"
+echo "testnet: $count validators and $(( ${#all_names[@]} - count )) full node(s) running; network in $dir/network.json"
 echo "  try: agora --rpc $(jq -r '.nodes[0].ws' "$dir/network.json") balance //Bob"
 echo "  stop: scripts/testnet.sh stop --dir $dir"
 echo "$dir"

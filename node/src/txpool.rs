@@ -27,6 +27,8 @@
 
 use agora_primitives::storage::StateRead;
 use agora_primitives::{AccountId, Balance, Hash, Nonce};
+#[cfg(doc)]
+use agora_runtime::executive::validate_transactions;
 use agora_runtime::executive::{validate_transaction, TransactionError, ValidTransaction};
 use agora_runtime::extrinsic::{Extrinsic, ExtrinsicError};
 use std::collections::{BTreeMap, HashMap};
@@ -167,10 +169,27 @@ impl TxPool {
             return Err(PoolError::AlreadyImported(hash));
         }
         let valid = validate_transaction(state, genesis_hash, state_block, &xt, bytes.len())?;
+        self.admit(state, hash, xt, bytes.len(), valid)
+    }
+
+    /// Admits extrinsic `xt` (encoded in `len` bytes, hashing to `hash`) whose runtime checks
+    /// (rule 3, signature included) passed against `state`, as [`validate_transactions`] does
+    /// for a batch outside the pool's lock: rules 2 and 4 to 6.
+    pub fn admit(
+        &mut self,
+        state: &impl StateRead,
+        hash: Hash,
+        xt: Extrinsic,
+        len: usize,
+        valid: ValidTransaction,
+    ) -> Result<Hash, PoolError> {
+        if self.contains(&hash) {
+            return Err(PoolError::AlreadyImported(hash));
+        }
         self.check_nonce(&valid)?;
         self.check_fees(state, &valid)?;
-        self.check_room(&valid.signer, bytes.len())?;
-        self.insert(hash, xt, bytes.len(), &valid);
+        self.check_room(&valid.signer, len)?;
+        self.insert(hash, xt, len, &valid);
         Ok(hash)
     }
 

@@ -305,6 +305,57 @@ pub fn validate_transaction(
     Ok(valid)
 }
 
+/// [`validate_transaction`] for many extrinsics at once, each against the same `state`: the
+/// unsigned checks one by one, then every signature in batches on all cores
+/// ([`crate::extrinsic::verify_each`]). The verdicts are those [`validate_transaction`] gives
+/// each extrinsic alone, in the same order.
+pub fn validate_transactions(
+    state: &impl StateRead,
+    genesis_hash: &Hash,
+    state_block: Hash,
+    batch: &[(&Extrinsic, usize)],
+) -> Vec<Result<ValidTransaction, TransactionError>> {
+    let number = System::block_number(&state);
+    let next_block = number.saturating_add(1);
+    let head = Some((number, state_block));
+    let checked: Vec<Result<(ValidTransaction, [u8; 32]), TransactionError>> = batch
+        .iter()
+        .map(|(xt, encoded_len)| {
+            if *encoded_len > crate::extrinsic::MAX_EXTRINSIC_LEN {
+                return Err(ExtrinsicError::TooLong { len: *encoded_len }.into());
+            }
+            let (valid, era_hash) = check(
+                state,
+                xt,
+                *encoded_len,
+                genesis_hash,
+                next_block,
+                false,
+                head,
+            )?;
+            let message = signing_message(&xt.call, &xt.extra, genesis_hash, &era_hash);
+            Ok((valid, message))
+        })
+        .collect();
+    let to_verify: Vec<(&Extrinsic, [u8; 32])> = batch
+        .iter()
+        .zip(&checked)
+        .filter_map(|((xt, _), checked)| checked.as_ref().ok().map(|(_, m)| (*xt, *m)))
+        .collect();
+    let mut signatures = crate::extrinsic::verify_each(&to_verify).into_iter();
+    checked
+        .into_iter()
+        .map(|checked| {
+            let (valid, _) = checked?;
+            match signatures.next() {
+                Some(Ok(())) => Ok(valid),
+                Some(Err(error)) => Err(error.into()),
+                None => Err(ExtrinsicError::Malformed("no signature verdict".to_owned()).into()),
+            }
+        })
+        .collect()
+}
+
 /// Applies one extrinsic whose signature has been verified. Returns its weight.
 fn apply_checked(
     ext: &mut Ext<'_>,
@@ -544,6 +595,19 @@ impl<'a> BlockBuilder<'a> {
     /// Applies `xt` (signature verified here) if it is includable; otherwise leaves the block
     /// as it was and says why.
     pub fn push(&mut self, xt: Extrinsic) -> Result<(), TransactionError> {
+        self.push_checked(xt, true)
+    }
+
+    /// [`BlockBuilder::push`] for an extrinsic whose signature was already verified for this
+    /// chain (the transaction pool verifies every extrinsic on admission): a signature does
+    /// not depend on the state, only on the genesis and birth block hashes, which a chain never
+    /// changes. Verifying again here would bound block production by one thread's signature
+    /// checks; the other validators still verify every signature when they import the block.
+    pub fn push_preverified(&mut self, xt: Extrinsic) -> Result<(), TransactionError> {
+        self.push_checked(xt, false)
+    }
+
+    fn push_checked(&mut self, xt: Extrinsic, verify: bool) -> Result<(), TransactionError> {
         let len = xt.encoded_size();
         let (valid, era_hash) = check(
             &self.ext,
@@ -564,12 +628,14 @@ impl<'a> BlockBuilder<'a> {
                 len_left,
             });
         }
-        xt.verify_signature(&signing_message(
-            &xt.call,
-            &xt.extra,
-            &self.genesis_hash,
-            &era_hash,
-        ))?;
+        if verify {
+            xt.verify_signature(&signing_message(
+                &xt.call,
+                &xt.extra,
+                &self.genesis_hash,
+                &era_hash,
+            ))?;
+        }
         let index = u32::try_from(self.extrinsics.len()).unwrap_or(u32::MAX);
         self.ext.set_phase(Phase::ApplyExtrinsic(index));
         let author = self.header.author;

@@ -314,6 +314,63 @@ fn signature_for_another_chain_is_rejected() {
 }
 
 #[test]
+fn batch_validation_gives_each_extrinsic_its_own_verdict() {
+    // 600 extrinsics (three signature batches) mixing good ones, forged signatures, a stale
+    // nonce and a signer who cannot pay: the batch's verdicts are the one-by-one verdicts.
+    let mut chain = Chain::new();
+    let bob = dev_account("Bob");
+    let block = chain.build(vec![chain.sign("Alice", transfer(bob, AGR), 0)]);
+    chain.import(&block).unwrap();
+    let nobody = sr25519::Pair::from_string("//Nobody", None).unwrap();
+    let mut xts = Vec::new();
+    for i in 0..600u32 {
+        let xt = match i % 7 {
+            0 => {
+                let mut forged = chain.sign("Charlie", transfer(bob, AGR), i);
+                forged.call = transfer(bob, 2 * AGR);
+                forged
+            }
+            3 => chain.sign("Alice", transfer(bob, AGR), 0), // stale
+            5 => Extrinsic::sign(
+                &nobody,
+                transfer(bob, AGR),
+                immortal_extra(i, 0),
+                &chain.genesis_hash,
+                &chain.genesis_hash,
+            ),
+            _ => chain.sign("Dave", transfer(bob, 1), i),
+        };
+        xts.push(xt);
+    }
+    let batch: Vec<(&Extrinsic, usize)> = xts.iter().map(|xt| (xt, xt.encoded_size())).collect();
+    let together = crate::executive::validate_transactions(
+        &chain.state,
+        &chain.genesis_hash,
+        chain.head.hash(),
+        &batch,
+    );
+    let alone: Vec<_> = xts.iter().map(|xt| chain.validate(xt)).collect();
+    assert_eq!(together, alone);
+    let forged = together
+        .iter()
+        .filter(|v| {
+            matches!(
+                v,
+                Err(TransactionError::Extrinsic(
+                    ExtrinsicError::BadSignature { .. }
+                ))
+            )
+        })
+        .count();
+    assert_eq!(forged, 86, "every seventh, from 0");
+    assert_eq!(
+        together.iter().filter(|v| v.is_ok()).count(),
+        343,
+        "residues 1, 2, 4, 6"
+    );
+}
+
+#[test]
 fn nonces_fees_and_limits_are_checked_by_validation() {
     let mut chain = Chain::new();
     let bob = dev_account("Bob");

@@ -127,10 +127,12 @@ impl consensus::Chain for Chain {
         Some(Chain::relay_queue(self))
     }
 
-    fn receive_transaction(&self, bytes: Vec<u8>) {
-        if let Err(error) = self.submit_relayed(&bytes) {
-            // Known, stale or invalid: the pool's verdict is the same as for a local submission.
-            tracing::debug!(%error, "relayed extrinsic not pooled");
+    fn receive_transactions(&self, batch: Vec<Vec<u8>>) {
+        for result in self.submit_relayed_batch(&batch) {
+            if let Err(error) = result {
+                // Known, stale or invalid: the pool's verdict is that of a local submission.
+                tracing::debug!(%error, "relayed extrinsic not pooled");
+            }
         }
     }
 

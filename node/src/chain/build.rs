@@ -143,7 +143,8 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
         if builder.is_full() {
             break;
         }
-        match builder.push(tx.xt) {
+        // Every pooled extrinsic's signature was verified on admission (`txpool`).
+        match builder.push_preverified(tx.xt) {
             Ok(()) => {}
             // Already included on this branch, or waiting for an earlier nonce: keep.
             Err(TransactionError::StaleNonce { .. })

@@ -508,6 +508,52 @@ impl Chain {
         self.inner.submitted.subscribe()
     }
 
+    /// Validates and pools a batch of extrinsics a peer relayed, in order, each with the
+    /// verdict [`Chain::submit_relayed`] would give it: decoding and the runtime's checks,
+    /// signatures in parallel batches, run outside the chain's lock. They are not relayed
+    /// again (the submitting node sends them to every peer itself).
+    pub fn submit_relayed_batch(&self, batch: &[Vec<u8>]) -> Vec<Result<Hash, PoolError>> {
+        use agora_runtime::executive::{validate_transactions, TransactionError};
+        use agora_runtime::extrinsic::Extrinsic;
+        let view = self.finalized_view();
+        let head = self.lock().finalized_hash;
+        let decoded: Vec<Result<Extrinsic, PoolError>> = batch
+            .iter()
+            .map(|bytes| {
+                Extrinsic::decode_bounded(bytes)
+                    .map_err(|error| PoolError::Invalid(TransactionError::from(error)))
+            })
+            .collect();
+        let candidates: Vec<(&Extrinsic, usize)> = decoded
+            .iter()
+            .zip(batch)
+            .filter_map(|(xt, bytes)| xt.as_ref().ok().map(|xt| (xt, bytes.len())))
+            .collect();
+        let verdicts = validate_transactions(&view, &self.inner.genesis_hash, head, &candidates);
+        let mut verdicts = verdicts.into_iter();
+        let mut state = self.lock();
+        let results = decoded
+            .into_iter()
+            .zip(batch)
+            .map(|(xt, bytes)| {
+                let xt = xt?;
+                let valid =
+                    verdicts
+                        .next()
+                        .ok_or(PoolError::Invalid(TransactionError::Extrinsic(
+                            agora_runtime::extrinsic::ExtrinsicError::Malformed(
+                                "no verdict".to_owned(),
+                            ),
+                        )))??;
+                state
+                    .pool
+                    .admit(&view, Hash::of(bytes), xt, bytes.len(), valid)
+            })
+            .collect();
+        set_count(&self.inner.metrics.txpool_size, state.pool.len());
+        results
+    }
+
     /// Validates and pools an extrinsic a peer relayed; it is not relayed again (the
     /// submitting node sends it to every peer itself).
     pub fn submit_relayed(&self, bytes: &[u8]) -> Result<Hash, PoolError> {

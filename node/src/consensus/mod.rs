@@ -260,9 +260,10 @@ pub trait Chain: Clone + Send + Sync + 'static {
         None
     }
 
-    /// An extrinsic a peer relayed: pool it if valid, without relaying it again.
-    fn receive_transaction(&self, bytes: Vec<u8>) {
-        let _ = bytes;
+    /// A batch of extrinsics a peer relayed, in its order: pool those that are valid, without
+    /// relaying them again. May verify (and so block) for a while: it runs on the relay's task.
+    fn receive_transactions(&self, batch: Vec<Vec<u8>>) {
+        let _ = batch;
     }
 
     /// The certificate most recently passed to [`Chain::finalized`] and persisted, or `None`

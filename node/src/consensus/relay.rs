@@ -9,7 +9,7 @@
 //! encoded extrinsic, at most [`MAX_BATCH`] of them. A malformed batch is dropped whole.
 //!
 //! Only extrinsics submitted locally are sent ([`Chain::relay_queue`]); relayed ones are pooled
-//! ([`Chain::receive_transaction`]) and not sent on, so a transaction crosses one hop and
+//! ([`Chain::receive_transactions`], in batches: signatures are verified in parallel) and not sent on, so a transaction crosses one hop and
 //! nothing loops. A full node dials every committee member, and validators are all connected
 //! to each other, so one hop reaches the committee. The pool checks every extrinsic as if it
 //! had been submitted locally (signature, nonce, fees); a peer relaying garbage costs itself
@@ -71,9 +71,7 @@ where
                         debug!(?peer, "dropping a malformed transaction batch");
                         continue;
                     };
-                    for tx in batch {
-                        chain.receive_transaction(tx);
-                    }
+                    chain.receive_transactions(batch);
                 }
                 first = next_submission(&mut queue) => {
                     let Some(first) = first else {

@@ -88,3 +88,71 @@ fn an_abandoned_fork_is_forgotten_on_finalization() {
     );
     assert_eq!(chain.finalized_head().0, second);
 }
+
+/// A relayed batch is checked in parallel but admitted in order with each extrinsic's own
+/// verdict: a forged signature in the middle is refused alone, and the nonces after it still
+/// chain; the block built from the pool carries exactly the good ones.
+#[test]
+fn a_relayed_batch_admits_each_good_extrinsic_and_refuses_a_forged_one() {
+    use agora_node::txpool::PoolError;
+    use agora_runtime::executive::{immortal_extra, TransactionError};
+    use agora_runtime::extrinsic::{Extrinsic, ExtrinsicError};
+    use parity_scale_codec::{Compact, Encode};
+    use sp_core::Pair;
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = multi_thread_runtime();
+    let chain = open_chain(dir.path());
+    let genesis = chain.genesis_hash();
+    let alice = sp_core::sr25519::Pair::from_string("//Alice", None).unwrap();
+    let bob = agora_runtime::genesis::dev_account("Bob");
+    let transfer = |value: u128| {
+        agora_runtime::RuntimeCall::Balances(pallet_balances::Call::Transfer {
+            dest: bob,
+            value: Compact(value),
+        })
+    };
+    let mut batch: Vec<Vec<u8>> = (0..300u32)
+        .map(|nonce| {
+            Extrinsic::sign(
+                &alice,
+                transfer(1_000_000),
+                immortal_extra(nonce, 0),
+                &genesis,
+                &genesis,
+            )
+            .encode()
+        })
+        .collect();
+    // A forgery (nonce 150, its call changed after signing) just before the true nonce-150
+    // transfer: refused alone, and the nonces after it still chain.
+    let mut forged = Extrinsic::sign(
+        &alice,
+        transfer(1_000_000),
+        immortal_extra(150, 0),
+        &genesis,
+        &genesis,
+    );
+    forged.call = transfer(999_000_000);
+    batch.insert(150, forged.encode());
+    let results = chain.submit_relayed_batch(&batch);
+    assert_eq!(results.len(), 301);
+    assert!(matches!(
+        &results[150],
+        Err(PoolError::Invalid(TransactionError::Extrinsic(
+            ExtrinsicError::BadSignature { .. }
+        )))
+    ));
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 300);
+    assert_eq!(chain.pool_len(), 300);
+    let block = runtime.block_on(chain.propose(genesis, 1)).unwrap();
+    let body = chain.block(&block).unwrap().unwrap().block;
+    assert_eq!(
+        body.extrinsics.len(),
+        300,
+        "every good transfer is in the block"
+    );
+    assert!(body
+        .extrinsics
+        .iter()
+        .all(|xt| xt.call == transfer(1_000_000)));
+}
