@@ -15,7 +15,7 @@
 #           fuel (scripts/bench-dispute-e2e.sh).
 #   network: networks of release agora-node processes on loopback (scripts/testnet.sh): finality
 #           latency (p50, p99) and finalized transfers per second with 1 and with 4 validators;
-#           then finalized blocks per second of 4 validators at 1000/500/250/100 ms block times
+#           then finalized blocks per second of 4 validators at 1000/500/250/100/50 ms block times
 #           (cli/benches/network.rs).
 # Figures go to stdout as JSON lines; docs/benchmarks.md records them with this command.
 set -euo pipefail

@@ -9,7 +9,7 @@
 //!   over HTTP, 32 requests in flight; from the first submission to the finalized block that
 //!   holds the last of them. Transfers per second, and the submission rate alone.
 //!
-//! Then, 4 validators at decreasing block times: finalized blocks per second against the
+//! Then, 4 validators at decreasing block times (1000 ms down to the node's 50 ms floor): finalized blocks per second against the
 //! block time's rate, to find the lowest block time at which every block is still finalized.
 //!
 //! Environment: `AGORA_NODE_BIN` (release `agora-node`, required), `AGORA_BENCH_TXS`
@@ -20,7 +20,6 @@ use agora_client::keys::{Scheme, Signer};
 use agora_client::rpc::Rpc;
 use agora_client::tx::{self, ChainContext, SignedTx, TransferAmount};
 use agora_primitives::{Hash, AGR};
-use parity_scale_codec::Encode;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -174,8 +173,9 @@ async fn sign_all(rpc: &Rpc, accounts: &[Signer], per_account: usize) -> Vec<Sig
 }
 
 /// Submits `txs` with [`IN_FLIGHT`] requests at a time over HTTP and waits until finalized
-/// blocks hold them all. Returns (finalized tx/s, submitted tx/s, included).
-async fn throughput(http: &str, txs: Vec<SignedTx>) -> (f64, f64, usize) {
+/// blocks hold them all. Returns (finalized tx/s, submitted tx/s, included, the most common
+/// reason the pool refused one, if any).
+async fn throughput(http: &str, txs: Vec<SignedTx>) -> (f64, f64, usize, Option<String>) {
     use futures::StreamExt as _;
     let rpc = Rpc::connect(http).await.expect("connect");
     let wanted: HashSet<Hash> = txs.iter().map(|tx| tx.hash).collect();
@@ -185,14 +185,28 @@ async fn throughput(http: &str, txs: Vec<SignedTx>) -> (f64, f64, usize) {
         .expect("header")
         .number;
     let started = Instant::now();
-    let submitted = futures::stream::iter(txs.into_iter().map(|signed| {
+    let answers: Vec<Result<Hash, String>> = futures::stream::iter(txs.into_iter().map(|signed| {
         let rpc = &rpc;
-        async move { rpc.submit(&signed.bytes).await.is_ok() }
+        async move { rpc.submit(&signed.bytes).await.map_err(|e| e.to_string()) }
     }))
     .buffer_unordered(IN_FLIGHT)
-    .filter(|ok| std::future::ready(*ok))
-    .count()
+    .collect()
     .await;
+    let submitted = answers.iter().filter(|answer| answer.is_ok()).count();
+    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+    for error in answers.iter().filter_map(|answer| answer.as_ref().err()) {
+        // The reason up to the first number (values differ per extrinsic).
+        let reason: String = error
+            .split(|c: char| c.is_ascii_digit())
+            .next()
+            .unwrap_or("")
+            .into();
+        *reasons.entry(reason).or_default() += 1;
+    }
+    let refused = reasons
+        .into_iter()
+        .max_by_key(|(_, count)| *count)
+        .map(|(reason, count)| format!("{count}x {reason}..."));
     let submit_secs = started.elapsed().as_secs_f64();
     let mut included = 0usize;
     let mut next = start_height.saturating_add(1);
@@ -210,7 +224,7 @@ async fn throughput(http: &str, txs: Vec<SignedTx>) -> (f64, f64, usize) {
             included += block
                 .extrinsics
                 .iter()
-                .filter(|xt| wanted.contains(&Hash::of(&xt.encode())))
+                .filter(|xt| wanted.contains(&Hash::of(xt)))
                 .count();
             next = next.saturating_add(1);
         }
@@ -221,6 +235,7 @@ async fn throughput(http: &str, txs: Vec<SignedTx>) -> (f64, f64, usize) {
         included as f64 / secs,
         submitted as f64 / submit_secs,
         included,
+        refused,
     )
 }
 
@@ -274,16 +289,17 @@ fn main() {
             let accounts = fund(&rpc).await;
             let txs = sign_all(&rpc, &accounts, per_account).await;
             let total = txs.len();
-            let (tps, submit_tps, included) = throughput(&http, txs).await;
+            let (tps, submit_tps, included, refused) = throughput(&http, txs).await;
             println!(
                 "{}",
                 json!({"benchmark": "network/throughput", "validators": validators,
                        "block_time_ms": 1000, "transfers": total, "finalized": included,
-                       "finalized_tx_per_s": tps.round(), "submitted_tx_per_s": submit_tps.round()})
+                       "finalized_tx_per_s": tps.round(), "submitted_tx_per_s": submit_tps.round(),
+                       "most_refused": refused})
             );
         });
     }
-    for block_time_ms in [1000u64, 500, 250, 100] {
+    for block_time_ms in [1000u64, 500, 250, 100, 50] {
         let net = Testnet::start(4, block_time_ms);
         let http = net.url(0, "rpc");
         let (rate, nominal) = runtime.block_on(block_rate(&http, block_time_ms));
