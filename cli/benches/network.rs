@@ -16,6 +16,15 @@
 //! (transfers per account, default 400, at most the pool's 1,024 per signer).
 //! Prints JSON lines.
 
+// A benchmark harness: figures are floats and counts far from any overflow.
+#![allow(
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    missing_docs
+)]
+
 use agora_client::keys::{Scheme, Signer};
 use agora_client::rpc::Rpc;
 use agora_client::tx::{self, ChainContext, SignedTx, TransferAmount};

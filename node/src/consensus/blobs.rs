@@ -35,7 +35,7 @@ use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::Handle;
 use commonware_utils::channel::{mpsc, oneshot};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tracing::debug;
 
 /// Largest chunk asked for or served.
@@ -46,6 +46,8 @@ pub const WINDOW: usize = 4;
 pub const MAX_FETCHES: usize = 8;
 /// A peer that has not delivered a chunk for this long is given up on for the fetch.
 pub const STALL: Duration = Duration::from_secs(2);
+/// How often fetches are checked for a stall.
+const STALL_CHECK: Duration = Duration::from_millis(500);
 
 const TAG_GET: u8 = 0;
 const TAG_DATA: u8 = 1;
@@ -390,8 +392,8 @@ where
             fetches: HashMap::new(),
             rotation: 0,
         };
-        let tick = STALL / 4;
-        let mut deadline = context.current().checked_add(tick).unwrap_or(UNIX_EPOCH);
+        let next_check = |now: SystemTime| now.checked_add(STALL_CHECK).unwrap_or(now);
+        let mut deadline = next_check(context.current());
         loop {
             tokio::select! {
                 received = receiver.recv() => {
@@ -400,7 +402,7 @@ where
                         Some(Message::Get { hash, offset, length }) => {
                             let answer = match source.read(hash, offset, length.min(CHUNK)) {
                                 Some(bytes) => {
-                                    let mut data = Vec::with_capacity(41 + bytes.len());
+                                    let mut data = Vec::with_capacity(bytes.len().saturating_add(41));
                                     data.push(TAG_DATA);
                                     data.extend_from_slice(&hash.0);
                                     data.extend_from_slice(&offset.to_le_bytes());
@@ -432,7 +434,7 @@ where
                 }
                 () = context.sleep_until(deadline) => {
                     exchange.check_stalls();
-                    deadline = context.current().checked_add(tick).unwrap_or(UNIX_EPOCH);
+                    deadline = next_check(context.current());
                 }
             }
         }
