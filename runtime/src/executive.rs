@@ -281,12 +281,25 @@ pub fn validate_transaction(
     xt: &Extrinsic,
     encoded_len: usize,
 ) -> Result<ValidTransaction, TransactionError> {
+    let head = (System::block_number(&state), state_block);
+    let (valid, message) = check_for_pool(state, genesis_hash, head, xt, encoded_len)?;
+    xt.verify_signature(&message)?;
+    Ok(valid)
+}
+
+/// The pool's checks of `xt` but its signature, against `state`, the post-state of block
+/// `head` (number, hash); returns what passed and the message the signature must sign.
+fn check_for_pool(
+    state: &impl StateRead,
+    genesis_hash: &Hash,
+    head: (BlockNumber, Hash),
+    xt: &Extrinsic,
+    encoded_len: usize,
+) -> Result<(ValidTransaction, [u8; 32]), TransactionError> {
     if encoded_len > crate::extrinsic::MAX_EXTRINSIC_LEN {
         return Err(ExtrinsicError::TooLong { len: encoded_len }.into());
     }
-    let number = System::block_number(&state);
-    let next_block = number.saturating_add(1);
-    let head = Some((number, state_block));
+    let next_block = head.0.saturating_add(1);
     let (valid, era_hash) = check(
         state,
         xt,
@@ -294,15 +307,10 @@ pub fn validate_transaction(
         genesis_hash,
         next_block,
         false,
-        head,
+        Some(head),
     )?;
-    xt.verify_signature(&signing_message(
-        &xt.call,
-        &xt.extra,
-        genesis_hash,
-        &era_hash,
-    ))?;
-    Ok(valid)
+    let message = signing_message(&xt.call, &xt.extra, genesis_hash, &era_hash);
+    Ok((valid, message))
 }
 
 /// [`validate_transaction`] for many extrinsics at once, each against the same `state`: the
@@ -315,27 +323,10 @@ pub fn validate_transactions(
     state_block: Hash,
     batch: &[(&Extrinsic, usize)],
 ) -> Vec<Result<ValidTransaction, TransactionError>> {
-    let number = System::block_number(&state);
-    let next_block = number.saturating_add(1);
-    let head = Some((number, state_block));
+    let head = (System::block_number(&state), state_block);
     let checked: Vec<Result<(ValidTransaction, [u8; 32]), TransactionError>> = batch
         .iter()
-        .map(|(xt, encoded_len)| {
-            if *encoded_len > crate::extrinsic::MAX_EXTRINSIC_LEN {
-                return Err(ExtrinsicError::TooLong { len: *encoded_len }.into());
-            }
-            let (valid, era_hash) = check(
-                state,
-                xt,
-                *encoded_len,
-                genesis_hash,
-                next_block,
-                false,
-                head,
-            )?;
-            let message = signing_message(&xt.call, &xt.extra, genesis_hash, &era_hash);
-            Ok((valid, message))
-        })
+        .map(|(xt, encoded_len)| check_for_pool(state, genesis_hash, head, xt, *encoded_len))
         .collect();
     let to_verify: Vec<(&Extrinsic, [u8; 32])> = batch
         .iter()

@@ -273,28 +273,11 @@ impl Extrinsic {
 /// answer is the same as checking one by one: batching changes the cost, never the verdict,
 /// because a failed batch is re-checked one by one to find the culprit.
 pub fn verify_batch(items: &[(&Extrinsic, [u8; 32])]) -> Result<(), (usize, ExtrinsicError)> {
-    use rayon::prelude::*;
-    const CHUNK: usize = 256;
-    let chunks: Vec<usize> = (0..items.len()).step_by(CHUNK).collect();
-    let failures: Vec<(usize, ExtrinsicError)> = chunks
-        .par_iter()
-        .filter_map(|&start| {
-            let end = start.saturating_add(CHUNK).min(items.len());
-            let chunk = &items[start..end];
-            if batch_ok(chunk) {
-                return None;
-            }
-            chunk
-                .iter()
-                .enumerate()
-                .find_map(|(offset, (xt, message))| {
-                    xt.verify_signature(message)
-                        .err()
-                        .map(|error| (start.saturating_add(offset), error))
-                })
-        })
-        .collect();
-    match failures.into_iter().min_by_key(|(index, _)| *index) {
+    match verify_each(items)
+        .into_iter()
+        .enumerate()
+        .find_map(|(index, verdict)| verdict.err().map(|error| (index, error)))
+    {
         Some(failure) => Err(failure),
         None => Ok(()),
     }

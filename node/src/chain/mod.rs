@@ -497,7 +497,16 @@ impl Chain {
     /// Validates and pools an extrinsic submitted to this node against the finalized state,
     /// and queues it for relay to the other nodes ([`Chain::relay_queue`]).
     pub fn submit(&self, bytes: &[u8]) -> Result<Hash, PoolError> {
-        let hash = self.submit_relayed(bytes)?;
+        let view = self.finalized_view();
+        let hash = {
+            let mut state = self.lock();
+            let head = state.finalized_hash;
+            let result = state
+                .pool
+                .submit(&view, &self.inner.genesis_hash, head, bytes);
+            set_count(&self.inner.metrics.txpool_size, state.pool.len());
+            result?
+        };
         // No subscriber (no network yet, or a tool's chain) is not an error.
         let _ = self.inner.submitted.send(bytes.to_vec());
         Ok(hash)
@@ -509,7 +518,7 @@ impl Chain {
     }
 
     /// Validates and pools a batch of extrinsics a peer relayed, in order, each with the
-    /// verdict [`Chain::submit_relayed`] would give it: decoding and the runtime's checks,
+    /// verdict [`Chain::submit`] would give it: decoding and the runtime's checks,
     /// signatures in parallel batches, run outside the chain's lock. They are not relayed
     /// again (the submitting node sends them to every peer itself).
     pub fn submit_relayed_batch(&self, batch: &[Vec<u8>]) -> Vec<Result<Hash, PoolError>> {
@@ -552,19 +561,6 @@ impl Chain {
             .collect();
         set_count(&self.inner.metrics.txpool_size, state.pool.len());
         results
-    }
-
-    /// Validates and pools an extrinsic a peer relayed; it is not relayed again (the
-    /// submitting node sends it to every peer itself).
-    pub fn submit_relayed(&self, bytes: &[u8]) -> Result<Hash, PoolError> {
-        let view = self.finalized_view();
-        let mut state = self.lock();
-        let head = state.finalized_hash;
-        let result = state
-            .pool
-            .submit(&view, &self.inner.genesis_hash, head, bytes);
-        set_count(&self.inner.metrics.txpool_size, state.pool.len());
-        result
     }
 
     /// The next nonce of `who`, counting its pooled extrinsics.

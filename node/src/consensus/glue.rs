@@ -105,13 +105,8 @@ where
         self.arrivals.subscribe()
     }
 
-    /// Asks every peer for `block` (the follower's way to fetch a finalized block).
-    pub(super) fn request_block_from_peers(&mut self, block: Hash) {
-        self.request_block(block);
-    }
-
     /// Asks every peer for `block`.
-    fn request_block(&mut self, block: Hash) {
+    pub(super) fn request_block(&mut self, block: Hash) {
         debug!(%block, "requesting block from peers");
         let mut message = Vec::with_capacity(33);
         message.push(TAG_REQUEST);

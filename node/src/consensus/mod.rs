@@ -853,8 +853,7 @@ struct Services<E: Rt, C: Chain> {
     /// Block exchange, sync server, follower, transaction relay and the network itself.
     handles: Vec<commonware_runtime::Handle<()>>,
     /// The consensus channels, for the engine (a full node drains them).
-    votes: lookup::Receiver<PublicKey>,
-    vote_sender: lookup::Sender<PublicKey, E>,
+    votes: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
     certificates: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
     resolver: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
     oracle: lookup::Oracle<PublicKey>,
@@ -936,8 +935,7 @@ fn start_services<E: Rt, C: Chain, B: BlobSource>(
             relay,
             blob_exchange,
         ],
-        votes: votes.1,
-        vote_sender: votes.0,
+        votes,
         certificates,
         resolver,
         oracle,
@@ -1016,11 +1014,7 @@ fn launch<E: Rt, C: Chain, B: BlobSource>(
                 forward: ForwardPolicy::SilentLeader,
             },
         );
-        let engine = engine.start(
-            (services.vote_sender, services.votes),
-            services.certificates,
-            services.resolver,
-        );
+        let engine = engine.start(services.votes, services.certificates, services.resolver);
         let mut handles = services.handles;
         handles.push(engine);
         // Run until any part stops; the supervision tree then aborts the rest.
@@ -1056,7 +1050,11 @@ fn launch_full<E: Rt, C: Chain, B: BlobSource>(
         let mut handles = services.handles;
         // Validators send votes and certificates to every connected peer; a full node has no
         // engine to read them, and must read them anyway or be disconnected.
-        for mut receiver in [services.votes, services.certificates.1, services.resolver.1] {
+        for mut receiver in [
+            services.votes.1,
+            services.certificates.1,
+            services.resolver.1,
+        ] {
             handles.push(
                 context
                     .child("drain")

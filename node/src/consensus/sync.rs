@@ -259,7 +259,7 @@ where
                     if let Some(waiting) = &target {
                         let block = to_hash(waiting.proposal.payload);
                         if !self.chain.has_block(block) {
-                            self.blocks.request_block_from_peers(block);
+                            self.blocks.request_block(block);
                         }
                     }
                     let wanted = target.is_some() || follows_only || !progressed;
