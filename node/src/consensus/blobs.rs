@@ -396,6 +396,8 @@ where
         let mut deadline = next_check(context.current());
         loop {
             tokio::select! {
+                // Polled in order, never at random: the deterministic runtime must replay a seed.
+                biased;
                 received = receiver.recv() => {
                     let Ok((peer, message)) = received else { break };
                     match decode(message.as_ref()) {

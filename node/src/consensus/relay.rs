@@ -65,6 +65,8 @@ where
         let mut queue = chain.relay_queue();
         loop {
             tokio::select! {
+                // Polled in order, never at random: the deterministic runtime must replay a seed.
+                biased;
                 received = receiver.recv() => {
                     let Ok((peer, message)) = received else { break };
                     let Some(batch) = decode(message.as_ref()) else {

@@ -227,6 +227,8 @@ where
                 }
             }
             tokio::select! {
+                // Polled in order, never at random: the deterministic runtime must replay a seed.
+                biased;
                 reported = next_report(&mut engine) => match reported {
                     Some(finalization) => {
                         let view = finalization.proposal.round.view().get();

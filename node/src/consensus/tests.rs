@@ -434,7 +434,7 @@ fn four_validators_finalize_same_blocks() {
         proposers.len() == 4
     };
     run_network(
-        timed(7),
+        timed(8),
         4,
         &chains,
         &[0, 1, 2, 3],
