@@ -2,7 +2,7 @@
 # A local network on loopback: N validators (//Alice, //Bob, … in that order, at most 6) and one
 # full node, each a real agora-node process with its own RocksDB, in the background.
 #
-#   scripts/testnet.sh N [--dir DIR] [--block-time-ms MS]   start; prints DIR
+#   scripts/testnet.sh N [--dir DIR] [--block-time-ms MS] [--epoch-length BLOCKS]   start; prints DIR
 #   scripts/testnet.sh stop --dir DIR                        stop every node of DIR/network.json
 #
 # DIR (default: a new temporary directory) holds spec.json, one base path and one log per node
@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-    echo "usage: scripts/testnet.sh N [--dir DIR] [--block-time-ms MS] | scripts/testnet.sh stop --dir DIR" >&2
+    echo "usage: scripts/testnet.sh N [--dir DIR] [--block-time-ms MS] [--epoch-length BLOCKS] | scripts/testnet.sh stop --dir DIR" >&2
     exit 2
 }
 
@@ -48,10 +48,12 @@ command="$1"
 shift
 dir=""
 block_time_ms=1000
+epoch_length=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --dir) [ $# -ge 2 ] || usage; dir="$2"; shift 2 ;;
         --block-time-ms) [ $# -ge 2 ] || usage; block_time_ms="$2"; shift 2 ;;
+        --epoch-length) [ $# -ge 2 ] || usage; epoch_length=(--epoch-length "$2"); shift 2 ;;
         *) usage ;;
     esac
 done
@@ -80,7 +82,7 @@ if [ -z "$dir" ]; then dir="$(mktemp -d -t agora-testnet-XXXXXX)"; fi
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 [ -f "$dir/network.json" ] && { echo "testnet: $dir/network.json exists; stop that network or pick another --dir" >&2; exit 1; }
-"$node" build-spec --dev --validators "$count" > "$dir/spec.json"
+"$node" build-spec --dev --validators "$count" "${epoch_length[@]}" > "$dir/spec.json"
 
 # Everyone's p2p key and port first: every node is told every other's address.
 all_names=("${names[@]:0:$count}")

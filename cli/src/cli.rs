@@ -26,6 +26,7 @@ use crate::commands::offer::{OfferCommand, OfferOutput};
 use crate::commands::run_local::{RunLocalArgs, RunLocalReport};
 use crate::commands::stake::{StakeCommand, StakeReport};
 use crate::commands::transfer::{transfer, TransferArgs, TransferReport};
+use crate::commands::validator::{self, ValidatorCommand, ValidatorReport};
 use crate::commands::verifier::VerifierCommand;
 use crate::commands::worker::WorkerCommand;
 use crate::commands::{job, market, offer, stake};
@@ -97,6 +98,9 @@ pub enum Command {
     /// Bond, unbond and withdraw stake (collateral for offers and spot checks).
     #[command(subcommand)]
     Stake(StakeCommand),
+    /// Stand for election to the consensus committee, rotate the consensus key, withdraw.
+    #[command(subcommand)]
+    Validator(ValidatorCommand),
     /// Post, list and cancel compute offers.
     #[command(subcommand)]
     Offer(OfferCommand),
@@ -178,6 +182,9 @@ pub enum CliError {
     /// A job argument is unusable; the message names it.
     #[error("{0}")]
     InvalidJob(String),
+    /// An argument is unusable; the message names it.
+    #[error("{0}")]
+    InvalidArgument(String),
 }
 
 // Keys, amounts, RPC and transaction errors are client errors.
@@ -270,6 +277,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Stake(command) => {
             let report = with_node(&cli, async |rpc| stake::stake(rpc, command).await)?;
             emit(output, &report, StakeReport::text)
+        }
+        Command::Validator(command) => {
+            // Bad arguments are named before any node is contacted.
+            validator::check(command)?;
+            let report = with_node(&cli, async |rpc| validator::validator(rpc, command).await)?;
+            emit(output, &report, ValidatorReport::text)
         }
         Command::Offer(command) => {
             // Bad arguments are named before any node is contacted.

@@ -230,6 +230,35 @@ impl<'a> State<'a> {
             .unwrap_or_default())
     }
 
+    /// `who`'s validator candidacy, if any.
+    pub async fn validator_candidate(
+        &self,
+        who: &AccountId,
+    ) -> Result<Option<pallet_staking::Candidate>, RpcError> {
+        self.value("Staking::Candidates", pallet_staking::Candidates::key(who))
+            .await
+    }
+
+    /// The epoch the next block belongs to.
+    pub async fn current_epoch(&self) -> Result<u64, RpcError> {
+        Ok(self
+            .value("Staking::CurrentEpoch", pallet_staking::CurrentEpoch::key())
+            .await?
+            .unwrap_or(0))
+    }
+
+    /// The consensus committee of `epoch`, if still or already in state.
+    pub async fn committee(
+        &self,
+        epoch: u64,
+    ) -> Result<Option<Vec<pallet_staking::Validator>>, RpcError> {
+        self.value(
+            "Staking::Committees",
+            pallet_staking::Committees::key(&epoch),
+        )
+        .await
+    }
+
     /// The registered verifiers.
     pub async fn verifiers(&self) -> Result<Vec<AccountId>, RpcError> {
         Ok(self

@@ -50,7 +50,10 @@ fn main() {
     spec.genesis = GenesisSpec {
         timestamp: 0,
         balances: accounts.iter().map(|a| (*a, 1_000_000 * AGR)).collect(),
+        epoch_length: agora_runtime::genesis::DEFAULT_EPOCH_LENGTH,
     };
+    // The validator's account is not endowed here: it sits in epoch 0 without a bond.
+    spec.validators[0].bond = 0;
     let validator: ValidatorSpec = spec.validators[0].clone();
 
     // Raw sr25519 verification rate, one signature at a time, on all cores.
@@ -130,7 +133,7 @@ fn main() {
         for xt in &xts {
             producer.submit(xt).unwrap();
         }
-        let hash = runtime.block_on(producer.propose(parent, 0)).unwrap();
+        let hash = runtime.block_on(producer.propose(parent, 0, 0)).unwrap();
         runtime.block_on(producer.finalized(hash, Vec::new()));
         let bytes = producer.block_bytes(hash).unwrap();
         let included = producer
@@ -154,7 +157,7 @@ fn main() {
     for (parent, hash, bytes) in &produced {
         assert_eq!(importer.receive_block(bytes.clone()), Some(*hash));
         assert!(
-            runtime.block_on(importer.verify(*parent, *hash)),
+            runtime.block_on(importer.verify(*parent, *hash, 0)),
             "import rejected block {hash}"
         );
         runtime.block_on(importer.finalized(*hash, Vec::new()));

@@ -58,6 +58,9 @@ enum Command {
         /// (//Alice, //Bob, …), each validator's consensus key derived from its name.
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=6), requires = "dev")]
         validators: Option<u8>,
+        /// Blocks per epoch: how often the committee may change (at least 2).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
+        epoch_length: Option<u64>,
     },
     /// Deletes the chain's database and consensus journal.
     PurgeChain {
@@ -132,6 +135,11 @@ struct RunArgs {
     /// `<chain dir>/node_key`.
     #[arg(long, conflicts_with = "validator_key")]
     node_key: Option<String>,
+    /// SURI of an sr25519 account that signs and pays for reports of equivocation this node
+    /// sees, and receives the reporter's share of the slash. Without it, equivocations are
+    /// only logged.
+    #[arg(long, value_name = "SURI")]
+    report_key: Option<String>,
     /// Address of a peer: `0x<ed25519 public key>@<ip:port>`; repeat for every committee
     /// member and every full node this node should talk to.
     #[arg(long = "peer", value_name = "KEY@ADDR")]
@@ -164,8 +172,6 @@ enum NodeError {
     NodeKey { path: PathBuf, reason: String },
     #[error("'{0}' is not KEY@ADDR (0x + 64 hex digits, '@', ip:port)")]
     BadPeer(String),
-    #[error("consensus key {0} is not in the chain spec's validators")]
-    NotAValidator(Hash),
     #[error("cannot create {path}: {error}")]
     CreateDir {
         path: PathBuf,
@@ -207,11 +213,18 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
-        Some(Command::BuildSpec { spec, validators }) => load_spec(&spec).map(|spec| {
-            let spec = match validators {
+        Some(Command::BuildSpec {
+            spec,
+            validators,
+            epoch_length,
+        }) => load_spec(&spec).map(|spec| {
+            let mut spec = match validators {
                 Some(count) => local_testnet(spec, usize::from(count)),
                 None => spec,
             };
+            if let Some(length) = epoch_length {
+                spec.genesis.epoch_length = length;
+            }
             println!("{}", spec.to_json());
         }),
         Some(Command::PurgeChain {
@@ -262,6 +275,8 @@ fn local_testnet(mut spec: ChainSpec, count: usize) -> ChainSpec {
                     .public()
                     .0,
             ),
+            bond: agora_runtime::genesis::GENESIS_VALIDATOR_BOND,
+            address: String::new(),
         })
         .collect();
     spec
@@ -355,12 +370,20 @@ fn identity(args: &RunArgs, spec: &ChainSpec, dir: &Path) -> Result<Identity, No
         });
     };
     let public = Hash(ed25519::Pair::from_seed(&seed).public().0);
+    // A key outside the genesis committee votes once an election puts it in a committee
+    // (`agora validator register`); until then the node follows the chain. Its blocks name
+    // the key itself as author: no reward depends on the author yet.
     let author: AccountId = spec
         .validators
         .iter()
         .find(|validator| validator.consensus_key == public)
-        .map(|validator| validator.account)
-        .ok_or(NodeError::NotAValidator(public))?;
+        .map_or_else(
+            || {
+                tracing::info!(key = %public, "the validator key is not in the genesis committee; it votes once elected");
+                AccountId(public.0)
+            },
+            |validator| validator.account,
+        );
     Ok(Identity {
         seed,
         public,
@@ -486,6 +509,14 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
     // A full node never builds a block; the author is unused.
     let author = identity.author.unwrap_or(AccountId([0; 32]));
     let stores = open_stores(&base, &dir, &spec, author, block_time)?;
+    if let Some(suri) = &args.report_key {
+        let pair =
+            sp_core::sr25519::Pair::from_string(suri, None).map_err(|error| NodeError::BadKey {
+                suri: suri.to_owned(),
+                reason: format!("{error:?}"),
+            })?;
+        stores.chain.set_reporter(pair);
+    }
 
     let runtime_config = consensus::RuntimeConfig::new(dir.join("consensus"));
     consensus::Runtime::run(runtime_config, |runtime| async move {

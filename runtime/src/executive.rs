@@ -384,12 +384,15 @@ fn dispatch(ext: &mut Ext<'_>, who: &AccountId, call: &RuntimeCall) -> DispatchR
     }
 }
 
-/// The end-of-block hooks, in order: the market clears (its matches become jobs), jobs meet
+/// The end-of-block hooks, in order: staking elects the next committee or starts an epoch
+/// (at most once each per epoch), the market clears (its matches become jobs), jobs meet
 /// their deadlines and settle, verification draws samples and closes phases. Their weight is
-/// bounded by the pallets' own bounds (open orders, due lists) and counted in the block's.
+/// bounded by the pallets' own bounds (candidates, open orders, due lists) and counted in the
+/// block's.
 fn on_finalize(ext: &mut Ext<'_>) -> Weight {
     ext.set_phase(Phase::Finalization);
-    Market::on_finalize(ext)
+    Staking::on_finalize(ext)
+        .saturating_add(Market::on_finalize(ext))
         .saturating_add(Jobs::on_finalize(ext))
         .saturating_add(Verification::on_finalize(ext))
 }

@@ -6,16 +6,20 @@
 //!
 //! ```json
 //! { "name": "Agora Development", "id": "agora_dev",
-//!   "genesis": { "timestamp": 0, "balances": [["5Grwva…", 1000000000000000000]] },
-//!   "validators": [{ "account": "5Grwva…", "consensus_key": "0x88dc…" }] }
+//!   "genesis": { "timestamp": 0, "balances": [["5Grwva…", 1000000000000000000]],
+//!                "epoch_length": 600 },
+//!   "validators": [{ "account": "5Grwva…", "consensus_key": "0x88dc…",
+//!                    "bond": 10000000000000000, "address": "" }] }
 //! ```
 //!
-//! The committee is not (yet) part of the state: the node reads it from the spec. It moves into
-//! pallet-staking when validator staking lands; until then the genesis hash covers only the
-//! state, so two specs differing only in validators share a genesis hash.
+//! `validators` is the committee of epoch 0; it is written into pallet-staking's state (so the
+//! genesis hash covers it), each member with a non-zero `bond` also a candidate for the later
+//! epochs' elections (see `pallet_staking::validators`). `epoch_length` (blocks) and a
+//! validator's `bond` and `address` may be left out: 600 blocks, [`GENESIS_VALIDATOR_BOND`],
+//! no address.
 
 use crate::block::{events_root, extrinsics_root, Block, Header};
-use crate::{Balances, System};
+use crate::{Balances, Staking, System};
 use agora_primitives::smt::{self, MemoryNodeStore};
 use agora_primitives::storage::{Changes, Ext};
 use agora_primitives::{AccountId, Balance, Hash, Moment, AGR};
@@ -30,13 +34,34 @@ pub const DEV_ACCOUNTS: [&str; 6] = ["Alice", "Bob", "Charlie", "Dave", "Eve", "
 /// Free balance of each development account at genesis: one million AGR.
 pub const DEV_ENDOWMENT: Balance = 1_000_000 * AGR;
 
-/// A consensus committee member.
+/// The validator bond of a genesis validator whose spec does not give one: 10,000 AGR.
+pub const GENESIS_VALIDATOR_BOND: Balance = 10_000 * AGR;
+
+/// Blocks per epoch of a spec that does not give it: ten minutes of one-second blocks.
+pub const DEFAULT_EPOCH_LENGTH: u64 = 600;
+
+fn default_validator_bond() -> Balance {
+    GENESIS_VALIDATOR_BOND
+}
+
+fn default_epoch_length() -> u64 {
+    DEFAULT_EPOCH_LENGTH
+}
+
+/// A member of the epoch-0 committee.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidatorSpec {
-    /// The validator's account (rewards, later staking).
+    /// The validator's account (its bond, rewards, slashing).
     pub account: AccountId,
     /// ed25519 public key it signs consensus messages with.
     pub consensus_key: Hash,
+    /// Validator bond, bonded and committed from the account's genesis balance; 0 sits in
+    /// epoch 0 without standing for the next elections.
+    #[serde(default = "default_validator_bond")]
+    pub bond: Balance,
+    /// p2p `IP:port`, or empty.
+    #[serde(default)]
+    pub address: String,
 }
 
 /// Genesis state.
@@ -46,6 +71,9 @@ pub struct GenesisSpec {
     pub timestamp: Moment,
     /// Initial free balances, in plancks.
     pub balances: Vec<(AccountId, Balance)>,
+    /// Blocks per epoch: the committee may change every `epoch_length` blocks (at least 2).
+    #[serde(default = "default_epoch_length")]
+    pub epoch_length: u64,
 }
 
 /// A chain spec.
@@ -86,6 +114,17 @@ pub enum SpecError {
     /// No validators.
     #[error("chain spec has no validators")]
     NoValidators,
+    /// A genesis validator the staking pallet would refuse.
+    #[error("genesis validator {account} is invalid: {reason}")]
+    InvalidValidator {
+        /// Its account.
+        account: AccountId,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An epoch shorter than two blocks.
+    #[error("epoch_length {0} is below 2 blocks")]
+    EpochTooShort(u64),
 }
 
 /// The sr25519 account of a development name, derived as Substrate derives `//Name`.
@@ -115,10 +154,13 @@ impl ChainSpec {
                     .iter()
                     .map(|name| (dev_account(name), DEV_ENDOWMENT))
                     .collect(),
+                epoch_length: DEFAULT_EPOCH_LENGTH,
             },
             validators: vec![ValidatorSpec {
                 account: dev_account("Alice"),
                 consensus_key: Hash(alice_consensus.public().0),
+                bond: GENESIS_VALIDATOR_BOND,
+                address: String::new(),
             }],
         }
     }
@@ -158,6 +200,49 @@ impl ChainSpec {
         if self.validators.is_empty() {
             return Err(SpecError::NoValidators);
         }
+        if self.genesis.epoch_length < 2 {
+            return Err(SpecError::EpochTooShort(self.genesis.epoch_length));
+        }
+        let max = usize::try_from(<crate::Runtime as pallet_staking::Config>::MAX_VALIDATORS)
+            .unwrap_or(usize::MAX);
+        let mut keys = std::collections::BTreeSet::new();
+        for (index, validator) in self.validators.iter().enumerate() {
+            let invalid = |reason: &str| SpecError::InvalidValidator {
+                account: validator.account,
+                reason: reason.to_owned(),
+            };
+            if index >= max {
+                return Err(invalid(
+                    "the committee has more than MAX_VALIDATORS members",
+                ));
+            }
+            if !pallet_staking::validators::is_valid_consensus_key(&validator.consensus_key) {
+                return Err(invalid(
+                    "the consensus key is not a valid ed25519 public key",
+                ));
+            }
+            if !keys.insert(validator.consensus_key) {
+                return Err(invalid("the consensus key is listed twice"));
+            }
+            if !pallet_staking::validators::is_valid_address(validator.address.as_bytes()) {
+                return Err(invalid("the address is not IP:port"));
+            }
+            let funds = self
+                .genesis
+                .balances
+                .iter()
+                .find(|(account, _)| *account == validator.account)
+                .map_or(0, |(_, balance)| *balance);
+            let minimum = <crate::Runtime as pallet_staking::Config>::MIN_VALIDATOR_BOND;
+            if validator.bond != 0
+                && (validator.bond < minimum
+                    || funds.saturating_sub(crate::EXISTENTIAL_DEPOSIT) < validator.bond)
+            {
+                return Err(invalid(
+                    "the bond is below the minimum or above the genesis balance",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -175,6 +260,26 @@ impl ChainSpec {
             &mut ext,
             &pallet_balances::GenesisConfig {
                 balances: self.genesis.balances.clone(),
+            },
+        );
+        Staking::build_genesis(
+            &mut ext,
+            &pallet_staking::GenesisConfig {
+                bonds: Vec::new(),
+                validators: self
+                    .validators
+                    .iter()
+                    .map(|v| {
+                        let validator = pallet_staking::Validator {
+                            account: v.account,
+                            consensus_key: v.consensus_key,
+                            address: v.address.clone().into_bytes(),
+                        };
+                        (validator, v.bond)
+                    })
+                    .collect(),
+                epoch_length: self.genesis.epoch_length,
+                chain_id: self.id.as_bytes().to_vec(),
             },
         );
         let (changes, _events) = ext.into_changes();

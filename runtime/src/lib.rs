@@ -73,6 +73,16 @@ impl pallet_staking::Config for Runtime {
     const UNBONDING_DELAY: BlockNumber = 600;
     const MAX_UNLOCKING_CHUNKS: u32 = 16;
     const MIN_BOND: Balance = AGR;
+    /// Seats of a committee; consensus messages grow with it (a certificate holds 2f+1
+    /// signatures).
+    const MAX_VALIDATORS: u32 = 100;
+    const MAX_CANDIDATES: u32 = 1_000;
+    const MIN_VALIDATOR_BOND: Balance = 1_000 * AGR;
+    /// Half the bond: signing two conflicting votes is never an accident of an honest node
+    /// (its journal prevents it), and the loss must outweigh any gain from a fork attempt.
+    const EQUIVOCATION_SLASH_PERCENT: u8 = 50;
+    /// Enough to pay anyone to watch and report.
+    const EQUIVOCATION_REWARD_PERCENT: u8 = 10;
 }
 
 impl pallet_market::Config for Runtime {

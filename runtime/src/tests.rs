@@ -11,7 +11,7 @@ use crate::executive::{
 use crate::extrinsic::{
     Era, Extrinsic, ExtrinsicError, ExtrinsicSigner, SignedExtra, MAX_EXTRINSIC_LEN,
 };
-use crate::genesis::{dev_account, ChainSpec, DEV_ENDOWMENT};
+use crate::genesis::{dev_account, ChainSpec, DEV_ENDOWMENT, GENESIS_VALIDATOR_BOND};
 use crate::{decode_events, Balances, RuntimeCall, RuntimeEvent, System, AGR};
 use agora_primitives::smt::{self, MemoryNodeStore};
 use agora_primitives::storage::apply_changes;
@@ -199,7 +199,7 @@ fn built_block_imports_and_moves_money_and_fees() {
     let events = chain.import(&block).unwrap();
     assert_eq!(
         Balances::free_balance(&chain.state, &alice),
-        DEV_ENDOWMENT - 12 * AGR - fees
+        DEV_ENDOWMENT - GENESIS_VALIDATOR_BOND - 12 * AGR - fees
     );
     assert_eq!(
         Balances::free_balance(&chain.state, &bob),
@@ -230,7 +230,7 @@ fn failed_call_still_pays_fee_and_uses_nonce_but_moves_nothing() {
     let events = chain.import(&block).unwrap();
     assert_eq!(
         Balances::free_balance(&chain.state, &alice),
-        DEV_ENDOWMENT - fee
+        DEV_ENDOWMENT - GENESIS_VALIDATOR_BOND - fee
     );
     assert_eq!(
         Balances::free_balance(&chain.state, &charlie),

@@ -58,7 +58,10 @@ impl SimChain {
         spec.genesis = GenesisSpec {
             timestamp: 0,
             balances: parties.iter().map(|p| (p.account, endowment)).collect(),
+            epoch_length: agora_runtime::genesis::DEFAULT_EPOCH_LENGTH,
         };
+        // The validator's account is not endowed here: it sits in epoch 0 without a bond.
+        spec.validators[0].bond = 0;
         let genesis = spec.genesis();
         let mut state = BTreeMap::new();
         apply_changes(&mut state, &genesis.changes);

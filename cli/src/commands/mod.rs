@@ -11,5 +11,6 @@ pub mod offer;
 pub mod run_local;
 pub mod stake;
 pub mod transfer;
+pub mod validator;
 pub mod verifier;
 pub mod worker;

@@ -60,6 +60,26 @@ impl StakeReport {
     }
 }
 
+/// Signs a staking `call` with `key`, sends it and waits for its finalized inclusion; returns
+/// the signer's account and the inclusion. `what` names the transaction in errors.
+pub async fn send(
+    rpc: &Rpc,
+    key: &KeyArgs,
+    call: pallet_staking::Call,
+    what: &'static str,
+) -> Result<(AccountId, tx::Sent), CliError> {
+    let signer = key.signer()?;
+    let sent = tx::send(
+        rpc,
+        &signer,
+        agora_runtime::RuntimeCall::Staking(call),
+        what,
+        tx::DEFAULT_TIMEOUT,
+    )
+    .await?;
+    Ok((signer.agora_account(), sent))
+}
+
 /// Runs a stake command.
 pub async fn stake(rpc: &Rpc, command: &StakeCommand) -> Result<StakeReport, CliError> {
     let (staker, call, what) = match command {
@@ -79,16 +99,7 @@ pub async fn stake(rpc: &Rpc, command: &StakeCommand) -> Result<StakeReport, Cli
             (staker, pallet_staking::Call::WithdrawUnbonded, "withdrawal")
         }
     };
-    let signer = staker.signer()?;
-    let sent = tx::send(
-        rpc,
-        &signer,
-        agora_runtime::RuntimeCall::Staking(call),
-        what,
-        tx::DEFAULT_TIMEOUT,
-    )
-    .await?;
-    let who = signer.agora_account();
+    let (who, sent) = send(rpc, staker, call, what).await?;
     let ledger = State::at(rpc, sent.inclusion.block_hash)
         .ledger(&who)
         .await?;

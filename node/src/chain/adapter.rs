@@ -5,6 +5,7 @@
 //! a block consensus finalized that this node cannot commit. The rest of the network has moved
 //! on with it, so continuing would diverge; the process stops for the operator to look.
 
+use super::epochs::Placement;
 use super::Chain;
 use crate::consensus;
 use agora_primitives::Hash;
@@ -15,7 +16,18 @@ impl consensus::Chain for Chain {
         self.inner.genesis_hash
     }
 
-    async fn propose(&self, parent: Hash, view: u64) -> Option<Hash> {
+    async fn propose(&self, parent: Hash, epoch: u64, view: u64) -> Option<Hash> {
+        match self.place_child(parent, epoch) {
+            Ok(Placement::Child) => {}
+            Ok(Placement::Repropose) => {
+                tracing::debug!(%parent, epoch, view, "re-proposing the epoch's last block");
+                return Some(parent);
+            }
+            Err(error) => {
+                tracing::warn!(%parent, epoch, view, %error, "cannot propose");
+                return None;
+            }
+        }
         match self.build(parent).await {
             Ok(hash) => {
                 tracing::debug!(%hash, %parent, view, "proposed block");
@@ -28,7 +40,19 @@ impl consensus::Chain for Chain {
         }
     }
 
-    async fn verify(&self, parent: Hash, block: Hash) -> bool {
+    async fn verify(&self, parent: Hash, block: Hash, epoch: u64) -> bool {
+        match self.place_child(parent, epoch) {
+            Ok(Placement::Repropose) if block == parent => return true,
+            Ok(Placement::Child) if block != parent => {}
+            Ok(_) => {
+                tracing::warn!(%block, %parent, epoch, "block rejected: not of its epoch");
+                return false;
+            }
+            Err(error) => {
+                tracing::warn!(%block, %parent, epoch, %error, "block rejected");
+                return false;
+            }
+        }
         match self.check(parent, block).await {
             Ok(()) => true,
             Err(error) => {
@@ -85,8 +109,9 @@ impl consensus::Chain for Chain {
         let mut blocks = Vec::new();
         let mut bytes = 0usize;
         let mut certified = None;
-        // Bounded by `max_blocks`; stops at the tip, at the byte budget, or on a read error.
-        for number in (from..=tip).take(max_blocks) {
+        // Bounded by `max_blocks`; stops at the tip, at the end of `from`'s epoch, at the
+        // byte budget, or on a read error.
+        for number in (from..=tip.min(self.run_limit(from))).take(max_blocks) {
             let hash = db.block_hash(number).ok()??;
             let block = Self::load_stored(db, &hash).ok()?.block.encode();
             bytes = bytes.saturating_add(block.len()).saturating_add(4);
@@ -133,6 +158,46 @@ impl consensus::Chain for Chain {
                 // Known, stale or invalid: the pool's verdict is that of a local submission.
                 tracing::debug!(%error, "relayed extrinsic not pooled");
             }
+        }
+    }
+
+    fn epoch(&self) -> consensus::EpochStart {
+        self.epoch_start()
+    }
+
+    fn committee(&self, epoch: u64) -> Option<Vec<consensus::Member>> {
+        self.committee_of(epoch)
+    }
+
+    fn block_epoch(&self, block: Hash) -> Option<u64> {
+        self.epoch_of_block(block)
+    }
+
+    fn equivocation(&self, evidence: pallet_staking::equivocation::Equivocation) {
+        let Some(reporter) = self.inner.reporter.get() else {
+            tracing::warn!(
+                offender = %evidence.offender,
+                "equivocation seen; no --report-key to report it with"
+            );
+            return;
+        };
+        let who = agora_primitives::AccountId(sp_core::Pair::public(reporter).0);
+        let call = agora_runtime::RuntimeCall::Staking(pallet_staking::Call::ReportEquivocation {
+            evidence: Box::new(evidence),
+        });
+        let genesis = self.inner.genesis_hash;
+        let extrinsic = agora_runtime::extrinsic::Extrinsic::sign(
+            reporter,
+            call,
+            agora_runtime::executive::immortal_extra(self.next_nonce(&who), 0),
+            &genesis,
+            &genesis,
+        );
+        match self.submit(&extrinsic.encode()) {
+            Ok(hash) => {
+                tracing::info!(%hash, offender = %evidence.offender, "equivocation reported")
+            }
+            Err(error) => tracing::warn!(%error, "cannot submit the equivocation report"),
         }
     }
 

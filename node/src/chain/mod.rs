@@ -62,6 +62,7 @@
 
 mod adapter;
 mod build;
+mod epochs;
 mod finalize;
 mod import;
 mod view;
@@ -136,6 +137,16 @@ pub enum ChainError {
     /// A stored value did not decode.
     #[error("stored block {0} does not decode")]
     CorruptBlock(Hash),
+    /// A child of `parent` (block #`number`) would not be a block of epoch `epoch`.
+    #[error("a child of block #{number} ({parent}) is not of epoch {epoch}")]
+    WrongEpoch {
+        /// The parent.
+        parent: Hash,
+        /// Its number.
+        number: u64,
+        /// The epoch consensus asked for.
+        epoch: u64,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("execution task failed: {0}")]
     Task(String),
@@ -213,6 +224,8 @@ struct Inner {
     /// to the other nodes: a validator includes only what reached its own pool.
     submitted: broadcast::Sender<Vec<u8>>,
     metrics: Metrics,
+    /// The account that signs reports of equivocation this node sees (`--report-key`).
+    reporter: std::sync::OnceLock<sp_core::sr25519::Pair>,
 }
 
 /// Extrinsics submitted here and not yet relayed that may wait for the relay; more are
@@ -227,11 +240,9 @@ pub struct Chain {
 
 /// The domain every consensus signature of this chain is bound to: `"agora/" ‖ chain id ‖
 /// genesis hash`, so votes and certificates of one chain mean nothing on another.
+/// The runtime rebuilds the same bytes to check equivocation evidence.
 pub fn consensus_namespace(chain_id: &str, genesis_hash: &Hash) -> Vec<u8> {
-    let mut namespace = b"agora/".to_vec();
-    namespace.extend_from_slice(chain_id.as_bytes());
-    namespace.extend_from_slice(genesis_hash.as_bytes());
-    namespace
+    pallet_staking::equivocation::consensus_namespace(chain_id.as_bytes(), genesis_hash)
 }
 
 /// Milliseconds since the Unix epoch by this node's clock; 0 before it.
@@ -282,8 +293,14 @@ impl Chain {
                 events,
                 submitted,
                 metrics,
+                reporter: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Signs reports of equivocation with `key` from now on (once; later calls are ignored).
+    pub fn set_reporter(&self, key: sp_core::sr25519::Pair) {
+        let _ = self.inner.reporter.set(key);
     }
 
     /// Writes the genesis block of `spec` and its state into an empty database, or checks that

@@ -13,7 +13,7 @@ use commonware_consensus::{
         types::{Activity, Context, Finalization},
         Plan,
     },
-    Automaton, CertifiableAutomaton, Relay, Viewable as _,
+    Automaton, CertifiableAutomaton, Relay,
 };
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::Handle;
@@ -56,22 +56,27 @@ impl<E, C: Clone, S: Clone> Clone for Application<E, C, S> {
 /// Finalizations reported by the engine, in report order.
 pub(super) type Finalizations = mpsc::UnboundedReceiver<Finalization<Scheme, Digest>>;
 
+/// Reports of conflicting votes (evidence of equivocation), in report order.
+pub(super) type Conflicts = mpsc::UnboundedReceiver<Activity<Scheme, Digest>>;
+
 impl<E, C, S> Application<E, C, S>
 where
     E: Rt,
     C: Chain,
     S: Sender<PublicKey = PublicKey>,
 {
-    /// Creates the application, the reporter to give the engine, and the stream of
-    /// finalizations to pass to the follower (`sync.rs`).
+    /// Creates the application, the reporter to give the engine, the stream of
+    /// finalizations to pass to the follower (`sync.rs`) and the stream of conflicting votes
+    /// (`evidence.rs`).
     pub(super) fn new(
         context: Arc<E>,
         chain: C,
         sender: S,
         max_message: u32,
         request_interval: Duration,
-    ) -> (Self, Reporter, Finalizations) {
+    ) -> (Self, Reporter, Finalizations, Conflicts) {
         let (finalized, finalizations) = mpsc::unbounded_channel();
+        let (conflicting, conflicts) = mpsc::unbounded_channel();
         let application = Application {
             context,
             genesis: chain.genesis(),
@@ -81,7 +86,11 @@ where
             max_message,
             request_interval,
         };
-        (application, Reporter { finalized }, finalizations)
+        let reporter = Reporter {
+            finalized,
+            conflicting,
+        };
+        (application, reporter, finalizations, conflicts)
     }
 
     /// Sends `block`'s bytes to `recipients`, if we have the block and it fits in a message.
@@ -198,10 +207,11 @@ where
         let mut this = self.clone();
         let parent = to_hash(context.parent.1);
         let view = context.round.view().get();
+        let epoch = context.round.epoch().get();
         self.context.child("propose").spawn(move |_| async move {
             let build = async {
                 this.wait_for(parent).await;
-                this.chain.propose(parent, view).await
+                this.chain.propose(parent, epoch, view).await
             };
             let Some(built) = unless_abandoned(&mut response, build).await else {
                 return;
@@ -224,11 +234,12 @@ where
         let parent = to_hash(context.parent.1);
         let block = to_hash(payload);
         let view = context.round.view().get();
+        let epoch = context.round.epoch().get();
         self.context.child("verify").spawn(move |_| async move {
             let check = async {
                 this.wait_for(parent).await;
                 this.wait_for(block).await;
-                this.chain.verify(parent, block).await
+                this.chain.verify(parent, block, epoch).await
             };
             let Some(valid) = unless_abandoned(&mut response, check).await else {
                 return;
@@ -285,10 +296,12 @@ where
     }
 }
 
-/// Receives the engine's activity; forwards finalizations and logs evidence of faults.
+/// Receives the engine's activity; forwards finalizations to the follower and evidence of
+/// equivocation to the evidence task.
 #[derive(Clone)]
 pub(super) struct Reporter {
     finalized: mpsc::UnboundedSender<Finalization<Scheme, Digest>>,
+    conflicting: mpsc::UnboundedSender<Activity<Scheme, Digest>>,
 }
 
 impl commonware_consensus::Reporter for Reporter {
@@ -302,24 +315,13 @@ impl commonware_consensus::Reporter for Reporter {
                     Err(_) => Feedback::Closed,
                 };
             }
-            // Evidence is reported before verification; it is only logged for now.
-            Activity::ConflictingNotarize(evidence) => {
-                warn!(
-                    view = evidence.view().get(),
-                    "conflicting notarize votes reported"
-                );
-            }
-            Activity::ConflictingFinalize(evidence) => {
-                warn!(
-                    view = evidence.view().get(),
-                    "conflicting finalize votes reported"
-                );
-            }
-            Activity::NullifyFinalize(evidence) => {
-                warn!(
-                    view = evidence.view().get(),
-                    "nullify and finalize in one view reported"
-                );
+            // Evidence may be reported before its signatures are verified: the evidence task
+            // checks them before anything is submitted.
+            Activity::ConflictingNotarize(_)
+            | Activity::ConflictingFinalize(_)
+            | Activity::NullifyFinalize(_) => {
+                warn!(?activity, "conflicting votes reported");
+                let _ = self.conflicting.send(activity);
             }
             _ => {}
         }

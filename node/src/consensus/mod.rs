@@ -7,7 +7,7 @@
 //! # Overview
 //!
 //! A committee of validators, each identified by an ed25519 key, runs one instance of
-//! commonware's `simplex` engine (epoch 0, see [Epochs](#epochs)). For every view `v` a leader,
+//! commonware's `simplex` engine per epoch (see [Epochs](#epochs)). For every view `v` a leader,
 //! chosen round-robin over the committee sorted by public key, asks its [`Chain`] to build a
 //! block on the parent consensus names ([`Chain::propose`]), relays the block's bytes to the
 //! other validators and votes for its 32-byte blake3 hash. The other validators wait until
@@ -127,7 +127,7 @@
 //!
 //! # Restart
 //!
-//! `simplex` keeps a journal (partition `consensus_e0` under [`RuntimeConfig::storage_dir`]) of
+//! `simplex` keeps a journal (partition `consensus_e<epoch>` under [`RuntimeConfig::storage_dir`]) of
 //! its own votes and of the certificates it has seen. It syncs its own votes before sending
 //! them, so a validator killed with SIGKILL and restarted on the same directory never signs
 //! conflicting votes. On restart:
@@ -148,9 +148,16 @@
 //!
 //! # Epochs
 //!
-//! There is a single epoch, 0, with the committee given in [`Config::validators`].
-//! Reconfiguration from pallet-staking (one engine per epoch, each with its own journal
-//! partition and peer set index) is future work.
+//! The committee changes at epoch boundaries, as the chain decides ([`Chain::epoch`],
+//! [`Chain::committee`]; see [`epochs`] for the orchestration). Every epoch runs its own
+//! `simplex` instance: its own committee, journal partition (`consensus_e<epoch>`) and
+//! subchannel of the three consensus channels. Certificates name their epoch and are checked
+//! against that epoch's committee, and a certificate of epoch `e` only finalizes a block
+//! whose height lies in epoch `e` ([`Chain::block_epoch`]), so a former committee cannot
+//! finalize later blocks. The last block of an epoch is finalized inside its own epoch: once
+//! it is the parent, the leader proposes it again (a *re-proposal*) instead of a child, and
+//! the next epoch's engine takes it as its genesis. A chain without epochs (the default
+//! [`Chain`] methods) has the single epoch 0 with [`Config::validators`] as its committee.
 //!
 //! # Testing
 //!
@@ -159,38 +166,38 @@
 //! runtime with real sockets and disk.
 
 pub mod blobs;
+mod certify;
+mod epochs;
+mod evidence;
 mod frames;
 mod glue;
 pub mod relay;
 pub mod sync;
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)]
 mod tests;
 
 use agora_primitives::Hash;
 pub use blobs::{BlobFetcher, BlobSource, FetchError};
 use commonware_codec::{Copying, Decode as _, DecodeExt as _};
-use commonware_consensus::{
-    simplex::{
-        self, elector::RoundRobin, scheme::ed25519, types::Finalization, ForwardPolicy, SkipBudget,
-        SkipPolicy,
-    },
-    types::{Epoch, ViewDelta},
+use commonware_consensus::simplex::{self, scheme::ed25519, types::Finalization};
+use commonware_cryptography::{blake3, certificate::Verifier as _, ed25519 as ed, Signer as _};
+use commonware_p2p::{
+    authenticated::lookup,
+    utils::mux::{MuxHandle, Muxer},
+    Address,
 };
-use commonware_cryptography::{
-    blake3, certificate::Verifier as _, ed25519 as ed, Sha256, Signer as _,
-};
-use commonware_p2p::{authenticated::lookup, Address, AddressableManager as _, Receiver as _};
 use commonware_parallel::Sequential;
 use commonware_runtime::{
-    buffer::paged::CacheRef, Clock, Metrics, Network as RNetwork, Quota, Resolver, Runner as _,
-    Spawner, Storage, Supervisor as _,
+    Clock, Metrics, Network as RNetwork, Quota, Resolver, Runner as _, Spawner, Storage,
+    Supervisor as _,
 };
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
 };
 use commonware_utils::channel::oneshot;
-use commonware_utils::{ordered::Map, NZUsize, NonZeroDuration, NZU16, NZU32};
+use commonware_utils::{ordered::Map, NZUsize, NZU32};
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 /// What consensus needs from the chain. Implemented by the node's chain module.
@@ -201,16 +208,25 @@ pub trait Chain: Clone + Send + Sync + 'static {
     /// Hash of the genesis block (the payload of simplex's genesis, view 0).
     fn genesis(&self) -> Hash;
 
-    /// Builds a new block extending `parent` for consensus view `view`, stores it (so that
-    /// [`Chain::block_bytes`] returns it) and returns its hash, or `None` if it cannot.
+    /// Builds a new block extending `parent` for view `view` of epoch `epoch`, stores it (so
+    /// that [`Chain::block_bytes`] returns it) and returns its hash, or `None` if it cannot.
+    /// If `parent` is the last block of `epoch`, returns `parent` itself (a *re-proposal*, see
+    /// [Epochs](self#epochs)).
     ///
     /// Called only once `parent` is locally known. May wait (for the block time since the
     /// parent) but must finish well within [`Timeouts::leader`].
-    fn propose(&self, parent: Hash, view: u64) -> impl Future<Output = Option<Hash>> + Send;
+    fn propose(
+        &self,
+        parent: Hash,
+        epoch: u64,
+        view: u64,
+    ) -> impl Future<Output = Option<Hash>> + Send;
 
-    /// Validates block `block` as a child of `parent`. Both are locally known when called.
-    /// Returns `false` only if the block is permanently invalid as a child of `parent`.
-    fn verify(&self, parent: Hash, block: Hash) -> impl Future<Output = bool> + Send;
+    /// Validates block `block` as a child of `parent` in epoch `epoch`: a block whose height
+    /// lies in `epoch`, or `block == parent` when `parent` is the last block of `epoch` (a
+    /// re-proposal). Both are locally known when called. Returns `false` only if the block is
+    /// permanently invalid there.
+    fn verify(&self, parent: Hash, block: Hash, epoch: u64) -> impl Future<Output = bool> + Send;
 
     /// Block `block` (and all of its ancestors) is finalized, proven by `certificate` (an
     /// encoded commonware finalization, see [`verify_certificate`]). Must persist durably
@@ -240,9 +256,11 @@ pub trait Chain: Clone + Send + Sync + 'static {
     /// The finalized blocks at heights `from..=e`, oldest first, with the finalization
     /// certificate of the block at `e`, for a peer catching up (see [`sync`]). `e` is the
     /// highest height such that the run has at most `max_blocks` blocks of at most
-    /// `max_bytes` bytes in all and the block at `e` was finalized by a certificate of its own
-    /// (not only through a descendant's). `None` if there is no such run (nothing finalized at
-    /// `from` yet, or `from` is 0).
+    /// `max_bytes` bytes in all, does not pass the last block of `from`'s epoch (a peer
+    /// verifies the certificate with the committee it knows from the state before `from`),
+    /// and the block at `e` was finalized by a certificate of its own (not only through a
+    /// descendant's). `None` if there is no such run (nothing finalized at `from` yet, or
+    /// `from` is 0).
     fn finalized_run(
         &self,
         from: u64,
@@ -266,6 +284,38 @@ pub trait Chain: Clone + Send + Sync + 'static {
         let _ = batch;
     }
 
+    /// The epoch of the next block to finalize and the block that opens it. Polled every
+    /// [`Timeouts::block_request`]; consensus switches engines when it changes. Defaults to
+    /// epoch 0, opened by genesis, forever.
+    fn epoch(&self) -> EpochStart {
+        EpochStart {
+            epoch: 0,
+            opened_by: self.genesis(),
+        }
+    }
+
+    /// The committee of `epoch` as the finalized state records it, or `None` if the state
+    /// does not know it (not elected yet, or long dropped). The default, `None`, makes epoch
+    /// 0's committee [`Config::validators`].
+    fn committee(&self, epoch: u64) -> Option<Vec<Member>> {
+        let _ = epoch;
+        None
+    }
+
+    /// The epoch a locally known block's height lies in (`None` if the block is unknown).
+    /// A certificate of epoch `e` only finalizes a block of epoch `e`. Defaults to 0.
+    fn block_epoch(&self, block: Hash) -> Option<u64> {
+        let _ = block;
+        Some(0)
+    }
+
+    /// A validator signed two conflicting votes: `evidence` (checked: both signatures verify
+    /// and the votes conflict, see `pallet_staking::equivocation`) is for the chain to judge,
+    /// e.g. by submitting it. Called at most once per offender and epoch in this process.
+    fn equivocation(&self, evidence: pallet_staking::equivocation::Equivocation) {
+        let _ = evidence;
+    }
+
     /// The certificate most recently passed to [`Chain::finalized`] and persisted, or `None`
     /// if nothing but genesis is finalized. Used as the engine's starting floor on restart, so
     /// that consensus resumes at or above the chain's finalized tip even if its own journal
@@ -273,6 +323,25 @@ pub trait Chain: Clone + Send + Sync + 'static {
     fn last_finalized(&self) -> Option<Vec<u8>> {
         None
     }
+}
+
+/// A member of an epoch's committee as the chain records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// ed25519 consensus key, also its p2p identity.
+    pub key: [u8; 32],
+    /// Its p2p address, if the chain records one (else [`Config`] must give it).
+    pub address: Option<SocketAddr>,
+}
+
+/// Where the finalized chain stands in epochs (see [Epochs](self#epochs)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpochStart {
+    /// The epoch of the next block to finalize.
+    pub epoch: u64,
+    /// The last block of the previous epoch (genesis for epoch 0): the genesis of this
+    /// epoch's engine, which the epoch's first block extends.
+    pub opened_by: Hash,
 }
 
 /// p2p channel numbers. Must be the same on every validator.
@@ -556,9 +625,9 @@ pub fn follow<C: Chain, B: BlobSource>(
 }
 
 /// Checks an encoded finalization `certificate` (as passed to [`Chain::finalized`]) against
-/// the committee `validators` (ed25519 public keys, any order) and `namespace`. Returns the
-/// finalized block and its view, or `None` if the certificate does not decode, is not for
-/// epoch 0, or lacks a valid quorum of signatures.
+/// the committee `validators` (ed25519 public keys, any order) of the certificate's epoch and
+/// `namespace`. Returns the finalized block and its view, or `None` if the certificate does
+/// not decode or lacks a valid quorum of signatures.
 pub fn verify_certificate(
     namespace: &[u8],
     validators: &[[u8; 32]],
@@ -567,9 +636,6 @@ pub fn verify_certificate(
     let committee = committee(validators).ok()?;
     let scheme = ed25519::Scheme::verifier(&consensus_namespace(namespace), committee);
     let finalization = decode_finalization(&scheme, certificate).ok()?;
-    if finalization.proposal.round.epoch() != EPOCH {
-        return None;
-    }
     // Batch verification draws random scalars that must be unpredictable to the prover.
     let mut rng = commonware_utils::sys_rng();
     if !finalization.verify(&mut rng, &scheme, &Sequential) {
@@ -590,8 +656,8 @@ type Digest = blake3::Digest;
 type PublicKey = ed::PublicKey;
 /// Signing scheme for votes and certificates.
 type Scheme = ed25519::Scheme;
-/// The single epoch.
-const EPOCH: Epoch = Epoch::zero();
+/// The largest committee messages are sized for (the runtime's `MAX_VALIDATORS` is 100).
+const MAX_COMMITTEE: u32 = 128;
 
 fn to_digest(hash: Hash) -> Digest {
     blake3::Digest(hash.0)
@@ -763,7 +829,10 @@ fn start_network<E: Rt>(
         handshake,
         &p2p_namespace(&config.namespace),
         config.listen,
-        NZUsize!(peers.count().saturating_add(1)),
+        NZUsize!(peers
+            .count()
+            .saturating_add(1)
+            .max(usize::try_from(MAX_COMMITTEE).unwrap_or(128))),
         max_message,
         NZUsize!(1024),
     );
@@ -772,13 +841,9 @@ fn start_network<E: Rt>(
     p2p.allowed_handshake_rate_per_ip = Quota::per_second(NZU32!(16));
     p2p.allowed_handshake_rate_per_subnet = Quota::per_second(NZU32!(128));
     p2p.ping_frequency = Duration::from_secs(5);
-    p2p.tracked_peer_sets = NZUsize!(1);
-    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
-    let tracked = commonware_p2p::AddressableTrackedPeers::new(
-        peers.primary.clone(),
-        peers.secondary.clone(),
-    );
-    let _ = oracle.track(EPOCH.get(), tracked);
+    // The current and the previous epoch's peers (see `epochs`).
+    p2p.tracked_peer_sets = NZUsize!(2);
+    let (mut network, oracle) = lookup::Network::new(context.child("network"), p2p);
     let channels = Channels {
         votes: network.register(channel::VOTES, Quota::per_second(NZU32!(1024))),
         certificates: network.register(channel::CERTIFICATES, Quota::per_second(NZU32!(1024))),
@@ -792,11 +857,11 @@ fn start_network<E: Rt>(
     (network.start(), channels, oracle)
 }
 
-/// The largest p2p message: a block (plus its tag), a consensus certificate, or a run of the
-/// sync protocol holding at least one block.
+/// The largest p2p message: a block (plus its tag), a consensus certificate (on an epoch's
+/// subchannel), or a run of the sync protocol holding at least one block.
 fn max_message_size(config: &Config, n: u32) -> u32 {
     commonware_p2p::max_message_size(&[
-        simplex::max_payload_size::<Scheme, Digest>(n),
+        commonware_p2p::utils::mux::prefixed(simplex::max_payload_size::<Scheme, Digest>(n)),
         sync::max_run_message(config.max_block_size, certificate_room(n)),
     ])
 }
@@ -804,14 +869,11 @@ fn max_message_size(config: &Config, n: u32) -> u32 {
 /// The application half of a node: the block exchange, the sync server and the follower.
 type App<E, C> = glue::Application<E, C, lookup::Sender<PublicKey, E>>;
 
-/// What every node's services are started with: its signer and public key, its peers, the
-/// committee size and a certificate verifier for that committee.
+/// What every node's services are started with: its signer and public key and its peers.
 struct Node {
     signer: ed::PrivateKey,
     me: PublicKey,
     peers: Peers,
-    n: u32,
-    verifier: Scheme,
 }
 
 impl Node {
@@ -822,18 +884,7 @@ impl Node {
             .map_err(|_| Error::InvalidValidatorKey("<signer seed>".to_owned()))?;
         let me = signer.public_key();
         let peers = Peers::from_config(config, &me, primary_all)?;
-        let n = u32::try_from(peers.committee.len()).map_err(|_| Error::NoValidators)?;
-        let verifier = Scheme::verifier(
-            &consensus_namespace(&config.namespace),
-            peers.committee.clone(),
-        );
-        Ok(Node {
-            signer,
-            me,
-            peers,
-            n,
-            verifier,
-        })
+        Ok(Node { signer, me, peers })
     }
 
     fn public_key(&self) -> Result<[u8; 32], Error> {
@@ -844,32 +895,52 @@ impl Node {
     }
 }
 
-/// The running services every node has, and what the engine needs of them.
+/// The running services every node has, and what the engines need of them.
 struct Services<E: Rt, C: Chain> {
-    /// The engine's automaton and relay.
+    /// The engines' automaton and relay.
     application: App<E, C>,
-    /// The engine's reporter; its finalizations feed the follower.
+    /// The engines' reporter; its finalizations feed the follower.
     reporter: glue::Reporter,
-    /// Block exchange, sync server, follower, transaction relay and the network itself.
+    /// Conflicting votes the engines reported.
+    conflicts: glue::Conflicts,
+    /// Block exchange, sync server, follower, transaction relay, the muxers and the network.
     handles: Vec<commonware_runtime::Handle<()>>,
-    /// The consensus channels, for the engine (a full node drains them).
-    votes: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
-    certificates: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
-    resolver: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
+    /// The consensus channels, split by epoch.
+    votes: MuxHandle<lookup::Sender<PublicKey, E>>,
+    certificates: MuxHandle<lookup::Sender<PublicKey, E>>,
+    resolver: MuxHandle<lookup::Sender<PublicKey, E>>,
     oracle: lookup::Oracle<PublicKey>,
 }
 
+type Channel<E> = (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>);
+
+/// Splits a consensus channel into per-epoch subchannels; the muxer runs in the returned task.
+fn mux<E: Rt>(
+    context: &E,
+    (sender, receiver): Channel<E>,
+) -> (
+    MuxHandle<lookup::Sender<PublicKey, E>>,
+    commonware_runtime::Handle<()>,
+) {
+    let (muxer, handle) = Muxer::new(context.child("mux"), sender, receiver);
+    let task = context.child("mux").spawn(move |_| async move {
+        let _ = muxer.run().await;
+    });
+    (handle, task)
+}
+
 /// Starts the network, the block exchange, the sync server, the follower (fed by the
-/// engine's reports if `with_engine`, else syncing on its own) and the transaction relay.
+/// engines' reports if `with_engine`, else syncing on its own) and the transaction relay.
 fn start_services<E: Rt, C: Chain, B: BlobSource>(
     context: &E,
     config: &Config,
     chain: C,
     blob_source: B,
     node: Node,
+    certifier: certify::Certifier<C>,
     with_engine: bool,
 ) -> (Services<E, C>, BlobFetcher) {
-    let max_message = max_message_size(config, node.n);
+    let max_message = max_message_size(config, MAX_COMMITTEE);
     let (network, channels, oracle) =
         start_network(context, config, node.signer, &node.peers, max_message);
     let Channels {
@@ -881,6 +952,9 @@ fn start_services<E: Rt, C: Chain, B: BlobSource>(
         transactions,
         blobs,
     } = channels;
+    let (votes, votes_mux) = mux(context, votes);
+    let (certificates, certificates_mux) = mux(context, certificates);
+    let (resolver, resolver_mux) = mux(context, resolver);
     let (fetcher, blob_exchange) = blobs::spawn(
         context.child("blobs"),
         blob_source,
@@ -888,7 +962,7 @@ fn start_services<E: Rt, C: Chain, B: BlobSource>(
         blobs.1,
         node.peers.everyone_else.clone(),
     );
-    let (application, reporter, finalizations) = glue::Application::new(
+    let (application, reporter, finalizations, conflicts) = glue::Application::new(
         Arc::new(context.child("application")),
         chain.clone(),
         blocks.0,
@@ -912,14 +986,14 @@ fn start_services<E: Rt, C: Chain, B: BlobSource>(
         sync_receiver,
         runs_in,
         max_message,
-        certificate_room(node.n),
+        certificate_room(MAX_COMMITTEE),
     );
     let follower = sync::Follower {
         context: context.child("follower"),
         chain,
         blocks: application.clone(),
         sender: sync_sender,
-        verifier: node.verifier,
+        certifier,
         peers: node.peers.everyone_else,
         interval: config.timeouts.block_request,
     }
@@ -927,6 +1001,7 @@ fn start_services<E: Rt, C: Chain, B: BlobSource>(
     let services = Services {
         application,
         reporter,
+        conflicts,
         handles: vec![
             network,
             block_exchange,
@@ -934,6 +1009,9 @@ fn start_services<E: Rt, C: Chain, B: BlobSource>(
             follower,
             relay,
             blob_exchange,
+            votes_mux,
+            certificates_mux,
+            resolver_mux,
         ],
         votes,
         certificates,
@@ -953,79 +1031,31 @@ fn launch<E: Rt, C: Chain, B: BlobSource>(
     partition: &str,
 ) -> Result<Consensus, Error> {
     let node = Node::from_config(&config, false)?;
-    let namespace = consensus_namespace(&config.namespace);
-    let scheme = Scheme::signer(
-        &namespace,
-        node.peers.committee.clone(),
-        node.signer.clone(),
-    )
-    .ok_or_else(|| Error::NotAValidator(hex::encode(node.me.as_ref())))?;
-    let floor = match chain.last_finalized() {
-        None => simplex::Floor::Genesis(to_digest(chain.genesis())),
-        Some(bytes) => {
-            let finalization = decode_finalization(&scheme, &bytes)
-                .map_err(|e| Error::InvalidFloor(e.to_string()))?;
-            if finalization.proposal.round.epoch() != EPOCH {
-                return Err(Error::InvalidFloor("not for epoch 0".to_owned()));
-            }
-            let mut rng = context.child("floor");
-            if !finalization.verify(&mut rng, &scheme, &Sequential) {
-                return Err(Error::InvalidFloor("signatures do not verify".to_owned()));
-            }
-            simplex::Floor::Finalized(finalization)
+    let certifier =
+        certify::Certifier::new(chain.clone(), &config.namespace, config.validators.clone());
+    // With no committee from the chain, the configured one is the only one there will ever
+    // be: a key outside it could never vote.
+    let current = chain.epoch().epoch;
+    if chain.committee(current).is_none() && node.peers.committee.position(&node.me).is_none() {
+        return Err(Error::NotAValidator(hex::encode(node.me.as_ref())));
+    }
+    if let Some(bytes) = chain.last_finalized() {
+        let mut rng = context.child("floor");
+        if certifier.decode_verified(&mut rng, &bytes).is_none() {
+            return Err(Error::InvalidFloor(
+                "it does not decode or its signatures do not verify".to_owned(),
+            ));
         }
-    };
-    let public_key = node.public_key()?;
-
-    let partition = format!("{partition}_e{}", EPOCH.get());
-    let (fetcher_in, fetcher_out) = oneshot::channel();
-    let handle = context.spawn(move |context| async move {
-        let (services, fetcher) = start_services(&context, &config, chain, blob_source, node, true);
-        let _ = fetcher_in.send(fetcher);
-        let engine = simplex::Engine::new(
-            context.child("engine"),
-            simplex::Config {
-                scheme,
-                elector: RoundRobin::<Sha256>::default(),
-                blocker: services.oracle,
-                automaton: services.application.clone(),
-                relay: services.application,
-                reporter: services.reporter,
-                track_historical_votes: false,
-                strategy: Sequential,
-                partition,
-                mailbox_size: NZUsize!(1024),
-                epoch: EPOCH,
-                floor,
-                replay_buffer: NZUsize!(1024 * 1024),
-                write_buffer: NZUsize!(1024 * 1024),
-                page_cache: CacheRef::new(NZU16!(4096), NZUsize!(1024)),
-                leader_timeout: config.timeouts.leader,
-                certification_timeout: config.timeouts.certification,
-                timeout_retry: config.timeouts.retry,
-                view_retention: ViewDelta::new(RETENTION_VIEWS),
-                skip: SkipPolicy::Enabled {
-                    timeout: config.timeouts.skip_inactive_leader,
-                    budget: SkipBudget::Participants,
-                },
-                fetch_timeout: NonZeroDuration::new(config.timeouts.fetch)
-                    .unwrap_or_else(|| NonZeroDuration::new_panic(Duration::from_secs(2))),
-                fetch_retry_delay: Duration::from_millis(100),
-                forward: ForwardPolicy::SilentLeader,
-            },
-        );
-        let engine = engine.start(services.votes, services.certificates, services.resolver);
-        let mut handles = services.handles;
-        handles.push(engine);
-        // Run until any part stops; the supervision tree then aborts the rest.
-        let stopped = commonware_runtime::Handle::select(handles).await;
-        tracing::error!(?stopped, "consensus stopped");
-    });
-    Ok(Consensus {
-        handle,
-        public_key,
-        fetcher: fetcher_out,
-    })
+    }
+    spawn_node(
+        context,
+        config,
+        chain,
+        blob_source,
+        node,
+        certifier,
+        Some(partition.to_owned()),
+    )
 }
 
 /// Validates `config` and spawns a full node on `context`: it joins the network with
@@ -1041,28 +1071,104 @@ fn launch_full<E: Rt, C: Chain, B: BlobSource>(
     if node.peers.committee.position(&node.me).is_some() {
         return Err(Error::IsAValidator(hex::encode(node.me.as_ref())));
     }
+    let certifier =
+        certify::Certifier::new(chain.clone(), &config.namespace, config.validators.clone());
+    spawn_node(context, config, chain, blob_source, node, certifier, None)
+}
+
+/// Most distinct offences the evidence task remembers (to hand each to the chain once).
+const MAX_REMEMBERED_OFFENCES: usize = 1024;
+
+/// Turns the engines' reports of conflicting votes into checked evidence for the chain (see
+/// `evidence.rs`).
+fn evidence_task<E: Rt, C: Chain>(
+    context: &E,
+    chain: C,
+    certifier: certify::Certifier<C>,
+    namespace: Vec<u8>,
+    mut conflicts: glue::Conflicts,
+) -> commonware_runtime::Handle<()> {
+    context.child("evidence").spawn(move |_| async move {
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(activity) = conflicts.recv().await {
+            let Some(evidence) = evidence::to_evidence(&certifier, &activity) else {
+                continue;
+            };
+            if !evidence.verify(&namespace) {
+                tracing::warn!(offender = %evidence.offender, "reported conflicting votes do not verify; dropped");
+                continue;
+            }
+            if seen.len() >= MAX_REMEMBERED_OFFENCES {
+                seen.clear();
+            }
+            if seen.insert((evidence.epoch, evidence.offender)) {
+                tracing::warn!(
+                    offender = %evidence.offender,
+                    epoch = evidence.epoch,
+                    view = evidence.view,
+                    "a validator equivocated"
+                );
+                chain.equivocation(evidence);
+            }
+        }
+    })
+}
+
+/// Spawns the services and the epoch orchestrator; a validator (`partition` given) runs an
+/// engine in every epoch whose committee holds its key.
+fn spawn_node<E: Rt, C: Chain, B: BlobSource>(
+    context: E,
+    config: Config,
+    chain: C,
+    blob_source: B,
+    node: Node,
+    certifier: certify::Certifier<C>,
+    partition: Option<String>,
+) -> Result<Consensus, Error> {
     let public_key = node.public_key()?;
+    let signer = partition.as_ref().map(|_| node.signer.clone());
     let (fetcher_in, fetcher_out) = oneshot::channel();
     let handle = context.spawn(move |context| async move {
-        let (services, fetcher) =
-            start_services(&context, &config, chain, blob_source, node, false);
+        let (services, fetcher) = start_services(
+            &context,
+            &config,
+            chain.clone(),
+            blob_source,
+            node,
+            certifier.clone(),
+            signer.is_some(),
+        );
         let _ = fetcher_in.send(fetcher);
+        let judge = evidence_task(
+            &context,
+            chain.clone(),
+            certifier.clone(),
+            config.namespace.clone(),
+            services.conflicts,
+        );
+        let orchestrator = epochs::Orchestrator {
+            context: context.child("epochs"),
+            chain,
+            config,
+            signer,
+            certifier,
+            votes: services.votes,
+            certificates: services.certificates,
+            resolver: services.resolver,
+            application: services.application,
+            reporter: services.reporter,
+            oracle: services.oracle,
+            partition: partition.unwrap_or_default(),
+        };
         let mut handles = services.handles;
-        // Validators send votes and certificates to every connected peer; a full node has no
-        // engine to read them, and must read them anyway or be disconnected.
-        for mut receiver in [
-            services.votes.1,
-            services.certificates.1,
-            services.resolver.1,
-        ] {
-            handles.push(
-                context
-                    .child("drain")
-                    .spawn(move |_| async move { while receiver.recv().await.is_ok() {} }),
-            );
-        }
+        handles.push(judge);
+        handles.push(context.child("epochs").spawn(move |_| async move {
+            let error = orchestrator.run().await;
+            tracing::error!(%error, "consensus stopped");
+        }));
+        // Run until any part stops; the supervision tree then aborts the rest.
         let stopped = commonware_runtime::Handle::select(handles).await;
-        tracing::error!(?stopped, "full node stopped following");
+        tracing::error!(?stopped, "consensus stopped");
     });
     Ok(Consensus {
         handle,

@@ -53,11 +53,10 @@
 //! that advanced the chain it asks the same peer for the next run at once, so a node far
 //! behind streams the chain at the speed it can execute it.
 
-use super::{glue::Application, to_hash, Chain, Digest, PublicKey, Rt, Scheme, EPOCH};
+use super::{certify::Certifier, glue::Application, to_hash, Chain, Digest, PublicKey, Rt, Scheme};
 use commonware_codec::Encode as _;
 use commonware_consensus::simplex::types::Finalization;
 use commonware_p2p::{Receiver, Recipients, Sender};
-use commonware_parallel::Sequential;
 use commonware_runtime::Handle;
 use commonware_utils::channel::mpsc;
 use std::time::Duration;
@@ -172,8 +171,8 @@ pub(super) struct Follower<E, C, S, Q> {
     pub(super) blocks: Application<E, C, S>,
     /// Sender on the sync channel.
     pub(super) sender: Q,
-    /// Verifies certificates of runs.
-    pub(super) verifier: Scheme,
+    /// Verifies certificates of runs against the committee of their epoch.
+    pub(super) certifier: Certifier<C>,
     /// Peers to ask, in rotation (everyone but this node).
     pub(super) peers: Vec<PublicKey>,
     pub(super) interval: Duration,
@@ -203,7 +202,8 @@ where
         mut runs: mpsc::Receiver<(PublicKey, Vec<u8>)>,
     ) {
         let follows_only = engine.is_none();
-        let mut delivered_view = 0u64;
+        // Finalizations are ordered by (epoch, view): views start again in every epoch.
+        let mut delivered_view = (0u64, 0u64);
         let mut target: Option<Finalization<Scheme, Digest>> = None;
         let mut arrivals = self.blocks.subscribe_arrivals();
         let mut cursor = 0usize;
@@ -212,14 +212,14 @@ where
         loop {
             if let Some(finalization) = target.take() {
                 let block = to_hash(finalization.proposal.payload);
-                let view = finalization.proposal.round.view().get();
+                let view = round_of(&finalization);
                 if view <= delivered_view {
                     // A run already finalized it (or a descendant).
                 } else if self.chain.has_block(block) && self.chain.connects(block) {
                     self.chain
                         .finalized(block, finalization.encode().to_vec())
                         .await;
-                    debug!(%block, view, "finalized");
+                    debug!(%block, ?view, "finalized");
                     delivered_view = view;
                     progressed = true;
                 } else {
@@ -231,10 +231,8 @@ where
                 biased;
                 reported = next_report(&mut engine) => match reported {
                     Some(finalization) => {
-                        let view = finalization.proposal.round.view().get();
-                        let newer = target
-                            .as_ref()
-                            .is_none_or(|t| view > t.proposal.round.view().get());
+                        let view = round_of(&finalization);
+                        let newer = target.as_ref().is_none_or(|t| view > round_of(t));
                         if view > delivered_view && newer {
                             target = Some(finalization);
                         }
@@ -291,13 +289,13 @@ where
             .send(Recipients::One(peer), encode_request(height), false);
     }
 
-    /// Checks and applies a run; returns the view of the certified block if the chain
-    /// finalized it.
-    async fn apply_run(&mut self, peer: &PublicKey, body: &[u8]) -> Option<u64> {
-        match check_run(&self.verifier, &mut self.context, &self.chain, body) {
+    /// Checks and applies a run; returns the epoch and view of the certified block if the
+    /// chain finalized it.
+    async fn apply_run(&mut self, peer: &PublicKey, body: &[u8]) -> Option<(u64, u64)> {
+        match check_run(&self.certifier, &mut self.context, &self.chain, body) {
             Ok((certified, view, certificate)) => {
                 self.chain.finalized(certified, certificate).await;
-                debug!(%certified, view, "finalized through sync");
+                debug!(%certified, ?view, "finalized through sync");
                 Some(view)
             }
             Err(reason) => {
@@ -313,31 +311,32 @@ where
 pub(super) enum RunRejected {
     #[error("malformed")]
     Malformed,
-    #[error("the certificate does not verify for this committee and epoch")]
+    #[error("the certificate does not verify for the committee of its epoch")]
     Certificate,
+    #[error("the certified block {0} is not of the certificate's epoch")]
+    WrongEpoch(agora_primitives::Hash),
     #[error("a block is unacceptable to the chain")]
     Block,
     #[error("the certified block {0} is not in the run or does not reach our finalized head")]
     Disconnected(agora_primitives::Hash),
 }
 
+/// A run that passed the checks: the certified block, its (epoch, view), the certificate.
+pub(super) type CheckedRun = (agora_primitives::Hash, (u64, u64), Vec<u8>);
+
 /// Steps 1 to 3 of [Trust](self#trust): checks `body` (a run without its tag) against the
-/// committee of `verifier` and stores its blocks as received in `chain`. Returns the
-/// certified block, its view and the certificate, ready for [`Chain::finalized`].
+/// committee of the certificate's epoch and stores its blocks as received in `chain`. Returns
+/// the certified block, its (epoch, view) and the certificate, ready for [`Chain::finalized`].
 pub(super) fn check_run<C: Chain>(
-    verifier: &Scheme,
+    certifier: &Certifier<C>,
     rng: &mut impl rand_core_010::CryptoRng,
     chain: &C,
     body: &[u8],
-) -> Result<(agora_primitives::Hash, u64, Vec<u8>), RunRejected> {
+) -> Result<CheckedRun, RunRejected> {
     let (certificate, blocks) = decode_run(body).ok_or(RunRejected::Malformed)?;
-    let finalization =
-        super::decode_finalization(verifier, &certificate).map_err(|_| RunRejected::Certificate)?;
-    if finalization.proposal.round.epoch() != EPOCH
-        || !finalization.verify(rng, verifier, &Sequential)
-    {
-        return Err(RunRejected::Certificate);
-    }
+    let (finalization, epoch) = certifier
+        .decode_verified(rng, &certificate)
+        .ok_or(RunRejected::Certificate)?;
     let certified = to_hash(finalization.proposal.payload);
     for block in blocks {
         chain.receive_block(block).ok_or(RunRejected::Block)?;
@@ -345,11 +344,18 @@ pub(super) fn check_run<C: Chain>(
     if !chain.has_block(certified) || !chain.connects(certified) {
         return Err(RunRejected::Disconnected(certified));
     }
-    Ok((
-        certified,
-        finalization.proposal.round.view().get(),
-        certificate,
-    ))
+    // A committee signs only its own epoch's blocks: an old committee (whose stake may be
+    // gone) cannot finalize the blocks of a later epoch.
+    if chain.block_epoch(certified) != Some(epoch) {
+        return Err(RunRejected::WrongEpoch(certified));
+    }
+    Ok((certified, round_of(&finalization), certificate))
+}
+
+/// The (epoch, view) of a finalization: the order in which finalizations supersede.
+fn round_of(finalization: &Finalization<Scheme, Digest>) -> (u64, u64) {
+    let round = finalization.proposal.round;
+    (round.epoch().get(), round.view().get())
 }
 
 /// The engine's next finalization, or never if there is no engine.

@@ -13,8 +13,8 @@ use std::{
 /// Namespace shared by every test committee.
 const NAMESPACE: &[u8] = b"agora-test";
 
-/// A block of the mock chain: `parent ++ view ++ salt ++ proposer ++ valid`, hashed with
-/// blake3. The salt (the proposer's proposal counter) makes a re-proposal at the same view a
+/// A block of the mock chain: `parent ++ view ++ salt ++ proposer ++ valid ++ height`, hashed
+/// with blake3. The salt (the proposer's proposal counter) makes a re-proposal at the same view a
 /// different block, like a real block with a new timestamp and transactions.
 #[derive(Clone, Copy, Debug)]
 struct Block {
@@ -23,6 +23,7 @@ struct Block {
     salt: u64,
     proposer: u8,
     valid: bool,
+    height: u64,
 }
 
 impl Block {
@@ -32,11 +33,12 @@ impl Block {
         bytes.extend_from_slice(&self.salt.to_le_bytes());
         bytes.push(self.proposer);
         bytes.push(u8::from(self.valid));
+        bytes.extend_from_slice(&self.height.to_le_bytes());
         bytes
     }
 
     fn decode(bytes: &[u8]) -> Option<Block> {
-        if bytes.len() != 50 {
+        if bytes.len() != 58 {
             return None;
         }
         let parent = Hash(bytes[..32].try_into().ok()?);
@@ -48,12 +50,14 @@ impl Block {
             1 => true,
             _ => return None,
         };
+        let height = u64::from_le_bytes(bytes[50..58].try_into().ok()?);
         Some(Block {
             parent,
             view,
             salt,
             proposer,
             valid,
+            height,
         })
     }
 
@@ -72,6 +76,8 @@ struct State {
     finalized_set: HashSet<Hash>,
     /// Every `finalized` call: block and certificate.
     certificates: Vec<(Hash, Vec<u8>)>,
+    /// Evidence of equivocation handed to the chain.
+    equivocations: Vec<pallet_staking::equivocation::Equivocation>,
 }
 
 /// In-memory chain. Its state outlives runtimes (it stands for the node's RocksDB), so
@@ -85,6 +91,11 @@ struct MockChain {
     /// Blocks this chain proposes are invalid (for the byzantine-proposer test).
     propose_invalid: bool,
     state: Arc<Mutex<State>>,
+    /// Blocks per epoch, if the chain has epochs (else one epoch with the configured
+    /// committee).
+    epoch_length: Option<u64>,
+    /// The committee of epoch `e` (the last one for every later epoch).
+    committees: Arc<Vec<Vec<Member>>>,
 }
 
 impl MockChain {
@@ -94,7 +105,42 @@ impl MockChain {
             genesis: Hash::of(b"genesis"),
             propose_invalid: false,
             state: Arc::default(),
+            epoch_length: None,
+            committees: Arc::default(),
         }
+    }
+
+    /// This chain with epochs of `length` blocks signed by `committees` (validator indices;
+    /// the last committee signs every later epoch).
+    fn with_epochs(mut self, length: u64, committees: &[&[usize]]) -> Self {
+        self.epoch_length = Some(length);
+        self.committees = Arc::new(
+            committees
+                .iter()
+                .map(|members| {
+                    members
+                        .iter()
+                        .map(|&i| Member {
+                            key: public_key(&seed(i)),
+                            address: Some(address(i)),
+                        })
+                        .collect()
+                })
+                .collect(),
+        );
+        self
+    }
+
+    /// Height of a known block (genesis 0).
+    fn height(&self, hash: Hash) -> u64 {
+        if hash == self.genesis {
+            return 0;
+        }
+        self.state()
+            .blocks
+            .get(&hash)
+            .expect("a known block")
+            .height
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -119,25 +165,40 @@ impl Chain for MockChain {
         self.genesis
     }
 
-    async fn propose(&self, parent: Hash, view: u64) -> Option<Hash> {
+    async fn propose(&self, parent: Hash, epoch: u64, view: u64) -> Option<Hash> {
+        if let Some(length) = self.epoch_length {
+            if self.height(parent) == (epoch + 1) * length {
+                return Some(parent); // The epoch's last block: re-propose it.
+            }
+        }
         let mut state = self.state();
         if parent != self.genesis && !state.blocks.contains_key(&parent) {
             return None;
         }
         state.proposals = state.proposals.wrapping_add(1);
+        let height = state.blocks.get(&parent).map_or(0, |p| p.height) + 1;
         let block = Block {
             parent,
             view,
             salt: state.proposals,
             proposer: self.id,
             valid: !self.propose_invalid,
+            height,
         };
         let hash = block.hash();
         state.blocks.insert(hash, block);
         Some(hash)
     }
 
-    async fn verify(&self, parent: Hash, block: Hash) -> bool {
+    async fn verify(&self, parent: Hash, block: Hash, epoch: u64) -> bool {
+        if let Some(length) = self.epoch_length {
+            if block == parent {
+                return self.height(parent) == (epoch + 1) * length;
+            }
+            if self.height(parent) / length != epoch {
+                return false; // The child would not be of `epoch`.
+            }
+        }
         let state = self.state();
         let block = state
             .blocks
@@ -147,7 +208,8 @@ impl Chain for MockChain {
             parent == self.genesis || state.blocks.contains_key(&parent),
             "verify is called with a known parent"
         );
-        block.valid && block.parent == parent
+        let parent_height = state.blocks.get(&parent).map_or(0, |p| p.height);
+        block.valid && block.parent == parent && block.height == parent_height + 1
     }
 
     async fn finalized(&self, block: Hash, certificate: Vec<u8>) {
@@ -205,7 +267,16 @@ impl Chain for MockChain {
         let mut blocks = Vec::new();
         let mut bytes = 0usize;
         let mut last_certified = None;
-        for hash in state.finalized.get(start..)?.iter().take(max_blocks) {
+        // A run stays inside the epoch of `from`.
+        let in_epoch = self
+            .epoch_length
+            .map_or(usize::MAX, |length| (length - (from - 1) % length) as usize);
+        for hash in state
+            .finalized
+            .get(start..)?
+            .iter()
+            .take(max_blocks.min(in_epoch))
+        {
             let block = state.blocks[hash].encode();
             bytes += block.len() + 4;
             if bytes > max_bytes {
@@ -235,6 +306,44 @@ impl Chain for MockChain {
             }
         }
         true
+    }
+
+    fn epoch(&self) -> EpochStart {
+        let Some(length) = self.epoch_length else {
+            return EpochStart {
+                epoch: 0,
+                opened_by: self.genesis,
+            };
+        };
+        let state = self.state();
+        let epoch = state.finalized.len() as u64 / length;
+        let opened_by = match (epoch * length).checked_sub(1) {
+            Some(index) => state.finalized[index as usize],
+            None => self.genesis,
+        };
+        EpochStart { epoch, opened_by }
+    }
+
+    fn committee(&self, epoch: u64) -> Option<Vec<Member>> {
+        self.epoch_length?;
+        let last = self.committees.len().checked_sub(1)?;
+        self.committees
+            .get(usize::try_from(epoch).ok()?.min(last))
+            .cloned()
+    }
+
+    fn equivocation(&self, evidence: pallet_staking::equivocation::Equivocation) {
+        self.state().equivocations.push(evidence);
+    }
+
+    fn block_epoch(&self, block: Hash) -> Option<u64> {
+        let Some(length) = self.epoch_length else {
+            return Some(0);
+        };
+        if block != self.genesis && !self.state().blocks.contains_key(&block) {
+            return None;
+        }
+        Some(self.height(block).saturating_sub(1) / length)
     }
 
     fn last_finalized(&self) -> Option<Vec<u8>> {
@@ -461,7 +570,17 @@ fn four_validators_finalize_same_blocks() {
 #[test]
 fn one_validator_offline_still_finalizes() {
     let chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
-    run_until(timed(1), 4, &chains, &[0, 1, 2], 10);
+    // Until the three online validators have all led a finalized block (see
+    // `four_validators_finalize_same_blocks` for why this is a condition, not a count).
+    let three_leaders = |chains: &[MockChain]| {
+        let finalized = chains[0].finalized_blocks();
+        let proposers: HashSet<u8> = finalized
+            .iter()
+            .map(|hash| chains[0].block(*hash).proposer)
+            .collect();
+        proposers.len() == 3
+    };
+    run_network(timed(2), 4, &chains, &[0, 1, 2], &[], 10, three_leaders);
     let reference = chains[0].finalized_blocks();
     for chain in &chains[..3] {
         assert_well_formed(chain, 4);
@@ -547,15 +666,11 @@ fn forged_runs_are_refused() {
         .expect("every view is finalized directly with one validator");
     let bytes: Vec<Vec<u8>> = blocks.iter().map(|b| source.block(*b).encode()).collect();
     let run = sync::encode_run(&certificate, &bytes).expect("small run");
-    let verifier = |namespace: &[u8]| {
-        Scheme::verifier(
-            &consensus_namespace(namespace),
-            committee(&validator_keys(1)).expect("valid committee"),
-        )
-    };
     let mut rng = commonware_utils::sys_rng();
     let check = |chain: &MockChain, namespace: &[u8], body: &[u8], rng: &mut _| {
-        sync::check_run(&verifier(namespace), rng, chain, body)
+        let configured = vec![(validator_keys(1)[0], address(0))];
+        let certifier = certify::Certifier::new(chain.clone(), namespace, configured);
+        sync::check_run(&certifier, rng, chain, body)
     };
     use sync::RunRejected;
 
@@ -593,6 +708,14 @@ fn forged_runs_are_refused() {
             &mut rng
         ),
         Err(RunRejected::Malformed)
+    );
+    // A committee certifying a block of a later epoch: with epochs of two blocks, block 3 is
+    // epoch 1's, and epoch 0's certificate cannot finalize it (a former committee, whose stake
+    // may be gone, must not be able to extend the chain).
+    let later = MockChain::new(6).with_epochs(2, &[&[0]]);
+    assert_eq!(
+        check(&later, NAMESPACE, &run[1..], &mut rng),
+        Err(RunRejected::WrongEpoch(blocks[2]))
     );
     // The honest run is accepted and names the certified block.
     let (certified, _, _) =
@@ -808,13 +931,13 @@ impl Chain for TokioChain {
     fn genesis(&self) -> Hash {
         self.0.genesis()
     }
-    async fn propose(&self, parent: Hash, view: u64) -> Option<Hash> {
+    async fn propose(&self, parent: Hash, epoch: u64, view: u64) -> Option<Hash> {
         let spawned = tokio::spawn(tokio::time::sleep(Duration::from_millis(20)));
         spawned.await.expect("tokio task runs");
-        self.0.propose(parent, view).await
+        self.0.propose(parent, epoch, view).await
     }
-    async fn verify(&self, parent: Hash, block: Hash) -> bool {
-        self.0.verify(parent, block).await
+    async fn verify(&self, parent: Hash, block: Hash, epoch: u64) -> bool {
+        self.0.verify(parent, block, epoch).await
     }
     async fn finalized(&self, block: Hash, certificate: Vec<u8>) {
         Chain::finalized(&self.0, block, certificate).await;
@@ -890,4 +1013,249 @@ fn tokio_runtime_finalizes_and_restarts_on_disk() {
     let after = chain.0.finalized_blocks();
     assert_eq!(after[..before.len()], before[..]);
     assert_well_formed(&chain.0, 1);
+}
+
+/// Launches validator `i` with `configs[i]` on `chains[i]` for every config.
+fn launch_each(
+    context: &deterministic::Context,
+    configs: &[Config],
+    chains: &[MockChain],
+) -> Vec<Consensus> {
+    configs
+        .iter()
+        .enumerate()
+        .map(|(i, config)| {
+            let node = context.child("validator").with_attribute("index", i);
+            launch(
+                node,
+                config.clone(),
+                chains[i].clone(),
+                (),
+                &format!("v{i}"),
+            )
+            .expect("valid configuration")
+        })
+        .collect()
+}
+
+/// Epochs of 12 blocks: validators 0–3 sign epoch 0, validator 4 joins for epoch 1, and
+/// validator 0 leaves for epoch 2 and later (it goes on following the chain).
+#[test]
+fn committees_change_at_epoch_boundaries() {
+    const LENGTH: u64 = 12;
+    let committees: [&[usize]; 3] = [&[0, 1, 2, 3], &[0, 1, 2, 3, 4], &[1, 2, 3, 4]];
+    let chains: Vec<MockChain> = (0..5)
+        .map(|i| MockChain::new(i).with_epochs(LENGTH, &committees))
+        .collect();
+    let target = 4 * LENGTH as usize;
+    // The configured committee is epoch 0's; validator 4 is a configured peer until the chain
+    // elects it, so it can sync from the start.
+    let mut configs = committee_config(4);
+    let newcomer = (public_key(&seed(4)), address(4));
+    for config in &mut configs {
+        config.peers = vec![newcomer];
+    }
+    let mut config = configs[0].clone();
+    config.listen = address(4);
+    config.signer_seed = seed(4);
+    config.peers = Vec::new();
+    configs.push(config);
+    let proposers_by_epoch = |chain: &MockChain| -> Vec<HashSet<u8>> {
+        let finalized = chain.finalized_blocks();
+        finalized
+            .chunks(LENGTH as usize)
+            .map(|epoch| {
+                epoch
+                    .iter()
+                    .map(|hash| chain.block(*hash).proposer)
+                    .collect()
+            })
+            .collect()
+    };
+    let runner = timed(3);
+    let run_chains = chains.clone();
+    runner.start(|context| async move {
+        let handles = launch_each(&context, &configs, &run_chains);
+        loop {
+            context.sleep(Duration::from_millis(100)).await;
+            let done = run_chains
+                .iter()
+                .all(|chain| chain.finalized_blocks().len() >= target);
+            // Until the newcomer has led a finalized block of its own.
+            let newcomer_led = proposers_by_epoch(&run_chains[0])
+                .iter()
+                .skip(1)
+                .any(|proposers| proposers.contains(&4));
+            if done && newcomer_led {
+                break;
+            }
+        }
+        for handle in &handles {
+            handle.abort();
+        }
+    });
+    let reference = chains[0].finalized_blocks();
+    for chain in &chains {
+        let finalized = chain.finalized_blocks();
+        let common = finalized.len().min(reference.len());
+        assert!(common >= target);
+        assert_eq!(finalized[..common], reference[..common], "nodes agree");
+    }
+    let by_epoch = proposers_by_epoch(&chains[1]);
+    assert!(by_epoch[0].iter().all(|p| *p < 4), "epoch 0 is 0–3's");
+    assert!(
+        by_epoch[1..].iter().any(|p| p.contains(&4)),
+        "validator 4 joined"
+    );
+    for proposers in &by_epoch[2..] {
+        assert!(!proposers.contains(&0), "validator 0 left after epoch 1");
+    }
+    // Every certificate verifies against its own epoch's committee, and the last block of
+    // every epoch is finalized by a certificate of that epoch.
+    let keys = |epoch: usize| -> Vec<[u8; 32]> {
+        committees[epoch.min(2)]
+            .iter()
+            .map(|&i| public_key(&seed(i)))
+            .collect()
+    };
+    let certificates = chains[1].state().certificates.clone();
+    for (block, certificate) in &certificates {
+        let height = chains[1].height(*block);
+        let epoch = (height as usize - 1) / LENGTH as usize;
+        let (certified, _) = verify_certificate(NAMESPACE, &keys(epoch), certificate)
+            .expect("certified by its epoch's committee");
+        assert_eq!(certified, *block);
+        if epoch >= 1 {
+            assert!(
+                verify_certificate(NAMESPACE, &keys(epoch - 1), certificate).is_none()
+                    || keys(epoch) == keys(epoch - 1),
+                "not by the previous committee"
+            );
+        }
+    }
+    for epoch in 1..3u64 {
+        let last = reference[(epoch * LENGTH - 1) as usize];
+        assert!(
+            certificates.iter().any(|(block, _)| *block == last),
+            "the last block of epoch {} has a certificate of its own",
+            epoch - 1
+        );
+    }
+}
+
+/// Conflicting votes signed by commonware's own signer become evidence whose signatures the
+/// runtime's check (`pallet_staking::equivocation`, which rebuilds the signed bytes without
+/// commonware) accepts: if a commonware upgrade changes what votes sign, this fails.
+#[test]
+fn conflicting_votes_become_evidence_the_runtime_accepts() {
+    use commonware_consensus::simplex::types::{
+        Activity, ConflictingFinalize, ConflictingNotarize, Finalize, Notarize, Nullify,
+        NullifyFinalize, Proposal,
+    };
+    use commonware_consensus::types::{Epoch, Round, View};
+    let keys = validator_keys(4);
+    let signer = ed::PrivateKey::decode(Copying(&seed(2)[..])).expect("any 32 bytes are a seed");
+    let scheme = Scheme::signer(
+        &consensus_namespace(NAMESPACE),
+        committee(&keys).expect("valid committee"),
+        signer,
+    )
+    .expect("a member");
+    let round = Round::new(Epoch::new(0), View::new(7));
+    let proposal = |block: u8| Proposal::new(round, View::new(6), blake3::Digest([block; 32]));
+    let notarize = |block| Notarize::sign(&scheme, proposal(block)).expect("a member signs");
+    let finalize = |block| Finalize::sign(&scheme, proposal(block)).expect("a member signs");
+    let nullify = Nullify::sign::<Digest>(&scheme, round).expect("a member signs");
+    let activities: [Activity<Scheme, Digest>; 3] = [
+        Activity::ConflictingNotarize(ConflictingNotarize::new(notarize(1), notarize(2))),
+        Activity::ConflictingFinalize(ConflictingFinalize::new(finalize(1), finalize(3))),
+        Activity::NullifyFinalize(NullifyFinalize::new(nullify, finalize(1))),
+    ];
+    let configured = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| (*key, address(i)))
+        .collect();
+    let certifier = certify::Certifier::new(MockChain::new(0), NAMESPACE, configured);
+    for activity in &activities {
+        let evidence = evidence::to_evidence(&certifier, activity).expect("evidence");
+        assert_eq!(evidence.offender, Hash(public_key(&seed(2))));
+        assert_eq!((evidence.epoch, evidence.view), (0, 7));
+        assert!(evidence.verify(NAMESPACE), "{activity:?}");
+        assert!(!evidence.verify(b"another-chain"), "bound to the chain");
+    }
+}
+
+/// Validator 3 signs two conflicting notarize and finalize votes for every vote it hears
+/// (commonware's `conflicter`). The three honest validators keep finalizing, and each hands
+/// the chain, once, evidence naming validator 3 that the runtime's check accepts.
+#[test]
+fn an_equivocating_validator_is_caught_with_evidence() {
+    use commonware_consensus::simplex::mocks::conflicter;
+    use commonware_p2p::AddressableManager as _;
+    let chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
+    let configs = committee_config(4);
+    let run_chains = chains.clone();
+    timed(5).start(|context| async move {
+        let handles = launch_each(&context, &configs[..3], &run_chains);
+        let byzantine = context.child("byzantine");
+        let node = Node::from_config(&configs[3], false).expect("valid configuration");
+        let scheme = Scheme::signer(
+            &consensus_namespace(NAMESPACE),
+            node.peers.committee.clone(),
+            node.signer.clone(),
+        )
+        .expect("a member");
+        let max_message = max_message_size(&configs[3], MAX_COMMITTEE);
+        let (_network, channels, mut oracle) = start_network(
+            &byzantine,
+            &configs[3],
+            node.signer,
+            &node.peers,
+            max_message,
+        );
+        let _ = oracle.track(
+            0,
+            commonware_p2p::AddressableTrackedPeers::new(
+                node.peers.primary.clone(),
+                node.peers.secondary.clone(),
+            ),
+        );
+        let Channels {
+            votes,
+            certificates: _certificates,
+            resolver: _resolver,
+            blocks: _blocks,
+            sync: _sync,
+            transactions: _transactions,
+            blobs: _blobs,
+        } = channels;
+        let (mut votes, _muxer) = mux(&byzantine, votes);
+        let votes = votes.register(0).await.expect("a fresh subchannel");
+        let _conflicter = conflicter::Conflicter::<_, Scheme, blake3::Blake3>::new(
+            byzantine.child("conflicter"),
+            conflicter::Config { scheme },
+        )
+        .start(votes);
+        loop {
+            context.sleep(Duration::from_millis(100)).await;
+            let caught = run_chains[..3].iter().all(|chain| {
+                chain.finalized_blocks().len() >= 5 && !chain.state().equivocations.is_empty()
+            });
+            if caught {
+                break;
+            }
+        }
+        for handle in &handles {
+            handle.abort();
+        }
+    });
+    let offender = Hash(public_key(&seed(3)));
+    for chain in &chains[..3] {
+        let equivocations = chain.state().equivocations.clone();
+        assert_eq!(equivocations.len(), 1, "once per offender and epoch");
+        assert_eq!(equivocations[0].offender, offender);
+        assert!(equivocations[0].verify(NAMESPACE));
+    }
+    assert_agree(&chains[0], &[&chains[1], &chains[2]]);
 }

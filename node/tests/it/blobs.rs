@@ -243,11 +243,11 @@ fn the_collector_deletes_blobs_the_chain_does_not_register() {
     chain
         .submit(&register(&genesis, 0, &finalized.1, 100))
         .unwrap();
-    let first = runtime.block_on(chain.propose(genesis, 1)).unwrap();
+    let first = runtime.block_on(chain.propose(genesis, 0, 1)).unwrap();
     chain
         .submit(&register(&genesis, 1, &unfinalized.1, 100))
         .unwrap();
-    let second = runtime.block_on(chain.propose(first, 2)).unwrap();
+    let second = runtime.block_on(chain.propose(first, 0, 2)).unwrap();
     assert_eq!(chain.best_hash(), second);
 
     runtime.spawn(run_collector(chain.clone(), store.clone()));

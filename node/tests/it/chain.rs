@@ -14,7 +14,7 @@ fn a_proposed_block_survives_a_crash_before_its_finalization() {
     let (genesis, proposed) = {
         let chain = open_chain(dir.path());
         let genesis = chain.genesis_hash();
-        let proposed = runtime.block_on(chain.propose(genesis, 1)).unwrap();
+        let proposed = runtime.block_on(chain.propose(genesis, 0, 1)).unwrap();
         (genesis, proposed)
         // Dropped here without `finalized`: the crash.
     };
@@ -44,14 +44,14 @@ fn blocks_reloaded_after_a_crash_can_be_built_on_and_verified_on() {
     let (first, second) = {
         let chain = open_chain(dir.path());
         let first = runtime
-            .block_on(chain.propose(chain.genesis_hash(), 1))
+            .block_on(chain.propose(chain.genesis_hash(), 0, 1))
             .unwrap();
-        let second = runtime.block_on(chain.propose(first, 2)).unwrap();
+        let second = runtime.block_on(chain.propose(first, 0, 2)).unwrap();
         (first, second)
         // Dropped here without `finalized`: the crash.
     };
     let chain = open_chain(dir.path());
-    let third = runtime.block_on(chain.propose(second, 3));
+    let third = runtime.block_on(chain.propose(second, 0, 3));
     assert!(
         third.is_some(),
         "cannot build on a block reloaded after a crash"
@@ -59,7 +59,7 @@ fn blocks_reloaded_after_a_crash_can_be_built_on_and_verified_on() {
     drop(chain);
     let chain = open_chain(dir.path());
     assert!(
-        runtime.block_on(chain.verify(first, second)),
+        runtime.block_on(chain.verify(first, second, 0)),
         "cannot verify a child of a block reloaded after a crash"
     );
     runtime.block_on(chain.finalized(third.unwrap(), Vec::new()));
@@ -73,10 +73,10 @@ fn an_abandoned_fork_is_forgotten_on_finalization() {
     let runtime = multi_thread_runtime();
     let chain = open_chain(dir.path());
     let genesis = chain.genesis_hash();
-    let first = runtime.block_on(chain.propose(genesis, 1)).unwrap();
+    let first = runtime.block_on(chain.propose(genesis, 0, 1)).unwrap();
     // A second proposal on the same parent (a later view) makes a sibling.
     std::thread::sleep(Duration::from_millis(5));
-    let second = runtime.block_on(chain.propose(genesis, 2)).unwrap();
+    let second = runtime.block_on(chain.propose(genesis, 0, 2)).unwrap();
     assert_ne!(first, second);
     runtime.block_on(chain.finalized(second, Vec::new()));
     assert!(!chain.has_block(first), "the losing sibling is still kept");
@@ -144,7 +144,7 @@ fn a_relayed_batch_admits_each_good_extrinsic_and_refuses_a_forged_one() {
     ));
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 300);
     assert_eq!(chain.pool_len(), 300);
-    let block = runtime.block_on(chain.propose(genesis, 1)).unwrap();
+    let block = runtime.block_on(chain.propose(genesis, 0, 1)).unwrap();
     let body = chain.block(&block).unwrap().unwrap().block;
     assert_eq!(
         body.extrinsics.len(),
@@ -155,4 +155,61 @@ fn a_relayed_batch_admits_each_good_extrinsic_and_refuses_a_forged_one() {
         .extrinsics
         .iter()
         .all(|xt| xt.call == transfer(1_000_000)));
+}
+
+/// A node that sees a validator equivocate and holds a report key submits the evidence; the
+/// next block slashes the validator (the dev chain's //Alice) and pays the reporter (//Bob).
+#[test]
+fn seen_equivocation_is_reported_and_slashed_in_the_next_block() {
+    use agora_primitives::{Hash, AGR};
+    use agora_runtime::genesis::{dev_account, dev_consensus_seed, GENESIS_VALIDATOR_BOND};
+    use pallet_staking::equivocation::{signed_bytes, Equivocation, SignedVote, Vote};
+    use sp_core::Pair as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = multi_thread_runtime();
+    let chain = open_chain(dir.path());
+    chain.set_reporter(sp_core::sr25519::Pair::from_string("//Bob", None).unwrap());
+    let first = runtime
+        .block_on(chain.propose(chain.genesis_hash(), 0, 1))
+        .unwrap();
+    runtime.block_on(chain.finalized(first, Vec::new()));
+
+    // Alice's consensus key signs two notarize votes for different blocks in view 7.
+    let alice = sp_core::ed25519::Pair::from_seed(&dev_consensus_seed("Alice"));
+    let namespace = agora_node::chain::consensus_namespace("agora_dev", &chain.genesis_hash());
+    let signed = |block: u8| {
+        let vote = Vote::Notarize {
+            parent_view: 6,
+            block: Hash([block; 32]),
+        };
+        let signature = alice.sign(&signed_bytes(&namespace, 0, 7, &vote)).0;
+        SignedVote { vote, signature }
+    };
+    chain.equivocation(Equivocation {
+        offender: Hash(alice.public().0),
+        epoch: 0,
+        view: 7,
+        first: signed(1),
+        second: signed(2),
+    });
+    assert_eq!(chain.pool_len(), 1, "the report is pooled");
+    let second = runtime.block_on(chain.propose(first, 0, 2)).unwrap();
+    runtime.block_on(chain.finalized(second, Vec::new()));
+    let events =
+        agora_runtime::decode_events(&chain.block(&second).unwrap().unwrap().events).unwrap();
+    let slashed = GENESIS_VALIDATOR_BOND / 2;
+    assert!(
+        events.iter().any(|record| record.event
+            == agora_runtime::RuntimeEvent::Staking(pallet_staking::Event::Equivocated {
+                who: dev_account("Alice"),
+                epoch: 0,
+                view: 7,
+                slashed,
+                reporter: dev_account("Bob"),
+                rewarded: slashed / 10,
+            })),
+        "{events:?}"
+    );
+    assert!(slashed / 10 >= AGR);
 }

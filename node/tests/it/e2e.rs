@@ -332,9 +332,10 @@ fn chain_spec_round_trips_and_purge_chain_removes_the_data() {
     node.wait_finalized(1);
     node.kill();
 
-    // Balances above u64::MAX plancks (~18.4 million AGR) are served exactly.
+    // Balances above u64::MAX plancks (~18.4 million AGR) are served exactly. Alice's
+    // validator bond is reserved from her genesis balance: give it its own room.
     let mut rich = agora_runtime::genesis::ChainSpec::development();
-    rich.genesis.balances[0].1 = 20_000_000 * AGR;
+    rich.genesis.balances[0].1 = 20_000_000 * AGR + rich.validators[0].bond;
     let rich_path = dir.path().join("rich.json");
     std::fs::write(&rich_path, rich.to_json()).unwrap();
     let node = Node::start_with(
@@ -347,7 +348,7 @@ fn chain_spec_round_trips_and_purge_chain_removes_the_data() {
         ],
     );
     let body = node.raw_rpc(method::AGORA_BALANCE, json!([ALICE])).unwrap();
-    assert!(body.contains("\"free\":20000000000000000000"), "{body}");
+    assert!(body.contains("\"free\":20000000000000000000,"), "{body}");
     // And read back exactly by the typed client.
     assert_eq!(
         node.call(|c| c.balance(ALICE.to_owned(), None)).free,
@@ -440,19 +441,9 @@ fn websocket_subscriptions_deliver_new_and_finalized_heads() {
 fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
     let names = ["Alice", "Bob", "Charlie", "Dave"];
     let dir = tempfile::tempdir().unwrap();
-    let output = run_ok(Command::new(env!("CARGO_BIN_EXE_agora-node")).args([
-        "build-spec",
-        "--dev",
-        "--validators",
-        "4",
-    ]));
-    let spec =
-        agora_runtime::genesis::ChainSpec::from_json(std::str::from_utf8(&output.stdout).unwrap())
-            .unwrap();
+    let (spec, spec_path) = build_spec(dir.path(), &[]);
     assert_eq!(spec.validators.len(), 4);
     assert_eq!(spec.validators[1].account, dev_account("Bob"));
-    let spec_path = dir.path().join("spec.json");
-    std::fs::write(&spec_path, &output.stdout).unwrap();
     let ports: Vec<u16> = (0..5).map(|_| crate::support::free_port()).collect();
     let full_key = sp_core::ed25519::Pair::from_string("//Full", None).unwrap();
     let mut peers: Vec<String> = spec
@@ -467,20 +458,13 @@ fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
         ports[4]
     ));
     let start = |who: &str, key_flag: &str, key: &str, port: u16| {
-        let mut args = vec![
-            "--chain".to_owned(),
-            spec_path.to_str().unwrap().to_owned(),
-            key_flag.to_owned(),
-            key.to_owned(),
-            "--port".to_owned(),
-            port.to_string(),
-        ];
-        for peer in &peers {
-            args.push("--peer".to_owned());
-            args.push(peer.clone());
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Node::start_with(&dir.path().join(who), &args)
+        start_on_spec(
+            &dir.path().join(who),
+            &spec_path,
+            &peers,
+            [key_flag, key],
+            port,
+        )
     };
     let mut nodes: Vec<Node> = names
         .iter()
@@ -578,6 +562,47 @@ fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
         at_tip.iter().all(|hash| *hash == at_tip[0]),
         "nodes disagree after the crash and restart: {at_tip:?}"
     );
+}
+
+/// `agora-node build-spec --dev --validators 4 EXTRA…` written to `dir/spec.json`, parsed.
+fn build_spec(
+    dir: &Path,
+    extra: &[&str],
+) -> (agora_runtime::genesis::ChainSpec, std::path::PathBuf) {
+    let output = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_agora-node"))
+            .args(["build-spec", "--dev", "--validators", "4"])
+            .args(extra),
+    );
+    let text = std::str::from_utf8(&output.stdout).unwrap();
+    let spec = agora_runtime::genesis::ChainSpec::from_json(text).unwrap();
+    let path = dir.join("spec.json");
+    std::fs::write(&path, text).unwrap();
+    (spec, path)
+}
+
+/// Starts a node on `base_path` with the chain spec at `spec`, `key` (`[--validator-key, SURI]`
+/// or `[--node-key, SURI]`), p2p `port` and a `--peer` for each of `peers`.
+fn start_on_spec(
+    base_path: &Path,
+    spec: &Path,
+    peers: &[String],
+    key: [&str; 2],
+    port: u16,
+) -> Node {
+    let port = port.to_string();
+    let mut args = vec![
+        "--chain",
+        spec.to_str().unwrap(),
+        key[0],
+        key[1],
+        "--port",
+        &port,
+    ];
+    for peer in peers {
+        args.extend(["--peer", peer.as_str()]);
+    }
+    Node::start_with(base_path, &args)
 }
 
 /// `scripts/testnet.sh N --dir DIR` keeps its contract: N validators and one full node in the
@@ -706,4 +731,137 @@ fn full_node_needs_every_validator_address_and_keeps_its_generated_key() {
         first,
         "the key is kept"
     );
+}
+
+/// Runs `agora --output json ARGS` against `node`; panics with its stderr if it fails.
+fn agora_json(node: &Node, args: &[&str]) -> Value {
+    let output = Command::new(binary("agora"))
+        .args(["--rpc", &node.url(), "--output", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "agora {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Item 1 of issue 12 with real processes: four genesis validators on epochs of 10 blocks;
+/// //Eve starts a node with a key outside the genesis committee, registers with a bond
+/// through the CLI, is elected at the next epoch's election, syncs and authors finalized
+/// blocks; she unregisters and the network goes on without her.
+#[test]
+fn a_validator_joins_with_stake_at_an_epoch_boundary_and_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, spec_path) = build_spec(dir.path(), &["--epoch-length", "10"]);
+    assert_eq!(spec.genesis.epoch_length, 10);
+    let eve_key = Hash(
+        sp_core::ed25519::Pair::from_string("//Eve", None)
+            .unwrap()
+            .public()
+            .0,
+    );
+    let ports: Vec<u16> = (0..5).map(|_| crate::support::free_port()).collect();
+    let keys: Vec<Hash> = spec
+        .validators
+        .iter()
+        .map(|v| v.consensus_key)
+        .chain([eve_key])
+        .collect();
+    let peers: Vec<String> = keys
+        .iter()
+        .zip(&ports)
+        .map(|(key, port)| format!("{key}@127.0.0.1:{port}"))
+        .collect();
+    let start = |name: &str, port: u16| {
+        let key = format!("//{name}");
+        start_on_spec(
+            &dir.path().join(name),
+            &spec_path,
+            &peers,
+            ["--validator-key", &key],
+            port,
+        )
+    };
+    let nodes: Vec<Node> = ["Alice", "Bob", "Charlie", "Dave", "Eve"]
+        .iter()
+        .zip(&ports)
+        .map(|(name, port)| start(name, *port))
+        .collect();
+    let (alice, eve) = (&nodes[0], &nodes[4]);
+    alice.wait_finalized(2);
+    let eve_account = format!("0x{}", hex::encode(dev_account("Eve").0));
+    let status = agora_json(alice, &["validator", "status", &eve_account]);
+    assert_eq!(status["in_current_committee"], false, "{status}");
+    assert_eq!(status["candidate_key"], Value::Null, "{status}");
+
+    // Eve stands with a bond, naming her node's key and address.
+    let address = format!("127.0.0.1:{}", ports[4]);
+    let registered = agora_json(
+        alice,
+        &[
+            "validator",
+            "register",
+            "--key",
+            "//Eve",
+            "--bond",
+            "20000",
+            "--consensus-key",
+            &eve_key.to_string(),
+            "--address",
+            &address,
+        ],
+    );
+    assert_eq!(registered["candidate_key"], json!(eve_key), "{registered}");
+    assert_eq!(registered["bond"], "20000", "{registered}");
+
+    // She is elected at the next election and sits from the epoch after it; her node then
+    // proposes blocks the others finalize (a key outside the genesis committee authors as
+    // the account of the same bytes).
+    let sitting = alice.wait_for(
+        std::time::Duration::from_secs(120),
+        "Eve to sit in the committee",
+        || {
+            let status = agora_json(alice, &["validator", "status", &eve_account]);
+            (status["in_current_committee"] == true).then_some(status)
+        },
+    );
+    assert_eq!(sitting["committee_size"], 5, "{sitting}");
+    let joined_at = alice.finalized_number();
+    let eve_author = AccountId(eve_key.0);
+    let authored = alice.wait_for(
+        std::time::Duration::from_secs(120),
+        "a finalized block authored by Eve",
+        || {
+            let tip = alice.finalized_number();
+            (joined_at..=tip).find(|n| {
+                let hash = alice.call(|c| c.block_hash(Some(*n)));
+                alice.call(|c| c.header(hash)).unwrap().author == eve_author
+            })
+        },
+    );
+    // Eve's node holds the same chain.
+    eve.wait_finalized(authored);
+    assert_eq!(
+        eve.call(|c| c.block_hash(Some(authored))),
+        alice.call(|c| c.block_hash(Some(authored)))
+    );
+
+    // She leaves: no longer elected, the network goes on with the four.
+    let left = agora_json(eve, &["validator", "unregister", "--key", "//Eve"]);
+    assert_eq!(left["candidate_key"], Value::Null, "{left}");
+    alice.wait_for(
+        std::time::Duration::from_secs(120),
+        "Eve to leave the committee",
+        || {
+            let status = agora_json(alice, &["validator", "status", &eve_account]);
+            (status["in_current_committee"] == false).then_some(())
+        },
+    );
+    let after = alice.finalized_number();
+    for node in &nodes[..4] {
+        node.wait_finalized(after + 5);
+    }
 }

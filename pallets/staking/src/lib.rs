@@ -18,7 +18,16 @@
 //! cannot withdraw before the fault is judged: stake leaving the active pool still sits in the
 //! reserved balance until the delay has passed. Only uncommitted active stake can be unbonded.
 //!
-//! Validator staking (the consensus committee) is a later addition to this pallet.
+//! ## Validators
+//!
+//! The consensus committee of every epoch is elected here (see [`validators`]): an account
+//! registers as a validator candidate with a consensus key, a p2p address and a **validator
+//! bond** (bonded and committed in one step, so it can be slashed and cannot be unbonded while
+//! it backs a seat). Epoch `e` is the blocks `e·L + 1 ..= (e+1)·L` for the genesis epoch length
+//! `L`; at block `e·L + ⌊L/2⌋` (the *election block*) the top [`Config::MAX_VALIDATORS`]
+//! candidates by bond (ties to the lower account) become the committee of epoch `e + 1`. Half
+//! an epoch separates the election from the switch so that every node has the new committee
+//! finalized, and new members have synced, before they must sign.
 //!
 //! ## Invariants (checked by [`Pallet::try_state`] after every test)
 //!
@@ -31,7 +40,7 @@
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
-use agora_primitives::{AccountId, Balance, BlockNumber};
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_balances::BalanceStatus;
 
 /// Where a dispute loser's slashed stake went.
@@ -60,6 +69,16 @@ pub trait Config: pallet_balances::Config {
     const MAX_UNLOCKING_CHUNKS: u32;
     /// Smallest non-zero active stake an account may hold.
     const MIN_BOND: Balance;
+    /// Most validators in one epoch's committee: the top-N candidates by bond.
+    const MAX_VALIDATORS: u32;
+    /// Most validator candidates registered at once (bounds the election's work).
+    const MAX_CANDIDATES: u32;
+    /// Smallest validator bond.
+    const MIN_VALIDATOR_BOND: Balance;
+    /// Share of the validator bond an equivocation costs, in percent.
+    const EQUIVOCATION_SLASH_PERCENT: u8;
+    /// Share of that penalty paid to the reporter, in percent (the rest is burned).
+    const EQUIVOCATION_REWARD_PERCENT: u8;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -127,6 +146,69 @@ pub enum Event {
         /// How much.
         amount: Balance,
     },
+    /// An account became a validator candidate, its bond committed.
+    #[codec(index = 7)]
+    ValidatorRegistered {
+        /// The candidate.
+        who: AccountId,
+        /// Its ed25519 consensus key.
+        consensus_key: Hash,
+        /// Its validator bond.
+        bond: Balance,
+    },
+    /// A candidate changed its consensus key or address; used from the next election on.
+    #[codec(index = 8)]
+    ValidatorKeySet {
+        /// The candidate.
+        who: AccountId,
+        /// Its new consensus key.
+        consensus_key: Hash,
+    },
+    /// A candidate withdrew; its bond is released once it sits in no committee.
+    #[codec(index = 9)]
+    ValidatorUnregistered {
+        /// The former candidate.
+        who: AccountId,
+    },
+    /// The committee of `epoch` was elected.
+    #[codec(index = 10)]
+    CommitteeElected {
+        /// The epoch it will sign.
+        epoch: u64,
+        /// How many validators it has.
+        size: u32,
+    },
+    /// Epoch `epoch` begins with the next block.
+    #[codec(index = 11)]
+    EpochStarted {
+        /// The epoch.
+        epoch: u64,
+    },
+    /// A former validator's bond was released back to its active stake.
+    #[codec(index = 12)]
+    ValidatorBondReleased {
+        /// The former validator.
+        who: AccountId,
+        /// Its bond.
+        amount: Balance,
+    },
+    /// A validator signed two conflicting votes; its bond was slashed and its candidacy
+    /// withdrawn.
+    #[codec(index = 13)]
+    Equivocated {
+        /// The validator's account.
+        who: AccountId,
+        /// The round's epoch.
+        epoch: u64,
+        /// The round's view.
+        view: u64,
+        /// How much of its bond was taken.
+        slashed: Balance,
+        /// Who reported it.
+        reporter: AccountId,
+        /// The reporter's share of `slashed`.
+        rewarded: Balance,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -156,6 +238,43 @@ pub enum Error {
     /// A stake total would overflow.
     #[error("the stake would overflow")]
     Overflow,
+    /// The account is already a validator candidate.
+    #[error("the account is already a validator candidate")]
+    AlreadyCandidate,
+    /// The account is not a validator candidate.
+    #[error("the account is not a validator candidate")]
+    NotCandidate,
+    /// The consensus key is not a usable ed25519 public key (not a curve point, or of small
+    /// order, for which anyone can forge signatures).
+    #[error("the consensus key is not a valid ed25519 public key")]
+    InvalidConsensusKey,
+    /// Another candidate or a sitting validator uses this consensus key.
+    #[error("the consensus key is already used by another validator")]
+    ConsensusKeyInUse,
+    /// The p2p address is not `IP:port` (at most 64 bytes), nor empty.
+    #[error("the validator address is not IP:port")]
+    InvalidAddress,
+    /// [`Config::MAX_CANDIDATES`] candidates are registered already.
+    #[error("the validator candidate list is full")]
+    TooManyCandidates,
+    /// The validator bond is below [`Config::MIN_VALIDATOR_BOND`].
+    #[error("the validator bond is below the minimum")]
+    BelowMinimumValidatorBond,
+    /// The two votes of the evidence do not conflict.
+    #[error("the two votes do not conflict")]
+    NotAnEquivocation,
+    /// The evidence's epoch committee is no longer (or not yet) in state.
+    #[error("the evidence is for an epoch whose committee is not in state")]
+    EvidenceTooOld,
+    /// The evidence's key is not in its epoch's committee.
+    #[error("the offender key is not in the committee of the evidence's epoch")]
+    NotInCommittee,
+    /// This key's offence in this epoch was already punished.
+    #[error("this offence was already reported")]
+    AlreadyReported,
+    /// A signature of the evidence does not verify under the offender's key.
+    #[error("a signature of the evidence does not verify")]
+    BadEvidenceSignature,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -166,6 +285,18 @@ agora_primitives::impl_pallet_error!(Error {
     TooManyUnlockingChunks,
     NothingToWithdraw,
     Overflow,
+    AlreadyCandidate,
+    NotCandidate,
+    InvalidConsensusKey,
+    ConsensusKeyInUse,
+    InvalidAddress,
+    TooManyCandidates,
+    BelowMinimumValidatorBond,
+    NotAnEquivocation,
+    EvidenceTooOld,
+    NotInCommittee,
+    AlreadyReported,
+    BadEvidenceSignature,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -209,25 +340,85 @@ impl StakeLedger {
     }
 }
 
+/// A member of an epoch's committee.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Validator {
+    /// Its account (bond, rewards, slashing).
+    pub account: AccountId,
+    /// ed25519 public key it signs consensus messages with; also its p2p identity.
+    pub consensus_key: Hash,
+    /// Its p2p address, `IP:port`, or empty if peers learn it otherwise.
+    pub address: Vec<u8>,
+}
+
+/// A validator candidate.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Candidate {
+    /// The consensus key it will sign with if elected.
+    pub consensus_key: Hash,
+    /// Its p2p address, `IP:port`, or empty.
+    pub address: Vec<u8>,
+    /// Its validator bond (committed stake); the election ranks by it.
+    pub bond: Balance,
+}
+
 pallet_support::storage_instance!(
     "Staking",
     pub LedgerPrefix = "Ledger",
     pub TotalBondedPrefix = "TotalBonded",
+    pub EpochLengthPrefix = "EpochLength",
+    pub CurrentEpochPrefix = "CurrentEpoch",
+    pub CommitteesPrefix = "Committees",
+    pub CandidatesPrefix = "Candidates",
+    pub CandidateListPrefix = "CandidateList",
+    pub LeavingPrefix = "Leaving",
+    pub ChainIdPrefix = "ChainId",
+    pub ConsensusNamespacePrefix = "ConsensusNamespace",
+    pub OffencesPrefix = "Offences",
 );
 
 /// `AccountId → StakeLedger`; absent means no stake.
 pub type Ledger = StorageMap<LedgerPrefix, AccountId, StakeLedger>;
 /// Sum of all ledger totals (active + unlocking).
 pub type TotalBonded = StorageValue<TotalBondedPrefix, Balance>;
+/// Blocks per epoch, fixed at genesis; absent: one epoch forever (the genesis committee).
+pub type EpochLength = StorageValue<EpochLengthPrefix, BlockNumber>;
+/// The epoch the next block belongs to (absent: 0).
+pub type CurrentEpoch = StorageValue<CurrentEpochPrefix, u64>;
+/// `epoch → committee`, kept for the previous, current and (once elected) next epoch.
+pub type Committees = StorageMap<CommitteesPrefix, u64, Vec<Validator>>;
+/// `AccountId → Candidate`: who stands for election.
+pub type Candidates = StorageMap<CandidatesPrefix, AccountId, Candidate>;
+/// Every candidate's account, in registration order; at most [`Config::MAX_CANDIDATES`].
+pub type CandidateList = StorageValue<CandidateListPrefix, Vec<AccountId>>;
+/// Former candidates whose bond stays committed while they sit in a committee, with the bond.
+/// At most [`Config::MAX_CANDIDATES`].
+pub type Leaving = StorageValue<LeavingPrefix, Vec<(AccountId, Balance)>>;
+/// The chain id of the spec (part of the consensus namespace).
+pub type ChainId = StorageValue<ChainIdPrefix, Vec<u8>>;
+/// The bytes every consensus signature is bound to, from block 1 on (see [`equivocation`]).
+pub type ConsensusNamespace = StorageValue<ConsensusNamespacePrefix, Vec<u8>>;
+/// Punished offences, `(epoch, consensus key)`, of the epochs whose committees are kept; at
+/// most three committees' worth.
+pub type Offences = StorageValue<OffencesPrefix, Vec<(u64, Hash)>>;
 
 // ---------------------------------------------------------------------------------------------
 // Genesis
 
-/// Genesis configuration: stake bonded from the genesis free balances.
+/// Genesis configuration: stake bonded from the genesis free balances, and the first
+/// committee.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GenesisConfig {
     /// Accounts and the amounts they bond at genesis.
     pub bonds: Vec<(AccountId, Balance)>,
+    /// The committee of epoch 0. A member with a non-zero bond is also a candidate (its bond
+    /// committed) and so stands for the next elections; one with a zero bond only sits in
+    /// epoch 0 (and in later epochs if no one is a candidate).
+    pub validators: Vec<(Validator, Balance)>,
+    /// Blocks per epoch (at least 2); 0 keeps the epoch-0 committee forever.
+    pub epoch_length: BlockNumber,
+    /// The spec's chain id: with the genesis hash, the consensus namespace.
+    pub chain_id: Vec<u8>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,11 +434,18 @@ impl<T: Config> Pallet<T> {
     ///
     /// # Panics
     /// If a bond cannot be made (balance too low, below the minimum): the chain spec is wrong.
+    /// # Panics
+    /// If a genesis validator cannot register (see [`Pallet::register_validator`]) or the
+    /// committee is empty.
     pub fn build_genesis(ext: &mut Ext<'_>, config: &GenesisConfig) {
         for (who, amount) in &config.bonds {
             if let Err(error) = Self::bond(ext, who, *amount) {
                 panic!("genesis bond of {amount} plancks by {who:?} fails: {error:?}");
             }
+        }
+        Self::build_validators_genesis(ext, &config.validators, config.epoch_length);
+        if !config.chain_id.is_empty() {
+            ChainId::put(ext, &config.chain_id);
         }
     }
 
@@ -538,6 +736,17 @@ impl<T: Config> Pallet<T> {
             Call::Bond { amount } => Self::bond(ext, who, amount.0),
             Call::Unbond { amount } => Self::unbond(ext, who, amount.0),
             Call::WithdrawUnbonded => Self::withdraw_unbonded(ext, who),
+            Call::RegisterValidator {
+                consensus_key,
+                address,
+                bond,
+            } => Self::register_validator(ext, who, *consensus_key, address, bond.0),
+            Call::SetValidatorKey {
+                consensus_key,
+                address,
+            } => Self::set_validator_key(ext, who, *consensus_key, address),
+            Call::UnregisterValidator => Self::unregister_validator(ext, who),
+            Call::ReportEquivocation { evidence } => Self::report_equivocation(ext, who, evidence),
         }
     }
 
@@ -574,7 +783,7 @@ impl<T: Config> Pallet<T> {
                 Self::total_bonded(state)
             ));
         }
-        Ok(())
+        Self::try_state_validators(state)
     }
 }
 
@@ -599,6 +808,36 @@ pub enum Call {
     /// Withdraws every unbonded chunk whose delay has passed.
     #[codec(index = 2)]
     WithdrawUnbonded,
+    /// Stands for election as a validator: bonds `bond` plancks and commits them as the
+    /// validator bond. `address` is the node's p2p `IP:port` (may be empty).
+    #[codec(index = 3)]
+    RegisterValidator {
+        /// ed25519 public key the node will sign consensus messages with.
+        consensus_key: Hash,
+        /// p2p `IP:port`, UTF-8, or empty.
+        address: Vec<u8>,
+        /// Validator bond in plancks.
+        bond: Compact<Balance>,
+    },
+    /// Changes a candidate's consensus key and address, from the next election on (the
+    /// committee already elected keeps the old key until its epoch ends).
+    #[codec(index = 4)]
+    SetValidatorKey {
+        /// The new ed25519 consensus key.
+        consensus_key: Hash,
+        /// p2p `IP:port`, or empty.
+        address: Vec<u8>,
+    },
+    /// Withdraws the candidacy. The bond is released (and can then be unbonded) once the
+    /// account sits in no elected committee.
+    #[codec(index = 5)]
+    UnregisterValidator,
+    /// Reports a validator's two conflicting votes: its bond is slashed, the caller rewarded.
+    #[codec(index = 6)]
+    ReportEquivocation {
+        /// The votes (boxed: they would triple the size of every call).
+        evidence: Box<equivocation::Equivocation>,
+    },
 }
 
 impl Call {
@@ -608,6 +847,10 @@ impl Call {
             Call::Bond { .. } => weights::BOND,
             Call::Unbond { .. } => weights::UNBOND,
             Call::WithdrawUnbonded => weights::WITHDRAW_UNBONDED,
+            Call::RegisterValidator { .. } => weights::REGISTER_VALIDATOR,
+            Call::SetValidatorKey { .. } => weights::SET_VALIDATOR_KEY,
+            Call::UnregisterValidator => weights::UNREGISTER_VALIDATOR,
+            Call::ReportEquivocation { .. } => weights::REPORT_EQUIVOCATION,
         }
     }
 }
@@ -621,7 +864,24 @@ pub mod weights {
     pub const UNBOND: Weight = 10_000;
     /// `withdraw_unbonded`: ledger and account read/write over a bounded chunk list.
     pub const WITHDRAW_UNBONDED: Weight = 20_000;
+    /// `register_validator`: a bond, a commit, the key-uniqueness scan over the candidates and
+    /// the sitting committees (bounded by `MAX_CANDIDATES` and `MAX_VALIDATORS`).
+    pub const REGISTER_VALIDATOR: Weight = 200_000;
+    /// `set_validator_key`: the same scan.
+    pub const SET_VALIDATOR_KEY: Weight = 180_000;
+    /// `unregister_validator`: the candidate list rewritten, the committees read.
+    pub const UNREGISTER_VALIDATOR: Weight = 60_000;
+    /// `report_equivocation`: two ed25519 verifications, a committee read, a slash.
+    pub const REPORT_EQUIVOCATION: Weight = 250_000;
+    /// The election (once an epoch): every candidate read and sorted.
+    pub fn election(candidates: usize) -> Weight {
+        let count = u64::try_from(candidates).unwrap_or(u64::MAX);
+        50_000u64.saturating_add(count.saturating_mul(5_000))
+    }
 }
+
+pub mod equivocation;
+pub mod validators;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]

@@ -254,3 +254,529 @@ fn invariant_checker_catches_stake_above_reserve() {
     let error = Staking::try_state(&state).unwrap_err();
     assert!(error.contains("reserved"), "{error}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Validators and epochs
+
+mod validator_set {
+    use super::*;
+    use crate::validators::{epoch_of, is_valid_consensus_key};
+    use curve25519_dalek::{constants::ED25519_BASEPOINT_POINT, Scalar};
+
+    const CAROL: AccountId = AccountId([3; 32]);
+    const DAVE: AccountId = AccountId([4; 32]);
+    const EVE: AccountId = AccountId([5; 32]);
+    const FERDIE: AccountId = AccountId([6; 32]);
+    const GENESIS: AccountId = AccountId([9; 32]);
+    const LENGTH: BlockNumber = 10;
+
+    /// A valid consensus key: `k·B`.
+    fn key(k: u64) -> Hash {
+        Hash((ED25519_BASEPOINT_POINT * Scalar::from(k)).compress().0)
+    }
+
+    /// Epochs of 10 blocks; GENESIS (unbonded) alone in epoch 0; everyone has 100 AGR.
+    fn chain() -> State {
+        let accounts = [ALICE, BOB, CAROL, DAVE, EVE, FERDIE, GENESIS];
+        let balances: Vec<_> = accounts.iter().map(|a| (*a, 100 * AGR)).collect();
+        let mut state = genesis(&balances, &[]);
+        let first = Validator {
+            account: GENESIS,
+            consensus_key: key(99),
+            address: b"127.0.0.1:30333".to_vec(),
+        };
+        apply(&mut state, |ext| {
+            Staking::build_validators_genesis(ext, &[(first, 0)], LENGTH);
+        });
+        check_all(&state);
+        state
+    }
+
+    fn register(state: &mut State, n: BlockNumber, who: AccountId, k: u64, bond: Balance) {
+        let (result, _) = step(state, n, |ext| {
+            Staking::register_validator(ext, &who, key(k), b"10.0.0.1:30333", bond)
+        });
+        result.unwrap();
+    }
+
+    fn members(state: &State, epoch: u64) -> Vec<AccountId> {
+        Staking::committee(state, epoch)
+            .unwrap()
+            .iter()
+            .map(|v| v.account)
+            .collect()
+    }
+
+    /// Runs the end-of-block hooks of blocks `from..=to`; returns their staking events.
+    fn run(state: &mut State, from: BlockNumber, to: BlockNumber) -> Vec<Event> {
+        (from..=to).flat_map(|n| end_block(state, n)).collect()
+    }
+
+    #[test]
+    fn epochs_are_blocks_one_to_l_then_l_plus_one_to_2l() {
+        assert_eq!(epoch_of(0, LENGTH), 0);
+        assert_eq!(epoch_of(1, LENGTH), 0);
+        assert_eq!(epoch_of(10, LENGTH), 0);
+        assert_eq!(epoch_of(11, LENGTH), 1);
+        assert_eq!(crate::validators::last_block_of(1, LENGTH), 20);
+    }
+
+    #[test]
+    fn registering_bonds_and_commits_the_validator_bond() {
+        let mut state = chain();
+        let (result, events) = step(&mut state, 1, |ext| {
+            Staking::register_validator(ext, &ALICE, key(1), b"127.0.0.1:1", 20 * AGR)
+        });
+        result.unwrap();
+        let ledger = Staking::ledger(&state, &ALICE);
+        assert_eq!((ledger.active, ledger.committed), (20 * AGR, 20 * AGR));
+        assert_eq!(Balances::reserved_balance(&state, &ALICE), 20 * AGR);
+        assert_eq!(
+            events.last(),
+            Some(&Event::ValidatorRegistered {
+                who: ALICE,
+                consensus_key: key(1),
+                bond: 20 * AGR
+            })
+        );
+        assert_eq!(Staking::candidate(&state, &ALICE).unwrap().bond, 20 * AGR);
+        // The validator bond is committed: it cannot be unbonded while it is a candidacy.
+        let (result, _) = step(&mut state, 2, |ext| Staking::unbond(ext, &ALICE, AGR));
+        assert_eq!(result, Err(error(Error::InsufficientStake)));
+    }
+
+    #[test]
+    fn bad_registrations_are_refused_without_writes() {
+        let mut state = chain();
+        register(&mut state, 1, BOB, 2, 20 * AGR);
+        let identity = Hash({
+            let mut bytes = [0u8; 32];
+            bytes[0] = 1;
+            bytes
+        });
+        assert!(!is_valid_consensus_key(&identity), "small order");
+        let not_a_point = (2u8..)
+            .map(|b| Hash([b; 32]))
+            .find(|k| !is_valid_consensus_key(k))
+            .unwrap();
+        step(&mut state, 2, |_| ());
+        let before = state.clone();
+        let cases: [(AccountId, Hash, &[u8], Balance, Error); 7] = [
+            (
+                ALICE,
+                key(1),
+                b"",
+                9 * AGR,
+                Error::BelowMinimumValidatorBond,
+            ),
+            (ALICE, identity, b"", 20 * AGR, Error::InvalidConsensusKey),
+            (
+                ALICE,
+                not_a_point,
+                b"",
+                20 * AGR,
+                Error::InvalidConsensusKey,
+            ),
+            (ALICE, key(2), b"", 20 * AGR, Error::ConsensusKeyInUse),
+            (ALICE, key(99), b"", 20 * AGR, Error::ConsensusKeyInUse),
+            (ALICE, key(1), b"localhost", 20 * AGR, Error::InvalidAddress),
+            (BOB, key(3), b"", 20 * AGR, Error::AlreadyCandidate),
+        ];
+        for (who, k, address, bond, expected) in cases {
+            let (result, events) = step(&mut state, 2, |ext| {
+                Staking::register_validator(ext, &who, k, address, bond)
+            });
+            assert_eq!(result, Err(error(expected)), "{expected:?}");
+            assert!(events.is_empty());
+        }
+        let (result, _) = step(&mut state, 2, |ext| {
+            Staking::register_validator(ext, &ALICE, key(1), b"", 101 * AGR)
+        });
+        assert_eq!(result, Err(error(Error::InsufficientBalance)));
+        assert_eq!(state, before);
+    }
+
+    #[test]
+    fn the_candidate_list_is_bounded() {
+        let mut state = chain();
+        for (i, who) in [ALICE, BOB, CAROL, DAVE, EVE].iter().enumerate() {
+            register(&mut state, 1, *who, i as u64 + 1, 20 * AGR);
+        }
+        let (result, _) = step(&mut state, 1, |ext| {
+            Staking::register_validator(ext, &FERDIE, key(6), b"", 20 * AGR)
+        });
+        assert_eq!(result, Err(error(Error::TooManyCandidates)));
+    }
+
+    #[test]
+    fn the_election_block_elects_the_top_bonds_and_the_last_block_switches_epochs() {
+        let mut state = chain();
+        register(&mut state, 2, ALICE, 1, 30 * AGR);
+        register(&mut state, 2, BOB, 2, 20 * AGR);
+        register(&mut state, 3, CAROL, 3, 50 * AGR);
+        register(&mut state, 3, DAVE, 4, 15 * AGR);
+        // Ties go to the lower account: EVE (5) loses to BOB (2) at 20 AGR.
+        register(&mut state, 3, EVE, 5, 20 * AGR);
+        assert!(run(&mut state, 1, 4).is_empty());
+        let events = run(&mut state, 5, 5);
+        assert_eq!(events, vec![Event::CommitteeElected { epoch: 1, size: 3 }]);
+        assert_eq!(members(&state, 1), vec![CAROL, ALICE, BOB]);
+        assert_eq!(members(&state, 0), vec![GENESIS]);
+        assert_eq!(Staking::current_epoch(&state), 0);
+        assert!(run(&mut state, 6, 9).is_empty());
+        assert_eq!(
+            run(&mut state, 10, 10),
+            vec![Event::EpochStarted { epoch: 1 }]
+        );
+        assert_eq!(Staking::current_epoch(&state), 1);
+        // Epoch 2's election reads the candidates of its own election block.
+        let (result, _) = step(&mut state, 15, |ext| {
+            Staking::register_validator(ext, &FERDIE, key(6), b"", 90 * AGR)
+        });
+        result.unwrap_err(); // five candidates already: the list is full
+        let (result, _) = step(&mut state, 15, |ext| {
+            Staking::unregister_validator(ext, &DAVE)
+        });
+        result.unwrap();
+        register(&mut state, 15, FERDIE, 6, 90 * AGR);
+        run(&mut state, 11, 20);
+        assert_eq!(members(&state, 2), vec![FERDIE, CAROL, ALICE]);
+        // Epoch 0's committee is dropped once epoch 2 starts; 1 (previous) and 2 stay.
+        assert!(Staking::committee(&state, 0).is_none());
+        assert!(Staking::committee(&state, 1).is_some());
+    }
+
+    #[test]
+    fn with_no_candidate_the_sitting_committee_serves_again() {
+        let mut state = chain();
+        let events = run(&mut state, 1, 10);
+        assert_eq!(
+            events,
+            vec![
+                Event::CommitteeElected { epoch: 1, size: 1 },
+                Event::EpochStarted { epoch: 1 }
+            ]
+        );
+        assert_eq!(members(&state, 1), vec![GENESIS]);
+    }
+
+    #[test]
+    fn a_leaving_validator_keeps_its_bond_committed_until_it_no_longer_sits() {
+        let mut state = chain();
+        register(&mut state, 1, ALICE, 1, 30 * AGR);
+        run(&mut state, 1, 10);
+        assert_eq!(members(&state, 1), vec![ALICE]);
+        let (result, events) = step(&mut state, 12, |ext| {
+            Staking::unregister_validator(ext, &ALICE)
+        });
+        result.unwrap();
+        assert_eq!(events, vec![Event::ValidatorUnregistered { who: ALICE }]);
+        // Still sitting in epoch 1: the bond stays committed.
+        assert_eq!(Staking::ledger(&state, &ALICE).committed, 30 * AGR);
+        let (result, _) = step(&mut state, 12, |ext| Staking::unbond(ext, &ALICE, AGR));
+        assert_eq!(result, Err(error(Error::InsufficientStake)));
+        // No candidate at epoch 2's election: epoch 1's committee (Alice) serves again, so
+        // her bond stays committed through epoch 2 as well.
+        run(&mut state, 11, 20);
+        assert_eq!(members(&state, 2), vec![ALICE]);
+        assert_eq!(Staking::ledger(&state, &ALICE).committed, 30 * AGR);
+        // Bob stands; epoch 3 is his, and Alice's bond comes back when epoch 3 starts.
+        register(&mut state, 21, BOB, 2, 20 * AGR);
+        let events = run(&mut state, 21, 30);
+        assert!(events.contains(&Event::ValidatorBondReleased {
+            who: ALICE,
+            amount: 30 * AGR
+        }));
+        assert_eq!(Staking::ledger(&state, &ALICE).committed, 0);
+        let (result, _) = step(&mut state, 31, |ext| Staking::unbond(ext, &ALICE, 30 * AGR));
+        result.unwrap();
+    }
+
+    #[test]
+    fn a_candidate_who_never_sat_is_released_at_once() {
+        let mut state = chain();
+        register(&mut state, 1, ALICE, 1, 30 * AGR);
+        let (result, events) = step(&mut state, 2, |ext| {
+            Staking::unregister_validator(ext, &ALICE)
+        });
+        result.unwrap();
+        assert!(events.contains(&Event::ValidatorBondReleased {
+            who: ALICE,
+            amount: 30 * AGR
+        }));
+        assert_eq!(Staking::ledger(&state, &ALICE).committed, 0);
+        let (result, _) = step(&mut state, 3, |ext| {
+            Staking::unregister_validator(ext, &ALICE)
+        });
+        assert_eq!(result, Err(error(Error::NotCandidate)));
+    }
+
+    #[test]
+    fn a_rotated_key_takes_effect_at_the_next_election() {
+        let mut state = chain();
+        register(&mut state, 1, ALICE, 1, 30 * AGR);
+        run(&mut state, 1, 10);
+        let (result, _) = step(&mut state, 11, |ext| {
+            Staking::set_validator_key(ext, &ALICE, key(7), b"127.0.0.1:2")
+        });
+        result.unwrap();
+        // Epoch 1 (elected before the rotation) keeps the old key.
+        assert_eq!(
+            Staking::committee(&state, 1).unwrap()[0].consensus_key,
+            key(1)
+        );
+        run(&mut state, 11, 15);
+        let next = &Staking::committee(&state, 2).unwrap()[0];
+        assert_eq!(
+            (next.consensus_key, &next.address[..]),
+            (key(7), &b"127.0.0.1:2"[..])
+        );
+        // A key another account uses is refused, even if that account only sits.
+        let (result, _) = step(&mut state, 16, |ext| {
+            Staking::register_validator(ext, &BOB, key(7), b"", 20 * AGR)
+        });
+        assert_eq!(result, Err(error(Error::ConsensusKeyInUse)));
+        let (result, _) = step(&mut state, 16, |ext| {
+            Staking::set_validator_key(ext, &BOB, key(8), b"")
+        });
+        assert_eq!(result, Err(error(Error::NotCandidate)));
+    }
+
+    #[test]
+    fn validator_calls_dispatch_to_the_pallet() {
+        let mut state = chain();
+        let register = Call::RegisterValidator {
+            consensus_key: key(1),
+            address: b"127.0.0.1:3".to_vec(),
+            bond: Compact(20 * AGR),
+        };
+        let (result, _) = step(&mut state, 1, |ext| {
+            Staking::dispatch(ext, &ALICE, &register)
+        });
+        result.unwrap();
+        let set = Call::SetValidatorKey {
+            consensus_key: key(2),
+            address: Vec::new(),
+        };
+        let (result, _) = step(&mut state, 2, |ext| Staking::dispatch(ext, &ALICE, &set));
+        result.unwrap();
+        let (result, _) = step(&mut state, 3, |ext| {
+            Staking::dispatch(ext, &ALICE, &Call::UnregisterValidator)
+        });
+        result.unwrap();
+        assert!(Staking::candidate(&state, &ALICE).is_none());
+        let decoded = Call::decode(&mut &register.encode()[..]).unwrap();
+        assert_eq!(decoded, register);
+    }
+
+    #[test]
+    fn invariant_checker_catches_a_candidate_missing_from_the_list() {
+        let mut state = chain();
+        register(&mut state, 1, ALICE, 1, 30 * AGR);
+        apply(&mut state, |ext| CandidateList::put(ext, &Vec::new()));
+        let broken = <Test as pallet_support::mock::TestRuntime>::try_state(&state).unwrap_err();
+        assert!(broken.contains("candidate list"), "{broken}");
+    }
+
+    #[test]
+    fn invariant_checker_catches_an_uncommitted_validator_bond() {
+        let mut state = chain();
+        register(&mut state, 1, ALICE, 1, 30 * AGR);
+        apply(&mut state, |ext| {
+            let mut ledger = Staking::ledger(ext, &ALICE);
+            ledger.committed = 0;
+            Ledger::insert(ext, &ALICE, &ledger);
+        });
+        let broken = <Test as pallet_support::mock::TestRuntime>::try_state(&state).unwrap_err();
+        assert!(broken.contains("validator bonds"), "{broken}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Equivocation
+
+mod equivocations {
+    use super::*;
+    use crate::equivocation::{consensus_namespace, signed_bytes, Equivocation, SignedVote, Vote};
+    use sp_core::{ed25519, Pair};
+
+    const CAROL: AccountId = AccountId([3; 32]);
+
+    fn pair(name: &str) -> ed25519::Pair {
+        ed25519::Pair::from_string(&format!("//{name}"), None).unwrap()
+    }
+
+    fn key(name: &str) -> Hash {
+        Hash(pair(name).public().0)
+    }
+
+    /// Alice (key //A, bond 20 AGR) and Bob (//B, 30 AGR) sign epoch 0 of chain "test";
+    /// block 1 has run, so the namespace is known.
+    fn chain() -> State {
+        let balances = [(ALICE, 100 * AGR), (BOB, 100 * AGR), (CAROL, 100 * AGR)];
+        let mut state = genesis(&balances, &[]);
+        let validator = |account, name: &str| Validator {
+            account,
+            consensus_key: key(name),
+            address: Vec::new(),
+        };
+        apply(&mut state, |ext| {
+            Staking::build_genesis(
+                ext,
+                &GenesisConfig {
+                    bonds: Vec::new(),
+                    validators: vec![
+                        (validator(ALICE, "A"), 20 * AGR),
+                        (validator(BOB, "B"), 30 * AGR),
+                    ],
+                    epoch_length: 10,
+                    chain_id: b"test".to_vec(),
+                },
+            );
+        });
+        end_block(&mut state, 1);
+        state
+    }
+
+    fn namespace() -> Vec<u8> {
+        consensus_namespace(b"test", &pallet_support::mock::parent_hash(1))
+    }
+
+    fn signed(name: &str, namespace: &[u8], view: u64, vote: Vote) -> SignedVote {
+        let signature = pair(name).sign(&signed_bytes(namespace, 0, view, &vote)).0;
+        SignedVote { vote, signature }
+    }
+
+    fn notarize(block: u8) -> Vote {
+        Vote::Notarize {
+            parent_view: 6,
+            block: Hash([block; 32]),
+        }
+    }
+
+    fn finalize(block: u8) -> Vote {
+        Vote::Finalize {
+            parent_view: 6,
+            block: Hash([block; 32]),
+        }
+    }
+
+    fn evidence(name: &str, first: Vote, second: Vote) -> Equivocation {
+        Equivocation {
+            offender: key(name),
+            epoch: 0,
+            view: 7,
+            first: signed(name, &namespace(), 7, first),
+            second: signed(name, &namespace(), 7, second),
+        }
+    }
+
+    #[test]
+    fn block_one_records_the_chains_consensus_namespace() {
+        let state = chain();
+        assert_eq!(Staking::consensus_namespace(&state), Some(namespace()));
+    }
+
+    #[test]
+    fn two_notarizes_of_one_view_slash_half_the_bond_and_pay_the_reporter() {
+        let mut state = chain();
+        let issuance = Balances::total_issuance(&state);
+        let report = evidence("A", notarize(1), notarize(2));
+        let (result, events) = step(&mut state, 3, |ext| {
+            Staking::report_equivocation(ext, &CAROL, &report)
+        });
+        result.unwrap();
+        assert!(events.contains(&Event::Equivocated {
+            who: ALICE,
+            epoch: 0,
+            view: 7,
+            slashed: 10 * AGR,
+            reporter: CAROL,
+            rewarded: AGR,
+        }));
+        assert_eq!(Balances::free_balance(&state, &CAROL), 101 * AGR);
+        assert_eq!(Balances::total_issuance(&state), issuance - 9 * AGR);
+        // Her candidacy is withdrawn; what is left of her bond leaves like an unregistration.
+        assert!(Staking::candidate(&state, &ALICE).is_none());
+        assert_eq!(Leaving::get(&state), Some(vec![(ALICE, 10 * AGR)]));
+        assert_eq!(Staking::ledger(&state, &ALICE).committed, 10 * AGR);
+        // One punishment per key and epoch.
+        let again = evidence("A", finalize(1), finalize(3));
+        let (result, _) = step(&mut state, 4, |ext| {
+            Staking::report_equivocation(ext, &BOB, &again)
+        });
+        assert_eq!(result, Err(error(Error::AlreadyReported)));
+    }
+
+    #[test]
+    fn a_nullify_and_a_finalize_of_one_view_conflict_in_either_order() {
+        for (first, second) in [(Vote::Nullify, finalize(1)), (finalize(1), Vote::Nullify)] {
+            let mut state = chain();
+            let report = evidence("B", first, second);
+            let (result, _) = step(&mut state, 3, |ext| {
+                Staking::report_equivocation(ext, &CAROL, &report)
+            });
+            result.unwrap();
+            assert!(Staking::candidate(&state, &BOB).is_none());
+        }
+    }
+
+    #[test]
+    fn false_evidence_is_refused_with_a_reason_and_changes_nothing() {
+        let mut state = chain();
+        step(&mut state, 3, |_| ());
+        let before = state.clone();
+        let mut forged = evidence("A", notarize(1), notarize(2));
+        forged.second.signature[0] ^= 1;
+        let mut other_chain = evidence("A", notarize(1), notarize(2));
+        let elsewhere = consensus_namespace(b"other", &pallet_support::mock::parent_hash(1));
+        other_chain.second = signed("A", &elsewhere, 7, notarize(2));
+        let mut wrong_view = evidence("A", notarize(1), notarize(2));
+        wrong_view.view = 8;
+        let mut later_epoch = evidence("A", notarize(1), notarize(2));
+        later_epoch.epoch = 5;
+        let cases = [
+            // One vote twice, and votes of different kinds that may coexist, are no offence.
+            (
+                evidence("A", notarize(1), notarize(1)),
+                Error::NotAnEquivocation,
+            ),
+            (
+                evidence("A", notarize(1), finalize(2)),
+                Error::NotAnEquivocation,
+            ),
+            (
+                evidence("A", Vote::Nullify, notarize(1)),
+                Error::NotAnEquivocation,
+            ),
+            // Keys outside the committee, bad signatures, another chain's votes, another round.
+            (
+                evidence("C", notarize(1), notarize(2)),
+                Error::NotInCommittee,
+            ),
+            (forged, Error::BadEvidenceSignature),
+            (other_chain, Error::BadEvidenceSignature),
+            (wrong_view, Error::BadEvidenceSignature),
+            (later_epoch, Error::EvidenceTooOld),
+        ];
+        for (report, expected) in cases {
+            let (result, events) = step(&mut state, 3, |ext| {
+                Staking::report_equivocation(ext, &CAROL, &report)
+            });
+            assert_eq!(result, Err(error(expected)), "{expected:?}");
+            assert!(events.is_empty());
+        }
+        assert_eq!(state, before);
+    }
+
+    #[test]
+    fn the_report_call_decodes_and_dispatches() {
+        let mut state = chain();
+        let call = Call::ReportEquivocation {
+            evidence: Box::new(evidence("B", notarize(1), notarize(2))),
+        };
+        assert_eq!(Call::decode(&mut &call.encode()[..]).unwrap(), call);
+        let (result, _) = step(&mut state, 3, |ext| Staking::dispatch(ext, &CAROL, &call));
+        result.unwrap();
+    }
+}

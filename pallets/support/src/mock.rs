@@ -24,7 +24,7 @@
 //! - `step(&mut state, n, |ext| …) -> (R, Vec<Event>)`: runs the closure in block `n` (see
 //!   [`step`]) and returns the events of the pallet under test.
 //! - `end_block(&mut state, n) -> Vec<Event>`: the `on_finalize` hooks of block `n`, in the
-//!   runtime's order (market, jobs, verification; those the runtime has).
+//!   runtime's order (staking, market, jobs, verification; those the runtime has).
 //! - `check_all(&state)`: every invariant checker (`try_state`) of the runtime but System's
 //!   (tests do not build the block-hash window); panics with the first broken invariant.
 //! - `error(Error::X) -> DispatchError`: an error of the pallet under test as dispatch
@@ -72,6 +72,16 @@ pub trait Params {
     const MAX_UNLOCKING_CHUNKS: u32 = 4;
     /// `pallet_staking::Config::MIN_BOND`.
     const MIN_BOND: Balance = AGR;
+    /// `pallet_staking::Config::MAX_VALIDATORS`.
+    const MAX_VALIDATORS: u32 = 3;
+    /// `pallet_staking::Config::MAX_CANDIDATES`.
+    const MAX_CANDIDATES: u32 = 5;
+    /// `pallet_staking::Config::MIN_VALIDATOR_BOND`.
+    const MIN_VALIDATOR_BOND: Balance = 10 * AGR;
+    /// `pallet_staking::Config::EQUIVOCATION_SLASH_PERCENT`.
+    const EQUIVOCATION_SLASH_PERCENT: u8 = 50;
+    /// `pallet_staking::Config::EQUIVOCATION_REWARD_PERCENT`.
+    const EQUIVOCATION_REWARD_PERCENT: u8 = 10;
 
     /// `pallet_market::Config::MAX_OPEN_BIDS`.
     const MAX_OPEN_BIDS: u32 = 8;
@@ -309,7 +319,7 @@ macro_rules! mock_runtime {
         $crate::mock_runtime!(@balances $T pallet_balances);
         $crate::mock_runtime!(@staking $T crate);
         $crate::mock_runtime!(@runtime $T STAKING, genesis [pallet_balances crate],
-            finalize [], check [pallet_balances crate]);
+            finalize [crate], check [pallet_balances crate]);
     };
     ($T:ident: market<Hooks = $hooks:ty> $({ $($params:tt)* })?) => {
         $crate::mock_runtime!(@params $T { $($($params)*)? });
@@ -318,7 +328,7 @@ macro_rules! mock_runtime {
         $crate::mock_runtime!(@staking $T pallet_staking);
         $crate::mock_runtime!(@market $T crate, $hooks);
         $crate::mock_runtime!(@runtime $T MARKET, genesis [pallet_balances pallet_staking],
-            finalize [crate], check [pallet_balances pallet_staking crate]);
+            finalize [pallet_staking crate], check [pallet_balances pallet_staking crate]);
     };
     ($T:ident: jobs<Verification = $verification:ty> $({ $($params:tt)* })?) => {
         $crate::mock_runtime!(@params $T { $($($params)*)? });
@@ -328,7 +338,7 @@ macro_rules! mock_runtime {
         $crate::mock_runtime!(@market $T pallet_market, crate::Pallet<$T>);
         $crate::mock_runtime!(@jobs $T crate, $verification);
         $crate::mock_runtime!(@runtime $T JOBS, genesis [pallet_balances pallet_staking],
-            finalize [pallet_market crate],
+            finalize [pallet_staking pallet_market crate],
             check [pallet_balances pallet_staking pallet_market crate]);
     };
     ($T:ident: verification $({ $($params:tt)* })?) => {
@@ -341,7 +351,7 @@ macro_rules! mock_runtime {
         $crate::mock_runtime!(@verification $T crate);
         $crate::mock_runtime!(@runtime $T VERIFICATION,
             genesis [pallet_balances pallet_staking],
-            finalize [pallet_market pallet_jobs crate],
+            finalize [pallet_staking pallet_market pallet_jobs crate],
             check [pallet_balances pallet_staking pallet_market pallet_jobs crate]);
     };
 
@@ -377,6 +387,14 @@ macro_rules! mock_runtime {
                 <$T as $crate::mock::Params>::UNBONDING_DELAY;
             const MAX_UNLOCKING_CHUNKS: u32 = <$T as $crate::mock::Params>::MAX_UNLOCKING_CHUNKS;
             const MIN_BOND: $crate::__private::Balance = <$T as $crate::mock::Params>::MIN_BOND;
+            const MAX_VALIDATORS: u32 = <$T as $crate::mock::Params>::MAX_VALIDATORS;
+            const MAX_CANDIDATES: u32 = <$T as $crate::mock::Params>::MAX_CANDIDATES;
+            const MIN_VALIDATOR_BOND: $crate::__private::Balance =
+                <$T as $crate::mock::Params>::MIN_VALIDATOR_BOND;
+            const EQUIVOCATION_SLASH_PERCENT: u8 =
+                <$T as $crate::mock::Params>::EQUIVOCATION_SLASH_PERCENT;
+            const EQUIVOCATION_REWARD_PERCENT: u8 =
+                <$T as $crate::mock::Params>::EQUIVOCATION_REWARD_PERCENT;
         }
     };
     (@market $T:ident $p:tt, $hooks:ty) => {
@@ -506,7 +524,7 @@ macro_rules! mock_runtime {
     (@bonds $T:ident $ext:ident, $bonds:ident, $staking:tt) => {
         $staking::Pallet::<$T>::build_genesis(
             $ext,
-            &$staking::GenesisConfig { bonds: $bonds.to_vec() },
+            &$staking::GenesisConfig { bonds: $bonds.to_vec(), ..Default::default() },
         );
     };
 }

@@ -1,0 +1,214 @@
+//! `agora validator register|set-key|unregister|status`: stand for election to the consensus
+//! committee with a bond, rotate the consensus key, withdraw, and see where an account stands.
+//!
+//! The committee of epoch e+1 is elected at the middle block of epoch e from the candidates'
+//! bonds (see `pallet_staking::validators`); registering makes an account a candidate, not a
+//! validator, and a new key signs only from the epoch after the next election.
+
+use agora_client::amount::{format_agr, parse_agr};
+use agora_client::chain::State;
+use agora_client::rpc::Rpc;
+use agora_primitives::{AccountId, BlockNumber, Hash};
+use clap::{Args, Subcommand};
+use parity_scale_codec::Compact;
+use serde::Serialize;
+
+use crate::args::KeyArgs;
+use crate::cli::CliError;
+
+/// `agora validator …`
+#[derive(Debug, Subcommand)]
+pub enum ValidatorCommand {
+    /// Stand for election: bond and commit a validator bond for a consensus key.
+    Register(RegisterArgs),
+    /// Change the consensus key (and address) used from the next election on.
+    SetKey(SetKeyArgs),
+    /// Withdraw the candidacy; the bond is released once the account sits in no committee.
+    Unregister(KeyArgs),
+    /// The account's candidacy and the committees of the current and next epoch.
+    Status {
+        /// SS58 address or 0x-prefixed public key of the account.
+        #[arg(value_name = "ADDRESS")]
+        who: String,
+    },
+}
+
+/// `agora validator register …`
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// The validator's account (pays and holds the bond).
+    #[command(flatten)]
+    pub account: KeyArgs,
+    /// Validator bond in AGR.
+    #[arg(long, value_name = "AGR")]
+    pub bond: String,
+    /// The node's ed25519 consensus public key, 0x-prefixed hex (`agora-node key inspect`).
+    #[arg(long, value_name = "HEX")]
+    pub consensus_key: String,
+    /// The node's p2p address, `IP:port`, for the other validators to dial.
+    #[arg(long, value_name = "IP:PORT", default_value = "")]
+    pub address: String,
+}
+
+/// `agora validator set-key …`
+#[derive(Debug, Args)]
+pub struct SetKeyArgs {
+    /// The candidate's account.
+    #[command(flatten)]
+    pub account: KeyArgs,
+    /// The new ed25519 consensus public key, 0x-prefixed hex.
+    #[arg(long, value_name = "HEX")]
+    pub consensus_key: String,
+    /// The node's p2p address, `IP:port`.
+    #[arg(long, value_name = "IP:PORT", default_value = "")]
+    pub address: String,
+}
+
+/// What `validator …` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValidatorReport {
+    /// The account.
+    pub who: AccountId,
+    /// Its consensus key as a candidate, if it is one.
+    pub candidate_key: Option<Hash>,
+    /// Its validator bond as a candidate, AGR.
+    pub bond: Option<String>,
+    /// The epoch of the next block.
+    pub epoch: u64,
+    /// Whether it sits in the current epoch's committee.
+    pub in_current_committee: bool,
+    /// Whether it sits in the next epoch's committee (`None` before the election).
+    pub in_next_committee: Option<bool>,
+    /// Size of the current committee.
+    pub committee_size: usize,
+    /// Block the report reads.
+    pub block_number: BlockNumber,
+}
+
+impl ValidatorReport {
+    /// Human-readable rendering.
+    pub fn text(&self) -> String {
+        let candidacy = match (&self.candidate_key, &self.bond) {
+            (Some(key), Some(bond)) => format!("candidate with key {key} and a bond of {bond} AGR"),
+            _ => "not a candidate".to_owned(),
+        };
+        let next = match self.in_next_committee {
+            Some(true) => "elected for the next epoch",
+            Some(false) => "not elected for the next epoch",
+            None => "next epoch not elected yet",
+        };
+        format!(
+            "{} after block #{}: {candidacy}; epoch {}: {} ({} validators); {next}\n",
+            self.who,
+            self.block_number,
+            self.epoch,
+            if self.in_current_committee {
+                "in the committee"
+            } else {
+                "not in the committee"
+            },
+            self.committee_size,
+        )
+    }
+}
+
+fn parse_key(text: &str) -> Result<Hash, CliError> {
+    let hex = text.strip_prefix("0x").unwrap_or(text);
+    let bytes: [u8; 32] = hex::decode(hex)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| {
+            CliError::InvalidArgument(format!(
+                "--consensus-key '{text}' is not 32 bytes of hex (0x…)"
+            ))
+        })?;
+    let key = Hash(bytes);
+    if !pallet_staking::validators::is_valid_consensus_key(&key) {
+        return Err(CliError::InvalidArgument(format!(
+            "--consensus-key '{text}' is not a valid ed25519 public key"
+        )));
+    }
+    Ok(key)
+}
+
+fn parse_address(text: &str) -> Result<Vec<u8>, CliError> {
+    if pallet_staking::validators::is_valid_address(text.as_bytes()) {
+        Ok(text.as_bytes().to_vec())
+    } else {
+        Err(CliError::InvalidArgument(format!(
+            "--address '{text}' is not IP:port"
+        )))
+    }
+}
+
+/// Checks the arguments of a command before any node is contacted.
+pub fn check(command: &ValidatorCommand) -> Result<(), CliError> {
+    match command {
+        ValidatorCommand::Register(args) => {
+            parse_agr(&args.bond)?;
+            parse_key(&args.consensus_key)?;
+            parse_address(&args.address)?;
+        }
+        ValidatorCommand::SetKey(args) => {
+            parse_key(&args.consensus_key)?;
+            parse_address(&args.address)?;
+        }
+        ValidatorCommand::Unregister(_) | ValidatorCommand::Status { .. } => {}
+    }
+    Ok(())
+}
+
+/// Runs a validator command.
+pub async fn validator(rpc: &Rpc, command: &ValidatorCommand) -> Result<ValidatorReport, CliError> {
+    let (account, call, what) = match command {
+        ValidatorCommand::Register(args) => (
+            &args.account,
+            pallet_staking::Call::RegisterValidator {
+                consensus_key: parse_key(&args.consensus_key)?,
+                address: parse_address(&args.address)?,
+                bond: Compact(parse_agr(&args.bond)?),
+            },
+            "validator registration",
+        ),
+        ValidatorCommand::SetKey(args) => (
+            &args.account,
+            pallet_staking::Call::SetValidatorKey {
+                consensus_key: parse_key(&args.consensus_key)?,
+                address: parse_address(&args.address)?,
+            },
+            "key change",
+        ),
+        ValidatorCommand::Unregister(account) => (
+            account,
+            pallet_staking::Call::UnregisterValidator,
+            "unregistration",
+        ),
+        ValidatorCommand::Status { who } => {
+            let who = agora_client::keys::to_agora_account(&agora_client::keys::parse_address(
+                who,
+                agora_client::keys::Scheme::Sr25519,
+            )?);
+            let state = State::finalized(rpc).await?;
+            return report(&state, who).await;
+        }
+    };
+    let (who, sent) = super::stake::send(rpc, account, call, what).await?;
+    report(&State::at(rpc, sent.inclusion.block_hash), who).await
+}
+
+async fn report(state: &State<'_>, who: AccountId) -> Result<ValidatorReport, CliError> {
+    let candidate = state.validator_candidate(&who).await?;
+    let epoch = state.current_epoch().await?;
+    let current = state.committee(epoch).await?.unwrap_or_default();
+    let next = state.committee(epoch.saturating_add(1)).await?;
+    Ok(ValidatorReport {
+        who,
+        candidate_key: candidate.as_ref().map(|c| c.consensus_key),
+        bond: candidate.as_ref().map(|c| format_agr(c.bond)),
+        epoch,
+        in_current_committee: current.iter().any(|v| v.account == who),
+        in_next_committee: next.map(|next| next.iter().any(|v| v.account == who)),
+        committee_size: current.len(),
+        block_number: state.block_number().await?,
+    })
+}

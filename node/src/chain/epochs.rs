@@ -1,0 +1,107 @@
+//! The chain's epochs as consensus needs them: which epoch comes next, its committee from
+//! pallet-staking's finalized state, and where in an epoch a block may go.
+//!
+//! Epoch `e` is blocks `e·L + 1 ..= (e+1)·L` for the genesis epoch length `L`
+//! (`pallet_staking::validators`). Consensus runs one engine per epoch; the engine of `e`
+//! extends the last block of `e − 1` and, at the last block of `e`, re-proposes it rather than
+//! build past it (see `consensus::epochs`).
+
+use super::{Chain, ChainError};
+use crate::consensus::{EpochStart, Member};
+use agora_primitives::Hash;
+use agora_runtime::Staking;
+use pallet_staking::validators::{epoch_of, last_block_of};
+
+/// Where consensus may put a block on a parent in an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Placement {
+    /// A new child: its height lies in the epoch.
+    Child,
+    /// The parent again: it is the epoch's last block.
+    Repropose,
+}
+
+impl Chain {
+    /// Blocks per epoch (fixed at genesis), or `None` for a single epoch.
+    pub(super) fn epoch_length(&self) -> Option<u64> {
+        Staking::epoch_length(&self.finalized_view())
+    }
+
+    /// Where a block on `parent` goes in `epoch` (boxed: the error is rare and large).
+    pub(super) fn place_child(
+        &self,
+        parent: Hash,
+        epoch: u64,
+    ) -> Result<Placement, Box<ChainError>> {
+        let number = self.header(&parent)?.number();
+        let wrong = || {
+            Box::new(ChainError::WrongEpoch {
+                parent,
+                number,
+                epoch,
+            })
+        };
+        match self.epoch_length() {
+            None if epoch == 0 => Ok(Placement::Child),
+            None => Err(wrong()),
+            Some(length) if number == last_block_of(epoch, length) => Ok(Placement::Repropose),
+            Some(length) if epoch_of(number.saturating_add(1), length) == epoch => {
+                Ok(Placement::Child)
+            }
+            Some(_) => Err(wrong()),
+        }
+    }
+
+    /// The epoch of the next block to finalize and the block that opens it.
+    pub(super) fn epoch_start(&self) -> EpochStart {
+        let height = self.lock().finalized.number();
+        let Some(length) = self.epoch_length() else {
+            return EpochStart {
+                epoch: 0,
+                opened_by: self.inner.genesis_hash,
+            };
+        };
+        let epoch = height.checked_div(length).unwrap_or(0);
+        let opening = epoch.saturating_mul(length);
+        let opened_by = match self.block_hash(opening) {
+            Ok(Some(hash)) => hash,
+            // Unreachable: `opening` is at or below the finalized height.
+            _ => self.inner.genesis_hash,
+        };
+        EpochStart { epoch, opened_by }
+    }
+
+    /// The committee of `epoch` in the finalized state, with the addresses validators
+    /// registered (an unparsable or empty address is left to the node's `--peer` list).
+    pub(super) fn committee_of(&self, epoch: u64) -> Option<Vec<Member>> {
+        let validators = Staking::committee(&self.finalized_view(), epoch)?;
+        Some(
+            validators
+                .into_iter()
+                .map(|validator| Member {
+                    key: validator.consensus_key.0,
+                    address: std::str::from_utf8(&validator.address)
+                        .ok()
+                        .and_then(|text| text.parse().ok()),
+                })
+                .collect(),
+        )
+    }
+
+    /// The epoch of a known block.
+    pub(super) fn epoch_of_block(&self, block: Hash) -> Option<u64> {
+        let number = self.header(&block).ok()?.number();
+        Some(match self.epoch_length() {
+            Some(length) => epoch_of(number, length),
+            None => 0,
+        })
+    }
+
+    /// The last height a sync run starting at `from` may reach.
+    pub(super) fn run_limit(&self, from: u64) -> u64 {
+        match self.epoch_length() {
+            Some(length) => last_block_of(epoch_of(from, length), length),
+            None => u64::MAX,
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! One `simplex` engine per epoch, each with the committee the chain elected for it.
+//!
+//! # Specification
+//!
+//! The [`Chain`] says which epoch the next finalized block belongs to and which block opens
+//! it ([`Chain::epoch`]), and which committee signs each epoch ([`Chain::committee`]; without
+//! one, epoch 0's committee is [`Config::validators`]). The orchestrator polls
+//! [`Chain::epoch`] every [`Timeouts::block_request`]; when the epoch changes it:
+//!
+//! 1. tracks the new committee as the p2p peer set of that epoch (id = epoch): members are
+//!    primary peers, dialed at the address the chain records, else at the address
+//!    [`Config`] gives for the key; other configured peers and former members are secondary
+//!    (a full node dials everyone). The network keeps the two newest sets, so members of the
+//!    previous epoch that are still catching up stay connected;
+//! 2. stops the previous epoch's engine;
+//! 3. if one of this node's keys is in the committee, starts an engine for the epoch: its
+//!    votes, certificates and backfill travel on subchannel `epoch` of the three consensus
+//!    channels (commonware's `mux`; messages for an epoch this node does not run are
+//!    dropped), its journal lives in partition `<partition>_e<epoch>`, and it starts from
+//!    the chain's last finalization if that is of this epoch (a restart), else from the block
+//!    that opens the epoch as its genesis.
+//!
+//! The engine of epoch `e` never finalizes past the last block of `e`: at that height the
+//! chain re-proposes the last block instead of building a child ([`Chain::propose`]), so the
+//! last block of every epoch is finalized by a certificate of its own epoch, and the engine of
+//! `e + 1` extends it. A node that is not in the committee follows the chain through
+//! [`super::sync`].
+
+use super::{
+    certify::Certifier, committee, consensus_namespace, decode_key, glue, to_digest, App, Chain,
+    Config, Error, PublicKey, Rt, Scheme, RETENTION_VIEWS,
+};
+use commonware_consensus::{
+    simplex::{self, elector::RoundRobin, ForwardPolicy, SkipBudget, SkipPolicy},
+    types::{Epoch, ViewDelta},
+};
+use commonware_cryptography::{ed25519 as ed, Sha256, Signer as _};
+use commonware_p2p::{authenticated::lookup, utils::mux::MuxHandle, Address, AddressableManager};
+use commonware_parallel::Sequential;
+use commonware_runtime::{buffer::paged::CacheRef, Handle};
+use commonware_utils::{ordered::Map, NZUsize, NonZeroDuration, NZU16};
+use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
+use tracing::{info, warn};
+
+type Mux<E> = MuxHandle<lookup::Sender<PublicKey, E>>;
+
+/// Runs the engine of each epoch in turn (see the [module documentation](self)).
+pub(super) struct Orchestrator<E: Rt, C: Chain> {
+    pub(super) context: E,
+    pub(super) chain: C,
+    pub(super) config: Config,
+    /// This node's key; `None` for a full node, which never votes.
+    pub(super) signer: Option<ed::PrivateKey>,
+    pub(super) certifier: Certifier<C>,
+    pub(super) votes: Mux<E>,
+    pub(super) certificates: Mux<E>,
+    pub(super) resolver: Mux<E>,
+    pub(super) application: App<E, C>,
+    pub(super) reporter: glue::Reporter,
+    pub(super) oracle: lookup::Oracle<PublicKey>,
+    pub(super) partition: String,
+}
+
+impl<E: Rt, C: Chain> Orchestrator<E, C> {
+    /// Runs until an engine cannot be started (a corrupt floor); never returns otherwise.
+    pub(super) async fn run(mut self) -> Error {
+        let mut running: Option<(u64, Option<Handle<()>>)> = None;
+        loop {
+            let start = self.chain.epoch();
+            if running.as_ref().map(|(epoch, _)| *epoch) != Some(start.epoch) {
+                if let Some((_, Some(engine))) = running.take() {
+                    engine.abort();
+                }
+                match self.enter(start).await {
+                    Ok(engine) => running = Some((start.epoch, engine)),
+                    Err(Error::NoValidators) => {
+                        // The state does not know the committee yet; ask again next time.
+                        warn!(epoch = start.epoch, "no committee known for the epoch yet");
+                    }
+                    Err(error) => return error,
+                }
+            }
+            self.context.sleep(self.config.timeouts.block_request).await;
+        }
+    }
+
+    /// Addresses [`Config`] gives, by key.
+    fn configured_addresses(&self) -> BTreeMap<[u8; 32], SocketAddr> {
+        self.config
+            .validators
+            .iter()
+            .chain(&self.config.peers)
+            .map(|(key, address)| (*key, *address))
+            .collect()
+    }
+
+    /// Steps 1 to 3 of the [module documentation](self) for the epoch `start` names. Returns
+    /// the engine, if this node sits in the committee.
+    async fn enter(&mut self, start: super::EpochStart) -> Result<Option<Handle<()>>, Error> {
+        let members = self.certifier.committee_of(start.epoch)?;
+        let keys: Vec<[u8; 32]> = members.iter().map(|m| m.key).collect();
+        let set = committee(&keys)?;
+        let book = self.configured_addresses();
+        let full = self.signer.is_none();
+        let mut primary = Vec::new();
+        let mut secondary = Vec::new();
+        for member in &members {
+            match member.address.or_else(|| book.get(&member.key).copied()) {
+                Some(address) => primary.push((decode_key(&member.key)?, Address::from(address))),
+                None => warn!(
+                    key = %hex::encode(member.key),
+                    epoch = start.epoch,
+                    "no address known for a committee member; it cannot be dialed"
+                ),
+            }
+        }
+        for (key, address) in &book {
+            if keys.contains(key) {
+                continue;
+            }
+            let entry = (decode_key(key)?, Address::from(*address));
+            if full {
+                primary.push(entry);
+            } else {
+                secondary.push(entry);
+            }
+        }
+        let _ = self.oracle.track(
+            start.epoch,
+            commonware_p2p::AddressableTrackedPeers::new(
+                Map::from_iter_dedup(primary),
+                Map::from_iter_dedup(secondary),
+            ),
+        );
+        let Some(signer) = self.signer.clone() else {
+            return Ok(None);
+        };
+        let namespace = consensus_namespace(&self.config.namespace);
+        let Some(scheme) = Scheme::signer(&namespace, set, signer.clone()) else {
+            info!(
+                epoch = start.epoch,
+                key = %hex::encode(signer.public_key().as_ref()),
+                "not in this epoch's committee; following the chain"
+            );
+            return Ok(None);
+        };
+        let floor = match self.chain.last_finalized() {
+            Some(bytes) => match self.certifier.decode_verified(&mut self.context, &bytes) {
+                Some((finalization, epoch)) if epoch == start.epoch => {
+                    simplex::Floor::Finalized(finalization)
+                }
+                Some(_) => simplex::Floor::Genesis(to_digest(start.opened_by)),
+                None => {
+                    return Err(Error::InvalidFloor(
+                        "signatures do not verify for the committee of its epoch".to_owned(),
+                    ))
+                }
+            },
+            None => simplex::Floor::Genesis(to_digest(start.opened_by)),
+        };
+        let subchannel = start.epoch;
+        let register = |error| Error::Stopped(format!("cannot open epoch {subchannel}: {error}"));
+        let votes = self.votes.register(subchannel).await.map_err(register)?;
+        let certificates = self
+            .certificates
+            .register(subchannel)
+            .await
+            .map_err(register)?;
+        let resolver = self.resolver.register(subchannel).await.map_err(register)?;
+        let timeouts = self.config.timeouts;
+        let engine = simplex::Engine::new(
+            self.context
+                .child("engine")
+                .with_attribute("epoch", start.epoch),
+            simplex::Config {
+                scheme,
+                elector: RoundRobin::<Sha256>::default(),
+                blocker: self.oracle.clone(),
+                automaton: self.application.clone(),
+                relay: self.application.clone(),
+                reporter: self.reporter.clone(),
+                track_historical_votes: false,
+                strategy: Sequential,
+                partition: format!("{}_e{}", self.partition, start.epoch),
+                mailbox_size: NZUsize!(1024),
+                epoch: Epoch::new(start.epoch),
+                floor,
+                replay_buffer: NZUsize!(1024 * 1024),
+                write_buffer: NZUsize!(1024 * 1024),
+                page_cache: CacheRef::new(NZU16!(4096), NZUsize!(1024)),
+                leader_timeout: timeouts.leader,
+                certification_timeout: timeouts.certification,
+                timeout_retry: timeouts.retry,
+                view_retention: ViewDelta::new(RETENTION_VIEWS),
+                skip: SkipPolicy::Enabled {
+                    timeout: timeouts.skip_inactive_leader,
+                    budget: SkipBudget::Participants,
+                },
+                fetch_timeout: NonZeroDuration::new(timeouts.fetch)
+                    .unwrap_or_else(|| NonZeroDuration::new_panic(Duration::from_secs(2))),
+                fetch_retry_delay: Duration::from_millis(100),
+                forward: ForwardPolicy::SilentLeader,
+            },
+        );
+        info!(epoch = start.epoch, opened_by = %start.opened_by, "starting the epoch's engine");
+        Ok(Some(engine.start(votes, certificates, resolver)))
+    }
+}
