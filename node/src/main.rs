@@ -520,7 +520,7 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
 
     let runtime_config = consensus::RuntimeConfig::new(dir.join("consensus"));
     consensus::Runtime::run(runtime_config, |runtime| async move {
-        let config = consensus_config(&args, &spec, &identity, &stores.chain, block_time)?;
+        let config = consensus_config(&args, &dir, &spec, &identity, &stores.chain, block_time)?;
         let (chain, blobs) = (stores.chain.clone(), stores.blobs.clone());
         let mut consensus = if identity.author.is_some() {
             let consensus = consensus::start(&runtime, config, chain, blobs)?;
@@ -607,6 +607,7 @@ async fn serve_background(
 /// bound to this chain, timeouts from the block time.
 fn consensus_config(
     args: &RunArgs,
+    dir: &Path,
     spec: &ChainSpec,
     identity: &Identity,
     chain: &chain::Chain,
@@ -637,5 +638,7 @@ fn consensus_config(
     config.peers = peers;
     config.timeouts = consensus::Timeouts::for_block_time(block_time);
     config.max_block_size = u32::try_from(chain::MAX_BLOCK_BYTES).unwrap_or(u32::MAX);
+    // Next to the consensus journal, so a copy or a loss of one is a copy or a loss of both.
+    config.signing_record = Some(dir.join("consensus_signed_through"));
     Ok(config)
 }

@@ -79,3 +79,29 @@ impl<C: Chain> Certifier<C> {
         Some((finalization, epoch))
     }
 }
+
+impl<C: Chain> Certifier<C> {
+    /// Whether `key` signed `finalization` (of `epoch`), by its committee's indices.
+    pub(super) fn signed_by(
+        &self,
+        finalization: &Finalization<Scheme, Digest>,
+        epoch: u64,
+        key: &[u8; 32],
+    ) -> bool {
+        let Ok(members) = self.committee_of(epoch) else {
+            return false;
+        };
+        let keys: Vec<[u8; 32]> = members.iter().map(|member| member.key).collect();
+        let Ok(set) = committee(&keys) else {
+            return false;
+        };
+        let Some(position) = set.iter().position(|member| member.as_ref() == key) else {
+            return false;
+        };
+        finalization
+            .certificate
+            .signers
+            .iter()
+            .any(|signer| usize::try_from(signer.get()).is_ok_and(|index| index == position))
+    }
+}

@@ -59,13 +59,30 @@ pub(super) struct Orchestrator<E: Rt, C: Chain> {
     pub(super) reporter: glue::Reporter,
     pub(super) oracle: lookup::Oracle<PublicKey>,
     pub(super) partition: String,
+    /// The double-sign guard's record (see [`super::guard`]); `None`: no guard.
+    pub(super) record: Option<std::sync::Arc<super::guard::SigningRecord>>,
 }
 
 impl<E: Rt, C: Chain> Orchestrator<E, C> {
-    /// Runs until an engine cannot be started (a corrupt floor); never returns otherwise.
+    /// Runs until an engine cannot be started (a corrupt floor) or the double-sign guard
+    /// trips; never returns otherwise.
     pub(super) async fn run(mut self) -> Error {
         let mut running: Option<(u64, Option<Handle<()>>)> = None;
+        // Give peers a chance to show a certificate another holder of this key signed before
+        // this node signs anything (see `guard`).
+        let has_peers = self.config.validators.len() > 1 || !self.config.peers.is_empty();
+        if self.record.is_some() && self.signer.is_some() && has_peers {
+            for _ in 0..super::guard::STARTUP_GRACE_INTERVALS {
+                self.context.sleep(self.config.timeouts.block_request).await;
+            }
+        }
         loop {
+            if let Some((epoch, view)) = self.record.as_ref().and_then(|r| r.tripped()) {
+                if let Some((_, Some(engine))) = running.take() {
+                    engine.abort();
+                }
+                return Error::DoubleSign { epoch, view };
+            }
             let start = self.chain.epoch();
             if running.as_ref().map(|(epoch, _)| *epoch) != Some(start.epoch) {
                 if let Some((_, Some(engine))) = running.take() {

@@ -5,7 +5,7 @@
 //!
 //! See the [parent module](super) for the protocol these implement.
 
-use super::{to_digest, to_hash, Chain, Digest, PublicKey, Rt, Scheme};
+use super::{guard::SigningRecord, to_digest, to_hash, Chain, Digest, PublicKey, Rt, Scheme};
 use agora_primitives::Hash;
 use commonware_actor::Feedback;
 use commonware_consensus::{
@@ -37,6 +37,8 @@ pub(super) struct Application<E, C, S> {
     arrivals: Arc<watch::Sender<u64>>,
     max_message: u32,
     request_interval: Duration,
+    /// The double-sign guard's record, noted before every answer that leads to a vote.
+    record: Option<Arc<SigningRecord>>,
 }
 
 impl<E, C: Clone, S: Clone> Clone for Application<E, C, S> {
@@ -49,6 +51,7 @@ impl<E, C: Clone, S: Clone> Clone for Application<E, C, S> {
             arrivals: Arc::clone(&self.arrivals),
             max_message: self.max_message,
             request_interval: self.request_interval,
+            record: self.record.clone(),
         }
     }
 }
@@ -74,6 +77,7 @@ where
         sender: S,
         max_message: u32,
         request_interval: Duration,
+        record: Option<Arc<SigningRecord>>,
     ) -> (Self, Reporter, Finalizations, Conflicts) {
         let (finalized, finalizations) = mpsc::unbounded_channel();
         let (conflicting, conflicts) = mpsc::unbounded_channel();
@@ -85,12 +89,28 @@ where
             arrivals: Arc::new(watch::Sender::new(0)),
             max_message,
             request_interval,
+            record,
         };
         let reporter = Reporter {
             finalized,
             conflicting,
         };
         (application, reporter, finalizations, conflicts)
+    }
+
+    /// Notes `round` in the signing record before an answer that leads to a vote in it;
+    /// `false` (and no answer may be given) if it cannot be made durable.
+    fn note(&self, epoch: u64, view: u64) -> bool {
+        match &self.record {
+            None => true,
+            Some(record) => match record.note((epoch, view)) {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::error!(%error, epoch, view, "cannot write the signing record; not voting");
+                    false
+                }
+            },
+        }
     }
 
     /// Sends `block`'s bytes to `recipients`, if we have the block and it fits in a message.
@@ -217,10 +237,11 @@ where
                 return;
             };
             match built {
-                Some(block) => {
+                Some(block) if this.note(epoch, view) => {
                     debug!(%block, %parent, view, "proposing");
                     let _ = response.send(to_digest(block));
                 }
+                Some(_) => {}
                 // Dropping the response declines to propose in this view.
                 None => warn!(%parent, view, "the chain could not build a block"),
             }
@@ -246,6 +267,8 @@ where
             };
             if !valid {
                 warn!(%block, %parent, view, "rejected invalid proposal");
+            } else if !this.note(epoch, view) {
+                return; // No durable record: no verdict, no vote.
             }
             let _ = response.send(valid);
         });
@@ -267,13 +290,32 @@ async fn unless_abandoned<T, O>(
     }
 }
 
-/// Certification is immediate: a verified block is safe to finalize.
+/// Certification is immediate (a verified block is safe to finalize), once the round is in
+/// the signing record: finalize votes follow certification.
 impl<E, C, S> CertifiableAutomaton for Application<E, C, S>
 where
     E: Rt,
     C: Chain,
     S: Sender<PublicKey = PublicKey>,
 {
+    async fn certify(
+        &mut self,
+        round: commonware_consensus::types::Round,
+        _payload: Digest,
+    ) -> oneshot::Receiver<bool> {
+        let (response, receiver) = oneshot::channel();
+        if self.record.is_none() {
+            let _ = response.send(true);
+            return receiver;
+        }
+        let this = self.clone();
+        self.context.child("certify").spawn(move |_| async move {
+            if this.note(round.epoch().get(), round.view().get()) {
+                let _ = response.send(true);
+            }
+        });
+        receiver
+    }
 }
 
 impl<E, C, S> Relay for Application<E, C, S>

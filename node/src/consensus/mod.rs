@@ -171,6 +171,7 @@ mod epochs;
 mod evidence;
 mod frames;
 mod glue;
+pub mod guard;
 pub mod relay;
 pub mod sync;
 #[cfg(test)]
@@ -456,6 +457,9 @@ pub struct Config {
     /// Whether peers may have private (e.g. 127.0.0.1, 10.x) addresses. Needed for local
     /// testnets; only committee members can connect either way.
     pub allow_private_ips: bool,
+    /// Where a validator records the rounds it may vote in, for the double-sign guard (see
+    /// [`guard`]); `None`: no guard. Keep it with the consensus journal.
+    pub signing_record: Option<PathBuf>,
 }
 
 impl Config {
@@ -475,6 +479,7 @@ impl Config {
             timeouts: Timeouts::default(),
             max_block_size: 4 * 1024 * 1024,
             allow_private_ips: true,
+            signing_record: None,
         }
     }
 }
@@ -507,6 +512,23 @@ pub enum Error {
     /// The consensus task ended (it only does so if the engine or network stopped).
     #[error("consensus stopped: {0}")]
     Stopped(String),
+    /// A certificate carries this validator's signature for a round newer than it may have
+    /// voted in: another node signs with its key (see [`guard`]).
+    #[error("another node signs with this validator's key: its signature is on a certificate of epoch {epoch}, view {view}, newer than this node's signing record; stop the other node (or restore this node's consensus directory) before starting again")]
+    DoubleSign {
+        /// The certificate's epoch.
+        epoch: u64,
+        /// The certificate's view.
+        view: u64,
+    },
+    /// The signing record cannot be read or written.
+    #[error("the signing record {path}: {reason}")]
+    SigningRecord {
+        /// Its path.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// Configuration of the [`Runtime`].
@@ -931,6 +953,7 @@ fn mux<E: Rt>(
 
 /// Starts the network, the block exchange, the sync server, the follower (fed by the
 /// engines' reports if `with_engine`, else syncing on its own) and the transaction relay.
+#[allow(clippy::too_many_arguments)] // Each is a distinct part of the node; a struct would only rename them.
 fn start_services<E: Rt, C: Chain, B: BlobSource>(
     context: &E,
     config: &Config,
@@ -939,6 +962,7 @@ fn start_services<E: Rt, C: Chain, B: BlobSource>(
     node: Node,
     certifier: certify::Certifier<C>,
     with_engine: bool,
+    guard: Option<(Arc<guard::SigningRecord>, [u8; 32])>,
 ) -> (Services<E, C>, BlobFetcher) {
     let max_message = max_message_size(config, MAX_COMMITTEE);
     let (network, channels, oracle) =
@@ -968,6 +992,7 @@ fn start_services<E: Rt, C: Chain, B: BlobSource>(
         blocks.0,
         max_message,
         config.timeouts.block_request,
+        guard.as_ref().map(|(record, _)| Arc::clone(record)),
     );
     let block_exchange = application.serve_blocks(context.child("blocks"), blocks.1);
     let relay = relay::spawn(
@@ -994,6 +1019,7 @@ fn start_services<E: Rt, C: Chain, B: BlobSource>(
         blocks: application.clone(),
         sender: sync_sender,
         certifier,
+        guard,
         peers: node.peers.everyone_else,
         interval: config.timeouts.block_request,
     }
@@ -1039,12 +1065,34 @@ fn launch<E: Rt, C: Chain, B: BlobSource>(
     if chain.committee(current).is_none() && node.peers.committee.position(&node.me).is_none() {
         return Err(Error::NotAValidator(hex::encode(node.me.as_ref())));
     }
+    let record = match &config.signing_record {
+        Some(path) => Some(Arc::new(guard::SigningRecord::open(path).map_err(
+            |error| Error::SigningRecord {
+                path: path.display().to_string(),
+                reason: error.to_string(),
+            },
+        )?)),
+        None => None,
+    };
     if let Some(bytes) = chain.last_finalized() {
         let mut rng = context.child("floor");
-        if certifier.decode_verified(&mut rng, &bytes).is_none() {
+        let Some((finalization, epoch)) = certifier.decode_verified(&mut rng, &bytes) else {
             return Err(Error::InvalidFloor(
                 "it does not decode or its signatures do not verify".to_owned(),
             ));
+        };
+        // The double-sign guard at start: the chain shows this key signed a round the record
+        // does not know (see `guard`).
+        let round = (epoch, finalization.proposal.round.view().get());
+        let me = node.public_key()?;
+        if let Some(record) = &record {
+            if record.proves_another_signer(round) && certifier.signed_by(&finalization, epoch, &me)
+            {
+                return Err(Error::DoubleSign {
+                    epoch: round.0,
+                    view: round.1,
+                });
+            }
         }
     }
     spawn_node(
@@ -1054,7 +1102,7 @@ fn launch<E: Rt, C: Chain, B: BlobSource>(
         blob_source,
         node,
         certifier,
-        Some(partition.to_owned()),
+        Some((partition.to_owned(), record)),
     )
 }
 
@@ -1075,6 +1123,9 @@ fn launch_full<E: Rt, C: Chain, B: BlobSource>(
         certify::Certifier::new(chain.clone(), &config.namespace, config.validators.clone());
     spawn_node(context, config, chain, blob_source, node, certifier, None)
 }
+
+/// What a validator runs engines with: its journal's partition prefix and its signing record.
+type Voting = (String, Option<Arc<guard::SigningRecord>>);
 
 /// Most distinct offences the evidence task remembers (to hand each to the chain once).
 const MAX_REMEMBERED_OFFENCES: usize = 1024;
@@ -1123,10 +1174,13 @@ fn spawn_node<E: Rt, C: Chain, B: BlobSource>(
     blob_source: B,
     node: Node,
     certifier: certify::Certifier<C>,
-    partition: Option<String>,
+    voting: Option<Voting>,
 ) -> Result<Consensus, Error> {
     let public_key = node.public_key()?;
-    let signer = partition.as_ref().map(|_| node.signer.clone());
+    let signer = voting.as_ref().map(|_| node.signer.clone());
+    let (partition, record) = voting.unzip();
+    let record = record.flatten();
+    let guard = record.clone().map(|record| (record, public_key));
     let (fetcher_in, fetcher_out) = oneshot::channel();
     let handle = context.spawn(move |context| async move {
         let (services, fetcher) = start_services(
@@ -1137,6 +1191,7 @@ fn spawn_node<E: Rt, C: Chain, B: BlobSource>(
             node,
             certifier.clone(),
             signer.is_some(),
+            guard,
         );
         let _ = fetcher_in.send(fetcher);
         let judge = evidence_task(
@@ -1159,6 +1214,7 @@ fn spawn_node<E: Rt, C: Chain, B: BlobSource>(
             reporter: services.reporter,
             oracle: services.oracle,
             partition: partition.unwrap_or_default(),
+            record,
         };
         let mut handles = services.handles;
         handles.push(judge);

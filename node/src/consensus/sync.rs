@@ -173,6 +173,9 @@ pub(super) struct Follower<E, C, S, Q> {
     pub(super) sender: Q,
     /// Verifies certificates of runs against the committee of their epoch.
     pub(super) certifier: Certifier<C>,
+    /// The double-sign guard: the signing record and this validator's key (see
+    /// [`super::guard`]).
+    pub(super) guard: Option<(std::sync::Arc<super::guard::SigningRecord>, [u8; 32])>,
     /// Peers to ask, in rotation (everyone but this node).
     pub(super) peers: Vec<PublicKey>,
     pub(super) interval: Duration,
@@ -231,6 +234,7 @@ where
                 biased;
                 reported = next_report(&mut engine) => match reported {
                     Some(finalization) => {
+                        self.watch_for_another_signer(&finalization);
                         let view = round_of(&finalization);
                         let newer = target.as_ref().is_none_or(|t| view > round_of(t));
                         if view > delivered_view && newer {
@@ -280,6 +284,25 @@ where
         now.checked_add(self.interval).unwrap_or(now)
     }
 
+    /// Trips the double-sign guard if `finalization` carries this validator's signature in a
+    /// round newer than its signing record.
+    fn watch_for_another_signer(&self, finalization: &Finalization<Scheme, Digest>) {
+        let Some((record, key)) = &self.guard else {
+            return;
+        };
+        let round = round_of(finalization);
+        if record.proves_another_signer(round)
+            && self.certifier.signed_by(finalization, round.0, key)
+            && record.signed_elsewhere(round)
+        {
+            tracing::error!(
+                epoch = round.0,
+                view = round.1,
+                "a certificate carries this validator's signature for a round it never voted in: another node signs with its key"
+            );
+        }
+    }
+
     /// Asks `peer` for the finalized chain above ours.
     fn request(&mut self, peer: PublicKey) {
         let height = self.chain.finalized_height().saturating_add(1);
@@ -293,7 +316,8 @@ where
     /// chain finalized it.
     async fn apply_run(&mut self, peer: &PublicKey, body: &[u8]) -> Option<(u64, u64)> {
         match check_run(&self.certifier, &mut self.context, &self.chain, body) {
-            Ok((certified, view, certificate)) => {
+            Ok((certified, view, certificate, finalization)) => {
+                self.watch_for_another_signer(&finalization);
                 self.chain.finalized(certified, certificate).await;
                 debug!(%certified, ?view, "finalized through sync");
                 Some(view)
@@ -321,8 +345,14 @@ pub(super) enum RunRejected {
     Disconnected(agora_primitives::Hash),
 }
 
-/// A run that passed the checks: the certified block, its (epoch, view), the certificate.
-pub(super) type CheckedRun = (agora_primitives::Hash, (u64, u64), Vec<u8>);
+/// A run that passed the checks: the certified block, its (epoch, view), the certificate and
+/// the certificate decoded.
+pub(super) type CheckedRun = (
+    agora_primitives::Hash,
+    (u64, u64),
+    Vec<u8>,
+    Finalization<Scheme, Digest>,
+);
 
 /// Steps 1 to 3 of [Trust](self#trust): checks `body` (a run without its tag) against the
 /// committee of the certificate's epoch and stores its blocks as received in `chain`. Returns
@@ -349,7 +379,12 @@ pub(super) fn check_run<C: Chain>(
     if chain.block_epoch(certified) != Some(epoch) {
         return Err(RunRejected::WrongEpoch(certified));
     }
-    Ok((certified, round_of(&finalization), certificate))
+    Ok((
+        certified,
+        round_of(&finalization),
+        certificate,
+        finalization,
+    ))
 }
 
 /// The (epoch, view) of a finalization: the order in which finalizations supersede.

@@ -718,7 +718,7 @@ fn forged_runs_are_refused() {
         Err(RunRejected::WrongEpoch(blocks[2]))
     );
     // The honest run is accepted and names the certified block.
-    let (certified, _, _) =
+    let (certified, _, _, _) =
         check(&fresh, NAMESPACE, &run[1..], &mut rng).expect("the honest run is accepted");
     assert_eq!(certified, blocks[2]);
     assert!(fresh.connects(blocks[2]));
@@ -1258,4 +1258,84 @@ fn an_equivocating_validator_is_caught_with_evidence() {
         assert!(equivocations[0].verify(NAMESPACE));
     }
     assert_agree(&chains[0], &[&chains[1], &chains[2]]);
+}
+
+/// The double-sign guard. Validator 1 goes down; restarted on its chain data but without its
+/// signing record (a lost or old copy of its consensus data), it refuses to start: its chain
+/// shows its key signed a round its record does not know. Restarted with its record, it runs
+/// and leads blocks again.
+#[test]
+fn a_validator_without_its_signing_record_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
+    let mut configs = committee_config(4);
+    for (i, config) in configs.iter_mut().enumerate() {
+        config.signing_record = Some(dir.path().join(format!("v{i}")));
+    }
+    let mut restored = configs[1].clone();
+    restored.listen = address(9);
+    restored.signing_record = Some(dir.path().join("lost"));
+    let mut again = configs[1].clone();
+    again.listen = address(10);
+    let run_chains = chains.clone();
+    timed(11).start(|context| async move {
+        let mut handles = launch_each(&context, &configs, &run_chains);
+        // Until validator 1's chain holds a certificate it signed.
+        loop {
+            let signed = run_chains[1].last_finalized().is_some_and(|bytes| {
+                let certifier = certify::Certifier::new(
+                    run_chains[1].clone(),
+                    NAMESPACE,
+                    configs[1].validators.clone(),
+                );
+                let mut rng = commonware_utils::sys_rng();
+                certifier
+                    .decode_verified(&mut rng, &bytes)
+                    .is_some_and(|(f, epoch)| certifier.signed_by(&f, epoch, &public_key(&seed(1))))
+            });
+            if signed {
+                break;
+            }
+            context.sleep(Duration::from_millis(50)).await;
+        }
+        handles[1].abort();
+        let refused = launch(
+            context.child("restored"),
+            restored,
+            run_chains[1].clone(),
+            (),
+            "restored",
+        );
+        assert!(
+            matches!(refused, Err(Error::DoubleSign { epoch: 0, .. })),
+            "{:?}",
+            refused.err()
+        );
+        // With its record it starts, and leads a block again.
+        let node = context.child("again");
+        handles.push(
+            launch(node, again, run_chains[1].clone(), (), "v1").expect("valid configuration"),
+        );
+        let from = run_chains[0].finalized_blocks().len();
+        loop {
+            let finalized = run_chains[0].finalized_blocks();
+            if finalized[from.min(finalized.len())..]
+                .iter()
+                .any(|hash| run_chains[0].block(*hash).proposer == 1)
+            {
+                break;
+            }
+            context.sleep(Duration::from_millis(100)).await;
+        }
+        for handle in &handles {
+            handle.abort();
+        }
+    });
+    assert_eq!(
+        guard::SigningRecord::open(&dir.path().join("lost"))
+            .expect("readable")
+            .high(),
+        (0, 0),
+        "the refused node answered for no round"
+    );
 }

@@ -497,12 +497,14 @@ fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
     );
 
     // A transfer submitted to the full node, which never proposes, is relayed to the
-    // committee, finalized, and seen by the full node and the validators alike.
-    let bob_before = free(&full, BOB);
+    // committee, finalized, and seen by the full node and the validators alike. The payee is
+    // no validator: a block's author also collects its fees.
+    let ferdie = dev_account("Ferdie").to_string();
+    let ferdie_before = free(&full, &ferdie);
     let output = agora(
         &full,
         &[
-            "transfer", "--from", "//Alice", "--to", BOB, "--amount", "2",
+            "transfer", "--from", "//Alice", "--to", &ferdie, "--amount", "2",
         ],
     );
     assert!(
@@ -510,10 +512,10 @@ fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
         "transfer through the full node failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(free(&full, BOB), bob_before + 2 * AGR);
+    assert_eq!(free(&full, &ferdie), ferdie_before + 2 * AGR);
     let settled = full.finalized_number();
     nodes[0].wait_finalized(settled);
-    assert_eq!(free(&nodes[0], BOB), bob_before + 2 * AGR);
+    assert_eq!(free(&nodes[0], &ferdie), ferdie_before + 2 * AGR);
 
     // A blob registered and uploaded through Bob's node is served by the full node, which
     // fetches it from its peers on first request and keeps it.
