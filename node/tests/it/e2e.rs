@@ -441,7 +441,9 @@ fn websocket_subscriptions_deliver_new_and_finalized_heads() {
 fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
     let names = ["Alice", "Bob", "Charlie", "Dave"];
     let dir = tempfile::tempdir().unwrap();
-    let (spec, spec_path) = build_spec(dir.path(), &[]);
+    // Short epochs: Dave's crash and restart span an epoch switch.
+    const EPOCH: u64 = 8;
+    let (spec, spec_path) = build_spec(dir.path(), &["--epoch-length", &EPOCH.to_string()]);
     assert_eq!(spec.validators.len(), 4);
     assert_eq!(spec.validators[1].account, dev_account("Bob"));
     let ports: Vec<u16> = (0..5).map(|_| crate::support::free_port()).collect();
@@ -544,17 +546,32 @@ fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
     );
     assert!(full.call(|c| c.blob_has(hash)).stored, "and keeps them");
 
-    // Dave is killed; three validators keep finalizing and the full node follows.
+    // Dave is killed; three validators keep finalizing, across the next epoch switch (the
+    // same committee, elected again from the genesis bonds), and the full node follows.
     let dave_port = ports[3];
     nodes.pop().unwrap().kill();
-    let target = nodes[0].finalized_number() + 3;
+    let killed_at = nodes[0].finalized_number();
+    let target = (killed_at / EPOCH + 1) * EPOCH + 2;
     for node in nodes.iter().chain([&full]) {
         node.wait_finalized(target);
     }
-    // Dave restarts on his data and catches up to the others' tip.
+    // Dave restarts on his data (his signing record covers what he signed: the double-sign
+    // guard lets him in), catches up to the others' tip through the epoch switch, and votes.
     nodes.push(start("Dave", "--validator-key", "//Dave", dave_port));
     let tip = nodes[0].finalized_number();
     nodes[3].wait_finalized(tip);
+    let dave = dev_account("Dave");
+    nodes[0].wait_for(
+        std::time::Duration::from_secs(60),
+        "a block authored by the restarted Dave",
+        || {
+            let now = nodes[0].finalized_number();
+            (tip..=now).find(|n| {
+                let hash = nodes[0].call(|c| c.block_hash(Some(*n)));
+                nodes[0].call(|c| c.header(hash)).unwrap().author == dave
+            })
+        },
+    );
     let at_tip: Vec<Option<Hash>> = nodes
         .iter()
         .chain([&full])
