@@ -16,9 +16,10 @@
 //!
 //! # Validators and full nodes
 //!
-//! The committee is the chain spec's `validators`. A node started with `--validator-key` (or
-//! `--dev`, as //Alice) votes with that key, which must be one of them. A node started without
-//! one is a *full node*: it follows the committee's finalized chain over p2p (the consensus
+//! The committee of epoch 0 is the chain spec's `validators`; later epochs' committees are
+//! elected by pallet-staking from bonded candidates. A node started with `--validator-key` (or
+//! `--dev`, as //Alice) votes with that key in every epoch whose committee holds it, and
+//! follows the chain in the others. A node started without one is a *full node*: it follows the committee's finalized chain over p2p (the consensus
 //! module's sync protocol), checks every block's certificate and state root, and serves RPC;
 //! its p2p identity is `--node-key`, or a key generated once and kept in
 //! `<chain dir>/node_key`. Every node needs a `--peer` address for every committee member;
