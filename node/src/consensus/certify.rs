@@ -5,10 +5,11 @@
 //! [`Config::validators`](super::Config::validators). A certificate of an epoch whose
 //! committee this node does not know (yet) is not accepted.
 
-use super::{committee, consensus_namespace, Chain, Digest, Error, Member, Scheme};
+use super::{committee, consensus_namespace, Chain, Digest, Error, Member, PublicKey, Scheme};
 use commonware_codec::{Copying, Read as _};
 use commonware_consensus::simplex::types::{Finalization, Proposal};
 use commonware_parallel::Sequential;
+use commonware_utils::ordered::Set;
 use std::net::SocketAddr;
 
 /// Verifies certificates for a chain (cheap to clone).
@@ -51,15 +52,23 @@ impl<C: Chain> Certifier<C> {
         Err(Error::NoValidators)
     }
 
-    /// A verifying scheme for the committee of `epoch`.
-    pub(super) fn verifier(&self, epoch: u64) -> Option<Scheme> {
+    /// The committee of `epoch` as consensus orders it (signer indices point into it).
+    pub(super) fn committee_set(&self, epoch: u64) -> Option<Set<PublicKey>> {
         let keys: Vec<[u8; 32]> = self
             .committee_of(epoch)
             .ok()?
             .iter()
             .map(|m| m.key)
             .collect();
-        Some(Scheme::verifier(&self.namespace, committee(&keys).ok()?))
+        committee(&keys).ok()
+    }
+
+    /// A verifying scheme for the committee of `epoch`.
+    pub(super) fn verifier(&self, epoch: u64) -> Option<Scheme> {
+        Some(Scheme::verifier(
+            &self.namespace,
+            self.committee_set(epoch)?,
+        ))
     }
 
     /// Decodes `bytes` as a finalization and checks its signatures against the committee of
@@ -88,11 +97,7 @@ impl<C: Chain> Certifier<C> {
         epoch: u64,
         key: &[u8; 32],
     ) -> bool {
-        let Ok(members) = self.committee_of(epoch) else {
-            return false;
-        };
-        let keys: Vec<[u8; 32]> = members.iter().map(|member| member.key).collect();
-        let Ok(set) = committee(&keys) else {
+        let Some(set) = self.committee_set(epoch) else {
             return false;
         };
         let Some(position) = set.iter().position(|member| member.as_ref() == key) else {

@@ -7,7 +7,7 @@
 //! runtime will ([`Equivocation::verify`]), and hands it to [`Chain::equivocation`]. A report
 //! whose signatures do not verify is dropped: submitting it would only cost its fee.
 
-use super::{certify::Certifier, committee, to_hash, Chain, Digest, Scheme};
+use super::{certify::Certifier, to_hash, Chain, Digest, Scheme};
 use commonware_codec::{Copying, Encode as _, Read as _};
 use commonware_consensus::simplex::types::{Activity, Finalize, Notarize, Nullify, Proposal};
 use commonware_cryptography::certificate::Attestation;
@@ -45,13 +45,7 @@ pub(super) fn to_evidence<C: Chain>(
     if (epoch, view, signer) != second_round {
         return None;
     }
-    let keys: Vec<[u8; 32]> = certifier
-        .committee_of(epoch)
-        .ok()?
-        .iter()
-        .map(|member| member.key)
-        .collect();
-    let set = committee(&keys).ok()?;
+    let set = certifier.committee_set(epoch)?;
     let offender = set.iter().nth(usize::try_from(signer).ok()?)?;
     let offender = agora_primitives::Hash(offender.as_ref().try_into().ok()?);
     Some(Equivocation {
@@ -80,36 +74,40 @@ fn proposal_vote(proposal: &Proposal<Digest>, finalize: bool) -> Vote {
     }
 }
 
-fn round_of(round: commonware_consensus::types::Round, signer: u32) -> Round {
-    (round.epoch().get(), round.view().get(), signer)
+/// `vote` in `round` with `attestation`'s signer and signature.
+fn signed(
+    round: commonware_consensus::types::Round,
+    attestation: &Attestation<Scheme>,
+    vote: Vote,
+) -> Option<(Round, SignedVote)> {
+    let signer = attestation.signer.get();
+    Some((
+        (round.epoch().get(), round.view().get(), signer),
+        SignedVote {
+            vote,
+            signature: signature(attestation)?,
+        },
+    ))
 }
 
 fn notarize(vote: &Notarize<Scheme, Digest>) -> Option<(Round, SignedVote)> {
-    Some((
-        round_of(vote.proposal.round, vote.attestation.signer.get()),
-        SignedVote {
-            vote: proposal_vote(&vote.proposal, false),
-            signature: signature(&vote.attestation)?,
-        },
-    ))
+    let round = vote.proposal.round;
+    signed(
+        round,
+        &vote.attestation,
+        proposal_vote(&vote.proposal, false),
+    )
 }
 
 fn finalize(vote: &Finalize<Scheme, Digest>) -> Option<(Round, SignedVote)> {
-    Some((
-        round_of(vote.proposal.round, vote.attestation.signer.get()),
-        SignedVote {
-            vote: proposal_vote(&vote.proposal, true),
-            signature: signature(&vote.attestation)?,
-        },
-    ))
+    let round = vote.proposal.round;
+    signed(
+        round,
+        &vote.attestation,
+        proposal_vote(&vote.proposal, true),
+    )
 }
 
 fn nullify(vote: &Nullify<Scheme>) -> Option<(Round, SignedVote)> {
-    Some((
-        round_of(vote.round, vote.attestation.signer.get()),
-        SignedVote {
-            vote: Vote::Nullify,
-            signature: signature(&vote.attestation)?,
-        },
-    ))
+    signed(vote.round, &vote.attestation, Vote::Nullify)
 }

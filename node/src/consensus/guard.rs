@@ -32,7 +32,6 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Sync intervals the first engine of a process waits for peers to show a newer signature.
@@ -52,7 +51,6 @@ pub struct SigningRecord {
     /// The first round this process noted.
     first_noted: Mutex<Option<Round>>,
     tripped: Mutex<Option<Round>>,
-    alarm: AtomicBool,
 }
 
 impl SigningRecord {
@@ -75,7 +73,6 @@ impl SigningRecord {
             high: Mutex::new(start),
             first_noted: Mutex::new(None),
             tripped: Mutex::new(None),
-            alarm: AtomicBool::new(false),
         })
     }
 
@@ -135,15 +132,11 @@ impl SigningRecord {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         tripped.get_or_insert(round);
-        self.alarm.store(true, Ordering::SeqCst);
         true
     }
 
     /// The round of the first certificate that tripped the guard, if any.
     pub fn tripped(&self) -> Option<Round> {
-        if !self.alarm.load(Ordering::SeqCst) {
-            return None;
-        }
         *self
             .tripped
             .lock()

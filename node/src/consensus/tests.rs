@@ -151,6 +151,14 @@ impl MockChain {
         self.state().finalized.clone()
     }
 
+    /// Who proposed the blocks this chain finalized.
+    fn finalized_proposers(&self) -> HashSet<u8> {
+        self.finalized_blocks()
+            .iter()
+            .map(|hash| self.block(*hash).proposer)
+            .collect()
+    }
+
     fn block(&self, hash: Hash) -> Block {
         *self
             .state()
@@ -534,14 +542,7 @@ fn four_validators_finalize_same_blocks() {
     // Until every validator has led a finalized block: views are milliseconds long here, and
     // a validator is skipped as an inactive leader until its connections are up. The
     // runtime's time limit fails the test if one never leads.
-    let every_leader_finalized = |chains: &[MockChain]| {
-        let finalized = chains[0].finalized_blocks();
-        let proposers: HashSet<u8> = finalized
-            .iter()
-            .map(|hash| chains[0].block(*hash).proposer)
-            .collect();
-        proposers.len() == 4
-    };
+    let every_leader_finalized = |chains: &[MockChain]| chains[0].finalized_proposers().len() == 4;
     run_network(
         timed(8),
         4,
@@ -560,11 +561,7 @@ fn four_validators_finalize_same_blocks() {
         assert_eq!(finalized[..common], reference[..common], "validators agree");
     }
     // Every validator led, so blocks crossed the network in every direction.
-    let proposers: HashSet<u8> = reference
-        .iter()
-        .map(|hash| chains[0].block(*hash).proposer)
-        .collect();
-    assert_eq!(proposers, HashSet::from([0, 1, 2, 3]));
+    assert_eq!(chains[0].finalized_proposers(), HashSet::from([0, 1, 2, 3]));
 }
 
 #[test]
@@ -572,14 +569,7 @@ fn one_validator_offline_still_finalizes() {
     let chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
     // Until the three online validators have all led a finalized block (see
     // `four_validators_finalize_same_blocks` for why this is a condition, not a count).
-    let three_leaders = |chains: &[MockChain]| {
-        let finalized = chains[0].finalized_blocks();
-        let proposers: HashSet<u8> = finalized
-            .iter()
-            .map(|hash| chains[0].block(*hash).proposer)
-            .collect();
-        proposers.len() == 3
-    };
+    let three_leaders = |chains: &[MockChain]| chains[0].finalized_proposers().len() == 3;
     run_network(timed(2), 4, &chains, &[0, 1, 2], &[], 10, three_leaders);
     let reference = chains[0].finalized_blocks();
     for chain in &chains[..3] {
@@ -591,11 +581,7 @@ fn one_validator_offline_still_finalizes() {
     }
     assert!(chains[3].finalized_blocks().is_empty());
     // Its leader slots were skipped; the three others all led.
-    let proposers: HashSet<u8> = reference
-        .iter()
-        .map(|hash| chains[0].block(*hash).proposer)
-        .collect();
-    assert_eq!(proposers, HashSet::from([0, 1, 2]));
+    assert_eq!(chains[0].finalized_proposers(), HashSet::from([0, 1, 2]));
 }
 
 /// Asserts that every chain's finalized blocks agree with `reference` on their common prefix.
@@ -810,14 +796,8 @@ fn byzantine_proposer_blocks_are_never_finalized() {
     chains[0].propose_invalid = true;
     // Until every honest validator has led a block that chain 1 finalized (see
     // `four_validators_finalize_same_blocks` for why this can take a while).
-    let honest_leaders_finalized = |chains: &[MockChain]| {
-        let proposers: HashSet<u8> = chains[1]
-            .finalized_blocks()
-            .iter()
-            .map(|hash| chains[1].block(*hash).proposer)
-            .collect();
-        proposers.len() >= 3
-    };
+    let honest_leaders_finalized =
+        |chains: &[MockChain]| chains[1].finalized_proposers().len() >= 3;
     run_network(
         timed(3),
         4,
@@ -830,13 +810,8 @@ fn byzantine_proposer_blocks_are_never_finalized() {
     for chain in &chains[1..] {
         // `MockChain::finalized` panics if an invalid block is finalized.
         assert_well_formed(chain, 4);
-        let finalized = chain.finalized_blocks();
-        assert!(finalized.len() >= 10);
-        let proposers: HashSet<u8> = finalized
-            .iter()
-            .map(|hash| chain.block(*hash).proposer)
-            .collect();
-        assert_eq!(proposers, HashSet::from([1, 2, 3]));
+        assert!(chain.finalized_blocks().len() >= 10);
+        assert_eq!(chain.finalized_proposers(), HashSet::from([1, 2, 3]));
     }
 }
 

@@ -269,14 +269,8 @@ impl<T: Config> Pallet<T> {
         // The rest of the bond leaves as after `unregister_validator`.
         match candidate {
             Some(_) => {
-                Candidates::remove(ext, &account);
-                let mut list = CandidateList::get(ext).unwrap_or_default();
-                list.retain(|who| *who != account);
-                CandidateList::put(ext, &list);
-                match leaving.iter_mut().find(|(who, _)| *who == account) {
-                    Some((_, left)) => *left = left.saturating_add(rest),
-                    None => leaving.push((account, rest)),
-                }
+                Self::remove_candidate(ext, &account);
+                crate::validators::add_leaving(&mut leaving, &account, rest);
             }
             None => {
                 if let Some((_, left)) = leaving.iter_mut().find(|(who, _)| *who == account) {

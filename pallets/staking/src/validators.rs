@@ -60,6 +60,14 @@ pub fn is_valid_address(address: &[u8]) -> bool {
                 .is_ok_and(|text| text.parse::<std::net::SocketAddr>().is_ok()))
 }
 
+/// Adds `bond` to `who`'s entry in the leaving bonds (one entry per account).
+pub(crate) fn add_leaving(leaving: &mut Vec<(AccountId, Balance)>, who: &AccountId, bond: Balance) {
+    match leaving.iter_mut().find(|(account, _)| account == who) {
+        Some((_, left)) => *left = left.saturating_add(bond),
+        None => leaving.push((*who, bond)),
+    }
+}
+
 impl<T: Config> Pallet<T> {
     /// Blocks per epoch, or `None` if the chain has one epoch forever.
     pub fn epoch_length(state: &impl StateRead) -> Option<BlockNumber> {
@@ -194,26 +202,34 @@ impl<T: Config> Pallet<T> {
     /// committee, else when it no longer does.
     pub fn unregister_validator(ext: &mut Ext<'_>, who: &AccountId) -> DispatchResult {
         let candidate = Candidates::get(ext, who).ok_or(Self::error(Error::NotCandidate))?;
-        Candidates::remove(ext, who);
-        let mut list = CandidateList::get(ext).unwrap_or_default();
-        list.retain(|account| account != who);
-        CandidateList::put(ext, &list);
+        Self::remove_candidate(ext, who);
         Self::deposit_event(ext, Event::ValidatorUnregistered { who: *who });
-        let epoch = Self::current_epoch(ext);
-        let sits = [epoch, epoch.saturating_add(1)]
-            .iter()
-            .any(|e| Committees::get(ext, e).is_some_and(|c| c.iter().any(|v| v.account == *who)));
-        if sits {
+        if Self::sitting(ext).iter().any(|v| v.account == *who) {
             let mut leaving = Leaving::get(ext).unwrap_or_default();
-            match leaving.iter_mut().find(|(account, _)| account == who) {
-                Some((_, bond)) => *bond = bond.saturating_add(candidate.bond),
-                None => leaving.push((*who, candidate.bond)),
-            }
+            add_leaving(&mut leaving, who, candidate.bond);
             Leaving::put(ext, &leaving);
         } else {
             Self::release_validator_bond(ext, who, candidate.bond);
         }
         Ok(())
+    }
+
+    /// The members of the current and, once elected, the next epoch's committee.
+    fn sitting(state: &impl StateRead) -> Vec<Validator> {
+        let epoch = Self::current_epoch(state);
+        [epoch, epoch.saturating_add(1)]
+            .iter()
+            .filter_map(|e| Committees::get(state, e))
+            .flatten()
+            .collect()
+    }
+
+    /// Removes `who` from the candidates (map and list); its bond is the caller's to move.
+    pub(crate) fn remove_candidate(ext: &mut Ext<'_>, who: &AccountId) {
+        Candidates::remove(ext, who);
+        let mut list = CandidateList::get(ext).unwrap_or_default();
+        list.retain(|account| account != who);
+        CandidateList::put(ext, &list);
     }
 
     fn release_validator_bond(ext: &mut Ext<'_>, who: &AccountId, bond: Balance) {
@@ -242,14 +258,9 @@ impl<T: Config> Pallet<T> {
             .iter()
             .filter(|account| *account != who)
             .any(|account| Candidates::get(ext, account).is_some_and(|c| c.consensus_key == *key));
-        let epoch = Self::current_epoch(ext);
-        let sitting_uses = [epoch, epoch.saturating_add(1)].iter().any(|e| {
-            Committees::get(ext, e).is_some_and(|committee| {
-                committee
-                    .iter()
-                    .any(|v| v.consensus_key == *key && v.account != *who)
-            })
-        });
+        let sitting_uses = Self::sitting(ext)
+            .iter()
+            .any(|v| v.consensus_key == *key && v.account != *who);
         ensure!(
             !candidate_uses && !sitting_uses,
             Self::error(Error::ConsensusKeyInUse)
