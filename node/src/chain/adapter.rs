@@ -181,13 +181,13 @@ impl consensus::Chain for Chain {
             );
             return;
         };
-        let who = agora_primitives::AccountId(sp_core::Pair::public(reporter).0);
+        let who = reporter.signer_account();
         let call = agora_runtime::RuntimeCall::Staking(pallet_staking::Call::ReportEquivocation {
             evidence: Box::new(evidence),
         });
         let genesis = self.inner.genesis_hash;
         let extrinsic = agora_runtime::extrinsic::Extrinsic::sign(
-            reporter,
+            reporter.as_ref(),
             call,
             agora_runtime::executive::immortal_extra(self.next_nonce(&who), 0),
             &genesis,

@@ -16,7 +16,7 @@
 //! `Database::put_unfinalized`).
 
 use super::MAX_BLOCK_TXS;
-use super::{now_ms, task_failed, Chain, ChainError, ChainEvent, Executed, Pending, View};
+use super::{Chain, ChainError, ChainEvent, Executed, Pending, View};
 use crate::txpool::PooledTx;
 use agora_primitives::referee::Referee;
 use agora_primitives::smt;
@@ -68,9 +68,9 @@ impl Chain {
             referee: self.inner.referee.clone(),
         };
         let started = Instant::now();
-        let built = tokio::task::spawn_blocking(move || assemble(&view, slot, candidates))
-            .await
-            .map_err(task_failed)??;
+        let built = self
+            .blocking(move || assemble(&view, slot, candidates))
+            .await??;
         self.inner
             .metrics
             .import_seconds
@@ -83,12 +83,13 @@ impl Chain {
     async fn wait_for_slot(&self, parent_header: &Header) -> u64 {
         let block_time = u64::try_from(self.inner.block_time.as_millis()).unwrap_or(u64::MAX);
         let due = parent_header.timestamp.saturating_add(block_time);
-        let now = now_ms();
+        let now = self.now_ms();
         if due > now {
-            tokio::time::sleep(Duration::from_millis(due.saturating_sub(now))).await;
+            let wait = Duration::from_millis(due.saturating_sub(now));
+            self.inner.host.sleep(wait).await;
         }
         // Time must increase even if this node's clock is behind the parent's author's.
-        now_ms().max(parent_header.timestamp.saturating_add(1))
+        self.now_ms().max(parent_header.timestamp.saturating_add(1))
     }
 
     /// Adds a built block to the unfinalized ones, dropping the extrinsics it rejected from
@@ -136,7 +137,7 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
     let mut builder = BlockBuilder::new(view, referee, genesis_hash, parent, timestamp, author)
         .map_err(|error| ChainError::InvalidBlock {
             hash: parent,
-            error,
+            error: Box::new(error),
         })?;
     let mut rejected = Vec::new();
     for tx in candidates {

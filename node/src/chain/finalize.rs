@@ -22,7 +22,7 @@
 //!    [`ChainEvent::Dropped`] (another extrinsic with the same nonce won).
 
 use super::MAX_UNFINALIZED;
-use super::{task_failed, Chain, ChainError, ChainEvent, Executed, State, StoredBlock};
+use super::{Chain, ChainError, ChainEvent, Executed, State, StoredBlock};
 use crate::metrics::set_count;
 use crate::storage::FinalizedBlock;
 use agora_primitives::Hash;
@@ -105,7 +105,7 @@ impl Chain {
     /// with `certificate`.
     async fn commit(&self, blocks: Vec<Final>, certificate: Vec<u8>) -> Result<(), ChainError> {
         let db = self.inner.db.clone();
-        tokio::task::spawn_blocking(move || {
+        self.blocking(move || {
             let last = blocks.len().saturating_sub(1);
             for (index, (hash, block, executed)) in blocks.iter().enumerate() {
                 let stored = StoredBlock {
@@ -124,8 +124,7 @@ impl Chain {
             }
             Ok::<_, ChainError>(())
         })
-        .await
-        .map_err(task_failed)?
+        .await?
     }
 
     /// Step 4: moves the finalized head along the committed `blocks`, announcing each.

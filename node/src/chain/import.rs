@@ -27,7 +27,7 @@
 //! ancestors, oldest first ([`Chain::execute_ancestry`]): consensus may resume after a
 //! restart at a view whose parent only the unfinalized store still has.
 
-use super::{now_ms, task_failed, Chain, ChainError, Executed, Pending, View};
+use super::{Chain, ChainError, Executed, Pending, View};
 use super::{MAX_BLOCK_BYTES, MAX_FUTURE_DRIFT_MS, MAX_UNFINALIZED};
 use agora_primitives::referee::Referee;
 use agora_primitives::smt;
@@ -115,13 +115,12 @@ impl Chain {
         let Some((block, view, parent_header)) = self.unexecuted(parent, hash)? else {
             return Ok(());
         };
-        check_context(parent, hash, &block.header, now_ms())?;
+        check_context(parent, hash, &block.header, self.now_ms())?;
         let executed = self.execute(view, parent_header, block.clone()).await?;
         let db = self.inner.db.clone();
         let encoded = block.encode();
-        tokio::task::spawn_blocking(move || db.put_unfinalized(&hash, &encoded))
-            .await
-            .map_err(task_failed)??;
+        self.blocking(move || db.put_unfinalized(&hash, &encoded))
+            .await??;
         let mut state = self.lock();
         if let Some(pending) = state.pending.get_mut(&hash) {
             pending.executed = Some(Arc::new(executed));
@@ -166,11 +165,9 @@ impl Chain {
         let genesis_hash = self.inner.genesis_hash;
         let referee = self.inner.referee.clone();
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || {
-            execute_on(&view, referee, &genesis_hash, &parent, &block)
-        })
-        .await
-        .map_err(task_failed)?;
+        let result = self
+            .blocking(move || execute_on(&view, referee, &genesis_hash, &parent, &block))
+            .await?;
         self.inner
             .metrics
             .import_seconds
@@ -184,10 +181,12 @@ fn check_context(parent: Hash, hash: Hash, header: &Header, now: u64) -> Result<
     if header.parent_hash != parent {
         return Err(ChainError::InvalidBlock {
             hash,
-            error: BlockError::Context(pallet_system::ContextError::WrongParent {
-                expected: parent,
-                got: header.parent_hash,
-            }),
+            error: Box::new(BlockError::Context(
+                pallet_system::ContextError::WrongParent {
+                    expected: parent,
+                    got: header.parent_hash,
+                },
+            )),
         });
     }
     if header.timestamp > now.saturating_add(MAX_FUTURE_DRIFT_MS) {
@@ -211,7 +210,10 @@ fn execute_on(
 ) -> Result<Executed, ChainError> {
     let hash = block.hash();
     let executed = execute_block(view, referee, genesis_hash, block.header.parent_hash, block)
-        .map_err(|error| ChainError::InvalidBlock { hash, error })?;
+        .map_err(|error| ChainError::InvalidBlock {
+            hash,
+            error: Box::new(error),
+        })?;
     let update = smt::update(view, parent.state_root, &executed.changes)?;
     if update.root != block.header.state_root {
         return Err(ChainError::StateRoot {

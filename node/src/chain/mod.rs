@@ -35,7 +35,8 @@
 //! - `build.rs`: building a proposal from the pool;
 //! - `import.rs`: receiving a peer's block, and verifying and executing it;
 //! - `finalize.rs`: committing a finalized block and its ancestors;
-//! - `adapter.rs`: the [`crate::consensus::Chain`] implementation over the above.
+//! - `adapter.rs`: the [`crate::consensus::Chain`] implementation over the above;
+//! - `host.rs`: [`Host`], the clock, timers and blocking pool the chain runs on.
 //!
 //! # Concurrency
 //!
@@ -48,7 +49,8 @@
 //! # Determinism
 //!
 //! Whether a block is valid depends only on the block and its parent's state, with one
-//! exception taken from the node's clock: a block more than [`MAX_FUTURE_DRIFT_MS`] ahead of
+//! exception taken from the node's clock (read through the chain's [`Host`], which the
+//! whole-node simulation replaces with a virtual one): a block more than [`MAX_FUTURE_DRIFT_MS`] ahead of
 //! it is refused (a refusal that passes with time, never an acceptance that could be undone).
 //! The clock also picks the timestamp of this node's proposals. Nothing else that decides a
 //! block's content or validity reads a clock, randomness or hash-map order; the clock times
@@ -64,9 +66,11 @@ mod adapter;
 mod build;
 mod epochs;
 mod finalize;
+mod host;
 mod import;
 mod view;
 
+pub use host::{millis_since_epoch, Host, TokioHost};
 pub use view::{Executed, KeyVisitor, View};
 
 use crate::metrics::{set_count, Metrics};
@@ -78,11 +82,12 @@ use agora_primitives::storage::RawEvent;
 use agora_primitives::{AccountId, Hash, Nonce};
 use agora_runtime::block::{Block, Header};
 use agora_runtime::executive::BlockError;
+use agora_runtime::extrinsic::ExtrinsicSigner;
 use agora_runtime::genesis::ChainSpec;
 use parity_scale_codec::{Decode, Encode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::broadcast;
 
 /// Most unfinalized blocks kept in memory.
@@ -108,8 +113,8 @@ pub enum ChainError {
     InvalidBlock {
         /// The block.
         hash: Hash,
-        /// Why.
-        error: BlockError,
+        /// Why (boxed: it is large, and every other error is small).
+        error: Box<BlockError>,
     },
     /// The state root in a header is not what execution gives.
     #[error("block {hash} claims state root {claimed} but execution gives {computed}")]
@@ -225,7 +230,9 @@ struct Inner {
     submitted: broadcast::Sender<Vec<u8>>,
     metrics: Metrics,
     /// The account that signs reports of equivocation this node sees (`--report-key`).
-    reporter: std::sync::OnceLock<sp_core::sr25519::Pair>,
+    reporter: std::sync::OnceLock<Box<dyn ExtrinsicSigner + Send + Sync>>,
+    /// The clock, timers and blocking pool ([`Host`]).
+    host: Arc<dyn Host>,
 }
 
 /// Extrinsics submitted here and not yet relayed that may wait for the relay; more are
@@ -245,20 +252,31 @@ pub fn consensus_namespace(chain_id: &str, genesis_hash: &Hash) -> Vec<u8> {
     pallet_staking::equivocation::consensus_namespace(chain_id.as_bytes(), genesis_hash)
 }
 
-/// Milliseconds since the Unix epoch by this node's clock; 0 before it.
-fn now_ms() -> u64 {
-    // The node, not the runtime, reads the clock: it picks timestamps for its proposals and
-    // refuses blocks from the far future. The runtime only checks that time increases.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 impl Chain {
     /// Opens the chain in `db`, writing genesis from `spec` if the database is empty. Disputed
-    /// steps are executed by `referee` (see [`Inner`]'s field).
+    /// steps are executed by `referee` (see [`Inner`]'s field). Runs on tokio ([`TokioHost`]).
     pub fn open(
+        db: Arc<Database>,
+        spec: ChainSpec,
+        author: AccountId,
+        block_time: Duration,
+        referee: Option<Arc<dyn Referee>>,
+        metrics: Metrics,
+    ) -> Result<Chain, ChainError> {
+        Self::open_on(
+            Arc::new(TokioHost),
+            db,
+            spec,
+            author,
+            block_time,
+            referee,
+            metrics,
+        )
+    }
+
+    /// [`Chain::open`] on `host`.
+    pub fn open_on(
+        host: Arc<dyn Host>,
         db: Arc<Database>,
         spec: ChainSpec,
         author: AccountId,
@@ -294,13 +312,14 @@ impl Chain {
                 submitted,
                 metrics,
                 reporter: std::sync::OnceLock::new(),
+                host,
             }),
         })
     }
 
     /// Signs reports of equivocation with `key` from now on (once; later calls are ignored).
-    pub fn set_reporter(&self, key: sp_core::sr25519::Pair) {
-        let _ = self.inner.reporter.set(key);
+    pub fn set_reporter(&self, key: impl ExtrinsicSigner + Send + Sync + 'static) {
+        let _ = self.inner.reporter.set(Box::new(key));
     }
 
     /// Writes the genesis block of `spec` and its state into an empty database, or checks that
@@ -605,7 +624,29 @@ impl Chain {
     }
 }
 
-/// A blocking task that panicked or was cancelled (the runtime is shutting down).
-fn task_failed(error: tokio::task::JoinError) -> ChainError {
-    ChainError::Task(error.to_string())
+impl Chain {
+    /// Runs `work` on the host's blocking pool and returns what it returned.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ChainError> {
+        let (sender, receiver) = futures::channel::oneshot::channel();
+        self.inner
+            .host
+            .run_blocking(Box::new(move || {
+                let _ = sender.send(work());
+            }))
+            .await;
+        // No result: `work` panicked, or the runtime is shutting down and cancelled it.
+        receiver
+            .await
+            .map_err(|_| ChainError::Task("it panicked or was cancelled".to_owned()))
+    }
+
+    /// Milliseconds since the Unix epoch by the host's clock. The node, not the runtime,
+    /// reads the clock: it picks timestamps for its proposals and refuses blocks from the far
+    /// future. The runtime only checks that time increases.
+    fn now_ms(&self) -> u64 {
+        self.inner.host.now_ms()
+    }
 }

@@ -172,7 +172,11 @@ mod evidence;
 mod frames;
 mod glue;
 pub mod guard;
+pub mod links;
 pub mod relay;
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)]
+mod simulation;
 pub mod sync;
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)]
@@ -460,6 +464,13 @@ pub struct Config {
     /// Where a validator records the rounds it may vote in, for the double-sign guard (see
     /// [`guard`]); `None`: no guard. Keep it with the consensus journal.
     pub signing_record: Option<PathBuf>,
+    /// Faults on the links from peers (see `links`); only the whole-node simulation sets them.
+    pub links: Option<Arc<dyn links::Links>>,
+    /// The largest committee this node is sized for: the p2p layer's peer bound, its mailboxes
+    /// (one rate-quota burst per retained peer and channel, allocated up front) and the
+    /// message size limits grow with it. The default, 128, is above the runtime's
+    /// `MAX_VALIDATORS` (100); a test network of a known small committee sets less.
+    pub max_committee: u32,
 }
 
 impl Config {
@@ -480,6 +491,8 @@ impl Config {
             max_block_size: 4 * 1024 * 1024,
             allow_private_ips: true,
             signing_record: None,
+            links: None,
+            max_committee: MAX_COMMITTEE,
         }
     }
 }
@@ -678,7 +691,7 @@ type Digest = blake3::Digest;
 type PublicKey = ed::PublicKey;
 /// Signing scheme for votes and certificates.
 type Scheme = ed25519::Scheme;
-/// The largest committee messages are sized for (the runtime's `MAX_VALIDATORS` is 100).
+/// The default of [`Config::max_committee`] (the runtime's `MAX_VALIDATORS` is 100).
 const MAX_COMMITTEE: u32 = 128;
 
 fn to_digest(hash: Hash) -> Digest {
@@ -758,13 +771,13 @@ fn decode_finalization(
 /// The p2p channels every node registers, validator or not (a full node drains the ones it
 /// has no use for: a peer sending on an unregistered channel is disconnected).
 struct Channels<E: Rt> {
-    votes: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
-    certificates: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
-    resolver: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
-    blocks: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
-    sync: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
-    transactions: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
-    blobs: (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>),
+    votes: Channel<E>,
+    certificates: Channel<E>,
+    resolver: Channel<E>,
+    blocks: Channel<E>,
+    sync: Channel<E>,
+    transactions: Channel<E>,
+    blobs: Channel<E>,
 }
 
 /// Who a node talks to, from [`Config`]: the committee (dialed, voting) and the other peers
@@ -838,6 +851,11 @@ fn start_network<E: Rt>(
     Channels<E>,
     lookup::Oracle<PublicKey>,
 ) {
+    let me: [u8; 32] = signer
+        .public_key()
+        .as_ref()
+        .try_into()
+        .expect("ed25519 public keys are 32 bytes");
     let handshake = Cups::<_, commonware_cryptography::ChaCha20Poly1305>::new(
         Sake {
             signer,
@@ -854,7 +872,7 @@ fn start_network<E: Rt>(
         NZUsize!(peers
             .count()
             .saturating_add(1)
-            .max(usize::try_from(MAX_COMMITTEE).unwrap_or(128))),
+            .max(usize::try_from(config.max_committee).unwrap_or(usize::MAX))),
         max_message,
         NZUsize!(1024),
     );
@@ -866,15 +884,21 @@ fn start_network<E: Rt>(
     // The current and the previous epoch's peers (see `epochs`).
     p2p.tracked_peer_sets = NZUsize!(2);
     let (mut network, oracle) = lookup::Network::new(context.child("network"), p2p);
+    let mut register = |channel, quota| {
+        let (sender, receiver) = network.register(channel, quota);
+        let receiver =
+            links::Filtered::new(receiver, config.links.clone(), me, context.child("links"));
+        (sender, receiver)
+    };
     let channels = Channels {
-        votes: network.register(channel::VOTES, Quota::per_second(NZU32!(1024))),
-        certificates: network.register(channel::CERTIFICATES, Quota::per_second(NZU32!(1024))),
-        resolver: network.register(channel::RESOLVER, Quota::per_second(NZU32!(256))),
-        blocks: network.register(channel::BLOCKS, Quota::per_second(NZU32!(256))),
-        sync: network.register(channel::SYNC, Quota::per_second(NZU32!(64))),
-        transactions: network.register(channel::TRANSACTIONS, Quota::per_second(NZU32!(1024))),
+        votes: register(channel::VOTES, Quota::per_second(NZU32!(1024))),
+        certificates: register(channel::CERTIFICATES, Quota::per_second(NZU32!(1024))),
+        resolver: register(channel::RESOLVER, Quota::per_second(NZU32!(256))),
+        blocks: register(channel::BLOCKS, Quota::per_second(NZU32!(256))),
+        sync: register(channel::SYNC, Quota::per_second(NZU32!(64))),
+        transactions: register(channel::TRANSACTIONS, Quota::per_second(NZU32!(1024))),
         // Up to 256 chunks of 256 KiB a second per peer: 64 MiB/s.
-        blobs: network.register(channel::BLOBS, Quota::per_second(NZU32!(256))),
+        blobs: register(channel::BLOBS, Quota::per_second(NZU32!(256))),
     };
     (network.start(), channels, oracle)
 }
@@ -934,7 +958,11 @@ struct Services<E: Rt, C: Chain> {
     oracle: lookup::Oracle<PublicKey>,
 }
 
-type Channel<E> = (lookup::Sender<PublicKey, E>, lookup::Receiver<PublicKey>);
+/// One p2p channel: its sender, and its receiver behind the node's [`links::Links`].
+type Channel<E> = (
+    lookup::Sender<PublicKey, E>,
+    links::Filtered<lookup::Receiver<PublicKey>, E>,
+);
 
 /// Splits a consensus channel into per-epoch subchannels; the muxer runs in the returned task.
 fn mux<E: Rt>(
@@ -964,7 +992,7 @@ fn start_services<E: Rt, C: Chain, B: BlobSource>(
     with_engine: bool,
     guard: Option<(Arc<guard::SigningRecord>, [u8; 32])>,
 ) -> (Services<E, C>, BlobFetcher) {
-    let max_message = max_message_size(config, MAX_COMMITTEE);
+    let max_message = max_message_size(config, config.max_committee);
     let (network, channels, oracle) =
         start_network(context, config, node.signer, &node.peers, max_message);
     let Channels {
@@ -1011,7 +1039,7 @@ fn start_services<E: Rt, C: Chain, B: BlobSource>(
         sync_receiver,
         runs_in,
         max_message,
-        certificate_room(MAX_COMMITTEE),
+        certificate_room(config.max_committee),
     );
     let follower = sync::Follower {
         context: context.child("follower"),

@@ -27,7 +27,10 @@
 //!
 //! with LEB128 varints. The namespace binds the evidence to this chain: a validator's votes on
 //! another chain with the same key are not evidence here. The runtime learns it at block 1
-//! ([`ConsensusNamespace`]), from the chain id in the genesis config and the genesis hash.
+//! ([`ConsensusNamespace`]), from the chain id in the genesis config and the genesis hash;
+//! evidence executed in block 1 itself, before its end records the namespace, is checked
+//! against the namespace being recorded (an equivocation in the first views is reported at
+//! once and lands there).
 //!
 //! # Penalty
 //!
@@ -192,16 +195,34 @@ impl<T: Config> Pallet<T> {
         ConsensusNamespace::get(state)
     }
 
-    /// Records the consensus namespace at block 1 (the genesis hash is block 1's parent).
+    /// Records the consensus namespace at the end of block 1 (the genesis hash is block 1's
+    /// parent).
     pub(crate) fn note_namespace(ext: &mut Ext<'_>) {
-        if pallet_system::Pallet::<T>::block_number(ext) != 1
-            || ConsensusNamespace::get(ext).is_some()
-        {
+        if ConsensusNamespace::get(ext).is_some() {
             return;
+        }
+        if let Some(namespace) = Self::namespace_in_block_one(ext) {
+            ConsensusNamespace::put(ext, &namespace);
+        }
+    }
+
+    /// The namespace evidence is checked against: the recorded one, or during block 1 (before
+    /// its end records it) the one being recorded. Without the second, a report of an
+    /// equivocation in the chain's first views, which lands in block 1, would fail and, being
+    /// reported once, go unpunished.
+    fn namespace_now(ext: &Ext<'_>) -> Option<Vec<u8>> {
+        ConsensusNamespace::get(ext).or_else(|| Self::namespace_in_block_one(ext))
+    }
+
+    /// `"agora/" ‖ chain id ‖ genesis hash` while executing block 1 (whose parent is genesis);
+    /// `None` in any other block.
+    fn namespace_in_block_one(ext: &Ext<'_>) -> Option<Vec<u8>> {
+        if pallet_system::Pallet::<T>::block_number(ext) != 1 {
+            return None;
         }
         let genesis = pallet_system::ParentHash::get(ext).unwrap_or_default();
         let chain_id = ChainId::get(ext).unwrap_or_default();
-        ConsensusNamespace::put(ext, &consensus_namespace(&chain_id, &genesis));
+        Some(consensus_namespace(&chain_id, &genesis))
     }
 
     /// Checks `evidence` and slashes the offender; `reporter` is rewarded. All-or-nothing.
@@ -232,7 +253,7 @@ impl<T: Config> Pallet<T> {
             !offences.contains(&(*epoch, *offender)),
             Self::error(Error::AlreadyReported)
         );
-        let namespace = ConsensusNamespace::get(ext).ok_or(Self::error(Error::EvidenceTooOld))?;
+        let namespace = Self::namespace_now(ext).ok_or(Self::error(Error::EvidenceTooOld))?;
         ensure!(
             evidence.verify(&namespace),
             Self::error(Error::BadEvidenceSignature)

@@ -613,6 +613,13 @@ mod equivocations {
     /// Alice (key //A, bond 20 AGR) and Bob (//B, 30 AGR) sign epoch 0 of chain "test";
     /// block 1 has run, so the namespace is known.
     fn chain() -> State {
+        let mut state = chain_at_genesis();
+        end_block(&mut state, 1);
+        state
+    }
+
+    /// [`chain`] before block 1 has run.
+    fn chain_at_genesis() -> State {
         let balances = [(ALICE, 100 * AGR), (BOB, 100 * AGR), (CAROL, 100 * AGR)];
         let mut state = genesis(&balances, &[]);
         let validator = |account, name: &str| Validator {
@@ -634,7 +641,6 @@ mod equivocations {
                 },
             );
         });
-        end_block(&mut state, 1);
         state
     }
 
@@ -669,6 +675,23 @@ mod equivocations {
             first: signed(name, &namespace(), 7, first),
             second: signed(name, &namespace(), 7, second),
         }
+    }
+
+    /// Found by the whole-node simulation: a validator that equivocates in the first views
+    /// is reported at once, and the report lands in block 1, before block 1's end records
+    /// the namespace. It must be judged all the same (the evidence task reports an offence
+    /// once), or the first offences of a chain go unpunished.
+    #[test]
+    fn evidence_reported_in_block_one_is_judged() {
+        let mut state = chain_at_genesis();
+        let report = evidence("A", notarize(1), notarize(2));
+        let (result, _) = step(&mut state, 1, |ext| {
+            Staking::report_equivocation(ext, &CAROL, &report)
+        });
+        result.unwrap();
+        assert!(Staking::candidate(&state, &ALICE).is_none());
+        end_block(&mut state, 1);
+        assert_eq!(Staking::consensus_namespace(&state), Some(namespace()));
     }
 
     #[test]
