@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Simulations, release builds.
 #   scripts/sim.sh --seeds N [--first-seed S] [--scenario NAME]
-#       the seeded whole-node simulation (spec in node/src/consensus/simulation.rs and
+#       the seeded whole-node simulation (spec in node/src/consensus/simulation/ and
 #       docs/simulation.md): four validators on the real chain, runtime and RocksDB under
 #       commonware's deterministic runtime, N seeds of every scenario (crash_restart,
 #       partition_heal, lossy_links, equivocating_validator, withholding_validator,

@@ -1,0 +1,277 @@
+//! The faults of the scenarios: the seeded draws, the faulty links, the forging validator
+//! and the equivocating one.
+
+use super::*;
+
+/// SplitMix64: the simulation's own draws (faults, load), seeded from the run's seed.
+#[derive(Debug)]
+pub(super) struct Draws(pub(super) u64);
+
+impl Draws {
+    pub(super) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..bound` (`bound` > 0; the modulo bias is irrelevant here).
+    pub(super) fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+
+    pub(super) fn millis(&mut self, from: u64, to: u64) -> Duration {
+        Duration::from_millis(from + self.below(to - from + 1))
+    }
+}
+
+/// The links of a run: a partition, loss and delay, and a silenced validator.
+#[derive(Debug)]
+pub(super) struct SimLinks {
+    pub(super) state: Mutex<LinkState>,
+}
+
+#[derive(Debug)]
+pub(super) struct LinkState {
+    pub(super) draws: Draws,
+    /// Group of each validator key while partitioned.
+    pub(super) groups: Option<BTreeMap<[u8; 32], u8>>,
+    /// Chance of loss, in percent.
+    pub(super) loss_percent: u64,
+    /// Longest delay.
+    pub(super) max_delay_ms: u64,
+    /// A validator nothing is heard from.
+    pub(super) silenced: Option<[u8; 32]>,
+}
+
+impl SimLinks {
+    pub(super) fn new(seed: u64) -> Self {
+        SimLinks {
+            state: Mutex::new(LinkState {
+                draws: Draws(seed ^ 0x6c69_6e6b),
+                groups: None,
+                loss_percent: 0,
+                max_delay_ms: 0,
+                silenced: None,
+            }),
+        }
+    }
+
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, LinkState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lifts every fault.
+    pub(super) fn heal(&self) {
+        let mut state = self.lock();
+        state.groups = None;
+        state.loss_percent = 0;
+        state.max_delay_ms = 0;
+        state.silenced = None;
+    }
+}
+
+impl Links for SimLinks {
+    fn deliver(&self, from: &[u8; 32], to: &[u8; 32]) -> Delivery {
+        let mut state = self.lock();
+        if state.silenced.as_ref() == Some(from) {
+            return Delivery::Never;
+        }
+        if let Some(groups) = &state.groups {
+            if groups.get(from) != groups.get(to) {
+                return Delivery::Never;
+            }
+        }
+        if state.loss_percent > 0 && state.draws.below(100) < state.loss_percent {
+            return Delivery::Never;
+        }
+        if state.max_delay_ms > 0 {
+            let longest = state.max_delay_ms;
+            let delay = state.draws.millis(0, longest);
+            return Delivery::After(delay);
+        }
+        Delivery::Now
+    }
+}
+
+/// A validator that proposes blocks with a forged state root (`invalid_blocks`); otherwise
+/// the real chain.
+#[derive(Clone)]
+pub(super) struct Forger {
+    pub(super) chain: Chain,
+    /// Its forged blocks, by hash, to serve to peers.
+    pub(super) forged: Arc<Mutex<HashMap<Hash, Vec<u8>>>>,
+}
+
+impl crate::consensus::Chain for Forger {
+    fn genesis(&self) -> Hash {
+        self.chain.genesis()
+    }
+
+    async fn propose(&self, parent: Hash, epoch: u64, view: u64) -> Option<Hash> {
+        let built = self.chain.propose(parent, epoch, view).await?;
+        if built == parent {
+            return Some(built);
+        }
+        let mut block = Block::decode(&mut &self.chain.block_bytes(built)?[..]).ok()?;
+        block.header.state_root = Hash::of(b"a state root no execution gives");
+        let hash = block.hash();
+        let mut forged = self.forged.lock().unwrap_or_else(|e| e.into_inner());
+        forged.insert(hash, block.encode());
+        Some(hash)
+    }
+
+    async fn verify(&self, parent: Hash, block: Hash, epoch: u64) -> bool {
+        self.chain.verify(parent, block, epoch).await
+    }
+
+    async fn finalized(&self, block: Hash, certificate: Vec<u8>) {
+        let forged = self
+            .forged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&block);
+        assert!(!forged, "a forged block {block} was finalized");
+        self.chain.finalized(block, certificate).await;
+    }
+
+    fn block_bytes(&self, block: Hash) -> Option<Vec<u8>> {
+        let forged = self.forged.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bytes) = forged.get(&block) {
+            return Some(bytes.clone());
+        }
+        drop(forged);
+        self.chain.block_bytes(block)
+    }
+
+    fn receive_block(&self, bytes: Vec<u8>) -> Option<Hash> {
+        self.chain.receive_block(bytes)
+    }
+
+    fn has_block(&self, block: Hash) -> bool {
+        let forged = self.forged.lock().unwrap_or_else(|e| e.into_inner());
+        forged.contains_key(&block) || self.chain.has_block(block)
+    }
+
+    fn finalized_height(&self) -> u64 {
+        self.chain.finalized_height()
+    }
+
+    fn finalized_run(
+        &self,
+        from: u64,
+        max_blocks: usize,
+        max_bytes: usize,
+    ) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
+        self.chain.finalized_run(from, max_blocks, max_bytes)
+    }
+
+    fn connects(&self, block: Hash) -> bool {
+        self.chain.connects(block)
+    }
+
+    fn relay_queue(&self) -> Option<tokio::sync::broadcast::Receiver<Vec<u8>>> {
+        crate::consensus::Chain::relay_queue(&self.chain)
+    }
+
+    fn receive_transactions(&self, batch: Vec<Vec<u8>>) {
+        self.chain.receive_transactions(batch);
+    }
+
+    fn epoch(&self) -> crate::consensus::EpochStart {
+        self.chain.epoch()
+    }
+
+    fn committee(&self, epoch: u64) -> Option<Vec<crate::consensus::Member>> {
+        self.chain.committee(epoch)
+    }
+
+    fn block_epoch(&self, block: Hash) -> Option<u64> {
+        self.chain.block_epoch(block)
+    }
+
+    fn equivocation(&self, evidence: pallet_staking::equivocation::Equivocation) {
+        self.chain.equivocation(evidence);
+    }
+
+    fn last_finalized(&self) -> Option<Vec<u8>> {
+        self.chain.last_finalized()
+    }
+}
+
+/// The equivocating //Dave: commonware's conflicter on epoch 0's votes, and no chain.
+pub(super) fn start_equivocator(
+    context: &deterministic::Context,
+    spec: &ChainSpec,
+    genesis: Hash,
+) -> Vec<commonware_runtime::Handle<()>> {
+    use crate::consensus::{max_message_size, mux, start_network, Channels, Node, Scheme};
+    use commonware_consensus::simplex::mocks::conflicter;
+    use commonware_p2p::AddressableManager as _;
+    let validators: Vec<([u8; 32], SocketAddr)> = NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (consensus_public(name), address(i, 0)))
+        .collect();
+    let namespace = chain::consensus_namespace(&spec.id, &genesis);
+    let mut config = Config::new(
+        address(BYZANTINE, 1),
+        keys(NAMES[BYZANTINE]).consensus_seed,
+        validators,
+        namespace.clone(),
+    );
+    config.max_committee = MAX_COMMITTEE;
+    let node = Node::from_config(&config, false).expect("valid configuration");
+    let scheme = Scheme::signer(
+        &crate::consensus::consensus_namespace(&namespace),
+        node.peers.committee.clone(),
+        node.signer.clone(),
+    )
+    .expect("a member");
+    let byzantine = context.child("byzantine");
+    let max_message = max_message_size(&config, config.max_committee);
+    let (network, channels, mut oracle) =
+        start_network(&byzantine, &config, node.signer, &node.peers, max_message);
+    let Channels {
+        votes,
+        certificates,
+        resolver,
+        blocks,
+        sync,
+        transactions,
+        blobs,
+    } = channels;
+    // The channels it has no use for stay open and are drained, as an honest node's are: a
+    // closed one would disconnect its peers.
+    let drains = [certificates, resolver, blocks, sync, transactions, blobs].map(
+        |(sender, mut receiver)| {
+            byzantine.child("drain").spawn(move |_| async move {
+                let _sender = sender;
+                while commonware_p2p::Receiver::recv(&mut receiver).await.is_ok() {}
+            })
+        },
+    );
+    let conflicter_context = byzantine.child("conflicter");
+    let (mut votes, muxer) = mux(&byzantine, votes);
+    let task = byzantine.child("run").spawn(move |_| async move {
+        let _ = oracle.track(
+            0,
+            commonware_p2p::AddressableTrackedPeers::new(
+                node.peers.primary.clone(),
+                node.peers.secondary.clone(),
+            ),
+        );
+        let votes = votes.register(0).await.expect("a fresh subchannel");
+        let conflicter =
+            conflicter::Conflicter::<_, Scheme, commonware_cryptography::blake3::Blake3>::new(
+                conflicter_context,
+                conflicter::Config { scheme },
+            )
+            .start(votes);
+        let _ = conflicter.await;
+    });
+    let mut handles = vec![network, muxer, task];
+    handles.extend(drains);
+    handles
+}
