@@ -546,41 +546,146 @@ fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
     );
     assert!(full.call(|c| c.blob_has(hash)).stored, "and keeps them");
 
-    // Dave is killed; three validators keep finalizing, across the next epoch switch (the
-    // same committee, elected again from the genesis bonds), and the full node follows.
+    // From here on Eve pays Ferdie under steady load through Alice's node. Dave is killed
+    // (SIGKILL); three validators keep finalizing, across the next epoch switch (the same
+    // committee, elected again from the genesis bonds), and the full node follows.
+    let ferdie_paid_before = free(&nodes[0], &ferdie);
+    let mut load = Load::new(nodes[0].genesis_hash(), dev_account("Ferdie"), &nodes[0]);
     let dave_port = ports[3];
     nodes.pop().unwrap().kill();
     let killed_at = nodes[0].finalized_number();
     let target = (killed_at / EPOCH + 1) * EPOCH + 2;
-    for node in nodes.iter().chain([&full]) {
-        node.wait_finalized(target);
+    while !nodes
+        .iter()
+        .chain([&full])
+        .all(|node| node.finalized_number() >= target)
+    {
+        load.step(&nodes[0]);
     }
     // Dave restarts on his data (his signing record covers what he signed: the double-sign
     // guard lets him in), catches up to the others' tip through the epoch switch, and votes.
     nodes.push(start("Dave", "--validator-key", "//Dave", dave_port));
     let tip = nodes[0].finalized_number();
-    nodes[3].wait_finalized(tip);
+    while nodes[3].finalized_number() < tip {
+        load.step(&nodes[0]);
+    }
     let dave = dev_account("Dave");
+    let mut dave_led = None;
+    while dave_led.is_none() {
+        load.step(&nodes[0]);
+        let now = nodes[0].finalized_number();
+        dave_led = (tip..=now).find(|n| {
+            let hash = nodes[0].call(|c| c.block_hash(Some(*n)));
+            nodes[0].call(|c| c.header(hash)).unwrap().author == dave
+        });
+        assert!(
+            load.elapsed() < std::time::Duration::from_secs(120),
+            "the restarted Dave authored no block"
+        );
+    }
+    // No transfer was lost: every one Eve sent is finalized, once, on every node.
+    let paid = load.paid;
     nodes[0].wait_for(
         std::time::Duration::from_secs(60),
-        "a block authored by the restarted Dave",
-        || {
-            let now = nodes[0].finalized_number();
-            (tip..=now).find(|n| {
-                let hash = nodes[0].call(|c| c.block_hash(Some(*n)));
-                nodes[0].call(|c| c.header(hash)).unwrap().author == dave
-            })
-        },
+        "every transfer of the load to be finalized",
+        || (finalized_free(&nodes[0], &ferdie) == ferdie_paid_before + paid).then_some(()),
     );
-    let at_tip: Vec<Option<Hash>> = nodes
+    eprintln!(
+        "load: {} transfers in {:?}, longest stall of finality {:?}",
+        load.sent,
+        load.elapsed(),
+        load.longest_stall
+    );
+    assert!(
+        load.longest_stall < std::time::Duration::from_secs(20),
+        "finality stalled for {:?} during the crash and restart (a few views at most)",
+        load.longest_stall
+    );
+    let tip = nodes[0].finalized_number();
+    for node in nodes.iter().chain([&full]) {
+        node.wait_finalized(tip);
+    }
+    let at_tip: Vec<(Option<Hash>, u128)> = nodes
         .iter()
         .chain([&full])
-        .map(|node| node.call(|c| c.block_hash(Some(tip))))
+        .map(|node| {
+            let hash = node.call(|c| c.block_hash(Some(tip)));
+            (hash, node.call(|c| c.balance(ferdie.clone(), hash)).free)
+        })
         .collect();
     assert!(
-        at_tip.iter().all(|hash| *hash == at_tip[0]),
+        at_tip.iter().all(|state| *state == at_tip[0]),
         "nodes disagree after the crash and restart: {at_tip:?}"
     );
+    assert_eq!(at_tip[0].1, ferdie_paid_before + paid);
+    assert!(
+        load.sent >= 100,
+        "the load was light: {} transfers",
+        load.sent
+    );
+}
+
+/// Ferdie's (or anyone's) free balance at `node`'s finalized head.
+fn finalized_free(node: &Node, who: &str) -> u128 {
+    let head = node.call(ChainApiClient::finalized_head);
+    node.call(|c| c.balance(who.to_owned(), Some(head))).free
+}
+
+/// Transfers from //Eve to `dest` submitted in batches over RPC, and the longest time the
+/// finalized height stood still while they were.
+struct Load {
+    genesis: Hash,
+    dest: AccountId,
+    /// Transfers sent (also Eve's next nonce).
+    sent: u32,
+    /// Their sum.
+    paid: u128,
+    started: std::time::Instant,
+    height: u64,
+    since: std::time::Instant,
+    longest_stall: std::time::Duration,
+}
+
+impl Load {
+    /// Transfers per step; with a step of about 100 ms, a few hundred a second at most.
+    const BATCH: u32 = 10;
+
+    fn new(genesis: Hash, dest: AccountId, via: &Node) -> Load {
+        let now = std::time::Instant::now();
+        Load {
+            genesis,
+            dest,
+            sent: 0,
+            paid: 0,
+            started: now,
+            height: via.finalized_number(),
+            since: now,
+            longest_stall: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Submits a batch through `via`, pauses, and notes how long finality has stood still.
+    fn step(&mut self, via: &Node) {
+        for _ in 0..Self::BATCH {
+            let value = AGR + u128::from(self.sent);
+            let transfer = signed(&self.genesis, "Eve", self.sent, self.dest, value);
+            via.call(|c| c.submit_extrinsic(Hex::encode(&transfer.encode())));
+            self.sent += 1;
+            self.paid += value;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let height = via.finalized_number();
+        let now = std::time::Instant::now();
+        if height > self.height {
+            self.height = height;
+            self.since = now;
+        }
+        self.longest_stall = self.longest_stall.max(now - self.since);
+    }
+
+    fn elapsed(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
 }
 
 /// `agora-node build-spec --dev --validators 4 EXTRA…` written to `dir/spec.json`, parsed.
