@@ -30,6 +30,8 @@ pub(super) struct Outcome {
     pub(super) committees: Vec<Vec<[u8; 32]>>,
     /// //Dave's active bond at the end.
     pub(super) byzantine_bond: u128,
+    /// Messages from //Dave delivered to the others.
+    pub(super) heard_from_byzantine: u64,
 }
 
 /// The senders' (nonce, free balance) at `root` of `db`.
@@ -87,12 +89,16 @@ pub(super) fn check(fault: Fault, seed: u64, outcome: &Outcome) {
         last.iter().all(|(nonce, _)| *nonce > 0),
         "{name} seed {seed}: no transfer of some sender was finalized: {last:?}"
     );
-    if fault == Fault::EquivocatingValidator {
+    // The conflicter sends only conflicting pairs of votes: once two of its messages got
+    // through, its equivocation was seen and must be punished. (In some seeds it never
+    // connects; then it is a silent validator and there is nothing to punish.)
+    if fault == Fault::EquivocatingValidator && outcome.heard_from_byzantine >= 2 {
         let dave = consensus_public(NAMES[BYZANTINE]);
         assert_eq!(
             outcome.byzantine_bond,
             agora_runtime::genesis::GENESIS_VALIDATOR_BOND / 2,
-            "{name} seed {seed}: the equivocator's bond was not slashed by half"
+            "{name} seed {seed}: the equivocator's bond was not slashed by half ({} of its messages got through)",
+            outcome.heard_from_byzantine
         );
         let last = outcome.committees.last().expect("committees");
         assert!(
@@ -109,6 +115,7 @@ pub(super) fn collect(
     seed: u64,
     running: &[(Chain, bool)],
     healed: (u64, u64, Duration),
+    heard_from_byzantine: u64,
 ) -> Outcome {
     let mut finalized = Vec::new();
     let mut senders = Vec::new();
@@ -163,5 +170,6 @@ pub(super) fn collect(
         healed,
         committees,
         byzantine_bond,
+        heard_from_byzantine,
     }
 }

@@ -43,6 +43,8 @@ pub(super) struct LinkState {
     pub(super) max_delay_ms: u64,
     /// A validator nothing is heard from.
     pub(super) silenced: Option<[u8; 32]>,
+    /// Messages delivered, by sender.
+    pub(super) delivered: BTreeMap<[u8; 32], u64>,
 }
 
 impl SimLinks {
@@ -54,6 +56,7 @@ impl SimLinks {
                 loss_percent: 0,
                 max_delay_ms: 0,
                 silenced: None,
+                delivered: BTreeMap::new(),
             }),
         }
     }
@@ -86,6 +89,7 @@ impl Links for SimLinks {
         if state.loss_percent > 0 && state.draws.below(100) < state.loss_percent {
             return Delivery::Never;
         }
+        *state.delivered.entry(*from).or_default() += 1;
         if state.max_delay_ms > 0 {
             let longest = state.max_delay_ms;
             let delay = state.draws.millis(0, longest);

@@ -375,7 +375,15 @@ impl Sim {
             .iter()
             .filter_map(|v| Some((v.chain.clone()?, followers.contains(&v.index))))
             .collect();
-        let outcome = collect(self.fault, self.seed, &running, healed);
+        let heard = self
+            .shared
+            .links
+            .lock()
+            .delivered
+            .get(&consensus_public(NAMES[BYZANTINE]))
+            .copied()
+            .unwrap_or(0);
+        let outcome = collect(self.fault, self.seed, &running, healed, heard);
         drop(running);
         for v in &mut self.validators {
             Run::kill(v);
