@@ -17,7 +17,8 @@
 //! ([`Error::DoubleSign`](super::Error::DoubleSign)).
 //!
 //! A certificate that verifies and carries this validator's signature for a round newer than
-//! the record was at start, and older than the first round this process noted, was therefore
+//! the record was at start, and older than the lowest round this process answered for (not
+//! the first: the engine may certify an older round after verifying a newer one), was therefore
 //! signed by *another* node holding the key (a second machine, or this one restarted on an old
 //! copy of its data or without it). The follower checks every certificate it gets; on such a
 //! certificate the guard is *tripped*: the orchestrator stops this validator's engine and
@@ -48,8 +49,8 @@ pub struct SigningRecord {
     /// The record when this process opened it.
     start: Round,
     high: Mutex<Round>,
-    /// The first round this process noted.
-    first_noted: Mutex<Option<Round>>,
+    /// The lowest round this process answered for (noted or not: see [`SigningRecord::note`]).
+    lowest_answered: Mutex<Option<Round>>,
     tripped: Mutex<Option<Round>>,
 }
 
@@ -71,7 +72,7 @@ impl SigningRecord {
             path: path.to_path_buf(),
             start,
             high: Mutex::new(start),
-            first_noted: Mutex::new(None),
+            lowest_answered: Mutex::new(None),
             tripped: Mutex::new(None),
         })
     }
@@ -90,13 +91,17 @@ impl SigningRecord {
             .high
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The lowest round this process answered for, whether or not it raises the record:
+        // the engine may certify an older round after verifying a newer one.
+        let mut lowest = self
+            .lowest_answered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *lowest = Some(lowest.map_or(round, |lowest| lowest.min(round)));
+        drop(lowest);
         if round <= *high {
             return Ok(());
         }
-        self.first_noted
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get_or_insert(round);
         // Write a new file and rename it over the old: the record is never torn.
         let temporary = self.path.with_extension("new");
         let mut file = std::fs::File::create(&temporary)?;
@@ -111,10 +116,11 @@ impl SigningRecord {
     }
 
     /// Whether a certificate of `round` carrying this validator's signature proves another
-    /// signer: newer than the record at start, older than this process's first vote.
+    /// signer: newer than the record at start, older than the lowest round this process
+    /// answered for.
     pub fn proves_another_signer(&self, round: Round) -> bool {
         let first = *self
-            .first_noted
+            .lowest_answered
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         round > self.start && first.is_none_or(|first| round < first)
@@ -196,5 +202,28 @@ mod tests {
         assert!(record.signed_elsewhere((0, 12)));
         assert!(record.signed_elsewhere((0, 15)));
         assert_eq!(record.tripped(), Some((0, 12)), "the first proof is kept");
+    }
+
+    /// Found by the whole-node simulation (`crash_restart`, seeds 314 and 490): a restarted
+    /// validator verified a proposal of view 9 first, then certified the older view 7 and
+    /// signed its finalize vote; the certificate of view 7 then carried its own signature
+    /// from a round below the first one it noted, and the guard stopped an honest node.
+    #[test]
+    fn a_round_answered_after_a_newer_one_is_this_processs_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signed_through");
+        SigningRecord::open(&path).unwrap().note((0, 5)).unwrap();
+        let record = SigningRecord::open(&path).unwrap();
+        record.note((0, 9)).unwrap();
+        record.note((0, 7)).unwrap();
+        assert!(
+            !record.signed_elsewhere((0, 7)),
+            "it answered for view 7 itself"
+        );
+        assert!(
+            record.signed_elsewhere((0, 6)),
+            "view 6 it never answered for"
+        );
+        assert_eq!(record.high(), (0, 9), "the record only rises");
     }
 }
