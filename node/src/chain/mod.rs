@@ -50,8 +50,9 @@
 //!
 //! Whether a block is valid depends only on the block and its parent's state, with one
 //! exception taken from the node's clock (read through the chain's [`Host`], which the
-//! whole-node simulation replaces with a virtual one): a block more than [`MAX_FUTURE_DRIFT_MS`] ahead of
-//! it is refused (a refusal that passes with time, never an acceptance that could be undone).
+//! whole-node simulation replaces with a virtual one): a block more than
+//! [`MAX_FUTURE_DRIFT_MS`] ahead of it is refused (a refusal that passes with time, never an
+//! acceptance that could be undone).
 //! The clock also picks the timestamp of this node's proposals. Nothing else that decides a
 //! block's content or validity reads a clock, randomness or hash-map order; the clock times
 //! execution for metrics, and abandoned forks are deleted in hash-map order, neither of which

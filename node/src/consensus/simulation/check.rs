@@ -24,10 +24,8 @@ pub(super) struct Outcome {
     pub(super) follows: Vec<bool>,
     /// Per validator running the chain and per height: the senders' (nonce, free balance).
     pub(super) senders: Vec<Vec<Vec<(u32, u128)>>>,
-    /// Heights before and after the heal, and the virtual time it took.
-    pub(super) healed: (u64, u64, Duration),
-    /// Committees (consensus keys) of the epochs the finalized chain reached.
-    pub(super) committees: Vec<Vec<[u8; 32]>>,
+    /// The latest committee (consensus keys) the finalized state knows.
+    pub(super) last_committee: Vec<[u8; 32]>,
     /// //Dave's active bond at the end.
     pub(super) byzantine_bond: u128,
     /// Messages from //Dave delivered to the others.
@@ -61,7 +59,7 @@ pub(super) fn check(fault: Fault, seed: u64, outcome: &Outcome) {
         .min()
         .unwrap_or(0);
     assert!(
-        shortest as u64 >= MIN_HEIGHT.min(outcome.healed.1),
+        shortest as u64 >= MIN_HEIGHT,
         "{name} seed {seed}: a validator finalized only {shortest} blocks"
     );
     let reference = outcome.finalized[0].iter().zip(&outcome.senders[0]);
@@ -100,9 +98,8 @@ pub(super) fn check(fault: Fault, seed: u64, outcome: &Outcome) {
             "{name} seed {seed}: the equivocator's bond was not slashed by half ({} of its messages got through)",
             outcome.heard_from_byzantine
         );
-        let last = outcome.committees.last().expect("committees");
         assert!(
-            !last.contains(&dave),
+            !outcome.last_committee.contains(&dave),
             "{name} seed {seed}: the equivocator is still in the last committee"
         );
     }
@@ -114,7 +111,6 @@ pub(super) fn collect(
     fault: Fault,
     seed: u64,
     running: &[(Chain, bool)],
-    healed: (u64, u64, Duration),
     heard_from_byzantine: u64,
 ) -> Outcome {
     let mut finalized = Vec::new();
@@ -156,9 +152,12 @@ pub(super) fn collect(
     }
     let reference = &running[0].0;
     let epochs = reference.finalized_height() / EPOCH_LENGTH + 1;
-    let committees = (0..=epochs)
-        .filter_map(|epoch| crate::consensus::Chain::committee(reference, epoch))
-        .map(|members| members.into_iter().map(|m| m.key).collect())
+    let last_committee = (0..=epochs)
+        .rev()
+        .find_map(|epoch| crate::consensus::Chain::committee(reference, epoch))
+        .expect("the finalized state knows a committee")
+        .into_iter()
+        .map(|member| member.key)
         .collect();
     let byzantine_bond =
         pallet_staking::Ledger::get(&reference.finalized_view(), &account(NAMES[BYZANTINE]))
@@ -167,8 +166,7 @@ pub(super) fn collect(
         finalized,
         follows: running.iter().map(|(_, follows)| *follows).collect(),
         senders,
-        healed,
-        committees,
+        last_committee,
         byzantine_bond,
         heard_from_byzantine,
     }

@@ -186,8 +186,8 @@ fn simulate(fault: Fault, seed: u64) -> Outcome {
 async fn run(context: deterministic::Context, fault: Fault, seed: u64, base: &Path) -> Outcome {
     let mut sim = Sim::start(context, fault, seed, base).await;
     sim.fault_phase().await;
-    let healed = sim.heal().await;
-    sim.finish(healed)
+    sim.heal().await;
+    sim.finish()
 }
 
 /// A run in progress.
@@ -328,9 +328,8 @@ impl Sim {
     }
 
     /// Lifts every fault and runs until every protocol-following validator has finalized
-    /// [`HEAL_PROGRESS`] blocks past the highest height before, and [`MIN_HEIGHT`] in all;
-    /// returns the heights before and after and the time it took.
-    async fn heal(&mut self) -> (u64, u64, Duration) {
+    /// [`HEAL_PROGRESS`] blocks past the highest height before, and [`MIN_HEIGHT`] in all.
+    async fn heal(&mut self) {
         self.shared.links.heal();
         let followers = honest(self.fault);
         let before = followers
@@ -364,11 +363,10 @@ impl Sim {
             );
             self.tick().await;
         }
-        (before, target, waited(self))
     }
 
     /// Reads what [`check`] needs from every running validator, then stops everything.
-    fn finish(mut self, healed: (u64, u64, Duration)) -> Outcome {
+    fn finish(mut self) -> Outcome {
         let followers = honest(self.fault);
         let running: Vec<(Chain, bool)> = self
             .validators
@@ -383,7 +381,7 @@ impl Sim {
             .get(&consensus_public(NAMES[BYZANTINE]))
             .copied()
             .unwrap_or(0);
-        let outcome = collect(self.fault, self.seed, &running, healed, heard);
+        let outcome = collect(self.fault, self.seed, &running, heard);
         drop(running);
         for v in &mut self.validators {
             Run::kill(v);
