@@ -91,7 +91,7 @@ keys=() p2p_ports=() rpc_ports=() peers=()
 for i in "${!all_names[@]}"; do
     name="${all_names[$i]}"
     if [ "$name" = Full ]; then suri="//Full"; else suri="//$name"; fi
-    keys+=("$("$node" key inspect "$suri" | awk '{print $3}')")
+    keys+=("$("$node" key inspect "$suri" | awk '/^Public key:/ {print $3}')")
     p2p_ports+=("$(free_port)")
     rpc_ports+=("$(free_port)")
     peers+=(--peer "${keys[$i]}@127.0.0.1:${p2p_ports[$i]}")

@@ -559,6 +559,11 @@ mod tests {
     fn finds_extrinsics_by_hash() {
         let header = Header {
             author: AccountId([0; 32]),
+            beacon: agora_rpc_api::Beacon {
+                proposer: Hash([0; 32]),
+                pre_output: Hash([0; 32]),
+                proof: [0; 64],
+            },
             events_root: Hash([0; 32]),
             extrinsics_root: Hash([0; 32]),
             hash: Hash([1; 32]),

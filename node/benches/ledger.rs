@@ -100,6 +100,10 @@ fn main() {
         .unwrap()
     };
     let producer = open(producer_dir.path());
+    let alice = agora_runtime::genesis::dev_consensus_seed("Alice");
+    producer.set_proposer(pallet_staking::beacon::BeaconSigner::from_consensus_seed(
+        &alice,
+    ));
     let importer = open(importer_dir.path());
     let genesis = producer.genesis_hash();
 

@@ -32,6 +32,7 @@ use agora_primitives::referee::Referee;
 use agora_primitives::{AccountId, Hash};
 use agora_runtime::genesis::{dev_consensus_seed, ChainSpec};
 use clap::{Args, Parser, Subcommand};
+use pallet_staking::beacon::BeaconSigner;
 use sp_core::{ed25519, Pair};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -81,9 +82,11 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum KeyCommand {
-    /// Generates a new consensus key and prints its secret phrase and public key.
+    /// Generates a new consensus key and prints its secret phrase, its public key and the
+    /// beacon key derived from the same secret.
     Generate,
-    /// Prints the consensus public key of a SURI (`//Alice`, a mnemonic, or a 0x seed).
+    /// Prints the consensus public key of a SURI (`//Alice`, a mnemonic, or a 0x seed) and
+    /// the beacon key derived from it (both go into `agora validator register`).
     Inspect {
         /// The secret URI.
         suri: String,
@@ -276,6 +279,7 @@ fn local_testnet(mut spec: ChainSpec, count: usize) -> ChainSpec {
                     .public()
                     .0,
             ),
+            beacon_key: agora_runtime::genesis::dev_beacon_key(name),
             bond: agora_runtime::genesis::GENESIS_VALIDATOR_BOND,
             address: String::new(),
         })
@@ -322,12 +326,16 @@ fn key(command: KeyCommand) -> Result<(), NodeError> {
     match command {
         KeyCommand::Generate => {
             let (pair, phrase, _) = ed25519::Pair::generate_with_phrase(None);
+            let beacon = BeaconSigner::from_consensus_seed(&pair.seed()).beacon_key();
             println!("Secret phrase: {phrase}");
             println!("Public key:    0x{}", hex::encode(pair.public().0));
+            println!("Beacon key:    {beacon}");
         }
         KeyCommand::Inspect { suri } => {
             let pair = consensus_pair(&suri)?;
+            let beacon = BeaconSigner::from_consensus_seed(&pair.seed()).beacon_key();
             println!("Public key: 0x{}", hex::encode(pair.public().0));
+            println!("Beacon key: {beacon}");
         }
     }
     Ok(())
@@ -517,6 +525,11 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
                 reason: format!("{error:?}"),
             })?;
         stores.chain.set_reporter(pair);
+    }
+    if identity.author.is_some() {
+        stores
+            .chain
+            .set_proposer(BeaconSigner::from_consensus_seed(&identity.seed));
     }
 
     let runtime_config = consensus::RuntimeConfig::new(dir.join("consensus"));

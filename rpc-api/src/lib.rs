@@ -86,7 +86,7 @@ pub use api::*;
 pub use error::{codes, Error, ErrorCode};
 pub use events::{block_events, EncodedEvents, EventsError, EventsJson};
 pub use types::{
-    AccountBalance, BlobPresence, Block, ExtrinsicStatus, Header, Health, Hex, ReadProof,
+    AccountBalance, Beacon, BlobPresence, Block, ExtrinsicStatus, Header, Health, Hex, ReadProof,
     RpcMethods, SignedBlock, StorageChangeSet,
 };
 

@@ -78,11 +78,47 @@ pub struct Health {
     pub should_have_peers: bool,
 }
 
+/// Who proposed a block and its contribution to the random beacon (`pallet_staking::beacon`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Beacon {
+    /// The VRF pre-output (the block's beacon is `blake3(tag ‖ parent's beacon ‖ this)`).
+    #[serde(rename = "preOutput")]
+    pub pre_output: Hash,
+    /// The VRF proof, 64 bytes, as `0x` hex.
+    #[serde(with = "hex_64")]
+    pub proof: [u8; 64],
+    /// The proposer's consensus key.
+    pub proposer: Hash,
+}
+
+/// serde of `[u8; 64]` as `0x` hex (serde derives arrays up to 32 bytes only).
+mod hex_64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        bytes: &[u8; 64],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&agora_primitives::encode_hex(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<[u8; 64], D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = agora_primitives::decode_hex(&text).map_err(serde::de::Error::custom)?;
+        <[u8; 64]>::try_from(bytes.as_slice())
+            .map_err(|_| serde::de::Error::custom(format!("{} bytes, not 64", bytes.len())))
+    }
+}
+
 /// A header with its hash (`chain_getHeader`, `chain_getBlock`, the head subscriptions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
     /// Account credited with the block's fees.
     pub author: AccountId,
+    /// Who proposed the block, and its beacon VRF.
+    pub beacon: Beacon,
     /// blake3 of the encoded event records (see [`crate::EncodedEvents::hash`]).
     #[serde(rename = "eventsRoot")]
     pub events_root: Hash,
@@ -107,6 +143,11 @@ impl From<&agora_runtime::block::Header> for Header {
     fn from(header: &agora_runtime::block::Header) -> Header {
         Header {
             author: header.author,
+            beacon: Beacon {
+                proposer: header.beacon.proposer,
+                pre_output: Hash(header.beacon.pre_output),
+                proof: header.beacon.proof,
+            },
             events_root: header.events_root,
             extrinsics_root: header.extrinsics_root,
             hash: header.hash(),
@@ -127,6 +168,11 @@ impl Header {
             number: self.number.into(),
             timestamp: self.timestamp,
             author: self.author,
+            beacon: agora_runtime::block::BeaconProof {
+                proposer: self.beacon.proposer,
+                pre_output: self.beacon.pre_output.0,
+                proof: self.beacon.proof,
+            },
             extrinsics_root: self.extrinsics_root,
             state_root: self.state_root,
             events_root: self.events_root,

@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! Header = parent_hash ‖ Compact<number> ‖ timestamp: u64 ‖ author: [u8;32]
+//!        ‖ beacon: (proposer: [u8;32] ‖ pre_output: [u8;32] ‖ proof: [u8;64])
 //!        ‖ extrinsics_root ‖ state_root ‖ events_root
 //! Block  = Header ‖ Vec<Extrinsic>
 //! hash(block) = blake3(SCALE(Header))
 //! ```
 //!
+//! - `beacon`: the proposer's consensus key and its VRF over the parent's beacon
+//!   (`pallet_staking::beacon`); the block's random beacon is derived from it.
 //! - `extrinsics_root`: blake3 of the SCALE encoding of the extrinsic list.
 //! - `state_root`: root of the sparse Merkle tree over the whole state after the block.
 //! - `events_root`: blake3 of the SCALE encoding of the block's event records. Events are not
@@ -16,6 +19,7 @@
 use crate::extrinsic::Extrinsic;
 use agora_primitives::storage::RawEvent;
 use agora_primitives::{AccountId, BlockNumber, Hash, Moment};
+pub use pallet_staking::beacon::BeaconProof;
 use parity_scale_codec::{Compact, Decode, Encode};
 
 /// A block header.
@@ -29,6 +33,8 @@ pub struct Header {
     pub timestamp: Moment,
     /// Account credited with the block's fees.
     pub author: AccountId,
+    /// Who proposed the block, and its contribution to the random beacon.
+    pub beacon: BeaconProof,
     /// blake3 of the encoded extrinsics.
     pub extrinsics_root: Hash,
     /// State root after the block.

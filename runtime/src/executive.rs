@@ -14,7 +14,8 @@
 //! # Executing a block
 //!
 //! Header checks (extrinsics root, limits), `on_initialize` (number, timestamp, parent hash),
-//! signature verification of all extrinsics at once (batched, in parallel), then each
+//! the beacon proof (the proposer sits in the epoch's committee and its VRF verifies:
+//! `pallet_staking::beacon`), signature verification of all extrinsics at once (batched, in parallel), then each
 //! extrinsic as above, then the events root. The state root is checked by the caller, which
 //! owns the Merkle tree: the runtime returns the changes it made.
 
@@ -29,6 +30,7 @@ use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::referee::{Referee, RefereeError};
 use agora_primitives::storage::{Changes, Ext, Phase, RawEvent, StateRead};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash, Moment, Nonce};
+use pallet_staking::beacon::{BeaconError, BeaconProof, BeaconSigner};
 use pallet_system::{BlockContext, ContextError};
 use parity_scale_codec::{Compact, Encode};
 use std::sync::Arc;
@@ -116,6 +118,9 @@ pub enum BlockError {
     /// Its context (number, timestamp, parent) does not follow its parent.
     #[error(transparent)]
     Context(#[from] ContextError),
+    /// Its beacon proof is not its epoch's committee member's VRF (`pallet_staking::beacon`).
+    #[error(transparent)]
+    Beacon(#[from] BeaconError),
     /// Extrinsics root mismatch.
     #[error("extrinsics root {got} does not match the extrinsics, which hash to {computed}")]
     ExtrinsicsRoot {
@@ -445,6 +450,7 @@ pub fn execute_block(
         timestamp: header.timestamp,
     };
     let mut weight = System::on_initialize(&mut ext, &context, parent_hash)?;
+    Staking::note_beacon(&mut ext, header.number(), &header.beacon)?;
 
     // Signatures first, all at once: era hashes only depend on blocks before this one.
     let mut messages = Vec::with_capacity(block.extrinsics.len());
@@ -544,7 +550,8 @@ impl BuiltBlock {
 
 impl<'a> BlockBuilder<'a> {
     /// Starts block `parent_number + 1` on `state`, the post-state of `parent_hash`, with the
-    /// node's `referee` for calls that execute a disputed step.
+    /// node's `referee` for calls that execute a disputed step, proposed by `proposer` (who
+    /// signs the block's beacon proof).
     pub fn new(
         state: &'a dyn StateRead,
         referee: Option<Arc<dyn Referee>>,
@@ -552,7 +559,9 @@ impl<'a> BlockBuilder<'a> {
         parent_hash: Hash,
         timestamp: Moment,
         author: AccountId,
+        proposer: &BeaconSigner,
     ) -> Result<Self, BlockError> {
+        let beacon: BeaconProof = proposer.sign_next(&state);
         let number = System::block_number(&state).saturating_add(1);
         let mut ext = Ext::new(state);
         ext.set_referee(referee);
@@ -562,11 +571,13 @@ impl<'a> BlockBuilder<'a> {
             timestamp,
         };
         let weight = System::on_initialize(&mut ext, &context, parent_hash)?;
+        Staking::note_beacon(&mut ext, number, &beacon)?;
         let header = Header {
             parent_hash,
             number: Compact(number),
             timestamp,
             author,
+            beacon,
             extrinsics_root: Hash::ZERO,
             state_root: Hash::ZERO,
             events_root: Hash::ZERO,

@@ -9,7 +9,7 @@
 //!   "genesis": { "timestamp": 0, "balances": [["5Grwva…", 1000000000000000000]],
 //!                "epoch_length": 600 },
 //!   "validators": [{ "account": "5Grwva…", "consensus_key": "0x88dc…",
-//!                    "bond": 10000000000000000, "address": "" }] }
+//!                    "beacon_key": "0x5e2f…", "bond": 10000000000000000, "address": "" }] }
 //! ```
 //!
 //! `validators` is the committee of epoch 0; it is written into pallet-staking's state (so the
@@ -23,6 +23,7 @@ use crate::{Balances, Staking, System};
 use agora_primitives::smt::{self, MemoryNodeStore};
 use agora_primitives::storage::{Changes, Ext};
 use agora_primitives::{AccountId, Balance, Hash, Moment, AGR};
+use pallet_staking::beacon::BeaconSigner;
 use parity_scale_codec::Compact;
 use serde::{Deserialize, Serialize};
 use sp_core::{ed25519, sr25519, Pair};
@@ -55,6 +56,9 @@ pub struct ValidatorSpec {
     pub account: AccountId,
     /// ed25519 public key it signs consensus messages with.
     pub consensus_key: Hash,
+    /// sr25519 public key its blocks' beacon VRF verifies under (`agora-node key inspect`
+    /// prints it; `pallet_staking::beacon`).
+    pub beacon_key: Hash,
     /// Validator bond, bonded and committed from the account's genesis balance; 0 sits in
     /// epoch 0 without standing for the next elections.
     #[serde(default = "default_validator_bond")]
@@ -141,6 +145,11 @@ pub fn dev_consensus_seed(name: &str) -> [u8; 32] {
     pair.seed()
 }
 
+/// The beacon key of a development name: derived from its consensus seed.
+pub fn dev_beacon_key(name: &str) -> Hash {
+    BeaconSigner::from_consensus_seed(&dev_consensus_seed(name)).beacon_key()
+}
+
 impl ChainSpec {
     /// The development chain: Alice … Ferdie funded, Alice the only validator.
     pub fn development() -> ChainSpec {
@@ -159,6 +168,7 @@ impl ChainSpec {
             validators: vec![ValidatorSpec {
                 account: dev_account("Alice"),
                 consensus_key: Hash(alice_consensus.public().0),
+                beacon_key: dev_beacon_key("Alice"),
                 bond: GENESIS_VALIDATOR_BOND,
                 address: String::new(),
             }],
@@ -221,6 +231,9 @@ impl ChainSpec {
                     "the consensus key is not a valid ed25519 public key",
                 ));
             }
+            if !pallet_staking::validators::is_valid_beacon_key(&validator.beacon_key) {
+                return Err(invalid("the beacon key is not a valid sr25519 public key"));
+            }
             if !keys.insert(validator.consensus_key) {
                 return Err(invalid("the consensus key is listed twice"));
             }
@@ -273,6 +286,7 @@ impl ChainSpec {
                         let validator = pallet_staking::Validator {
                             account: v.account,
                             consensus_key: v.consensus_key,
+                            beacon_key: v.beacon_key,
                             address: v.address.clone().into_bytes(),
                         };
                         (validator, v.bond)
@@ -296,6 +310,7 @@ impl ChainSpec {
             number: Compact(0),
             timestamp: self.genesis.timestamp,
             author: AccountId::default(),
+            beacon: pallet_staking::beacon::BeaconProof::GENESIS,
             extrinsics_root: extrinsics_root(&[]),
             state_root: update.root,
             events_root: events_root(&[]),

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 const MFUEL: u64 = FUEL_PER_MFUEL;
 
+#[derive(Clone)]
 struct MarketChain {
     chain: Chain,
     nonces: BTreeMap<&'static str, u32>,
@@ -79,14 +80,13 @@ struct Checked {
     events: Vec<RuntimeEvent>,
 }
 
-/// Alice buys, Bob works (an honest four-segment trace), Charlie verifies and re-executes each
-/// sampled segment to `computed(segment)`; every step is a block. Ends with Charlie's reveals.
-fn spot_checked(computed: impl Fn(u64) -> TraceLeaf) -> Checked {
+/// Block 1 of [`spot_checked`]: Bob offers, Charlie verifies, Alice's bid is matched (job 0).
+/// Returns the chain and the escrow of the bid.
+fn matched() -> (MarketChain, Balance) {
     let mut m = MarketChain::new();
-    let [_, bob, charlie] = dev_accounts(["Alice", "Bob", "Charlie"]);
+    let [_, bob] = dev_accounts(["Alice", "Bob"]);
     let module = Hash::of(b"module");
     let dataset = Hash::of(b"dataset");
-    let output = Hash::of(b"model");
     let spec = JobSpec {
         module,
         dataset,
@@ -161,9 +161,16 @@ fn spot_checked(computed: impl Fn(u64) -> TraceLeaf) -> Checked {
         JobStatus::Assigned
     ));
     assert_eq!(Market::clearings(&m.chain.state)[0].price, AGR / 10);
+    (m, escrow)
+}
 
-    // Block 2: the worker commits (after registering its model and checkpoints).
-    let tree = trace();
+/// The model the worker of job 0 commits.
+fn output() -> Hash {
+    Hash::of(b"model")
+}
+
+/// Bob's calls that commit job 0's result: [`trace`], its model and checkpoints registered.
+fn commit_calls(tree: &TraceTree) -> Vec<(&'static str, RuntimeCall)> {
     let mut calls = vec![("Bob", register(b"model"))];
     for i in 0..4u64 {
         calls.push(("Bob", register(&i.to_le_bytes())));
@@ -179,15 +186,27 @@ fn spot_checked(computed: impl Fn(u64) -> TraceLeaf) -> Checked {
                 total_fuel: 80 * MFUEL,
                 heaviest_segment: 3,
                 heaviest_fuel: 20 * MFUEL,
-                output,
+                output: output(),
                 metrics: br#"{"accuracy":0.97}"#.to_vec(),
             },
             final_proof: tree.prove(3).unwrap(),
         }),
     ));
-    m.block(calls);
+    calls
+}
 
-    // Block 3: the sample is drawn from block 2's hash.
+/// Alice buys, Bob works (an honest four-segment trace), Charlie verifies and re-executes each
+/// sampled segment to `computed(segment)`; every step is a block. Ends with Charlie's reveals.
+fn spot_checked(computed: impl Fn(u64) -> TraceLeaf) -> Checked {
+    let (mut m, escrow) = matched();
+    let [charlie] = dev_accounts(["Charlie"]);
+    let output = output();
+
+    // Block 2: the worker commits (after registering its model and checkpoints).
+    let tree = trace();
+    m.block(commit_calls(&tree));
+
+    // Block 3: the sample is drawn from block 3's beacon.
     let events = m.block(vec![]);
     assert!(events.iter().any(|e| matches!(
         e,
@@ -455,4 +474,52 @@ fn a_disputed_step_is_decided_only_by_a_node_that_can_referee_it() {
         Jobs::job(&m.chain.state, 0).unwrap().status,
         JobStatus::Verified { .. }
     ));
+}
+
+/// Exploit 8 of issue 11: the sample was seeded by the hash of the block that holds the
+/// commitment, and that block's proposer picks its timestamp (seconds of slack), which
+/// transactions go in and in what order: thousands of samples to choose one from. The seed is
+/// now the drawing block's random beacon, a VRF of its proposer over the parent's beacon
+/// (`pallet_staking::beacon`). Eight versions of block 2 — other timestamps, a transaction in
+/// front of the commitment, one behind it — all give the same sample in block 3.
+#[test]
+fn exploit_a_proposers_choice_of_timestamp_or_order_cannot_move_the_sample() {
+    let (m, _) = matched();
+    let tree = trace();
+    let [dave] = dev_accounts(["Dave"]);
+    let transfer = |value| {
+        RuntimeCall::Balances(pallet_balances::Call::Transfer {
+            dest: dave,
+            value: Compact(value),
+        })
+    };
+    let mut block_hashes = std::collections::BTreeSet::new();
+    let mut samples = std::collections::BTreeSet::new();
+    for variant in 0..8u64 {
+        let mut m = m.clone();
+        m.chain.time += variant * 7;
+        let mut calls = commit_calls(&tree);
+        if variant % 2 == 1 {
+            calls.insert(0, ("Alice", transfer(AGR)));
+        }
+        if variant % 4 >= 2 {
+            calls.push(("Charlie", transfer(2 * AGR)));
+        }
+        m.block(calls);
+        block_hashes.insert(m.chain.head.hash());
+        m.block(vec![]);
+        let audit = Verification::audit(&m.chain.state, 0).unwrap();
+        let sample: Vec<_> = audit
+            .checks
+            .iter()
+            .map(|check| (check.segment, check.verifier))
+            .collect();
+        samples.insert(sample);
+    }
+    assert_eq!(
+        block_hashes.len(),
+        8,
+        "the proposer's choices changed block 2"
+    );
+    assert_eq!(samples.len(), 1, "the sample moved with them: {samples:?}");
 }

@@ -24,6 +24,12 @@ pub(crate) fn signer(name: &str) -> sr25519::Pair {
     sr25519::Pair::from_string(&format!("//{name}"), None).unwrap()
 }
 
+/// The beacon signer of Alice, the development chain's one validator.
+pub(crate) fn alice_proposes() -> pallet_staking::beacon::BeaconSigner {
+    let seed = crate::genesis::dev_consensus_seed("Alice");
+    pallet_staking::beacon::BeaconSigner::from_consensus_seed(&seed)
+}
+
 /// The dev accounts of these names, in order.
 pub(crate) fn dev_accounts<const N: usize>(names: [&str; N]) -> [AccountId; N] {
     names.map(dev_account)
@@ -55,12 +61,14 @@ impl agora_primitives::referee::Referee for HoldsEveryBlob {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Chain {
     pub(crate) genesis_hash: Hash,
     pub(crate) state: BTreeMap<Vec<u8>, Vec<u8>>,
     store: MemoryNodeStore,
-    head: Block,
-    time: u64,
+    pub(crate) head: Block,
+    /// The timestamp of the head; the next block is a second later.
+    pub(crate) time: u64,
     /// The referee blocks are built and imported with: by default one that holds every blob
     /// and has no engine ([`HoldsEveryBlob`]).
     pub(crate) referee: Option<std::sync::Arc<dyn agora_primitives::referee::Referee>>,
@@ -94,6 +102,7 @@ impl Chain {
     }
 
     /// Builds a block with `xts` (each must be includable), seals it, and returns it.
+    /// Alice, the development chain's one validator, proposes it.
     pub(crate) fn build(&mut self, xts: Vec<Extrinsic>) -> Block {
         self.try_build(xts).unwrap()
     }
@@ -108,6 +117,7 @@ impl Chain {
             self.head.hash(),
             self.time,
             dev_account("Ferdie"),
+            &alice_proposes(),
         )
         .unwrap();
         for xt in xts {
@@ -397,6 +407,7 @@ fn nonces_fees_and_limits_are_checked_by_validation() {
         chain.head.hash(),
         99_000,
         bob,
+        &alice_proposes(),
     )
     .unwrap();
     assert!(matches!(

@@ -49,6 +49,8 @@ pub struct SimChain {
     /// simulated party that acts out of turn shows up here, not as a panic.
     pub failed: BTreeMap<String, u64>,
     referee: Arc<SimReferee>,
+    /// The development chain's one validator, Alice: proposes every block.
+    proposer: pallet_staking::beacon::BeaconSigner,
 }
 
 impl SimChain {
@@ -74,6 +76,9 @@ impl SimChain {
             pending: Vec::new(),
             failed: BTreeMap::new(),
             referee: Arc::new(SimReferee),
+            proposer: pallet_staking::beacon::BeaconSigner::from_consensus_seed(
+                &agora_runtime::genesis::dev_consensus_seed("Alice"),
+            ),
         }
     }
 
@@ -108,6 +113,7 @@ impl SimChain {
             self.parent,
             self.time,
             AccountId([0; 32]),
+            &self.proposer,
         )
         .expect("a block on the last one starts");
         let mut refused = Vec::new();

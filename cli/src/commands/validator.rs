@@ -45,6 +45,10 @@ pub struct RegisterArgs {
     /// The node's ed25519 consensus public key, 0x-prefixed hex (`agora-node key inspect`).
     #[arg(long, value_name = "HEX")]
     pub consensus_key: String,
+    /// The node's sr25519 beacon public key, 0x-prefixed hex (`agora-node key inspect` prints
+    /// it beside the consensus key: both come from the same secret).
+    #[arg(long, value_name = "HEX")]
+    pub beacon_key: String,
     /// The node's p2p address, `IP:port`, for the other validators to dial.
     #[arg(long, value_name = "IP:PORT", default_value = "")]
     pub address: String,
@@ -59,6 +63,9 @@ pub struct SetKeyArgs {
     /// The new ed25519 consensus public key, 0x-prefixed hex.
     #[arg(long, value_name = "HEX")]
     pub consensus_key: String,
+    /// The new sr25519 beacon public key, 0x-prefixed hex (`agora-node key inspect`).
+    #[arg(long, value_name = "HEX")]
+    pub beacon_key: String,
     /// The node's p2p address, `IP:port`.
     #[arg(long, value_name = "IP:PORT", default_value = "")]
     pub address: String,
@@ -112,23 +119,37 @@ impl ValidatorReport {
     }
 }
 
-fn parse_key(text: &str) -> Result<Hash, CliError> {
+/// A public key given as `--{flag}`: 32 bytes of hex that `valid` accepts as a `kind` key.
+fn parse_public(
+    flag: &str,
+    kind: &str,
+    valid: fn(&Hash) -> bool,
+    text: &str,
+) -> Result<Hash, CliError> {
     let hex = text.strip_prefix("0x").unwrap_or(text);
     let bytes: [u8; 32] = hex::decode(hex)
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| {
-            CliError::InvalidArgument(format!(
-                "--consensus-key '{text}' is not 32 bytes of hex (0x…)"
-            ))
+            CliError::InvalidArgument(format!("--{flag} '{text}' is not 32 bytes of hex (0x…)"))
         })?;
     let key = Hash(bytes);
-    if !pallet_staking::validators::is_valid_consensus_key(&key) {
+    if !valid(&key) {
         return Err(CliError::InvalidArgument(format!(
-            "--consensus-key '{text}' is not a valid ed25519 public key"
+            "--{flag} '{text}' is not a valid {kind} public key"
         )));
     }
     Ok(key)
+}
+
+fn parse_key(text: &str) -> Result<Hash, CliError> {
+    let valid = pallet_staking::validators::is_valid_consensus_key;
+    parse_public("consensus-key", "ed25519", valid, text)
+}
+
+fn parse_beacon_key(text: &str) -> Result<Hash, CliError> {
+    let valid = pallet_staking::validators::is_valid_beacon_key;
+    parse_public("beacon-key", "sr25519", valid, text)
 }
 
 fn parse_address(text: &str) -> Result<Vec<u8>, CliError> {
@@ -147,10 +168,12 @@ pub fn check(command: &ValidatorCommand) -> Result<(), CliError> {
         ValidatorCommand::Register(args) => {
             parse_agr(&args.bond)?;
             parse_key(&args.consensus_key)?;
+            parse_beacon_key(&args.beacon_key)?;
             parse_address(&args.address)?;
         }
         ValidatorCommand::SetKey(args) => {
             parse_key(&args.consensus_key)?;
+            parse_beacon_key(&args.beacon_key)?;
             parse_address(&args.address)?;
         }
         ValidatorCommand::Unregister(_) | ValidatorCommand::Status { .. } => {}
@@ -165,6 +188,7 @@ pub async fn validator(rpc: &Rpc, command: &ValidatorCommand) -> Result<Validato
             &args.account,
             pallet_staking::Call::RegisterValidator {
                 consensus_key: parse_key(&args.consensus_key)?,
+                beacon_key: parse_beacon_key(&args.beacon_key)?,
                 address: parse_address(&args.address)?,
                 bond: Compact(parse_agr(&args.bond)?),
             },
@@ -174,6 +198,7 @@ pub async fn validator(rpc: &Rpc, command: &ValidatorCommand) -> Result<Validato
             &args.account,
             pallet_staking::Call::SetValidatorKey {
                 consensus_key: parse_key(&args.consensus_key)?,
+                beacon_key: parse_beacon_key(&args.beacon_key)?,
                 address: parse_address(&args.address)?,
             },
             "key change",
@@ -211,4 +236,34 @@ async fn report(state: &State<'_>, who: AccountId) -> Result<ValidatorReport, Cl
         committee_size: current.len(),
         block_number: state.block_number().await?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_checked_before_any_node_is_contacted_naming_the_value() {
+        let seed = agora_runtime::genesis::dev_consensus_seed("Eve");
+        let signer = pallet_staking::beacon::BeaconSigner::from_consensus_seed(&seed);
+        let (consensus, beacon) = (
+            signer.proposer().to_string(),
+            signer.beacon_key().to_string(),
+        );
+        assert_eq!(parse_key(&consensus).unwrap(), signer.proposer());
+        assert_eq!(parse_beacon_key(&beacon).unwrap(), signer.beacon_key());
+        let refused = |result: Result<Hash, CliError>| result.unwrap_err().to_string();
+        assert!(
+            refused(parse_beacon_key("0x1234")).contains("--beacon-key '0x1234' is not 32 bytes")
+        );
+        let not_a_point = format!("0x{}", "ff".repeat(32));
+        assert!(refused(parse_beacon_key(&not_a_point)).contains(&format!(
+            "--beacon-key '{not_a_point}' is not a valid sr25519 public key"
+        )));
+        // The identity point: of small order, anyone could forge its signatures.
+        let small_order = format!("0x01{}", "00".repeat(31));
+        assert!(refused(parse_key(&small_order)).contains(&format!(
+            "--consensus-key '{small_order}' is not a valid ed25519 public key"
+        )));
+    }
 }

@@ -40,7 +40,7 @@ impl consensus::Chain for Chain {
         }
     }
 
-    async fn verify(&self, parent: Hash, block: Hash, epoch: u64) -> bool {
+    async fn verify(&self, parent: Hash, block: Hash, epoch: u64, leader: [u8; 32]) -> bool {
         match self.place_child(parent, epoch) {
             Ok(Placement::Repropose) if block == parent => return true,
             Ok(Placement::Child) if block != parent => {}
@@ -50,6 +50,19 @@ impl consensus::Chain for Chain {
             }
             Err(error) => {
                 tracing::warn!(%block, %parent, epoch, %error, "block rejected");
+                return false;
+            }
+        }
+        match self.header(&block) {
+            Ok(header) if header.beacon.proposer.0 == leader => {}
+            Ok(header) => {
+                let proposer = header.beacon.proposer;
+                let leader = Hash(leader);
+                tracing::warn!(%block, %proposer, %leader, "block rejected: not proposed by the view's leader");
+                return false;
+            }
+            Err(error) => {
+                tracing::warn!(%block, %parent, %error, "block rejected");
                 return false;
             }
         }

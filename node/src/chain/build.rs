@@ -23,6 +23,7 @@ use agora_primitives::smt;
 use agora_primitives::{AccountId, Hash};
 use agora_runtime::block::{Block, Header};
 use agora_runtime::executive::{BlockBuilder, TransactionError};
+use pallet_staking::beacon::BeaconSigner;
 use parity_scale_codec::Encode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +35,8 @@ struct Slot {
     parent_header: Header,
     timestamp: u64,
     author: AccountId,
+    /// This validator: named in the header, signs the block's beacon proof.
+    proposer: BeaconSigner,
     referee: Option<Arc<dyn Referee>>,
 }
 
@@ -49,6 +52,12 @@ struct Built {
 impl Chain {
     /// Builds a block on `parent`, waiting until the block time since the parent has passed.
     pub(super) async fn build(&self, parent: Hash) -> Result<Hash, ChainError> {
+        let proposer = self
+            .inner
+            .proposer
+            .get()
+            .cloned()
+            .ok_or(ChainError::NotAValidator)?;
         // A parent reloaded after a restart is held unexecuted until something builds on it.
         self.execute_ancestry(parent).await?;
         let parent_header = self.header(&parent)?;
@@ -65,6 +74,7 @@ impl Chain {
             parent_header,
             timestamp,
             author: self.inner.author,
+            proposer,
             referee: self.inner.referee.clone(),
         };
         let started = Instant::now();
@@ -132,13 +142,22 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
         parent_header,
         timestamp,
         author,
+        proposer,
         referee,
     } = slot;
-    let mut builder = BlockBuilder::new(view, referee, genesis_hash, parent, timestamp, author)
-        .map_err(|error| ChainError::InvalidBlock {
-            hash: parent,
-            error: Box::new(error),
-        })?;
+    let builder = BlockBuilder::new(
+        view,
+        referee,
+        genesis_hash,
+        parent,
+        timestamp,
+        author,
+        &proposer,
+    );
+    let mut builder = builder.map_err(|error| ChainError::InvalidBlock {
+        hash: parent,
+        error: Box::new(error),
+    })?;
     let mut rejected = Vec::new();
     for tx in candidates {
         if builder.is_full() {

@@ -85,6 +85,7 @@ use agora_runtime::block::{Block, Header};
 use agora_runtime::executive::BlockError;
 use agora_runtime::extrinsic::ExtrinsicSigner;
 use agora_runtime::genesis::ChainSpec;
+use pallet_staking::beacon::BeaconSigner;
 use parity_scale_codec::{Decode, Encode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -164,6 +165,9 @@ pub enum ChainError {
         /// From the spec.
         spec: Hash,
     },
+    /// Asked to build a block without a validator key to sign its beacon with.
+    #[error("this node has no validator key: it cannot propose blocks")]
+    NotAValidator,
 }
 
 /// What is stored per block in RocksDB: the block and its events.
@@ -232,6 +236,8 @@ struct Inner {
     metrics: Metrics,
     /// The account that signs reports of equivocation this node sees (`--report-key`).
     reporter: std::sync::OnceLock<Box<dyn ExtrinsicSigner + Send + Sync>>,
+    /// Signs the beacon proof of the blocks this node proposes: a validator's only.
+    proposer: std::sync::OnceLock<BeaconSigner>,
     /// The clock, timers and blocking pool ([`Host`]).
     host: Arc<dyn Host>,
 }
@@ -313,9 +319,17 @@ impl Chain {
                 submitted,
                 metrics,
                 reporter: std::sync::OnceLock::new(),
+                proposer: std::sync::OnceLock::new(),
                 host,
             }),
         })
+    }
+
+    /// Proposes blocks as the validator `signer` names (its consensus key, and the beacon key
+    /// derived from the same seed), from now on (once; later calls are ignored). A chain
+    /// without one refuses to build ([`ChainError::NotAValidator`]).
+    pub fn set_proposer(&self, signer: BeaconSigner) {
+        let _ = self.inner.proposer.set(signer);
     }
 
     /// Signs reports of equivocation with `key` from now on (once; later calls are ignored).

@@ -256,11 +256,13 @@ where
         let block = to_hash(payload);
         let view = context.round.view().get();
         let epoch = context.round.epoch().get();
+        // A key of another length cannot be a committee member's: no block names it.
+        let leader = <[u8; 32]>::try_from(context.leader.as_ref()).unwrap_or_default();
         self.context.child("verify").spawn(move |_| async move {
             let check = async {
                 this.wait_for(parent).await;
                 this.wait_for(block).await;
-                this.chain.verify(parent, block, epoch).await
+                this.chain.verify(parent, block, epoch, leader).await
             };
             let Some(valid) = unless_abandoned(&mut response, check).await else {
                 return;

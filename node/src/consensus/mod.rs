@@ -227,11 +227,19 @@ pub trait Chain: Clone + Send + Sync + 'static {
         view: u64,
     ) -> impl Future<Output = Option<Hash>> + Send;
 
-    /// Validates block `block` as a child of `parent` in epoch `epoch`: a block whose height
-    /// lies in `epoch`, or `block == parent` when `parent` is the last block of `epoch` (a
+    /// Validates block `block` as a child of `parent` in epoch `epoch`, proposed by `leader`
+    /// (the view's leader's consensus key, which the block must name as its proposer: the
+    /// beacon is the leader's VRF and no other member's): a block whose height lies in
+    /// `epoch`, or `block == parent` when `parent` is the last block of `epoch` (a
     /// re-proposal). Both are locally known when called. Returns `false` only if the block is
     /// permanently invalid there.
-    fn verify(&self, parent: Hash, block: Hash, epoch: u64) -> impl Future<Output = bool> + Send;
+    fn verify(
+        &self,
+        parent: Hash,
+        block: Hash,
+        epoch: u64,
+        leader: [u8; 32],
+    ) -> impl Future<Output = bool> + Send;
 
     /// Block `block` (and all of its ancestors) is finalized, proven by `certificate` (an
     /// encoded commonware finalization, see [`verify_certificate`]). Must persist durably

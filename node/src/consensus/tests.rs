@@ -198,7 +198,7 @@ impl Chain for MockChain {
         Some(hash)
     }
 
-    async fn verify(&self, parent: Hash, block: Hash, epoch: u64) -> bool {
+    async fn verify(&self, parent: Hash, block: Hash, epoch: u64, _leader: [u8; 32]) -> bool {
         if let Some(length) = self.epoch_length {
             if block == parent {
                 return self.height(parent) == (epoch + 1) * length;
@@ -912,8 +912,8 @@ impl Chain for TokioChain {
         spawned.await.expect("tokio task runs");
         self.0.propose(parent, epoch, view).await
     }
-    async fn verify(&self, parent: Hash, block: Hash, epoch: u64) -> bool {
-        self.0.verify(parent, block, epoch).await
+    async fn verify(&self, parent: Hash, block: Hash, epoch: u64, leader: [u8; 32]) -> bool {
+        self.0.verify(parent, block, epoch, leader).await
     }
     async fn finalized(&self, block: Hash, certificate: Vec<u8>) {
         Chain::finalized(&self.0, block, certificate).await;

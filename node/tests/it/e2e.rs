@@ -881,11 +881,20 @@ fn a_validator_joins_with_stake_at_an_epoch_boundary_and_leaves() {
     let dir = tempfile::tempdir().unwrap();
     let (spec, spec_path) = build_spec(dir.path(), &["--epoch-length", "10"]);
     assert_eq!(spec.genesis.epoch_length, 10);
-    let eve_key = Hash(
-        sp_core::ed25519::Pair::from_string("//Eve", None)
-            .unwrap()
-            .public()
-            .0,
+    let eve_pair = sp_core::ed25519::Pair::from_string("//Eve", None).unwrap();
+    let eve_key = Hash(eve_pair.public().0);
+    let eve_beacon_key =
+        pallet_staking::beacon::BeaconSigner::from_consensus_seed(&eve_pair.seed()).beacon_key();
+    // `agora-node key inspect` prints both keys an operator registers.
+    let inspected = std::process::Command::new(env!("CARGO_BIN_EXE_agora-node"))
+        .args(["key", "inspect", "//Eve"])
+        .output()
+        .unwrap();
+    let inspected = String::from_utf8(inspected.stdout).unwrap();
+    assert!(
+        inspected.contains(&format!("Public key: {eve_key}"))
+            && inspected.contains(&format!("Beacon key: {eve_beacon_key}")),
+        "{inspected}"
     );
     let ports: Vec<u16> = (0..5).map(|_| crate::support::free_port()).collect();
     let keys: Vec<Hash> = spec
@@ -934,6 +943,8 @@ fn a_validator_joins_with_stake_at_an_epoch_boundary_and_leaves() {
             "20000",
             "--consensus-key",
             &eve_key.to_string(),
+            "--beacon-key",
+            &eve_beacon_key.to_string(),
             "--address",
             &address,
         ],

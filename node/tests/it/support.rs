@@ -237,7 +237,7 @@ pub fn multi_thread_runtime() -> tokio::runtime::Runtime {
 /// by `//Alice`, without a node process.
 pub fn open_chain(db_path: &Path) -> Chain {
     let db = Arc::new(Database::open(db_path).unwrap());
-    Chain::open(
+    let chain = Chain::open(
         db,
         ChainSpec::development(),
         dev_account("Alice"),
@@ -245,5 +245,10 @@ pub fn open_chain(db_path: &Path) -> Chain {
         None,
         Metrics::new(),
     )
-    .unwrap()
+    .unwrap();
+    let seed = agora_runtime::genesis::dev_consensus_seed("Alice");
+    chain.set_proposer(pallet_staking::beacon::BeaconSigner::from_consensus_seed(
+        &seed,
+    ));
+    chain
 }

@@ -275,6 +275,9 @@ pub enum Error {
     /// A signature of the evidence does not verify under the offender's key.
     #[error("a signature of the evidence does not verify")]
     BadEvidenceSignature,
+    /// The beacon key is not a valid sr25519 (ristretto255) public key.
+    #[error("the beacon key is not a valid sr25519 public key")]
+    InvalidBeaconKey,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -297,6 +300,7 @@ agora_primitives::impl_pallet_error!(Error {
     NotInCommittee,
     AlreadyReported,
     BadEvidenceSignature,
+    InvalidBeaconKey,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -347,6 +351,8 @@ pub struct Validator {
     pub account: AccountId,
     /// ed25519 public key it signs consensus messages with; also its p2p identity.
     pub consensus_key: Hash,
+    /// sr25519 public key of its block VRF (see [`beacon`]).
+    pub beacon_key: Hash,
     /// Its p2p address, `IP:port`, or empty if peers learn it otherwise.
     pub address: Vec<u8>,
 }
@@ -356,6 +362,8 @@ pub struct Validator {
 pub struct Candidate {
     /// The consensus key it will sign with if elected.
     pub consensus_key: Hash,
+    /// The beacon key its blocks' VRF proofs will verify under.
+    pub beacon_key: Hash,
     /// Its p2p address, `IP:port`, or empty.
     pub address: Vec<u8>,
     /// Its validator bond (committed stake); the election ranks by it.
@@ -447,6 +455,7 @@ impl<T: Config> Pallet<T> {
         if !config.chain_id.is_empty() {
             ChainId::put(ext, &config.chain_id);
         }
+        pallet_system::Beacon::put(ext, &beacon::genesis_beacon(&config.chain_id));
     }
 
     /// The stake ledger of `who` (empty if none).
@@ -738,13 +747,18 @@ impl<T: Config> Pallet<T> {
             Call::WithdrawUnbonded => Self::withdraw_unbonded(ext, who),
             Call::RegisterValidator {
                 consensus_key,
+                beacon_key,
                 address,
                 bond,
-            } => Self::register_validator(ext, who, *consensus_key, address, bond.0),
+            } => {
+                let keys = (*consensus_key, *beacon_key);
+                Self::register_validator(ext, who, keys, address, bond.0)
+            }
             Call::SetValidatorKey {
                 consensus_key,
+                beacon_key,
                 address,
-            } => Self::set_validator_key(ext, who, *consensus_key, address),
+            } => Self::set_validator_key(ext, who, (*consensus_key, *beacon_key), address),
             Call::UnregisterValidator => Self::unregister_validator(ext, who),
             Call::ReportEquivocation { evidence } => Self::report_equivocation(ext, who, evidence),
         }
@@ -814,6 +828,8 @@ pub enum Call {
     RegisterValidator {
         /// ed25519 public key the node will sign consensus messages with.
         consensus_key: Hash,
+        /// sr25519 public key of the node's block VRF (`agora-node key inspect` prints both).
+        beacon_key: Hash,
         /// p2p `IP:port`, UTF-8, or empty.
         address: Vec<u8>,
         /// Validator bond in plancks.
@@ -825,6 +841,8 @@ pub enum Call {
     SetValidatorKey {
         /// The new ed25519 consensus key.
         consensus_key: Hash,
+        /// The new sr25519 beacon key.
+        beacon_key: Hash,
         /// p2p `IP:port`, or empty.
         address: Vec<u8>,
     },
@@ -855,31 +873,9 @@ impl Call {
     }
 }
 
-/// Weights of the pallet's calls, in nanoseconds on the reference machine.
-pub mod weights {
-    use super::Weight;
-    /// `bond`: ledger and account read/write, two events.
-    pub const BOND: Weight = 15_000;
-    /// `unbond`: ledger read/write.
-    pub const UNBOND: Weight = 10_000;
-    /// `withdraw_unbonded`: ledger and account read/write over a bounded chunk list.
-    pub const WITHDRAW_UNBONDED: Weight = 20_000;
-    /// `register_validator`: a bond, a commit, the key-uniqueness scan over the candidates and
-    /// the sitting committees (bounded by `MAX_CANDIDATES` and `MAX_VALIDATORS`).
-    pub const REGISTER_VALIDATOR: Weight = 200_000;
-    /// `set_validator_key`: the same scan.
-    pub const SET_VALIDATOR_KEY: Weight = 180_000;
-    /// `unregister_validator`: the candidate list rewritten, the committees read.
-    pub const UNREGISTER_VALIDATOR: Weight = 60_000;
-    /// `report_equivocation`: two ed25519 verifications, a committee read, a slash.
-    pub const REPORT_EQUIVOCATION: Weight = 250_000;
-    /// The election (once an epoch): every candidate read and sorted.
-    pub fn election(candidates: usize) -> Weight {
-        let count = u64::try_from(candidates).unwrap_or(u64::MAX);
-        50_000u64.saturating_add(count.saturating_mul(5_000))
-    }
-}
+pub mod weights;
 
+pub mod beacon;
 pub mod equivocation;
 pub mod validators;
 

@@ -275,6 +275,17 @@ mod validator_set {
         Hash((ED25519_BASEPOINT_POINT * Scalar::from(k)).compress().0)
     }
 
+    /// A valid beacon key: `k·B` on ristretto255.
+    fn beacon_key(k: u64) -> Hash {
+        let point = curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT * Scalar::from(k);
+        Hash(point.compress().0)
+    }
+
+    /// Consensus and beacon key `k`.
+    fn keys(k: u64) -> (Hash, Hash) {
+        (key(k), beacon_key(k))
+    }
+
     /// Epochs of 10 blocks; GENESIS (unbonded) alone in epoch 0; everyone has 100 AGR.
     fn chain() -> State {
         let accounts = [ALICE, BOB, CAROL, DAVE, EVE, FERDIE, GENESIS];
@@ -283,6 +294,7 @@ mod validator_set {
         let first = Validator {
             account: GENESIS,
             consensus_key: key(99),
+            beacon_key: beacon_key(99),
             address: b"127.0.0.1:30333".to_vec(),
         };
         apply(&mut state, |ext| {
@@ -294,7 +306,7 @@ mod validator_set {
 
     fn register(state: &mut State, n: BlockNumber, who: AccountId, k: u64, bond: Balance) {
         let (result, _) = step(state, n, |ext| {
-            Staking::register_validator(ext, &who, key(k), b"10.0.0.1:30333", bond)
+            Staking::register_validator(ext, &who, keys(k), b"10.0.0.1:30333", bond)
         });
         result.unwrap();
     }
@@ -325,7 +337,7 @@ mod validator_set {
     fn registering_bonds_and_commits_the_validator_bond() {
         let mut state = chain();
         let (result, events) = step(&mut state, 1, |ext| {
-            Staking::register_validator(ext, &ALICE, key(1), b"127.0.0.1:1", 20 * AGR)
+            Staking::register_validator(ext, &ALICE, keys(1), b"127.0.0.1:1", 20 * AGR)
         });
         result.unwrap();
         let ledger = Staking::ledger(&state, &ALICE);
@@ -384,13 +396,13 @@ mod validator_set {
         ];
         for (who, k, address, bond, expected) in cases {
             let (result, events) = step(&mut state, 2, |ext| {
-                Staking::register_validator(ext, &who, k, address, bond)
+                Staking::register_validator(ext, &who, (k, beacon_key(1)), address, bond)
             });
             assert_eq!(result, Err(error(expected)), "{expected:?}");
             assert!(events.is_empty());
         }
         let (result, _) = step(&mut state, 2, |ext| {
-            Staking::register_validator(ext, &ALICE, key(1), b"", 101 * AGR)
+            Staking::register_validator(ext, &ALICE, keys(1), b"", 101 * AGR)
         });
         assert_eq!(result, Err(error(Error::InsufficientBalance)));
         assert_eq!(state, before);
@@ -403,7 +415,7 @@ mod validator_set {
             register(&mut state, 1, *who, i as u64 + 1, 20 * AGR);
         }
         let (result, _) = step(&mut state, 1, |ext| {
-            Staking::register_validator(ext, &FERDIE, key(6), b"", 20 * AGR)
+            Staking::register_validator(ext, &FERDIE, keys(6), b"", 20 * AGR)
         });
         assert_eq!(result, Err(error(Error::TooManyCandidates)));
     }
@@ -431,7 +443,7 @@ mod validator_set {
         assert_eq!(Staking::current_epoch(&state), 1);
         // Epoch 2's election reads the candidates of its own election block.
         let (result, _) = step(&mut state, 15, |ext| {
-            Staking::register_validator(ext, &FERDIE, key(6), b"", 90 * AGR)
+            Staking::register_validator(ext, &FERDIE, keys(6), b"", 90 * AGR)
         });
         result.unwrap_err(); // five candidates already: the list is full
         let (result, _) = step(&mut state, 15, |ext| {
@@ -517,7 +529,7 @@ mod validator_set {
         register(&mut state, 1, ALICE, 1, 30 * AGR);
         run(&mut state, 1, 10);
         let (result, _) = step(&mut state, 11, |ext| {
-            Staking::set_validator_key(ext, &ALICE, key(7), b"127.0.0.1:2")
+            Staking::set_validator_key(ext, &ALICE, keys(7), b"127.0.0.1:2")
         });
         result.unwrap();
         // Epoch 1 (elected before the rotation) keeps the old key.
@@ -533,11 +545,11 @@ mod validator_set {
         );
         // A key another account uses is refused, even if that account only sits.
         let (result, _) = step(&mut state, 16, |ext| {
-            Staking::register_validator(ext, &BOB, key(7), b"", 20 * AGR)
+            Staking::register_validator(ext, &BOB, keys(7), b"", 20 * AGR)
         });
         assert_eq!(result, Err(error(Error::ConsensusKeyInUse)));
         let (result, _) = step(&mut state, 16, |ext| {
-            Staking::set_validator_key(ext, &BOB, key(8), b"")
+            Staking::set_validator_key(ext, &BOB, keys(8), b"")
         });
         assert_eq!(result, Err(error(Error::NotCandidate)));
     }
@@ -547,6 +559,7 @@ mod validator_set {
         let mut state = chain();
         let register = Call::RegisterValidator {
             consensus_key: key(1),
+            beacon_key: beacon_key(1),
             address: b"127.0.0.1:3".to_vec(),
             bond: Compact(20 * AGR),
         };
@@ -556,6 +569,7 @@ mod validator_set {
         result.unwrap();
         let set = Call::SetValidatorKey {
             consensus_key: key(2),
+            beacon_key: beacon_key(2),
             address: Vec::new(),
         };
         let (result, _) = step(&mut state, 2, |ext| Staking::dispatch(ext, &ALICE, &set));
@@ -610,6 +624,10 @@ mod equivocations {
         Hash(pair(name).public().0)
     }
 
+    fn beacon_key(name: &str) -> Hash {
+        crate::beacon::BeaconSigner::from_consensus_seed(&pair(name).seed()).beacon_key()
+    }
+
     /// Alice (key //A, bond 20 AGR) and Bob (//B, 30 AGR) sign epoch 0 of chain "test";
     /// block 1 has run, so the namespace is known.
     fn chain() -> State {
@@ -619,12 +637,13 @@ mod equivocations {
     }
 
     /// [`chain`] before block 1 has run.
-    fn chain_at_genesis() -> State {
+    pub(super) fn chain_at_genesis() -> State {
         let balances = [(ALICE, 100 * AGR), (BOB, 100 * AGR), (CAROL, 100 * AGR)];
         let mut state = genesis(&balances, &[]);
         let validator = |account, name: &str| Validator {
             account,
             consensus_key: key(name),
+            beacon_key: beacon_key(name),
             address: Vec::new(),
         };
         apply(&mut state, |ext| {
@@ -800,6 +819,163 @@ mod equivocations {
         };
         assert_eq!(Call::decode(&mut &call.encode()[..]).unwrap(), call);
         let (result, _) = step(&mut state, 3, |ext| Staking::dispatch(ext, &CAROL, &call));
+        result.unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Beacon
+
+mod beacons {
+    use super::*;
+    use crate::beacon::{genesis_beacon, next_beacon, BeaconError, BeaconProof, BeaconSigner};
+    use sp_core::{ed25519, Pair};
+
+    const CAROL: AccountId = AccountId([3; 32]);
+
+    fn signer(name: &str) -> BeaconSigner {
+        let pair = ed25519::Pair::from_string(&format!("//{name}"), None).unwrap();
+        BeaconSigner::from_consensus_seed(&pair.seed())
+    }
+
+    /// Block 1's beacon noted on `state` (Alice and Bob sit in epoch 0); the state after it.
+    fn note(state: &State, proof: &BeaconProof) -> (Result<Hash, BeaconError>, State) {
+        let mut after = state.clone();
+        let mut result = None;
+        apply(&mut after, |ext| {
+            pallet_system::Number::put(ext, &1);
+            result = Some(Staking::note_beacon(ext, 1, proof));
+        });
+        (result.unwrap(), after)
+    }
+
+    #[test]
+    fn a_blocks_beacon_is_its_proposers_vrf_over_the_parents_beacon() {
+        let state = super::equivocations::chain_at_genesis();
+        let genesis = genesis_beacon(b"test");
+        assert_eq!(pallet_system::Pallet::<Test>::beacon(&state), genesis);
+        let alice = signer("A");
+        let first = alice.sign(&genesis, 1);
+        let (result, after) = note(&state, &first);
+        let beacon = result.unwrap();
+        assert_eq!(beacon, next_beacon(&genesis, &first.pre_output));
+        assert_eq!(pallet_system::Pallet::<Test>::beacon(&after), beacon);
+        // Signing is deterministic (block building reads no randomness) ...
+        assert_eq!(alice.sign(&genesis, 1), first);
+        // ... and a proof made with fresh randomness (sp-core's own `vrf_sign`) differs but
+        // proves the same output: Alice has no other beacon to choose from.
+        let seed = ed25519::Pair::from_string("//A", None).unwrap().seed();
+        let secret = Hash::of_parts(&[crate::beacon::BEACON_KEY_TAG, &seed]);
+        let randomised = {
+            use sp_core::crypto::VrfSecret;
+            let input = sp_core::sr25519::vrf::VrfTranscript::new(
+                crate::beacon::BEACON_TAG,
+                &[
+                    (b"parent", genesis.as_bytes()),
+                    (b"number", &1u64.to_le_bytes()),
+                ],
+            );
+            let pair = sp_core::sr25519::Pair::from_seed(&secret.0);
+            let signature = pair.vrf_sign(&input.into_sign_data());
+            let mut bytes = &signature.encode()[..];
+            let mut proof = first.clone();
+            proof.pre_output = <[u8; 32]>::decode(&mut bytes).unwrap();
+            proof.proof = <[u8; 64]>::decode(&mut bytes).unwrap();
+            proof
+        };
+        assert_eq!(randomised.pre_output, first.pre_output);
+        assert_ne!(randomised.proof, first.proof);
+        assert_eq!(note(&state, &randomised).0, Ok(beacon));
+        // Bob, the other member, would have made another one.
+        let bob = signer("B").sign(&genesis, 1);
+        assert_ne!(note(&state, &bob).0.unwrap(), beacon);
+    }
+
+    #[test]
+    fn a_beacon_from_outside_the_committee_is_refused_and_nothing_is_written() {
+        let state = super::equivocations::chain_at_genesis();
+        let genesis = genesis_beacon(b"test");
+        let carol = signer("C").sign(&genesis, 1);
+        let (result, after) = note(&state, &carol);
+        assert_eq!(
+            result,
+            Err(BeaconError::NotInCommittee {
+                number: 1,
+                proposer: carol.proposer,
+                epoch: 0,
+            })
+        );
+        assert_eq!(pallet_system::Pallet::<Test>::beacon(&after), genesis);
+    }
+
+    #[test]
+    fn a_beacon_proof_that_does_not_verify_is_refused_and_nothing_is_written() {
+        let state = super::equivocations::chain_at_genesis();
+        let genesis = genesis_beacon(b"test");
+        let alice = signer("A");
+        let bob = signer("B");
+        let honest = alice.sign(&genesis, 1);
+        let mut other_pre_output = honest.clone();
+        other_pre_output.pre_output = bob.sign(&genesis, 1).pre_output;
+        let mut flipped_proof = honest.clone();
+        flipped_proof.proof[0] ^= 1;
+        let mut garbage = honest.clone();
+        garbage.pre_output = [0xff; 32];
+        let mut in_bobs_name = honest.clone();
+        in_bobs_name.proposer = bob.proposer();
+        let cases = [
+            (
+                "another block's proof",
+                alice.sign(&genesis, 2),
+                alice.beacon_key(),
+            ),
+            (
+                "another parent's proof",
+                alice.sign(&Hash::ZERO, 1),
+                alice.beacon_key(),
+            ),
+            ("another output", other_pre_output, alice.beacon_key()),
+            ("a changed proof", flipped_proof, alice.beacon_key()),
+            ("bytes that are no point", garbage, alice.beacon_key()),
+            (
+                "Alice's proof in Bob's name",
+                in_bobs_name,
+                bob.beacon_key(),
+            ),
+        ];
+        for (case, proof, beacon_key) in cases {
+            let (result, after) = note(&state, &proof);
+            assert_eq!(
+                result,
+                Err(BeaconError::BadProof {
+                    number: 1,
+                    proposer: proof.proposer,
+                    beacon_key,
+                }),
+                "{case}"
+            );
+            assert_eq!(
+                pallet_system::Pallet::<Test>::beacon(&after),
+                genesis,
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_beacon_key_must_be_an_sr25519_public_key() {
+        let mut state = super::equivocations::chain_at_genesis();
+        let consensus = Hash(ed25519::Pair::from_string("//C", None).unwrap().public().0);
+        let (result, events) = step(&mut state, 1, |ext| {
+            let keys = (consensus, Hash([0xff; 32]));
+            Staking::register_validator(ext, &CAROL, keys, b"", 20 * AGR)
+        });
+        assert_eq!(result, Err(error(Error::InvalidBeaconKey)));
+        assert!(events.is_empty());
+        let (result, _) = step(&mut state, 1, |ext| {
+            let keys = (consensus, signer("C").beacon_key());
+            Staking::register_validator(ext, &CAROL, keys, b"", 20 * AGR)
+        });
         result.unwrap();
     }
 }

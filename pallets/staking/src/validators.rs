@@ -52,6 +52,13 @@ pub fn is_valid_consensus_key(key: &Hash) -> bool {
         .is_some_and(|point| !point.is_small_order())
 }
 
+/// Whether `key` is a valid sr25519 public key: a canonical ristretto255 encoding.
+pub fn is_valid_beacon_key(key: &Hash) -> bool {
+    curve25519_dalek::ristretto::CompressedRistretto(key.0)
+        .decompress()
+        .is_some()
+}
+
 /// Whether `address` is empty or a UTF-8 `IP:port` of at most [`MAX_ADDRESS_LEN`] bytes.
 pub fn is_valid_address(address: &[u8]) -> bool {
     address.is_empty()
@@ -110,17 +117,19 @@ impl<T: Config> Pallet<T> {
             let Validator {
                 account,
                 consensus_key,
+                beacon_key,
                 address,
             } = validator;
             if *bond != 0 {
-                if let Err(error) =
-                    Self::register_validator(ext, account, *consensus_key, address, *bond)
-                {
+                let keys = (*consensus_key, *beacon_key);
+                if let Err(error) = Self::register_validator(ext, account, keys, address, *bond) {
                     panic!("genesis validator {account:?} cannot register: {error:?}");
                 }
             } else {
                 assert!(
-                    is_valid_consensus_key(consensus_key) && is_valid_address(address),
+                    is_valid_consensus_key(consensus_key)
+                        && is_valid_beacon_key(beacon_key)
+                        && is_valid_address(address),
                     "genesis validator {account:?} has an invalid key or address"
                 );
             }
@@ -129,15 +138,16 @@ impl<T: Config> Pallet<T> {
         Committees::insert(ext, &0, &committee);
     }
 
-    /// Makes `who` a validator candidate with `consensus_key`, `address` and `bond` (bonded
-    /// and committed). All-or-nothing.
+    /// Makes `who` a validator candidate with `keys` (consensus, beacon), `address` and `bond`
+    /// (bonded and committed). All-or-nothing.
     pub fn register_validator(
         ext: &mut Ext<'_>,
         who: &AccountId,
-        consensus_key: Hash,
+        keys: (Hash, Hash),
         address: &[u8],
         bond: Balance,
     ) -> DispatchResult {
+        let (consensus_key, beacon_key) = keys;
         ensure!(
             Candidates::get(ext, who).is_none(),
             Self::error(Error::AlreadyCandidate)
@@ -147,6 +157,10 @@ impl<T: Config> Pallet<T> {
             Self::error(Error::BelowMinimumValidatorBond)
         );
         Self::check_key_and_address(ext, who, &consensus_key, address)?;
+        ensure!(
+            is_valid_beacon_key(&beacon_key),
+            Self::error(Error::InvalidBeaconKey)
+        );
         let mut list = BoundedVec::with_bound(
             CandidateList::get(ext).unwrap_or_default(),
             T::MAX_CANDIDATES,
@@ -161,6 +175,7 @@ impl<T: Config> Pallet<T> {
             who,
             &Candidate {
                 consensus_key,
+                beacon_key,
                 address: address.to_vec(),
                 bond,
             },
@@ -176,16 +191,22 @@ impl<T: Config> Pallet<T> {
         Ok(())
     }
 
-    /// Replaces candidate `who`'s consensus key and address for the next election.
+    /// Replaces candidate `who`'s keys (consensus, beacon) and address for the next election.
     pub fn set_validator_key(
         ext: &mut Ext<'_>,
         who: &AccountId,
-        consensus_key: Hash,
+        keys: (Hash, Hash),
         address: &[u8],
     ) -> DispatchResult {
+        let (consensus_key, beacon_key) = keys;
         let mut candidate = Candidates::get(ext, who).ok_or(Self::error(Error::NotCandidate))?;
         Self::check_key_and_address(ext, who, &consensus_key, address)?;
+        ensure!(
+            is_valid_beacon_key(&beacon_key),
+            Self::error(Error::InvalidBeaconKey)
+        );
         candidate.consensus_key = consensus_key;
+        candidate.beacon_key = beacon_key;
         candidate.address = address.to_vec();
         Candidates::insert(ext, who, &candidate);
         Self::deposit_event(
@@ -311,6 +332,7 @@ impl<T: Config> Pallet<T> {
                 .map(|(account, candidate)| Validator {
                     account,
                     consensus_key: candidate.consensus_key,
+                    beacon_key: candidate.beacon_key,
                     address: candidate.address,
                 })
                 .collect()

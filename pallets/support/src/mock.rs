@@ -455,6 +455,8 @@ macro_rules! mock_runtime {
             ) {
                 pallet_system::Number::put(ext, &number);
                 pallet_system::ParentHash::put(ext, &$crate::mock::parent_hash(number));
+                // A beacon that changes every block, as the real one does.
+                pallet_system::Beacon::put(ext, &$crate::mock::parent_hash(number));
             }
             fn build_genesis(
                 ext: &mut $crate::__private::Ext<'_>,

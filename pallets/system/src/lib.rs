@@ -94,6 +94,7 @@ pallet_support::storage_instance!(
     pub NowPrefix = "Now",
     pub ParentHashPrefix = "ParentHash",
     pub BlockHashPrefix = "BlockHash",
+    pub BeaconPrefix = "Beacon",
 );
 
 /// `AccountId → AccountInfo`.
@@ -106,6 +107,10 @@ pub type Now = StorageValue<NowPrefix, Moment>;
 pub type ParentHash = StorageValue<ParentHashPrefix, Hash>;
 /// `BlockNumber → Hash` for the last `BLOCK_HASH_COUNT` blocks, genesis included while in range.
 pub type BlockHash = StorageMap<BlockHashPrefix, BlockNumber, Hash>;
+/// The random beacon of the block being executed (or last executed). Written by
+/// `pallet_staking::beacon`, which checks the proposer's VRF proof; kept here, beside the other
+/// per-block values, so that every pallet can read it. Absent before the first write: zero.
+pub type Beacon = StorageValue<BeaconPrefix, Hash>;
 
 // ---------------------------------------------------------------------------------------------
 // Genesis
@@ -209,6 +214,11 @@ impl<T: Config> Pallet<T> {
             BlockHash::remove(ext, &expired);
         }
         Ok(weights::ON_INITIALIZE)
+    }
+
+    /// The random beacon of the block being executed (see [`Beacon`]).
+    pub fn beacon(state: &impl StateRead) -> Hash {
+        Beacon::get(state).unwrap_or(Hash::ZERO)
     }
 
     /// The next nonce `who` must use.

@@ -11,7 +11,7 @@
 //! ## Protocol (one [`Audit`] per job)
 //!
 //! ```text
-//! commit (block c) ─▶ AwaitingSample ─(end of block c+1: seed = hash of block c)─▶ AwaitingStarts
+//! commit (block c) ─▶ AwaitingSample ─(end of block c+d: seed = beacon of c+d)─▶ AwaitingStarts
 //!   AwaitingStarts       worker: reveal_starts — for the first segment s > 0 of each run, leaf
 //!                        s−1 with its proof (its state hash is s's start, its fuel the fuel
 //!                        before s; the state blob must be registered so verifiers can fetch
@@ -92,8 +92,8 @@ use pallet_support::due::schedule;
 use pallet_support::{ensure, BoundedVec};
 use parity_scale_codec::{Decode, Encode};
 
-/// Domain tag of the sample seed.
-pub const SAMPLE_TAG: &[u8] = b"agora/sample/v1";
+/// Domain tag of the sample seed (v2: from the block's random beacon, not its parent hash).
+pub const SAMPLE_TAG: &[u8] = b"agora/sample/v2";
 /// Domain tag of an attestation commitment.
 pub const ATTEST_TAG: &[u8] = b"agora/attest/v1";
 
@@ -739,14 +739,10 @@ impl<T: Config> JobVerification for Pallet<T> {
             dispute: None,
             refuted: Vec::new(),
         };
-        // Drawn at the end of the next block, whose parent hash is the commitment block's.
-        Self::put_audit(
-            ext,
-            job,
-            &mut audit,
-            Phase::AwaitingSample,
-            now.saturating_add(1),
-        );
+        // Drawn from the beacon of a block no coalition within the fault bound can know
+        // while the commitment is still open (see `sampling::sample_delay`).
+        let draw_at = now.saturating_add(Self::sample_delay(ext));
+        Self::put_audit(ext, job, &mut audit, Phase::AwaitingSample, draw_at);
     }
 }
 

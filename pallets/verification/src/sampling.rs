@@ -1,6 +1,8 @@
 //! Sampling: which segments of a committed trace are checked, and by whom.
 //!
-//! `seed = blake3("agora/sample/v1" ‖ parent hash ‖ job id LE)`. The sample is the **last
+//! `seed = blake3("agora/sample/v2" ‖ beacon ‖ job id LE)`, `beacon` the random beacon of the
+//! block that draws (`pallet_system::Beacon`, see `pallet_staking::beacon`): its proposer's
+//! VRF output, which no timestamp, transaction or order it picks can move. The sample is the **last
 //! segment** (it fixes the bill and the final state), the worker's named **heaviest segment**
 //! (it caps the bill), and `pallet_market::assurance::Params::uniform_samples` others: the
 //! first of `blake3(seed ‖ "segment" ‖ counter LE) mod (segments − 1)` not already drawn, for
@@ -18,7 +20,7 @@
 //! sample, and nobody knew it when the worker committed.
 
 use crate::{Audit, Check, Config, Event, Pallet, Phase, SAMPLE_TAG};
-use agora_primitives::storage::Ext;
+use agora_primitives::storage::{Ext, StateRead};
 use agora_primitives::Balance;
 use agora_primitives::{AccountId, BlockNumber, Hash};
 use pallet_jobs::{Job, JobId};
@@ -117,6 +119,18 @@ pub fn start_leaf(sample: &[u64], segment: u64) -> Option<u64> {
 }
 
 impl<T: Config> Pallet<T> {
+    /// Blocks between a commitment and its draw: `f + 1` for the most faulty validators
+    /// `f = ⌊(n − 1)/3⌋` the current committee of `n` tolerates. The beacon of block `c + d`
+    /// needs the VRF of every leader of `c + 1 … c + d`, so only `f + 1` colluding leaders in a
+    /// row could know the sample while the commitment of block `c` is still open
+    /// (`docs/beacon.md`); one validator: 1 block, as before the beacon.
+    pub fn sample_delay(state: &impl StateRead) -> BlockNumber {
+        let epoch = Staking::<T>::current_epoch(state);
+        let members = Staking::<T>::committee(state, epoch).map_or(1, |c| c.len());
+        let faults = members.saturating_sub(1).checked_div(3).unwrap_or(0);
+        BlockNumber::try_from(faults.saturating_add(1)).unwrap_or(BlockNumber::MAX)
+    }
+
     /// Draws the checks of `job_id` (at the end of the block after its commitment) and moves
     /// its audit on. While registered verifiers are too busy (their stake committed to other
     /// checks) to fill the sample, the draw waits a block at a time, for at most
@@ -129,8 +143,8 @@ impl<T: Config> Pallet<T> {
         job: &Job,
         now: BlockNumber,
     ) {
-        let parent = pallet_system::ParentHash::get(ext).unwrap_or(Hash::ZERO);
-        let seed = Hash::of_parts(&[SAMPLE_TAG, parent.as_bytes(), &job_id.to_le_bytes()]);
+        let beacon = pallet_system::Pallet::<T>::beacon(ext);
+        let seed = Hash::of_parts(&[SAMPLE_TAG, beacon.as_bytes(), &job_id.to_le_bytes()]);
         // The buyer's assurance level, as its bid chose it.
         let wanted = pallet_market::Pallet::<T>::assurance_params_for(&job.terms)
             .sampled_segments(audit.segments);
@@ -147,7 +161,7 @@ impl<T: Config> Pallet<T> {
             pallet_jobs::JobStatus::Committed { at } => at,
             _ => now,
         };
-        let waited = now.saturating_sub(committed_at.saturating_add(1));
+        let waited = now.saturating_sub(committed_at.saturating_add(Self::sample_delay(ext)));
         if checks.len() < wanted && waited < T::SAMPLE_WAIT_BLOCKS {
             for check in &checks {
                 Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);

@@ -718,23 +718,23 @@ fn the_worker_and_buyer_never_verify_themselves() {
     assert_eq!(events, vec![Event::NoVerifiers { job: 0 }]);
 }
 
-/// The audit of job 0 as the draw at the end of block 4 makes it when the parent hash is
-/// `[parent; 32]`.
-fn drawn_after(state: &State, parent: u8) -> Audit {
+/// The audit of job 0 as the draw at the end of block 4 makes it when the block's beacon is
+/// `[beacon; 32]`.
+fn drawn_after(state: &State, beacon: u8) -> Audit {
     let mut state = state.clone();
     apply(&mut state, |ext| {
         pallet_system::Number::put(ext, &4);
-        pallet_system::ParentHash::put(ext, &Hash([parent; 32]));
+        pallet_system::Beacon::put(ext, &Hash([beacon; 32]));
         Verification::on_finalize(ext);
     });
     Verification::audit(&state, 0).unwrap()
 }
 
 #[test]
-fn the_sample_is_a_function_of_the_parent_hash() {
+fn the_sample_is_a_function_of_the_block_beacon() {
     let state = committed(&[CHARLIE, DAVE]);
-    let draw = |parent: u8| {
-        drawn_after(&state, parent)
+    let draw = |beacon: u8| {
+        drawn_after(&state, beacon)
             .checks
             .iter()
             .map(|c| (c.segment, c.verifier))
@@ -744,7 +744,7 @@ fn the_sample_is_a_function_of_the_parent_hash() {
     let samples: std::collections::BTreeSet<_> = (0..16u8).map(draw).collect();
     assert!(
         samples.len() > 1,
-        "the sample never changes with the block hash"
+        "the sample never changes with the beacon"
     );
 }
 
@@ -812,8 +812,8 @@ fn exploit_verifiers_are_drawn_by_stake_not_by_account() {
     });
     let mut charlie = 0;
     let mut all = 0;
-    for parent in 0..64u8 {
-        let audit = drawn_after(&state, parent);
+    for beacon in 0..64u8 {
+        let audit = drawn_after(&state, beacon);
         all += audit.checks.len();
         charlie += audit
             .checks
@@ -1152,3 +1152,32 @@ fn a_copied_attestation_cannot_be_opened_and_is_slashed() {
 mod challenge;
 mod dispute;
 mod refusal;
+
+/// The draw waits `f + 1` blocks for a committee tolerating `f` faults, so that the beacon it
+/// reads needs the VRF of `f + 1` leaders after the commitment (`docs/beacon.md`).
+#[test]
+fn the_draw_waits_for_one_more_leader_than_the_committee_tolerates_faults() {
+    let state = committed(&[CHARLIE]);
+    assert_eq!(
+        Verification::sample_delay(&state),
+        1,
+        "no committee in state"
+    );
+    for (members, delay) in [(1usize, 1u64), (3, 1), (4, 2), (7, 3), (100, 34)] {
+        let mut state = state.clone();
+        apply(&mut state, |ext| {
+            let member = pallet_staking::Validator {
+                account: CHARLIE,
+                consensus_key: Hash::ZERO,
+                beacon_key: Hash::ZERO,
+                address: Vec::new(),
+            };
+            pallet_staking::Committees::insert(ext, &0, &vec![member; members]);
+        });
+        assert_eq!(
+            Verification::sample_delay(&state),
+            delay,
+            "{members} members"
+        );
+    }
+}

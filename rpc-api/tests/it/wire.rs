@@ -30,6 +30,11 @@ pub fn runtime_header() -> agora_runtime::block::Header {
         number: 7u64.into(),
         timestamp: 1_700_000_000_000,
         author: ALICE.parse().unwrap(),
+        beacon: agora_runtime::block::BeaconProof {
+            proposer: h(5),
+            pre_output: [6; 32],
+            proof: [7; 64],
+        },
         extrinsics_root: h(2),
         state_root: h(3),
         events_root: h(4),
@@ -46,6 +51,11 @@ fn header_is_what_the_node_built_with_json() {
         "number": runtime.number(),
         "timestamp": runtime.timestamp,
         "author": runtime.author,
+        "beacon": {
+            "proposer": runtime.beacon.proposer,
+            "preOutput": Hash(runtime.beacon.pre_output),
+            "proof": format!("0x{}", "07".repeat(64)),
+        },
         "extrinsicsRoot": runtime.extrinsics_root,
         "stateRoot": runtime.state_root,
         "eventsRoot": runtime.events_root,
@@ -53,7 +63,9 @@ fn header_is_what_the_node_built_with_json() {
     .to_string();
     let header = Header::from(&runtime);
     wire(&header, &before);
-    assert!(before.starts_with(&format!(r#"{{"author":"{ALICE}","eventsRoot":"0x0404"#)));
+    assert!(before.starts_with(&format!(
+        r#"{{"author":"{ALICE}","beacon":{{"preOutput":"0x0606"#
+    )));
     assert_eq!(header.to_runtime(), runtime);
     assert_eq!(header.to_runtime().hash(), header.hash);
 }

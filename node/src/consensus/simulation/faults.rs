@@ -126,8 +126,8 @@ impl crate::consensus::Chain for Forger {
         Some(hash)
     }
 
-    async fn verify(&self, parent: Hash, block: Hash, epoch: u64) -> bool {
-        self.chain.verify(parent, block, epoch).await
+    async fn verify(&self, parent: Hash, block: Hash, epoch: u64, leader: [u8; 32]) -> bool {
+        self.chain.verify(parent, block, epoch, leader).await
     }
 
     async fn finalized(&self, block: Hash, certificate: Vec<u8>) {

@@ -79,6 +79,7 @@ use agora_runtime::genesis::{dev_account, dev_consensus_seed, ChainSpec, Validat
 use agora_runtime::RuntimeCall;
 use commonware_runtime::{deterministic, Clock as _, Runner as _, Spawner as _, Supervisor as _};
 use futures::future::BoxFuture;
+use pallet_staking::beacon::BeaconSigner;
 use parity_scale_codec::{Compact, Decode as _, Encode as _};
 use sp_core::Pair as _;
 use std::collections::{BTreeMap, HashMap};

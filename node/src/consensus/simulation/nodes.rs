@@ -110,6 +110,7 @@ pub(super) fn spec() -> ChainSpec {
         .map(|name| ValidatorSpec {
             account: account(name),
             consensus_key: Hash(consensus_public(name)),
+            beacon_key: BeaconSigner::from_consensus_seed(&keys(name).consensus_seed).beacon_key(),
             bond: agora_runtime::genesis::GENESIS_VALIDATOR_BOND,
             // Left to each node's configuration (the stable addresses of `address`).
             address: String::new(),
@@ -175,6 +176,9 @@ impl Run {
         )
         .expect("the chain opens");
         chain.set_reporter(keys(name).signer);
+        chain.set_proposer(BeaconSigner::from_consensus_seed(
+            &keys(name).consensus_seed,
+        ));
         let validators: Vec<([u8; 32], SocketAddr)> = NAMES
             .iter()
             .enumerate()

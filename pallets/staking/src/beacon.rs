@@ -1,0 +1,263 @@
+//! # The random beacon
+//!
+//! Every block carries a [`BeaconProof`]: the consensus key of the validator that proposed it
+//! and an sr25519 VRF output (a *pre-output*) with its proof, over the parent's beacon and the
+//! block number, under the **beacon key** that validator registered with its candidacy
+//! ([`crate::Validator::beacon_key`]). Executing the block checks that the proposer sits in the
+//! committee of the block's epoch and that the proof verifies, then records
+//!
+//! ```text
+//! beacon(0) = blake3("agora/beacon/v1/genesis" ‖ chain id)
+//! beacon(n) = blake3("agora/beacon/v1" ‖ beacon(n − 1) ‖ pre_output(n))
+//! pre_output(n) = VRF(beacon key of n's proposer; transcript "agora/beacon/v1",
+//!                     parent = beacon(n − 1), number = n LE)
+//! ```
+//!
+//! in `pallet_system::Beacon`, where every pallet reads it (the spot-check sample does).
+//!
+//! ## What a proposer can and cannot do
+//!
+//! A VRF pre-output is **unique**: for one key and one input exactly one value verifies (many
+//! proofs may prove it — ours are deterministic, see [`BeaconSigner::sign`] — the pre-output
+//! cannot vary). So the proposer of block `n` cannot choose
+//! `beacon(n)`: nothing it does choose — the timestamp, which transactions, their order, its
+//! own transactions — enters it. Its one choice is to publish the block or not; if it does not,
+//! the view times out and the next leader proposes block `n` with *its* pre-output. A validator
+//! learns `beacon(n)` when it is the leader of `n` (before the block is certified) and everyone
+//! else when the block is proposed. Consensus checks that a proposal's `proposer` is the view's
+//! leader, so a validator cannot put a colluding member's output in its own block.
+//!
+//! The bias this leaves, and why a threshold beacon was not chosen, are derived in
+//! `docs/beacon.md`.
+//!
+//! A valid beacon key is a canonical ristretto255 point ([`crate::validators::is_valid_beacon_key`]);
+//! nodes derive it from their consensus seed ([`BeaconSigner::from_consensus_seed`]), so one
+//! secret backs both keys.
+
+use super::*;
+use schnorrkel::context::attach_rng;
+use schnorrkel::{ExpansionMode, Keypair, MiniSecretKey};
+use sp_core::crypto::VrfPublic;
+use sp_core::sr25519::vrf::{VrfSignData, VrfSignature, VrfTranscript};
+use sp_core::{ed25519, sr25519, Pair};
+
+/// Domain of the beacon's VRF transcript and of its hash chain.
+pub const BEACON_TAG: &[u8] = b"agora/beacon/v1";
+/// Domain of the genesis beacon.
+pub const GENESIS_BEACON_TAG: &[u8] = b"agora/beacon/v1/genesis";
+/// Domain of the beacon key's derivation from a consensus seed.
+pub const BEACON_KEY_TAG: &[u8] = b"agora/beacon-key/v1";
+
+/// A block's beacon contribution: who proposed it and its VRF pre-output and proof.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct BeaconProof {
+    /// The proposer's consensus key (ed25519 public key).
+    pub proposer: Hash,
+    /// The VRF pre-output (a compressed ristretto255 point).
+    pub pre_output: [u8; 32],
+    /// The VRF proof (challenge and response scalars).
+    pub proof: [u8; 64],
+}
+
+impl BeaconProof {
+    /// The genesis header's (genesis is not executed: nothing checks it).
+    pub const GENESIS: BeaconProof = BeaconProof {
+        proposer: Hash::ZERO,
+        pre_output: [0; 32],
+        proof: [0; 64],
+    };
+}
+
+/// Why a block's beacon proof is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BeaconError {
+    /// The proposer is not a member of the committee of the block's epoch.
+    #[error("block {number}: proposer {proposer} is not in the committee of epoch {epoch}")]
+    NotInCommittee {
+        /// The block.
+        number: BlockNumber,
+        /// The key the header names.
+        proposer: Hash,
+        /// The block's epoch.
+        epoch: u64,
+    },
+    /// The pre-output or proof does not verify under the proposer's beacon key.
+    #[error("block {number}: the beacon proof does not verify under proposer {proposer}'s beacon key {beacon_key}")]
+    BadProof {
+        /// The block.
+        number: BlockNumber,
+        /// The proposer.
+        proposer: Hash,
+        /// Its registered beacon key.
+        beacon_key: Hash,
+    },
+}
+
+/// The VRF input of block `number` on a parent whose beacon is `parent`.
+fn vrf_input(parent: &Hash, number: BlockNumber) -> VrfTranscript {
+    let number = number.to_le_bytes();
+    VrfTranscript::new(
+        BEACON_TAG,
+        &[(b"parent", parent.as_bytes()), (b"number", &number)],
+    )
+}
+
+/// The transcript the proof is made over besides the input: sp-core's default, so that
+/// `sr25519::Public::vrf_verify` checks our proofs.
+const PROOF_TRANSCRIPT_LABEL: &[u8] = b"VRF";
+
+/// `beacon(n)` from `beacon(n − 1)` and block `n`'s pre-output.
+pub fn next_beacon(parent: &Hash, pre_output: &[u8; 32]) -> Hash {
+    Hash::of_parts(&[BEACON_TAG, parent.as_bytes(), pre_output])
+}
+
+/// The beacon before block 1 of the chain `chain_id`.
+pub fn genesis_beacon(chain_id: &[u8]) -> Hash {
+    Hash::of_parts(&[GENESIS_BEACON_TAG, chain_id])
+}
+
+/// Whether `proof` is a valid VRF of `beacon_key` for block `number` on beacon `parent`.
+pub fn verify(beacon_key: &Hash, proof: &BeaconProof, parent: &Hash, number: BlockNumber) -> bool {
+    let mut bytes = [0u8; 96];
+    bytes[..32].copy_from_slice(&proof.pre_output);
+    bytes[32..].copy_from_slice(&proof.proof);
+    // Decoding checks that the pre-output is a point and the proof's scalars are canonical.
+    let Ok(signature) = VrfSignature::decode(&mut &bytes[..]) else {
+        return false;
+    };
+    let input: VrfSignData = vrf_input(parent, number).into_sign_data();
+    sr25519::Public::from_raw(beacon_key.0).vrf_verify(&input, &signature)
+}
+
+/// The randomness schnorrkel mixes into a proof's nonce, made deterministic: a blake3 stream
+/// keyed by the signer's secret and the VRF input's pre-output. Block building must not read
+/// the operating system's randomness (a replayed simulation must build the same bytes), and the
+/// nonce stays secret and unique per input without it: merlin derives it from the transcript,
+/// the key's secret nonce and these bytes.
+struct NonceStream(blake3::OutputReader);
+
+impl rand_core::RngCore for NonceStream {
+    fn next_u32(&mut self) -> u32 {
+        let mut bytes = [0u8; 4];
+        self.0.fill(&mut bytes);
+        u32::from_le_bytes(bytes)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut bytes = [0u8; 8];
+        self.0.fill(&mut bytes);
+        u64::from_le_bytes(bytes)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill(dest);
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0.fill(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for NonceStream {}
+
+/// A validator's signing half of the beacon: its consensus key (named in the proofs) and the
+/// sr25519 key derived from the same seed.
+#[derive(Clone)]
+pub struct BeaconSigner {
+    proposer: Hash,
+    /// The sr25519 mini-secret; keys the proof nonces' stream.
+    secret: [u8; 32],
+    /// Expanded as sp-core expands a seed (`ExpansionMode::Ed25519`).
+    keypair: Keypair,
+}
+
+impl BeaconSigner {
+    /// The signer of the validator whose ed25519 consensus seed is `seed`: the beacon key is
+    /// the sr25519 mini-secret `blake3("agora/beacon-key/v1" ‖ seed)`.
+    pub fn from_consensus_seed(seed: &[u8; 32]) -> BeaconSigner {
+        let proposer = Hash(ed25519::Pair::from_seed(seed).public().0);
+        let secret = Hash::of_parts(&[BEACON_KEY_TAG, seed]).0;
+        let keypair = MiniSecretKey::from_bytes(&secret)
+            .expect("a mini-secret is any 32 bytes")
+            .expand_to_keypair(ExpansionMode::Ed25519);
+        BeaconSigner {
+            proposer,
+            secret,
+            keypair,
+        }
+    }
+
+    /// The consensus key the proofs name.
+    pub fn proposer(&self) -> Hash {
+        self.proposer
+    }
+
+    /// The beacon key to register (`agora validator register --beacon-key`).
+    pub fn beacon_key(&self) -> Hash {
+        Hash(self.keypair.public.to_bytes())
+    }
+
+    /// The proof for block `number` on a parent whose beacon is `parent`: what sp-core's
+    /// `vrf_sign` makes, with the nonce's randomness from [`NonceStream`] (so the same input
+    /// always gives the same bytes).
+    pub fn sign(&self, parent: &Hash, number: BlockNumber) -> BeaconProof {
+        let inout = self.keypair.vrf_create_hash(vrf_input(parent, number).0);
+        let pre_output = inout.to_preout().to_bytes();
+        let stream = blake3::Hasher::new_keyed(&self.secret)
+            .update(&pre_output)
+            .finalize_xof();
+        let extra = attach_rng(
+            merlin::Transcript::new(PROOF_TRANSCRIPT_LABEL),
+            NonceStream(stream),
+        );
+        let (proof, _) = self.keypair.dleq_proove(extra, &inout, true);
+        BeaconProof {
+            proposer: self.proposer,
+            pre_output,
+            proof: proof.to_bytes(),
+        }
+    }
+
+    /// The proof for the block that follows `state` (the parent's post-state).
+    pub fn sign_next(&self, state: &impl StateRead) -> BeaconProof {
+        let parent = pallet_system::Beacon::get(state).unwrap_or(Hash::ZERO);
+        let number = pallet_system::Number::get(state)
+            .unwrap_or(0)
+            .saturating_add(1);
+        self.sign(&parent, number)
+    }
+}
+
+impl<T: Config> Pallet<T> {
+    /// Checks block `number`'s beacon `proof` against the committee of the current epoch and
+    /// records the block's beacon (see the [module docs](self)). Called by the executive after
+    /// `System::on_initialize`, before any extrinsic; on error nothing is written.
+    pub fn note_beacon(
+        ext: &mut Ext<'_>,
+        number: BlockNumber,
+        proof: &BeaconProof,
+    ) -> Result<Hash, BeaconError> {
+        let epoch = Self::current_epoch(ext);
+        let member = Self::committee(ext, epoch)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|validator| validator.consensus_key == proof.proposer)
+            .ok_or(BeaconError::NotInCommittee {
+                number,
+                proposer: proof.proposer,
+                epoch,
+            })?;
+        let parent = pallet_system::Beacon::get(ext).unwrap_or(Hash::ZERO);
+        if !verify(&member.beacon_key, proof, &parent, number) {
+            return Err(BeaconError::BadProof {
+                number,
+                proposer: proof.proposer,
+                beacon_key: member.beacon_key,
+            });
+        }
+        let beacon = next_beacon(&parent, &proof.pre_output);
+        pallet_system::Beacon::put(ext, &beacon);
+        Ok(beacon)
+    }
+}
