@@ -168,6 +168,8 @@
 pub mod blobs;
 mod certify;
 mod epochs;
+#[cfg(test)]
+mod equivocator;
 mod evidence;
 mod frames;
 mod glue;

@@ -1177,52 +1177,12 @@ fn conflicting_votes_become_evidence_the_runtime_accepts() {
 /// the chain, once, evidence naming validator 3 that the runtime's check accepts.
 #[test]
 fn an_equivocating_validator_is_caught_with_evidence() {
-    use commonware_consensus::simplex::mocks::conflicter;
-    use commonware_p2p::AddressableManager as _;
     let chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
     let configs = committee_config(4);
     let run_chains = chains.clone();
     timed(5).start(|context| async move {
         let handles = launch_each(&context, &configs[..3], &run_chains).await;
-        let byzantine = context.child("byzantine");
-        let node = Node::from_config(&configs[3], false).expect("valid configuration");
-        let scheme = Scheme::signer(
-            &consensus_namespace(NAMESPACE),
-            node.peers.committee.clone(),
-            node.signer.clone(),
-        )
-        .expect("a member");
-        let max_message = max_message_size(&configs[3], MAX_COMMITTEE);
-        let (_network, channels, mut oracle) = start_network(
-            &byzantine,
-            &configs[3],
-            node.signer,
-            &node.peers,
-            max_message,
-        );
-        let _ = oracle.track(
-            0,
-            commonware_p2p::AddressableTrackedPeers::new(
-                node.peers.primary.clone(),
-                node.peers.secondary.clone(),
-            ),
-        );
-        let Channels {
-            votes,
-            certificates: _certificates,
-            resolver: _resolver,
-            blocks: _blocks,
-            sync: _sync,
-            transactions: _transactions,
-            blobs: _blobs,
-        } = channels;
-        let (mut votes, _muxer) = mux(&byzantine, votes);
-        let votes = votes.register(0).await.expect("a fresh subchannel");
-        let _conflicter = conflicter::Conflicter::<_, Scheme, blake3::Blake3>::new(
-            byzantine.child("conflicter"),
-            conflicter::Config { scheme },
-        )
-        .start(votes);
+        let _equivocator = equivocator::start_equivocator(&context, &configs[3]);
         loop {
             context.sleep(Duration::from_millis(100)).await;
             let caught = run_chains[..3].iter().all(|chain| {

@@ -210,9 +210,6 @@ pub(super) fn start_equivocator(
     spec: &ChainSpec,
     genesis: Hash,
 ) -> Vec<commonware_runtime::Handle<()>> {
-    use crate::consensus::{max_message_size, mux, start_network, Channels, Node, Scheme};
-    use commonware_consensus::simplex::mocks::conflicter;
-    use commonware_p2p::AddressableManager as _;
     let validators: Vec<([u8; 32], SocketAddr)> = NAMES
         .iter()
         .enumerate()
@@ -223,59 +220,8 @@ pub(super) fn start_equivocator(
         address(BYZANTINE, 1),
         keys(NAMES[BYZANTINE]).consensus_seed,
         validators,
-        namespace.clone(),
+        namespace,
     );
     config.max_committee = MAX_COMMITTEE;
-    let node = Node::from_config(&config, false).expect("valid configuration");
-    let scheme = Scheme::signer(
-        &crate::consensus::consensus_namespace(&namespace),
-        node.peers.committee.clone(),
-        node.signer.clone(),
-    )
-    .expect("a member");
-    let byzantine = context.child("byzantine");
-    let max_message = max_message_size(&config, config.max_committee);
-    let (network, channels, mut oracle) =
-        start_network(&byzantine, &config, node.signer, &node.peers, max_message);
-    let Channels {
-        votes,
-        certificates,
-        resolver,
-        blocks,
-        sync,
-        transactions,
-        blobs,
-    } = channels;
-    // The channels it has no use for stay open and are drained, as an honest node's are: a
-    // closed one would disconnect its peers.
-    let drains = [certificates, resolver, blocks, sync, transactions, blobs].map(
-        |(sender, mut receiver)| {
-            byzantine.child("drain").spawn(move |_| async move {
-                let _sender = sender;
-                while commonware_p2p::Receiver::recv(&mut receiver).await.is_ok() {}
-            })
-        },
-    );
-    let conflicter_context = byzantine.child("conflicter");
-    let (mut votes, muxer) = mux(&byzantine, votes);
-    let task = byzantine.child("run").spawn(move |_| async move {
-        let _ = oracle.track(
-            0,
-            commonware_p2p::AddressableTrackedPeers::new(
-                node.peers.primary.clone(),
-                node.peers.secondary.clone(),
-            ),
-        );
-        let votes = votes.register(0).await.expect("a fresh subchannel");
-        let conflicter =
-            conflicter::Conflicter::<_, Scheme, commonware_cryptography::blake3::Blake3>::new(
-                conflicter_context,
-                conflicter::Config { scheme },
-            )
-            .start(votes);
-        let _ = conflicter.await;
-    });
-    let mut handles = vec![network, muxer, task];
-    handles.extend(drains);
-    handles
+    crate::consensus::equivocator::start_equivocator(context, &config)
 }
