@@ -59,16 +59,16 @@ fn blocks_reloaded_after_a_crash_can_be_built_on_and_verified_on() {
     drop(chain);
     let chain = open_chain(dir.path());
     assert!(
-        runtime.block_on(chain.verify(first, second, 0, alice_key())),
+        runtime.block_on(chain.verify(first, second, 0, dev_key("Alice"))),
         "cannot verify a child of a block reloaded after a crash"
     );
     runtime.block_on(chain.finalized(third.unwrap(), Vec::new()));
     assert_eq!(chain.finalized_head().0, third.unwrap());
 }
 
-/// The development chain's validator key, Alice's.
-fn alice_key() -> [u8; 32] {
-    let seed = agora_runtime::genesis::dev_consensus_seed("Alice");
+/// The consensus key of a development name.
+fn dev_key(name: &str) -> [u8; 32] {
+    let seed = agora_runtime::genesis::dev_consensus_seed(name);
     let pair: sp_core::ed25519::Pair = sp_core::Pair::from_seed(&seed);
     sp_core::Pair::public(&pair).0
 }
@@ -83,13 +83,11 @@ fn a_block_naming_a_proposer_other_than_the_views_leader_is_rejected() {
     let chain = open_chain(dir.path());
     let genesis = chain.genesis_hash();
     let block = runtime.block_on(chain.propose(genesis, 0, 1)).unwrap();
-    let bob_seed = agora_runtime::genesis::dev_consensus_seed("Bob");
-    let bob: sp_core::ed25519::Pair = sp_core::Pair::from_seed(&bob_seed);
     assert!(
-        !runtime.block_on(chain.verify(genesis, block, 0, sp_core::Pair::public(&bob).0)),
+        !runtime.block_on(chain.verify(genesis, block, 0, dev_key("Bob"))),
         "a block of Alice's accepted in a view Bob leads"
     );
-    assert!(runtime.block_on(chain.verify(genesis, block, 0, alice_key())));
+    assert!(runtime.block_on(chain.verify(genesis, block, 0, dev_key("Alice"))));
 }
 
 /// A block on a fork that lost is forgotten once a sibling is finalized, in memory and on disk.

@@ -248,7 +248,7 @@ impl<T: Config> Pallet<T> {
                 proposer: proof.proposer,
                 epoch,
             })?;
-        let parent = pallet_system::Beacon::get(ext).unwrap_or(Hash::ZERO);
+        let parent = pallet_system::Pallet::<T>::beacon(ext);
         if !verify(&member.beacon_key, proof, &parent, number) {
             return Err(BeaconError::BadProof {
                 number,
