@@ -138,7 +138,8 @@ pub enum JobCommand {
         out: std::path::PathBuf,
     },
     /// Cancel an open bid (full refund) or an assigned job (after a notice of CANCEL_NOTICE_BLOCKS
-    /// the worker keeps the cancel fee; a result committed within the notice voids it).
+    /// the worker is paid for the share of the run time it held, at least the cancel fee; a
+    /// result committed within the notice voids it).
     Cancel {
         /// The buyer.
         #[command(flatten)]

@@ -2,10 +2,17 @@
 //!
 //! - The **buyer** places [`BIDS_PER_BLOCK`] bids for jobs of [`JOB_SEGMENTS`] segments every
 //!   block until the horizon's drain (so that every job has ended when profits are counted).
-//! - A **worker** keeps one offer open and, for every job assigned to it, commits a trace at
-//!   once, reveals the sampled starts and leaves, and in a dispute bisects and has the referee
-//!   run — if honest. A cheating worker commits its cheat and, once disputed, makes no move (it
-//!   cannot win one; the rules make it lose at the deadline).
+//! - A **worker** keeps one offer open and, for every job assigned to it, runs it for
+//!   [`run_blocks`] blocks (the job's compute spread evenly over them) and commits a trace,
+//!   reveals the sampled starts and leaves, and in a dispute bisects and has the referee run —
+//!   if honest. A cheating worker commits its cheat and, once disputed, makes no move (it
+//!   cannot win one; the rules make it lose at the deadline). Told that the buyer cancels, a
+//!   worker finishes if its commitment can land within the notice (that voids the
+//!   cancellation) and stops at once otherwise, having spent the share of the compute it ran.
+//! - The **griefing buyer** places [`GRIEF_BIDS_PER_BLOCK`] bids a block for the largest jobs,
+//!   at the offers' price and the job's exact fuel (the smallest max payment, so the smallest
+//!   cancellation fee), and cancels every job it gets at a random block early enough that the
+//!   worker cannot finish within the notice: it pays to make workers run for nothing.
 //! - A **verifier** is registered; for every check drawn for it, it re-executes (honest) or
 //!   makes up a leaf (lazy), attests, reveals, and answers the bisection moves of its disputes
 //!   (honest) or does not (lazy).
@@ -52,6 +59,17 @@ const JOBS_IN_FLIGHT: u64 = 16;
 /// Stake every worker bonds: room for its jobs' collateral at once (a 256-segment job commits
 /// ~2,200 AGR at the bid's max price and fuel).
 const WORKER_BOND: Balance = 200_000 * AGR;
+/// Segments a worker runs a block: the largest job takes 16 blocks of the bids' 20.
+const SEGMENTS_PER_BLOCK: u64 = 32;
+/// The run time every bid grants (`run_blocks`).
+const BID_RUN_BLOCKS: u32 = 20;
+/// Bids the griefing buyer places every block.
+pub const GRIEF_BIDS_PER_BLOCK: u64 = 1;
+
+/// Blocks a worker takes to run a job of `segments` segments.
+pub fn run_blocks(segments: u64) -> u64 {
+    segments.div_ceil(SEGMENTS_PER_BLOCK).max(1)
+}
 
 /// How a worker plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,8 +119,21 @@ pub struct Worker {
     pub play: WorkerPlay,
     /// Its jobs and the trace it committed for each.
     pub jobs: BTreeMap<JobId, Trace>,
+    /// Every job it took, and the compute it spent on it (all of it once committed; the share
+    /// it ran of a job it stopped on a cancellation).
+    pub taken: BTreeMap<JobId, Balance>,
+    /// The jobs it is running: when it started and the segment a one-segment forger skips.
+    running: BTreeMap<JobId, Run>,
     /// Its off-chain compute cost.
     pub compute: Balance,
+}
+
+/// A job a worker is running and has not committed.
+struct Run {
+    started: u64,
+    skipped: u64,
+    /// Stopped on a cancellation it could not beat.
+    stopped: bool,
 }
 
 /// A worker's trace of one job.
@@ -138,6 +169,8 @@ impl Worker {
             party: Party::new(name),
             play,
             jobs: BTreeMap::new(),
+            taken: BTreeMap::new(),
+            running: BTreeMap::new(),
             compute: 0,
         }
     }
@@ -204,14 +237,7 @@ impl Worker {
             return;
         }
         if matches!(job.status, JobStatus::Assigned) && job.commitment.is_none() {
-            let segments = job.spec.segments();
-            // The skipped segment: any but the last (the last is always checked).
-            let skipped = random % segments.saturating_sub(1).max(1);
-            let (leaves, segments_run) = self.trace(job.spec.seed, segments, skipped);
-            let mfuel = segments_run * truth::SEGMENT_MFUEL
-                + (truth::INIT_FUEL + truth::EXPORT_EVAL_FUEL) / FUEL_PER_MFUEL;
-            self.compute += Balance::from(mfuel) * COST_PER_MFUEL;
-            self.commit(chain, id, job.spec.seed, leaves);
+            self.run(chain, id, &job, random);
             return;
         }
         let Some(audit) = Verification::audit(chain.state(), id) else {
@@ -259,6 +285,48 @@ impl Worker {
         if let Some(call) = call {
             chain.submit(&self.party, RuntimeCall::Verification(call));
         }
+    }
+
+    /// Runs assigned job `id`: commits once its run time is up, or stops on a cancellation
+    /// its commitment cannot beat, counting the compute it spent either way.
+    fn run(&mut self, chain: &mut SimChain, id: JobId, job: &pallet_jobs::Job, random: u64) {
+        let now = agora_runtime::System::block_number(chain.state());
+        let segments = job.spec.segments();
+        let run = self.running.entry(id).or_insert_with(|| Run {
+            started: now,
+            // The skipped segment: any but the last (the last is always checked).
+            skipped: random % segments.saturating_sub(1).max(1),
+            stopped: false,
+        });
+        if run.stopped {
+            return;
+        }
+        let (started, skipped) = (run.started, run.skipped);
+        let blocks = run_blocks(segments);
+        let done_at = started + blocks;
+        let (leaves, segments_run) = self.trace(job.spec.seed, segments, skipped);
+        let mfuel = segments_run * truth::SEGMENT_MFUEL
+            + (truth::INIT_FUEL + truth::EXPORT_EVAL_FUEL) / FUEL_PER_MFUEL;
+        let cost = Balance::from(mfuel) * COST_PER_MFUEL;
+        // Acting after block `now`, its commitment lands in the block after `done_at` at the
+        // earliest; past the cancellation's block it would be refused.
+        if job.cancel_at.is_some_and(|at| done_at.max(now) + 1 > at) {
+            let ran = now.saturating_sub(started).min(blocks);
+            let spent = cost * Balance::from(ran) / Balance::from(blocks);
+            self.compute += spent;
+            self.taken.insert(id, spent);
+            if let Some(run) = self.running.get_mut(&id) {
+                run.stopped = true;
+            }
+            return;
+        }
+        if now < done_at {
+            return;
+        }
+        self.compute += cost;
+        self.taken.insert(id, cost);
+        self.running.remove(&id);
+        self.commit(chain, id, job.spec.seed, leaves);
     }
 
     /// Registers the model and final state and commits `leaves` for job `id`.
@@ -556,6 +624,28 @@ fn audit_steps_guess(segment: u64) -> u64 {
 /// The buyer's bid for a job of `segments` segments with seed `seed`.
 pub fn bid(seed: u64, segments: u64, now: u64) -> RuntimeCall {
     let fuel = segments * truth::SEGMENT_FUEL;
+    // Room for an overbill: the bid's cap is what a worker may bill at most.
+    bid_with(seed, segments, now, (2 * PRICE, fuel * 2))
+}
+
+/// The griefing buyer's bid: the largest job at the offers' price and the job's exact fuel,
+/// the least the cancellation fee can be a share of.
+pub fn griefing_bid(seed: u64, now: u64) -> RuntimeCall {
+    bid_with(
+        seed,
+        MAX_SEGMENTS,
+        now,
+        (PRICE, MAX_SEGMENTS * truth::SEGMENT_FUEL),
+    )
+}
+
+/// A bid for a job of `segments` segments at `(max_price, max_fuel)`.
+fn bid_with(
+    seed: u64,
+    segments: u64,
+    now: u64,
+    (max_price, max_fuel): (Balance, u64),
+) -> RuntimeCall {
     RuntimeCall::Market(pallet_market::Call::PlaceBid {
         spec: JobSpec {
             module: module_blob(),
@@ -566,10 +656,9 @@ pub fn bid(seed: u64, segments: u64, now: u64) -> RuntimeCall {
             seed,
         },
         terms: BidTerms {
-            max_price: 2 * PRICE,
-            // Room for an overbill: the bid's cap is what a worker may bill at most.
-            max_fuel: fuel * 2,
-            run_blocks: 20,
+            max_price,
+            max_fuel,
+            run_blocks: BID_RUN_BLOCKS,
             deadline: now + 40,
             region: None,
             renewable_only: false,

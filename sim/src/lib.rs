@@ -10,6 +10,8 @@
 //! | worker | `honest_worker` (two); `forging_worker_one_segment` (six: each skips one segment — any but the last — claiming its start state as its end and carrying on from there, so only a check of that segment shows it); `forging_worker_all_segments` (computes nothing, commits made-up states); `overbilling_worker_20pct` (bills 20 % more fuel on every leaf); `hidden_overbilling_worker_50pct` (bills 50 % more, added to the segment before the last) |
 //! | worker + verifiers | `forging_worker_one_segment_colluding_20pct` (six workers forging one segment each, with two colluding verifier accounts holding a fifth of verifier stake between them that attest the partners' committed leaves without computing; honest on other jobs). Its profit per job is the workers' plus the compute the colluders saved on their partners' checks |
 //! | verifier | `honest_verifier` (two); `lazy_verifier` (attests a made-up leaf, never computes, makes no dispute move) |
+//! | buyer | `griefing_buyer` (bids for the largest jobs at the least max payment and cancels each a few blocks after the match, too late for its worker to finish within the notice; profit per job is what it paid, since it gets nothing) |
+//! | worker, as griefed | `honest_worker_cancelled_jobs` (the honest workers' jobs that ended cancelled: what the cancellation paid minus the compute spent on the job before stopping) |
 //!
 //! A job is the example MLP's shape (`truth`): 256 or 512 segments of 3 steps, the engine's
 //! measured fuel per segment, `init`, `export` and `eval`. The buyer places
@@ -21,12 +23,13 @@
 //! bonds and escrow are reserved) minus its off-chain compute, fuel × `COST_PER_MFUEL`; per job
 //! is that over the jobs (workers) or checks (verifiers) it took part in. A strategy's
 //! `mean_profit` and `p95_profit` are over seeds (in AGR per job); `detected_rate` is the share
-//! of its jobs (workers: the job ended with the worker slashed) or checks (verifiers: a check
-//! decided missed or wrong, or a dispute lost) that the protocol ruled against.
+//! of its jobs (workers: the job ended with the worker slashed; a job cancelled before its
+//! result is left out, there was nothing to rule on) or checks (verifiers: a check decided
+//! missed or wrong, or a dispute lost) that the protocol ruled against.
 //!
 //! Not simulated yet (issue 11): open challenges and watchers, the market's manipulation
-//! strategies (covered by named pallet tests), griefing buyers, and parameter choices other
-//! than the runtime's.
+//! strategies (covered by named pallet tests), and parameter choices other than the
+//! runtime's.
 
 pub mod actors;
 pub mod chain;
@@ -153,11 +156,13 @@ fn run_seed(seed: u64, blocks: u64) -> SeedOutcome {
     truth::forget_blobs();
     let mut rng = Rng::new(seed);
     let buyer = Party::new("buyer/0");
+    let griefer = Party::new("buyer/griefing/0");
     let (mut workers, mut verifiers) = population();
-    let mut parties: Vec<&Party> = vec![&buyer];
+    let mut parties: Vec<&Party> = vec![&buyer, &griefer];
     parties.extend(workers.iter().map(|w| &w.party));
     parties.extend(verifiers.iter().map(|v| &v.party));
     let mut chain = SimChain::new(&parties, ENDOWMENT);
+    // The griefer's jobs run the module and dataset the buyer registered.
     actors::buyer_start(&mut chain, &buyer);
     for worker in &workers {
         worker.start(&mut chain, blocks);
@@ -170,10 +175,19 @@ fn run_seed(seed: u64, blocks: u64) -> SeedOutcome {
         .iter()
         .map(|w| &w.party)
         .chain(verifiers.iter().map(|v| &v.party))
-        .chain(std::iter::once(&buyer))
+        .chain([&buyer, &griefer])
         .map(|p| (p.account, chain.holdings(&p.account)))
         .collect();
     let mut jobs: Vec<JobId> = Vec::new();
+    // The griefer's cancellations, by the block after which it sends them, and its jobs.
+    let mut cancels: BTreeMap<u64, Vec<JobId>> = BTreeMap::new();
+    let mut griefed: u64 = 0;
+    // A cancellation sent within this many blocks of the match lands too late for the worker
+    // of a largest job to commit within the notice (the worker commits in the block after its
+    // run; the cancellation lands in the block after it is sent).
+    let grief_window = actors::run_blocks(actors::JOB_SEGMENTS[1])
+        .saturating_sub(<agora_runtime::Runtime as pallet_jobs::Config>::CANCEL_NOTICE_BLOCKS)
+        .max(1);
     // Parties the protocol ruled against: a check decided missed or wrong, a dispute lost.
     let mut flagged: BTreeMap<AccountId, u64> = BTreeMap::new();
     let bidding_until = blocks.saturating_sub(DRAIN_BLOCKS);
@@ -183,11 +197,21 @@ fn run_seed(seed: u64, blocks: u64) -> SeedOutcome {
                 let segments = actors::JOB_SEGMENTS[usize::from(rng.below(2) == 1)];
                 chain.submit(&buyer, actors::bid(rng.next(), segments, number));
             }
+            for _ in 0..actors::GRIEF_BIDS_PER_BLOCK {
+                chain.submit(&griefer, actors::griefing_bid(rng.next(), number));
+            }
         }
         let events = chain.block(&mut rng);
         for event in events {
             match event {
-                RuntimeEvent::Jobs(pallet_jobs::Event::JobAssigned { job, .. }) => jobs.push(job),
+                RuntimeEvent::Jobs(pallet_jobs::Event::JobAssigned { job, .. }) => {
+                    if Jobs::job(chain.state(), job).is_some_and(|j| j.buyer == griefer.account) {
+                        griefed += 1;
+                        let at = number + rng.below(grief_window);
+                        cancels.entry(at).or_default().push(job);
+                    }
+                    jobs.push(job);
+                }
                 RuntimeEvent::Verification(pallet_verification::Event::CheckDecided {
                     verifier,
                     outcome: CheckOutcome::Missed | CheckOutcome::Wrong,
@@ -215,9 +239,29 @@ fn run_seed(seed: u64, blocks: u64) -> SeedOutcome {
                 verifier.act(&mut chain, *id, salt, partner);
             }
         }
+        for job in cancels.remove(&number).unwrap_or_default() {
+            let call = pallet_jobs::Call::CancelJob { job };
+            chain.submit(&griefer, agora_runtime::RuntimeCall::Jobs(call));
+        }
         jobs.retain(|id| Jobs::job(chain.state(), *id).is_some_and(|job| !job.status.is_final()));
     }
-    outcome(&chain, &start, (&workers, &verifiers, &buyer), &flagged)
+    let mut outcome = outcome(&chain, &start, (&workers, &verifiers, &buyer), &flagged);
+    let run = outcome
+        .strategies
+        .entry("griefing_buyer")
+        .or_insert_with(|| StrategyRun::new(false));
+    run.profit += delta(&chain, &start, &griefer);
+    run.units += griefed;
+    // Its cancellations are within the rules: nothing to rule on.
+    run.unruled += griefed;
+    outcome
+}
+
+/// The change in what `party` holds since `start`.
+fn delta(chain: &SimChain, start: &BTreeMap<AccountId, Balance>, party: &Party) -> i128 {
+    let before = start.get(&party.account).copied().unwrap_or(0);
+    i128::try_from(chain.holdings(&party.account)).unwrap_or(i128::MAX)
+        - i128::try_from(before).unwrap_or(i128::MAX)
 }
 
 /// What each strategy made in this seed.
@@ -227,11 +271,7 @@ fn outcome(
     (workers, verifiers, buyer): (&[Worker], &[Verifier], &Party),
     flagged: &BTreeMap<AccountId, u64>,
 ) -> SeedOutcome {
-    let delta = |party: &Party| -> i128 {
-        let before = start.get(&party.account).copied().unwrap_or(0);
-        i128::try_from(chain.holdings(&party.account)).unwrap_or(i128::MAX)
-            - i128::try_from(before).unwrap_or(i128::MAX)
-    };
+    let delta = |party: &Party| delta(chain, start, party);
     let mut runs: BTreeMap<&'static str, StrategyRun> = BTreeMap::new();
     let mut unfinished = 0;
     let mut receipts = (0u128, 0u128);
@@ -239,20 +279,34 @@ fn outcome(
         let (name, honest) = worker_strategy(worker.play);
         let run = runs.entry(name).or_insert_with(|| StrategyRun::new(honest));
         run.profit += delta(&worker.party) - i128::try_from(worker.compute).unwrap_or(0);
-        for id in worker.jobs.keys() {
+        let mut cancelled = StrategyRun::new(true);
+        for (id, spent) in &worker.taken {
             let Some(job) = Jobs::job(chain.state(), *id) else {
                 continue;
             };
             run.units += 1;
             match &job.status {
                 JobStatus::DisputeLost { .. } | JobStatus::TimedOut { .. } => run.detected += 1,
-                JobStatus::Settled { receipt } => {
+                JobStatus::Settled { receipt } if job.buyer == buyer.account => {
                     receipts.0 += receipt.paid_verifiers;
                     receipts.1 += receipt.paid_worker;
+                }
+                JobStatus::Cancelled { fee, .. } => {
+                    run.unruled += 1;
+                    cancelled.units += 1;
+                    cancelled.profit += i128::try_from(*fee).unwrap_or(i128::MAX)
+                        - i128::try_from(*spent).unwrap_or(i128::MAX);
                 }
                 status if !status.is_final() => unfinished += 1,
                 _ => {}
             }
+        }
+        if worker.play == WorkerPlay::Honest {
+            let run = runs
+                .entry("honest_worker_cancelled_jobs")
+                .or_insert_with(|| StrategyRun::new(true));
+            run.units += cancelled.units;
+            run.profit += cancelled.profit;
         }
     }
     for verifier in verifiers {

@@ -21,6 +21,9 @@ pub struct StrategyRun {
     pub units: u64,
     /// How many of those the protocol flagged.
     pub detected: u64,
+    /// How many of those it had nothing to rule on (a job cancelled before its result):
+    /// counted in the profit per job, left out of the detection rate.
+    pub unruled: u64,
 }
 
 impl StrategyRun {
@@ -120,16 +123,17 @@ impl Report {
                 profits.sort_by(f64::total_cmp);
                 let samples: u64 = runs.iter().map(|r| r.units).sum();
                 let detected: u64 = runs.iter().map(|r| r.detected).sum();
+                let ruled = samples - runs.iter().map(|r| r.unruled).sum::<u64>();
                 StrategyReport {
                     strategy: name.to_owned(),
                     honest,
                     mean_profit: mean(&profits),
                     stddev_profit: stddev(&profits),
                     p95_profit: percentile(&profits, 95),
-                    detected_rate: if samples == 0 {
+                    detected_rate: if ruled == 0 {
                         0.0
                     } else {
-                        detected as f64 / samples as f64
+                        detected as f64 / ruled as f64
                     },
                     samples,
                 }

@@ -800,8 +800,8 @@ impl ResultReport {
 }
 
 /// Runs `job cancel`: an open bid is cancelled (full refund); an assigned job is cancelled
-/// for the cancel fee once the notice runs out, unless its worker commits first (then it runs
-/// on and is paid in full).
+/// once the notice runs out, its worker paid for the share of the run time it held (at least
+/// the cancel fee), unless its worker commits first (then it runs on and is paid in full).
 pub async fn cancel(rpc: &Rpc, signer: &Signer, id: u64) -> Result<JobReport, CliError> {
     let state = State::best(rpc);
     let call = if state.bid(id).await?.is_some() {

@@ -15,6 +15,15 @@ use pallet_market::fuel_cost;
 use pallet_market::Matched;
 use pallet_support::ensure;
 
+/// How an assigned job ends by its buyer's doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BuyersEnd {
+    /// The buyer's cancellation took effect.
+    Cancelled,
+    /// The worker showed the buyer's inputs cannot run.
+    Unrunnable,
+}
+
 impl<T: Config> Pallet<T> {
     /// `challenger` challenges job `id`'s result (called by the verification pallet, which
     /// holds the challenger's bond and runs the dispute): allowed while the job is `Verified`
@@ -287,7 +296,7 @@ impl<T: Config> Pallet<T> {
     /// cannot be proved this way (its start state would need a trace the chain can check; see
     /// `docs/verification.md`): the worker must commit, or time out.
     pub fn declare_unrunnable(ext: &mut Ext<'_>, who: &AccountId, id: JobId) -> DispatchResult {
-        let mut job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
+        let job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
         ensure!(job.worker == *who, Self::error(Error::NotJobWorker));
         ensure!(
             job.status == JobStatus::Assigned,
@@ -317,52 +326,88 @@ impl<T: Config> Pallet<T> {
             refused(ext, &first_step)? || refused(ext, &segment_zero)?,
             Self::error(Error::JobRuns)
         );
-        let (fee, refund) = Self::end_with_cancel_fee(ext, id, &mut job, now, |fee, refund| {
-            JobStatus::Unrunnable {
-                fee,
-                refund,
-                at: now,
-            }
-        });
-        Self::deposit_event(
-            ext,
-            Event::JobUnrunnable {
-                job: id,
-                fee,
-                refund,
-            },
-        );
+        Self::end_by_buyer(ext, id, job, now, BuyersEnd::Unrunnable);
         Ok(())
     }
 
-    /// Ends an assigned job with the worker paid the cancellation fee (`CANCEL_FEE_PERCENT`
-    /// of the most the job could have paid) out of the escrow, the rest refunded, the
-    /// collateral released, and the status `status(fee, refund)`. Returns the fee and refund.
-    pub(crate) fn end_with_cancel_fee(
-        ext: &mut Ext<'_>,
-        id: JobId,
-        job: &mut Job,
-        now: BlockNumber,
-        status: impl FnOnce(Balance, Balance) -> JobStatus,
-    ) -> (Balance, Balance) {
+    /// What the buyer pays the worker for an assigned job that ends without a result by the
+    /// buyer's doing: `CANCEL_FEE_PERCENT` of the most the job could have paid (its clearing
+    /// price × `max_fuel`) or, for a cancellation that took effect at `held_until`, that most
+    /// times the share of the granted run time (`matched_at .. commit_by`) that had passed,
+    /// whichever is more; never more than the escrow.
+    ///
+    /// Why the run-time share: a worker that spreads the job over the run time the buyer asked
+    /// for has spent at most that share of its compute when the cancellation takes effect, and
+    /// its price covers its compute, so a cancellation never costs it money (a flat fee did:
+    /// a buyer could cancel every job half-way and leave its worker ~28 % of the job's price
+    /// out of pocket for a tenth of it; `docs/economics.md`, griefing buyers).
+    pub(crate) fn end_fee(job: &Job, held_until: Option<BlockNumber>) -> Balance {
         let max_payment = fuel_cost(job.price, job.terms.max_fuel).unwrap_or(job.escrow);
-        let fee = max_payment
+        let least = max_payment
             .saturating_mul(u128::from(T::CANCEL_FEE_PERCENT.min(100)))
             .checked_div(100)
-            .unwrap_or(0)
-            .min(job.escrow);
-        Self::pay_from_escrow(ext, job, &job.worker, fee);
+            .unwrap_or(0);
+        let held = held_until.map_or(0, |at| {
+            let window = job.commit_by.saturating_sub(job.matched_at);
+            let elapsed = at.min(job.commit_by).saturating_sub(job.matched_at);
+            // A job granted no run time at all was held for all of it.
+            max_payment
+                .saturating_mul(u128::from(elapsed))
+                .checked_div(u128::from(window))
+                .unwrap_or(max_payment)
+        });
+        least.max(held).min(job.escrow)
+    }
+
+    /// Ends an assigned job by the buyer's doing, `how`: the worker paid [`Self::end_fee`] out
+    /// of the escrow, the rest refunded, the collateral released, the status and event
+    /// saying which.
+    pub(crate) fn end_by_buyer(
+        ext: &mut Ext<'_>,
+        id: JobId,
+        mut job: Job,
+        now: BlockNumber,
+        how: BuyersEnd,
+    ) {
+        let fee = Self::end_fee(&job, (how == BuyersEnd::Cancelled).then_some(now));
+        Self::pay_from_escrow(ext, &job, &job.worker, fee);
         let refund = job.escrow.saturating_sub(fee);
-        Self::refund(ext, job, refund);
+        Self::refund(ext, &job, refund);
         Staking::<T>::release(ext, &job.worker, job.collateral);
-        Self::end_job_common(ext, job);
+        Self::end_job_common(ext, &job);
         // The buyer's doing (a cancellation, inputs that cannot run) uses up newcomer status
         // like a settled job: else a newcomer could match, cancel and match again for ever,
         // keeping the newcomer pool's priority for a cancel fee paid to its own sybil.
         Market::<T>::note_completed(ext, &job.buyer);
-        job.status = status(fee, refund);
-        Self::finish(ext, id, job, now);
-        (fee, refund)
+        let (status, event) = match how {
+            BuyersEnd::Cancelled => (
+                JobStatus::Cancelled {
+                    fee,
+                    refund,
+                    at: now,
+                },
+                Event::JobCancelled {
+                    job: id,
+                    fee,
+                    refund,
+                },
+            ),
+            BuyersEnd::Unrunnable => (
+                JobStatus::Unrunnable {
+                    fee,
+                    refund,
+                    at: now,
+                },
+                Event::JobUnrunnable {
+                    job: id,
+                    fee,
+                    refund,
+                },
+            ),
+        };
+        job.status = status;
+        Self::finish(ext, id, &job, now);
+        Self::deposit_event(ext, event);
     }
 
     /// Moves `amount` of the job's escrow to `to`'s free balance.

@@ -11,8 +11,8 @@
 //! ```text
 //!            commit_result (worker, by commit_by)          verification passes
 //! Assigned ───────────────────────────────────▶ Committed ────────────────────▶ Verified
-//!   │  ╲ cancel_job (buyer) + CANCEL_NOTICE_BLOCKS without a commitment:            │
-//!   │   ╲ worker gets the cancel fee, rest refunded ─▶ Cancelled                     │ CHALLENGE_BLOCKS
+//!   │  ╲ cancel_job (buyer) + CANCEL_NOTICE_BLOCKS (at most to commit_by) without a    │
+//!   │   ╲ commitment: worker paid for the run time held, rest refunded ─▶ Cancelled  │ CHALLENGE_BLOCKS
 //!   │ declare_unrunnable (worker; the referee sees init or the first step refused
 //!   │   or too heavy): the buyer pays the cancel fee ─▶ Unrunnable                  │
 //!   │ commit_by passes: collateral slashed, escrow refunded or bid requeued         ▼
@@ -27,9 +27,13 @@
 //! ```
 //!
 //! **Cancellation** takes notice: `cancel_job` schedules the end [`Config::CANCEL_NOTICE_BLOCKS`]
-//! later, and a result committed within the notice voids it (the job runs on and settles in
-//! full). A worker registers and uploads its model before its commitment lands, so a buyer who
-//! could cancel at once could fetch the model and pay only the cancel fee for it.
+//! later (at the latest at the commit deadline), and a result committed within the notice voids
+//! it (the job runs on and settles in full). A worker registers and uploads its model before
+//! its commitment lands, so a buyer who could cancel at once could fetch the model and pay only
+//! the cancel fee for it. The worker is paid for the share of the granted run time that had
+//! passed when the cancellation took effect, at the job's most (clearing price × `max_fuel`),
+//! and never less than [`Config::CANCEL_FEE_PERCENT`] of it: a worker that spreads the job over
+//! the run time is never out of pocket for a cancellation (`Pallet::end_fee`).
 //!
 //! **Settlement** pays the worker `⌈clearing price × committed fuel / 10⁶⌉` and each verifier
 //! whose attestation matched a fee for the fuel it re-executed at the clearing price plus a
@@ -62,6 +66,8 @@
 mod blobs;
 mod ending;
 mod types;
+
+use ending::BuyersEnd;
 
 pub use blobs::{
     BlobBytesOf, BlobBytesOfPrefix, BlobInfo, Blobs, BlobsDue, BlobsDuePrefix, BlobsPrefix,
@@ -109,8 +115,9 @@ pub trait Config: pallet_market::Config {
     const MAX_METRICS_LEN: u32;
     /// Blocks between verification and settlement.
     const CHALLENGE_BLOCKS: BlockNumber;
-    /// Share of the max payment a buyer pays the worker to cancel an assigned job, in percent
-    /// (also what the buyer pays when the worker proves its inputs unrunnable).
+    /// Least share of the max payment a buyer pays the worker to cancel an assigned job, in
+    /// percent (a later cancellation pays the share of the run time it held); also what the
+    /// buyer pays when the worker proves its inputs unrunnable.
     const CANCEL_FEE_PERCENT: u8;
     /// Blocks between a buyer's `cancel_job` and the cancellation taking effect; a result
     /// committed meanwhile voids it. At least the blocks a worker needs between uploading its
@@ -198,8 +205,8 @@ pub enum Event {
         /// Whether the bid was requeued.
         requeued: bool,
     },
-    /// The buyer asked to cancel an assigned job: it ends at `effective_at` unless the worker
-    /// commits its result first.
+    /// The buyer asked to cancel an assigned job: it ends at `effective_at` (at the latest the
+    /// commit deadline) unless the worker commits its result first.
     #[codec(index = 11)]
     JobCancelRequested {
         /// The job.
@@ -562,8 +569,9 @@ impl<T: Config> Pallet<T> {
         Ok(())
     }
 
-    /// The buyer asks to cancel an assigned job: it ends `CANCEL_NOTICE_BLOCKS` later with the
-    /// worker paid the cancel fee, unless the worker commits its result first.
+    /// The buyer asks to cancel an assigned job: it ends `CANCEL_NOTICE_BLOCKS` later (at the
+    /// latest at its commit deadline) with the worker paid for the run time it held
+    /// (`end_fee`), unless the worker commits its result first.
     pub fn cancel_job(ext: &mut Ext<'_>, who: &AccountId, id: JobId) -> DispatchResult {
         let mut job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
         ensure!(job.buyer == *who, Self::error(Error::NotJobBuyer));
@@ -572,8 +580,16 @@ impl<T: Config> Pallet<T> {
             Self::error(Error::CannotCancel)
         );
         let now = System::<T>::block_number(ext);
-        // A full due list spills to a later block: the notice only grows.
-        let effective_at = Self::schedule_job(ext, now.saturating_add(T::CANCEL_NOTICE_BLOCKS), id);
+        let notice_ends = now.saturating_add(T::CANCEL_NOTICE_BLOCKS);
+        // The job is due at its commit deadline already, where a pending cancellation ends it;
+        // a notice that would run past the deadline ends there, with the whole run time paid
+        // for (`end_fee`). Before that, a full due list spills to a later block: the notice
+        // only grows.
+        let effective_at = if notice_ends < job.commit_by {
+            Self::schedule_job(ext, notice_ends, id).min(job.commit_by)
+        } else {
+            job.commit_by
+        };
         job.cancel_at = Some(effective_at);
         Jobs::insert(ext, &id, &job);
         Self::deposit_event(
@@ -584,24 +600,6 @@ impl<T: Config> Pallet<T> {
             },
         );
         Ok(())
-    }
-
-    /// Ends a job whose cancellation notice ran out without a commitment.
-    fn cancel(ext: &mut Ext<'_>, id: JobId, mut job: Job, now: BlockNumber) {
-        let (fee, refund) =
-            Self::end_with_cancel_fee(ext, id, &mut job, now, |fee, refund| JobStatus::Cancelled {
-                fee,
-                refund,
-                at: now,
-            });
-        Self::deposit_event(
-            ext,
-            Event::JobCancelled {
-                job: id,
-                fee,
-                refund,
-            },
-        );
     }
 
     // --- hooks -------------------------------------------------------------------------------
@@ -618,10 +616,14 @@ impl<T: Config> Pallet<T> {
                 continue;
             };
             match job.status.clone() {
-                JobStatus::Assigned if job.commit_by <= now => Self::time_out(ext, *id, job, now),
-                JobStatus::Assigned if job.cancel_at.is_some_and(|at| at <= now) => {
-                    Self::cancel(ext, *id, job, now)
+                // A cancellation the buyer asked for ends the job at the latest at its commit
+                // deadline: a worker that stopped on the notice is not timed out.
+                JobStatus::Assigned
+                    if job.cancel_at.is_some_and(|at| at.min(job.commit_by) <= now) =>
+                {
+                    Self::end_by_buyer(ext, *id, job, now, BuyersEnd::Cancelled)
                 }
+                JobStatus::Assigned if job.commit_by <= now => Self::time_out(ext, *id, job, now),
                 JobStatus::Verified {
                     paid,
                     missed,

@@ -296,16 +296,36 @@ fn a_missed_deadline_requeues_the_bid_when_asked() {
     );
 }
 
+/// Alice asks to cancel job 0 in block `at`; the events.
+fn request_cancel(state: &mut State, at: BlockNumber) -> Vec<Event> {
+    let (result, events) = step(state, at, |ext| Jobs::cancel_job(ext, &ALICE, 0));
+    result.unwrap();
+    events
+}
+
+/// Block `at` ends job 0 cancelled with Bob (who held `bob_free` before) paid `fee` and the
+/// rest of the escrow refunded.
+fn assert_cancelled_at(state: &mut State, at: BlockNumber, fee: Balance, bob_free: Balance) {
+    assert_eq!(
+        end_block(state, at),
+        vec![Event::JobCancelled {
+            job: 0,
+            fee,
+            refund: escrow() - fee
+        }]
+    );
+    assert_eq!(TestBalances::free_balance(state, &BOB), bob_free + fee);
+    assert_eq!(TestStaking::ledger(state, &BOB).committed, 0);
+}
+
 #[test]
 fn the_buyer_may_cancel_before_the_commitment_for_a_fee_after_the_notice() {
     let mut state = matched_job(false);
     let bob_free = TestBalances::free_balance(&state, &BOB);
     let (result, _) = step(&mut state, 3, |ext| Jobs::cancel_job(ext, &BOB, 0));
     assert_eq!(result, Err(error(Error::NotJobBuyer)));
-    let (result, events) = step(&mut state, 3, |ext| Jobs::cancel_job(ext, &ALICE, 0));
-    result.unwrap();
     assert_eq!(
-        events,
+        request_cancel(&mut state, 3),
         vec![Event::JobCancelRequested {
             job: 0,
             effective_at: 5
@@ -316,18 +336,9 @@ fn the_buyer_may_cancel_before_the_commitment_for_a_fee_after_the_notice() {
     assert_eq!(result, Err(error(Error::CannotCancel)));
     assert!(end_block(&mut state, 4).is_empty());
     assert_eq!(Jobs::job(&state, 0).unwrap().status, JobStatus::Assigned);
-    // 10% of the max payment (10 Mfuel × 0.25).
-    let fee = AGR / 4;
-    assert_eq!(
-        end_block(&mut state, 5),
-        vec![Event::JobCancelled {
-            job: 0,
-            fee,
-            refund: escrow() - fee
-        }]
-    );
-    assert_eq!(TestBalances::free_balance(&state, &BOB), bob_free + fee);
-    assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
+    // Matched at 2 with commit_by 7, cancelled at the end of 5: three fifths of the run time
+    // held, of the max payment (10 Mfuel × 0.25 AGR).
+    assert_cancelled_at(&mut state, 5, 3 * (10 * AGR / 4) / 5, bob_free);
     // Exploit 4 of the incentives issue: a cancelled job used to leave the buyer a newcomer,
     // so match-and-cancel kept the newcomer pool's priority for ever; it counts now.
     assert_eq!(pallet_market::CompletedJobs::get(&state, &ALICE), Some(1));
@@ -345,9 +356,7 @@ fn exploit_a_buyer_cannot_cancel_between_the_model_upload_and_the_commitment() {
     let mut state = matched_job(false);
     let bob_free = TestBalances::free_balance(&state, &BOB);
     // Bob's model (OUTPUT) is registered and its bytes are out; Alice cancels at once.
-    step(&mut state, 3, |ext| Jobs::cancel_job(ext, &ALICE, 0))
-        .0
-        .unwrap();
+    request_cancel(&mut state, 3);
     let (result, _) = commit(&mut state, 4);
     result.unwrap();
     assert!(
@@ -358,6 +367,43 @@ fn exploit_a_buyer_cannot_cancel_between_the_model_upload_and_the_commitment() {
     assert_eq!(job.status, JobStatus::Committed { at: 4 });
     assert_eq!(TestBalances::free_balance(&state, &BOB), bob_free);
     assert_eq!(TestStaking::ledger(&state, &BOB).committed, COLLATERAL);
+}
+
+/// Griefing buyers (found by the simulation, `docs/economics.md`): a cancellation used to pay
+/// the worker a flat tenth of the max payment whenever it came, so a buyer could let a worker
+/// run most of a job and cancel it, leaving the worker most of the job's compute out of
+/// pocket for a tenth of the price. It pays the share of the granted run time held instead.
+#[test]
+fn exploit_a_late_cancellation_pays_the_worker_for_the_run_time_it_held() {
+    let mut state = matched_job(false);
+    let bob_free = TestBalances::free_balance(&state, &BOB);
+    // Matched at 2, commit_by 7; asked at 4, the notice (2) ends at 6: four fifths held.
+    request_cancel(&mut state, 4);
+    assert!(end_block(&mut state, 5).is_empty());
+    let max_payment = 10 * AGR / 4;
+    assert_cancelled_at(&mut state, 6, 4 * max_payment / 5, bob_free);
+}
+
+/// A cancellation whose notice would run past the commit deadline ends at the deadline, with
+/// the whole run time paid for; before, the deadline came first and timed the job out,
+/// slashing a worker that had stopped on the buyer's word.
+#[test]
+fn a_cancellation_in_the_last_blocks_ends_at_the_deadline_without_a_slash() {
+    let mut state = matched_job(false);
+    let bob_free = TestBalances::free_balance(&state, &BOB);
+    assert_eq!(
+        request_cancel(&mut state, 6),
+        vec![Event::JobCancelRequested {
+            job: 0,
+            effective_at: 7
+        }]
+    );
+    assert_cancelled_at(&mut state, 7, 10 * AGR / 4, bob_free);
+    assert_eq!(
+        TestStaking::ledger(&state, &BOB).active,
+        20 * AGR,
+        "nothing slashed"
+    );
 }
 
 /// A stand-in for the node's engine: `.0` for the job's `init` and first step (asked with the

@@ -25,7 +25,8 @@ fn strategy<'a>(
 /// Every strategy took part and every job ended within the horizon; honest parties were never
 /// ruled against, and honest workers and verifiers earn; a worker that forges everything is
 /// always caught and loses; one that overbills every leaf or hides an overbill in one segment,
-/// and a lazy verifier, lose on average. Cheats play rationally: they defend the disputes they
+/// and a lazy verifier, lose on average; a griefing buyer pays for its cancellations and the
+/// honest workers it cancels on come out ahead. Cheats play rationally: they defend the disputes they
 /// can win. (A one-segment forger is caught on ~1.6 % of its jobs, too rarely for two short
 /// seeds to say; `scripts/sim.sh economics --seeds 100` measures it, `docs/economics.md`.)
 #[test]
@@ -62,6 +63,16 @@ fn cheats_are_caught_and_lose_and_honest_parties_are_never_flagged() {
         );
     }
     assert!(report.verification_cost_share > 0.0, "{table}");
+    // Griefing: cancelling jobs a worker cannot finish within the notice costs the griefer,
+    // and the honest workers it hits are paid more than the compute they spent on them.
+    assert!(
+        strategy(&report, "griefing_buyer").mean_profit < 0.0,
+        "{table}"
+    );
+    assert!(
+        strategy(&report, "honest_worker_cancelled_jobs").mean_profit > 0.0,
+        "{table}"
+    );
 }
 
 /// The `scripts/sim.sh economics --output json` contract: one object with a `strategies` array
