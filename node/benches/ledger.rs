@@ -10,7 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::arithmetic_side_effects, missing_docs)]
 
-use agora_node::chain::Chain;
+use agora_node::chain::{Chain, ChainConfig};
 use agora_node::consensus::Chain as _;
 use agora_node::metrics::Metrics;
 use agora_node::storage::Database;
@@ -91,11 +91,13 @@ fn main() {
         let db = Arc::new(Database::open(dir).unwrap());
         Chain::open(
             db,
-            spec.clone(),
-            author,
-            Duration::from_millis(1),
-            None,
-            Metrics::new(),
+            ChainConfig {
+                spec: spec.clone(),
+                author,
+                block_time: Duration::from_millis(1),
+                referee: None,
+                metrics: Metrics::new(),
+            },
         )
         .unwrap()
     };
@@ -156,12 +158,13 @@ fn main() {
         nonce += per_sender as u32;
     }
 
-    // Import them, timed.
+    // Import them, timed. Every view's leader is the one validator.
+    let leader = validator.consensus_key.0;
     let start = Instant::now();
     for (parent, hash, bytes) in &produced {
         assert_eq!(importer.receive_block(bytes.clone()), Some(*hash));
         assert!(
-            runtime.block_on(importer.verify(*parent, *hash, 0)),
+            runtime.block_on(importer.verify(*parent, *hash, 0, leader)),
             "import rejected block {hash}"
         );
         runtime.block_on(importer.finalized(*hash, Vec::new()));

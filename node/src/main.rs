@@ -487,11 +487,13 @@ fn open_stores(
     ));
     let chain = chain::Chain::open(
         db,
-        spec.clone(),
-        author,
-        block_time,
-        Some(referee.clone() as Arc<dyn Referee>),
-        metrics.clone(),
+        chain::ChainConfig {
+            spec: spec.clone(),
+            author,
+            block_time,
+            referee: Some(referee.clone() as Arc<dyn Referee>),
+            metrics: metrics.clone(),
+        },
     )?;
     let (finalized_hash, finalized) = chain.finalized_head();
     tracing::info!(genesis = %chain.genesis_hash(), finalized = finalized.number(), hash = %finalized_hash, "database open");

@@ -36,12 +36,31 @@ pub enum ValidatorCommand {
 /// `agora validator register …`
 #[derive(Debug, Args)]
 pub struct RegisterArgs {
-    /// The validator's account (pays and holds the bond).
+    /// The candidate's account.
     #[command(flatten)]
     pub account: KeyArgs,
     /// Validator bond in AGR.
     #[arg(long, value_name = "AGR")]
     pub bond: String,
+    /// The node's keys and address.
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// `agora validator set-key …`
+#[derive(Debug, Args)]
+pub struct SetKeyArgs {
+    /// The candidate's account.
+    #[command(flatten)]
+    pub account: KeyArgs,
+    /// The node's new keys and address.
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// A validator node's public keys and p2p address, as `register` and `set-key` take them.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
     /// The node's ed25519 consensus public key, 0x-prefixed hex (`agora-node key inspect`).
     #[arg(long, value_name = "HEX")]
     pub consensus_key: String,
@@ -54,21 +73,18 @@ pub struct RegisterArgs {
     pub address: String,
 }
 
-/// `agora validator set-key …`
-#[derive(Debug, Args)]
-pub struct SetKeyArgs {
-    /// The candidate's account.
-    #[command(flatten)]
-    pub account: KeyArgs,
-    /// The new ed25519 consensus public key, 0x-prefixed hex.
-    #[arg(long, value_name = "HEX")]
-    pub consensus_key: String,
-    /// The new sr25519 beacon public key, 0x-prefixed hex (`agora-node key inspect`).
-    #[arg(long, value_name = "HEX")]
-    pub beacon_key: String,
-    /// The node's p2p address, `IP:port`.
-    #[arg(long, value_name = "IP:PORT", default_value = "")]
-    pub address: String,
+/// [`NodeArgs`] parsed: consensus key, beacon key, address.
+type NodeKeys = (Hash, Hash, Vec<u8>);
+
+impl NodeArgs {
+    /// The keys and address, each checked, or an error naming the first bad one.
+    fn parse(&self) -> Result<NodeKeys, CliError> {
+        Ok((
+            parse_key(&self.consensus_key)?,
+            parse_beacon_key(&self.beacon_key)?,
+            parse_address(&self.address)?,
+        ))
+    }
 }
 
 /// What `validator …` prints.
@@ -167,14 +183,10 @@ pub fn check(command: &ValidatorCommand) -> Result<(), CliError> {
     match command {
         ValidatorCommand::Register(args) => {
             parse_agr(&args.bond)?;
-            parse_key(&args.consensus_key)?;
-            parse_beacon_key(&args.beacon_key)?;
-            parse_address(&args.address)?;
+            args.node.parse()?;
         }
         ValidatorCommand::SetKey(args) => {
-            parse_key(&args.consensus_key)?;
-            parse_beacon_key(&args.beacon_key)?;
-            parse_address(&args.address)?;
+            args.node.parse()?;
         }
         ValidatorCommand::Unregister(_) | ValidatorCommand::Status { .. } => {}
     }
@@ -184,25 +196,26 @@ pub fn check(command: &ValidatorCommand) -> Result<(), CliError> {
 /// Runs a validator command.
 pub async fn validator(rpc: &Rpc, command: &ValidatorCommand) -> Result<ValidatorReport, CliError> {
     let (account, call, what) = match command {
-        ValidatorCommand::Register(args) => (
-            &args.account,
-            pallet_staking::Call::RegisterValidator {
-                consensus_key: parse_key(&args.consensus_key)?,
-                beacon_key: parse_beacon_key(&args.beacon_key)?,
-                address: parse_address(&args.address)?,
-                bond: Compact(parse_agr(&args.bond)?),
-            },
-            "validator registration",
-        ),
-        ValidatorCommand::SetKey(args) => (
-            &args.account,
-            pallet_staking::Call::SetValidatorKey {
-                consensus_key: parse_key(&args.consensus_key)?,
-                beacon_key: parse_beacon_key(&args.beacon_key)?,
-                address: parse_address(&args.address)?,
-            },
-            "key change",
-        ),
+        ValidatorCommand::Register(args) => {
+            let (consensus_key, beacon_key, address) = args.node.parse()?;
+            let bond = Compact(parse_agr(&args.bond)?);
+            let call = pallet_staking::Call::RegisterValidator {
+                consensus_key,
+                beacon_key,
+                address,
+                bond,
+            };
+            (&args.account, call, "validator registration")
+        }
+        ValidatorCommand::SetKey(args) => {
+            let (consensus_key, beacon_key, address) = args.node.parse()?;
+            let call = pallet_staking::Call::SetValidatorKey {
+                consensus_key,
+                beacon_key,
+                address,
+            };
+            (&args.account, call, "key change")
+        }
         ValidatorCommand::Unregister(account) => (
             account,
             pallet_staking::Call::UnregisterValidator,

@@ -7,7 +7,7 @@
 
 use super::epochs::Placement;
 use super::Chain;
-use crate::consensus;
+use crate::consensus::{self, FinalizedRun, RunLimits};
 use agora_primitives::Hash;
 use parity_scale_codec::Encode;
 
@@ -108,12 +108,7 @@ impl consensus::Chain for Chain {
         self.lock().finalized.number()
     }
 
-    fn finalized_run(
-        &self,
-        from: u64,
-        max_blocks: usize,
-        max_bytes: usize,
-    ) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
+    fn finalized_run(&self, from: u64, limits: RunLimits) -> Option<FinalizedRun> {
         let tip = self.finalized_height();
         if from == 0 || from > tip {
             return None;
@@ -122,13 +117,13 @@ impl consensus::Chain for Chain {
         let mut blocks = Vec::new();
         let mut bytes = 0usize;
         let mut certified = None;
-        // Bounded by `max_blocks`; stops at the tip, at the end of `from`'s epoch, at the
+        // Bounded by `limits.max_blocks`; stops at the tip, at the end of `from`'s epoch, at the
         // byte budget, or on a read error.
-        for number in (from..=tip.min(self.run_limit(from))).take(max_blocks) {
+        for number in (from..=tip.min(self.run_limit(from))).take(limits.max_blocks) {
             let hash = db.block_hash(number).ok()??;
             let block = Self::load_stored(db, &hash).ok()?.block.encode();
             bytes = bytes.saturating_add(block.len()).saturating_add(4);
-            if bytes > max_bytes {
+            if bytes > limits.max_bytes {
                 break;
             }
             blocks.push(block);

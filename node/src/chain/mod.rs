@@ -216,6 +216,21 @@ pub enum ChainEvent {
     Dropped(Vec<Hash>),
 }
 
+/// What a chain is opened with besides its database.
+pub struct ChainConfig {
+    /// The spec genesis is built from (its id names the chain for RPC and consensus).
+    pub spec: ChainSpec,
+    /// Credited as the author of the blocks this node proposes.
+    pub author: AccountId,
+    /// The least time between a parent's timestamp and a proposal on it.
+    pub block_time: Duration,
+    /// Executes disputed steps for the runtime; `None` on a node that cannot (a tool's chain):
+    /// blocks that need it are then neither built nor imported.
+    pub referee: Option<Arc<dyn Referee>>,
+    /// Where the chain's figures are counted.
+    pub metrics: Metrics,
+}
+
 struct Inner {
     db: Arc<Database>,
     /// The spec genesis was built from (its id names the chain for RPC and consensus).
@@ -260,37 +275,25 @@ pub fn consensus_namespace(chain_id: &str, genesis_hash: &Hash) -> Vec<u8> {
 }
 
 impl Chain {
-    /// Opens the chain in `db`, writing genesis from `spec` if the database is empty. Disputed
-    /// steps are executed by `referee` (see [`Inner`]'s field). Runs on tokio ([`TokioHost`]).
-    pub fn open(
-        db: Arc<Database>,
-        spec: ChainSpec,
-        author: AccountId,
-        block_time: Duration,
-        referee: Option<Arc<dyn Referee>>,
-        metrics: Metrics,
-    ) -> Result<Chain, ChainError> {
-        Self::open_on(
-            Arc::new(TokioHost),
-            db,
-            spec,
-            author,
-            block_time,
-            referee,
-            metrics,
-        )
+    /// Opens the chain in `db`, writing genesis from `config.spec` if the database is empty.
+    /// Runs on tokio ([`TokioHost`]).
+    pub fn open(db: Arc<Database>, config: ChainConfig) -> Result<Chain, ChainError> {
+        Self::open_on(Arc::new(TokioHost), db, config)
     }
 
     /// [`Chain::open`] on `host`.
     pub fn open_on(
         host: Arc<dyn Host>,
         db: Arc<Database>,
-        spec: ChainSpec,
-        author: AccountId,
-        block_time: Duration,
-        referee: Option<Arc<dyn Referee>>,
-        metrics: Metrics,
+        config: ChainConfig,
     ) -> Result<Chain, ChainError> {
+        let ChainConfig {
+            spec,
+            author,
+            block_time,
+            referee,
+            metrics,
+        } = config;
         let genesis_hash = Self::init_genesis(&db, &spec)?;
         let (_, finalized_hash) = db.finalized_head()?.unwrap_or((0, genesis_hash));
         let finalized = Self::load_stored(&db, &finalized_hash)?.block.header;

@@ -4,7 +4,7 @@
 //! honest node's are (a closed one would disconnect its peers). The protocol tests
 //! (`tests.rs`) and the whole-node simulation (`simulation/faults.rs`) both start it.
 
-use super::{max_message_size, mux, start_network, Channels, Config, Node, Scheme};
+use super::{max_message_size, mux, start_network, Config, Node, Scheme};
 use commonware_consensus::simplex::mocks::conflicter;
 use commonware_p2p::AddressableManager as _;
 use commonware_runtime::{deterministic, Handle, Spawner as _, Supervisor as _};
@@ -26,23 +26,13 @@ pub(super) fn start_equivocator(
     let max_message = max_message_size(config, config.max_committee);
     let (network, channels, mut oracle) =
         start_network(&byzantine, config, node.signer, &node.peers, max_message);
-    let Channels {
-        votes,
-        certificates,
-        resolver,
-        blocks,
-        sync,
-        transactions,
-        blobs,
-    } = channels;
-    let drains = [certificates, resolver, blocks, sync, transactions, blobs].map(
-        |(sender, mut receiver)| {
-            byzantine.child("drain").spawn(move |_| async move {
-                let _sender = sender;
-                while commonware_p2p::Receiver::recv(&mut receiver).await.is_ok() {}
-            })
-        },
-    );
+    let (votes, rest) = channels.votes_and_the_rest();
+    let drains = rest.map(|(sender, mut receiver)| {
+        byzantine.child("drain").spawn(move |_| async move {
+            let _sender = sender;
+            while commonware_p2p::Receiver::recv(&mut receiver).await.is_ok() {}
+        })
+    });
     let conflicter_context = byzantine.child("conflicter");
     let (mut votes, muxer) = mux(&byzantine, votes);
     let task = byzantine.child("run").spawn(move |_| async move {

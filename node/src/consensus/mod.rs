@@ -270,18 +270,12 @@ pub trait Chain: Clone + Send + Sync + 'static {
 
     /// The finalized blocks at heights `from..=e`, oldest first, with the finalization
     /// certificate of the block at `e`, for a peer catching up (see [`sync`]). `e` is the
-    /// highest height such that the run has at most `max_blocks` blocks of at most
-    /// `max_bytes` bytes in all, does not pass the last block of `from`'s epoch (a peer
+    /// highest height such that the run is within `limits`, does not pass the last block of `from`'s epoch (a peer
     /// verifies the certificate with the committee it knows from the state before `from`),
     /// and the block at `e` was finalized by a certificate of its own (not only through a
     /// descendant's). `None` if there is no such run (nothing finalized at `from` yet, or
     /// `from` is 0).
-    fn finalized_run(
-        &self,
-        from: u64,
-        max_blocks: usize,
-        max_bytes: usize,
-    ) -> Option<(Vec<Vec<u8>>, Vec<u8>)>;
+    fn finalized_run(&self, from: u64, limits: RunLimits) -> Option<FinalizedRun>;
 
     /// Whether [`Chain::finalized`]`(block, …)` can take `block` now: it is already
     /// finalized, or its ancestry leads through locally known blocks to the finalized head.
@@ -778,6 +772,18 @@ fn decode_finalization(
     Finalization::<Scheme, Digest>::decode_cfg(Copying(bytes), &scheme.certificate_codec_config())
 }
 
+/// How large a run of finalized blocks ([`Chain::finalized_run`]) may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunLimits {
+    /// Most blocks.
+    pub max_blocks: usize,
+    /// Most bytes of blocks in all.
+    pub max_bytes: usize,
+}
+
+/// A run of finalized blocks, oldest first, and the finalization certificate of its last.
+pub type FinalizedRun = (Vec<Vec<u8>>, Vec<u8>);
+
 /// The p2p channels every node registers, validator or not (a full node drains the ones it
 /// has no use for: a peer sending on an unregistered channel is disconnected).
 struct Channels<E: Rt> {
@@ -788,6 +794,22 @@ struct Channels<E: Rt> {
     sync: Channel<E>,
     transactions: Channel<E>,
     blobs: Channel<E>,
+}
+
+impl<E: Rt> Channels<E> {
+    /// The vote channel, and every other (for a party that only votes and drains the rest).
+    #[cfg(test)]
+    fn votes_and_the_rest(self) -> (Channel<E>, [Channel<E>; 6]) {
+        let rest = [
+            self.certificates,
+            self.resolver,
+            self.blocks,
+            self.sync,
+            self.transactions,
+            self.blobs,
+        ];
+        (self.votes, rest)
+    }
 }
 
 /// Who a node talks to, from [`Config`]: the committee (dialed, voting) and the other peers

@@ -53,7 +53,9 @@
 //! that advanced the chain it asks the same peer for the next run at once, so a node far
 //! behind streams the chain at the speed it can execute it.
 
-use super::{certify::Certifier, glue::Application, to_hash, Chain, Digest, PublicKey, Rt, Scheme};
+use super::{
+    certify::Certifier, glue::Application, to_hash, Chain, Digest, PublicKey, Rt, RunLimits, Scheme,
+};
 use commonware_codec::Encode as _;
 use commonware_consensus::simplex::types::Finalization;
 use commonware_p2p::{Receiver, Recipients, Sender};
@@ -138,9 +140,11 @@ where
                         continue;
                     };
                     let budget = run_budget(max_message, certificate_room);
-                    let Some((blocks, certificate)) =
-                        chain.finalized_run(height, MAX_RUN_BLOCKS, budget)
-                    else {
+                    let limits = RunLimits {
+                        max_blocks: MAX_RUN_BLOCKS,
+                        max_bytes: budget,
+                    };
+                    let Some((blocks, certificate)) = chain.finalized_run(height, limits) else {
                         continue; // Nothing at or above `height` yet.
                     };
                     match encode_run(&certificate, &blocks) {

@@ -263,12 +263,7 @@ impl Chain for MockChain {
         u64::try_from(self.state().finalized.len()).expect("small chain")
     }
 
-    fn finalized_run(
-        &self,
-        from: u64,
-        max_blocks: usize,
-        max_bytes: usize,
-    ) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
+    fn finalized_run(&self, from: u64, limits: RunLimits) -> Option<FinalizedRun> {
         let state = self.state();
         let start = usize::try_from(from).ok()?.checked_sub(1)?;
         let certified: HashMap<Hash, Vec<u8>> = state.certificates.iter().cloned().collect();
@@ -283,11 +278,11 @@ impl Chain for MockChain {
             .finalized
             .get(start..)?
             .iter()
-            .take(max_blocks.min(in_epoch))
+            .take(limits.max_blocks.min(in_epoch))
         {
             let block = state.blocks[hash].encode();
             bytes += block.len() + 4;
-            if bytes > max_bytes {
+            if bytes > limits.max_bytes {
                 break;
             }
             blocks.push(block);
@@ -927,13 +922,8 @@ impl Chain for TokioChain {
     fn finalized_height(&self) -> u64 {
         self.0.finalized_height()
     }
-    fn finalized_run(
-        &self,
-        from: u64,
-        max_blocks: usize,
-        max_bytes: usize,
-    ) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
-        self.0.finalized_run(from, max_blocks, max_bytes)
+    fn finalized_run(&self, from: u64, limits: RunLimits) -> Option<FinalizedRun> {
+        self.0.finalized_run(from, limits)
     }
     fn connects(&self, block: Hash) -> bool {
         self.0.connects(block)

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agora_node::chain::Chain;
+use agora_node::chain::{Chain, ChainConfig};
 use agora_node::metrics::Metrics;
 use agora_node::storage::Database;
 use agora_primitives::Hash;
@@ -239,11 +239,13 @@ pub fn open_chain(db_path: &Path) -> Chain {
     let db = Arc::new(Database::open(db_path).unwrap());
     let chain = Chain::open(
         db,
-        ChainSpec::development(),
-        dev_account("Alice"),
-        Duration::from_millis(1),
-        None,
-        Metrics::new(),
+        ChainConfig {
+            spec: ChainSpec::development(),
+            author: dev_account("Alice"),
+            block_time: Duration::from_millis(1),
+            referee: None,
+            metrics: Metrics::new(),
+        },
     )
     .unwrap();
     let seed = agora_runtime::genesis::dev_consensus_seed("Alice");

@@ -162,13 +162,8 @@ impl crate::consensus::Chain for Forger {
         self.chain.finalized_height()
     }
 
-    fn finalized_run(
-        &self,
-        from: u64,
-        max_blocks: usize,
-        max_bytes: usize,
-    ) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
-        self.chain.finalized_run(from, max_blocks, max_bytes)
+    fn finalized_run(&self, from: u64, limits: RunLimits) -> Option<FinalizedRun> {
+        self.chain.finalized_run(from, limits)
     }
 
     fn connects(&self, block: Hash) -> bool {

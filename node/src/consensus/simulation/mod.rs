@@ -66,8 +66,8 @@ use faults::*;
 use nodes::*;
 
 use super::links::{Delivery, Links};
-use super::{launch, Chain as _, Config, Consensus, Timeouts};
-use crate::chain::{self, millis_since_epoch, Chain, Host};
+use super::{launch, Chain as _, Config, Consensus, FinalizedRun, RunLimits, Timeouts};
+use crate::chain::{self, millis_since_epoch, Chain, ChainConfig, Host};
 use crate::metrics::Metrics;
 use crate::storage::Database;
 use agora_primitives::storage::StateRead;

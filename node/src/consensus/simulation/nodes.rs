@@ -165,16 +165,14 @@ impl Run {
         let host = Arc::new(SimHost {
             context: context.child("host").with_attribute("index", v.index),
         });
-        let chain = Chain::open_on(
-            host,
-            db,
-            self.spec.clone(),
-            account(name),
-            BLOCK_TIME,
-            None,
-            Metrics::new(),
-        )
-        .expect("the chain opens");
+        let config = ChainConfig {
+            spec: self.spec.clone(),
+            author: account(name),
+            block_time: BLOCK_TIME,
+            referee: None,
+            metrics: Metrics::new(),
+        };
+        let chain = Chain::open_on(host, db, config).expect("the chain opens");
         chain.set_reporter(keys(name).signer);
         chain.set_proposer(BeaconSigner::from_consensus_seed(
             &keys(name).consensus_seed,
