@@ -18,6 +18,15 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --features agora-cli/faults "$@" 2>&1 | tee "$log" || status=1
+# The benchmarks compile (they run only under scripts/bench.sh, release): built in the test
+# profile with the same features, so nothing is compiled twice. Without this a signature change
+# broke `node/benches/ledger.rs` unnoticed for a session.
+if cargo test --workspace --features agora-cli/faults --benches --no-run >>"$log" 2>&1; then
+    echo "check: benchmarks compile ... ok" | tee -a "$log"
+else
+    echo "check: benchmarks compile ... FAILED (cargo test --workspace --benches --no-run)" | tee -a "$log"
+    status=1
+fi
 # The layering rules of docs/architecture.md (dependency directions, file and function sizes,
 # RPC method names only in rpc-api).
 scripts/check-layout.sh 2>&1 | tee -a "$log" || status=1
