@@ -193,39 +193,47 @@ impl Worker {
         chain.submit(&self.party, offer);
     }
 
+    /// How many of a job's `segments` segments this worker runs.
+    fn segments_run(&self, segments: u64) -> u64 {
+        match self.play {
+            WorkerPlay::Honest
+            | WorkerPlay::Overbill { .. }
+            | WorkerPlay::OverbillHidden { .. } => segments,
+            WorkerPlay::ForgeOne | WorkerPlay::ForgeOneColluding => segments - 1,
+            WorkerPlay::ForgeAll => 0,
+        }
+    }
+
     /// The trace this worker commits for job `seed` of `segments` segments (`forged`: the one
-    /// a one-segment forger skips), and how many segments it runs.
-    fn trace(&self, seed: u64, segments: u64, forged: u64) -> (Vec<TraceLeaf>, u64) {
+    /// a one-segment forger skips).
+    fn trace(&self, seed: u64, segments: u64, forged: u64) -> Vec<TraceLeaf> {
         let mut leaves: Vec<TraceLeaf> = (0..segments).map(|i| truth::leaf(seed, i)).collect();
         let total = segments * truth::SEGMENT_FUEL;
         match self.play {
-            WorkerPlay::Honest => (leaves, segments),
+            WorkerPlay::Honest => {}
             WorkerPlay::ForgeOne | WorkerPlay::ForgeOneColluding => {
                 for leaf in leaves.iter_mut().filter(|l| l.index >= forged) {
                     leaf.state_hash = truth::state(seed, leaf.index * truth::STEPS_PER_SEGMENT);
                 }
-                (leaves, segments - 1)
             }
             WorkerPlay::ForgeAll => {
                 for leaf in &mut leaves {
                     leaf.state_hash = truth::forged(seed, leaf.index);
                 }
-                (leaves, 0)
             }
             WorkerPlay::Overbill { percent } => {
                 for leaf in &mut leaves {
                     leaf.fuel = leaf.fuel.saturating_mul(100 + percent) / 100;
                 }
-                (leaves, segments)
             }
             WorkerPlay::OverbillHidden { percent } => {
                 let extra = total.saturating_mul(percent) / 100;
                 for leaf in leaves.iter_mut().filter(|l| l.index + 2 >= segments) {
                     leaf.fuel = leaf.fuel.saturating_add(extra);
                 }
-                (leaves, segments)
             }
         }
+        leaves
     }
 
     /// This worker's moves for job `id` given the chain's state.
@@ -304,8 +312,9 @@ impl Worker {
         let (started, skipped) = (run.started, run.skipped);
         let blocks = run_blocks(segments);
         let done_at = started + blocks;
-        let (leaves, segments_run) = self.trace(job.spec.seed, segments, skipped);
-        let mfuel = segments_run * truth::SEGMENT_MFUEL
+        // The trace (hundreds of state blobs) is built once, when committing; a running job
+        // is looked at every block.
+        let mfuel = self.segments_run(segments) * truth::SEGMENT_MFUEL
             + (truth::INIT_FUEL + truth::EXPORT_EVAL_FUEL) / FUEL_PER_MFUEL;
         let cost = Balance::from(mfuel) * COST_PER_MFUEL;
         // Acting after block `now`, its commitment lands in the block after `done_at` at the
@@ -326,6 +335,7 @@ impl Worker {
         self.compute += cost;
         self.taken.insert(id, cost);
         self.running.remove(&id);
+        let leaves = self.trace(job.spec.seed, segments, skipped);
         self.commit(chain, id, job.spec.seed, leaves);
     }
 
