@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks, release builds. Usage: scripts/bench.sh [ledger|engine|market|dispute|network]
+# Benchmarks, release builds. Usage: scripts/bench.sh [ledger|engine|market|dispute|sync|network]
 #   ledger: block import tx/s vs the raw sr25519 verification rate (same run), idle node RSS,
 #           and --dev start-to-first-block time.
 #   engine: Wasm job vs native step time (same burn code, same run), NaN-canonicalization
@@ -13,6 +13,9 @@
 #           of a verified job played to the referee: rounds, blocks and seconds; the referee's
 #           step time; and the expected re-execution fuel of default sampling against the job's
 #           fuel (scripts/bench-dispute-e2e.sh).
+#   sync: an empty node joining a 100,000-block chain through state sync (node/tests/it/sync.rs
+#           in a release build; AGORA_SYNC_TEST_BLOCKS sets another length): seconds from its
+#           start to the chain's tip and bytes it received, beside the time to build the chain.
 #   network: networks of release agora-node processes on loopback (scripts/testnet.sh): finality
 #           latency (p50, p99) and finalized transfers per second with 1 and with 4 validators;
 #           then finalized blocks per second of 4 validators at 1000/500/250/100/50 ms block times
@@ -74,6 +77,11 @@ market)
 dispute)
     cargo build --release -p agora-node -p agora-cli
     scripts/bench-dispute-e2e.sh
+    ;;
+sync)
+    AGORA_SYNC_TEST_BLOCKS="${AGORA_SYNC_TEST_BLOCKS:-100000}" \
+        cargo test --release -p agora-node --test it sync:: -- --nocapture --test-threads 1 \
+        | grep '^{"benchmark"'
     ;;
 network)
     cargo build --release -p agora-node -p agora-cli

@@ -148,9 +148,24 @@ struct RunArgs {
     /// member and every full node this node should talk to.
     #[arg(long = "peer", value_name = "KEY@ADDR")]
     peers: Vec<String>,
+    /// How a node started empty catches up: `snapshot` takes the state of a recent finalized
+    /// block from a peer (checked against the committees since genesis) when the chain is
+    /// at least 1,024 blocks long, then follows block by block; `full` executes every block
+    /// since genesis (and so keeps the whole history).
+    #[arg(long, value_enum, default_value_t = SyncMode::Snapshot)]
+    sync: SyncMode,
     /// Log filter, e.g. `info` or `agora_node=debug`.
     #[arg(long, default_value = "info", env = "RUST_LOG")]
     log: String,
+}
+
+/// How an empty node catches up (`--sync`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum SyncMode {
+    /// State of a recent finalized block, then block by block.
+    Snapshot,
+    /// Every block since genesis.
+    Full,
 }
 
 /// Errors of the node binary; each is printed as one sentence.
@@ -656,5 +671,6 @@ fn consensus_config(
     config.max_block_size = u32::try_from(chain::MAX_BLOCK_BYTES).unwrap_or(u32::MAX);
     // Next to the consensus journal, so a copy or a loss of one is a copy or a loss of both.
     config.signing_record = Some(dir.join("consensus_signed_through"));
+    config.state_sync = args.sync == SyncMode::Snapshot;
     Ok(config)
 }

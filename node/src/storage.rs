@@ -18,6 +18,11 @@
 //!
 //! Tree nodes are never deleted: every historical state root stays readable and provable
 //! ([`Database::state_at`], [`Database::prove_at`]). Pruning is a later concern.
+//!
+//! A node that joined by state sync starts its history at a snapshot
+//! ([`Database::install_snapshot`]): it holds genesis, the snapshot block and the blocks after
+//! it, the hashes (only) of the epochs' last blocks in between, and the state tree of the
+//! snapshot's root, but no blocks, certificates or older states below the snapshot.
 
 use agora_primitives::smt::{self, NodeStore, Proof, SmtError};
 use agora_primitives::Hash;
@@ -112,6 +117,31 @@ pub enum StorageError {
     /// The state tree failed (missing or corrupt node).
     #[error(transparent)]
     Smt(#[from] SmtError),
+    /// A snapshot can only replace the state of a database that holds nothing but genesis.
+    #[error(
+        "cannot install the snapshot of block #{number} ({hash}): the database has finalized \
+         up to #{head}, and a snapshot replaces only a database at genesis"
+    )]
+    NotAtGenesis {
+        /// The snapshot's block number.
+        number: u64,
+        /// The snapshot's block hash.
+        hash: Hash,
+        /// The database's finalized height.
+        head: u64,
+    },
+}
+
+/// A state snapshot to install ([`Database::install_snapshot`]), checked by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot<'a> {
+    /// The snapshot block, stored as given, with its number, hash and finality certificate.
+    pub block: FinalizedBlock<'a>,
+    /// Every `(key, value)` of the state at the block's state root.
+    pub state: &'a BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Heights and hashes of finalized blocks below the snapshot known without their bodies
+    /// (the last block of each epoch): their number index only.
+    pub known_hashes: &'a [(u64, Hash)],
 }
 
 /// A finalized block and everything that is persisted with it.
@@ -249,6 +279,17 @@ impl Database {
         );
         batch.put_cf(self.cf(CF_CERTIFICATES)?, block.hash.0, block.certificate);
         batch.delete_cf(self.cf(CF_UNFINALIZED)?, block.hash.0);
+        self.write_head(batch, block, "commit")
+    }
+
+    /// Adds the finalized head `block` to `batch` and writes it, synced; `what` names the write
+    /// in an error.
+    fn write_head(
+        &self,
+        mut batch: WriteBatch,
+        block: FinalizedBlock<'_>,
+        what: &str,
+    ) -> Result<(), StorageError> {
         let mut head = [0u8; 40];
         let (number, hash) = head.split_at_mut(8);
         number.copy_from_slice(&block.number.to_be_bytes());
@@ -259,9 +300,56 @@ impl Database {
         self.db
             .write_opt(batch, &write_options)
             .map_err(rocks(format!(
-                "commit of block #{} ({})",
+                "{what} of block #{} ({})",
                 block.number, block.hash
             )))
+    }
+
+    /// Makes `snapshot` the finalized head of a database that holds only genesis, in one
+    /// atomic, synced write: its block, certificate and number, the state tree nodes, and a
+    /// flat state that is exactly the snapshot's (genesis keys it lacks are deleted). The caller
+    /// has checked the certificate and that the nodes form the tree of the block's state root;
+    /// `snapshot.block.state_changes` is ignored. Any other database is refused untouched.
+    pub fn install_snapshot(&self, snapshot: Snapshot<'_>) -> Result<(), StorageError> {
+        let _guard = self
+            .commit_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let block = snapshot.block;
+        match self.finalized_head()? {
+            Some((0, _)) => {}
+            head => {
+                return Err(StorageError::NotAtGenesis {
+                    number: block.number,
+                    hash: block.hash,
+                    head: head.map_or(0, |(number, _)| number),
+                })
+            }
+        }
+        let mut batch = WriteBatch::default();
+        let nodes = self.cf(CF_STATE_NODES)?;
+        for (hash, encoded) in block.new_nodes {
+            batch.put_cf(nodes, hash.0, encoded);
+        }
+        let flat = self.cf(CF_STATE_FLAT)?;
+        // Bounded by the genesis state, the only state this database holds.
+        for item in self.db.iterator_cf(flat, rocksdb::IteratorMode::Start) {
+            let (key, _) = item.map_err(rocks("iteration of the flat state"))?;
+            if !snapshot.state.contains_key(key.as_ref()) {
+                batch.delete_cf(flat, key);
+            }
+        }
+        for (key, value) in snapshot.state {
+            batch.put_cf(flat, key, value);
+        }
+        let hashes = self.cf(CF_BLOCK_HASHES)?;
+        for (number, hash) in snapshot.known_hashes {
+            batch.put_cf(hashes, number.to_be_bytes(), hash.0);
+        }
+        batch.put_cf(self.cf(CF_BLOCKS)?, block.hash.0, block.encoded);
+        batch.put_cf(hashes, block.number.to_be_bytes(), block.hash.0);
+        batch.put_cf(self.cf(CF_CERTIFICATES)?, block.hash.0, block.certificate);
+        self.write_head(batch, block, "install of the snapshot")
     }
 
     /// Keeps the body of a block this node is about to vote for, synced, until it is finalized
@@ -644,6 +732,73 @@ mod tests {
             db.state_at(missing, b"alice"),
             Err(StorageError::Smt(SmtError::MissingNode { hash })) if hash == missing
         ));
+    }
+
+    #[test]
+    fn a_snapshot_replaces_the_genesis_state_and_is_refused_past_genesis() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        let genesis: Changes = [
+            (b"alice".to_vec(), Some(b"100".to_vec())),
+            (b"gone".to_vec(), Some(b"1".to_vec())),
+        ]
+        .into();
+        let root0 = commit(&db, 0, Hash::ZERO, &genesis).unwrap();
+        // The state at block 5000 of some chain: `gone` deleted, `carol` new.
+        let state: BTreeMap<Vec<u8>, Vec<u8>> = [
+            (b"alice".to_vec(), b"7".to_vec()),
+            (b"carol".to_vec(), b"3".to_vec()),
+        ]
+        .into();
+        let changes = state
+            .iter()
+            .map(|(key, value)| (key.clone(), Some(value.clone())))
+            .collect();
+        let tree = smt::update(&smt::MemoryNodeStore::new(), Hash::ZERO, &changes).unwrap();
+        let hash = Hash::of(b"block 5000");
+        let no_changes = BTreeMap::new();
+        let known = [(4_800, Hash::of(b"epoch end"))];
+        let snapshot = |number| Snapshot {
+            block: FinalizedBlock {
+                number,
+                hash,
+                encoded: b"block",
+                certificate: b"certificate",
+                state_changes: &no_changes,
+                new_nodes: &tree.new_nodes,
+            },
+            state: &state,
+            known_hashes: &known,
+        };
+        db.install_snapshot(snapshot(5_000)).unwrap();
+        assert_eq!(db.finalized_head().unwrap(), Some((5_000, hash)));
+        assert_eq!(db.latest_state_all().unwrap(), state);
+        assert_eq!(
+            db.state_at(tree.root, b"carol").unwrap(),
+            Some(b"3".to_vec())
+        );
+        assert_eq!(db.block_hash(4_800).unwrap(), Some(Hash::of(b"epoch end")));
+        assert_eq!(db.block_hash(4_801).unwrap(), None);
+        assert_eq!(
+            db.certificate(&hash).unwrap(),
+            Some(b"certificate".to_vec())
+        );
+        // Genesis history stays readable.
+        assert_eq!(db.state_at(root0, b"gone").unwrap(), Some(b"1".to_vec()));
+        // A second snapshot would overwrite a chain: refused, nothing written.
+        let error = db.install_snapshot(snapshot(9_000)).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StorageError::NotAtGenesis {
+                    number: 9_000,
+                    head: 5_000,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(db.finalized_head().unwrap(), Some((5_000, hash)));
     }
 
     #[test]

@@ -209,6 +209,45 @@ impl consensus::Chain for Chain {
         }
     }
 
+    fn snapshot_offer(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        self.offer()
+    }
+
+    fn epoch_end(&self, epoch: u64) -> Option<consensus::EpochEnd> {
+        self.end_of_epoch(epoch)
+    }
+
+    fn state_nodes(&self, hashes: &[Hash], max_bytes: usize) -> Vec<Vec<u8>> {
+        self.nodes_by_hash(hashes, max_bytes)
+    }
+
+    fn open_epoch_end(
+        &self,
+        epoch: u64,
+        end: &consensus::EpochEnd,
+    ) -> Option<(Hash, u64, Vec<[u8; 32]>)> {
+        self.check_epoch_end(epoch, end)
+    }
+
+    fn open_snapshot_block(&self, bytes: &[u8]) -> Option<consensus::SnapshotBlock> {
+        self.check_snapshot_block(bytes)
+    }
+
+    async fn install_snapshot(&self, snapshot: consensus::SnapshotInstall) -> bool {
+        let number = snapshot.epoch_ends.len();
+        match self.install(snapshot).await {
+            Ok(()) => {
+                let (hash, header) = self.finalized_head();
+                tracing::info!(%hash, number = header.number(), epochs = number, "state snapshot installed");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot install the state snapshot");
+                false
+            }
+        }
+    }
+
     fn last_finalized(&self) -> Option<Vec<u8>> {
         let hash = self.lock().finalized_hash;
         self.inner

@@ -35,6 +35,7 @@
 //! - `build.rs`: building a proposal from the pool;
 //! - `import.rs`: receiving a peer's block, and verifying and executing it;
 //! - `finalize.rs`: committing a finalized block and its ancestors;
+//! - `snapshot.rs`: serving and installing state snapshots (state sync);
 //! - `adapter.rs`: the [`crate::consensus::Chain`] implementation over the above;
 //! - `host.rs`: [`Host`], the clock, timers and blocking pool the chain runs on.
 //!
@@ -69,6 +70,7 @@ mod epochs;
 mod finalize;
 mod host;
 mod import;
+mod snapshot;
 mod view;
 
 pub use host::{millis_since_epoch, Host, TokioHost};

@@ -179,6 +179,7 @@ pub mod relay;
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)]
 mod simulation;
+pub mod snapshot;
 pub mod sync;
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)]
@@ -332,6 +333,91 @@ pub trait Chain: Clone + Send + Sync + 'static {
     fn last_finalized(&self) -> Option<Vec<u8>> {
         None
     }
+
+    /// The block a peer starting empty may take this node's state at (see [`snapshot`]): the
+    /// newest finalized block with a certificate of its own, encoded, and that certificate.
+    /// `None` (the default) serves no snapshots.
+    fn snapshot_offer(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        None
+    }
+
+    /// The last block of finalized epoch `epoch` with the committee it elected for the next
+    /// epoch, proven against its state root; `None` (the default) if unknown here.
+    fn epoch_end(&self, epoch: u64) -> Option<EpochEnd> {
+        let _ = epoch;
+        None
+    }
+
+    /// The encoded state tree nodes stored under `hashes`, in order, stopping at the first
+    /// unknown one or before `max_bytes` would be passed. The default knows none.
+    fn state_nodes(&self, hashes: &[Hash], max_bytes: usize) -> Vec<Vec<u8>> {
+        let _ = (hashes, max_bytes);
+        Vec::new()
+    }
+
+    /// Checks `end` as the last block of `epoch`: decodes its header, checks its height is
+    /// that epoch's last, and the committee proof against its state root. Returns the block's
+    /// hash and height and the keys of the committee of `epoch + 1`, or `None`.
+    fn open_epoch_end(&self, epoch: u64, end: &EpochEnd) -> Option<(Hash, u64, Vec<[u8; 32]>)> {
+        let _ = (epoch, end);
+        None
+    }
+
+    /// Decodes an offered snapshot block and checks it is well formed (its extrinsics are
+    /// those its header commits to); `None` if not.
+    fn open_snapshot_block(&self, bytes: &[u8]) -> Option<SnapshotBlock> {
+        let _ = bytes;
+        None
+    }
+
+    /// Installs a checked snapshot as the finalized head (see [`snapshot`]); `false` if the
+    /// chain is no longer at genesis or cannot write it.
+    fn install_snapshot(&self, snapshot: SnapshotInstall) -> impl Future<Output = bool> + Send {
+        let _ = snapshot;
+        std::future::ready(false)
+    }
+}
+
+/// The last block of an epoch and the committee it elected for the next one, as a peer
+/// serves it for state sync (see [`snapshot`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochEnd {
+    /// The encoded header of the epoch's last block.
+    pub header: Vec<u8>,
+    /// Its finalization certificate (of that epoch's committee).
+    pub certificate: Vec<u8>,
+    /// The encoded committee of the next epoch, as the state holds it.
+    pub committee: Vec<u8>,
+    /// The encoded state proof of that committee under the header's state root.
+    pub proof: Vec<u8>,
+}
+
+/// What consensus learns of an offered snapshot block from the chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotBlock {
+    /// Its hash (what a certificate of it names).
+    pub hash: Hash,
+    /// Its height.
+    pub number: u64,
+    /// The epoch its height lies in.
+    pub epoch: u64,
+    /// The root of the state to fetch.
+    pub state_root: Hash,
+}
+
+/// A snapshot checked by [`snapshot`], for [`Chain::install_snapshot`].
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotInstall {
+    /// The encoded snapshot block.
+    pub block: Vec<u8>,
+    /// Its finalization certificate.
+    pub certificate: Vec<u8>,
+    /// Heights and hashes of the epochs' last blocks below it.
+    pub epoch_ends: Vec<(u64, Hash)>,
+    /// Every node of the state tree under the block's state root, by hash.
+    pub nodes: Vec<(Hash, Vec<u8>)>,
+    /// Every `(key, value)` of that state.
+    pub state: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 /// A member of an epoch's committee as the chain records it.
@@ -475,6 +561,9 @@ pub struct Config {
     /// message size limits grow with it. The default, 128, is above the runtime's
     /// `MAX_VALIDATORS` (100); a test network of a known small committee sets less.
     pub max_committee: u32,
+    /// Whether this node, started at genesis, may take a peer's state at a recent finalized
+    /// block instead of replaying the chain (see [`snapshot`]).
+    pub state_sync: bool,
 }
 
 impl Config {
@@ -497,6 +586,7 @@ impl Config {
             signing_record: None,
             links: None,
             max_committee: MAX_COMMITTEE,
+            state_sync: true,
         }
     }
 }
@@ -684,6 +774,39 @@ pub fn verify_certificate(
         to_hash(finalization.proposal.payload),
         finalization.proposal.round.view().get(),
     ))
+}
+
+/// A finalization certificate for `block` in round (`epoch`, `view`), signed by the members of
+/// the committee `validators` whose ed25519 seeds are `signers`, in the chain's `namespace`.
+/// For tools and tests that build a finalized chain without running consensus (a quorum of
+/// signers makes a certificate [`verify_certificate`] accepts); `None` if a signer is not a
+/// member or there is none.
+pub fn sign_finalization(
+    namespace: &[u8],
+    validators: &[[u8; 32]],
+    signers: &[[u8; 32]],
+    (epoch, view): (u64, u64),
+    block: Hash,
+) -> Option<Vec<u8>> {
+    use commonware_codec::Encode as _;
+    use commonware_consensus::simplex::types::{Finalize, Proposal};
+    use commonware_consensus::types::{Epoch, Round, View};
+    let namespace = consensus_namespace(namespace);
+    let set = committee(validators).ok()?;
+    let round = Round::new(Epoch::new(epoch), View::new(view));
+    let proposal = Proposal::new(round, View::new(view.saturating_sub(1)), to_digest(block));
+    let votes = signers
+        .iter()
+        .map(|seed| {
+            let key = ed::PrivateKey::decode(Copying(&seed[..])).ok()?;
+            let scheme = Scheme::signer(&namespace, set.clone(), key)?;
+            Finalize::sign(&scheme, proposal.clone())
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let verifier = Scheme::verifier(&namespace, set);
+    let votes = commonware_utils::iter::NonEmpty::try_new(votes.into_iter())?;
+    let finalization = Finalization::from_owned_finalizes(&verifier, votes, &Sequential).ok()?;
+    Some(finalization.encode().to_vec())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1091,6 +1214,7 @@ fn start_services<E: Rt, C: Chain, B: BlobSource>(
         guard,
         peers: node.peers.everyone_else,
         interval: config.timeouts.block_request,
+        state_sync: config.state_sync,
     }
     .spawn(with_engine.then_some(finalizations), runs_out);
     let services = Services {

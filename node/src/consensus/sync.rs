@@ -18,6 +18,7 @@
 //! |-----|------|---------|
 //! | `0` | `u64` height `h` | "send me the finalized chain from height `h`" |
 //! | `1` | `u32` length, certificate, then up to [`MAX_RUN_BLOCKS`] × (`u32` length, block bytes) | a *run* |
+//! | `2`–`5` | | state sync: offers and state tree nodes ([`super::snapshot`]) |
 //!
 //! A run answers a request for height `h` with the finalized blocks at heights `h..=e`, oldest
 //! first, and the finalization certificate of the block at `e`
@@ -49,10 +50,13 @@
 //!
 //! Every [`Timeouts::block_request`](super::Timeouts::block_request) it asks one peer for the
 //! chain above its finalized height if a target is waiting for its ancestry, if it has no
-//! engine (a full node), or if nothing was finalized during the last interval. After a run
+//! engine (a full node), or if nothing was finalized during the last interval.
+//! A node at genesis first tries state sync ([`super::snapshot`]) and asks for no runs until it
+//! has installed a snapshot or given up on one. After a run
 //! that advanced the chain it asks the same peer for the next run at once, so a node far
 //! behind streams the chain at the speed it can execute it.
 
+use super::snapshot::{self, Download, Phase, StateSync};
 use super::{
     certify::Certifier, glue::Application, to_hash, Chain, Digest, PublicKey, Rt, RunLimits, Scheme,
 };
@@ -155,9 +159,25 @@ where
                         _ => warn!(height, "a finalized run does not fit in a message"),
                     }
                 }
-                Some((&TAG_RUN, body)) => {
-                    // A full queue drops the run; the follower asks again.
-                    let _ = runs.try_send((peer, body.to_vec()));
+                Some((&snapshot::TAG_OFFER_REQUEST, body)) => {
+                    let max = usize::try_from(max_message).unwrap_or(usize::MAX);
+                    if let Some(offer) = snapshot::answer_offer_request(&chain, body, max) {
+                        debug!(?peer, bytes = offer.len(), "serving a snapshot offer");
+                        let _ = sender.send(Recipients::One(peer), offer, false);
+                    }
+                }
+                Some((&snapshot::TAG_NODES_REQUEST, body)) => {
+                    let max = usize::try_from(max_message).unwrap_or(usize::MAX);
+                    match snapshot::answer_nodes_request(&chain, body, max) {
+                        Some(nodes) => {
+                            let _ = sender.send(Recipients::One(peer), nodes, false);
+                        }
+                        None => debug!(?peer, "dropping a malformed nodes request"),
+                    }
+                }
+                Some((&(TAG_RUN | snapshot::TAG_OFFER | snapshot::TAG_NODES), _)) => {
+                    // A full queue drops the answer; the follower asks again.
+                    let _ = runs.try_send((peer, message.as_ref().to_vec()));
                 }
                 _ => debug!(?peer, "dropping sync message with an unknown tag"),
             }
@@ -183,6 +203,9 @@ pub(super) struct Follower<E, C, S, Q> {
     /// Peers to ask, in rotation (everyone but this node).
     pub(super) peers: Vec<PublicKey>,
     pub(super) interval: Duration,
+    /// Whether a node at genesis may take a peer's state instead of replaying (see
+    /// [`super::snapshot`]).
+    pub(super) state_sync: bool,
 }
 
 impl<E, C, S, Q> Follower<E, C, S, Q>
@@ -216,7 +239,12 @@ where
         let mut cursor = 0usize;
         let mut progressed = false;
         let mut deadline = self.deadline();
+        let mut syncing = self.start_state_sync();
         loop {
+            if syncing.is_some() && self.chain.finalized_height() > 0 {
+                debug!("state sync given up: the chain moved on from genesis");
+                syncing = None;
+            }
             if let Some(finalization) = target.take() {
                 let block = to_hash(finalization.proposal.payload);
                 let view = round_of(&finalization);
@@ -251,11 +279,24 @@ where
                     }
                 },
                 received = runs.recv() => {
-                    let Some((peer, body)) = received else { return };
-                    if let Some(view) = self.apply_run(&peer, &body).await {
-                        delivered_view = delivered_view.max(view);
-                        progressed = true;
-                        self.request(peer); // More may follow: stream on from this peer.
+                    let Some((peer, message)) = received else { return };
+                    match message.split_first() {
+                        Some((&TAG_RUN, body)) if syncing.is_none() => {
+                            if let Some(view) = self.apply_run(&peer, body).await {
+                                delivered_view = delivered_view.max(view);
+                                progressed = true;
+                                self.request(peer); // More may follow: stream on from this peer.
+                            }
+                        }
+                        Some((&snapshot::TAG_OFFER, body)) => {
+                            self.take_offer(&mut syncing, peer, body);
+                        }
+                        Some((&snapshot::TAG_NODES, body))
+                            if self.take_nodes(&mut syncing, &peer, body).await =>
+                        {
+                            self.request(peer); // The blocks after the snapshot.
+                        }
+                        _ => {}
                     }
                 }
                 changed = arrivals.changed() => {
@@ -270,7 +311,9 @@ where
                             self.blocks.request_block(block);
                         }
                     }
-                    let wanted = target.is_some() || follows_only || !progressed;
+                    self.step_state_sync(&mut syncing);
+                    let wanted =
+                        (target.is_some() || follows_only || !progressed) && syncing.is_none();
                     let next = cursor.checked_rem(self.peers.len()).and_then(|i| self.peers.get(i));
                     if let (true, Some(peer)) = (wanted, next.cloned()) {
                         cursor = cursor.wrapping_add(1);
@@ -304,6 +347,230 @@ where
                 view = round.1,
                 "a certificate carries this validator's signature for a round it never voted in: another node signs with its key"
             );
+        }
+    }
+
+    /// A state sync if this node is at genesis and may take one; its first offer request
+    /// goes out at once.
+    fn start_state_sync(&mut self) -> Option<StateSync> {
+        if !self.state_sync || self.chain.finalized_height() > 0 || self.peers.is_empty() {
+            return None;
+        }
+        let genesis = self.certifier.committee_of(0).ok()?;
+        let keys = genesis.iter().map(|member| member.key).collect();
+        let sync = StateSync {
+            committees: snapshot::Committees::new(self.certifier.namespace.clone(), keys),
+            phase: Phase::Asking {
+                asks: 1,
+                best: None,
+                heard: false,
+            },
+            received: 0,
+        };
+        self.ask_for_offers(0);
+        Some(sync)
+    }
+
+    /// Asks every peer for a snapshot offer from epoch `epoch`.
+    fn ask_for_offers(&mut self, epoch: u64) {
+        let request = snapshot::encode_offer_request(epoch);
+        let _ = self
+            .sender
+            .send(Recipients::Some(self.peers.clone()), request, false);
+    }
+
+    /// Takes an offer while asking: keeps the highest checked one, or asks its peer for the
+    /// epoch ends still missing.
+    fn take_offer(&mut self, syncing: &mut Option<StateSync>, peer: PublicKey, body: &[u8]) {
+        let Some(StateSync {
+            committees,
+            phase,
+            received,
+        }) = syncing
+        else {
+            return;
+        };
+        let Phase::Asking { best, heard, .. } = phase else {
+            return;
+        };
+        if body.is_empty() {
+            debug!(?peer, "nothing to offer");
+            *heard = true;
+            return;
+        }
+        let checked = committees.check_offer(&mut self.context, &self.chain, body);
+        if checked.is_ok() {
+            *received = received.saturating_add(body.len());
+        }
+        match checked {
+            Ok(Some(offer)) => {
+                let higher = best
+                    .as_ref()
+                    .is_none_or(|(_, known)| offer.head.number > known.head.number);
+                debug!(?peer, number = offer.head.number, "snapshot offered");
+                *heard = true;
+                if higher {
+                    *best = Some((peer, offer));
+                }
+            }
+            Ok(None) => {
+                let epoch = committees.next_epoch();
+                let _ = self.sender.send(
+                    Recipients::One(peer),
+                    snapshot::encode_offer_request(epoch),
+                    false,
+                );
+            }
+            Err(reason) => debug!(?peer, %reason, "dropping a snapshot offer"),
+        }
+    }
+
+    /// Takes state tree nodes while downloading; installs the snapshot once complete.
+    /// Returns whether it was installed.
+    async fn take_nodes(
+        &mut self,
+        syncing: &mut Option<StateSync>,
+        peer: &PublicKey,
+        body: &[u8],
+    ) -> bool {
+        let Some(StateSync {
+            phase:
+                Phase::Downloading {
+                    peer: from,
+                    download,
+                    progressed,
+                    ..
+                },
+            received,
+            ..
+        }) = syncing
+        else {
+            return false;
+        };
+        if from != peer {
+            return false;
+        }
+        match download.accept(body) {
+            Ok(0) => return false, // The peer lacks them: the next interval asks another.
+            Ok(_) => {
+                *progressed = true;
+                *received = received.saturating_add(body.len());
+            }
+            Err(reason) => {
+                debug!(?peer, %reason, "dropping state nodes");
+                return false;
+            }
+        }
+        if !download.is_complete() {
+            let request = download.request();
+            let _ = self
+                .sender
+                .send(Recipients::One(peer.clone()), request, false);
+            return false;
+        }
+        let Some(sync) = syncing.take() else {
+            return false;
+        };
+        let epoch_ends = sync.epoch_ends();
+        let bytes = sync.received;
+        let Phase::Downloading {
+            offer, download, ..
+        } = sync.phase
+        else {
+            return false;
+        };
+        let (number, nodes) = (offer.head.number, download.received());
+        if self
+            .chain
+            .install_snapshot(download.finish(offer, epoch_ends))
+            .await
+        {
+            tracing::info!(number, nodes, bytes, "state sync complete");
+            true
+        } else {
+            warn!(
+                number,
+                "state sync failed at the install; replaying blocks instead"
+            );
+            false
+        }
+    }
+
+    /// One interval of state sync: decides on the offers heard, or moves a stalled download
+    /// to the next peer; gives up as [When](super::snapshot#when) says.
+    fn step_state_sync(&mut self, syncing: &mut Option<StateSync>) {
+        let Some(StateSync {
+            committees, phase, ..
+        }) = syncing
+        else {
+            return;
+        };
+        let height = self.chain.finalized_height();
+        match phase {
+            Phase::Asking { asks, best, heard } => match best.take() {
+                Some((peer, offer))
+                    if offer.head.number >= height.saturating_add(snapshot::MIN_GAP) =>
+                {
+                    let mut download = Download::new(offer.head.state_root);
+                    tracing::info!(number = offer.head.number, root = %offer.head.state_root, "state sync: downloading the state");
+                    let request = download.request();
+                    let _ = self
+                        .sender
+                        .send(Recipients::One(peer.clone()), request, false);
+                    *phase = Phase::Downloading {
+                        peer,
+                        offer,
+                        download,
+                        progressed: true,
+                        stalls: 0,
+                    };
+                }
+                Some((_, offer)) => {
+                    debug!(
+                        number = offer.head.number,
+                        "no snapshot far enough ahead: replaying blocks"
+                    );
+                    *syncing = None;
+                }
+                None if *heard => {
+                    debug!("peers have nothing to offer: replaying blocks");
+                    *syncing = None;
+                }
+                None if *asks >= snapshot::MAX_ASKS => {
+                    debug!("no answer to snapshot requests: replaying blocks");
+                    *syncing = None;
+                }
+                None => {
+                    *asks = asks.saturating_add(1);
+                    let epoch = committees.next_epoch();
+                    self.ask_for_offers(epoch);
+                }
+            },
+            Phase::Downloading {
+                peer,
+                download,
+                progressed,
+                stalls,
+                ..
+            } => {
+                if !std::mem::replace(progressed, false) {
+                    *stalls = stalls.saturating_add(1);
+                    if *stalls > self.peers.len().saturating_mul(2).saturating_add(2) {
+                        warn!("state sync stalled: replaying blocks instead");
+                        *syncing = None;
+                        return;
+                    }
+                    let index = self.peers.iter().position(|p| p == peer).unwrap_or(0);
+                    let next = index.saturating_add(1).checked_rem(self.peers.len());
+                    if let Some(next) = next.and_then(|i| self.peers.get(i)) {
+                        *peer = next.clone();
+                    }
+                    let request = download.request();
+                    let _ = self
+                        .sender
+                        .send(Recipients::One(peer.clone()), request, false);
+                }
+            }
         }
     }
 

@@ -84,7 +84,7 @@ struct State {
 /// restarts can be tested. It panics if asked to finalize a block that does not extend its
 /// finalized chain, so a safety violation fails the test.
 #[derive(Clone)]
-struct MockChain {
+pub(super) struct MockChain {
     /// Index of the validator running this chain; recorded in the blocks it proposes.
     id: u8,
     genesis: Hash,
@@ -99,7 +99,7 @@ struct MockChain {
 }
 
 impl MockChain {
-    fn new(id: u8) -> Self {
+    pub(super) fn new(id: u8) -> Self {
         MockChain {
             id,
             genesis: Hash::of(b"genesis"),
@@ -347,6 +347,38 @@ impl Chain for MockChain {
             return None;
         }
         Some(self.height(block).saturating_sub(1) / length)
+    }
+
+    /// A mock encoding: `hash ‖ number` (little-endian); the epoch from the epoch length.
+    fn open_snapshot_block(&self, bytes: &[u8]) -> Option<SnapshotBlock> {
+        let (hash, number) = bytes.split_first_chunk::<32>()?;
+        let number = u64::from_le_bytes(number.try_into().ok()?);
+        let epoch = self
+            .epoch_length
+            .map_or(0, |length| number.saturating_sub(1) / length);
+        Some(SnapshotBlock {
+            hash: Hash(*hash),
+            number,
+            epoch,
+            state_root: Hash::ZERO,
+        })
+    }
+
+    /// A mock encoding: the header is `hash ‖ number`, which must be the epoch's last; the
+    /// committee is its keys concatenated; the proof is not looked at (the node's chain checks
+    /// it against the header's state root).
+    fn open_epoch_end(&self, epoch: u64, end: &EpochEnd) -> Option<(Hash, u64, Vec<[u8; 32]>)> {
+        let (hash, number) = end.header.split_first_chunk::<32>()?;
+        let number = u64::from_le_bytes(number.try_into().ok()?);
+        if number != (epoch + 1) * self.epoch_length? {
+            return None;
+        }
+        let keys = end
+            .committee
+            .chunks_exact(32)
+            .map(|key| key.try_into().ok())
+            .collect::<Option<Vec<[u8; 32]>>>()?;
+        Some((Hash(*hash), number, keys))
     }
 
     fn last_finalized(&self) -> Option<Vec<u8>> {
@@ -1274,4 +1306,94 @@ fn a_validator_without_its_signing_record_refuses_to_start() {
         (0, 0),
         "the refused node answered for no round"
     );
+}
+
+/// State sync's chain of trust (`snapshot`): a node that knows only the genesis committee
+/// believes an epoch end only under the committee of that epoch, learns the next committee
+/// from it, and believes an offered block only under the committee of the block's epoch. A
+/// peer cannot make it accept a committee or a block with signatures of anyone else — nor
+/// let an old committee (whose stake may be gone) certify a later epoch's block.
+#[test]
+fn a_snapshot_offer_is_believed_only_under_the_committee_of_its_epoch() {
+    use super::snapshot::{Committees, Rejected};
+    let mut chain = MockChain::new(0);
+    chain.epoch_length = Some(10);
+    let first = validator_keys(4);
+    let second: Vec<[u8; 32]> = (4..8).map(|i| public_key(&seed(i))).collect();
+    let first_seeds: Vec<[u8; 32]> = (0..4).map(seed).collect();
+    let second_seeds: Vec<[u8; 32]> = (4..8).map(seed).collect();
+    let certify = |keys: &[[u8; 32]], seeds: &[[u8; 32]], epoch: u64, block: Hash| {
+        sign_finalization(NAMESPACE, keys, seeds, (epoch, 7), block).expect("members sign")
+    };
+    // `MockChain`'s encodings: a block or header is its hash ‖ number; a committee its keys.
+    let block = |hash: Hash, number: u64| [&hash.0[..], &number.to_le_bytes()].concat();
+    let body = |head: &[u8], certificate: &[u8], ends: &[[&[u8]; 4]]| {
+        let mut body = Vec::new();
+        frames::encode(&mut body, [head, certificate]).expect("small");
+        for end in ends {
+            frames::encode(&mut body, end.iter().copied()).expect("small");
+        }
+        body
+    };
+    let end = Hash([10; 32]);
+    let end_header = block(end, 10);
+    let next_committee = second.concat();
+    let honest_end = certify(&first, &first_seeds, 0, end);
+    let head = Hash([15; 32]);
+    let head_block = block(head, 15); // Epoch 1.
+    let fresh = || Committees::new(consensus_namespace(NAMESPACE), first.clone());
+    let mut rng = commonware_utils::sys_rng();
+
+    let honest_head = certify(&second, &second_seeds, 1, head);
+    // An offer of the head with epoch 0's end certified by `end_certificate`.
+    let offer_ending = |end_certificate: &[u8]| {
+        body(
+            &head_block,
+            &honest_head,
+            &[[&end_header, end_certificate, &next_committee, b"proof"]],
+        )
+    };
+
+    // The honest offer: epoch 0's end signed by epoch 0's committee names epoch 1's, which
+    // signed the block.
+    let mut committees = fresh();
+    let offer = committees
+        .check_offer(&mut rng, &chain, &offer_ending(&honest_end))
+        .expect("an honest offer")
+        .expect("its epoch is known");
+    assert_eq!((offer.head.hash, offer.head.number), (head, 15));
+    assert_eq!(committees.next_epoch(), 1);
+
+    // An epoch end signed by strangers teaches nothing.
+    let mut committees = fresh();
+    let forged_end = certify(&second, &second_seeds, 0, end);
+    let refused = committees.check_offer(&mut rng, &chain, &offer_ending(&forged_end));
+    assert_eq!(refused.err(), Some(Rejected::EpochEnd(0)));
+    assert_eq!(committees.next_epoch(), 0);
+
+    // Epoch 0's committee cannot certify a block of epoch 1, nor its end certificate stand
+    // for another block.
+    let honest_ends: [[&[u8]; 4]; 1] = [[&end_header, &honest_end, &next_committee, b"proof"]];
+    for certificate in [
+        certify(&first, &first_seeds, 1, head),
+        certify(&second, &second_seeds, 1, Hash([16; 32])),
+        certify(&second, &second_seeds, 0, head),
+    ] {
+        assert_eq!(
+            fresh()
+                .check_offer(
+                    &mut rng,
+                    &chain,
+                    &body(&head_block, &certificate, &honest_ends)
+                )
+                .err(),
+            Some(Rejected::Block)
+        );
+    }
+
+    // Without the end of epoch 0 the block cannot be judged yet: ask again from epoch 0.
+    let mut committees = fresh();
+    let unjudged = committees.check_offer(&mut rng, &chain, &body(&head_block, &honest_head, &[]));
+    assert!(matches!(unjudged, Ok(None)));
+    assert_eq!(committees.next_epoch(), 0);
 }

@@ -15,3 +15,4 @@ mod chain;
 mod e2e;
 mod referee;
 mod support;
+mod sync;

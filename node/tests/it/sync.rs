@@ -1,0 +1,172 @@
+//! State sync end to end: a node started empty next to a long chain takes a snapshot of its
+//! state instead of replaying it.
+
+use crate::support::{free_port, multi_thread_runtime, run_ok, Node};
+use agora_node::chain::{consensus_namespace, Chain, ChainConfig};
+use agora_node::consensus::{sign_finalization, Chain as _};
+use agora_node::metrics::Metrics;
+use agora_node::storage::Database;
+use agora_rpc_api::ChainApiClient;
+use agora_runtime::genesis::{dev_account, dev_consensus_seed, ChainSpec};
+use pallet_staking::validators::epoch_of;
+use sp_core::Pair as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Blocks of the chain the new node joins: 20,000 in the suite (a debug build makes ~230
+/// blocks a second here); `AGORA_SYNC_TEST_BLOCKS` sets another length (`scripts/bench.sh
+/// sync` runs 100,000 in a release build).
+fn chain_length() -> u64 {
+    std::env::var("AGORA_SYNC_TEST_BLOCKS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(20_000)
+}
+
+/// Blocks per epoch of that chain: short, so that the joiner checks the committee of more
+/// epochs than one offer carries (`snapshot::MAX_EPOCH_ENDS`) and asks again.
+const EPOCH_LENGTH: u64 = 200;
+
+/// `agora-node build-spec --dev --validators 1` (one validator, //Alice; epochs of `epoch`
+/// blocks) written to `dir/spec.json`.
+fn one_validator_spec(dir: &Path, epoch: u64) -> (ChainSpec, PathBuf) {
+    let output = run_ok(Command::new(env!("CARGO_BIN_EXE_agora-node")).args([
+        "build-spec",
+        "--dev",
+        "--validators",
+        "1",
+        "--epoch-length",
+        &epoch.to_string(),
+    ]));
+    let text = std::str::from_utf8(&output.stdout).unwrap();
+    let spec = ChainSpec::from_json(text).unwrap();
+    let path = dir.join("spec.json");
+    std::fs::write(&path, text).unwrap();
+    (spec, path)
+}
+
+/// Builds `blocks` finalized blocks of `spec` into the database a node on `base_path` opens,
+/// each proposed by //Alice through the chain's own block building and finalized with a
+/// certificate //Alice signs (a committee of one is its own quorum), without consensus.
+fn build_finalized_chain(spec: &ChainSpec, base_path: &Path, blocks: u64) {
+    let db_path = base_path.join("chains").join(&spec.id).join("db");
+    std::fs::create_dir_all(&db_path).unwrap();
+    let chain = Chain::open(
+        Arc::new(Database::open(&db_path).unwrap()),
+        ChainConfig {
+            spec: spec.clone(),
+            author: dev_account("Alice"),
+            block_time: Duration::from_millis(1),
+            referee: None,
+            metrics: Metrics::new(),
+        },
+    )
+    .unwrap();
+    let seed = dev_consensus_seed("Alice");
+    chain.set_proposer(pallet_staking::beacon::BeaconSigner::from_consensus_seed(
+        &seed,
+    ));
+    let key = sp_core::ed25519::Pair::from_seed(&seed).public().0;
+    let namespace = consensus_namespace(&spec.id, &chain.genesis_hash());
+    let length = spec.genesis.epoch_length;
+    let runtime = multi_thread_runtime();
+    let mut parent = chain.genesis_hash();
+    for number in 1..=blocks {
+        let epoch = epoch_of(number, length);
+        let block = runtime
+            .block_on(chain.propose(parent, epoch, number))
+            .unwrap_or_else(|| panic!("block #{number} was not built"));
+        let certificate =
+            sign_finalization(&namespace, &[key], &[seed], (epoch, number), block).unwrap();
+        runtime.block_on(chain.finalized(block, certificate));
+        parent = block;
+    }
+    assert_eq!(chain.finalized_height(), blocks);
+    // The validator restarting on this database signed every one of these rounds: its
+    // double-sign guard must know, or it refuses to start.
+    let record = agora_node::consensus::guard::SigningRecord::open(
+        &base_path
+            .join("chains")
+            .join(&spec.id)
+            .join("consensus_signed_through"),
+    )
+    .unwrap();
+    record.note((epoch_of(blocks, length), blocks)).unwrap();
+}
+
+/// A node started empty beside a validator whose chain is long reaches its tip through state
+/// sync: it installs a snapshot (checked against the committee of every epoch since genesis)
+/// instead of executing the chain, and then executes the blocks after it, which only works
+/// if the state it took is the one the chain's state roots commit to.
+#[test]
+fn an_empty_node_reaches_the_tip_of_a_long_chain_through_state_sync() {
+    let blocks = chain_length();
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, spec_path) = one_validator_spec(dir.path(), EPOCH_LENGTH);
+    let server_path = dir.path().join("validator");
+    let started = Instant::now();
+    build_finalized_chain(&spec, &server_path, blocks);
+    let built_in = started.elapsed();
+
+    let ports = [free_port(), free_port()];
+    let alice = spec.validators[0].consensus_key;
+    let full = sp_core::ed25519::Pair::from_string("//Full", None).unwrap();
+    let peers = [
+        format!("{alice}@127.0.0.1:{}", ports[0]),
+        format!("0x{}@127.0.0.1:{}", hex::encode(full.public().0), ports[1]),
+    ];
+    let start = |path: &Path, key: [&str; 2], port: u16| {
+        let port = port.to_string();
+        let mut args = vec!["--chain", spec_path.to_str().unwrap(), key[0], key[1]];
+        args.extend(["--port", &port]);
+        for peer in &peers {
+            args.extend(["--peer", peer.as_str()]);
+        }
+        Node::start_with(path, &args)
+    };
+    let validator = start(&server_path, ["--validator-key", "//Alice"], ports[0]);
+    validator.wait_finalized(blocks + 1);
+
+    let started = Instant::now();
+    let joiner = start(
+        &dir.path().join("joiner"),
+        ["--node-key", "//Full"],
+        ports[1],
+    );
+    joiner.wait_for(
+        Duration::from_secs(120),
+        "the joiner at the chain's length",
+        || (joiner.finalized_number() >= blocks).then_some(()),
+    );
+    let synced_in = started.elapsed();
+    let log = joiner.drain_log().join("\n");
+    assert!(
+        log.contains("state snapshot installed"),
+        "the joiner did not sync through a snapshot; log:\n{log}"
+    );
+    let bytes = log
+        .lines()
+        .find(|line| line.contains("state sync complete"))
+        .and_then(|line| line.split("bytes=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|bytes| bytes.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no byte count in the joiner's log:\n{log}"));
+    println!(
+        "{{\"benchmark\":\"sync/empty-node\",\"blocks\":{blocks},\"epoch_length\":{EPOCH_LENGTH},\"build_s\":{:.1},\"start_to_tip_s\":{:.2},\"bytes\":{bytes}}}",
+        built_in.as_secs_f64(),
+        synced_in.as_secs_f64()
+    );
+    // It follows on from the snapshot by executing blocks: its state is the chain's.
+    let target = joiner.finalized_number() + 3;
+    joiner.wait_finalized(target);
+    let hashes = [&validator, &joiner].map(|node| node.call(|c| c.block_hash(Some(target))));
+    assert_eq!(
+        hashes[0], hashes[1],
+        "the nodes disagree on block #{target}"
+    );
+    // It holds no history below the snapshot.
+    let early = joiner.call(|c| c.block_hash(Some(10)));
+    assert_eq!(early, None, "the joiner holds block #10 it never fetched");
+}
