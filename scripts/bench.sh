@@ -15,7 +15,8 @@
 #           fuel (scripts/bench-dispute-e2e.sh).
 #   sync: an empty node joining a 100,000-block chain through state sync (node/tests/it/sync.rs
 #           in a release build; AGORA_SYNC_TEST_BLOCKS sets another length): seconds from its
-#           start to the chain's tip and bytes it received, beside the time to build the chain.
+#           start to the chain's tip and bytes it received, against an empty node replaying the
+#           same chain (--sync full) and beside the time to build the chain.
 #   network: networks of release agora-node processes on loopback (scripts/testnet.sh): finality
 #           latency (p50, p99) and finalized transfers per second with 1 and with 4 validators;
 #           then finalized blocks per second of 4 validators at 1000/500/250/100/50 ms block times
@@ -79,9 +80,12 @@ dispute)
     scripts/bench-dispute-e2e.sh
     ;;
 sync)
-    AGORA_SYNC_TEST_BLOCKS="${AGORA_SYNC_TEST_BLOCKS:-100000}" \
+    log=$(mktemp)
+    AGORA_SYNC_TEST_BLOCKS="${AGORA_SYNC_TEST_BLOCKS:-100000}" AGORA_SYNC_TEST_REPLAY=1 \
         cargo test --release -p agora-node --test it sync:: -- --nocapture --test-threads 1 \
-        | grep '^{"benchmark"'
+        > "$log" 2>&1 || { tail -50 "$log" >&2; exit 1; }
+    grep '^{"benchmark"' "$log"
+    rm -f "$log"
     ;;
 network)
     cargo build --release -p agora-node -p agora-cli

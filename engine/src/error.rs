@@ -194,6 +194,13 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// The caller stopped the run between two segments (its state callback asked to, e.g.
+    /// because the job was cancelled): nothing about the job, and not a refusal.
+    #[error("the run was stopped after segment {segments} by its caller")]
+    Stopped {
+        /// Segments completed when it stopped.
+        segments: u64,
+    },
 
     // ---- Re-execution ----------------------------------------------------------------------
     /// A revealed start state does not hash to the state committed by the previous leaf.
@@ -230,6 +237,7 @@ impl Error {
             Error::Compile { .. }
                 | Error::Engine { .. }
                 | Error::Cache { .. }
+                | Error::Stopped { .. }
                 | Error::Trace(_)
                 | Error::StartStateMismatch { .. }
                 | Error::WrongStartLeaf { .. }

@@ -22,7 +22,11 @@
 //!    use), commits the trace up to it, ending in `s`'s refusal leaf, with no model: the
 //!    segments before `s` are billed, and the audit checks the refusal like any last segment;
 //! 6. defends a disputed result: posts its state at each bisection midpoint and has the
-//!    referee run the final step (`dispute.rs`).
+//!    referee run the final step (`dispute.rs`);
+//! 7. when the buyer cancels a job, stops its run at the next segment boundary unless, at the
+//!    run's pace so far, the commitment would land before the cancellation takes effect
+//!    (which voids it), and does not start a job whose cancellation is pending: the chain pays
+//!    for the run time the job held either way (`pallet_jobs::Pallet::end_fee`).
 //!
 //! **Restarts.** The ledger is the source of truth: on start the daemon re-reads its jobs'
 //! status on chain and carries on from there; a job whose trace is on disk is never run again,
@@ -32,6 +36,8 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use agora_client::blobs::{ensure_blob, fetch_blob};
 use agora_client::chain::State;
@@ -119,7 +125,42 @@ struct Worker {
     progress: Progress,
     /// The run in progress, if any: runs go one at a time on a blocking thread, so the daemon
     /// keeps answering other jobs' reveals (whose deadlines are a few blocks) meanwhile.
-    running: Option<(JobId, tokio::task::JoinHandle<Result<RunRecord, Error>>)>,
+    running: Option<Running>,
+}
+
+/// Blocks a finished run needs to get its commitment finalized: the model's and final state's
+/// registration and upload, then the commitment itself.
+const COMMIT_BLOCKS: BlockNumber = 3;
+
+/// A run in progress on a blocking thread.
+struct Running {
+    id: JobId,
+    handle: tokio::task::JoinHandle<Result<RunRecord, Error>>,
+    /// Set to stop the run at its next segment boundary.
+    stop: Arc<AtomicBool>,
+    /// Segments completed so far.
+    done: Arc<AtomicU64>,
+    /// Segments of the whole run.
+    segments: u64,
+    /// The finalized block when it started.
+    started_at: BlockNumber,
+}
+
+impl Running {
+    /// Whether, at its pace so far, the run ends and its commitment lands before block
+    /// `deadline` (a pending cancellation's): only then is running on worth more than
+    /// stopping (`Pallet::end_fee` pays for the time held either way).
+    fn finishes_before(&self, now: BlockNumber, deadline: BlockNumber) -> bool {
+        let done = self.done.load(Ordering::Relaxed);
+        let left = self.segments.saturating_sub(done);
+        let elapsed = now.saturating_sub(self.started_at).max(1);
+        // No segment done yet: assume the first takes all the time so far and more.
+        let needed = elapsed
+            .saturating_mul(left.max(1))
+            .div_ceil(done.max(1))
+            .saturating_add(COMMIT_BLOCKS);
+        left == 0 || now.saturating_add(needed) < deadline
+    }
 }
 
 /// What a job needs next from the daemon's loop.
@@ -295,8 +336,7 @@ impl Worker {
             self.forget(id)?;
         }
         if let (None, Some((id, job))) = (&self.running, to_run) {
-            let handle = self.start_run(id, &job).await?;
-            self.running = Some((id, handle));
+            self.running = Some(self.start_run(id, &job, number).await?);
         }
         Ok(())
     }
@@ -307,13 +347,16 @@ impl Worker {
         let finished = self
             .running
             .as_ref()
-            .is_some_and(|(_, handle)| handle.is_finished());
+            .is_some_and(|run| run.handle.is_finished());
         if !finished {
             return;
         }
-        if let Some((id, handle)) = self.running.take() {
+        if let Some(Running { id, handle, .. }) = self.running.take() {
             match handle.await {
                 Ok(Ok(record)) => tracing::info!(job = id, root = %record.root, "run finished"),
+                Ok(Err(Error::Engine(agora_engine::Error::Stopped { segments }))) => {
+                    tracing::info!(job = id, segments, "run stopped");
+                }
                 Ok(Err(Error::Engine(error))) if error.is_refusal() => {
                     // The buyer's inputs, not this machine: prove it (`advance`) rather than
                     // run again.
@@ -345,11 +388,25 @@ impl Worker {
                     return Ok(Step::Wait);
                 }
                 let Some(record) = self.finished_run(id)? else {
-                    let running = self.running.as_ref().is_some_and(|(r, _)| *r == id);
-                    return Ok(if running {
-                        Step::Wait
-                    } else {
-                        Step::Run(Box::new(job))
+                    let running = self.running.as_ref().filter(|run| run.id == id);
+                    return Ok(match (running, job.cancel_at) {
+                        (Some(run), Some(at)) => {
+                            if !run.finishes_before(now, at)
+                                && !run.stop.swap(true, Ordering::Relaxed)
+                            {
+                                tracing::info!(
+                                    job = id,
+                                    cancel_at = at,
+                                    "the buyer cancelled the job and the run cannot commit before the cancellation takes effect: stopping it"
+                                );
+                            }
+                            Step::Wait
+                        }
+                        (Some(_), None) => Step::Wait,
+                        // A cancelled job is not started: the cancellation pays for the time
+                        // the job was held whether or not it runs.
+                        (None, Some(_)) => Step::Wait,
+                        (None, None) => Step::Run(Box::new(job)),
                     });
                 };
                 // The bill is the last leaf's cumulative fuel, proved against the root.
@@ -453,11 +510,7 @@ impl Worker {
     }
 
     /// Fetches the job's module and dataset and starts its run on a blocking thread.
-    async fn start_run(
-        &self,
-        id: JobId,
-        job: &Job,
-    ) -> Result<tokio::task::JoinHandle<Result<RunRecord, Error>>, Error> {
+    async fn start_run(&self, id: JobId, job: &Job, now: BlockNumber) -> Result<Running, Error> {
         let dir = self.job_dir(id);
         let OwnedJob {
             wasm,
@@ -481,81 +534,97 @@ impl Worker {
             "running"
         );
         let started = std::time::Instant::now();
-        Ok(tokio::task::spawn_blocking(
-            move || -> Result<RunRecord, Error> {
-                let executor = Executor::new(settings)?;
-                let module = executor.load(&wasm)?;
-                let inputs = JobInputs {
-                    params: &params,
-                    dataset: &dataset,
-                };
-                let mut write_error = None;
-                let result = run(&executor, &module, inputs, spec, |index, bytes| {
-                    if let Err(e) = write_atomic(&dir.join(format!("states/{index}.state")), bytes)
-                    {
-                        write_error = Some(e);
-                    }
-                    Ok(())
-                })?;
-                if let Some(e) = write_error {
-                    return Err(e.into());
+        let (stop, done) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let (stop_flag, done_count) = (stop.clone(), done.clone());
+        let segments = spec.segments();
+        let handle = tokio::task::spawn_blocking(move || -> Result<RunRecord, Error> {
+            let executor = Executor::new(settings)?;
+            let module = executor.load(&wasm)?;
+            let inputs = JobInputs {
+                params: &params,
+                dataset: &dataset,
+            };
+            let mut write_error = None;
+            let result = run(&executor, &module, inputs, spec, |index, bytes| {
+                // `index` segments are done (0: the state after `init`).
+                done_count.store(index, Ordering::Relaxed);
+                if stop_flag.load(Ordering::Relaxed) {
+                    return Err(agora_engine::Error::Stopped { segments: index });
                 }
-                // A refused segment ends the trace there, with no model: the job could not go
-                // on, and the segments before it are billed.
-                #[allow(unused_mut)] // written to only by injected faults
-                let (mut model, metrics) = match &result.refused {
-                    Some(refusal) => {
-                        tracing::warn!(
-                            job = id,
-                            segment = refusal.segment,
-                            "the module refused a segment: {}; the trace ends there",
-                            refusal.error
-                        );
-                        (Vec::new(), Vec::new())
-                    }
-                    None => (
-                        executor
-                            .export(&module, &params, &dataset, &result.final_state)?
-                            .bytes,
-                        executor
-                            .eval(&module, &params, &dataset, &result.final_state)?
-                            .bytes,
-                    ),
-                };
-                #[allow(unused_mut)]
-                let mut leaves = result.leaves;
-                #[cfg(feature = "faults")]
-                for (index, bytes) in faults::apply(&faults, &mut leaves, &mut model, |i| {
-                    std::fs::read(dir.join(format!("states/{i}.state"))).ok()
-                }) {
-                    write_atomic(&dir.join(format!("states/{index}.forged")), &bytes)?;
+                if let Err(e) = write_atomic(&dir.join(format!("states/{index}.state")), bytes) {
+                    write_error = Some(e);
                 }
-                let output = match result.refused {
-                    Some(_) => Hash::ZERO,
-                    None => {
-                        write_atomic(&dir.join("model.bpk"), &model)?;
-                        Hash::of(&model)
-                    }
-                };
-                let record = RunRecord {
-                    root: TraceTree::new(leaves.clone())?.root(),
-                    leaves: leaves
-                        .iter()
-                        .map(|l| (l.index, l.state_hash, l.fuel))
-                        .collect(),
-                    output,
-                    metrics: String::from_utf8_lossy(&metrics).into_owned(),
-                };
-                // Last: its presence means every checkpoint and the model are on disk.
-                write_atomic(&dir.join("run.json"), &serde_json::to_vec_pretty(&record)?)?;
-                tracing::info!(
-                    job = id,
-                    seconds = started.elapsed().as_secs_f64(),
-                    "run done"
-                );
-                Ok(record)
-            },
-        ))
+                Ok(())
+            })?;
+            if let Some(e) = write_error {
+                return Err(e.into());
+            }
+            // A refused segment ends the trace there, with no model: the job could not go
+            // on, and the segments before it are billed.
+            #[allow(unused_mut)] // written to only by injected faults
+            let (mut model, metrics) = match &result.refused {
+                Some(refusal) => {
+                    tracing::warn!(
+                        job = id,
+                        segment = refusal.segment,
+                        "the module refused a segment: {}; the trace ends there",
+                        refusal.error
+                    );
+                    (Vec::new(), Vec::new())
+                }
+                None => (
+                    executor
+                        .export(&module, &params, &dataset, &result.final_state)?
+                        .bytes,
+                    executor
+                        .eval(&module, &params, &dataset, &result.final_state)?
+                        .bytes,
+                ),
+            };
+            #[allow(unused_mut)]
+            let mut leaves = result.leaves;
+            #[cfg(feature = "faults")]
+            for (index, bytes) in faults::apply(&faults, &mut leaves, &mut model, |i| {
+                std::fs::read(dir.join(format!("states/{i}.state"))).ok()
+            }) {
+                write_atomic(&dir.join(format!("states/{index}.forged")), &bytes)?;
+            }
+            let output = match result.refused {
+                Some(_) => Hash::ZERO,
+                None => {
+                    write_atomic(&dir.join("model.bpk"), &model)?;
+                    Hash::of(&model)
+                }
+            };
+            let record = RunRecord {
+                root: TraceTree::new(leaves.clone())?.root(),
+                leaves: leaves
+                    .iter()
+                    .map(|l| (l.index, l.state_hash, l.fuel))
+                    .collect(),
+                output,
+                metrics: String::from_utf8_lossy(&metrics).into_owned(),
+            };
+            // Last: its presence means every checkpoint and the model are on disk.
+            write_atomic(&dir.join("run.json"), &serde_json::to_vec_pretty(&record)?)?;
+            tracing::info!(
+                job = id,
+                seconds = started.elapsed().as_secs_f64(),
+                "run done"
+            );
+            Ok(record)
+        });
+        Ok(Running {
+            id,
+            handle,
+            stop,
+            done,
+            segments,
+            started_at: now,
+        })
     }
 
     async fn answer_audit(&self, state: &State<'_>, id: JobId, job: &Job) -> Result<(), Error> {

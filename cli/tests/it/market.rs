@@ -165,7 +165,17 @@ pub(crate) fn conserved(node: &Node, issuance0: Balance, stage: &str) {
 /// `dir/verifier`) and waits until both are ready: the worker's offer is open and the verifier
 /// is registered.
 fn start_daemons(node: &Node, dir: &Path, cache: &Path) -> (Daemon, Daemon) {
-    let worker = Daemon::start(node, &WORKER_ARGS, &dir.join("worker"), cache);
+    start_daemons_with(node, dir, cache, &WORKER_ARGS)
+}
+
+/// [`start_daemons`] with the worker started with `worker_args`.
+fn start_daemons_with(
+    node: &Node,
+    dir: &Path,
+    cache: &Path,
+    worker_args: &[&str],
+) -> (Daemon, Daemon) {
+    let worker = Daemon::start(node, worker_args, &dir.join("worker"), cache);
     let verifier = Daemon::start(node, &VERIFIER_ARGS, &dir.join("verifier"), cache);
     node.wait_for(
         Duration::from_secs(60),
@@ -423,6 +433,71 @@ fn a_worker_restarted_mid_job_resumes_without_running_it_again() {
     assert!(
         !lines.contains("run finished"),
         "the restarted worker ran the job again:\n{lines}"
+    );
+}
+
+/// A buyer who cancels a running job gets its worker's compute back: the worker's daemon,
+/// seeing it cannot commit before the cancellation takes effect, stops the run at the next
+/// segment instead of running on for nothing (the sim's workers do the same, issue 11's
+/// griefing buyers), and the job ends `Cancelled` with the worker paid for the time it held it.
+/// Before, the daemon ran every cancelled job to its end, holding its one run slot.
+#[test]
+fn a_worker_stops_the_run_of_a_job_its_buyer_cancelled() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    // The job's collateral grows with its price: bond enough for it.
+    let mut worker_args = WORKER_ARGS;
+    worker_args[13] = "10000";
+    let (mut worker, mut verifier) = start_daemons_with(&node, dir.path(), &cache, &worker_args);
+    // About 1,150 steps of a wider MLP (~10 s, ~83,000 Mfuel) in segments of 10.
+    let long = r#"{"hidden":[256,256],"epochs":50,"batch_size":64}"#;
+    let job = [&MLP_JOB[..4], &["--params", long]].concat();
+    let command = ["--output", "json", "job", "submit", "--key", "//Alice"];
+    let bid = [
+        "--max-price",
+        "0.002",
+        "--max-fuel",
+        "90000",
+        "--segment",
+        "10",
+    ];
+    let cache_dir = ["--cache-dir", cache.to_str().unwrap(), "--no-wait"];
+    let submitted = stdout_json(&node.agora(&[&command[..], &job, &bid, &cache_dir].concat()));
+    let id = submitted["job"].as_u64().unwrap();
+    let log = worker.log_once("running");
+    assert!(
+        log.contains("running"),
+        "the worker never started job #{id} ({:?}): {log}",
+        job_status(&node, id)
+    );
+    let out = node.agora(&["job", "cancel", "--key", "//Alice", &id.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = wait_for_status(
+        &node,
+        id,
+        "cancelled",
+        Duration::from_secs(60),
+        &mut [&mut worker, &mut verifier],
+        JobStatus::is_final,
+    );
+    assert!(
+        matches!(status, JobStatus::Cancelled { .. }),
+        "the job did not end cancelled: {status:?}"
+    );
+    let log = worker.log_once("run stopped");
+    assert!(log.contains("stopping it"), "{log}");
+    assert!(
+        log.contains("run stopped"),
+        "the run was not stopped: {log}"
+    );
+    assert!(
+        !log.contains("run finished"),
+        "the cancelled run ran to its end: {log}"
     );
 }
 

@@ -117,16 +117,17 @@ fn an_empty_node_reaches_the_tip_of_a_long_chain_through_state_sync() {
         format!("{alice}@127.0.0.1:{}", ports[0]),
         format!("0x{}@127.0.0.1:{}", hex::encode(full.public().0), ports[1]),
     ];
-    let start = |path: &Path, key: [&str; 2], port: u16| {
+    let start = |path: &Path, key: [&str; 2], port: u16, extra: &[&str]| {
         let port = port.to_string();
         let mut args = vec!["--chain", spec_path.to_str().unwrap(), key[0], key[1]];
         args.extend(["--port", &port]);
+        args.extend(extra);
         for peer in &peers {
             args.extend(["--peer", peer.as_str()]);
         }
         Node::start_with(path, &args)
     };
-    let validator = start(&server_path, ["--validator-key", "//Alice"], ports[0]);
+    let validator = start(&server_path, ["--validator-key", "//Alice"], ports[0], &[]);
     validator.wait_finalized(blocks + 1);
 
     let started = Instant::now();
@@ -134,6 +135,7 @@ fn an_empty_node_reaches_the_tip_of_a_long_chain_through_state_sync() {
         &dir.path().join("joiner"),
         ["--node-key", "//Full"],
         ports[1],
+        &[],
     );
     joiner.wait_for(
         Duration::from_secs(120),
@@ -153,11 +155,6 @@ fn an_empty_node_reaches_the_tip_of_a_long_chain_through_state_sync() {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|bytes| bytes.parse::<u64>().ok())
         .unwrap_or_else(|| panic!("no byte count in the joiner's log:\n{log}"));
-    println!(
-        "{{\"benchmark\":\"sync/empty-node\",\"blocks\":{blocks},\"epoch_length\":{EPOCH_LENGTH},\"build_s\":{:.1},\"start_to_tip_s\":{:.2},\"bytes\":{bytes}}}",
-        built_in.as_secs_f64(),
-        synced_in.as_secs_f64()
-    );
     // It follows on from the snapshot by executing blocks: its state is the chain's.
     let target = joiner.finalized_number() + 3;
     joiner.wait_finalized(target);
@@ -169,4 +166,28 @@ fn an_empty_node_reaches_the_tip_of_a_long_chain_through_state_sync() {
     // It holds no history below the snapshot.
     let early = joiner.call(|c| c.block_hash(Some(10)));
     assert_eq!(early, None, "the joiner holds block #10 it never fetched");
+    // The baseline, in benchmarks only (`AGORA_SYNC_TEST_REPLAY=1`): an empty node that
+    // replays every block (`--sync full`) to the same height, with the joiner's key and port.
+    drop(joiner);
+    let replay = std::env::var_os("AGORA_SYNC_TEST_REPLAY").map(|_| {
+        let started = Instant::now();
+        let replayer = start(
+            &dir.path().join("replayer"),
+            ["--node-key", "//Full"],
+            ports[1],
+            &["--sync", "full"],
+        );
+        replayer.wait_for(
+            Duration::from_secs(3_600),
+            "the replayer at the tip",
+            || (replayer.finalized_number() >= blocks).then_some(()),
+        );
+        format!(",\"full_replay_s\":{:.1}", started.elapsed().as_secs_f64())
+    });
+    println!(
+        "\n{{\"benchmark\":\"sync/empty-node\",\"blocks\":{blocks},\"epoch_length\":{EPOCH_LENGTH},\"build_s\":{:.1},\"start_to_tip_s\":{:.2},\"bytes\":{bytes}{}}}",
+        built_in.as_secs_f64(),
+        synced_in.as_secs_f64(),
+        replay.unwrap_or_default()
+    );
 }
