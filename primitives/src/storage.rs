@@ -326,13 +326,19 @@ pub trait StorageInstance {
     /// Item name, e.g. `"Account"`.
     const ITEM: &'static str;
 
-    /// `blake3_128(PALLET) ‖ blake3_128(ITEM)`.
+    /// `blake3_128(PALLET) ‖ blake3_128(ITEM)` ([`hashed_prefix`]). An implementation may
+    /// cache it (`pallet_support::storage_instance!` does); it must return the same bytes.
     fn prefix() -> [u8; 32] {
-        let mut prefix = [0u8; 32];
-        prefix[..16].copy_from_slice(&blake3_128(Self::PALLET.as_bytes()));
-        prefix[16..].copy_from_slice(&blake3_128(Self::ITEM.as_bytes()));
-        prefix
+        hashed_prefix(Self::PALLET, Self::ITEM)
     }
+}
+
+/// `blake3_128(pallet) ‖ blake3_128(item)`: the key prefix of a storage item.
+pub fn hashed_prefix(pallet: &str, item: &str) -> [u8; 32] {
+    let mut prefix = [0u8; 32];
+    prefix[..16].copy_from_slice(&blake3_128(pallet.as_bytes()));
+    prefix[16..].copy_from_slice(&blake3_128(item.as_bytes()));
+    prefix
 }
 
 fn decode_stored<V: Decode>(key: &[u8], bytes: &[u8], item: &str) -> V {

@@ -387,17 +387,23 @@ pub(crate) const VERIFIER_ARGS: [&str; 6] =
     ["verifier", "run", "--key", "//Charlie", "--bond", "50"];
 
 pub(crate) fn submit_no_wait(node: &Node, cache: &Path, segments: &[&str]) -> u64 {
+    submit_job(node, cache, &[&MLP_JOB[..], segments].concat(), "1000")
+}
+
+/// Alice bids for `job` (module, data, params and segment arguments) at up to 0.002 AGR per
+/// Mfuel and `max_fuel` Mfuel, without waiting for the result; returns the job's id.
+fn submit_job(node: &Node, cache: &Path, job: &[&str], max_fuel: &str) -> u64 {
     let command = ["--output", "json", "job", "submit", "--key", "//Alice"];
     let bid = [
         "--max-price",
         "0.002",
         "--max-fuel",
-        "1000",
+        max_fuel,
         "--cache-dir",
         cache.to_str().unwrap(),
         "--no-wait",
     ];
-    let submitted = stdout_json(&node.agora(&[&command[..], &MLP_JOB, segments, &bid].concat()));
+    let submitted = stdout_json(&node.agora(&[&command[..], job, &bid].concat()));
     submitted["job"].as_u64().unwrap()
 }
 
@@ -452,19 +458,8 @@ fn a_worker_stops_the_run_of_a_job_its_buyer_cancelled() {
     let (mut worker, mut verifier) = start_daemons_with(&node, dir.path(), &cache, &worker_args);
     // About 1,150 steps of a wider MLP (~10 s, ~83,000 Mfuel) in segments of 10.
     let long = r#"{"hidden":[256,256],"epochs":50,"batch_size":64}"#;
-    let job = [&MLP_JOB[..4], &["--params", long]].concat();
-    let command = ["--output", "json", "job", "submit", "--key", "//Alice"];
-    let bid = [
-        "--max-price",
-        "0.002",
-        "--max-fuel",
-        "90000",
-        "--segment",
-        "10",
-    ];
-    let cache_dir = ["--cache-dir", cache.to_str().unwrap(), "--no-wait"];
-    let submitted = stdout_json(&node.agora(&[&command[..], &job, &bid, &cache_dir].concat()));
-    let id = submitted["job"].as_u64().unwrap();
+    let job = [&MLP_JOB[..4], &["--params", long, "--segment", "10"]].concat();
+    let id = submit_job(&node, &cache, &job, "90000");
     let log = worker.log_once("running");
     assert!(
         log.contains("running"),

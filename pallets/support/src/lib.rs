@@ -59,10 +59,16 @@ pub mod __private {
     pub use agora_primitives::dispatch::{DispatchError, PalletError};
     pub use agora_primitives::storage::{Ext, StorageInstance};
     pub use agora_primitives::{AccountId, Balance, BlockNumber};
+
+    /// `blake3_128(PALLET) ‖ blake3_128(ITEM)` of `I`, as [`StorageInstance::prefix`] computes it
+    /// by default.
+    pub fn storage_prefix<I: StorageInstance>() -> [u8; 32] {
+        agora_primitives::storage::hashed_prefix(I::PALLET, I::ITEM)
+    }
 }
 
 /// Declares the storage instances of a pallet: for each, a unit struct implementing
-/// [`StorageInstance`] with the pallet's name and the item's name.
+/// [`StorageInstance`] with the pallet's name and the item's name, its key prefix hashed once.
 ///
 /// ```ignore
 /// pallet_support::storage_instance!("Market", pub OffersPrefix = "Offers", pub BidsPrefix = "Bids");
@@ -77,6 +83,13 @@ macro_rules! storage_instance {
             impl $crate::__private::StorageInstance for $name {
                 const PALLET: &'static str = $pallet;
                 const ITEM: &'static str = $item;
+
+                // Hashed once per process, not at every key (two blake3 calls each): every
+                // storage access builds its key from it.
+                fn prefix() -> [u8; 32] {
+                    static PREFIX: ::std::sync::OnceLock<[u8; 32]> = ::std::sync::OnceLock::new();
+                    *PREFIX.get_or_init($crate::__private::storage_prefix::<$name>)
+                }
             }
         )+
     };
@@ -175,6 +188,14 @@ mod tests {
             StorageValue::<ValuePrefix, u8>::key(),
             ValuePrefix::prefix().to_vec()
         );
+        // The cached prefix is the hashed one, on the first call and after (the keys of every
+        // stored value depend on it).
+        for _ in 0..2 {
+            assert_eq!(
+                CounterPrefix::prefix(),
+                agora_primitives::storage::hashed_prefix("Test", "Counter")
+            );
+        }
     }
 
     #[test]
