@@ -10,6 +10,7 @@
 //! | `block_hashes` | block number (8 bytes, big-endian, so they sort by height) | block hash |
 //! | `certificates` | block hash | finality certificate, opaque here (empty for genesis) |
 //! | `meta` | `finalized_head` | finalized head: number (8 bytes BE) ‖ hash (32 bytes) |
+//! | `meta` | `epoch_end` ‖ epoch (8 bytes BE) | an epoch's end a state snapshot brought (below) |
 //!
 //! A finalized block is written by [`Database::commit_finalized`] as one atomic `WriteBatch`
 //! synced to the write-ahead log before it returns, so after a crash the database holds either
@@ -55,6 +56,11 @@ const COLUMN_FAMILIES: [&str; 7] = [
 ];
 
 const META_FINALIZED_HEAD: &[u8] = b"finalized_head";
+
+/// The `meta` key of the end of `epoch` a snapshot brought: `"epoch_end" ‖ epoch` (8 bytes BE).
+fn epoch_end_key(epoch: u64) -> Vec<u8> {
+    [&b"epoch_end"[..], &epoch.to_be_bytes()].concat()
+}
 
 /// Errors of the database; each names the values involved.
 #[derive(Debug, thiserror::Error)]
@@ -139,9 +145,10 @@ pub struct Snapshot<'a> {
     pub block: FinalizedBlock<'a>,
     /// Every `(key, value)` of the state at the block's state root.
     pub state: &'a BTreeMap<Vec<u8>, Vec<u8>>,
-    /// Heights and hashes of finalized blocks below the snapshot known without their bodies
-    /// (the last block of each epoch): their number index only.
-    pub known_hashes: &'a [(u64, Hash)],
+    /// The epochs' ends below the snapshot, known without their blocks or states: `(epoch,
+    /// height, hash, the encoded end as served)`; their heights are indexed and the ends kept
+    /// ([`Database::epoch_end`]).
+    pub epoch_ends: &'a [(u64, u64, Hash, Vec<u8>)],
 }
 
 /// A finalized block and everything that is persisted with it.
@@ -343,13 +350,20 @@ impl Database {
             batch.put_cf(flat, key, value);
         }
         let hashes = self.cf(CF_BLOCK_HASHES)?;
-        for (number, hash) in snapshot.known_hashes {
+        let meta = self.cf(CF_META)?;
+        for (epoch, number, hash, end) in snapshot.epoch_ends {
             batch.put_cf(hashes, number.to_be_bytes(), hash.0);
+            batch.put_cf(meta, epoch_end_key(*epoch), end);
         }
         batch.put_cf(self.cf(CF_BLOCKS)?, block.hash.0, block.encoded);
         batch.put_cf(hashes, block.number.to_be_bytes(), block.hash.0);
         batch.put_cf(self.cf(CF_CERTIFICATES)?, block.hash.0, block.certificate);
         self.write_head(batch, block, "install of the snapshot")
+    }
+
+    /// The end of `epoch` a snapshot brought ([`Snapshot::epoch_ends`]), encoded.
+    pub fn epoch_end(&self, epoch: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read(CF_META, &epoch_end_key(epoch))
     }
 
     /// Keeps the body of a block this node is about to vote for, synced, until it is finalized
@@ -757,7 +771,7 @@ mod tests {
         let tree = smt::update(&smt::MemoryNodeStore::new(), Hash::ZERO, &changes).unwrap();
         let hash = Hash::of(b"block 5000");
         let no_changes = BTreeMap::new();
-        let known = [(4_800, Hash::of(b"epoch end"))];
+        let known = [(23, 4_800, Hash::of(b"epoch end"), b"end 23".to_vec())];
         let snapshot = |number| Snapshot {
             block: FinalizedBlock {
                 number,
@@ -768,7 +782,7 @@ mod tests {
                 new_nodes: &tree.new_nodes,
             },
             state: &state,
-            known_hashes: &known,
+            epoch_ends: &known,
         };
         db.install_snapshot(snapshot(5_000)).unwrap();
         assert_eq!(db.finalized_head().unwrap(), Some((5_000, hash)));
@@ -778,6 +792,8 @@ mod tests {
             Some(b"3".to_vec())
         );
         assert_eq!(db.block_hash(4_800).unwrap(), Some(Hash::of(b"epoch end")));
+        assert_eq!(db.epoch_end(23).unwrap(), Some(b"end 23".to_vec()));
+        assert_eq!(db.epoch_end(22).unwrap(), None);
         assert_eq!(db.block_hash(4_801).unwrap(), None);
         assert_eq!(
             db.certificate(&hash).unwrap(),

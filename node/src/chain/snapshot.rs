@@ -40,6 +40,15 @@ impl Chain {
     /// The last block of `epoch` (finalized here, with its certificate) and the committee of
     /// `epoch + 1` proven against its state root.
     pub(super) fn end_of_epoch(&self, epoch: u64) -> Option<EpochEnd> {
+        self.proven_end_of_epoch(epoch).or_else(|| {
+            // Below a snapshot this node joined by: the end as it was checked then.
+            let bytes = self.inner.db.epoch_end(epoch).ok()??;
+            EpochEnd::decode_all(&mut bytes.as_slice()).ok()
+        })
+    }
+
+    /// [`Chain::end_of_epoch`] from the block and state this node holds.
+    fn proven_end_of_epoch(&self, epoch: u64) -> Option<EpochEnd> {
         let length = self.epoch_length()?;
         let number = last_block_of(epoch, length);
         let db = &self.inner.db;
@@ -129,6 +138,11 @@ impl Chain {
             // The events of the snapshot block are not part of the snapshot.
             events: Vec::new(),
         };
+        let epoch_ends: Vec<(u64, u64, Hash, Vec<u8>)> = snapshot
+            .epoch_ends
+            .iter()
+            .map(|end| (end.epoch, end.number, end.hash, end.end.encode()))
+            .collect();
         let db = self.inner.db.clone();
         self.blocking(move || {
             let no_changes = BTreeMap::new();
@@ -142,7 +156,7 @@ impl Chain {
                     new_nodes: &snapshot.nodes,
                 },
                 state: &snapshot.state,
-                known_hashes: &snapshot.epoch_ends,
+                epoch_ends: &epoch_ends,
             })
         })
         .await??;

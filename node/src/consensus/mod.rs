@@ -380,7 +380,7 @@ pub trait Chain: Clone + Send + Sync + 'static {
 
 /// The last block of an epoch and the committee it elected for the next one, as a peer
 /// serves it for state sync (see [`snapshot`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, parity_scale_codec::Encode, parity_scale_codec::Decode)]
 pub struct EpochEnd {
     /// The encoded header of the epoch's last block.
     pub header: Vec<u8>,
@@ -390,6 +390,19 @@ pub struct EpochEnd {
     pub committee: Vec<u8>,
     /// The encoded state proof of that committee under the header's state root.
     pub proof: Vec<u8>,
+}
+
+/// An epoch end a joiner checked ([`snapshot`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedEpochEnd {
+    /// The epoch it ends.
+    pub epoch: u64,
+    /// Its last block's height.
+    pub number: u64,
+    /// Its last block's hash.
+    pub hash: Hash,
+    /// The end as served.
+    pub end: EpochEnd,
 }
 
 /// What consensus learns of an offered snapshot block from the chain.
@@ -412,8 +425,9 @@ pub struct SnapshotInstall {
     pub block: Vec<u8>,
     /// Its finalization certificate.
     pub certificate: Vec<u8>,
-    /// Heights and hashes of the epochs' last blocks below it.
-    pub epoch_ends: Vec<(u64, Hash)>,
+    /// The epochs' ends below it, as checked: kept so that this node can serve them to the
+    /// next joiner (it holds neither their blocks nor their states).
+    pub epoch_ends: Vec<CheckedEpochEnd>,
     /// Every node of the state tree under the block's state root, by hash.
     pub nodes: Vec<(Hash, Vec<u8>)>,
     /// Every `(key, value)` of that state.

@@ -42,7 +42,9 @@
 //!    next; leaves carry the state's keys and values.
 //!
 //! When no hash is left to ask for, the state is exactly the one the certified header commits
-//! to, and [`Chain::install_snapshot`] makes the block the finalized head in one write. A peer
+//! to, and [`Chain::install_snapshot`] makes the block the finalized head in one write, keeping
+//! the checked epoch ends so that this node can serve them to the next joiner (it holds
+//! neither those blocks nor their states). A peer
 //! that sends anything else is ignored and another is asked; the worst a peer can do is offer
 //! an old (but genuine) block, which costs the node the replay from there.
 //!
@@ -62,7 +64,7 @@
 //! message limit.
 
 use super::{committee, decode_finalization, to_hash, Chain, EpochEnd, PublicKey, Scheme};
-use super::{SnapshotBlock, SnapshotInstall};
+use super::{CheckedEpochEnd, SnapshotBlock, SnapshotInstall};
 use agora_primitives::smt::Node;
 use agora_primitives::Hash;
 use commonware_parallel::Sequential;
@@ -195,8 +197,8 @@ pub(super) struct Committees {
     namespace: Vec<u8>,
     /// `epoch → committee keys`, contiguous from 0.
     keys: BTreeMap<u64, Vec<[u8; 32]>>,
-    /// Heights and hashes of the epoch ends checked so far.
-    ends: Vec<(u64, Hash)>,
+    /// The epoch ends checked so far.
+    ends: Vec<CheckedEpochEnd>,
 }
 
 impl Committees {
@@ -264,7 +266,12 @@ impl Committees {
                 return Err(Rejected::EpochEnd(epoch));
             }
             self.keys.insert(epoch.saturating_add(1), next);
-            self.ends.push((number, hash));
+            self.ends.push(CheckedEpochEnd {
+                epoch,
+                number,
+                hash,
+                end,
+            });
         }
         let head = chain.open_snapshot_block(block).ok_or(Rejected::Block)?;
         if !self.keys.contains_key(&head.epoch) {
@@ -369,7 +376,7 @@ impl Download {
     }
 
     /// The snapshot to install, once complete.
-    pub(super) fn finish(self, offer: Offer, epoch_ends: Vec<(u64, Hash)>) -> SnapshotInstall {
+    pub(super) fn finish(self, offer: Offer, epoch_ends: Vec<CheckedEpochEnd>) -> SnapshotInstall {
         SnapshotInstall {
             block: offer.block,
             certificate: offer.certificate,
@@ -409,7 +416,7 @@ pub(super) struct StateSync {
 
 impl StateSync {
     /// The epoch ends checked so far.
-    pub(super) fn epoch_ends(&self) -> Vec<(u64, Hash)> {
+    pub(super) fn epoch_ends(&self) -> Vec<CheckedEpochEnd> {
         self.committees.ends.clone()
     }
 }

@@ -3,13 +3,17 @@
 
 use crate::support::{free_port, multi_thread_runtime, run_ok, Node};
 use agora_node::chain::{consensus_namespace, Chain, ChainConfig};
-use agora_node::consensus::{sign_finalization, Chain as _};
+use agora_node::consensus::{sign_finalization, Chain as _, CheckedEpochEnd, SnapshotInstall};
 use agora_node::metrics::Metrics;
 use agora_node::storage::Database;
+use agora_primitives::smt::Node as TreeNode;
+use agora_primitives::Hash;
 use agora_rpc_api::ChainApiClient;
 use agora_runtime::genesis::{dev_account, dev_consensus_seed, ChainSpec};
 use pallet_staking::validators::epoch_of;
+use parity_scale_codec::DecodeAll;
 use sp_core::Pair as _;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -47,10 +51,8 @@ fn one_validator_spec(dir: &Path, epoch: u64) -> (ChainSpec, PathBuf) {
     (spec, path)
 }
 
-/// Builds `blocks` finalized blocks of `spec` into the database a node on `base_path` opens,
-/// each proposed by //Alice through the chain's own block building and finalized with a
-/// certificate //Alice signs (a committee of one is its own quorum), without consensus.
-fn build_finalized_chain(spec: &ChainSpec, base_path: &Path, blocks: u64) {
+/// The chain of `spec` in the database a node on `base_path` opens, proposing as //Alice.
+fn open_as_alice(spec: &ChainSpec, base_path: &Path) -> Chain {
     let db_path = base_path.join("chains").join(&spec.id).join("db");
     std::fs::create_dir_all(&db_path).unwrap();
     let chain = Chain::open(
@@ -64,10 +66,18 @@ fn build_finalized_chain(spec: &ChainSpec, base_path: &Path, blocks: u64) {
         },
     )
     .unwrap();
-    let seed = dev_consensus_seed("Alice");
     chain.set_proposer(pallet_staking::beacon::BeaconSigner::from_consensus_seed(
-        &seed,
+        &dev_consensus_seed("Alice"),
     ));
+    chain
+}
+
+/// Builds `blocks` finalized blocks of `spec` into the database a node on `base_path` opens,
+/// each proposed by //Alice through the chain's own block building and finalized with a
+/// certificate //Alice signs (a committee of one is its own quorum), without consensus.
+fn build_finalized_chain(spec: &ChainSpec, base_path: &Path, blocks: u64) {
+    let chain = open_as_alice(spec, base_path);
+    let seed = dev_consensus_seed("Alice");
     let key = sp_core::ed25519::Pair::from_seed(&seed).public().0;
     let namespace = consensus_namespace(&spec.id, &chain.genesis_hash());
     let length = spec.genesis.epoch_length;
@@ -189,5 +199,92 @@ fn an_empty_node_reaches_the_tip_of_a_long_chain_through_state_sync() {
         built_in.as_secs_f64(),
         synced_in.as_secs_f64(),
         replay.unwrap_or_default()
+    );
+}
+
+/// Everything a joiner would fetch from `chain` for a snapshot of its offer, as the joiner
+/// checks it (the consensus half is `consensus::snapshot`'s, tested there).
+fn snapshot_of(chain: &Chain) -> SnapshotInstall {
+    let (block, certificate) = chain.snapshot_offer().expect("an offer");
+    let head = chain
+        .open_snapshot_block(&block)
+        .expect("a well-formed block");
+    let epoch_ends = (0..head.epoch)
+        .map(|epoch| {
+            let end = chain.epoch_end(epoch).expect("every epoch's end");
+            let (hash, number, _) = chain.open_epoch_end(epoch, &end).expect("it checks");
+            CheckedEpochEnd {
+                epoch,
+                number,
+                hash,
+                end,
+            }
+        })
+        .collect();
+    let (mut nodes, mut state, mut wanted) = (Vec::new(), BTreeMap::new(), vec![head.state_root]);
+    while let Some(hash) = wanted.pop() {
+        let bytes = chain
+            .state_nodes(&[hash], usize::MAX)
+            .pop()
+            .expect("a node");
+        match TreeNode::decode_all(&mut bytes.as_slice()).unwrap() {
+            TreeNode::Internal { left, right } => {
+                wanted.extend([left, right].into_iter().filter(|h| *h != Hash::ZERO));
+            }
+            TreeNode::Leaf { key, value } => {
+                state.insert(key, value);
+            }
+        }
+        nodes.push((hash, bytes));
+    }
+    SnapshotInstall {
+        block,
+        certificate,
+        epoch_ends,
+        nodes,
+        state,
+    }
+}
+
+/// A node that joined by a snapshot holds neither the blocks nor the states of the epochs'
+/// ends below it, yet must serve them to the next joiner (or, once every node has joined so,
+/// nobody could join by snapshot again): it keeps the ends it checked and serves them as they
+/// came. And the state it installed is the chain's: it builds and finalizes the next block
+/// (execution checks the state root). A second snapshot is refused.
+#[test]
+fn a_node_that_joined_by_snapshot_serves_the_epoch_ends_to_the_next_joiner() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, _) = one_validator_spec(dir.path(), 10);
+    build_finalized_chain(&spec, &dir.path().join("a"), 45);
+    let a = open_as_alice(&spec, &dir.path().join("a"));
+    let b = open_as_alice(&spec, &dir.path().join("b"));
+    let runtime = multi_thread_runtime();
+    assert!(runtime.block_on(b.install_snapshot(snapshot_of(&a))));
+    assert_eq!(b.finalized_head(), a.finalized_head());
+    assert_eq!(b.snapshot_offer(), a.snapshot_offer());
+    for epoch in 0..4 {
+        assert_eq!(
+            b.epoch_end(epoch),
+            a.epoch_end(epoch),
+            "the end of epoch {epoch}"
+        );
+    }
+    assert_eq!(
+        b.block_hash(30).unwrap(),
+        a.block_hash(30).unwrap(),
+        "the end of epoch 2 is indexed"
+    );
+    assert_eq!(b.block_hash(29).unwrap(), None);
+    let (head, _) = b.finalized_head();
+    let next = runtime
+        .block_on(b.propose(head, 4, 46))
+        .expect("a block on the snapshot");
+    runtime.block_on(b.finalized(next, Vec::new()));
+    assert_eq!(b.finalized_height(), 46);
+    assert!(!runtime.block_on(b.install_snapshot(snapshot_of(&a))));
+    assert_eq!(
+        b.finalized_height(),
+        46,
+        "a second snapshot changed nothing"
     );
 }
