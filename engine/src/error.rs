@@ -244,3 +244,16 @@ impl Error {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker declares the job unrunnable (the buyer's fault) on a refusal: a run its own
+    /// daemon stopped must never read as one.
+    #[test]
+    fn a_run_stopped_by_its_caller_is_not_a_refusal() {
+        assert!(!Error::Stopped { segments: 3 }.is_refusal());
+        assert!(Error::MissingExport { name: "agora_init" }.is_refusal());
+    }
+}

@@ -152,15 +152,33 @@ impl Running {
     /// stopping (`Pallet::end_fee` pays for the time held either way).
     fn finishes_before(&self, now: BlockNumber, deadline: BlockNumber) -> bool {
         let done = self.done.load(Ordering::Relaxed);
-        let left = self.segments.saturating_sub(done);
-        let elapsed = now.saturating_sub(self.started_at).max(1);
-        // No segment done yet: assume the first takes all the time so far and more.
-        let needed = elapsed
-            .saturating_mul(left.max(1))
-            .div_ceil(done.max(1))
-            .saturating_add(COMMIT_BLOCKS);
-        left == 0 || now.saturating_add(needed) < deadline
+        finishes_before(
+            done,
+            self.segments,
+            now.saturating_sub(self.started_at),
+            now,
+            deadline,
+        )
     }
+}
+
+/// Whether a run that has done `done` of `segments` segments in `elapsed` blocks, keeping that
+/// pace, ends and has its commitment land ([`COMMIT_BLOCKS`]) before block `deadline`.
+fn finishes_before(
+    done: u64,
+    segments: u64,
+    elapsed: BlockNumber,
+    now: BlockNumber,
+    deadline: BlockNumber,
+) -> bool {
+    let left = segments.saturating_sub(done);
+    // No segment done yet: assume the first takes all the time so far and more.
+    let needed = elapsed
+        .max(1)
+        .saturating_mul(left.max(1))
+        .div_ceil(done.max(1))
+        .saturating_add(COMMIT_BLOCKS);
+    left == 0 || now.saturating_add(needed) < deadline
 }
 
 /// What a job needs next from the daemon's loop.
@@ -693,5 +711,33 @@ impl Worker {
             Phase::AwaitingSample | Phase::AwaitingAttestations | Phase::AwaitingReveals => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_is_kept_only_if_its_pace_lands_the_commitment_before_the_deadline() {
+        // 10 of 40 segments in 5 blocks: 15 more blocks and 3 to commit.
+        assert!(
+            !finishes_before(10, 40, 5, 100, 118),
+            "18 blocks needed, 18 left"
+        );
+        assert!(finishes_before(10, 40, 5, 100, 119));
+        // Done: only the commitment is left, which the cancellation's notice covers.
+        assert!(finishes_before(40, 40, 5, 100, 101));
+        // Nothing done yet: no pace to go by, so the run counts as one block a segment at best.
+        assert!(!finishes_before(0, 40, 0, 100, 110));
+        assert!(finishes_before(0, 2, 0, 100, 110));
+        // Far past every bound: no overflow, no run kept.
+        assert!(!finishes_before(
+            1,
+            u64::MAX,
+            u64::MAX,
+            u64::MAX - 1,
+            u64::MAX
+        ));
     }
 }
