@@ -234,11 +234,11 @@ impl consensus::Chain for Chain {
     }
 
     async fn install_snapshot(&self, snapshot: consensus::SnapshotInstall) -> bool {
-        let number = snapshot.epoch_ends.len();
+        let epochs = snapshot.epoch_ends.len();
         match self.install(snapshot).await {
             Ok(()) => {
                 let (hash, header) = self.finalized_head();
-                tracing::info!(%hash, number = header.number(), epochs = number, "state snapshot installed");
+                tracing::info!(%hash, number = header.number(), epochs, "state snapshot installed");
                 true
             }
             Err(error) => {

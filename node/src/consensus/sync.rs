@@ -135,6 +135,7 @@ where
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
 {
+    let max_bytes = usize::try_from(max_message).unwrap_or(usize::MAX);
     context.spawn(move |_| async move {
         while let Ok((peer, message)) = receiver.recv().await {
             match message.as_ref().split_first() {
@@ -160,15 +161,13 @@ where
                     }
                 }
                 Some((&snapshot::TAG_OFFER_REQUEST, body)) => {
-                    let max = usize::try_from(max_message).unwrap_or(usize::MAX);
-                    if let Some(offer) = snapshot::answer_offer_request(&chain, body, max) {
+                    if let Some(offer) = snapshot::answer_offer_request(&chain, body, max_bytes) {
                         debug!(?peer, bytes = offer.len(), "serving a snapshot offer");
                         let _ = sender.send(Recipients::One(peer), offer, false);
                     }
                 }
                 Some((&snapshot::TAG_NODES_REQUEST, body)) => {
-                    let max = usize::try_from(max_message).unwrap_or(usize::MAX);
-                    match snapshot::answer_nodes_request(&chain, body, max) {
+                    match snapshot::answer_nodes_request(&chain, body, max_bytes) {
                         Some(nodes) => {
                             let _ = sender.send(Recipients::One(peer), nodes, false);
                         }
@@ -379,6 +378,14 @@ where
             .send(Recipients::Some(self.peers.clone()), request, false);
     }
 
+    /// Asks `peer` for the state tree nodes `download` waits for.
+    fn ask_for_nodes(&mut self, peer: &PublicKey, download: &mut Download) {
+        let request = download.request();
+        let _ = self
+            .sender
+            .send(Recipients::One(peer.clone()), request, false);
+    }
+
     /// Takes an offer while asking: keeps the highest checked one, or asks its peer for the
     /// epoch ends still missing.
     fn take_offer(&mut self, syncing: &mut Option<StateSync>, peer: PublicKey, body: &[u8]) {
@@ -462,10 +469,7 @@ where
             }
         }
         if !download.is_complete() {
-            let request = download.request();
-            let _ = self
-                .sender
-                .send(Recipients::One(peer.clone()), request, false);
+            self.ask_for_nodes(peer, download);
             return false;
         }
         let Some(sync) = syncing.take() else {
@@ -513,10 +517,7 @@ where
                 {
                     let mut download = Download::new(offer.head.state_root);
                     tracing::info!(number = offer.head.number, root = %offer.head.state_root, "state sync: downloading the state");
-                    let request = download.request();
-                    let _ = self
-                        .sender
-                        .send(Recipients::One(peer.clone()), request, false);
+                    self.ask_for_nodes(&peer, &mut download);
                     *phase = Phase::Downloading {
                         peer,
                         offer,
@@ -565,10 +566,7 @@ where
                     if let Some(next) = next.and_then(|i| self.peers.get(i)) {
                         *peer = next.clone();
                     }
-                    let request = download.request();
-                    let _ = self
-                        .sender
-                        .send(Recipients::One(peer.clone()), request, false);
+                    self.ask_for_nodes(peer, download);
                 }
             }
         }
