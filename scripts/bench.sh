@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks, release builds. Usage: scripts/bench.sh [ledger|engine|market|dispute|sync|network]
+# Benchmarks, release builds. Usage: scripts/bench.sh [ledger|engine|market|dispute|sync|network|dashboard]
 #   ledger: block import tx/s vs the raw sr25519 verification rate (same run), idle node RSS,
 #           and --dev start-to-first-block time.
 #   engine: Wasm job vs native step time (same burn code, same run), NaN-canonicalization
@@ -21,6 +21,8 @@
 #           latency (p50, p99) and finalized transfers per second with 1 and with 4 validators;
 #           then finalized blocks per second of 4 validators at 1000/500/250/100/50 ms block times
 #           (cli/benches/network.rs).
+#   dashboard: start-to-first-block and idle RSS of --dev nodes with the dashboard (the default)
+#           and with --no-dashboard, alternating, three each.
 # Figures go to stdout as JSON lines; docs/benchmarks.md records them with this command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,19 +30,19 @@ scripts/setup.sh
 source scripts/env.sh
 
 what="${1:-ledger}"
-case "$what" in
-ledger)
-    cargo build --release -p agora-node --bins --benches
-    cargo bench -p agora-node --bench ledger
 
-    # Start-to-first-block and idle memory of a real `agora-node --dev --tmp`.
-    node="$CARGO_TARGET_DIR/release/agora-node"
+# Start-to-first-block and idle memory (VmRSS 10 s after block 1) of a real release
+# `agora-node --dev --tmp`, extra node arguments after LABEL; one JSON line.
+dev_node() {
+    local label="$1"; shift
+    local node="$CARGO_TARGET_DIR/release/agora-node"
+    local port p2p start first pid number rss_kb
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     p2p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     start=$(date +%s%N)
-    "$node" --dev --tmp --rpc-port "$port" --port "$p2p" --no-prometheus --log warn &
+    "$node" --dev --tmp --rpc-port "$port" --port "$p2p" --no-prometheus --log warn "$@" &
     pid=$!
-    trap 'kill $pid 2>/dev/null || true' EXIT
+    trap "kill $pid 2>/dev/null || true" EXIT
     first=""
     for _ in $(seq 1 300); do
         number=$(curl -s -H 'content-type: application/json' \
@@ -54,7 +56,23 @@ ledger)
     rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
     kill "$pid"; wait "$pid" 2>/dev/null || true
     trap - EXIT
-    echo "{\"benchmark\":\"ledger/dev-node\",\"start_to_first_block_ms\":$(( (first - start) / 1000000 )),\"idle_rss_mb\":$(( rss_kb / 1024 ))}"
+    echo "{\"benchmark\":\"$label\",\"start_to_first_block_ms\":$(( (first - start) / 1000000 )),\"idle_rss_mb\":$(( rss_kb / 1024 ))}"
+}
+case "$what" in
+ledger)
+    cargo build --release -p agora-node --bins --benches
+    cargo bench -p agora-node --bench ledger
+
+    dev_node ledger/dev-node
+    ;;
+dashboard)
+    # The dashboard's cost to an idle node: dev nodes with it (the default) and without it
+    # (--no-dashboard), alternating, three of each, in the same run.
+    cargo build --release -p agora-node --bins --benches
+    for _ in 1 2 3; do
+        dev_node dashboard/off --no-dashboard
+        dev_node dashboard/on
+    done
     ;;
 engine)
     # Native baseline: the same SDK training code, built for the host (jobs/native).

@@ -2,14 +2,21 @@
 # Installs what building and testing Agora needs. Idempotent: safe to run on every start.
 #   - Debian packages: clang/libclang (bindgen for RocksDB), a C++ toolchain, pkg-config.
 #   - The wasm32-unknown-unknown target (job modules).
+#   - Node.js, npm and Debian's chromium (the dashboard's browser tests).
 # Called by scripts/dev.sh, scripts/test.sh and scripts/bench.sh.
 set -euo pipefail
 
-packages=(clang libclang-dev build-essential pkg-config)
+# chromium: the dashboard's browser tests (scripts/check-dashboard.sh), as Node.js and npm below.
+packages=(clang libclang-dev build-essential pkg-config chromium)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+# Node.js and npm from Debian unless a Node.js with its npm is already installed (NodeSource's
+# nodejs package bundles npm and conflicts with Debian's npm package).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}" >&2
     SUDO=""

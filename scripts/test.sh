@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, unit tests, integration and end-to-end tests (which start
 # real agora-node processes on loopback), the layering checks (scripts/check-layout.sh), then
-# the job workspace (scripts/check-jobs.sh).
+# the job workspace (scripts/check-jobs.sh), then the dashboard in a browser
+# (scripts/check-dashboard.sh).
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,10 @@ scripts/check-layout.sh 2>&1 | tee -a "$log" || status=1
 # It needs the `agora` binary the workspace tests just built.
 if [ "$status" = 0 ]; then
     scripts/check-jobs.sh 2>&1 | tee -a "$log" || status=1
+fi
+# The dashboard in headless chromium against a dev chain that settles a job (~1.5 min).
+if [ "$status" = 0 ]; then
+    scripts/check-dashboard.sh 2>&1 | tee -a "$log" || status=1
 fi
 # Close with the totals of every cargo test run and every check.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }

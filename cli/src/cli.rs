@@ -29,6 +29,7 @@ use crate::commands::transfer::{transfer, TransferArgs, TransferReport};
 use crate::commands::validator::{self, ValidatorCommand, ValidatorReport};
 use crate::commands::verifier::VerifierCommand;
 use crate::commands::worker::WorkerCommand;
+use crate::commands::Text;
 use crate::commands::{job, market, offer, stake};
 
 /// The default JSON-RPC endpoint of a local node.

@@ -15,13 +15,14 @@ use std::time::Duration;
 use agora_primitives::{AccountId, BlockNumber, Hash, Nonce};
 use agora_rpc_api::{
     method, AgoraApiClient, AuthorApiClient, AuthorWatchApiClient, BlobApiClient, ChainApiClient,
-    Hex, StateApiClient, SystemApiClient,
+    Hex, StateApiClient, SystemApiClient, ViewApiClient,
 };
 use jsonrpsee::core::client::{Error as ClientError, Subscription};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 
 pub use agora_primitives::storage::Phase;
+pub use agora_rpc_api::views::{JobReport, MarketReport};
 pub use agora_rpc_api::{
     codes, AccountBalance, BlobPresence, ExtrinsicStatus, Header, MAX_KEYS_PER_CALL,
 };
@@ -296,6 +297,17 @@ impl Rpc {
             who.to_string(),
             None
         ))
+    }
+
+    /// The node's view of the market after block `at` (default: best): every clearing it
+    /// holds, as the dashboard shows it.
+    pub async fn market_view(&self, at: Option<Hash>) -> Result<MarketReport, RpcError> {
+        request!(self, method::AGORA_MARKET, |c| ViewApiClient::market(c, at))
+    }
+
+    /// The node's view of job `id` after block `at` (default: best).
+    pub async fn job_view(&self, id: u64, at: Option<Hash>) -> Result<JobReport, RpcError> {
+        request!(self, method::AGORA_JOB, |c| ViewApiClient::job(c, id, at))
     }
 
     /// The events of block `hash`, decoded with the runtime's own types.

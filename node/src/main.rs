@@ -119,6 +119,9 @@ struct RunArgs {
     /// Listen on all interfaces for RPC instead of loopback only.
     #[arg(long)]
     rpc_external: bool,
+    /// Do not serve the read-only web dashboard at `/` of the RPC port.
+    #[arg(long)]
+    no_dashboard: bool,
     /// p2p port.
     #[arg(long, default_value_t = 30333)]
     port: u16,
@@ -575,6 +578,7 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
             stores.blobs.clone(),
             fetcher.clone(),
             rpc_addr,
+            !args.no_dashboard,
         )
         .await
         .map_err(|error| NodeError::Bind {
@@ -583,6 +587,9 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
             error,
         })?;
         tracing::info!("JSON-RPC listening on {rpc_bound}");
+        if !args.no_dashboard {
+            tracing::info!("dashboard at http://{rpc_bound}/");
+        }
         serve_background(&args, &stores, fetcher).await?;
 
         let mut terminate =

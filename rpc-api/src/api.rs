@@ -12,6 +12,7 @@ use crate::types::{
     AccountBalance, BlobPresence, ExtrinsicStatus, Header, Health, Hex, ReadProof, RpcMethods,
     SignedBlock, StorageChangeSet,
 };
+use crate::views::{AccountReport, ChainReport, JobReport, MarketReport};
 use agora_primitives::{BlockNumber, Hash, Nonce};
 use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::proc_macros::rpc;
@@ -158,6 +159,35 @@ pub trait AgoraApi {
     /// head); [`EncodedEvents::decode`] gives the runtime's event records.
     #[method(name = "encodedEvents")]
     fn encoded_events(&self, hash: Option<Hash>) -> Result<EncodedEvents, Error>;
+}
+
+/// `agora_*` views: the ledger's state summarized for people (see [`crate::views`]).
+#[rpc(server, client, namespace = "agora")]
+pub trait ViewApi {
+    /// `agora_chain`: heights, the committee, the pool and the most recent blocks with their
+    /// timestamps and this node's observed finality latency.
+    #[method(name = "chain")]
+    fn chain_report(&self) -> Result<ChainReport, Error>;
+
+    /// `agora_market`: the order book, clearings, queue times and shares after block `hash`
+    /// (default: best); every clearing the chain holds, newest first.
+    #[method(name = "market")]
+    fn market(&self, hash: Option<Hash>) -> Result<MarketReport, Error>;
+
+    /// `agora_job`: job `id` after block `hash` (default: best); stage `unknown` if the chain
+    /// holds nothing under that id.
+    #[method(name = "job")]
+    fn job(&self, id: u64, hash: Option<Hash>) -> Result<JobReport, Error>;
+
+    /// `agora_jobs`: every job the chain holds (live, or ended within its retention) and every
+    /// open bid, after block `hash` (default: best), newest first.
+    #[method(name = "jobs")]
+    fn jobs(&self, hash: Option<Hash>) -> Result<Vec<JobReport>, Error>;
+
+    /// `agora_account`: balances, stake, roles, open offers and bids, and jobs of `address`
+    /// (SS58, or `0x`-hex of the 32 bytes) after block `hash` (default: best).
+    #[method(name = "account")]
+    fn account(&self, address: String, hash: Option<Hash>) -> Result<AccountReport, Error>;
 }
 
 /// `blob_*`: the node's content-addressed blob store.

@@ -33,6 +33,11 @@
 //! | `agora_balance` | [`AgoraApi`](AgoraApiClient) | `[address, hash?]` | [`AccountBalance`]: `{address, free, reserved, total, nonce}` |
 //! | `agora_events` | [`AgoraApi`](AgoraApiClient) | `[hash?]` | the events of a block as JSON, for people and scripts (default: finalized head) |
 //! | `agora_encodedEvents` | [`AgoraApi`](AgoraApiClient) | `[hash?]` | [`EncodedEvents`]: hex of the block's SCALE-encoded event records (default: finalized head); its blake3 is the header's `eventsRoot` |
+//! | `agora_chain` | [`ViewApi`](ViewApiClient) | – | [`ChainReport`](views::ChainReport): heights, committee, pool, the last 64 blocks with timestamps and observed finality latency |
+//! | `agora_market` | [`ViewApi`](ViewApiClient) | `[hash?]` | [`MarketReport`](views::MarketReport): offers, bids with the reason each is open, clearings, queue-time percentiles, renewable and newcomer shares |
+//! | `agora_job` | [`ViewApi`](ViewApiClient) | `[id, hash?]` | [`JobReport`](views::JobReport): stage, status, spot check, assurance, receipt |
+//! | `agora_jobs` | [`ViewApi`](ViewApiClient) | `[hash?]` | every job and open bid as [`JobReport`](views::JobReport)s, newest first |
+//! | `agora_account` | [`ViewApi`](ViewApiClient) | `[address, hash?]` | [`AccountReport`](views::AccountReport): balances, stake, roles, offers, bids, jobs |
 //! | `blob_put` | [`BlobApi`](BlobApiClient) | `[hex bytes]` | blake3 hash of the bytes; accepted only if registered on chain (best state) with this size; idempotent |
 //! | `blob_get` | [`BlobApi`](BlobApiClient) | `[hash]` | hex bytes, checked against the hash |
 //! | `blob_has` | [`BlobApi`](BlobApiClient) | `[hash]` | [`BlobPresence`]: `{registered, size, stored}`: whether the best state registers it, the registered size or `null`, whether this node holds it |
@@ -81,6 +86,7 @@ pub mod error;
 mod events;
 pub mod method;
 mod types;
+pub mod views;
 
 pub use api::*;
 pub use error::{codes, Error, ErrorCode};

@@ -54,6 +54,16 @@ pub const AGORA_BALANCE: &str = "agora_balance";
 pub const AGORA_EVENTS: &str = "agora_events";
 /// `agora_encodedEvents`.
 pub const AGORA_ENCODED_EVENTS: &str = "agora_encodedEvents";
+/// `agora_chain`.
+pub const AGORA_CHAIN: &str = "agora_chain";
+/// `agora_market`.
+pub const AGORA_MARKET: &str = "agora_market";
+/// `agora_job`.
+pub const AGORA_JOB: &str = "agora_job";
+/// `agora_jobs`.
+pub const AGORA_JOBS: &str = "agora_jobs";
+/// `agora_account`.
+pub const AGORA_ACCOUNT: &str = "agora_account";
 /// `blob_put`.
 pub const BLOB_PUT: &str = "blob_put";
 /// `blob_get`.
@@ -65,10 +75,15 @@ pub const RPC_METHODS: &str = "rpc_methods";
 
 /// Every method the node serves, as `rpc_methods` lists them (sorted; subscribe and
 /// unsubscribe methods included, notification names not: they are not methods).
-pub const ALL: [&str; 27] = [
+pub const ALL: [&str; 32] = [
+    AGORA_ACCOUNT,
     AGORA_BALANCE,
+    AGORA_CHAIN,
     AGORA_ENCODED_EVENTS,
     AGORA_EVENTS,
+    AGORA_JOB,
+    AGORA_JOBS,
+    AGORA_MARKET,
     AUTHOR_SUBMIT_AND_WATCH_EXTRINSIC,
     AUTHOR_SUBMIT_EXTRINSIC,
     AUTHOR_UNWATCH_EXTRINSIC,

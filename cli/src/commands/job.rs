@@ -23,9 +23,13 @@ use agora_client::offers::{parse_mfuel, parse_region};
 use agora_client::rpc::{Rpc, RuntimeEvent};
 use agora_client::tx;
 use agora_engine::Executor;
-use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
+use agora_primitives::Hash;
+pub use agora_rpc_api::views::{
+    stage_of, AssuranceReport, AuditReport, CheckReport, DisputeReport, JobReport, JobState,
+    ReceiptReport, RefutationReport, Stage,
+};
 use clap::Args;
-use pallet_jobs::{Job, JobStatus, Receipt};
+use pallet_jobs::JobStatus;
 use pallet_market::{BidTerms, JobSpec};
 use parity_scale_codec::Compact;
 use serde::Serialize;
@@ -33,6 +37,7 @@ use serde::Serialize;
 use crate::args::{JobArgs, KeyArgs};
 use crate::cli::CliError;
 use crate::commands::run_local;
+use crate::commands::Text;
 
 /// `agora job submit …`
 #[derive(Debug, Args)]
@@ -77,296 +82,6 @@ pub struct SubmitArgs {
     pub timeout: u64,
 }
 
-/// The stage of a job, for progress and reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// In the order book.
-    Queued,
-    /// Matched; the worker is running it.
-    Running,
-    /// Result committed; spot checks under way.
-    Committed,
-    /// Checks passed; challenge window.
-    Verified,
-    /// Paid out.
-    Settled,
-    /// Ended without settlement (disputed, timed out, cancelled).
-    Ended,
-    /// Not on chain (never existed, or pruned after its retention).
-    Unknown,
-}
-
-/// What `job status` (and `job submit` when it ends) prints.
-#[derive(Debug, Clone, Serialize)]
-pub struct JobReport {
-    /// The job id (= bid id).
-    pub job: u64,
-    /// The stage.
-    pub stage: Stage,
-    /// The chain's status record, as JSON (absent while queued).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<serde_json::Value>,
-    /// Why the bid is still open (while queued).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unmatched: Option<String>,
-    /// The worker.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub worker: Option<AccountId>,
-    /// Clearing price, AGR per Mfuel.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub price: Option<String>,
-    /// Escrow, AGR.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub escrow: Option<String>,
-    /// Blocks the bid waited for its match.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub waited: Option<BlockNumber>,
-    /// Spot-check phase, while one runs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub audit_phase: Option<pallet_verification::Phase>,
-    /// The spot check while it runs: whose move it is, until which block, and each check.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub audit: Option<AuditReport>,
-    /// How the job is checked and what its worker has at stake.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub assurance: Option<AssuranceReport>,
-    /// The receipt, once settled.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub receipt: Option<ReceiptReport>,
-    /// The block at whose end a cancellation the buyer asked for takes effect, unless the
-    /// worker commits its result first.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cancel_at: Option<BlockNumber>,
-}
-
-/// A job's assurance level as `job status` and `job submit` show it (the runtime's rule,
-/// `pallet_market::assurance`).
-#[derive(Debug, Clone, Serialize)]
-pub struct AssuranceReport {
-    /// The assurance level: segments drawn uniformly per thousand.
-    pub permille: u32,
-    /// Segments in the job.
-    pub segments: u64,
-    /// Segments re-executed by drawn verifiers: the last and `uniform` others (the worker's
-    /// heaviest segment may add one).
-    pub sampled: u64,
-    /// Of those, drawn uniformly from the segments before the last.
-    pub uniform: u64,
-    /// Most checks the verification escrow pays for.
-    pub max_checks: u64,
-    /// The verification escrow at the bid's max price, AGR.
-    pub verification_escrow: String,
-    /// Stake the worker commits (once matched: the job's; before: the least the job needs).
-    pub collateral: String,
-}
-
-impl AssuranceReport {
-    /// The assurance of `spec` bid with `terms`, with `collateral` at stake (`None`: the least
-    /// the job needs).
-    pub fn of(spec: &JobSpec, terms: &BidTerms, collateral: Option<Balance>) -> Option<Self> {
-        let a = agora_runtime::Market::assurance(spec, terms)?;
-        Some(AssuranceReport {
-            permille: agora_runtime::Market::assurance_params_for(terms).sample_permille,
-            segments: spec.segments(),
-            sampled: a.sampled,
-            uniform: a.uniform,
-            max_checks: a.checks,
-            verification_escrow: format_agr(a.verification_escrow),
-            collateral: format_agr(collateral.unwrap_or(a.collateral)),
-        })
-    }
-
-    /// The checks in words (the collateral is the caller's to add: its meaning differs
-    /// before and after the match).
-    pub fn checks_line(&self) -> String {
-        format!(
-            "assurance {}‰: {} of {} segments re-executed (the last and {} drawn at random, plus \
-             the worker's heaviest if another), up to {} checks for {} AGR of escrow",
-            self.permille,
-            self.sampled,
-            self.segments,
-            self.uniform,
-            self.max_checks,
-            self.verification_escrow
-        )
-    }
-}
-
-/// A running spot check as `job status` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditReport {
-    /// Who must act before `deadline`: `worker` (reveal starts or leaves, or a dispute move),
-    /// `verifiers` (attest or open), `challenger` (answer a dispute's midpoint), `referee`
-    /// (anyone calls it; if nobody does, the worker loses), or `chain` (the sample is drawn at
-    /// the end of the deadline block).
-    pub waiting_on: &'static str,
-    /// Last block of the current phase.
-    pub deadline: BlockNumber,
-    /// One entry per check, in check order.
-    pub checks: Vec<CheckReport>,
-    /// The dispute, while one runs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dispute: Option<DisputeReport>,
-}
-
-/// A running dispute as `job status` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct DisputeReport {
-    /// The disputed segment.
-    pub segment: u64,
-    /// Who challenged: a check's verifier, or anyone in the challenge window.
-    pub challenger: AccountId,
-    /// Whether it is an open challenge (no check of the sample opened it).
-    pub open: bool,
-    /// `leaves` (bisection over the trace's segments), `steps` (over one segment's steps),
-    /// `fuel` (one segment's fuel: the referee re-runs it whole) or `output` (the model and
-    /// metrics).
-    pub claim: &'static str,
-    /// Bisection rounds played.
-    pub round: u32,
-    /// Bisection only: the first disputed segment (`leaves`), or the agreed steps into the
-    /// segment (`steps`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lo: Option<u64>,
-    /// Bisection only: the disputed leaf (`leaves`), or the disputed steps into the segment.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hi: Option<u64>,
-}
-
-/// One check of a running spot check.
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckReport {
-    /// The sampled segment.
-    pub segment: u64,
-    /// Its verifier.
-    pub verifier: AccountId,
-    /// Whether the verifier has committed to its result.
-    pub attested: bool,
-    /// The outcome, once decided.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<pallet_verification::CheckOutcome>,
-}
-
-impl From<&pallet_verification::Audit> for AuditReport {
-    fn from(audit: &pallet_verification::Audit) -> Self {
-        use pallet_verification::{Claim, Phase, Turn};
-        AuditReport {
-            waiting_on: match (audit.phase, audit.dispute.as_ref().map(|d| d.turn)) {
-                (Phase::AwaitingSample, _) => "chain",
-                (Phase::AwaitingStarts | Phase::AwaitingLeaves, _) => "worker",
-                (Phase::AwaitingAttestations | Phase::AwaitingReveals, _) => "verifiers",
-                (Phase::Disputed, Some(Turn::Worker)) => "worker",
-                (Phase::Disputed, Some(Turn::Challenger)) => "challenger",
-                (Phase::Disputed, _) => "referee",
-            },
-            dispute: audit.dispute.as_ref().map(|d| {
-                let (claim, bounds) = match &d.claim {
-                    Claim::Steps(b) => ("steps", Some((u64::from(b.lo), u64::from(b.hi)))),
-                    Claim::Leaves(l) => ("leaves", Some((l.first(), l.hi))),
-                    Claim::Output => ("output", None),
-                    Claim::Segment(_) => ("fuel", None),
-                };
-                DisputeReport {
-                    segment: d.segment,
-                    challenger: d.challenger,
-                    open: d.check.is_none(),
-                    claim,
-                    round: d.round,
-                    lo: bounds.map(|(lo, _)| lo),
-                    hi: bounds.map(|(_, hi)| hi),
-                }
-            }),
-            deadline: audit.deadline,
-            checks: audit
-                .checks
-                .iter()
-                .map(|c| CheckReport {
-                    segment: c.segment,
-                    verifier: c.verifier,
-                    attested: c.attestation.is_some(),
-                    outcome: c.outcome,
-                })
-                .collect(),
-        }
-    }
-}
-
-/// A receipt in AGR.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReceiptReport {
-    /// Fuel billed.
-    pub fuel: u64,
-    /// AGR per Mfuel.
-    pub price: String,
-    /// Paid to the worker.
-    pub paid_worker: String,
-    /// Paid to verifiers.
-    pub paid_verifiers: String,
-    /// Total paid.
-    pub paid: String,
-    /// Refunded.
-    pub refund: String,
-    /// Spot checks that matched.
-    pub checks_passed: u32,
-    /// Spot checks missed by their verifiers.
-    pub checks_missed: u32,
-    /// Block of settlement.
-    pub settled_at: BlockNumber,
-    /// Verifiers whose mismatch was refuted in a dispute: who, which segment, AGR burned and
-    /// paid to the worker.
-    pub refuted: Vec<RefutationReport>,
-}
-
-/// A refuted mismatch or lost open challenge on a receipt, in AGR.
-#[derive(Debug, Clone, Serialize)]
-pub struct RefutationReport {
-    /// The verifier, or the challenger.
-    pub verifier: AccountId,
-    /// The disputed segment.
-    pub segment: u64,
-    /// Whether it was an open challenge (else a drawn check's mismatch).
-    pub open: bool,
-    /// How the dispute was decided: `{"by": "referee_step", "step": S}`, `referee_output`,
-    /// `referee_segment` or `missed_move`.
-    pub decided: pallet_jobs::Decision,
-    /// Bond repaid to whoever called the referee.
-    pub repaid: String,
-    /// Bond burned.
-    pub burned: String,
-    /// Bond paid to the worker.
-    pub rewarded: String,
-}
-
-impl From<&Receipt> for ReceiptReport {
-    fn from(r: &Receipt) -> Self {
-        ReceiptReport {
-            fuel: r.fuel,
-            price: format_agr(r.price),
-            paid_worker: format_agr(r.paid_worker),
-            paid_verifiers: format_agr(r.paid_verifiers),
-            paid: format_agr(r.paid_worker.saturating_add(r.paid_verifiers)),
-            refund: format_agr(r.refund),
-            checks_passed: r.checks_passed,
-            checks_missed: r.checks_missed,
-            settled_at: r.settled_at,
-            refuted: r
-                .refuted
-                .iter()
-                .map(|x| RefutationReport {
-                    verifier: x.verifier,
-                    segment: x.segment,
-                    open: x.open,
-                    decided: x.decided,
-                    repaid: format_agr(x.repaid),
-                    burned: format_agr(x.burned),
-                    rewarded: format_agr(x.rewarded),
-                })
-                .collect(),
-        }
-    }
-}
-
 /// How a dispute was decided, in words.
 fn decision_text(decided: pallet_jobs::Decision) -> String {
     use pallet_jobs::Decision;
@@ -383,81 +98,35 @@ fn decision_text(decided: pallet_jobs::Decision) -> String {
     }
 }
 
-fn stage_of(job: &Job) -> Stage {
-    match job.status {
-        JobStatus::Assigned => Stage::Running,
-        JobStatus::Committed { .. } => Stage::Committed,
-        JobStatus::Verified { .. } | JobStatus::Challenged { .. } => Stage::Verified,
-        JobStatus::Settled { .. } => Stage::Settled,
-        JobStatus::Disputed { .. }
-        | JobStatus::DisputeLost { .. }
-        | JobStatus::TimedOut { .. }
-        | JobStatus::Cancelled { .. }
-        | JobStatus::Unrunnable { .. } => Stage::Ended,
-    }
-}
-
 /// Reads the status of job `id`.
 pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
     let state = State::best(rpc);
-    let mut report = JobReport::unknown(id);
-    if let Some(bid) = state.bid(id).await? {
-        let now = state.block_number().await?;
-        report.stage = Stage::Queued;
-        report.unmatched = Some(bid.unmatched.as_ref().map_or_else(
-            || "waiting for the next clearing".to_owned(),
-            pallet_market::Unmatched::describe,
-        ));
-        report.escrow = Some(format_agr(bid.escrow));
-        report.waited = Some(now.saturating_sub(bid.placed_at));
-        if let Some(spec) = state.bid_spec(id).await? {
-            report.assurance = AssuranceReport::of(&spec, &bid.terms, Some(bid.collateral));
-        }
-        return Ok(report);
-    }
-    let Some(job) = state.job(id).await? else {
-        return Ok(report);
+    let bid = match state.bid(id).await? {
+        Some(bid) => Some((bid, state.bid_spec(id).await?)),
+        None => None,
     };
-    report.stage = stage_of(&job);
-    report.status = Some(serde_json::to_value(&job.status)?);
-    report.worker = Some(job.worker);
-    report.price = Some(format_agr(job.price));
-    report.escrow = Some(format_agr(job.escrow));
-    report.waited = Some(job.matched_at.saturating_sub(job.placed_at));
-    report.assurance = AssuranceReport::of(&job.spec, &job.terms, Some(job.collateral));
-    report.cancel_at = job.cancel_at.filter(|_| job.status == JobStatus::Assigned);
-    if let JobStatus::Settled { receipt } = &job.status {
-        report.receipt = Some(receipt.into());
-    }
-    if let Some(audit) = state.audit(id).await? {
-        report.audit_phase = Some(audit.phase);
-        report.audit = Some((&audit).into());
-    }
-    Ok(report)
+    let job = match bid {
+        Some(_) => None,
+        None => state.job(id).await?,
+    };
+    let audit = match job {
+        Some(_) => state.audit(id).await?,
+        None => None,
+    };
+    let now = state.block_number().await?;
+    Ok(JobReport::new(
+        id,
+        &JobState {
+            now,
+            bid,
+            job,
+            audit,
+        },
+    ))
 }
 
-impl JobReport {
-    /// The report of a job the chain knows nothing about (yet): every field empty.
-    fn unknown(job: u64) -> Self {
-        JobReport {
-            job,
-            stage: Stage::Unknown,
-            status: None,
-            unmatched: None,
-            worker: None,
-            price: None,
-            escrow: None,
-            waited: None,
-            audit_phase: None,
-            audit: None,
-            assurance: None,
-            receipt: None,
-            cancel_at: None,
-        }
-    }
-
-    /// Human-readable rendering.
-    pub fn text(&self) -> String {
+impl Text for JobReport {
+    fn text(&self) -> String {
         let mut out = format!("Job #{}: {:?}\n", self.job, self.stage);
         if let Some(reason) = &self.unmatched {
             out.push_str(&format!("  open bid: {reason}\n"));
@@ -502,7 +171,7 @@ impl JobReport {
                     ));
                 }
                 if let Some(d) = &audit.dispute {
-                    let what = match (d.claim, d.lo, d.hi) {
+                    let what = match (d.claim.as_str(), d.lo, d.hi) {
                         ("steps", Some(lo), Some(hi)) => {
                             format!("segment {}, steps {lo}..{hi} of it", d.segment)
                         }
@@ -816,6 +485,8 @@ pub async fn cancel(rpc: &Rpc, signer: &Signer, id: u64) -> Result<JobReport, Cl
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agora_primitives::AccountId;
+    use pallet_jobs::Receipt;
     use pallet_verification::{Audit, Check, CheckOutcome, Phase};
 
     /// How `job status` shows a committed job with `audit` running: text and JSON.

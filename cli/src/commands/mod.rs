@@ -14,3 +14,10 @@ pub mod transfer;
 pub mod validator;
 pub mod verifier;
 pub mod worker;
+
+/// Text for a terminal, for reports whose type lives outside this crate (the views of
+/// `agora_rpc_api::views`, shared with the node's dashboard).
+pub trait Text {
+    /// Human-readable rendering.
+    fn text(&self) -> String;
+}

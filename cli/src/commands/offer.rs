@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::args::{KeyArgs, OfferSiteArgs};
 use crate::cli::CliError;
-use crate::commands::market::OfferRow;
+use crate::commands::market::{OfferLine, OfferRow};
 
 /// `agora offer …`
 #[derive(Debug, Subcommand)]

@@ -314,6 +314,31 @@ fn a_training_job_is_bought_run_checked_and_settled() {
         "bid to match within 2 blocks"
     );
     assert_eq!(market["renewable_share_percent"], 100.0);
+    // The node's views (the dashboard's figures) agree with what the command line read and
+    // computed itself (a block or two later: the node's clearings may have grown at the front).
+    let view = node.read(async |rpc| rpc.market_view(None).await);
+    let from_cli: agora_rpc_api::views::MarketReport =
+        serde_json::from_value(market.clone()).unwrap();
+    let first = &from_cli.clearings[0];
+    let at = view.clearings.iter().position(|c| c == first).unwrap();
+    assert_eq!(
+        view.clearings[at..at + from_cli.clearings.len()],
+        from_cli.clearings[..]
+    );
+    assert_eq!(view.offers, from_cli.offers);
+    assert_eq!(view.queue_times, from_cli.queue_times);
+    assert_eq!(view.renewable_share_percent, Some(100.0));
+    assert_eq!(
+        view.newcomer_share_percent,
+        Some(100.0),
+        "Alice's first job"
+    );
+    let job_view = node.read(async |rpc| rpc.job_view(id, None).await);
+    assert_eq!(job_view.stage, agora_rpc_api::views::Stage::Settled);
+    assert_eq!(
+        serde_json::to_value(&job_view.receipt).unwrap(),
+        report["receipt"]
+    );
 
     // Bad input on a live chain: refused with the runtime's reason, no tokens move beyond the
     // fee, the process exits non-zero.

@@ -12,6 +12,7 @@
 
 mod blobs;
 mod chain;
+mod dashboard;
 mod e2e;
 mod referee;
 mod support;

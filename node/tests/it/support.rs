@@ -178,6 +178,30 @@ impl Node {
         Ok(body.to_owned())
     }
 
+    /// A plain HTTP `GET` of `path` on the RPC port: the status line, the headers (names in
+    /// lower case) and the body.
+    pub fn http_get(&self, path: &str) -> (String, Vec<(String, String)>, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.rpc_port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let mut lines = head.lines();
+        let status = lines.next().unwrap_or_default().to_owned();
+        let headers = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_lowercase(), value.trim().to_owned()))
+            .collect();
+        (status, headers, body.to_owned())
+    }
+
     pub fn finalized_number(&self) -> u64 {
         let hash = self.call(ChainApiClient::finalized_head);
         self.call(|c| c.header(Some(hash)))

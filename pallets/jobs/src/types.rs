@@ -62,7 +62,9 @@ pub struct PaidCheck {
 }
 
 /// How a dispute was decided, for the receipt and the job's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize,
+)]
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum Decision {
     /// The referee executed one training step of the disputed segment: from the state after

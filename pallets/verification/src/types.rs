@@ -5,7 +5,9 @@ use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use parity_scale_codec::{Decode, Encode};
 
 /// Where an audit is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// The sample is drawn at the end of the block after the commitment.
@@ -29,7 +31,9 @@ pub enum Phase {
 }
 
 /// The result of one check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckOutcome {
     /// The verifier's leaf equals the worker's.

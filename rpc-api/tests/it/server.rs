@@ -219,6 +219,61 @@ impl BlobApiServer for Mock {
     }
 }
 
+/// A market with one open offer and a clearing, through the views' own builder.
+fn market_report() -> views::MarketReport {
+    views::MarketReport {
+        block: 9,
+        offers: Vec::new(),
+        bids: Vec::new(),
+        clearings: vec![views::ClearingRow {
+            block: 8,
+            price: "0.001".to_owned(),
+            newcomer_price: None,
+            matched: 1,
+            fuel: 1_500_000_000,
+        }],
+        queue_times: Vec::new(),
+        renewable_share_percent: Some(100.0),
+        newcomer_share_percent: None,
+    }
+}
+
+impl ViewApiServer for Mock {
+    fn chain_report(&self) -> Result<views::ChainReport, Error> {
+        Ok(views::ChainReport {
+            chain: "Mock".to_owned(),
+            best: 9,
+            best_hash: h(9),
+            finalized: 8,
+            finalized_hash: h(8),
+            epoch: 0,
+            validators: Vec::new(),
+            pool: 0,
+            blocks: vec![views::BlockRow {
+                number: 9,
+                hash: h(9),
+                timestamp: 9_000,
+                author: ALICE.parse().unwrap(),
+                extrinsics: 2,
+                finalized: false,
+                finality_ms: None,
+            }],
+        })
+    }
+    fn market(&self, _hash: Option<Hash>) -> Result<views::MarketReport, Error> {
+        Ok(market_report())
+    }
+    fn job(&self, id: u64, _hash: Option<Hash>) -> Result<views::JobReport, Error> {
+        Ok(views::JobReport::unknown(id))
+    }
+    fn jobs(&self, _hash: Option<Hash>) -> Result<Vec<views::JobReport>, Error> {
+        Ok(vec![views::JobReport::unknown(3)])
+    }
+    fn account(&self, address: String, _hash: Option<Hash>) -> Result<views::AccountReport, Error> {
+        Err(Error::invalid_params(format!("unknown address {address}")))
+    }
+}
+
 struct Methods(Vec<String>);
 
 impl RpcApiServer for Methods {
@@ -239,6 +294,7 @@ fn module() -> RpcModule<()> {
     module.merge(AuthorApiServer::into_rpc(Mock)).unwrap();
     module.merge(AuthorWatchApiServer::into_rpc(Mock)).unwrap();
     module.merge(AgoraApiServer::into_rpc(Mock)).unwrap();
+    module.merge(ViewApiServer::into_rpc(Mock)).unwrap();
     module.merge(BlobApiServer::into_rpc(Mock)).unwrap();
     let mut names: Vec<String> = module.method_names().map(str::to_owned).collect();
     names.push(method::RPC_METHODS.to_owned());
@@ -431,6 +487,20 @@ async fn typed_clients_read_every_answer_over_http_and_websocket() {
         ErrorCode::BlobNotStored
     );
     assert_eq!(http.blob_has(h(2)).await.unwrap().size, Some(4));
+    // Views round-trip: what the node serializes, clients read back unchanged.
+    assert_eq!(http.market(None).await.unwrap(), market_report());
+    let chain = http.chain_report().await.unwrap();
+    assert_eq!((chain.best, chain.blocks[0].extrinsics), (9, 2));
+    assert_eq!(
+        http.job(7, None).await.unwrap(),
+        views::JobReport::unknown(7)
+    );
+    assert_eq!(http.jobs(None).await.unwrap()[0].job, 3);
+    let refused = http.account("nobody".to_owned(), None).await.unwrap_err();
+    assert!(Error::from_client_error(&refused)
+        .unwrap()
+        .message
+        .contains("nobody"));
     let mut listed = http.methods().await.unwrap().methods;
     listed.sort();
     assert_eq!(listed, method::ALL);

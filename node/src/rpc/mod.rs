@@ -7,6 +7,12 @@
 //! at most [`MAX_BLOB_TRANSFERS`] blob uploads or downloads are decoded, hashed and written or
 //! read at a time, on blocking threads, as are `state_getKeysPaged` and `state_queryStorageAt`.
 
+mod dashboard;
+mod views;
+
+pub use dashboard::{Dashboard, DashboardLayer};
+pub use views::{FinalityWatch, MAX_VIEW_ENTRIES};
+
 use crate::blobs::{BlobError, BlobStore, FetchFailure, MAX_BLOB_SIZE};
 use crate::chain::{Chain, ChainError, ChainEvent, StoredBlock};
 use crate::consensus::{BlobFetcher, FetchError};
@@ -18,7 +24,7 @@ use agora_rpc_api::{
     method, AccountBalance, AgoraApiServer, AuthorApiServer, AuthorWatchApiServer, BlobApiServer,
     BlobPresence, Block, ChainApiServer, ChainHeadsApiServer, EncodedEvents, Error, ErrorCode,
     EventsJson, ExtrinsicStatus, Header, Health, Hex, ReadProof, RpcApiServer, RpcMethods,
-    SignedBlock, StateApiServer, StorageChangeSet, SystemApiServer,
+    SignedBlock, StateApiServer, StorageChangeSet, SystemApiServer, ViewApiServer,
 };
 use agora_runtime::block::Header as RuntimeHeader;
 use agora_runtime::executive::TransactionError;
@@ -50,6 +56,8 @@ struct Rpc {
     fetcher: Option<BlobFetcher>,
     /// Bounds the blob transfers running at once.
     transfers: Arc<Semaphore>,
+    /// When this node saw blocks finalized, for `agora_chain`.
+    finality: Arc<FinalityWatch>,
 }
 
 fn pool_error(e: PoolError) -> Error {
@@ -77,7 +85,7 @@ fn parse_account(text: &str) -> Result<AccountId, Error> {
         return Ok(AccountId(hash.0));
     }
     text.parse::<AccountId>()
-        .map_err(|e| Error::invalid_params(e.to_string()))
+        .map_err(|e| Error::invalid_params(format!("address {text:?}: {e}")))
 }
 
 /// `key` as bytes, or invalid params naming it as `what`.
@@ -530,6 +538,7 @@ pub fn module(
     fetcher: Option<BlobFetcher>,
 ) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
     let rpc = Rpc {
+        finality: FinalityWatch::start(&chain),
         chain,
         blobs,
         fetcher,
@@ -543,6 +552,7 @@ pub fn module(
     module.merge(AuthorApiServer::into_rpc(rpc.clone()))?;
     module.merge(AuthorWatchApiServer::into_rpc(rpc.clone()))?;
     module.merge(AgoraApiServer::into_rpc(rpc.clone()))?;
+    module.merge(ViewApiServer::into_rpc(rpc.clone()))?;
     module.merge(BlobApiServer::into_rpc(rpc))?;
     let mut names: Vec<String> = module.method_names().map(str::to_owned).collect();
     names.push(method::RPC_METHODS.to_owned());
@@ -632,19 +642,27 @@ async fn watch_extrinsic(
     }
 }
 
-/// Starts the server on `addr`, serving blobs from `blobs`.
+/// Starts the server on `addr`, serving blobs from `blobs`, and the dashboard at `/` unless
+/// `dashboard` is false.
 pub async fn start(
     chain: Chain,
     blobs: Arc<BlobStore>,
     fetcher: Option<BlobFetcher>,
     addr: SocketAddr,
+    dashboard: bool,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let config = jsonrpsee::server::ServerConfig::builder()
         .max_request_body_size(MAX_BODY_BYTES)
         .max_response_body_size(MAX_BODY_BYTES)
         .max_connections(256)
         .build();
-    let server = Server::builder().set_config(config).build(addr).await?;
+    let server = Server::builder()
+        .set_config(config)
+        .set_http_middleware(
+            tower::ServiceBuilder::new().layer(dashboard::DashboardLayer { enabled: dashboard }),
+        )
+        .build(addr)
+        .await?;
     let bound = server.local_addr()?;
     let module = module(chain, blobs, fetcher).map_err(std::io::Error::other)?;
     Ok((bound, server.start(module)))
