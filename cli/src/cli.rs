@@ -45,10 +45,10 @@ pub const DEFAULT_RPC: &str = "ws://127.0.0.1:9944";
 )]
 pub struct Cli {
     /// JSON-RPC endpoint of an Agora node (ws://, wss://, http:// or https://).
+    // Checked by `Cli::rpc_url` only when a command talks to a node, so that a stale
+    // `AGORA_RPC` does not break offline commands such as `key inspect`. (A `//` comment: clap
+    // would print a doc comment in `--help`.)
     #[arg(long, global = true, env = "AGORA_RPC", default_value = DEFAULT_RPC, value_name = "URL")]
-    ///
-    /// Checked by [`Cli::rpc_url`] only when a command talks to a node, so a stale
-    /// `AGORA_RPC` does not break offline commands such as `key inspect`.
     pub rpc: String,
     /// Output format: human-readable text or machine-readable JSON.
     #[arg(long, global = true, value_enum, default_value = "text")]
@@ -356,6 +356,37 @@ mod tests {
     use super::*;
     use agora_client::keys::MnemonicWords;
     use clap::CommandFactory;
+
+    /// Every `--help` of every command, walked from the top.
+    fn helps(command: &mut clap::Command, path: &str, out: &mut Vec<(String, String)>) {
+        out.push((path.to_owned(), command.render_long_help().to_string()));
+        for sub in command.get_subcommands_mut() {
+            let path = format!("{path} {}", sub.get_name());
+            helps(sub, &path, out);
+        }
+    }
+
+    #[test]
+    fn help_texts_read_as_help_for_a_user() {
+        let mut all = Vec::new();
+        helps(&mut Cli::command(), "agora", &mut all);
+        assert!(all.len() > 20, "{} help pages", all.len());
+        for (path, help) in &all {
+            // Rust doc links and paths are for the code's readers, not the command's users.
+            for leak in ["[`", "`]", "](", "crate::", "Self::"] {
+                assert!(
+                    !help.contains(leak),
+                    "`{path} --help` shows {leak:?}:\n{help}"
+                );
+            }
+        }
+        let run_local = all
+            .iter()
+            .find(|(path, _)| path == "agora job run-local")
+            .map(|(_, help)| help.as_str())
+            .unwrap_or_default();
+        assert!(run_local.contains("--max-fuel <MFUEL>"), "{run_local}");
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

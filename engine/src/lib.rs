@@ -29,6 +29,7 @@ pub use agora_primitives::trace;
 pub use error::Error;
 pub use executor::{CpuFeatures, Executor, JobModule, Limits, OptLevel, Origin, Output, Settings};
 pub use run::{
-    check_segment, reexecute, reexecute_run, reexecute_run_keeping, run, state_within, Commitment,
-    JobInputs, OwnedJob, Refusal, Reveal, Run, RunSpec, Segments, StartProof, Verdict,
+    check_segment, reexecute, reexecute_run, reexecute_run_keeping, run, run_with_fuel,
+    state_within, Commitment, JobInputs, OwnedJob, Refusal, Reveal, Run, RunSpec, Segments,
+    StartProof, Verdict,
 };

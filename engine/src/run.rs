@@ -164,10 +164,26 @@ pub fn run(
     spec: RunSpec,
     mut on_state: impl FnMut(u64, &[u8]) -> Result<(), Error>,
 ) -> Result<Run, Error> {
+    run_with_fuel(executor, module, inputs, spec, |index, state, _| {
+        on_state(index, state)
+    })
+}
+
+/// [`run`], with `on_state(i, bytes, fuel)` also seeing the cumulative training fuel up to
+/// state `i` (0 for the initial state): what the trace would bill so far. A caller that caps
+/// the fuel (`agora job run-local --max-fuel`) stops the run by returning an error, as
+/// [`Error::Stopped`].
+pub fn run_with_fuel(
+    executor: &Executor,
+    module: &JobModule,
+    inputs: JobInputs<'_>,
+    spec: RunSpec,
+    mut on_state: impl FnMut(u64, &[u8], u64) -> Result<(), Error>,
+) -> Result<Run, Error> {
     spec.check()?;
     let init = executor.init(module, inputs.params, inputs.dataset, spec.seed)?;
     let initial_state_hash = Hash::of(&init.bytes);
-    on_state(0, &init.bytes)?;
+    on_state(0, &init.bytes, 0)?;
     let ran = segments(
         executor,
         module,
@@ -266,7 +282,7 @@ pub fn reexecute_run_keeping(
     spec: RunSpec,
     (first, count): (u64, u64),
     (start_state, start_fuel): (&[u8], u64),
-    on_state: impl FnMut(u64, &[u8]) -> Result<(), Error>,
+    mut on_state: impl FnMut(u64, &[u8]) -> Result<(), Error>,
 ) -> Result<Segments, Error> {
     spec.check()?;
     let end = first.saturating_add(count);
@@ -283,7 +299,7 @@ pub fn reexecute_run_keeping(
         spec,
         first..end,
         (start_state.to_vec(), start_fuel),
-        on_state,
+        |index, state, _| on_state(index, state),
     )
 }
 
@@ -324,7 +340,7 @@ pub fn state_within(
         spec,
         from..segment,
         (start, 0),
-        |_, _| Ok(()),
+        |_, _, _| Ok(()),
     )?
     .finished()?;
     if steps == 0 {
@@ -375,8 +391,8 @@ impl OwnedJob {
 
 /// Runs the segments `range` from `start` (the state before the first of them and the
 /// cumulative fuel so far), returning their leaves and the state after the last, or stopping
-/// at the first segment the module refuses. `on_state(k, bytes)` sees the state after segment
-/// `k − 1`. `spec.check()` has bounded the range.
+/// at the first segment the module refuses. `on_state(k, bytes, fuel)` sees the state after
+/// segment `k − 1` and the cumulative fuel after it. `spec.check()` has bounded the range.
 fn segments(
     executor: &Executor,
     module: &JobModule,
@@ -384,7 +400,7 @@ fn segments(
     spec: RunSpec,
     range: std::ops::Range<u64>,
     start: (Vec<u8>, u64),
-    mut on_state: impl FnMut(u64, &[u8]) -> Result<(), Error>,
+    mut on_state: impl FnMut(u64, &[u8], u64) -> Result<(), Error>,
 ) -> Result<Segments, Error> {
     let (mut state, mut fuel) = start;
     let count = range.end.saturating_sub(range.start);
@@ -418,7 +434,7 @@ fn segments(
             state_hash: Hash::of(&out.bytes),
             fuel,
         });
-        on_state(index.saturating_add(1), &out.bytes)?;
+        on_state(index.saturating_add(1), &out.bytes, fuel)?;
         state = out.bytes;
     }
     Ok(Segments {

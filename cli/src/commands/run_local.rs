@@ -12,13 +12,16 @@
 //! - `final.state` — the state after the last segment (and with `--keep-states`, every state as
 //!   `states/<i>.state`, the checkpoints a worker keeps to answer reveals).
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use agora_client::files;
-use agora_engine::{run, Executor, JobInputs, JobModule, Origin, RunSpec};
+use agora_client::offers::parse_mfuel;
+use agora_engine::{run_with_fuel, Executor, JobInputs, JobModule, Origin, RunSpec};
 use agora_primitives::Hash;
 use clap::Args;
+use pallet_market::format_mfuel;
 use serde::Serialize;
 
 use crate::args::JobArgs;
@@ -36,6 +39,13 @@ pub struct RunLocalArgs {
     /// Also write every intermediate state to DIR/states/.
     #[arg(long)]
     pub keep_states: bool,
+    /// Stop the run once training has used more than this much fuel, in Mfuel (10⁶ fuel units;
+    /// the unit of `job submit --max-fuel`). Any single call is stopped at it too.
+    #[arg(long, value_name = "MFUEL")]
+    pub max_fuel: Option<String>,
+    /// Do not draw the progress bar (it is drawn on stderr only when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// Fuel by phase.
@@ -176,9 +186,36 @@ pub fn run_local(args: &RunLocalArgs) -> Result<RunLocalReport, CliError> {
     let params = &params_bytes[..];
     // Checked to be a JSON object by `read_params`.
     let params_json: serde_json::Value = serde_json::from_slice(params).unwrap_or_default();
-    let executor = Executor::new(job_args.settings())?;
-    let job = executor.load(&wasm)?;
-    let (_, steps) = plan(&executor, &job, params, &dataset, job_args.steps)?;
+    let cap = match &args.max_fuel {
+        Some(text) => match parse_mfuel(text)? {
+            0 => {
+                return Err(CliError::InvalidJob(format!(
+                    "--max-fuel {text} must be more than 0"
+                )))
+            }
+            cap => Some(cap),
+        },
+        None => None,
+    };
+    let mut settings = job_args.settings();
+    if let Some(cap) = cap {
+        // A runaway call (a loop in `init` or one segment) stops at the cap, not at the
+        // engine's much larger per-call limit.
+        settings.limits.max_fuel_per_call = settings.limits.max_fuel_per_call.min(cap);
+    }
+    let executor = Executor::new(settings)?;
+    let over_cap = |e: agora_engine::Error| match (cap, &e) {
+        (Some(cap), agora_engine::Error::OutOfFuel { call, .. }) => CliError::InvalidJob(format!(
+            "`{call}` used all of --max-fuel {} ({cap} fuel units) and was stopped",
+            format_mfuel(cap)
+        )),
+        _ => e.into(),
+    };
+    let job = executor.load(&wasm).map_err(over_cap)?;
+    let (_, steps) = match plan(&executor, &job, params, &dataset, job_args.steps) {
+        Err(CliError::Executor(e)) => return Err(over_cap(e)),
+        other => other?,
+    };
     let spec = RunSpec {
         seed: job_args.seed,
         steps,
@@ -194,23 +231,47 @@ pub fn run_local(args: &RunLocalArgs) -> Result<RunLocalReport, CliError> {
         dataset: &dataset,
     };
     let mut write_error = None;
-    let result = run(&executor, &job, inputs, spec, |index, state| {
+    let mut over = None;
+    let show = !args.no_progress && std::io::stderr().is_terminal();
+    let mut progress = Progress::new(spec, show);
+    let result = run_with_fuel(&executor, &job, inputs, spec, |index, state, fuel| {
+        progress.show(index, fuel);
         if args.keep_states {
             if let Err(e) = files::write(&args.out.join(format!("states/{index}.state")), state) {
                 write_error = Some(e);
             }
         }
-        Ok(())
-    })?;
+        match cap {
+            Some(cap) if fuel > cap => {
+                over = Some((index, fuel, cap));
+                Err(agora_engine::Error::Stopped { segments: index })
+            }
+            _ => Ok(()),
+        }
+    });
+    progress.finish();
+    if let Some((segments, fuel, cap)) = over {
+        return Err(CliError::InvalidJob(format!(
+            "training used {} after {segments} of {} segments, more than --max-fuel {}; stopped",
+            format_mfuel(fuel),
+            spec.segments(),
+            format_mfuel(cap)
+        )));
+    }
+    let result = result.map_err(over_cap)?;
     if let Some(e) = write_error {
         return Err(e.into());
     }
     // A local run has nothing to bill: a refused segment is the run's error, as `init`'s is.
     if let Some(refusal) = result.refused {
-        return Err(refusal.error.into());
+        return Err(over_cap(refusal.error));
     }
-    let eval = executor.eval(&job, params, &dataset, &result.final_state)?;
-    let export = executor.export(&job, params, &dataset, &result.final_state)?;
+    let eval = executor
+        .eval(&job, params, &dataset, &result.final_state)
+        .map_err(over_cap)?;
+    let export = executor
+        .export(&job, params, &dataset, &result.final_state)
+        .map_err(over_cap)?;
     let metrics: serde_json::Value = serde_json::from_slice(&eval.bytes)
         .map_err(|e| CliError::InvalidJob(format!("the job's metrics are not JSON: {e}")))?;
 
@@ -270,4 +331,100 @@ pub fn run_local(args: &RunLocalArgs) -> Result<RunLocalReport, CliError> {
     )?;
     report.leaves.clear();
     Ok(report)
+}
+
+/// The progress bar of a local run on stderr: segments (and steps), fuel, elapsed time; redrawn
+/// at most ten times a second, only on a terminal.
+struct Progress {
+    spec: RunSpec,
+    show: bool,
+    started: Instant,
+    drawn: Option<Instant>,
+}
+
+impl Progress {
+    const WIDTH: u64 = 24;
+
+    fn new(spec: RunSpec, show: bool) -> Self {
+        Progress {
+            spec,
+            show,
+            started: Instant::now(),
+            drawn: None,
+        }
+    }
+
+    /// The bar after `done` segments and `fuel` training fuel.
+    fn line(&self, done: u64, fuel: u64, elapsed: Duration) -> String {
+        let total = self.spec.segments().max(1);
+        let filled = done
+            .saturating_mul(Self::WIDTH)
+            .checked_div(total)
+            .unwrap_or(0);
+        let bar: String = (0..Self::WIDTH)
+            .map(|i| if i < filled { '#' } else { '.' })
+            .collect();
+        let steps = done
+            .saturating_mul(u64::from(self.spec.segment_steps))
+            .min(self.spec.steps);
+        format!(
+            "[{bar}] segment {done}/{total}  step {steps}/{}  {}  {:.1} s",
+            self.spec.steps,
+            format_mfuel(fuel),
+            elapsed.as_secs_f64()
+        )
+    }
+
+    fn show(&mut self, done: u64, fuel: u64) {
+        if !self.show {
+            return;
+        }
+        let now = Instant::now();
+        let last = done == self.spec.segments();
+        if !last
+            && self
+                .drawn
+                .is_some_and(|at| now.duration_since(at) < Duration::from_millis(100))
+        {
+            return;
+        }
+        self.drawn = Some(now);
+        let line = self.line(done, fuel, now.duration_since(self.started));
+        let mut err = std::io::stderr().lock();
+        // A progress bar that cannot be drawn is not worth failing the run for.
+        let _ = write!(err, "\r{line}\x1b[K");
+        let _ = err.flush();
+    }
+
+    fn finish(&self) {
+        if self.show && self.drawn.is_some() {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_line_counts_segments_steps_fuel_and_time() {
+        let spec = RunSpec {
+            seed: 1,
+            steps: 10,
+            segment_steps: 4,
+        };
+        let progress = Progress::new(spec, false);
+        let line = progress.line(2, 2_500_000, Duration::from_millis(1500));
+        assert_eq!(
+            line,
+            format!(
+                "[{}{}] segment 2/3  step 8/10  2.5 Mfuel  1.5 s",
+                "#".repeat(16),
+                ".".repeat(8)
+            )
+        );
+        // The last segment is short: steps never pass the total.
+        assert!(progress.line(3, 0, Duration::ZERO).contains("step 10/10"));
+    }
 }

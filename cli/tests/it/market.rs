@@ -199,6 +199,69 @@ fn run_local(out: &Path) -> Value {
     ))
 }
 
+/// `job run-local --max-fuel`: a cap the training passes stops the run with an error naming
+/// the cap and the fuel used, a cap below one call stops that call, and a cap the job fits in
+/// changes nothing.
+#[test]
+fn run_local_stops_at_its_fuel_cap_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = run_local(&dir.path().join("full"));
+    let training = full["fuel"]["training"].as_u64().unwrap();
+    let segments = full["segments"].as_u64().unwrap();
+    assert!(segments >= 2, "{full}");
+    let capped = |cap: &str, out: &str| {
+        let out = dir.path().join(out);
+        let out = out.to_str().unwrap();
+        let command = [
+            "--output",
+            "json",
+            "job",
+            "run-local",
+            "--max-fuel",
+            cap,
+            "--out",
+            out,
+        ];
+        crate::agora(&[&command[..], &MLP_JOB, &SEGMENTS_AND_SEED].concat())
+    };
+    let mfuel = |fuel: u64| pallet_market::format_mfuel(fuel).replace(" Mfuel", "");
+
+    // Half the training: stopped after the segment that passed it.
+    let half = mfuel(training / 2);
+    let out = capped(&half, "half");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("more than --max-fuel {half} Mfuel"))
+            && stderr.contains(&format!("of {segments} segments")),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("half/model.bpk").exists(),
+        "no model from a stopped run"
+    );
+
+    // Below what `init` needs: the call itself is stopped at the cap.
+    let out = capped("0.000001", "tiny");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("used all of --max-fuel 0.000001 Mfuel (1 fuel units)"),
+        "{stderr}"
+    );
+
+    // Exactly the training fuel: the same run, the same model.
+    let out = capped(&mfuel(training), "exact");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exact: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(exact["output_hash"], full["output_hash"]);
+    assert_eq!(exact["trace_root"], full["trace_root"]);
+}
+
 #[test]
 fn a_training_job_is_bought_run_checked_and_settled() {
     let node = Node::start_with_block_time(400);
