@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use agora_client::files;
 use agora_client::offers::parse_mfuel;
-use agora_engine::{run_with_fuel, Executor, JobInputs, JobModule, Origin, RunSpec};
+use agora_engine::{run_with_fuel, Executor, JobInputs, JobModule, Origin, RunSpec, Settings};
 use agora_primitives::Hash;
 use clap::Args;
 use pallet_market::format_mfuel;
@@ -176,6 +176,96 @@ pub fn plan(
     Ok((plan, steps))
 }
 
+/// `--max-fuel`: a cap on a local run's training fuel, and on every single call's fuel.
+#[derive(Clone, Copy, Debug)]
+struct FuelCap(Option<u64>);
+
+impl FuelCap {
+    /// The cap `--max-fuel` gives (Mfuel), if any; 0 is refused.
+    fn parse(text: Option<&str>) -> Result<FuelCap, CliError> {
+        let Some(text) = text else {
+            return Ok(FuelCap(None));
+        };
+        match parse_mfuel(text)? {
+            0 => Err(CliError::InvalidJob(format!(
+                "--max-fuel {text} must be more than 0"
+            ))),
+            cap => Ok(FuelCap(Some(cap))),
+        }
+    }
+
+    /// A runaway call (a loop in `init` or in one segment) stops at the cap, not at the
+    /// engine's much larger per-call limit.
+    fn limit(self, settings: &mut Settings) {
+        if let Some(cap) = self.0 {
+            settings.limits.max_fuel_per_call = settings.limits.max_fuel_per_call.min(cap);
+        }
+    }
+
+    /// An engine error as the command's, naming the cap when it was the cap that stopped a
+    /// call.
+    fn error(self, e: agora_engine::Error) -> CliError {
+        match (self.0, &e) {
+            (Some(cap), agora_engine::Error::OutOfFuel { call, .. }) => {
+                CliError::InvalidJob(format!(
+                    "`{call}` used all of --max-fuel {} ({cap} fuel units) and was stopped",
+                    format_mfuel(cap)
+                ))
+            }
+            _ => e.into(),
+        }
+    }
+}
+
+/// Runs the job's `init` and segments, keeping the states if asked, drawing the progress bar,
+/// and stopping once the training fuel passes `cap`. A local run has nothing to bill: a refused
+/// segment is the run's error, as `init`'s is.
+fn train(
+    executor: &Executor,
+    job: &JobModule,
+    inputs: JobInputs<'_>,
+    spec: RunSpec,
+    args: &RunLocalArgs,
+    cap: FuelCap,
+) -> Result<agora_engine::Run, CliError> {
+    let mut write_error = None;
+    let mut over = None;
+    let show = !args.no_progress && std::io::stderr().is_terminal();
+    let mut progress = Progress::new(spec, show);
+    let result = run_with_fuel(executor, job, inputs, spec, |index, state, fuel| {
+        progress.show(index, fuel);
+        if args.keep_states {
+            if let Err(e) = files::write(&args.out.join(format!("states/{index}.state")), state) {
+                write_error = Some(e);
+            }
+        }
+        match cap.0 {
+            Some(cap) if fuel > cap => {
+                over = Some((index, fuel, cap));
+                Err(agora_engine::Error::Stopped { segments: index })
+            }
+            _ => Ok(()),
+        }
+    });
+    progress.finish();
+    if let Some((segments, fuel, cap)) = over {
+        return Err(CliError::InvalidJob(format!(
+            "training used {} after {segments} of {} segments, more than --max-fuel {}; stopped",
+            format_mfuel(fuel),
+            spec.segments(),
+            format_mfuel(cap)
+        )));
+    }
+    let result = result.map_err(|e| cap.error(e))?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    if let Some(refusal) = result.refused {
+        return Err(cap.error(refusal.error));
+    }
+    Ok(result)
+}
+
 /// Run `job run-local`.
 pub fn run_local(args: &RunLocalArgs) -> Result<RunLocalReport, CliError> {
     let started = Instant::now();
@@ -186,31 +276,11 @@ pub fn run_local(args: &RunLocalArgs) -> Result<RunLocalReport, CliError> {
     let params = &params_bytes[..];
     // Checked to be a JSON object by `read_params`.
     let params_json: serde_json::Value = serde_json::from_slice(params).unwrap_or_default();
-    let cap = match &args.max_fuel {
-        Some(text) => match parse_mfuel(text)? {
-            0 => {
-                return Err(CliError::InvalidJob(format!(
-                    "--max-fuel {text} must be more than 0"
-                )))
-            }
-            cap => Some(cap),
-        },
-        None => None,
-    };
+    let cap = FuelCap::parse(args.max_fuel.as_deref())?;
     let mut settings = job_args.settings();
-    if let Some(cap) = cap {
-        // A runaway call (a loop in `init` or one segment) stops at the cap, not at the
-        // engine's much larger per-call limit.
-        settings.limits.max_fuel_per_call = settings.limits.max_fuel_per_call.min(cap);
-    }
+    cap.limit(&mut settings);
     let executor = Executor::new(settings)?;
-    let over_cap = |e: agora_engine::Error| match (cap, &e) {
-        (Some(cap), agora_engine::Error::OutOfFuel { call, .. }) => CliError::InvalidJob(format!(
-            "`{call}` used all of --max-fuel {} ({cap} fuel units) and was stopped",
-            format_mfuel(cap)
-        )),
-        _ => e.into(),
-    };
+    let over_cap = |e| cap.error(e);
     let job = executor.load(&wasm).map_err(over_cap)?;
     let (_, steps) = match plan(&executor, &job, params, &dataset, job_args.steps) {
         Err(CliError::Executor(e)) => return Err(over_cap(e)),
@@ -230,42 +300,7 @@ pub fn run_local(args: &RunLocalArgs) -> Result<RunLocalReport, CliError> {
         params,
         dataset: &dataset,
     };
-    let mut write_error = None;
-    let mut over = None;
-    let show = !args.no_progress && std::io::stderr().is_terminal();
-    let mut progress = Progress::new(spec, show);
-    let result = run_with_fuel(&executor, &job, inputs, spec, |index, state, fuel| {
-        progress.show(index, fuel);
-        if args.keep_states {
-            if let Err(e) = files::write(&args.out.join(format!("states/{index}.state")), state) {
-                write_error = Some(e);
-            }
-        }
-        match cap {
-            Some(cap) if fuel > cap => {
-                over = Some((index, fuel, cap));
-                Err(agora_engine::Error::Stopped { segments: index })
-            }
-            _ => Ok(()),
-        }
-    });
-    progress.finish();
-    if let Some((segments, fuel, cap)) = over {
-        return Err(CliError::InvalidJob(format!(
-            "training used {} after {segments} of {} segments, more than --max-fuel {}; stopped",
-            format_mfuel(fuel),
-            spec.segments(),
-            format_mfuel(cap)
-        )));
-    }
-    let result = result.map_err(over_cap)?;
-    if let Some(e) = write_error {
-        return Err(e.into());
-    }
-    // A local run has nothing to bill: a refused segment is the run's error, as `init`'s is.
-    if let Some(refusal) = result.refused {
-        return Err(over_cap(refusal.error));
-    }
+    let result = train(&executor, &job, inputs, spec, args, cap)?;
     let eval = executor
         .eval(&job, params, &dataset, &result.final_state)
         .map_err(over_cap)?;

@@ -10,8 +10,8 @@ use agora_primitives::{AccountId, Balance};
 use pallet_jobs::{Decision, JobId, JobStatus};
 
 use crate::market::{
-    account, conserved, job_status, submit_no_wait, total_issuance, wait_for_status, Daemon, ALICE,
-    BOB, CHARLIE, TWO_SEGMENTS, VERIFIER_ARGS, WORKER_ARGS,
+    account, conserved, job_status, logs, submit_no_wait, total_issuance, wait_for_status, Daemon,
+    ALICE, BOB, CHARLIE, TWO_SEGMENTS, VERIFIER_ARGS, WORKER_ARGS,
 };
 use crate::node::Node;
 
@@ -137,7 +137,8 @@ fn a_lazy_verifier_loses_its_bonds_to_the_honest_worker() {
     let id = submit_no_wait(&node, &dir.path().join("modules"), &TWO_SEGMENTS);
     let status = ended(&node, id, &mut worker, &mut verifier);
     let JobStatus::Settled { receipt } = status else {
-        panic!("the honest worker's job did not settle: {status:?}");
+        let logs = logs(&mut [&mut worker, &mut verifier]);
+        panic!("the honest worker's job did not settle: {status:?}\n{logs}");
     };
     assert_eq!((receipt.checks_passed, receipt.checks_missed), (0, 2));
     assert_eq!(receipt.refuted.len(), 2, "both refutations on the receipt");
@@ -394,7 +395,8 @@ fn a_false_challenge_loses_its_bond_and_the_honest_worker_is_paid() {
         JobStatus::is_final,
     );
     let JobStatus::Settled { receipt } = status else {
-        panic!("the honest worker's job did not settle: {status:?}");
+        let logs = logs(&mut [&mut worker, &mut verifier, &mut dave]);
+        panic!("the honest worker's job did not settle: {status:?}\n{logs}");
     };
     let [refutation] = receipt.refuted.as_slice() else {
         panic!("one refutation expected: {receipt:?}");

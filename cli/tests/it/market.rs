@@ -136,15 +136,21 @@ pub(crate) fn wait_for_status(
             return status;
         }
         if started.elapsed() > timeout {
-            let logs: Vec<String> = daemons.iter_mut().map(|d| d.lines().join("\n")).collect();
             panic!(
                 "job #{id} is not {what}: {:?}\nlogs:\n{}",
                 job_status(node, id),
-                logs.join("\n----\n")
+                logs(daemons)
             );
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// The daemons' logs so far, one after the other: for a failure's message, so that a run that
+/// went wrong on a loaded machine says which deadline was missed and why.
+pub(crate) fn logs(daemons: &mut [&mut Daemon]) -> String {
+    let logs: Vec<String> = daemons.iter_mut().map(|d| d.lines().join("\n")).collect();
+    logs.join("\n----\n")
 }
 
 pub(crate) fn conserved(node: &Node, issuance0: Balance, stage: &str) {
