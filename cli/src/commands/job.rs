@@ -101,28 +101,17 @@ fn decision_text(decided: pallet_jobs::Decision) -> String {
 /// Reads the status of job `id`.
 pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
     let state = State::best(rpc);
-    let bid = match state.bid(id).await? {
-        Some(bid) => Some((bid, state.bid_spec(id).await?)),
-        None => None,
-    };
-    let job = match bid {
-        Some(_) => None,
-        None => state.job(id).await?,
-    };
-    let audit = match job {
-        Some(_) => state.audit(id).await?,
-        None => None,
-    };
-    let now = state.block_number().await?;
-    Ok(JobReport::new(
-        id,
-        &JobState {
-            now,
-            bid,
-            job,
-            audit,
-        },
-    ))
+    let mut report = JobState::default();
+    if let Some(bid) = state.bid(id).await? {
+        // The block number only counts an open bid's wait: read it for a bid alone (`follow`
+        // polls this every 200 ms).
+        report.now = state.block_number().await?;
+        report.bid = Some((bid, state.bid_spec(id).await?));
+    } else if let Some(job) = state.job(id).await? {
+        report.audit = state.audit(id).await?;
+        report.job = Some(job);
+    }
+    Ok(JobReport::new(id, &report))
 }
 
 impl Text for JobReport {

@@ -14,7 +14,7 @@ pub use dashboard::{Dashboard, DashboardLayer};
 pub use views::{FinalityWatch, MAX_VIEW_ENTRIES};
 
 use crate::blobs::{BlobError, BlobStore, FetchFailure, MAX_BLOB_SIZE};
-use crate::chain::{Chain, ChainError, ChainEvent, StoredBlock};
+use crate::chain::{Chain, ChainError, ChainEvent, StoredBlock, View};
 use crate::consensus::{BlobFetcher, FetchError};
 use crate::txpool::PoolError;
 use agora_primitives::smt::{self, Proof};
@@ -123,6 +123,23 @@ fn read_storage(chain: &Chain, key: &[u8], at: Option<Hash>) -> Result<Option<Ve
         .view(None)
         .ok_or_else(|| Error::storage("best state unavailable"))?;
     smt::get(&store, header.state_root, key).map_err(Error::storage)
+}
+
+/// The state after block `at` (default: best) as a view whose keys can be listed, or 4004 for
+/// a known block whose state cannot be (a finalized block below the head), or "unknown block".
+fn iterable_view(chain: &Chain, at: Option<Hash>) -> Result<View, Error> {
+    chain.view(at).ok_or_else(|| match header_at(chain, at) {
+        Ok(header) => Error::new(
+            ErrorCode::StateNotIterable,
+            format!(
+                "the keys of block #{} ({}) cannot be listed: only the finalized head and \
+                 executed unfinalized blocks have an iterable state",
+                header.number(),
+                header.hash()
+            ),
+        ),
+        Err(unknown) => unknown,
+    })
 }
 
 /// The SCALE value at `key` after block `at`, or its default if absent.
@@ -387,19 +404,7 @@ impl StateApiServer for Rpc {
         let start = start_key
             .map(|start| parse_key("startKey", &start))
             .transpose()?;
-        let Some(view) = self.chain.view(hash) else {
-            // Known but not iterable, or unknown.
-            let header = header_at(&self.chain, hash)?;
-            return Err(Error::new(
-                ErrorCode::StateNotIterable,
-                format!(
-                    "the keys of block #{} ({}) cannot be listed: only the finalized head and \
-                     executed unfinalized blocks have an iterable state",
-                    header.number(),
-                    header.hash()
-                ),
-            ));
-        };
+        let view = iterable_view(&self.chain, hash)?;
         let mut keys = Vec::new();
         if count == 0 {
             return Ok(keys);

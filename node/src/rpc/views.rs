@@ -5,7 +5,7 @@
 //! blocks' states allow (as `state_getKeysPaged`); a finalized block below the head answers
 //! 4004. Every listing is bounded by [`MAX_VIEW_ENTRIES`].
 
-use super::{block_at, header_at, parse_account, read_storage, read_value, Rpc};
+use super::{block_at, header_at, iterable_view, parse_account, read_storage, read_value, Rpc};
 use crate::chain::{Chain, ChainEvent};
 use agora_primitives::storage::StorageInstance;
 use agora_primitives::{format_agr, AccountId, BlockNumber, Hash};
@@ -13,7 +13,7 @@ use agora_rpc_api::views::{
     AccountReport, BidRow, BlockRow, ChainReport, JobReport, JobState, MarketReport, MarketState,
     OfferRow, ValidatorRow, RECENT_BLOCKS,
 };
-use agora_rpc_api::{Error, ErrorCode, ViewApiServer};
+use agora_rpc_api::{Error, ViewApiServer};
 use parity_scale_codec::Decode;
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
@@ -108,18 +108,7 @@ fn entries<K: Decode, V: Decode>(
     prefix: &[u8],
     at: Option<Hash>,
 ) -> Result<Vec<(K, V)>, Error> {
-    let Some(view) = chain.view(at) else {
-        let header = header_at(chain, at)?;
-        return Err(Error::new(
-            ErrorCode::StateNotIterable,
-            format!(
-                "block #{} ({}) has no iterable state: views read the finalized head or an \
-                 executed unfinalized block",
-                header.number(),
-                header.hash()
-            ),
-        ));
-    };
+    let view = iterable_view(chain, at)?;
     let mut out = Vec::new();
     let mut failure = None;
     view.try_for_each_prefixed(prefix, None, &mut |key, value| {
@@ -171,31 +160,36 @@ impl Rpc {
         Ok(header_at(&self.chain, at)?.number())
     }
 
+    fn open_offers(&self, at: Option<Hash>) -> Result<Vec<(u64, pallet_market::Offer)>, Error> {
+        let list = pallet_market::OpenOffers::key();
+        listed(&self.chain, &list, pallet_market::Offers::key, at)
+    }
+
+    fn open_bids(&self, at: Option<Hash>) -> Result<Vec<(u64, pallet_market::Bid)>, Error> {
+        let list = pallet_market::OpenBids::key();
+        listed(&self.chain, &list, pallet_market::Bids::key, at)
+    }
+
     fn market_state(&self, at: Option<Hash>) -> Result<MarketState, Error> {
         let chain = &self.chain;
         Ok(MarketState {
             block: self.block_number_at(at)?,
-            offers: listed(
-                chain,
-                &pallet_market::OpenOffers::key(),
-                pallet_market::Offers::key,
-                at,
-            )?,
-            bids: listed(
-                chain,
-                &pallet_market::OpenBids::key(),
-                pallet_market::Bids::key,
-                at,
-            )?,
+            offers: self.open_offers(at)?,
+            bids: self.open_bids(at)?,
             clearings: read_opt(chain, &pallet_market::Clearings::key(), at)?.unwrap_or_default(),
             matches: read_opt(chain, &pallet_market::RecentMatches::key(), at)?.unwrap_or_default(),
         })
     }
 
-    /// Every job and open bid as a report, newest (highest id) first.
-    fn job_reports(&self, at: Option<Hash>) -> Result<Vec<JobReport>, Error> {
+    /// Every job and each of the open `bids` as a report at block `now`, newest (highest id)
+    /// first.
+    fn job_reports(
+        &self,
+        at: Option<Hash>,
+        now: BlockNumber,
+        bids: &[(u64, pallet_market::Bid)],
+    ) -> Result<Vec<JobReport>, Error> {
         let chain = &self.chain;
-        let now = self.block_number_at(at)?;
         let jobs: Vec<(u64, pallet_jobs::Job)> =
             entries(chain, &pallet_jobs::JobsPrefix::prefix(), at)?;
         let audits: Vec<(u64, pallet_verification::Audit)> =
@@ -217,21 +211,15 @@ impl Rpc {
                 )
             })
             .collect();
-        let bids: Vec<(u64, pallet_market::Bid)> = listed(
-            chain,
-            &pallet_market::OpenBids::key(),
-            pallet_market::Bids::key,
-            at,
-        )?;
         for (id, bid) in bids {
-            let spec = read_opt(chain, &pallet_market::BidSpecs::key(&id), at)?;
+            let spec = read_opt(chain, &pallet_market::BidSpecs::key(id), at)?;
             let state = JobState {
                 now,
-                bid: Some((bid, spec)),
+                bid: Some((bid.clone(), spec)),
                 job: None,
                 audit: None,
             };
-            reports.push(JobReport::new(id, &state));
+            reports.push(JobReport::new(*id, &state));
         }
         reports.sort_by_key(|r| std::cmp::Reverse(r.job));
         Ok(reports)
@@ -327,7 +315,8 @@ impl ViewApiServer for Rpc {
     }
 
     fn jobs(&self, hash: Option<Hash>) -> Result<Vec<JobReport>, Error> {
-        self.job_reports(hash)
+        let now = self.block_number_at(hash)?;
+        self.job_reports(hash, now, &self.open_bids(hash)?)
     }
 
     fn account(&self, address: String, hash: Option<Hash>) -> Result<AccountReport, Error> {
@@ -343,11 +332,16 @@ impl ViewApiServer for Rpc {
             read_opt(chain, &pallet_staking::Candidates::key(&who), hash)?;
         let verifiers: Vec<AccountId> =
             read_opt(chain, &pallet_verification::Verifiers::key(), hash)?.unwrap_or_default();
-        let market = self.market_state(hash)?;
+        // The offers and bids are read once, for the account's rows and its queued jobs; the
+        // market's clearings are not needed.
+        let now = self.block_number_at(hash)?;
+        let offers = self.open_offers(hash)?;
+        let bids = self.open_bids(hash)?;
+        let jobs = self.job_reports(hash, now, &bids)?;
         let unbonding = ledger.total().saturating_sub(ledger.active);
         Ok(AccountReport {
             address: who,
-            block: market.block,
+            block: now,
             free: format_agr(data.free),
             reserved: format_agr(data.reserved),
             nonce: info.nonce,
@@ -356,20 +350,17 @@ impl ViewApiServer for Rpc {
             stake_unbonding: format_agr(unbonding),
             validator: candidate.is_some(),
             verifier: verifiers.contains(&who),
-            offers: market
-                .offers
+            offers: offers
                 .iter()
                 .filter(|(_, o)| o.provider == who)
                 .map(|(id, o)| OfferRow::new(*id, o))
                 .collect(),
-            bids: market
-                .bids
+            bids: bids
                 .iter()
                 .filter(|(_, b)| b.buyer == who)
-                .map(|(id, b)| BidRow::new(*id, b, market.block))
+                .map(|(id, b)| BidRow::new(*id, b, now))
                 .collect(),
-            jobs: self
-                .job_reports(hash)?
+            jobs: jobs
                 .into_iter()
                 .filter(|r| r.buyer == Some(who) || r.worker == Some(who))
                 .collect(),

@@ -318,7 +318,7 @@ pub fn stage_of(job: &Job) -> Stage {
 /// What the state holds about one job id, as read from storage.
 #[derive(Default)]
 pub struct JobState {
-    /// The block the state is at.
+    /// The block the state is at (only an open bid's wait reads it).
     pub now: BlockNumber,
     /// The open bid, if the id is still in the order book, with its job spec.
     pub bid: Option<(Bid, Option<JobSpec>)>,
