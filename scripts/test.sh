@@ -2,7 +2,7 @@
 # The whole test suite: formatting, unit tests, integration and end-to-end tests (which start
 # real agora-node processes on loopback), the layering checks (scripts/check-layout.sh), then
 # the job workspace (scripts/check-jobs.sh), then the dashboard in a browser
-# (scripts/check-dashboard.sh).
+# (scripts/check-dashboard.sh), then polkadot.js against a node (scripts/check-polkadot-js.sh).
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,11 @@ scripts/setup.sh
 source scripts/env.sh
 
 cargo fmt --all -- --check
+# Test and benchmark executables of past builds pile up in the shared target directory (half a
+# GiB each for agora-node's; they filled the disk once). Cargo relinks any it still needs, so
+# those untouched for a day go.
+find "$CARGO_TARGET_DIR"/debug/deps "$CARGO_TARGET_DIR"/release/deps -maxdepth 1 -type f \
+    -perm -u+x ! -name '*.so' -mmin +1440 -delete 2>/dev/null || true
 # One invocation for everything: `cargo test --workspace` builds every binary that an
 # integration test names (the end-to-end tests run `agora-node` and `agora`) before running
 # any test, and building with other flags first would unify features differently and compile
@@ -39,6 +44,10 @@ fi
 # The dashboard in headless chromium against a dev chain that settles a job (~1.5 min).
 if [ "$status" = 0 ]; then
     scripts/check-dashboard.sh 2>&1 | tee -a "$log" || status=1
+fi
+# An unmodified @polkadot/api from npm against a dev chain: start, read, sign, send (~1 min).
+if [ "$status" = 0 ]; then
+    scripts/check-polkadot-js.sh 2>&1 | tee -a "$log" || status=1
 fi
 # Close with the totals of every cargo test run and every check.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }

@@ -23,6 +23,7 @@ use crate::commands::job::{JobReport, ResultReport, SubmitArgs};
 use crate::commands::key::{key, KeyCommand, KeyReport};
 use crate::commands::market::MarketReport;
 use crate::commands::offer::{OfferCommand, OfferOutput};
+use crate::commands::prepare::{self, BidArgs, PreparedBid};
 use crate::commands::run_local::{RunLocalArgs, RunLocalReport};
 use crate::commands::stake::{StakeCommand, StakeReport};
 use crate::commands::transfer::{transfer, TransferArgs, TransferReport};
@@ -125,6 +126,9 @@ pub enum JobCommand {
     RunLocal(RunLocalArgs),
     /// Buy training time: upload the module and data, bid, and follow the job to settlement.
     Submit(SubmitArgs),
+    /// Upload and register a job's module and data and print the bid (spec and terms) for
+    /// other software to place with `market.placeBid`; places no bid.
+    Prepare(BidArgs),
     /// Where a job is: queued (and why), running, committed, verified, settled.
     Status {
         /// The job id (printed by `job submit`).
@@ -262,6 +266,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Job(JobCommand::Submit(args)) => {
             let report = with_node(&cli, async |rpc| job::submit(rpc, args).await)?;
             emit(output, &report, JobReport::text)
+        }
+        Command::Job(JobCommand::Prepare(args)) => {
+            let report = with_node(&cli, async |rpc| prepare::run(rpc, args).await)?;
+            emit(output, &report, PreparedBid::text)
         }
         Command::Job(JobCommand::Status { id }) => {
             let report = with_node(&cli, async |rpc| job::status(rpc, *id).await)?;

@@ -104,12 +104,12 @@ pub struct Block {
 }
 
 impl Block {
-    /// Position of the extrinsic whose blake3 hash is `hash`, if the block carries it.
+    /// Position of the extrinsic whose hash ([`agora_runtime::extrinsic::hash_of`]) is `hash`, if the block carries it.
     pub fn position(&self, hash: &Hash) -> Option<u32> {
         let index = self
             .extrinsics
             .iter()
-            .position(|bytes| Hash::of(bytes) == *hash)?;
+            .position(|bytes| agora_runtime::extrinsic::hash_of(bytes) == *hash)?;
         u32::try_from(index).ok()
     }
 }
@@ -578,6 +578,7 @@ mod tests {
             },
             events_root: Hash([0; 32]),
             extrinsics_root: Hash([0; 32]),
+            digest: agora_rpc_api::Digest::default(),
             hash: Hash([1; 32]),
             number: 1,
             parent_hash: Hash([0; 32]),
@@ -588,8 +589,9 @@ mod tests {
             header,
             extrinsics: vec![vec![1, 2], vec![3, 4]],
         };
-        assert_eq!(block.position(&Hash::of(&[3, 4])), Some(1));
-        assert_eq!(block.position(&Hash::of(&[5])), None);
+        let hash_of = agora_runtime::extrinsic::hash_of;
+        assert_eq!(block.position(&hash_of(&[3, 4])), Some(1));
+        assert_eq!(block.position(&hash_of(&[5])), None);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use pallet_balances::Event as BalancesEvent;
 use pallet_system::Event as SystemEvent;
 
 /// Blocks after its birth block during which an extrinsic may be included.
-pub const MORTAL_PERIOD: u32 = 64;
+pub const MORTAL_PERIOD: u64 = 64;
 /// Default bound on waiting for finality.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Interval of the backup poll while a WebSocket subscription is open.
@@ -144,15 +144,12 @@ impl ChainContext {
 
     /// The mortal era of new extrinsics.
     pub fn era(&self) -> Era {
-        Era::Mortal {
-            birth: self.birth,
-            period: MORTAL_PERIOD,
-        }
+        Era::mortal(MORTAL_PERIOD, self.birth)
     }
 
     /// The last block a new extrinsic may be included in.
     pub fn last_valid_block(&self) -> BlockNumber {
-        self.birth.saturating_add(BlockNumber::from(MORTAL_PERIOD))
+        self.era().death(self.birth).saturating_sub(1)
     }
 }
 
@@ -168,7 +165,7 @@ pub enum TransferAmount {
 /// The balances call moving `amount` to `dest`.
 pub fn transfer_call(dest: AccountId, amount: TransferAmount) -> RuntimeCall {
     RuntimeCall::Balances(match amount {
-        TransferAmount::Exact(value) => pallet_balances::Call::Transfer {
+        TransferAmount::Exact(value) => pallet_balances::Call::TransferKeepAlive {
             dest,
             value: Compact(value),
         },
@@ -183,7 +180,7 @@ pub struct SignedTx {
     pub extrinsic: Extrinsic,
     /// Its SCALE encoding, as submitted.
     pub bytes: Vec<u8>,
-    /// blake3 of the encoding: its identity in the pool and in blocks.
+    /// blake2_256 of the encoding: its identity in the pool and in blocks.
     pub hash: Hash,
     /// The fee it will pay, tip included (the runtime's own fee function).
     pub fee: Balance,
@@ -204,7 +201,7 @@ pub fn sign(signer: &Signer, call: RuntimeCall, context: &ChainContext, tip: Bal
         &context.birth_hash,
     );
     let bytes = extrinsic.encode();
-    let hash = Hash::of(&bytes);
+    let hash = agora_runtime::extrinsic::hash_of(&bytes);
     let fee = extrinsic_fee(&extrinsic, bytes.len());
     SignedTx {
         extrinsic,
@@ -539,16 +536,11 @@ mod tests {
             assert_eq!(xt.signer, signer.agora_account());
             assert_eq!(xt.nonce(), 3);
             assert_eq!(xt.tip(), 7);
-            assert_eq!(
-                xt.extra.era,
-                Era::Mortal {
-                    birth: 41,
-                    period: MORTAL_PERIOD
-                }
-            );
+            assert_eq!(xt.extra.era, Era::mortal(MORTAL_PERIOD, 41));
+            assert_eq!(xt.extra.era.birth(41 + 10), 41);
             assert_eq!(
                 xt.call,
-                RuntimeCall::Balances(pallet_balances::Call::Transfer {
+                RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
                     dest: bob,
                     value: Compact(1_500_000_000_000)
                 })
@@ -561,7 +553,7 @@ mod tests {
             assert!(xt.verify_signature(&other_chain).is_err());
             let other_birth = signing_message(&call, &xt.extra, &ctx.genesis_hash, &Hash([9; 32]));
             assert!(xt.verify_signature(&other_birth).is_err());
-            // The bytes decode back to the same extrinsic, and the hash is blake3 of them.
+            // The bytes decode back to the same extrinsic, and the hash is blake2_256 of them.
             assert_eq!(&Extrinsic::decode_bounded(&tx.bytes).unwrap(), xt);
             assert_eq!(tx.hash, xt.hash());
             assert_eq!(tx.fee, extrinsic_fee(xt, tx.bytes.len()));
@@ -581,12 +573,12 @@ mod tests {
     #[test]
     fn era_window() {
         let ctx = context();
-        assert_eq!(ctx.last_valid_block(), 41 + 64);
+        assert_eq!(ctx.last_valid_block(), 41 + 63);
         assert_eq!(
             ctx.era(),
             Era::Mortal {
-                birth: 41,
-                period: 64
+                period: 64,
+                phase: 41
             }
         );
     }

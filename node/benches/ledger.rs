@@ -122,7 +122,7 @@ fn main() {
                 let from = i % senders;
                 let round = (i / senders) as u32;
                 let to = accounts[(from + 1 + i % 7) % senders];
-                let call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
+                let call = RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
                     dest: to,
                     value: Compact(AGR + i as u128),
                 });

@@ -164,7 +164,7 @@ impl TxPool {
         bytes: &[u8],
     ) -> Result<Hash, PoolError> {
         let xt = Extrinsic::decode_bounded(bytes).map_err(TransactionError::from)?;
-        let hash = Hash::of(bytes);
+        let hash = agora_runtime::extrinsic::hash_of(bytes);
         if self.contains(&hash) {
             return Err(PoolError::AlreadyImported(hash));
         }
@@ -343,7 +343,7 @@ mod tests {
 
     fn signed(genesis: &Hash, who: &str, nonce: Nonce) -> Vec<u8> {
         let signer = sr25519::Pair::from_string(&format!("//{who}"), None).unwrap();
-        let call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
+        let call = RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
             dest: dev_account("Bob"),
             value: Compact(AGR),
         });
@@ -433,7 +433,7 @@ mod tests {
         pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 1))
             .unwrap();
         // Pretend a block used Alice's nonce 0.
-        let key = pallet_system::Account::key(&dev_account("Alice"));
+        let key = pallet_system::AccountNonce::key(&dev_account("Alice"));
         state.insert(key, pallet_system::AccountInfo { nonce: 1 }.encode());
         assert_eq!(pool.prune_stale(&state).len(), 1);
         assert_eq!(pool.ready(10)[0].xt.nonce(), 1);

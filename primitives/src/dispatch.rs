@@ -10,7 +10,9 @@ pub type Weight = u64;
 
 /// Why a dispatched call failed: the pallet's index in the runtime and the index of the
 /// variant in that pallet's `Error` enum. The runtime turns it back into words.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
 pub struct DispatchError {
     /// Index of the pallet in the runtime.
     pub pallet: u8,

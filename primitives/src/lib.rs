@@ -4,7 +4,8 @@
 //! client and the verifier. The crate is deliberately free of I/O, clocks and randomness so that
 //! any code built on it can stay deterministic.
 //!
-//! - [`Hash`]: a 32-byte blake3 digest, the only hash of the ledger.
+//! - [`Hash`]: a 32-byte digest: blake3 for everything the ledger authenticates, blake2b-256
+//!   for block and extrinsic hashes (what Substrate tools compute).
 //! - [`AccountId`]: a 32-byte public key (sr25519 or ed25519), rendered as SS58 by the runtime.
 //! - [`storage`]: the key-value state interface pallets are written against, with typed items.
 //! - [`smt`]: the sparse Merkle tree that authenticates the state (root in every header).
@@ -50,7 +51,7 @@ pub fn format_agr(plancks: Balance) -> String {
     format!("{whole}.{}", digits.trim_end_matches('0'))
 }
 
-/// A blake3 digest.
+/// A 32-byte digest (blake3, or blake2b-256 for block and extrinsic hashes).
 #[derive(
     Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Encode, Decode, MaxEncodedLen,
 )]
@@ -74,6 +75,12 @@ impl Hash {
         Hash(*hasher.finalize().as_bytes())
     }
 
+    /// blake2b-256 of `data`: the hash Substrate tools compute for blocks and extrinsics, used
+    /// where Agora must agree with them (block and extrinsic hashes), never for state.
+    pub fn blake2_256(data: &[u8]) -> Hash {
+        Hash(sp_crypto_hashing::blake2_256(data))
+    }
+
     /// The raw bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
@@ -95,6 +102,17 @@ impl Hash {
                 actual: bytes.len(),
             })?;
         Ok(Hash(array))
+    }
+}
+
+/// Described to metadata readers as Substrate's `primitive_types::H256`, the name polkadot.js
+/// maps to its 32-byte hash codec: the bytes are the same, only the hash function differs.
+impl scale_info::TypeInfo for Hash {
+    type Identity = Self;
+    fn type_info() -> scale_info::Type {
+        scale_info::Type::builder()
+            .path(scale_info::Path::new("H256", "primitive_types"))
+            .composite(scale_info::build::Fields::unnamed().field(|f| f.ty::<[u8; 32]>()))
     }
 }
 
@@ -128,6 +146,17 @@ impl<'de> serde::Deserialize<'de> for Hash {
     Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Encode, Decode, MaxEncodedLen,
 )]
 pub struct AccountId(pub [u8; 32]);
+
+/// Described to metadata readers as Substrate's `sp_core::crypto::AccountId32`, so
+/// polkadot.js reads and writes it as an SS58 address.
+impl scale_info::TypeInfo for AccountId {
+    type Identity = Self;
+    fn type_info() -> scale_info::Type {
+        scale_info::Type::builder()
+            .path(scale_info::Path::new("AccountId32", "sp_core::crypto"))
+            .composite(scale_info::build::Fields::unnamed().field(|f| f.ty::<[u8; 32]>()))
+    }
+}
 
 impl fmt::Debug for AccountId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -29,7 +29,7 @@ use crate::Hash;
 use parity_scale_codec::{Decode, Encode};
 
 /// What to execute.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub enum RefereeTask {
     /// One training step (`agora_segment` with one step) from the state `pre_state` names, or
     /// from the state `init` produces when it is `None` (the first step of a job).
@@ -57,7 +57,7 @@ pub enum RefereeTask {
 }
 
 /// One piece of a job to execute, with everything a node needs to find its inputs.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct RefereeRequest {
     /// blake3 of the job module (a blob).
     pub module: Hash,
@@ -74,7 +74,7 @@ pub struct RefereeRequest {
 }
 
 /// What the engine produced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub enum RefereeVerdict {
     /// The step ran; blake3 of the state after it.
     #[codec(index = 0)]

@@ -76,7 +76,7 @@ pub enum SizeProofError {
 }
 
 /// The proof that a blob with a given blake3 hash has a given size (module docs).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct SizeProof {
     /// The blob's last chunk: 1 to `CHUNK_LEN` bytes (the whole blob if it is one chunk).
     pub last_chunk: Vec<u8>,

@@ -104,7 +104,7 @@ pub enum SmtError {
 }
 
 /// A node of the tree, as stored (see the module documentation for the encoding and hashes).
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 #[allow(clippy::cast_possible_truncation)] // in the derived code
 pub enum Node {
     /// A key and its value.
@@ -502,7 +502,7 @@ pub fn get(store: &impl NodeStore, root: Hash, key: &[u8]) -> Result<Option<Vec<
 }
 
 /// How the path of a proven key ends.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 #[allow(clippy::cast_possible_truncation)] // in the derived code
 pub enum Terminal {
     /// In an empty subtree: the key is absent.
@@ -525,7 +525,7 @@ pub enum Terminal {
 ///
 /// Size: `2 + 1 + ceil(depth / 8) + 1 + 32 × non-empty siblings + 1 (+ 64 for [`Terminal::Other`])`
 /// bytes; about 700 bytes for a tree of a million keys.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct Proof {
     /// Depth at which the path ends (0 for a tree that is empty or a single leaf), at most 256.
     pub depth: u16,

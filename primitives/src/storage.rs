@@ -18,15 +18,20 @@
 //!
 //! # Keys
 //!
-//! Typed items derive their keys the way FRAME does, with blake3 in place of twox/blake2:
+//! Typed items derive their keys exactly as FRAME does, so any Substrate tool that reads the
+//! runtime metadata (polkadot.js, subxt) computes the same keys (`docs/polkadot-js.md`):
 //!
 //! ```text
-//!   value: blake3_128(pallet) ‖ blake3_128(item)
-//!   map:   blake3_128(pallet) ‖ blake3_128(item) ‖ blake3_128(SCALE(k)) ‖ SCALE(k)
+//!   value: twox128(pallet) ‖ twox128(item)
+//!   map:   twox128(pallet) ‖ twox128(item) ‖ blake2_128(SCALE(k)) ‖ SCALE(k)   (Blake2_128Concat)
 //! ```
 //!
 //! The hashed prefix spreads keys uniformly over the state tree; the trailing plain key lets a
-//! map be iterated and its keys recovered.
+//! map be iterated and its keys recovered. The prefix hash need not resist collisions: item
+//! names are chosen by the runtime, not by users. The map hasher must, since map keys (account
+//! ids, hashes) are chosen by users; blake2_128 of the key, followed by the key itself, leaves
+//! nothing for an attacker to collide. Everything that authenticates state (the sparse Merkle
+//! tree, block and trace hashes) stays blake3.
 //!
 //! # Determinism
 //!
@@ -99,22 +104,24 @@ pub fn apply_changes(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, changes: &Changes) 
 }
 
 /// Where in a block an event was deposited.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
 pub enum Phase {
-    /// In `on_initialize` hooks.
-    #[codec(index = 0)]
-    Initialization,
     /// While applying the extrinsic at this index.
-    #[codec(index = 1)]
+    #[codec(index = 0)]
     ApplyExtrinsic(u32),
     /// In `on_finalize` hooks.
-    #[codec(index = 2)]
+    #[codec(index = 1)]
     Finalization,
+    /// In `on_initialize` hooks.
+    #[codec(index = 2)]
+    Initialization,
 }
 
 /// An event as deposited: its phase and the SCALE encoding of the runtime's event enum, i.e.
 /// the pallet index byte followed by the pallet's own event.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct RawEvent {
     /// When it happened.
     pub phase: Phase,
@@ -311,12 +318,16 @@ impl StateRead for Ext<'_> {
     }
 }
 
-/// The first 16 bytes of blake3: the hasher of storage key prefixes.
-pub fn blake3_128(data: &[u8]) -> [u8; 16] {
-    let hash = blake3::hash(data);
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&hash.as_bytes()[..16]);
-    out
+/// xxHash64 of `data` with seeds 0 and 1, concatenated little-endian: FRAME's `Twox128`,
+/// used for the pallet and item parts of a key.
+pub fn twox_128(data: &[u8]) -> [u8; 16] {
+    sp_crypto_hashing::twox_128(data)
+}
+
+/// blake2b with a 16-byte output: FRAME's `Blake2_128` (the hash of a `Blake2_128Concat` map
+/// key).
+pub fn blake2_128(data: &[u8]) -> [u8; 16] {
+    sp_crypto_hashing::blake2_128(data)
 }
 
 /// Names a storage item: the pallet it belongs to and its own name.
@@ -326,18 +337,18 @@ pub trait StorageInstance {
     /// Item name, e.g. `"Account"`.
     const ITEM: &'static str;
 
-    /// `blake3_128(PALLET) ‖ blake3_128(ITEM)` ([`hashed_prefix`]). An implementation may
+    /// `twox128(PALLET) ‖ twox128(ITEM)` ([`hashed_prefix`]). An implementation may
     /// cache it (`pallet_support::storage_instance!` does); it must return the same bytes.
     fn prefix() -> [u8; 32] {
         hashed_prefix(Self::PALLET, Self::ITEM)
     }
 }
 
-/// `blake3_128(pallet) ‖ blake3_128(item)`: the key prefix of a storage item.
+/// `twox128(pallet) ‖ twox128(item)`: the key prefix of a storage item.
 pub fn hashed_prefix(pallet: &str, item: &str) -> [u8; 32] {
     let mut prefix = [0u8; 32];
-    prefix[..16].copy_from_slice(&blake3_128(pallet.as_bytes()));
-    prefix[16..].copy_from_slice(&blake3_128(item.as_bytes()));
+    prefix[..16].copy_from_slice(&twox_128(pallet.as_bytes()));
+    prefix[16..].copy_from_slice(&twox_128(item.as_bytes()));
     prefix
 }
 
@@ -380,7 +391,7 @@ impl<I: StorageInstance, V: Encode + Decode> StorageValue<I, V> {
     }
 }
 
-/// A typed map with keys in the `blake3_128 ‖ plain` form.
+/// A typed map with keys in the `Blake2_128Concat` form (`blake2_128 ‖ plain`).
 pub struct StorageMap<I, K, V>(PhantomData<(I, K, V)>);
 
 impl<I: StorageInstance, K: Encode, V: Encode + Decode> StorageMap<I, K, V> {
@@ -389,7 +400,7 @@ impl<I: StorageInstance, K: Encode, V: Encode + Decode> StorageMap<I, K, V> {
         let encoded = k.encode();
         let mut key = Vec::with_capacity(32 + 16 + encoded.len());
         key.extend_from_slice(&I::prefix());
-        key.extend_from_slice(&blake3_128(&encoded));
+        key.extend_from_slice(&blake2_128(&encoded));
         key.extend_from_slice(&encoded);
         key
     }
@@ -484,6 +495,32 @@ mod tests {
         assert_eq!(AnswerValue::get(&ext), None);
         let (changes, _) = ext.into_changes();
         assert_eq!(changes.get(&AnswerValue::key()), Some(&None));
+    }
+
+    /// The vectors polkadot.js and FRAME agree on: `twox128("System")`, the prefix of
+    /// `System.Account`, and `Blake2_128Concat` of an account id.
+    #[test]
+    fn keys_are_the_ones_frame_and_polkadot_js_compute() {
+        assert_eq!(
+            hex::encode(twox_128(b"System")),
+            "26aa394eea5630e07c48ae0c9558cef7"
+        );
+        assert_eq!(
+            hex::encode(hashed_prefix("System", "Account")),
+            "26aa394eea5630e07c48ae0c9558cef7b99d880ec681799c0cf30e8886371da9"
+        );
+        assert_eq!(
+            hex::encode(hashed_prefix("Balances", "TotalIssuance")),
+            "c2261276cc9d1f8598ea4b6a74b15c2f57c875e4cff74148e4628f264b974c80"
+        );
+        // blake2_128 of //Alice's sr25519 public key, as in every Substrate dev chain's
+        // `System.Account` key for Alice.
+        let alice = hex::decode("d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d")
+            .unwrap_or_default();
+        assert_eq!(
+            hex::encode(blake2_128(&alice)),
+            "de1e86a9a8c739864cf3cc5ec2bea59f"
+        );
     }
 
     #[test]

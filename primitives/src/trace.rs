@@ -156,7 +156,9 @@ pub enum TraceError {
 }
 
 /// One segment of an execution trace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
 pub struct TraceLeaf {
     /// Segment index, counting from 0.
     pub index: u64,
@@ -338,7 +340,7 @@ impl TraceTree {
 /// leaf level up, skipping levels where the node on the path is promoted.
 ///
 /// Decoding rejects proofs with more than [`MAX_PROOF_SIBLINGS`] siblings before allocating.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, serde::Serialize, scale_info::TypeInfo)]
 pub struct InclusionProof {
     /// Index of the proven leaf.
     pub index: u64,

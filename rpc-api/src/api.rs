@@ -9,8 +9,8 @@
 use crate::error::Error;
 use crate::events::{EncodedEvents, EventsJson};
 use crate::types::{
-    AccountBalance, BlobPresence, ExtrinsicStatus, Header, Health, Hex, ReadProof, RpcMethods,
-    SignedBlock, StorageChangeSet,
+    AccountBalance, BlobPresence, DispatchInfo, ExtrinsicStatus, Header, Health, Hex, ReadProof,
+    RpcMethods, RuntimeVersion, SignedBlock, StorageChangeSet, SystemProperties,
 };
 use crate::views::{AccountReport, ChainReport, JobReport, MarketReport};
 use agora_primitives::{BlockNumber, Hash, Nonce};
@@ -35,6 +35,11 @@ pub trait SystemApi {
     /// `system_version`: the node's version.
     #[method(name = "version")]
     fn version(&self) -> Result<String, Error>;
+
+    /// `system_properties`: the SS58 prefix and the token's symbol and decimals, as wallets
+    /// read them.
+    #[method(name = "properties")]
+    fn properties(&self) -> Result<SystemProperties, Error>;
 
     /// `system_accountNextIndex`: the next nonce of `address` (SS58, or `0x`-hex of the 32
     /// bytes), counting extrinsics waiting in the pool.
@@ -111,6 +116,16 @@ pub trait StateApi {
         hash: Option<Hash>,
     ) -> Result<Vec<Hex>, Error>;
 
+    /// `state_getRuntimeVersion`: the runtime's name and versions at block `hash` (default:
+    /// best).
+    #[method(name = "getRuntimeVersion")]
+    fn runtime_version(&self, hash: Option<Hash>) -> Result<RuntimeVersion, Error>;
+
+    /// `state_getMetadata`: the SCALE-encoded runtime metadata (Substrate's V14, magic
+    /// `meta` included) at block `hash` (default: best).
+    #[method(name = "getMetadata")]
+    fn metadata(&self, hash: Option<Hash>) -> Result<Hex, Error>;
+
     /// `state_queryStorageAt`: the values at `keys` after block `hash` (default: best), all
     /// read at one block (at most [`MAX_KEYS_PER_CALL`](crate::MAX_KEYS_PER_CALL) keys).
     #[method(name = "queryStorageAt", blocking)]
@@ -119,6 +134,41 @@ pub trait StateApi {
         keys: Vec<Hex>,
         hash: Option<Hash>,
     ) -> Result<Vec<StorageChangeSet>, Error>;
+}
+
+/// `state_subscribe*`: the runtime version and storage values as new best blocks arrive
+/// (WebSocket only).
+#[rpc(server, client, namespace = "state")]
+pub trait StateWatchApi {
+    /// `state_subscribeRuntimeVersion`: the runtime version as `state_runtimeVersion`, now and
+    /// whenever it changes (it does not while the node runs: one runtime per binary).
+    #[subscription(
+        name = "subscribeRuntimeVersion" => "runtimeVersion",
+        unsubscribe = "unsubscribeRuntimeVersion",
+        item = RuntimeVersion
+    )]
+    async fn subscribe_runtime_version(&self) -> SubscriptionResult;
+
+    /// `state_subscribeStorage`: the values at `keys` (1 to
+    /// [`MAX_KEYS_PER_CALL`](crate::MAX_KEYS_PER_CALL) of them; watching every key is not
+    /// offered) as `state_storage`: every key at the best block first, then the keys whose
+    /// value changed, at each new best block.
+    #[subscription(
+        name = "subscribeStorage" => "storage",
+        unsubscribe = "unsubscribeStorage",
+        item = StorageChangeSet
+    )]
+    async fn subscribe_storage(&self, keys: Option<Vec<Hex>>) -> SubscriptionResult;
+}
+
+/// `payment_queryInfo`: what an extrinsic will pay.
+#[rpc(server, client, namespace = "payment")]
+pub trait PaymentApi {
+    /// `payment_queryInfo`: the weight and the fee (without tip) of the SCALE-encoded
+    /// `extrinsic` if it were included after block `hash` (default: best). The extrinsic is
+    /// decoded, not validated: its signature and nonce are not checked.
+    #[method(name = "queryInfo")]
+    fn query_info(&self, extrinsic: Hex, hash: Option<Hash>) -> Result<DispatchInfo, Error>;
 }
 
 /// `author_submitExtrinsic`.

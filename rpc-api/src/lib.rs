@@ -17,8 +17,9 @@
 //! |---|---|---|---|
 //! | `system_health` | [`SystemApi`](SystemApiClient) | – | [`Health`]: `{isSyncing, peers, shouldHavePeers}` |
 //! | `system_chain` / `system_name` / `system_version` | [`SystemApi`](SystemApiClient) | – | string |
+//! | `system_properties` | [`SystemApi`](SystemApiClient) | – | [`SystemProperties`]: `{ss58Format: 42, tokenDecimals: 12, tokenSymbol: "AGR"}` |
 //! | `system_accountNextIndex` | [`SystemApi`](SystemApiClient) | `[address]` | next nonce, counting pooled extrinsics |
-//! | `chain_getHeader` | [`ChainApi`](ChainApiClient) | `[hash?]` | [`Header`] (default: best) or `null` |
+//! | `chain_getHeader` | [`ChainApi`](ChainApiClient) | `[hash?]` | [`Header`] (default: best) or `null`; its `digest` makes it a Substrate header that hashes to `hash` |
 //! | `chain_getBlock` | [`ChainApi`](ChainApiClient) | `[hash?]` | [`SignedBlock`]: `{block: {extrinsics: [hex], header}, finalityCertificate}` or `null` |
 //! | `chain_getBlockHash` | [`ChainApi`](ChainApiClient) | `[number?]` | hash on the best chain (default: best) or `null` |
 //! | `chain_getFinalizedHead` | [`ChainApi`](ChainApiClient) | – | hash |
@@ -28,6 +29,11 @@
 //! | `state_getReadProof` | [`StateApi`](StateApiClient) | `[[key…], hash?]` | [`ReadProof`]: `{at, proof: [hex…]}`, one SCALE-encoded sparse-Merkle proof per key (≤ 1000 keys) |
 //! | `state_getKeysPaged` | [`StateApi`](StateApiClient) | `[prefix, count, startKey?, hash?]` | hex keys starting with `prefix` (`null`: every key), strictly after `startKey`, in key order, at most `count` (≤ 1000); at the finalized head or an unfinalized block |
 //! | `state_queryStorageAt` | [`StateApi`](StateApiClient) | `[[key…], hash?]` | one [`StorageChangeSet`] in a list: `[{block, changes: [[key, hex value or null]…]}]` (≤ 1000 keys) |
+//! | `state_getRuntimeVersion` | [`StateApi`](StateApiClient) | `[hash?]` | [`RuntimeVersion`]: `{specName, implName, specVersion, transactionVersion, apis, …}` |
+//! | `state_getMetadata` | [`StateApi`](StateApiClient) | `[hash?]` | hex of the runtime metadata (`meta`, V14; `agora_runtime::metadata`) |
+//! | `state_subscribeRuntimeVersion` | [`StateWatchApi`](StateWatchApiClient) | – | notifications `state_runtimeVersion` with the [`RuntimeVersion`]; `state_unsubscribeRuntimeVersion` ends it |
+//! | `state_subscribeStorage` | [`StateWatchApi`](StateWatchApiClient) | `[[key…]]` | notifications `state_storage` with a [`StorageChangeSet`]: every key first, then the changed ones at each new best block (1–1000 keys); `state_unsubscribeStorage` ends it |
+//! | `payment_queryInfo` | [`PaymentApi`](PaymentApiClient) | `[hex, hash?]` | [`DispatchInfo`]: `{weight, class, partialFee}`, the fee without tip as a decimal string |
 //! | `author_submitExtrinsic` | [`AuthorApi`](AuthorApiClient) | `[hex]` | extrinsic hash |
 //! | `author_submitAndWatchExtrinsic` | [`AuthorWatchApi`](AuthorWatchApiClient) | `[hex]` | notifications `author_extrinsicUpdate` with [`ExtrinsicStatus`]: `"ready"`, then `{"finalized": hash, "number": n}` or `"dropped"`; `author_unwatchExtrinsic` ends it |
 //! | `agora_balance` | [`AgoraApi`](AgoraApiClient) | `[address, hash?]` | [`AccountBalance`]: `{address, free, reserved, total, nonce}` |
@@ -92,8 +98,9 @@ pub use api::*;
 pub use error::{codes, Error, ErrorCode};
 pub use events::{block_events, EncodedEvents, EventsError, EventsJson};
 pub use types::{
-    AccountBalance, Beacon, BlobPresence, Block, ExtrinsicStatus, Header, Health, Hex, ReadProof,
-    RpcMethods, SignedBlock, StorageChangeSet,
+    AccountBalance, Beacon, BlobPresence, Block, Digest, DispatchInfo, ExtrinsicStatus, Header,
+    Health, Hex, ReadProof, RpcMethods, RuntimeVersion, SignedBlock, StorageChangeSet,
+    SystemProperties,
 };
 
 /// Most keys `state_getKeysPaged` returns and `state_getReadProof` and `state_queryStorageAt`

@@ -10,6 +10,8 @@ pub const SYSTEM_CHAIN: &str = "system_chain";
 pub const SYSTEM_NAME: &str = "system_name";
 /// `system_version`.
 pub const SYSTEM_VERSION: &str = "system_version";
+/// `system_properties`.
+pub const SYSTEM_PROPERTIES: &str = "system_properties";
 /// `system_accountNextIndex`.
 pub const SYSTEM_ACCOUNT_NEXT_INDEX: &str = "system_accountNextIndex";
 /// `chain_getHeader`.
@@ -40,6 +42,24 @@ pub const STATE_GET_READ_PROOF: &str = "state_getReadProof";
 pub const STATE_GET_KEYS_PAGED: &str = "state_getKeysPaged";
 /// `state_queryStorageAt`.
 pub const STATE_QUERY_STORAGE_AT: &str = "state_queryStorageAt";
+/// `state_getRuntimeVersion`.
+pub const STATE_GET_RUNTIME_VERSION: &str = "state_getRuntimeVersion";
+/// `state_getMetadata`.
+pub const STATE_GET_METADATA: &str = "state_getMetadata";
+/// `state_subscribeRuntimeVersion`.
+pub const STATE_SUBSCRIBE_RUNTIME_VERSION: &str = "state_subscribeRuntimeVersion";
+/// `state_unsubscribeRuntimeVersion`.
+pub const STATE_UNSUBSCRIBE_RUNTIME_VERSION: &str = "state_unsubscribeRuntimeVersion";
+/// `state_runtimeVersion`: the notifications of [`STATE_SUBSCRIBE_RUNTIME_VERSION`].
+pub const STATE_RUNTIME_VERSION: &str = "state_runtimeVersion";
+/// `state_subscribeStorage`.
+pub const STATE_SUBSCRIBE_STORAGE: &str = "state_subscribeStorage";
+/// `state_unsubscribeStorage`.
+pub const STATE_UNSUBSCRIBE_STORAGE: &str = "state_unsubscribeStorage";
+/// `state_storage`: the notifications of [`STATE_SUBSCRIBE_STORAGE`].
+pub const STATE_STORAGE: &str = "state_storage";
+/// `payment_queryInfo`.
+pub const PAYMENT_QUERY_INFO: &str = "payment_queryInfo";
 /// `author_submitExtrinsic`.
 pub const AUTHOR_SUBMIT_EXTRINSIC: &str = "author_submitExtrinsic";
 /// `author_submitAndWatchExtrinsic`.
@@ -75,7 +95,7 @@ pub const RPC_METHODS: &str = "rpc_methods";
 
 /// Every method the node serves, as `rpc_methods` lists them (sorted; subscribe and
 /// unsubscribe methods included, notification names not: they are not methods).
-pub const ALL: [&str; 32] = [
+pub const ALL: [&str; 40] = [
     AGORA_ACCOUNT,
     AGORA_BALANCE,
     AGORA_CHAIN,
@@ -98,14 +118,22 @@ pub const ALL: [&str; 32] = [
     CHAIN_SUBSCRIBE_NEW_HEADS,
     CHAIN_UNSUBSCRIBE_FINALIZED_HEADS,
     CHAIN_UNSUBSCRIBE_NEW_HEADS,
+    PAYMENT_QUERY_INFO,
     RPC_METHODS,
     STATE_GET_KEYS_PAGED,
+    STATE_GET_METADATA,
     STATE_GET_READ_PROOF,
+    STATE_GET_RUNTIME_VERSION,
     STATE_GET_STORAGE,
     STATE_QUERY_STORAGE_AT,
+    STATE_SUBSCRIBE_RUNTIME_VERSION,
+    STATE_SUBSCRIBE_STORAGE,
+    STATE_UNSUBSCRIBE_RUNTIME_VERSION,
+    STATE_UNSUBSCRIBE_STORAGE,
     SYSTEM_ACCOUNT_NEXT_INDEX,
     SYSTEM_CHAIN,
     SYSTEM_HEALTH,
     SYSTEM_NAME,
+    SYSTEM_PROPERTIES,
     SYSTEM_VERSION,
 ];

@@ -113,19 +113,24 @@ mod hex_64 {
 }
 
 /// A header with its hash (`chain_getHeader`, `chain_getBlock`, the head subscriptions).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
     /// Account credited with the block's fees.
     pub author: AccountId,
     /// Who proposed the block, and its beacon VRF.
     pub beacon: Beacon,
+    /// The header's fields Substrate has no place for, as Substrate's digest: one
+    /// `PreRuntime` item of engine `agra` ([`agora_runtime::block`]). With `parentHash`,
+    /// `number`, `stateRoot` and `extrinsicsRoot` it makes the Substrate header a Substrate
+    /// client hashes to [`Header::hash`].
+    pub digest: Digest,
     /// blake3 of the encoded event records (see [`crate::EncodedEvents::hash`]).
     #[serde(rename = "eventsRoot")]
     pub events_root: Hash,
     /// blake3 of the encoded extrinsics.
     #[serde(rename = "extrinsicsRoot")]
     pub extrinsics_root: Hash,
-    /// The block's hash: blake3 of the SCALE-encoded header.
+    /// The block's hash ([`agora_runtime::block::Header::hash`]).
     pub hash: Hash,
     /// Height; genesis is 0.
     pub number: BlockNumber,
@@ -150,6 +155,9 @@ impl From<&agora_runtime::block::Header> for Header {
             },
             events_root: header.events_root,
             extrinsics_root: header.extrinsics_root,
+            digest: Digest {
+                logs: vec![Hex::encode(&header.digest_item().0)],
+            },
             hash: header.hash(),
             number: header.number(),
             parent_hash: header.parent_hash,
@@ -178,6 +186,102 @@ impl Header {
             events_root: self.events_root,
         }
     }
+}
+
+/// `state_getRuntimeVersion`: Substrate's `RuntimeVersion`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeVersion {
+    /// The runtime's name, [`agora_runtime::SPEC_NAME`].
+    pub spec_name: String,
+    /// The node's name.
+    pub impl_name: String,
+    /// Always 0.
+    pub authoring_version: u32,
+    /// [`agora_runtime::SPEC_VERSION`]: part of every signing payload.
+    pub spec_version: u32,
+    /// Always 0.
+    pub impl_version: u32,
+    /// Runtime APIs callable with `state_call`: none (clients fall back to the RPC methods).
+    pub apis: Vec<(Hex, u32)>,
+    /// [`agora_runtime::metadata::TRANSACTION_VERSION`]: part of every signing payload.
+    pub transaction_version: u32,
+    /// 1: values are stored whole under their keys.
+    pub state_version: u8,
+}
+
+impl RuntimeVersion {
+    /// The version of the runtime this crate is built with.
+    pub fn current() -> RuntimeVersion {
+        RuntimeVersion {
+            spec_name: agora_runtime::SPEC_NAME.to_owned(),
+            impl_name: "agora-node".to_owned(),
+            authoring_version: 0,
+            spec_version: agora_runtime::SPEC_VERSION,
+            impl_version: 0,
+            apis: Vec::new(),
+            transaction_version: agora_runtime::metadata::TRANSACTION_VERSION,
+            state_version: 1,
+        }
+    }
+}
+
+/// `payment_queryInfo`: Substrate's `RuntimeDispatchInfo`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DispatchInfo {
+    /// The extrinsic's weight (base plus call), in nanoseconds of reference compute: one number,
+    /// as the `payment_queryInfo` polkadot.js decodes (`RuntimeDispatchInfoV1`) has it.
+    pub weight: u64,
+    /// Always `"normal"`: Agora has one dispatch class.
+    pub class: String,
+    /// The fee in plancks, tip excluded, as a decimal string (it may exceed 2⁵³).
+    #[serde(with = "decimal")]
+    pub partial_fee: Balance,
+}
+
+/// A `u128` as a JSON string of decimal digits.
+mod decimal {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub(super) fn serialize<S: Serializer>(value: &u128, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&value.to_string())
+    }
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<u128, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `system_properties`: what wallets show amounts and addresses with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemProperties {
+    /// The SS58 address prefix: 42.
+    pub ss58_format: u16,
+    /// Decimals of the token: 12 (1 AGR = 10¹² plancks).
+    pub token_decimals: u32,
+    /// The token's symbol: `AGR`.
+    pub token_symbol: String,
+}
+
+impl SystemProperties {
+    /// Agora's.
+    pub fn current() -> SystemProperties {
+        SystemProperties {
+            ss58_format: agora_runtime::metadata::SS58_PREFIX,
+            token_decimals: agora_primitives::TOKEN_DECIMALS,
+            token_symbol: agora_runtime::metadata::TOKEN_SYMBOL.to_owned(),
+        }
+    }
+}
+
+/// A header's digest: SCALE-encoded digest items.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    /// The items.
+    pub logs: Vec<Hex>,
 }
 
 /// A block: its header and its SCALE-encoded extrinsics.

@@ -5,8 +5,18 @@
 //!        ‖ beacon: (proposer: [u8;32] ‖ pre_output: [u8;32] ‖ proof: [u8;64])
 //!        ‖ extrinsics_root ‖ state_root ‖ events_root
 //! Block  = Header ‖ Vec<Extrinsic>
-//! hash(block) = blake3(SCALE(Header))
+//! hash(block) = blake2_256(parent_hash ‖ Compact<number> ‖ state_root ‖ extrinsics_root
+//!                          ‖ digest)
+//! digest = Vec<DigestItem> = [PreRuntime(*b"agra", SCALE(timestamp ‖ author ‖ beacon
+//!                                                        ‖ events_root))]
 //! ```
+//!
+//! The hash is Substrate's header hash: the header re-arranged as a Substrate header whose
+//! digest carries the fields Substrate has no place for, in one pre-runtime digest item of
+//! engine `agra`. The RPC serves headers in that shape (`digest.logs`), so a Substrate client
+//! (polkadot.js) that hashes a header it was given gets the node's block hash, which it needs
+//! to sign mortal extrinsics and to find its own extrinsic in a block. Every header field is
+//! covered by the hash, exactly once.
 //!
 //! - `beacon`: the proposer's consensus key and its VRF over the parent's beacon
 //!   (`pallet_staking::beacon`); the block's random beacon is derived from it.
@@ -43,15 +53,57 @@ pub struct Header {
     pub events_root: Hash,
 }
 
+/// The engine id of the digest item carrying Agora's header fields.
+pub const DIGEST_ENGINE: [u8; 4] = *b"agra";
+/// `DigestItem::PreRuntime`'s index in Substrate's digest item enum.
+const PRE_RUNTIME: u8 = 6;
+
 impl Header {
-    /// The block hash.
+    /// The block hash: blake2_256 of [`Header::substrate_encoding`].
     pub fn hash(&self) -> Hash {
-        Hash::of(&self.encode())
+        Hash::blake2_256(&self.substrate_encoding())
+    }
+
+    /// The header as a Substrate header: `parent_hash ‖ Compact<number> ‖ state_root ‖
+    /// extrinsics_root ‖ digest`.
+    pub fn substrate_encoding(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        self.parent_hash.encode_to(&mut out);
+        self.number.encode_to(&mut out);
+        self.state_root.encode_to(&mut out);
+        self.extrinsics_root.encode_to(&mut out);
+        vec![self.digest_item()].encode_to(&mut out);
+        out
+    }
+
+    /// The one digest item, SCALE-encoded as Substrate's `DigestItem::PreRuntime(engine,
+    /// data)`: `0x06 ‖ b"agra" ‖ Compact(len) ‖ SCALE(timestamp, author, beacon,
+    /// events_root)`.
+    pub fn digest_item(&self) -> DigestItem {
+        let data = (self.timestamp, self.author, &self.beacon, self.events_root).encode();
+        let mut item = Vec::with_capacity(data.len() + 8);
+        item.push(PRE_RUNTIME);
+        item.extend_from_slice(&DIGEST_ENGINE);
+        data.encode_to(&mut item);
+        DigestItem(item)
     }
 
     /// The block number.
     pub fn number(&self) -> BlockNumber {
         self.number.0
+    }
+}
+
+/// One encoded digest item (it encodes as its bytes, with no length prefix of its own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DigestItem(pub Vec<u8>);
+
+impl Encode for DigestItem {
+    fn size_hint(&self) -> usize {
+        self.0.len()
+    }
+    fn encode_to<T: parity_scale_codec::Output + ?Sized>(&self, output: &mut T) {
+        output.write(&self.0);
     }
 }
 

@@ -77,19 +77,21 @@ pub enum TransactionError {
         /// Free balance.
         free: Balance,
     },
-    /// A mortal extrinsic outside its validity window.
+    /// A mortal extrinsic whose birth block, seen from the block it would be included in, is
+    /// that block itself: its hash cannot have been signed. (An extrinsic past its era names
+    /// a later birth block than the one signed, and fails its signature check instead.)
     #[error("extrinsic born at block {birth} with period {period} is not valid in block {block}")]
     OutsideEra {
         /// Birth block.
         birth: BlockNumber,
         /// Period.
-        period: u32,
+        period: u64,
         /// Block it would be included in.
         block: BlockNumber,
     },
     /// A mortality period over the limit.
     #[error("mortality period {0} is over the limit of {MAX_MORTAL_PERIOD} blocks")]
-    PeriodTooLong(u32),
+    PeriodTooLong(u64),
     /// The birth block is unknown on this chain.
     #[error("birth block {0} is not among the recent blocks of this chain")]
     UnknownBirthBlock(BlockNumber),
@@ -199,12 +201,12 @@ fn era_hash(
 ) -> Result<Hash, TransactionError> {
     match *era {
         Era::Immortal => Ok(*genesis_hash),
-        Era::Mortal { birth, period } => {
+        Era::Mortal { period, .. } => {
             if period > MAX_MORTAL_PERIOD {
                 return Err(TransactionError::PeriodTooLong(period));
             }
-            let end = birth.saturating_add(u64::from(period));
-            if block <= birth || block > end {
+            let birth = era.birth(block);
+            if birth >= block {
                 return Err(TransactionError::OutsideEra {
                     birth,
                     period,
@@ -300,7 +302,7 @@ fn check_for_pool(
     head: (BlockNumber, Hash),
     xt: &Extrinsic,
     encoded_len: usize,
-) -> Result<(ValidTransaction, [u8; 32]), TransactionError> {
+) -> Result<(ValidTransaction, Vec<u8>), TransactionError> {
     if encoded_len > crate::extrinsic::MAX_EXTRINSIC_LEN {
         return Err(ExtrinsicError::TooLong { len: encoded_len }.into());
     }
@@ -329,14 +331,14 @@ pub fn validate_transactions(
     batch: &[(&Extrinsic, usize)],
 ) -> Vec<Result<ValidTransaction, TransactionError>> {
     let head = (System::block_number(&state), state_block);
-    let checked: Vec<Result<(ValidTransaction, [u8; 32]), TransactionError>> = batch
+    let checked: Vec<Result<(ValidTransaction, Vec<u8>), TransactionError>> = batch
         .iter()
         .map(|(xt, encoded_len)| check_for_pool(state, genesis_hash, head, xt, *encoded_len))
         .collect();
-    let to_verify: Vec<(&Extrinsic, [u8; 32])> = batch
+    let to_verify: Vec<(&Extrinsic, Vec<u8>)> = batch
         .iter()
         .zip(&checked)
-        .filter_map(|((xt, _), checked)| checked.as_ref().ok().map(|(_, m)| (*xt, *m)))
+        .filter_map(|((xt, _), checked)| checked.as_ref().ok().map(|(_, m)| (*xt, m.clone())))
         .collect();
     let mut signatures = crate::extrinsic::verify_each(&to_verify).into_iter();
     checked

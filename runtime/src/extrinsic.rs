@@ -1,52 +1,72 @@
-//! Signed extrinsics.
+//! Signed extrinsics, in Substrate's format (extrinsic version 4), so that any client that
+//! reads the runtime metadata (polkadot.js, subxt) builds and signs them unmodified.
 //!
 //! # Wire format (SCALE)
 //!
 //! ```text
-//! Extrinsic = version: u8 (= 1)
-//!           ‖ signer: [u8; 32]
-//!           ‖ signature: MultiSignature      (0x00 ‖ sr25519[64] | 0x01 ‖ ed25519[64])
-//!           ‖ extra: SignedExtra             (era ‖ Compact<nonce> ‖ Compact<tip>)
-//!           ‖ call: RuntimeCall              (pallet index ‖ call index ‖ arguments)
+//! Extrinsic = Compact<u32>(length of the rest)
+//!           ‖ 0x84                             (signed bit 0x80 | format version 4)
+//!           ‖ signer: [u8; 32]                 (the address: an AccountId32)
+//!           ‖ signature: MultiSignature        (0x00 ‖ ed25519[64] | 0x01 ‖ sr25519[64])
+//!           ‖ era: Era                         (1 byte immortal, 2 bytes mortal)
+//!           ‖ nonce: Compact<u32> ‖ tip: Compact<u128>
+//!           ‖ call: RuntimeCall                (pallet index ‖ call index ‖ arguments)
 //! ```
+//!
+//! A block's extrinsics are a `Vec` of these, so a block body is what Substrate tools expect.
+//! Unsigned extrinsics (version byte `0x04`) do not exist here: every extrinsic pays a fee.
 //!
 //! # What is signed
 //!
-//! The signer signs `blake3("agora/extrinsic/v1" ‖ SCALE(call, extra, spec_version,
-//! genesis_hash, era_hash))`, where `era_hash` is the genesis hash for an immortal extrinsic and
-//! the hash of the birth block for a mortal one. Including the genesis hash means a signature is
-//! worthless on any other chain; including the birth block's hash means a mortal extrinsic is
-//! worthless on any fork that does not contain that block.
+//! The signing payload is, in the order of the signed extensions the metadata lists
+//! (`CheckSpecVersion`, `CheckTxVersion`, `CheckGenesis`, `CheckMortality`, `CheckNonce`,
+//! `ChargeTransactionPayment`):
+//!
+//! ```text
+//! call ‖ era ‖ Compact(nonce) ‖ Compact(tip) ‖ spec_version: u32 ‖ transaction_version: u32
+//!      ‖ genesis_hash ‖ birth_hash
+//! ```
+//!
+//! hashed with blake2_256 first if it is longer than 256 bytes. `birth_hash` is the genesis
+//! hash for an immortal extrinsic, else the hash of the era's birth block. Including the
+//! genesis hash makes a signature worthless on any other chain, the birth block's hash on any
+//! fork without that block, and the versions under any other rules. sr25519 signs under the
+//! `substrate` signing context, as sp-core does.
 //!
 //! # Bounds
 //!
-//! An encoded extrinsic is at most [`MAX_EXTRINSIC_LEN`] bytes; decoding refuses longer input
-//! before looking at it, refuses trailing bytes, and refuses unknown versions.
+//! An encoded extrinsic is at most [`MAX_EXTRINSIC_LEN`] bytes; decoding refuses a longer
+//! length prefix before reading the body, refuses trailing bytes, unsigned or unknown versions,
+//! and signature schemes other than ed25519 and sr25519.
 
+use crate::metadata::TRANSACTION_VERSION;
 use crate::{RuntimeCall, SPEC_VERSION};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash, Nonce};
-use parity_scale_codec::{Compact, Decode, Encode};
+use parity_scale_codec::{Compact, Decode, Encode, Input, Output};
 use sp_core::{ed25519, sr25519, Pair as _};
 
-/// The only extrinsic format version this runtime accepts.
-pub const EXTRINSIC_VERSION: u8 = 1;
-/// Largest encoded extrinsic accepted, in bytes.
+/// Extrinsic format version: Substrate's version 4.
+pub const EXTRINSIC_FORMAT_VERSION: u8 = 4;
+/// The first byte of the body of every extrinsic: signed, version 4.
+pub const SIGNED_VERSION_BYTE: u8 = 0x80 | EXTRINSIC_FORMAT_VERSION;
+/// Largest encoded extrinsic accepted, in bytes (length prefix included).
 pub const MAX_EXTRINSIC_LEN: usize = 16 * 1024;
 /// Longest mortality period, in blocks; must not exceed the block hashes kept by the system
 /// pallet, or a birth block's hash could no longer be checked.
-pub const MAX_MORTAL_PERIOD: u32 = 256;
-/// Domain separator of signing payloads.
-const SIGNING_DOMAIN: &[u8] = b"agora/extrinsic/v1";
+pub const MAX_MORTAL_PERIOD: u64 = 256;
+/// Payloads longer than this are signed as their blake2_256 hash (Substrate's rule).
+const MAX_UNHASHED_PAYLOAD: usize = 256;
 
-/// A signature by one of the two supported schemes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+/// A signature by one of the two supported schemes, with Substrate's `MultiSignature` variant
+/// indices (ecdsa, index 2, is not accepted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub enum MultiSignature {
-    /// Schnorrkel/Ristretto (sp-core `sr25519`), the default.
-    #[codec(index = 0)]
-    Sr25519([u8; 64]),
     /// Ed25519.
-    #[codec(index = 1)]
+    #[codec(index = 0)]
     Ed25519([u8; 64]),
+    /// Schnorrkel/Ristretto (sp-core `sr25519`), the default.
+    #[codec(index = 1)]
+    Sr25519([u8; 64]),
 }
 
 impl MultiSignature {
@@ -59,40 +79,107 @@ impl MultiSignature {
     }
 }
 
-/// For how long an extrinsic is valid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+/// For how long an extrinsic is valid: Substrate's era.
+///
+/// A mortal era of `period` blocks (a power of two, 4 to 65,536) and `phase` (< `period`)
+/// covers, seen from a block numbered `n`, the blocks `birth(n) .. birth(n) + period`, where
+/// `birth(n)` is the last block at or before `n` whose number is `phase` modulo `period`. The
+/// signer commits to the hash of the birth block, so it must be a block the signer has seen:
+/// [`Era::mortal`] makes the era whose birth is the given block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Era {
-    /// Valid forever (until its nonce is used).
-    #[codec(index = 0)]
+    /// Valid forever (until its nonce is used). Signs the genesis hash.
     Immortal,
-    /// Valid in blocks `birth + 1 ..= birth + period`, and only on chains containing block
-    /// `birth`.
-    #[codec(index = 1)]
+    /// Valid for `period` blocks from its birth.
     Mortal {
-        /// A recent block number whose hash the signer knows.
-        birth: BlockNumber,
-        /// Number of blocks after `birth` the extrinsic stays valid, at most
-        /// [`MAX_MORTAL_PERIOD`].
-        period: u32,
+        /// Length of the validity window, a power of two in 4..=65,536.
+        period: u64,
+        /// Position of the birth block in the period.
+        phase: u64,
     },
 }
 
-/// Signed fields beside the call.
+impl Era {
+    /// The mortal era born at block `current`, lasting about `period` blocks (rounded up to a
+    /// power of two within 4..=65,536; the phase is quantized for periods above 4,096, as in
+    /// Substrate).
+    pub fn mortal(period: u64, current: BlockNumber) -> Era {
+        let period = period
+            .checked_next_power_of_two()
+            .unwrap_or(1 << 16)
+            .clamp(4, 1 << 16);
+        let quantize = (period >> 12).max(1);
+        let phase = current % period / quantize * quantize;
+        Era::Mortal { period, phase }
+    }
+
+    /// The birth block of this era as seen from block `current` (0 for an immortal era).
+    pub fn birth(&self, current: BlockNumber) -> BlockNumber {
+        match *self {
+            Era::Immortal => 0,
+            Era::Mortal { period, phase } => (current.max(phase) - phase) / period * period + phase,
+        }
+    }
+
+    /// The first block this era no longer covers, seen from block `current`.
+    pub fn death(&self, current: BlockNumber) -> BlockNumber {
+        match *self {
+            Era::Immortal => BlockNumber::MAX,
+            Era::Mortal { period, .. } => self.birth(current).saturating_add(period),
+        }
+    }
+}
+
+impl Encode for Era {
+    fn encode_to<T: Output + ?Sized>(&self, output: &mut T) {
+        match *self {
+            Era::Immortal => output.push_byte(0),
+            Era::Mortal { period, phase } => {
+                let quantize = (period >> 12).max(1);
+                let low = u64::from(period.trailing_zeros().saturating_sub(1).clamp(1, 15));
+                let encoded = low | (phase / quantize) << 4;
+                u16::try_from(encoded).unwrap_or(u16::MAX).encode_to(output);
+            }
+        }
+    }
+}
+
+impl Decode for Era {
+    fn decode<I: Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
+        let first = input.read_byte()?;
+        if first == 0 {
+            return Ok(Era::Immortal);
+        }
+        let encoded = u64::from(first) | u64::from(input.read_byte()?) << 8;
+        let period = 2u64 << (encoded % 16);
+        let quantize = (period >> 12).max(1);
+        let phase = (encoded >> 4) * quantize;
+        if period >= 4 && phase < period {
+            Ok(Era::Mortal { period, phase })
+        } else {
+            Err("invalid era: phase not below period".into())
+        }
+    }
+}
+
+impl parity_scale_codec::EncodeLike for Era {}
+
+/// Signed fields beside the call, in the order of the signed extensions that carry them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct SignedExtra {
-    /// Validity period.
+    /// Validity period (`CheckMortality`).
     pub era: Era,
-    /// The signer's nonce; must equal the number of extrinsics it has had applied.
+    /// The signer's nonce; must equal the number of extrinsics it has had applied
+    /// (`CheckNonce`).
     pub nonce: Compact<Nonce>,
-    /// Extra fee offered to the block author, in plancks; raises priority in the pool.
+    /// Extra fee offered to the block author, in plancks; raises priority in the pool
+    /// (`ChargeTransactionPayment`).
     pub tip: Compact<Balance>,
 }
 
 /// A signed extrinsic.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Extrinsic {
-    /// Format version, [`EXTRINSIC_VERSION`].
-    pub version: u8,
     /// The signing account.
     pub signer: AccountId,
     /// Signature over the signing payload.
@@ -101,6 +188,54 @@ pub struct Extrinsic {
     pub extra: SignedExtra,
     /// What to do.
     pub call: RuntimeCall,
+}
+
+impl Extrinsic {
+    /// The body: everything after the length prefix.
+    fn encode_body(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(128);
+        body.push(SIGNED_VERSION_BYTE);
+        self.signer.encode_to(&mut body);
+        self.signature.encode_to(&mut body);
+        self.extra.encode_to(&mut body);
+        self.call.encode_to(&mut body);
+        body
+    }
+}
+
+impl Encode for Extrinsic {
+    fn encode_to<T: Output + ?Sized>(&self, output: &mut T) {
+        self.encode_body().encode_to(output);
+    }
+}
+
+impl parity_scale_codec::EncodeLike for Extrinsic {}
+
+impl Decode for Extrinsic {
+    fn decode<I: Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
+        let Compact(len) = Compact::<u32>::decode(input)?;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if len > MAX_EXTRINSIC_LEN {
+            return Err("extrinsic longer than the limit".into());
+        }
+        let mut body = vec![0u8; len];
+        input.read(&mut body)?;
+        let mut rest = &body[..];
+        let version = u8::decode(&mut rest)?;
+        if version != SIGNED_VERSION_BYTE {
+            return Err("not a signed extrinsic of format version 4".into());
+        }
+        let extrinsic = Extrinsic {
+            signer: AccountId::decode(&mut rest)?,
+            signature: MultiSignature::decode(&mut rest)?,
+            extra: SignedExtra::decode(&mut rest)?,
+            call: RuntimeCall::decode(&mut rest)?,
+        };
+        if !rest.is_empty() {
+            return Err("extrinsic body has trailing bytes".into());
+        }
+        Ok(extrinsic)
+    }
 }
 
 /// Why bytes are not an acceptable extrinsic.
@@ -118,8 +253,8 @@ pub enum ExtrinsicError {
     /// Valid up to a point, then more bytes.
     #[error("extrinsic has {0} trailing bytes after its end")]
     TrailingBytes(usize),
-    /// Unknown format version.
-    #[error("extrinsic version {0} is not supported (expected {EXTRINSIC_VERSION})")]
+    /// Unsigned, or an unknown format version.
+    #[error("extrinsic version byte 0x{0:02x} is not supported (expected 0x84: signed, format version 4)")]
     UnsupportedVersion(u8),
     /// The signature does not verify.
     #[error("bad {scheme} signature for signer {signer}")]
@@ -131,31 +266,33 @@ pub enum ExtrinsicError {
     },
 }
 
-/// The fields a signer commits to.
-#[derive(Encode)]
-struct SigningPayload<'a> {
-    call: &'a RuntimeCall,
-    extra: &'a SignedExtra,
-    spec_version: u32,
-    genesis_hash: &'a Hash,
-    era_hash: &'a Hash,
+/// The hash of an encoded extrinsic: blake2_256 of its bytes, length prefix included. It is
+/// the extrinsic's identity in the pool and in RPC answers, and Substrate clients compute the
+/// same (polkadot.js finds its own extrinsic in a block by it).
+pub fn hash_of(encoded: &[u8]) -> Hash {
+    Hash::blake2_256(encoded)
 }
 
-/// The 32-byte message a signer signs.
+/// The message a signer signs: the signing payload (module docs), or its blake2_256 hash if it
+/// is longer than 256 bytes.
 pub fn signing_message(
     call: &RuntimeCall,
     extra: &SignedExtra,
     genesis_hash: &Hash,
-    era_hash: &Hash,
-) -> [u8; 32] {
-    let payload = SigningPayload {
-        call,
-        extra,
-        spec_version: SPEC_VERSION,
-        genesis_hash,
-        era_hash,
-    };
-    *Hash::of_parts(&[SIGNING_DOMAIN, &payload.encode()]).as_bytes()
+    birth_hash: &Hash,
+) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(128);
+    call.encode_to(&mut payload);
+    extra.encode_to(&mut payload);
+    SPEC_VERSION.encode_to(&mut payload);
+    TRANSACTION_VERSION.encode_to(&mut payload);
+    genesis_hash.encode_to(&mut payload);
+    birth_hash.encode_to(&mut payload);
+    if payload.len() > MAX_UNHASHED_PAYLOAD {
+        Hash::blake2_256(&payload).0.to_vec()
+    } else {
+        payload
+    }
 }
 
 /// Something that can sign extrinsics: sp-core's sr25519 and ed25519 key pairs, or a wallet's
@@ -187,7 +324,7 @@ impl ExtrinsicSigner for ed25519::Pair {
 
 impl Extrinsic {
     /// Builds and signs an extrinsic. `era_hash` is the genesis hash for [`Era::Immortal`],
-    /// else the hash of the birth block.
+    /// else the hash of the era's birth block.
     pub fn sign(
         signer: &(impl ExtrinsicSigner + ?Sized),
         call: RuntimeCall,
@@ -197,7 +334,6 @@ impl Extrinsic {
     ) -> Extrinsic {
         let message = signing_message(&call, &extra, genesis_hash, era_hash);
         Extrinsic {
-            version: EXTRINSIC_VERSION,
             signer: signer.signer_account(),
             signature: signer.sign_payload(&message),
             extra,
@@ -210,9 +346,24 @@ impl Extrinsic {
         if bytes.len() > MAX_EXTRINSIC_LEN {
             return Err(ExtrinsicError::TooLong { len: bytes.len() });
         }
-        match bytes.first() {
-            None => return Err(ExtrinsicError::Malformed("empty input".to_owned())),
-            Some(&version) if version != EXTRINSIC_VERSION => {
+        // The version byte follows the length prefix; name it before decoding the rest, so
+        // an old or unsigned extrinsic is refused as such rather than as garbage.
+        let mut body = bytes;
+        let body_len = Compact::<u32>::decode(&mut body)
+            .map_err(|error| ExtrinsicError::Malformed(format!("length prefix: {error}")))?;
+        let body_len = usize::try_from(body_len.0).unwrap_or(usize::MAX);
+        if body_len > body.len() {
+            return Err(ExtrinsicError::Malformed(format!(
+                "the length prefix says {body_len} bytes, {} follow",
+                body.len()
+            )));
+        }
+        if body_len < body.len() {
+            return Err(ExtrinsicError::TrailingBytes(body.len() - body_len));
+        }
+        match body.first() {
+            None => return Err(ExtrinsicError::Malformed("empty extrinsic".to_owned())),
+            Some(&version) if version != SIGNED_VERSION_BYTE => {
                 return Err(ExtrinsicError::UnsupportedVersion(version))
             }
             Some(_) => {}
@@ -236,13 +387,13 @@ impl Extrinsic {
         self.extra.tip.0
     }
 
-    /// blake3 of the encoding: the extrinsic's identity in the pool and in RPC answers.
+    /// [`hash_of`] its encoding.
     pub fn hash(&self) -> Hash {
-        Hash::of(&self.encode())
+        hash_of(&self.encode())
     }
 
     /// Verifies the signature against `message` (see [`signing_message`]).
-    pub fn verify_signature(&self, message: &[u8; 32]) -> Result<(), ExtrinsicError> {
+    pub fn verify_signature(&self, message: &[u8]) -> Result<(), ExtrinsicError> {
         let valid = match &self.signature {
             MultiSignature::Sr25519(signature) => sr25519::Pair::verify(
                 &sr25519::Signature::from_raw(*signature),
@@ -272,7 +423,7 @@ impl Extrinsic {
 /// multiplication for the whole batch), split across threads; ed25519 ones individually. The
 /// answer is the same as checking one by one: batching changes the cost, never the verdict,
 /// because a failed batch is re-checked one by one to find the culprit.
-pub fn verify_batch(items: &[(&Extrinsic, [u8; 32])]) -> Result<(), (usize, ExtrinsicError)> {
+pub fn verify_batch(items: &[(&Extrinsic, Vec<u8>)]) -> Result<(), (usize, ExtrinsicError)> {
     match verify_each(items)
         .into_iter()
         .enumerate()
@@ -286,7 +437,7 @@ pub fn verify_batch(items: &[(&Extrinsic, [u8; 32])]) -> Result<(), (usize, Extr
 /// Verifies many signatures at once and gives each its own verdict, in order: sr25519 in
 /// batches of 256 across threads, a failed batch re-checked one by one (so one bad signature
 /// costs its batch a second pass, never another's verdict).
-pub fn verify_each(items: &[(&Extrinsic, [u8; 32])]) -> Vec<Result<(), ExtrinsicError>> {
+pub fn verify_each(items: &[(&Extrinsic, Vec<u8>)]) -> Vec<Result<(), ExtrinsicError>> {
     use rayon::prelude::*;
     const CHUNK: usize = 256;
     items
@@ -306,7 +457,7 @@ pub fn verify_each(items: &[(&Extrinsic, [u8; 32])]) -> Vec<Result<(), Extrinsic
 }
 
 /// Batch-verifies the sr25519 signatures of `chunk` and individually its ed25519 ones.
-fn batch_ok(chunk: &[(&Extrinsic, [u8; 32])]) -> bool {
+fn batch_ok(chunk: &[(&Extrinsic, Vec<u8>)]) -> bool {
     let mut transcripts = Vec::with_capacity(chunk.len());
     let mut signatures = Vec::with_capacity(chunk.len());
     let mut publics = Vec::with_capacity(chunk.len());
@@ -335,4 +486,108 @@ fn batch_ok(chunk: &[(&Extrinsic, [u8; 32])]) -> bool {
     // instead of the OS RNG, because runtime code reads no randomness.
     transcripts.is_empty()
         || schnorrkel::verify_batch(transcripts, &signatures, &publics, true).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Substrate's own vectors (`sp_runtime::generic::era` tests), which polkadot.js matches.
+    #[test]
+    fn eras_encode_as_substrate_encodes_them() {
+        assert_eq!(Era::Immortal.encode(), [0]);
+        let era = Era::mortal(64, 42);
+        assert_eq!(
+            era,
+            Era::Mortal {
+                period: 64,
+                phase: 42
+            }
+        );
+        assert_eq!(era.encode(), [5 + 42 % 16 * 16, 42 / 16]);
+        assert_eq!(Era::decode(&mut &era.encode()[..]).unwrap(), era);
+        // Long periods quantize the phase.
+        let long = Era::mortal(32_768, 20_000);
+        assert_eq!(
+            long,
+            Era::Mortal {
+                period: 32_768,
+                phase: 20_000 / 8 * 8
+            }
+        );
+        assert_eq!(
+            long.encode(),
+            [(14 + 2500 % 16 * 16) as u8, (2500 / 16) as u8]
+        );
+        assert_eq!(Era::decode(&mut &long.encode()[..]).unwrap(), long);
+        // Periods round up to a power of two within 4..=65,536.
+        assert_eq!(
+            Era::mortal(1, 0),
+            Era::Mortal {
+                period: 4,
+                phase: 0
+            }
+        );
+        assert_eq!(
+            Era::mortal(55, 0),
+            Era::Mortal {
+                period: 64,
+                phase: 0
+            }
+        );
+        assert_eq!(
+            Era::mortal(1 << 20, 0),
+            Era::Mortal {
+                period: 1 << 16,
+                phase: 0
+            }
+        );
+        // A phase at or over the period does not decode.
+        assert!(Era::decode(&mut &[0x01u8, 0xff][..]).is_err());
+    }
+
+    #[test]
+    fn birth_and_death_follow_the_block_number() {
+        let era = Era::mortal(4, 6);
+        assert_eq!(
+            era,
+            Era::Mortal {
+                period: 4,
+                phase: 2
+            }
+        );
+        assert_eq!((era.birth(6), era.death(6)), (6, 10));
+        assert_eq!((era.birth(9), era.death(9)), (6, 10));
+        assert_eq!(era.birth(10), 10);
+        assert_eq!(
+            era.birth(1),
+            2,
+            "before its first birth block, as Substrate computes it"
+        );
+        assert_eq!(Era::Immortal.birth(1_000), 0);
+    }
+
+    #[test]
+    fn long_payloads_are_signed_as_their_blake2_hash() {
+        let call = RuntimeCall::System(pallet_system::Call::Remark {
+            remark: vec![7; 300],
+        });
+        let extra = SignedExtra {
+            era: Era::Immortal,
+            nonce: Compact(0),
+            tip: Compact(0),
+        };
+        let message = signing_message(&call, &extra, &Hash([1; 32]), &Hash([1; 32]));
+        assert_eq!(message.len(), 32);
+        let short = RuntimeCall::System(pallet_system::Call::Remark { remark: vec![7; 3] });
+        let message = signing_message(&short, &extra, &Hash([1; 32]), &Hash([1; 32]));
+        // call ‖ era ‖ nonce ‖ tip ‖ spec ‖ tx version ‖ genesis ‖ birth
+        let mut expected = short.encode();
+        expected.extend_from_slice(&[0, 0, 0]);
+        expected.extend_from_slice(&SPEC_VERSION.to_le_bytes());
+        expected.extend_from_slice(&TRANSACTION_VERSION.to_le_bytes());
+        expected.extend_from_slice(&[1; 64]);
+        assert_eq!(message, expected);
+    }
 }

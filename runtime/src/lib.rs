@@ -25,11 +25,13 @@
 //! - [`block`]: headers and blocks.
 //! - [`executive`]: transaction validation, block building and block execution; fees.
 //! - [`genesis`]: chain specs and the genesis block.
+//! - [`metadata`]: the runtime metadata (Substrate's V14) clients such as polkadot.js read.
 
 pub mod block;
 pub mod executive;
 pub mod extrinsic;
 pub mod genesis;
+pub mod metadata;
 
 use agora_primitives::dispatch::{DispatchError, PalletError, Weight};
 use agora_primitives::storage::RawEvent;
@@ -38,9 +40,17 @@ use parity_scale_codec::{Decode, Encode};
 
 /// Version of the state-transition rules; part of every signing payload, so an extrinsic
 /// signed for one version cannot be replayed under another.
-pub const SPEC_VERSION: u32 = 1;
+///
+/// - 1: the first ledger.
+/// - 2: Substrate's formats, so polkadot.js works unmodified (`docs/polkadot-js.md`): FRAME
+///   storage keys, extrinsic format 4 with its signing payload, blake2_256 block and extrinsic
+///   hashes, FRAME's event phase indices, `Balances::transfer_keep_alive`.
+pub const SPEC_VERSION: u32 = 2;
+/// The runtime's name, as `state_getRuntimeVersion` reports it.
+pub const SPEC_NAME: &str = "agora";
 
 /// The runtime: implements every pallet's `Config`.
+#[derive(scale_info::TypeInfo)]
 pub struct Runtime;
 
 /// Pallet index of System.
@@ -259,7 +269,7 @@ pub mod limits {
 macro_rules! runtime_enums {
     ($($index:tt => $name:ident($pallet:ident)),+ $(,)?) => {
         /// Every call of the runtime.
-        #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+        #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
         pub enum RuntimeCall {
             $(
                 #[doc = concat!("A call of ", stringify!($name), ".")]
@@ -279,7 +289,7 @@ macro_rules! runtime_enums {
 
         /// Every event of the runtime. Its SCALE encoding is the pallet index followed by the
         /// pallet's event, which is exactly what pallets deposit as [`RawEvent::event`].
-        #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+        #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
         pub enum RuntimeEvent {
             $(
                 #[doc = concat!("An event of ", stringify!($name), ".")]

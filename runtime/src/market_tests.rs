@@ -488,7 +488,7 @@ fn exploit_a_proposers_choice_of_timestamp_or_order_cannot_move_the_sample() {
     let tree = trace();
     let [dave] = dev_accounts(["Dave"]);
     let transfer = |value| {
-        RuntimeCall::Balances(pallet_balances::Call::Transfer {
+        RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
             dest: dave,
             value: Compact(value),
         })

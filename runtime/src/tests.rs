@@ -36,7 +36,7 @@ pub(crate) fn dev_accounts<const N: usize>(names: [&str; N]) -> [AccountId; N] {
 }
 
 fn transfer(dest: AccountId, value: Balance) -> RuntimeCall {
-    RuntimeCall::Balances(pallet_balances::Call::Transfer {
+    RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
         dest,
         value: Compact(value),
     })
@@ -443,13 +443,19 @@ fn mortal_extrinsics_expire_and_bind_to_their_birth_block() {
         let block = chain.build(vec![]);
         chain.import(&block).unwrap();
     }
-    // Born at block 2 with period 2: valid in blocks 3 and 4.
+    // Born at block 2 with period 4: its birth, seen from blocks 3, 4 and 5, is block 2.
+    let era = Era::mortal(4, 2);
+    assert_eq!(
+        era,
+        Era::Mortal {
+            period: 4,
+            phase: 2
+        }
+    );
+    assert_eq!((era.birth(5), era.death(5)), (2, 6));
     let birth_hash = System::block_hash(&chain.state, 2).unwrap();
     let extra = SignedExtra {
-        era: Era::Mortal {
-            birth: 2,
-            period: 2,
-        },
+        era,
         nonce: Compact(0),
         tip: Compact(0),
     };
@@ -470,18 +476,38 @@ fn mortal_extrinsics_expire_and_bind_to_their_birth_block() {
         &Hash([1; 32]),
     );
     assert!(chain.validate(&wrong).is_err());
-    for _ in 0..2 {
+    // An era whose birth would be the very block being built cannot have been signed.
+    let unborn = SignedExtra {
+        era: Era::mortal(4, 4),
+        ..extra
+    };
+    let unborn = Extrinsic::sign(
+        &signer("Alice"),
+        transfer(bob, AGR),
+        unborn,
+        &chain.genesis_hash,
+        &birth_hash,
+    );
+    assert_eq!(
+        chain.validate(&unborn).unwrap_err(),
+        TransactionError::OutsideEra {
+            birth: 4,
+            period: 4,
+            block: 4
+        }
+    );
+    for _ in 0..3 {
         let block = chain.build(vec![]);
         chain.import(&block).unwrap();
     }
+    // Seen from block 7 the era's birth is block 6, whose hash Alice did not sign: expired.
     let error = chain.validate(&xt).unwrap_err();
-    assert_eq!(
-        error,
-        TransactionError::OutsideEra {
-            birth: 2,
-            period: 2,
-            block: 6
-        }
+    assert!(
+        matches!(
+            error,
+            TransactionError::Extrinsic(ExtrinsicError::BadSignature { .. })
+        ),
+        "{error:?}"
     );
 }
 
@@ -495,10 +521,7 @@ fn the_pool_accepts_an_extrinsic_born_at_the_head_it_validates_against() {
     // Block 2 is the head: its hash is not yet in the state's recent-hash map.
     assert_eq!(System::block_hash(&chain.state, 2), None);
     let extra = SignedExtra {
-        era: Era::Mortal {
-            birth: 2,
-            period: 4,
-        },
+        era: Era::mortal(4, 2),
         nonce: Compact(0),
         tip: Compact(0),
     };
@@ -539,12 +562,32 @@ fn malformed_extrinsic_bytes_are_named() {
         Extrinsic::decode_bounded(&trailing),
         Err(ExtrinsicError::TrailingBytes(1))
     );
-    let mut versioned = bytes.clone();
-    versioned[0] = 9;
-    assert_eq!(
-        Extrinsic::decode_bounded(&versioned),
-        Err(ExtrinsicError::UnsupportedVersion(9))
-    );
+    // The version byte follows the length prefix: 0x84 (signed, format 4) is the only one.
+    let body_len = <Compact<u32> as parity_scale_codec::Decode>::decode(&mut &bytes[..])
+        .unwrap()
+        .0 as usize;
+    let at = bytes.len() - body_len;
+    assert_eq!(bytes[at], 0x84);
+    for (version, name) in [
+        (9u8, "unknown"),
+        (0x04, "unsigned"),
+        (0x85, "signed format 5"),
+    ] {
+        let mut versioned = bytes.clone();
+        versioned[at] = version;
+        assert_eq!(
+            Extrinsic::decode_bounded(&versioned),
+            Err(ExtrinsicError::UnsupportedVersion(version)),
+            "{name}"
+        );
+    }
+    // A length prefix claiming more than the limit is refused before anything is read.
+    let mut claim = Compact(u32::try_from(MAX_EXTRINSIC_LEN + 1).unwrap()).encode();
+    claim.push(0x84);
+    assert!(matches!(
+        Extrinsic::decode_bounded(&claim),
+        Err(ExtrinsicError::Malformed(_))
+    ));
     assert!(matches!(
         Extrinsic::decode_bounded(&bytes[..40]),
         Err(ExtrinsicError::Malformed(_))

@@ -14,15 +14,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use agora_client::amount::{format_agr, parse_agr};
-use agora_client::blobs::ensure_blob;
+use agora_client::amount::format_agr;
 use agora_client::chain::State;
 use agora_client::files;
 use agora_client::keys::Signer;
-use agora_client::offers::{parse_mfuel, parse_region};
 use agora_client::rpc::{Rpc, RuntimeEvent};
 use agora_client::tx;
-use agora_engine::Executor;
 use agora_primitives::Hash;
 pub use agora_rpc_api::views::{
     stage_of, AssuranceReport, AuditReport, CheckReport, DisputeReport, JobReport, JobState,
@@ -30,50 +27,19 @@ pub use agora_rpc_api::views::{
 };
 use clap::Args;
 use pallet_jobs::JobStatus;
-use pallet_market::{BidTerms, JobSpec};
 use parity_scale_codec::Compact;
 use serde::Serialize;
 
-use crate::args::{JobArgs, KeyArgs};
 use crate::cli::CliError;
-use crate::commands::run_local;
+use crate::commands::prepare::{prepare, BidArgs, Prepared};
 use crate::commands::Text;
 
 /// `agora job submit …`
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
-    /// The buyer.
+    /// The job and the bid's terms.
     #[command(flatten)]
-    pub buyer: KeyArgs,
-    /// The job: module, dataset, params, steps, segment length, seed.
-    #[command(flatten)]
-    pub job: JobArgs,
-    /// Most AGR per Mfuel you pay.
-    #[arg(long, value_name = "AGR")]
-    pub max_price: String,
-    /// Most Mfuel the job may use (`agora job run-local` measures it for the same job).
-    #[arg(long, value_name = "MFUEL")]
-    pub max_fuel: String,
-    /// Blocks the worker gets from the match to commit its result.
-    #[arg(long, value_name = "BLOCKS", default_value_t = 600)]
-    pub run_blocks: u32,
-    /// Blocks from now until the result must be committed.
-    #[arg(long, value_name = "BLOCKS", default_value_t = 3_600)]
-    pub deadline_in: u64,
-    /// Only offers in this region.
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
-    /// Only renewable offers.
-    #[arg(long)]
-    pub renewable_only: bool,
-    /// Go back into the queue if a worker misses its deadline.
-    #[arg(long)]
-    pub requeue: bool,
-    /// Assurance level: segments drawn for checking per thousand (besides the last and the
-    /// worker's heaviest), 1-1000; more checks cost more escrow and need less worker
-    /// collateral. Default: the chain's.
-    #[arg(long, value_name = "PERMILLE", value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub assurance: Option<u32>,
+    pub bid: BidArgs,
     /// Print the job id once the bid is placed, without following the job.
     #[arg(long)]
     pub no_wait: bool,
@@ -207,56 +173,12 @@ impl Text for JobReport {
 
 /// Runs `job submit`.
 pub async fn submit(rpc: &Rpc, args: &SubmitArgs) -> Result<JobReport, CliError> {
-    let signer = args.buyer.signer()?;
-    let job = &args.job;
-    let wasm = files::read(&job.module, "module")?;
-    let dataset = files::read(&job.data, "dataset")?;
-    let params = files::read_params(&job.params)?;
-    let max_price = parse_agr(&args.max_price)?;
-    let max_fuel = parse_mfuel(&args.max_fuel)?;
-    if max_price == 0 || max_fuel == 0 {
-        return Err(CliError::InvalidJob(format!(
-            "--max-price {} and --max-fuel {} must both be more than 0",
-            args.max_price, args.max_fuel
-        )));
-    }
-    let region = args.region.as_deref().map(parse_region).transpose()?;
-    let steps = match job.steps {
-        Some(steps) => steps,
-        None => {
-            // The job's own plan says how many steps the params mean; the module is validated
-            // here too, so a bad module is refused before any deposit is paid.
-            let executor = Executor::new(job.settings())?;
-            let module = executor.load(&wasm)?;
-            run_local::plan(&executor, &module, &params, &dataset, None)?.1
-        }
-    };
-    let now = State::finalized(rpc).await?.block_number().await?;
-    eprintln!(
-        "Uploading the module ({} bytes) and the dataset ({} bytes)…",
-        wasm.len(),
-        dataset.len()
-    );
-    let module = ensure_blob(rpc, &signer, &wasm, "module registration").await?;
-    let dataset = ensure_blob(rpc, &signer, &dataset, "dataset registration").await?;
-    let spec = JobSpec {
-        module,
-        dataset,
-        params,
-        steps,
-        segment_steps: u64::from(job.segment),
-        seed: job.seed,
-    };
-    let terms = BidTerms {
-        max_price,
-        max_fuel,
-        run_blocks: args.run_blocks,
-        deadline: now.saturating_add(args.deadline_in),
-        region,
-        renewable_only: args.renewable_only,
-        requeue: args.requeue,
-        assurance_permille: args.assurance.unwrap_or(0),
-    };
+    let Prepared {
+        signer,
+        spec,
+        terms,
+        ..
+    } = prepare(rpc, &args.bid).await?;
     // The price of assurance, before anything is reserved.
     if let Some(assurance) = AssuranceReport::of(&spec, &terms, None) {
         eprintln!(
@@ -266,12 +188,12 @@ pub async fn submit(rpc: &Rpc, args: &SubmitArgs) -> Result<JobReport, CliError>
         );
     }
     // The order book's rent: reserved up to the deadline, burned for the blocks the bid waits.
-    if let Some(deposit) = agora_runtime::Market::rent(args.deadline_in) {
+    if let Some(deposit) = agora_runtime::Market::rent(args.bid.deadline_in) {
         eprintln!(
             "Rent: {} AGR reserved for the {} blocks to the deadline; the blocks the bid waits \
              are burned, the rest refunded",
             format_agr(deposit),
-            args.deadline_in
+            args.bid.deadline_in
         );
     }
     let call = agora_runtime::RuntimeCall::Market(pallet_market::Call::PlaceBid { spec, terms });

@@ -8,6 +8,7 @@ pub mod job;
 pub mod key;
 pub mod market;
 pub mod offer;
+pub mod prepare;
 pub mod run_local;
 pub mod stake;
 pub mod transfer;

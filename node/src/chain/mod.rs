@@ -610,9 +610,13 @@ impl Chain {
                                 "no verdict".to_owned(),
                             ),
                         )))??;
-                state
-                    .pool
-                    .admit(&view, Hash::of(bytes), xt, bytes.len(), valid)
+                state.pool.admit(
+                    &view,
+                    agora_runtime::extrinsic::hash_of(bytes),
+                    xt,
+                    bytes.len(),
+                    valid,
+                )
             })
             .collect();
         set_count(&self.inner.metrics.txpool_size, state.pool.len());

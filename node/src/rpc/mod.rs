@@ -8,6 +8,7 @@
 //! read at a time, on blocking threads, as are `state_getKeysPaged` and `state_queryStorageAt`.
 
 mod dashboard;
+mod substrate;
 mod views;
 
 pub use dashboard::{Dashboard, DashboardLayer};
@@ -23,8 +24,9 @@ use agora_primitives::{AccountId, BlockNumber, Hash, Nonce};
 use agora_rpc_api::{
     method, AccountBalance, AgoraApiServer, AuthorApiServer, AuthorWatchApiServer, BlobApiServer,
     BlobPresence, Block, ChainApiServer, ChainHeadsApiServer, EncodedEvents, Error, ErrorCode,
-    EventsJson, ExtrinsicStatus, Header, Health, Hex, ReadProof, RpcApiServer, RpcMethods,
-    SignedBlock, StateApiServer, StorageChangeSet, SystemApiServer, ViewApiServer,
+    EventsJson, ExtrinsicStatus, Header, Health, Hex, PaymentApiServer, ReadProof, RpcApiServer,
+    RpcMethods, RuntimeVersion, SignedBlock, StateApiServer, StateWatchApiServer, StorageChangeSet,
+    SystemApiServer, SystemProperties, ViewApiServer,
 };
 use agora_runtime::block::Header as RuntimeHeader;
 use agora_runtime::executive::TransactionError;
@@ -112,8 +114,17 @@ fn header_at(chain: &Chain, at: Option<Hash>) -> Result<RuntimeHeader, Error> {
     })
 }
 
-/// Reads `key` in the state after block `at` (default: best).
+/// Reads `key` in the state after block `at` (default: best), or one of the items served
+/// beside the state ([`substrate::virtual_read`]).
 fn read_storage(chain: &Chain, key: &[u8], at: Option<Hash>) -> Result<Option<Vec<u8>>, Error> {
+    match substrate::virtual_read(chain, key, at) {
+        Some(value) => value,
+        None => read_native(chain, key, at),
+    }
+}
+
+/// Reads `key` in the state after block `at` (default: best).
+fn read_native(chain: &Chain, key: &[u8], at: Option<Hash>) -> Result<Option<Vec<u8>>, Error> {
     if let Some(view) = chain.view(at) {
         return Ok(view.get(key));
     }
@@ -287,6 +298,10 @@ impl SystemApiServer for Rpc {
         Ok(env!("CARGO_PKG_VERSION").to_owned())
     }
 
+    fn properties(&self) -> Result<SystemProperties, Error> {
+        Ok(SystemProperties::current())
+    }
+
     fn account_next_index(&self, address: String) -> Result<Nonce, Error> {
         Ok(self.chain.next_nonce(&parse_account(&address)?))
     }
@@ -421,6 +436,14 @@ impl StateApiServer for Rpc {
         Ok(keys)
     }
 
+    fn runtime_version(&self, hash: Option<Hash>) -> Result<RuntimeVersion, Error> {
+        substrate::runtime_version(&self.chain, hash)
+    }
+
+    fn metadata(&self, hash: Option<Hash>) -> Result<Hex, Error> {
+        substrate::runtime_metadata(&self.chain, hash)
+    }
+
     fn query_storage_at(
         &self,
         keys: Vec<Hex>,
@@ -469,7 +492,7 @@ impl AgoraApiServer for Rpc {
         let data: pallet_balances::AccountData =
             read_value(&self.chain, &pallet_balances::Account::key(&who), hash)?;
         let info: pallet_system::AccountInfo =
-            read_value(&self.chain, &pallet_system::Account::key(&who), hash)?;
+            read_value(&self.chain, &pallet_system::AccountNonce::key(&who), hash)?;
         Ok(AccountBalance {
             address: who,
             free: data.free,
@@ -554,6 +577,8 @@ pub fn module(
     module.merge(ChainApiServer::into_rpc(rpc.clone()))?;
     module.merge(ChainHeadsApiServer::into_rpc(rpc.clone()))?;
     module.merge(StateApiServer::into_rpc(rpc.clone()))?;
+    module.merge(StateWatchApiServer::into_rpc(rpc.clone()))?;
+    module.merge(PaymentApiServer::into_rpc(rpc.clone()))?;
     module.merge(AuthorApiServer::into_rpc(rpc.clone()))?;
     module.merge(AuthorWatchApiServer::into_rpc(rpc.clone()))?;
     module.merge(AgoraApiServer::into_rpc(rpc.clone()))?;

@@ -325,7 +325,7 @@ impl ViewApiServer for Rpc {
         let data: pallet_balances::AccountData =
             read_value(chain, &pallet_balances::Account::key(&who), hash)?;
         let info: pallet_system::AccountInfo =
-            read_value(chain, &pallet_system::Account::key(&who), hash)?;
+            read_value(chain, &pallet_system::AccountNonce::key(&who), hash)?;
         let ledger: pallet_staking::StakeLedger =
             read_value(chain, &pallet_staking::Ledger::key(&who), hash)?;
         let candidate: Option<pallet_staking::Candidate> =

@@ -130,7 +130,7 @@ fn a_relayed_batch_admits_each_good_extrinsic_and_refuses_a_forged_one() {
     let alice = sp_core::sr25519::Pair::from_string("//Alice", None).unwrap();
     let bob = agora_runtime::genesis::dev_account("Bob");
     let transfer = |value: u128| {
-        agora_runtime::RuntimeCall::Balances(pallet_balances::Call::Transfer {
+        agora_runtime::RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
             dest: bob,
             value: Compact(value),
         })

@@ -118,7 +118,7 @@ fn dev_chain_transfers_with_the_cli_and_survives_sigkill() {
 
 fn signed(genesis: &Hash, who: &str, nonce: u32, dest: AccountId, value: u128) -> Extrinsic {
     let signer = sr25519::Pair::from_string(&format!("//{who}"), None).unwrap();
-    let call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
+    let call = RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
         dest,
         value: Compact(value),
     });
@@ -156,7 +156,7 @@ fn bad_input_is_refused_with_a_named_reason_and_blocks_keep_coming() {
     assert!(error.1.contains("over the limit"), "{error:?}");
     // A bad signature: the amount changed after signing.
     let mut forged = signed(&genesis, "Alice", 0, bob, AGR);
-    forged.call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
+    forged.call = RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
         dest: bob,
         value: Compact(1_000 * AGR),
     });

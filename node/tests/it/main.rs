@@ -15,5 +15,6 @@ mod chain;
 mod dashboard;
 mod e2e;
 mod referee;
+mod substrate;
 mod support;
 mod sync;

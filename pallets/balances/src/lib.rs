@@ -48,7 +48,9 @@ pub trait Config: pallet_system::Config {
 // Events
 
 /// Where repatriated funds land.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
 pub enum BalanceStatus {
     /// In the recipient's free balance.
     #[codec(index = 0)]
@@ -59,7 +61,7 @@ pub enum BalanceStatus {
 }
 
 /// Events of the balances pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub enum Event {
     /// An account was created with this free balance.
     #[codec(index = 0)]
@@ -156,7 +158,7 @@ pub enum Event {
 // Errors
 
 /// Errors of the balances pallet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, scale_info::TypeInfo)]
 pub enum Error {
     /// The free balance is lower than the amount.
     #[error("the free balance is lower than the amount")]
@@ -195,7 +197,18 @@ agora_primitives::impl_pallet_error!(Error {
 // Storage
 
 /// Balances of one account.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Encode,
+    Decode,
+    serde::Serialize,
+    scale_info::TypeInfo,
+)]
 pub struct AccountData {
     /// Spendable balance.
     pub free: Balance,
@@ -585,7 +598,9 @@ impl<T: Config> Pallet<T> {
     /// Dispatches a call signed by `who`.
     pub fn dispatch(ext: &mut Ext<'_>, who: &AccountId, call: &Call) -> DispatchResult {
         match call {
-            Call::Transfer { dest, value } => Self::transfer(ext, who, dest, value.0, true),
+            Call::TransferKeepAlive { dest, value } => {
+                Self::transfer(ext, who, dest, value.0, true)
+            }
             Call::TransferAll { dest } => {
                 let free = Self::free_balance(ext, who);
                 if free == 0 {
@@ -621,11 +636,11 @@ impl<T: Config> Pallet<T> {
 // Calls
 
 /// Calls of the balances pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub enum Call {
     /// Moves `value` plancks of free balance to `dest`, keeping the sender alive.
     #[codec(index = 0)]
-    Transfer {
+    TransferKeepAlive {
         /// Recipient.
         dest: AccountId,
         /// Amount in plancks.
@@ -643,7 +658,7 @@ impl Call {
     /// Weight of the call, fixed before dispatch.
     pub fn weight(&self) -> Weight {
         match self {
-            Call::Transfer { .. } => weights::TRANSFER,
+            Call::TransferKeepAlive { .. } => weights::TRANSFER,
             Call::TransferAll { .. } => weights::TRANSFER_ALL,
         }
     }

@@ -33,7 +33,7 @@ type Balances<T> = pallet_balances::Pallet<T>;
 type System<T> = pallet_system::Pallet<T>;
 
 /// A registered blob.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct BlobInfo {
     /// Who registered (and pays the deposit).
     pub owner: AccountId,

@@ -141,7 +141,7 @@ pub trait Config: pallet_market::Config {
 // Events
 
 /// Events of the jobs pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub enum Event {
     /// A matched bid became a job.
     #[codec(index = 0)]
@@ -276,7 +276,7 @@ pub enum Event {
 // Errors
 
 /// Errors of the jobs pallet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, scale_info::TypeInfo)]
 pub enum Error {
     /// No job with this id.
     #[error("no job with this id")]
@@ -722,7 +722,7 @@ impl<T: Config> MarketHooks for Pallet<T> {
 // Calls
 
 /// Calls of the jobs pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub enum Call {
     /// Registers a blob (reserving its deposit) so that nodes accept its bytes.
     #[codec(index = 0)]

@@ -8,7 +8,7 @@ use pallet_market::{BidTerms, Fuel, JobSpec, OfferId};
 use parity_scale_codec::{Decode, Encode};
 
 /// What a worker commits to when it finishes: the trace root and everything billed.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct Commitment {
     /// Merkle root of the trace leaves (one per segment).
     pub trace_root: Hash,
@@ -51,7 +51,7 @@ fn serialize_text<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::
 
 /// A spot check whose attestation matched the worker's trace: its verifier earns a fee for the
 /// fuel it re-executed (see `pallet_market::assurance`).
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct PaidCheck {
     /// The verifier.
     pub verifier: AccountId,
@@ -63,7 +63,16 @@ pub struct PaidCheck {
 
 /// How a dispute was decided, for the receipt and the job's status.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Encode,
+    Decode,
+    serde::Serialize,
+    serde::Deserialize,
+    scale_info::TypeInfo,
 )]
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum Decision {
@@ -89,7 +98,7 @@ pub enum Decision {
 /// A verifier whose mismatch on a job was disputed and refuted (the referee sided with the
 /// worker, or the verifier missed a move), or an account whose open challenge lost: its check
 /// or challenge bond was slashed.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct Refutation {
     /// The verifier, or the challenger.
     pub verifier: AccountId,
@@ -108,7 +117,7 @@ pub struct Refutation {
 }
 
 /// The money of a settled job.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct Receipt {
     /// Fuel billed (committed and spot-checked).
     pub fuel: Fuel,
@@ -131,7 +140,7 @@ pub struct Receipt {
 }
 
 /// How verification of a committed job ended; reported by the verification pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub enum AuditOutcome {
     /// No mismatch left standing. The verifiers listed (one entry per matching check) earn a
     /// fee each.
@@ -178,7 +187,7 @@ pub enum AuditOutcome {
 }
 
 /// Where a job is in its life.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum JobStatus {
     /// Matched; the worker is running it.
@@ -323,7 +332,7 @@ impl JobStatus {
 }
 
 /// A job.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct Job {
     /// Who pays.
     pub buyer: AccountId,

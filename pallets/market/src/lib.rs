@@ -137,7 +137,9 @@ pub trait Config: pallet_staking::Config {
 // Events
 
 /// Why an offer closed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
 pub enum CloseReason {
     /// Its provider cancelled it.
     #[codec(index = 0)]
@@ -148,7 +150,7 @@ pub enum CloseReason {
 }
 
 /// Events of the market pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub enum Event {
     /// An offer was posted.
     #[codec(index = 0)]
@@ -253,7 +255,7 @@ pub enum Event {
 // Errors
 
 /// Errors of the market pallet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, scale_info::TypeInfo)]
 pub enum Error {
     /// A price of zero.
     #[error("the price is zero")]
@@ -379,7 +381,7 @@ agora_primitives::impl_pallet_error!(Error {
 // Storage
 
 /// One block's auction result.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct ClearingRecord {
     /// The block.
     pub block: BlockNumber,
@@ -398,7 +400,7 @@ pub struct ClearingRecord {
 }
 
 /// One match, for queue-time statistics.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct MatchRecord {
     /// The bid (job).
     pub bid: BidId,
@@ -727,7 +729,7 @@ impl<T: Config> Pallet<T> {
 // Calls
 
 /// Calls of the market pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub enum Call {
     /// Posts an offer of compute.
     #[codec(index = 0)]

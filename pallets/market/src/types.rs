@@ -41,7 +41,7 @@ pub fn format_mfuel(fuel: Fuel) -> String {
 }
 
 /// A region name: 1–16 characters of `a–z`, `0–9` and `-` (e.g. `eu-west`).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, scale_info::TypeInfo)]
 pub struct Region(pub(crate) Vec<u8>);
 
 impl Region {
@@ -97,6 +97,7 @@ impl serde::Serialize for Region {
     Decode,
     serde::Serialize,
     serde::Deserialize,
+    scale_info::TypeInfo,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Energy {
@@ -109,7 +110,7 @@ pub enum Energy {
 }
 
 /// The training job a bid buys: what the executor needs, by content address.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct JobSpec {
     /// blake3 of the job module (a registered blob).
     pub module: Hash,
@@ -161,7 +162,7 @@ impl JobSpec {
 }
 
 /// What a buyer is willing to pay and wait for.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct BidTerms {
     /// Most the buyer pays per Mfuel, in plancks.
     pub max_price: Balance,
@@ -186,7 +187,7 @@ pub struct BidTerms {
 }
 
 /// An open bid.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct Bid {
     /// Who pays.
     pub buyer: AccountId,
@@ -211,7 +212,7 @@ pub struct Bid {
 }
 
 /// An offer of compute.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct Offer {
     /// Who sells.
     pub provider: AccountId,
@@ -239,7 +240,7 @@ pub struct Offer {
 }
 
 /// Why an open bid was not matched in the last clearing, with the numbers that matter.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Unmatched {
     /// No offer is open.
@@ -398,7 +399,7 @@ impl Unmatched {
 }
 
 /// A bid turned into a job: everything the jobs pallet needs.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct Matched {
     /// The bid's id, which the job keeps.
     pub bid: BidId,

@@ -49,7 +49,7 @@ pub const GENESIS_BEACON_TAG: &[u8] = b"agora/beacon/v1/genesis";
 pub const BEACON_KEY_TAG: &[u8] = b"agora/beacon-key/v1";
 
 /// A block's beacon contribution: who proposed it and its VRF pre-output and proof.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct BeaconProof {
     /// The proposer's consensus key (ed25519 public key).
     pub proposer: Hash,

@@ -53,7 +53,9 @@ pub fn consensus_namespace(chain_id: &[u8], genesis: &Hash) -> Vec<u8> {
 }
 
 /// What a vote says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
 pub enum Vote {
     /// "This proposal is valid": notarize.
     #[codec(index = 0)]
@@ -77,7 +79,9 @@ pub enum Vote {
 }
 
 /// One signed vote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
 pub struct SignedVote {
     /// The vote.
     pub vote: Vote,
@@ -100,7 +104,9 @@ mod signature_hex {
 }
 
 /// Two conflicting votes of one validator in one round.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
 pub struct Equivocation {
     /// The offender's consensus key.
     pub offender: Hash,

@@ -85,7 +85,7 @@ pub trait Config: pallet_balances::Config {
 // Events
 
 /// Events of the staking pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub enum Event {
     /// Free balance was bonded as stake.
     #[codec(index = 0)]
@@ -215,7 +215,7 @@ pub enum Event {
 // Errors
 
 /// Errors of the staking pallet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, scale_info::TypeInfo)]
 pub enum Error {
     /// The amount is zero.
     #[error("the amount is zero")]
@@ -307,7 +307,9 @@ agora_primitives::impl_pallet_error!(Error {
 // Storage
 
 /// Stake on its way out: withdrawable from block `until`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
 pub struct UnlockChunk {
     /// Amount.
     pub amount: Balance,
@@ -316,7 +318,9 @@ pub struct UnlockChunk {
 }
 
 /// The stake of one account.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
 pub struct StakeLedger {
     /// Bonded stake that is not unbonding.
     pub active: Balance,
@@ -345,7 +349,7 @@ impl StakeLedger {
 }
 
 /// A member of an epoch's committee.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct Validator {
     /// Its account (bond, rewards, slashing).
     pub account: AccountId,
@@ -358,7 +362,7 @@ pub struct Validator {
 }
 
 /// A validator candidate.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct Candidate {
     /// The consensus key it will sign with if elected.
     pub consensus_key: Hash,
@@ -805,7 +809,7 @@ impl<T: Config> Pallet<T> {
 // Calls
 
 /// Calls of the staking pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub enum Call {
     /// Bonds `amount` plancks of free balance as stake.
     #[codec(index = 0)]

@@ -4,7 +4,7 @@
 //! `agora-primitives` (the state interface) and the pallets, and knows none of them:
 //!
 //! - [`storage_instance!`]: names a pallet's storage items. A storage key starts with
-//!   `blake3_128(pallet) ‖ blake3_128(item)` (see [`agora_primitives::storage`]), so the two
+//!   `twox128(pallet) ‖ twox128(item)` (see [`agora_primitives::storage`]), so the two
 //!   strings given here *are* the state layout: changing one moves the item.
 //! - [`pallet!`]: declares `Pallet<T>` with its `error` and `deposit_event` helpers, bound to
 //!   the pallet's index.
@@ -60,7 +60,7 @@ pub mod __private {
     pub use agora_primitives::storage::{Ext, StorageInstance};
     pub use agora_primitives::{AccountId, Balance, BlockNumber};
 
-    /// `blake3_128(PALLET) ‖ blake3_128(ITEM)` of `I`, as [`StorageInstance::prefix`] computes it
+    /// `twox128(PALLET) ‖ twox128(ITEM)` of `I`, as [`StorageInstance::prefix`] computes it
     /// by default.
     pub fn storage_prefix<I: StorageInstance>() -> [u8; 32] {
         agora_primitives::storage::hashed_prefix(I::PALLET, I::ITEM)

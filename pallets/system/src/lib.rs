@@ -37,7 +37,7 @@ pub trait Config {
 // Events
 
 /// Events of the system pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub enum Event {
     /// An extrinsic was applied and its call succeeded.
     #[codec(index = 0)]
@@ -68,7 +68,7 @@ pub enum Event {
 // Errors
 
 /// Errors of the system pallet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, scale_info::TypeInfo)]
 pub enum Error {
     /// The remark is longer than `MAX_REMARK_LEN`.
     #[error("the remark is longer than the maximum remark length")]
@@ -81,7 +81,7 @@ agora_primitives::impl_pallet_error!(Error { RemarkTooLong });
 // Storage
 
 /// Per-account bookkeeping.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct AccountInfo {
     /// Number of extrinsics this account has had applied; the next one must carry this nonce.
     pub nonce: Nonce,
@@ -89,7 +89,7 @@ pub struct AccountInfo {
 
 pallet_support::storage_instance!(
     "System",
-    pub AccountPrefix = "Account",
+    pub AccountNoncePrefix = "AccountNonce",
     pub NumberPrefix = "Number",
     pub NowPrefix = "Now",
     pub ParentHashPrefix = "ParentHash",
@@ -98,7 +98,7 @@ pallet_support::storage_instance!(
 );
 
 /// `AccountId → AccountInfo`.
-pub type Account = StorageMap<AccountPrefix, AccountId, AccountInfo>;
+pub type AccountNonce = StorageMap<AccountNoncePrefix, AccountId, AccountInfo>;
 /// Number of the block being executed (or last executed).
 pub type Number = StorageValue<NumberPrefix, BlockNumber>;
 /// Timestamp of the block being executed (or last executed), in milliseconds.
@@ -223,19 +223,19 @@ impl<T: Config> Pallet<T> {
 
     /// The next nonce `who` must use.
     pub fn account_nonce(state: &impl StateRead, who: &AccountId) -> Nonce {
-        Account::get(state, who).unwrap_or_default().nonce
+        AccountNonce::get(state, who).unwrap_or_default().nonce
     }
 
     /// Uses up the current nonce of `who`.
     pub fn inc_nonce(ext: &mut Ext<'_>, who: &AccountId) {
-        let mut info = Account::get(ext, who).unwrap_or_default();
+        let mut info = AccountNonce::get(ext, who).unwrap_or_default();
         // u32 nonces run out after 4 billion extrinsics from one account; refusing is better
         // than wrapping round to a nonce whose old extrinsics could then be replayed.
         info.nonce = info
             .nonce
             .checked_add(1)
             .expect("nonce overflow is refused at validation");
-        Account::insert(ext, who, &info);
+        AccountNonce::insert(ext, who, &info);
     }
 
     /// Number of the block being executed.
@@ -284,7 +284,7 @@ impl<T: Config> Pallet<T> {
                 ));
             }
         }
-        if let Some((who, _)) = Account::iter(state)
+        if let Some((who, _)) = AccountNonce::iter(state)
             .into_iter()
             .find(|(_, info)| info.nonce == 0)
         {
@@ -323,7 +323,7 @@ impl<T: Config> Pallet<T> {
 // Calls
 
 /// Calls of the system pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub enum Call {
     /// Records a remark: its hash goes into an event, its bytes only into the block.
     #[codec(index = 0)]

@@ -7,7 +7,7 @@ use agora_primitives::Hash;
 use parity_scale_codec::{Decode, Encode};
 
 /// Calls of the verification pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub enum Call {
     /// Joins the verifier list (needs `VERIFIER_MIN_STAKE` of uncommitted stake).
     #[codec(index = 0)]

@@ -64,6 +64,7 @@ use pallet_support::ensure;
     parity_scale_codec::Encode,
     parity_scale_codec::Decode,
     serde::Serialize,
+    scale_info::TypeInfo,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum RefereeOutcome {

@@ -155,7 +155,7 @@ pub trait Config: pallet_jobs::Config {
 // Events
 
 /// Events of the verification pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub enum Event {
     /// An account became a verifier.
     #[codec(index = 0)]
@@ -334,7 +334,7 @@ pub enum Event {
 // Errors
 
 /// Errors of the verification pallet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, scale_info::TypeInfo)]
 pub enum Error {
     /// Not enough uncommitted stake to register.
     #[error("the uncommitted stake is below the verifier minimum; bond more first")]

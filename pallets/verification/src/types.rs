@@ -6,7 +6,16 @@ use parity_scale_codec::{Decode, Encode};
 
 /// Where an audit is.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Encode,
+    Decode,
+    serde::Serialize,
+    serde::Deserialize,
+    scale_info::TypeInfo,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
@@ -32,7 +41,16 @@ pub enum Phase {
 
 /// The result of one check.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Encode,
+    Decode,
+    serde::Serialize,
+    serde::Deserialize,
+    scale_info::TypeInfo,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum CheckOutcome {
@@ -56,7 +74,9 @@ pub enum CheckOutcome {
 
 /// What the verifier of the last segment computes from its own final state and reveals with
 /// its leaf; compared with the worker's commitment (`output`, `blake3(metrics)`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
 pub struct FinalResult {
     /// blake3 of `export(final state)`: the model's blob hash.
     pub output: Hash,
@@ -65,7 +85,7 @@ pub struct FinalResult {
 }
 
 /// One sampled segment and the verifier checking it.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct Check {
     /// The segment.
     pub segment: u64,
@@ -88,7 +108,7 @@ pub struct Check {
 }
 
 /// The spot checks of one job.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct Audit {
     /// Trace root committed by the worker.
     pub root: Hash,
@@ -107,7 +127,9 @@ pub struct Audit {
 }
 
 /// Whose move a dispute waits for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Turn {
     /// The worker posts its state hash at the midpoint.
@@ -123,7 +145,9 @@ pub enum Turn {
 }
 
 /// What an open challenge disputes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ChallengeTarget {
     /// The state hash of trace leaf `I` (the state after segment `I`): the challenger's
@@ -148,7 +172,7 @@ pub enum ChallengeTarget {
 /// (`hi = mid`); once `hi` is the segment right after `lo`, the dispute narrows to the steps of
 /// segment `hi` ([`Bisection`]). The worker's first move reveals leaf `hi` itself unless it is
 /// the last, which the commitment already proved.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct LeafBisection {
     /// The agreed leaf; `None` for the job's initial state.
     pub lo: Option<TraceLeaf>,
@@ -181,7 +205,7 @@ impl LeafBisection {
 }
 
 /// What a dispute is about.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 #[serde(rename_all = "snake_case")]
 pub enum Claim {
     /// The state after the disputed segment: narrowed step by step (see [`Bisection`]).
@@ -204,7 +228,7 @@ pub enum Claim {
 /// step by step as states are: the referee re-runs the segment as one `agora_segment` call,
 /// as the worker ran it, bounded by the segment fuel bound every sold segment fits in, and
 /// compares both the state after it and `start`'s fuel plus the call's fuel with `leaf`.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct SegmentClaim {
     /// Steps in the segment.
     pub steps: u32,
@@ -240,7 +264,7 @@ impl SegmentClaim {
 /// Each round the worker posts its state after `mid = lo + (hi − lo) / 2` steps, the challenger
 /// agrees (`lo = mid`) or disagrees (`hi = mid`); at `hi = lo + 1` the referee executes that one
 /// step from the state at `lo` and compares its result with the worker's state at `hi`.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct Bisection {
     /// Steps in the segment.
     pub steps: u32,
@@ -266,7 +290,7 @@ impl Bisection {
 
 /// A dispute between the worker and a challenger: the verifier of a mismatching check, or
 /// anyone who challenged the verified result within the challenge window.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct Dispute {
     /// The check whose mismatch opened it; `None` for an open challenge.
     pub check: Option<u32>,

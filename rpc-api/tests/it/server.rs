@@ -35,6 +35,9 @@ fn message<T: serde::Serialize>(item: &T) -> SubscriptionMessage {
 }
 
 impl SystemApiServer for Mock {
+    fn properties(&self) -> Result<SystemProperties, Error> {
+        Ok(SystemProperties::current())
+    }
     fn health(&self) -> Result<Health, Error> {
         Ok(Health {
             is_syncing: false,
@@ -99,7 +102,57 @@ impl ChainHeadsApiServer for Mock {
     }
 }
 
+#[async_trait]
+impl StateWatchApiServer for Mock {
+    async fn subscribe_runtime_version(
+        &self,
+        pending: PendingSubscriptionSink,
+    ) -> SubscriptionResult {
+        let sink = pending.accept().await?;
+        sink.send(message(&RuntimeVersion::current())).await?;
+        Ok(())
+    }
+    async fn subscribe_storage(
+        &self,
+        pending: PendingSubscriptionSink,
+        keys: Option<Vec<Hex>>,
+    ) -> SubscriptionResult {
+        let sink = pending.accept().await?;
+        let changes = keys
+            .unwrap_or_default()
+            .into_iter()
+            .map(|key| (key, Some(Hex::encode(&[0xff]))))
+            .collect();
+        let set = StorageChangeSet {
+            block: h(4),
+            changes,
+        };
+        sink.send(message(&set)).await?;
+        Ok(())
+    }
+}
+
+impl PaymentApiServer for Mock {
+    fn query_info(&self, extrinsic: Hex, _hash: Option<Hash>) -> Result<DispatchInfo, Error> {
+        let len = extrinsic
+            .decode()
+            .map_err(|e| Error::invalid_params(e.to_string()))?
+            .len();
+        Ok(DispatchInfo {
+            weight: 60_000,
+            class: "normal".to_owned(),
+            partial_fee: u128::MAX - u128::try_from(len).unwrap_or(0),
+        })
+    }
+}
+
 impl StateApiServer for Mock {
+    fn runtime_version(&self, _hash: Option<Hash>) -> Result<RuntimeVersion, Error> {
+        Ok(RuntimeVersion::current())
+    }
+    fn metadata(&self, _hash: Option<Hash>) -> Result<Hex, Error> {
+        Ok(Hex::encode(b"meta"))
+    }
     fn storage(&self, key: Hex, hash: Option<Hash>) -> Result<Option<Hex>, Error> {
         let key = key
             .decode()
@@ -291,6 +344,8 @@ fn module() -> RpcModule<()> {
     module.merge(ChainApiServer::into_rpc(Mock)).unwrap();
     module.merge(ChainHeadsApiServer::into_rpc(Mock)).unwrap();
     module.merge(StateApiServer::into_rpc(Mock)).unwrap();
+    module.merge(StateWatchApiServer::into_rpc(Mock)).unwrap();
+    module.merge(PaymentApiServer::into_rpc(Mock)).unwrap();
     module.merge(AuthorApiServer::into_rpc(Mock)).unwrap();
     module.merge(AuthorWatchApiServer::into_rpc(Mock)).unwrap();
     module.merge(AgoraApiServer::into_rpc(Mock)).unwrap();
@@ -333,6 +388,8 @@ fn the_traits_register_exactly_the_documented_methods() {
         method::AUTHOR_EXTRINSIC_UPDATE,
         method::CHAIN_FINALIZED_HEAD,
         method::CHAIN_NEW_HEAD,
+        method::STATE_RUNTIME_VERSION,
+        method::STATE_STORAGE,
     ];
     let mut expected: Vec<&str> = method::ALL.iter().chain(&notifications).copied().collect();
     expected.sort_unstable();
@@ -429,7 +486,7 @@ async fn typed_clients_read_every_answer_over_http_and_websocket() {
         ChainApiClient::header(&http, Some(header.hash))
             .await
             .unwrap(),
-        Some(header)
+        Some(header.clone())
     );
     assert_eq!(
         ChainApiClient::header(&http, Some(h(1))).await.unwrap(),
@@ -533,6 +590,33 @@ async fn typed_clients_read_every_answer_over_http_and_websocket() {
     assert_eq!(
         Error::from_client_error(&refused).unwrap().code,
         ErrorCode::BadExtrinsic
+    );
+    // The Substrate-compatible surface: versions, properties, metadata, fees, storage watches.
+    assert_eq!(
+        http.properties().await.unwrap(),
+        SystemProperties::current()
+    );
+    assert_eq!(
+        http.runtime_version(None).await.unwrap(),
+        RuntimeVersion::current()
+    );
+    assert_eq!(http.metadata(None).await.unwrap(), Hex::encode(b"meta"));
+    // A fee beyond 2^53 survives the decimal string exactly.
+    let info = http.query_info(Hex::encode(&[1, 2]), None).await.unwrap();
+    assert_eq!(info.partial_fee, u128::MAX - 2);
+    let mut versions = ws.subscribe_runtime_version().await.unwrap();
+    assert_eq!(
+        versions.next().await.unwrap().unwrap(),
+        RuntimeVersion::current()
+    );
+    let mut storage = ws
+        .subscribe_storage(Some(vec![Hex::encode(&[1])]))
+        .await
+        .unwrap();
+    let set = storage.next().await.unwrap().unwrap();
+    assert_eq!(
+        set.changes,
+        vec![(Hex::encode(&[1]), Some(Hex::encode(&[0xff])))]
     );
     handle.stop().unwrap();
 }

@@ -59,6 +59,9 @@ fn header_is_what_the_node_built_with_json() {
         "extrinsicsRoot": runtime.extrinsics_root,
         "stateRoot": runtime.state_root,
         "eventsRoot": runtime.events_root,
+        // Since spec version 2: the fields above Substrate has no place for, as Substrate's
+        // digest, so a Substrate client hashes the header to `hash`.
+        "digest": { "logs": [Hex::encode(&runtime.digest_item().0)] },
     })
     .to_string();
     let header = Header::from(&runtime);
@@ -76,7 +79,7 @@ fn signed_block_names_its_certificate_or_null() {
     let block = SignedBlock {
         block: Block {
             extrinsics: vec![Hex::encode(&[1, 2]), Hex::encode(&[])],
-            header,
+            header: header.clone(),
         },
         finality_certificate: None,
     };

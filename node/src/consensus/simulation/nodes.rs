@@ -283,7 +283,7 @@ pub(super) fn submit_load(validators: &[Validator], draws: &mut Draws, genesis: 
         let chain = running[usize::try_from(draws.below(running.len() as u64)).unwrap_or(0)];
         let nonce = agora_runtime::System::account_nonce(&chain.finalized_view(), &who);
         // The same transfer for the same nonce, so resubmitting it anywhere is harmless.
-        let call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
+        let call = RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
             dest: account(NAMES[0]),
             value: Compact(1_000 + u128::from(nonce)),
         });
