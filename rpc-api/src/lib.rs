@@ -32,7 +32,7 @@
 //! | `state_getRuntimeVersion` | [`StateApi`](StateApiClient) | `[hash?]` | [`RuntimeVersion`]: `{specName, implName, specVersion, transactionVersion, apis, …}` |
 //! | `state_getMetadata` | [`StateApi`](StateApiClient) | `[hash?]` | hex of the runtime metadata (`meta`, V14; `agora_runtime::metadata`) |
 //! | `state_subscribeRuntimeVersion` | [`StateWatchApi`](StateWatchApiClient) | – | notifications `state_runtimeVersion` with the [`RuntimeVersion`]; `state_unsubscribeRuntimeVersion` ends it |
-//! | `state_subscribeStorage` | [`StateWatchApi`](StateWatchApiClient) | `[[key…]]` | notifications `state_storage` with a [`StorageChangeSet`]: every key first, then the changed ones at each new best block (1–1000 keys); `state_unsubscribeStorage` ends it |
+//! | `state_subscribeStorage` | [`StateWatchApi`](StateWatchApiClient) | `[[key…]]` | notifications `state_storage` with a [`StorageChangeSet`]: every key first, then the changed ones at each new best block (1–1000 keys; the node allows 64 subscriptions per connection); `state_unsubscribeStorage` ends it |
 //! | `payment_queryInfo` | [`PaymentApi`](PaymentApiClient) | `[hex, hash?]` | [`DispatchInfo`]: `{weight, class, partialFee}`, the fee without tip as a decimal string |
 //! | `author_submitExtrinsic` | [`AuthorApi`](AuthorApiClient) | `[hex]` | extrinsic hash |
 //! | `author_submitAndWatchExtrinsic` | [`AuthorWatchApi`](AuthorWatchApiClient) | `[hex]` | notifications `author_extrinsicUpdate` with [`ExtrinsicStatus`]: `"ready"`, then `{"finalized": hash, "number": n}` or `"dropped"`; `author_unwatchExtrinsic` ends it |

@@ -45,6 +45,9 @@ use tokio::sync::Semaphore;
 pub use agora_rpc_api::codes;
 pub use agora_rpc_api::{MAX_BODY_BYTES, MAX_KEYS_PER_CALL};
 
+/// Subscriptions one connection may hold at once (heads, storage, extrinsic watches).
+pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 64;
+
 /// Blob uploads and downloads handled at a time: each holds up to three copies of a 64 MiB blob
 /// (hex text, bytes, the JSON answer) while it runs.
 pub const MAX_BLOB_TRANSFERS: usize = 4;
@@ -685,6 +688,10 @@ pub async fn start(
         .max_request_body_size(MAX_BODY_BYTES)
         .max_response_body_size(MAX_BODY_BYTES)
         .max_connections(256)
+        // Each storage subscription reads up to MAX_KEYS_PER_CALL keys at every new best
+        // block: bounding subscriptions per connection bounds that work per client (a
+        // polkadot.js app holds a handful; jsonrpsee's default is 1,024).
+        .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS_PER_CONNECTION)
         .build();
     let server = Server::builder()
         .set_config(config)

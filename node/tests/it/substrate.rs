@@ -184,3 +184,33 @@ fn events_subscriptions_and_fees_match_the_chain() {
         );
     });
 }
+
+#[test]
+fn one_connection_holds_a_bounded_number_of_subscriptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_finalized(dir.path());
+    let runtime = crate::support::multi_thread_runtime();
+    let key = Hex::encode(&metadata::system_account_key(&dev_account("Alice")));
+    runtime.block_on(async {
+        let url = node.url().replace("http://", "ws://");
+        let ws = jsonrpsee::ws_client::WsClientBuilder::default()
+            .build(&url)
+            .await
+            .unwrap();
+        let mut held = Vec::new();
+        for _ in 0..agora_node::rpc::MAX_SUBSCRIPTIONS_PER_CONNECTION {
+            held.push(ws.subscribe_storage(Some(vec![key.clone()])).await.unwrap());
+        }
+        // One more on the same connection is refused; the connection and the node carry on.
+        let refused = ws.subscribe_storage(Some(vec![key.clone()])).await;
+        assert!(refused.is_err(), "subscription {} accepted", held.len() + 1);
+        assert!(ws.properties().await.is_ok());
+        // Another client is not affected.
+        let other = jsonrpsee::ws_client::WsClientBuilder::default()
+            .build(&url)
+            .await
+            .unwrap();
+        let mut watch = other.subscribe_storage(Some(vec![key])).await.unwrap();
+        assert!(watch.next().await.unwrap().is_ok());
+    });
+}
