@@ -26,10 +26,11 @@ port=$(free_port); p2p=$(free_port); prom=$(free_port)
 children+=($!)
 wait_for_rpc "$port"
 
-# A buyer's job prepared by the CLI (blobs registered and uploaded), for JavaScript to bid on.
+# A buyer's job prepared by the CLI (blobs registered and uploaded), for JavaScript to bid on;
+# without --max-fuel, the bid's fuel is `agora job quote`'s suggestion.
 "$bin/agora" --rpc "ws://127.0.0.1:$port" --output json job prepare --key //Ferdie \
     --module jobs/dist/mlp.wasm --data datasets/digits.csv --params '{"epochs":1}' --seed 5 \
-    --max-price 0.002 --max-fuel 1500 > "$dir/prepared.json"
+    --max-price 0.002 > "$dir/prepared.json"
 
 if ! AGORA_RPC_PORT="$port" AGORA_OFFER_OUT="$dir/offer.json" AGORA_PREPARED="$dir/prepared.json" \
     AGORA_BID_OUT="$dir/bid.json" node testing/polkadot-js/compat.mjs; then

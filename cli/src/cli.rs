@@ -24,6 +24,7 @@ use crate::commands::key::{key, KeyCommand, KeyReport};
 use crate::commands::market::MarketReport;
 use crate::commands::offer::{OfferCommand, OfferOutput};
 use crate::commands::prepare::{self, BidArgs, PreparedBid};
+use crate::commands::quote::{self, QuoteArgs, QuoteReport};
 use crate::commands::run_local::{RunLocalArgs, RunLocalReport};
 use crate::commands::stake::{StakeCommand, StakeReport};
 use crate::commands::transfer::{transfer, TransferArgs, TransferReport};
@@ -126,6 +127,10 @@ pub enum JobCommand {
     RunLocal(RunLocalArgs),
     /// Buy training time: upload the module and data, bid, and follow the job to settlement.
     Submit(SubmitArgs),
+    /// What a job will cost: its fuel measured on its first segments and extrapolated, the
+    /// `--max-fuel` to bid with, and (with a node) the cheapest ask, cost, escrow and queue
+    /// time per region.
+    Quote(QuoteArgs),
     /// Upload and register a job's module and data and print the bid (spec and terms) for
     /// other software to place with `market.placeBid`; places no bid.
     Prepare(BidArgs),
@@ -266,6 +271,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Job(JobCommand::Submit(args)) => {
             let report = with_node(&cli, async |rpc| job::submit(rpc, args).await)?;
             emit(output, &report, JobReport::text)
+        }
+        Command::Job(JobCommand::Quote(args)) => {
+            let url = cli.rpc_url()?;
+            let report = block_on(async {
+                let rpc = Rpc::connect(url).await.map_err(CliError::from);
+                quote::quote(rpc, args).await
+            })?;
+            emit(output, &report, QuoteReport::text)
         }
         Command::Job(JobCommand::Prepare(args)) => {
             let report = with_node(&cli, async |rpc| prepare::run(rpc, args).await)?;

@@ -9,6 +9,7 @@ pub mod key;
 pub mod market;
 pub mod offer;
 pub mod prepare;
+pub mod quote;
 pub mod run_local;
 pub mod stake;
 pub mod transfer;

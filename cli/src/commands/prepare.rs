@@ -21,12 +21,12 @@ use agora_client::rpc::Rpc;
 use agora_engine::Executor;
 use agora_primitives::{Balance, BlockNumber, Hash};
 use clap::Args;
-use pallet_market::{BidTerms, JobSpec};
+use pallet_market::{format_mfuel, BidTerms, JobSpec};
 use serde::Serialize;
 
 use crate::args::{JobArgs, KeyArgs};
 use crate::cli::CliError;
-use crate::commands::run_local;
+use crate::commands::{quote, run_local};
 
 /// The job and the bid's terms: the arguments `job prepare` and `job submit` share.
 #[derive(Debug, Args)]
@@ -40,9 +40,10 @@ pub struct BidArgs {
     /// Most AGR per Mfuel you pay.
     #[arg(long, value_name = "AGR")]
     pub max_price: String,
-    /// Most Mfuel the job may use (`agora job run-local` measures it for the same job).
+    /// Most Mfuel the job may use. Default: `agora job quote`'s estimate plus 10 % (at least
+    /// its high end), measured on the job's first segments before anything is uploaded.
     #[arg(long, value_name = "MFUEL")]
-    pub max_fuel: String,
+    pub max_fuel: Option<String>,
     /// Blocks the worker gets from the match to commit its result.
     #[arg(long, value_name = "BLOCKS", default_value_t = 600)]
     pub run_blocks: u32,
@@ -85,22 +86,44 @@ pub async fn prepare(rpc: &Rpc, args: &BidArgs) -> Result<Prepared, CliError> {
     let dataset = files::read(&job.data, "dataset")?;
     let params = files::read_params(&job.params)?;
     let max_price = parse_agr(&args.max_price)?;
-    let max_fuel = parse_mfuel(&args.max_fuel)?;
-    if max_price == 0 || max_fuel == 0 {
+    if max_price == 0 {
         return Err(CliError::InvalidJob(format!(
-            "--max-price {} and --max-fuel {} must both be more than 0",
-            args.max_price, args.max_fuel
+            "--max-price {} must be more than 0",
+            args.max_price
         )));
     }
     let region = args.region.as_deref().map(parse_region).transpose()?;
-    let steps = match job.steps {
-        Some(steps) => steps,
+    // The module is validated and compiled here, so a bad module is refused before any
+    // deposit is paid; the job's own plan says how many steps the params mean.
+    let executor = Executor::new(job.settings())?;
+    let module = executor.load(&wasm)?;
+    let (steps, max_fuel) = match &args.max_fuel {
+        Some(text) => {
+            let max_fuel = parse_mfuel(text)?;
+            if max_fuel == 0 {
+                return Err(CliError::InvalidJob(format!(
+                    "--max-fuel {text} must be more than 0"
+                )));
+            }
+            let steps = match job.steps {
+                Some(steps) => steps,
+                None => run_local::plan(&executor, &module, &params, &dataset, None)?.1,
+            };
+            (steps, max_fuel)
+        }
         None => {
-            // The job's own plan says how many steps the params mean; the module is validated
-            // here too, so a bad module is refused before any deposit is paid.
-            let executor = Executor::new(job.settings())?;
-            let module = executor.load(&wasm)?;
-            run_local::plan(&executor, &module, &params, &dataset, None)?.1
+            let estimate = quote::measure(&executor, &module, job, &params, &dataset, 3)?;
+            let max_fuel = estimate.suggested_max_fuel();
+            eprintln!(
+                "No --max-fuel: the job is quoted at {} (range {} – {}); bidding --max-fuel {} \
+                 (the quote + {}%, at least its high end)",
+                format_mfuel(estimate.total),
+                format_mfuel(estimate.low),
+                format_mfuel(estimate.high),
+                format_mfuel(max_fuel),
+                quote::MARGIN_PERCENT
+            );
+            (estimate.steps, max_fuel)
         }
     };
     let now = State::finalized(rpc).await?.block_number().await?;

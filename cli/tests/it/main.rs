@@ -12,6 +12,7 @@ mod chain;
 mod disputes;
 mod market;
 mod node;
+mod quote;
 
 use std::process::{Command, Output};
 
