@@ -1,10 +1,13 @@
 //! `agora-job-native`: the native side of Agora jobs.
 //!
 //! ```text
-//! agora-job-native eval  --model model.bpk --data data.csv [--params JSON] [--seed N]
-//! agora-job-native train --data data.csv [--params JSON] [--seed N] [--steps N]
-//! agora-job-native bench --data data.csv [--params JSON] [--seed N] [--steps N]
+//! agora-job-native eval  --model model.bpk --data data.csv [--job mlp|cnn] [--params JSON] [--seed N]
+//! agora-job-native train --data data.csv [--job mlp|cnn] [--params JSON] [--seed N] [--steps N]
+//! agora-job-native bench --data data.csv [--job mlp|cnn] [--params JSON] [--seed N] [--steps N]
 //! ```
+//!
+//! `--job` names the job whose code to run (default `mlp`): the same crates `jobs/dist/*.wasm`
+//! are built from.
 //!
 //! `eval` loads an exported model (burnpack, as `agora job run-local` writes it) with burn's own
 //! `Module::load_record` and prints its accuracy on the holdout rows of the seed's split — the
@@ -15,6 +18,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use agora_job_cnn::CnnJob;
 use agora_job_mlp::MlpJob;
 use agora_job_sdk::job::{self, Context};
 use agora_job_sdk::model::{Classifier, Standardize};
@@ -25,6 +29,7 @@ use burn::tensor::{Bytes, Tensor, TensorData};
 
 struct Args {
     command: String,
+    job: String,
     model: Option<String>,
     data: Option<String>,
     params: String,
@@ -39,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         .ok_or("usage: agora-job-native eval|train --data D [...]")?;
     let mut args = Args {
         command,
+        job: "mlp".into(),
         model: None,
         data: None,
         params: "{}".into(),
@@ -49,6 +55,7 @@ fn parse_args() -> Result<Args, String> {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--model" => args.model = Some(value),
+            "--job" => args.job = value,
             "--data" => args.data = Some(value),
             "--params" => args.params = value,
             "--seed" => {
@@ -73,11 +80,11 @@ fn read(path: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))
 }
 
-fn eval(args: &Args) -> Result<(), String> {
+fn eval<J: Job>(args: &Args) -> Result<(), String> {
     let data = read(args.data.as_deref().ok_or("eval needs --data")?)?;
     let model_path = args.model.as_deref().ok_or("eval needs --model")?;
     let bytes = read(model_path)?;
-    let ctx = Context::<MlpJob>::new(args.params.as_bytes(), &data, args.seed)?;
+    let ctx = Context::<J>::new(args.params.as_bytes(), &data, args.seed)?;
     // The structure to load into: the network for this dataset's shape, standardization zeros.
     let spec = ctx.data.spec;
     let net = ctx.build(0)?;
@@ -101,7 +108,7 @@ fn eval(args: &Args) -> Result<(), String> {
         x.extend_from_slice(&raw.x[row * f..(row + 1) * f]);
     }
     let input = Tensor::<2>::from_data(TensorData::new(x, [holdout.len(), f]), &ctx.device);
-    let logits = MlpJob::forward(&model.net, model.standardize.forward(input)).into_data();
+    let logits = J::forward(&model.net, model.standardize.forward(input)).into_data();
     let logits = logits.as_slice::<f32>().map_err(|e| format!("{e:?}"))?;
     let mut correct = 0;
     for (scores, &row) in logits.chunks(spec.classes).zip(&holdout) {
@@ -127,20 +134,20 @@ fn holdout_rows(raw: &agora_job_sdk::data::Dataset, seed: u64, holdout: f64) -> 
     rows.into_iter().map(|r| r as usize).collect()
 }
 
-fn train(args: &Args) -> Result<(), String> {
+fn train<J: Job>(args: &Args) -> Result<(), String> {
     let data = read(args.data.as_deref().ok_or("train needs --data")?)?;
     let params = args.params.as_bytes();
     let plan: serde_json::Value =
-        serde_json::from_slice(&job::plan::<MlpJob>(params, &data)?).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&job::plan::<J>(params, &data)?).map_err(|e| e.to_string())?;
     let steps = args
         .steps
         .unwrap_or_else(|| plan["total_steps"].as_u64().unwrap_or(1) as u32);
-    let state = job::init::<MlpJob>(params, &data, args.seed)?;
+    let state = job::init::<J>(params, &data, args.seed)?;
     let started = Instant::now();
-    let state = job::segment::<MlpJob>(params, &data, &state, steps)?;
+    let state = job::segment::<J>(params, &data, &state, steps)?;
     let elapsed = started.elapsed();
     let metrics: serde_json::Value =
-        serde_json::from_slice(&job::eval::<MlpJob>(params, &data, &state)?)
+        serde_json::from_slice(&job::eval::<J>(params, &data, &state)?)
             .map_err(|e| e.to_string())?;
     println!(
         "{}",
@@ -158,16 +165,16 @@ fn train(args: &Args) -> Result<(), String> {
 /// Seconds per training step, by differencing a segment of `n` and one of `2n` steps from the
 /// same start (setup — parsing, splitting, restoring the model — cancels out). The engine
 /// benchmark measures the Wasm job the same way.
-fn bench(args: &Args) -> Result<(), String> {
+fn bench<J: Job>(args: &Args) -> Result<(), String> {
     let data = read(args.data.as_deref().ok_or("bench needs --data")?)?;
     let params = args.params.as_bytes();
     let n = args.steps.unwrap_or(20);
-    let state = job::init::<MlpJob>(params, &data, args.seed)?;
+    let state = job::init::<J>(params, &data, args.seed)?;
     // Warm-up: first-touch allocations and page faults are not step time.
-    job::segment::<MlpJob>(params, &data, &state, 1)?;
+    job::segment::<J>(params, &data, &state, 1)?;
     let time = |steps: u32| -> Result<f64, String> {
         let started = Instant::now();
-        job::segment::<MlpJob>(params, &data, &state, steps)?;
+        job::segment::<J>(params, &data, &state, steps)?;
         Ok(started.elapsed().as_secs_f64())
     };
     let mut best = f64::INFINITY;
@@ -177,7 +184,7 @@ fn bench(args: &Args) -> Result<(), String> {
         best = best.min((long - short) / f64::from(n));
     }
     let plan: serde_json::Value =
-        serde_json::from_slice(&job::plan::<MlpJob>(params, &data)?).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&job::plan::<J>(params, &data)?).map_err(|e| e.to_string())?;
     println!(
         "{}",
         serde_json::json!({ "seconds_per_step": best, "steps": n, "parameters": plan["parameters"] })
@@ -186,11 +193,18 @@ fn bench(args: &Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let result = parse_args().and_then(|args| match args.command.as_str() {
-        "eval" => eval(&args),
-        "train" => train(&args),
-        "bench" => bench(&args),
-        other => Err(format!("unknown command {other}; expected eval or train")),
+    let result = parse_args().and_then(|args| match (args.command.as_str(), args.job.as_str()) {
+        ("eval", "mlp") => eval::<MlpJob>(&args),
+        ("eval", "cnn") => eval::<CnnJob>(&args),
+        ("train", "mlp") => train::<MlpJob>(&args),
+        ("train", "cnn") => train::<CnnJob>(&args),
+        ("bench", "mlp") => bench::<MlpJob>(&args),
+        ("bench", "cnn") => bench::<CnnJob>(&args),
+        (_, job @ ("mlp" | "cnn")) => Err(format!(
+            "unknown command {} for job {job}; expected eval, train or bench",
+            args.command
+        )),
+        (_, other) => Err(format!("unknown --job {other}; expected mlp or cnn")),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
