@@ -190,3 +190,56 @@ impl Job for CnnJob {
 }
 
 agora_job_sdk::export_job!(CnnJob);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use burn::tensor::TensorData;
+
+    fn spec(features: usize) -> DataSpec {
+        DataSpec {
+            features,
+            classes: 10,
+            train_rows: 100,
+            holdout_rows: 20,
+        }
+    }
+
+    fn params(json: &str) -> CnnParams {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn build(json: &str, features: usize) -> Result<Cnn, String> {
+        let mut init = Init::new(7, agora_job_sdk::job::device());
+        CnnJob::build(&params(json), &spec(features), &mut init)
+    }
+
+    #[test]
+    fn the_default_network_maps_8x8_images_to_class_logits() {
+        let model = build("{}", 64).unwrap();
+        let x = Tensor::<2>::from_data(
+            TensorData::new(alloc::vec![0.5f32; 3 * 64], [3, 64]),
+            &agora_job_sdk::job::device(),
+        );
+        assert_eq!(CnnJob::forward(&model, x).dims(), [3, 10]);
+    }
+
+    #[test]
+    fn shapes_that_do_not_fit_are_refused_naming_the_numbers() {
+        let error = build("{}", 63).unwrap_err();
+        assert!(
+            error.contains("64 pixels") && error.contains("63 features"),
+            "{error}"
+        );
+        let error = build(r#"{"channels":[]}"#, 64).unwrap_err();
+        assert!(error.contains("0 layers"), "{error}");
+        let error = build(r#"{"channels":[8,8,8,8]}"#, 64).unwrap_err();
+        assert!(error.contains("leave nothing of a 8×8 image"), "{error}");
+        let error = build(r#"{"channels":[0]}"#, 64).unwrap_err();
+        assert!(error.contains("entry 0"), "{error}");
+        let error = build(r#"{"image":[0,8,8]}"#, 64).unwrap_err();
+        assert!(error.contains("[0, 8, 8]"), "{error}");
+        assert!(serde_json::from_str::<CnnParams>(r#"{"kernel":5}"#).is_err());
+    }
+}
