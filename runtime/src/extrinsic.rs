@@ -43,7 +43,10 @@ use crate::metadata::TRANSACTION_VERSION;
 use crate::{RuntimeCall, SPEC_VERSION};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash, Nonce};
 use parity_scale_codec::{Compact, Decode, Encode, Input, Output};
+use scale_info::build::{Fields, Variants};
+use scale_info::{Path, Type, TypeInfo};
 use sp_core::{ed25519, sr25519, Pair as _};
+use std::sync::OnceLock;
 
 /// Extrinsic format version: Substrate's version 4.
 pub const EXTRINSIC_FORMAT_VERSION: u8 = 4;
@@ -163,6 +166,29 @@ impl Decode for Era {
 }
 
 impl parity_scale_codec::EncodeLike for Era {}
+
+/// Described to metadata readers as Substrate's `sp_runtime::generic::era::Era`, so clients use
+/// their own era codec: `Immortal` (one byte, 0) or `MortalN` (two bytes, the first being `N`).
+impl TypeInfo for Era {
+    type Identity = Self;
+    fn type_info() -> Type {
+        static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
+        let names = NAMES.get_or_init(|| {
+            (1..=255u8)
+                .map(|n| &*Box::leak(format!("Mortal{n}").into_boxed_str()))
+                .collect()
+        });
+        let mut variants = Variants::new().variant("Immortal", |v| v.index(0));
+        for (n, name) in (1..=255u8).zip(names.iter().copied()) {
+            variants = variants.variant(name, |v| {
+                v.index(n).fields(Fields::unnamed().field(|f| f.ty::<u8>()))
+            });
+        }
+        Type::builder()
+            .path(Path::new("Era", "sp_runtime::generic::era"))
+            .variant(variants)
+    }
+}
 
 /// Signed fields beside the call, in the order of the signed extensions that carry them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]

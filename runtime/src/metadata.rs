@@ -32,8 +32,7 @@
 use crate::extrinsic::MultiSignature;
 use crate::{Runtime, RuntimeCall, RuntimeEvent};
 use agora_primitives::storage::{
-    blake2_128, hashed_prefix, Phase, RawEvent, StateRead, StorageInstance, StorageMap,
-    StorageValue,
+    blake2_128, Phase, RawEvent, StateRead, StorageInstance, StorageMap, StorageValue,
 };
 use agora_primitives::{AccountId, Balance, Hash, Nonce};
 use frame_metadata::v14::{
@@ -44,7 +43,7 @@ use frame_metadata::v14::{
 };
 use frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed, META_RESERVED};
 use parity_scale_codec::{Compact, Decode, Encode};
-use scale_info::build::{Fields, Variants};
+use scale_info::build::Fields;
 use scale_info::{meta_type, MetaType, Path, Type, TypeInfo, TypeParameter};
 use std::sync::OnceLock;
 
@@ -63,8 +62,8 @@ pub fn encoded() -> &'static [u8] {
     ENCODED.get_or_init(|| metadata().encode())
 }
 
-/// The runtime's metadata.
-pub fn metadata() -> RuntimeMetadataPrefixed {
+/// The runtime's metadata; built once per process, by [`encoded`].
+fn metadata() -> RuntimeMetadataPrefixed {
     let mut pallets = account_pallets();
     pallets.extend(market_pallets());
     let extrinsic = ExtrinsicMetadata {
@@ -312,29 +311,20 @@ fn constant(name: &'static str, ty: MetaType, value: Vec<u8>) -> PalletConstantM
     }
 }
 
-/// `MAX_OPEN_BIDS` → `MaxOpenBids`. Metadata names are `&'static str`; each distinct name is
-/// leaked once per process (a few dozen bytes each, kept in a table).
-fn pascal_case(name: &'static str) -> &'static str {
-    use std::collections::BTreeMap;
-    use std::sync::Mutex;
-    static NAMES: OnceLock<Mutex<BTreeMap<&'static str, &'static str>>> = OnceLock::new();
-    let table = NAMES.get_or_init(|| Mutex::new(BTreeMap::new()));
-    let mut table = table
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    table.entry(name).or_insert_with(|| {
-        let pascal: String = name
-            .split('_')
-            .map(|word| {
-                let mut chars = word.chars();
-                match chars.next() {
-                    Some(first) => first.to_string() + &chars.as_str().to_lowercase(),
-                    None => String::new(),
-                }
-            })
-            .collect();
-        Box::leak(pascal.into_boxed_str())
-    })
+/// `MAX_OPEN_BIDS` → `MaxOpenBids`. Metadata names are `&'static str`, so the name is leaked:
+/// a few dozen bytes per constant, once per process ([`metadata`] runs once, in [`encoded`]).
+fn pascal_case(name: &str) -> &'static str {
+    let pascal: String = name
+        .split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => first.to_string() + &chars.as_str().to_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect();
+    Box::leak(pascal.into_boxed_str())
 }
 
 /// System's storage: its own items, then the two served beside the state (module docs).
@@ -348,9 +338,9 @@ fn system_storage() -> Vec<(&'static str, StorageEntryMetadata)> {
         pallet_system::Beacon,
     ];
     entries.push((
-        "System",
+        SystemAccountPrefix::PALLET,
         StorageEntryMetadata {
-            name: "Account",
+            name: SystemAccountPrefix::ITEM,
             modifier: StorageEntryModifier::Default,
             ty: StorageEntryType::Map {
                 hashers: vec![StorageHasher::Blake2_128Concat],
@@ -362,9 +352,9 @@ fn system_storage() -> Vec<(&'static str, StorageEntryMetadata)> {
         },
     ));
     entries.push((
-        "System",
+        SystemEventsPrefix::PALLET,
         StorageEntryMetadata {
-            name: "Events",
+            name: SystemEventsPrefix::ITEM,
             modifier: StorageEntryModifier::Default,
             ty: StorageEntryType::Plain(meta_type::<Vec<EventRecord>>()),
             default: vec![0],
@@ -419,7 +409,7 @@ pub struct CheckTxVersion;
 pub struct CheckGenesis;
 /// `CheckMortality`: the era in the extrinsic; signs the hash of its birth block.
 #[derive(TypeInfo)]
-pub struct CheckMortality(pub Era);
+pub struct CheckMortality(pub crate::extrinsic::Era);
 /// `CheckNonce`: the signer's nonce in the extrinsic.
 #[derive(TypeInfo)]
 pub struct CheckNonce(#[codec(compact)] pub Nonce);
@@ -460,31 +450,6 @@ impl TypeInfo for UncheckedExtrinsic {
     }
 }
 
-/// Substrate's era: `Immortal` (one byte, 0) or `MortalN` (two bytes, the first being `N`),
-/// described as `sp_runtime::generic::era::Era` so clients use their own era codec.
-pub struct Era;
-
-impl TypeInfo for Era {
-    type Identity = Self;
-    fn type_info() -> Type {
-        static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
-        let names = NAMES.get_or_init(|| {
-            (1..=255u8)
-                .map(|n| &*Box::leak(format!("Mortal{n}").into_boxed_str()))
-                .collect()
-        });
-        let mut variants = Variants::new().variant("Immortal", |v| v.index(0));
-        for (n, name) in (1..=255u8).zip(names.iter().copied()) {
-            variants = variants.variant(name, |v| {
-                v.index(n).fields(Fields::unnamed().field(|f| f.ty::<u8>()))
-            });
-        }
-        Type::builder()
-            .path(Path::new("Era", "sp_runtime::generic::era"))
-            .variant(variants)
-    }
-}
-
 /// FRAME's `AccountInfo`, the value of `System.Account`: what clients read an account's nonce
 /// and balances from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
@@ -514,23 +479,28 @@ pub struct AccountData {
     pub flags: u128,
 }
 
+pallet_support::storage_instance!(
+    "System",
+    pub SystemAccountPrefix = "Account",
+    pub SystemEventsPrefix = "Events",
+);
+
+/// `System.Account` as a typed map: the node composes its values, so only its keys are used.
+type SystemAccount = StorageMap<SystemAccountPrefix, AccountId, AccountInfo>;
+
 /// The key of `System.Account` for `who`.
 pub fn system_account_key(who: &AccountId) -> Vec<u8> {
-    let mut key = hashed_prefix("System", "Account").to_vec();
-    key.extend_from_slice(&blake2_128(&who.0));
-    key.extend_from_slice(&who.0);
-    key
+    SystemAccount::key(who)
 }
 
 /// The key of `System.Events`.
 pub fn system_events_key() -> Vec<u8> {
-    hashed_prefix("System", "Events").to_vec()
+    SystemEventsPrefix::prefix().to_vec()
 }
 
 /// If `key` is `System.Account` of some account, that account.
 pub fn system_account_of(key: &[u8]) -> Option<AccountId> {
-    let prefix = hashed_prefix("System", "Account");
-    let rest = key.strip_prefix(&prefix[..])?;
+    let rest = key.strip_prefix(&SystemAccountPrefix::prefix()[..])?;
     let (hash, id) = (rest.get(..16)?, rest.get(16..)?);
     let id: [u8; 32] = id.try_into().ok()?;
     (hash == blake2_128(&id)).then_some(AccountId(id))

@@ -28,6 +28,11 @@ use crate::args::{JobArgs, KeyArgs};
 use crate::cli::CliError;
 use crate::commands::{quote, run_local};
 
+/// Blocks a worker gets from the match to commit, unless `--run-blocks` says otherwise.
+pub const DEFAULT_RUN_BLOCKS: u32 = 600;
+/// Blocks from now to the deadline, unless `--deadline-in` says otherwise.
+pub const DEFAULT_DEADLINE_IN: u64 = 3_600;
+
 /// The job and the bid's terms: the arguments `job prepare` and `job submit` share.
 #[derive(Debug, Args)]
 pub struct BidArgs {
@@ -45,10 +50,10 @@ pub struct BidArgs {
     #[arg(long, value_name = "MFUEL")]
     pub max_fuel: Option<String>,
     /// Blocks the worker gets from the match to commit its result.
-    #[arg(long, value_name = "BLOCKS", default_value_t = 600)]
+    #[arg(long, value_name = "BLOCKS", default_value_t = DEFAULT_RUN_BLOCKS)]
     pub run_blocks: u32,
     /// Blocks from now until the result must be committed.
-    #[arg(long, value_name = "BLOCKS", default_value_t = 3_600)]
+    #[arg(long, value_name = "BLOCKS", default_value_t = DEFAULT_DEADLINE_IN)]
     pub deadline_in: u64,
     /// Only offers in this region.
     #[arg(long, value_name = "REGION")]

@@ -29,6 +29,7 @@ use serde::Serialize;
 
 use crate::args::JobArgs;
 use crate::cli::CliError;
+use crate::commands::prepare::{DEFAULT_DEADLINE_IN, DEFAULT_RUN_BLOCKS};
 use crate::commands::run_local;
 
 /// Margin `job submit` adds to the quote when no `--max-fuel` is given, and the quote's
@@ -339,8 +340,9 @@ fn market_quote(
             let terms = BidTerms {
                 max_price: ask,
                 max_fuel,
-                run_blocks: 600,
-                deadline: view.block.saturating_add(3_600),
+                // `job submit`'s defaults: the escrow does not depend on them.
+                run_blocks: DEFAULT_RUN_BLOCKS,
+                deadline: view.block.saturating_add(DEFAULT_DEADLINE_IN),
                 region: None,
                 renewable_only: false,
                 requeue: false,

@@ -84,7 +84,7 @@ macro_rules! storage_instance {
                 const PALLET: &'static str = $pallet;
                 const ITEM: &'static str = $item;
 
-                // Hashed once per process, not at every key (two blake3 calls each): every
+                // Hashed once per process, not at every key (two twox128 calls each): every
                 // storage access builds its key from it.
                 fn prefix() -> [u8; 32] {
                     static PREFIX: ::std::sync::OnceLock<[u8; 32]> = ::std::sync::OnceLock::new();
