@@ -2,7 +2,7 @@
 # Installs what building and testing Agora needs. Idempotent: safe to run on every start.
 #   - Debian packages: clang/libclang (bindgen for RocksDB), a C++ toolchain, pkg-config.
 #   - The wasm32-unknown-unknown target (job modules).
-#   - Node.js, npm and Debian's chromium (the dashboard's browser tests).
+#   - Node.js, npm and Debian's chromium (the dashboard's browser tests, the polkadot.js check).
 # Called by scripts/dev.sh, scripts/test.sh and scripts/bench.sh.
 set -euo pipefail
 
