@@ -19,7 +19,7 @@ scripts/setup.sh
 CHECK=0
 [ "${1:-}" = "--check" ] && CHECK=1
 
-JOBS=(mlp cnn)
+JOBS=(mlp cnn charlm)
 export CARGO_TARGET_DIR="${AGORA_JOBS_TARGET_DIR:-$HOME/.cache/agora/jobs-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CONST_RANDOM_SEED="agora-jobs-v1"
@@ -37,7 +37,7 @@ exec 9>"$STAGE.lock"
 flock 9
 rm -rf "$STAGE"
 mkdir -p "$STAGE"
-cp -r jobs/Cargo.toml jobs/Cargo.lock jobs/sdk jobs/mlp jobs/cnn jobs/native "$STAGE/"
+cp -r jobs/Cargo.toml jobs/Cargo.lock jobs/sdk jobs/mlp jobs/cnn jobs/charlm jobs/native "$STAGE/"
 # The linker path is part of the fingerprint too, so the wrapper is staged with the sources.
 cp scripts/wasm-link.sh "$STAGE/wasm-link.sh"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$STAGE/wasm-link.sh"

@@ -2,26 +2,34 @@
 //!
 //! ```text
 //! agora-job-native eval  --model model.bpk --data data.csv [--job mlp|cnn] [--params JSON] [--seed N]
-//! agora-job-native train --data data.csv [--job mlp|cnn] [--params JSON] [--seed N] [--steps N]
-//! agora-job-native bench --data data.csv [--job mlp|cnn] [--params JSON] [--seed N] [--steps N]
+//! agora-job-native train --data data.csv [--job mlp|cnn|charlm] [--params JSON] [--seed N] [--steps N]
+//! agora-job-native bench --data data.csv [--job mlp|cnn|charlm] [--params JSON] [--seed N] [--steps N]
+//! agora-job-native generate --model model.bpk --prompt TEXT [--len N] [--temperature T]
+//!                           [--job charlm] [--params JSON] [--seed N]
 //! ```
 //!
 //! `--job` names the job whose code to run (default `mlp`): the same crates `jobs/dist/*.wasm`
-//! are built from.
+//! are built from. `train` and `bench` take every job; `eval` the classifiers (`mlp`, `cnn`),
+//! `generate` the language model (`charlm`).
 //!
 //! `eval` loads an exported model (burnpack, as `agora job run-local` writes it) with burn's own
 //! `Module::load_record` and prints its accuracy on the holdout rows of the seed's split — the
 //! check that a buyer can use the model outside Agora. `train` runs the same SDK training code
-//! natively and prints the time per step (the engine benchmark's native baseline). Native
+//! natively and prints the time per step (the engine benchmark's native baseline). `generate`
+//! loads an exported language model (with the params it was trained with, for its shape) and
+//! samples `--len` bytes after the prompt, seeded: the same text for the same seed. Native
 //! results are never a reference: only the Wasm build is (see `docs/nan-determinism.md`).
 
 use std::process::ExitCode;
 use std::time::Instant;
 
+use agora_job_charlm::CharLmJob;
 use agora_job_cnn::CnnJob;
 use agora_job_mlp::MlpJob;
-use agora_job_sdk::job::{self, Context};
+use agora_job_sdk::abi::Operations;
+use agora_job_sdk::job::{Context, Tabular};
 use agora_job_sdk::model::{Classifier, Standardize};
+use agora_job_sdk::text::{self, Text, TextJob};
 use agora_job_sdk::Job;
 use burn::module::Module;
 use burn::store::ModuleRecord;
@@ -35,6 +43,9 @@ struct Args {
     params: String,
     seed: u64,
     steps: Option<u32>,
+    prompt: Option<String>,
+    len: usize,
+    temperature: f32,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -50,6 +61,9 @@ fn parse_args() -> Result<Args, String> {
         params: "{}".into(),
         seed: 0,
         steps: None,
+        prompt: None,
+        len: 200,
+        temperature: 1.0,
     };
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -69,6 +83,17 @@ fn parse_args() -> Result<Args, String> {
                         .parse()
                         .map_err(|_| format!("--steps {value} is not a u32"))?,
                 )
+            }
+            "--prompt" => args.prompt = Some(value),
+            "--len" => {
+                args.len = value
+                    .parse()
+                    .map_err(|_| format!("--len {value} is not a count"))?
+            }
+            "--temperature" => {
+                args.temperature = value
+                    .parse()
+                    .map_err(|_| format!("--temperature {value} is not a number"))?
             }
             other => return Err(format!("unknown flag {other}")),
         }
@@ -134,21 +159,20 @@ fn holdout_rows(raw: &agora_job_sdk::data::Dataset, seed: u64, holdout: f64) -> 
     rows.into_iter().map(|r| r as usize).collect()
 }
 
-fn train<J: Job>(args: &Args) -> Result<(), String> {
+fn train<O: Operations>(args: &Args) -> Result<(), String> {
     let data = read(args.data.as_deref().ok_or("train needs --data")?)?;
     let params = args.params.as_bytes();
     let plan: serde_json::Value =
-        serde_json::from_slice(&job::plan::<J>(params, &data)?).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&O::plan(params, &data)?).map_err(|e| e.to_string())?;
     let steps = args
         .steps
         .unwrap_or_else(|| plan["total_steps"].as_u64().unwrap_or(1) as u32);
-    let state = job::init::<J>(params, &data, args.seed)?;
+    let state = O::init(params, &data, args.seed)?;
     let started = Instant::now();
-    let state = job::segment::<J>(params, &data, &state, steps)?;
+    let state = O::segment(params, &data, &state, steps)?;
     let elapsed = started.elapsed();
     let metrics: serde_json::Value =
-        serde_json::from_slice(&job::eval::<J>(params, &data, &state)?)
-            .map_err(|e| e.to_string())?;
+        serde_json::from_slice(&O::eval(params, &data, &state)?).map_err(|e| e.to_string())?;
     println!(
         "{}",
         serde_json::json!({
@@ -165,16 +189,16 @@ fn train<J: Job>(args: &Args) -> Result<(), String> {
 /// Seconds per training step, by differencing a segment of `n` and one of `2n` steps from the
 /// same start (setup — parsing, splitting, restoring the model — cancels out). The engine
 /// benchmark measures the Wasm job the same way.
-fn bench<J: Job>(args: &Args) -> Result<(), String> {
+fn bench<O: Operations>(args: &Args) -> Result<(), String> {
     let data = read(args.data.as_deref().ok_or("bench needs --data")?)?;
     let params = args.params.as_bytes();
     let n = args.steps.unwrap_or(20);
-    let state = job::init::<J>(params, &data, args.seed)?;
+    let state = O::init(params, &data, args.seed)?;
     // Warm-up: first-touch allocations and page faults are not step time.
-    job::segment::<J>(params, &data, &state, 1)?;
+    O::segment(params, &data, &state, 1)?;
     let time = |steps: u32| -> Result<f64, String> {
         let started = Instant::now();
-        job::segment::<J>(params, &data, &state, steps)?;
+        O::segment(params, &data, &state, steps)?;
         Ok(started.elapsed().as_secs_f64())
     };
     let mut best = f64::INFINITY;
@@ -184,7 +208,7 @@ fn bench<J: Job>(args: &Args) -> Result<(), String> {
         best = best.min((long - short) / f64::from(n));
     }
     let plan: serde_json::Value =
-        serde_json::from_slice(&job::plan::<J>(params, &data)?).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&O::plan(params, &data)?).map_err(|e| e.to_string())?;
     println!(
         "{}",
         serde_json::json!({ "seconds_per_step": best, "steps": n, "parameters": plan["parameters"] })
@@ -192,19 +216,43 @@ fn bench<J: Job>(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+fn generate<J: TextJob>(args: &Args) -> Result<(), String> {
+    let model_path = args.model.as_deref().ok_or("generate needs --model")?;
+    let prompt = args.prompt.as_deref().ok_or("generate needs --prompt")?;
+    let (skeleton, context) = text::skeleton::<J>(args.params.as_bytes())?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(read(model_path)?))
+        .map_err(|e| format!("{model_path} is not a burnpack model: {e}"))?;
+    let model = skeleton.load_record(record);
+    let out = text::generate::<J>(
+        &model,
+        context,
+        prompt.as_bytes(),
+        args.len,
+        args.temperature,
+        args.seed,
+    )?;
+    println!("{}", String::from_utf8_lossy(&out));
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let result = parse_args().and_then(|args| match (args.command.as_str(), args.job.as_str()) {
         ("eval", "mlp") => eval::<MlpJob>(&args),
         ("eval", "cnn") => eval::<CnnJob>(&args),
-        ("train", "mlp") => train::<MlpJob>(&args),
-        ("train", "cnn") => train::<CnnJob>(&args),
-        ("bench", "mlp") => bench::<MlpJob>(&args),
-        ("bench", "cnn") => bench::<CnnJob>(&args),
-        (_, job @ ("mlp" | "cnn")) => Err(format!(
-            "unknown command {} for job {job}; expected eval, train or bench",
-            args.command
+        ("generate", "charlm") => generate::<CharLmJob>(&args),
+        ("train", "mlp") => train::<Tabular<MlpJob>>(&args),
+        ("train", "cnn") => train::<Tabular<CnnJob>>(&args),
+        ("train", "charlm") => train::<Text<CharLmJob>>(&args),
+        ("bench", "mlp") => bench::<Tabular<MlpJob>>(&args),
+        ("bench", "cnn") => bench::<Tabular<CnnJob>>(&args),
+        ("bench", "charlm") => bench::<Text<CharLmJob>>(&args),
+        (command, job @ ("mlp" | "cnn" | "charlm")) => Err(format!(
+            "command {command} does not apply to job {job}: train and bench take every job, \
+             eval mlp or cnn, generate charlm"
         )),
-        (_, other) => Err(format!("unknown --job {other}; expected mlp or cnn")),
+        (_, other) => Err(format!(
+            "unknown --job {other}; expected mlp, cnn or charlm"
+        )),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

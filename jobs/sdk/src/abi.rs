@@ -114,15 +114,47 @@ pub fn steps(steps: i32) -> Result<u32, String> {
     u32::try_from(steps).map_err(|_| format!("steps must not be negative, got {steps}"))
 }
 
-/// Generate the Job ABI v1 exports for a [`Job`](crate::Job) type. Only on wasm32: a native
-/// build of the same crate exports nothing and calls [`crate::job`]'s functions directly.
+/// The five operations of Job ABI v1 over bytes, one implementation per data kind: tables and
+/// images ([`Tabular`](crate::job::Tabular)) and text ([`Text`](crate::text::Text)).
+pub trait Operations {
+    /// `agora_plan`.
+    fn plan(params: &[u8], dataset: &[u8]) -> Result<Vec<u8>, String>;
+    /// `agora_init`.
+    fn init(params: &[u8], dataset: &[u8], seed: u64) -> Result<Vec<u8>, String>;
+    /// `agora_segment`.
+    fn segment(params: &[u8], dataset: &[u8], state: &[u8], steps: u32) -> Result<Vec<u8>, String>;
+    /// `agora_eval`.
+    fn eval(params: &[u8], dataset: &[u8], state: &[u8]) -> Result<Vec<u8>, String>;
+    /// `agora_export`.
+    fn export(params: &[u8], dataset: &[u8], state: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// Generate the Job ABI v1 exports for a [`Job`](crate::Job) type (tables and images). Only on
+/// wasm32: a native build of the same crate exports nothing and calls [`crate::job`]'s
+/// functions directly.
 #[macro_export]
 macro_rules! export_job {
     ($job:ty) => {
+        $crate::export_operations!($crate::job::Tabular<$job>);
+    };
+}
+
+/// Generate the Job ABI v1 exports for a [`TextJob`](crate::text::TextJob) type.
+#[macro_export]
+macro_rules! export_text_job {
+    ($job:ty) => {
+        $crate::export_operations!($crate::text::Text<$job>);
+    };
+}
+
+/// Generate the Job ABI v1 exports for an [`Operations`] implementation (wasm32 only).
+#[macro_export]
+macro_rules! export_operations {
+    ($ops:ty) => {
         #[cfg(target_arch = "wasm32")]
         mod __agora_job_abi {
             use super::*;
-            use $crate::abi;
+            use $crate::abi::{self, Operations};
 
             #[no_mangle]
             pub extern "C" fn agora_abi_version() -> i32 {
@@ -146,14 +178,12 @@ macro_rules! export_job {
 
             #[no_mangle]
             pub extern "C" fn agora_plan(p: i32, pl: i32, d: i32, dl: i32) -> i32 {
-                abi::call_with_inputs((p, pl), (d, dl), $crate::job::plan::<$job>)
+                abi::call_with_inputs((p, pl), (d, dl), <$ops>::plan)
             }
 
             #[no_mangle]
             pub extern "C" fn agora_init(p: i32, pl: i32, d: i32, dl: i32, seed: i64) -> i32 {
-                abi::call_with_inputs((p, pl), (d, dl), |p, d| {
-                    $crate::job::init::<$job>(p, d, seed as u64)
-                })
+                abi::call_with_inputs((p, pl), (d, dl), |p, d| <$ops>::init(p, d, seed as u64))
             }
 
             #[no_mangle]
@@ -167,13 +197,13 @@ macro_rules! export_job {
                 steps: i32,
             ) -> i32 {
                 abi::call_with_state((p, pl), (d, dl), (s, sl), |p, d, s| {
-                    $crate::job::segment::<$job>(p, d, s, abi::steps(steps)?)
+                    <$ops>::segment(p, d, s, abi::steps(steps)?)
                 })
             }
 
             #[no_mangle]
             pub extern "C" fn agora_eval(p: i32, pl: i32, d: i32, dl: i32, s: i32, sl: i32) -> i32 {
-                abi::call_with_state((p, pl), (d, dl), (s, sl), $crate::job::eval::<$job>)
+                abi::call_with_state((p, pl), (d, dl), (s, sl), <$ops>::eval)
             }
 
             #[no_mangle]
@@ -185,7 +215,7 @@ macro_rules! export_job {
                 s: i32,
                 sl: i32,
             ) -> i32 {
-                abi::call_with_state((p, pl), (d, dl), (s, sl), $crate::job::export::<$job>)
+                abi::call_with_state((p, pl), (d, dl), (s, sl), <$ops>::export)
             }
         }
     };

@@ -20,6 +20,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::abi::Operations;
 use crate::data::{DataSpec, Dataset, Prepared};
 use crate::model::{Classifier, Init, Standardize};
 use crate::optim;
@@ -283,6 +284,27 @@ fn evaluate<J: Job>(
     }
     let n = y.len() as f64;
     Ok((loss / n, correct as f64 / n))
+}
+
+/// The five ABI operations for a [`Job`]: [`plan`], [`init`], [`segment`], [`eval`], [`export`].
+pub struct Tabular<J>(core::marker::PhantomData<J>);
+
+impl<J: Job> Operations for Tabular<J> {
+    fn plan(params: &[u8], dataset: &[u8]) -> Result<Vec<u8>, String> {
+        plan::<J>(params, dataset)
+    }
+    fn init(params: &[u8], dataset: &[u8], seed: u64) -> Result<Vec<u8>, String> {
+        init::<J>(params, dataset, seed)
+    }
+    fn segment(p: &[u8], d: &[u8], state: &[u8], steps: u32) -> Result<Vec<u8>, String> {
+        segment::<J>(p, d, state, steps)
+    }
+    fn eval(params: &[u8], dataset: &[u8], state: &[u8]) -> Result<Vec<u8>, String> {
+        eval::<J>(params, dataset, state)
+    }
+    fn export(params: &[u8], dataset: &[u8], state: &[u8]) -> Result<Vec<u8>, String> {
+        export::<J>(params, dataset, state)
+    }
 }
 
 /// `agora_export`: the trained classifier (standardization + network) as a burnpack record.

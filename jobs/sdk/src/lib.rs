@@ -29,7 +29,9 @@ pub mod optim;
 pub mod params;
 pub mod rng;
 pub mod state;
+pub mod text;
 
 pub use data::DataSpec;
 pub use job::Job;
 pub use model::{Classifier, Init};
+pub use text::{TextJob, TextSpec};

@@ -100,6 +100,16 @@ fn integer(key: &str, value: f64, low: f64, high: f64) -> Result<f64, String> {
 /// Split the params JSON into the SDK's [`Training`] and the job's remaining keys.
 /// Empty input means `{}` (all defaults).
 pub fn split(json: &[u8]) -> Result<(Training, Map<String, Value>), String> {
+    split_with_defaults(json, "{}")
+}
+
+/// [`split`] after filling every key the params leave out from `defaults`, a JSON object the
+/// job declares (its `DEFAULTS`): a job can change the SDK's defaults (e.g. a language model's
+/// learning rate) as well as supply its own, and the buyer's params still override each key.
+pub fn split_with_defaults(
+    json: &[u8],
+    defaults: &str,
+) -> Result<(Training, Map<String, Value>), String> {
     let mut map = if json.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {
@@ -109,6 +119,18 @@ pub fn split(json: &[u8]) -> Result<(Training, Map<String, Value>), String> {
             Err(e) => return Err(format!("params are not valid JSON: {e}")),
         }
     };
+    match serde_json::from_str::<Value>(defaults) {
+        Ok(Value::Object(defaults)) => {
+            for (key, value) in defaults {
+                map.entry(key).or_insert(value);
+            }
+        }
+        _ => {
+            return Err(format!(
+                "the job's DEFAULTS are not a JSON object: {defaults}"
+            ))
+        }
+    }
     let mut training = Training::default();
     if let Some(v) = number(&mut map, "learning_rate")? {
         training.learning_rate = in_range("learning_rate", v, 0.0, 10.0, true)? as f32;
@@ -195,6 +217,16 @@ mod tests {
         assert_eq!(t.optimizer, Optimizer::Sgd { momentum: 0.9 });
         assert_eq!((t.learning_rate, t.batch_size, t.epochs), (0.1, 32, 3));
         assert_eq!(rest.keys().collect::<alloc::vec::Vec<_>>(), ["hidden"]);
+    }
+
+    #[test]
+    fn job_defaults_fill_only_missing_keys() {
+        let defaults = r#"{"learning_rate":0.003,"epochs":4,"context":32}"#;
+        let (t, rest) = split_with_defaults(br#"{"epochs":9}"#, defaults).unwrap();
+        assert_eq!((t.learning_rate, t.epochs), (0.003, 9));
+        assert_eq!(rest["context"], 32);
+        let err = split_with_defaults(b"{}", "[1]").unwrap_err();
+        assert!(err.contains("DEFAULTS"), "{err}");
     }
 
     #[test]
