@@ -3,7 +3,9 @@
 #   ledger: block import tx/s vs the raw sr25519 verification rate (same run), idle node RSS,
 #           and --dev start-to-first-block time.
 #   engine: Wasm job vs native step time (same burn code, same run), NaN-canonicalization
-#           cost, trace hashing share, compiled-module cache load, peak memory.
+#           cost, trace hashing share, compiled-module cache load, peak memory; then step time,
+#           the ratio and fuel per step of every shipped job (mlp, cnn, charlm), and each one's
+#           `agora job quote` against the fuel of the run it quotes.
 #   market: the per-block call auction (Market::on_finalize) with 10 000 open bids and 1 000
 #           offers against 20% of a 1 s block; pure clearing, reads and writes apart; state in
 #           memory and in RocksDB; then, on a real chain with worker and verifier daemons,
@@ -86,6 +88,29 @@ engine)
     AGORA_JOB_NATIVE="$jobs_target/release/agora-job-native" \
     AGORA_JOB_NATIVE_HOSTCPU="$jobs_target-hostcpu/release/agora-job-native" \
         cargo bench -p agora-engine --bench engine
+    # The quote against the run it quotes, for every shipped job at its defaults, with the
+    # segment length the chain's per-segment fuel bound allows (target: within 10%).
+    # The client alone: no RocksDB to compile for this part.
+    cargo build --release -p agora-cli
+    agora="$CARGO_TARGET_DIR/release/agora"
+    scratch="$(mktemp -d)"
+    for entry in mlp:datasets/digits.csv:100 cnn:datasets/digits.csv:40 charlm:datasets/jargon.txt:3; do
+        IFS=: read -r job data segment <<< "$entry"
+        "$agora" --output json job quote --module "jobs/dist/$job.wasm" --data "$data" \
+            --segment "$segment" > "$scratch/quote.json" 2>/dev/null
+        "$agora" --output json job run-local --module "jobs/dist/$job.wasm" --data "$data" \
+            --segment "$segment" --no-progress --out "$scratch/run" > "$scratch/run.json"
+        python3 - "$job" "$scratch/quote.json" "$scratch/run.json" <<'PY'
+import json, sys
+job, quote, run = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+estimate = float(quote["fuel"]["estimate"].split()[0])
+actual = run["fuel"]["total"] / 1e6
+print(json.dumps({"benchmark": "engine/quote", "job": job, "quote_mfuel": estimate,
+                  "run_mfuel": round(actual, 1), "error": round(estimate / actual - 1, 4),
+                  "target_abs_error": 0.10}))
+PY
+    done
+    rm -rf "$scratch"
     ;;
 market)
     cargo bench -p agora-runtime --bench market

@@ -8,11 +8,17 @@
 #      loads model.bpk with burn's Module::load_record and evaluates the same holdout rows; the
 #      accuracy meets the job's bar (MLP 95 % at seed 5, CNN 98 % at the default seed 0); a
 #      second run gives the same trace root;
-#   4. the language model (charlm) trained with its default params on a plain English text it
+#   4. regression: the MLP with `"task": "regression"` fits a smooth surface (R^2 >= 0.98);
+#      the language model (charlm) trained with its default params on a plain English text it
 #      was never tuned on (Debian's licence texts, /usr/share/common-licenses, ~300 KB) reaches
 #      bits_per_char ≤ 0.8 × the held-out tail's unigram entropy, twice with the same trace
 #      root (the two runs in parallel: ~2 minutes), and its exported model samples text natively
-#      with burn, the same text for the same seed.
+#      with burn, the same text for the same seed;
+#   5. a job of one's own: `agora job new` (cnn template) outside the repository, `agora job
+#      build` (twice: --check reproduces the bytes), `run-local` to the CNN's bar, then bought
+#      through the market on a fresh dev chain with a worker and a verifier (scripts/demo.sh
+#      with the module as its argument);
+#   6. the language model bought through the market the same way (scripts/demo.sh charlm).
 # Prints one "check: … ok|FAILED" line per check and exits non-zero if any failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +78,25 @@ for entry in mlp:0.95:5 cnn:0.98:0; do
     fi
 done
 
+# Regression (the SDK's `task`): the MLP fits y = 3a - 2b + ab on a 20 x 20 grid in Wasm.
+python3 -c '
+print("a,b,label")
+for i in range(20):
+    for j in range(20):
+        a, b = i / 10 - 1, j / 10 - 1
+        print(f"{a},{b},{3 * a - 2 * b + a * b}")' > "$out/surface.csv"
+"$CARGO_TARGET_DIR/debug/agora" --output json job run-local --module jobs/dist/mlp.wasm \
+    --data "$out/surface.csv" --no-progress --out "$out/surface" \
+    --params '{"task":"regression","hidden":[32],"epochs":60,"batch_size":32,"learning_rate":0.01}' \
+    > "$out/surface.json"
+r2=$(json_at "$out/surface.json" metrics holdout_r2)
+if python3 -c "import sys; sys.exit(0 if $r2 >= 0.98 else 1)"; then
+    echo "check: mlp.wasm with task regression fits a smooth surface, held-out R^2 $r2 ... ok"
+else
+    echo "check: mlp.wasm with task regression reaches held-out R^2 $r2, under 0.98 ... FAILED"
+    failed=1
+fi
+
 # The language model on a text it was never tuned on (its defaults were chosen on
 # datasets/jargon.txt). Segments of 3 steps: what the chain's per-segment fuel bound allows.
 text="$out/unseen.txt"
@@ -112,4 +137,36 @@ else
     echo "check: charlm's exported model samples text natively with burn, seeded ... FAILED"
     failed=1
 fi
+
+# A job of one's own, from the cnn template to a settled purchase.
+agora="$CARGO_TARGET_DIR/debug/agora"
+mine="$out/mine"
+"$agora" job new digits-net --template cnn --dir "$mine" --sdk jobs/sdk > /dev/null
+"$agora" job build "$mine/digits-net" > /dev/null
+if "$agora" job build "$mine/digits-net" --check > /dev/null; then
+    echo "check: a job made with agora job new builds reproducibly with agora job build ... ok"
+else
+    echo "check: a job made with agora job new builds reproducibly with agora job build ... FAILED"
+    failed=1
+fi
+"$agora" --output json job run-local --module "$mine/digits-net/dist/digits-net.wasm" \
+    --data datasets/digits.csv --no-progress --out "$out/mine-run" > "$out/mine.json"
+accuracy=$(json_at "$out/mine.json" metrics holdout_accuracy)
+if python3 -c "import sys; sys.exit(0 if $accuracy >= 0.98 else 1)"; then
+    echo "check: the job made from the cnn template trains to $accuracy held-out accuracy ... ok"
+else
+    echo "check: the job made from the cnn template trains to $accuracy, under 0.98 ... FAILED"
+    failed=1
+fi
+for purchase in "$mine/digits-net/dist/digits-net.wasm --data datasets/digits.csv --segment 40" charlm; do
+    name=$(basename "${purchase%% *}")
+    # shellcheck disable=SC2086 # the words are the demo's arguments
+    if scripts/demo.sh $purchase > "$out/demo-$name.log" 2>&1 && grep -q "settled" "$out/demo-$name.log"; then
+        echo "check: $name bought through the market on a dev chain, settled ... ok"
+    else
+        echo "check: $name bought through the market on a dev chain ... FAILED"
+        tail -40 "$out/demo-$name.log"
+        failed=1
+    fi
+done
 exit $failed

@@ -18,9 +18,10 @@ profile="${AGORA_PROFILE:-debug}"
 if [ "$profile" = release ]; then
     cargo build --release -p agora-node -p agora-cli
 else
-    # The very build scripts/test.sh makes (binaries included): any other set of packages
-    # unifies dependency features differently and would compile RocksDB's C++ a second time.
-    cargo test --workspace --no-run
+    # The very build scripts/test.sh makes (binaries included, `faults` feature too): any other
+    # set of packages unifies dependency features differently and would compile RocksDB's C++ a
+    # second time, and other features would rebuild the worker, verifier and client crates.
+    cargo test --workspace --features agora-cli/faults --no-run
 fi
 bin="$CARGO_TARGET_DIR/$profile"
 

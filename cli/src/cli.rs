@@ -18,10 +18,12 @@ use serde::Serialize;
 
 use crate::args::{scheme_parser, KeyArgs};
 use crate::commands::balance::{balance, BalanceReport};
+use crate::commands::build::{BuildArgs, BuildReport};
 use crate::commands::challenge::{ChallengeArgs, ChallengeReport};
 use crate::commands::job::{JobReport, ResultReport, SubmitArgs};
 use crate::commands::key::{key, KeyCommand, KeyReport};
 use crate::commands::market::MarketReport;
+use crate::commands::new::{NewArgs, NewReport};
 use crate::commands::offer::{OfferCommand, OfferOutput};
 use crate::commands::prepare::{self, BidArgs, PreparedBid};
 use crate::commands::quote::{self, QuoteArgs, QuoteReport};
@@ -131,6 +133,12 @@ pub enum JobCommand {
     /// `--max-fuel` to bid with, and (with a node) the cheapest ask, cost, escrow and queue
     /// time per region.
     Quote(QuoteArgs),
+    /// Start a job of your own: a crate outside the repository from a shipped job (`mlp`,
+    /// `cnn` or `lm`), depending on the job SDK.
+    New(NewArgs),
+    /// Build a job crate into `DIR/dist/NAME.wasm`, reproducibly (pinned settings, staged
+    /// sources, `--check` to prove the bytes).
+    Build(BuildArgs),
     /// Upload and register a job's module and data and print the bid (spec and terms) for
     /// other software to place with `market.placeBid`; places no bid.
     Prepare(BidArgs),
@@ -280,6 +288,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             })?;
             emit(output, &report, QuoteReport::text)
         }
+        Command::Job(JobCommand::New(args)) => {
+            emit(output, &crate::commands::new::run(args)?, NewReport::text)
+        }
+        Command::Job(JobCommand::Build(args)) => emit(
+            output,
+            &crate::commands::build::run(args)?,
+            BuildReport::text,
+        ),
         Command::Job(JobCommand::Prepare(args)) => {
             let report = with_node(&cli, async |rpc| prepare::run(rpc, args).await)?;
             emit(output, &report, PreparedBid::text)

@@ -7,7 +7,10 @@
 //! - the same with NaN canonicalization on (the cost the NaN design avoids);
 //! - trace hashing (blake3 of one state) as a share of one step (target ≤ 5%);
 //! - compiled-module load: fresh compile, disk-cache load (target ≤ 20 ms), memory-cache hit;
-//! - peak memory: the job's linear memory and this process's peak RSS.
+//! - peak memory: the job's linear memory and this process's peak RSS;
+//! - every shipped job with its default params (`engine/job`: the MLP and the CNN on digits, the
+//!   language model on `datasets/jargon.txt`): Wasm and native step time and their ratio
+//!   (target ≤ 1.5 against generic x86-64), and fuel per step.
 //!
 //! The native baseline is `agora-job-native bench` (jobs/native), built by `scripts/bench.sh`
 //! for generic x86-64 (`AGORA_JOB_NATIVE`) and with `-C target-cpu=native`
@@ -79,17 +82,22 @@ fn wasm_step(executor: &Executor, job: &JobModule, data: &[u8]) -> (f64, u64, Ve
 
 /// Seconds per step of the native baseline whose path is in `var`, if set.
 fn native_step(var: &str) -> Option<f64> {
+    native_job_step(var, "mlp", "datasets/digits.csv", PARAMS, STEPS)
+}
+
+/// Seconds per step of `job` in the native baseline whose path is in `var`, if set.
+fn native_job_step(var: &str, job: &str, data: &str, params: &str, steps: u32) -> Option<f64> {
     let bin = std::env::var(var).ok()?;
     let out = Command::new(&bin)
-        .args(["bench", "--data"])
-        .arg(repo().join("datasets/digits.csv"))
+        .args(["bench", "--job", job, "--data"])
+        .arg(repo().join(data))
         .args([
             "--params",
-            PARAMS,
+            params,
             "--seed",
             "1",
             "--steps",
-            &STEPS.to_string(),
+            &steps.to_string(),
         ])
         .output()
         .expect("runs agora-job-native");
@@ -205,5 +213,56 @@ fn main() {
         "benchmark": "engine/memory",
         "job_linear_memory_mb": linear_memory as f64 / (1 << 20) as f64,
         "process_peak_rss_mb": peak_rss_mb(),
+    }));
+
+    // Every shipped job at its defaults: (name, dataset, steps differenced per round).
+    for (name, data, steps) in [
+        ("mlp", "datasets/digits.csv", 20),
+        ("cnn", "datasets/digits.csv", 10),
+        ("charlm", "datasets/jargon.txt", 4),
+    ] {
+        job_figures(&executor, name, data, steps);
+    }
+}
+
+/// Wasm and native step time of a shipped job with its default params, in alternating rounds,
+/// and its fuel per step (exact: the difference of two segments' fuel).
+fn job_figures(executor: &Executor, name: &str, data_path: &str, steps: u32) {
+    let wasm = std::fs::read(repo().join(format!("jobs/dist/{name}.wasm"))).unwrap();
+    let data = std::fs::read(repo().join(data_path)).unwrap();
+    let job = executor.load(&wasm).unwrap();
+    let state = executor.init(&job, b"{}", &data, 1).unwrap().bytes;
+    executor.segment(&job, b"{}", &data, &state, 1).unwrap();
+    let mut rounds = Vec::new();
+    let mut fuel_per_step = 0;
+    for _ in 0..3 {
+        let native = native_job_step("AGORA_JOB_NATIVE", name, data_path, "{}", steps);
+        let started = Instant::now();
+        let short = executor.segment(&job, b"{}", &data, &state, steps).unwrap();
+        let middle = Instant::now();
+        let long = executor
+            .segment(&job, b"{}", &data, &state, 2 * steps)
+            .unwrap();
+        let wasm_s = ((Instant::now() - middle).as_secs_f64() - (middle - started).as_secs_f64())
+            / f64::from(steps);
+        fuel_per_step = (long.fuel - short.fuel) / u64::from(steps);
+        rounds.push((native, wasm_s));
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let over_native: Vec<f64> = rounds.iter().filter_map(|r| r.0.map(|n| r.1 / n)).collect();
+    emit(serde_json::json!({
+        "benchmark": "engine/job",
+        "job": name,
+        "dataset": data_path,
+        "params": "defaults",
+        "wasm_ms_per_step": median(rounds.iter().map(|r| r.1).collect()).map(|s| s * 1e3),
+        "native_ms_per_step": median(rounds.iter().filter_map(|r| r.0).collect()).map(|s| s * 1e3),
+        "wasm_over_native_median": median(over_native.clone()),
+        "wasm_over_native_rounds": over_native,
+        "target_wasm_over_native": 1.5,
+        "mfuel_per_step": fuel_per_step as f64 / 1e6,
     }));
 }

@@ -3,10 +3,12 @@
 //! or JSON).
 
 pub mod balance;
+pub mod build;
 pub mod challenge;
 pub mod job;
 pub mod key;
 pub mod market;
+pub mod new;
 pub mod offer;
 pub mod prepare;
 pub mod quote;

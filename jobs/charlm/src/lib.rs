@@ -204,7 +204,7 @@ mod tests {
         );
         let out = CharLmJob::forward(model, tokens);
         assert_eq!(out.dims(), [1, bytes.len(), 256]);
-        out.into_data().to_vec::<f32>().unwrap()
+        out.into_data().as_slice::<f32>().unwrap().to_vec()
     }
 
     #[test]

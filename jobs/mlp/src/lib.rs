@@ -84,3 +84,58 @@ impl Job for MlpJob {
 }
 
 agora_job_sdk::export_job!(MlpJob);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use agora_job_sdk::abi::Operations;
+    use agora_job_sdk::job::Tabular;
+
+    /// `y = 3·a − 2·b + a·b` on a 20 × 20 grid: smooth, not linear.
+    fn surface() -> Vec<u8> {
+        let mut csv = String::from("a,b,label\n");
+        for i in 0..20 {
+            for j in 0..20 {
+                let (a, b) = (i as f32 / 10.0 - 1.0, j as f32 / 10.0 - 1.0);
+                csv.push_str(&format!("{a},{b},{}\n", 3.0 * a - 2.0 * b + a * b));
+            }
+        }
+        csv.into_bytes()
+    }
+
+    #[test]
+    fn regression_fits_a_smooth_surface_and_reports_its_error_in_the_target_s_units() {
+        let data = surface();
+        let params = br#"{"task":"regression","hidden":[32],"epochs":60,"batch_size":32,"learning_rate":0.01}"#;
+        let plan: serde_json::Value =
+            serde_json::from_slice(&Tabular::<MlpJob>::plan(params, &data).unwrap()).unwrap();
+        assert_eq!(
+            (plan["task"].as_str(), plan["classes"].as_u64()),
+            (Some("regression"), Some(1))
+        );
+        let steps = plan["total_steps"].as_u64().unwrap() as u32;
+        let state = Tabular::<MlpJob>::init(params, &data, 3).unwrap();
+        let metrics: serde_json::Value =
+            serde_json::from_slice(&Tabular::<MlpJob>::eval(params, &data, &state).unwrap())
+                .unwrap();
+        let untrained = metrics["holdout_mse"].as_f64().unwrap();
+        let state = Tabular::<MlpJob>::segment(params, &data, &state, steps).unwrap();
+        let metrics: serde_json::Value =
+            serde_json::from_slice(&Tabular::<MlpJob>::eval(params, &data, &state).unwrap())
+                .unwrap();
+        let (mse, r2) = (
+            metrics["holdout_mse"].as_f64().unwrap(),
+            metrics["holdout_r2"].as_f64().unwrap(),
+        );
+        assert!(
+            r2 > 0.98 && mse < untrained / 20.0,
+            "{metrics} (untrained mse {untrained})"
+        );
+        assert_eq!(metrics["holdout_rows"], 80);
+        // The exported regressor loads and carries the target's statistics.
+        assert!(!Tabular::<MlpJob>::export(params, &data, &state)
+            .unwrap()
+            .is_empty());
+    }
+}

@@ -3,12 +3,16 @@
 //!
 //! Format (the one `../shared/datasets` uses and users are expected to supply): UTF-8 CSV, one
 //! header row, numeric feature columns, and a last column named `label` holding the integer
-//! class `0..C`. No missing values. Every rule below is checked and a violation names the line,
+//! class `0..C` — or, for `"task": "regression"`, a real number. No missing values. Images are
+//! the same format: one image's pixels per row, `channels × height × width` in row-major order,
+//! the shape declared in the job's params. Every rule below is checked and a violation names the line,
 //! the column and the offending text.
 //!
 //! The split is stratified: the rows of each class are shuffled with the job seed and the first
 //! `round(count × holdout)` of them are held out, so every class appears in both parts in its
-//! proportion. Standardization statistics (mean and inverse standard deviation per feature) come
+//! proportion (a regression dataset is one class: a plain seeded split). Regression targets
+//! are standardized like the features, with the training rows' mean and standard deviation;
+//! the exported model turns its output back into the target's units. Standardization statistics (mean and inverse standard deviation per feature) come
 //! from the training rows only and are applied as `(x − mean) × inv_std` in `f32` — the same
 //! two operations the exported model performs, so a model evaluated outside Agora sees the same
 //! inputs it was trained on.
@@ -17,6 +21,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::params::Task;
 use crate::rng::Rng;
 
 /// Most feature columns a dataset may have.
@@ -31,12 +36,14 @@ pub const MAX_ROWS: usize = 10_000_000;
 pub struct Dataset {
     /// Number of feature columns.
     pub features: usize,
-    /// Number of classes (`max label + 1`).
+    /// Number of classes (`max label + 1`); 1 for regression.
     pub classes: usize,
     /// `rows × features` values, row-major.
     pub x: Vec<f32>,
-    /// One label per row.
+    /// One label per row (all 0 for regression).
     pub labels: Vec<u32>,
+    /// One target per row (regression only; empty for classification).
+    pub targets: Vec<f32>,
 }
 
 impl Dataset {
@@ -45,8 +52,13 @@ impl Dataset {
         self.labels.len()
     }
 
-    /// Parse CSV bytes in the Agora dataset format.
+    /// Parse CSV bytes in the Agora dataset format, labels as classes.
     pub fn parse_csv(bytes: &[u8]) -> Result<Self, String> {
+        Self::parse_csv_for(bytes, Task::Classification)
+    }
+
+    /// Parse CSV bytes in the Agora dataset format, labels as `task` reads them.
+    pub fn parse_csv_for(bytes: &[u8], task: Task) -> Result<Self, String> {
         let text = core::str::from_utf8(bytes).map_err(|e| {
             format!(
                 "the dataset is not UTF-8 text (invalid byte at offset {})",
@@ -78,6 +90,7 @@ impl Dataset {
         }
         let mut x = Vec::new();
         let mut labels = Vec::new();
+        let mut targets = Vec::new();
         for (line_index, line) in lines {
             // 1-based line number in the file, header included: what an editor shows.
             let line_number = line_index + 1;
@@ -102,6 +115,16 @@ impl Dataset {
                         ));
                     }
                     x.push(value as f32);
+                } else if column == features && task == Task::Regression {
+                    let value: f64 = cell
+                        .parse()
+                        .ok()
+                        .filter(|v: &f64| v.is_finite() && v.abs() <= f64::from(f32::MAX))
+                        .ok_or_else(|| {
+                            format!("line {line_number}: label `{cell}` is not a finite number")
+                        })?;
+                    targets.push(value as f32);
+                    labels.push(0);
                 } else if column == features {
                     let label: u32 = cell
                         .parse()
@@ -134,6 +157,7 @@ impl Dataset {
             classes,
             x,
             labels,
+            targets,
         })
     }
 }
@@ -143,7 +167,7 @@ impl Dataset {
 pub struct DataSpec {
     /// Feature columns (model input width).
     pub features: usize,
-    /// Classes (model output width).
+    /// Model output width: the classes, or 1 for regression.
     pub classes: usize,
     /// Rows used for training.
     pub train_rows: usize,
@@ -168,6 +192,14 @@ pub struct Prepared {
     pub mean: Vec<f32>,
     /// Per-feature `1 / standard deviation` of the training rows (1 for constant features).
     pub inv_std: Vec<f32>,
+    /// Standardized training targets (regression; empty otherwise).
+    pub train_t: Vec<f32>,
+    /// Standardized holdout targets (regression; empty otherwise).
+    pub holdout_t: Vec<f32>,
+    /// Mean of the training targets (regression; 0 otherwise).
+    pub target_mean: f32,
+    /// Standard deviation of the training targets (regression, 1 if constant; 1 otherwise).
+    pub target_std: f32,
 }
 
 impl Prepared {
@@ -198,7 +230,20 @@ impl Prepared {
         let train_x = gather(&train_rows);
         let holdout_x = gather(&holdout_rows);
         let label_of = |rows: &[u32]| rows.iter().map(|r| data.labels[*r as usize]).collect();
+        let (target_mean, target_std) = target_statistics(&data.targets, &train_rows);
+        let target_of = |rows: &[u32]| -> Vec<f32> {
+            if data.targets.is_empty() {
+                return Vec::new();
+            }
+            rows.iter()
+                .map(|r| (data.targets[*r as usize] - target_mean) / target_std)
+                .collect()
+        };
         Ok(Self {
+            train_t: target_of(&train_rows),
+            holdout_t: target_of(&holdout_rows),
+            target_mean,
+            target_std,
             spec: DataSpec {
                 features: f,
                 classes: data.classes,
@@ -237,6 +282,29 @@ pub fn split_rows(data: &Dataset, seed: u64, holdout: f64) -> (Vec<u32>, Vec<u32
     train_rows.sort_unstable();
     holdout_rows.sort_unstable();
     (train_rows, holdout_rows)
+}
+
+/// Mean and population standard deviation of the targets of `rows` (f64 in row order); `(0, 1)`
+/// without targets, standard deviation 1 for constant targets.
+fn target_statistics(targets: &[f32], rows: &[u32]) -> (f32, f32) {
+    if targets.is_empty() {
+        return (0.0, 1.0);
+    }
+    let n = rows.len() as f64;
+    let mean = rows
+        .iter()
+        .map(|r| f64::from(targets[*r as usize]))
+        .sum::<f64>()
+        / n;
+    let square: f64 = rows
+        .iter()
+        .map(|r| {
+            let d = f64::from(targets[*r as usize]) - mean;
+            d * d
+        })
+        .sum();
+    let std = libm::sqrt(square / n);
+    (mean as f32, if std > 1e-12 { std as f32 } else { 1.0 })
 }
 
 /// Mean and inverse population standard deviation of each feature over `rows`, accumulated in
@@ -342,6 +410,22 @@ mod tests {
                 "column {j}: {mean} {var}"
             );
         }
+    }
+
+    #[test]
+    fn regression_labels_are_real_numbers_standardized_by_the_training_rows() {
+        let csv = "a,label\n1,0.5\n2,1.5\n3,2.5\n4,3.5\n5,4.5\n6,5.5\n";
+        let d = Dataset::parse_csv_for(csv.as_bytes(), Task::Regression).unwrap();
+        assert_eq!((d.classes, d.targets.len()), (1, 6));
+        assert_eq!(d.targets[1], 1.5);
+        let p = Prepared::new(&d, 3, 0.34).unwrap();
+        let mean = p.train_t.iter().map(|t| f64::from(*t)).sum::<f64>() / p.train_t.len() as f64;
+        assert!(mean.abs() < 1e-6, "{mean}");
+        // Back in the target's units, a holdout target is one of the dataset's.
+        let back = p.holdout_t[0] * p.target_std + p.target_mean;
+        assert!(d.targets.iter().any(|t| (t - back).abs() < 1e-5), "{back}");
+        let err = Dataset::parse_csv_for(b"a,label\n1,x\n2,1\n", Task::Regression).unwrap_err();
+        assert!(err.contains("label `x` is not a finite number"), "{err}");
     }
 
     #[test]

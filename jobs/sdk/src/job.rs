@@ -6,8 +6,9 @@
 //! same burn code natively).
 //!
 //! A training step takes the next batch of the epoch's shuffle (`Rng::stream(seed, "shuffle",
-//! epoch)` over the training rows), computes the mean cross-entropy of the job's logits, and
-//! applies the optimizer. A non-finite loss stops the job at that step with an error, and so
+//! epoch)` over the training rows), computes the loss — the mean cross-entropy of the job's
+//! logits for classification, the mean squared error of its one output against the
+//! standardized target for regression — and applies the optimizer. A non-finite loss stops the job at that step with an error, and so
 //! does a non-finite value anywhere in the state: the same outcome on every machine.
 
 use alloc::format;
@@ -22,9 +23,9 @@ use serde_json::{Map, Value};
 
 use crate::abi::Operations;
 use crate::data::{DataSpec, Dataset, Prepared};
-use crate::model::{Classifier, Init, Standardize};
+use crate::model::{Classifier, Destandardize, Init, Regressor, Standardize};
 use crate::optim;
-use crate::params::{self, Training};
+use crate::params::{self, Task, Training};
 use crate::rng::Rng;
 use crate::state::{self, State};
 
@@ -75,7 +76,7 @@ impl<J: Job> Context<J> {
         let (training, rest) = params::split(params)?;
         let params = serde_json::from_value::<J::Params>(Value::Object(rest))
             .map_err(|e| format!("params: {e}"))?;
-        let data = Dataset::parse_csv(dataset)?;
+        let data = Dataset::parse_csv_for(dataset, training.task)?;
         let data = Prepared::new(&data, seed, training.holdout)?;
         Ok(Self {
             training,
@@ -126,6 +127,11 @@ pub fn plan<J: Job>(params: &[u8], dataset: &[u8]) -> Result<Vec<u8>, String> {
     out.insert("holdout_rows".into(), spec.holdout_rows.into());
     out.insert("features".into(), spec.features.into());
     out.insert("classes".into(), spec.classes.into());
+    let task = match ctx.training.task {
+        Task::Classification => "classification",
+        Task::Regression => "regression",
+    };
+    out.insert("task".into(), task.into());
     out.insert("parameters".into(), model.num_params().into());
     Ok(json(out))
 }
@@ -197,15 +203,24 @@ pub fn segment<J: Job>(
         for (i, &row) in rows.iter().enumerate() {
             let row = row as usize;
             x.extend_from_slice(&ctx.data.train_x[row * f..(row + 1) * f]);
-            target[i * classes + ctx.data.train_y[row] as usize] = 1.0;
+            match ctx.training.task {
+                Task::Classification => target[i * classes + ctx.data.train_y[row] as usize] = 1.0,
+                Task::Regression => target[i] = ctx.data.train_t[row],
+            }
         }
         let n = rows.len();
         let x = Tensor::<2>::from_data(TensorData::new(x, [n, f]), &ctx.device);
         let target = Tensor::<2>::from_data(TensorData::new(target, [n, classes]), &ctx.device);
-        let logits = J::forward(&model, x);
-        let loss = (log_softmax(logits, 1) * target)
-            .sum()
-            .mul_scalar(-1.0 / n as f32);
+        let output = J::forward(&model, x);
+        let loss = match ctx.training.task {
+            Task::Classification => (log_softmax(output, 1) * target)
+                .sum()
+                .mul_scalar(-1.0 / n as f32),
+            Task::Regression => (output - target)
+                .powi_scalar(2)
+                .sum()
+                .mul_scalar(1.0 / n as f32),
+        };
         let value: f32 = loss.clone().into_scalar::<f32>();
         if !value.is_finite() {
             return Err(format!(
@@ -228,10 +243,25 @@ pub fn segment<J: Job>(
     state.encode()
 }
 
-/// `agora_eval`: loss and accuracy on the holdout rows (and the training rows), as JSON.
+/// `agora_eval`: loss and accuracy on the holdout rows (and the training rows), as JSON; for
+/// regression the mean squared error, its root and R² in the target's units.
 pub fn eval<J: Job>(params: &[u8], dataset: &[u8], state: &[u8]) -> Result<Vec<u8>, String> {
     let (ctx, state) = open::<J>(params, dataset, state)?;
     let model = ctx.restore(&state)?;
+    if ctx.training.task == Task::Regression {
+        let holdout =
+            regression_errors::<J>(&ctx, &model, &ctx.data.holdout_x, &ctx.data.holdout_t)?;
+        let train = regression_errors::<J>(&ctx, &model, &ctx.data.train_x, &ctx.data.train_t)?;
+        let mut out = Map::new();
+        out.insert("step".into(), state.step.into());
+        out.insert("holdout_mse".into(), holdout.0.into());
+        out.insert("holdout_rmse".into(), libm::sqrt(holdout.0).into());
+        out.insert("holdout_r2".into(), holdout.1.into());
+        out.insert("holdout_rows".into(), ctx.data.holdout_t.len().into());
+        out.insert("train_mse".into(), train.0.into());
+        out.insert("train_r2".into(), train.1.into());
+        return Ok(json(out));
+    }
     let (holdout_loss, holdout_accuracy) =
         evaluate::<J>(&ctx, &model, &ctx.data.holdout_x, &ctx.data.holdout_y)?;
     let (train_loss, train_accuracy) =
@@ -244,6 +274,47 @@ pub fn eval<J: Job>(params: &[u8], dataset: &[u8], state: &[u8]) -> Result<Vec<u
     out.insert("train_accuracy".into(), train_accuracy.into());
     out.insert("train_loss".into(), train_loss.into());
     Ok(json(out))
+}
+
+/// Mean squared error and R² of `model` on standardized rows against standardized targets,
+/// both in the target's units (f64 sums in row order).
+fn regression_errors<J: Job>(
+    ctx: &Context<J>,
+    model: &J::Model,
+    x: &[f32],
+    t: &[f32],
+) -> Result<(f64, f64), String> {
+    let f = ctx.data.spec.features;
+    let std = f64::from(ctx.data.target_std);
+    let (mut squared_error, mut sum, mut sum_sq) = (0f64, 0f64, 0f64);
+    for (chunk, targets) in x.chunks(EVAL_CHUNK * f).zip(t.chunks(EVAL_CHUNK)) {
+        let n = targets.len();
+        let input = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [n, f]), &ctx.device);
+        let out = J::forward(model, input).into_data();
+        let out = out
+            .as_slice::<f32>()
+            .map_err(|e| format!("eval output: {e:?}"))?;
+        for (prediction, target) in out.iter().zip(targets) {
+            if !prediction.is_finite() {
+                return Err(format!(
+                    "evaluation produced a non-finite prediction ({prediction})"
+                ));
+            }
+            let error = (f64::from(*prediction) - f64::from(*target)) * std;
+            squared_error += error * error;
+            let value = f64::from(*target) * std;
+            sum += value;
+            sum_sq += value * value;
+        }
+    }
+    let n = t.len() as f64;
+    let variance = sum_sq / n - (sum / n) * (sum / n);
+    let r2 = if variance > 0.0 {
+        1.0 - squared_error / n / variance
+    } else {
+        0.0
+    };
+    Ok((squared_error / n, r2))
 }
 
 /// Mean cross-entropy and accuracy of `model` on standardized rows.
@@ -307,17 +378,22 @@ impl<J: Job> Operations for Tabular<J> {
     }
 }
 
-/// `agora_export`: the trained classifier (standardization + network) as a burnpack record.
+/// `agora_export`: the trained model as a burnpack record: a [`Classifier`] (standardization +
+/// network), or for regression a [`Regressor`] (the same, then the target's units restored).
 pub fn export<J: Job>(params: &[u8], dataset: &[u8], state: &[u8]) -> Result<Vec<u8>, String> {
     let (ctx, state) = open::<J>(params, dataset, state)?;
     let net = ctx.restore(&state)?;
-    let classifier = Classifier {
-        standardize: Standardize::new(&ctx.data.mean, &ctx.data.inv_std, &ctx.device),
-        net,
-    };
-    let bytes = classifier
+    let standardize = Standardize::new(&ctx.data.mean, &ctx.data.inv_std, &ctx.device);
+    let record = match ctx.training.task {
+        Task::Classification => Classifier { standardize, net }.into_record().into_bytes(),
+        Task::Regression => Regressor {
+            standardize,
+            net,
+            target: Destandardize::new(ctx.data.target_mean, ctx.data.target_std, &ctx.device),
+        }
         .into_record()
-        .into_bytes()
-        .map_err(|e| format!("export: {e}"))?;
+        .into_bytes(),
+    };
+    let bytes = record.map_err(|e| format!("export: {e}"))?;
     Ok(bytes.to_vec())
 }

@@ -91,3 +91,45 @@ pub struct Classifier<M: Module> {
     /// The job's network, producing class logits.
     pub net: M,
 }
+
+/// The inverse of target standardization, stored with a regression model: `y × std + mean`.
+#[derive(Module, Debug)]
+pub struct Destandardize {
+    /// Mean of the training targets.
+    pub mean: Param<Tensor<1>>,
+    /// Standard deviation of the training targets.
+    pub std: Param<Tensor<1>>,
+}
+
+impl Destandardize {
+    /// From the target statistics of a prepared dataset.
+    pub fn new(mean: f32, std: f32, device: &Device) -> Self {
+        let param = |v: f32| {
+            Param::from_tensor(Tensor::<1>::from_data(
+                TensorData::new(alloc::vec![v], [1]),
+                device,
+            ))
+        };
+        Self {
+            mean: param(mean),
+            std: param(std),
+        }
+    }
+
+    /// A `[rows, 1]` batch of network outputs in the target's units.
+    pub fn forward(&self, y: Tensor<2>) -> Tensor<2> {
+        y * self.std.val().unsqueeze::<2>() + self.mean.val().unsqueeze::<2>()
+    }
+}
+
+/// The exported regression model: standardization, the job's network (one output), and the
+/// target's units restored.
+#[derive(Module, Debug)]
+pub struct Regressor<M: Module> {
+    /// Input standardization.
+    pub standardize: Standardize,
+    /// The job's network, producing the standardized target.
+    pub net: M,
+    /// Back to the target's units.
+    pub target: Destandardize,
+}

@@ -1,7 +1,8 @@
 //! Job parameters: one JSON object, split between the SDK's training keys and the job's own.
 //!
-//! The SDK owns `optimizer` (`"adam"` or `"sgd"`), `learning_rate`, `batch_size`, `epochs`,
-//! `holdout`, `momentum` (SGD), `beta1`, `beta2`, `epsilon` (Adam). Every other key is handed
+//! The SDK owns `task` (`"classification"` or `"regression"`, for table and image datasets),
+//! `optimizer` (`"adam"` or `"sgd"`), `learning_rate`, `batch_size`, `epochs`, `holdout`,
+//! `momentum` (SGD), `beta1`, `beta2`, `epsilon` (Adam). Every other key is handed
 //! to the job's `Params` type, which should `deny_unknown_fields` so a misspelt key is an error
 //! rather than a silently ignored setting.
 
@@ -28,6 +29,15 @@ pub enum Optimizer {
     },
 }
 
+/// What a table's `label` column holds and what the network learns from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// An integer class `0..C`; mean cross-entropy of `C` logits.
+    Classification,
+    /// A real number; mean squared error of one output (on standardized targets).
+    Regression,
+}
+
 /// Training settings every job shares.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Training {
@@ -39,8 +49,11 @@ pub struct Training {
     pub batch_size: usize,
     /// Passes over the training rows; sets the planned number of steps.
     pub epochs: u32,
-    /// Share of each class held out for evaluation.
+    /// Share of each class (of the rows, for regression; of the text, for text) held out for
+    /// evaluation.
     pub holdout: f64,
+    /// Classification or regression (table and image datasets).
+    pub task: Task,
 }
 
 impl Default for Training {
@@ -55,6 +68,7 @@ impl Default for Training {
             batch_size: 64,
             epochs: 20,
             holdout: 0.2,
+            task: Task::Classification,
         }
     }
 }
@@ -144,6 +158,16 @@ pub fn split_with_defaults(
     if let Some(v) = number(&mut map, "holdout")? {
         training.holdout = in_range("holdout", v, 0.0, 0.9, true)?;
     }
+    training.task = match map.remove("task") {
+        None => Task::Classification,
+        Some(Value::String(s)) if s == "classification" => Task::Classification,
+        Some(Value::String(s)) if s == "regression" => Task::Regression,
+        Some(other) => {
+            return Err(format!(
+                "parameter `task` = {other} is not one of \"classification\", \"regression\""
+            ))
+        }
+    };
     let kind = match map.remove("optimizer") {
         None => "adam".to_string(),
         Some(Value::String(s)) => s,
@@ -252,6 +276,7 @@ mod tests {
                 "`beta1` applies to adam",
             ),
             (r#"{"beta2":1.0}"#, "`beta2` = 1"),
+            (r#"{"task":"ranking"}"#, "`task` = \"ranking\""),
         ];
         for (json, expected) in cases {
             let err = split(json.as_bytes()).unwrap_err();
