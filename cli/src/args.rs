@@ -83,12 +83,23 @@ impl JobArgs {
     }
 }
 
-/// The key that signs a command's transaction: `--key SURI [--scheme sr25519|ed25519]`.
+/// The key that signs a command's transaction: `--key SURI` or `--key-file PATH`, and
+/// `[--scheme sr25519|ed25519]`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KeyArgs {
-    /// SURI of the signing account (//Alice, a mnemonic[//path][///password], 0x seed).
-    #[arg(long, value_name = "SURI")]
-    pub key: String,
+    /// SURI of the signing account (//Alice, a mnemonic[//path][///password], 0x seed). Visible
+    /// in `ps` and shell history: for anything but dev keys use --key-file.
+    #[arg(
+        long,
+        value_name = "SURI",
+        required_unless_present = "key_file",
+        conflicts_with = "key_file"
+    )]
+    pub key: Option<String>,
+    /// A file holding the signing account's SURI, readable by its owner only (mode 0600; `agora
+    /// key generate --out PATH` writes one).
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
     /// Signature scheme of the key.
     #[arg(long, value_parser = scheme_parser(), default_value = "sr25519")]
     pub scheme: Scheme,
@@ -97,7 +108,17 @@ pub struct KeyArgs {
 impl KeyArgs {
     /// The signer the arguments name.
     pub fn signer(&self) -> Result<Signer, KeyError> {
-        Signer::from_suri(&self.key, self.scheme)
+        match (&self.key, &self.key_file) {
+            (_, Some(path)) => {
+                Signer::from_suri(&agora_client::keys::read_key_file(path)?, self.scheme)
+            }
+            (Some(suri), None) => Signer::from_suri(suri, self.scheme),
+            // clap requires one of the two.
+            (None, None) => Err(KeyError::KeyFile {
+                path: String::new(),
+                reason: "neither --key nor --key-file was given".into(),
+            }),
+        }
     }
 }
 

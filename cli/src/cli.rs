@@ -483,9 +483,10 @@ mod tests {
         .unwrap();
         assert_eq!(cli.rpc, "wss://node.example:443");
         match cli.command {
-            Command::Key(KeyCommand::Generate { scheme, words }) => {
+            Command::Key(KeyCommand::Generate { scheme, words, out }) => {
                 assert_eq!(scheme, Scheme::Ed25519);
                 assert_eq!(words, MnemonicWords::TwentyFour);
+                assert_eq!(out, None);
             }
             other => panic!("unexpected {other:?}"),
         }

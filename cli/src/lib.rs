@@ -8,3 +8,4 @@
 pub mod args;
 pub mod cli;
 pub mod commands;
+pub mod reference;

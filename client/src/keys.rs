@@ -132,6 +132,74 @@ pub enum KeyError {
         /// The generator's error.
         reason: String,
     },
+    /// A key file could not be used; the message names the file and what to do.
+    #[error("key file {path}: {reason}")]
+    KeyFile {
+        /// The file.
+        path: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+}
+
+/// Most bytes a key file may hold (a 24-word phrase with a derivation path is ~250).
+const MAX_KEY_FILE: u64 = 4096;
+
+/// The SURI stored in a key file: a regular file, at most [`MAX_KEY_FILE`] bytes, readable and
+/// writable by its owner only (mode `0600` or stricter, the rule Substrate's keystore and
+/// OpenSSH apply), holding one SURI (a mnemonic, a `0x` seed or a dev path) and optional
+/// surrounding whitespace. A key in a file stays out of `ps` and the shell's history, where a
+/// `--key SURI` argument is visible to every user of the machine.
+pub fn read_key_file(path: &std::path::Path) -> Result<String, KeyError> {
+    use std::os::unix::fs::PermissionsExt;
+    let error = |reason: String| KeyError::KeyFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    // `symlink_metadata`: a link is refused rather than followed to a file of other rules.
+    let metadata = std::fs::symlink_metadata(path).map_err(|e| error(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(error("is not a regular file".into()));
+    }
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(error(format!(
+            "is readable or writable by other users (mode {mode:04o}); run chmod 600 {}",
+            path.display()
+        )));
+    }
+    if metadata.len() > MAX_KEY_FILE {
+        return Err(error(format!(
+            "holds {} bytes; a key file holds one SURI (at most {MAX_KEY_FILE} bytes)",
+            metadata.len()
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    let suri = text.trim();
+    if suri.is_empty() {
+        return Err(error("is empty; it must hold one SURI".into()));
+    }
+    Ok(suri.to_owned())
+}
+
+/// Write `suri` to a new key file readable and writable by its owner only; an existing file is
+/// never overwritten.
+pub fn write_key_file(path: &std::path::Path, suri: &str) -> Result<(), KeyError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let error = |e: std::io::Error| KeyError::KeyFile {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(error)?;
+    file.write_all(format!("{suri}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(error)
 }
 
 /// A key pair able to sign extrinsics.
@@ -483,6 +551,45 @@ fn phrase_reason(phrase: &str) -> String {
         }
         Err(e) => format!("the phrase is not valid BIP-39 ({e})"),
         Ok(_) => "the phrase was rejected".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod key_file_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_key_file_round_trips_and_loose_permissions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("worker.key");
+        write_key_file(&path, "//Dave").unwrap();
+        assert_eq!(read_key_file(&path).unwrap(), "//Dave");
+        // Never overwritten.
+        assert!(write_key_file(&path, "//Eve").is_err());
+        assert_eq!(read_key_file(&path).unwrap(), "//Dave");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let error = read_key_file(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("mode 0644") && error.contains("chmod 600"),
+            "{error}"
+        );
+        let missing = read_key_file(&dir.path().join("none"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("none"), "{missing}");
+        let empty = dir.path().join("empty.key");
+        write_key_file(&empty, "  ").unwrap();
+        assert!(read_key_file(&empty)
+            .unwrap_err()
+            .to_string()
+            .contains("is empty"));
+        let link = dir.path().join("link.key");
+        std::os::unix::fs::symlink(&empty, &link).unwrap();
+        assert!(read_key_file(&link)
+            .unwrap_err()
+            .to_string()
+            .contains("not a regular file"));
     }
 }
 

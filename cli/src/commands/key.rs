@@ -19,6 +19,10 @@ pub enum KeyCommand {
         /// Number of mnemonic words.
         #[arg(long, value_parser = words_parser(), default_value = "12")]
         words: MnemonicWords,
+        /// Write the secret phrase to this new file (mode 0600) for `--key-file`, instead of
+        /// printing it.
+        #[arg(long, value_name = "PATH")]
+        out: Option<std::path::PathBuf>,
     },
     /// Show the public key and address of a SURI (//Alice, a mnemonic[//path][///password], 0x seed).
     Inspect {
@@ -48,6 +52,9 @@ pub struct KeyReport {
     /// 0x-prefixed hex secret seed (`key generate` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_seed: Option<String>,
+    /// Where `key generate --out` wrote the secret phrase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 impl KeyReport {
@@ -61,6 +68,7 @@ impl KeyReport {
             ss58_address: signer.ss58_address(),
             secret_phrase: None,
             secret_seed: None,
+            key_file: None,
         }
     }
 
@@ -73,6 +81,12 @@ impl KeyReport {
         if let Some(seed) = &self.secret_seed {
             out.push_str(&format!("Secret seed:       {seed}\n"));
         }
+        if let Some(path) = &self.key_file {
+            out.push_str(&format!(
+                "Secret phrase in:  {} (mode 0600)\n",
+                path.display()
+            ));
+        }
         out.push_str(&format!("Public key (hex):  {}\n", self.public_key));
         out.push_str(&format!("Account ID:        {}\n", self.account_id));
         out.push_str(&format!("SS58 address:      {}\n", self.ss58_address));
@@ -84,12 +98,20 @@ impl KeyReport {
 /// Runs a key command.
 pub fn key(command: &KeyCommand) -> Result<KeyReport, CliError> {
     Ok(match command {
-        KeyCommand::Generate { scheme, words } => {
+        KeyCommand::Generate { scheme, words, out } => {
             let key = keys::generate(*scheme, *words)?;
-            KeyReport {
-                secret_phrase: Some(key.phrase.clone()),
-                secret_seed: Some(format!("0x{}", hex::encode(key.secret_seed))),
-                ..KeyReport::public(&key.signer)
+            if let Some(path) = out {
+                keys::write_key_file(path, &key.phrase)?;
+                KeyReport {
+                    key_file: Some(path.clone()),
+                    ..KeyReport::public(&key.signer)
+                }
+            } else {
+                KeyReport {
+                    secret_phrase: Some(key.phrase.clone()),
+                    secret_seed: Some(format!("0x{}", hex::encode(key.secret_seed))),
+                    ..KeyReport::public(&key.signer)
+                }
             }
         }
         KeyCommand::Inspect { suri, scheme } => {

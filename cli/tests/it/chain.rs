@@ -240,3 +240,70 @@ fn node_not_running_is_named() {
     let out = agora(&["--rpc", "localhost:9944", "balance", "//Bob"]);
     assert!(stderr(&out).contains("'localhost:9944' is not a valid RPC URL"));
 }
+
+/// Keys off the command line (issue 15, item 3): a key file of mode 0600 signs, one that other
+/// users can read is refused naming the fix, `--key` and `--key-file` together are a usage
+/// error, and `key generate --out` writes a new 0600 file instead of printing the secret.
+#[test]
+fn a_key_file_signs_and_a_loose_one_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let node = Node::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dave = account(DAVE);
+    let file = dir.path().join("dave.key");
+    std::fs::write(&file, "//Dave\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = file.to_str().unwrap();
+    let bond = ["stake", "bond", "--key-file", path, "--amount", "5"];
+
+    let before = node.balance(&dave);
+    let out = node.agora(&bond);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(node.balance(&dave).reserved, before.reserved + 5 * AGR);
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let before = node.balance(&dave);
+    let out = node.agora(&bond);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("mode 0644") && err.contains("chmod 600"),
+        "{err}"
+    );
+    assert_eq!(node.balance(&dave), before, "nothing was signed");
+
+    let out = node.agora(&[
+        "stake",
+        "bond",
+        "--key",
+        "//Dave",
+        "--key-file",
+        path,
+        "--amount",
+        "5",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    let generated = dir.path().join("new.key");
+    let report = stdout_json(&agora(&[
+        "--output",
+        "json",
+        "key",
+        "generate",
+        "--out",
+        generated.to_str().unwrap(),
+    ]));
+    assert!(report.get("secret_phrase").is_none(), "{report}");
+    let mode = std::fs::metadata(&generated).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let phrase = std::fs::read_to_string(&generated).unwrap();
+    assert_eq!(phrase.split_whitespace().count(), 12);
+    let inspected = stdout_json(&agora(&[
+        "--output",
+        "json",
+        "key",
+        "inspect",
+        phrase.trim(),
+    ]));
+    assert_eq!(inspected["ss58_address"], report["ss58_address"]);
+}
