@@ -475,7 +475,7 @@ struct Stores {
     metrics: metrics::Metrics,
 }
 
-/// Opens the chain's database under `dir` and the blob store under `base`.
+/// Opens the chain's database and blob store under `dir` (the chain's directory in `base`).
 fn open_stores(
     base: &Path,
     dir: &Path,
@@ -492,8 +492,20 @@ fn open_stores(
 
     let db = Arc::new(storage::Database::open(&db_dir)?);
     let metrics = metrics::Metrics::new();
+    // The blob store belongs to the chain (`purge-chain` removes it with the database). Before
+    // it did, it lived at `<base>/blobs`, shared by every chain of the base path: adopt such a
+    // store once (blobs are content-addressed, so another chain's are harmless, only space).
+    let blob_dir = dir.join("blobs");
+    let legacy = base.join("blobs");
+    if legacy.is_dir() && !blob_dir.exists() {
+        std::fs::rename(&legacy, &blob_dir).map_err(|error| NodeError::CreateDir {
+            path: blob_dir.clone(),
+            error,
+        })?;
+        tracing::info!(from = %legacy.display(), to = %blob_dir.display(), "moved the blob store under the chain's directory");
+    }
     let blobs = Arc::new(blobs::BlobStore::open_with_metrics(
-        &base.join("blobs"),
+        &blob_dir,
         metrics.clone(),
     )?);
     let totals = blobs.totals();

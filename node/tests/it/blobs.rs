@@ -198,7 +198,9 @@ fn blobs_are_admitted_by_registration_served_checked_and_kept_across_restarts() 
 
     // A damaged copy is detected, removed, and can be uploaded again.
     let hex = hex::encode(hash.0);
-    let path = dir.path().join("blobs").join(&hex[..2]).join(&hex);
+    // The store is the chain's: `<base>/chains/<chain id>/blobs`.
+    let store_dir = dir.path().join("chains").join("agora_dev").join("blobs");
+    let path = store_dir.join(&hex[..2]).join(&hex);
     let mut damaged = std::fs::read(&path).unwrap();
     damaged[12345] ^= 1;
     std::fs::write(&path, &damaged).unwrap();

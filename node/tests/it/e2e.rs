@@ -313,8 +313,12 @@ fn chain_spec_round_trips_and_purge_chain_removes_the_data() {
     let spec: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(spec["id"], json!("agora_dev"));
 
-    // A node started from the written spec has the dev chain's genesis.
+    // A node started from the written spec has the dev chain's genesis. A blob store of the
+    // layout before stores belonged to a chain (`<base>/blobs`) is adopted by the chain.
     let base = dir.path().join("base");
+    let legacy_blob = base.join("blobs").join("ab").join("legacy");
+    std::fs::create_dir_all(legacy_blob.parent().unwrap()).unwrap();
+    std::fs::write(&legacy_blob, b"kept").unwrap();
     let node = Node::start_with(
         &base,
         &[
@@ -369,9 +373,13 @@ fn chain_spec_round_trips_and_purge_chain_removes_the_data() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("broken.json"), "{stderr}");
 
-    // purge-chain wants -y, then removes the chain's directory.
+    // purge-chain wants -y, then removes the chain's directory: its database and its blob
+    // store (issue 15, item 6; no store is left at the base path for the next chain to share).
     let chain_dir = base.join("chains").join("agora_dev");
     assert!(chain_dir.join("db").exists());
+    // The old store was moved, not left behind (its stray file is the collector's to judge).
+    assert!(!base.join("blobs").exists());
+    assert!(chain_dir.join("blobs").is_dir());
     let output = Command::new(node_bin)
         .args(["purge-chain", "--dev", "--base-path"])
         .arg(&base)
