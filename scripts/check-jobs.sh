@@ -18,7 +18,8 @@
 #      build` (twice: --check reproduces the bytes), `run-local` to the CNN's bar, then bought
 #      through the market on a fresh dev chain with a worker and a verifier (scripts/demo.sh
 #      with the module as its argument);
-#   6. the language model bought through the market the same way (scripts/demo.sh charlm).
+#   6. the shipped CNN and the language model bought through the market the same way
+#      (scripts/demo.sh cnn, scripts/demo.sh charlm).
 # Prints one "check: … ok|FAILED" line per check and exits non-zero if any failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -152,13 +153,15 @@ fi
 "$agora" --output json job run-local --module "$mine/digits-net/dist/digits-net.wasm" \
     --data datasets/digits.csv --no-progress --out "$out/mine-run" > "$out/mine.json"
 accuracy=$(json_at "$out/mine.json" metrics holdout_accuracy)
-if python3 -c "import sys; sys.exit(0 if $accuracy >= 0.98 else 1)"; then
-    echo "check: the job made from the cnn template trains to $accuracy held-out accuracy ... ok"
+# The same source under another crate name: the same model, bit for bit, as the shipped CNN.
+if python3 -c "import sys; sys.exit(0 if $accuracy >= 0.98 else 1)" &&
+    [ "$(json_at "$out/mine.json" output_hash)" = "$(json_at "$out/cnn-1.json" output_hash)" ]; then
+    echo "check: the job made from the cnn template trains to $accuracy held-out accuracy, the shipped CNN's model bit for bit ... ok"
 else
-    echo "check: the job made from the cnn template trains to $accuracy, under 0.98 ... FAILED"
+    echo "check: the job made from the cnn template trains to $accuracy (bar 0.98), model hash $(json_at "$out/mine.json" output_hash) vs the shipped CNN's $(json_at "$out/cnn-1.json" output_hash) ... FAILED"
     failed=1
 fi
-for purchase in "$mine/digits-net/dist/digits-net.wasm --data datasets/digits.csv --segment 40" charlm; do
+for purchase in "$mine/digits-net/dist/digits-net.wasm --data datasets/digits.csv --segment 40" cnn charlm; do
     name=$(basename "${purchase%% *}")
     # shellcheck disable=SC2086 # the words are the demo's arguments
     if scripts/demo.sh $purchase > "$out/demo-$name.log" 2>&1 && grep -q "settled" "$out/demo-$name.log"; then
