@@ -107,7 +107,8 @@ impl<J: Job> Context<J> {
     }
 }
 
-fn json(map: Map<String, Value>) -> Vec<u8> {
+/// A JSON object's bytes (the ABI's plan and metrics outputs).
+pub(crate) fn json(map: Map<String, Value>) -> Vec<u8> {
     serde_json::to_vec(&Value::Object(map)).unwrap_or_default()
 }
 
@@ -139,16 +140,7 @@ pub fn plan<J: Job>(params: &[u8], dataset: &[u8]) -> Result<Vec<u8>, String> {
 /// `agora_init`: the state before the first step.
 pub fn init<J: Job>(params: &[u8], dataset: &[u8], seed: u64) -> Result<Vec<u8>, String> {
     let ctx = Context::<J>::new(params, dataset, seed)?;
-    let model = ctx.build(seed)?;
-    let blobs = state::blobs(&model);
-    let slots = optim::slots_per_param(ctx.training.optimizer) * blobs.len();
-    State {
-        seed,
-        step: 0,
-        params: blobs,
-        slots: alloc::vec![Vec::new(); slots],
-    }
-    .encode()
+    State::fresh(&ctx.build(seed)?, seed, ctx.training.optimizer).encode()
 }
 
 /// Decode a state (once) and the context for its seed, checking the state against the params:
@@ -160,16 +152,7 @@ fn open<J: Job>(
 ) -> Result<(Context<J>, State), String> {
     let state = State::decode(bytes)?;
     let ctx = Context::<J>::new(params, dataset, state.seed)?;
-    let want = optim::slots_per_param(ctx.training.optimizer) * state.params.len();
-    if state.slots.len() != want {
-        return Err(format!(
-            "the state has {} optimizer slots; {:?} over {} parameters needs {want}",
-            state.slots.len(),
-            ctx.training.optimizer,
-            state.params.len()
-        ));
-    }
-    state.check_finite()?;
+    state.check_against(ctx.training.optimizer)?;
     Ok((ctx, state))
 }
 
@@ -221,23 +204,7 @@ pub fn segment<J: Job>(
                 .sum()
                 .mul_scalar(1.0 / n as f32),
         };
-        let value: f32 = loss.clone().into_scalar::<f32>();
-        if !value.is_finite() {
-            return Err(format!(
-                "the loss is {value} at step {}: training diverged (try a lower learning_rate)",
-                state.step
-            ));
-        }
-        let mut grads = loss.backward();
-        model = optim::apply(
-            model,
-            &mut grads,
-            ctx.training.optimizer,
-            ctx.training.learning_rate,
-            state.step,
-            &mut state.slots,
-        );
-        state.step += 1;
+        model = optim::step(model, loss, &ctx.training, &mut state)?;
     }
     state.params = state::blobs(&model);
     state.encode()

@@ -6,12 +6,14 @@
 //! every target), and the result becomes the parameter again. Optimizer slots live in the job
 //! state, one `Vec<f32>` per parameter and moment, in module visit order.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Gradients, Tensor, TensorData};
 
-use crate::params::Optimizer;
+use crate::params::{Optimizer, Training};
+use crate::state::State;
 
 /// Number of slots the optimizer keeps per parameter.
 pub fn slots_per_param(optimizer: Optimizer) -> usize {
@@ -20,6 +22,35 @@ pub fn slots_per_param(optimizer: Optimizer) -> usize {
         Optimizer::Sgd { .. } => 1,
         Optimizer::Adam { .. } => 2,
     }
+}
+
+/// One training step from a scalar `loss`: a non-finite loss stops the job with an error naming
+/// the step (the same outcome on every machine); otherwise back-propagate, apply `training`'s
+/// optimizer with `state`'s slots, and count the step.
+pub fn step<M: Module>(
+    model: M,
+    loss: Tensor<1>,
+    training: &Training,
+    state: &mut State,
+) -> Result<M, String> {
+    let value: f32 = loss.clone().into_scalar::<f32>();
+    if !value.is_finite() {
+        return Err(alloc::format!(
+            "the loss is {value} at step {}: training diverged (try a lower learning_rate)",
+            state.step
+        ));
+    }
+    let mut grads = loss.backward();
+    let model = apply(
+        model,
+        &mut grads,
+        training.optimizer,
+        training.learning_rate,
+        state.step,
+        &mut state.slots,
+    );
+    state.step += 1;
+    Ok(model)
 }
 
 /// Apply one update to every parameter that has a gradient.

@@ -78,7 +78,8 @@ pub const MAX_BATCH: usize = 65_536;
 /// Most epochs.
 pub const MAX_EPOCHS: u32 = 100_000;
 
-fn number(map: &mut Map<String, Value>, key: &str) -> Result<Option<f64>, String> {
+/// A numeric params key, removed from `map`; `None` when absent.
+pub(crate) fn number(map: &mut Map<String, Value>, key: &str) -> Result<Option<f64>, String> {
     match map.remove(key) {
         None => Ok(None),
         Some(Value::Number(n)) => n
@@ -102,7 +103,8 @@ fn in_range(key: &str, value: f64, low: f64, high: f64, open_low: bool) -> Resul
     }
 }
 
-fn integer(key: &str, value: f64, low: f64, high: f64) -> Result<f64, String> {
+/// `value` if it is a whole number in `low..=high`.
+pub(crate) fn integer(key: &str, value: f64, low: f64, high: f64) -> Result<f64, String> {
     if value.fract() != 0.0 || value < low || value > high {
         return Err(format!(
             "parameter `{key}` = {value} must be a whole number in {low}..={high}"

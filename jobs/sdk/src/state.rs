@@ -25,6 +25,9 @@ use alloc::vec::Vec;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Tensor, TensorData};
 
+use crate::optim::slots_per_param;
+use crate::params::Optimizer;
+
 /// Magic bytes at the start of every state.
 pub const MAGIC: &[u8; 4] = b"AGJS";
 /// State encoding version.
@@ -154,6 +157,33 @@ impl State {
             slots,
         };
         Ok(state)
+    }
+
+    /// The state before the first step: `model`'s parameters and empty slots for `optimizer`
+    /// (filled with zeros on first use).
+    pub fn fresh<M: Module>(model: &M, seed: u64, optimizer: Optimizer) -> Self {
+        let params = blobs(model);
+        let slots = slots_per_param(optimizer) * params.len();
+        Self {
+            seed,
+            step: 0,
+            params,
+            slots: alloc::vec![Vec::new(); slots],
+        }
+    }
+
+    /// Check a decoded state against the params: the optimizer slot count `optimizer` needs and
+    /// finite values.
+    pub fn check_against(&self, optimizer: Optimizer) -> Result<(), String> {
+        let want = slots_per_param(optimizer) * self.params.len();
+        if self.slots.len() != want {
+            return Err(format!(
+                "the state has {} optimizer slots; {optimizer:?} over {} parameters needs {want}",
+                self.slots.len(),
+                self.params.len()
+            ));
+        }
+        self.check_finite()
     }
 
     /// The same checks as [`State::encode`], without encoding.

@@ -44,7 +44,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::abi::Operations;
-use crate::job::device;
+use crate::job::{device, json};
 use crate::model::Init;
 use crate::optim;
 use crate::params::{self, Training};
@@ -214,24 +214,16 @@ struct Layout {
     max_holdout_bytes: usize,
 }
 
-/// A whole-number params key in `low..=high`, removed from `rest`.
+/// A whole-number params key in `low..=high`, removed from `rest`; `None` when absent.
 fn count(
     rest: &mut Map<String, Value>,
     key: &str,
-    low: u64,
-    high: u64,
+    low: usize,
+    high: usize,
 ) -> Result<Option<usize>, String> {
-    match rest.remove(key) {
-        None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .filter(|c| (low..=high).contains(c))
-            .map(|c| Some(c as usize))
-            .ok_or_else(|| {
-                format!("parameter `{key}` = {n} must be a whole number in {low}..={high}")
-            }),
-        Some(other) => Err(format!("parameter `{key}` must be a number, found {other}")),
-    }
+    params::number(rest, key)?
+        .map(|v| params::integer(key, v, low as f64, high as f64).map(|v| v as usize))
+        .transpose()
 }
 
 /// Split the params into the SDK's training settings, the job's own params and the text
@@ -239,8 +231,8 @@ fn count(
 fn parse_params<J: TextJob>(params: &[u8]) -> Result<(Training, J::Params, Layout), String> {
     let (training, mut rest) = params::split_with_defaults(params, J::DEFAULTS)?;
     let layout = Layout {
-        context: count(&mut rest, "context", 1, MAX_CONTEXT as u64)?.unwrap_or(DEFAULT_CONTEXT),
-        max_holdout_bytes: count(&mut rest, "max_holdout_bytes", 1, MAX_TEXT as u64)?
+        context: count(&mut rest, "context", 1, MAX_CONTEXT)?.unwrap_or(DEFAULT_CONTEXT),
+        max_holdout_bytes: count(&mut rest, "max_holdout_bytes", 1, MAX_TEXT)?
             .unwrap_or(DEFAULT_MAX_HOLDOUT_BYTES),
     };
     let params = serde_json::from_value::<J::Params>(Value::Object(rest))
@@ -272,10 +264,6 @@ fn tokens(ids: &[u8], rows: usize, device: &Device) -> Tensor<2, Int> {
 /// The five ABI operations for a [`TextJob`].
 pub struct Text<J>(PhantomData<J>);
 
-fn json(map: Map<String, Value>) -> Vec<u8> {
-    serde_json::to_vec(&Value::Object(map)).unwrap_or_default()
-}
-
 impl<J: TextJob> Operations for Text<J> {
     fn plan(params: &[u8], text: &[u8]) -> Result<Vec<u8>, String> {
         let ctx = TextContext::<J>::new(params, text)?;
@@ -297,15 +285,7 @@ impl<J: TextJob> Operations for Text<J> {
 
     fn init(params: &[u8], text: &[u8], seed: u64) -> Result<Vec<u8>, String> {
         let ctx = TextContext::<J>::new(params, text)?;
-        let blobs = state::blobs(&ctx.build(seed)?);
-        let slots = optim::slots_per_param(ctx.training.optimizer) * blobs.len();
-        State {
-            seed,
-            step: 0,
-            params: blobs,
-            slots: alloc::vec![Vec::new(); slots],
-        }
-        .encode()
+        State::fresh(&ctx.build(seed)?, seed, ctx.training.optimizer).encode()
     }
 
     fn segment(params: &[u8], text: &[u8], state: &[u8], steps: u32) -> Result<Vec<u8>, String> {
@@ -333,23 +313,7 @@ impl<J: TextJob> Operations for Text<J> {
             let loss = (log_softmax(logits, 1) * target)
                 .sum()
                 .mul_scalar(-1.0 / n as f32);
-            let value: f32 = loss.clone().into_scalar::<f32>();
-            if !value.is_finite() {
-                return Err(format!(
-                    "the loss is {value} at step {}: training diverged (try a lower learning_rate)",
-                    state.step
-                ));
-            }
-            let mut grads = loss.backward();
-            model = optim::apply(
-                model,
-                &mut grads,
-                ctx.training.optimizer,
-                ctx.training.learning_rate,
-                state.step,
-                &mut state.slots,
-            );
-            state.step += 1;
+            model = optim::step(model, loss, &ctx.training, &mut state)?;
         }
         state.params = state::blobs(&model);
         state.encode()
@@ -397,16 +361,7 @@ fn open<J: TextJob>(
 ) -> Result<(TextContext<J>, State), String> {
     let state = State::decode(bytes)?;
     let ctx = TextContext::<J>::new(params, text)?;
-    let want = optim::slots_per_param(ctx.training.optimizer) * state.params.len();
-    if state.slots.len() != want {
-        return Err(format!(
-            "the state has {} optimizer slots; {:?} over {} parameters needs {want}",
-            state.slots.len(),
-            ctx.training.optimizer,
-            state.params.len()
-        ));
-    }
-    state.check_finite()?;
+    state.check_against(ctx.training.optimizer)?;
     Ok((ctx, state))
 }
 
