@@ -26,16 +26,27 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 jobs_target="${AGORA_JOBS_TARGET_DIR:-$HOME/.cache/agora/jobs-target}"
 failed=0
+# check TEXT COMMAND…: "check: TEXT ... ok" if the command succeeds, else "... FAILED" and the
+# run fails.
+check() {
+    local text="$1"
+    shift
+    if "$@"; then
+        echo "check: $text ... ok"
+    else
+        echo "check: $text ... FAILED"
+        failed=1
+    fi
+}
+# holds EXPR: a Python expression over numbers is true.
+holds() {
+    python3 -c "import sys; sys.exit(0 if $1 else 1)"
+}
 
 (cd jobs && cargo fmt --all -- --check)
 (cd jobs && CARGO_TARGET_DIR="$jobs_target" cargo test --locked --workspace --exclude agora-job-native)
 
-if scripts/build-jobs.sh --check; then
-    echo "check: reproducible build of jobs/dist/*.wasm ... ok"
-else
-    echo "check: reproducible build of jobs/dist/*.wasm ... FAILED"
-    failed=1
-fi
+check "reproducible build of jobs/dist/*.wasm" scripts/build-jobs.sh --check
 
 (cd jobs && CARGO_TARGET_DIR="$jobs_target" cargo build --locked --profile tools -p agora-job-native)
 out="$(mktemp -d)"
@@ -47,6 +58,10 @@ v = json.load(open(sys.argv[1]))
 for key in sys.argv[2:]:
     v = v[key]
 print(v)' "$@"
+}
+# same KEY FILE FILE: two JSON files give the same value at KEY.
+same() {
+    [ "$(json_at "$2" "$1")" = "$(json_at "$3" "$1")" ]
 }
 # Each job trained on digits (the CNN reads its 64 features as one 8×8 image): Wasm and native
 # burn agree on the holdout accuracy, which meets the job's bar, and a second run of the same
@@ -65,18 +80,9 @@ for entry in mlp:0.95:5 cnn:0.98:0; do
     native_accuracy=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["holdout_accuracy"])' "$native")
     # The same holdout rows right: the two programs divide in their own float order, so the
     # ratios are compared to 9 decimals (one row of 359 is 0.0028).
-    if python3 -c "import sys; a, b = float('$wasm_accuracy'), float('$native_accuracy'); sys.exit(0 if round(a, 9) == round(b, 9) and b >= $bar else 1)"; then
-        echo "check: $job.wasm's exported model loads natively with burn, holdout accuracy $native_accuracy (Wasm $wasm_accuracy, bar $bar) ... ok"
-    else
-        echo "check: $job.wasm's exported model loads natively with burn: accuracy $native_accuracy natively vs $wasm_accuracy in Wasm, bar $bar ... FAILED"
-        failed=1
-    fi
-    if [ "$(json_at "$out/$job-1.json" trace_root)" = "$(json_at "$out/$job-2.json" trace_root)" ]; then
-        echo "check: $job.wasm gives the same trace root twice ... ok"
-    else
-        echo "check: $job.wasm gives the same trace root twice ... FAILED"
-        failed=1
-    fi
+    check "$job.wasm's exported model loads natively with burn, holdout accuracy $native_accuracy (Wasm $wasm_accuracy, bar $bar)" \
+        holds "round($wasm_accuracy, 9) == round($native_accuracy, 9) and $native_accuracy >= $bar"
+    check "$job.wasm gives the same trace root twice" same trace_root "$out/$job-1.json" "$out/$job-2.json"
 done
 
 # Regression (the SDK's `task`): the MLP fits y = 3a - 2b + ab on a 20 x 20 grid in Wasm.
@@ -91,12 +97,7 @@ for i in range(20):
     --params '{"task":"regression","hidden":[32],"epochs":60,"batch_size":32,"learning_rate":0.01}' \
     > "$out/surface.json"
 r2=$(json_at "$out/surface.json" metrics holdout_r2)
-if python3 -c "import sys; sys.exit(0 if $r2 >= 0.98 else 1)"; then
-    echo "check: mlp.wasm with task regression fits a smooth surface, held-out R^2 $r2 ... ok"
-else
-    echo "check: mlp.wasm with task regression reaches held-out R^2 $r2, under 0.98 ... FAILED"
-    failed=1
-fi
+check "mlp.wasm with task regression fits a smooth surface, held-out R^2 $r2 (bar 0.98)" holds "$r2 >= 0.98"
 
 # The language model on a text it was never tuned on (its defaults were chosen on
 # datasets/jargon.txt). Segments of 3 steps: what the chain's per-segment fuel bound allows.
@@ -113,18 +114,9 @@ done
 wait
 bpc=$(json_at "$out/charlm-1.json" metrics bits_per_char)
 unigram=$(json_at "$out/charlm-1.json" metrics unigram_bits_per_char)
-if python3 -c "import sys; sys.exit(0 if $bpc <= 0.8 * $unigram else 1)"; then
-    echo "check: charlm.wasm reaches $bpc bits/char on an unseen text's held-out tail (unigram entropy $unigram, bar 0.8x) ... ok"
-else
-    echo "check: charlm.wasm reaches $bpc bits/char, above 0.8 x the unigram entropy $unigram ... FAILED"
-    failed=1
-fi
-if [ "$(json_at "$out/charlm-1.json" trace_root)" = "$(json_at "$out/charlm-2.json" trace_root)" ]; then
-    echo "check: charlm.wasm gives the same trace root twice ... ok"
-else
-    echo "check: charlm.wasm gives the same trace root twice ... FAILED"
-    failed=1
-fi
+check "charlm.wasm reaches $bpc bits/char on an unseen text's held-out tail (unigram entropy $unigram, bar 0.8x)" \
+    holds "$bpc <= 0.8 * $unigram"
+check "charlm.wasm gives the same trace root twice" same trace_root "$out/charlm-1.json" "$out/charlm-2.json"
 generate() {
     "$jobs_target/tools/agora-job-native" generate --job charlm --model "$out/charlm-1/model.bpk" \
         --prompt "The licence " --len 200 --seed "$1"
@@ -144,23 +136,16 @@ agora="$CARGO_TARGET_DIR/debug/agora"
 mine="$out/mine"
 "$agora" job new digits-net --template cnn --dir "$mine" --sdk jobs/sdk > /dev/null
 "$agora" job build "$mine/digits-net" > /dev/null
-if "$agora" job build "$mine/digits-net" --check > /dev/null; then
-    echo "check: a job made with agora job new builds reproducibly with agora job build ... ok"
-else
-    echo "check: a job made with agora job new builds reproducibly with agora job build ... FAILED"
-    failed=1
-fi
+check "a job made with agora job new builds reproducibly with agora job build" \
+    "$agora" job build "$mine/digits-net" --check
 "$agora" --output json job run-local --module "$mine/digits-net/dist/digits-net.wasm" \
     --data datasets/digits.csv --no-progress --out "$out/mine-run" > "$out/mine.json"
 accuracy=$(json_at "$out/mine.json" metrics holdout_accuracy)
+check "the job made from the cnn template trains to $accuracy held-out accuracy (bar 0.98)" \
+    holds "$accuracy >= 0.98"
 # The same source under another crate name: the same model, bit for bit, as the shipped CNN.
-if python3 -c "import sys; sys.exit(0 if $accuracy >= 0.98 else 1)" &&
-    [ "$(json_at "$out/mine.json" output_hash)" = "$(json_at "$out/cnn-1.json" output_hash)" ]; then
-    echo "check: the job made from the cnn template trains to $accuracy held-out accuracy, the shipped CNN's model bit for bit ... ok"
-else
-    echo "check: the job made from the cnn template trains to $accuracy (bar 0.98), model hash $(json_at "$out/mine.json" output_hash) vs the shipped CNN's $(json_at "$out/cnn-1.json" output_hash) ... FAILED"
-    failed=1
-fi
+check "the job made from the cnn template gives the shipped CNN's model bit for bit" \
+    same output_hash "$out/mine.json" "$out/cnn-1.json"
 for purchase in "$mine/digits-net/dist/digits-net.wasm --data datasets/digits.csv --segment 40" cnn charlm; do
     name=$(basename "${purchase%% *}")
     # shellcheck disable=SC2086 # the words are the demo's arguments

@@ -65,9 +65,15 @@ pub fn read_params(text: &str) -> Result<Vec<u8>, Error> {
     Ok(text.into_bytes())
 }
 
+/// `~/.cache/agora/<name>`: Agora's caches (compiled modules, job builds); `None` without
+/// `$HOME`.
+pub fn cache_dir(name: &str) -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/agora").join(name))
+}
+
 /// `~/.cache/agora/modules`, the default compiled-module cache of the job engine.
 pub fn default_module_cache_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/agora/modules"))
+    cache_dir("modules")
 }
 
 /// `~/.local/share/agora/<kind>-<address>`, the default state directory of a daemon of `kind`

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use agora_engine::{Executor, JobModule, Settings};
+use agora_engine::{Executor, JobModule, Output, Settings};
 
 /// ~138k parameters: 64 → 512 → 200 → 10.
 const PARAMS: &str =
@@ -56,7 +56,36 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     (best, last.unwrap())
 }
 
-/// Seconds per step by differencing, and the peak linear memory of the long segment.
+/// One differenced measurement from `state`: a segment of `steps` and one of `2 × steps`, the
+/// difference per step in seconds and in fuel (setup cancels out), and the long segment's
+/// output.
+fn differenced(
+    executor: &Executor,
+    job: &JobModule,
+    params: &[u8],
+    data: &[u8],
+    state: &[u8],
+    steps: u32,
+) -> (f64, u64, Output) {
+    let (short_time, short) = best_of(1, || {
+        executor.segment(job, params, data, state, steps).unwrap()
+    });
+    let (long_time, long) = best_of(1, || {
+        executor
+            .segment(job, params, data, state, 2 * steps)
+            .unwrap()
+    });
+    let seconds = (long_time.as_secs_f64() - short_time.as_secs_f64()) / f64::from(steps);
+    (seconds, (long.fuel - short.fuel) / u64::from(steps), long)
+}
+
+/// Median of `values` (the upper one of an even count), if any.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
+}
+
+/// Seconds per step by differencing (best of 3), and the peak linear memory of the long segment.
 fn wasm_step(executor: &Executor, job: &JobModule, data: &[u8]) -> (f64, u64, Vec<u8>) {
     let params = PARAMS.as_bytes();
     let state = executor.init(job, params, data, 1).unwrap().bytes;
@@ -65,15 +94,8 @@ fn wasm_step(executor: &Executor, job: &JobModule, data: &[u8]) -> (f64, u64, Ve
     let mut memory = 0;
     let mut end_state = Vec::new();
     for _ in 0..3 {
-        let (short, _) = best_of(1, || {
-            executor.segment(job, params, data, &state, STEPS).unwrap()
-        });
-        let (long, out) = best_of(1, || {
-            executor
-                .segment(job, params, data, &state, 2 * STEPS)
-                .unwrap()
-        });
-        best = best.min((long.as_secs_f64() - short.as_secs_f64()) / f64::from(STEPS));
+        let (seconds, _, out) = differenced(executor, job, params, data, &state, STEPS);
+        best = best.min(seconds);
         memory = out.memory_bytes;
         end_state = out.bytes;
     }
@@ -174,10 +196,6 @@ fn main() {
         (linear_memory, state) = (memory, end_state);
         rounds.push((native, wasm_s, native_hostcpu, canonical_s));
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied()
-    };
     let ratios = |f: &dyn Fn(&(Option<f64>, f64, Option<f64>, f64)) -> Option<f64>| {
         rounds.iter().filter_map(f).collect::<Vec<f64>>()
     };
@@ -237,21 +255,10 @@ fn job_figures(executor: &Executor, name: &str, data_path: &str, steps: u32) {
     let mut fuel_per_step = 0;
     for _ in 0..3 {
         let native = native_job_step("AGORA_JOB_NATIVE", name, data_path, "{}", steps);
-        let started = Instant::now();
-        let short = executor.segment(&job, b"{}", &data, &state, steps).unwrap();
-        let middle = Instant::now();
-        let long = executor
-            .segment(&job, b"{}", &data, &state, 2 * steps)
-            .unwrap();
-        let wasm_s = ((Instant::now() - middle).as_secs_f64() - (middle - started).as_secs_f64())
-            / f64::from(steps);
-        fuel_per_step = (long.fuel - short.fuel) / u64::from(steps);
+        let (wasm_s, fuel, _) = differenced(executor, &job, b"{}", &data, &state, steps);
+        fuel_per_step = fuel;
         rounds.push((native, wasm_s));
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied()
-    };
     let over_native: Vec<f64> = rounds.iter().filter_map(|r| r.0.map(|n| r.1 / n)).collect();
     emit(serde_json::json!({
         "benchmark": "engine/job",

@@ -28,6 +28,7 @@ use agora_primitives::Hash;
 use serde::Serialize;
 
 use crate::cli::CliError;
+use crate::commands::io_error;
 
 /// The linker wrapper, staged beside the sources.
 const LINKER: &str = include_str!("../../../scripts/wasm-link.sh");
@@ -94,19 +95,12 @@ impl BuildReport {
     }
 }
 
-fn io_error(what: &str, path: &Path, e: std::io::Error) -> CliError {
-    CliError::InvalidArgument(format!("cannot {what} {}: {e}", path.display()))
-}
-
-/// A cache directory under the home directory, or the environment's override.
+/// `$variable` if set, else `~/.cache/agora/<default>`.
 fn cache_dir(variable: &str, default: &str) -> Result<PathBuf, CliError> {
-    if let Some(path) = std::env::var_os(variable) {
-        return Ok(PathBuf::from(path));
-    }
-    let home = std::env::var_os("HOME").ok_or_else(|| {
-        CliError::InvalidArgument(format!("neither ${variable} nor $HOME is set"))
-    })?;
-    Ok(Path::new(&home).join(".cache/agora").join(default))
+    std::env::var_os(variable)
+        .map(PathBuf::from)
+        .or_else(|| agora_client::files::cache_dir(default))
+        .ok_or_else(|| CliError::InvalidArgument(format!("neither ${variable} nor $HOME is set")))
 }
 
 /// Copy a directory tree (files and directories only; symlinks are refused).

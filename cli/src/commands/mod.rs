@@ -19,6 +19,15 @@ pub mod validator;
 pub mod verifier;
 pub mod worker;
 
+/// A file-system failure on `path`, as one sentence: "cannot `what` `path`: the reason".
+pub(crate) fn io_error(
+    what: &str,
+    path: &std::path::Path,
+    e: std::io::Error,
+) -> crate::cli::CliError {
+    crate::cli::CliError::InvalidArgument(format!("cannot {what} {}: {e}", path.display()))
+}
+
 /// Text for a terminal, for reports whose type lives outside this crate (the views of
 /// `agora_rpc_api::views`, shared with the node's dashboard).
 pub trait Text {

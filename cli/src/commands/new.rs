@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cli::CliError;
+use crate::commands::io_error;
 
 /// The shipped job each template copies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -138,9 +139,9 @@ fn find_sdk(flag: Option<&Path>) -> Result<PathBuf, CliError> {
             candidate.display()
         )));
     }
-    candidate.canonicalize().map_err(|e| {
-        CliError::InvalidArgument(format!("cannot resolve {}: {e}", candidate.display()))
-    })
+    candidate
+        .canonicalize()
+        .map_err(|e| io_error("resolve", &candidate, e))
 }
 
 /// The crate's `Cargo.toml`. The pins and the release profile must stay those of
@@ -237,12 +238,10 @@ pub fn run(args: &NewArgs) -> Result<NewReport, CliError> {
         ("src/lib.rs", source(args.template, &args.name)),
         (".gitignore", "/target\n".to_string()),
     ];
-    std::fs::create_dir_all(dir.join("src"))
-        .map_err(|e| CliError::InvalidArgument(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir.join("src")).map_err(|e| io_error("create", &dir, e))?;
     for (path, text) in &files {
-        std::fs::write(dir.join(path), text).map_err(|e| {
-            CliError::InvalidArgument(format!("cannot write {}: {e}", dir.join(path).display()))
-        })?;
+        let path = dir.join(path);
+        std::fs::write(&path, text).map_err(|e| io_error("write", &path, e))?;
     }
     Ok(NewReport {
         dir,
