@@ -6,8 +6,11 @@
 #
 #   scripts/dev.sh                 keep state in ~/.local/share/agora-node (survives restarts)
 #   AGORA_TMP=1 scripts/dev.sh     throw-away chain in a temporary directory
+#   AGORA_BASE_PATH=DIR scripts/dev.sh     keep state in DIR instead
+#   AGORA_RPC_PORT=N scripts/dev.sh        JSON-RPC (and the dashboard) on port N, not 9944
 #   AGORA_PROFILE=release scripts/dev.sh   optimized build (slower to compile, faster jobs)
 #   AGORA_NO_DAEMONS=1 scripts/dev.sh      the node alone
+#   scripts/dev.sh --prometheus-port 0 …   further arguments go to agora-node
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -49,7 +52,9 @@ fi
 cat <<TRY
 
 Agora dev market on $rpc: node (//Alice validates), worker //Bob, verifier //Charlie.
-Logs: $base/worker.log, $base/verifier.log. In another terminal, try:
+Dashboard: http://127.0.0.1:$rpc_port/   Logs: $base/worker.log, $base/verifier.log.
+In another terminal, try:
+  export AGORA_RPC=$rpc
   $bin/agora market
   $bin/agora job submit --key //Alice --module jobs/dist/mlp.wasm --data datasets/digits.csv \\
       --params '{"epochs":2}' --max-price 0.002 --max-fuel 1000
@@ -57,6 +62,7 @@ Logs: $base/worker.log, $base/verifier.log. In another terminal, try:
   $bin/agora job result 0 --out /tmp/agora-result
   $bin/agora balance //Bob
   $bin/agora transfer --from //Alice --to 5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty --amount 1.5
-Metrics: http://127.0.0.1:9615/metrics   Stop: Ctrl-C (state is kept unless AGORA_TMP=1)
+Metrics: http://127.0.0.1:9615/metrics (unless --prometheus-port says otherwise)
+Stop: Ctrl-C (state is kept unless AGORA_TMP=1)
 TRY
 wait "${children[0]}"

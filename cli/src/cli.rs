@@ -155,6 +155,16 @@ pub enum JobCommand {
         #[arg(long, value_name = "DIR", default_value = "job-result")]
         out: std::path::PathBuf,
     },
+    /// Release a settled job's model once fetched: the registry drops it at the end of the next
+    /// block and returns the buyer's deposit (otherwise it is kept MODEL_RETENTION blocks, 30
+    /// days at 1 s blocks, from settlement).
+    Release {
+        /// The buyer.
+        #[command(flatten)]
+        buyer: KeyArgs,
+        /// The job id.
+        id: u64,
+    },
     /// Cancel an open bid (full refund) or an assigned job (after a notice of CANCEL_NOTICE_BLOCKS
     /// the worker is paid for the share of the run time it held, at least the cancel fee; a
     /// result committed within the notice voids it).
@@ -307,6 +317,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Job(JobCommand::Result { id, out }) => {
             let report = with_node(&cli, async |rpc| job::result(rpc, *id, out).await)?;
             emit(output, &report, ResultReport::text)
+        }
+        Command::Job(JobCommand::Release { buyer, id }) => {
+            let signer = buyer.signer()?;
+            let report = with_node(&cli, async |rpc| job::release(rpc, &signer, *id).await)?;
+            emit(output, &report, JobReport::text)
         }
         Command::Job(JobCommand::Cancel { buyer, id }) => {
             let signer = buyer.signer()?;

@@ -8,4 +8,5 @@
 pub mod args;
 pub mod cli;
 pub mod commands;
-pub mod reference;
+#[cfg(test)]
+mod reference;

@@ -8,7 +8,7 @@
 use agora_primitives::storage::StorageInstance;
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_jobs::{BlobInfo, Job, JobId};
-use pallet_market::{Bid, BidId, ClearingRecord, JobSpec, MatchRecord, Offer, OfferId};
+use pallet_market::{Bid, BidId, ClearingRecord, ClosedBid, JobSpec, MatchRecord, Offer, OfferId};
 use pallet_staking::StakeLedger;
 use pallet_verification::Audit;
 use parity_scale_codec::Decode;
@@ -146,6 +146,12 @@ impl<'a> State<'a> {
     /// An open bid.
     pub async fn bid(&self, id: BidId) -> Result<Option<Bid>, RpcError> {
         self.value("Market::Bids", pallet_market::Bids::key(&id))
+            .await
+    }
+
+    /// A bid that left the book unmatched, within `CLOSED_BID_RETENTION` blocks.
+    pub async fn closed_bid(&self, id: BidId) -> Result<Option<ClosedBid>, RpcError> {
+        self.value("Market::ClosedBids", pallet_market::ClosedBids::key(&id))
             .await
     }
 

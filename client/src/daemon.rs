@@ -32,6 +32,46 @@ impl DaemonConfig {
     pub fn account(&self) -> AccountId {
         self.signer.agora_account()
     }
+
+    /// Where the daemon keeps its work on the chain `rpc` serves: `<state dir>/chains/<genesis
+    /// hash>-<block 1 hash>` (16 hex digits of each), created if missing. State belongs to one
+    /// chain: a worker's next block to scan and runs by job id, or a verifier's salts, from
+    /// another chain would skip or corrupt this one's (job ids start at 0 on every chain, so an
+    /// old run of job 0 would be committed as the new job 0's). The genesis alone does not tell
+    /// chains apart — a dev chain purged and started again has the same, deterministic, genesis
+    /// — but its first block, stamped by its author's clock, does. Waits (a poll at a time, up
+    /// to a minute) for block 1 on a chain that has only its genesis yet.
+    pub async fn chain_dir(&self, rpc: &Rpc) -> Result<PathBuf, Error> {
+        let short = |hash: agora_primitives::Hash| -> String {
+            hash.to_hex()
+                .trim_start_matches("0x")
+                .chars()
+                .take(16)
+                .collect()
+        };
+        let genesis = rpc
+            .block_hash(0)
+            .await?
+            .ok_or_else(|| Error::Unexpected("the node has no block 0".into()))?;
+        let poll = self.poll.max(Duration::from_millis(50));
+        let mut first = None;
+        for _ in 0..(60_000 / poll.as_millis().max(1)).max(1) {
+            first = rpc.block_hash(1).await?;
+            if first.is_some() {
+                break;
+            }
+            tokio::time::sleep(poll).await;
+        }
+        let first = first.ok_or_else(|| {
+            Error::Unexpected("the chain has produced no block 1 in a minute".into())
+        })?;
+        let dir =
+            self.state_dir
+                .join("chains")
+                .join(format!("{}-{}", short(genesis), short(first)));
+        crate::files::create_dir(&dir)?;
+        Ok(dir)
+    }
 }
 
 impl std::fmt::Debug for DaemonConfig {

@@ -16,6 +16,8 @@
 //! derivation paths such as `//Alice` are shown as written.
 
 use std::fmt;
+
+use agora_primitives::secret::{self, redact_suri, split_suri, KeyFileError};
 use std::str::FromStr;
 
 use sp_core::crypto::{AccountId32, Ss58AddressFormat, Ss58Codec};
@@ -140,66 +142,6 @@ pub enum KeyError {
         /// Why it cannot be used.
         reason: String,
     },
-}
-
-/// Most bytes a key file may hold (a 24-word phrase with a derivation path is ~250).
-const MAX_KEY_FILE: u64 = 4096;
-
-/// The SURI stored in a key file: a regular file, at most [`MAX_KEY_FILE`] bytes, readable and
-/// writable by its owner only (mode `0600` or stricter, the rule Substrate's keystore and
-/// OpenSSH apply), holding one SURI (a mnemonic, a `0x` seed or a dev path) and optional
-/// surrounding whitespace. A key in a file stays out of `ps` and the shell's history, where a
-/// `--key SURI` argument is visible to every user of the machine.
-pub fn read_key_file(path: &std::path::Path) -> Result<String, KeyError> {
-    use std::os::unix::fs::PermissionsExt;
-    let error = |reason: String| KeyError::KeyFile {
-        path: path.display().to_string(),
-        reason,
-    };
-    // `symlink_metadata`: a link is refused rather than followed to a file of other rules.
-    let metadata = std::fs::symlink_metadata(path).map_err(|e| error(e.to_string()))?;
-    if !metadata.is_file() {
-        return Err(error("is not a regular file".into()));
-    }
-    let mode = metadata.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(error(format!(
-            "is readable or writable by other users (mode {mode:04o}); run chmod 600 {}",
-            path.display()
-        )));
-    }
-    if metadata.len() > MAX_KEY_FILE {
-        return Err(error(format!(
-            "holds {} bytes; a key file holds one SURI (at most {MAX_KEY_FILE} bytes)",
-            metadata.len()
-        )));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-    let suri = text.trim();
-    if suri.is_empty() {
-        return Err(error("is empty; it must hold one SURI".into()));
-    }
-    Ok(suri.to_owned())
-}
-
-/// Write `suri` to a new key file readable and writable by its owner only; an existing file is
-/// never overwritten.
-pub fn write_key_file(path: &std::path::Path, suri: &str) -> Result<(), KeyError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let error = |e: std::io::Error| KeyError::KeyFile {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(error)?;
-    file.write_all(format!("{suri}\n").as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(error)
 }
 
 /// A key pair able to sign extrinsics.
@@ -442,38 +384,6 @@ fn lowercase_first(s: &str) -> String {
     }
 }
 
-/// Splits a SURI into (phrase or seed, derivation path, has password), like sp-core's parser:
-/// the phrase ends at the first '/', the password starts at the first "///".
-fn split_suri(suri: &str) -> (&str, &str, bool) {
-    let (phrase, rest) = suri.split_at(suri.find('/').unwrap_or(suri.len()));
-    match rest.find("///") {
-        Some(at) => (phrase, rest.get(..at).unwrap_or(rest), true),
-        None => (phrase, rest, false),
-    }
-}
-
-/// Hex seeds longer than this many digits are not echoed in error messages.
-const MAX_SHOWN_HEX_DIGITS: usize = 16;
-
-/// Renders `suri` for an error message without its secrets.
-fn redact_suri(suri: &str) -> String {
-    let (phrase, path, has_password) = split_suri(suri);
-    let words = phrase.split_whitespace().count();
-    let phrase_shown = if words > 1 {
-        format!("<{words}-word phrase>")
-    } else if let Some(digits) = phrase.strip_prefix("0x") {
-        if digits.len() > MAX_SHOWN_HEX_DIGITS {
-            format!("0x<{} hex digits>", digits.len())
-        } else {
-            phrase.to_owned()
-        }
-    } else {
-        phrase.to_owned()
-    };
-    let password = if has_password { "///***" } else { "" };
-    format!("{phrase_shown}{path}{password}")
-}
-
 /// Explains, in one clause, why sp-core rejected `suri`.
 fn suri_error_reason(
     suri: &str,
@@ -554,42 +464,23 @@ fn phrase_reason(phrase: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod key_file_tests {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
+/// The SURI in key file `path` ([`secret::read_key_file`]: a regular file, mode 0600 or
+/// stricter, one SURI).
+pub fn read_key_file(path: &std::path::Path) -> Result<String, KeyError> {
+    Ok(secret::read_key_file(path)?)
+}
 
-    #[test]
-    fn a_key_file_round_trips_and_loose_permissions_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("worker.key");
-        write_key_file(&path, "//Dave").unwrap();
-        assert_eq!(read_key_file(&path).unwrap(), "//Dave");
-        // Never overwritten.
-        assert!(write_key_file(&path, "//Eve").is_err());
-        assert_eq!(read_key_file(&path).unwrap(), "//Dave");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let error = read_key_file(&path).unwrap_err().to_string();
-        assert!(
-            error.contains("mode 0644") && error.contains("chmod 600"),
-            "{error}"
-        );
-        let missing = read_key_file(&dir.path().join("none"))
-            .unwrap_err()
-            .to_string();
-        assert!(missing.contains("none"), "{missing}");
-        let empty = dir.path().join("empty.key");
-        write_key_file(&empty, "  ").unwrap();
-        assert!(read_key_file(&empty)
-            .unwrap_err()
-            .to_string()
-            .contains("is empty"));
-        let link = dir.path().join("link.key");
-        std::os::unix::fs::symlink(&empty, &link).unwrap();
-        assert!(read_key_file(&link)
-            .unwrap_err()
-            .to_string()
-            .contains("not a regular file"));
+/// Writes `suri` to a new key file, mode 0600 ([`secret::write_key_file`]).
+pub fn write_key_file(path: &std::path::Path, suri: &str) -> Result<(), KeyError> {
+    Ok(secret::write_key_file(path, suri)?)
+}
+
+impl From<KeyFileError> for KeyError {
+    fn from(error: KeyFileError) -> Self {
+        KeyError::KeyFile {
+            path: error.path,
+            reason: error.reason,
+        }
     }
 }
 

@@ -149,6 +149,60 @@ pub async fn post_offer(rpc: &Rpc, signer: &Signer, plan: &OfferPlan) -> Result<
         .ok_or_else(|| Error::Unexpected("the offer was accepted but is not in the book".into()))
 }
 
+/// Cancels the provider's open offer `id` and waits for its finality.
+pub async fn cancel_offer(rpc: &Rpc, signer: &Signer, id: u64) -> Result<(), Error> {
+    let call =
+        agora_runtime::RuntimeCall::Market(pallet_market::Call::CancelOffer { offer: Compact(id) });
+    tx::send(rpc, signer, call, "offer cancellation", tx::DEFAULT_TIMEOUT).await?;
+    Ok(())
+}
+
+/// An offer in words: ask, capacity, region, energy, collateral.
+pub fn describe_offer(offer: &pallet_market::Offer) -> String {
+    format!(
+        "{} AGR/Mfuel, capacity {}, {}, {:?}, collateral {} AGR",
+        crate::amount::format_agr(offer.price),
+        pallet_market::format_mfuel(offer.capacity),
+        offer.region,
+        offer.energy,
+        crate::amount::format_agr(offer.collateral)
+    )
+}
+
+/// The daemon's offer flags that an open `offer` does not match, in words.
+pub fn offer_differences(offer: &pallet_market::Offer, plan: &OfferPlan) -> Vec<String> {
+    let agr = crate::amount::format_agr;
+    let mut out = Vec::new();
+    if offer.price != plan.price {
+        out.push(format!(
+            "--price {} vs {}",
+            agr(plan.price),
+            agr(offer.price)
+        ));
+    }
+    if offer.capacity != plan.capacity {
+        out.push(format!(
+            "--capacity {} vs {}",
+            pallet_market::format_mfuel(plan.capacity),
+            pallet_market::format_mfuel(offer.capacity)
+        ));
+    }
+    if offer.region != plan.region {
+        out.push(format!("--region {} vs {}", plan.region, offer.region));
+    }
+    if offer.energy != plan.energy {
+        out.push(format!("--energy {:?} vs {:?}", plan.energy, offer.energy));
+    }
+    if offer.collateral != plan.collateral {
+        out.push(format!(
+            "--collateral {} vs {}",
+            agr(plan.collateral),
+            agr(offer.collateral)
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

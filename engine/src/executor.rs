@@ -415,22 +415,18 @@ impl Executor {
     }
 
     fn call_version(&self, job: &JobModule) -> Result<i32, Error> {
-        let (mut store, instance) = self.instantiate(job, "agora_abi_version")?;
+        let fuel = self.settings.limits.max_fuel_per_call;
+        let (mut store, instance) = self.instantiate(job, "agora_abi_version", fuel)?;
         let f: TypedFunc<(), i32> = typed(&instance, &mut store, "agora_abi_version")?;
-        f.call(&mut store, ()).map_err(|e| {
-            classify(
-                e,
-                &store,
-                "agora_abi_version",
-                self.settings.limits.max_fuel_per_call,
-            )
-        })
+        f.call(&mut store, ())
+            .map_err(|e| classify(e, &store, "agora_abi_version", fuel))
     }
 
     fn instantiate(
         &self,
         job: &JobModule,
         call: &'static str,
+        fuel: u64,
     ) -> Result<(Store<Guard>, Instance), Error> {
         let limits = &self.settings.limits;
         let mut store = Store::new(
@@ -441,19 +437,18 @@ impl Executor {
             },
         );
         store.limiter(|guard| guard);
-        store
-            .set_fuel(limits.max_fuel_per_call)
-            .map_err(|e| Error::Engine {
-                reason: format!("{e:#}"),
-            })?;
+        store.set_fuel(fuel).map_err(|e| Error::Engine {
+            reason: format!("{e:#}"),
+        })?;
         let instance = Instance::new(&mut store, &job.module, &[])
-            .map_err(|e| classify(e, &store, call, limits.max_fuel_per_call))?;
+            .map_err(|e| classify(e, &store, call, fuel))?;
         Ok((store, instance))
     }
 
     /// `agora_plan`: the job's planned steps and shape, JSON.
     pub fn plan(&self, job: &JobModule, params: &[u8], dataset: &[u8]) -> Result<Output, Error> {
-        self.call(job, Call::Plan, &[("params", params), ("dataset", dataset)])
+        let inputs = [("params", params), ("dataset", dataset)];
+        self.call(job, Call::Plan, &inputs, PER_CALL_LIMIT)
     }
 
     /// `agora_init`: the state before the first step.
@@ -464,11 +459,8 @@ impl Executor {
         dataset: &[u8],
         seed: u64,
     ) -> Result<Output, Error> {
-        self.call(
-            job,
-            Call::Init { seed },
-            &[("params", params), ("dataset", dataset)],
-        )
+        let inputs = [("params", params), ("dataset", dataset)];
+        self.call(job, Call::Init { seed }, &inputs, PER_CALL_LIMIT)
     }
 
     /// `agora_segment`: `steps` training steps from `state`.
@@ -480,7 +472,23 @@ impl Executor {
         state: &[u8],
         steps: u32,
     ) -> Result<Output, Error> {
-        self.call_on_state(job, Call::Segment { steps }, params, dataset, state)
+        self.segment_within(job, params, dataset, state, steps, PER_CALL_LIMIT)
+    }
+
+    /// [`Self::segment`] with at most `fuel` (and never more than the per-call limit): a
+    /// segment of a job whose bid leaves less fuel than a segment may use runs out of fuel
+    /// where the bid's `max_fuel` does ([`crate::RunSpec::segment_fuel`]).
+    pub fn segment_within(
+        &self,
+        job: &JobModule,
+        params: &[u8],
+        dataset: &[u8],
+        state: &[u8],
+        steps: u32,
+        fuel: u64,
+    ) -> Result<Output, Error> {
+        let inputs = [("params", params), ("dataset", dataset), ("state", state)];
+        self.call(job, Call::Segment { steps }, &inputs, fuel)
     }
 
     /// `agora_eval`: metrics of `state`, JSON.
@@ -515,33 +523,32 @@ impl Executor {
         dataset: &[u8],
         state: &[u8],
     ) -> Result<Output, Error> {
-        self.call(
-            job,
-            call,
-            &[("params", params), ("dataset", dataset), ("state", state)],
-        )
+        let inputs = [("params", params), ("dataset", dataset), ("state", state)];
+        self.call(job, call, &inputs, PER_CALL_LIMIT)
     }
 
-    /// One ABI call: `inputs` copied into the instance's memory, the export called, its
-    /// output read back. A fresh instance per call, so no state survives between calls.
+    /// One ABI call with at most `fuel` (and the per-call limit): `inputs` copied into the
+    /// instance's memory, the export called, its output read back. A fresh instance per call,
+    /// so no state survives between calls.
     fn call(
         &self,
         job: &JobModule,
         call: Call,
         inputs: &[(&'static str, &[u8])],
+        fuel: u64,
     ) -> Result<Output, Error> {
         let limits = &self.settings.limits;
+        let fuel = fuel.min(limits.max_fuel_per_call);
         let name = call.name();
         check_input_sizes(limits, inputs)?;
-        let (mut store, instance) = self.instantiate(job, name)?;
-        let fuel = limits.max_fuel_per_call;
+        let (mut store, instance) = self.instantiate(job, name, fuel)?;
         let memory: Memory = instance
             .get_memory(&mut store, "memory")
             .ok_or(Error::MissingExport { name: "memory" })?;
         let args = write_inputs(&instance, &mut store, memory, name, inputs, fuel)?;
         let status = invoke(&instance, &mut store, call, &args, fuel)?;
         let (mut bytes, memory_bytes) =
-            read_output(&instance, &mut store, memory, call, status, limits)?;
+            read_output(&instance, &mut store, memory, call, status, (limits, fuel))?;
         let used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         match status {
             0 => Ok(Output {
@@ -563,6 +570,9 @@ impl Executor {
         }
     }
 }
+
+/// A call's own fuel bound when it has none but the executor's per-call limit.
+const PER_CALL_LIMIT: u64 = u64::MAX;
 
 /// Refuses an input over its limit before anything is instantiated.
 fn check_input_sizes(limits: &Limits, inputs: &[(&'static str, &[u8])]) -> Result<(), Error> {
@@ -670,10 +680,9 @@ fn read_output(
     memory: Memory,
     call: Call,
     status: i32,
-    limits: &Limits,
+    (limits, fuel): (&Limits, u64),
 ) -> Result<(Vec<u8>, u64), Error> {
     let name = call.name();
-    let fuel = limits.max_fuel_per_call;
     let out_ptr: TypedFunc<(), i32> = typed(instance, &mut *store, "agora_output_ptr")?;
     let out_len: TypedFunc<(), i32> = typed(instance, &mut *store, "agora_output_len")?;
     let ptr = out_ptr

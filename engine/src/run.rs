@@ -41,18 +41,44 @@ pub struct RunSpec {
     pub steps: u64,
     /// Steps per segment (`K`).
     pub segment_steps: u32,
+    /// Most cumulative training fuel the trace may reach: the bid's `max_fuel`, or
+    /// [`RunSpec::UNBOUNDED`] for a run nobody pays for (`run-local`, tests). A segment gets
+    /// at most what is left of it ([`RunSpec::segment_fuel`]), so a job that needs more runs
+    /// out of fuel in the segment where the budget ends, on every machine alike, and its
+    /// trace ends there in a refusal leaf (the worker is paid for the segments before).
+    pub max_fuel: u64,
 }
 
 impl RunSpec {
-    /// The spec of a job as the ledger records it, where a segment length is a `u64`.
-    pub fn from_ledger(seed: u64, steps: u64, segment_steps: u64) -> Result<RunSpec, Error> {
+    /// No fuel budget beyond the per-call limit.
+    pub const UNBOUNDED: u64 = u64::MAX;
+
+    /// The spec of a job as the ledger records it, where a segment length is a `u64`, with
+    /// its bid's `max_fuel`.
+    pub fn from_ledger(
+        seed: u64,
+        steps: u64,
+        segment_steps: u64,
+        max_fuel: u64,
+    ) -> Result<RunSpec, Error> {
         let segment_steps =
             u32::try_from(segment_steps).map_err(|_| Error::SegmentTooLong { segment_steps })?;
         Ok(RunSpec {
             seed,
             steps,
             segment_steps,
+            max_fuel,
         })
+    }
+
+    /// The most fuel a segment that starts at cumulative fuel `fuel_before` may use: what is
+    /// left of `max_fuel`, or no bound of its own when [`RunSpec::UNBOUNDED`] (the executor's
+    /// per-call limit bounds it either way).
+    pub fn segment_fuel(&self, fuel_before: u64) -> u64 {
+        match self.max_fuel {
+            RunSpec::UNBOUNDED => u64::MAX,
+            budget => budget.saturating_sub(fuel_before),
+        }
     }
 
     /// Check the spec: at least one step, non-empty segments, at most
@@ -406,12 +432,13 @@ fn segments(
     let count = range.end.saturating_sub(range.start);
     let mut leaves = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     for index in range {
-        let out = match executor.segment(
+        let out = match executor.segment_within(
             module,
             inputs.params,
             inputs.dataset,
             &state,
             spec.steps_in(index),
+            spec.segment_fuel(fuel),
         ) {
             Ok(out) => out,
             Err(error) if error.is_refusal() => {

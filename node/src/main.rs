@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! agora-node --dev [--tmp | --base-path DIR] [--rpc-port N] [--port N] [--block-time-ms N]
-//! agora-node --chain spec.json --validator-key SURI --peer KEY@ADDR … --base-path DIR
+//! agora-node --chain spec.json --validator-key-file PATH --peer KEY@ADDR … --base-path DIR
 //! agora-node --chain spec.json [--node-key SURI] --peer KEY@ADDR … --base-path DIR   (full node)
 //! agora-node build-spec [--dev | --chain PATH]
 //! agora-node purge-chain [--dev | --chain PATH] [--base-path DIR] -y
@@ -10,15 +10,15 @@
 //! ```
 //!
 //! Data lives under `<base-path>/chains/<chain id>/`: `db/` (RocksDB: blocks, state, state
-//! tree) and `consensus/` (the consensus journal). Uploaded blobs live in `<base-path>/blobs/`
-//! (see `agora_node::blobs`). The default base path is `$XDG_DATA_HOME/agora-node` (or
+//! tree), `consensus/` (the consensus journal) and `blobs/` (uploaded blobs, see
+//! `agora_node::blobs`). The default base path is `$XDG_DATA_HOME/agora-node` (or
 //! `~/.local/share/agora-node`).
 //!
 //! # Validators and full nodes
 //!
 //! The committee of epoch 0 is the chain spec's `validators`; later epochs' committees are
-//! elected by pallet-staking from bonded candidates. A node started with `--validator-key` (or
-//! `--dev`, as //Alice) votes with that key in every epoch whose committee holds it, and
+//! elected by pallet-staking from bonded candidates. A node started with `--validator-key-file`
+//! (or `--validator-key SURI`, visible in `ps`; or `--dev`, as //Alice) votes with that key in every epoch whose committee holds it, and
 //! follows the chain in the others. A node started without one is a *full node*: it follows the committee's finalized chain over p2p (the consensus
 //! module's sync protocol), checks every block's certificate and state root, and serves RPC;
 //! its p2p identity is `--node-key`, or a key generated once and kept in
@@ -71,7 +71,8 @@ enum Command {
         /// Base path holding the chain's data.
         #[arg(long)]
         base_path: Option<PathBuf>,
-        /// Do not ask for confirmation.
+        /// Confirm the deletion: without it the command deletes nothing and names the
+        /// directory it would delete (there is no prompt).
         #[arg(short = 'y', long)]
         yes: bool,
     },
@@ -135,18 +136,26 @@ struct RunArgs {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
     block_time_ms: u64,
     /// SURI of this validator's ed25519 consensus key; `--dev` defaults to //Alice. Without
-    /// it (and without `--dev`) the node runs as a full node.
-    #[arg(long)]
+    /// it (and without `--dev`) the node runs as a full node. Visible in `ps` and shell
+    /// history: for anything but dev keys use --validator-key-file.
+    #[arg(long, value_name = "SURI", conflicts_with = "validator_key_file")]
     validator_key: Option<String>,
+    /// A file holding the validator's consensus key SURI, readable by its owner only (mode
+    /// 0600).
+    #[arg(long, value_name = "PATH")]
+    validator_key_file: Option<PathBuf>,
     /// SURI of a full node's ed25519 p2p key; by default one is generated and kept in
     /// `<chain dir>/node_key`.
-    #[arg(long, conflicts_with = "validator_key")]
+    #[arg(long, value_name = "SURI", conflicts_with_all = ["validator_key", "validator_key_file"])]
     node_key: Option<String>,
     /// SURI of an sr25519 account that signs and pays for reports of equivocation this node
     /// sees, and receives the reporter's share of the slash. Without it, equivocations are
     /// only logged.
-    #[arg(long, value_name = "SURI")]
+    #[arg(long, value_name = "SURI", conflicts_with = "report_key_file")]
     report_key: Option<String>,
+    /// A file holding the reporting account's SURI, readable by its owner only (mode 0600).
+    #[arg(long, value_name = "PATH")]
+    report_key_file: Option<PathBuf>,
     /// Address of a peer: `0x<ed25519 public key>@<ip:port>`; repeat for every committee
     /// member and every full node this node should talk to.
     #[arg(long = "peer", value_name = "KEY@ADDR")]
@@ -186,8 +195,14 @@ enum NodeError {
     },
     #[error("choose a chain with --dev or --chain PATH")]
     NoChain,
-    #[error("'{suri}' is not a valid consensus key SURI: {reason}")]
+    /// `suri` is shown redacted: no phrase, long seed or password in a message or a log.
+    #[error(
+        "'{}' is not a valid key SURI: {reason}",
+        agora_primitives::secret::redact_suri(suri)
+    )]
     BadKey { suri: String, reason: String },
+    #[error(transparent)]
+    KeyFile(#[from] agora_primitives::secret::KeyFileError),
     #[error("no --peer address for validator 0x{0}")]
     NoValidatorAddress(String),
     #[error("node key file {path}: {reason}")]
@@ -379,7 +394,11 @@ struct Identity {
 /// The validator key given (`--dev` defaults to Alice's), which must be in the spec's committee;
 /// without one, a full node's key (`--node-key`, or the one kept under `dir`).
 fn identity(args: &RunArgs, spec: &ChainSpec, dir: &Path) -> Result<Identity, NodeError> {
-    let validator_seed = match (&args.validator_key, args.spec.dev) {
+    let validator_key = match &args.validator_key_file {
+        Some(path) => Some(agora_primitives::secret::read_key_file(path)?),
+        None => args.validator_key.clone(),
+    };
+    let validator_seed = match (&validator_key, args.spec.dev) {
         (Some(suri), _) => Some(consensus_pair(suri)?.seed()),
         (None, true) => Some(dev_consensus_seed("Alice")),
         (None, false) => None,
@@ -550,7 +569,11 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
     // A full node never builds a block; the author is unused.
     let author = identity.author.unwrap_or(AccountId([0; 32]));
     let stores = open_stores(&base, &dir, &spec, author, block_time)?;
-    if let Some(suri) = &args.report_key {
+    let report_key = match &args.report_key_file {
+        Some(path) => Some(agora_primitives::secret::read_key_file(path)?),
+        None => args.report_key.clone(),
+    };
+    if let Some(suri) = &report_key {
         let pair =
             sp_core::sr25519::Pair::from_string(suri, None).map_err(|error| NodeError::BadKey {
                 suri: suri.to_owned(),
@@ -692,4 +715,20 @@ fn consensus_config(
     config.signing_record = Some(dir.join("consensus_signed_through"));
     config.state_sync = args.sync == SyncMode::Snapshot;
     Ok(config)
+}
+
+/// The `agora-node` command-line reference, `docs/node-cli.md`, rendered from these clap
+/// definitions and checked like `agora`'s (`agora_test_support::reference`).
+#[cfg(test)]
+mod reference {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_checked_in_reference_is_current_and_lists_every_flag() {
+        agora_test_support::reference::check_reference(
+            &super::Cli::command(),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/node-cli.md"),
+            "AGORA_WRITE_CLI_REFERENCE=1 cargo test -p agora-node --bin agora-node reference",
+        );
+    }
 }

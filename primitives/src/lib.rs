@@ -16,6 +16,7 @@
 
 pub mod dispatch;
 pub mod referee;
+pub mod secret;
 pub mod size_proof;
 pub mod smt;
 pub mod ss58;

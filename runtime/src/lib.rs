@@ -129,6 +129,9 @@ impl pallet_market::Config for Runtime {
     const UNSERVED_BID_BLOCKS: BlockNumber = 3_600;
     const CLEARING_HISTORY: u32 = 256;
     const RECENT_MATCHES: u32 = 1_024;
+    /// As long as a finished job's record: `job status` of a bid that never matched says what
+    /// became of it for as long as it would for one that did.
+    const CLOSED_BID_RETENTION: BlockNumber = 100_800;
     type Hooks = Jobs;
 }
 
@@ -153,6 +156,8 @@ impl pallet_jobs::Config for Runtime {
     const PROOF_FUEL: u64 = verification::REFEREE_FUEL;
     const DISPUTE_REWARD_PERCENT: u8 = 50;
     const JOB_RETENTION: BlockNumber = 100_800;
+    /// Thirty days at one-second blocks for a buyer to fetch the model it paid for.
+    const MODEL_RETENTION: BlockNumber = 30 * 24 * 3_600;
     type Verification = Verification;
 }
 

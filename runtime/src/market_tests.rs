@@ -342,13 +342,29 @@ fn a_job_goes_from_bid_to_settlement_through_blocks() {
         segments.iter().map(fee).sum::<Balance>()
     );
     assert_eq!(receipt.refund, escrow - paid - receipt.paid_verifiers);
+    // Alice took over the model's registration: its deposit is reserved from her refund and
+    // Bob's returned.
+    let deposit = crate::Jobs::blob_deposit(b"model".len() as u64);
     assert_eq!(
         crate::Balances::free_balance(&m.chain.state, &bob),
-        bob_before + paid
+        bob_before + paid + deposit
+    );
+    let model = crate::Jobs::blob(&m.chain.state, &output()).expect("the model is kept");
+    assert_eq!(model.owner, alice);
+    assert_eq!(
+        model.expires_at,
+        receipt.settled_at + <crate::Runtime as pallet_jobs::Config>::MODEL_RETENTION,
+        "thirty days, not the registry's four hours"
     );
     let alice_after = crate::Balances::account(&m.chain.state, &alice);
-    assert_eq!(alice_after.free, alice_before.free + receipt.refund);
-    assert_eq!(alice_after.reserved, alice_before.reserved - escrow);
+    assert_eq!(
+        alice_after.free,
+        alice_before.free + receipt.refund - deposit
+    );
+    assert_eq!(
+        alice_after.reserved,
+        alice_before.reserved - escrow + deposit
+    );
     // The collateral is released; Bob's offer is still open and keeps its bond committed.
     assert_eq!(
         Staking::ledger(&m.chain.state, &bob).committed,

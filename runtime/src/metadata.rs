@@ -152,6 +152,8 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 pallet_market::CompletedJobs,
                 pallet_market::Clearings,
                 pallet_market::RecentMatches,
+                pallet_market::ClosedBids,
+                pallet_market::ClosedBidsDue,
             ],
             constants!(pallet_market:
                 MAX_OPEN_BIDS: u32, MAX_OPEN_OFFERS: u32, MAX_BIDS_PER_ACCOUNT: u32,
@@ -162,7 +164,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 VERIFIERS_PER_SEGMENT: u32, VERIFIER_MARGIN_PERCENT: u32,
                 PROVIDER_MARGIN_PERCENT: u32, ORDER_RENT_PER_BLOCK: Balance,
                 OFFER_BOND: Balance, UNSERVED_BID_BLOCKS: u64, CLEARING_HISTORY: u32,
-                RECENT_MATCHES: u32),
+                RECENT_MATCHES: u32, CLOSED_BID_RETENTION: u64),
         ),
         pallet(
             "Jobs",
@@ -182,7 +184,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 BLOB_DEPOSIT_PER_KIB: Balance, BLOB_TTL: u64, MAX_DUE_PER_BLOCK: u32,
                 MAX_METRICS_LEN: u32, CHALLENGE_BLOCKS: u64, CANCEL_FEE_PERCENT: u8,
                 CANCEL_NOTICE_BLOCKS: u64, PROOF_FUEL: u64, JOB_RETENTION: u64,
-                DISPUTE_REWARD_PERCENT: u8),
+                MODEL_RETENTION: u64, DISPUTE_REWARD_PERCENT: u8),
         ),
         pallet(
             "Verification",

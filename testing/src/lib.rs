@@ -2,8 +2,11 @@
 //!
 //! Helpers the end-to-end tests of `agora-node` (node/tests/it) and of `agora`
 //! (cli/tests/it) share: loopback ports for the processes they start, the capture of a
-//! child's log, and the start of an `agora-node` process. A dev-dependency only; no
-//! production code uses it.
+//! child's log, and the start of an `agora-node` process; and the command-line references
+//! both binaries check their clap definitions against ([`reference`]). A dev-dependency only;
+//! no production code uses it.
+
+pub mod reference;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;

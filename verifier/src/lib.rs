@@ -270,7 +270,12 @@ async fn fetch_inputs(
         Some(leaf) => Some(fetch_blob(rpc, &blobs, leaf.state_hash).await?),
         None => None,
     };
-    let spec = RunSpec::from_ledger(job.spec.seed, job.spec.steps, job.spec.segment_steps)?;
+    let spec = RunSpec::from_ledger(
+        job.spec.seed,
+        job.spec.steps,
+        job.spec.segment_steps,
+        job.terms.max_fuel,
+    )?;
     let mut settings = Settings::with_cache_dir(module_cache);
     // Every call within a segment's bound, as the worker's engine ran it.
     settings.limits.max_fuel_per_call = agora_runtime::verification::MAX_SEGMENT_FUEL;
@@ -288,8 +293,8 @@ async fn fetch_inputs(
 pub async fn run_verifier(config: VerifierConfig) -> Result<(), Error> {
     let signer = config.daemon.signer.clone();
     let me = config.daemon.account();
-    let dir = config.daemon.state_dir.clone();
     let rpc = Rpc::connect(&config.daemon.rpc_url).await?;
+    let dir = config.daemon.chain_dir(&rpc).await?;
     tracing::info!(account = %me, dir = %dir.display(), "verifier starting");
     if let Some(amount) = ensure_bonded(&rpc, &signer, config.bond).await? {
         tracing::info!(amount = %agora_client::amount::format_agr(amount), "stake bonded");
@@ -600,7 +605,7 @@ mod tests {
                 wasm,
                 dataset,
                 params,
-                spec: RunSpec::from_ledger(7, 12, 6).unwrap(),
+                spec: RunSpec::from_ledger(7, 12, 6, RunSpec::UNBOUNDED).unwrap(),
                 start_state: None,
             },
             start_fuel: 0,

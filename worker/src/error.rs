@@ -19,6 +19,20 @@ pub enum Error {
     /// A job on chain cannot be worked on as it stands; the message names it.
     #[error("{0}")]
     InvalidJob(String),
+    /// The provider already has an open offer and `--existing-offer refuse` was given: the
+    /// daemon stops rather than work under terms it was not told to use.
+    #[error(
+        "{account} already has open offer #{offer} ({terms}); start with --existing-offer adopt \
+         to work under it or --existing-offer replace to cancel it and post the daemon's own"
+    )]
+    ExistingOffer {
+        /// The provider.
+        account: agora_primitives::AccountId,
+        /// The open offer.
+        offer: u64,
+        /// Its terms, in words.
+        terms: String,
+    },
 }
 
 agora_client::from_client_errors!(Error);

@@ -2,8 +2,9 @@
 //!
 //! The provider's daemon (`agora worker run` starts it with a [`WorkerConfig`]).
 //!
-//! It keeps an offer open (re-posting it when it expires or is cancelled), bonds the stake the
-//! offer's collateral needs, and for every job assigned to its account:
+//! It keeps an offer open (re-posting it when it expires, never after its provider cancels it;
+//! an open offer it did not post is adopted, replaced or refused by `--existing-offer`), bonds
+//! the stake the offer's collateral needs, and for every job assigned to its account:
 //!
 //! 1. fetches the module and dataset from the node (checked against their hashes);
 //! 2. runs the job with the engine on a background thread (one run at a time; the loop keeps
@@ -19,7 +20,7 @@
 //!    too heavy to referee), does not run it again but has the referee check them
 //!    (`declare_unrunnable`): the buyer then pays the cancellation fee, the collateral is kept;
 //!    when it refuses a later segment `s` (a trap, a divergence, more fuel than a segment may
-//!    use), commits the trace up to it, ending in `s`'s refusal leaf, with no model: the
+//!    use or than the bid's `max_fuel` leaves for it), commits the trace up to it, ending in `s`'s refusal leaf, with no model: the
 //!    segments before `s` are billed, and the audit checks the refusal like any last segment;
 //! 6. defends a disputed result: posts its state at each bisection midpoint and has the
 //!    referee run the final step (`dispute.rs`);
@@ -31,8 +32,10 @@
 //! **Restarts.** The ledger is the source of truth: on start the daemon re-reads its jobs'
 //! status on chain and carries on from there; a job whose trace is on disk is never run again,
 //! and a step already on chain is not submitted twice (the daemon waits for each transaction's
-//! finality before it looks at the job again). The state directory keeps the next block to scan
-//! for assignments and each job's files; a finished job's files are deleted.
+//! finality before it looks at the job again). The state directory keeps, in a subdirectory
+//! per chain (`chains/<genesis>-<block 1>`: `DaemonConfig::chain_dir`), the next block to scan
+//! for assignments, the offer it keeps open, and each job's files; a finished job's files are
+//! deleted.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -44,7 +47,9 @@ use agora_client::chain::State;
 use agora_client::daemon::{ensure_bonded, DaemonConfig};
 use agora_client::files::{read_json, write_atomic};
 use agora_client::keys::Signer;
-use agora_client::offers::{post_offer, OfferPlan};
+use agora_client::offers::{
+    cancel_offer, describe_offer, offer_differences, post_offer, OfferPlan,
+};
 use agora_client::rpc::{Rpc, RuntimeEvent};
 use agora_client::tx;
 use agora_engine::{run, Executor, JobInputs, OwnedJob, RunSpec, Settings};
@@ -61,13 +66,43 @@ pub mod faults;
 
 pub use error::Error;
 
+/// What the daemon does when the provider already has an open offer it did not post itself
+/// (`--existing-offer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExistingOffer {
+    /// Work under it as it stands, saying which of the daemon's offer flags differ from it.
+    #[default]
+    Adopt,
+    /// Cancel it and post an offer with the daemon's flags.
+    Replace,
+    /// Stop with an error naming it.
+    Refuse,
+}
+
+impl ExistingOffer {
+    /// The values `--existing-offer` takes.
+    pub const NAMES: [&'static str; 3] = ["adopt", "replace", "refuse"];
+
+    /// The policy named `name` (one of [`Self::NAMES`]).
+    pub fn named(name: &str) -> Option<ExistingOffer> {
+        match name {
+            "adopt" => Some(ExistingOffer::Adopt),
+            "replace" => Some(ExistingOffer::Replace),
+            "refuse" => Some(ExistingOffer::Refuse),
+            _ => None,
+        }
+    }
+}
+
 /// The worker daemon's configuration.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// Account, node, state directory, module cache, polling.
     pub daemon: DaemonConfig,
-    /// The offer kept open (re-posted when it expires or is cancelled).
+    /// The offer kept open (re-posted when it expires; never after its provider cancels it).
     pub offer: OfferPlan,
+    /// What to do with an open offer the daemon finds on start.
+    pub existing_offer: ExistingOffer,
     /// Stake to keep bonded (enough collateral for several jobs at once).
     pub bond: Balance,
     /// Ways to cheat, for tests (`--fault`).
@@ -82,6 +117,7 @@ fn run_spec(job: &Job) -> Result<RunSpec, Error> {
         spec.seed,
         spec.steps,
         spec.segment_steps,
+        job.terms.max_fuel,
     )?)
 }
 
@@ -92,6 +128,13 @@ struct Progress {
     next_block: BlockNumber,
     /// Jobs being worked on.
     jobs: BTreeSet<JobId>,
+    /// The offer the daemon keeps open (posted or adopted).
+    #[serde(default)]
+    offer: Option<u64>,
+    /// Set when the provider cancelled that offer: the daemon does not post another (an offer
+    /// the provider posts itself is adopted, which clears it).
+    #[serde(default)]
+    offer_cancelled: bool,
 }
 
 /// A finished run on disk (`run.json`), written after every checkpoint and output.
@@ -195,9 +238,9 @@ enum Step {
 pub async fn run_worker(config: WorkerConfig) -> Result<(), Error> {
     let signer = config.daemon.signer.clone();
     let me = config.daemon.account();
-    let dir = config.daemon.state_dir.clone();
-    let progress: Progress = read_json(&dir.join("progress.json"))?.unwrap_or_default();
     let rpc = Rpc::connect(&config.daemon.rpc_url).await?;
+    let dir = config.daemon.chain_dir(&rpc).await?;
+    let progress: Progress = read_json(&dir.join("progress.json"))?.unwrap_or_default();
     let mut worker = Worker {
         rpc,
         signer,
@@ -210,10 +253,13 @@ pub async fn run_worker(config: WorkerConfig) -> Result<(), Error> {
     tracing::info!(account = %worker.me, dir = %worker.dir.display(), "worker starting");
     worker.ensure_stake().await?;
     loop {
-        if let Err(error) = worker.tick().await {
+        match worker.tick().await {
+            Ok(()) => {}
+            // `--existing-offer refuse`: the operator asked the daemon to stop.
+            Err(error @ Error::ExistingOffer { .. }) => return Err(error),
             // The daemon keeps running: a node restart, a refused transaction or a bad job
             // must not stop the other jobs.
-            tracing::warn!("{error}");
+            Err(error) => tracing::warn!("{error}"),
         }
         tokio::time::sleep(worker.config.daemon.poll).await;
     }
@@ -301,14 +347,62 @@ impl Worker {
         Ok(())
     }
 
-    async fn ensure_offer(&self, state: &State<'_>) -> Result<(), Error> {
-        let open = state.open_offers().await?;
-        if open.iter().any(|(_, offer)| offer.provider == self.me) {
-            return Ok(());
+    /// Keeps the provider's offer open: the tracked one while it is open; an open one the
+    /// daemon did not post is adopted, replaced or refused (`--existing-offer`); with none
+    /// open, a new one is posted, unless the provider cancelled the tracked one. Returns the
+    /// offer to track from now on, if it changed.
+    async fn ensure_offer(&self, state: &State<'_>) -> Result<Option<u64>, Error> {
+        let mine: Vec<(u64, pallet_market::Offer)> = state
+            .open_offers()
+            .await?
+            .into_iter()
+            .filter(|(_, offer)| offer.provider == self.me)
+            .collect();
+        if let Some(tracked) = self.progress.offer {
+            if mine.iter().any(|(id, _)| *id == tracked) {
+                return Ok(None);
+            }
+        }
+        if let Some((id, offer)) = mine.last() {
+            let differs = offer_differences(offer, &self.config.offer);
+            match self.config.existing_offer {
+                ExistingOffer::Adopt => {
+                    tracing::info!(
+                        offer = id,
+                        "adopting open offer #{id} ({}){}",
+                        describe_offer(offer),
+                        match differs.is_empty() {
+                            true => String::new(),
+                            false => format!(
+                                "; it differs from this daemon's flags ({}): --existing-offer \
+                                 replace would post those instead",
+                                differs.join(", ")
+                            ),
+                        }
+                    );
+                    return Ok(Some(*id));
+                }
+                ExistingOffer::Refuse => {
+                    return Err(Error::ExistingOffer {
+                        account: self.me,
+                        offer: *id,
+                        terms: describe_offer(offer),
+                    })
+                }
+                ExistingOffer::Replace => {
+                    for (id, _) in &mine {
+                        cancel_offer(&self.rpc, &self.signer, *id).await?;
+                        tracing::info!(offer = id, "cancelled open offer #{id} to replace it");
+                    }
+                }
+            }
+        } else if self.progress.offer_cancelled {
+            // The provider's decision: not undone by the daemon (nor by its restart).
+            return Ok(None);
         }
         let id = post_offer(&self.rpc, &self.signer, &self.config.offer).await?;
         tracing::info!(offer = id, "offer posted");
-        Ok(())
+        Ok(Some(id))
     }
 
     async fn tick(&mut self) -> Result<(), Error> {
@@ -323,18 +417,39 @@ impl Worker {
                 break;
             };
             for record in self.rpc.events(hash).await? {
-                if let RuntimeEvent::Jobs(pallet_jobs::Event::JobAssigned { job, worker, .. }) =
-                    record.event
-                {
-                    if worker == self.me && self.progress.jobs.insert(job) {
+                match record.event {
+                    RuntimeEvent::Jobs(pallet_jobs::Event::JobAssigned { job, worker, .. })
+                        if worker == self.me && self.progress.jobs.insert(job) =>
+                    {
                         tracing::info!(job, block = n, "job assigned");
                     }
+                    RuntimeEvent::Market(pallet_market::Event::OfferClosed {
+                        offer,
+                        reason: pallet_market::CloseReason::Cancelled,
+                    }) if self.progress.offer == Some(offer) => {
+                        self.progress.offer_cancelled = true;
+                        tracing::info!(
+                            offer,
+                            block = n,
+                            "the provider cancelled offer #{offer}: not posting another (post one \
+                             with `agora offer post` and this daemon adopts it)"
+                        );
+                    }
+                    _ => {}
                 }
             }
             self.progress.next_block = n.saturating_add(1);
         }
         self.save()?;
-        self.ensure_offer(&state).await?;
+        // Only once the scan has caught up: an offer gone from the book at the head may have
+        // been cancelled in a block not scanned yet, and a cancel is never undone.
+        if last == number {
+            if let Some(id) = self.ensure_offer(&state).await? {
+                self.progress.offer = Some(id);
+                self.progress.offer_cancelled = false;
+                self.save()?;
+            }
+        }
         let jobs: Vec<JobId> = self.progress.jobs.iter().copied().collect();
         let mut forget = Vec::new();
         let mut to_run = None;

@@ -121,12 +121,8 @@ pub async fn challenge(
         (None, Some(index)) => ChallengeTarget::Fuel(index),
         (None, None) => ChallengeTarget::Output,
     };
-    let challenger = Challenger::new(
-        rpc,
-        &config.signer,
-        &config.state_dir,
-        config.module_cache_dir.clone(),
-    );
+    let dir = config.chain_dir(rpc).await?;
+    let challenger = Challenger::new(rpc, &config.signer, &dir, config.module_cache_dir.clone());
     let outcome = challenge_job(&challenger, args.job, target, config.poll).await?;
     Ok(ChallengeReport::new(args.job, target, outcome))
 }

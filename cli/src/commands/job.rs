@@ -20,10 +20,10 @@ use agora_client::files;
 use agora_client::keys::Signer;
 use agora_client::rpc::{Rpc, RuntimeEvent};
 use agora_client::tx;
-use agora_primitives::Hash;
+use agora_primitives::{BlockNumber, Hash};
 pub use agora_rpc_api::views::{
-    stage_of, AssuranceReport, AuditReport, CheckReport, DisputeReport, JobReport, JobState,
-    ReceiptReport, RefutationReport, Stage,
+    describe_closed, no_model, stage_of, AssuranceReport, AuditReport, CheckReport, DisputeReport,
+    JobReport, JobState, ReceiptReport, RefutationReport, Stage,
 };
 use clap::Args;
 use pallet_jobs::JobStatus;
@@ -75,7 +75,12 @@ pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
         report.bid = Some((bid, state.bid_spec(id).await?));
     } else if let Some(job) = state.job(id).await? {
         report.audit = state.audit(id).await?;
+        if let (JobStatus::Settled { .. }, Some(c)) = (&job.status, &job.commitment) {
+            report.model = state.blob(&c.output).await?;
+        }
         report.job = Some(job);
+    } else {
+        report.closed = state.closed_bid(id).await?;
     }
     Ok(JobReport::new(id, &report))
 }
@@ -83,8 +88,16 @@ pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
 impl Text for JobReport {
     fn text(&self) -> String {
         let mut out = format!("Job #{}: {:?}\n", self.job, self.stage);
+        if self.stage == Stage::Unknown {
+            out.push_str("  not on chain: never placed, or pruned after its retention\n");
+            return out;
+        }
         if let Some(reason) = &self.unmatched {
             out.push_str(&format!("  open bid: {reason}\n"));
+        }
+        if let Some(ended) = &self.bid_ended {
+            out.push_str(&format!("  bid {ended}\n"));
+            return out;
         }
         if let Some(worker) = &self.worker {
             out.push_str(&format!(
@@ -94,6 +107,9 @@ impl Text for JobReport {
         }
         if let Some(waited) = self.waited {
             out.push_str(&format!("  queue time {waited} blocks\n"));
+        }
+        if let (Some(escrow), None) = (&self.escrow, &self.receipt) {
+            out.push_str(&format!("  escrow {escrow} AGR reserved\n"));
         }
         if let Some(at) = self.cancel_at {
             out.push_str(&format!(
@@ -150,8 +166,8 @@ impl Text for JobReport {
         }
         if let Some(r) = &self.receipt {
             out.push_str(&format!(
-                "  settled in block #{}: {} fuel at {} AGR/Mfuel; paid {} AGR (worker {}, verifiers {}), refunded {} AGR; {} checks passed, {} missed\n",
-                r.settled_at, r.fuel, r.price, r.paid, r.paid_worker, r.paid_verifiers, r.refund, r.checks_passed, r.checks_missed
+                "  settled in block #{}: {} at {} AGR/Mfuel; paid {} AGR (worker {}, verifiers {}), refunded {} AGR; {} checks passed, {} missed\n",
+                r.settled_at, pallet_market::format_mfuel(r.fuel), r.price, r.paid, r.paid_worker, r.paid_verifiers, r.refund, r.checks_passed, r.checks_missed
             ));
             for x in &r.refuted {
                 let what = if x.open { "open challenge" } else { "check" };
@@ -163,6 +179,20 @@ impl Text for JobReport {
                     x.burned,
                     x.rewarded
                 ));
+            }
+            if let Some(reason) = &self.no_model {
+                out.push_str(&format!("  no model: {reason}\n"));
+            }
+            match &self.model {
+                Some(m) if m.held_by_buyer => out.push_str(&format!(
+                    "  model {} ({} bytes) kept until block #{}: fetch it with `agora job result {}`\n",
+                    m.hash, m.bytes, m.kept_until, self.job
+                )),
+                Some(m) => out.push_str(&format!(
+                    "  model {} ({} bytes) kept only until block #{} (the buyer could not pay its deposit at settlement)\n",
+                    m.hash, m.bytes, m.kept_until
+                )),
+                None => {}
             }
         } else if let Some(status) = &self.status {
             out.push_str(&format!("  status {status}\n"));
@@ -280,10 +310,13 @@ pub async fn follow(rpc: &Rpc, id: u64, timeout: Duration) -> Result<JobReport, 
         match report.stage {
             Stage::Settled => return Ok(report),
             Stage::Ended => {
+                let how = match &report.bid_ended {
+                    Some(ended) => format!("its bid {ended}"),
+                    None => report.status.map(|s| s.to_string()).unwrap_or_default(),
+                };
                 return Err(CliError::InvalidJob(format!(
-                    "job #{id} ended without settlement: {}",
-                    report.status.map(|s| s.to_string()).unwrap_or_default()
-                )))
+                    "job #{id} ended without settlement: {how}"
+                )));
             }
             Stage::Unknown => {
                 return Err(CliError::InvalidJob(format!("job #{id} is not on chain")))
@@ -317,14 +350,32 @@ pub struct ResultReport {
     /// stake.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assurance: Option<AssuranceReport>,
+    /// The block at whose end the registry drops the model (`agora job release` sooner).
+    pub kept_until: BlockNumber,
+    /// Blocks from the chain's head to then.
+    pub blocks_left: BlockNumber,
+    /// Set when the model is dropped within a day (86,400 one-second blocks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
+
+/// Blocks before a model's end from which `job result` warns: a day at 1 s blocks.
+pub const MODEL_WARNING_BLOCKS: BlockNumber = 86_400;
 
 /// Runs `job result ID --out DIR`.
 pub async fn result(rpc: &Rpc, id: u64, out: &Path) -> Result<ResultReport, CliError> {
     let state = State::best(rpc);
-    let job = state.job(id).await?.ok_or_else(|| {
-        CliError::InvalidJob(format!("job #{id} is not on chain (or was pruned)"))
-    })?;
+    let Some(job) = state.job(id).await? else {
+        return Err(CliError::InvalidJob(match state.closed_bid(id).await? {
+            Some(closed) => format!(
+                "job #{id} has no result: its bid {}",
+                describe_closed(&closed)
+            ),
+            None => {
+                format!("job #{id} is not on chain (never placed, or pruned after its retention)")
+            }
+        }));
+    };
     let JobStatus::Settled { receipt } = &job.status else {
         return Err(CliError::InvalidJob(format!(
             "job #{id} has not settled yet ({:?}); its result is released at settlement",
@@ -335,13 +386,26 @@ pub async fn result(rpc: &Rpc, id: u64, out: &Path) -> Result<ResultReport, CliE
         .commitment
         .as_ref()
         .ok_or_else(|| CliError::InvalidJob(format!("job #{id} has no commitment")))?;
-    if commitment.ends_in_refusal() {
-        let refused = commitment.segments.saturating_sub(1);
+    if let Some(reason) = no_model(&job) {
         return Err(CliError::InvalidJob(format!(
-            "job #{id} has no model: the module refused segment {refused} (a trap, a divergence              or more fuel than a segment may use), so its trace ends there; segments 0..{refused}              were billed ({} fuel) and the rest of the escrow refunded",
-            commitment.total_fuel
+            "job #{id} has no model: {reason}"
         )));
     }
+    let kept = state.blob(&commitment.output).await?.ok_or_else(|| {
+        CliError::InvalidJob(format!(
+            "job #{id}'s model {} is no longer kept: it was released, or its retention ended",
+            commitment.output
+        ))
+    })?;
+    let now = state.block_number().await?;
+    let blocks_left = kept.expires_at.saturating_sub(now);
+    let warning = (blocks_left < MODEL_WARNING_BLOCKS).then(|| {
+        format!(
+            "the registry drops this model at the end of block #{} ({blocks_left} blocks from \
+             now): keep the copy written here",
+            kept.expires_at
+        )
+    });
     let model = rpc.blob_get(commitment.output).await?;
     files::create_dir(out)?;
     let write = |name: &str, bytes: &[u8]| files::write(&out.join(name), bytes);
@@ -354,6 +418,9 @@ pub async fn result(rpc: &Rpc, id: u64, out: &Path) -> Result<ResultReport, CliE
         metrics: metrics.clone(),
         receipt: receipt.into(),
         assurance: AssuranceReport::of(&job.spec, &job.terms, Some(job.collateral)),
+        kept_until: kept.expires_at,
+        blocks_left,
+        warning,
     };
     write("model.bpk", &model)?;
     write("metrics.json", &serde_json::to_vec_pretty(&metrics)?)?;
@@ -372,11 +439,26 @@ impl ResultReport {
                 a.collateral
             )
         });
+        let kept = match &self.warning {
+            Some(warning) => format!("Warning: {warning}\n"),
+            None => format!(
+                "The chain keeps the model until block #{} ({} blocks); `agora job release {}` frees it sooner and returns its deposit\n",
+                self.kept_until, self.blocks_left, self.job
+            ),
+        };
         format!(
-            "Job #{}: model written to {} ({})\nMetrics: {}\nReceipt: {} fuel at {} AGR/Mfuel; paid {} AGR (worker {}, verifiers {}), refunded {} AGR; {} spot checks passed, {} missed\n{assurance}",
-            self.job, self.model.display(), self.output, self.metrics, r.fuel, r.price, r.paid, r.paid_worker, r.paid_verifiers, r.refund, r.checks_passed, r.checks_missed
+            "Job #{}: model written to {} ({})\nMetrics: {}\nReceipt: {} at {} AGR/Mfuel; paid {} AGR (worker {}, verifiers {}), refunded {} AGR; {} spot checks passed, {} missed\n{assurance}{kept}",
+            self.job, self.model.display(), self.output, self.metrics, pallet_market::format_mfuel(r.fuel), r.price, r.paid, r.paid_worker, r.paid_verifiers, r.refund, r.checks_passed, r.checks_missed
         )
     }
+}
+
+/// Runs `job release`: the buyer's settled model is dropped at the end of the next block and
+/// its deposit returned.
+pub async fn release(rpc: &Rpc, signer: &Signer, id: u64) -> Result<JobReport, CliError> {
+    let call = agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::ReleaseModel { job: id });
+    tx::send(rpc, signer, call, "model release", tx::DEFAULT_TIMEOUT).await?;
+    status(rpc, id).await
 }
 
 /// Runs `job cancel`: an open bid is cancelled (full refund); an assigned job is cancelled
@@ -478,6 +560,7 @@ mod tests {
             }],
         };
         let report = JobReport {
+            stage: Stage::Settled,
             receipt: Some(ReceiptReport::from(&receipt)),
             ..JobReport::unknown(5)
         };

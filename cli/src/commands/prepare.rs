@@ -120,9 +120,9 @@ pub async fn prepare(rpc: &Rpc, args: &BidArgs) -> Result<Prepared, CliError> {
             let estimate = quote::measure(&executor, &module, job, &params, &dataset, 3)?;
             let max_fuel = estimate.suggested_max_fuel();
             eprintln!(
-                "No --max-fuel: the job is quoted at {} (range {} – {}); bidding --max-fuel {} \
-                 (the quote + {}%, at least its high end)",
-                format_mfuel(estimate.total),
+                "No --max-fuel: the job's training is quoted at {} (range {} – {}); bidding \
+                 --max-fuel {} (the quote + {}%, at least its high end)",
+                format_mfuel(estimate.training),
                 format_mfuel(estimate.low),
                 format_mfuel(estimate.high),
                 format_mfuel(max_fuel),

@@ -1,13 +1,17 @@
 //! `agora job quote`: what a job will cost, before bidding for it.
 //!
-//! The job's fuel is what a bid's `--max-fuel` caps and what the worker is paid by, so the quote
-//! measures it rather than guessing: it runs the job's plan (its total steps), then `init` and
-//! the first few segments locally with the same engine and settings a worker uses, plus `eval`
-//! and `export` on the state they reach, and extrapolates training fuel by fuel per step:
+//! The job's training fuel — the segments' fuel, what a bid's `--max-fuel` caps (the engine
+//! gives the segments no more, `agora_engine::RunSpec::segment_fuel`) and what the worker is
+//! paid by — is measured rather than guessed: the quote runs the job's plan (its total steps),
+//! then `init` and the first few segments locally with the same engine and settings a worker
+//! uses, plus `eval` and `export` on the state they reach, and extrapolates by fuel per step:
 //!
 //! ```text
-//! estimate = init + steps × (sampled training fuel ÷ sampled steps) + eval + export
+//! estimate = steps × (sampled training fuel ÷ sampled steps)       (billed)
 //! low/high = the same with the cheapest / dearest sampled segment's fuel per step
+//!            (all three the measured fuel when every step was sampled)
+//! all calls = init + estimate + eval + export                     (what a machine runs; init,
+//!                                                                  eval and export are not billed)
 //! ```
 //!
 //! Every input is deterministic, so the quote is the same on every machine. It assumes the
@@ -58,13 +62,13 @@ pub struct FuelEstimate {
     pub init: Fuel,
     /// Fuel of `eval` and `export` on the sampled state.
     pub eval_export: Fuel,
-    /// Training fuel extrapolated at the sampled mean fuel per step.
+    /// Training fuel extrapolated at the sampled mean fuel per step: the bill's estimate.
     pub training: Fuel,
-    /// The whole job: `init + training + eval + export`.
+    /// Every call of the job: `init + training + eval + export`.
     pub total: Fuel,
-    /// The whole job at the cheapest sampled segment's fuel per step.
+    /// Training fuel at the cheapest sampled segment's fuel per step.
     pub low: Fuel,
-    /// The whole job at the dearest sampled segment's fuel per step.
+    /// Training fuel at the dearest sampled segment's fuel per step.
     pub high: Fuel,
 }
 
@@ -98,6 +102,11 @@ impl FuelEstimate {
             .iter()
             .map(rate)
             .max_by(|a, b| (a.0 * u128::from(b.1)).cmp(&(b.0 * u128::from(a.1))))?;
+        // Every step ran: the measurement is the job's fuel, exactly.
+        let (low, high) = match sampled_steps >= steps {
+            true => (training, training),
+            false => (at(cheapest.0, cheapest.1)?, at(dearest.0, dearest.1)?),
+        };
         Some(FuelEstimate {
             steps,
             sampled_steps,
@@ -105,8 +114,8 @@ impl FuelEstimate {
             eval_export,
             training,
             total: fixed.checked_add(training)?,
-            low: fixed.checked_add(at(cheapest.0, cheapest.1)?)?,
-            high: fixed.checked_add(at(dearest.0, dearest.1)?)?,
+            low,
+            high,
         })
     }
 
@@ -114,8 +123,8 @@ impl FuelEstimate {
     /// [`MARGIN_PERCENT`], rounded up to whole Mfuel.
     pub fn suggested_max_fuel(&self) -> Fuel {
         let margin = self
-            .total
-            .saturating_add(self.total.saturating_mul(MARGIN_PERCENT).div_ceil(100));
+            .training
+            .saturating_add(self.training.saturating_mul(MARGIN_PERCENT).div_ceil(100));
         margin
             .max(self.high)
             .div_ceil(FUEL_PER_MFUEL)
@@ -139,6 +148,7 @@ pub fn measure(
         seed: job.seed,
         steps: sampled,
         segment_steps: job.segment,
+        max_fuel: RunSpec::UNBOUNDED,
     };
     let inputs = JobInputs { params, dataset };
     let run = run_with_fuel(executor, module, inputs, spec, |_, _, _| Ok(()))?;
@@ -218,16 +228,18 @@ pub struct FuelQuote {
     pub steps: u64,
     /// Steps measured.
     pub sampled_steps: u64,
-    /// The estimate.
+    /// The estimate of the training fuel: what the worker bills.
     pub estimate: String,
     /// With the cheapest sampled segment's rate.
     pub low: String,
     /// With the dearest sampled segment's rate.
     pub high: String,
-    /// `init`.
+    /// `init` (run by the worker, not billed).
     pub init: String,
-    /// `eval` plus `export`.
+    /// `eval` plus `export` (run by the worker, not billed).
     pub eval_export: String,
+    /// Every call: `init`, training, `eval`, `export`.
+    pub all_calls: String,
 }
 
 impl QuoteReport {
@@ -235,9 +247,16 @@ impl QuoteReport {
     pub fn text(&self) -> String {
         let f = &self.fuel;
         let mut out = format!(
-            "fuel    {} (range {} – {}), measured on {} of {} steps\n\
+            "fuel    {} of training, billed (range {} – {}), measured on {} of {} steps; \
+             {} with init, eval and export, which are not billed\n\
              bid     --max-fuel {} (the estimate + {MARGIN_PERCENT} %, at least the high end)\n",
-            f.estimate, f.low, f.high, f.sampled_steps, f.steps, self.suggested_max_fuel
+            f.estimate,
+            f.low,
+            f.high,
+            f.sampled_steps,
+            f.steps,
+            f.all_calls,
+            self.suggested_max_fuel
         );
         match (&self.market, &self.market_unavailable) {
             (Some(market), _) => {
@@ -306,11 +325,12 @@ pub async fn quote(rpc: Result<Rpc, CliError>, args: &QuoteArgs) -> Result<Quote
         fuel: FuelQuote {
             steps: estimate.steps,
             sampled_steps: estimate.sampled_steps,
-            estimate: format_mfuel(estimate.total),
+            estimate: format_mfuel(estimate.training),
             low: format_mfuel(estimate.low),
             high: format_mfuel(estimate.high),
             init: format_mfuel(estimate.init),
             eval_export: format_mfuel(estimate.eval_export),
+            all_calls: format_mfuel(estimate.total),
         },
         suggested_max_fuel: format_mfuel(max_fuel),
         market,
@@ -350,7 +370,7 @@ fn market_quote(
             };
             let escrow = agora_runtime::Market::escrow_for(spec, &terms).unwrap_or(Balance::MAX);
             let cost = ask
-                .saturating_mul(Balance::from(estimate.total))
+                .saturating_mul(Balance::from(estimate.training))
                 .div_ceil(Balance::from(FUEL_PER_MFUEL));
             let queue = view.queue_times.iter().find(|q| q.region == region);
             RegionQuote {
@@ -382,16 +402,21 @@ mod tests {
         let e =
             FuelEstimate::extrapolate(100, 7, 3, &[(10, 1_000), (10, 1_200), (5, 200)]).unwrap();
         assert_eq!(e.sampled_steps, 25);
-        // 2,400 fuel over 25 steps = 96 a step → 9,600 for 100 steps, plus init and eval/export.
+        // 2,400 fuel over 25 steps = 96 a step → 9,600 for 100 steps billed; every call adds
+        // init and eval/export, which are not billed.
         assert_eq!(e.training, 9_600);
         assert_eq!(e.total, 9_610);
-        assert_eq!((e.low, e.high), (4_010, 12_010));
+        assert_eq!((e.low, e.high), (4_000, 12_000));
         // Rounds up to whole Mfuel, and is at least the high end.
         assert_eq!(e.suggested_max_fuel(), FUEL_PER_MFUEL);
         let big = FuelEstimate::extrapolate(1_000, 0, 0, &[(1, 10 * FUEL_PER_MFUEL)]).unwrap();
-        assert_eq!(big.total, 10_000 * FUEL_PER_MFUEL);
+        assert_eq!(big.training, 10_000 * FUEL_PER_MFUEL);
         assert_eq!(big.suggested_max_fuel(), 11_000 * FUEL_PER_MFUEL);
         assert!(FuelEstimate::extrapolate(10, 0, 0, &[]).is_none());
+        // Every step sampled (a short last segment at a dearer rate): the measurement, exactly.
+        let all =
+            FuelEstimate::extrapolate(25, 7, 3, &[(10, 1_000), (10, 1_200), (5, 200)]).unwrap();
+        assert_eq!((all.low, all.training, all.high), (2_400, 2_400, 2_400));
     }
 
     #[test]

@@ -290,6 +290,7 @@ pub fn run_local(args: &RunLocalArgs) -> Result<RunLocalReport, CliError> {
         seed: job_args.seed,
         steps,
         segment_steps: job_args.segment,
+        max_fuel: RunSpec::UNBOUNDED,
     };
 
     files::create_dir(&args.out)?;
@@ -448,6 +449,7 @@ mod tests {
             seed: 1,
             steps: 10,
             segment_steps: 4,
+            max_fuel: RunSpec::UNBOUNDED,
         };
         let progress = Progress::new(spec, false);
         let line = progress.line(2, 2_500_000, Duration::from_millis(1500));

@@ -1,4 +1,4 @@
-//! `agora transfer --from SURI --to ADDRESS (--amount AGR | --all) [--tip AGR] [--no-wait]`:
+//! `agora transfer (--from SURI | --from-file PATH) --to ADDRESS (--amount AGR | --all) [--tip AGR] [--no-wait]`:
 //! signs a mortal transfer, submits it and (unless `--no-wait`) waits until it is finalized
 //! and reads its outcome from the block's events. JSON: `{"extrinsic", "status", "block_hash",
 //! "block_number", "from", "to", "amount", "fee"}` (`status` "finalized", or "submitted"
@@ -21,9 +21,19 @@ use crate::cli::CliError;
 /// `agora transfer …`
 #[derive(Debug, Args)]
 pub struct TransferArgs {
-    /// SURI of the sending key (//Alice, a mnemonic[//path][///password], 0x seed).
-    #[arg(long, value_name = "SURI")]
-    pub from: String,
+    /// SURI of the sending key (//Alice, a mnemonic[//path][///password], 0x seed). Visible in
+    /// `ps` and shell history: for anything but dev keys use --from-file.
+    #[arg(
+        long,
+        value_name = "SURI",
+        required_unless_present = "from_file",
+        conflicts_with = "from_file"
+    )]
+    pub from: Option<String>,
+    /// A file holding the sending key's SURI, readable by its owner only (mode 0600; `agora
+    /// key generate --out PATH` writes one).
+    #[arg(long, value_name = "PATH")]
+    pub from_file: Option<std::path::PathBuf>,
     /// The recipient: SS58 address, 0x-prefixed public key, or SURI.
     #[arg(long, value_name = "ADDRESS")]
     pub to: String,
@@ -126,7 +136,17 @@ struct TransferPlan {
 }
 
 fn plan_transfer(args: &TransferArgs) -> Result<TransferPlan, CliError> {
-    let signer = Signer::from_suri(&args.from, args.scheme)?;
+    let suri = match (&args.from, &args.from_file) {
+        (_, Some(path)) => keys::read_key_file(path)?,
+        (Some(suri), None) => suri.clone(),
+        // clap requires one of the two.
+        (None, None) => {
+            return Err(CliError::InvalidTransfer(
+                "neither --from nor --from-file was given".into(),
+            ))
+        }
+    };
+    let signer = Signer::from_suri(&suri, args.scheme)?;
     let from = signer.agora_account();
     let to = keys::to_agora_account(&keys::parse_address(&args.to, args.scheme)?);
     let amount = match (&args.amount, args.all) {

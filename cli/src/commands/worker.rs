@@ -7,7 +7,7 @@ use std::time::Duration;
 use agora_client::amount::parse_agr;
 use agora_client::daemon::DaemonConfig;
 use agora_client::files::{default_module_cache_dir, default_state_dir};
-use agora_worker::WorkerConfig;
+use agora_worker::{ExistingOffer, WorkerConfig};
 use clap::{Args, Subcommand};
 
 use crate::args::{KeyArgs, OfferSiteArgs};
@@ -78,6 +78,16 @@ pub struct WorkerArgs {
     /// Stake to keep bonded, AGR (enough collateral for several jobs at once).
     #[arg(long, value_name = "AGR", default_value = "100")]
     pub bond: String,
+    /// When the account already has an open offer the daemon did not post: work under it as
+    /// it stands (adopt, saying which flags differ), cancel it and post one with these flags
+    /// (replace), or stop (refuse). An offer the provider cancels is never re-posted.
+    #[arg(
+        long,
+        value_name = "POLICY",
+        default_value = "adopt",
+        value_parser = clap::builder::PossibleValuesParser::new(ExistingOffer::NAMES)
+    )]
+    pub existing_offer: String,
     /// Cheat on purpose, for tests: tamper-leaf=I|last, withhold-state=I, overbill-fuel=P,
     /// wrong-output, skip-steps=N (builds with the `faults` feature only).
     #[cfg(feature = "faults")]
@@ -95,6 +105,8 @@ impl WorkerArgs {
             daemon: self.daemon.config(rpc_url, "worker")?,
             offer: terms.plan()?,
             bond: parse_agr(&self.bond)?,
+            // clap allows only the names.
+            existing_offer: ExistingOffer::named(&self.existing_offer).unwrap_or_default(),
             #[cfg(feature = "faults")]
             faults: self.faults.clone(),
         })

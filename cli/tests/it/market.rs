@@ -335,7 +335,18 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     assert!(paid_verifiers > 0);
     let alice1 = node.balance(&account(ALICE));
     // Alice authors every dev block, so the fees she pays come back to her; her deposits for
-    // the two blobs stay reserved until they expire.
+    // the two blobs stay reserved until they expire, and so does the model's, whose
+    // registration she took over at settlement (issue 15, item 1).
+    let output = Hash::from_hex(local["output_hash"].as_str().unwrap()).unwrap();
+    let kept = node
+        .read(async |rpc| State::best(rpc).blob(&output).await)
+        .expect("the model is kept");
+    assert_eq!(kept.owner, account(ALICE));
+    let settled_at = receipt["settled_at"].as_u64().unwrap();
+    let retention = <agora_runtime::Runtime as pallet_jobs::Config>::MODEL_RETENTION;
+    assert_eq!(kept.expires_at, settled_at + retention, "thirty days");
+    assert_eq!(report["model"]["kept_until"], kept.expires_at);
+    assert_eq!(report["model"]["held_by_buyer"], true);
     let deposits: Balance = node.read(async |rpc| {
         let state = State::best(rpc);
         let module = state
@@ -348,7 +359,7 @@ fn a_training_job_is_bought_run_checked_and_settled() {
             .unwrap();
         Ok(module.deposit + dataset.deposit)
     });
-    assert_eq!(alice1.reserved, alice0.reserved + deposits);
+    assert_eq!(alice1.reserved, alice0.reserved + deposits + kept.deposit);
     conserved(&node, issuance0, "settled");
 
     // The result: the trained model, byte for byte what run-local produced.
@@ -372,6 +383,11 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     assert_eq!(
         result["metrics"]["holdout_accuracy"],
         local["metrics"]["holdout_accuracy"]
+    );
+    assert_eq!(result["kept_until"], kept.expires_at);
+    assert!(
+        result.get("warning").is_none(),
+        "thirty days left: {result}"
     );
 
     // The market's public record shows the clearing and the queue time.
@@ -438,6 +454,210 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     // The chain's own record of the job.
     let status = job_status(&node, id).unwrap();
     assert!(matches!(status, JobStatus::Settled { .. }));
+
+    // Alice has her model and releases it: only she may, it is dropped at the end of the
+    // next block, her deposit comes back, and `job result` then says the model is gone.
+    let out = node.agora(&["job", "release", "--key", "//Bob", &id.to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Jobs::NotJobBuyer"), "{stderr}");
+    let released = stdout_json(&node.agora(&[
+        "--output",
+        "json",
+        "job",
+        "release",
+        "--key",
+        "//Alice",
+        &id.to_string(),
+    ]));
+    let until = released["model"]["kept_until"].as_u64().unwrap();
+    assert!(until < kept.expires_at, "{released}");
+    node.wait_for(Duration::from_secs(30), "the model to be dropped", || {
+        node.read(async |rpc| Ok(State::best(rpc).blob(&output).await?.is_none()))
+            .then_some(())
+    });
+    assert_eq!(
+        node.balance(&account(ALICE)).reserved,
+        alice1.reserved - kept.deposit,
+        "the model's deposit returned"
+    );
+    let stderr = job_result_error(&node, id, &dir.path().join("again"));
+    assert!(stderr.contains("no longer kept"), "{stderr}");
+}
+
+/// `agora job result ID --out DIR`, which must fail: its stderr.
+fn job_result_error(node: &Node, id: u64, out: &Path) -> String {
+    let result = node.agora(&[
+        "job",
+        "result",
+        &id.to_string(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!result.status.success(), "there was a model to fetch");
+    String::from_utf8_lossy(&result.stderr).into_owned()
+}
+
+/// Issue 15, item 5: the worker ignored its offer flags without a word when its provider had an
+/// offer open, and re-posted an offer its provider had cancelled. Bob posts an offer at 0.002
+/// by hand; his worker, started at 0.001, adopts it and says the price differs; with
+/// `--existing-offer refuse` a second worker stops naming it. Bob cancels the offer: the
+/// worker says so and posts none, and a restarted worker does not either.
+#[test]
+fn a_worker_adopts_its_providers_offer_says_how_it_differs_and_never_undoes_a_cancel() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    let bob = ["--key", "//Bob"];
+    let bond = node.agora(&[&["stake", "bond"][..], &bob, &["--amount", "100"]].concat());
+    assert!(
+        bond.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bond.stderr)
+    );
+    let post = [
+        "--output",
+        "json",
+        "offer",
+        "post",
+        "--price",
+        "0.002",
+        "--capacity",
+        "100000",
+        "--region",
+        "eu-west",
+        "--collateral",
+        "10",
+    ];
+    let posted = stdout_json(&node.agora(&[&post[..], &bob].concat()));
+    let offer = posted["offer"].as_u64().unwrap();
+    let bobs_offers = || {
+        node.read(async |rpc| State::best(rpc).open_offers().await)
+            .into_iter()
+            .filter(|(_, o)| o.provider == account(BOB))
+            .map(|(id, o)| (id, o.price))
+            .collect::<Vec<_>>()
+    };
+
+    let state = dir.path().join("worker");
+    let mut worker = Daemon::start(&node, &WORKER_ARGS, &state, &cache);
+    let log = worker.log_once("adopting open offer");
+    assert!(
+        log.contains(&format!("adopting open offer #{offer}"))
+            && log.contains("--price 0.001 vs 0.002"),
+        "{log}"
+    );
+    assert_eq!(
+        bobs_offers(),
+        [(offer, parse_agr("0.002").unwrap())],
+        "not replaced"
+    );
+
+    let refuse = [&WORKER_ARGS[..], &["--existing-offer", "refuse"]].concat();
+    let mut refusing = Daemon::start(&node, &refuse, &dir.path().join("other"), &cache);
+    let log = refusing.log_once("already has open offer");
+    assert!(log.contains(&format!("open offer #{offer}")), "{log}");
+
+    let cancel = node.agora(&[&["offer", "cancel"][..], &bob, &[&offer.to_string()]].concat());
+    assert!(
+        cancel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cancel.stderr)
+    );
+    let log = worker.log_once("the provider cancelled offer");
+    assert!(log.contains(&format!("cancelled offer #{offer}")), "{log}");
+    drop(worker);
+    // Restarted on the same state: still no offer posted, several polls later.
+    let mut restarted = Daemon::start(&node, &WORKER_ARGS, &state, &cache);
+    let head = node.finalized_number();
+    node.wait_for(Duration::from_secs(30), "five more blocks", || {
+        (node.finalized_number() >= head + 5).then_some(())
+    });
+    assert_eq!(bobs_offers(), [], "{}", restarted.lines().join("\n"));
+    assert!(!restarted.lines().iter().any(|l| l.contains("offer posted")));
+}
+
+/// Issue 15, item 6: a worker's state from a purged dev chain made it skip the new chain's
+/// assignments: the new chain has the same genesis, the state's next block to scan was past
+/// the new chain's head, and an old run of job 0 could be committed as the new job 0. State
+/// now lives per chain (`chains/<genesis>-<block 1>`): the worker on the second chain starts
+/// afresh and sees the job assigned to it in an early block.
+#[test]
+fn a_workers_state_from_a_purged_chain_does_not_skip_the_new_chains_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    let state = dir.path().join("worker");
+    let chains = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(state.join("chains"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    {
+        let old = Node::start_with_block_time(400);
+        let _worker = Daemon::start(&old, &WORKER_ARGS, &state, &cache);
+        old.wait_for(Duration::from_secs(60), "block 40 on the old chain", || {
+            (old.finalized_number() >= 40).then_some(())
+        });
+    }
+    let new = Node::start_with_block_time(400);
+    let (mut worker, _verifier) = start_daemons(&new, dir.path(), &cache);
+    let id = submit_no_wait(&new, &cache, &SEGMENTS_AND_SEED);
+    let log = worker.log_once("job assigned");
+    assert!(log.contains("job assigned"), "{log}");
+    assert!(
+        new.finalized_number() < 40,
+        "assigned below the old chain's head"
+    );
+    assert_eq!(id, 0, "job ids start again on the new chain");
+    let names = chains();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(
+        names[0][..16],
+        names[1][..16],
+        "one genesis (dev chains are deterministic), two chains: {names:?}"
+    );
+}
+
+/// Issue 15, item 4: a bid cancelled before any match read as "job #N is not on chain". Now
+/// `job status`, `job cancel`'s own report and `job result` say it never matched, was
+/// cancelled in which block and what was refunded.
+#[test]
+fn a_cancelled_bid_says_it_was_cancelled_and_refunded() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let id = submit_no_wait(&node, &dir.path().join("modules"), &SEGMENTS_AND_SEED);
+    let escrow = stdout_json(&node.agora(&["--output", "json", "job", "status", &id.to_string()]))
+        ["escrow"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cancelled = stdout_json(&node.agora(&[
+        "--output",
+        "json",
+        "job",
+        "cancel",
+        "--key",
+        "//Alice",
+        &id.to_string(),
+    ]));
+    assert_eq!(cancelled["stage"], "ended", "{cancelled}");
+    assert_eq!(cancelled["status"]["end"], "Cancelled", "{cancelled}");
+    let ended = cancelled["bid_ended"].as_str().unwrap();
+    assert!(
+        ended.contains("cancelled by its buyer")
+            && ended.contains(&format!("escrow refunded {escrow} AGR")),
+        "{ended}"
+    );
+    let text = node.agora(&["job", "status", &id.to_string()]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("bid never matched; cancelled"), "{text}");
+    let stderr = job_result_error(&node, id, &dir.path().join("result"));
+    assert!(
+        stderr.contains("has no result: its bid never matched"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -601,7 +821,7 @@ fn a_dataset_the_module_refuses_costs_the_buyer_the_cancel_fee_not_the_worker_it
     let bad = dir.path().join("letters.csv");
     std::fs::write(&bad, "a,b,label\nx,y,z\n").unwrap();
     // The local plan would refuse the dataset before bidding; a buyer may skip it.
-    unrunnable_costs_the_buyer(dir.path(), &bad, PARAMS, &["--steps", "4"]);
+    unrunnable_costs_the_buyer(dir.path(), &bad, PARAMS, ("1000", &["--steps", "4"]));
 }
 
 /// The same for a refusal later in segment 0: with these params (plain SGD at a learning rate
@@ -614,21 +834,74 @@ fn a_run_the_module_refuses_later_in_segment_0_costs_the_buyer_the_cancel_fee() 
     let digits = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv");
     let diverging = r#"{"hidden":[128,128,128],"epochs":1,"batch_size":8,"learning_rate":9.9,"optimizer":"sgd"}"#;
     let segment = ["--steps", "16", "--segment", "8"];
-    unrunnable_costs_the_buyer(dir.path(), Path::new(digits), diverging, &segment);
+    unrunnable_costs_the_buyer(dir.path(), Path::new(digits), diverging, ("1000", &segment));
 }
 
-/// Alice buys training on `data` with `params` (and `extra` arguments); Bob's run is refused
-/// and his declaration must end the job `Unrunnable`: the cancellation fee paid out of the
-/// escrow, the rest refunded, the collateral released, nobody slashed.
-fn unrunnable_costs_the_buyer(dir: &Path, data: &Path, params: &str, extra: &[&str]) {
+/// Item 2 of issue 15, in segment 0: Alice bids 50 Mfuel for a job whose first 2-step segment
+/// needs ~96. Bob's engine gives segment 0 the 50 Mfuel the bid allows, runs out there, and
+/// the referee, giving it the same, runs out too: the job is the buyer's fault (`Unrunnable`),
+/// not a deadline Bob misses and is slashed for.
+#[test]
+fn a_first_segment_that_needs_more_than_the_bids_max_fuel_costs_the_buyer_the_cancel_fee() {
+    let dir = tempfile::tempdir().unwrap();
+    let digits = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv");
+    let segment = ["--steps", "8", "--segment", "2"];
+    unrunnable_costs_the_buyer(dir.path(), Path::new(digits), PARAMS, ("50", &segment));
+}
+
+/// Item 2 of issue 15, later: Alice bids 250 Mfuel for 8 steps in 2-step segments that need
+/// ~96 Mfuel each. Segments 0 and 1 fit; segment 2 gets what is left and runs out of it, on
+/// Bob's machine and on Charlie's alike, so Bob commits a trace ending in segment 2's refusal
+/// leaf and is paid for segments 0 and 1; Alice gets the rest back and `job result` says the
+/// max_fuel ran out. Before the engine gave a segment only what the bid left, Bob ran all 8
+/// steps, his commitment was refused for billing more than max_fuel, and he was slashed at
+/// the deadline.
+#[test]
+fn a_job_that_needs_more_than_the_bids_max_fuel_pays_the_worker_for_the_segments_that_fit() {
+    let dir = tempfile::tempdir().unwrap();
     let node = Node::start_with_block_time(400);
     let issuance0 = total_issuance(&node);
-    let (_, status, mut worker) = run_until_ended(&node, dir, data, params, extra);
+    let digits = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv");
+    let segment = ["--steps", "8", "--segment", "2"];
+    let bid = ("250", &segment[..]);
+    let (id, receipt, commitment, stderr) = settled_refused(
+        &node,
+        dir.path(),
+        (Path::new(digits), PARAMS, bid),
+        issuance0,
+    );
+    assert_eq!(commitment.segments, 3, "segments 0 and 1 fit, 2 ran out");
+    assert!(
+        receipt.fuel > 150 * 1_000_000 && receipt.fuel <= 250 * 1_000_000,
+        "two segments billed, within max_fuel: {receipt:?}"
+    );
+    assert!(receipt.refund > 0, "{receipt:?}");
+    assert!(
+        stderr.contains("refused segment 2") && stderr.contains("max_fuel of 250 Mfuel"),
+        "the reason names the budget: {stderr}"
+    );
+    let status = node.agora(&["job", "status", &id.to_string()]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("no model: the module refused segment 2"),
+        "{text}"
+    );
+}
+
+/// Alice buys training on `data` with `params` (at most `max_fuel` Mfuel, and `extra`
+/// arguments); Bob's run is refused and his declaration must end the job `Unrunnable`: the
+/// cancellation fee paid out of the escrow, the rest refunded, the collateral released, nobody
+/// slashed.
+fn unrunnable_costs_the_buyer(dir: &Path, data: &Path, params: &str, bid: (&str, &[&str])) {
+    let node = Node::start_with_block_time(400);
+    let issuance0 = total_issuance(&node);
+    let (_, status, mut worker) = run_until_ended(&node, dir, data, params, bid);
     let JobStatus::Unrunnable { fee, refund, .. } = status else {
         panic!("not unrunnable: {status:?}\n{}", worker.lines().join("\n"));
     };
-    // 10% of the most the job could pay: 1,000 Mfuel at the clearing price of 0.001 AGR.
-    assert_eq!(fee, parse_agr("0.1").unwrap());
+    // 10% of the most the job could pay: max_fuel at the clearing price of 0.001 AGR.
+    let max_fuel: u128 = bid.0.parse().unwrap();
+    assert_eq!(fee, parse_agr("0.001").unwrap() * max_fuel / 10);
     assert!(refund > 0);
     let bob = node.read(async |rpc| State::best(rpc).ledger(&account(BOB)).await);
     assert_eq!(
@@ -653,8 +926,36 @@ fn a_run_the_module_refuses_after_segment_0_is_paid_for_the_segments_before_it()
     let digits = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv");
     let diverging = r#"{"hidden":[128,128,128],"epochs":1,"batch_size":8,"learning_rate":9.9,"optimizer":"sgd"}"#;
     let segment = ["--steps", "16", "--segment", "2"];
-    let (id, status, mut worker) =
-        run_until_ended(&node, dir.path(), Path::new(digits), diverging, &segment);
+    let bid = ("1000", &segment[..]);
+    let (_, receipt, commitment, stderr) = settled_refused(
+        &node,
+        dir.path(),
+        (Path::new(digits), diverging, bid),
+        issuance0,
+    );
+    assert!(
+        (2..8).contains(&commitment.segments),
+        "refused after segment 0, before the end: {commitment:?}"
+    );
+    assert!(receipt.checks_passed >= 1, "{receipt:?}");
+    assert!(
+        stderr.contains(&format!("refused segment {}", commitment.segments - 1)),
+        "{stderr}"
+    );
+}
+
+/// Alice buys training on `data` with `params` and `bid` (max fuel, further arguments); Bob's
+/// run is refused after segment 0. The job must settle with a trace ending in the refusal,
+/// billing exactly the segments before it (paid to Bob), his collateral released, nobody
+/// slashed, and `job result` refusing to fetch a model. Returns the job, its receipt, its
+/// commitment and `job result`'s stderr.
+fn settled_refused(
+    node: &Node,
+    dir: &Path,
+    (data, params, bid): (&Path, &str, (&str, &[&str])),
+    issuance0: Balance,
+) -> (JobId, pallet_jobs::Receipt, pallet_jobs::Commitment, String) {
+    let (id, status, mut worker) = run_until_ended(node, dir, data, params, bid);
     let JobStatus::Settled { receipt } = status else {
         panic!("not settled: {status:?}\n{}", worker.lines().join("\n"));
     };
@@ -663,53 +964,31 @@ fn a_run_the_module_refuses_after_segment_0_is_paid_for_the_segments_before_it()
         .unwrap();
     let commitment = job.commitment.unwrap();
     assert!(commitment.ends_in_refusal(), "{commitment:?}");
-    assert!(
-        (2..8).contains(&commitment.segments),
-        "refused after segment 0, before the end: {commitment:?}"
-    );
     assert_eq!(
         receipt.fuel, commitment.total_fuel,
         "the segments before the refusal"
     );
-    assert!(
-        receipt.paid_worker > 0 && receipt.checks_passed >= 1,
-        "{receipt:?}"
-    );
+    assert!(receipt.paid_worker > 0, "{receipt:?}");
     let bob = node.read(async |rpc| State::best(rpc).ledger(&account(BOB)).await);
     assert_eq!(
         bob.committed, OFFER_BOND,
         "collateral released; only the open offer's bond stays committed"
     );
-    assert_eq!(total_issuance(&node), issuance0, "nobody slashed");
+    assert_eq!(total_issuance(node), issuance0, "nobody slashed");
     let log = worker.lines().join("\n");
     assert!(log.contains("the trace ends there"), "{log}");
-    let out = dir.path().join("result");
-    let result = node.agora(&[
-        "job",
-        "result",
-        &id.to_string(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let stderr = String::from_utf8_lossy(&result.stderr);
-    assert!(
-        !result.status.success(),
-        "a refused job has no model to fetch"
-    );
-    assert!(
-        stderr.contains(&format!("refused segment {}", commitment.segments - 1)),
-        "{stderr}"
-    );
+    let stderr = job_result_error(node, id, &dir.join("result"));
+    (id, receipt, commitment, stderr)
 }
 
 /// Starts Bob's worker and Charlie's verifier; Alice buys training of the example MLP on `data`
-/// with `params` (and `extra` arguments). Returns the job, its final status and the worker.
+/// with `params`, at most `max_fuel` Mfuel (and `extra` arguments). Returns the job, its final status and the worker.
 fn run_until_ended(
     node: &Node,
     dir: &Path,
     data: &Path,
     params: &str,
-    extra: &[&str],
+    (max_fuel, extra): (&str, &[&str]),
 ) -> (JobId, JobStatus, Daemon) {
     let cache = dir.join("modules");
     let (mut worker, mut verifier) = start_daemons(node, dir, &cache);
@@ -724,7 +1003,7 @@ fn run_until_ended(
         "--max-price",
         "0.002",
         "--max-fuel",
-        "1000",
+        max_fuel,
         "--no-wait",
     ];
     let submitted = stdout_json(&node.agora(&[&command[..], &job, extra].concat()));

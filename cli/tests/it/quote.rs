@@ -1,5 +1,5 @@
-//! `agora job quote` against the run it quotes: the fuel measured on the first segments and
-//! extrapolated lands within 10 % of what the whole run uses, and the suggested `--max-fuel`
+//! `agora job quote` against the run it quotes: the training fuel measured on the first segments
+//! and extrapolated lands within 10 % of what the whole run's segments use (the bill), and the suggested `--max-fuel`
 //! covers the run. Without a node the quote still answers, saying why the market is missing.
 
 use serde_json::Value;
@@ -49,7 +49,8 @@ fn a_quote_lands_within_ten_percent_of_the_run_and_its_suggestion_covers_it() {
         ]
         .concat(),
     ));
-    let actual = run["fuel"]["total"].as_u64().unwrap() as f64 / 1e6;
+    // What the worker bills, and the budget `--max-fuel` sets: the segments' fuel.
+    let actual = run["fuel"]["training"].as_u64().unwrap() as f64 / 1e6;
     let estimate = mfuel(&quote["fuel"]["estimate"]);
     let error = (estimate - actual).abs() / actual;
     eprintln!(

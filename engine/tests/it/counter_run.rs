@@ -3,8 +3,8 @@
 
 use agora_engine::trace::{TraceError, TraceLeaf, TraceTree};
 use agora_engine::{
-    check_segment, reexecute, reexecute_run, run, Commitment, Error, Executor, JobInputs,
-    JobModule, Origin, Reveal, RunSpec, Settings, StartProof, Verdict,
+    check_segment, reexecute, reexecute_run, reexecute_run_keeping, run, Commitment, Error,
+    Executor, JobInputs, JobModule, Origin, Reveal, RunSpec, Settings, StartProof, Verdict,
 };
 use agora_primitives::Hash;
 
@@ -18,6 +18,7 @@ const SPEC: RunSpec = RunSpec {
     seed: 99,
     steps: 23,
     segment_steps: 5,
+    max_fuel: RunSpec::UNBOUNDED,
 };
 
 struct Recorded {
@@ -113,6 +114,80 @@ fn every_segment_reexecuted_alone_reproduces_its_leaf() {
         err,
         Error::Trace(TraceError::LeafOutOfRange { index: 5, count: 5 })
     ));
+}
+
+/// The bid's `max_fuel` bounds the trace: a budget that ends inside segment 2 gives segment 2
+/// only what is left, so it runs out of fuel there and the trace ends in its refusal leaf,
+/// billing segments 0 and 1; a verifier re-running segment 2 with the same spec is refused
+/// the same way; a budget that ends inside segment 0 makes the run an error (the worker
+/// declares it unrunnable); a budget of exactly the run's fuel changes nothing.
+#[test]
+fn a_fuel_budget_ends_the_trace_in_the_segment_where_it_runs_out() {
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let Recorded { run: full, states } = record(&executor);
+    let job = executor.load(&counter()).expect("loads");
+    let within = |max_fuel| {
+        let spec = RunSpec { max_fuel, ..SPEC };
+        (spec, run(&executor, &job, INPUTS, spec, |_, _| Ok(())))
+    };
+    let (_, exact) = within(full.training_fuel());
+    let exact = exact.expect("a budget of exactly the run's fuel runs it all");
+    assert_eq!(exact.leaves, full.leaves);
+    assert!(exact.refused.is_none());
+
+    // One unit short of segment 2's end.
+    let (spec, short) = within(full.leaves[2].fuel - 1);
+    let short = short.expect("runs past segment 0");
+    let refusal = short.refused.as_ref().expect("segment 2 runs out");
+    assert_eq!(refusal.segment, 2);
+    assert!(
+        matches!(refusal.error, Error::OutOfFuel { .. }),
+        "{:?}",
+        refusal.error
+    );
+    assert_eq!(
+        short.leaves,
+        [
+            full.leaves[0],
+            full.leaves[1],
+            TraceLeaf::refusal(2, full.leaves[1].fuel)
+        ]
+    );
+    assert_eq!(
+        short.training_fuel(),
+        full.leaves[1].fuel,
+        "segments 0 and 1 billed"
+    );
+    let verifier = reexecute_run_keeping(
+        &executor,
+        &job,
+        INPUTS,
+        spec,
+        (2, 1),
+        (&states[2], full.leaves[1].fuel),
+        |_, _| Ok(()),
+    )
+    .expect("re-executes");
+    assert_eq!(
+        verifier.leaves,
+        [TraceLeaf::refusal(2, full.leaves[1].fuel)]
+    );
+    // Without the budget the same segment runs: the budget, not the module, refused it.
+    let unbounded = reexecute(
+        &executor,
+        &job,
+        INPUTS,
+        SPEC,
+        2,
+        &states[2],
+        full.leaves[1].fuel,
+    )
+    .expect("re-executes");
+    assert_eq!(unbounded, full.leaves[2]);
+
+    let (_, first) = within(full.leaves[0].fuel - 1);
+    let err = first.expect_err("segment 0 runs out");
+    assert!(matches!(err, Error::OutOfFuel { .. }), "{err}");
 }
 
 #[test]

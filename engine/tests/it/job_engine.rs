@@ -49,6 +49,7 @@ const SMALL: RunSpec = RunSpec {
     seed: 7,
     steps: 12,
     segment_steps: 4,
+    max_fuel: RunSpec::UNBOUNDED,
 };
 
 fn inputs(params: &'static [u8]) -> JobInputs<'static> {
@@ -307,6 +308,7 @@ fn trains_digits_to_at_least_95_percent_holdout_accuracy() {
         seed: 1,
         steps,
         segment_steps: 100,
+        max_fuel: RunSpec::UNBOUNDED,
     };
     let result = run(&executor, &job, inputs(params), spec, |_, _| Ok(())).expect("trains");
     let metrics: serde_json::Value = serde_json::from_slice(
@@ -339,6 +341,7 @@ fn diverging_training_stops_with_the_same_error_everywhere() {
         seed: 3,
         steps: 60,
         segment_steps: 60,
+        max_fuel: RunSpec::UNBOUNDED,
     };
     let mut errors = Vec::new();
     for nan_canonicalization in [false, true] {
@@ -368,6 +371,7 @@ fn a_segment_refused_after_the_first_ends_the_trace_in_its_refusal_leaf() {
         seed: 1,
         steps: 16,
         segment_steps: 2,
+        max_fuel: RunSpec::UNBOUNDED,
     };
     let executor = Executor::new(Settings::default()).expect("executor");
     let job = executor.load(mlp()).expect("loads");
@@ -501,6 +505,7 @@ fn works_unchanged_on_another_dataset_in_the_format() {
             seed: 2,
             steps,
             segment_steps: 50,
+            max_fuel: RunSpec::UNBOUNDED,
         },
         |_, _| Ok(()),
     )

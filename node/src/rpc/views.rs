@@ -207,6 +207,8 @@ impl Rpc {
                         bid: None,
                         job: Some(job),
                         audit,
+                        model: None,
+                        closed: None,
                     },
                 )
             })
@@ -218,6 +220,8 @@ impl Rpc {
                 bid: Some((bid.clone(), spec)),
                 job: None,
                 audit: None,
+                model: None,
+                closed: None,
             };
             reports.push(JobReport::new(*id, &state));
         }
@@ -310,6 +314,12 @@ impl ViewApiServer for Rpc {
             if state.job.is_some() {
                 state.audit = read_opt(chain, &pallet_verification::Audits::key(&id), hash)?;
             }
+            if let Some(output) = state.job.as_ref().and_then(settled_output) {
+                state.model = read_opt(chain, &pallet_jobs::Blobs::key(&output), hash)?;
+            }
+            if state.job.is_none() {
+                state.closed = read_opt(chain, &pallet_market::ClosedBids::key(&id), hash)?;
+            }
         }
         Ok(JobReport::new(id, &state))
     }
@@ -401,4 +411,11 @@ mod tests {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         assert_eq!(seen.len(), FINALITY_RECORDS);
     }
+}
+
+/// The model hash of a settled job, whose registry record its view shows.
+fn settled_output(job: &pallet_jobs::Job) -> Option<agora_primitives::Hash> {
+    matches!(job.status, pallet_jobs::JobStatus::Settled { .. })
+        .then(|| job.commitment.as_ref().map(|c| c.output))
+        .flatten()
 }

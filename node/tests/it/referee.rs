@@ -18,6 +18,7 @@ const SPEC: RunSpec = RunSpec {
     seed: 5,
     steps: 4,
     segment_steps: 2,
+    max_fuel: RunSpec::UNBOUNDED,
 };
 /// Enough for any one call of the small job above.
 const FUEL: u64 = 2_000_000_000;

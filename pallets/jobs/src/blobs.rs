@@ -11,6 +11,14 @@
 //! open bids or live jobs still refer to it (`refs > 0`), else dropped, its deposit returned,
 //! and nodes delete the bytes.
 //!
+//! **A settled job's model** changes hands: its buyer takes over the registration (the
+//! worker's deposit returned, the same deposit reserved from the buyer, the bytes counted
+//! against the buyer's registered bytes) and it is kept until
+//! `settlement + MODEL_RETENTION`, or the block after the buyer's `release_model`, whichever
+//! comes first ([`Pallet::keep_model`]). The buyer's quota does not refuse it: the model was
+//! paid for, and each one costs a settled job. If the buyer cannot reserve the deposit, the
+//! worker's registration and its ordinary lifetime stay, and `job status` shows that expiry.
+//!
 //! **Why the size is proven.** Nodes accept a blob's bytes only if their length is the
 //! registered size. A size taken on trust let anyone who knew a hash before its owner registered
 //! it (a published module, a well-known dataset) register it with the wrong size: its true
@@ -24,7 +32,7 @@ use agora_primitives::dispatch::DispatchResult;
 use agora_primitives::size_proof::SizeProof;
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
-use pallet_support::due::schedule;
+use pallet_support::due::{schedule, unschedule};
 use pallet_support::{ensure, put_or_remove};
 use parity_scale_codec::{Decode, Encode};
 use std::collections::BTreeMap;
@@ -176,6 +184,92 @@ impl<T: Config> Pallet<T> {
         if let Some(commitment) = &job.commitment {
             Self::release_blob(ext, &commitment.output);
         }
+    }
+
+    /// At the settlement of job `id` in block `now`: its buyer takes over the registration of
+    /// the model (see the module documentation) and it is kept `MODEL_RETENTION` blocks.
+    /// Returns the block at whose end it expires; `None` for a job without a model, or whose
+    /// buyer cannot reserve the deposit (the worker's registration then stays as it was).
+    pub(crate) fn keep_model(
+        ext: &mut Ext<'_>,
+        id: crate::JobId,
+        job: &Job,
+        now: BlockNumber,
+    ) -> Option<BlockNumber> {
+        let hash = job
+            .commitment
+            .as_ref()
+            .filter(|c| !c.ends_in_refusal())?
+            .output;
+        let mut info = Blobs::get(ext, &hash)?;
+        // All-or-nothing: the buyer's reserve is the only step that can fail, so it goes first.
+        Balances::<T>::reserve(ext, &job.buyer, info.deposit).ok()?;
+        let left = Balances::<T>::unreserve(ext, &info.owner, info.deposit);
+        assert!(
+            left == 0,
+            "jobs invariant broken: deposit of blob {hash} was not reserved"
+        );
+        let owner_bytes = BlobBytesOf::get(ext, &info.owner)
+            .unwrap_or(0)
+            .saturating_sub(info.size);
+        put_or_remove::<BlobBytesOfPrefix, _, _>(ext, &info.owner, &owner_bytes);
+        let buyer_bytes = BlobBytesOf::get(ext, &job.buyer)
+            .unwrap_or(0)
+            .saturating_add(info.size);
+        BlobBytesOf::insert(ext, &job.buyer, &buyer_bytes);
+        // Never sooner than the registry would have dropped it.
+        let keep_to = info.expires_at.max(now.saturating_add(T::MODEL_RETENTION));
+        let until = Self::reschedule_blob(ext, &hash, &mut info, keep_to);
+        info.owner = job.buyer;
+        Blobs::insert(ext, &hash, &info);
+        Self::deposit_event(
+            ext,
+            Event::ModelKept {
+                job: id,
+                hash,
+                until,
+                deposit: info.deposit,
+            },
+        );
+        Some(until)
+    }
+
+    /// The buyer of job `id` has fetched its model: it is dropped at the end of the next
+    /// block (if nothing else refers to it) with the buyer's deposit returned, and the job's
+    /// record is pruned when `JOB_RETENTION` from its end has passed.
+    pub fn release_model(ext: &mut Ext<'_>, who: &AccountId, id: crate::JobId) -> DispatchResult {
+        let job = crate::Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
+        ensure!(job.buyer == *who, Self::error(Error::NotJobBuyer));
+        let now = System::<T>::block_number(ext);
+        let next = now.saturating_add(1);
+        let kept = match (&job.status, &job.commitment) {
+            (crate::JobStatus::Settled { .. }, Some(c)) if !c.ends_in_refusal() => {
+                Blobs::get(ext, &c.output)
+                    .filter(|info| info.owner == job.buyer && info.expires_at > next)
+                    .map(|info| (c.output, info))
+            }
+            _ => None,
+        };
+        let (hash, mut info) = kept.ok_or(Self::error(Error::NoModelKept))?;
+        Self::reschedule_blob(ext, &hash, &mut info, next);
+        Blobs::insert(ext, &hash, &info);
+        let ended = job.status.ended_at().unwrap_or(now);
+        Self::schedule_job(ext, ended.saturating_add(T::JOB_RETENTION).max(next), id);
+        Self::deposit_event(ext, Event::ModelReleased { job: id, hash });
+        Ok(())
+    }
+
+    /// Moves blob `hash`'s expiry to `at` (or the first later block with room): off its old
+    /// due list, onto the new one. Returns, and records in `info`, where it landed.
+    fn reschedule_blob(
+        ext: &mut Ext<'_>,
+        hash: &Hash,
+        info: &mut BlobInfo,
+        at: BlockNumber,
+    ) -> BlockNumber {
+        unschedule::<BlobsDuePrefix, Hash>(ext, info.expires_at, hash);
+        info.expires_at = schedule::<BlobsDuePrefix, Hash>(ext, at, *hash, T::MAX_DUE_PER_BLOCK);
+        info.expires_at
     }
 
     pub(crate) fn expire_blobs(ext: &mut Ext<'_>, now: BlockNumber) -> usize {

@@ -312,7 +312,7 @@ impl<T: Config> Pallet<T> {
                 start: None,
                 steps: u32::try_from(job.spec.steps_in(0)).unwrap_or(u32::MAX),
             },
-            T::MAX_SEGMENT_FUEL,
+            T::MAX_SEGMENT_FUEL.min(job.terms.max_fuel),
         );
         let refused = |ext: &mut Ext<'_>, proof: &RefereeRequest| {
             ext.referee(proof)
@@ -492,7 +492,13 @@ impl<T: Config> Pallet<T> {
         job.status = JobStatus::Settled {
             receipt: receipt.clone(),
         };
-        Self::finish(ext, id, &job, now);
+        Jobs::insert(ext, &id, &job);
         Self::deposit_event(ext, Event::JobSettled { job: id, receipt });
+        // The record goes with the model: `job result` reads the model's hash from it.
+        let model_kept_until = Self::keep_model(ext, id, &job, now);
+        let prune_at = now
+            .saturating_add(T::JOB_RETENTION)
+            .max(model_kept_until.unwrap_or(0));
+        Self::schedule_job(ext, prune_at, id);
     }
 }

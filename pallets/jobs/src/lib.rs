@@ -48,6 +48,15 @@
 //! Finished jobs are kept [`Config::JOB_RETENTION`] blocks for `job status`/`job result`, then
 //! pruned; their story stays in the events.
 //!
+//! **The model outlives settlement.** At settlement the buyer takes over the registration of
+//! the model blob: the worker's deposit is returned and the same deposit reserved from the
+//! buyer (out of the escrow just refunded), and the model and the job's record are kept
+//! [`Config::MODEL_RETENTION`] blocks (30 days at 1 s blocks) instead of expiring with the
+//! registry's `BLOB_TTL` once the job no longer refers to it. The buyer may release it sooner
+//! (`release_model`, what `agora job result --release` sends after fetching it), which returns
+//! the deposit. A buyer who cannot pay the deposit keeps the registry's ordinary lifetime
+//! (`blobs.rs`, `keep_model`).
+//!
 //! ## Blobs
 //!
 //! The blob registry (deposits, quotas, references, expiry) is specified and implemented in
@@ -129,6 +138,9 @@ pub trait Config: pallet_market::Config {
     const PROOF_FUEL: u64;
     /// Blocks a finished job is kept.
     const JOB_RETENTION: BlockNumber;
+    /// Blocks a settled job's model (and the job's record) is kept for its buyer, whose
+    /// deposit then pays for it, unless the buyer releases it sooner (`release_model`).
+    const MODEL_RETENTION: BlockNumber;
     /// Share of a dispute loser's slashed stake paid to the winner, in percent; the rest is
     /// burned. Below 100 so that a worker cannot recover its collateral by challenging itself
     /// from a second account.
@@ -270,6 +282,28 @@ pub enum Event {
         /// Refunded.
         refund: Balance,
     },
+    /// At settlement the buyer took over the registration of the job's model: its deposit
+    /// moved from the worker to the buyer, and the model is kept until `until`.
+    #[codec(index = 12)]
+    ModelKept {
+        /// The job.
+        job: JobId,
+        /// The model's blob.
+        hash: Hash,
+        /// The block at whose end it is dropped (unless released sooner).
+        until: BlockNumber,
+        /// Reserved from the buyer until then.
+        deposit: Balance,
+    },
+    /// The buyer released its model: it is dropped at the end of the next block and its
+    /// deposit returned.
+    #[codec(index = 13)]
+    ModelReleased {
+        /// The job.
+        job: JobId,
+        /// The model's blob.
+        hash: Hash,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -362,6 +396,10 @@ pub enum Error {
     /// The size proof does not show that the blob has the size given.
     #[error("the size proof does not show that the blob has the size given")]
     SizeNotProven,
+    /// The job has no model kept for its buyer (not settled, no model, already released or
+    /// dropped).
+    #[error("the job has no model kept for its buyer: not settled, no model, or already released")]
+    NoModelKept,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -389,6 +427,7 @@ agora_primitives::impl_pallet_error!(Error {
     RefusalWithOutput,
     BillAboveHeaviest,
     SizeNotProven,
+    NoModelKept,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -661,6 +700,7 @@ impl<T: Config> Pallet<T> {
             } => Self::commit_result(ext, who, *job, commitment.clone(), final_proof),
             Call::CancelJob { job } => Self::cancel_job(ext, who, *job),
             Call::DeclareUnrunnable { job } => Self::declare_unrunnable(ext, who, *job),
+            Call::ReleaseModel { job } => Self::release_model(ext, who, *job),
         }
     }
 
@@ -757,6 +797,13 @@ pub enum Call {
         /// The job.
         job: JobId,
     },
+    /// The buyer has fetched its model and releases it before `MODEL_RETENTION` ends: it is
+    /// dropped at the end of the next block and the buyer's deposit returned.
+    #[codec(index = 4)]
+    ReleaseModel {
+        /// The job.
+        job: JobId,
+    },
 }
 
 impl Call {
@@ -776,6 +823,7 @@ impl Call {
             Call::CommitResult { .. } => weights::COMMIT_RESULT,
             Call::CancelJob { .. } => weights::CANCEL_JOB,
             Call::DeclareUnrunnable { .. } => weights::DECLARE_UNRUNNABLE,
+            Call::ReleaseModel { .. } => weights::RELEASE_MODEL,
         }
     }
 }
@@ -797,6 +845,8 @@ pub mod weights {
     /// run, segment 0 is re-run too, bounded by `MAX_SEGMENT_FUEL` and not by this weight: the
     /// open item of a fuel dispute's segment re-run (`docs/verification.md`).
     pub const DECLARE_UNRUNNABLE: Weight = 1_000_000_000;
+    /// `release_model`: job and blob reads, two due-list moves.
+    pub const RELEASE_MODEL: Weight = 60_000;
 
     /// End of block with `jobs` due jobs and `blobs` due blobs.
     pub fn on_finalize(jobs: usize, blobs: usize) -> Weight {

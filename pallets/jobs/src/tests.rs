@@ -223,21 +223,31 @@ fn a_verified_job_settles_and_pays_everyone_from_the_escrow() {
         settled_at: 11,
         refuted: Vec::new(),
     };
+    let deposit = Jobs::blob_deposit(1_000);
     assert_eq!(
         events,
-        vec![Event::JobSettled {
-            job: 0,
-            receipt: receipt.clone()
-        }]
+        vec![
+            Event::JobSettled {
+                job: 0,
+                receipt: receipt.clone()
+            },
+            Event::ModelKept {
+                job: 0,
+                hash: OUTPUT,
+                until: 11 + MODEL_RETENTION,
+                deposit
+            }
+        ]
     );
     assert_eq!(
         Jobs::job(&state, 0).unwrap().status,
         JobStatus::Settled { receipt }
     );
-    // The money: worker and verifier paid, the rest back with the buyer, nothing created.
+    // The money: worker and verifier paid, the rest back with the buyer, nothing created;
+    // the model's deposit moved from Bob to Alice.
     assert_eq!(
         TestBalances::free_balance(&state, &BOB),
-        bob_free + 3 * AGR / 2
+        bob_free + 3 * AGR / 2 + deposit
     );
     assert_eq!(
         TestBalances::free_balance(&state, &CHARLIE),
@@ -245,14 +255,114 @@ fn a_verified_job_settles_and_pays_everyone_from_the_escrow() {
     );
     let alice = TestBalances::account(&state, &ALICE);
     assert_eq!(alice.total(), alice_before.total() - 3 * AGR / 2 - FEE);
-    assert_eq!(alice.reserved, alice_before.reserved - escrow());
+    assert_eq!(alice.reserved, alice_before.reserved - escrow() + deposit);
     assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
     assert_eq!(TestMarket::offer(&state, 0).unwrap().in_flight, 0);
     assert_eq!(pallet_market::CompletedJobs::get(&state, &ALICE), Some(1));
     assert_eq!(Jobs::blob(&state, &MODULE).unwrap().refs, 0);
-    // Kept for the retention period, then pruned.
-    end_block(&mut state, 16);
-    assert_eq!(Jobs::job(&state, 0), None);
+    // The record stays as long as the model: `job result` reads the model's hash from it.
+    end_block(&mut state, 11 + <Test as Config>::JOB_RETENTION);
+    assert!(Jobs::job(&state, 0).is_some());
+}
+
+const MODEL_RETENTION: BlockNumber = <Test as Config>::MODEL_RETENTION;
+
+/// [`a_verified_job_settles_and_pays_everyone_from_the_escrow`]'s job, settled at block 11.
+fn settled_job() -> State {
+    let mut state = matched_job(false);
+    commit(&mut state, 5).0.unwrap();
+    step(&mut state, 8, |ext| {
+        Jobs::audited(
+            ext,
+            0,
+            AuditOutcome::Passed {
+                paid: Vec::new(),
+                missed: 0,
+                refuted: Vec::new(),
+            },
+        )
+    });
+    end_block(&mut state, 11);
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Settled { .. }
+    ));
+    state
+}
+
+/// Item 1 of issue 15: at settlement the model lost its last reference and expired with the
+/// registry's `BLOB_TTL` (the runtime's 14,400 blocks, four hours), after which `job result`
+/// failed while `job status` still showed the job. Now the buyer holds the registration and
+/// the model and its record outlive the registry's lifetime, for `MODEL_RETENTION`; then both
+/// go and the buyer's deposit comes back.
+#[test]
+fn a_settled_jobs_model_outlives_the_blob_lifetime_until_the_model_retention_ends() {
+    let mut state = settled_job();
+    let deposit = Jobs::blob_deposit(1_000);
+    let info = Jobs::blob(&state, &OUTPUT).unwrap();
+    assert_eq!((info.owner, info.refs), (ALICE, 0));
+    assert_eq!(info.expires_at, 11 + MODEL_RETENTION);
+    assert!(MODEL_RETENTION > <Test as Config>::BLOB_TTL);
+    // Past the registry's lifetime from the registration (block 1) and from the settlement.
+    for block in 12..=11 + <Test as Config>::BLOB_TTL + 1 {
+        end_block(&mut state, block);
+    }
+    assert!(Jobs::blob(&state, &OUTPUT).is_some(), "still kept");
+    assert!(Jobs::job(&state, 0).is_some(), "and its record");
+    assert_eq!(
+        Jobs::blob(&state, &MODULE),
+        None,
+        "the module went with the lifetime"
+    );
+    let alice_reserved = TestBalances::account(&state, &ALICE).reserved;
+    let events = end_block(&mut state, 11 + MODEL_RETENTION);
+    assert_eq!(events, vec![Event::BlobExpired { hash: OUTPUT }]);
+    assert_eq!(Jobs::blob(&state, &OUTPUT), None);
+    assert_eq!(Jobs::job(&state, 0), None, "pruned with its model");
+    assert_eq!(
+        TestBalances::account(&state, &ALICE).reserved,
+        alice_reserved - deposit,
+        "the buyer's deposit returned"
+    );
+    assert_eq!(BlobBytesOf::get(&state, &ALICE), None);
+}
+
+/// The buyer who has fetched its model releases it: dropped at the end of the next block,
+/// the deposit returned, the record pruned `JOB_RETENTION` after the job's end; nobody else
+/// may release it, and it cannot be released twice.
+#[test]
+fn the_buyer_releases_its_model_early_and_gets_the_deposit_back() {
+    let mut state = settled_job();
+    let alice_reserved = TestBalances::account(&state, &ALICE).reserved;
+    let (result, _) = step(&mut state, 12, |ext| Jobs::release_model(ext, &BOB, 0));
+    assert_eq!(result, Err(error(Error::NotJobBuyer)));
+    let (result, events) = step(&mut state, 12, |ext| Jobs::release_model(ext, &ALICE, 0));
+    result.unwrap();
+    assert_eq!(
+        events,
+        vec![Event::ModelReleased {
+            job: 0,
+            hash: OUTPUT
+        }]
+    );
+    let (result, _) = step(&mut state, 12, |ext| Jobs::release_model(ext, &ALICE, 0));
+    assert_eq!(result, Err(error(Error::NoModelKept)), "already released");
+    assert_eq!(
+        end_block(&mut state, 13),
+        vec![Event::BlobExpired { hash: OUTPUT }]
+    );
+    assert_eq!(
+        TestBalances::account(&state, &ALICE).reserved,
+        alice_reserved - Jobs::blob_deposit(1_000)
+    );
+    end_block(&mut state, 11 + <Test as Config>::JOB_RETENTION);
+    assert_eq!(
+        Jobs::job(&state, 0),
+        None,
+        "pruned at the ordinary retention"
+    );
+    let (result, _) = step(&mut state, 20, |ext| Jobs::release_model(ext, &ALICE, 0));
+    assert_eq!(result, Err(error(Error::UnknownJob)));
 }
 
 #[test]
@@ -434,7 +544,9 @@ impl agora_primitives::referee::Referee for Verdict {
                 start: None,
                 steps: s,
             } if s == steps => {
-                assert_eq!(request.fuel_limit, 100_000_000);
+                // The segment bound (100 Mfuel), cut to the bid's max_fuel (10 Mfuel): the
+                // fuel the worker's engine gave segment 0.
+                assert_eq!(request.fuel_limit, 10_000_000);
                 Ok(self.1)
             }
             ref other => panic!("not a proof of unrunnable inputs: {other:?}"),
@@ -1015,6 +1127,8 @@ fn calls_round_trip_through_scale() {
             final_proof: final_proof(),
         },
         Call::CancelJob { job: 3 },
+        Call::DeclareUnrunnable { job: 3 },
+        Call::ReleaseModel { job: 3 },
     ];
     for call in calls {
         assert_eq!(Call::decode(&mut &call.encode()[..]).unwrap(), call);

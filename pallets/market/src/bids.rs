@@ -3,12 +3,14 @@
 //! rules are in the crate documentation.
 
 use crate::{
-    Bid, BidId, BidSpecs, BidTerms, Bids, BidsOf, BidsOfPrefix, Config, Error, Event, JobSpec,
-    MarketHooks, Matched, NextBidId, OpenBids, Pallet, Region,
+    Bid, BidEnd, BidId, BidSpecs, BidTerms, Bids, BidsOf, BidsOfPrefix, ClosedBid, ClosedBids,
+    ClosedBidsDuePrefix, Config, Error, Event, JobSpec, MarketHooks, Matched, NextBidId, OpenBids,
+    Pallet, Region,
 };
 use agora_primitives::dispatch::DispatchResult;
 use agora_primitives::storage::Ext;
-use agora_primitives::{AccountId, BlockNumber};
+use agora_primitives::{AccountId, Balance, BlockNumber};
+use pallet_support::due::schedule;
 use pallet_support::{ensure, put_or_remove, to_usize, BoundedVec};
 
 type Balances<T> = pallet_balances::Pallet<T>;
@@ -136,8 +138,8 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Removes an open bid's records (the caller has taken it out of `OpenBids`) and returns
-    /// its job spec.
-    pub(crate) fn remove_bid(ext: &mut Ext<'_>, id: BidId, bid: &Bid) -> JobSpec {
+    /// its job spec and the rent burned for the blocks it was open.
+    pub(crate) fn remove_bid(ext: &mut Ext<'_>, id: BidId, bid: &Bid) -> (JobSpec, Balance) {
         let buyer = &bid.buyer;
         // The rent of the blocks it was open is burned from its deposit, the rest refunded.
         let rent = Self::charge_rent(ext, buyer, bid.placed_at, bid.rent_deposit, |ext, rent| {
@@ -153,7 +155,7 @@ impl<T: Config> Pallet<T> {
         BidSpecs::remove(ext, &id);
         let count = BidsOf::get(ext, buyer).unwrap_or(0).saturating_sub(1);
         put_or_remove::<BidsOfPrefix, _, _>(ext, buyer, &count);
-        spec
+        (spec, rent)
     }
 
     /// Cancels an open bid and refunds its escrow.
@@ -163,7 +165,7 @@ impl<T: Config> Pallet<T> {
         let mut open = Self::open_bids(ext);
         open.retain(|other| *other != id);
         OpenBids::put(ext, &open);
-        Self::drop_bid(ext, id, &bid);
+        Self::drop_bid(ext, id, &bid, BidEnd::Cancelled);
         Self::deposit_event(
             ext,
             Event::BidCancelled {
@@ -175,14 +177,32 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Removes a bid that leaves the book unmatched (the caller has taken it out of
-    /// `OpenBids`): its records go, its blobs lose a reference, its escrow is refunded.
-    pub(crate) fn drop_bid(ext: &mut Ext<'_>, id: BidId, bid: &Bid) {
-        let spec = Self::remove_bid(ext, id, bid);
+    /// `OpenBids`): its records go, its blobs lose a reference, its escrow is refunded, and
+    /// how it `end`ed is kept in [`ClosedBids`] for `CLOSED_BID_RETENTION` blocks.
+    pub(crate) fn drop_bid(ext: &mut Ext<'_>, id: BidId, bid: &Bid, end: BidEnd) {
+        let (spec, rent) = Self::remove_bid(ext, id, bid);
         T::Hooks::on_bid_dropped(ext, &spec);
         let left = Balances::<T>::unreserve(ext, &bid.buyer, bid.escrow);
         assert!(
             left == 0,
             "market invariant broken: escrow of bid {id} was not reserved"
+        );
+        let now = System::<T>::block_number(ext);
+        let closed = ClosedBid {
+            buyer: bid.buyer,
+            end,
+            at: now,
+            refund: bid.escrow,
+            rent,
+        };
+        ClosedBids::insert(ext, &id, &closed);
+        // At most the open bids close in one block (and each cancellation is a transaction):
+        // the book's bound bounds the due list.
+        schedule::<ClosedBidsDuePrefix, BidId>(
+            ext,
+            now.saturating_add(T::CLOSED_BID_RETENTION),
+            id,
+            T::MAX_OPEN_BIDS,
         );
     }
 

@@ -1,7 +1,8 @@
 //! The end of a block: expiries, then the auction.
 //!
-//! `on_finalize` runs five phases, in this order (the order of their events):
+//! `on_finalize` runs six phases, in this order (the order of their events):
 //!
+//! 0. **Prune closed bids** whose `CLOSED_BID_RETENTION` ended (no event).
 //! 1. **Expire offers** past their expiry block: they close (and go, if nothing is in flight).
 //! 2. **Expire bids** that no worker could finish by their deadline any more, or that no open
 //!    offer could serve for `UNSERVED_BID_BLOCKS` consecutive clearings: refunded, less the
@@ -15,9 +16,10 @@
 //!    [`RecentMatches`], and a `Cleared` event (only for blocks that matched something).
 
 use crate::{
-    clearing, weights, Bid, BidId, Bids, BidsPrefix, ClearingRecord, Clearings, CloseReason,
-    Config, Energy, Event, Fuel, MarketHooks, MatchRecord, Matched, Offer, OfferId, Offers,
-    OffersPrefix, OpenBids, OpenBidsPrefix, OpenOffersPrefix, Pallet, RecentMatches,
+    clearing, weights, Bid, BidEnd, BidId, Bids, BidsPrefix, ClearingRecord, Clearings,
+    CloseReason, ClosedBids, ClosedBidsDue, Config, Energy, Event, Fuel, MarketHooks, MatchRecord,
+    Matched, Offer, OfferId, Offers, OffersPrefix, OpenBids, OpenBidsPrefix, OpenOffersPrefix,
+    Pallet, RecentMatches,
 };
 use agora_primitives::dispatch::Weight;
 use agora_primitives::storage::{Ext, StorageInstance, StorageMap, StorageValue};
@@ -59,6 +61,7 @@ impl<T: Config> Pallet<T> {
     /// End of block: expire offers and bids, then run the auction. Returns the weight used.
     pub fn on_finalize(ext: &mut Ext<'_>) -> Weight {
         let now = System::<T>::block_number(ext);
+        let pruned = Self::prune_closed_bids(ext, now);
         let offers = Self::expire_offers(ext, now);
         let bids = Self::expire_bids(ext, now);
         let book = Self::build_book(ext, &bids, &offers);
@@ -87,6 +90,19 @@ impl<T: Config> Pallet<T> {
         let open = Self::note_unmatched(ext, &outcome, &listed, open_bids);
         Self::record_clearing(ext, now, prices, matches, open);
         weights::on_finalize(book.bids.len(), book.offers.len(), outcome.matches.len())
+            .saturating_add(weights::PRUNE_CLOSED_BID.saturating_mul(pruned as u64))
+    }
+
+    /// Phase 0: records of bids closed `CLOSED_BID_RETENTION` blocks ago go. Returns how many.
+    fn prune_closed_bids(ext: &mut Ext<'_>, now: BlockNumber) -> usize {
+        let Some(due) = ClosedBidsDue::get(ext, &now) else {
+            return 0;
+        };
+        ClosedBidsDue::remove(ext, &now);
+        for id in &due {
+            ClosedBids::remove(ext, id);
+        }
+        due.len()
     }
 
     /// Phase 1: offers past their expiry close. Returns the open ones, in posting order.
@@ -112,7 +128,13 @@ impl<T: Config> Pallet<T> {
                         .is_some_and(|since| now.saturating_sub(since) >= T::UNSERVED_BID_BLOCKS)
             },
             |ext, id, bid| {
-                Self::drop_bid(ext, id, &bid);
+                let end =
+                    if now.saturating_add(u64::from(bid.terms.run_blocks)) > bid.terms.deadline {
+                        BidEnd::Expired
+                    } else {
+                        BidEnd::Unserved
+                    };
+                Self::drop_bid(ext, id, &bid, end);
                 let refund = bid.escrow;
                 Self::deposit_event(ext, Event::BidExpired { bid: id, refund });
             },
@@ -214,7 +236,7 @@ impl<T: Config> Pallet<T> {
         let collateral = offer.collateral.max(bid.collateral);
         Staking::<T>::commit(ext, &offer.provider, collateral)
             .expect("the auction only matches offers whose provider has the collateral");
-        let spec = Self::remove_bid(ext, bid_id, &bid);
+        let (spec, _) = Self::remove_bid(ext, bid_id, &bid);
         let waited = now.saturating_sub(bid.placed_at);
         let record = MatchRecord {
             bid: bid_id,

@@ -1,7 +1,10 @@
 //! The market's invariants, checked over a whole state after every test (see the crate
 //! documentation for the list).
 
-use crate::{BidId, BidSpecs, Bids, BidsOf, Config, OfferId, Offers, OffersOf, Pallet};
+use crate::{
+    BidId, BidSpecs, Bids, BidsOf, ClosedBids, ClosedBidsDue, Config, OfferId, Offers, OffersOf,
+    Pallet,
+};
 use agora_primitives::storage::StateIter;
 use agora_primitives::{AccountId, Balance};
 use pallet_support::to_usize;
@@ -15,12 +18,34 @@ impl<T: Config> Pallet<T> {
     pub fn try_state(state: &impl StateIter) -> Result<(), String> {
         Self::check_bids(state)?;
         Self::check_offers(state)?;
+        Self::check_closed_bids(state)?;
         if Self::clearings(state).len() > to_usize(T::CLEARING_HISTORY)
             || Self::recent_matches(state).len() > to_usize(T::RECENT_MATCHES)
         {
             return Err("market history over its bound".to_owned());
         }
         Ok(())
+    }
+
+    /// Invariant 5: every closed bid's record is due to be pruned, and no closed bid is open.
+    fn check_closed_bids(state: &impl StateIter) -> Result<(), String> {
+        let closed: BTreeSet<BidId> = ClosedBids::iter(state)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let due: BTreeSet<BidId> = ClosedBidsDue::iter(state)
+            .into_iter()
+            .flat_map(|(_, ids)| ids)
+            .collect();
+        if closed != due {
+            return Err(format!(
+                "closed bids {closed:?} differ from those due to be pruned {due:?}"
+            ));
+        }
+        match closed.iter().find(|id| Bids::get(state, id).is_some()) {
+            Some(id) => Err(format!("bid {id} is both open and closed")),
+            None => Ok(()),
+        }
     }
 
     /// Invariants 1 and 2, and the bids' half of 4.

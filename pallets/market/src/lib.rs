@@ -36,8 +36,9 @@
 //!
 //! The order book (open bids and offers), each open bid's current [`Unmatched`] reason (in
 //! words by [`Unmatched::describe`]), the clearing price of each block that matched
-//! ([`Clearings`]), and recent matches with the blocks each bid waited ([`RecentMatches`]);
-//! every match, expiry and cancellation is also an event.
+//! ([`Clearings`]), recent matches with the blocks each bid waited ([`RecentMatches`]), and
+//! for [`Config::CLOSED_BID_RETENTION`] blocks each bid that left the book unmatched, how and
+//! with what refund ([`ClosedBids`]); every match, expiry and cancellation is also an event.
 //!
 //! ## Invariants (checked by [`Pallet::try_state`] after every test)
 //!
@@ -47,6 +48,7 @@
 //!    jobs in flight; `in_flight ≤ capacity`; only open offers hold a bond, and each
 //!    provider's committed stake covers its offers' bonds.
 //! 4. Per-account counters equal the records they count; every list is within its bound.
+//! 5. Every closed bid's record is due to be pruned; no closed bid is open.
 //!
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls. The
 //! records and their words are in `types.rs`, the bid calls in `bids.rs`, the end-of-block
@@ -61,8 +63,8 @@ mod invariants;
 mod types;
 
 pub use types::{
-    format_mfuel, fuel_cost, Bid, BidId, BidTerms, Energy, Fuel, JobSpec, MarketHooks, Matched,
-    Offer, OfferId, Region, Unmatched, FUEL_PER_MFUEL, MAX_REGION_LEN,
+    format_mfuel, fuel_cost, Bid, BidEnd, BidId, BidTerms, ClosedBid, Energy, Fuel, JobSpec,
+    MarketHooks, Matched, Offer, OfferId, Region, Unmatched, FUEL_PER_MFUEL, MAX_REGION_LEN,
 };
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
@@ -129,6 +131,9 @@ pub trait Config: pallet_staking::Config {
     const CLEARING_HISTORY: u32;
     /// Match records kept (for queue-time statistics).
     const RECENT_MATCHES: u32;
+    /// Blocks a bid that left the book unmatched (cancelled, expired) is kept in
+    /// [`ClosedBids`], so that `job status` says what became of it.
+    const CLOSED_BID_RETENTION: BlockNumber;
     /// Blob registry and job hand-over.
     type Hooks: MarketHooks;
 }
@@ -433,7 +438,14 @@ pallet_support::storage_instance!(
     pub ClearingsPrefix = "Clearings",
     pub RecentMatchesPrefix = "RecentMatches",
     pub RentBurnedPrefix = "RentBurned",
+    pub ClosedBidsPrefix = "ClosedBids",
+    pub ClosedBidsDuePrefix = "ClosedBidsDue",
 );
+
+/// `BidId → ClosedBid`: bids that left the book unmatched, for `CLOSED_BID_RETENTION` blocks.
+pub type ClosedBids = StorageMap<ClosedBidsPrefix, BidId, ClosedBid>;
+/// Closed bids whose record goes at the end of a block.
+pub type ClosedBidsDue = StorageMap<ClosedBidsDuePrefix, BlockNumber, Vec<BidId>>;
 
 /// All rent the order book has burned (the public record of what spam and waiting cost; the
 /// end-to-end tests' token count adds it back to the issuance).
@@ -506,6 +518,11 @@ impl<T: Config> Pallet<T> {
     /// Clearing records, oldest first.
     pub fn clearings(state: &impl StateRead) -> Vec<ClearingRecord> {
         Clearings::get(state).unwrap_or_default()
+    }
+
+    /// A bid that left the book unmatched within `CLOSED_BID_RETENTION` blocks.
+    pub fn closed_bid(state: &impl StateRead, id: BidId) -> Option<ClosedBid> {
+        ClosedBids::get(state, &id)
     }
 
     /// Recent matches, oldest first.
@@ -797,6 +814,9 @@ pub mod weights {
     pub const PER_PARAMS_BYTE: Weight = 10;
     /// `cancel_bid`: bid, list and account read/write.
     pub const CANCEL_BID: Weight = 50_000;
+
+    /// Removing one closed bid's record at the end of its retention.
+    pub const PRUNE_CLOSED_BID: Weight = 5_000;
 
     /// The clearing at the end of a block with `bids` open bids, `offers` open offers and
     /// `matches` matches: reads of every open order, the auction, writes of the matches.

@@ -354,6 +354,33 @@ fn cancelling_a_bid_refunds_it_and_only_its_buyer_may() {
     assert_refunded(&state);
     let twice = call(&mut state, 3, ALICE, Call::CancelBid { bid: Compact(0) });
     assert_eq!(twice, Err(error(Error::UnknownBid)));
+    assert_closed(
+        &mut state,
+        ClosedBid {
+            buyer: ALICE,
+            end: BidEnd::Cancelled,
+            at: 2,
+            refund: AGR + 3 * (AGR / 2 * 11 / 10),
+            rent: 0,
+        },
+    );
+}
+
+/// Issue 15, item 4: a bid that left the book unmatched read as "job #N is not on chain". Its
+/// record says how it ended, when and with what refund, and goes `CLOSED_BID_RETENTION`
+/// blocks later.
+fn assert_closed(state: &mut State, closed: ClosedBid) {
+    let at = closed.at;
+    assert_eq!(Market::closed_bid(state, 0), Some(closed));
+    let retention = <Test as Config>::CLOSED_BID_RETENTION;
+    step(state, at + retention - 1, Market::on_finalize);
+    assert!(
+        Market::closed_bid(state, 0).is_some(),
+        "kept for the retention"
+    );
+    step(state, at + retention, Market::on_finalize);
+    assert_eq!(Market::closed_bid(state, 0), None, "then pruned");
+    assert_eq!(ClosedBidsDue::iter(state), Vec::new());
 }
 
 #[test]
@@ -535,6 +562,16 @@ fn bids_that_cannot_meet_their_deadline_expire_with_a_refund() {
         }]
     );
     assert_refunded(&state);
+    assert_closed(
+        &mut state,
+        ClosedBid {
+            buyer: ALICE,
+            end: BidEnd::Expired,
+            at: 6,
+            refund: AGR + 3 * (AGR / 2 * 11 / 10),
+            rent: 0,
+        },
+    );
 }
 
 #[test]

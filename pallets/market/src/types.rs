@@ -211,6 +211,38 @@ pub struct Bid {
     pub unserved_since: Option<BlockNumber>,
 }
 
+/// How a bid left the book without a match.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
+pub enum BidEnd {
+    /// Its buyer cancelled it.
+    #[codec(index = 0)]
+    Cancelled,
+    /// No worker matched now could commit by its deadline any more.
+    #[codec(index = 1)]
+    Expired,
+    /// No open offer could serve it for `UNSERVED_BID_BLOCKS` clearings in a row.
+    #[codec(index = 2)]
+    Unserved,
+}
+
+/// A bid that left the book without a match, kept `CLOSED_BID_RETENTION` blocks so that
+/// `job status` can say what became of it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+pub struct ClosedBid {
+    /// The buyer.
+    pub buyer: AccountId,
+    /// How it ended.
+    pub end: BidEnd,
+    /// The block it ended in.
+    pub at: BlockNumber,
+    /// Escrow refunded.
+    pub refund: Balance,
+    /// Rent burned for the blocks it was open (the rest of its rent deposit was refunded).
+    pub rent: Balance,
+}
+
 /// An offer of compute.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
 pub struct Offer {

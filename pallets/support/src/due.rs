@@ -39,6 +39,27 @@ pub fn schedule<P: StorageInstance, V: Encode + Decode>(
     block
 }
 
+/// Removes one `item` from the due list of block `at` (the block [`schedule`] returned),
+/// deleting the list when it empties: an entry moved to another block. Returns whether it was
+/// there. Bounded by the list, at most the per-block bound (or the spill past it).
+pub fn unschedule<P: StorageInstance, V: Encode + Decode + PartialEq>(
+    ext: &mut Ext<'_>,
+    at: BlockNumber,
+    item: &V,
+) -> bool {
+    let mut list = StorageMap::<P, BlockNumber, Vec<V>>::get(ext, &at).unwrap_or_default();
+    let Some(position) = list.iter().position(|entry| entry == item) else {
+        return false;
+    };
+    list.remove(position);
+    if list.is_empty() {
+        StorageMap::<P, BlockNumber, Vec<V>>::remove(ext, &at);
+    } else {
+        StorageMap::<P, BlockNumber, Vec<V>>::insert(ext, &at, &list);
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +77,23 @@ mod tests {
             .collect();
         assert_eq!(landed, vec![10, 10, 11, 11, 12]);
         assert_eq!(Due::get(&ext, &11), Some(vec![2, 3]));
+    }
+
+    #[test]
+    fn an_unscheduled_entry_leaves_only_its_own_list() {
+        let backend = BTreeMap::new();
+        let mut ext = Ext::new(&backend);
+        for item in 0..3 {
+            schedule::<DuePrefix, u32>(&mut ext, 10, item, 2);
+        }
+        assert!(unschedule::<DuePrefix, u32>(&mut ext, 10, &1));
+        assert_eq!(Due::get(&ext, &10), Some(vec![0]));
+        assert!(
+            !unschedule::<DuePrefix, u32>(&mut ext, 10, &2),
+            "it spilled to 11"
+        );
+        assert!(unschedule::<DuePrefix, u32>(&mut ext, 11, &2));
+        assert_eq!(Due::get(&ext, &11), None, "an emptied list is deleted");
     }
 
     #[test]

@@ -129,6 +129,8 @@ pub trait Params {
     const CLEARING_HISTORY: u32 = 3;
     /// `pallet_market::Config::RECENT_MATCHES`.
     const RECENT_MATCHES: u32 = 4;
+    /// `pallet_market::Config::CLOSED_BID_RETENTION`.
+    const CLOSED_BID_RETENTION: BlockNumber = 10;
 
     /// `pallet_jobs::Config::MAX_BLOB_SIZE`: 1 MiB.
     const MAX_BLOB_SIZE: u64 = 1 << 20;
@@ -154,6 +156,8 @@ pub trait Params {
     const PROOF_FUEL: u64 = 1_000_000;
     /// `pallet_jobs::Config::JOB_RETENTION`.
     const JOB_RETENTION: BlockNumber = 5;
+    /// `pallet_jobs::Config::MODEL_RETENTION`: longer than `BLOB_TTL`, as in the runtime.
+    const MODEL_RETENTION: BlockNumber = 50;
     /// `pallet_jobs::Config::DISPUTE_REWARD_PERCENT`.
     const DISPUTE_REWARD_PERCENT: u8 = 50;
 
@@ -409,6 +413,7 @@ macro_rules! mock_runtime {
             OFFER_BOND: $crate::__private::Balance,
             UNSERVED_BID_BLOCKS: $crate::__private::BlockNumber,
             CLEARING_HISTORY: u32, RECENT_MATCHES: u32,
+            CLOSED_BID_RETENTION: $crate::__private::BlockNumber,
         } type Hooks = $hooks;);
     };
     (@jobs $T:ident $p:tt, $verification:ty) => {
@@ -420,6 +425,7 @@ macro_rules! mock_runtime {
             MAX_METRICS_LEN: u32, CHALLENGE_BLOCKS: $crate::__private::BlockNumber,
             CANCEL_FEE_PERCENT: u8,
             CANCEL_NOTICE_BLOCKS: $crate::__private::BlockNumber, PROOF_FUEL: u64, JOB_RETENTION: $crate::__private::BlockNumber,
+            MODEL_RETENTION: $crate::__private::BlockNumber,
             DISPUTE_REWARD_PERCENT: u8,
         } type Verification = $verification;);
     };

@@ -30,8 +30,9 @@
 //! `pallet_jobs`); a losing challenger has its check bond slashed the same way in the worker's
 //! favour, and the audit moves on to the next mismatch, or passes. A step the referee cannot
 //! fit in its fuel ends the job as a plain mismatch: escrow refunded, nobody slashed. A segment
-//! is re-run with the segment fuel bound (`MAX_SEGMENT_FUEL`), which every segment of an honest
-//! run fits in (every engine stops a call there): a segment that does not fit is the worker's
+//! is re-run with the segment fuel bound (`MAX_SEGMENT_FUEL`, or what the bid's `max_fuel`
+//! leaves after the segment's start if that is less), which every segment of an honest run fits
+//! in (every engine stops a call there): a segment that does not fit is the worker's
 //! fault, as a sampled leaf over the bound is — unless the worker's leaf is that segment's
 //! refusal leaf, which ends its trace there (the buyer's module, not the worker).
 //!
@@ -355,12 +356,19 @@ impl<T: Config> Pallet<T> {
                 },
                 T::REFEREE_FUEL,
             ),
+            // The segment's bound, or what the bid's `max_fuel` leaves after its start if that
+            // is less: the fuel the worker's engine gave it (`RunSpec::segment_fuel`).
             Claim::Segment(segment) => (
                 RefereeTask::Segment {
                     start: segment.start.map(|leaf| leaf.state_hash),
                     steps: segment.steps,
                 },
-                <T as pallet_market::Config>::MAX_SEGMENT_FUEL,
+                <T as pallet_market::Config>::MAX_SEGMENT_FUEL.min(
+                    record
+                        .terms
+                        .max_fuel
+                        .saturating_sub(segment.start.map_or(0, |leaf| leaf.fuel)),
+                ),
             ),
             Claim::Leaves(_) => return None,
         };

@@ -3,7 +3,7 @@
 
 use agora_primitives::{format_agr, AccountId, Balance, BlockNumber};
 use pallet_jobs::{Job, JobStatus, Receipt};
-use pallet_market::{Bid, BidTerms, JobSpec};
+use pallet_market::{format_mfuel, Bid, BidEnd, BidTerms, ClosedBid, JobSpec};
 use serde::{Deserialize, Serialize};
 
 /// The stage of a job, for progress and reports.
@@ -70,6 +70,31 @@ pub struct JobReport {
     /// worker commits its result first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_at: Option<BlockNumber>,
+    /// Why a settled job has no model: its trace ends in a refused segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_model: Option<String>,
+    /// A settled job's model while the registry keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelReport>,
+    /// How a bid that never matched left the book (cancelled, expired), when, and the refund.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bid_ended: Option<String>,
+}
+
+/// A settled job's model as the blob registry keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelReport {
+    /// Its blob's hash (what `job result` fetches).
+    pub hash: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The block at whose end the registry drops it (`MODEL_RETENTION` after settlement, or
+    /// the block after the buyer released it).
+    pub kept_until: BlockNumber,
+    /// Whether the buyer holds its registration (and pays its deposit); if not, the buyer
+    /// could not pay the deposit at settlement and the worker's registration keeps it only for
+    /// the registry's ordinary lifetime.
+    pub held_by_buyer: bool,
 }
 
 /// A job's assurance level as `job status` and `job submit` show it (the runtime's rule,
@@ -326,6 +351,10 @@ pub struct JobState {
     pub job: Option<Job>,
     /// Its spot check or dispute, while one runs.
     pub audit: Option<pallet_verification::Audit>,
+    /// The registry's record of a settled job's model (read for one job's view only).
+    pub model: Option<pallet_jobs::BlobInfo>,
+    /// How the bid left the book, if it did so unmatched (read for one job's view only).
+    pub closed: Option<ClosedBid>,
 }
 
 impl JobReport {
@@ -346,6 +375,13 @@ impl JobReport {
             }
             return report;
         }
+        if let Some(closed) = &state.closed {
+            report.stage = Stage::Ended;
+            report.buyer = Some(closed.buyer);
+            report.status = serde_json::to_value(closed).ok();
+            report.bid_ended = Some(describe_closed(closed));
+            return report;
+        }
         let Some(job) = &state.job else {
             return report;
         };
@@ -361,6 +397,17 @@ impl JobReport {
         report.cancel_at = job.cancel_at.filter(|_| job.status == JobStatus::Assigned);
         if let JobStatus::Settled { receipt } = &job.status {
             report.receipt = Some(receipt.into());
+            report.no_model = no_model(job);
+            let output = job.commitment.as_ref().map(|c| c.output);
+            report.model = output
+                .zip(state.model.as_ref())
+                .filter(|_| report.no_model.is_none())
+                .map(|(hash, info)| ModelReport {
+                    hash: hash.to_string(),
+                    bytes: info.size,
+                    kept_until: info.expires_at,
+                    held_by_buyer: info.owner == job.buyer,
+                });
         }
         if let Some(audit) = &state.audit {
             report.audit_phase = Some(audit.phase);
@@ -386,6 +433,51 @@ impl JobReport {
             assurance: None,
             receipt: None,
             cancel_at: None,
+            no_model: None,
+            model: None,
+            bid_ended: None,
         }
     }
+}
+
+/// What became of a bid that left the book unmatched, in words.
+pub fn describe_closed(closed: &ClosedBid) -> String {
+    let how = match closed.end {
+        BidEnd::Cancelled => "cancelled by its buyer",
+        BidEnd::Expired => "expired: no worker matched after it could commit by its deadline",
+        BidEnd::Unserved => "expired: no open offer could serve it (region, energy, size or price) for UNSERVED_BID_BLOCKS clearings in a row",
+    };
+    format!(
+        "never matched; {how}, in block #{}: escrow refunded {} AGR, rent burned {} AGR",
+        closed.at,
+        format_agr(closed.refund),
+        format_agr(closed.rent)
+    )
+}
+
+/// Why job `job` has no model, if its trace ends in a refusal: the segment, and whether the
+/// bid's `max_fuel` may be what ran out (the engine gives a segment at most what the budget
+/// leaves, `agora_engine::RunSpec::segment_fuel`; the ledger does not record which refusal
+/// it was, the worker's log does).
+pub fn no_model(job: &Job) -> Option<String> {
+    let commitment = job.commitment.as_ref().filter(|c| c.ends_in_refusal())?;
+    let refused = commitment.segments.saturating_sub(1);
+    let before = commitment.total_fuel;
+    let left = job.terms.max_fuel.saturating_sub(before);
+    let bound = agora_runtime::verification::MAX_SEGMENT_FUEL;
+    let cause = if left < bound {
+        format!(
+            "more than the {} the bid's max_fuel of {} left for it",
+            format_mfuel(left),
+            format_mfuel(job.terms.max_fuel)
+        )
+    } else {
+        format!("more than the {} a segment may use", format_mfuel(bound))
+    };
+    Some(format!(
+        "the module refused segment {refused} (a trap, a divergence, or {cause}), so its trace \
+         ends there: segments 0..{refused} were billed ({}) and \
+         the rest of the escrow refunded",
+        format_mfuel(before)
+    ))
 }

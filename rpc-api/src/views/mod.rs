@@ -12,8 +12,8 @@ mod market;
 
 pub use chain::{AccountReport, BlockRow, ChainReport, ValidatorRow, RECENT_BLOCKS};
 pub use job::{
-    stage_of, AssuranceReport, AuditReport, CheckReport, DisputeReport, JobReport, JobState,
-    ReceiptReport, RefutationReport, Stage,
+    describe_closed, no_model, stage_of, AssuranceReport, AuditReport, CheckReport, DisputeReport,
+    JobReport, JobState, ModelReport, ReceiptReport, RefutationReport, Stage,
 };
 pub use market::{
     percentile, BidRow, ClearingRow, MarketReport, MarketState, OfferRow, QueueTimes,

@@ -181,4 +181,10 @@ fn exploit_a_bid_no_offer_can_serve_expires() {
     assert!(rent_paid(&events).contains(&(ALICE, 5 * RENT, 5)));
     assert_eq!(TestBalances::reserved_balance(&state, &ALICE), 0);
     assert!(Market::open_bids(&state).is_empty());
+    let closed = Market::closed_bid(&state, 0).unwrap();
+    assert_eq!(
+        (closed.end, closed.at, closed.rent),
+        (crate::BidEnd::Unserved, 7, 5 * RENT),
+        "unserved, not past its deadline; the rent it paid recorded"
+    );
 }

@@ -54,11 +54,17 @@ pub(super) struct MockReferee {
 
 impl Referee for MockReferee {
     fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
-        let limit = match request.task {
-            RefereeTask::Segment { .. } => <Test as pallet_market::Config>::MAX_SEGMENT_FUEL,
-            RefereeTask::Step { .. } | RefereeTask::Output { .. } => REFEREE_FUEL,
-        };
-        assert_eq!(request.fuel_limit, limit);
+        match request.task {
+            // The segment bound or, if less, what the bid's max_fuel leaves after the start
+            // (exact values: `the_referee_request_is_known_ahead_only_at_the_referees_turn`).
+            RefereeTask::Segment { .. } => {
+                let bound = <Test as pallet_market::Config>::MAX_SEGMENT_FUEL;
+                assert!(request.fuel_limit >= 1 && request.fuel_limit <= bound);
+            }
+            RefereeTask::Step { .. } | RefereeTask::Output { .. } => {
+                assert_eq!(request.fuel_limit, REFEREE_FUEL)
+            }
+        }
         let state = match request.task {
             RefereeTask::Step { pre_state } => pre_state,
             RefereeTask::Segment { start, .. } => start,
@@ -881,7 +887,8 @@ fn a_false_fuel_mismatch_is_refuted_by_the_referee() {
 
 /// What nodes decide ahead is exactly what the `referee` call will ask: nothing before the
 /// referee's turn, then the step from the agreed state (or, in a fuel dispute, the segment
-/// re-run under the segment bound).
+/// re-run under the segment bound cut to what the bid's max_fuel leaves after its start: the
+/// fuel the worker's engine gave it, `agora_engine::RunSpec::segment_fuel`).
 #[test]
 fn the_referee_request_is_known_ahead_only_at_the_referees_turn() {
     let mut state = tampered_last_leaf();
@@ -913,7 +920,8 @@ fn the_referee_request_is_known_ahead_only_at_the_referees_turn() {
                 start: Some(leaf(2).state_hash),
                 steps: 10
             },
-            <Test as pallet_market::Config>::MAX_SEGMENT_FUEL
+            // max_fuel 10 Mfuel less leaf 2's 3 Mfuel, under the 100 Mfuel bound.
+            7 * MFUEL
         )
     );
 }
