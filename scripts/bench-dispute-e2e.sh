@@ -114,7 +114,9 @@ for (first, moves), report_path, ms, (name, referee_name, referee_ms) in zip(par
                           "module_compiled_ahead_ms": [round(p) for p in prepared]}))
 for trace_path in trace_paths:
     trace = json.load(open(trace_path))
-    fuel, leaves = trace["fuel"], trace["leaves"]
+    # The report's fuel is in Mfuel (decimal strings); the leaves' cumulative fuel in units.
+    fuel = {k: float(v) * 1e6 for k, v in trace["fuel"].items()}
+    leaves = trace["leaves"]
     n = len(leaves)
     seg = [leaves[0]["fuel"]] + [leaves[i]["fuel"] - leaves[i - 1]["fuel"] for i in range(1, n)]
     # Default sampling: the last segment always, one of the others uniformly (a run with the

@@ -33,7 +33,7 @@ job=(--module jobs/dist/mlp.wasm --data datasets/digits.csv --params "$params" -
 start=$(date +%s%N)
 "$bin/agora" --output json job run-local "${job[@]}" --out "$dir/local" > "$dir/local.json"
 local_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-fuel_mfuel=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fuel"]["training"]/1e6)' "$dir/local.json")
+fuel_mfuel=$(python3 -c 'import json,sys; print(float(json.load(open(sys.argv[1]))["fuel"]["training"]))' "$dir/local.json")
 
 wait_for_offer "$bin" "$rpc"
 sleep 3 # the verifier's registration

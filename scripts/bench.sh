@@ -103,8 +103,8 @@ engine)
         python3 - "$job" "$scratch/quote.json" "$scratch/run.json" <<'PY'
 import json, sys
 job, quote, run = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
-estimate = float(quote["fuel"]["estimate"].split()[0])
-actual = run["fuel"]["training"] / 1e6  # the bill: what --max-fuel caps
+estimate = float(quote["fuel"]["estimate"])
+actual = float(run["fuel"]["training"])  # the bill: what --max-fuel caps
 print(json.dumps({"benchmark": "engine/quote", "job": job, "quote_mfuel": estimate,
                   "run_mfuel": round(actual, 1), "error": round(estimate / actual - 1, 4),
                   "target_abs_error": 0.10}))

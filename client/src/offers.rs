@@ -1,7 +1,7 @@
 //! A provider's offer: its terms parsed and checked ([`OfferTerms::plan`]) and posted
 //! ([`post_offer`]). Prices are AGR per Mfuel (10⁶ fuel units), capacities in Mfuel.
 
-use pallet_market::{Energy, Fuel, Region, FUEL_PER_MFUEL};
+use pallet_market::{Energy, Fuel, Region};
 use parity_scale_codec::Compact;
 
 use crate::amount::parse_agr;
@@ -12,33 +12,11 @@ use crate::{tx, Error};
 
 /// Parses a decimal Mfuel amount ("2.5" → 2,500,000 fuel).
 pub fn parse_mfuel(text: &str) -> Result<Fuel, Error> {
-    let bad = || {
+    pallet_market::parse_mfuel(text).ok_or_else(|| {
         Error::Invalid(format!(
             "'{text}' is not a fuel amount: expected Mfuel as a decimal number with at most 6 decimals, e.g. 2.5"
         ))
-    };
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty() && frac.is_empty() || frac.len() > 6 {
-        return Err(bad());
-    }
-    if !whole
-        .chars()
-        .chain(frac.chars())
-        .all(|c| c.is_ascii_digit())
-    {
-        return Err(bad());
-    }
-    let whole: u64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| bad())?
-    };
-    let padded = format!("{frac:0<6}");
-    let frac: u64 = padded.parse().map_err(|_| bad())?;
-    whole
-        .checked_mul(FUEL_PER_MFUEL)
-        .and_then(|w| w.checked_add(frac))
-        .ok_or_else(bad)
+    })
 }
 
 /// Parses a region name.
@@ -230,7 +208,7 @@ mod tests {
             expires_in: 100,
         };
         let plan = terms.plan().unwrap();
-        assert_eq!(plan.capacity, 5 * FUEL_PER_MFUEL);
+        assert_eq!(plan.capacity, 5 * pallet_market::FUEL_PER_MFUEL);
         let zero = OfferTerms {
             price: "0".into(),
             ..terms.clone()

@@ -156,7 +156,8 @@ pub fn markdown(command: &Command, regenerate: &str) -> String {
          `scripts/test.sh` fails when this file is stale. Regenerate with\n\
          `{regenerate}`.\n\
          Units: money in AGR, fuel in Mfuel, time in blocks (1 s each on the reference chain) \
-         unless a flag says otherwise. The fault-injection flags of test builds (`--fault KIND`, \
+         unless a flag says otherwise, in text and `--output json` alike (JSON amounts and fuel \
+         are decimal strings). The fault-injection flags of test builds (`--fault KIND`, \
          `docs/verification.md`) are not listed.\n\n"
     );
     section(&mut out, &name, command, 0);

@@ -28,7 +28,7 @@ use agora_engine::{run_with_fuel, Executor, JobInputs, JobModule, RunSpec};
 use agora_primitives::{Balance, Hash};
 use agora_rpc_api::views::MarketReport;
 use clap::Args;
-use pallet_market::{format_mfuel, BidTerms, Fuel, JobSpec, FUEL_PER_MFUEL};
+use pallet_market::{mfuel_decimal, BidTerms, Fuel, JobSpec, FUEL_PER_MFUEL};
 use serde::Serialize;
 
 use crate::args::JobArgs;
@@ -221,7 +221,7 @@ pub struct QuoteReport {
     pub market_unavailable: Option<String>,
 }
 
-/// [`FuelEstimate`] in Mfuel, the unit users type.
+/// [`FuelEstimate`] in Mfuel, the unit users type, as decimal strings.
 #[derive(Debug, Serialize)]
 pub struct FuelQuote {
     /// Steps of the job.
@@ -247,9 +247,9 @@ impl QuoteReport {
     pub fn text(&self) -> String {
         let f = &self.fuel;
         let mut out = format!(
-            "fuel    {} of training, billed (range {} – {}), measured on {} of {} steps; \
-             {} with init, eval and export, which are not billed\n\
-             bid     --max-fuel {} (the estimate + {MARGIN_PERCENT} %, at least the high end)\n",
+            "fuel    {} Mfuel of training, billed (range {} – {} Mfuel), measured on {} of {} \
+             steps; {} Mfuel with init, eval and export, which are not billed\n\
+             bid     --max-fuel {} (Mfuel: the estimate + {MARGIN_PERCENT} %, at least the high end)\n",
             f.estimate,
             f.low,
             f.high,
@@ -325,14 +325,14 @@ pub async fn quote(rpc: Result<Rpc, CliError>, args: &QuoteArgs) -> Result<Quote
         fuel: FuelQuote {
             steps: estimate.steps,
             sampled_steps: estimate.sampled_steps,
-            estimate: format_mfuel(estimate.training),
-            low: format_mfuel(estimate.low),
-            high: format_mfuel(estimate.high),
-            init: format_mfuel(estimate.init),
-            eval_export: format_mfuel(estimate.eval_export),
-            all_calls: format_mfuel(estimate.total),
+            estimate: mfuel_decimal(estimate.training),
+            low: mfuel_decimal(estimate.low),
+            high: mfuel_decimal(estimate.high),
+            init: mfuel_decimal(estimate.init),
+            eval_export: mfuel_decimal(estimate.eval_export),
+            all_calls: mfuel_decimal(estimate.total),
         },
-        suggested_max_fuel: format_mfuel(max_fuel),
+        suggested_max_fuel: mfuel_decimal(max_fuel),
         market,
         market_unavailable,
     })

@@ -48,19 +48,29 @@ pub struct RunLocalArgs {
     pub no_progress: bool,
 }
 
-/// Fuel by phase.
+/// Fuel by phase (in JSON: decimal Mfuel strings, the unit of `--max-fuel`).
 #[derive(Debug, Clone, Serialize)]
 pub struct FuelReport {
     /// `init`.
+    #[serde(serialize_with = "mfuel")]
     pub init: u64,
-    /// All segments.
+    /// All segments: what a worker bills, and what a bid's `--max-fuel` caps.
+    #[serde(serialize_with = "mfuel")]
     pub training: u64,
     /// `eval`.
+    #[serde(serialize_with = "mfuel")]
     pub eval: u64,
     /// `export`.
+    #[serde(serialize_with = "mfuel")]
     pub export: u64,
     /// Sum.
+    #[serde(serialize_with = "mfuel")]
     pub total: u64,
+}
+
+/// A fuel amount as a decimal Mfuel string.
+fn mfuel<S: serde::Serializer>(fuel: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&pallet_market::mfuel_decimal(*fuel))
 }
 
 /// One trace leaf in `trace.json`.
@@ -72,7 +82,8 @@ pub struct LeafReport {
     pub steps: u32,
     /// blake3 of the state after the segment.
     pub state_hash: Hash,
-    /// Fuel the segment used.
+    /// Cumulative training fuel up to and including the segment, in fuel units: the leaf as
+    /// the trace (and the chain) holds it.
     pub fuel: u64,
 }
 

@@ -212,7 +212,7 @@ fn run_local(out: &Path) -> Value {
 fn run_local_stops_at_its_fuel_cap_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let full = run_local(&dir.path().join("full"));
-    let training = full["fuel"]["training"].as_u64().unwrap();
+    let training = pallet_market::parse_mfuel(full["fuel"]["training"].as_str().unwrap()).unwrap();
     let segments = full["segments"].as_u64().unwrap();
     assert!(segments >= 2, "{full}");
     let capped = |cap: &str, out: &str| {
@@ -278,7 +278,8 @@ fn a_training_job_is_bought_run_checked_and_settled() {
 
     // The same job without a chain: what the market's result must equal, bit for bit.
     let local = run_local(&dir.path().join("local"));
-    let training_fuel = local["fuel"]["training"].as_u64().unwrap();
+    let training_fuel =
+        pallet_market::parse_mfuel(local["fuel"]["training"].as_str().unwrap()).unwrap();
 
     // Bob's worker and Charlie's verifier, ready once the offer is open and Charlie verifies.
     let (mut worker, mut verifier) = start_daemons(&node, dir.path(), &cache);
@@ -321,7 +322,7 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     // fee per check, the rest of the escrow is back with Alice.
     let receipt = &report["receipt"];
     assert_eq!(
-        receipt["fuel"].as_u64().unwrap(),
+        pallet_market::parse_mfuel(receipt["fuel"].as_str().unwrap()).unwrap(),
         training_fuel,
         "the billed fuel is the trace's"
     );

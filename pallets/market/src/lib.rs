@@ -63,8 +63,9 @@ mod invariants;
 mod types;
 
 pub use types::{
-    format_mfuel, fuel_cost, Bid, BidEnd, BidId, BidTerms, ClosedBid, Energy, Fuel, JobSpec,
-    MarketHooks, Matched, Offer, OfferId, Region, Unmatched, FUEL_PER_MFUEL, MAX_REGION_LEN,
+    format_mfuel, fuel_cost, mfuel_decimal, parse_mfuel, Bid, BidEnd, BidId, BidTerms, ClosedBid,
+    Energy, Fuel, JobSpec, MarketHooks, Matched, Offer, OfferId, Region, Unmatched, FUEL_PER_MFUEL,
+    MAX_REGION_LEN,
 };
 
 use agora_primitives::dispatch::{DispatchResult, Weight};

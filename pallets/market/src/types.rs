@@ -30,14 +30,37 @@ pub fn fuel_cost(price: Balance, fuel: Fuel) -> Option<Balance> {
 
 /// Renders fuel in Mfuel: `"2.5 Mfuel"`.
 pub fn format_mfuel(fuel: Fuel) -> String {
+    format!("{} Mfuel", mfuel_decimal(fuel))
+}
+
+/// Fuel as a decimal number of Mfuel, exactly (at most 6 decimals, no trailing zeros):
+/// `2_500_000` → `"2.5"`. What JSON output carries, as it carries AGR as decimal strings.
+pub fn mfuel_decimal(fuel: Fuel) -> String {
     let whole = fuel.checked_div(FUEL_PER_MFUEL).unwrap_or(0);
     let frac = fuel.checked_rem(FUEL_PER_MFUEL).unwrap_or(0);
     if frac == 0 {
-        format!("{whole} Mfuel")
+        format!("{whole}")
     } else {
         let digits = format!("{frac:06}");
-        format!("{whole}.{} Mfuel", digits.trim_end_matches('0'))
+        format!("{whole}.{}", digits.trim_end_matches('0'))
     }
+}
+
+/// Parses a decimal number of Mfuel with at most 6 decimals (`"2.5"`, `"0.000001"`, `"7"`)
+/// into fuel; `None` for anything else or an amount past `u64`.
+pub fn parse_mfuel(text: &str) -> Option<Fuel> {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if (whole.is_empty() && frac.is_empty()) || frac.len() > 6 || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let frac: u64 = format!("{frac:0<6}").parse().ok()?;
+    whole.checked_mul(FUEL_PER_MFUEL)?.checked_add(frac)
 }
 
 /// A region name: 1–16 characters of `a–z`, `0–9` and `-` (e.g. `eu-west`).

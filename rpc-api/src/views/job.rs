@@ -253,7 +253,8 @@ impl From<&pallet_verification::Audit> for AuditReport {
 /// A receipt in AGR.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReceiptReport {
-    /// Fuel billed.
+    /// Fuel billed (in JSON: Mfuel).
+    #[serde(with = "crate::views::mfuel")]
     pub fuel: u64,
     /// AGR per Mfuel.
     pub price: String,

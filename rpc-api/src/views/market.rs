@@ -17,9 +17,11 @@ pub struct OfferRow {
     pub provider: AccountId,
     /// AGR per Mfuel.
     pub price: String,
-    /// Capacity, fuel.
+    /// Capacity (in JSON: Mfuel).
+    #[serde(with = "crate::views::mfuel")]
     pub capacity: Fuel,
-    /// Free capacity, fuel.
+    /// Free capacity (in JSON: Mfuel).
+    #[serde(with = "crate::views::mfuel")]
     pub free: Fuel,
     /// Region.
     pub region: String,
@@ -57,7 +59,8 @@ pub struct BidRow {
     pub buyer: AccountId,
     /// Max AGR per Mfuel.
     pub max_price: String,
-    /// Max fuel.
+    /// Max fuel (in JSON: Mfuel).
+    #[serde(with = "crate::views::mfuel")]
     pub max_fuel: Fuel,
     /// Blocks waited so far.
     pub waited: BlockNumber,
@@ -118,7 +121,8 @@ pub struct ClearingRow {
     pub newcomer_price: Option<String>,
     /// Bids matched.
     pub matched: u32,
-    /// Fuel matched.
+    /// Fuel matched (in JSON: Mfuel).
+    #[serde(with = "crate::views::mfuel")]
     pub fuel: Fuel,
 }
 

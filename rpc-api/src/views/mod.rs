@@ -3,12 +3,32 @@
 //! the node's dashboard show it. Each view is built here from the runtime's own types, once,
 //! so the command line, the dashboard and scripts cannot disagree on what a figure means.
 //!
-//! Amounts are decimal AGR strings (a JSON number could not hold a u128 of plancks exactly in
-//! JavaScript); prices are AGR per Mfuel (10⁶ fuel units); fuel is in units; times are blocks.
+//! One unit per quantity, in JSON as in text: amounts are decimal AGR strings (a JSON number
+//! could not hold a u128 of plancks exactly in JavaScript); prices are AGR per Mfuel (10⁶ fuel
+//! units); fuel is decimal Mfuel strings (`"991.89047"`: exact, as a bid's `--max-fuel` is
+//! typed); times are blocks.
 
 mod chain;
 mod job;
 mod market;
+
+/// Serde for a fuel amount as a decimal Mfuel string (`pallet_market::mfuel_decimal`), and
+/// back (`pallet_market::parse_mfuel`): `#[serde(with = "crate::views::mfuel")]`.
+pub(crate) mod mfuel {
+    use pallet_market::Fuel;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(fuel: &Fuel, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&pallet_market::mfuel_decimal(*fuel))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Fuel, D::Error> {
+        let text = String::deserialize(d)?;
+        pallet_market::parse_mfuel(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("'{text}' is not a decimal number of Mfuel"))
+        })
+    }
+}
 
 pub use chain::{AccountReport, BlockRow, ChainReport, ValidatorRow, RECENT_BLOCKS};
 pub use job::{
@@ -18,3 +38,38 @@ pub use job::{
 pub use market::{
     percentile, BidRow, ClearingRow, MarketReport, MarketState, OfferRow, QueueTimes,
 };
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Fuel goes out as the decimal Mfuel a buyer types and comes back exactly; anything else
+    /// is refused naming it.
+    #[test]
+    fn fuel_travels_as_exact_decimal_mfuel() {
+        let row = ClearingRow {
+            block: 7,
+            price: "0.001".into(),
+            newcomer_price: None,
+            matched: 1,
+            fuel: 991_890_470,
+        };
+        let json = serde_json::to_value(&row).unwrap();
+        assert_eq!(json["fuel"], "991.89047");
+        assert_eq!(serde_json::from_value::<ClearingRow>(json).unwrap(), row);
+        let one = serde_json::json!({"block": 1, "price": "1", "matched": 0, "fuel": "0.000001"});
+        assert_eq!(serde_json::from_value::<ClearingRow>(one).unwrap().fuel, 1);
+        for bad in [
+            serde_json::json!("1.0000001"),
+            serde_json::json!(5),
+            serde_json::json!("x"),
+        ] {
+            let row = serde_json::json!({"block": 1, "price": "1", "matched": 0, "fuel": bad});
+            let error = serde_json::from_value::<ClearingRow>(row)
+                .unwrap_err()
+                .to_string();
+            assert!(!error.is_empty());
+        }
+    }
+}

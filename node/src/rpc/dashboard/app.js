@@ -33,13 +33,13 @@ function svg(tag, attrs, ...children) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Formatting: AGR amounts arrive as exact decimal strings; fuel in units; times in ms.
+// Formatting: AGR amounts and fuel (Mfuel) arrive as exact decimal strings; times in ms.
 
 function agr(text) {
   return text === undefined || text === null ? '–' : `${text} AGR`;
 }
-function mfuel(fuel) {
-  const m = Number(fuel) / 1e6;
+function mfuel(text) {
+  const m = Number(text);
   return `${m.toLocaleString('en-US', { maximumFractionDigits: m < 10 ? 3 : 1 })} Mfuel`;
 }
 function seconds(ms) {
@@ -235,7 +235,7 @@ const pages = {
     const m = await node.call('agora_market', []);
     const history = [...m.clearings].reverse();
     const prices = history.map((c) => ({ x: c.block, y: Number(c.price) }));
-    const fuel = history.map((c) => ({ x: c.block, y: c.fuel / 1e6 }));
+    const fuel = history.map((c) => ({ x: c.block, y: Number(c.fuel) }));
     const latest = m.clearings[0];
     return [
       h('h1', {}, `Market at block #${m.block}`),
