@@ -108,17 +108,14 @@ pub struct KeyArgs {
 impl KeyArgs {
     /// The signer the arguments name.
     pub fn signer(&self) -> Result<Signer, KeyError> {
-        match (&self.key, &self.key_file) {
-            (_, Some(path)) => {
-                Signer::from_suri(&agora_client::keys::read_key_file(path)?, self.scheme)
-            }
-            (Some(suri), None) => Signer::from_suri(suri, self.scheme),
-            // clap requires one of the two.
-            (None, None) => Err(KeyError::KeyFile {
-                path: String::new(),
-                reason: "neither --key nor --key-file was given".into(),
-            }),
-        }
+        let suri =
+            agora_primitives::secret::suri_from(self.key.as_deref(), self.key_file.as_deref())?
+                // clap requires one of the two.
+                .ok_or_else(|| KeyError::KeyFile {
+                    path: String::new(),
+                    reason: "neither --key nor --key-file was given".into(),
+                })?;
+        Signer::from_suri(&suri, self.scheme)
     }
 }
 

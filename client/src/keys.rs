@@ -464,12 +464,6 @@ fn phrase_reason(phrase: &str) -> String {
     }
 }
 
-/// The SURI in key file `path` ([`secret::read_key_file`]: a regular file, mode 0600 or
-/// stricter, one SURI).
-pub fn read_key_file(path: &std::path::Path) -> Result<String, KeyError> {
-    Ok(secret::read_key_file(path)?)
-}
-
 /// Writes `suri` to a new key file, mode 0600 ([`secret::write_key_file`]).
 pub fn write_key_file(path: &std::path::Path, suri: &str) -> Result<(), KeyError> {
     Ok(secret::write_key_file(path, suri)?)

@@ -394,10 +394,10 @@ struct Identity {
 /// The validator key given (`--dev` defaults to Alice's), which must be in the spec's committee;
 /// without one, a full node's key (`--node-key`, or the one kept under `dir`).
 fn identity(args: &RunArgs, spec: &ChainSpec, dir: &Path) -> Result<Identity, NodeError> {
-    let validator_key = match &args.validator_key_file {
-        Some(path) => Some(agora_primitives::secret::read_key_file(path)?),
-        None => args.validator_key.clone(),
-    };
+    let validator_key = agora_primitives::secret::suri_from(
+        args.validator_key.as_deref(),
+        args.validator_key_file.as_deref(),
+    )?;
     let validator_seed = match (&validator_key, args.spec.dev) {
         (Some(suri), _) => Some(consensus_pair(suri)?.seed()),
         (None, true) => Some(dev_consensus_seed("Alice")),
@@ -569,10 +569,10 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
     // A full node never builds a block; the author is unused.
     let author = identity.author.unwrap_or(AccountId([0; 32]));
     let stores = open_stores(&base, &dir, &spec, author, block_time)?;
-    let report_key = match &args.report_key_file {
-        Some(path) => Some(agora_primitives::secret::read_key_file(path)?),
-        None => args.report_key.clone(),
-    };
+    let report_key = agora_primitives::secret::suri_from(
+        args.report_key.as_deref(),
+        args.report_key_file.as_deref(),
+    )?;
     if let Some(suri) = &report_key {
         let pair =
             sp_core::sr25519::Pair::from_string(suri, None).map_err(|error| NodeError::BadKey {

@@ -60,6 +60,19 @@ pub fn read_key_file(path: &Path) -> Result<String, KeyFileError> {
 }
 
 /// Write `suri`
+/// The SURI a program was given: from `file` ([`read_key_file`]) if one was named, else the
+/// `argument` as typed (a dev SURI), else none. Every `--key`/`--key-file`-style pair of
+/// options resolves through this, so a file always wins the same way.
+pub fn suri_from(
+    argument: Option<&str>,
+    file: Option<&Path>,
+) -> Result<Option<String>, KeyFileError> {
+    match file {
+        Some(path) => read_key_file(path).map(Some),
+        None => Ok(argument.map(str::to_owned)),
+    }
+}
+
 /// Write `suri` to a new key file readable and writable by its owner only; an existing file is
 /// never overwritten.
 pub fn write_key_file(path: &Path, suri: &str) -> Result<(), KeyFileError> {

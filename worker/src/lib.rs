@@ -364,9 +364,9 @@ impl Worker {
             }
         }
         if let Some((id, offer)) = mine.last() {
-            let differs = offer_differences(offer, &self.config.offer);
             match self.config.existing_offer {
                 ExistingOffer::Adopt => {
+                    let differs = offer_differences(offer, &self.config.offer);
                     tracing::info!(
                         offer = id,
                         "adopting open offer #{id} ({}){}",

@@ -64,25 +64,10 @@ fn decision_text(decided: pallet_jobs::Decision) -> String {
     }
 }
 
-/// Reads the status of job `id`.
+/// Reads the status of job `id`: the node's own view of it (`agora_job`, the report the
+/// dashboard shows), built once from the job's bid, record, audit, model or closed bid.
 pub async fn status(rpc: &Rpc, id: u64) -> Result<JobReport, CliError> {
-    let state = State::best(rpc);
-    let mut report = JobState::default();
-    if let Some(bid) = state.bid(id).await? {
-        // The block number only counts an open bid's wait: read it for a bid alone (`follow`
-        // polls this every 200 ms).
-        report.now = state.block_number().await?;
-        report.bid = Some((bid, state.bid_spec(id).await?));
-    } else if let Some(job) = state.job(id).await? {
-        report.audit = state.audit(id).await?;
-        if let (JobStatus::Settled { .. }, Some(c)) = (&job.status, &job.commitment) {
-            report.model = state.blob(&c.output).await?;
-        }
-        report.job = Some(job);
-    } else {
-        report.closed = state.closed_bid(id).await?;
-    }
-    Ok(JobReport::new(id, &report))
+    Ok(rpc.job_view(id, None).await?)
 }
 
 impl Text for JobReport {

@@ -136,16 +136,12 @@ struct TransferPlan {
 }
 
 fn plan_transfer(args: &TransferArgs) -> Result<TransferPlan, CliError> {
-    let suri = match (&args.from, &args.from_file) {
-        (_, Some(path)) => keys::read_key_file(path)?,
-        (Some(suri), None) => suri.clone(),
+    let suri = agora_primitives::secret::suri_from(args.from.as_deref(), args.from_file.as_deref())
+        .map_err(keys::KeyError::from)?
         // clap requires one of the two.
-        (None, None) => {
-            return Err(CliError::InvalidTransfer(
-                "neither --from nor --from-file was given".into(),
-            ))
-        }
-    };
+        .ok_or_else(|| {
+            CliError::InvalidTransfer("neither --from nor --from-file was given".into())
+        })?;
     let signer = Signer::from_suri(&suri, args.scheme)?;
     let from = signer.agora_account();
     let to = keys::to_agora_account(&keys::parse_address(&args.to, args.scheme)?);

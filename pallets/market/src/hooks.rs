@@ -90,7 +90,9 @@ impl<T: Config> Pallet<T> {
         let open = Self::note_unmatched(ext, &outcome, &listed, open_bids);
         Self::record_clearing(ext, now, prices, matches, open);
         weights::on_finalize(book.bids.len(), book.offers.len(), outcome.matches.len())
-            .saturating_add(weights::PRUNE_CLOSED_BID.saturating_mul(pruned as u64))
+            .saturating_add(
+                weights::PRUNE_CLOSED_BID.saturating_mul(u64::try_from(pruned).unwrap_or(u64::MAX)),
+            )
     }
 
     /// Phase 0: records of bids closed `CLOSED_BID_RETENTION` blocks ago go. Returns how many.
@@ -121,24 +123,31 @@ impl<T: Config> Pallet<T> {
     fn expire_bids(ext: &mut Ext<'_>, now: BlockNumber) -> Vec<(BidId, Bid)> {
         sweep::<OpenBidsPrefix, BidsPrefix, BidId, Bid>(
             ext,
-            |bid| {
-                now.saturating_add(u64::from(bid.terms.run_blocks)) > bid.terms.deadline
-                    || bid
-                        .unserved_since
-                        .is_some_and(|since| now.saturating_sub(since) >= T::UNSERVED_BID_BLOCKS)
-            },
+            |bid| Self::bid_end_at(bid, now).is_some(),
             |ext, id, bid| {
-                let end =
-                    if now.saturating_add(u64::from(bid.terms.run_blocks)) > bid.terms.deadline {
-                        BidEnd::Expired
-                    } else {
-                        BidEnd::Unserved
-                    };
+                // `sweep` closes only the bids the predicate above chose.
+                let end = Self::bid_end_at(&bid, now).unwrap_or(BidEnd::Expired);
                 Self::drop_bid(ext, id, &bid, end);
                 let refund = bid.escrow;
                 Self::deposit_event(ext, Event::BidExpired { bid: id, refund });
             },
         )
+    }
+
+    /// How an open bid ends at the clearing of block `now`, if it does: `Expired` once a worker
+    /// matched now could not commit by its deadline, `Unserved` after `UNSERVED_BID_BLOCKS`
+    /// clearings in a row without an offer that could serve it.
+    fn bid_end_at(bid: &Bid, now: BlockNumber) -> Option<BidEnd> {
+        if now.saturating_add(u64::from(bid.terms.run_blocks)) > bid.terms.deadline {
+            Some(BidEnd::Expired)
+        } else if bid
+            .unserved_since
+            .is_some_and(|since| now.saturating_sub(since) >= T::UNSERVED_BID_BLOCKS)
+        {
+            Some(BidEnd::Unserved)
+        } else {
+            None
+        }
     }
 
     /// Phase 3: the auction's view of the open orders.
