@@ -4,7 +4,7 @@
 //! agora-node --dev [--tmp | --base-path DIR] [--rpc-port N] [--port N] [--block-time-ms N]
 //! agora-node --chain spec.json --validator-key-file PATH --peer KEY@ADDR … --base-path DIR
 //! agora-node --chain spec.json [--node-key SURI] --peer KEY@ADDR … --base-path DIR   (full node)
-//! agora-node build-spec [--dev | --chain PATH]
+//! agora-node build-spec [--dev | --chain PATH] [--blob-ttl BLOCKS] [--model-retention BLOCKS]
 //! agora-node purge-chain [--dev | --chain PATH] [--base-path DIR] -y
 //! agora-node key generate | key inspect SURI
 //! ```
@@ -30,7 +30,7 @@ use agora_node::referee::EngineReferee;
 use agora_node::{blobs, chain, consensus, metrics, rpc, storage};
 use agora_primitives::referee::Referee;
 use agora_primitives::{AccountId, Hash};
-use agora_runtime::genesis::{dev_consensus_seed, ChainSpec};
+use agora_runtime::genesis::{dev_consensus_seed, ChainSpec, LifetimesSpec};
 use clap::{Args, Parser, Subcommand};
 use pallet_staking::beacon::BeaconSigner;
 use sp_core::{ed25519, Pair};
@@ -63,6 +63,14 @@ enum Command {
         /// Blocks per epoch: how often the committee may change (at least 2).
         #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
         epoch_length: Option<u64>,
+        /// Blocks an unreferenced blob is kept (the runtime's default 14,400, four hours of
+        /// one-second blocks): shorter for test chains that want to see blobs expire.
+        #[arg(long, value_name = "BLOCKS", value_parser = clap::value_parser!(u64).range(1..))]
+        blob_ttl: Option<u64>,
+        /// Blocks a settled job's model is kept for its buyer (the runtime's default
+        /// 2,592,000, thirty days of one-second blocks): shorter for test chains.
+        #[arg(long, value_name = "BLOCKS", value_parser = clap::value_parser!(u64).range(1..))]
+        model_retention: Option<u64>,
     },
     /// Deletes the chain's database and consensus journal.
     PurgeChain {
@@ -254,6 +262,8 @@ fn main() -> ExitCode {
             spec,
             validators,
             epoch_length,
+            blob_ttl,
+            model_retention,
         }) => load_spec(&spec).map(|spec| {
             let mut spec = match validators {
                 Some(count) => local_testnet(spec, usize::from(count)),
@@ -261,6 +271,15 @@ fn main() -> ExitCode {
             };
             if let Some(length) = epoch_length {
                 spec.genesis.epoch_length = length;
+            }
+            if blob_ttl.is_some() || model_retention.is_some() {
+                let mut lifetimes = spec
+                    .genesis
+                    .lifetimes
+                    .unwrap_or_else(LifetimesSpec::runtime);
+                lifetimes.blob_ttl = blob_ttl.unwrap_or(lifetimes.blob_ttl);
+                lifetimes.model_retention = model_retention.unwrap_or(lifetimes.model_retention);
+                spec.genesis.lifetimes = Some(lifetimes);
             }
             println!("{}", spec.to_json());
         }),

@@ -12,6 +12,11 @@
 //!                    "beacon_key": "0x5e2f…", "bond": 10000000000000000, "address": "" }] }
 //! ```
 //!
+//! `lifetimes` (optional, for test chains) replaces the blob registry's lifetimes in blocks,
+//! `{ "blob_ttl": 100, "model_retention": 2000 }` (either may be left out: 14,400 and
+//! 2,592,000, the runtime's `BLOB_TTL` and `MODEL_RETENTION`); a spec without it writes the
+//! same genesis state, and hash, as before it existed (`pallet_jobs::GenesisConfig`).
+//!
 //! `validators` is the committee of epoch 0; it is written into pallet-staking's state (so the
 //! genesis hash covers it), each member with a non-zero `bond` also a candidate for the later
 //! epochs' elections (see `pallet_staking::validators`). `epoch_length` (blocks) and a
@@ -19,7 +24,7 @@
 //! no address.
 
 use crate::block::{events_root, extrinsics_root, Block, Header};
-use crate::{Balances, Staking, System};
+use crate::{Balances, Jobs, Staking, System};
 use agora_primitives::smt::{self, MemoryNodeStore};
 use agora_primitives::storage::{Changes, Ext};
 use agora_primitives::{AccountId, Balance, Hash, Moment, AGR};
@@ -47,6 +52,36 @@ fn default_validator_bond() -> Balance {
 
 fn default_epoch_length() -> u64 {
     DEFAULT_EPOCH_LENGTH
+}
+
+fn default_blob_ttl() -> u64 {
+    <crate::Runtime as pallet_jobs::Config>::BLOB_TTL
+}
+
+fn default_model_retention() -> u64 {
+    <crate::Runtime as pallet_jobs::Config>::MODEL_RETENTION
+}
+
+/// The blob registry's lifetimes of a test chain, in blocks (`pallet_jobs::BlobLifetimes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifetimesSpec {
+    /// Blocks an unreferenced blob lives (at least 1).
+    #[serde(default = "default_blob_ttl")]
+    pub blob_ttl: u64,
+    /// Blocks a settled job's model is kept for its buyer (at least 1).
+    #[serde(default = "default_model_retention")]
+    pub model_retention: u64,
+}
+
+impl LifetimesSpec {
+    /// The runtime's own: `BLOB_TTL` and `MODEL_RETENTION`.
+    pub fn runtime() -> LifetimesSpec {
+        LifetimesSpec {
+            blob_ttl: default_blob_ttl(),
+            model_retention: default_model_retention(),
+        }
+    }
 }
 
 /// A member of the epoch-0 committee.
@@ -78,6 +113,9 @@ pub struct GenesisSpec {
     /// Blocks per epoch: the committee may change every `epoch_length` blocks (at least 2).
     #[serde(default = "default_epoch_length")]
     pub epoch_length: u64,
+    /// The blob registry's lifetimes, if not the runtime's (test chains).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetimes: Option<LifetimesSpec>,
 }
 
 /// A chain spec.
@@ -129,6 +167,9 @@ pub enum SpecError {
     /// An epoch shorter than two blocks.
     #[error("epoch_length {0} is below 2 blocks")]
     EpochTooShort(u64),
+    /// A blob lifetime of 0 blocks.
+    #[error("lifetimes.{0} is 0 blocks; it must be at least 1")]
+    ZeroLifetime(&'static str),
 }
 
 /// The sr25519 account of a development name, derived as Substrate derives `//Name`.
@@ -164,6 +205,7 @@ impl ChainSpec {
                     .map(|name| (dev_account(name), DEV_ENDOWMENT))
                     .collect(),
                 epoch_length: DEFAULT_EPOCH_LENGTH,
+                lifetimes: None,
             },
             validators: vec![ValidatorSpec {
                 account: dev_account("Alice"),
@@ -212,6 +254,14 @@ impl ChainSpec {
         }
         if self.genesis.epoch_length < 2 {
             return Err(SpecError::EpochTooShort(self.genesis.epoch_length));
+        }
+        if let Some(lifetimes) = &self.genesis.lifetimes {
+            if lifetimes.blob_ttl == 0 {
+                return Err(SpecError::ZeroLifetime("blob_ttl"));
+            }
+            if lifetimes.model_retention == 0 {
+                return Err(SpecError::ZeroLifetime("model_retention"));
+            }
         }
         let max = usize::try_from(<crate::Runtime as pallet_staking::Config>::MAX_VALIDATORS)
             .unwrap_or(usize::MAX);
@@ -294,6 +344,18 @@ impl ChainSpec {
                     .collect(),
                 epoch_length: self.genesis.epoch_length,
                 chain_id: self.id.as_bytes().to_vec(),
+            },
+        );
+        Jobs::build_genesis(
+            &mut ext,
+            &pallet_jobs::GenesisConfig {
+                lifetimes: self
+                    .genesis
+                    .lifetimes
+                    .map(|lifetimes| pallet_jobs::BlobLifetimes {
+                        blob_ttl: lifetimes.blob_ttl,
+                        model_retention: lifetimes.model_retention,
+                    }),
             },
         );
         let (changes, _events) = ext.into_changes();

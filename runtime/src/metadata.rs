@@ -178,6 +178,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 pallet_jobs::Blobs,
                 pallet_jobs::BlobBytesOf,
                 pallet_jobs::BlobsDue,
+                pallet_jobs::Lifetimes,
             ],
             constants!(pallet_jobs:
                 MAX_BLOB_SIZE: u64, MAX_BLOB_BYTES_PER_ACCOUNT: u64, BLOB_DEPOSIT_BASE: Balance,

@@ -193,6 +193,40 @@ fn genesis_hash_is_stable_and_covers_the_state() {
     assert_eq!(Balances::total_issuance(&state), 6 * DEV_ENDOWMENT);
 }
 
+/// A test chain's spec may shorten the blob registry's lifetimes; one that does not says
+/// nothing about them in its JSON and has the genesis it had before they could be set.
+#[test]
+fn a_spec_may_set_the_blob_lifetimes_and_one_that_does_not_keeps_its_genesis() {
+    let plain = ChainSpec::development();
+    assert!(!plain.to_json().contains("lifetimes"));
+    let mut json: serde_json::Value = serde_json::from_str(&plain.to_json()).unwrap();
+    json["genesis"]["lifetimes"] = serde_json::json!({ "blob_ttl": 100 });
+    let short = ChainSpec::from_json(&json.to_string()).unwrap();
+    assert_ne!(short.genesis().block.hash(), plain.genesis().block.hash());
+    let mut state = BTreeMap::new();
+    apply_changes(&mut state, &short.genesis().changes);
+    let lifetimes = crate::Jobs::lifetimes(&state);
+    assert_eq!(lifetimes.blob_ttl, 100);
+    assert_eq!(
+        lifetimes.model_retention,
+        <crate::Runtime as pallet_jobs::Config>::MODEL_RETENTION,
+        "a lifetime left out is the runtime's"
+    );
+    let mut state = BTreeMap::new();
+    apply_changes(&mut state, &plain.genesis().changes);
+    assert_eq!(pallet_jobs::Lifetimes::get(&state), None);
+
+    json["genesis"]["lifetimes"] = serde_json::json!({ "model_retention": 0 });
+    let error = ChainSpec::from_json(&json.to_string()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "lifetimes.model_retention is 0 blocks; it must be at least 1"
+    );
+    json["genesis"]["lifetimes"] = serde_json::json!({ "blob_tt": 5 });
+    let error = ChainSpec::from_json(&json.to_string()).unwrap_err();
+    assert!(error.to_string().contains("blob_tt"), "{error}");
+}
+
 #[test]
 fn built_block_imports_and_moves_money_and_fees() {
     let mut chain = Chain::new();

@@ -268,9 +268,14 @@ fn run_local_stops_at_its_fuel_cap_naming_it() {
     assert_eq!(exact["trace_root"], full["trace_root"]);
 }
 
+/// The registry's lifetimes of [`a_training_job_is_bought_run_checked_and_settled`]'s chain:
+/// a blob lifetime of 100 blocks (40 s) instead of 14,400 (four hours), so that the test sees
+/// the model outlive it, and a model retention that is not the runtime's either.
+const SHORT_LIFETIMES: [&str; 4] = ["--blob-ttl", "100", "--model-retention", "100000"];
+
 #[test]
 fn a_training_job_is_bought_run_checked_and_settled() {
-    let node = Node::start_with_block_time(400);
+    let node = Node::start_dev_chain(&SHORT_LIFETIMES, 400);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("modules");
     let issuance0 = total_issuance(&node);
@@ -344,8 +349,11 @@ fn a_training_job_is_bought_run_checked_and_settled() {
         .expect("the model is kept");
     assert_eq!(kept.owner, account(ALICE));
     let settled_at = receipt["settled_at"].as_u64().unwrap();
-    let retention = <agora_runtime::Runtime as pallet_jobs::Config>::MODEL_RETENTION;
-    assert_eq!(kept.expires_at, settled_at + retention, "thirty days");
+    assert_eq!(
+        kept.expires_at,
+        settled_at + 100_000,
+        "the chain's model retention"
+    );
     assert_eq!(report["model"]["kept_until"], kept.expires_at);
     assert_eq!(report["model"]["held_by_buyer"], true);
     let deposits: Balance = node.read(async |rpc| {
@@ -365,15 +373,7 @@ fn a_training_job_is_bought_run_checked_and_settled() {
 
     // The result: the trained model, byte for byte what run-local produced.
     let out = dir.path().join("result");
-    let result = stdout_json(&node.agora(&[
-        "--output",
-        "json",
-        "job",
-        "result",
-        &id.to_string(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    let result = job_result(&node, id, &out);
     assert_eq!(result["output"], local["output_hash"]);
     let model = std::fs::read(out.join("model.bpk")).unwrap();
     assert_eq!(
@@ -388,7 +388,7 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     assert_eq!(result["kept_until"], kept.expires_at);
     assert!(
         result.get("warning").is_none(),
-        "thirty days left: {result}"
+        "100,000 blocks left: {result}"
     );
 
     // The market's public record shows the clearing and the queue time.
@@ -456,6 +456,29 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     let status = job_status(&node, id).unwrap();
     assert!(matches!(status, JobStatus::Settled { .. }));
 
+    // Issue 15, item 1: past the registry's lifetime since the settlement — when the model,
+    // with no job referring to it any more, used to expire — the module Alice uploaded has
+    // gone, and the model she paid for is still there, byte for byte.
+    let module = Hash::from_hex(local["module_hash"].as_str().unwrap()).unwrap();
+    node.wait_for(
+        Duration::from_secs(120),
+        "the blob lifetime to pass",
+        || (node.finalized_number() > settled_at + 100).then_some(()),
+    );
+    let (module_kept, model_kept) = node.read(async |rpc| {
+        let state = State::best(rpc);
+        Ok((state.blob(&module).await?, state.blob(&output).await?))
+    });
+    assert_eq!(
+        module_kept, None,
+        "the module expired with the short lifetime"
+    );
+    assert_eq!(model_kept, Some(kept.clone()), "the model did not");
+    let again = dir.path().join("again");
+    let result = job_result(&node, id, &again);
+    assert_eq!(result["output"], local["output_hash"]);
+    assert_eq!(std::fs::read(again.join("model.bpk")).unwrap(), model);
+
     // Alice has her model and releases it: only she may, it is dropped at the end of the
     // next block, her deposit comes back, and `job result` then says the model is gone.
     let out = node.agora(&["job", "release", "--key", "//Bob", &id.to_string()]);
@@ -478,11 +501,24 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     });
     assert_eq!(
         node.balance(&account(ALICE)).reserved,
-        alice1.reserved - kept.deposit,
-        "the model's deposit returned"
+        alice1.reserved - deposits - kept.deposit,
+        "the module's, the dataset's and the model's deposits returned"
     );
-    let stderr = job_result_error(&node, id, &dir.path().join("again"));
+    let stderr = job_result_error(&node, id, &dir.path().join("gone"));
     assert!(stderr.contains("no longer kept"), "{stderr}");
+}
+
+/// `agora --output json job result ID --out DIR`, which must succeed: its report.
+fn job_result(node: &Node, id: u64, out: &Path) -> Value {
+    stdout_json(&node.agora(&[
+        "--output",
+        "json",
+        "job",
+        "result",
+        &id.to_string(),
+        "--out",
+        out.to_str().unwrap(),
+    ]))
 }
 
 /// `agora job result ID --out DIR`, which must fail: its stderr.

@@ -41,8 +41,32 @@ impl Node {
     /// As [`Node::start`], with blocks every `ms` milliseconds (the market's deadlines are
     /// counted in blocks, so slower blocks give daemons on a loaded machine more time).
     pub fn start_with_block_time(ms: u64) -> Node {
+        Node::start_dev_chain(&[], ms)
+    }
+
+    /// As [`Node::start_with_block_time`], on the dev chain as `agora-node build-spec --dev
+    /// spec_args…` writes it (e.g. `--blob-ttl 100`), //Alice its validator.
+    pub fn start_dev_chain(spec_args: &[&str], ms: u64) -> Node {
         let dir = tempfile::tempdir().unwrap();
-        let (process, port) = spawn_node(&node_binary(), dir.path(), &["--dev"], ms);
+        let (process, port) = if spec_args.is_empty() {
+            spawn_node(&node_binary(), dir.path(), &["--dev"], ms)
+        } else {
+            let built = std::process::Command::new(node_binary())
+                .args(["build-spec", "--dev"])
+                .args(spec_args)
+                .output()
+                .unwrap();
+            assert!(built.status.success(), "{built:?}");
+            let spec = dir.path().join("spec.json");
+            std::fs::write(&spec, &built.stdout).unwrap();
+            let chain = [
+                "--chain",
+                spec.to_str().unwrap(),
+                "--validator-key",
+                "//Alice",
+            ];
+            spawn_node(&node_binary(), &dir.path().join("base"), &chain, ms)
+        };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

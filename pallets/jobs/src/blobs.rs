@@ -7,17 +7,24 @@
 //! subtrees to its left) against the hash at that size, then reserves `BLOB_DEPOSIT_BASE + ⌈size / 1 KiB⌉ × BLOB_DEPOSIT_PER_KIB`
 //! and counts `size` against the owner's quota ([`Config::MAX_BLOB_BYTES_PER_ACCOUNT`]). Nodes
 //! accept the bytes of registered blobs only, and check them against the hash. A blob lives
-//! [`Config::BLOB_TTL`] blocks; at the end of its life it is renewed for another `BLOB_TTL` if
+//! `blob_ttl` blocks; at the end of its life it is renewed for another `blob_ttl` if
 //! open bids or live jobs still refer to it (`refs > 0`), else dropped, its deposit returned,
 //! and nodes delete the bytes.
 //!
 //! **A settled job's model** changes hands: its buyer takes over the registration (the
 //! worker's deposit returned, the same deposit reserved from the buyer, the bytes counted
 //! against the buyer's registered bytes) and it is kept until
-//! `settlement + MODEL_RETENTION`, or the block after the buyer's `release_model`, whichever
+//! `settlement + model_retention`, or the block after the buyer's `release_model`, whichever
 //! comes first ([`Pallet::keep_model`]). The buyer's quota does not refuse it: the model was
 //! paid for, and each one costs a settled job. If the buyer cannot reserve the deposit, the
 //! worker's registration and its ordinary lifetime stay, and `job status` shows that expiry.
+//!
+//! **The two lifetimes** (`blob_ttl`, `model_retention`, both in blocks) are
+//! [`Config::BLOB_TTL`] and [`Config::MODEL_RETENTION`] unless the chain's genesis sets others
+//! ([`GenesisConfig`], the chain spec's `genesis.lifetimes`), which is what test chains do to
+//! see a blob expire in seconds rather than hours. They are fixed for the life of the chain:
+//! no call changes [`Lifetimes`], so every registration is judged by the rules it was made
+//! under.
 //!
 //! **Why the size is proven.** Nodes accept a blob's bytes only if their length is the
 //! registered size. A size taken on trust let anyone who knew a hash before its owner registered
@@ -30,7 +37,7 @@
 use crate::{Config, Error, Event, Job, Pallet};
 use agora_primitives::dispatch::DispatchResult;
 use agora_primitives::size_proof::SizeProof;
-use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap};
+use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_support::due::{schedule, unschedule};
 use pallet_support::{ensure, put_or_remove};
@@ -60,6 +67,7 @@ pallet_support::storage_instance!(
     pub BlobsPrefix = "Blobs",
     pub BlobBytesOfPrefix = "BlobBytesOf",
     pub BlobsDuePrefix = "BlobsDue",
+    pub LifetimesPrefix = "Lifetimes",
 );
 
 /// `Hash → BlobInfo`: the blob registry.
@@ -68,6 +76,52 @@ pub type Blobs = StorageMap<BlobsPrefix, Hash, BlobInfo>;
 pub type BlobBytesOf = StorageMap<BlobBytesOfPrefix, AccountId, u64>;
 /// Blobs whose life ends at a block.
 pub type BlobsDue = StorageMap<BlobsDuePrefix, BlockNumber, Vec<Hash>>;
+/// The lifetimes the genesis set; absent on a chain that keeps the [`Config`]'s.
+pub type Lifetimes = StorageValue<LifetimesPrefix, BlobLifetimes>;
+
+/// How long the registry keeps blobs, in blocks.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
+)]
+pub struct BlobLifetimes {
+    /// Blocks a blob lives without references before it is dropped (`BLOB_TTL`).
+    pub blob_ttl: BlockNumber,
+    /// Blocks a settled job's model is kept for its buyer (`MODEL_RETENTION`).
+    pub model_retention: BlockNumber,
+}
+
+/// Genesis configuration of the jobs pallet: the blob registry's lifetimes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GenesisConfig {
+    /// Lifetimes other than the [`Config`]'s, for test chains; `None` keeps the `Config`'s and
+    /// writes nothing (so the genesis state, and hash, of a chain that does not set them is
+    /// what it was before they could be set).
+    pub lifetimes: Option<BlobLifetimes>,
+}
+
+impl<T: Config> Pallet<T> {
+    /// Writes the genesis lifetimes, if any.
+    ///
+    /// # Panics
+    /// If a lifetime is 0 blocks: the chain spec is wrong (its check refuses it first).
+    pub fn build_genesis(ext: &mut Ext<'_>, config: &GenesisConfig) {
+        if let Some(lifetimes) = &config.lifetimes {
+            assert!(
+                lifetimes.blob_ttl > 0 && lifetimes.model_retention > 0,
+                "genesis blob lifetimes must be at least one block: {lifetimes:?}"
+            );
+            Lifetimes::put(ext, lifetimes);
+        }
+    }
+
+    /// The lifetimes in force: the genesis's, else the [`Config`]'s.
+    pub fn lifetimes(state: &impl StateRead) -> BlobLifetimes {
+        Lifetimes::get(state).unwrap_or(BlobLifetimes {
+            blob_ttl: T::BLOB_TTL,
+            model_retention: T::MODEL_RETENTION,
+        })
+    }
+}
 
 impl<T: Config> Pallet<T> {
     /// A registered blob.
@@ -132,9 +186,10 @@ impl<T: Config> Pallet<T> {
         Balances::<T>::reserve(ext, owner, deposit)
             .map_err(|_| Self::error(Error::CannotPayDeposit))?;
         let now = System::<T>::block_number(ext);
+        let ttl = Self::lifetimes(ext).blob_ttl;
         let expires_at = schedule::<BlobsDuePrefix, Hash>(
             ext,
-            now.saturating_add(T::BLOB_TTL),
+            now.saturating_add(ttl),
             hash,
             T::MAX_DUE_PER_BLOCK,
         );
@@ -187,7 +242,7 @@ impl<T: Config> Pallet<T> {
     }
 
     /// At the settlement of job `id` in block `now`: its buyer takes over the registration of
-    /// the model (see the module documentation) and it is kept `MODEL_RETENTION` blocks.
+    /// the model (see the module documentation) and it is kept `model_retention` blocks.
     /// Returns the block at whose end it expires; `None` for a job without a model, or whose
     /// buyer cannot reserve the deposit (the worker's registration then stays as it was).
     pub(crate) fn keep_model(
@@ -218,7 +273,8 @@ impl<T: Config> Pallet<T> {
             .saturating_add(info.size);
         BlobBytesOf::insert(ext, &job.buyer, &buyer_bytes);
         // Never sooner than the registry would have dropped it.
-        let keep_to = info.expires_at.max(now.saturating_add(T::MODEL_RETENTION));
+        let retention = Self::lifetimes(ext).model_retention;
+        let keep_to = info.expires_at.max(now.saturating_add(retention));
         let until = Self::reschedule_blob(ext, &hash, &mut info, keep_to);
         info.owner = job.buyer;
         Blobs::insert(ext, &hash, &info);
@@ -277,6 +333,7 @@ impl<T: Config> Pallet<T> {
             return 0;
         };
         BlobsDue::remove(ext, &now);
+        let ttl = Self::lifetimes(ext).blob_ttl;
         for hash in &due {
             let Some(mut info) = Blobs::get(ext, hash) else {
                 continue;
@@ -284,7 +341,7 @@ impl<T: Config> Pallet<T> {
             if info.refs > 0 {
                 info.expires_at = schedule::<BlobsDuePrefix, Hash>(
                     ext,
-                    now.saturating_add(T::BLOB_TTL),
+                    now.saturating_add(ttl),
                     *hash,
                     T::MAX_DUE_PER_BLOCK,
                 );

@@ -79,7 +79,8 @@ mod types;
 use ending::BuyersEnd;
 
 pub use blobs::{
-    BlobBytesOf, BlobBytesOfPrefix, BlobInfo, Blobs, BlobsDue, BlobsDuePrefix, BlobsPrefix,
+    BlobBytesOf, BlobBytesOfPrefix, BlobInfo, BlobLifetimes, Blobs, BlobsDue, BlobsDuePrefix,
+    BlobsPrefix, GenesisConfig, Lifetimes, LifetimesPrefix,
 };
 /// Due lists moved to `pallet-support`; kept at this path for the pallets that schedule with it.
 pub use pallet_support::due::schedule;
@@ -116,7 +117,8 @@ pub trait Config: pallet_market::Config {
     const BLOB_DEPOSIT_BASE: Balance;
     /// Deposit per started KiB of blob.
     const BLOB_DEPOSIT_PER_KIB: Balance;
-    /// Blocks a blob is kept without references.
+    /// Blocks a blob is kept without references, unless the genesis sets another
+    /// ([`Pallet::lifetimes`]).
     const BLOB_TTL: BlockNumber;
     /// Most entries due in one block (longer lists spill to the next block).
     const MAX_DUE_PER_BLOCK: u32;
@@ -139,7 +141,8 @@ pub trait Config: pallet_market::Config {
     /// Blocks a finished job is kept.
     const JOB_RETENTION: BlockNumber;
     /// Blocks a settled job's model (and the job's record) is kept for its buyer, whose
-    /// deposit then pays for it, unless the buyer releases it sooner (`release_model`).
+    /// deposit then pays for it, unless the buyer releases it sooner (`release_model`); unless
+    /// the genesis sets another ([`Pallet::lifetimes`]).
     const MODEL_RETENTION: BlockNumber;
     /// Share of a dispute loser's slashed stake paid to the winner, in percent; the rest is
     /// burned. Below 100 so that a worker cannot recover its collateral by challenging itself
@@ -443,6 +446,9 @@ pallet_support::storage_instance!(
 pub type Jobs = StorageMap<JobsPrefix, JobId, Job>;
 /// Jobs with something due at a block (commit deadline, settlement, pruning).
 pub type JobsDue = StorageMap<JobsDuePrefix, BlockNumber, Vec<JobId>>;
+
+// ---------------------------------------------------------------------------------------------
+// Genesis: the blob registry's lifetimes ([`GenesisConfig`], in `blobs.rs`)
 
 // ---------------------------------------------------------------------------------------------
 // Pallet

@@ -96,10 +96,18 @@ fn final_proof() -> InclusionProof {
 /// Alice (buyer, 100 AGR) has a job matched at block 2 to Bob (worker, 20 AGR bonded, offer at
 /// 0.25 AGR/Mfuel with 2 AGR collateral); Charlie (verifier) has 10 AGR.
 fn matched_job(requeue: bool) -> State {
+    matched_job_under(requeue, None)
+}
+
+/// [`matched_job`] on a chain whose genesis sets the blob `lifetimes`.
+fn matched_job_under(requeue: bool, lifetimes: Option<BlobLifetimes>) -> State {
     let mut state = genesis(
         &[(ALICE, 100 * AGR), (BOB, 50 * AGR), (CHARLIE, 10 * AGR)],
         &[(BOB, 20 * AGR), (CHARLIE, 5 * AGR)],
     );
+    pallet_support::mock::apply(&mut state, |ext| {
+        Jobs::build_genesis(ext, &GenesisConfig { lifetimes });
+    });
     step(&mut state, 1, |ext| {
         Jobs::register_blob_of_known_size(ext, &ALICE, MODULE, 3_000).unwrap();
         Jobs::register_blob_of_known_size(ext, &ALICE, DATASET, 2_000).unwrap();
@@ -269,7 +277,12 @@ const MODEL_RETENTION: BlockNumber = <Test as Config>::MODEL_RETENTION;
 
 /// [`a_verified_job_settles_and_pays_everyone_from_the_escrow`]'s job, settled at block 11.
 fn settled_job() -> State {
-    let mut state = matched_job(false);
+    settled_job_under(None)
+}
+
+/// [`settled_job`] on a chain whose genesis sets the blob `lifetimes`.
+fn settled_job_under(lifetimes: Option<BlobLifetimes>) -> State {
+    let mut state = matched_job_under(false, lifetimes);
     commit(&mut state, 5).0.unwrap();
     step(&mut state, 8, |ext| {
         Jobs::audited(
@@ -325,6 +338,48 @@ fn a_settled_jobs_model_outlives_the_blob_lifetime_until_the_model_retention_end
         "the buyer's deposit returned"
     );
     assert_eq!(BlobBytesOf::get(&state, &ALICE), None);
+}
+
+/// A chain spec may set the registry's lifetimes (test chains do, to see in seconds what
+/// takes hours on a real one): the genesis's `blob_ttl` and `model_retention` replace the
+/// `Config`'s for every registration, renewal and settlement.
+#[test]
+fn the_genesis_lifetimes_replace_the_configs() {
+    let lifetimes = BlobLifetimes {
+        blob_ttl: 12,
+        model_retention: 40,
+    };
+    assert_ne!(lifetimes.blob_ttl, <Test as Config>::BLOB_TTL);
+    assert_ne!(lifetimes.model_retention, MODEL_RETENTION);
+    let mut state = settled_job_under(Some(lifetimes));
+    assert_eq!(Jobs::lifetimes(&state), lifetimes);
+    assert_eq!(Jobs::blob(&state, &OUTPUT).unwrap().expires_at, 11 + 40);
+    // Registered at block 1, the module and the dataset lose their last reference at the
+    // settlement (block 11) and expire at 1 + 12, not at the Config's 1 + 20.
+    assert_eq!(Jobs::blob(&state, &MODULE).unwrap().expires_at, 13);
+    let events = end_block(&mut state, 12);
+    assert!(events.is_empty(), "{events:?}");
+    let events = end_block(&mut state, 13);
+    assert_eq!(
+        events,
+        vec![
+            Event::BlobExpired { hash: MODULE },
+            Event::BlobExpired { hash: DATASET }
+        ]
+    );
+    let events = end_block(&mut state, 11 + 40);
+    assert_eq!(events, vec![Event::BlobExpired { hash: OUTPUT }]);
+    assert_eq!(Jobs::job(&state, 0), None, "pruned with its model");
+    // A chain that sets nothing keeps the Config's, and its genesis writes nothing.
+    let plain = settled_job();
+    assert_eq!(
+        Jobs::lifetimes(&plain),
+        BlobLifetimes {
+            blob_ttl: <Test as Config>::BLOB_TTL,
+            model_retention: MODEL_RETENTION,
+        }
+    );
+    assert_eq!(Lifetimes::get(&plain), None);
 }
 
 /// The buyer who has fetched its model releases it: dropped at the end of the next block,
