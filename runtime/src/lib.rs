@@ -405,6 +405,8 @@ pub fn try_state(state: &impl agora_primitives::storage::StateIter) -> Result<()
 }
 
 #[cfg(test)]
+mod golden;
+#[cfg(test)]
 mod market_tests;
 #[cfg(test)]
 mod tests;

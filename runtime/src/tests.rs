@@ -76,7 +76,12 @@ pub(crate) struct Chain {
 
 impl Chain {
     pub(crate) fn new() -> Chain {
-        let genesis = ChainSpec::development().genesis();
+        Chain::with_spec(&ChainSpec::development())
+    }
+
+    /// A chain from `spec`'s genesis.
+    pub(crate) fn with_spec(spec: &ChainSpec) -> Chain {
+        let genesis = spec.genesis();
         let mut state = BTreeMap::new();
         apply_changes(&mut state, &genesis.changes);
         let mut store = MemoryNodeStore::new();

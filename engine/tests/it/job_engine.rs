@@ -104,6 +104,64 @@ fn repeated_runs_give_identical_roots() {
     assert!(a.leaves.iter().all(|l| l.fuel > 0));
 }
 
+/// Golden values of the small run of `jobs/dist/mlp.wasm`: the trace root, the fuel of every
+/// phase (the billing unit), the state hashes and the exported model's and metrics' hashes,
+/// pinned as literals. The other tests here compare runs within one process, so a wasmtime,
+/// Cranelift or burn upgrade that changed every run the same way would pass them; this one
+/// fails. A new value means a new job semantics: traces committed by old workers no longer
+/// match new verifiers' re-executions, and old fuel quotes are off. Change it only together
+/// with a rebuilt `mlp.wasm` or an engine upgrade that is meant to change it, and say so in
+/// the commit; the assertion prints the new table.
+#[test]
+fn the_small_runs_trace_fuel_and_outputs_are_pinned() {
+    let (run, _) = reference();
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let job = executor.load(mlp()).expect("loads");
+    let eval = executor
+        .eval(&job, SMALL_PARAMS, digits(), &run.final_state)
+        .expect("eval");
+    let export = executor
+        .export(&job, SMALL_PARAMS, digits(), &run.final_state)
+        .expect("export");
+    let mut actual = format!(
+        "module {}\ntrace root {}\ninit fuel {} state {}\n",
+        Hash::of(mlp()).to_hex(),
+        run.tree.root().to_hex(),
+        run.init_fuel,
+        run.initial_state_hash.to_hex()
+    );
+    for leaf in &run.leaves {
+        actual += &format!(
+            "leaf {} fuel {} state {}\n",
+            leaf.index,
+            leaf.fuel,
+            leaf.state_hash.to_hex()
+        );
+    }
+    actual += &format!(
+        "eval fuel {} metrics {}\nexport fuel {} model {}\n",
+        eval.fuel,
+        Hash::of(&eval.bytes).to_hex(),
+        export.fuel,
+        Hash::of(&export.bytes).to_hex()
+    );
+    assert!(
+        actual.trim() == SMALL_RUN.trim(),
+        "golden values of the small MLP run changed; the new table:\n{actual}"
+    );
+}
+
+const SMALL_RUN: &str = "
+module 0x9c27adc2ea172132d88378486e88701b63052bad2e8d2358d5e83164e431552b
+trace root 0x1c2a20f0d6b6389ddd8b4bc4d88be9adcc03969ba5faa66054f57b7d34b46193
+init fuel 86039183 state 0xa772b9b8d76af0287376621749648e5e679429c6db7346f6b9b56b1ff59caead
+leaf 0 fuel 94498788 state 0x28a7e6749c268cc49d6d513df36164711010754a2dfeca435e67a315cd61972c
+leaf 1 fuel 189120733 state 0x11b658b7eefa19f99911caeded611462003d053d17d893af6787e6a970e77ad3
+leaf 2 fuel 283750802 state 0xe2be6e4a7f3b88b67e77aac899ad2104e9427422456cc85c4096167c53b0e60e
+eval fuel 108385796 metrics 0x4a34f20ae9b1811601a85766ddd09b17eb1f6f8cf30fb09898124ca05073e17d
+export fuel 86313190 model 0xada767c388aaf975ac487e4f51f18321451c5d702748c5c3676610a2401c5e1e
+";
+
 #[test]
 fn cranelift_optimization_levels_agree() {
     for level in [OptLevel::None, OptLevel::SpeedAndSize] {

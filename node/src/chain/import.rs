@@ -3,10 +3,18 @@
 //!
 //! # Receiving
 //!
-//! A block received from a peer is decoded (at most [`MAX_BLOCK_BYTES`], no trailing bytes)
-//! and held unexecuted. A block already held, or at or below the finalized height, is
-//! acknowledged without being kept; past [`MAX_UNFINALIZED`] held blocks, new ones are
-//! refused.
+//! A block received from a peer is decoded (at most [`MAX_BLOCK_BYTES`], no trailing bytes),
+//! its body checked against its header's extrinsics root, and held unexecuted. A block
+//! already held, or at or below the finalized height, is acknowledged without being kept;
+//! past [`MAX_UNFINALIZED`] held blocks, new ones are refused.
+//!
+//! **Why the body is checked on receipt.** A block is held under its hash, the hash of its
+//! header, which covers the body only through the extrinsics root. Held unchecked, a copy of
+//! the leader's header with another body (an extrinsic dropped, replayed or altered), sent by
+//! a byzantine peer ahead of the leader's own, took the honest block's place: it failed
+//! verification, and the true block, arriving next under the same hash, was acknowledged as
+//! already held and never verified, so this node could not vote for the view's proposal
+//! (`adversarial::every_tampered_block_is_refused_and_the_honest_one_then_finalizes`).
 //!
 //! # Verifying
 //!
@@ -32,7 +40,7 @@ use super::{MAX_BLOCK_BYTES, MAX_FUTURE_DRIFT_MS, MAX_UNFINALIZED};
 use agora_primitives::referee::Referee;
 use agora_primitives::smt;
 use agora_primitives::Hash;
-use agora_runtime::block::{Block, Header};
+use agora_runtime::block::{extrinsics_root, Block, Header};
 use agora_runtime::executive::{execute_block, BlockError};
 use parity_scale_codec::{Decode, Encode};
 use std::sync::Arc;
@@ -46,7 +54,7 @@ impl Chain {
         }
         let mut input = &bytes[..];
         let block = Block::decode(&mut input).ok()?;
-        if !input.is_empty() {
+        if !input.is_empty() || extrinsics_root(&block.extrinsics) != block.header.extrinsics_root {
             return None;
         }
         let hash = block.hash();

@@ -10,6 +10,7 @@
     unreachable_pub
 )]
 
+mod adversarial;
 mod blobs;
 mod chain;
 mod dashboard;

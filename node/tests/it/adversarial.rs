@@ -1,0 +1,376 @@
+//! Adversarial blocks at the node: a valid block built by one `Chain`, tampered with one field
+//! at a time, fed to a second `Chain` through the calls consensus makes (`receive_block`,
+//! `verify`). Every tampered block is refused, nothing of it is written (the best block stays,
+//! no unfinalized block reaches the database), and the chain then accepts and finalizes the
+//! honest block: a byzantine proposer costs the others a refusal, never their chain.
+
+use crate::support::{multi_thread_runtime, open_chain};
+use agora_node::chain::{Chain, MAX_BLOCK_BYTES, MAX_UNFINALIZED};
+use agora_node::consensus::Chain as _;
+use agora_primitives::{AccountId, Hash};
+use agora_runtime::block::Block;
+use agora_runtime::executive::immortal_extra;
+use agora_runtime::extrinsic::Extrinsic;
+use agora_runtime::RuntimeCall;
+use parity_scale_codec::{Compact, Decode, Encode};
+use sp_core::Pair;
+
+/// The consensus key of //Alice, the dev chain's leader of every view.
+fn alice_key() -> [u8; 32] {
+    let seed = agora_runtime::genesis::dev_consensus_seed("Alice");
+    let pair: sp_core::ed25519::Pair = Pair::from_seed(&seed);
+    pair.public().0
+}
+
+/// A transfer from //Alice to //Bob with `nonce`, signed for the dev chain.
+fn transfer(genesis: &Hash, nonce: u32, value: u128) -> Extrinsic {
+    let alice = sp_core::sr25519::Pair::from_string("//Alice", None).unwrap();
+    let call = RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
+        dest: agora_runtime::genesis::dev_account("Bob"),
+        value: Compact(value),
+    });
+    Extrinsic::sign(&alice, call, immortal_extra(nonce, 0), genesis, genesis)
+}
+
+fn flip(hash: &mut Hash) {
+    hash.0[0] ^= 1;
+}
+
+/// Every way to break block 1's header one field at a time, by name.
+fn tampered(honest: &Block) -> Vec<(&'static str, Block)> {
+    let edit = |f: &dyn Fn(&mut Block)| {
+        let mut block = honest.clone();
+        f(&mut block);
+        block
+    };
+    let now = agora_node::chain::millis_since_epoch(std::time::SystemTime::now());
+    vec![
+        ("wrong parent", edit(&|b| flip(&mut b.header.parent_hash))),
+        ("wrong number", edit(&|b| b.header.number = Compact(2))),
+        (
+            "timestamp an hour ahead",
+            edit(&|b| b.header.timestamp = now + 3_600_000),
+        ),
+        (
+            "timestamp not after the parent's",
+            edit(&|b| b.header.timestamp = 0),
+        ),
+        (
+            "another author",
+            edit(&|b| b.header.author = AccountId([7; 32])),
+        ),
+        (
+            "forged beacon proof",
+            edit(&|b| b.header.beacon.proof[0] ^= 1),
+        ),
+        (
+            "forged beacon output",
+            edit(&|b| b.header.beacon.pre_output[0] ^= 1),
+        ),
+        (
+            "wrong state root",
+            edit(&|b| flip(&mut b.header.state_root)),
+        ),
+        (
+            "wrong events root",
+            edit(&|b| flip(&mut b.header.events_root)),
+        ),
+    ]
+}
+
+/// Block 1's header with another body, by name: the block hash (the header's) is the honest
+/// one's.
+fn swapped_bodies(honest: &Block, genesis: &Hash) -> Vec<(&'static str, Block)> {
+    let edit = |f: &dyn Fn(&mut Block)| {
+        let mut block = honest.clone();
+        f(&mut block);
+        block
+    };
+    vec![
+        (
+            "an extrinsic dropped",
+            edit(&|b| {
+                b.extrinsics.pop();
+            }),
+        ),
+        (
+            "an extrinsic's call changed after signing",
+            edit(&|b| {
+                let mut forged = Extrinsic::decode(&mut &b.extrinsics[0].encode()[..]).unwrap();
+                forged.call = transfer(genesis, 0, 999).call;
+                b.extrinsics[0] = forged;
+            }),
+        ),
+        (
+            "an extrinsic replayed",
+            edit(&|b| {
+                let first = b.extrinsics[0].clone();
+                b.extrinsics.push(first);
+            }),
+        ),
+    ]
+}
+
+/// Builds block 1 with three transfers on a chain at `dir`; its bytes.
+fn honest_block(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> Vec<u8> {
+    let builder = open_chain(dir);
+    let genesis = builder.genesis_hash();
+    for nonce in 0..3 {
+        builder
+            .submit(&transfer(&genesis, nonce, 1_000_000).encode())
+            .unwrap();
+    }
+    let hash = runtime.block_on(builder.propose(genesis, 0, 1)).unwrap();
+    builder.block_bytes(hash).unwrap()
+}
+
+/// A block 1 built by one chain, and a second chain (on its own database) to feed it to.
+struct Scene {
+    runtime: tokio::runtime::Runtime,
+    /// The honest block's bytes, and decoded.
+    bytes: Vec<u8>,
+    honest: Block,
+    chain: Chain,
+    genesis: Hash,
+    /// The receiving chain's database directory (kept for reopening).
+    verifying: tempfile::TempDir,
+    _built: tempfile::TempDir,
+}
+
+impl Scene {
+    fn new() -> Scene {
+        let runtime = multi_thread_runtime();
+        let (built, verifying) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let bytes = honest_block(built.path(), &runtime);
+        let honest = Block::decode(&mut &bytes[..]).unwrap();
+        assert_eq!(honest.extrinsics.len(), 3);
+        let chain = open_chain(verifying.path());
+        let genesis = chain.genesis_hash();
+        Scene {
+            runtime,
+            bytes,
+            honest,
+            chain,
+            genesis,
+            verifying,
+            _built: built,
+        }
+    }
+
+    /// Whether the receiving chain verifies held block `hash` as block 1 of //Alice's view.
+    fn verify(&self, hash: Hash) -> bool {
+        self.runtime
+            .block_on(self.chain.verify(self.genesis, hash, 0, alice_key()))
+    }
+
+    fn finalize(&self, hash: Hash) {
+        self.runtime
+            .block_on(self.chain.finalized(hash, Vec::new()));
+        assert_eq!(self.chain.finalized_head().0, hash);
+    }
+}
+
+fn assert_untouched(chain: &Chain, genesis: Hash, what: &str) {
+    assert_eq!(chain.best_hash(), genesis, "{what}: the best block moved");
+    assert_eq!(
+        chain.finalized_head().0,
+        genesis,
+        "{what}: the finalized head moved"
+    );
+}
+
+#[test]
+fn every_tampered_block_is_refused_and_the_honest_one_then_finalizes() {
+    let scene = Scene::new();
+    let (chain, genesis, honest, bytes) =
+        (&scene.chain, scene.genesis, &scene.honest, &scene.bytes);
+    let mut refused = Vec::new();
+    for (what, block) in tampered(honest) {
+        let hash = chain
+            .receive_block(block.encode())
+            .unwrap_or_else(|| panic!("{what}: a well-formed block is held until verified"));
+        assert_ne!(hash, honest.hash(), "{what}: the tamper changed nothing");
+        assert!(!scene.verify(hash), "{what}: accepted");
+        assert_untouched(chain, genesis, what);
+        refused.push(hash);
+    }
+
+    // Bytes that are not one block are not even held.
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    let mut wrong_root = honest.clone();
+    flip(&mut wrong_root.header.extrinsics_root);
+    let mut oversize = bytes.clone();
+    oversize.resize(MAX_BLOCK_BYTES + 1, 0);
+    for (what, bad) in [
+        ("a trailing byte", trailing),
+        (
+            "an extrinsics root the body does not give",
+            wrong_root.encode(),
+        ),
+        ("truncated", bytes[..bytes.len() - 1].to_vec()),
+        ("empty", Vec::new()),
+        ("garbage", vec![0xff; 200]),
+        ("past MAX_BLOCK_BYTES", oversize),
+    ] {
+        assert_eq!(chain.receive_block(bad), None, "{what}: held");
+    }
+
+    // Nor are bodies that do not match their header's extrinsics root.
+    for (what, block) in swapped_bodies(honest, &genesis) {
+        assert_eq!(block.hash(), honest.hash(), "{what}: only the body differs");
+        assert_eq!(chain.receive_block(block.encode()), None, "{what}: held");
+    }
+
+    // The honest block is accepted and finalized after all of that.
+    let hash = chain.receive_block(bytes.clone()).unwrap();
+    assert!(scene.verify(hash));
+    assert_eq!(chain.best_hash(), hash);
+    scene.finalize(hash);
+
+    // Nothing of the refused blocks reached the database.
+    let Scene {
+        chain, verifying, ..
+    } = scene;
+    drop(chain);
+    let chain = open_chain(verifying.path());
+    assert_eq!(chain.finalized_head().0, hash);
+    for block in refused {
+        assert!(!chain.has_block(block), "a refused block was stored");
+    }
+}
+
+/// A peer flooding well-formed blocks that nobody asks to verify fills at most
+/// `MAX_UNFINALIZED` slots and the next is refused; the honest block, held before the flood,
+/// is still verified and finalized, and finalization forgets its siblings, freeing the slots.
+#[test]
+fn held_blocks_are_bounded_and_a_flood_does_not_stop_the_chain() {
+    let scene = Scene::new();
+    let (chain, honest) = (&scene.chain, &scene.honest);
+    // The honest block first (a peer that floods does so after the leader's proposal arrived).
+    let hash = chain.receive_block(scene.bytes.clone()).unwrap();
+    let sibling = |n: u64| {
+        let mut junk = honest.clone();
+        junk.header.timestamp += n;
+        junk.encode()
+    };
+    for n in 1..MAX_UNFINALIZED as u64 {
+        assert!(chain.receive_block(sibling(n)).is_some(), "junk {n}");
+    }
+    assert_eq!(
+        chain.receive_block(sibling(MAX_UNFINALIZED as u64)),
+        None,
+        "held past MAX_UNFINALIZED"
+    );
+    assert!(scene.verify(hash));
+    scene.finalize(hash);
+    // Finalizing block 1 forgets its siblings: the slots are free again.
+    let mut after = honest.clone();
+    after.header.number = Compact(2);
+    after.header.parent_hash = hash;
+    assert!(chain.receive_block(after.encode()).is_some());
+}
+
+/// Exploit: the block hash is the header's, which covers the body only through the
+/// extrinsics root. A byzantine peer that forwarded the leader's header with another body
+/// ahead of the leader's own got it held under the honest block's hash; it failed
+/// verification, and the true block, arriving next, was acknowledged as already held and
+/// never verified, so the node could not vote for the view's proposal. Now a body that does
+/// not match its header is not held, and the true block verifies.
+#[test]
+fn exploit_a_body_swapped_under_the_leaders_header_cannot_shut_out_the_true_block() {
+    let scene = Scene::new();
+    // The swapped copy arrives first (before the fix it was held under the honest hash).
+    let (_, swapped) = &swapped_bodies(&scene.honest, &scene.genesis)[0];
+    let _ = scene.chain.receive_block(swapped.encode());
+    let hash = scene.chain.receive_block(scene.bytes.clone()).unwrap();
+    assert!(
+        scene.verify(hash),
+        "the leader's true block is refused after a swapped copy"
+    );
+}
+
+/// Finality certificates from strangers (a syncing node takes them from any peer): one signed
+/// by a quorum of the committee in the chain's namespace is accepted, and every other is
+/// refused — another namespace, another committee, fewer signers than a quorum, any byte
+/// changed, cut short or extended.
+#[test]
+fn a_certificate_with_wrong_signers_too_few_or_another_namespace_is_refused() {
+    use agora_node::consensus::{sign_finalization, verify_certificate};
+    let member = |name: &str| {
+        let seed = agora_runtime::genesis::dev_consensus_seed(name);
+        let pair: sp_core::ed25519::Pair = Pair::from_seed(&seed);
+        (pair.public().0, seed)
+    };
+    // The committee in key order, so that its first two members are also the first two of a
+    // committee of just them (signer indices are positions in the sorted committee).
+    let mut members: Vec<([u8; 32], [u8; 32])> = ["Alice", "Bob", "Charlie", "Dave"]
+        .into_iter()
+        .map(member)
+        .collect();
+    members.sort_unstable();
+    let keys: Vec<[u8; 32]> = members.iter().map(|(key, _)| *key).collect();
+    let seeds: Vec<[u8; 32]> = members.iter().map(|(_, seed)| *seed).collect();
+    let namespace = b"agora/agora_dev".as_slice();
+    let block = Hash([5; 32]);
+    let round = (0, 9);
+
+    let quorum = sign_finalization(namespace, &keys, &seeds[..3], round, block).unwrap();
+    assert_eq!(
+        verify_certificate(namespace, &keys, &quorum),
+        Some((block, 9))
+    );
+    assert_eq!(
+        verify_certificate(b"agora/another", &keys, &quorum),
+        None,
+        "another namespace"
+    );
+    let others: Vec<[u8; 32]> = ["Eve", "Ferdie", "Gina", "Hank"]
+        .into_iter()
+        .map(|name| member(name).0)
+        .collect();
+    assert_eq!(
+        verify_certificate(namespace, &others, &quorum),
+        None,
+        "another committee"
+    );
+    // Two of four is no quorum: a certificate the first two members made as a committee of
+    // their own carries two valid signatures at the right positions, and is refused.
+    let pair = sign_finalization(namespace, &keys[..2], &seeds[..2], round, block).unwrap();
+    assert!(verify_certificate(namespace, &keys[..2], &pair).is_some());
+    assert_eq!(
+        verify_certificate(namespace, &keys, &pair),
+        None,
+        "2 of 4 signers"
+    );
+    // Nobody outside the committee can sign for it.
+    let outsider = member("Eve").1;
+    assert_eq!(
+        sign_finalization(
+            namespace,
+            &keys,
+            &[seeds[0], seeds[1], outsider],
+            round,
+            block
+        ),
+        None
+    );
+    // Every byte matters.
+    for at in 0..quorum.len() {
+        let mut tampered = quorum.clone();
+        tampered[at] ^= 0x01;
+        assert_eq!(
+            verify_certificate(namespace, &keys, &tampered),
+            None,
+            "byte {at} of {} flipped",
+            quorum.len()
+        );
+    }
+    assert_eq!(
+        verify_certificate(namespace, &keys, &quorum[..quorum.len() - 1]),
+        None
+    );
+    let mut extended = quorum.clone();
+    extended.push(0);
+    assert_eq!(verify_certificate(namespace, &keys, &extended), None);
+}
