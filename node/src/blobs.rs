@@ -597,9 +597,22 @@ pub async fn fetch_registered(
 
 /// Deletes stored blobs the chain no longer registers, after finalized blocks, at most once per
 /// [`COLLECT_INTERVAL`], [`COLLECT_BATCH`] files per pass. Runs until the chain's event channel
-/// closes.
-pub async fn run_collector(chain: Chain, store: Arc<BlobStore>) {
-    let mut events = chain.subscribe();
+/// closes. It subscribes to the chain's events when called, not when first polled, so that a
+/// finalization between the call and the task's start is not missed (a test once slept,
+/// hoping the spawned task had subscribed).
+pub fn run_collector(
+    chain: Chain,
+    store: Arc<BlobStore>,
+) -> impl std::future::Future<Output = ()> + Send {
+    let events = chain.subscribe();
+    collect(chain, store, events)
+}
+
+async fn collect(
+    chain: Chain,
+    store: Arc<BlobStore>,
+    mut events: tokio::sync::broadcast::Receiver<ChainEvent>,
+) {
     let mut cursor: Option<Hash> = None;
     let mut last_pass: Option<Instant> = None;
     // A block was finalized since the last pass.

@@ -46,8 +46,36 @@ pub trait PalletError: Sized + Copy + std::fmt::Display {
 /// enum's own discriminants, and a missing variant fails the build (the name match is
 /// exhaustive).
 ///
-/// ```ignore
+/// ```
+/// #[derive(Clone, Copy, Debug)]
+/// enum Error { ZeroAmount, InsufficientBalance }
+/// impl std::fmt::Display for Error {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{self:?}") }
+/// }
 /// agora_primitives::impl_pallet_error!(Error { ZeroAmount, InsufficientBalance });
+/// ```
+///
+/// The same enum with its variants listed out of order does not build (the doc test fails if
+/// it does):
+///
+/// ```compile_fail
+/// #[derive(Clone, Copy, Debug)]
+/// enum Error { ZeroAmount, InsufficientBalance }
+/// impl std::fmt::Display for Error {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{self:?}") }
+/// }
+/// agora_primitives::impl_pallet_error!(Error { InsufficientBalance, ZeroAmount });
+/// ```
+///
+/// Nor with one left out:
+///
+/// ```compile_fail
+/// #[derive(Clone, Copy, Debug)]
+/// enum Error { ZeroAmount, InsufficientBalance }
+/// impl std::fmt::Display for Error {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{self:?}") }
+/// }
+/// agora_primitives::impl_pallet_error!(Error { ZeroAmount });
 /// ```
 #[macro_export]
 macro_rules! impl_pallet_error {

@@ -39,6 +39,11 @@ pub const CHUNK_LEN: u64 = blake3::CHUNK_LEN as u64;
 /// Most left subtrees on the right edge of a blake3 tree: one per level, and a `u64` size has
 /// at most 54 levels above 1 KiB chunks.
 pub const MAX_LEVELS: usize = 54;
+/// Largest size a proof can be checked for: 2^62 bytes (4 EiB). blake3's tree arithmetic
+/// overflows near `u64::MAX` (`left_subtree_len` adds one to the length), which a claimed size
+/// reached before this bound was checked (found by the `size_proof` fuzz target: a size of
+/// `u64::MAX` panicked in debug builds). The runtime's own blob limit is far below it.
+pub const MAX_PROVABLE_SIZE: u64 = 1 << 62;
 
 /// Why a size proof does not prove the size claimed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +78,9 @@ pub enum SizeProofError {
     /// A blob has at least one byte.
     #[error("a blob of 0 bytes cannot be registered")]
     Empty,
+    /// A size past [`MAX_PROVABLE_SIZE`].
+    #[error("a size of {0} bytes is past the largest provable, 2^62")]
+    TooLarge(u64),
 }
 
 /// The proof that a blob with a given blake3 hash has a given size (module docs).
@@ -132,6 +140,9 @@ impl SizeProof {
         if size == 0 {
             return Err(SizeProofError::Empty);
         }
+        if size > MAX_PROVABLE_SIZE {
+            return Err(SizeProofError::TooLarge(size));
+        }
         let (subtrees, last) = right_edge(size);
         let expected = size - last;
         if self.last_chunk.len() as u64 != expected {
@@ -173,6 +184,27 @@ impl SizeProof {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `size_proof` fuzz target (its input is kept in `fuzz/corpus/size_proof`).
+    #[test]
+    fn a_size_past_the_provable_maximum_is_refused_not_a_panic() {
+        let proof = SizeProof {
+            last_chunk: vec![7],
+            left: Vec::new(),
+        };
+        let hash = Hash::of(&[7]);
+        for size in [u64::MAX, u64::MAX - 1, MAX_PROVABLE_SIZE + 1] {
+            assert_eq!(
+                proof.verify(&hash, size),
+                Err(SizeProofError::TooLarge(size))
+            );
+        }
+        assert!(matches!(
+            proof.verify(&hash, MAX_PROVABLE_SIZE),
+            Err(SizeProofError::LastChunkLength { .. })
+        ));
+        assert_eq!(proof.verify(&hash, 1), Ok(()));
+    }
     use proptest::prelude::*;
 
     fn blob(len: usize) -> Vec<u8> {

@@ -15,7 +15,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::Duration;
 
-/// A free loopback port (bound then released; the node binds it right after). Never the same
+/// A free loopback port (bound then released; a process binds it right after), for what must be
+/// known before a process starts: the p2p addresses of a network's nodes, which each needs for
+/// the others. A node alone picks its own ports ([`spawn_node`]). Never the same
 /// port twice in one test process: the kernel may hand a just-released port out again, and a
 /// node given one port for two services fails to start (seen once as an RPC/Prometheus clash).
 ///
@@ -56,6 +58,8 @@ pub fn capture_lines(stream: impl Read + Send + 'static) -> mpsc::Receiver<Strin
 pub struct Process {
     child: Child,
     log: mpsc::Receiver<String>,
+    /// Lines read while waiting for one (see [`Process::wait_for_line`]), not yet drained.
+    read: Mutex<Vec<String>>,
 }
 
 impl Process {
@@ -71,12 +75,61 @@ impl Process {
             .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", command.get_program()));
         let stderr = child.stderr.take();
         let log = capture_lines(stderr.unwrap_or_else(|| panic!("stderr is piped")));
-        Process { child, log }
+        Process {
+            child,
+            log,
+            read: Mutex::new(Vec::new()),
+        }
     }
 
     /// The lines the process has logged since the last call.
     pub fn drain_log(&self) -> Vec<String> {
-        self.log.try_iter().collect()
+        let mut lines = std::mem::take(&mut *self.lines_read());
+        lines.extend(self.log.try_iter());
+        lines
+    }
+
+    fn lines_read(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.read.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the log until `f` finds what it looks for in a line, and returns that; the lines
+    /// read stay for [`Process::drain_log`].
+    ///
+    /// # Panics
+    /// If the process exits, or `timeout` passes, first (showing the log).
+    pub fn wait_for_line<T>(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut f: impl FnMut(&str) -> Option<T>,
+    ) -> T {
+        let start = std::time::Instant::now();
+        loop {
+            match self.log.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let found = f(&line);
+                    self.lines_read().push(line);
+                    if let Some(found) = found {
+                        return found;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let log = self.drain_log().join("\n");
+                    panic!("the process closed its log before {what}; log:\n{log}")
+                }
+            }
+            if let Some(status) = self.try_wait() {
+                let log = self.drain_log().join("\n");
+                panic!("the process exited ({status}) before {what}; log:\n{log}");
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out after {timeout:?} waiting for {what}; log:\n{}",
+                self.lines_read().join("\n")
+            );
+        }
     }
 
     /// Its exit status, if it has exited.
@@ -118,27 +171,42 @@ impl Drop for Process {
 
 /// Starts the `agora-node` binary at `binary` on `base_path` with `chain_args` (`--dev`, or
 /// `--chain … --validator-key …`, and a `--port` of its own if the caller needs to know it),
-/// a block every `block_time_ms`, and free loopback ports for its RPC, its metrics and (unless
-/// `chain_args` name one) its p2p. The process and its RPC port; it may not answer yet.
+/// a block every `block_time_ms`. The node picks its own free RPC and Prometheus ports (and
+/// p2p port, unless `chain_args` name one) and the RPC port is read from its log: a port
+/// chosen here and released before the node binds it could be taken meanwhile. Returns once
+/// the RPC server listens: the process and its RPC port.
+///
+/// # Panics
+/// If the node exits, or does not listen within two minutes.
 pub fn spawn_node(
     binary: &Path,
     base_path: &Path,
     chain_args: &[&str],
     block_time_ms: u64,
 ) -> (Process, u16) {
-    let rpc_port = free_port();
     let mut command = Command::new(binary);
     command
         .args(chain_args)
         .arg("--base-path")
         .arg(base_path)
-        .args(["--rpc-port", &rpc_port.to_string()])
-        .args(["--prometheus-port", &free_port().to_string()])
+        .args(["--rpc-port", "0", "--prometheus-port", "0"])
         .args(["--block-time-ms", &block_time_ms.to_string()]);
     if !chain_args.contains(&"--port") {
-        command.args(["--port", &free_port().to_string()]);
+        command.args(["--port", "0"]);
     }
-    (Process::spawn(&mut command), rpc_port)
+    let mut process = Process::spawn(&mut command);
+    let port = process.wait_for_line(Duration::from_secs(120), "its RPC server", rpc_port_of);
+    (process, port)
+}
+
+/// The port in `agora-node`'s "JSON-RPC listening on IP:PORT" log line.
+fn rpc_port_of(line: &str) -> Option<u16> {
+    let (_, address) = line.split_once("JSON-RPC listening on ")?;
+    address
+        .trim()
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|address| address.port())
 }
 
 /// Polls `f` every 100 ms until it returns `Some`, or panics after `timeout` naming `what` and
@@ -191,6 +259,28 @@ mod tests {
             Some(process.drain_log()).filter(|lines| !lines.is_empty())
         });
         assert_eq!(lines, ["started"]);
+    }
+
+    #[test]
+    fn the_rpc_port_is_read_from_the_nodes_log() {
+        let line =
+            "2026-12-02T21:39:55.921307Z  INFO agora_node: JSON-RPC listening on 127.0.0.1:46337";
+        assert_eq!(rpc_port_of(line), Some(46337));
+        assert_eq!(
+            rpc_port_of("INFO agora_node: dashboard at http://127.0.0.1:46337/"),
+            None
+        );
+    }
+
+    #[test]
+    fn lines_read_while_waiting_are_kept_for_the_log() {
+        let mut process =
+            Process::spawn(Command::new("sh").args(["-c", "echo one >&2; echo two >&2; sleep 5"]));
+        let found = process.wait_for_line(Duration::from_secs(10), "two", |line| {
+            (line == "two").then_some(2)
+        });
+        assert_eq!(found, 2);
+        assert_eq!(process.drain_log(), ["one", "two"]);
     }
 
     #[test]

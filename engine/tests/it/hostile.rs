@@ -323,3 +323,48 @@ fn oversized_input_is_refused_before_running() {
         "{err}"
     );
 }
+
+/// A compiled module is cached only with the limits it was validated under: one that passed
+/// an executor with loose limits, sharing the disk cache with a stricter executor, is still
+/// validated — and refused — by the stricter one (a cache hit skips validation, so a cache
+/// keyed without the limits would let the module through).
+#[test]
+fn a_module_cached_under_loose_limits_is_refused_under_stricter_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let with_limits = |max_table_elements: u64| {
+        let strict = executor().settings().clone();
+        Executor::new(Settings {
+            limits: Limits {
+                max_table_elements,
+                ..strict.limits
+            },
+            cache_dir: Some(dir.path().to_path_buf()),
+            ..strict
+        })
+        .expect("executor")
+    };
+    let wasm = module(&[], "(table 100000 funcref)");
+    let loose = with_limits(200_000);
+    loose.load(&wasm).expect("within the loose limits");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "compiled and cached"
+    );
+    let strict = with_limits(1_000);
+    refused_at_load(&strict, &wasm, |e| {
+        matches!(
+            e,
+            Error::TableLimit {
+                requested: 100_000,
+                limit: 1_000,
+                ..
+            }
+        )
+    });
+    // And the loose executor still gets its cache hit.
+    assert_eq!(
+        with_limits(200_000).load(&wasm).expect("cached").origin(),
+        agora_engine::Origin::DiskCache
+    );
+}

@@ -115,7 +115,7 @@ impl BlobFetcher {
     }
 }
 
-fn get_message(hash: Hash, offset: u64, length: u32) -> Vec<u8> {
+pub(super) fn get_message(hash: Hash, offset: u64, length: u32) -> Vec<u8> {
     let mut message = Vec::with_capacity(45);
     message.push(TAG_GET);
     message.extend_from_slice(&hash.0);
@@ -126,7 +126,7 @@ fn get_message(hash: Hash, offset: u64, length: u32) -> Vec<u8> {
 
 /// A decoded message of the blob channel.
 #[derive(Debug, PartialEq, Eq)]
-enum Message<'a> {
+pub(super) enum Message<'a> {
     Get {
         hash: Hash,
         offset: u64,
@@ -140,7 +140,7 @@ enum Message<'a> {
     Missing(Hash),
 }
 
-fn decode(message: &[u8]) -> Option<Message<'_>> {
+pub(super) fn decode(message: &[u8]) -> Option<Message<'_>> {
     let (&tag, body) = message.split_first()?;
     let (hash, rest) = body.split_first_chunk::<32>()?;
     let hash = Hash(*hash);

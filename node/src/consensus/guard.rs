@@ -157,7 +157,7 @@ fn encode((epoch, view): Round) -> [u8; 16] {
     bytes
 }
 
-fn decode(bytes: &[u8]) -> Option<Round> {
+pub(super) fn decode(bytes: &[u8]) -> Option<Round> {
     let bytes: [u8; 16] = bytes.try_into().ok()?;
     let epoch = u64::from_le_bytes(bytes[..8].try_into().ok()?);
     let view = u64::from_le_bytes(bytes[8..].try_into().ok()?);

@@ -172,6 +172,8 @@ mod epochs;
 mod equivocator;
 mod evidence;
 mod frames;
+#[cfg(test)]
+mod fuzz;
 mod glue;
 pub mod guard;
 pub mod links;

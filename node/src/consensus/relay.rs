@@ -30,7 +30,7 @@ use tracing::{debug, warn};
 pub const MAX_BATCH: usize = 1_024;
 
 /// Encodes a batch of extrinsics.
-fn encode(batch: &[Vec<u8>]) -> Vec<u8> {
+pub(super) fn encode(batch: &[Vec<u8>]) -> Vec<u8> {
     let size = batch.iter().fold(0usize, |size, tx| {
         size.saturating_add(4).saturating_add(tx.len())
     });
@@ -41,7 +41,7 @@ fn encode(batch: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// Splits a batch; `None` if it is malformed, empty or longer than [`MAX_BATCH`].
-fn decode(body: &[u8]) -> Option<Vec<Vec<u8>>> {
+pub(super) fn decode(body: &[u8]) -> Option<Vec<Vec<u8>>> {
     super::frames::decode(body, MAX_BATCH).filter(|batch| !batch.is_empty())
 }
 

@@ -101,7 +101,7 @@ pub(super) fn encode_run(certificate: &[u8], blocks: &[Vec<u8>]) -> Option<Vec<u
 
 /// Splits a run's body into its certificate and blocks; `None` if it is malformed or longer
 /// than [`MAX_RUN_BLOCKS`].
-fn decode_run(body: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
+pub(super) fn decode_run(body: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
     let mut parts = super::frames::decode(body, MAX_RUN_BLOCKS.saturating_add(1))?;
     if parts.len() < 2 {
         return None; // A certificate and at least one block.

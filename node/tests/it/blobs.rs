@@ -252,9 +252,8 @@ fn the_collector_deletes_blobs_the_chain_does_not_register() {
     let second = runtime.block_on(chain.propose(first, 0, 2)).unwrap();
     assert_eq!(chain.best_hash(), second);
 
+    // Subscribed on the call, before the finalization it must see (no sleep).
     runtime.spawn(run_collector(chain.clone(), store.clone()));
-    // Let the collector subscribe before the finalization it must see.
-    std::thread::sleep(Duration::from_millis(200));
     runtime.block_on(chain.finalized(first, Vec::new()));
     let start = std::time::Instant::now();
     while store.has(&forgotten.0) || leftover.exists() {

@@ -96,11 +96,11 @@ fn final_proof() -> InclusionProof {
 /// Alice (buyer, 100 AGR) has a job matched at block 2 to Bob (worker, 20 AGR bonded, offer at
 /// 0.25 AGR/Mfuel with 2 AGR collateral); Charlie (verifier) has 10 AGR.
 fn matched_job(requeue: bool) -> State {
-    matched_job_under(requeue, None)
+    matched_job_with(terms(requeue), None)
 }
 
-/// [`matched_job`] on a chain whose genesis sets the blob `lifetimes`.
-fn matched_job_under(requeue: bool, lifetimes: Option<BlobLifetimes>) -> State {
+/// [`matched_job`] with the bid's `terms`, on a chain whose genesis sets the blob `lifetimes`.
+fn matched_job_with(terms: BidTerms, lifetimes: Option<BlobLifetimes>) -> State {
     let mut state = genesis(
         &[(ALICE, 100 * AGR), (BOB, 50 * AGR), (CHARLIE, 10 * AGR)],
         &[(BOB, 20 * AGR), (CHARLIE, 5 * AGR)],
@@ -123,7 +123,7 @@ fn matched_job_under(requeue: bool, lifetimes: Option<BlobLifetimes>) -> State {
             1_000,
         )
         .unwrap();
-        TestMarket::place_bid(ext, &ALICE, spec(), terms(requeue)).unwrap();
+        TestMarket::place_bid(ext, &ALICE, spec(), terms).unwrap();
     });
     let events = end_block(&mut state, 2);
     assert_eq!(
@@ -282,7 +282,7 @@ fn settled_job() -> State {
 
 /// [`settled_job`] on a chain whose genesis sets the blob `lifetimes`.
 fn settled_job_under(lifetimes: Option<BlobLifetimes>) -> State {
-    let mut state = matched_job_under(false, lifetimes);
+    let mut state = matched_job_with(terms(false), lifetimes);
     commit(&mut state, 5).0.unwrap();
     step(&mut state, 8, |ext| {
         Jobs::audited(
@@ -462,6 +462,40 @@ fn a_missed_deadline_requeues_the_bid_when_asked() {
 }
 
 /// Alice asks to cancel job 0 in block `at`; the events.
+/// A requeue the market refuses — the bid could no longer meet its deadline after another
+/// run — ends the job as if the buyer had not asked for one: the collateral slashed, the
+/// escrow refunded, the job kept with `requeued: false`, and no bid in the book.
+#[test]
+fn a_requeue_the_market_refuses_refunds_the_escrow_instead() {
+    // Matched at block 2, due at 7; another run of 5 blocks from block 8 ends past 12.
+    let mut state = matched_job_with(
+        BidTerms {
+            deadline: 12,
+            ..terms(true)
+        },
+        None,
+    );
+    let alice_before = TestBalances::account(&state, &ALICE);
+    let events = end_block(&mut state, 7);
+    assert_eq!(events, vec![timed_out(false)]);
+    assert!(TestMarket::open_bids(&state).is_empty());
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::TimedOut {
+            requeued: false,
+            ..
+        }
+    ));
+    let alice = TestBalances::account(&state, &ALICE);
+    assert_eq!(alice.free, alice_before.free + escrow());
+    assert_eq!(
+        TestStaking::ledger(&state, &BOB).active,
+        20 * AGR - COLLATERAL
+    );
+    // Nothing is matched again: the bid is gone.
+    assert!(end_block(&mut state, 8).is_empty());
+}
+
 fn request_cancel(state: &mut State, at: BlockNumber) -> Vec<Event> {
     let (result, events) = step(state, at, |ext| Jobs::cancel_job(ext, &ALICE, 0));
     result.unwrap();

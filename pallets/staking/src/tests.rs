@@ -158,6 +158,65 @@ fn slashing_destroys_committed_stake_only() {
     assert_eq!(Balances::reserved_balance(&state, &BOB), 7 * AGR);
 }
 
+/// Two unbonding chunks of different ages: each is withdrawn when it matures, not before,
+/// and a slash in between takes only committed stake, never an unbonding chunk.
+#[test]
+fn unbonding_chunks_mature_one_at_a_time_and_a_partial_slash_spares_them() {
+    let mut state = genesis_state();
+    step(&mut state, 1, |ext| Staking::unbond(ext, &BOB, AGR))
+        .0
+        .unwrap();
+    step(&mut state, 4, |ext| Staking::unbond(ext, &BOB, 2 * AGR))
+        .0
+        .unwrap();
+    step(&mut state, 4, |ext| Staking::commit(ext, &BOB, 3 * AGR))
+        .0
+        .unwrap();
+    // A partial slash: one of the three committed AGR.
+    let issuance = Balances::total_issuance(&state);
+    let (slashed, _) = step(&mut state, 5, |ext| {
+        Staking::slash_committed(ext, &BOB, AGR)
+    });
+    assert_eq!(slashed, AGR);
+    let ledger = Staking::ledger(&state, &BOB);
+    assert_eq!((ledger.active, ledger.committed), (6 * AGR, 2 * AGR));
+    assert_eq!(
+        ledger.unlocking.len(),
+        2,
+        "the unbonding chunks are not slashed"
+    );
+    assert_eq!(Balances::total_issuance(&state), issuance - AGR);
+    assert_eq!(Balances::reserved_balance(&state, &BOB), 9 * AGR);
+
+    // The first chunk (block 1 + 10) matures alone.
+    let (result, events) = step(&mut state, 11, |ext| Staking::withdraw_unbonded(ext, &BOB));
+    result.unwrap();
+    assert_eq!(
+        events,
+        vec![Event::Withdrawn {
+            who: BOB,
+            amount: AGR
+        }]
+    );
+    assert_eq!(Staking::ledger(&state, &BOB).unlocking.len(), 1);
+    let (result, _) = step(&mut state, 13, |ext| Staking::withdraw_unbonded(ext, &BOB));
+    assert_eq!(result, Err(error(Error::NothingToWithdraw)));
+    // The second (block 4 + 10) then.
+    let (result, events) = step(&mut state, 14, |ext| Staking::withdraw_unbonded(ext, &BOB));
+    result.unwrap();
+    assert_eq!(
+        events,
+        vec![Event::Withdrawn {
+            who: BOB,
+            amount: 2 * AGR
+        }]
+    );
+    let ledger = Staking::ledger(&state, &BOB);
+    assert!(ledger.unlocking.is_empty());
+    assert_eq!((ledger.active, ledger.committed), (6 * AGR, 2 * AGR));
+    assert_eq!(Balances::free_balance(&state, &BOB), 13 * AGR);
+}
+
 /// An offer's rent is spent out of committed stake like a slash, but it is a charge the
 /// provider agreed to: a `Spent` event, not `Slashed` (wallets and dashboards tell the two
 /// apart).

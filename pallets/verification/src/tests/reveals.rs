@@ -1,0 +1,195 @@
+//! Refusals of the worker's leaf reveal and the verifiers' attestation reveals, and checks
+//! whose verifier attests but never opens its attestation, or never attests while another
+//! does. Every refusal names its error, emits nothing and leaves the state as it was.
+
+use super::*;
+
+/// Runs `call` in `block`, which must refuse it with `expected`, emit nothing and leave the
+/// state as it was.
+fn assert_refused(
+    state: &mut State,
+    block: BlockNumber,
+    expected: Error,
+    call: impl FnOnce(&mut Ext<'_>) -> DispatchResult,
+) {
+    // Entering the block writes its context; a second step in the same block writes nothing
+    // more, so whatever changes below is the call's.
+    step(state, block, |_| ());
+    let before = state.clone();
+    let (result, events) = step(state, block, call);
+    assert_eq!(result, Err(error(expected)), "{expected:?}");
+    assert!(events.is_empty(), "{expected:?}: {events:?}");
+    assert!(*state == before, "{expected:?} changed state");
+}
+
+#[test]
+fn bad_leaf_reveals_are_refused_and_change_nothing() {
+    let (mut state, segments) = attested();
+    let tree = honest_trace(&state);
+    let honest = leaves_from(&tree, leaf, &segments);
+    let mut swapped = honest.clone();
+    swapped.swap(0, 1);
+    let mut forged = honest.clone();
+    forged[1].0.fuel += 1;
+    let mut one_short = honest.clone();
+    one_short.pop();
+    let cases = [
+        (CHARLIE, 0, honest.clone(), Error::NotJobWorker),
+        (BOB, 0, one_short, Error::WrongRevealCount),
+        (BOB, 0, swapped, Error::WrongLeaf),
+        (BOB, 0, forged, Error::BadProof),
+        (BOB, 7, honest.clone(), Error::UnknownAudit),
+    ];
+    for (who, job, leaves, expected) in cases {
+        assert_refused(&mut state, 7, expected, |ext| {
+            Verification::reveal_leaves(ext, &who, job, leaves)
+        });
+    }
+    reveal_leaves(&mut state, &segments);
+    assert_refused(&mut state, 7, Error::WrongPhase, |ext| {
+        Verification::reveal_leaves(ext, &BOB, 0, honest)
+    });
+}
+
+#[test]
+fn bad_attestation_reveals_are_refused_and_change_nothing() {
+    let (mut state, segments) = attested();
+    let honest = |check: usize| (leaf(segments[check]), result(&state, segments[check]));
+    let (leaf0, result0) = honest(0);
+    // Before the worker's leaves: the reveal phase has not begun.
+    assert_refused(&mut state, 7, Error::WrongPhase, |ext| {
+        Verification::reveal_attestation(ext, &CHARLIE, 0, 0, leaf0, result0, SALT)
+    });
+    reveal_leaves(&mut state, &segments);
+    let cases = [
+        (DAVE, 0, 0, Error::NotCheckVerifier),
+        (CHARLIE, 0, 5, Error::UnknownCheck),
+        (CHARLIE, 7, 0, Error::UnknownAudit),
+    ];
+    for (who, job, check, expected) in cases {
+        assert_refused(&mut state, 8, expected, |ext| {
+            Verification::reveal_attestation(ext, &who, job, check, leaf0, result0, SALT)
+        });
+    }
+    step(&mut state, 8, |ext| {
+        Verification::reveal_attestation(ext, &CHARLIE, 0, 0, leaf0, result0, SALT)
+    })
+    .0
+    .unwrap();
+    assert_refused(&mut state, 8, Error::NothingToReveal, |ext| {
+        Verification::reveal_attestation(ext, &CHARLIE, 0, 0, leaf0, result0, SALT)
+    });
+}
+
+/// A verifier that attests and then never opens its attestation is slashed as if it had not
+/// attested: an attestation nobody can open checks nothing.
+#[test]
+fn a_verifier_that_attests_but_never_reveals_is_slashed_and_the_job_settles() {
+    let (mut state, segments) = attested();
+    reveal_leaves(&mut state, &segments);
+    let bonded = TestStaking::ledger(&state, &CHARLIE).active;
+    let mut missed = Vec::new();
+    for block in 8..=12 {
+        missed.extend(end_block(&mut state, block).into_iter().filter(|e| {
+            matches!(
+                e,
+                Event::CheckDecided {
+                    outcome: CheckOutcome::Missed,
+                    ..
+                }
+            )
+        }));
+    }
+    assert_eq!(missed.len(), 2, "{missed:?}");
+    assert_eq!(
+        TestStaking::ledger(&state, &CHARLIE).active,
+        bonded - 2 * AGR,
+        "both check bonds slashed"
+    );
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+    assert!(Verification::audit(&state, 0).is_none());
+    let receipt = settle(&mut state, 13);
+    assert_eq!((receipt.checks_passed, receipt.checks_missed), (0, 2));
+    assert_eq!(receipt.paid_verifiers, 0);
+}
+
+/// Ends blocks from `from` until job 0 settles (at most 10); its receipt.
+fn settle(state: &mut State, from: BlockNumber) -> pallet_jobs::Receipt {
+    for block in from..from + 10 {
+        end_block(state, block);
+        if let JobStatus::Settled { receipt } = Jobs::job(state, 0).unwrap().status {
+            return receipt;
+        }
+    }
+    panic!("not settled: {:?}", Jobs::job(state, 0).unwrap().status)
+}
+
+/// One check attested and opened honestly, the other never attested: the first verifier is
+/// paid, the second check's bond slashed, and the job goes on (the missing check is the
+/// verifier's fault, not the worker's).
+#[test]
+fn one_check_passes_while_another_is_missed() {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    reveal_starts(&mut state, &segments);
+    let (leaf0, result0) = (leaf(segments[0]), result(&state, segments[0]));
+    let hash = attestation_hash(0, 0, &CHARLIE, &leaf0, &result0, &SALT);
+    step(&mut state, 6, |ext| {
+        Verification::attest(ext, &CHARLIE, 0, 0, hash)
+    })
+    .0
+    .unwrap();
+    let bonded = TestStaking::ledger(&state, &CHARLIE).active;
+    let charlie_free = TestBalances::free_balance(&state, &CHARLIE);
+    let mut decided = Vec::new();
+    for block in 7..=10 {
+        decided.extend(end_block(&mut state, block));
+    }
+    assert!(
+        decided.iter().any(|e| matches!(
+            e,
+            Event::CheckDecided {
+                check: 1,
+                outcome: CheckOutcome::Missed,
+                ..
+            }
+        )),
+        "{decided:?}"
+    );
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).active, bonded - AGR);
+    // The attested check goes on: the worker reveals its leaves, Charlie opens check 0, the
+    // job settles with one check paid and one missed.
+    let audit = Verification::audit(&state, 0).expect("the audit goes on");
+    assert_eq!(audit.phase, Phase::AwaitingLeaves);
+    let leaves = leaves_from(&honest_trace(&state), leaf, &segments);
+    step(&mut state, 11, |ext| {
+        Verification::reveal_leaves(ext, &BOB, 0, leaves)
+    })
+    .0
+    .unwrap();
+    let (opened, events) = step(&mut state, 12, |ext| {
+        Verification::reveal_attestation(ext, &CHARLIE, 0, 0, leaf0, result0, SALT)
+    });
+    opened.unwrap();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [
+                Event::CheckDecided {
+                    check: 0,
+                    outcome: CheckOutcome::Match,
+                    ..
+                },
+                ..
+            ]
+        ),
+        "{events:?}"
+    );
+    let receipt = settle(&mut state, 12);
+    assert_eq!((receipt.checks_passed, receipt.checks_missed), (1, 1));
+    assert_eq!(receipt.paid_verifiers, fees(&segments[..1], 4));
+    assert_eq!(
+        TestBalances::free_balance(&state, &CHARLIE),
+        charlie_free + fees(&segments[..1], 4)
+    );
+}
