@@ -405,11 +405,13 @@ impl Rpc {
             })
     }
 
-    /// Uploads a registered blob; returns its hash as the node computed it.
+    /// Uploads a registered blob, naming its hash (so that the node refuses a blob it would
+    /// not keep before decoding it); returns its hash as the node computed it.
     pub async fn blob_put(&self, bytes: &[u8]) -> Result<Hash, RpcError> {
         request!(self, method::BLOB_PUT, |c| BlobApiClient::blob_put(
             c,
-            Hex::encode(bytes)
+            Hex::encode(bytes),
+            Some(Hash::of(bytes))
         ))
     }
 

@@ -244,9 +244,11 @@ pub trait ViewApi {
 #[rpc(server, client, namespace = "blob")]
 pub trait BlobApi {
     /// `blob_put`: stores `blob`, which must be registered on chain (best state) with its
-    /// size; the blake3 hash of the bytes. Idempotent.
+    /// size; the blake3 hash of the bytes. Idempotent. Given `hash` (the blob's, as
+    /// registered), the node refuses an unregistered blob or a wrong size from the text's
+    /// length alone, before decoding or hashing a byte, and then checks the bytes against it.
     #[method(name = "put")]
-    async fn blob_put(&self, blob: Hex) -> Result<Hash, Error>;
+    async fn blob_put(&self, blob: Hex, hash: Option<Hash>) -> Result<Hash, Error>;
 
     /// `blob_get`: the bytes of blob `hash`, checked against it.
     #[method(name = "get")]

@@ -196,8 +196,14 @@ fn blob_error(e: BlobError) -> Error {
     Error::new(code, e.to_string())
 }
 
-/// `blob_put`: checks and stores one blob given as hex. Runs on a blocking thread.
-fn put_blob(chain: &Chain, store: &BlobStore, hex: &str) -> Result<Hash, Error> {
+/// `blob_put`: checks and stores one blob given as hex, whose hash the caller may name
+/// (`claimed`). Runs on a blocking thread.
+fn put_blob(
+    chain: &Chain,
+    store: &BlobStore,
+    hex: &str,
+    claimed: Option<Hash>,
+) -> Result<Hash, Error> {
     let digits = hex.strip_prefix("0x").unwrap_or(hex);
     // Refused before decoding: the text alone says the blob is too large.
     let size = u64::try_from(digits.len() / 2).unwrap_or(u64::MAX);
@@ -207,12 +213,29 @@ fn put_blob(chain: &Chain, store: &BlobStore, hex: &str) -> Result<Hash, Error> 
             format!("blob of {size} bytes is over the limit of {MAX_BLOB_SIZE} bytes"),
         ));
     }
+    // With a hash named, a blob the node would not keep is refused before decoding and
+    // hashing up to 64 MiB of it: the registration and the text's length decide.
+    if let Some(claimed) = claimed {
+        registered_with_size(chain, &claimed, size)?;
+    }
     // Not `Hex::decode`: its error repeats the whole input, up to 128 MiB of it.
     let bytes = hex::decode(digits)
         .map_err(|e| Error::invalid_params(format!("blob bytes are not hex: {e}")))?;
     let hash = Hash::of(&bytes);
+    if let Some(claimed) = claimed.filter(|claimed| *claimed != hash) {
+        return Err(Error::invalid_params(format!(
+            "the blob's bytes hash to {hash}, not to the hash given, {claimed}"
+        )));
+    }
     let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-    let info = registered_blob(chain, &hash, None)?.ok_or_else(|| {
+    registered_with_size(chain, &hash, size)?;
+    store.put(&hash, &bytes).map_err(blob_error)?;
+    Ok(hash)
+}
+
+/// Refuses `hash` unless the best state registers it with `size` bytes.
+fn registered_with_size(chain: &Chain, hash: &Hash, size: u64) -> Result<(), Error> {
+    let info = registered_blob(chain, hash, None)?.ok_or_else(|| {
         Error::new(
             ErrorCode::BlobNotRegistered,
             format!("blob {hash} is not registered on chain; register it first"),
@@ -227,8 +250,7 @@ fn put_blob(chain: &Chain, store: &BlobStore, hex: &str) -> Result<Hash, Error> 
             ),
         ));
     }
-    store.put(&hash, &bytes).map_err(blob_error)?;
-    Ok(hash)
+    Ok(())
 }
 
 /// `blob_get`: one stored blob as hex. Runs on a blocking thread. `fetched`: why fetching it
@@ -526,11 +548,13 @@ impl Rpc {
 
 #[async_trait]
 impl BlobApiServer for Rpc {
-    async fn blob_put(&self, blob: Hex) -> Result<Hash, Error> {
+    async fn blob_put(&self, blob: Hex, hash: Option<Hash>) -> Result<Hash, Error> {
         let (chain, store) = (self.chain.clone(), self.blobs.clone());
         let hex = blob.into_string();
-        self.blob_transfer(method::BLOB_PUT, move || put_blob(&chain, &store, &hex))
-            .await
+        self.blob_transfer(method::BLOB_PUT, move || {
+            put_blob(&chain, &store, &hex, hash)
+        })
+        .await
     }
 
     async fn blob_get(&self, hash: Hash) -> Result<Hex, Error> {

@@ -80,7 +80,9 @@ fn blobs_are_admitted_by_registration_served_checked_and_kept_across_restarts() 
         node.call(|c| c.blob_has(hash)),
         presence(false, None, false)
     );
-    let error = node.try_call(|c| c.blob_put(blob_hex.clone())).unwrap_err();
+    let error = node
+        .try_call(|c| c.blob_put(blob_hex.clone(), None))
+        .unwrap_err();
     assert_eq!(code(&error), 5001, "{error}");
     assert_eq!(
         message(&error),
@@ -121,13 +123,48 @@ fn blobs_are_admitted_by_registration_served_checked_and_kept_across_restarts() 
     );
     // Not hex.
     let error = node
-        .try_call(|c| c.blob_put(Hex::from("0xzz".to_owned())))
+        .try_call(|c| c.blob_put(Hex::from("0xzz".to_owned()), None))
         .unwrap_err();
     assert_eq!(code(&error), -32602, "{error}");
 
-    // The right bytes, twice: the same answer.
-    assert_eq!(node.call(|c| c.blob_put(blob_hex.clone())), hash);
-    assert_eq!(node.call(|c| c.blob_put(blob_hex.clone())), hash);
+    // Named by a hash, a blob the node would not keep is refused before a byte of it is
+    // decoded: text that is not even hex gets the registration's verdict, not "not hex".
+    let not_hex = Hex::from(format!("0x{}", "zz".repeat(1000)));
+    let unregistered = Hash([9; 32]);
+    let error = node
+        .try_call(|c| c.blob_put(not_hex.clone(), Some(unregistered)))
+        .unwrap_err();
+    assert_eq!(code(&error), 5001, "{error}");
+    let error = node
+        .try_call(|c| c.blob_put(not_hex.clone(), Some(hash)))
+        .unwrap_err();
+    assert_eq!(
+        code(&error),
+        5002,
+        "1000 bytes of text for a 5 MiB blob: {error}"
+    );
+    // The registered size, but bytes that are not the named blob's.
+    let error = node
+        .try_call(|c| c.blob_put(Hex::encode(&bytes(3, 1000)), Some(misfit_hash)))
+        .unwrap_err();
+    assert_eq!(code(&error), -32602, "{error}");
+    assert!(
+        message(&error).ends_with(&format!("not to the hash given, {misfit_hash}")),
+        "{error}"
+    );
+
+    // The right bytes, twice (the second time named by their hash): the same answer.
+    assert_eq!(node.call(|c| c.blob_put(blob_hex.clone(), None)), hash);
+    assert_eq!(
+        node.call(|c| c.blob_put(blob_hex.clone(), Some(hash))),
+        hash
+    );
+    // A client that predates the hash parameter sends the blob alone.
+    let answer = node.try_rpc(
+        agora_rpc_api::method::BLOB_PUT,
+        serde_json::json!([blob_hex]),
+    );
+    assert_eq!(answer, Ok(serde_json::json!(hash.to_hex())));
     assert_eq!(node.call(|c| c.blob_get(hash)), blob_hex);
     assert_eq!(
         node.call(|c| c.blob_has(hash)),
@@ -212,7 +249,7 @@ fn blobs_are_admitted_by_registration_served_checked_and_kept_across_restarts() 
     );
     assert!(!path.exists());
     assert!(!node.call(|c| c.blob_has(hash)).stored);
-    assert_eq!(node.call(|c| c.blob_put(blob_hex.clone())), hash);
+    assert_eq!(node.call(|c| c.blob_put(blob_hex.clone(), None)), hash);
     assert_eq!(node.call(|c| c.blob_get(hash)), blob_hex);
 }
 

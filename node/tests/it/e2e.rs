@@ -589,7 +589,10 @@ fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
         "the registration on Bob's node",
         || nodes[1].call(|c| c.blob_has(hash)).registered.then_some(()),
     );
-    assert_eq!(nodes[1].call(|c| c.blob_put(Hex::encode(&blob))), hash);
+    assert_eq!(
+        nodes[1].call(|c| c.blob_put(Hex::encode(&blob), None)),
+        hash
+    );
     assert!(!full.call(|c| c.blob_has(hash)).stored);
     let served = full.call(|c| c.blob_get(hash));
     assert_eq!(

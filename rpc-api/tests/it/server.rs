@@ -251,11 +251,16 @@ impl AgoraApiServer for Mock {
 
 #[async_trait]
 impl BlobApiServer for Mock {
-    async fn blob_put(&self, blob: Hex) -> Result<Hash, Error> {
+    async fn blob_put(&self, blob: Hex, hash: Option<Hash>) -> Result<Hash, Error> {
         let bytes = blob
             .decode()
             .map_err(|e| Error::invalid_params(e.to_string()))?;
-        Ok(Hash::of(&bytes))
+        match hash {
+            Some(named) if named != Hash::of(&bytes) => {
+                Err(Error::invalid_params(format!("not {named}")))
+            }
+            _ => Ok(Hash::of(&bytes)),
+        }
     }
     async fn blob_get(&self, hash: Hash) -> Result<Hex, Error> {
         Err(Error::new(
@@ -534,10 +539,21 @@ async fn typed_clients_read_every_answer_over_http_and_websocket() {
         Error::from_client_error(&unknown).map(|e| e.code),
         Some(ErrorCode::UnknownBlock)
     );
+    // The hash is optional on the wire: a client that names it and one that does not.
     assert_eq!(
-        http.blob_put(Hex::encode(&[5])).await.unwrap(),
+        http.blob_put(Hex::encode(&[5]), None).await.unwrap(),
         Hash::of(&[5])
     );
+    assert_eq!(
+        http.blob_put(Hex::encode(&[5]), Some(Hash::of(&[5])))
+            .await
+            .unwrap(),
+        Hash::of(&[5])
+    );
+    assert!(http
+        .blob_put(Hex::encode(&[5]), Some(Hash::of(&[6])))
+        .await
+        .is_err());
     let missing = http.blob_get(h(2)).await.unwrap_err();
     assert_eq!(
         Error::from_client_error(&missing).unwrap().code,
