@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks, release builds. Usage: scripts/bench.sh [ledger|engine|market|dispute|sync|network|dashboard]
+# Benchmarks, release builds. Usage: scripts/bench.sh [ledger|engine|market|dispute|sync|rpc-load|network|dashboard]
 #   ledger: block import tx/s vs the raw sr25519 verification rate (same run), idle node RSS,
 #           and --dev start-to-first-block time.
 #   engine: Wasm job vs native step time (same burn code, same run), NaN-canonicalization
@@ -19,6 +19,10 @@
 #           in a release build; AGORA_SYNC_TEST_BLOCKS sets another length): seconds from its
 #           start to the chain's tip and bytes it received, against an empty node replaying the
 #           same chain (--sync full) and beside the time to build the chain.
+#   rpc-load: 200 hostile clients (garbage, huge bodies, slow readers, subscription storms)
+#           against a release node while an honest client submits transfers and fetches a blob:
+#           its p50/p99 quiet and loaded (fails over 5x) and the node's peak memory
+#           (node/tests/it/rpc_load.rs; AGORA_RPC_LOAD_SECS, default 60).
 #   network: networks of release agora-node processes on loopback (scripts/testnet.sh): finality
 #           latency (p50, p99) and finalized transfers per second with 1 and with 4 validators;
 #           then finalized blocks per second of 4 validators at 1000/500/250/100/50 ms block times
@@ -130,12 +134,25 @@ sync)
     grep '^{"benchmark"' "$log"
     rm -f "$log"
     ;;
+rpc-load)
+    # 200 hostile clients against a release node while an honest client submits transfers and
+    # fetches a 1 MiB blob (node/tests/it/rpc_load.rs, longer than CI's 8 s): the honest p50/p99
+    # quiet and loaded, the node's peak memory; fails if the loaded p99 is over 5x the quiet.
+    log=$(mktemp)
+    AGORA_RPC_LOAD_SECS="${AGORA_RPC_LOAD_SECS:-60}" \
+        cargo test --release -p agora-node --test it rpc_load:: -- --nocapture --test-threads 1 \
+        > "$log" 2>&1 || { tail -50 "$log" >&2; exit 1; }
+    line=$(grep '^{"benchmark"' "$log")
+    rm -f "$log"
+    echo "$line"
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1])["p99_ratio"]; sys.exit(0 if r <= 5 else "rpc-load: the honest p99 under load is %.1fx its quiet p99, over 5x" % r)' "$line"
+    ;;
 network)
     cargo build --release -p agora-node -p agora-cli
     AGORA_NODE_BIN="$CARGO_TARGET_DIR/release/agora-node" cargo bench -p agora-cli --bench network
     ;;
 *)
-    echo "unknown benchmark '$what' (known: ledger, engine, market, dispute, network)" >&2
+    echo "unknown benchmark '$what' (known: ledger, engine, market, dispute, sync, rpc-load, network, dashboard)" >&2
     exit 2
     ;;
 esac

@@ -35,6 +35,13 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest JSON-RPC message the client sends or accepts: as much as the node does (a 64 MiB
 /// blob as hex, with room).
 pub const MAX_MESSAGE_BYTES: u32 = agora_rpc_api::MAX_BODY_BYTES;
+/// How long one blob transfer may take, its wait for a turn included: the node's queue wait
+/// and its deadline for the largest body (`agora_rpc_api::limits`).
+pub const BLOB_TIMEOUT: Duration = Duration::from_secs(
+    agora_rpc_api::limits::TRANSFER_QUEUE_WAIT_SECS
+        + agora_rpc_api::limits::TRANSFER_GRACE_SECS
+        + agora_rpc_api::MAX_BODY_BYTES as u64 / agora_rpc_api::limits::MIN_TRANSFER_BYTES_PER_SEC,
+);
 
 /// A failure talking to the node. Each renders as one sentence naming the URL or method.
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +158,9 @@ macro_rules! request {
 pub struct Rpc {
     url: String,
     transport: Transport,
+    /// Blob transfers go over HTTP whatever the transport (the node refuses them over
+    /// WebSocket, whose messages it limits to 1 MiB).
+    blobs: HttpClient,
 }
 
 impl Rpc {
@@ -184,9 +194,23 @@ impl Rpc {
                 "the URL must start with ws://, wss://, http:// or https://".to_owned(),
             ));
         };
+        let http_url = if let Some(rest) = url.strip_prefix("ws://") {
+            format!("http://{rest}")
+        } else if let Some(rest) = url.strip_prefix("wss://") {
+            format!("https://{rest}")
+        } else {
+            url.to_owned()
+        };
+        let blobs = HttpClientBuilder::default()
+            .request_timeout(BLOB_TIMEOUT)
+            .max_request_size(MAX_MESSAGE_BYTES)
+            .max_response_size(MAX_MESSAGE_BYTES)
+            .build(&http_url)
+            .map_err(|e| unreachable(describe_client_error(&e)))?;
         Ok(Rpc {
             url: url.to_owned(),
             transport,
+            blobs,
         })
     }
 
@@ -210,7 +234,11 @@ impl Rpc {
             ClientError::RequestTimeout => RpcError::Timeout {
                 url: self.url.clone(),
                 method,
-                timeout: REQUEST_TIMEOUT,
+                timeout: if agora_rpc_api::limits::is_transfer(method) {
+                    BLOB_TIMEOUT
+                } else {
+                    REQUEST_TIMEOUT
+                },
             },
             ClientError::ParseError(e) => RpcError::BadResponse {
                 method,
@@ -408,16 +436,16 @@ impl Rpc {
     /// Uploads a registered blob, naming its hash (so that the node refuses a blob it would
     /// not keep before decoding it); returns its hash as the node computed it.
     pub async fn blob_put(&self, bytes: &[u8]) -> Result<Hash, RpcError> {
-        request!(self, method::BLOB_PUT, |c| BlobApiClient::blob_put(
-            c,
-            Hex::encode(bytes),
-            Some(Hash::of(bytes))
-        ))
+        BlobApiClient::blob_put(&self.blobs, Hex::encode(bytes), Some(Hash::of(bytes)))
+            .await
+            .map_err(|e| self.map_error(method::BLOB_PUT, e))
     }
 
     /// Downloads a blob and checks it against its hash.
     pub async fn blob_get(&self, hash: Hash) -> Result<Vec<u8>, RpcError> {
-        let text = request!(self, method::BLOB_GET, |c| BlobApiClient::blob_get(c, hash))?;
+        let text = BlobApiClient::blob_get(&self.blobs, hash)
+            .await
+            .map_err(|e| self.map_error(method::BLOB_GET, e))?;
         let bytes = text.decode().map_err(|e| RpcError::BadResponse {
             method: method::BLOB_GET,
             reason: e.to_string(),

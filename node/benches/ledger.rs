@@ -52,6 +52,7 @@ fn main() {
         balances: accounts.iter().map(|a| (*a, 1_000_000 * AGR)).collect(),
         epoch_length: agora_runtime::genesis::DEFAULT_EPOCH_LENGTH,
         lifetimes: None,
+        windows: None,
     };
     // The validator's account is not endowed here: it sits in epoch 0 without a bond.
     spec.validators[0].bond = 0;

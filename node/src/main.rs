@@ -5,6 +5,8 @@
 //! agora-node --chain spec.json --validator-key-file PATH --peer KEY@ADDR … --base-path DIR
 //! agora-node --chain spec.json [--node-key SURI] --peer KEY@ADDR … --base-path DIR   (full node)
 //! agora-node build-spec [--dev | --chain PATH] [--blob-ttl BLOCKS] [--model-retention BLOCKS]
+//!                       [--reveal-blocks BLOCKS] [--attest-blocks BLOCKS] [--move-blocks BLOCKS]
+//!                       [--sample-wait-blocks BLOCKS]
 //! agora-node purge-chain [--dev | --chain PATH] [--base-path DIR] -y
 //! agora-node key generate | key inspect SURI
 //! ```
@@ -30,7 +32,7 @@ use agora_node::referee::EngineReferee;
 use agora_node::{blobs, chain, consensus, metrics, rpc, storage};
 use agora_primitives::referee::Referee;
 use agora_primitives::{AccountId, Hash};
-use agora_runtime::genesis::{dev_consensus_seed, ChainSpec, LifetimesSpec};
+use agora_runtime::genesis::{dev_consensus_seed, ChainSpec, LifetimesSpec, WindowsSpec};
 use clap::{Args, Parser, Subcommand};
 use pallet_staking::beacon::BeaconSigner;
 use sp_core::{ed25519, Pair};
@@ -71,6 +73,19 @@ enum Command {
         /// 2,592,000, thirty days of one-second blocks): shorter for test chains.
         #[arg(long, value_name = "BLOCKS", value_parser = clap::value_parser!(u64).range(1..))]
         model_retention: Option<u64>,
+        /// Blocks a worker has for each reveal of a spot check (the runtime's default 20):
+        /// longer for test chains whose short blocks would race a loaded machine.
+        #[arg(long, value_name = "BLOCKS", value_parser = clap::value_parser!(u64).range(1..))]
+        reveal_blocks: Option<u64>,
+        /// Blocks verifiers have to re-execute and attest (the runtime's default 60).
+        #[arg(long, value_name = "BLOCKS", value_parser = clap::value_parser!(u64).range(1..))]
+        attest_blocks: Option<u64>,
+        /// Blocks each dispute move is due in (the runtime's default 60).
+        #[arg(long, value_name = "BLOCKS", value_parser = clap::value_parser!(u64).range(1..))]
+        move_blocks: Option<u64>,
+        /// Blocks a draw may wait for verifiers' stake to come free (the runtime's default 60).
+        #[arg(long, value_name = "BLOCKS")]
+        sample_wait_blocks: Option<u64>,
     },
     /// Deletes the chain's database and consensus journal.
     PurgeChain {
@@ -264,6 +279,10 @@ fn main() -> ExitCode {
             epoch_length,
             blob_ttl,
             model_retention,
+            reveal_blocks,
+            attest_blocks,
+            move_blocks,
+            sample_wait_blocks,
         }) => load_spec(&spec).map(|spec| {
             let mut spec = match validators {
                 Some(count) => local_testnet(spec, usize::from(count)),
@@ -280,6 +299,20 @@ fn main() -> ExitCode {
                 lifetimes.blob_ttl = blob_ttl.unwrap_or(lifetimes.blob_ttl);
                 lifetimes.model_retention = model_retention.unwrap_or(lifetimes.model_retention);
                 spec.genesis.lifetimes = Some(lifetimes);
+            }
+            let windows = [
+                reveal_blocks,
+                attest_blocks,
+                move_blocks,
+                sample_wait_blocks,
+            ];
+            if windows.iter().any(Option::is_some) {
+                let mut windows = spec.genesis.windows.unwrap_or_else(WindowsSpec::runtime);
+                windows.reveal = reveal_blocks.unwrap_or(windows.reveal);
+                windows.attest = attest_blocks.unwrap_or(windows.attest);
+                windows.dispute_move = move_blocks.unwrap_or(windows.dispute_move);
+                windows.sample_wait = sample_wait_blocks.unwrap_or(windows.sample_wait);
+                spec.genesis.windows = Some(windows);
             }
             println!("{}", spec.to_json());
         }),

@@ -37,6 +37,12 @@ pub mod codes {
     pub const BLOB_NOT_STORED: i32 = ErrorCode::BlobNotStored.code();
     /// `blob_get`: the stored copy did not match its hash and has been deleted.
     pub const BLOB_CORRUPT: i32 = ErrorCode::BlobCorrupt.code();
+    /// The request is larger than its method allows, or a blob transfer came over WebSocket
+    /// (see [`limits`](crate::limits)).
+    pub const TOO_LARGE: i32 = ErrorCode::TooLarge.code();
+    /// This client is over one of its limits (blob transfers, subscriptions per second, calls
+    /// in flight) or the node's transfer slots stayed full: retry later.
+    pub const BUSY: i32 = ErrorCode::Busy.code();
     /// Malformed parameters (JSON-RPC's own code).
     pub const INVALID_PARAMS: i32 = ErrorCode::InvalidParams.code();
 }
@@ -68,13 +74,17 @@ pub enum ErrorCode {
     BlobNotStored,
     /// 5005: `blob_get` found a corrupt copy and removed it.
     BlobCorrupt,
+    /// 4130: the request is over its method's size limit, or a blob transfer over WebSocket.
+    TooLarge,
+    /// 4290: the client is over a limit, or the transfer slots stayed full; retry later.
+    Busy,
     /// -32602: malformed parameters, named in the message.
     InvalidParams,
 }
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::BadExtrinsic,
         ErrorCode::InvalidTransaction,
         ErrorCode::AlreadyImported,
@@ -87,6 +97,8 @@ impl ErrorCode {
         ErrorCode::BlobTooLarge,
         ErrorCode::BlobNotStored,
         ErrorCode::BlobCorrupt,
+        ErrorCode::TooLarge,
+        ErrorCode::Busy,
         ErrorCode::InvalidParams,
     ];
 
@@ -105,6 +117,8 @@ impl ErrorCode {
             ErrorCode::BlobTooLarge => 5003,
             ErrorCode::BlobNotStored => 5004,
             ErrorCode::BlobCorrupt => 5005,
+            ErrorCode::TooLarge => 4130,
+            ErrorCode::Busy => 4290,
             ErrorCode::InvalidParams => INVALID_PARAMS_CODE,
         }
     }

@@ -71,6 +71,10 @@
 //! | 5003 | `blob_put`: the bytes are over the 64 MiB limit |
 //! | 5004 | `blob_get`: the blob is not stored on this node |
 //! | 5005 | `blob_get`: the stored copy was corrupt and has been removed |
+//! | 4130 | the request is over its method's size limit, or a blob transfer came over WebSocket (HTTP 413 over HTTP) |
+//! | 4290 | the client is over a limit (one blob transfer at a time, subscriptions per second, calls in flight) or the node's transfer slots stayed full (HTTP 429 or 503 over HTTP); retry later |
+//!
+//! [`limits`] gives every bound the node keeps per client and in total.
 //!
 //! # Calling the node
 //!
@@ -90,6 +94,7 @@
 mod api;
 pub mod error;
 mod events;
+pub mod limits;
 pub mod method;
 mod types;
 pub mod views;

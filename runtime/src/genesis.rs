@@ -84,6 +84,54 @@ impl LifetimesSpec {
     }
 }
 
+/// The verification windows of a test chain, in blocks
+/// (`pallet_verification::VerificationWindows`); each field left out keeps the runtime's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowsSpec {
+    /// Blocks the worker has for each reveal (at least 1).
+    #[serde(default = "default_reveal_blocks")]
+    pub reveal: u64,
+    /// Blocks verifiers have to re-execute and attest (at least 1).
+    #[serde(default = "default_attest_blocks")]
+    pub attest: u64,
+    /// Blocks each dispute move is due in (at least 1).
+    #[serde(default = "default_move_blocks")]
+    pub dispute_move: u64,
+    /// Blocks a draw may wait for verifiers' stake to come free.
+    #[serde(default = "default_sample_wait_blocks")]
+    pub sample_wait: u64,
+}
+
+fn default_reveal_blocks() -> u64 {
+    <crate::Runtime as pallet_verification::Config>::REVEAL_BLOCKS
+}
+
+fn default_attest_blocks() -> u64 {
+    <crate::Runtime as pallet_verification::Config>::ATTEST_BLOCKS
+}
+
+fn default_move_blocks() -> u64 {
+    <crate::Runtime as pallet_verification::Config>::MOVE_BLOCKS
+}
+
+fn default_sample_wait_blocks() -> u64 {
+    <crate::Runtime as pallet_verification::Config>::SAMPLE_WAIT_BLOCKS
+}
+
+impl WindowsSpec {
+    /// The runtime's own: `REVEAL_BLOCKS`, `ATTEST_BLOCKS`, `MOVE_BLOCKS`,
+    /// `SAMPLE_WAIT_BLOCKS`.
+    pub fn runtime() -> WindowsSpec {
+        WindowsSpec {
+            reveal: default_reveal_blocks(),
+            attest: default_attest_blocks(),
+            dispute_move: default_move_blocks(),
+            sample_wait: default_sample_wait_blocks(),
+        }
+    }
+}
+
 /// A member of the epoch-0 committee.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidatorSpec {
@@ -116,6 +164,9 @@ pub struct GenesisSpec {
     /// The blob registry's lifetimes, if not the runtime's (test chains).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifetimes: Option<LifetimesSpec>,
+    /// The verification windows, if not the runtime's (test chains with short blocks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<WindowsSpec>,
 }
 
 /// A chain spec.
@@ -170,6 +221,9 @@ pub enum SpecError {
     /// A blob lifetime of 0 blocks.
     #[error("lifetimes.{0} is 0 blocks; it must be at least 1")]
     ZeroLifetime(&'static str),
+    /// A verification window of 0 blocks.
+    #[error("windows.{0} is 0 blocks; it must be at least 1")]
+    ZeroWindow(&'static str),
 }
 
 /// The sr25519 account of a development name, derived as Substrate derives `//Name`.
@@ -206,6 +260,7 @@ impl ChainSpec {
                     .collect(),
                 epoch_length: DEFAULT_EPOCH_LENGTH,
                 lifetimes: None,
+                windows: None,
             },
             validators: vec![ValidatorSpec {
                 account: dev_account("Alice"),
@@ -261,6 +316,17 @@ impl ChainSpec {
             }
             if lifetimes.model_retention == 0 {
                 return Err(SpecError::ZeroLifetime("model_retention"));
+            }
+        }
+        if let Some(windows) = &self.genesis.windows {
+            for (name, blocks) in [
+                ("reveal", windows.reveal),
+                ("attest", windows.attest),
+                ("dispute_move", windows.dispute_move),
+            ] {
+                if blocks == 0 {
+                    return Err(SpecError::ZeroWindow(name));
+                }
             }
         }
         let max = usize::try_from(<crate::Runtime as pallet_staking::Config>::MAX_VALIDATORS)
@@ -356,6 +422,19 @@ impl ChainSpec {
                         blob_ttl: lifetimes.blob_ttl,
                         model_retention: lifetimes.model_retention,
                     }),
+            },
+        );
+        crate::Verification::build_genesis(
+            &mut ext,
+            &pallet_verification::GenesisConfig {
+                windows: self.genesis.windows.map(|windows| {
+                    pallet_verification::VerificationWindows {
+                        reveal: windows.reveal,
+                        attest: windows.attest,
+                        dispute_move: windows.dispute_move,
+                        sample_wait: windows.sample_wait,
+                    }
+                }),
             },
         );
         let (changes, _events) = ext.into_changes();

@@ -197,6 +197,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 pallet_verification::Verifiers,
                 pallet_verification::Audits,
                 pallet_verification::AuditsDue,
+                pallet_verification::Windows,
             ],
             constants!(pallet_verification:
                 MAX_VERIFIERS: u32, VERIFIER_MIN_STAKE: Balance, CHECK_BOND: Balance,

@@ -232,6 +232,47 @@ fn a_spec_may_set_the_blob_lifetimes_and_one_that_does_not_keeps_its_genesis() {
     assert!(error.to_string().contains("blob_tt"), "{error}");
 }
 
+/// A test chain's spec may lengthen the verification windows (its blocks are short); one that
+/// does not says nothing about them and has the genesis it had before they could be set.
+#[test]
+fn a_spec_may_set_the_verification_windows_and_one_that_does_not_keeps_its_genesis() {
+    let plain = ChainSpec::development();
+    assert!(!plain.to_json().contains("windows"));
+    let mut json: serde_json::Value = serde_json::from_str(&plain.to_json()).unwrap();
+    json["genesis"]["windows"] = serde_json::json!({ "reveal": 75, "attest": 150 });
+    let patient = ChainSpec::from_json(&json.to_string()).unwrap();
+    assert_ne!(patient.genesis().block.hash(), plain.genesis().block.hash());
+    let mut state = BTreeMap::new();
+    apply_changes(&mut state, &patient.genesis().changes);
+    let windows = crate::Verification::windows(&state);
+    assert_eq!((windows.reveal, windows.attest), (75, 150));
+    assert_eq!(
+        (windows.dispute_move, windows.sample_wait),
+        (
+            <crate::Runtime as pallet_verification::Config>::MOVE_BLOCKS,
+            <crate::Runtime as pallet_verification::Config>::SAMPLE_WAIT_BLOCKS
+        ),
+        "a window left out is the runtime's"
+    );
+    let mut state = BTreeMap::new();
+    apply_changes(&mut state, &plain.genesis().changes);
+    assert_eq!(pallet_verification::Windows::get(&state), None);
+    assert_eq!(
+        crate::Verification::windows(&state).reveal,
+        <crate::Runtime as pallet_verification::Config>::REVEAL_BLOCKS
+    );
+
+    json["genesis"]["windows"] = serde_json::json!({ "reveal": 0 });
+    let error = ChainSpec::from_json(&json.to_string()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "windows.reveal is 0 blocks; it must be at least 1"
+    );
+    json["genesis"]["windows"] = serde_json::json!({ "revael": 5 });
+    let error = ChainSpec::from_json(&json.to_string()).unwrap_err();
+    assert!(error.to_string().contains("revael"), "{error}");
+}
+
 #[test]
 fn built_block_imports_and_moves_money_and_fees() {
     let mut chain = Chain::new();

@@ -62,6 +62,7 @@ impl SimChain {
             balances: parties.iter().map(|p| (p.account, endowment)).collect(),
             epoch_length: agora_runtime::genesis::DEFAULT_EPOCH_LENGTH,
             lifetimes: None,
+            windows: None,
         };
         // The validator's account is not endowed here: it sits in epoch 0 without a bond.
         spec.validators[0].bond = 0;

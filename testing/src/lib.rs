@@ -82,6 +82,11 @@ impl Process {
         }
     }
 
+    /// The process's id, to read its `/proc` entries.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The lines the process has logged since the last call.
     pub fn drain_log(&self) -> Vec<String> {
         let mut lines = std::mem::take(&mut *self.lines_read());

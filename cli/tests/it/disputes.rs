@@ -435,7 +435,8 @@ fn a_worker_that_skips_steps_loses_its_collateral() {
 /// Charlie — who never had anything to fetch — keeps his bond.
 #[test]
 fn a_worker_that_withholds_a_start_state_times_out_and_the_verifier_keeps_its_bond() {
-    let node = Node::start_with_block_time(400);
+    // The runtime's windows: the test waits for the worker's reveal window to run out.
+    let node = Node::start_dev_chain(&[], 400);
     let dir = tempfile::tempdir().unwrap();
     let withhold = [
         "--fault",

@@ -13,7 +13,7 @@ use agora_test_support::Process;
 use pallet_jobs::{JobId, JobStatus};
 use serde_json::Value;
 
-use crate::node::Node;
+use crate::node::{Node, PATIENT_WINDOWS};
 use crate::stdout_json;
 
 pub(crate) const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
@@ -275,7 +275,7 @@ const SHORT_LIFETIMES: [&str; 4] = ["--blob-ttl", "100", "--model-retention", "1
 
 #[test]
 fn a_training_job_is_bought_run_checked_and_settled() {
-    let node = Node::start_dev_chain(&SHORT_LIFETIMES, 400);
+    let node = Node::start_dev_chain(&[&SHORT_LIFETIMES[..], &PATIENT_WINDOWS].concat(), 400);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("modules");
     let issuance0 = total_issuance(&node);

@@ -32,16 +32,24 @@ pub struct Node {
     _dir: tempfile::TempDir,
 }
 
+/// The verification windows of the tests' chains. The market's deadlines are counted in
+/// blocks, and a test chain's blocks are a few hundred milliseconds: the runtime's 20 blocks
+/// to reveal (8 s at 400 ms) raced a debug-built worker on a loaded 2-core machine. 75 blocks
+/// to reveal and 150 to re-execute and attest give it 30 s and 60 s; an honest party acts at
+/// once, so the longer windows cost a test nothing unless it waits for one to run out (that
+/// test starts its chain with the runtime's windows).
+pub(crate) const PATIENT_WINDOWS: [&str; 4] = ["--reveal-blocks", "75", "--attest-blocks", "150"];
+
 impl Node {
     /// Starts `agora-node --dev` on a temporary base path and waits until block 1 is finalized.
     pub fn start() -> Node {
         Node::start_with_block_time(200)
     }
 
-    /// As [`Node::start`], with blocks every `ms` milliseconds (the market's deadlines are
-    /// counted in blocks, so slower blocks give daemons on a loaded machine more time).
+    /// As [`Node::start`], with blocks every `ms` milliseconds, on a dev chain whose
+    /// verification windows are [`PATIENT_WINDOWS`].
     pub fn start_with_block_time(ms: u64) -> Node {
-        Node::start_dev_chain(&[], ms)
+        Node::start_dev_chain(&PATIENT_WINDOWS, ms)
     }
 
     /// As [`Node::start_with_block_time`], on the dev chain as `agora-node build-spec --dev

@@ -3,11 +3,16 @@
 //! and errors, and the error codes — and this module implements its `*Server` traits over the
 //! [`Chain`] and the [`BlobStore`].
 //!
-//! Requests and responses may be up to [`MAX_BODY_BYTES`] so that a 64 MiB blob fits as hex;
-//! at most [`MAX_BLOB_TRANSFERS`] blob uploads or downloads are decoded, hashed and written or
-//! read at a time, on blocking threads, as are `state_getKeysPaged` and `state_queryStorageAt`.
+//! What a client may ask at once is bounded per client and in total
+//! ([`agora_rpc_api::limits`], kept by the `limits` module and the accept loop of `serve`): blob
+//! transfers go over HTTP, whose bodies may be up to [`MAX_BODY_BYTES`] so that a 64 MiB blob
+//! fits as hex; every other request is at most 1 MiB. At most [`MAX_BLOB_TRANSFERS`] blob
+//! uploads or downloads are decoded, hashed and written or read at a time, on blocking
+//! threads, as are `state_getKeysPaged` and `state_queryStorageAt`.
 
 mod dashboard;
+mod limits;
+mod serve;
 mod substrate;
 mod views;
 
@@ -32,7 +37,7 @@ use agora_runtime::block::Header as RuntimeHeader;
 use agora_runtime::executive::TransactionError;
 use agora_runtime::extrinsic::ExtrinsicError;
 use jsonrpsee::core::{async_trait, SubscriptionResult};
-use jsonrpsee::server::{Server, ServerHandle};
+use jsonrpsee::server::ServerHandle;
 use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
 use parity_scale_codec::{Decode, Encode};
 use std::net::SocketAddr;
@@ -45,12 +50,7 @@ use tokio::sync::Semaphore;
 pub use agora_rpc_api::codes;
 pub use agora_rpc_api::{MAX_BODY_BYTES, MAX_KEYS_PER_CALL};
 
-/// Subscriptions one connection may hold at once (heads, storage, extrinsic watches).
-pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 64;
-
-/// Blob uploads and downloads handled at a time: each holds up to three copies of a 64 MiB blob
-/// (hex text, bytes, the JSON answer) while it runs.
-pub const MAX_BLOB_TRANSFERS: usize = 4;
+pub use agora_rpc_api::limits::{MAX_BLOB_TRANSFERS, MAX_SUBSCRIPTIONS_PER_CONNECTION};
 
 /// The server: what every method reads. Cheap to clone (one clone per API trait).
 #[derive(Clone)]
@@ -708,23 +708,6 @@ pub async fn start(
     addr: SocketAddr,
     dashboard: bool,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    let config = jsonrpsee::server::ServerConfig::builder()
-        .max_request_body_size(MAX_BODY_BYTES)
-        .max_response_body_size(MAX_BODY_BYTES)
-        .max_connections(256)
-        // Each storage subscription reads up to MAX_KEYS_PER_CALL keys at every new best
-        // block: bounding subscriptions per connection bounds that work per client (a
-        // polkadot.js app holds a handful; jsonrpsee's default is 1,024).
-        .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS_PER_CONNECTION)
-        .build();
-    let server = Server::builder()
-        .set_config(config)
-        .set_http_middleware(
-            tower::ServiceBuilder::new().layer(dashboard::DashboardLayer { enabled: dashboard }),
-        )
-        .build(addr)
-        .await?;
-    let bound = server.local_addr()?;
     let module = module(chain, blobs, fetcher).map_err(std::io::Error::other)?;
-    Ok((bound, server.start(module)))
+    serve::start(module.into(), addr, dashboard).await
 }

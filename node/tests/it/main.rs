@@ -16,6 +16,8 @@ mod chain;
 mod dashboard;
 mod e2e;
 mod referee;
+mod rpc_limits;
+mod rpc_load;
 mod substrate;
 mod support;
 mod sync;

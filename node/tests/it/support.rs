@@ -99,6 +99,24 @@ impl Node {
     }
 
     /// Lines the node has logged so far.
+    /// The node's peak resident memory so far (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id()))
+            .expect("the node's /proc status");
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .expect("a VmHWM line");
+        kib * 1024
+    }
+
     pub fn drain_log(&self) -> Vec<String> {
         self.process.drain_log()
     }

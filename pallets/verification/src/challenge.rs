@@ -116,7 +116,8 @@ impl<T: Config> Pallet<T> {
             dispute: Some(dispute),
             refuted: Vec::new(),
         };
-        Self::advance(ext, job, &mut audit, Phase::Disputed, T::MOVE_BLOCKS);
+        let window = Self::windows(ext).dispute_move;
+        Self::advance(ext, job, &mut audit, Phase::Disputed, window);
         Self::deposit_event(
             ext,
             Event::Challenged {

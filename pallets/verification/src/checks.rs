@@ -85,13 +85,8 @@ impl<T: Config> Pallet<T> {
                 _ => return Err(Self::error(Error::WrongStartLeaf)),
             }
         }
-        Self::advance(
-            ext,
-            job,
-            &mut audit,
-            Phase::AwaitingAttestations,
-            T::ATTEST_BLOCKS,
-        );
+        let window = Self::windows(ext).attest;
+        Self::advance(ext, job, &mut audit, Phase::AwaitingAttestations, window);
         Self::deposit_event(ext, Event::StartsRevealed { job });
         Ok(())
     }
@@ -113,13 +108,8 @@ impl<T: Config> Pallet<T> {
         entry.attestation = Some(commitment);
         Self::deposit_event(ext, Event::Attested { job, check });
         if audit.checks.iter().all(|c| c.attestation.is_some()) {
-            Self::advance(
-                ext,
-                job,
-                &mut audit,
-                Phase::AwaitingLeaves,
-                T::REVEAL_BLOCKS,
-            );
+            let window = Self::windows(ext).reveal;
+            Self::advance(ext, job, &mut audit, Phase::AwaitingLeaves, window);
         } else {
             Audits::insert(ext, &job, &audit);
         }
@@ -167,13 +157,8 @@ impl<T: Config> Pallet<T> {
             Self::worker_fault(ext, job, &audit);
             return Ok(());
         }
-        Self::advance(
-            ext,
-            job,
-            &mut audit,
-            Phase::AwaitingReveals,
-            T::REVEAL_BLOCKS,
-        );
+        let window = Self::windows(ext).reveal;
+        Self::advance(ext, job, &mut audit, Phase::AwaitingReveals, window);
         Ok(())
     }
 

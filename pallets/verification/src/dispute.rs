@@ -116,7 +116,8 @@ impl<T: Config> Pallet<T> {
             },
         );
         audit.dispute = Some(dispute);
-        Self::advance(ext, job, &mut audit, Phase::Disputed, T::MOVE_BLOCKS);
+        let window = Self::windows(ext).dispute_move;
+        Self::advance(ext, job, &mut audit, Phase::Disputed, window);
     }
 
     /// The dispute over check `index`'s mismatch: over the whole segment if either side's leaf
@@ -205,7 +206,8 @@ impl<T: Config> Pallet<T> {
     /// Stores the dispute after a move and starts the next move's deadline.
     pub(crate) fn moved(ext: &mut Ext<'_>, job: JobId, mut audit: Audit, dispute: Dispute) {
         audit.dispute = Some(dispute);
-        Self::advance(ext, job, &mut audit, Phase::Disputed, T::MOVE_BLOCKS);
+        let window = Self::windows(ext).dispute_move;
+        Self::advance(ext, job, &mut audit, Phase::Disputed, window);
     }
 
     /// The worker posts its state after the midpoint of the disputed steps.

@@ -74,6 +74,7 @@ mod dispute;
 mod invariants;
 pub mod sampling;
 mod types;
+mod windows;
 
 pub use calls::{weights, Call};
 pub use dispute::RefereeOutcome;
@@ -81,6 +82,7 @@ pub use types::{
     Audit, Bisection, ChallengeTarget, Check, CheckOutcome, Claim, Dispute, FinalResult,
     LeafBisection, Phase, SegmentClaim, Turn,
 };
+pub use windows::{GenesisConfig, VerificationWindows, Windows, WindowsPrefix};
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateRead, StorageMap, StorageValue};
@@ -671,13 +673,8 @@ impl<T: Config> Pallet<T> {
                     if audit.checks.iter().all(|c| c.outcome.is_some()) {
                         Self::conclude(ext, *job, audit);
                     } else {
-                        Self::put_audit(
-                            ext,
-                            *job,
-                            &mut audit,
-                            Phase::AwaitingLeaves,
-                            now.saturating_add(T::REVEAL_BLOCKS),
-                        );
+                        let due = now.saturating_add(Self::windows(ext).reveal);
+                        Self::put_audit(ext, *job, &mut audit, Phase::AwaitingLeaves, due);
                     }
                 }
                 Phase::AwaitingReveals => {

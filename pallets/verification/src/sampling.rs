@@ -162,7 +162,7 @@ impl<T: Config> Pallet<T> {
             _ => now,
         };
         let waited = now.saturating_sub(committed_at.saturating_add(Self::sample_delay(ext)));
-        if checks.len() < wanted && waited < T::SAMPLE_WAIT_BLOCKS {
+        if checks.len() < wanted && waited < Self::windows(ext).sample_wait {
             for check in &checks {
                 Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
             }
@@ -197,13 +197,8 @@ impl<T: Config> Pallet<T> {
             },
         );
         audit.checks = checks;
-        Self::put_audit(
-            ext,
-            job_id,
-            audit,
-            Phase::AwaitingStarts,
-            now.saturating_add(T::REVEAL_BLOCKS),
-        );
+        let due = now.saturating_add(Self::windows(ext).reveal);
+        Self::put_audit(ext, job_id, audit, Phase::AwaitingStarts, due);
     }
 
     /// The checks a sample of `segments` segments needs: `VERIFIERS_PER_SEGMENT` for each, or

@@ -193,3 +193,48 @@ fn one_check_passes_while_another_is_missed() {
         charlie_free + fees(&segments[..1], 4)
     );
 }
+
+/// Windows the genesis set replace the `Config`'s: the worker's reveal window of a chain that
+/// set 10 blocks ends at block 4 + 10, not at the `Config`'s 4 + 3.
+#[test]
+fn the_genesis_windows_replace_the_configs() {
+    let mut state = committed(&[CHARLIE]);
+    let windows = VerificationWindows {
+        reveal: 10,
+        attest: 12,
+        dispute_move: 4,
+        sample_wait: 3,
+    };
+    assert_ne!(windows.reveal, <Test as Config>::REVEAL_BLOCKS);
+    apply(&mut state, |ext| {
+        Verification::build_genesis(
+            ext,
+            &GenesisConfig {
+                windows: Some(windows),
+            },
+        )
+    });
+    assert_eq!(Verification::windows(&state), windows);
+    sampled(&mut state);
+    assert_eq!(Verification::audit(&state, 0).unwrap().deadline, 4 + 10);
+    // The Config's window would have timed the worker out at block 7.
+    let events = end_block(&mut state, 7);
+    assert!(events.is_empty(), "{events:?}");
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Committed { .. }
+    ));
+    end_block(&mut state, 14);
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::TimedOut { .. }
+    ));
+
+    // A chain that sets none keeps the Config's, and its genesis writes nothing.
+    let plain = committed(&[CHARLIE]);
+    assert_eq!(Windows::get(&plain), None);
+    assert_eq!(
+        Verification::windows(&plain).reveal,
+        <Test as Config>::REVEAL_BLOCKS
+    );
+}

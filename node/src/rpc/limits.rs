@@ -1,0 +1,1004 @@
+//! The node's side of [`agora_rpc_api::limits`]: who may hold what, refused as early as the
+//! request shows it.
+//!
+//! - [`Gate`] counts connections and blob transfers per client (IP address) and in total;
+//!   the accept loop ([`super::serve`]) asks it before serving a connection.
+//! - [`HttpLimitsLayer`] sits in front of JSON-RPC over HTTP. It reads at most
+//!   [`METHOD_PREFIX_BYTES`] of a body to learn its method, refuses a body over that method's
+//!   limit from its `Content-Length` (or as soon as it grows past it), and gives a blob
+//!   transfer a client slot and a node slot, which it holds until the answer's body has been
+//!   sent, under a deadline that a slow reader or writer misses.
+//! - [`CallLimitsLayer`] sits in front of every method, on both transports: it refuses blob
+//!   transfers over WebSocket, subscriptions over the connection's rate and calls past the
+//!   connection's in-flight bound.
+//!
+//! These read the clock (`tokio::time`) to bound rates and deadlines: they decide only what
+//! the RPC port serves, never what the chain records.
+
+use agora_rpc_api::limits::{
+    is_subscribe, is_transfer, max_request_bytes, method_in_prefix, transfer_deadline_secs,
+    BAN_SECS, MAX_CALLS_IN_FLIGHT, MAX_CALL_BYTES, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT,
+    MAX_QUEUED_TRANSFERS_PER_CLIENT, MAX_STRIKES, MAX_TRACKED_CLIENTS, MAX_TRANSFERS_PER_CLIENT,
+    MAX_TRANSFER_BYTES, METHOD_PREFIX_BYTES, STRIKE_WINDOW_SECS, SUBSCRIBES_PER_SEC,
+    SUBSCRIBE_BURST, TRANSFER_GRACE_SECS, TRANSFER_QUEUE_WAIT_SECS,
+};
+use agora_rpc_api::{Error, ErrorCode, MAX_BODY_BYTES};
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
+use http_body::{Body as _, Frame, SizeHint};
+use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceT};
+use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
+use jsonrpsee::types::{ErrorObjectOwned, Request};
+use jsonrpsee::MethodResponse;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+use tower::{Layer, Service};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The IP address a request came from; the accept loop puts it in every request's extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ClientAddr(pub(crate) IpAddr);
+
+/// What one client holds now, and how it has behaved.
+struct Usage {
+    connections: usize,
+    /// Transfers running or waiting for the client's turn.
+    transfers: usize,
+    /// The client's turn: [`MAX_TRANSFERS_PER_CLIENT`] permits, waiters served in order.
+    turn: Arc<Semaphore>,
+    /// Refusals since `window`.
+    strikes: u32,
+    /// When the current strike window began.
+    window: Option<Instant>,
+    /// Refused until then.
+    banned_until: Option<Instant>,
+    /// Closes the client's connections when it is banned.
+    kill: Arc<Notify>,
+}
+
+impl Default for Usage {
+    fn default() -> Usage {
+        Usage {
+            connections: 0,
+            transfers: 0,
+            turn: Arc::new(Semaphore::new(MAX_TRANSFERS_PER_CLIENT)),
+            strikes: 0,
+            window: None,
+            banned_until: None,
+            kill: Arc::new(Notify::new()),
+        }
+    }
+}
+
+impl Usage {
+    fn banned(&self, now: Instant) -> bool {
+        self.banned_until.is_some_and(|until| until > now)
+    }
+
+    /// Whether the entry still says something: held resources, recent strikes, a ban.
+    fn live(&self, now: Instant) -> bool {
+        let window = Duration::from_secs(STRIKE_WINDOW_SECS);
+        self.connections > 0
+            || self.transfers > 0
+            || self.banned(now)
+            || self
+                .window
+                .is_some_and(|start| now.saturating_duration_since(start) < window)
+    }
+}
+
+/// The node's transfer budget counts KiB, so that [`MAX_TRANSFER_BYTES`] fits a semaphore.
+const BUDGET_UNIT: u64 = 1024;
+
+/// Connections and blob transfers, per client and in total. Shared by every connection.
+pub(crate) struct Gate {
+    /// The bytes of transfer bodies the node may hold, in [`BUDGET_UNIT`]s; waiters are served
+    /// in arrival order.
+    budget: Arc<Semaphore>,
+    /// Usage per client; an entry is removed when its client holds nothing, so there are at
+    /// most [`MAX_CONNECTIONS`] entries.
+    clients: Mutex<HashMap<IpAddr, Usage>>,
+    /// Connections held, all clients.
+    connections: AtomicUsize,
+}
+
+impl Gate {
+    pub(crate) fn new() -> Arc<Gate> {
+        let units = usize::try_from(MAX_TRANSFER_BYTES / BUDGET_UNIT).unwrap_or(usize::MAX);
+        Arc::new(Gate {
+            budget: Arc::new(Semaphore::new(units)),
+            clients: Mutex::new(HashMap::new()),
+            connections: AtomicUsize::new(0),
+        })
+    }
+
+    fn clients(&self) -> MutexGuard<'_, HashMap<IpAddr, Usage>> {
+        // A panic while holding the lock leaves counts that are still counts: go on with them.
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A connection from `client`, unless it is banned or it or the node is at its bound.
+    pub(crate) fn admit(self: &Arc<Gate>, client: IpAddr) -> Option<ConnectionSlot> {
+        let mut clients = self.clients();
+        let usage = clients.entry(client).or_default();
+        if usage.banned(Instant::now())
+            || usage.connections >= MAX_CONNECTIONS_PER_CLIENT
+            || self.connections.load(Ordering::Relaxed) >= MAX_CONNECTIONS
+        {
+            forget_if_idle(&mut clients, client);
+            return None;
+        }
+        usage.connections += 1;
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        Some(ConnectionSlot {
+            gate: self.clone(),
+            client,
+            kill: usage.kill.clone(),
+        })
+    }
+
+    /// Counts a refusal against `client`; the [`MAX_STRIKES`]th within the window bans it and
+    /// closes its connections.
+    pub(crate) fn strike(&self, client: IpAddr) {
+        let now = Instant::now();
+        let mut clients = self.clients();
+        if clients.len() >= MAX_TRACKED_CLIENTS && !clients.contains_key(&client) {
+            clients.retain(|_, usage| usage.live(now));
+            if clients.len() >= MAX_TRACKED_CLIENTS {
+                return;
+            }
+        }
+        let usage = clients.entry(client).or_default();
+        let window = Duration::from_secs(STRIKE_WINDOW_SECS);
+        if usage
+            .window
+            .is_none_or(|start| now.saturating_duration_since(start) >= window)
+        {
+            usage.window = Some(now);
+            usage.strikes = 0;
+        }
+        usage.strikes = usage.strikes.saturating_add(1);
+        if usage.strikes >= MAX_STRIKES && !usage.banned(now) {
+            usage.banned_until = Some(now + Duration::from_secs(BAN_SECS));
+            usage.kill.notify_waiters();
+            tracing::info!(
+                target: "rpc",
+                "banned {client} for {BAN_SECS} s: {MAX_STRIKES} requests refused within \
+                 {STRIKE_WINDOW_SECS} s"
+            );
+        }
+    }
+
+    /// Connections held now, all clients.
+    #[cfg(test)]
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// A place in `client`'s queue of transfers, unless the queue is full.
+    fn client_transfer(self: &Arc<Gate>, client: IpAddr) -> Option<ClientTransfer> {
+        let mut clients = self.clients();
+        let usage = clients.entry(client).or_default();
+        if usage.transfers >= MAX_TRANSFERS_PER_CLIENT + MAX_QUEUED_TRANSFERS_PER_CLIENT {
+            return None;
+        }
+        usage.transfers += 1;
+        Some(ClientTransfer {
+            gate: self.clone(),
+            client,
+            turn: usage.turn.clone(),
+        })
+    }
+
+    /// `bytes` of the node's budget, waiting in order for them.
+    async fn reserve(&self, bytes: u64) -> Result<OwnedSemaphorePermit, ()> {
+        let units = bytes
+            .div_ceil(BUDGET_UNIT)
+            .clamp(1, MAX_TRANSFER_BYTES / BUDGET_UNIT);
+        let units = u32::try_from(units).map_err(|_| ())?;
+        self.budget
+            .clone()
+            .acquire_many_owned(units)
+            .await
+            .map_err(|_| ())
+    }
+}
+
+fn forget_if_idle(clients: &mut HashMap<IpAddr, Usage>, client: IpAddr) {
+    let now = Instant::now();
+    if clients.get(&client).is_some_and(|usage| !usage.live(now)) {
+        clients.remove(&client);
+    }
+}
+
+/// One admitted connection; dropping it frees the place.
+pub(crate) struct ConnectionSlot {
+    gate: Arc<Gate>,
+    client: IpAddr,
+    kill: Arc<Notify>,
+}
+
+impl ConnectionSlot {
+    /// Resolves when the connection's client is banned.
+    pub(crate) async fn banned(&self) {
+        self.kill.notified().await;
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut clients = self.gate.clients();
+        if let Some(usage) = clients.get_mut(&self.client) {
+            usage.connections = usage.connections.saturating_sub(1);
+        }
+        forget_if_idle(&mut clients, self.client);
+        self.gate.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A place in a client's queue of transfers.
+struct ClientTransfer {
+    gate: Arc<Gate>,
+    client: IpAddr,
+    turn: Arc<Semaphore>,
+}
+
+impl Drop for ClientTransfer {
+    fn drop(&mut self) {
+        let mut clients = self.gate.clients();
+        if let Some(usage) = clients.get_mut(&self.client) {
+            usage.transfers = usage.transfers.saturating_sub(1);
+        }
+        forget_if_idle(&mut clients, self.client);
+    }
+}
+
+/// A running blob transfer: its client's turn and, once its size is known, its bytes of the
+/// node's budget.
+struct Transfer {
+    _turn: OwnedSemaphorePermit,
+    _place: ClientTransfer,
+    budget: Option<OwnedSemaphorePermit>,
+}
+
+/// Why a request was refused before it reached its method.
+#[derive(Debug)]
+struct Refusal {
+    status: u16,
+    error: Error,
+}
+
+impl Refusal {
+    fn too_large(method: Option<&str>, size: u64, limit: usize) -> Refusal {
+        let what = method.map_or_else(
+            || "a request whose method is not named in its first bytes".to_owned(),
+            |m| format!("a {m} request"),
+        );
+        Refusal {
+            status: 413,
+            error: Error::new(
+                ErrorCode::TooLarge,
+                format!("{what} of {size} bytes is over its limit of {limit} bytes"),
+            ),
+        }
+    }
+
+    fn busy(status: u16, message: String) -> Refusal {
+        Refusal {
+            status,
+            error: Error::new(ErrorCode::Busy, message),
+        }
+    }
+
+    fn response(self) -> HttpResponse {
+        let busy = self.error.code == ErrorCode::Busy;
+        let object = ErrorObjectOwned::from(self.error);
+        let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": object});
+        let response = HttpResponse::builder()
+            .status(self.status)
+            .header("content-type", "application/json; charset=utf-8")
+            .body(HttpBody::from(body.to_string()));
+        // A status from the list above and a constant header: building cannot fail.
+        let mut response = response.unwrap_or_else(|_| HttpResponse::new(HttpBody::from("")));
+        if busy {
+            response.extensions_mut().insert(Busy);
+        }
+        response
+    }
+}
+
+/// Bounds JSON-RPC over HTTP; see the module documentation.
+#[derive(Clone)]
+pub(crate) struct HttpLimitsLayer {
+    pub(crate) gate: Arc<Gate>,
+}
+
+impl<S> Layer<S> for HttpLimitsLayer {
+    type Service = HttpLimits<S>;
+
+    fn layer(&self, inner: S) -> HttpLimits<S> {
+        HttpLimits {
+            inner,
+            gate: self.gate.clone(),
+        }
+    }
+}
+
+/// The middleware of [`HttpLimitsLayer`].
+#[derive(Clone)]
+pub(crate) struct HttpLimits<S> {
+    inner: S,
+    gate: Arc<Gate>,
+}
+
+impl<S> Service<HttpRequest> for HttpLimits<S>
+where
+    S: Service<HttpRequest, Response = HttpResponse, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<HttpResponse, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: HttpRequest) -> Self::Future {
+        // WebSocket handshakes and the dashboard's GETs carry no JSON-RPC body.
+        if request.method() != http::Method::POST {
+            return Box::pin(self.inner.call(request));
+        }
+        let mut inner = self.inner.clone();
+        let gate = self.gate.clone();
+        let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
+        Box::pin(async move {
+            let response = serve_admitted(&gate, &mut inner, request).await;
+            // A request the node refused, or could not read as HTTP or JSON, is a strike.
+            let refused = response
+                .as_ref()
+                .map_or(true, |r| r.status().is_client_error() || is_busy(r));
+            if let (true, Some(client)) = (refused, client) {
+                gate.strike(client);
+            }
+            response
+        })
+    }
+}
+
+/// Whether `response` is a busy refusal (sent with status 200; see [`busy_transfer`]).
+fn is_busy(response: &HttpResponse) -> bool {
+    response.extensions().get::<Busy>().is_some()
+}
+
+/// Marks a busy refusal's response for [`is_busy`].
+#[derive(Clone, Copy)]
+struct Busy;
+
+/// Answers a POST: refused, or served by `inner` within its limits.
+async fn serve_admitted<S>(
+    gate: &Arc<Gate>,
+    inner: &mut S,
+    request: HttpRequest,
+) -> Result<HttpResponse, BoxError>
+where
+    S: Service<HttpRequest, Response = HttpResponse, Error = BoxError>,
+{
+    match admit(gate, request).await {
+        Ok((request, None)) => inner.call(request).await,
+        Ok((request, Some(mut transfer))) => {
+            let response = inner.call(request).await?;
+            let (parts, body) = response.into_parts();
+            let size = body.size_hint().upper().unwrap_or(MAX_BODY_BYTES.into());
+            if transfer.budget.is_none() {
+                // A download: its size is known now that it is made.
+                let until = Instant::now() + Duration::from_secs(TRANSFER_QUEUE_WAIT_SECS);
+                match reserve_until(gate, size, until).await {
+                    Some(budget) => transfer.budget = Some(budget),
+                    None => {
+                        let why = "the node's transfer budget stayed full";
+                        return Ok(busy_transfer(agora_rpc_api::method::BLOB_GET, why).response());
+                    }
+                }
+            }
+            let body = Gated::new(Bytes::new(), body, u64::MAX)
+                .with_deadline(size)
+                .holding(transfer);
+            Ok(HttpResponse::from_parts(parts, HttpBody::new(body)))
+        }
+        Err(refusal) => Ok(refusal.response()),
+    }
+}
+
+/// The bytes an upload counts against the budget: its declared length, or its method's limit.
+fn limit_if_unknown(declared: Option<u64>, limit: usize) -> u64 {
+    declared.unwrap_or(limit as u64)
+}
+
+/// Reads a POST's first bytes, names its method and decides: refused, or passed on with a
+/// body that keeps to the method's limit, and a transfer's slots if it is one.
+async fn admit(
+    gate: &Arc<Gate>,
+    request: HttpRequest,
+) -> Result<(HttpRequest, Option<Transfer>), Refusal> {
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    if let Some(size) = declared.filter(|size| *size > u64::from(MAX_BODY_BYTES)) {
+        return Err(Refusal::too_large(None, size, MAX_BODY_BYTES as usize));
+    }
+    let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
+    let (parts, mut body) = request.into_parts();
+    let grace = Duration::from_secs(TRANSFER_GRACE_SECS);
+    let prefix = tokio::time::timeout(grace, read_prefix(&mut body))
+        .await
+        .map_err(|_| {
+            Refusal::busy(
+                408,
+                format!("the request's first bytes did not arrive within {grace:?}"),
+            )
+        })?
+        .map_err(|e| Refusal {
+            status: 400,
+            error: Error::invalid_params(format!("the request body could not be read: {e}")),
+        })?;
+    // Only the first bytes count: a frame may have brought more.
+    let method = method_in_prefix(&prefix[..prefix.len().min(METHOD_PREFIX_BYTES)]);
+    let limit = method.map_or(MAX_CALL_BYTES, max_request_bytes);
+    let size = declared.unwrap_or(prefix.len() as u64);
+    if size > limit as u64 {
+        return Err(Refusal::too_large(method, size, limit));
+    }
+    let transfer = match (method, client) {
+        (Some(method), Some(client)) if is_transfer(method) => {
+            let upload = (method == agora_rpc_api::method::BLOB_PUT)
+                .then(|| limit_if_unknown(declared, limit));
+            let until = Instant::now() + Duration::from_secs(TRANSFER_QUEUE_WAIT_SECS);
+            Some(acquire_transfer(gate, client, method, upload, until).await?)
+        }
+        _ => None,
+    };
+    let mut body = Gated::new(prefix, body, limit as u64);
+    if transfer.is_some() {
+        body = body.with_deadline(declared.unwrap_or(limit as u64));
+    }
+    Ok((
+        HttpRequest::from_parts(parts, HttpBody::new(body)),
+        transfer,
+    ))
+}
+
+fn busy_transfer(method: &str, why: &str) -> Refusal {
+    Refusal::busy(200, format!("{method}: {why}; retry later"))
+}
+
+/// `client`'s turn for a transfer by `method`, and for an upload of `upload` bytes its share
+/// of the node's budget; waits in order until `until`.
+async fn acquire_transfer(
+    gate: &Arc<Gate>,
+    client: IpAddr,
+    method: &str,
+    upload: Option<u64>,
+    until: Instant,
+) -> Result<Transfer, Refusal> {
+    let place = gate.client_transfer(client).ok_or_else(|| {
+        busy_transfer(
+            method,
+            &format!(
+                "this client already has {} blob transfers running or queued, its limit",
+                MAX_TRANSFERS_PER_CLIENT + MAX_QUEUED_TRANSFERS_PER_CLIENT
+            ),
+        )
+    })?;
+    let waited = || {
+        busy_transfer(
+            method,
+            &format!("no turn for this transfer within {TRANSFER_QUEUE_WAIT_SECS} s"),
+        )
+    };
+    let turn = tokio::time::timeout_at(until, place.turn.clone().acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(waited)?;
+    let mut transfer = Transfer {
+        _turn: turn,
+        _place: place,
+        budget: None,
+    };
+    if let Some(bytes) = upload {
+        transfer.budget = Some(reserve_until(gate, bytes, until).await.ok_or_else(waited)?);
+    }
+    Ok(transfer)
+}
+
+async fn reserve_until(gate: &Gate, bytes: u64, until: Instant) -> Option<OwnedSemaphorePermit> {
+    tokio::time::timeout_at(until, gate.reserve(bytes))
+        .await
+        .ok()
+        .and_then(Result::ok)
+}
+
+/// The first bytes of `body`: until they name the method, the body ends or
+/// [`METHOD_PREFIX_BYTES`] have come (a frame may carry a few more).
+async fn read_prefix(body: &mut HttpBody) -> Result<Bytes, BoxError> {
+    let mut prefix = BytesMut::new();
+    while prefix.len() < METHOD_PREFIX_BYTES && method_in_prefix(&prefix).is_none() {
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await;
+        match frame {
+            None => break,
+            Some(frame) => {
+                if let Ok(data) = frame?.into_data() {
+                    prefix.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+    Ok(prefix.freeze())
+}
+
+/// A body passed on: the bytes read ahead first, then the rest, refused past `limit`, failed
+/// past its deadline, holding a transfer's slots until it ends or is dropped.
+struct Gated {
+    ahead: Option<Bytes>,
+    rest: HttpBody,
+    limit: u64,
+    seen: u64,
+    deadline: Option<Pin<Box<Sleep>>>,
+    transfer: Option<Transfer>,
+}
+
+impl Gated {
+    fn new(ahead: Bytes, rest: HttpBody, limit: u64) -> Gated {
+        Gated {
+            seen: ahead.len() as u64,
+            ahead: (!ahead.is_empty()).then_some(ahead),
+            rest,
+            limit,
+            deadline: None,
+            transfer: None,
+        }
+    }
+
+    /// Fails the body if all of its `bytes` have not moved in time.
+    fn with_deadline(self, bytes: u64) -> Gated {
+        self.within(Duration::from_secs(transfer_deadline_secs(bytes)))
+    }
+
+    /// Fails the body if it has not ended within `time`.
+    fn within(mut self, time: Duration) -> Gated {
+        self.deadline = Some(Box::pin(tokio::time::sleep_until(Instant::now() + time)));
+        self
+    }
+
+    fn holding(mut self, transfer: Transfer) -> Gated {
+        self.transfer = Some(transfer);
+        self
+    }
+
+    fn finish(&mut self) {
+        self.deadline = None;
+        self.transfer = None;
+    }
+}
+
+impl http_body::Body for Gated {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if let Some(deadline) = this.deadline.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                this.finish();
+                return Poll::Ready(Some(Err(
+                    "the blob transfer moved too slowly and missed its deadline".into(),
+                )));
+            }
+        }
+        if let Some(ahead) = this.ahead.take() {
+            return Poll::Ready(Some(Ok(Frame::data(ahead))));
+        }
+        match Pin::new(&mut this.rest).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.seen = this.seen.saturating_add(data.len() as u64);
+                    if this.seen > this.limit {
+                        this.finish();
+                        return Poll::Ready(Some(Err(format!(
+                            "the body grew past its limit of {} bytes",
+                            this.limit
+                        )
+                        .into())));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => {
+                this.finish();
+                Poll::Ready(None)
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ahead.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let ahead = self.ahead.as_ref().map_or(0, |a| a.len() as u64);
+        let rest = self.rest.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower().saturating_add(ahead));
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper.saturating_add(ahead));
+        }
+        hint
+    }
+}
+
+/// Bounds every method call on one connection; see the module documentation.
+#[derive(Clone)]
+pub(crate) struct CallLimitsLayer {
+    /// Whether the connection is a WebSocket (blob transfers are refused there).
+    pub(crate) websocket: bool,
+    /// Where refusals are counted against their client.
+    pub(crate) gate: Arc<Gate>,
+}
+
+impl<S> Layer<S> for CallLimitsLayer {
+    type Service = CallLimits<S>;
+
+    /// Called once per WebSocket connection (once per request over HTTP): the counts below are
+    /// the connection's.
+    fn layer(&self, inner: S) -> CallLimits<S> {
+        CallLimits {
+            inner,
+            websocket: self.websocket,
+            gate: self.gate.clone(),
+            connection: Arc::new(ConnectionUse {
+                in_flight: AtomicUsize::new(0),
+                subscribes: Mutex::new(Bucket::full()),
+            }),
+        }
+    }
+}
+
+/// What one connection has asked for.
+struct ConnectionUse {
+    in_flight: AtomicUsize,
+    subscribes: Mutex<Bucket>,
+}
+
+/// A token bucket: [`SUBSCRIBE_BURST`] tokens, refilled at [`SUBSCRIBES_PER_SEC`].
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full() -> Bucket {
+        Bucket {
+            tokens: f64::from(SUBSCRIBE_BURST),
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens =
+            (self.tokens + elapsed * f64::from(SUBSCRIBES_PER_SEC)).min(f64::from(SUBSCRIBE_BURST));
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// One call in flight; leaving frees its place.
+struct InFlight(Arc<ConnectionUse>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The middleware of [`CallLimitsLayer`].
+#[derive(Clone)]
+pub(crate) struct CallLimits<S> {
+    inner: S,
+    websocket: bool,
+    gate: Arc<Gate>,
+    connection: Arc<ConnectionUse>,
+}
+
+impl<S> CallLimits<S> {
+    /// Admits `method` on this connection, or says why not.
+    fn admit(&self, method: &str) -> Result<InFlight, Error> {
+        if self.websocket && is_transfer(method) {
+            return Err(Error::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "{method} moves a blob of up to 64 MiB: call it over HTTP (POST to this \
+                     port), not WebSocket, whose messages are limited to {MAX_CALL_BYTES} bytes"
+                ),
+            ));
+        }
+        if is_subscribe(method) {
+            let mut bucket = self
+                .connection
+                .subscribes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !bucket.take(Instant::now()) {
+                return Err(Error::new(
+                    ErrorCode::Busy,
+                    format!(
+                        "{method}: this connection opens subscriptions faster than \
+                         {SUBSCRIBES_PER_SEC} per second (after a burst of {SUBSCRIBE_BURST})"
+                    ),
+                ));
+            }
+        }
+        let before = self.connection.in_flight.fetch_add(1, Ordering::Relaxed);
+        let entered = InFlight(self.connection.clone());
+        if before >= MAX_CALLS_IN_FLIGHT {
+            return Err(Error::new(
+                ErrorCode::Busy,
+                format!(
+                    "{method}: this connection has {MAX_CALLS_IN_FLIGHT} calls unanswered, its \
+                     limit"
+                ),
+            ));
+        }
+        Ok(entered)
+    }
+}
+
+impl<S> RpcServiceT for CallLimits<S>
+where
+    S: RpcServiceT<
+            MethodResponse = MethodResponse,
+            BatchResponse = MethodResponse,
+            NotificationResponse = MethodResponse,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    type MethodResponse = MethodResponse;
+    type NotificationResponse = MethodResponse;
+    type BatchResponse = MethodResponse;
+
+    fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        let admitted = self.admit(request.method_name());
+        if admitted.is_err() {
+            if let Some(client) = request.extensions().get::<ClientAddr>() {
+                self.gate.strike(client.0);
+            }
+        }
+        let inner = self.inner.clone();
+        async move {
+            match admitted {
+                Ok(_in_flight) => inner.call(request).await,
+                Err(error) => MethodResponse::error(request.id(), ErrorObjectOwned::from(error)),
+            }
+        }
+    }
+
+    /// Batches are turned off in the server's configuration and never reach this.
+    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        self.inner.batch(batch)
+    }
+
+    fn notification<'a>(
+        &self,
+        notification: Notification<'a>,
+    ) -> impl Future<Output = MethodResponse> + Send + 'a {
+        self.inner.notification(notification)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agora_rpc_api::method::BLOB_GET;
+    use std::net::Ipv4Addr;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+    }
+
+    #[test]
+    fn a_client_holds_at_most_its_share_of_connections_and_frees_them() {
+        let gate = Gate::new();
+        let held: Vec<_> = (0..MAX_CONNECTIONS_PER_CLIENT)
+            .map(|_| gate.admit(ip(2)).expect("under the bound"))
+            .collect();
+        assert!(gate.admit(ip(2)).is_none(), "one past the client's bound");
+        let other = gate.admit(ip(3)).expect("another client is not affected");
+        drop(held);
+        assert!(gate.admit(ip(2)).is_some());
+        drop(other);
+        assert_eq!(gate.clients().len(), 0, "idle clients are forgotten");
+        assert_eq!(gate.connections(), 0);
+    }
+
+    #[test]
+    fn the_node_holds_at_most_its_total_of_connections() {
+        let gate = Gate::new();
+        let mut held = Vec::new();
+        for n in 0..MAX_CONNECTIONS {
+            let client = ip(u8::try_from(n / MAX_CONNECTIONS_PER_CLIENT).unwrap_or(u8::MAX) + 2);
+            held.push(gate.admit(client).expect("under the bounds"));
+        }
+        assert!(gate.admit(ip(250)).is_none(), "a new client past the total");
+        held.pop();
+        assert!(gate.admit(ip(250)).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_client_refused_too_often_is_banned_and_its_connections_closed() {
+        let gate = Gate::new();
+        let held = gate.admit(ip(2)).expect("an honest start");
+        let closed = tokio::spawn(async move {
+            held.banned().await;
+        });
+        tokio::task::yield_now().await;
+        for _ in 1..MAX_STRIKES {
+            gate.strike(ip(2));
+        }
+        assert!(gate.admit(ip(2)).is_some(), "one strike short of a ban");
+        gate.strike(ip(2));
+        assert!(gate.admit(ip(2)).is_none(), "banned");
+        tokio::time::timeout(Duration::from_secs(5), closed)
+            .await
+            .expect("its open connection is told to close")
+            .expect("the waiter ran");
+        assert!(gate.admit(ip(3)).is_some(), "others are not banned");
+        // The ban outlives the client's connections.
+        assert!(gate.clients().contains_key(&ip(2)));
+    }
+
+    #[tokio::test]
+    async fn a_client_runs_one_transfer_at_a_time_and_queues_a_few() {
+        let gate = Gate::new();
+        let soon = || Instant::now() + Duration::from_millis(200);
+        let first = acquire_transfer(&gate, ip(2), BLOB_GET, None, soon())
+            .await
+            .expect("its first");
+        // Its second waits for the first and, given no turn in time, is busy.
+        let second = acquire_transfer(&gate, ip(2), BLOB_GET, None, soon()).await;
+        assert_eq!(second.err().map(|r| r.error.code), Some(ErrorCode::Busy));
+        // Another client is not held up.
+        let other = acquire_transfer(&gate, ip(3), BLOB_GET, None, soon()).await;
+        assert!(other.is_ok(), "another client waits for nobody");
+        // A full queue is refused at once.
+        let queued: Vec<_> = (0..MAX_QUEUED_TRANSFERS_PER_CLIENT)
+            .map(|_| gate.client_transfer(ip(2)).expect("a place in the queue"))
+            .collect();
+        assert!(gate.client_transfer(ip(2)).is_none(), "past the queue");
+        drop(queued);
+        // When the first ends, the next in line runs.
+        let next = tokio::spawn({
+            let gate = gate.clone();
+            async move {
+                let until = Instant::now() + Duration::from_secs(10);
+                acquire_transfer(&gate, ip(2), BLOB_GET, None, until)
+                    .await
+                    .is_ok()
+            }
+        });
+        drop(first);
+        assert!(next.await.expect("the waiter ran"));
+    }
+
+    #[tokio::test]
+    async fn the_budget_bounds_the_bytes_of_transfers_held() {
+        let gate = Gate::new();
+        let all = gate
+            .reserve(MAX_TRANSFER_BYTES)
+            .await
+            .expect("the whole budget");
+        let soon = Instant::now() + Duration::from_millis(100);
+        assert!(
+            reserve_until(&gate, 1, soon).await.is_none(),
+            "nothing left"
+        );
+        drop(all);
+        let later = Instant::now() + Duration::from_secs(1);
+        assert!(reserve_until(&gate, MAX_TRANSFER_BYTES, later)
+            .await
+            .is_some());
+    }
+
+    /// A body that never sends anything: a peer that stopped reading or writing.
+    struct Stalled;
+
+    impl http_body::Body for Stalled {
+        type Data = Bytes;
+        type Error = BoxError;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            Poll::Pending
+        }
+    }
+
+    async fn next_frame(body: &mut Gated) -> Option<Result<Frame<Bytes>, BoxError>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
+    }
+
+    #[tokio::test]
+    async fn a_stalled_transfer_fails_at_its_deadline_and_frees_its_place() {
+        let gate = Gate::new();
+        let until = Instant::now() + Duration::from_secs(1);
+        let transfer = acquire_transfer(&gate, ip(2), BLOB_GET, Some(1 << 20), until)
+            .await
+            .expect("a free node");
+        let mut body = Gated::new(
+            Bytes::from_static(b"{\"a\""),
+            HttpBody::new(Stalled),
+            1 << 20,
+        )
+        .within(Duration::from_millis(50))
+        .holding(transfer);
+        // The bytes read ahead come first.
+        let first = next_frame(&mut body).await.expect("a frame").expect("data");
+        assert_eq!(first.into_data().ok(), Some(Bytes::from_static(b"{\"a\"")));
+        // Then nothing, until the deadline fails it.
+        let error = next_frame(&mut body).await.expect("an end").unwrap_err();
+        assert!(error.to_string().contains("deadline"), "{error}");
+        // Its client's turn and its bytes of the budget are free again.
+        assert!(gate.client_transfer(ip(2)).is_some());
+        let whole = Instant::now() + Duration::from_millis(100);
+        assert!(reserve_until(&gate, MAX_TRANSFER_BYTES, whole)
+            .await
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_grows_past_its_limit_fails() {
+        let rest = HttpBody::from("0123456789");
+        let mut body = Gated::new(Bytes::from_static(b"abc"), rest, 8);
+        assert!(next_frame(&mut body).await.expect("ahead").is_ok());
+        let error = next_frame(&mut body).await.expect("the rest").unwrap_err();
+        assert!(error.to_string().contains("limit of 8 bytes"), "{error}");
+    }
+
+    #[test]
+    fn subscriptions_past_the_burst_wait_for_the_rate() {
+        let mut bucket = Bucket::full();
+        let start = bucket.at;
+        for _ in 0..SUBSCRIBE_BURST {
+            assert!(bucket.take(start));
+        }
+        assert!(!bucket.take(start), "the burst is spent");
+        let later = start + Duration::from_millis(1000 / u64::from(SUBSCRIBES_PER_SEC) + 1);
+        assert!(bucket.take(later), "one token back after 1/rate seconds");
+        assert!(!bucket.take(later));
+    }
+}

@@ -1,0 +1,189 @@
+//! The RPC port's limits (`agora_rpc_api::limits`) as a stranger meets them: raw bytes on
+//! real sockets, from several loopback addresses (Linux routes all of 127.0.0.0/8 to `lo`, so
+//! each address is a client of its own).
+
+use crate::support::{error_of, multi_thread_runtime, Node};
+use agora_primitives::Hash;
+use agora_rpc_api::limits::{MAX_CALL_BYTES, MAX_CONNECTIONS_PER_CLIENT, SUBSCRIBE_BURST};
+use agora_rpc_api::{codes, method, BlobApiClient, ChainHeadsApiClient, MAX_BODY_BYTES};
+use jsonrpsee::ws_client::WsClientBuilder;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// A connection to the node on `port` from loopback address `from`.
+pub(crate) async fn connect_from(from: Ipv4Addr, port: u16) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((from, 0)))?;
+    socket
+        .connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        .await
+}
+
+/// The head of a JSON-RPC POST declaring a body of `length` bytes.
+pub(crate) fn post_head(port: u16, length: u64) -> String {
+    format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {length}\r\n\r\n"
+    )
+}
+
+/// A whole request to `method` with `params` (JSON).
+pub(crate) fn request(method: &str, params: &str) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{params}}}"#)
+}
+
+/// The first bytes of a request to `method`, as every JSON-RPC client writes them.
+pub(crate) fn request_prefix(method: &str) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":["#)
+}
+
+/// Reads what the node answers within `timeout` (until it closes or stops sending).
+pub(crate) async fn read_answer(stream: &mut TcpStream, timeout: Duration) -> String {
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => {
+                answer.extend_from_slice(&buffer[..n]);
+                // One whole answer is enough: its body is small JSON.
+                let text = String::from_utf8_lossy(&answer);
+                if let Some((_, body)) = text.split_once("\r\n\r\n") {
+                    if body.trim_end().ends_with('}') {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn a_body_over_its_methods_limit_is_refused_from_its_first_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let port = node.rpc_port;
+    let runtime = multi_thread_runtime();
+    let refused = |length: u64, method: &str| {
+        runtime.block_on(async {
+            let mut stream = connect_from(Ipv4Addr::LOCALHOST, port).await.unwrap();
+            let head = post_head(port, length) + &request_prefix(method);
+            stream.write_all(head.as_bytes()).await.unwrap();
+            // Nothing more is sent: the answer must come from the head and the first bytes.
+            read_answer(&mut stream, Duration::from_secs(10)).await
+        })
+    };
+
+    // 100 MiB declared for a header query: refused, naming the method and its limit.
+    let answer = refused(100 << 20, method::CHAIN_GET_HEADER);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains(&codes::TOO_LARGE.to_string()), "{answer}");
+    assert!(answer.contains(method::CHAIN_GET_HEADER), "{answer}");
+    assert!(answer.contains(&MAX_CALL_BYTES.to_string()), "{answer}");
+
+    // Past what even an upload may send.
+    let answer = refused(u64::from(MAX_BODY_BYTES) + 1, method::BLOB_PUT);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // A large body that hides its method past the first bytes.
+    let answer = runtime.block_on(async {
+        let mut stream = connect_from(Ipv4Addr::LOCALHOST, port).await.unwrap();
+        let padding = " ".repeat(8192);
+        let head = post_head(port, 50 << 20) + &padding + &request_prefix(method::BLOB_PUT);
+        stream.write_all(head.as_bytes()).await.unwrap();
+        read_answer(&mut stream, Duration::from_secs(10)).await
+    });
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("not named in its first bytes"), "{answer}");
+
+    // The node goes on serving and finalizing.
+    node.wait_finalized(node.finalized_number() + 1);
+}
+
+#[test]
+fn blob_transfers_over_websocket_are_refused_naming_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let runtime = multi_thread_runtime();
+    let error = runtime.block_on(async {
+        let client = WsClientBuilder::default()
+            .build(format!("ws://127.0.0.1:{}", node.rpc_port))
+            .await
+            .unwrap();
+        client.blob_get(Hash::of(b"anything")).await.unwrap_err()
+    });
+    let (code, message) = error_of(&error);
+    assert_eq!(code, codes::TOO_LARGE, "{message}");
+    assert!(message.contains("over HTTP"), "{message}");
+}
+
+#[test]
+fn a_subscription_storm_is_held_to_the_connections_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let runtime = multi_thread_runtime();
+    let (opened, refused) = runtime.block_on(async {
+        let client = WsClientBuilder::default()
+            .build(format!("ws://127.0.0.1:{}", node.rpc_port))
+            .await
+            .unwrap();
+        let mut opened = Vec::new();
+        let mut refused = Vec::new();
+        for _ in 0..SUBSCRIBE_BURST + 16 {
+            match client.subscribe_new_heads().await {
+                Ok(subscription) => opened.push(subscription),
+                Err(error) => refused.push(error_of(&error)),
+            }
+        }
+        (opened.len(), refused)
+    });
+    // The burst is served; past it, at most a few more refilled while the storm ran.
+    assert!(opened >= SUBSCRIBE_BURST as usize, "{opened} opened");
+    assert!(!refused.is_empty(), "the storm was never refused");
+    for (code, message) in &refused {
+        assert_eq!(*code, codes::BUSY, "{message}");
+        assert!(message.contains("per second"), "{message}");
+    }
+}
+
+#[test]
+fn connections_past_a_clients_share_are_closed_and_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let port = node.rpc_port;
+    let runtime = multi_thread_runtime();
+    let greedy = Ipv4Addr::new(127, 0, 0, 9);
+    runtime.block_on(async {
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS_PER_CLIENT {
+            held.push(connect_from(greedy, port).await.unwrap());
+        }
+        // Let the node admit them before the one too many.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut extra = connect_from(greedy, port).await.unwrap();
+        let head = post_head(port, 2) + "{}";
+        let _ = extra.write_all(head.as_bytes()).await;
+        let answer = read_answer(&mut extra, Duration::from_secs(5)).await;
+        assert_eq!(answer, "", "one past the share is closed unanswered");
+
+        // Another client is served meanwhile; the greedy one again once it lets go.
+        let body = request(method::SYSTEM_NAME, "[]");
+        let body = body.as_str();
+        let ask = |from: Ipv4Addr| async move {
+            let mut stream = connect_from(from, port).await.unwrap();
+            let head = post_head(port, body.len() as u64) + body;
+            stream.write_all(head.as_bytes()).await.unwrap();
+            read_answer(&mut stream, Duration::from_secs(10)).await
+        };
+        let answer = ask(Ipv4Addr::new(127, 0, 0, 10)).await;
+        assert!(answer.contains("agora-node"), "{answer}");
+        drop(held);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let answer = ask(greedy).await;
+        assert!(answer.contains("agora-node"), "{answer}");
+    });
+}

@@ -1,0 +1,203 @@
+//! What one client may ask of a node at once, and how large its requests may be.
+//!
+//! The RPC port is open to strangers, and the verifiers' blob fetches go through it: a
+//! verifier that cannot fetch a job's blobs in time is slashed. So every resource a request
+//! can hold is bounded, per client and in total, and a request over a bound is refused at the
+//! first byte that shows it, before anything is decoded:
+//!
+//! - **Clients** are told apart by their IP address. A node takes at most
+//!   [`MAX_CONNECTIONS`] connections, at most [`MAX_CONNECTIONS_PER_CLIENT`] of them from one
+//!   address; a connection over either bound is closed as soon as it is accepted.
+//! - **Bodies.** A request to any method but [`BLOB_PUT`](crate::method::BLOB_PUT) is at most
+//!   [`MAX_CALL_BYTES`], over HTTP or as one WebSocket message. Over HTTP a body larger than
+//!   that must name its method within its first [`METHOD_PREFIX_BYTES`] (every JSON-RPC
+//!   client writes `method` before `params`), so the node refuses it from its headers and
+//!   first bytes, with HTTP 413 and [`ErrorCode::TooLarge`](crate::ErrorCode::TooLarge),
+//!   without reading the rest. A WebSocket answer is at most [`MAX_WS_RESPONSE_BYTES`].
+//! - **Blob transfers** (`blob_put`, `blob_get`) go over HTTP only, where a body may be up to
+//!   [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES): a 64 MiB blob as hex. Over WebSocket they are
+//!   refused with [`ErrorCode::TooLarge`](crate::ErrorCode::TooLarge) naming HTTP. A client
+//!   runs [`MAX_TRANSFERS_PER_CLIENT`] at a time and queues at most
+//!   [`MAX_QUEUED_TRANSFERS_PER_CLIENT`] more (so several daemons on one host share its turn);
+//!   the node holds at most [`MAX_TRANSFER_BYTES`] of transfer bodies at once, a transfer
+//!   counting the bytes of its body (an upload's before it is read, a download's once it is
+//!   made; at most [`MAX_BLOB_TRANSFERS`] downloads are read from disk at a time). A transfer
+//!   that waits [`TRANSFER_QUEUE_WAIT_SECS`] seconds for its turn, or one more than its
+//!   client may queue, is answered with [`ErrorCode::Busy`](crate::ErrorCode::Busy). A
+//!   transfer holds its place until its body has been read or sent, and must move at least
+//!   [`MIN_TRANSFER_BYTES_PER_SEC`] after a grace of [`TRANSFER_GRACE_SECS`] seconds: a slow
+//!   reader or writer loses its place.
+//! - **Subscriptions**: at most [`MAX_SUBSCRIPTIONS_PER_CONNECTION`] held at once on a
+//!   connection, and new ones at most [`SUBSCRIBE_BURST`] at once and
+//!   [`SUBSCRIBES_PER_SEC`] per second after that; a subscription over the rate is refused
+//!   with [`ErrorCode::Busy`](crate::ErrorCode::Busy).
+//! - **Calls in flight**: at most [`MAX_CALLS_IN_FLIGHT`] unanswered calls on one WebSocket
+//!   connection; one more is refused with [`ErrorCode::Busy`](crate::ErrorCode::Busy).
+//!   Batches are not served (no client of the node sends them, and a batch would carry many
+//!   calls past these counts as one).
+//!
+//! - **Abuse**: a client whose requests are refused [`MAX_STRIKES`] times within
+//!   [`STRIKE_WINDOW_SECS`] seconds (over a limit above, too large, not HTTP, not JSON) is
+//!   banned for [`BAN_SECS`] seconds: its connections are closed and new ones refused as they
+//!   are accepted. An honest client is refused a handful of times at most; a flood is refused
+//!   thousands of times a second, and once banned costs the node an accept and a close.
+//!
+//! A busy answer is a JSON-RPC error (over HTTP with status 200), so that every JSON-RPC
+//! client reads its code and message; a request too large for its method gets HTTP 413, as
+//! jsonrpsee answers a body over its own limit.
+
+use crate::method;
+
+/// Connections the node holds at once, from all clients.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Connections the node holds at once from one IP address.
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = 32;
+/// Largest request to a method other than `blob_put`, in bytes: over HTTP the body, over
+/// WebSocket one message. `state_queryStorageAt` with [`MAX_KEYS_PER_CALL`](crate::MAX_KEYS_PER_CALL)
+/// storage keys fits, as does an extrinsic of the runtime's largest size as hex.
+pub const MAX_CALL_BYTES: usize = 1024 * 1024;
+/// How far into a large HTTP body its `"method"` must appear.
+pub const METHOD_PREFIX_BYTES: usize = 4096;
+/// Largest answer sent as one WebSocket message (the views of a busy market fit).
+pub const MAX_WS_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// Blob transfers one client runs at a time.
+pub const MAX_TRANSFERS_PER_CLIENT: usize = 1;
+/// Blob transfers one client may have waiting for its turn.
+pub const MAX_QUEUED_TRANSFERS_PER_CLIENT: usize = 8;
+/// Bytes of transfer bodies the node holds at once, all clients: eight 64 MiB blobs as hex.
+pub const MAX_TRANSFER_BYTES: u64 = 1024 * 1024 * 1024;
+/// Blob downloads read from disk and encoded at a time (and `state_getKeysPaged` and
+/// `state_queryStorageAt` calls run), each holding up to three copies of a 64 MiB blob while
+/// it runs.
+pub const MAX_BLOB_TRANSFERS: usize = 4;
+/// Longest a transfer waits for its turn before it is refused as busy.
+pub const TRANSFER_QUEUE_WAIT_SECS: u64 = 30;
+/// A transfer's body may take this long before the rate below applies.
+pub const TRANSFER_GRACE_SECS: u64 = 10;
+/// Slowest a transfer's body may move after its grace: a 64 MiB blob as hex has
+/// `10 s + 128 MiB / 1 MiB/s` ≈ 2 min 18 s.
+pub const MIN_TRANSFER_BYTES_PER_SEC: u64 = 1024 * 1024;
+/// Subscriptions one connection may hold at once (heads, storage, extrinsic watches).
+pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 64;
+/// New subscriptions a connection may open at once before the rate applies.
+pub const SUBSCRIBE_BURST: u32 = 32;
+/// New subscriptions per second a connection may open after its burst.
+pub const SUBSCRIBES_PER_SEC: u32 = 8;
+/// Unanswered calls one WebSocket connection may have.
+pub const MAX_CALLS_IN_FLIGHT: usize = 64;
+
+/// Refusals within [`STRIKE_WINDOW_SECS`] that get a client banned.
+pub const MAX_STRIKES: u32 = 256;
+/// The window refusals are counted in.
+pub const STRIKE_WINDOW_SECS: u64 = 10;
+/// How long a banned client is refused.
+pub const BAN_SECS: u64 = 60;
+/// Clients whose strikes or ban the node remembers at most (beyond, new strikes are not
+/// counted until old ones expire).
+pub const MAX_TRACKED_CLIENTS: usize = 65_536;
+
+/// The methods that move blobs: HTTP only, one slot each.
+pub const TRANSFER_METHODS: [&str; 2] = [method::BLOB_PUT, method::BLOB_GET];
+
+/// The methods that open a subscription: rate-limited per connection.
+pub const SUBSCRIBE_METHODS: [&str; 5] = [
+    method::CHAIN_SUBSCRIBE_NEW_HEADS,
+    method::CHAIN_SUBSCRIBE_FINALIZED_HEADS,
+    method::STATE_SUBSCRIBE_RUNTIME_VERSION,
+    method::STATE_SUBSCRIBE_STORAGE,
+    method::AUTHOR_SUBMIT_AND_WATCH_EXTRINSIC,
+];
+
+/// Largest request body `method` may have, in bytes.
+pub fn max_request_bytes(method: &str) -> usize {
+    if method == method::BLOB_PUT {
+        crate::MAX_BODY_BYTES as usize
+    } else {
+        MAX_CALL_BYTES
+    }
+}
+
+/// Whether `method` moves a blob.
+pub fn is_transfer(method: &str) -> bool {
+    TRANSFER_METHODS.contains(&method)
+}
+
+/// Whether `method` opens a subscription.
+pub fn is_subscribe(method: &str) -> bool {
+    SUBSCRIBE_METHODS.contains(&method)
+}
+
+/// The latest a transfer of `bytes` may finish, in seconds after it starts.
+pub fn transfer_deadline_secs(bytes: u64) -> u64 {
+    TRANSFER_GRACE_SECS.saturating_add(bytes / MIN_TRANSFER_BYTES_PER_SEC)
+}
+
+/// The method a JSON-RPC request body names, read from its first bytes: the string after the
+/// first `"method"` key, if it is complete within `prefix`. A body with several `"method"`
+/// strings (a batch, or one inside the params) is judged by its first.
+pub fn method_in_prefix(prefix: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\"method\"";
+    let start = prefix.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let rest = &prefix[start..];
+    let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    if rest[colon] != b':' {
+        return None;
+    }
+    let rest = &rest[colon + 1..];
+    let quote = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    if rest[quote] != b'"' {
+        return None;
+    }
+    let rest = &rest[quote + 1..];
+    // Method names are plain ASCII: a backslash or a control byte means "not one of ours".
+    let end = rest
+        .iter()
+        .position(|b| *b == b'"' || *b == b'\\' || b.is_ascii_control())?;
+    if rest[end] != b'"' {
+        return None;
+    }
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_method_is_read_from_the_first_bytes_of_a_body() {
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"blob_put","params":["0x00"]}"#;
+        assert_eq!(method_in_prefix(body), Some("blob_put"));
+        let spaced = br#"{ "id" : 1 , "method" :  "chain_getHeader" }"#;
+        assert_eq!(method_in_prefix(spaced), Some("chain_getHeader"));
+        // Cut before the name ends: unknown, so a large body is refused.
+        assert_eq!(method_in_prefix(br#"{"method":"blob_p"#), None);
+        assert_eq!(method_in_prefix(br#"{"params":[1]}"#), None);
+        assert_eq!(method_in_prefix(br#"{"method":42}"#), None);
+        assert_eq!(method_in_prefix(br#"{"method":"a\"b"}"#), None);
+    }
+
+    #[test]
+    fn only_blob_put_may_send_a_large_body() {
+        assert_eq!(
+            max_request_bytes(method::BLOB_PUT),
+            crate::MAX_BODY_BYTES as usize
+        );
+        for name in method::ALL {
+            if name != method::BLOB_PUT {
+                assert_eq!(max_request_bytes(name), MAX_CALL_BYTES, "{name}");
+            }
+        }
+        // An extrinsic of the runtime's largest size, as hex, fits a call.
+        assert!(2 * agora_runtime::extrinsic::MAX_EXTRINSIC_LEN + 1024 < MAX_CALL_BYTES);
+        // A 64 MiB blob as hex fits a transfer body, and its deadline is minutes, not hours.
+        assert!(2 * 64 * 1024 * 1024 + 1024 < crate::MAX_BODY_BYTES as usize);
+        assert_eq!(transfer_deadline_secs(128 * 1024 * 1024), 10 + 128);
+    }
+
+    #[test]
+    fn the_listed_methods_exist() {
+        for name in TRANSFER_METHODS.iter().chain(SUBSCRIBE_METHODS.iter()) {
+            assert!(method::ALL.contains(name), "{name}");
+        }
+    }
+}
