@@ -72,7 +72,7 @@
 //! | 5004 | `blob_get`: the blob is not stored on this node |
 //! | 5005 | `blob_get`: the stored copy was corrupt and has been removed |
 //! | 4130 | the request is over its method's size limit, or a blob transfer came over WebSocket (HTTP 413 over HTTP) |
-//! | 4290 | the client is over a limit (one blob transfer at a time, subscriptions per second, calls in flight) or the node's transfer slots stayed full (HTTP 429 or 503 over HTTP); retry later |
+//! | 4290 | the client is over a limit (one blob transfer at a time, subscriptions per second, calls in flight) or the node's transfer slots stayed full (with HTTP status 200, so that every JSON-RPC client reads the code; 408 for a request whose first bytes never came); retry later |
 //!
 //! [`limits`] gives every bound the node keeps per client and in total.
 //!

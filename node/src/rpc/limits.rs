@@ -403,8 +403,7 @@ where
             let size = body.size_hint().upper().unwrap_or(MAX_BODY_BYTES.into());
             if transfer.budget.is_none() {
                 // A download: its size is known now that it is made.
-                let until = Instant::now() + Duration::from_secs(TRANSFER_QUEUE_WAIT_SECS);
-                match reserve_until(gate, size, until).await {
+                match reserve_until(gate, size, queue_deadline()).await {
                     Some(budget) => transfer.budget = Some(budget),
                     None => {
                         let why = "the node's transfer budget stayed full";
@@ -421,9 +420,9 @@ where
     }
 }
 
-/// The bytes an upload counts against the budget: its declared length, or its method's limit.
-fn limit_if_unknown(declared: Option<u64>, limit: usize) -> u64 {
-    declared.unwrap_or(limit as u64)
+/// How long a transfer may wait for its client's turn and for its bytes of the budget.
+fn queue_deadline() -> Instant {
+    Instant::now() + Duration::from_secs(TRANSFER_QUEUE_WAIT_SECS)
 }
 
 /// Reads a POST's first bytes, names its method and decides: refused, or passed on with a
@@ -462,18 +461,19 @@ async fn admit(
     if size > limit as u64 {
         return Err(Refusal::too_large(method, size, limit));
     }
+    // The bytes a transfer's body counts for its budget and its deadline: as declared, or its
+    // method's limit when it does not say.
+    let expected = declared.unwrap_or(limit as u64);
     let transfer = match (method, client) {
         (Some(method), Some(client)) if is_transfer(method) => {
-            let upload = (method == agora_rpc_api::method::BLOB_PUT)
-                .then(|| limit_if_unknown(declared, limit));
-            let until = Instant::now() + Duration::from_secs(TRANSFER_QUEUE_WAIT_SECS);
-            Some(acquire_transfer(gate, client, method, upload, until).await?)
+            let upload = (method == agora_rpc_api::method::BLOB_PUT).then_some(expected);
+            Some(acquire_transfer(gate, client, method, upload, queue_deadline()).await?)
         }
         _ => None,
     };
     let mut body = Gated::new(prefix, body, limit as u64);
     if transfer.is_some() {
-        body = body.with_deadline(declared.unwrap_or(limit as u64));
+        body = body.with_deadline(expected);
     }
     Ok((
         HttpRequest::from_parts(parts, HttpBody::new(body)),

@@ -273,6 +273,8 @@ fn error_codes_are_the_documented_numbers() {
         (ErrorCode::UnknownBlock, 4001),
         (ErrorCode::Storage, 4003),
         (ErrorCode::StateNotIterable, 4004),
+        (ErrorCode::TooLarge, 4130),
+        (ErrorCode::Busy, 4290),
         (ErrorCode::BlobNotRegistered, 5001),
         (ErrorCode::BlobSizeMismatch, 5002),
         (ErrorCode::BlobTooLarge, 5003),
