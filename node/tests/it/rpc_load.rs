@@ -10,9 +10,10 @@
 //! - **slow readers**: blob downloads and heads subscriptions whose answers are never read;
 //! - **subscription storms**: WebSocket connections opening 200 subscriptions a second.
 //!
-//! Each client is paced (20 requests or connections a second, a storm 200 subscriptions a
-//! second: 12,000 requests a second in all), because the flood runs on the node's own two
-//! cores: unpaced, the load generator takes a core and the figure measures the machine.
+//! Each client is paced (at most 20 requests or connections a second, a storm 200
+//! subscriptions a second: 12,000 a second offered in all; each waits for its answer before
+//! the next), because the flood runs on the node's own two cores: unpaced, the load
+//! generator takes a core and the figure measures the machine.
 //!
 //! The test asserts what must hold on any machine: every honest call succeeds, each hostile
 //! kind meets its limit (413s, busy answers), the node's peak memory stays under a bound and
