@@ -194,13 +194,10 @@ impl Rpc {
                 "the URL must start with ws://, wss://, http:// or https://".to_owned(),
             ));
         };
-        let http_url = if let Some(rest) = url.strip_prefix("ws://") {
-            format!("http://{rest}")
-        } else if let Some(rest) = url.strip_prefix("wss://") {
-            format!("https://{rest}")
-        } else {
-            url.to_owned()
-        };
+        // ws:// and wss:// become http:// and https://; an HTTP URL stays.
+        let http_url = url
+            .strip_prefix("ws")
+            .map_or_else(|| url.to_owned(), |rest| format!("http{rest}"));
         let blobs = HttpClientBuilder::default()
             .request_timeout(BLOB_TIMEOUT)
             .max_request_size(MAX_MESSAGE_BYTES)

@@ -84,15 +84,16 @@ impl Usage {
         self.banned_until.is_some_and(|until| until > now)
     }
 
+    /// Whether a strike window is open: strikes counted now add to the ones before.
+    fn striking(&self, now: Instant) -> bool {
+        let window = Duration::from_secs(STRIKE_WINDOW_SECS);
+        self.window
+            .is_some_and(|start| now.saturating_duration_since(start) < window)
+    }
+
     /// Whether the entry still says something: held resources, recent strikes, a ban.
     fn live(&self, now: Instant) -> bool {
-        let window = Duration::from_secs(STRIKE_WINDOW_SECS);
-        self.connections > 0
-            || self.transfers > 0
-            || self.banned(now)
-            || self
-                .window
-                .is_some_and(|start| now.saturating_duration_since(start) < window)
+        self.connections > 0 || self.transfers > 0 || self.banned(now) || self.striking(now)
     }
 }
 
@@ -160,11 +161,7 @@ impl Gate {
             }
         }
         let usage = clients.entry(client).or_default();
-        let window = Duration::from_secs(STRIKE_WINDOW_SECS);
-        if usage
-            .window
-            .is_none_or(|start| now.saturating_duration_since(start) >= window)
-        {
+        if !usage.striking(now) {
             usage.window = Some(now);
             usage.strikes = 0;
         }
@@ -740,8 +737,9 @@ impl<S> CallLimits<S> {
             return Err(Error::new(
                 ErrorCode::TooLarge,
                 format!(
-                    "{method} moves a blob of up to 64 MiB: call it over HTTP (POST to this \
-                     port), not WebSocket, whose messages are limited to {MAX_CALL_BYTES} bytes"
+                    "{method} moves a blob of up to {} MiB: call it over HTTP (POST to this \
+                     port), not WebSocket, whose messages are limited to {MAX_CALL_BYTES} bytes",
+                    crate::blobs::MAX_BLOB_SIZE >> 20
                 ),
             ));
         }
