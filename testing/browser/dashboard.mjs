@@ -94,8 +94,10 @@ try {
   {
     const before = await rpc('agora_chain');
     const { tab, problems } = await open('#/', DESKTOP, 'chain');
-    const after = await rpc('agora_chain');
+    // Read the page before asking the node again: the page updates live, so a block that
+    // arrives between the two reads must land inside the window, not past it.
     const best = Number((await text(tab, 'best')).replace('#', ''));
+    const after = await rpc('agora_chain');
     assert.ok(best >= before.best && best <= after.best, `best #${best} outside #${before.best}..#${after.best}`);
     assert.equal(await text(tab, 'validators'), String(after.validators.length));
     const rows = await tab.$$eval('main table tbody tr', (r) => r.length);
