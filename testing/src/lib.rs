@@ -15,28 +15,68 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::Duration;
 
-/// A free loopback port (bound then released; a process binds it right after), for what must be
-/// known before a process starts: the p2p addresses of a network's nodes, which each needs for
-/// the others. A node alone picks its own ports ([`spawn_node`]). Never the same
-/// port twice in one test process: the kernel may hand a just-released port out again, and a
-/// node given one port for two services fails to start (seen once as an RPC/Prometheus clash).
+/// A free loopback port for what must be known before a process starts: the p2p addresses of a
+/// network's nodes, which each needs for the others (commonware's `lookup` p2p takes every
+/// peer's address up front). A node alone picks its own ports ([`spawn_node`]).
+///
+/// The port is bound, released and bound again by the node, so something could take it in
+/// between. What takes ports without asking for one in particular (a `bind` to port 0, an
+/// outgoing connection) draws from the kernel's ephemeral range, so the port is chosen outside
+/// it ([`unclaimed_range`]): only a process binding that very port could take it. Ports are
+/// tried from an offset drawn from the process id, so two test processes start far apart, and
+/// never the same port twice in one process (a node given one port for two services fails).
 ///
 /// # Panics
-/// If no port can be bound, or none unused by this process is found in 1 000 tries.
+/// If no port in the range can be bound after 1 000 tries.
 pub fn free_port() -> u16 {
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap_or_else(PoisonError::into_inner);
-    for _ in 0..1000 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map(|address| address.port())
-            .unwrap_or_else(|e| panic!("cannot bind a loopback port: {e}"));
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
+    let (low, high) = unclaimed_range();
+    let span = u32::from(high - low) + 1;
+    // Knuth's multiplicative hash spreads nearby process ids across the range.
+    let offset = std::process::id().wrapping_mul(2_654_435_761) % span;
+    let mut last_error = None;
+    for attempt in 0..1000u32 {
+        let step = (offset + given.len() as u32 + attempt) % span;
+        let port = low + u16::try_from(step).expect("span fits in u16");
+        if given.contains(&port) || port == DEFAULT_P2P_PORT {
+            continue;
+        }
+        match TcpListener::bind(("127.0.0.1", port)) {
+            Ok(_) => {
+                given.push(port);
+                return port;
+            }
+            Err(e) => last_error = Some(e),
         }
     }
-    panic!("no unused loopback port after 1000 tries");
+    panic!("no bindable loopback port in {low}..={high} after 1000 tries: {last_error:?}");
+}
+
+/// `agora-node`'s default `--p2p-port`.
+pub const DEFAULT_P2P_PORT: u16 = 30_333;
+
+/// The loopback ports [`free_port`] draws from: those below the kernel's ephemeral range (read
+/// from `/proc/sys/net/ipv4/ip_local_port_range`) and from 10 000 up, clear of well-known
+/// services and of the node's default RPC and metrics ports (9944, 9615); or those above the
+/// range when it starts too low to leave 1 000 below it. [`free_port`] also skips the default
+/// p2p port, [`DEFAULT_P2P_PORT`], where a `scripts/dev.sh` chain may be listening.
+pub fn unclaimed_range() -> (u16, u16) {
+    const FLOOR: u16 = 10_000;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut fields = text.split_whitespace().map(str::parse::<u16>);
+            Some((fields.next()?.ok()?, fields.next()?.ok()?))
+        })
+        // Linux's default, and what other systems use when the file is absent.
+        .unwrap_or((32_768, 60_999));
+    match ephemeral {
+        (start, _) if start >= FLOOR + 1_000 => (FLOOR, start - 1),
+        (_, end) if end <= u16::MAX - 1_000 => (end + 1, u16::MAX),
+        // The whole space is ephemeral: fall back to the range below it.
+        _ => (FLOOR, 30_000),
+    }
 }
 
 /// The lines of `stream` (a child's stderr), read on a thread of their own so the child never
@@ -242,6 +282,30 @@ pub fn wait_for<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_come_from_outside_the_ephemeral_range() {
+        let (low, high) = unclaimed_range();
+        assert!(low < high, "{low}..={high}");
+        let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range");
+        if let Ok(text) = ephemeral {
+            let bounds: Vec<u16> = text
+                .split_whitespace()
+                .map(|f| f.parse().unwrap())
+                .collect();
+            assert!(
+                high < bounds[0] || low > bounds[1],
+                "{low}..={high} overlaps {bounds:?}"
+            );
+        }
+        for _ in 0..20 {
+            let port = free_port();
+            assert!(
+                (low..=high).contains(&port),
+                "{port} outside {low}..={high}"
+            );
+        }
+    }
 
     #[test]
     fn ports_are_never_repeated() {
