@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, unit tests, integration and end-to-end tests (which start
 # real agora-node processes on loopback), the layering checks (scripts/check-layout.sh), then
-# the job workspace (scripts/check-jobs.sh), then the dashboard in a browser
-# (scripts/check-dashboard.sh), then polkadot.js against a node (scripts/check-polkadot-js.sh).
+# the job workspace (scripts/check-jobs.sh), then the same jobs on aarch64 under qemu-user
+# (scripts/check-aarch64.sh), then the dashboard in a browser (scripts/check-dashboard.sh),
+# then polkadot.js against a node (scripts/check-polkadot-js.sh).
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,11 @@ scripts/check-layout.sh 2>&1 | tee -a "$log" || status=1
 # It needs the `agora` binary the workspace tests just built.
 if [ "$status" = 0 ]; then
     scripts/check-jobs.sh 2>&1 | tee -a "$log" || status=1
+fi
+# Same bits on aarch64: `agora` and the engine's tests cross-built (no RocksDB) and run under
+# qemu-aarch64 against the x86-64 build; any difference in a job's results fails.
+if [ "$status" = 0 ]; then
+    scripts/check-aarch64.sh 2>&1 | tee -a "$log" || status=1
 fi
 # The dashboard in headless chromium against a dev chain that settles a job (~1.5 min).
 if [ "$status" = 0 ]; then

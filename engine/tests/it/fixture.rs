@@ -156,7 +156,7 @@ fn default_functions() -> BTreeMap<&'static str, String> {
         (
             "agora_eval",
             eval_signature,
-            finish("i32.const 288", "i32.const 13", 0),
+            finish("i32.const 288", "i32.const 12", 0),
         ),
         (
             "agora_export",

@@ -11,9 +11,8 @@ use std::sync::OnceLock;
 
 use agora_engine::trace::{TraceError, TraceLeaf};
 use agora_engine::{
-    check_segment, reexecute, reexecute_run_keeping, run, state_within, Commitment, CpuFeatures,
-    Error, Executor, JobInputs, OptLevel, Origin, Reveal, Run, RunSpec, Settings, StartProof,
-    Verdict,
+    check_segment, reexecute, reexecute_run_keeping, run, state_within, Commitment, Error,
+    Executor, JobInputs, OptLevel, Origin, Reveal, Run, RunSpec, Settings, StartProof, Verdict,
 };
 use agora_primitives::Hash;
 
@@ -180,14 +179,14 @@ fn cranelift_optimization_levels_agree() {
 fn reduced_cpu_feature_sets_agree() {
     assert_same_trace(
         Settings {
-            cpu: CpuFeatures::x86_64_v2(),
+            cpu: agora_engine::CpuFeatures::x86_64_v2(),
             ..Settings::default()
         },
         "x86-64-v2",
     );
     assert_same_trace(
         Settings {
-            cpu: CpuFeatures::x86_64_baseline(),
+            cpu: agora_engine::CpuFeatures::x86_64_baseline(),
             ..Settings::default()
         },
         "x86-64 baseline",
