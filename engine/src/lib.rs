@@ -11,6 +11,8 @@
 //! - [`run`]: a whole job as a trace of segments ([`run()`]), and the re-execution of one
 //!   segment from its committed start state ([`reexecute`]), which is how a spot check or a
 //!   dispute decides whether a worker's leaf is right.
+//! - [`nan_probe`]: a module rewritten to record whether a call produced a NaN, the one
+//!   property a machine-dependent call has on every machine alike (the referee's test).
 //! - [`trace`]: the execution-trace commitment. It lives in `agora-primitives` (so that runtime
 //!   pallets, which do not depend on wasmtime, verify the same proofs) and is re-exported here.
 //!
@@ -22,7 +24,9 @@
 
 mod error;
 pub mod executor;
+pub mod nan_probe;
 pub mod run;
+mod settings;
 pub mod validate;
 
 pub use agora_primitives::trace;

@@ -577,3 +577,60 @@ fn works_unchanged_on_another_dataset_in_the_format() {
     let accuracy = metrics["holdout_accuracy"].as_f64().expect("accuracy");
     assert!(accuracy >= 0.9, "holdout accuracy {accuracy} ({metrics})");
 }
+
+/// The NaN probe (`agora_engine::nan_probe`) on the real job: a probed segment returns the
+/// state the original returns and reports no NaN while training is finite; a diverging run
+/// reports one. The referee relies on both: the first keeps honest SDK jobs decidable, the
+/// second marks a step whose result may depend on the machine.
+#[test]
+fn the_nan_probe_changes_no_state_and_sees_divergence() {
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let original = executor.load(mlp()).expect("mlp.wasm loads");
+    let probed_wasm = agora_engine::nan_probe::instrument(mlp()).expect("instruments");
+    let probed = executor
+        .load(&probed_wasm)
+        .expect("the probed module validates");
+    let start = executor
+        .init(&original, SMALL_PARAMS, digits(), SMALL.seed)
+        .expect("init")
+        .bytes;
+    let plain = executor
+        .segment(
+            &original,
+            SMALL_PARAMS,
+            digits(),
+            &start,
+            SMALL.segment_steps,
+        )
+        .expect("segment");
+    let (result, produced) = executor.segment_probed(
+        &probed,
+        SMALL_PARAMS,
+        digits(),
+        &start,
+        SMALL.segment_steps,
+        u64::MAX,
+    );
+    let output = result.expect("probed segment");
+    assert!(output.bytes == plain.bytes, "the probe changed the state");
+    assert!(
+        output.fuel > plain.fuel,
+        "the probe's instructions are metered"
+    );
+    assert_eq!(produced, Some(false), "finite training produced a NaN");
+
+    let diverging: &[u8] =
+        br#"{"optimizer":"sgd","learning_rate":9.9,"hidden":[256,256],"batch_size":16}"#;
+    let start = executor
+        .init(&original, diverging, digits(), 3)
+        .expect("init")
+        .bytes;
+    let (result, produced) =
+        executor.segment_probed(&probed, diverging, digits(), &start, 60, u64::MAX);
+    let err = result.expect_err("diverges");
+    assert!(
+        matches!(&err, Error::Job { message, .. } if message.contains("diverged")),
+        "{err}"
+    );
+    assert_eq!(produced, Some(true), "a diverged step produced a NaN");
+}

@@ -86,3 +86,97 @@ fn nan_comparisons_agree_everywhere() {
     assert_eq!(off, on);
     assert_eq!(off[0], 1, "NaN != NaN");
 }
+
+/// A segment of `wasm` and of its NaN-probed form (`agora_engine::nan_probe::instrument`): the
+/// original's outcome, the probed one's, and whether the probe saw a NaN.
+fn probed(
+    wasm: &[u8],
+) -> (
+    Result<Vec<u8>, String>,
+    Result<Vec<u8>, String>,
+    Option<bool>,
+) {
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let original = executor.load(wasm).expect("loads");
+    let instrumented = agora_engine::nan_probe::instrument(wasm).expect("instruments");
+    let probed = executor
+        .load(&instrumented)
+        .expect("the probed module validates");
+    let plain = executor.segment(&original, b"{}", b"", &[0; 8], 1);
+    let (result, produced) = executor.segment_probed(&probed, b"{}", b"", &[0; 8], 1, u64::MAX);
+    let bytes = |r: Result<agora_engine::Output, agora_engine::Error>| {
+        r.map(|o| o.bytes).map_err(|e| e.to_string())
+    };
+    (bytes(plain), bytes(result), produced)
+}
+
+#[test]
+fn the_nan_probe_sees_zero_divided_by_zero_and_changes_nothing_else() {
+    let (plain, probed_result, produced) = probed(&with_segment(&store_state(NAN_BITS), ""));
+    assert_eq!(produced, Some(true));
+    assert_eq!(
+        plain, probed_result,
+        "same machine, same NaN bits, same state"
+    );
+}
+
+#[test]
+fn the_nan_probe_sees_nothing_in_finite_arithmetic() {
+    let finite = "f32.const 1.5 f32.const 2.25 f32.mul f32.sqrt f64.promote_f32 \
+                  f64.const 3 f64.div i64.trunc_f64_s";
+    let (plain, probed_result, produced) = probed(&with_segment(&store_state(finite), ""));
+    assert_eq!(produced, Some(false));
+    assert_eq!(plain, probed_result);
+    assert!(plain.is_ok(), "{plain:?}");
+}
+
+#[test]
+fn the_nan_probe_sees_a_nan_that_a_comparison_discards() {
+    // `0/0 != 0/0` is 1 on every machine: the result does not depend on the bits, but a NaN
+    // was produced, and the probe reports what was produced, not what was observed.
+    let div = "i32.const 0 f32.load i32.const 0 f32.load f32.div";
+    let check = format!("{div} {div} f32.ne i64.extend_i32_u");
+    let (plain, probed_result, produced) = probed(&with_segment(&store_state(&check), ""));
+    assert_eq!(produced, Some(true));
+    assert_eq!(plain, probed_result);
+}
+
+#[test]
+fn the_nan_probe_sees_simd_lanes() {
+    let zero_by_zero = "v128.const f32x4 0 0 0 0 v128.const f32x4 0 0 0 0 f32x4.div \
+                        i64x2.extract_lane 0";
+    let (_, _, produced) = probed(&with_segment(&store_state(zero_by_zero), ""));
+    assert_eq!(produced, Some(true), "f32x4.div");
+    let finite = "v128.const f64x2 1 2 v128.const f64x2 3 4 f64x2.add i64x2.extract_lane 1";
+    let (plain, probed_result, produced) = probed(&with_segment(&store_state(finite), ""));
+    assert_eq!(produced, Some(false), "f64x2.add");
+    assert_eq!(plain, probed_result);
+}
+
+#[test]
+fn the_nan_probe_is_read_when_the_call_traps() {
+    let trap = "i32.const 0 f32.load i32.const 0 f32.load f32.div drop unreachable";
+    let (plain, probed_result, produced) = probed(&segment_module(trap));
+    assert!(plain.is_err() && probed_result.is_err());
+    assert_eq!(produced, Some(true));
+}
+
+#[test]
+fn a_module_already_exporting_the_probe_global_is_refused_by_name() {
+    let taken = with_segment(
+        &store_state("i64.const 1"),
+        "(global (export \"agora_nan_produced\") (mut i32) (i32.const 0))",
+    );
+    let err = agora_engine::nan_probe::instrument(&taken).expect_err("refused");
+    assert!(err.to_string().contains("agora_nan_produced"), "{err}");
+    let err = agora_engine::nan_probe::instrument(b"\0asm\x01\0\0\0garbage").expect_err("refused");
+    assert!(
+        matches!(err, agora_engine::Error::InvalidModule { .. }),
+        "{err}"
+    );
+}
+
+/// A counter module whose segment is `body` followed by nothing: for bodies that never return.
+fn segment_module(body: &str) -> Vec<u8> {
+    with_segment(&format!("{body} i32.const 0"), "")
+}
