@@ -634,3 +634,31 @@ fn the_nan_probe_changes_no_state_and_sees_divergence() {
     );
     assert_eq!(produced, Some(true), "a diverged step produced a NaN");
 }
+
+/// The referee's rule (`docs/nan-determinism.md`) keeps an honest SDK job's disputes decidable
+/// only if its training produces no NaN at all, masked or not. Every shipped job, from its
+/// initial state with its default params, for a few steps.
+#[test]
+fn every_shipped_job_trains_without_producing_a_nan() {
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let jargon = std::fs::read(repo().join("datasets/jargon.txt")).expect("datasets/jargon.txt");
+    for (job, dataset, steps) in [
+        ("mlp", digits(), 4),
+        ("cnn", digits(), 2),
+        ("charlm", jargon.as_slice(), 2),
+    ] {
+        let wasm = std::fs::read(repo().join(format!("jobs/dist/{job}.wasm"))).expect(job);
+        let original = executor.load(&wasm).expect(job);
+        let probed = executor
+            .load(&agora_engine::nan_probe::instrument(&wasm).expect(job))
+            .expect(job);
+        let start = executor
+            .init(&original, b"{}", dataset, 1)
+            .expect(job)
+            .bytes;
+        let (result, produced) =
+            executor.segment_probed(&probed, b"{}", dataset, &start, steps, u64::MAX);
+        result.unwrap_or_else(|e| panic!("{job}: {e}"));
+        assert_eq!(produced, Some(false), "{job} produced a NaN while training");
+    }
+}
