@@ -25,17 +25,7 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64
-failed=0
-check() {
-    local text="$1"
-    shift
-    if "$@"; then
-        echo "check: $text ... ok"
-    else
-        echo "check: $text ... FAILED"
-        failed=1
-    fi
-}
+source scripts/check-lib.sh
 
 cargo build --locked -p agora-cli --bin agora --target "$triple"
 native="$CARGO_TARGET_DIR/debug/agora"

@@ -25,19 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 jobs_target="${AGORA_JOBS_TARGET_DIR:-$HOME/.cache/agora/jobs-target}"
-failed=0
-# check TEXT COMMAND…: "check: TEXT ... ok" if the command succeeds, else "... FAILED" and the
-# run fails.
-check() {
-    local text="$1"
-    shift
-    if "$@"; then
-        echo "check: $text ... ok"
-    else
-        echo "check: $text ... FAILED"
-        failed=1
-    fi
-}
+source scripts/check-lib.sh
 # holds EXPR: a Python expression over numbers is true.
 holds() {
     python3 -c "import sys; sys.exit(0 if $1 else 1)"
