@@ -43,12 +43,7 @@ check "the engine's determinism tests pass on aarch64 (qemu), x86-64's golden va
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 # A second dataset for the MLP: a smooth surface to regress (as scripts/check-jobs.sh does).
-python3 -c '
-print("a,b,label")
-for i in range(12):
-    for j in range(12):
-        a, b = i / 6 - 1, j / 6 - 1
-        print(f"{a},{b},{3 * a - 2 * b + a * b}")' > "$out/surface.csv"
+surface_csv 12 > "$out/surface.csv"
 
 # run NAME COMMAND ARGS…: `agora job run-local` into $out/NAME (report in $out/NAME.json).
 run() {
@@ -106,7 +101,7 @@ for entry in "${jobs[@]}"; do
     run "$name-x86_64" "$native" --module "$module" --data "$data" $extra
     # shellcheck disable=SC2086
     run "$name-aarch64" arm_agora --module "$module" --data "$data" $extra
-    root=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["trace_root"])' "$out/$name-x86_64.json")
+    root=$(json_at "$out/$name-x86_64.json" trace_root)
     check "$name ($module) gives the same trace root ($root), fuel, metrics, trace and model bytes on x86-64 and aarch64" \
         same_run "$name"
 done

@@ -39,14 +39,6 @@ check "reproducible build of jobs/dist/*.wasm" scripts/build-jobs.sh --check
 (cd jobs && CARGO_TARGET_DIR="$jobs_target" cargo build --locked --profile tools -p agora-job-native)
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-# The value at a path of keys in a JSON file.
-json_at() {
-    python3 -c 'import json, sys
-v = json.load(open(sys.argv[1]))
-for key in sys.argv[2:]:
-    v = v[key]
-print(v)' "$@"
-}
 # same KEY FILE FILE: two JSON files give the same value at KEY.
 same() {
     [ "$(json_at "$2" "$1")" = "$(json_at "$3" "$1")" ]
@@ -74,12 +66,7 @@ for entry in mlp:0.95:5 cnn:0.98:0; do
 done
 
 # Regression (the SDK's `task`): the MLP fits y = 3a - 2b + ab on a 20 x 20 grid in Wasm.
-python3 -c '
-print("a,b,label")
-for i in range(20):
-    for j in range(20):
-        a, b = i / 10 - 1, j / 10 - 1
-        print(f"{a},{b},{3 * a - 2 * b + a * b}")' > "$out/surface.csv"
+surface_csv 20 > "$out/surface.csv"
 "$CARGO_TARGET_DIR/debug/agora" --output json job run-local --module jobs/dist/mlp.wasm \
     --data "$out/surface.csv" --no-progress --out "$out/surface" \
     --params '{"task":"regression","hidden":[32],"epochs":60,"batch_size":32,"learning_rate":0.01}' \
