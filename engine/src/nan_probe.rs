@@ -152,19 +152,19 @@ pub fn instrument(module: &[u8]) -> Result<Vec<u8>, Error> {
             }
             Payload::GlobalSection(reader) => {
                 defined_globals = reader.count();
-                let range = reader.range();
-                let entries = after_count(module, &range).map_err(parse)?;
-                let mut content = leb(defined_globals.saturating_add(1));
-                content.extend_from_slice(&module[entries..range.end]);
-                content.extend_from_slice(&FLAG_GLOBAL);
+                let content = with_entry(
+                    module,
+                    Some((reader.range(), defined_globals)),
+                    &FLAG_GLOBAL,
+                )
+                .map_err(parse)?;
                 section(&mut out, GLOBAL_SECTION, &content);
                 global_written = true;
                 continue;
             }
             Payload::ExportSection(reader) => {
                 if !global_written {
-                    let mut content = leb(1);
-                    content.extend_from_slice(&FLAG_GLOBAL);
+                    let content = with_entry(module, None, &FLAG_GLOBAL).map_err(parse)?;
                     section(&mut out, GLOBAL_SECTION, &content);
                     global_written = true;
                 }
@@ -175,14 +175,12 @@ pub fn instrument(module: &[u8]) -> Result<Vec<u8>, Error> {
                         )));
                     }
                 }
-                let range = reader.range();
-                let entries = after_count(module, &range).map_err(parse)?;
-                let mut content = leb(reader.count().saturating_add(1));
-                content.extend_from_slice(&module[entries..range.end]);
-                content.extend_from_slice(&leb(len_u32(NAN_PRODUCED_EXPORT.len())));
-                content.extend_from_slice(NAN_PRODUCED_EXPORT.as_bytes());
-                content.push(0x03); // global
-                content.extend_from_slice(&leb(defined_globals));
+                let mut export = leb(len_u32(NAN_PRODUCED_EXPORT.len()));
+                export.extend_from_slice(NAN_PRODUCED_EXPORT.as_bytes());
+                export.push(0x03); // global
+                export.extend_from_slice(&leb(defined_globals));
+                let content = with_entry(module, Some((reader.range(), reader.count())), &export)
+                    .map_err(parse)?;
                 section(&mut out, EXPORT_SECTION, &content);
                 continue;
             }
@@ -229,6 +227,25 @@ pub fn instrument(module: &[u8]) -> Result<Vec<u8>, Error> {
 
 /// The new global: `(mut i32) (i32.const 0)`.
 const FLAG_GLOBAL: [u8; 5] = [0x7F, 0x01, 0x41, 0x00, 0x0B];
+
+/// A vector section's content with `entry` appended: `existing` is the section's content range
+/// in `module` and its entry count, or `None` for a section the module does not have.
+fn with_entry(
+    module: &[u8],
+    existing: Option<(Range<usize>, u32)>,
+    entry: &[u8],
+) -> wasmparser::Result<Vec<u8>> {
+    let Some((range, count)) = existing else {
+        let mut content = leb(1);
+        content.extend_from_slice(entry);
+        return Ok(content);
+    };
+    let entries = after_count(module, &range)?;
+    let mut content = leb(count.saturating_add(1));
+    content.extend_from_slice(&module[entries..range.end]);
+    content.extend_from_slice(entry);
+    Ok(content)
+}
 
 /// The offset just past a section's leading entry count.
 fn after_count(module: &[u8], range: &Range<usize>) -> wasmparser::Result<usize> {
@@ -320,6 +337,36 @@ fn leb(mut value: u32) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_module_without_globals_gets_a_global_section_before_its_exports() {
+        let wasm = wat::parse_str(
+            r#"(module (func (export "f") (result f32) f32.const 0 f32.const 0 f32.div))"#,
+        )
+        .expect("WAT parses");
+        let probed = instrument(&wasm).expect("instruments");
+        wasmparser::Validator::new()
+            .validate_all(&probed)
+            .expect("the probed module is valid");
+        let mut globals = 0;
+        let mut probe_export = None;
+        for payload in Parser::new(0).parse_all(&probed) {
+            match payload.expect("parses") {
+                Payload::GlobalSection(reader) => globals = reader.count(),
+                Payload::ExportSection(reader) => {
+                    for export in reader {
+                        let export = export.expect("export");
+                        if export.name == NAN_PRODUCED_EXPORT {
+                            probe_export = Some((export.kind, export.index));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(globals, 1);
+        assert_eq!(probe_export, Some((wasmparser::ExternalKind::Global, 0)));
+    }
 
     #[test]
     fn leb_encodes_the_binary_formats_unsigned_numbers() {
