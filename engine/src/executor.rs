@@ -103,6 +103,43 @@ pub struct Output {
     pub memory_bytes: u64,
 }
 
+/// A call of a NaN-probed module ([`Executor::call_probed`]): the ABI export and the state it
+/// reads (the params and dataset are passed to every call).
+#[derive(Clone, Copy, Debug)]
+pub enum ProbedCall<'a> {
+    /// `agora_init`.
+    Init {
+        /// The job seed.
+        seed: u64,
+    },
+    /// `agora_segment`.
+    Segment {
+        /// The state to start from.
+        state: &'a [u8],
+        /// Training steps.
+        steps: u32,
+    },
+    /// `agora_eval`.
+    Eval {
+        /// The state to evaluate.
+        state: &'a [u8],
+    },
+    /// `agora_export`.
+    Export {
+        /// The state to export.
+        state: &'a [u8],
+    },
+}
+
+/// What a NaN-probed call did.
+#[derive(Debug)]
+pub struct Probed {
+    /// The call's outcome: the original module's, except for the fuel figure.
+    pub result: Result<Output, Error>,
+    /// Whether some float operation of the call output a NaN.
+    pub nan_produced: bool,
+}
+
 /// Modules kept compiled in memory.
 const MEMORY_CACHE_ENTRIES: usize = 16;
 /// Longest job error message kept.
@@ -396,28 +433,31 @@ impl Executor {
         self.call(job, call, &inputs, PER_CALL_LIMIT)
     }
 
-    /// `agora_segment` of a module made by [`crate::nan_probe::instrument`]: the call's outcome,
-    /// and whether it produced a NaN — read after the call whether it returned or failed;
-    /// `None` when no instance ran (the call failed before) or the module has no probe.
-    pub fn segment_probed(
+    /// A call of a module made by [`crate::nan_probe::instrument`], with at most `fuel`: its
+    /// outcome, and whether it produced a NaN — read after the call whether it returned or
+    /// failed (`false` when no instance ran, or the module has no probe).
+    pub fn call_probed(
         &self,
         probed: &JobModule,
+        call: ProbedCall<'_>,
         params: &[u8],
         dataset: &[u8],
-        state: &[u8],
-        steps: u32,
         fuel: u64,
-    ) -> (Result<Output, Error>, Option<bool>) {
-        let inputs = [("params", params), ("dataset", dataset), ("state", state)];
+    ) -> Probed {
+        let (call, state) = match call {
+            ProbedCall::Init { seed } => (Call::Init { seed }, None),
+            ProbedCall::Segment { state, steps } => (Call::Segment { steps }, Some(state)),
+            ProbedCall::Eval { state } => (Call::Eval, Some(state)),
+            ProbedCall::Export { state } => (Call::Export, Some(state)),
+        };
+        let mut inputs = vec![("params", params), ("dataset", dataset)];
+        inputs.extend(state.map(|state| ("state", state)));
         let mut produced = None;
-        let result = self.call_observing(
-            probed,
-            Call::Segment { steps },
-            &inputs,
-            fuel,
-            &mut produced,
-        );
-        (result, produced.map(|flag| flag != 0))
+        let result = self.call_observing(probed, call, &inputs, fuel, &mut produced);
+        Probed {
+            result,
+            nan_produced: produced.is_some_and(|flag| flag != 0),
+        }
     }
 
     /// One ABI call with at most `fuel` (and the per-call limit): `inputs` copied into the

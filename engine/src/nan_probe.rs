@@ -39,6 +39,19 @@ use crate::Error;
 /// The exported global that holds 1 once the call has produced a NaN.
 pub const NAN_PRODUCED_EXPORT: &str = "agora_nan_produced";
 
+/// Most metered instructions the probe adds after one probed instruction: `local.tee`,
+/// `local.get` twice, `ne`, `any_true` (SIMD only), `global.get`, `i32.or`, `global.set` —
+/// each costs one unit of fuel in wasmtime.
+pub const MAX_PROBE_FUEL: u64 = 8;
+
+/// How much more fuel a probed call needs than the original at most: every metered
+/// instruction of the original costs 1, and each may be followed by the probe's
+/// [`MAX_PROBE_FUEL`]. The referee gives a probed call one more than this times the original's
+/// limit, so a probed run that runs out of fuel has covered more than the original's whole
+/// limit (wasmtime checks fuel at function entries and loop headers, so a run stops a little
+/// past its limit; the extra 1× is that margin).
+pub const PROBED_FUEL_FACTOR: u64 = MAX_PROBE_FUEL + 2;
+
 /// Section ids of the binary format.
 const GLOBAL_SECTION: u8 = 6;
 const EXPORT_SECTION: u8 = 7;

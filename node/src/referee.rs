@@ -7,6 +7,16 @@
 //!   decides nothing on this node.
 //! - Every engine call gets the request's `fuel_limit` (the engine's per-call limit); running
 //!   out is [`RefereeVerdict::OutOfFuel`].
+//! - **Machine-dependent first.** Before the verdict, the piece is run once more, as the
+//!   NaN-probed module (`agora_engine::nan_probe`), with `PROBED_FUEL_FACTOR` times the fuel
+//!   and half the native stack. If a call of it produced a NaN, or overflowed that halved
+//!   stack, the verdict is [`RefereeVerdict::MachineDependent`]: two honest machines could
+//!   disagree on the piece (NaN bits differ between architectures; frame sizes do too, so a
+//!   stack used beyond half its limit here may overflow elsewhere). Every machine computes the
+//!   same answer to both questions: the first NaN and everything before it are exactly
+//!   specified, and the probed module's frames are at least the original's. Otherwise the
+//!   probed run covered the original's whole run (its fuel is enough: see the factor) without
+//!   a NaN and within half the stack, so the original's outcome is every machine's.
 //! - Whatever the module does wrong (invalid or refused module, trap, job error, memory or
 //!   stack limit, a state it cannot decode) is [`RefereeVerdict::Refused`]: deterministic
 //!   outcomes of the same bytes on every node. A failure of this node's engine itself
@@ -35,7 +45,9 @@
 use crate::blobs::BlobStore;
 use crate::chain::{Chain, ChainEvent};
 use crate::consensus::BlobFetcher;
-use agora_engine::{Error as EngineError, Executor, Settings};
+use agora_engine::executor::{Probed, ProbedCall};
+use agora_engine::nan_probe::{instrument, PROBED_FUEL_FACTOR};
+use agora_engine::{Error as EngineError, Executor, JobModule, Output, Settings};
 use agora_primitives::referee::{
     Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
 };
@@ -50,9 +62,9 @@ use tokio::sync::broadcast::error::RecvError;
 pub struct EngineReferee {
     blobs: Arc<BlobStore>,
     cache_dir: Option<PathBuf>,
-    /// The executor of each fuel limit seen (at most [`MAX_EXECUTORS`]); held for a whole run
-    /// (see the module doc).
-    executors: Mutex<BTreeMap<u64, Arc<Executor>>>,
+    /// The executor of each fuel limit seen, plain and probing (at most [`MAX_EXECUTORS`]);
+    /// held for a whole run (see the module doc).
+    executors: Mutex<BTreeMap<(u64, Probing), Arc<Executor>>>,
     /// Verdicts decided ahead, by the hash of their request's encoding, oldest first.
     verdicts: Mutex<VecDeque<(Hash, RefereeVerdict)>>,
 }
@@ -60,9 +72,21 @@ pub struct EngineReferee {
 /// Most verdicts kept: disputes at the referee's turn at once, with room to spare.
 pub const MAX_VERDICTS: usize = 64;
 
-/// Most executors kept: the runtime uses two fuel limits; a third (a runtime upgrade) replaces
-/// the lowest.
-const MAX_EXECUTORS: usize = 3;
+/// Most executors kept: the runtime uses two fuel limits, each plain and probing; a third
+/// limit (a runtime upgrade) replaces the lowest.
+const MAX_EXECUTORS: usize = 6;
+
+/// What the native stack of a probing run is divided by (see the module doc): architectures'
+/// frame sizes for the same function differ by less than this factor.
+pub const PROBED_STACK_DIVISOR: usize = 2;
+
+/// Whether an executor runs the original module or its NaN-probed form (with the probing
+/// limits of the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Probing {
+    Plain,
+    Probed,
+}
 
 /// What went wrong inside one run: a verdict, or why there is none.
 enum Stop {
@@ -98,21 +122,83 @@ impl EngineReferee {
     }
 
     fn executor(
-        executors: &mut BTreeMap<u64, Arc<Executor>>,
+        executors: &mut BTreeMap<(u64, Probing), Arc<Executor>>,
         cache_dir: Option<PathBuf>,
-        fuel_limit: u64,
+        (fuel_limit, probing): (u64, Probing),
     ) -> Result<Arc<Executor>, Stop> {
-        if let Some(executor) = executors.get(&fuel_limit) {
+        if let Some(executor) = executors.get(&(fuel_limit, probing)) {
             return Ok(executor.clone());
         }
         let mut settings = Settings::with_cache_dir(cache_dir);
         settings.limits.max_fuel_per_call = fuel_limit;
+        if probing == Probing::Probed {
+            settings.limits.max_fuel_per_call = fuel_limit.saturating_mul(PROBED_FUEL_FACTOR);
+            settings.limits.max_wasm_stack /= PROBED_STACK_DIVISOR;
+        }
         let executor = Arc::new(Executor::new(settings)?);
         if executors.len() >= MAX_EXECUTORS {
             executors.pop_first();
         }
-        executors.insert(fuel_limit, executor.clone());
+        executors.insert((fuel_limit, probing), executor.clone());
         Ok(executor)
+    }
+
+    /// The probed form of `wasm`, loaded into the probing executor (see the module doc).
+    /// `wasm` has validated already: a module the probe cannot rewrite is this node's failure.
+    fn load_probed(executor: &Executor, wasm: &[u8]) -> Result<JobModule, Stop> {
+        let probed = instrument(wasm).map_err(|error| {
+            tracing::error!(%error, "the NaN probe cannot rewrite a valid module; deciding nothing");
+            Stop::Undecided(RefereeError::Failed)
+        })?;
+        Ok(executor.load(&probed)?)
+    }
+
+    /// Whether the outcome of `request` may depend on the machine (see the module doc): runs
+    /// the piece as the probed module on `executor` (the probing one).
+    fn machine_dependent(
+        executor: &Executor,
+        probed: &JobModule,
+        request: &RefereeRequest,
+        dataset: &[u8],
+        state: Option<&[u8]>,
+    ) -> bool {
+        let fuel = request.fuel_limit.saturating_mul(PROBED_FUEL_FACTOR);
+        let call = |call: ProbedCall<'_>| -> Result<Output, bool> {
+            let Probed {
+                result,
+                nan_produced,
+            } = executor.call_probed(probed, call, &request.params, dataset, fuel);
+            match result {
+                _ if nan_produced => Err(true),
+                Err(EngineError::StackOverflow { .. }) => Err(true),
+                // The same deterministic refusal as the original's: nothing depends on it.
+                Err(_) => Err(false),
+                Ok(output) => Ok(output),
+            }
+        };
+        let outcome = (|| match request.task {
+            RefereeTask::Step { .. } | RefereeTask::Segment { .. } => {
+                let init;
+                let pre = match state {
+                    Some(bytes) => bytes,
+                    None => {
+                        init = call(ProbedCall::Init { seed: request.seed })?.bytes;
+                        &init
+                    }
+                };
+                let steps = match request.task {
+                    RefereeTask::Segment { steps, .. } => steps,
+                    _ => 1,
+                };
+                call(ProbedCall::Segment { state: pre, steps }).map(|_| ())
+            }
+            RefereeTask::Output { .. } => {
+                let state = state.unwrap_or_default();
+                call(ProbedCall::Export { state })?;
+                call(ProbedCall::Eval { state }).map(|_| ())
+            }
+        })();
+        outcome.err().unwrap_or(false)
     }
 
     fn blob(&self, hash: &Hash) -> Result<Vec<u8>, Stop> {
@@ -141,8 +227,22 @@ impl EngineReferee {
             .executors
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let executor = Self::executor(&mut executors, self.cache_dir.clone(), request.fuel_limit)?;
+        let limit = request.fuel_limit;
+        let executor = Self::executor(
+            &mut executors,
+            self.cache_dir.clone(),
+            (limit, Probing::Plain),
+        )?;
         let module = executor.load(&wasm)?;
+        let probing = Self::executor(
+            &mut executors,
+            self.cache_dir.clone(),
+            (limit, Probing::Probed),
+        )?;
+        let probed = Self::load_probed(&probing, &wasm)?;
+        if Self::machine_dependent(&probing, &probed, request, &dataset, state.as_deref()) {
+            return Ok(RefereeVerdict::MachineDependent);
+        }
         let params = &request.params;
         match request.task {
             RefereeTask::Step { .. } | RefereeTask::Segment { .. } => {
@@ -199,10 +299,25 @@ impl EngineReferee {
             agora_runtime::verification::MAX_SEGMENT_FUEL,
         ];
         let prepared = limits.iter().try_for_each(|fuel| {
-            match Self::executor(&mut executors, self.cache_dir.clone(), *fuel) {
-                Ok(executor) => executor.load(&wasm).map(|_| ()).map_err(|e| e.to_string()),
-                Err(_) => Err("no executor".to_owned()),
-            }
+            [Probing::Plain, Probing::Probed]
+                .into_iter()
+                .try_for_each(|probing| {
+                    let Ok(executor) =
+                        Self::executor(&mut executors, self.cache_dir.clone(), (*fuel, probing))
+                    else {
+                        return Err("no executor".to_owned());
+                    };
+                    let loaded =
+                        match probing {
+                            Probing::Plain => executor.load(&wasm).map(|_| ()),
+                            Probing::Probed => Self::load_probed(&executor, &wasm)
+                                .map(|_| ())
+                                .map_err(|_| agora_engine::Error::Engine {
+                                    reason: "the NaN probe cannot rewrite it".to_owned(),
+                                }),
+                        };
+                    loaded.map_err(|e| e.to_string())
+                })
         });
         match prepared {
             Ok(()) => tracing::info!(

@@ -13,6 +13,10 @@
 //!   every honest node returns the same verdict, or [`RefereeError::Unavailable`].
 //! - **Bounded.** Every engine call runs with at most `fuel_limit` fuel; a call that needs more
 //!   is a [`RefereeVerdict::OutOfFuel`], not an error.
+//! - **Machine-independent.** A piece whose outcome could differ between two honest machines
+//!   (a NaN produced, a stack near its limit) is [`RefereeVerdict::MachineDependent`], whatever
+//!   this node's own run gave: the node detects it by a test every machine computes alike, so
+//!   the verdict never depends on the referee's architecture.
 //! - **Unavailable is not a verdict.** A node that does not hold a blob the request names cannot
 //!   decide, and must not pretend to: the call that asked is left out of a block being built, and
 //!   a block to import that contains it is refused (the node must fetch the bytes first). So an
@@ -106,6 +110,13 @@ pub enum RefereeVerdict {
         /// Fuel of the segment call.
         fuel: u64,
     },
+    /// The piece's outcome may depend on the machine that runs it: one of its calls produced
+    /// a NaN (whose bits differ between architectures), or its stack use is within the margin
+    /// where architectures' frame sizes decide whether it overflows. Two honest machines may
+    /// disagree on it, so nobody can be shown wrong: the buyer's module is at fault
+    /// (`docs/nan-determinism.md`, "A buyer's machine-dependent module in a dispute").
+    #[codec(index = 5)]
+    MachineDependent,
 }
 
 /// Why a node could not decide.

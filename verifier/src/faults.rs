@@ -11,6 +11,12 @@
 //! - `false-challenge`: replays every job like `--watch-all` and challenges the last leaf of
 //!   each one it did not work itself, whether or not its replay agrees; it then answers the
 //!   dispute truthfully, and loses it whenever the worker was honest.
+//! - `arm-nans`: not a cheat but a stand-in for an honest verifier on aarch64, for tests on an
+//!   x86-64 machine: it re-executes with NaN canonicalization on, so every NaN a float
+//!   operation produces has aarch64's bits (`0x7FC00000` for `0/0`, where x86-64 gives
+//!   `0xFFC00000`; `docs/nan-determinism.md`). With an SDK job nothing changes; with a buyer's
+//!   module that stores NaN bits its leaves differ from an x86-64 worker's, as a real aarch64
+//!   verifier's would.
 
 use std::str::FromStr;
 
@@ -31,6 +37,8 @@ pub enum Fault {
     Copy,
     /// Challenge honest commitments.
     FalseChallenge,
+    /// Re-execute with aarch64's NaN bits (NaN canonicalization on).
+    ArmNans,
 }
 
 impl FromStr for Fault {
@@ -41,8 +49,9 @@ impl FromStr for Fault {
             "lazy" => Ok(Fault::Lazy),
             "copy" => Ok(Fault::Copy),
             "false-challenge" => Ok(Fault::FalseChallenge),
+            "arm-nans" => Ok(Fault::ArmNans),
             _ => Err(format!(
-                "--fault {text}: not a verifier fault (lazy, copy, false-challenge)"
+                "--fault {text}: not a verifier fault (lazy, copy, false-challenge, arm-nans)"
             )),
         }
     }

@@ -555,7 +555,13 @@ impl Verifier {
             Error::InvalidJob(format!("job #{id} of a running audit is not on chain"))
         })?;
         let cache = self.config.daemon.module_cache_dir.clone();
-        fetch_inputs(&self.rpc, &self.dir, cache, &job, start).await
+        #[allow(unused_mut)]
+        let mut inputs = fetch_inputs(&self.rpc, &self.dir, cache, &job, start).await?;
+        #[cfg(feature = "faults")]
+        if self.config.faults.contains(&faults::Fault::ArmNans) {
+            inputs.settings.nan_canonicalization = true;
+        }
+        Ok(inputs)
     }
 
     async fn reveal(&self, id: JobId, check: u32) -> Result<(), Error> {

@@ -165,6 +165,15 @@ impl Text for JobReport {
                     x.rewarded
                 ));
             }
+            for x in &r.machine_dependent {
+                let what = if x.open { "open challenge" } else { "check" };
+                out.push_str(&format!(
+                    "    set aside: {}'s {what} of segment {} ({}): the buyer's module is machine-dependent there (a NaN or a stack near its limit); nobody slashed\n",
+                    x.challenger,
+                    x.segment,
+                    decision_text(x.decided),
+                ));
+            }
             if let Some(reason) = &self.no_model {
                 out.push_str(&format!("  no model: {reason}\n"));
             }
@@ -523,7 +532,7 @@ mod tests {
     }
 
     #[test]
-    fn a_receipt_names_each_lost_challenge_and_how_it_was_decided() {
+    fn a_receipt_names_each_lost_or_set_aside_challenge_and_how_it_was_decided() {
         let dave = AccountId([4; 32]);
         let receipt = Receipt {
             fuel: 100,
@@ -543,6 +552,13 @@ mod tests {
                 burned: 2 * agora_primitives::AGR,
                 rewarded: 2 * agora_primitives::AGR,
             }],
+            machine_dependent: vec![pallet_jobs::MachineDependence {
+                segment: 2,
+                challenger: dave,
+                open: false,
+                decided: pallet_jobs::Decision::RefereeStep { step: 0 },
+                repay: (dave, 0),
+            }],
         };
         let report = JobReport {
             stage: Stage::Settled,
@@ -557,6 +573,17 @@ mod tests {
             "{text}"
         );
         let json = serde_json::to_value(&report).unwrap();
+        assert!(
+            text.contains(&format!(
+                "set aside: {dave}'s check of segment 2 (the referee ran step 1 of the segment): the buyer's module is machine-dependent there"
+            )),
+            "{text}"
+        );
+        let set_aside = &json["receipt"]["machine_dependent"][0];
+        assert_eq!(
+            (&set_aside["segment"], &set_aside["open"]),
+            (&2.into(), &false.into())
+        );
         let refuted = &json["receipt"]["refuted"][0];
         assert_eq!(refuted["open"], true);
         assert_eq!(refuted["decided"]["by"], "referee_step");

@@ -10,8 +10,8 @@ use agora_primitives::{AccountId, Balance};
 use pallet_jobs::{Decision, JobId, JobStatus};
 
 use crate::market::{
-    account, conserved, job_status, logs, submit_no_wait, total_issuance, wait_for_status, Daemon,
-    ALICE, BOB, CHARLIE, TWO_SEGMENTS, VERIFIER_ARGS, WORKER_ARGS,
+    account, conserved, job_status, logs, submit_job, submit_no_wait, total_issuance,
+    wait_for_status, Daemon, ALICE, BOB, CHARLIE, TWO_SEGMENTS, VERIFIER_ARGS, WORKER_ARGS,
 };
 use crate::node::Node;
 
@@ -475,4 +475,82 @@ fn a_worker_that_withholds_a_start_state_times_out_and_the_verifier_keeps_its_bo
         log.contains("registered a checkpoint without uploading it"),
         "{log}"
     );
+}
+
+/// Issue 17, end to end: Alice's module (`engine/tests/modules/nan-bits.wasm`, 10 steps) stores
+/// the bits of a run-time `0/0` in its state, which differ between x86-64 and aarch64. Bob works
+/// honestly on this machine; Charlie verifies honestly as an aarch64 machine would
+/// (`--fault arm-nans`: the same NaN bits as aarch64). Both segments mismatch; each dispute is
+/// bisected to one step, and the node's referee finds the step produced a NaN: machine-
+/// dependent, set aside. Nobody is slashed: Charlie's bonds come back with his fees, Bob is paid
+/// for his fuel at settlement, the referee calls are repaid out of Alice's escrow, and the
+/// receipt names both findings.
+#[test]
+fn a_buyers_machine_dependent_module_costs_neither_the_worker_nor_the_verifier() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &["--fault", "arm-nans"]);
+    let issuance0 = total_issuance(&node);
+    let (bob, charlie) = (account(BOB), account(CHARLIE));
+    let (bob0, charlie0) = (total(&node, &bob), total(&node, &charlie));
+    let job = [
+        "--module",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../engine/tests/modules/nan-bits.wasm"
+        ),
+        "--data",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv"),
+        "--segment",
+        "5",
+        "--seed",
+        "7",
+    ];
+    let id = submit_job(&node, &cache, &job, "1000");
+    let status = ended(&node, id, &mut worker, &mut verifier);
+    let JobStatus::Settled { receipt } = status else {
+        let logs = logs(&mut [&mut worker, &mut verifier]);
+        panic!("the job did not settle: {status:?}\n{logs}");
+    };
+    assert!(receipt.refuted.is_empty(), "{receipt:?}");
+    let segments: Vec<u64> = receipt
+        .machine_dependent
+        .iter()
+        .map(|m| m.segment)
+        .collect();
+    assert_eq!(
+        segments,
+        vec![0, 1],
+        "both mismatches set aside: {receipt:?}"
+    );
+    assert!(receipt
+        .machine_dependent
+        .iter()
+        .all(|m| m.challenger == charlie && !m.open));
+    assert_eq!(receipt.checks_passed, 2, "Charlie is paid for both checks");
+    assert!(receipt.paid_worker > 0 && receipt.paid_verifiers > 0);
+    // Nothing burned or created; Charlie's bonds are all back.
+    assert_eq!(total_issuance(&node), issuance0);
+    conserved(&node, issuance0, "settled");
+    assert_eq!(
+        node.read(async |rpc| Ok(agora_client::chain::State::best(rpc)
+            .ledger(&charlie)
+            .await?
+            .committed)),
+        0
+    );
+    // Each gained its pay less at most its fees (Alice authors every dev block, so fees are
+    // hers); the referee calls, whoever made them, came back out of the escrow.
+    let (bob1, charlie1) = (total(&node, &bob), total(&node, &charlie));
+    assert!(
+        bob1 + agora_primitives::AGR / 10 > bob0 + receipt.paid_worker,
+        "{bob0} → {bob1}"
+    );
+    assert!(
+        charlie1 + agora_primitives::AGR / 10 > charlie0,
+        "{charlie0} → {charlie1}"
+    );
+    let log = worker.log_once("referee called");
+    assert!(log.contains("referee called"), "{log}");
 }

@@ -743,7 +743,7 @@ pub(crate) fn submit_no_wait(node: &Node, cache: &Path, segments: &[&str]) -> u6
 
 /// Alice bids for `job` (module, data, params and segment arguments) at up to 0.002 AGR per
 /// Mfuel and `max_fuel` Mfuel, without waiting for the result; returns the job's id.
-fn submit_job(node: &Node, cache: &Path, job: &[&str], max_fuel: &str) -> u64 {
+pub(crate) fn submit_job(node: &Node, cache: &Path, job: &[&str], max_fuel: &str) -> u64 {
     let command = ["--output", "json", "job", "submit", "--key", "//Alice"];
     let bid = [
         "--max-price",

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use agora_engine::executor::ProbedCall;
 use agora_engine::trace::{TraceError, TraceLeaf};
 use agora_engine::{
     check_segment, reexecute, reexecute_run_keeping, run, state_within, Commitment, Error,
@@ -603,21 +604,24 @@ fn the_nan_probe_changes_no_state_and_sees_divergence() {
             SMALL.segment_steps,
         )
         .expect("segment");
-    let (result, produced) = executor.segment_probed(
+    let probed_run = executor.call_probed(
         &probed,
+        ProbedCall::Segment {
+            state: &start,
+            steps: SMALL.segment_steps,
+        },
         SMALL_PARAMS,
         digits(),
-        &start,
-        SMALL.segment_steps,
         u64::MAX,
     );
+    let (result, produced) = (probed_run.result, probed_run.nan_produced);
     let output = result.expect("probed segment");
     assert!(output.bytes == plain.bytes, "the probe changed the state");
     assert!(
         output.fuel > plain.fuel,
         "the probe's instructions are metered"
     );
-    assert_eq!(produced, Some(false), "finite training produced a NaN");
+    assert!(!produced, "finite training produced a NaN");
 
     let diverging: &[u8] =
         br#"{"optimizer":"sgd","learning_rate":9.9,"hidden":[256,256],"batch_size":16}"#;
@@ -625,14 +629,23 @@ fn the_nan_probe_changes_no_state_and_sees_divergence() {
         .init(&original, diverging, digits(), 3)
         .expect("init")
         .bytes;
-    let (result, produced) =
-        executor.segment_probed(&probed, diverging, digits(), &start, 60, u64::MAX);
+    let probed_run = executor.call_probed(
+        &probed,
+        ProbedCall::Segment {
+            state: &start,
+            steps: 60,
+        },
+        diverging,
+        digits(),
+        u64::MAX,
+    );
+    let (result, produced) = (probed_run.result, probed_run.nan_produced);
     let err = result.expect_err("diverges");
     assert!(
         matches!(&err, Error::Job { message, .. } if message.contains("diverged")),
         "{err}"
     );
-    assert_eq!(produced, Some(true), "a diverged step produced a NaN");
+    assert!(produced, "a diverged step produced a NaN");
 }
 
 /// The referee's rule (`docs/nan-determinism.md`) keeps an honest SDK job's disputes decidable
@@ -656,9 +669,18 @@ fn every_shipped_job_trains_without_producing_a_nan() {
             .init(&original, b"{}", dataset, 1)
             .expect(job)
             .bytes;
-        let (result, produced) =
-            executor.segment_probed(&probed, b"{}", dataset, &start, steps, u64::MAX);
+        let probed_run = executor.call_probed(
+            &probed,
+            ProbedCall::Segment {
+                state: &start,
+                steps,
+            },
+            b"{}",
+            dataset,
+            u64::MAX,
+        );
+        let (result, produced) = (probed_run.result, probed_run.nan_produced);
         result.unwrap_or_else(|e| panic!("{job}: {e}"));
-        assert_eq!(produced, Some(false), "{job} produced a NaN while training");
+        assert!(!produced, "{job} produced a NaN while training");
     }
 }

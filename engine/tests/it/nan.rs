@@ -4,6 +4,7 @@
 //! everywhere. On x86-64 the two executors below stand in for two kinds of hardware; under
 //! `qemu-aarch64` (`scripts/check-aarch64.sh`) the ARM side is the real thing.
 
+use agora_engine::executor::ProbedCall;
 use agora_engine::{Executor, Settings};
 
 use crate::fixture::{store_state, with_segment};
@@ -76,6 +77,57 @@ fn the_committed_nan_bits_module_is_the_fixture() {
     );
 }
 
+/// `engine/tests/modules/deep-stack.wasm`: the counter job with a segment that recurses as
+/// deep as its state's value (the job seed, which `init` stores) and leaves the state as it
+/// was. Whether a given depth overflows the native stack depends on the machine's frame
+/// sizes: the referee's stack test (`node/src/referee.rs`) and the dispute tests use it.
+/// Rewrite with `AGORA_WRITE_MODULES=1 cargo test -p agora-engine --test it nan::`.
+#[test]
+fn the_committed_deep_stack_module_is_the_fixture() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/modules/deep-stack.wasm");
+    let wasm = deep_stack();
+    if std::env::var_os("AGORA_WRITE_MODULES").is_some() {
+        std::fs::write(&path, &wasm).expect("writes the module");
+    }
+    let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        committed == wasm,
+        "{} is not the fixture; rewrite it with AGORA_WRITE_MODULES=1",
+        path.display()
+    );
+    // It does recurse: deep enough overflows, shallow does not, and the state is unchanged.
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let job = executor.load(&wasm).expect("loads");
+    let run = |depth: u64| executor.segment(&job, b"{}", b"", &depth.to_le_bytes(), 1);
+    assert_eq!(run(100).expect("shallow").bytes, 100u64.to_le_bytes());
+    assert!(matches!(
+        run(100_000_000),
+        Err(agora_engine::Error::StackOverflow { .. })
+    ));
+}
+
+fn deep_stack() -> Vec<u8> {
+    let body = format!(
+        "local.get 4 i64.load i32.wrap_i64 call $deep drop {}",
+        store_state("local.get 4 i64.load")
+    );
+    let deep = "(func $deep (param $n i32) (result i32)
+        local.get $n
+        i32.eqz
+        if (result i32)
+          i32.const 0
+        else
+          local.get $n
+          i32.const 1
+          i32.sub
+          call $deep
+          i32.const 1
+          i32.add
+        end)";
+    with_segment(&body, deep)
+}
+
 #[test]
 fn nan_comparisons_agree_everywhere() {
     // `x != x` is the NaN test a job uses (Rust's is_nan / is_finite compile to comparisons).
@@ -89,13 +141,7 @@ fn nan_comparisons_agree_everywhere() {
 
 /// A segment of `wasm` and of its NaN-probed form (`agora_engine::nan_probe::instrument`): the
 /// original's outcome, the probed one's, and whether the probe saw a NaN.
-fn probed(
-    wasm: &[u8],
-) -> (
-    Result<Vec<u8>, String>,
-    Result<Vec<u8>, String>,
-    Option<bool>,
-) {
+fn probed(wasm: &[u8]) -> (Result<Vec<u8>, String>, Result<Vec<u8>, String>, bool) {
     let executor = Executor::new(Settings::default()).expect("executor");
     let original = executor.load(wasm).expect("loads");
     let instrumented = agora_engine::nan_probe::instrument(wasm).expect("instruments");
@@ -103,7 +149,17 @@ fn probed(
         .load(&instrumented)
         .expect("the probed module validates");
     let plain = executor.segment(&original, b"{}", b"", &[0; 8], 1);
-    let (result, produced) = executor.segment_probed(&probed, b"{}", b"", &[0; 8], 1, u64::MAX);
+    let run = executor.call_probed(
+        &probed,
+        ProbedCall::Segment {
+            state: &[0; 8],
+            steps: 1,
+        },
+        b"{}",
+        b"",
+        u64::MAX,
+    );
+    let (result, produced) = (run.result, run.nan_produced);
     let bytes = |r: Result<agora_engine::Output, agora_engine::Error>| {
         r.map(|o| o.bytes).map_err(|e| e.to_string())
     };
@@ -113,7 +169,7 @@ fn probed(
 #[test]
 fn the_nan_probe_sees_zero_divided_by_zero_and_changes_nothing_else() {
     let (plain, probed_result, produced) = probed(&with_segment(&store_state(NAN_BITS), ""));
-    assert_eq!(produced, Some(true));
+    assert!(produced);
     assert_eq!(
         plain, probed_result,
         "same machine, same NaN bits, same state"
@@ -125,7 +181,7 @@ fn the_nan_probe_sees_nothing_in_finite_arithmetic() {
     let finite = "f32.const 1.5 f32.const 2.25 f32.mul f32.sqrt f64.promote_f32 \
                   f64.const 3 f64.div i64.trunc_f64_s";
     let (plain, probed_result, produced) = probed(&with_segment(&store_state(finite), ""));
-    assert_eq!(produced, Some(false));
+    assert!(!produced);
     assert_eq!(plain, probed_result);
     assert!(plain.is_ok(), "{plain:?}");
 }
@@ -137,7 +193,7 @@ fn the_nan_probe_sees_a_nan_that_a_comparison_discards() {
     let div = "i32.const 0 f32.load i32.const 0 f32.load f32.div";
     let check = format!("{div} {div} f32.ne i64.extend_i32_u");
     let (plain, probed_result, produced) = probed(&with_segment(&store_state(&check), ""));
-    assert_eq!(produced, Some(true));
+    assert!(produced);
     assert_eq!(plain, probed_result);
 }
 
@@ -146,10 +202,10 @@ fn the_nan_probe_sees_simd_lanes() {
     let zero_by_zero = "v128.const f32x4 0 0 0 0 v128.const f32x4 0 0 0 0 f32x4.div \
                         i64x2.extract_lane 0";
     let (_, _, produced) = probed(&with_segment(&store_state(zero_by_zero), ""));
-    assert_eq!(produced, Some(true), "f32x4.div");
+    assert!(produced, "f32x4.div");
     let finite = "v128.const f64x2 1 2 v128.const f64x2 3 4 f64x2.add i64x2.extract_lane 1";
     let (plain, probed_result, produced) = probed(&with_segment(&store_state(finite), ""));
-    assert_eq!(produced, Some(false), "f64x2.add");
+    assert!(!produced, "f64x2.add");
     assert_eq!(plain, probed_result);
 }
 
@@ -158,7 +214,7 @@ fn the_nan_probe_is_read_when_the_call_traps() {
     let trap = "i32.const 0 f32.load i32.const 0 f32.load f32.div drop unreachable";
     let (plain, probed_result, produced) = probed(&segment_module(trap));
     assert!(plain.is_err() && probed_result.is_err());
-    assert_eq!(produced, Some(true));
+    assert!(produced);
 }
 
 #[test]
@@ -179,4 +235,51 @@ fn a_module_already_exporting_the_probe_global_is_refused_by_name() {
 /// A counter module whose segment is `body` followed by nothing: for bodies that never return.
 fn segment_module(body: &str) -> Vec<u8> {
     with_segment(&format!("{body} i32.const 0"), "")
+}
+
+/// [`agora_engine::nan_probe::MAX_PROBE_FUEL`] bounds what the probe adds per instruction, so
+/// the referee's probed run ([`agora_engine::nan_probe::PROBED_FUEL_FACTOR`] times the fuel)
+/// always covers the original's whole run. The worst case is a chain of one-instruction float
+/// operations, scalar and SIMD: each probed.
+#[test]
+fn the_probe_adds_at_most_max_probe_fuel_per_instruction() {
+    use agora_engine::nan_probe::{instrument, MAX_PROBE_FUEL, PROBED_FUEL_FACTOR};
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let chain = |op: &str, value: &str, unpack: &str| {
+        let ops = format!("{op} ").repeat(1000);
+        with_segment(&store_state(&format!("{value} {ops} {unpack}")), "")
+    };
+    for (what, wasm) in [
+        (
+            "f32.sqrt",
+            chain(
+                "f32.sqrt",
+                "f32.const 2",
+                "i32.reinterpret_f32 i64.extend_i32_u",
+            ),
+        ),
+        (
+            "f32x4.sqrt",
+            chain(
+                "f32x4.sqrt",
+                "v128.const f32x4 2 2 2 2",
+                "i64x2.extract_lane 0",
+            ),
+        ),
+    ] {
+        let fuel = |wasm: &[u8]| {
+            let job = executor.load(wasm).expect("loads");
+            executor
+                .segment(&job, b"{}", b"", &[0; 8], 1)
+                .expect("runs")
+                .fuel
+        };
+        let (plain, probed) = (fuel(&wasm), fuel(&instrument(&wasm).expect("instruments")));
+        let added = probed - plain;
+        assert!(
+            added <= 1000 * MAX_PROBE_FUEL && added >= 1000 * (MAX_PROBE_FUEL - 1),
+            "{what}: the probe added {added} fuel over 1000 operations"
+        );
+        assert!(probed < plain * PROBED_FUEL_FACTOR, "{what}");
+    }
 }

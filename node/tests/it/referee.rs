@@ -283,3 +283,89 @@ fn a_decided_verdict_is_kept_and_an_undecided_one_is_not() {
     ));
     assert_eq!(referee.decided(&other), None);
 }
+
+/// Issue 17: `engine/tests/modules/nan-bits.wasm` stores the bits of a run-time `0/0`, which
+/// differ between x86-64 and aarch64. The referee does not pick its own machine's answer: the
+/// step produced a NaN, so it is machine-dependent, for a step from `init` and for a whole
+/// segment alike. The MLP's steps (the tests above) produce none and keep their verdicts.
+#[test]
+fn a_step_that_produces_a_nan_is_machine_dependent() {
+    let wasm = repo_file("engine/tests/modules/nan-bits.wasm");
+    let dataset = b"".to_vec();
+    let (_dir, referee) = referee_over(&[&wasm, &dataset]);
+    for task in [
+        RefereeTask::Step { pre_state: None },
+        RefereeTask::Segment {
+            start: None,
+            steps: 2,
+        },
+    ] {
+        assert_eq!(
+            referee.run(&request(&wasm, &dataset, task.clone(), FUEL)),
+            Ok(RefereeVerdict::MachineDependent),
+            "{task:?}"
+        );
+    }
+    // The counter it was made from produces no NaN: its step is decided as usual.
+    let counter = repo_file("engine/tests/modules/deep-stack.wasm");
+    let (_dir, referee) = referee_over(&[&counter, &dataset]);
+    let mut shallow = request(
+        &counter,
+        &dataset,
+        RefereeTask::Step { pre_state: None },
+        FUEL,
+    );
+    shallow.seed = 10;
+    assert_eq!(
+        referee.run(&shallow),
+        Ok(RefereeVerdict::Stepped {
+            post_state: Hash::of(&10u64.to_le_bytes())
+        })
+    );
+}
+
+/// Issue 17: `engine/tests/modules/deep-stack.wasm` recurses as deep as its seed. A depth that
+/// fits this machine's stack with less than half of it to spare may overflow on a machine with
+/// larger frames: the referee runs the step with half the stack and calls it machine-dependent
+/// when that overflows, though its own full-stack run succeeds. A depth that fits in half is
+/// decided as usual, and one that overflows everywhere is machine-dependent too.
+#[test]
+fn a_step_near_the_stack_limit_is_machine_dependent() {
+    let wasm = repo_file("engine/tests/modules/deep-stack.wasm");
+    let dataset = b"".to_vec();
+    // The deepest recursion this machine's full stack runs (binary search; bounded by 28
+    // halvings of the range).
+    let executor = Executor::new(Settings::default()).unwrap();
+    let module = executor.load(&wasm).unwrap();
+    let runs = |depth: u64| {
+        executor
+            .segment(&module, b"{}", &dataset, &depth.to_le_bytes(), 1)
+            .is_ok()
+    };
+    let (mut fits, mut overflows) = (1u64, 1u64 << 28);
+    assert!(runs(fits) && !runs(overflows));
+    while overflows - fits > 1 {
+        let mid = fits + (overflows - fits) / 2;
+        if runs(mid) {
+            fits = mid;
+        } else {
+            overflows = mid;
+        }
+    }
+    let (_dir, referee) = referee_over(&[&wasm, &dataset]);
+    let verdict = |depth: u64| {
+        let mut step = request(&wasm, &dataset, RefereeTask::Step { pre_state: None }, FUEL);
+        step.seed = depth;
+        referee.run(&step)
+    };
+    let near = fits / 4 * 3;
+    assert!(runs(near), "the worker's own run of depth {near} succeeds");
+    assert_eq!(verdict(near), Ok(RefereeVerdict::MachineDependent));
+    assert_eq!(
+        verdict(fits / 4),
+        Ok(RefereeVerdict::Stepped {
+            post_state: Hash::of(&(fits / 4).to_le_bytes())
+        })
+    );
+    assert_eq!(verdict(overflows * 2), Ok(RefereeVerdict::MachineDependent));
+}

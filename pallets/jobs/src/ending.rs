@@ -3,8 +3,9 @@
 //! and settlement (see the lifecycle in the crate documentation).
 
 use crate::{
-    AuditOutcome, Balances, Config, Decision, Error, Event, Job, JobId, JobStatus, Jobs, Market,
-    PaidCheck, Pallet, Receipt, Refutation, Staking, System,
+    AuditOutcome, Balances, Config, Decision, Error, Event, Job, JobId, JobStatus, Jobs,
+    MachineDependence, MachineDependentFindings, Market, PaidCheck, Pallet, Receipt, Refutation,
+    Staking, System, MAX_FINDINGS,
 };
 use agora_primitives::dispatch::DispatchResult;
 use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
@@ -270,6 +271,7 @@ impl<T: Config> Pallet<T> {
             collateral: job.collateral,
         };
         let requeued = job.terms.requeue && Market::<T>::requeue(ext, &matched);
+        MachineDependentFindings::remove(ext, &id);
         job.status = status(requeued);
         if requeued {
             Jobs::remove(ext, &id);
@@ -432,8 +434,22 @@ impl<T: Config> Pallet<T> {
         Self::release_job_blobs(ext, job);
     }
 
+    /// The verification pallet set a dispute over job `id` aside: the referee found the
+    /// buyer's module machine-dependent there ([`MachineDependence`]); kept for the receipt.
+    /// At most [`MAX_FINDINGS`] are kept (a job has a bounded number of checks, and each open
+    /// challenge costs a bond; the receipt needs only to say that it happened, and where).
+    pub fn note_machine_dependent(ext: &mut Ext<'_>, id: JobId, finding: MachineDependence) {
+        let mut findings = MachineDependentFindings::get(ext, &id).unwrap_or_default();
+        if findings.len() < MAX_FINDINGS {
+            findings.push(finding);
+            MachineDependentFindings::insert(ext, &id, &findings);
+        }
+    }
+
     /// Stores a finished job and schedules its pruning.
     pub(crate) fn finish(ext: &mut Ext<'_>, id: JobId, job: &Job, now: BlockNumber) {
+        // A job that ends without settling drops its findings with its money.
+        MachineDependentFindings::remove(ext, &id);
         Jobs::insert(ext, &id, job);
         Self::schedule_job(ext, now.saturating_add(T::JOB_RETENTION), id);
     }
@@ -466,7 +482,19 @@ impl<T: Config> Pallet<T> {
         let fuel = job.commitment.as_ref().map_or(0, |c| c.total_fuel);
         let paid_worker = fuel_cost(job.price, fuel).unwrap_or(0).min(job.escrow);
         Self::pay_from_escrow(ext, &job, &job.worker, paid_worker);
+        let machine_dependent = MachineDependentFindings::get(ext, &id).unwrap_or_default();
+        MachineDependentFindings::remove(ext, &id);
         let mut left = job.escrow.saturating_sub(paid_worker);
+        for finding in &machine_dependent {
+            // The caller need not hold stake: an account that cannot receive the fee (reaped
+            // since) leaves it in the refund.
+            let (caller, fee) = finding.repay;
+            let fee = fee.min(left);
+            let to = BalanceStatus::Free;
+            if Balances::<T>::repatriate_reserved(ext, &job.buyer, &caller, fee, to).is_ok() {
+                left = left.saturating_sub(fee);
+            }
+        }
         let mut paid_verifiers: Balance = 0;
         for check in &paid {
             let fee = Self::check_fee(&job, check).unwrap_or(left).min(left);
@@ -488,6 +516,7 @@ impl<T: Config> Pallet<T> {
             checks_missed: missed,
             settled_at: now,
             refuted,
+            machine_dependent,
         };
         job.status = JobStatus::Settled {
             receipt: receipt.clone(),

@@ -85,8 +85,8 @@ pub use blobs::{
 /// Due lists moved to `pallet-support`; kept at this path for the pallets that schedule with it.
 pub use pallet_support::due::schedule;
 pub use types::{
-    AuditOutcome, Commitment, Decision, Job, JobStatus, JobVerification, PaidCheck, Receipt,
-    Refutation,
+    AuditOutcome, Commitment, Decision, Job, JobStatus, JobVerification, MachineDependence,
+    PaidCheck, Receipt, Refutation,
 };
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
@@ -440,12 +440,19 @@ pallet_support::storage_instance!(
     "Jobs",
     pub JobsPrefix = "Jobs",
     pub JobsDuePrefix = "JobsDue",
+    pub FindingsPrefix = "MachineDependentFindings",
 );
 
 /// `JobId → Job`: live jobs and finished ones within their retention.
 pub type Jobs = StorageMap<JobsPrefix, JobId, Job>;
 /// Jobs with something due at a block (commit deadline, settlement, pruning).
 pub type JobsDue = StorageMap<JobsDuePrefix, BlockNumber, Vec<JobId>>;
+/// `JobId → findings`: disputes of a live job that the referee set aside as machine-dependent,
+/// for its receipt (at most [`MAX_FINDINGS`]; removed when the job ends).
+pub type MachineDependentFindings = StorageMap<FindingsPrefix, JobId, Vec<MachineDependence>>;
+
+/// Most machine-dependence findings kept for one job's receipt.
+pub const MAX_FINDINGS: usize = 8;
 
 // ---------------------------------------------------------------------------------------------
 // Genesis: the blob registry's lifetimes ([`GenesisConfig`], in `blobs.rs`)

@@ -230,6 +230,7 @@ fn a_verified_job_settles_and_pays_everyone_from_the_escrow() {
         checks_missed: 1,
         settled_at: 11,
         refuted: Vec::new(),
+        machine_dependent: Vec::new(),
     };
     let deposit = Jobs::blob_deposit(1_000);
     assert_eq!(
@@ -271,6 +272,80 @@ fn a_verified_job_settles_and_pays_everyone_from_the_escrow() {
     // The record stays as long as the model: `job result` reads the model's hash from it.
     end_block(&mut state, 11 + <Test as Config>::JOB_RETENTION);
     assert!(Jobs::job(&state, 0).is_some());
+}
+
+/// Issue 17: a dispute the referee set aside (the buyer's module is machine-dependent there)
+/// is on the receipt, and whoever had the referee run is repaid its fee out of the escrow:
+/// the worker and the verifier lose nothing to the buyer's module. A job that ends otherwise
+/// drops its findings.
+#[test]
+fn a_set_aside_dispute_is_on_the_receipt_and_its_referee_call_is_paid_by_the_escrow() {
+    let mut state = matched_job(false);
+    let alice_before = TestBalances::account(&state, &ALICE);
+    let bob_free = TestBalances::free_balance(&state, &BOB);
+    commit(&mut state, 5).0.unwrap();
+    let finding = MachineDependence {
+        segment: 2,
+        challenger: CHARLIE,
+        open: false,
+        decided: Decision::RefereeStep { step: 0 },
+        repay: (BOB, AGR / 10),
+    };
+    step(&mut state, 7, |ext| {
+        Jobs::note_machine_dependent(ext, 0, finding.clone());
+        Jobs::audited(
+            ext,
+            0,
+            AuditOutcome::Passed {
+                paid: Vec::new(),
+                missed: 0,
+                refuted: Vec::new(),
+            },
+        );
+    });
+    assert!(MachineDependentFindings::get(&state, &0).is_some());
+    end_block(&mut state, 10);
+    let JobStatus::Settled { receipt } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("not settled");
+    };
+    assert_eq!(receipt.machine_dependent, vec![finding]);
+    let deposit = Jobs::blob_deposit(1_000);
+    assert_eq!(
+        TestBalances::free_balance(&state, &BOB),
+        bob_free + receipt.paid_worker + AGR / 10 + deposit,
+        "paid for its fuel and repaid the referee call"
+    );
+    let alice = TestBalances::account(&state, &ALICE);
+    assert_eq!(
+        alice.total(),
+        alice_before.total() - receipt.paid_worker - AGR / 10
+    );
+    assert_eq!(receipt.refund, escrow() - receipt.paid_worker - AGR / 10);
+    assert_eq!(MachineDependentFindings::get(&state, &0), None);
+
+    // A job that times out instead keeps nothing for a receipt it will not have.
+    let mut state = matched_job(false);
+    step(&mut state, 3, |ext| {
+        Jobs::note_machine_dependent(
+            ext,
+            0,
+            MachineDependence {
+                segment: 0,
+                challenger: CHARLIE,
+                open: true,
+                decided: Decision::RefereeSegment,
+                repay: (CHARLIE, 1),
+            },
+        )
+    });
+    for block in 4..=40 {
+        end_block(&mut state, block);
+    }
+    assert!(matches!(
+        Jobs::job(&state, 0).map(|j| j.status),
+        Some(JobStatus::TimedOut { .. }) | None
+    ));
+    assert_eq!(MachineDependentFindings::get(&state, &0), None);
 }
 
 const MODEL_RETENTION: BlockNumber = <Test as Config>::MODEL_RETENTION;

@@ -137,6 +137,31 @@ pub struct Receipt {
     pub settled_at: BlockNumber,
     /// Verifiers whose mismatch was refuted in a dispute, and what each lost.
     pub refuted: Vec<Refutation>,
+    /// Disputes the referee set aside because the buyer's module is machine-dependent there:
+    /// nobody was slashed for them, and the results of those pieces are not verified.
+    pub machine_dependent: Vec<MachineDependence>,
+}
+
+/// A dispute the referee ended by finding the buyer's module *machine-dependent*: a disputed
+/// piece produced a NaN (whose bits differ between architectures) or used its stack to near the
+/// limit (`docs/nan-determinism.md`). Two honest machines may disagree on such a piece, so
+/// neither side loses by it: the challenger's bond is released (a drawn check's verifier is
+/// paid its fee, the referee's caller its call fee), and verification goes on as if the
+/// mismatch had not been raised — the worker is paid at settlement, out of the buyer's escrow,
+/// unless another mismatch or challenge shows it wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+pub struct MachineDependence {
+    /// The disputed segment.
+    pub segment: u64,
+    /// Who disputed the worker's result.
+    pub challenger: AccountId,
+    /// Whether by an open challenge (else as a drawn check's verifier).
+    pub open: bool,
+    /// Which piece the referee ran.
+    pub decided: Decision,
+    /// Whoever had the referee run, and its fee: repaid out of the escrow at settlement (the
+    /// buyer's module made the call necessary).
+    pub repay: (AccountId, Balance),
 }
 
 /// How verification of a committed job ended; reported by the verification pallet.

@@ -204,7 +204,11 @@ impl<T: Config> Pallet<T> {
             .filter(|c| {
                 matches!(
                     c.outcome,
-                    Some(CheckOutcome::Match | CheckOutcome::Mismatch)
+                    Some(
+                        CheckOutcome::Match
+                            | CheckOutcome::Mismatch
+                            | CheckOutcome::MachineDependent
+                    )
                 )
             })
             .map(|c| Self::paid_check(audit, c))

@@ -78,6 +78,10 @@ pub enum RefereeOutcome {
     /// The step needs more than the referee's fuel: nobody can be shown wrong.
     #[codec(index = 2)]
     OutOfFuel,
+    /// The piece's outcome may depend on the machine (a NaN produced, a stack near its
+    /// limit): the buyer's module is at fault, nobody else can be shown wrong.
+    #[codec(index = 3)]
+    MachineDependent,
 }
 
 impl<T: Config> Pallet<T> {
@@ -279,6 +283,8 @@ impl<T: Config> Pallet<T> {
             .referee(&request)
             .map_err(|_| Self::error(Error::RefereeUndecided))?;
         let outcome = match (&dispute.claim, verdict) {
+            // Whatever the claim: two honest machines may disagree on this piece.
+            (_, RefereeVerdict::MachineDependent) => RefereeOutcome::MachineDependent,
             (Claim::Segment(segment), RefereeVerdict::Segmented { post_state, fuel })
                 if segment.is_reproduced_by(post_state, fuel) =>
             {
@@ -322,6 +328,9 @@ impl<T: Config> Pallet<T> {
                 Self::worker_loses(ext, job, &audit, &dispute, (Some(*who), decided))
             }
             RefereeOutcome::OutOfFuel => Self::end_undecided(ext, job, audit, &dispute),
+            RefereeOutcome::MachineDependent => {
+                Self::set_aside(ext, job, audit, &dispute, (*who, decided))
+            }
         }
         Ok(())
     }
@@ -490,6 +499,54 @@ impl<T: Config> Pallet<T> {
                 missed_move,
             },
         );
+    }
+
+    /// The referee found the disputed piece machine-dependent (`docs/nan-determinism.md`): two
+    /// honest machines may disagree on it, so neither side loses. The dispute is set aside as
+    /// if the mismatch had not been raised: a drawn check's bond is released and its verifier
+    /// still earns its fee (it did the work), an open challenger's bond is released, and
+    /// `caller` is repaid the referee call's fee out of the escrow at settlement; the finding
+    /// goes on the receipt, and the audit moves on to the next mismatch, or passes (an
+    /// open challenge's job is verified again, its window reopened for others).
+    ///
+    /// Not a finding against the buyer alone: the disputed step's start may be a state the
+    /// worker forged (a drawn check starts from the worker's leaf), and a forged state can
+    /// make any module's step produce a NaN. So the worker is not paid at once; its result
+    /// stays open to the other checks and to open challenges, which bisect from the job's
+    /// start and so reach the first forged step, from a true state (the economics:
+    /// `docs/nan-determinism.md`).
+    fn set_aside(
+        ext: &mut Ext<'_>,
+        job: JobId,
+        mut audit: Audit,
+        dispute: &Dispute,
+        (caller, decided): (AccountId, Decision),
+    ) {
+        Jobs::<T>::note_machine_dependent(
+            ext,
+            job,
+            pallet_jobs::MachineDependence {
+                segment: dispute.segment,
+                challenger: dispute.challenger,
+                open: dispute.check.is_none(),
+                decided,
+                repay: (caller, T::REFEREE_CALL_FEE),
+            },
+        );
+        let index = dispute
+            .check
+            .map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
+        match audit.checks.get_mut(index) {
+            Some(check) => {
+                Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
+                check.outcome = Some(CheckOutcome::MachineDependent);
+            }
+            None => {
+                Staking::<T>::release(ext, &dispute.challenger, dispute.bond);
+            }
+        }
+        audit.dispute = None;
+        Self::conclude(ext, job, audit);
     }
 
     /// The referee could not decide (the step needs more than its fuel): nobody can be shown

@@ -578,7 +578,7 @@ impl<T: Config> Pallet<T> {
                 Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
             }
             // Held until the dispute over it ends (`dispute.rs`); refuted by a dispute only.
-            CheckOutcome::Mismatch | CheckOutcome::Refuted => {}
+            CheckOutcome::Mismatch | CheckOutcome::Refuted | CheckOutcome::MachineDependent => {}
         }
         Self::deposit_event(
             ext,
@@ -630,7 +630,12 @@ impl<T: Config> Pallet<T> {
         let paid: Vec<PaidCheck> = audit
             .checks
             .iter()
-            .filter(|c| c.outcome == Some(CheckOutcome::Match))
+            .filter(|c| {
+                matches!(
+                    c.outcome,
+                    Some(CheckOutcome::Match | CheckOutcome::MachineDependent)
+                )
+            })
             .map(|c| Self::paid_check(audit, c))
             .collect();
         let missed = audit.checks.len().saturating_sub(paid.len());

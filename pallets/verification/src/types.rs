@@ -70,6 +70,10 @@ pub enum CheckOutcome {
     /// the verifier missed a move): bond slashed, part of it paid to the worker.
     #[codec(index = 4)]
     Refuted,
+    /// Its mismatch was disputed and the referee found the disputed piece machine-dependent
+    /// (the buyer's module): set aside, bond released, fee earned.
+    #[codec(index = 5)]
+    MachineDependent,
 }
 
 /// What the verifier of the last segment computes from its own final state and reveals with

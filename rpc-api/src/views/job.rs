@@ -275,6 +275,24 @@ pub struct ReceiptReport {
     /// Verifiers whose mismatch was refuted in a dispute: who, which segment, AGR burned and
     /// paid to the worker.
     pub refuted: Vec<RefutationReport>,
+    /// Disputes set aside because the buyer's module is machine-dependent there (a NaN, or a
+    /// stack near its limit, in the disputed piece): nobody was slashed, and those pieces'
+    /// results are not verified.
+    #[serde(default)]
+    pub machine_dependent: Vec<MachineDependenceReport>,
+}
+
+/// A dispute set aside on a receipt: the referee found the buyer's module machine-dependent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineDependenceReport {
+    /// Who disputed (a drawn check's verifier, or an open challenger).
+    pub challenger: AccountId,
+    /// The disputed segment.
+    pub segment: u64,
+    /// Whether it was an open challenge.
+    pub open: bool,
+    /// The piece the referee ran (as in [`RefutationReport::decided`]).
+    pub decided: pallet_jobs::Decision,
 }
 
 /// A refuted mismatch or lost open challenge on a receipt, in AGR.
@@ -320,6 +338,16 @@ impl From<&Receipt> for ReceiptReport {
                     repaid: format_agr(x.repaid),
                     burned: format_agr(x.burned),
                     rewarded: format_agr(x.rewarded),
+                })
+                .collect(),
+            machine_dependent: r
+                .machine_dependent
+                .iter()
+                .map(|x| MachineDependenceReport {
+                    challenger: x.challenger,
+                    segment: x.segment,
+                    open: x.open,
+                    decided: x.decided,
                 })
                 .collect(),
         }

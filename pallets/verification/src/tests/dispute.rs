@@ -925,3 +925,89 @@ fn the_referee_request_is_known_ahead_only_at_the_referees_turn() {
         )
     );
 }
+
+/// A referee that finds every piece machine-dependent (a buyer's module that produced a NaN).
+struct MachineDependentReferee;
+
+impl Referee for MachineDependentReferee {
+    fn run(&self, _: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
+        Ok(RefereeVerdict::MachineDependent)
+    }
+
+    fn holds(&self, _: &Hash) -> bool {
+        true
+    }
+}
+
+/// Issue 17: an honest worker and an honest verifier disagree on a step of a buyer's module
+/// whose result depends on the machine (Charlie's leaf differs; nobody lies about what they
+/// computed). The referee finds the step machine-dependent: nobody is slashed, Charlie's bond
+/// comes back and he is paid for his check, the audit passes and Bob is paid at settlement,
+/// Alice is repaid her referee call out of the escrow, and the receipt names the finding.
+#[test]
+fn a_machine_dependent_step_is_set_aside_and_nobody_loses() {
+    let (mut state, disputed) = false_challenge();
+    let issuance = TestBalances::total_issuance(&state);
+    let alice_free = TestBalances::free_balance(&state, &ALICE);
+    let block = to_the_referee(&mut state, |_, _, _| false);
+    let events = refereed_by(&mut state, block, MachineDependentReferee);
+    assert!(
+        events.contains(&Event::Refereed {
+            job: 0,
+            outcome: RefereeOutcome::MachineDependent
+        }),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::DisputeLost { .. })),
+        "{events:?}"
+    );
+    assert_eq!(
+        TestBalances::total_issuance(&state),
+        issuance,
+        "nothing burned"
+    );
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+    let JobStatus::Verified {
+        paid,
+        refuted,
+        settle_at,
+        ..
+    } = Jobs::job(&state, 0).unwrap().status
+    else {
+        panic!("not verified");
+    };
+    assert!(refuted.is_empty());
+    assert_eq!(
+        paid.iter().filter(|c| c.verifier == CHARLIE).count(),
+        2,
+        "both of Charlie's checks earn their fees, the set-aside one too"
+    );
+    assert_eq!(
+        Verification::audit(&state, 0),
+        None,
+        "the audit ended with the job verified"
+    );
+    end_block(&mut state, settle_at);
+    let JobStatus::Settled { receipt } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("not settled");
+    };
+    assert_eq!(
+        receipt.machine_dependent,
+        vec![pallet_jobs::MachineDependence {
+            segment: disputed,
+            challenger: CHARLIE,
+            open: false,
+            decided: Decision::RefereeStep { step: 0 },
+            repay: (ALICE, CALL_FEE),
+        }]
+    );
+    assert!(receipt.paid_worker > 0);
+    assert_eq!(TestBalances::total_issuance(&state), issuance);
+    assert!(
+        TestBalances::free_balance(&state, &ALICE) + CALL_FEE >= alice_free,
+        "Alice's referee call was repaid"
+    );
+}
