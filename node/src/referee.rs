@@ -36,7 +36,9 @@
 //! - Decided ahead: once a finalized block leaves a dispute at the referee's turn, the warmer
 //!   runs the request the `referee` call will make (`pallet_verification`'s
 //!   `referee_request`) in the background and keeps the verdict (at most [`MAX_VERDICTS`],
-//!   keyed by the request's hash). A block that then carries the call finds it decided instead
+//!   keyed by the request's hash) — and, when that verdict is machine-dependent, the verdict
+//!   of the job's first segment from `init` too, which the call then also asks for
+//!   (`establishing_request`). A block that then carries the call finds it decided instead
 //!   of executing inside block production — which matters for a fuel dispute's whole-segment
 //!   re-run, up to `MAX_SEGMENT_FUEL`. A kept verdict is exactly what a run would return: the
 //!   verdict is a function of the request and the bytes its hashes name (the contract), and
@@ -354,11 +356,16 @@ pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>, fetch: Option
             let _ = tokio::task::spawn_blocking(move || referee.prepare(&module)).await;
         }
         // Bounded by the disputes that moved in this block; each run is bounded by its fuel (a
-        // request decided already returns at once).
-        for request in requests {
+        // request decided already returns at once). A machine-dependent verdict makes the
+        // call run the job's first segment as well (`pallet_verification`'s `established`).
+        for (request, establishing) in requests {
             fetch_missing(&chain, &referee, fetch.as_ref(), &request_blobs(&request)).await;
-            let referee = referee.clone();
-            let _ = tokio::task::spawn_blocking(move || referee.run(&request)).await;
+            let runner = referee.clone();
+            let verdict = tokio::task::spawn_blocking(move || runner.run(&request)).await;
+            if matches!(verdict, Ok(Ok(RefereeVerdict::MachineDependent))) {
+                let runner = referee.clone();
+                let _ = tokio::task::spawn_blocking(move || runner.run(&establishing)).await;
+            }
         }
     }
 }
@@ -395,8 +402,11 @@ async fn fetch_missing(
 }
 
 /// The modules of the jobs assigned in block `hash`, and the referee requests of the disputes
-/// that block left at the referee's turn.
-fn assigned_and_refereed(chain: &Chain, hash: &Hash) -> (Vec<Hash>, Vec<RefereeRequest>) {
+/// that block left at the referee's turn, each with the job's establishing request.
+fn assigned_and_refereed(
+    chain: &Chain,
+    hash: &Hash,
+) -> (Vec<Hash>, Vec<(RefereeRequest, RefereeRequest)>) {
     let Ok(Some(block)) = chain.block(hash) else {
         return (Vec::new(), Vec::new());
     };
@@ -429,7 +439,10 @@ fn assigned_and_refereed(chain: &Chain, hash: &Hash) -> (Vec<Hash>, Vec<RefereeR
     let requests = disputed
         .into_iter()
         .filter_map(|job| {
-            pallet_verification::Pallet::<agora_runtime::Runtime>::referee_request(&view, job)
+            type Verification = pallet_verification::Pallet<agora_runtime::Runtime>;
+            let request = Verification::referee_request(&view, job)?;
+            let record = pallet_jobs::Pallet::<agora_runtime::Runtime>::job(&view, job)?;
+            Some((request, Verification::establishing_request(&record)))
         })
         .collect();
     (modules, requests)

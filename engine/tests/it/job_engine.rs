@@ -621,6 +621,13 @@ fn the_nan_probe_changes_no_state_and_sees_divergence() {
         output.fuel > plain.fuel,
         "the probe's instructions are metered"
     );
+    // What the referee's machine-dependence test adds to a disputed MLP segment (reported in
+    // docs/benchmarks.md); far below the worst case the probing fuel factor allows.
+    eprintln!(
+        "probed/plain fuel of the MLP segment: {:.3}",
+        output.fuel as f64 / plain.fuel as f64
+    );
+    assert!(output.fuel < 2 * plain.fuel);
     assert!(!produced, "finite training produced a NaN");
 
     let diverging: &[u8] =

@@ -289,8 +289,9 @@ impl<T: Config> Pallet<T> {
     /// module, dataset, params and seed, each with at most `PROOF_FUEL`; if both run, `init`
     /// and the whole of segment 0 as one call, as the worker ran it, within `MAX_SEGMENT_FUEL`.
     /// If the module refuses anything there (a dataset or params it cannot use, a trap at any
-    /// step of segment 0), or the first step needs more fuel than `PROOF_FUEL` (a job whose one
-    /// step cannot be refereed could never be disputed, so it may not be sold), or segment 0
+    /// step of segment 0), is machine-dependent there (issue 17), or the first step needs more
+    /// fuel than `PROOF_FUEL` (a job whose one step cannot be refereed could never be
+    /// disputed, so it may not be sold), or segment 0
     /// more than the segment bound (steps heavier than the bid's fuel promised), the job ends
     /// `Unrunnable`: the buyer pays the cancellation fee, the rest of the escrow is refunded and
     /// the collateral released. If all of it runs, the claim is refused (its fee, the referee's
@@ -316,10 +317,17 @@ impl<T: Config> Pallet<T> {
             },
             T::MAX_SEGMENT_FUEL.min(job.terms.max_fuel),
         );
+        // A machine-dependent run (a NaN produced, the stack near its limit) from `init` is the
+        // buyer's module too: no result of it could be verified (`docs/nan-determinism.md`).
         let refused = |ext: &mut Ext<'_>, proof: &RefereeRequest| {
             ext.referee(proof)
                 .map(|verdict| {
-                    matches!(verdict, RefereeVerdict::Refused | RefereeVerdict::OutOfFuel)
+                    matches!(
+                        verdict,
+                        RefereeVerdict::Refused
+                            | RefereeVerdict::OutOfFuel
+                            | RefereeVerdict::MachineDependent
+                    )
                 })
                 .map_err(|_| Self::error(Error::RefereeUndecided))
         };

@@ -79,9 +79,15 @@ pub enum RefereeOutcome {
     #[codec(index = 2)]
     OutOfFuel,
     /// The piece's outcome may depend on the machine (a NaN produced, a stack near its
-    /// limit): the buyer's module is at fault, nobody else can be shown wrong.
+    /// limit), and so does the job's first segment from its own inputs: the buyer's module is
+    /// at fault, nobody else can be shown wrong.
     #[codec(index = 3)]
     MachineDependent,
+    /// The piece's outcome may depend on the machine, but it starts from a state that no
+    /// honest run is shown to reach and the job's first segment is not machine-dependent: it
+    /// may be the worker's forgery as well as the buyer's module. Nobody can be shown wrong.
+    #[codec(index = 4)]
+    Unestablished,
 }
 
 impl<T: Config> Pallet<T> {
@@ -283,8 +289,15 @@ impl<T: Config> Pallet<T> {
             .referee(&request)
             .map_err(|_| Self::error(Error::RefereeUndecided))?;
         let outcome = match (&dispute.claim, verdict) {
-            // Whatever the claim: two honest machines may disagree on this piece.
-            (_, RefereeVerdict::MachineDependent) => RefereeOutcome::MachineDependent,
+            // Two honest machines may disagree on this piece; the buyer's module is at fault
+            // only if it is machine-dependent from the job's own inputs (see `established`).
+            (_, RefereeVerdict::MachineDependent) => {
+                if Self::established(ext, &record, &request)? {
+                    RefereeOutcome::MachineDependent
+                } else {
+                    RefereeOutcome::Unestablished
+                }
+            }
             (Claim::Segment(segment), RefereeVerdict::Segmented { post_state, fuel })
                 if segment.is_reproduced_by(post_state, fuel) =>
             {
@@ -327,12 +340,52 @@ impl<T: Config> Pallet<T> {
             RefereeOutcome::WorkerWrong => {
                 Self::worker_loses(ext, job, &audit, &dispute, (Some(*who), decided))
             }
-            RefereeOutcome::OutOfFuel => Self::end_undecided(ext, job, audit, &dispute),
+            RefereeOutcome::OutOfFuel | RefereeOutcome::Unestablished => {
+                Self::end_undecided(ext, job, audit, &dispute)
+            }
             RefereeOutcome::MachineDependent => {
                 Self::set_aside(ext, job, audit, &dispute, (*who, decided))
             }
         }
         Ok(())
+    }
+
+    /// Whether a machine-dependent verdict on `request` is the buyer's module's doing, beyond
+    /// doubt: the piece ran from the job's own inputs (`init`, then steps), or the job's first
+    /// segment, from `init`, is machine-dependent too ([`Self::establishing_request`]).
+    ///
+    /// Why not any piece: a disputed piece may start from a state only the worker vouches for
+    /// (a drawn check starts from the worker's revealed leaf; bisection moves only within the
+    /// segment), and a forged state can make any module's step produce a NaN (a weight set to
+    /// infinity, and `∞ − ∞`). Were every machine-dependent verdict set aside, a worker could
+    /// forge every segment after its first forged one for free: only a check of that first one
+    /// would catch it (`docs/nan-determinism.md`, "What a forger gains").
+    fn established(
+        ext: &mut Ext<'_>,
+        record: &pallet_jobs::Job,
+        request: &RefereeRequest,
+    ) -> Result<bool, DispatchError> {
+        if matches!(
+            request.task,
+            RefereeTask::Step { pre_state: None } | RefereeTask::Segment { start: None, .. }
+        ) {
+            return Ok(true);
+        }
+        let first = Self::establishing_request(record);
+        let verdict = ext
+            .referee(&first)
+            .map_err(|_| Self::error(Error::RefereeUndecided))?;
+        Ok(verdict == RefereeVerdict::MachineDependent)
+    }
+
+    /// The job's first segment from `init` (within the segment bound): what the referee runs
+    /// to learn whether the buyer's module is machine-dependent from the job's own inputs.
+    pub fn establishing_request(record: &pallet_jobs::Job) -> RefereeRequest {
+        let steps = u32::try_from(record.spec.steps_in(0)).unwrap_or(u32::MAX);
+        record.spec.referee_request(
+            RefereeTask::Segment { start: None, steps },
+            <T as pallet_market::Config>::MAX_SEGMENT_FUEL.min(record.terms.max_fuel),
+        )
     }
 
     /// What the referee must run to decide the dispute of `job`, once it is the referee's
@@ -509,12 +562,8 @@ impl<T: Config> Pallet<T> {
     /// goes on the receipt, and the audit moves on to the next mismatch, or passes (an
     /// open challenge's job is verified again, its window reopened for others).
     ///
-    /// Not a finding against the buyer alone: the disputed step's start may be a state the
-    /// worker forged (a drawn check starts from the worker's leaf), and a forged state can
-    /// make any module's step produce a NaN. So the worker is not paid at once; its result
-    /// stays open to the other checks and to open challenges, which bisect from the job's
-    /// start and so reach the first forged step, from a true state (the economics:
-    /// `docs/nan-determinism.md`).
+    /// Only for a finding [`Self::established`]: the buyer's module is shown machine-dependent
+    /// from the job's own inputs, so the worker may have been honest whatever its states hold.
     fn set_aside(
         ext: &mut Ext<'_>,
         job: JobId,

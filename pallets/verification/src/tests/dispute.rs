@@ -1011,3 +1011,68 @@ fn a_machine_dependent_step_is_set_aside_and_nobody_loses() {
         "Alice's referee call was repaid"
     );
 }
+
+/// The honest job's engine, except that a step from any state but `init`'s produces a NaN: what
+/// a worker's forged start state (a weight set to infinity) makes of an honest module's step.
+struct ForgedStartReferee;
+
+impl Referee for ForgedStartReferee {
+    fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
+        match request.task {
+            RefereeTask::Step { pre_state: Some(_) } => Ok(RefereeVerdict::MachineDependent),
+            _ => MockReferee::default().run(request),
+        }
+    }
+
+    fn holds(&self, _: &Hash) -> bool {
+        true
+    }
+}
+
+/// Issue 17, the forger's side of the rule: the disputed step starts from a state only the
+/// worker vouches for, and produces a NaN there, but the job's first segment from `init` does
+/// not — the module is not shown machine-dependent, the state may be forged. Were this set
+/// aside, a worker could forge every segment after its first forged one and be paid; instead
+/// nobody can be shown wrong and the job ends as a plain mismatch: nobody slashed, and the
+/// worker not paid (the escrow is refunded).
+#[test]
+fn a_nan_from_a_state_only_the_worker_vouches_for_buys_no_pass() {
+    let (mut state, disputed) = false_challenge();
+    assert!(disputed > 0 || K > 1);
+    let issuance = TestBalances::total_issuance(&state);
+    // Charlie agrees with every midpoint: the step left is the segment's last, from a state
+    // the worker posted.
+    let block = to_the_referee(&mut state, |_, _, _| true);
+    let events = refereed_by(&mut state, block, ForgedStartReferee);
+    assert!(
+        events.contains(&Event::Refereed {
+            job: 0,
+            outcome: RefereeOutcome::Unestablished
+        }),
+        "{events:?}"
+    );
+    assert!(
+        matches!(
+            Jobs::job(&state, 0).unwrap().status,
+            JobStatus::Disputed { segment, .. } if segment == disputed
+        ),
+        "{:?}",
+        Jobs::job(&state, 0).unwrap().status
+    );
+    assert_eq!(
+        TestBalances::total_issuance(&state),
+        issuance,
+        "nobody slashed"
+    );
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+    assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
+    assert_eq!(pallet_jobs::MachineDependentFindings::get(&state, &0), None);
+    // The same verdict with the first segment machine-dependent too is the buyer's module.
+    let (mut state, _) = false_challenge();
+    let block = to_the_referee(&mut state, |_, _, _| true);
+    let events = refereed_by(&mut state, block, MachineDependentReferee);
+    assert!(events.contains(&Event::Refereed {
+        job: 0,
+        outcome: RefereeOutcome::MachineDependent
+    }));
+}
