@@ -175,6 +175,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
             storage![
                 pallet_jobs::Jobs,
                 pallet_jobs::JobsDue,
+                pallet_jobs::MachineDependentFindings,
                 pallet_jobs::Blobs,
                 pallet_jobs::BlobBytesOf,
                 pallet_jobs::BlobsDue,

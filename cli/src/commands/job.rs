@@ -48,6 +48,35 @@ pub struct SubmitArgs {
     pub timeout: u64,
 }
 
+/// The money lines of a settled job's report: the totals, then each refuted check or challenge
+/// and each dispute set aside as machine-dependent.
+fn receipt_text(r: &ReceiptReport, out: &mut String) {
+    out.push_str(&format!(
+        "  settled in block #{}: {} at {} AGR/Mfuel; paid {} AGR (worker {}, verifiers {}), refunded {} AGR; {} checks passed, {} missed\n",
+        r.settled_at, pallet_market::format_mfuel(r.fuel), r.price, r.paid, r.paid_worker, r.paid_verifiers, r.refund, r.checks_passed, r.checks_missed
+    ));
+    for x in &r.refuted {
+        let what = if x.open { "open challenge" } else { "check" };
+        out.push_str(&format!(
+            "    refuted: {}'s {what} of segment {} ({}) lost {} AGR burned, {} AGR to the worker\n",
+            x.verifier,
+            x.segment,
+            decision_text(x.decided),
+            x.burned,
+            x.rewarded
+        ));
+    }
+    for x in &r.machine_dependent {
+        let what = if x.open { "open challenge" } else { "check" };
+        out.push_str(&format!(
+            "    set aside: {}'s {what} of segment {} ({}): the buyer's module is machine-dependent there (a NaN or a stack near its limit); nobody slashed\n",
+            x.challenger,
+            x.segment,
+            decision_text(x.decided),
+        ));
+    }
+}
+
 /// How a dispute was decided, in words.
 fn decision_text(decided: pallet_jobs::Decision) -> String {
     use pallet_jobs::Decision;
@@ -150,30 +179,7 @@ impl Text for JobReport {
             }
         }
         if let Some(r) = &self.receipt {
-            out.push_str(&format!(
-                "  settled in block #{}: {} at {} AGR/Mfuel; paid {} AGR (worker {}, verifiers {}), refunded {} AGR; {} checks passed, {} missed\n",
-                r.settled_at, pallet_market::format_mfuel(r.fuel), r.price, r.paid, r.paid_worker, r.paid_verifiers, r.refund, r.checks_passed, r.checks_missed
-            ));
-            for x in &r.refuted {
-                let what = if x.open { "open challenge" } else { "check" };
-                out.push_str(&format!(
-                    "    refuted: {}'s {what} of segment {} ({}) lost {} AGR burned, {} AGR to the worker\n",
-                    x.verifier,
-                    x.segment,
-                    decision_text(x.decided),
-                    x.burned,
-                    x.rewarded
-                ));
-            }
-            for x in &r.machine_dependent {
-                let what = if x.open { "open challenge" } else { "check" };
-                out.push_str(&format!(
-                    "    set aside: {}'s {what} of segment {} ({}): the buyer's module is machine-dependent there (a NaN or a stack near its limit); nobody slashed\n",
-                    x.challenger,
-                    x.segment,
-                    decision_text(x.decided),
-                ));
-            }
+            receipt_text(r, &mut out);
             if let Some(reason) = &self.no_model {
                 out.push_str(&format!("  no model: {reason}\n"));
             }
