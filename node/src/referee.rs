@@ -309,16 +309,14 @@ impl EngineReferee {
                     else {
                         return Err("no executor".to_owned());
                     };
-                    let loaded =
-                        match probing {
-                            Probing::Plain => executor.load(&wasm).map(|_| ()),
-                            Probing::Probed => Self::load_probed(&executor, &wasm)
-                                .map(|_| ())
-                                .map_err(|_| agora_engine::Error::Engine {
-                                    reason: "the NaN probe cannot rewrite it".to_owned(),
-                                }),
-                        };
-                    loaded.map_err(|e| e.to_string())
+                    match probing {
+                        Probing::Plain => {
+                            executor.load(&wasm).map(|_| ()).map_err(|e| e.to_string())
+                        }
+                        Probing::Probed => Self::load_probed(&executor, &wasm)
+                            .map(|_| ())
+                            .map_err(|_| "not loaded in its probed form".to_owned()),
+                    }
                 })
         });
         match prepared {

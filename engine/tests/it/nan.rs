@@ -64,10 +64,17 @@ fn nan_bits_on_arm_are_the_canonical_nan() {
 /// it nan::`.
 #[test]
 fn the_committed_nan_bits_module_is_the_fixture() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/modules/nan-bits.wasm");
-    let wasm = with_segment(&store_state(NAN_BITS), "");
+    is_the_committed_module("nan-bits.wasm", &with_segment(&store_state(NAN_BITS), ""));
+}
+
+/// Asserts that `engine/tests/modules/<name>` holds `wasm`, first writing it there when
+/// `AGORA_WRITE_MODULES` is set.
+fn is_the_committed_module(name: &str, wasm: &[u8]) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/modules")
+        .join(name);
     if std::env::var_os("AGORA_WRITE_MODULES").is_some() {
-        std::fs::write(&path, &wasm).expect("writes the module");
+        std::fs::write(&path, wasm).expect("writes the module");
     }
     let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(
@@ -84,18 +91,8 @@ fn the_committed_nan_bits_module_is_the_fixture() {
 /// Rewrite with `AGORA_WRITE_MODULES=1 cargo test -p agora-engine --test it nan::`.
 #[test]
 fn the_committed_deep_stack_module_is_the_fixture() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/modules/deep-stack.wasm");
     let wasm = deep_stack();
-    if std::env::var_os("AGORA_WRITE_MODULES").is_some() {
-        std::fs::write(&path, &wasm).expect("writes the module");
-    }
-    let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(
-        committed == wasm,
-        "{} is not the fixture; rewrite it with AGORA_WRITE_MODULES=1",
-        path.display()
-    );
+    is_the_committed_module("deep-stack.wasm", &wasm);
     // It does recurse: deep enough overflows, shallow does not, and the state is unchanged.
     let executor = Executor::new(Settings::default()).expect("executor");
     let job = executor.load(&wasm).expect("loads");
