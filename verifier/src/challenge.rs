@@ -78,6 +78,9 @@ pub struct Challenger<'a> {
     /// Where fetched blobs are kept (`<dir>/blobs`).
     dir: PathBuf,
     module_cache: Option<PathBuf>,
+    /// Whether to execute with NaN canonicalization on (the `arm-nans` test fault: aarch64's
+    /// NaN bits on an x86-64 machine).
+    nan_canonicalization: bool,
 }
 
 impl<'a> Challenger<'a> {
@@ -94,13 +97,28 @@ impl<'a> Challenger<'a> {
             me: signer.agora_account(),
             dir: dir.to_path_buf(),
             module_cache,
+            nan_canonicalization: false,
         }
+    }
+
+    /// This challenger, executing with NaN canonicalization `on` (aarch64's NaN bits).
+    pub fn with_nan_canonicalization(mut self, on: bool) -> Self {
+        self.nan_canonicalization = on;
+        self
+    }
+
+    /// The inputs of job `job`, fetched (from `start` if given), executed as this challenger
+    /// executes.
+    async fn inputs(&self, job: &Job, start: Option<TraceLeaf>) -> Result<crate::Inputs, Error> {
+        let cache = self.module_cache.clone();
+        let mut inputs = fetch_inputs(self.rpc, &self.dir, cache, job, start).await?;
+        inputs.settings.nan_canonicalization |= self.nan_canonicalization;
+        Ok(inputs)
     }
 
     /// Re-executes job `id` from `init` to its model and metrics.
     pub async fn replay(&self, id: JobId, job: &Job) -> Result<Replay, Error> {
-        let inputs =
-            fetch_inputs(self.rpc, &self.dir, self.module_cache.clone(), job, None).await?;
+        let inputs = self.inputs(job, None).await?;
         let segments = inputs.spec.segments();
         let rerun = Rerun {
             inputs,
@@ -235,8 +253,7 @@ impl<'a> Challenger<'a> {
         segment: u64,
         steps: u32,
     ) -> Result<Vec<u8>, Error> {
-        let inputs =
-            fetch_inputs(self.rpc, &self.dir, self.module_cache.clone(), job, None).await?;
+        let inputs = self.inputs(job, None).await?;
         let (owned, _) = inputs.into_owned();
         let kept = segment
             .checked_sub(1)

@@ -8,6 +8,8 @@
 //! nobody makes counts against the worker, so an honest challenger wins either way, and an
 //! honest worker calls it itself.
 
+use std::collections::BTreeSet;
+
 use crate::{Error, Verifier};
 use agora_client::chain::State;
 use agora_client::tx;
@@ -26,6 +28,9 @@ impl Verifier {
         let Some(dispute) = &audit.dispute else {
             return Ok(());
         };
+        if dispute.from_start() && dispute.check.is_some() && dispute.challenger == self.me {
+            return self.answer_from_start(state, id, audit).await;
+        }
         let (Turn::Challenger, Claim::Steps(bisection)) = (dispute.turn, &dispute.claim) else {
             return Ok(());
         };
@@ -72,5 +77,62 @@ impl Verifier {
         .await?;
         tracing::info!(job = id, segment, step = mid, agree, "midpoint answered");
         Ok(())
+    }
+
+    /// Plays this verifier's dispute reopened from the job's start as an open challenger
+    /// plays (`challenge.rs`): from its own replay of the job from `init`, made as soon as the
+    /// dispute is reopened — the worker's first move gives it time too, and the pallet allows
+    /// the first answer an attestation window per replayed segment.
+    async fn answer_from_start(
+        &self,
+        state: &State<'_>,
+        id: JobId,
+        audit: &Audit,
+    ) -> Result<(), Error> {
+        // A lazy verifier computed nothing to answer with.
+        #[cfg(feature = "faults")]
+        if self.config.faults.contains(&crate::faults::Fault::Lazy) {
+            return Ok(());
+        }
+        let job = state.job(id).await?.ok_or_else(|| {
+            Error::InvalidJob(format!("job #{id} of a running dispute is not on chain"))
+        })?;
+        let challenger = self.challenger();
+        let mut replays = self.reopened.lock().await;
+        if !replays.contains_key(&id) {
+            tracing::info!(
+                job = id,
+                "dispute reopened from the start: replaying the job"
+            );
+            let replay = challenger.replay(id, &job).await?;
+            replays.insert(id, replay);
+        }
+        let Some(replay) = replays.get(&id) else {
+            return Ok(());
+        };
+        challenger.play(id, &job, audit, replay).await
+    }
+
+    /// Drops the replays of reopened disputes that are over (no longer in `audits` as a
+    /// dispute of this verifier's reopened from the start).
+    pub(crate) async fn forget_reopened(&self, audits: &[(JobId, Audit)]) {
+        let live: BTreeSet<JobId> = audits
+            .iter()
+            .filter(|(_, audit)| {
+                audit
+                    .dispute
+                    .as_ref()
+                    .is_some_and(|d| d.from_start() && d.challenger == self.me)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let challenger = self.challenger();
+        self.reopened.lock().await.retain(|id, _| {
+            let keep = live.contains(id);
+            if !keep {
+                challenger.forget(*id);
+            }
+            keep
+        });
     }
 }

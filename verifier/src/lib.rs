@@ -319,6 +319,7 @@ pub async fn run_verifier(config: VerifierConfig) -> Result<(), Error> {
         config,
         dir,
         watched: tokio::sync::Mutex::new(BTreeMap::new()),
+        reopened: tokio::sync::Mutex::new(BTreeMap::new()),
     };
     loop {
         if let Err(error) = daemon.tick().await {
@@ -337,6 +338,8 @@ struct Verifier {
     /// Jobs replayed by the watcher (`--watch-all`), until they end (locked by one tick at a
     /// time).
     watched: tokio::sync::Mutex<BTreeMap<JobId, watch::Watched>>,
+    /// Replays for this verifier's disputes reopened from the job's start, until they end.
+    reopened: tokio::sync::Mutex<BTreeMap<JobId, challenge::Replay>>,
 }
 
 impl Verifier {
@@ -385,6 +388,7 @@ impl Verifier {
                 }
             }
         }
+        self.forget_reopened(&audits).await;
         if self.watching() {
             self.watch(&state).await?;
         }
@@ -555,13 +559,29 @@ impl Verifier {
             Error::InvalidJob(format!("job #{id} of a running audit is not on chain"))
         })?;
         let cache = self.config.daemon.module_cache_dir.clone();
-        #[allow(unused_mut)]
         let mut inputs = fetch_inputs(&self.rpc, &self.dir, cache, &job, start).await?;
-        #[cfg(feature = "faults")]
-        if self.config.faults.contains(&faults::Fault::ArmNans) {
-            inputs.settings.nan_canonicalization = true;
-        }
+        inputs.settings.nan_canonicalization |= self.arm_nans();
         Ok(inputs)
+    }
+
+    /// Whether the `arm-nans` fault is on: execute with aarch64's NaN bits.
+    fn arm_nans(&self) -> bool {
+        #[cfg(feature = "faults")]
+        return self.config.faults.contains(&faults::Fault::ArmNans);
+        #[cfg(not(feature = "faults"))]
+        false
+    }
+
+    /// This verifier as a challenger: replaying jobs from their start and answering from the
+    /// replay, executing as its checks do.
+    fn challenger(&self) -> challenge::Challenger<'_> {
+        challenge::Challenger::new(
+            &self.rpc,
+            &self.signer,
+            &self.dir,
+            self.config.daemon.module_cache_dir.clone(),
+        )
+        .with_nan_canonicalization(self.arm_nans())
     }
 
     async fn reveal(&self, id: JobId, check: u32) -> Result<(), Error> {

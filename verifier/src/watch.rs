@@ -13,7 +13,7 @@ use agora_client::chain::State;
 use pallet_jobs::JobStatus;
 use pallet_verification::ChallengeTarget;
 
-use crate::challenge::{Challenger, Replay};
+use crate::challenge::Replay;
 use crate::{Error, Verifier};
 
 /// A job the watcher replayed.
@@ -45,12 +45,7 @@ impl Verifier {
     pub(crate) async fn watch(&self, state: &State<'_>) -> Result<(), Error> {
         let jobs = state.jobs().await?;
         let mut watched = self.watched.lock().await;
-        let challenger = Challenger::new(
-            &self.rpc,
-            &self.signer,
-            &self.dir,
-            self.config.daemon.module_cache_dir.clone(),
-        );
+        let challenger = self.challenger();
         let mut live = BTreeSet::new();
         for (id, job) in &jobs {
             let (id, job) = (*id, job);

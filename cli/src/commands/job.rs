@@ -69,10 +69,17 @@ fn receipt_text(r: &ReceiptReport, out: &mut String) {
     for x in &r.machine_dependent {
         let what = if x.open { "open challenge" } else { "check" };
         out.push_str(&format!(
-            "    set aside: {}'s {what} of segment {} ({}): the buyer's module is machine-dependent there (a NaN or a stack near its limit); nobody slashed\n",
+            "    set aside: {}'s {what} of segment {} ({}): the buyer's module is machine-dependent there (a NaN or a stack near its limit); nobody slashed{}\n",
             x.challenger,
             x.segment,
             decision_text(x.decided),
+            match x.replayed {
+                0 => String::new(),
+                fuel => format!(
+                    "; reopened from the job's start (the challenger replayed {})",
+                    pallet_market::format_mfuel(fuel)
+                ),
+            },
         ));
     }
 }
@@ -563,7 +570,8 @@ mod tests {
                 challenger: dave,
                 open: false,
                 decided: pallet_jobs::Decision::RefereeStep { step: 0 },
-                repay: (dave, 0),
+                repay: vec![(dave, 0)],
+                replayed: 2_500_000,
             }],
         };
         let report = JobReport {
@@ -581,14 +589,18 @@ mod tests {
         let json = serde_json::to_value(&report).unwrap();
         assert!(
             text.contains(&format!(
-                "set aside: {dave}'s check of segment 2 (the referee ran step 1 of the segment): the buyer's module is machine-dependent there"
+                "set aside: {dave}'s check of segment 2 (the referee ran step 1 of the segment): the buyer's module is machine-dependent there (a NaN or a stack near its limit); nobody slashed; reopened from the job's start (the challenger replayed 2.5 Mfuel)"
             )),
             "{text}"
         );
         let set_aside = &json["receipt"]["machine_dependent"][0];
         assert_eq!(
-            (&set_aside["segment"], &set_aside["open"]),
-            (&2.into(), &false.into())
+            (
+                &set_aside["segment"],
+                &set_aside["open"],
+                &set_aside["replayed"]
+            ),
+            (&2.into(), &false.into(), &2_500_000.into())
         );
         let refuted = &json["receipt"]["refuted"][0];
         assert_eq!(refuted["open"], true);
@@ -654,6 +666,7 @@ mod tests {
                 }),
                 turn: Turn::Challenger,
                 round: 1,
+                reopened_by: None,
             }),
             refuted: Vec::new(),
         };

@@ -554,3 +554,75 @@ fn a_buyers_machine_dependent_module_costs_neither_the_worker_nor_the_verifier()
     let log = worker.log_once("referee called");
     assert!(log.contains("referee called"), "{log}");
 }
+
+/// Issue 17, the dispute reopened from the start, end to end: Alice's module
+/// (`engine/tests/modules/late-nan.wasm`, seed 0, segments of 5 steps) counts to 5 in its first
+/// segment and stores the bits of a run-time `0/0` at every step after. Bob works honestly on
+/// this machine; Charlie verifies as an aarch64 machine would (`--fault arm-nans`). Segment 0
+/// matches; segment 1, checked from Bob's leaf 0, mismatches and is bisected to a step whose
+/// NaN the referee sees — but from a state only Bob vouched for, and the job's first segment is
+/// not machine-dependent: not established. The dispute is reopened from the job's start,
+/// Charlie replays the job and agrees with leaf 0, the bisection lands on the same step, now
+/// from a state Charlie reached himself, and the referee's verdict sets it aside. Nobody is
+/// slashed, Bob is paid for his fuel, Charlie for his checks, the referee calls out of the
+/// escrow.
+#[test]
+fn a_module_machine_dependent_after_its_first_segment_costs_neither_the_worker_nor_the_verifier() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &["--fault", "arm-nans"]);
+    let issuance0 = total_issuance(&node);
+    let (bob, charlie) = (account(BOB), account(CHARLIE));
+    let (bob0, charlie0) = (total(&node, &bob), total(&node, &charlie));
+    let job = [
+        "--module",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../engine/tests/modules/late-nan.wasm"
+        ),
+        "--data",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv"),
+        "--segment",
+        "5",
+        "--seed",
+        "0",
+    ];
+    let id = submit_job(&node, &cache, &job, "1000");
+    let status = ended(&node, id, &mut worker, &mut verifier);
+    let JobStatus::Settled { receipt } = status else {
+        let logs = logs(&mut [&mut worker, &mut verifier]);
+        panic!("the job did not settle: {status:?}\n{logs}");
+    };
+    assert!(receipt.refuted.is_empty(), "{receipt:?}");
+    let [finding] = receipt.machine_dependent.as_slice() else {
+        panic!("one dispute set aside: {receipt:?}");
+    };
+    assert_eq!((finding.segment, finding.challenger), (1, charlie));
+    assert!(
+        finding.replayed > 0,
+        "reopened from the start and replayed: {finding:?}"
+    );
+    assert_eq!(receipt.checks_passed, 2, "Charlie is paid for both checks");
+    assert!(receipt.paid_worker > 0 && receipt.paid_verifiers > 0);
+    assert_eq!(total_issuance(&node), issuance0, "nothing burned");
+    conserved(&node, issuance0, "settled");
+    assert_eq!(
+        node.read(async |rpc| Ok(agora_client::chain::State::best(rpc)
+            .ledger(&charlie)
+            .await?
+            .committed)),
+        0
+    );
+    let (bob1, charlie1) = (total(&node, &bob), total(&node, &charlie));
+    assert!(
+        bob1 + agora_primitives::AGR / 10 > bob0 + receipt.paid_worker,
+        "{bob0} → {bob1}"
+    );
+    assert!(
+        charlie1 + agora_primitives::AGR / 10 > charlie0,
+        "{charlie0} → {charlie1}"
+    );
+    let log = verifier.log_once("reopened from the start");
+    assert!(log.contains("dispute reopened from the start"), "{log}");
+}

@@ -222,6 +222,18 @@ pub(crate) fn module_with_memory(replace: &[(&str, &str)], extra: &str, memory: 
 
 /// A variant of the counter module whose `agora_segment` runs `body` (see [`segment_export`]),
 /// with `extra` items, as binary.
+/// The counter with an `agora_segment` whose `body` names its parameters as the counter's does
+/// (`$sp`, `$sl`, `$steps`, …, and the i64 local `$v`).
+pub(crate) fn with_named_segment(body: &str) -> Vec<u8> {
+    module(
+        &[(
+            "agora_segment",
+            &export("agora_segment", SEGMENT_SIGNATURE, body),
+        )],
+        "",
+    )
+}
+
 pub(crate) fn with_segment(body: &str, extra: &str) -> Vec<u8> {
     module(&[("agora_segment", &segment_export(body))], extra)
 }

@@ -67,6 +67,78 @@ fn the_committed_nan_bits_module_is_the_fixture() {
     is_the_committed_module("nan-bits.wasm", &with_segment(&store_state(NAN_BITS), ""));
 }
 
+/// `engine/tests/modules/late-nan.wasm`: a job whose state is a u64 counter that each step
+/// adds one to until it reaches 5, after which every step stores the bits of a run-time `0/0`
+/// instead. From seed 0 with segments of 5 steps, its first segment is deterministic (no NaN
+/// is produced) and every step after it is machine-dependent: the end-to-end test of a dispute
+/// reopened from the job's start (`cli/tests/it/disputes.rs`) runs it. Rewrite with
+/// `AGORA_WRITE_MODULES=1 cargo test -p agora-engine --test it nan::`.
+#[test]
+fn the_committed_late_nan_module_is_the_fixture() {
+    let wasm = late_nan();
+    is_the_committed_module("late-nan.wasm", &wasm);
+    let probed = agora_engine::nan_probe::instrument(&wasm).expect("probes");
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let (job, probed) = (
+        executor.load(&wasm).expect("loads"),
+        executor.load(&probed).expect("loads"),
+    );
+    let run = |state: u64, steps: u32| {
+        executor.call_probed(
+            &probed,
+            ProbedCall::Segment {
+                state: &state.to_le_bytes(),
+                steps,
+            },
+            b"{}",
+            b"",
+            10_000_000,
+        )
+    };
+    let first = run(0, 5);
+    assert_eq!(
+        first.result.expect("runs").bytes,
+        5u64.to_le_bytes(),
+        "0 → 5, one a step"
+    );
+    assert!(!first.nan_produced, "the first segment is deterministic");
+    assert!(run(5, 1).nan_produced, "the step after it produces a NaN");
+    let plain = executor.segment(&job, b"{}", b"", &5u64.to_le_bytes(), 1);
+    assert_ne!(plain.expect("runs").bytes, 6u64.to_le_bytes());
+}
+
+fn late_nan() -> Vec<u8> {
+    let body = format!(
+        "local.get $sp
+        i64.load
+        local.set $v
+        (block $done
+          (loop $step
+            local.get $steps
+            i32.eqz
+            br_if $done
+            local.get $v
+            i64.const 5
+            i64.lt_u
+            if (result i64)
+              local.get $v
+              i64.const 1
+              i64.add
+            else
+              {NAN_BITS}
+            end
+            local.set $v
+            local.get $steps
+            i32.const 1
+            i32.sub
+            local.set $steps
+            br $step))
+        {}",
+        store_state("local.get $v")
+    );
+    crate::fixture::with_named_segment(&body)
+}
+
 /// Asserts that `engine/tests/modules/<name>` holds `wasm`, first writing it there when
 /// `AGORA_WRITE_MODULES` is set.
 fn is_the_committed_module(name: &str, wasm: &[u8]) {

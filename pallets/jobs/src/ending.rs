@@ -493,10 +493,9 @@ impl<T: Config> Pallet<T> {
         let machine_dependent = MachineDependentFindings::get(ext, &id).unwrap_or_default();
         MachineDependentFindings::remove(ext, &id);
         let mut left = job.escrow.saturating_sub(paid_worker);
-        for finding in &machine_dependent {
+        for &(caller, fee) in machine_dependent.iter().flat_map(|f| &f.repay) {
             // The caller need not hold stake: an account that cannot receive the fee (reaped
             // since) leaves it in the refund.
-            let (caller, fee) = finding.repay;
             let fee = fee.min(left);
             let to = BalanceStatus::Free;
             if Balances::<T>::repatriate_reserved(ext, &job.buyer, &caller, fee, to).is_ok() {

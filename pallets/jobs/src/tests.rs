@@ -276,7 +276,7 @@ fn a_verified_job_settles_and_pays_everyone_from_the_escrow() {
 
 /// Issue 17: a dispute the referee set aside (the buyer's module is machine-dependent there)
 /// is on the receipt, and whoever had the referee run is repaid its fee out of the escrow:
-/// the worker and the verifier lose nothing to the buyer's module. A job that ends otherwise
+/// the worker and the verifier lose no money to the buyer's module. A job that ends otherwise
 /// drops its findings.
 #[test]
 fn a_set_aside_dispute_is_on_the_receipt_and_its_referee_call_is_paid_by_the_escrow() {
@@ -289,8 +289,10 @@ fn a_set_aside_dispute_is_on_the_receipt_and_its_referee_call_is_paid_by_the_esc
         challenger: CHARLIE,
         open: false,
         decided: Decision::RefereeStep { step: 0 },
-        repay: (BOB, AGR / 10),
+        repay: vec![(BOB, AGR / 10)],
+        replayed: 2 * MFUEL,
     };
+    let charlie_free = TestBalances::free_balance(&state, &CHARLIE);
     step(&mut state, 7, |ext| {
         Jobs::note_machine_dependent(ext, 0, finding.clone());
         Jobs::audited(
@@ -315,6 +317,8 @@ fn a_set_aside_dispute_is_on_the_receipt_and_its_referee_call_is_paid_by_the_esc
         bob_free + receipt.paid_worker + AGR / 10 + deposit,
         "paid for its fuel and repaid the referee call"
     );
+    // Charlie's replay is on the receipt, and not paid: nothing shows he made it.
+    assert_eq!(TestBalances::free_balance(&state, &CHARLIE), charlie_free);
     let alice = TestBalances::account(&state, &ALICE);
     assert_eq!(
         alice.total(),
@@ -334,7 +338,8 @@ fn a_set_aside_dispute_is_on_the_receipt_and_its_referee_call_is_paid_by_the_esc
                 challenger: CHARLIE,
                 open: true,
                 decided: Decision::RefereeSegment,
-                repay: (CHARLIE, 1),
+                repay: vec![(CHARLIE, 1)],
+                replayed: 0,
             },
         )
     });

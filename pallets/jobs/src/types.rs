@@ -159,9 +159,16 @@ pub struct MachineDependence {
     pub open: bool,
     /// Which piece the referee ran.
     pub decided: Decision,
-    /// Whoever had the referee run, and its fee: repaid out of the escrow at settlement (the
-    /// buyer's module made the call necessary).
-    pub repay: (AccountId, Balance),
+    /// Whoever had the referee run, and its fee, for each call (two when the dispute was
+    /// reopened from the start): repaid out of the escrow at settlement (the buyer's module
+    /// made the calls necessary).
+    pub repay: Vec<(AccountId, Balance)>,
+    /// The fuel the challenger had to re-execute from the job's start when the dispute was
+    /// reopened there (0 otherwise). Not paid: nothing shows that it did (a challenger that
+    /// agrees with every leaf reaches the same verdict without replaying), and paying for it
+    /// would pay a drawn verifier to fake a mismatch on any module that produces a NaN
+    /// (`docs/nan-determinism.md`, "Reopened from the start").
+    pub replayed: Fuel,
 }
 
 /// How verification of a committed job ended; reported by the verification pallet.

@@ -105,6 +105,7 @@ impl<T: Config> Pallet<T> {
             claim,
             turn: Turn::Worker,
             round: 0,
+            reopened_by: None,
         };
         Self::narrow(&record, &mut dispute);
         let mut audit = Audit {

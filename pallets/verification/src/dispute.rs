@@ -36,6 +36,30 @@
 //! fault, as a sampled leaf over the bound is — unless the worker's leaf is that segment's
 //! refusal leaf, which ends its trace there (the buyer's module, not the worker).
 //!
+//! **Machine-dependent pieces.** The referee also says when a piece's result may depend on the
+//! machine (a NaN produced, a stack near its limit). That is the buyer's module's doing —
+//! the dispute is *set aside*, nobody loses — only when the piece starts from states nobody
+//! but the job's own inputs vouch for (`established`). A drawn check starts from the
+//! worker's revealed leaf, which a forger may have filled with infinities to make any step
+//! produce a NaN; so there the verdict is `Unestablished` and:
+//!
+//! ```text
+//! Reopened from the start ─▶ Leaves: lo = the job's start, hi = the check's segment (the
+//!   worker's leaf known), as an open challenge's (`challenge.rs`), whole leaves if the dispute
+//!   was over a segment; the challenger's first answer is due after a replay of the job up to
+//!   hi (an attestation window a segment on top of the move's) … ─▶ Steps or Segment ─▶ Referee:
+//!   now every state it starts from is one the challenger agreed with on its way from `init`:
+//!   a machine-dependent verdict is the buyer's module's (set aside, both referee calls repaid
+//!   out of the escrow; the replay is not paid: nothing shows it was made), any other decides
+//!   as usual
+//! ```
+//!
+//! An honest challenger agrees only with states its own run from `init` reaches, so a forger
+//! meets the referee at its first forged step, from a true state, and loses; an honest worker
+//! posts only true states, so a challenger cannot steer it anywhere but to a step the module
+//! itself makes machine-dependent. A drawn verifier that agrees with a forger's states could as
+//! well have attested a match: the reopening gives collusion nothing the draw did not.
+//!
 //! **Why the honest side wins.** An honest worker posts true states, so `hi_state` stays true
 //! whatever the challenger answers (disagreeing keeps a true midpoint as `hi_state`, agreeing
 //! moves `lo` up to a true state): the referee reproduces it. An honest challenger agrees only
@@ -51,8 +75,9 @@ use agora_primitives::dispatch::{DispatchError, DispatchResult};
 use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
 use agora_primitives::storage::{Ext, StateRead};
 use agora_primitives::trace::TraceLeaf;
-use agora_primitives::{AccountId, Balance, Hash};
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_jobs::{AuditOutcome, Decision, JobId};
+use pallet_market::Fuel;
 use pallet_support::ensure;
 
 /// What the referee found.
@@ -175,6 +200,7 @@ impl<T: Config> Pallet<T> {
             claim,
             turn: Turn::Worker,
             round: 0,
+            reopened_by: None,
         };
         Self::narrow(&record, &mut dispute);
         Some(dispute)
@@ -215,9 +241,31 @@ impl<T: Config> Pallet<T> {
 
     /// Stores the dispute after a move and starts the next move's deadline.
     pub(crate) fn moved(ext: &mut Ext<'_>, job: JobId, mut audit: Audit, dispute: Dispute) {
+        let window = Self::move_window(ext, &dispute);
         audit.dispute = Some(dispute);
-        let window = Self::windows(ext).dispute_move;
         Self::advance(ext, job, &mut audit, Phase::Disputed, window);
+    }
+
+    /// Blocks the next move of `dispute` is due in: `dispute_move`, except for the
+    /// challenger's first answer in a dispute reopened from the start, which comes after its
+    /// replay of the job up to the disputed leaf — an attestation's window for each segment
+    /// of it on top.
+    fn move_window(ext: &Ext<'_>, dispute: &Dispute) -> BlockNumber {
+        let windows = Self::windows(ext);
+        match &dispute.claim {
+            Claim::Leaves(leaves)
+                if dispute.from_start()
+                    && dispute.round == 0
+                    && dispute.turn == Turn::Challenger =>
+            {
+                let segments =
+                    BlockNumber::try_from(leaves.hi.saturating_add(1)).unwrap_or(BlockNumber::MAX);
+                windows
+                    .dispute_move
+                    .saturating_add(windows.attest.saturating_mul(segments))
+            }
+            _ => windows.dispute_move,
+        }
     }
 
     /// The worker posts its state after the midpoint of the disputed steps.
@@ -292,7 +340,7 @@ impl<T: Config> Pallet<T> {
             // Two honest machines may disagree on this piece; the buyer's module is at fault
             // only if it is machine-dependent from the job's own inputs (see `established`).
             (_, RefereeVerdict::MachineDependent) => {
-                if Self::established(ext, &record, &request)? {
+                if dispute.from_start() || Self::established(ext, &record, &request)? {
                     RefereeOutcome::MachineDependent
                 } else {
                     RefereeOutcome::Unestablished
@@ -340,6 +388,9 @@ impl<T: Config> Pallet<T> {
             RefereeOutcome::WorkerWrong => {
                 Self::worker_loses(ext, job, &audit, &dispute, (Some(*who), decided))
             }
+            RefereeOutcome::Unestablished if Self::reopenable(&dispute) => {
+                Self::reopen_from_start(ext, job, audit, dispute, *who);
+            }
             RefereeOutcome::OutOfFuel | RefereeOutcome::Unestablished => {
                 Self::end_undecided(ext, job, audit, &dispute)
             }
@@ -348,6 +399,63 @@ impl<T: Config> Pallet<T> {
             }
         }
         Ok(())
+    }
+
+    /// Whether an unestablished verdict on `dispute` reopens it from the job's start: a drawn
+    /// check's dispute over states (a step or a whole segment), not reopened before. An open
+    /// challenge is a bisection from the start already (and dismissing it costs the worker
+    /// nothing); a dispute over the model and metrics is about the committed final state, which
+    /// no bisection over states can put in doubt.
+    fn reopenable(dispute: &Dispute) -> bool {
+        dispute.check.is_some()
+            && !dispute.from_start()
+            && matches!(dispute.claim, Claim::Steps(_) | Claim::Segment(_))
+    }
+
+    /// Reopens the dispute of a drawn check from the job's start (see the module doc,
+    /// "Reopened from the start"): a leaf bisection between `init` and the worker's leaf of
+    /// the check's segment, the challenger answering from its own replay; whole leaves when
+    /// the dispute was over a segment's refusal or fuel, as in a fuel challenge.
+    fn reopen_from_start(
+        ext: &mut Ext<'_>,
+        job: JobId,
+        audit: Audit,
+        mut dispute: Dispute,
+        caller: AccountId,
+    ) {
+        let check = dispute
+            .check
+            .and_then(|c| audit.checks.get(usize::try_from(c).ok()?));
+        let Some((segment, worker_leaf)) = check.and_then(|c| Some((c.segment, c.worker_leaf?)))
+        else {
+            // Every disputed check has the worker's leaf (`open` needs it).
+            Self::end_undecided(ext, job, audit, &dispute);
+            return;
+        };
+        let Some(record) = Jobs::<T>::job(ext, job) else {
+            Self::end_undecided(ext, job, audit, &dispute);
+            return;
+        };
+        dispute.claim = Claim::Leaves(crate::LeafBisection {
+            lo: None,
+            hi: segment,
+            hi_leaf: Some(worker_leaf),
+            midpoint: None,
+            fuel: matches!(dispute.claim, Claim::Segment(_)),
+        });
+        dispute.segment = segment;
+        dispute.reopened_by = Some(caller);
+        dispute.round = 0;
+        Self::narrow(&record, &mut dispute);
+        Self::deposit_event(
+            ext,
+            Event::DisputeReopened {
+                job,
+                check: dispute.check,
+                segment,
+            },
+        );
+        Self::moved(ext, job, audit, dispute);
     }
 
     /// Whether a machine-dependent verdict on `request` is the buyer's module's doing, beyond
@@ -579,7 +687,13 @@ impl<T: Config> Pallet<T> {
                 challenger: dispute.challenger,
                 open: dispute.check.is_none(),
                 decided,
-                repay: (caller, T::REFEREE_CALL_FEE),
+                repay: dispute
+                    .reopened_by
+                    .into_iter()
+                    .chain([caller])
+                    .map(|who| (who, T::REFEREE_CALL_FEE))
+                    .collect(),
+                replayed: Self::replayed_fuel(&audit, dispute),
             },
         );
         let index = dispute
@@ -596,6 +710,18 @@ impl<T: Config> Pallet<T> {
         }
         audit.dispute = None;
         Self::conclude(ext, job, audit);
+    }
+
+    /// The fuel the challenger of a dispute reopened from the start re-executed to answer it:
+    /// the worker's cumulative fuel at the check's leaf (0 for any other dispute).
+    fn replayed_fuel(audit: &Audit, dispute: &Dispute) -> Fuel {
+        let check = dispute
+            .check
+            .and_then(|c| audit.checks.get(usize::try_from(c).ok()?));
+        match check.and_then(|c| c.worker_leaf) {
+            Some(leaf) if dispute.from_start() => leaf.fuel,
+            _ => 0,
+        }
     }
 
     /// The referee could not decide (the step needs more than its fuel): nobody can be shown

@@ -317,6 +317,18 @@ pub enum Event {
         /// Checks the sample needs.
         wanted: u32,
     },
+    /// The referee found a drawn check's disputed piece machine-dependent from a state only
+    /// the worker vouched for: the dispute goes on as a leaf bisection from the job's start,
+    /// the challenger answering from its own replay (`dispute.rs`, "Reopened from the start").
+    #[codec(index = 18)]
+    DisputeReopened {
+        /// The job.
+        job: JobId,
+        /// The check whose dispute it is.
+        check: Option<u32>,
+        /// The leaf disputed from the start: the check's segment.
+        segment: u64,
+    },
     /// The segment the worker named as its heaviest used other fuel than the commitment says,
     /// by the leaves it revealed: the worker is at fault and the job times out.
     #[codec(index = 16)]

@@ -1152,6 +1152,7 @@ fn a_copied_attestation_cannot_be_opened_and_is_slashed() {
 mod challenge;
 mod dispute;
 mod refusal;
+mod reopened;
 mod reveals;
 
 /// The draw waits `f + 1` blocks for a committee tolerating `f` faults, so that the beacon it

@@ -311,4 +311,18 @@ pub struct Dispute {
     pub turn: Turn,
     /// Bisection rounds played (each a midpoint and its answer).
     pub round: u32,
+    /// Set when a drawn check's dispute is reopened from the job's start, to whoever had the
+    /// referee run the verdict that reopened it: the referee found the piece machine-dependent,
+    /// but from a state only the worker vouched for, so the dispute went on as a leaf bisection
+    /// from `init` (`dispute.rs`, "Machine-dependent pieces"). Every state the referee starts
+    /// from is then one the challenger agreed with on its way from `init`, and a
+    /// machine-dependent verdict is the buyer's module's doing; that caller is repaid too.
+    pub reopened_by: Option<AccountId>,
+}
+
+impl Dispute {
+    /// Whether the dispute was reopened from the job's start ([`Dispute::reopened_by`]).
+    pub fn from_start(&self) -> bool {
+        self.reopened_by.is_some()
+    }
 }

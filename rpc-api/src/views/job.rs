@@ -293,6 +293,10 @@ pub struct MachineDependenceReport {
     pub open: bool,
     /// The piece the referee ran (as in [`RefutationReport::decided`]).
     pub decided: pallet_jobs::Decision,
+    /// Fuel the challenger had to re-execute from the job's start when the dispute was
+    /// reopened there (not paid: nothing shows it did); 0 otherwise.
+    #[serde(default)]
+    pub replayed: u64,
 }
 
 /// A refuted mismatch or lost open challenge on a receipt, in AGR.
@@ -348,6 +352,7 @@ impl From<&Receipt> for ReceiptReport {
                     segment: x.segment,
                     open: x.open,
                     decided: x.decided,
+                    replayed: x.replayed,
                 })
                 .collect(),
         }

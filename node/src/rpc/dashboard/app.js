@@ -306,7 +306,7 @@ const pages = {
         ['Paid', `${agr(r.paid)} (worker ${agr(r.paid_worker)}, verifiers ${agr(r.paid_verifiers)})`],
         ['Refunded', agr(r.refund)], ['Checks', `${r.checks_passed} passed, ${r.checks_missed} missed`],
         r.refuted.length && ['Refuted', r.refuted.map((x) => `${short(x.verifier)} on segment ${x.segment}: ${agr(x.burned)} burned`).join('; ')],
-        (r.machine_dependent || []).length && ['Set aside', r.machine_dependent.map((x) => `${short(x.challenger)} on segment ${x.segment}: the buyer's module is machine-dependent there`).join('; ')],
+        (r.machine_dependent || []).length && ['Set aside', r.machine_dependent.map((x) => `${short(x.challenger)} on segment ${x.segment}: the buyer's module is machine-dependent there${x.replayed ? ' (reopened from the job\'s start)' : ''}`).join('; ')],
       ])));
     } else if (j.status) {
       out.push(h('h2', {}, 'Status on chain'));
