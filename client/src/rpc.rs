@@ -161,6 +161,25 @@ pub struct Rpc {
     /// Blob transfers go over HTTP whatever the transport (the node refuses them over
     /// WebSocket, whose messages it limits to 1 MiB).
     blobs: HttpClient,
+    /// The HTTP URL of blob transfers (an upload builds a client naming its blob).
+    blob_url: String,
+}
+
+/// A client for blob transfers at `url`; `naming` sets the upload's
+/// [`BLOB_HASH_HEADER`](agora_rpc_api::limits::BLOB_HASH_HEADER).
+fn blob_client(url: &str, naming: Option<Hash>) -> Result<HttpClient, ClientError> {
+    let mut headers = jsonrpsee::http_client::HeaderMap::new();
+    if let Some(hash) = naming {
+        let value = jsonrpsee::http_client::HeaderValue::from_str(&hash.to_hex())
+            .map_err(|e| ClientError::Custom(e.to_string()))?;
+        headers.insert(agora_rpc_api::limits::BLOB_HASH_HEADER, value);
+    }
+    HttpClientBuilder::default()
+        .request_timeout(BLOB_TIMEOUT)
+        .max_request_size(MAX_MESSAGE_BYTES)
+        .max_response_size(MAX_MESSAGE_BYTES)
+        .set_headers(headers)
+        .build(url)
 }
 
 impl Rpc {
@@ -198,16 +217,13 @@ impl Rpc {
         let http_url = url
             .strip_prefix("ws")
             .map_or_else(|| url.to_owned(), |rest| format!("http{rest}"));
-        let blobs = HttpClientBuilder::default()
-            .request_timeout(BLOB_TIMEOUT)
-            .max_request_size(MAX_MESSAGE_BYTES)
-            .max_response_size(MAX_MESSAGE_BYTES)
-            .build(&http_url)
-            .map_err(|e| unreachable(describe_client_error(&e)))?;
+        let blobs =
+            blob_client(&http_url, None).map_err(|e| unreachable(describe_client_error(&e)))?;
         Ok(Rpc {
             url: url.to_owned(),
             transport,
             blobs,
+            blob_url: http_url,
         })
     }
 
@@ -430,10 +446,14 @@ impl Rpc {
             })
     }
 
-    /// Uploads a registered blob, naming its hash (so that the node refuses a blob it would
-    /// not keep before decoding it); returns its hash as the node computed it.
+    /// Uploads a registered blob, naming its hash in the request's headers and parameters (so
+    /// that the node refuses a blob it would not keep before reading or decoding it); returns
+    /// its hash as the node computed it.
     pub async fn blob_put(&self, bytes: &[u8]) -> Result<Hash, RpcError> {
-        BlobApiClient::blob_put(&self.blobs, Hex::encode(bytes), Some(Hash::of(bytes)))
+        let hash = Hash::of(bytes);
+        let client = blob_client(&self.blob_url, Some(hash))
+            .map_err(|e| self.map_error(method::BLOB_PUT, e))?;
+        BlobApiClient::blob_put(&client, Hex::encode(bytes), Some(hash))
             .await
             .map_err(|e| self.map_error(method::BLOB_PUT, e))
     }

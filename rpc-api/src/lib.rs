@@ -44,7 +44,7 @@
 //! | `agora_job` | [`ViewApi`](ViewApiClient) | `[id, hash?]` | [`JobReport`](views::JobReport): stage, status, spot check, assurance, receipt |
 //! | `agora_jobs` | [`ViewApi`](ViewApiClient) | `[hash?]` | every job and open bid as [`JobReport`](views::JobReport)s, newest first |
 //! | `agora_account` | [`ViewApi`](ViewApiClient) | `[address, hash?]` | [`AccountReport`](views::AccountReport): balances, stake, roles, offers, bids, jobs |
-//! | `blob_put` | [`BlobApi`](BlobApiClient) | `[hex bytes, hash?]` | blake3 hash of the bytes; accepted only if registered on chain (best state) with this size; idempotent. With the hash, an unregistered blob or a wrong size is refused before anything is decoded, and the bytes must hash to it |
+//! | `blob_put` | [`BlobApi`](BlobApiClient) | `[hex bytes, hash?]` | blake3 hash of the bytes; accepted only if registered on chain (best state) with this size; idempotent. With the hash, an unregistered blob or a wrong size is refused before anything is decoded, and the bytes must hash to it. A body over 4 MiB must also name the hash in the `X-Blob-Hash` HTTP header ([`limits`]) |
 //! | `blob_get` | [`BlobApi`](BlobApiClient) | `[hash]` | hex bytes, checked against the hash |
 //! | `blob_has` | [`BlobApi`](BlobApiClient) | `[hash]` | [`BlobPresence`]: `{registered, size, stored}`: whether the best state registers it, the registered size or `null`, whether this node holds it |
 //! | `rpc_methods` | [`RpcApi`](RpcApiClient) | – | [`RpcMethods`]: `{methods: [...]}` |

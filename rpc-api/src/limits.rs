@@ -27,6 +27,15 @@
 //!   transfer holds its place until its body has been read or sent, and must move at least
 //!   [`MIN_TRANSFER_BYTES_PER_SEC`] after a grace of [`TRANSFER_GRACE_SECS`] seconds: a slow
 //!   reader or writer loses its place.
+//! - **Uploads name their blob.** A `blob_put` body larger than
+//!   [`MAX_UNNAMED_UPLOAD_BYTES`] must carry the blob's hash in the [`BLOB_HASH_HEADER`]
+//!   HTTP header (`X-Blob-Hash: 0x…`). The node looks it up in the on-chain registry before it
+//!   reserves any budget: an unregistered hash is refused with
+//!   [`ErrorCode::BlobNotRegistered`](crate::ErrorCode::BlobNotRegistered), a body declared
+//!   larger than the registered blob's hex ([`max_upload_bytes`]) with HTTP 413, and the
+//!   upload counts only that much against the budget. So a stranger cannot hold the budget
+//!   with slow uploads of blobs nobody registered (each registration costs a deposit on
+//!   chain); the node still checks the bytes against the hash once they have arrived.
 //! - **Subscriptions**: at most [`MAX_SUBSCRIPTIONS_PER_CONNECTION`] held at once on a
 //!   connection, and new ones at most [`SUBSCRIBE_BURST`] at once and
 //!   [`SUBSCRIBES_PER_SEC`] per second after that; a subscription over the rate is refused
@@ -95,6 +104,24 @@ pub const BAN_SECS: u64 = 60;
 /// Clients whose strikes or ban the node remembers at most (beyond, new strikes are not
 /// counted until old ones expire).
 pub const MAX_TRACKED_CLIENTS: usize = 65_536;
+
+/// The HTTP header in which a `blob_put` names the blob it uploads, as `0x` and 64 hex
+/// digits (the blake3 hash also given as the call's second parameter).
+pub const BLOB_HASH_HEADER: &str = "x-blob-hash";
+/// Largest `blob_put` body that need not name its blob in [`BLOB_HASH_HEADER`]: a 2 MiB blob
+/// as hex, with room for the request around it.
+pub const MAX_UNNAMED_UPLOAD_BYTES: u64 = 4 * 1024 * 1024 + UPLOAD_ENVELOPE_BYTES;
+/// Bytes of a `blob_put` request besides the blob's hex: the JSON-RPC envelope, the method,
+/// the hash parameter and an id (a client that needs more sends a shorter id).
+pub const UPLOAD_ENVELOPE_BYTES: u64 = 1024;
+
+/// Largest body of a `blob_put` of a blob registered with `size` bytes: its hex (two digits a
+/// byte and `0x`) and the envelope.
+pub fn max_upload_bytes(size: u64) -> u64 {
+    size.saturating_mul(2)
+        .saturating_add(2)
+        .saturating_add(UPLOAD_ENVELOPE_BYTES)
+}
 
 /// The methods that move blobs: HTTP only, one slot each.
 pub const TRANSFER_METHODS: [&str; 2] = [method::BLOB_PUT, method::BLOB_GET];

@@ -15,12 +15,14 @@
 //! These read the clock (`tokio::time`) to bound rates and deadlines: they decide only what
 //! the RPC port serves, never what the chain records.
 
+use agora_primitives::Hash;
 use agora_rpc_api::limits::{
-    is_subscribe, is_transfer, max_request_bytes, method_in_prefix, transfer_deadline_secs,
-    BAN_SECS, MAX_CALLS_IN_FLIGHT, MAX_CALL_BYTES, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT,
-    MAX_QUEUED_TRANSFERS_PER_CLIENT, MAX_STRIKES, MAX_TRACKED_CLIENTS, MAX_TRANSFERS_PER_CLIENT,
-    MAX_TRANSFER_BYTES, METHOD_PREFIX_BYTES, STRIKE_WINDOW_SECS, SUBSCRIBES_PER_SEC,
-    SUBSCRIBE_BURST, TRANSFER_GRACE_SECS, TRANSFER_QUEUE_WAIT_SECS,
+    is_subscribe, is_transfer, max_request_bytes, max_upload_bytes, method_in_prefix,
+    transfer_deadline_secs, BAN_SECS, BLOB_HASH_HEADER, MAX_CALLS_IN_FLIGHT, MAX_CALL_BYTES,
+    MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, MAX_QUEUED_TRANSFERS_PER_CLIENT, MAX_STRIKES,
+    MAX_TRACKED_CLIENTS, MAX_TRANSFERS_PER_CLIENT, MAX_TRANSFER_BYTES, MAX_UNNAMED_UPLOAD_BYTES,
+    METHOD_PREFIX_BYTES, STRIKE_WINDOW_SECS, SUBSCRIBES_PER_SEC, SUBSCRIBE_BURST,
+    TRANSFER_GRACE_SECS, TRANSFER_QUEUE_WAIT_SECS,
 };
 use agora_rpc_api::{Error, ErrorCode, MAX_BODY_BYTES};
 use bytes::{Bytes, BytesMut};
@@ -43,6 +45,10 @@ use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The size of a blob registered on chain (best state), `None` if it is not: what an upload
+/// that names its blob in [`BLOB_HASH_HEADER`] may send, decided before any budget is held.
+pub(crate) type Registry = Arc<dyn Fn(&Hash) -> Option<u64> + Send + Sync>;
 
 /// The IP address a request came from; the accept loop puts it in every request's extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -277,7 +283,7 @@ struct Refusal {
 }
 
 impl Refusal {
-    fn too_large(method: Option<&str>, size: u64, limit: usize) -> Refusal {
+    fn too_large(method: Option<&str>, size: u64, limit: u64) -> Refusal {
         let what = method.map_or_else(
             || "a request whose method is not named in its first bytes".to_owned(),
             |m| format!("a {m} request"),
@@ -300,6 +306,7 @@ impl Refusal {
 
     fn response(self) -> HttpResponse {
         let busy = self.error.code == ErrorCode::Busy;
+        let refused_with_200 = self.status == 200 && !busy;
         let object = ErrorObjectOwned::from(self.error);
         let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": object});
         let response = HttpResponse::builder()
@@ -311,7 +318,22 @@ impl Refusal {
         if busy {
             response.extensions_mut().insert(Busy);
         }
+        if refused_with_200 {
+            response.extensions_mut().insert(Refused);
+        }
         response
+    }
+
+    /// An upload of a blob the chain has not registered, refused before its body is read:
+    /// answered as the method would answer it (status 200, so every client reads the code).
+    fn unregistered(hash: &Hash) -> Refusal {
+        Refusal {
+            status: 200,
+            error: Error::new(
+                ErrorCode::BlobNotRegistered,
+                format!("blob {hash} is not registered on chain; register it first"),
+            ),
+        }
     }
 }
 
@@ -319,6 +341,7 @@ impl Refusal {
 #[derive(Clone)]
 pub(crate) struct HttpLimitsLayer {
     pub(crate) gate: Arc<Gate>,
+    pub(crate) registry: Registry,
 }
 
 impl<S> Layer<S> for HttpLimitsLayer {
@@ -328,6 +351,7 @@ impl<S> Layer<S> for HttpLimitsLayer {
         HttpLimits {
             inner,
             gate: self.gate.clone(),
+            registry: self.registry.clone(),
         }
     }
 }
@@ -337,6 +361,7 @@ impl<S> Layer<S> for HttpLimitsLayer {
 pub(crate) struct HttpLimits<S> {
     inner: S,
     gate: Arc<Gate>,
+    registry: Registry,
 }
 
 impl<S> Service<HttpRequest> for HttpLimits<S>
@@ -358,14 +383,16 @@ where
             return Box::pin(self.inner.call(request));
         }
         let mut inner = self.inner.clone();
-        let gate = self.gate.clone();
+        let (gate, registry) = (self.gate.clone(), self.registry.clone());
         let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
         Box::pin(async move {
-            let response = serve_admitted(&gate, &mut inner, request).await;
+            let response = serve_admitted((&gate, &registry), &mut inner, request).await;
             // A request the node refused, or could not read as HTTP or JSON, is a strike.
-            let refused = response
-                .as_ref()
-                .map_or(true, |r| r.status().is_client_error() || is_busy(r));
+            let refused = response.as_ref().map_or(true, |r| {
+                r.status().is_client_error()
+                    || is_busy(r)
+                    || r.extensions().get::<Refused>().is_some()
+            });
             if let (true, Some(client)) = (refused, client) {
                 gate.strike(client);
             }
@@ -383,16 +410,20 @@ fn is_busy(response: &HttpResponse) -> bool {
 #[derive(Clone, Copy)]
 struct Busy;
 
+/// Marks another refusal answered with status 200 (an unregistered upload): a strike too.
+#[derive(Clone, Copy)]
+struct Refused;
+
 /// Answers a POST: refused, or served by `inner` within its limits.
 async fn serve_admitted<S>(
-    gate: &Arc<Gate>,
+    (gate, registry): (&Arc<Gate>, &Registry),
     inner: &mut S,
     request: HttpRequest,
 ) -> Result<HttpResponse, BoxError>
 where
     S: Service<HttpRequest, Response = HttpResponse, Error = BoxError>,
 {
-    match admit(gate, request).await {
+    match admit(gate, registry, request).await {
         Ok((request, None)) => inner.call(request).await,
         Ok((request, Some(mut transfer))) => {
             let response = inner.call(request).await?;
@@ -426,6 +457,7 @@ fn queue_deadline() -> Instant {
 /// body that keeps to the method's limit, and a transfer's slots if it is one.
 async fn admit(
     gate: &Arc<Gate>,
+    registry: &Registry,
     request: HttpRequest,
 ) -> Result<(HttpRequest, Option<Transfer>), Refusal> {
     let declared = request
@@ -434,7 +466,7 @@ async fn admit(
         .and_then(|value| value.to_str().ok())
         .and_then(|text| text.parse::<u64>().ok());
     if let Some(size) = declared.filter(|size| *size > u64::from(MAX_BODY_BYTES)) {
-        return Err(Refusal::too_large(None, size, MAX_BODY_BYTES as usize));
+        return Err(Refusal::too_large(None, size, MAX_BODY_BYTES.into()));
     }
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
     let (parts, mut body) = request.into_parts();
@@ -453,14 +485,25 @@ async fn admit(
         })?;
     // Only the first bytes count: a frame may have brought more.
     let method = method_in_prefix(&prefix[..prefix.len().min(METHOD_PREFIX_BYTES)]);
-    let limit = method.map_or(MAX_CALL_BYTES, max_request_bytes);
+    let (limit, unnamed_upload) = match method {
+        Some(agora_rpc_api::method::BLOB_PUT) => upload_limit(registry, &parts.headers)?,
+        Some(method) => (max_request_bytes(method) as u64, false),
+        None => (MAX_CALL_BYTES as u64, false),
+    };
     let size = declared.unwrap_or(prefix.len() as u64);
-    if size > limit as u64 {
-        return Err(Refusal::too_large(method, size, limit));
+    if size > limit {
+        let mut refusal = Refusal::too_large(method, size, limit);
+        if unnamed_upload {
+            refusal.error.message = format!(
+                "{}: name the blob in the {BLOB_HASH_HEADER} header to upload more",
+                refusal.error.message
+            );
+        }
+        return Err(refusal);
     }
     // The bytes a transfer's body counts for its budget and its deadline: as declared, or its
     // method's limit when it does not say.
-    let expected = declared.unwrap_or(limit as u64);
+    let expected = declared.unwrap_or(limit);
     let transfer = match (method, client) {
         (Some(method), Some(client)) if is_transfer(method) => {
             let upload = (method == agora_rpc_api::method::BLOB_PUT).then_some(expected);
@@ -468,7 +511,7 @@ async fn admit(
         }
         _ => None,
     };
-    let mut body = Gated::new(prefix, body, limit as u64);
+    let mut body = Gated::new(prefix, body, limit);
     if transfer.is_some() {
         body = body.with_deadline(expected);
     }
@@ -476,6 +519,28 @@ async fn admit(
         HttpRequest::from_parts(parts, HttpBody::new(body)),
         transfer,
     ))
+}
+
+/// How large a `blob_put` body may be: the hex of the blob its [`BLOB_HASH_HEADER`] names,
+/// which must be registered on chain; without the header, [`MAX_UNNAMED_UPLOAD_BYTES`] (and
+/// `true`: the upload is unnamed). Decided from the headers alone, before the upload holds any
+/// of the node's budget.
+fn upload_limit(registry: &Registry, headers: &http::HeaderMap) -> Result<(u64, bool), Refusal> {
+    let Some(value) = headers.get(BLOB_HASH_HEADER) else {
+        return Ok((MAX_UNNAMED_UPLOAD_BYTES, true));
+    };
+    let hash = value
+        .to_str()
+        .ok()
+        .and_then(|text| Hash::from_hex(text).ok())
+        .ok_or_else(|| Refusal {
+            status: 400,
+            error: Error::invalid_params(format!(
+                "the {BLOB_HASH_HEADER} header {value:?} is not a blob hash (0x and 64 hex digits)"
+            )),
+        })?;
+    let size = registry(&hash).ok_or_else(|| Refusal::unregistered(&hash))?;
+    Ok((max_upload_bytes(size).min(MAX_BODY_BYTES.into()), false))
 }
 
 fn busy_transfer(method: &str, why: &str) -> Refusal {

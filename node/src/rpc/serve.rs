@@ -9,7 +9,7 @@
 //! [`MAX_BODY_BYTES`](agora_rpc_api::MAX_BODY_BYTES). Both serve the same methods behind a
 //! [`CallLimitsLayer`].
 
-use super::limits::{CallLimitsLayer, ClientAddr, Gate, HttpLimitsLayer};
+use super::limits::{CallLimitsLayer, ClientAddr, Gate, HttpLimitsLayer, Registry};
 use super::DashboardLayer;
 use agora_rpc_api::limits::{
     MAX_CALL_BYTES, MAX_CONNECTIONS, MAX_SUBSCRIPTIONS_PER_CONNECTION, MAX_WS_RESPONSE_BYTES,
@@ -51,20 +51,27 @@ fn config(max_request: usize, max_response: usize) -> ServerConfig {
         .build()
 }
 
-/// Binds `addr` and serves `methods` there until the returned handle is stopped.
+/// Binds `addr` and serves `methods` there until the returned handle is stopped; uploads are
+/// admitted by the blob sizes `registry` gives.
 pub(super) async fn start(
     methods: Methods,
     addr: SocketAddr,
     dashboard: bool,
+    registry: Registry,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let (stop, handle) = stop_channel();
-    tokio::spawn(accept(listener, methods, stop, dashboard));
+    tokio::spawn(accept(listener, (methods, registry), stop, dashboard));
     Ok((bound, handle))
 }
 
-async fn accept(listener: TcpListener, methods: Methods, stop: StopHandle, dashboard: bool) {
+async fn accept(
+    listener: TcpListener,
+    (methods, registry): (Methods, Registry),
+    stop: StopHandle,
+    dashboard: bool,
+) {
     let gate = Gate::new();
     let limits = |websocket: bool| {
         RpcServiceBuilder::new().layer(CallLimitsLayer {
@@ -106,6 +113,7 @@ async fn accept(listener: TcpListener, methods: Methods, stop: StopHandle, dashb
             methods: methods.clone(),
             stop: stop.clone(),
             gate: gate.clone(),
+            registry: registry.clone(),
             client,
             dashboard,
         };
@@ -141,6 +149,7 @@ struct Router {
     methods: Methods,
     stop: StopHandle,
     gate: Arc<Gate>,
+    registry: Registry,
     client: IpAddr,
     dashboard: bool,
 }
@@ -166,6 +175,7 @@ impl Service<http::Request<hyper::body::Incoming>> for Router {
         }
         let limits = HttpLimitsLayer {
             gate: self.gate.clone(),
+            registry: self.registry.clone(),
         };
         let inner = self
             .http

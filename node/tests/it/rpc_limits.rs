@@ -2,10 +2,15 @@
 //! real sockets, from several loopback addresses (Linux routes all of 127.0.0.0/8 to `lo`, so
 //! each address is a client of its own).
 
+use crate::blobs::{bytes, register};
 use crate::support::{error_of, multi_thread_runtime, Node};
 use agora_primitives::Hash;
-use agora_rpc_api::limits::{MAX_CALL_BYTES, MAX_CONNECTIONS_PER_CLIENT, SUBSCRIBE_BURST};
-use agora_rpc_api::{codes, method, BlobApiClient, ChainHeadsApiClient, MAX_BODY_BYTES};
+use agora_rpc_api::limits::{
+    max_upload_bytes, BLOB_HASH_HEADER, MAX_CALL_BYTES, MAX_CONNECTIONS_PER_CLIENT, SUBSCRIBE_BURST,
+};
+use agora_rpc_api::{
+    codes, method, AuthorApiClient, BlobApiClient, ChainHeadsApiClient, Hex, MAX_BODY_BYTES,
+};
 use jsonrpsee::ws_client::WsClientBuilder;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -99,6 +104,67 @@ fn a_body_over_its_methods_limit_is_refused_from_its_first_bytes() {
     });
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("not named in its first bytes"), "{answer}");
+
+    // The node goes on serving and finalizing.
+    node.wait_finalized(node.finalized_number() + 1);
+}
+
+/// Issue 16: an upload larger than `MAX_UNNAMED_UPLOAD_BYTES` must name its blob in the
+/// `X-Blob-Hash` header, and the node judges the name from the headers alone, before it reads
+/// the body or holds any of its transfer budget: a stranger cannot hold the budget with slow
+/// uploads of blobs nobody registered. Each answer below comes to a request of which only the
+/// headers and first bytes were sent.
+#[test]
+fn an_upload_is_judged_by_the_blob_it_names_before_its_body_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_finalized(dir.path());
+    let port = node.rpc_port;
+    let runtime = multi_thread_runtime();
+    let answer_to = |length: u64, name: Option<&str>| {
+        runtime.block_on(async {
+            let mut stream = connect_from(Ipv4Addr::LOCALHOST, port).await.unwrap();
+            let named = name.map_or(String::new(), |n| format!("X-Blob-Hash: {n}\r\n"));
+            let head =
+                post_head(port, length).replacen("Content-Length", &(named + "Content-Length"), 1)
+                    + &request_prefix(method::BLOB_PUT);
+            stream.write_all(head.as_bytes()).await.unwrap();
+            read_answer(&mut stream, Duration::from_secs(10)).await
+        })
+    };
+
+    // Unnamed and 10 MiB: refused, naming the header.
+    let answer = answer_to(10 << 20, None);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains(BLOB_HASH_HEADER), "{answer}");
+    // Named but not registered, 100 MiB declared: refused as the method would refuse it.
+    let unregistered = Hash([9; 32]);
+    let answer = answer_to(100 << 20, Some(&unregistered.to_hex()));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains(&codes::BLOB_NOT_REGISTERED.to_string()),
+        "{answer}"
+    );
+    assert!(answer.contains(&unregistered.to_string()), "{answer}");
+    // A name that is not a hash.
+    let answer = answer_to(1 << 20, Some("0xnope"));
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("0xnope"), "{answer}");
+
+    // Registered with 1000 bytes: at most its hex and the envelope may come.
+    let blob = bytes(5, 1000);
+    let hash = Hash::of(&blob);
+    let registration = register(&node.genesis_hash(), 0, &blob, 1000);
+    node.call(|c| c.submit_extrinsic(Hex::encode(&registration)));
+    node.wait_for(Duration::from_secs(60), "the blob's registration", || {
+        node.call(|c| c.blob_has(hash)).registered.then_some(())
+    });
+    let limit = max_upload_bytes(1000);
+    let answer = answer_to(limit + 1, Some(&hash.to_hex()));
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains(&limit.to_string()), "{answer}");
+    // The honest upload, named as the `agora` client names it.
+    assert_eq!(node.try_put_named(hash, Hex::encode(&blob)).unwrap(), hash);
+    assert!(node.call(|c| c.blob_has(hash)).stored);
 
     // The node goes on serving and finalizing.
     node.wait_finalized(node.finalized_number() + 1);

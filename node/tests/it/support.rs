@@ -150,6 +150,34 @@ impl Node {
         self.run(f)
     }
 
+    /// `blob_put` of `hex` over a client that names `hash` in the upload's
+    /// [`BLOB_HASH_HEADER`](agora_rpc_api::limits::BLOB_HASH_HEADER), as the `agora` client
+    /// does: how a body over `MAX_UNNAMED_UPLOAD_BYTES` gets in.
+    pub fn try_put_named(
+        &self,
+        hash: agora_primitives::Hash,
+        hex: agora_rpc_api::Hex,
+    ) -> Result<agora_primitives::Hash, ClientError> {
+        let mut headers = jsonrpsee::http_client::HeaderMap::new();
+        headers.insert(
+            agora_rpc_api::limits::BLOB_HASH_HEADER,
+            jsonrpsee::http_client::HeaderValue::from_str(&hash.to_hex()).unwrap(),
+        );
+        let client = HttpClientBuilder::default()
+            .request_timeout(Duration::from_secs(30))
+            .max_request_size(MAX_BODY_BYTES)
+            .max_response_size(MAX_BODY_BYTES)
+            .set_headers(headers)
+            .build(format!("http://127.0.0.1:{}", self.rpc_port))
+            .unwrap();
+        self.runtime
+            .block_on(agora_rpc_api::BlobApiClient::blob_put(
+                &client,
+                hex,
+                Some(hash),
+            ))
+    }
+
     /// [`Node::try_call`] that must succeed.
     pub fn call<'a, T, F>(&'a self, f: impl FnOnce(&'a HttpClient) -> F) -> T
     where
