@@ -477,16 +477,17 @@ fn a_worker_that_withholds_a_start_state_times_out_and_the_verifier_keeps_its_bo
     );
 }
 
-/// Issue 17, end to end: Alice's module (`engine/tests/modules/nan-bits.wasm`, 10 steps) stores
-/// the bits of a run-time `0/0` in its state, which differ between x86-64 and aarch64. Bob works
-/// honestly on this machine; Charlie verifies honestly as an aarch64 machine would
-/// (`--fault arm-nans`: the same NaN bits as aarch64). Both segments mismatch; each dispute is
-/// bisected to one step, and the node's referee finds the step produced a NaN: machine-
-/// dependent, set aside. Nobody is slashed: Charlie's bonds come back with his fees, Bob is paid
-/// for his fuel at settlement, the referee calls are repaid out of Alice's escrow, and the
-/// receipt names both findings.
-#[test]
-fn a_buyers_machine_dependent_module_costs_neither_the_worker_nor_the_verifier() {
+/// Alice buys a run of `module` (from `engine/tests/modules`, `seed`, segments of 5 steps);
+/// Bob works honestly on this machine and Charlie verifies honestly as an aarch64 machine
+/// would (`--fault arm-nans`: aarch64's NaN bits) until the job settles. Checks that neither
+/// lost money to Alice's machine-dependent module: nothing burned or created, Charlie's bonds
+/// all back, each gained his pay less at most his transaction fees (Alice authors every dev
+/// block, so fees are hers: the referee calls, whoever made them, came back out of the
+/// escrow). Returns the receipt and the two daemons, for their logs.
+fn settled_with_nobody_out_of_pocket(
+    module: &str,
+    seed: &str,
+) -> (pallet_jobs::Receipt, AccountId, Daemon, Daemon) {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("modules");
@@ -494,18 +495,19 @@ fn a_buyers_machine_dependent_module_costs_neither_the_worker_nor_the_verifier()
     let issuance0 = total_issuance(&node);
     let (bob, charlie) = (account(BOB), account(CHARLIE));
     let (bob0, charlie0) = (total(&node, &bob), total(&node, &charlie));
+    let module = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../engine/tests/modules")
+        .join(module);
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv");
     let job = [
         "--module",
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../engine/tests/modules/nan-bits.wasm"
-        ),
+        module.to_str().unwrap(),
         "--data",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv"),
+        data,
         "--segment",
         "5",
         "--seed",
-        "7",
+        seed,
     ];
     let id = submit_job(&node, &cache, &job, "1000");
     let status = ended(&node, id, &mut worker, &mut verifier);
@@ -514,6 +516,42 @@ fn a_buyers_machine_dependent_module_costs_neither_the_worker_nor_the_verifier()
         panic!("the job did not settle: {status:?}\n{logs}");
     };
     assert!(receipt.refuted.is_empty(), "{receipt:?}");
+    assert_eq!(receipt.checks_passed, 2, "Charlie is paid for both checks");
+    assert!(receipt.paid_worker > 0 && receipt.paid_verifiers > 0);
+    assert_eq!(
+        total_issuance(&node),
+        issuance0,
+        "nothing burned or created"
+    );
+    conserved(&node, issuance0, "settled");
+    assert_eq!(
+        node.read(async |rpc| Ok(agora_client::chain::State::best(rpc)
+            .ledger(&charlie)
+            .await?
+            .committed)),
+        0,
+        "Charlie's bonds are all back"
+    );
+    let (bob1, charlie1) = (total(&node, &bob), total(&node, &charlie));
+    assert!(
+        bob1 + agora_primitives::AGR / 10 > bob0 + receipt.paid_worker,
+        "{bob0} → {bob1}"
+    );
+    assert!(
+        charlie1 + agora_primitives::AGR / 10 > charlie0,
+        "{charlie0} → {charlie1}"
+    );
+    (receipt, charlie, worker, verifier)
+}
+
+/// Issue 17, end to end: Alice's module (`engine/tests/modules/nan-bits.wasm`, 10 steps) stores
+/// the bits of a run-time `0/0` in its state, which differ between x86-64 and aarch64. Both
+/// segments mismatch; each dispute is bisected to one step, and the node's referee finds the
+/// step produced a NaN — from the job's start, or with the job's first segment machine-
+/// dependent too: set aside. Nobody is out of pocket, and the receipt names both findings.
+#[test]
+fn a_buyers_machine_dependent_module_costs_neither_the_worker_nor_the_verifier() {
+    let (receipt, charlie, mut worker, _) = settled_with_nobody_out_of_pocket("nan-bits.wasm", "7");
     let segments: Vec<u64> = receipt
         .machine_dependent
         .iter()
@@ -527,74 +565,23 @@ fn a_buyers_machine_dependent_module_costs_neither_the_worker_nor_the_verifier()
     assert!(receipt
         .machine_dependent
         .iter()
-        .all(|m| m.challenger == charlie && !m.open));
-    assert_eq!(receipt.checks_passed, 2, "Charlie is paid for both checks");
-    assert!(receipt.paid_worker > 0 && receipt.paid_verifiers > 0);
-    // Nothing burned or created; Charlie's bonds are all back.
-    assert_eq!(total_issuance(&node), issuance0);
-    conserved(&node, issuance0, "settled");
-    assert_eq!(
-        node.read(async |rpc| Ok(agora_client::chain::State::best(rpc)
-            .ledger(&charlie)
-            .await?
-            .committed)),
-        0
-    );
-    // Each gained its pay less at most its fees (Alice authors every dev block, so fees are
-    // hers); the referee calls, whoever made them, came back out of the escrow.
-    let (bob1, charlie1) = (total(&node, &bob), total(&node, &charlie));
-    assert!(
-        bob1 + agora_primitives::AGR / 10 > bob0 + receipt.paid_worker,
-        "{bob0} → {bob1}"
-    );
-    assert!(
-        charlie1 + agora_primitives::AGR / 10 > charlie0,
-        "{charlie0} → {charlie1}"
-    );
+        .all(|m| m.challenger == charlie && !m.open && m.replayed == 0));
     let log = worker.log_once("referee called");
     assert!(log.contains("referee called"), "{log}");
 }
 
 /// Issue 17, the dispute reopened from the start, end to end: Alice's module
-/// (`engine/tests/modules/late-nan.wasm`, seed 0, segments of 5 steps) counts to 5 in its first
-/// segment and stores the bits of a run-time `0/0` at every step after. Bob works honestly on
-/// this machine; Charlie verifies as an aarch64 machine would (`--fault arm-nans`). Segment 0
-/// matches; segment 1, checked from Bob's leaf 0, mismatches and is bisected to a step whose
-/// NaN the referee sees — but from a state only Bob vouched for, and the job's first segment is
-/// not machine-dependent: not established. The dispute is reopened from the job's start,
-/// Charlie replays the job and agrees with leaf 0, the bisection lands on the same step, now
-/// from a state Charlie reached himself, and the referee's verdict sets it aside. Nobody is
-/// slashed, Bob is paid for his fuel, Charlie for his checks, the referee calls out of the
-/// escrow.
+/// (`engine/tests/modules/late-nan.wasm`, seed 0) counts to 5 in its first segment and stores
+/// the bits of a run-time `0/0` at every step after. Segment 0 matches; segment 1, checked
+/// from Bob's leaf 0, mismatches and is bisected to a step whose NaN the referee sees — but
+/// from a state only Bob vouched for, and the job's first segment is not machine-dependent:
+/// not established. The dispute is reopened from the job's start, Charlie replays the job and
+/// agrees with leaf 0, the bisection lands on the same step, now from a state Charlie reached
+/// himself, and the referee's verdict sets it aside. Nobody is out of pocket.
 #[test]
 fn a_module_machine_dependent_after_its_first_segment_costs_neither_the_worker_nor_the_verifier() {
-    let node = Node::start_with_block_time(400);
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("modules");
-    let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &["--fault", "arm-nans"]);
-    let issuance0 = total_issuance(&node);
-    let (bob, charlie) = (account(BOB), account(CHARLIE));
-    let (bob0, charlie0) = (total(&node, &bob), total(&node, &charlie));
-    let job = [
-        "--module",
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../engine/tests/modules/late-nan.wasm"
-        ),
-        "--data",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv"),
-        "--segment",
-        "5",
-        "--seed",
-        "0",
-    ];
-    let id = submit_job(&node, &cache, &job, "1000");
-    let status = ended(&node, id, &mut worker, &mut verifier);
-    let JobStatus::Settled { receipt } = status else {
-        let logs = logs(&mut [&mut worker, &mut verifier]);
-        panic!("the job did not settle: {status:?}\n{logs}");
-    };
-    assert!(receipt.refuted.is_empty(), "{receipt:?}");
+    let (receipt, charlie, _, mut verifier) =
+        settled_with_nobody_out_of_pocket("late-nan.wasm", "0");
     let [finding] = receipt.machine_dependent.as_slice() else {
         panic!("one dispute set aside: {receipt:?}");
     };
@@ -602,26 +589,6 @@ fn a_module_machine_dependent_after_its_first_segment_costs_neither_the_worker_n
     assert!(
         finding.replayed > 0,
         "reopened from the start and replayed: {finding:?}"
-    );
-    assert_eq!(receipt.checks_passed, 2, "Charlie is paid for both checks");
-    assert!(receipt.paid_worker > 0 && receipt.paid_verifiers > 0);
-    assert_eq!(total_issuance(&node), issuance0, "nothing burned");
-    conserved(&node, issuance0, "settled");
-    assert_eq!(
-        node.read(async |rpc| Ok(agora_client::chain::State::best(rpc)
-            .ledger(&charlie)
-            .await?
-            .committed)),
-        0
-    );
-    let (bob1, charlie1) = (total(&node, &bob), total(&node, &charlie));
-    assert!(
-        bob1 + agora_primitives::AGR / 10 > bob0 + receipt.paid_worker,
-        "{bob0} → {bob1}"
-    );
-    assert!(
-        charlie1 + agora_primitives::AGR / 10 > charlie0,
-        "{charlie0} → {charlie1}"
     );
     let log = verifier.log_once("reopened from the start");
     assert!(log.contains("dispute reopened from the start"), "{log}");

@@ -54,7 +54,26 @@ fn counter_segment() -> String {
               {refuse}
               return
             end
-            local.get $sp
+            {steps}"#,
+        refuse = finish("i32.const 320", "i32.const 25", 1),
+        steps = each_step(
+            "local.get $v
+                i64.const 6364136223846793005
+                i64.mul
+                local.get $dl
+                i64.extend_i32_u
+                i64.add
+                i64.const 1442695040888963407
+                i64.add"
+        ),
+    )
+}
+
+/// WAT for a named-parameter segment body: loads the u64 state into `$v`, replaces it `$steps`
+/// times with what `next` pushes (an i64, computed from `$v`), then stores it as the state.
+pub(crate) fn each_step(next: &str) -> String {
+    format!(
+        r#"local.get $sp
             i64.load
             local.set $v
             (block $done
@@ -62,14 +81,7 @@ fn counter_segment() -> String {
                 local.get $steps
                 i32.eqz
                 br_if $done
-                local.get $v
-                i64.const 6364136223846793005
-                i64.mul
-                local.get $dl
-                i64.extend_i32_u
-                i64.add
-                i64.const 1442695040888963407
-                i64.add
+                {next}
                 local.set $v
                 local.get $steps
                 i32.const 1
@@ -77,7 +89,6 @@ fn counter_segment() -> String {
                 local.set $steps
                 br $step))
             {store}"#,
-        refuse = finish("i32.const 320", "i32.const 25", 1),
         store = store_state("local.get $v"),
     )
 }

@@ -108,35 +108,19 @@ fn the_committed_late_nan_module_is_the_fixture() {
 }
 
 fn late_nan() -> Vec<u8> {
-    let body = format!(
-        "local.get $sp
-        i64.load
-        local.set $v
-        (block $done
-          (loop $step
-            local.get $steps
-            i32.eqz
-            br_if $done
-            local.get $v
-            i64.const 5
-            i64.lt_u
-            if (result i64)
-              local.get $v
-              i64.const 1
-              i64.add
-            else
-              {NAN_BITS}
-            end
-            local.set $v
-            local.get $steps
-            i32.const 1
-            i32.sub
-            local.set $steps
-            br $step))
-        {}",
-        store_state("local.get $v")
+    let next = format!(
+        "local.get $v
+        i64.const 5
+        i64.lt_u
+        if (result i64)
+          local.get $v
+          i64.const 1
+          i64.add
+        else
+          {NAN_BITS}
+        end"
     );
-    crate::fixture::with_named_segment(&body)
+    crate::fixture::with_named_segment(&crate::fixture::each_step(&next))
 }
 
 /// Asserts that `engine/tests/modules/<name>` holds `wasm`, first writing it there when
