@@ -70,12 +70,12 @@ impl Replay {
     }
 }
 
-/// One account challenging jobs and playing their disputes through one node.
-pub struct Challenger<'a> {
-    rpc: &'a Rpc,
-    signer: &'a Signer,
-    me: AccountId,
-    /// Where fetched blobs are kept (`<dir>/blobs`).
+/// How a challenger re-executes jobs: where fetched blobs and replayed states are kept, the
+/// module cache, and the engine settings. Owned, so that a replay can run in a task of its own.
+#[derive(Clone, Debug)]
+pub(crate) struct Replayer {
+    /// Where fetched blobs are kept (`<dir>/blobs`) and replays keep their states
+    /// (`<dir>/replays/<job>`).
     dir: PathBuf,
     module_cache: Option<PathBuf>,
     /// Whether to execute with NaN canonicalization on (the `arm-nans` test fault: aarch64's
@@ -83,42 +83,23 @@ pub struct Challenger<'a> {
     nan_canonicalization: bool,
 }
 
-impl<'a> Challenger<'a> {
-    /// A challenger signing with `signer`, keeping blobs under `dir`.
-    pub fn new(
-        rpc: &'a Rpc,
-        signer: &'a Signer,
-        dir: &Path,
-        module_cache: Option<PathBuf>,
-    ) -> Self {
-        Challenger {
-            rpc,
-            signer,
-            me: signer.agora_account(),
-            dir: dir.to_path_buf(),
-            module_cache,
-            nan_canonicalization: false,
-        }
-    }
-
-    /// This challenger, executing with NaN canonicalization `on` (aarch64's NaN bits).
-    pub fn with_nan_canonicalization(mut self, on: bool) -> Self {
-        self.nan_canonicalization = on;
-        self
-    }
-
-    /// The inputs of job `job`, fetched (from `start` if given), executed as this challenger
-    /// executes.
-    async fn inputs(&self, job: &Job, start: Option<TraceLeaf>) -> Result<crate::Inputs, Error> {
+impl Replayer {
+    /// The inputs of job `job`, fetched through `rpc` (from `start` if given).
+    async fn inputs(
+        &self,
+        rpc: &Rpc,
+        job: &Job,
+        start: Option<TraceLeaf>,
+    ) -> Result<crate::Inputs, Error> {
         let cache = self.module_cache.clone();
-        let mut inputs = fetch_inputs(self.rpc, &self.dir, cache, job, start).await?;
+        let mut inputs = fetch_inputs(rpc, &self.dir, cache, job, start).await?;
         inputs.settings.nan_canonicalization |= self.nan_canonicalization;
         Ok(inputs)
     }
 
-    /// Re-executes job `id` from `init` to its model and metrics.
-    pub async fn replay(&self, id: JobId, job: &Job) -> Result<Replay, Error> {
-        let inputs = self.inputs(job, None).await?;
+    /// Re-executes job `id` from `init` to its model and metrics, fetching through `rpc`.
+    pub(crate) async fn replay(&self, rpc: &Rpc, id: JobId, job: &Job) -> Result<Replay, Error> {
+        let inputs = self.inputs(rpc, job, None).await?;
         let segments = inputs.spec.segments();
         let rerun = Rerun {
             inputs,
@@ -147,15 +128,65 @@ impl<'a> Challenger<'a> {
         self.dir.join("replays").join(id.to_string())
     }
 
-    /// Drops what the replay of job `id` kept on disk (its dispute is over, or it is no longer
-    /// challengeable).
-    pub fn forget(&self, id: JobId) {
+    /// Drops what the replay of job `id` kept on disk.
+    pub(crate) fn forget(&self, id: JobId) {
         let dir = self.replay_dir(id);
         if let Err(error) = std::fs::remove_dir_all(&dir) {
             if error.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(job = id, "could not remove {}: {error}", dir.display());
             }
         }
+    }
+}
+
+/// One account challenging jobs and playing their disputes through one node.
+pub struct Challenger<'a> {
+    rpc: &'a Rpc,
+    signer: &'a Signer,
+    me: AccountId,
+    replayer: Replayer,
+}
+
+impl<'a> Challenger<'a> {
+    /// A challenger signing with `signer`, keeping blobs under `dir`.
+    pub fn new(
+        rpc: &'a Rpc,
+        signer: &'a Signer,
+        dir: &Path,
+        module_cache: Option<PathBuf>,
+    ) -> Self {
+        Challenger {
+            rpc,
+            signer,
+            me: signer.agora_account(),
+            replayer: Replayer {
+                dir: dir.to_path_buf(),
+                module_cache,
+                nan_canonicalization: false,
+            },
+        }
+    }
+
+    /// This challenger, executing with NaN canonicalization `on` (aarch64's NaN bits).
+    pub fn with_nan_canonicalization(mut self, on: bool) -> Self {
+        self.replayer.nan_canonicalization = on;
+        self
+    }
+
+    /// How this challenger re-executes jobs.
+    pub(crate) fn replayer(&self) -> &Replayer {
+        &self.replayer
+    }
+
+    /// Re-executes job `id` from `init` to its model and metrics.
+    pub async fn replay(&self, id: JobId, job: &Job) -> Result<Replay, Error> {
+        self.replayer.replay(self.rpc, id, job).await
+    }
+
+    /// Drops what the replay of job `id` kept on disk (its dispute is over, or it is no longer
+    /// challengeable).
+    pub fn forget(&self, id: JobId) {
+        self.replayer.forget(id);
     }
 
     /// Challenges job `id` at `target`, committing the challenge bond.
@@ -253,13 +284,14 @@ impl<'a> Challenger<'a> {
         segment: u64,
         steps: u32,
     ) -> Result<Vec<u8>, Error> {
-        let inputs = self.inputs(job, None).await?;
+        let inputs = self.replayer.inputs(self.rpc, job, None).await?;
         let (owned, _) = inputs.into_owned();
         let kept = segment
             .checked_sub(1)
             .and_then(|before| replay.leaves.get(usize::try_from(before).ok()?))
             .and_then(|leaf| {
-                let bytes = std::fs::read(checkpoint_path(&self.replay_dir(id), segment)).ok()?;
+                let dir = self.replayer.replay_dir(id);
+                let bytes = std::fs::read(checkpoint_path(&dir, segment)).ok()?;
                 (Hash::of(&bytes) == leaf.state_hash).then_some(bytes)
             });
         let from = if kept.is_some() { segment } else { 0 };

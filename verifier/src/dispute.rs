@@ -10,10 +10,13 @@
 
 use std::collections::BTreeSet;
 
+use crate::challenge::{Replay, Replayer};
 use crate::{Error, Verifier};
 use agora_client::chain::State;
+use agora_client::rpc::Rpc;
 use agora_client::tx;
 use agora_primitives::Hash;
+use pallet_jobs::Job;
 use pallet_jobs::JobId;
 use pallet_verification::{Audit, Claim, Turn};
 
@@ -80,9 +83,11 @@ impl Verifier {
     }
 
     /// Plays this verifier's dispute reopened from the job's start as an open challenger
-    /// plays (`challenge.rs`): from its own replay of the job from `init`, made as soon as the
-    /// dispute is reopened — the worker's first move gives it time too, and the pallet allows
-    /// the first answer an attestation window per replayed segment.
+    /// plays (`challenge.rs`): from its own replay of the job from `init`, started as soon as
+    /// the dispute is reopened — the worker's first move gives it time too, and the pallet
+    /// allows the first answer an attestation window per replayed segment. The replay runs in
+    /// a task of its own, over a connection of its own: a long one must not hold up this
+    /// verifier's other checks, whose windows do not wait.
     async fn answer_from_start(
         &self,
         state: &State<'_>,
@@ -99,18 +104,49 @@ impl Verifier {
         })?;
         let challenger = self.challenger();
         let mut replays = self.reopened.lock().await;
-        if !replays.contains_key(&id) {
-            tracing::info!(
-                job = id,
-                "dispute reopened from the start: replaying the job"
-            );
-            let replay = challenger.replay(id, &job).await?;
-            replays.insert(id, replay);
+        let finished = match replays.get(&id) {
+            None => {
+                tracing::info!(
+                    job = id,
+                    "dispute reopened from the start: replaying the job"
+                );
+                let task = self.spawn_replay(challenger.replayer().clone(), id, job.clone());
+                replays.insert(id, Reopened::Replaying(task));
+                return Ok(());
+            }
+            Some(Reopened::Replaying(task)) => task.is_finished(),
+            Some(Reopened::Replayed(_)) => true,
+        };
+        if !finished {
+            return Ok(());
         }
-        let Some(replay) = replays.get(&id) else {
+        if let Some(Reopened::Replaying(task)) = replays.remove(&id) {
+            // A failed replay is dropped with its entry: the next tick starts another.
+            let replay = task.await.map_err(|e| {
+                Error::InvalidJob(format!("the replay of job #{id} panicked: {e}"))
+            })??;
+            replays.insert(id, Reopened::Replayed(replay));
+        }
+        let Some(Reopened::Replayed(replay)) = replays.get(&id) else {
             return Ok(());
         };
         challenger.play(id, &job, audit, replay).await
+    }
+
+    /// Replays job `id` in a task of its own, over a connection of its own to the same node.
+    fn spawn_replay(
+        &self,
+        replayer: Replayer,
+        id: JobId,
+        job: Job,
+    ) -> tokio::task::JoinHandle<Result<Replay, Error>> {
+        let url = self.rpc.url().to_owned();
+        tokio::spawn(async move {
+            let rpc = Rpc::connect(&url)
+                .await
+                .map_err(agora_client::Error::from)?;
+            replayer.replay(&rpc, id, &job).await
+        })
     }
 
     /// Drops the replays of reopened disputes that are over (no longer in `audits` as a
@@ -127,12 +163,23 @@ impl Verifier {
             .map(|(id, _)| *id)
             .collect();
         let challenger = self.challenger();
-        self.reopened.lock().await.retain(|id, _| {
+        self.reopened.lock().await.retain(|id, entry| {
             let keep = live.contains(id);
             if !keep {
+                if let Reopened::Replaying(task) = entry {
+                    task.abort();
+                }
                 challenger.forget(*id);
             }
             keep
         });
     }
+}
+
+/// A replay for a dispute of this verifier's reopened from the job's start.
+pub(crate) enum Reopened {
+    /// Running in a task of its own.
+    Replaying(tokio::task::JoinHandle<Result<Replay, Error>>),
+    /// Done: what the verifier answers from.
+    Replayed(Replay),
 }

@@ -339,7 +339,7 @@ struct Verifier {
     /// time).
     watched: tokio::sync::Mutex<BTreeMap<JobId, watch::Watched>>,
     /// Replays for this verifier's disputes reopened from the job's start, until they end.
-    reopened: tokio::sync::Mutex<BTreeMap<JobId, challenge::Replay>>,
+    reopened: tokio::sync::Mutex<BTreeMap<JobId, dispute::Reopened>>,
 }
 
 impl Verifier {
