@@ -143,7 +143,25 @@ struct RunRecord {
     leaves: Vec<(u64, Hash, u64)>,
     root: Hash,
     output: Hash,
-    metrics: String,
+    /// `eval`'s output exactly as the module returned it: what verifiers and the referee hash.
+    /// (Kept as text once, which turned a module's non-UTF-8 metrics into other bytes, and an
+    /// honest worker into the loser of the output dispute.)
+    #[serde(deserialize_with = "metrics_on_disk")]
+    metrics: Vec<u8>,
+}
+
+/// The metrics of a `run.json`: bytes, or the text a worker of an earlier version wrote.
+fn metrics_on_disk<'de, D: serde::Deserializer<'de>>(from: D) -> Result<Vec<u8>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Metrics {
+        Bytes(Vec<u8>),
+        Text(String),
+    }
+    Ok(match Metrics::deserialize(from)? {
+        Metrics::Bytes(bytes) => bytes,
+        Metrics::Text(text) => text.into_bytes(),
+    })
 }
 
 impl RunRecord {
@@ -562,7 +580,7 @@ impl Worker {
                     heaviest_segment,
                     heaviest_fuel,
                     output: record.output,
-                    metrics: record.metrics.into_bytes(),
+                    metrics: record.metrics,
                 };
                 let call = agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::CommitResult {
                     job: id,
@@ -739,7 +757,7 @@ impl Worker {
                     .map(|l| (l.index, l.state_hash, l.fuel))
                     .collect(),
                 output,
-                metrics: String::from_utf8_lossy(&metrics).into_owned(),
+                metrics,
             };
             // Last: its presence means every checkpoint and the model are on disk.
             write_atomic(&dir.join("run.json"), &serde_json::to_vec_pretty(&record)?)?;
@@ -832,6 +850,29 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Metrics are kept as the module's bytes, whatever they are, and a `run.json` an earlier
+    /// worker wrote with text metrics still reads.
+    #[test]
+    fn a_run_record_keeps_metrics_that_are_not_text_byte_for_byte() {
+        let record = RunRecord {
+            leaves: vec![(0, Hash([1; 32]), 5)],
+            root: Hash([2; 32]),
+            output: Hash([3; 32]),
+            metrics: vec![0xff, 0xfe, 0x00, 0x80],
+        };
+        let json = serde_json::to_vec(&record).unwrap();
+        let read: RunRecord = serde_json::from_slice(&json).unwrap();
+        assert_eq!(read.metrics, [0xff, 0xfe, 0x00, 0x80]);
+        let earlier = serde_json::json!({
+            "leaves": [],
+            "root": Hash([2; 32]),
+            "output": Hash([3; 32]),
+            "metrics": "{\"accuracy\":0.9}",
+        });
+        let read: RunRecord = serde_json::from_value(earlier).unwrap();
+        assert_eq!(read.metrics, br#"{"accuracy":0.9}"#);
+    }
 
     #[test]
     fn a_run_is_kept_only_if_its_pace_lands_the_commitment_before_the_deadline() {

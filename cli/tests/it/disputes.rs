@@ -593,3 +593,71 @@ fn a_module_machine_dependent_after_its_first_segment_costs_neither_the_worker_n
     let log = verifier.log_once("reopened from the start");
     assert!(log.contains("dispute reopened from the start"), "{log}");
 }
+
+/// A buyer's module whose `eval` returns bytes that are not UTF-8
+/// (`engine/tests/modules/binary-metrics.wasm`: `FF FE 00 80`), worked by Bob and checked by
+/// Charlie, both honest and on the same machine: the job settles with nothing disputed, and the
+/// committed metrics are the module's bytes. (A worker that kept metrics as text committed
+/// other bytes — a replacement character for each invalid one — than Charlie computed: the last
+/// segment's check mismatched, and the referee's `eval` sided with Charlie: an honest worker
+/// slashed by its buyer's module.)
+#[test]
+fn metrics_that_are_not_text_are_committed_as_the_module_returned_them() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &[]);
+    let job = [
+        "--module",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../engine/tests/modules/binary-metrics.wasm"
+        ),
+        "--data",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv"),
+        "--segment",
+        "5",
+        "--seed",
+        "0",
+    ];
+    let id = submit_job(&node, &cache, &job, "1000");
+    let status = ended(&node, id, &mut worker, &mut verifier);
+    let JobStatus::Settled { receipt } = status else {
+        let logs = logs(&mut [&mut worker, &mut verifier]);
+        panic!("the job did not settle: {status:?}\n{logs}");
+    };
+    assert!(
+        receipt.refuted.is_empty() && receipt.machine_dependent.is_empty(),
+        "nothing disputed: {receipt:?}"
+    );
+    assert_eq!(receipt.checks_passed, 2, "{receipt:?}");
+    let metrics = node.read(async |rpc| {
+        Ok(agora_client::chain::State::best(rpc)
+            .job(id)
+            .await?
+            .and_then(|job| job.commitment)
+            .map(|commitment| commitment.metrics))
+    });
+    assert_eq!(metrics, Some(vec![0xff, 0xfe, 0x00, 0x80]));
+}
+
+/// Issue 17, a dispute over the model and metrics reopened from the start, end to end: Alice's
+/// module (`engine/tests/modules/nan-metrics.wasm`, seed 0) runs deterministic segments, but its
+/// `eval` returns the bits of a run-time `0/0`. Every leaf matches; the last segment's check
+/// mismatches on the metrics alone, and the referee's `eval` of Bob's final state produces a
+/// NaN — a state only Bob's trace vouches for, with the job's first segment deterministic: not
+/// established. Reopened from the start, Charlie replays the job and agrees with every leaf, the
+/// dispute returns to the model and metrics of a state he reached himself, and is set aside.
+/// Nobody is out of pocket.
+#[test]
+fn a_module_whose_metrics_are_machine_dependent_costs_neither_the_worker_nor_the_verifier() {
+    let (receipt, charlie, _, _) = settled_with_nobody_out_of_pocket("nan-metrics.wasm", "0");
+    let [finding] = receipt.machine_dependent.as_slice() else {
+        panic!("one dispute set aside: {receipt:?}");
+    };
+    assert_eq!(
+        (finding.segment, finding.challenger, finding.decided),
+        (1, charlie, Decision::RefereeOutput)
+    );
+    assert!(finding.replayed > 0, "reopened and replayed: {finding:?}");
+}

@@ -128,9 +128,21 @@ pub(crate) fn segment_export(body: &str) -> String {
     )
 }
 
+/// Signature of `agora_eval` (params, dataset, state: pointer and length each).
+const EVAL_SIGNATURE: &str = "(param i32 i32 i32 i32 i32 i32) (result i32)";
+
+/// The counter with an `agora_eval` whose `body` (parameters unnamed) is given, and `extra`
+/// items.
+pub(crate) fn with_eval(body: &str, extra: &str) -> Vec<u8> {
+    module(
+        &[("agora_eval", &export("agora_eval", EVAL_SIGNATURE, body))],
+        extra,
+    )
+}
+
 /// Default bodies of the ABI exports, keyed by export name (signature included).
 fn default_functions() -> BTreeMap<&'static str, String> {
-    let eval_signature = "(param i32 i32 i32 i32 i32 i32) (result i32)";
+    let eval_signature = EVAL_SIGNATURE;
     let export_signature = "(param i32 i32 i32 i32) (param $sp i32) (param $sl i32) (result i32)";
     [
         (

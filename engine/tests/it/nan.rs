@@ -9,13 +9,18 @@ use agora_engine::{Executor, Settings};
 
 use crate::fixture::{store_state, with_segment};
 
-fn segment_output(body: &str, nan_canonicalization: bool) -> Vec<u8> {
-    let wasm = with_segment(body, "");
-    let executor = Executor::new(Settings {
+/// An executor with NaN canonicalization on or off (the stand-ins for two kinds of hardware).
+fn executor_with(nan_canonicalization: bool) -> Executor {
+    Executor::new(Settings {
         nan_canonicalization,
         ..Settings::default()
     })
-    .expect("executor");
+    .expect("executor")
+}
+
+fn segment_output(body: &str, nan_canonicalization: bool) -> Vec<u8> {
+    let wasm = with_segment(body, "");
+    let executor = executor_with(nan_canonicalization);
     let job = executor.load(&wasm).expect("loads");
     executor
         .segment(&job, b"{}", b"", &[0; 8], 1)
@@ -105,6 +110,58 @@ fn the_committed_late_nan_module_is_the_fixture() {
     assert!(run(5, 1).nan_produced, "the step after it produces a NaN");
     let plain = executor.segment(&job, b"{}", b"", &5u64.to_le_bytes(), 1);
     assert_ne!(plain.expect("runs").bytes, 6u64.to_le_bytes());
+}
+
+/// `engine/tests/modules/binary-metrics.wasm`: the counter job whose `eval` returns four bytes
+/// that are not UTF-8 (`FF FE 00 80`). Metrics are the module's bytes, not text: the end-to-end
+/// test `disputes::metrics_that_are_not_text_are_committed_as_the_module_returned_them` runs it
+/// (a worker that kept them as text committed other bytes than every verifier computed, and
+/// lost the output dispute while honest). Rewrite with `AGORA_WRITE_MODULES=1 cargo test -p
+/// agora-engine --test it nan::`.
+#[test]
+fn the_committed_binary_metrics_module_is_the_fixture() {
+    let wasm = crate::fixture::with_eval(
+        "i32.const 400 global.set $out_ptr i32.const 4 global.set $out_len i32.const 0",
+        r#"(data (i32.const 400) "\ff\fe\00\80")"#,
+    );
+    is_the_committed_module("binary-metrics.wasm", &wasm);
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let job = executor.load(&wasm).expect("loads");
+    let metrics = executor.eval(&job, b"{}", b"", &[0; 8]).expect("evaluates");
+    assert_eq!(metrics.bytes, [0xff, 0xfe, 0x00, 0x80]);
+    assert!(std::str::from_utf8(&metrics.bytes).is_err());
+}
+
+/// `engine/tests/modules/nan-metrics.wasm`: the counter job whose `eval` returns the bits of a
+/// run-time `0/0` as its metrics; its segments are deterministic. The end-to-end test of a
+/// dispute over the model and metrics reopened from the start runs it
+/// (`disputes::a_module_whose_metrics_are_machine_dependent_costs_neither_the_worker_nor_the_verifier`).
+/// Rewrite with `AGORA_WRITE_MODULES=1 cargo test -p agora-engine --test it nan::`.
+#[test]
+fn the_committed_nan_metrics_module_is_the_fixture() {
+    let wasm = crate::fixture::with_eval(
+        &format!(
+            "i32.const 400 {NAN_BITS} i64.store
+            i32.const 400 global.set $out_ptr i32.const 8 global.set $out_len i32.const 0"
+        ),
+        "",
+    );
+    is_the_committed_module("nan-metrics.wasm", &wasm);
+    let metrics = |nan_canonicalization| {
+        let executor = executor_with(nan_canonicalization);
+        let job = executor.load(&wasm).expect("loads");
+        executor
+            .eval(&job, b"{}", b"", &[0; 8])
+            .expect("evaluates")
+            .bytes
+    };
+    assert_eq!(
+        metrics(true),
+        0x7fc0_0000u64.to_le_bytes(),
+        "the canonical NaN"
+    );
+    #[cfg(target_arch = "x86_64")]
+    assert_ne!(metrics(false), metrics(true), "x86-64's NaN differs");
 }
 
 fn late_nan() -> Vec<u8> {

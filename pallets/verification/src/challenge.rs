@@ -78,6 +78,7 @@ impl<T: Config> Pallet<T> {
                     hi_leaf: (index == last).then_some(last_leaf),
                     midpoint: None,
                     fuel: matches!(target, ChallengeTarget::Fuel(_)),
+                    output: false,
                 })
             }
             ChallengeTarget::Output => {
@@ -179,9 +180,17 @@ impl<T: Config> Pallet<T> {
         if let Claim::Leaves(leaves) = &dispute.claim {
             if let (Some(hi_leaf), true) = (leaves.hi_leaf, leaves.first() == leaves.hi) {
                 let steps = u32::try_from(record.spec.steps_in(hi_leaf.index)).unwrap_or(u32::MAX);
+                let last = record
+                    .commitment
+                    .as_ref()
+                    .map(|c| c.segments.saturating_sub(1));
                 dispute.segment = hi_leaf.index;
+                // `hi` moves down only when the challenger disagrees: still the last leaf, every
+                // state from `init` to the final one is agreed.
+                dispute.claim = if leaves.output && Some(hi_leaf.index) == last {
+                    Claim::Output
                 // Fuel, or a refusal, is decided by re-running the whole segment.
-                dispute.claim = if leaves.fuel || hi_leaf.is_refusal() {
+                } else if leaves.fuel || hi_leaf.is_refusal() {
                     Claim::Segment(crate::SegmentClaim {
                         steps,
                         start: leaves.lo,

@@ -45,13 +45,14 @@
 //!
 //! ```text
 //! Reopened from the start ─▶ Leaves: lo = the job's start, hi = the check's segment (the
-//!   worker's leaf known), as an open challenge's (`challenge.rs`), whole leaves if the dispute
-//!   was over a segment; the challenger's first answer is due after a replay of the job up to
-//!   hi (an attestation window a segment on top of the move's) … ─▶ Steps or Segment ─▶ Referee:
-//!   now every state it starts from is one the challenger agreed with on its way from `init`:
-//!   a machine-dependent verdict is the buyer's module's (set aside, both referee calls repaid
-//!   out of the escrow; the replay is not paid: nothing shows it was made), any other decides
-//!   as usual
+//!   worker's leaf known), as an open challenge's (`challenge.rs`); whole leaves if the
+//!   dispute was over a segment; the challenger's first answer is due after a replay of the
+//!   job up to hi (an attestation window a segment on top of the move's) … ─▶ Steps or
+//!   Segment, or (a dispute over the model and metrics narrowed to the last leaf with every
+//!   state agreed) Output again ─▶ Referee: now every state it starts from is one the
+//!   challenger agreed with on its way from `init`: a machine-dependent verdict is the buyer's
+//!   module's (set aside, both referee calls repaid out of the escrow; the replay is not paid:
+//!   nothing shows it was made), any other decides as usual
 //! ```
 //!
 //! An honest challenger agrees only with states its own run from `init` reaches, so a forger
@@ -402,20 +403,17 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Whether an unestablished verdict on `dispute` reopens it from the job's start: a drawn
-    /// check's dispute over states (a step or a whole segment), not reopened before. An open
-    /// challenge is a bisection from the start already (and dismissing it costs the worker
-    /// nothing); a dispute over the model and metrics is about the committed final state, which
-    /// no bisection over states can put in doubt.
+    /// check's dispute, not reopened before. An open challenge is a bisection from the start
+    /// already, and dismissing it costs the worker nothing.
     fn reopenable(dispute: &Dispute) -> bool {
-        dispute.check.is_some()
-            && !dispute.from_start()
-            && matches!(dispute.claim, Claim::Steps(_) | Claim::Segment(_))
+        dispute.check.is_some() && !dispute.from_start()
     }
 
     /// Reopens the dispute of a drawn check from the job's start (see the module doc,
-    /// "Reopened from the start"): a leaf bisection between `init` and the worker's leaf of
+    /// "Machine-dependent pieces"): a leaf bisection between `init` and the worker's leaf of
     /// the check's segment, the challenger answering from its own replay; whole leaves when
-    /// the dispute was over a segment's refusal or fuel, as in a fuel challenge.
+    /// the dispute was over a segment's refusal or fuel, as in a fuel challenge; back to the
+    /// model and metrics, if it was over them, once every state up to the last is agreed.
     fn reopen_from_start(
         ext: &mut Ext<'_>,
         job: JobId,
@@ -442,6 +440,7 @@ impl<T: Config> Pallet<T> {
             hi_leaf: Some(worker_leaf),
             midpoint: None,
             fuel: matches!(dispute.claim, Claim::Segment(_)),
+            output: matches!(dispute.claim, Claim::Output),
         });
         dispute.segment = segment;
         dispute.reopened_by = Some(caller);

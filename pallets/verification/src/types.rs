@@ -190,6 +190,12 @@ pub struct LeafBisection {
     /// with leaves equal to its own in state and fuel, and the narrowed segment is re-run whole
     /// ([`Claim::Segment`]) instead of bisected step by step, which checks only states.
     pub fuel: bool,
+    /// Whether this is a dispute over the model and metrics reopened from the job's start
+    /// (`dispute.rs`, "Machine-dependent pieces"): narrowed to the last leaf without the
+    /// challenger disagreeing with any state, it goes back to the referee's `export` and `eval`
+    /// of the final state, now a state the challenger reached from `init`; a disagreement below
+    /// the last leaf makes it a state dispute there, as usual.
+    pub output: bool,
 }
 
 impl LeafBisection {

@@ -679,7 +679,7 @@ fn a_step_too_big_for_the_referee_ends_as_a_plain_mismatch() {
 
 /// The job of `committed(&[CHARLIE])` (Bob's model is OUTPUT), every leaf matching, Charlie's
 /// model and metrics of the final state `computed`: an output dispute, opened at block 8.
-fn output_disputed(computed: FinalResult) -> State {
+pub(super) fn output_disputed(computed: FinalResult) -> State {
     let mut state = committed(&[CHARLIE]);
     let segments = sampled(&mut state);
     reveal_starts(&mut state, &segments);

@@ -6,8 +6,8 @@
 //! its first forged step instead, from a true state, and loses.
 
 use super::dispute::{
-    bisection, dispute, false_challenge, honest_model, play, refereed_by, to_the_referee, truth,
-    MockReferee, BOND, CALL_FEE, K, STEPS,
+    bisection, dispute, false_challenge, honest_model, output_disputed, play, refereed_by,
+    to_the_referee, truth, MockReferee, BOND, CALL_FEE, K, STEPS,
 };
 use super::*;
 use agora_primitives::referee::{
@@ -62,6 +62,25 @@ impl Referee for ForgedStateReferee {
     fn holds(&self, _: &Hash) -> bool {
         true
     }
+}
+
+/// Job 0, verified with one dispute set aside, settled at its time: its receipt and the
+/// finding on it.
+fn settled_with_one_finding(
+    state: &mut State,
+) -> (pallet_jobs::Receipt, pallet_jobs::MachineDependence) {
+    let JobStatus::Verified { settle_at, .. } = Jobs::job(state, 0).unwrap().status else {
+        panic!("not verified: {:?}", Jobs::job(state, 0).unwrap().status);
+    };
+    end_block(state, settle_at);
+    let JobStatus::Settled { receipt } = Jobs::job(state, 0).unwrap().status else {
+        panic!("not settled");
+    };
+    let [finding] = receipt.machine_dependent.as_slice() else {
+        panic!("{:?}", receipt.machine_dependent);
+    };
+    let finding = finding.clone();
+    (receipt, finding)
 }
 
 /// Plays the dispute of job 0 from `block` to the referee's turn: Bob reveals
@@ -160,6 +179,7 @@ fn a_module_machine_dependent_after_its_first_segment_is_reopened_and_set_aside(
                 hi_leaf: Some(leaf(disputed)),
                 midpoint: None,
                 fuel: false,
+                output: false,
             }),
             "a leaf bisection from init to the check's leaf, which the check revealed"
         );
@@ -184,16 +204,7 @@ fn a_module_machine_dependent_after_its_first_segment_is_reopened_and_set_aside(
         "nobody slashed"
     );
     assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
-    let JobStatus::Verified { settle_at, .. } = Jobs::job(&state, 0).unwrap().status else {
-        panic!("not verified: {:?}", Jobs::job(&state, 0).unwrap().status);
-    };
-    end_block(&mut state, settle_at);
-    let JobStatus::Settled { receipt } = Jobs::job(&state, 0).unwrap().status else {
-        panic!("not settled");
-    };
-    let [finding] = receipt.machine_dependent.as_slice() else {
-        panic!("{:?}", receipt.machine_dependent);
-    };
+    let (receipt, finding) = settled_with_one_finding(&mut state);
     assert_eq!(
         (finding.segment, finding.challenger, finding.replayed),
         (disputed, CHARLIE, leaf(disputed).fuel),
@@ -346,4 +357,106 @@ fn a_reopened_dispute_gives_the_challenger_time_to_replay_and_no_more() {
         "Charlie missed his answer: the dispute is his loss"
     );
     assert!(TestStaking::ledger(&state, &CHARLIE).committed < bond);
+}
+
+/// The honest job's engine, with a buyer's module whose `eval` produces a NaN (its metrics'
+/// bits depend on the machine); its segments are deterministic.
+struct NanMetricsReferee;
+
+impl Referee for NanMetricsReferee {
+    fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
+        match request.task {
+            RefereeTask::Output { .. } => Ok(RefereeVerdict::MachineDependent),
+            _ => MockReferee::default().run(request),
+        }
+    }
+
+    fn holds(&self, _: &Hash) -> bool {
+        true
+    }
+}
+
+/// The dispute over the model and metrics, reopened: every leaf matches, but Charlie's metrics
+/// of the final state differ from Bob's, and the referee's `eval` produces a NaN — from a final
+/// state only Bob's trace vouches for, with the job's first segment deterministic: not
+/// established. Reopened from the start, Charlie agrees with every leaf from his replay, the
+/// dispute returns to the model and metrics, now of a state Charlie reached from `init`, and
+/// is set aside: Bob is paid. A Charlie that instead disagrees with a leaf Bob got right turns
+/// it into a state dispute there, and loses it.
+#[test]
+fn a_dispute_over_machine_dependent_metrics_is_reopened_and_set_aside() {
+    let other_metrics = FinalResult {
+        output: OUTPUT,
+        metrics: Hash([0x0D; 32]),
+    };
+    let mut state = output_disputed(other_metrics);
+    let check = dispute(&state).check;
+    assert_eq!(dispute(&state).claim, Claim::Output);
+    let events = refereed_by(&mut state, 9, NanMetricsReferee);
+    assert!(
+        events.contains(&Event::Refereed {
+            job: 0,
+            outcome: RefereeOutcome::Unestablished
+        }),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&Event::DisputeReopened {
+            job: 0,
+            check,
+            segment: 3
+        }),
+        "{events:?}"
+    );
+    let issuance = TestBalances::total_issuance(&state);
+    let mut griefed = state.clone();
+    let block = to_the_referee_as(&mut state, 10, (&trace(), leaf), truth, truth);
+    let d = dispute(&state);
+    assert_eq!(
+        (d.claim.clone(), d.turn, d.from_start()),
+        (Claim::Output, Turn::Referee, true)
+    );
+    let events = refereed_by(&mut state, block, NanMetricsReferee);
+    assert!(
+        events.contains(&Event::Refereed {
+            job: 0,
+            outcome: RefereeOutcome::MachineDependent
+        }),
+        "{events:?}"
+    );
+    let (receipt, finding) = settled_with_one_finding(&mut state);
+    assert_eq!(
+        (finding.segment, finding.decided, finding.replayed),
+        (3, Decision::RefereeOutput, leaf(3).fuel)
+    );
+    assert!(receipt.paid_worker > 0);
+    assert_eq!(
+        TestBalances::total_issuance(&state),
+        issuance,
+        "nobody slashed"
+    );
+
+    // Charlie disagreeing with Bob's (true) leaf 1 makes it a dispute over segment 1's states,
+    // which the referee decides for Bob.
+    let griefer = |t: u64| {
+        if t < 2 * K {
+            truth(t)
+        } else {
+            Hash::of_parts(&[b"griefer", &t.to_le_bytes()])
+        }
+    };
+    let block = to_the_referee_as(&mut griefed, 10, (&trace(), leaf), truth, griefer);
+    assert_eq!(dispute(&griefed).segment, 1);
+    let events = refereed_by(&mut griefed, block, NanMetricsReferee);
+    assert!(
+        events.contains(&Event::Refereed {
+            job: 0,
+            outcome: RefereeOutcome::WorkerRight
+        }),
+        "{events:?}"
+    );
+    assert!(
+        TestBalances::total_issuance(&griefed) < issuance,
+        "Charlie's bond burned in part"
+    );
 }
