@@ -305,8 +305,6 @@ impl Refusal {
     }
 
     fn response(self) -> HttpResponse {
-        let busy = self.error.code == ErrorCode::Busy;
-        let refused_with_200 = self.status == 200 && !busy;
         let object = ErrorObjectOwned::from(self.error);
         let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": object});
         let response = HttpResponse::builder()
@@ -315,12 +313,7 @@ impl Refusal {
             .body(HttpBody::from(body.to_string()));
         // A status from the list above and a constant header: building cannot fail.
         let mut response = response.unwrap_or_else(|_| HttpResponse::new(HttpBody::from("")));
-        if busy {
-            response.extensions_mut().insert(Busy);
-        }
-        if refused_with_200 {
-            response.extensions_mut().insert(Refused);
-        }
+        response.extensions_mut().insert(Refused);
         response
     }
 
@@ -388,11 +381,9 @@ where
         Box::pin(async move {
             let response = serve_admitted((&gate, &registry), &mut inner, request).await;
             // A request the node refused, or could not read as HTTP or JSON, is a strike.
-            let refused = response.as_ref().map_or(true, |r| {
-                r.status().is_client_error()
-                    || is_busy(r)
-                    || r.extensions().get::<Refused>().is_some()
-            });
+            let refused = response
+                .as_ref()
+                .map_or(true, |r| r.status().is_client_error() || is_refusal(r));
             if let (true, Some(client)) = (refused, client) {
                 gate.strike(client);
             }
@@ -401,16 +392,14 @@ where
     }
 }
 
-/// Whether `response` is a busy refusal (sent with status 200; see [`busy_transfer`]).
-fn is_busy(response: &HttpResponse) -> bool {
-    response.extensions().get::<Busy>().is_some()
+/// Whether `response` is one of the node's own refusals ([`Refusal::response`]), whatever its
+/// status: a busy answer or an unregistered upload goes out with 200, so that every JSON-RPC
+/// client reads its code, and is a strike all the same.
+fn is_refusal(response: &HttpResponse) -> bool {
+    response.extensions().get::<Refused>().is_some()
 }
 
-/// Marks a busy refusal's response for [`is_busy`].
-#[derive(Clone, Copy)]
-struct Busy;
-
-/// Marks another refusal answered with status 200 (an unregistered upload): a strike too.
+/// Marks a refusal's response for [`is_refusal`].
 #[derive(Clone, Copy)]
 struct Refused;
 

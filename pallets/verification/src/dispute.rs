@@ -390,7 +390,7 @@ impl<T: Config> Pallet<T> {
                 Self::worker_loses(ext, job, &audit, &dispute, (Some(*who), decided))
             }
             RefereeOutcome::Unestablished if Self::reopenable(&dispute) => {
-                Self::reopen_from_start(ext, job, audit, dispute, *who);
+                Self::reopen_from_start(ext, (job, &record), audit, dispute, *who);
             }
             RefereeOutcome::OutOfFuel | RefereeOutcome::Unestablished => {
                 Self::end_undecided(ext, job, audit, &dispute)
@@ -416,21 +416,15 @@ impl<T: Config> Pallet<T> {
     /// model and metrics, if it was over them, once every state up to the last is agreed.
     fn reopen_from_start(
         ext: &mut Ext<'_>,
-        job: JobId,
+        (job, record): (JobId, &pallet_jobs::Job),
         audit: Audit,
         mut dispute: Dispute,
         caller: AccountId,
     ) {
-        let check = dispute
-            .check
-            .and_then(|c| audit.checks.get(usize::try_from(c).ok()?));
+        let check = audit.checks.get(Self::check_index(&dispute));
         let Some((segment, worker_leaf)) = check.and_then(|c| Some((c.segment, c.worker_leaf?)))
         else {
             // Every disputed check has the worker's leaf (`open` needs it).
-            Self::end_undecided(ext, job, audit, &dispute);
-            return;
-        };
-        let Some(record) = Jobs::<T>::job(ext, job) else {
             Self::end_undecided(ext, job, audit, &dispute);
             return;
         };
@@ -445,7 +439,7 @@ impl<T: Config> Pallet<T> {
         dispute.segment = segment;
         dispute.reopened_by = Some(caller);
         dispute.round = 0;
-        Self::narrow(&record, &mut dispute);
+        Self::narrow(record, &mut dispute);
         Self::deposit_event(
             ext,
             Event::DisputeReopened {
@@ -632,9 +626,7 @@ impl<T: Config> Pallet<T> {
             burned: slashed.burned,
             rewarded: slashed.rewarded,
         });
-        let index = dispute
-            .check
-            .map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
+        let index = Self::check_index(dispute);
         if let Some(check) = audit.checks.get_mut(index) {
             check.outcome = Some(CheckOutcome::Refuted);
         }
@@ -695,9 +687,7 @@ impl<T: Config> Pallet<T> {
                 replayed: Self::replayed_fuel(&audit, dispute),
             },
         );
-        let index = dispute
-            .check
-            .map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
+        let index = Self::check_index(dispute);
         match audit.checks.get_mut(index) {
             Some(check) => {
                 Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
@@ -711,13 +701,22 @@ impl<T: Config> Pallet<T> {
         Self::conclude(ext, job, audit);
     }
 
+    /// The index in its audit of the check whose mismatch `dispute` is; `usize::MAX` (no check)
+    /// for an open challenge.
+    fn check_index(dispute: &Dispute) -> usize {
+        dispute
+            .check
+            .map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX))
+    }
+
     /// The fuel the challenger of a dispute reopened from the start re-executed to answer it:
     /// the worker's cumulative fuel at the check's leaf (0 for any other dispute).
     fn replayed_fuel(audit: &Audit, dispute: &Dispute) -> Fuel {
-        let check = dispute
-            .check
-            .and_then(|c| audit.checks.get(usize::try_from(c).ok()?));
-        match check.and_then(|c| c.worker_leaf) {
+        match audit
+            .checks
+            .get(Self::check_index(dispute))
+            .and_then(|c| c.worker_leaf)
+        {
             Some(leaf) if dispute.from_start() => leaf.fuel,
             _ => 0,
         }

@@ -64,6 +64,26 @@ impl Referee for ForgedStateReferee {
     }
 }
 
+/// The referee's `events`: an unestablished verdict, and the dispute of `check` reopened from
+/// the start at `segment`.
+fn assert_reopened(events: &[Event], check: Option<u32>, segment: u64) {
+    assert!(
+        events.contains(&Event::Refereed {
+            job: 0,
+            outcome: RefereeOutcome::Unestablished
+        }),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&Event::DisputeReopened {
+            job: 0,
+            check,
+            segment
+        }),
+        "{events:?}"
+    );
+}
+
 /// Job 0, verified with one dispute set aside, settled at its time: its receipt and the
 /// finding on it.
 fn settled_with_one_finding(
@@ -154,21 +174,7 @@ fn a_module_machine_dependent_after_its_first_segment_is_reopened_and_set_aside(
         charlie(s * K + u64::from(mid)) == posted
     });
     let events = refereed_by(&mut state, block, LateNanReferee { from });
-    assert!(
-        events.contains(&Event::Refereed {
-            job: 0,
-            outcome: RefereeOutcome::Unestablished
-        }),
-        "{events:?}"
-    );
-    assert!(
-        events.contains(&Event::DisputeReopened {
-            job: 0,
-            check: Some(0),
-            segment: disputed
-        }),
-        "{events:?}"
-    );
+    assert_reopened(&events, Some(0), disputed);
     let reopened = dispute(&state);
     if disputed > 0 {
         assert_eq!(
@@ -393,21 +399,7 @@ fn a_dispute_over_machine_dependent_metrics_is_reopened_and_set_aside() {
     let check = dispute(&state).check;
     assert_eq!(dispute(&state).claim, Claim::Output);
     let events = refereed_by(&mut state, 9, NanMetricsReferee);
-    assert!(
-        events.contains(&Event::Refereed {
-            job: 0,
-            outcome: RefereeOutcome::Unestablished
-        }),
-        "{events:?}"
-    );
-    assert!(
-        events.contains(&Event::DisputeReopened {
-            job: 0,
-            check,
-            segment: 3
-        }),
-        "{events:?}"
-    );
+    assert_reopened(&events, check, 3);
     let issuance = TestBalances::total_issuance(&state);
     let mut griefed = state.clone();
     let block = to_the_referee_as(&mut state, 10, (&trace(), leaf), truth, truth);
