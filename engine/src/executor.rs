@@ -419,6 +419,21 @@ impl Executor {
         self.call_on_state(job, Call::Export, params, dataset, state)
     }
 
+    /// The model and metrics of `state` (a run's final state) as a commitment names them:
+    /// `export` and `eval`, a refusal of either read as no result ([`crate::JobResult`]).
+    pub fn job_result(
+        &self,
+        job: &JobModule,
+        params: &[u8],
+        dataset: &[u8],
+        state: &[u8],
+    ) -> Result<crate::JobResult, Error> {
+        crate::JobResult::of(
+            self.export(job, params, dataset, state),
+            self.eval(job, params, dataset, state),
+        )
+    }
+
     /// A call on a state (segment, eval, export): its inputs are the params, the dataset and
     /// the state, in that order.
     fn call_on_state(
@@ -644,6 +659,7 @@ fn read_output(
     let limit = match (call, status) {
         (_, 1) => (MAX_MESSAGE_BYTES as u64).saturating_mul(16),
         (Call::Init { .. } | Call::Segment { .. }, _) => limits.max_state_bytes,
+        (Call::Eval, _) => limits.max_metrics_bytes,
         _ => limits.max_output_bytes,
     };
     if len > limit {

@@ -34,6 +34,6 @@ pub use error::Error;
 pub use executor::{CpuFeatures, Executor, JobModule, Limits, OptLevel, Origin, Output, Settings};
 pub use run::{
     check_segment, reexecute, reexecute_run, reexecute_run_keeping, run, run_with_fuel,
-    state_within, Commitment, JobInputs, OwnedJob, Refusal, Reveal, Run, RunSpec, Segments,
-    StartProof, Verdict,
+    state_within, Commitment, JobInputs, JobResult, OwnedJob, Refusal, Reveal, Run, RunSpec,
+    Segments, StartProof, Verdict,
 };

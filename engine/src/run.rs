@@ -144,6 +144,44 @@ pub struct Refusal {
     pub error: Error,
 }
 
+/// The model and metrics a run's final state commits to: what `export` and `eval` return, a
+/// call the module refuses (a trap, an output over the chain's bound, more fuel than a call may
+/// use: [`Error::is_refusal`]) yielding no model and empty metrics. A refusal is the module's,
+/// on every machine alike, so the worker commits it as such and is paid for the run: a buyer's
+/// module that refuses its own results cannot leave an honest worker unable to commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobResult {
+    /// `export`'s bytes (a burnpack), `None` if the module refused it.
+    pub model: Option<Vec<u8>>,
+    /// `eval`'s bytes, empty if the module refused it.
+    pub metrics: Vec<u8>,
+}
+
+impl JobResult {
+    /// The result of the `export` and `eval` calls' outcomes; `Err` only for an error that is
+    /// not the module's (this engine's own failure).
+    pub fn of(
+        export: Result<crate::Output, Error>,
+        eval: Result<crate::Output, Error>,
+    ) -> Result<Self, Error> {
+        let refused_as_none = |outcome: Result<crate::Output, Error>| match outcome {
+            Ok(output) => Ok(Some(output.bytes)),
+            Err(error) if error.is_refusal() => Ok(None),
+            Err(error) => Err(error),
+        };
+        Ok(JobResult {
+            model: refused_as_none(export)?,
+            metrics: refused_as_none(eval)?.unwrap_or_default(),
+        })
+    }
+
+    /// The model's hash as a commitment names it: [`Hash::ZERO`] for no model (no blob hashes
+    /// to zero).
+    pub fn output(&self) -> Hash {
+        self.model.as_deref().map_or(Hash::ZERO, Hash::of)
+    }
+}
+
 /// Leaves of consecutive segments and how they ended: the state after the last, or a refusal
 /// (then the leaves end with its [`TraceLeaf::refusal`] and the state is the refused segment's
 /// start).
@@ -604,5 +642,55 @@ pub fn check_segment(
             claimed: reveal.leaf,
             computed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output(bytes: &[u8]) -> Result<crate::Output, Error> {
+        Ok(crate::Output {
+            bytes: bytes.to_vec(),
+            fuel: 1,
+            memory_bytes: 65_536,
+        })
+    }
+
+    /// The worker commits what a verifier and the referee compute: a module's refusal of either
+    /// call is a result (no model, empty metrics); the engine's own failure is not.
+    #[test]
+    fn a_refused_export_or_eval_is_a_result_and_an_engine_failure_is_not() {
+        let out_of_fuel = || {
+            Err(Error::OutOfFuel {
+                call: "agora_export",
+                limit: 10,
+            })
+        };
+        let result = JobResult::of(out_of_fuel(), output(b"{}")).expect("a result");
+        assert_eq!((result.model, result.metrics), (None, b"{}".to_vec()));
+        let result = JobResult::of(output(b"model"), out_of_fuel()).expect("a result");
+        assert_eq!(result.output(), Hash::of(b"model"));
+        assert!(result.metrics.is_empty());
+        let failed = Err(Error::Engine {
+            reason: "no memory".into(),
+        });
+        assert!(JobResult::of(output(b"model"), failed).is_err());
+    }
+
+    /// No model commits as zero, which no blob hashes to; an empty model is a model.
+    #[test]
+    fn no_model_is_the_zero_hash_and_an_empty_one_is_not() {
+        let none = JobResult {
+            model: None,
+            metrics: Vec::new(),
+        };
+        let empty = JobResult {
+            model: Some(Vec::new()),
+            ..none.clone()
+        };
+        assert_eq!(none.output(), Hash::ZERO);
+        assert_eq!(empty.output(), Hash::of(b""));
+        assert_ne!(empty.output(), Hash::ZERO);
     }
 }

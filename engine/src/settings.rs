@@ -19,8 +19,10 @@ pub struct Limits {
     pub max_input_bytes: usize,
     /// Largest job state, bytes.
     pub max_state_bytes: u64,
-    /// Largest other output (plan, metrics, exported model), bytes.
+    /// Largest other output (plan, exported model), bytes.
     pub max_output_bytes: u64,
+    /// Largest metrics (`eval`'s output), bytes.
+    pub max_metrics_bytes: u64,
     /// WebAssembly stack, bytes of native stack wasmtime lets a call use.
     pub max_wasm_stack: usize,
 }
@@ -35,7 +37,23 @@ impl Default for Limits {
             max_input_bytes: 256 << 20,
             max_state_bytes: 256 << 20,
             max_output_bytes: 256 << 20,
+            max_metrics_bytes: 256 << 20,
             max_wasm_stack: 1 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// These limits, tightened to the chain's `bounds` for a job's calls: what the worker, every
+    /// verifier and the referee run with, so that all of them refuse the same calls.
+    #[must_use]
+    pub fn within(self, bounds: &agora_primitives::referee::CallBounds) -> Self {
+        Self {
+            max_fuel_per_call: self.max_fuel_per_call.min(bounds.fuel),
+            max_state_bytes: self.max_state_bytes.min(bounds.state_bytes),
+            max_output_bytes: self.max_output_bytes.min(bounds.model_bytes),
+            max_metrics_bytes: self.max_metrics_bytes.min(bounds.metrics_bytes),
+            ..self
         }
     }
 }

@@ -6,7 +6,11 @@
 //!   does not hold (or holds corrupt) is [`RefereeError::Unavailable`]: the runtime then
 //!   decides nothing on this node.
 //! - Every engine call gets the request's `fuel_limit` (the engine's per-call limit); running
-//!   out is [`RefereeVerdict::OutOfFuel`].
+//!   out is [`RefereeVerdict::OutOfFuel`]. What a call may produce is bounded as for the
+//!   worker and the verifiers (`agora_runtime::verification::CALL_BOUNDS`).
+//! - `export` and `eval` are judged as the worker commits them (`agora_engine::JobResult`):
+//!   either refused by the module is its result (no model, empty metrics), not a refusal of the
+//!   piece; either out of the referee's fuel is [`RefereeVerdict::OutOfFuel`].
 //! - **Machine-dependent first.** Before the verdict, the piece is run once more, as the
 //!   NaN-probed module (`agora_engine::nan_probe`), with `PROBED_FUEL_FACTOR` times the fuel
 //!   and half the native stack. If a call of it produced a NaN, or overflowed that halved
@@ -49,9 +53,9 @@ use crate::chain::{Chain, ChainEvent};
 use crate::consensus::BlobFetcher;
 use agora_engine::executor::{Probed, ProbedCall};
 use agora_engine::nan_probe::{instrument, PROBED_FUEL_FACTOR};
-use agora_engine::{Error as EngineError, Executor, JobModule, Output, Settings};
+use agora_engine::{Error as EngineError, Executor, JobModule, JobResult, Output, Settings};
 use agora_primitives::referee::{
-    Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
+    CallBounds, Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
 };
 use agora_primitives::Hash;
 use parity_scale_codec::Encode;
@@ -132,7 +136,11 @@ impl EngineReferee {
             return Ok(executor.clone());
         }
         let mut settings = Settings::with_cache_dir(cache_dir);
-        settings.limits.max_fuel_per_call = fuel_limit;
+        // The worker's and the verifiers' bounds on what a call produces, the referee's fuel.
+        settings.limits = settings.limits.within(&CallBounds {
+            fuel: fuel_limit,
+            ..agora_runtime::verification::CALL_BOUNDS
+        });
         if probing == Probing::Probed {
             settings.limits.max_fuel_per_call = fuel_limit.saturating_mul(PROBED_FUEL_FACTOR);
             settings.limits.max_wasm_stack /= PROBED_STACK_DIVISOR;
@@ -194,10 +202,18 @@ impl EngineReferee {
                 };
                 call(ProbedCall::Segment { state: pre, steps }).map(|_| ())
             }
+            // Both calls, whatever the first's outcome: a refused `export` is a result
+            // (no model), and `eval` is committed beside it.
             RefereeTask::Output { .. } => {
                 let state = state.unwrap_or_default();
-                call(ProbedCall::Export { state })?;
-                call(ProbedCall::Eval { state }).map(|_| ())
+                let outcomes = [
+                    call(ProbedCall::Export { state }),
+                    call(ProbedCall::Eval { state }),
+                ];
+                match outcomes.iter().any(|outcome| matches!(outcome, Err(true))) {
+                    true => Err(true),
+                    false => Ok(()),
+                }
             }
         })();
         outcome.err().unwrap_or(false)
@@ -273,11 +289,20 @@ impl EngineReferee {
             }
             RefereeTask::Output { .. } => {
                 let state = state.unwrap_or_default();
-                let model = executor.export(&module, params, &dataset, &state)?;
-                let metrics = executor.eval(&module, params, &dataset, &state)?;
+                let export = executor.export(&module, params, &dataset, &state);
+                let eval = executor.eval(&module, params, &dataset, &state);
+                // A call past the referee's fuel decides nothing (the worker's bound is higher);
+                // any other refusal is the module's result, as the worker commits it.
+                if [&export, &eval]
+                    .iter()
+                    .any(|outcome| matches!(outcome, Err(EngineError::OutOfFuel { .. })))
+                {
+                    return Ok(RefereeVerdict::OutOfFuel);
+                }
+                let result = JobResult::of(export, eval)?;
                 Ok(RefereeVerdict::Exported {
-                    output: Hash::of(&model.bytes),
-                    metrics: Hash::of(&metrics.bytes),
+                    output: result.output(),
+                    metrics: Hash::of(&result.metrics),
                 })
             }
         }

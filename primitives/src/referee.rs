@@ -145,3 +145,21 @@ pub trait Referee: Send + Sync {
     /// Whether this node holds the bytes of `blob` (verified against the hash on upload).
     fn holds(&self, blob: &Hash) -> bool;
 }
+
+/// What one engine call of a job may use and produce: the same for the worker, every verifier
+/// and the referee, so that a call the module cannot complete within them is refused on every
+/// honest machine alike (the engine applies them with `Limits::within`). Each bound is the
+/// chain's: a state and a model are blobs, which cannot be larger than a blob may be, and
+/// metrics are kept in the commitment. A job whose calls produced more would leave its worker
+/// holding a result it cannot commit — a buyer's module turned against an honest worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallBounds {
+    /// Fuel for one call (one segment, one `export`, one `eval`).
+    pub fuel: u64,
+    /// Largest state `init` or a segment may return, bytes.
+    pub state_bytes: u64,
+    /// Largest model `export` may return, bytes.
+    pub model_bytes: u64,
+    /// Largest metrics `eval` may return, bytes.
+    pub metrics_bytes: u64,
+}

@@ -224,6 +224,17 @@ pub mod verification {
     /// segment by the side that makes it (the worker may not have kept the state at the
     /// midpoint): the attestation window, which is sized for a whole segment.
     pub const MOVE_BLOCKS: BlockNumber = ATTEST_BLOCKS;
+    /// What one engine call of a job may use and produce, for the worker and every verifier
+    /// (the referee gives a call `REFEREE_FUEL` instead): a segment's fuel, a state or a model
+    /// no larger than a blob may be, metrics no longer than a commitment keeps. A call over
+    /// them is refused on every machine, so a worker never holds a result it cannot commit.
+    pub const CALL_BOUNDS: agora_primitives::referee::CallBounds =
+        agora_primitives::referee::CallBounds {
+            fuel: MAX_SEGMENT_FUEL,
+            state_bytes: <Runtime as pallet_jobs::Config>::MAX_BLOB_SIZE,
+            model_bytes: <Runtime as pallet_jobs::Config>::MAX_BLOB_SIZE,
+            metrics_bytes: <Runtime as pallet_jobs::Config>::MAX_METRICS_LEN as u64,
+        };
     /// Most fuel the referee gives one engine call: 250 Mfuel, about 29 steps of the example
     /// MLP. Two such calls at the minimum speed take 1 s, the referee call's weight (half a
     /// block); a step that needs more cannot be refereed and ends the job as a plain mismatch

@@ -166,9 +166,10 @@ impl Rerun {
     /// final state. A segment the module refuses (a trap, a start state it cannot decode, a
     /// call past the per-segment fuel bound) has its [`TraceLeaf::refusal`], which a trace
     /// that ends there commits too, and zero model and metrics; the segments after it, and a
-    /// run whose `init`, `export` or `eval` is refused, have markers no trace can match (an
-    /// honest worker could not have committed such a run: a mismatch, whose dispute ends at
-    /// the referee re-running the segment and being refused too).
+    /// run whose `init` is refused, have markers no trace can match (an honest worker could
+    /// not have committed such a run: a mismatch, whose dispute ends at the referee re-running
+    /// the segment and being refused too). A refused `export` or `eval` is no model or empty
+    /// metrics ([`agora_engine::JobResult`]), as an honest worker commits them.
     fn execute(self) -> Result<(Vec<TraceLeaf>, Option<(Hash, Hash)>), Error> {
         let (first, last, ends_trace) = (self.first, self.last, self.ends_trace);
         match self.compute() {
@@ -239,9 +240,9 @@ impl Rerun {
         }
         let end_state = ran.end_state;
         let result = if self.ends_trace {
-            let model = executor.export(&module, params, dataset, &end_state)?;
-            let metrics = executor.eval(&module, params, dataset, &end_state)?;
-            Some((Hash::of(&model.bytes), Hash::of(&metrics.bytes)))
+            // A refused `export` or `eval` is no model or empty metrics, as the worker commits.
+            let result = executor.job_result(&module, params, dataset, &end_state)?;
+            Some((result.output(), Hash::of(&result.metrics)))
         } else {
             None
         };
@@ -277,8 +278,10 @@ async fn fetch_inputs(
         job.terms.max_fuel,
     )?;
     let mut settings = Settings::with_cache_dir(module_cache);
-    // Every call within a segment's bound, as the worker's engine ran it.
-    settings.limits.max_fuel_per_call = agora_runtime::verification::MAX_SEGMENT_FUEL;
+    // Every call within the chain's bounds, as the worker's engine ran it.
+    settings.limits = settings
+        .limits
+        .within(&agora_runtime::verification::CALL_BOUNDS);
     Ok(Inputs {
         settings,
         wasm,

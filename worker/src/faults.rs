@@ -77,13 +77,14 @@ pub(crate) fn steps(faults: &[Fault], steps: u64) -> u64 {
     })
 }
 
-/// Rewrites the trace and the model the worker will commit. `checkpoint(i)` is the run's
+/// Rewrites the trace and the model the worker will commit (`None`: the module refused to
+/// export one, which no fault changes). `checkpoint(i)` is the run's
 /// state before segment `i`; returns the forged states, by the checkpoint index whose place
 /// each takes in the trace (leaf `i` is checkpoint `i + 1`).
 pub(crate) fn apply(
     faults: &[Fault],
     leaves: &mut [TraceLeaf],
-    model: &mut Vec<u8>,
+    model: &mut Option<Vec<u8>>,
     checkpoint: impl Fn(u64) -> Option<Vec<u8>>,
 ) -> Vec<(u64, Vec<u8>)> {
     let mut forged = Vec::new();
@@ -110,7 +111,11 @@ pub(crate) fn apply(
                         .saturating_add(leaf.fuel.saturating_mul(percent) / 100);
                 }
             }
-            Fault::WrongOutput => model.extend_from_slice(b"not from the trace"),
+            Fault::WrongOutput => {
+                if let Some(model) = model {
+                    model.extend_from_slice(b"not from the trace");
+                }
+            }
             Fault::WithholdState(_) | Fault::SkipSteps(_) => {}
         }
     }
@@ -156,7 +161,7 @@ mod tests {
             fuel: 10 * (index + 1),
         };
         let mut leaves = vec![leaf(0), leaf(1)];
-        let mut model = b"model".to_vec();
+        let mut model = Some(b"model".to_vec());
         let checkpoint = |i: u64| Some(format!("before {i}").into_bytes());
         let last = [Fault::TamperLeaf(LeafIndex::Last)];
         let forged = apply(&last, &mut leaves, &mut model, checkpoint);
@@ -167,6 +172,6 @@ mod tests {
             (leaf(0), 20),
             "nothing else moves"
         );
-        assert_eq!(model, b"model");
+        assert_eq!(model.as_deref(), Some(&b"model"[..]));
     }
 }

@@ -13,7 +13,8 @@
 //!    is on disk;
 //! 3. registers and uploads the trained model and the final state (the chain takes the
 //!    commitment only from a node that holds both), then commits the trace root, segment count,
-//!    fuel and metrics;
+//!    fuel and metrics; a module that refuses `export` or `eval` (a trap, or a model or metrics
+//!    over the chain's bounds) has no model or empty metrics committed, and the run is billed;
 //! 4. answers the spot check: reveals the sampled segments' start states (registering and
 //!    uploading those checkpoints) and then the sampled leaves, each with its Merkle proof;
 //! 5. when the module refuses `init` or segment 0 (the buyer's dataset or params, or a step
@@ -52,7 +53,7 @@ use agora_client::offers::{
 };
 use agora_client::rpc::{Rpc, RuntimeEvent};
 use agora_client::tx;
-use agora_engine::{run, Executor, JobInputs, OwnedJob, RunSpec, Settings};
+use agora_engine::{run, Executor, JobInputs, JobResult, OwnedJob, RunSpec, Settings};
 use agora_primitives::trace::{TraceLeaf, TraceTree};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_jobs::{Commitment, Job, JobId, JobStatus};
@@ -328,12 +329,15 @@ impl Worker {
         })
     }
 
-    /// The engine's settings for every run and re-run: no call may use more than a segment's
-    /// bound (a segment past it could not be re-executed by verifiers in time, and committing
-    /// it would be this worker's fault).
+    /// The engine's settings for every run and re-run: the chain's bounds on a call
+    /// (`CALL_BOUNDS`): no call may use more than a segment's fuel (a segment past it could not
+    /// be re-executed by verifiers in time, and committing it would be this worker's fault),
+    /// nor produce a state, model or metrics the chain cannot take.
     fn engine_settings(&self) -> Settings {
         let mut settings = Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
-        settings.limits.max_fuel_per_call = agora_runtime::verification::MAX_SEGMENT_FUEL;
+        settings.limits = settings
+            .limits
+            .within(&agora_runtime::verification::CALL_BOUNDS);
         settings
     }
 
@@ -610,10 +614,13 @@ impl Worker {
     /// Uploads the model and the final state of job `id`'s run: the chain takes a commitment
     /// only from a node that holds both (an output dispute's referee exports the final state).
     async fn upload_result(&self, id: JobId, record: &RunRecord) -> Result<(), Error> {
-        let model_path = self.job_dir(id).join("model.bpk");
-        let model = std::fs::read(&model_path)
-            .map_err(|e| agora_client::Error::file("read", &model_path, e))?;
-        ensure_blob(&self.rpc, &self.signer, &model, "model registration").await?;
+        // No model: the module refused to export one, and the commitment says so.
+        if record.output != Hash::ZERO {
+            let model_path = self.job_dir(id).join("model.bpk");
+            let model = std::fs::read(&model_path)
+                .map_err(|e| agora_client::Error::file("read", &model_path, e))?;
+            ensure_blob(&self.rpc, &self.signer, &model, "model registration").await?;
+        }
         let segments = u64::try_from(record.leaves.len()).unwrap_or(u64::MAX);
         let final_state = self.committed_state(id, segments)?;
         ensure_blob(
@@ -714,7 +721,8 @@ impl Worker {
                 return Err(e.into());
             }
             // A refused segment ends the trace there, with no model: the job could not go
-            // on, and the segments before it are billed.
+            // on, and the segments before it are billed. A refused `export` or `eval` is
+            // committed as no model or no metrics: the run is billed whole.
             #[allow(unused_mut)] // written to only by injected faults
             let (mut model, metrics) = match &result.refused {
                 Some(refusal) => {
@@ -724,16 +732,16 @@ impl Worker {
                         "the module refused a segment: {}; the trace ends there",
                         refusal.error
                     );
-                    (Vec::new(), Vec::new())
+                    (None, Vec::new())
                 }
-                None => (
-                    executor
-                        .export(&module, &params, &dataset, &result.final_state)?
-                        .bytes,
-                    executor
-                        .eval(&module, &params, &dataset, &result.final_state)?
-                        .bytes,
-                ),
+                None => {
+                    let JobResult { model, metrics } =
+                        executor.job_result(&module, &params, &dataset, &result.final_state)?;
+                    if model.is_none() {
+                        tracing::warn!(job = id, "the module refused to export its model");
+                    }
+                    (model, metrics)
+                }
             };
             #[allow(unused_mut)]
             let mut leaves = result.leaves;
@@ -743,12 +751,12 @@ impl Worker {
             }) {
                 write_atomic(&dir.join(format!("states/{index}.forged")), &bytes)?;
             }
-            let output = match result.refused {
-                Some(_) => Hash::ZERO,
-                None => {
-                    write_atomic(&dir.join("model.bpk"), &model)?;
-                    Hash::of(&model)
+            let output = match &model {
+                Some(model) => {
+                    write_atomic(&dir.join("model.bpk"), model)?;
+                    Hash::of(model)
                 }
+                None => Hash::ZERO,
             };
             let record = RunRecord {
                 root: TraceTree::new(leaves.clone())?.root(),

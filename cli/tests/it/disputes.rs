@@ -641,6 +641,67 @@ fn metrics_that_are_not_text_are_committed_as_the_module_returned_them() {
     assert_eq!(metrics, Some(vec![0xff, 0xfe, 0x00, 0x80]));
 }
 
+/// Issue 17, a buyer's module turned against its worker through its results: Alice's module
+/// (`engine/tests/modules/refused-results.wasm`) trains, but its `export` traps and its `eval`
+/// returns more metrics than a commitment keeps. Bob commits the run with no model and no
+/// metrics, Charlie computes the same from the final state, and the job settles with Bob paid
+/// for the whole run. (Before, Bob's run failed at `export`, the chain refused his declaration
+/// that the job could not run — its `init` and first segment run — and he lost his collateral
+/// when the job timed out.)
+#[test]
+fn a_module_refusing_its_own_results_still_pays_its_worker() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &[]);
+    let bob = account(BOB);
+    let bob0 = total(&node, &bob);
+    let job = [
+        "--module",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../engine/tests/modules/refused-results.wasm"
+        ),
+        "--data",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv"),
+        "--segment",
+        "5",
+        "--seed",
+        "0",
+    ];
+    let id = submit_job(&node, &cache, &job, "1000");
+    let status = ended(&node, id, &mut worker, &mut verifier);
+    let JobStatus::Settled { receipt } = status else {
+        let logs = logs(&mut [&mut worker, &mut verifier]);
+        panic!("the job did not settle: {status:?}\n{logs}");
+    };
+    assert!(
+        receipt.refuted.is_empty() && receipt.machine_dependent.is_empty(),
+        "nothing disputed: {receipt:?}"
+    );
+    assert_eq!(receipt.checks_passed, 2, "{receipt:?}");
+    assert!(receipt.paid_worker > 0, "{receipt:?}");
+    let commitment = node.read(async |rpc| {
+        Ok(agora_client::chain::State::best(rpc)
+            .job(id)
+            .await?
+            .and_then(|job| job.commitment))
+    });
+    let commitment = commitment.expect("committed");
+    assert!(!commitment.ends_in_refusal(), "the whole run is billed");
+    assert!(!commitment.has_model() && commitment.metrics.is_empty());
+    assert!(
+        total(&node, &bob) + agora_primitives::AGR / 10 > bob0 + receipt.paid_worker,
+        "Bob keeps his collateral and is paid"
+    );
+    let shown = node.agora(&["job", "status", &id.to_string()]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("the module refused to export a model"),
+        "{}",
+        String::from_utf8_lossy(&shown.stdout)
+    );
+}
+
 /// Issue 17, a dispute over the model and metrics reopened from the start, end to end: Alice's
 /// module (`engine/tests/modules/nan-metrics.wasm`, seed 0) runs deterministic segments, but its
 /// `eval` returns the bits of a run-time `0/0`. Every leaf matches; the last segment's check

@@ -140,10 +140,49 @@ pub(crate) fn with_eval(body: &str, extra: &str) -> Vec<u8> {
     )
 }
 
+/// Signature of `agora_export` (params, dataset: pointer and length each; then the state).
+const EXPORT_SIGNATURE: &str =
+    "(param i32 i32 i32 i32) (param $sp i32) (param $sl i32) (result i32)";
+
+/// The counter with `agora_export` and `agora_eval` bodies of its own (the export's state
+/// parameters named `$sp`, `$sl`; the eval's unnamed).
+pub(crate) fn with_results(export_body: &str, eval_body: &str) -> Vec<u8> {
+    module(
+        &[
+            (
+                "agora_export",
+                &export("agora_export", EXPORT_SIGNATURE, export_body),
+            ),
+            (
+                "agora_eval",
+                &export("agora_eval", EVAL_SIGNATURE, eval_body),
+            ),
+        ],
+        "",
+    )
+}
+
+/// Fails unless `wasm` is the committed fixture `engine/tests/modules/<name>` (which end-to-end
+/// tests elsewhere run); with `AGORA_WRITE_MODULES` set, writes it first.
+pub(crate) fn is_the_committed_module(name: &str, wasm: &[u8]) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/modules")
+        .join(name);
+    if std::env::var_os("AGORA_WRITE_MODULES").is_some() {
+        std::fs::write(&path, wasm).expect("writes the module");
+    }
+    let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        committed == wasm,
+        "{} is not the fixture; rewrite it with AGORA_WRITE_MODULES=1",
+        path.display()
+    );
+}
+
 /// Default bodies of the ABI exports, keyed by export name (signature included).
 fn default_functions() -> BTreeMap<&'static str, String> {
     let eval_signature = EVAL_SIGNATURE;
-    let export_signature = "(param i32 i32 i32 i32) (param $sp i32) (param $sl i32) (result i32)";
+    let export_signature = EXPORT_SIGNATURE;
     [
         (
             "agora_abi_version",

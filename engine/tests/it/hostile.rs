@@ -16,6 +16,7 @@ fn executor() -> Executor {
             max_fuel_per_call: 50_000_000,
             max_state_bytes: 1 << 20,
             max_output_bytes: 1 << 20,
+            max_metrics_bytes: 1 << 20,
             max_input_bytes: 1 << 20,
             max_wasm_stack: 256 << 10,
         },

@@ -6,3 +6,4 @@ mod fixture;
 mod hostile;
 mod job_engine;
 mod nan;
+mod results;

@@ -7,7 +7,7 @@
 use agora_engine::executor::ProbedCall;
 use agora_engine::{Executor, Settings};
 
-use crate::fixture::{store_state, with_segment};
+use crate::fixture::{is_the_committed_module, store_state, with_segment};
 
 /// An executor with NaN canonicalization on or off (the stand-ins for two kinds of hardware).
 fn executor_with(nan_canonicalization: bool) -> Executor {
@@ -30,7 +30,7 @@ fn segment_output(body: &str, nan_canonicalization: bool) -> Vec<u8> {
 
 /// The bits of a NaN produced at run time (0/0; the operands come from memory so the compiler
 /// cannot fold the division).
-const NAN_BITS: &str =
+pub(crate) const NAN_BITS: &str =
     "i32.const 0 f32.load i32.const 0 f32.load f32.div i32.reinterpret_f32 i64.extend_i32_u";
 
 #[test]
@@ -178,23 +178,6 @@ fn late_nan() -> Vec<u8> {
         end"
     );
     crate::fixture::with_named_segment(&crate::fixture::each_step(&next))
-}
-
-/// Asserts that `engine/tests/modules/<name>` holds `wasm`, first writing it there when
-/// `AGORA_WRITE_MODULES` is set.
-fn is_the_committed_module(name: &str, wasm: &[u8]) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/modules")
-        .join(name);
-    if std::env::var_os("AGORA_WRITE_MODULES").is_some() {
-        std::fs::write(&path, wasm).expect("writes the module");
-    }
-    let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(
-        committed == wasm,
-        "{} is not the fixture; rewrite it with AGORA_WRITE_MODULES=1",
-        path.display()
-    );
 }
 
 /// `engine/tests/modules/deep-stack.wasm`: the counter job with a segment that recurses as

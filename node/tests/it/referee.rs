@@ -369,3 +369,47 @@ fn a_step_near_the_stack_limit_is_machine_dependent() {
     );
     assert_eq!(verdict(overflows * 2), Ok(RefereeVerdict::MachineDependent));
 }
+
+/// Issue 17: a module's refusal of `export` or `eval` is its result, as the worker commits it
+/// (`agora_engine::JobResult`): `engine/tests/modules/refused-results.wasm` traps in `export` and
+/// returns more metrics than a commitment keeps, and the referee exports no model and empty
+/// metrics from its final state (before, it returned `Refused`, and the worker who committed
+/// exactly that lost the output dispute).
+#[test]
+fn a_refused_export_and_metrics_over_the_bound_are_the_modules_result() {
+    let wasm = repo_file("engine/tests/modules/refused-results.wasm");
+    let (dataset, state) = (b"".to_vec(), 10u64.to_le_bytes().to_vec());
+    let (_dir, referee) = referee_over(&[&wasm, &dataset, &state]);
+    let output = RefereeTask::Output {
+        state: Hash::of(&state),
+    };
+    assert_eq!(
+        referee.run(&request(&wasm, &dataset, output.clone(), FUEL)),
+        Ok(RefereeVerdict::Exported {
+            output: Hash::ZERO,
+            metrics: Hash::of(b""),
+        })
+    );
+    // Out of the referee's fuel is not a refusal: the worker's bound is higher.
+    assert_eq!(
+        referee.run(&request(&wasm, &dataset, output, 1)),
+        Ok(RefereeVerdict::OutOfFuel)
+    );
+}
+
+/// Issue 17: `engine/tests/modules/nan-metrics-no-model.wasm` traps in `export` and returns a
+/// NaN's bits from `eval`. The refused `export` no longer ends the NaN probe: `eval` beside it
+/// is probed too, and the piece is machine-dependent.
+#[test]
+fn metrics_beside_a_refused_export_are_probed_too() {
+    let wasm = repo_file("engine/tests/modules/nan-metrics-no-model.wasm");
+    let (dataset, state) = (b"".to_vec(), 10u64.to_le_bytes().to_vec());
+    let (_dir, referee) = referee_over(&[&wasm, &dataset, &state]);
+    let output = RefereeTask::Output {
+        state: Hash::of(&state),
+    };
+    assert_eq!(
+        referee.run(&request(&wasm, &dataset, output, FUEL)),
+        Ok(RefereeVerdict::MachineDependent)
+    );
+}

@@ -574,7 +574,7 @@ impl<T: Config> Pallet<T> {
                 commitment.output == Hash::ZERO && commitment.metrics.is_empty(),
                 Self::error(Error::RefusalWithOutput)
             );
-        } else {
+        } else if commitment.has_model() {
             ensure!(
                 Blobs::get(ext, &commitment.output).is_some(),
                 Self::error(Error::UnknownOutput)
@@ -598,12 +598,15 @@ impl<T: Config> Pallet<T> {
         // The model and the final state must be retrievable while the job can be challenged
         // (the output dispute's referee exports the final state): registered is not held. A
         // refused trace has neither; the refused segment's start is a sampled start like any.
+        // A run whose module refused `export` has the final state and no model.
         if !refused {
-            for blob in [commitment.output, commitment.final_state] {
-                ext.require_available(blob)
+            ext.require_available(commitment.final_state)
+                .map_err(|_| Self::error(Error::ResultUnavailable))?;
+            if commitment.has_model() {
+                ext.require_available(commitment.output)
                     .map_err(|_| Self::error(Error::ResultUnavailable))?;
+                Self::retain_blob(ext, &commitment.output);
             }
-            Self::retain_blob(ext, &commitment.output);
         }
         Self::deposit_event(
             ext,

@@ -1156,6 +1156,48 @@ fn exploit_a_result_whose_bytes_were_never_uploaded_cannot_be_committed() {
     }
 }
 
+/// Issue 17: a module that refuses `export` and `eval` on its final state (a trap, a model or
+/// metrics over the chain's bounds) leaves its worker no model and no metrics to commit. The
+/// run is committed whole without them — the final state must still be held, for the referee
+/// of an output dispute — and is billed in full at settlement like any (no model kept).
+#[test]
+fn a_whole_run_whose_module_refused_its_results_commits_without_a_model() {
+    let no_results = Commitment {
+        output: Hash::ZERO,
+        metrics: Vec::new(),
+        ..commitment()
+    };
+    assert!(!no_results.ends_in_refusal() && !no_results.has_model());
+    // The final state is still the worker's to keep available.
+    let mut state = matched_job(false);
+    let (result, _) = step(&mut state, 3, |ext| {
+        let host = pallet_support::mock::NoEngine {
+            lacks: Some(commitment().final_state),
+        };
+        ext.set_referee(Some(std::sync::Arc::new(host)));
+        Jobs::commit_result(ext, &BOB, 0, no_results.clone(), &final_proof())
+    });
+    assert_eq!(result, Err(error(Error::ResultUnavailable)));
+    let (result, events) = step(&mut state, 3, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, no_results.clone(), &final_proof())
+    });
+    result.unwrap();
+    assert!(events.contains(&Event::ResultCommitted {
+        job: 0,
+        trace_root: no_results.trace_root,
+        total_fuel: no_results.total_fuel,
+        output: Hash::ZERO,
+    }));
+    let job = Jobs::job(&state, 0).unwrap();
+    assert_eq!(job.commitment, Some(no_results));
+    assert!(matches!(job.status, JobStatus::Committed { at: 3 }));
+    assert_eq!(
+        crate::Blobs::get(&state, &Hash::ZERO),
+        None,
+        "no blob is retained for no model"
+    );
+}
+
 #[test]
 fn blobs_cost_a_deposit_and_respect_the_limits() {
     let mut state = matched_job(false);

@@ -29,9 +29,12 @@ pub struct Commitment {
     pub heaviest_segment: u64,
     /// That segment's fuel.
     pub heaviest_fuel: Fuel,
-    /// Blob hash of the trained model (burn's format); zero when the trace ends in a refusal.
+    /// Blob hash of the trained model (burn's format); zero when the trace ends in a refusal
+    /// or the module refused `export` on the final state (a trap, a model larger than a blob
+    /// may be): see [`Commitment::has_model`].
     pub output: Hash,
-    /// The job's evaluation metrics (its JSON), at most `MAX_METRICS_LEN` bytes.
+    /// The job's evaluation metrics (its JSON), at most `MAX_METRICS_LEN` bytes; empty when
+    /// the module refused `eval` (a trap, metrics longer than that).
     #[serde(serialize_with = "serialize_text")]
     pub metrics: Vec<u8>,
 }
@@ -42,6 +45,14 @@ impl Commitment {
     /// model and no metrics, and `total_fuel` bills the segments before it.
     pub fn ends_in_refusal(&self) -> bool {
         self.final_state == Hash::ZERO
+    }
+
+    /// Whether the job has a model: its trace runs to the end and the module exported one.
+    /// A module that refuses `export` leaves none, and its run is billed all the same: the
+    /// refusal is the buyer's module's, which every machine meets alike, so it cannot leave an
+    /// honest worker unable to commit (a verifier or the referee checks it as any result).
+    pub fn has_model(&self) -> bool {
+        self.output != Hash::ZERO
     }
 }
 

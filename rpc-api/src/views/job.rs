@@ -492,9 +492,19 @@ pub fn describe_closed(closed: &ClosedBid) -> String {
 /// Why job `job` has no model, if its trace ends in a refusal: the segment, and whether the
 /// bid's `max_fuel` may be what ran out (the engine gives a segment at most what the budget
 /// leaves, `agora_engine::RunSpec::segment_fuel`; the ledger does not record which refusal
-/// it was, the worker's log does).
+/// it was, the worker's log does); or, for a whole trace, that the module refused `export`.
 pub fn no_model(job: &Job) -> Option<String> {
-    let commitment = job.commitment.as_ref().filter(|c| c.ends_in_refusal())?;
+    let commitment = job.commitment.as_ref().filter(|c| !c.has_model())?;
+    if !commitment.ends_in_refusal() {
+        return Some(format!(
+            "the module refused to export a model from its final state (a trap, a model over \
+             the {} MiB a blob may be, or more than the {} a call may use); the whole run was \
+             billed ({})",
+            agora_runtime::verification::CALL_BOUNDS.model_bytes >> 20,
+            format_mfuel(agora_runtime::verification::CALL_BOUNDS.fuel),
+            format_mfuel(commitment.total_fuel)
+        ));
+    }
     let refused = commitment.segments.saturating_sub(1);
     let before = commitment.total_fuel;
     let left = job.terms.max_fuel.saturating_sub(before);
