@@ -2,7 +2,8 @@
 //!
 //! Helpers the end-to-end tests of `agora-node` (node/tests/it) and of `agora`
 //! (cli/tests/it) share: loopback ports for the processes they start, the capture of a
-//! child's log, and the start of an `agora-node` process; and the command-line references
+//! child's log, the start of an `agora-node` process, the depth of recursion this machine's
+//! stack runs; and the command-line references
 //! both binaries check their clap definitions against ([`reference`]). A dev-dependency only;
 //! no production code uses it.
 
@@ -51,6 +52,34 @@ pub fn free_port() -> u16 {
         }
     }
     panic!("no bindable loopback port in {low}..={high} after 1000 tries: {last_error:?}");
+}
+
+/// The deepest recursion of `engine/tests/modules/deep-stack.wasm` (`wasm`: a segment recursing
+/// as deep as its 8-byte state) that the engine's default native stack — a worker's — runs on
+/// this machine, by binary search (28 halvings at most). Frame sizes differ between machines,
+/// so tests of the stack near its limit derive their depths from this.
+///
+/// # Panics
+/// If the module does not load, or the search range does not bracket the limit.
+pub fn deepest_recursion(wasm: &[u8]) -> u64 {
+    let executor = agora_engine::Executor::new(agora_engine::Settings::default()).unwrap();
+    let module = executor.load(wasm).unwrap();
+    let runs = |depth: u64| {
+        executor
+            .segment(&module, b"{}", b"", &depth.to_le_bytes(), 1)
+            .is_ok()
+    };
+    let (mut fits, mut overflows) = (1u64, 1u64 << 28);
+    assert!(runs(fits) && !runs(overflows));
+    while overflows - fits > 1 {
+        let mid = fits + (overflows - fits) / 2;
+        if runs(mid) {
+            fits = mid;
+        } else {
+            overflows = mid;
+        }
+    }
+    fits
 }
 
 /// `agora-node`'s default `--p2p-port`.

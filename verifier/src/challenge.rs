@@ -25,7 +25,7 @@ use agora_primitives::{AccountId, Balance, Hash};
 use pallet_jobs::{Commitment, Job, JobId, JobStatus};
 use pallet_verification::{Audit, ChallengeTarget, Claim, Turn};
 
-use crate::{checkpoint_path, fetch_inputs, Error, Rerun};
+use crate::{checkpoint_path, fetch_inputs, Error, Machine, Rerun};
 
 /// A job re-executed from its start by the challenger.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,9 +78,8 @@ pub(crate) struct Replayer {
     /// (`<dir>/replays/<job>`).
     dir: PathBuf,
     module_cache: Option<PathBuf>,
-    /// Whether to execute with NaN canonicalization on (the `arm-nans` test fault: aarch64's
-    /// NaN bits on an x86-64 machine).
-    nan_canonicalization: bool,
+    /// How to execute as another machine would (test faults); nothing by default.
+    machine: Machine,
 }
 
 impl Replayer {
@@ -93,7 +92,7 @@ impl Replayer {
     ) -> Result<crate::Inputs, Error> {
         let cache = self.module_cache.clone();
         let mut inputs = fetch_inputs(rpc, &self.dir, cache, job, start).await?;
-        inputs.settings.nan_canonicalization |= self.nan_canonicalization;
+        self.machine.apply(&mut inputs.settings);
         Ok(inputs)
     }
 
@@ -162,14 +161,14 @@ impl<'a> Challenger<'a> {
             replayer: Replayer {
                 dir: dir.to_path_buf(),
                 module_cache,
-                nan_canonicalization: false,
+                machine: Machine::default(),
             },
         }
     }
 
-    /// This challenger, executing with NaN canonicalization `on` (aarch64's NaN bits).
-    pub fn with_nan_canonicalization(mut self, on: bool) -> Self {
-        self.replayer.nan_canonicalization = on;
+    /// This challenger, executing as `machine` (a test fault's stand-in for another machine).
+    pub(crate) fn with_machine(mut self, machine: Machine) -> Self {
+        self.replayer.machine = machine;
         self
     }
 

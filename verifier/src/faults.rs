@@ -17,6 +17,10 @@
 //!   `0xFFC00000`; `docs/nan-determinism.md`). With an SDK job nothing changes; with a buyer's
 //!   module that stores NaN bits its leaves differ from an x86-64 worker's, as a real aarch64
 //!   verifier's would.
+//! - `small-stack`: not a cheat either, a stand-in for an honest verifier whose native frames
+//!   are larger than the worker's (another architecture or compiler): it re-executes with three
+//!   quarters of the engine's native stack, so a buyer's module that recurses near the limit
+//!   overflows here where the worker's run fits, as it could on such a machine.
 
 use std::str::FromStr;
 
@@ -39,6 +43,8 @@ pub enum Fault {
     FalseChallenge,
     /// Re-execute with aarch64's NaN bits (NaN canonicalization on).
     ArmNans,
+    /// Re-execute with three quarters of the native stack.
+    SmallStack,
 }
 
 impl FromStr for Fault {
@@ -50,8 +56,9 @@ impl FromStr for Fault {
             "copy" => Ok(Fault::Copy),
             "false-challenge" => Ok(Fault::FalseChallenge),
             "arm-nans" => Ok(Fault::ArmNans),
+            "small-stack" => Ok(Fault::SmallStack),
             _ => Err(format!(
-                "--fault {text}: not a verifier fault (lazy, copy, false-challenge, arm-nans)"
+                "--fault {text}: not a verifier fault (lazy, copy, false-challenge, arm-nans, small-stack)"
             )),
         }
     }

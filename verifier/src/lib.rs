@@ -67,6 +67,26 @@ pub struct VerifierConfig {
     pub faults: Vec<faults::Fault>,
 }
 
+/// How a verifier's execution differs from this machine's own, standing in for another
+/// machine in tests (faults `arm-nans`, `small-stack`); the default, nothing, is every real
+/// verifier's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Machine {
+    /// NaN canonicalization on: aarch64's NaN bits on an x86-64 machine.
+    nan_canonicalization: bool,
+    /// Three quarters of the native stack: a machine whose frames are larger.
+    small_stack: bool,
+}
+
+impl Machine {
+    fn apply(self, settings: &mut Settings) {
+        settings.nan_canonicalization |= self.nan_canonicalization;
+        if self.small_stack {
+            settings.limits.max_wasm_stack = settings.limits.max_wasm_stack / 4 * 3;
+        }
+    }
+}
+
 /// A computed attestation, kept until it is revealed.
 #[derive(Debug, Serialize, Deserialize)]
 struct Attestation {
@@ -563,16 +583,20 @@ impl Verifier {
         })?;
         let cache = self.config.daemon.module_cache_dir.clone();
         let mut inputs = fetch_inputs(&self.rpc, &self.dir, cache, &job, start).await?;
-        inputs.settings.nan_canonicalization |= self.arm_nans();
+        self.machine().apply(&mut inputs.settings);
         Ok(inputs)
     }
 
-    /// Whether the `arm-nans` fault is on: execute with aarch64's NaN bits.
-    fn arm_nans(&self) -> bool {
+    /// How this verifier's execution stands in for another machine's (the `arm-nans` and
+    /// `small-stack` test faults); none without them.
+    fn machine(&self) -> Machine {
         #[cfg(feature = "faults")]
-        return self.config.faults.contains(&faults::Fault::ArmNans);
+        return Machine {
+            nan_canonicalization: self.config.faults.contains(&faults::Fault::ArmNans),
+            small_stack: self.config.faults.contains(&faults::Fault::SmallStack),
+        };
         #[cfg(not(feature = "faults"))]
-        false
+        Machine::default()
     }
 
     /// This verifier as a challenger: replaying jobs from their start and answering from the
@@ -584,7 +608,7 @@ impl Verifier {
             &self.dir,
             self.config.daemon.module_cache_dir.clone(),
         )
-        .with_nan_canonicalization(self.arm_nans())
+        .with_machine(self.machine())
     }
 
     async fn reveal(&self, id: JobId, check: u32) -> Result<(), Error> {

@@ -478,20 +478,21 @@ fn a_worker_that_withholds_a_start_state_times_out_and_the_verifier_keeps_its_bo
 }
 
 /// Alice buys a run of `module` (from `engine/tests/modules`, `seed`, segments of 5 steps);
-/// Bob works honestly on this machine and Charlie verifies honestly as an aarch64 machine
-/// would (`--fault arm-nans`: aarch64's NaN bits) until the job settles. Checks that neither
+/// Bob works honestly on this machine and Charlie verifies honestly as another machine would
+/// (`--fault machine`: `arm-nans`, aarch64's NaN bits; `small-stack`, larger native frames)
+/// until the job settles. Checks that neither
 /// lost money to Alice's machine-dependent module: nothing burned or created, Charlie's bonds
 /// all back, each gained his pay less at most his transaction fees (Alice authors every dev
 /// block, so fees are hers: the referee calls, whoever made them, came back out of the
 /// escrow). Returns the receipt and the two daemons, for their logs.
 fn settled_with_nobody_out_of_pocket(
-    module: &str,
-    seed: &str,
+    (module, seed): (&str, &str),
+    machine: &str,
 ) -> (pallet_jobs::Receipt, AccountId, Daemon, Daemon) {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("modules");
-    let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &["--fault", "arm-nans"]);
+    let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &["--fault", machine]);
     let issuance0 = total_issuance(&node);
     let (bob, charlie) = (account(BOB), account(CHARLIE));
     let (bob0, charlie0) = (total(&node, &bob), total(&node, &charlie));
@@ -544,14 +545,10 @@ fn settled_with_nobody_out_of_pocket(
     (receipt, charlie, worker, verifier)
 }
 
-/// Issue 17, end to end: Alice's module (`engine/tests/modules/nan-bits.wasm`, 10 steps) stores
-/// the bits of a run-time `0/0` in its state, which differ between x86-64 and aarch64. Both
-/// segments mismatch; each dispute is bisected to one step, and the node's referee finds the
-/// step produced a NaN — from the job's start, or with the job's first segment machine-
-/// dependent too: set aside. Nobody is out of pocket, and the receipt names both findings.
-#[test]
-fn a_buyers_machine_dependent_module_costs_neither_the_worker_nor_the_verifier() {
-    let (receipt, charlie, mut worker, _) = settled_with_nobody_out_of_pocket("nan-bits.wasm", "7");
+/// Both segments' mismatches were Charlie's drawn checks, and both disputes were set aside
+/// without reopening (each piece machine-dependent from the job's start, or with the job's
+/// first segment machine-dependent too).
+fn both_set_aside_without_a_replay(receipt: &pallet_jobs::Receipt, charlie: &AccountId) {
     let segments: Vec<u64> = receipt
         .machine_dependent
         .iter()
@@ -565,9 +562,41 @@ fn a_buyers_machine_dependent_module_costs_neither_the_worker_nor_the_verifier()
     assert!(receipt
         .machine_dependent
         .iter()
-        .all(|m| m.challenger == charlie && !m.open && m.replayed == 0));
+        .all(|m| m.challenger == *charlie && !m.open && m.replayed == 0));
+}
+
+/// Issue 17, end to end: Alice's module (`engine/tests/modules/nan-bits.wasm`, 10 steps) stores
+/// the bits of a run-time `0/0` in its state, which differ between x86-64 and aarch64. Both
+/// segments mismatch; each dispute is bisected to one step, and the node's referee finds the
+/// step produced a NaN — from the job's start, or with the job's first segment machine-
+/// dependent too: set aside. Nobody is out of pocket, and the receipt names both findings.
+#[test]
+fn a_buyers_machine_dependent_module_costs_neither_the_worker_nor_the_verifier() {
+    let (receipt, charlie, mut worker, _) =
+        settled_with_nobody_out_of_pocket(("nan-bits.wasm", "7"), "arm-nans");
+    both_set_aside_without_a_replay(&receipt, &charlie);
     let log = worker.log_once("referee called");
     assert!(log.contains("referee called"), "{log}");
+}
+
+/// Issue 17, end to end: Alice's module (`engine/tests/modules/deep-stack.wasm`) recurses as
+/// deep as its seed in every segment, and her seed is 85 % of the deepest recursion this
+/// machine's full native stack runs. Bob's run fits; Charlie verifies as a machine with larger
+/// frames would (`--fault small-stack`: three quarters of the stack) and overflows in both
+/// segments. Each dispute reaches the referee, whose probe with half the stack overflows too:
+/// machine-dependent — from the job's start, or with the job's first segment machine-dependent
+/// too — and set aside. Nobody is out of pocket.
+#[test]
+fn a_module_recursing_near_the_stack_limit_costs_neither_the_worker_nor_the_verifier() {
+    let wasm = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../engine/tests/modules/deep-stack.wasm"
+    ))
+    .unwrap();
+    let seed = (agora_test_support::deepest_recursion(&wasm) / 20 * 17).to_string();
+    let (receipt, charlie, _, _) =
+        settled_with_nobody_out_of_pocket(("deep-stack.wasm", &seed), "small-stack");
+    both_set_aside_without_a_replay(&receipt, &charlie);
 }
 
 /// Issue 17, the dispute reopened from the start, end to end: Alice's module
@@ -581,7 +610,7 @@ fn a_buyers_machine_dependent_module_costs_neither_the_worker_nor_the_verifier()
 #[test]
 fn a_module_machine_dependent_after_its_first_segment_costs_neither_the_worker_nor_the_verifier() {
     let (receipt, charlie, _, mut verifier) =
-        settled_with_nobody_out_of_pocket("late-nan.wasm", "0");
+        settled_with_nobody_out_of_pocket(("late-nan.wasm", "0"), "arm-nans");
     let [finding] = receipt.machine_dependent.as_slice() else {
         panic!("one dispute set aside: {receipt:?}");
     };
@@ -594,25 +623,31 @@ fn a_module_machine_dependent_after_its_first_segment_costs_neither_the_worker_n
     assert!(log.contains("dispute reopened from the start"), "{log}");
 }
 
-/// A buyer's module whose `eval` returns bytes that are not UTF-8
-/// (`engine/tests/modules/binary-metrics.wasm`: `FF FE 00 80`), worked by Bob and checked by
-/// Charlie, both honest and on the same machine: the job settles with nothing disputed, and the
-/// committed metrics are the module's bytes. (A worker that kept metrics as text committed
-/// other bytes — a replacement character for each invalid one — than Charlie computed: the last
-/// segment's check mismatched, and the referee's `eval` sided with Charlie: an honest worker
-/// slashed by its buyer's module.)
-#[test]
-fn metrics_that_are_not_text_are_committed_as_the_module_returned_them() {
+/// A job an honest Bob worked and an honest Charlie checked, settled with nothing disputed.
+struct Undisputed {
+    node: Node,
+    id: JobId,
+    receipt: pallet_jobs::Receipt,
+    commitment: pallet_jobs::Commitment,
+    /// Bob's total balance before the job was submitted.
+    bob_before: Balance,
+}
+
+/// Alice's job on `module` (in `engine/tests/modules`; digits, segments of 5, seed 0), worked
+/// by Bob and checked by Charlie, both honest and on the same machine: it settles with both
+/// checks passed and nothing disputed.
+fn settled_undisputed(module: &str) -> Undisputed {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("modules");
     let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &[]);
+    let bob_before = total(&node, &account(BOB));
+    let module = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../engine/tests/modules")
+        .join(module);
     let job = [
         "--module",
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../engine/tests/modules/binary-metrics.wasm"
-        ),
+        module.to_str().unwrap(),
         "--data",
         concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv"),
         "--segment",
@@ -631,14 +666,31 @@ fn metrics_that_are_not_text_are_committed_as_the_module_returned_them() {
         "nothing disputed: {receipt:?}"
     );
     assert_eq!(receipt.checks_passed, 2, "{receipt:?}");
-    let metrics = node.read(async |rpc| {
+    let commitment = node.read(async |rpc| {
         Ok(agora_client::chain::State::best(rpc)
             .job(id)
             .await?
-            .and_then(|job| job.commitment)
-            .map(|commitment| commitment.metrics))
+            .and_then(|job| job.commitment))
     });
-    assert_eq!(metrics, Some(vec![0xff, 0xfe, 0x00, 0x80]));
+    Undisputed {
+        node,
+        id,
+        receipt,
+        commitment: commitment.expect("committed"),
+        bob_before,
+    }
+}
+
+/// A buyer's module whose `eval` returns bytes that are not UTF-8
+/// (`engine/tests/modules/binary-metrics.wasm`: `FF FE 00 80`): the job settles with nothing
+/// disputed, and the committed metrics are the module's bytes. (A worker that kept metrics as
+/// text committed other bytes — a replacement character for each invalid one — than Charlie
+/// computed: the last segment's check mismatched, and the referee's `eval` sided with Charlie:
+/// an honest worker slashed by its buyer's module.)
+#[test]
+fn metrics_that_are_not_text_are_committed_as_the_module_returned_them() {
+    let settled = settled_undisputed("binary-metrics.wasm");
+    assert_eq!(settled.commitment.metrics, [0xff, 0xfe, 0x00, 0x80]);
 }
 
 /// Issue 17, a buyer's module turned against its worker through its results: Alice's module
@@ -650,48 +702,18 @@ fn metrics_that_are_not_text_are_committed_as_the_module_returned_them() {
 /// when the job timed out.)
 #[test]
 fn a_module_refusing_its_own_results_still_pays_its_worker() {
-    let node = Node::start_with_block_time(400);
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("modules");
-    let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &[]);
-    let bob = account(BOB);
-    let bob0 = total(&node, &bob);
-    let job = [
-        "--module",
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../engine/tests/modules/refused-results.wasm"
-        ),
-        "--data",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv"),
-        "--segment",
-        "5",
-        "--seed",
-        "0",
-    ];
-    let id = submit_job(&node, &cache, &job, "1000");
-    let status = ended(&node, id, &mut worker, &mut verifier);
-    let JobStatus::Settled { receipt } = status else {
-        let logs = logs(&mut [&mut worker, &mut verifier]);
-        panic!("the job did not settle: {status:?}\n{logs}");
-    };
-    assert!(
-        receipt.refuted.is_empty() && receipt.machine_dependent.is_empty(),
-        "nothing disputed: {receipt:?}"
-    );
-    assert_eq!(receipt.checks_passed, 2, "{receipt:?}");
+    let Undisputed {
+        node,
+        id,
+        receipt,
+        commitment,
+        bob_before,
+    } = settled_undisputed("refused-results.wasm");
     assert!(receipt.paid_worker > 0, "{receipt:?}");
-    let commitment = node.read(async |rpc| {
-        Ok(agora_client::chain::State::best(rpc)
-            .job(id)
-            .await?
-            .and_then(|job| job.commitment))
-    });
-    let commitment = commitment.expect("committed");
     assert!(!commitment.ends_in_refusal(), "the whole run is billed");
     assert!(!commitment.has_model() && commitment.metrics.is_empty());
     assert!(
-        total(&node, &bob) + agora_primitives::AGR / 10 > bob0 + receipt.paid_worker,
+        total(&node, &account(BOB)) + agora_primitives::AGR / 10 > bob_before + receipt.paid_worker,
         "Bob keeps his collateral and is paid"
     );
     let shown = node.agora(&["job", "status", &id.to_string()]);
@@ -712,7 +734,8 @@ fn a_module_refusing_its_own_results_still_pays_its_worker() {
 /// Nobody is out of pocket.
 #[test]
 fn a_module_whose_metrics_are_machine_dependent_costs_neither_the_worker_nor_the_verifier() {
-    let (receipt, charlie, _, _) = settled_with_nobody_out_of_pocket("nan-metrics.wasm", "0");
+    let (receipt, charlie, _, _) =
+        settled_with_nobody_out_of_pocket(("nan-metrics.wasm", "0"), "arm-nans");
     let [finding] = receipt.machine_dependent.as_slice() else {
         panic!("one dispute set aside: {receipt:?}");
     };

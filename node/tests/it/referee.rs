@@ -333,8 +333,8 @@ fn a_step_that_produces_a_nan_is_machine_dependent() {
 fn a_step_near_the_stack_limit_is_machine_dependent() {
     let wasm = repo_file("engine/tests/modules/deep-stack.wasm");
     let dataset = b"".to_vec();
-    // The deepest recursion this machine's full stack runs (binary search; bounded by 28
-    // halvings of the range).
+    // The deepest recursion this machine's full stack runs.
+    let fits = agora_test_support::deepest_recursion(&wasm);
     let executor = Executor::new(Settings::default()).unwrap();
     let module = executor.load(&wasm).unwrap();
     let runs = |depth: u64| {
@@ -342,16 +342,7 @@ fn a_step_near_the_stack_limit_is_machine_dependent() {
             .segment(&module, b"{}", &dataset, &depth.to_le_bytes(), 1)
             .is_ok()
     };
-    let (mut fits, mut overflows) = (1u64, 1u64 << 28);
-    assert!(runs(fits) && !runs(overflows));
-    while overflows - fits > 1 {
-        let mid = fits + (overflows - fits) / 2;
-        if runs(mid) {
-            fits = mid;
-        } else {
-            overflows = mid;
-        }
-    }
+    assert!(runs(fits) && !runs(fits + 1));
     let (_dir, referee) = referee_over(&[&wasm, &dataset]);
     let verdict = |depth: u64| {
         let mut step = request(&wasm, &dataset, RefereeTask::Step { pre_state: None }, FUEL);
@@ -367,7 +358,7 @@ fn a_step_near_the_stack_limit_is_machine_dependent() {
             post_state: Hash::of(&(fits / 4).to_le_bytes())
         })
     );
-    assert_eq!(verdict(overflows * 2), Ok(RefereeVerdict::MachineDependent));
+    assert_eq!(verdict(fits * 2), Ok(RefereeVerdict::MachineDependent));
 }
 
 /// Issue 17: a module's refusal of `export` or `eval` is its result, as the worker commits it
@@ -377,24 +368,28 @@ fn a_step_near_the_stack_limit_is_machine_dependent() {
 /// exactly that lost the output dispute).
 #[test]
 fn a_refused_export_and_metrics_over_the_bound_are_the_modules_result() {
-    let wasm = repo_file("engine/tests/modules/refused-results.wasm");
-    let (dataset, state) = (b"".to_vec(), 10u64.to_le_bytes().to_vec());
-    let (_dir, referee) = referee_over(&[&wasm, &dataset, &state]);
-    let output = RefereeTask::Output {
-        state: Hash::of(&state),
-    };
+    let fixture = "engine/tests/modules/refused-results.wasm";
     assert_eq!(
-        referee.run(&request(&wasm, &dataset, output.clone(), FUEL)),
+        output_verdict(fixture, FUEL),
         Ok(RefereeVerdict::Exported {
             output: Hash::ZERO,
             metrics: Hash::of(b""),
         })
     );
     // Out of the referee's fuel is not a refusal: the worker's bound is higher.
-    assert_eq!(
-        referee.run(&request(&wasm, &dataset, output, 1)),
-        Ok(RefereeVerdict::OutOfFuel)
-    );
+    assert_eq!(output_verdict(fixture, 1), Ok(RefereeVerdict::OutOfFuel));
+}
+
+/// The referee's verdict on the export and eval of the counter state 10 of the module at
+/// `fixture`, with `fuel` for each call.
+fn output_verdict(fixture: &str, fuel: u64) -> Result<RefereeVerdict, RefereeError> {
+    let wasm = repo_file(fixture);
+    let (dataset, state) = (b"".to_vec(), 10u64.to_le_bytes().to_vec());
+    let (_dir, referee) = referee_over(&[&wasm, &dataset, &state]);
+    let output = RefereeTask::Output {
+        state: Hash::of(&state),
+    };
+    referee.run(&request(&wasm, &dataset, output, fuel))
 }
 
 /// Issue 17: `engine/tests/modules/nan-metrics-no-model.wasm` traps in `export` and returns a
@@ -402,14 +397,8 @@ fn a_refused_export_and_metrics_over_the_bound_are_the_modules_result() {
 /// is probed too, and the piece is machine-dependent.
 #[test]
 fn metrics_beside_a_refused_export_are_probed_too() {
-    let wasm = repo_file("engine/tests/modules/nan-metrics-no-model.wasm");
-    let (dataset, state) = (b"".to_vec(), 10u64.to_le_bytes().to_vec());
-    let (_dir, referee) = referee_over(&[&wasm, &dataset, &state]);
-    let output = RefereeTask::Output {
-        state: Hash::of(&state),
-    };
     assert_eq!(
-        referee.run(&request(&wasm, &dataset, output, FUEL)),
+        output_verdict("engine/tests/modules/nan-metrics-no-model.wasm", FUEL),
         Ok(RefereeVerdict::MachineDependent)
     );
 }
