@@ -15,6 +15,10 @@
 #   4. The comparison is seen to fail on every run: engine/tests/modules/nan-bits.wasm, whose
 #      segment stores the bits of a run-time 0/0 in its state, must give *different* trace
 #      roots on the two architectures (x86's default NaN is negative, ARM's positive).
+#   5. The referee's stack test holds between the two: it calls a piece machine-dependent when
+#      it overflows half the native stack, which is sound while no machine's frames are twice
+#      another's. engine/tests/modules/deep-stack.wasm recurses as deep as its seed; the
+#      deepest seed each build runs (a binary search over `job run-local`) must be within 2x.
 # Prints one "check: … ok|FAILED" line per check and exits non-zero if any failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -116,4 +120,24 @@ else
     echo "check: the comparison fails on a module that stores 0/0's bits ... ok"
     sed 's/^/  /' "$out/nan.diff"
 fi
+# The stack margin: the deepest recursion each architecture's native stack runs.
+deepest() {
+    local fits=1 over=$((1 << 22)) depth
+    while [ $((over - fits)) -gt 1 ]; do
+        depth=$((fits + (over - fits) / 2))
+        if "$@" job run-local --no-progress --module engine/tests/modules/deep-stack.wasm \
+            --data datasets/digits.csv --segment 10 --seed "$depth" --out "$out/deep" \
+            > /dev/null 2>&1; then
+            fits=$depth
+        else
+            over=$depth
+        fi
+    done
+    echo "$fits"
+}
+x86_depth=$(deepest "$native")
+arm_depth=$(deepest arm_agora)
+check "deep-stack.wasm's deepest recursion on aarch64 ($arm_depth) is within 2x of x86-64's ($x86_depth): the referee's half-stack probe covers both" \
+    python3 -c 'import sys; a, b = int(sys.argv[1]), int(sys.argv[2]); sys.exit(0 if 1 < a < 2 * b and 1 < b < 2 * a else 1)' \
+    "$x86_depth" "$arm_depth"
 exit $failed
