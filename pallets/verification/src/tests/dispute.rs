@@ -207,6 +207,14 @@ pub(super) fn refereed_by(
     events
 }
 
+/// The referee's `events` (of job 0) include its verdict `outcome`.
+pub(super) fn assert_refereed(events: &[Event], outcome: RefereeOutcome) {
+    assert!(
+        events.contains(&Event::Refereed { job: 0, outcome }),
+        "{events:?}"
+    );
+}
+
 /// Alice has the referee decide the dispute of job 0 in `block`, which the worker must lose;
 /// checks that only the burned part of its collateral left the supply. Returns the segment
 /// the worker lost at and the challenger.
@@ -216,13 +224,7 @@ pub(super) fn the_worker_loses_at_the_referee(
 ) -> (u64, AccountId) {
     let issuance = TestBalances::total_issuance(state);
     let events = refereed_by(state, block, MockReferee::default());
-    assert!(
-        events.contains(&Event::Refereed {
-            job: 0,
-            outcome: RefereeOutcome::WorkerWrong
-        }),
-        "{events:?}"
-    );
+    assert_refereed(&events, RefereeOutcome::WorkerWrong);
     let JobStatus::DisputeLost {
         segment,
         challenger,
@@ -661,10 +663,7 @@ fn a_step_too_big_for_the_referee_ends_as_a_plain_mismatch() {
             fat: true,
         },
     );
-    assert!(events.contains(&Event::Refereed {
-        job: 0,
-        outcome: RefereeOutcome::OutOfFuel
-    }));
+    assert_refereed(&events, RefereeOutcome::OutOfFuel);
     assert!(matches!(
         Jobs::job(&state, 0).unwrap().status,
         JobStatus::Disputed { .. }
@@ -729,10 +728,7 @@ fn exploit_model_not_from_the_trace_loses_the_output_dispute() {
         }
     }
     let events = refereed_by(&mut state, 9, OtherModel);
-    assert!(events.contains(&Event::Refereed {
-        job: 0,
-        outcome: RefereeOutcome::WorkerWrong
-    }));
+    assert_refereed(&events, RefereeOutcome::WorkerWrong);
     assert!(matches!(
         Jobs::job(&state, 0).unwrap().status,
         JobStatus::DisputeLost {
@@ -853,10 +849,7 @@ fn a_segment_over_the_bound_at_the_referee_is_the_workers_fault() {
         fat: true,
     };
     let events = refereed_by(&mut state, 9, fat);
-    assert!(events.contains(&Event::Refereed {
-        job: 0,
-        outcome: RefereeOutcome::WorkerWrong
-    }));
+    assert_refereed(&events, RefereeOutcome::WorkerWrong);
     assert!(matches!(
         Jobs::job(&state, 0).unwrap().status,
         JobStatus::DisputeLost { .. }
@@ -954,13 +947,7 @@ fn a_machine_dependent_step_is_set_aside_and_nobody_loses() {
     let alice_free = TestBalances::free_balance(&state, &ALICE);
     let block = to_the_referee(&mut state, |_, _, _| false);
     let events = refereed_by(&mut state, block, MachineDependentReferee);
-    assert!(
-        events.contains(&Event::Refereed {
-            job: 0,
-            outcome: RefereeOutcome::MachineDependent
-        }),
-        "{events:?}"
-    );
+    assert_refereed(&events, RefereeOutcome::MachineDependent);
     assert!(
         !events
             .iter()

@@ -3,7 +3,7 @@
 //! refusal leaf of segment 2, with no model. The audit checks the refused segment like any last
 //! segment; a mismatch over a refusal is decided by the referee re-running the whole segment.
 
-use super::dispute::{refereed_by, the_worker_loses_at_the_referee, MockReferee};
+use super::dispute::{assert_refereed, refereed_by, the_worker_loses_at_the_referee, MockReferee};
 use super::*;
 use agora_primitives::referee::{
     Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
@@ -116,13 +116,7 @@ fn a_verifier_that_denies_a_true_refusal_loses_its_bond() {
     assert!(outcomes.contains(&(2, CheckOutcome::Mismatch)));
     let bond = TestStaking::ledger(&state, &CHARLIE).committed;
     let events = refereed_by(&mut state, 9, RefusesSegment2);
-    assert!(
-        events.contains(&Event::Refereed {
-            job: 0,
-            outcome: RefereeOutcome::WorkerRight
-        }),
-        "{events:?}"
-    );
+    assert_refereed(&events, RefereeOutcome::WorkerRight);
     let JobStatus::Verified { refuted, .. } = Jobs::job(&state, 0).unwrap().status else {
         panic!("the worker did not pass");
     };
@@ -140,13 +134,7 @@ fn a_refusal_that_bills_the_refused_segment_loses() {
     };
     let (mut state, _) = checked_as(padded, refused(2));
     let events = refereed_by(&mut state, 9, RefusesSegment2);
-    assert!(
-        events.contains(&Event::Refereed {
-            job: 0,
-            outcome: RefereeOutcome::WorkerWrong
-        }),
-        "{events:?}"
-    );
+    assert_refereed(&events, RefereeOutcome::WorkerWrong);
 }
 
 /// A trace that ends in a refusal has no model to challenge; its last leaf is challenged

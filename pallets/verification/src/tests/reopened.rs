@@ -6,8 +6,8 @@
 //! its first forged step instead, from a true state, and loses.
 
 use super::dispute::{
-    bisection, dispute, false_challenge, honest_model, output_disputed, play, refereed_by,
-    to_the_referee, truth, MockReferee, BOND, CALL_FEE, K, STEPS,
+    assert_refereed, bisection, dispute, false_challenge, honest_model, output_disputed, play,
+    refereed_by, to_the_referee, truth, MockReferee, BOND, CALL_FEE, K, STEPS,
 };
 use super::*;
 use agora_primitives::referee::{
@@ -67,13 +67,7 @@ impl Referee for ForgedStateReferee {
 /// The referee's `events`: an unestablished verdict, and the dispute of `check` reopened from
 /// the start at `segment`.
 fn assert_reopened(events: &[Event], check: Option<u32>, segment: u64) {
-    assert!(
-        events.contains(&Event::Refereed {
-            job: 0,
-            outcome: RefereeOutcome::Unestablished
-        }),
-        "{events:?}"
-    );
+    assert_refereed(events, RefereeOutcome::Unestablished);
     assert!(
         events.contains(&Event::DisputeReopened {
             job: 0,
@@ -197,13 +191,7 @@ fn a_module_machine_dependent_after_its_first_segment_is_reopened_and_set_aside(
     assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, BOND);
     let block = to_the_referee_as(&mut state, block + 1, (&trace(), leaf), truth, charlie);
     let events = refereed_by(&mut state, block, LateNanReferee { from });
-    assert!(
-        events.contains(&Event::Refereed {
-            job: 0,
-            outcome: RefereeOutcome::MachineDependent
-        }),
-        "{events:?}"
-    );
+    assert_refereed(&events, RefereeOutcome::MachineDependent);
     assert_eq!(
         TestBalances::total_issuance(&state),
         issuance,
@@ -283,13 +271,7 @@ fn a_nan_from_a_state_only_the_worker_vouches_for_buys_no_pass() {
     // Charlie's run from the forged start reaches none of Bob's made-up states.
     let block = to_the_referee_as(&mut state, 9, (&tree, forged), bob, truth);
     let events = refereed_by(&mut state, block, ForgedStateReferee);
-    assert!(
-        events.contains(&Event::Refereed {
-            job: 0,
-            outcome: RefereeOutcome::Unestablished
-        }),
-        "{events:?}"
-    );
+    assert_refereed(&events, RefereeOutcome::Unestablished);
     assert!(dispute(&state).from_start());
     let issuance = TestBalances::total_issuance(&state);
     let block = to_the_referee_as(&mut state, block + 1, (&tree, forged), bob, truth);
@@ -299,13 +281,7 @@ fn a_nan_from_a_state_only_the_worker_vouches_for_buys_no_pass() {
         "Bob's first forged segment"
     );
     let events = refereed_by(&mut state, block, ForgedStateReferee);
-    assert!(
-        events.contains(&Event::Refereed {
-            job: 0,
-            outcome: RefereeOutcome::WorkerWrong
-        }),
-        "{events:?}"
-    );
+    assert_refereed(&events, RefereeOutcome::WorkerWrong);
     let JobStatus::DisputeLost { burned, .. } = Jobs::job(&state, 0).unwrap().status else {
         panic!(
             "Bob did not lose: {:?}",
@@ -409,13 +385,7 @@ fn a_dispute_over_machine_dependent_metrics_is_reopened_and_set_aside() {
         (Claim::Output, Turn::Referee, true)
     );
     let events = refereed_by(&mut state, block, NanMetricsReferee);
-    assert!(
-        events.contains(&Event::Refereed {
-            job: 0,
-            outcome: RefereeOutcome::MachineDependent
-        }),
-        "{events:?}"
-    );
+    assert_refereed(&events, RefereeOutcome::MachineDependent);
     let (receipt, finding) = settled_with_one_finding(&mut state);
     assert_eq!(
         (finding.segment, finding.decided, finding.replayed),
@@ -440,13 +410,7 @@ fn a_dispute_over_machine_dependent_metrics_is_reopened_and_set_aside() {
     let block = to_the_referee_as(&mut griefed, 10, (&trace(), leaf), truth, griefer);
     assert_eq!(dispute(&griefed).segment, 1);
     let events = refereed_by(&mut griefed, block, NanMetricsReferee);
-    assert!(
-        events.contains(&Event::Refereed {
-            job: 0,
-            outcome: RefereeOutcome::WorkerRight
-        }),
-        "{events:?}"
-    );
+    assert_refereed(&events, RefereeOutcome::WorkerRight);
     assert!(
         TestBalances::total_issuance(&griefed) < issuance,
         "Charlie's bond burned in part"
