@@ -10,48 +10,80 @@
 pub mod reference;
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::Duration;
 
-/// A free loopback port for what must be known before a process starts: the p2p addresses of a
-/// network's nodes, which each needs for the others (commonware's `lookup` p2p takes every
-/// peer's address up front). A node alone picks its own ports ([`spawn_node`]).
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// A loopback port held for a process that will bind it later: the p2p addresses of a
+/// network's nodes, which each needs for the others before it starts (commonware's `lookup` p2p
+/// takes every peer's address up front). A node alone picks its own ports ([`spawn_node`]).
 ///
-/// The port is bound, released and bound again by the node, so something could take it in
-/// between. What takes ports without asking for one in particular (a `bind` to port 0, an
-/// outgoing connection) draws from the kernel's ephemeral range, so the port is chosen outside
-/// it ([`unclaimed_range`]): only a process binding that very port could take it. Ports are
-/// tried from an offset drawn from the process id, so two test processes start far apart, and
-/// never the same port twice in one process (a node given one port for two services fails).
+/// The port stays bound by a socket of the test's, `SO_REUSEADDR` set and never listening, for as
+/// long as the [`ReservedPort`] lives: Linux lets a socket that also sets `SO_REUSEADDR` (tokio's
+/// listeners do, so the node's does) bind and listen beside it, and refuses everyone else — a
+/// socket without the option, or any bind once the node listens. So the port cannot be taken
+/// between the reservation and the node's bind, nor while a node is down between a kill and its
+/// restart. It is reserved in one bind (without `SO_REUSEADDR`, which fails while any socket holds
+/// the port, another test process's reservation included; the option is set after). Ports are
+/// drawn outside the kernel's ephemeral range ([`unclaimed_range`]), where port-0 binds and
+/// outgoing connections never land, from an offset drawn from the process id, so two test
+/// processes start far apart.
 ///
 /// # Panics
 /// If no port in the range can be bound after 1 000 tries.
-pub fn free_port() -> u16 {
-    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(PoisonError::into_inner);
+pub fn reserve_port() -> ReservedPort {
+    static TRIED: AtomicU32 = AtomicU32::new(0);
     let (low, high) = unclaimed_range();
     let span = u32::from(high - low) + 1;
     // Knuth's multiplicative hash spreads nearby process ids across the range.
     let offset = std::process::id().wrapping_mul(2_654_435_761) % span;
     let mut last_error = None;
-    for attempt in 0..1000u32 {
-        let step = (offset + given.len() as u32 + attempt) % span;
+    for _ in 0..1000u32 {
+        let step = (offset + TRIED.fetch_add(1, Ordering::Relaxed)) % span;
         let port = low + u16::try_from(step).expect("span fits in u16");
-        if given.contains(&port) || port == DEFAULT_P2P_PORT {
+        if port == DEFAULT_P2P_PORT {
             continue;
         }
-        match TcpListener::bind(("127.0.0.1", port)) {
-            Ok(_) => {
-                given.push(port);
-                return port;
+        match hold(port) {
+            Ok(socket) => {
+                return ReservedPort {
+                    port,
+                    _socket: socket,
+                }
             }
             Err(e) => last_error = Some(e),
         }
     }
     panic!("no bindable loopback port in {low}..={high} after 1000 tries: {last_error:?}");
+}
+
+/// Binds `port` on 127.0.0.1 for the reservation: without `SO_REUSEADDR` (so the bind fails if
+/// any socket holds the port), then with it (so the node's listener may bind beside it).
+fn hold(port: u16) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
+    socket.set_reuse_address(true)?;
+    Ok(socket)
+}
+
+/// A loopback port nobody but an `SO_REUSEADDR` listener can bind while this lives (see
+/// [`reserve_port`]). Nothing listens on it: a connection to it is refused until the node binds.
+#[derive(Debug)]
+pub struct ReservedPort {
+    port: u16,
+    _socket: Socket,
+}
+
+impl ReservedPort {
+    /// The port number.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
 }
 
 /// The deepest recursion of `engine/tests/modules/deep-stack.wasm` (`wasm`: a segment recursing
@@ -85,10 +117,10 @@ pub fn deepest_recursion(wasm: &[u8]) -> u64 {
 /// `agora-node`'s default `--p2p-port`.
 pub const DEFAULT_P2P_PORT: u16 = 30_333;
 
-/// The loopback ports [`free_port`] draws from: those below the kernel's ephemeral range (read
+/// The loopback ports [`reserve_port`] draws from: those below the kernel's ephemeral range (read
 /// from `/proc/sys/net/ipv4/ip_local_port_range`) and from 10 000 up, clear of well-known
 /// services and of the node's default RPC and metrics ports (9944, 9615); or those above the
-/// range when it starts too low to leave 1 000 below it. [`free_port`] also skips the default
+/// range when it starts too low to leave 1 000 below it. [`reserve_port`] also skips the default
 /// p2p port, [`DEFAULT_P2P_PORT`], where a `scripts/dev.sh` chain may be listening.
 pub fn unclaimed_range() -> (u16, u16) {
     const FLOOR: u16 = 10_000;
@@ -328,7 +360,7 @@ mod tests {
             );
         }
         for _ in 0..20 {
-            let port = free_port();
+            let port = reserve_port().port();
             assert!(
                 (low..=high).contains(&port),
                 "{port} outside {low}..={high}"
@@ -338,11 +370,34 @@ mod tests {
 
     #[test]
     fn ports_are_never_repeated() {
-        let ports: Vec<u16> = (0..200).map(|_| free_port()).collect();
+        let held: Vec<ReservedPort> = (0..200).map(|_| reserve_port()).collect();
+        let ports: Vec<u16> = held.iter().map(ReservedPort::port).collect();
         let mut unique = ports.clone();
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), ports.len());
+    }
+
+    #[test]
+    fn a_reserved_port_is_taken_only_by_a_listener_and_held_across_its_restart() {
+        let reserved = reserve_port();
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, reserved.port()));
+        // Nothing listens yet: a connection is refused, a second reservation too.
+        assert!(std::net::TcpStream::connect(address).is_err());
+        assert!(hold(reserved.port()).is_err());
+        // A listener that sets SO_REUSEADDR (std's and tokio's do) binds beside it and serves.
+        let listener = std::net::TcpListener::bind(address).unwrap();
+        let client = std::net::TcpStream::connect(address).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert_eq!(accepted.peer_addr().unwrap(), client.local_addr().unwrap());
+        // While it listens, nobody else binds the port, whatever their options.
+        assert!(std::net::TcpListener::bind(address).is_err());
+        assert!(hold(reserved.port()).is_err());
+        // The listener goes away (a node killed): the port is still held, not free for others…
+        drop((listener, accepted, client));
+        assert!(hold(reserved.port()).is_err());
+        // …and the restarted listener binds it again.
+        std::net::TcpListener::bind(address).unwrap();
     }
 
     #[test]

@@ -7,7 +7,7 @@ use agora_client::amount::parse_agr;
 use agora_primitives::{AccountId, AGR};
 use serde_json::Value;
 
-use crate::node::{free_port, Node};
+use crate::node::{reserve_port, Node};
 use crate::{agora, stdout_json};
 
 const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
@@ -215,7 +215,9 @@ fn balance_and_transfers_against_a_dev_node() {
 
 #[test]
 fn node_not_running_is_named() {
-    let port = free_port();
+    // Held and never listened on: nothing answers there for the whole test.
+    let reserved = reserve_port();
+    let port = reserved.port();
     for url in [
         format!("ws://127.0.0.1:{port}"),
         format!("http://127.0.0.1:{port}"),

@@ -10,7 +10,7 @@ use agora_test_support::{spawn_node, Process};
 
 use crate::agora;
 
-pub use agora_test_support::free_port;
+pub use agora_test_support::reserve_port;
 
 /// The `agora-node` binary, built next to `agora` by `cargo test --workspace`.
 pub fn node_binary() -> PathBuf {

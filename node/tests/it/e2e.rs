@@ -1,7 +1,7 @@
 //! A dev chain as a user meets it: start, transfer with the CLI, finality, SIGKILL, restart;
 //! and every kind of bad input refused while blocks keep coming.
 
-use crate::support::{binary, error_of, run_ok, Node};
+use crate::support::{binary, error_of, reserve_port, run_ok, Node, ReservedPort};
 use agora_primitives::{AccountId, Hash, AGR};
 use agora_rpc_api::{
     method, AgoraApiClient, AuthorApiClient, BlobApiClient, ChainApiClient, ChainHeadsApiClient,
@@ -499,7 +499,9 @@ fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
     let (spec, spec_path) = build_spec(dir.path(), &["--epoch-length", &EPOCH.to_string()]);
     assert_eq!(spec.validators.len(), 4);
     assert_eq!(spec.validators[1].account, dev_account("Bob"));
-    let ports: Vec<u16> = (0..5).map(|_| crate::support::free_port()).collect();
+    // Held until the test ends, so no other process takes a port while its node is down.
+    let held: Vec<ReservedPort> = (0..5).map(|_| reserve_port()).collect();
+    let ports: Vec<u16> = held.iter().map(ReservedPort::port).collect();
     let full_key = sp_core::ed25519::Pair::from_string("//Full", None).unwrap();
     let mut peers: Vec<String> = spec
         .validators
@@ -952,7 +954,9 @@ fn a_validator_joins_with_stake_at_an_epoch_boundary_and_leaves() {
             && inspected.contains(&format!("Beacon key: {eve_beacon_key}")),
         "{inspected}"
     );
-    let ports: Vec<u16> = (0..5).map(|_| crate::support::free_port()).collect();
+    // Held until the test ends, so no other process takes a port while its node is down.
+    let held: Vec<ReservedPort> = (0..5).map(|_| reserve_port()).collect();
+    let ports: Vec<u16> = held.iter().map(ReservedPort::port).collect();
     let keys: Vec<Hash> = spec
         .validators
         .iter()

@@ -20,7 +20,7 @@ use agora_primitives::Hash;
 use agora_runtime::genesis::{dev_account, ChainSpec};
 use agora_test_support::{spawn_node, Process};
 
-pub use agora_test_support::free_port;
+pub use agora_test_support::{reserve_port, ReservedPort};
 
 /// Path of a workspace binary next to `agora-node`.
 pub fn binary(name: &str) -> PathBuf {

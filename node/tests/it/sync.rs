@@ -1,7 +1,7 @@
 //! State sync end to end: a node started empty next to a long chain takes a snapshot of its
 //! state instead of replaying it.
 
-use crate::support::{free_port, multi_thread_runtime, run_ok, Node};
+use crate::support::{multi_thread_runtime, reserve_port, run_ok, Node};
 use agora_node::chain::{consensus_namespace, Chain, ChainConfig};
 use agora_node::consensus::{sign_finalization, Chain as _, CheckedEpochEnd, SnapshotInstall};
 use agora_node::metrics::Metrics;
@@ -120,7 +120,8 @@ fn an_empty_node_reaches_the_tip_of_a_long_chain_through_state_sync() {
     build_finalized_chain(&spec, &server_path, blocks);
     let built_in = started.elapsed();
 
-    let ports = [free_port(), free_port()];
+    let held = [reserve_port(), reserve_port()];
+    let ports = held.each_ref().map(|port| port.port());
     let alice = spec.validators[0].consensus_key;
     let full = sp_core::ed25519::Pair::from_string("//Full", None).unwrap();
     let peers = [
