@@ -20,10 +20,11 @@ bin="$CARGO_TARGET_DIR/debug"
 (cd testing/polkadot-js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 scratch_dir
-port=$(free_port); p2p=$(free_port); prom=$(free_port)
-"$bin/agora-node" --dev --base-path "$dir/node" --rpc-port "$port" --port "$p2p" \
-    --prometheus-port "$prom" 2> "$dir/node.log" &
+# The node picks its own ports (0) and names its RPC port in its log.
+"$bin/agora-node" --dev --base-path "$dir/node" --rpc-port 0 --port 0 --prometheus-port 0 \
+    2> "$dir/node.log" &
 children+=($!)
+port=$(rpc_port_from_log "$dir/node.log")
 wait_for_rpc "$port"
 
 # A buyer's job prepared by the CLI (blobs registered and uploaded), for JavaScript to bid on;

@@ -6,6 +6,21 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# The RPC port of the node logging to LOG (its "JSON-RPC listening on IP:PORT" line), waiting
+# up to 120 s for it: for a node started with `--rpc-port 0`, which picks its own port, so no
+# other process can take it between a choice and the bind.
+rpc_port_from_log() {
+    local log="$1"
+    for _ in $(seq 1 600); do
+        local port
+        port=$(sed -n 's/.*JSON-RPC listening on [0-9.]*:\([0-9]*\).*/\1/p' "$log" 2>/dev/null | head -1)
+        [ -n "$port" ] && { echo "$port"; return 0; }
+        sleep 0.2
+    done
+    echo "no JSON-RPC port in $log within 120 s" >&2
+    return 1
+}
+
 # Background processes started by the script; `stop_children` kills and reaps them.
 children=()
 stop_children() {

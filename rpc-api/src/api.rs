@@ -100,7 +100,7 @@ pub trait StateApi {
 
     /// `state_getReadProof`: a sparse-Merkle proof per key against block `hash`'s state root
     /// (at most [`MAX_KEYS_PER_CALL`](crate::MAX_KEYS_PER_CALL) keys).
-    #[method(name = "getReadProof")]
+    #[method(name = "getReadProof", blocking)]
     fn read_proof(&self, keys: Vec<Hex>, hash: Option<Hash>) -> Result<ReadProof, Error>;
 
     /// `state_getKeysPaged`: up to `count` keys (at most
@@ -216,12 +216,12 @@ pub trait AgoraApi {
 pub trait ViewApi {
     /// `agora_chain`: heights, the committee, the pool and the most recent blocks with their
     /// timestamps and this node's observed finality latency.
-    #[method(name = "chain")]
+    #[method(name = "chain", blocking)]
     fn chain_report(&self) -> Result<ChainReport, Error>;
 
     /// `agora_market`: the order book, clearings, queue times and shares after block `hash`
     /// (default: best); every clearing the chain holds, newest first.
-    #[method(name = "market")]
+    #[method(name = "market", blocking)]
     fn market(&self, hash: Option<Hash>) -> Result<MarketReport, Error>;
 
     /// `agora_job`: job `id` after block `hash` (default: best); stage `unknown` if the chain
@@ -231,12 +231,12 @@ pub trait ViewApi {
 
     /// `agora_jobs`: every job the chain holds (live, or ended within its retention) and every
     /// open bid, after block `hash` (default: best), newest first.
-    #[method(name = "jobs")]
+    #[method(name = "jobs", blocking)]
     fn jobs(&self, hash: Option<Hash>) -> Result<Vec<JobReport>, Error>;
 
     /// `agora_account`: balances, stake, roles, open offers and bids, and jobs of `address`
     /// (SS58, or `0x`-hex of the 32 bytes) after block `hash` (default: best).
-    #[method(name = "account")]
+    #[method(name = "account", blocking)]
     fn account(&self, address: String, hash: Option<Hash>) -> Result<AccountReport, Error>;
 }
 

@@ -40,6 +40,13 @@
 //!   connection, and new ones at most [`SUBSCRIBE_BURST`] at once and
 //!   [`SUBSCRIBES_PER_SEC`] per second after that; a subscription over the rate is refused
 //!   with [`ErrorCode::Busy`](crate::ErrorCode::Busy).
+//! - **Scans** ([`SCAN_METHODS`]: key pages, storage queries and read proofs of many keys, the
+//!   views that walk a map or read dozens of blocks) cost the node more than a few reads. Each
+//!   waits for its client's turn ([`MAX_SCANS_PER_CLIENT`] at a time) and then the node's
+//!   ([`MAX_SCANS`] at a time, on blocking threads), both served in order: a client holding
+//!   many connections, or firing many scans, runs one at a time like everybody else, and the
+//!   cores the rest of the node needs are never all scanning. A scan that waits
+//!   [`SCAN_QUEUE_WAIT_SECS`] seconds is answered [`ErrorCode::Busy`](crate::ErrorCode::Busy).
 //! - **Calls in flight**: at most [`MAX_CALLS_IN_FLIGHT`] unanswered calls on one WebSocket
 //!   connection; one more is refused with [`ErrorCode::Busy`](crate::ErrorCode::Busy).
 //!   Batches are not served (no client of the node sends them, and a batch would carry many
@@ -75,10 +82,19 @@ pub const MAX_TRANSFERS_PER_CLIENT: usize = 1;
 pub const MAX_QUEUED_TRANSFERS_PER_CLIENT: usize = 8;
 /// Bytes of transfer bodies the node holds at once, all clients: eight 64 MiB blobs as hex.
 pub const MAX_TRANSFER_BYTES: u64 = 1024 * 1024 * 1024;
-/// Blob downloads read from disk and encoded at a time (and `state_getKeysPaged` and
-/// `state_queryStorageAt` calls run), each holding up to three copies of a 64 MiB blob while
-/// it runs.
+/// Blob uploads and downloads decoded or encoded at a time, each holding up to three copies of
+/// a 64 MiB blob while it runs.
 pub const MAX_BLOB_TRANSFERS: usize = 4;
+/// Scans ([`SCAN_METHODS`]) one client runs at a time; its others wait, in order.
+pub const MAX_SCANS_PER_CLIENT: usize = 1;
+/// Scans the node runs at a time, all clients, on blocking threads: the rest of the RPC server
+/// and the chain keep the other cores. Clients waiting for a turn are served in order, one scan
+/// of each at a time, so a client with many connections (or many clients) waits its turn like
+/// everyone else and never takes more than its share.
+pub const MAX_SCANS: usize = 2;
+/// Longest a scan waits for its turn before it is answered busy (not a strike: the wait is the
+/// node's load, not the client's fault).
+pub const SCAN_QUEUE_WAIT_SECS: u64 = 30;
 /// Longest a transfer waits for its turn before it is refused as busy.
 pub const TRANSFER_QUEUE_WAIT_SECS: u64 = 30;
 /// A transfer's body may take this long before the rate below applies.
@@ -135,6 +151,19 @@ pub const SUBSCRIBE_METHODS: [&str; 5] = [
     method::AUTHOR_SUBMIT_AND_WATCH_EXTRINSIC,
 ];
 
+/// The methods whose work grows with the chain's state or the request's keys rather than being a
+/// few reads: they walk a map, prove up to [`MAX_KEYS_PER_CALL`](crate::MAX_KEYS_PER_CALL) keys or
+/// read dozens of blocks. Each waits for a turn ([`MAX_SCANS_PER_CLIENT`], [`MAX_SCANS`]).
+pub const SCAN_METHODS: [&str; 7] = [
+    method::STATE_GET_KEYS_PAGED,
+    method::STATE_QUERY_STORAGE_AT,
+    method::STATE_GET_READ_PROOF,
+    method::AGORA_CHAIN,
+    method::AGORA_MARKET,
+    method::AGORA_JOBS,
+    method::AGORA_ACCOUNT,
+];
+
 /// Largest request body `method` may have, in bytes.
 pub fn max_request_bytes(method: &str) -> usize {
     if method == method::BLOB_PUT {
@@ -152,6 +181,11 @@ pub fn is_transfer(method: &str) -> bool {
 /// Whether `method` opens a subscription.
 pub fn is_subscribe(method: &str) -> bool {
     SUBSCRIBE_METHODS.contains(&method)
+}
+
+/// Whether `method` is a scan, run in turns.
+pub fn is_scan(method: &str) -> bool {
+    SCAN_METHODS.contains(&method)
 }
 
 /// The latest a transfer of `bytes` may finish, in seconds after it starts.

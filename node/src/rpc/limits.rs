@@ -10,19 +10,21 @@
 //!   sent, under a deadline that a slow reader or writer misses.
 //! - [`CallLimitsLayer`] sits in front of every method, on both transports: it refuses blob
 //!   transfers over WebSocket, subscriptions over the connection's rate and calls past the
-//!   connection's in-flight bound.
+//!   connection's in-flight bound, and holds a scan until its client's turn and the node's
+//!   ([`Gate::scan`]).
 //!
 //! These read the clock (`tokio::time`) to bound rates and deadlines: they decide only what
 //! the RPC port serves, never what the chain records.
 
 use agora_primitives::Hash;
 use agora_rpc_api::limits::{
-    is_subscribe, is_transfer, max_request_bytes, max_upload_bytes, method_in_prefix,
+    is_scan, is_subscribe, is_transfer, max_request_bytes, max_upload_bytes, method_in_prefix,
     transfer_deadline_secs, BAN_SECS, BLOB_HASH_HEADER, MAX_CALLS_IN_FLIGHT, MAX_CALL_BYTES,
-    MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, MAX_QUEUED_TRANSFERS_PER_CLIENT, MAX_STRIKES,
-    MAX_TRACKED_CLIENTS, MAX_TRANSFERS_PER_CLIENT, MAX_TRANSFER_BYTES, MAX_UNNAMED_UPLOAD_BYTES,
-    METHOD_PREFIX_BYTES, STRIKE_WINDOW_SECS, SUBSCRIBES_PER_SEC, SUBSCRIBE_BURST,
-    TRANSFER_GRACE_SECS, TRANSFER_QUEUE_WAIT_SECS,
+    MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, MAX_QUEUED_TRANSFERS_PER_CLIENT, MAX_SCANS,
+    MAX_SCANS_PER_CLIENT, MAX_STRIKES, MAX_TRACKED_CLIENTS, MAX_TRANSFERS_PER_CLIENT,
+    MAX_TRANSFER_BYTES, MAX_UNNAMED_UPLOAD_BYTES, METHOD_PREFIX_BYTES, SCAN_QUEUE_WAIT_SECS,
+    STRIKE_WINDOW_SECS, SUBSCRIBES_PER_SEC, SUBSCRIBE_BURST, TRANSFER_GRACE_SECS,
+    TRANSFER_QUEUE_WAIT_SECS,
 };
 use agora_rpc_api::{Error, ErrorCode, MAX_BODY_BYTES};
 use bytes::{Bytes, BytesMut};
@@ -61,6 +63,10 @@ struct Usage {
     transfers: usize,
     /// The client's turn: [`MAX_TRANSFERS_PER_CLIENT`] permits, waiters served in order.
     turn: Arc<Semaphore>,
+    /// Scans running or waiting for the client's turn.
+    scans: usize,
+    /// The client's turn to scan: [`MAX_SCANS_PER_CLIENT`] permits, waiters served in order.
+    scan_turn: Arc<Semaphore>,
     /// Refusals since `window`.
     strikes: u32,
     /// When the current strike window began.
@@ -77,6 +83,8 @@ impl Default for Usage {
             connections: 0,
             transfers: 0,
             turn: Arc::new(Semaphore::new(MAX_TRANSFERS_PER_CLIENT)),
+            scans: 0,
+            scan_turn: Arc::new(Semaphore::new(MAX_SCANS_PER_CLIENT)),
             strikes: 0,
             window: None,
             banned_until: None,
@@ -99,7 +107,11 @@ impl Usage {
 
     /// Whether the entry still says something: held resources, recent strikes, a ban.
     fn live(&self, now: Instant) -> bool {
-        self.connections > 0 || self.transfers > 0 || self.banned(now) || self.striking(now)
+        self.connections > 0
+            || self.transfers > 0
+            || self.scans > 0
+            || self.banned(now)
+            || self.striking(now)
     }
 }
 
@@ -116,6 +128,8 @@ pub(crate) struct Gate {
     clients: Mutex<HashMap<IpAddr, Usage>>,
     /// Connections held, all clients.
     connections: AtomicUsize,
+    /// Scans the node may run now ([`MAX_SCANS`]); waiters served in order.
+    scans: Arc<Semaphore>,
 }
 
 impl Gate {
@@ -125,6 +139,7 @@ impl Gate {
             budget: Arc::new(Semaphore::new(units)),
             clients: Mutex::new(HashMap::new()),
             connections: AtomicUsize::new(0),
+            scans: Arc::new(Semaphore::new(MAX_SCANS)),
         })
     }
 
@@ -204,6 +219,34 @@ impl Gate {
         })
     }
 
+    /// A turn to scan for `client`: its own turn first ([`MAX_SCANS_PER_CLIENT`]), then the
+    /// node's ([`MAX_SCANS`]), each waited for in order; `None` if not given by `until`. A
+    /// client waits for the node only once its own turn has come, so the node's queue holds at
+    /// most one scan of each client: clients take turns, however many scans one fires.
+    pub(crate) async fn scan(self: &Arc<Gate>, client: IpAddr, until: Instant) -> Option<Scan> {
+        let place = {
+            let mut clients = self.clients();
+            let usage = clients.entry(client).or_default();
+            usage.scans += 1;
+            ClientScan {
+                gate: self.clone(),
+                client,
+                turn: usage.scan_turn.clone(),
+            }
+        };
+        let turns = async {
+            let own = place.turn.clone().acquire_owned().await.ok()?;
+            let node = self.scans.clone().acquire_owned().await.ok()?;
+            Some((node, own))
+        };
+        let (node, own) = tokio::time::timeout_at(until, turns).await.ok()??;
+        Some(Scan {
+            _node: node,
+            _own: own,
+            _place: place,
+        })
+    }
+
     /// `bytes` of the node's budget, waiting in order for them.
     async fn reserve(&self, bytes: u64) -> Result<OwnedSemaphorePermit, ()> {
         let units = bytes
@@ -223,6 +266,32 @@ fn forget_if_idle(clients: &mut HashMap<IpAddr, Usage>, client: IpAddr) {
     if clients.get(&client).is_some_and(|usage| !usage.live(now)) {
         clients.remove(&client);
     }
+}
+
+/// A scan's place among its client's: counted so that the client's entry (and with it its turn)
+/// is kept while the scan runs or waits.
+struct ClientScan {
+    gate: Arc<Gate>,
+    client: IpAddr,
+    turn: Arc<Semaphore>,
+}
+
+impl Drop for ClientScan {
+    fn drop(&mut self) {
+        let mut clients = self.gate.clients();
+        if let Some(usage) = clients.get_mut(&self.client) {
+            usage.scans = usage.scans.saturating_sub(1);
+        }
+        forget_if_idle(&mut clients, self.client);
+    }
+}
+
+/// A scan's turn, the node's and its client's; dropping it (after the answer) gives both to
+/// the next in line. Fields drop in order: the turns before the place that keeps them.
+pub(crate) struct Scan {
+    _node: OwnedSemaphorePermit,
+    _own: OwnedSemaphorePermit,
+    _place: ClientScan,
 }
 
 /// One admitted connection; dropping it frees the place.
@@ -851,11 +920,40 @@ where
             }
         }
         let inner = self.inner.clone();
+        let gate = self.gate.clone();
         async move {
-            match admitted {
-                Ok(_in_flight) => inner.call(request).await,
-                Err(error) => MethodResponse::error(request.id(), ErrorObjectOwned::from(error)),
-            }
+            let _in_flight = match admitted {
+                Ok(in_flight) => in_flight,
+                Err(error) => {
+                    return MethodResponse::error(request.id(), ErrorObjectOwned::from(error))
+                }
+            };
+            let method = request.method_name();
+            let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
+            let _turn = match client.filter(|_| is_scan(method)) {
+                Some(client) => {
+                    let until = Instant::now() + Duration::from_secs(SCAN_QUEUE_WAIT_SECS);
+                    match gate.scan(client, until).await {
+                        Some(turn) => Some(turn),
+                        None => {
+                            let error = Error::new(
+                                ErrorCode::Busy,
+                                format!(
+                                    "{method}: no turn to scan within {SCAN_QUEUE_WAIT_SECS} s \
+                                     ({MAX_SCANS_PER_CLIENT} at a time per client, {MAX_SCANS} \
+                                     on this node)"
+                                ),
+                            );
+                            return MethodResponse::error(
+                                request.id(),
+                                ErrorObjectOwned::from(error),
+                            );
+                        }
+                    }
+                }
+                None => None,
+            };
+            inner.call(request).await
         }
     }
 
@@ -1039,6 +1137,62 @@ mod tests {
         assert!(next_frame(&mut body).await.expect("ahead").is_ok());
         let error = next_frame(&mut body).await.expect("the rest").unwrap_err();
         assert!(error.to_string().contains("limit of 8 bytes"), "{error}");
+    }
+
+    /// What `task` returns if it ends within a moment (the waiters it depends on served).
+    async fn within_a_moment<T>(task: &mut tokio::task::JoinHandle<T>) -> Option<T> {
+        match tokio::time::timeout(Duration::from_millis(100), task).await {
+            Ok(ended) => Some(ended.expect("the task ran")),
+            Err(_) => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_scans_one_at_a_time_and_clients_take_turns() {
+        assert_eq!(
+            (MAX_SCANS, MAX_SCANS_PER_CLIENT),
+            (2, 1),
+            "the test's premise"
+        );
+        let gate = Gate::new();
+        let later = || Instant::now() + Duration::from_secs(10);
+        let first = gate.scan(ip(2), later()).await.expect("a free node");
+        let other = gate.scan(ip(3), later()).await.expect("a free node");
+        // The node is full. Client 2 fires a second scan, then client 4 its first; each task
+        // ends holding its turn.
+        let spawn = |client| {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.scan(client, later()).await })
+        };
+        let mut second = spawn(ip(2));
+        let mut fourth = spawn(ip(4));
+        assert!(within_a_moment(&mut second).await.is_none());
+        assert!(within_a_moment(&mut fourth).await.is_none());
+        // While it waits, client 2's second scan keeps its entry (and so its turn).
+        assert_eq!(gate.clients().get(&ip(2)).map(|u| u.scans), Some(2));
+        // Client 2's first ends: client 4, which waited for the node only, goes first —
+        // client 2's second had to wait for its own turn before it could queue for the node.
+        drop(first);
+        let fourth = within_a_moment(&mut fourth)
+            .await
+            .expect("client 4 had the next turn");
+        assert!(fourth.is_some());
+        assert!(
+            within_a_moment(&mut second).await.is_none(),
+            "client 2 waits behind client 4"
+        );
+        // A scan given no turn by its deadline is refused.
+        let soon = Instant::now() + Duration::from_millis(50);
+        assert!(gate.scan(ip(5), soon).await.is_none());
+        drop(other);
+        let second = within_a_moment(&mut second)
+            .await
+            .expect("client 2's turn came");
+        assert!(second.is_some());
+        drop((second, fourth));
+        // Nothing is held now: every entry is forgotten.
+        assert_eq!(gate.clients().len(), 0, "idle clients are forgotten");
+        assert_eq!(gate.scans.available_permits(), MAX_SCANS);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! transfers go over HTTP, whose bodies may be up to [`MAX_BODY_BYTES`] so that a 64 MiB blob
 //! fits as hex; every other request is at most 1 MiB. At most [`MAX_BLOB_TRANSFERS`] blob
 //! uploads or downloads are decoded, hashed and written or read at a time, on blocking
-//! threads, as are `state_getKeysPaged` and `state_queryStorageAt`.
+//! threads; scans (`state_getKeysPaged`, the `agora_*` views that walk maps, …) run on blocking
+//! threads too, [`MAX_SCANS`] at a time and one per client (`limits`).
 
 mod dashboard;
 mod limits;
@@ -50,7 +51,7 @@ use tokio::sync::Semaphore;
 pub use agora_rpc_api::codes;
 pub use agora_rpc_api::{MAX_BODY_BYTES, MAX_KEYS_PER_CALL};
 
-pub use agora_rpc_api::limits::{MAX_BLOB_TRANSFERS, MAX_SUBSCRIPTIONS_PER_CONNECTION};
+pub use agora_rpc_api::limits::{MAX_BLOB_TRANSFERS, MAX_SCANS, MAX_SUBSCRIPTIONS_PER_CONNECTION};
 
 /// The server: what every method reads. Cheap to clone (one clone per API trait).
 #[derive(Clone)]

@@ -188,3 +188,165 @@ impl Service<http::Request<hyper::body::Incoming>> for Router {
         Box::pin(async move { service.call(request).await })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agora_rpc_api::limits::{MAX_SCANS, MAX_SCANS_PER_CLIENT};
+    use agora_rpc_api::method::{AGORA_JOBS, SYSTEM_HEALTH};
+    use jsonrpsee::core::client::ClientT;
+    use jsonrpsee::rpc_params;
+    use jsonrpsee::RpcModule;
+    use std::net::Ipv4Addr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpSocket;
+    use tokio::sync::Semaphore;
+
+    /// How many calls of the stand-in scan run now and the most that ever ran at once; each
+    /// runs until the test releases it.
+    struct Running {
+        now: AtomicUsize,
+        most: AtomicUsize,
+        release: Semaphore,
+    }
+
+    impl Running {
+        /// Waits until `count` scans run (10 s at most), then a moment more, in which a scan
+        /// past the bounds would have started too; says how many run then.
+        async fn settle_at(&self, count: usize) -> usize {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while self.now.load(Ordering::SeqCst) < count && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            self.now.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A server whose `agora_jobs` (a scan) counts how many run at once and runs until
+    /// released, and whose `system_health` (not a scan) answers at once.
+    async fn server() -> (SocketAddr, ServerHandle, Arc<Running>) {
+        let running = Arc::new(Running {
+            now: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+            release: Semaphore::new(0),
+        });
+        let mut module = RpcModule::new(running.clone());
+        module
+            .register_async_method(AGORA_JOBS, |_, running, _| async move {
+                let now = running.now.fetch_add(1, Ordering::SeqCst) + 1;
+                running.most.fetch_max(now, Ordering::SeqCst);
+                running.release.acquire().await.unwrap().forget();
+                running.now.fetch_sub(1, Ordering::SeqCst);
+                "scanned"
+            })
+            .unwrap();
+        module
+            .register_method(SYSTEM_HEALTH, |_, _, _| "healthy")
+            .unwrap();
+        let registry: Registry = Arc::new(|_| None);
+        let (addr, handle) = start(
+            module.into(),
+            (Ipv4Addr::LOCALHOST, 0).into(),
+            false,
+            registry,
+        )
+        .await
+        .unwrap();
+        (addr, handle, running)
+    }
+
+    /// `method` over HTTP from loopback address `from`: the answer's body.
+    async fn post_from(from: Ipv4Addr, to: SocketAddr, method: &str) -> String {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind((from, 0).into()).unwrap();
+        let mut stream = socket.connect(to).await.unwrap();
+        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":[]}}"#);
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {to}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or(answer)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scans_run_one_per_client_and_at_most_the_nodes_share_at_once() {
+        assert_eq!(
+            (MAX_SCANS, MAX_SCANS_PER_CLIENT),
+            (2, 1),
+            "the test's premise"
+        );
+        let (addr, handle, running) = server().await;
+        let client = Ipv4Addr::new(127, 0, 0, 2);
+        let scans_from = |clients: Vec<Ipv4Addr>| {
+            let running = running.clone();
+            tokio::spawn(async move {
+                let posts = clients
+                    .into_iter()
+                    .map(|from| post_from(from, addr, AGORA_JOBS));
+                let answers = futures::future::join_all(posts).await;
+                for answer in &answers {
+                    assert!(answer.contains("scanned"), "{answer}");
+                }
+                running.most.load(Ordering::SeqCst)
+            })
+        };
+
+        // One client over four HTTP connections: one scan at a time.
+        let one_client = scans_from(vec![client; 4]);
+        assert_eq!(
+            running.settle_at(1).await,
+            1,
+            "one client, one scan at a time"
+        );
+        running.release.add_permits(4);
+        assert_eq!(one_client.await.unwrap(), 1);
+
+        // One client firing three scans over one WebSocket (loopback 127.0.0.1): the same.
+        let ws = jsonrpsee::ws_client::WsClientBuilder::default()
+            .build(format!("ws://{addr}"))
+            .await
+            .unwrap();
+        let calls = futures::future::join_all(
+            (0..3).map(|_| ws.request::<String, _>(AGORA_JOBS, rpc_params![])),
+        );
+        let release = async {
+            assert_eq!(
+                running.settle_at(1).await,
+                1,
+                "one at a time over WebSocket too"
+            );
+            running.release.add_permits(3);
+        };
+        let (answers, ()) = tokio::join!(calls, release);
+        for answer in answers {
+            assert_eq!(answer.unwrap(), "scanned");
+        }
+        assert_eq!(running.most.load(Ordering::SeqCst), 1);
+
+        // Four clients at once: the node runs its share, MAX_SCANS, and no more …
+        let four = scans_from((3..7).map(|last| Ipv4Addr::new(127, 0, 0, last)).collect());
+        assert_eq!(running.settle_at(MAX_SCANS).await, MAX_SCANS);
+        // … and a method that is not a scan waits for no turn while scans hold the node's.
+        let answer = post_from(client, addr, SYSTEM_HEALTH).await;
+        assert!(answer.contains("healthy"), "{answer}");
+        assert_eq!(
+            running.now.load(Ordering::SeqCst),
+            MAX_SCANS,
+            "answered while both ran"
+        );
+        running.release.add_permits(4);
+        assert_eq!(four.await.unwrap(), MAX_SCANS);
+        handle.stop().unwrap();
+    }
+}

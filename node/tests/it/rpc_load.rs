@@ -1,22 +1,26 @@
 //! The RPC port under a flood: 200 hostile clients, each from a loopback address of its own,
-//! while an honest client — a wallet and a verifier in one — keeps submitting transfers and
-//! fetching a 1 MiB blob. The honest client is timed quiet, then under the flood.
+//! while an honest client — a wallet and a verifier in one — keeps submitting transfers,
+//! fetching a 1 MiB blob and reading the jobs view (the scan a worker or verifier daemon makes
+//! every block). The honest client is timed quiet, then under the flood.
 //!
-//! The hostile clients come in four kinds, 50 of each:
+//! The hostile clients come in five kinds, 40 of each:
 //! - **garbage**: bytes that are not HTTP, HTTP whose body is not JSON, JSON that is not a
 //!   request, as fast as the node answers;
 //! - **huge bodies**: requests declaring 100 MiB for a small method, and uploads declaring
 //!   more than any blob, sending only their first bytes;
 //! - **slow readers**: blob downloads and heads subscriptions whose answers are never read;
-//! - **subscription storms**: WebSocket connections opening 200 subscriptions a second.
+//! - **subscription storms**: WebSocket connections opening 200 subscriptions a second;
+//! - **scanners**: valid but costly calls back to back, `state_getKeysPaged` of 1,000 keys and
+//!   the `agora_jobs` view, which the node runs in turns (one per client, two at once).
 //!
 //! Each client is paced (at most 20 requests or connections a second, a storm 200
-//! subscriptions a second: 12,000 a second offered in all; each waits for its answer before
+//! subscriptions a second: 10,400 a second offered in all; each waits for its answer before
 //! the next), because the flood runs on the node's own two cores: unpaced, the load
 //! generator takes a core and the figure measures the machine.
 //!
-//! The test asserts what must hold on any machine: every honest call succeeds, each hostile
-//! kind meets its limit (413s, busy answers), the node's peak memory stays under a bound and
+//! The test asserts what must hold on any machine: every honest call succeeds (its scans
+//! included, each waiting its turn among the scanners'), each hostile kind meets its limit
+//! (413s, busy answers), the node's peak memory stays under a bound and
 //! what it finalized before the flood is still its chain after it. The latency figures (p50
 //! and p99, quiet and loaded) are printed as a JSON line; `scripts/bench.sh rpc-load` runs this
 //! test in a release build for longer (`AGORA_RPC_LOAD_SECS`) and checks the p99 ratio.
@@ -68,6 +72,8 @@ struct Tally {
     too_large: AtomicU64,
     busy: AtomicU64,
     closed: AtomicU64,
+    /// Scans answered with a result.
+    scanned: AtomicU64,
 }
 
 impl Tally {
@@ -85,11 +91,13 @@ impl Tally {
     }
 }
 
-/// The honest client's latencies, in microseconds.
+/// The honest client's latencies, in microseconds. Its scans wait their turn among the
+/// scanners' by design, so they are reported apart, not in [`Latencies::all`].
 #[derive(Default)]
 struct Latencies {
     transfers: Vec<u64>,
     fetches: Vec<u64>,
+    scans: Vec<u64>,
 }
 
 impl Latencies {
@@ -127,7 +135,8 @@ fn transfer(genesis: &Hash, nonce: u32) -> Hex {
     Hex::encode(&Extrinsic::sign(&alice, call, immortal_extra(nonce, 0), genesis, genesis).encode())
 }
 
-/// Submits transfers and fetches `blob` in turn for `span`; every call must succeed.
+/// Submits transfers, fetches `blob` and reads the jobs view in turn for `span`; every call
+/// must succeed.
 async fn honest(
     client: &HttpClient,
     genesis: Hash,
@@ -152,11 +161,18 @@ async fn honest(
             .unwrap_or_else(|e| panic!("the honest fetch was refused: {e}"));
         latencies.fetches.push(start.elapsed().as_micros() as u64);
         assert_eq!(Hash::of(&hex.decode().unwrap()), blob, "the fetched bytes");
+        let start = Instant::now();
+        client
+            .jobs(None)
+            .await
+            .unwrap_or_else(|e| panic!("the honest scan was refused: {e}"));
+        latencies.scans.push(start.elapsed().as_micros() as u64);
     }
     latencies
 }
 
-/// One hostile client from `from`, of kind `index % 4`, until `stop`.
+/// One hostile client from `from`, of kind `index % 5` (and variant `index / 5 % 2`), until
+/// `stop`.
 async fn hostile(
     index: u8,
     from: Ipv4Addr,
@@ -173,7 +189,8 @@ async fn hostile(
             tally.closed.fetch_add(1, Ordering::Relaxed);
             continue;
         };
-        match index % 4 {
+        let variant = index / 5 % 2;
+        match index % 5 {
             0 => {
                 let junk: &[u8] = match tally.requests.load(Ordering::Relaxed) % 3 {
                     0 => b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n",
@@ -185,7 +202,7 @@ async fn hostile(
                 tally.count(&answer);
             }
             1 => {
-                let (length, method) = if index % 8 == 1 {
+                let (length, method) = if variant == 0 {
                     (100 << 20, method::CHAIN_GET_BLOCK)
                 } else {
                     (u64::from(MAX_BODY_BYTES) + 1, method::BLOB_PUT)
@@ -198,7 +215,7 @@ async fn hostile(
             2 => {
                 // Ask, then never read: the answer waits in the socket until the node gives
                 // up on it, and the connection is held.
-                let ask = if index % 8 == 2 {
+                let ask = if variant == 0 {
                     let body = request(method::BLOB_GET, &format!(r#"["{blob}"]"#));
                     post_head(port, body.len() as u64) + &body
                 } else {
@@ -215,7 +232,21 @@ async fn hostile(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
-            _ => storm(&mut stream, port, &stop, &tally).await,
+            3 => storm(&mut stream, port, &stop, &tally).await,
+            _ => {
+                let body = if variant == 0 {
+                    request(method::STATE_GET_KEYS_PAGED, "[null, 1000]")
+                } else {
+                    request(method::AGORA_JOBS, "[]")
+                };
+                let ask = post_head(port, body.len() as u64) + &body;
+                let _ = stream.write_all(ask.as_bytes()).await;
+                let answer = read_answer(&mut stream, Duration::from_secs(40)).await;
+                tally.count(&answer);
+                if answer.contains(r#""result""#) {
+                    tally.scanned.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
     }
 }
@@ -370,12 +401,18 @@ fn an_honest_client_is_served_through_a_flood_of_hostile_ones() {
         "node_peak_rss_mb": peak_rss >> 20,
         "p99_loaded_transfers_us": percentile(&sorted(&loaded.transfers), 0.99),
         "p99_loaded_fetches_us": percentile(&sorted(&loaded.fetches), 0.99),
+        "hostile_scans_answered": tally.scanned.load(Ordering::Relaxed),
+        "p50_quiet_scans_us": percentile(&sorted(&quiet.scans), 0.5),
+        "p50_loaded_scans_us": percentile(&sorted(&loaded.scans), 0.5),
+        "p99_loaded_scans_us": percentile(&sorted(&loaded.scans), 0.99),
     });
     println!("{figures}");
 
     // Each kind met its limit.
     assert!(tally.too_large.load(Ordering::Relaxed) > 0, "{figures}");
     assert!(tally.busy.load(Ordering::Relaxed) > 0, "{figures}");
+    // The scanners were served (in turns), not shut out.
+    assert!(tally.scanned.load(Ordering::Relaxed) > 0, "{figures}");
     assert!(peak_rss < PEAK_RSS_BOUND, "{figures}");
     // Nothing finalized before the flood was lost, and the chain went on.
     assert_eq!(node.call(|c| c.block_hash(Some(finalized))), finalized_hash);
