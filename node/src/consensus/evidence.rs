@@ -1,7 +1,9 @@
 //! Turning the engine's reports of conflicting votes into evidence the chain can judge.
 //!
 //! `simplex` reports a validator that signed two conflicting votes in one round
-//! (`ConflictingNotarize`, `ConflictingFinalize`, `NullifyFinalize`). This module converts a
+//! (`ConflictingNotarize`, `ConflictingFinalize`, `NullifyFinalize`), and so does this node's
+//! own witness of the votes channel (`witness.rs`), which catches the pairs `simplex` drops
+//! unreported. This module converts a
 //! report into [`Equivocation`] (the runtime's form: the offender's key, the round, both votes
 //! and their ed25519 signatures, no commonware type), checks both signatures the way the
 //! runtime will ([`Equivocation::verify`]), and hands it to [`Chain::equivocation`]. A report

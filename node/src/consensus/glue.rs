@@ -348,6 +348,13 @@ pub(super) struct Reporter {
     conflicting: mpsc::UnboundedSender<Activity<Scheme, Digest>>,
 }
 
+impl Reporter {
+    /// The channel to the evidence task, for evidence found outside the engines (`witness`).
+    pub(super) fn evidence(&self) -> mpsc::UnboundedSender<Activity<Scheme, Digest>> {
+        self.conflicting.clone()
+    }
+}
+
 impl commonware_consensus::Reporter for Reporter {
     type Activity = Activity<Scheme, Digest>;
 

@@ -186,6 +186,7 @@ pub mod sync;
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)]
 mod tests;
+mod witness;
 
 use agora_primitives::Hash;
 pub use blobs::{BlobFetcher, BlobSource, FetchError};
@@ -1049,6 +1050,14 @@ fn start_network<E: Rt>(
     );
     p2p.allow_private_ips = config.allow_private_ips;
     p2p.peer_connection_cooldown = Duration::from_secs(1);
+    // The dialer wakes at least every `dial_frequency` and at most every cooldown, and redials a
+    // peer from a jittered moment 1–1.5 cooldowns after its last attempt. With the recommended
+    // 1 s ticks against this 1 s cooldown, the dialer's clamp discarded the jitter: every node
+    // redialed a missing peer on its own fixed 2 s beat, and two nodes whose beats lay within a
+    // handshake of each other dialed each other at once, each refusing the other's connection
+    // while its own dial held the reservation — for good (`docs/simulation.md`). Ticks ten
+    // times finer than the cooldown let the jitter decide when each redial happens.
+    p2p.dial_frequency = Duration::from_millis(100);
     p2p.allowed_handshake_rate_per_ip = Quota::per_second(NZU32!(16));
     p2p.allowed_handshake_rate_per_subnet = Quota::per_second(NZU32!(128));
     p2p.ping_frequency = Duration::from_secs(5);
@@ -1145,9 +1154,9 @@ type Channel<E> = (
 );
 
 /// Splits a consensus channel into per-epoch subchannels; the muxer runs in the returned task.
-fn mux<E: Rt>(
+fn mux<E: Rt, R: commonware_p2p::Receiver<PublicKey = PublicKey>>(
     context: &E,
-    (sender, receiver): Channel<E>,
+    (sender, receiver): (lookup::Sender<PublicKey, E>, R),
 ) -> (
     MuxHandle<lookup::Sender<PublicKey, E>>,
     commonware_runtime::Handle<()>,
@@ -1184,6 +1193,17 @@ fn start_services<E: Rt, C: Chain, B: BlobSource>(
         transactions,
         blobs,
     } = channels;
+    let (application, reporter, finalizations, conflicts) = glue::Application::new(
+        Arc::new(context.child("application")),
+        chain.clone(),
+        blocks.0,
+        max_message,
+        config.timeouts.block_request,
+        guard.as_ref().map(|(record, _)| Arc::clone(record)),
+    );
+    // Every vote is witnessed before the engine sees it, so that an equivocation is reported
+    // whatever order its votes arrive in (`witness`).
+    let votes = (votes.0, witness::Witness::new(votes.1, reporter.evidence()));
     let (votes, votes_mux) = mux(context, votes);
     let (certificates, certificates_mux) = mux(context, certificates);
     let (resolver, resolver_mux) = mux(context, resolver);
@@ -1193,14 +1213,6 @@ fn start_services<E: Rt, C: Chain, B: BlobSource>(
         blobs.0,
         blobs.1,
         node.peers.everyone_else.clone(),
-    );
-    let (application, reporter, finalizations, conflicts) = glue::Application::new(
-        Arc::new(context.child("application")),
-        chain.clone(),
-        blocks.0,
-        max_message,
-        config.timeouts.block_request,
-        guard.as_ref().map(|(record, _)| Arc::clone(record)),
     );
     let block_exchange = application.serve_blocks(context.child("blocks"), blocks.1);
     let relay = relay::spawn(
@@ -1339,8 +1351,8 @@ type Voting = (String, Option<Arc<guard::SigningRecord>>);
 /// Most distinct offences the evidence task remembers (to hand each to the chain once).
 const MAX_REMEMBERED_OFFENCES: usize = 1024;
 
-/// Turns the engines' reports of conflicting votes into checked evidence for the chain (see
-/// `evidence.rs`).
+/// Turns the reports of conflicting votes — the engines' and the votes witness's — into
+/// checked evidence for the chain (see `evidence.rs`).
 fn evidence_task<E: Rt, C: Chain>(
     context: &E,
     chain: C,
