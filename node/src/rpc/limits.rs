@@ -204,19 +204,27 @@ impl Gate {
         self.connections.load(Ordering::Relaxed)
     }
 
-    /// A place in `client`'s queue of transfers, unless the queue is full.
-    fn client_transfer(self: &Arc<Gate>, client: IpAddr) -> Option<ClientTransfer> {
+    /// A place in `client`'s `queue`, unless it holds `bound` already.
+    fn place(self: &Arc<Gate>, client: IpAddr, queue: Queue, bound: usize) -> Option<ClientPlace> {
         let mut clients = self.clients();
         let usage = clients.entry(client).or_default();
-        if usage.transfers >= MAX_TRANSFERS_PER_CLIENT + MAX_QUEUED_TRANSFERS_PER_CLIENT {
+        let (held, turn) = queue.of(usage);
+        if *held >= bound {
             return None;
         }
-        usage.transfers += 1;
-        Some(ClientTransfer {
+        *held += 1;
+        Some(ClientPlace {
             gate: self.clone(),
             client,
-            turn: usage.turn.clone(),
+            queue,
+            turn,
         })
+    }
+
+    /// A place in `client`'s queue of transfers, unless the queue is full.
+    fn client_transfer(self: &Arc<Gate>, client: IpAddr) -> Option<ClientPlace> {
+        let bound = MAX_TRANSFERS_PER_CLIENT + MAX_QUEUED_TRANSFERS_PER_CLIENT;
+        self.place(client, Queue::Transfers, bound)
     }
 
     /// A turn to scan for `client`: its own turn first ([`MAX_SCANS_PER_CLIENT`]), then the
@@ -224,16 +232,8 @@ impl Gate {
     /// client waits for the node only once its own turn has come, so the node's queue holds at
     /// most one scan of each client: clients take turns, however many scans one fires.
     pub(crate) async fn scan(self: &Arc<Gate>, client: IpAddr, until: Instant) -> Option<Scan> {
-        let place = {
-            let mut clients = self.clients();
-            let usage = clients.entry(client).or_default();
-            usage.scans += 1;
-            ClientScan {
-                gate: self.clone(),
-                client,
-                turn: usage.scan_turn.clone(),
-            }
-        };
+        // Unbounded here: a client's scans are bounded by its calls in flight.
+        let place = self.place(client, Queue::Scans, usize::MAX)?;
         let turns = async {
             let own = place.turn.clone().acquire_owned().await.ok()?;
             let node = self.scans.clone().acquire_owned().await.ok()?;
@@ -268,30 +268,12 @@ fn forget_if_idle(clients: &mut HashMap<IpAddr, Usage>, client: IpAddr) {
     }
 }
 
-/// A scan's place among its client's: counted so that the client's entry (and with it its turn)
-/// is kept while the scan runs or waits.
-struct ClientScan {
-    gate: Arc<Gate>,
-    client: IpAddr,
-    turn: Arc<Semaphore>,
-}
-
-impl Drop for ClientScan {
-    fn drop(&mut self) {
-        let mut clients = self.gate.clients();
-        if let Some(usage) = clients.get_mut(&self.client) {
-            usage.scans = usage.scans.saturating_sub(1);
-        }
-        forget_if_idle(&mut clients, self.client);
-    }
-}
-
 /// A scan's turn, the node's and its client's; dropping it (after the answer) gives both to
 /// the next in line. Fields drop in order: the turns before the place that keeps them.
 pub(crate) struct Scan {
     _node: OwnedSemaphorePermit,
     _own: OwnedSemaphorePermit,
-    _place: ClientScan,
+    _place: ClientPlace,
 }
 
 /// One admitted connection; dropping it frees the place.
@@ -319,18 +301,38 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// A place in a client's queue of transfers.
-struct ClientTransfer {
+/// A client's queues: its transfers and its scans, each with its turn.
+#[derive(Clone, Copy)]
+enum Queue {
+    Transfers,
+    Scans,
+}
+
+impl Queue {
+    /// The count of `usage`'s places in this queue, and its turn.
+    fn of(self, usage: &mut Usage) -> (&mut usize, Arc<Semaphore>) {
+        match self {
+            Queue::Transfers => (&mut usage.transfers, usage.turn.clone()),
+            Queue::Scans => (&mut usage.scans, usage.scan_turn.clone()),
+        }
+    }
+}
+
+/// A place in one of a client's queues, running or waiting: counted so that the client's
+/// entry (and with it its turn) is kept while the place is held.
+struct ClientPlace {
     gate: Arc<Gate>,
     client: IpAddr,
+    queue: Queue,
     turn: Arc<Semaphore>,
 }
 
-impl Drop for ClientTransfer {
+impl Drop for ClientPlace {
     fn drop(&mut self) {
         let mut clients = self.gate.clients();
         if let Some(usage) = clients.get_mut(&self.client) {
-            usage.transfers = usage.transfers.saturating_sub(1);
+            let (held, _) = self.queue.of(usage);
+            *held = held.saturating_sub(1);
         }
         forget_if_idle(&mut clients, self.client);
     }
@@ -340,7 +342,7 @@ impl Drop for ClientTransfer {
 /// node's budget.
 struct Transfer {
     _turn: OwnedSemaphorePermit,
-    _place: ClientTransfer,
+    _place: ClientPlace,
     budget: Option<OwnedSemaphorePermit>,
 }
 
