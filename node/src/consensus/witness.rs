@@ -32,7 +32,7 @@ use super::{Digest, PublicKey, Scheme};
 use commonware_codec::Read as _;
 use commonware_consensus::simplex::types::{
     Activity, ConflictingFinalize, ConflictingNotarize, Finalize, Notarize, Nullify,
-    NullifyFinalize, Vote,
+    NullifyFinalize, Proposal, Vote,
 };
 use commonware_consensus::Epochable as _;
 use commonware_consensus::Viewable as _;
@@ -56,8 +56,32 @@ struct Kept {
     notarize: Option<Notarize<Scheme, Digest>>,
     finalize: Option<Finalize<Scheme, Digest>>,
     nullify: Option<Nullify<Scheme>>,
-    /// Reported already: conflicting notarizes, conflicting finalizes, nullify beside finalize.
-    reported: [bool; 3],
+    /// Reported already, each at most once: conflicting notarizes, conflicting finalizes, a
+    /// nullify beside a finalize.
+    reported_notarizes: bool,
+    reported_finalizes: bool,
+    reported_nullify_finalize: bool,
+}
+
+/// Keeps `vote` in `first` if that is empty; otherwise, if `vote` is for another proposal than
+/// the kept one and the pair was not reported yet, the pair (kept first) — reported now.
+fn first_or_conflict<V: Clone>(
+    first: &mut Option<V>,
+    reported: &mut bool,
+    vote: V,
+    proposal: impl Fn(&V) -> &Proposal<Digest>,
+) -> Option<(V, V)> {
+    match first {
+        None => {
+            *first = Some(vote);
+            None
+        }
+        Some(kept) if proposal(kept) != proposal(&vote) && !*reported => {
+            *reported = true;
+            Some((kept.clone(), vote))
+        }
+        Some(_) => None,
+    }
 }
 
 /// What a node has witnessed of the votes channel; see the [module documentation](self).
@@ -90,43 +114,33 @@ impl Votes {
         }
         let kept = senders.entry(sender).or_default();
         match vote {
-            Vote::Notarize(notarize) => match &kept.notarize {
-                None => {
-                    kept.notarize = Some(notarize);
-                    None
-                }
-                Some(first) if first.proposal != notarize.proposal && !kept.reported[0] => {
-                    kept.reported[0] = true;
-                    let evidence = ConflictingNotarize::new(first.clone(), notarize);
-                    Some(Activity::ConflictingNotarize(evidence))
-                }
-                Some(_) => None,
-            },
+            Vote::Notarize(notarize) => first_or_conflict(
+                &mut kept.notarize,
+                &mut kept.reported_notarizes,
+                notarize,
+                |v| &v.proposal,
+            )
+            .map(|(one, two)| Activity::ConflictingNotarize(ConflictingNotarize::new(one, two))),
             Vote::Finalize(finalize) => {
                 if let Some(nullify) = &kept.nullify {
-                    if !kept.reported[2] {
-                        kept.reported[2] = true;
+                    if !kept.reported_nullify_finalize {
+                        kept.reported_nullify_finalize = true;
                         let evidence = NullifyFinalize::new(nullify.clone(), finalize);
                         return Some(Activity::NullifyFinalize(evidence));
                     }
                 }
-                match &kept.finalize {
-                    None => {
-                        kept.finalize = Some(finalize);
-                        None
-                    }
-                    Some(first) if first.proposal != finalize.proposal && !kept.reported[1] => {
-                        kept.reported[1] = true;
-                        let evidence = ConflictingFinalize::new(first.clone(), finalize);
-                        Some(Activity::ConflictingFinalize(evidence))
-                    }
-                    Some(_) => None,
-                }
+                first_or_conflict(
+                    &mut kept.finalize,
+                    &mut kept.reported_finalizes,
+                    finalize,
+                    |v| &v.proposal,
+                )
+                .map(|(one, two)| Activity::ConflictingFinalize(ConflictingFinalize::new(one, two)))
             }
             Vote::Nullify(nullify) => {
                 let evidence = match &kept.finalize {
-                    Some(finalize) if !kept.reported[2] => {
-                        kept.reported[2] = true;
+                    Some(finalize) if !kept.reported_nullify_finalize => {
+                        kept.reported_nullify_finalize = true;
                         Some(Activity::NullifyFinalize(NullifyFinalize::new(
                             nullify.clone(),
                             finalize.clone(),
@@ -201,7 +215,6 @@ where
 mod tests {
     use super::*;
     use commonware_codec::{Copying, DecodeExt as _};
-    use commonware_consensus::simplex::types::Proposal;
     use commonware_consensus::types::{Epoch, Round as Rnd, View};
     use commonware_cryptography::{blake3, ed25519 as ed, Signer as _};
 
@@ -219,22 +232,23 @@ mod tests {
         Rnd::new(Epoch::new(0), View::new(view))
     }
 
-    fn notarize(scheme: &Scheme, view: u64, block: u8) -> Vote<Scheme, Digest> {
-        let proposal = Proposal::new(
+    /// A proposal of block `[block; 32]` in `view`, on the view before.
+    fn proposal(view: u64, block: u8) -> Proposal<Digest> {
+        Proposal::new(
             round(view),
             View::new(view - 1),
             blake3::Digest([block; 32]),
-        );
-        Vote::Notarize(Notarize::sign(scheme, proposal).expect("a member signs"))
+        )
+    }
+
+    fn notarize(scheme: &Scheme, view: u64, block: u8) -> Vote<Scheme, Digest> {
+        let signed = Notarize::sign(scheme, proposal(view, block));
+        Vote::Notarize(signed.expect("a member signs"))
     }
 
     fn finalize(scheme: &Scheme, view: u64, block: u8) -> Vote<Scheme, Digest> {
-        let proposal = Proposal::new(
-            round(view),
-            View::new(view - 1),
-            blake3::Digest([block; 32]),
-        );
-        Vote::Finalize(Finalize::sign(scheme, proposal).expect("a member signs"))
+        let signed = Finalize::sign(scheme, proposal(view, block));
+        Vote::Finalize(signed.expect("a member signs"))
     }
 
     fn nullify(scheme: &Scheme, view: u64) -> Vote<Scheme, Digest> {
