@@ -846,6 +846,27 @@ impl Drop for InFlight {
     }
 }
 
+/// `request`'s turn if its method is a scan ([`Gate::scan`]; `None` for any other method), or
+/// why it got none within [`SCAN_QUEUE_WAIT_SECS`].
+async fn scan_turn(gate: &Arc<Gate>, request: &Request<'_>) -> Result<Option<Scan>, Error> {
+    let method = request.method_name();
+    let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
+    let Some(client) = client.filter(|_| is_scan(method)) else {
+        return Ok(None);
+    };
+    let until = Instant::now() + Duration::from_secs(SCAN_QUEUE_WAIT_SECS);
+    match gate.scan(client, until).await {
+        Some(turn) => Ok(Some(turn)),
+        None => Err(Error::new(
+            ErrorCode::Busy,
+            format!(
+                "{method}: no turn to scan within {SCAN_QUEUE_WAIT_SECS} s ({MAX_SCANS_PER_CLIENT} \
+                 at a time per client, {MAX_SCANS} on this node)"
+            ),
+        )),
+    }
+}
+
 /// The middleware of [`CallLimitsLayer`].
 #[derive(Clone)]
 pub(crate) struct CallLimits<S> {
@@ -924,38 +945,17 @@ where
         let inner = self.inner.clone();
         let gate = self.gate.clone();
         async move {
-            let _in_flight = match admitted {
-                Ok(in_flight) => in_flight,
-                Err(error) => {
-                    return MethodResponse::error(request.id(), ErrorObjectOwned::from(error))
-                }
+            let held = match admitted {
+                Ok(in_flight) => scan_turn(&gate, &request)
+                    .await
+                    .map(|turn| (in_flight, turn)),
+                Err(error) => Err(error),
             };
-            let method = request.method_name();
-            let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
-            let _turn = match client.filter(|_| is_scan(method)) {
-                Some(client) => {
-                    let until = Instant::now() + Duration::from_secs(SCAN_QUEUE_WAIT_SECS);
-                    match gate.scan(client, until).await {
-                        Some(turn) => Some(turn),
-                        None => {
-                            let error = Error::new(
-                                ErrorCode::Busy,
-                                format!(
-                                    "{method}: no turn to scan within {SCAN_QUEUE_WAIT_SECS} s \
-                                     ({MAX_SCANS_PER_CLIENT} at a time per client, {MAX_SCANS} \
-                                     on this node)"
-                                ),
-                            );
-                            return MethodResponse::error(
-                                request.id(),
-                                ErrorObjectOwned::from(error),
-                            );
-                        }
-                    }
-                }
-                None => None,
-            };
-            inner.call(request).await
+            match held {
+                // Held until the answer is made: the call's place and, for a scan, its turn.
+                Ok(_held) => inner.call(request).await,
+                Err(error) => MethodResponse::error(request.id(), ErrorObjectOwned::from(error)),
+            }
         }
     }
 
