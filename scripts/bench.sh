@@ -5,7 +5,8 @@
 #   engine: Wasm job vs native step time (same burn code, same run), NaN-canonicalization
 #           cost, trace hashing share, compiled-module cache load, peak memory; then step time,
 #           the ratio and fuel per step of every shipped job (mlp, cnn, charlm), and each one's
-#           `agora job quote` against the fuel of the run it quotes.
+#           `agora job quote` against the fuel of the run it quotes; and the default digits job
+#           end to end (`agora job run-local`) against the native tool, CPU time per process.
 #   market: the per-block call auction (Market::on_finalize) with 10 000 open bids and 1 000
 #           offers against 20% of a 1 s block; pure clearing, reads and writes apart; state in
 #           memory and in RocksDB; then, on a real chain with worker and verifier daemons,
@@ -114,6 +115,37 @@ print(json.dumps({"benchmark": "engine/quote", "job": job, "quote_mfuel": estima
                   "target_abs_error": 0.10}))
 PY
     done
+    # The default digits job end to end as a buyer runs it (`agora job run-local`: init, every
+    # segment, eval and export, each a fresh instance, plus hashing and writing the outputs)
+    # against the native tool training the same SDK code (`agora-job-native train`: init, one
+    # segment of every step, eval), process to process: CPU time (user + system), after a
+    # warm-up of each, in alternating rounds; the median of the per-round ratios with its
+    # interquartile range (target: ≤ 1.5).
+    python3 - "$agora" "$jobs_target/release/agora-job-native" "$scratch" <<'PY'
+import json, resource, statistics, subprocess, sys
+agora, native, scratch = sys.argv[1:4]
+def cpu_seconds(argv):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+def wasm(round_):
+    return cpu_seconds([agora, "job", "run-local", "--module", "jobs/dist/mlp.wasm",
+                        "--data", "datasets/digits.csv", "--no-progress",
+                        "--out", f"{scratch}/e2e-{round_}"])
+def native_run():
+    return cpu_seconds([native, "train", "--data", "datasets/digits.csv"])
+wasm("warm-up"), native_run()
+rounds = [(wasm(i), native_run()) for i in range(9)]
+ratios = [w / n for w, n in rounds]
+q1, _, q3 = statistics.quantiles(ratios, n=4)
+print(json.dumps({"benchmark": "engine/digits-end-to-end", "rounds": len(rounds),
+                  "wasm_cpu_s": round(statistics.median(w for w, _ in rounds), 3),
+                  "native_cpu_s": round(statistics.median(n for _, n in rounds), 3),
+                  "ratio_median": round(statistics.median(ratios), 2),
+                  "ratio_iqr": round(q3 - q1, 2),
+                  "ratios": [round(r, 2) for r in ratios], "target": 1.5}))
+PY
     rm -rf "$scratch"
     ;;
 market)

@@ -132,16 +132,9 @@ pub async fn prepare(rpc: &Rpc, args: &BidArgs) -> Result<Prepared, CliError> {
         }
     };
     let now = State::finalized(rpc).await?.block_number().await?;
-    eprintln!(
-        "Uploading the module ({} bytes) and the dataset ({} bytes)…",
-        wasm.len(),
-        dataset.len()
-    );
-    let module = ensure_blob(rpc, &signer, &wasm, "module registration").await?;
-    let dataset = ensure_blob(rpc, &signer, &dataset, "dataset registration").await?;
     let spec = JobSpec {
-        module,
-        dataset,
+        module: Hash::of(&wasm),
+        dataset: Hash::of(&dataset),
         params,
         steps,
         segment_steps: u64::from(job.segment),
@@ -157,12 +150,66 @@ pub async fn prepare(rpc: &Rpc, args: &BidArgs) -> Result<Prepared, CliError> {
         requeue: args.requeue,
         assurance_permille: args.assurance.unwrap_or(0),
     };
+    check_affordable(rpc, &signer, &spec, &terms, now, [&wasm, &dataset]).await?;
+    eprintln!(
+        "Uploading the module ({} bytes) and the dataset ({} bytes)…",
+        wasm.len(),
+        dataset.len()
+    );
+    let module = ensure_blob(rpc, &signer, &wasm, "module registration").await?;
+    let dataset = ensure_blob(rpc, &signer, &dataset, "dataset registration").await?;
+    assert!(
+        module == spec.module && dataset == spec.dataset,
+        "ensure_blob returns the hash of the bytes it registers"
+    );
     Ok(Prepared {
         signer,
         spec,
         terms,
         now,
     })
+}
+
+/// Refuses a bid the buyer's free balance cannot pay before anything is uploaded or reserved:
+/// the escrow, the rent deposit up to the deadline and the deposits of the blobs still to
+/// register. The chain decides (`Market::CannotPayEscrow`); this check only keeps a bid it
+/// would refuse from leaving blob deposits reserved behind it. The rent is counted from the
+/// finalized block, so it is at least what the chain reserves.
+async fn check_affordable(
+    rpc: &Rpc,
+    signer: &Signer,
+    spec: &JobSpec,
+    terms: &BidTerms,
+    now: BlockNumber,
+    blobs: [&[u8]; 2],
+) -> Result<(), CliError> {
+    let overflow = || CliError::InvalidJob("the bid's escrow overflows a balance".into());
+    let escrow = agora_runtime::Market::escrow_for(spec, terms).ok_or_else(overflow)?;
+    let rent =
+        agora_runtime::Market::rent(terms.deadline.saturating_sub(now)).ok_or_else(overflow)?;
+    let state = State::best(rpc);
+    let mut deposits: Balance = 0;
+    for bytes in blobs {
+        if state.blob(&Hash::of(bytes)).await?.is_none() {
+            deposits =
+                deposits.saturating_add(agora_runtime::Jobs::blob_deposit(bytes.len() as u64));
+        }
+    }
+    let needed = escrow.saturating_add(rent).saturating_add(deposits);
+    let buyer = signer.agora_account();
+    let free = rpc.balance(&buyer).await?.free;
+    if free < needed {
+        return Err(CliError::InvalidJob(format!(
+            "cannot pay the bid: it needs {} AGR free (escrow {}, rent deposit {}, blob deposits \
+             {}) and {buyer} has {} AGR free; nothing was uploaded or reserved",
+            format_agr(needed),
+            format_agr(escrow),
+            format_agr(rent),
+            format_agr(deposits),
+            format_agr(free)
+        )));
+    }
+    Ok(())
 }
 
 /// `job prepare`'s answer: `market.placeBid(spec, terms)`'s arguments.

@@ -426,8 +426,8 @@ fn a_training_job_is_bought_run_checked_and_settled() {
         report["receipt"]
     );
 
-    // Bad input on a live chain: refused with the runtime's reason, no tokens move beyond the
-    // fee, the process exits non-zero.
+    // A bid beyond the balance: refused before anything is uploaded or reserved (not even the
+    // deposit of a blob that expired since Alice's job), no fee, the process exits non-zero.
     let dave = account(DEV[3]);
     let dave0 = node.balance(&dave);
     let command = ["job", "submit", "--key", "//Dave"];
@@ -436,15 +436,11 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("Market::CannotPayEscrow"),
+        stderr.contains("cannot pay the bid") && stderr.contains("nothing was uploaded"),
         "a bid beyond the balance: {stderr}"
     );
     let dave1 = node.balance(&dave);
-    assert_eq!(dave1.reserved, dave0.reserved, "no escrow was reserved");
-    assert!(
-        dave0.free - dave1.free < parse_agr("0.01").unwrap(),
-        "only the fee was paid"
-    );
+    assert_eq!(dave1, dave0, "nothing reserved, nothing paid");
     conserved(&node, issuance0, "refused bid");
     let out = node.agora(&["job", "cancel", "--key", "//Bob", &id.to_string()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -874,8 +870,9 @@ fn a_run_the_module_refuses_later_in_segment_0_costs_the_buyer_the_cancel_fee() 
     unrunnable_costs_the_buyer(dir.path(), Path::new(digits), diverging, ("1000", &segment));
 }
 
-/// Item 2 of issue 15, in segment 0: Alice bids 50 Mfuel for a job whose first 2-step segment
-/// needs ~96. Bob's engine gives segment 0 the 50 Mfuel the bid allows, runs out there, and
+/// Item 2 of issue 15, in segment 0: Alice bids 25 Mfuel for a job whose first 2-step segment
+/// needs ~55 (2026-12-04 modules; most of it the call's dataset parse). Bob's engine gives
+/// segment 0 the 25 Mfuel the bid allows, runs out there, and
 /// the referee, giving it the same, runs out too: the job is the buyer's fault (`Unrunnable`),
 /// not a deadline Bob misses and is slashed for.
 #[test]
@@ -883,11 +880,12 @@ fn a_first_segment_that_needs_more_than_the_bids_max_fuel_costs_the_buyer_the_ca
     let dir = tempfile::tempdir().unwrap();
     let digits = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv");
     let segment = ["--steps", "8", "--segment", "2"];
-    unrunnable_costs_the_buyer(dir.path(), Path::new(digits), PARAMS, ("50", &segment));
+    unrunnable_costs_the_buyer(dir.path(), Path::new(digits), PARAMS, ("25", &segment));
 }
 
-/// Item 2 of issue 15, later: Alice bids 250 Mfuel for 8 steps in 2-step segments that need
-/// ~96 Mfuel each. Segments 0 and 1 fit; segment 2 gets what is left and runs out of it, on
+/// Item 2 of issue 15, later: Alice bids 150 Mfuel for 8 steps in 2-step segments that need
+/// ~55 Mfuel each (2026-12-04 modules: cumulative 54.7, 109.4, 164.2, 218.9). Segments 0 and 1
+/// fit; segment 2 gets what is left and runs out of it, on
 /// Bob's machine and on Charlie's alike, so Bob commits a trace ending in segment 2's refusal
 /// leaf and is paid for segments 0 and 1; Alice gets the rest back and `job result` says the
 /// max_fuel ran out. Before the engine gave a segment only what the bid left, Bob ran all 8
@@ -900,7 +898,7 @@ fn a_job_that_needs_more_than_the_bids_max_fuel_pays_the_worker_for_the_segments
     let issuance0 = total_issuance(&node);
     let digits = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv");
     let segment = ["--steps", "8", "--segment", "2"];
-    let bid = ("250", &segment[..]);
+    let bid = ("150", &segment[..]);
     let (id, receipt, commitment, stderr) = settled_refused(
         &node,
         dir.path(),
@@ -909,12 +907,12 @@ fn a_job_that_needs_more_than_the_bids_max_fuel_pays_the_worker_for_the_segments
     );
     assert_eq!(commitment.segments, 3, "segments 0 and 1 fit, 2 ran out");
     assert!(
-        receipt.fuel > 150 * 1_000_000 && receipt.fuel <= 250 * 1_000_000,
+        receipt.fuel > 100 * 1_000_000 && receipt.fuel <= 150 * 1_000_000,
         "two segments billed, within max_fuel: {receipt:?}"
     );
     assert!(receipt.refund > 0, "{receipt:?}");
     assert!(
-        stderr.contains("refused segment 2") && stderr.contains("max_fuel of 250 Mfuel"),
+        stderr.contains("refused segment 2") && stderr.contains("max_fuel of 150 Mfuel"),
         "the reason names the budget: {stderr}"
     );
     let status = node.agora(&["job", "status", &id.to_string()]);
