@@ -133,7 +133,7 @@ impl Apply<'_> {
                 {
                     *m = beta1 * *m + one_b1 * g;
                     *v = beta2 * *v + one_b2 * (g * g);
-                    *w -= lr * *m / (libm::sqrtf(*v) + epsilon);
+                    *w -= lr * *m / (sqrtf(*v) + epsilon);
                 }
             }
             _ => unreachable!("slot count matches the optimizer"),
@@ -161,5 +161,26 @@ impl ModuleMapper for Apply<'_> {
             self.update(index, &mut weights, grad);
             Tensor::<D>::from_data(TensorData::new(weights, dims), &device).require_grad()
         })
+    }
+}
+
+/// The square root of `x`, correctly rounded, as `libm::sqrtf` gives it.
+///
+/// On wasm32 with SIMD128 (how every job module is built) this is the hardware `f32x4.sqrt` of
+/// one lane: IEEE 754 square root, correctly rounded like libm's, so the same bits for every
+/// input that is not a NaN — and a NaN never reaches a state (`docs/nan-determinism.md`). libm
+/// itself reaches `f32.sqrt` only with a nightly-only feature and otherwise runs a software
+/// loop, which was a fifth of an MLP step in Wasm (`docs/benchmarks.md`); `f32::sqrt` needs
+/// `std`. Elsewhere (the native tools) it is libm's.
+#[inline(always)]
+fn sqrtf(x: f32) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::{f32x4_extract_lane, f32x4_splat, f32x4_sqrt};
+        f32x4_extract_lane::<0>(f32x4_sqrt(f32x4_splat(x)))
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        libm::sqrtf(x)
     }
 }
