@@ -138,7 +138,7 @@ def native_run():
 wasm("warm-up"), native_run()
 rounds = [(wasm(i), native_run()) for i in range(9)]
 ratios = [w / n for w, n in rounds]
-q1, _, q3 = statistics.quantiles(ratios, n=4)
+q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
 print(json.dumps({"benchmark": "engine/digits-end-to-end", "rounds": len(rounds),
                   "wasm_cpu_s": round(statistics.median(w for w, _ in rounds), 3),
                   "native_cpu_s": round(statistics.median(n for _, n in rounds), 3),

@@ -14,7 +14,10 @@
 //!
 //! The native baseline is `agora-job-native bench` (jobs/native), built by `scripts/bench.sh`
 //! for generic x86-64 (`AGORA_JOB_NATIVE`) and with `-C target-cpu=native`
-//! (`AGORA_JOB_NATIVE_HOSTCPU`); the ratio is reported against both.
+//! (`AGORA_JOB_NATIVE_HOSTCPU`); the ratio is reported against both. This machine's speed drifts
+//! between minutes, so each ratio comes from alternating native/Wasm rounds (9 for the big MLP,
+//! 7 per shipped job, after a warm-up of each side) as the median of the per-round ratios, with
+//! their interquartile range beside it.
 
 #![allow(
     missing_docs,
@@ -33,8 +36,10 @@ use agora_engine::{Executor, JobModule, Output, Settings};
 const PARAMS: &str =
     r#"{"hidden":[512,200],"batch_size":512,"optimizer":"adam","learning_rate":0.001}"#;
 const STEPS: u32 = 20;
-/// Alternating native/Wasm measurement rounds.
-const ROUNDS: usize = 5;
+/// Alternating native/Wasm measurement rounds of the big MLP's step.
+const ROUNDS: usize = 9;
+/// Alternating native/Wasm measurement rounds of each shipped job's step.
+const JOB_ROUNDS: usize = 7;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -83,6 +88,21 @@ fn differenced(
 fn median(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied()
+}
+
+/// Interquartile range of `values` (linear interpolation between closest ranks, as Python's
+/// `statistics.quantiles(method="inclusive")`), if there are at least two.
+fn interquartile_range(mut values: Vec<f64>) -> Option<f64> {
+    if values.len() < 2 {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let rank = q * (values.len() - 1) as f64;
+        let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
+        values[low] + (values[high] - values[low]) * (rank - low as f64)
+    };
+    Some(at(0.75) - at(0.25))
 }
 
 /// Seconds per step by differencing (best of 3), and the peak linear memory of the long segment.
@@ -209,6 +229,7 @@ fn main() {
         "native_ms_per_step": median(ratios(&|r| r.0)).map(|s| s * 1e3),
         "wasm_ms_per_step": wasm_step_s * 1e3,
         "wasm_over_native_median": median(over_native.clone()),
+        "wasm_over_native_iqr": interquartile_range(over_native.clone()),
         "wasm_over_native_rounds": over_native,
         "native_target_cpu_native_ms_per_step": median(ratios(&|r| r.2)).map(|s| s * 1e3),
         "wasm_over_native_target_cpu_native_median": median(ratios(&|r| r.2.map(|n| r.1 / n))),
@@ -251,9 +272,11 @@ fn job_figures(executor: &Executor, name: &str, data_path: &str, steps: u32) {
     let job = executor.load(&wasm).unwrap();
     let state = executor.init(&job, b"{}", &data, 1).unwrap().bytes;
     executor.segment(&job, b"{}", &data, &state, 1).unwrap();
+    // A warm-up of the native side too (the binary and the dataset into the page cache).
+    native_job_step("AGORA_JOB_NATIVE", name, data_path, "{}", steps);
     let mut rounds = Vec::new();
     let mut fuel_per_step = 0;
-    for _ in 0..3 {
+    for _ in 0..JOB_ROUNDS {
         let native = native_job_step("AGORA_JOB_NATIVE", name, data_path, "{}", steps);
         let (wasm_s, fuel, _) = differenced(executor, &job, b"{}", &data, &state, steps);
         fuel_per_step = fuel;
@@ -268,6 +291,7 @@ fn job_figures(executor: &Executor, name: &str, data_path: &str, steps: u32) {
         "wasm_ms_per_step": median(rounds.iter().map(|r| r.1).collect()).map(|s| s * 1e3),
         "native_ms_per_step": median(rounds.iter().filter_map(|r| r.0).collect()).map(|s| s * 1e3),
         "wasm_over_native_median": median(over_native.clone()),
+        "wasm_over_native_iqr": interquartile_range(over_native.clone()),
         "wasm_over_native_rounds": over_native,
         "target_wasm_over_native": 1.5,
         "mfuel_per_step": fuel_per_step as f64 / 1e6,
