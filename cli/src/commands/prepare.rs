@@ -150,7 +150,8 @@ pub async fn prepare(rpc: &Rpc, args: &BidArgs) -> Result<Prepared, CliError> {
         requeue: args.requeue,
         assurance_permille: args.assurance.unwrap_or(0),
     };
-    check_affordable(rpc, &signer, &spec, &terms, now, [&wasm, &dataset]).await?;
+    let blobs = [(spec.module, wasm.len()), (spec.dataset, dataset.len())];
+    check_affordable(rpc, &signer, &spec, &terms, now, blobs).await?;
     eprintln!(
         "Uploading the module ({} bytes) and the dataset ({} bytes)…",
         wasm.len(),
@@ -172,7 +173,7 @@ pub async fn prepare(rpc: &Rpc, args: &BidArgs) -> Result<Prepared, CliError> {
 
 /// Refuses a bid the buyer's free balance cannot pay before anything is uploaded or reserved:
 /// the escrow, the rent deposit up to the deadline and the deposits of the blobs still to
-/// register. The chain decides (`Market::CannotPayEscrow`); this check only keeps a bid it
+/// register (`blobs`: each one's hash, already in `spec`, and size). The chain decides (`Market::CannotPayEscrow`); this check only keeps a bid it
 /// would refuse from leaving blob deposits reserved behind it. The rent is counted from the
 /// finalized block, so it is at least what the chain reserves.
 async fn check_affordable(
@@ -181,7 +182,7 @@ async fn check_affordable(
     spec: &JobSpec,
     terms: &BidTerms,
     now: BlockNumber,
-    blobs: [&[u8]; 2],
+    blobs: [(Hash, usize); 2],
 ) -> Result<(), CliError> {
     let overflow = || CliError::InvalidJob("the bid's escrow overflows a balance".into());
     let escrow = agora_runtime::Market::escrow_for(spec, terms).ok_or_else(overflow)?;
@@ -189,10 +190,9 @@ async fn check_affordable(
         agora_runtime::Market::rent(terms.deadline.saturating_sub(now)).ok_or_else(overflow)?;
     let state = State::best(rpc);
     let mut deposits: Balance = 0;
-    for bytes in blobs {
-        if state.blob(&Hash::of(bytes)).await?.is_none() {
-            deposits =
-                deposits.saturating_add(agora_runtime::Jobs::blob_deposit(bytes.len() as u64));
+    for (hash, size) in blobs {
+        if state.blob(&hash).await?.is_none() {
+            deposits = deposits.saturating_add(agora_runtime::Jobs::blob_deposit(size as u64));
         }
     }
     let needed = escrow.saturating_add(rent).saturating_add(deposits);
