@@ -39,6 +39,16 @@
 //! and the ABI version check under these limits, so a hit skips both. Disk entries carry a
 //! blake3 checksum and are written atomically; an entry that fails its checksum or that
 //! wasmtime refuses is recompiled and replaced.
+//!
+//! The directory is bounded: after writing an entry, the executor deletes the oldest entries
+//! (by modification time, then name) until the entries left take at most
+//! [`Settings::cache_max_bytes`], never the entry just written. A hit does not refresh its entry
+//! (the executor reads no clock), so eviction is first-in first-out: a module still in use when
+//! its entry goes is compiled once more and comes back as the newest. Only files named like an
+//! entry (64 hex digits, `.cwasm`) are counted or deleted, at most [`CACHE_SCAN_ENTRIES`] of
+//! them per pass; the cache is best effort, so a pass that cannot read or delete something
+//! leaves it and the load still succeeds. Another process deleting an entry this one is reading
+//! is a miss, not an error.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash as _, Hasher};
@@ -54,7 +64,7 @@ use crate::Error;
 /// Job ABI version this executor runs.
 pub const ABI_VERSION: i32 = 1;
 
-pub use crate::settings::{CpuFeatures, Limits, OptLevel, Settings};
+pub use crate::settings::{CpuFeatures, Limits, OptLevel, Settings, DEFAULT_CACHE_MAX_BYTES};
 
 /// Where [`Executor::load`] found the compiled module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -277,6 +287,7 @@ impl Executor {
         }
         if let Some(path) = &path {
             write_cached(path, &loaded.module)?;
+            prune_cache(path, self.settings.cache_max_bytes);
         }
         self.remember(hash, &loaded.module);
         Ok(loaded)
@@ -853,6 +864,91 @@ fn write_cached(path: &Path, module: &Module) -> Result<(), Error> {
     Ok(())
 }
 
+/// Most directory entries one pruning pass looks at: the pass is bounded even in a directory
+/// someone filled with other files.
+pub const CACHE_SCAN_ENTRIES: usize = 100_000;
+
+/// Delete the oldest cache entries beside `written` (by modification time, then name) until the
+/// entries left take at most `max_bytes`; `written` itself is never deleted. Best effort: what
+/// cannot be read or deleted is skipped (see the [module documentation](self)).
+fn prune_cache(written: &Path, max_bytes: u64) {
+    let Some(dir) = written.parent() else {
+        return;
+    };
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<(std::time::SystemTime, String, u64)> = Vec::new();
+    for entry in listing.take(CACHE_SCAN_ENTRIES).flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !is_cache_entry(&name) {
+            continue;
+        }
+        let Ok(metadata) = entry.metadata() else {
+            continue;
+        };
+        let Ok(modified) = metadata.modified() else {
+            continue;
+        };
+        entries.push((modified, name, metadata.len()));
+    }
+    let mut total: u64 = entries.iter().map(|(_, _, size)| *size).sum();
+    if total <= max_bytes {
+        return;
+    }
+    entries.sort();
+    let keep = written.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    for (_, name, size) in &entries {
+        if total <= max_bytes {
+            break;
+        }
+        if name == keep {
+            continue;
+        }
+        match std::fs::remove_file(dir.join(name)) {
+            Ok(()) => total = total.saturating_sub(*size),
+            // Another process pruned it first: it no longer counts either.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                total = total.saturating_sub(*size);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Whether `name` is a cache entry's file name: 64 lowercase hex digits and `.cwasm`.
+fn is_cache_entry(name: &str) -> bool {
+    name.strip_suffix(".cwasm").is_some_and(|key| {
+        key.len() == 64
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_of_the_entry_form_are_cache_entries() {
+        let key = "0123456789abcdef".repeat(4);
+        assert!(is_cache_entry(&format!("{key}.cwasm")));
+        for name in [
+            format!("{key}.tmp42"),
+            format!("{}.cwasm", &key[1..]),
+            format!("{}.cwasm", key.to_uppercase()),
+            format!("{}g.cwasm", &key[1..]),
+            "notes.txt".to_owned(),
+            ".cwasm".to_owned(),
+        ] {
+            assert!(!is_cache_entry(&name), "{name}");
+        }
+    }
 }

@@ -130,7 +130,14 @@ pub struct Settings {
     pub limits: Limits,
     /// Directory for compiled modules; `None` keeps them in memory only.
     pub cache_dir: Option<PathBuf>,
+    /// Most bytes of compiled modules `cache_dir` keeps: past it, the oldest entries are
+    /// deleted after each new one is written ([`DEFAULT_CACHE_MAX_BYTES`] by default).
+    pub cache_max_bytes: u64,
 }
+
+/// What the compiled-module cache keeps by default: 2 GiB, about 200 compiled modules of the
+/// size of the shipped jobs (~10 MB each compiled, from 3–4 MB of Wasm).
+pub const DEFAULT_CACHE_MAX_BYTES: u64 = 2 << 30;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -140,6 +147,7 @@ impl Default for Settings {
             nan_canonicalization: false,
             limits: Limits::default(),
             cache_dir: None,
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
         }
     }
 }

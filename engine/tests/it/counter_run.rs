@@ -463,6 +463,132 @@ fn module_cache_memory_then_disk_then_recompile_after_corruption() {
     assert_eq!(record(&third).run.tree.root(), fresh_root);
 }
 
+/// The names of the cache entries in `dir`, sorted.
+fn cache_entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .filter(|name| name.ends_with(".cwasm"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The entry `load` of `wasm` adds to `dir` (the one name in the listing after that was not
+/// in `before`).
+fn added_entry(before: &[String], dir: &std::path::Path) -> String {
+    let added: Vec<String> = cache_entries(dir)
+        .into_iter()
+        .filter(|name| !before.contains(name))
+        .collect();
+    let [name] = added.as_slice() else {
+        panic!("one new entry expected, found {added:?}");
+    };
+    name.clone()
+}
+
+/// Sets the modification time of `dir/name` to `seconds` after the epoch: the order eviction
+/// follows, made explicit (file times are coarser than two quick compilations).
+fn age(dir: &std::path::Path, name: &str, seconds: u64) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(dir.join(name))
+        .expect("open entry");
+    file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+        .expect("set mtime");
+}
+
+#[test]
+fn module_cache_on_disk_keeps_within_its_bound_evicting_the_oldest_entry() {
+    let (dir, settings) = disk_cache_settings();
+    let variant =
+        |n: u32| crate::fixture::module(&[], &format!("(global $tag{n} i32 (i32.const {n}))"));
+    let dir = dir.path();
+    // A file that is not an entry: neither counted nor ever deleted.
+    std::fs::write(dir.join("notes.txt"), vec![0u8; 1 << 20]).expect("write");
+
+    let first = Executor::new(settings.clone()).expect("executor");
+    assert_eq!(
+        first.load(&variant(0)).expect("loads").origin(),
+        Origin::Compiled
+    );
+    let e0 = added_entry(&[], dir);
+    let entry_size = std::fs::metadata(dir.join(&e0)).expect("entry").len();
+    // Room for two entries and a half.
+    let settings = Settings {
+        cache_max_bytes: entry_size * 5 / 2,
+        ..settings
+    };
+    let bounded = Executor::new(settings.clone()).expect("executor");
+    let before = cache_entries(dir);
+    assert_eq!(
+        bounded.load(&variant(1)).expect("loads").origin(),
+        Origin::Compiled
+    );
+    let e1 = added_entry(&before, dir);
+    age(dir, &e0, 1_000);
+    age(dir, &e1, 2_000);
+    let before = cache_entries(dir);
+    assert_eq!(
+        bounded.load(&variant(2)).expect("loads").origin(),
+        Origin::Compiled
+    );
+    let e2 = added_entry(&before, dir);
+    let mut kept = vec![e1.clone(), e2.clone()];
+    kept.sort();
+    assert_eq!(
+        cache_entries(dir),
+        kept,
+        "the oldest entry (variant 0) was evicted"
+    );
+    assert!(
+        dir.join("notes.txt").exists(),
+        "a foreign file is left alone"
+    );
+
+    // A fresh executor: variant 0 is compiled again and evicts the now oldest, variant 1;
+    // variant 2 is still a disk hit.
+    let fresh = Executor::new(settings).expect("executor");
+    assert_eq!(
+        fresh.load(&variant(2)).expect("loads").origin(),
+        Origin::DiskCache
+    );
+    assert_eq!(
+        fresh.load(&variant(0)).expect("loads").origin(),
+        Origin::Compiled
+    );
+    let mut kept = vec![e0, e2];
+    kept.sort();
+    assert_eq!(cache_entries(dir), kept, "variant 1 was evicted");
+}
+
+#[test]
+fn module_cache_keeps_the_entry_it_just_wrote_even_past_its_bound() {
+    let (dir, settings) = disk_cache_settings();
+    let settings = Settings {
+        cache_max_bytes: 1,
+        ..settings
+    };
+    let variant =
+        |n: u32| crate::fixture::module(&[], &format!("(global $tag{n} i32 (i32.const {n}))"));
+    let executor = Executor::new(settings.clone()).expect("executor");
+    executor.load(&variant(0)).expect("loads");
+    let e0 = added_entry(&[], dir.path());
+    executor.load(&variant(1)).expect("loads");
+    let e1 = added_entry(&[e0.clone()], dir.path());
+    assert_eq!(
+        cache_entries(dir.path()),
+        vec![e1],
+        "only the newest entry is left"
+    );
+    // And it is a hit for the next executor.
+    let next = Executor::new(settings).expect("executor");
+    assert_eq!(
+        next.load(&variant(1)).expect("loads").origin(),
+        Origin::DiskCache
+    );
+}
+
 #[test]
 fn cache_keys_differ_between_configurations() {
     let a = Executor::new(Settings::default()).expect("executor");
