@@ -6,7 +6,7 @@
 //!   `author_submitAndWatchExtrinsic`; from the submission to the notification that a finalized
 //!   block includes it. p50 and p99.
 //! - **throughput**: 64 funded accounts each sign transfers ahead of time; all are submitted
-//!   over HTTP, 32 requests in flight; from the first submission to the finalized block that
+//!   over HTTP, 16 requests in flight; from the first submission to the finalized block that
 //!   holds the last of them. Transfers per second, and the submission rate alone.
 //!
 //! Then, 4 validators at decreasing block times (1000 ms down to the node's 50 ms floor): finalized blocks per second against the
@@ -36,7 +36,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ACCOUNTS: usize = 64;
-const IN_FLIGHT: usize = 32;
+/// Requests in flight while submitting. The node serves at most
+/// `agora_rpc_api::limits::MAX_CONNECTIONS_PER_CLIENT` (32) connections per client address
+/// and refuses the rest; every in-flight HTTP request holds a connection and idle keep-alive
+/// ones still count, so the bench stays well under the bound (at 32 it met it and lost
+/// transfers to refused connections, then every later nonce of their accounts).
+const IN_FLIGHT: usize = 16;
 
 /// A running testnet, stopped on drop.
 struct Testnet {
@@ -233,7 +238,8 @@ async fn throughput(http: &str, txs: Vec<SignedTx>) -> (f64, f64, usize, Option<
             included += block
                 .extrinsics
                 .iter()
-                .filter(|xt| wanted.contains(&Hash::of(xt)))
+                // An extrinsic's identity in blocks and in the pool: blake2_256 of its encoding.
+                .filter(|xt| wanted.contains(&Hash::blake2_256(xt)))
                 .count();
             next = next.saturating_add(1);
         }
@@ -305,6 +311,13 @@ fn main() {
                        "block_time_ms": 1000, "transfers": total, "finalized": included,
                        "finalized_tx_per_s": tps.round(), "submitted_tx_per_s": submit_tps.round(),
                        "most_refused": refused})
+            );
+            // A figure over a run that lost most of its transfers measures the loss, not the
+            // node: the bench reported 0 finalized for days (its hash no longer matched the
+            // node's, and it held more connections than a client may) without failing.
+            assert!(
+                included * 10 >= total * 9,
+                "only {included} of {total} transfers were finalized (most refused: {refused:?})"
             );
         });
     }
