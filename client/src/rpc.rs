@@ -333,10 +333,20 @@ impl Rpc {
 
     /// The balances of `who` after the node's current block.
     pub async fn balance(&self, who: &AccountId) -> Result<AccountBalance, RpcError> {
+        self.balance_at(who, None).await
+    }
+
+    /// The balances of `who` after block `at` (default: the node's best), to read them in the
+    /// same state as other values.
+    pub async fn balance_at(
+        &self,
+        who: &AccountId,
+        at: Option<Hash>,
+    ) -> Result<AccountBalance, RpcError> {
         request!(self, method::AGORA_BALANCE, |c| AgoraApiClient::balance(
             c,
             who.to_string(),
-            None
+            at
         ))
     }
 

@@ -30,34 +30,19 @@
 //!
 //! ## Compiled-module cache
 //!
-//! [`Executor::load`] looks for the compiled module in memory, then on disk (`cache_dir`), and
-//! only then validates and compiles it. Disk keys are
-//! `blake3("agora/module-cache/v1" ‖ module hash ‖ engine fingerprint ‖ limits digest)`, where
-//! the fingerprint hashes wasmtime's own compatibility hash (its version, every compiler
-//! setting, the target CPU features) — a serialized module is only valid for exactly that, so
-//! nothing else may share a key. A module enters either cache only after it passed validation
-//! and the ABI version check under these limits, so a hit skips both. Disk entries carry a
-//! blake3 checksum and are written atomically; an entry that fails its checksum or that
-//! wasmtime refuses is recompiled and replaced.
-//!
-//! The directory is bounded: after writing an entry, the executor deletes the oldest entries
-//! (by modification time, then name) until the entries left take at most
-//! [`Settings::cache_max_bytes`], never the entry just written. A hit does not refresh its entry
-//! (the executor reads no clock), so eviction is first-in first-out: a module still in use when
-//! its entry goes is compiled once more and comes back as the newest. Only files named like an
-//! entry (64 hex digits, `.cwasm`) are counted or deleted, at most [`CACHE_SCAN_ENTRIES`] of
-//! them per pass; the cache is best effort, so a pass that cannot read or delete something
-//! leaves it and the load still succeeds. Another process deleting an entry this one is reading
-//! is a miss, not an error.
+//! [`Executor::load`] looks for the compiled module in memory, then on disk (`cache_dir`, see
+//! `engine/src/cache.rs`: keys, checksums, the size bound), and only then validates and compiles
+//! it. A module enters either cache only after it passed validation and the ABI version check
+//! under these limits, so a hit skips both.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash as _, Hasher};
-use std::path::Path;
 use std::sync::Mutex;
 
 use agora_primitives::Hash;
 use wasmtime::{Config, Engine, Instance, Memory, Module, ResourceLimiter, Store, Trap, TypedFunc};
 
+use crate::cache;
 use crate::validate;
 use crate::Error;
 
@@ -259,16 +244,12 @@ impl Executor {
         if let Some(module) = self.lock().0.get(&hash) {
             return Ok(job(module.clone(), Origin::MemoryCache));
         }
-        let path = self.settings.cache_dir.as_ref().map(|dir| {
-            let key = Hash::of_parts(&[
-                b"agora/module-cache/v1",
-                &hash.0,
-                &self.fingerprint.0,
-                &self.limits_digest.0,
-            ]);
-            dir.join(format!("{}.cwasm", hex(&key.0)))
-        });
-        if let Some(module) = path.as_deref().and_then(|p| self.read_cached(p)) {
+        let path = self
+            .settings
+            .cache_dir
+            .as_ref()
+            .map(|dir| cache::entry_path(dir, &hash, &self.fingerprint, &self.limits_digest));
+        if let Some(module) = path.as_deref().and_then(|p| cache::read(&self.engine, p)) {
             self.remember(hash, &module);
             return Ok(job(module, Origin::DiskCache));
         }
@@ -286,8 +267,8 @@ impl Executor {
             });
         }
         if let Some(path) = &path {
-            write_cached(path, &loaded.module)?;
-            prune_cache(path, self.settings.cache_max_bytes);
+            cache::write(path, &loaded.module)?;
+            cache::prune(path, self.settings.cache_max_bytes);
         }
         self.remember(hash, &loaded.module);
         Ok(loaded)
@@ -312,23 +293,6 @@ impl Executor {
         self.compiled
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// A disk-cache entry, if present, intact and accepted by wasmtime.
-    fn read_cached(&self, path: &Path) -> Option<Module> {
-        let bytes = std::fs::read(path).ok()?;
-        let (checksum, payload) = bytes.split_at_checked(32)?;
-        if blake3::hash(payload).as_bytes() != checksum {
-            return None;
-        }
-        // SAFETY: `payload` was written by `write_cached` from `Module::serialize` of an engine
-        // with this fingerprint (it is in the file name) and its checksum matches, so it is
-        // wasmtime's own output for this configuration; wasmtime also checks its version and
-        // settings header before use. (Anyone who can write the cache directory can run native
-        // code in this process, as they could by replacing the binary.)
-        #[allow(unsafe_code)]
-        let module = unsafe { Module::deserialize(&self.engine, payload) };
-        module.ok()
     }
 
     fn call_version(&self, job: &JobModule) -> Result<i32, Error> {
@@ -842,113 +806,5 @@ fn classify(error: wasmtime::Error, store: &Store<Guard>, call: &'static str, fu
             call,
             trap: format!("{error:#}"),
         },
-    }
-}
-
-fn write_cached(path: &Path, module: &Module) -> Result<(), Error> {
-    let cache_error = |e: &dyn std::fmt::Display| Error::Cache {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
-    let payload = module.serialize().map_err(|e| cache_error(&e))?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| cache_error(&e))?;
-    }
-    let mut bytes = Vec::with_capacity(payload.len().saturating_add(32));
-    bytes.extend_from_slice(blake3::hash(&payload).as_bytes());
-    bytes.extend_from_slice(&payload);
-    // Write then rename: a reader sees the whole entry or none.
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, &bytes).map_err(|e| cache_error(&e))?;
-    std::fs::rename(&tmp, path).map_err(|e| cache_error(&e))?;
-    Ok(())
-}
-
-/// Most directory entries one pruning pass looks at: the pass is bounded even in a directory
-/// someone filled with other files.
-pub const CACHE_SCAN_ENTRIES: usize = 100_000;
-
-/// Delete the oldest cache entries beside `written` (by modification time, then name) until the
-/// entries left take at most `max_bytes`; `written` itself is never deleted. Best effort: what
-/// cannot be read or deleted is skipped (see the [module documentation](self)).
-fn prune_cache(written: &Path, max_bytes: u64) {
-    let Some(dir) = written.parent() else {
-        return;
-    };
-    let Ok(listing) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<(std::time::SystemTime, String, u64)> = Vec::new();
-    for entry in listing.take(CACHE_SCAN_ENTRIES).flatten() {
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if !is_cache_entry(&name) {
-            continue;
-        }
-        let Ok(metadata) = entry.metadata() else {
-            continue;
-        };
-        let Ok(modified) = metadata.modified() else {
-            continue;
-        };
-        entries.push((modified, name, metadata.len()));
-    }
-    let mut total: u64 = entries.iter().map(|(_, _, size)| *size).sum();
-    if total <= max_bytes {
-        return;
-    }
-    entries.sort();
-    let keep = written.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    for (_, name, size) in &entries {
-        if total <= max_bytes {
-            break;
-        }
-        if name == keep {
-            continue;
-        }
-        match std::fs::remove_file(dir.join(name)) {
-            Ok(()) => total = total.saturating_sub(*size),
-            // Another process pruned it first: it no longer counts either.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                total = total.saturating_sub(*size);
-            }
-            Err(_) => {}
-        }
-    }
-}
-
-/// Whether `name` is a cache entry's file name: 64 lowercase hex digits and `.cwasm`.
-fn is_cache_entry(name: &str) -> bool {
-    name.strip_suffix(".cwasm").is_some_and(|key| {
-        key.len() == 64
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_names_of_the_entry_form_are_cache_entries() {
-        let key = "0123456789abcdef".repeat(4);
-        assert!(is_cache_entry(&format!("{key}.cwasm")));
-        for name in [
-            format!("{key}.tmp42"),
-            format!("{}.cwasm", &key[1..]),
-            format!("{}.cwasm", key.to_uppercase()),
-            format!("{}g.cwasm", &key[1..]),
-            "notes.txt".to_owned(),
-            ".cwasm".to_owned(),
-        ] {
-            assert!(!is_cache_entry(&name), "{name}");
-        }
     }
 }

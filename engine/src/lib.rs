@@ -22,6 +22,7 @@
 //!
 //! Every error of the crate is an [`Error`] and names the values involved.
 
+mod cache;
 mod error;
 pub mod executor;
 pub mod nan_probe;

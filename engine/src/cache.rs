@@ -1,0 +1,195 @@
+//! The compiled-module cache on disk.
+//!
+//! # Specification
+//!
+//! An entry is the file `<cache_dir>/<key>.cwasm`, where `key` is the lowercase hex of
+//! `blake3("agora/module-cache/v1" ‖ module hash ‖ engine fingerprint ‖ limits digest)`. The
+//! fingerprint hashes wasmtime's own compatibility hash (its version, every compiler setting,
+//! the target CPU features): a serialized module is only valid for exactly that, so nothing else
+//! may share a key. The file holds the blake3 checksum of wasmtime's serialized module, then the
+//! serialized module; it is written to a temporary name and renamed, so a reader sees a whole
+//! entry or none. An entry whose checksum does not match, or that wasmtime refuses, is a miss:
+//! the module is compiled again and the entry replaced.
+//!
+//! The directory is bounded: after writing an entry, [`prune`] deletes the oldest entries (by
+//! modification time, then name) until the entries left take at most
+//! [`crate::Settings::cache_max_bytes`], never the entry just written. A hit does not refresh
+//! its entry (the executor reads no clock), so eviction is first-in first-out: a module still
+//! in use when its entry goes is compiled once more and comes back as the newest. Only files
+//! named like an entry (64 hex digits, `.cwasm`) are counted or deleted, at most
+//! [`CACHE_SCAN_ENTRIES`] of them per pass. The cache is best effort: a pass that cannot read or
+//! delete something leaves it and the load still succeeds, and another process deleting an
+//! entry this one is reading is a miss, not an error.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use agora_primitives::Hash;
+use wasmtime::{Engine, Module};
+
+use crate::Error;
+
+/// Most directory entries one pruning pass looks at: the pass is bounded even in a directory
+/// someone filled with other files.
+pub(crate) const CACHE_SCAN_ENTRIES: usize = 100_000;
+
+/// Where the entry of module `hash` compiled by an engine with `fingerprint` under limits with
+/// `limits_digest` lives in `dir`.
+pub(crate) fn entry_path(
+    dir: &Path,
+    hash: &Hash,
+    fingerprint: &Hash,
+    limits_digest: &Hash,
+) -> PathBuf {
+    let key = Hash::of_parts(&[
+        b"agora/module-cache/v1",
+        &hash.0,
+        &fingerprint.0,
+        &limits_digest.0,
+    ]);
+    dir.join(format!("{}.cwasm", hex(&key.0)))
+}
+
+/// The entry at `path`, if present, intact and accepted by wasmtime.
+pub(crate) fn read(engine: &Engine, path: &Path) -> Option<Module> {
+    let bytes = std::fs::read(path).ok()?;
+    let (checksum, payload) = bytes.split_at_checked(32)?;
+    if blake3::hash(payload).as_bytes() != checksum {
+        return None;
+    }
+    // SAFETY: `payload` was written by `write` from `Module::serialize` of an engine with this
+    // fingerprint (it is in the file name) and its checksum matches, so it is wasmtime's own
+    // output for this configuration; wasmtime also checks its version and settings header
+    // before use. (Anyone who can write the cache directory can run native code in this
+    // process, as they could by replacing the binary.)
+    #[allow(unsafe_code)]
+    let module = unsafe { Module::deserialize(engine, payload) };
+    module.ok()
+}
+
+/// Writes the entry of `module` at `path`, atomically (write, then rename).
+pub(crate) fn write(path: &Path, module: &Module) -> Result<(), Error> {
+    let cache_error = |e: &dyn std::fmt::Display| Error::Cache {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let payload = module.serialize().map_err(|e| cache_error(&e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| cache_error(&e))?;
+    }
+    let mut bytes = Vec::with_capacity(payload.len().saturating_add(32));
+    bytes.extend_from_slice(blake3::hash(&payload).as_bytes());
+    bytes.extend_from_slice(&payload);
+    // Write then rename: a reader sees the whole entry or none.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, &bytes).map_err(|e| cache_error(&e))?;
+    std::fs::rename(&tmp, path).map_err(|e| cache_error(&e))?;
+    Ok(())
+}
+
+/// Deletes the oldest entries beside `written` (by modification time, then name) until the
+/// entries left take at most `max_bytes`; `written` itself is never deleted. Best effort: what
+/// cannot be read or deleted is skipped (see the [module documentation](self)).
+pub(crate) fn prune(written: &Path, max_bytes: u64) {
+    let Some(dir) = written.parent() else {
+        return;
+    };
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<(SystemTime, String, u64)> = Vec::new();
+    for entry in listing.take(CACHE_SCAN_ENTRIES).flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !is_entry(&name) {
+            continue;
+        }
+        let Ok(metadata) = entry.metadata() else {
+            continue;
+        };
+        let Ok(modified) = metadata.modified() else {
+            continue;
+        };
+        entries.push((modified, name, metadata.len()));
+    }
+    let mut total: u64 = entries.iter().map(|(_, _, size)| *size).sum();
+    if total <= max_bytes {
+        return;
+    }
+    entries.sort();
+    let keep = written.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    for (_, name, size) in &entries {
+        if total <= max_bytes {
+            break;
+        }
+        if name == keep {
+            continue;
+        }
+        match std::fs::remove_file(dir.join(name)) {
+            Ok(()) => total = total.saturating_sub(*size),
+            // Another process pruned it first: it no longer counts either.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                total = total.saturating_sub(*size);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Whether `name` is an entry's file name: 64 lowercase hex digits and `.cwasm`.
+fn is_entry(name: &str) -> bool {
+    name.strip_suffix(".cwasm").is_some_and(|key| {
+        key.len() == 64
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_of_the_entry_form_are_entries() {
+        let key = "0123456789abcdef".repeat(4);
+        assert!(is_entry(&format!("{key}.cwasm")));
+        for name in [
+            format!("{key}.tmp42"),
+            format!("{}.cwasm", &key[1..]),
+            format!("{}.cwasm", key.to_uppercase()),
+            format!("{}g.cwasm", &key[1..]),
+            "notes.txt".to_owned(),
+            ".cwasm".to_owned(),
+        ] {
+            assert!(!is_entry(&name), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_entry_name_is_the_hex_key() {
+        let path = entry_path(
+            Path::new("/c"),
+            &Hash::of(b"m"),
+            &Hash::of(b"f"),
+            &Hash::of(b"l"),
+        );
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        assert!(is_entry(name), "{name}");
+        assert_ne!(
+            path,
+            entry_path(
+                Path::new("/c"),
+                &Hash::of(b"m"),
+                &Hash::of(b"g"),
+                &Hash::of(b"l")
+            ),
+            "the fingerprint is in the key"
+        );
+    }
+}
