@@ -10,10 +10,25 @@
 //! 3. the runtime's `validate_transaction` accepts it against the best state: signature, era,
 //!    nonce not stale, fee payable;
 //! 4. its nonce is exactly the signer's next one *counting the signer's extrinsics already in
-//!    the pool* (no gaps: a gap would sit in the pool forever);
+//!    the pool*, or it waits (below);
 //! 5. the signer's free balance covers the fees of all its pooled extrinsics plus this one;
 //! 6. the pool has room: at most [`PoolLimits::max_count`] extrinsics, [`PoolLimits::max_bytes`]
 //!    bytes, and [`PoolLimits::max_per_signer`] per signer.
+//!
+//! # Waiting for a gap to fill
+//!
+//! A wallet that sends several extrinsics at once cannot make them arrive in nonce order, and
+//! a relay can reorder them too. An extrinsic whose nonce is ahead of the signer's next one by
+//! at most [`PoolLimits::max_ahead`] therefore waits, outside the ready set, instead of being
+//! refused; further ahead it is refused as a gap. When the gap fills (the missing extrinsic
+//! is admitted, or a block includes it) the waiting ones enter in nonce order, each passing
+//! rules 5 and 6 then; one that fails them is dropped. Waiting extrinsics are bounded apart
+//! from ready ones: at most [`PoolLimits::max_waiting`] of them and
+//! [`PoolLimits::max_waiting_bytes`], and each is dropped after [`WAIT_PRUNES`] prunes
+//! (finalized blocks) without its gap filling. Their budget is their own so that they cannot
+//! crowd out ready extrinsics: an account that parks extrinsics it never completes pays no fee
+//! for them, and at worst fills the waiting budget for [`WAIT_PRUNES`] blocks, during which
+//! other signers' out-of-order extrinsics are refused as gaps, as they all were before.
 //!
 //! # Order
 //!
@@ -36,12 +51,18 @@ use std::collections::{BTreeMap, HashMap};
 /// Bounds of the pool.
 #[derive(Clone, Copy, Debug)]
 pub struct PoolLimits {
-    /// Most extrinsics held.
+    /// Most ready extrinsics held.
     pub max_count: usize,
-    /// Most encoded bytes held.
+    /// Most encoded bytes of ready extrinsics held.
     pub max_bytes: usize,
-    /// Most extrinsics of one signer held.
+    /// Most ready extrinsics of one signer held.
     pub max_per_signer: usize,
+    /// Most extrinsics waiting for a gap to fill, all signers together.
+    pub max_waiting: usize,
+    /// Most encoded bytes of waiting extrinsics held.
+    pub max_waiting_bytes: usize,
+    /// How far ahead of a signer's next nonce an extrinsic may wait.
+    pub max_ahead: Nonce,
 }
 
 impl Default for PoolLimits {
@@ -50,9 +71,15 @@ impl Default for PoolLimits {
             max_count: 65_536,
             max_bytes: 64 * 1024 * 1024,
             max_per_signer: 1_024,
+            max_waiting: 4_096,
+            max_waiting_bytes: 4 * 1024 * 1024,
+            max_ahead: 64,
         }
     }
 }
+
+/// Prunes (one per finalized block) a waiting extrinsic survives without its gap filling.
+pub const WAIT_PRUNES: u64 = 64;
 
 /// Why the pool refused an extrinsic.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,8 +90,9 @@ pub enum PoolError {
     /// Already pooled.
     #[error("extrinsic {0} is already in the pool")]
     AlreadyImported(Hash),
-    /// Its nonce leaves a gap after the signer's pooled extrinsics.
-    #[error("nonce {nonce} of {signer} leaves a gap: the next nonce, counting pooled extrinsics, is {expected}")]
+    /// Its nonce leaves a gap after the signer's pooled extrinsics longer than the pool waits
+    /// for.
+    #[error("nonce {nonce} of {signer} leaves a gap: the next nonce, counting pooled extrinsics, is {expected}, and the pool waits for at most {ahead} ahead")]
     NonceGap {
         /// Signer.
         signer: AccountId,
@@ -72,6 +100,8 @@ pub enum PoolError {
         nonce: Nonce,
         /// Nonce expected.
         expected: Nonce,
+        /// How far ahead an extrinsic may wait ([`PoolLimits::max_ahead`]).
+        ahead: Nonce,
     },
     /// Its nonce repeats one already pooled.
     #[error("nonce {nonce} of {signer} is already used by an extrinsic in the pool")]
@@ -109,6 +139,15 @@ pub struct PooledTx {
     pub fee: Balance,
 }
 
+/// An extrinsic waiting for its signer's gap to fill.
+#[derive(Clone, Debug)]
+struct Waiting {
+    tx: PooledTx,
+    valid: ValidTransaction,
+    /// The prune count when it arrived.
+    since: u64,
+}
+
 /// The pool. Not thread-safe by itself; the chain keeps it behind its lock.
 #[derive(Default)]
 pub struct TxPool {
@@ -119,8 +158,20 @@ pub struct TxPool {
     by_hash: HashMap<Hash, u64>,
     /// Signer → (nonce → arrival number).
     by_signer: BTreeMap<AccountId, BTreeMap<Nonce, u64>>,
+    /// Signer → (nonce → extrinsic waiting for the gap before it to fill).
+    waiting: BTreeMap<AccountId, BTreeMap<Nonce, Waiting>>,
+    /// Hashes of the waiting extrinsics.
+    waiting_hashes: HashMap<Hash, (AccountId, Nonce)>,
     next_arrival: u64,
+    /// Encoded bytes of the ready extrinsics.
     bytes: usize,
+    /// Encoded bytes of the waiting extrinsics.
+    waiting_bytes: usize,
+    /// Prunes so far: the pool's clock for [`WAIT_PRUNES`].
+    prunes: u64,
+    /// Waiting extrinsics dropped when an admission filled their gap, until
+    /// [`TxPool::take_dropped`] reports them.
+    dropped: Vec<Hash>,
 }
 
 impl TxPool {
@@ -132,14 +183,19 @@ impl TxPool {
         }
     }
 
-    /// Number of pooled extrinsics.
+    /// Number of ready extrinsics.
     pub fn len(&self) -> usize {
         self.by_arrival.len()
     }
 
-    /// Whether `hash` is pooled.
+    /// Number of extrinsics waiting for a gap to fill.
+    pub fn waiting_len(&self) -> usize {
+        self.waiting_hashes.len()
+    }
+
+    /// Whether `hash` is pooled, ready or waiting.
     pub fn contains(&self, hash: &Hash) -> bool {
-        self.by_hash.contains_key(hash)
+        self.by_hash.contains_key(hash) || self.waiting_hashes.contains_key(hash)
     }
 
     /// The next nonce of `signer` counting its pooled extrinsics, given its nonce in the state.
@@ -186,32 +242,133 @@ impl TxPool {
         if self.contains(&hash) {
             return Err(PoolError::AlreadyImported(hash));
         }
-        self.check_nonce(&valid)?;
+        let expected = self.check_nonce(&valid)?;
+        if valid.nonce != expected {
+            self.park(hash, xt, len, valid)?;
+            return Ok(hash);
+        }
         self.check_fees(state, &valid)?;
         self.check_room(&valid.signer, len)?;
+        let signer = valid.signer;
         self.insert(hash, xt, len, &valid);
+        let dropped = self.promote(state, &signer);
+        self.dropped.extend(dropped);
         Ok(hash)
     }
 
-    /// Rule 4 of the module doc: the nonce is the signer's next one, counting its pooled
-    /// extrinsics, and not already taken in the pool.
-    fn check_nonce(&self, valid: &ValidTransaction) -> Result<(), PoolError> {
-        let pooled = self.by_signer.get(&valid.signer);
-        if pooled.is_some_and(|nonces| nonces.contains_key(&valid.nonce)) {
+    /// The waiting extrinsics that admissions dropped since the last call (their gap filled,
+    /// but they failed rules 5 or 6 then), for the chain to report as dropped. At most
+    /// [`PoolLimits::max_waiting`] accumulate between calls.
+    pub fn take_dropped(&mut self) -> Vec<Hash> {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// Rule 4 of the module doc: the nonce is not taken in the pool (ready or waiting) and is
+    /// at most [`PoolLimits::max_ahead`] past the signer's next one, counting its pooled
+    /// extrinsics. Returns that next nonce.
+    fn check_nonce(&self, valid: &ValidTransaction) -> Result<Nonce, PoolError> {
+        let taken = self
+            .by_signer
+            .get(&valid.signer)
+            .is_some_and(|nonces| nonces.contains_key(&valid.nonce))
+            || self
+                .waiting
+                .get(&valid.signer)
+                .is_some_and(|nonces| nonces.contains_key(&valid.nonce));
+        if taken {
             return Err(PoolError::NonceInPool {
                 signer: valid.signer,
                 nonce: valid.nonce,
             });
         }
         let expected = self.next_nonce(&valid.signer, valid.account_nonce);
-        if valid.nonce != expected {
+        // `validate_transaction` refused stale nonces, so `nonce < expected` is a nonce a
+        // pooled extrinsic holds, caught above; anything else below `expected` is refused too.
+        if valid.nonce < expected || valid.nonce.saturating_sub(expected) > self.limits.max_ahead {
             return Err(PoolError::NonceGap {
                 signer: valid.signer,
                 nonce: valid.nonce,
                 expected,
+                ahead: self.limits.max_ahead,
             });
         }
+        Ok(expected)
+    }
+
+    /// Keeps an extrinsic whose nonce is ahead of its signer's next one until the gap fills
+    /// (module doc), within [`PoolLimits::max_waiting`] and [`PoolLimits::max_waiting_bytes`].
+    fn park(
+        &mut self,
+        hash: Hash,
+        xt: Extrinsic,
+        len: usize,
+        valid: ValidTransaction,
+    ) -> Result<(), PoolError> {
+        if self.waiting_len() >= self.limits.max_waiting {
+            return Err(PoolError::Full(
+                "too many extrinsics waiting for a gap to fill",
+            ));
+        }
+        if self.waiting_bytes.saturating_add(len) > self.limits.max_waiting_bytes {
+            return Err(PoolError::Full("too many bytes waiting for a gap to fill"));
+        }
+        self.waiting_bytes = self.waiting_bytes.saturating_add(len);
+        self.waiting_hashes
+            .insert(hash, (valid.signer, valid.nonce));
+        let waiting = Waiting {
+            tx: PooledTx {
+                hash,
+                xt,
+                len,
+                fee: valid.fee,
+            },
+            since: self.prunes,
+            valid,
+        };
+        self.waiting
+            .entry(waiting.valid.signer)
+            .or_default()
+            .insert(waiting.valid.nonce, waiting);
         Ok(())
+    }
+
+    /// Takes `signer`'s waiting extrinsic with `nonce` out of the waiting set.
+    fn unpark(&mut self, signer: &AccountId, nonce: Nonce) -> Option<Waiting> {
+        let nonces = self.waiting.get_mut(signer)?;
+        let waiting = nonces.remove(&nonce)?;
+        if nonces.is_empty() {
+            self.waiting.remove(signer);
+        }
+        self.waiting_hashes.remove(&waiting.tx.hash);
+        self.waiting_bytes = self.waiting_bytes.saturating_sub(waiting.tx.len);
+        Some(waiting)
+    }
+
+    /// Moves `signer`'s waiting extrinsics whose gap has filled into the ready set, in nonce
+    /// order, each through rules 5 and 6 (one that fails them is dropped, and is returned).
+    /// Bounded by [`PoolLimits::max_ahead`] steps.
+    fn promote(&mut self, state: &impl StateRead, signer: &AccountId) -> Vec<Hash> {
+        let mut dropped = Vec::new();
+        let account_nonce = agora_runtime::System::account_nonce(state, signer);
+        for _ in 0..=self.limits.max_ahead {
+            let next = self.next_nonce(signer, account_nonce);
+            let Some(waiting) = self.unpark(signer, next) else {
+                break;
+            };
+            let Waiting { tx, mut valid, .. } = waiting;
+            valid.account_nonce = account_nonce;
+            let admitted = self
+                .check_fees(state, &valid)
+                .and_then(|()| self.check_room(signer, tx.len));
+            match admitted {
+                Ok(()) => self.insert(tx.hash, tx.xt, tx.len, &valid),
+                Err(_) => {
+                    dropped.push(tx.hash);
+                    break;
+                }
+            }
+        }
+        dropped
     }
 
     /// Rule 5: the signer's free balance in `state` covers the fees of all its pooled extrinsics and
@@ -299,7 +456,12 @@ impl TxPool {
 
     /// Drops every extrinsic whose nonce is below its signer's nonce in `state`. Returns the
     /// hashes removed.
+    ///
+    /// Then the waiting extrinsics: those whose nonce went stale, or that waited
+    /// [`WAIT_PRUNES`] prunes, are dropped (and returned too); those whose gap the blocks
+    /// filled enter the ready set.
     pub fn prune_stale(&mut self, state: &impl StateRead) -> Vec<Hash> {
+        self.prunes = self.prunes.saturating_add(1);
         let mut stale = Vec::new();
         for (signer, nonces) in &self.by_signer {
             let state_nonce = agora_runtime::System::account_nonce(state, signer);
@@ -311,6 +473,25 @@ impl TxPool {
         }
         for hash in &stale {
             self.remove(hash);
+        }
+        let mut expired = Vec::new();
+        for (signer, nonces) in &self.waiting {
+            let state_nonce = agora_runtime::System::account_nonce(state, signer);
+            for (nonce, waiting) in nonces {
+                let old = self.prunes.saturating_sub(waiting.since) > WAIT_PRUNES;
+                if *nonce < state_nonce || old {
+                    expired.push((*signer, *nonce));
+                }
+            }
+        }
+        for (signer, nonce) in expired {
+            if let Some(waiting) = self.unpark(&signer, nonce) {
+                stale.push(waiting.tx.hash);
+            }
+        }
+        let signers: Vec<AccountId> = self.waiting.keys().copied().collect();
+        for signer in signers {
+            stale.extend(self.promote(state, &signer));
         }
         stale
     }
@@ -360,21 +541,139 @@ mod tests {
             pool.submit(&state, &genesis, genesis, &first),
             Err(PoolError::AlreadyImported(_))
         ));
-        let gap = signed(&genesis, "Alice", 2);
+        // Further ahead than the pool waits for: a gap.
+        let far = signed(&genesis, "Alice", 66);
         assert!(matches!(
-            pool.submit(&state, &genesis, genesis, &gap),
+            pool.submit(&state, &genesis, genesis, &far),
             Err(PoolError::NonceGap {
-                nonce: 2,
+                nonce: 66,
                 expected: 1,
+                ahead: 64,
                 ..
             })
         ));
+        // Within it: waits, not ready, until nonce 1 fills the gap.
+        let ahead = signed(&genesis, "Alice", 2);
+        pool.submit(&state, &genesis, genesis, &ahead).unwrap();
+        assert_eq!((pool.len(), pool.waiting_len()), (1, 1));
+        assert_eq!(pool.next_nonce(&dev_account("Alice"), 0), 1);
+        assert!(matches!(
+            pool.submit(&state, &genesis, genesis, &ahead),
+            Err(PoolError::AlreadyImported(_))
+        ));
         pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 1))
             .unwrap();
-        pool.submit(&state, &genesis, genesis, &gap).unwrap();
         let nonces: Vec<Nonce> = pool.ready(10).iter().map(|tx| tx.xt.nonce()).collect();
-        assert_eq!(nonces, vec![0, 1, 2]);
+        assert_eq!(nonces, vec![0, 1, 2], "nonce 2 entered after nonce 1");
+        assert_eq!(pool.waiting_len(), 0);
         assert_eq!(pool.next_nonce(&dev_account("Alice"), 0), 3);
+    }
+
+    #[test]
+    fn waiting_extrinsics_enter_in_nonce_order_whatever_their_arrival() {
+        let (state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits::default());
+        for nonce in [3, 1, 2] {
+            pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", nonce))
+                .unwrap();
+        }
+        assert_eq!((pool.len(), pool.waiting_len()), (0, 3));
+        pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 0))
+            .unwrap();
+        let nonces: Vec<Nonce> = pool.ready(10).iter().map(|tx| tx.xt.nonce()).collect();
+        assert_eq!(nonces, vec![0, 1, 2, 3]);
+        assert_eq!(pool.waiting_len(), 0);
+    }
+
+    #[test]
+    fn a_gap_filled_by_a_block_lets_the_waiting_extrinsic_in() {
+        let (mut state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits::default());
+        let waiting = signed(&genesis, "Alice", 1);
+        pool.submit(&state, &genesis, genesis, &waiting).unwrap();
+        // Another node's block used Alice's nonce 0.
+        let key = pallet_system::AccountNonce::key(&dev_account("Alice"));
+        state.insert(key, pallet_system::AccountInfo { nonce: 1 }.encode());
+        assert_eq!(
+            pool.prune_stale(&state),
+            Vec::<Hash>::new(),
+            "nothing dropped"
+        );
+        let nonces: Vec<Nonce> = pool.ready(10).iter().map(|tx| tx.xt.nonce()).collect();
+        assert_eq!(nonces, vec![1]);
+        assert_eq!(pool.waiting_len(), 0);
+    }
+
+    #[test]
+    fn a_gap_that_never_fills_holds_its_extrinsic_for_a_bounded_time() {
+        let (state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits::default());
+        let waiting = signed(&genesis, "Alice", 1);
+        pool.submit(&state, &genesis, genesis, &waiting).unwrap();
+        assert!(pool.waiting_bytes > 0, "waiting bytes are counted");
+        assert_eq!(pool.bytes, 0, "and not against the ready extrinsics' bound");
+        for _ in 0..WAIT_PRUNES {
+            assert!(pool.prune_stale(&state).is_empty());
+        }
+        assert_eq!(
+            pool.waiting_len(),
+            1,
+            "still waiting after {WAIT_PRUNES} prunes"
+        );
+        let dropped = pool.prune_stale(&state);
+        assert_eq!(dropped, vec![agora_runtime::extrinsic::hash_of(&waiting)]);
+        assert_eq!((pool.waiting_len(), pool.waiting_bytes), (0, 0));
+    }
+
+    #[test]
+    fn waiting_is_bounded_and_a_waiting_extrinsic_that_cannot_pay_is_dropped() {
+        let (state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits {
+            max_waiting: 2,
+            ..PoolLimits::default()
+        });
+        for nonce in [1, 2] {
+            pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", nonce))
+                .unwrap();
+        }
+        assert_eq!(
+            pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 3)),
+            Err(PoolError::Full(
+                "too many extrinsics waiting for a gap to fill"
+            ))
+        );
+        // The waiting budget is its own: a ready extrinsic still enters.
+        pool.submit(&state, &genesis, genesis, &signed(&genesis, "Bob", 0))
+            .unwrap();
+        let one = signed(&genesis, "Alice", 1).len();
+        let mut pool = TxPool::new(PoolLimits {
+            max_waiting_bytes: one,
+            ..PoolLimits::default()
+        });
+        pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 1))
+            .unwrap();
+        assert_eq!(
+            pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 2)),
+            Err(PoolError::Full("too many bytes waiting for a gap to fill"))
+        );
+        // Room for one ready extrinsic of Alice's: nonce 1 enters, nonce 2 is dropped.
+        let mut pool = TxPool::new(PoolLimits {
+            max_per_signer: 2,
+            ..PoolLimits::default()
+        });
+        // sr25519 signatures are randomized: keep the bytes whose hash is asserted.
+        let two = signed(&genesis, "Alice", 2);
+        pool.submit(&state, &genesis, genesis, &two).unwrap();
+        pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 1))
+            .unwrap();
+        pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 0))
+            .unwrap();
+        let nonces: Vec<Nonce> = pool.ready(10).iter().map(|tx| tx.xt.nonce()).collect();
+        assert_eq!(nonces, vec![0, 1]);
+        assert_eq!((pool.waiting_len(), pool.len()), (0, 2));
+        let two = agora_runtime::extrinsic::hash_of(&two);
+        assert_eq!(pool.take_dropped(), vec![two], "reported once");
+        assert!(pool.take_dropped().is_empty());
     }
 
     #[test]
@@ -384,6 +683,7 @@ mod tests {
             max_count: 2,
             max_bytes: 1 << 20,
             max_per_signer: 1,
+            ..PoolLimits::default()
         });
         pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 0))
             .unwrap();

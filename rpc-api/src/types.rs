@@ -360,7 +360,8 @@ pub struct RpcMethods {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "StatusWire", into = "StatusWire")]
 pub enum ExtrinsicStatus {
-    /// In the pool (`"ready"`).
+    /// In the pool (`"ready"`): ready for a block, or waiting for the extrinsics before its
+    /// nonce (the pool waits for a gap of up to 64 nonces).
     Ready,
     /// In a finalized block (`{"finalized": hash, "number": n}`); the last notification.
     Finalized {

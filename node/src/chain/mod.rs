@@ -561,6 +561,7 @@ impl Chain {
                 .pool
                 .submit(&view, &self.inner.genesis_hash, head, bytes);
             set_count(&self.inner.metrics.txpool_size, state.pool.len());
+            self.report_dropped(&mut state);
             result?
         };
         // No subscriber (no network yet, or a tool's chain) is not an error.
@@ -620,7 +621,16 @@ impl Chain {
             })
             .collect();
         set_count(&self.inner.metrics.txpool_size, state.pool.len());
+        self.report_dropped(&mut state);
         results
+    }
+
+    /// Tells watchers about waiting extrinsics the pool dropped while admitting others.
+    fn report_dropped(&self, state: &mut State) {
+        let dropped = state.pool.take_dropped();
+        if !dropped.is_empty() {
+            let _ = self.inner.events.send(ChainEvent::Dropped(dropped));
+        }
     }
 
     /// The next nonce of `who`, counting its pooled extrinsics.
