@@ -46,7 +46,7 @@ use agora_primitives::{AccountId, Balance, Hash, Nonce};
 use agora_runtime::executive::validate_transactions;
 use agora_runtime::executive::{validate_transaction, TransactionError, ValidTransaction};
 use agora_runtime::extrinsic::{Extrinsic, ExtrinsicError};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Bounds of the pool.
 #[derive(Clone, Copy, Debug)]
@@ -161,7 +161,7 @@ pub struct TxPool {
     /// Signer → (nonce → extrinsic waiting for the gap before it to fill).
     waiting: BTreeMap<AccountId, BTreeMap<Nonce, Waiting>>,
     /// Hashes of the waiting extrinsics.
-    waiting_hashes: HashMap<Hash, (AccountId, Nonce)>,
+    waiting_hashes: HashSet<Hash>,
     next_arrival: u64,
     /// Encoded bytes of the ready extrinsics.
     bytes: usize,
@@ -195,7 +195,7 @@ impl TxPool {
 
     /// Whether `hash` is pooled, ready or waiting.
     pub fn contains(&self, hash: &Hash) -> bool {
-        self.by_hash.contains_key(hash) || self.waiting_hashes.contains_key(hash)
+        self.by_hash.contains_key(hash) || self.waiting_hashes.contains(hash)
     }
 
     /// The next nonce of `signer` counting its pooled extrinsics, given its nonce in the state.
@@ -249,9 +249,8 @@ impl TxPool {
         }
         self.check_fees(state, &valid)?;
         self.check_room(&valid.signer, len)?;
-        let signer = valid.signer;
         self.insert(hash, xt, len, &valid);
-        let dropped = self.promote(state, &signer);
+        let dropped = self.promote(state, &valid.signer, valid.account_nonce);
         self.dropped.extend(dropped);
         Ok(hash)
     }
@@ -313,8 +312,7 @@ impl TxPool {
             return Err(PoolError::Full("too many bytes waiting for a gap to fill"));
         }
         self.waiting_bytes = self.waiting_bytes.saturating_add(len);
-        self.waiting_hashes
-            .insert(hash, (valid.signer, valid.nonce));
+        self.waiting_hashes.insert(hash);
         let waiting = Waiting {
             tx: PooledTx {
                 hash,
@@ -346,10 +344,15 @@ impl TxPool {
 
     /// Moves `signer`'s waiting extrinsics whose gap has filled into the ready set, in nonce
     /// order, each through rules 5 and 6 (one that fails them is dropped, and is returned).
-    /// Bounded by [`PoolLimits::max_ahead`] steps.
-    fn promote(&mut self, state: &impl StateRead, signer: &AccountId) -> Vec<Hash> {
+    /// `account_nonce` is the signer's nonce in `state`. Bounded by [`PoolLimits::max_ahead`]
+    /// steps.
+    fn promote(
+        &mut self,
+        state: &impl StateRead,
+        signer: &AccountId,
+        account_nonce: Nonce,
+    ) -> Vec<Hash> {
         let mut dropped = Vec::new();
-        let account_nonce = agora_runtime::System::account_nonce(state, signer);
         for _ in 0..=self.limits.max_ahead {
             let next = self.next_nonce(signer, account_nonce);
             let Some(waiting) = self.unpark(signer, next) else {
@@ -474,24 +477,25 @@ impl TxPool {
         for hash in &stale {
             self.remove(hash);
         }
-        let mut expired = Vec::new();
-        for (signer, nonces) in &self.waiting {
-            let state_nonce = agora_runtime::System::account_nonce(state, signer);
-            for (nonce, waiting) in nonces {
-                let old = self.prunes.saturating_sub(waiting.since) > WAIT_PRUNES;
-                if *nonce < state_nonce || old {
-                    expired.push((*signer, *nonce));
-                }
-            }
-        }
-        for (signer, nonce) in expired {
-            if let Some(waiting) = self.unpark(&signer, nonce) {
-                stale.push(waiting.tx.hash);
-            }
-        }
         let signers: Vec<AccountId> = self.waiting.keys().copied().collect();
         for signer in signers {
-            stale.extend(self.promote(state, &signer));
+            let state_nonce = agora_runtime::System::account_nonce(state, &signer);
+            let expired: Vec<Nonce> = self.waiting.get(&signer).map_or_else(Vec::new, |nonces| {
+                nonces
+                    .iter()
+                    .filter(|(nonce, waiting)| {
+                        **nonce < state_nonce
+                            || self.prunes.saturating_sub(waiting.since) > WAIT_PRUNES
+                    })
+                    .map(|(nonce, _)| *nonce)
+                    .collect()
+            });
+            for nonce in expired {
+                if let Some(waiting) = self.unpark(&signer, nonce) {
+                    stale.push(waiting.tx.hash);
+                }
+            }
+            stale.extend(self.promote(state, &signer, state_nonce));
         }
         stale
     }
@@ -531,6 +535,11 @@ mod tests {
         Extrinsic::sign(&signer, call, immortal_extra(nonce, 0), genesis, genesis).encode()
     }
 
+    /// The nonces of the ready extrinsics, in the order the block builder gets them.
+    fn ready_nonces(pool: &TxPool) -> Vec<Nonce> {
+        pool.ready(10).iter().map(|tx| tx.xt.nonce()).collect()
+    }
+
     #[test]
     fn admits_in_nonce_order_and_refuses_gaps_and_duplicates() {
         let (state, genesis) = setup();
@@ -563,8 +572,11 @@ mod tests {
         ));
         pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 1))
             .unwrap();
-        let nonces: Vec<Nonce> = pool.ready(10).iter().map(|tx| tx.xt.nonce()).collect();
-        assert_eq!(nonces, vec![0, 1, 2], "nonce 2 entered after nonce 1");
+        assert_eq!(
+            ready_nonces(&pool),
+            vec![0, 1, 2],
+            "nonce 2 entered after nonce 1"
+        );
         assert_eq!(pool.waiting_len(), 0);
         assert_eq!(pool.next_nonce(&dev_account("Alice"), 0), 3);
     }
@@ -580,8 +592,7 @@ mod tests {
         assert_eq!((pool.len(), pool.waiting_len()), (0, 3));
         pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 0))
             .unwrap();
-        let nonces: Vec<Nonce> = pool.ready(10).iter().map(|tx| tx.xt.nonce()).collect();
-        assert_eq!(nonces, vec![0, 1, 2, 3]);
+        assert_eq!(ready_nonces(&pool), vec![0, 1, 2, 3]);
         assert_eq!(pool.waiting_len(), 0);
     }
 
@@ -599,8 +610,7 @@ mod tests {
             Vec::<Hash>::new(),
             "nothing dropped"
         );
-        let nonces: Vec<Nonce> = pool.ready(10).iter().map(|tx| tx.xt.nonce()).collect();
-        assert_eq!(nonces, vec![1]);
+        assert_eq!(ready_nonces(&pool), vec![1]);
         assert_eq!(pool.waiting_len(), 0);
     }
 
@@ -668,8 +678,7 @@ mod tests {
             .unwrap();
         pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 0))
             .unwrap();
-        let nonces: Vec<Nonce> = pool.ready(10).iter().map(|tx| tx.xt.nonce()).collect();
-        assert_eq!(nonces, vec![0, 1]);
+        assert_eq!(ready_nonces(&pool), vec![0, 1]);
         assert_eq!((pool.waiting_len(), pool.len()), (0, 2));
         let two = agora_runtime::extrinsic::hash_of(&two);
         assert_eq!(pool.take_dropped(), vec![two], "reported once");

@@ -173,8 +173,9 @@ pub async fn prepare(rpc: &Rpc, args: &BidArgs) -> Result<Prepared, CliError> {
 
 /// Refuses a bid the buyer's free balance cannot pay before anything is uploaded or reserved:
 /// the escrow, the rent deposit up to the deadline and the deposits of the blobs still to
-/// register (`blobs`: each one's hash, already in `spec`, and size). The chain decides (`Market::CannotPayEscrow`); this check only keeps a bid it
-/// would refuse from leaving blob deposits reserved behind it. The rent is counted from the
+/// register (`blobs`: each one's hash, already in `spec`, and size). The chain decides
+/// (`Market::CannotPayEscrow`); this check only keeps a bid it would refuse from leaving blob
+/// deposits reserved behind it. The rent is counted from the
 /// finalized block, so it is at least what the chain reserves.
 async fn check_affordable(
     rpc: &Rpc,

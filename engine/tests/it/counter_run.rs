@@ -463,6 +463,12 @@ fn module_cache_memory_then_disk_then_recompile_after_corruption() {
     assert_eq!(record(&third).run.tree.root(), fresh_root);
 }
 
+/// The counter with an unused global `n`: a module of its own (its own hash and cache entry)
+/// that compiles to about the counter's size.
+fn tagged_counter(n: u32) -> Vec<u8> {
+    crate::fixture::module(&[], &format!("(global $tag{n} i32 (i32.const {n}))"))
+}
+
 /// The names of the cache entries in `dir`, sorted.
 fn cache_entries(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -501,15 +507,13 @@ fn age(dir: &std::path::Path, name: &str, seconds: u64) {
 #[test]
 fn module_cache_on_disk_keeps_within_its_bound_evicting_the_oldest_entry() {
     let (dir, settings) = disk_cache_settings();
-    let variant =
-        |n: u32| crate::fixture::module(&[], &format!("(global $tag{n} i32 (i32.const {n}))"));
     let dir = dir.path();
     // A file that is not an entry: neither counted nor ever deleted.
     std::fs::write(dir.join("notes.txt"), vec![0u8; 1 << 20]).expect("write");
 
     let first = Executor::new(settings.clone()).expect("executor");
     assert_eq!(
-        first.load(&variant(0)).expect("loads").origin(),
+        first.load(&tagged_counter(0)).expect("loads").origin(),
         Origin::Compiled
     );
     let e0 = added_entry(&[], dir);
@@ -522,7 +526,7 @@ fn module_cache_on_disk_keeps_within_its_bound_evicting_the_oldest_entry() {
     let bounded = Executor::new(settings.clone()).expect("executor");
     let before = cache_entries(dir);
     assert_eq!(
-        bounded.load(&variant(1)).expect("loads").origin(),
+        bounded.load(&tagged_counter(1)).expect("loads").origin(),
         Origin::Compiled
     );
     let e1 = added_entry(&before, dir);
@@ -530,7 +534,7 @@ fn module_cache_on_disk_keeps_within_its_bound_evicting_the_oldest_entry() {
     age(dir, &e1, 2_000);
     let before = cache_entries(dir);
     assert_eq!(
-        bounded.load(&variant(2)).expect("loads").origin(),
+        bounded.load(&tagged_counter(2)).expect("loads").origin(),
         Origin::Compiled
     );
     let e2 = added_entry(&before, dir);
@@ -550,11 +554,11 @@ fn module_cache_on_disk_keeps_within_its_bound_evicting_the_oldest_entry() {
     // variant 2 is still a disk hit.
     let fresh = Executor::new(settings).expect("executor");
     assert_eq!(
-        fresh.load(&variant(2)).expect("loads").origin(),
+        fresh.load(&tagged_counter(2)).expect("loads").origin(),
         Origin::DiskCache
     );
     assert_eq!(
-        fresh.load(&variant(0)).expect("loads").origin(),
+        fresh.load(&tagged_counter(0)).expect("loads").origin(),
         Origin::Compiled
     );
     let mut kept = vec![e0, e2];
@@ -569,12 +573,10 @@ fn module_cache_keeps_the_entry_it_just_wrote_even_past_its_bound() {
         cache_max_bytes: 1,
         ..settings
     };
-    let variant =
-        |n: u32| crate::fixture::module(&[], &format!("(global $tag{n} i32 (i32.const {n}))"));
     let executor = Executor::new(settings.clone()).expect("executor");
-    executor.load(&variant(0)).expect("loads");
+    executor.load(&tagged_counter(0)).expect("loads");
     let e0 = added_entry(&[], dir.path());
-    executor.load(&variant(1)).expect("loads");
+    executor.load(&tagged_counter(1)).expect("loads");
     let e1 = added_entry(&[e0.clone()], dir.path());
     assert_eq!(
         cache_entries(dir.path()),
@@ -584,7 +586,7 @@ fn module_cache_keeps_the_entry_it_just_wrote_even_past_its_bound() {
     // And it is a hit for the next executor.
     let next = Executor::new(settings).expect("executor");
     assert_eq!(
-        next.load(&variant(1)).expect("loads").origin(),
+        next.load(&tagged_counter(1)).expect("loads").origin(),
         Origin::DiskCache
     );
 }
