@@ -15,6 +15,7 @@
 //! `<N-word phrase>`, a long hex seed as `0x<N hex digits>` and a password as `///***`;
 //! derivation paths such as `//Alice` are shown as written.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use agora_primitives::secret::{self, redact_suri, split_suri, KeyFileError};
@@ -27,9 +28,7 @@ use sp_core::{ed25519, sr25519, Pair};
 pub const SS58_PREFIX: u16 = 42;
 
 /// A signature scheme of account keys.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
     /// Schnorrkel/Ristretto x25519; the default, as in Substrate.

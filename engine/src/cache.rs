@@ -47,7 +47,8 @@ pub(crate) fn entry_path(
         &fingerprint.0,
         &limits_digest.0,
     ]);
-    dir.join(format!("{}.cwasm", hex(&key.0)))
+    let hex = key.to_hex();
+    dir.join(format!("{}.cwasm", hex.trim_start_matches("0x")))
 }
 
 /// The entry at `path`, if present, intact and accepted by wasmtime.
@@ -145,10 +146,6 @@ fn is_entry(name: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

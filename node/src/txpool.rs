@@ -142,7 +142,10 @@ pub struct PooledTx {
 /// An extrinsic waiting for its signer's gap to fill.
 #[derive(Clone, Debug)]
 struct Waiting {
-    tx: PooledTx,
+    hash: Hash,
+    xt: Extrinsic,
+    len: usize,
+    /// Its signer, nonce, fee and weight, as validated on arrival.
     valid: ValidTransaction,
     /// The prune count when it arrived.
     since: u64,
@@ -314,12 +317,9 @@ impl TxPool {
         self.waiting_bytes = self.waiting_bytes.saturating_add(len);
         self.waiting_hashes.insert(hash);
         let waiting = Waiting {
-            tx: PooledTx {
-                hash,
-                xt,
-                len,
-                fee: valid.fee,
-            },
+            hash,
+            xt,
+            len,
             since: self.prunes,
             valid,
         };
@@ -337,8 +337,8 @@ impl TxPool {
         if nonces.is_empty() {
             self.waiting.remove(signer);
         }
-        self.waiting_hashes.remove(&waiting.tx.hash);
-        self.waiting_bytes = self.waiting_bytes.saturating_sub(waiting.tx.len);
+        self.waiting_hashes.remove(&waiting.hash);
+        self.waiting_bytes = self.waiting_bytes.saturating_sub(waiting.len);
         Some(waiting)
     }
 
@@ -358,15 +358,21 @@ impl TxPool {
             let Some(waiting) = self.unpark(signer, next) else {
                 break;
             };
-            let Waiting { tx, mut valid, .. } = waiting;
+            let Waiting {
+                hash,
+                xt,
+                len,
+                mut valid,
+                ..
+            } = waiting;
             valid.account_nonce = account_nonce;
             let admitted = self
                 .check_fees(state, &valid)
-                .and_then(|()| self.check_room(signer, tx.len));
+                .and_then(|()| self.check_room(signer, len));
             match admitted {
-                Ok(()) => self.insert(tx.hash, tx.xt, tx.len, &valid),
+                Ok(()) => self.insert(hash, xt, len, &valid),
                 Err(_) => {
-                    dropped.push(tx.hash);
+                    dropped.push(hash);
                     break;
                 }
             }
@@ -492,7 +498,7 @@ impl TxPool {
             });
             for nonce in expired {
                 if let Some(waiting) = self.unpark(&signer, nonce) {
-                    stale.push(waiting.tx.hash);
+                    stale.push(waiting.hash);
                 }
             }
             stale.extend(self.promote(state, &signer, state_nonce));

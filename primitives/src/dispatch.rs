@@ -1,6 +1,8 @@
 //! Dispatch outcomes shared by every pallet.
 
 use parity_scale_codec::{Decode, Encode};
+use scale_info::TypeInfo;
+use serde::Serialize;
 
 /// Compute cost of executing something, in nanoseconds on the reference machine.
 ///
@@ -10,9 +12,7 @@ pub type Weight = u64;
 
 /// Why a dispatched call failed: the pallet's index in the runtime and the index of the
 /// variant in that pallet's `Error` enum. The runtime turns it back into words.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct DispatchError {
     /// Index of the pallet in the runtime.
     pub pallet: u8,

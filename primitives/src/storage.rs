@@ -47,6 +47,8 @@
 use crate::referee::{Referee, RefereeError, RefereeRequest, RefereeVerdict};
 use crate::Hash;
 use parity_scale_codec::{Decode, Encode};
+use scale_info::TypeInfo;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -104,9 +106,7 @@ pub fn apply_changes(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, changes: &Changes) 
 }
 
 /// Where in a block an event was deposited.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub enum Phase {
     /// While applying the extrinsic at this index.
     #[codec(index = 0)]
@@ -121,7 +121,7 @@ pub enum Phase {
 
 /// An event as deposited: its phase and the SCALE encoding of the runtime's event enum, i.e.
 /// the pallet index byte followed by the pallet's own event.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct RawEvent {
     /// When it happened.
     pub phase: Phase,

@@ -77,6 +77,8 @@
 
 use crate::Hash;
 use parity_scale_codec::{Compact, Decode, Encode, Input};
+use scale_info::TypeInfo;
+use serde::Serialize;
 
 /// Domain tag of a leaf hash.
 pub const LEAF_TAG: &[u8] = b"agora/trace/leaf/v2";
@@ -156,9 +158,7 @@ pub enum TraceError {
 }
 
 /// One segment of an execution trace.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct TraceLeaf {
     /// Segment index, counting from 0.
     pub index: u64,
@@ -340,7 +340,7 @@ impl TraceTree {
 /// leaf level up, skipping levels where the node on the path is promoted.
 ///
 /// Decoding rejects proofs with more than [`MAX_PROOF_SIBLINGS`] siblings before allocating.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Serialize, TypeInfo)]
 pub struct InclusionProof {
     /// Index of the proven leaf.
     pub index: u64,

@@ -32,6 +32,8 @@ use agora_primitives::dispatch::{DispatchError, DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
 use agora_primitives::{AccountId, Balance};
 use parity_scale_codec::{Compact, Decode, Encode};
+use scale_info::TypeInfo;
+use serde::Serialize;
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -48,9 +50,7 @@ pub trait Config: pallet_system::Config {
 // Events
 
 /// Where repatriated funds land.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub enum BalanceStatus {
     /// In the recipient's free balance.
     #[codec(index = 0)]
@@ -61,7 +61,7 @@ pub enum BalanceStatus {
 }
 
 /// Events of the balances pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub enum Event {
     /// An account was created with this free balance.
     #[codec(index = 0)]
@@ -158,7 +158,7 @@ pub enum Event {
 // Errors
 
 /// Errors of the balances pallet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, scale_info::TypeInfo)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, TypeInfo)]
 pub enum Error {
     /// The free balance is lower than the amount.
     #[error("the free balance is lower than the amount")]
@@ -197,18 +197,7 @@ agora_primitives::impl_pallet_error!(Error {
 // Storage
 
 /// Balances of one account.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Encode,
-    Decode,
-    serde::Serialize,
-    scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct AccountData {
     /// Spendable balance.
     pub free: Balance,
@@ -636,7 +625,7 @@ impl<T: Config> Pallet<T> {
 // Calls
 
 /// Calls of the balances pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub enum Call {
     /// Moves `value` plancks of free balance to `dest`, keeping the sender alive.
     #[codec(index = 0)]

@@ -42,13 +42,15 @@ use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_support::due::{schedule, unschedule};
 use pallet_support::{ensure, put_or_remove};
 use parity_scale_codec::{Decode, Encode};
+use scale_info::TypeInfo;
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 type Balances<T> = pallet_balances::Pallet<T>;
 type System<T> = pallet_system::Pallet<T>;
 
 /// A registered blob.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct BlobInfo {
     /// Who registered (and pays the deposit).
     pub owner: AccountId,
@@ -80,9 +82,7 @@ pub type BlobsDue = StorageMap<BlobsDuePrefix, BlockNumber, Vec<Hash>>;
 pub type Lifetimes = StorageValue<LifetimesPrefix, BlobLifetimes>;
 
 /// How long the registry keeps blobs, in blocks.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct BlobLifetimes {
     /// Blocks a blob lives without references before it is dropped (`BLOB_TTL`).
     pub blob_ttl: BlockNumber,

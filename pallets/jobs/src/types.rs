@@ -6,9 +6,11 @@ use agora_primitives::storage::Ext;
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_market::{BidTerms, Fuel, JobSpec, OfferId};
 use parity_scale_codec::{Decode, Encode};
+use scale_info::TypeInfo;
+use serde::{Deserialize, Serialize};
 
 /// What a worker commits to when it finishes: the trace root and everything billed.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct Commitment {
     /// Merkle root of the trace leaves (one per segment).
     pub trace_root: Hash,
@@ -62,7 +64,7 @@ fn serialize_text<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::
 
 /// A spot check whose attestation matched the worker's trace: its verifier earns a fee for the
 /// fuel it re-executed (see `pallet_market::assurance`).
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct PaidCheck {
     /// The verifier.
     pub verifier: AccountId,
@@ -73,18 +75,7 @@ pub struct PaidCheck {
 }
 
 /// How a dispute was decided, for the receipt and the job's status.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Encode,
-    Decode,
-    serde::Serialize,
-    serde::Deserialize,
-    scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize, TypeInfo)]
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum Decision {
     /// The referee executed one training step of the disputed segment: from the state after
@@ -109,7 +100,7 @@ pub enum Decision {
 /// A verifier whose mismatch on a job was disputed and refuted (the referee sided with the
 /// worker, or the verifier missed a move), or an account whose open challenge lost: its check
 /// or challenge bond was slashed.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct Refutation {
     /// The verifier, or the challenger.
     pub verifier: AccountId,
@@ -128,7 +119,7 @@ pub struct Refutation {
 }
 
 /// The money of a settled job.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct Receipt {
     /// Fuel billed (committed and spot-checked).
     pub fuel: Fuel,
@@ -160,7 +151,7 @@ pub struct Receipt {
 /// paid its fee, the referee's caller its call fee), and verification goes on as if the
 /// mismatch had not been raised — the worker is paid at settlement, out of the buyer's escrow,
 /// unless another mismatch or challenge shows it wrong.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct MachineDependence {
     /// The disputed segment.
     pub segment: u64,
@@ -183,7 +174,7 @@ pub struct MachineDependence {
 }
 
 /// How verification of a committed job ended; reported by the verification pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub enum AuditOutcome {
     /// No mismatch left standing. The verifiers listed (one entry per matching check) earn a
     /// fee each.
@@ -230,7 +221,7 @@ pub enum AuditOutcome {
 }
 
 /// Where a job is in its life.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum JobStatus {
     /// Matched; the worker is running it.
@@ -375,7 +366,7 @@ impl JobStatus {
 }
 
 /// A job.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct Job {
     /// Who pays.
     pub buyer: AccountId,

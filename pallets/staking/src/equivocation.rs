@@ -42,6 +42,8 @@
 //! while the epoch's committee is in state (the previous, current and next epoch).
 
 use super::*;
+use scale_info::TypeInfo;
+use serde::Serialize;
 
 /// The bytes every consensus signature of a chain is bound to: `"agora/" ‖ chain id ‖
 /// genesis hash`.
@@ -53,9 +55,7 @@ pub fn consensus_namespace(chain_id: &[u8], genesis: &Hash) -> Vec<u8> {
 }
 
 /// What a vote says.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub enum Vote {
     /// "This proposal is valid": notarize.
     #[codec(index = 0)]
@@ -79,9 +79,7 @@ pub enum Vote {
 }
 
 /// One signed vote.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct SignedVote {
     /// The vote.
     pub vote: Vote,
@@ -104,9 +102,7 @@ mod signature_hex {
 }
 
 /// Two conflicting votes of one validator in one round.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct Equivocation {
     /// The offender's consensus key.
     pub offender: Hash,

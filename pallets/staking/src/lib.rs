@@ -42,6 +42,8 @@ use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_balances::BalanceStatus;
+use scale_info::TypeInfo;
+use serde::Serialize;
 
 /// Where a dispute loser's slashed stake went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -85,7 +87,7 @@ pub trait Config: pallet_balances::Config {
 // Events
 
 /// Events of the staking pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub enum Event {
     /// Free balance was bonded as stake.
     #[codec(index = 0)]
@@ -215,7 +217,7 @@ pub enum Event {
 // Errors
 
 /// Errors of the staking pallet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, scale_info::TypeInfo)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, TypeInfo)]
 pub enum Error {
     /// The amount is zero.
     #[error("the amount is zero")]
@@ -307,9 +309,7 @@ agora_primitives::impl_pallet_error!(Error {
 // Storage
 
 /// Stake on its way out: withdrawable from block `until`.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct UnlockChunk {
     /// Amount.
     pub amount: Balance,
@@ -318,9 +318,7 @@ pub struct UnlockChunk {
 }
 
 /// The stake of one account.
-#[derive(
-    Clone, Debug, Default, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct StakeLedger {
     /// Bonded stake that is not unbonding.
     pub active: Balance,
@@ -349,7 +347,7 @@ impl StakeLedger {
 }
 
 /// A member of an epoch's committee.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct Validator {
     /// Its account (bond, rewards, slashing).
     pub account: AccountId,
@@ -362,7 +360,7 @@ pub struct Validator {
 }
 
 /// A validator candidate.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct Candidate {
     /// The consensus key it will sign with if elected.
     pub consensus_key: Hash,
@@ -809,7 +807,7 @@ impl<T: Config> Pallet<T> {
 // Calls
 
 /// Calls of the staking pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub enum Call {
     /// Bonds `amount` plancks of free balance as stake.
     #[codec(index = 0)]

@@ -80,19 +80,12 @@ use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_jobs::{AuditOutcome, Decision, JobId};
 use pallet_market::Fuel;
 use pallet_support::ensure;
+use parity_scale_codec::{Decode, Encode};
+use scale_info::TypeInfo;
+use serde::Serialize;
 
 /// What the referee found.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    parity_scale_codec::Encode,
-    parity_scale_codec::Decode,
-    serde::Serialize,
-    scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 #[serde(rename_all = "snake_case")]
 pub enum RefereeOutcome {
     /// Its result is the worker's claim.

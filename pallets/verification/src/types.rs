@@ -3,20 +3,11 @@
 use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use parity_scale_codec::{Decode, Encode};
+use scale_info::TypeInfo;
+use serde::{Deserialize, Serialize};
 
 /// Where an audit is.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Encode,
-    Decode,
-    serde::Serialize,
-    serde::Deserialize,
-    scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize, TypeInfo)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// The sample is drawn at the end of the block after the commitment.
@@ -40,18 +31,7 @@ pub enum Phase {
 }
 
 /// The result of one check.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Encode,
-    Decode,
-    serde::Serialize,
-    serde::Deserialize,
-    scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize, TypeInfo)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckOutcome {
     /// The verifier's leaf equals the worker's.
@@ -78,9 +58,7 @@ pub enum CheckOutcome {
 
 /// What the verifier of the last segment computes from its own final state and reveals with
 /// its leaf; compared with the worker's commitment (`output`, `blake3(metrics)`).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct FinalResult {
     /// blake3 of `export(final state)`: the model's blob hash.
     pub output: Hash,
@@ -89,7 +67,7 @@ pub struct FinalResult {
 }
 
 /// One sampled segment and the verifier checking it.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct Check {
     /// The segment.
     pub segment: u64,
@@ -112,7 +90,7 @@ pub struct Check {
 }
 
 /// The spot checks of one job.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct Audit {
     /// Trace root committed by the worker.
     pub root: Hash,
@@ -131,9 +109,7 @@ pub struct Audit {
 }
 
 /// Whose move a dispute waits for.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 #[serde(rename_all = "snake_case")]
 pub enum Turn {
     /// The worker posts its state hash at the midpoint.
@@ -149,9 +125,7 @@ pub enum Turn {
 }
 
 /// What an open challenge disputes.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 #[serde(rename_all = "snake_case")]
 pub enum ChallengeTarget {
     /// The state hash of trace leaf `I` (the state after segment `I`): the challenger's
@@ -176,7 +150,7 @@ pub enum ChallengeTarget {
 /// (`hi = mid`); once `hi` is the segment right after `lo`, the dispute narrows to the steps of
 /// segment `hi` ([`Bisection`]). The worker's first move reveals leaf `hi` itself unless it is
 /// the last, which the commitment already proved.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct LeafBisection {
     /// The agreed leaf; `None` for the job's initial state.
     pub lo: Option<TraceLeaf>,
@@ -215,7 +189,7 @@ impl LeafBisection {
 }
 
 /// What a dispute is about.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 #[serde(rename_all = "snake_case")]
 pub enum Claim {
     /// The state after the disputed segment: narrowed step by step (see [`Bisection`]).
@@ -238,7 +212,7 @@ pub enum Claim {
 /// step by step as states are: the referee re-runs the segment as one `agora_segment` call,
 /// as the worker ran it, bounded by the segment fuel bound every sold segment fits in, and
 /// compares both the state after it and `start`'s fuel plus the call's fuel with `leaf`.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct SegmentClaim {
     /// Steps in the segment.
     pub steps: u32,
@@ -274,7 +248,7 @@ impl SegmentClaim {
 /// Each round the worker posts its state after `mid = lo + (hi − lo) / 2` steps, the challenger
 /// agrees (`lo = mid`) or disagrees (`hi = mid`); at `hi = lo + 1` the referee executes that one
 /// step from the state at `lo` and compares its result with the worker's state at `hi`.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct Bisection {
     /// Steps in the segment.
     pub steps: u32,
@@ -300,7 +274,7 @@ impl Bisection {
 
 /// A dispute between the worker and a challenger: the verifier of a mismatching check, or
 /// anyone who challenged the verified result within the challenge window.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct Dispute {
     /// The check whose mismatch opened it; `None` for an open challenge.
     pub check: Option<u32>,

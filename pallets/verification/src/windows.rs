@@ -12,6 +12,8 @@ use crate::{Config, Pallet};
 use agora_primitives::storage::{Ext, StateRead, StorageValue};
 use agora_primitives::BlockNumber;
 use parity_scale_codec::{Decode, Encode};
+use scale_info::TypeInfo;
+use serde::Serialize;
 
 pallet_support::storage_instance!(
     "Verification",
@@ -22,9 +24,7 @@ pallet_support::storage_instance!(
 pub type Windows = StorageValue<WindowsPrefix, VerificationWindows>;
 
 /// Blocks each party has for its part of a spot check.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct VerificationWindows {
     /// Blocks the worker has for each reveal (`REVEAL_BLOCKS`).
     pub reveal: BlockNumber,
