@@ -204,6 +204,7 @@ fn build_book() -> State {
                     renewable_only: rng.below(5) == 0,
                     requeue: false,
                     assurance_permille: 0,
+                    assurance_verifiers: 0,
                 };
                 Market::place_bid(ext, &buyer, spec, terms).unwrap();
             }

@@ -45,7 +45,9 @@ use parity_scale_codec::{Decode, Encode};
 /// - 2: Substrate's formats, so polkadot.js works unmodified (`docs/polkadot-js.md`): FRAME
 ///   storage keys, extrinsic format 4 with its signing payload, blake2_256 block and extrinsic
 ///   hashes, FRAME's event phase indices, `Balances::transfer_keep_alive`.
-pub const SPEC_VERSION: u32 = 2;
+/// - 3: a bid names its verifiers per sampled segment (`BidTerms::assurance_verifiers`, a new
+///   field of `Market::place_bid`'s encoding).
+pub const SPEC_VERSION: u32 = 3;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 
@@ -117,6 +119,7 @@ impl pallet_market::Config for Runtime {
     const MIN_COLLATERAL: Balance = AGR;
     const SAMPLE_PERMILLE: u32 = verification::SAMPLE_PERMILLE;
     const VERIFIERS_PER_SEGMENT: u32 = verification::VERIFIERS_PER_SEGMENT;
+    const MAX_VERIFIERS_PER_SEGMENT: u32 = verification::MAX_VERIFIERS_PER_SEGMENT;
     const VERIFIER_MARGIN_PERCENT: u32 = verification::VERIFIER_MARGIN_PERCENT;
     const PROVIDER_MARGIN_PERCENT: u32 = verification::PROVIDER_MARGIN_PERCENT;
     /// 1 µAGR a block: holding every one of the 16,384 bid slots burns 59 AGR an hour, the
@@ -191,8 +194,12 @@ pub mod verification {
     /// least one): 1.5 %. A check of a 256-segment job then costs its buyer ~2 % of the compute
     /// (`docs/economics.md`); smaller jobs pay a larger share.
     pub const SAMPLE_PERMILLE: u32 = 15;
-    /// Verifiers per sampled segment.
+    /// Verifiers per sampled segment, unless the bid asks for more.
     pub const VERIFIERS_PER_SEGMENT: u32 = 1;
+    /// The most verifiers a bid may ask for per sampled segment. Each is another check's fee
+    /// in the buyer's escrow and another bond drawn from the verifiers' stake; past a few, a
+    /// buyer is better served by sampling more segments (`assurance_permille`).
+    pub const MAX_VERIFIERS_PER_SEGMENT: u32 = 4;
     /// A check's fee over the price of the fuel it re-executed: 10 %.
     pub const VERIFIER_MARGIN_PERCENT: u32 = 10;
     /// Worker collateral makes skipping work lose money for providers whose margin over their

@@ -104,6 +104,7 @@ fn matched() -> (MarketChain, Balance) {
         renewable_only: true,
         requeue: false,
         assurance_permille: 0,
+        assurance_verifiers: 0,
     };
     // 100 Mfuel at 0.2 AGR, and three checks (the last of four segments, one other and the
     // worker's heaviest) for at most twice the bid's average segment, 50 Mfuel, at 0.2 AGR

@@ -674,6 +674,7 @@ fn bid_with(
             renewable_only: false,
             requeue: false,
             assurance_permille: 0,
+            assurance_verifiers: 0,
         },
     })
 }

@@ -69,6 +69,12 @@ pub struct BidArgs {
     /// collateral. Default: the chain's.
     #[arg(long, value_name = "PERMILLE", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub assurance: Option<u32>,
+    /// Verifiers who re-execute each sampled segment, at most the chain's
+    /// MAX_VERIFIERS_PER_SEGMENT; one honest one among them catches a forgery, so more guard
+    /// against a lazy or colluding verifier. Each costs another check's fee in escrow.
+    /// Default: the chain's.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub verifiers: Option<u32>,
 }
 
 /// A job ready to bid for: its blobs registered and uploaded.
@@ -149,6 +155,7 @@ pub async fn prepare(rpc: &Rpc, args: &BidArgs) -> Result<Prepared, CliError> {
         renewable_only: args.renewable_only,
         requeue: args.requeue,
         assurance_permille: args.assurance.unwrap_or(0),
+        assurance_verifiers: args.verifiers.unwrap_or(0),
     };
     let blobs = [(spec.module, wasm.len()), (spec.dataset, dataset.len())];
     check_affordable(rpc, &signer, &spec, &terms, now, blobs).await?;
@@ -258,6 +265,8 @@ pub struct TermsJson {
     pub requeue: bool,
     /// Checks per thousand segments; 0 is the chain's default.
     pub assurance_permille: u32,
+    /// Verifiers per sampled segment; 0 is the chain's default.
+    pub assurance_verifiers: u32,
 }
 
 impl PreparedBid {
@@ -282,6 +291,7 @@ impl PreparedBid {
                 renewable_only: terms.renewable_only,
                 requeue: terms.requeue,
                 assurance_permille: terms.assurance_permille,
+                assurance_verifiers: terms.assurance_verifiers,
             },
         }
     }

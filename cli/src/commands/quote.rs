@@ -367,6 +367,7 @@ fn market_quote(
                 renewable_only: false,
                 requeue: false,
                 assurance_permille: 0,
+                assurance_verifiers: 0,
             };
             let escrow = agora_runtime::Market::escrow_for(spec, &terms).unwrap_or(Balance::MAX);
             let cost = ask

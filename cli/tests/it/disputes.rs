@@ -11,7 +11,8 @@ use pallet_jobs::{Decision, JobId, JobStatus};
 
 use crate::market::{
     account, conserved, job_status, logs, submit_job, submit_no_wait, total_issuance,
-    wait_for_status, Daemon, ALICE, BOB, CHARLIE, TWO_SEGMENTS, VERIFIER_ARGS, WORKER_ARGS,
+    wait_for_status, Daemon, ALICE, BOB, CHARLIE, DEV, MLP_JOB, TWO_SEGMENTS, VERIFIER_ARGS,
+    WORKER_ARGS,
 };
 use crate::node::Node;
 
@@ -63,6 +64,22 @@ fn ended(node: &Node, id: JobId, worker: &mut Daemon, verifier: &mut Daemon) -> 
         &mut [worker, verifier],
         JobStatus::is_final,
     )
+}
+
+/// The receipt of job `id` once it has ended settled; the daemons' logs if it ends otherwise.
+fn settled(node: &Node, id: JobId, daemons: &mut [&mut Daemon]) -> pallet_jobs::Receipt {
+    let status = wait_for_status(
+        node,
+        id,
+        "settled",
+        Duration::from_secs(360),
+        daemons,
+        JobStatus::is_final,
+    );
+    let JobStatus::Settled { receipt } = status else {
+        panic!("the job did not settle: {status:?}\n{}", logs(daemons));
+    };
+    receipt
 }
 
 /// Free plus reserved balance.
@@ -135,11 +152,7 @@ fn a_lazy_verifier_loses_its_bonds_to_the_honest_worker() {
     let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &["--fault", "lazy"]);
     let issuance0 = total_issuance(&node);
     let id = submit_no_wait(&node, &dir.path().join("modules"), &TWO_SEGMENTS);
-    let status = ended(&node, id, &mut worker, &mut verifier);
-    let JobStatus::Settled { receipt } = status else {
-        let logs = logs(&mut [&mut worker, &mut verifier]);
-        panic!("the honest worker's job did not settle: {status:?}\n{logs}");
-    };
+    let receipt = settled(&node, id, &mut [&mut worker, &mut verifier]);
     assert_eq!((receipt.checks_passed, receipt.checks_missed), (0, 2));
     assert_eq!(receipt.refuted.len(), 2, "both refutations on the receipt");
     assert!(
@@ -153,6 +166,61 @@ fn a_lazy_verifier_loses_its_bonds_to_the_honest_worker() {
     let burned = 2 * (CHECK_BOND - CHECK_BOND * REWARD_PERCENT / 100);
     assert_eq!(total_issuance(&node), issuance0 - burned);
     conserved(&node, issuance0 - burned, "settled");
+}
+
+/// `--fault copy`: Alice asks for two verifiers per sampled segment, and Dave, drawn beside
+/// Charlie for both segments, attests with Charlie's commitments instead of re-executing. A
+/// commitment binds its verifier and salt, so Dave cannot open what he copied: his two reveals
+/// are `Wrong`, both his check bonds are burned, and the job settles on Charlie's two matches,
+/// Bob paid and Charlie paid his fees.
+#[test]
+fn a_verifier_that_copies_another_verifiers_commitment_loses_its_bonds() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &[]);
+    let copier_args = ["verifier", "run", "--key", "//Dave", "--bond", "50"];
+    let mut copier = Daemon::start(
+        &node,
+        &[&copier_args[..], &["--fault", "copy"]].concat(),
+        &dir.path().join("copier"),
+        &cache,
+    );
+    node.wait_for(Duration::from_secs(60), "Dave's registration", || {
+        node.read(async |rpc| {
+            Ok(agora_client::chain::State::best(rpc)
+                .verifiers()
+                .await?
+                .len()
+                == 2)
+        })
+        .then_some(())
+    });
+    let issuance0 = total_issuance(&node);
+    let dave = account(DEV[3]);
+    let dave0 = total(&node, &dave);
+    let job = [&MLP_JOB[..], &TWO_SEGMENTS, &["--verifiers", "2"]].concat();
+    let id = submit_job(&node, &cache, &job, "1000");
+    let receipt = settled(&node, id, &mut [&mut worker, &mut verifier, &mut copier]);
+    // Both segments sampled, each checked by both verifiers: Charlie's two matched, Dave's two
+    // are counted as missed (a reveal that does not open its commitment is `Wrong`).
+    assert_eq!((receipt.checks_passed, receipt.checks_missed), (2, 2));
+    assert!(receipt.paid_worker > 0 && receipt.paid_verifiers > 0);
+    assert!(receipt.refuted.is_empty(), "nothing was disputed");
+    let log = copier.log_once("another verifier's commitment");
+    assert!(
+        log.contains("fault: attested with another verifier's commitment"),
+        "{log}"
+    );
+    // Dave's two check bonds were burned; he paid a few fees besides.
+    let dave1 = total(&node, &dave);
+    assert!(
+        dave1 <= dave0 - 2 * CHECK_BOND
+            && dave1 > dave0 - 2 * CHECK_BOND - agora_primitives::AGR / 10,
+        "{dave0} → {dave1}"
+    );
+    assert_eq!(total_issuance(&node), issuance0 - 2 * CHECK_BOND);
+    conserved(&node, issuance0 - 2 * CHECK_BOND, "settled");
 }
 
 /// `--fault wrong-output`: Bob's trace is honest but the model he commits is not what his final
@@ -386,18 +454,7 @@ fn a_false_challenge_loses_its_bond_and_the_honest_worker_is_paid() {
     let mut dave = Daemon::start(&node, &dave_args, &dir.path().join("dave"), &cache);
     let issuance0 = total_issuance(&node);
     let id = submit_no_wait(&node, &cache, &TWO_SEGMENTS);
-    let status = wait_for_status(
-        &node,
-        id,
-        "ended",
-        Duration::from_secs(360),
-        &mut [&mut worker, &mut verifier, &mut dave],
-        JobStatus::is_final,
-    );
-    let JobStatus::Settled { receipt } = status else {
-        let logs = logs(&mut [&mut worker, &mut verifier, &mut dave]);
-        panic!("the honest worker's job did not settle: {status:?}\n{logs}");
-    };
+    let receipt = settled(&node, id, &mut [&mut worker, &mut verifier, &mut dave]);
     let [refutation] = receipt.refuted.as_slice() else {
         panic!("one refutation expected: {receipt:?}");
     };
@@ -511,11 +568,7 @@ fn settled_with_nobody_out_of_pocket(
         seed,
     ];
     let id = submit_job(&node, &cache, &job, "1000");
-    let status = ended(&node, id, &mut worker, &mut verifier);
-    let JobStatus::Settled { receipt } = status else {
-        let logs = logs(&mut [&mut worker, &mut verifier]);
-        panic!("the job did not settle: {status:?}\n{logs}");
-    };
+    let receipt = settled(&node, id, &mut [&mut worker, &mut verifier]);
     assert!(receipt.refuted.is_empty(), "{receipt:?}");
     assert_eq!(receipt.checks_passed, 2, "Charlie is paid for both checks");
     assert!(receipt.paid_worker > 0 && receipt.paid_verifiers > 0);
@@ -656,11 +709,7 @@ fn settled_undisputed(module: &str) -> Undisputed {
         "0",
     ];
     let id = submit_job(&node, &cache, &job, "1000");
-    let status = ended(&node, id, &mut worker, &mut verifier);
-    let JobStatus::Settled { receipt } = status else {
-        let logs = logs(&mut [&mut worker, &mut verifier]);
-        panic!("the job did not settle: {status:?}\n{logs}");
-    };
+    let receipt = settled(&node, id, &mut [&mut worker, &mut verifier]);
     assert!(
         receipt.refuted.is_empty() && receipt.machine_dependent.is_empty(),
         "nothing disputed: {receipt:?}"

@@ -56,6 +56,7 @@ fn terms(requeue: bool) -> BidTerms {
         renewable_only: false,
         requeue,
         assurance_permille: 0,
+        assurance_verifiers: 0,
     }
 }
 

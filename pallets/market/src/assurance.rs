@@ -184,15 +184,20 @@ impl<T: Config> Pallet<T> {
     }
 
     /// The parameters of a bid's assurance: the runtime's, with the buyer's own sample rate
-    /// if it chose one (`BidTerms::assurance_permille`, 0 for the default).
+    /// and verifiers per segment where it chose them (`BidTerms::assurance_permille` and
+    /// `assurance_verifiers`, 0 for the default).
     pub fn assurance_params_for(terms: &BidTerms) -> Params {
         let defaults = Self::assurance_params();
-        match terms.assurance_permille {
-            0 => defaults,
-            chosen => Params {
-                sample_permille: chosen.min(1_000),
-                ..defaults
-            },
+        let chosen_or = |chosen: u32, default: u32| if chosen == 0 { default } else { chosen };
+        Params {
+            sample_permille: chosen_or(terms.assurance_permille, defaults.sample_permille)
+                .min(1_000),
+            verifiers_per_segment: chosen_or(
+                terms.assurance_verifiers,
+                defaults.verifiers_per_segment,
+            )
+            .min(T::MAX_VERIFIERS_PER_SEGMENT),
+            ..defaults
         }
     }
 

@@ -116,6 +116,13 @@ impl<T: Config> Pallet<T> {
             terms.assurance_permille <= 1_000,
             Self::error(Error::BadAssurance)
         );
+        // Every check is a record in the job's audit: more verifiers may not make it longer
+        // than the longest a job's sample can be with one.
+        ensure!(
+            terms.assurance_verifiers <= T::MAX_VERIFIERS_PER_SEGMENT
+                && Self::assurance(spec, terms).is_none_or(|a| a.checks <= T::MAX_SEGMENTS),
+            Self::error(Error::TooManyVerifiers)
+        );
         ensure!(
             terms.run_blocks >= T::MIN_RUN_BLOCKS,
             Self::error(Error::RunWindowTooShort)

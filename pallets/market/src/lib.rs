@@ -73,6 +73,8 @@ use agora_primitives::storage::{Ext, StateRead, StorageMap, StorageValue};
 use agora_primitives::{AccountId, Balance, BlockNumber};
 use pallet_support::{ensure, put_or_remove, BoundedVec};
 use parity_scale_codec::{Compact, Decode, Encode};
+use scale_info::TypeInfo;
+use serde::Serialize;
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -112,8 +114,10 @@ pub trait Config: pallet_staking::Config {
     /// Segments sampled uniformly per thousand segments of a job, besides the last (at least
     /// one; see [`assurance`]).
     const SAMPLE_PERMILLE: u32;
-    /// Verifiers drawn for each sampled segment.
+    /// Verifiers drawn for each sampled segment, unless the bid chooses.
     const VERIFIERS_PER_SEGMENT: u32;
+    /// The most verifiers a bid may ask for each sampled segment.
+    const MAX_VERIFIERS_PER_SEGMENT: u32;
     /// What a check's fee adds to the price of the fuel it re-executed, in percent.
     const VERIFIER_MARGIN_PERCENT: u32;
     /// The largest provider margin (in percent of the price) a job's collateral is sized for:
@@ -143,9 +147,7 @@ pub trait Config: pallet_staking::Config {
 // Events
 
 /// Why an offer closed.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub enum CloseReason {
     /// Its provider cancelled it.
     #[codec(index = 0)]
@@ -156,7 +158,7 @@ pub enum CloseReason {
 }
 
 /// Events of the market pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub enum Event {
     /// An offer was posted.
     #[codec(index = 0)]
@@ -261,7 +263,7 @@ pub enum Event {
 // Errors
 
 /// Errors of the market pallet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, scale_info::TypeInfo)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, TypeInfo)]
 pub enum Error {
     /// A price of zero.
     #[error("the price is zero")]
@@ -350,6 +352,13 @@ pub enum Error {
     /// An assurance level above 1000 per thousand.
     #[error("the assurance level is a number of segments per thousand: at most 1000")]
     BadAssurance,
+    /// More verifiers per sampled segment than the market allows, or more checks in all than a
+    /// job may have (`MAX_SEGMENTS`).
+    #[error(
+        "too many verifiers: at most MAX_VERIFIERS_PER_SEGMENT for each sampled segment and \
+         MAX_SEGMENTS checks for the job"
+    )]
+    TooManyVerifiers,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -381,13 +390,14 @@ agora_primitives::impl_pallet_error!(Error {
     SegmentsTooLong,
     ExpiryTooFar,
     BadAssurance,
+    TooManyVerifiers,
 });
 
 // ---------------------------------------------------------------------------------------------
 // Storage
 
 /// One block's auction result.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct ClearingRecord {
     /// The block.
     pub block: BlockNumber,
@@ -406,7 +416,7 @@ pub struct ClearingRecord {
 }
 
 /// One match, for queue-time statistics.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct MatchRecord {
     /// The bid (job).
     pub bid: BidId,
@@ -747,7 +757,7 @@ impl<T: Config> Pallet<T> {
 // Calls
 
 /// Calls of the market pallet.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub enum Call {
     /// Posts an offer of compute.
     #[codec(index = 0)]

@@ -73,6 +73,7 @@ fn terms(max_price: Balance, max_fuel: Fuel) -> BidTerms {
         renewable_only: false,
         requeue: false,
         assurance_permille: 0,
+        assurance_verifiers: 0,
     }
 }
 
@@ -158,6 +159,7 @@ fn a_bid_reserves_escrow_for_max_fuel_plus_verification() {
 fn a_buyer_chooses_its_assurance_level_and_pays_for_it() {
     let at = |permille: u32| BidTerms {
         assurance_permille: permille,
+        assurance_verifiers: 0,
         ..terms(AGR / 2, 10 * MFUEL)
     };
     let default = Market::assurance(&spec(), &at(0)).unwrap();
@@ -190,6 +192,53 @@ fn a_buyer_chooses_its_assurance_level_and_pays_for_it() {
         Market::place_bid(ext, &ALICE, spec(), at(1_001))
     });
     assert_eq!(result, Err(error(Error::BadAssurance)));
+}
+
+/// So are the verifiers per sampled segment: each one more is one more check's fee in escrow
+/// for every sampled segment and no less collateral (the same segments are checked). More than
+/// `MAX_VERIFIERS_PER_SEGMENT`, or more checks in all than `MAX_SEGMENTS`, is refused.
+#[test]
+fn a_buyer_chooses_how_many_verifiers_check_each_segment_and_pays_for_each() {
+    let with = |permille: u32, verifiers: u32| BidTerms {
+        assurance_permille: permille,
+        assurance_verifiers: verifiers,
+        ..terms(AGR / 2, 10 * MFUEL)
+    };
+    let one = Market::assurance(&spec(), &with(0, 0)).unwrap();
+    let two = Market::assurance(&spec(), &with(0, 2)).unwrap();
+    assert_eq!(Market::assurance(&spec(), &with(0, 1)), Some(one));
+    assert_eq!(two.checks, 2 * one.checks);
+    assert_eq!(
+        two.verification_escrow,
+        2 * one.verification_escrow,
+        "a fee's worth for every check"
+    );
+    assert_eq!((two.uniform, two.collateral), (one.uniform, one.collateral));
+    let mut state = genesis_state();
+    let (placed, _) = step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, spec(), with(0, 2))
+    });
+    placed.unwrap();
+    assert_eq!(Market::bid(&state, 0).unwrap().escrow, two.escrow);
+    let max = <Test as crate::Config>::MAX_VERIFIERS_PER_SEGMENT;
+    let (result, _) = step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, spec(), with(0, max + 1))
+    });
+    assert_eq!(result, Err(error(Error::TooManyVerifiers)));
+    // Every segment of the job checked by the most verifiers: within MAX_SEGMENTS (64) here
+    // for 4 segments, past it for 64.
+    let (result, _) = step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, spec(), with(1_000, max))
+    });
+    result.unwrap();
+    let long = JobSpec {
+        steps: 640,
+        ..spec()
+    };
+    let (result, _) = step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, long, with(1_000, max))
+    });
+    assert_eq!(result, Err(error(Error::TooManyVerifiers)));
 }
 
 #[test]

@@ -4,6 +4,8 @@
 use agora_primitives::storage::Ext;
 use agora_primitives::{format_agr, AccountId, Balance, BlockNumber, Hash};
 use parity_scale_codec::{Decode, Encode};
+use scale_info::TypeInfo;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Fuel units (the executor's deterministic instruction count).
@@ -64,7 +66,7 @@ pub fn parse_mfuel(text: &str) -> Option<Fuel> {
 }
 
 /// A region name: 1–16 characters of `a–z`, `0–9` and `-` (e.g. `eu-west`).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, scale_info::TypeInfo)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, TypeInfo)]
 pub struct Region(pub(crate) Vec<u8>);
 
 impl Region {
@@ -118,9 +120,9 @@ impl serde::Serialize for Region {
     Ord,
     Encode,
     Decode,
-    serde::Serialize,
-    serde::Deserialize,
-    scale_info::TypeInfo,
+    Serialize,
+    Deserialize,
+    TypeInfo,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Energy {
@@ -133,7 +135,7 @@ pub enum Energy {
 }
 
 /// The training job a bid buys: what the executor needs, by content address.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct JobSpec {
     /// blake3 of the job module (a registered blob).
     pub module: Hash,
@@ -185,7 +187,7 @@ impl JobSpec {
 }
 
 /// What a buyer is willing to pay and wait for.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct BidTerms {
     /// Most the buyer pays per Mfuel, in plancks.
     pub max_price: Balance,
@@ -207,10 +209,16 @@ pub struct BidTerms {
     /// (`SAMPLE_PERMILLE`). More checks cost more verification escrow and need less worker
     /// collateral ([`crate::assurance`]).
     pub assurance_permille: u32,
+    /// Verifiers drawn to re-execute each sampled segment, 1 to `MAX_VERIFIERS_PER_SEGMENT`;
+    /// 0 takes the runtime's default (`VERIFIERS_PER_SEGMENT`). One honest verifier among them
+    /// is enough to catch a forged segment, so more of them protect the buyer against a
+    /// verifier who attests without checking or who sides with the worker; each costs another
+    /// check's fee in escrow ([`crate::assurance`]).
+    pub assurance_verifiers: u32,
 }
 
 /// An open bid.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct Bid {
     /// Who pays.
     pub buyer: AccountId,
@@ -235,9 +243,7 @@ pub struct Bid {
 }
 
 /// How a bid left the book without a match.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub enum BidEnd {
     /// Its buyer cancelled it.
     #[codec(index = 0)]
@@ -252,7 +258,7 @@ pub enum BidEnd {
 
 /// A bid that left the book without a match, kept `CLOSED_BID_RETENTION` blocks so that
 /// `job status` can say what became of it.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct ClosedBid {
     /// The buyer.
     pub buyer: AccountId,
@@ -267,7 +273,7 @@ pub struct ClosedBid {
 }
 
 /// An offer of compute.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct Offer {
     /// Who sells.
     pub provider: AccountId,
@@ -295,7 +301,7 @@ pub struct Offer {
 }
 
 /// Why an open bid was not matched in the last clearing, with the numbers that matter.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Unmatched {
     /// No offer is open.
@@ -454,7 +460,7 @@ impl Unmatched {
 }
 
 /// A bid turned into a job: everything the jobs pallet needs.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct Matched {
     /// The bid's id, which the job keeps.
     pub bid: BidId,

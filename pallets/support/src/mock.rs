@@ -114,6 +114,8 @@ pub trait Params {
     const SAMPLE_PERMILLE: u32 = 10;
     /// `pallet_market::Config::VERIFIERS_PER_SEGMENT`.
     const VERIFIERS_PER_SEGMENT: u32 = 1;
+    /// `pallet_market::Config::MAX_VERIFIERS_PER_SEGMENT`.
+    const MAX_VERIFIERS_PER_SEGMENT: u32 = 3;
     /// `pallet_market::Config::VERIFIER_MARGIN_PERCENT`.
     const VERIFIER_MARGIN_PERCENT: u32 = 10;
     /// `pallet_market::Config::PROVIDER_MARGIN_PERCENT`.
@@ -407,7 +409,8 @@ macro_rules! mock_runtime {
             MAX_OFFERS_PER_PROVIDER: u32, MAX_MATCHES_PER_BLOCK: u32, NEWCOMER_SHARE_PERCENT: u8,
             NEWCOMER_JOBS: u32, MAX_PARAMS_LEN: u32, MAX_JOB_FUEL: u64, MAX_SEGMENTS: u64,
             MAX_SEGMENT_FUEL: u64, MIN_RUN_BLOCKS: u32, MIN_COLLATERAL: $crate::__private::Balance,
-            SAMPLE_PERMILLE: u32, VERIFIERS_PER_SEGMENT: u32, VERIFIER_MARGIN_PERCENT: u32,
+            SAMPLE_PERMILLE: u32, VERIFIERS_PER_SEGMENT: u32, MAX_VERIFIERS_PER_SEGMENT: u32,
+            VERIFIER_MARGIN_PERCENT: u32,
             PROVIDER_MARGIN_PERCENT: u32,
             ORDER_RENT_PER_BLOCK: $crate::__private::Balance,
             OFFER_BOND: $crate::__private::Balance,

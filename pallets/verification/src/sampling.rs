@@ -7,7 +7,8 @@
 //! (it caps the bill), and `pallet_market::assurance::Params::uniform_samples` others: the
 //! first of `blake3(seed ‖ "segment" ‖ counter LE) mod (segments − 1)` not already drawn, for
 //! counter = 0, 1, …; it is kept in ascending order. The sample falls into **runs** of
-//! consecutive segments; each run is checked by the same `VERIFIERS_PER_SEGMENT` verifiers,
+//! consecutive segments; each run is checked by the same verifiers, as many as the bid asked
+//! for each segment (`BidTerms::assurance_verifiers`, else `VERIFIERS_PER_SEGMENT`),
 //! drawn from the eligible list (registered with `VERIFIER_MIN_STAKE` still bonded, neither the
 //! worker nor the buyer, with a check bond of uncommitted stake for every segment of the run)
 //! **in proportion to uncommitted stake**: the first 16 bytes of
@@ -145,9 +146,10 @@ impl<T: Config> Pallet<T> {
     ) {
         let beacon = pallet_system::Pallet::<T>::beacon(ext);
         let seed = Hash::of_parts(&[SAMPLE_TAG, beacon.as_bytes(), &job_id.to_le_bytes()]);
-        // The buyer's assurance level, as its bid chose it.
-        let wanted = pallet_market::Pallet::<T>::assurance_params_for(&job.terms)
-            .sampled_segments(audit.segments);
+        // The buyer's assurance level and verifiers per segment, as its bid chose them.
+        let assurance = pallet_market::Pallet::<T>::assurance_params_for(&job.terms);
+        let wanted = assurance.sampled_segments(audit.segments);
+        let per_segment = assurance.verifiers_per_segment;
         let heaviest = job.commitment.as_ref().map(|c| c.heaviest_segment);
         let segments = draw_segments(&seed, audit.segments, wanted, heaviest);
         // Re-checked at every draw: only accounts still staked stay listed.
@@ -155,8 +157,8 @@ impl<T: Config> Pallet<T> {
             .into_iter()
             .filter(|v| *v != job.worker && *v != job.buyer)
             .collect();
-        let checks = Self::draw_verifiers(ext, &seed, &segments, &registered);
-        let wanted = Self::wanted_checks(registered.len(), segments.len());
+        let checks = Self::draw_verifiers(ext, &seed, &segments, &registered, per_segment);
+        let wanted = Self::wanted_checks(registered.len(), segments.len(), per_segment);
         let committed_at = match job.status {
             pallet_jobs::JobStatus::Committed { at } => at,
             _ => now,
@@ -201,15 +203,15 @@ impl<T: Config> Pallet<T> {
         Self::put_audit(ext, job_id, audit, Phase::AwaitingStarts, due);
     }
 
-    /// The checks a sample of `segments` segments needs: `VERIFIERS_PER_SEGMENT` for each, or
-    /// as many as there are `registered` verifiers (staked, neither the job's worker nor its
-    /// buyer, busy or not) if fewer.
-    fn wanted_checks(registered: usize, segments: usize) -> usize {
-        let per_segment = usize::try_from(T::VERIFIERS_PER_SEGMENT).unwrap_or(usize::MAX);
+    /// The checks a sample of `segments` segments needs: `per_segment` for each, or as many as
+    /// there are `registered` verifiers (staked, neither the job's worker nor its buyer, busy
+    /// or not) if fewer.
+    fn wanted_checks(registered: usize, segments: usize, per_segment: u32) -> usize {
+        let per_segment = usize::try_from(per_segment).unwrap_or(usize::MAX);
         segments.saturating_mul(per_segment.min(registered))
     }
 
-    /// `VERIFIERS_PER_SEGMENT` distinct eligible verifiers for each run of the sample, each
+    /// `per_segment` distinct eligible verifiers for each run of the sample, each
     /// committing a check bond for every segment of the run (a verifier drawn for several runs
     /// needs a bond for each check), from the `registered` verifiers with a check bond free.
     /// Checks are in ascending segment order.
@@ -218,6 +220,7 @@ impl<T: Config> Pallet<T> {
         seed: &Hash,
         sample: &[u64],
         registered: &[AccountId],
+        per_segment: u32,
     ) -> Vec<Check> {
         let eligible: Vec<AccountId> = registered
             .iter()
@@ -229,7 +232,7 @@ impl<T: Config> Pallet<T> {
             .map(|v| Staking::<T>::available(ext, v))
             .collect();
         let count = u64::try_from(eligible.len()).unwrap_or(0);
-        let per_run = u64::from(T::VERIFIERS_PER_SEGMENT).min(count);
+        let per_run = u64::from(per_segment).min(count);
         let mut checks = Vec::new();
         let mut draw_counter = 0u64;
         for (first, last) in runs(sample) {

@@ -80,16 +80,17 @@ fn committed_claiming(
     last: TraceLeaf,
     heaviest: Option<(u64, Fuel)>,
 ) -> State {
-    committed_at_assurance(verifiers, tree, last, heaviest, 0)
+    committed_at_assurance(verifiers, tree, last, heaviest, (0, 0))
 }
 
-/// As [`committed_claiming`], bid at the assurance level `assurance_permille` (0: default).
+/// As [`committed_claiming`], bid at the assurance level `assurance_permille` with
+/// `assurance_verifiers` per sampled segment (0: the default of either).
 fn committed_at_assurance(
     verifiers: &[AccountId],
     tree: TraceTree,
     last: TraceLeaf,
     heaviest: Option<(u64, Fuel)>,
-    assurance_permille: u32,
+    (assurance_permille, assurance_verifiers): (u32, u32),
 ) -> State {
     let mut bonds = vec![(BOB, 20 * AGR)];
     bonds.extend(verifiers.iter().map(|v| (*v, 5 * AGR)));
@@ -141,6 +142,7 @@ fn committed_at_assurance(
             renewable_only: false,
             requeue: false,
             assurance_permille,
+            assurance_verifiers,
         };
         TestMarket::place_bid(ext, &ALICE, spec, terms).unwrap();
     });
@@ -340,10 +342,47 @@ fn the_sample_is_as_large_as_the_buyer_chose() {
     let verifiers = [CHARLIE, DAVE];
     let mut default = committed(&verifiers);
     assert_eq!(sampled(&mut default).len(), 2);
-    let mut every = committed_at_assurance(&verifiers, trace(), leaf(3), None, 1_000);
+    let mut every = committed_at_assurance(&verifiers, trace(), leaf(3), None, (1_000, 0));
     let mut segments = sampled(&mut every);
     segments.sort_unstable();
     assert_eq!(segments, vec![0, 1, 2, 3]);
+}
+
+/// The draw takes the verifiers per segment from the bid too: asked for two, every sampled
+/// segment is checked by two different verifiers, each with a check bond committed; asked for
+/// three with two registered, by both of them.
+#[test]
+fn each_sampled_segment_is_checked_by_as_many_verifiers_as_the_buyer_chose() {
+    for asked in [2, 3] {
+        let mut state =
+            committed_at_assurance(&[CHARLIE, DAVE], trace(), leaf(3), None, (0, asked));
+        let segments = sampled(&mut state);
+        let audit = Verification::audit(&state, 0).unwrap();
+        let mut distinct = segments.clone();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 2, "the default sample: {segments:?}");
+        for segment in &distinct {
+            let mut checkers: Vec<AccountId> = audit
+                .checks
+                .iter()
+                .filter(|c| c.segment == *segment)
+                .map(|c| c.verifier)
+                .collect();
+            checkers.sort_unstable();
+            assert_eq!(
+                checkers,
+                vec![CHARLIE, DAVE],
+                "segment {segment}, {asked} asked"
+            );
+        }
+        for verifier in [CHARLIE, DAVE] {
+            assert_eq!(
+                TestStaking::ledger(&state, &verifier).committed,
+                2 * AGR,
+                "a check bond for each of {verifier:?}'s checks"
+            );
+        }
+    }
 }
 
 #[test]

@@ -103,6 +103,8 @@ pub struct ModelReport {
 pub struct AssuranceReport {
     /// The assurance level: segments drawn uniformly per thousand.
     pub permille: u32,
+    /// Verifiers drawn for each sampled segment.
+    pub verifiers_per_segment: u32,
     /// Segments in the job.
     pub segments: u64,
     /// Segments re-executed by drawn verifiers: the last and `uniform` others (the worker's
@@ -123,8 +125,10 @@ impl AssuranceReport {
     /// the job needs).
     pub fn of(spec: &JobSpec, terms: &BidTerms, collateral: Option<Balance>) -> Option<Self> {
         let a = agora_runtime::Market::assurance(spec, terms)?;
+        let params = agora_runtime::Market::assurance_params_for(terms);
         Some(AssuranceReport {
-            permille: agora_runtime::Market::assurance_params_for(terms).sample_permille,
+            permille: params.sample_permille,
+            verifiers_per_segment: params.verifiers_per_segment,
             segments: spec.segments(),
             sampled: a.sampled,
             uniform: a.uniform,
@@ -139,11 +143,18 @@ impl AssuranceReport {
     pub fn checks_line(&self) -> String {
         format!(
             "assurance {}‰: {} of {} segments re-executed (the last and {} drawn at random, plus \
-             the worker's heaviest if another), up to {} checks for {} AGR of escrow",
+             the worker's heaviest if another) by {} verifier{} each, up to {} checks for {} AGR \
+             of escrow",
             self.permille,
             self.sampled,
             self.segments,
             self.uniform,
+            self.verifiers_per_segment,
+            if self.verifiers_per_segment == 1 {
+                ""
+            } else {
+                "s"
+            },
             self.max_checks,
             self.verification_escrow
         )

@@ -284,7 +284,7 @@ const pages = {
       j.waited !== undefined && ['Queue time', blocks(j.waited)],
       j.unmatched && ['Open because', j.unmatched],
       j.cancel_at && ['Cancels at', `end of block #${j.cancel_at} unless committed first`],
-      j.assurance && ['Assurance', `${j.assurance.permille}‰: ${j.assurance.sampled} of ${j.assurance.segments} segments re-executed, worker collateral ${agr(j.assurance.collateral)}`],
+      j.assurance && ['Assurance', `${j.assurance.permille}‰: ${j.assurance.sampled} of ${j.assurance.segments} segments re-executed by ${j.assurance.verifiers_per_segment} verifier(s) each, worker collateral ${agr(j.assurance.collateral)}`],
       j.audit_phase && ['Spot check', j.audit ? `${j.audit_phase}, waiting on the ${j.audit.waiting_on} until block #${j.audit.deadline}` : j.audit_phase],
     ]));
     if (j.audit) {

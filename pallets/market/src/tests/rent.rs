@@ -50,6 +50,7 @@ fn terms(region: Option<&str>) -> BidTerms {
         renewable_only: false,
         requeue: false,
         assurance_permille: 0,
+        assurance_verifiers: 0,
     }
 }
 
