@@ -8,7 +8,7 @@
 #       invalid_blocks), or of NAME only. A failure names its scenario and seed; rerun it with
 #       --first-seed SEED --seeds 1 --scenario NAME (add AGORA_SIM_LOG=debug for the logs).
 #       CI runs a short horizon of the same tests (`cargo test -p agora-node`).
-#   scripts/sim.sh economics --seeds N [--blocks B] [--first-seed S] [--output json]
+#   scripts/sim.sh economics --seeds N [--blocks B] [--first-seed S] [--verifiers V] [--output json]
 #       the agent-based economics simulation on the real runtime (crate `sim/`, spec in its
 #       crate doc and docs/economics.md): per strategy, mean and 95th-percentile profit per job
 #       and the detection rate, over N seeds; JSON is one object with a `strategies` array and
@@ -48,7 +48,7 @@ economics)
     ;;
 *)
     echo "usage: scripts/sim.sh --seeds N [--first-seed S] [--scenario NAME]" >&2
-    echo "       scripts/sim.sh economics --seeds N [--blocks B] [--first-seed S] [--output json]" >&2
+    echo "       scripts/sim.sh economics --seeds N [--blocks B] [--first-seed S] [--verifiers V] [--output json]" >&2
     exit 2
     ;;
 esac

@@ -631,11 +631,12 @@ fn audit_steps_guess(segment: u64) -> u64 {
     (segment + 1) * truth::STEPS_PER_SEGMENT
 }
 
-/// The buyer's bid for a job of `segments` segments with seed `seed`.
-pub fn bid(seed: u64, segments: u64, now: u64) -> RuntimeCall {
+/// The buyer's bid for a job of `segments` segments with seed `seed`, asking `verifiers` per
+/// sampled segment (0: the runtime's default).
+pub fn bid(seed: u64, segments: u64, now: u64, verifiers: u32) -> RuntimeCall {
     let fuel = segments * truth::SEGMENT_FUEL;
     // Room for an overbill: the bid's cap is what a worker may bill at most.
-    bid_with(seed, segments, now, (2 * PRICE, fuel * 2))
+    bid_with(seed, segments, now, (2 * PRICE, fuel * 2), verifiers)
 }
 
 /// The griefing buyer's bid: the largest job at the offers' price and the job's exact fuel,
@@ -646,15 +647,18 @@ pub fn griefing_bid(seed: u64, now: u64) -> RuntimeCall {
         MAX_SEGMENTS,
         now,
         (PRICE, MAX_SEGMENTS * truth::SEGMENT_FUEL),
+        0,
     )
 }
 
-/// A bid for a job of `segments` segments at `(max_price, max_fuel)`.
+/// A bid for a job of `segments` segments at `(max_price, max_fuel)`, with `verifiers` per
+/// sampled segment.
 fn bid_with(
     seed: u64,
     segments: u64,
     now: u64,
     (max_price, max_fuel): (Balance, u64),
+    verifiers: u32,
 ) -> RuntimeCall {
     RuntimeCall::Market(pallet_market::Call::PlaceBid {
         spec: JobSpec {
@@ -674,7 +678,7 @@ fn bid_with(
             renewable_only: false,
             requeue: false,
             assurance_permille: 0,
-            assurance_verifiers: 0,
+            assurance_verifiers: verifiers,
         },
     })
 }

@@ -70,6 +70,9 @@ pub struct Config {
     pub first_seed: u64,
     /// Blocks per seed (including the drain).
     pub blocks: u64,
+    /// Verifiers the buyer's bids ask for each sampled segment
+    /// (`BidTerms::assurance_verifiers`; 0: the runtime's default).
+    pub verifiers_per_segment: u32,
 }
 
 /// Runs every seed and aggregates the outcomes. Seeds are independent and run on all cores
@@ -86,7 +89,7 @@ pub fn economics(config: &Config) -> Report {
                 let mine: Vec<u64> = seeds.iter().copied().skip(t).step_by(threads).collect();
                 scope.spawn(move || {
                     mine.into_iter()
-                        .map(|seed| (seed, run_seed(seed, config.blocks)))
+                        .map(|seed| (seed, run_seed(seed, config)))
                         .collect::<Vec<_>>()
                 })
             })
@@ -152,7 +155,8 @@ fn worker_strategy(play: WorkerPlay) -> (&'static str, bool) {
 }
 
 /// One seed: the population plays for `blocks` blocks.
-fn run_seed(seed: u64, blocks: u64) -> SeedOutcome {
+fn run_seed(seed: u64, config: &Config) -> SeedOutcome {
+    let blocks = config.blocks;
     truth::forget_blobs();
     let mut rng = Rng::new(seed);
     let buyer = Party::new("buyer/0");
@@ -195,7 +199,8 @@ fn run_seed(seed: u64, blocks: u64) -> SeedOutcome {
         if number < bidding_until {
             for _ in 0..actors::BIDS_PER_BLOCK {
                 let segments = actors::JOB_SEGMENTS[usize::from(rng.below(2) == 1)];
-                chain.submit(&buyer, actors::bid(rng.next(), segments, number));
+                let bid = actors::bid(rng.next(), segments, number, config.verifiers_per_segment);
+                chain.submit(&buyer, bid);
             }
             for _ in 0..actors::GRIEF_BIDS_PER_BLOCK {
                 chain.submit(&griefer, actors::griefing_bid(rng.next(), number));

@@ -1,10 +1,11 @@
-//! `agora-sim economics --seeds N [--blocks B] [--first-seed S] [--output json|text]`: see the
-//! crate doc. `scripts/sim.sh economics …` runs it in a release build.
+//! `agora-sim economics --seeds N [--blocks B] [--first-seed S] [--verifiers V]
+//! [--output json|text]`: see the crate doc; `--verifiers V` has every bid ask for V verifiers
+//! per sampled segment (`BidTerms::assurance_verifiers`). `scripts/sim.sh economics …` runs it in a release build.
 
 use std::process::ExitCode;
 
 fn usage() -> &'static str {
-    "usage: agora-sim economics --seeds N [--blocks B] [--first-seed S] [--output json|text]"
+    "usage: agora-sim economics --seeds N [--blocks B] [--first-seed S] [--verifiers V] [--output json|text]"
 }
 
 fn main() -> ExitCode {
@@ -44,6 +45,7 @@ fn parse(args: &[String]) -> Result<(agora_sim::Config, bool), String> {
         seeds: 10,
         first_seed: 0,
         blocks: 2_000,
+        verifiers_per_segment: 0,
     };
     let mut json = false;
     while let Some(flag) = args.next() {
@@ -60,6 +62,12 @@ fn parse(args: &[String]) -> Result<(agora_sim::Config, bool), String> {
             "--seeds" => config.seeds = number("--seeds", value("--seeds")?)?,
             "--blocks" => config.blocks = number("--blocks", value("--blocks")?)?,
             "--first-seed" => config.first_seed = number("--first-seed", value("--first-seed")?)?,
+            "--verifiers" => {
+                let text = value("--verifiers")?;
+                config.verifiers_per_segment = number("--verifiers", text.clone())?
+                    .try_into()
+                    .map_err(|_| format!("--verifiers {text:?}: too large"))?;
+            }
             "--output" => {
                 json = match value("--output")?.as_str() {
                     "json" => true,

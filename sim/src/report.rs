@@ -84,6 +84,8 @@ pub struct Report {
     pub first_seed: u64,
     /// Blocks per seed.
     pub blocks: u64,
+    /// Verifiers the buyer asked for each sampled segment (0: the runtime's default).
+    pub verifiers_per_segment: u32,
     /// Per strategy.
     pub strategies: Vec<StrategyReport>,
     /// Verifier fees ÷ the worker's pay, over settled jobs: what checking costs a buyer
@@ -152,6 +154,7 @@ impl Report {
             seeds: config.seeds,
             first_seed: config.first_seed,
             blocks: config.blocks,
+            verifiers_per_segment: config.verifiers_per_segment,
             strategies,
             verification_cost_share: if pay == 0 {
                 0.0
@@ -172,10 +175,14 @@ impl Report {
     /// The human-readable table.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{} seeds from {}, {} blocks each\n{:<34} {:>6} {:>12} {:>12} {:>12} {:>9} {:>8}\n",
+            "{} seeds from {}, {} blocks each, {}\n{:<34} {:>6} {:>12} {:>12} {:>12} {:>9} {:>8}\n",
             self.seeds,
             self.first_seed,
             self.blocks,
+            match self.verifiers_per_segment {
+                0 => "the runtime's verifiers per segment".to_owned(),
+                v => format!("{v} verifiers per sampled segment"),
+            },
             "strategy",
             "honest",
             "mean AGR/job",

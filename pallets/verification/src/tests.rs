@@ -330,6 +330,36 @@ fn honest_checks_pass_and_the_verifier_is_paid() {
     );
 }
 
+/// Two verifiers per segment (the bid's choice), both honest: all four checks match, every
+/// bond is released, and each verifier is paid for both segments it checked, out of an escrow
+/// that held a fee for each.
+#[test]
+fn with_two_verifiers_per_segment_each_honest_verifier_is_paid() {
+    let mut state = committed_at_assurance(&[CHARLIE, DAVE], trace(), leaf(3), None, (0, 2));
+    let segments = sampled(&mut state);
+    let mut distinct = segments.clone();
+    distinct.dedup();
+    assert_eq!((segments.len(), distinct.len()), (4, 2));
+    let before = [CHARLIE, DAVE].map(|v| TestBalances::free_balance(&state, &v));
+    run_checks(&mut state, &segments, leaf);
+    assert!(Verification::audit(&state, 0).is_none());
+    end_block(&mut state, 10);
+    match Jobs::job(&state, 0).unwrap().status {
+        JobStatus::Settled { receipt } => {
+            assert_eq!((receipt.checks_passed, receipt.checks_missed), (4, 0));
+            assert_eq!(receipt.paid_verifiers, 2 * fees(&distinct, 4));
+        }
+        other => panic!("not settled: {other:?}"),
+    }
+    for (verifier, free) in [CHARLIE, DAVE].into_iter().zip(before) {
+        assert_eq!(TestStaking::ledger(&state, &verifier).committed, 0);
+        assert_eq!(
+            TestBalances::free_balance(&state, &verifier),
+            free + fees(&distinct, 4)
+        );
+    }
+}
+
 /// Verifier exhaustion (issue 11, found by the simulation): with every registered verifier's
 /// stake committed to other checks, the draw found nobody eligible and the job passed with no
 /// check at all — a cheat's best moment to commit. Now the draw waits, a block at a time, for

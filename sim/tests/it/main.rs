@@ -8,6 +8,7 @@ fn short() -> agora_sim::report::Report {
         seeds: 2,
         first_seed: 0,
         blocks: agora_sim::DRAIN_BLOCKS + 200,
+        verifiers_per_segment: 0,
     })
 }
 
@@ -93,6 +94,33 @@ fn the_json_report_keeps_its_contract() {
     }
 }
 
+/// Bids that ask for two verifiers per sampled segment have every sampled segment re-executed
+/// twice: what checking costs the buyer, over the same seed, about doubles (the sample and the
+/// work bought are the same; a few jobs' fees differ with the draw).
+#[test]
+fn two_verifiers_per_segment_about_double_what_checking_costs_the_buyer() {
+    let at = |verifiers_per_segment| {
+        economics(&Config {
+            seeds: 1,
+            first_seed: 3,
+            blocks: agora_sim::DRAIN_BLOCKS + 100,
+            verifiers_per_segment,
+        })
+    };
+    let (one, two) = (at(0), at(2));
+    assert_eq!(
+        (one.verifiers_per_segment, two.verifiers_per_segment),
+        (0, 2)
+    );
+    let ratio = two.verification_cost_share / one.verification_cost_share;
+    assert!(
+        (1.7..2.3).contains(&ratio),
+        "{ratio}: {} with two verifiers, {} with one",
+        two.verification_cost_share,
+        one.verification_cost_share
+    );
+}
+
 /// A seed replays exactly: the same report, to the planck.
 #[test]
 fn a_seed_replays_exactly() {
@@ -100,6 +128,7 @@ fn a_seed_replays_exactly() {
         seeds: 1,
         first_seed: 7,
         blocks: agora_sim::DRAIN_BLOCKS + 20,
+        verifiers_per_segment: 0,
     };
     let first = serde_json::to_string(&economics(&config)).unwrap();
     let second = serde_json::to_string(&economics(&config)).unwrap();
