@@ -2,12 +2,13 @@
 //! leaves the book unmatched, and requeueing a job whose worker missed its deadline. The
 //! rules are in the crate documentation.
 
+use crate::assurance::Assurance;
 use crate::{
     Bid, BidEnd, BidId, BidSpecs, BidTerms, Bids, BidsOf, BidsOfPrefix, ClosedBid, ClosedBids,
     ClosedBidsDuePrefix, Config, Error, Event, JobSpec, MarketHooks, Matched, NextBidId, OpenBids,
     Pallet, Region,
 };
-use agora_primitives::dispatch::DispatchResult;
+use agora_primitives::dispatch::{DispatchError, DispatchResult};
 use agora_primitives::storage::Ext;
 use agora_primitives::{AccountId, Balance, BlockNumber};
 use pallet_support::due::schedule;
@@ -25,8 +26,7 @@ impl<T: Config> Pallet<T> {
         terms: BidTerms,
     ) -> DispatchResult {
         let now = System::<T>::block_number(ext);
-        Self::check_bid(ext, &spec, &terms, now)?;
-        let assurance = Self::assurance(&spec, &terms).ok_or(Self::error(Error::Overflow))?;
+        let assurance = Self::check_bid(ext, &spec, &terms, now)?;
         let escrow = assurance.escrow;
         // `check_bid` made sure the deadline is ahead.
         let rent_deposit =
@@ -73,13 +73,14 @@ impl<T: Config> Pallet<T> {
     }
 
     /// The checks of a new bid that need nothing but its own fields and the blob registry, in
-    /// the order their errors take precedence.
+    /// the order their errors take precedence; on success, how the job will be checked and
+    /// what it escrows (computed once, here).
     fn check_bid(
         ext: &Ext<'_>,
         spec: &JobSpec,
         terms: &BidTerms,
         now: BlockNumber,
-    ) -> DispatchResult {
+    ) -> Result<Assurance, DispatchError> {
         ensure!(terms.max_price != 0, Self::error(Error::ZeroPrice));
         ensure!(terms.max_fuel != 0, Self::error(Error::ZeroFuel));
         ensure!(
@@ -116,11 +117,14 @@ impl<T: Config> Pallet<T> {
             terms.assurance_permille <= 1_000,
             Self::error(Error::BadAssurance)
         );
+        let assurance = Self::assurance(spec, terms);
         // Every check is a record in the job's audit: more verifiers may not make it longer
         // than the longest a job's sample can be with one.
         ensure!(
             terms.assurance_verifiers <= T::MAX_VERIFIERS_PER_SEGMENT
-                && Self::assurance(spec, terms).is_none_or(|a| a.checks <= T::MAX_SEGMENTS),
+                && assurance
+                    .as_ref()
+                    .is_none_or(|a| a.checks <= T::MAX_SEGMENTS),
             Self::error(Error::TooManyVerifiers)
         );
         ensure!(
@@ -132,7 +136,7 @@ impl<T: Config> Pallet<T> {
             now.saturating_add(u64::from(terms.run_blocks)) <= terms.deadline,
             Self::error(Error::DeadlineTooSoon)
         );
-        Ok(())
+        assurance.ok_or(Self::error(Error::Overflow))
     }
 
     /// Stores a bid whose id `open` (the new `OpenBids`) already lists.
