@@ -12,6 +12,7 @@ use pallet_market::{Bid, BidId, ClearingRecord, ClosedBid, JobSpec, MatchRecord,
 use pallet_staking::StakeLedger;
 use pallet_verification::Audit;
 use parity_scale_codec::Decode;
+use std::collections::BTreeMap;
 
 use crate::rpc::{Rpc, RpcError};
 
@@ -95,6 +96,20 @@ impl<'a> State<'a> {
             pallet_verification::Audits::key(&id),
         )
         .await
+    }
+
+    /// The first block in which a `referee` call on job `id`'s dispute is accepted; `None`
+    /// unless it is the referee's turn. The runtime's own `Verification::referee_opens_at`,
+    /// run on the entries it reads.
+    pub async fn referee_opens_at(&self, id: JobId) -> Result<Option<BlockNumber>, RpcError> {
+        let keys = agora_runtime::Verification::referee_opens_at_keys(id).to_vec();
+        let values = self.rpc.storage_many(&keys, self.at).await?;
+        let entries: BTreeMap<Vec<u8>, Vec<u8>> = keys
+            .into_iter()
+            .zip(values)
+            .filter_map(|(key, value)| Some((key, value?)))
+            .collect();
+        Ok(agora_runtime::Verification::referee_opens_at(&entries, id))
     }
 
     /// Every running spot check (or open challenge's dispute).

@@ -47,7 +47,9 @@ use parity_scale_codec::{Decode, Encode};
 ///   hashes, FRAME's event phase indices, `Balances::transfer_keep_alive`.
 /// - 3: a bid names its verifiers per sampled segment (`BidTerms::assurance_verifiers`, a new
 ///   field of `Market::place_bid`'s encoding).
-pub const SPEC_VERSION: u32 = 3;
+/// - 4: a `referee` call over a whole segment is accepted only once every node has had time
+///   to decide it ahead (`Verification::referee_opens_at`, error `RefereeNotOpen`).
+pub const SPEC_VERSION: u32 = 4;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 
@@ -176,6 +178,7 @@ impl pallet_verification::Config for Runtime {
     /// their bonds, short enough not to hold an honest worker's pay back much.
     const SAMPLE_WAIT_BLOCKS: BlockNumber = verification::ATTEST_BLOCKS;
     const REFEREE_FUEL: u64 = verification::REFEREE_FUEL;
+    const REFEREE_LEAD_FUEL_PER_BLOCK: u64 = verification::REFEREE_LEAD_FUEL_PER_BLOCK;
     /// The weight part of a `referee` call's fee (its length part, ~0.01 AGR, is the caller's).
     const REFEREE_CALL_FEE: Balance = fees::FEE_PER_WEIGHT
         * (pallet_verification::weights::REFEREE + fees::EXTRINSIC_BASE_WEIGHT) as Balance;
@@ -247,6 +250,13 @@ pub mod verification {
     /// block); a step that needs more cannot be refereed and ends the job as a plain mismatch
     /// (see `docs/verification.md`).
     pub const REFEREE_FUEL: u64 = 250 * pallet_market::FUEL_PER_MFUEL;
+    /// Fuel of a disputed segment the slowest node decides ahead per 1 s block: a third of
+    /// `MIN_VERIFIER_FUEL_PER_SECOND`, since the referee runs the segment plain and NaN-probed
+    /// (the probed run measured 1.10× the plain run's fuel on the example MLP,
+    /// `docs/benchmarks.md`), with the rest for compiling the probed module and a busy core.
+    /// A referee call over a segment at `MAX_SEGMENT_FUEL` then opens 46 blocks into the
+    /// referee's turn, leaving 14 of the move's 60 for the call.
+    pub const REFEREE_LEAD_FUEL_PER_BLOCK: u64 = MIN_VERIFIER_FUEL_PER_SECOND / 3;
 }
 
 /// The system pallet of this runtime.

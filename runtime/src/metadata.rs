@@ -204,8 +204,8 @@ fn market_pallets() -> Vec<PalletMetadata> {
             constants!(pallet_verification:
                 MAX_VERIFIERS: u32, VERIFIER_MIN_STAKE: Balance, CHECK_BOND: Balance,
                 REVEAL_BLOCKS: u64, ATTEST_BLOCKS: u64, MOVE_BLOCKS: u64,
-                SAMPLE_WAIT_BLOCKS: u64, REFEREE_FUEL: u64, REFEREE_CALL_FEE: Balance,
-                CHALLENGE_BOND: Balance),
+                SAMPLE_WAIT_BLOCKS: u64, REFEREE_FUEL: u64, REFEREE_LEAD_FUEL_PER_BLOCK: u64,
+                REFEREE_CALL_FEE: Balance, CHALLENGE_BOND: Balance),
         ),
     ]
 }

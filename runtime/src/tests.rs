@@ -232,6 +232,15 @@ fn a_spec_may_set_the_blob_lifetimes_and_one_that_does_not_keeps_its_genesis() {
     assert!(error.to_string().contains("blob_tt"), "{error}");
 }
 
+/// A referee call over a segment at the bound opens 46 blocks into the referee's turn (the
+/// slowest node decides it ahead by then), leaving a quarter of the move's window for the call.
+#[test]
+fn a_segment_referee_call_at_the_bound_opens_with_a_quarter_of_its_move_left() {
+    use crate::verification::{MAX_SEGMENT_FUEL, MOVE_BLOCKS, REFEREE_LEAD_FUEL_PER_BLOCK};
+    let lead = MAX_SEGMENT_FUEL.div_ceil(REFEREE_LEAD_FUEL_PER_BLOCK);
+    assert_eq!((lead, MOVE_BLOCKS), (46, 60));
+}
+
 /// A test chain's spec may lengthen the verification windows (its blocks are short); one that
 /// does not says nothing about them and has the genesis it had before they could be set.
 #[test]

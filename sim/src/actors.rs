@@ -284,7 +284,16 @@ impl Worker {
                                 ),
                             })
                         }
-                        (Turn::Referee, _) => Some(pallet_verification::Call::Referee { job: id }),
+                        // Submitted now, it executes in the next block.
+                        (Turn::Referee, _)
+                            if Verification::referee_opens_at(chain.state(), id).is_some_and(
+                                |opens| {
+                                    agora_runtime::System::block_number(chain.state()) + 1 >= opens
+                                },
+                            ) =>
+                        {
+                            Some(pallet_verification::Call::Referee { job: id })
+                        }
                         _ => None,
                     })
             }

@@ -13,6 +13,7 @@
 
 use crate::{Error, Worker};
 use agora_client::blobs::ensure_blob;
+use agora_client::chain::State;
 use agora_primitives::trace::{TraceLeaf, TraceTree};
 use agora_primitives::Hash;
 use pallet_jobs::{Job, JobId};
@@ -61,6 +62,19 @@ impl Worker {
                 tracing::info!(job = id, segment, step = mid, %state, "midpoint posted");
             }
             (Turn::Referee, claim) => {
+                // A call over a whole segment opens only once every node has decided it ahead;
+                // one sent now is in the next block at the earliest.
+                let best = State::best(&self.rpc);
+                let (opens, now) = (best.referee_opens_at(id).await?, best.block_number().await?);
+                if opens.is_some_and(|opens| now.saturating_add(1) < opens) {
+                    tracing::debug!(
+                        job = id,
+                        ?opens,
+                        now,
+                        "waiting for the referee call to open"
+                    );
+                    return Ok(());
+                }
                 let pre_state = match claim {
                     Claim::Steps(bisection) => match bisection.lo_state {
                         None => None,

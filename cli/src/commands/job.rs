@@ -180,6 +180,11 @@ impl Text for JobReport {
                         "    {kind} by {}: round {}, {what}\n",
                         d.challenger, d.round
                     ));
+                    if let Some(opens) = d.referee_opens {
+                        out.push_str(&format!(
+                            "    the referee call opens at block #{opens} (every node decides the re-run first)\n"
+                        ));
+                    }
                 }
             } else {
                 out.push('\n');
@@ -542,6 +547,38 @@ mod tests {
         assert_eq!(json["audit"]["checks"][0]["outcome"], "match");
         assert_eq!(json["audit"]["checks"][1]["attested"], true);
         assert!(json["audit"].get("dispute").is_none());
+    }
+
+    #[test]
+    fn a_fuel_dispute_at_the_referees_turn_says_when_the_call_opens() {
+        let report = JobReport {
+            stage: Stage::Committed,
+            audit_phase: Some(Phase::Disputed),
+            audit: Some(AuditReport {
+                waiting_on: "referee".to_owned(),
+                deadline: 160,
+                checks: Vec::new(),
+                dispute: Some(DisputeReport {
+                    segment: 3,
+                    challenger: AccountId([4; 32]),
+                    open: false,
+                    claim: "fuel".to_owned(),
+                    round: 0,
+                    lo: None,
+                    hi: None,
+                    referee_opens: Some(146),
+                }),
+            }),
+            ..JobReport::unknown(5)
+        };
+        let text = report.text();
+        assert!(
+            text.contains("the fuel of segment 3, re-run whole")
+                && text.contains("the referee call opens at block #146"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["audit"]["dispute"]["referee_opens"], 146);
     }
 
     #[test]

@@ -54,6 +54,14 @@ fn daemons(node: &Node, dir: &Path, worker: &[&str], verifier: &[&str]) -> (Daem
     (worker, verifier)
 }
 
+/// A verifier daemon for //Dave (bond 50 AGR) with `--fault fault`, in `dir/dave`.
+fn dave(node: &Node, dir: &Path, fault: &str) -> Daemon {
+    let args = [
+        "verifier", "run", "--key", "//Dave", "--bond", "50", "--fault", fault,
+    ];
+    Daemon::start(node, &args, &dir.join("dave"), &dir.join("modules"))
+}
+
 /// Waits for job `id` to end, showing both daemons' logs if it does not.
 fn ended(node: &Node, id: JobId, worker: &mut Daemon, verifier: &mut Daemon) -> JobStatus {
     wait_for_status(
@@ -179,13 +187,7 @@ fn a_verifier_that_copies_another_verifiers_commitment_loses_its_bonds() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("modules");
     let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &[]);
-    let copier_args = ["verifier", "run", "--key", "//Dave", "--bond", "50"];
-    let mut copier = Daemon::start(
-        &node,
-        &[&copier_args[..], &["--fault", "copy"]].concat(),
-        &dir.path().join("copier"),
-        &cache,
-    );
+    let mut copier = dave(&node, dir.path(), "copy");
     node.wait_for(Duration::from_secs(60), "Dave's registration", || {
         node.read(async |rpc| {
             Ok(agora_client::chain::State::best(rpc)
@@ -246,6 +248,13 @@ fn a_worker_that_overbills_fuel_loses_the_fuel_dispute() {
     assert!(!lost.bisected(), "{}", lost.verifier_log);
     assert!(
         lost.worker_log.contains("referee called"),
+        "{}",
+        lost.worker_log
+    );
+    // Bob waited for the segment's referee call to open: an early call is refused (and costs
+    // its fee), and the node names the error.
+    assert!(
+        !lost.worker_log.contains("RefereeNotOpen"),
         "{}",
         lost.worker_log
     );
@@ -441,17 +450,7 @@ fn a_false_challenge_loses_its_bond_and_the_honest_worker_is_paid() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("modules");
     let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &[]);
-    let dave_args = [
-        "verifier",
-        "run",
-        "--key",
-        "//Dave",
-        "--bond",
-        "50",
-        "--fault",
-        "false-challenge",
-    ];
-    let mut dave = Daemon::start(&node, &dave_args, &dir.path().join("dave"), &cache);
+    let mut dave = dave(&node, dir.path(), "false-challenge");
     let issuance0 = total_issuance(&node);
     let id = submit_no_wait(&node, &cache, &TWO_SEGMENTS);
     let receipt = settled(&node, id, &mut [&mut worker, &mut verifier, &mut dave]);

@@ -95,6 +95,21 @@ fn now_ms() -> u64 {
 }
 
 /// The SCALE value at `key` after block `at`, if present.
+/// `Verification::referee_opens_at` of job `id` after block `at`, run on the entries it reads.
+fn referee_opens_at(
+    chain: &Chain,
+    id: u64,
+    at: Option<Hash>,
+) -> Result<Option<BlockNumber>, Error> {
+    let mut entries = std::collections::BTreeMap::new();
+    for key in agora_runtime::Verification::referee_opens_at_keys(id) {
+        if let Some(value) = read_storage(chain, &key, at)? {
+            entries.insert(key, value);
+        }
+    }
+    Ok(agora_runtime::Verification::referee_opens_at(&entries, id))
+}
+
 fn read_opt<T: Decode>(chain: &Chain, key: &[u8], at: Option<Hash>) -> Result<Option<T>, Error> {
     read_storage(chain, key, at)?
         .map(|bytes| T::decode(&mut &bytes[..]).map_err(Error::storage))
@@ -209,6 +224,7 @@ impl Rpc {
                         audit,
                         model: None,
                         closed: None,
+                        referee_opens: None,
                     },
                 )
             })
@@ -222,6 +238,7 @@ impl Rpc {
                 audit: None,
                 model: None,
                 closed: None,
+                referee_opens: None,
             };
             reports.push(JobReport::new(*id, &state));
         }
@@ -313,6 +330,7 @@ impl ViewApiServer for Rpc {
             state.job = read_opt(chain, &pallet_jobs::Jobs::key(&id), hash)?;
             if state.job.is_some() {
                 state.audit = read_opt(chain, &pallet_verification::Audits::key(&id), hash)?;
+                state.referee_opens = referee_opens_at(chain, id, hash)?;
             }
             if let Some(output) = state.job.as_ref().and_then(settled_output) {
                 state.model = read_opt(chain, &pallet_jobs::Blobs::key(&output), hash)?;

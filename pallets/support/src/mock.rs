@@ -179,6 +179,9 @@ pub trait Params {
     const SAMPLE_WAIT_BLOCKS: BlockNumber = 3;
     /// `pallet_verification::Config::REFEREE_FUEL`.
     const REFEREE_FUEL: u64 = 1_000_000;
+    /// `pallet_verification::Config::REFEREE_LEAD_FUEL_PER_BLOCK`: `MAX_SEGMENT_FUEL`, so a
+    /// whole-segment referee call is accepted one block after the referee's turn begins.
+    const REFEREE_LEAD_FUEL_PER_BLOCK: u64 = 100 * 1_000_000;
     /// `pallet_verification::Config::REFEREE_CALL_FEE`.
     const REFEREE_CALL_FEE: Balance = AGR / 10;
     /// `pallet_verification::Config::CHALLENGE_BOND`.
@@ -439,6 +442,7 @@ macro_rules! mock_runtime {
             ATTEST_BLOCKS: $crate::__private::BlockNumber,
             MOVE_BLOCKS: $crate::__private::BlockNumber,
             SAMPLE_WAIT_BLOCKS: $crate::__private::BlockNumber, REFEREE_FUEL: u64,
+            REFEREE_LEAD_FUEL_PER_BLOCK: u64,
             REFEREE_CALL_FEE: $crate::__private::Balance,
             CHALLENGE_BOND: $crate::__private::Balance,
         });

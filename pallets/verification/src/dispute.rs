@@ -70,7 +70,7 @@
 
 use crate::{
     Audit, Bisection, Check, CheckOutcome, Claim, Config, Dispute, Error, Event, Jobs, Pallet,
-    Phase, SegmentClaim, Staking, Turn,
+    Phase, SegmentClaim, Staking, System, Turn,
 };
 use agora_primitives::dispatch::{DispatchError, DispatchResult};
 use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
@@ -327,6 +327,11 @@ impl<T: Config> Pallet<T> {
             .ok_or(Self::error(Error::UnknownAudit))?;
         let request = Self::request_for(&record, &commitment, &dispute.claim)
             .ok_or(Self::error(Error::NotYourMove))?;
+        // Before the engine runs: an early call must not make this block run the re-run.
+        ensure!(
+            System::<T>::block_number(ext) >= Self::opens_at(ext, &audit, &dispute, &request),
+            Self::error(Error::RefereeNotOpen)
+        );
         let verdict = ext
             .referee(&request)
             .map_err(|_| Self::error(Error::RefereeUndecided))?;
@@ -492,6 +497,57 @@ impl<T: Config> Pallet<T> {
         (dispute.turn == Turn::Referee)
             .then(|| Self::request_for(&record, &commitment, &dispute.claim))
             .flatten()
+    }
+
+    /// The first block in which a `referee` call on the dispute of `job` is accepted, once it
+    /// is the referee's turn; `None` before. Callers wait for it (the worker's daemon does).
+    /// It reads only the entries [`Self::referee_opens_at_keys`] names, so a client can fetch
+    /// those and run it on them.
+    pub fn referee_opens_at(state: &impl StateRead, job: JobId) -> Option<BlockNumber> {
+        let audit = Self::audit(state, job)?;
+        let dispute = audit.dispute.clone()?;
+        let record = Jobs::<T>::job(state, job)?;
+        let commitment = record.commitment.clone()?;
+        let request = (dispute.turn == Turn::Referee)
+            .then(|| Self::request_for(&record, &commitment, &dispute.claim))
+            .flatten()?;
+        Some(Self::opens_at(state, &audit, &dispute, &request))
+    }
+
+    /// The storage keys [`Self::referee_opens_at`] reads for `job`: its audit, the job and
+    /// the verification windows.
+    pub fn referee_opens_at_keys(job: JobId) -> [Vec<u8>; 3] {
+        [
+            crate::Audits::key(&job),
+            pallet_jobs::Jobs::key(&job),
+            crate::Windows::key(),
+        ]
+    }
+
+    /// When the referee's turn in `dispute` begins to accept the call that makes `request`.
+    /// A step, an `export` and an `eval` each fit the call's weight and are accepted at once.
+    /// A whole segment (a fuel or refusal dispute, up to `MAX_SEGMENT_FUEL`) weighs more than
+    /// a block: every node's warmer decides it ahead once a finalized block makes it due
+    /// (`node/src/referee.rs`), and the call is accepted only after the blocks the slowest node
+    /// needs for that ([`Config::REFEREE_LEAD_FUEL_PER_BLOCK`]), so that no block builder or
+    /// importer runs it inline — or is made to by a caller who times its call. The lead leaves
+    /// at least one block of the move's window for the call. The turn began a move's window
+    /// before the deadline: every way into the referee's turn starts `dispute_move` blocks.
+    fn opens_at(
+        state: &impl StateRead,
+        audit: &Audit,
+        dispute: &Dispute,
+        request: &RefereeRequest,
+    ) -> BlockNumber {
+        let window = Self::windows(state).dispute_move;
+        let lead = match dispute.claim {
+            Claim::Segment(_) => request
+                .fuel_limit
+                .div_ceil(T::REFEREE_LEAD_FUEL_PER_BLOCK.max(1))
+                .min(window.saturating_sub(1)),
+            Claim::Steps(_) | Claim::Output | Claim::Leaves(_) => 0,
+        };
+        audit.deadline.saturating_sub(window).saturating_add(lead)
     }
 
     /// The referee request that decides `claim` on job `record`; `None` for a leaf bisection,

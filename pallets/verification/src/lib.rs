@@ -145,6 +145,12 @@ pub trait Config: pallet_jobs::Config {
     const SAMPLE_WAIT_BLOCKS: BlockNumber;
     /// Most fuel the referee gives one engine call (`init`, the step, `export`, `eval`).
     const REFEREE_FUEL: u64;
+    /// Fuel of a disputed segment that the slowest node the parameters are sized for decides
+    /// ahead per block (its plain and NaN-probed re-runs together). A `referee` call over a
+    /// whole segment is accepted only once every node has had that long since the referee's
+    /// turn began ([`Pallet::referee_opens_at`]), so no block carries a re-run that its
+    /// builder or importer has not decided ahead — a re-run weighs more than a block.
+    const REFEREE_LEAD_FUEL_PER_BLOCK: u64;
     /// What a `referee` call costs its caller in fees (its weight's part); repaid out of the
     /// loser's slash, so that deciding a dispute costs the side that was right nothing.
     const REFEREE_CALL_FEE: Balance;
@@ -423,6 +429,10 @@ pub enum Error {
     /// An output challenge of a trace that ends in a refusal, which has no model.
     #[error("the trace ends in a refusal and has no model: challenge its last leaf instead")]
     NoOutputToChallenge,
+    /// A `referee` call over a whole segment before every node has had time to decide it
+    /// ahead ([`Pallet::referee_opens_at`]).
+    #[error("the referee's re-run of the disputed segment is not open yet: call it from the block `Verification::referee_opens_at` names")]
+    RefereeNotOpen,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -450,6 +460,7 @@ agora_primitives::impl_pallet_error!(Error {
     LeafOutOfRange,
     ChallengeBondUnavailable,
     NoOutputToChallenge,
+    RefereeNotOpen,
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -200,6 +200,10 @@ pub struct DisputeReport {
     /// Bisection only: the disputed leaf (`leaves`), or the disputed steps into the segment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hi: Option<u64>,
+    /// At the referee's turn: the first block a `referee` call is accepted in (later than the
+    /// turn's start for a whole segment's re-run, which every node decides ahead first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referee_opens: Option<BlockNumber>,
 }
 
 /// One check of a running spot check.
@@ -244,6 +248,7 @@ impl From<&pallet_verification::Audit> for AuditReport {
                     round: d.round,
                     lo: bounds.map(|(lo, _)| lo),
                     hi: bounds.map(|(_, hi)| hi),
+                    referee_opens: None,
                 }
             }),
             deadline: audit.deadline,
@@ -400,6 +405,9 @@ pub struct JobState {
     pub model: Option<pallet_jobs::BlobInfo>,
     /// How the bid left the book, if it did so unmatched (read for one job's view only).
     pub closed: Option<ClosedBid>,
+    /// At the referee's turn of a dispute, the block its call opens
+    /// (`Verification::referee_opens_at`; read for one job's view only).
+    pub referee_opens: Option<BlockNumber>,
 }
 
 impl JobReport {
@@ -456,7 +464,11 @@ impl JobReport {
         }
         if let Some(audit) = &state.audit {
             report.audit_phase = Some(audit.phase);
-            report.audit = Some(audit.into());
+            let mut audit = AuditReport::from(audit);
+            if let Some(dispute) = &mut audit.dispute {
+                dispute.referee_opens = state.referee_opens;
+            }
+            report.audit = Some(audit);
         }
         report
     }

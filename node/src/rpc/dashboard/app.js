@@ -295,7 +295,8 @@ const pages = {
         const d = j.audit.dispute;
         out.push(h('h2', {}, 'Dispute'));
         out.push(facts([['Challenger', accountLink(d.challenger)], ['Kind', d.open ? 'open challenge' : 'check mismatch'],
-          ['Claim', d.claim], ['Segment', d.segment], ['Round', d.round]]));
+          ['Claim', d.claim], ['Segment', d.segment], ['Round', d.round],
+          d.referee_opens != null && ['Referee call opens', `block #${d.referee_opens}`]]));
       }
     }
     if (j.receipt) {

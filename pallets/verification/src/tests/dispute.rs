@@ -838,6 +838,59 @@ fn an_overbilled_segment_loses_the_fuel_dispute_and_the_collateral() {
     assert_eq!(TestStaking::ledger(&state, &BOB).committed, 0);
 }
 
+/// A referee that fails the test if it is asked anything.
+struct MustNotRun;
+
+impl Referee for MustNotRun {
+    fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
+        panic!("the referee ran: {request:?}")
+    }
+
+    fn holds(&self, _: &Hash) -> bool {
+        true
+    }
+}
+
+/// An attack on block production: a `referee` call over a whole segment sent to land in the
+/// block whose move made it due would have that block's builder and every importer re-run the
+/// segment inline — up to `MAX_SEGMENT_FUEL`, more than a block's weight — before any node's
+/// warmer could decide it ahead. It is refused before the referee runs, nothing written, and
+/// accepted from the block `referee_opens_at` names (the mock's lead is one block).
+#[test]
+fn a_segment_referee_call_before_it_opens_is_refused_without_running() {
+    let mut state = overbilled_last_leaf();
+    let deadline = Verification::audit(&state, 0).unwrap().deadline;
+    assert_eq!(
+        Verification::referee_opens_at(&state, 0),
+        Some(deadline - <Test as Config>::MOVE_BLOCKS + 1)
+    );
+    assert_eq!(Verification::referee_opens_at(&state, 0), Some(9));
+    let mut expected = state.clone();
+    step(&mut expected, 8, |_| ());
+    let (result, _) = step(&mut state, 8, |ext| {
+        ext.set_referee(Some(Arc::new(MustNotRun)));
+        Verification::referee(ext, &ALICE, 0)
+    });
+    assert_eq!(result, Err(error(Error::RefereeNotOpen)));
+    assert_eq!(state, expected, "nothing written");
+    assert_eq!(the_worker_loses_at_the_referee(&mut state, 9), (3, CHARLIE));
+}
+
+/// A step's referee call fits its weight: it opens with the referee's turn.
+#[test]
+fn a_step_referee_call_opens_with_the_referees_turn() {
+    let (mut state, _) = false_challenge();
+    to_the_referee(&mut state, |s, mid, posted| {
+        honest_answer(s, mid, posted).unwrap()
+    });
+    let deadline = Verification::audit(&state, 0).unwrap().deadline;
+    assert!(matches!(dispute(&state).claim, Claim::Steps(_)));
+    assert_eq!(
+        Verification::referee_opens_at(&state, 0),
+        Some(deadline - <Test as Config>::MOVE_BLOCKS)
+    );
+}
+
 /// A segment the referee cannot re-run within the segment fuel bound cannot be one an honest
 /// worker ran (every engine stops a call there): the worker loses, unlike a step too big for
 /// the referee (`a_step_too_big_for_the_referee_ends_as_a_plain_mismatch`).
