@@ -515,13 +515,17 @@ impl Verifier {
         let mut previous: Option<TraceLeaf> = None;
         for (index, check) in audit.checks.iter().enumerate() {
             let index = u32::try_from(index).expect("a few checks");
+            // Another verifier's check of the same run sits between two of ours when a segment
+            // has several verifiers: skip it, and chain only from our own leaf of the segment
+            // just before (a run's start is revealed; its later segments start from our leaf).
             if check.verifier != me {
-                previous = None;
                 continue;
             }
             match audit.phase {
                 Phase::AwaitingAttestations if check.attestation.is_none() => {
-                    let start = check.start.or(previous);
+                    let start = check
+                        .start
+                        .or(previous.filter(|leaf| leaf.index.saturating_add(1) == check.segment));
                     let last = check.segment + 1 == audit.segments;
                     let (leaf, result) = self.compute(seed, check.segment, start, last, partner);
                     previous = Some(leaf);
