@@ -94,7 +94,6 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The SCALE value at `key` after block `at`, if present.
 /// `Verification::referee_opens_at` of job `id` after block `at`, run on the entries it reads.
 fn referee_opens_at(
     chain: &Chain,
@@ -110,6 +109,7 @@ fn referee_opens_at(
     Ok(agora_runtime::Verification::referee_opens_at(&entries, id))
 }
 
+/// The SCALE value at `key` after block `at`, if present.
 fn read_opt<T: Decode>(chain: &Chain, key: &[u8], at: Option<Hash>) -> Result<Option<T>, Error> {
     read_storage(chain, key, at)?
         .map(|bytes| T::decode(&mut &bytes[..]).map_err(Error::storage))

@@ -491,12 +491,7 @@ impl<T: Config> Pallet<T> {
     /// turn; `None` before. Nodes use it to run the referee ahead of the block that calls it
     /// (`node/src/referee.rs`): the request, hence the verdict, is the one the call will make.
     pub fn referee_request(state: &impl StateRead, job: JobId) -> Option<RefereeRequest> {
-        let dispute = Self::audit(state, job)?.dispute?;
-        let record = Jobs::<T>::job(state, job)?;
-        let commitment = record.commitment.clone()?;
-        (dispute.turn == Turn::Referee)
-            .then(|| Self::request_for(&record, &commitment, &dispute.claim))
-            .flatten()
+        Self::at_the_referee(state, job).map(|(_, _, request)| request)
     }
 
     /// The first block in which a `referee` call on the dispute of `job` is accepted, once it
@@ -504,6 +499,16 @@ impl<T: Config> Pallet<T> {
     /// It reads only the entries [`Self::referee_opens_at_keys`] names, so a client can fetch
     /// those and run it on them.
     pub fn referee_opens_at(state: &impl StateRead, job: JobId) -> Option<BlockNumber> {
+        let (audit, dispute, request) = Self::at_the_referee(state, job)?;
+        Some(Self::opens_at(state, &audit, &dispute, &request))
+    }
+
+    /// The audit of `job`, its dispute and the request the `referee` call will make, if it is
+    /// the referee's turn.
+    fn at_the_referee(
+        state: &impl StateRead,
+        job: JobId,
+    ) -> Option<(Audit, Dispute, RefereeRequest)> {
         let audit = Self::audit(state, job)?;
         let dispute = audit.dispute.clone()?;
         let record = Jobs::<T>::job(state, job)?;
@@ -511,7 +516,7 @@ impl<T: Config> Pallet<T> {
         let request = (dispute.turn == Turn::Referee)
             .then(|| Self::request_for(&record, &commitment, &dispute.claim))
             .flatten()?;
-        Some(Self::opens_at(state, &audit, &dispute, &request))
+        Some((audit, dispute, request))
     }
 
     /// The storage keys [`Self::referee_opens_at`] reads for `job`: its audit, the job and
