@@ -21,13 +21,7 @@ shots=()
 (cd testing/browser && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 scratch_dir
-# The node picks its own ports (0) and names its RPC port in its log.
-"$bin/agora-node" --dev --base-path "$dir/node" --rpc-port 0 --port 0 --prometheus-port 0 \
-    2> "$dir/node.log" &
-children+=($!)
-port=$(rpc_port_from_log "$dir/node.log")
-wait_for_rpc "$port"
-rpc="ws://127.0.0.1:$port"
+start_dev_node "$bin"
 start_daemons "$bin" "$rpc" "$dir" --price 0.001 --region eu-west
 wait_for_offer "$bin" "$rpc"
 "$bin/agora" --rpc "$rpc" --output json job submit --key //Alice \

@@ -20,16 +20,11 @@ bin="$CARGO_TARGET_DIR/debug"
 (cd testing/polkadot-js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 scratch_dir
-# The node picks its own ports (0) and names its RPC port in its log.
-"$bin/agora-node" --dev --base-path "$dir/node" --rpc-port 0 --port 0 --prometheus-port 0 \
-    2> "$dir/node.log" &
-children+=($!)
-port=$(rpc_port_from_log "$dir/node.log")
-wait_for_rpc "$port"
+start_dev_node "$bin"
 
 # A buyer's job prepared by the CLI (blobs registered and uploaded), for JavaScript to bid on;
 # without --max-fuel, the bid's fuel is `agora job quote`'s suggestion.
-"$bin/agora" --rpc "ws://127.0.0.1:$port" --output json job prepare --key //Ferdie \
+"$bin/agora" --rpc "$rpc" --output json job prepare --key //Ferdie \
     --module jobs/dist/mlp.wasm --data datasets/digits.csv --params '{"epochs":1}' --seed 5 \
     --max-price 0.002 > "$dir/prepared.json"
 
@@ -40,7 +35,7 @@ if ! AGORA_RPC_PORT="$port" AGORA_OFFER_OUT="$dir/offer.json" AGORA_PREPARED="$d
     exit 1
 fi
 # The session docs/polkadot-js.md shows, as written.
-if AGORA_RPC_URL="ws://127.0.0.1:$port" node testing/polkadot-js/session.mjs > "$dir/session.log" 2>&1 \
+if AGORA_RPC_URL="$rpc" node testing/polkadot-js/session.mjs > "$dir/session.log" 2>&1 \
     && grep -q '^offer ' "$dir/session.log" && grep -q '^balances.Transfer ' "$dir/session.log"; then
     echo "check: polkadot.js: the session of docs/polkadot-js.md runs ... ok"
 else
@@ -50,7 +45,7 @@ else
 fi
 # The offer posted from JavaScript is on the market as the agora CLI sees it.
 provider=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["provider"])' "$dir/offer.json")
-offers=$("$bin/agora" --rpc "ws://127.0.0.1:$port" --output json offer list)
+offers=$("$bin/agora" --rpc "$rpc" --output json offer list)
 if python3 -c 'import json,sys; sys.exit(0 if any(o["provider"] == sys.argv[1] for o in json.loads(sys.argv[2])) else 1)' \
     "$provider" "$offers"; then
     echo "check: polkadot.js: the offer posted from JavaScript is in agora offer list ... ok"
@@ -60,7 +55,7 @@ else
 fi
 # The bid placed from JavaScript is a job the CLI follows.
 bid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$dir/bid.json")
-status=$("$bin/agora" --rpc "ws://127.0.0.1:$port" --output json job status "$bid")
+status=$("$bin/agora" --rpc "$rpc" --output json job status "$bid")
 if python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["buyer"] == sys.argv[2] and r["stage"] != "unknown" else 1)' \
     "$status" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["buyer"])' "$dir/bid.json")"; then
     echo "check: polkadot.js: the bid placed from JavaScript is in agora job status ... ok"

@@ -49,13 +49,9 @@ segment_args=()
 [ -n "$segment" ] && segment_args=(--segment "$segment")
 scratch_dir
 
-port=$(free_port); p2p=$(free_port); prom=$(free_port)
-rpc="ws://127.0.0.1:$port"
-echo "== a fresh chain on $rpc"
-"$bin/agora-node" --dev --base-path "$dir/node" --rpc-port "$port" --port "$p2p" \
-    --prometheus-port "$prom" 2> "$dir/node.log" &
-children+=($!)
-wait_for_rpc "$port"
+echo "== a fresh chain"
+start_dev_node "$bin"
+echo "   RPC at $rpc"
 
 echo "== //Bob runs a worker (offer 0.001 AGR/Mfuel, renewable, eu-west); //Charlie verifies"
 # A provider sized for any demo job: bond for the collateral of a large job, capacity for

@@ -1,5 +1,6 @@
-# Sourced by the scripts that start real processes (dev.sh, demo.sh, bench-market-e2e.sh): a free
-# loopback port, the child processes to stop on exit, and the readiness waits they all need.
+# Sourced by the scripts that start real processes (dev.sh, demo.sh, the end-to-end benches and
+# the check scripts): a free loopback port, a dev chain, the child processes to stop on exit, and
+# the readiness waits they all need.
 
 # A TCP port on 127.0.0.1 that nothing listens on right now.
 free_port() {
@@ -39,6 +40,23 @@ wait_for_rpc() {
     done
     echo "no node answered on RPC port $port within 60 s" >&2
     return 1
+}
+
+# Starts a fresh dev chain (`agora-node --dev`; extra node arguments after BIN) with its
+# database under $dir/node and its log in $dir/node.log, on ports the node picks itself (0),
+# so no other process can take them between a choice and the bind. Its log must keep the
+# node's info lines (the RPC port is read from one). Waits for its RPC and sets `port`, and
+# `rpc` and `http`, the URLs of its RPC.
+start_dev_node() {
+    local bin="$1"
+    shift
+    "$bin/agora-node" --dev --base-path "$dir/node" --rpc-port 0 --port 0 --prometheus-port 0 \
+        "$@" 2> "$dir/node.log" &
+    children+=($!)
+    port=$(rpc_port_from_log "$dir/node.log")
+    wait_for_rpc "$port"
+    rpc="ws://127.0.0.1:$port"
+    http="http://127.0.0.1:$port"
 }
 
 # Starts the worker daemon for //Bob (extra worker arguments after DIR) and the verifier daemon
