@@ -39,6 +39,12 @@
 //!
 //! After each finalized block, extrinsics whose nonce is now stale are removed; they were
 //! included, or replaced by another extrinsic with the same nonce.
+//!
+//! An extrinsic the block builder finds no longer valid (its fee cannot be paid any more, say,
+//! after an earlier one of its signer emptied the account) is dropped with every later nonce
+//! of its signer ([`TxPool::reject`]): they cannot be included before a new extrinsic takes
+//! the dropped nonce, and kept ready they would make that new one a nonce gap and hold the
+//! pool's room for good (ready extrinsics never expire).
 
 use agora_primitives::storage::StateRead;
 use agora_primitives::{AccountId, Balance, Hash, Nonce};
@@ -463,6 +469,41 @@ impl TxPool {
         Some(tx)
     }
 
+    /// Drops `hash`, an extrinsic a block builder found invalid (its fee cannot be paid any
+    /// more, say), and every later nonce of its signer, ready or waiting: none of them can be
+    /// included before a new extrinsic takes the dropped nonce, and while they stayed pooled
+    /// that new one was refused as a nonce gap, so they held the pool's room for good.
+    /// Returns the hashes removed, `hash` first; empty if `hash` is not pooled. Bounded by the
+    /// signer's pooled extrinsics.
+    pub fn reject(&mut self, hash: &Hash) -> Vec<Hash> {
+        let Some(tx) = self.remove(hash) else {
+            return Vec::new();
+        };
+        let (signer, nonce) = (tx.xt.signer, tx.xt.nonce());
+        let mut removed = vec![tx.hash];
+        let later: Vec<Hash> = self.by_signer.get(&signer).map_or_else(Vec::new, |nonces| {
+            nonces
+                .range(nonce..)
+                .filter_map(|(_, arrival)| self.by_arrival.get(arrival).map(|tx| tx.hash))
+                .collect()
+        });
+        for hash in later {
+            self.remove(&hash);
+            removed.push(hash);
+        }
+        let waiting: Vec<Nonce> = self
+            .waiting
+            .get(&signer)
+            .map(|nonces| nonces.range(nonce..).map(|(n, _)| *n).collect())
+            .unwrap_or_default();
+        for later in waiting {
+            if let Some(waiting) = self.unpark(&signer, later) {
+                removed.push(waiting.hash);
+            }
+        }
+        removed
+    }
+
     /// Drops every extrinsic whose nonce is below its signer's nonce in `state`. Returns the
     /// hashes removed.
     ///
@@ -737,6 +778,46 @@ mod tests {
             "{error}"
         );
         assert_eq!(pool.len(), 0);
+    }
+
+    /// A rejected extrinsic goes with its signer's later nonces, ready and waiting; the
+    /// signer's earlier ones and other signers' stay, and a fresh extrinsic at the rejected
+    /// nonce is admitted (it was refused as a nonce gap while the later ones stayed).
+    #[test]
+    fn a_rejected_extrinsic_takes_its_signers_later_nonces_and_frees_its_nonce() {
+        let (state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits::default());
+        let hashes: Vec<Hash> = [0, 1, 2, 3, 5]
+            .iter()
+            .map(|nonce| {
+                pool.submit(
+                    &state,
+                    &genesis,
+                    genesis,
+                    &signed(&genesis, "Alice", *nonce),
+                )
+                .unwrap()
+            })
+            .collect();
+        let bobs = pool
+            .submit(&state, &genesis, genesis, &signed(&genesis, "Bob", 0))
+            .unwrap();
+        assert_eq!((pool.len(), pool.waiting_len()), (5, 1));
+        let removed = pool.reject(&hashes[1]);
+        assert_eq!(removed, vec![hashes[1], hashes[2], hashes[3], hashes[4]]);
+        assert_eq!((pool.len(), pool.waiting_len()), (2, 0));
+        assert!(pool.contains(&hashes[0]) && pool.contains(&bobs));
+        assert!(pool.reject(&hashes[1]).is_empty(), "gone already");
+        // Another nonce-1 extrinsic (a tip makes it differ) takes the freed place.
+        let signer = sr25519::Pair::from_string("//Alice", None).unwrap();
+        let call = RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
+            dest: dev_account("Bob"),
+            value: Compact(AGR),
+        });
+        let again = Extrinsic::sign(&signer, call, immortal_extra(1, 1), &genesis, &genesis);
+        pool.submit(&state, &genesis, genesis, &again.encode())
+            .unwrap();
+        assert_eq!(ready_nonces(&pool), vec![0, 0, 1]);
     }
 
     #[test]

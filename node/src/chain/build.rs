@@ -114,11 +114,13 @@ impl Chain {
         let hash = block.hash();
         let header = block.header.clone();
         let mut state = self.lock();
-        for dropped in &rejected {
-            state.pool.remove(dropped);
-        }
-        if !rejected.is_empty() {
-            let _ = self.inner.events.send(ChainEvent::Dropped(rejected));
+        // A rejected extrinsic takes its signer's later nonces with it (`TxPool::reject`).
+        let dropped: Vec<Hash> = rejected
+            .iter()
+            .flat_map(|hash| state.pool.reject(hash))
+            .collect();
+        if !dropped.is_empty() {
+            let _ = self.inner.events.send(ChainEvent::Dropped(dropped));
         }
         state.pending.insert(
             hash,

@@ -181,6 +181,59 @@ fn a_relayed_batch_admits_each_good_extrinsic_and_refuses_a_forged_one() {
         .all(|xt| xt.call == transfer(1_000_000)));
 }
 
+/// An extrinsic the block builder finds invalid (here its fee, once the same signer's
+/// `transfer_all` just before it emptied the account) is dropped together with every later
+/// nonce of its signer. Before, only it was dropped: the later ones stayed ready for ever (each
+/// build skipped them as future nonces, pruning never reached them, ready extrinsics never
+/// expire) and a fresh extrinsic at the dropped nonce was refused as a nonce gap — a few
+/// accounts could hold the pool's bytes for good for one fee each.
+#[test]
+fn an_extrinsic_the_builder_drops_takes_its_signers_later_nonces_with_it() {
+    use agora_runtime::executive::immortal_extra;
+    use agora_runtime::extrinsic::Extrinsic;
+    use parity_scale_codec::{Compact, Encode};
+    use sp_core::Pair;
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = multi_thread_runtime();
+    let chain = open_chain(dir.path());
+    let genesis = chain.genesis_hash();
+    let ferdie = sp_core::sr25519::Pair::from_string("//Ferdie", None).unwrap();
+    let bob = agora_runtime::genesis::dev_account("Bob");
+    let sign = |nonce: u32, call: agora_runtime::RuntimeCall| {
+        Extrinsic::sign(&ferdie, call, immortal_extra(nonce, 0), &genesis, &genesis).encode()
+    };
+    let mut batch = vec![sign(
+        0,
+        agora_runtime::RuntimeCall::Balances(pallet_balances::Call::TransferAll { dest: bob }),
+    )];
+    batch.extend((1..=3).map(|nonce| {
+        sign(
+            nonce,
+            agora_runtime::RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
+                dest: bob,
+                value: Compact(1_000_000),
+            }),
+        )
+    }));
+    let results = chain.submit_relayed_batch(&batch);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(chain.pool_len(), 4);
+    let block = runtime.block_on(chain.propose(genesis, 0, 1)).unwrap();
+    let body = chain.block(&block).unwrap().unwrap().block;
+    assert_eq!(
+        body.extrinsics.len(),
+        1,
+        "only the transfer_all is included"
+    );
+    assert_eq!(
+        chain.pool_len(),
+        1,
+        "nonce 1 is dropped, and nonces 2 and 3 with it; the included nonce 0 stays until final"
+    );
+    runtime.block_on(chain.finalized(block, Vec::new()));
+    assert_eq!(chain.pool_len(), 0);
+}
+
 /// A node that sees a validator equivocate and holds a report key submits the evidence; the
 /// next block slashes the validator (the dev chain's //Alice) and pays the reporter (//Bob).
 #[test]
