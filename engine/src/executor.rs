@@ -255,6 +255,9 @@ impl Executor {
         }
 
         validate::validate(wasm, &self.settings.limits)?;
+        if !self.settings.nan_probed {
+            validate::validate_probeable(wasm, &self.settings.limits)?;
+        }
         let module = Module::from_binary(&self.engine, wasm).map_err(|e| Error::Compile {
             reason: format!("{e:#}"),
         })?;

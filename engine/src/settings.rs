@@ -133,6 +133,10 @@ pub struct Settings {
     /// Most bytes of compiled modules `cache_dir` keeps: past it, the oldest entries are
     /// deleted after each new one is written ([`DEFAULT_CACHE_MAX_BYTES`] by default).
     pub cache_max_bytes: u64,
+    /// The modules this executor loads are NaN-probed forms (the referee's probing executor):
+    /// their validation does not ask that the probe can rewrite them again, as every other
+    /// executor's does ([`crate::validate::validate_probeable`]).
+    pub nan_probed: bool,
 }
 
 /// What the compiled-module cache keeps by default: 2 GiB, about 200 compiled modules of the
@@ -148,6 +152,7 @@ impl Default for Settings {
             limits: Limits::default(),
             cache_dir: None,
             cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
+            nan_probed: false,
         }
     }
 }

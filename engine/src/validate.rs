@@ -99,6 +99,21 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<(), Error> {
     shape.check_abi_functions()
 }
 
+/// That the referee can NaN-probe `wasm` (`docs/nan-determinism.md`): its probed form
+/// ([`crate::nan_probe::instrument`], three scratch locals a function and a probe after every
+/// float operation) must itself be a valid job module under `limits`. A module at the edge of
+/// a limit (locals a function, a body's size, the module's size) could validate while its
+/// probed form does not; every referee run of it would then fail to load the probed form, and
+/// that failure, read as the module refusing the run, would decide each dispute against the
+/// job's worker. Refused here, such a module is the buyer's (`declare_unrunnable`).
+pub fn validate_probeable(wasm: &[u8], limits: &Limits) -> Result<(), Error> {
+    let unprobeable = |reason: String| Error::InvalidModule {
+        reason: format!("the NaN probe cannot rewrite it into a valid module: {reason}"),
+    };
+    let probed = crate::nan_probe::instrument(wasm).map_err(|e| unprobeable(e.to_string()))?;
+    validate(&probed, limits).map_err(|e| unprobeable(e.to_string()))
+}
+
 /// The job feature set first (the common case validates once); on failure, a permissive pass
 /// tells an invalid module from a valid one that uses a forbidden feature.
 fn check_features(wasm: &[u8]) -> Result<(), Error> {

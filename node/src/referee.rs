@@ -142,6 +142,7 @@ impl EngineReferee {
             ..agora_runtime::verification::CALL_BOUNDS
         });
         if probing == Probing::Probed {
+            settings.nan_probed = true;
             settings.limits.max_fuel_per_call = fuel_limit.saturating_mul(PROBED_FUEL_FACTOR);
             settings.limits.max_wasm_stack /= PROBED_STACK_DIVISOR;
         }

@@ -100,6 +100,22 @@ fn deep_recursion_overflows_the_stack() {
     });
 }
 
+/// A module whose NaN-probed form is not a valid module is refused at load. Here one unused
+/// function has 49,998 locals: the validator allows 50,000, and the probe adds three scratch
+/// locals to every function. Before, the module loaded and ran, but the referee's load of its
+/// probed form failed, that failure read as the module refusing the run, and every dispute over
+/// the job ended against its honest worker (any challenger won by disagreeing at every move).
+#[test]
+fn a_module_the_nan_probe_cannot_rewrite_is_refused_at_load() {
+    let locals = " i32".repeat(49_998);
+    let wasm = module(&[], &format!("(func $wide (local{locals}))"));
+    refused_at_load(
+        &executor(),
+        &wasm,
+        |e| matches!(e, Error::InvalidModule { reason } if reason.contains("NaN probe")),
+    );
+}
+
 #[test]
 fn huge_table_is_refused_at_validation() {
     let wasm = module(&[], "(table 100000 funcref)");

@@ -585,7 +585,13 @@ fn works_unchanged_on_another_dataset_in_the_format() {
 /// second marks a step whose result may depend on the machine.
 #[test]
 fn the_nan_probe_changes_no_state_and_sees_divergence() {
-    let executor = Executor::new(Settings::default()).expect("executor");
+    // The referee's probing executor: it loads probed forms (and plain modules) without asking
+    // that the probe can rewrite them again.
+    let executor = Executor::new(Settings {
+        nan_probed: true,
+        ..Settings::default()
+    })
+    .expect("executor");
     let original = executor.load(mlp()).expect("mlp.wasm loads");
     let probed_wasm = agora_engine::nan_probe::instrument(mlp()).expect("instruments");
     let probed = executor
@@ -660,7 +666,12 @@ fn the_nan_probe_changes_no_state_and_sees_divergence() {
 /// initial state with its default params, for a few steps.
 #[test]
 fn every_shipped_job_trains_without_producing_a_nan() {
-    let executor = Executor::new(Settings::default()).expect("executor");
+    // As the referee's probing executor (see `the_nan_probe_changes_no_state_and_sees_divergence`).
+    let executor = Executor::new(Settings {
+        nan_probed: true,
+        ..Settings::default()
+    })
+    .expect("executor");
     let jargon = std::fs::read(repo().join("datasets/jargon.txt")).expect("datasets/jargon.txt");
     for (job, dataset, steps) in [
         ("mlp", digits(), 4),

@@ -9,6 +9,16 @@ use agora_engine::{Executor, Settings};
 
 use crate::fixture::{is_the_committed_module, store_state, with_segment};
 
+/// An executor that loads NaN-probed forms as the referee's probing one does: their validation
+/// does not ask that the probe can rewrite them again (it cannot: they export its global).
+fn probing_executor() -> Executor {
+    Executor::new(Settings {
+        nan_probed: true,
+        ..Settings::default()
+    })
+    .expect("executor")
+}
+
 /// An executor with NaN canonicalization on or off (the stand-ins for two kinds of hardware).
 fn executor_with(nan_canonicalization: bool) -> Executor {
     Executor::new(Settings {
@@ -83,7 +93,8 @@ fn the_committed_late_nan_module_is_the_fixture() {
     let wasm = late_nan();
     is_the_committed_module("late-nan.wasm", &wasm);
     let probed = agora_engine::nan_probe::instrument(&wasm).expect("probes");
-    let executor = Executor::new(Settings::default()).expect("executor");
+    // Loads probed forms too (their validation does not probe them again).
+    let executor = probing_executor();
     let (job, probed) = (
         executor.load(&wasm).expect("loads"),
         executor.load(&probed).expect("loads"),
@@ -235,7 +246,8 @@ fn nan_comparisons_agree_everywhere() {
 /// A segment of `wasm` and of its NaN-probed form (`agora_engine::nan_probe::instrument`): the
 /// original's outcome, the probed one's, and whether the probe saw a NaN.
 fn probed(wasm: &[u8]) -> (Result<Vec<u8>, String>, Result<Vec<u8>, String>, bool) {
-    let executor = Executor::new(Settings::default()).expect("executor");
+    // Loads probed forms too (their validation does not probe them again).
+    let executor = probing_executor();
     let original = executor.load(wasm).expect("loads");
     let instrumented = agora_engine::nan_probe::instrument(wasm).expect("instruments");
     let probed = executor
@@ -337,7 +349,8 @@ fn segment_module(body: &str) -> Vec<u8> {
 #[test]
 fn the_probe_adds_at_most_max_probe_fuel_per_instruction() {
     use agora_engine::nan_probe::{instrument, MAX_PROBE_FUEL, PROBED_FUEL_FACTOR};
-    let executor = Executor::new(Settings::default()).expect("executor");
+    // Loads probed forms too (their validation does not probe them again).
+    let executor = probing_executor();
     let chain = |op: &str, value: &str, unpack: &str| {
         let ops = format!("{op} ").repeat(1000);
         with_segment(&store_state(&format!("{value} {ops} {unpack}")), "")
