@@ -49,7 +49,15 @@ use parity_scale_codec::{Decode, Encode};
 ///   field of `Market::place_bid`'s encoding).
 /// - 4: a `referee` call over a whole segment is accepted only once every node has had time
 ///   to decide it ahead (`Verification::referee_opens_at`, error `RefereeNotOpen`).
-pub const SPEC_VERSION: u32 = 4;
+/// - 5: a verifier's reveal of another segment's leaf is `Wrong`; a run of sampled segments
+///   longer than `RUN_SEGMENTS` gets an attestation window per `RUN_SEGMENTS` segments (a new
+///   constant in the metadata); a commitment keeps its final state registered until the job
+///   ends; an open challenge the referee cannot decide repays the referee call out of its bond;
+///   the newcomer pool counts only capacity some bid could buy; every bid escrows at least
+///   `MIN_BID_ESCROW` (a new constant), which an unrunnable job pays its worker at least; a
+///   leaving validator's bond stays committed while any kept committee holds it, and an
+///   equivocation slashes the candidacy's bond and any still leaving together.
+pub const SPEC_VERSION: u32 = 5;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 
@@ -119,6 +127,10 @@ impl pallet_market::Config for Runtime {
     const MAX_SEGMENT_FUEL: pallet_market::Fuel = verification::MAX_SEGMENT_FUEL;
     const MIN_RUN_BLOCKS: u32 = 5;
     const MIN_COLLATERAL: Balance = AGR;
+    /// The weight part of a `declare_unrunnable` call's fee (~1 AGR; its length part, ~0.01 AGR,
+    /// is the worker's).
+    const MIN_BID_ESCROW: Balance = fees::FEE_PER_WEIGHT
+        * (pallet_jobs::weights::DECLARE_UNRUNNABLE + fees::EXTRINSIC_BASE_WEIGHT) as Balance;
     const SAMPLE_PERMILLE: u32 = verification::SAMPLE_PERMILLE;
     const VERIFIERS_PER_SEGMENT: u32 = verification::VERIFIERS_PER_SEGMENT;
     const MAX_VERIFIERS_PER_SEGMENT: u32 = verification::MAX_VERIFIERS_PER_SEGMENT;
@@ -173,6 +185,7 @@ impl pallet_verification::Config for Runtime {
     const CHECK_BOND: Balance = AGR;
     const REVEAL_BLOCKS: BlockNumber = 20;
     const ATTEST_BLOCKS: BlockNumber = verification::ATTEST_BLOCKS;
+    const RUN_SEGMENTS: u64 = verification::RUN_SEGMENTS;
     const MOVE_BLOCKS: BlockNumber = verification::MOVE_BLOCKS;
     /// A minute: long enough for the checks of jobs committed just before to end and free
     /// their bonds, short enough not to hold an honest worker's pay back much.
@@ -211,7 +224,8 @@ pub mod verification {
     pub const PROVIDER_MARGIN_PERCENT: u32 = 25;
     /// Segments one verifier re-executes as one run, which the segment bound is sized for: a
     /// sampled segment and the one before it. Longer runs of consecutive sampled segments are
-    /// rare at the sampling rate above (`docs/verification.md`).
+    /// rare at the sampling rate above, and common when a bid asks for more; such a run gets
+    /// one attestation window per `RUN_SEGMENTS` of its segments (`docs/verification.md`).
     pub const RUN_SEGMENTS: u64 = 2;
     /// Blocks verifiers have to fetch, re-execute and attest (a minute at 1 s blocks).
     pub const ATTEST_BLOCKS: BlockNumber = 60;

@@ -160,7 +160,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 MAX_OFFERS_PER_PROVIDER: u32, MAX_MATCHES_PER_BLOCK: u32,
                 NEWCOMER_SHARE_PERCENT: u8, NEWCOMER_JOBS: u32, MAX_PARAMS_LEN: u32,
                 MAX_JOB_FUEL: u64, MAX_SEGMENTS: u64, MAX_SEGMENT_FUEL: u64,
-                MIN_RUN_BLOCKS: u32, MIN_COLLATERAL: Balance, SAMPLE_PERMILLE: u32,
+                MIN_RUN_BLOCKS: u32, MIN_COLLATERAL: Balance, MIN_BID_ESCROW: Balance, SAMPLE_PERMILLE: u32,
                 VERIFIERS_PER_SEGMENT: u32, MAX_VERIFIERS_PER_SEGMENT: u32,
                 VERIFIER_MARGIN_PERCENT: u32,
                 PROVIDER_MARGIN_PERCENT: u32, ORDER_RENT_PER_BLOCK: Balance,
@@ -203,7 +203,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
             ],
             constants!(pallet_verification:
                 MAX_VERIFIERS: u32, VERIFIER_MIN_STAKE: Balance, CHECK_BOND: Balance,
-                REVEAL_BLOCKS: u64, ATTEST_BLOCKS: u64, MOVE_BLOCKS: u64,
+                REVEAL_BLOCKS: u64, ATTEST_BLOCKS: u64, RUN_SEGMENTS: u64, MOVE_BLOCKS: u64,
                 SAMPLE_WAIT_BLOCKS: u64, REFEREE_FUEL: u64, REFEREE_LEAD_FUEL_PER_BLOCK: u64,
                 REFEREE_CALL_FEE: Balance, CHALLENGE_BOND: Balance),
         ),

@@ -929,8 +929,8 @@ fn a_job_that_needs_more_than_the_bids_max_fuel_pays_the_worker_for_the_segments
 
 /// Alice buys training on `data` with `params` (at most `max_fuel` Mfuel, and `extra`
 /// arguments); Bob's run is refused and his declaration must end the job `Unrunnable`: the
-/// cancellation fee paid out of the escrow, the rest refunded, the collateral released, nobody
-/// slashed.
+/// cancellation fee (at least the declaration's fee) paid out of the escrow, the rest
+/// refunded, the collateral released, nobody slashed.
 fn unrunnable_costs_the_buyer(dir: &Path, data: &Path, params: &str, bid: (&str, &[&str])) {
     let node = Node::start_with_block_time(400);
     let issuance0 = total_issuance(&node);
@@ -938,10 +938,18 @@ fn unrunnable_costs_the_buyer(dir: &Path, data: &Path, params: &str, bid: (&str,
     let JobStatus::Unrunnable { fee, refund, .. } = status else {
         panic!("not unrunnable: {status:?}\n{}", worker.lines().join("\n"));
     };
-    // 10% of the most the job could pay: max_fuel at the clearing price of 0.001 AGR.
+    // 10% of the most the job could pay (max_fuel at the clearing price of 0.001 AGR), or what
+    // Bob's declaration cost if that is more (every bid escrows at least that much).
     let max_fuel: u128 = bid.0.parse().unwrap();
-    assert_eq!(fee, parse_agr("0.001").unwrap() * max_fuel / 10);
-    assert!(refund > 0);
+    let floor = <agora_runtime::Runtime as pallet_market::Config>::MIN_BID_ESCROW;
+    assert_eq!(
+        fee,
+        (parse_agr("0.001").unwrap() * max_fuel / 10).max(floor)
+    );
+    assert!(
+        fee + refund >= floor,
+        "the escrow held the floor: {fee} + {refund}"
+    );
     let bob = node.read(async |rpc| State::best(rpc).ledger(&account(BOB)).await);
     assert_eq!(
         bob.committed, OFFER_BOND,

@@ -236,8 +236,13 @@ impl<T: Config> Pallet<T> {
     pub(crate) fn release_job_blobs(ext: &mut Ext<'_>, job: &Job) {
         Self::release_blob(ext, &job.spec.module);
         Self::release_blob(ext, &job.spec.dataset);
-        if let Some(commitment) = &job.commitment {
-            Self::release_blob(ext, &commitment.output);
+        Self::release_result_blobs(ext, job);
+    }
+
+    /// Drops the references a commitment took ([`crate::Commitment::result_blobs`]).
+    pub(crate) fn release_result_blobs(ext: &mut Ext<'_>, job: &Job) {
+        for hash in job.commitment.iter().flat_map(|c| c.result_blobs()) {
+            Self::release_blob(ext, &hash);
         }
     }
 

@@ -255,9 +255,7 @@ impl<T: Config> Pallet<T> {
         status: impl FnOnce(bool) -> JobStatus,
     ) -> bool {
         Market::<T>::release_capacity(ext, job.offer, job.terms.max_fuel);
-        if let Some(commitment) = &job.commitment {
-            Self::release_blob(ext, &commitment.output);
-        }
+        Self::release_result_blobs(ext, job);
         let matched = Matched {
             bid: id,
             buyer: job.buyer,
@@ -379,7 +377,14 @@ impl<T: Config> Pallet<T> {
         now: BlockNumber,
         how: BuyersEnd,
     ) {
-        let fee = Self::end_fee(&job, (how == BuyersEnd::Cancelled).then_some(now));
+        let fee = match how {
+            BuyersEnd::Cancelled => Self::end_fee(&job, Some(now)),
+            // The worker paid a `declare_unrunnable` to show it: the fee covers that call's
+            // weight part at least (every bid escrows that much, `MIN_BID_ESCROW`).
+            BuyersEnd::Unrunnable => Self::end_fee(&job, None)
+                .max(<T as pallet_market::Config>::MIN_BID_ESCROW)
+                .min(job.escrow),
+        };
         Self::pay_from_escrow(ext, &job, &job.worker, fee);
         let refund = job.escrow.saturating_sub(fee);
         Self::refund(ext, &job, refund);

@@ -598,15 +598,15 @@ impl<T: Config> Pallet<T> {
         // The model and the final state must be retrievable while the job can be challenged
         // (the output dispute's referee exports the final state): registered is not held. A
         // refused trace has neither; the refused segment's start is a sampled start like any.
-        // A run whose module refused `export` has the final state and no model.
-        if !refused {
-            ext.require_available(commitment.final_state)
+        // A run whose module refused `export` has the final state and no model. Both are
+        // referenced until the job ends ([`Self::release_result_blobs`]); all are checked
+        // before any is.
+        for hash in commitment.result_blobs() {
+            ext.require_available(hash)
                 .map_err(|_| Self::error(Error::ResultUnavailable))?;
-            if commitment.has_model() {
-                ext.require_available(commitment.output)
-                    .map_err(|_| Self::error(Error::ResultUnavailable))?;
-                Self::retain_blob(ext, &commitment.output);
-            }
+        }
+        for hash in commitment.result_blobs() {
+            Self::retain_blob(ext, &hash);
         }
         Self::deposit_event(
             ext,

@@ -421,6 +421,39 @@ fn a_settled_jobs_model_outlives_the_blob_lifetime_until_the_model_retention_end
     assert_eq!(BlobBytesOf::get(&state, &ALICE), None);
 }
 
+/// The committed final state is what an output challenge's referee exports and evaluates, so it
+/// must outlive the job's challenges as the model does: the commitment holds a reference to it
+/// until the job ends. Before, only the model was held, and a final state registered at
+/// commitment expired `blob_ttl` later however long a dispute kept the job open (every node
+/// then refused the referee call, and the honest worker lost on the timeout).
+#[test]
+fn the_final_state_is_kept_while_the_job_lives_and_released_when_it_ends() {
+    let final_state = commitment().final_state;
+    let lifetimes = BlobLifetimes {
+        blob_ttl: 12,
+        model_retention: 40,
+    };
+    let mut state = matched_job_with(terms(false), Some(lifetimes));
+    register(&mut state, &BOB, final_state, 1_000).0.unwrap();
+    commit(&mut state, 5).0.unwrap();
+    assert_eq!(Jobs::blob(&state, &final_state).unwrap().refs, 1);
+    // Registered at block 3: due at 15, renewed while the job is open.
+    end_block(&mut state, 15);
+    assert!(
+        Jobs::blob(&state, &final_state).is_some(),
+        "kept past its TTL"
+    );
+    let (_, events) = step(&mut state, 16, |ext| {
+        Jobs::audited(ext, 0, AuditOutcome::WorkerFault)
+    });
+    assert_eq!(events, vec![timed_out(false)]);
+    assert_eq!(
+        Jobs::blob(&state, &final_state).unwrap().refs,
+        0,
+        "released"
+    );
+}
+
 /// A chain spec may set the registry's lifetimes (test chains do, to see in seconds what
 /// takes hours on a real one): the genesis's `blob_ttl` and `model_retention` replace the
 /// `Config`'s for every registration, renewal and settlement.
@@ -787,6 +820,38 @@ fn inputs_the_module_refuses_end_the_job_with_the_buyer_paying_the_cancel_fee() 
         assert_eq!(TestBalances::total_issuance(&state), issuance);
         assert!(Jobs::job(&state, 0).unwrap().status.is_final());
     }
+}
+
+/// A bid for next to nothing (1 fuel) cannot run, and its worker must answer it: before, the
+/// cancellation fee (10 % of ~nothing) was all the worker got for a `declare_unrunnable` whose
+/// own fee is ~1 AGR on the runtime, and 256 such bids a block took every match slot at the
+/// workers' expense. The bid escrows at least `MIN_BID_ESCROW`, and a job whose inputs cannot
+/// run pays its worker at least that.
+#[test]
+fn an_unrunnable_dust_job_pays_its_worker_at_least_the_declarations_fee() {
+    use agora_primitives::referee::RefereeVerdict;
+    let floor = <Test as pallet_market::Config>::MIN_BID_ESCROW;
+    let dust = BidTerms {
+        max_fuel: 1,
+        ..terms(false)
+    };
+    let mut state = matched_job_with(dust, None);
+    let bob_free = TestBalances::free_balance(&state, &BOB);
+    let unreached = RefereeVerdict::Exported {
+        output: Hash::ZERO,
+        metrics: Hash::ZERO,
+    };
+    let (result, events) = declare_unrunnable(&mut state, (RefereeVerdict::Refused, unreached));
+    result.unwrap();
+    assert_eq!(
+        events,
+        vec![Event::JobUnrunnable {
+            job: 0,
+            fee: floor,
+            refund: 0
+        }]
+    );
+    assert_eq!(TestBalances::free_balance(&state, &BOB), bob_free + floor);
 }
 
 #[test]

@@ -56,6 +56,18 @@ impl Commitment {
     pub fn has_model(&self) -> bool {
         self.output != Hash::ZERO
     }
+
+    /// The blobs the job holds while it can be challenged: the final state (the output
+    /// dispute's referee exports it) and the model, if any; none for a trace that ends in a
+    /// refusal.
+    pub fn result_blobs(&self) -> impl Iterator<Item = Hash> {
+        let refused = self.ends_in_refusal();
+        let model = (!refused && self.has_model()).then_some(self.output);
+        (!refused)
+            .then_some(self.final_state)
+            .into_iter()
+            .chain(model)
+    }
 }
 
 fn serialize_text<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

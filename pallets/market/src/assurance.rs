@@ -72,7 +72,8 @@ pub struct Assurance {
     pub max_check_fuel: Fuel,
     /// Escrowed with the bid for the verifiers' fees, at the bid's max price.
     pub verification_escrow: Balance,
-    /// All the bid reserves: the most the worker can be paid, `Ŵ`, and the verification escrow.
+    /// All the bid reserves: the most the worker can be paid, `Ŵ`, and the verification escrow
+    /// (a bid reserves at least `Config::MIN_BID_ESCROW`, [`Pallet::assurance`]).
     pub escrow: Balance,
     /// Stake the worker must commit for the job.
     pub collateral: Balance,
@@ -202,13 +203,15 @@ impl<T: Config> Pallet<T> {
     }
 
     /// How a job of `spec` bid with `terms` is checked, what the checks escrow and what its
-    /// worker must stake; `None` on overflow.
+    /// worker must stake; `None` on overflow. The escrow is at least `MIN_BID_ESCROW`.
     pub fn assurance(spec: &JobSpec, terms: &BidTerms) -> Option<Assurance> {
-        Self::assurance_params_for(terms).assurance(
+        let mut assurance = Self::assurance_params_for(terms).assurance(
             terms.max_price,
             terms.max_fuel,
             spec.segments(),
-        )
+        )?;
+        assurance.escrow = assurance.escrow.max(T::MIN_BID_ESCROW);
+        Some(assurance)
     }
 
     /// What a bid with these terms reserves: the most the worker can be paid and the most the

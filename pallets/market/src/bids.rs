@@ -91,8 +91,14 @@ impl<T: Config> Pallet<T> {
             terms.region.as_ref().is_none_or(Region::is_valid),
             Self::error(Error::BadRegion)
         );
+        // Engines count a segment's steps in 32 bits (the ABI's `agora_segment` takes a u32):
+        // a longer segment is one no worker can start and no referee can run, so its worker
+        // could neither run it nor show it unrunnable, and would be slashed at `commit_by`.
         ensure!(
-            spec.steps != 0 && spec.segment_steps != 0 && spec.segments() <= T::MAX_SEGMENTS,
+            spec.steps != 0
+                && spec.segment_steps != 0
+                && spec.segment_steps <= u64::from(u32::MAX)
+                && spec.segments() <= T::MAX_SEGMENTS,
             Self::error(Error::BadJobShape)
         );
         // Exploit 7 of issue 10: a segment too long to re-execute within the attestation

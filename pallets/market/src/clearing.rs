@@ -25,7 +25,8 @@
 //!
 //! **Newcomer pool.** Before everyone else, bids from newcomers (accounts with few completed
 //! jobs) are matched in the same order, as long as their total fuel stays within
-//! `newcomer_share_percent` of the block's free capacity, in a clearing of their own: the pool
+//! `newcomer_share_percent` of the block's free capacity that some bid could buy (offers asking
+//! no more than the highest bid's max price), in a clearing of their own: the pool
 //! has its own price bounds and its own price. Newcomer bids that did not fit then compete with
 //! everyone else in the open clearing, which starts from fresh bounds over the capacity and
 //! stake the pool left. A newcomer bid therefore never bounds the price anyone else pays: with
@@ -142,9 +143,16 @@ pub fn clear(
     let mut offer_order: Vec<&BookOffer> = offers.iter().collect();
     offer_order.sort_by(|a, b| a.price.cmp(&b.price).then(a.id.cmp(&b.id)));
 
-    let total_free = offers.iter().fold(0u128, |sum, offer| {
-        sum.saturating_add(u128::from(offer.free))
-    });
+    // The pool is a share of the capacity some bid could buy: an offer priced above every bid
+    // is not supply, and counting it would let one such offer (a bond's price) hand newcomers
+    // all the real capacity.
+    let top_bid = bid_order.first().map_or(0, |bid| bid.max_price);
+    let total_free = offers
+        .iter()
+        .filter(|offer| offer.price <= top_bid)
+        .fold(0u128, |sum, offer| {
+            sum.saturating_add(u128::from(offer.free))
+        });
     let share = u128::from(params.newcomer_share_percent.min(100));
     let newcomer_quota =
         Fuel::try_from(total_free.saturating_mul(share) / 100).unwrap_or(Fuel::MAX);

@@ -111,6 +111,11 @@ pub trait Config: pallet_staking::Config {
     const MIN_RUN_BLOCKS: u32;
     /// Smallest collateral an offer may put up per job.
     const MIN_COLLATERAL: Balance;
+    /// Least a bid escrows, however little it asks for: what its worker's `declare_unrunnable`
+    /// costs in fees (the call's weight part), which a job whose inputs cannot run pays the
+    /// worker at least (pallet-jobs). Without it a bid for 1 fuel reserved next to nothing and
+    /// cost its worker ~1 AGR to answer.
+    const MIN_BID_ESCROW: Balance;
     /// Segments sampled uniformly per thousand segments of a job, besides the last (at least
     /// one; see [`assurance`]).
     const SAMPLE_PERMILLE: u32;
@@ -307,8 +312,9 @@ pub enum Error {
     /// A bid for more fuel than a job may use.
     #[error("the max fuel is more than one job may buy")]
     FuelTooLarge,
-    /// Zero steps, zero segment length, or too many segments.
-    #[error("the job's steps and segment length must be non-zero and give at most the maximum number of segments")]
+    /// Zero steps, zero segment length, a segment longer than 2^32 − 1 steps, or too many
+    /// segments.
+    #[error("the job's steps and segment length must be non-zero, a segment at most 4294967295 steps, and give at most the maximum number of segments")]
     BadJobShape,
     /// Params longer than the limit.
     #[error("the job params are longer than the limit")]

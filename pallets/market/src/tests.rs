@@ -123,6 +123,21 @@ fn assert_refunded(state: &State) {
     );
 }
 
+/// However little a bid asks for, it escrows what its worker's `declare_unrunnable` costs
+/// (`MIN_BID_ESCROW`): a 1-fuel bid otherwise reserved ~nothing, and its worker paid ~1 AGR
+/// to answer it.
+#[test]
+fn a_bid_escrows_at_least_what_its_worker_needs_to_show_it_cannot_run() {
+    let floor = <Test as Config>::MIN_BID_ESCROW;
+    let mut state = genesis_state();
+    let (result, _) = step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, spec(), terms(AGR / 2, 1))
+    });
+    result.unwrap();
+    assert!(floor > 0);
+    assert_eq!(TestBalances::reserved_balance(&state, &ALICE), floor);
+}
+
 #[test]
 fn a_bid_reserves_escrow_for_max_fuel_plus_verification() {
     let mut state = genesis_state();
@@ -282,6 +297,18 @@ fn bad_bids_are_refused_and_change_nothing() {
             JobSpec {
                 steps: 65,
                 segment_steps: 1,
+                ..spec()
+            },
+            terms(AGR, MFUEL),
+            Error::BadJobShape,
+        ),
+        // One segment of 2^32 steps: engines count a segment's steps in 32 bits, so no worker
+        // could start it nor show it unrunnable (found in review, 2026-12-04).
+        (
+            ALICE,
+            JobSpec {
+                steps: 1 << 32,
+                segment_steps: 1 << 32,
                 ..spec()
             },
             terms(AGR, MFUEL),

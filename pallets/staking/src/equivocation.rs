@@ -266,18 +266,19 @@ impl<T: Config> Pallet<T> {
             .try_push((*epoch, *offender))
             .map_err(|_| Self::error(Error::AlreadyReported))?;
 
-        // The offender's validator bond: its candidacy's, else what is still leaving.
+        // The offender's validator bond: its candidacy's and what is still leaving, together
+        // (a validator that unregisters and stands again with a smaller bond is answerable
+        // for both).
         let candidate = Candidates::get(ext, &account);
         let mut leaving = Leaving::get(ext).unwrap_or_default();
-        let bond = candidate.as_ref().map_or_else(
-            || {
-                leaving
-                    .iter()
-                    .find(|(who, _)| *who == account)
-                    .map_or(0, |(_, bond)| *bond)
-            },
-            |c| c.bond,
-        );
+        let still_leaving = leaving
+            .iter()
+            .find(|(who, _)| *who == account)
+            .map_or(0, |(_, bond)| *bond);
+        let bond = candidate
+            .as_ref()
+            .map_or(0, |c| c.bond)
+            .saturating_add(still_leaving);
         let penalty =
             bond.saturating_mul(Balance::from(T::EQUIVOCATION_SLASH_PERCENT.min(100))) / 100;
         let (burned, rewarded) = Self::slash_committed_rewarding(
@@ -289,17 +290,14 @@ impl<T: Config> Pallet<T> {
         );
         let slashed = burned.saturating_add(rewarded);
         let rest = bond.saturating_sub(slashed);
-        // The rest of the bond leaves as after `unregister_validator`.
-        match candidate {
-            Some(_) => {
-                Self::remove_candidate(ext, &account);
-                crate::validators::add_leaving(&mut leaving, &account, rest);
-            }
-            None => {
-                if let Some((_, left)) = leaving.iter_mut().find(|(who, _)| *who == account) {
-                    *left = rest;
-                }
-            }
+        // The rest of the bond leaves as after `unregister_validator` (the offender sits in a
+        // kept committee, so it leaves when no kept committee holds it).
+        if candidate.is_some() {
+            Self::remove_candidate(ext, &account);
+        }
+        match leaving.iter_mut().find(|(who, _)| *who == account) {
+            Some((_, left)) => *left = rest,
+            None => leaving.push((account, rest)),
         }
         leaving.retain(|(_, bond)| *bond != 0);
         Leaving::put(ext, &leaving);

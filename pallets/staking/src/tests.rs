@@ -551,15 +551,21 @@ mod validator_set {
         run(&mut state, 11, 20);
         assert_eq!(members(&state, 2), vec![ALICE]);
         assert_eq!(Staking::ledger(&state, &ALICE).committed, 30 * AGR);
-        // Bob stands; epoch 3 is his, and Alice's bond comes back when epoch 3 starts.
+        // Bob stands; epoch 3 is his. Epoch 2's committee (Alice) is kept through epoch 3, since
+        // evidence of epoch 2 is still taken then: her bond stays committed until epoch 4 starts.
         register(&mut state, 21, BOB, 2, 20 * AGR);
         let events = run(&mut state, 21, 30);
+        assert!(!events
+            .iter()
+            .any(|e| matches!(e, Event::ValidatorBondReleased { who: ALICE, .. })));
+        assert_eq!(Staking::ledger(&state, &ALICE).committed, 30 * AGR);
+        let events = run(&mut state, 31, 40);
         assert!(events.contains(&Event::ValidatorBondReleased {
             who: ALICE,
             amount: 30 * AGR
         }));
         assert_eq!(Staking::ledger(&state, &ALICE).committed, 0);
-        let (result, _) = step(&mut state, 31, |ext| Staking::unbond(ext, &ALICE, 30 * AGR));
+        let (result, _) = step(&mut state, 41, |ext| Staking::unbond(ext, &ALICE, 30 * AGR));
         result.unwrap();
     }
 
@@ -807,6 +813,67 @@ mod equivocations {
             Staking::report_equivocation(ext, &BOB, &again)
         });
         assert_eq!(result, Err(error(Error::AlreadyReported)));
+    }
+
+    /// A validator that leaves keeps its bond committed while any committee it sat in is still
+    /// kept, since evidence of that epoch is accepted until then. Before, Alice's bond came
+    /// back when epoch 1 started without her, while her epoch-0 votes could still be reported:
+    /// the report slashed nothing and she could unbond at once — equivocation for free (the
+    /// finalize votes of an epoch's last block are signed after that start).
+    #[test]
+    fn a_leaving_validator_can_be_slashed_for_every_epoch_evidence_is_still_taken_for() {
+        let mut state = chain();
+        let (result, _) = step(&mut state, 2, |ext| {
+            Staking::unregister_validator(ext, &ALICE)
+        });
+        result.unwrap();
+        for n in 2..=10 {
+            end_block(&mut state, n);
+        }
+        assert_eq!(Staking::current_epoch(&state), 1);
+        assert!(
+            Staking::committee(&state, 0).is_some(),
+            "epoch 0 still kept"
+        );
+        let report = evidence("A", notarize(1), notarize(2));
+        let (result, events) = step(&mut state, 11, |ext| {
+            Staking::report_equivocation(ext, &CAROL, &report)
+        });
+        result.unwrap();
+        assert!(
+            events.iter().any(|e| matches!(e, Event::Equivocated { who: ALICE, slashed, .. } if *slashed == 10 * AGR)),
+            "{events:?}"
+        );
+        let (result, _) = step(&mut state, 11, |ext| Staking::unbond(ext, &ALICE, 20 * AGR));
+        assert_eq!(result, Err(error(Error::InsufficientStake)));
+    }
+
+    /// Unregistering and standing again with the minimum bond does not shrink what an
+    /// equivocation costs: the penalty is a share of the candidacy's bond and of what is
+    /// still leaving. Before, only the new candidacy's bond counted (10 AGR of Alice's 30).
+    #[test]
+    fn standing_again_with_a_smaller_bond_does_not_shrink_the_slash() {
+        let mut state = chain();
+        let (result, _) = step(&mut state, 3, |ext| {
+            Staking::unregister_validator(ext, &ALICE)
+        });
+        result.unwrap();
+        let (result, _) = step(&mut state, 3, |ext| {
+            Staking::register_validator(ext, &ALICE, (key("A"), beacon_key("A")), b"", 10 * AGR)
+        });
+        result.unwrap();
+        let report = evidence("A", notarize(1), notarize(2));
+        let (result, events) = step(&mut state, 4, |ext| {
+            Staking::report_equivocation(ext, &CAROL, &report)
+        });
+        result.unwrap();
+        assert!(
+            events.iter().any(|e| matches!(e, Event::Equivocated { who: ALICE, slashed, .. } if *slashed == 15 * AGR)),
+            "{events:?}"
+        );
+        // The rest of both bonds leaves together.
+        assert_eq!(Leaving::get(&state), Some(vec![(ALICE, 15 * AGR)]));
+        assert_eq!(Staking::ledger(&state, &ALICE).committed, 15 * AGR);
     }
 
     #[test]

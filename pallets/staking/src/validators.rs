@@ -235,11 +235,15 @@ impl<T: Config> Pallet<T> {
         Ok(())
     }
 
-    /// The members of the current and, once elected, the next epoch's committee.
+    /// The members of every committee still kept: the previous epoch's (its evidence is still
+    /// taken, `report_equivocation`), the current one's and, once elected, the next one's. A
+    /// leaving validator's bond stays committed while it sits in any of them, so that every
+    /// vote it can still be slashed for has a bond behind it.
     fn sitting(state: &impl StateRead) -> Vec<Validator> {
         let epoch = Self::current_epoch(state);
-        [epoch, epoch.saturating_add(1)]
+        [epoch.checked_sub(1), Some(epoch), epoch.checked_add(1)]
             .iter()
+            .flatten()
             .filter_map(|e| Committees::get(state, e))
             .flatten()
             .collect()
@@ -344,7 +348,7 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Makes `epoch` current: drops the committee two epochs back and releases the bonds of
-    /// former candidates who no longer sit.
+    /// former candidates who sit in no committee still kept ([`Self::sitting`]).
     fn start_epoch(ext: &mut Ext<'_>, epoch: u64) -> Weight {
         let previous = epoch.saturating_sub(1);
         if Committees::get(ext, &epoch).is_none() {
@@ -358,7 +362,7 @@ impl<T: Config> Pallet<T> {
         }
         Self::prune_offences(ext, previous);
         CurrentEpoch::put(ext, &epoch);
-        let committee = Committees::get(ext, &epoch).unwrap_or_default();
+        let sitting = Self::sitting(ext);
         let leaving = Leaving::get(ext).unwrap_or_default();
         let weight = 5_000u64.saturating_add(
             u64::try_from(leaving.len())
@@ -367,7 +371,7 @@ impl<T: Config> Pallet<T> {
         );
         let (stay, go): (Vec<_>, Vec<_>) = leaving
             .into_iter()
-            .partition(|(who, _)| committee.iter().any(|v| v.account == *who));
+            .partition(|(who, _)| sitting.iter().any(|v| v.account == *who));
         for (who, bond) in go {
             Self::release_validator_bond(ext, &who, bond);
         }

@@ -109,6 +109,8 @@ pub trait Params {
     const MIN_RUN_BLOCKS: u32 = 2;
     /// `pallet_market::Config::MIN_COLLATERAL`.
     const MIN_COLLATERAL: Balance = AGR;
+    /// `pallet_market::Config::MIN_BID_ESCROW`: the mock's `REFEREE_CALL_FEE` scale.
+    const MIN_BID_ESCROW: Balance = AGR / 10;
     /// `pallet_market::Config::SAMPLE_PERMILLE`: every job here is small, so one segment
     /// besides the last.
     const SAMPLE_PERMILLE: u32 = 10;
@@ -173,6 +175,8 @@ pub trait Params {
     const REVEAL_BLOCKS: BlockNumber = 3;
     /// `pallet_verification::Config::ATTEST_BLOCKS`.
     const ATTEST_BLOCKS: BlockNumber = 5;
+    /// `pallet_verification::Config::RUN_SEGMENTS`.
+    const RUN_SEGMENTS: u64 = 2;
     /// `pallet_verification::Config::MOVE_BLOCKS`.
     const MOVE_BLOCKS: BlockNumber = 2;
     /// `pallet_verification::Config::SAMPLE_WAIT_BLOCKS`.
@@ -412,6 +416,7 @@ macro_rules! mock_runtime {
             MAX_OFFERS_PER_PROVIDER: u32, MAX_MATCHES_PER_BLOCK: u32, NEWCOMER_SHARE_PERCENT: u8,
             NEWCOMER_JOBS: u32, MAX_PARAMS_LEN: u32, MAX_JOB_FUEL: u64, MAX_SEGMENTS: u64,
             MAX_SEGMENT_FUEL: u64, MIN_RUN_BLOCKS: u32, MIN_COLLATERAL: $crate::__private::Balance,
+            MIN_BID_ESCROW: $crate::__private::Balance,
             SAMPLE_PERMILLE: u32, VERIFIERS_PER_SEGMENT: u32, MAX_VERIFIERS_PER_SEGMENT: u32,
             VERIFIER_MARGIN_PERCENT: u32,
             PROVIDER_MARGIN_PERCENT: u32,
@@ -439,7 +444,7 @@ macro_rules! mock_runtime {
         $crate::mock_runtime!(@consts $T $p [VERIFICATION_PALLET_INDEX = VERIFICATION] {
             MAX_VERIFIERS: u32, VERIFIER_MIN_STAKE: $crate::__private::Balance,
             CHECK_BOND: $crate::__private::Balance, REVEAL_BLOCKS: $crate::__private::BlockNumber,
-            ATTEST_BLOCKS: $crate::__private::BlockNumber,
+            ATTEST_BLOCKS: $crate::__private::BlockNumber, RUN_SEGMENTS: u64,
             MOVE_BLOCKS: $crate::__private::BlockNumber,
             SAMPLE_WAIT_BLOCKS: $crate::__private::BlockNumber, REFEREE_FUEL: u64,
             REFEREE_LEAD_FUEL_PER_BLOCK: u64,

@@ -8,7 +8,7 @@ use crate::{
 use agora_primitives::dispatch::{DispatchError, DispatchResult};
 use agora_primitives::storage::{Ext, StateRead};
 use agora_primitives::trace::{verify_inclusion, InclusionProof, TraceLeaf};
-use agora_primitives::{AccountId, Hash};
+use agora_primitives::{AccountId, BlockNumber, Hash};
 use pallet_jobs::JobId;
 use pallet_support::ensure;
 
@@ -85,10 +85,25 @@ impl<T: Config> Pallet<T> {
                 _ => return Err(Self::error(Error::WrongStartLeaf)),
             }
         }
-        let window = Self::windows(ext).attest;
+        let window = Self::attest_window(ext, &sample);
         Self::advance(ext, job, &mut audit, Phase::AwaitingAttestations, window);
         Self::deposit_event(ext, Event::StartsRevealed { job });
         Ok(())
+    }
+
+    /// Blocks the verifiers of `sample` (the checks' segments, ascending, a segment once per
+    /// verifier) have to re-execute and attest: one attestation window per
+    /// [`Config::RUN_SEGMENTS`] segments of the sample's longest run, at least one.
+    pub fn attest_window(state: &impl StateRead, sample: &[u64]) -> BlockNumber {
+        let mut segments = sample.to_vec();
+        segments.dedup();
+        let longest = sampling::runs(&segments)
+            .iter()
+            .map(|(first, last)| last.saturating_sub(*first).saturating_add(1))
+            .max()
+            .unwrap_or(1);
+        let windows = longest.div_ceil(T::RUN_SEGMENTS.max(1)).max(1);
+        Self::windows(state).attest.saturating_mul(windows)
     }
 
     /// A verifier commits to the leaf it computed for check `check`.
@@ -245,6 +260,9 @@ impl<T: Config> Pallet<T> {
     /// last segment also reveals the model and metrics it computed from its final state, which
     /// must be the worker's committed ones for a match; any other verifier reveals none (either
     /// way round the reveal is `Wrong`: the protocol asks for it, the attestation hides it).
+    /// The leaf must be the checked segment's: one under another index answers no question
+    /// the check asked, and as a mismatch it would end the audit against an honest worker
+    /// with nothing a dispute could decide (every other field the worker's).
     pub fn reveal_attestation(
         ext: &mut Ext<'_>,
         who: &AccountId,
@@ -262,6 +280,7 @@ impl<T: Config> Pallet<T> {
             return Err(Self::error(Error::NothingToReveal));
         };
         let outcome = if attestation_hash(job, check, who, &leaf, &result, &salt) != commitment
+            || leaf.index != entry.segment
             || result.is_some() != (entry.segment == last)
         {
             CheckOutcome::Wrong

@@ -391,7 +391,7 @@ impl<T: Config> Pallet<T> {
                 Self::reopen_from_start(ext, (job, &record), audit, dispute, *who);
             }
             RefereeOutcome::OutOfFuel | RefereeOutcome::Unestablished => {
-                Self::end_undecided(ext, job, audit, &dispute)
+                Self::end_undecided(ext, job, audit, &dispute, *who)
             }
             RefereeOutcome::MachineDependent => {
                 Self::set_aside(ext, job, audit, &dispute, (*who, decided))
@@ -423,7 +423,7 @@ impl<T: Config> Pallet<T> {
         let Some((segment, worker_leaf)) = check.and_then(|c| Some((c.segment, c.worker_leaf?)))
         else {
             // Every disputed check has the worker's leaf (`open` needs it).
-            Self::end_undecided(ext, job, audit, &dispute);
+            Self::end_undecided(ext, job, audit, &dispute, caller);
             return;
         };
         dispute.claim = Claim::Leaves(crate::LeafBisection {
@@ -778,14 +778,36 @@ impl<T: Config> Pallet<T> {
 
     /// The referee could not decide (the step needs more than its fuel): nobody can be shown
     /// wrong. A check's mismatch ends the audit as a plain mismatch (held bonds released,
-    /// escrow refunded, nobody slashed); an open challenge is dismissed (its bond released,
-    /// the job verified as before): the challenger proved nothing against a verified result.
-    fn end_undecided(ext: &mut Ext<'_>, job: JobId, mut audit: Audit, dispute: &Dispute) {
+    /// escrow refunded, nobody slashed); an open challenge is dismissed (the job verified as
+    /// before): the challenger proved nothing against a verified result, so it pays for the
+    /// referee call `caller` made out of its bond ([`Self::repay_to`]) and the rest is released.
+    /// Otherwise the same undecidable challenge could be raised again and again for the price
+    /// of its fee, each round costing the worker a referee call and moving its settlement.
+    fn end_undecided(
+        ext: &mut Ext<'_>,
+        job: JobId,
+        mut audit: Audit,
+        dispute: &Dispute,
+        caller: AccountId,
+    ) {
         if dispute.check.is_some() {
             let segment = dispute.segment;
             Self::end_audit(ext, job, &audit, AuditOutcome::Mismatch { segment });
         } else {
-            Staking::<T>::release(ext, &dispute.challenger, dispute.bond);
+            let challenger = dispute.challenger;
+            let mut owed = 0;
+            if let Some((to, fee)) = Self::repay_to(Some(caller), &challenger) {
+                owed = fee.min(dispute.bond);
+                // All of it to the caller: nothing is burned.
+                Staking::<T>::slash_committed_rewarding(
+                    ext,
+                    &challenger,
+                    owed,
+                    &to,
+                    (100, Balance::MAX),
+                );
+            }
+            Staking::<T>::release(ext, &challenger, dispute.bond.saturating_sub(owed));
             audit.dispute = None;
             Self::conclude(ext, job, audit);
         }

@@ -136,8 +136,15 @@ pub trait Config: pallet_jobs::Config {
     const CHECK_BOND: Balance;
     /// Blocks the worker has for each reveal.
     const REVEAL_BLOCKS: BlockNumber;
-    /// Blocks verifiers have to re-execute and attest.
+    /// Blocks verifiers have to re-execute and attest a run of up to `RUN_SEGMENTS` sampled
+    /// segments.
     const ATTEST_BLOCKS: BlockNumber;
+    /// Consecutive sampled segments one verifier re-executes one after another within
+    /// `ATTEST_BLOCKS` (what the per-segment fuel bound is sized for). A run of the sample
+    /// that is longer gets one attestation window per `RUN_SEGMENTS` of its segments
+    /// ([`Pallet::attest_window`]): only its first start is revealed, so its verifier cannot
+    /// re-execute its segments side by side.
+    const RUN_SEGMENTS: u64;
     /// Blocks each dispute move is due in (a midpoint, an answer, the referee call).
     const MOVE_BLOCKS: BlockNumber;
     /// Blocks a draw may wait for registered verifiers' stake to come free (their check bonds

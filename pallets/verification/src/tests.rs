@@ -378,6 +378,66 @@ fn the_sample_is_as_large_as_the_buyer_chose() {
     assert_eq!(segments, vec![0, 1, 2, 3]);
 }
 
+/// A buyer that asks for every segment (assurance 1000 ‰) makes one run of the whole job:
+/// its verifier re-executes the segments one after another from the one start revealed, and
+/// the attestation window is sized for `RUN_SEGMENTS` (2) of them. A run of 4 gets two
+/// windows. Before, it got one: at the bound, every drawn verifier of such a job missed and was
+/// slashed, whatever its speed, and the job passed unchecked — a buyer with a worker account
+/// of its own could burn the stake of the verifiers the draw favours (the largest).
+#[test]
+fn a_run_longer_than_a_window_is_sized_for_gets_a_window_per_run_segments() {
+    let mut state = committed_at_assurance(&[CHARLIE], trace(), leaf(3), None, (1_000, 0));
+    let segments = sampled(&mut state);
+    assert_eq!(segments, vec![0, 1, 2, 3], "one run of four");
+    reveal_starts(&mut state, &segments);
+    let audit = Verification::audit(&state, 0).unwrap();
+    assert_eq!(audit.phase, Phase::AwaitingAttestations);
+    assert_eq!(
+        audit.deadline,
+        5 + 2 * 5,
+        "two attestation windows of 5 blocks"
+    );
+    // Past one window: still open, and the checks go on to match.
+    end_block(&mut state, 10);
+    let audit = Verification::audit(&state, 0).unwrap();
+    assert_eq!(audit.phase, Phase::AwaitingAttestations);
+    assert!(audit.checks.iter().all(|c| c.outcome.is_none()));
+    for (i, c) in audit.checks.iter().enumerate() {
+        let check = u32::try_from(i).unwrap();
+        let hash = attestation_hash(
+            0,
+            check,
+            &CHARLIE,
+            &leaf(c.segment),
+            &result(&state, c.segment),
+            &SALT,
+        );
+        step(&mut state, 14, |ext| {
+            Verification::attest(ext, &CHARLIE, 0, check, hash)
+        })
+        .0
+        .unwrap();
+    }
+    assert_eq!(
+        Verification::audit(&state, 0).unwrap().phase,
+        Phase::AwaitingLeaves
+    );
+    assert_eq!(
+        TestStaking::ledger(&state, &CHARLIE).active,
+        5 * AGR,
+        "nothing slashed"
+    );
+}
+
+/// The default sample's runs are at most two segments: one window, as before.
+#[test]
+fn runs_of_at_most_run_segments_get_one_attestation_window() {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    reveal_starts(&mut state, &segments);
+    assert_eq!(Verification::audit(&state, 0).unwrap().deadline, 5 + 5);
+}
+
 /// The draw takes the verifiers per segment from the bid too: asked for two, every sampled
 /// segment is checked by two different verifiers, each with a check bond committed; asked for
 /// three with two registered, by both of them.
@@ -1089,6 +1149,46 @@ fn a_last_segment_reveal_without_the_model_is_wrong() {
             .count(),
         1,
         "{outcomes:?}"
+    );
+}
+
+/// A drawn verifier that re-executes honestly but reveals its leaf under another segment's
+/// index does not open a check of its segment: its reveal is `Wrong` and its bond slashed.
+/// Before, the leaf counted as a mismatch that nothing could dispute (the states, fuel and
+/// result were all the worker's), so the audit ended as a mismatch: the buyer refunded, the
+/// honest worker unpaid, the verifier's bond released — a free cancellation for a buyer with a
+/// verifier account.
+#[test]
+fn a_reveal_of_another_segments_leaf_is_wrong_not_a_free_mismatch() {
+    let mut state = committed(&[CHARLIE]);
+    let segments = sampled(&mut state);
+    reveal_starts(&mut state, &segments);
+    let misindexed = |s: u64| TraceLeaf {
+        index: s + 1,
+        ..leaf(s)
+    };
+    let results: Vec<Option<FinalResult>> = segments.iter().map(|s| result(&state, *s)).collect();
+    let outcomes = checked(&mut state, &segments, (&trace(), leaf), |s| {
+        let at = segments.iter().position(|x| *x == s).unwrap();
+        (misindexed(s), results[at])
+    });
+    assert!(
+        outcomes.iter().all(|(_, o)| *o == CheckOutcome::Wrong),
+        "{outcomes:?}"
+    );
+    assert!(Verification::audit(&state, 0).is_none());
+    assert!(
+        matches!(
+            Jobs::job(&state, 0).unwrap().status,
+            JobStatus::Verified { .. }
+        ),
+        "the honest worker's job passes: {:?}",
+        Jobs::job(&state, 0).unwrap().status
+    );
+    assert_eq!(
+        TestStaking::ledger(&state, &CHARLIE).active,
+        3 * AGR,
+        "both bonds slashed"
     );
 }
 

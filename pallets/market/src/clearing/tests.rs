@@ -221,6 +221,38 @@ fn capacity_and_stake_limit_matches() {
     );
 }
 
+/// The newcomer pool is a share of capacity a bid could buy. An offer priced above every bid
+/// (here a phantom with all the fuel there is, at half the largest price) adds nothing to it.
+/// Before, it counted, so for a 10 AGR bond one such offer lifted the pool to all the real
+/// capacity: newcomer sybils took it at their low prices ahead of higher regular bids.
+#[test]
+fn capacity_no_bid_can_afford_does_not_grow_the_newcomer_pool() {
+    let phantom = BookOffer {
+        provider: provider(6),
+        capacity: Fuel::MAX,
+        ..offer(11, Balance::MAX / 2, Fuel::MAX)
+    };
+    let offers = [offer(10, 1, UNIT), phantom];
+    let bids = [
+        BookBid {
+            newcomer: true,
+            ..bid(0, 2, UNIT)
+        },
+        bid(1, 9, UNIT),
+    ];
+    let outcome = clear(
+        &bids,
+        &offers,
+        &rich(),
+        Params {
+            newcomer_share_percent: 20,
+            max_matches: 100,
+        },
+    );
+    assert_eq!(outcome.newcomer_quota, UNIT / 5);
+    assert_eq!(outcome.matches, vec![(1, 10)]);
+}
+
 #[test]
 fn newcomers_get_their_share_before_higher_bids() {
     // Ten units of capacity, 30% for newcomers: three newcomer units go first even though
@@ -490,7 +522,8 @@ proptest! {
         let quota_in_units = outcome.newcomer_quota / UNIT * UNIT;
         prop_assert!(newcomer_fuel >= newcomer_demand.min(quota_in_units),
             "newcomers got {} of demand {} and quota {}", newcomer_fuel, newcomer_demand, outcome.newcomer_quota);
-        let total: Fuel = offers.iter().map(|o| o.free).sum();
+        // Every offer is within reach of a bid (asks 2, bids from 2), if there is a bid.
+        let total: Fuel = if bids.is_empty() { 0 } else { offers.iter().map(|o| o.free).sum() };
         prop_assert_eq!(outcome.newcomer_quota, total * u64::from(share) / 100);
     }
 }

@@ -382,6 +382,37 @@ fn a_challenge_the_referee_cannot_decide_is_dismissed() {
     assert_eq!(TestBalances::total_issuance(&state), issuance);
 }
 
+/// An open challenge the referee cannot decide costs its challenger the referee call: whoever
+/// made the call (here Alice; the worker, whose turn it is, in practice) is repaid out of the
+/// bond, the rest released. Before, the challenger paid only its challenge's fee and could
+/// challenge the same undecidable output again as soon as the job was verified again, each
+/// round costing the worker a referee call (~1 AGR on the runtime) and moving its settlement.
+#[test]
+fn an_undecidable_challenge_repays_the_referee_call_out_of_the_bond() {
+    let mut state = challenged(leaf, ChallengeTarget::Output);
+    let issuance = TestBalances::total_issuance(&state);
+    let (alice, dave) = (
+        TestBalances::free_balance(&state, &ALICE),
+        TestStaking::ledger(&state, &DAVE).active,
+    );
+    refereed_by(
+        &mut state,
+        6,
+        MockReferee {
+            missing: None,
+            fat: true,
+        },
+    );
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Verified { .. }
+    ));
+    assert_eq!(TestStaking::ledger(&state, &DAVE).committed, 0);
+    assert_eq!(TestStaking::ledger(&state, &DAVE).active, dave - CALL_FEE);
+    assert_eq!(TestBalances::free_balance(&state, &ALICE), alice + CALL_FEE);
+    assert_eq!(TestBalances::total_issuance(&state), issuance);
+}
+
 #[test]
 fn challenges_outside_the_rules_are_refused_and_change_nothing() {
     // What a refused call must leave as it was (calls are dispatched here without the
