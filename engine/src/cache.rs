@@ -3,13 +3,16 @@
 //! # Specification
 //!
 //! An entry is the file `<cache_dir>/<key>.cwasm`, where `key` is the lowercase hex of
-//! `blake3("agora/module-cache/v1" ‖ module hash ‖ engine fingerprint ‖ limits digest)`. The
-//! fingerprint hashes wasmtime's own compatibility hash (its version, every compiler setting,
-//! the target CPU features): a serialized module is only valid for exactly that, so nothing else
-//! may share a key. The file holds the blake3 checksum of wasmtime's serialized module, then the
-//! serialized module; it is written to a temporary name and renamed, so a reader sees a whole
-//! entry or none. An entry whose checksum does not match, or that wasmtime refuses, is a miss:
-//! the module is compiled again and the entry replaced.
+//! `blake3("agora/module-cache/v1" ‖ module hash ‖ engine fingerprint ‖ validation digest)`.
+//! The fingerprint hashes wasmtime's own compatibility hash (its version, every compiler
+//! setting, the target CPU features): a serialized module is only valid for exactly that, so
+//! nothing else may share a key. The validation digest hashes the version of the validation
+//! rules, the limits and whether the NaN probe's rule applied: a hit skips validation, so only
+//! an entry validated under exactly these may be found. The file holds the blake3 checksum of
+//! wasmtime's serialized module, then the serialized module; it is written to a temporary name
+//! no other write uses (the process id and a per-process counter) and renamed, so a reader sees
+//! a whole entry or none. An entry whose checksum does not match, or that wasmtime refuses, is
+//! a miss: the module is compiled again and the entry replaced.
 //!
 //! The directory is bounded: after writing an entry, [`prune`] deletes the oldest entries (by
 //! modification time, then name) until the entries left take at most
@@ -22,6 +25,7 @@
 //! entry this one is reading is a miss, not an error.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use agora_primitives::Hash;
@@ -82,10 +86,23 @@ pub(crate) fn write(path: &Path, module: &Module) -> Result<(), Error> {
     bytes.extend_from_slice(blake3::hash(&payload).as_bytes());
     bytes.extend_from_slice(&payload);
     // Write then rename: a reader sees the whole entry or none.
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, &bytes).map_err(|e| cache_error(&e))?;
-    std::fs::rename(&tmp, path).map_err(|e| cache_error(&e))?;
+    let tmp = temporary_path(path);
+    let written = std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(error) = written {
+        // A name no other write uses is one nothing else would ever remove.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(cache_error(&error));
+    }
     Ok(())
+}
+
+/// A temporary name beside `path` that no other write uses: the process id and a number
+/// this process never hands out twice. Two threads of one process writing the same entry
+/// once shared a name, and the second rename failed the load although it had compiled.
+fn temporary_path(path: &Path) -> PathBuf {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let write = WRITES.fetch_add(1, Ordering::Relaxed);
+    path.with_extension(format!("tmp{}-{write}", std::process::id()))
 }
 
 /// Deletes the oldest entries beside `written` (by modification time, then name) until the
@@ -165,6 +182,28 @@ mod tests {
             ".cwasm".to_owned(),
         ] {
             assert!(!is_entry(&name), "{name}");
+        }
+    }
+
+    /// Two writes of one entry in one process (two threads compiling the same module) each
+    /// have a temporary file of their own; they shared one, and the second rename failed.
+    #[test]
+    fn every_write_has_a_temporary_name_of_its_own() {
+        let path = PathBuf::from(format!("/c/{}.cwasm", "ab".repeat(32)));
+        let path = path.as_path();
+        assert!(is_entry(
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+        ));
+        let (first, second) = (temporary_path(path), temporary_path(path));
+        assert_ne!(first, second);
+        for tmp in [&first, &second] {
+            assert_eq!(
+                tmp.parent(),
+                path.parent(),
+                "beside the entry: the rename stays on one disk"
+            );
+            let name = tmp.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            assert!(!is_entry(name), "{name} is never counted as an entry");
         }
     }
 

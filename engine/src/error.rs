@@ -105,6 +105,17 @@ pub enum Error {
         /// The limit, bytes.
         limit: u64,
     },
+    /// The host could not give the call memory it may grow to (the operating system refused
+    /// the allocation below the limit): about this machine, not the job, so never a refusal.
+    /// Before, wasmtime's default returned -1 to `memory.grow`, which the module could keep in
+    /// its state: a host short of memory then computed other bytes than one with enough.
+    #[error("`{call}`: this host could not provide memory the module may grow to: {reason}")]
+    HostMemory {
+        /// ABI call (or `instantiate`).
+        call: &'static str,
+        /// What the host said.
+        reason: String,
+    },
     /// The call tried to grow a table past the limit.
     #[error("`{call}` asked for a table of {requested} elements; the limit is {limit}")]
     TableLimit {
@@ -236,6 +247,7 @@ impl Error {
             self,
             Error::Compile { .. }
                 | Error::Engine { .. }
+                | Error::HostMemory { .. }
                 | Error::Cache { .. }
                 | Error::Stopped { .. }
                 | Error::Trace(_)

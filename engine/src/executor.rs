@@ -46,6 +46,10 @@ use crate::cache;
 use crate::validate;
 use crate::Error;
 
+/// The version of the validation rules, in the disk cache's key: v2 added
+/// [`validate::validate_probeable`] (entries written before it were not checked for it).
+const VALIDATION_RULES: &[u8] = b"agora/validation/v2";
+
 /// Job ABI version this executor runs.
 pub const ABI_VERSION: i32 = 1;
 
@@ -145,7 +149,7 @@ pub struct Executor {
     engine: Engine,
     settings: Settings,
     fingerprint: Hash,
-    /// Digest of the limits: a cached module passed validation under exactly these.
+    /// Digest of the validation rules and limits: a cached module passed exactly these.
     limits_digest: Hash,
     compiled: Mutex<(BTreeMap<Hash, Module>, VecDeque<Hash>)>,
 }
@@ -207,7 +211,14 @@ impl Executor {
         hasher.write(b"agora/executor/v1");
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let fingerprint = Hash(*hasher.0.finalize().as_bytes());
-        let limits_digest = Hash::of(format!("{:?}", settings.limits).as_bytes());
+        // What a cached module was validated under: the rules (their version, bumped when a
+        // rule is added), the limits, and whether the probe's rule applied. A disk hit skips
+        // validation, so an entry from looser rules must not be found.
+        let limits_digest = Hash::of_parts(&[
+            VALIDATION_RULES,
+            format!("{:?}", settings.limits).as_bytes(),
+            &[u8::from(settings.nan_probed)],
+        ]);
         Ok(Self {
             engine,
             settings,
@@ -710,10 +721,12 @@ struct Guard {
     denied: Option<Denied>,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Denied {
     Memory(u64),
     Table(u64),
+    /// The host failed a growth the limits allow (its reason).
+    Host(String),
 }
 
 impl Guard {
@@ -739,14 +752,33 @@ impl ResourceLimiter for Guard {
         &mut self,
         _current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        // Past the limit: `MemoryLimit`, as ever (a growth past 4 GiB is past every limit).
         self.grow(
             desired,
             self.limits.max_memory_bytes,
             Denied::Memory,
             "memory limit",
-        )
+        )?;
+        // Within it but past the module's own declared maximum: -1, as the spec says and on
+        // every machine (wasmtime would answer the same through `memory_grow_failed`). Refused
+        // here so that every failure wasmtime reports after this approves a growth is the
+        // host's.
+        Ok(maximum.is_none_or(|maximum| desired <= maximum))
+    }
+
+    /// A growth failed after `memory_growing` allowed it: within the limit and the module's
+    /// declared maximum, so it is this host (the operating system refused the memory).
+    /// wasmtime's default answers -1, a value the module could store, and then a machine short
+    /// of memory computes other bytes than one with enough; the call fails instead, as the
+    /// host's error, never a refusal. (wasmtime 48 calls this otherwise only for a memory of
+    /// custom page sizes growing past what its type addresses; the job feature set has no
+    /// custom page sizes.)
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        let reason = format!("{error:#}");
+        self.denied = Some(Denied::Host(reason.clone()));
+        Err(wasmtime::Error::msg(reason))
     }
 
     fn table_growing(
@@ -777,19 +809,25 @@ impl ResourceLimiter for Guard {
 /// Turn a wasmtime error into the crate's error for `call`.
 fn classify(error: wasmtime::Error, store: &Store<Guard>, call: &'static str, fuel: u64) -> Error {
     let limits = &store.data().limits;
-    match store.data().denied {
+    match &store.data().denied {
         Some(Denied::Memory(requested)) => {
             return Error::MemoryLimit {
                 call,
-                requested,
+                requested: *requested,
                 limit: limits.max_memory_bytes,
             }
         }
         Some(Denied::Table(requested)) => {
             return Error::TableLimit {
                 call,
-                requested,
+                requested: *requested,
                 limit: limits.max_table_elements,
+            }
+        }
+        Some(Denied::Host(reason)) => {
+            return Error::HostMemory {
+                call,
+                reason: reason.clone(),
             }
         }
         None => {}
@@ -809,5 +847,56 @@ fn classify(error: wasmtime::Error, store: &Store<Guard>, call: &'static str, fu
             call,
             trap: format!("{error:#}"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard() -> Guard {
+        Guard {
+            limits: Limits::default(),
+            denied: None,
+        }
+    }
+
+    /// A growth the limits allow but the host cannot back (the operating system refused the
+    /// memory) fails the call as the host's error, never a refusal; wasmtime's default would
+    /// answer -1 to `memory.grow`, a value the module could keep in its state.
+    #[test]
+    fn a_growth_the_host_cannot_back_fails_the_call_as_the_hosts_error() {
+        let mut guard = guard();
+        assert!(guard
+            .memory_grow_failed(wasmtime::Error::msg("mmap failed: Cannot allocate memory"))
+            .is_err());
+        let store = Store::new(&Engine::default(), guard);
+        let error = classify(
+            wasmtime::Error::msg("memory.grow failed"),
+            &store,
+            "agora_segment",
+            1,
+        );
+        assert!(
+            matches!(&error, Error::HostMemory { call: "agora_segment", reason } if reason.contains("Cannot allocate")),
+            "{error}"
+        );
+        assert!(!error.is_refusal());
+    }
+
+    /// Growth past the module's declared maximum is its own request: -1 (`Ok(false)`),
+    /// recorded as nothing; past the limit it stays `MemoryLimit` whatever the maximum.
+    #[test]
+    fn growth_past_a_declared_maximum_is_minus_one_and_past_the_limit_a_memory_limit() {
+        let mut guard = guard();
+        assert!(!guard
+            .memory_growing(65536, 3 * 65536, Some(2 * 65536))
+            .unwrap());
+        assert!(guard.denied.is_none());
+        let past = usize::try_from(guard.limits.max_memory_bytes).unwrap() + 65536;
+        assert!(guard.memory_growing(65536, past, Some(past / 2)).is_err());
+        assert!(
+            matches!(guard.denied, Some(Denied::Memory(requested)) if requested == past as u64)
+        );
     }
 }

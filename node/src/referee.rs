@@ -23,9 +23,11 @@
 //!   a NaN and within half the stack, so the original's outcome is every machine's.
 //! - Whatever the module does wrong (invalid or refused module, trap, job error, memory or
 //!   stack limit, a state it cannot decode) is [`RefereeVerdict::Refused`]: deterministic
-//!   outcomes of the same bytes on every node. A failure of this node's engine itself
-//!   (wasmtime cannot compile a module that validated, or cannot be configured) is not a
-//!   verdict: it is reported as [`RefereeError::Failed`], and the node decides nothing.
+//!   outcomes of the same bytes on every node. A failure of this node itself (wasmtime
+//!   cannot compile a module that validated or cannot be configured, the host cannot back
+//!   memory the limits allow, the module cache cannot be written: every error
+//!   `agora_engine::Error::is_refusal` leaves out) is not a verdict: it is reported as
+//!   [`RefereeError::Failed`], and the node decides nothing.
 //! - One executor per fuel limit is kept for the node's life (the limits are runtime
 //!   constants: `REFEREE_FUEL` for a step, the export and eval, `MAX_SEGMENT_FUEL` for a whole
 //!   segment in a fuel dispute), so compiled modules stay in their memory caches and, with a
@@ -94,6 +96,17 @@ enum Probing {
     Probed,
 }
 
+/// How a probed call ended when it returned nothing ([`EngineReferee::machine_dependent`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Halt {
+    /// It produced a NaN or used over half the stack.
+    MachineDependent,
+    /// The module refused it, as it refuses the plain call: nothing depends on the machine.
+    Refused,
+    /// This machine failed it (not the module): the probe decided nothing.
+    Failed,
+}
+
 /// What went wrong inside one run: a verdict, or why there is none.
 enum Stop {
     Verdict(RefereeVerdict),
@@ -102,15 +115,20 @@ enum Stop {
 
 impl From<EngineError> for Stop {
     fn from(error: EngineError) -> Self {
+        // Only what every machine running the same bytes meets is a verdict
+        // (`EngineError::is_refusal`); anything about this machine (compilation, the engine,
+        // its memory, the module cache) decides nothing. Before, every error but `Compile`
+        // and `Engine` read as the module refusing the run, so a module cache this node could
+        // not write decided a dispute, on this validator only.
         match error {
             EngineError::OutOfFuel { .. } => Stop::Verdict(RefereeVerdict::OutOfFuel),
-            EngineError::Compile { reason } | EngineError::Engine { reason } => {
-                tracing::error!(%reason, "the referee's engine failed; deciding nothing");
-                Stop::Undecided(RefereeError::Failed)
-            }
-            other => {
-                tracing::info!(error = %other, "the referee's run was refused by the module");
+            refusal if refusal.is_refusal() => {
+                tracing::info!(error = %refusal, "the referee's run was refused by the module");
                 Stop::Verdict(RefereeVerdict::Refused)
+            }
+            failure => {
+                tracing::error!(error = %failure, "the referee's engine failed; deciding nothing");
+                Stop::Undecided(RefereeError::Failed)
             }
         }
     }
@@ -165,25 +183,33 @@ impl EngineReferee {
     }
 
     /// Whether the outcome of `request` may depend on the machine (see the module doc): runs
-    /// the piece as the probed module on `executor` (the probing one).
+    /// the piece as the probed module on `executor` (the probing one). A probed call this
+    /// machine fails (`Error::is_refusal` false) decides nothing: before, it read as "not
+    /// machine-dependent", and the plain run's outcome became a verdict the probe never checked.
     fn machine_dependent(
         executor: &Executor,
         probed: &JobModule,
         request: &RefereeRequest,
         dataset: &[u8],
         state: Option<&[u8]>,
-    ) -> bool {
+    ) -> Result<bool, Stop> {
         let fuel = request.fuel_limit.saturating_mul(PROBED_FUEL_FACTOR);
-        let call = |call: ProbedCall<'_>| -> Result<Output, bool> {
+        let call = |call: ProbedCall<'_>| -> Result<Output, Halt> {
             let Probed {
                 result,
                 nan_produced,
             } = executor.call_probed(probed, call, &request.params, dataset, fuel);
             match result {
-                _ if nan_produced => Err(true),
-                Err(EngineError::StackOverflow { .. }) => Err(true),
+                _ if nan_produced => Err(Halt::MachineDependent),
+                Err(EngineError::StackOverflow { .. }) => Err(Halt::MachineDependent),
                 // The same deterministic refusal as the original's: nothing depends on it.
-                Err(_) => Err(false),
+                Err(error) if error.is_refusal() => Err(Halt::Refused),
+                // This machine failed (its memory, its module cache): the probe saw nothing,
+                // so it cannot say the piece is not machine-dependent either.
+                Err(error) => {
+                    tracing::error!(%error, "the referee's probed run failed; deciding nothing");
+                    Err(Halt::Failed)
+                }
                 Ok(output) => Ok(output),
             }
         };
@@ -211,13 +237,23 @@ impl EngineReferee {
                     call(ProbedCall::Export { state }),
                     call(ProbedCall::Eval { state }),
                 ];
-                match outcomes.iter().any(|outcome| matches!(outcome, Err(true))) {
-                    true => Err(true),
-                    false => Ok(()),
+                // A NaN in either is the verdict, whatever the other did.
+                for halt in [Halt::MachineDependent, Halt::Failed] {
+                    if outcomes
+                        .iter()
+                        .any(|outcome| outcome.as_ref().err() == Some(&halt))
+                    {
+                        return Err(halt);
+                    }
                 }
+                Ok(())
             }
         })();
-        outcome.err().unwrap_or(false)
+        match outcome {
+            Err(Halt::MachineDependent) => Ok(true),
+            Err(Halt::Failed) => Err(Stop::Undecided(RefereeError::Failed)),
+            Err(Halt::Refused) | Ok(()) => Ok(false),
+        }
     }
 
     fn blob(&self, hash: &Hash) -> Result<Vec<u8>, Stop> {
@@ -259,7 +295,7 @@ impl EngineReferee {
             (limit, Probing::Probed),
         )?;
         let probed = Self::load_probed(&probing, &wasm)?;
-        if Self::machine_dependent(&probing, &probed, request, &dataset, state.as_deref()) {
+        if Self::machine_dependent(&probing, &probed, request, &dataset, state.as_deref())? {
             return Ok(RefereeVerdict::MachineDependent);
         }
         let params = &request.params;
@@ -535,5 +571,49 @@ impl Referee for EngineReferee {
     /// The blob store checked the bytes against the hash when they were uploaded.
     fn holds(&self, blob: &Hash) -> bool {
         self.blobs.has(blob)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A referee's run decides only on what every machine running the same bytes meets; an
+    /// error of this machine (its module cache, its memory, its engine, a stopped run) decides
+    /// nothing. Before, a module cache the node could not write read as the module refusing
+    /// the run: a verdict on this validator only.
+    #[test]
+    fn only_what_every_machine_meets_is_a_verdict() {
+        for failure in [
+            EngineError::Cache {
+                path: "/cache/entry.cwasm".into(),
+                reason: "No space left on device".into(),
+            },
+            EngineError::HostMemory {
+                call: "agora_segment",
+                reason: "Cannot allocate memory".into(),
+            },
+            EngineError::Engine {
+                reason: "unsupported".into(),
+            },
+            EngineError::Stopped { segments: 1 },
+        ] {
+            let shown = failure.to_string();
+            assert!(
+                matches!(Stop::from(failure), Stop::Undecided(RefereeError::Failed)),
+                "{shown}"
+            );
+        }
+        assert!(matches!(
+            Stop::from(EngineError::OutOfFuel {
+                call: "agora_segment",
+                limit: 1
+            }),
+            Stop::Verdict(RefereeVerdict::OutOfFuel)
+        ));
+        assert!(matches!(
+            Stop::from(EngineError::MissingExport { name: "agora_init" }),
+            Stop::Verdict(RefereeVerdict::Refused)
+        ));
     }
 }

@@ -4,7 +4,9 @@
 
 use agora_engine::{Error, Executor, Limits, Settings};
 
-use crate::fixture::{counter, module, module_with_memory, segment_export, with_segment};
+use crate::fixture::{
+    counter, module, module_with_memory, segment_export, store_state, with_segment,
+};
 
 /// Small limits so every fault is reached quickly.
 fn executor() -> Executor {
@@ -81,6 +83,26 @@ fn unbounded_memory_growth_hits_the_memory_limit() {
     );
 }
 
+/// A `memory.grow` within the limit but past the module's own declared maximum returns -1 on
+/// every machine: the request alone decides it, and the module may keep the -1 in its state
+/// (the engine's limiter answers it before wasmtime tries, so that any failure after its
+/// approval is the host's: `executor::tests::a_growth_the_host_cannot_back_fails_the_call_as_the_hosts_error`).
+#[test]
+fn growth_past_the_declared_maximum_returns_minus_one_everywhere() {
+    let executor = executor();
+    let body = store_state("i32.const 2 memory.grow i64.extend_i32_s");
+    let wasm = module_with_memory(
+        &[("agora_segment", &segment_export(&body))],
+        "",
+        "(memory (export \"memory\") 1 2)",
+    );
+    let job = executor.load(&wasm).expect("module loads");
+    let out = executor
+        .segment(&job, b"{}", b"data", &[0; 8], 1)
+        .expect("the segment runs");
+    assert_eq!(out.bytes, (-1i64).to_le_bytes());
+}
+
 #[test]
 fn huge_initial_memory_is_refused_before_running() {
     let wasm = module_with_memory(&[], "", "(memory (export \"memory\") 1024)");
@@ -111,6 +133,39 @@ fn a_module_the_nan_probe_cannot_rewrite_is_refused_at_load() {
     let wasm = module(&[], &format!("(func $wide (local{locals}))"));
     refused_at_load(
         &executor(),
+        &wasm,
+        |e| matches!(e, Error::InvalidModule { reason } if reason.contains("NaN probe")),
+    );
+}
+
+/// A module cached by the referee's probing executor (which does not ask that the probe can
+/// rewrite its modules) is still checked for the probe by an executor sharing the cache
+/// directory: a disk hit skips validation, so the cache's key holds whether that rule applied.
+/// Before, the plain executor loaded the unprobeable module from the probing one's entry.
+#[test]
+fn a_module_the_probing_executor_cached_is_still_checked_for_the_probe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sharing_the_cache = |nan_probed: bool| {
+        let base = executor().settings().clone();
+        Executor::new(Settings {
+            nan_probed,
+            cache_dir: Some(dir.path().to_path_buf()),
+            ..base
+        })
+        .expect("executor")
+    };
+    let locals = " i32".repeat(49_998);
+    let wasm = module(&[], &format!("(func $wide (local{locals}))"));
+    sharing_the_cache(true)
+        .load(&wasm)
+        .expect("the probing executor loads it");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "compiled and cached"
+    );
+    refused_at_load(
+        &sharing_the_cache(false),
         &wasm,
         |e| matches!(e, Error::InvalidModule { reason } if reason.contains("NaN probe")),
     );
