@@ -552,14 +552,28 @@ impl Chain {
 
     /// Validates and pools an extrinsic submitted to this node against the finalized state,
     /// and queues it for relay to the other nodes ([`Chain::relay_queue`]).
+    ///
+    /// Decoding and the runtime's checks (the signature's above all) run outside the chain's
+    /// lock, as a relayed batch's do ([`Chain::submit_relayed_batch`]): a client resending an
+    /// extrinsic with a bad signature costs one verification on its own RPC thread, never a
+    /// hold on the lock that block production and import need (found in review, 2026-12-04).
     pub fn submit(&self, bytes: &[u8]) -> Result<Hash, PoolError> {
+        use agora_runtime::executive::{validate_transaction, TransactionError};
+        use agora_runtime::extrinsic::{hash_of, Extrinsic};
+        let xt = Extrinsic::decode_bounded(bytes).map_err(TransactionError::from)?;
+        let hash = hash_of(bytes);
         let view = self.finalized_view();
+        let head = {
+            let state = self.lock();
+            if state.pool.contains(&hash) {
+                return Err(PoolError::AlreadyImported(hash));
+            }
+            state.finalized_hash
+        };
+        let valid = validate_transaction(&view, &self.inner.genesis_hash, head, &xt, bytes.len())?;
         let hash = {
             let mut state = self.lock();
-            let head = state.finalized_hash;
-            let result = state
-                .pool
-                .submit(&view, &self.inner.genesis_hash, head, bytes);
+            let result = state.pool.admit(&view, hash, xt, bytes.len(), valid);
             set_count(&self.inner.metrics.txpool_size, state.pool.len());
             self.report_dropped(&mut state);
             result?
