@@ -57,7 +57,10 @@ use parity_scale_codec::{Decode, Encode};
 ///   `MIN_BID_ESCROW` (a new constant), which an unrunnable job pays its worker at least; a
 ///   leaving validator's bond stays committed while any kept committee holds it, and an
 ///   equivocation slashes the candidacy's bond and any still leaving together.
-pub const SPEC_VERSION: u32 = 5;
+/// - 6: a bid is placed only by a node that holds its module and dataset (errors
+///   `ModuleUnavailable`, `DatasetUnavailable`; without them the call is undecided there, as a
+///   commitment of results nobody uploaded is).
+pub const SPEC_VERSION: u32 = 6;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 

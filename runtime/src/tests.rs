@@ -43,24 +43,6 @@ fn transfer(dest: AccountId, value: Balance) -> RuntimeCall {
 }
 
 /// A chain in memory: state, tree, head.
-/// A node that holds the bytes of every blob (availability checks pass) and has no engine (a
-/// referee run is undecided, `Detached`).
-pub(crate) struct HoldsEveryBlob;
-
-impl agora_primitives::referee::Referee for HoldsEveryBlob {
-    fn run(
-        &self,
-        _: &agora_primitives::referee::RefereeRequest,
-    ) -> Result<agora_primitives::referee::RefereeVerdict, agora_primitives::referee::RefereeError>
-    {
-        Err(agora_primitives::referee::RefereeError::Detached)
-    }
-
-    fn holds(&self, _: &Hash) -> bool {
-        true
-    }
-}
-
 #[derive(Clone)]
 pub(crate) struct Chain {
     pub(crate) genesis_hash: Hash,
@@ -70,7 +52,7 @@ pub(crate) struct Chain {
     /// The timestamp of the head; the next block is a second later.
     pub(crate) time: u64,
     /// The referee blocks are built and imported with: by default one that holds every blob
-    /// and has no engine ([`HoldsEveryBlob`]).
+    /// and has no engine (`pallet_support::mock::NoEngine`).
     pub(crate) referee: Option<std::sync::Arc<dyn agora_primitives::referee::Referee>>,
 }
 
@@ -92,7 +74,9 @@ impl Chain {
             store,
             head: genesis.block,
             time: 0,
-            referee: Some(std::sync::Arc::new(HoldsEveryBlob)),
+            referee: Some(std::sync::Arc::new(
+                pallet_support::mock::NoEngine::default(),
+            )),
         }
     }
 

@@ -43,6 +43,16 @@ impl<T: Config> Pallet<T> {
         let reserve = escrow
             .checked_add(rent_deposit)
             .ok_or(Self::error(Error::Overflow))?;
+        // Held, not only registered, as `commit_result` requires of a job's results: a worker
+        // matched to a bid whose module or dataset nobody uploaded could neither run it nor have
+        // its `declare_unrunnable` decided (the referee lacks the inputs too), and was slashed at
+        // `commit_by` for the buyer's omission. A node that does not hold them leaves the call
+        // undecided (`Ext::require_available`), so no block carries it. Asked last before the
+        // first write, so that a bid every node refuses alike is refused, not undecided.
+        ext.require_available(spec.module)
+            .map_err(|_| Self::error(Error::ModuleUnavailable))?;
+        ext.require_available(spec.dataset)
+            .map_err(|_| Self::error(Error::DatasetUnavailable))?;
         Balances::<T>::reserve(ext, buyer, reserve)
             .map_err(|_| Self::error(Error::CannotPayEscrow))?;
         NextBidId::put(ext, &id.saturating_add(1));

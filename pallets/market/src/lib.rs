@@ -365,6 +365,12 @@ pub enum Error {
          MAX_SEGMENTS checks for the job"
     )]
     TooManyVerifiers,
+    /// This node does not hold the module's bytes (registered, but not uploaded here).
+    #[error("this node does not hold the module's bytes: upload them before bidding")]
+    ModuleUnavailable,
+    /// This node does not hold the dataset's bytes (registered, but not uploaded here).
+    #[error("this node does not hold the dataset's bytes: upload them before bidding")]
+    DatasetUnavailable,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -397,6 +403,8 @@ agora_primitives::impl_pallet_error!(Error {
     ExpiryTooFar,
     BadAssurance,
     TooManyVerifiers,
+    ModuleUnavailable,
+    DatasetUnavailable,
 });
 
 // ---------------------------------------------------------------------------------------------

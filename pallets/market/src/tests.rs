@@ -393,6 +393,39 @@ fn bad_bids_are_refused_and_change_nothing() {
     }
 }
 
+/// A bid needs its inputs held, not only registered (found in review, 2026-12-04): the worker
+/// matched to a bid whose module nobody uploaded could neither run it nor show it unrunnable
+/// (the referee lacks it too), and was slashed at `commit_by` for the buyer's omission. A node
+/// that lacks either input refuses the bid and leaves the call undecided, so no block carries
+/// it; nothing is written.
+#[test]
+fn a_bid_whose_inputs_were_never_uploaded_is_refused() {
+    let mut state = genesis_state();
+    step(&mut state, 1, |_| ());
+    let before = state.clone();
+    for (lacks, expected) in [
+        (spec().module, Error::ModuleUnavailable),
+        (spec().dataset, Error::DatasetUnavailable),
+    ] {
+        let ((result, undecided), events) = step(&mut state, 1, |ext| {
+            ext.set_referee(Some(std::sync::Arc::new(pallet_support::mock::NoEngine {
+                lacks: Some(lacks),
+            })));
+            let result = Market::place_bid(ext, &ALICE, spec(), terms(AGR, MFUEL));
+            (result, ext.take_undecided())
+        });
+        assert_eq!(result, Err(error(expected)));
+        assert_eq!(
+            undecided,
+            Some(agora_primitives::referee::RefereeError::Unavailable { blob: lacks })
+        );
+        assert!(events.is_empty());
+        assert_eq!(state, before, "a refused bid changed state: {expected:?}");
+    }
+    // Held, the same bid is placed.
+    bid(&mut state, 1, ALICE, terms(AGR, MFUEL)).unwrap();
+}
+
 #[test]
 fn bids_are_bounded_per_account_and_in_total() {
     let mut state = genesis_state();
