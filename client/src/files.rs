@@ -1,7 +1,9 @@
 //! Files the client reads and writes: inputs named on a command line, job parameters, the
 //! daemons' state written atomically, and the default directories.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use agora_primitives::AccountId;
 
@@ -28,9 +30,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     if let Some(dir) = path.parent() {
         create_dir(dir)?;
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| Error::file("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::file("write", path, e))
+    let tmp = temporary_path(path);
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    written.map_err(|e| {
+        // A name no other write uses is one nothing else would ever remove.
+        let _ = std::fs::remove_file(&tmp);
+        Error::file("write", path, e)
+    })
+}
+
+/// A temporary name beside `path` that no other write uses: `path`'s name, the process id and
+/// a number this process never hands out twice. Two tasks of one daemon writing the same file
+/// (a watcher's replay and a drawn check fetching one module) shared `path.tmp`, and the
+/// second rename failed.
+fn temporary_path(path: &Path) -> PathBuf {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let write = WRITES.fetch_add(1, Ordering::Relaxed);
+    let mut name = path.file_name().map(OsString::from).unwrap_or_default();
+    name.push(format!(".tmp{}-{write}", std::process::id()));
+    path.with_file_name(name)
 }
 
 /// Reads a JSON file the program wrote itself (a daemon's state): `None` if it does not exist.
@@ -105,8 +123,29 @@ mod tests {
         write_atomic(&path, b"one").unwrap();
         write_atomic(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert!(!path.with_extension("tmp").exists());
+        let left: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![OsString::from("state.json")],
+            "no temporary is left"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Two writes of one file each have a temporary of their own, beside it.
+    #[test]
+    fn every_atomic_write_has_a_temporary_of_its_own() {
+        let path = Path::new("/state/blobs/0xab");
+        let (first, second) = (temporary_path(path), temporary_path(path));
+        assert_ne!(first, second);
+        assert_eq!(first.parent(), path.parent());
+        assert!(first
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("0xab.tmp")));
     }
 
     #[test]

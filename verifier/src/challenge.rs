@@ -96,8 +96,15 @@ impl Replayer {
         Ok(inputs)
     }
 
-    /// Re-executes job `id` from `init` to its model and metrics, fetching through `rpc`.
-    pub(crate) async fn replay(&self, rpc: &Rpc, id: JobId, job: &Job) -> Result<Replay, Error> {
+    /// Re-executes job `id` from `init` to its model and metrics, fetching through `rpc`; a
+    /// set `stop` ends it before its next segment (`agora_engine::Error::Stopped`).
+    pub(crate) async fn replay(
+        &self,
+        rpc: &Rpc,
+        id: JobId,
+        job: &Job,
+        stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Result<Replay, Error> {
         let inputs = self.inputs(rpc, job, None).await?;
         let segments = inputs.spec.segments();
         let rerun = Rerun {
@@ -107,6 +114,7 @@ impl Replayer {
             last: segments.saturating_sub(1),
             ends_trace: true,
             keep_states: Some(self.replay_dir(id)),
+            stop,
         };
         tracing::info!(job = id, segments, "replaying the whole job");
         let (leaves, result) = tokio::task::spawn_blocking(move || rerun.execute())
@@ -179,7 +187,7 @@ impl<'a> Challenger<'a> {
 
     /// Re-executes job `id` from `init` to its model and metrics.
     pub async fn replay(&self, id: JobId, job: &Job) -> Result<Replay, Error> {
-        self.replayer.replay(self.rpc, id, job).await
+        self.replayer.replay(self.rpc, id, job, None).await
     }
 
     /// Drops what the replay of job `id` kept on disk (its dispute is over, or it is no longer

@@ -8,9 +8,11 @@
 //! nobody makes counts against the worker, so an honest challenger wins either way, and an
 //! honest worker calls it itself.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use crate::challenge::{Replay, Replayer};
+use crate::challenge::{Challenger, Replay, Replayer};
 use crate::{Error, Verifier};
 use agora_client::chain::State;
 use agora_client::rpc::Rpc;
@@ -122,9 +124,7 @@ impl Verifier {
         }
         if let Some(Reopened::Replaying(task)) = replays.remove(&id) {
             // A failed replay is dropped with its entry: the next tick starts another.
-            let replay = task.await.map_err(|e| {
-                Error::InvalidJob(format!("the replay of job #{id} panicked: {e}"))
-            })??;
+            let replay = task.finished().await?;
             replays.insert(id, Reopened::Replayed(replay));
         }
         let Some(Reopened::Replayed(replay)) = replays.get(&id) else {
@@ -134,19 +134,17 @@ impl Verifier {
     }
 
     /// Replays job `id` in a task of its own, over a connection of its own to the same node.
-    fn spawn_replay(
-        &self,
-        replayer: Replayer,
-        id: JobId,
-        job: Job,
-    ) -> tokio::task::JoinHandle<Result<Replay, Error>> {
+    pub(crate) fn spawn_replay(&self, replayer: Replayer, id: JobId, job: Job) -> ReplayTask {
         let url = self.rpc.url().to_owned();
-        tokio::spawn(async move {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let task = tokio::spawn(async move {
             let rpc = Rpc::connect(&url)
                 .await
                 .map_err(agora_client::Error::from)?;
-            replayer.replay(&rpc, id, &job).await
-        })
+            replayer.replay(&rpc, id, &job, Some(stopping)).await
+        });
+        ReplayTask { id, task, stop }
     }
 
     /// Drops the replays of reopened disputes that are over (no longer in `audits` as a
@@ -162,24 +160,73 @@ impl Verifier {
             })
             .map(|(id, _)| *id)
             .collect();
-        let challenger = self.challenger();
-        self.reopened.lock().await.retain(|id, entry| {
-            let keep = live.contains(id);
-            if !keep {
-                if let Reopened::Replaying(task) = entry {
-                    task.abort();
-                }
-                challenger.forget(*id);
-            }
-            keep
-        });
+        let mut reopened = self.reopened.lock().await;
+        forget_ended(&mut reopened, &live, &self.challenger(), Reopened::running);
     }
+}
+
+/// Drops the entries of `replays` whose job is not in `live`, with what their replays kept on
+/// disk. A replay still `running` is told to stop and kept until it has: what it keeps is
+/// removed after its last write, and it counts toward the one replay at a time while it runs.
+pub(crate) fn forget_ended<V>(
+    replays: &mut BTreeMap<JobId, V>,
+    live: &BTreeSet<JobId>,
+    challenger: &Challenger<'_>,
+    running: impl Fn(&V) -> Option<&ReplayTask>,
+) {
+    replays.retain(|id, entry| {
+        if live.contains(id) || running(entry).is_some_and(|task| !task.stopped()) {
+            return true;
+        }
+        challenger.forget(*id);
+        false
+    });
 }
 
 /// A replay for a dispute of this verifier's reopened from the job's start.
 pub(crate) enum Reopened {
     /// Running in a task of its own.
-    Replaying(tokio::task::JoinHandle<Result<Replay, Error>>),
+    Replaying(ReplayTask),
     /// Done: what the verifier answers from.
     Replayed(Replay),
+}
+
+impl Reopened {
+    /// Its replay, while that may still run.
+    fn running(&self) -> Option<&ReplayTask> {
+        match self {
+            Reopened::Replaying(task) => Some(task),
+            Reopened::Replayed(_) => None,
+        }
+    }
+}
+
+/// A replay running in a task of its own ([`Verifier::spawn_replay`]), which its owner can
+/// stop: its re-run ends before its next segment. (Aborting the task alone would not stop
+/// it: the re-run executes on a blocking thread, which runs on to the job's end.)
+pub(crate) struct ReplayTask {
+    id: JobId,
+    task: tokio::task::JoinHandle<Result<Replay, Error>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ReplayTask {
+    /// Whether the replay has ended (done, failed or stopped).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Tells the replay to stop; whether it has ended.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.store(true, Ordering::Release);
+        self.task.is_finished()
+    }
+
+    /// The replay's outcome, waiting for it to end.
+    pub(crate) async fn finished(self) -> Result<Replay, Error> {
+        let id = self.id;
+        self.task
+            .await
+            .map_err(|e| Error::InvalidJob(format!("the replay of job #{id} panicked: {e}")))?
+    }
 }

@@ -24,6 +24,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use agora_client::blobs::fetch_blob;
 use agora_client::chain::State;
@@ -179,6 +181,10 @@ struct Rerun {
     /// Where to keep the state after each segment of the run as `<k>.state` (the state before
     /// segment `k`), for a challenger's later bisection moves; `None`: kept nowhere.
     keep_states: Option<PathBuf>,
+    /// Set by whoever no longer needs the run (a watcher whose job ended): it stops before the
+    /// next segment, keeping nothing more ([`agora_engine::Error::Stopped`]). `None`: runs to
+    /// its end.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl Rerun {
@@ -223,7 +229,7 @@ impl Rerun {
                     .bytes
             }
         };
-        let keep = self.keep_states;
+        let (keep, stop) = (self.keep_states, self.stop);
         let ran = reexecute_run_keeping(
             &executor,
             &module,
@@ -232,6 +238,12 @@ impl Rerun {
             (self.first, self.last - self.first + 1),
             (&start_state, self.start_fuel),
             |k, bytes| {
+                if stop
+                    .as_ref()
+                    .is_some_and(|stop| stop.load(Ordering::Acquire))
+                {
+                    return Err(agora_engine::Error::Stopped { segments: k });
+                }
                 if let Some(dir) = &keep {
                     // An optimisation only: without it a move re-runs from `init`.
                     if let Err(error) = write_atomic(&checkpoint_path(dir, k), bytes) {
@@ -513,6 +525,7 @@ impl Verifier {
             last,
             ends_trace,
             keep_states: None,
+            stop: None,
         };
         let (leaves, result) = tokio::task::spawn_blocking(move || rerun.execute())
             .await
@@ -666,6 +679,7 @@ mod tests {
             last: 1,
             ends_trace: true,
             keep_states: None,
+            stop: None,
         }
     }
 
@@ -697,6 +711,24 @@ mod tests {
             job.state_within(1, Some(before_1), 1, 3).unwrap(),
             job.state_within(0, None, 1, 3).unwrap()
         );
+    }
+
+    /// A replay stopped by its owner (a watcher whose job ended) ends before its next segment
+    /// with `Stopped`, never read as the module's refusal, and keeps no state after that; before,
+    /// an aborted watcher's replay ran on in its blocking thread, past the bound of one at a
+    /// time, writing states into a directory already removed.
+    #[test]
+    fn a_stopped_replay_ends_before_its_next_segment_and_keeps_nothing_more() {
+        let kept = tempfile::tempdir().unwrap();
+        let mut replay = rerun(Settings::default());
+        replay.keep_states = Some(kept.path().to_path_buf());
+        replay.stop = Some(Arc::new(AtomicBool::new(true)));
+        let error = replay.execute().unwrap_err();
+        assert!(
+            matches!(error, Error::Engine(agora_engine::Error::Stopped { .. })),
+            "{error}"
+        );
+        assert_eq!(std::fs::read_dir(kept.path()).unwrap().count(), 0);
     }
 
     /// Exploit 7 of issue 10, the verifier's side: a run whose segments need more fuel than

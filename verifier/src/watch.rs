@@ -5,7 +5,12 @@
 //! challenged once is not challenged again (if it lost, its replay was wrong and would be
 //! again).
 //!
-//! Replays run one at a time, inside the daemon's tick; a job is forgotten when it ends.
+//! Replays run one at a time, each in a task of its own (as a reopened dispute's does): a
+//! replay from `init` of a long job takes as long as the job's run, and inside the daemon's
+//! tick it held up this verifier's own drawn checks past their attestation window, for which it
+//! was slashed as missed (found in review, 2026-12-04). A job is forgotten when it ends; a
+//! replay still running then is told to stop (it ends before its next segment) and is
+//! forgotten once it has, counting toward the one at a time until then.
 
 use std::collections::BTreeSet;
 
@@ -14,13 +19,33 @@ use pallet_jobs::JobStatus;
 use pallet_verification::ChallengeTarget;
 
 use crate::challenge::Replay;
+use crate::dispute::{forget_ended, ReplayTask};
 use crate::{Error, Verifier};
 
-/// A job the watcher replayed.
-pub(crate) struct Watched {
-    replay: Replay,
-    /// Whether this account has challenged it (once per job).
-    challenged: bool,
+/// A job the watcher replays.
+pub(crate) enum Watched {
+    /// Replaying in a task of its own ([`Verifier::spawn_replay`]).
+    Replaying(ReplayTask),
+    /// Replayed: what the watcher challenges and answers from.
+    Replayed {
+        replay: Replay,
+        /// Whether this account has challenged it (once per job).
+        challenged: bool,
+    },
+}
+
+impl Watched {
+    fn is_replaying(&self) -> bool {
+        matches!(self, Watched::Replaying(task) if !task.is_finished())
+    }
+
+    /// Its replay, while that may still run.
+    fn running(&self) -> Option<&ReplayTask> {
+        match self {
+            Watched::Replaying(task) => Some(task),
+            Watched::Replayed { .. } => None,
+        }
+    }
 }
 
 impl Verifier {
@@ -63,37 +88,44 @@ impl Verifier {
             };
             live.insert(id);
             if !watched.contains_key(&id) {
-                match challenger.replay(id, job).await {
+                // One replay at a time: each may use a core for as long as the job ran.
+                if watched.values().any(Watched::is_replaying) {
+                    continue;
+                }
+                let task = self.spawn_replay(challenger.replayer().clone(), id, job.clone());
+                watched.insert(id, Watched::Replaying(task));
+                continue;
+            }
+            if let Some(Watched::Replaying(task)) = watched.get(&id) {
+                if !task.is_finished() {
+                    continue;
+                }
+                let Some(Watched::Replaying(task)) = watched.remove(&id) else {
+                    continue;
+                };
+                // A failed replay is dropped with its entry: a later look starts another.
+                match task.finished().await {
                     Ok(replay) => {
                         let found = replay.disputes(commitment);
                         tracing::info!(job = id, wrong = ?found, "replayed");
-                        watched.insert(
-                            id,
-                            Watched {
-                                replay,
-                                challenged: false,
-                            },
-                        );
+                        let challenged = false;
+                        watched.insert(id, Watched::Replayed { replay, challenged });
                     }
-                    Err(error) => {
-                        tracing::warn!(job = id, "replay failed: {error}");
-                        continue;
-                    }
+                    Err(error) => tracing::warn!(job = id, "replay failed: {error}"),
                 }
             }
-            let Some(entry) = watched.get_mut(&id) else {
+            let Some(Watched::Replayed { replay, challenged }) = watched.get_mut(&id) else {
                 continue;
             };
             match &job.status {
-                JobStatus::Verified { .. } if !entry.challenged => {
+                JobStatus::Verified { .. } if !*challenged => {
                     let last = ChallengeTarget::Leaf(commitment.segments.saturating_sub(1));
-                    let target = entry
-                        .replay
+                    let target = replay
                         .disputes(commitment)
                         .or_else(|| self.challenges_falsely().then_some(last));
                     if let Some(target) = target {
                         match challenger.challenge(id, target).await {
-                            Ok(()) => entry.challenged = true,
+                            Ok(()) => *challenged = true,
                             Err(error) => tracing::warn!(job = id, "challenge failed: {error}"),
                         }
                     }
@@ -102,7 +134,7 @@ impl Verifier {
                     challenger: who, ..
                 } if *who == self.me => {
                     let played = match state.audit(id).await {
-                        Ok(Some(audit)) => challenger.play(id, job, &audit, &entry.replay).await,
+                        Ok(Some(audit)) => challenger.play(id, job, &audit, replay).await,
                         Ok(None) => Ok(()),
                         Err(error) => Err(error.into()),
                     };
@@ -113,13 +145,7 @@ impl Verifier {
                 _ => {}
             }
         }
-        watched.retain(|id, _| {
-            let keep = live.contains(id);
-            if !keep {
-                challenger.forget(*id);
-            }
-            keep
-        });
+        forget_ended(&mut watched, &live, &challenger, Watched::running);
         Ok(())
     }
 }
