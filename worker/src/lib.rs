@@ -474,15 +474,11 @@ impl Worker {
         }
         let jobs: Vec<JobId> = self.progress.jobs.iter().copied().collect();
         let mut forget = Vec::new();
-        let mut to_run = None;
+        let mut to_run = Vec::new();
         for id in jobs {
             match self.advance(&state, number, id).await {
                 Ok(Step::Forget) => forget.push(id),
-                Ok(Step::Run(job)) => {
-                    if to_run.is_none() {
-                        to_run = Some((id, job));
-                    }
-                }
+                Ok(Step::Run(job)) => to_run.push((id, job)),
                 Ok(Step::Wait) => {}
                 Err(error) => tracing::warn!(job = id, "{error}"),
             }
@@ -490,8 +486,19 @@ impl Worker {
         for id in forget {
             self.forget(id)?;
         }
-        if let (None, Some((id, job))) = (&self.running, to_run) {
-            self.running = Some(self.start_run(id, &job, number).await?);
+        if self.running.is_none() {
+            // The first that starts, oldest first: a job whose inputs cannot be fetched now
+            // must not hold up the ones after it, each with a commit deadline of its own
+            // (before, its error ended the tick, every tick, until all of them were slashed).
+            for (id, job) in to_run {
+                match self.start_run(id, &job, number).await {
+                    Ok(running) => {
+                        self.running = Some(running);
+                        break;
+                    }
+                    Err(error) => tracing::warn!(job = id, "cannot start the run: {error}"),
+                }
+            }
         }
         Ok(())
     }
