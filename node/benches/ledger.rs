@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::arithmetic_side_effects, missing_docs)]
 
 use agora_node::chain::{Chain, ChainConfig};
-use agora_node::consensus::Chain as _;
+use agora_node::consensus::{BlockSource, Chain as _};
 use agora_node::metrics::Metrics;
 use agora_node::storage::Database;
 use agora_primitives::{AccountId, Hash, AGR};
@@ -164,7 +164,10 @@ fn main() {
     let leader = validator.consensus_key.0;
     let start = Instant::now();
     for (parent, hash, bytes) in &produced {
-        assert_eq!(importer.receive_block(bytes.clone()), Some(*hash));
+        assert_eq!(
+            importer.receive_block(bytes.clone(), BlockSource::Peer(leader)),
+            Some(*hash)
+        );
         assert!(
             runtime.block_on(importer.verify(*parent, *hash, 0, leader)),
             "import rejected block {hash}"

@@ -6,10 +6,11 @@
 //! on with it, so continuing would diverge; the process stops for the operator to look.
 
 use super::epochs::Placement;
-use super::Chain;
+use super::{Chain, State};
 use crate::consensus::{self, FinalizedRun, RunLimits};
+use crate::storage::Database;
 use agora_primitives::Hash;
-use parity_scale_codec::Encode;
+use parity_scale_codec::{Decode, Encode};
 
 impl consensus::Chain for Chain {
     fn genesis(&self) -> Hash {
@@ -95,8 +96,17 @@ impl consensus::Chain for Chain {
             .map(|stored| stored.block.encode())
     }
 
-    fn receive_block(&self, bytes: Vec<u8>) -> Option<Hash> {
-        self.receive(bytes)
+    fn receive_block(&self, bytes: Vec<u8>, source: consensus::BlockSource) -> Option<Hash> {
+        self.receive(bytes, source)
+    }
+
+    fn block_links(&self, bytes: &[u8]) -> Option<consensus::BlockLinks> {
+        let header = agora_runtime::block::Header::decode(&mut &bytes[..]).ok()?;
+        Some(consensus::BlockLinks {
+            hash: header.hash(),
+            parent: header.parent_hash,
+            epoch: self.epoch_of_number(header.number()),
+        })
     }
 
     fn has_block(&self, block: Hash) -> bool {
@@ -138,22 +148,17 @@ impl consensus::Chain for Chain {
     }
 
     fn connects(&self, block: Hash) -> bool {
-        let state = self.lock();
-        if block == state.finalized_hash || matches!(self.inner.db.block(&block), Ok(Some(_))) {
-            return true;
+        Self::connects_under(&self.lock(), &self.inner.db, block)
+    }
+
+    fn claim(&self, block: Hash) -> bool {
+        // One lock: nothing can be forgotten between the walk and the trust.
+        let mut state = self.lock();
+        if !Self::connects_under(&state, &self.inner.db, block) {
+            return false;
         }
-        let mut cursor = block;
-        // Bounded: at most `MAX_UNFINALIZED` blocks are held.
-        for _ in 0..=super::MAX_UNFINALIZED {
-            let Some(pending) = state.pending.get(&cursor) else {
-                return false;
-            };
-            cursor = pending.block.header.parent_hash;
-            if cursor == state.finalized_hash {
-                return true;
-            }
-        }
-        false
+        super::import::trust_route(&mut state, block);
+        true
     }
 
     fn relay_queue(&self) -> Option<tokio::sync::broadcast::Receiver<Vec<u8>>> {
@@ -175,10 +180,6 @@ impl consensus::Chain for Chain {
 
     fn committee(&self, epoch: u64) -> Option<Vec<consensus::Member>> {
         self.committee_of(epoch)
-    }
-
-    fn block_epoch(&self, block: Hash) -> Option<u64> {
-        self.epoch_of_block(block)
     }
 
     fn equivocation(&self, evidence: pallet_staking::equivocation::Equivocation) {
@@ -256,5 +257,26 @@ impl consensus::Chain for Chain {
             .ok()
             .flatten()
             .filter(|cert| !cert.is_empty())
+    }
+}
+
+impl Chain {
+    /// [`consensus::Chain::connects`] under the lock already taken.
+    fn connects_under(state: &State, db: &Database, block: Hash) -> bool {
+        if block == state.finalized_hash || matches!(db.block(&block), Ok(Some(_))) {
+            return true;
+        }
+        let mut cursor = block;
+        // At most `MAX_UNFINALIZED` blocks: the longest route `finalize` takes.
+        for _ in 0..super::MAX_UNFINALIZED {
+            let Some(pending) = state.pending.get(&cursor) else {
+                return false;
+            };
+            cursor = pending.block.header.parent_hash;
+            if cursor == state.finalized_hash {
+                return true;
+            }
+        }
+        false
     }
 }

@@ -124,11 +124,7 @@ impl Chain {
         }
         state.pending.insert(
             hash,
-            Pending {
-                block: Arc::new(block),
-                encoded: Arc::new(encoded),
-                executed: Some(Arc::new(executed)),
-            },
+            Pending::trusted(Arc::new(block), Arc::new(encoded), Some(Arc::new(executed))),
         );
         self.set_best_if_higher(&mut state, hash, &header);
         hash

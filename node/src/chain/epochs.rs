@@ -88,13 +88,12 @@ impl Chain {
         )
     }
 
-    /// The epoch of a known block.
-    pub(super) fn epoch_of_block(&self, block: Hash) -> Option<u64> {
-        let number = self.header(&block).ok()?.number();
-        Some(match self.epoch_length() {
+    /// The epoch height `number` lies in.
+    pub(super) fn epoch_of_number(&self, number: u64) -> u64 {
+        match self.epoch_length() {
             Some(length) => epoch_of(number, length),
             None => 0,
-        })
+        }
     }
 
     /// The last height a sync run starting at `from` may reach.

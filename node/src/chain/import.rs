@@ -5,8 +5,27 @@
 //!
 //! A block received from a peer is decoded (at most [`MAX_BLOCK_BYTES`], no trailing bytes),
 //! its body checked against its header's extrinsics root, and held unexecuted. A block
-//! already held, or at or below the finalized height, is acknowledged without being kept;
-//! past [`MAX_UNFINALIZED`] held blocks, new ones are refused.
+//! already held, or at or below the finalized height, is acknowledged without being kept.
+//!
+//! **Who vouches for a held block.** A block received from peers ([`BlockSource::Peer`])
+//! is held on their word alone: the chain records which peers sent it. A block is *trusted*
+//! — this node's own word — once it is built here, reloaded from disk, verified, found on the
+//! route of a block consensus names as a parent or finalizes ([`Chain::execute_ancestry`]),
+//! or stored from a sync run that passed every check ([`BlockSource::Certified`]). When
+//! [`MAX_UNFINALIZED`] blocks are held, a new one makes room by forgetting an untrusted block
+//! that is not being verified: the peer listed on the most blocks loses its oldest one that
+//! no other peer also sent (see `make_room`), so a flooder only ever pushes out its own
+//! blocks while it sends more than anyone. Trusted blocks are never forgotten; if they fill
+//! every slot, the new block is refused. A block that fails verification stays untrusted.
+//!
+//! **Why.** Held blocks used to be refused past the bound and forgotten only once
+//! finalization passed their height: a peer that sent 1,024 blocks far above the tip (or
+//! siblings of the next block ahead of the leader's) shut out every later block until a
+//! restart (`adversarial::exploit_junk_far_above_the_tip_cannot_shut_out_the_leaders_blocks`).
+//! Forgetting a peer's block costs nothing durable: it is only in memory, and consensus asks
+//! again for a block it waits for. (A proposal's parent forgotten while consensus waits for
+//! the proposal itself is asked for again only by the next view: a residual cost of a flood
+//! from the parent's only sender.)
 //!
 //! **Why the body is checked on receipt.** A block is held under its hash, the hash of its
 //! header, which covers the body only through the extrinsics root. Held unchecked, a copy of
@@ -22,7 +41,12 @@
 //! 1. its header names `parent`;
 //! 2. its timestamp is at most [`MAX_FUTURE_DRIFT_MS`] ahead of this node's clock (the one
 //!    check that depends on more than the block and its parent's state: a block refused now
-//!    may be accepted later, never the converse);
+//!    may be accepted later, never the converse). Checked only of the block consensus asks
+//!    this node to vote on: the blocks below a block consensus names as a parent or
+//!    finalizes were judged by the 2f + 1 validators that notarized them, and a node whose
+//!    clock is behind theirs must still commit them. (It used to check them all: a block a
+//!    leader stamped 4.9 s ahead, finalized by the others, made a follower whose clock was
+//!    behind fail to commit it and stop.)
 //! 3. the runtime executes it on the parent's state without error ([`execute_block`]);
 //! 4. the state root in its header is the one its changes give.
 //!
@@ -35,20 +59,22 @@
 //! ancestors, oldest first ([`Chain::execute_ancestry`]): consensus may resume after a
 //! restart at a view whose parent only the unfinalized store still has.
 
-use super::{Chain, ChainError, Executed, Pending, View};
+use super::{Chain, ChainError, Executed, Pending, State, View};
 use super::{MAX_BLOCK_BYTES, MAX_FUTURE_DRIFT_MS, MAX_UNFINALIZED};
+use crate::consensus::BlockSource;
 use agora_primitives::referee::Referee;
 use agora_primitives::smt;
 use agora_primitives::Hash;
 use agora_runtime::block::{extrinsics_root, Block, Header};
 use agora_runtime::executive::{execute_block, BlockError};
 use parity_scale_codec::{Decode, Encode};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 impl Chain {
-    /// Holds a block received from a peer; its hash, or `None` if refused.
-    pub(super) fn receive(&self, bytes: Vec<u8>) -> Option<Hash> {
+    /// Holds a block received from `source`; its hash, or `None` if refused.
+    pub(super) fn receive(&self, bytes: Vec<u8>, source: BlockSource) -> Option<Hash> {
         if bytes.len() > MAX_BLOCK_BYTES {
             return None;
         }
@@ -59,37 +85,57 @@ impl Chain {
         }
         let hash = block.hash();
         let mut state = self.lock();
-        if state.pending.contains_key(&hash) || block.header.number() <= state.finalized.number() {
+        if block.header.number() <= state.finalized.number() {
             return Some(hash);
         }
-        if state.pending.len() >= MAX_UNFINALIZED {
+        if source == BlockSource::Certified {
+            // A trusted block's held ancestors are trusted, before room is made: else the
+            // room for a run's block could be made by forgetting the block it hangs from.
+            trust_route(&mut state, block.header.parent_hash);
+        }
+        if let Some(pending) = state.pending.get_mut(&hash) {
+            pending.vouch(source);
+            return Some(hash);
+        }
+        if state.pending.len() >= MAX_UNFINALIZED && !make_room(&mut state) {
             return None;
         }
-        state.pending.insert(
-            hash,
-            Pending {
-                block: Arc::new(block),
-                encoded: Arc::new(bytes),
-                executed: None,
-            },
-        );
+        state.arrivals = state.arrivals.wrapping_add(1);
+        let mut pending = Pending::trusted(Arc::new(block), Arc::new(bytes), None);
+        pending.arrival = state.arrivals;
+        if let BlockSource::Peer(peer) = source {
+            pending.trusted = false;
+            pending.offered_by.push(peer);
+        }
+        state.pending.insert(hash, pending);
         Some(hash)
     }
 
     /// Verifies `block` as a child of `parent`, executing it (and `parent`'s unexecuted
-    /// ancestry) if not yet executed.
+    /// ancestry) if not yet executed. The block is kept from being forgotten while this runs
+    /// (or until it is abandoned), and trusted from then on if it verifies; `parent`'s route
+    /// is trusted (consensus names only a notarized parent).
     pub(super) async fn check(&self, parent: Hash, hash: Hash) -> Result<(), ChainError> {
+        let _verifying = Verifying::start(self, hash)?;
         self.execute_ancestry(parent).await?;
-        self.check_one(parent, hash).await
+        self.check_one(parent, hash, Some(self.now_ms())).await?;
+        if let Some(pending) = self.lock().pending.get_mut(&hash) {
+            pending.trust();
+        }
+        Ok(())
     }
 
     /// Executes the held, unexecuted blocks from the finalized head (exclusive) up to `hash`
     /// (inclusive), oldest first, so that each has its parent's state to execute on. Fails with
     /// [`ChainError::UnknownBlock`] if `hash` does not lead back to the finalized head through
     /// held blocks.
+    ///
+    /// `hash` is a block consensus vouches for (a notarized parent, a finalized block), so its
+    /// route is trusted as it is found: none of it is forgotten while it executes.
     pub(super) async fn execute_ancestry(&self, hash: Hash) -> Result<(), ChainError> {
         let unexecuted = {
-            let state = self.lock();
+            let mut state = self.lock();
+            let mut route = Vec::new();
             let mut unexecuted = Vec::new();
             let mut cursor = hash;
             // At most MAX_UNFINALIZED blocks are held, so a longer walk has met a cycle.
@@ -105,25 +151,34 @@ impl Chain {
                 if pending.executed.is_none() {
                     unexecuted.push((parent, cursor));
                 }
+                route.push(cursor);
                 cursor = parent;
             }
             if cursor != state.finalized_hash {
                 return Err(ChainError::UnknownBlock(hash));
             }
+            trust_route(&mut state, hash);
             unexecuted
         };
         for (parent, block) in unexecuted.into_iter().rev() {
-            self.check_one(parent, block).await?;
+            // Below a block consensus vouches for: 2f + 1 validators judged its time.
+            self.check_one(parent, block, None).await?;
         }
         Ok(())
     }
 
     /// [`Chain::check`] once `parent` is executed.
-    async fn check_one(&self, parent: Hash, hash: Hash) -> Result<(), ChainError> {
+    /// `now` is this node's clock for check 2, or `None` to skip it.
+    async fn check_one(
+        &self,
+        parent: Hash,
+        hash: Hash,
+        now: Option<u64>,
+    ) -> Result<(), ChainError> {
         let Some((block, view, parent_header)) = self.unexecuted(parent, hash)? else {
             return Ok(());
         };
-        check_context(parent, hash, &block.header, self.now_ms())?;
+        check_context(parent, hash, &block.header, now)?;
         let executed = self.execute(view, parent_header, block.clone()).await?;
         let db = self.inner.db.clone();
         let encoded = block.encode();
@@ -184,8 +239,14 @@ impl Chain {
     }
 }
 
-/// Checks 1 and 2 of the module doc: `header` names `parent` and is not from the future.
-fn check_context(parent: Hash, hash: Hash, header: &Header, now: u64) -> Result<(), ChainError> {
+/// Checks 1 and 2 of the module doc: `header` names `parent` and is not from the future
+/// (when `now` is given).
+fn check_context(
+    parent: Hash,
+    hash: Hash,
+    header: &Header,
+    now: Option<u64>,
+) -> Result<(), ChainError> {
     if header.parent_hash != parent {
         return Err(ChainError::InvalidBlock {
             hash,
@@ -197,6 +258,9 @@ fn check_context(parent: Hash, hash: Hash, header: &Header, now: u64) -> Result<
             )),
         });
     }
+    let Some(now) = now else {
+        return Ok(());
+    };
     if header.timestamp > now.saturating_add(MAX_FUTURE_DRIFT_MS) {
         return Err(ChainError::FromTheFuture {
             hash,
@@ -235,4 +299,128 @@ fn execute_on(
         executed.events,
         update.new_nodes,
     ))
+}
+
+impl Pending {
+    /// Records that `source` sent this held block again: a checked sync run makes it
+    /// trusted; a peer joins those that sent it, unless it is trusted already.
+    fn vouch(&mut self, source: BlockSource) {
+        match source {
+            BlockSource::Certified => self.trust(),
+            BlockSource::Peer(peer) => {
+                if !self.trusted && !self.offered_by.contains(&peer) {
+                    self.offered_by.push(peer);
+                }
+            }
+        }
+    }
+
+    /// This node vouches for it from now on: it is never forgotten to make room.
+    fn trust(&mut self) {
+        self.trusted = true;
+        self.offered_by.clear();
+    }
+
+    /// Whether it may be forgotten to make room now.
+    fn forgettable(&self) -> bool {
+        !self.trusted && self.verifying == 0
+    }
+}
+
+/// Trusts `block` and its held ancestors, down to the finalized head or the first block not
+/// held. Bounded: at most [`MAX_UNFINALIZED`] blocks are held (and built ones past it only
+/// by this node's own proposals).
+pub(super) fn trust_route(state: &mut State, block: Hash) {
+    let mut cursor = block;
+    for _ in 0..=MAX_UNFINALIZED {
+        if cursor == state.finalized_hash {
+            return;
+        }
+        let Some(pending) = state.pending.get_mut(&cursor) else {
+            return;
+        };
+        pending.trust();
+        cursor = pending.block.header.parent_hash;
+    }
+}
+
+/// A verification of a held block under way ([`Chain::check`]): while one is, the block is
+/// not forgotten to make room. Ends when dropped, also when consensus abandons the
+/// verification midway (the view moved on).
+struct Verifying<'a> {
+    chain: &'a Chain,
+    hash: Hash,
+}
+
+impl<'a> Verifying<'a> {
+    fn start(chain: &'a Chain, hash: Hash) -> Result<Self, ChainError> {
+        let mut state = chain.lock();
+        let pending = state
+            .pending
+            .get_mut(&hash)
+            .ok_or(ChainError::UnknownBlock(hash))?;
+        pending.verifying = pending.verifying.saturating_add(1);
+        Ok(Verifying { chain, hash })
+    }
+}
+
+impl Drop for Verifying<'_> {
+    fn drop(&mut self) {
+        if let Some(pending) = self.chain.lock().pending.get_mut(&self.hash) {
+            pending.verifying = pending.verifying.saturating_sub(1);
+        }
+    }
+}
+
+/// Frees one slot of the held blocks for a new one; `false` if no held block may be
+/// forgotten (every one is trusted or being verified).
+///
+/// In order: the oldest forgettable block no peer lists any more (a peer was taken off it
+/// while it was being verified); else the oldest forgettable block that only the peer listed
+/// on the most blocks sent; if every block of that peer was also sent by another, that peer
+/// is taken off them all (its word adds nothing to theirs) and the next heaviest is tried.
+///
+/// So a peer that floods (junk far above the tip, a thousand siblings of the next block)
+/// only ever pushes out its own blocks while it sends more than any other peer, and the
+/// blocks of the others stay held. Forgetting costs nothing durable: an untrusted block is
+/// only in memory, and consensus asks again for a block it waits for. Deterministic: peers
+/// are weighed in a `BTreeMap`, ties go to the greater key, and blocks are taken by arrival.
+fn make_room(state: &mut State) -> bool {
+    let oldest = |state: &State, sent_only_by: Option<&[u8; 32]>| {
+        state
+            .pending
+            .iter()
+            .filter(|(_, pending)| pending.forgettable())
+            .filter(|(_, pending)| match sent_only_by {
+                Some(peer) => pending.offered_by.as_slice() == [*peer],
+                None => pending.offered_by.is_empty(),
+            })
+            .min_by_key(|(hash, pending)| (pending.arrival, **hash))
+            .map(|(hash, _)| *hash)
+    };
+    let mut sent: BTreeMap<[u8; 32], usize> = BTreeMap::new();
+    for pending in state.pending.values() {
+        for peer in &pending.offered_by {
+            *sent.entry(*peer).or_default() += 1;
+        }
+    }
+    // Bounded: each pass forgets a block or takes a peer off every block it is listed on.
+    for _ in 0..=sent.len() {
+        if let Some(hash) = oldest(state, None) {
+            state.pending.remove(&hash);
+            return true;
+        }
+        let Some((&heaviest, _)) = sent.iter().max_by_key(|(peer, count)| (**count, **peer)) else {
+            return false;
+        };
+        if let Some(hash) = oldest(state, Some(&heaviest)) {
+            state.pending.remove(&hash);
+            return true;
+        }
+        for pending in state.pending.values_mut() {
+            pending.offered_by.retain(|peer| *peer != heaviest);
+        }
+        sent.remove(&heaviest);
+    }
+    false
 }

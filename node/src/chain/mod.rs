@@ -10,8 +10,9 @@
 //!
 //! - *Received*: a peer's block, decoded and held in memory (at most [`MAX_UNFINALIZED`]
 //!   unfinalized blocks, of at most [`MAX_BLOCK_BYTES`] each); not yet executed
-//!   (`import.rs`). Blocks reloaded from disk after a restart start here too, and are
-//!   executed before anything is built on or verified against them.
+//!   (`import.rs`, which says which received blocks make room for others). Blocks reloaded
+//!   from disk after a restart start here too, and are executed before anything is built on
+//!   or verified against them.
 //! - *Executed*: the block's state changes, events and new state-tree nodes are in memory
 //!   ([`Executed`]), and its bytes are on disk among the unfinalized blocks, so that a restart
 //!   can still commit it if consensus finalizes it. A block this node proposes
@@ -188,6 +189,33 @@ struct Pending {
     encoded: Arc<Vec<u8>>,
     /// `None` until the block is executed (see the module doc's states of a block).
     executed: Option<Arc<Executed>>,
+    /// Whether this node vouches for it: built here, reloaded from disk, verified, on the
+    /// route of a block consensus certified or notarized, or part of a checked sync run. A
+    /// block nobody but peers vouch for may be forgotten to make room (`import.rs`); a
+    /// trusted one never is.
+    trusted: bool,
+    /// The peers that sent it, while it is not trusted; at most one entry per peer.
+    offered_by: Vec<[u8; 32]>,
+    /// When it was first held, in arrivals counted by [`State::arrivals`]: a peer's oldest
+    /// block is forgotten first.
+    arrival: u64,
+    /// Verifications of it under way: it is not forgotten while consensus verifies it.
+    verifying: u32,
+}
+
+impl Pending {
+    /// A block this node vouches for: built, reloaded or certified.
+    fn trusted(block: Arc<Block>, encoded: Arc<Vec<u8>>, executed: Option<Arc<Executed>>) -> Self {
+        Pending {
+            block,
+            encoded,
+            executed,
+            trusted: true,
+            offered_by: Vec::new(),
+            arrival: 0,
+            verifying: 0,
+        }
+    }
 }
 
 /// What the chain's mutex guards.
@@ -200,6 +228,8 @@ struct State {
     /// Highest executed block descending from the finalized one.
     best: Hash,
     pool: TxPool,
+    /// Blocks received from peers so far, to order them by arrival.
+    arrivals: u64,
 }
 
 /// Notifications for RPC subscribers.
@@ -310,6 +340,7 @@ impl Chain {
             pending,
             best: finalized_hash,
             pool: TxPool::new(PoolLimits::default()),
+            arrivals: 0,
         };
         Ok(Chain {
             inner: Arc::new(Inner {
@@ -387,14 +418,7 @@ impl Chain {
             match Block::decode(&mut &bytes[..]) {
                 Ok(block) if block.header.number() > finalized_number && block.hash() == hash => {
                     let encoded = Arc::new(block.encode());
-                    pending.insert(
-                        hash,
-                        Pending {
-                            block: Arc::new(block),
-                            encoded,
-                            executed: None,
-                        },
-                    );
+                    pending.insert(hash, Pending::trusted(Arc::new(block), encoded, None));
                 }
                 _ => stale.push(hash),
             }

@@ -5,7 +5,9 @@
 //!
 //! See the [parent module](super) for the protocol these implement.
 
-use super::{guard::SigningRecord, to_digest, to_hash, Chain, Digest, PublicKey, Rt, Scheme};
+use super::{
+    guard::SigningRecord, to_digest, to_hash, BlockSource, Chain, Digest, PublicKey, Rt, Scheme,
+};
 use agora_primitives::Hash;
 use commonware_actor::Feedback;
 use commonware_consensus::{
@@ -187,14 +189,16 @@ where
         context.spawn(move |_| async move {
             while let Ok((peer, message)) = receiver.recv().await {
                 match message.as_ref().split_first() {
-                    Some((&TAG_BLOCK, body)) => match this.chain.receive_block(body.to_vec()) {
-                        Some(block) => {
-                            debug!(%block, ?peer, "received block");
-                            this.arrivals
-                                .send_modify(|count| *count = count.wrapping_add(1));
+                    Some((&TAG_BLOCK, body)) => {
+                        match this.chain.receive_block(body.to_vec(), sender_of(&peer)) {
+                            Some(block) => {
+                                debug!(%block, ?peer, "received block");
+                                this.arrivals
+                                    .send_modify(|count| *count = count.wrapping_add(1));
+                            }
+                            None => debug!(?peer, "dropping undecodable block"),
                         }
-                        None => debug!(?peer, "dropping undecodable block"),
-                    },
+                    }
                     Some((&TAG_REQUEST, body)) => {
                         let Ok(hash) = <[u8; 32]>::try_from(body) else {
                             debug!(?peer, "dropping malformed block request");
@@ -378,4 +382,10 @@ impl commonware_consensus::Reporter for Reporter {
         }
         Feedback::Ok
     }
+}
+
+/// A peer as the chain counts what it sent: its key (every p2p key here is 32 bytes; another
+/// length, impossible, counts as one unknown sender).
+fn sender_of(peer: &PublicKey) -> BlockSource {
+    BlockSource::Peer(<[u8; 32]>::try_from(peer.as_ref()).unwrap_or_default())
 }

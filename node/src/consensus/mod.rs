@@ -153,7 +153,7 @@
 //! `simplex` instance: its own committee, journal partition (`consensus_e<epoch>`) and
 //! subchannel of the three consensus channels. Certificates name their epoch and are checked
 //! against that epoch's committee, and a certificate of epoch `e` only finalizes a block
-//! whose height lies in epoch `e` ([`Chain::block_epoch`]), so a former committee cannot
+//! whose height lies in epoch `e` ([`BlockLinks::epoch`]), so a former committee cannot
 //! finalize later blocks. The last block of an epoch is finalized inside its own epoch: once
 //! it is the parent, the leader proposes it again (a *re-proposal*) instead of a child, and
 //! the next epoch's engine takes it as its genesis. A chain without epochs (the default
@@ -257,11 +257,16 @@ pub trait Chain: Clone + Send + Sync + 'static {
     /// [`Chain::receive_block`]), to send to peers.
     fn block_bytes(&self, block: Hash) -> Option<Vec<u8>>;
 
-    /// Bytes of a block received from a peer; stores the block and returns its hash if it
+    /// Bytes of a block received from `source`; stores the block and returns its hash if it
     /// decodes. After `Some(h)`, [`Chain::has_block`]`(h)` must be true. Must not execute the
     /// block (that happens in [`Chain::verify`]); should bound how many unfinalized blocks it
-    /// keeps.
-    fn receive_block(&self, bytes: Vec<u8>) -> Option<Hash>;
+    /// keeps, and should make room by forgetting what the heaviest sender sent rather than
+    /// refuse: a peer that fills the bound must not shut out the blocks of the others.
+    fn receive_block(&self, bytes: Vec<u8>, source: BlockSource) -> Option<Hash>;
+
+    /// An encoded block's hash, parent and epoch, read without storing it; `None` if it does
+    /// not decode. A sync run is checked with them before any of its blocks is stored.
+    fn block_links(&self, bytes: &[u8]) -> Option<BlockLinks>;
 
     /// Whether `block` is locally known. Defaults to `block_bytes(block).is_some()`; override
     /// to avoid copying the block.
@@ -283,7 +288,16 @@ pub trait Chain: Clone + Send + Sync + 'static {
 
     /// Whether [`Chain::finalized`]`(block, …)` can take `block` now: it is already
     /// finalized, or its ancestry leads through locally known blocks to the finalized head.
+    /// A read, asked of blocks nothing vouches for yet (the parent a sync run starts from).
     fn connects(&self, block: Hash) -> bool;
+
+    /// [`Chain::connects`] for a block a certificate vouches for, asked just before
+    /// [`Chain::finalized`]`(block, …)`: if `true`, the chain must keep `block` and its route
+    /// until `finalized` takes them (a chain that forgets peers' blocks to make room must not
+    /// forget these, or `finalized` would find its route broken). Defaults to `connects`.
+    fn claim(&self, block: Hash) -> bool {
+        self.connects(block)
+    }
 
     /// Extrinsics submitted to this node from now on, to pass to every peer (see [`relay`]);
     /// `None` if it has nothing to relay.
@@ -313,13 +327,6 @@ pub trait Chain: Clone + Send + Sync + 'static {
     fn committee(&self, epoch: u64) -> Option<Vec<Member>> {
         let _ = epoch;
         None
-    }
-
-    /// The epoch a locally known block's height lies in (`None` if the block is unknown).
-    /// A certificate of epoch `e` only finalizes a block of epoch `e`. Defaults to 0.
-    fn block_epoch(&self, block: Hash) -> Option<u64> {
-        let _ = block;
-        Some(0)
     }
 
     /// A validator signed two conflicting votes: `evidence` (checked: both signatures verify
@@ -379,6 +386,29 @@ pub trait Chain: Clone + Send + Sync + 'static {
         let _ = snapshot;
         std::future::ready(false)
     }
+}
+
+/// What a sync run's checks read of a block before it is stored ([`Chain::block_links`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockLinks {
+    /// Its hash (its header's).
+    pub hash: Hash,
+    /// Its parent's hash.
+    pub parent: Hash,
+    /// The epoch its height lies in.
+    pub epoch: u64,
+}
+
+/// Where a block handed to [`Chain::receive_block`] comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockSource {
+    /// Sent by the peer with this p2p key (its consensus key), unasked or in answer to a
+    /// request: nothing vouches for it until consensus verifies it.
+    Peer([u8; 32]),
+    /// Part of a sync run that passed every check ([`sync`]): its hash links lead from a
+    /// block this node holds to the block a valid finality certificate of that block's epoch
+    /// names, so it is a block of the finalized chain.
+    Certified,
 }
 
 /// The last block of an epoch and the committee it elected for the next one, as a peer

@@ -30,15 +30,22 @@
 //! Nothing in a run is trusted until it is checked against the committee:
 //! 1. the certificate must be a valid finalization for this committee, namespace and epoch
 //!    ([`super::verify_certificate`]); it names the certified block `c`;
-//! 2. every block of the run is stored as *received* (bytes only, never executed on faith);
-//! 3. `c` must be among them, and its ancestry must lead through received blocks to this
-//!    node's finalized head ([`Chain::connects`]): blake3 hash links from a certified block
-//!    prove every block of the route.
+//! 2. `c` must be among the run's blocks, each block up to `c` must name the one before it
+//!    as its parent, and the first must name a block that leads to this node's finalized
+//!    head ([`Chain::connects`]); hash links from a certified block prove every block of the
+//!    route;
+//! 3. `c` must be of the certificate's epoch (a former committee cannot finalize a later
+//!    epoch's blocks).
 //!
-//! Only then is `c` handed to [`Chain::finalized`], which executes the route and checks every
-//! state root as it commits. A peer sending a forged run gains nothing: the run is dropped (its
-//! received blocks are bounded by the chain and forgotten once the chain passes their height)
-//! and the next request goes to another peer.
+//! Only then are the route's blocks stored, as [`BlockSource::Certified`] (bytes only, never
+//! executed on faith; blocks after `c` never are), `c` claimed ([`Chain::claim`]: its route
+//! is kept until taken) and handed to [`Chain::finalized`], which executes the route and
+//! checks every state root as it commits. A run refused by a check stores nothing. One
+//! refused while it is stored (a body that does not decode or does not match its header's
+//! extrinsics root, or no room) leaves the blocks stored before it: blocks of the finalized
+//! chain, hash-linked to a certified block, which the next run finalizes. So a peer sending
+//! a forged run cannot carry junk into the chain's held blocks and gains nothing: the run is
+//! dropped and the next request goes to another peer.
 //!
 //! # The follower
 //!
@@ -58,7 +65,8 @@
 
 use super::snapshot::{self, Download, Phase, StateSync};
 use super::{
-    certify::Certifier, glue::Application, to_hash, Chain, Digest, PublicKey, Rt, RunLimits, Scheme,
+    certify::Certifier, glue::Application, to_hash, BlockSource, Chain, Digest, PublicKey, Rt,
+    RunLimits, Scheme,
 };
 use commonware_codec::Encode as _;
 use commonware_consensus::simplex::types::Finalization;
@@ -249,7 +257,7 @@ where
                 let view = round_of(&finalization);
                 if view <= delivered_view {
                     // A run already finalized it (or a descendant).
-                } else if self.chain.has_block(block) && self.chain.connects(block) {
+                } else if self.chain.has_block(block) && self.chain.claim(block) {
                     self.chain
                         .finalized(block, finalization.encode().to_vec())
                         .await;
@@ -582,12 +590,20 @@ where
     }
 
     /// Checks and applies a run; returns the epoch and view of the certified block if the
-    /// chain finalized it.
+    /// chain finalized it and its finalized height rose. A genuine run that advances nothing
+    /// (blocks this node already has) is no progress: counted as progress, a peer that
+    /// answered every request with the same old run was asked again at once, every time,
+    /// and a node that had nothing else to learn from it kept asking it.
     async fn apply_run(&mut self, peer: &PublicKey, body: &[u8]) -> Option<(u64, u64)> {
         match check_run(&self.certifier, &mut self.context, &self.chain, body) {
             Ok((certified, view, certificate, finalization)) => {
                 self.watch_for_another_signer(&finalization);
+                let before = self.chain.finalized_height();
                 self.chain.finalized(certified, certificate).await;
+                if self.chain.finalized_height() <= before {
+                    debug!(?peer, %certified, "dropping a run that advances nothing");
+                    return None;
+                }
                 debug!(%certified, ?view, "finalized through sync");
                 Some(view)
             }
@@ -612,6 +628,8 @@ pub(super) enum RunRejected {
     Block,
     #[error("the certified block {0} is not in the run or does not reach our finalized head")]
     Disconnected(agora_primitives::Hash),
+    #[error("the run's block {0} is not the child of the block before it, or of one held here")]
+    Unlinked(agora_primitives::Hash),
 }
 
 /// A run that passed the checks: the certified block, its (epoch, view), the certificate and
@@ -624,7 +642,7 @@ pub(super) type CheckedRun = (
 );
 
 /// Steps 1 to 3 of [Trust](self#trust): checks `body` (a run without its tag) against the
-/// committee of the certificate's epoch and stores its blocks as received in `chain`. Returns
+/// committee of the certificate's epoch and then stores its route in `chain`. Returns
 /// the certified block, its (epoch, view) and the certificate, ready for [`Chain::finalized`].
 pub(super) fn check_run<C: Chain>(
     certifier: &Certifier<C>,
@@ -637,16 +655,20 @@ pub(super) fn check_run<C: Chain>(
         .decode_verified(rng, &certificate)
         .ok_or(RunRejected::Certificate)?;
     let certified = to_hash(finalization.proposal.payload);
-    for block in blocks {
-        chain.receive_block(block).ok_or(RunRejected::Block)?;
-    }
-    if !chain.has_block(certified) || !chain.connects(certified) {
-        return Err(RunRejected::Disconnected(certified));
-    }
+    let (route, certified_epoch) = linked_route(chain, blocks, certified)?;
     // A committee signs only its own epoch's blocks: an old committee (whose stake may be
-    // gone) cannot finalize the blocks of a later epoch.
-    if chain.block_epoch(certified) != Some(epoch) {
+    // gone) cannot finalize the blocks of a later epoch. Checked before anything is stored.
+    if certified_epoch != epoch {
         return Err(RunRejected::WrongEpoch(certified));
+    }
+    // Every check passed: the route is the finalized chain's, and only now is it stored.
+    for block in route {
+        chain
+            .receive_block(block, BlockSource::Certified)
+            .ok_or(RunRejected::Block)?;
+    }
+    if !chain.has_block(certified) || !chain.claim(certified) {
+        return Err(RunRejected::Disconnected(certified));
     }
     Ok((
         certified,
@@ -654,6 +676,39 @@ pub(super) fn check_run<C: Chain>(
         certificate,
         finalization,
     ))
+}
+
+/// Step 2 of [Trust](self#trust): the blocks of a run up to `certified` and `certified`'s
+/// epoch, once their hash links are checked from `certified` back to a block that connects to
+/// this node's finalized head. Blocks after `certified` are dropped (nothing vouches for
+/// them). Stores nothing.
+fn linked_route<C: Chain>(
+    chain: &C,
+    mut blocks: Vec<Vec<u8>>,
+    certified: agora_primitives::Hash,
+) -> Result<(Vec<Vec<u8>>, u64), RunRejected> {
+    let links = blocks
+        .iter()
+        .map(|block| chain.block_links(block))
+        .collect::<Option<Vec<_>>>()
+        .ok_or(RunRejected::Malformed)?;
+    let end = links
+        .iter()
+        .position(|links| links.hash == certified)
+        .ok_or(RunRejected::Disconnected(certified))?;
+    blocks.truncate(end + 1);
+    // Each block's parent is the block before it (checked from the certified block down),
+    // and the first one's is held here.
+    for index in (0..=end).rev() {
+        let linked = match index.checked_sub(1) {
+            Some(previous) => links[previous].hash == links[index].parent,
+            None => chain.connects(links[index].parent),
+        };
+        if !linked {
+            return Err(RunRejected::Unlinked(links[index].hash));
+        }
+    }
+    Ok((blocks, links[end].epoch))
 }
 
 /// The (epoch, view) of a finalization: the order in which finalizations supersede.

@@ -96,6 +96,9 @@ pub(super) struct MockChain {
     epoch_length: Option<u64>,
     /// The committee of epoch `e` (the last one for every later epoch).
     committees: Arc<Vec<Vec<Member>>>,
+    /// If set, every sync request is answered with the same old run (from height 2, whatever
+    /// is asked) and counted here: a peer serving stale runs.
+    stale_runs: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl MockChain {
@@ -107,7 +110,15 @@ impl MockChain {
             state: Arc::default(),
             epoch_length: None,
             committees: Arc::default(),
+            stale_runs: None,
         }
+    }
+
+    /// This chain answering every sync request with the same old run, counting requests in
+    /// `asked`.
+    fn serving_stale_runs(mut self, asked: Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        self.stale_runs = Some(asked);
+        self
     }
 
     /// This chain with epochs of `length` blocks signed by `committees` (validator indices;
@@ -252,11 +263,23 @@ impl Chain for MockChain {
         self.state().blocks.get(&block).map(Block::encode)
     }
 
-    fn receive_block(&self, bytes: Vec<u8>) -> Option<Hash> {
+    fn receive_block(&self, bytes: Vec<u8>, _source: BlockSource) -> Option<Hash> {
         let block = Block::decode(&bytes)?;
         let hash = block.hash();
         self.state().blocks.insert(hash, block);
         Some(hash)
+    }
+
+    fn block_links(&self, bytes: &[u8]) -> Option<BlockLinks> {
+        let block = Block::decode(bytes)?;
+        let epoch = self
+            .epoch_length
+            .map_or(0, |length| block.height.saturating_sub(1) / length);
+        Some(BlockLinks {
+            hash: block.hash(),
+            parent: block.parent,
+            epoch,
+        })
     }
 
     fn finalized_height(&self) -> u64 {
@@ -264,6 +287,13 @@ impl Chain for MockChain {
     }
 
     fn finalized_run(&self, from: u64, limits: RunLimits) -> Option<FinalizedRun> {
+        let from = match &self.stale_runs {
+            Some(asked) => {
+                asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                2
+            }
+            None => from,
+        };
         let state = self.state();
         let start = usize::try_from(from).ok()?.checked_sub(1)?;
         let certified: HashMap<Hash, Vec<u8>> = state.certificates.iter().cloned().collect();
@@ -337,16 +367,6 @@ impl Chain for MockChain {
 
     fn equivocation(&self, evidence: pallet_staking::equivocation::Equivocation) {
         self.state().equivocations.push(evidence);
-    }
-
-    fn block_epoch(&self, block: Hash) -> Option<u64> {
-        let Some(length) = self.epoch_length else {
-            return Some(0);
-        };
-        if block != self.genesis && !self.state().blocks.contains_key(&block) {
-            return None;
-        }
-        Some(self.height(block).saturating_sub(1) / length)
     }
 
     /// A mock encoding: `hash ‖ number` (little-endian); the epoch from the epoch length.
@@ -665,6 +685,83 @@ fn validator_offline_past_the_retention_catches_up_through_sync() {
     assert!(chains[3].finalized_blocks().len() >= target + 10);
 }
 
+/// Exploit: a genuine run that advanced nothing counted as progress, and the follower asked
+/// the peer that sent it again at once. A peer answering every request with the same old run
+/// (its own finalized blocks from height 2, under their certificate) then held a returning
+/// validator in a loop of requests it answered at once. Now only a run that raises the
+/// finalized height is progress, and the stale peer is asked only in its turn of the rotation:
+/// at most once per `block_request` interval by each node.
+#[test]
+fn exploit_a_peer_serving_stale_runs_is_asked_only_in_its_turn() {
+    let chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stale = MockChain::new(9).serving_stale_runs(asked.clone());
+    let target = usize::try_from(RETENTION_VIEWS).expect("small") + 20;
+    let full = (public_key(&full_node_seed(0)), address(100));
+    let mut configs = committee_config(4);
+    for config in &mut configs {
+        config.peers = vec![full];
+    }
+    let interval = configs[0].timeouts.block_request;
+    let start = |online: Vec<usize>, until: usize| {
+        let (chains, stale, configs) = (chains.clone(), stale.clone(), configs.clone());
+        move |context: deterministic::Context| async move {
+            let mut handles = Vec::new();
+            for &i in &online {
+                context.sleep(stagger(i)).await;
+                let validator = context.child("validator").with_attribute("index", i);
+                let partition = format!("v{i}");
+                handles.push(
+                    launch(
+                        validator,
+                        configs[i].clone(),
+                        chains[i].clone(),
+                        (),
+                        &partition,
+                    )
+                    .expect("valid configuration"),
+                );
+            }
+            let mut config = configs[0].clone();
+            config.listen = full.1;
+            config.signer_seed = full_node_seed(0);
+            let node = context.child("full");
+            handles
+                .push(launch_full(node, config, stale.clone(), ()).expect("valid configuration"));
+            let began = context.current();
+            while online
+                .iter()
+                .any(|&i| chains[i].finalized_blocks().len() < until)
+            {
+                context.sleep(Duration::from_millis(100)).await;
+            }
+            for handle in &handles {
+                handle.abort();
+            }
+            context
+                .current()
+                .duration_since(began)
+                .expect("time runs forward")
+        }
+    };
+    // Three validators finalize past the journal's retention with the stale node among them.
+    let (_, checkpoint) = timed(29).start_and_recover(start(vec![0, 1, 2], target));
+    assert!(chains[3].finalized_blocks().is_empty());
+    asked.store(0, std::sync::atomic::Ordering::Relaxed);
+    // The fourth returns and must catch up through sync, the stale node among its peers.
+    let elapsed =
+        deterministic::Runner::from(checkpoint).start(start(vec![0, 1, 2, 3], target + 10));
+    assert_agree(&chains[0], &[&chains[3]]);
+    let intervals = usize::try_from(elapsed.as_millis() / interval.as_millis()).expect("small");
+    let asked = asked.load(std::sync::atomic::Ordering::Relaxed);
+    // Every node asks it at most in its turn of the rotation; seed 29 measured 17 requests in
+    // 19 intervals with the fix and 253 before it.
+    assert!(
+        asked <= 2 * (intervals + 1),
+        "the stale peer was asked {asked} times in {intervals} intervals"
+    );
+}
+
 #[test]
 fn forged_runs_are_refused() {
     // A real run: the first three blocks of a one-validator chain and the third's certificate.
@@ -694,12 +791,29 @@ fn forged_runs_are_refused() {
         check(&fresh, b"another-chain", &run[1..], &mut rng),
         Err(RunRejected::Certificate)
     );
-    // A gap: the middle block withheld.
+    // A gap: the middle block withheld. Nothing of the run is held (junk in a run behind a
+    // genuine certificate used to be held before the links were checked, and never forgotten).
     let gapped =
         sync::encode_run(&certificate, &[bytes[0].clone(), bytes[2].clone()]).expect("small run");
+    let gapped_chain = MockChain::new(5);
     assert_eq!(
-        check(&MockChain::new(5), NAMESPACE, &gapped[1..], &mut rng),
-        Err(RunRejected::Disconnected(blocks[2]))
+        check(&gapped_chain, NAMESPACE, &gapped[1..], &mut rng),
+        Err(RunRejected::Unlinked(blocks[2]))
+    );
+    assert!(
+        !gapped_chain.has_block(blocks[0]),
+        "a refused run's block is held"
+    );
+    // Blocks that do not start at a block held here.
+    let unrooted = sync::encode_run(&certificate, &bytes[1..]).expect("small run");
+    let unrooted_chain = MockChain::new(5);
+    assert_eq!(
+        check(&unrooted_chain, NAMESPACE, &unrooted[1..], &mut rng),
+        Err(RunRejected::Unlinked(blocks[1]))
+    );
+    assert!(
+        !unrooted_chain.has_block(blocks[1]),
+        "a refused run's block is held"
     );
     // A forged block in place of the certified one.
     let mut forged = source.block(blocks[2]);
@@ -709,9 +823,14 @@ fn forged_runs_are_refused() {
         &[bytes[0].clone(), bytes[1].clone(), forged.encode()],
     )
     .expect("small run");
+    let swapped_chain = MockChain::new(5);
     assert_eq!(
-        check(&MockChain::new(5), NAMESPACE, &swapped[1..], &mut rng),
+        check(&swapped_chain, NAMESPACE, &swapped[1..], &mut rng),
         Err(RunRejected::Disconnected(blocks[2]))
+    );
+    assert!(
+        !swapped_chain.has_block(blocks[0]),
+        "a refused run's block is held"
     );
     // Truncated.
     assert_eq!(
@@ -731,11 +850,22 @@ fn forged_runs_are_refused() {
         check(&later, NAMESPACE, &run[1..], &mut rng),
         Err(RunRejected::WrongEpoch(blocks[2]))
     );
-    // The honest run is accepted and names the certified block.
+    assert!(!later.has_block(blocks[0]), "a refused run's block is held");
+    // The honest run is accepted and names the certified block; a block after it, which
+    // nothing vouches for, is not held.
+    let mut junk = source.block(blocks[2]);
+    junk.parent = blocks[2];
+    junk.salt = junk.salt.wrapping_add(7);
+    let padded = sync::encode_run(&certificate, &[bytes.clone(), vec![junk.encode()]].concat())
+        .expect("small run");
     let (certified, _, _, _) =
-        check(&fresh, NAMESPACE, &run[1..], &mut rng).expect("the honest run is accepted");
+        check(&fresh, NAMESPACE, &padded[1..], &mut rng).expect("the honest run is accepted");
     assert_eq!(certified, blocks[2]);
     assert!(fresh.connects(blocks[2]));
+    assert!(
+        !fresh.has_block(junk.hash()),
+        "a block after the certified one is held"
+    );
 }
 
 /// In-memory blobs for the exchange tests; a `forged` source flips every byte it serves.
@@ -948,8 +1078,11 @@ impl Chain for TokioChain {
     fn block_bytes(&self, block: Hash) -> Option<Vec<u8>> {
         self.0.block_bytes(block)
     }
-    fn receive_block(&self, bytes: Vec<u8>) -> Option<Hash> {
-        self.0.receive_block(bytes)
+    fn receive_block(&self, bytes: Vec<u8>, source: BlockSource) -> Option<Hash> {
+        self.0.receive_block(bytes, source)
+    }
+    fn block_links(&self, bytes: &[u8]) -> Option<BlockLinks> {
+        self.0.block_links(bytes)
     }
     fn finalized_height(&self) -> u64 {
         self.0.finalized_height()

@@ -4,9 +4,9 @@
 //! no unfinalized block reaches the database), and the chain then accepts and finalizes the
 //! honest block: a byzantine proposer costs the others a refusal, never their chain.
 
-use crate::support::{multi_thread_runtime, open_chain};
+use crate::support::{multi_thread_runtime, open_chain, open_chain_on};
 use agora_node::chain::{Chain, MAX_BLOCK_BYTES, MAX_UNFINALIZED};
-use agora_node::consensus::Chain as _;
+use agora_node::consensus::{BlockSource, Chain as _};
 use agora_primitives::{AccountId, Hash};
 use agora_runtime::block::Block;
 use agora_runtime::executive::immortal_extra;
@@ -21,6 +21,14 @@ fn alice_key() -> [u8; 32] {
     let pair: sp_core::ed25519::Pair = Pair::from_seed(&seed);
     pair.public().0
 }
+
+/// Blocks as the leader (//Alice) sends them.
+fn from_leader() -> BlockSource {
+    BlockSource::Peer(alice_key())
+}
+
+/// A byzantine peer's key.
+const BYZANTINE: BlockSource = BlockSource::Peer([0xbb; 32]);
 
 /// A transfer from //Alice to //Bob with `nonce`, signed for the dev chain.
 fn transfer(genesis: &Hash, nonce: u32, value: u128) -> Extrinsic {
@@ -187,7 +195,7 @@ fn every_tampered_block_is_refused_and_the_honest_one_then_finalizes() {
     let mut refused = Vec::new();
     for (what, block) in tampered(honest) {
         let hash = chain
-            .receive_block(block.encode())
+            .receive_block(block.encode(), from_leader())
             .unwrap_or_else(|| panic!("{what}: a well-formed block is held until verified"));
         assert_ne!(hash, honest.hash(), "{what}: the tamper changed nothing");
         assert!(!scene.verify(hash), "{what}: accepted");
@@ -213,17 +221,25 @@ fn every_tampered_block_is_refused_and_the_honest_one_then_finalizes() {
         ("garbage", vec![0xff; 200]),
         ("past MAX_BLOCK_BYTES", oversize),
     ] {
-        assert_eq!(chain.receive_block(bad), None, "{what}: held");
+        assert_eq!(
+            chain.receive_block(bad, from_leader()),
+            None,
+            "{what}: held"
+        );
     }
 
     // Nor are bodies that do not match their header's extrinsics root.
     for (what, block) in swapped_bodies(honest, &genesis) {
         assert_eq!(block.hash(), honest.hash(), "{what}: only the body differs");
-        assert_eq!(chain.receive_block(block.encode()), None, "{what}: held");
+        assert_eq!(
+            chain.receive_block(block.encode(), from_leader()),
+            None,
+            "{what}: held"
+        );
     }
 
     // The honest block is accepted and finalized after all of that.
-    let hash = chain.receive_block(bytes.clone()).unwrap();
+    let hash = chain.receive_block(bytes.clone(), from_leader()).unwrap();
     assert!(scene.verify(hash));
     assert_eq!(chain.best_hash(), hash);
     scene.finalize(hash);
@@ -240,35 +256,284 @@ fn every_tampered_block_is_refused_and_the_honest_one_then_finalizes() {
     }
 }
 
-/// A peer flooding well-formed blocks that nobody asks to verify fills at most
-/// `MAX_UNFINALIZED` slots and the next is refused; the honest block, held before the flood,
-/// is still verified and finalized, and finalization forgets its siblings, freeing the slots.
+/// A peer flooding well-formed blocks that nobody asks to verify never holds more than
+/// `MAX_UNFINALIZED` slots: past the bound each new block pushes out the flooder's own oldest,
+/// never the leader's block. That block is verified and finalized after the flood, and
+/// finalization forgets the siblings still held.
 #[test]
-fn held_blocks_are_bounded_and_a_flood_does_not_stop_the_chain() {
+fn held_blocks_are_bounded_and_a_flood_pushes_out_only_the_flooders_blocks() {
     let scene = Scene::new();
     let (chain, honest) = (&scene.chain, &scene.honest);
-    // The honest block first (a peer that floods does so after the leader's proposal arrived).
-    let hash = chain.receive_block(scene.bytes.clone()).unwrap();
+    let hash = chain
+        .receive_block(scene.bytes.clone(), from_leader())
+        .unwrap();
     let sibling = |n: u64| {
         let mut junk = honest.clone();
         junk.header.timestamp += n;
-        junk.encode()
+        junk
     };
-    for n in 1..MAX_UNFINALIZED as u64 {
-        assert!(chain.receive_block(sibling(n)).is_some(), "junk {n}");
-    }
-    assert_eq!(
-        chain.receive_block(sibling(MAX_UNFINALIZED as u64)),
-        None,
+    let flood = MAX_UNFINALIZED as u64 + 10;
+    send_siblings(chain, honest, 1..=flood, |_| BYZANTINE);
+    // 1,023 slots were free: the first 11 junk blocks were pushed out by the last 11.
+    assert!(
+        !chain.has_block(sibling(11).hash()),
         "held past MAX_UNFINALIZED"
     );
-    assert!(scene.verify(hash));
+    assert!(chain.has_block(sibling(12).hash()));
+    assert!(chain.has_block(sibling(flood).hash()));
+    assert!(
+        scene.verify(hash),
+        "the flood pushed out the leader's block"
+    );
     scene.finalize(hash);
-    // Finalizing block 1 forgets its siblings: the slots are free again.
+    // Finalizing block 1 forgets its siblings.
+    assert!(!chain.has_block(sibling(flood).hash()));
+    assert!(chain
+        .receive_block(block_two(honest, hash), from_leader())
+        .is_some());
+}
+
+/// The honest block 2 on `parent` (block 1), as far as being held goes.
+fn block_two(honest: &Block, parent: Hash) -> Vec<u8> {
     let mut after = honest.clone();
     after.header.number = Compact(2);
-    after.header.parent_hash = hash;
-    assert!(chain.receive_block(after.encode()).is_some());
+    after.header.parent_hash = parent;
+    after.encode()
+}
+
+/// Exploit: every well-formed block above the finalized height was held until
+/// `MAX_UNFINALIZED` were, and one was forgotten only once finalization passed its height. A
+/// peer that sent 1,024 blocks at heights 10¹² + n, before the leader's block, filled every
+/// slot for good: the leader's block, and every later one, was refused until a restart (done
+/// to more than f validators, the chain halts). Now the flooder's blocks make room for those
+/// of others.
+#[test]
+fn exploit_junk_far_above_the_tip_cannot_shut_out_the_leaders_blocks() {
+    let scene = Scene::new();
+    let (chain, honest) = (&scene.chain, &scene.honest);
+    for n in 0..MAX_UNFINALIZED as u64 {
+        let mut junk = honest.clone();
+        junk.header.number = Compact(1_000_000_000_000 + n);
+        junk.header.parent_hash = Hash([0xee; 32]);
+        assert!(
+            chain.receive_block(junk.encode(), BYZANTINE).is_some(),
+            "junk {n}"
+        );
+    }
+    let hash = chain
+        .receive_block(scene.bytes.clone(), from_leader())
+        .expect("the leader's block is refused after a flood far above the tip");
+    assert!(scene.verify(hash));
+    scene.finalize(hash);
+    assert!(
+        chain
+            .receive_block(block_two(honest, hash), from_leader())
+            .is_some(),
+        "block 2 is refused: the junk above the tip was never forgotten"
+    );
+}
+
+/// A byzantine peer that forwards the leader's block first, then floods,
+/// must not push it out as its own: the leader sent it too.
+#[test]
+fn a_flooder_that_forwarded_the_leaders_block_first_cannot_push_it_out() {
+    let scene = Scene::new();
+    let (chain, honest) = (&scene.chain, &scene.honest);
+    let hash = chain.receive_block(scene.bytes.clone(), BYZANTINE).unwrap();
+    assert_eq!(
+        chain.receive_block(scene.bytes.clone(), from_leader()),
+        Some(hash)
+    );
+    send_siblings(chain, honest, 1..=2 * MAX_UNFINALIZED as u64, |_| BYZANTINE);
+    assert!(chain.has_block(hash), "the leader's block was pushed out");
+    assert!(scene.verify(hash));
+}
+
+/// A verified block is this node's own word, never a peer's: when its sender then floods, its
+/// oldest block (the verified one) is not what is pushed out, and the best block stays.
+#[test]
+fn a_verified_block_is_never_pushed_out_even_by_its_sender() {
+    let scene = Scene::new();
+    let (chain, honest) = (&scene.chain, &scene.honest);
+    let hash = chain
+        .receive_block(scene.bytes.clone(), from_leader())
+        .unwrap();
+    assert!(scene.verify(hash));
+    send_siblings(chain, honest, 1..=MAX_UNFINALIZED as u64 + 10, |_| {
+        from_leader()
+    });
+    assert!(chain.has_block(hash), "the verified block was pushed out");
+    assert_eq!(chain.best_hash(), hash);
+}
+
+/// A block consensus asked to verify and refused is still only its sender's word: a flood from
+/// that sender pushes it out (were it trusted, a byzantine leader would fill a slot for good
+/// with every view it leads). Asking whether a peer's chain of blocks connects does not make
+/// it trusted either (a forged sync run asks).
+#[test]
+fn a_refused_block_and_a_connecting_junk_chain_stay_forgettable() {
+    let scene = Scene::new();
+    let (chain, honest) = (&scene.chain, &scene.honest);
+    let (_, refused) = tampered(honest)
+        .into_iter()
+        .find(|(what, _)| *what == "wrong state root")
+        .expect("a tamper by that name");
+    let refused = chain
+        .receive_block(refused.encode(), from_leader())
+        .unwrap();
+    assert!(!scene.verify(refused));
+    let mut junk_child = honest.clone();
+    junk_child.header.timestamp += 1;
+    let junk_child = chain.receive_block(junk_child.encode(), BYZANTINE).unwrap();
+    assert!(chain.connects(junk_child));
+    send_siblings(chain, honest, 2..=2 * MAX_UNFINALIZED as u64, |n| {
+        if n % 2 == 0 {
+            from_leader()
+        } else {
+            BYZANTINE
+        }
+    });
+    assert!(!chain.has_block(refused), "a refused block was trusted");
+    assert!(
+        !chain.has_block(junk_child),
+        "a connecting junk block was trusted"
+    );
+}
+
+/// Sends sibling `n` of block 1 (its timestamp moved `n` ms) for each `n` of `ns`, from
+/// `source(n)`; each must be held.
+fn send_siblings(
+    chain: &Chain,
+    honest: &Block,
+    ns: impl IntoIterator<Item = u64>,
+    source: impl Fn(u64) -> BlockSource,
+) {
+    for n in ns {
+        let mut junk = honest.clone();
+        junk.header.timestamp += n;
+        assert!(
+            chain.receive_block(junk.encode(), source(n)).is_some(),
+            "junk {n}"
+        );
+    }
+}
+
+/// Fills every free slot with junk siblings of block 1 from the byzantine peer (a block held
+/// before is then its oldest if it sent it).
+fn fill_with_junk(chain: &Chain, honest: &Block) {
+    send_siblings(chain, honest, 1..MAX_UNFINALIZED as u64, |_| BYZANTINE);
+}
+
+/// Floods `2 × MAX_UNFINALIZED` more junk from the byzantine peer.
+fn flood(chain: &Chain, honest: &Block) {
+    let start = 1_000_000;
+    send_siblings(
+        chain,
+        honest,
+        start..start + 2 * MAX_UNFINALIZED as u64,
+        |_| BYZANTINE,
+    );
+}
+
+/// Exploit: a sync run's blocks were trusted as they were stored, but the held block the run
+/// hangs from was not: a peer that was the only sender of genuine block 1, and then filled
+/// the slots so that block 1 was its oldest, got block 1 forgotten to make room for the run's
+/// first block. Repeated, trusted blocks above a gap filled every slot for good. Now a trusted
+/// block's held ancestors are trusted first.
+#[test]
+fn exploit_room_for_a_runs_block_is_never_made_by_forgetting_its_parent() {
+    let scene = Scene::new();
+    let (chain, honest) = (&scene.chain, &scene.honest);
+    let first = chain.receive_block(scene.bytes.clone(), BYZANTINE).unwrap();
+    fill_with_junk(chain, honest);
+    let second = chain
+        .receive_block(block_two(honest, first), BlockSource::Certified)
+        .unwrap();
+    assert!(
+        chain.has_block(first),
+        "the run's parent was forgotten to store the run"
+    );
+    assert!(chain.connects(second));
+    flood(chain, honest);
+    assert!(chain.has_block(first) && chain.has_block(second));
+}
+
+/// The route of a block about to be finalized ([`claim`](agora_node::consensus::Chain::claim))
+/// and the parent of a verified proposal are kept: a flood from their only sender forgets
+/// neither (the first would make `finalized` fail and stop the node).
+#[test]
+fn a_claimed_route_and_a_named_parent_are_never_forgotten() {
+    let scene = Scene::new();
+    let (chain, honest) = (&scene.chain, &scene.honest);
+    let first = chain.receive_block(scene.bytes.clone(), BYZANTINE).unwrap();
+    assert!(chain.claim(first));
+    flood(chain, honest);
+    assert!(chain.has_block(first), "a claimed block was forgotten");
+
+    let scene = Scene::new();
+    let (chain, honest) = (&scene.chain, &scene.honest);
+    let first = chain.receive_block(scene.bytes.clone(), BYZANTINE).unwrap();
+    // A proposal on block 1 that fails (its state root is block 1's): block 1 is executed as
+    // the named parent all the same.
+    let second = chain
+        .receive_block(block_two(honest, first), from_leader())
+        .unwrap();
+    assert!(!scene
+        .runtime
+        .block_on(chain.verify(first, second, 0, alice_key())));
+    flood(chain, honest);
+    assert!(chain.has_block(first), "the named parent was forgotten");
+}
+
+/// A host whose clock runs `ahead_ms` ahead of the system's.
+struct FastClock {
+    ahead_ms: u64,
+}
+
+impl agora_node::chain::Host for FastClock {
+    fn now_ms(&self) -> u64 {
+        agora_node::chain::TokioHost.now_ms() + self.ahead_ms
+    }
+    fn sleep(&self, duration: std::time::Duration) -> futures::future::BoxFuture<'_, ()> {
+        agora_node::chain::TokioHost.sleep(duration)
+    }
+    fn run_blocking(&self, work: Box<dyn FnOnce() + Send>) -> futures::future::BoxFuture<'_, ()> {
+        agora_node::chain::TokioHost.run_blocking(work)
+    }
+}
+
+/// Exploit: every block a node executed was held to its clock, also one consensus had already
+/// finalized. A leader whose clock ran ahead (or that stamped its block up to the drift bound
+/// ahead) got its block finalized by the validators whose clocks agreed, and a node whose
+/// clock was behind theirs could not commit it and stopped ("cannot commit a finalized
+/// block"). Now the drift bound applies only to the block a node votes on: it still refuses
+/// to vote for the block, and commits it once finalized.
+#[test]
+fn exploit_a_finalized_block_ahead_of_the_local_clock_is_committed() {
+    let runtime = multi_thread_runtime();
+    let (built, verifying) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Block 1 from a leader whose clock runs a minute ahead.
+    let leader = open_chain_on(
+        std::sync::Arc::new(FastClock { ahead_ms: 60_000 }),
+        built.path(),
+    );
+    let genesis = leader.genesis_hash();
+    leader
+        .submit(&transfer(&genesis, 0, 1_000_000).encode())
+        .unwrap();
+    let hash = runtime.block_on(leader.propose(genesis, 0, 1)).unwrap();
+    let bytes = leader.block_bytes(hash).unwrap();
+
+    let chain = open_chain(verifying.path());
+    assert_eq!(chain.receive_block(bytes, from_leader()), Some(hash));
+    assert!(
+        !runtime.block_on(chain.verify(genesis, hash, 0, alice_key())),
+        "voted for a block a minute ahead of its clock"
+    );
+    // Before the fix this exited the process (the adapter stops on a failed commit).
+    runtime.block_on(chain.finalized(hash, Vec::new()));
+    assert_eq!(chain.finalized_head().0, hash);
+    assert_eq!(chain.best_hash(), hash);
 }
 
 /// Exploit: the block hash is the header's, which covers the body only through the
@@ -282,8 +547,11 @@ fn exploit_a_body_swapped_under_the_leaders_header_cannot_shut_out_the_true_bloc
     let scene = Scene::new();
     // The swapped copy arrives first (before the fix it was held under the honest hash).
     let (_, swapped) = &swapped_bodies(&scene.honest, &scene.genesis)[0];
-    let _ = scene.chain.receive_block(swapped.encode());
-    let hash = scene.chain.receive_block(scene.bytes.clone()).unwrap();
+    let _ = scene.chain.receive_block(swapped.encode(), BYZANTINE);
+    let hash = scene
+        .chain
+        .receive_block(scene.bytes.clone(), from_leader())
+        .unwrap();
     assert!(
         scene.verify(hash),
         "the leader's true block is refused after a swapped copy"

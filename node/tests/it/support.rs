@@ -306,8 +306,14 @@ pub fn multi_thread_runtime() -> tokio::runtime::Runtime {
 /// The development chain in-process on a database at `db_path` (created if missing), authored
 /// by `//Alice`, without a node process.
 pub fn open_chain(db_path: &Path) -> Chain {
+    open_chain_on(Arc::new(agora_node::chain::TokioHost), db_path)
+}
+
+/// [`open_chain`] on `host` (a clock of its own, say).
+pub fn open_chain_on(host: Arc<dyn agora_node::chain::Host>, db_path: &Path) -> Chain {
     let db = Arc::new(Database::open(db_path).unwrap());
-    let chain = Chain::open(
+    let chain = Chain::open_on(
+        host,
         db,
         ChainConfig {
             spec: ChainSpec::development(),

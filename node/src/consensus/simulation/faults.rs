@@ -149,8 +149,12 @@ impl crate::consensus::Chain for Forger {
         self.chain.block_bytes(block)
     }
 
-    fn receive_block(&self, bytes: Vec<u8>) -> Option<Hash> {
-        self.chain.receive_block(bytes)
+    fn receive_block(&self, bytes: Vec<u8>, source: BlockSource) -> Option<Hash> {
+        self.chain.receive_block(bytes, source)
+    }
+
+    fn block_links(&self, bytes: &[u8]) -> Option<BlockLinks> {
+        self.chain.block_links(bytes)
     }
 
     fn has_block(&self, block: Hash) -> bool {
@@ -170,6 +174,10 @@ impl crate::consensus::Chain for Forger {
         self.chain.connects(block)
     }
 
+    fn claim(&self, block: Hash) -> bool {
+        self.chain.claim(block)
+    }
+
     fn relay_queue(&self) -> Option<tokio::sync::broadcast::Receiver<Vec<u8>>> {
         crate::consensus::Chain::relay_queue(&self.chain)
     }
@@ -184,10 +192,6 @@ impl crate::consensus::Chain for Forger {
 
     fn committee(&self, epoch: u64) -> Option<Vec<crate::consensus::Member>> {
         self.chain.committee(epoch)
-    }
-
-    fn block_epoch(&self, block: Hash) -> Option<u64> {
-        self.chain.block_epoch(block)
     }
 
     fn equivocation(&self, evidence: pallet_staking::equivocation::Equivocation) {

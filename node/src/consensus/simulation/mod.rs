@@ -66,7 +66,10 @@ use faults::*;
 use nodes::*;
 
 use super::links::{Delivery, Links};
-use super::{launch, Chain as _, Config, Consensus, FinalizedRun, RunLimits, Timeouts};
+use super::{
+    launch, BlockLinks, BlockSource, Chain as _, Config, Consensus, FinalizedRun, RunLimits,
+    Timeouts,
+};
 use crate::chain::{self, millis_since_epoch, Chain, ChainConfig, Host};
 use crate::metrics::Metrics;
 use crate::storage::Database;
