@@ -23,9 +23,8 @@
 //! siblings of the next block ahead of the leader's) shut out every later block until a
 //! restart (`adversarial::exploit_junk_far_above_the_tip_cannot_shut_out_the_leaders_blocks`).
 //! Forgetting a peer's block costs nothing durable: it is only in memory, and consensus asks
-//! again for a block it waits for. (A proposal's parent forgotten while consensus waits for
-//! the proposal itself is asked for again only by the next view: a residual cost of a flood
-//! from the parent's only sender.)
+//! again for a block it waits for. A proposal's parent is claimed (trusted with its route)
+//! as soon as consensus names it, before the proposal itself is awaited.
 //!
 //! **Why the body is checked on receipt.** A block is held under its hash, the hash of its
 //! header, which covers the body only through the extrinsics root. Held unchecked, a copy of

@@ -235,6 +235,8 @@ where
         self.context.child("propose").spawn(move |_| async move {
             let build = async {
                 this.wait_for(parent).await;
+                // Notarized: kept from now on, not forgotten while the block time passes.
+                this.chain.claim(parent);
                 this.chain.propose(parent, epoch, view).await
             };
             let Some(built) = unless_abandoned(&mut response, build).await else {
@@ -265,6 +267,9 @@ where
         self.context.child("verify").spawn(move |_| async move {
             let check = async {
                 this.wait_for(parent).await;
+                // Notarized: kept from now on, not forgotten while the proposal arrives (its
+                // only sender flooding would otherwise fail this view's verification).
+                this.chain.claim(parent);
                 this.wait_for(block).await;
                 this.chain.verify(parent, block, epoch, leader).await
             };

@@ -291,10 +291,12 @@ pub trait Chain: Clone + Send + Sync + 'static {
     /// A read, asked of blocks nothing vouches for yet (the parent a sync run starts from).
     fn connects(&self, block: Hash) -> bool;
 
-    /// [`Chain::connects`] for a block a certificate vouches for, asked just before
-    /// [`Chain::finalized`]`(block, …)`: if `true`, the chain must keep `block` and its route
-    /// until `finalized` takes them (a chain that forgets peers' blocks to make room must not
-    /// forget these, or `finalized` would find its route broken). Defaults to `connects`.
+    /// [`Chain::connects`] for a block a certificate vouches for: a finalized block, asked
+    /// just before [`Chain::finalized`]`(block, …)`, or the notarized parent consensus names
+    /// for a proposal, asked before [`Chain::propose`] or [`Chain::verify`] on it. If `true`,
+    /// the chain must keep `block` and its route from then on (a chain that forgets peers'
+    /// blocks to make room must not forget these, or `finalized` would find its route broken
+    /// and a proposal its parent gone). Defaults to `connects`.
     fn claim(&self, block: Hash) -> bool {
         self.connects(block)
     }

@@ -78,6 +78,8 @@ struct State {
     certificates: Vec<(Hash, Vec<u8>)>,
     /// Evidence of equivocation handed to the chain.
     equivocations: Vec<pallet_staking::equivocation::Equivocation>,
+    /// Every block [`Chain::claim`] was asked of.
+    claimed: HashSet<Hash>,
 }
 
 /// In-memory chain. Its state outlives runtimes (it stands for the node's RocksDB), so
@@ -194,6 +196,10 @@ impl Chain for MockChain {
         if parent != self.genesis && !state.blocks.contains_key(&parent) {
             return None;
         }
+        assert!(
+            parent == self.genesis || state.claimed.contains(&parent),
+            "asked to propose on a parent that was not claimed"
+        );
         state.proposals = state.proposals.wrapping_add(1);
         let height = state.blocks.get(&parent).map_or(0, |p| p.height) + 1;
         let block = Block {
@@ -226,6 +232,10 @@ impl Chain for MockChain {
         assert!(
             parent == self.genesis || state.blocks.contains_key(&parent),
             "verify is called with a known parent"
+        );
+        assert!(
+            parent == self.genesis || state.claimed.contains(&parent),
+            "asked to verify on a parent that was not claimed"
         );
         let parent_height = state.blocks.get(&parent).map_or(0, |p| p.height);
         block.valid && block.parent == parent && block.height == parent_height + 1
@@ -323,6 +333,11 @@ impl Chain for MockChain {
         let (length, certificate) = last_certified?;
         blocks.truncate(length);
         Some((blocks, certificate))
+    }
+
+    fn claim(&self, block: Hash) -> bool {
+        self.state().claimed.insert(block);
+        self.connects(block)
     }
 
     fn connects(&self, block: Hash) -> bool {
@@ -1092,6 +1107,9 @@ impl Chain for TokioChain {
     }
     fn connects(&self, block: Hash) -> bool {
         self.0.connects(block)
+    }
+    fn claim(&self, block: Hash) -> bool {
+        self.0.claim(block)
     }
 }
 
