@@ -100,12 +100,7 @@ impl Chain {
             return None;
         }
         state.arrivals = state.arrivals.wrapping_add(1);
-        let mut pending = Pending::trusted(Arc::new(block), Arc::new(bytes), None);
-        pending.arrival = state.arrivals;
-        if let BlockSource::Peer(peer) = source {
-            pending.trusted = false;
-            pending.offered_by.push(peer);
-        }
+        let pending = Pending::received(Arc::new(block), Arc::new(bytes), source, state.arrivals);
         state.pending.insert(hash, pending);
         Some(hash)
     }
@@ -301,6 +296,29 @@ fn execute_on(
 }
 
 impl Pending {
+    /// A block just received from `source`, the `arrival`-th: trusted only from a checked
+    /// sync run, else held on its sender's word.
+    fn received(
+        block: Arc<Block>,
+        encoded: Arc<Vec<u8>>,
+        source: BlockSource,
+        arrival: u64,
+    ) -> Self {
+        let sender = match source {
+            BlockSource::Peer(peer) => Some(peer),
+            BlockSource::Certified => None,
+        };
+        Pending {
+            block,
+            encoded,
+            executed: None,
+            trusted: sender.is_none(),
+            offered_by: sender.into_iter().collect(),
+            arrival,
+            verifying: 0,
+        }
+    }
+
     /// Records that `source` sent this held block again: a checked sync run makes it
     /// trusted; a peer joins those that sent it, unless it is trusted already.
     fn vouch(&mut self, source: BlockSource) {
