@@ -29,7 +29,7 @@
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls.
 
 use agora_primitives::dispatch::{DispatchError, DispatchResult, Weight};
-use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
+use agora_primitives::storage::{Ext, StateIter, StateRead};
 use agora_primitives::{AccountId, Balance};
 use parity_scale_codec::{Compact, Decode, Encode};
 use scale_info::TypeInfo;
@@ -212,16 +212,13 @@ impl AccountData {
     }
 }
 
-pallet_support::storage_instance!(
-    "Balances",
-    pub AccountPrefix = "Account",
-    pub TotalIssuancePrefix = "TotalIssuance",
-);
-
-/// `AccountId → AccountData`; absent means zero.
-pub type Account = StorageMap<AccountPrefix, AccountId, AccountData>;
-/// Total tokens in existence.
-pub type TotalIssuance = StorageValue<TotalIssuancePrefix, Balance>;
+pallet_support::storage! {
+    "Balances";
+    /// `AccountId → AccountData`; absent means zero.
+    pub Account: map AccountId => AccountData;
+    /// Total tokens in existence.
+    pub TotalIssuance: value Balance;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Genesis

@@ -37,7 +37,7 @@
 use crate::{Config, Error, Event, Job, Pallet};
 use agora_primitives::dispatch::DispatchResult;
 use agora_primitives::size_proof::SizeProof;
-use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
+use agora_primitives::storage::{Ext, StateIter, StateRead};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_support::due::{schedule, unschedule};
 use pallet_support::{ensure, put_or_remove};
@@ -64,22 +64,17 @@ pub struct BlobInfo {
     pub expires_at: BlockNumber,
 }
 
-pallet_support::storage_instance!(
-    "Jobs",
-    pub BlobsPrefix = "Blobs",
-    pub BlobBytesOfPrefix = "BlobBytesOf",
-    pub BlobsDuePrefix = "BlobsDue",
-    pub LifetimesPrefix = "Lifetimes",
-);
-
-/// `Hash → BlobInfo`: the blob registry.
-pub type Blobs = StorageMap<BlobsPrefix, Hash, BlobInfo>;
-/// Bytes of blobs registered per account.
-pub type BlobBytesOf = StorageMap<BlobBytesOfPrefix, AccountId, u64>;
-/// Blobs whose life ends at a block.
-pub type BlobsDue = StorageMap<BlobsDuePrefix, BlockNumber, Vec<Hash>>;
-/// The lifetimes the genesis set; absent on a chain that keeps the [`Config`]'s.
-pub type Lifetimes = StorageValue<LifetimesPrefix, BlobLifetimes>;
+pallet_support::storage! {
+    "Jobs";
+    /// `Hash → BlobInfo`: the blob registry.
+    pub Blobs: map Hash => BlobInfo;
+    /// Bytes of blobs registered per account.
+    pub BlobBytesOf: map AccountId => u64;
+    /// Blobs whose life ends at a block.
+    pub BlobsDue: map BlockNumber => Vec<Hash>;
+    /// The lifetimes the genesis set; absent on a chain that keeps the [`Config`]'s.
+    pub Lifetimes: value BlobLifetimes;
+}
 
 /// How long the registry keeps blobs, in blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]

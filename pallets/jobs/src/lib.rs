@@ -91,7 +91,7 @@ pub use types::{
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::size_proof::SizeProof;
-use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap};
+use agora_primitives::storage::{Ext, StateIter, StateRead};
 use agora_primitives::trace::{verify_inclusion, InclusionProof, TraceLeaf};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_market::{Fuel, JobSpec, MarketHooks, Matched};
@@ -436,20 +436,16 @@ agora_primitives::impl_pallet_error!(Error {
 // ---------------------------------------------------------------------------------------------
 // Storage (the blob registry's items are in `blobs.rs`)
 
-pallet_support::storage_instance!(
-    "Jobs",
-    pub JobsPrefix = "Jobs",
-    pub JobsDuePrefix = "JobsDue",
-    pub FindingsPrefix = "MachineDependentFindings",
-);
-
-/// `JobId → Job`: live jobs and finished ones within their retention.
-pub type Jobs = StorageMap<JobsPrefix, JobId, Job>;
-/// Jobs with something due at a block (commit deadline, settlement, pruning).
-pub type JobsDue = StorageMap<JobsDuePrefix, BlockNumber, Vec<JobId>>;
-/// `JobId → findings`: disputes of a live job that the referee set aside as machine-dependent,
-/// for its receipt (at most [`MAX_FINDINGS`]; removed when the job ends).
-pub type MachineDependentFindings = StorageMap<FindingsPrefix, JobId, Vec<MachineDependence>>;
+pallet_support::storage! {
+    "Jobs";
+    /// `JobId → Job`: live jobs and finished ones within their retention.
+    pub Jobs: map JobId => Job;
+    /// Jobs with something due at a block (commit deadline, settlement, pruning).
+    pub JobsDue: map BlockNumber => Vec<JobId>;
+    /// `JobId → findings`: disputes of a live job that the referee set aside as machine-dependent,
+    /// for its receipt (at most [`MAX_FINDINGS`]; removed when the job ends).
+    pub MachineDependentFindings: map JobId => Vec<MachineDependence>;
+}
 
 /// Most machine-dependence findings kept for one job's receipt.
 pub const MAX_FINDINGS: usize = 8;

@@ -18,8 +18,7 @@ const FEE: Balance = 3 * AGR / 4 * 11 / 10;
 
 /// Stand-in for the verification pallet: records which jobs it was asked to check.
 struct RecordBegin;
-pallet_support::storage_instance!("TestVerification", BegunPrefix = "Begun");
-type Begun = StorageMap<BegunPrefix, JobId, Hash>;
+pallet_support::storage! { "TestVerification"; Begun: map JobId => Hash; }
 impl JobVerification for RecordBegin {
     fn begin(ext: &mut Ext<'_>, job: JobId, record: &Job) {
         let root = record.commitment.as_ref().unwrap().trace_root;

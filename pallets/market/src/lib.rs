@@ -69,7 +69,7 @@ pub use types::{
 };
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
-use agora_primitives::storage::{Ext, StateRead, StorageMap, StorageValue};
+use agora_primitives::storage::{Ext, StateRead};
 use agora_primitives::{AccountId, Balance, BlockNumber};
 use pallet_support::{ensure, put_or_remove, BoundedVec};
 use parity_scale_codec::{Compact, Decode, Encode};
@@ -448,59 +448,42 @@ pub struct MatchRecord {
     pub newcomer: bool,
 }
 
-pallet_support::storage_instance!(
-    "Market",
-    pub OffersPrefix = "Offers",
-    pub OpenOffersPrefix = "OpenOffers",
-    pub OffersOfPrefix = "OffersOf",
-    pub NextOfferIdPrefix = "NextOfferId",
-    pub BidsPrefix = "Bids",
-    pub BidSpecsPrefix = "BidSpecs",
-    pub OpenBidsPrefix = "OpenBids",
-    pub BidsOfPrefix = "BidsOf",
-    pub NextBidIdPrefix = "NextBidId",
-    pub CompletedJobsPrefix = "CompletedJobs",
-    pub ClearingsPrefix = "Clearings",
-    pub RecentMatchesPrefix = "RecentMatches",
-    pub RentBurnedPrefix = "RentBurned",
-    pub ClosedBidsPrefix = "ClosedBids",
-    pub ClosedBidsDuePrefix = "ClosedBidsDue",
-);
+pallet_support::storage! {
+    "Market";
+    /// `OfferId → Offer`: open offers, and closed ones with jobs in flight.
+    pub Offers: map OfferId => Offer;
+    /// Ids of open offers, in posting order (bounded by `MAX_OPEN_OFFERS`).
+    pub OpenOffers: value Vec<OfferId>;
+    /// Offer records per provider.
+    pub OffersOf: map AccountId => u32;
+    /// Next offer id.
+    pub NextOfferId: value OfferId;
+    /// `BidId → Bid`: open bids.
+    pub Bids: map BidId => Bid;
+    /// `BidId → JobSpec` of open bids (kept apart: the auction never reads it).
+    pub BidSpecs: map BidId => JobSpec;
+    /// Ids of open bids, in placement order (bounded by `MAX_OPEN_BIDS`).
+    pub OpenBids: value Vec<BidId>;
+    /// Open bids per account.
+    pub BidsOf: map AccountId => u32;
+    /// Next bid id (bid ids are job ids).
+    pub NextBidId: value BidId;
+    /// Jobs each buyer has seen settled, cancelled or found unrunnable; fewer than `NEWCOMER_JOBS`
+    /// makes a newcomer.
+    pub CompletedJobs: map AccountId => u32;
+    /// The last `CLEARING_HISTORY` blocks that matched anything, oldest first.
+    pub Clearings: value Vec<ClearingRecord>;
+    /// The last `RECENT_MATCHES` matches, oldest first.
+    pub RecentMatches: value Vec<MatchRecord>;
+    /// All rent the order book has burned (the public record of what spam and waiting cost; the
+    /// end-to-end tests' token count adds it back to the issuance).
+    pub RentBurned: value Balance;
+    /// `BidId → ClosedBid`: bids that left the book unmatched, for `CLOSED_BID_RETENTION` blocks.
+    pub ClosedBids: map BidId => ClosedBid;
+    /// Closed bids whose record goes at the end of a block.
+    pub ClosedBidsDue: map BlockNumber => Vec<BidId>;
+}
 
-/// `BidId → ClosedBid`: bids that left the book unmatched, for `CLOSED_BID_RETENTION` blocks.
-pub type ClosedBids = StorageMap<ClosedBidsPrefix, BidId, ClosedBid>;
-/// Closed bids whose record goes at the end of a block.
-pub type ClosedBidsDue = StorageMap<ClosedBidsDuePrefix, BlockNumber, Vec<BidId>>;
-
-/// All rent the order book has burned (the public record of what spam and waiting cost; the
-/// end-to-end tests' token count adds it back to the issuance).
-pub type RentBurned = StorageValue<RentBurnedPrefix, Balance>;
-
-/// `OfferId → Offer`: open offers, and closed ones with jobs in flight.
-pub type Offers = StorageMap<OffersPrefix, OfferId, Offer>;
-/// Ids of open offers, in posting order (bounded by `MAX_OPEN_OFFERS`).
-pub type OpenOffers = StorageValue<OpenOffersPrefix, Vec<OfferId>>;
-/// Offer records per provider.
-pub type OffersOf = StorageMap<OffersOfPrefix, AccountId, u32>;
-/// Next offer id.
-pub type NextOfferId = StorageValue<NextOfferIdPrefix, OfferId>;
-/// `BidId → Bid`: open bids.
-pub type Bids = StorageMap<BidsPrefix, BidId, Bid>;
-/// `BidId → JobSpec` of open bids (kept apart: the auction never reads it).
-pub type BidSpecs = StorageMap<BidSpecsPrefix, BidId, JobSpec>;
-/// Ids of open bids, in placement order (bounded by `MAX_OPEN_BIDS`).
-pub type OpenBids = StorageValue<OpenBidsPrefix, Vec<BidId>>;
-/// Open bids per account.
-pub type BidsOf = StorageMap<BidsOfPrefix, AccountId, u32>;
-/// Next bid id (bid ids are job ids).
-pub type NextBidId = StorageValue<NextBidIdPrefix, BidId>;
-/// Jobs each buyer has seen settled, cancelled or found unrunnable; fewer than `NEWCOMER_JOBS`
-/// makes a newcomer.
-pub type CompletedJobs = StorageMap<CompletedJobsPrefix, AccountId, u32>;
-/// The last `CLEARING_HISTORY` blocks that matched anything, oldest first.
-pub type Clearings = StorageValue<ClearingsPrefix, Vec<ClearingRecord>>;
-/// The last `RECENT_MATCHES` matches, oldest first.
-pub type RecentMatches = StorageValue<RecentMatchesPrefix, Vec<MatchRecord>>;
 // ---------------------------------------------------------------------------------------------
 // Pallet
 

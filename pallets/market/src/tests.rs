@@ -1,7 +1,6 @@
 //! Pallet tests; every step ends with the invariant checkers of balances, staking and market.
 
 use super::*;
-use agora_primitives::storage::StorageMap;
 use agora_primitives::{Hash, AGR};
 
 mod rent;
@@ -14,14 +13,12 @@ type TestStaking = pallet_staking::Pallet<Test>;
 /// The unit tests' stand-in for the jobs pallet: blobs whose hash starts with 0xEE are
 /// unknown; matched jobs are stored so tests can inspect the hand-over.
 struct TestHooks;
-pallet_support::storage_instance!(
-    "TestJobs",
-    HandedOverPrefix = "HandedOver",
-    BlobRefsPrefix = "BlobRefs",
-);
-type HandedOver = StorageMap<HandedOverPrefix, BidId, Matched>;
-/// References the book holds on each module blob.
-type BlobRefs = StorageMap<BlobRefsPrefix, Hash, u32>;
+pallet_support::storage! {
+    "TestJobs";
+    HandedOver: map BidId => Matched;
+    /// References the book holds on each module blob.
+    BlobRefs: map Hash => u32;
+}
 impl MarketHooks for TestHooks {
     fn blob_known(_state: &Ext<'_>, hash: &Hash) -> bool {
         hash.0[0] != 0xEE

@@ -39,7 +39,7 @@
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls.
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
-use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
+use agora_primitives::storage::{Ext, StateIter, StateRead};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_balances::BalanceStatus;
 use scale_info::TypeInfo;
@@ -372,45 +372,33 @@ pub struct Candidate {
     pub bond: Balance,
 }
 
-pallet_support::storage_instance!(
-    "Staking",
-    pub LedgerPrefix = "Ledger",
-    pub TotalBondedPrefix = "TotalBonded",
-    pub EpochLengthPrefix = "EpochLength",
-    pub CurrentEpochPrefix = "CurrentEpoch",
-    pub CommitteesPrefix = "Committees",
-    pub CandidatesPrefix = "Candidates",
-    pub CandidateListPrefix = "CandidateList",
-    pub LeavingPrefix = "Leaving",
-    pub ChainIdPrefix = "ChainId",
-    pub ConsensusNamespacePrefix = "ConsensusNamespace",
-    pub OffencesPrefix = "Offences",
-);
-
-/// `AccountId → StakeLedger`; absent means no stake.
-pub type Ledger = StorageMap<LedgerPrefix, AccountId, StakeLedger>;
-/// Sum of all ledger totals (active + unlocking).
-pub type TotalBonded = StorageValue<TotalBondedPrefix, Balance>;
-/// Blocks per epoch, fixed at genesis; absent: one epoch forever (the genesis committee).
-pub type EpochLength = StorageValue<EpochLengthPrefix, BlockNumber>;
-/// The epoch the next block belongs to (absent: 0).
-pub type CurrentEpoch = StorageValue<CurrentEpochPrefix, u64>;
-/// `epoch → committee`, kept for the previous, current and (once elected) next epoch.
-pub type Committees = StorageMap<CommitteesPrefix, u64, Vec<Validator>>;
-/// `AccountId → Candidate`: who stands for election.
-pub type Candidates = StorageMap<CandidatesPrefix, AccountId, Candidate>;
-/// Every candidate's account, in registration order; at most [`Config::MAX_CANDIDATES`].
-pub type CandidateList = StorageValue<CandidateListPrefix, Vec<AccountId>>;
-/// Former candidates whose bond stays committed while they sit in a committee, with the bond.
-/// At most [`Config::MAX_CANDIDATES`].
-pub type Leaving = StorageValue<LeavingPrefix, Vec<(AccountId, Balance)>>;
-/// The chain id of the spec (part of the consensus namespace).
-pub type ChainId = StorageValue<ChainIdPrefix, Vec<u8>>;
-/// The bytes every consensus signature is bound to, from block 1 on (see [`equivocation`]).
-pub type ConsensusNamespace = StorageValue<ConsensusNamespacePrefix, Vec<u8>>;
-/// Punished offences, `(epoch, consensus key)`, of the epochs whose committees are kept; at
-/// most three committees' worth.
-pub type Offences = StorageValue<OffencesPrefix, Vec<(u64, Hash)>>;
+pallet_support::storage! {
+    "Staking";
+    /// `AccountId → StakeLedger`; absent means no stake.
+    pub Ledger: map AccountId => StakeLedger;
+    /// Sum of all ledger totals (active + unlocking).
+    pub TotalBonded: value Balance;
+    /// Blocks per epoch, fixed at genesis; absent: one epoch forever (the genesis committee).
+    pub EpochLength: value BlockNumber;
+    /// The epoch the next block belongs to (absent: 0).
+    pub CurrentEpoch: value u64;
+    /// `epoch → committee`, kept for the previous, current and (once elected) next epoch.
+    pub Committees: map u64 => Vec<Validator>;
+    /// `AccountId → Candidate`: who stands for election.
+    pub Candidates: map AccountId => Candidate;
+    /// Every candidate's account, in registration order; at most [`Config::MAX_CANDIDATES`].
+    pub CandidateList: value Vec<AccountId>;
+    /// Former candidates whose bond stays committed while they sit in a committee, with the bond.
+    /// At most [`Config::MAX_CANDIDATES`].
+    pub Leaving: value Vec<(AccountId, Balance)>;
+    /// The chain id of the spec (part of the consensus namespace).
+    pub ChainId: value Vec<u8>;
+    /// The bytes every consensus signature is bound to, from block 1 on (see [`equivocation`]).
+    pub ConsensusNamespace: value Vec<u8>;
+    /// Punished offences, `(epoch, consensus key)`, of the epochs whose committees are kept; at
+    /// most three committees' worth.
+    pub Offences: value Vec<(u64, Hash)>;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Genesis

@@ -3,9 +3,11 @@
 //! What every pallet of the runtime is written with, defined once. It sits between
 //! `agora-primitives` (the state interface) and the pallets, and knows none of them:
 //!
-//! - [`storage_instance!`]: names a pallet's storage items. A storage key starts with
-//!   `twox128(pallet) ‖ twox128(item)` (see [`agora_primitives::storage`]), so the two
-//!   strings given here *are* the state layout: changing one moves the item.
+//! - [`storage!`]: declares a pallet's storage items, each once: its name, which is also its
+//!   key prefix, and its key and value types. A storage key starts with
+//!   `twox128(pallet) ‖ twox128(item)` (see [`agora_primitives::storage`]), so the pallet's
+//!   name and the item names given here *are* the state layout: renaming one moves the item.
+//!   [`storage_instance!`] names an instance alone, for an item declared elsewhere.
 //! - [`pallet!`]: declares `Pallet<T>` with its `error` and `deposit_event` helpers, bound to
 //!   the pallet's index.
 //! - [`ensure!`], [`to_usize`], [`put_or_remove`]: the dispatch idioms every pallet repeats —
@@ -58,7 +60,9 @@ pub mod __private {
     //! What the macros of this crate name; not part of its interface.
     pub use agora_primitives::dispatch::{DispatchError, PalletError};
     pub use agora_primitives::storage::{Ext, StorageInstance};
+    pub use agora_primitives::storage::{StorageMap, StorageValue};
     pub use agora_primitives::{AccountId, Balance, BlockNumber};
+    pub use paste::paste;
 
     /// `twox128(PALLET) ‖ twox128(ITEM)` of `I`, as [`StorageInstance::prefix`] computes it
     /// by default.
@@ -76,7 +80,7 @@ pub mod __private {
 /// ```
 #[macro_export]
 macro_rules! storage_instance {
-    ($pallet:literal, $($vis:vis $name:ident = $item:literal),+ $(,)?) => {
+    ($pallet:literal, $($vis:vis $name:ident = $item:expr),+ $(,)?) => {
         $(
             #[doc = concat!("Storage instance of `", $pallet, "::", $item, "`.")]
             $vis struct $name;
@@ -92,6 +96,51 @@ macro_rules! storage_instance {
                 }
             }
         )+
+    };
+}
+
+/// Declares a pallet's storage items: for each, the storage instance `<Name>Prefix` (as
+/// [`storage_instance!`] makes it, the item's name being `Name`) and the type `Name`, a
+/// [`StorageMap`] (`map Key => Value`) or a
+/// [`StorageValue`](agora_primitives::storage::StorageValue) (`value Value`). Doc comments and
+/// visibility go to the type.
+///
+/// ```ignore
+/// pallet_support::storage! {
+///     "Market";
+///     /// `OfferId → Offer`.
+///     pub Offers: map OfferId => Offer;
+///     /// The next offer's id.
+///     pub NextOfferId: value OfferId;
+/// }
+/// // pub struct OffersPrefix;  ITEM = "Offers"
+/// // pub type Offers = StorageMap<OffersPrefix, OfferId, Offer>;
+/// ```
+#[macro_export]
+macro_rules! storage {
+    (@items $pallet:literal;) => {};
+    (@items $pallet:literal;
+        $(#[$attr:meta])* $vis:vis $name:ident: map $key:ty => $value:ty; $($rest:tt)*
+    ) => {
+        $crate::__private::paste! {
+            $crate::storage_instance!($pallet, $vis [<$name Prefix>] = ::core::stringify!($name));
+            $(#[$attr])*
+            $vis type $name = $crate::__private::StorageMap<[<$name Prefix>], $key, $value>;
+        }
+        $crate::storage!(@items $pallet; $($rest)*);
+    };
+    (@items $pallet:literal;
+        $(#[$attr:meta])* $vis:vis $name:ident: value $value:ty; $($rest:tt)*
+    ) => {
+        $crate::__private::paste! {
+            $crate::storage_instance!($pallet, $vis [<$name Prefix>] = ::core::stringify!($name));
+            $(#[$attr])*
+            $vis type $name = $crate::__private::StorageValue<[<$name Prefix>], $value>;
+        }
+        $crate::storage!(@items $pallet; $($rest)*);
+    };
+    ($pallet:literal; $($items:tt)*) => {
+        $crate::storage!(@items $pallet; $($items)*);
     };
 }
 
@@ -196,6 +245,34 @@ mod tests {
                 agora_primitives::storage::hashed_prefix("Test", "Counter")
             );
         }
+    }
+
+    storage! {
+        "Declared";
+        /// A map.
+        Listed: map (u8, u16) => Vec<u32>;
+        pub(crate) Single: value u64;
+    }
+
+    #[test]
+    fn storage_declares_each_item_once_by_its_name() {
+        assert_eq!(
+            (ListedPrefix::PALLET, ListedPrefix::ITEM),
+            ("Declared", "Listed")
+        );
+        assert_eq!(
+            (SinglePrefix::PALLET, SinglePrefix::ITEM),
+            ("Declared", "Single")
+        );
+        let hashed = agora_primitives::storage::hashed_prefix("Declared", "Single");
+        assert_eq!(Single::key(), hashed.to_vec());
+        let backend = BTreeMap::new();
+        let mut ext = Ext::new(&backend);
+        Listed::insert(&mut ext, &(1, 2), &vec![3]);
+        Single::put(&mut ext, &7);
+        assert_eq!(Listed::get(&ext, &(1, 2)), Some(vec![3]));
+        assert_eq!(Listed::get(&ext, &(2, 1)), None);
+        assert_eq!(Single::get(&ext), Some(7));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls.
 
 use agora_primitives::dispatch::{DispatchResult, PalletError, Weight};
-use agora_primitives::storage::{Ext, StateIter, StateRead, StorageMap, StorageValue};
+use agora_primitives::storage::{Ext, StateIter, StateRead};
 use agora_primitives::{AccountId, BlockNumber, Hash, Moment, Nonce};
 use parity_scale_codec::{Decode, Encode};
 use std::marker::PhantomData;
@@ -87,30 +87,23 @@ pub struct AccountInfo {
     pub nonce: Nonce,
 }
 
-pallet_support::storage_instance!(
-    "System",
-    pub AccountNoncePrefix = "AccountNonce",
-    pub NumberPrefix = "Number",
-    pub NowPrefix = "Now",
-    pub ParentHashPrefix = "ParentHash",
-    pub BlockHashPrefix = "BlockHash",
-    pub BeaconPrefix = "Beacon",
-);
-
-/// `AccountId → AccountInfo`.
-pub type AccountNonce = StorageMap<AccountNoncePrefix, AccountId, AccountInfo>;
-/// Number of the block being executed (or last executed).
-pub type Number = StorageValue<NumberPrefix, BlockNumber>;
-/// Timestamp of the block being executed (or last executed), in milliseconds.
-pub type Now = StorageValue<NowPrefix, Moment>;
-/// Hash of the parent of the block being executed.
-pub type ParentHash = StorageValue<ParentHashPrefix, Hash>;
-/// `BlockNumber → Hash` for the last `BLOCK_HASH_COUNT` blocks, genesis included while in range.
-pub type BlockHash = StorageMap<BlockHashPrefix, BlockNumber, Hash>;
-/// The random beacon of the block being executed (or last executed). Written by
-/// `pallet_staking::beacon`, which checks the proposer's VRF proof; kept here, beside the other
-/// per-block values, so that every pallet can read it. Absent before the first write: zero.
-pub type Beacon = StorageValue<BeaconPrefix, Hash>;
+pallet_support::storage! {
+    "System";
+    /// `AccountId → AccountInfo`.
+    pub AccountNonce: map AccountId => AccountInfo;
+    /// Number of the block being executed (or last executed).
+    pub Number: value BlockNumber;
+    /// Timestamp of the block being executed (or last executed), in milliseconds.
+    pub Now: value Moment;
+    /// Hash of the parent of the block being executed.
+    pub ParentHash: value Hash;
+    /// `BlockNumber → Hash` for the last `BLOCK_HASH_COUNT` blocks, genesis included while in range.
+    pub BlockHash: map BlockNumber => Hash;
+    /// The random beacon of the block being executed (or last executed). Written by
+    /// `pallet_staking::beacon`, which checks the proposer's VRF proof; kept here, beside the other
+    /// per-block values, so that every pallet can read it. Absent before the first write: zero.
+    pub Beacon: value Hash;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Genesis

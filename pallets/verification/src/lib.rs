@@ -85,7 +85,7 @@ pub use types::{
 pub use windows::{GenesisConfig, VerificationWindows, Windows, WindowsPrefix};
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
-use agora_primitives::storage::{Ext, StateRead, StorageMap, StorageValue};
+use agora_primitives::storage::{Ext, StateRead};
 use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_jobs::{AuditOutcome, Job, JobId, JobVerification, PaidCheck};
@@ -473,19 +473,15 @@ agora_primitives::impl_pallet_error!(Error {
 // ---------------------------------------------------------------------------------------------
 // Storage
 
-pallet_support::storage_instance!(
-    "Verification",
-    pub VerifiersPrefix = "Verifiers",
-    pub AuditsPrefix = "Audits",
-    pub AuditsDuePrefix = "AuditsDue",
-);
-
-/// Registered verifiers, in registration order (bounded by `MAX_VERIFIERS`).
-pub type Verifiers = StorageValue<VerifiersPrefix, Vec<AccountId>>;
-/// `JobId → Audit`: running spot checks.
-pub type Audits = StorageMap<AuditsPrefix, JobId, Audit>;
-/// Audits whose phase ends at a block.
-pub type AuditsDue = StorageMap<AuditsDuePrefix, BlockNumber, Vec<JobId>>;
+pallet_support::storage! {
+    "Verification";
+    /// Registered verifiers, in registration order (bounded by `MAX_VERIFIERS`).
+    pub Verifiers: value Vec<AccountId>;
+    /// `JobId → Audit`: running spot checks.
+    pub Audits: map JobId => Audit;
+    /// Audits whose phase ends at a block.
+    pub AuditsDue: map BlockNumber => Vec<JobId>;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Pallet

@@ -9,19 +9,17 @@
 //! the windows the chain started with.
 
 use crate::{Config, Pallet};
-use agora_primitives::storage::{Ext, StateRead, StorageValue};
+use agora_primitives::storage::{Ext, StateRead};
 use agora_primitives::BlockNumber;
 use parity_scale_codec::{Decode, Encode};
 use scale_info::TypeInfo;
 use serde::Serialize;
 
-pallet_support::storage_instance!(
-    "Verification",
-    pub WindowsPrefix = "Windows",
-);
-
-/// The windows the genesis set; absent on a chain that keeps the [`Config`]'s.
-pub type Windows = StorageValue<WindowsPrefix, VerificationWindows>;
+pallet_support::storage! {
+    "Verification";
+    /// The windows the genesis set; absent on a chain that keeps the [`Config`]'s.
+    pub Windows: value VerificationWindows;
+}
 
 /// Blocks each party has for its part of a spot check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
