@@ -62,6 +62,14 @@
 //! from where the last offer left it); a nodes request at most [`MAX_NODES_PER_REQUEST`]
 //! hashes; a downloaded state at most [`MAX_STATE_BYTES`]; every answer fits the channel's
 //! message limit.
+//!
+//! A download keeps its peer only while the peer keeps pace: an interval counts as progress
+//! if its answers completed a request, or brought [`MIN_NODES_PER_INTERVAL`] nodes or
+//! [`MIN_BYTES_PER_INTERVAL`] bytes. An honest answer either completes its request or is cut
+//! by the message limit (megabytes); a peer that trickles a node per interval is replaced by
+//! the next, and a download that stalls past twice the peers (plus two) gives up for replay.
+//! Before this bound, one node per interval counted as progress and kept the peer for good:
+//! a state of a million nodes took a million intervals.
 
 use super::{committee, decode_finalization, to_hash, Chain, EpochEnd, PublicKey, Scheme};
 use super::{CheckedEpochEnd, SnapshotBlock, SnapshotInstall};
@@ -92,6 +100,11 @@ pub const MIN_GAP: u64 = 1_024;
 pub const MAX_ASKS: u32 = 20;
 /// Most bytes of state one download holds in memory before it is written.
 pub const MAX_STATE_BYTES: usize = 1 << 30;
+/// State tree nodes that make an interval of a download progress, unless its answers gave
+/// every node asked for or [`MIN_BYTES_PER_INTERVAL`] bytes (see [Bounds](self#bounds)).
+pub const MIN_NODES_PER_INTERVAL: usize = 1_024;
+/// Bytes of state tree nodes that make an interval of a download progress.
+pub const MIN_BYTES_PER_INTERVAL: usize = 1 << 20;
 
 /// An offer request from epoch `epoch`.
 pub(super) fn encode_offer_request(epoch: u64) -> Vec<u8> {
@@ -236,6 +249,14 @@ impl Committees {
     /// Checks an offer's body (steps 1 and 2 of [Trust](self#trust)): learns every epoch end
     /// it carries, and returns the offer if its block's epoch is then known (`None`: ask again
     /// from [`Committees::next_epoch`]).
+    ///
+    /// An offer's ends start at the epoch its peer was asked from, which may be before the
+    /// first one this node still lacks (every peer is first asked from epoch 0, and another
+    /// offer may have taught some since): ends this node has already checked, byte for byte
+    /// the same header, are passed over, and the first other one must be the end of
+    /// [`Committees::next_epoch`]. Checked instead as if the offer began there, every offer
+    /// after the first one that carried ends was refused, so the first such offer won however
+    /// old its block.
     pub(super) fn check_offer<C: Chain>(
         &mut self,
         rng: &mut impl rand_core_010::CryptoRng,
@@ -252,6 +273,9 @@ impl Committees {
             let [header, certificate, committee, proof] = end else {
                 return Err(Rejected::Malformed);
             };
+            if self.ends.iter().any(|known| known.end.header == *header) {
+                continue;
+            }
             let end = EpochEnd {
                 header: header.clone(),
                 certificate: certificate.clone(),
@@ -299,6 +323,17 @@ pub(super) struct Download {
     nodes: Vec<(Hash, Vec<u8>)>,
     state: BTreeMap<Vec<u8>, Vec<u8>>,
     bytes: usize,
+    /// What the answers of the current interval brought.
+    pace: Pace,
+}
+
+/// What a download's answers brought in one interval (see [Bounds](self#bounds)).
+#[derive(Clone, Copy, Debug, Default)]
+struct Pace {
+    nodes: usize,
+    bytes: usize,
+    /// An answer gave every node its request still waited for.
+    whole: bool,
 }
 
 impl Download {
@@ -312,7 +347,15 @@ impl Download {
             nodes: Vec::new(),
             state: BTreeMap::new(),
             bytes: 0,
+            pace: Pace::default(),
         }
+    }
+
+    /// Whether the interval now ending was progress (see [Bounds](self#bounds)); starts the
+    /// next.
+    pub(super) fn kept_pace(&mut self) -> bool {
+        let pace = std::mem::take(&mut self.pace);
+        pace.whole || pace.nodes >= MIN_NODES_PER_INTERVAL || pace.bytes >= MIN_BYTES_PER_INTERVAL
     }
 
     /// Whether every node has arrived.
@@ -354,6 +397,7 @@ impl Download {
         let taken = checked.len();
         for (hash, bytes, node) in checked {
             self.bytes = self.bytes.saturating_add(bytes.len());
+            self.pace.bytes = self.pace.bytes.saturating_add(bytes.len());
             if self.bytes > MAX_STATE_BYTES {
                 return Err(Rejected::TooLarge);
             }
@@ -372,6 +416,8 @@ impl Download {
             self.nodes.push((hash, bytes));
         }
         self.in_flight.drain(..taken);
+        self.pace.nodes = self.pace.nodes.saturating_add(taken);
+        self.pace.whole |= taken > 0 && self.in_flight.is_empty();
         Ok(taken)
     }
 
@@ -396,12 +442,13 @@ pub(super) enum Phase {
         best: Option<(PublicKey, Offer)>,
         heard: bool,
     },
-    /// Downloading the state of `offer` from `peer`; `stalls` intervals without progress.
+    /// Downloading the state of `offer` from `peer`; `stalls` intervals without progress
+    /// ([`Download::kept_pace`]), the first interval not judged (its request just went out).
     Downloading {
         peer: PublicKey,
         offer: Offer,
         download: Download,
-        progressed: bool,
+        first: bool,
         stalls: usize,
     },
 }
@@ -491,6 +538,46 @@ mod tests {
             Vec::new(),
         );
         assert_eq!(install.state, state);
+    }
+
+    /// The slow-peer attack on state sync: a peer chosen for a download that answers every
+    /// request with one node is not progress (`step_state_sync` then moves the download to the
+    /// next peer), however many intervals it keeps it up; honest answers are, whether they
+    /// complete their request or are cut by the message limit. Before the bound, any node
+    /// taken counted, and the trickling peer kept the download for good.
+    #[test]
+    fn a_download_peer_sending_one_node_per_interval_does_not_keep_pace() {
+        let (root, store, _) = tree(5_000);
+        let mut download = Download::new(root);
+        // The first levels of the tree are small requests, each answered whole: progress.
+        let mut intervals = 0;
+        while download.wanted.len() + download.in_flight.len() < MIN_NODES_PER_INTERVAL {
+            let hashes = asked(&download.request());
+            assert_eq!(
+                download.accept(&answer(&store, &hashes, usize::MAX)),
+                Ok(hashes.len())
+            );
+            assert!(download.kept_pace(), "a whole answer is progress");
+            intervals += 1;
+            assert!(intervals < 20, "the tree does not widen");
+        }
+        // A trickle: one node an answer, an answer an interval.
+        for _ in 0..10 {
+            let hashes = asked(&download.request());
+            assert!(hashes.len() > 1);
+            assert_eq!(download.accept(&answer(&store, &hashes, 1)), Ok(1));
+            assert!(!download.kept_pace(), "one node an interval is a stall");
+        }
+        assert!(
+            !download.kept_pace(),
+            "an interval with no answer is a stall"
+        );
+        // An honest answer cut short (by the message limit) still brings its share.
+        let hashes = asked(&download.request());
+        let cut = hashes.len() - 1;
+        assert!(cut >= MIN_NODES_PER_INTERVAL);
+        assert_eq!(download.accept(&answer(&store, &hashes, cut)), Ok(cut));
+        assert!(download.kept_pace(), "a large partial answer is progress");
     }
 
     #[test]

@@ -453,7 +453,6 @@ where
                 Phase::Downloading {
                     peer: from,
                     download,
-                    progressed,
                     ..
                 },
             received,
@@ -467,10 +466,7 @@ where
         }
         match download.accept(body) {
             Ok(0) => return false, // The peer lacks them: the next interval asks another.
-            Ok(_) => {
-                *progressed = true;
-                *received = received.saturating_add(body.len());
-            }
+            Ok(_) => *received = received.saturating_add(body.len()),
             Err(reason) => {
                 debug!(?peer, %reason, "dropping state nodes");
                 return false;
@@ -530,7 +526,7 @@ where
                         peer,
                         offer,
                         download,
-                        progressed: true,
+                        first: true,
                         stalls: 0,
                     };
                 }
@@ -558,11 +554,12 @@ where
             Phase::Downloading {
                 peer,
                 download,
-                progressed,
+                first,
                 stalls,
                 ..
             } => {
-                if !std::mem::replace(progressed, false) {
+                let kept_pace = download.kept_pace() || std::mem::take(first);
+                if !kept_pace {
                     *stalls = stalls.saturating_add(1);
                     if *stalls > self.peers.len().saturating_mul(2).saturating_add(2) {
                         warn!("state sync stalled: replaying blocks instead");

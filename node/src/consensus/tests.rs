@@ -1548,3 +1548,89 @@ fn a_snapshot_offer_is_believed_only_under_the_committee_of_its_epoch() {
     assert!(matches!(unjudged, Ok(None)));
     assert_eq!(committees.next_epoch(), 0);
 }
+
+/// Every peer is first asked for an offer from epoch 0, so a second offer repeats the epoch
+/// ends a first one taught. Before the fix, the second offer's ends were checked as if they
+/// began at the first epoch still unknown: epoch 0's end, checked as epoch 1's, failed, and the
+/// newer offer was dropped — whoever answered first with any epoch end chose the block this
+/// node would replay from, however old.
+#[test]
+fn exploit_the_first_offer_with_epoch_ends_cannot_shut_out_a_newer_one() {
+    use super::snapshot::{Committees, Rejected};
+    let mut chain = MockChain::new(0);
+    chain.epoch_length = Some(10);
+    // Epochs 0 and 2: validators 0..4; epoch 1: validators 4..8.
+    let even: Vec<[u8; 32]> = (0..4).map(|i| public_key(&seed(i))).collect();
+    let odd: Vec<[u8; 32]> = (4..8).map(|i| public_key(&seed(i))).collect();
+    let signers = |epoch: u64| {
+        let range = if epoch % 2 == 0 { 0..4 } else { 4..8 };
+        let seeds: Vec<[u8; 32]> = range.map(seed).collect();
+        let keys: Vec<[u8; 32]> = seeds.iter().map(public_key).collect();
+        (keys, seeds)
+    };
+    let certify = |epoch: u64, block: Hash| {
+        let (keys, seeds) = signers(epoch);
+        sign_finalization(NAMESPACE, &keys, &seeds, (epoch, 7), block).expect("members sign")
+    };
+    // `MockChain`'s encodings: a block or header is its hash ‖ number; a committee its keys.
+    let header = |number: u64| [&[number as u8; 32][..], &number.to_le_bytes()].concat();
+    let end = |number: u64, epoch: u64, next: &[[u8; 32]]| {
+        let certificate = certify(epoch, Hash([number as u8; 32]));
+        [
+            header(number),
+            certificate,
+            next.concat(),
+            b"proof".to_vec(),
+        ]
+    };
+    let offer = |number: u64, ends: &[[Vec<u8>; 4]]| {
+        let epoch = (number - 1) / 10;
+        let mut body = Vec::new();
+        let certificate = certify(epoch, Hash([number as u8; 32]));
+        frames::encode(
+            &mut body,
+            [header(number), certificate].iter().map(Vec::as_slice),
+        )
+        .expect("small");
+        for end in ends {
+            frames::encode(&mut body, end.iter().map(Vec::as_slice)).expect("small");
+        }
+        body
+    };
+    let (end_0, end_1) = (end(10, 0, &odd), end(20, 1, &even));
+    let mut committees = Committees::new(consensus_namespace(NAMESPACE), even.clone());
+    let mut rng = commonware_utils::sys_rng();
+
+    // The first answer: an old block of epoch 1, with epoch 0's end.
+    let old = committees
+        .check_offer(&mut rng, &chain, &offer(15, std::slice::from_ref(&end_0)))
+        .expect("genuine")
+        .expect("its epoch is known");
+    assert_eq!((old.head.number, committees.next_epoch()), (15, 1));
+    // The second: a newer block of epoch 2, with the ends from epoch 0 as it was asked.
+    let newer = committees
+        .check_offer(
+            &mut rng,
+            &chain,
+            &offer(25, &[end_0.clone(), end_1.clone()]),
+        )
+        .expect("a newer genuine offer is taken")
+        .expect("its epoch is known");
+    assert_eq!((newer.head.number, committees.next_epoch()), (25, 2));
+    // Passing over a known end is no way around the chain of trust: an end that differs from
+    // the one checked for its epoch is checked as the next epoch's, and refused.
+    let other_block = [&[99; 32][..], &10u64.to_le_bytes()].concat();
+    let forged_0 = [
+        other_block,
+        certify(0, Hash([99; 32])),
+        odd.concat(),
+        Vec::new(),
+    ];
+    let mut committees = Committees::new(consensus_namespace(NAMESPACE), even.clone());
+    committees
+        .check_offer(&mut rng, &chain, &offer(15, std::slice::from_ref(&end_0)))
+        .expect("genuine");
+    let refused = committees.check_offer(&mut rng, &chain, &offer(25, &[forged_0, end_1]));
+    assert_eq!(refused.err(), Some(Rejected::EpochEnd(1)));
+    assert_eq!(committees.next_epoch(), 1);
+}
