@@ -6,6 +6,7 @@
 //! on with it, so continuing would diverge; the process stops for the operator to look.
 
 use super::epochs::Placement;
+use super::import::HeldRoute;
 use super::{Chain, State};
 use crate::consensus::{self, FinalizedRun, RunLimits};
 use crate::storage::Database;
@@ -154,11 +155,12 @@ impl consensus::Chain for Chain {
     fn claim(&self, block: Hash) -> bool {
         // One lock: nothing can be forgotten between the walk and the trust.
         let mut state = self.lock();
-        if !Self::connects_under(&state, &self.inner.db, block) {
-            return false;
+        let route = HeldRoute::walk(&state, block);
+        if route.reaches_finalized {
+            route.trust(&mut state);
+            return true;
         }
-        super::import::trust_route(&mut state, block);
-        true
+        matches!(self.inner.db.block(&block), Ok(Some(_)))
     }
 
     fn relay_queue(&self) -> Option<tokio::sync::broadcast::Receiver<Vec<u8>>> {
@@ -263,20 +265,6 @@ impl consensus::Chain for Chain {
 impl Chain {
     /// [`consensus::Chain::connects`] under the lock already taken.
     fn connects_under(state: &State, db: &Database, block: Hash) -> bool {
-        if block == state.finalized_hash || matches!(db.block(&block), Ok(Some(_))) {
-            return true;
-        }
-        let mut cursor = block;
-        // At most `MAX_UNFINALIZED` blocks: the longest route `finalize` takes.
-        for _ in 0..super::MAX_UNFINALIZED {
-            let Some(pending) = state.pending.get(&cursor) else {
-                return false;
-            };
-            cursor = pending.block.header.parent_hash;
-            if cursor == state.finalized_hash {
-                return true;
-            }
-        }
-        false
+        HeldRoute::walk(state, block).reaches_finalized || matches!(db.block(&block), Ok(Some(_)))
     }
 }

@@ -21,7 +21,7 @@
 //!    those the route included were announced with their block, the others are reported
 //!    [`ChainEvent::Dropped`] (another extrinsic with the same nonce won).
 
-use super::MAX_UNFINALIZED;
+use super::import::HeldRoute;
 use super::{Chain, ChainError, ChainEvent, Executed, State, StoredBlock};
 use crate::metrics::set_count;
 use crate::storage::FinalizedBlock;
@@ -65,21 +65,13 @@ impl Chain {
         if target == state.finalized_hash || self.inner.db.block(&target)?.is_some() {
             return Ok(None);
         }
-        let mut route = Vec::new();
-        let mut cursor = target;
-        while cursor != state.finalized_hash {
-            let pending = state
-                .pending
-                .get(&cursor)
-                .ok_or(ChainError::UnknownBlock(cursor))?;
-            route.push(cursor);
-            cursor = pending.block.header.parent_hash;
-            if route.len() > MAX_UNFINALIZED {
-                return Err(ChainError::UnknownBlock(cursor));
-            }
+        let route = HeldRoute::walk(&state, target);
+        if !route.reaches_finalized {
+            return Err(ChainError::UnknownBlock(route.end));
         }
-        route.reverse();
-        Ok(Some(route))
+        let mut blocks = route.blocks;
+        blocks.reverse();
+        Ok(Some(blocks))
     }
 
     /// The blocks of `route` with what executing them produced.

@@ -90,7 +90,7 @@ impl Chain {
         if source == BlockSource::Certified {
             // A trusted block's held ancestors are trusted, before room is made: else the
             // room for a run's block could be made by forgetting the block it hangs from.
-            trust_route(&mut state, block.header.parent_hash);
+            HeldRoute::walk(&state, block.header.parent_hash).trust(&mut state);
         }
         if let Some(pending) = state.pending.get_mut(&hash) {
             pending.vouch(source);
@@ -127,32 +127,22 @@ impl Chain {
     /// `hash` is a block consensus vouches for (a notarized parent, a finalized block), so its
     /// route is trusted as it is found: none of it is forgotten while it executes.
     pub(super) async fn execute_ancestry(&self, hash: Hash) -> Result<(), ChainError> {
-        let unexecuted = {
+        let unexecuted: Vec<(Hash, Hash)> = {
             let mut state = self.lock();
-            let mut route = Vec::new();
-            let mut unexecuted = Vec::new();
-            let mut cursor = hash;
-            // At most MAX_UNFINALIZED blocks are held, so a longer walk has met a cycle.
-            for _ in 0..=MAX_UNFINALIZED {
-                if cursor == state.finalized_hash {
-                    break;
-                }
-                let pending = state
-                    .pending
-                    .get(&cursor)
-                    .ok_or(ChainError::UnknownBlock(cursor))?;
-                let parent = pending.block.header.parent_hash;
-                if pending.executed.is_none() {
-                    unexecuted.push((parent, cursor));
-                }
-                route.push(cursor);
-                cursor = parent;
+            let route = HeldRoute::walk(&state, hash);
+            if !route.reaches_finalized {
+                return Err(ChainError::UnknownBlock(route.end));
             }
-            if cursor != state.finalized_hash {
-                return Err(ChainError::UnknownBlock(hash));
-            }
-            trust_route(&mut state, hash);
-            unexecuted
+            route.trust(&mut state);
+            route
+                .blocks
+                .iter()
+                .filter_map(|block| {
+                    let pending = state.pending.get(block)?;
+                    let parent = pending.block.header.parent_hash;
+                    pending.executed.is_none().then_some((parent, *block))
+                })
+                .collect()
         };
         for (parent, block) in unexecuted.into_iter().rev() {
             // Below a block consensus vouches for: 2f + 1 validators judged its time.
@@ -344,20 +334,53 @@ impl Pending {
     }
 }
 
-/// Trusts `block` and its held ancestors, down to the finalized head or the first block not
-/// held. Bounded: at most [`MAX_UNFINALIZED`] blocks are held (and built ones past it only
-/// by this node's own proposals).
-pub(super) fn trust_route(state: &mut State, block: Hash) {
-    let mut cursor = block;
-    for _ in 0..=MAX_UNFINALIZED {
-        if cursor == state.finalized_hash {
-            return;
+/// The held blocks from a block down to the finalized head: the one walk of the held chain,
+/// for `finalize`'s route, [`Chain::execute_ancestry`], and the consensus adapter's `connects`
+/// and `claim`. Bounded: at most [`MAX_UNFINALIZED`] blocks are held (and built ones past it
+/// only by this node's own proposals), so a longer walk has met a cycle and stops.
+pub(super) struct HeldRoute {
+    /// The held blocks walked, newest (the block walked from) first.
+    pub(super) blocks: Vec<Hash>,
+    /// Where the walk stopped: the finalized head, or the first block not held.
+    pub(super) end: Hash,
+    /// Whether the walk reached the finalized head.
+    pub(super) reaches_finalized: bool,
+}
+
+impl HeldRoute {
+    /// Walks from `block` (the finalized head itself: an empty route that reaches it).
+    pub(super) fn walk(state: &State, block: Hash) -> Self {
+        let mut blocks = Vec::new();
+        let mut cursor = block;
+        for _ in 0..=MAX_UNFINALIZED {
+            if cursor == state.finalized_hash {
+                return HeldRoute {
+                    blocks,
+                    end: cursor,
+                    reaches_finalized: true,
+                };
+            }
+            let Some(pending) = state.pending.get(&cursor) else {
+                break;
+            };
+            blocks.push(cursor);
+            cursor = pending.block.header.parent_hash;
         }
-        let Some(pending) = state.pending.get_mut(&cursor) else {
-            return;
-        };
-        pending.trust();
-        cursor = pending.block.header.parent_hash;
+        HeldRoute {
+            blocks,
+            end: cursor,
+            reaches_finalized: false,
+        }
+    }
+
+    /// Trusts every block walked: a trusted block's held ancestors are trusted (taken under
+    /// the lock the walk was made under, so nothing was forgotten in between).
+    pub(super) fn trust(&self, state: &mut State) {
+        for hash in &self.blocks {
+            if let Some(pending) = state.pending.get_mut(hash) {
+                pending.trust();
+            }
+        }
     }
 }
 
