@@ -67,7 +67,9 @@
 //! if its answers completed a request, or brought [`MIN_NODES_PER_INTERVAL`] nodes or
 //! [`MIN_BYTES_PER_INTERVAL`] bytes. An honest answer either completes its request or is cut
 //! by the message limit (megabytes); a peer that trickles a node per interval is replaced by
-//! the next, and a download that stalls past twice the peers (plus two) gives up for replay.
+//! the next, and a download that stalls more than twice the peers (plus two) intervals in a
+//! row gives up for replay ([`Pacing`]; progress clears the count, so tricklers met in turn
+//! cannot add up to it).
 //! Before this bound, one node per interval counted as progress and kept the peer for good:
 //! a state of a million nodes took a million intervals.
 
@@ -212,6 +214,8 @@ pub(super) struct Committees {
     keys: BTreeMap<u64, Vec<[u8; 32]>>,
     /// The epoch ends checked so far.
     ends: Vec<CheckedEpochEnd>,
+    /// Their headers, to pass over the ends an offer repeats.
+    known_headers: BTreeSet<Vec<u8>>,
 }
 
 impl Committees {
@@ -221,6 +225,7 @@ impl Committees {
             namespace,
             keys: BTreeMap::from([(0, genesis)]),
             ends: Vec::new(),
+            known_headers: BTreeSet::new(),
         }
     }
 
@@ -273,7 +278,7 @@ impl Committees {
             let [header, certificate, committee, proof] = end else {
                 return Err(Rejected::Malformed);
             };
-            if self.ends.iter().any(|known| known.end.header == *header) {
+            if self.known_headers.contains(header) {
                 continue;
             }
             let end = EpochEnd {
@@ -290,6 +295,7 @@ impl Committees {
                 return Err(Rejected::EpochEnd(epoch));
             }
             self.keys.insert(epoch.saturating_add(1), next);
+            self.known_headers.insert(end.header.clone());
             self.ends.push(CheckedEpochEnd {
                 epoch,
                 number,
@@ -442,15 +448,62 @@ pub(super) enum Phase {
         best: Option<(PublicKey, Offer)>,
         heard: bool,
     },
-    /// Downloading the state of `offer` from `peer`; `stalls` intervals without progress
-    /// ([`Download::kept_pace`]), the first interval not judged (its request just went out).
+    /// Downloading the state of `offer` from `peer`, judged at each interval's end.
     Downloading {
         peer: PublicKey,
         offer: Offer,
         download: Download,
-        first: bool,
-        stalls: usize,
+        pacing: Pacing,
     },
+}
+
+/// What to do with a download's peer at the end of an interval ([`Pacing::judge`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// It kept pace (or this was the first interval): keep asking it.
+    Keep,
+    /// It stalled: ask the next peer.
+    NextPeer,
+    /// Every peer stalled in turn, twice over: replay blocks instead.
+    GiveUp,
+}
+
+/// How a download's peer is judged (see [Bounds](self#bounds)).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Pacing {
+    /// The first interval is not judged: its request has only just gone out.
+    first: bool,
+    /// Intervals in a row without progress, over every peer asked.
+    stalls: usize,
+}
+
+impl Pacing {
+    /// A download just started.
+    pub(super) fn new() -> Self {
+        Pacing {
+            first: true,
+            stalls: 0,
+        }
+    }
+
+    /// The verdict on the interval now ending, with `peers` peers to ask. Stalls count in a
+    /// row: a peer that keeps pace clears them, so each trickling peer costs one interval per
+    /// turn and cannot, over a long download, use up the budget that makes it give up.
+    pub(super) fn judge(&mut self, download: &mut Download, peers: usize) -> Verdict {
+        // Both read every time: the interval's pace is cleared even when it is not judged.
+        let kept_pace = download.kept_pace();
+        let first = std::mem::take(&mut self.first);
+        if kept_pace || first {
+            self.stalls = 0;
+            return Verdict::Keep;
+        }
+        self.stalls = self.stalls.saturating_add(1);
+        if self.stalls > peers.saturating_mul(2).saturating_add(2) {
+            Verdict::GiveUp
+        } else {
+            Verdict::NextPeer
+        }
+    }
 }
 
 /// A node's state sync: the committees learnt, the phase, and the bytes of the offers and
@@ -578,6 +631,53 @@ mod tests {
         assert!(cut >= MIN_NODES_PER_INTERVAL);
         assert_eq!(download.accept(&answer(&store, &hashes, cut)), Ok(cut));
         assert!(download.kept_pace(), "a large partial answer is progress");
+    }
+
+    /// What the driver does with those intervals (`step_state_sync` acts on the verdict): the
+    /// first interval is not judged even when it was progress, so a trickle right after it is
+    /// a stall (the grace was once kept for later by a short-circuit); stalls count in a row,
+    /// so tricklers met in turn over a long download never add up to giving up, and a run of
+    /// stalls past twice the peers does give up.
+    #[test]
+    fn a_trickling_peer_is_replaced_at_once_and_cannot_exhaust_the_stall_budget() {
+        let (root, store, _) = tree(20_000);
+        let peers = 2;
+        let mut download = Download::new(root);
+        let mut pacing = Pacing::new();
+        let honest = |download: &mut Download| {
+            let hashes = asked(&download.request());
+            let whole = download.accept(&answer(&store, &hashes, usize::MAX));
+            assert_eq!(whole, Ok(hashes.len()));
+        };
+        let trickle = |download: &mut Download| {
+            let hashes = asked(&download.request());
+            assert!(hashes.len() > 1, "a one-node request answered is whole");
+            assert_eq!(download.accept(&answer(&store, &hashes, 1)), Ok(1));
+        };
+        // The tree's first levels, answered whole: the first interval, then progress.
+        while download.wanted.len() + download.in_flight.len() < MAX_NODES_PER_REQUEST {
+            honest(&mut download);
+            assert_eq!(pacing.judge(&mut download, peers), Verdict::Keep);
+        }
+        trickle(&mut download);
+        assert_eq!(pacing.judge(&mut download, peers), Verdict::NextPeer);
+        // An honest peer, then a trickler, more times than the stall budget: never given up.
+        for _ in 0..=(2 * peers + 2) {
+            honest(&mut download);
+            assert_eq!(pacing.judge(&mut download, peers), Verdict::Keep);
+            trickle(&mut download);
+            assert_eq!(pacing.judge(&mut download, peers), Verdict::NextPeer);
+        }
+        // After progress, nobody answering: the next peer each interval, then replay.
+        honest(&mut download);
+        assert_eq!(pacing.judge(&mut download, peers), Verdict::Keep);
+        let verdicts: Vec<Verdict> = (0..=(2 * peers + 2))
+            .map(|_| pacing.judge(&mut download, peers))
+            .collect();
+        assert!(verdicts[..2 * peers + 2]
+            .iter()
+            .all(|v| *v == Verdict::NextPeer));
+        assert_eq!(verdicts[2 * peers + 2], Verdict::GiveUp);
     }
 
     #[test]

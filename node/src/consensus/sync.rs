@@ -63,7 +63,7 @@
 //! that advanced the chain it asks the same peer for the next run at once, so a node far
 //! behind streams the chain at the speed it can execute it.
 
-use super::snapshot::{self, Download, Phase, StateSync};
+use super::snapshot::{self, Download, Pacing, Phase, StateSync, Verdict};
 use super::{
     certify::Certifier, glue::Application, to_hash, BlockSource, Chain, Digest, PublicKey, Rt,
     RunLimits, Scheme,
@@ -526,8 +526,7 @@ where
                         peer,
                         offer,
                         download,
-                        first: true,
-                        stalls: 0,
+                        pacing: Pacing::new(),
                     };
                 }
                 Some((_, offer)) => {
@@ -554,18 +553,15 @@ where
             Phase::Downloading {
                 peer,
                 download,
-                first,
-                stalls,
+                pacing,
                 ..
-            } => {
-                let kept_pace = download.kept_pace() || std::mem::take(first);
-                if !kept_pace {
-                    *stalls = stalls.saturating_add(1);
-                    if *stalls > self.peers.len().saturating_mul(2).saturating_add(2) {
-                        warn!("state sync stalled: replaying blocks instead");
-                        *syncing = None;
-                        return;
-                    }
+            } => match pacing.judge(download, self.peers.len()) {
+                Verdict::Keep => {}
+                Verdict::GiveUp => {
+                    warn!("state sync stalled: replaying blocks instead");
+                    *syncing = None;
+                }
+                Verdict::NextPeer => {
                     let index = self.peers.iter().position(|p| p == peer).unwrap_or(0);
                     let next = index.saturating_add(1).checked_rem(self.peers.len());
                     if let Some(next) = next.and_then(|i| self.peers.get(i)) {
@@ -573,7 +569,7 @@ where
                     }
                     self.ask_for_nodes(peer, download);
                 }
-            }
+            },
         }
     }
 

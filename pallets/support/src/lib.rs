@@ -102,8 +102,9 @@ macro_rules! storage_instance {
 /// Declares a pallet's storage items: for each, the storage instance `<Name>Prefix` (as
 /// [`storage_instance!`] makes it, the item's name being `Name`) and the type `Name`, a
 /// [`StorageMap`] (`map Key => Value`) or a
-/// [`StorageValue`](agora_primitives::storage::StorageValue) (`value Value`). Doc comments and
-/// visibility go to the type.
+/// [`StorageValue`](agora_primitives::storage::StorageValue) (`value Value`). The visibility
+/// goes to both; doc comments (and any other attribute) to the type alone, so a `#[cfg]` here
+/// would leave the instance in place.
 ///
 /// ```ignore
 /// pallet_support::storage! {
