@@ -189,6 +189,12 @@ struct RunArgs {
     /// since genesis (and so keeps the whole history).
     #[arg(long, value_enum, default_value_t = SyncMode::Snapshot)]
     sync: SyncMode,
+    /// A block this node must find on the chain, `NUMBER:HASH` (the last block of an epoch,
+    /// e.g. from `chain_getBlockHash` of a node you trust): histories that contradict it are
+    /// refused, and a node finalized past it on another block will not start. The defence
+    /// against long-range forks for nodes that join (see docs/operator.md).
+    #[arg(long, value_name = "NUMBER:HASH")]
+    checkpoint: Option<chain::Checkpoint>,
     /// Log filter, e.g. `info` or `agora_node=debug`.
     #[arg(long, default_value = "info", env = "RUST_LOG")]
     log: String,
@@ -637,6 +643,10 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
         stores
             .chain
             .set_proposer(BeaconSigner::from_consensus_seed(&identity.seed));
+    }
+    if let Some(checkpoint) = args.checkpoint {
+        stores.chain.set_checkpoint(checkpoint)?;
+        tracing::info!(number = checkpoint.number, hash = %checkpoint.hash, "checkpoint set");
     }
 
     let runtime_config = consensus::RuntimeConfig::new(dir.join("consensus"));

@@ -103,6 +103,7 @@ impl consensus::Chain for Chain {
 
     fn block_links(&self, bytes: &[u8]) -> Option<consensus::BlockLinks> {
         let header = agora_runtime::block::Header::decode(&mut &bytes[..]).ok()?;
+        self.contradiction(header.number(), header.hash()).ok()?;
         Some(consensus::BlockLinks {
             hash: header.hash(),
             parent: header.parent_hash,

@@ -46,6 +46,9 @@ impl Chain {
         };
         self.execute_ancestry(target).await?; // Step 2.
         let blocks = self.executed_route(&route)?;
+        for (hash, block, _) in &blocks {
+            self.contradiction(block.header.number(), *hash)?;
+        }
         self.commit(blocks.clone(), certificate).await?;
 
         let mut state = self.lock();

@@ -83,6 +83,7 @@ impl Chain {
             return None;
         }
         let hash = block.hash();
+        self.contradiction(block.header.number(), hash).ok()?;
         let mut state = self.lock();
         if block.header.number() <= state.finalized.number() {
             return Some(hash);

@@ -67,6 +67,7 @@
 
 mod adapter;
 mod build;
+mod checkpoint;
 mod epochs;
 mod finalize;
 mod host;
@@ -74,6 +75,7 @@ mod import;
 mod snapshot;
 mod view;
 
+pub use checkpoint::Checkpoint;
 pub use host::{millis_since_epoch, Host, TokioHost};
 pub use view::{Executed, KeyVisitor, View};
 
@@ -171,6 +173,24 @@ pub enum ChainError {
     /// Asked to build a block without a validator key to sign its beacon with.
     #[error("this node has no validator key: it cannot propose blocks")]
     NotAValidator,
+    /// A block at the checkpoint's height is another block than the checkpoint's.
+    #[error("block #{number} is {found}, but --checkpoint names {expected}: another history")]
+    CheckpointContradicted {
+        /// The checkpoint's height.
+        number: u64,
+        /// The checkpoint's hash.
+        expected: Hash,
+        /// The block found there.
+        found: Hash,
+    },
+    /// A checkpoint must be the last block of an epoch (so that snapshot offers carry it).
+    #[error("--checkpoint #{number} is not the last block of an epoch (epochs of {length} blocks; 0: the chain has one epoch)")]
+    CheckpointNotAnEpochEnd {
+        /// The height given.
+        number: u64,
+        /// The chain's epoch length.
+        length: u64,
+    },
 }
 
 /// What is stored per block in RocksDB: the block and its events.
@@ -287,6 +307,8 @@ struct Inner {
     proposer: std::sync::OnceLock<BeaconSigner>,
     /// The clock, timers and blocking pool ([`Host`]).
     host: Arc<dyn Host>,
+    /// The block every history is held against (`--checkpoint`), if any.
+    checkpoint: std::sync::OnceLock<Checkpoint>,
 }
 
 /// Extrinsics submitted here and not yet relayed that may wait for the relay; more are
@@ -357,6 +379,7 @@ impl Chain {
                 reporter: std::sync::OnceLock::new(),
                 proposer: std::sync::OnceLock::new(),
                 host,
+                checkpoint: std::sync::OnceLock::new(),
             }),
         })
     }

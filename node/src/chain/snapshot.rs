@@ -98,6 +98,7 @@ impl Chain {
         if header.number() != last_block_of(epoch, length) {
             return None;
         }
+        self.contradiction(header.number(), header.hash()).ok()?;
         let proof = Proof::decode_all(&mut end.proof.as_slice()).ok()?;
         let key = Committees::key(&epoch.saturating_add(1));
         smt::verify(header.state_root, &key, Some(&end.committee), &proof).ok()?;
@@ -113,6 +114,7 @@ impl Chain {
             return None;
         }
         let number = block.header.number();
+        self.contradiction(number, block.hash()).ok()?;
         let epoch = self
             .epoch_length()
             .map_or(0, |length| epoch_of(number, length));
@@ -133,6 +135,11 @@ impl Chain {
         let header = block.header.clone();
         let extrinsics = block.extrinsics.iter().map(|xt| xt.hash()).collect();
         let number = header.number();
+        // Checked as the offer was; again here, where nothing else stands after it.
+        self.contradiction(number, hash)?;
+        for end in &snapshot.epoch_ends {
+            self.contradiction(end.number, end.hash)?;
+        }
         let stored = StoredBlock {
             block,
             // The events of the snapshot block are not part of the snapshot.

@@ -289,3 +289,93 @@ fn a_node_that_joined_by_snapshot_serves_the_epoch_ends_to_the_next_joiner() {
         "a second snapshot changed nothing"
     );
 }
+
+/// `--checkpoint` against a long-range fork: the genesis committee (whose stake may be long
+/// gone) signs a second history of the same chain. A node holding a checkpoint of the first
+/// history refuses the second's epoch end at the checkpoint's height (and so every snapshot
+/// offer above it), its block in a sync run, and its snapshot whole; it takes the first's. A
+/// node that already followed the second history refuses to start with the checkpoint, and
+/// says why; a checkpoint that is not an epoch's last block is refused.
+#[test]
+fn a_checkpoint_refuses_every_history_that_contradicts_it() {
+    use agora_node::chain::{ChainError, Checkpoint};
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, spec_path) = one_validator_spec(dir.path(), 10);
+    let (honest_base, forged_base) = (dir.path().join("honest"), dir.path().join("forged"));
+    build_finalized_chain(&spec, &honest_base, 45);
+    build_finalized_chain(&spec, &forged_base, 45);
+    let honest = open_as_alice(&spec, &honest_base);
+    let forged = open_as_alice(&spec, &forged_base);
+    let hash_at = |chain: &Chain| chain.block_hash(20).unwrap().expect("block #20");
+    assert_ne!(
+        hash_at(&honest),
+        hash_at(&forged),
+        "two histories (their times differ)"
+    );
+    let checkpoint = Checkpoint {
+        number: 20,
+        hash: hash_at(&honest),
+    };
+
+    let joiner = open_as_alice(&spec, &dir.path().join("joiner"));
+    let not_an_end = Checkpoint {
+        number: 15,
+        ..checkpoint
+    };
+    assert!(matches!(
+        joiner.set_checkpoint(not_an_end),
+        Err(ChainError::CheckpointNotAnEpochEnd {
+            number: 15,
+            length: 10
+        })
+    ));
+    joiner.set_checkpoint(checkpoint).unwrap();
+    let (honest_end, forged_end) = (honest.epoch_end(1).unwrap(), forged.epoch_end(1).unwrap());
+    assert!(
+        joiner.open_epoch_end(1, &forged_end).is_none(),
+        "the forged end of epoch 1"
+    );
+    assert!(joiner.open_epoch_end(1, &honest_end).is_some());
+    assert!(
+        joiner.block_links(&forged_end.header).is_none(),
+        "a run's forged block #20"
+    );
+    assert!(joiner.block_links(&honest_end.header).is_some());
+    let runtime = multi_thread_runtime();
+    assert!(!runtime.block_on(joiner.install_snapshot(snapshot_of(&forged))));
+    assert_eq!(
+        joiner.finalized_height(),
+        0,
+        "nothing of the forged history installed"
+    );
+    assert!(runtime.block_on(joiner.install_snapshot(snapshot_of(&honest))));
+    assert_eq!(joiner.finalized_head(), honest.finalized_head());
+    drop((honest, forged, joiner));
+
+    // The node that followed the forged history, restarted with the checkpoint; and a
+    // checkpoint that does not parse. Both stop at once, saying why.
+    let refused = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_agora-node"))
+            .args(["--chain", spec_path.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "agora-node {args:?} started");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = refused(&[
+        "--validator-key",
+        "//Alice",
+        "--no-prometheus",
+        "--rpc-port",
+        "0",
+        "--base-path",
+        forged_base.to_str().unwrap(),
+        "--checkpoint",
+        &format!("20:{}", checkpoint.hash),
+    ]);
+    let contradicted = format!("--checkpoint names {}: another history", checkpoint.hash);
+    assert!(stderr.contains(&contradicted), "{stderr}");
+    let stderr = refused(&["--checkpoint", "20:0x12"]);
+    assert!(stderr.contains("\"20:0x12\""), "{stderr}");
+}
