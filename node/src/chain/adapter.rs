@@ -107,6 +107,7 @@ impl consensus::Chain for Chain {
         Some(consensus::BlockLinks {
             hash: header.hash(),
             parent: header.parent_hash,
+            number: header.number(),
             epoch: self.epoch_of_number(header.number()),
         })
     }

@@ -397,6 +397,8 @@ pub struct BlockLinks {
     pub hash: Hash,
     /// Its parent's hash.
     pub parent: Hash,
+    /// Its height.
+    pub number: u64,
     /// The epoch its height lies in.
     pub epoch: u64,
 }

@@ -31,11 +31,12 @@
 //! 1. the certificate must be a valid finalization for this committee, namespace and epoch
 //!    ([`super::verify_certificate`]); it names the certified block `c`;
 //! 2. `c` must be among the run's blocks, each block up to `c` must name the one before it
-//!    as its parent, and the first must name a block that leads to this node's finalized
-//!    head ([`Chain::connects`]); hash links from a certified block prove every block of the
-//!    route;
+//!    as its parent, and the first must name a block of this node's finalized chain (at most
+//!    its finalized height: [`Chain::connects`] of a block not merely held); hash links from a
+//!    certified block prove every block of the route;
 //! 3. `c` must be of the certificate's epoch (a former committee cannot finalize a later
-//!    epoch's blocks).
+//!    epoch's blocks), and so must every block of the route (a committee cannot finalize,
+//!    through ancestry, blocks of the epoch before it).
 //!
 //! Only then are the route's blocks stored, as [`BlockSource::Certified`] (bytes only, never
 //! executed on faith; blocks after `c` never are), `c` claimed ([`Chain::claim`]: its route
@@ -621,8 +622,10 @@ pub(super) enum RunRejected {
     Block,
     #[error("the certified block {0} is not in the run or does not reach our finalized head")]
     Disconnected(agora_primitives::Hash),
-    #[error("the run's block {0} is not the child of the block before it, or of one held here")]
+    #[error("the run's block {0} is not the child of the block before it, or of this node's finalized chain")]
     Unlinked(agora_primitives::Hash),
+    #[error("the run's block {0} is of another epoch than the certified block")]
+    CrossesEpoch(agora_primitives::Hash),
 }
 
 /// A run that passed the checks: the certified block, its (epoch, view), the certificate and
@@ -648,12 +651,7 @@ pub(super) fn check_run<C: Chain>(
         .decode_verified(rng, &certificate)
         .ok_or(RunRejected::Certificate)?;
     let certified = to_hash(finalization.proposal.payload);
-    let (route, certified_epoch) = linked_route(chain, blocks, certified)?;
-    // A committee signs only its own epoch's blocks: an old committee (whose stake may be
-    // gone) cannot finalize the blocks of a later epoch. Checked before anything is stored.
-    if certified_epoch != epoch {
-        return Err(RunRejected::WrongEpoch(certified));
-    }
+    let route = linked_route(chain, blocks, certified, epoch)?;
     // Every check passed: the route is the finalized chain's, and only now is it stored.
     for block in route {
         chain
@@ -671,15 +669,26 @@ pub(super) fn check_run<C: Chain>(
     ))
 }
 
-/// Step 2 of [Trust](self#trust): the blocks of a run up to `certified` and `certified`'s
-/// epoch, once their hash links are checked from `certified` back to a block that connects to
-/// this node's finalized head. Blocks after `certified` are dropped (nothing vouches for
-/// them). Stores nothing.
+/// Steps 2 and 3 of [Trust](self#trust): the blocks of a run up to `certified`, once their
+/// hash links are checked from `certified` back to this node's finalized chain and their
+/// epochs against `epoch`, the certificate's. Blocks after `certified` are dropped (nothing
+/// vouches for them). Stores nothing.
+///
+/// A committee signs only its own epoch's blocks: an old committee (whose stake may be gone)
+/// cannot finalize the blocks of a later epoch.
+///
+/// A run is what [`Chain::finalized_run`] serves: blocks of one epoch from just above the
+/// asker's finalized head. So every block must be of the certified block's epoch, and the
+/// first one's parent must be finalized here, not merely held: otherwise a quorum of one
+/// committee could finalize, through ancestry, blocks of the epoch before it that their own
+/// committee never finalized (the serving side never sends such a run; the receiving side
+/// did not check it until 2026-12-05).
 fn linked_route<C: Chain>(
     chain: &C,
     mut blocks: Vec<Vec<u8>>,
     certified: agora_primitives::Hash,
-) -> Result<(Vec<Vec<u8>>, u64), RunRejected> {
+    epoch: u64,
+) -> Result<Vec<Vec<u8>>, RunRejected> {
     let links = blocks
         .iter()
         .map(|block| chain.block_links(block))
@@ -690,18 +699,25 @@ fn linked_route<C: Chain>(
         .position(|links| links.hash == certified)
         .ok_or(RunRejected::Disconnected(certified))?;
     blocks.truncate(end + 1);
+    if links[end].epoch != epoch {
+        return Err(RunRejected::WrongEpoch(certified));
+    }
+    if let Some(other) = links[..end].iter().find(|links| links.epoch != epoch) {
+        return Err(RunRejected::CrossesEpoch(other.hash));
+    }
     // Each block's parent is the block before it (checked from the certified block down),
-    // and the first one's is held here.
+    // and the first one's is finalized here: held blocks all lie above the finalized height.
+    let above_finalized = chain.finalized_height().saturating_add(1);
     for index in (0..=end).rev() {
         let linked = match index.checked_sub(1) {
             Some(previous) => links[previous].hash == links[index].parent,
-            None => chain.connects(links[index].parent),
+            None => links[index].number <= above_finalized && chain.connects(links[index].parent),
         };
         if !linked {
             return Err(RunRejected::Unlinked(links[index].hash));
         }
     }
-    Ok((blocks, links[end].epoch))
+    Ok(blocks)
 }
 
 /// The (epoch, view) of a finalization: the order in which finalizations supersede.

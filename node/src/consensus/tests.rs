@@ -288,6 +288,7 @@ impl Chain for MockChain {
         Some(BlockLinks {
             hash: block.hash(),
             parent: block.parent,
+            number: block.height,
             epoch,
         })
     }
@@ -866,6 +867,33 @@ fn forged_runs_are_refused() {
         Err(RunRejected::WrongEpoch(blocks[2]))
     );
     assert!(!later.has_block(blocks[0]), "a refused run's block is held");
+    // A run across an epoch end: with epochs of two blocks, blocks 1 and 2 are epoch 0's, and
+    // a certificate of epoch 1 for block 3 vouches for block 3, not for epoch 0's blocks below
+    // it, which their own committee never finalized (the serving side never sends such a run).
+    let crossing = sign_finalization(NAMESPACE, &validator_keys(1), &[seed(0)], (1, 3), blocks[2])
+        .expect("validator 0 signs");
+    let crossing = sync::encode_run(&crossing, &bytes).expect("small run");
+    let crossing_chain = MockChain::new(6).with_epochs(2, &[&[0]]);
+    assert_eq!(
+        check(&crossing_chain, NAMESPACE, &crossing[1..], &mut rng),
+        Err(RunRejected::CrossesEpoch(blocks[0]))
+    );
+    assert!(
+        !crossing_chain.has_block(blocks[0]),
+        "a refused run's block is held"
+    );
+    // A run hanging from a block only held here: runs start just above the finalized head, and
+    // finalizing it would finalize, through ancestry, a block no certificate named.
+    let held_chain = MockChain::new(5);
+    let peer = BlockSource::Peer([7; 32]);
+    assert_eq!(
+        held_chain.receive_block(bytes[0].clone(), peer),
+        Some(blocks[0])
+    );
+    assert_eq!(
+        check(&held_chain, NAMESPACE, &unrooted[1..], &mut rng),
+        Err(RunRejected::Unlinked(blocks[1]))
+    );
     // The honest run is accepted and names the certified block; a block after it, which
     // nothing vouches for, is not held.
     let mut junk = source.block(blocks[2]);
