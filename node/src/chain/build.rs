@@ -85,6 +85,8 @@ impl Chain {
             .metrics
             .import_seconds
             .observe(started.elapsed().as_secs_f64());
+        // A block this node would refuse to commit is not proposed.
+        self.contradiction(built.block.header.number(), built.block.hash())?;
         Ok(self.add_built(built))
     }
 

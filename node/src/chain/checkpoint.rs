@@ -65,8 +65,13 @@ impl Chain {
                 length,
             });
         }
-        if let Some(found) = self.block_hash(checkpoint.number)? {
-            if found != checkpoint.hash && checkpoint.number <= self.finalized_head().1.number() {
+        if checkpoint.number <= self.finalized_head().1.number() {
+            // Fails closed: a finalized height with no block known there (it cannot be, for an
+            // epoch's last block, even below a snapshot) is not taken as agreement.
+            let found = self
+                .block_hash(checkpoint.number)?
+                .ok_or(ChainError::CheckpointUnknown(checkpoint.number))?;
+            if found != checkpoint.hash {
                 return Err(ChainError::CheckpointContradicted {
                     number: checkpoint.number,
                     expected: checkpoint.hash,
@@ -78,12 +83,26 @@ impl Chain {
         Ok(())
     }
 
-    /// The error of a block `hash` at height `number` that contradicts the checkpoint (and a
-    /// warning in the log, since it means a peer serves another history), if it does.
+    /// The error of a snapshot of height `number` below the checkpoint: nothing in it shows
+    /// that its history leads to the checkpoint, and once installed a node could not leave it.
+    pub(super) fn below_checkpoint(&self, number: u64) -> Result<(), ChainError> {
+        match self.inner.checkpoint.get() {
+            Some(checkpoint) if number < checkpoint.number => {
+                Err(ChainError::SnapshotBelowCheckpoint {
+                    number,
+                    checkpoint: checkpoint.number,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The error of a block `hash` at height `number` that contradicts the checkpoint, if it
+    /// does (logged at debug level only: a peer can send such blocks as fast as it likes).
     pub(super) fn contradiction(&self, number: u64, hash: Hash) -> Result<(), ChainError> {
         match self.inner.checkpoint.get() {
             Some(checkpoint) if checkpoint.number == number && checkpoint.hash != hash => {
-                tracing::warn!(
+                tracing::debug!(
                     number,
                     %hash,
                     checkpoint = %checkpoint.hash,

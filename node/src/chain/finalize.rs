@@ -46,9 +46,6 @@ impl Chain {
         };
         self.execute_ancestry(target).await?; // Step 2.
         let blocks = self.executed_route(&route)?;
-        for (hash, block, _) in &blocks {
-            self.contradiction(block.header.number(), *hash)?;
-        }
         self.commit(blocks.clone(), certificate).await?;
 
         let mut state = self.lock();
@@ -71,6 +68,12 @@ impl Chain {
         let route = HeldRoute::walk(&state, target);
         if !route.reaches_finalized {
             return Err(ChainError::UnknownBlock(route.end));
+        }
+        // Checked before anything of it executes.
+        for hash in &route.blocks {
+            if let Some(pending) = state.pending.get(hash) {
+                self.contradiction(pending.block.header.number(), *hash)?;
+            }
         }
         let mut blocks = route.blocks;
         blocks.reverse();

@@ -112,6 +112,9 @@ impl Chain {
     /// is trusted (consensus names only a notarized parent).
     pub(super) async fn check(&self, parent: Hash, hash: Hash) -> Result<(), ChainError> {
         let _verifying = Verifying::start(self, hash)?;
+        let number = self.header(&hash)?.number();
+        // Not voted for: this node would refuse to commit it.
+        self.contradiction(number, hash)?;
         self.execute_ancestry(parent).await?;
         self.check_one(parent, hash, Some(self.now_ms())).await?;
         if let Some(pending) = self.lock().pending.get_mut(&hash) {

@@ -183,6 +183,17 @@ pub enum ChainError {
         /// The block found there.
         found: Hash,
     },
+    /// This node finalized past the checkpoint's height but knows no block there.
+    #[error("this node finalized past --checkpoint #{0} but holds no block there; purge the chain to check it")]
+    CheckpointUnknown(u64),
+    /// A snapshot below the checkpoint (nothing shows its history leads to it).
+    #[error("a snapshot of block #{number} is below --checkpoint #{checkpoint}")]
+    SnapshotBelowCheckpoint {
+        /// The snapshot's height.
+        number: u64,
+        /// The checkpoint's.
+        checkpoint: u64,
+    },
     /// A checkpoint must be the last block of an epoch (so that snapshot offers carry it).
     #[error("--checkpoint #{number} is not the last block of an epoch (epochs of {length} blocks; 0: the chain has one epoch)")]
     CheckpointNotAnEpochEnd {

@@ -115,6 +115,7 @@ impl Chain {
         }
         let number = block.header.number();
         self.contradiction(number, block.hash()).ok()?;
+        self.below_checkpoint(number).ok()?;
         let epoch = self
             .epoch_length()
             .map_or(0, |length| epoch_of(number, length));
@@ -137,6 +138,7 @@ impl Chain {
         let number = header.number();
         // Checked as the offer was; again here, where nothing else stands after it.
         self.contradiction(number, hash)?;
+        self.below_checkpoint(number)?;
         for end in &snapshot.epoch_ends {
             self.contradiction(end.number, end.hash)?;
         }

@@ -262,7 +262,30 @@ impl Committees {
     /// [`Committees::next_epoch`]. Checked instead as if the offer began there, every offer
     /// after the first one that carried ends was refused, so the first such offer won however
     /// old its block.
+    ///
+    /// An offer is taken whole or not at all: the ends learnt from one refused for any reason
+    /// are forgotten again. Kept, the genuine-looking ends before a forged one (a long-range
+    /// fork, caught by `--checkpoint` at the end it contradicts) would make every offer of
+    /// the real chain fail against them.
     pub(super) fn check_offer<C: Chain>(
+        &mut self,
+        rng: &mut impl rand_core_010::CryptoRng,
+        chain: &C,
+        body: &[u8],
+    ) -> Result<Option<Offer>, Rejected> {
+        let (epoch, ends) = (self.next_epoch(), self.ends.len());
+        let checked = self.check_whole_offer(rng, chain, body);
+        if checked.is_err() {
+            let _ = self.keys.split_off(&epoch.saturating_add(1));
+            for end in self.ends.drain(ends..) {
+                self.known_headers.remove(&end.end.header);
+            }
+        }
+        checked
+    }
+
+    /// [`Committees::check_offer`] before the rollback of a refused offer.
+    fn check_whole_offer<C: Chain>(
         &mut self,
         rng: &mut impl rand_core_010::CryptoRng,
         chain: &C,

@@ -1658,7 +1658,21 @@ fn exploit_the_first_offer_with_epoch_ends_cannot_shut_out_a_newer_one() {
     committees
         .check_offer(&mut rng, &chain, &offer(15, std::slice::from_ref(&end_0)))
         .expect("genuine");
-    let refused = committees.check_offer(&mut rng, &chain, &offer(25, &[forged_0, end_1]));
+    let refused = committees.check_offer(&mut rng, &chain, &offer(25, &[forged_0, end_1.clone()]));
     assert_eq!(refused.err(), Some(Rejected::EpochEnd(1)));
     assert_eq!(committees.next_epoch(), 1);
+    // An offer is taken whole or not at all: a genuine end before a forged one is not kept
+    // (kept, it would make offers of the real chain fail against it).
+    let forged_1 = [
+        header(20),
+        certify(0, Hash([20; 32])),
+        even.concat(),
+        Vec::new(),
+    ];
+    let mut committees = Committees::new(consensus_namespace(NAMESPACE), even.clone());
+    let refused = committees.check_offer(&mut rng, &chain, &offer(25, &[end_0.clone(), forged_1]));
+    assert_eq!(refused.err(), Some(Rejected::EpochEnd(1)));
+    assert_eq!(committees.next_epoch(), 0, "the end of epoch 0 was kept");
+    let taken = committees.check_offer(&mut rng, &chain, &offer(25, &[end_0, end_1]));
+    assert!(matches!(taken, Ok(Some(_))));
 }

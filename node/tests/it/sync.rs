@@ -3,7 +3,9 @@
 
 use crate::support::{multi_thread_runtime, reserve_port, run_ok, Node};
 use agora_node::chain::{consensus_namespace, Chain, ChainConfig};
-use agora_node::consensus::{sign_finalization, Chain as _, CheckedEpochEnd, SnapshotInstall};
+use agora_node::consensus::{
+    sign_finalization, BlockSource, Chain as _, CheckedEpochEnd, SnapshotInstall,
+};
 use agora_node::metrics::Metrics;
 use agora_node::storage::Database;
 use agora_primitives::smt::Node as TreeNode;
@@ -341,6 +343,16 @@ fn a_checkpoint_refuses_every_history_that_contradicts_it() {
         "a run's forged block #20"
     );
     assert!(joiner.block_links(&honest_end.header).is_some());
+    let forged_20 = forged.block_bytes(hash_at(&forged)).unwrap();
+    assert!(
+        joiner.open_snapshot_block(&forged_20).is_none(),
+        "a forged snapshot block"
+    );
+    assert!(joiner
+        .receive_block(forged_20, BlockSource::Certified)
+        .is_none());
+    let honest_20 = honest.block_bytes(hash_at(&honest)).unwrap();
+    assert!(joiner.open_snapshot_block(&honest_20).is_some());
     let runtime = multi_thread_runtime();
     assert!(!runtime.block_on(joiner.install_snapshot(snapshot_of(&forged))));
     assert_eq!(
@@ -348,9 +360,29 @@ fn a_checkpoint_refuses_every_history_that_contradicts_it() {
         0,
         "nothing of the forged history installed"
     );
+    // A snapshot below the checkpoint shows nothing of its way to it: refused, even one of
+    // the real chain (here a history of 25 blocks against a checkpoint at 40).
+    let short_base = dir.path().join("short");
+    build_finalized_chain(&spec, &short_base, 25);
+    let short = open_as_alice(&spec, &short_base);
+    let (short_head, _) = short.snapshot_offer().unwrap();
+    let later = open_as_alice(&spec, &dir.path().join("later"));
+    let at_40 = honest.block_hash(40).unwrap().unwrap();
+    later
+        .set_checkpoint(Checkpoint {
+            number: 40,
+            hash: at_40,
+        })
+        .unwrap();
+    assert!(
+        later.open_snapshot_block(&short_head).is_none(),
+        "a snapshot below it"
+    );
+    assert!(!runtime.block_on(later.install_snapshot(snapshot_of(&short))));
+    assert!(runtime.block_on(later.install_snapshot(snapshot_of(&honest))));
     assert!(runtime.block_on(joiner.install_snapshot(snapshot_of(&honest))));
     assert_eq!(joiner.finalized_head(), honest.finalized_head());
-    drop((honest, forged, joiner));
+    drop((honest, forged, joiner, short, later));
 
     // The node that followed the forged history, restarted with the checkpoint; and a
     // checkpoint that does not parse. Both stop at once, saying why.
