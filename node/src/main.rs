@@ -189,10 +189,11 @@ struct RunArgs {
     /// since genesis (and so keeps the whole history).
     #[arg(long, value_enum, default_value_t = SyncMode::Snapshot)]
     sync: SyncMode,
-    /// A block this node must find on the chain, `NUMBER:HASH` (the last block of an epoch,
-    /// e.g. from `chain_getBlockHash` of a node you trust): histories that contradict it are
-    /// refused, and a node finalized past it on another block will not start. The defence
-    /// against long-range forks for nodes that join (see docs/operator.md).
+    /// A block this node must find on the chain, `NUMBER:HASH` (the last block of an epoch at
+    /// or below the finalized head of a node you trust, its hash from that node's
+    /// `chain_getBlockHash`): histories that contradict it are refused, and a node finalized
+    /// past it on another block (or on none it holds) will not start. The defence against
+    /// long-range forks for nodes that join; needs a chain with epochs (see docs/operator.md).
     #[arg(long, value_name = "NUMBER:HASH")]
     checkpoint: Option<chain::Checkpoint>,
     /// Log filter, e.g. `info` or `agora_node=debug`.

@@ -85,8 +85,13 @@ impl Chain {
             .metrics
             .import_seconds
             .observe(started.elapsed().as_secs_f64());
-        // A block this node would refuse to commit is not proposed.
-        self.contradiction(built.block.header.number(), built.block.hash())?;
+        // A block this node would refuse to commit is not proposed, nor kept for a restart
+        // (`assemble` wrote it to disk, where a restart would reload it as trusted).
+        let hash = built.block.hash();
+        if let Err(error) = self.contradiction(built.block.header.number(), hash) {
+            self.inner.db.forget_unfinalized(&[hash])?;
+            return Err(error);
+        }
         Ok(self.add_built(built))
     }
 

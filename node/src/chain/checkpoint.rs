@@ -80,6 +80,36 @@ impl Chain {
             }
         }
         let _ = self.inner.checkpoint.set(checkpoint);
+        self.forget_contradicting(checkpoint)
+    }
+
+    /// Forgets held blocks that contradict `checkpoint`, in memory and on disk: blocks reloaded
+    /// at start were held before the checkpoint was known (a proposal of this node's own that
+    /// consensus had not finalized, say). Their descendants no longer reach the finalized head
+    /// and go with the next finalization's forks.
+    fn forget_contradicting(&self, checkpoint: Checkpoint) -> Result<(), ChainError> {
+        let contradicting: Vec<Hash> = {
+            let mut state = self.lock();
+            let found: Vec<Hash> = state
+                .pending
+                .iter()
+                .filter(|(hash, pending)| {
+                    pending.block.header.number() == checkpoint.number && **hash != checkpoint.hash
+                })
+                .map(|(hash, _)| *hash)
+                .collect();
+            for hash in &found {
+                state.pending.remove(hash);
+            }
+            found
+        };
+        if !contradicting.is_empty() {
+            tracing::warn!(
+                blocks = contradicting.len(),
+                "forgot held blocks that contradict --checkpoint"
+            );
+            self.inner.db.forget_unfinalized(&contradicting)?;
+        }
         Ok(())
     }
 

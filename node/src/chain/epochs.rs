@@ -34,6 +34,9 @@ impl Chain {
         epoch: u64,
     ) -> Result<Placement, Box<ChainError>> {
         let number = self.header(&parent)?.number();
+        // Nothing is proposed on, voted for on, or re-proposed as a block this node would
+        // refuse to commit (the re-proposal is of an epoch's last block: a checkpoint's height).
+        self.contradiction(number, parent)?;
         let wrong = || {
             Box::new(ChainError::WrongEpoch {
                 parent,

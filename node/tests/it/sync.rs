@@ -382,7 +382,34 @@ fn a_checkpoint_refuses_every_history_that_contradicts_it() {
     assert!(runtime.block_on(later.install_snapshot(snapshot_of(&honest))));
     assert!(runtime.block_on(joiner.install_snapshot(snapshot_of(&honest))));
     assert_eq!(joiner.finalized_head(), honest.finalized_head());
-    drop((honest, forged, joiner, short, later));
+    // A block of the node's own at the checkpoint's height, proposed but not finalized when
+    // it stopped, comes back at a restart as a trusted held block: setting the checkpoint
+    // forgets it, in memory and on disk; and the node does not propose one again.
+    let own_base = dir.path().join("own");
+    build_finalized_chain(&spec, &own_base, 19);
+    let own = open_as_alice(&spec, &own_base);
+    let (head, _) = own.finalized_head();
+    let proposed = runtime
+        .block_on(own.propose(head, 1, 20))
+        .expect("block #20");
+    drop(own);
+    let own = open_as_alice(&spec, &own_base);
+    assert!(own.has_block(proposed), "reloaded after a restart");
+    own.set_checkpoint(checkpoint).unwrap();
+    assert!(
+        !own.has_block(proposed),
+        "a held block contradicting the checkpoint"
+    );
+    drop(own);
+    let own = open_as_alice(&spec, &own_base);
+    assert!(!own.has_block(proposed), "forgotten on disk too");
+    own.set_checkpoint(checkpoint).unwrap();
+    assert_eq!(
+        runtime.block_on(own.propose(head, 1, 21)),
+        None,
+        "proposed again"
+    );
+    drop((honest, forged, joiner, short, later, own));
 
     // The node that followed the forged history, restarted with the checkpoint; and a
     // checkpoint that does not parse. Both stop at once, saying why.
