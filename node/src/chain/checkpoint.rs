@@ -58,6 +58,9 @@ impl Chain {
     /// Refused if it is not the last block of an epoch, or if this chain, finalized past it,
     /// holds another block at its height.
     pub fn set_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), ChainError> {
+        if self.inner.checkpoint.get().is_some() {
+            return Ok(());
+        }
         let length = self.epoch_length().unwrap_or(0);
         if length == 0 || checkpoint.number == 0 || checkpoint.number % length != 0 {
             return Err(ChainError::CheckpointNotAnEpochEnd {
@@ -100,6 +103,10 @@ impl Chain {
                 .collect();
             for hash in &found {
                 state.pending.remove(hash);
+            }
+            if !found.is_empty() {
+                // The best block may have been one of them or above one (as `forget_forks`).
+                state.best = state.finalized_hash;
             }
             found
         };

@@ -409,7 +409,14 @@ fn a_checkpoint_refuses_every_history_that_contradicts_it() {
         None,
         "proposed again"
     );
-    drop((honest, forged, joiner, short, later, own));
+    drop(own);
+    let db_path = own_base.join("chains").join(&spec.id).join("db");
+    let held = Database::open(&db_path).unwrap().unfinalized().unwrap();
+    assert!(
+        held.is_empty(),
+        "the refused proposal was kept on disk for a restart"
+    );
+    drop((honest, forged, joiner, short, later));
 
     // The node that followed the forged history, restarted with the checkpoint; and a
     // checkpoint that does not parse. Both stop at once, saying why.
