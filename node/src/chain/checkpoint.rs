@@ -24,6 +24,7 @@
 
 use super::{Chain, ChainError};
 use agora_primitives::Hash;
+use pallet_staking::validators::{epoch_of, last_block_of};
 
 /// A block the operator knows to be on the chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,13 +44,8 @@ impl std::str::FromStr for Checkpoint {
             || format!("expected NUMBER:HASH (a block height and its 0x hash), got {text:?}");
         let (number, hash) = text.split_once(':').ok_or_else(expected)?;
         let number = number.trim().parse::<u64>().map_err(|_| expected())?;
-        let hex = hash.trim().trim_start_matches("0x");
-        let bytes = hex::decode(hex).map_err(|_| expected())?;
-        let hash = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| expected())?;
-        Ok(Checkpoint {
-            number,
-            hash: Hash(hash),
-        })
+        let hash = Hash::from_hex(hash.trim()).map_err(|_| expected())?;
+        Ok(Checkpoint { number, hash })
     }
 }
 
@@ -62,7 +58,8 @@ impl Chain {
             return Ok(());
         }
         let length = self.epoch_length().unwrap_or(0);
-        if length == 0 || checkpoint.number == 0 || checkpoint.number % length != 0 {
+        let last_of_its_epoch = |length| last_block_of(epoch_of(checkpoint.number, length), length);
+        if length == 0 || checkpoint.number == 0 || checkpoint.number != last_of_its_epoch(length) {
             return Err(ChainError::CheckpointNotAnEpochEnd {
                 number: checkpoint.number,
                 length,
