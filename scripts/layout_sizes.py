@@ -1,7 +1,7 @@
 """Sizes the layers issue bounds: no non-test .rs file over 900 lines, no function over 120.
 
 Reads every tracked .rs file outside tests (`tests/`, `tests.rs`, `*_tests.rs`, `benches/`,
-and `#[cfg(test)]` modules, which are cut off at their line) and measures each `fn` from its
+and the inline `#[cfg(test)]` module, which is cut off at its line) and measures each `fn` from its
 signature to the brace that closes its body. A heuristic: braces in strings and comments are
 ignored by stripping them first. Prints the offenders; exit status 1 if there are any.
 """
@@ -34,6 +34,22 @@ def is_test_path(path):
     )
 
 
+def test_module_start(lines):
+    """Index of the file's inline test module (`#[cfg(test)]`, more attributes, `mod name {`
+    at the top level), or the file's length. Only an inline module is cut: a `#[cfg(test)]`
+    on a `mod name;` declaration, a function or an indented item is counted as code, since
+    cutting there would hide the rest of the file."""
+    for i, line in enumerate(lines):
+        if line != "#[cfg(test)]":
+            continue
+        j = i + 1
+        while j < len(lines) and not re.match(r"(pub|mod|fn|use|struct|enum|impl)\b", lines[j]):
+            j += 1  # further attributes, one or several lines each
+        if j < len(lines) and re.match(r"(pub(\([^)]*\))?\s+)?mod\s+\w+\s*\{", lines[j]):
+            return i
+    return len(lines)
+
+
 def main():
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.rs"],
@@ -47,11 +63,7 @@ def main():
             lines = open(path, encoding="utf-8").read().split("\n")
         except FileNotFoundError:
             continue
-        # Cut at the first test module: everything after it is test code.
-        for i, line in enumerate(lines):
-            if line.strip() == "#[cfg(test)]":
-                lines = lines[:i]
-                break
+        lines = lines[: test_module_start(lines)]
         if len(lines) > MAX_FILE:
             bad.append(f"{path}: {len(lines)} lines (over {MAX_FILE})")
         i = 0

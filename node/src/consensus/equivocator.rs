@@ -4,7 +4,9 @@
 //! honest node's are (a closed one would disconnect its peers). The protocol tests
 //! (`tests.rs`) and the whole-node simulation (`simulation/faults.rs`) both start it.
 
-use super::{max_message_size, mux, start_network, Config, Node, Scheme};
+use super::launch::Node;
+use super::network::{max_message_size, mux, start_network};
+use super::{Config, Scheme};
 use commonware_consensus::simplex::mocks::conflicter;
 use commonware_p2p::AddressableManager as _;
 use commonware_runtime::{deterministic, Handle, Spawner as _, Supervisor as _};

@@ -3,6 +3,7 @@
 //! in-memory chain; plus one end-to-end test on the tokio runtime with real sockets and disk.
 
 use super::*;
+use commonware_cryptography::Signer as _;
 use commonware_runtime::deterministic;
 use std::{
     collections::{HashMap, HashSet},
