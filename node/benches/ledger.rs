@@ -36,15 +36,9 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn main() {
-    let txs_per_block = env_usize("AGORA_BENCH_TXS", TXS_PER_BLOCK);
-    let blocks = env_usize("AGORA_BENCH_BLOCKS", BLOCKS);
-    let senders = SENDERS.min(txs_per_block).max(1);
-    let pairs: Vec<sr25519::Pair> = (0..senders)
-        .into_par_iter()
-        .map(|i| sr25519::Pair::from_seed(&Hash::of(&(i as u64).to_le_bytes()).0))
-        .collect();
-    let accounts: Vec<AccountId> = pairs.iter().map(|p| AccountId(p.public().0)).collect();
+/// The bench's chain: `accounts` endowed, epoch 0's one validator (not endowed: it sits in
+/// epoch 0 without a bond).
+fn bench_spec(accounts: &[AccountId]) -> ChainSpec {
     let mut spec = ChainSpec::development();
     spec.id = "agora_bench".to_owned();
     spec.genesis = GenesisSpec {
@@ -54,11 +48,12 @@ fn main() {
         lifetimes: None,
         windows: None,
     };
-    // The validator's account is not endowed here: it sits in epoch 0 without a bond.
     spec.validators[0].bond = 0;
-    let validator: ValidatorSpec = spec.validators[0].clone();
+    spec
+}
 
-    // Raw sr25519 verification rate, one signature at a time, on all cores.
+/// Raw sr25519 verification rates, one signature a call: on all cores, and on one.
+fn raw_verify_rates(pairs: &[sr25519::Pair]) -> (f64, f64) {
     let message = [7u8; 32];
     let signed: Vec<(sr25519::Signature, sr25519::Public)> = (0..20_000usize)
         .into_par_iter()
@@ -72,50 +67,49 @@ fn main() {
         .par_iter()
         .filter(|(s, p)| sr25519::Pair::verify(s, message, p))
         .count();
-    let raw_parallel = signed.len() as f64 / start.elapsed().as_secs_f64();
+    let parallel = signed.len() as f64 / start.elapsed().as_secs_f64();
     assert_eq!(ok, signed.len());
     let start = Instant::now();
     let ok = signed[..5_000]
         .iter()
         .filter(|(s, p)| sr25519::Pair::verify(s, message, p))
         .count();
-    let raw_single = 5_000.0 / start.elapsed().as_secs_f64();
+    let single = 5_000.0 / start.elapsed().as_secs_f64();
     assert_eq!(ok, 5_000);
+    (parallel, single)
+}
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let producer_dir = tempfile::tempdir().unwrap();
-    let importer_dir = tempfile::tempdir().unwrap();
-    let author = validator.account;
-    let open = |dir: &std::path::Path| {
-        let db = Arc::new(Database::open(dir).unwrap());
-        Chain::open(
-            db,
-            ChainConfig {
-                spec: spec.clone(),
-                author,
-                block_time: Duration::from_millis(1),
-                referee: None,
-                metrics: Metrics::new(),
-            },
-        )
-        .unwrap()
-    };
-    let producer = open(producer_dir.path());
-    let alice = agora_runtime::genesis::dev_consensus_seed("Alice");
-    producer.set_proposer(pallet_staking::beacon::BeaconSigner::from_consensus_seed(
-        &alice,
-    ));
-    let importer = open(importer_dir.path());
+/// Opens a chain on its own RocksDB in `dir`.
+fn open_chain(dir: &std::path::Path, spec: &ChainSpec, author: AccountId) -> Chain {
+    let db = Arc::new(Database::open(dir).unwrap());
+    Chain::open(
+        db,
+        ChainConfig {
+            spec: spec.clone(),
+            author,
+            block_time: Duration::from_millis(1),
+            referee: None,
+            metrics: Metrics::new(),
+        },
+    )
+    .unwrap()
+}
+
+/// `blocks` blocks of `txs_per_block` transfers among `signers`, each proposed and finalized
+/// by `producer` through its pool and block builder: (parent, hash, bytes) of each, oldest first.
+fn produce(
+    runtime: &tokio::runtime::Runtime,
+    producer: &Chain,
+    signers: &[sr25519::Pair],
+    blocks: usize,
+    txs_per_block: usize,
+) -> Vec<(Hash, Hash, Vec<u8>)> {
+    let senders = signers.len();
+    let accounts: Vec<AccountId> = signers.iter().map(|p| AccountId(p.public().0)).collect();
     let genesis = producer.genesis_hash();
-
-    // Produce the blocks through the pool and the block builder.
     let mut produced = Vec::new();
     let mut parent = genesis;
     let mut nonce = 0u32;
-    let signers = pairs;
     for _ in 0..blocks {
         let per_sender = txs_per_block.div_ceil(senders);
         let xts: Vec<Vec<u8>> = (0..txs_per_block)
@@ -159,6 +153,35 @@ fn main() {
         parent = hash;
         nonce += per_sender as u32;
     }
+    produced
+}
+
+fn main() {
+    let txs_per_block = env_usize("AGORA_BENCH_TXS", TXS_PER_BLOCK);
+    let blocks = env_usize("AGORA_BENCH_BLOCKS", BLOCKS);
+    let senders = SENDERS.min(txs_per_block).max(1);
+    let pairs: Vec<sr25519::Pair> = (0..senders)
+        .into_par_iter()
+        .map(|i| sr25519::Pair::from_seed(&Hash::of(&(i as u64).to_le_bytes()).0))
+        .collect();
+    let accounts: Vec<AccountId> = pairs.iter().map(|p| AccountId(p.public().0)).collect();
+    let spec = bench_spec(&accounts);
+    let validator: ValidatorSpec = spec.validators[0].clone();
+    let (raw_parallel, raw_single) = raw_verify_rates(&pairs);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let producer_dir = tempfile::tempdir().unwrap();
+    let importer_dir = tempfile::tempdir().unwrap();
+    let producer = open_chain(producer_dir.path(), &spec, validator.account);
+    let alice = agora_runtime::genesis::dev_consensus_seed("Alice");
+    producer.set_proposer(pallet_staking::beacon::BeaconSigner::from_consensus_seed(
+        &alice,
+    ));
+    let importer = open_chain(importer_dir.path(), &spec, validator.account);
+    let produced = produce(&runtime, &producer, &pairs, blocks, txs_per_block);
 
     // Import them, timed. Every view's leader is the one validator.
     let leader = validator.consensus_key.0;

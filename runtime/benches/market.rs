@@ -416,35 +416,46 @@ fn tree_of(state: &State) -> (MemoryNodeStore, Hash) {
     (store, update.root)
 }
 
-fn main() {
-    let started = Instant::now();
-    let mut state1 = build_book();
-    let setup_s = started.elapsed().as_secs_f64();
+/// The two blocks the bench measures ("block1" and "block2" in its figures): the first clearing
+/// of the book placed at setup, and the next block, the steady state. Nothing expires
+/// (deadlines and expiries are far).
+struct Blocks {
+    state1: State,
+    changes1: Changes,
+    state2: State,
+    changes2: Changes,
+}
 
-    // Block 2 clears the book placed in block 1; nothing expires (deadlines and expiries are far).
-    set_block_number(&mut state1, SETUP_BLOCK + 1);
-    let (_, changes1) = finalize(&state1);
-    let mut state2 = state1.clone();
-    apply_changes(&mut state2, &changes1);
-    set_block_number(&mut state2, SETUP_BLOCK + 2);
-    let (_, changes2) = finalize(&state2);
+impl Blocks {
+    fn after(mut state1: State) -> Blocks {
+        set_block_number(&mut state1, SETUP_BLOCK + 1);
+        let (_, changes1) = finalize(&state1);
+        let mut state2 = state1.clone();
+        apply_changes(&mut state2, &changes1);
+        set_block_number(&mut state2, SETUP_BLOCK + 2);
+        let (_, changes2) = finalize(&state2);
+        Blocks {
+            state1,
+            changes1,
+            state2,
+            changes2,
+        }
+    }
+}
 
-    // What the two blocks do, and how many reads reach the backend.
-    let counting = |state: &State| {
-        let backend = Counting {
-            inner: state,
-            reads: Cell::new(0),
-            bytes: Cell::new(0),
-        };
-        finalize(&backend);
-        (backend.reads.get(), backend.bytes.get())
+/// How many reads (and bytes) one `on_finalize` on `state` asks of its backend.
+fn backend_reads(state: &State) -> (u64, u64) {
+    let backend = Counting {
+        inner: state,
+        reads: Cell::new(0),
+        bytes: Cell::new(0),
     };
-    let (reads1, bytes1) = counting(&state1);
-    let (reads2, bytes2) = counting(&state2);
-    let (reason_writes1, other_writes1) = count_writes(&changes1);
-    let (reason_writes2, other_writes2) = count_writes(&changes2);
-    let (book_bids, book_offers, stake) = read_book(&state1);
-    let outcome = clearing::clear(&book_bids, &book_offers, &stake, clearing_params());
+    finalize(&backend);
+    (backend.reads.get(), backend.bytes.get())
+}
+
+/// How many unmatched bids each reason of the clearing `outcome` holds.
+fn reasons_of(outcome: &clearing::Outcome) -> BTreeMap<&'static str, usize> {
     let mut reasons: BTreeMap<&'static str, usize> = BTreeMap::new();
     for reason in outcome.unmatched.values() {
         let name = match reason {
@@ -461,6 +472,19 @@ fn main() {
         };
         *reasons.entry(name).or_default() += 1;
     }
+    reasons
+}
+
+/// Prints what the book holds and what the two blocks do with it (not timed).
+fn describe(blocks: &Blocks, setup_s: f64) {
+    let (state1, changes1) = (&blocks.state1, &blocks.changes1);
+    let (state2, changes2) = (&blocks.state2, &blocks.changes2);
+    let (reads1, bytes1) = backend_reads(state1);
+    let (reads2, bytes2) = backend_reads(state2);
+    let (reason_writes1, other_writes1) = count_writes(changes1);
+    let (reason_writes2, other_writes2) = count_writes(changes2);
+    let (book_bids, book_offers, stake) = read_book(state1);
+    let outcome = clearing::clear(&book_bids, &book_offers, &stake, clearing_params());
     println!(
         "{}",
         serde_json::json!({
@@ -472,158 +496,215 @@ fn main() {
             "providers": stake.len(),
             "state_keys": state1.len(),
             "setup_s": round(setup_s),
-            "block1_matches": matches_in(&state1, &changes1),
+            "block1_matches": matches_in(state1, changes1),
             "block1_clearing_price_units": outcome.price.map(|p| p / UNIT),
-            "block1_reasons": reasons,
+            "block1_reasons": reasons_of(&outcome),
             "block1_bid_records_written": reason_writes1,
             "block1_other_keys_written": other_writes1,
             "block1_backend_reads": reads1,
             "block1_backend_read_mb": round(bytes1 as f64 / 1e6),
-            "block2_matches": matches_in(&state2, &changes2),
+            "block2_matches": matches_in(state2, changes2),
             "block2_bid_records_written": reason_writes2,
             "block2_other_keys_written": other_writes2,
             "block2_backend_reads": reads2,
             "block2_backend_read_mb": round(bytes2 as f64 / 1e6),
         })
     );
+}
 
-    let rocks1 = Rocks::new(&state1);
-    let rocks2 = Rocks::new(&state2);
-    let (store1, root1) = tree_of(&state1);
-    let (store2, root2) = tree_of(&state2);
+/// Every timed figure, one run of each per round.
+struct Figures {
+    clear: Figure,
+    read: Figure,
+    block1: Figure,
+    block2: Figure,
+    rocks_block1: Figure,
+    rocks_block2: Figure,
+    root_block1: Figure,
+    root_block2: Figure,
+    writes1: Figure,
+    writes2: Figure,
+    node1: Figure,
+    node2: Figure,
+}
 
-    let mut clear = Figure::new(
-        "market/clear",
-        "pallet_market::clearing::clear on the book in memory",
-    );
-    let mut read = Figure::new(
-        "market/read",
-        "on_finalize's reads and decodes of the book (BTreeMap backend)",
-    );
-    let mut block1 = Figure::new(
-        "market/block1",
-        "Market::on_finalize, first clearing of the book: reasons written into every open bid (BTreeMap backend)",
-    );
-    let mut block2 = Figure::new(
-        "market/block2",
-        "Market::on_finalize, next block: reasons unchanged, only matches written (BTreeMap backend) — steady state",
-    );
-    let mut rocks_block1 = Figure::new(
-        "market/block1-rocksdb",
-        "Market::on_finalize, first clearing, state in RocksDB (flushed, warm block cache)",
-    );
-    let mut rocks_block2 = Figure::new(
-        "market/block2-rocksdb",
-        "Market::on_finalize, next block, state in RocksDB (flushed, warm block cache)",
-    );
-    let mut root_block1 = Figure::new(
-        "market/state-root-block1",
-        "sparse-Merkle root update for block 1's market writes (in-memory nodes; outside on_finalize)",
-    );
-    let mut root_block2 = Figure::new(
-        "market/state-root-block2",
-        "sparse-Merkle root update for block 2's market writes (in-memory nodes; outside on_finalize)",
-    );
-
-    let mut writes1 = Figure::new(
-        "market/writes-block1",
-        "block1 − read − clear, per round: writing reasons, matches, jobs and events (derived)",
-    );
-    let mut writes2 = Figure::new(
-        "market/writes-block2",
-        "block2 − read − clear, per round: writing matches, jobs and events (derived)",
-    );
-    let mut node1 = Figure::new(
-        "market/block1-rocksdb+root",
-        "block1-rocksdb + state-root-block1, per round: what block 1's clearing costs a node",
-    );
-    let mut node2 = Figure::new(
-        "market/block2-rocksdb+root",
-        "block2-rocksdb + state-root-block2, per round: what the steady-state clearing costs a node",
-    );
-
-    // Warm-up, then alternating rounds: every figure once per round.
-    finalize(&rocks1);
-    finalize(&rocks2);
-    for _ in 0..RUNS {
-        let t = Instant::now();
-        let (bids, offers, stake) = read_book(&state1);
-        let read_ms = ms(t.elapsed());
-        let t = Instant::now();
-        let outcome = clearing::clear(&bids, &offers, &stake, clearing_params());
-        let clear_ms = ms(t.elapsed());
-        assert_eq!(outcome.matches.len(), matches_in(&state1, &changes1));
-
-        let (elapsed, changes) = finalize(&state1);
-        let block1_ms = ms(elapsed);
-        assert!(
-            changes == changes1,
-            "block 1 must do the same work every run"
-        );
-        let (elapsed, changes) = finalize(&state2);
-        let block2_ms = ms(elapsed);
-        assert!(
-            changes == changes2,
-            "block 2 must do the same work every run"
-        );
-        let rocks1_ms = ms(finalize(&rocks1).0);
-        let rocks2_ms = ms(finalize(&rocks2).0);
-
-        let t = Instant::now();
-        smt::update(&store1, root1, &changes1).unwrap();
-        let root1_ms = ms(t.elapsed());
-        let t = Instant::now();
-        smt::update(&store2, root2, &changes2).unwrap();
-        let root2_ms = ms(t.elapsed());
-
-        read.runs.push(read_ms);
-        clear.runs.push(clear_ms);
-        block1.runs.push(block1_ms);
-        block2.runs.push(block2_ms);
-        writes1.runs.push(block1_ms - read_ms - clear_ms);
-        writes2.runs.push(block2_ms - read_ms - clear_ms);
-        rocks_block1.runs.push(rocks1_ms);
-        rocks_block2.runs.push(rocks2_ms);
-        root_block1.runs.push(root1_ms);
-        root_block2.runs.push(root2_ms);
-        node1.runs.push(rocks1_ms + root1_ms);
-        node2.runs.push(rocks2_ms + root2_ms);
+impl Figures {
+    fn new() -> Figures {
+        Figures {
+            clear: Figure::new(
+                "market/clear",
+                "pallet_market::clearing::clear on the book in memory",
+            ),
+            read: Figure::new(
+                "market/read",
+                "on_finalize's reads and decodes of the book (BTreeMap backend)",
+            ),
+            block1: Figure::new(
+                "market/block1",
+                "Market::on_finalize, first clearing of the book: reasons written into every open bid (BTreeMap backend)",
+            ),
+            block2: Figure::new(
+                "market/block2",
+                "Market::on_finalize, next block: reasons unchanged, only matches written (BTreeMap backend) — steady state",
+            ),
+            rocks_block1: Figure::new(
+                "market/block1-rocksdb",
+                "Market::on_finalize, first clearing, state in RocksDB (flushed, warm block cache)",
+            ),
+            rocks_block2: Figure::new(
+                "market/block2-rocksdb",
+                "Market::on_finalize, next block, state in RocksDB (flushed, warm block cache)",
+            ),
+            root_block1: Figure::new(
+                "market/state-root-block1",
+                "sparse-Merkle root update for block 1's market writes (in-memory nodes; outside on_finalize)",
+            ),
+            root_block2: Figure::new(
+                "market/state-root-block2",
+                "sparse-Merkle root update for block 2's market writes (in-memory nodes; outside on_finalize)",
+            ),
+            writes1: Figure::new(
+                "market/writes-block1",
+                "block1 − read − clear, per round: writing reasons, matches, jobs and events (derived)",
+            ),
+            writes2: Figure::new(
+                "market/writes-block2",
+                "block2 − read − clear, per round: writing matches, jobs and events (derived)",
+            ),
+            node1: Figure::new(
+                "market/block1-rocksdb+root",
+                "block1-rocksdb + state-root-block1, per round: what block 1's clearing costs a node",
+            ),
+            node2: Figure::new(
+                "market/block2-rocksdb+root",
+                "block2-rocksdb + state-root-block2, per round: what the steady-state clearing costs a node",
+            ),
+        }
     }
 
-    let target_ms = BLOCK_MS * TARGET_SHARE;
-    let none = serde_json::json!({});
-    clear.emit(serde_json::json!({
-        "bids": book_bids.len(),
-        "offers": book_offers.len(),
-    }));
-    read.emit(none.clone());
-    block1.emit(serde_json::json!({ "target_ms": target_ms }));
-    block2.emit(serde_json::json!({ "target_ms": target_ms }));
-    writes1.emit(none.clone());
-    writes2.emit(none);
-    rocks_block1.emit(serde_json::json!({ "target_ms": target_ms }));
-    rocks_block2.emit(serde_json::json!({ "target_ms": target_ms }));
-    root_block1.emit(serde_json::json!({ "keys": changes1.len() }));
-    root_block2.emit(serde_json::json!({ "keys": changes2.len() }));
-    node1.emit(serde_json::json!({ "target_ms": target_ms }));
-    node2.emit(serde_json::json!({ "target_ms": target_ms }));
+    /// Runs every figure [`RUNS`] times in alternating rounds, after a warm-up.
+    fn measure(&mut self, blocks: &Blocks) {
+        let Blocks {
+            state1,
+            changes1,
+            state2,
+            changes2,
+        } = blocks;
+        let rocks1 = Rocks::new(state1);
+        let rocks2 = Rocks::new(state2);
+        let (store1, root1) = tree_of(state1);
+        let (store2, root2) = tree_of(state2);
+        let matches1 = matches_in(state1, changes1);
+        finalize(&rocks1);
+        finalize(&rocks2);
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            let (bids, offers, stake) = read_book(state1);
+            let read_ms = ms(t.elapsed());
+            let t = Instant::now();
+            let outcome = clearing::clear(&bids, &offers, &stake, clearing_params());
+            let clear_ms = ms(t.elapsed());
+            assert_eq!(outcome.matches.len(), matches1);
 
-    let worst = [&block1, &block2, &rocks_block1, &rocks_block2]
+            let (elapsed, changes) = finalize(state1);
+            let block1_ms = ms(elapsed);
+            assert!(
+                changes == *changes1,
+                "block 1 must do the same work every run"
+            );
+            let (elapsed, changes) = finalize(state2);
+            let block2_ms = ms(elapsed);
+            assert!(
+                changes == *changes2,
+                "block 2 must do the same work every run"
+            );
+            let rocks1_ms = ms(finalize(&rocks1).0);
+            let rocks2_ms = ms(finalize(&rocks2).0);
+
+            let t = Instant::now();
+            smt::update(&store1, root1, changes1).unwrap();
+            let root1_ms = ms(t.elapsed());
+            let t = Instant::now();
+            smt::update(&store2, root2, changes2).unwrap();
+            let root2_ms = ms(t.elapsed());
+
+            self.read.runs.push(read_ms);
+            self.clear.runs.push(clear_ms);
+            self.block1.runs.push(block1_ms);
+            self.block2.runs.push(block2_ms);
+            self.writes1.runs.push(block1_ms - read_ms - clear_ms);
+            self.writes2.runs.push(block2_ms - read_ms - clear_ms);
+            self.rocks_block1.runs.push(rocks1_ms);
+            self.rocks_block2.runs.push(rocks2_ms);
+            self.root_block1.runs.push(root1_ms);
+            self.root_block2.runs.push(root2_ms);
+            self.node1.runs.push(rocks1_ms + root1_ms);
+            self.node2.runs.push(rocks2_ms + root2_ms);
+        }
+    }
+
+    /// Prints every figure, then the verdict on the target.
+    fn emit(&self, blocks: &Blocks) {
+        let target_ms = BLOCK_MS * TARGET_SHARE;
+        let none = serde_json::json!({});
+        let (bids, offers, _) = read_book(&blocks.state1);
+        self.clear.emit(serde_json::json!({
+            "bids": bids.len(),
+            "offers": offers.len(),
+        }));
+        self.read.emit(none.clone());
+        self.block1
+            .emit(serde_json::json!({ "target_ms": target_ms }));
+        self.block2
+            .emit(serde_json::json!({ "target_ms": target_ms }));
+        self.writes1.emit(none.clone());
+        self.writes2.emit(none);
+        self.rocks_block1
+            .emit(serde_json::json!({ "target_ms": target_ms }));
+        self.rocks_block2
+            .emit(serde_json::json!({ "target_ms": target_ms }));
+        self.root_block1
+            .emit(serde_json::json!({ "keys": blocks.changes1.len() }));
+        self.root_block2
+            .emit(serde_json::json!({ "keys": blocks.changes2.len() }));
+        self.node1
+            .emit(serde_json::json!({ "target_ms": target_ms }));
+        self.node2
+            .emit(serde_json::json!({ "target_ms": target_ms }));
+
+        let worst = [
+            &self.block1,
+            &self.block2,
+            &self.rocks_block1,
+            &self.rocks_block2,
+        ]
         .iter()
         .map(|figure| figure.median())
         .fold(0.0, f64::max);
-    println!(
-        "{}",
-        serde_json::json!({
-            "benchmark": "market/target",
-            "what": "worst median Market::on_finalize (either block, either backend) against 20% of a 1000 ms block",
-            "worst_median_ms": round(worst),
-            "target_ms": target_ms,
-            "pass": worst <= target_ms,
-            "steady_state_rocksdb_median_ms": round(rocks_block2.median()),
-            "with_state_root_block1_median_ms": round(node1.median()),
-            "with_state_root_block2_median_ms": round(node2.median()),
-            "note": "the BTreeMap backend is faster than the node's RocksDB-backed view; the rocksdb figures add a real point read per key (data in the block cache); the state-root update is outside on_finalize and not in the target",
-        })
-    );
+        println!(
+            "{}",
+            serde_json::json!({
+                "benchmark": "market/target",
+                "what": "worst median Market::on_finalize (either block, either backend) against 20% of a 1000 ms block",
+                "worst_median_ms": round(worst),
+                "target_ms": target_ms,
+                "pass": worst <= target_ms,
+                "steady_state_rocksdb_median_ms": round(self.rocks_block2.median()),
+                "with_state_root_block1_median_ms": round(self.node1.median()),
+                "with_state_root_block2_median_ms": round(self.node2.median()),
+                "note": "the BTreeMap backend is faster than the node's RocksDB-backed view; the rocksdb figures add a real point read per key (data in the block cache); the state-root update is outside on_finalize and not in the target",
+            })
+        );
+    }
+}
+
+fn main() {
+    let started = Instant::now();
+    let book = build_book();
+    let setup_s = started.elapsed().as_secs_f64();
+    let blocks = Blocks::after(book);
+    describe(&blocks, setup_s);
+    let mut figures = Figures::new();
+    figures.measure(&blocks);
+    figures.emit(&blocks);
 }
