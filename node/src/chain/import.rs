@@ -67,7 +67,7 @@ use agora_primitives::Hash;
 use agora_runtime::block::{extrinsics_root, Block, Header};
 use agora_runtime::executive::{execute_block, BlockError};
 use parity_scale_codec::{Decode, Encode};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -429,42 +429,80 @@ impl Drop for Verifying<'_> {
 /// blocks of the others stay held. Forgetting costs nothing durable: an untrusted block is
 /// only in memory, and consensus asks again for a block it waits for. Deterministic: peers
 /// are weighed in a `BTreeMap`, ties go to the greater key, and blocks are taken by arrival.
+///
+/// Cost: a few passes over the held blocks and their listings, whatever the number of peers
+/// (`O(listings · log peers)`) — not a pass over every held block and its listings per peer
+/// taken off, which colluding peers re-sending each other's blocks (so that none is listed by
+/// one peer alone) made `O(peers² · held)` per received block, under the chain's lock.
 fn make_room(state: &mut State) -> bool {
-    let oldest = |state: &State, sent_only_by: Option<&[u8; 32]>| {
-        state
-            .pending
-            .iter()
-            .filter(|(_, pending)| pending.forgettable())
-            .filter(|(_, pending)| match sent_only_by {
-                Some(peer) => pending.offered_by.as_slice() == [*peer],
-                None => pending.offered_by.is_empty(),
-            })
-            .min_by_key(|(hash, pending)| (pending.arrival, **hash))
-            .map(|(hash, _)| *hash)
-    };
-    let mut sent: BTreeMap<[u8; 32], usize> = BTreeMap::new();
-    for pending in state.pending.values() {
+    let unlisted = state
+        .pending
+        .iter()
+        .filter(|(_, pending)| pending.offered_by.is_empty() && pending.forgettable())
+        .map(|(hash, pending)| (pending.arrival, *hash))
+        .min();
+    if let Some((_, hash)) = unlisted {
+        state.pending.remove(&hash);
+        return true;
+    }
+    // Every listed block once: its hash, its age, whether it may go, how many peers list it.
+    let mut held: Vec<Listed> = Vec::new();
+    let mut listed_on: BTreeMap<[u8; 32], Vec<usize>> = BTreeMap::new();
+    for (hash, pending) in state
+        .pending
+        .iter()
+        .filter(|(_, p)| !p.offered_by.is_empty())
+    {
         for peer in &pending.offered_by {
-            *sent.entry(*peer).or_default() += 1;
+            listed_on.entry(*peer).or_default().push(held.len());
         }
+        held.push(Listed {
+            hash: *hash,
+            arrival: pending.arrival,
+            forgettable: pending.forgettable(),
+            listers: pending.offered_by.len(),
+        });
     }
-    // Bounded: each pass forgets a block or takes a peer off every block it is listed on.
-    for _ in 0..=sent.len() {
-        if let Some(hash) = oldest(state, None) {
-            state.pending.remove(&hash);
-            return true;
+    // Heaviest first (ties to the greater key). Taking a peer off its blocks changes no other
+    // peer's count, so the order is fixed now; and it empties no forgettable block (one listed
+    // by that peer alone would have been forgotten instead), so no unlisted block appears.
+    let mut heaviest_first: Vec<([u8; 32], Vec<usize>)> = listed_on.into_iter().collect();
+    heaviest_first.sort_by(|(a, a_held), (b, b_held)| (b_held.len(), b).cmp(&(a_held.len(), a)));
+    // Bounded by the peers listed; all passes together visit each listing once.
+    let mut taken_off: BTreeSet<[u8; 32]> = BTreeSet::new();
+    let mut forgotten = None;
+    for (peer, blocks) in heaviest_first {
+        // The peer is still listed on each of its blocks: `listers == 1` means it alone.
+        forgotten = blocks
+            .iter()
+            .map(|&at| &held[at])
+            .filter(|listed| listed.forgettable && listed.listers == 1)
+            .map(|listed| (listed.arrival, listed.hash))
+            .min();
+        if forgotten.is_some() {
+            break;
         }
-        let Some((&heaviest, _)) = sent.iter().max_by_key(|(peer, count)| (**count, **peer)) else {
-            return false;
-        };
-        if let Some(hash) = oldest(state, Some(&heaviest)) {
-            state.pending.remove(&hash);
-            return true;
+        for &at in &blocks {
+            held[at].listers = held[at].listers.saturating_sub(1);
         }
+        taken_off.insert(peer);
+    }
+    if !taken_off.is_empty() {
         for pending in state.pending.values_mut() {
-            pending.offered_by.retain(|peer| *peer != heaviest);
+            pending.offered_by.retain(|peer| !taken_off.contains(peer));
         }
-        sent.remove(&heaviest);
     }
-    false
+    match forgotten {
+        Some((_, hash)) => state.pending.remove(&hash).is_some(),
+        None => false,
+    }
+}
+
+/// A held block that peers list, as [`make_room`] weighs it.
+struct Listed {
+    hash: Hash,
+    arrival: u64,
+    forgettable: bool,
+    /// The peers listing it that have not been taken off it.
+    listers: usize,
 }

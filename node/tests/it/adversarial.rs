@@ -349,6 +349,45 @@ fn a_flooder_that_forwarded_the_leaders_block_first_cannot_push_it_out() {
     assert!(scene.verify(hash));
 }
 
+/// Two colluding flooders re-send each other's blocks, so that none is listed by one peer
+/// alone: making room then takes the heavier one off every block (its word adds nothing) and
+/// pushes out the other's oldest. The bound holds, the leader's block is never pushed out, and
+/// the blocks pushed out are the colluders' oldest.
+#[test]
+fn colluding_flooders_that_resend_each_others_blocks_push_out_only_their_own() {
+    const ACCOMPLICE: BlockSource = BlockSource::Peer([0xcc; 32]);
+    let scene = Scene::new();
+    let (chain, honest) = (&scene.chain, &scene.honest);
+    let hash = chain
+        .receive_block(scene.bytes.clone(), from_leader())
+        .unwrap();
+    let flood = 2 * MAX_UNFINALIZED as u64;
+    for n in 1..=flood {
+        send_siblings(chain, honest, [n], |_| BYZANTINE);
+        send_siblings(chain, honest, [n], |_| ACCOMPLICE);
+    }
+    let sibling = |n: u64| {
+        let mut junk = honest.clone();
+        junk.header.timestamp += n;
+        junk.hash()
+    };
+    assert!(chain.has_block(hash), "the leader's block was pushed out");
+    assert!(
+        !chain.has_block(sibling(1)),
+        "the oldest junk is still held"
+    );
+    assert!(
+        chain.has_block(sibling(flood)),
+        "the newest junk was pushed out"
+    );
+    let held = (1..=flood).filter(|n| chain.has_block(sibling(*n))).count();
+    assert!(
+        held < MAX_UNFINALIZED,
+        "{held} junk blocks held beside the leader's: past the bound"
+    );
+    assert!(scene.verify(hash));
+}
+
 /// A verified block is this node's own word, never a peer's: when its sender then floods, its
 /// oldest block (the verified one) is not what is pushed out, and the best block stays.
 #[test]
