@@ -779,6 +779,116 @@ fn exploit_a_peer_serving_stale_runs_is_asked_only_in_its_turn() {
     );
 }
 
+/// What a sync run's body is: its message without the tag byte (`check_run` reads after it).
+fn run_body(certificate: &[u8], blocks: &[Vec<u8>]) -> Vec<u8> {
+    sync::encode_run(certificate, blocks).expect("small run")[1..].to_vec()
+}
+
+/// A refusal case of [`forged_runs_are_refused`]: what it is, the chain that checks the run,
+/// the namespace it checks under, the run's body, and the refusal expected.
+type ForgedRun = (
+    &'static str,
+    MockChain,
+    &'static [u8],
+    Vec<u8>,
+    sync::RunRejected,
+);
+
+/// Forgeries of the run of `blocks` (1 to 3 of `source`, their encodings `bytes`) that
+/// `certificate` finalizes.
+fn forged_runs(
+    source: &MockChain,
+    blocks: &[Hash],
+    bytes: &[Vec<u8>],
+    certificate: &[u8],
+) -> Vec<ForgedRun> {
+    use sync::RunRejected;
+    let run = run_body(certificate, bytes);
+    let mut forged = source.block(blocks[2]);
+    forged.salt = forged.salt.wrapping_add(1);
+    // Signed by epoch 1's committee (validator 0 again) for block 3, of epoch 0 below it.
+    let epoch_one = sign_finalization(NAMESPACE, &validator_keys(1), &[seed(0)], (1, 3), blocks[2])
+        .expect("validator 0 signs");
+    // A chain that holds block 1 on a peer's word only.
+    let holding_block_one = MockChain::new(5);
+    let peer = BlockSource::Peer([7; 32]);
+    assert_eq!(
+        holding_block_one.receive_block(bytes[0].clone(), peer),
+        Some(blocks[0])
+    );
+    vec![
+        (
+            "signed for another chain",
+            MockChain::new(5),
+            b"another-chain",
+            run.clone(),
+            RunRejected::Certificate,
+        ),
+        // Junk in a run behind a genuine certificate used to be held before the links were
+        // checked, and never forgotten.
+        (
+            "a gap: the middle block withheld",
+            MockChain::new(5),
+            NAMESPACE,
+            run_body(certificate, &[bytes[0].clone(), bytes[2].clone()]),
+            RunRejected::Unlinked(blocks[2]),
+        ),
+        (
+            "blocks that do not start at a block held here",
+            MockChain::new(5),
+            NAMESPACE,
+            run_body(certificate, &bytes[1..]),
+            RunRejected::Unlinked(blocks[1]),
+        ),
+        (
+            "a forged block in place of the certified one",
+            MockChain::new(5),
+            NAMESPACE,
+            run_body(
+                certificate,
+                &[bytes[0].clone(), bytes[1].clone(), forged.encode()],
+            ),
+            RunRejected::Disconnected(blocks[2]),
+        ),
+        (
+            "truncated",
+            MockChain::new(5),
+            NAMESPACE,
+            run[..run.len() - 1].to_vec(),
+            RunRejected::Malformed,
+        ),
+        // With epochs of two blocks, block 3 is epoch 1's, and epoch 0's certificate cannot
+        // finalize it (a former committee, whose stake may be gone, must not be able to extend
+        // the chain).
+        (
+            "a committee certifying a block of a later epoch",
+            MockChain::new(6).with_epochs(2, &[&[0]]),
+            NAMESPACE,
+            run.clone(),
+            RunRejected::WrongEpoch(blocks[2]),
+        ),
+        // With epochs of two blocks, blocks 1 and 2 are epoch 0's: a certificate of epoch 1 for
+        // block 3 vouches for block 3, not for the blocks below it, which their own committee
+        // never finalized (the serving side never sends such a run).
+        (
+            "a run across an epoch end",
+            MockChain::new(6).with_epochs(2, &[&[0]]),
+            NAMESPACE,
+            run_body(&epoch_one, &bytes),
+            RunRejected::CrossesEpoch(blocks[0]),
+        ),
+        // Runs start just above the finalized head: finalizing one that hangs from a held block
+        // would finalize, through ancestry, a block no certificate named.
+        (
+            "a run hanging from a block only held here",
+            holding_block_one,
+            NAMESPACE,
+            run_body(certificate, &bytes[1..]),
+            RunRejected::Unlinked(blocks[1]),
+        ),
+    ]
+}
+
 #[test]
 fn forged_runs_are_refused() {
     // A real run: the first three blocks of a one-validator chain and the third's certificate.
@@ -793,117 +903,40 @@ fn forged_runs_are_refused() {
         .cloned()
         .expect("every view is finalized directly with one validator");
     let bytes: Vec<Vec<u8>> = blocks.iter().map(|b| source.block(*b).encode()).collect();
-    let run = sync::encode_run(&certificate, &bytes).expect("small run");
     let mut rng = commonware_utils::sys_rng();
     let check = |chain: &MockChain, namespace: &[u8], body: &[u8], rng: &mut _| {
         let configured = vec![(validator_keys(1)[0], address(0))];
         let certifier = certify::Certifier::new(chain.clone(), namespace, configured);
         sync::check_run(&certifier, rng, chain, body)
     };
-    use sync::RunRejected;
 
-    // Signed for another chain.
-    let fresh = MockChain::new(5);
-    assert_eq!(
-        check(&fresh, b"another-chain", &run[1..], &mut rng),
-        Err(RunRejected::Certificate)
-    );
-    // A gap: the middle block withheld. Nothing of the run is held (junk in a run behind a
-    // genuine certificate used to be held before the links were checked, and never forgotten).
-    let gapped =
-        sync::encode_run(&certificate, &[bytes[0].clone(), bytes[2].clone()]).expect("small run");
-    let gapped_chain = MockChain::new(5);
-    assert_eq!(
-        check(&gapped_chain, NAMESPACE, &gapped[1..], &mut rng),
-        Err(RunRejected::Unlinked(blocks[2]))
-    );
-    assert!(
-        !gapped_chain.has_block(blocks[0]),
-        "a refused run's block is held"
-    );
-    // Blocks that do not start at a block held here.
-    let unrooted = sync::encode_run(&certificate, &bytes[1..]).expect("small run");
-    let unrooted_chain = MockChain::new(5);
-    assert_eq!(
-        check(&unrooted_chain, NAMESPACE, &unrooted[1..], &mut rng),
-        Err(RunRejected::Unlinked(blocks[1]))
-    );
-    assert!(
-        !unrooted_chain.has_block(blocks[1]),
-        "a refused run's block is held"
-    );
-    // A forged block in place of the certified one.
-    let mut forged = source.block(blocks[2]);
-    forged.salt = forged.salt.wrapping_add(1);
-    let swapped = sync::encode_run(
-        &certificate,
-        &[bytes[0].clone(), bytes[1].clone(), forged.encode()],
-    )
-    .expect("small run");
-    let swapped_chain = MockChain::new(5);
-    assert_eq!(
-        check(&swapped_chain, NAMESPACE, &swapped[1..], &mut rng),
-        Err(RunRejected::Disconnected(blocks[2]))
-    );
-    assert!(
-        !swapped_chain.has_block(blocks[0]),
-        "a refused run's block is held"
-    );
-    // Truncated.
-    assert_eq!(
-        check(
-            &MockChain::new(5),
-            NAMESPACE,
-            &run[1..run.len() - 1],
-            &mut rng
-        ),
-        Err(RunRejected::Malformed)
-    );
-    // A committee certifying a block of a later epoch: with epochs of two blocks, block 3 is
-    // epoch 1's, and epoch 0's certificate cannot finalize it (a former committee, whose stake
-    // may be gone, must not be able to extend the chain).
-    let later = MockChain::new(6).with_epochs(2, &[&[0]]);
-    assert_eq!(
-        check(&later, NAMESPACE, &run[1..], &mut rng),
-        Err(RunRejected::WrongEpoch(blocks[2]))
-    );
-    assert!(!later.has_block(blocks[0]), "a refused run's block is held");
-    // A run across an epoch end: with epochs of two blocks, blocks 1 and 2 are epoch 0's, and
-    // a certificate of epoch 1 for block 3 vouches for block 3, not for epoch 0's blocks below
-    // it, which their own committee never finalized (the serving side never sends such a run).
-    let crossing = sign_finalization(NAMESPACE, &validator_keys(1), &[seed(0)], (1, 3), blocks[2])
-        .expect("validator 0 signs");
-    let crossing = sync::encode_run(&crossing, &bytes).expect("small run");
-    let crossing_chain = MockChain::new(6).with_epochs(2, &[&[0]]);
-    assert_eq!(
-        check(&crossing_chain, NAMESPACE, &crossing[1..], &mut rng),
-        Err(RunRejected::CrossesEpoch(blocks[0]))
-    );
-    assert!(
-        !crossing_chain.has_block(blocks[0]),
-        "a refused run's block is held"
-    );
-    // A run hanging from a block only held here: runs start just above the finalized head, and
-    // finalizing it would finalize, through ancestry, a block no certificate named.
-    let held_chain = MockChain::new(5);
-    let peer = BlockSource::Peer([7; 32]);
-    assert_eq!(
-        held_chain.receive_block(bytes[0].clone(), peer),
-        Some(blocks[0])
-    );
-    assert_eq!(
-        check(&held_chain, NAMESPACE, &unrooted[1..], &mut rng),
-        Err(RunRejected::Unlinked(blocks[1]))
-    );
+    let cases = forged_runs(&source, &blocks, &bytes, &certificate);
+    for (what, chain, namespace, body, rejected) in cases {
+        let held = |chain: &MockChain| -> Vec<bool> {
+            blocks.iter().map(|block| chain.has_block(*block)).collect()
+        };
+        let before = held(&chain);
+        assert_eq!(
+            check(&chain, namespace, &body, &mut rng),
+            Err(rejected),
+            "{what}"
+        );
+        assert_eq!(
+            held(&chain),
+            before,
+            "{what}: a refused run's block is held"
+        );
+    }
+
     // The honest run is accepted and names the certified block; a block after it, which
     // nothing vouches for, is not held.
+    let fresh = MockChain::new(5);
     let mut junk = source.block(blocks[2]);
     junk.parent = blocks[2];
     junk.salt = junk.salt.wrapping_add(7);
-    let padded = sync::encode_run(&certificate, &[bytes.clone(), vec![junk.encode()]].concat())
-        .expect("small run");
+    let padded = run_body(&certificate, &[bytes.clone(), vec![junk.encode()]].concat());
     let (certified, _, _, _) =
-        check(&fresh, NAMESPACE, &padded[1..], &mut rng).expect("the honest run is accepted");
+        check(&fresh, NAMESPACE, &padded, &mut rng).expect("the honest run is accepted");
     assert_eq!(certified, blocks[2]);
     assert!(fresh.connects(blocks[2]));
     assert!(
