@@ -1,7 +1,7 @@
 """Sizes the layers issue bounds: no non-test .rs file over 900 lines, no function over 120.
 
 Reads every tracked .rs file outside tests (`tests/`, `tests.rs`, `*_tests.rs`, `benches/`,
-and the inline `#[cfg(test)]` module, which is cut off at its line) and measures each `fn` from its
+and inline `#[cfg(test)]` modules, which are cut out) and measures each `fn` from its
 signature to the brace that closes its body. A heuristic: braces in strings and comments are
 ignored by stripping them first. Prints the offenders; exit status 1 if there are any.
 """
@@ -34,20 +34,40 @@ def is_test_path(path):
     )
 
 
-def test_module_start(lines):
-    """Index of the file's inline test module (`#[cfg(test)]`, more attributes, `mod name {`
-    at the top level), or the file's length. Only an inline module is cut: a `#[cfg(test)]`
-    on a `mod name;` declaration, a function or an indented item is counted as code, since
-    cutting there would hide the rest of the file."""
-    for i, line in enumerate(lines):
-        if line != "#[cfg(test)]":
+def skip_attributes(lines, j):
+    """Index of the first line at or after `j` that is not blank, a comment or part of an
+    attribute (`#[...]`, which may span lines: its brackets are counted)."""
+    depth = 0
+    while j < len(lines):
+        code = strip(lines[j]).strip()
+        if depth == 0 and code and not code.startswith("#["):
+            return j
+        depth += code.count("[") - code.count("]")
+        j += 1
+    return j
+
+
+def without_test_modules(lines):
+    """`lines` without its inline test modules: a top-level `#[cfg(test)]`, more attributes,
+    then `mod name {` up to its closing brace. Code after a test module is still measured.
+    A `#[cfg(test)]` on a `mod name;` declaration, a function or an indented item is counted
+    as code: cutting there would hide what follows."""
+    kept, i = [], 0
+    while i < len(lines):
+        j = skip_attributes(lines, i + 1) if lines[i] == "#[cfg(test)]" else i
+        if j > i and j < len(lines) and re.match(r"(pub(\([^)]*\))?\s+)?mod\s+\w+\s*\{", lines[j]):
+            depth = 0
+            while j < len(lines):
+                code = strip(lines[j])
+                depth += code.count("{") - code.count("}")
+                if depth <= 0:
+                    break
+                j += 1
+            i = j + 1
             continue
-        j = i + 1
-        while j < len(lines) and not re.match(r"(pub|mod|fn|use|struct|enum|impl)\b", lines[j]):
-            j += 1  # further attributes, one or several lines each
-        if j < len(lines) and re.match(r"(pub(\([^)]*\))?\s+)?mod\s+\w+\s*\{", lines[j]):
-            return i
-    return len(lines)
+        kept.append(lines[i])
+        i += 1
+    return kept
 
 
 def main():
@@ -63,7 +83,7 @@ def main():
             lines = open(path, encoding="utf-8").read().split("\n")
         except FileNotFoundError:
             continue
-        lines = lines[: test_module_start(lines)]
+        lines = without_test_modules(lines)
         if len(lines) > MAX_FILE:
             bad.append(f"{path}: {len(lines)} lines (over {MAX_FILE})")
         i = 0

@@ -453,6 +453,12 @@ fn make_room(state: &mut State) -> bool {
         .iter()
         .filter(|(_, p)| !p.offered_by.is_empty())
     {
+        // `vouch` lists a peer once: counting listers down per peer taken off relies on it.
+        debug_assert!(
+            (1..pending.offered_by.len())
+                .all(|i| !pending.offered_by[..i].contains(&pending.offered_by[i])),
+            "a peer listed twice on held block {hash}"
+        );
         for peer in &pending.offered_by {
             listed_on.entry(*peer).or_default().push(held.len());
         }

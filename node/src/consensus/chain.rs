@@ -10,7 +10,7 @@ use std::{future::Future, net::SocketAddr};
 /// What consensus needs from the chain. Implemented by the node's chain module.
 ///
 /// All methods may be called concurrently from several tasks. See the
-/// [module documentation](self) for when each is called and what it must guarantee.
+/// [module documentation](super) for when each is called and what it must guarantee.
 pub trait Chain: Clone + Send + Sync + 'static {
     /// Hash of the genesis block (the payload of simplex's genesis, view 0).
     fn genesis(&self) -> Hash;
@@ -18,10 +18,10 @@ pub trait Chain: Clone + Send + Sync + 'static {
     /// Builds a new block extending `parent` for view `view` of epoch `epoch`, stores it (so
     /// that [`Chain::block_bytes`] returns it) and returns its hash, or `None` if it cannot.
     /// If `parent` is the last block of `epoch`, returns `parent` itself (a *re-proposal*, see
-    /// [Epochs](self#epochs)).
+    /// [Epochs](super#epochs)).
     ///
     /// Called only once `parent` is locally known. May wait (for the block time since the
-    /// parent) but must finish well within [`Timeouts::leader`].
+    /// parent) but must finish well within [`Timeouts::leader`](super::Timeouts::leader).
     fn propose(
         &self,
         parent: Hash,
@@ -43,10 +43,10 @@ pub trait Chain: Clone + Send + Sync + 'static {
         leader: [u8; 32],
     ) -> impl Future<Output = bool> + Send;
 
-    /// Block `block` (and all of its ancestors) is finalized, proven by `certificate` (an
-    /// encoded commonware finalization, see [`verify_certificate`]). Must persist durably
-    /// before returning. Must be idempotent, and must accept blocks at or below the finalized
-    /// tip (they are reported again after a restart).
+    /// Block `block` (and all of its ancestors) is finalized, proven by `certificate` (an encoded
+    /// commonware finalization, see [`verify_certificate`](super::verify_certificate)). Must
+    /// persist durably before returning. Must be idempotent, and must accept blocks at or below the
+    /// finalized tip (they are reported again after a restart).
     fn finalized(&self, block: Hash, certificate: Vec<u8>) -> impl Future<Output = ()> + Send;
 
     /// Encoded bytes of a locally known block (built by [`Chain::propose`] or received by
@@ -73,13 +73,13 @@ pub trait Chain: Clone + Send + Sync + 'static {
     /// Height of the finalized head (0 for genesis).
     fn finalized_height(&self) -> u64;
 
-    /// The finalized blocks at heights `from..=e`, oldest first, with the finalization
-    /// certificate of the block at `e`, for a peer catching up (see [`sync`]). `e` is the
-    /// highest height such that the run is within `limits`, does not pass the last block of `from`'s epoch (a peer
-    /// verifies the certificate with the committee it knows from the state before `from`),
+    /// The finalized blocks at heights `from..=e`, oldest first, with the finalization certificate
+    /// of the block at `e`, for a peer catching up (see [`sync`](super::sync)). `e` is the highest
+    /// height such that the run is within `limits`, does not pass the last block of `from`'s epoch
+    /// (a peer verifies the certificate with the committee it knows from the state before `from`),
     /// and the block at `e` was finalized by a certificate of its own (not only through a
-    /// descendant's). `None` if there is no such run (nothing finalized at `from` yet, or
-    /// `from` is 0).
+    /// descendant's). `None` if there is no such run (nothing finalized at `from` yet, or `from` is
+    /// 0).
     fn finalized_run(&self, from: u64, limits: RunLimits) -> Option<FinalizedRun>;
 
     /// Whether [`Chain::finalized`]`(block, …)` can take `block` now: it is already
@@ -97,8 +97,8 @@ pub trait Chain: Clone + Send + Sync + 'static {
         self.connects(block)
     }
 
-    /// Extrinsics submitted to this node from now on, to pass to every peer (see [`relay`]);
-    /// `None` if it has nothing to relay.
+    /// Extrinsics submitted to this node from now on, to pass to every peer (see
+    /// [`relay`](super::relay)); `None` if it has nothing to relay.
     fn relay_queue(&self) -> Option<tokio::sync::broadcast::Receiver<Vec<u8>>> {
         None
     }
@@ -110,8 +110,8 @@ pub trait Chain: Clone + Send + Sync + 'static {
     }
 
     /// The epoch of the next block to finalize and the block that opens it. Polled every
-    /// [`Timeouts::block_request`]; consensus switches engines when it changes. Defaults to
-    /// epoch 0, opened by genesis, forever.
+    /// [`Timeouts::block_request`](super::Timeouts::block_request); consensus switches engines when
+    /// it changes. Defaults to epoch 0, opened by genesis, forever.
     fn epoch(&self) -> EpochStart {
         EpochStart {
             epoch: 0,
@@ -121,7 +121,7 @@ pub trait Chain: Clone + Send + Sync + 'static {
 
     /// The committee of `epoch` as the finalized state records it, or `None` if the state
     /// does not know it (not elected yet, or long dropped). The default, `None`, makes epoch
-    /// 0's committee [`Config::validators`].
+    /// 0's committee [`Config::validators`](super::Config::validators).
     fn committee(&self, epoch: u64) -> Option<Vec<Member>> {
         let _ = epoch;
         None
@@ -142,9 +142,9 @@ pub trait Chain: Clone + Send + Sync + 'static {
         None
     }
 
-    /// The block a peer starting empty may take this node's state at (see [`snapshot`]): the
-    /// newest finalized block with a certificate of its own, encoded, and that certificate.
-    /// `None` (the default) serves no snapshots.
+    /// The block a peer starting empty may take this node's state at (see
+    /// [`snapshot`](super::snapshot)): the newest finalized block with a certificate of its own,
+    /// encoded, and that certificate. `None` (the default) serves no snapshots.
     fn snapshot_offer(&self) -> Option<(Vec<u8>, Vec<u8>)> {
         None
     }
@@ -178,8 +178,8 @@ pub trait Chain: Clone + Send + Sync + 'static {
         None
     }
 
-    /// Installs a checked snapshot as the finalized head (see [`snapshot`]); `false` if the
-    /// chain is no longer at genesis or cannot write it.
+    /// Installs a checked snapshot as the finalized head (see [`snapshot`](super::snapshot));
+    /// `false` if the chain is no longer at genesis or cannot write it.
     fn install_snapshot(&self, snapshot: SnapshotInstall) -> impl Future<Output = bool> + Send {
         let _ = snapshot;
         std::future::ready(false)
@@ -205,14 +205,14 @@ pub enum BlockSource {
     /// Sent by the peer with this p2p key (its consensus key), unasked or in answer to a
     /// request: nothing vouches for it until consensus verifies it.
     Peer([u8; 32]),
-    /// Part of a sync run that passed every check ([`sync`]): its hash links lead from a
-    /// block this node holds to the block a valid finality certificate of that block's epoch
+    /// Part of a sync run that passed every check ([`sync`](super::sync)): its hash links lead from
+    /// a block this node holds to the block a valid finality certificate of that block's epoch
     /// names, so it is a block of the finalized chain.
     Certified,
 }
 
 /// The last block of an epoch and the committee it elected for the next one, as a peer
-/// serves it for state sync (see [`snapshot`]).
+/// serves it for state sync (see [`snapshot`](super::snapshot)).
 #[derive(Clone, Debug, PartialEq, Eq, parity_scale_codec::Encode, parity_scale_codec::Decode)]
 pub struct EpochEnd {
     /// The encoded header of the epoch's last block.
@@ -225,7 +225,7 @@ pub struct EpochEnd {
     pub proof: Vec<u8>,
 }
 
-/// An epoch end a joiner checked ([`snapshot`]).
+/// An epoch end a joiner checked ([`snapshot`](super::snapshot)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckedEpochEnd {
     /// The epoch it ends.
@@ -251,7 +251,7 @@ pub struct SnapshotBlock {
     pub state_root: Hash,
 }
 
-/// A snapshot checked by [`snapshot`], for [`Chain::install_snapshot`].
+/// A snapshot checked by [`snapshot`](super::snapshot), for [`Chain::install_snapshot`].
 #[derive(Clone, Debug, Default)]
 pub struct SnapshotInstall {
     /// The encoded snapshot block.
@@ -272,11 +272,11 @@ pub struct SnapshotInstall {
 pub struct Member {
     /// ed25519 consensus key, also its p2p identity.
     pub key: [u8; 32],
-    /// Its p2p address, if the chain records one (else [`Config`] must give it).
+    /// Its p2p address, if the chain records one (else [`Config`](super::Config) must give it).
     pub address: Option<SocketAddr>,
 }
 
-/// Where the finalized chain stands in epochs (see [Epochs](self#epochs)).
+/// Where the finalized chain stands in epochs (see [Epochs](super#epochs)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EpochStart {
     /// The epoch of the next block to finalize.
