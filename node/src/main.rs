@@ -184,16 +184,19 @@ struct RunArgs {
     #[arg(long = "peer", value_name = "KEY@ADDR")]
     peers: Vec<String>,
     /// How a node started empty catches up: `snapshot` takes the state of a recent finalized
-    /// block from a peer (checked against the committees since genesis) when the chain is
-    /// at least 1,024 blocks long, then follows block by block; `full` executes every block
-    /// since genesis (and so keeps the whole history).
+    /// block from a peer (checked against the committees since genesis, or since
+    /// `--checkpoint`) when the chain is at least 1,024 blocks long (with a checkpoint, any
+    /// length), then follows block by block; `full` executes every block since genesis (and
+    /// so keeps the whole history).
     #[arg(long, value_enum, default_value_t = SyncMode::Snapshot)]
     sync: SyncMode,
     /// A block this node must find on the chain, `NUMBER:HASH` (the last block of an epoch at
     /// or below the finalized head of a node you trust, its hash from that node's
     /// `chain_getBlockHash`): histories that contradict it are refused, and a node finalized
-    /// past it on another block (or on none it holds) will not start. The defence against
-    /// long-range forks for nodes that join; needs a chain with epochs (see docs/operator.md).
+    /// past it on another block (or on none it holds) will not start. A node started empty
+    /// takes its state from a snapshot above it and trusts nothing below it. The defence
+    /// against long-range forks for nodes that join; needs a chain with epochs (see
+    /// docs/operator.md).
     #[arg(long, value_name = "NUMBER:HASH")]
     checkpoint: Option<chain::Checkpoint>,
     /// Log filter, e.g. `info` or `agora_node=debug`.

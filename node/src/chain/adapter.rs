@@ -218,6 +218,10 @@ impl consensus::Chain for Chain {
         self.offer()
     }
 
+    fn checkpoint(&self) -> Option<(u64, Hash)> {
+        self.checkpoint_end()
+    }
+
     fn epoch_end(&self, epoch: u64) -> Option<consensus::EpochEnd> {
         self.end_of_epoch(epoch)
     }

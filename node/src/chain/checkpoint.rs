@@ -21,6 +21,10 @@
 //! already finalized past the checkpoint must hold it (else the node refuses to start: it
 //! followed another history). Nothing is checked below a snapshot's epoch ends: a snapshot
 //! node holds no other block there.
+//!
+//! A node that starts empty with a checkpoint goes further: its state sync trusts the
+//! checkpoint instead of the genesis committee ([`Chain::checkpoint_end`], see
+//! `consensus::snapshot`), so nothing below it is believed at all.
 
 use super::{Chain, ChainError};
 use agora_primitives::Hash;
@@ -81,6 +85,13 @@ impl Chain {
         }
         let _ = self.inner.checkpoint.set(checkpoint);
         self.forget_contradicting(checkpoint)
+    }
+
+    /// The epoch whose last block the checkpoint is, and its hash, if one is set.
+    pub(super) fn checkpoint_end(&self) -> Option<(u64, Hash)> {
+        let checkpoint = self.inner.checkpoint.get()?;
+        let length = self.epoch_length()?;
+        Some((epoch_of(checkpoint.number, length), checkpoint.hash))
     }
 
     /// Forgets held blocks that contradict `checkpoint`, in memory and on disk: blocks reloaded

@@ -142,6 +142,14 @@ pub trait Chain: Clone + Send + Sync + 'static {
         None
     }
 
+    /// The operator's checkpoint (`--checkpoint`), if any: the epoch whose last block it names,
+    /// and that block's hash. State sync then starts from that block, taken on the operator's
+    /// word, instead of from the genesis committee (see [`snapshot`](super::snapshot#trust)).
+    /// `None` (the default): no checkpoint.
+    fn checkpoint(&self) -> Option<(u64, Hash)> {
+        None
+    }
+
     /// The block a peer starting empty may take this node's state at (see
     /// [`snapshot`](super::snapshot)): the newest finalized block with a certificate of its own,
     /// encoded, and that certificate. `None` (the default) serves no snapshots.

@@ -27,12 +27,20 @@
 //!
 //! # Trust
 //!
-//! The node starts knowing one committee: epoch 0's, from its genesis state. Nothing a peer
-//! sends is believed until it follows from that:
+//! The node starts knowing one committee: epoch 0's, from its genesis state; or, started
+//! with `--checkpoint` (the last block of an epoch `e`, from a source the operator trusts),
+//! none, but that block's hash ([`Chain::checkpoint`]). Nothing a peer sends is believed until
+//! it follows from that:
 //! 1. each epoch end is checked in order: its certificate must verify under the committee of
 //!    its epoch and name the header's hash, its height must be its epoch's last, and the proof
 //!    must show the next committee under that header's state root
-//!    ([`Chain::open_epoch_end`]); this teaches the committee of the next epoch;
+//!    ([`Chain::open_epoch_end`]); this teaches the committee of the next epoch. From a
+//!    checkpoint, the ends start at `e`'s, which is taken without a certificate if its header
+//!    hashes to the checkpoint, and nothing below it is asked for or believed: a long-range
+//!    fork (an old committee signing a second history, see `chain/checkpoint.rs`) that splits
+//!    below the checkpoint has no end the node would check. From genesis, such a fork's ends
+//!    below the checkpoint look genuine, and once learnt (an offer that stops short of the
+//!    checkpoint) every offer of the real chain fails against them;
 //! 2. the offered block's certificate must verify under the committee of the block's epoch
 //!    and name the block's hash, whose header commits to its extrinsics
 //!    ([`Chain::open_snapshot_block`]) and to its state root;
@@ -52,7 +60,9 @@
 //!
 //! Only a node whose chain is at genesis syncs this way, and only if the best offer it hears
 //! within one [`Timeouts::block_request`](super::Timeouts::block_request) after its first
-//! answer is at least [`MIN_GAP`] blocks ahead. If the answers are all shorter or "nothing to
+//! answer is at least [`MIN_GAP`] blocks ahead — or, with a checkpoint, any offer (it is
+//! above the checkpoint: its epoch's committee follows from the checkpoint's end), since a
+//! replay could not tell the real chain from a long-range fork below the checkpoint. If the answers are all shorter or "nothing to
 //! offer" (a network just started), or nobody answers in [`MAX_ASKS`] rounds, it replays
 //! blocks as [`super::sync`] describes. While it decides and downloads, it asks for no runs.
 //!
@@ -216,6 +226,10 @@ pub(super) struct Committees {
     ends: Vec<CheckedEpochEnd>,
     /// Their headers, to pass over the ends an offer repeats.
     known_headers: BTreeSet<Vec<u8>>,
+    /// The operator's checkpoint, `(epoch, hash)` of the last block of `epoch`, when the
+    /// committees start from it instead of from genesis: the end of `epoch` is taken if its
+    /// header hashes to `hash`, with no certificate (see [Trust](self#trust)).
+    checkpoint: Option<(u64, Hash)>,
 }
 
 impl Committees {
@@ -226,12 +240,50 @@ impl Committees {
             keys: BTreeMap::from([(0, genesis)]),
             ends: Vec::new(),
             known_headers: BTreeSet::new(),
+            checkpoint: None,
         }
+    }
+
+    /// Knowing no committee, but the hash of the last block of `epoch` (the operator's
+    /// checkpoint): the first end learnt must be that block's.
+    pub(super) fn from_checkpoint(namespace: Vec<u8>, epoch: u64, hash: Hash) -> Self {
+        Committees {
+            namespace,
+            keys: BTreeMap::new(),
+            ends: Vec::new(),
+            known_headers: BTreeSet::new(),
+            checkpoint: Some((epoch, hash)),
+        }
+    }
+
+    /// Whether these committees start from a checkpoint rather than from genesis.
+    pub(super) fn from_a_checkpoint(&self) -> bool {
+        self.checkpoint.is_some()
     }
 
     /// The first epoch whose end is not checked yet.
     pub(super) fn next_epoch(&self) -> u64 {
-        self.keys.last_key_value().map_or(0, |(epoch, _)| *epoch)
+        match self.keys.last_key_value() {
+            Some((epoch, _)) => *epoch,
+            None => self.checkpoint.map_or(0, |(epoch, _)| epoch),
+        }
+    }
+
+    /// Whether `end`, the end of `epoch` whose header hashes to `hash`, is vouched for: by a
+    /// certificate of `epoch`'s committee, or, for the checkpoint's epoch when no committee is
+    /// known, by being the checkpoint.
+    fn vouched(
+        &self,
+        rng: &mut impl rand_core_010::CryptoRng,
+        epoch: u64,
+        hash: Hash,
+        end: &EpochEnd,
+    ) -> bool {
+        if self.keys.contains_key(&epoch) {
+            self.certified(rng, epoch, &end.certificate) == Some(hash)
+        } else {
+            self.checkpoint == Some((epoch, hash))
+        }
     }
 
     /// The block a certificate verifies for under the committee of `epoch`, or `None`.
@@ -314,7 +366,7 @@ impl Committees {
             let (hash, number, next) = chain
                 .open_epoch_end(epoch, &end)
                 .ok_or(Rejected::EpochEnd(epoch))?;
-            if self.certified(rng, epoch, &end.certificate) != Some(hash) {
+            if !self.vouched(rng, epoch, hash, &end) {
                 return Err(Rejected::EpochEnd(epoch));
             }
             self.keys.insert(epoch.saturating_add(1), next);

@@ -248,6 +248,10 @@ where
         let mut progressed = false;
         let mut deadline = self.deadline();
         let mut syncing = self.start_state_sync();
+        if let (Some(sync), Some((epoch, hash))) = (&syncing, self.chain.checkpoint()) {
+            debug_assert!(sync.committees.from_a_checkpoint());
+            tracing::info!(epoch, %hash, "state sync from the checkpoint");
+        }
         loop {
             if syncing.is_some() && self.chain.finalized_height() > 0 {
                 debug!("state sync given up: the chain moved on from genesis");
@@ -364,10 +368,18 @@ where
         if !self.state_sync || self.chain.finalized_height() > 0 || self.peers.is_empty() {
             return None;
         }
-        let genesis = self.certifier.committee_of(0).ok()?;
-        let keys = genesis.iter().map(|member| member.key).collect();
+        let namespace = self.certifier.namespace.clone();
+        let committees = match self.chain.checkpoint() {
+            Some((epoch, hash)) => snapshot::Committees::from_checkpoint(namespace, epoch, hash),
+            None => {
+                let genesis = self.certifier.committee_of(0).ok()?;
+                let keys = genesis.iter().map(|member| member.key).collect();
+                snapshot::Committees::new(namespace, keys)
+            }
+        };
+        let first = committees.next_epoch();
         let sync = StateSync {
-            committees: snapshot::Committees::new(self.certifier.namespace.clone(), keys),
+            committees,
             phase: Phase::Asking {
                 asks: 1,
                 best: None,
@@ -375,7 +387,7 @@ where
             },
             received: 0,
         };
-        self.ask_for_offers(0);
+        self.ask_for_offers(first);
         Some(sync)
     }
 
@@ -414,6 +426,7 @@ where
             *heard = true;
             return;
         }
+        let epoch_before = committees.next_epoch();
         let checked = committees.check_offer(&mut self.context, &self.chain, body);
         if checked.is_ok() {
             *received = received.saturating_add(body.len());
@@ -429,7 +442,10 @@ where
                     *best = Some((peer, offer));
                 }
             }
-            Ok(None) => {
+            // Asked again only if the offer taught an epoch end: a peer that lacks the ends
+            // this node needs (one that joined from a later checkpoint) would otherwise be
+            // asked the same question as fast as it answers.
+            Ok(None) if committees.next_epoch() > epoch_before => {
                 let epoch = committees.next_epoch();
                 let _ = self.sender.send(
                     Recipients::One(peer),
@@ -437,6 +453,7 @@ where
                     false,
                 );
             }
+            Ok(None) => debug!(?peer, "an offer without the epoch ends this node needs"),
             Err(reason) => debug!(?peer, %reason, "dropping a snapshot offer"),
         }
     }
@@ -480,6 +497,7 @@ where
         let Some(sync) = syncing.take() else {
             return false;
         };
+        let from_a_checkpoint = sync.committees.from_a_checkpoint();
         let epoch_ends = sync.epoch_ends();
         let bytes = sync.received;
         let Phase::Downloading {
@@ -497,11 +515,28 @@ where
             tracing::info!(number, nodes, bytes, "state sync complete");
             true
         } else {
-            warn!(
-                number,
-                "state sync failed at the install; replaying blocks instead"
-            );
+            warn!(number, "state sync failed at the install");
+            if from_a_checkpoint {
+                *syncing = self.start_state_sync();
+            }
             false
+        }
+    }
+
+    /// State sync cannot go on as it stands: without a checkpoint, the node replays blocks
+    /// instead; with one, it asks for offers again from the checkpoint, since a replay from
+    /// genesis could not tell the chain from a long-range fork below the checkpoint (see
+    /// [When](super::snapshot#when)).
+    fn give_up_state_sync(&mut self, syncing: &mut Option<StateSync>) {
+        let from_a_checkpoint = syncing
+            .as_ref()
+            .is_some_and(|sync| sync.committees.from_a_checkpoint());
+        if from_a_checkpoint {
+            debug!("state sync starts over: a checkpoint allows no replay from genesis");
+            *syncing = self.start_state_sync();
+        } else {
+            debug!("replaying blocks instead of a snapshot");
+            *syncing = None;
         }
     }
 
@@ -518,7 +553,8 @@ where
         match phase {
             Phase::Asking { asks, best, heard } => match best.take() {
                 Some((peer, offer))
-                    if offer.head.number >= height.saturating_add(snapshot::MIN_GAP) =>
+                    if committees.from_a_checkpoint()
+                        || offer.head.number >= height.saturating_add(snapshot::MIN_GAP) =>
                 {
                     let mut download = Download::new(offer.head.state_root);
                     tracing::info!(number = offer.head.number, root = %offer.head.state_root, "state sync: downloading the state");
@@ -531,19 +567,16 @@ where
                     };
                 }
                 Some((_, offer)) => {
-                    debug!(
-                        number = offer.head.number,
-                        "no snapshot far enough ahead: replaying blocks"
-                    );
-                    *syncing = None;
+                    debug!(number = offer.head.number, "no snapshot far enough ahead");
+                    self.give_up_state_sync(syncing);
                 }
                 None if *heard => {
-                    debug!("peers have nothing to offer: replaying blocks");
-                    *syncing = None;
+                    debug!("peers have nothing to offer");
+                    self.give_up_state_sync(syncing);
                 }
                 None if *asks >= snapshot::MAX_ASKS => {
-                    debug!("no answer to snapshot requests: replaying blocks");
-                    *syncing = None;
+                    debug!("no answer to snapshot requests");
+                    self.give_up_state_sync(syncing);
                 }
                 None => {
                     *asks = asks.saturating_add(1);
@@ -559,8 +592,8 @@ where
             } => match pacing.judge(download, self.peers.len()) {
                 Verdict::Keep => {}
                 Verdict::GiveUp => {
-                    warn!("state sync stalled: replaying blocks instead");
-                    *syncing = None;
+                    warn!("state sync stalled");
+                    self.give_up_state_sync(syncing);
                 }
                 Verdict::NextPeer => {
                     let index = self.peers.iter().position(|p| p == peer).unwrap_or(0);

@@ -1710,3 +1710,108 @@ fn exploit_the_first_offer_with_epoch_ends_cannot_shut_out_a_newer_one() {
     let taken = committees.check_offer(&mut rng, &chain, &offer(25, &[end_0, end_1]));
     assert!(matches!(taken, Ok(Some(_))));
 }
+
+/// Exploit: a long-range fork that splits below the checkpoint. The genesis committee (whose
+/// stake may be long gone) signs a second end of epoch 0 naming a committee of the forger's.
+/// A node whose trust starts at genesis takes it from an offer that stops short of the
+/// checkpoint (nothing there contradicts the checkpoint at the end of epoch 1), and then every
+/// offer of the real chain fails against it: the node can never sync. Trust that starts at the
+/// checkpoint asks for nothing below it, takes the checkpoint's end on its hash alone, and
+/// refuses the forger's ends whatever their signatures.
+#[test]
+fn exploit_a_fork_below_the_checkpoint_cannot_strand_a_node_that_syncs_from_it() {
+    use super::snapshot::{Committees, Rejected};
+    let mut chain = MockChain::new(0);
+    chain.epoch_length = Some(10);
+    let keys_of = |seeds: &[[u8; 32]]| seeds.iter().map(public_key).collect::<Vec<_>>();
+    // Epochs 0 and 2: validators 0..4; epoch 1: validators 4..8; the forger's: 8..12.
+    let (even, odd, forger): (Vec<[u8; 32]>, Vec<[u8; 32]>, Vec<[u8; 32]>) = (
+        (0..4).map(seed).collect(),
+        (4..8).map(seed).collect(),
+        (8..12).map(seed).collect(),
+    );
+    let certify = |seeds: &[[u8; 32]], epoch: u64, block: Hash| {
+        sign_finalization(NAMESPACE, &keys_of(seeds), seeds, (epoch, 7), block)
+            .expect("members sign")
+    };
+    // `MockChain`'s encodings: a block or header is its hash ‖ number; a committee its keys.
+    let header = |tag: u8, number: u64| [&[tag; 32][..], &number.to_le_bytes()].concat();
+    let end = |tag: u8, number: u64, signers: &[[u8; 32]], epoch: u64, next: &[[u8; 32]]| {
+        [
+            header(tag, number),
+            certify(signers, epoch, Hash([tag; 32])),
+            keys_of(next).concat(),
+            b"proof".to_vec(),
+        ]
+    };
+    let offer = |tag: u8, number: u64, signers: &[[u8; 32]], ends: &[[Vec<u8>; 4]]| {
+        let epoch = (number - 1) / 10;
+        let mut body = Vec::new();
+        let certificate = certify(signers, epoch, Hash([tag; 32]));
+        frames::encode(
+            &mut body,
+            [header(tag, number), certificate].iter().map(Vec::as_slice),
+        )
+        .expect("small");
+        for end in ends {
+            frames::encode(&mut body, end.iter().map(Vec::as_slice)).expect("small");
+        }
+        body
+    };
+    let (end_0, end_1) = (end(10, 10, &even, 0, &odd), end(20, 20, &odd, 1, &even));
+    let honest = offer(25, 25, &even, &[end_0.clone(), end_1.clone()]);
+    let from_checkpoint = offer(25, 25, &even, std::slice::from_ref(&end_1));
+    // The forger's end of epoch 0 (another block #10, signed by the genesis committee), and
+    // an offer of a block of epoch 2 that stops there.
+    let forged_0 = end(99, 10, &even, 0, &forger);
+    let stops_short = offer(98, 25, &forger, std::slice::from_ref(&forged_0));
+    let mut rng = commonware_utils::sys_rng();
+
+    // Trust from genesis: stranded.
+    let mut committees = Committees::new(consensus_namespace(NAMESPACE), keys_of(&even));
+    let taught = committees.check_offer(&mut rng, &chain, &stops_short);
+    assert!(
+        matches!(taught, Ok(None)),
+        "the forged end of epoch 0 is taken"
+    );
+    assert_eq!(committees.next_epoch(), 1);
+    assert_eq!(
+        committees.check_offer(&mut rng, &chain, &honest).err(),
+        Some(Rejected::EpochEnd(1)),
+        "the real chain fails against the forged end"
+    );
+
+    // Trust from the checkpoint (the last block of epoch 1, block #20).
+    let mut committees =
+        Committees::from_checkpoint(consensus_namespace(NAMESPACE), 1, Hash([20; 32]));
+    assert_eq!(
+        committees.next_epoch(),
+        1,
+        "asked from the checkpoint's epoch"
+    );
+    assert_eq!(
+        committees.check_offer(&mut rng, &chain, &stops_short).err(),
+        Some(Rejected::EpochEnd(1)),
+        "an end below the checkpoint"
+    );
+    // Another block #20, signed by a committee that could (the forger's, say): not the one.
+    let forged_1 = end(97, 20, &forger, 1, &forger);
+    assert_eq!(
+        committees
+            .check_offer(&mut rng, &chain, &offer(96, 25, &forger, &[forged_1]))
+            .err(),
+        Some(Rejected::EpochEnd(1)),
+        "another end of the checkpoint's epoch"
+    );
+    // A block of the checkpoint's own epoch cannot be judged: no committee of it is known.
+    let own_epoch = offer(15, 15, &odd, std::slice::from_ref(&end_1));
+    assert!(matches!(
+        committees.check_offer(&mut rng, &chain, &own_epoch),
+        Ok(None)
+    ));
+    let taken = committees
+        .check_offer(&mut rng, &chain, &from_checkpoint)
+        .expect("the real chain from the checkpoint")
+        .expect("its epoch follows from the checkpoint's end");
+    assert_eq!((taken.head.number, committees.next_epoch()), (25, 2));
+}

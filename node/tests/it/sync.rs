@@ -1,7 +1,7 @@
 //! State sync end to end: a node started empty next to a long chain takes a snapshot of its
 //! state instead of replaying it.
 
-use crate::support::{multi_thread_runtime, reserve_port, run_ok, Node};
+use crate::support::{multi_thread_runtime, reserve_port, run_ok, Node, ReservedPort};
 use agora_node::chain::{consensus_namespace, Chain, ChainConfig};
 use agora_node::consensus::{
     sign_finalization, BlockSource, Chain as _, CheckedEpochEnd, SnapshotInstall,
@@ -108,6 +108,55 @@ fn build_finalized_chain(spec: &ChainSpec, base_path: &Path, blocks: u64) {
     record.note((epoch_of(blocks, length), blocks)).unwrap();
 }
 
+/// A validator (//Alice) and a full node joining it (node key //Full), each knowing the other
+/// as a peer, on ports held for them.
+struct ValidatorAndJoiner {
+    spec_path: PathBuf,
+    peers: [String; 2],
+    ports: [u16; 2],
+    _held: [ReservedPort; 2],
+}
+
+impl ValidatorAndJoiner {
+    fn new(spec: &ChainSpec, spec_path: &Path) -> Self {
+        let held = [reserve_port(), reserve_port()];
+        let ports = held.each_ref().map(|port| port.port());
+        let alice = spec.validators[0].consensus_key;
+        let full = sp_core::ed25519::Pair::from_string("//Full", None).unwrap();
+        let peers = [
+            format!("{alice}@127.0.0.1:{}", ports[0]),
+            format!("0x{}@127.0.0.1:{}", hex::encode(full.public().0), ports[1]),
+        ];
+        ValidatorAndJoiner {
+            spec_path: spec_path.to_owned(),
+            peers,
+            ports,
+            _held: held,
+        }
+    }
+
+    fn start(&self, path: &Path, key: [&str; 2], port: u16, extra: &[&str]) -> Node {
+        let port = port.to_string();
+        let mut args = vec!["--chain", self.spec_path.to_str().unwrap(), key[0], key[1]];
+        args.extend(["--port", &port]);
+        args.extend(extra);
+        for peer in &self.peers {
+            args.extend(["--peer", peer.as_str()]);
+        }
+        Node::start_with(path, &args)
+    }
+
+    /// The validator, on the chain in `path`.
+    fn validator(&self, path: &Path) -> Node {
+        self.start(path, ["--validator-key", "//Alice"], self.ports[0], &[])
+    }
+
+    /// The joiner, a full node on `path`, with `extra` arguments.
+    fn joiner(&self, path: &Path, extra: &[&str]) -> Node {
+        self.start(path, ["--node-key", "//Full"], self.ports[1], extra)
+    }
+}
+
 /// A node started empty beside a validator whose chain is long reaches its tip through state
 /// sync: it installs a snapshot (checked against the committee of every epoch since genesis)
 /// instead of executing the chain, and then executes the blocks after it, which only works
@@ -122,34 +171,12 @@ fn an_empty_node_reaches_the_tip_of_a_long_chain_through_state_sync() {
     build_finalized_chain(&spec, &server_path, blocks);
     let built_in = started.elapsed();
 
-    let held = [reserve_port(), reserve_port()];
-    let ports = held.each_ref().map(|port| port.port());
-    let alice = spec.validators[0].consensus_key;
-    let full = sp_core::ed25519::Pair::from_string("//Full", None).unwrap();
-    let peers = [
-        format!("{alice}@127.0.0.1:{}", ports[0]),
-        format!("0x{}@127.0.0.1:{}", hex::encode(full.public().0), ports[1]),
-    ];
-    let start = |path: &Path, key: [&str; 2], port: u16, extra: &[&str]| {
-        let port = port.to_string();
-        let mut args = vec!["--chain", spec_path.to_str().unwrap(), key[0], key[1]];
-        args.extend(["--port", &port]);
-        args.extend(extra);
-        for peer in &peers {
-            args.extend(["--peer", peer.as_str()]);
-        }
-        Node::start_with(path, &args)
-    };
-    let validator = start(&server_path, ["--validator-key", "//Alice"], ports[0], &[]);
+    let pair = ValidatorAndJoiner::new(&spec, &spec_path);
+    let validator = pair.validator(&server_path);
     validator.wait_finalized(blocks + 1);
 
     let started = Instant::now();
-    let joiner = start(
-        &dir.path().join("joiner"),
-        ["--node-key", "//Full"],
-        ports[1],
-        &[],
-    );
+    let joiner = pair.joiner(&dir.path().join("joiner"), &[]);
     joiner.wait_for(
         Duration::from_secs(120),
         "the joiner at the chain's length",
@@ -169,13 +196,7 @@ fn an_empty_node_reaches_the_tip_of_a_long_chain_through_state_sync() {
         .and_then(|bytes| bytes.parse::<u64>().ok())
         .unwrap_or_else(|| panic!("no byte count in the joiner's log:\n{log}"));
     // It follows on from the snapshot by executing blocks: its state is the chain's.
-    let target = joiner.finalized_number() + 3;
-    joiner.wait_finalized(target);
-    let hashes = [&validator, &joiner].map(|node| node.call(|c| c.block_hash(Some(target))));
-    assert_eq!(
-        hashes[0], hashes[1],
-        "the nodes disagree on block #{target}"
-    );
+    assert_follows(&validator, &joiner);
     // It holds no history below the snapshot.
     let early = joiner.call(|c| c.block_hash(Some(10)));
     assert_eq!(early, None, "the joiner holds block #10 it never fetched");
@@ -184,12 +205,7 @@ fn an_empty_node_reaches_the_tip_of_a_long_chain_through_state_sync() {
     drop(joiner);
     let replay = std::env::var_os("AGORA_SYNC_TEST_REPLAY").map(|_| {
         let started = Instant::now();
-        let replayer = start(
-            &dir.path().join("replayer"),
-            ["--node-key", "//Full"],
-            ports[1],
-            &["--sync", "full"],
-        );
+        let replayer = pair.joiner(&dir.path().join("replayer"), &["--sync", "full"]);
         replayer.wait_for(
             Duration::from_secs(3_600),
             "the replayer at the tip",
@@ -202,6 +218,59 @@ fn an_empty_node_reaches_the_tip_of_a_long_chain_through_state_sync() {
         built_in.as_secs_f64(),
         synced_in.as_secs_f64(),
         replay.unwrap_or_default()
+    );
+}
+
+/// A node started with `--checkpoint` takes its first state from a snapshot above it, even
+/// on a chain far shorter than a snapshot is otherwise worth (`snapshot::MIN_GAP`): replaying
+/// from genesis could not tell the real chain from a long-range fork below the checkpoint.
+/// Its trust starts at the checkpoint: it holds the checkpoint's end, nothing below it, and
+/// follows the chain on from the snapshot.
+#[test]
+fn a_node_with_a_checkpoint_syncs_its_state_from_it_even_on_a_short_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, spec_path) = one_validator_spec(dir.path(), 10);
+    let server_path = dir.path().join("validator");
+    build_finalized_chain(&spec, &server_path, 45);
+    let checkpoint = open_as_alice(&spec, &server_path)
+        .block_hash(20)
+        .unwrap()
+        .expect("block #20");
+    let pair = ValidatorAndJoiner::new(&spec, &spec_path);
+    let validator = pair.validator(&server_path);
+    validator.wait_finalized(46);
+    let joiner = pair.joiner(
+        &dir.path().join("joiner"),
+        &["--checkpoint", &format!("20:{checkpoint}")],
+    );
+    joiner.wait_for(
+        Duration::from_secs(60),
+        "the joiner past the checkpoint",
+        || (joiner.finalized_number() >= 45).then_some(()),
+    );
+    let log = joiner.drain_log().join("\n");
+    assert!(
+        log.contains("state sync from the checkpoint") && log.contains("state snapshot installed"),
+        "the joiner did not take a snapshot from the checkpoint; log:\n{log}"
+    );
+    assert_eq!(joiner.call(|c| c.block_hash(Some(20))), Some(checkpoint));
+    assert_eq!(
+        joiner.call(|c| c.block_hash(Some(10))),
+        None,
+        "the end of epoch 0, below the checkpoint"
+    );
+    assert_follows(&validator, &joiner);
+}
+
+/// `joiner` finalizes the next blocks as `validator` does: it executes them on the state it
+/// took, so that state is the chain's.
+fn assert_follows(validator: &Node, joiner: &Node) {
+    let target = joiner.finalized_number() + 3;
+    joiner.wait_finalized(target);
+    let hashes = [validator, joiner].map(|node| node.call(|c| c.block_hash(Some(target))));
+    assert_eq!(
+        hashes[0], hashes[1],
+        "the nodes disagree on block #{target}"
     );
 }
 
