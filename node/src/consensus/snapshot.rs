@@ -62,9 +62,16 @@
 //! within one [`Timeouts::block_request`](super::Timeouts::block_request) after its first
 //! answer is at least [`MIN_GAP`] blocks ahead — or, with a checkpoint, any offer (it is
 //! above the checkpoint: its epoch's committee follows from the checkpoint's end), since a
-//! replay could not tell the real chain from a long-range fork below the checkpoint. If the answers are all shorter or "nothing to
-//! offer" (a network just started), or nobody answers in [`MAX_ASKS`] rounds, it replays
-//! blocks as [`super::sync`] describes. While it decides and downloads, it asks for no runs.
+//! replay could not tell the real chain from a long-range fork below the checkpoint. While
+//! offers still teach epoch ends, it keeps asking. If the answers are all shorter or "nothing
+//! to offer" (a network just started), or nobody answers in [`MAX_ASKS`] rounds, it replays
+//! blocks as [`super::sync`] describes — except with a checkpoint: then it keeps the ends it
+//! checked and asks again. While it decides and downloads, it asks for no runs.
+//!
+//! Each peer is asked from the first epoch whose end this node lacks, and asked again only
+//! from a later one ([`StateSync::ask`]): whoever teaches ends is asked on at once, a peer
+//! whose answer repeats ends another taught first is asked on from there, and a peer that
+//! lacks the ends this node needs is not asked the same question again.
 //!
 //! # Bounds
 //!
@@ -78,8 +85,8 @@
 //! [`MIN_BYTES_PER_INTERVAL`] bytes. An honest answer either completes its request or is cut
 //! by the message limit (megabytes); a peer that trickles a node per interval is replaced by
 //! the next, and a download that stalls more than twice the peers (plus two) intervals in a
-//! row gives up for replay ([`Pacing`]; progress clears the count, so tricklers met in turn
-//! cannot add up to it).
+//! row is given up ([`Pacing`]; progress clears the count, so tricklers met in turn cannot
+//! add up to it).
 //! Before this bound, one node per interval counted as progress and kept the peer for good:
 //! a state of a million nodes took a million intervals.
 
@@ -216,11 +223,13 @@ pub(super) struct Offer {
     pub(super) head: SnapshotBlock,
 }
 
-/// The committees learnt from epoch ends so far, starting with epoch 0's.
+/// The committees learnt from epoch ends so far, starting with epoch 0's (or, from a
+/// checkpoint, with the one the checkpoint's end elected).
 pub(super) struct Committees {
     /// Consensus namespace certificates are checked in.
     namespace: Vec<u8>,
-    /// `epoch → committee keys`, contiguous from 0.
+    /// `epoch → committee keys`, contiguous from 0 (from a checkpoint: empty, then from the
+    /// epoch after the checkpoint's).
     keys: BTreeMap<u64, Vec<[u8; 32]>>,
     /// The epoch ends checked so far.
     ends: Vec<CheckedEpochEnd>,
@@ -254,6 +263,11 @@ impl Committees {
             known_headers: BTreeSet::new(),
             checkpoint: Some((epoch, hash)),
         }
+    }
+
+    /// The epoch ends checked so far.
+    pub(super) fn epoch_ends(&self) -> Vec<CheckedEpochEnd> {
+        self.ends.clone()
     }
 
     /// Whether these committees start from a checkpoint rather than from genesis.
@@ -308,8 +322,8 @@ impl Committees {
     /// from [`Committees::next_epoch`]).
     ///
     /// An offer's ends start at the epoch its peer was asked from, which may be before the
-    /// first one this node still lacks (every peer is first asked from epoch 0, and another
-    /// offer may have taught some since): ends this node has already checked, byte for byte
+    /// first one this node still lacks (another offer may have taught some since it was
+    /// asked): ends this node has already checked, byte for byte
     /// the same header, are passed over, and the first other one must be the end of
     /// [`Committees::next_epoch`]. Checked instead as if the offer began there, every offer
     /// after the first one that carried ends was refused, so the first such offer won however
@@ -516,12 +530,14 @@ impl Download {
 
 /// Where a node's state sync stands (see [When](self#when)).
 pub(super) enum Phase {
-    /// Asking peers for offers: `asks` rounds so far, the best offer heard, and whether any
-    /// peer answered (with an offer or with nothing to offer).
+    /// Asking peers for offers: `asks` rounds so far, the best offer heard, whether any peer
+    /// answered (with an offer or with nothing to offer), and the first epoch whose end was
+    /// unknown at the last interval's end (epoch ends learnt since are progress).
     Asking {
         asks: u32,
         best: Option<(PublicKey, Offer)>,
         heard: bool,
+        learnt_through: u64,
     },
     /// Downloading the state of `offer` from `peer`, judged at each interval's end.
     Downloading {
@@ -532,6 +548,18 @@ pub(super) enum Phase {
     },
 }
 
+impl Phase {
+    /// The first round of asking, knowing the ends before `next_epoch`.
+    pub(super) fn asking(next_epoch: u64) -> Self {
+        Phase::Asking {
+            asks: 1,
+            best: None,
+            heard: false,
+            learnt_through: next_epoch,
+        }
+    }
+}
+
 /// What to do with a download's peer at the end of an interval ([`Pacing::judge`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Verdict {
@@ -539,7 +567,8 @@ pub(super) enum Verdict {
     Keep,
     /// It stalled: ask the next peer.
     NextPeer,
-    /// Every peer stalled in turn, twice over: replay blocks instead.
+    /// Every peer stalled in turn, twice over: give this download up (replay blocks instead,
+    /// or, with a checkpoint, ask for offers again).
     GiveUp,
 }
 
@@ -587,12 +616,33 @@ pub(super) struct StateSync {
     pub(super) committees: Committees,
     pub(super) phase: Phase,
     pub(super) received: usize,
+    /// For each peer, the epoch it was last asked for an offer from. A peer is asked again
+    /// only from a later epoch: one that lacks the ends this node needs (it joined from a
+    /// later checkpoint) is not asked the same question as fast as it answers, and one whose
+    /// answer repeats ends another peer taught first is asked on from there.
+    pub(super) asked_from: BTreeMap<PublicKey, u64>,
 }
 
 impl StateSync {
-    /// The epoch ends checked so far.
-    pub(super) fn epoch_ends(&self) -> Vec<CheckedEpochEnd> {
-        self.committees.ends.clone()
+    /// Asking peers for offers with what `committees` know.
+    pub(super) fn asking(committees: Committees) -> Self {
+        StateSync {
+            phase: Phase::asking(committees.next_epoch()),
+            committees,
+            received: 0,
+            asked_from: BTreeMap::new(),
+        }
+    }
+
+    /// Whether `peer` should be asked for an offer from [`Committees::next_epoch`] (it was
+    /// never asked from it or later); if so, notes that it is.
+    pub(super) fn ask(&mut self, peer: &PublicKey) -> bool {
+        let epoch = self.committees.next_epoch();
+        let new = self.asked_from.get(peer).is_none_or(|asked| *asked < epoch);
+        if new {
+            self.asked_from.insert(peer.clone(), epoch);
+        }
+        new
     }
 }
 
@@ -636,6 +686,31 @@ mod tests {
         let mut body = Vec::new();
         super::super::frames::encode(&mut body, nodes.iter().map(Vec::as_slice)).unwrap();
         body
+    }
+
+    /// A peer is asked for an offer from an epoch once: asked again only once this node has
+    /// learnt ends past it (else a peer lacking the ends would be asked as fast as it answers).
+    #[test]
+    fn a_peer_is_asked_again_only_from_a_later_epoch() {
+        use commonware_codec::{Copying, DecodeExt as _};
+        use commonware_cryptography::{ed25519 as ed, Signer as _};
+        let key = |byte: u8| {
+            ed::PrivateKey::decode(Copying(&[byte; 32][..]))
+                .unwrap()
+                .public_key()
+        };
+        let (a, b) = (key(1), key(2));
+        let mut sync = StateSync::asking(Committees::new(Vec::new(), Vec::new()));
+        assert!(sync.ask(&a), "never asked");
+        assert!(!sync.ask(&a), "asked from epoch 0 already");
+        assert!(sync.ask(&b), "each peer on its own");
+        sync.committees.keys.insert(1, Vec::new()); // An offer taught the end of epoch 0.
+        assert!(sync.ask(&a) && sync.ask(&b), "asked on from epoch 1");
+        assert!(!sync.ask(&a));
+        let from_checkpoint = Committees::from_checkpoint(Vec::new(), 5, Hash::ZERO);
+        let mut sync = StateSync::asking(from_checkpoint);
+        assert_eq!(sync.committees.next_epoch(), 5);
+        assert!(sync.ask(&a) && !sync.ask(&a));
     }
 
     #[test]

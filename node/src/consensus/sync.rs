@@ -377,23 +377,18 @@ where
                 snapshot::Committees::new(namespace, keys)
             }
         };
-        let first = committees.next_epoch();
-        let sync = StateSync {
-            committees,
-            phase: Phase::Asking {
-                asks: 1,
-                best: None,
-                heard: false,
-            },
-            received: 0,
-        };
-        self.ask_for_offers(first);
+        let mut sync = StateSync::asking(committees);
+        self.ask_for_offers(&mut sync);
         Some(sync)
     }
 
-    /// Asks every peer for a snapshot offer from epoch `epoch`.
-    fn ask_for_offers(&mut self, epoch: u64) {
-        let request = snapshot::encode_offer_request(epoch);
+    /// Asks every peer for an offer from [`snapshot::Committees::next_epoch`] (at the start
+    /// and once an interval: a request may have been lost, or a peer not yet connected).
+    fn ask_for_offers(&mut self, sync: &mut StateSync) {
+        for peer in &self.peers {
+            sync.ask(peer);
+        }
+        let request = snapshot::encode_offer_request(sync.committees.next_epoch());
         let _ = self
             .sender
             .send(Recipients::Some(self.peers.clone()), request, false);
@@ -408,17 +403,12 @@ where
     }
 
     /// Takes an offer while asking: keeps the highest checked one, or asks its peer for the
-    /// epoch ends still missing.
+    /// epoch ends still missing (if it was not asked from there already).
     fn take_offer(&mut self, syncing: &mut Option<StateSync>, peer: PublicKey, body: &[u8]) {
-        let Some(StateSync {
-            committees,
-            phase,
-            received,
-        }) = syncing
-        else {
+        let Some(sync) = syncing else {
             return;
         };
-        let Phase::Asking { best, heard, .. } = phase else {
+        let Phase::Asking { best, heard, .. } = &mut sync.phase else {
             return;
         };
         if body.is_empty() {
@@ -426,10 +416,11 @@ where
             *heard = true;
             return;
         }
-        let epoch_before = committees.next_epoch();
-        let checked = committees.check_offer(&mut self.context, &self.chain, body);
+        let checked = sync
+            .committees
+            .check_offer(&mut self.context, &self.chain, body);
         if checked.is_ok() {
-            *received = received.saturating_add(body.len());
+            sync.received = sync.received.saturating_add(body.len());
         }
         match checked {
             Ok(Some(offer)) => {
@@ -442,16 +433,9 @@ where
                     *best = Some((peer, offer));
                 }
             }
-            // Asked again only if the offer taught an epoch end: a peer that lacks the ends
-            // this node needs (one that joined from a later checkpoint) would otherwise be
-            // asked the same question as fast as it answers.
-            Ok(None) if committees.next_epoch() > epoch_before => {
-                let epoch = committees.next_epoch();
-                let _ = self.sender.send(
-                    Recipients::One(peer),
-                    snapshot::encode_offer_request(epoch),
-                    false,
-                );
+            Ok(None) if sync.ask(&peer) => {
+                let request = snapshot::encode_offer_request(sync.committees.next_epoch());
+                let _ = self.sender.send(Recipients::One(peer), request, false);
             }
             Ok(None) => debug!(?peer, "an offer without the epoch ends this node needs"),
             Err(reason) => debug!(?peer, %reason, "dropping a snapshot offer"),
@@ -494,96 +478,111 @@ where
             self.ask_for_nodes(peer, download);
             return false;
         }
-        let Some(sync) = syncing.take() else {
-            return false;
-        };
-        let from_a_checkpoint = sync.committees.from_a_checkpoint();
-        let epoch_ends = sync.epoch_ends();
-        let bytes = sync.received;
-        let Phase::Downloading {
-            offer, download, ..
-        } = sync.phase
+        let Some(StateSync {
+            committees,
+            phase: Phase::Downloading {
+                offer, download, ..
+            },
+            received: bytes,
+            ..
+        }) = syncing.take()
         else {
             return false;
         };
         let (number, nodes) = (offer.head.number, download.received());
+        let epoch_ends = committees.epoch_ends();
         if self
             .chain
             .install_snapshot(download.finish(offer, epoch_ends))
             .await
         {
             tracing::info!(number, nodes, bytes, "state sync complete");
-            true
-        } else {
-            warn!(number, "state sync failed at the install");
-            if from_a_checkpoint {
-                *syncing = self.start_state_sync();
-            }
-            false
+            return true;
         }
+        warn!(number, "state sync failed at the install");
+        if committees.from_a_checkpoint() {
+            let mut sync = StateSync::asking(committees);
+            self.ask_for_offers(&mut sync);
+            *syncing = Some(sync);
+        }
+        false
     }
 
     /// State sync cannot go on as it stands: without a checkpoint, the node replays blocks
-    /// instead; with one, it asks for offers again from the checkpoint, since a replay from
-    /// genesis could not tell the chain from a long-range fork below the checkpoint (see
-    /// [When](super::snapshot#when)).
+    /// instead; with one, it asks for offers again, keeping the epoch ends it checked, since
+    /// a replay from genesis could not tell the chain from a long-range fork below the
+    /// checkpoint (see [When](super::snapshot#when)).
     fn give_up_state_sync(&mut self, syncing: &mut Option<StateSync>) {
-        let from_a_checkpoint = syncing
-            .as_ref()
-            .is_some_and(|sync| sync.committees.from_a_checkpoint());
-        if from_a_checkpoint {
-            debug!("state sync starts over: a checkpoint allows no replay from genesis");
-            *syncing = self.start_state_sync();
-        } else {
-            debug!("replaying blocks instead of a snapshot");
-            *syncing = None;
+        match syncing.take() {
+            Some(sync) if sync.committees.from_a_checkpoint() => {
+                debug!("state sync starts over: a checkpoint allows no replay from genesis");
+                let mut sync = StateSync {
+                    phase: Phase::asking(sync.committees.next_epoch()),
+                    ..sync
+                };
+                self.ask_for_offers(&mut sync);
+                *syncing = Some(sync);
+            }
+            _ => debug!("replaying blocks instead of a snapshot"),
         }
     }
 
     /// One interval of state sync: decides on the offers heard, or moves a stalled download
     /// to the next peer; gives up as [When](super::snapshot#when) says.
     fn step_state_sync(&mut self, syncing: &mut Option<StateSync>) {
-        let Some(StateSync {
-            committees, phase, ..
-        }) = syncing
-        else {
+        let Some(sync) = syncing else {
             return;
         };
         let height = self.chain.finalized_height();
-        match phase {
-            Phase::Asking { asks, best, heard } => match best.take() {
-                Some((peer, offer))
-                    if committees.from_a_checkpoint()
-                        || offer.head.number >= height.saturating_add(snapshot::MIN_GAP) =>
-                {
-                    let mut download = Download::new(offer.head.state_root);
-                    tracing::info!(number = offer.head.number, root = %offer.head.state_root, "state sync: downloading the state");
-                    self.ask_for_nodes(&peer, &mut download);
-                    *phase = Phase::Downloading {
-                        peer,
-                        offer,
-                        download,
-                        pacing: Pacing::new(),
-                    };
+        let from_a_checkpoint = sync.committees.from_a_checkpoint();
+        let next_epoch = sync.committees.next_epoch();
+        match &mut sync.phase {
+            Phase::Asking {
+                asks,
+                best,
+                heard,
+                learnt_through,
+            } => {
+                let learning = next_epoch > *learnt_through;
+                *learnt_through = next_epoch;
+                match best.take() {
+                    Some((peer, offer))
+                        if from_a_checkpoint
+                            || offer.head.number >= height.saturating_add(snapshot::MIN_GAP) =>
+                    {
+                        let mut download = Download::new(offer.head.state_root);
+                        tracing::info!(number = offer.head.number, root = %offer.head.state_root, "state sync: downloading the state");
+                        self.ask_for_nodes(&peer, &mut download);
+                        sync.phase = Phase::Downloading {
+                            peer,
+                            offer,
+                            download,
+                            pacing: Pacing::new(),
+                        };
+                    }
+                    Some((_, offer)) => {
+                        debug!(number = offer.head.number, "no snapshot far enough ahead");
+                        self.give_up_state_sync(syncing);
+                    }
+                    // Offers still teach epoch ends: the peers answer, ask on.
+                    None if learning => {
+                        *asks = 1;
+                        self.ask_for_offers(sync);
+                    }
+                    None if *heard => {
+                        debug!("peers have nothing to offer");
+                        self.give_up_state_sync(syncing);
+                    }
+                    None if *asks >= snapshot::MAX_ASKS => {
+                        debug!("no answer to snapshot requests");
+                        self.give_up_state_sync(syncing);
+                    }
+                    None => {
+                        *asks = asks.saturating_add(1);
+                        self.ask_for_offers(sync);
+                    }
                 }
-                Some((_, offer)) => {
-                    debug!(number = offer.head.number, "no snapshot far enough ahead");
-                    self.give_up_state_sync(syncing);
-                }
-                None if *heard => {
-                    debug!("peers have nothing to offer");
-                    self.give_up_state_sync(syncing);
-                }
-                None if *asks >= snapshot::MAX_ASKS => {
-                    debug!("no answer to snapshot requests");
-                    self.give_up_state_sync(syncing);
-                }
-                None => {
-                    *asks = asks.saturating_add(1);
-                    let epoch = committees.next_epoch();
-                    self.ask_for_offers(epoch);
-                }
-            },
+            }
             Phase::Downloading {
                 peer,
                 download,

@@ -1803,12 +1803,30 @@ fn exploit_a_fork_below_the_checkpoint_cannot_strand_a_node_that_syncs_from_it()
         Some(Rejected::EpochEnd(1)),
         "another end of the checkpoint's epoch"
     );
-    // A block of the checkpoint's own epoch cannot be judged: no committee of it is known.
+    // An offer is taken whole from a checkpoint too: the checkpoint's end before a forged
+    // end of epoch 2 is forgotten again, and the node knows no committee.
+    let forged_2 = end(95, 30, &forger, 2, &forger);
+    assert_eq!(
+        committees
+            .check_offer(
+                &mut rng,
+                &chain,
+                &offer(94, 35, &forger, &[end_1.clone(), forged_2])
+            )
+            .err(),
+        Some(Rejected::EpochEnd(2))
+    );
+    assert_eq!(committees.next_epoch(), 1, "the checkpoint's end was kept");
+    // A block of the checkpoint's own epoch cannot be judged: no committee of it is known,
+    // though the offer's end (the checkpoint's) is learnt.
     let own_epoch = offer(15, 15, &odd, std::slice::from_ref(&end_1));
     assert!(matches!(
         committees.check_offer(&mut rng, &chain, &own_epoch),
         Ok(None)
     ));
+    assert_eq!(committees.next_epoch(), 2);
+    let mut committees =
+        Committees::from_checkpoint(consensus_namespace(NAMESPACE), 1, Hash([20; 32]));
     let taken = committees
         .check_offer(&mut rng, &chain, &from_checkpoint)
         .expect("the real chain from the checkpoint")
