@@ -17,9 +17,11 @@
 //! # Fetching
 //!
 //! [`BlobFetcher::fetch`]`(hash, size)` asks one peer at a time, keeping up to [`WINDOW`]
-//! chunk requests in flight. Chunks are accepted only at the offsets asked for and only at
-//! the length the registered `size` implies, so no peer can make a fetch hold more than `size`
-//! bytes. When the peer answers tag `2` or makes no progress for [`STALL`], the fetch moves
+//! chunk requests in flight. Chunks (and tag `2`) are heard only from the peer asked, only
+//! at the offsets asked for and only at the length the registered `size` implies, so no peer
+//! can make a fetch hold more than `size` bytes, and no other peer can slip a forged chunk
+//! into it (until 2026-12-05 any peer could, and with one forged chunk per peer made the
+//! fetch fail though honest peers held the blob). When the peer answers tag `2` or makes no progress for [`STALL`], the fetch moves
 //! to the next peer and resumes from the bytes it already holds; after every peer was tried
 //! once without progress it fails with [`FetchError::Unavailable`]. The complete blob must
 //! hash to `hash`; if it does not, some peer forged a chunk, and the fetch starts over with
@@ -122,6 +124,16 @@ pub(super) fn get_message(hash: Hash, offset: u64, length: u32) -> Vec<u8> {
     message.extend_from_slice(&offset.to_le_bytes());
     message.extend_from_slice(&length.to_le_bytes());
     message
+}
+
+/// A chunk of `hash` at `offset`.
+pub(super) fn data_message(hash: Hash, offset: u64, bytes: &[u8]) -> Vec<u8> {
+    let mut data = Vec::with_capacity(bytes.len().saturating_add(41));
+    data.push(TAG_DATA);
+    data.extend_from_slice(&hash.0);
+    data.extend_from_slice(&offset.to_le_bytes());
+    data.extend_from_slice(bytes);
+    data
 }
 
 /// A decoded message of the blob channel.
@@ -265,6 +277,18 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
         }
     }
 
+    /// Whether the fetch of `hash` is asking `peer` now.
+    fn asks(&self, hash: Hash, peer: &PublicKey) -> bool {
+        let current = self.fetches.get(&hash).and_then(|fetch| {
+            fetch
+                .peer
+                .checked_rem(self.peers.len())
+                .and_then(|i| self.peers.get(i))
+        });
+        current == Some(peer)
+    }
+
+    /// Takes a chunk the fetch's current peer sent.
     fn on_data(&mut self, hash: Hash, offset: u64, bytes: &[u8]) {
         let Some(fetch) = self.fetches.get_mut(&hash) else {
             return;
@@ -403,27 +427,20 @@ where
                     match decode(message.as_ref()) {
                         Some(Message::Get { hash, offset, length }) => {
                             let answer = match source.read(hash, offset, length.min(CHUNK)) {
-                                Some(bytes) => {
-                                    let mut data = Vec::with_capacity(bytes.len().saturating_add(41));
-                                    data.push(TAG_DATA);
-                                    data.extend_from_slice(&hash.0);
-                                    data.extend_from_slice(&offset.to_le_bytes());
-                                    data.extend_from_slice(&bytes);
-                                    data
-                                }
+                                Some(bytes) => data_message(hash, offset, &bytes),
                                 None => [&[TAG_MISSING][..], &hash.0].concat(),
                             };
                             let _ = sender.send(Recipients::One(peer), answer, false);
                         }
+                        // Only the peer a fetch asks is heard on it: a chunk or a "missing"
+                        // from any other is ignored.
                         Some(Message::Data { hash, offset, bytes }) => {
-                            exchange.on_data(hash, offset, bytes);
+                            if exchange.asks(hash, &peer) {
+                                exchange.on_data(hash, offset, bytes);
+                            }
                         }
                         Some(Message::Missing(hash)) => {
-                            let current = exchange.fetches.get(&hash).and_then(|fetch| {
-                                fetch.peer.checked_rem(exchange.peers.len())
-                                    .and_then(|i| exchange.peers.get(i))
-                            });
-                            if current == Some(&peer) {
+                            if exchange.asks(hash, &peer) {
                                 exchange.next_peer(hash);
                             }
                         }
@@ -465,7 +482,7 @@ mod tests {
         let missing = [&[TAG_MISSING][..], &hash.0].concat();
         assert_eq!(decode(&missing), Some(Message::Missing(hash)));
         assert_eq!(decode(&[&missing[..], &[0]].concat()), None);
-        let data = [&[TAG_DATA][..], &hash.0, &3u64.to_le_bytes(), b"abc"].concat();
+        let data = data_message(hash, 3, b"abc");
         assert_eq!(
             decode(&data),
             Some(Message::Data {

@@ -1024,6 +1024,139 @@ fn blobs_are_fetched_from_peers_past_a_forger_and_checked() {
     });
 }
 
+/// A committee member that serves no blob and sends `victim`, every 20 ms, a forged last chunk
+/// of the blob `hash` of `size` bytes: a chunk nobody asked it for, sent so that it lands
+/// while the victim's fetch from another peer waits for it. Its other channels are drained.
+fn start_blob_injector(
+    context: &deterministic::Context,
+    config: &Config,
+    victim: PublicKey,
+    hash: Hash,
+    size: u64,
+) -> Vec<commonware_runtime::Handle<()>> {
+    let node = launch::Node::from_config(config, false).expect("valid configuration");
+    let injector = context.child("injector");
+    let max_message = network::max_message_size(config, config.max_committee);
+    let (network, channels, mut oracle) =
+        network::start_network(&injector, config, node.signer, &node.peers, max_message);
+    let _ = commonware_p2p::AddressableManager::track(
+        &mut oracle,
+        0,
+        commonware_p2p::AddressableTrackedPeers::new(
+            node.peers.primary.clone(),
+            node.peers.secondary.clone(),
+        ),
+    );
+    let (votes, [certificates, resolver, blocks, sync, transactions, (mut blobs, asked)]) =
+        channels.votes_and_the_rest();
+    let mut handles = vec![network];
+    let drained = [votes, certificates, resolver, blocks, sync, transactions];
+    for (sender, mut receiver) in drained {
+        handles.push(injector.child("drain").spawn(move |_| async move {
+            let _sender = sender;
+            while commonware_p2p::Receiver::recv(&mut receiver).await.is_ok() {}
+        }));
+    }
+    let mut asked = asked;
+    handles.push(injector.child("drain").spawn(move |_| async move {
+        while commonware_p2p::Receiver::recv(&mut asked).await.is_ok() {}
+    }));
+    // The last chunk, 50 times a second: under the channel's quota of 64.
+    let offset = (size - 1) / u64::from(blobs::CHUNK) * u64::from(blobs::CHUNK);
+    let forged = vec![0xee; usize::try_from(size - offset).expect("small")];
+    handles.push(injector.child("inject").spawn(move |context| async move {
+        loop {
+            let message = blobs::data_message(hash, offset, &forged);
+            let _ = commonware_p2p::Sender::send(
+                &mut blobs,
+                commonware_p2p::Recipients::One(victim.clone()),
+                message,
+                false,
+            );
+            context.sleep(Duration::from_millis(20)).await;
+        }
+    }));
+    handles
+}
+
+/// Links that deliver every message from the given nodes late by the given time.
+#[derive(Debug)]
+struct LateFrom([[u8; 32]; 2], Duration);
+
+impl links::Links for LateFrom {
+    fn deliver(&self, from: &[u8; 32], _to: &[u8; 32]) -> links::Delivery {
+        if self.0.contains(from) {
+            links::Delivery::After(self.1)
+        } else {
+            links::Delivery::Now
+        }
+    }
+}
+
+/// Exploit: a chunk was taken from any peer, not only the one the fetch asked, so a peer
+/// sending forged chunks it was never asked for made every complete transfer fail its hash:
+/// after one forgery per peer the fetch failed, though honest peers held the blob (and a
+/// peer trickling chunks kept a fetch of a blob nobody holds alive for ever). Now only the
+/// peer asked is heard.
+#[test]
+fn exploit_a_peer_not_asked_cannot_inject_chunks_into_a_fetch() {
+    let blob: Vec<u8> = (0..700_000u32)
+        .map(|i| u8::try_from(i % 251).expect("a byte"))
+        .collect();
+    let hash = Hash::of(&blob);
+    let size = u64::try_from(blob.len()).expect("small");
+    let holder = MemoryBlobs {
+        blobs: Arc::new(HashMap::from([(hash, blob.clone())])),
+        forged: false,
+    };
+    let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
+    let mut configs = committee_config(4);
+    // The holders' answers reach the victim 200 ms late: the fetch waits for its chunks that
+    // long, as over a slow link.
+    let holders = [1, 2].map(|i| public_key(&seed(i)));
+    configs[0].links = Some(Arc::new(LateFrom(holders, Duration::from_millis(200))));
+    timed(23).start(|context| async move {
+        let victim = decode_key(&public_key(&seed(0))).expect("a key");
+        let injector = start_blob_injector(&context, &configs[3], victim, hash, size);
+        let mut nodes = Vec::new();
+        for i in 0..3 {
+            let validator = context.child("validator").with_attribute("index", i);
+            let source = if i == 0 {
+                MemoryBlobs::default()
+            } else {
+                holder.clone()
+            };
+            let node = launch(
+                validator,
+                configs[i].clone(),
+                chains[i].clone(),
+                source,
+                &format!("v{i}"),
+            )
+            .expect("valid configuration");
+            nodes.push(node);
+        }
+        // Blocks finalizing means the honest validators are connected.
+        while chains[0].finalized_blocks().len() < 5 {
+            context.sleep(Duration::from_millis(100)).await;
+        }
+        let fetcher = nodes[0].blob_fetcher().await.expect("the network is up");
+        for _ in 0..3 {
+            assert_eq!(
+                fetcher.fetch(hash, size).await.as_deref(),
+                Ok(&blob[..]),
+                "the injected chunks were taken"
+            );
+        }
+        for node in &nodes {
+            node.abort();
+        }
+        for handle in injector {
+            handle.abort();
+        }
+    });
+}
+
 #[test]
 fn byzantine_proposer_blocks_are_never_finalized() {
     // Validator 0 proposes blocks every honest validator rejects; the others skip its views.
