@@ -40,9 +40,11 @@
 //! After each finalized block, extrinsics whose nonce is now stale are removed; they were
 //! included, or replaced by another extrinsic with the same nonce.
 //!
-//! An extrinsic the block builder finds no longer valid (its fee cannot be paid any more, say,
-//! after an earlier one of its signer emptied the account) is dropped with every later nonce
-//! of its signer ([`TxPool::reject`]): they cannot be included before a new extrinsic takes
+//! Rule 5 is checked again against the finalized state: the first extrinsic of a signer whose
+//! fee (with its earlier ones') the signer can no longer pay is dropped with every later
+//! nonce, on every node, validator or not. An extrinsic the block builder finds no longer
+//! valid (its fee cannot be paid any more, say, after an earlier one of its signer emptied the
+//! account) is dropped the same way ([`TxPool::reject`]): they cannot be included before a new extrinsic takes
 //! the dropped nonce, and kept ready they would make that new one a nonce gap and hold the
 //! pool's room for good (ready extrinsics never expire).
 
@@ -524,6 +526,7 @@ impl TxPool {
         for hash in &stale {
             self.remove(hash);
         }
+        stale.extend(self.reject_unpayable(state));
         let signers: Vec<AccountId> = self.waiting.keys().copied().collect();
         for signer in signers {
             let state_nonce = agora_runtime::System::account_nonce(state, &signer);
@@ -545,6 +548,41 @@ impl TxPool {
             stale.extend(self.promote(state, &signer, state_nonce));
         }
         stale
+    }
+}
+
+impl TxPool {
+    /// Rule 5 again, against `state`: for each signer, the first ready extrinsic (in nonce
+    /// order) whose fee, with those of its signer's earlier ones, its free balance no longer
+    /// covers is rejected with every later nonce ([`TxPool::reject`]). Returns the hashes
+    /// removed.
+    ///
+    /// Admission checked fees against the balance then; an earlier extrinsic of the signer
+    /// may since have spent it. A validator's block builder finds such extrinsics and rejects
+    /// them, but a full node builds no blocks: without this, extrinsics that can never pay,
+    /// parked behind a transfer of the whole balance, stayed ready on it for good (ready
+    /// extrinsics never expire), and a few accounts filled its pool's bytes so that every
+    /// later submission to it was refused.
+    fn reject_unpayable(&mut self, state: &impl StateRead) -> Vec<Hash> {
+        let mut unpayable = Vec::new();
+        for (signer, nonces) in &self.by_signer {
+            let free = agora_runtime::Balances::free_balance(state, signer);
+            let mut needed: Balance = 0;
+            for arrival in nonces.values() {
+                let Some(tx) = self.by_arrival.get(arrival) else {
+                    continue;
+                };
+                needed = needed.saturating_add(tx.fee);
+                if needed > free {
+                    unpayable.push(tx.hash);
+                    break;
+                }
+            }
+        }
+        unpayable
+            .iter()
+            .flat_map(|hash| self.reject(hash))
+            .collect()
     }
 }
 
@@ -818,6 +856,48 @@ mod tests {
         pool.submit(&state, &genesis, genesis, &again.encode())
             .unwrap();
         assert_eq!(ready_nonces(&pool), vec![0, 0, 1]);
+    }
+
+    /// Exploit: extrinsics admitted while their signer could pay, parked behind one that spends
+    /// the whole balance, stayed ready on a node that builds no blocks (a full node) for good:
+    /// only a block builder rejected them. A few accounts, their funds reused, filled such a
+    /// node's pool and every later submission to it was refused.
+    #[test]
+    fn exploit_extrinsics_that_can_no_longer_pay_do_not_fill_a_full_nodes_pool_for_good() {
+        let (mut state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits::default());
+        let alices: Vec<Hash> = (0..4)
+            .map(|nonce| {
+                pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", nonce))
+                    .unwrap()
+            })
+            .collect();
+        let bobs = pool
+            .submit(&state, &genesis, genesis, &signed(&genesis, "Bob", 0))
+            .unwrap();
+        // A block included Alice's nonce 0, which spent all but what pays one more fee.
+        let alice = dev_account("Alice");
+        let one_fee = pool.ready(10)[1].fee;
+        state.insert(
+            pallet_system::AccountNonce::key(&alice),
+            pallet_system::AccountInfo { nonce: 1 }.encode(),
+        );
+        state.insert(
+            pallet_balances::Account::key(&alice),
+            pallet_balances::AccountData {
+                free: one_fee,
+                reserved: 0,
+            }
+            .encode(),
+        );
+        let removed = pool.prune_stale(&state);
+        assert_eq!(
+            removed,
+            vec![alices[0], alices[2], alices[3]],
+            "nonce 0 included; nonces 2 and 3 can no longer pay"
+        );
+        assert!(pool.contains(&alices[1]) && pool.contains(&bobs));
+        assert_eq!(ready_nonces(&pool), vec![1, 0]);
     }
 
     #[test]
