@@ -138,6 +138,22 @@ impl Chain {
     }
 }
 
+/// Whether an extrinsic the block builder could not include stays pooled for a later block:
+/// it was already included on this branch, waits for an earlier nonce, does not fit what is
+/// left of this block, or needs a referee this node cannot run yet (the blob it needs is
+/// still being fetched, say: dropped, an honest dispute move would be lost with every later
+/// nonce of its signer, and the mover would lose the dispute by its deadline). Anything else
+/// (the fee cannot be paid any more, say) is no longer valid and is dropped.
+fn stays_pooled(error: &TransactionError) -> bool {
+    matches!(
+        error,
+        TransactionError::StaleNonce { .. }
+            | TransactionError::FutureNonce { .. }
+            | TransactionError::ExhaustsBlock { .. }
+            | TransactionError::RefereeUndecided(_)
+    )
+}
+
 /// Builds, seals and stores a block in `slot` on `view` (the parent's state) from
 /// `candidates`. Runs on the blocking pool.
 fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built, ChainError> {
@@ -171,11 +187,7 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
         // Every pooled extrinsic's signature was verified on admission (`txpool`).
         match builder.push_preverified(tx.xt) {
             Ok(()) => {}
-            // Already included on this branch, or waiting for an earlier nonce: keep.
-            Err(TransactionError::StaleNonce { .. })
-            | Err(TransactionError::FutureNonce { .. })
-            | Err(TransactionError::ExhaustsBlock { .. }) => {}
-            // No longer valid (e.g. the fee cannot be paid any more): drop.
+            Err(error) if stays_pooled(&error) => {}
             Err(_) => rejected.push(tx.hash),
         }
     }
@@ -192,4 +204,31 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
         executed,
         rejected,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agora_primitives::referee::RefereeError;
+    use agora_primitives::AccountId;
+
+    /// A referee call this node cannot decide yet stays pooled (before, it was dropped with
+    /// its signer's later nonces, and never relayed to this leader again); an extrinsic that
+    /// can no longer pay is dropped.
+    #[test]
+    fn a_referee_call_undecided_for_a_missing_blob_stays_pooled() {
+        let missing = RefereeError::Unavailable {
+            blob: Hash::of(b"a module still being fetched"),
+        };
+        assert!(stays_pooled(&TransactionError::RefereeUndecided(missing)));
+        assert!(stays_pooled(&TransactionError::RefereeUndecided(
+            RefereeError::Failed
+        )));
+        let broke = TransactionError::CannotPayFee {
+            signer: AccountId([1; 32]),
+            fee: 2,
+            free: 1,
+        };
+        assert!(!stays_pooled(&broke));
+    }
 }
