@@ -16,9 +16,13 @@
 //! its rate quota and nothing else.
 //!
 //! Sending drains what is queued (up to [`MAX_BATCH`] extrinsics or the message limit) into
-//! one message, so a burst of submissions costs few messages. If the queue overflows
-//! (`RELAY_QUEUE` in the chain) the oldest submissions are not relayed; they remain in this
-//! node's own pool and are included when it leads.
+//! one message, so a burst of submissions costs few messages; an extrinsic that does not fit
+//! is the first of the next message. Received batches are polled first, and after each one
+//! a message of this node's own submissions goes out, so a peer keeping the receiving side
+//! busy cannot hold them back. If the queue overflows (`RELAY_QUEUE` in the chain) the oldest
+//! submissions are not relayed; they remain in this node's own pool, and are included when it
+//! leads — on a validator; a full node never leads, so there they wait until they expire or
+//! the client sends them to another node (relaying them again is future work).
 
 use super::{Chain, PublicKey, Rt};
 use commonware_p2p::{Receiver, Recipients, Sender};
@@ -63,6 +67,16 @@ where
     let max_bytes = usize::try_from(max_message).unwrap_or(usize::MAX);
     context.spawn(move |_| async move {
         let mut queue = chain.relay_queue();
+        // An extrinsic that did not fit the last message: the first of the next.
+        let mut carried: Option<Vec<u8>> = None;
+        let mut send =
+            |queue: &mut Option<Queue>, first: Vec<u8>, carried: &mut Option<Vec<u8>>| {
+                let (batch, overflow) = drain(queue.as_mut(), first, max_bytes);
+                if !batch.is_empty() {
+                    let _ = sender.send(Recipients::All, encode(&batch), false);
+                }
+                *carried = overflow;
+            };
         loop {
             tokio::select! {
                 // Polled in order, never at random: the deterministic runtime must replay a seed.
@@ -74,16 +88,19 @@ where
                         continue;
                     };
                     chain.receive_transactions(batch);
+                    // Receiving is polled first, so a peer that keeps it busy would hold back
+                    // this node's own submissions until their queue dropped them: one message
+                    // of them goes out after every batch received.
+                    if let Some(first) = queued_submission(&mut queue, &mut carried) {
+                        send(&mut queue, first, &mut carried);
+                    }
                 }
-                first = next_submission(&mut queue) => {
+                first = next_submission(&mut queue, &mut carried) => {
                     let Some(first) = first else {
                         queue = None; // The chain stopped relaying; keep receiving.
                         continue;
                     };
-                    let batch = drain(queue.as_mut(), first, max_bytes);
-                    if !batch.is_empty() {
-                        let _ = sender.send(Recipients::All, encode(&batch), false);
-                    }
+                    send(&mut queue, first, &mut carried);
                 }
             }
         }
@@ -91,11 +108,33 @@ where
     })
 }
 
-/// The next submission, skipping over a lag; `None` once the queue is closed; never if
-/// there is no queue.
+/// The queue of this node's own submissions ([`Chain::relay_queue`]).
+type Queue = tokio::sync::broadcast::Receiver<Vec<u8>>;
+
+/// The carried extrinsic, else the next queued one if any, without waiting.
+fn queued_submission(queue: &mut Option<Queue>, carried: &mut Option<Vec<u8>>) -> Option<Vec<u8>> {
+    if let Some(tx) = carried.take() {
+        return Some(tx);
+    }
+    // Bounded: a lag is skipped at most once per missed run of submissions.
+    loop {
+        match queue.as_mut()?.try_recv() {
+            Ok(tx) => return Some(tx),
+            Err(TryRecvError::Lagged(_)) => continue,
+            Err(TryRecvError::Empty | TryRecvError::Closed) => return None,
+        }
+    }
+}
+
+/// The carried extrinsic, else the next submission, skipping over a lag; `None` once the
+/// queue is closed; never if there is no queue and nothing carried.
 async fn next_submission(
-    queue: &mut Option<tokio::sync::broadcast::Receiver<Vec<u8>>>,
+    queue: &mut Option<Queue>,
+    carried: &mut Option<Vec<u8>>,
 ) -> Option<Vec<u8>> {
+    if let Some(tx) = carried.take() {
+        return Some(tx);
+    }
     let Some(receiver) = queue else {
         return std::future::pending().await;
     };
@@ -113,25 +152,30 @@ async fn next_submission(
     }
 }
 
-/// `first` and whatever else is queued, up to [`MAX_BATCH`] extrinsics and `max_bytes`.
+/// `first` and whatever else is queued, up to [`MAX_BATCH`] extrinsics and `max_bytes`; and
+/// the extrinsic taken off the queue that did not fit, for the next message (before, it was
+/// lost to the relay: once per batch, a client sending large extrinsics made whichever
+/// submission came next go unrelayed). An extrinsic too large for any message (the pool's
+/// own bound keeps them far smaller) is not relayed.
 fn drain(
-    queue: Option<&mut tokio::sync::broadcast::Receiver<Vec<u8>>>,
+    queue: Option<&mut Queue>,
     first: Vec<u8>,
     max_bytes: usize,
-) -> Vec<Vec<u8>> {
+) -> (Vec<Vec<u8>>, Option<Vec<u8>>) {
     let mut size = first.len().saturating_add(4);
     let mut batch = Vec::new();
     if size <= max_bytes {
         batch.push(first);
     }
-    let Some(queue) = queue else { return batch };
+    let Some(queue) = queue else {
+        return (batch, None);
+    };
     while batch.len() < MAX_BATCH {
         match queue.try_recv() {
             Ok(tx) => {
                 size = size.saturating_add(tx.len()).saturating_add(4);
                 if size > max_bytes {
-                    // Too big for this message; it is lost to the relay, not to the pool.
-                    break;
+                    return (batch, Some(tx));
                 }
                 batch.push(tx);
             }
@@ -139,7 +183,7 @@ fn drain(
             Err(TryRecvError::Empty | TryRecvError::Closed) => break,
         }
     }
-    batch
+    (batch, None)
 }
 
 #[cfg(test)]
@@ -168,11 +212,31 @@ mod tests {
                 .unwrap();
         }
         let first = receiver.try_recv().expect("queued");
-        let batch = drain(Some(&mut receiver), first, usize::MAX);
-        assert_eq!(batch.len(), MAX_BATCH);
+        let (batch, overflow) = drain(Some(&mut receiver), first, usize::MAX);
+        assert_eq!((batch.len(), overflow), (MAX_BATCH, None));
         let first = receiver.try_recv().expect("queued");
         // 14 bytes per extrinsic on the wire: three fit in 42.
-        let batch = drain(Some(&mut receiver), first, 42);
+        let (batch, _) = drain(Some(&mut receiver), first, 42);
         assert_eq!(batch.len(), 3);
+    }
+
+    /// The extrinsic that did not fit a message is the first of the next, not lost.
+    #[test]
+    fn a_transaction_that_overflows_a_batch_is_relayed_in_the_next() {
+        let (sender, receiver) = tokio::sync::broadcast::channel(16);
+        for i in 0..5u8 {
+            sender.send(vec![i; 10]).unwrap();
+        }
+        let (mut queue, mut carried) = (Some(receiver), None);
+        let mut relayed = Vec::new();
+        // Bounded: each round takes at least one extrinsic.
+        while let Some(first) = queued_submission(&mut queue, &mut carried) {
+            // 14 bytes per extrinsic on the wire: two fit in 30.
+            let (batch, overflow) = drain(queue.as_mut(), first, 30);
+            assert_eq!(batch.len(), if overflow.is_some() { 2 } else { 1 });
+            relayed.extend(batch);
+            carried = overflow;
+        }
+        assert_eq!(relayed, (0..5u8).map(|i| vec![i; 10]).collect::<Vec<_>>());
     }
 }
