@@ -25,7 +25,12 @@
 //! to the next peer and resumes from the bytes it already holds; after every peer was tried
 //! once without progress it fails with [`FetchError::Unavailable`]. The complete blob must
 //! hash to `hash`; if it does not, some peer forged a chunk, and the fetch starts over with
-//! the next peer, at most once per peer ([`FetchError::Mismatch`] after that). At most [`MAX_FETCHES`] blobs are fetched at once; concurrent fetches of one
+//! the next peer, at most once per peer ([`FetchError::Mismatch`] after that). Progress is the
+//! contiguous prefix growing. Whatever its peers do, a fetch fails
+//! ([`FetchError::TooSlow`]) [`FETCH_GRACE`] plus its size at [`MIN_FETCH_RATE`] after it
+//! started: before this deadline, a peer dripping a chunk just inside [`STALL`] held a 64 MiB
+//! fetch some eight minutes, then failed its hash, and the next peer could do the same. A
+//! fetch nobody waits for any more is dropped. At most [`MAX_FETCHES`] blobs are fetched at once; concurrent fetches of one
 //! blob share the transfer.
 //!
 //! Serving is bounded by the channel's per-peer rate quota (chunks per second per peer).
@@ -50,6 +55,12 @@ pub const MAX_FETCHES: usize = 8;
 pub const STALL: Duration = Duration::from_secs(2);
 /// How often fetches are checked for a stall.
 const STALL_CHECK: Duration = Duration::from_millis(500);
+/// Every fetch may take this long, plus its size at [`MIN_FETCH_RATE`], before it fails
+/// ([`FetchError::TooSlow`]).
+pub const FETCH_GRACE: Duration = Duration::from_secs(30);
+/// Bytes a second a fetch must average, past [`FETCH_GRACE`] (one chunk a second: a 64 MiB
+/// blob has about five minutes in all).
+pub const MIN_FETCH_RATE: u64 = CHUNK as u64;
 
 const TAG_GET: u8 = 0;
 const TAG_DATA: u8 = 1;
@@ -83,6 +94,10 @@ pub enum FetchError {
         /// What the bytes hash to.
         actual: Hash,
     },
+    /// Peers did not deliver the blob by its deadline ([`FETCH_GRACE`] plus its size at
+    /// [`MIN_FETCH_RATE`]).
+    #[error("peers did not deliver blob {0} in time")]
+    TooSlow(Hash),
     /// [`MAX_FETCHES`] fetches are running.
     #[error("{MAX_FETCHES} blob fetches are running; try again")]
     Busy,
@@ -196,7 +211,10 @@ struct Fetch {
     failures: usize,
     /// Complete transfers that did not hash to the blob (each restarts with the next peer).
     forgeries: usize,
+    /// When the contiguous prefix last grew (or the fetch moved to its peer).
     last_progress: SystemTime,
+    /// When the fetch fails whatever its peers do.
+    deadline: SystemTime,
     waiters: Vec<Reply>,
 }
 
@@ -209,6 +227,14 @@ impl Fetch {
     fn chunk_len(&self, offset: u64) -> u64 {
         self.size.saturating_sub(offset).min(u64::from(CHUNK))
     }
+}
+
+/// When a fetch of `size` bytes started at `start` fails whatever its peers do.
+fn fetch_deadline(start: SystemTime, size: u64) -> SystemTime {
+    let transfer = Duration::from_secs(size.div_ceil(MIN_FETCH_RATE));
+    start
+        .checked_add(FETCH_GRACE.saturating_add(transfer))
+        .unwrap_or(start)
 }
 
 /// The fetcher task's state.
@@ -245,6 +271,7 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             failures: 0,
             forgeries: 0,
             last_progress: self.context.current(),
+            deadline: fetch_deadline(self.context.current(), size),
             waiters: vec![reply],
         };
         self.rotation = self.rotation.wrapping_add(1);
@@ -298,11 +325,16 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             return; // Not asked for, or the wrong length: ignored.
         }
         fetch.ahead.insert(offset, bytes.to_vec());
+        let before = fetch.held();
         while let Some(chunk) = fetch.ahead.remove(&fetch.held()) {
             fetch.bytes.extend_from_slice(&chunk);
         }
-        fetch.failures = 0;
-        fetch.last_progress = self.context.current();
+        // Progress is the prefix growing: a peer withholding one chunk while sending the
+        // others makes none.
+        if fetch.held() > before {
+            fetch.failures = 0;
+            fetch.last_progress = self.context.current();
+        }
         self.fill(hash);
         self.finish_if_done(hash);
     }
@@ -370,9 +402,25 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
         }
     }
 
-    /// Moves every fetch whose peer stalled on to the next peer.
+    /// Fails every fetch past its deadline, forgets those nobody waits for any more, and
+    /// moves every fetch whose peer stalled on to the next peer.
     fn check_stalls(&mut self) {
         let now = self.context.current();
+        let late: Vec<Hash> = self
+            .fetches
+            .iter()
+            .filter(|(_, fetch)| now >= fetch.deadline)
+            .map(|(hash, _)| *hash)
+            .collect();
+        for hash in late {
+            debug!(%hash, "blob fetch past its deadline");
+            self.finish(hash, Err(FetchError::TooSlow(hash)));
+        }
+        // A caller that gave up (an RPC client gone) frees its slot.
+        self.fetches.retain(|_, fetch| {
+            fetch.waiters.retain(|waiter| !waiter.is_closed());
+            !fetch.waiters.is_empty()
+        });
         let stalled: Vec<Hash> = self
             .fetches
             .iter()

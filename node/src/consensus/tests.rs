@@ -1024,21 +1024,24 @@ fn blobs_are_fetched_from_peers_past_a_forger_and_checked() {
     });
 }
 
-/// A committee member that serves no blob and sends `victim`, every 20 ms, a forged last chunk
-/// of the blob `hash` of `size` bytes: a chunk nobody asked it for, sent so that it lands
-/// while the victim's fetch from another peer waits for it. Its other channels are drained.
-fn start_blob_injector(
+/// A committee member on the real p2p stack with no chain behind it: its other channels are
+/// drained, and its blob channel is `serve`'s.
+fn start_bare_blob_member<F, Fut>(
     context: &deterministic::Context,
     config: &Config,
-    victim: PublicKey,
-    hash: Hash,
-    size: u64,
-) -> Vec<commonware_runtime::Handle<()>> {
+    serve: F,
+) -> Vec<commonware_runtime::Handle<()>>
+where
+    F: FnOnce(deterministic::Context, network::Channel<deterministic::Context>) -> Fut
+        + Send
+        + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let node = launch::Node::from_config(config, false).expect("valid configuration");
-    let injector = context.child("injector");
+    let member = context.child("bare");
     let max_message = network::max_message_size(config, config.max_committee);
     let (network, channels, mut oracle) =
-        network::start_network(&injector, config, node.signer, &node.peers, max_message);
+        network::start_network(&member, config, node.signer, &node.peers, max_message);
     let _ = commonware_p2p::AddressableManager::track(
         &mut oracle,
         0,
@@ -1047,36 +1050,89 @@ fn start_blob_injector(
             node.peers.secondary.clone(),
         ),
     );
-    let (votes, [certificates, resolver, blocks, sync, transactions, (mut blobs, asked)]) =
+    let (votes, [certificates, resolver, blocks, sync, transactions, blob_channel]) =
         channels.votes_and_the_rest();
     let mut handles = vec![network];
     let drained = [votes, certificates, resolver, blocks, sync, transactions];
     for (sender, mut receiver) in drained {
-        handles.push(injector.child("drain").spawn(move |_| async move {
+        handles.push(member.child("drain").spawn(move |_| async move {
             let _sender = sender;
             while commonware_p2p::Receiver::recv(&mut receiver).await.is_ok() {}
         }));
     }
-    let mut asked = asked;
-    handles.push(injector.child("drain").spawn(move |_| async move {
-        while commonware_p2p::Receiver::recv(&mut asked).await.is_ok() {}
-    }));
+    handles.push(
+        member
+            .child("blobs")
+            .spawn(move |context| serve(context, blob_channel)),
+    );
+    handles
+}
+
+/// A member that serves no blob and sends `victim`, every 20 ms, a forged last chunk of the
+/// blob `hash` of `size` bytes: a chunk nobody asked it for, sent so that it lands while the
+/// victim's fetch from another peer waits for it.
+fn start_blob_injector(
+    context: &deterministic::Context,
+    config: &Config,
+    victim: PublicKey,
+    hash: Hash,
+    size: u64,
+) -> Vec<commonware_runtime::Handle<()>> {
     // The last chunk, 50 times a second: under the channel's quota of 64.
     let offset = (size - 1) / u64::from(blobs::CHUNK) * u64::from(blobs::CHUNK);
     let forged = vec![0xee; usize::try_from(size - offset).expect("small")];
-    handles.push(injector.child("inject").spawn(move |context| async move {
-        loop {
-            let message = blobs::data_message(hash, offset, &forged);
-            let _ = commonware_p2p::Sender::send(
-                &mut blobs,
-                commonware_p2p::Recipients::One(victim.clone()),
-                message,
-                false,
-            );
-            context.sleep(Duration::from_millis(20)).await;
-        }
-    }));
-    handles
+    start_bare_blob_member(
+        context,
+        config,
+        move |context, (mut sender, mut asked)| async move {
+            context.child("drain").spawn(move |_| async move {
+                while commonware_p2p::Receiver::recv(&mut asked).await.is_ok() {}
+            });
+            loop {
+                let message = blobs::data_message(hash, offset, &forged);
+                let _ = commonware_p2p::Sender::send(
+                    &mut sender,
+                    commonware_p2p::Recipients::One(victim.clone()),
+                    message,
+                    false,
+                );
+                context.sleep(Duration::from_millis(20)).await;
+            }
+        },
+    )
+}
+
+/// A member that answers every chunk request with forged bytes of the right length, one
+/// answer every `every`: a peer dripping a blob just fast enough to look alive.
+fn start_blob_dripper(
+    context: &deterministic::Context,
+    config: &Config,
+    every: Duration,
+) -> Vec<commonware_runtime::Handle<()>> {
+    start_bare_blob_member(
+        context,
+        config,
+        move |context, (mut sender, mut asked)| async move {
+            while let Ok((peer, message)) = commonware_p2p::Receiver::recv(&mut asked).await {
+                let Some(blobs::Message::Get {
+                    hash,
+                    offset,
+                    length,
+                }) = blobs::decode(message.as_ref())
+                else {
+                    continue;
+                };
+                context.sleep(every).await;
+                let forged = vec![0xdd; usize::try_from(length).expect("small")];
+                let _ = commonware_p2p::Sender::send(
+                    &mut sender,
+                    commonware_p2p::Recipients::One(peer),
+                    blobs::data_message(hash, offset, &forged),
+                    false,
+                );
+            }
+        },
+    )
 }
 
 /// Links that deliver every message from the given nodes late by the given time.
@@ -1152,6 +1208,58 @@ fn exploit_a_peer_not_asked_cannot_inject_chunks_into_a_fetch() {
             node.abort();
         }
         for handle in injector {
+            handle.abort();
+        }
+    });
+}
+
+/// Exploit: a peer answering one chunk inside `STALL` (here every 1.5 s) with forged bytes
+/// held a fetch for the whole blob, failed its hash, and got the fetch back after the others
+/// said they lacked it: three slow forgeries before the fetch failed, and a 64 MiB blob held
+/// its slot (and whoever awaited it, the referee's warmer among them) for about 20 minutes.
+/// Now every fetch fails at its deadline: `FETCH_GRACE` plus its size at `MIN_FETCH_RATE`
+/// (46 s for these 4 MiB, against ~72 s for the three forgeries).
+#[test]
+fn exploit_a_dripping_peer_cannot_hold_a_fetch_past_its_deadline() {
+    let size = 16 * u64::from(blobs::CHUNK);
+    let hash = Hash::of(b"a blob only a dripping peer claims to hold");
+    let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
+    let configs = committee_config(4);
+    timed(29).start(|context| async move {
+        let dripper = start_blob_dripper(&context, &configs[3], Duration::from_millis(1_500));
+        let mut nodes = Vec::new();
+        for i in 0..3 {
+            let validator = context.child("validator").with_attribute("index", i);
+            let node = launch(
+                validator,
+                configs[i].clone(),
+                chains[i].clone(),
+                MemoryBlobs::default(),
+                &format!("v{i}"),
+            )
+            .expect("valid configuration");
+            nodes.push(node);
+        }
+        while chains[0].finalized_blocks().len() < 5 {
+            context.sleep(Duration::from_millis(100)).await;
+        }
+        let fetcher = nodes[0].blob_fetcher().await.expect("the network is up");
+        let started = context.current();
+        let result = fetcher.fetch(hash, size).await;
+        let took = context
+            .current()
+            .duration_since(started)
+            .expect("time moves on");
+        assert_eq!(result, Err(FetchError::TooSlow(hash)), "after {took:?}");
+        let deadline = blobs::FETCH_GRACE + Duration::from_secs(size / blobs::MIN_FETCH_RATE);
+        assert!(
+            took >= deadline && took <= deadline + Duration::from_secs(1),
+            "failed after {took:?}, its deadline {deadline:?}"
+        );
+        for node in &nodes {
+            node.abort();
+        }
+        for handle in dripper {
             handle.abort();
         }
     });
