@@ -7,7 +7,7 @@
 //!
 //! 1. its encoding is at most `MAX_EXTRINSIC_LEN` bytes, decodes exactly, has a known version;
 //! 2. it is not already in the pool;
-//! 3. the runtime's `validate_transaction` accepts it against the best state: signature, era,
+//! 3. the runtime's `validate_transaction` accepts it against the finalized state: signature, era,
 //!    nonce not stale, fee payable;
 //! 4. its nonce is exactly the signer's next one *counting the signer's extrinsics already in
 //!    the pool*, or it waits (below);
@@ -40,9 +40,10 @@
 //! After each finalized block, extrinsics whose nonce is now stale are removed; they were
 //! included, or replaced by another extrinsic with the same nonce.
 //!
-//! Rule 5 is checked again against the finalized state: the first extrinsic of a signer whose
-//! fee (with its earlier ones') the signer can no longer pay is dropped with every later
-//! nonce, on every node, validator or not. An extrinsic the block builder finds no longer
+//! Rule 5 is checked again after each finalization for the signers of the finalized blocks,
+//! against the best state ([`TxPool::reject_unpayable`]): the first extrinsic of a signer
+//! whose fee (with its earlier ones') the signer can no longer pay is dropped with every
+//! later nonce, on every node, validator or not. An extrinsic the block builder finds no longer
 //! valid (its fee cannot be paid any more, say, after an earlier one of its signer emptied the
 //! account) is dropped the same way ([`TxPool::reject`]): they cannot be included before a new extrinsic takes
 //! the dropped nonce, and kept ready they would make that new one a nonce gap and hold the
@@ -526,7 +527,6 @@ impl TxPool {
         for hash in &stale {
             self.remove(hash);
         }
-        stale.extend(self.reject_unpayable(state));
         let signers: Vec<AccountId> = self.waiting.keys().copied().collect();
         for signer in signers {
             let state_nonce = agora_runtime::System::account_nonce(state, &signer);
@@ -552,23 +552,35 @@ impl TxPool {
 }
 
 impl TxPool {
-    /// Rule 5 again, against `state`: for each signer, the first ready extrinsic (in nonce
-    /// order) whose fee, with those of its signer's earlier ones, its free balance no longer
-    /// covers is rejected with every later nonce ([`TxPool::reject`]). Returns the hashes
-    /// removed.
+    /// Rule 5 again, for `signers` against `best` (the best block's state): the first of a
+    /// signer's ready extrinsics not yet in the best chain (nonce order) whose fee, with
+    /// those of its earlier ones, its free balance no longer covers is rejected with every
+    /// later nonce ([`TxPool::reject`]). Returns the hashes removed. Bounded by the signers'
+    /// pooled extrinsics.
     ///
     /// Admission checked fees against the balance then; an earlier extrinsic of the signer
     /// may since have spent it. A validator's block builder finds such extrinsics and rejects
     /// them, but a full node builds no blocks: without this, extrinsics that can never pay,
     /// parked behind a transfer of the whole balance, stayed ready on it for good (ready
     /// extrinsics never expire), and a few accounts filled its pool's bytes so that every
-    /// later submission to it was refused.
-    fn reject_unpayable(&mut self, state: &impl StateRead) -> Vec<Hash> {
+    /// later submission to it was refused. The node passes the signers of the blocks it just
+    /// finalized: only a signer's own extrinsics spend its balance (a slash aside), so the
+    /// check costs reads in proportion to the blocks, not to the pool. The best state, not the
+    /// finalized one, so that funds an unfinalized block brings count.
+    pub fn reject_unpayable(
+        &mut self,
+        best: &impl StateRead,
+        signers: impl IntoIterator<Item = AccountId>,
+    ) -> Vec<Hash> {
         let mut unpayable = Vec::new();
-        for (signer, nonces) in &self.by_signer {
-            let free = agora_runtime::Balances::free_balance(state, signer);
+        for signer in signers {
+            let Some(nonces) = self.by_signer.get(&signer) else {
+                continue;
+            };
+            let included_through = agora_runtime::System::account_nonce(best, &signer);
+            let free = agora_runtime::Balances::free_balance(best, &signer);
             let mut needed: Balance = 0;
-            for arrival in nonces.values() {
+            for arrival in nonces.range(included_through..).map(|(_, arrival)| arrival) {
                 let Some(tx) = self.by_arrival.get(arrival) else {
                     continue;
                 };
@@ -890,11 +902,26 @@ mod tests {
             }
             .encode(),
         );
-        let removed = pool.prune_stale(&state);
         assert_eq!(
-            removed,
-            vec![alices[0], alices[2], alices[3]],
-            "nonce 0 included; nonces 2 and 3 can no longer pay"
+            pool.prune_stale(&state),
+            vec![alices[0]],
+            "nonce 0 included"
+        );
+        // Funds an unfinalized block brings count: the best state can pay for all three.
+        let mut best = state.clone();
+        best.insert(
+            pallet_balances::Account::key(&alice),
+            pallet_balances::AccountData {
+                free: 3 * one_fee,
+                reserved: 0,
+            }
+            .encode(),
+        );
+        assert!(pool.reject_unpayable(&best, [alice]).is_empty());
+        assert_eq!(
+            pool.reject_unpayable(&state, [alice, dev_account("Bob")]),
+            vec![alices[2], alices[3]],
+            "nonces 2 and 3 can no longer pay"
         );
         assert!(pool.contains(&alices[1]) && pool.contains(&bobs));
         assert_eq!(ready_nonces(&pool), vec![1, 0]);

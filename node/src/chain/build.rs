@@ -139,18 +139,23 @@ impl Chain {
 }
 
 /// Whether an extrinsic the block builder could not include stays pooled for a later block:
-/// it was already included on this branch, waits for an earlier nonce, does not fit what is
-/// left of this block, or needs a referee this node cannot run yet (the blob it needs is
-/// still being fetched, say: dropped, an honest dispute move would be lost with every later
-/// nonce of its signer, and the mover would lose the dispute by its deadline). Anything else
-/// (the fee cannot be paid any more, say) is no longer valid and is dropped.
+/// it was already included on this branch, waits for an earlier nonce, or does not fit what
+/// is left of this block. Anything else (the fee cannot be paid any more, say) is dropped,
+/// with its signer's later nonces.
+///
+/// That includes a call this node's referee cannot decide, though the blob it needs may
+/// only be on its way: kept, such a call is never charged and never expires, and one no
+/// node can decide (a bid naming a registered blob nobody uploaded is refused only at the
+/// referee's availability check) would hold its signer's later nonces and the builder's
+/// window of candidates for good; thirty accounts of them would fill every block's window.
+/// Dropping it costs an honest mover only this leader: the relay gave it to every
+/// validator, and those that hold the blob include it when they lead.
 fn stays_pooled(error: &TransactionError) -> bool {
     matches!(
         error,
         TransactionError::StaleNonce { .. }
             | TransactionError::FutureNonce { .. }
             | TransactionError::ExhaustsBlock { .. }
-            | TransactionError::RefereeUndecided(_)
     )
 }
 
@@ -210,19 +215,17 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
 mod tests {
     use super::*;
     use agora_primitives::referee::RefereeError;
-    use agora_primitives::AccountId;
 
-    /// A referee call this node cannot decide yet stays pooled (before, it was dropped with
-    /// its signer's later nonces, and never relayed to this leader again); an extrinsic that
-    /// can no longer pay is dropped.
+    /// Only nonce and block-size reasons keep an extrinsic pooled. A referee call this node
+    /// cannot decide is dropped: kept, one no node can ever decide would hold pool room and
+    /// the builder's candidates for good (found in review, 2026-12-05).
     #[test]
-    fn a_referee_call_undecided_for_a_missing_blob_stays_pooled() {
-        let missing = RefereeError::Unavailable {
-            blob: Hash::of(b"a module still being fetched"),
+    fn only_nonce_and_room_keep_an_extrinsic_the_builder_left_out() {
+        let undecided = RefereeError::Unavailable {
+            blob: Hash::of(b"a module nobody uploaded"),
         };
-        assert!(stays_pooled(&TransactionError::RefereeUndecided(missing)));
-        assert!(stays_pooled(&TransactionError::RefereeUndecided(
-            RefereeError::Failed
+        assert!(!stays_pooled(&TransactionError::RefereeUndecided(
+            undecided
         )));
         let broke = TransactionError::CannotPayFee {
             signer: AccountId([1; 32]),
@@ -230,5 +233,11 @@ mod tests {
             free: 1,
         };
         assert!(!stays_pooled(&broke));
+        let ahead = TransactionError::FutureNonce {
+            signer: AccountId([1; 32]),
+            nonce: 3,
+            expected: 2,
+        };
+        assert!(stays_pooled(&ahead));
     }
 }

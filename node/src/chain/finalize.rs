@@ -25,10 +25,10 @@ use super::import::HeldRoute;
 use super::{Chain, ChainError, ChainEvent, Executed, State, StoredBlock};
 use crate::metrics::set_count;
 use crate::storage::FinalizedBlock;
-use agora_primitives::Hash;
+use agora_primitives::{AccountId, Hash};
 use agora_runtime::block::Block;
 use parity_scale_codec::Encode;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 /// A block of the route, executed: its hash, the block and what executing it produced.
@@ -169,12 +169,19 @@ impl Chain {
             .iter()
             .flat_map(|(_, block, _)| block.extrinsics.iter().map(|xt| xt.hash()))
             .collect();
-        let dropped: Vec<Hash> = state
+        let mut dropped: Vec<Hash> = state
             .pool
             .prune_stale(&self.finalized_view())
             .into_iter()
             .filter(|hash| !included.contains(hash))
             .collect();
+        let signers: BTreeSet<AccountId> = blocks
+            .iter()
+            .flat_map(|(_, block, _)| block.extrinsics.iter().map(|xt| xt.signer))
+            .collect();
+        let best = Self::view_at(state, &self.inner.db, state.best)
+            .unwrap_or_else(|| self.finalized_view());
+        dropped.extend(state.pool.reject_unpayable(&best, signers));
         if !dropped.is_empty() {
             let _ = self.inner.events.send(ChainEvent::Dropped(dropped));
         }

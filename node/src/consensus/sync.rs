@@ -560,14 +560,16 @@ where
                             pacing: Pacing::new(),
                         };
                     }
+                    // Offers still teach epoch ends: a better offer may come, ask on (a short
+                    // offer heard meanwhile is kept).
+                    kept if learning => {
+                        *best = kept;
+                        *asks = 1;
+                        self.ask_for_offers(sync);
+                    }
                     Some((_, offer)) => {
                         debug!(number = offer.head.number, "no snapshot far enough ahead");
                         self.give_up_state_sync(syncing);
-                    }
-                    // Offers still teach epoch ends: the peers answer, ask on.
-                    None if learning => {
-                        *asks = 1;
-                        self.ask_for_offers(sync);
                     }
                     None if *heard => {
                         debug!("peers have nothing to offer");

@@ -966,6 +966,35 @@ impl BlobSource for MemoryBlobs {
     }
 }
 
+/// Launches validator `i` of `configs` on `chains[i]` serving `sources[i]`, for each chain,
+/// waits until they finalize (so they are connected) and returns them with the first one's
+/// blob fetcher.
+async fn launch_blob_network(
+    context: &deterministic::Context,
+    configs: &[Config],
+    chains: &[MockChain],
+    sources: &[MemoryBlobs],
+) -> (Vec<Consensus>, BlobFetcher) {
+    let mut nodes = Vec::new();
+    for (i, (chain, source)) in chains.iter().zip(sources).enumerate() {
+        let validator = context.child("validator").with_attribute("index", i);
+        let node = launch(
+            validator,
+            configs[i].clone(),
+            chain.clone(),
+            source.clone(),
+            &format!("v{i}"),
+        )
+        .expect("valid configuration");
+        nodes.push(node);
+    }
+    while chains[0].finalized_blocks().len() < 5 {
+        context.sleep(Duration::from_millis(100)).await;
+    }
+    let fetcher = nodes[0].blob_fetcher().await.expect("the network is up");
+    (nodes, fetcher)
+}
+
 #[test]
 fn blobs_are_fetched_from_peers_past_a_forger_and_checked() {
     // Three chunks' worth; validator 0 fetches, 1 forges every byte, 2 holds it, 3 lacks it.
@@ -989,26 +1018,7 @@ fn blobs_are_fetched_from_peers_past_a_forger_and_checked() {
     let chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
     let configs = committee_config(4);
     timed(17).start(|context| async move {
-        let mut nodes = Vec::new();
-        for i in 0..4 {
-            let validator = context.child("validator").with_attribute("index", i);
-            let source = sources[i].clone();
-            let partition = format!("v{i}");
-            let node = launch(
-                validator,
-                configs[i].clone(),
-                chains[i].clone(),
-                source,
-                &partition,
-            )
-            .expect("valid configuration");
-            nodes.push(node);
-        }
-        // Blocks finalizing means the validators are connected.
-        while chains[0].finalized_blocks().len() < 5 {
-            context.sleep(Duration::from_millis(100)).await;
-        }
-        let fetcher = nodes[0].blob_fetcher().await.expect("the network is up");
+        let (nodes, fetcher) = launch_blob_network(&context, &configs, &chains, &sources).await;
         // The first peer asked (1) forges: the whole blob fails its hash, and the fetch starts
         // over with the next peer, which serves the true bytes.
         let size = u64::try_from(blob.len()).expect("small");
@@ -1174,29 +1184,8 @@ fn exploit_a_peer_not_asked_cannot_inject_chunks_into_a_fetch() {
     timed(23).start(|context| async move {
         let victim = decode_key(&public_key(&seed(0))).expect("a key");
         let injector = start_blob_injector(&context, &configs[3], victim, hash, size);
-        let mut nodes = Vec::new();
-        for i in 0..3 {
-            let validator = context.child("validator").with_attribute("index", i);
-            let source = if i == 0 {
-                MemoryBlobs::default()
-            } else {
-                holder.clone()
-            };
-            let node = launch(
-                validator,
-                configs[i].clone(),
-                chains[i].clone(),
-                source,
-                &format!("v{i}"),
-            )
-            .expect("valid configuration");
-            nodes.push(node);
-        }
-        // Blocks finalizing means the honest validators are connected.
-        while chains[0].finalized_blocks().len() < 5 {
-            context.sleep(Duration::from_millis(100)).await;
-        }
-        let fetcher = nodes[0].blob_fetcher().await.expect("the network is up");
+        let sources = [MemoryBlobs::default(), holder.clone(), holder];
+        let (nodes, fetcher) = launch_blob_network(&context, &configs, &chains, &sources).await;
         for _ in 0..3 {
             assert_eq!(
                 fetcher.fetch(hash, size).await.as_deref(),
@@ -1227,23 +1216,12 @@ fn exploit_a_dripping_peer_cannot_hold_a_fetch_past_its_deadline() {
     let configs = committee_config(4);
     timed(29).start(|context| async move {
         let dripper = start_blob_dripper(&context, &configs[3], Duration::from_millis(1_500));
-        let mut nodes = Vec::new();
-        for i in 0..3 {
-            let validator = context.child("validator").with_attribute("index", i);
-            let node = launch(
-                validator,
-                configs[i].clone(),
-                chains[i].clone(),
-                MemoryBlobs::default(),
-                &format!("v{i}"),
-            )
-            .expect("valid configuration");
-            nodes.push(node);
-        }
-        while chains[0].finalized_blocks().len() < 5 {
-            context.sleep(Duration::from_millis(100)).await;
-        }
-        let fetcher = nodes[0].blob_fetcher().await.expect("the network is up");
+        let sources = [
+            MemoryBlobs::default(),
+            MemoryBlobs::default(),
+            MemoryBlobs::default(),
+        ];
+        let (nodes, fetcher) = launch_blob_network(&context, &configs, &chains, &sources).await;
         let started = context.current();
         let result = fetcher.fetch(hash, size).await;
         let took = context
