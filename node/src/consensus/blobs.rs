@@ -33,7 +33,9 @@
 //! fetch nobody waits for any more is dropped. At most [`MAX_FETCHES`] blobs are fetched at once; concurrent fetches of one
 //! blob share the transfer.
 //!
-//! Serving is bounded by the channel's per-peer rate quota (chunks per second per peer).
+//! Serving is bounded by the channel's per-peer rate quota (chunks per second per peer). A
+//! request the quota refuses is not counted as asked; it goes out at the next check, so a
+//! large blob is fetched at the quota's pace.
 //! Progress lives in memory: a fetch interrupted by a restart starts over.
 
 use super::{PublicKey, Rt};
@@ -296,9 +298,15 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             let offset = fetch.next;
             let length = u32::try_from(fetch.chunk_len(offset)).unwrap_or(CHUNK);
             let message = get_message(hash, offset, length);
-            let _ = self
+            let sent = self
                 .sender
                 .send(Recipients::One(peer.clone()), message, false);
+            if sent.is_empty() {
+                // Over the channel's quota to this peer (or it is not connected): asked again
+                // at the next check. Marked outstanding, a request never sent held the fetch
+                // until the stall gave the peer up.
+                break;
+            }
             fetch.outstanding.insert(offset);
             fetch.next = offset.saturating_add(u64::from(length));
         }
@@ -432,6 +440,11 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             .collect();
         for hash in stalled {
             self.next_peer(hash);
+        }
+        // Requests the quota refused since the last check go out now. Bounded by MAX_FETCHES.
+        let running: Vec<Hash> = self.fetches.keys().copied().collect();
+        for hash in running {
+            self.fill(hash);
         }
     }
 }

@@ -1243,6 +1243,42 @@ fn exploit_a_dripping_peer_cannot_hold_a_fetch_past_its_deadline() {
     });
 }
 
+/// A blob of 128 chunks fetched from one holder: more chunk requests than the blob channel's
+/// quota lets through in a second (64 messages). A request the quota refused used to be
+/// marked outstanding anyway, so the fetch waited the full stall for it, gave the holder up
+/// and, the other peers lacking the blob, failed; now a refused request is asked again at the
+/// next check and the fetch completes at the quota's pace.
+#[test]
+fn a_large_blob_is_fetched_at_the_channels_quota_without_losing_requests() {
+    let blob: Vec<u8> = (0..128 * blobs::CHUNK).map(|i| (i % 239) as u8).collect();
+    let hash = Hash::of(&blob);
+    let size = u64::try_from(blob.len()).expect("small");
+    let holder = MemoryBlobs {
+        blobs: Arc::new(HashMap::from([(hash, blob.clone())])),
+        forged: false,
+    };
+    let sources = [
+        MemoryBlobs::default(),
+        holder,
+        MemoryBlobs::default(),
+        MemoryBlobs::default(),
+    ];
+    let chains: Vec<MockChain> = (0..4).map(MockChain::new).collect();
+    let configs = committee_config(4);
+    timed(31).start(|context| async move {
+        let (nodes, fetcher) = launch_blob_network(&context, &configs, &chains, &sources).await;
+        let fetched = fetcher.fetch(hash, size).await;
+        assert!(
+            fetched.as_deref() == Ok(&blob[..]),
+            "the fetch failed: {:?}",
+            fetched.err()
+        );
+        for node in &nodes {
+            node.abort();
+        }
+    });
+}
+
 #[test]
 fn byzantine_proposer_blocks_are_never_finalized() {
     // Validator 0 proposes blocks every honest validator rejects; the others skip its views.
