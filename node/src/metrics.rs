@@ -5,11 +5,13 @@
 //! | `agora_block_height` | gauge | number of the best (highest executed) block |
 //! | `agora_finalized_height` | gauge | number of the last finalized block |
 //! | `agora_txpool_size` | gauge | extrinsics in the transaction pool |
+//! | `agora_txpool_validated_total` | counter | extrinsics the runtime validated (signature, nonce, fees) for this node's pool, submitted or relayed |
 //! | `agora_block_import_seconds` | histogram | time to execute a block and check its state root |
 //! | `agora_blobs_stored` | gauge | blobs held in this node's blob store |
 //! | `agora_blob_bytes` | gauge | bytes of the blobs held in this node's blob store |
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
@@ -27,6 +29,8 @@ pub struct Metrics {
     pub finalized_height: Gauge,
     /// `agora_txpool_size`.
     pub txpool_size: Gauge,
+    /// `agora_txpool_validated` (`_total`): extrinsics validated for the pool.
+    pub txpool_validated: Counter,
     /// `agora_block_import_seconds`: execution and state root of a built or verified block.
     pub import_seconds: Histogram,
     /// `agora_blobs_stored`.
@@ -43,6 +47,7 @@ impl Metrics {
         let best_height = Gauge::default();
         let finalized_height = Gauge::default();
         let txpool_size = Gauge::default();
+        let txpool_validated = Counter::default();
         // 1 ms … ~16 s.
         let import_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 15));
         let blobs_stored = Gauge::default();
@@ -63,6 +68,11 @@ impl Metrics {
             txpool_size.clone(),
         );
         registry.register(
+            "txpool_validated",
+            "Extrinsics the runtime validated (signature, nonce, fees) for this node's pool",
+            txpool_validated.clone(),
+        );
+        registry.register(
             "block_import_seconds",
             "Time to execute a block and check its state root",
             import_seconds.clone(),
@@ -81,6 +91,7 @@ impl Metrics {
             best_height,
             finalized_height,
             txpool_size,
+            txpool_validated,
             import_seconds,
             blobs_stored,
             blob_bytes,

@@ -399,19 +399,35 @@ impl EngineReferee {
 pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>, fetch: Option<BlobFetcher>) {
     let mut events = chain.subscribe();
     let mut prepared: HashSet<Hash> = HashSet::new();
+    // Modules whose fetch failed, retried on each finalized block up to `MAX_FETCH_RETRIES`
+    // times (a fetch can fail while every validator fetches the same new module from its
+    // uploader alone): the attempts made so far.
+    let mut retrying: BTreeMap<Hash, u32> = BTreeMap::new();
     loop {
         let header = match events.recv().await {
             Ok(ChainEvent::Finalized { header, .. }) => header,
             Ok(_) | Err(RecvError::Lagged(_)) => continue,
             Err(RecvError::Closed) => return,
         };
-        let (modules, requests) = assigned_and_refereed(&chain, &header.hash());
-        for module in modules {
-            // Bounded by the distinct modules of assigned jobs, each compiled once a run.
-            if !prepared.insert(module) {
+        let (assigned, requests) = assigned_and_refereed(&chain, &header.hash());
+        let retries: Vec<Hash> = retrying.keys().copied().collect();
+        for module in assigned.into_iter().chain(retries) {
+            // Bounded by the distinct modules of assigned jobs, each compiled once a run, and
+            // by the retries.
+            if prepared.contains(&module) {
                 continue;
             }
-            fetch_missing(&chain, &referee, fetch.as_ref(), &[module]).await;
+            if !fetch_missing(&chain, &referee, fetch.as_ref(), &[module]).await {
+                let attempts = retrying.entry(module).or_default();
+                *attempts = attempts.saturating_add(1);
+                if *attempts >= MAX_FETCH_RETRIES {
+                    retrying.remove(&module);
+                    prepared.insert(module); // Given up: the referee reports it unavailable.
+                }
+                continue;
+            }
+            retrying.remove(&module);
+            prepared.insert(module);
             let referee = referee.clone();
             let _ = tokio::task::spawn_blocking(move || referee.prepare(&module)).await;
         }
@@ -445,21 +461,29 @@ fn request_blobs(request: &RefereeRequest) -> Vec<Hash> {
 
 /// Fetches from peers those of `blobs` this node does not hold (bounded by the blobs of one
 /// job or one request); a blob no peer serves is left to the referee to report unavailable.
+/// Returns `false` if a fetch failed (a blob not registered, or no fetcher, is no failure:
+/// there is nothing to retry).
 async fn fetch_missing(
     chain: &Chain,
     referee: &EngineReferee,
     fetch: Option<&BlobFetcher>,
     blobs: &[Hash],
-) {
-    let Some(fetcher) = fetch else { return };
+) -> bool {
+    let Some(fetcher) = fetch else { return true };
+    let mut fetched = true;
     for blob in blobs {
         if let Err(error) =
             crate::blobs::fetch_registered(chain, &referee.blobs, fetcher, *blob).await
         {
             tracing::warn!(%blob, %error, "cannot fetch a blob the referee may need");
+            fetched = false;
         }
     }
+    fetched
 }
+
+/// Finalized blocks on which the warmer tries again to fetch a module whose fetch failed.
+const MAX_FETCH_RETRIES: u32 = 16;
 
 /// The modules of the jobs assigned in block `hash`, and the referee requests of the disputes
 /// that block left at the referee's turn, each with the job's establishing request.

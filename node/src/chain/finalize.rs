@@ -179,9 +179,11 @@ impl Chain {
             .iter()
             .flat_map(|(_, block, _)| block.extrinsics.iter().map(|xt| xt.signer))
             .collect();
-        let best = Self::view_at(state, &self.inner.db, state.best)
-            .unwrap_or_else(|| self.finalized_view());
-        dropped.extend(state.pool.reject_unpayable(&best, signers));
+        // Not against the finalized state instead: funds an unfinalized block brings would not
+        // count, and extrinsics already in the best chain would be judged again.
+        if let Some(best) = Self::view_at(state, &self.inner.db, state.best) {
+            dropped.extend(state.pool.reject_unpayable(&best, signers));
+        }
         if !dropped.is_empty() {
             let _ = self.inner.events.send(ChainEvent::Dropped(dropped));
         }

@@ -591,6 +591,11 @@ impl Chain {
         Self::view_at(&state, &self.inner.db, at)
     }
 
+    /// The node's metrics (shared with whoever serves them).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
     /// The state of the finalized head: the flat table alone, whatever happens to the
     /// unfinalized blocks (the blob collector reads the registry here).
     pub fn finalized_view(&self) -> View {
@@ -628,6 +633,7 @@ impl Chain {
             }
             state.finalized_hash
         };
+        self.inner.metrics.txpool_validated.inc();
         let valid = validate_transaction(&view, &self.inner.genesis_hash, head, &xt, bytes.len())?;
         let hash = {
             let mut state = self.lock();
@@ -654,10 +660,30 @@ impl Chain {
         use agora_runtime::executive::{validate_transactions, TransactionError};
         use agora_runtime::extrinsic::Extrinsic;
         let view = self.finalized_view();
-        let head = self.lock().finalized_hash;
+        let hashes: Vec<Hash> = batch
+            .iter()
+            .map(|bytes| agora_runtime::extrinsic::hash_of(bytes))
+            .collect();
+        // Before any signature is checked, under one short lock: an extrinsic already pooled,
+        // or repeated in the batch, is not validated again (a client's extrinsic sent to k
+        // nodes reaches every validator k times).
+        let (head, known) = {
+            let state = self.lock();
+            let mut seen = std::collections::BTreeSet::new();
+            let known: Vec<bool> = hashes
+                .iter()
+                .map(|hash| state.pool.contains(hash) || !seen.insert(*hash))
+                .collect();
+            (state.finalized_hash, known)
+        };
         let decoded: Vec<Result<Extrinsic, PoolError>> = batch
             .iter()
-            .map(|bytes| {
+            .zip(&hashes)
+            .zip(&known)
+            .map(|((bytes, hash), known)| {
+                if *known {
+                    return Err(PoolError::AlreadyImported(*hash));
+                }
                 Extrinsic::decode_bounded(bytes)
                     .map_err(|error| PoolError::Invalid(TransactionError::from(error)))
             })
@@ -667,13 +693,18 @@ impl Chain {
             .zip(batch)
             .filter_map(|(xt, bytes)| xt.as_ref().ok().map(|xt| (xt, bytes.len())))
             .collect();
+        self.inner
+            .metrics
+            .txpool_validated
+            .inc_by(u64::try_from(candidates.len()).unwrap_or(u64::MAX));
         let verdicts = validate_transactions(&view, &self.inner.genesis_hash, head, &candidates);
         let mut verdicts = verdicts.into_iter();
         let mut state = self.lock();
         let results = decoded
             .into_iter()
             .zip(batch)
-            .map(|(xt, bytes)| {
+            .zip(hashes)
+            .map(|((xt, bytes), hash)| {
                 let xt = xt?;
                 let valid =
                     verdicts
@@ -683,13 +714,7 @@ impl Chain {
                                 "no verdict".to_owned(),
                             ),
                         )))??;
-                state.pool.admit(
-                    &view,
-                    agora_runtime::extrinsic::hash_of(bytes),
-                    xt,
-                    bytes.len(),
-                    valid,
-                )
+                state.pool.admit(&view, hash, xt, bytes.len(), valid)
             })
             .collect();
         set_count(&self.inner.metrics.txpool_size, state.pool.len());

@@ -83,14 +83,13 @@ where
                 biased;
                 received = receiver.recv() => {
                     let Ok((peer, message)) = received else { break };
-                    let Some(batch) = decode(message.as_ref()) else {
-                        debug!(?peer, "dropping a malformed transaction batch");
-                        continue;
-                    };
-                    chain.receive_transactions(batch);
+                    match decode(message.as_ref()) {
+                        Some(batch) => chain.receive_transactions(batch),
+                        None => debug!(?peer, "dropping a malformed transaction batch"),
+                    }
                     // Receiving is polled first, so a peer that keeps it busy would hold back
                     // this node's own submissions until their queue dropped them: one message
-                    // of them goes out after every batch received.
+                    // of them goes out after every message received.
                     if let Some(first) = queued_submission(&mut queue, &mut carried) {
                         send(&mut queue, first, &mut carried);
                     }

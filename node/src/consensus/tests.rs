@@ -1202,20 +1202,20 @@ fn exploit_a_peer_not_asked_cannot_inject_chunks_into_a_fetch() {
     });
 }
 
-/// Exploit: a peer answering one chunk inside `STALL` (here every 1.5 s) with forged bytes
+/// Exploit: a peer answering one chunk inside `STALL` (here every 1.9 s) with forged bytes
 /// held a fetch for the whole blob, failed its hash, and got the fetch back after the others
 /// said they lacked it: three slow forgeries before the fetch failed, and a 64 MiB blob held
-/// its slot (and whoever awaited it, the referee's warmer among them) for about 20 minutes.
+/// its slot (and whoever awaited it, the referee's warmer among them) for some 25 minutes.
 /// Now every fetch fails at its deadline: `FETCH_GRACE` plus its size at `MIN_FETCH_RATE`
-/// (46 s for these 4 MiB, against ~72 s for the three forgeries).
+/// (108 s for these 6 MiB, against ~137 s for the three forgeries).
 #[test]
 fn exploit_a_dripping_peer_cannot_hold_a_fetch_past_its_deadline() {
-    let size = 16 * u64::from(blobs::CHUNK);
+    let size = 24 * u64::from(blobs::CHUNK);
     let hash = Hash::of(b"a blob only a dripping peer claims to hold");
     let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
     let configs = committee_config(4);
     timed(29).start(|context| async move {
-        let dripper = start_blob_dripper(&context, &configs[3], Duration::from_millis(1_500));
+        let dripper = start_blob_dripper(&context, &configs[3], Duration::from_millis(1_900));
         let sources = [
             MemoryBlobs::default(),
             MemoryBlobs::default(),

@@ -181,6 +181,42 @@ fn a_relayed_batch_admits_each_good_extrinsic_and_refuses_a_forged_one() {
         .all(|xt| xt.call == transfer(1_000_000)));
 }
 
+/// An extrinsic already pooled, or repeated within a relayed batch, is answered as known
+/// without being validated again: before, every copy's signature was checked first, so an
+/// extrinsic a client sent to k nodes cost every validator k checks, and a peer repeating one
+/// extrinsic a thousand times in a batch cost a thousand.
+#[test]
+fn known_and_repeated_relayed_extrinsics_are_not_validated_again() {
+    use agora_node::txpool::PoolError;
+    use agora_runtime::executive::immortal_extra;
+    use agora_runtime::extrinsic::Extrinsic;
+    use parity_scale_codec::{Compact, Encode};
+    use sp_core::Pair;
+    let dir = tempfile::tempdir().unwrap();
+    let chain = open_chain(dir.path());
+    let genesis = chain.genesis_hash();
+    let alice = sp_core::sr25519::Pair::from_string("//Alice", None).unwrap();
+    let transfer = |nonce: u32| {
+        let call = agora_runtime::RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
+            dest: agora_runtime::genesis::dev_account("Bob"),
+            value: Compact(1_000_000),
+        });
+        Extrinsic::sign(&alice, call, immortal_extra(nonce, 0), &genesis, &genesis).encode()
+    };
+    let (first, second) = (transfer(0), transfer(1));
+    let validated = || chain.metrics().txpool_validated.get();
+    assert!(chain.submit_relayed_batch(std::slice::from_ref(&first))[0].is_ok());
+    assert_eq!(validated(), 1);
+    let batch = vec![first.clone(), second.clone(), second.clone(), first];
+    let results = chain.submit_relayed_batch(&batch);
+    assert!(matches!(results[0], Err(PoolError::AlreadyImported(_))));
+    assert!(results[1].is_ok());
+    assert!(matches!(results[2], Err(PoolError::AlreadyImported(_))));
+    assert!(matches!(results[3], Err(PoolError::AlreadyImported(_))));
+    assert_eq!(validated(), 2, "only the new extrinsic was validated");
+    assert_eq!(chain.pool_len(), 2);
+}
+
 /// An extrinsic the block builder finds invalid (here its fee, once the same signer's
 /// `transfer_all` just before it emptied the account) is dropped together with every later
 /// nonce of its signer. Before, only it was dropped: the later ones stayed ready for ever (each
