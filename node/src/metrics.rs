@@ -160,6 +160,8 @@ mod tests {
         assert!(text.contains("agora_block_height 7"), "{text}");
         assert!(text.contains("agora_finalized_height 0"));
         assert!(text.contains("agora_txpool_size 0"));
+        metrics.txpool_validated.inc_by(3);
+        assert!(metrics.render().contains("agora_txpool_validated_total 3"));
         assert!(text.contains("agora_block_import_seconds_count 1"));
         assert!(text.contains("agora_blobs_stored 0"));
         assert!(text.contains("agora_blob_bytes 0"));
