@@ -14,7 +14,7 @@ use commonware_cryptography::ed25519::PublicKey;
 use commonware_p2p::{Message, Receiver};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// What happens to one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +38,11 @@ pub trait Links: std::fmt::Debug + Send + Sync + 'static {
 pub(super) struct Filtered<R, E> {
     inner: R,
     filter: Option<(Arc<dyn Links>, [u8; 32], E)>,
+    /// A late message and when it is due. Kept here, not in the `recv` future, because a
+    /// consumer's `select!` drops that future whenever another branch wins (a timer, say):
+    /// held in the future, a late message was lost with it, so delays longer than a
+    /// consumer's timer acted as losses.
+    late: Option<(SystemTime, Message<PublicKey>)>,
 }
 
 impl<R: std::fmt::Debug, E> std::fmt::Debug for Filtered<R, E> {
@@ -55,6 +60,7 @@ impl<R, E> Filtered<R, E> {
         Filtered {
             inner,
             filter: links.map(|links| (links, me, context)),
+            late: None,
         }
     }
 }
@@ -67,8 +73,18 @@ where
     type Error = R::Error;
     type PublicKey = PublicKey;
 
+    /// Cancel-safe: a message taken from the inner receiver is either returned or kept in
+    /// `late` until it is due.
     async fn recv(&mut self) -> Result<Message<PublicKey>, Self::Error> {
         loop {
+            if let Some((due, _)) = &self.late {
+                if let Some((_, _, context)) = &self.filter {
+                    context.sleep_until(*due).await;
+                }
+                if let Some((_, message)) = self.late.take() {
+                    return Ok(message);
+                }
+            }
             let (from, message) = self.inner.recv().await?;
             let Some((links, me, context)) = &self.filter else {
                 return Ok((from, message));
@@ -79,8 +95,9 @@ where
             match links.deliver(&sender, me) {
                 Delivery::Now => return Ok((from, message)),
                 Delivery::After(delay) => {
-                    context.sleep(delay).await;
-                    return Ok((from, message));
+                    let now = context.current();
+                    let due = now.checked_add(delay).unwrap_or(now);
+                    self.late = Some((due, (from, message)));
                 }
                 Delivery::Never => continue,
             }
