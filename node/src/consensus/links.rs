@@ -6,8 +6,9 @@
 //! messages by a seeded random draw, and silences a withholding validator: faults a real
 //! network shows, injected where they cost nothing when absent.
 //!
-//! A late message holds back the messages behind it on the same channel (as on a congested
-//! TCP connection); messages are never reordered within a channel.
+//! A late message holds back the messages behind it on the same channel, whoever sent them
+//! (one filter wraps a node's whole channel, all senders together), so delays queue one after
+//! another; messages are never reordered within a channel.
 
 use super::Rt;
 use commonware_cryptography::ed25519::PublicKey;
