@@ -112,12 +112,14 @@ type Queue = tokio::sync::broadcast::Receiver<Vec<u8>>;
 
 /// The carried extrinsic, else the next queued one if any, without waiting.
 fn queued_submission(queue: &mut Option<Queue>, carried: &mut Option<Vec<u8>>) -> Option<Vec<u8>> {
-    if let Some(tx) = carried.take() {
-        return Some(tx);
-    }
+    carried.take().or_else(|| try_next(queue.as_mut()?))
+}
+
+/// The next queued submission if any, without waiting, skipping over a lag.
+fn try_next(queue: &mut Queue) -> Option<Vec<u8>> {
     // Bounded: a lag is skipped at most once per missed run of submissions.
     loop {
-        match queue.as_mut()?.try_recv() {
+        match queue.try_recv() {
             Ok(tx) => return Some(tx),
             Err(TryRecvError::Lagged(_)) => continue,
             Err(TryRecvError::Empty | TryRecvError::Closed) => return None,
@@ -170,17 +172,12 @@ fn drain(
         return (batch, None);
     };
     while batch.len() < MAX_BATCH {
-        match queue.try_recv() {
-            Ok(tx) => {
-                size = size.saturating_add(tx.len()).saturating_add(4);
-                if size > max_bytes {
-                    return (batch, Some(tx));
-                }
-                batch.push(tx);
-            }
-            Err(TryRecvError::Lagged(_)) => continue,
-            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+        let Some(tx) = try_next(queue) else { break };
+        size = size.saturating_add(tx.len()).saturating_add(4);
+        if size > max_bytes {
+            return (batch, Some(tx));
         }
+        batch.push(tx);
     }
     (batch, None)
 }
