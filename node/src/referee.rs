@@ -61,7 +61,7 @@ use agora_primitives::referee::{
 };
 use agora_primitives::Hash;
 use parity_scale_codec::Encode;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast::error::RecvError;
@@ -410,8 +410,13 @@ pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>, fetch: Option
             Err(RecvError::Closed) => return,
         };
         let (assigned, requests) = assigned_and_refereed(&chain, &header.hash());
-        let retries: Vec<Hash> = retrying.keys().copied().collect();
-        for module in assigned.into_iter().chain(retries) {
+        // Each module once a block: several jobs of one module, or a module assigned again
+        // while it waits for a retry, would otherwise fetch it again after a failed fetch.
+        let modules: BTreeSet<Hash> = assigned
+            .into_iter()
+            .chain(retrying.keys().copied())
+            .collect();
+        for module in modules {
             // Bounded by the distinct modules of assigned jobs, each compiled once a run, and
             // by the retries.
             if prepared.contains(&module) {
