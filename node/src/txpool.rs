@@ -35,6 +35,22 @@
 //! Ready extrinsics are handed to the block builder in arrival order, which per signer is
 //! nonce order (rule 4). Arrival order is explicit (a counter), never hash-map order.
 //!
+//! # Relaying again
+//!
+//! A node relays the extrinsics submitted to it once, at submission, to every peer
+//! ([`relay`](crate::consensus::relay)); a node that builds no blocks (a full node) depends on that
+//! relay reaching a validator. A relay can be lost (a peer restarting, a peer whose waiting
+//! budget was full, a lossy link), and a client resending the extrinsic is told it is already
+//! pooled. So the pool remembers which ready extrinsics are [`Origin::Local`] and hands them
+//! out to be relayed again ([`TxPool::take_relay_due`]) while they stay pooled: first
+//! [`RELAY_AGAIN_FIRST`] prunes after they became ready, then at doubling intervals up to
+//! [`RELAY_AGAIN_LAST`] prunes, at most a given number per prune. A local extrinsic that was
+//! waiting for a gap is due at the first prune after it becomes ready: its relay at
+//! submission may have met peers that could not park it. Extrinsics relayed by peers are never
+//! relayed again here; their own node does that. The cost is bounded: a pool full of local
+//! extrinsics that no block takes is re-sent at most once per [`RELAY_AGAIN_LAST`] prunes each
+//! (peers answer a known extrinsic under one short lock, before any check).
+//!
 //! # Pruning
 //!
 //! After each finalized block, extrinsics whose nonce is now stale are removed; they were
@@ -55,7 +71,8 @@ use agora_primitives::{AccountId, Balance, Hash, Nonce};
 use agora_runtime::executive::validate_transactions;
 use agora_runtime::executive::{validate_transaction, TransactionError, ValidTransaction};
 use agora_runtime::extrinsic::{Extrinsic, ExtrinsicError};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use parity_scale_codec::Encode as _;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Bounds of the pool.
 #[derive(Clone, Copy, Debug)]
@@ -89,6 +106,30 @@ impl Default for PoolLimits {
 
 /// Prunes (one per finalized block) a waiting extrinsic survives without its gap filling.
 pub const WAIT_PRUNES: u64 = 64;
+
+/// Prunes after a local extrinsic became ready before it is relayed again if still pooled.
+pub const RELAY_AGAIN_FIRST: u64 = 4;
+
+/// The longest interval, in prunes, between two relays of a local extrinsic still pooled.
+pub const RELAY_AGAIN_LAST: u64 = 64;
+
+/// Where a pooled extrinsic came from: it decides whether this node relays it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Submitted to this node: relayed by it, and again while it stays pooled (module doc).
+    Local,
+    /// Relayed by a peer, which relays it again if need be.
+    Peer,
+}
+
+/// When a local ready extrinsic is relayed again.
+#[derive(Clone, Copy, Debug)]
+struct RelayAgain {
+    /// The prune count at which it is due.
+    due: u64,
+    /// Prunes from then to the relay after.
+    interval: u64,
+}
 
 /// Why the pool refused an extrinsic.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,6 +199,7 @@ struct Waiting {
     valid: ValidTransaction,
     /// The prune count when it arrived.
     since: u64,
+    origin: Origin,
 }
 
 /// The pool. Not thread-safe by itself; the chain keeps it behind its lock.
@@ -184,6 +226,10 @@ pub struct TxPool {
     /// Waiting extrinsics dropped when an admission filled their gap, until
     /// [`TxPool::take_dropped`] reports them.
     dropped: Vec<Hash>,
+    /// Arrival number → when a ready [`Origin::Local`] extrinsic is relayed again.
+    relay_again: BTreeMap<u64, RelayAgain>,
+    /// (Due prune, arrival number) of every entry of `relay_again`, soonest first.
+    relay_due: BTreeSet<(u64, u64)>,
 }
 
 impl TxPool {
@@ -223,7 +269,7 @@ impl TxPool {
     }
 
     /// Validates `bytes` against `state`, the post-state of block `state_block`, and pools it
-    /// (rules 1 to 6 of the module doc, in order).
+    /// as submitted here ([`Origin::Local`]; rules 1 to 6 of the module doc, in order).
     pub fn submit(
         &mut self,
         state: &impl StateRead,
@@ -237,12 +283,13 @@ impl TxPool {
             return Err(PoolError::AlreadyImported(hash));
         }
         let valid = validate_transaction(state, genesis_hash, state_block, &xt, bytes.len())?;
-        self.admit(state, hash, xt, bytes.len(), valid)
+        self.admit(state, hash, xt, bytes.len(), valid, Origin::Local)
     }
 
     /// Admits extrinsic `xt` (encoded in `len` bytes, hashing to `hash`) whose runtime checks
     /// (rule 3, signature included) passed against `state`, as [`validate_transactions`] does
-    /// for a batch outside the pool's lock: rules 2 and 4 to 6.
+    /// for a batch outside the pool's lock: rules 2 and 4 to 6. `origin` decides whether it
+    /// is relayed again (module doc).
     pub fn admit(
         &mut self,
         state: &impl StateRead,
@@ -250,18 +297,27 @@ impl TxPool {
         xt: Extrinsic,
         len: usize,
         valid: ValidTransaction,
+        origin: Origin,
     ) -> Result<Hash, PoolError> {
         if self.contains(&hash) {
             return Err(PoolError::AlreadyImported(hash));
         }
         let expected = self.check_nonce(&valid)?;
         if valid.nonce != expected {
-            self.park(hash, xt, len, valid)?;
+            self.park(hash, xt, len, valid, origin)?;
             return Ok(hash);
         }
         self.check_fees(state, &valid)?;
         self.check_room(&valid.signer, len)?;
-        self.insert(hash, xt, len, &valid);
+        // Relayed at submission: again only if it is still pooled a few prunes on.
+        let relay_due = self.prunes.saturating_add(RELAY_AGAIN_FIRST);
+        self.insert(
+            hash,
+            xt,
+            len,
+            &valid,
+            (origin == Origin::Local).then_some(relay_due),
+        );
         let dropped = self.promote(state, &valid.signer, valid.account_nonce);
         self.dropped.extend(dropped);
         Ok(hash)
@@ -314,6 +370,7 @@ impl TxPool {
         xt: Extrinsic,
         len: usize,
         valid: ValidTransaction,
+        origin: Origin,
     ) -> Result<(), PoolError> {
         if self.waiting_len() >= self.limits.max_waiting {
             return Err(PoolError::Full(
@@ -331,6 +388,7 @@ impl TxPool {
             len,
             since: self.prunes,
             valid,
+            origin,
         };
         self.waiting
             .entry(waiting.valid.signer)
@@ -372,14 +430,18 @@ impl TxPool {
                 xt,
                 len,
                 mut valid,
+                origin,
                 ..
             } = waiting;
             valid.account_nonce = account_nonce;
             let admitted = self
                 .check_fees(state, &valid)
                 .and_then(|()| self.check_room(signer, len));
+            // Due at the next prune: its relay at submission may have met peers that could not
+            // park it.
+            let relay_due = (origin == Origin::Local).then_some(self.prunes);
             match admitted {
-                Ok(()) => self.insert(hash, xt, len, &valid),
+                Ok(()) => self.insert(hash, xt, len, &valid, relay_due),
                 Err(_) => {
                     dropped.push(hash);
                     break;
@@ -432,10 +494,24 @@ impl TxPool {
         Ok(())
     }
 
-    /// Pools an admitted extrinsic as the newest arrival.
-    fn insert(&mut self, hash: Hash, xt: Extrinsic, len: usize, valid: &ValidTransaction) {
+    /// Pools an admitted extrinsic as the newest arrival, to be relayed again at prune
+    /// `relay_due` if it is local.
+    fn insert(
+        &mut self,
+        hash: Hash,
+        xt: Extrinsic,
+        len: usize,
+        valid: &ValidTransaction,
+        relay_due: Option<u64>,
+    ) {
         let arrival = self.next_arrival;
         self.next_arrival = self.next_arrival.saturating_add(1);
+        if let Some(due) = relay_due {
+            let interval = RELAY_AGAIN_FIRST;
+            self.relay_again
+                .insert(arrival, RelayAgain { due, interval });
+            self.relay_due.insert((due, arrival));
+        }
         self.by_signer
             .entry(valid.signer)
             .or_default()
@@ -458,10 +534,50 @@ impl TxPool {
         self.by_arrival.values().take(limit).cloned().collect()
     }
 
+    /// The encodings of at most `limit` local ready extrinsics due to be relayed again (module
+    /// doc), soonest due first; each is scheduled again at double its last interval, at most
+    /// [`RELAY_AGAIN_LAST`] prunes on. Bounded by `limit` and the pool's ready extrinsics.
+    pub fn take_relay_due(&mut self, limit: usize) -> Vec<Vec<u8>> {
+        let mut due = Vec::new();
+        while due.len() < limit {
+            let Some(&(at, arrival)) = self.relay_due.first() else {
+                break;
+            };
+            if at > self.prunes {
+                break;
+            }
+            self.relay_due.remove(&(at, arrival));
+            let (Some(tx), Some(again)) = (
+                self.by_arrival.get(&arrival),
+                self.relay_again.get_mut(&arrival),
+            ) else {
+                debug_assert!(false, "relay_due names arrival {arrival}, not pooled");
+                self.relay_again.remove(&arrival);
+                continue;
+            };
+            // Blocks carry extrinsics decoded and hash their encoding again, so a pooled
+            // extrinsic's encoding is its bytes; one that is not could never be matched with
+            // its inclusion, and is not relayed again.
+            let bytes = tx.xt.encode();
+            if agora_runtime::extrinsic::hash_of(&bytes) != tx.hash {
+                self.relay_again.remove(&arrival);
+                continue;
+            }
+            again.interval = again.interval.saturating_mul(2).min(RELAY_AGAIN_LAST);
+            again.due = self.prunes.saturating_add(again.interval);
+            self.relay_due.insert((again.due, arrival));
+            due.push(bytes);
+        }
+        due
+    }
+
     /// Removes one extrinsic.
     pub fn remove(&mut self, hash: &Hash) -> Option<PooledTx> {
         let arrival = self.by_hash.remove(hash)?;
         let tx = self.by_arrival.remove(&arrival)?;
+        if let Some(again) = self.relay_again.remove(&arrival) {
+            self.relay_due.remove(&(again.due, arrival));
+        }
         if let Some(nonces) = self.by_signer.get_mut(&tx.xt.signer) {
             nonces.remove(&tx.xt.nonce());
             if nonces.is_empty() {
@@ -925,6 +1041,114 @@ mod tests {
         );
         assert!(pool.contains(&alices[1]) && pool.contains(&bobs));
         assert_eq!(ready_nonces(&pool), vec![1, 0]);
+    }
+
+    impl TxPool {
+        /// The pool's indexes agree with each other and with its byte counts.
+        fn assert_consistent(&self) {
+            assert_eq!(self.by_hash.len(), self.by_arrival.len());
+            for (hash, arrival) in &self.by_hash {
+                assert_eq!(self.by_arrival[arrival].hash, *hash);
+            }
+            let signed: usize = self.by_signer.values().map(BTreeMap::len).sum();
+            assert_eq!(signed, self.by_arrival.len());
+            let bytes: usize = self.by_arrival.values().map(|tx| tx.len).sum();
+            assert_eq!(bytes, self.bytes);
+            let waiting: Vec<&Waiting> = self.waiting.values().flat_map(BTreeMap::values).collect();
+            assert_eq!(waiting.len(), self.waiting_hashes.len());
+            let waiting_bytes: usize = waiting.iter().map(|w| w.len).sum();
+            assert_eq!(waiting_bytes, self.waiting_bytes);
+            assert_eq!(self.relay_again.len(), self.relay_due.len());
+            for (arrival, again) in &self.relay_again {
+                assert!(
+                    self.by_arrival.contains_key(arrival),
+                    "relays a removed extrinsic"
+                );
+                assert!(self.relay_due.contains(&(again.due, *arrival)));
+            }
+        }
+    }
+
+    /// Admits `bytes` as relayed by a peer.
+    fn admit_from_peer(
+        pool: &mut TxPool,
+        state: &BTreeMap<Vec<u8>, Vec<u8>>,
+        genesis: Hash,
+        bytes: &[u8],
+    ) {
+        let xt = Extrinsic::decode_bounded(bytes).unwrap();
+        let valid = validate_transaction(state, &genesis, genesis, &xt, bytes.len()).unwrap();
+        let hash = agora_runtime::extrinsic::hash_of(bytes);
+        pool.admit(state, hash, xt, bytes.len(), valid, Origin::Peer)
+            .unwrap();
+    }
+
+    /// A local extrinsic still pooled is handed to the relay again 4 prunes after it became
+    /// ready, then at doubling intervals up to 64; one relayed by a peer never; one that left
+    /// the pool no more.
+    #[test]
+    fn local_extrinsics_still_pooled_are_relayed_again_at_doubling_intervals() {
+        let (mut state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits::default());
+        let local = signed(&genesis, "Alice", 0);
+        pool.submit(&state, &genesis, genesis, &local).unwrap();
+        admit_from_peer(&mut pool, &state, genesis, &signed(&genesis, "Bob", 0));
+        let mut relayed_at = Vec::new();
+        for prune in 1..=200 {
+            assert!(pool.prune_stale(&state).is_empty());
+            match pool.take_relay_due(10).as_slice() {
+                [] => {}
+                [bytes] => {
+                    assert_eq!(*bytes, local, "the local extrinsic's bytes");
+                    relayed_at.push(prune);
+                }
+                more => panic!("{} relayed at prune {prune}", more.len()),
+            }
+            pool.assert_consistent();
+        }
+        assert_eq!(relayed_at, vec![4, 12, 28, 60, 124, 188]);
+        // Included: pruned, and never relayed again.
+        state.insert(
+            pallet_system::AccountNonce::key(&dev_account("Alice")),
+            pallet_system::AccountInfo { nonce: 1 }.encode(),
+        );
+        assert_eq!(pool.prune_stale(&state).len(), 1);
+        pool.assert_consistent();
+        for _ in 0..RELAY_AGAIN_LAST {
+            pool.prune_stale(&state);
+            assert!(pool.take_relay_due(10).is_empty());
+        }
+    }
+
+    /// A local extrinsic that waited for its gap is due at the first prune after it became
+    /// ready; at most `limit` go per call and the rest follow at the next.
+    #[test]
+    fn a_promoted_local_extrinsic_is_relayed_at_the_next_prune_within_the_limit() {
+        let (state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits::default());
+        let waiting: Vec<Vec<u8>> = (1..=3)
+            .map(|nonce| signed(&genesis, "Alice", nonce))
+            .collect();
+        for bytes in &waiting {
+            pool.submit(&state, &genesis, genesis, bytes).unwrap();
+        }
+        assert!(
+            pool.take_relay_due(10).is_empty(),
+            "waiting extrinsics are not relayed again"
+        );
+        pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 0))
+            .unwrap();
+        assert_eq!(ready_nonces(&pool), vec![0, 1, 2, 3]);
+        pool.assert_consistent();
+        pool.prune_stale(&state);
+        assert_eq!(
+            pool.take_relay_due(2),
+            waiting[..2].to_vec(),
+            "soonest first, two of three"
+        );
+        pool.prune_stale(&state);
+        assert_eq!(pool.take_relay_due(2), waiting[2..].to_vec());
+        pool.assert_consistent();
     }
 
     #[test]

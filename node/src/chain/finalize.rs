@@ -19,7 +19,8 @@
 //!    of them, the finalized head becomes the best block.
 //! 6. **Prune the pool**: extrinsics whose nonce the committed state has passed are removed;
 //!    those the route included were announced with their block, the others are reported
-//!    [`ChainEvent::Dropped`] (another extrinsic with the same nonce won).
+//!    [`ChainEvent::Dropped`] (another extrinsic with the same nonce won). Extrinsics
+//!    submitted here and still pooled some prunes after their relay are relayed again.
 
 use super::import::HeldRoute;
 use super::{Chain, ChainError, ChainEvent, Executed, State, StoredBlock};
@@ -186,6 +187,15 @@ impl Chain {
         }
         if !dropped.is_empty() {
             let _ = self.inner.events.send(ChainEvent::Dropped(dropped));
+        }
+        // Still pooled some prunes after this node relayed them: the relay may have been lost,
+        // and on a full node nothing else brings them to a leader (txpool, "Relaying again").
+        for bytes in state
+            .pool
+            .take_relay_due(super::RELAY_AGAIN_PER_FINALIZATION)
+        {
+            // No subscriber (no network yet, or a tool's chain) is not an error.
+            let _ = self.inner.submitted.send(bytes);
         }
     }
 }

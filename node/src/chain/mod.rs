@@ -81,7 +81,7 @@ pub use view::{Executed, KeyVisitor, View};
 
 use crate::metrics::{set_count, Metrics};
 use crate::storage::{Database, FinalizedBlock, StorageError};
-use crate::txpool::{PoolError, PoolLimits, TxPool};
+use crate::txpool::{Origin, PoolError, PoolLimits, TxPool};
 use agora_primitives::referee::Referee;
 use agora_primitives::smt::SmtError;
 use agora_primitives::storage::RawEvent;
@@ -325,6 +325,10 @@ struct Inner {
 /// Extrinsics submitted here and not yet relayed that may wait for the relay; more are
 /// relayed late or not at all (they stay in this node's pool either way).
 pub const RELAY_QUEUE: usize = 16_384;
+
+/// Most extrinsics submitted here that one finalization hands to the relay again because they
+/// are still pooled (`TxPool::take_relay_due`): one relay message's worth.
+pub const RELAY_AGAIN_PER_FINALIZATION: usize = crate::consensus::relay::MAX_BATCH;
 
 /// The chain. Cheap to clone.
 #[derive(Clone)]
@@ -637,7 +641,9 @@ impl Chain {
         let valid = validate_transaction(&view, &self.inner.genesis_hash, head, &xt, bytes.len())?;
         let hash = {
             let mut state = self.lock();
-            let result = state.pool.admit(&view, hash, xt, bytes.len(), valid);
+            let result = state
+                .pool
+                .admit(&view, hash, xt, bytes.len(), valid, Origin::Local);
             set_count(&self.inner.metrics.txpool_size, state.pool.len());
             self.report_dropped(&mut state);
             result?
@@ -714,7 +720,9 @@ impl Chain {
                                 "no verdict".to_owned(),
                             ),
                         )))??;
-                state.pool.admit(&view, hash, xt, bytes.len(), valid)
+                state
+                    .pool
+                    .admit(&view, hash, xt, bytes.len(), valid, Origin::Peer)
             })
             .collect();
         set_count(&self.inner.metrics.txpool_size, state.pool.len());

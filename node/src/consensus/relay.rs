@@ -20,9 +20,12 @@
 //! is the first of the next message. Received batches are polled first, and after each one
 //! a message of this node's own submissions goes out, so a peer keeping the receiving side
 //! busy cannot hold them back. If the queue overflows (`RELAY_QUEUE` in the chain) the oldest
-//! submissions are not relayed; they remain in this node's own pool, and are included when it
-//! leads — on a validator; a full node never leads, so there they wait until they expire or
-//! the client sends them to another node (relaying them again is future work).
+//! submissions are not relayed then; they remain in this node's own pool.
+//!
+//! A relay can be lost (the queue overflowing, a peer restarting or unable to pool it, a lossy
+//! link), and a full node never leads, so the chain queues its own submissions again while
+//! they stay pooled: a few finalized blocks after they became ready, then at doubling
+//! intervals (`crate::txpool`, "Relaying again"). They come out of the same queue.
 
 use super::{Chain, PublicKey, Rt};
 use commonware_p2p::{Receiver, Recipients, Sender};

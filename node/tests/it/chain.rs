@@ -326,3 +326,96 @@ fn seen_equivocation_is_reported_and_slashed_in_the_next_block() {
     );
     assert!(slashed / 10 >= AGR);
 }
+
+/// A full node builds no blocks, so an extrinsic submitted to it reaches a leader only through
+/// its relay. Before, that relay happened once: lost (a peer restarting, a lossy link, a full
+/// relay queue), the extrinsic sat in the full node's pool for good, and the client resending
+/// it was told it was already pooled. Now the node relays it again while it stays pooled, here
+/// after four finalized blocks that did not include it, then eight more; once a block includes
+/// it, never again.
+#[test]
+fn a_submission_whose_relay_was_lost_is_relayed_again_until_a_block_includes_it() {
+    use agora_node::consensus::BlockSource;
+    use agora_runtime::executive::immortal_extra;
+    use agora_runtime::extrinsic::Extrinsic;
+    use parity_scale_codec::{Compact, Encode};
+    use sp_core::Pair;
+    let (full_dir, validator_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let runtime = multi_thread_runtime();
+    let (full, validator) = (
+        open_chain(full_dir.path()),
+        open_chain(validator_dir.path()),
+    );
+    let genesis = full.genesis_hash();
+    let alice = sp_core::sr25519::Pair::from_string("//Alice", None).unwrap();
+    let call = agora_runtime::RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
+        dest: agora_runtime::genesis::dev_account("Bob"),
+        value: Compact(1_000_000),
+    });
+    let transfer = Extrinsic::sign(&alice, call, immortal_extra(0, 0), &genesis, &genesis).encode();
+    let mut relay = full.relay_queue();
+    full.submit(&transfer).unwrap();
+    assert_eq!(relay.try_recv().unwrap(), transfer, "relayed at submission");
+    // That relay is lost: the validator finalizes blocks without it, the full node follows.
+    let mut parent = genesis;
+    let finalize_next = |parent: &mut agora_primitives::Hash| {
+        let view = validator.finalized_height() + 1;
+        let block = runtime
+            .block_on(validator.propose(*parent, 0, view))
+            .unwrap();
+        runtime.block_on(validator.finalized(block, Vec::new()));
+        let bytes = validator.block_bytes(block).unwrap();
+        let leader = dev_key("Alice");
+        assert_eq!(
+            full.receive_block(bytes, BlockSource::Peer(leader)),
+            Some(block)
+        );
+        assert!(runtime.block_on(full.verify(*parent, block, 0, leader)));
+        runtime.block_on(full.finalized(block, Vec::new()));
+        *parent = block;
+        block
+    };
+    let mut relayed_after = Vec::new();
+    for finalized in 1..=12 {
+        let block = finalize_next(&mut parent);
+        let body = validator.block(&block).unwrap().unwrap().block;
+        assert!(
+            body.extrinsics.is_empty(),
+            "the validator never saw the transfer"
+        );
+        match relay.try_recv() {
+            Ok(bytes) => {
+                assert_eq!(bytes, transfer);
+                relayed_after.push(finalized);
+            }
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => {}
+            Err(error) => panic!("{error}"),
+        }
+    }
+    assert_eq!(
+        relayed_after,
+        vec![4, 12],
+        "relayed again after 4, then 8 more, blocks"
+    );
+    // This time the relay arrives: the validator includes it, the full node prunes it.
+    assert!(validator.submit_relayed_batch(&[transfer])[0].is_ok());
+    let block = finalize_next(&mut parent);
+    assert_eq!(
+        validator
+            .block(&block)
+            .unwrap()
+            .unwrap()
+            .block
+            .extrinsics
+            .len(),
+        1
+    );
+    assert_eq!(full.pool_len(), 0);
+    for _ in 0..16 {
+        finalize_next(&mut parent);
+    }
+    assert!(
+        relay.try_recv().is_err(),
+        "an included extrinsic was relayed again"
+    );
+}
