@@ -27,8 +27,14 @@
 //! [`PoolLimits::max_waiting_bytes`], and each is dropped after [`WAIT_PRUNES`] prunes
 //! (finalized blocks) without its gap filling. Their budget is their own so that they cannot
 //! crowd out ready extrinsics: an account that parks extrinsics it never completes pays no fee
-//! for them, and at worst fills the waiting budget for [`WAIT_PRUNES`] blocks, during which
-//! other signers' out-of-order extrinsics are refused as gaps, as they all were before.
+//! for them. For the same reason the budget is shared fairly among signers: when it is full,
+//! an extrinsic still parks if some signer holds strictly more of the exceeded bound
+//! (extrinsics, or bytes) than the newcomer's signer would with it; the largest holder then
+//! loses its highest nonce (reported dropped), until there is room. Without it, four accounts
+//! resending 64 parked extrinsics of 16 KiB as each expired kept the budget full for good and
+//! every other signer's out-of-order extrinsic was refused as a gap; now shutting out a
+//! signer's first parked extrinsic takes as many funded accounts as the budget has slots
+//! ([`PoolLimits::max_waiting`]).
 //!
 //! # Order
 //!
@@ -372,13 +378,10 @@ impl TxPool {
         valid: ValidTransaction,
         origin: Origin,
     ) -> Result<(), PoolError> {
-        if self.waiting_len() >= self.limits.max_waiting {
-            return Err(PoolError::Full(
-                "too many extrinsics waiting for a gap to fill",
-            ));
-        }
-        if self.waiting_bytes.saturating_add(len) > self.limits.max_waiting_bytes {
-            return Err(PoolError::Full("too many bytes waiting for a gap to fill"));
+        for (holder, nonce) in self.waiting_room(&valid.signer, len)? {
+            if let Some(evicted) = self.unpark(&holder, nonce) {
+                self.dropped.push(evicted.hash);
+            }
         }
         self.waiting_bytes = self.waiting_bytes.saturating_add(len);
         self.waiting_hashes.insert(hash);
@@ -395,6 +398,84 @@ impl TxPool {
             .or_default()
             .insert(waiting.valid.nonce, waiting);
         Ok(())
+    }
+
+    /// Room in the waiting set for one more extrinsic of `len` bytes from `signer`: the waiting
+    /// extrinsics (signer, nonce) to evict for it, none if it fits. The set is shared fairly
+    /// (module doc): while a bound is exceeded, the signer holding the most of that bound
+    /// (extrinsics, or bytes), if it holds strictly more than `signer` would with this one,
+    /// gives up its highest nonce, the one furthest from entering. Nothing is evicted unless
+    /// all the room is found. At most [`PoolLimits::max_waiting`] steps, each a pass over the
+    /// waiting signers.
+    fn waiting_room(
+        &self,
+        signer: &AccountId,
+        len: usize,
+    ) -> Result<Vec<(AccountId, Nonce)>, PoolError> {
+        const COUNT: &str = "too many extrinsics waiting for a gap to fill";
+        const BYTES: &str = "too many bytes waiting for a gap to fill";
+        let (max_count, max_bytes) = (self.limits.max_waiting, self.limits.max_waiting_bytes);
+        let (mut count, mut bytes) = (self.waiting_len(), self.waiting_bytes);
+        let mut evict = Vec::new();
+        if count < max_count && bytes.saturating_add(len) <= max_bytes {
+            return Ok(evict);
+        }
+        let held = |nonces: &BTreeMap<Nonce, Waiting>| {
+            (nonces.len(), nonces.values().map(|w| w.len).sum::<usize>())
+        };
+        let mine = self.waiting.get(signer).map_or((0, 0), held);
+        let mine = (mine.0.saturating_add(1), mine.1.saturating_add(len));
+        // Each other holder's (extrinsics, bytes) left and its nonces, highest first.
+        let mut holders: BTreeMap<AccountId, ((usize, usize), Vec<(Nonce, usize)>)> = self
+            .waiting
+            .iter()
+            .filter(|(holder, _)| *holder != signer)
+            .map(|(holder, nonces)| {
+                let highest_first = nonces.iter().rev().map(|(n, w)| (*n, w.len)).collect();
+                (*holder, (held(nonces), highest_first))
+            })
+            .collect();
+        for _ in 0..=max_count {
+            let by_count = count >= max_count;
+            if !by_count && bytes.saturating_add(len) <= max_bytes {
+                return Ok(evict);
+            }
+            // Deterministic: ties go to the greater account id.
+            let largest = holders
+                .iter()
+                .filter(|(_, (_, nonces))| !nonces.is_empty())
+                .max_by_key(|(holder, ((c, b), _))| {
+                    if by_count {
+                        (*c, *b, **holder)
+                    } else {
+                        (*b, *c, **holder)
+                    }
+                });
+            let Some((holder, ((c, b), _))) = largest else {
+                break;
+            };
+            let larger = if by_count { *c > mine.0 } else { *b > mine.1 };
+            if !larger {
+                break;
+            }
+            let holder = *holder;
+            let Some(((c, b), nonces)) = holders.get_mut(&holder) else {
+                break;
+            };
+            let Some((nonce, size)) = (!nonces.is_empty()).then(|| nonces.remove(0)) else {
+                break;
+            };
+            *c = c.saturating_sub(1);
+            *b = b.saturating_sub(size);
+            count = count.saturating_sub(1);
+            bytes = bytes.saturating_sub(size);
+            evict.push((holder, nonce));
+        }
+        Err(PoolError::Full(if count >= max_count {
+            COUNT
+        } else {
+            BYTES
+        }))
     }
 
     /// Takes `signer`'s waiting extrinsic with `nonce` out of the waiting set.
@@ -1149,6 +1230,78 @@ mod tests {
         pool.prune_stale(&state);
         assert_eq!(pool.take_relay_due(2), waiting[2..].to_vec());
         pool.assert_consistent();
+    }
+
+    /// How many extrinsics `who` has waiting.
+    fn waiting_of(pool: &TxPool, who: &str) -> usize {
+        pool.waiting.get(&dev_account(who)).map_or(0, BTreeMap::len)
+    }
+
+    /// Exploit: parked extrinsics pay nothing, and the waiting budget went to whoever came
+    /// first. A few accounts re-parking theirs as they expired kept it full for good, and every
+    /// other signer's out-of-order extrinsic was refused as a gap. Now the largest holder gives
+    /// up its furthest nonce to a signer holding less, by count and by bytes, and no holder
+    /// can take back more than a fair share.
+    #[test]
+    fn exploit_a_few_signers_cannot_keep_the_waiting_set_to_themselves() {
+        let (state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits {
+            max_waiting: 4,
+            ..PoolLimits::default()
+        });
+        let alices: Vec<Vec<u8>> = (1..=4).map(|n| signed(&genesis, "Alice", n)).collect();
+        for bytes in &alices {
+            pool.submit(&state, &genesis, genesis, bytes).unwrap();
+        }
+        let park = |pool: &mut TxPool, who: &str, nonce: Nonce| {
+            let result = pool.submit(&state, &genesis, genesis, &signed(&genesis, who, nonce));
+            pool.assert_consistent();
+            result
+        };
+        park(&mut pool, "Bob", 1).unwrap();
+        let hash = agora_runtime::extrinsic::hash_of;
+        assert_eq!(
+            pool.take_dropped(),
+            vec![hash(&alices[3])],
+            "Alice's furthest nonce"
+        );
+        park(&mut pool, "Bob", 2).unwrap();
+        assert_eq!(pool.take_dropped(), vec![hash(&alices[2])]);
+        assert_eq!(
+            (waiting_of(&pool, "Alice"), waiting_of(&pool, "Bob")),
+            (2, 2)
+        );
+        // An even split holds against both.
+        let full = Err(PoolError::Full(
+            "too many extrinsics waiting for a gap to fill",
+        ));
+        assert_eq!(park(&mut pool, "Bob", 3), full);
+        assert_eq!(park(&mut pool, "Alice", 3), full);
+        assert!(
+            pool.take_dropped().is_empty(),
+            "a refused park evicts nothing"
+        );
+        // A third signer still gets in.
+        park(&mut pool, "Charlie", 1).unwrap();
+        assert_eq!(pool.take_dropped().len(), 1);
+        assert_eq!(waiting_of(&pool, "Charlie"), 1);
+        assert_eq!(waiting_of(&pool, "Alice") + waiting_of(&pool, "Bob"), 3);
+
+        // By bytes: three of Alice's fill the budget, Bob's first takes her furthest place.
+        let one = alices[0].len();
+        let mut pool = TxPool::new(PoolLimits {
+            max_waiting_bytes: 3 * one,
+            ..PoolLimits::default()
+        });
+        for bytes in &alices[..3] {
+            pool.submit(&state, &genesis, genesis, bytes).unwrap();
+        }
+        park(&mut pool, "Bob", 1).unwrap();
+        assert_eq!(pool.take_dropped(), vec![hash(&alices[2])]);
+        assert_eq!(
+            (waiting_of(&pool, "Alice"), pool.waiting_bytes),
+            (2, 3 * one)
+        );
     }
 
     #[test]
