@@ -398,11 +398,7 @@ impl EngineReferee {
 /// chain's event channel closes.
 pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>, fetch: Option<BlobFetcher>) {
     let mut events = chain.subscribe();
-    let mut prepared: HashSet<Hash> = HashSet::new();
-    // Modules whose fetch failed, retried on each finalized block up to `MAX_FETCH_RETRIES`
-    // times (a fetch can fail while every validator fetches the same new module from its
-    // uploader alone): the attempts made so far.
-    let mut retrying: BTreeMap<Hash, u32> = BTreeMap::new();
+    let mut modules = WarmedModules::default();
     loop {
         let header = match events.recv().await {
             Ok(ChainEvent::Finalized { header, .. }) => header,
@@ -410,29 +406,14 @@ pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>, fetch: Option
             Err(RecvError::Closed) => return,
         };
         let (assigned, requests) = assigned_and_refereed(&chain, &header.hash());
-        // Each module once a block: several jobs of one module, or a module assigned again
-        // while it waits for a retry, would otherwise fetch it again after a failed fetch.
-        let modules: BTreeSet<Hash> = assigned
-            .into_iter()
-            .chain(retrying.keys().copied())
-            .collect();
-        for module in modules {
-            // Bounded by the distinct modules of assigned jobs, each compiled once a run, and
-            // by the retries.
-            if prepared.contains(&module) {
-                continue;
-            }
+        // Bounded by the distinct modules of assigned jobs, each compiled once a run, and by
+        // the retries.
+        for module in modules.due(assigned) {
             if !fetch_missing(&chain, &referee, fetch.as_ref(), &[module]).await {
-                let attempts = retrying.entry(module).or_default();
-                *attempts = attempts.saturating_add(1);
-                if *attempts >= MAX_FETCH_RETRIES {
-                    retrying.remove(&module);
-                    prepared.insert(module); // Given up: the referee reports it unavailable.
-                }
+                modules.fetch_failed(module);
                 continue;
             }
-            retrying.remove(&module);
-            prepared.insert(module);
+            modules.done(module);
             let referee = referee.clone();
             let _ = tokio::task::spawn_blocking(move || referee.prepare(&module)).await;
         }
@@ -489,6 +470,47 @@ async fn fetch_missing(
 
 /// Finalized blocks on which the warmer tries again to fetch a module whose fetch failed.
 const MAX_FETCH_RETRIES: u32 = 16;
+
+/// The warmer's account of modules: those it is done with (prepared, or given up on) and those
+/// whose fetch failed, tried again on each finalized block up to [`MAX_FETCH_RETRIES`] times
+/// (a fetch can fail while every validator fetches the same new module from its uploader
+/// alone, or past its deadline).
+#[derive(Default)]
+struct WarmedModules {
+    done: HashSet<Hash>,
+    /// Module → failed fetches so far.
+    retrying: BTreeMap<Hash, u32>,
+}
+
+impl WarmedModules {
+    /// The modules to work on at a finalized block that assigned jobs of `assigned`: those
+    /// and the ones waiting for a retry, each once (several jobs of one module, or a module
+    /// assigned again while it waits for a retry, would otherwise be fetched again after a
+    /// failed fetch), less those done with.
+    fn due(&self, assigned: Vec<Hash>) -> BTreeSet<Hash> {
+        assigned
+            .into_iter()
+            .chain(self.retrying.keys().copied())
+            .filter(|module| !self.done.contains(module))
+            .collect()
+    }
+
+    /// `module` was fetched (or needed no fetch): it is prepared now, never again.
+    fn done(&mut self, module: Hash) {
+        self.retrying.remove(&module);
+        self.done.insert(module);
+    }
+
+    /// A fetch of `module` failed: tried again at the next finalized block, unless that was
+    /// the last attempt (then given up: the referee reports the module unavailable).
+    fn fetch_failed(&mut self, module: Hash) {
+        let attempts = self.retrying.entry(module).or_default();
+        *attempts = attempts.saturating_add(1);
+        if *attempts >= MAX_FETCH_RETRIES {
+            self.done(module);
+        }
+    }
+}
 
 /// The modules of the jobs assigned in block `hash`, and the referee requests of the disputes
 /// that block left at the referee's turn, each with the job's establishing request.
@@ -611,6 +633,33 @@ mod tests {
     /// error of this machine (its module cache, its memory, its engine, a stopped run) decides
     /// nothing. Before, a module cache the node could not write read as the module refusing
     /// the run: a verdict on this validator only.
+    /// A module whose fetch failed is tried again on each of the next finalized blocks, once a
+    /// block however often it is assigned, until a fetch succeeds or the retries run out;
+    /// done with, it is never worked on again.
+    #[test]
+    fn the_warmer_retries_a_failed_module_fetch_a_bounded_number_of_times() {
+        let (slow, flaky, other) = (Hash([1; 32]), Hash([2; 32]), Hash([3; 32]));
+        let mut modules = WarmedModules::default();
+        let first = modules.due(vec![slow, flaky, slow]);
+        assert_eq!(first.into_iter().collect::<Vec<_>>(), vec![slow, flaky]);
+        modules.fetch_failed(slow);
+        modules.fetch_failed(flaky);
+        // Next block: both again though nothing assigns them; `flaky` comes through now.
+        let due: Vec<Hash> = modules.due(vec![other, slow]).into_iter().collect();
+        assert_eq!(due, vec![slow, flaky, other]);
+        modules.done(flaky);
+        modules.done(other);
+        modules.fetch_failed(slow);
+        for attempt in 3..=MAX_FETCH_RETRIES {
+            assert!(modules.due(Vec::new()).contains(&slow), "attempt {attempt}");
+            modules.fetch_failed(slow);
+        }
+        assert!(
+            modules.due(vec![slow, flaky, other]).is_empty(),
+            "given up after {MAX_FETCH_RETRIES} attempts; the others are prepared"
+        );
+    }
+
     #[test]
     fn only_what_every_machine_meets_is_a_verdict() {
         for failure in [
