@@ -49,13 +49,16 @@
 //! budget was full, a lossy link), and a client resending the extrinsic is told it is already
 //! pooled. So the pool remembers which ready extrinsics are [`Origin::Local`] and hands them
 //! out to be relayed again ([`TxPool::take_relay_due`]) while they stay pooled: first
-//! [`RELAY_AGAIN_FIRST`] prunes after they became ready, then at doubling intervals up to
-//! [`RELAY_AGAIN_LAST`] prunes, at most a given number per prune. A local extrinsic that was
-//! waiting for a gap is due at the first prune after it becomes ready: its relay at
-//! submission may have met peers that could not park it. Extrinsics relayed by peers are never
-//! relayed again here; their own node does that. The cost is bounded: a pool full of local
-//! extrinsics that no block takes is re-sent at most once per [`RELAY_AGAIN_LAST`] prunes each
-//! (peers answer a known extrinsic under one short lock, before any check).
+//! [`RELAY_AGAIN_FIRST`] prunes after they became ready, then at doubling intervals, the
+//! last after an interval of [`RELAY_AGAIN_LAST`] prunes (with the defaults at 4, 12, 28, 60
+//! and 124 prunes), at most a given number and size per prune. A prune is one finalization,
+//! which may commit several blocks. A local extrinsic that was waiting for a gap is due at
+//! the first prune after it becomes ready: its relay at submission may have met peers that
+//! could not park it. Extrinsics relayed by peers are never relayed again here; their own
+//! node does that. The cost is bounded per extrinsic, not only per prune: a local extrinsic
+//! that no block takes and that peers no longer hold (one only a referee this node lacks can
+//! decide, dropped by every builder) costs each peer a signature check per relay, five
+//! times at most; one whose era ended is pruned (below).
 //!
 //! # Pruning
 //!
@@ -72,7 +75,7 @@
 //! pool's room for good (ready extrinsics never expire).
 
 use agora_primitives::storage::StateRead;
-use agora_primitives::{AccountId, Balance, Hash, Nonce};
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash, Nonce};
 #[cfg(doc)]
 use agora_runtime::executive::validate_transactions;
 use agora_runtime::executive::{validate_transaction, TransactionError, ValidTransaction};
@@ -193,6 +196,11 @@ pub struct PooledTx {
     pub len: usize,
     /// The fee it pays, tip included.
     pub fee: Balance,
+    /// The era hash its signature was verified with on admission
+    /// ([`ValidTransaction::era_hash`]).
+    pub era_hash: Hash,
+    /// The first block its era no longer covers ([`ValidTransaction::death`]).
+    pub death: BlockNumber,
 }
 
 /// An extrinsic waiting for its signer's gap to fill.
@@ -236,6 +244,8 @@ pub struct TxPool {
     relay_again: BTreeMap<u64, RelayAgain>,
     /// (Due prune, arrival number) of every entry of `relay_again`, soonest first.
     relay_due: BTreeSet<(u64, u64)>,
+    /// (Death, arrival number) of every ready extrinsic with a mortal era, soonest first.
+    by_death: BTreeSet<(BlockNumber, u64)>,
 }
 
 impl TxPool {
@@ -599,6 +609,9 @@ impl TxPool {
             .insert(valid.nonce, arrival);
         self.by_hash.insert(hash, arrival);
         self.bytes = self.bytes.saturating_add(len);
+        if valid.death != BlockNumber::MAX {
+            self.by_death.insert((valid.death, arrival));
+        }
         self.by_arrival.insert(
             arrival,
             PooledTx {
@@ -606,6 +619,8 @@ impl TxPool {
                 xt,
                 len,
                 fee: valid.fee,
+                era_hash: valid.era_hash,
+                death: valid.death,
             },
         );
     }
@@ -615,11 +630,14 @@ impl TxPool {
         self.by_arrival.values().take(limit).cloned().collect()
     }
 
-    /// The encodings of at most `limit` local ready extrinsics due to be relayed again (module
-    /// doc), soonest due first; each is scheduled again at double its last interval, at most
-    /// [`RELAY_AGAIN_LAST`] prunes on. Bounded by `limit` and the pool's ready extrinsics.
-    pub fn take_relay_due(&mut self, limit: usize) -> Vec<Vec<u8>> {
+    /// The encodings of local ready extrinsics due to be relayed again (module doc), soonest
+    /// due first, at most `limit` of them and, but for the first, `max_bytes`; each is
+    /// scheduled again at double its last interval, and after the relay that closed an
+    /// interval of [`RELAY_AGAIN_LAST`] prunes never again. Bounded by `limit` and the pool's
+    /// ready extrinsics.
+    pub fn take_relay_due(&mut self, limit: usize, max_bytes: usize) -> Vec<Vec<u8>> {
         let mut due = Vec::new();
+        let mut bytes_taken = 0usize;
         while due.len() < limit {
             let Some(&(at, arrival)) = self.relay_due.first() else {
                 break;
@@ -627,6 +645,11 @@ impl TxPool {
             if at > self.prunes {
                 break;
             }
+            let len = self.by_arrival.get(&arrival).map_or(0, |tx| tx.len);
+            if !due.is_empty() && bytes_taken.saturating_add(len) > max_bytes {
+                break;
+            }
+            bytes_taken = bytes_taken.saturating_add(len);
             self.relay_due.remove(&(at, arrival));
             let (Some(tx), Some(again)) = (
                 self.by_arrival.get(&arrival),
@@ -644,9 +667,15 @@ impl TxPool {
                 self.relay_again.remove(&arrival);
                 continue;
             }
-            again.interval = again.interval.saturating_mul(2).min(RELAY_AGAIN_LAST);
-            again.due = self.prunes.saturating_add(again.interval);
-            self.relay_due.insert((again.due, arrival));
+            if again.interval >= RELAY_AGAIN_LAST {
+                // The last: a local extrinsic no block took in all that time (one only a
+                // referee this node lacks can decide, say) is not sent to every peer for ever.
+                self.relay_again.remove(&arrival);
+            } else {
+                again.interval = again.interval.saturating_mul(2).min(RELAY_AGAIN_LAST);
+                again.due = self.prunes.saturating_add(again.interval);
+                self.relay_due.insert((again.due, arrival));
+            }
             due.push(bytes);
         }
         due
@@ -659,6 +688,7 @@ impl TxPool {
         if let Some(again) = self.relay_again.remove(&arrival) {
             self.relay_due.remove(&(again.due, arrival));
         }
+        self.by_death.remove(&(tx.death, arrival));
         if let Some(nonces) = self.by_signer.get_mut(&tx.xt.signer) {
             nonces.remove(&tx.xt.nonce());
             if nonces.is_empty() {
@@ -704,12 +734,13 @@ impl TxPool {
         removed
     }
 
-    /// Drops every extrinsic whose nonce is below its signer's nonce in `state`. Returns the
-    /// hashes removed.
+    /// Drops every extrinsic whose nonce is below its signer's nonce in `state` (the finalized
+    /// state), and every one whose era no longer covers the next block, with its signer's
+    /// later nonces (they became gaps). Returns the hashes removed.
     ///
-    /// Then the waiting extrinsics: those whose nonce went stale, or that waited
-    /// [`WAIT_PRUNES`] prunes, are dropped (and returned too); those whose gap the blocks
-    /// filled enter the ready set.
+    /// Then the waiting extrinsics: those whose nonce went stale, whose era ended, or that
+    /// waited [`WAIT_PRUNES`] prunes, are dropped (and returned too); those whose gap the
+    /// blocks filled enter the ready set.
     pub fn prune_stale(&mut self, state: &impl StateRead) -> Vec<Hash> {
         self.prunes = self.prunes.saturating_add(1);
         let mut stale = Vec::new();
@@ -724,6 +755,18 @@ impl TxPool {
         for hash in &stale {
             self.remove(hash);
         }
+        // Past their era: no block can include them any more (kept, they were relayed again,
+        // and held their signer's later nonces as gaps).
+        let next_block = agora_runtime::System::block_number(state).saturating_add(1);
+        let dead: Vec<Hash> = self
+            .by_death
+            .iter()
+            .take_while(|(death, _)| *death <= next_block)
+            .filter_map(|(_, arrival)| self.by_arrival.get(arrival).map(|tx| tx.hash))
+            .collect();
+        for hash in dead {
+            stale.extend(self.reject(&hash));
+        }
         let signers: Vec<AccountId> = self.waiting.keys().copied().collect();
         for signer in signers {
             let state_nonce = agora_runtime::System::account_nonce(state, &signer);
@@ -732,6 +775,7 @@ impl TxPool {
                     .iter()
                     .filter(|(nonce, waiting)| {
                         **nonce < state_nonce
+                            || waiting.valid.death <= next_block
                             || self.prunes.saturating_sub(waiting.since) > WAIT_PRUNES
                     })
                     .map(|(nonce, _)| *nonce)
@@ -977,6 +1021,7 @@ mod tests {
         let two = agora_runtime::extrinsic::hash_of(&two);
         assert_eq!(pool.take_dropped(), vec![two], "reported once");
         assert!(pool.take_dropped().is_empty());
+        pool.assert_consistent();
     }
 
     #[test]
@@ -1065,6 +1110,7 @@ mod tests {
         pool.submit(&state, &genesis, genesis, &again.encode())
             .unwrap();
         assert_eq!(ready_nonces(&pool), vec![0, 0, 1]);
+        pool.assert_consistent();
     }
 
     /// Exploit: extrinsics admitted while their signer could pay, parked behind one that spends
@@ -1122,6 +1168,7 @@ mod tests {
         );
         assert!(pool.contains(&alices[1]) && pool.contains(&bobs));
         assert_eq!(ready_nonces(&pool), vec![1, 0]);
+        pool.assert_consistent();
     }
 
     impl TxPool {
@@ -1140,6 +1187,14 @@ mod tests {
             let waiting_bytes: usize = waiting.iter().map(|w| w.len).sum();
             assert_eq!(waiting_bytes, self.waiting_bytes);
             assert_eq!(self.relay_again.len(), self.relay_due.len());
+            let mortal = self
+                .by_arrival
+                .values()
+                .filter(|tx| tx.death != BlockNumber::MAX);
+            assert_eq!(mortal.count(), self.by_death.len());
+            for (death, arrival) in &self.by_death {
+                assert_eq!(self.by_arrival[arrival].death, *death);
+            }
             for (arrival, again) in &self.relay_again {
                 assert!(
                     self.by_arrival.contains_key(arrival),
@@ -1165,8 +1220,8 @@ mod tests {
     }
 
     /// A local extrinsic still pooled is handed to the relay again 4 prunes after it became
-    /// ready, then at doubling intervals up to 64; one relayed by a peer never; one that left
-    /// the pool no more.
+    /// ready, then at doubling intervals up to 64, five times in all; one relayed by a peer
+    /// never; one that left the pool no more.
     #[test]
     fn local_extrinsics_still_pooled_are_relayed_again_at_doubling_intervals() {
         let (mut state, genesis) = setup();
@@ -1177,7 +1232,7 @@ mod tests {
         let mut relayed_at = Vec::new();
         for prune in 1..=200 {
             assert!(pool.prune_stale(&state).is_empty());
-            match pool.take_relay_due(10).as_slice() {
+            match pool.take_relay_due(10, usize::MAX).as_slice() {
                 [] => {}
                 [bytes] => {
                     assert_eq!(*bytes, local, "the local extrinsic's bytes");
@@ -1187,7 +1242,7 @@ mod tests {
             }
             pool.assert_consistent();
         }
-        assert_eq!(relayed_at, vec![4, 12, 28, 60, 124, 188]);
+        assert_eq!(relayed_at, vec![4, 12, 28, 60, 124], "then never again");
         // Included: pruned, and never relayed again.
         state.insert(
             pallet_system::AccountNonce::key(&dev_account("Alice")),
@@ -1197,7 +1252,7 @@ mod tests {
         pool.assert_consistent();
         for _ in 0..RELAY_AGAIN_LAST {
             pool.prune_stale(&state);
-            assert!(pool.take_relay_due(10).is_empty());
+            assert!(pool.take_relay_due(10, usize::MAX).is_empty());
         }
     }
 
@@ -1214,7 +1269,7 @@ mod tests {
             pool.submit(&state, &genesis, genesis, bytes).unwrap();
         }
         assert!(
-            pool.take_relay_due(10).is_empty(),
+            pool.take_relay_due(10, usize::MAX).is_empty(),
             "waiting extrinsics are not relayed again"
         );
         pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 0))
@@ -1223,12 +1278,12 @@ mod tests {
         pool.assert_consistent();
         pool.prune_stale(&state);
         assert_eq!(
-            pool.take_relay_due(2),
+            pool.take_relay_due(2, usize::MAX),
             waiting[..2].to_vec(),
             "soonest first, two of three"
         );
         pool.prune_stale(&state);
-        assert_eq!(pool.take_relay_due(2), waiting[2..].to_vec());
+        assert_eq!(pool.take_relay_due(2, usize::MAX), waiting[2..].to_vec());
         pool.assert_consistent();
     }
 
@@ -1302,6 +1357,54 @@ mod tests {
             (waiting_of(&pool, "Alice"), pool.waiting_bytes),
             (2, 3 * one)
         );
+    }
+
+    /// A transfer of `who`'s with `nonce`, mortal for the 4 blocks from genesis (blocks 1 to 3).
+    fn signed_mortal(genesis: &Hash, who: &str, nonce: Nonce) -> Vec<u8> {
+        use agora_runtime::extrinsic::{Era, SignedExtra};
+        let signer = sr25519::Pair::from_string(&format!("//{who}"), None).unwrap();
+        let call = RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
+            dest: dev_account("Bob"),
+            value: Compact(AGR),
+        });
+        let extra = SignedExtra {
+            era: Era::mortal(4, 0),
+            nonce: Compact(nonce),
+            tip: Compact(0),
+        };
+        Extrinsic::sign(&signer, call, extra, genesis, genesis).encode()
+    }
+
+    /// Once the next block is past an extrinsic's era it can never be included: it is pruned,
+    /// ready or waiting, with its signer's later nonces (gaps now). Kept, it was relayed again
+    /// and held those nonces; an immortal extrinsic stays.
+    #[test]
+    fn extrinsics_past_their_era_are_pruned_with_their_signers_later_nonces() {
+        let (mut state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits::default());
+        let mut submit = |bytes: Vec<u8>| pool.submit(&state, &genesis, genesis, &bytes).unwrap();
+        let alices = [
+            submit(signed_mortal(&genesis, "Alice", 0)),
+            submit(signed(&genesis, "Alice", 1)),
+            submit(signed_mortal(&genesis, "Alice", 3)), // Waits for nonce 2.
+        ];
+        let bobs = submit(signed(&genesis, "Bob", 0));
+        let charlies = submit(signed_mortal(&genesis, "Charlie", 1)); // Waits for nonce 0.
+        assert_eq!((pool.len(), pool.waiting_len()), (3, 2));
+        let number = pallet_system::Number::key();
+        state.insert(number.clone(), 2u64.encode());
+        assert!(
+            pool.prune_stale(&state).is_empty(),
+            "block 3 is in their era"
+        );
+        pool.assert_consistent();
+        state.insert(number, 3u64.encode());
+        let pruned: BTreeSet<Hash> = pool.prune_stale(&state).into_iter().collect();
+        let expected: BTreeSet<Hash> = alices.into_iter().chain([charlies]).collect();
+        assert_eq!(pruned, expected, "block 4 is past their era");
+        assert_eq!((pool.len(), pool.waiting_len()), (1, 0));
+        assert!(pool.contains(&bobs));
+        pool.assert_consistent();
     }
 
     #[test]

@@ -183,6 +183,13 @@ pub struct ValidTransaction {
     pub fee: Balance,
     /// Weight it will use.
     pub weight: Weight,
+    /// The birth block's hash (the genesis hash for an immortal era) its signature was checked
+    /// against: a block builder may skip the check only where the era gives the same hash
+    /// ([`BlockBuilder::push_preverified`]).
+    pub era_hash: Hash,
+    /// The first block its era no longer covers (`BlockNumber::MAX` if immortal): from there
+    /// on it can never be included.
+    pub death: BlockNumber,
 }
 
 /// The hash the signer committed to for `era`, looked up in `state` for a block numbered
@@ -274,6 +281,8 @@ fn check(
         account_nonce,
         fee,
         weight: extrinsic_weight(&xt.call),
+        era_hash: hash,
+        death: xt.extra.era.death(block),
     };
     Ok((valid, hash))
 }
@@ -602,19 +611,33 @@ impl<'a> BlockBuilder<'a> {
     /// Applies `xt` (signature verified here) if it is includable; otherwise leaves the block
     /// as it was and says why.
     pub fn push(&mut self, xt: Extrinsic) -> Result<(), TransactionError> {
-        self.push_checked(xt, true)
+        self.push_checked(xt, None)
     }
 
-    /// [`BlockBuilder::push`] for an extrinsic whose signature was already verified for this
-    /// chain (the transaction pool verifies every extrinsic on admission): a signature does
-    /// not depend on the state, only on the genesis and birth block hashes, which a chain never
-    /// changes. Verifying again here would bound block production by one thread's signature
-    /// checks; the other validators still verify every signature when they import the block.
-    pub fn push_preverified(&mut self, xt: Extrinsic) -> Result<(), TransactionError> {
-        self.push_checked(xt, false)
+    /// [`BlockBuilder::push`] for an extrinsic whose signature was already verified with the
+    /// era hash `verified_with` (the transaction pool verifies every extrinsic on admission,
+    /// [`ValidTransaction::era_hash`]): the signed message depends only on the extrinsic, the
+    /// genesis hash and that era hash, so where this block's era hash is the same the verdict
+    /// is too, and verifying again would bound block production by one thread's signature
+    /// checks (the other validators still verify every signature when they import the block).
+    /// Where it differs — a mortal era moved on to another birth block while the extrinsic
+    /// waited in the pool — the signature is verified here, and fails: skipped, it made a
+    /// block every other validator refuses, built again by every leader holding the extrinsic.
+    pub fn push_preverified(
+        &mut self,
+        xt: Extrinsic,
+        verified_with: &Hash,
+    ) -> Result<(), TransactionError> {
+        self.push_checked(xt, Some(verified_with))
     }
 
-    fn push_checked(&mut self, xt: Extrinsic, verify: bool) -> Result<(), TransactionError> {
+    /// Applies `xt`, verifying its signature unless it was verified with the era hash this
+    /// block gives it (`verified_with`).
+    fn push_checked(
+        &mut self,
+        xt: Extrinsic,
+        verified_with: Option<&Hash>,
+    ) -> Result<(), TransactionError> {
         let len = xt.encoded_size();
         let (valid, era_hash) = check(
             &self.ext,
@@ -635,7 +658,7 @@ impl<'a> BlockBuilder<'a> {
                 len_left,
             });
         }
-        if verify {
+        if verified_with != Some(&era_hash) {
             xt.verify_signature(&signing_message(
                 &xt.call,
                 &xt.extra,

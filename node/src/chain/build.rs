@@ -189,8 +189,9 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
         if builder.is_full() {
             break;
         }
-        // Every pooled extrinsic's signature was verified on admission (`txpool`).
-        match builder.push_preverified(tx.xt) {
+        // Every pooled extrinsic's signature was verified on admission (`txpool`), with the
+        // era hash it names; the builder verifies again where this block's differs.
+        match builder.push_preverified(tx.xt, &tx.era_hash) {
             Ok(()) => {}
             Err(error) if stays_pooled(&error) => {}
             Err(_) => rejected.push(tx.hash),

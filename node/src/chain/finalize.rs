@@ -190,10 +190,10 @@ impl Chain {
         }
         // Still pooled some prunes after this node relayed them: the relay may have been lost,
         // and on a full node nothing else brings them to a leader (txpool, "Relaying again").
-        for bytes in state
-            .pool
-            .take_relay_due(super::RELAY_AGAIN_PER_FINALIZATION)
-        {
+        for bytes in state.pool.take_relay_due(
+            super::RELAY_AGAIN_PER_FINALIZATION,
+            super::RELAY_AGAIN_BYTES,
+        ) {
             // No subscriber (no network yet, or a tool's chain) is not an error.
             let _ = self.inner.submitted.send(bytes);
         }

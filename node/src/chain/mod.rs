@@ -330,6 +330,9 @@ pub const RELAY_QUEUE: usize = 16_384;
 /// are still pooled (`TxPool::take_relay_due`): one relay message's worth.
 pub const RELAY_AGAIN_PER_FINALIZATION: usize = crate::consensus::relay::MAX_BATCH;
 
+/// Most bytes of them (encoded under the chain's lock).
+pub const RELAY_AGAIN_BYTES: usize = 1 << 20;
+
 /// The chain. Cheap to clone.
 #[derive(Clone)]
 pub struct Chain {

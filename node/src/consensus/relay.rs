@@ -24,8 +24,9 @@
 //!
 //! A relay can be lost (the queue overflowing, a peer restarting or unable to pool it, a lossy
 //! link), and a full node never leads, so the chain queues its own submissions again while
-//! they stay pooled: a few finalized blocks after they became ready, then at doubling
-//! intervals (`crate::txpool`, "Relaying again"). They come out of the same queue.
+//! they stay pooled: a few finalizations after they became ready, then at doubling
+//! intervals, five times at most (`crate::txpool`, "Relaying again"). They come out of the
+//! same queue.
 
 use super::{Chain, PublicKey, Rt};
 use commonware_p2p::{Receiver, Recipients, Sender};

@@ -419,3 +419,71 @@ fn a_submission_whose_relay_was_lost_is_relayed_again_until_a_block_includes_it(
         "an included extrinsic was relayed again"
     );
 }
+
+/// Exploit: the block builder skipped the signature check of pooled extrinsics, which the pool
+/// verified on admission, holding that a signature never changes. A mortal era's birth block
+/// does: an extrinsic valid for blocks 1 to 3 signs a message naming genesis, but in block 7
+/// its era names block 4. Parked behind a missing nonce while the chain moved on, then let in
+/// by that nonce, it went into a block every other validator refused, and every leader holding
+/// it built the same block again: the chain stalled, and the attacker paid no fee. Now the
+/// builder verifies a signature again wherever the era gives another hash than it was
+/// verified with, and drops the extrinsic.
+#[test]
+fn exploit_a_pooled_extrinsic_past_its_era_is_not_built_into_a_block_others_refuse() {
+    use agora_node::consensus::BlockSource;
+    use agora_runtime::executive::immortal_extra;
+    use agora_runtime::extrinsic::{Era, Extrinsic, SignedExtra};
+    use parity_scale_codec::{Compact, Encode};
+    use sp_core::Pair;
+    let (leader_dir, follower_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let runtime = multi_thread_runtime();
+    let (leader, follower) = (
+        open_chain(leader_dir.path()),
+        open_chain(follower_dir.path()),
+    );
+    let genesis = leader.genesis_hash();
+    let alice_key = dev_key("Alice");
+    let follow = |parent, block| {
+        let bytes = leader.block_bytes(block).unwrap();
+        assert_eq!(
+            follower.receive_block(bytes, BlockSource::Peer(alice_key)),
+            Some(block)
+        );
+        runtime.block_on(follower.verify(parent, block, 0, alice_key))
+    };
+    // Six blocks, none final yet: the pool still validates against genesis.
+    let mut parent = genesis;
+    for view in 1..=6 {
+        let block = runtime.block_on(leader.propose(parent, 0, view)).unwrap();
+        assert!(follow(parent, block));
+        parent = block;
+    }
+    let alice = sp_core::sr25519::Pair::from_string("//Alice", None).unwrap();
+    let sign = |extra: SignedExtra| {
+        let call = agora_runtime::RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
+            dest: agora_runtime::genesis::dev_account("Bob"),
+            value: Compact(1_000_000),
+        });
+        Extrinsic::sign(&alice, call, extra, &genesis, &genesis).encode()
+    };
+    let mortal = sign(SignedExtra {
+        era: Era::mortal(4, 0),
+        nonce: Compact(1),
+        tip: Compact(0),
+    });
+    leader.submit(&mortal).unwrap(); // Waits for nonce 0.
+    leader.submit(&sign(immortal_extra(0, 0))).unwrap();
+    assert_eq!(leader.pool_len(), 2, "nonce 1 entered behind nonce 0");
+    let block = runtime.block_on(leader.propose(parent, 0, 7)).unwrap();
+    assert!(
+        follow(parent, block),
+        "the leader built a block the other validators refuse"
+    );
+    let body = leader.block(&block).unwrap().unwrap().block;
+    assert_eq!(body.extrinsics.len(), 1, "only nonce 0 is included");
+    assert_eq!(
+        leader.pool_len(),
+        1,
+        "nonce 1 is dropped; nonce 0 stays until final"
+    );
+}
