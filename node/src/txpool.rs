@@ -63,7 +63,14 @@
 //! # Pruning
 //!
 //! After each finalized block, extrinsics whose nonce is now stale are removed; they were
-//! included, or replaced by another extrinsic with the same nonce.
+//! included, or replaced by another extrinsic with the same nonce. So are those whose mortal
+//! era no longer covers the next block, and those ready for [`READY_PRUNES`] prunes without
+//! a finalized block including them, each with its signer's later nonces. The lifetime is for
+//! nodes that build no blocks: a builder drops what it cannot include (below), but a full
+//! node cannot tell an extrinsic no builder will take (a referee call no node can decide)
+//! from one still on its way, and kept for good such extrinsics filled its pool and every
+//! later submission to it was refused; the client's resubmission of an expired one is
+//! admitted afresh.
 //!
 //! Rule 5 is checked again after each finalization for the signers of the finalized blocks,
 //! against the best state ([`TxPool::reject_unpayable`]): the first extrinsic of a signer
@@ -115,6 +122,10 @@ impl Default for PoolLimits {
 
 /// Prunes (one per finalized block) a waiting extrinsic survives without its gap filling.
 pub const WAIT_PRUNES: u64 = 64;
+
+/// Prunes a ready extrinsic survives without a finalized block including it (module doc,
+/// "Pruning").
+pub const READY_PRUNES: u64 = 256;
 
 /// Prunes after a local extrinsic became ready before it is relayed again if still pooled.
 pub const RELAY_AGAIN_FIRST: u64 = 4;
@@ -201,6 +212,8 @@ pub struct PooledTx {
     pub era_hash: Hash,
     /// The first block its era no longer covers ([`ValidTransaction::death`]).
     pub death: BlockNumber,
+    /// The prune count when it became ready.
+    pub since: u64,
 }
 
 /// An extrinsic waiting for its signer's gap to fill.
@@ -621,6 +634,7 @@ impl TxPool {
                 fee: valid.fee,
                 era_hash: valid.era_hash,
                 death: valid.death,
+                since: self.prunes,
             },
         );
     }
@@ -735,8 +749,9 @@ impl TxPool {
     }
 
     /// Drops every extrinsic whose nonce is below its signer's nonce in `state` (the finalized
-    /// state), and every one whose era no longer covers the next block, with its signer's
-    /// later nonces (they became gaps). Returns the hashes removed.
+    /// state), and every one whose era no longer covers the next block or that has been ready
+    /// for [`READY_PRUNES`] prunes, with its signer's later nonces (they became gaps). Returns
+    /// the hashes removed.
     ///
     /// Then the waiting extrinsics: those whose nonce went stale, whose era ended, or that
     /// waited [`WAIT_PRUNES`] prunes, are dropped (and returned too); those whose gap the
@@ -765,6 +780,16 @@ impl TxPool {
             .filter_map(|(_, arrival)| self.by_arrival.get(arrival).map(|tx| tx.hash))
             .collect();
         for hash in dead {
+            stale.extend(self.reject(&hash));
+        }
+        // Ready too long: arrival order is age order, so the old ones lead.
+        let expired: Vec<Hash> = self
+            .by_arrival
+            .values()
+            .take_while(|tx| self.prunes.saturating_sub(tx.since) > READY_PRUNES)
+            .map(|tx| tx.hash)
+            .collect();
+        for hash in expired {
             stale.extend(self.reject(&hash));
         }
         let signers: Vec<AccountId> = self.waiting.keys().copied().collect();
@@ -1405,6 +1430,38 @@ mod tests {
         assert_eq!((pool.len(), pool.waiting_len()), (1, 0));
         assert!(pool.contains(&bobs));
         pool.assert_consistent();
+    }
+
+    /// A ready extrinsic no finalized block takes (on a node that builds no blocks, one no
+    /// builder will ever include) leaves after [`READY_PRUNES`] prunes, with its signer's later
+    /// nonces; younger ones stay, and the same bytes are admitted afresh.
+    #[test]
+    fn a_ready_extrinsic_no_block_takes_expires_after_a_bounded_time() {
+        let (state, genesis) = setup();
+        let mut pool = TxPool::new(PoolLimits::default());
+        let first = signed(&genesis, "Alice", 0);
+        let alices = [
+            pool.submit(&state, &genesis, genesis, &first).unwrap(),
+            pool.submit(&state, &genesis, genesis, &signed(&genesis, "Alice", 1))
+                .unwrap(),
+        ];
+        for _ in 0..10 {
+            assert!(pool.prune_stale(&state).is_empty());
+        }
+        let bobs = pool
+            .submit(&state, &genesis, genesis, &signed(&genesis, "Bob", 0))
+            .unwrap();
+        for _ in 10..READY_PRUNES {
+            assert!(pool.prune_stale(&state).is_empty());
+        }
+        assert_eq!(
+            pool.prune_stale(&state),
+            alices.to_vec(),
+            "expired, with nonce 1"
+        );
+        assert!(pool.contains(&bobs), "ten prunes younger");
+        pool.assert_consistent();
+        pool.submit(&state, &genesis, genesis, &first).unwrap();
     }
 
     #[test]
