@@ -595,6 +595,28 @@ pub async fn fetch_registered(
     Ok(true)
 }
 
+/// The chain's fetch of blobs a block to import needs ([`Chain::set_blob_fetch`]):
+/// [`fetch_registered`] into `store` through `fetcher`, on a task of its own so that it goes on
+/// when the importer stops waiting. A failure is logged and reads as not held.
+pub fn fetch_for_import(
+    store: Arc<BlobStore>,
+    fetcher: crate::consensus::BlobFetcher,
+) -> crate::chain::BlobFetch {
+    Arc::new(move |chain: Chain, hash: Hash| {
+        let (store, fetcher) = (store.clone(), fetcher.clone());
+        let task = tokio::spawn(async move {
+            match fetch_registered(&chain, &store, &fetcher, hash).await {
+                Ok(held) => held,
+                Err(error) => {
+                    tracing::warn!(blob = %hash, %error, "cannot fetch a blob a block needs");
+                    false
+                }
+            }
+        });
+        Box::pin(async move { task.await.unwrap_or(false) })
+    })
+}
+
 /// Deletes stored blobs the chain no longer registers, after finalized blocks, at most once per
 /// [`COLLECT_INTERVAL`], [`COLLECT_BATCH`] files per pass. Runs until the chain's event channel
 /// closes. It subscribes to the chain's events when called, not when first polled, so that a

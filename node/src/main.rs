@@ -667,6 +667,13 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
             consensus
         };
         let fetcher = consensus.blob_fetcher().await;
+        if let Some(fetcher) = &fetcher {
+            // Blocks that need a blob only their leader holds are imported, not refused.
+            stores.chain.set_blob_fetch(blobs::fetch_for_import(
+                stores.blobs.clone(),
+                fetcher.clone(),
+            ));
+        }
 
         let rpc_ip = if args.rpc_external {
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)

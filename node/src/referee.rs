@@ -629,10 +629,6 @@ impl Referee for EngineReferee {
 mod tests {
     use super::*;
 
-    /// A referee's run decides only on what every machine running the same bytes meets; an
-    /// error of this machine (its module cache, its memory, its engine, a stopped run) decides
-    /// nothing. Before, a module cache the node could not write read as the module refusing
-    /// the run: a verdict on this validator only.
     /// A module whose fetch failed is tried again on each of the next finalized blocks, once a
     /// block however often it is assigned, until a fetch succeeds or the retries run out;
     /// done with, it is never worked on again.
@@ -660,6 +656,10 @@ mod tests {
         );
     }
 
+    /// A referee's run decides only on what every machine running the same bytes meets; an
+    /// error of this machine (its module cache, its memory, its engine, a stopped run) decides
+    /// nothing. Before, a module cache the node could not write read as the module refusing
+    /// the run: a verdict on this validator only.
     #[test]
     fn only_what_every_machine_meets_is_a_verdict() {
         for failure in [

@@ -57,6 +57,24 @@
 //! never verified because consensus moved on) is executed first, with its unexecuted
 //! ancestors, oldest first ([`Chain::execute_ancestry`]): consensus may resume after a
 //! restart at a view whose parent only the unfinalized store still has.
+//!
+//! # Blobs a block needs
+//!
+//! Some calls need the bytes of a registered blob on the node that executes them, not only its
+//! registration (a bid's module and dataset, a committed model and final state, revealed start
+//! states, a dispute's pre-state: `Ext::require_available` and the referee). A node that lacks
+//! one cannot decide the call; a builder leaves it out, so a leader includes it only if it
+//! holds the bytes. Blobs are uploaded to one node, so before, every other validator refused
+//! such a block: one bid placed through a validator's node failed every view it led, a bid
+//! per validator failed them all (nothing finalized, so nothing was pruned: the chain
+//! stalled), and a node that lacked the bytes of a block the others finalized stopped. Now a
+//! block that fails for want of a blob has the blob fetched from peers (the leader holds it)
+//! through [`Chain::set_blob_fetch`] and is executed again, for at most
+//! [`MAX_BLOCK_FETCHES`] blobs. A vote waits [`VOTE_FETCH_WAIT`] for each (consensus will not
+//! wait for a large one; the fetch goes on, and the block is accepted when the leader
+//! proposes it again); committing a finalized block waits for the fetch, [`FINAL_FETCH_TRIES`]
+//! times. A blob no peer serves still makes the block invalid here: the verdict never
+//! depends on bytes this node does not have.
 
 use super::{Chain, ChainError, Executed, Pending, State, View};
 use super::{MAX_BLOCK_BYTES, MAX_FUTURE_DRIFT_MS, MAX_UNFINALIZED};
@@ -69,7 +87,7 @@ use agora_runtime::executive::{execute_block, BlockError};
 use parity_scale_codec::{Decode, Encode};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 impl Chain {
     /// Holds a block received from `source`; its hash, or `None` if refused.
@@ -167,7 +185,9 @@ impl Chain {
             return Ok(());
         };
         check_context(parent, hash, &block.header, now)?;
-        let executed = self.execute(view, parent_header, block.clone()).await?;
+        let executed = self
+            .execute_fetching(view, parent_header, block.clone(), now.is_some())
+            .await?;
         let db = self.inner.db.clone();
         let encoded = block.encode();
         self.blocking(move || db.put_unfinalized(&hash, &encoded))
@@ -206,6 +226,56 @@ impl Chain {
         Ok(Some((block, view, self.header(&parent)?)))
     }
 
+    /// [`Chain::execute`], fetching each blob the block needs and this node lacks, then
+    /// executing it again (module doc, "Blobs a block needs"): at most [`MAX_BLOCK_FETCHES`]
+    /// blobs, each waited for at most [`VOTE_FETCH_WAIT`] when `voting` (consensus awaits this
+    /// node's vote), else for as long as the fetch takes, [`FINAL_FETCH_TRIES`] times.
+    async fn execute_fetching(
+        &self,
+        view: View,
+        parent: Header,
+        block: Arc<Block>,
+        voting: bool,
+    ) -> Result<Executed, ChainError> {
+        let mut fetched = Vec::new();
+        loop {
+            let result = self
+                .execute(view.clone(), parent.clone(), block.clone())
+                .await;
+            let (Err(error), Some(fetch)) = (&result, self.inner.blob_fetch.get()) else {
+                return result;
+            };
+            let Some(blob) = missing_blob(error) else {
+                return result;
+            };
+            if fetched.contains(&blob) || fetched.len() >= MAX_BLOCK_FETCHES {
+                return result;
+            }
+            fetched.push(blob);
+            tracing::info!(%blob, block = %block.hash(), "fetching a blob the block needs");
+            let held = if voting {
+                let wait = self.inner.host.sleep(VOTE_FETCH_WAIT);
+                futures::pin_mut!(wait);
+                match futures::future::select(fetch(self.clone(), blob), wait).await {
+                    futures::future::Either::Left((held, _)) => held,
+                    futures::future::Either::Right(((), _)) => false,
+                }
+            } else {
+                let mut held = false;
+                for _ in 0..FINAL_FETCH_TRIES {
+                    held = fetch(self.clone(), blob).await;
+                    if held {
+                        break;
+                    }
+                }
+                held
+            };
+            if !held {
+                return result;
+            }
+        }
+    }
+
     /// Executes `block` on `view` off the async threads, checking its state root.
     async fn execute(
         &self,
@@ -226,6 +296,31 @@ impl Chain {
         result
     }
 }
+
+/// The blob whose absence kept `error`'s block from executing here, if that is why.
+fn missing_blob(error: &ChainError) -> Option<Hash> {
+    use agora_primitives::referee::RefereeError;
+    use agora_runtime::executive::TransactionError;
+    let ChainError::InvalidBlock { error, .. } = error else {
+        return None;
+    };
+    match **error {
+        BlockError::InvalidExtrinsic {
+            error: TransactionError::RefereeUndecided(RefereeError::Unavailable { blob }),
+            ..
+        } => Some(blob),
+        _ => None,
+    }
+}
+
+/// Most distinct blobs fetched for one block to import (each costs one more execution).
+pub(super) const MAX_BLOCK_FETCHES: usize = 16;
+
+/// How long a vote waits for one blob the block needs (the fetch goes on past it).
+pub(super) const VOTE_FETCH_WAIT: Duration = Duration::from_secs(2);
+
+/// Fetches of a blob a finalized block needs before this node gives up committing it.
+pub(super) const FINAL_FETCH_TRIES: usize = 3;
 
 /// Checks 1 and 2 of the module doc: `header` names `parent` and is not from the future
 /// (when `now` is given).

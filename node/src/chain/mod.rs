@@ -320,7 +320,15 @@ struct Inner {
     host: Arc<dyn Host>,
     /// The block every history is held against (`--checkpoint`), if any.
     checkpoint: std::sync::OnceLock<Checkpoint>,
+    /// Fetches from peers a blob a block to import needs ([`Chain::set_blob_fetch`]).
+    blob_fetch: std::sync::OnceLock<BlobFetch>,
 }
+
+/// Makes a blob the chain registers local: fetched from peers, checked against its hash and
+/// stored; resolves to whether this node holds it now. It must keep fetching if the future is
+/// dropped (a vote's wait gives up before a large fetch ends; the next import finds it held).
+pub type BlobFetch =
+    Arc<dyn Fn(Chain, Hash) -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
 
 /// Extrinsics submitted here and not yet relayed that may wait for the relay; more are
 /// relayed late or not at all (they stay in this node's pool either way).
@@ -398,6 +406,7 @@ impl Chain {
                 proposer: std::sync::OnceLock::new(),
                 host,
                 checkpoint: std::sync::OnceLock::new(),
+                blob_fetch: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -407,6 +416,13 @@ impl Chain {
     /// without one refuses to build ([`ChainError::NotAValidator`]).
     pub fn set_proposer(&self, signer: BeaconSigner) {
         let _ = self.inner.proposer.set(signer);
+    }
+
+    /// Fetches with `fetch` the blobs a block to import needs and this node lacks, from now on
+    /// (once; later calls are ignored): see `import`, "Blobs a block needs". Without it such
+    /// a block is refused, as a node that cannot decide must.
+    pub fn set_blob_fetch(&self, fetch: BlobFetch) {
+        let _ = self.inner.blob_fetch.set(fetch);
     }
 
     /// Signs reports of equivocation with `key` from now on (once; later calls are ignored).

@@ -604,6 +604,59 @@ fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
     );
     assert!(full.call(|c| c.blob_has(hash)).stored, "and keeps them");
 
+    // A bid placed through Bob's node names a module and dataset only Bob's node holds (the
+    // CLI uploads them there). Every node that executes the bid's block needs their bytes:
+    // the others fetch them from Bob and the bid is finalized. Before, they refused every
+    // block of Bob's that carried it (his views failed) and the bid was never finalized.
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let (module, data) = (
+        repo.join("jobs/dist/mlp.wasm"),
+        repo.join("datasets/digits.csv"),
+    );
+    let bid = agora(
+        &nodes[1],
+        &[
+            "--output",
+            "json",
+            "job",
+            "submit",
+            "--key",
+            "//Charlie",
+            "--module",
+            module.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--steps",
+            "12",
+            "--max-price",
+            "0.002",
+            "--max-fuel",
+            "1000",
+            "--no-wait",
+        ],
+    );
+    assert!(
+        bid.status.success(),
+        "a bid through Bob's node was not finalized: {}",
+        String::from_utf8_lossy(&bid.stderr)
+    );
+    let inputs = [
+        Hash::of(&std::fs::read(&module).unwrap()),
+        Hash::of(&std::fs::read(&data).unwrap()),
+    ];
+    for node in nodes.iter().chain([&full]) {
+        node.wait_for(
+            std::time::Duration::from_secs(30),
+            "the bid's inputs on every node that executed its block",
+            || {
+                inputs
+                    .iter()
+                    .all(|input| node.call(|c| c.blob_has(*input)).stored)
+                    .then_some(())
+            },
+        );
+    }
+
     // From here on Eve pays Ferdie under steady load through Alice's node. Dave is killed
     // (SIGKILL); three validators keep finalizing, across the next epoch switch (the same
     // committee, elected again from the genesis bonds), and the full node follows.

@@ -33,8 +33,8 @@
 //! loses its highest nonce (reported dropped), until there is room. Without it, four accounts
 //! resending 64 parked extrinsics of 16 KiB as each expired kept the budget full for good and
 //! every other signer's out-of-order extrinsic was refused as a gap; now shutting out a
-//! signer's first parked extrinsic takes as many funded accounts as the budget has slots
-//! ([`PoolLimits::max_waiting`]).
+//! signer's first parked extrinsic of L bytes takes about min([`PoolLimits::max_waiting`],
+//! [`PoolLimits::max_waiting_bytes`] ÷ L) funded accounts.
 //!
 //! # Order
 //!
@@ -90,6 +90,8 @@ use agora_runtime::extrinsic::{Extrinsic, ExtrinsicError};
 use parity_scale_codec::Encode as _;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+mod waiting;
+
 /// Bounds of the pool.
 #[derive(Clone, Copy, Debug)]
 pub struct PoolLimits {
@@ -122,6 +124,10 @@ impl Default for PoolLimits {
 
 /// Prunes (one per finalized block) a waiting extrinsic survives without its gap filling.
 pub const WAIT_PRUNES: u64 = 64;
+
+/// Most waiting extrinsics one park evicts to make room for itself (module doc): a newcomer of
+/// 16 KiB finds its room in the waiting extrinsics of 512 bytes or more.
+pub const MAX_EVICTIONS: usize = 32;
 
 /// Prunes a ready extrinsic survives without a finalized block including it (module doc,
 /// "Pruning").
@@ -259,6 +265,12 @@ pub struct TxPool {
     relay_due: BTreeSet<(u64, u64)>,
     /// (Death, arrival number) of every ready extrinsic with a mortal era, soonest first.
     by_death: BTreeSet<(BlockNumber, u64)>,
+    /// Signer → (extrinsics, bytes) it has waiting.
+    waiting_held: BTreeMap<AccountId, (usize, usize)>,
+    /// (extrinsics, bytes, signer) of every waiting signer: the largest holder by count last.
+    holders_by_count: BTreeSet<(usize, usize, AccountId)>,
+    /// (bytes, extrinsics, signer) of every waiting signer: the largest by bytes last.
+    holders_by_bytes: BTreeSet<(usize, usize, AccountId)>,
 }
 
 impl TxPool {
@@ -389,170 +401,6 @@ impl TxPool {
             });
         }
         Ok(expected)
-    }
-
-    /// Keeps an extrinsic whose nonce is ahead of its signer's next one until the gap fills
-    /// (module doc), within [`PoolLimits::max_waiting`] and [`PoolLimits::max_waiting_bytes`].
-    fn park(
-        &mut self,
-        hash: Hash,
-        xt: Extrinsic,
-        len: usize,
-        valid: ValidTransaction,
-        origin: Origin,
-    ) -> Result<(), PoolError> {
-        for (holder, nonce) in self.waiting_room(&valid.signer, len)? {
-            if let Some(evicted) = self.unpark(&holder, nonce) {
-                self.dropped.push(evicted.hash);
-            }
-        }
-        self.waiting_bytes = self.waiting_bytes.saturating_add(len);
-        self.waiting_hashes.insert(hash);
-        let waiting = Waiting {
-            hash,
-            xt,
-            len,
-            since: self.prunes,
-            valid,
-            origin,
-        };
-        self.waiting
-            .entry(waiting.valid.signer)
-            .or_default()
-            .insert(waiting.valid.nonce, waiting);
-        Ok(())
-    }
-
-    /// Room in the waiting set for one more extrinsic of `len` bytes from `signer`: the waiting
-    /// extrinsics (signer, nonce) to evict for it, none if it fits. The set is shared fairly
-    /// (module doc): while a bound is exceeded, the signer holding the most of that bound
-    /// (extrinsics, or bytes), if it holds strictly more than `signer` would with this one,
-    /// gives up its highest nonce, the one furthest from entering. Nothing is evicted unless
-    /// all the room is found. At most [`PoolLimits::max_waiting`] steps, each a pass over the
-    /// waiting signers.
-    fn waiting_room(
-        &self,
-        signer: &AccountId,
-        len: usize,
-    ) -> Result<Vec<(AccountId, Nonce)>, PoolError> {
-        const COUNT: &str = "too many extrinsics waiting for a gap to fill";
-        const BYTES: &str = "too many bytes waiting for a gap to fill";
-        let (max_count, max_bytes) = (self.limits.max_waiting, self.limits.max_waiting_bytes);
-        let (mut count, mut bytes) = (self.waiting_len(), self.waiting_bytes);
-        let mut evict = Vec::new();
-        if count < max_count && bytes.saturating_add(len) <= max_bytes {
-            return Ok(evict);
-        }
-        let held = |nonces: &BTreeMap<Nonce, Waiting>| {
-            (nonces.len(), nonces.values().map(|w| w.len).sum::<usize>())
-        };
-        let mine = self.waiting.get(signer).map_or((0, 0), held);
-        let mine = (mine.0.saturating_add(1), mine.1.saturating_add(len));
-        // Each other holder's (extrinsics, bytes) left and its nonces, highest first.
-        let mut holders: BTreeMap<AccountId, ((usize, usize), Vec<(Nonce, usize)>)> = self
-            .waiting
-            .iter()
-            .filter(|(holder, _)| *holder != signer)
-            .map(|(holder, nonces)| {
-                let highest_first = nonces.iter().rev().map(|(n, w)| (*n, w.len)).collect();
-                (*holder, (held(nonces), highest_first))
-            })
-            .collect();
-        for _ in 0..=max_count {
-            let by_count = count >= max_count;
-            if !by_count && bytes.saturating_add(len) <= max_bytes {
-                return Ok(evict);
-            }
-            // Deterministic: ties go to the greater account id.
-            let largest = holders
-                .iter()
-                .filter(|(_, (_, nonces))| !nonces.is_empty())
-                .max_by_key(|(holder, ((c, b), _))| {
-                    if by_count {
-                        (*c, *b, **holder)
-                    } else {
-                        (*b, *c, **holder)
-                    }
-                });
-            let Some((holder, ((c, b), _))) = largest else {
-                break;
-            };
-            let larger = if by_count { *c > mine.0 } else { *b > mine.1 };
-            if !larger {
-                break;
-            }
-            let holder = *holder;
-            let Some(((c, b), nonces)) = holders.get_mut(&holder) else {
-                break;
-            };
-            let Some((nonce, size)) = (!nonces.is_empty()).then(|| nonces.remove(0)) else {
-                break;
-            };
-            *c = c.saturating_sub(1);
-            *b = b.saturating_sub(size);
-            count = count.saturating_sub(1);
-            bytes = bytes.saturating_sub(size);
-            evict.push((holder, nonce));
-        }
-        Err(PoolError::Full(if count >= max_count {
-            COUNT
-        } else {
-            BYTES
-        }))
-    }
-
-    /// Takes `signer`'s waiting extrinsic with `nonce` out of the waiting set.
-    fn unpark(&mut self, signer: &AccountId, nonce: Nonce) -> Option<Waiting> {
-        let nonces = self.waiting.get_mut(signer)?;
-        let waiting = nonces.remove(&nonce)?;
-        if nonces.is_empty() {
-            self.waiting.remove(signer);
-        }
-        self.waiting_hashes.remove(&waiting.hash);
-        self.waiting_bytes = self.waiting_bytes.saturating_sub(waiting.len);
-        Some(waiting)
-    }
-
-    /// Moves `signer`'s waiting extrinsics whose gap has filled into the ready set, in nonce
-    /// order, each through rules 5 and 6 (one that fails them is dropped, and is returned).
-    /// `account_nonce` is the signer's nonce in `state`. Bounded by [`PoolLimits::max_ahead`]
-    /// steps.
-    fn promote(
-        &mut self,
-        state: &impl StateRead,
-        signer: &AccountId,
-        account_nonce: Nonce,
-    ) -> Vec<Hash> {
-        let mut dropped = Vec::new();
-        for _ in 0..=self.limits.max_ahead {
-            let next = self.next_nonce(signer, account_nonce);
-            let Some(waiting) = self.unpark(signer, next) else {
-                break;
-            };
-            let Waiting {
-                hash,
-                xt,
-                len,
-                mut valid,
-                origin,
-                ..
-            } = waiting;
-            valid.account_nonce = account_nonce;
-            let admitted = self
-                .check_fees(state, &valid)
-                .and_then(|()| self.check_room(signer, len));
-            // Due at the next prune: its relay at submission may have met peers that could not
-            // park it.
-            let relay_due = (origin == Origin::Local).then_some(self.prunes);
-            match admitted {
-                Ok(()) => self.insert(hash, xt, len, &valid, relay_due),
-                Err(_) => {
-                    dropped.push(hash);
-                    break;
-                }
-            }
-        }
-        dropped
     }
 
     /// Rule 5: the signer's free balance in `state` covers the fees of all its pooled extrinsics and
@@ -1211,6 +1059,15 @@ mod tests {
             assert_eq!(waiting.len(), self.waiting_hashes.len());
             let waiting_bytes: usize = waiting.iter().map(|w| w.len).sum();
             assert_eq!(waiting_bytes, self.waiting_bytes);
+            assert_eq!(self.waiting_held.len(), self.waiting.len());
+            for (signer, nonces) in &self.waiting {
+                let held = (nonces.len(), nonces.values().map(|w| w.len).sum::<usize>());
+                assert_eq!(self.waiting_held[signer], held);
+                assert!(self.holders_by_count.contains(&(held.0, held.1, *signer)));
+                assert!(self.holders_by_bytes.contains(&(held.1, held.0, *signer)));
+            }
+            assert_eq!(self.holders_by_count.len(), self.waiting.len());
+            assert_eq!(self.holders_by_bytes.len(), self.waiting.len());
             assert_eq!(self.relay_again.len(), self.relay_due.len());
             let mortal = self
                 .by_arrival
@@ -1462,6 +1319,35 @@ mod tests {
         assert!(pool.contains(&bobs), "ten prunes younger");
         pool.assert_consistent();
         pool.submit(&state, &genesis, genesis, &first).unwrap();
+    }
+
+    /// A park that would need more room than larger holders can give evicts nothing.
+    #[test]
+    fn a_park_that_cannot_find_all_its_room_evicts_nothing() {
+        let (state, genesis) = setup();
+        let one = signed(&genesis, "Alice", 1).len();
+        let mut pool = TxPool::new(PoolLimits {
+            max_waiting_bytes: 3 * one,
+            ..PoolLimits::default()
+        });
+        for (who, nonce) in [("Alice", 1), ("Alice", 2), ("Bob", 1)] {
+            pool.submit(&state, &genesis, genesis, &signed(&genesis, who, nonce))
+                .unwrap();
+        }
+        // A byte longer (a mortal era takes two bytes): Alice's second gives too little room,
+        // and then nobody holds more than Charlie would.
+        let longer = signed_mortal(&genesis, "Charlie", 1);
+        assert_eq!(longer.len(), one + 1);
+        assert_eq!(
+            pool.submit(&state, &genesis, genesis, &longer),
+            Err(PoolError::Full("too many bytes waiting for a gap to fill"))
+        );
+        assert!(pool.take_dropped().is_empty());
+        assert_eq!(
+            (waiting_of(&pool, "Alice"), waiting_of(&pool, "Bob")),
+            (2, 1)
+        );
+        pool.assert_consistent();
     }
 
     #[test]
