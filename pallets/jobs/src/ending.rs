@@ -385,7 +385,7 @@ impl<T: Config> Pallet<T> {
                 .max(<T as pallet_market::Config>::MIN_BID_ESCROW)
                 .min(job.escrow),
         };
-        Self::pay_from_escrow(ext, &job, &job.worker, fee);
+        let fee = Self::pay_from_escrow(ext, &job, &job.worker, fee);
         let refund = job.escrow.saturating_sub(fee);
         Self::refund(ext, &job, refund);
         Staking::<T>::release(ext, &job.worker, job.collateral);
@@ -425,15 +425,30 @@ impl<T: Config> Pallet<T> {
         Self::deposit_event(ext, event);
     }
 
-    /// Moves `amount` of the job's escrow to `to`'s free balance.
-    pub(crate) fn pay_from_escrow(ext: &mut Ext<'_>, job: &Job, to: &AccountId, amount: Balance) {
+    /// Moves `amount` of the job's escrow to `to`'s free balance; returns what it moved:
+    /// `amount`, or nothing if `to` cannot receive it, which then stays in the escrow (and is
+    /// refunded with the rest).
+    ///
+    /// An account can refuse: one holding nothing at all is not created for less than the
+    /// existential deposit. A worker's collateral may be zero, and a verifier's bond leaves
+    /// once its check matched, so either may have emptied its account by the time the job
+    /// settles. This used to `expect` the payment: then every block builder and every
+    /// importer panicked in the same `on_finalize`, and no block could be made at that height.
+    #[must_use]
+    pub(crate) fn pay_from_escrow(
+        ext: &mut Ext<'_>,
+        job: &Job,
+        to: &AccountId,
+        amount: Balance,
+    ) -> Balance {
         if amount == 0 {
-            return;
+            return 0;
         }
-        // Workers and verifiers hold stake, so their accounts exist: no existential-deposit
-        // refusal; and the escrow is reserved (invariant 1), so the buyer has it.
-        Balances::<T>::repatriate_reserved(ext, &job.buyer, to, amount, BalanceStatus::Free)
-            .expect("escrow is reserved and stakers' accounts exist");
+        // The escrow is reserved (invariant 1), so only the payee's side can refuse.
+        match Balances::<T>::repatriate_reserved(ext, &job.buyer, to, amount, BalanceStatus::Free) {
+            Ok(()) => amount,
+            Err(_) => 0,
+        }
     }
 
     pub(crate) fn refund(ext: &mut Ext<'_>, job: &Job, amount: Balance) {
@@ -493,8 +508,8 @@ impl<T: Config> Pallet<T> {
         now: BlockNumber,
     ) {
         let fuel = job.commitment.as_ref().map_or(0, |c| c.total_fuel);
-        let paid_worker = fuel_cost(job.price, fuel).unwrap_or(0).min(job.escrow);
-        Self::pay_from_escrow(ext, &job, &job.worker, paid_worker);
+        let owed_worker = fuel_cost(job.price, fuel).unwrap_or(0).min(job.escrow);
+        let paid_worker = Self::pay_from_escrow(ext, &job, &job.worker, owed_worker);
         let machine_dependent = MachineDependentFindings::get(ext, &id).unwrap_or_default();
         MachineDependentFindings::remove(ext, &id);
         let mut left = job.escrow.saturating_sub(paid_worker);
@@ -509,8 +524,8 @@ impl<T: Config> Pallet<T> {
         }
         let mut paid_verifiers: Balance = 0;
         for check in &paid {
-            let fee = Self::check_fee(&job, check).unwrap_or(left).min(left);
-            Self::pay_from_escrow(ext, &job, &check.verifier, fee);
+            let owed = Self::check_fee(&job, check).unwrap_or(left).min(left);
+            let fee = Self::pay_from_escrow(ext, &job, &check.verifier, owed);
             left = left.saturating_sub(fee);
             paid_verifiers = paid_verifiers.saturating_add(fee);
         }

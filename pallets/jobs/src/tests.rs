@@ -1433,3 +1433,28 @@ fn a_job_that_ends_before_its_commit_deadline_is_kept_for_the_retention() {
     end_block(&mut state, 6 + retention);
     assert_eq!(Jobs::job(&state, 0), None, "pruned after the retention");
 }
+
+/// Exploit: the escrow's payments `expect`ed their payee to accept them. An account holding
+/// nothing is not created for less than the existential deposit, and a worker (its collateral
+/// may be zero) or a verifier (its bond leaves once its check matched) can empty its account
+/// before the job settles: a fee below the deposit owed to it then panicked every block
+/// builder and every importer in the same `on_finalize`, so no block could be made at that
+/// height. Now the payment moves nothing and the amount stays in the escrow, for the refund.
+#[test]
+fn exploit_a_payee_that_cannot_receive_its_fee_leaves_it_in_the_escrow() {
+    let mut state = matched_job(false);
+    let emptied = AccountId([9; 32]);
+    let job = Jobs::job(&state, 0).unwrap();
+    let alice_before = TestBalances::account(&state, &ALICE);
+    let below_deposit = <Test as pallet_balances::Config>::EXISTENTIAL_DEPOSIT - 1;
+    let (paid, _) = step(&mut state, 3, |ext| {
+        Jobs::pay_from_escrow(ext, &job, &emptied, below_deposit)
+    });
+    assert_eq!(paid, 0, "nothing moved");
+    assert_eq!(TestBalances::account(&state, &emptied).total(), 0);
+    assert_eq!(
+        TestBalances::account(&state, &ALICE),
+        alice_before,
+        "the escrow is whole"
+    );
+}
