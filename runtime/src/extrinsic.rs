@@ -508,8 +508,13 @@ fn batch_ok(chunk: &[(&Extrinsic, Vec<u8>)]) -> bool {
             }
         }
     }
-    // `deterministic = true`: the batch's random coefficients are derived from the transcripts
-    // instead of the OS RNG, because runtime code reads no randomness.
+    // The last argument is `deduplicate_public_keys`, not determinism: `verify_batch` draws the
+    // batch's random coefficients from the OS, and must. It passes exactly when every
+    // signature is valid, but for a chance of 2^-128 per batch, so the verdict does not depend
+    // on the draw, and a block's batch agrees with the pool's check of each signature alone.
+    // `verify_batch_deterministic` would not do: its coefficients do not cover the signatures'
+    // scalars, so two forged signatures that cancel out could pass one batch and fail another
+    // (found in review, 2026-12-05; the comment here used to say the opposite).
     transcripts.is_empty()
         || schnorrkel::verify_batch(transcripts, &signatures, &publics, true).is_ok()
 }

@@ -3,7 +3,8 @@
 //!
 //! The proposal's timestamp is this node's clock, but at least one millisecond past the
 //! parent's, and the proposal waits until the parent is a block time (`--block-time-ms`) old so
-//! that blocks come no faster than the block time whatever the consensus timeouts.
+//! that blocks come no faster than the block time whatever the consensus timeouts; old by its
+//! stamp, or by this node's clock where the stamp is ahead of it ([`slot_due`]).
 //!
 //! Extrinsics are tried in the pool's order (at most [`MAX_BLOCK_TXS`]) until the block is
 //! full. One that fails for a reason a later block may not share (a nonce already used on
@@ -95,12 +96,12 @@ impl Chain {
         Ok(self.add_built(built))
     }
 
-    /// Sleeps until the block time since the parent has passed; returns the proposal's
-    /// timestamp.
+    /// Sleeps until the block time since the parent has passed ([`slot_due`]); returns the
+    /// proposal's timestamp.
     async fn wait_for_slot(&self, parent_header: &Header) -> u64 {
         let block_time = u64::try_from(self.inner.block_time.as_millis()).unwrap_or(u64::MAX);
-        let due = parent_header.timestamp.saturating_add(block_time);
         let now = self.now_ms();
+        let due = slot_due(parent_header.timestamp, now, block_time);
         if due > now {
             let wait = Duration::from_millis(due.saturating_sub(now));
             self.inner.host.sleep(wait).await;
@@ -136,6 +137,16 @@ impl Chain {
         self.set_best_if_higher(&mut state, hash, &header);
         hash
     }
+}
+
+/// When a proposal on a parent stamped `parent` may be built, by this node's clock (`now`):
+/// a block time after the parent, counted from this node's clock where the parent's stamp is
+/// ahead of it. A leader may stamp its block up to `MAX_FUTURE_DRIFT_MS` ahead; counted from
+/// that stamp, the next honest leader waited out the drift as well, so a byzantine leader cost
+/// every block after its own up to five seconds (found in review, 2026-12-05). Blocks still
+/// come no faster than the block time by this node's clock.
+fn slot_due(parent: u64, now: u64, block_time: u64) -> u64 {
+    parent.min(now).saturating_add(block_time)
 }
 
 /// Whether an extrinsic the block builder could not include stays pooled for a later block:
@@ -216,6 +227,21 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
 mod tests {
     use super::*;
     use agora_primitives::referee::RefereeError;
+
+    /// A parent stamped ahead of this node's clock costs one block time, not its lead too.
+    #[test]
+    fn a_parent_stamped_ahead_delays_the_next_proposal_by_one_block_time() {
+        assert_eq!(
+            slot_due(10_000, 10_300, 1_000),
+            11_000,
+            "a parent in the past"
+        );
+        assert_eq!(
+            slot_due(15_000, 10_000, 1_000),
+            11_000,
+            "a parent 5 s ahead"
+        );
+    }
 
     /// Only nonce and block-size reasons keep an extrinsic pooled. A referee call this node
     /// cannot decide is dropped: kept, one no node can ever decide would hold pool room and
