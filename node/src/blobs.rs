@@ -573,10 +573,21 @@ pub async fn fetch_registered(
     fetcher: &crate::consensus::BlobFetcher,
     hash: Hash,
 ) -> Result<bool, FetchFailure> {
+    let view = chain.view(None).unwrap_or_else(|| chain.finalized_view());
+    fetch_registered_in(&view, store, fetcher, hash).await
+}
+
+/// [`fetch_registered`] with the registry read in `view` (the state a block to import is
+/// executed on, say).
+pub async fn fetch_registered_in(
+    view: &View,
+    store: &Arc<BlobStore>,
+    fetcher: &crate::consensus::BlobFetcher,
+    hash: Hash,
+) -> Result<bool, FetchFailure> {
     if store.has(&hash) {
         return Ok(true);
     }
-    let view = chain.view(None).unwrap_or_else(|| chain.finalized_view());
     let registry = |reason: String| FetchFailure::Registry { hash, reason };
     let Some(info) = view
         .try_get(&pallet_jobs::Blobs::key(&hash))
@@ -596,16 +607,21 @@ pub async fn fetch_registered(
 }
 
 /// The chain's fetch of blobs a block to import needs ([`Chain::set_blob_fetch`]):
-/// [`fetch_registered`] into `store` through `fetcher`, on a task of its own so that it goes on
-/// when the importer stops waiting. A failure is logged and reads as not held.
+/// [`fetch_registered_in`] the block's parent state, into `store`, through the fetcher once
+/// `fetcher` holds it (the chain gets this before consensus starts, which makes the fetcher:
+/// a block committed in between finds none and tries again later), on a task of its own so
+/// that it goes on when the importer stops waiting. A failure is logged and reads as not held.
 pub fn fetch_for_import(
     store: Arc<BlobStore>,
-    fetcher: crate::consensus::BlobFetcher,
+    fetcher: Arc<std::sync::OnceLock<crate::consensus::BlobFetcher>>,
 ) -> crate::chain::BlobFetch {
-    Arc::new(move |chain: Chain, hash: Hash| {
+    Arc::new(move |view: View, hash: Hash| {
         let (store, fetcher) = (store.clone(), fetcher.clone());
         let task = tokio::spawn(async move {
-            match fetch_registered(&chain, &store, &fetcher, hash).await {
+            let Some(fetcher) = fetcher.get() else {
+                return store.has(&hash);
+            };
+            match fetch_registered_in(&view, &store, fetcher, hash).await {
                 Ok(held) => held,
                 Err(error) => {
                     tracing::warn!(blob = %hash, %error, "cannot fetch a blob a block needs");

@@ -657,6 +657,13 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
     consensus::Runtime::run(runtime_config, |runtime| async move {
         let config = consensus_config(&args, &dir, &spec, &identity, &stores.chain, block_time)?;
         let (chain, blobs) = (stores.chain.clone(), stores.blobs.clone());
+        // Blocks that need a blob only their leader holds are imported, not refused; set before
+        // consensus starts, so that no block is committed without it.
+        let import_fetcher = Arc::new(std::sync::OnceLock::new());
+        chain.set_blob_fetch(blobs::fetch_for_import(
+            stores.blobs.clone(),
+            import_fetcher.clone(),
+        ));
         let mut consensus = if identity.author.is_some() {
             let consensus = consensus::start(&runtime, config, chain, blobs)?;
             tracing::info!(validator = %identity.public, "consensus started");
@@ -668,11 +675,7 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
         };
         let fetcher = consensus.blob_fetcher().await;
         if let Some(fetcher) = &fetcher {
-            // Blocks that need a blob only their leader holds are imported, not refused.
-            stores.chain.set_blob_fetch(blobs::fetch_for_import(
-                stores.blobs.clone(),
-                fetcher.clone(),
-            ));
+            let _ = import_fetcher.set(fetcher.clone());
         }
 
         let rpc_ip = if args.rpc_external {

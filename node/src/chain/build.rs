@@ -60,7 +60,8 @@ impl Chain {
             .cloned()
             .ok_or(ChainError::NotAValidator)?;
         // A parent reloaded after a restart is held unexecuted until something builds on it.
-        self.execute_ancestry(parent).await?;
+        let patience = super::import::Patience::vote(self.now_ms());
+        self.execute_ancestry(parent, patience).await?;
         let parent_header = self.header(&parent)?;
         let timestamp = self.wait_for_slot(&parent_header).await;
         let (view, candidates) = {

@@ -70,13 +70,17 @@
 //! stalled), and a node that lacked the bytes of a block the others finalized stopped. Now a
 //! block that fails for want of a blob has the blob fetched from peers (the leader holds it)
 //! through [`Chain::set_blob_fetch`] and is executed again, for at most
-//! [`MAX_BLOCK_FETCHES`] blobs. A vote waits [`VOTE_FETCH_WAIT`] for each (consensus will not
-//! wait for a large one; the fetch goes on, and the block is accepted when the leader
-//! proposes it again); committing a finalized block waits for the fetch, [`FINAL_FETCH_TRIES`]
-//! times. A blob no peer serves still makes the block invalid here: the verdict never
-//! depends on bytes this node does not have.
+//! [`MAX_BLOCK_FETCHES`] blobs, each looked up in the registry of the block's parent state
+//! (not the best block's, which may be on another branch). A vote waits at most
+//! [`VOTE_FETCH_BUDGET_MS`] for all of them, the block's unexecuted ancestors' included
+//! (consensus will not wait for a large one; the fetches go on, and the block is accepted
+//! when its leader proposes it again); committing a finalized block keeps trying, the pauses
+//! doubling, for up to [`COMMIT_FETCH_PATIENCE`] (a fetch fails at once while every fetch
+//! slot is taken, or before any peer holds the bytes), and only then gives up. A blob no peer
+//! serves still makes the block invalid here: the verdict never depends on bytes this node
+//! does not have.
 
-use super::{Chain, ChainError, Executed, Pending, State, View};
+use super::{BlobFetch, Chain, ChainError, Executed, Pending, State, View};
 use super::{MAX_BLOCK_BYTES, MAX_FUTURE_DRIFT_MS, MAX_UNFINALIZED};
 use crate::consensus::BlockSource;
 use agora_primitives::referee::Referee;
@@ -133,8 +137,10 @@ impl Chain {
         let number = self.header(&hash)?.number();
         // Not voted for: this node would refuse to commit it.
         self.contradiction(number, hash)?;
-        self.execute_ancestry(parent).await?;
-        self.check_one(parent, hash, Some(self.now_ms())).await?;
+        let now = self.now_ms();
+        let patience = Patience::vote(now);
+        self.execute_ancestry(parent, patience).await?;
+        self.check_one(parent, hash, Some(now), patience).await?;
         if let Some(pending) = self.lock().pending.get_mut(&hash) {
             pending.trust();
         }
@@ -147,8 +153,13 @@ impl Chain {
     /// held blocks.
     ///
     /// `hash` is a block consensus vouches for (a notarized parent, a finalized block), so its
-    /// route is trusted as it is found: none of it is forgotten while it executes.
-    pub(super) async fn execute_ancestry(&self, hash: Hash) -> Result<(), ChainError> {
+    /// route is trusted as it is found: none of it is forgotten while it executes. `patience`
+    /// bounds the wait for blobs the blocks need (module doc, "Blobs a block needs").
+    pub(super) async fn execute_ancestry(
+        &self,
+        hash: Hash,
+        patience: Patience,
+    ) -> Result<(), ChainError> {
         let unexecuted: Vec<(Hash, Hash)> = {
             let mut state = self.lock();
             let route = HeldRoute::walk(&state, hash);
@@ -168,7 +179,7 @@ impl Chain {
         };
         for (parent, block) in unexecuted.into_iter().rev() {
             // Below a block consensus vouches for: 2f + 1 validators judged its time.
-            self.check_one(parent, block, None).await?;
+            self.check_one(parent, block, None, patience).await?;
         }
         Ok(())
     }
@@ -180,13 +191,14 @@ impl Chain {
         parent: Hash,
         hash: Hash,
         now: Option<u64>,
+        patience: Patience,
     ) -> Result<(), ChainError> {
         let Some((block, view, parent_header)) = self.unexecuted(parent, hash)? else {
             return Ok(());
         };
         check_context(parent, hash, &block.header, now)?;
         let executed = self
-            .execute_fetching(view, parent_header, block.clone(), now.is_some())
+            .execute_fetching(view, parent_header, block.clone(), patience)
             .await?;
         let db = self.inner.db.clone();
         let encoded = block.encode();
@@ -228,14 +240,14 @@ impl Chain {
 
     /// [`Chain::execute`], fetching each blob the block needs and this node lacks, then
     /// executing it again (module doc, "Blobs a block needs"): at most [`MAX_BLOCK_FETCHES`]
-    /// blobs, each waited for at most [`VOTE_FETCH_WAIT`] when `voting` (consensus awaits this
-    /// node's vote), else for as long as the fetch takes, [`FINAL_FETCH_TRIES`] times.
+    /// blobs, each looked up in the registry of the block's parent state, waited for as
+    /// `patience` allows.
     async fn execute_fetching(
         &self,
         view: View,
         parent: Header,
         block: Arc<Block>,
-        voting: bool,
+        patience: Patience,
     ) -> Result<Executed, ChainError> {
         let mut fetched = Vec::new();
         loop {
@@ -253,25 +265,51 @@ impl Chain {
             }
             fetched.push(blob);
             tracing::info!(%blob, block = %block.hash(), "fetching a blob the block needs");
-            let held = if voting {
-                let wait = self.inner.host.sleep(VOTE_FETCH_WAIT);
+            if !self.fetch_patiently(fetch, &view, blob, patience).await {
+                return result;
+            }
+        }
+    }
+
+    /// Fetches `blob` with `fetch`, registered in `view`, as `patience` allows; whether it is
+    /// held now.
+    async fn fetch_patiently(
+        &self,
+        fetch: &BlobFetch,
+        view: &View,
+        blob: Hash,
+        patience: Patience,
+    ) -> bool {
+        match patience {
+            Patience::Until(deadline) => {
+                let left = deadline.saturating_sub(self.now_ms());
+                if left == 0 {
+                    return false;
+                }
+                let wait = self.inner.host.sleep(Duration::from_millis(left));
                 futures::pin_mut!(wait);
-                match futures::future::select(fetch(self.clone(), blob), wait).await {
+                match futures::future::select(fetch(view.clone(), blob), wait).await {
                     futures::future::Either::Left((held, _)) => held,
                     futures::future::Either::Right(((), _)) => false,
                 }
-            } else {
-                let mut held = false;
-                for _ in 0..FINAL_FETCH_TRIES {
-                    held = fetch(self.clone(), blob).await;
-                    if held {
-                        break;
+            }
+            Patience::Commit => {
+                // A fetch fails fast when every fetch slot is taken or no peer has the bytes
+                // yet; the block is final, so keep trying, further apart, for a long while.
+                let started = self.now_ms();
+                let mut pause = COMMIT_FETCH_FIRST_PAUSE;
+                loop {
+                    if fetch(view.clone(), blob).await {
+                        return true;
                     }
+                    let waited = self.now_ms().saturating_sub(started);
+                    if u128::from(waited) >= COMMIT_FETCH_PATIENCE.as_millis() {
+                        return false;
+                    }
+                    tracing::warn!(%blob, ?pause, "a finalized block needs a blob no peer served yet");
+                    self.inner.host.sleep(pause).await;
+                    pause = pause.saturating_mul(2).min(COMMIT_FETCH_LAST_PAUSE);
                 }
-                held
-            };
-            if !held {
-                return result;
             }
         }
     }
@@ -316,11 +354,36 @@ fn missing_blob(error: &ChainError) -> Option<Hash> {
 /// Most distinct blobs fetched for one block to import (each costs one more execution).
 pub(super) const MAX_BLOCK_FETCHES: usize = 16;
 
-/// How long a vote waits for one blob the block needs (the fetch goes on past it).
-pub(super) const VOTE_FETCH_WAIT: Duration = Duration::from_secs(2);
+/// How long a vote (or a proposal) waits for all the blobs its blocks need, in milliseconds;
+/// the fetches go on past it.
+pub(super) const VOTE_FETCH_BUDGET_MS: u64 = 2_000;
 
-/// Fetches of a blob a finalized block needs before this node gives up committing it.
-pub(super) const FINAL_FETCH_TRIES: usize = 3;
+/// How long committing a finalized block keeps trying to fetch a blob it needs before this
+/// node gives up (and stops: it cannot follow the chain without the block).
+pub(super) const COMMIT_FETCH_PATIENCE: Duration = Duration::from_secs(30 * 60);
+
+/// The first pause between two fetches of a blob a finalized block needs; it doubles.
+const COMMIT_FETCH_FIRST_PAUSE: Duration = Duration::from_secs(1);
+
+/// The longest pause between two such fetches.
+const COMMIT_FETCH_LAST_PAUSE: Duration = Duration::from_secs(30);
+
+/// How long importing a block may wait for blobs it needs and this node lacks.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Patience {
+    /// A vote or a proposal: until this time of this node's clock (ms); consensus waits long
+    /// for neither, and one budget covers the block and its unexecuted ancestors.
+    Until(u64),
+    /// Committing a finalized block: retried for up to [`COMMIT_FETCH_PATIENCE`].
+    Commit,
+}
+
+impl Patience {
+    /// A vote's or proposal's patience, starting at `now` (ms).
+    pub(super) fn vote(now: u64) -> Patience {
+        Patience::Until(now.saturating_add(VOTE_FETCH_BUDGET_MS))
+    }
+}
 
 /// Checks 1 and 2 of the module doc: `header` names `parent` and is not from the future
 /// (when `now` is given).

@@ -285,7 +285,8 @@ pub struct ChainConfig {
     pub spec: ChainSpec,
     /// Credited as the author of the blocks this node proposes.
     pub author: AccountId,
-    /// The least time between a parent's timestamp and a proposal on it.
+    /// The least time between a parent (its timestamp, or this node's clock if that is earlier)
+    /// and a proposal on it.
     pub block_time: Duration,
     /// Executes disputed steps for the runtime; `None` on a node that cannot (a tool's chain):
     /// blocks that need it are then neither built nor imported.
@@ -301,7 +302,8 @@ struct Inner {
     genesis_hash: Hash,
     /// Credited as the author of the blocks this node proposes.
     author: AccountId,
-    /// The least time between a parent's timestamp and a proposal on it.
+    /// The least time between a parent (its timestamp, or this node's clock if that is earlier)
+    /// and a proposal on it.
     block_time: Duration,
     /// Executes disputed steps for the runtime; `None` on a node that cannot (a tool's chain):
     /// blocks that need it are then neither built nor imported.
@@ -324,11 +326,12 @@ struct Inner {
     blob_fetch: std::sync::OnceLock<BlobFetch>,
 }
 
-/// Makes a blob the chain registers local: fetched from peers, checked against its hash and
-/// stored; resolves to whether this node holds it now. It must keep fetching if the future is
-/// dropped (a vote's wait gives up before a large fetch ends; the next import finds it held).
+/// Makes a blob registered in the given state local: fetched from peers, checked against its
+/// hash and stored; resolves to whether this node holds it now. It must keep fetching if the
+/// future is dropped (a vote's wait gives up before a large fetch ends; the next import finds
+/// it held).
 pub type BlobFetch =
-    Arc<dyn Fn(Chain, Hash) -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
+    Arc<dyn Fn(View, Hash) -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
 
 /// Extrinsics submitted here and not yet relayed that may wait for the relay; more are
 /// relayed late or not at all (they stay in this node's pool either way).
