@@ -303,6 +303,32 @@ pub mod fees {
     pub const EXTRINSIC_BASE_WEIGHT: Weight = 60_000;
 }
 
+impl RuntimeCall {
+    /// The blobs whose bytes a node must hold to execute this call (`Ext::require_available`):
+    /// a bid's module and dataset, a committed result's final state and model, revealed start
+    /// states. A node that pools such a call fetches the ones it lacks, so that it holds them
+    /// by the time it leads (a leader leaves out a call it cannot decide). Must name every
+    /// blob the call's dispatch requires; naming more only costs a fetch.
+    pub fn blobs_required(&self) -> Vec<agora_primitives::Hash> {
+        match self {
+            RuntimeCall::Market(pallet_market::Call::PlaceBid { spec, .. }) => {
+                vec![spec.module, spec.dataset]
+            }
+            RuntimeCall::Jobs(pallet_jobs::Call::CommitResult { commitment, .. }) => {
+                commitment.result_blobs().collect()
+            }
+            RuntimeCall::Verification(pallet_verification::Call::RevealStarts {
+                starts, ..
+            }) => starts
+                .iter()
+                .flatten()
+                .map(|(leaf, _)| leaf.state_hash)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// Limits of one block.
 pub mod limits {
     use super::*;

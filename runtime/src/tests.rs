@@ -786,3 +786,37 @@ fn the_referee_weight_covers_two_calls_at_the_minimum_speed_and_fits_a_block() {
         );
     }
 }
+
+/// The blobs a pool fetches ahead for a call are those its dispatch requires the bytes of: a
+/// bid's module and dataset; none for a call that requires none.
+#[test]
+fn a_bids_inputs_are_the_blobs_it_requires() {
+    let (module, dataset) = (
+        agora_primitives::Hash([1; 32]),
+        agora_primitives::Hash([2; 32]),
+    );
+    let bid = RuntimeCall::Market(pallet_market::Call::PlaceBid {
+        spec: pallet_market::JobSpec {
+            module,
+            dataset,
+            params: b"{}".to_vec(),
+            steps: 40,
+            segment_steps: 10,
+            seed: 3,
+        },
+        terms: pallet_market::BidTerms {
+            max_price: AGR / 5,
+            max_fuel: 100,
+            run_blocks: 10,
+            deadline: 100,
+            region: None,
+            renewable_only: false,
+            requeue: false,
+            assurance_permille: 0,
+            assurance_verifiers: 0,
+        },
+    });
+    assert_eq!(bid.blobs_required(), vec![module, dataset]);
+    let remark = RuntimeCall::System(pallet_system::Call::Remark { remark: vec![1] });
+    assert!(remark.blobs_required().is_empty());
+}

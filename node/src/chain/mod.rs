@@ -661,6 +661,7 @@ impl Chain {
         };
         self.inner.metrics.txpool_validated.inc();
         let valid = validate_transaction(&view, &self.inner.genesis_hash, head, &xt, bytes.len())?;
+        let required = xt.call.blobs_required();
         let hash = {
             let mut state = self.lock();
             let result = state
@@ -672,6 +673,7 @@ impl Chain {
         };
         // No subscriber (no network yet, or a tool's chain) is not an error.
         let _ = self.inner.submitted.send(bytes.to_vec());
+        self.prefetch_blobs(required);
         Ok(hash)
     }
 
@@ -727,8 +729,15 @@ impl Chain {
             .inc_by(u64::try_from(candidates.len()).unwrap_or(u64::MAX));
         let verdicts = validate_transactions(&view, &self.inner.genesis_hash, head, &candidates);
         let mut verdicts = verdicts.into_iter();
+        let required: Vec<Vec<Hash>> = decoded
+            .iter()
+            .map(|xt| {
+                xt.as_ref()
+                    .map_or_else(|_| Vec::new(), |xt| xt.call.blobs_required())
+            })
+            .collect();
         let mut state = self.lock();
-        let results = decoded
+        let results: Vec<Result<Hash, PoolError>> = decoded
             .into_iter()
             .zip(batch)
             .zip(hashes)
@@ -749,7 +758,40 @@ impl Chain {
             .collect();
         set_count(&self.inner.metrics.txpool_size, state.pool.len());
         self.report_dropped(&mut state);
+        drop(state);
+        self.prefetch_blobs(
+            results
+                .iter()
+                .zip(required)
+                .filter(|(result, _)| result.is_ok())
+                .flat_map(|(_, blobs)| blobs),
+        );
         results
+    }
+
+    /// Starts fetching from peers the blobs that pooled calls need (`blobs_required`) and this
+    /// node lacks, so that it holds them when it leads: a leader leaves out a call it cannot
+    /// decide, so a bid placed through a full node, whose inputs only that node held, was left
+    /// out by every leader. The fetches run on their own ([`Chain::set_blob_fetch`]); one that
+    /// fails (no slot free, not registered yet) is tried again when a block needs the blob.
+    fn prefetch_blobs(&self, blobs: impl IntoIterator<Item = Hash>) {
+        let (Some(fetch), Some(referee)) = (self.inner.blob_fetch.get(), &self.inner.referee)
+        else {
+            return;
+        };
+        let missing: std::collections::BTreeSet<Hash> = blobs
+            .into_iter()
+            .filter(|blob| !referee.holds(blob))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let view = self.view(None).unwrap_or_else(|| self.finalized_view());
+        for blob in missing {
+            tracing::debug!(%blob, "fetching a blob a pooled call needs");
+            // Dropped: the fetch goes on by itself.
+            drop(fetch(view.clone(), blob));
+        }
     }
 
     /// Tells watchers about waiting extrinsics the pool dropped while admitting others.

@@ -613,28 +613,31 @@ fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
         repo.join("jobs/dist/mlp.wasm"),
         repo.join("datasets/digits.csv"),
     );
-    let bid = agora(
-        &nodes[1],
-        &[
-            "--output",
-            "json",
-            "job",
-            "submit",
-            "--key",
-            "//Charlie",
-            "--module",
-            module.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--steps",
-            "12",
-            "--max-price",
-            "0.002",
-            "--max-fuel",
-            "1000",
-            "--no-wait",
-        ],
-    );
+    let bid_through = |node: &Node, buyer: &str, data: &std::path::Path| {
+        agora(
+            node,
+            &[
+                "--output",
+                "json",
+                "job",
+                "submit",
+                "--key",
+                buyer,
+                "--module",
+                module.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+                "--steps",
+                "12",
+                "--max-price",
+                "0.002",
+                "--max-fuel",
+                "1000",
+                "--no-wait",
+            ],
+        )
+    };
+    let bid = bid_through(&nodes[1], "//Charlie", &data);
     assert!(
         bid.status.success(),
         "a bid through Bob's node was not finalized: {}",
@@ -656,6 +659,19 @@ fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
             },
         );
     }
+    // A bid placed through the full node, whose dataset only the full node holds: no leader
+    // could include it (a leader leaves out a call it cannot decide), until validators began
+    // fetching the blobs a call they pool needs.
+    let small = dir.path().join("digits-head.csv");
+    let csv = std::fs::read_to_string(&data).unwrap();
+    let head: Vec<&str> = csv.lines().take(400).collect();
+    std::fs::write(&small, head.join("\n") + "\n").unwrap();
+    let bid = bid_through(&full, "//Dave", &small);
+    assert!(
+        bid.status.success(),
+        "a bid through the full node was not finalized: {}",
+        String::from_utf8_lossy(&bid.stderr)
+    );
 
     // From here on Eve pays Ferdie under steady load through Alice's node. Dave is killed
     // (SIGKILL); three validators keep finalizing, across the next epoch switch (the same
