@@ -80,22 +80,21 @@ struct Checked {
     events: Vec<RuntimeEvent>,
 }
 
-/// Block 1 of [`spot_checked`]: Bob offers, Charlie verifies, Alice's bid is matched (job 0).
-/// Returns the chain and the escrow of the bid.
-fn matched() -> (MarketChain, Balance) {
-    let mut m = MarketChain::new();
-    let [_, bob] = dev_accounts(["Alice", "Bob"]);
-    let module = Hash::of(b"module");
-    let dataset = Hash::of(b"dataset");
-    let spec = JobSpec {
+/// The job these tests bid for: 40 steps of `module` on `dataset`, 4 segments.
+pub(crate) fn job_spec(module: Hash, dataset: Hash) -> JobSpec {
+    JobSpec {
         module,
         dataset,
         params: b"{}".to_vec(),
         steps: 40,
         segment_steps: 10,
         seed: 3,
-    };
-    let terms = BidTerms {
+    }
+}
+
+/// The bid these tests place: up to 100 Mfuel at 0.2 AGR, renewable energy only.
+pub(crate) fn bid_terms() -> BidTerms {
+    BidTerms {
         max_price: AGR / 5,
         max_fuel: 100 * MFUEL,
         run_blocks: 10,
@@ -105,7 +104,17 @@ fn matched() -> (MarketChain, Balance) {
         requeue: false,
         assurance_permille: 0,
         assurance_verifiers: 0,
-    };
+    }
+}
+
+/// Block 1 of [`spot_checked`]: Bob offers, Charlie verifies, Alice's bid is matched (job 0).
+/// Returns the chain and the escrow of the bid.
+fn matched() -> (MarketChain, Balance) {
+    let mut m = MarketChain::new();
+    let [_, bob] = dev_accounts(["Alice", "Bob"]);
+    let module = Hash::of(b"module");
+    let dataset = Hash::of(b"dataset");
+    let (spec, terms) = (job_spec(module, dataset), bid_terms());
     // 100 Mfuel at 0.2 AGR, and three checks (the last of four segments, one other and the
     // worker's heaviest) for at most twice the bid's average segment, 50 Mfuel, at 0.2 AGR
     // plus 10 %.

@@ -796,25 +796,8 @@ fn a_bids_inputs_are_the_blobs_it_requires() {
         agora_primitives::Hash([2; 32]),
     );
     let bid = RuntimeCall::Market(pallet_market::Call::PlaceBid {
-        spec: pallet_market::JobSpec {
-            module,
-            dataset,
-            params: b"{}".to_vec(),
-            steps: 40,
-            segment_steps: 10,
-            seed: 3,
-        },
-        terms: pallet_market::BidTerms {
-            max_price: AGR / 5,
-            max_fuel: 100,
-            run_blocks: 10,
-            deadline: 100,
-            region: None,
-            renewable_only: false,
-            requeue: false,
-            assurance_permille: 0,
-            assurance_verifiers: 0,
-        },
+        spec: crate::market_tests::job_spec(module, dataset),
+        terms: crate::market_tests::bid_terms(),
     });
     assert_eq!(bid.blobs_required(), vec![module, dataset]);
     let remark = RuntimeCall::System(pallet_system::Call::Remark { remark: vec![1] });
