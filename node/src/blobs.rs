@@ -574,16 +574,17 @@ pub async fn fetch_registered(
     hash: Hash,
 ) -> Result<bool, FetchFailure> {
     let view = chain.view(None).unwrap_or_else(|| chain.finalized_view());
-    fetch_registered_in(&view, store, fetcher, hash).await
+    fetch_registered_in(&view, store, fetcher, hash, false).await
 }
 
 /// [`fetch_registered`] with the registry read in `view` (the state a block to import is
-/// executed on, say).
+/// executed on, say); `ahead` of need ([`crate::consensus::BlobFetcher::fetch_ahead`]) or not.
 pub async fn fetch_registered_in(
     view: &View,
     store: &Arc<BlobStore>,
     fetcher: &crate::consensus::BlobFetcher,
     hash: Hash,
+    ahead: bool,
 ) -> Result<bool, FetchFailure> {
     if store.has(&hash) {
         return Ok(true);
@@ -597,7 +598,11 @@ pub async fn fetch_registered_in(
     };
     let info = <pallet_jobs::BlobInfo as parity_scale_codec::Decode>::decode(&mut &info[..])
         .map_err(|error| registry(error.to_string()))?;
-    let bytes = fetcher.fetch(hash, info.size).await?;
+    let bytes = if ahead {
+        fetcher.fetch_ahead(hash, info.size).await?
+    } else {
+        fetcher.fetch(hash, info.size).await?
+    };
     let store = store.clone();
     tokio::task::spawn_blocking(move || store.put(&hash, &bytes))
         .await
@@ -615,13 +620,13 @@ pub fn fetch_for_import(
     store: Arc<BlobStore>,
     fetcher: Arc<std::sync::OnceLock<crate::consensus::BlobFetcher>>,
 ) -> crate::chain::BlobFetch {
-    Arc::new(move |view: View, hash: Hash| {
+    Arc::new(move |view: View, hash: Hash, ahead: bool| {
         let (store, fetcher) = (store.clone(), fetcher.clone());
         let task = tokio::spawn(async move {
             let Some(fetcher) = fetcher.get() else {
                 return store.has(&hash);
             };
-            match fetch_registered_in(&view, &store, fetcher, hash).await {
+            match fetch_registered_in(&view, &store, fetcher, hash, ahead).await {
                 Ok(held) => held,
                 Err(error) => {
                     tracing::warn!(blob = %hash, %error, "cannot fetch a blob a block needs");

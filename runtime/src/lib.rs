@@ -308,7 +308,9 @@ impl RuntimeCall {
     /// a bid's module and dataset, a committed result's final state and model, revealed start
     /// states. A node that pools such a call fetches the ones it lacks, so that it holds them
     /// by the time it leads (a leader leaves out a call it cannot decide). Must name every
-    /// blob the call's dispatch requires; naming more only costs a fetch.
+    /// blob the call's dispatch asks `Ext::require_available` for; naming more only costs a
+    /// fetch. A referee call's blobs depend on the state (the disputed step's pre-state), not
+    /// on the call: the node's referee warmer fetches those.
     pub fn blobs_required(&self) -> Vec<agora_primitives::Hash> {
         match self {
             RuntimeCall::Market(pallet_market::Call::PlaceBid { spec, .. }) => {

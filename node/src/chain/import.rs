@@ -74,9 +74,10 @@
 //! (not the best block's, which may be on another branch). A vote waits at most
 //! [`VOTE_FETCH_BUDGET_MS`] for all of them, the block's unexecuted ancestors' included
 //! (consensus will not wait for a large one; the fetches go on, and the block is accepted
-//! when its leader proposes it again); committing a finalized block keeps trying, the pauses
-//! doubling, for up to [`COMMIT_FETCH_PATIENCE`] (a fetch fails at once while every fetch
-//! slot is taken, or before any peer holds the bytes), and only then gives up. A blob no peer
+//! when its leader proposes it again); committing finalized blocks keeps trying, the pauses
+//! doubling, for up to [`COMMIT_FETCH_PATIENCE`] in all (a fetch fails at once while every
+//! fetch slot is taken, or before any peer holds the bytes), and only then gives up; the node
+//! finalizes nothing meanwhile. A blob no peer
 //! serves still makes the block invalid here: the verdict never depends on bytes this node
 //! does not have.
 
@@ -282,28 +283,28 @@ impl Chain {
     ) -> bool {
         match patience {
             Patience::Until(deadline) => {
+                // Started even with no time left: it goes on, and the next import finds it.
+                let fetching = fetch(view.clone(), blob, false);
                 let left = deadline.saturating_sub(self.now_ms());
                 if left == 0 {
                     return false;
                 }
                 let wait = self.inner.host.sleep(Duration::from_millis(left));
                 futures::pin_mut!(wait);
-                match futures::future::select(fetch(view.clone(), blob), wait).await {
+                match futures::future::select(fetching, wait).await {
                     futures::future::Either::Left((held, _)) => held,
                     futures::future::Either::Right(((), _)) => false,
                 }
             }
-            Patience::Commit => {
+            Patience::Commit(deadline) => {
                 // A fetch fails fast when every fetch slot is taken or no peer has the bytes
                 // yet; the block is final, so keep trying, further apart, for a long while.
-                let started = self.now_ms();
                 let mut pause = COMMIT_FETCH_FIRST_PAUSE;
                 loop {
-                    if fetch(view.clone(), blob).await {
+                    if fetch(view.clone(), blob, false).await {
                         return true;
                     }
-                    let waited = self.now_ms().saturating_sub(started);
-                    if u128::from(waited) >= COMMIT_FETCH_PATIENCE.as_millis() {
+                    if self.now_ms() >= deadline {
                         return false;
                     }
                     tracing::warn!(%blob, ?pause, "a finalized block needs a blob no peer served yet");
@@ -374,14 +375,21 @@ pub(super) enum Patience {
     /// A vote or a proposal: until this time of this node's clock (ms); consensus waits long
     /// for neither, and one budget covers the block and its unexecuted ancestors.
     Until(u64),
-    /// Committing a finalized block: retried for up to [`COMMIT_FETCH_PATIENCE`].
-    Commit,
+    /// Committing finalized blocks: retried until this time of this node's clock (ms),
+    /// [`COMMIT_FETCH_PATIENCE`] after the commit began, for all its blocks' blobs together.
+    Commit(u64),
 }
 
 impl Patience {
     /// A vote's or proposal's patience, starting at `now` (ms).
     pub(super) fn vote(now: u64) -> Patience {
         Patience::Until(now.saturating_add(VOTE_FETCH_BUDGET_MS))
+    }
+
+    /// A commit's patience, starting at `now` (ms).
+    pub(super) fn commit(now: u64) -> Patience {
+        let patience = u64::try_from(COMMIT_FETCH_PATIENCE.as_millis()).unwrap_or(u64::MAX);
+        Patience::Commit(now.saturating_add(patience))
     }
 }
 

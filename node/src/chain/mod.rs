@@ -327,11 +327,16 @@ struct Inner {
 }
 
 /// Makes a blob registered in the given state local: fetched from peers, checked against its
-/// hash and stored; resolves to whether this node holds it now. It must keep fetching if the
-/// future is dropped (a vote's wait gives up before a large fetch ends; the next import finds
-/// it held).
+/// hash and stored; resolves to whether this node holds it now. The flag says the fetch is
+/// ahead of need (a pooled call's: it yields fetch slots to fetches something waits on). It
+/// must keep fetching if the future is dropped (a vote's wait gives up before a large fetch
+/// ends; the next import finds it held).
 pub type BlobFetch =
-    Arc<dyn Fn(View, Hash) -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
+    Arc<dyn Fn(View, Hash, bool) -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
+
+/// Most blobs one pooled call has fetched ahead (`Chain::prefetch_blobs`; a `RevealStarts`
+/// may name hundreds).
+pub const MAX_PREFETCH_PER_CALL: usize = 4;
 
 /// Extrinsics submitted here and not yet relayed that may wait for the relay; more are
 /// relayed late or not at all (they stay in this node's pool either way).
@@ -661,7 +666,8 @@ impl Chain {
         };
         self.inner.metrics.txpool_validated.inc();
         let valid = validate_transaction(&view, &self.inner.genesis_hash, head, &xt, bytes.len())?;
-        let required = xt.call.blobs_required();
+        let mut required = xt.call.blobs_required();
+        required.truncate(MAX_PREFETCH_PER_CALL);
         let hash = {
             let mut state = self.lock();
             let result = state
@@ -732,8 +738,11 @@ impl Chain {
         let required: Vec<Vec<Hash>> = decoded
             .iter()
             .map(|xt| {
-                xt.as_ref()
-                    .map_or_else(|_| Vec::new(), |xt| xt.call.blobs_required())
+                let mut blobs = xt
+                    .as_ref()
+                    .map_or_else(|_| Vec::new(), |xt| xt.call.blobs_required());
+                blobs.truncate(MAX_PREFETCH_PER_CALL);
+                blobs
             })
             .collect();
         let mut state = self.lock();
@@ -772,8 +781,11 @@ impl Chain {
     /// Starts fetching from peers the blobs that pooled calls need (`blobs_required`) and this
     /// node lacks, so that it holds them when it leads: a leader leaves out a call it cannot
     /// decide, so a bid placed through a full node, whose inputs only that node held, was left
-    /// out by every leader. The fetches run on their own ([`Chain::set_blob_fetch`]); one that
-    /// fails (no slot free, not registered yet) is tried again when a block needs the blob.
+    /// out by every leader (then relayed again and left out again). The fetches run on their
+    /// own ([`Chain::set_blob_fetch`]), ahead of need: they yield fetch slots to fetches
+    /// something waits on, since anyone can submit such calls for no fee. One that fails (no
+    /// slot free, not registered yet) is tried again when the call reaches this node again
+    /// (relayed anew by its submitter's node) or a block needs the blob.
     fn prefetch_blobs(&self, blobs: impl IntoIterator<Item = Hash>) {
         let (Some(fetch), Some(referee)) = (self.inner.blob_fetch.get(), &self.inner.referee)
         else {
@@ -790,7 +802,7 @@ impl Chain {
         for blob in missing {
             tracing::debug!(%blob, "fetching a blob a pooled call needs");
             // Dropped: the fetch goes on by itself.
-            drop(fetch(view.clone(), blob));
+            drop(fetch(view.clone(), blob, true));
         }
     }
 

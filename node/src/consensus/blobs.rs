@@ -55,6 +55,11 @@ pub const CHUNK: u32 = 256 * 1024;
 pub const WINDOW: usize = 4;
 /// Blobs fetched at once.
 pub const MAX_FETCHES: usize = 8;
+/// Fetches ahead of need ([`BlobFetcher::fetch_ahead`]) start only while fewer than this many
+/// fetches run, so that at least `MAX_FETCHES − MAX_AHEAD` slots stay for fetches something
+/// waits on: anyone can make a node fetch ahead (a call naming registered blobs costs no fee
+/// until a block includes it), and a peer serving slowly holds a slot to its deadline.
+pub const MAX_AHEAD: usize = MAX_FETCHES / 2;
 /// A peer that has not delivered a chunk for this long is given up on for the fetch.
 pub const STALL: Duration = Duration::from_secs(2);
 /// How often fetches are checked for a stall.
@@ -114,10 +119,13 @@ pub enum FetchError {
 
 type Reply = oneshot::Sender<Result<Vec<u8>, FetchError>>;
 
+/// A fetch request: the blob, its size, whether it is ahead of need, and where to answer.
+type Request = (Hash, u64, bool, Reply);
+
 /// Fetches blobs from peers; cheap to clone.
 #[derive(Clone)]
 pub struct BlobFetcher {
-    requests: mpsc::Sender<(Hash, u64, Reply)>,
+    requests: mpsc::Sender<Request>,
     peers: usize,
 }
 
@@ -129,9 +137,19 @@ impl BlobFetcher {
 
     /// Fetches blob `hash` of `size` bytes (as registered on chain) from peers.
     pub async fn fetch(&self, hash: Hash, size: u64) -> Result<Vec<u8>, FetchError> {
+        self.request(hash, size, false).await
+    }
+
+    /// [`BlobFetcher::fetch`] for a blob nothing waits on yet (a pooled call's, say): refused
+    /// ([`FetchError::Busy`]) unless fewer than [`MAX_AHEAD`] fetches run.
+    pub async fn fetch_ahead(&self, hash: Hash, size: u64) -> Result<Vec<u8>, FetchError> {
+        self.request(hash, size, true).await
+    }
+
+    async fn request(&self, hash: Hash, size: u64, ahead: bool) -> Result<Vec<u8>, FetchError> {
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send((hash, size, reply))
+            .send((hash, size, ahead, reply))
             .await
             .map_err(|_| FetchError::Stopped)?;
         answer.await.unwrap_or(Err(FetchError::Stopped))
@@ -254,12 +272,13 @@ struct Exchange<E, S> {
 }
 
 impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
-    fn start(&mut self, hash: Hash, size: u64, reply: Reply) {
+    fn start(&mut self, hash: Hash, size: u64, ahead: bool, reply: Reply) {
         if let Some(fetch) = self.fetches.get_mut(&hash) {
             fetch.waiters.push(reply);
             return;
         }
-        if self.fetches.len() >= MAX_FETCHES {
+        let room = if ahead { MAX_AHEAD } else { MAX_FETCHES };
+        if self.fetches.len() >= room {
             let _ = reply.send(Err(FetchError::Busy));
             return;
         }
@@ -513,8 +532,8 @@ where
                     }
                 }
                 request = incoming.recv() => {
-                    let Some((hash, size, reply)) = request else { break };
-                    exchange.start(hash, size, reply);
+                    let Some((hash, size, ahead, reply)) = request else { break };
+                    exchange.start(hash, size, ahead, reply);
                 }
                 () = context.sleep_until(deadline) => {
                     exchange.check_stalls();
