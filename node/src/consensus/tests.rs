@@ -1243,6 +1243,61 @@ fn exploit_a_dripping_peer_cannot_hold_a_fetch_past_its_deadline() {
     });
 }
 
+/// Fetches ahead of need (a pooled call's blobs, which anyone can name for no fee) start only
+/// while fewer than `MAX_AHEAD` fetches run. With that many held by a peer that drips, one
+/// more ahead of need is refused at once, and one something waits on still starts.
+#[test]
+fn fetches_ahead_of_need_leave_slots_for_fetches_something_waits_on() {
+    let size = 24 * u64::from(blobs::CHUNK);
+    let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
+    let configs = committee_config(4);
+    timed(37).start(|context| async move {
+        let dripper = start_blob_dripper(&context, &configs[3], Duration::from_millis(1_900));
+        let sources = [
+            MemoryBlobs::default(),
+            MemoryBlobs::default(),
+            MemoryBlobs::default(),
+        ];
+        let (nodes, fetcher) = launch_blob_network(&context, &configs, &chains, &sources).await;
+        let hashes: Vec<Hash> = (0..blobs::MAX_AHEAD + 2)
+            .map(|i| Hash::of(&i.to_le_bytes()))
+            .collect();
+        let held: Vec<_> = hashes[..blobs::MAX_AHEAD]
+            .iter()
+            .map(|hash| {
+                let (fetcher, hash) = (fetcher.clone(), *hash);
+                context
+                    .child("held")
+                    .spawn(move |_| async move { fetcher.fetch(hash, size).await })
+            })
+            .collect();
+        context.sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            fetcher.fetch_ahead(hashes[blobs::MAX_AHEAD], size).await,
+            Err(FetchError::Busy),
+            "{} fetches run",
+            blobs::MAX_AHEAD
+        );
+        let needed = fetcher.fetch(hashes[blobs::MAX_AHEAD + 1], size);
+        let wait = context.sleep(Duration::from_secs(1));
+        futures::pin_mut!(needed, wait);
+        if let futures::future::Either::Left((result, _)) =
+            futures::future::select(needed, wait).await
+        {
+            panic!("a fetch something waits on ended at once: {result:?}");
+        }
+        for handle in held {
+            handle.abort();
+        }
+        for handle in dripper {
+            handle.abort();
+        }
+        for node in &nodes {
+            node.abort();
+        }
+    });
+}
+
 /// A blob of 128 chunks fetched from one holder: more chunk requests than the blob channel's
 /// quota lets through in a second (64 messages). A request the quota refused used to be
 /// marked outstanding anyway, so the fetch waited the full stall for it, gave the holder up
