@@ -1215,13 +1215,7 @@ fn exploit_a_dripping_peer_cannot_hold_a_fetch_past_its_deadline() {
     let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
     let configs = committee_config(4);
     timed(29).start(|context| async move {
-        let dripper = start_blob_dripper(&context, &configs[3], Duration::from_millis(1_900));
-        let sources = [
-            MemoryBlobs::default(),
-            MemoryBlobs::default(),
-            MemoryBlobs::default(),
-        ];
-        let (nodes, fetcher) = launch_blob_network(&context, &configs, &chains, &sources).await;
+        let (dripper, nodes, fetcher) = launch_with_a_dripper(&context, &configs, &chains).await;
         let started = context.current();
         let result = fetcher.fetch(hash, size).await;
         let took = context
@@ -1243,6 +1237,27 @@ fn exploit_a_dripping_peer_cannot_hold_a_fetch_past_its_deadline() {
     });
 }
 
+/// Three members that hold nothing and a fourth (`configs[3]`) that claims every blob and
+/// drips one chunk every 1.9 s, just inside the stall: its tasks, the members and a fetcher.
+async fn launch_with_a_dripper(
+    context: &deterministic::Context,
+    configs: &[Config],
+    chains: &[MockChain],
+) -> (
+    Vec<commonware_runtime::Handle<()>>,
+    Vec<Consensus>,
+    BlobFetcher,
+) {
+    let dripper = start_blob_dripper(context, &configs[3], Duration::from_millis(1_900));
+    let sources = [
+        MemoryBlobs::default(),
+        MemoryBlobs::default(),
+        MemoryBlobs::default(),
+    ];
+    let (nodes, fetcher) = launch_blob_network(context, configs, chains, &sources).await;
+    (dripper, nodes, fetcher)
+}
+
 /// Fetches ahead of need (a pooled call's blobs, which anyone can name for no fee) start only
 /// while fewer than `MAX_AHEAD` fetches run. With that many held by a peer that drips, one
 /// more ahead of need is refused at once, and one something waits on still starts.
@@ -1252,13 +1267,7 @@ fn fetches_ahead_of_need_leave_slots_for_fetches_something_waits_on() {
     let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
     let configs = committee_config(4);
     timed(37).start(|context| async move {
-        let dripper = start_blob_dripper(&context, &configs[3], Duration::from_millis(1_900));
-        let sources = [
-            MemoryBlobs::default(),
-            MemoryBlobs::default(),
-            MemoryBlobs::default(),
-        ];
-        let (nodes, fetcher) = launch_blob_network(&context, &configs, &chains, &sources).await;
+        let (dripper, nodes, fetcher) = launch_with_a_dripper(&context, &configs, &chains).await;
         let hashes: Vec<Hash> = (0..blobs::MAX_AHEAD + 2)
             .map(|i| Hash::of(&i.to_le_bytes()))
             .collect();
