@@ -11,6 +11,7 @@ mod chain;
 #[cfg(feature = "faults")]
 mod disputes;
 mod market;
+mod network;
 mod node;
 mod quote;
 

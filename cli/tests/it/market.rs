@@ -38,7 +38,7 @@ pub(crate) const MLP_JOB: [&str; 6] = [
     PARAMS,
 ];
 /// How `run-local` and the market run it.
-const SEGMENTS_AND_SEED: [&str; 4] = ["--segment", "3", "--seed", "7"];
+pub(crate) const SEGMENTS_AND_SEED: [&str; 4] = ["--segment", "3", "--seed", "7"];
 /// Two segments of the same job (one epoch is 12 steps): both are always sampled, as one run
 /// that the verifier re-executes from `init` with no start revealed.
 pub(crate) const TWO_SEGMENTS: [&str; 4] = ["--segment", "6", "--seed", "7"];
@@ -55,9 +55,14 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub(crate) fn start(node: &Node, args: &[&str], state: &Path, cache: &Path) -> Daemon {
+        Daemon::start_at(&node.ws(), args, state, cache)
+    }
+
+    /// [`Daemon::start`] against the node whose RPC is at `rpc`.
+    pub(crate) fn start_at(rpc: &str, args: &[&str], state: &Path, cache: &Path) -> Daemon {
         let process = Process::spawn(
             Command::new(env!("CARGO_BIN_EXE_agora"))
-                .args(["--rpc", &node.ws()])
+                .args(["--rpc", rpc])
                 .args(args)
                 .arg("--state-dir")
                 .arg(state)
@@ -734,6 +739,13 @@ pub(crate) const WORKER_ARGS: [&str; 14] = [
     "--bond",
     "100",
 ];
+/// [`WORKER_ARGS`] with the worker's key `key` instead of //Bob.
+pub(crate) fn worker_args_with_key(key: &'static str) -> [&'static str; 14] {
+    let mut args = WORKER_ARGS;
+    args[3] = key;
+    args
+}
+
 pub(crate) const VERIFIER_ARGS: [&str; 6] =
     ["verifier", "run", "--key", "//Charlie", "--bond", "50"];
 

@@ -1,0 +1,150 @@
+//! The market across a real network (`scripts/testnet.sh`: validators and a full node, each a
+//! real process with its own RocksDB): a buyer, a worker and a verifier each connected to a
+//! different node. Blobs are uploaded to the node a client talks to, and every node that
+//! executes a call needing one (a bid's inputs, a result, revealed start states) must hold it:
+//! nodes fetch them from each other (`node/src/chain/import.rs`, "Blobs a block needs").
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::market::{worker_args_with_key, Daemon, MLP_JOB, SEGMENTS_AND_SEED};
+use crate::node::node_binary;
+use crate::stdout_json;
+
+/// A network started by `scripts/testnet.sh`, stopped when dropped.
+struct Testnet {
+    dir: tempfile::TempDir,
+    nodes: Vec<Value>,
+}
+
+impl Testnet {
+    fn script() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/testnet.sh")
+    }
+
+    /// `validators` validators and one full node, blocks every second.
+    fn start(validators: usize) -> Testnet {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(Self::script())
+            .arg(validators.to_string())
+            .arg("--dir")
+            .arg(dir.path())
+            .env("AGORA_NODE_BIN", node_binary())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "testnet: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let network: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("network.json")).unwrap())
+                .unwrap();
+        let nodes = network["nodes"].as_array().unwrap().clone();
+        Testnet { dir, nodes }
+    }
+
+    /// The WebSocket RPC URL of the node named `name`.
+    fn ws(&self, name: &str) -> String {
+        let node = self.nodes.iter().find(|node| node["name"] == name).unwrap();
+        node["ws"].as_str().unwrap().to_owned()
+    }
+
+    /// Runs `agora --rpc <name's node> args…`.
+    fn agora(&self, name: &str, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_agora"))
+            .args(["--rpc", &self.ws(name)])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Testnet {
+    fn drop(&mut self) {
+        let _ = Command::new(Self::script())
+            .args(["stop", "--dir"])
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+/// Polls `daemon`'s log for `needle` for up to `timeout`.
+fn wait_for_log(daemon: &mut Daemon, needle: &str, timeout: Duration) {
+    let started = Instant::now();
+    while !daemon.lines().iter().any(|line| line.contains(needle)) {
+        assert!(
+            started.elapsed() < timeout,
+            "no {needle:?} in:\n{}",
+            daemon.lines().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// //Ferdie buys through Alice's node; //Dave's worker talks to the full node only, so the
+/// job's result and its revealed start states are uploaded there; //Eve verifies through
+/// Bob's node. The job settles. Before validators fetched the blobs pooled calls and imported
+/// blocks need, the bid reached a block only through Alice's node, and the worker's result
+/// commitment never did: no leader held its blobs.
+#[test]
+fn a_buyer_a_worker_and_a_verifier_on_different_nodes_settle_a_job() {
+    let net = Testnet::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    let worker_args = worker_args_with_key("//Dave");
+    let mut worker = Daemon::start_at(
+        &net.ws("Full"),
+        &worker_args,
+        &dir.path().join("worker"),
+        &cache,
+    );
+    let verifier_args = ["verifier", "run", "--key", "//Eve", "--bond", "50"];
+    let mut verifier = Daemon::start_at(
+        &net.ws("Bob"),
+        &verifier_args,
+        &dir.path().join("verifier"),
+        &cache,
+    );
+    wait_for_log(&mut worker, "offer posted", Duration::from_secs(90));
+    wait_for_log(
+        &mut verifier,
+        "registered as a verifier",
+        Duration::from_secs(90),
+    );
+
+    let bid = [
+        "--output",
+        "json",
+        "job",
+        "submit",
+        "--key",
+        "//Ferdie",
+        "--max-price",
+        "0.002",
+        "--max-fuel",
+        "1000",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--timeout",
+        "400",
+    ];
+    let out = net.agora("Alice", &[&bid[..], &MLP_JOB, &SEGMENTS_AND_SEED].concat());
+    assert!(
+        out.status.success(),
+        "the job did not settle: {}\nworker log:\n{}\nverifier log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        worker.lines().join("\n"),
+        verifier.lines().join("\n")
+    );
+    let report = stdout_json(&out);
+    assert_eq!(report["stage"], "settled", "{report}");
+    let receipt = &report["receipt"];
+    assert!(
+        receipt["checks_passed"].as_u64().unwrap() >= 1,
+        "the verifier on Bob's node checked the worker's segments: {receipt}"
+    );
+}
