@@ -18,7 +18,10 @@
 # `command` is the argv that restarts the node on its data (same ports, keys and peers). The
 # full node is named "Full", has role "full" and comes last. The script returns once every
 # node's RPC answers and block 1 is finalized. AGORA_NODE_BIN=PATH uses that agora-node binary
-# instead of building one; AGORA_TESTNET_FULL_NODES=0 leaves the full node out (benchmarks).
+# instead of building one; AGORA_TESTNET_FULL_NODES=0 leaves the full node out (benchmarks);
+# AGORA_TESTNET_SPEC_ARGS="..." passes more arguments to `agora-node build-spec` (e.g.
+# "--reveal-blocks 75"); AGORA_TESTNET_PORTS="P1 R1 P2 R2 ..." gives each node, in order, its
+# p2p and RPC port (tests reserve them; by default the script picks free ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,18 +85,29 @@ if [ -z "$dir" ]; then dir="$(mktemp -d -t agora-testnet-XXXXXX)"; fi
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 [ -f "$dir/network.json" ] && { echo "testnet: $dir/network.json exists; stop that network or pick another --dir" >&2; exit 1; }
-"$node" build-spec --dev --validators "$count" "${epoch_length[@]}" > "$dir/spec.json"
+# shellcheck disable=SC2086 # the extra arguments are words
+"$node" build-spec --dev --validators "$count" "${epoch_length[@]}" ${AGORA_TESTNET_SPEC_ARGS:-} > "$dir/spec.json"
 
 # Everyone's p2p key and port first: every node is told every other's address.
 all_names=("${names[@]:0:$count}")
 [ "${AGORA_TESTNET_FULL_NODES:-1}" = 0 ] || all_names+=(Full)
 keys=() p2p_ports=() rpc_ports=() peers=()
+read -r -a given_ports <<< "${AGORA_TESTNET_PORTS:-}"
+if [ "${#given_ports[@]}" -gt 0 ] && [ "${#given_ports[@]}" -ne $((2 * ${#all_names[@]})) ]; then
+    echo "testnet: AGORA_TESTNET_PORTS needs $((2 * ${#all_names[@]})) ports, got ${#given_ports[@]}" >&2
+    exit 2
+fi
 for i in "${!all_names[@]}"; do
     name="${all_names[$i]}"
     if [ "$name" = Full ]; then suri="//Full"; else suri="//$name"; fi
     keys+=("$("$node" key inspect "$suri" | awk '/^Public key:/ {print $3}')")
-    p2p_ports+=("$(free_port)")
-    rpc_ports+=("$(free_port)")
+    if [ "${#given_ports[@]}" -gt 0 ]; then
+        p2p_ports+=("${given_ports[$((2 * i))]}")
+        rpc_ports+=("${given_ports[$((2 * i + 1))]}")
+    else
+        p2p_ports+=("$(free_port)")
+        rpc_ports+=("$(free_port)")
+    fi
     peers+=(--peer "${keys[$i]}@127.0.0.1:${p2p_ports[$i]}")
 done
 

@@ -628,6 +628,12 @@ pub fn fetch_for_import(
             };
             match fetch_registered_in(&view, &store, fetcher, hash, ahead).await {
                 Ok(held) => held,
+                // Anyone can trigger fetches ahead of need, and a refusal (no slot free) is
+                // expected: not worth a warning.
+                Err(error) if ahead => {
+                    tracing::debug!(blob = %hash, %error, "no blob fetched ahead of need");
+                    false
+                }
                 Err(error) => {
                     tracing::warn!(blob = %hash, %error, "cannot fetch a blob a block needs");
                     false

@@ -11,13 +11,16 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::market::{worker_args_with_key, Daemon, MLP_JOB, SEGMENTS_AND_SEED};
-use crate::node::node_binary;
+use crate::node::{node_binary, reserve_port, PATIENT_WINDOWS};
 use crate::stdout_json;
+use agora_test_support::ReservedPort;
 
 /// A network started by `scripts/testnet.sh`, stopped when dropped.
 struct Testnet {
     dir: tempfile::TempDir,
     nodes: Vec<Value>,
+    /// The nodes' ports, held for the test (no other test's port-0 bind lands on them).
+    _ports: Vec<ReservedPort>,
 }
 
 impl Testnet {
@@ -25,14 +28,19 @@ impl Testnet {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/testnet.sh")
     }
 
-    /// `validators` validators and one full node, blocks every second.
+    /// `validators` validators and one full node, blocks every second, on a dev spec with the
+    /// test chains' patient verification windows ([`PATIENT_WINDOWS`]).
     fn start(validators: usize) -> Testnet {
         let dir = tempfile::tempdir().unwrap();
+        let ports: Vec<ReservedPort> = (0..2 * (validators + 1)).map(|_| reserve_port()).collect();
+        let port_list: Vec<String> = ports.iter().map(|p| p.port().to_string()).collect();
         let out = Command::new(Self::script())
             .arg(validators.to_string())
             .arg("--dir")
             .arg(dir.path())
             .env("AGORA_NODE_BIN", node_binary())
+            .env("AGORA_TESTNET_SPEC_ARGS", PATIENT_WINDOWS.join(" "))
+            .env("AGORA_TESTNET_PORTS", port_list.join(" "))
             .output()
             .unwrap();
         assert!(
@@ -44,7 +52,11 @@ impl Testnet {
             serde_json::from_slice(&std::fs::read(dir.path().join("network.json")).unwrap())
                 .unwrap();
         let nodes = network["nodes"].as_array().unwrap().clone();
-        Testnet { dir, nodes }
+        Testnet {
+            dir,
+            nodes,
+            _ports: ports,
+        }
     }
 
     /// The WebSocket RPC URL of the node named `name`.

@@ -19,7 +19,7 @@
 use super::MAX_BLOCK_TXS;
 use super::{Chain, ChainError, ChainEvent, Executed, Pending, View};
 use crate::txpool::PooledTx;
-use agora_primitives::referee::Referee;
+use agora_primitives::referee::{Referee, RefereeError};
 use agora_primitives::smt;
 use agora_primitives::{AccountId, Hash};
 use agora_runtime::block::{Block, Header};
@@ -48,6 +48,8 @@ struct Built {
     executed: Executed,
     /// Pooled extrinsics that can no longer be included anywhere.
     rejected: Vec<Hash>,
+    /// Blobs a left-out call needed and this node lacks.
+    missing: Vec<Hash>,
 }
 
 impl Chain {
@@ -119,7 +121,11 @@ impl Chain {
             encoded,
             executed,
             rejected,
+            missing,
         } = built;
+        // So that this node holds them the next time it leads: the call comes back (its
+        // submitter's node relays it again) and a call naming many blobs makes progress.
+        self.prefetch_blobs([missing]);
         let hash = block.hash();
         let header = block.header.clone();
         let mut state = self.lock();
@@ -197,6 +203,7 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
         error: Box::new(error),
     })?;
     let mut rejected = Vec::new();
+    let mut missing = Vec::new();
     for tx in candidates {
         if builder.is_full() {
             break;
@@ -206,6 +213,10 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
         match builder.push_preverified(tx.xt, &tx.era_hash) {
             Ok(()) => {}
             Err(error) if stays_pooled(&error) => {}
+            Err(TransactionError::RefereeUndecided(RefereeError::Unavailable { blob })) => {
+                rejected.push(tx.hash);
+                missing.push(blob);
+            }
             Err(_) => rejected.push(tx.hash),
         }
     }
@@ -221,13 +232,13 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
         encoded,
         executed,
         rejected,
+        missing,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agora_primitives::referee::RefereeError;
 
     /// A parent stamped ahead of this node's clock costs one block time, not its lead too.
     #[test]

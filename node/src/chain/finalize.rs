@@ -45,7 +45,7 @@ impl Chain {
         let Some(route) = self.route_to(target)? else {
             return Ok(()); // Already finalized: a replay after restart.
         };
-        self.execute_ancestry(target, super::import::Patience::commit(self.now_ms()))
+        self.execute_ancestry(target, super::import::Patience::Commit)
             .await?; // Step 2.
         let blocks = self.executed_route(&route)?;
         self.commit(blocks.clone(), certificate).await?;

@@ -75,9 +75,9 @@
 //! [`VOTE_FETCH_BUDGET_MS`] for all of them, the block's unexecuted ancestors' included
 //! (consensus will not wait for a large one; the fetches go on, and the block is accepted
 //! when its leader proposes it again); committing finalized blocks keeps trying, the pauses
-//! doubling, for up to [`COMMIT_FETCH_PATIENCE`] in all (a fetch fails at once while every
-//! fetch slot is taken, or before any peer holds the bytes), and only then gives up; the node
-//! finalizes nothing meanwhile. A blob no peer
+//! doubling, for up to [`COMMIT_FETCH_PATIENCE`] without a blob arriving (a fetch fails at
+//! once while every fetch slot is taken, or before any peer holds the bytes), and only then
+//! gives up; the node finalizes nothing meanwhile. A blob no peer
 //! serves still makes the block invalid here: the verdict never depends on bytes this node
 //! does not have.
 
@@ -296,9 +296,13 @@ impl Chain {
                     futures::future::Either::Right(((), _)) => false,
                 }
             }
-            Patience::Commit(deadline) => {
+            Patience::Commit => {
                 // A fetch fails fast when every fetch slot is taken or no peer has the bytes
-                // yet; the block is final, so keep trying, further apart, for a long while.
+                // yet; the block is final, so keep trying, further apart, for a long while:
+                // long without progress, counted afresh for each blob (each one that arrives
+                // is progress, however long the route before it took to execute).
+                let patience = u64::try_from(COMMIT_FETCH_PATIENCE.as_millis()).unwrap_or(u64::MAX);
+                let deadline = self.now_ms().saturating_add(patience);
                 let mut pause = COMMIT_FETCH_FIRST_PAUSE;
                 loop {
                     if fetch(view.clone(), blob, false).await {
@@ -375,21 +379,14 @@ pub(super) enum Patience {
     /// A vote or a proposal: until this time of this node's clock (ms); consensus waits long
     /// for neither, and one budget covers the block and its unexecuted ancestors.
     Until(u64),
-    /// Committing finalized blocks: retried until this time of this node's clock (ms),
-    /// [`COMMIT_FETCH_PATIENCE`] after the commit began, for all its blocks' blobs together.
-    Commit(u64),
+    /// Committing finalized blocks: each blob retried for up to [`COMMIT_FETCH_PATIENCE`].
+    Commit,
 }
 
 impl Patience {
     /// A vote's or proposal's patience, starting at `now` (ms).
     pub(super) fn vote(now: u64) -> Patience {
         Patience::Until(now.saturating_add(VOTE_FETCH_BUDGET_MS))
-    }
-
-    /// A commit's patience, starting at `now` (ms).
-    pub(super) fn commit(now: u64) -> Patience {
-        let patience = u64::try_from(COMMIT_FETCH_PATIENCE.as_millis()).unwrap_or(u64::MAX);
-        Patience::Commit(now.saturating_add(patience))
     }
 }
 

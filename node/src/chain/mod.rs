@@ -666,8 +666,7 @@ impl Chain {
         };
         self.inner.metrics.txpool_validated.inc();
         let valid = validate_transaction(&view, &self.inner.genesis_hash, head, &xt, bytes.len())?;
-        let mut required = xt.call.blobs_required();
-        required.truncate(MAX_PREFETCH_PER_CALL);
+        let required = xt.call.blobs_required();
         let hash = {
             let mut state = self.lock();
             let result = state
@@ -679,7 +678,7 @@ impl Chain {
         };
         // No subscriber (no network yet, or a tool's chain) is not an error.
         let _ = self.inner.submitted.send(bytes.to_vec());
-        self.prefetch_blobs(required);
+        self.prefetch_blobs([required]);
         Ok(hash)
     }
 
@@ -738,11 +737,8 @@ impl Chain {
         let required: Vec<Vec<Hash>> = decoded
             .iter()
             .map(|xt| {
-                let mut blobs = xt
-                    .as_ref()
-                    .map_or_else(|_| Vec::new(), |xt| xt.call.blobs_required());
-                blobs.truncate(MAX_PREFETCH_PER_CALL);
-                blobs
+                xt.as_ref()
+                    .map_or_else(|_| Vec::new(), |xt| xt.call.blobs_required())
             })
             .collect();
         let mut state = self.lock();
@@ -773,7 +769,7 @@ impl Chain {
                 .iter()
                 .zip(required)
                 .filter(|(result, _)| result.is_ok())
-                .flat_map(|(_, blobs)| blobs),
+                .map(|(_, blobs)| blobs),
         );
         results
     }
@@ -786,14 +782,22 @@ impl Chain {
     /// something waits on, since anyone can submit such calls for no fee. One that fails (no
     /// slot free, not registered yet) is tried again when the call reaches this node again
     /// (relayed anew by its submitter's node) or a block needs the blob.
-    fn prefetch_blobs(&self, blobs: impl IntoIterator<Item = Hash>) {
+    /// `calls` holds each call's required blobs; of each, the first
+    /// [`MAX_PREFETCH_PER_CALL`] this node lacks are fetched (those it holds are skipped first,
+    /// so a call naming many is fetched a few more each time it comes back).
+    pub(super) fn prefetch_blobs(&self, calls: impl IntoIterator<Item = Vec<Hash>>) {
         let (Some(fetch), Some(referee)) = (self.inner.blob_fetch.get(), &self.inner.referee)
         else {
             return;
         };
-        let missing: std::collections::BTreeSet<Hash> = blobs
+        let missing: std::collections::BTreeSet<Hash> = calls
             .into_iter()
-            .filter(|blob| !referee.holds(blob))
+            .flat_map(|blobs| {
+                blobs
+                    .into_iter()
+                    .filter(|blob| !referee.holds(blob))
+                    .take(MAX_PREFETCH_PER_CALL)
+            })
             .collect();
         if missing.is_empty() {
             return;
