@@ -39,6 +39,7 @@ impl Testnet {
             .arg("--dir")
             .arg(dir.path())
             .env("AGORA_NODE_BIN", node_binary())
+            .env_remove("AGORA_TESTNET_FULL_NODES")
             .env("AGORA_TESTNET_SPEC_ARGS", PATIENT_WINDOWS.join(" "))
             .env("AGORA_TESTNET_PORTS", port_list.join(" "))
             .output()

@@ -125,7 +125,7 @@ impl Chain {
         } = built;
         // So that this node holds them the next time it leads: the call comes back (its
         // submitter's node relays it again) and a call naming many blobs makes progress.
-        self.prefetch_blobs([missing]);
+        self.prefetch_blobs(missing.into_iter().map(|blob| vec![blob]));
         let hash = block.hash();
         let header = block.header.clone();
         let mut state = self.lock();
@@ -215,7 +215,9 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
             Err(error) if stays_pooled(&error) => {}
             Err(TransactionError::RefereeUndecided(RefereeError::Unavailable { blob })) => {
                 rejected.push(tx.hash);
-                missing.push(blob);
+                if !missing.contains(&blob) {
+                    missing.push(blob);
+                }
             }
             Err(_) => rejected.push(tx.hash),
         }

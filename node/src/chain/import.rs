@@ -77,7 +77,8 @@
 //! when its leader proposes it again); committing finalized blocks keeps trying, the pauses
 //! doubling, for up to [`COMMIT_FETCH_PATIENCE`] without a blob arriving (a fetch fails at
 //! once while every fetch slot is taken, or before any peer holds the bytes), and only then
-//! gives up; the node finalizes nothing meanwhile. A blob no peer
+//! gives up; the node finalizes nothing meanwhile (for as long as blobs keep arriving, at
+//! most [`MAX_BLOCK_FETCHES`] a block). A blob no peer
 //! serves still makes the block invalid here: the verdict never depends on bytes this node
 //! does not have.
 

@@ -334,9 +334,13 @@ struct Inner {
 pub type BlobFetch =
     Arc<dyn Fn(View, Hash, bool) -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
 
-/// Most blobs one pooled call has fetched ahead (`Chain::prefetch_blobs`; a `RevealStarts`
-/// may name hundreds).
+/// Most blobs fetched ahead for one pooled call each time it reaches this node
+/// (`Chain::prefetch_blobs`; a `RevealStarts` may name hundreds).
 pub const MAX_PREFETCH_PER_CALL: usize = 4;
+
+/// Most of a call's required blobs looked at (a look is a file lookup) each time it reaches
+/// this node.
+pub const MAX_PREFETCH_LOOKS_PER_CALL: usize = 64;
 
 /// Extrinsics submitted here and not yet relayed that may wait for the relay; more are
 /// relayed late or not at all (they stay in this node's pool either way).
@@ -795,6 +799,7 @@ impl Chain {
             .flat_map(|blobs| {
                 blobs
                     .into_iter()
+                    .take(MAX_PREFETCH_LOOKS_PER_CALL)
                     .filter(|blob| !referee.holds(blob))
                     .take(MAX_PREFETCH_PER_CALL)
             })
