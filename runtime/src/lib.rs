@@ -60,7 +60,11 @@ use parity_scale_codec::{Decode, Encode};
 /// - 6: a bid is placed only by a node that holds its module and dataset (errors
 ///   `ModuleUnavailable`, `DatasetUnavailable`; without them the call is undecided there, as a
 ///   commitment of results nobody uploaded is).
-pub const SPEC_VERSION: u32 = 6;
+/// - 7: a worker's start-state reveal references the states it names until the audit ends (a
+///   state registered long before its reveal expired mid-audit), and a commitment's final
+///   state must be registered (error `UnknownFinalState`; holding its bytes was enough). A
+///   chain started under 6 with audits open cannot switch: start a new chain.
+pub const SPEC_VERSION: u32 = 7;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 

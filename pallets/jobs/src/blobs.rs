@@ -8,8 +8,10 @@
 //! and counts `size` against the owner's quota ([`Config::MAX_BLOB_BYTES_PER_ACCOUNT`]). Nodes
 //! accept the bytes of registered blobs only, and check them against the hash. A blob lives
 //! `blob_ttl` blocks; at the end of its life it is renewed for another `blob_ttl` if
-//! open bids or live jobs still refer to it (`refs > 0`), else dropped, its deposit returned,
-//! and nodes delete the bytes.
+//! something still refers to it (`refs > 0`: an open bid or a live job naming it as module or
+//! dataset, a live commitment naming it as model or final state, an audit whose revealed start
+//! it is), else dropped, its deposit returned, and nodes delete the bytes. A reference is taken
+//! only on a registered blob: calls that name a blob refuse an unregistered one.
 //!
 //! **A settled job's model** changes hands: its buyer takes over the registration (the
 //! worker's deposit returned, the same deposit reserved from the buyer, the bytes counted
@@ -58,7 +60,8 @@ pub struct BlobInfo {
     pub size: u64,
     /// Reserved from the owner.
     pub deposit: Balance,
-    /// Open bids and live jobs referring to it.
+    /// What still needs its bytes: open bids and live jobs naming it as module or dataset,
+    /// live commitments naming it as model or final state, audits whose revealed start it is.
     pub refs: u32,
     /// Block at which it is dropped unless referred to.
     pub expires_at: BlockNumber,

@@ -403,6 +403,9 @@ pub enum Error {
     /// dropped).
     #[error("the job has no model kept for its buyer: not settled, no model, or already released")]
     NoModelKept,
+    /// The committed final state is not a registered blob.
+    #[error("the committed final state is not a registered blob; register and upload it first")]
+    UnknownFinalState,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -431,6 +434,7 @@ agora_primitives::impl_pallet_error!(Error {
     BillAboveHeaviest,
     SizeNotProven,
     NoModelKept,
+    UnknownFinalState,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -597,6 +601,14 @@ impl<T: Config> Pallet<T> {
         // A run whose module refused `export` has the final state and no model. Both are
         // referenced until the job ends ([`Self::release_result_blobs`]); all are checked
         // before any is.
+        // Registered first (the model was above): the registry's references and lifetime are
+        // what keep the bytes on every node, and a node may still hold an expired blob's bytes.
+        for hash in commitment.result_blobs() {
+            ensure!(
+                Blobs::get(ext, &hash).is_some(),
+                Self::error(Error::UnknownFinalState)
+            );
+        }
         for hash in commitment.result_blobs() {
             ext.require_available(hash)
                 .map_err(|_| Self::error(Error::ResultUnavailable))?;

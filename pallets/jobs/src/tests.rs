@@ -112,6 +112,7 @@ fn matched_job_with(terms: BidTerms, lifetimes: Option<BlobLifetimes>) -> State 
         Jobs::register_blob_of_known_size(ext, &ALICE, MODULE, 3_000).unwrap();
         Jobs::register_blob_of_known_size(ext, &ALICE, DATASET, 2_000).unwrap();
         Jobs::register_blob_of_known_size(ext, &BOB, OUTPUT, 1_000).unwrap();
+        Jobs::register_blob_of_known_size(ext, &BOB, commitment().final_state, 1_000).unwrap();
         TestMarket::post_offer(
             ext,
             &BOB,
@@ -433,11 +434,11 @@ fn the_final_state_is_kept_while_the_job_lives_and_released_when_it_ends() {
         model_retention: 40,
     };
     let mut state = matched_job_with(terms(false), Some(lifetimes));
-    register(&mut state, &BOB, final_state, 1_000).0.unwrap();
     commit(&mut state, 5).0.unwrap();
     assert_eq!(Jobs::blob(&state, &final_state).unwrap().refs, 1);
-    // Registered at block 3: due at 15, renewed while the job is open.
-    end_block(&mut state, 15);
+    // Registered at block 1: due at 14 (two fall due a block, after the module and dataset),
+    // renewed while the job is open.
+    end_block(&mut state, 14);
     assert!(
         Jobs::blob(&state, &final_state).is_some(),
         "kept past its TTL"
@@ -1221,6 +1222,46 @@ fn exploit_a_result_whose_bytes_were_never_uploaded_cannot_be_committed() {
     }
 }
 
+/// A node may still hold the bytes of a blob whose registration expired (its collector deletes
+/// them later): holding is not registration. A commitment naming an unregistered final state
+/// is refused; before, nothing referenced the state and every node deleted it while an output
+/// challenge's referee still needed it (found by the blob-reference invariant).
+#[test]
+fn a_final_state_whose_registration_expired_cannot_be_committed() {
+    let lifetimes = BlobLifetimes {
+        blob_ttl: 2,
+        model_retention: 40,
+    };
+    let mut state = matched_job_with(terms(false), Some(lifetimes));
+    let final_state = commitment().final_state;
+    // Due at block 3 with the module and dataset (which the job keeps), the output and the
+    // final state spill into block 4 and expire unreferenced.
+    end_block(&mut state, 3);
+    end_block(&mut state, 4);
+    assert_eq!(Jobs::blob(&state, &final_state), None);
+    let no_model = Commitment {
+        output: Hash::ZERO,
+        metrics: Vec::new(),
+        ..commitment()
+    };
+    step(&mut state, 5, |_| ());
+    let before = state.clone();
+    let (result, events) = step(&mut state, 5, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, no_model.clone(), &final_proof())
+    });
+    assert_eq!(result, Err(error(Error::UnknownFinalState)));
+    assert!(events.is_empty());
+    assert_eq!(state, before);
+    // Registered again, it is committed and referenced.
+    step(&mut state, 5, |ext| {
+        Jobs::register_blob_of_known_size(ext, &BOB, final_state, 1_000)?;
+        Jobs::commit_result(ext, &BOB, 0, no_model, &final_proof())
+    })
+    .0
+    .unwrap();
+    assert_eq!(Jobs::blob(&state, &final_state).unwrap().refs, 1);
+}
+
 /// Issue 17: a module that refuses `export` and `eval` on its final state (a trap, a model or
 /// metrics over the chain's bounds) leaves its worker no model and no metrics to commit. The
 /// run is committed whole without them — the final state must still be held, for the referee
@@ -1350,7 +1391,7 @@ fn unreferenced_blobs_expire_and_referenced_ones_live_on() {
     // The job times out at block 7 and lets go of its blobs.
     end_block(&mut state, 7);
     // Registered at block 1 with a 20-block life; two may fall due per block, so the third
-    // (the output) spilled into block 22.
+    // and fourth (the output and the final state) spilled into block 22.
     let events = end_block(&mut state, 21);
     assert_eq!(
         events,
@@ -1361,7 +1402,15 @@ fn unreferenced_blobs_expire_and_referenced_ones_live_on() {
     );
     assert!(Jobs::blob(&state, &OUTPUT).is_some());
     let events = end_block(&mut state, 22);
-    assert_eq!(events, vec![Event::BlobExpired { hash: OUTPUT }]);
+    assert_eq!(
+        events,
+        vec![
+            Event::BlobExpired { hash: OUTPUT },
+            Event::BlobExpired {
+                hash: commitment().final_state
+            }
+        ]
+    );
     // Every deposit is back: Alice has nothing reserved any more.
     assert_eq!(TestBalances::reserved_balance(&state, &ALICE), 0);
     assert_eq!(BlobBytesOf::get(&state, &ALICE), None);

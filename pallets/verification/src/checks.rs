@@ -85,6 +85,12 @@ impl<T: Config> Pallet<T> {
                 _ => return Err(Self::error(Error::WrongStartLeaf)),
             }
         }
+        // Verifiers fetch these states for the whole attest window (and a dispute's referee
+        // after it): referenced until the audit ends ([`Self::end_audit`]), else a state
+        // registered about `blob_ttl` before the reveal expired mid-audit on every node.
+        for state in Self::start_states(&audit) {
+            Jobs::<T>::retain_blob(ext, &state);
+        }
         let window = Self::attest_window(ext, &sample);
         Self::advance(ext, job, &mut audit, Phase::AwaitingAttestations, window);
         Self::deposit_event(ext, Event::StartsRevealed { job });

@@ -3,7 +3,7 @@
 
 use crate::{Audits, AuditsDue, Claim, Config, JobId, Jobs, Pallet, Phase, Staking};
 use agora_primitives::storage::StateIter;
-use agora_primitives::{AccountId, Balance, BlockNumber};
+use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_jobs::JobStatus;
 use pallet_support::to_usize;
 use std::collections::BTreeMap;
@@ -86,6 +86,47 @@ impl<T: Config> Pallet<T> {
             if committed < bond {
                 return Err(format!(
                     "{verifier} holds {bond} in check and challenge bonds but {committed} committed"
+                ));
+            }
+        }
+        Self::check_blob_references(state)
+    }
+
+    /// Invariant 5: each registered blob's `refs` is the number of things that still need its
+    /// bytes. A count below that lets the registry drop bytes a verifier or the referee still
+    /// fetches; a count above it keeps a deposit reserved for ever. This pallet is the one that
+    /// sees every holder: the market's open bids, the jobs pallet's jobs, and its own audits.
+    fn check_blob_references(state: &impl StateIter) -> Result<(), String> {
+        let mut expected: BTreeMap<Hash, u32> = BTreeMap::new();
+        let mut refer = |hash: Hash| {
+            let count = expected.entry(hash).or_default();
+            *count = count.saturating_add(1);
+        };
+        for (_, spec) in pallet_market::BidSpecs::iter(state) {
+            refer(spec.module);
+            refer(spec.dataset);
+        }
+        for (_, job) in pallet_jobs::Jobs::iter(state) {
+            if job.status.is_final() {
+                continue;
+            }
+            refer(job.spec.module);
+            refer(job.spec.dataset);
+            for hash in job.commitment.iter().flat_map(|c| c.result_blobs()) {
+                refer(hash);
+            }
+        }
+        for (_, audit) in Audits::iter(state) {
+            for hash in Self::start_states(&audit) {
+                refer(hash);
+            }
+        }
+        for (hash, blob) in pallet_jobs::Blobs::iter(state) {
+            let needed = expected.get(&hash).copied().unwrap_or(0);
+            if blob.refs != needed {
+                return Err(format!(
+                    "blob {hash} counts {} references but {needed} things refer to it",
+                    blob.refs
                 ));
             }
         }

@@ -66,6 +66,9 @@
 //!    `lo < hi ≤ steps`, a leaf bisection `first ≤ hi < segments` (`first < hi` once leaf `hi`
 //!    is revealed: one segment left is a step bisection or a segment re-run), a segment re-run
 //!    starts at the leaf before its own (or at init for segment 0) within the trace.
+//! 5. Each registered blob's reference count is the number of open bids and unfinished jobs
+//!    naming it as module or dataset, unfinished commitments naming it as a result blob, and
+//!    audits' revealed starts naming it as a state: what still needs its bytes keeps them.
 
 mod calls;
 mod challenge;
@@ -629,6 +632,15 @@ impl<T: Config> Pallet<T> {
         audit.checks = checks;
     }
 
+    /// The start states `audit`'s revealed starts name, one per check that has one (a state
+    /// two checks start from is named twice): the blob references the audit holds.
+    pub fn start_states(audit: &Audit) -> impl Iterator<Item = Hash> + '_ {
+        audit
+            .checks
+            .iter()
+            .filter_map(|check| check.start.map(|leaf| leaf.state_hash))
+    }
+
     /// Whether `check`'s bond is still committed: it is undecided, or mismatched and not yet
     /// settled by a dispute.
     pub(crate) fn holds_bond(check: &Check) -> bool {
@@ -641,6 +653,9 @@ impl<T: Config> Pallet<T> {
     fn end_audit(ext: &mut Ext<'_>, job: JobId, audit: &Audit, outcome: AuditOutcome) {
         for check in audit.checks.iter().filter(|c| Self::holds_bond(c)) {
             Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
+        }
+        for state in Self::start_states(audit) {
+            Jobs::<T>::release_blob(ext, &state);
         }
         Audits::remove(ext, &job);
         Jobs::<T>::audited(ext, job, outcome);

@@ -122,6 +122,10 @@ fn committed_at_assurance(
         for i in 0..tree.len() {
             Jobs::register_blob_of_known_size(ext, &BOB, leaf(i).state_hash, 100).unwrap();
         }
+        // A forged last leaf's state: a commitment names only registered states.
+        if !last.is_refusal() && (0..tree.len()).all(|i| leaf(i).state_hash != last.state_hash) {
+            Jobs::register_blob_of_known_size(ext, &BOB, last.state_hash, 100).unwrap();
+        }
         TestMarket::post_offer(
             ext,
             &BOB,

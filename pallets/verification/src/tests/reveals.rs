@@ -238,3 +238,85 @@ fn the_genesis_windows_replace_the_configs() {
         <Test as Config>::REVEAL_BLOCKS
     );
 }
+
+/// Exploit (audit of the cross-node job flow): a start state registered about `blob_ttl`
+/// before its reveal expired in the attest window and nodes deleted its bytes, so every drawn
+/// verifier missed and was slashed and the job passed unchecked. The reveal now references the
+/// states it names until the audit ends; then they expire as any other blob.
+#[test]
+fn exploit_a_start_state_registered_long_before_its_reveal_outlives_the_audit() {
+    let mut state = committed(&[CHARLIE]);
+    // An attest window longer than what is left of the states' lifetime (registered at block
+    // 1, so due at the end of block 1 + BLOB_TTL).
+    let windows = VerificationWindows {
+        attest: 200,
+        ..Verification::windows(&state)
+    };
+    apply(&mut state, |ext| {
+        Verification::build_genesis(
+            ext,
+            &GenesisConfig {
+                windows: Some(windows),
+            },
+        )
+    });
+    let segments = sampled(&mut state);
+    reveal_starts(&mut state, &segments);
+    let audit = Verification::audit(&state, 0).unwrap();
+    let revealed: Vec<Hash> = Verification::start_states(&audit).collect();
+    assert!(!revealed.is_empty(), "sample {segments:?} reveals no start");
+    let ttl = <Test as pallet_jobs::Config>::BLOB_TTL;
+    let due = 1 + ttl;
+    // Due twice while the attest window (blocks 5 to 5 + 200) is open: renewed both times.
+    for block in [due, due + ttl] {
+        end_block(&mut state, block);
+        for hash in &revealed {
+            assert!(
+                Jobs::blob(&state, hash).is_some(),
+                "start state {hash} expired at block {block} while verifiers still fetch it"
+            );
+        }
+    }
+    // The window lapses: every check is missed and the audit ends, so the states' next expiry
+    // drops them.
+    end_block(&mut state, 5 + 200);
+    assert!(Verification::audit(&state, 0).is_none());
+    end_block(&mut state, due + 2 * ttl);
+    for hash in &revealed {
+        assert!(
+            Jobs::blob(&state, hash).is_none(),
+            "start state {hash} outlived its audit"
+        );
+    }
+}
+
+/// A worker that misses its leaf reveal on a job whose bid asked to be requeued: the audit's
+/// references to its start states are dropped with it, and the module's and dataset's move to
+/// the requeued bid (the blob-reference invariant checks every count after each block).
+#[test]
+fn a_requeued_job_leaves_no_reference_on_its_start_states() {
+    let (mut state, _) = attested();
+    apply(&mut state, |ext| {
+        let mut job = Jobs::job(ext, 0).unwrap();
+        job.terms.requeue = true;
+        pallet_jobs::Jobs::insert(ext, &0, &job);
+    });
+    let audit = Verification::audit(&state, 0).unwrap();
+    assert_eq!(audit.phase, Phase::AwaitingLeaves);
+    let revealed: Vec<Hash> = Verification::start_states(&audit).collect();
+    assert!(!revealed.is_empty());
+    let spec = Jobs::job(&state, 0).unwrap().spec;
+    end_block(&mut state, audit.deadline);
+    assert!(Verification::audit(&state, 0).is_none());
+    assert_eq!(Jobs::job(&state, 0), None, "requeued: the job record goes");
+    assert_eq!(pallet_market::BidSpecs::get(&state, &0), Some(spec.clone()));
+    for hash in &revealed {
+        assert_eq!(
+            Jobs::blob(&state, hash).unwrap().refs,
+            0,
+            "start state {hash}"
+        );
+    }
+    assert_eq!(Jobs::blob(&state, &spec.module).unwrap().refs, 1);
+    assert_eq!(Jobs::blob(&state, &spec.dataset).unwrap().refs, 1);
+}
