@@ -26,6 +26,7 @@
 //! job refers to once its time to live has passed; [`run_collector`] then deletes the file.
 
 use crate::chain::{Chain, ChainEvent, View};
+use crate::consensus::FetchClass;
 use crate::metrics::{set_count, Metrics};
 use agora_primitives::Hash;
 use std::collections::HashSet;
@@ -572,19 +573,20 @@ pub async fn fetch_registered(
     store: &Arc<BlobStore>,
     fetcher: &crate::consensus::BlobFetcher,
     hash: Hash,
+    class: FetchClass,
 ) -> Result<bool, FetchFailure> {
     let view = chain.view(None).unwrap_or_else(|| chain.finalized_view());
-    fetch_registered_in(&view, store, fetcher, hash, false).await
+    fetch_registered_in(&view, store, fetcher, hash, class).await
 }
 
 /// [`fetch_registered`] with the registry read in `view` (the state a block to import is
-/// executed on, say); `ahead` of need ([`crate::consensus::BlobFetcher::fetch_ahead`]) or not.
+/// executed on, say), fetched as `class` (which decides whether a fetch slot is free for it).
 pub async fn fetch_registered_in(
     view: &View,
     store: &Arc<BlobStore>,
     fetcher: &crate::consensus::BlobFetcher,
     hash: Hash,
-    ahead: bool,
+    class: FetchClass,
 ) -> Result<bool, FetchFailure> {
     if store.has(&hash) {
         return Ok(true);
@@ -598,11 +600,7 @@ pub async fn fetch_registered_in(
     };
     let info = <pallet_jobs::BlobInfo as parity_scale_codec::Decode>::decode(&mut &info[..])
         .map_err(|error| registry(error.to_string()))?;
-    let bytes = if ahead {
-        fetcher.fetch_ahead(hash, info.size).await?
-    } else {
-        fetcher.fetch(hash, info.size).await?
-    };
+    let bytes = fetcher.fetch_as(class, hash, info.size).await?;
     let store = store.clone();
     tokio::task::spawn_blocking(move || store.put(&hash, &bytes))
         .await
@@ -620,17 +618,17 @@ pub fn fetch_for_import(
     store: Arc<BlobStore>,
     fetcher: Arc<std::sync::OnceLock<crate::consensus::BlobFetcher>>,
 ) -> crate::chain::BlobFetch {
-    Arc::new(move |view: View, hash: Hash, ahead: bool| {
+    Arc::new(move |view: View, hash: Hash, class: FetchClass| {
         let (store, fetcher) = (store.clone(), fetcher.clone());
         let task = tokio::spawn(async move {
             let Some(fetcher) = fetcher.get() else {
                 return store.has(&hash);
             };
-            match fetch_registered_in(&view, &store, fetcher, hash, ahead).await {
+            match fetch_registered_in(&view, &store, fetcher, hash, class).await {
                 Ok(held) => held,
                 // Anyone can trigger fetches ahead of need, and a refusal (no slot free) is
                 // expected: not worth a warning.
-                Err(error) if ahead => {
+                Err(error) if class == FetchClass::Ahead => {
                     tracing::debug!(blob = %hash, %error, "no blob fetched ahead of need");
                     false
                 }

@@ -458,8 +458,14 @@ async fn fetch_missing(
     let Some(fetcher) = fetch else { return true };
     let mut fetched = true;
     for blob in blobs {
-        if let Err(error) =
-            crate::blobs::fetch_registered(chain, &referee.blobs, fetcher, *blob).await
+        if let Err(error) = crate::blobs::fetch_registered(
+            chain,
+            &referee.blobs,
+            fetcher,
+            *blob,
+            crate::consensus::FetchClass::Needed,
+        )
+        .await
         {
             tracing::warn!(%blob, %error, "cannot fetch a blob the referee may need");
             fetched = false;

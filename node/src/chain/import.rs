@@ -84,7 +84,7 @@
 
 use super::{BlobFetch, Chain, ChainError, Executed, Pending, State, View};
 use super::{MAX_BLOCK_BYTES, MAX_FUTURE_DRIFT_MS, MAX_UNFINALIZED};
-use crate::consensus::BlockSource;
+use crate::consensus::{BlockSource, FetchClass};
 use agora_primitives::referee::Referee;
 use agora_primitives::smt;
 use agora_primitives::Hash;
@@ -285,7 +285,7 @@ impl Chain {
         match patience {
             Patience::Until(deadline) => {
                 // Started even with no time left: it goes on, and the next import finds it.
-                let fetching = fetch(view.clone(), blob, false);
+                let fetching = fetch(view.clone(), blob, FetchClass::Needed);
                 let left = deadline.saturating_sub(self.now_ms());
                 if left == 0 {
                     return false;
@@ -306,7 +306,7 @@ impl Chain {
                 let deadline = self.now_ms().saturating_add(patience);
                 let mut pause = COMMIT_FETCH_FIRST_PAUSE;
                 loop {
-                    if fetch(view.clone(), blob, false).await {
+                    if fetch(view.clone(), blob, FetchClass::Needed).await {
                         return true;
                     }
                     if self.now_ms() >= deadline {

@@ -327,12 +327,15 @@ struct Inner {
 }
 
 /// Makes a blob registered in the given state local: fetched from peers, checked against its
-/// hash and stored; resolves to whether this node holds it now. The flag says the fetch is
-/// ahead of need (a pooled call's: it yields fetch slots to fetches something waits on). It
-/// must keep fetching if the future is dropped (a vote's wait gives up before a large fetch
-/// ends; the next import finds it held).
-pub type BlobFetch =
-    Arc<dyn Fn(View, Hash, bool) -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
+/// hash and stored; resolves to whether this node holds it now. The class says whether a block
+/// waits on it (`Needed`) or it is ahead of need (a pooled call's: it yields fetch slots to
+/// fetches something waits on). It must keep fetching if the future is dropped (a vote's wait
+/// gives up before a large fetch ends; the next import finds it held).
+pub type BlobFetch = Arc<
+    dyn Fn(View, Hash, crate::consensus::FetchClass) -> futures::future::BoxFuture<'static, bool>
+        + Send
+        + Sync,
+>;
 
 /// Most blobs fetched ahead for one pooled call each time it reaches this node
 /// (`Chain::prefetch_blobs`; a `RevealStarts` may name hundreds).
@@ -811,7 +814,11 @@ impl Chain {
         for blob in missing {
             tracing::debug!(%blob, "fetching a blob a pooled call needs");
             // Dropped: the fetch goes on by itself.
-            drop(fetch(view.clone(), blob, true));
+            drop(fetch(
+                view.clone(),
+                blob,
+                crate::consensus::FetchClass::Ahead,
+            ));
         }
     }
 

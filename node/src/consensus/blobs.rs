@@ -32,8 +32,21 @@
 //! fetch some eight minutes, then failed its hash, and each byzantine peer met in the
 //! rotation could do the same. A failed fetch is the caller's to retry (the referee's warmer
 //! retries modules on the next finalized blocks). A
-//! fetch nobody waits for any more is dropped. At most [`MAX_FETCHES`] blobs are fetched at once; concurrent fetches of one
-//! blob share the transfer.
+//! fetch nobody waits for any more is dropped. At most [`MAX_FETCHES`] blobs are fetched at
+//! once; concurrent fetches of one blob share the transfer.
+//!
+//! # Who gets a slot
+//!
+//! Each fetch has a [`FetchClass`]. A fetch something on this node waits on (a block to
+//! import, the referee's module) takes any free slot. One ahead of need (a pooled call's blob)
+//! starts only while fewer than [`MAX_AHEAD`] fetches run, and one for an RPC client only while
+//! fewer than [`MAX_CLIENT`] client fetches run: so at most `MAX_AHEAD + MAX_CLIENT` slots are
+//! ever taken by fetches anyone can ask for for free, and at least
+//! `MAX_FETCHES − MAX_AHEAD − MAX_CLIENT` stay for fetches a block waits on. Before, RPC
+//! fetches took any slot, and eight clients asking for slowly served blobs made this node's
+//! block imports fail [`FetchError::Busy`]. A fetch something waits on joining one of another
+//! class makes it a waited-on fetch.
+
 //!
 //! Serving is bounded by the channel's per-peer rate quota (chunks per second per peer). A
 //! request the quota refuses is not counted as asked; it goes out at the next check, so a
@@ -45,7 +58,7 @@ use agora_primitives::Hash;
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::Handle;
 use commonware_utils::channel::{mpsc, oneshot};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 use tracing::debug;
 
@@ -55,6 +68,8 @@ pub const CHUNK: u32 = 256 * 1024;
 pub const WINDOW: usize = 4;
 /// Blobs fetched at once.
 pub const MAX_FETCHES: usize = 8;
+/// RPC clients' fetches ([`FetchClass::Client`]) running at once.
+pub const MAX_CLIENT: usize = 2;
 /// Fetches ahead of need ([`BlobFetcher::fetch_ahead`]) start only while fewer than this many
 /// fetches run, so that at least `MAX_FETCHES − MAX_AHEAD` slots stay for fetches something
 /// waits on: anyone can make a node fetch ahead (a call naming registered blobs costs no fee
@@ -109,18 +124,29 @@ pub enum FetchError {
     /// [`MIN_FETCH_RATE`]).
     #[error("peers did not deliver blob {0} in time")]
     TooSlow(Hash),
-    /// [`MAX_FETCHES`] fetches are running.
-    #[error("{MAX_FETCHES} blob fetches are running; try again")]
+    /// No fetch slot is free for a fetch of this class (see the module documentation).
+    #[error("no blob fetch slot is free on this node for this request; try again")]
     Busy,
     /// The network stopped.
     #[error("the blob exchange stopped")]
     Stopped,
 }
 
+/// Who a fetch is for, which decides whether it may start (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchClass {
+    /// Something on this node waits on it: a block to import, the referee's module.
+    Needed,
+    /// Nothing waits on it yet (a pooled call's blob): it yields slots to needed fetches.
+    Ahead,
+    /// An RPC client asked for it.
+    Client,
+}
+
 type Reply = oneshot::Sender<Result<Vec<u8>, FetchError>>;
 
-/// A fetch request: the blob, its size, whether it is ahead of need, and where to answer.
-type Request = (Hash, u64, bool, Reply);
+/// A fetch request: the blob, its size, who it is for, and where to answer.
+type Request = (Hash, u64, FetchClass, Reply);
 
 /// Fetches blobs from peers; cheap to clone.
 #[derive(Clone)]
@@ -135,21 +161,29 @@ impl BlobFetcher {
         self.peers > 0
     }
 
-    /// Fetches blob `hash` of `size` bytes (as registered on chain) from peers.
+    /// Fetches blob `hash` of `size` bytes (as registered on chain) from peers for something
+    /// that waits on it ([`FetchClass::Needed`]).
     pub async fn fetch(&self, hash: Hash, size: u64) -> Result<Vec<u8>, FetchError> {
-        self.request(hash, size, false).await
+        self.fetch_as(FetchClass::Needed, hash, size).await
     }
 
     /// [`BlobFetcher::fetch`] for a blob nothing waits on yet (a pooled call's, say): refused
     /// ([`FetchError::Busy`]) unless fewer than [`MAX_AHEAD`] fetches run.
     pub async fn fetch_ahead(&self, hash: Hash, size: u64) -> Result<Vec<u8>, FetchError> {
-        self.request(hash, size, true).await
+        self.fetch_as(FetchClass::Ahead, hash, size).await
     }
 
-    async fn request(&self, hash: Hash, size: u64, ahead: bool) -> Result<Vec<u8>, FetchError> {
+    /// [`BlobFetcher::fetch`] for `class`; refused ([`FetchError::Busy`]) when the class has
+    /// no slot free (see the module documentation).
+    pub async fn fetch_as(
+        &self,
+        class: FetchClass,
+        hash: Hash,
+        size: u64,
+    ) -> Result<Vec<u8>, FetchError> {
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send((hash, size, ahead, reply))
+            .send((hash, size, class, reply))
             .await
             .map_err(|_| FetchError::Stopped)?;
         answer.await.unwrap_or(Err(FetchError::Stopped))
@@ -240,6 +274,8 @@ struct Fetch {
     /// When the fetch fails whatever its peers do.
     deadline: SystemTime,
     waiters: Vec<Reply>,
+    /// Who it is for: the class it started as, or `Needed` once a needed fetch joined it.
+    class: FetchClass,
 }
 
 impl Fetch {
@@ -266,19 +302,22 @@ struct Exchange<E, S> {
     context: E,
     sender: S,
     peers: Vec<PublicKey>,
-    fetches: HashMap<Hash, Fetch>,
+    /// Ordered: stall checks walk it, and the order of their sends must replay with a seed.
+    fetches: BTreeMap<Hash, Fetch>,
     /// Rotates the first peer asked across fetches.
     rotation: usize,
 }
 
 impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
-    fn start(&mut self, hash: Hash, size: u64, ahead: bool, reply: Reply) {
+    fn start(&mut self, hash: Hash, size: u64, class: FetchClass, reply: Reply) {
         if let Some(fetch) = self.fetches.get_mut(&hash) {
             fetch.waiters.push(reply);
+            if class == FetchClass::Needed {
+                fetch.class = FetchClass::Needed;
+            }
             return;
         }
-        let room = if ahead { MAX_AHEAD } else { MAX_FETCHES };
-        if self.fetches.len() >= room {
+        if !self.has_room(class) {
             let _ = reply.send(Err(FetchError::Busy));
             return;
         }
@@ -298,11 +337,29 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             last_progress: self.context.current(),
             deadline: fetch_deadline(self.context.current(), size),
             waiters: vec![reply],
+            class,
         };
         self.rotation = self.rotation.wrapping_add(1);
         self.fetches.insert(hash, fetch);
         self.fill(hash);
         self.finish_if_done(hash);
+    }
+
+    /// Whether a fetch of `class` may start now (see the module documentation).
+    fn has_room(&self, class: FetchClass) -> bool {
+        let running = self.fetches.len();
+        match class {
+            FetchClass::Needed => running < MAX_FETCHES,
+            FetchClass::Ahead => running < MAX_AHEAD,
+            FetchClass::Client => {
+                let clients = self
+                    .fetches
+                    .values()
+                    .filter(|fetch| fetch.class == FetchClass::Client)
+                    .count();
+                running < MAX_FETCHES && clients < MAX_CLIENT
+            }
+        }
     }
 
     /// Asks the fetch's current peer for chunks until [`WINDOW`] are in flight.
@@ -497,7 +554,7 @@ where
             context: context.child("fetches"),
             sender: sender.clone(),
             peers,
-            fetches: HashMap::new(),
+            fetches: BTreeMap::new(),
             rotation: 0,
         };
         let next_check = |now: SystemTime| now.checked_add(STALL_CHECK).unwrap_or(now);
@@ -532,8 +589,8 @@ where
                     }
                 }
                 request = incoming.recv() => {
-                    let Some((hash, size, ahead, reply)) = request else { break };
-                    exchange.start(hash, size, ahead, reply);
+                    let Some((hash, size, class, reply)) = request else { break };
+                    exchange.start(hash, size, class, reply);
                 }
                 () = context.sleep_until(deadline) => {
                     exchange.check_stalls();

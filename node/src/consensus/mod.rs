@@ -192,7 +192,7 @@ mod tests;
 mod witness;
 
 use agora_primitives::Hash;
-pub use blobs::{BlobFetcher, BlobSource, FetchError};
+pub use blobs::{BlobFetcher, BlobSource, FetchClass, FetchError};
 pub use chain::{
     BlockLinks, BlockSource, Chain, CheckedEpochEnd, EpochEnd, EpochStart, FinalizedRun, Member,
     RunLimits, SnapshotBlock, SnapshotInstall,

@@ -1258,6 +1258,38 @@ async fn launch_with_a_dripper(
     (dripper, nodes, fetcher)
 }
 
+/// Stops what [`launch_with_a_dripper`] started, and the fetches a test still `held`.
+fn stop_dripper_network<T: Send + 'static>(
+    held: Vec<commonware_runtime::Handle<T>>,
+    dripper: Vec<commonware_runtime::Handle<()>>,
+    nodes: &[Consensus],
+) {
+    for handle in held {
+        handle.abort();
+    }
+    for handle in dripper {
+        handle.abort();
+    }
+    for node in nodes {
+        node.abort();
+    }
+}
+
+/// Panics naming `what` if `future` resolves within a second: a fetch that started runs on
+/// (a refused one is answered at once).
+async fn assert_runs_on<T: std::fmt::Debug>(
+    context: &deterministic::Context,
+    future: impl std::future::Future<Output = T>,
+    what: &str,
+) {
+    let wait = context.sleep(Duration::from_secs(1));
+    futures::pin_mut!(future, wait);
+    if let futures::future::Either::Left((result, _)) = futures::future::select(future, wait).await
+    {
+        panic!("{what} ended at once: {result:?}");
+    }
+}
+
 /// Fetches ahead of need (a pooled call's blobs, which anyone can name for no fee) start only
 /// while fewer than `MAX_AHEAD` fetches run. With that many held by a peer that drips, one
 /// more ahead of need is refused at once, and one something waits on still starts.
@@ -1288,22 +1320,50 @@ fn fetches_ahead_of_need_leave_slots_for_fetches_something_waits_on() {
             blobs::MAX_AHEAD
         );
         let needed = fetcher.fetch(hashes[blobs::MAX_AHEAD + 1], size);
-        let wait = context.sleep(Duration::from_secs(1));
-        futures::pin_mut!(needed, wait);
-        if let futures::future::Either::Left((result, _)) =
-            futures::future::select(needed, wait).await
-        {
-            panic!("a fetch something waits on ended at once: {result:?}");
+        assert_runs_on(&context, needed, "a fetch something waits on").await;
+        stop_dripper_network(held, dripper, &nodes);
+    });
+}
+
+/// Exploit (audit of the cross-node job flow): RPC `blob_get` fetched with no limit of its own
+/// and held a slot while its client waited, so eight clients asking for slowly served blobs
+/// made this node's imports fail `Busy`. Now with every slot free fetches may take (ahead of
+/// need and for clients) held by a peer that drips, one more client fetch is refused at once,
+/// and every remaining slot still starts a fetch a block waits on.
+#[test]
+fn exploit_rpc_clients_cannot_take_the_fetch_slots_a_block_waits_on() {
+    use blobs::{FetchClass, MAX_AHEAD, MAX_CLIENT, MAX_FETCHES};
+    let size = 24 * u64::from(blobs::CHUNK);
+    let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
+    let configs = committee_config(4);
+    timed(41).start(|context| async move {
+        let (dripper, nodes, fetcher) = launch_with_a_dripper(&context, &configs, &chains).await;
+        let mut next = 0u64;
+        let mut fetch = |class: FetchClass| {
+            next += 1;
+            let (fetcher, hash) = (fetcher.clone(), Hash::of(&next.to_le_bytes()));
+            context
+                .child("held")
+                .spawn(move |_| async move { fetcher.fetch_as(class, hash, size).await })
+        };
+        let mut held: Vec<_> = (0..MAX_AHEAD).map(|_| fetch(FetchClass::Ahead)).collect();
+        held.extend((0..MAX_CLIENT).map(|_| fetch(FetchClass::Client)));
+        context.sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            fetcher
+                .fetch_as(FetchClass::Client, Hash::of(b"one client too many"), size)
+                .await,
+            Err(FetchError::Busy),
+            "{MAX_CLIENT} client fetches run"
+        );
+        let needed: Vec<_> = (MAX_AHEAD + MAX_CLIENT..MAX_FETCHES)
+            .map(|_| fetch(FetchClass::Needed))
+            .collect();
+        assert!(!needed.is_empty(), "no slot is kept for needed fetches");
+        for handle in needed {
+            assert_runs_on(&context, handle, "a fetch a block waits on").await;
         }
-        for handle in held {
-            handle.abort();
-        }
-        for handle in dripper {
-            handle.abort();
-        }
-        for node in &nodes {
-            node.abort();
-        }
+        stop_dripper_network(held, dripper, &nodes);
     });
 }
 

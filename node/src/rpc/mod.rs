@@ -22,7 +22,7 @@ pub use views::{FinalityWatch, MAX_VIEW_ENTRIES};
 
 use crate::blobs::{BlobError, BlobStore, FetchFailure, MAX_BLOB_SIZE};
 use crate::chain::{Chain, ChainError, ChainEvent, StoredBlock, View};
-use crate::consensus::{BlobFetcher, FetchError};
+use crate::consensus::{BlobFetcher, FetchClass, FetchError};
 use crate::txpool::PoolError;
 use agora_primitives::smt::{self, Proof};
 use agora_primitives::storage::StateRead;
@@ -276,7 +276,15 @@ impl Rpc {
         let Some(fetcher) = self.fetcher.as_ref().filter(|f| f.has_peers()) else {
             return Ok(None);
         };
-        match crate::blobs::fetch_registered(&self.chain, &self.blobs, fetcher, hash).await {
+        match crate::blobs::fetch_registered(
+            &self.chain,
+            &self.blobs,
+            fetcher,
+            hash,
+            FetchClass::Client,
+        )
+        .await
+        {
             Ok(_) => Ok(None),
             Err(FetchFailure::Fetch(error)) => Ok(Some(error)),
             Err(FetchFailure::Store(error)) => Err(blob_error(error)),
