@@ -36,6 +36,66 @@ pub async fn ensure_blob(
     Ok(hash)
 }
 
+/// [`ensure_blob`] for `count` blobs, the `i`th read by `load(i)` (twice: once to register,
+/// once to upload, so that they are never all in memory at once). The registrations missing are
+/// signed with consecutive nonces and submitted together, then awaited together: `n` blobs wait
+/// for one finality, not `n` (a worker revealing 24 start states one finalized registration at
+/// a time missed its 20-block reveal window). A blob given twice is registered once. Returns
+/// the hashes in order.
+pub async fn ensure_blobs<E: From<Error>>(
+    rpc: &Rpc,
+    signer: &Signer,
+    count: usize,
+    load: impl Fn(usize) -> Result<Vec<u8>, E>,
+    what: &'static str,
+) -> Result<Vec<Hash>, E> {
+    let who = signer.agora_account();
+    let state = State::best(rpc);
+    let mut hashes = Vec::with_capacity(count);
+    let mut calls = Vec::new();
+    for i in 0..count {
+        let bytes = load(i)?;
+        let hash = Hash::of(&bytes);
+        let new = !hashes.contains(&hash);
+        hashes.push(hash);
+        if new && state.blob(&hash).await.map_err(Error::from)?.is_none() {
+            calls.push(register_call(&bytes));
+        }
+    }
+    if !calls.is_empty() {
+        let mut context = tx::ChainContext::fetch(rpc, &who)
+            .await
+            .map_err(Error::from)?;
+        let mut pending = Vec::with_capacity(calls.len());
+        for call in calls {
+            let signed = tx::sign(signer, call, &context, 0);
+            let submitted = tx::submit(rpc, &signed, &context)
+                .await
+                .map_err(Error::from)?;
+            pending.push((submitted, signed));
+            context.nonce = context.nonce.saturating_add(1);
+        }
+        for (submitted, signed) in pending {
+            tx::settle(rpc, submitted, &signed, &who, what, tx::DEFAULT_TIMEOUT)
+                .await
+                .map_err(Error::from)?;
+        }
+    }
+    for (i, hash) in hashes.iter().enumerate() {
+        if hashes[..i].contains(hash) || rpc.blob_has(*hash).await.map_err(Error::from)?.stored {
+            continue;
+        }
+        let stored = rpc.blob_put(&load(i)?).await.map_err(Error::from)?;
+        if stored != *hash {
+            return Err(Error::Unexpected(format!(
+                "the node stored the {what} as {stored}, but its bytes hash to {hash}"
+            ))
+            .into());
+        }
+    }
+    Ok(hashes)
+}
+
 /// The call that registers `bytes` as a blob: their hash, size, and the proof of that size
 /// (`agora_primitives::size_proof`).
 pub fn register_call(bytes: &[u8]) -> agora_runtime::RuntimeCall {

@@ -43,7 +43,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use agora_client::blobs::{ensure_blob, fetch_blob};
+use agora_client::blobs::{ensure_blob, ensure_blobs, fetch_blob};
 use agora_client::chain::State;
 use agora_client::daemon::{ensure_bonded, DaemonConfig};
 use agora_client::files::{read_json, write_atomic};
@@ -817,6 +817,8 @@ impl Worker {
             Phase::AwaitingStarts => {
                 let mut starts = Vec::with_capacity(audit.checks.len());
                 let sample: Vec<u64> = audit.checks.iter().map(|c| c.segment).collect();
+                // Checkpoints to register and upload, all at once below.
+                let mut states = Vec::new();
                 for check in &audit.checks {
                     // Segment 0 starts from init; a segment whose predecessor is sampled too
                     // is started by its verifiers from their own result.
@@ -827,16 +829,30 @@ impl Worker {
                         continue;
                     };
                     // The state after segment s − 1 is checkpoint s.
-                    let bytes = self.committed_state(id, check.segment)?;
                     #[cfg(feature = "faults")]
                     if faults::withholds(&self.config.faults, previous) {
-                        self.register_only(&bytes).await?;
+                        self.register_only(&self.committed_state(id, check.segment)?)
+                            .await?;
                         starts.push(Some((leaf(previous)?, tree.prove(previous)?)));
                         continue;
                     }
-                    ensure_blob(&self.rpc, &self.signer, &bytes, "checkpoint registration").await?;
+                    states.push(check.segment);
                     starts.push(Some((leaf(previous)?, tree.prove(previous)?)));
                 }
+                let load = |i: usize| match states.get(i) {
+                    Some(segment) => self.committed_state(id, *segment),
+                    None => Err(Error::InvalidJob(format!(
+                        "job #{id} has no state {i} to reveal"
+                    ))),
+                };
+                ensure_blobs(
+                    &self.rpc,
+                    &self.signer,
+                    states.len(),
+                    load,
+                    "checkpoint registration",
+                )
+                .await?;
                 let call = agora_runtime::RuntimeCall::Verification(
                     pallet_verification::Call::RevealStarts { job: id, starts },
                 );

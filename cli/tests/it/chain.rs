@@ -1,4 +1,5 @@
-//! `agora balance` and `agora transfer` against a real dev node.
+//! `agora balance` and `agora transfer` against a real dev node, and the client library's
+//! registration of many blobs at once.
 
 use std::process::Output;
 use std::time::Duration;
@@ -308,4 +309,49 @@ fn a_key_file_signs_and_a_loose_one_is_refused() {
         phrase.trim(),
     ]));
     assert_eq!(inspected["ss58_address"], report["ss58_address"]);
+}
+
+/// A worker revealing many start states registers them together (`ensure_blobs`): signed with
+/// consecutive nonces and awaited together, they land in one or two blocks. One at a time, each
+/// awaited to finality, took a block each, and 24 states missed a 20-block reveal window across
+/// nodes. The blob registry's expiry (registration block + its lifetime) tells the blocks apart.
+/// A second call registers and uploads nothing more.
+#[test]
+fn many_blobs_are_registered_together_not_one_finality_each() {
+    use agora_client::blobs::ensure_blobs;
+    use agora_client::chain::State;
+    use agora_client::keys::{Scheme, Signer};
+    use agora_primitives::Hash;
+    let node = Node::start();
+    let signer = Signer::from_suri("//Ferdie", Scheme::Sr25519).unwrap();
+    // Six distinct blobs and one given twice.
+    let mut blobs: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 1_000 + usize::from(i)]).collect();
+    blobs.push(blobs[2].clone());
+    let load = |i: usize| Ok::<_, agora_client::Error>(blobs[i].clone());
+    let hashes = node.run(async |rpc| ensure_blobs(rpc, &signer, blobs.len(), load, "blob").await);
+    let expected: Vec<Hash> = blobs.iter().map(|bytes| Hash::of(bytes)).collect();
+    assert_eq!(hashes, expected);
+    let expiries = |node: &Node| {
+        node.read(async |rpc| {
+            let state = State::best(rpc);
+            let mut expiries = Vec::new();
+            for hash in &expected {
+                let info = state.blob(hash).await?.expect("registered");
+                assert!(rpc.blob_has(*hash).await?.stored, "{hash} uploaded");
+                expiries.push(info.expires_at);
+            }
+            Ok(expiries)
+        })
+    };
+    let first = expiries(&node);
+    let mut blocks = first.clone();
+    blocks.sort_unstable();
+    blocks.dedup();
+    assert!(
+        blocks.len() <= 2,
+        "six registrations took blocks expiring at {blocks:?}"
+    );
+    let again = node.run(async |rpc| ensure_blobs(rpc, &signer, blobs.len(), load, "blob").await);
+    assert_eq!(again, expected);
+    assert_eq!(expiries(&node), first, "nothing registered anew");
 }

@@ -147,6 +147,18 @@ impl Node {
         self.rpc(f).unwrap()
     }
 
+    /// Runs a library call whose error is any displayable one against the node.
+    pub fn run<T, E: std::fmt::Display>(&self, f: impl AsyncFnOnce(&Rpc) -> Result<T, E>) -> T {
+        self.runtime
+            .block_on(async {
+                let rpc = Rpc::connect(&self.http())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                f(&rpc).await.map_err(|e| e.to_string())
+            })
+            .unwrap()
+    }
+
     /// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
     pub fn wait_for<T>(&self, timeout: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
         self.process.wait_for(timeout, what, f)
