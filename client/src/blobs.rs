@@ -20,20 +20,13 @@ pub async fn ensure_blob(
     bytes: &[u8],
     what: &'static str,
 ) -> Result<Hash, Error> {
-    let hash = Hash::of(bytes);
-    let state = State::best(rpc);
-    if state.blob(&hash).await?.is_none() {
-        tx::send(rpc, signer, register_call(bytes), what, tx::DEFAULT_TIMEOUT).await?;
+    match ensure_blobs(rpc, signer, 1, |_| Ok::<_, Error>(bytes), what).await?[..] {
+        [hash] => Ok(hash),
+        ref hashes => Err(Error::Unexpected(format!(
+            "one {what} gave {} hashes",
+            hashes.len()
+        ))),
     }
-    if !rpc.blob_has(hash).await?.stored {
-        let stored = rpc.blob_put(bytes).await?;
-        if stored != hash {
-            return Err(Error::Unexpected(format!(
-                "the node stored the {what} as {stored}, but its bytes hash to {hash}"
-            )));
-        }
-    }
-    Ok(hash)
 }
 
 /// [`ensure_blob`] for `count` blobs, the `i`th read by `load(i)` (twice: once to register,
@@ -42,11 +35,11 @@ pub async fn ensure_blob(
 /// for one finality, not `n` (a worker revealing 24 start states one finalized registration at
 /// a time missed its 20-block reveal window). A blob given twice is registered once. Returns
 /// the hashes in order.
-pub async fn ensure_blobs<E: From<Error>>(
+pub async fn ensure_blobs<B: AsRef<[u8]>, E: From<Error>>(
     rpc: &Rpc,
     signer: &Signer,
     count: usize,
-    load: impl Fn(usize) -> Result<Vec<u8>, E>,
+    load: impl Fn(usize) -> Result<B, E>,
     what: &'static str,
 ) -> Result<Vec<Hash>, E> {
     let who = signer.agora_account();
@@ -55,11 +48,11 @@ pub async fn ensure_blobs<E: From<Error>>(
     let mut calls = Vec::new();
     for i in 0..count {
         let bytes = load(i)?;
-        let hash = Hash::of(&bytes);
+        let hash = Hash::of(bytes.as_ref());
         let new = !hashes.contains(&hash);
         hashes.push(hash);
         if new && state.blob(&hash).await.map_err(Error::from)?.is_none() {
-            calls.push(register_call(&bytes));
+            calls.push(register_call(bytes.as_ref()));
         }
     }
     if !calls.is_empty() {
@@ -85,7 +78,7 @@ pub async fn ensure_blobs<E: From<Error>>(
         if hashes[..i].contains(hash) || rpc.blob_has(*hash).await.map_err(Error::from)?.stored {
             continue;
         }
-        let stored = rpc.blob_put(&load(i)?).await.map_err(Error::from)?;
+        let stored = rpc.blob_put(load(i)?.as_ref()).await.map_err(Error::from)?;
         if stored != *hash {
             return Err(Error::Unexpected(format!(
                 "the node stored the {what} as {stored}, but its bytes hash to {hash}"

@@ -35,6 +35,11 @@
 //! fetch nobody waits for any more is dropped. At most [`MAX_FETCHES`] blobs are fetched at
 //! once; concurrent fetches of one blob share the transfer.
 //!
+//! Serving is bounded by the channel's per-peer rate quota (chunks per second per peer). A
+//! request the quota refuses is not counted as asked; it goes out at the next check, so a
+//! large blob is fetched at the quota's pace.
+//! Progress lives in memory: a fetch interrupted by a restart starts over.
+//!
 //! # Who gets a slot
 //!
 //! Each fetch has a [`FetchClass`]. A fetch something on this node waits on (a block to
@@ -46,12 +51,6 @@
 //! fetches took any slot, and eight clients asking for slowly served blobs made this node's
 //! block imports fail [`FetchError::Busy`]. A fetch something waits on joining one of another
 //! class makes it a waited-on fetch.
-
-//!
-//! Serving is bounded by the channel's per-peer rate quota (chunks per second per peer). A
-//! request the quota refuses is not counted as asked; it goes out at the next check, so a
-//! large blob is fetched at the quota's pace.
-//! Progress lives in memory: a fetch interrupted by a restart starts over.
 
 use super::{PublicKey, Rt};
 use agora_primitives::Hash;

@@ -1228,12 +1228,11 @@ fn exploit_a_dripping_peer_cannot_hold_a_fetch_past_its_deadline() {
             took >= deadline && took <= deadline + Duration::from_secs(1),
             "failed after {took:?}, its deadline {deadline:?}"
         );
-        for node in &nodes {
-            node.abort();
-        }
-        for handle in dripper {
-            handle.abort();
-        }
+        stop_dripper_network(
+            Vec::<commonware_runtime::Handle<()>>::new(),
+            dripper,
+            &nodes,
+        );
     });
 }
 
