@@ -21,12 +21,32 @@
 //! at the offsets asked for and only at the length the registered `size` implies, so no peer
 //! can make a fetch hold more than `size` bytes, and no other peer can slip a forged chunk
 //! into it (until 2026-12-05 any peer could, and with one forged chunk per peer made the
-//! fetch fail though honest peers held the blob). When the peer answers tag `2` or makes no progress for [`STALL`], the fetch moves
-//! to the next peer and resumes from the bytes it already holds; after every peer was tried
-//! once without progress it fails with [`FetchError::Unavailable`]. The complete blob must
-//! hash to `hash`; if it does not, some peer forged a chunk, and the fetch starts over with
-//! the next peer, at most once per peer ([`FetchError::Mismatch`] after that). Progress is the
-//! contiguous prefix growing. Whatever its peers do, a fetch fails
+//! fetch fail though honest peers held the blob). When the peer answers tag `2` or makes no
+//! progress for [`STALL`] (a peer asked before in this fetch: `STALL` × ([`WINDOW`] + 1), as
+//! it first answers the requests left with it), the fetch moves to the next peer and resumes
+//! from the bytes it already holds; after every peer but known forgers was tried without
+//! progress it fails with [`FetchError::Unavailable`]. Progress is the contiguous prefix
+//! growing.
+//!
+//! A peer that keeps progressing, but slowly, is judged by its rate: every [`RATE_WINDOW`]
+//! (and when it stalls) the prefix it added is measured, and one below [`MIN_PEER_RATE`] is
+//! passed over for the next peer not yet tried in this fetch, the held prefix kept; once
+//! every peer was tried, for the fastest one measured if it kept the floor or was twice as
+//! fast. So a peer dripping chunks just inside the stall holds a fetch for a window while
+//! untried peers remain, not to its deadline (before, a 64 MiB state took some eight minutes
+//! from a dripper first in rotation while an honest holder waited behind it), and where
+//! every holder is slow (all fetching from one uploader) the fetch goes on at their pace.
+//!
+//! The complete blob must hash to `hash`. If it does not, some peer forged a chunk, and the
+//! fetch starts over from nothing: with the fastest peer measured if it kept
+//! [`MIN_PEER_RATE`], else an untried one, else the fastest. A transfer whose prefix grew
+//! from one peer alone names that peer a forger, and it is not asked again. Judging by rate
+//! makes the fastest peer the one a fetch returns to, so a fast forger would draw every
+//! restart to itself; but a fast peer is never moved from, so its next transfer is its own
+//! and names it. After more mismatches than peers, or with every peer a forger, the fetch
+//! fails ([`FetchError::Mismatch`]).
+//!
+//! Whatever its peers do, a fetch fails
 //! ([`FetchError::TooSlow`]) [`FETCH_GRACE`] plus its size at [`MIN_FETCH_RATE`] after it
 //! started: before this deadline, a peer dripping a chunk just inside [`STALL`] held a 64 MiB
 //! fetch some eight minutes, then failed its hash, and each byzantine peer met in the
@@ -76,6 +96,11 @@ pub const MAX_CLIENT: usize = 2;
 pub const MAX_AHEAD: usize = MAX_FETCHES / 2;
 /// A peer that has not delivered a chunk for this long is given up on for the fetch.
 pub const STALL: Duration = Duration::from_secs(2);
+/// A fetch's peer is judged by the prefix it added in each window this long.
+pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+/// Bytes a second below which a fetch's peer is passed over for another (four chunks a
+/// second: a 64 MiB blob in about a minute, the time a verifier has to attest).
+pub const MIN_PEER_RATE: u64 = 4 * CHUNK as u64;
 /// How often fetches are checked for a stall.
 const STALL_CHECK: Duration = Duration::from_millis(500);
 /// Every fetch may take this long, plus its size at [`MIN_FETCH_RATE`], before it fails
@@ -262,14 +287,30 @@ struct Fetch {
     outstanding: BTreeSet<u64>,
     /// The next offset to ask for.
     next: u64,
-    /// Index (into the peer rotation) of the peer being asked.
+    /// Index (into the peer rotation, below its length) of the peer being asked.
     peer: usize,
     /// Peers given up on since the last progress.
     failures: usize,
-    /// Complete transfers that did not hash to the blob (each restarts with the next peer).
+    /// Complete transfers that did not hash to the blob.
     forgeries: usize,
     /// When the contiguous prefix last grew (or the fetch moved to its peer).
     last_progress: SystemTime,
+    /// How long the current peer may make no progress before it is given up on:
+    /// [`STALL`], or for a peer asked before in this fetch, time for it to first answer
+    /// the requests left with it as well.
+    stall_allowance: Duration,
+    /// When the current peer's rate is next judged from: the start of its turn or its last
+    /// judgement.
+    judged_at: SystemTime,
+    /// The prefix held at `judged_at`.
+    judged_held: u64,
+    /// Each peer's rate (bytes a second) over its last judged window or turn, 0 for one that
+    /// said it lacks the blob; a peer not in here is untried.
+    rates: BTreeMap<usize, u64>,
+    /// Peers whose chunks grew the prefix of the transfer under way.
+    contributors: BTreeSet<usize>,
+    /// Peers whose transfer, theirs alone, did not hash to the blob: never asked again.
+    forgers: BTreeSet<usize>,
     /// When the fetch fails whatever its peers do.
     deadline: SystemTime,
     waiters: Vec<Reply>,
@@ -285,6 +326,86 @@ impl Fetch {
     /// The length a chunk at `offset` must have.
     fn chunk_len(&self, offset: u64) -> u64 {
         self.size.saturating_sub(offset).min(u64::from(CHUNK))
+    }
+
+    /// The peers after the current one in rotation order, forgers left out.
+    fn others(&self, peers: usize) -> impl Iterator<Item = usize> + '_ {
+        (1..peers)
+            .filter_map(move |step| self.peer.checked_add(step)?.checked_rem(peers))
+            .filter(|peer| !self.forgers.contains(peer))
+    }
+
+    /// The next peer in rotation not yet tried in this fetch.
+    fn untried(&self, peers: usize) -> Option<usize> {
+        self.others(peers)
+            .find(|peer| !self.rates.contains_key(peer))
+    }
+
+    /// The peer to ask in place of a current one that is too slow: the next untried one;
+    /// once every peer was tried, the fastest if it kept [`MIN_PEER_RATE`] or was at least
+    /// twice as fast as the current one. (Not merely faster: each move abandons the chunks
+    /// in flight, which the peer left still uploads, so slow holders of similar pace would
+    /// pass a fetch back and forth every window, wasting the bandwidth they share.)
+    fn faster_peer(&self, peers: usize) -> Option<usize> {
+        if let Some(untried) = self.untried(peers) {
+            return Some(untried);
+        }
+        let current = self.rates.get(&self.peer).copied().unwrap_or(0);
+        self.others(peers)
+            .filter_map(|peer| Some((*self.rates.get(&peer)?, peer)))
+            .filter(|(rate, _)| {
+                *rate > current && (*rate >= MIN_PEER_RATE || *rate >= current.saturating_mul(2))
+            })
+            .max()
+            .map(|(_, peer)| peer)
+    }
+
+    /// The peer a transfer starts over with after a mismatch: the fastest measured one that
+    /// is not a known forger if it kept [`MIN_PEER_RATE`], else an untried one, else the
+    /// fastest measured, else the next.
+    fn restart_peer(&self, peers: usize) -> Option<usize> {
+        let fastest = (0..peers)
+            .filter(|peer| !self.forgers.contains(peer))
+            .filter_map(|peer| Some((*self.rates.get(&peer)?, peer)))
+            .max();
+        match fastest {
+            Some((rate, peer)) if rate >= MIN_PEER_RATE => Some(peer),
+            _ => self
+                .untried(peers)
+                .or(fastest.map(|(_, peer)| peer))
+                .or_else(|| self.others(peers).next()),
+        }
+    }
+
+    /// Records the current peer's rate since it was last judged, and starts its next window.
+    fn judge(&mut self, now: SystemTime) -> u64 {
+        let window = now.duration_since(self.judged_at).unwrap_or_default();
+        let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let grown = self.held().saturating_sub(self.judged_held);
+        let rate = grown.saturating_mul(1_000) / millis;
+        self.rates.insert(self.peer, rate);
+        self.judged_at = now;
+        self.judged_held = self.held();
+        rate
+    }
+
+    /// Asks `peer` from now on, from the held prefix: chunks in flight are forgotten.
+    fn move_to(&mut self, peer: usize, now: SystemTime) {
+        // A peer asked before first answers what was left with it (up to a window of
+        // chunks, at its pace): without this allowance, returning to a slow peer soon after
+        // leaving it looked like a stall.
+        self.stall_allowance = if self.rates.contains_key(&peer) {
+            STALL.saturating_mul(u32::try_from(WINDOW).unwrap_or(u32::MAX).saturating_add(1))
+        } else {
+            STALL
+        };
+        self.peer = peer;
+        self.outstanding.clear();
+        self.ahead.clear();
+        self.next = self.held();
+        self.last_progress = now;
+        self.judged_at = now;
+        self.judged_held = self.held();
     }
 }
 
@@ -324,17 +445,24 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             let _ = reply.send(Err(FetchError::Unavailable(hash)));
             return;
         }
+        let now = self.context.current();
         let fetch = Fetch {
             size,
             bytes: Vec::new(),
             ahead: BTreeMap::new(),
             outstanding: BTreeSet::new(),
             next: 0,
-            peer: self.rotation,
+            peer: self.rotation % self.peers.len(),
             failures: 0,
             forgeries: 0,
-            last_progress: self.context.current(),
-            deadline: fetch_deadline(self.context.current(), size),
+            last_progress: now,
+            stall_allowance: STALL,
+            judged_at: now,
+            judged_held: 0,
+            rates: BTreeMap::new(),
+            contributors: BTreeSet::new(),
+            forgers: BTreeSet::new(),
+            deadline: fetch_deadline(now, size),
             waiters: vec![reply],
             class,
         };
@@ -421,30 +549,69 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
         if fetch.held() > before {
             fetch.failures = 0;
             fetch.last_progress = self.context.current();
+            // Every chunk ahead of the prefix came from the current peer (a move drops them).
+            fetch.contributors.insert(fetch.peer);
+            // The allowance of a peer returned to lasts until it first delivers.
+            fetch.stall_allowance = STALL;
         }
         self.fill(hash);
         self.finish_if_done(hash);
     }
 
-    /// Gives up on the fetch's current peer: resume from the held prefix with the next one,
-    /// or fail once every peer was tried without progress.
-    fn next_peer(&mut self, hash: Hash) {
+    /// Gives up on the fetch's current peer, which said it `lacks` the blob or stalled:
+    /// resume from the held prefix with the next one, or fail once every peer but known
+    /// forgers was tried without progress.
+    fn next_peer(&mut self, hash: Hash, lacks: bool) {
         let peers = self.peers.len();
+        let now = self.context.current();
         let Some(fetch) = self.fetches.get_mut(&hash) else {
             return;
         };
+        if lacks {
+            fetch.rates.insert(fetch.peer, 0);
+        } else {
+            // What it achieved, stall included: a fast holder that paused must stay
+            // preferable to a dripper.
+            fetch.judge(now);
+        }
         fetch.failures = fetch.failures.saturating_add(1);
-        if fetch.failures >= peers {
-            debug!(%hash, "no peer serves the blob");
-            self.finish(hash, Err(FetchError::Unavailable(hash)));
+        let next = fetch.others(peers).next();
+        match next {
+            Some(next) if fetch.failures < peers.saturating_sub(fetch.forgers.len()) => {
+                fetch.move_to(next, now);
+                self.fill(hash);
+            }
+            _ => {
+                debug!(%hash, "no peer serves the blob");
+                self.finish(hash, Err(FetchError::Unavailable(hash)));
+            }
+        }
+    }
+
+    /// Judges the rate of the fetch's current peer once it has been asked for [`RATE_WINDOW`]:
+    /// one below [`MIN_PEER_RATE`] is passed over for an untried peer, or, once all were
+    /// tried, for the fastest (see the module documentation).
+    fn judge_rate(&mut self, hash: Hash) {
+        let peers = self.peers.len();
+        let now = self.context.current();
+        let Some(fetch) = self.fetches.get_mut(&hash) else {
+            return;
+        };
+        let Ok(window) = now.duration_since(fetch.judged_at) else {
+            return;
+        };
+        if window < RATE_WINDOW {
             return;
         }
-        fetch.peer = fetch.peer.wrapping_add(1);
-        fetch.outstanding.clear();
-        fetch.ahead.clear();
-        fetch.next = fetch.held();
-        fetch.last_progress = self.context.current();
-        self.fill(hash);
+        let rate = fetch.judge(now);
+        if rate >= MIN_PEER_RATE {
+            return;
+        }
+        if let Some(faster) = fetch.faster_peer(peers) {
+            debug!(%hash, rate, "a peer serves the blob too slowly; asking another");
+            fetch.move_to(faster, now);
+            self.fill(hash);
+        }
     }
 
     fn finish_if_done(&mut self, hash: Hash) {
@@ -460,24 +627,30 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             self.finish(hash, Ok(bytes));
             return;
         }
-        // Some peer forged a chunk. Start over with the next peer, at most once per peer.
+        // Some peer forged a chunk. A transfer from one peer alone names it, and it is not
+        // asked again; one from several names nobody. The restart goes to the fastest peer,
+        // and a fast one is not moved from, so a fast forger is named by its next transfer.
+        // At most `peers + 1` transfers are made.
         let peers = self.peers.len();
+        let now = self.context.current();
         let Some(fetch) = self.fetches.get_mut(&hash) else {
             return;
         };
         fetch.forgeries = fetch.forgeries.saturating_add(1);
-        if fetch.forgeries >= peers {
+        fetch.judge(now);
+        if let [forger] = fetch.contributors.iter().copied().collect::<Vec<_>>()[..] {
+            fetch.forgers.insert(forger);
+        }
+        let restart = fetch.restart_peer(peers);
+        let Some(restart) = restart.filter(|_| fetch.forgeries <= peers) else {
             self.finish(hash, Err(FetchError::Mismatch { hash, actual }));
             return;
-        }
+        };
         debug!(%hash, %actual, "fetched bytes do not match the blob; starting over");
-        fetch.bytes.clear();
-        fetch.ahead.clear();
-        fetch.outstanding.clear();
-        fetch.next = 0;
         fetch.failures = 0;
-        fetch.peer = fetch.peer.wrapping_add(1);
-        fetch.last_progress = self.context.current();
+        fetch.bytes.clear();
+        fetch.contributors.clear();
+        fetch.move_to(restart, now);
         self.fill(hash);
     }
 
@@ -513,12 +686,16 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             .iter()
             .filter(|(_, fetch)| {
                 now.duration_since(fetch.last_progress)
-                    .is_ok_and(|idle| idle >= STALL)
+                    .is_ok_and(|idle| idle >= fetch.stall_allowance)
             })
             .map(|(hash, _)| *hash)
             .collect();
         for hash in stalled {
-            self.next_peer(hash);
+            self.next_peer(hash, false);
+        }
+        let running: Vec<Hash> = self.fetches.keys().copied().collect();
+        for hash in running {
+            self.judge_rate(hash);
         }
         // Requests the quota refused since the last check go out now. Bounded by MAX_FETCHES.
         let running: Vec<Hash> = self.fetches.keys().copied().collect();
@@ -581,7 +758,7 @@ where
                         }
                         Some(Message::Missing(hash)) => {
                             if exchange.asks(hash, &peer) {
-                                exchange.next_peer(hash);
+                                exchange.next_peer(hash, true);
                             }
                         }
                         None => debug!(?peer, "dropping a malformed blob message"),

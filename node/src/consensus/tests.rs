@@ -102,6 +102,9 @@ pub(super) struct MockChain {
     /// If set, every sync request is answered with the same old run (from height 2, whatever
     /// is asked) and counted here: a peer serving stale runs.
     stale_runs: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    /// If set, every proposal waits this long on this runtime's clock first: blocks made as
+    /// fast as they can be cost most of the real time of a test spanning minutes.
+    pace: Option<(Arc<deterministic::Context>, Duration)>,
 }
 
 impl MockChain {
@@ -114,7 +117,14 @@ impl MockChain {
             epoch_length: None,
             committees: Arc::default(),
             stale_runs: None,
+            pace: None,
         }
+    }
+
+    /// This chain proposing at most one block every `pause` of `context`'s clock.
+    fn paced(mut self, context: &deterministic::Context, pause: Duration) -> Self {
+        self.pace = Some((Arc::new(context.child("pace")), pause));
+        self
     }
 
     /// This chain answering every sync request with the same old run, counting requests in
@@ -188,6 +198,9 @@ impl Chain for MockChain {
     }
 
     async fn propose(&self, parent: Hash, epoch: u64, view: u64) -> Option<Hash> {
+        if let Some((context, pause)) = &self.pace {
+            context.sleep(*pause).await;
+        }
         if let Some(length) = self.epoch_length {
             if self.height(parent) == (epoch + 1) * length {
                 return Some(parent); // The epoch's last block: re-propose it.
@@ -966,9 +979,15 @@ impl BlobSource for MemoryBlobs {
     }
 }
 
+/// The blob exchange tests' chains make a block at most this often: their fetches span
+/// minutes of virtual time, and blocks made as fast as they can be would cost most of the
+/// real time.
+const BLOB_TEST_BLOCK_TIME: Duration = Duration::from_millis(500);
+
 /// Launches validator `i` of `configs` on `chains[i]` serving `sources[i]`, for each chain,
 /// waits until they finalize (so they are connected) and returns them with the first one's
 /// blob fetcher.
+
 async fn launch_blob_network(
     context: &deterministic::Context,
     configs: &[Config],
@@ -981,7 +1000,7 @@ async fn launch_blob_network(
         let node = launch(
             validator,
             configs[i].clone(),
-            chain.clone(),
+            chain.clone().paced(context, BLOB_TEST_BLOCK_TIME),
             source.clone(),
             &format!("v{i}"),
         )
@@ -1112,12 +1131,14 @@ fn start_blob_injector(
     )
 }
 
-/// A member that answers every chunk request with forged bytes of the right length, one
-/// answer every `every`: a peer dripping a blob just fast enough to look alive.
+/// A member that answers every chunk request, one answer every `every`: a peer dripping a
+/// blob just fast enough to look alive. It sends the bytes `source` holds, and forged bytes
+/// of the right length for blobs it lacks.
 fn start_blob_dripper(
     context: &deterministic::Context,
     config: &Config,
     every: Duration,
+    source: MemoryBlobs,
 ) -> Vec<commonware_runtime::Handle<()>> {
     start_bare_blob_member(
         context,
@@ -1133,11 +1154,13 @@ fn start_blob_dripper(
                     continue;
                 };
                 context.sleep(every).await;
-                let forged = vec![0xdd; usize::try_from(length).expect("small")];
+                let bytes = source
+                    .read(hash, offset, length)
+                    .unwrap_or_else(|| vec![0xdd; usize::try_from(length).expect("small")]);
                 let _ = commonware_p2p::Sender::send(
                     &mut sender,
                     commonware_p2p::Recipients::One(peer),
-                    blobs::data_message(hash, offset, &forged),
+                    blobs::data_message(hash, offset, &bytes),
                     false,
                 );
             }
@@ -1207,15 +1230,28 @@ fn exploit_a_peer_not_asked_cannot_inject_chunks_into_a_fetch() {
 /// said they lacked it: three slow forgeries before the fetch failed, and a 64 MiB blob held
 /// its slot (and whoever awaited it, the referee's warmer among them) for some 25 minutes.
 /// Now every fetch fails at its deadline: `FETCH_GRACE` plus its size at `MIN_FETCH_RATE`
-/// (108 s for these 6 MiB, against ~137 s for the three forgeries).
+/// (108 s for these 6 MiB). A lone dripper is now named a forger after its first transfer,
+/// so it takes two to outlast the deadline: they drip one mixed transfer and one each alone
+/// (~137 s).
 #[test]
-fn exploit_a_dripping_peer_cannot_hold_a_fetch_past_its_deadline() {
+fn exploit_dripping_peers_cannot_hold_a_fetch_past_its_deadline() {
     let size = 24 * u64::from(blobs::CHUNK);
     let hash = Hash::of(b"a blob only a dripping peer claims to hold");
-    let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
-    let configs = committee_config(4);
+    let chains: Vec<MockChain> = (0..5).map(MockChain::new).collect();
+    let configs = committee_config(7);
     timed(29).start(|context| async move {
-        let (dripper, nodes, fetcher) = launch_with_a_dripper(&context, &configs, &chains).await;
+        let every = Duration::from_millis(1_900);
+        let mut dripper = Vec::new();
+        for config in &configs[5..] {
+            dripper.extend(start_blob_dripper(
+                &context,
+                config,
+                every,
+                MemoryBlobs::default(),
+            ));
+        }
+        let sources = vec![MemoryBlobs::default(); 5];
+        let (nodes, fetcher) = launch_blob_network(&context, &configs, &chains, &sources).await;
         let started = context.current();
         let result = fetcher.fetch(hash, size).await;
         let took = context
@@ -1236,6 +1272,163 @@ fn exploit_a_dripping_peer_cannot_hold_a_fetch_past_its_deadline() {
     });
 }
 
+/// A blob of `chunks` chunks whose bytes differ from every other test blob's.
+fn test_blob(chunks: u32) -> Vec<u8> {
+    (0..chunks * blobs::CHUNK)
+        .map(|i| u8::try_from(i % 241).expect("a byte"))
+        .collect()
+}
+
+/// Fetches `blob` from `fetcher` three times in a row, so that each of the three peers is
+/// first in rotation once, and returns how long each fetch took.
+async fn fetch_from_each_peer_first(
+    context: &deterministic::Context,
+    fetcher: &BlobFetcher,
+    blob: &[u8],
+) -> Vec<Duration> {
+    let (hash, size) = (Hash::of(blob), u64::try_from(blob.len()).expect("small"));
+    let mut took = Vec::new();
+    for _ in 0..3 {
+        let started = context.current();
+        let fetched = fetcher
+            .fetch(hash, size)
+            .await
+            .map(|bytes| Hash::of(&bytes));
+        assert_eq!(fetched, Ok(hash), "fetch {}", took.len());
+        took.push(
+            context
+                .current()
+                .duration_since(started)
+                .expect("time moves on"),
+        );
+    }
+    took
+}
+
+/// A peer dripping forged chunks is named a forger after its one transfer, and the fetch
+/// fails as soon as the other peers say they lack the blob, well before its deadline.
+#[test]
+fn a_lone_dripping_forger_is_given_up_on_after_one_transfer() {
+    let size = 24 * u64::from(blobs::CHUNK);
+    let hash = Hash::of(b"a blob only a dripping peer claims to hold");
+    let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
+    let configs = committee_config(4);
+    timed(53).start(|context| async move {
+        let (dripper, nodes, fetcher) = launch_with_a_dripper(&context, &configs, &chains).await;
+        let started = context.current();
+        let result = fetcher.fetch(hash, size).await;
+        let took = context
+            .current()
+            .duration_since(started)
+            .expect("time moves on");
+        assert_eq!(result, Err(FetchError::Unavailable(hash)), "after {took:?}");
+        // One transfer at the dripper's pace (24 chunks at 1.9 s), and a few seconds more.
+        let bound = Duration::from_millis(24 * 1_900) + blobs::STALL * 3;
+        assert!(took <= bound, "failed after {took:?}, more than {bound:?}");
+        stop_dripper_network(
+            Vec::<commonware_runtime::Handle<()>>::new(),
+            dripper,
+            &nodes,
+        );
+    });
+}
+
+/// Exploit (audit of the cross-node job flow): a peer dripping forged chunks just inside the
+/// stall held a fetch until the whole blob had come from it (here 24 chunks, ~46 s; a 64 MiB
+/// state ~8.5 min, while a verifier has about a minute to attest), though an honest holder
+/// stood next in rotation. Now the dripper is judged by its rate after `RATE_WINDOW` and
+/// passed over; the forged prefix it sent fails the hash once, and the transfer starts over
+/// with the fastest peer measured, the honest holder.
+#[test]
+fn exploit_a_dripping_peer_first_in_rotation_cannot_hold_a_fetch_an_honest_peer_serves() {
+    let blob = test_blob(24);
+    let (holder, _) = true_and_forged(&blob);
+    let empty = MemoryBlobs::default();
+    let took = fetch_with_a_dripper(43, 3, MemoryBlobs::default(), [empty, holder], &blob);
+    assert_all_within(&took, blobs::RATE_WINDOW + Duration::from_secs(3));
+}
+
+/// A mismatch names its forger when the transfer's prefix grew from it alone, and a forger
+/// is not asked again. Without that, a forger serving fast drew every restart to itself
+/// (the fastest peer measured) until the fetch failed, though a slow peer held the true
+/// bytes: here one forging fast, one lacking the blob, one dripping the true bytes.
+#[test]
+fn a_fast_forger_cannot_draw_a_fetch_away_from_a_slow_honest_peer() {
+    let blob = test_blob(24);
+    let (slow, forger) = true_and_forged(&blob);
+    let took = fetch_with_a_dripper(47, 3, slow, [forger, MemoryBlobs::default()], &blob);
+    // The true bytes come only at the dripper's pace (24 chunks at 1.9 s), at most twice.
+    assert_all_within(&took, blobs::RATE_WINDOW * 2 + Duration::from_secs(24 * 2));
+}
+
+/// A dripper and a fast forger together, in both orders of rotation, each fetch starting
+/// once at each peer. Met first, the dripper is passed over on its rate; the forger's mixed
+/// transfer fails, its own names it; met first, the forger is named at once and the dripper
+/// passed over for the holder. Either way the honest holder serves within a window and a
+/// few seconds, and no restart goes back to the slow dripper (measured, but below
+/// `MIN_PEER_RATE`), which would drip the whole blob.
+#[test]
+fn a_dripper_and_a_forger_together_cannot_keep_a_fetch_from_an_honest_holder() {
+    let blob = test_blob(24);
+    // The members a fetching node asks, in rotation order: v1, v2, v3.
+    for (dripper_at, seed) in [(3, 59), (2, 61)] {
+        let (holder, forger) = true_and_forged(&blob);
+        let forged = MemoryBlobs::default();
+        let took = fetch_with_a_dripper(seed, dripper_at, forged, [forger, holder], &blob);
+        assert_all_within(&took, blobs::RATE_WINDOW + Duration::from_secs(3));
+    }
+}
+
+/// Sources holding `blob`: one serving its true bytes, one forging every byte.
+fn true_and_forged(blob: &[u8]) -> (MemoryBlobs, MemoryBlobs) {
+    let held = Arc::new(HashMap::from([(Hash::of(blob), blob.to_vec())]));
+    let source = |forged| MemoryBlobs {
+        blobs: held.clone(),
+        forged,
+    };
+    (source(false), source(true))
+}
+
+fn assert_all_within(took: &[Duration], bound: Duration) {
+    assert!(
+        took.iter().all(|took| *took <= bound),
+        "fetches took {took:?}, more than {bound:?}"
+    );
+}
+
+/// Runs [`fetch_from_each_peer_first`] of `blob` on v0 (which holds nothing) of a committee
+/// of four, whose member `dripper_at` answers one chunk every 1.9 s from `dripped` (forged
+/// bytes where it lacks the blob), and whose other two members, in order, serve `sources`.
+fn fetch_with_a_dripper(
+    seed: u64,
+    dripper_at: usize,
+    dripped: MemoryBlobs,
+    sources: [MemoryBlobs; 2],
+    blob: &[u8],
+) -> Vec<Duration> {
+    let all = committee_config(4);
+    let members: Vec<Config> = (0..4)
+        .filter(|i| *i != dripper_at)
+        .map(|i| all[i].clone())
+        .collect();
+    let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
+    let [first, second] = sources;
+    let sources = [MemoryBlobs::default(), first, second];
+    let blob = blob.to_vec();
+    timed(seed).start(|context| async move {
+        let every = Duration::from_millis(1_900);
+        let dripper = start_blob_dripper(&context, &all[dripper_at], every, dripped);
+        let (nodes, fetcher) = launch_blob_network(&context, &members, &chains, &sources).await;
+        let took = fetch_from_each_peer_first(&context, &fetcher, &blob).await;
+        stop_dripper_network(
+            Vec::<commonware_runtime::Handle<()>>::new(),
+            dripper,
+            &nodes,
+        );
+        took
+    })
+}
+
 /// Three members that hold nothing and a fourth (`configs[3]`) that claims every blob and
 /// drips one chunk every 1.9 s, just inside the stall: its tasks, the members and a fetcher.
 async fn launch_with_a_dripper(
@@ -1247,7 +1440,12 @@ async fn launch_with_a_dripper(
     Vec<Consensus>,
     BlobFetcher,
 ) {
-    let dripper = start_blob_dripper(context, &configs[3], Duration::from_millis(1_900));
+    let dripper = start_blob_dripper(
+        context,
+        &configs[3],
+        Duration::from_millis(1_900),
+        MemoryBlobs::default(),
+    );
     let sources = [
         MemoryBlobs::default(),
         MemoryBlobs::default(),
