@@ -576,13 +576,17 @@ pub async fn fetch_registered(
     class: FetchClass,
 ) -> Result<bool, FetchFailure> {
     let view = chain.view(None).unwrap_or_else(|| chain.finalized_view());
-    fetch_registered_in(&view, store, fetcher, hash, class).await
+    fetch_registered_in(view, store, fetcher, hash, class).await
 }
 
 /// [`fetch_registered`] with the registry read in `view` (the state a block to import is
 /// executed on, say), fetched as `class` (which decides whether a fetch slot is free for it).
+///
+/// The view is dropped before the fetch is awaited: it holds unfinalized blocks' state, and
+/// a fetch ahead of need may wait [`QUEUE_PATIENCE`](crate::consensus::blobs::QUEUE_PATIENCE)
+/// in the queue, up to [`MAX_QUEUED`](crate::consensus::blobs::MAX_QUEUED) of them.
 pub async fn fetch_registered_in(
-    view: &View,
+    view: View,
     store: &Arc<BlobStore>,
     fetcher: &crate::consensus::BlobFetcher,
     hash: Hash,
@@ -600,6 +604,7 @@ pub async fn fetch_registered_in(
     };
     let info = <pallet_jobs::BlobInfo as parity_scale_codec::Decode>::decode(&mut &info[..])
         .map_err(|error| registry(error.to_string()))?;
+    drop(view);
     let bytes = fetcher.fetch_as(class, hash, info.size).await?;
     let store = store.clone();
     tokio::task::spawn_blocking(move || store.put(&hash, &bytes))
@@ -624,7 +629,7 @@ pub fn fetch_for_import(
             let Some(fetcher) = fetcher.get() else {
                 return store.has(&hash);
             };
-            match fetch_registered_in(&view, &store, fetcher, hash, class).await {
+            match fetch_registered_in(view, &store, fetcher, hash, class).await {
                 Ok(held) => held,
                 // Anyone can trigger fetches ahead of need, and a refusal (no slot free) is
                 // expected: not worth a warning.

@@ -338,8 +338,10 @@ pub type BlobFetch = Arc<
 >;
 
 /// Most blobs fetched ahead for one pooled call each time it reaches this node
-/// (`Chain::prefetch_blobs`; a `RevealStarts` may name hundreds).
-pub const MAX_PREFETCH_PER_CALL: usize = 4;
+/// (`Chain::prefetch_blobs`; a `RevealStarts` may name hundreds). Those beyond the fetch
+/// slots ahead of need wait in the blob exchange's queue
+/// ([`MAX_QUEUED`](crate::consensus::blobs::MAX_QUEUED)).
+pub const MAX_PREFETCH_PER_CALL: usize = 32;
 
 /// Most of a call's required blobs looked at (a look is a file lookup) each time it reaches
 /// this node.
@@ -786,9 +788,10 @@ impl Chain {
     /// decide, so a bid placed through a full node, whose inputs only that node held, was left
     /// out by every leader (then relayed again and left out again). The fetches run on their
     /// own ([`Chain::set_blob_fetch`]), ahead of need: they yield fetch slots to fetches
-    /// something waits on, since anyone can submit such calls for no fee. One that fails (no
-    /// slot free, not registered yet) is tried again when the call reaches this node again
-    /// (relayed anew by its submitter's node) or a block needs the blob.
+    /// something waits on, since anyone can submit such calls for no fee, and wait in a
+    /// bounded queue for a slot. One that fails (queue full, not registered yet) is tried
+    /// again when the call reaches this node again (relayed anew by its submitter's node) or
+    /// a block needs the blob.
     /// `calls` holds each call's required blobs; of each, the first
     /// [`MAX_PREFETCH_PER_CALL`] this node lacks are fetched (those it holds are skipped first,
     /// so a call naming many is fetched a few more each time it comes back).

@@ -53,7 +53,8 @@
 //! rotation could do the same. A failed fetch is the caller's to retry (the referee's warmer
 //! retries modules on the next finalized blocks). A
 //! fetch nobody waits for any more is dropped. At most [`MAX_FETCHES`] blobs are fetched at
-//! once; concurrent fetches of one blob share the transfer.
+//! once; concurrent fetches of one blob share the transfer (ahead of need, the second is
+//! answered [`FetchError::AlreadyFetching`] instead, see "Who gets a slot").
 //!
 //! Serving is bounded by the channel's per-peer rate quota (chunks per second per peer). A
 //! request the quota refuses is not counted as asked; it goes out at the next check, so a
@@ -71,15 +72,35 @@
 //! fetches took any slot, and eight clients asking for slowly served blobs made this node's
 //! block imports fail [`FetchError::Busy`]. A fetch something waits on joining one of another
 //! class makes it a waited-on fetch.
+//!
+//! A fetch ahead of need that finds no slot free waits in a queue of at most [`MAX_QUEUED`]
+//! blobs, first come first started, and starts when a slot frees; a full queue refuses it
+//! ([`FetchError::Busy`]), and so does a queue place held for [`QUEUE_PATIENCE`]: a place
+//! is not tied to the call that asked for it, and without the patience eight fee-less calls
+//! naming 32 blobs each, served by a dripping peer, kept every place taken for hours after
+//! the calls left the pool. Before, it was refused at once, and a pooled call naming more
+//! blobs than there are slots (a `RevealStarts` naming dozens of start states) had the rest
+//! fetched only when the call reached the node again, its re-relays ever further apart,
+//! past its window. Ahead of need, a blob already being fetched or queued is not asked for
+//! again ([`FetchError::AlreadyFetching`]): the running fetch stores it for everyone. An RPC
+//! client joins a running fetch only while it has fewer than [`MAX_WAITERS`] waiters; before,
+//! every pooled call or client naming a blob being fetched added a waiter, each handed its
+//! own copy (up to 64 MiB), without bound. Every caller of one fetch is now handed the same
+//! bytes (one shared allocation).
+
+mod wire;
 
 use super::{PublicKey, Rt};
 use agora_primitives::Hash;
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::Handle;
 use commonware_utils::channel::{mpsc, oneshot};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tracing::debug;
+use wire::missing_message;
+pub(super) use wire::{data_message, decode, get_message, Message};
 
 /// Largest chunk asked for or served.
 pub const CHUNK: u32 = 256 * 1024;
@@ -89,6 +110,15 @@ pub const WINDOW: usize = 4;
 pub const MAX_FETCHES: usize = 8;
 /// RPC clients' fetches ([`FetchClass::Client`]) running at once.
 pub const MAX_CLIENT: usize = 2;
+/// Fetches ahead of need waiting for a slot.
+pub const MAX_QUEUED: usize = 256;
+/// An RPC client joins a running fetch only while it has fewer callers than this (each
+/// hashes the blob again as it stores it); callers something on this node waits on join
+/// anyway.
+pub const MAX_WAITERS: usize = 16;
+/// A fetch ahead of need waits in the queue at most this long, then is refused
+/// ([`FetchError::Busy`]); its call's next arrival, or a block needing the blob, asks again.
+pub const QUEUE_PATIENCE: Duration = Duration::from_secs(30);
 /// Fetches ahead of need ([`BlobFetcher::fetch_ahead`]) start only while fewer than this many
 /// fetches run, so that at least `MAX_FETCHES − MAX_AHEAD` slots stay for fetches something
 /// waits on: anyone can make a node fetch ahead (a call naming registered blobs costs no fee
@@ -111,10 +141,6 @@ pub const FETCH_GRACE: Duration = Duration::from_secs(60);
 /// assigned, every validator fetches its module at once, at first from its uploader alone
 /// (99 validators sharing 100 Mbit/s of upload take some 530 s for 64 MiB).
 pub const MIN_FETCH_RATE: u64 = CHUNK as u64 / 2;
-
-const TAG_GET: u8 = 0;
-const TAG_DATA: u8 = 1;
-const TAG_MISSING: u8 = 2;
 
 /// Where a node reads the blobs it serves.
 pub trait BlobSource: Clone + Send + Sync + 'static {
@@ -148,9 +174,13 @@ pub enum FetchError {
     /// [`MIN_FETCH_RATE`]).
     #[error("peers did not deliver blob {0} in time")]
     TooSlow(Hash),
-    /// No fetch slot is free for a fetch of this class (see the module documentation).
+    /// No fetch slot (or queue place) is free for a fetch of this class (see the module
+    /// documentation).
     #[error("no blob fetch slot is free on this node for this request; try again")]
     Busy,
+    /// A fetch ahead of need of a blob already being fetched or queued: that fetch stores it.
+    #[error("blob {0} is already being fetched")]
+    AlreadyFetching(Hash),
     /// The network stopped.
     #[error("the blob exchange stopped")]
     Stopped,
@@ -167,10 +197,19 @@ pub enum FetchClass {
     Client,
 }
 
-type Reply = oneshot::Sender<Result<Vec<u8>, FetchError>>;
+/// A fetch's answer: the blob's bytes, one allocation shared by every caller of the fetch.
+type Reply = oneshot::Sender<Result<Arc<[u8]>, FetchError>>;
 
 /// A fetch request: the blob, its size, who it is for, and where to answer.
 type Request = (Hash, u64, FetchClass, Reply);
+
+/// A fetch ahead of need waiting for a slot.
+struct Queued {
+    size: u64,
+    /// When it was queued ([`QUEUE_PATIENCE`]).
+    since: SystemTime,
+    waiters: Vec<Reply>,
+}
 
 /// Fetches blobs from peers; cheap to clone.
 #[derive(Clone)]
@@ -187,92 +226,30 @@ impl BlobFetcher {
 
     /// Fetches blob `hash` of `size` bytes (as registered on chain) from peers for something
     /// that waits on it ([`FetchClass::Needed`]).
-    pub async fn fetch(&self, hash: Hash, size: u64) -> Result<Vec<u8>, FetchError> {
+    pub async fn fetch(&self, hash: Hash, size: u64) -> Result<Arc<[u8]>, FetchError> {
         self.fetch_as(FetchClass::Needed, hash, size).await
     }
 
-    /// [`BlobFetcher::fetch`] for a blob nothing waits on yet (a pooled call's, say): refused
-    /// ([`FetchError::Busy`]) unless fewer than [`MAX_AHEAD`] fetches run.
-    pub async fn fetch_ahead(&self, hash: Hash, size: u64) -> Result<Vec<u8>, FetchError> {
+    /// [`BlobFetcher::fetch`] for a blob nothing waits on yet (a pooled call's, say): queued
+    /// until fewer than [`MAX_AHEAD`] fetches run (see the module documentation).
+    pub async fn fetch_ahead(&self, hash: Hash, size: u64) -> Result<Arc<[u8]>, FetchError> {
         self.fetch_as(FetchClass::Ahead, hash, size).await
     }
 
     /// [`BlobFetcher::fetch`] for `class`; refused ([`FetchError::Busy`]) when the class has
-    /// no slot free (see the module documentation).
+    /// no slot free, except ahead of need, which queues (see the module documentation).
     pub async fn fetch_as(
         &self,
         class: FetchClass,
         hash: Hash,
         size: u64,
-    ) -> Result<Vec<u8>, FetchError> {
+    ) -> Result<Arc<[u8]>, FetchError> {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send((hash, size, class, reply))
             .await
             .map_err(|_| FetchError::Stopped)?;
         answer.await.unwrap_or(Err(FetchError::Stopped))
-    }
-}
-
-pub(super) fn get_message(hash: Hash, offset: u64, length: u32) -> Vec<u8> {
-    let mut message = Vec::with_capacity(45);
-    message.push(TAG_GET);
-    message.extend_from_slice(&hash.0);
-    message.extend_from_slice(&offset.to_le_bytes());
-    message.extend_from_slice(&length.to_le_bytes());
-    message
-}
-
-/// A chunk of `hash` at `offset`.
-pub(super) fn data_message(hash: Hash, offset: u64, bytes: &[u8]) -> Vec<u8> {
-    let mut data = Vec::with_capacity(bytes.len().saturating_add(41));
-    data.push(TAG_DATA);
-    data.extend_from_slice(&hash.0);
-    data.extend_from_slice(&offset.to_le_bytes());
-    data.extend_from_slice(bytes);
-    data
-}
-
-/// A decoded message of the blob channel.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Message<'a> {
-    Get {
-        hash: Hash,
-        offset: u64,
-        length: u32,
-    },
-    Data {
-        hash: Hash,
-        offset: u64,
-        bytes: &'a [u8],
-    },
-    Missing(Hash),
-}
-
-pub(super) fn decode(message: &[u8]) -> Option<Message<'_>> {
-    let (&tag, body) = message.split_first()?;
-    let (hash, rest) = body.split_first_chunk::<32>()?;
-    let hash = Hash(*hash);
-    match tag {
-        TAG_GET => {
-            let (offset, rest) = rest.split_first_chunk::<8>()?;
-            let length = <[u8; 4]>::try_from(rest).ok()?;
-            Some(Message::Get {
-                hash,
-                offset: u64::from_le_bytes(*offset),
-                length: u32::from_le_bytes(length),
-            })
-        }
-        TAG_DATA => {
-            let (offset, bytes) = rest.split_first_chunk::<8>()?;
-            Some(Message::Data {
-                hash,
-                offset: u64::from_le_bytes(*offset),
-                bytes,
-            })
-        }
-        TAG_MISSING if rest.is_empty() => Some(Message::Missing(hash)),
-        _ => None,
     }
 }
 
@@ -426,23 +403,90 @@ struct Exchange<E, S> {
     fetches: BTreeMap<Hash, Fetch>,
     /// Rotates the first peer asked across fetches.
     rotation: usize,
+    /// Fetches ahead of need waiting for a slot, oldest first (at most [`MAX_QUEUED`]).
+    queue: VecDeque<Hash>,
+    /// The queued fetches' sizes, times queued and callers.
+    queued: BTreeMap<Hash, Queued>,
 }
 
 impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
+    /// A caller asks for blob `hash` of `size` bytes as `class`: it joins the fetch of it
+    /// that runs or is queued, or a new one starts or is queued, or it is refused (see the
+    /// module documentation).
     fn start(&mut self, hash: Hash, size: u64, class: FetchClass, reply: Reply) {
         if let Some(fetch) = self.fetches.get_mut(&hash) {
-            fetch.waiters.push(reply);
-            if class == FetchClass::Needed {
-                fetch.class = FetchClass::Needed;
+            match class {
+                FetchClass::Ahead => {
+                    let _ = reply.send(Err(FetchError::AlreadyFetching(hash)));
+                }
+                FetchClass::Client if fetch.waiters.len() >= MAX_WAITERS => {
+                    let _ = reply.send(Err(FetchError::Busy));
+                }
+                FetchClass::Client => fetch.waiters.push(reply),
+                FetchClass::Needed => {
+                    fetch.waiters.push(reply);
+                    fetch.class = FetchClass::Needed;
+                }
             }
             return;
         }
-        if !self.has_room(class) {
-            let _ = reply.send(Err(FetchError::Busy));
+        if self.queued.contains_key(&hash) && class == FetchClass::Ahead {
+            let _ = reply.send(Err(FetchError::AlreadyFetching(hash)));
             return;
         }
+        if !self.has_room(class) {
+            if class == FetchClass::Ahead && self.queue.len() < MAX_QUEUED {
+                self.queue.push_back(hash);
+                let since = self.context.current();
+                let waiters = vec![reply];
+                self.queued.insert(
+                    hash,
+                    Queued {
+                        size,
+                        since,
+                        waiters,
+                    },
+                );
+            } else {
+                let _ = reply.send(Err(FetchError::Busy));
+            }
+            return;
+        }
+        // A fetch something waits on (or a client's) takes a queued one's callers along.
+        let mut waiters = vec![reply];
+        if let Some(queued) = self.queued.remove(&hash) {
+            self.queue.retain(|queued| *queued != hash);
+            waiters.extend(queued.waiters);
+        }
+        self.launch(hash, size, class, waiters);
+    }
+
+    /// Starts fetches from the queue while a fetch ahead of need may start. Bounded by
+    /// [`MAX_QUEUED`].
+    fn start_queued(&mut self) {
+        while self.has_room(FetchClass::Ahead) {
+            let Some(hash) = self.queue.pop_front() else {
+                return;
+            };
+            let Some(Queued {
+                size, mut waiters, ..
+            }) = self.queued.remove(&hash)
+            else {
+                continue;
+            };
+            waiters.retain(|waiter| !waiter.is_closed());
+            if !waiters.is_empty() {
+                self.launch(hash, size, FetchClass::Ahead, waiters);
+            }
+        }
+    }
+
+    /// Starts a fetch of `hash` for `waiters`.
+    fn launch(&mut self, hash: Hash, size: u64, class: FetchClass, waiters: Vec<Reply>) {
         if self.peers.is_empty() {
-            let _ = reply.send(Err(FetchError::Unavailable(hash)));
+            for waiter in waiters {
+                let _ = waiter.send(Err(FetchError::Unavailable(hash)));
+            }
             return;
         }
         let now = self.context.current();
@@ -463,7 +507,7 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             contributors: BTreeSet::new(),
             forgers: BTreeSet::new(),
             deadline: fetch_deadline(now, size),
-            waiters: vec![reply],
+            waiters,
             class,
         };
         self.rotation = self.rotation.wrapping_add(1);
@@ -623,8 +667,10 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
         }
         let actual = Hash::of(&fetch.bytes);
         if actual == hash {
-            let bytes = fetch.bytes.clone();
-            self.finish(hash, Ok(bytes));
+            if let Some(fetch) = self.fetches.get_mut(&hash) {
+                let bytes: Arc<[u8]> = std::mem::take(&mut fetch.bytes).into();
+                self.finish(hash, Ok(bytes));
+            }
             return;
         }
         // Some peer forged a chunk. A transfer from one peer alone names it, and it is not
@@ -654,16 +700,19 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
         self.fill(hash);
     }
 
-    fn finish(&mut self, hash: Hash, result: Result<Vec<u8>, FetchError>) {
+    fn finish(&mut self, hash: Hash, result: Result<Arc<[u8]>, FetchError>) {
         if let Some(fetch) = self.fetches.remove(&hash) {
             for waiter in fetch.waiters {
                 let _ = waiter.send(result.clone());
             }
         }
+        self.start_queued();
     }
 
-    /// Fails every fetch past its deadline, forgets those nobody waits for any more, and
-    /// moves every fetch whose peer stalled on to the next peer.
+    /// Fails every fetch past its deadline, forgets those nobody waits for any more, refuses
+    /// queued fetches past [`QUEUE_PATIENCE`] and forgets those nobody waits for, starts
+    /// queued fetches where slots freed, and moves every fetch whose peer stalled on to the
+    /// next peer.
     fn check_stalls(&mut self) {
         let now = self.context.current();
         let late: Vec<Hash> = self
@@ -676,11 +725,24 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             debug!(%hash, "blob fetch past its deadline");
             self.finish(hash, Err(FetchError::TooSlow(hash)));
         }
-        // A caller that gave up (an RPC client gone) frees its slot.
+        // A caller that gave up (an RPC client gone) frees its slot, or its queue place.
         self.fetches.retain(|_, fetch| {
             fetch.waiters.retain(|waiter| !waiter.is_closed());
             !fetch.waiters.is_empty()
         });
+        self.queued.retain(|_, queued| {
+            let waited = now.duration_since(queued.since).unwrap_or_default();
+            if waited >= QUEUE_PATIENCE {
+                for waiter in queued.waiters.drain(..) {
+                    let _ = waiter.send(Err(FetchError::Busy));
+                }
+            }
+            queued.waiters.retain(|waiter| !waiter.is_closed());
+            !queued.waiters.is_empty()
+        });
+        let queued = &self.queued;
+        self.queue.retain(|hash| queued.contains_key(hash));
+        self.start_queued();
         let stalled: Vec<Hash> = self
             .fetches
             .iter()
@@ -732,6 +794,8 @@ where
             peers,
             fetches: BTreeMap::new(),
             rotation: 0,
+            queue: VecDeque::new(),
+            queued: BTreeMap::new(),
         };
         let next_check = |now: SystemTime| now.checked_add(STALL_CHECK).unwrap_or(now);
         let mut deadline = next_check(context.current());
@@ -745,7 +809,7 @@ where
                         Some(Message::Get { hash, offset, length }) => {
                             let answer = match source.read(hash, offset, length.min(CHUNK)) {
                                 Some(bytes) => data_message(hash, offset, &bytes),
-                                None => [&[TAG_MISSING][..], &hash.0].concat(),
+                                None => missing_message(hash),
                             };
                             let _ = sender.send(Recipients::One(peer), answer, false);
                         }
@@ -777,37 +841,4 @@ where
         debug!("blob channel closed");
     });
     (fetcher, handle)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn messages_round_trip_and_malformed_ones_are_refused() {
-        let hash = Hash::of(b"blob");
-        let get = get_message(hash, 7, 9);
-        assert_eq!(
-            decode(&get),
-            Some(Message::Get {
-                hash,
-                offset: 7,
-                length: 9
-            })
-        );
-        assert_eq!(decode(&get[..get.len() - 1]), None);
-        let missing = [&[TAG_MISSING][..], &hash.0].concat();
-        assert_eq!(decode(&missing), Some(Message::Missing(hash)));
-        assert_eq!(decode(&[&missing[..], &[0]].concat()), None);
-        let data = data_message(hash, 3, b"abc");
-        assert_eq!(
-            decode(&data),
-            Some(Message::Data {
-                hash,
-                offset: 3,
-                bytes: b"abc"
-            })
-        );
-        assert_eq!(decode(&[9u8; 41]), None, "unknown tag");
-    }
 }

@@ -1314,7 +1314,8 @@ fn a_lone_dripping_forger_is_given_up_on_after_one_transfer() {
     let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
     let configs = committee_config(4);
     timed(53).start(|context| async move {
-        let (dripper, nodes, fetcher) = launch_with_a_dripper(&context, &configs, &chains).await;
+        let (dripper, nodes, fetcher) =
+            launch_with_a_dripper(&context, &configs, &chains, DRIP, MemoryBlobs::default()).await;
         let started = context.current();
         let result = fetcher.fetch(hash, size).await;
         let took = context
@@ -1429,23 +1430,24 @@ fn fetch_with_a_dripper(
     })
 }
 
+/// How often [`launch_with_a_dripper`]'s dripper usually answers: just inside the stall.
+const DRIP: Duration = Duration::from_millis(1_900);
+
 /// Three members that hold nothing and a fourth (`configs[3]`) that claims every blob and
-/// drips one chunk every 1.9 s, just inside the stall: its tasks, the members and a fetcher.
+/// answers one chunk request `every` (`source`'s bytes, else forged ones): its tasks, the
+/// members and a fetcher.
 async fn launch_with_a_dripper(
     context: &deterministic::Context,
     configs: &[Config],
     chains: &[MockChain],
+    every: Duration,
+    source: MemoryBlobs,
 ) -> (
     Vec<commonware_runtime::Handle<()>>,
     Vec<Consensus>,
     BlobFetcher,
 ) {
-    let dripper = start_blob_dripper(
-        context,
-        &configs[3],
-        Duration::from_millis(1_900),
-        MemoryBlobs::default(),
-    );
+    let dripper = start_blob_dripper(context, &configs[3], every, source);
     let sources = [
         MemoryBlobs::default(),
         MemoryBlobs::default(),
@@ -1488,36 +1490,200 @@ async fn assert_runs_on<T: std::fmt::Debug>(
 }
 
 /// Fetches ahead of need (a pooled call's blobs, which anyone can name for no fee) start only
-/// while fewer than `MAX_AHEAD` fetches run. With that many held by a peer that drips, one
-/// more ahead of need is refused at once, and one something waits on still starts.
+/// while fewer than `MAX_AHEAD` fetches run, and otherwise wait in a queue of `MAX_QUEUED`.
+/// With that many held by a peer that drips and the queue full, one more ahead of need is
+/// refused at once, one of a blob already queued or running is answered "already being
+/// fetched" (not added as one more waiter), a client joins a running fetch only up to
+/// `MAX_WAITERS` callers, and fetches something waits on still start, a queued blob's too.
 #[test]
-fn fetches_ahead_of_need_leave_slots_for_fetches_something_waits_on() {
+fn fetches_ahead_of_need_queue_boundedly_and_leave_slots_for_fetches_something_waits_on() {
+    use blobs::{FetchClass, MAX_AHEAD, MAX_QUEUED, MAX_WAITERS};
     let size = 24 * u64::from(blobs::CHUNK);
     let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
     let configs = committee_config(4);
     timed(37).start(|context| async move {
-        let (dripper, nodes, fetcher) = launch_with_a_dripper(&context, &configs, &chains).await;
-        let hashes: Vec<Hash> = (0..blobs::MAX_AHEAD + 2)
-            .map(|i| Hash::of(&i.to_le_bytes()))
+        let (dripper, nodes, fetcher) =
+            launch_with_a_dripper(&context, &configs, &chains, DRIP, MemoryBlobs::default()).await;
+        let hash = |i: usize| Hash::of(&i.to_le_bytes());
+        let spawn = |class: FetchClass, hash: Hash| {
+            let fetcher = fetcher.clone();
+            context
+                .child("held")
+                .spawn(move |_| async move { fetcher.fetch_as(class, hash, size).await })
+        };
+        // In turn: spawned tasks run in any order.
+        let mut held: Vec<_> = (0..MAX_AHEAD)
+            .map(|i| spawn(FetchClass::Needed, hash(i)))
             .collect();
-        let held: Vec<_> = hashes[..blobs::MAX_AHEAD]
+        context.sleep(Duration::from_millis(100)).await;
+        held.extend((MAX_AHEAD..MAX_AHEAD + MAX_QUEUED).map(|i| spawn(FetchClass::Ahead, hash(i))));
+        held.extend((1..MAX_WAITERS).map(|_| spawn(FetchClass::Client, hash(0))));
+        context.sleep(Duration::from_millis(100)).await;
+        let one_more = hash(MAX_AHEAD + MAX_QUEUED);
+        assert_eq!(
+            fetcher.fetch_ahead(one_more, size).await,
+            Err(FetchError::Busy),
+            "{MAX_AHEAD} fetches run and {MAX_QUEUED} wait"
+        );
+        for (i, what) in [(0, "running"), (MAX_AHEAD, "queued")] {
+            assert_eq!(
+                fetcher.fetch_ahead(hash(i), size).await,
+                Err(FetchError::AlreadyFetching(hash(i))),
+                "a {what} blob"
+            );
+        }
+        assert_eq!(
+            fetcher.fetch_as(FetchClass::Client, hash(0), size).await,
+            Err(FetchError::Busy),
+            "{MAX_WAITERS} callers wait on the fetch"
+        );
+        let needed = fetcher.fetch(hash(MAX_AHEAD + MAX_QUEUED + 1), size);
+        assert_runs_on(&context, needed, "a fetch something waits on").await;
+        let queued = fetcher.fetch(hash(MAX_AHEAD + 1), size);
+        assert_runs_on(&context, queued, "a queued blob something waits on").await;
+        stop_dripper_network(held, dripper, &nodes);
+    });
+}
+
+/// Three times as many fetches ahead of need as may run at once, of blobs an honest peer
+/// holds, all asked for at the same instant (as a `RevealStarts` naming a dozen start states
+/// arrives): those beyond the slots wait their turn, and every one completes. Before, they
+/// were refused, and fetched only when the call reached the node again.
+#[test]
+fn fetches_ahead_of_need_beyond_the_free_slots_wait_their_turn() {
+    let blobs: Vec<Vec<u8>> = (0..3 * blobs::MAX_AHEAD)
+        .map(|i| {
+            let mut blob = test_blob(2);
+            blob[0] = u8::try_from(i).expect("few");
+            blob
+        })
+        .collect();
+    let holder = MemoryBlobs {
+        blobs: Arc::new(
+            blobs
+                .iter()
+                .map(|blob| (Hash::of(blob), blob.clone()))
+                .collect(),
+        ),
+        forged: false,
+    };
+    let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
+    let configs = committee_config(3);
+    timed(67).start(|context| async move {
+        let sources = [MemoryBlobs::default(), holder.clone(), holder];
+        let (nodes, fetcher) = launch_blob_network(&context, &configs, &chains, &sources).await;
+        let fetches: Vec<_> = blobs
             .iter()
-            .map(|hash| {
-                let (fetcher, hash) = (fetcher.clone(), *hash);
-                context
-                    .child("held")
-                    .spawn(move |_| async move { fetcher.fetch(hash, size).await })
+            .map(|blob| {
+                let (fetcher, hash) = (fetcher.clone(), Hash::of(blob));
+                let size = u64::try_from(blob.len()).expect("small");
+                context.child("ahead").spawn(move |_| async move {
+                    let fetched = fetcher.fetch_ahead(hash, size).await;
+                    (hash, fetched.map(|bytes| Hash::of(&bytes)))
+                })
             })
             .collect();
-        context.sleep(Duration::from_millis(200)).await;
-        assert_eq!(
-            fetcher.fetch_ahead(hashes[blobs::MAX_AHEAD], size).await,
-            Err(FetchError::Busy),
-            "{} fetches run",
-            blobs::MAX_AHEAD
+        for fetch in fetches {
+            let (hash, fetched) = fetch.await.expect("the fetch task ran");
+            assert_eq!(fetched, Ok(hash));
+        }
+        for node in &nodes {
+            node.abort();
+        }
+    });
+}
+
+/// Review of the fetch queue: every caller joining a fetch was handed its own copy of the
+/// blob (up to 64 MiB each, 16 RPC clients per fetch). Now a block import and a client
+/// joining the same fetch of a blob a peer serves (slowly, so that the client joins while it
+/// runs) are handed one shared allocation.
+#[test]
+fn the_callers_of_one_fetch_share_one_copy_of_the_blob() {
+    use blobs::FetchClass;
+    let blob = test_blob(4);
+    let (hash, size) = (Hash::of(&blob), u64::try_from(blob.len()).expect("small"));
+    let holder = MemoryBlobs {
+        blobs: Arc::new(HashMap::from([(hash, blob)])),
+        forged: false,
+    };
+    let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
+    let configs = committee_config(4);
+    timed(73).start(|context| async move {
+        let every = Duration::from_millis(100);
+        let (dripper, nodes, fetcher) =
+            launch_with_a_dripper(&context, &configs, &chains, every, holder).await;
+        let needed = {
+            let fetcher = fetcher.clone();
+            context
+                .child("needed")
+                .spawn(move |_| async move { fetcher.fetch(hash, size).await })
+        };
+        context.sleep(Duration::from_millis(50)).await;
+        let client = fetcher
+            .fetch_as(FetchClass::Client, hash, size)
+            .await
+            .expect("the client's fetch");
+        let needed = needed
+            .await
+            .expect("the task ran")
+            .expect("the block's fetch");
+        assert_eq!(Hash::of(&client), hash);
+        assert!(Arc::ptr_eq(&client, &needed), "one copy for both callers");
+        stop_dripper_network(
+            Vec::<commonware_runtime::Handle<()>>::new(),
+            dripper,
+            &nodes,
         );
-        let needed = fetcher.fetch(hashes[blobs::MAX_AHEAD + 1], size);
-        assert_runs_on(&context, needed, "a fetch something waits on").await;
+    });
+}
+
+/// Exploit (review of the fetch queue): a queue place was held until its fetch started,
+/// whatever became of the call that asked, so fee-less calls naming blobs a peer drips kept
+/// every place taken for hours. Now, with every slot ahead of need held by fetches a peer
+/// serves just above `MIN_PEER_RATE`, a queued fetch is refused `Busy` after
+/// `QUEUE_PATIENCE` (within one stall check), while those fetches still run.
+#[test]
+fn exploit_a_queued_fetch_ahead_of_need_does_not_wait_past_its_patience() {
+    use blobs::{FetchClass, MAX_AHEAD, QUEUE_PATIENCE};
+    let large = 256 * u64::from(blobs::CHUNK);
+    let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
+    let configs = committee_config(4);
+    timed(71).start(|context| async move {
+        // One chunk every 50 ms over MAX_AHEAD fetches: 5 chunks a second each, above the
+        // floor of 4, so no fetch moves off it; 64 MiB takes each some 51 s.
+        let every = Duration::from_millis(50);
+        let (dripper, nodes, fetcher) =
+            launch_with_a_dripper(&context, &configs, &chains, every, MemoryBlobs::default()).await;
+        let hash = |i: usize| Hash::of(&i.to_le_bytes());
+        let held: Vec<_> = (0..MAX_AHEAD)
+            .map(|i| {
+                let fetcher = fetcher.clone();
+                context.child("held").spawn(move |_| async move {
+                    fetcher.fetch_as(FetchClass::Needed, hash(i), large).await
+                })
+            })
+            .collect();
+        context.sleep(Duration::from_millis(100)).await;
+        let queued_at = context.current();
+        let queued = fetcher
+            .fetch_ahead(hash(MAX_AHEAD), u64::from(blobs::CHUNK))
+            .await;
+        let waited = context
+            .current()
+            .duration_since(queued_at)
+            .expect("time moves forward");
+        assert_eq!(queued, Err(FetchError::Busy));
+        assert!(
+            waited >= QUEUE_PATIENCE && waited <= QUEUE_PATIENCE + Duration::from_secs(1),
+            "refused after {waited:?}"
+        );
+        for i in 0..MAX_AHEAD {
+            assert_eq!(
+                fetcher.fetch_ahead(hash(i), large).await,
+                Err(FetchError::AlreadyFetching(hash(i))),
+                "held fetch {i} still runs"
+            );
+        }
         stop_dripper_network(held, dripper, &nodes);
     });
 }
@@ -1534,7 +1700,8 @@ fn exploit_rpc_clients_cannot_take_the_fetch_slots_a_block_waits_on() {
     let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
     let configs = committee_config(4);
     timed(41).start(|context| async move {
-        let (dripper, nodes, fetcher) = launch_with_a_dripper(&context, &configs, &chains).await;
+        let (dripper, nodes, fetcher) =
+            launch_with_a_dripper(&context, &configs, &chains, DRIP, MemoryBlobs::default()).await;
         let mut next = 0u64;
         let mut fetch = |class: FetchClass| {
             next += 1;
