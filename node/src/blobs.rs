@@ -633,7 +633,7 @@ pub fn fetch_for_import(
                 Ok(held) => held,
                 // Anyone can trigger fetches ahead of need, and a refusal (no slot free) is
                 // expected: not worth a warning.
-                Err(error) if class == FetchClass::Ahead => {
+                Err(error) if matches!(class, FetchClass::Ahead(_)) => {
                     tracing::debug!(blob = %hash, %error, "no blob fetched ahead of need");
                     false
                 }

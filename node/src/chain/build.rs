@@ -48,8 +48,8 @@ struct Built {
     executed: Executed,
     /// Pooled extrinsics that can no longer be included anywhere.
     rejected: Vec<Hash>,
-    /// Blobs a left-out call needed and this node lacks.
-    missing: Vec<Hash>,
+    /// Blobs a left-out call needed and this node lacks, each with the call's signer.
+    missing: Vec<(AccountId, Hash)>,
 }
 
 impl Chain {
@@ -125,7 +125,11 @@ impl Chain {
         } = built;
         // So that this node holds them the next time it leads: the call comes back (its
         // submitter's node relays it again) and a call naming many blobs makes progress.
-        self.prefetch_blobs(missing.into_iter().map(|blob| vec![blob]));
+        self.prefetch_blobs(
+            missing
+                .into_iter()
+                .map(|(signer, blob)| (signer, vec![blob])),
+        );
         let hash = block.hash();
         let header = block.header.clone();
         let mut state = self.lock();
@@ -210,13 +214,14 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
         }
         // Every pooled extrinsic's signature was verified on admission (`txpool`), with the
         // era hash it names; the builder verifies again where this block's differs.
+        let signer = tx.xt.signer;
         match builder.push_preverified(tx.xt, &tx.era_hash) {
             Ok(()) => {}
             Err(error) if stays_pooled(&error) => {}
             Err(TransactionError::RefereeUndecided(RefereeError::Unavailable { blob })) => {
                 rejected.push(tx.hash);
-                if !missing.contains(&blob) {
-                    missing.push(blob);
+                if !missing.iter().any(|(_, missed)| *missed == blob) {
+                    missing.push((signer, blob));
                 }
             }
             Err(_) => rejected.push(tx.hash),

@@ -675,7 +675,7 @@ impl Chain {
         };
         self.inner.metrics.txpool_validated.inc();
         let valid = validate_transaction(&view, &self.inner.genesis_hash, head, &xt, bytes.len())?;
-        let required = xt.call.blobs_required();
+        let required = (xt.signer, xt.call.blobs_required());
         let hash = {
             let mut state = self.lock();
             let result = state
@@ -743,11 +743,13 @@ impl Chain {
             .inc_by(u64::try_from(candidates.len()).unwrap_or(u64::MAX));
         let verdicts = validate_transactions(&view, &self.inner.genesis_hash, head, &candidates);
         let mut verdicts = verdicts.into_iter();
-        let required: Vec<Vec<Hash>> = decoded
+        let required: Vec<(AccountId, Vec<Hash>)> = decoded
             .iter()
             .map(|xt| {
-                xt.as_ref()
-                    .map_or_else(|_| Vec::new(), |xt| xt.call.blobs_required())
+                xt.as_ref().map_or_else(
+                    |_| (AccountId([0; 32]), Vec::new()),
+                    |xt| (xt.signer, xt.call.blobs_required()),
+                )
             })
             .collect();
         let mut state = self.lock();
@@ -789,39 +791,38 @@ impl Chain {
     /// out by every leader (then relayed again and left out again). The fetches run on their
     /// own ([`Chain::set_blob_fetch`]), ahead of need: they yield fetch slots to fetches
     /// something waits on, since anyone can submit such calls for no fee, and wait in a
-    /// bounded queue for a slot. One that fails (queue full, not registered yet) is tried
-    /// again when the call reaches this node again (relayed anew by its submitter's node) or
-    /// a block needs the blob.
-    /// `calls` holds each call's required blobs; of each, the first
+    /// bounded queue for a slot, kept per signer and started in turns. One that fails (queue
+    /// full, not registered yet) is tried again when the call reaches this node again
+    /// (relayed anew by its submitter's node) or a block needs the blob.
+    /// `calls` holds each call's signer and required blobs; of each, the first
     /// [`MAX_PREFETCH_PER_CALL`] this node lacks are fetched (those it holds are skipped first,
     /// so a call naming many is fetched a few more each time it comes back).
-    pub(super) fn prefetch_blobs(&self, calls: impl IntoIterator<Item = Vec<Hash>>) {
+    pub(super) fn prefetch_blobs(&self, calls: impl IntoIterator<Item = (AccountId, Vec<Hash>)>) {
         let (Some(fetch), Some(referee)) = (self.inner.blob_fetch.get(), &self.inner.referee)
         else {
             return;
         };
-        let missing: std::collections::BTreeSet<Hash> = calls
-            .into_iter()
-            .flat_map(|blobs| {
-                blobs
-                    .into_iter()
-                    .take(MAX_PREFETCH_LOOKS_PER_CALL)
-                    .filter(|blob| !referee.holds(blob))
-                    .take(MAX_PREFETCH_PER_CALL)
-            })
-            .collect();
+        // Each blob once, for the first call naming it.
+        let mut missing: std::collections::BTreeMap<Hash, AccountId> = Default::default();
+        for (signer, blobs) in calls {
+            let lacked = blobs
+                .into_iter()
+                .take(MAX_PREFETCH_LOOKS_PER_CALL)
+                .filter(|blob| !referee.holds(blob))
+                .take(MAX_PREFETCH_PER_CALL);
+            for blob in lacked {
+                missing.entry(blob).or_insert(signer);
+            }
+        }
         if missing.is_empty() {
             return;
         }
         let view = self.view(None).unwrap_or_else(|| self.finalized_view());
-        for blob in missing {
+        for (blob, signer) in missing {
             tracing::debug!(%blob, "fetching a blob a pooled call needs");
             // Dropped: the fetch goes on by itself.
-            drop(fetch(
-                view.clone(),
-                blob,
-                crate::consensus::FetchClass::Ahead,
-            ));
+            let class = crate::consensus::FetchClass::Ahead(signer.0);
+            drop(fetch(view.clone(), blob, class));
         }
     }
 

@@ -74,8 +74,12 @@
 //! class makes it a waited-on fetch.
 //!
 //! A fetch ahead of need that finds no slot free waits in a queue of at most [`MAX_QUEUED`]
-//! blobs, first come first started, and starts when a slot frees; a full queue refuses it
-//! ([`FetchError::Busy`]), and so does a queue place held for [`QUEUE_PATIENCE`]: a place
+//! blobs, and starts when a slot frees; a full queue refuses it ([`FetchError::Busy`]). The
+//! queue is kept per requester (the signer of the pooled call naming the blob), at most
+//! [`MAX_QUEUED_PER_REQUESTER`] each, and a freed slot goes to the requesters in turn, each
+//! one's oldest first: with one queue, first come first started, a spammer's blobs queued
+//! ahead of an honest call's kept it waiting past its patience. A queue place held for
+//! [`QUEUE_PATIENCE`] is refused too: a place
 //! is not tied to the call that asked for it, and without the patience eight fee-less calls
 //! naming 32 blobs each, served by a dripping peer, kept every place taken for hours after
 //! the calls left the pool. Before, it was refused at once, and a pooled call naming more
@@ -96,6 +100,7 @@ use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::Handle;
 use commonware_utils::channel::{mpsc, oneshot};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tracing::debug;
@@ -112,6 +117,9 @@ pub const MAX_FETCHES: usize = 8;
 pub const MAX_CLIENT: usize = 2;
 /// Fetches ahead of need waiting for a slot.
 pub const MAX_QUEUED: usize = 256;
+/// Fetches ahead of need waiting for a slot for one requester (the most one call asks for,
+/// `MAX_PREFETCH_PER_CALL`).
+pub const MAX_QUEUED_PER_REQUESTER: usize = 32;
 /// An RPC client joins a running fetch only while it has fewer callers than this (each
 /// hashes the blob again as it stores it); callers something on this node waits on join
 /// anyway.
@@ -186,13 +194,18 @@ pub enum FetchError {
     Stopped,
 }
 
+/// Who asked for a fetch ahead of need: the account that signed the pooled call naming the
+/// blob. Queued fetches take turns by requester (see the module documentation).
+pub type Requester = [u8; 32];
+
 /// Who a fetch is for, which decides whether it may start (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FetchClass {
     /// Something on this node waits on it: a block to import, the referee's module.
     Needed,
-    /// Nothing waits on it yet (a pooled call's blob): it yields slots to needed fetches.
-    Ahead,
+    /// Nothing waits on it yet (a pooled call's blob, for the call's signer): it yields
+    /// slots to needed fetches and queues by requester.
+    Ahead(Requester),
     /// An RPC client asked for it.
     Client,
 }
@@ -205,6 +218,7 @@ type Request = (Hash, u64, FetchClass, Reply);
 
 /// A fetch ahead of need waiting for a slot.
 struct Queued {
+    requester: Requester,
     size: u64,
     /// When it was queued ([`QUEUE_PATIENCE`]).
     since: SystemTime,
@@ -230,10 +244,17 @@ impl BlobFetcher {
         self.fetch_as(FetchClass::Needed, hash, size).await
     }
 
-    /// [`BlobFetcher::fetch`] for a blob nothing waits on yet (a pooled call's, say): queued
-    /// until fewer than [`MAX_AHEAD`] fetches run (see the module documentation).
-    pub async fn fetch_ahead(&self, hash: Hash, size: u64) -> Result<Arc<[u8]>, FetchError> {
-        self.fetch_as(FetchClass::Ahead, hash, size).await
+    /// [`BlobFetcher::fetch`] for a blob nothing waits on yet (a pooled call's, signed by
+    /// `requester`): queued until fewer than [`MAX_AHEAD`] fetches run and it is the
+    /// requester's turn (see the module documentation).
+    pub async fn fetch_ahead(
+        &self,
+        hash: Hash,
+        size: u64,
+        requester: Requester,
+    ) -> Result<Arc<[u8]>, FetchError> {
+        self.fetch_as(FetchClass::Ahead(requester), hash, size)
+            .await
     }
 
     /// [`BlobFetcher::fetch`] for `class`; refused ([`FetchError::Busy`]) when the class has
@@ -403,9 +424,12 @@ struct Exchange<E, S> {
     fetches: BTreeMap<Hash, Fetch>,
     /// Rotates the first peer asked across fetches.
     rotation: usize,
-    /// Fetches ahead of need waiting for a slot, oldest first (at most [`MAX_QUEUED`]).
-    queue: VecDeque<Hash>,
-    /// The queued fetches' sizes, times queued and callers.
+    /// Fetches ahead of need waiting for a slot, by requester, each oldest first (at most
+    /// [`MAX_QUEUED_PER_REQUESTER`] each; no requester with none).
+    queues: BTreeMap<Requester, VecDeque<Hash>>,
+    /// The requester whose queued fetch started last: the next goes to the one after it.
+    last_started: Option<Requester>,
+    /// The queued fetches (at most [`MAX_QUEUED`]): requester, size, time queued, callers.
     queued: BTreeMap<Hash, Queued>,
 }
 
@@ -416,7 +440,7 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
     fn start(&mut self, hash: Hash, size: u64, class: FetchClass, reply: Reply) {
         if let Some(fetch) = self.fetches.get_mut(&hash) {
             match class {
-                FetchClass::Ahead => {
+                FetchClass::Ahead(_) => {
                     let _ = reply.send(Err(FetchError::AlreadyFetching(hash)));
                 }
                 FetchClass::Client if fetch.waiters.len() >= MAX_WAITERS => {
@@ -430,43 +454,74 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             }
             return;
         }
-        if self.queued.contains_key(&hash) && class == FetchClass::Ahead {
+        if self.queued.contains_key(&hash) && matches!(class, FetchClass::Ahead(_)) {
             let _ = reply.send(Err(FetchError::AlreadyFetching(hash)));
             return;
         }
         if !self.has_room(class) {
-            if class == FetchClass::Ahead && self.queue.len() < MAX_QUEUED {
-                self.queue.push_back(hash);
-                let since = self.context.current();
-                let waiters = vec![reply];
-                self.queued.insert(
-                    hash,
-                    Queued {
-                        size,
-                        since,
-                        waiters,
-                    },
-                );
-            } else {
-                let _ = reply.send(Err(FetchError::Busy));
+            match class {
+                FetchClass::Ahead(requester) => self.enqueue(hash, size, requester, reply),
+                FetchClass::Needed | FetchClass::Client => {
+                    let _ = reply.send(Err(FetchError::Busy));
+                }
             }
             return;
         }
         // A fetch something waits on (or a client's) takes a queued one's callers along.
         let mut waiters = vec![reply];
         if let Some(queued) = self.queued.remove(&hash) {
-            self.queue.retain(|queued| *queued != hash);
+            if let Some(queue) = self.queues.get_mut(&queued.requester) {
+                queue.retain(|queued| *queued != hash);
+                if queue.is_empty() {
+                    self.queues.remove(&queued.requester);
+                }
+            }
             waiters.extend(queued.waiters);
         }
         self.launch(hash, size, class, waiters);
     }
 
-    /// Starts fetches from the queue while a fetch ahead of need may start. Bounded by
-    /// [`MAX_QUEUED`].
+    /// Queues a fetch ahead of need for `requester`, or refuses it when the queue, or the
+    /// requester's share of it, is full.
+    fn enqueue(&mut self, hash: Hash, size: u64, requester: Requester, reply: Reply) {
+        let queue = self.queues.get(&requester).map_or(0, VecDeque::len);
+        if self.queued.len() >= MAX_QUEUED || queue >= MAX_QUEUED_PER_REQUESTER {
+            let _ = reply.send(Err(FetchError::Busy));
+            return;
+        }
+        self.queues.entry(requester).or_default().push_back(hash);
+        let since = self.context.current();
+        let waiters = vec![reply];
+        let queued = Queued {
+            requester,
+            size,
+            since,
+            waiters,
+        };
+        self.queued.insert(hash, queued);
+    }
+
+    /// Starts queued fetches while a fetch ahead of need may start, the requesters in turn
+    /// (in key order, from the one after the last started). Bounded by [`MAX_QUEUED`]: each
+    /// round takes one queued blob.
     fn start_queued(&mut self) {
-        while self.has_room(FetchClass::Ahead) {
-            let Some(hash) = self.queue.pop_front() else {
+        while self.fetches.len() < MAX_AHEAD {
+            let after = self.last_started.map_or(Bound::Unbounded, Bound::Excluded);
+            let next = self.queues.range((after, Bound::Unbounded)).next();
+            let Some(requester) = next.or_else(|| self.queues.iter().next()).map(|(r, _)| *r)
+            else {
                 return;
+            };
+            self.last_started = Some(requester);
+            let Some(queue) = self.queues.get_mut(&requester) else {
+                return; // A key just read: cannot happen.
+            };
+            let hash = queue.pop_front();
+            if queue.is_empty() {
+                self.queues.remove(&requester);
+            }
+            let Some(hash) = hash else {
+                continue;
             };
             let Some(Queued {
                 size, mut waiters, ..
@@ -476,7 +531,7 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             };
             waiters.retain(|waiter| !waiter.is_closed());
             if !waiters.is_empty() {
-                self.launch(hash, size, FetchClass::Ahead, waiters);
+                self.launch(hash, size, FetchClass::Ahead(requester), waiters);
             }
         }
     }
@@ -521,7 +576,7 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
         let running = self.fetches.len();
         match class {
             FetchClass::Needed => running < MAX_FETCHES,
-            FetchClass::Ahead => running < MAX_AHEAD,
+            FetchClass::Ahead(_) => running < MAX_AHEAD,
             FetchClass::Client => {
                 let clients = self
                     .fetches
@@ -741,7 +796,10 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             !queued.waiters.is_empty()
         });
         let queued = &self.queued;
-        self.queue.retain(|hash| queued.contains_key(hash));
+        self.queues.retain(|_, queue| {
+            queue.retain(|hash| queued.contains_key(hash));
+            !queue.is_empty()
+        });
         self.start_queued();
         let stalled: Vec<Hash> = self
             .fetches
@@ -794,7 +852,8 @@ where
             peers,
             fetches: BTreeMap::new(),
             rotation: 0,
-            queue: VecDeque::new(),
+            queues: BTreeMap::new(),
+            last_started: None,
             queued: BTreeMap::new(),
         };
         let next_check = |now: SystemTime| now.checked_add(STALL_CHECK).unwrap_or(now);

@@ -1497,7 +1497,7 @@ async fn assert_runs_on<T: std::fmt::Debug>(
 /// `MAX_WAITERS` callers, and fetches something waits on still start, a queued blob's too.
 #[test]
 fn fetches_ahead_of_need_queue_boundedly_and_leave_slots_for_fetches_something_waits_on() {
-    use blobs::{FetchClass, MAX_AHEAD, MAX_QUEUED, MAX_WAITERS};
+    use blobs::{FetchClass, MAX_AHEAD, MAX_QUEUED, MAX_QUEUED_PER_REQUESTER, MAX_WAITERS};
     let size = 24 * u64::from(blobs::CHUNK);
     let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
     let configs = committee_config(4);
@@ -1516,18 +1516,22 @@ fn fetches_ahead_of_need_queue_boundedly_and_leave_slots_for_fetches_something_w
             .map(|i| spawn(FetchClass::Needed, hash(i)))
             .collect();
         context.sleep(Duration::from_millis(100)).await;
-        held.extend((MAX_AHEAD..MAX_AHEAD + MAX_QUEUED).map(|i| spawn(FetchClass::Ahead, hash(i))));
+        // MAX_QUEUED / MAX_QUEUED_PER_REQUESTER requesters fill the queue.
+        held.extend((MAX_AHEAD..MAX_AHEAD + MAX_QUEUED).map(|i| {
+            let requester = requester((i - MAX_AHEAD) / MAX_QUEUED_PER_REQUESTER);
+            spawn(FetchClass::Ahead(requester), hash(i))
+        }));
         held.extend((1..MAX_WAITERS).map(|_| spawn(FetchClass::Client, hash(0))));
         context.sleep(Duration::from_millis(100)).await;
         let one_more = hash(MAX_AHEAD + MAX_QUEUED);
         assert_eq!(
-            fetcher.fetch_ahead(one_more, size).await,
+            fetcher.fetch_ahead(one_more, size, requester(99)).await,
             Err(FetchError::Busy),
             "{MAX_AHEAD} fetches run and {MAX_QUEUED} wait"
         );
         for (i, what) in [(0, "running"), (MAX_AHEAD, "queued")] {
             assert_eq!(
-                fetcher.fetch_ahead(hash(i), size).await,
+                fetcher.fetch_ahead(hash(i), size, requester(99)).await,
                 Err(FetchError::AlreadyFetching(hash(i))),
                 "a {what} blob"
             );
@@ -1578,7 +1582,7 @@ fn fetches_ahead_of_need_beyond_the_free_slots_wait_their_turn() {
                 let (fetcher, hash) = (fetcher.clone(), Hash::of(blob));
                 let size = u64::try_from(blob.len()).expect("small");
                 context.child("ahead").spawn(move |_| async move {
-                    let fetched = fetcher.fetch_ahead(hash, size).await;
+                    let fetched = fetcher.fetch_ahead(hash, size, requester(0)).await;
                     (hash, fetched.map(|bytes| Hash::of(&bytes)))
                 })
             })
@@ -1590,6 +1594,72 @@ fn fetches_ahead_of_need_beyond_the_free_slots_wait_their_turn() {
         for node in &nodes {
             node.abort();
         }
+    });
+}
+
+/// The requester of test fetches ahead of need numbered `i`.
+fn requester(i: usize) -> blobs::Requester {
+    [u8::try_from(i).expect("few requesters"); 32]
+}
+
+/// Exploit (fetch queue, first version): queued fetches ahead of need started first come
+/// first started, so one signer's fee-less calls naming blobs a peer drips, queued ahead of
+/// an honest call's blob, kept it waiting past `QUEUE_PATIENCE` (refused `Busy`). Now each
+/// requester queues at most `MAX_QUEUED_PER_REQUESTER` (one more is refused at once) and
+/// freed slots go to requesters in turn: the honest call's blob, which a peer holds, is
+/// fetched within the patience while the flooder's still wait.
+#[test]
+fn exploit_one_requester_flooding_the_queue_cannot_keep_another_waiting() {
+    use blobs::{MAX_AHEAD, MAX_QUEUED_PER_REQUESTER, QUEUE_PATIENCE};
+    let honest_blob = test_blob(1);
+    let honest = Hash::of(&honest_blob);
+    let holder = MemoryBlobs {
+        blobs: Arc::new(HashMap::from([(honest, honest_blob.clone())])),
+        forged: false,
+    };
+    let junk_size = 24 * u64::from(blobs::CHUNK);
+    let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
+    let configs = committee_config(4);
+    timed(79).start(|context| async move {
+        // One chunk every 100 ms over MAX_AHEAD fetches of WINDOW chunks each: each fetch
+        // gets 2.5 chunks a second, in bursts 1.6 s apart, below the floor but inside the
+        // stall, and no other peer holds the junk, so each junk fetch holds its slot some
+        // 10 s, to its forged end: 32 queued take some 80 s in all.
+        let every = Duration::from_millis(100);
+        let dripper = start_blob_dripper(&context, &configs[3], every, MemoryBlobs::default());
+        let sources = [MemoryBlobs::default(), holder, MemoryBlobs::default()];
+        let (nodes, fetcher) = launch_blob_network(&context, &configs, &chains, &sources).await;
+        let (flooder, victim) = (requester(1), requester(2));
+        let junk = |i: usize| Hash::of(&i.to_le_bytes());
+        let held: Vec<_> = (0..MAX_AHEAD + MAX_QUEUED_PER_REQUESTER)
+            .map(|i| {
+                let fetcher = fetcher.clone();
+                context.child("junk").spawn(move |_| async move {
+                    fetcher.fetch_ahead(junk(i), junk_size, flooder).await
+                })
+            })
+            .collect();
+        context.sleep(Duration::from_millis(100)).await;
+        let asked = context.current();
+        let one_more = MAX_AHEAD + MAX_QUEUED_PER_REQUESTER;
+        assert_eq!(
+            fetcher
+                .fetch_ahead(junk(one_more), junk_size, flooder)
+                .await,
+            Err(FetchError::Busy),
+            "the flooder's share of the queue is full"
+        );
+        let refused_after = context.current().duration_since(asked).expect("forward");
+        assert!(
+            refused_after < Duration::from_millis(100),
+            "refused after {refused_after:?}"
+        );
+        let size = u64::try_from(honest_blob.len()).expect("small");
+        let fetched = fetcher.fetch_ahead(honest, size, victim).await;
+        let waited = context.current().duration_since(asked).expect("forward");
+        assert_eq!(fetched.map(|bytes| Hash::of(&bytes)), Ok(honest));
+        assert!(waited < QUEUE_PATIENCE, "fetched after {waited:?}");
+        stop_dripper_network(held, dripper, &nodes);
     });
 }
 
@@ -1666,7 +1736,7 @@ fn exploit_a_queued_fetch_ahead_of_need_does_not_wait_past_its_patience() {
         context.sleep(Duration::from_millis(100)).await;
         let queued_at = context.current();
         let queued = fetcher
-            .fetch_ahead(hash(MAX_AHEAD), u64::from(blobs::CHUNK))
+            .fetch_ahead(hash(MAX_AHEAD), u64::from(blobs::CHUNK), requester(0))
             .await;
         let waited = context
             .current()
@@ -1679,7 +1749,7 @@ fn exploit_a_queued_fetch_ahead_of_need_does_not_wait_past_its_patience() {
         );
         for i in 0..MAX_AHEAD {
             assert_eq!(
-                fetcher.fetch_ahead(hash(i), large).await,
+                fetcher.fetch_ahead(hash(i), large, requester(0)).await,
                 Err(FetchError::AlreadyFetching(hash(i))),
                 "held fetch {i} still runs"
             );
@@ -1710,7 +1780,9 @@ fn exploit_rpc_clients_cannot_take_the_fetch_slots_a_block_waits_on() {
                 .child("held")
                 .spawn(move |_| async move { fetcher.fetch_as(class, hash, size).await })
         };
-        let mut held: Vec<_> = (0..MAX_AHEAD).map(|_| fetch(FetchClass::Ahead)).collect();
+        let mut held: Vec<_> = (0..MAX_AHEAD)
+            .map(|_| fetch(FetchClass::Ahead(requester(0))))
+            .collect();
         held.extend((0..MAX_CLIENT).map(|_| fetch(FetchClass::Client)));
         context.sleep(Duration::from_millis(200)).await;
         assert_eq!(
