@@ -220,7 +220,7 @@ fn assemble(view: &View, slot: Slot, candidates: Vec<PooledTx>) -> Result<Built,
             Err(error) if stays_pooled(&error) => {}
             Err(TransactionError::RefereeUndecided(RefereeError::Unavailable { blob })) => {
                 rejected.push(tx.hash);
-                if !missing.iter().any(|(_, missed)| *missed == blob) {
+                if !missing.contains(&(signer, blob)) {
                     missing.push((signer, blob));
                 }
             }

@@ -339,8 +339,8 @@ pub type BlobFetch = Arc<
 
 /// Most blobs fetched ahead for one pooled call each time it reaches this node
 /// (`Chain::prefetch_blobs`; a `RevealStarts` may name hundreds). Those beyond the fetch
-/// slots ahead of need wait in the blob exchange's queue
-/// ([`MAX_QUEUED`](crate::consensus::blobs::MAX_QUEUED)).
+/// slots ahead of need wait in the blob exchange's queue, kept per signer: as many as one
+/// signer may queue ([`MAX_QUEUED_PER_REQUESTER`](crate::consensus::blobs::MAX_QUEUED_PER_REQUESTER)).
 pub const MAX_PREFETCH_PER_CALL: usize = 32;
 
 /// Most of a call's required blobs looked at (a look is a file lookup) each time it reaches
@@ -802,17 +802,16 @@ impl Chain {
         else {
             return;
         };
-        // Each blob once, for the first call naming it.
-        let mut missing: std::collections::BTreeMap<Hash, AccountId> = Default::default();
+        // Each blob for every signer naming it: the exchange queues it in each one's turns,
+        // so a signer naming another's blob first does not make it wait for the first's.
+        let mut missing: std::collections::BTreeSet<(Hash, AccountId)> = Default::default();
         for (signer, blobs) in calls {
             let lacked = blobs
                 .into_iter()
                 .take(MAX_PREFETCH_LOOKS_PER_CALL)
                 .filter(|blob| !referee.holds(blob))
                 .take(MAX_PREFETCH_PER_CALL);
-            for blob in lacked {
-                missing.entry(blob).or_insert(signer);
-            }
+            missing.extend(lacked.map(|blob| (blob, signer)));
         }
         if missing.is_empty() {
             return;

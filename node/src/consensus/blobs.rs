@@ -78,8 +78,12 @@
 //! queue is kept per requester (the signer of the pooled call naming the blob), at most
 //! [`MAX_QUEUED_PER_REQUESTER`] each, and a freed slot goes to the requesters in turn, each
 //! one's oldest first: with one queue, first come first started, a spammer's blobs queued
-//! ahead of an honest call's kept it waiting past its patience. A queue place held for
-//! [`QUEUE_PATIENCE`] is refused too: a place
+//! ahead of an honest call's kept it waiting past its patience. A blob already queued that
+//! another requester asks for takes a place in that requester's queue too (at most
+//! [`MAX_QUEUE_PLACES`] in all) and starts at whichever turn comes first: charged to its
+//! first requester alone, a spammer naming an honest call's blob first pulled it into the
+//! spammer's own full queue. A queue place held for [`QUEUE_PATIENCE`] (counted from the
+//! last requester to take a place) is refused too: a place
 //! is not tied to the call that asked for it, and without the patience eight fee-less calls
 //! naming 32 blobs each, served by a dripping peer, kept every place taken for hours after
 //! the calls left the pool. Before, it was refused at once, and a pooled call naming more
@@ -92,6 +96,7 @@
 //! own copy (up to 64 MiB), without bound. Every caller of one fetch is now handed the same
 //! bytes (one shared allocation).
 
+mod queue;
 mod wire;
 
 use super::{PublicKey, Rt};
@@ -99,8 +104,8 @@ use agora_primitives::Hash;
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::Handle;
 use commonware_utils::channel::{mpsc, oneshot};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::ops::Bound;
+use queue::AheadQueue;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tracing::debug;
@@ -120,6 +125,9 @@ pub const MAX_QUEUED: usize = 256;
 /// Fetches ahead of need waiting for a slot for one requester (the most one call asks for,
 /// `MAX_PREFETCH_PER_CALL`).
 pub const MAX_QUEUED_PER_REQUESTER: usize = 32;
+/// Queue places of all requesters together (a blob several requesters asked for holds a
+/// place in each one's queue).
+pub const MAX_QUEUE_PLACES: usize = 4 * MAX_QUEUED;
 /// An RPC client joins a running fetch only while it has fewer callers than this (each
 /// hashes the blob again as it stores it); callers something on this node waits on join
 /// anyway.
@@ -215,15 +223,6 @@ type Reply = oneshot::Sender<Result<Arc<[u8]>, FetchError>>;
 
 /// A fetch request: the blob, its size, who it is for, and where to answer.
 type Request = (Hash, u64, FetchClass, Reply);
-
-/// A fetch ahead of need waiting for a slot.
-struct Queued {
-    requester: Requester,
-    size: u64,
-    /// When it was queued ([`QUEUE_PATIENCE`]).
-    since: SystemTime,
-    waiters: Vec<Reply>,
-}
 
 /// Fetches blobs from peers; cheap to clone.
 #[derive(Clone)]
@@ -424,13 +423,8 @@ struct Exchange<E, S> {
     fetches: BTreeMap<Hash, Fetch>,
     /// Rotates the first peer asked across fetches.
     rotation: usize,
-    /// Fetches ahead of need waiting for a slot, by requester, each oldest first (at most
-    /// [`MAX_QUEUED_PER_REQUESTER`] each; no requester with none).
-    queues: BTreeMap<Requester, VecDeque<Hash>>,
-    /// The requester whose queued fetch started last: the next goes to the one after it.
-    last_started: Option<Requester>,
-    /// The queued fetches (at most [`MAX_QUEUED`]): requester, size, time queued, callers.
-    queued: BTreeMap<Hash, Queued>,
+    /// Fetches ahead of need waiting for a slot.
+    queue: AheadQueue,
 }
 
 impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
@@ -454,13 +448,20 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             }
             return;
         }
-        if self.queued.contains_key(&hash) && matches!(class, FetchClass::Ahead(_)) {
+        if let (true, FetchClass::Ahead(requester)) = (self.queue.contains(&hash), class) {
+            let now = self.context.current();
+            self.queue.add_place(hash, requester, now);
             let _ = reply.send(Err(FetchError::AlreadyFetching(hash)));
             return;
         }
         if !self.has_room(class) {
             match class {
-                FetchClass::Ahead(requester) => self.enqueue(hash, size, requester, reply),
+                FetchClass::Ahead(requester) => {
+                    let now = self.context.current();
+                    if let Err(reply) = self.queue.enqueue(hash, size, requester, reply, now) {
+                        let _ = reply.send(Err(FetchError::Busy));
+                    }
+                }
                 FetchClass::Needed | FetchClass::Client => {
                     let _ = reply.send(Err(FetchError::Busy));
                 }
@@ -469,69 +470,23 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
         }
         // A fetch something waits on (or a client's) takes a queued one's callers along.
         let mut waiters = vec![reply];
-        if let Some(queued) = self.queued.remove(&hash) {
-            if let Some(queue) = self.queues.get_mut(&queued.requester) {
-                queue.retain(|queued| *queued != hash);
-                if queue.is_empty() {
-                    self.queues.remove(&queued.requester);
-                }
-            }
+        if let Some(queued) = self.queue.take(hash) {
             waiters.extend(queued.waiters);
         }
         self.launch(hash, size, class, waiters);
     }
 
-    /// Queues a fetch ahead of need for `requester`, or refuses it when the queue, or the
-    /// requester's share of it, is full.
-    fn enqueue(&mut self, hash: Hash, size: u64, requester: Requester, reply: Reply) {
-        let queue = self.queues.get(&requester).map_or(0, VecDeque::len);
-        if self.queued.len() >= MAX_QUEUED || queue >= MAX_QUEUED_PER_REQUESTER {
-            let _ = reply.send(Err(FetchError::Busy));
-            return;
-        }
-        self.queues.entry(requester).or_default().push_back(hash);
-        let since = self.context.current();
-        let waiters = vec![reply];
-        let queued = Queued {
-            requester,
-            size,
-            since,
-            waiters,
-        };
-        self.queued.insert(hash, queued);
-    }
-
-    /// Starts queued fetches while a fetch ahead of need may start, the requesters in turn
-    /// (in key order, from the one after the last started). Bounded by [`MAX_QUEUED`]: each
-    /// round takes one queued blob.
+    /// Starts queued fetches, the requesters in turn, while a fetch ahead of need may start.
+    /// Bounded by [`MAX_QUEUE_PLACES`]: each round takes at least one place.
     fn start_queued(&mut self) {
         while self.fetches.len() < MAX_AHEAD {
-            let after = self.last_started.map_or(Bound::Unbounded, Bound::Excluded);
-            let next = self.queues.range((after, Bound::Unbounded)).next();
-            let Some(requester) = next.or_else(|| self.queues.iter().next()).map(|(r, _)| *r)
-            else {
+            let Some((hash, requester, queued)) = self.queue.next() else {
                 return;
             };
-            self.last_started = Some(requester);
-            let Some(queue) = self.queues.get_mut(&requester) else {
-                return; // A key just read: cannot happen.
-            };
-            let hash = queue.pop_front();
-            if queue.is_empty() {
-                self.queues.remove(&requester);
-            }
-            let Some(hash) = hash else {
-                continue;
-            };
-            let Some(Queued {
-                size, mut waiters, ..
-            }) = self.queued.remove(&hash)
-            else {
-                continue;
-            };
+            let mut waiters = queued.waiters;
             waiters.retain(|waiter| !waiter.is_closed());
             if !waiters.is_empty() {
-                self.launch(hash, size, FetchClass::Ahead(requester), waiters);
+                self.launch(hash, queued.size, FetchClass::Ahead(requester), waiters);
             }
         }
     }
@@ -785,21 +740,7 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             fetch.waiters.retain(|waiter| !waiter.is_closed());
             !fetch.waiters.is_empty()
         });
-        self.queued.retain(|_, queued| {
-            let waited = now.duration_since(queued.since).unwrap_or_default();
-            if waited >= QUEUE_PATIENCE {
-                for waiter in queued.waiters.drain(..) {
-                    let _ = waiter.send(Err(FetchError::Busy));
-                }
-            }
-            queued.waiters.retain(|waiter| !waiter.is_closed());
-            !queued.waiters.is_empty()
-        });
-        let queued = &self.queued;
-        self.queues.retain(|_, queue| {
-            queue.retain(|hash| queued.contains_key(hash));
-            !queue.is_empty()
-        });
+        self.queue.prune(now);
         self.start_queued();
         let stalled: Vec<Hash> = self
             .fetches
@@ -852,9 +793,7 @@ where
             peers,
             fetches: BTreeMap::new(),
             rotation: 0,
-            queues: BTreeMap::new(),
-            last_started: None,
-            queued: BTreeMap::new(),
+            queue: AheadQueue::default(),
         };
         let next_check = |now: SystemTime| now.checked_add(STALL_CHECK).unwrap_or(now);
         let mut deadline = next_check(context.current());

@@ -1607,20 +1607,39 @@ fn requester(i: usize) -> blobs::Requester {
 /// an honest call's blob, kept it waiting past `QUEUE_PATIENCE` (refused `Busy`). Now each
 /// requester queues at most `MAX_QUEUED_PER_REQUESTER` (one more is refused at once) and
 /// freed slots go to requesters in turn: the honest call's blob, which a peer holds, is
-/// fetched within the patience while the flooder's still wait.
+/// fetched within the patience.
 #[test]
 fn exploit_one_requester_flooding_the_queue_cannot_keep_another_waiting() {
+    flood_the_queue_then_ask_for_an_honest_blob(79, false);
+}
+
+/// Exploit (review of the per-requester queue): a queued blob was charged to the first
+/// requester naming it, and a later one was answered "already being fetched", so a flooder
+/// naming an honest call's blob last in its own full queue made it wait the flooder's
+/// turns, past `QUEUE_PATIENCE`. Now the honest requester takes a place too, and the blob is
+/// fetched at its turn, within the patience.
+#[test]
+fn exploit_a_requester_naming_another_s_blob_first_cannot_make_it_wait_its_turns() {
+    flood_the_queue_then_ask_for_an_honest_blob(83, true);
+}
+
+/// A flooder (requester 1) queues a full share of fetches ahead of need of junk a peer drips,
+/// `named_first` of them the honest blob, which another member holds; a victim (requester 2)
+/// then asks for the honest blob. Asserts the flooder's next is refused at once, and the
+/// honest blob is fetched within `QUEUE_PATIENCE` of the victim's asking.
+fn flood_the_queue_then_ask_for_an_honest_blob(seed: u64, named_first: bool) {
     use blobs::{MAX_AHEAD, MAX_QUEUED_PER_REQUESTER, QUEUE_PATIENCE};
     let honest_blob = test_blob(1);
     let honest = Hash::of(&honest_blob);
+    let size = u64::try_from(honest_blob.len()).expect("small");
     let holder = MemoryBlobs {
-        blobs: Arc::new(HashMap::from([(honest, honest_blob.clone())])),
+        blobs: Arc::new(HashMap::from([(honest, honest_blob)])),
         forged: false,
     };
     let junk_size = 24 * u64::from(blobs::CHUNK);
     let chains: Vec<MockChain> = (0..3).map(MockChain::new).collect();
     let configs = committee_config(4);
-    timed(79).start(|context| async move {
+    timed(seed).start(|context| async move {
         // One chunk every 100 ms over MAX_AHEAD fetches of WINDOW chunks each: each fetch
         // gets 2.5 chunks a second, in bursts 1.6 s apart, below the floor but inside the
         // stall, and no other peer holds the junk, so each junk fetch holds its slot some
@@ -1630,22 +1649,22 @@ fn exploit_one_requester_flooding_the_queue_cannot_keep_another_waiting() {
         let sources = [MemoryBlobs::default(), holder, MemoryBlobs::default()];
         let (nodes, fetcher) = launch_blob_network(&context, &configs, &chains, &sources).await;
         let (flooder, victim) = (requester(1), requester(2));
+        let ask = |hash: Hash, size: u64| {
+            let fetcher = fetcher.clone();
+            context
+                .child("flood")
+                .spawn(move |_| async move { fetcher.fetch_ahead(hash, size, flooder).await })
+        };
         let junk = |i: usize| Hash::of(&i.to_le_bytes());
-        let held: Vec<_> = (0..MAX_AHEAD + MAX_QUEUED_PER_REQUESTER)
-            .map(|i| {
-                let fetcher = fetcher.clone();
-                context.child("junk").spawn(move |_| async move {
-                    fetcher.fetch_ahead(junk(i), junk_size, flooder).await
-                })
-            })
-            .collect();
+        let flood = MAX_AHEAD + MAX_QUEUED_PER_REQUESTER - usize::from(named_first);
+        let held: Vec<_> = (0..flood).map(|i| ask(junk(i), junk_size)).collect();
+        context.sleep(Duration::from_millis(100)).await;
+        // Last in the flooder's queue (spawned tasks start in any order).
+        let stolen = named_first.then(|| ask(honest, size));
         context.sleep(Duration::from_millis(100)).await;
         let asked = context.current();
-        let one_more = MAX_AHEAD + MAX_QUEUED_PER_REQUESTER;
         assert_eq!(
-            fetcher
-                .fetch_ahead(junk(one_more), junk_size, flooder)
-                .await,
+            fetcher.fetch_ahead(junk(flood), junk_size, flooder).await,
             Err(FetchError::Busy),
             "the flooder's share of the queue is full"
         );
@@ -1654,8 +1673,16 @@ fn exploit_one_requester_flooding_the_queue_cannot_keep_another_waiting() {
             refused_after < Duration::from_millis(100),
             "refused after {refused_after:?}"
         );
-        let size = u64::try_from(honest_blob.len()).expect("small");
-        let fetched = fetcher.fetch_ahead(honest, size, victim).await;
+        let fetched = match stolen {
+            Some(stolen) => {
+                assert_eq!(
+                    fetcher.fetch_ahead(honest, size, victim).await,
+                    Err(FetchError::AlreadyFetching(honest))
+                );
+                stolen.await.expect("the flooder's task ran")
+            }
+            None => fetcher.fetch_ahead(honest, size, victim).await,
+        };
         let waited = context.current().duration_since(asked).expect("forward");
         assert_eq!(fetched.map(|bytes| Hash::of(&bytes)), Ok(honest));
         assert!(waited < QUEUE_PATIENCE, "fetched after {waited:?}");
