@@ -743,13 +743,12 @@ impl Chain {
             .inc_by(u64::try_from(candidates.len()).unwrap_or(u64::MAX));
         let verdicts = validate_transactions(&view, &self.inner.genesis_hash, head, &candidates);
         let mut verdicts = verdicts.into_iter();
-        let required: Vec<(AccountId, Vec<Hash>)> = decoded
+        // `None` for an extrinsic that did not decode (never admitted, so never prefetched).
+        let required: Vec<Option<(AccountId, Vec<Hash>)>> = decoded
             .iter()
             .map(|xt| {
-                xt.as_ref().map_or_else(
-                    |_| (AccountId([0; 32]), Vec::new()),
-                    |xt| (xt.signer, xt.call.blobs_required()),
-                )
+                let xt = xt.as_ref().ok()?;
+                Some((xt.signer, xt.call.blobs_required()))
             })
             .collect();
         let mut state = self.lock();
@@ -779,8 +778,7 @@ impl Chain {
             results
                 .iter()
                 .zip(required)
-                .filter(|(result, _)| result.is_ok())
-                .map(|(_, blobs)| blobs),
+                .filter_map(|(result, required)| required.filter(|_| result.is_ok())),
         );
         results
     }

@@ -448,11 +448,13 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
             }
             return;
         }
-        if let (true, FetchClass::Ahead(requester)) = (self.queue.contains(&hash), class) {
-            let now = self.context.current();
-            self.queue.add_place(hash, requester, now);
-            let _ = reply.send(Err(FetchError::AlreadyFetching(hash)));
-            return;
+        if let FetchClass::Ahead(requester) = class {
+            if self.queue.contains(&hash) {
+                let now = self.context.current();
+                self.queue.add_place(hash, requester, now);
+                let _ = reply.send(Err(FetchError::AlreadyFetching(hash)));
+                return;
+            }
         }
         if !self.has_room(class) {
             match class {
@@ -479,7 +481,7 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
     /// Starts queued fetches, the requesters in turn, while a fetch ahead of need may start.
     /// Bounded by [`MAX_QUEUE_PLACES`]: each round takes at least one place.
     fn start_queued(&mut self) {
-        while self.fetches.len() < MAX_AHEAD {
+        while self.ahead_may_start() {
             let Some((hash, requester, queued)) = self.queue.next() else {
                 return;
             };
@@ -526,12 +528,17 @@ impl<E: Rt, S: Sender<PublicKey = PublicKey>> Exchange<E, S> {
         self.finish_if_done(hash);
     }
 
+    /// Whether a fetch ahead of need, of whichever requester, may start now.
+    fn ahead_may_start(&self) -> bool {
+        self.fetches.len() < MAX_AHEAD
+    }
+
     /// Whether a fetch of `class` may start now (see the module documentation).
     fn has_room(&self, class: FetchClass) -> bool {
         let running = self.fetches.len();
         match class {
             FetchClass::Needed => running < MAX_FETCHES,
-            FetchClass::Ahead(_) => running < MAX_AHEAD,
+            FetchClass::Ahead(_) => self.ahead_may_start(),
             FetchClass::Client => {
                 let clients = self
                     .fetches
