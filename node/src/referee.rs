@@ -34,7 +34,10 @@
 //!   cache directory, on disk.
 //! - One run at a time: a block that needs the referee may be built again while a first build
 //!   is still compiling the module (consensus moved on to a new view); the second waits and
-//!   then finds the module compiled, instead of compiling it again beside the first.
+//!   then finds the module compiled, instead of compiling it again beside the first — and,
+//!   when the first ran the same request, its verdict: the warmer's run and a builder's run of
+//!   the same request that started meanwhile are one run, not two back to back (before, the
+//!   block waited for both: the verdict was looked for only before waiting).
 //! - Compiled ahead: compiling a module takes seconds (`docs/benchmarks.md`), several blocks'
 //!   worth, and is not in the referee call's weight. So [`run_warmer`] compiles the module of
 //!   every job assigned in a finalized block, in the background, long before any dispute over
@@ -46,13 +49,14 @@
 //!   of the job's first segment from `init` too, which the call then also asks for
 //!   (`establishing_request`). A block that then carries the call finds it decided instead
 //!   of executing inside block production — which matters for a fuel dispute's whole-segment
-//!   re-run, up to `MAX_SEGMENT_FUEL`. A kept verdict is exactly what a run would return: the
+//!   re-run, up to `MAX_SEGMENT_FUEL`. A request whose blobs this node does not all hold yet
+//!   (a pre-state the worker registers after the move) is looked at again on every finalized
+//!   block while the dispute stays at the referee's turn, its blobs fetched from peers
+//!   meanwhile (`warmer.rs`). A kept verdict is exactly what a run would return: the
 //!   verdict is a function of the request and the bytes its hashes name (the contract), and
 //!   only decided runs are kept (never `Unavailable` or `Failed`).
 
 use crate::blobs::BlobStore;
-use crate::chain::{Chain, ChainEvent};
-use crate::consensus::BlobFetcher;
 use agora_engine::executor::{Probed, ProbedCall};
 use agora_engine::nan_probe::{instrument, PROBED_FUEL_FACTOR};
 use agora_engine::{Error as EngineError, Executor, JobModule, JobResult, Output, Settings};
@@ -61,10 +65,12 @@ use agora_primitives::referee::{
 };
 use agora_primitives::Hash;
 use parity_scale_codec::Encode;
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast::error::RecvError;
+
+mod warmer;
+pub use warmer::run_warmer;
 
 /// The referee of a validating node.
 pub struct EngineReferee {
@@ -75,6 +81,9 @@ pub struct EngineReferee {
     executors: Mutex<BTreeMap<(u64, Probing), Arc<Executor>>>,
     /// Verdicts decided ahead, by the hash of their request's encoding, oldest first.
     verdicts: Mutex<VecDeque<(Hash, RefereeVerdict)>>,
+    /// Held for a whole run, from the look for a kept verdict to keeping the new one (see
+    /// the module doc, *One run at a time*).
+    running: Mutex<()>,
 }
 
 /// Most verdicts kept: disputes at the referee's turn at once, with room to spare.
@@ -142,6 +151,7 @@ impl EngineReferee {
             cache_dir,
             executors: Mutex::new(BTreeMap::new()),
             verdicts: Mutex::new(VecDeque::new()),
+            running: Mutex::new(()),
         }
     }
 
@@ -392,179 +402,6 @@ impl EngineReferee {
     }
 }
 
-/// Compiles, in the background, the module of every job assigned in a finalized block (see
-/// the module doc), first fetching from peers (with `fetch`) any blob it or a dispute needs
-/// that this node does not hold, so that every validator can referee. Runs until the
-/// chain's event channel closes.
-pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>, fetch: Option<BlobFetcher>) {
-    let mut events = chain.subscribe();
-    let mut modules = WarmedModules::default();
-    loop {
-        let header = match events.recv().await {
-            Ok(ChainEvent::Finalized { header, .. }) => header,
-            Ok(_) | Err(RecvError::Lagged(_)) => continue,
-            Err(RecvError::Closed) => return,
-        };
-        let (assigned, requests) = assigned_and_refereed(&chain, &header.hash());
-        // Bounded by the distinct modules of assigned jobs, each compiled once a run, and by
-        // the retries.
-        for module in modules.due(assigned) {
-            if !fetch_missing(&chain, &referee, fetch.as_ref(), &[module]).await {
-                modules.fetch_failed(module);
-                continue;
-            }
-            modules.done(module);
-            let referee = referee.clone();
-            let _ = tokio::task::spawn_blocking(move || referee.prepare(&module)).await;
-        }
-        // Bounded by the disputes that moved in this block; each run is bounded by its fuel (a
-        // request decided already returns at once). A machine-dependent verdict makes the
-        // call run the job's first segment as well (`pallet_verification`'s `established`).
-        for (request, establishing) in requests {
-            fetch_missing(&chain, &referee, fetch.as_ref(), &request_blobs(&request)).await;
-            let runner = referee.clone();
-            let verdict = tokio::task::spawn_blocking(move || runner.run(&request)).await;
-            if matches!(verdict, Ok(Ok(RefereeVerdict::MachineDependent))) {
-                let runner = referee.clone();
-                let _ = tokio::task::spawn_blocking(move || runner.run(&establishing)).await;
-            }
-        }
-    }
-}
-
-/// Every blob a referee request reads.
-fn request_blobs(request: &RefereeRequest) -> Vec<Hash> {
-    let state = match request.task {
-        RefereeTask::Step { pre_state } => pre_state,
-        RefereeTask::Output { state } => Some(state),
-        RefereeTask::Segment { start, .. } => start,
-    };
-    [Some(request.module), Some(request.dataset), state]
-        .into_iter()
-        .flatten()
-        .collect()
-}
-
-/// Fetches from peers those of `blobs` this node does not hold (bounded by the blobs of one
-/// job or one request); a blob no peer serves is left to the referee to report unavailable.
-/// Returns `false` if a fetch failed (a blob not registered, or no fetcher, is no failure:
-/// there is nothing to retry).
-async fn fetch_missing(
-    chain: &Chain,
-    referee: &EngineReferee,
-    fetch: Option<&BlobFetcher>,
-    blobs: &[Hash],
-) -> bool {
-    let Some(fetcher) = fetch else { return true };
-    let mut fetched = true;
-    for blob in blobs {
-        if let Err(error) = crate::blobs::fetch_registered(
-            chain,
-            &referee.blobs,
-            fetcher,
-            *blob,
-            crate::consensus::FetchClass::Needed,
-        )
-        .await
-        {
-            tracing::warn!(%blob, %error, "cannot fetch a blob the referee may need");
-            fetched = false;
-        }
-    }
-    fetched
-}
-
-/// Finalized blocks on which the warmer tries again to fetch a module whose fetch failed.
-const MAX_FETCH_RETRIES: u32 = 16;
-
-/// The warmer's account of modules: those it is done with (prepared, or given up on) and those
-/// whose fetch failed, tried again on each finalized block up to [`MAX_FETCH_RETRIES`] times
-/// (a fetch can fail while every validator fetches the same new module from its uploader
-/// alone, or past its deadline).
-#[derive(Default)]
-struct WarmedModules {
-    done: HashSet<Hash>,
-    /// Module → failed fetches so far.
-    retrying: BTreeMap<Hash, u32>,
-}
-
-impl WarmedModules {
-    /// The modules to work on at a finalized block that assigned jobs of `assigned`: those
-    /// and the ones waiting for a retry, each once (several jobs of one module, or a module
-    /// assigned again while it waits for a retry, would otherwise be fetched again after a
-    /// failed fetch), less those done with.
-    fn due(&self, assigned: Vec<Hash>) -> BTreeSet<Hash> {
-        assigned
-            .into_iter()
-            .chain(self.retrying.keys().copied())
-            .filter(|module| !self.done.contains(module))
-            .collect()
-    }
-
-    /// `module` was fetched (or needed no fetch): it is prepared now, never again.
-    fn done(&mut self, module: Hash) {
-        self.retrying.remove(&module);
-        self.done.insert(module);
-    }
-
-    /// A fetch of `module` failed: tried again at the next finalized block, unless that was
-    /// the last attempt (then given up: the referee reports the module unavailable).
-    fn fetch_failed(&mut self, module: Hash) {
-        let attempts = self.retrying.entry(module).or_default();
-        *attempts = attempts.saturating_add(1);
-        if *attempts >= MAX_FETCH_RETRIES {
-            self.done(module);
-        }
-    }
-}
-
-/// The modules of the jobs assigned in block `hash`, and the referee requests of the disputes
-/// that block left at the referee's turn, each with the job's establishing request.
-fn assigned_and_refereed(
-    chain: &Chain,
-    hash: &Hash,
-) -> (Vec<Hash>, Vec<(RefereeRequest, RefereeRequest)>) {
-    let Ok(Some(block)) = chain.block(hash) else {
-        return (Vec::new(), Vec::new());
-    };
-    let Ok(records) = agora_runtime::decode_events(&block.events) else {
-        return (Vec::new(), Vec::new());
-    };
-    let view = chain.finalized_view();
-    let mut modules = Vec::new();
-    let mut disputed = std::collections::BTreeSet::new();
-    for record in &records {
-        use pallet_verification::Event as V;
-        match &record.event {
-            agora_runtime::RuntimeEvent::Jobs(pallet_jobs::Event::JobAssigned { job, .. }) => {
-                if let Some(job) = pallet_jobs::Pallet::<agora_runtime::Runtime>::job(&view, *job) {
-                    modules.push(job.spec.module);
-                }
-            }
-            agora_runtime::RuntimeEvent::Verification(
-                V::DisputeOpened { job, .. }
-                | V::Bisected { job, .. }
-                | V::Answered { job, .. }
-                | V::Challenged { job, .. }
-                | V::LeafRevealed { job, .. },
-            ) => {
-                disputed.insert(*job);
-            }
-            _ => {}
-        }
-    }
-    let requests = disputed
-        .into_iter()
-        .filter_map(|job| {
-            type Verification = pallet_verification::Pallet<agora_runtime::Runtime>;
-            let request = Verification::referee_request(&view, job)?;
-            let record = pallet_jobs::Pallet::<agora_runtime::Runtime>::job(&view, job)?;
-            Some((request, Verification::establishing_request(&record)))
-        })
-        .collect();
-    (modules, requests)
-}
-
 impl EngineReferee {
     fn lock_verdicts(&self) -> std::sync::MutexGuard<'_, VecDeque<(Hash, RefereeVerdict)>> {
         self.verdicts
@@ -602,9 +439,21 @@ impl EngineReferee {
 impl Referee for EngineReferee {
     fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
         let key = Self::key(request);
+        let decided_ahead = |verdict: RefereeVerdict| {
+            tracing::info!(task = ?request.task, ?verdict, "referee verdict decided ahead");
+            Ok(verdict)
+        };
+        // Looked for before waiting for another run (which may be another request's, for
+        // seconds) and again after (it may have been this one's).
         if let Some(verdict) = self.kept(&key) {
-            tracing::debug!(task = ?request.task, ?verdict, "referee verdict decided ahead");
-            return Ok(verdict);
+            return decided_ahead(verdict);
+        }
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(verdict) = self.kept(&key) {
+            return decided_ahead(verdict);
         }
         // Timed for the operator's log only (`scripts/bench.sh dispute` reads it); the verdict
         // never depends on it.
@@ -622,6 +471,7 @@ impl Referee for EngineReferee {
         if let Ok(verdict) = result {
             self.keep(key, verdict);
         }
+        drop(running);
         result
     }
 
@@ -634,33 +484,6 @@ impl Referee for EngineReferee {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A module whose fetch failed is tried again on each of the next finalized blocks, once a
-    /// block however often it is assigned, until a fetch succeeds or the retries run out;
-    /// done with, it is never worked on again.
-    #[test]
-    fn the_warmer_retries_a_failed_module_fetch_a_bounded_number_of_times() {
-        let (slow, flaky, other) = (Hash([1; 32]), Hash([2; 32]), Hash([3; 32]));
-        let mut modules = WarmedModules::default();
-        let first = modules.due(vec![slow, flaky, slow]);
-        assert_eq!(first.into_iter().collect::<Vec<_>>(), vec![slow, flaky]);
-        modules.fetch_failed(slow);
-        modules.fetch_failed(flaky);
-        // Next block: both again though nothing assigns them; `flaky` comes through now.
-        let due: Vec<Hash> = modules.due(vec![other, slow]).into_iter().collect();
-        assert_eq!(due, vec![slow, flaky, other]);
-        modules.done(flaky);
-        modules.done(other);
-        modules.fetch_failed(slow);
-        for attempt in 3..=MAX_FETCH_RETRIES {
-            assert!(modules.due(Vec::new()).contains(&slow), "attempt {attempt}");
-            modules.fetch_failed(slow);
-        }
-        assert!(
-            modules.due(vec![slow, flaky, other]).is_empty(),
-            "given up after {MAX_FETCH_RETRIES} attempts; the others are prepared"
-        );
-    }
 
     /// A referee's run decides only on what every machine running the same bytes meets; an
     /// error of this machine (its module cache, its memory, its engine, a stopped run) decides

@@ -6,9 +6,10 @@
 //!   leaf asked for with its proof, from the run's trace on disk; in a step bisection, post the
 //!   hash of its state after `mid` steps of the disputed segment, recomputed from the segment's
 //!   checkpoint (the state before it, kept on disk since the run).
-//! - **The referee's turn**: register and upload the agreed pre-state (its own state after `lo`
-//!   steps; for a dispute over the model, the final state; over a segment's fuel, the state
-//!   before the segment), then call the referee. A referee call nobody makes counts against the
+//! - **The referee's turn**: register and upload the agreed pre-state at once (its own state
+//!   after `lo` steps; for a dispute over the model, the final state; over a segment's fuel,
+//!   the state before the segment), so that every node's warmer decides the call ahead, then
+//!   call the referee once the call opens. A referee call nobody makes counts against the
 //!   worker, so the worker makes it.
 
 use crate::{Error, Worker};
@@ -62,6 +63,18 @@ impl Worker {
                 tracing::info!(job = id, segment, step = mid, %state, "midpoint posted");
             }
             (Turn::Referee, claim) => {
+                // The pre-state first, as soon as the turn is the referee's, not when the call
+                // opens: every node's warmer decides the call ahead once it holds the bytes,
+                // and a segment's call opens only after the blocks the slowest node needs for
+                // that. Registered at the opening, the bytes reached the nodes with the call,
+                // whose builder then re-ran the whole segment inline. Repeated each tick until
+                // the call opens: a checkpoint read and two RPC reads once registered.
+                if !self
+                    .ensure_pre_state(id, job, audit, segment, claim)
+                    .await?
+                {
+                    return Ok(());
+                }
                 // A call over a whole segment opens only once every node has decided it ahead;
                 // one sent now is in the next block at the earliest.
                 let best = State::best(&self.rpc);
@@ -75,36 +88,6 @@ impl Worker {
                     );
                     return Ok(());
                 }
-                let pre_state = match claim {
-                    Claim::Steps(bisection) => match bisection.lo_state {
-                        None => None,
-                        Some(hash) => Some((
-                            hash,
-                            self.state_within(id, job, segment, bisection.lo).await?,
-                        )),
-                    },
-                    // The committed final state, which the referee exports and evaluates.
-                    Claim::Output => Some((
-                        job.commitment
-                            .as_ref()
-                            .map_or(Hash::ZERO, |c| c.final_state),
-                        self.checkpoint(id, audit.segments)?,
-                    )),
-                    Claim::Segment(claim) => match claim.start {
-                        None => None,
-                        Some(start) => Some((start.state_hash, self.checkpoint(id, segment)?)),
-                    },
-                    // The referee's turn never comes in a leaf bisection.
-                    Claim::Leaves(_) => return Ok(()),
-                };
-                if let Some((hash, bytes)) = pre_state {
-                    if Hash::of(&bytes) != hash {
-                        // Not ours: the referee will run from bytes we do not have.
-                        tracing::warn!(job = id, %hash, "the agreed pre-state is not this worker's");
-                    } else {
-                        ensure_blob(&self.rpc, &self.signer, &bytes, "referee pre-state").await?;
-                    }
-                }
                 let call =
                     agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Referee {
                         job: id,
@@ -115,6 +98,52 @@ impl Worker {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Registers and uploads the pre-state the referee of `audit`'s dispute (over `segment`,
+    /// at the referee's turn over `claim`) runs from: its own state after `lo` steps; for a
+    /// dispute over the model, the final state; over a segment's fuel, the state before the
+    /// segment. Returns `false` if the referee's turn never comes for `claim` (a leaf
+    /// bisection).
+    async fn ensure_pre_state(
+        &self,
+        id: JobId,
+        job: &Job,
+        audit: &Audit,
+        segment: u64,
+        claim: &Claim,
+    ) -> Result<bool, Error> {
+        let pre_state = match claim {
+            Claim::Steps(bisection) => match bisection.lo_state {
+                None => None,
+                Some(hash) => Some((
+                    hash,
+                    self.state_within(id, job, segment, bisection.lo).await?,
+                )),
+            },
+            // The committed final state, which the referee exports and evaluates.
+            Claim::Output => Some((
+                job.commitment
+                    .as_ref()
+                    .map_or(Hash::ZERO, |c| c.final_state),
+                self.checkpoint(id, audit.segments)?,
+            )),
+            Claim::Segment(claim) => match claim.start {
+                None => None,
+                Some(start) => Some((start.state_hash, self.checkpoint(id, segment)?)),
+            },
+            // The referee's turn never comes in a leaf bisection.
+            Claim::Leaves(_) => return Ok(false),
+        };
+        if let Some((hash, bytes)) = pre_state {
+            if Hash::of(&bytes) != hash {
+                // Not ours: the referee will run from bytes we do not have.
+                tracing::warn!(job = id, %hash, "the agreed pre-state is not this worker's");
+            } else {
+                ensure_blob(&self.rpc, &self.signer, &bytes, "referee pre-state").await?;
+            }
+        }
+        Ok(true)
     }
 
     /// This worker's state after `steps` steps of `segment`, from the segment's checkpoint.

@@ -10,6 +10,8 @@
 //!   that data availability cannot stop);
 //! - `withhold-state=I`: registers leaf `I`'s state when a check needs it but never uploads it;
 //! - `overbill-fuel=P`: bills `P`% more fuel than the trace (every leaf's cumulative fuel);
+//! - `overbill-last=P`: bills `P`% more fuel in the last leaf only (the others honest, so a
+//!   fuel dispute narrows to the last segment, which starts from a state, not from `init`);
 //! - `wrong-output`: commits another model than its final state exports;
 //! - `skip-steps=N`: runs `N` fewer training steps than the job asks.
 //!
@@ -38,6 +40,8 @@ pub enum Fault {
     WithholdState(u64),
     /// Bill this many percent more fuel than the trace.
     OverbillFuel(u64),
+    /// Bill this many percent more fuel in the last leaf only.
+    OverbillLast(u64),
     /// Commit another model.
     WrongOutput,
     /// Run this many fewer steps.
@@ -59,11 +63,12 @@ impl FromStr for Fault {
             "tamper-leaf" => Ok(Fault::TamperLeaf(LeafIndex::At(number("the leaf")?))),
             "withhold-state" => Ok(Fault::WithholdState(number("the leaf")?)),
             "overbill-fuel" => Ok(Fault::OverbillFuel(number("the percentage")?)),
+            "overbill-last" => Ok(Fault::OverbillLast(number("the percentage")?)),
             "wrong-output" if value.is_empty() => Ok(Fault::WrongOutput),
             "skip-steps" => Ok(Fault::SkipSteps(number("the step count")?)),
             _ => Err(format!(
                 "--fault {text}: not a worker fault (tamper-leaf=I|last, withhold-state=I, \
-                 overbill-fuel=P, wrong-output, skip-steps=N)"
+                 overbill-fuel=P, overbill-last=P, wrong-output, skip-steps=N)"
             )),
         }
     }
@@ -104,13 +109,11 @@ pub(crate) fn apply(
                     forged.push((leaf.index.saturating_add(1), bytes));
                 }
             }
-            Fault::OverbillFuel(percent) => {
-                for leaf in leaves.iter_mut() {
-                    leaf.fuel = leaf
-                        .fuel
-                        .saturating_add(leaf.fuel.saturating_mul(percent) / 100);
-                }
-            }
+            Fault::OverbillFuel(percent) => leaves.iter_mut().for_each(|l| overbill(l, percent)),
+            Fault::OverbillLast(percent) => leaves
+                .last_mut()
+                .into_iter()
+                .for_each(|l| overbill(l, percent)),
             Fault::WrongOutput => {
                 if let Some(model) = model {
                     model.extend_from_slice(b"not from the trace");
@@ -120,6 +123,13 @@ pub(crate) fn apply(
         }
     }
     forged
+}
+
+/// Bills `percent` more fuel in `leaf`.
+fn overbill(leaf: &mut TraceLeaf, percent: u64) {
+    leaf.fuel = leaf
+        .fuel
+        .saturating_add(leaf.fuel.saturating_mul(percent) / 100);
 }
 
 /// Whether the state of leaf `index` is to be withheld.
@@ -143,6 +153,7 @@ mod tests {
         );
         assert_eq!("withhold-state=1".parse(), Ok(Fault::WithholdState(1)));
         assert_eq!("overbill-fuel=50".parse(), Ok(Fault::OverbillFuel(50)));
+        assert_eq!("overbill-last=50".parse(), Ok(Fault::OverbillLast(50)));
         assert_eq!("wrong-output".parse(), Ok(Fault::WrongOutput));
         assert_eq!("skip-steps=3".parse(), Ok(Fault::SkipSteps(3)));
         let error = "tamper-leaf=x".parse::<Fault>().unwrap_err();
@@ -153,13 +164,17 @@ mod tests {
             .contains("not a worker fault"));
     }
 
-    #[test]
-    fn a_tampered_leaf_commits_the_state_before_its_segment_and_keeps_its_bytes() {
-        let leaf = |index: u64| TraceLeaf {
+    /// Leaf `index` of an honest trace: its own state, 10 fuel a segment.
+    fn leaf(index: u64) -> TraceLeaf {
+        TraceLeaf {
             index,
             state_hash: Hash::of(format!("after {index}").as_bytes()),
             fuel: 10 * (index + 1),
-        };
+        }
+    }
+
+    #[test]
+    fn a_tampered_leaf_commits_the_state_before_its_segment_and_keeps_its_bytes() {
         let mut leaves = vec![leaf(0), leaf(1)];
         let mut model = Some(b"model".to_vec());
         let checkpoint = |i: u64| Some(format!("before {i}").into_bytes());
@@ -173,5 +188,25 @@ mod tests {
             "nothing else moves"
         );
         assert_eq!(model.as_deref(), Some(&b"model"[..]));
+    }
+
+    #[test]
+    fn an_overbilled_last_leaf_leaves_the_others_honest() {
+        let mut leaves = vec![leaf(0), leaf(1)];
+        let forged = apply(&[Fault::OverbillLast(50)], &mut leaves, &mut None, |_| None);
+        assert!(forged.is_empty());
+        assert_eq!(
+            leaves,
+            vec![
+                leaf(0),
+                TraceLeaf {
+                    fuel: 30,
+                    ..leaf(1)
+                }
+            ]
+        );
+        let mut leaves = vec![leaf(0), leaf(1)];
+        apply(&[Fault::OverbillFuel(50)], &mut leaves, &mut None, |_| None);
+        assert_eq!((leaves[0].fuel, leaves[1].fuel), (15, 30));
     }
 }

@@ -89,7 +89,7 @@ pub struct WorkerArgs {
     )]
     pub existing_offer: String,
     /// Cheat on purpose, for tests: tamper-leaf=I|last, withhold-state=I, overbill-fuel=P,
-    /// wrong-output, skip-steps=N (builds with the `faults` feature only).
+    /// overbill-last=P, wrong-output, skip-steps=N (builds with the `faults` feature only).
     #[cfg(feature = "faults")]
     #[arg(long = "fault", value_name = "KIND")]
     pub faults: Vec<agora_worker::faults::Fault>,

@@ -340,19 +340,31 @@ fn a_forgery_the_sample_missed_loses_to_an_open_challenge() {
     open_challenge_wins("tamper-leaf=last", "--leaf", 1);
 }
 
-/// Exploit 2 by open challenge: Bob overbills (`overbill-fuel=50`) and the only verifier drawn
-/// is lazy, so the job is verified. Dave's replay agrees with every state and the model but
-/// not the bill: `agora challenge --fuel 1` bisects over whole leaves to segment 0, the first
-/// overbilled, whose re-run by the node's referee (from `init`) shows the fuel Bob's leaf
-/// inflated. Bob loses his collateral to Dave.
+/// Exploit 2 by open challenge, over a segment that starts from a state: Bob overbills his
+/// last leaf only (`overbill-last=50`) and the only verifier drawn is lazy, so the job is
+/// verified. Dave's replay agrees with every state and the model but not the bill: `agora
+/// challenge --fuel 1` bisects over whole leaves to segment 1, the first overbilled, whose
+/// re-run by the node's referee from leaf 0's state shows the fuel Bob's leaf inflated. Bob
+/// loses his collateral to Dave. Nobody registered that state before the dispute reached the
+/// referee's turn: Bob does then, and the node's warmer, looking again on the next blocks,
+/// decides the re-run ahead of the call. Before, Bob registered it only when the call opened
+/// and the warmer had looked once, at the move: the block carrying the call re-ran the whole
+/// segment inline.
 #[test]
-fn an_overbill_the_sample_missed_loses_to_a_fuel_challenge() {
-    open_challenge_wins("overbill-fuel=50", "--fuel", 0);
+fn an_overbilled_last_segment_loses_to_a_fuel_challenge_decided_ahead() {
+    let node_log = open_challenge_wins("overbill-last=50", "--fuel", 1);
+    assert!(
+        node_log
+            .lines()
+            .any(|l| l.contains("referee verdict decided ahead") && l.contains("Segment")),
+        "{node_log}"
+    );
 }
 
 /// Bob works with `--fault worker_fault`, Charlie verifies lazily, and once the job is verified
-/// Dave runs `agora challenge JOB <target> 1`; he must win, Bob losing at `segment`.
-fn open_challenge_wins(worker_fault: &str, target: &str, segment: u64) {
+/// Dave runs `agora challenge JOB <target> 1`; he must win, Bob losing at `segment`. Returns
+/// the node's log.
+fn open_challenge_wins(worker_fault: &str, target: &str, segment: u64) -> String {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("modules");
@@ -437,6 +449,7 @@ fn open_challenge_wins(worker_fault: &str, target: &str, segment: u64) {
     );
     let log = worker.lines().join("\n");
     assert!(log.contains("challenged leaf revealed"), "{log}");
+    node.drain_log().join("\n")
 }
 
 /// `--fault false-challenge`: Dave's daemon challenges the last leaf of Bob's honest job,

@@ -107,45 +107,9 @@ fn wait_for_log(daemon: &mut Daemon, needle: &str, timeout: Duration) {
 fn a_buyer_a_worker_and_a_verifier_on_different_nodes_settle_a_job() {
     let net = Testnet::start(2);
     let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("modules");
-    let worker_args = worker_args_with_key("//Dave");
-    let mut worker = Daemon::start_at(
-        &net.ws("Full"),
-        &worker_args,
-        &dir.path().join("worker"),
-        &cache,
-    );
-    let verifier_args = ["verifier", "run", "--key", "//Eve", "--bond", "50"];
-    let mut verifier = Daemon::start_at(
-        &net.ws("Bob"),
-        &verifier_args,
-        &dir.path().join("verifier"),
-        &cache,
-    );
-    wait_for_log(&mut worker, "offer posted", Duration::from_secs(90));
-    wait_for_log(
-        &mut verifier,
-        "registered as a verifier",
-        Duration::from_secs(90),
-    );
-
-    let bid = [
-        "--output",
-        "json",
-        "job",
-        "submit",
-        "--key",
-        "//Ferdie",
-        "--max-price",
-        "0.002",
-        "--max-fuel",
-        "1000",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--timeout",
-        "400",
-    ];
-    let out = net.agora("Alice", &[&bid[..], &MLP_JOB, &SEGMENTS_AND_SEED].concat());
+    let (mut worker, mut verifier) = dave_on_the_full_node_eve_on_bob(&net, dir.path(), &[]);
+    let wait = ["--timeout", "400"];
+    let out = ferdie_bids_through_alice(&net, dir.path(), &wait);
     assert!(
         out.status.success(),
         "the job did not settle: {}\nworker log:\n{}\nverifier log:\n{}",
@@ -160,4 +124,95 @@ fn a_buyer_a_worker_and_a_verifier_on_different_nodes_settle_a_job() {
         receipt["checks_passed"].as_u64().unwrap() >= 1,
         "the verifier on Bob's node checked the worker's segments: {receipt}"
     );
+}
+
+/// A dispute across nodes: //Dave's worker, on the full node only, commits a forged last leaf
+/// (`--fault tamper-leaf=last`); //Eve, verifying through Bob's node, finds the mismatch and
+/// bisects it with Dave down to one step. The referee's pre-state is Dave's state within the
+/// segment, which he registers and uploads through the full node only when the turn is the
+/// referee's: every validator must fetch it to include or import the `referee` call (the data
+/// availability the dispute rules put on the worker, held across nodes). Dave loses his
+/// collateral to Eve, decided by the referee's step, not by a missed move.
+#[test]
+fn a_worker_on_a_full_node_loses_a_dispute_that_the_validators_referee() {
+    let net = Testnet::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    let forger = ["--fault", "tamper-leaf=last"];
+    let (mut worker, mut verifier) = dave_on_the_full_node_eve_on_bob(&net, dir.path(), &forger);
+    let out = ferdie_bids_through_alice(&net, dir.path(), &["--no-wait"]);
+    let id = stdout_json(&out)["job"].as_u64().unwrap().to_string();
+    let started = Instant::now();
+    let status = loop {
+        let out = net.agora("Alice", &["--output", "json", "job", "status", &id]);
+        let report = stdout_json(&out);
+        if report["stage"] == "ended" || report["stage"] == "settled" {
+            break report["status"].clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(400),
+            "job #{id} did not end: {report}\nworker log:\n{}\nverifier log:\n{}",
+            worker.lines().join("\n"),
+            verifier.lines().join("\n")
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert_eq!(
+        status["status"],
+        "dispute_lost",
+        "{status}\nworker log:\n{}\nverifier log:\n{}",
+        worker.lines().join("\n"),
+        verifier.lines().join("\n")
+    );
+    assert_eq!(status["decided"]["by"], "referee_step", "{status}");
+    let eve = serde_json::to_value(crate::market::account(crate::market::DEV[4])).unwrap();
+    assert_eq!(status["challenger"], eve, "{status}");
+}
+
+/// //Dave's worker (with `worker_extra` arguments) on the full node and //Eve's verifier on
+/// Bob's, in `dir`, once the offer is posted and the verifier registered.
+fn dave_on_the_full_node_eve_on_bob(
+    net: &Testnet,
+    dir: &Path,
+    worker_extra: &[&str],
+) -> (Daemon, Daemon) {
+    let cache = dir.join("modules");
+    let worker_args = [&worker_args_with_key("//Dave")[..], worker_extra].concat();
+    let mut worker = Daemon::start_at(&net.ws("Full"), &worker_args, &dir.join("worker"), &cache);
+    let verifier_args = ["verifier", "run", "--key", "//Eve", "--bond", "50"];
+    let mut verifier = Daemon::start_at(
+        &net.ws("Bob"),
+        &verifier_args,
+        &dir.join("verifier"),
+        &cache,
+    );
+    wait_for_log(&mut worker, "offer posted", Duration::from_secs(90));
+    wait_for_log(
+        &mut verifier,
+        "registered as a verifier",
+        Duration::from_secs(90),
+    );
+    (worker, verifier)
+}
+
+/// //Ferdie submits the MLP job through Alice's node (`wait`: how `job submit` waits).
+fn ferdie_bids_through_alice(net: &Testnet, dir: &Path, wait: &[&str]) -> std::process::Output {
+    let cache = dir.join("modules");
+    let bid = [
+        "--output",
+        "json",
+        "job",
+        "submit",
+        "--key",
+        "//Ferdie",
+        "--max-price",
+        "0.002",
+        "--max-fuel",
+        "1000",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    net.agora(
+        "Alice",
+        &[&bid[..], wait, &MLP_JOB, &SEGMENTS_AND_SEED].concat(),
+    )
 }

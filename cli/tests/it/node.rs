@@ -91,6 +91,11 @@ impl Node {
         node
     }
 
+    /// The lines the node has logged since the last call.
+    pub fn drain_log(&self) -> Vec<String> {
+        self.process.drain_log()
+    }
+
     /// The WebSocket URL of the node's RPC.
     pub fn ws(&self) -> String {
         format!("ws://127.0.0.1:{}", self.port)
