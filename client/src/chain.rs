@@ -84,6 +84,15 @@ impl<'a> State<'a> {
             .unwrap_or(0))
     }
 
+    /// The timestamp of this state's block, milliseconds since the Unix epoch, as its proposer
+    /// stamped it.
+    pub async fn timestamp(&self) -> Result<agora_primitives::Moment, RpcError> {
+        Ok(self
+            .value("System::Now", pallet_system::Now::key())
+            .await?
+            .unwrap_or(0))
+    }
+
     /// A job (live, or finished within its retention).
     pub async fn job(&self, id: JobId) -> Result<Option<Job>, RpcError> {
         self.value("Jobs::Jobs", pallet_jobs::Jobs::key(&id)).await

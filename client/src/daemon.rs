@@ -105,3 +105,168 @@ pub async fn ensure_bonded(
     tx::send(rpc, signer, call, "bond", tx::DEFAULT_TIMEOUT).await?;
     Ok(Some(amount))
 }
+
+/// How far the finalized chain a daemon reads may fall behind this machine's clock before the
+/// daemon warns, at the least: many blocks' worth at the usual block times. A chain of slower
+/// blocks is given [`STALE_HEAD_BLOCKS`] of them.
+pub const STALE_HEAD_MS: u64 = 30_000;
+
+/// Block intervals the finalized chain may fall behind before a daemon warns, when that is
+/// longer than [`STALE_HEAD_MS`] (a chain run with 30 s blocks is behind by up to one block
+/// between finalizations, all the time).
+pub const STALE_HEAD_BLOCKS: u64 = 3;
+
+/// Watches whether the finalized chain a daemon reads keeps up with the clock. A node that
+/// cannot commit (waiting for a blob from a slow peer, cut off from its peers, or a network
+/// that stopped finalizing) shows its clients an old state, and a daemon acting on it misses
+/// windows counted in blocks without knowing why; the operator should know. Warns once when
+/// the lag passes [`STALE_HEAD_MS`] (or [`STALE_HEAD_BLOCKS`] block intervals, whichever is
+/// longer), and says so once when it is back under it. The block interval is the shortest
+/// seen between finalized heads: blocks are never closer than the chain's block time, and a
+/// stall only makes one interval longer.
+#[derive(Debug, Default)]
+pub struct HeadWatch {
+    stale: std::sync::atomic::AtomicBool,
+    /// The last head judged, and the shortest interval per block seen so far (ms).
+    seen: std::sync::Mutex<Option<(agora_primitives::BlockNumber, agora_primitives::Moment, u64)>>,
+}
+
+/// A change in how the finalized chain keeps up with the clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadChange {
+    /// It fell behind by this many milliseconds.
+    Stale {
+        /// The finalized head's number.
+        number: agora_primitives::BlockNumber,
+        /// How far behind the clock its timestamp is.
+        lag_ms: u64,
+    },
+    /// It caught up again.
+    Fresh,
+}
+
+impl HeadWatch {
+    /// Judges finalized head `number`, stamped `head_ms`, at local time `now_ms`: the change to
+    /// report, if any. The genesis is never judged (a dev chain's is stamped 0).
+    pub fn judge(
+        &self,
+        number: agora_primitives::BlockNumber,
+        head_ms: agora_primitives::Moment,
+        now_ms: u64,
+    ) -> Option<HeadChange> {
+        use std::sync::atomic::Ordering;
+        if number == 0 {
+            return None;
+        }
+        let interval_ms = {
+            let mut seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut shortest = seen.map_or(u64::MAX, |(_, _, shortest)| shortest);
+            if let Some((last, last_ms, _)) = *seen {
+                if number > last && head_ms > last_ms {
+                    let per_block = (head_ms - last_ms) / (number - last);
+                    shortest = shortest.min(per_block);
+                }
+            }
+            *seen = Some((number, head_ms, shortest));
+            shortest
+        };
+        let bound = match interval_ms {
+            u64::MAX => STALE_HEAD_MS,
+            interval => STALE_HEAD_MS.max(interval.saturating_mul(STALE_HEAD_BLOCKS)),
+        };
+        let lag_ms = now_ms.saturating_sub(head_ms);
+        let stale = lag_ms > bound;
+        match (stale, self.stale.swap(stale, Ordering::Relaxed)) {
+            (true, false) => Some(HeadChange::Stale { number, lag_ms }),
+            (false, true) => Some(HeadChange::Fresh),
+            _ => None,
+        }
+    }
+
+    /// Reads `finalized` (the finalized state) and this machine's clock and logs a change (see
+    /// [`HeadWatch::judge`]). A read that fails is left to the daemon's own reads to report.
+    pub async fn check(&self, finalized: &State<'_>) {
+        let (Ok(number), Ok(head_ms)) =
+            (finalized.block_number().await, finalized.timestamp().await)
+        else {
+            return;
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            });
+        match self.judge(number, head_ms, now_ms) {
+            Some(HeadChange::Stale { number, lag_ms }) => tracing::warn!(
+                finalized = number,
+                behind_s = lag_ms / 1000,
+                "the node's finalized chain is behind this machine's clock: its state is old, \
+                 and windows counted in blocks may pass unseen (is the node syncing, cut off \
+                 from its peers, or waiting for a blob?)"
+            ),
+            Some(HeadChange::Fresh) => {
+                tracing::info!("the node's finalized chain has caught up with the clock")
+            }
+            None => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stale head is reported once when it falls behind and once when it catches up; the
+    /// genesis (stamped 0 on a dev chain) is never judged.
+    #[test]
+    fn a_head_behind_the_clock_is_reported_once_each_way() {
+        let watch = HeadWatch::default();
+        let now = 1_000_000_000;
+        assert_eq!(watch.judge(0, 0, now), None, "the genesis");
+        assert_eq!(watch.judge(5, now - 1_000, now), None, "fresh");
+        assert_eq!(
+            watch.judge(5, now - STALE_HEAD_MS, now),
+            None,
+            "at the bound"
+        );
+        let lag_ms = STALE_HEAD_MS + 1;
+        assert_eq!(
+            watch.judge(5, now - lag_ms, now),
+            Some(HeadChange::Stale { number: 5, lag_ms })
+        );
+        assert_eq!(watch.judge(5, now - 2 * lag_ms, now + lag_ms), None, "once");
+        assert_eq!(watch.judge(9, now, now), Some(HeadChange::Fresh));
+        assert_eq!(watch.judge(10, now, now), None, "once");
+        // A head stamped ahead of this clock is not behind it.
+        assert_eq!(watch.judge(11, now + 5_000, now), None);
+    }
+
+    /// On a chain of 60 s blocks the head is up to a block behind all the time: no warning
+    /// until it is [`STALE_HEAD_BLOCKS`] blocks behind.
+    #[test]
+    fn slow_blocks_are_given_several_intervals() {
+        let watch = HeadWatch::default();
+        let block = 60_000;
+        assert_eq!(watch.judge(1, 0, 10), None);
+        assert_eq!(watch.judge(2, block, block + 10), None);
+        assert_eq!(watch.judge(2, block, 2 * block - 1), None, "a block behind");
+        let lag_ms = STALE_HEAD_BLOCKS * block + 1;
+        assert_eq!(
+            watch.judge(2, block, block + lag_ms),
+            Some(HeadChange::Stale { number: 2, lag_ms })
+        );
+        // A stall makes one interval long; the shortest stays the block time.
+        assert_eq!(
+            watch.judge(3, 10 * block, 10 * block),
+            Some(HeadChange::Fresh)
+        );
+        let lag_ms = STALE_HEAD_BLOCKS * block + 1;
+        assert_eq!(
+            watch.judge(3, 10 * block, 10 * block + lag_ms),
+            Some(HeadChange::Stale { number: 3, lag_ms })
+        );
+    }
+}

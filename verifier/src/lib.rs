@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use agora_client::blobs::fetch_blob;
 use agora_client::chain::State;
-use agora_client::daemon::{ensure_bonded, DaemonConfig};
+use agora_client::daemon::{ensure_bonded, DaemonConfig, HeadWatch};
 use agora_client::files::{read_json, write_atomic};
 use agora_client::keys::Signer;
 use agora_client::rpc::Rpc;
@@ -355,6 +355,7 @@ pub async fn run_verifier(config: VerifierConfig) -> Result<(), Error> {
         dir,
         watched: tokio::sync::Mutex::new(BTreeMap::new()),
         reopened: tokio::sync::Mutex::new(BTreeMap::new()),
+        head: HeadWatch::default(),
     };
     loop {
         if let Err(error) = daemon.tick().await {
@@ -375,6 +376,8 @@ struct Verifier {
     watched: tokio::sync::Mutex<BTreeMap<JobId, watch::Watched>>,
     /// Replays for this verifier's disputes reopened from the job's start, until they end.
     reopened: tokio::sync::Mutex<BTreeMap<JobId, dispute::Reopened>>,
+    /// Whether the node's finalized chain keeps up with the clock.
+    head: HeadWatch,
 }
 
 impl Verifier {
@@ -397,6 +400,7 @@ impl Verifier {
 
     async fn tick(&self) -> Result<(), Error> {
         let state = State::finalized(&self.rpc).await?;
+        self.head.check(&state).await;
         let audits = state.audits().await?;
         for (job, audit) in &audits {
             for (index, check) in audit.checks.iter().enumerate() {

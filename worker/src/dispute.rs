@@ -20,6 +20,18 @@ use agora_primitives::Hash;
 use pallet_jobs::{Job, JobId};
 use pallet_verification::{Audit, Claim, Turn};
 
+/// Most pre-states a worker remembers.
+const MAX_PRE_STATES_REMEMBERED: usize = 1_024;
+
+/// What a worker knows of a referee pre-state it was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PreState {
+    /// It registered and uploaded it.
+    Ensured,
+    /// Its own state there hashes otherwise: the referee will run from bytes it lacks.
+    NotOurs,
+}
+
 impl Worker {
     /// Makes the worker's move in the dispute of `audit`, if one is due.
     pub(crate) async fn play_dispute(
@@ -67,8 +79,8 @@ impl Worker {
                 // opens: every node's warmer decides the call ahead once it holds the bytes,
                 // and a segment's call opens only after the blocks the slowest node needs for
                 // that. Registered at the opening, the bytes reached the nodes with the call,
-                // whose builder then re-ran the whole segment inline. Repeated each tick until
-                // the call opens: a checkpoint read and two RPC reads once registered.
+                // whose builder then re-ran the whole segment inline. Made once per pre-state;
+                // each tick after that, two reads check it is still registered and held.
                 if !self
                     .ensure_pre_state(id, job, audit, segment, claim)
                     .await?
@@ -113,37 +125,67 @@ impl Worker {
         segment: u64,
         claim: &Claim,
     ) -> Result<bool, Error> {
-        let pre_state = match claim {
-            Claim::Steps(bisection) => match bisection.lo_state {
-                None => None,
-                Some(hash) => Some((
-                    hash,
-                    self.state_within(id, job, segment, bisection.lo).await?,
-                )),
-            },
+        let hash = match claim {
+            Claim::Steps(bisection) => bisection.lo_state,
             // The committed final state, which the referee exports and evaluates.
-            Claim::Output => Some((
+            Claim::Output => Some(
                 job.commitment
                     .as_ref()
                     .map_or(Hash::ZERO, |c| c.final_state),
-                self.checkpoint(id, audit.segments)?,
-            )),
-            Claim::Segment(claim) => match claim.start {
-                None => None,
-                Some(start) => Some((start.state_hash, self.checkpoint(id, segment)?)),
-            },
+            ),
+            Claim::Segment(claim) => claim.start.map(|start| start.state_hash),
             // The referee's turn never comes in a leaf bisection.
             Claim::Leaves(_) => return Ok(false),
         };
-        if let Some((hash, bytes)) = pre_state {
-            if Hash::of(&bytes) != hash {
-                // Not ours: the referee will run from bytes we do not have.
-                tracing::warn!(job = id, %hash, "the agreed pre-state is not this worker's");
-            } else {
-                ensure_blob(&self.rpc, &self.signer, &bytes, "referee pre-state").await?;
-            }
+        let Some(hash) = hash else { return Ok(true) };
+        // Each tick until the call opens would otherwise read (for a step, recompute) and hash
+        // the state again. Two reads of the node say whether the pre-state is still registered
+        // and held (a registration ends after the blob lifetime; a node may lose its store),
+        // and only then is it made again.
+        let known = self.lock_pre_states().get(&hash).copied();
+        match known {
+            Some(PreState::NotOurs) => return Ok(true),
+            Some(PreState::Ensured) if self.still_available(hash).await? => return Ok(true),
+            _ => {}
         }
+        let bytes = match claim {
+            Claim::Steps(bisection) => self.state_within(id, job, segment, bisection.lo).await?,
+            Claim::Output => self.checkpoint(id, audit.segments)?,
+            _ => self.checkpoint(id, segment)?,
+        };
+        let ours = Hash::of(&bytes) == hash;
+        if ours {
+            ensure_blob(&self.rpc, &self.signer, &bytes, "referee pre-state").await?;
+        } else {
+            // Not ours: the referee will run from bytes we do not have.
+            tracing::warn!(job = id, %hash, "the agreed pre-state is not this worker's");
+        }
+        let mut remembered = self.lock_pre_states();
+        // Bounded: forgetting them all costs each one more read of its state, no more.
+        if remembered.len() >= MAX_PRE_STATES_REMEMBERED {
+            remembered.clear();
+        }
+        let state = if ours {
+            PreState::Ensured
+        } else {
+            PreState::NotOurs
+        };
+        remembered.insert(hash, state);
         Ok(true)
+    }
+
+    /// Whether blob `hash` is registered on chain (best block) and held by the node.
+    async fn still_available(&self, hash: Hash) -> Result<bool, Error> {
+        let registered = State::best(&self.rpc).blob(&hash).await?.is_some();
+        Ok(registered && self.rpc.blob_has(hash).await?.stored)
+    }
+
+    fn lock_pre_states(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<Hash, PreState>> {
+        self.pre_states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// This worker's state after `steps` steps of `segment`, from the segment's checkpoint.

@@ -45,7 +45,7 @@ use std::sync::Arc;
 
 use agora_client::blobs::{ensure_blob, ensure_blobs, fetch_blob};
 use agora_client::chain::State;
-use agora_client::daemon::{ensure_bonded, DaemonConfig};
+use agora_client::daemon::{ensure_bonded, DaemonConfig, HeadWatch};
 use agora_client::files::{read_json, write_atomic};
 use agora_client::keys::Signer;
 use agora_client::offers::{
@@ -188,6 +188,11 @@ struct Worker {
     /// The run in progress, if any: runs go one at a time on a blocking thread, so the daemon
     /// keeps answering other jobs' reveals (whose deadlines are a few blocks) meanwhile.
     running: Option<Running>,
+    /// Whether the node's finalized chain keeps up with the clock.
+    head: HeadWatch,
+    /// The referee pre-states this worker was asked for (`dispute.rs`).
+    pre_states:
+        std::sync::Mutex<std::collections::BTreeMap<agora_primitives::Hash, dispute::PreState>>,
 }
 
 /// Blocks a finished run needs to get its commitment finalized: the model's and final state's
@@ -268,6 +273,8 @@ pub async fn run_worker(config: WorkerConfig) -> Result<(), Error> {
         dir,
         progress,
         running: None,
+        head: HeadWatch::default(),
+        pre_states: Default::default(),
     };
     tracing::info!(account = %worker.me, dir = %worker.dir.display(), "worker starting");
     worker.ensure_stake().await?;
@@ -431,6 +438,7 @@ impl Worker {
         self.reap_run().await;
         let head = self.rpc.finalized_head().await?;
         let state = State::at(&self.rpc, head);
+        self.head.check(&state).await;
         let number = state.block_number().await?;
         // New assignments, from the events of blocks not yet scanned (bounded per tick).
         let last = number.min(self.progress.next_block.saturating_add(500));

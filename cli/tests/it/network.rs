@@ -124,6 +124,10 @@ fn a_buyer_a_worker_and_a_verifier_on_different_nodes_settle_a_job() {
         receipt["checks_passed"].as_u64().unwrap() >= 1,
         "the verifier on Bob's node checked the worker's segments: {receipt}"
     );
+    // The nodes kept up: neither daemon saw a finalized chain behind the clock.
+    for log in [worker.lines().join("\n"), verifier.lines().join("\n")] {
+        assert!(!log.contains("behind this machine's clock"), "{log}");
+    }
 }
 
 /// A dispute across nodes: //Dave's worker, on the full node only, commits a forged last leaf

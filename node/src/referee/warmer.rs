@@ -6,10 +6,16 @@
 //!   next [`MAX_FETCH_RETRIES`] finalized blocks.
 //! - **Disputes.** A dispute a finalized block moved to the referee's turn is decided ahead
 //!   once this node holds every blob its request reads; a blob missing is fetched from peers
-//!   as a fetch something waits on (`FetchClass::Needed`), and while any is missing the
-//!   dispute is looked at again on every finalized block, for as long as it stays at the
-//!   referee's turn (its request is read afresh each time, from the finalized state) and at
-//!   most [`MAX_DISPUTE_ROUNDS`] blocks. The pre-state of a step, and the start of a segment
+//!   in the background as a fetch something waits on (`FetchClass::Needed`, at most
+//!   [`MAX_WARMER_FETCHES`] at once), and while any is missing the dispute is looked at again
+//!   on every finalized block, for as long as it stays at the referee's turn (its request is
+//!   read afresh each time, from the finalized state) and at most [`MAX_DISPUTE_ROUNDS`]
+//!   blocks; at most [`MAX_WAITING_DISPUTES`] disputes wait (one that moves past that is
+//!   looked at once).
+//! - The two halves run as two tasks, and the disputes' half never awaits a fetch: a worker
+//!   that drips its own pre-state must not hold up other disputes or any module's compilation
+//!   (a first version awaited each fetch in one loop; a review found a dripped 64 MiB state
+//!   held it ~10 minutes a round, past the event channel's capacity). The pre-state of a step, and the start of a segment
 //!   re-run, are often registered only *after* the move that made the turn the referee's:
 //!   the worker registers and uploads them then (`agora-worker`'s `dispute.rs`), and before
 //!   the retry a node that looked once, at the move, never decided ahead; a whole-segment
@@ -21,10 +27,11 @@ use super::{EngineReferee, Referee};
 use crate::chain::{Chain, ChainEvent};
 use crate::consensus::BlobFetcher;
 use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
+use agora_primitives::BlockNumber;
 use agora_primitives::Hash;
 use pallet_jobs::JobId;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use tokio::sync::broadcast::error::RecvError;
 
 /// Finalized blocks on which the warmer tries again to fetch a module whose fetch failed.
@@ -40,25 +47,46 @@ const MAX_DISPUTE_ROUNDS: u32 = 64;
 const MAX_WAITING_DISPUTES: usize = super::MAX_VERDICTS;
 
 /// Compiles, in the background, the module of every job assigned in a finalized block, and
-/// decides ahead the disputes at the referee's turn (see the module doc), first fetching from
-/// peers (with `fetch`) any blob they need that this node does not hold, so that every
-/// validator can referee. Runs until the chain's event channel closes.
+/// decides ahead the disputes at the referee's turn (see the module doc), fetching from peers
+/// (with `fetch`) the blobs they need that this node does not hold, so that every validator
+/// can referee. Runs until the chain's event channel closes.
 pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>, fetch: Option<BlobFetcher>) {
-    let mut events = chain.subscribe();
-    let mut modules = WarmedModules::default();
+    // Two loops, a task each: a module's compilation (seconds) or its fetch never holds up a
+    // dispute's decision, nor a dispute's run a module's compilation.
+    let modules = tokio::spawn(warm_modules(chain.clone(), referee.clone(), fetch.clone()));
+    let fetches = Arc::new(FetchesInFlight::default());
+    let mut blocks = FinalizedBlocks::new(&chain);
     let mut disputes = WaitingDisputes::default();
-    loop {
-        let header = match events.recv().await {
-            Ok(ChainEvent::Finalized { header, .. }) => header,
-            Ok(_) | Err(RecvError::Lagged(_)) => continue,
-            Err(RecvError::Closed) => return,
+    while let Some(finalized) = blocks.next().await {
+        let moved = finalized
+            .iter()
+            .flat_map(|hash| blocks_events(&chain, hash).1)
+            .collect();
+        let source = ChainDisputes {
+            chain: &chain,
+            referee: &referee,
+            fetch: fetch.as_ref(),
+            fetches: &fetches,
         };
-        let (assigned, moved) = assigned_and_moved(&chain, &header.hash());
+        warm_disputes(&mut disputes, moved, &source, &referee).await;
+    }
+    modules.abort();
+}
+
+/// The modules' half of [`run_warmer`]: each assigned job's module, fetched if this node lacks
+/// it and compiled, once a run; a failed fetch tried again on the next finalized blocks.
+async fn warm_modules(chain: Chain, referee: Arc<EngineReferee>, fetch: Option<BlobFetcher>) {
+    let mut blocks = FinalizedBlocks::new(&chain);
+    let mut modules = WarmedModules::default();
+    while let Some(finalized) = blocks.next().await {
+        let assigned = finalized
+            .iter()
+            .flat_map(|hash| blocks_events(&chain, hash).0)
+            .collect();
         // Bounded by the distinct modules of assigned jobs, each compiled once a run, and by
         // the retries.
         for module in modules.due(assigned) {
-            let fetched = fetch_missing(&chain, &referee, fetch.as_ref(), &[module]).await;
-            if fetched.failed {
+            if !fetch_missing(&chain, &referee, fetch.as_ref(), &[module]).await {
                 modules.fetch_failed(module);
                 continue;
             }
@@ -66,12 +94,71 @@ pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>, fetch: Option
             let referee = referee.clone();
             let _ = tokio::task::spawn_blocking(move || referee.prepare(&module)).await;
         }
-        let source = ChainDisputes {
-            chain: &chain,
-            referee: &referee,
-            fetch: fetch.as_ref(),
-        };
-        warm_disputes(&mut disputes, moved, &source, &referee).await;
+    }
+}
+
+/// Most finalized blocks a warmer loop catches up on at once after falling behind; older ones
+/// are passed over: a module of theirs is compiled when a later assignment names it or a block
+/// needs it, and a dispute of theirs is decided ahead only if it moves again (one left at the
+/// referee's turn there is run by the block that carries its call).
+const MAX_CATCH_UP: BlockNumber = 256;
+
+/// The finalized blocks a warmer loop works on, each once and in order — those whose events
+/// the chain's channel dropped while the loop was busy (`Lagged`) too, which were skipped
+/// before: a dispute that moved in one was never decided ahead.
+struct FinalizedBlocks<'a> {
+    chain: &'a Chain,
+    events: tokio::sync::broadcast::Receiver<ChainEvent>,
+    cursor: Cursor,
+}
+
+impl<'a> FinalizedBlocks<'a> {
+    fn new(chain: &'a Chain) -> Self {
+        Self {
+            chain,
+            events: chain.subscribe(),
+            cursor: Cursor::default(),
+        }
+    }
+
+    /// The hashes of the blocks finalized since the last call, oldest first (at least one);
+    /// `None` once the chain's event channel closes.
+    async fn next(&mut self) -> Option<Vec<Hash>> {
+        loop {
+            let tip = match self.events.recv().await {
+                Ok(ChainEvent::Finalized { header, .. }) => header.number.0,
+                Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            };
+            let hashes: Vec<Hash> = self
+                .cursor
+                .advance(tip)
+                .filter_map(|number| self.chain.block_hash(number).ok().flatten())
+                .collect();
+            if !hashes.is_empty() {
+                return Some(hashes);
+            }
+        }
+    }
+}
+
+/// The last finalized block number a warmer loop handled.
+#[derive(Default)]
+struct Cursor {
+    handled: Option<BlockNumber>,
+}
+
+impl Cursor {
+    /// The numbers of the blocks to handle now that block `tip` is finalized, oldest first: those
+    /// after the last handled, at most [`MAX_CATCH_UP`]; only `tip` at the first call (a
+    /// warmer starting on a running chain does not go through its history).
+    fn advance(&mut self, tip: BlockNumber) -> std::ops::RangeInclusive<BlockNumber> {
+        let oldest = tip.saturating_sub(MAX_CATCH_UP - 1);
+        let first = self
+            .handled
+            .map_or(tip, |handled| handled.saturating_add(1).max(oldest));
+        self.handled = Some(self.handled.map_or(tip, |handled| handled.max(tip)));
+        first..=tip
     }
 }
 
@@ -81,14 +168,20 @@ trait DisputeSource {
     /// request, as the finalized state has them; `None` unless it is the referee's turn.
     fn requests(&self, job: JobId) -> Option<(RefereeRequest, RefereeRequest)>;
 
-    /// Makes `blobs` local where they are registered and peers serve them.
-    async fn make_local(&self, blobs: &[Hash]) -> Fetched;
+    /// Whether what the call will ask for is kept already (decided ahead, or run by a block):
+    /// `request`'s verdict and, when that is machine-dependent, `establishing`'s too.
+    fn decided(&self, request: &RefereeRequest, establishing: &RefereeRequest) -> bool;
+
+    /// Whether this node holds every one of `blobs`; those it lacks are fetched from peers in
+    /// the background meanwhile (see [`FetchesInFlight`]), to be looked for again next block.
+    fn local_or_fetching(&self, blobs: &[Hash]) -> bool;
 }
 
 /// One finalized block's work on disputes, in which the disputes of `moved` moved: each of
-/// those and of the ones waiting is decided ahead if this node holds (or can fetch) every blob
-/// its request reads, else it waits for the next block (see the module doc). Bounded by
-/// [`MAX_WAITING_DISPUTES`] plus the disputes that moved; each run is bounded by its fuel.
+/// those and of the ones waiting is decided ahead if this node holds every blob its request
+/// reads, else it waits for the next block while they are fetched (see the module doc).
+/// Bounded by [`MAX_WAITING_DISPUTES`] plus the disputes that moved; each run is bounded by
+/// its fuel, and no fetch is awaited here.
 async fn warm_disputes<R: Referee + 'static>(
     disputes: &mut WaitingDisputes,
     moved: BTreeSet<JobId>,
@@ -101,13 +194,57 @@ async fn warm_disputes<R: Referee + 'static>(
             disputes.settled(job);
             continue;
         };
-        if !source.make_local(&request_blobs(&request)).await.all_local {
+        if source.decided(&request, &establishing) {
+            disputes.settled(job);
+            continue;
+        }
+        if !source.local_or_fetching(&request_blobs(&request)) {
             disputes.not_ready(job);
             continue;
         }
         disputes.settled(job);
-        // A request decided already returns its kept verdict at once.
         decide_ahead(referee, request, establishing).await;
+    }
+}
+
+/// Most blobs the dispute warmer fetches at once. Its fetches are ones the node waits on
+/// (`FetchClass::Needed`), which may take any free fetch slot, and a worker serving its own
+/// pre-state can drip it (just above the exchange's rate floor, a 64 MiB state takes about a
+/// minute): without a bound, a few such disputes would hold the slots blocks to import need.
+const MAX_WARMER_FETCHES: usize = 2;
+
+/// The blobs the dispute warmer is fetching, at most [`MAX_WARMER_FETCHES`].
+#[derive(Default)]
+struct FetchesInFlight {
+    blobs: std::sync::Mutex<BTreeSet<Hash>>,
+}
+
+impl FetchesInFlight {
+    /// Takes a place for a fetch of `blob`, given back when the returned guard drops (the
+    /// fetch ended, or its task panicked): `None` if one runs already or none is free.
+    fn start(self: &Arc<Self>, blob: Hash) -> Option<FetchPlace> {
+        let mut blobs = self.blobs.lock().unwrap_or_else(PoisonError::into_inner);
+        (blobs.len() < MAX_WARMER_FETCHES && blobs.insert(blob)).then(|| FetchPlace {
+            fetches: self.clone(),
+            blob,
+        })
+    }
+}
+
+/// A place in [`FetchesInFlight`], held by a running fetch.
+struct FetchPlace {
+    fetches: Arc<FetchesInFlight>,
+    blob: Hash,
+}
+
+impl Drop for FetchPlace {
+    fn drop(&mut self) {
+        let mut blobs = self
+            .fetches
+            .blobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        blobs.remove(&self.blob);
     }
 }
 
@@ -117,6 +254,7 @@ struct ChainDisputes<'a> {
     chain: &'a Chain,
     referee: &'a EngineReferee,
     fetch: Option<&'a BlobFetcher>,
+    fetches: &'a Arc<FetchesInFlight>,
 }
 
 impl DisputeSource for ChainDisputes<'_> {
@@ -128,8 +266,39 @@ impl DisputeSource for ChainDisputes<'_> {
         Some((request, Verification::establishing_request(&record)))
     }
 
-    async fn make_local(&self, blobs: &[Hash]) -> Fetched {
-        fetch_missing(self.chain, self.referee, self.fetch, blobs).await
+    fn decided(&self, request: &RefereeRequest, establishing: &RefereeRequest) -> bool {
+        match self.referee.decided(request) {
+            Some(RefereeVerdict::MachineDependent) => self.referee.decided(establishing).is_some(),
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    fn local_or_fetching(&self, blobs: &[Hash]) -> bool {
+        let mut all_local = true;
+        for blob in blobs.iter().filter(|blob| !self.referee.holds(blob)) {
+            all_local = false;
+            let Some(fetcher) = self.fetch else { continue };
+            let Some(place) = self.fetches.start(*blob) else {
+                continue;
+            };
+            let (chain, store, fetcher) = (
+                self.chain.clone(),
+                self.referee.blobs.clone(),
+                fetcher.clone(),
+            );
+            let blob = *blob;
+            tokio::spawn(async move {
+                let class = crate::consensus::FetchClass::Needed;
+                let fetched =
+                    crate::blobs::fetch_registered(&chain, &store, &fetcher, blob, class).await;
+                if let Err(error) = fetched {
+                    tracing::warn!(%blob, %error, "cannot fetch a blob a dispute's referee needs");
+                }
+                drop(place);
+            });
+        }
+        all_local
     }
 }
 
@@ -162,33 +331,20 @@ fn request_blobs(request: &RefereeRequest) -> Vec<Hash> {
         .collect()
 }
 
-/// What became of making a piece of work's blobs local.
-struct Fetched {
-    /// A fetch from peers failed (worth trying again: the blob is registered).
-    failed: bool,
-    /// This node holds every one of them now.
-    all_local: bool,
-}
-
 /// Fetches from peers those of `blobs` this node does not hold (bounded by the blobs of one
-/// job or one request), as fetches something waits on. A blob not registered (yet) is no
-/// failure, but it is not local either; without a fetcher, only what this node holds is.
+/// job), as fetches something waits on; a blob no peer serves is left to the referee to report
+/// unavailable. Returns `false` if a fetch failed (a blob not registered, or no fetcher, is no
+/// failure: there is nothing to retry).
 async fn fetch_missing(
     chain: &Chain,
     referee: &EngineReferee,
     fetch: Option<&BlobFetcher>,
     blobs: &[Hash],
-) -> Fetched {
-    let mut fetched = Fetched {
-        failed: false,
-        all_local: true,
-    };
+) -> bool {
+    let Some(fetcher) = fetch else { return true };
+    let mut fetched = true;
     for blob in blobs {
-        let Some(fetcher) = fetch else {
-            fetched.all_local &= referee.holds(blob);
-            continue;
-        };
-        match crate::blobs::fetch_registered(
+        if let Err(error) = crate::blobs::fetch_registered(
             chain,
             &referee.blobs,
             fetcher,
@@ -197,12 +353,8 @@ async fn fetch_missing(
         )
         .await
         {
-            Ok(stored) => fetched.all_local &= stored,
-            Err(error) => {
-                tracing::warn!(%blob, %error, "cannot fetch a blob the referee may need");
-                fetched.failed = true;
-                fetched.all_local = false;
-            }
+            tracing::warn!(%blob, %error, "cannot fetch a blob the referee may need");
+            fetched = false;
         }
     }
     fetched
@@ -295,7 +447,7 @@ impl WaitingDisputes {
 }
 
 /// The modules of the jobs assigned in block `hash`, and the jobs whose disputes moved in it.
-fn assigned_and_moved(chain: &Chain, hash: &Hash) -> (Vec<Hash>, BTreeSet<JobId>) {
+fn blocks_events(chain: &Chain, hash: &Hash) -> (Vec<Hash>, BTreeSet<JobId>) {
     let Ok(Some(block)) = chain.block(hash) else {
         return (Vec::new(), BTreeSet::new());
     };
@@ -420,11 +572,12 @@ mod tests {
             at_the_referee.then(|| (step_from(Hash([3; 32])), step_from(Hash([4; 32]))))
         }
 
-        async fn make_local(&self, blobs: &[Hash]) -> Fetched {
-            Fetched {
-                failed: false,
-                all_local: blobs.iter().all(|blob| self.holds(blob)),
-            }
+        fn decided(&self, request: &RefereeRequest, _: &RefereeRequest) -> bool {
+            self.ran.lock().unwrap().contains(request)
+        }
+
+        fn local_or_fetching(&self, blobs: &[Hash]) -> bool {
+            blobs.iter().all(|blob| self.holds(blob))
         }
     }
 
@@ -467,6 +620,9 @@ mod tests {
         assert_eq!(*node.ran.lock().unwrap(), vec![step_from(Hash([3; 32]))]);
         warm_disputes(&mut disputes, BTreeSet::new(), &*node, &node).await;
         assert_eq!(node.ran.lock().unwrap().len(), 1, "decided once");
+        // Moved again with the same request (a block's importer ran it, say): not run again.
+        warm_disputes(&mut disputes, BTreeSet::from([DISPUTED]), &*node, &node).await;
+        assert_eq!(node.ran.lock().unwrap().len(), 1, "kept, not run again");
     }
 
     /// A dispute that leaves the referee's turn (decided by a call, timed out) before its
@@ -485,6 +641,51 @@ mod tests {
             .extend([Hash([1; 32]), Hash([2; 32]), Hash([3; 32])]);
         warm_disputes(&mut disputes, BTreeSet::new(), &*node, &node).await;
         assert!(node.ran.lock().unwrap().is_empty());
+    }
+
+    /// The dispute warmer fetches a blob once at a time and at most [`MAX_WARMER_FETCHES`]
+    /// blobs at once; a place frees when its fetch ends.
+    #[test]
+    fn the_warmers_fetches_are_bounded() {
+        let fetches = Arc::new(FetchesInFlight::default());
+        let blobs: Vec<Hash> = (0..=MAX_WARMER_FETCHES as u8)
+            .map(|i| Hash([i; 32]))
+            .collect();
+        let first = fetches.start(blobs[0]).expect("a free place");
+        assert!(
+            fetches.start(blobs[0]).is_none(),
+            "one fetch of a blob at a time"
+        );
+        let _others: Vec<FetchPlace> = blobs[1..MAX_WARMER_FETCHES]
+            .iter()
+            .map(|blob| fetches.start(*blob).expect("a free place"))
+            .collect();
+        let last = blobs[MAX_WARMER_FETCHES];
+        assert!(fetches.start(last).is_none(), "all places taken");
+        // A fetch that ends, however (a panicking task drops its place too), frees its place.
+        drop(first);
+        assert!(fetches.start(last).is_some());
+    }
+
+    /// Each finalized block is handled once, in order, including those whose events were
+    /// dropped; after a long lag, only the last [`MAX_CATCH_UP`].
+    #[test]
+    fn every_finalized_block_is_handled_once_in_order() {
+        let mut cursor = Cursor::default();
+        let numbers = |range: std::ops::RangeInclusive<BlockNumber>| range.collect::<Vec<_>>();
+        assert_eq!(numbers(cursor.advance(10)), vec![10], "no history at start");
+        assert_eq!(numbers(cursor.advance(11)), vec![11]);
+        assert_eq!(
+            numbers(cursor.advance(14)),
+            vec![12, 13, 14],
+            "a lag's blocks"
+        );
+        assert!(numbers(cursor.advance(14)).is_empty(), "once");
+        assert!(numbers(cursor.advance(13)).is_empty(), "never backwards");
+        let tip = 14 + 5 * MAX_CATCH_UP;
+        let caught_up = numbers(cursor.advance(tip));
+        assert_eq!(caught_up.len() as BlockNumber, MAX_CATCH_UP);
+        assert_eq!(caught_up.last(), Some(&tip));
     }
 
     /// At most [`MAX_WAITING_DISPUTES`] wait; one more that moves is still looked at once.
