@@ -9,7 +9,8 @@
 //! - **The referee's turn**: register and upload the agreed pre-state at once (its own state
 //!   after `lo` steps; for a dispute over the model, the final state; over a segment's fuel,
 //!   the state before the segment), so that every node's warmer decides the call ahead, then
-//!   call the referee once the call opens. A referee call nobody makes counts against the
+//!   call the referee once the call opens — also when making the pre-state available failed
+//!   (a node without it leaves the call out; a call never made loses for certain). A referee call nobody makes counts against the
 //!   worker, so the worker makes it.
 
 use crate::{Error, Worker};
@@ -23,7 +24,11 @@ use pallet_verification::{Audit, Claim, Turn};
 /// Most pre-states a worker remembers.
 const MAX_PRE_STATES_REMEMBERED: usize = 1_024;
 
-/// What a worker knows of a referee pre-state it was asked for.
+/// The referee pre-states a worker was asked for, by job and state.
+pub(crate) type PreStates = std::collections::BTreeMap<(JobId, Hash), PreState>;
+
+/// What a worker knows of a referee pre-state one of its jobs' disputes asked for (by job: a
+/// state hash another job shares may be that job's own).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PreState {
     /// It registered and uploaded it.
@@ -81,11 +86,15 @@ impl Worker {
                 // that. Registered at the opening, the bytes reached the nodes with the call,
                 // whose builder then re-ran the whole segment inline. Made once per pre-state;
                 // each tick after that, two reads check it is still registered and held.
-                if !self
-                    .ensure_pre_state(id, job, audit, segment, claim)
-                    .await?
-                {
-                    return Ok(());
+                match self.ensure_pre_state(id, job, audit, segment, claim).await {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(()),
+                    // The call goes out all the same once it opens: a node that lacks the
+                    // pre-state leaves the call out of its blocks (it is not refused), and a
+                    // call nobody makes loses the dispute for certain. Tried again next tick.
+                    Err(error) => {
+                        tracing::warn!(job = id, "referee pre-state not made available: {error}")
+                    }
                 }
                 // A call over a whole segment opens only once every node has decided it ahead;
                 // one sent now is in the next block at the earliest.
@@ -142,7 +151,7 @@ impl Worker {
         // the state again. Two reads of the node say whether the pre-state is still registered
         // and held (a registration ends after the blob lifetime; a node may lose its store),
         // and only then is it made again.
-        let known = self.lock_pre_states().get(&hash).copied();
+        let known = self.lock_pre_states().get(&(id, hash)).copied();
         match known {
             Some(PreState::NotOurs) => return Ok(true),
             Some(PreState::Ensured) if self.still_available(hash).await? => return Ok(true),
@@ -170,7 +179,7 @@ impl Worker {
         } else {
             PreState::NotOurs
         };
-        remembered.insert(hash, state);
+        remembered.insert((id, hash), state);
         Ok(true)
     }
 
@@ -180,9 +189,7 @@ impl Worker {
         Ok(registered && self.rpc.blob_has(hash).await?.stored)
     }
 
-    fn lock_pre_states(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<Hash, PreState>> {
+    fn lock_pre_states(&self) -> std::sync::MutexGuard<'_, PreStates> {
         self.pre_states
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

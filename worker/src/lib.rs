@@ -191,8 +191,7 @@ struct Worker {
     /// Whether the node's finalized chain keeps up with the clock.
     head: HeadWatch,
     /// The referee pre-states this worker was asked for (`dispute.rs`).
-    pre_states:
-        std::sync::Mutex<std::collections::BTreeMap<agora_primitives::Hash, dispute::PreState>>,
+    pre_states: std::sync::Mutex<dispute::PreStates>,
 }
 
 /// Blocks a finished run needs to get its commitment finalized: the model's and final state's
