@@ -126,9 +126,18 @@ pub const STALE_HEAD_BLOCKS: u64 = 3;
 /// stall only makes one interval longer.
 #[derive(Debug, Default)]
 pub struct HeadWatch {
-    stale: std::sync::atomic::AtomicBool,
-    /// The last head judged, and the shortest interval per block seen so far (ms).
-    seen: std::sync::Mutex<Option<(agora_primitives::BlockNumber, agora_primitives::Moment, u64)>>,
+    seen: std::sync::Mutex<HeadsSeen>,
+}
+
+/// What a [`HeadWatch`] has seen so far.
+#[derive(Debug, Default)]
+struct HeadsSeen {
+    /// The last head judged: its number and timestamp.
+    last: Option<(agora_primitives::BlockNumber, agora_primitives::Moment)>,
+    /// The shortest interval per block between heads judged, milliseconds.
+    shortest_ms: Option<u64>,
+    /// Whether the last head judged was stale.
+    stale: bool,
 }
 
 /// A change in how the finalized chain keeps up with the clock.
@@ -154,32 +163,27 @@ impl HeadWatch {
         head_ms: agora_primitives::Moment,
         now_ms: u64,
     ) -> Option<HeadChange> {
-        use std::sync::atomic::Ordering;
         if number == 0 {
             return None;
         }
-        let interval_ms = {
-            let mut seen = self
-                .seen
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let mut shortest = seen.map_or(u64::MAX, |(_, _, shortest)| shortest);
-            if let Some((last, last_ms, _)) = *seen {
-                if number > last && head_ms > last_ms {
-                    let per_block = (head_ms - last_ms) / (number - last);
-                    shortest = shortest.min(per_block);
-                }
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((last, last_ms)) = seen.last {
+            if number > last && head_ms > last_ms {
+                let per_block = (head_ms - last_ms) / (number - last);
+                seen.shortest_ms = Some(seen.shortest_ms.map_or(per_block, |s| s.min(per_block)));
             }
-            *seen = Some((number, head_ms, shortest));
-            shortest
-        };
-        let bound = match interval_ms {
-            u64::MAX => STALE_HEAD_MS,
-            interval => STALE_HEAD_MS.max(interval.saturating_mul(STALE_HEAD_BLOCKS)),
-        };
+        }
+        seen.last = Some((number, head_ms));
+        let bound = seen.shortest_ms.map_or(STALE_HEAD_MS, |interval| {
+            STALE_HEAD_MS.max(interval.saturating_mul(STALE_HEAD_BLOCKS))
+        });
         let lag_ms = now_ms.saturating_sub(head_ms);
         let stale = lag_ms > bound;
-        match (stale, self.stale.swap(stale, Ordering::Relaxed)) {
+        let was_stale = std::mem::replace(&mut seen.stale, stale);
+        match (stale, was_stale) {
             (true, false) => Some(HeadChange::Stale { number, lag_ms }),
             (false, true) => Some(HeadChange::Fresh),
             _ => None,

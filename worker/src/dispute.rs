@@ -9,9 +9,9 @@
 //! - **The referee's turn**: register and upload the agreed pre-state at once (its own state
 //!   after `lo` steps; for a dispute over the model, the final state; over a segment's fuel,
 //!   the state before the segment), so that every node's warmer decides the call ahead, then
-//!   call the referee once the call opens — also when making the pre-state available failed
-//!   (a node without it leaves the call out; a call never made loses for certain). A referee call nobody makes counts against the
-//!   worker, so the worker makes it.
+//!   call the referee once the call opens. A referee call nobody makes counts against the
+//!   worker, so the worker makes it, also when making the pre-state available failed (a node
+//!   without it leaves the call out of its blocks; a call never made loses for certain).
 
 use crate::{Error, Worker};
 use agora_client::blobs::ensure_blob;

@@ -12,16 +12,18 @@
 //!   read afresh each time, from the finalized state) and at most [`MAX_DISPUTE_ROUNDS`]
 //!   blocks; at most [`MAX_WAITING_DISPUTES`] disputes wait (one that moves past that is
 //!   looked at once).
+//!
+//!   Why look again: the pre-state of a step, and the start of a segment re-run, are often
+//!   registered only *after* the move that made the turn the referee's: the worker registers
+//!   and uploads them then (`agora-worker`'s `dispute.rs`). A node that looked once, at the
+//!   move, never decided ahead: a whole-segment re-run (up to `MAX_SEGMENT_FUEL`, seconds)
+//!   then ran inline in the block carrying the call, which the call's opening lead exists to
+//!   prevent; and on a node the worker is not connected to, the pre-state was left to fetches
+//!   ahead of need, which anyone can crowd.
 //! - The two halves run as two tasks, and the disputes' half never awaits a fetch: a worker
 //!   that drips its own pre-state must not hold up other disputes or any module's compilation
 //!   (a first version awaited each fetch in one loop; a review found a dripped 64 MiB state
-//!   held it ~10 minutes a round, past the event channel's capacity). The pre-state of a step, and the start of a segment
-//!   re-run, are often registered only *after* the move that made the turn the referee's:
-//!   the worker registers and uploads them then (`agora-worker`'s `dispute.rs`), and before
-//!   the retry a node that looked once, at the move, never decided ahead; a whole-segment
-//!   re-run (up to `MAX_SEGMENT_FUEL`, seconds) then ran inline in the block carrying the
-//!   call, which the call's opening lead exists to prevent; and on a node the worker is not
-//!   connected to, the pre-state was left to fetches ahead of need, which anyone can crowd.
+//!   held it ~10 minutes a round, past the event channel's capacity).
 
 use super::{EngineReferee, Referee};
 use crate::chain::{Chain, ChainEvent};
@@ -60,7 +62,7 @@ pub async fn run_warmer(chain: Chain, referee: Arc<EngineReferee>, fetch: Option
     while let Some(finalized) = blocks.next().await {
         let moved = finalized
             .iter()
-            .flat_map(|hash| blocks_events(&chain, hash).1)
+            .flat_map(|hash| moved_disputes(&chain, hash))
             .collect();
         let source = ChainDisputes {
             chain: &chain,
@@ -81,7 +83,7 @@ async fn warm_modules(chain: Chain, referee: Arc<EngineReferee>, fetch: Option<B
     while let Some(finalized) = blocks.next().await {
         let assigned = finalized
             .iter()
-            .flat_map(|hash| blocks_events(&chain, hash).0)
+            .flat_map(|hash| assigned_modules(&chain, hash))
             .collect();
         // Bounded by the distinct modules of assigned jobs, each compiled once a run, and by
         // the retries.
@@ -446,38 +448,45 @@ impl WaitingDisputes {
     }
 }
 
-/// The modules of the jobs assigned in block `hash`, and the jobs whose disputes moved in it.
-fn blocks_events(chain: &Chain, hash: &Hash) -> (Vec<Hash>, BTreeSet<JobId>) {
+/// The events of finalized block `hash` (none if it cannot be read or decoded).
+fn events_of(chain: &Chain, hash: &Hash) -> Vec<agora_runtime::EventRecord> {
     let Ok(Some(block)) = chain.block(hash) else {
-        return (Vec::new(), BTreeSet::new());
+        return Vec::new();
     };
-    let Ok(records) = agora_runtime::decode_events(&block.events) else {
-        return (Vec::new(), BTreeSet::new());
-    };
+    agora_runtime::decode_events(&block.events).unwrap_or_default()
+}
+
+/// The modules of the jobs assigned in finalized block `hash`.
+fn assigned_modules(chain: &Chain, hash: &Hash) -> Vec<Hash> {
     let view = chain.finalized_view();
-    let mut modules = Vec::new();
-    let mut moved = BTreeSet::new();
-    for record in &records {
-        use pallet_verification::Event as V;
-        match &record.event {
+    events_of(chain, hash)
+        .iter()
+        .filter_map(|record| match &record.event {
             agora_runtime::RuntimeEvent::Jobs(pallet_jobs::Event::JobAssigned { job, .. }) => {
-                if let Some(job) = pallet_jobs::Pallet::<agora_runtime::Runtime>::job(&view, *job) {
-                    modules.push(job.spec.module);
-                }
+                pallet_jobs::Pallet::<agora_runtime::Runtime>::job(&view, *job)
             }
+            _ => None,
+        })
+        .map(|job| job.spec.module)
+        .collect()
+}
+
+/// The jobs whose disputes moved in finalized block `hash`.
+fn moved_disputes(chain: &Chain, hash: &Hash) -> Vec<JobId> {
+    use pallet_verification::Event as V;
+    events_of(chain, hash)
+        .iter()
+        .filter_map(|record| match &record.event {
             agora_runtime::RuntimeEvent::Verification(
                 V::DisputeOpened { job, .. }
                 | V::Bisected { job, .. }
                 | V::Answered { job, .. }
                 | V::Challenged { job, .. }
                 | V::LeafRevealed { job, .. },
-            ) => {
-                moved.insert(*job);
-            }
-            _ => {}
-        }
-    }
-    (modules, moved)
+            ) => Some(*job),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
