@@ -20,14 +20,9 @@ source scripts/lib.sh
 bin="$CARGO_TARGET_DIR/${AGORA_BENCH_PROFILE:-release}"
 params='{"hidden":[32],"epochs":1,"batch_size":128}'
 scratch_dir
-port=$(free_port); p2p=$(free_port)
-rpc="ws://127.0.0.1:$port"
-http="http://127.0.0.1:$port"
-
-"$bin/agora-node" --dev --base-path "$dir/node" --rpc-port "$port" --port "$p2p" \
-    --no-prometheus --log warn,agora_node::referee=info 2> "$dir/node.log" &
-children+=($!)
-wait_for_rpc "$port"
+# The node's info lines: start_dev_node reads the RPC port from one, and the referee logs
+# its step times at info.
+start_dev_node "$bin" --log warn,agora_node=info
 start_daemons "$bin" "$rpc" "$dir" --price 0.001
 "$bin/agora" --rpc "$rpc" stake bond --key //Dave --amount 20 > /dev/null
 wait_for_offer "$bin" "$rpc"

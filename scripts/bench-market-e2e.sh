@@ -18,14 +18,8 @@ default_params='{"epochs":5}'
 params="${AGORA_BENCH_PARAMS:-$default_params}"
 seed=3
 scratch_dir
-port=$(free_port); p2p=$(free_port)
-rpc="ws://127.0.0.1:$port"
-http="http://127.0.0.1:$port"
-
-"$bin/agora-node" --dev --base-path "$dir/node" --rpc-port "$port" --port "$p2p" --no-prometheus \
-    --log warn 2> "$dir/node.log" &
-children+=($!)
-wait_for_rpc "$port"
+# Info lines of the node: start_dev_node reads its RPC port from one.
+start_dev_node "$bin" --log warn,agora_node=info
 start_daemons "$bin" "$rpc" "$dir" --price 0.001
 
 job=(--module jobs/dist/mlp.wasm --data datasets/digits.csv --params "$params" --seed "$seed")

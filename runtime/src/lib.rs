@@ -64,7 +64,10 @@ use parity_scale_codec::{Decode, Encode};
 ///   state registered long before its reveal expired mid-audit), and a commitment's final
 ///   state must be registered (error `UnknownFinalState`; holding its bytes was enough). A
 ///   chain started under 6 with audits open cannot switch: start a new chain.
-pub const SPEC_VERSION: u32 = 7;
+/// - 8: an open challenge the referee cannot decide is kept for the job's receipt
+///   (`Receipt::dismissed`, storage `Jobs::DismissedChallenges`): receipts and the jobs that
+///   hold them encode differently, so a chain started under 7 cannot switch.
+pub const SPEC_VERSION: u32 = 8;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 

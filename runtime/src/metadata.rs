@@ -177,6 +177,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 pallet_jobs::Jobs,
                 pallet_jobs::JobsDue,
                 pallet_jobs::MachineDependentFindings,
+                pallet_jobs::DismissedChallenges,
                 pallet_jobs::Blobs,
                 pallet_jobs::BlobBytesOf,
                 pallet_jobs::BlobsDue,

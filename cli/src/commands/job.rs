@@ -82,6 +82,27 @@ fn receipt_text(r: &ReceiptReport, out: &mut String) {
             },
         ));
     }
+    for x in &r.dismissed {
+        let why = match x.reason {
+            pallet_jobs::Undecided::OutOfFuel => "the piece does not fit in the referee's fuel",
+            pallet_jobs::Undecided::Unestablished => {
+                "machine-dependent from a state only the worker vouches for"
+            }
+        };
+        let repaid = match x.repaid_to {
+            Some(to) => format!(
+                "; the challenger repaid {} AGR to {to}, who called the referee",
+                x.repaid
+            ),
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            "    dismissed: {}'s open challenge of segment {} ({}): undecided, {why}; nobody slashed{repaid}\n",
+            x.challenger,
+            x.segment,
+            decision_text(x.decided),
+        ));
+    }
 }
 
 /// How a dispute was decided, in words.
@@ -582,7 +603,7 @@ mod tests {
     }
 
     #[test]
-    fn a_receipt_names_each_lost_or_set_aside_challenge_and_how_it_was_decided() {
+    fn a_receipt_names_each_lost_set_aside_or_dismissed_challenge_and_how_it_was_decided() {
         let dave = AccountId([4; 32]);
         let receipt = Receipt {
             fuel: 100,
@@ -609,6 +630,14 @@ mod tests {
                 decided: pallet_jobs::Decision::RefereeStep { step: 0 },
                 repay: vec![(dave, 0)],
                 replayed: 2_500_000,
+            }],
+            dismissed: vec![pallet_jobs::Dismissal {
+                segment: 4,
+                challenger: dave,
+                decided: pallet_jobs::Decision::RefereeOutput,
+                reason: pallet_jobs::Undecided::OutOfFuel,
+                repaid: Some((AccountId([2; 32]), agora_primitives::AGR / 10)),
+                burned: 0,
             }],
         };
         let report = JobReport {
@@ -638,6 +667,26 @@ mod tests {
                 &set_aside["replayed"]
             ),
             (&2.into(), &false.into(), &2_500_000.into())
+        );
+        assert!(
+            text.contains(&format!(
+                "dismissed: {dave}'s open challenge of segment 4 (the referee ran export and eval): undecided, the piece does not fit in the referee's fuel; nobody slashed; the challenger repaid 0.1 AGR to {}, who called the referee",
+                AccountId([2; 32])
+            )),
+            "{text}"
+        );
+        let dismissed = &json["receipt"]["dismissed"][0];
+        assert_eq!(
+            (
+                &dismissed["reason"],
+                &dismissed["repaid"],
+                &dismissed["decided"]["by"]
+            ),
+            (
+                &"out_of_fuel".into(),
+                &"0.1".into(),
+                &"referee_output".into()
+            )
         );
         let refuted = &json["receipt"]["refuted"][0];
         assert_eq!(refuted["open"], true);

@@ -3,13 +3,13 @@
 //! and settlement (see the lifecycle in the crate documentation).
 
 use crate::{
-    AuditOutcome, Balances, Config, Decision, Error, Event, Job, JobId, JobStatus, Jobs,
-    MachineDependence, MachineDependentFindings, Market, PaidCheck, Pallet, Receipt, Refutation,
-    Staking, System, MAX_FINDINGS,
+    AuditOutcome, Balances, Config, Decision, Dismissal, DismissedChallenges, Error, Event, Job,
+    JobId, JobStatus, Jobs, MachineDependence, MachineDependentFindings, Market, PaidCheck, Pallet,
+    Receipt, Refutation, Staking, System, MAX_FINDINGS,
 };
 use agora_primitives::dispatch::DispatchResult;
 use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
-use agora_primitives::storage::Ext;
+use agora_primitives::storage::{Ext, StateIter};
 use agora_primitives::{AccountId, Balance, BlockNumber};
 use pallet_balances::BalanceStatus;
 use pallet_market::fuel_cost;
@@ -269,7 +269,7 @@ impl<T: Config> Pallet<T> {
             collateral: job.collateral,
         };
         let requeued = job.terms.requeue && Market::<T>::requeue(ext, &matched);
-        MachineDependentFindings::remove(ext, &id);
+        Self::drop_findings(ext, id);
         job.status = status(requeued);
         if requeued {
             Jobs::remove(ext, &id);
@@ -474,10 +474,50 @@ impl<T: Config> Pallet<T> {
         }
     }
 
+    /// The verification pallet dismissed an open challenge of job `id` that the referee could
+    /// not decide ([`Dismissal`]); kept for the receipt, at most [`MAX_FINDINGS`] (each costs
+    /// its challenger a bond and a referee call's fee).
+    pub fn note_dismissed(ext: &mut Ext<'_>, id: JobId, dismissal: Dismissal) {
+        let mut dismissed = DismissedChallenges::get(ext, &id).unwrap_or_default();
+        if dismissed.len() < MAX_FINDINGS {
+            dismissed.push(dismissal);
+            DismissedChallenges::insert(ext, &id, &dismissed);
+        }
+    }
+
+    /// Forgets what was kept for the receipt of job `id`: it ends without one.
+    fn drop_findings(ext: &mut Ext<'_>, id: JobId) {
+        MachineDependentFindings::remove(ext, &id);
+        DismissedChallenges::remove(ext, &id);
+    }
+
+    /// Invariant 4: what is kept for a receipt (machine-dependence findings, dismissed
+    /// challenges) belongs to a live job and is within [`MAX_FINDINGS`]: every way a job ends
+    /// drops it, so nothing outlives its job.
+    pub(crate) fn check_findings(state: &impl StateIter) -> Result<(), String> {
+        let kept = MachineDependentFindings::iter(state)
+            .into_iter()
+            .map(|(id, findings)| (id, findings.len(), "machine-dependence findings"))
+            .chain(
+                DismissedChallenges::iter(state)
+                    .into_iter()
+                    .map(|(id, dismissed)| (id, dismissed.len(), "dismissed challenges")),
+            );
+        for (id, count, what) in kept {
+            if count > MAX_FINDINGS {
+                return Err(format!("job {id} keeps {count} {what}"));
+            }
+            if Jobs::get(state, &id).is_none_or(|job| job.status.is_final()) {
+                return Err(format!("job {id} has ended but keeps its {what}"));
+            }
+        }
+        Ok(())
+    }
+
     /// Stores a finished job and schedules its pruning.
     pub(crate) fn finish(ext: &mut Ext<'_>, id: JobId, job: &Job, now: BlockNumber) {
         // A job that ends without settling drops its findings with its money.
-        MachineDependentFindings::remove(ext, &id);
+        Self::drop_findings(ext, id);
         Jobs::insert(ext, &id, job);
         Self::schedule_job(ext, now.saturating_add(T::JOB_RETENTION), id);
     }
@@ -511,7 +551,8 @@ impl<T: Config> Pallet<T> {
         let owed_worker = fuel_cost(job.price, fuel).unwrap_or(0).min(job.escrow);
         let paid_worker = Self::pay_from_escrow(ext, &job, &job.worker, owed_worker);
         let machine_dependent = MachineDependentFindings::get(ext, &id).unwrap_or_default();
-        MachineDependentFindings::remove(ext, &id);
+        let dismissed = DismissedChallenges::get(ext, &id).unwrap_or_default();
+        Self::drop_findings(ext, id);
         let mut left = job.escrow.saturating_sub(paid_worker);
         for &(caller, fee) in machine_dependent.iter().flat_map(|f| &f.repay) {
             // The caller need not hold stake: an account that cannot receive the fee (reaped
@@ -544,6 +585,7 @@ impl<T: Config> Pallet<T> {
             settled_at: now,
             refuted,
             machine_dependent,
+            dismissed,
         };
         job.status = JobStatus::Settled {
             receipt: receipt.clone(),

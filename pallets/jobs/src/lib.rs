@@ -68,6 +68,8 @@
 //!    worker's committed stake.
 //! 2. `BlobBytesOf` equals the sizes of each owner's blobs; every blob is scheduled to expire.
 //! 3. Every due list is within its bound.
+//! 4. What is kept for a receipt (`MachineDependentFindings`, `DismissedChallenges`) belongs to
+//!    a live job and is at most [`MAX_FINDINGS`] entries.
 //!
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls.
 //! The records are in `types.rs`.
@@ -85,8 +87,8 @@ pub use blobs::{
 /// Due lists moved to `pallet-support`; kept at this path for the pallets that schedule with it.
 pub use pallet_support::due::schedule;
 pub use types::{
-    AuditOutcome, Commitment, Decision, Job, JobStatus, JobVerification, MachineDependence,
-    PaidCheck, Receipt, Refutation,
+    AuditOutcome, Commitment, Decision, Dismissal, Job, JobStatus, JobVerification,
+    MachineDependence, PaidCheck, Receipt, Refutation, Undecided,
 };
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
@@ -449,9 +451,13 @@ pallet_support::storage! {
     /// `JobId → findings`: disputes of a live job that the referee set aside as machine-dependent,
     /// for its receipt (at most [`MAX_FINDINGS`]; removed when the job ends).
     pub MachineDependentFindings: map JobId => Vec<MachineDependence>;
+    /// `JobId → dismissals`: open challenges of a live job that the referee could not decide,
+    /// for its receipt (at most [`MAX_FINDINGS`]; removed when the job ends).
+    pub DismissedChallenges: map JobId => Vec<Dismissal>;
 }
 
-/// Most machine-dependence findings kept for one job's receipt.
+/// Most findings of each kind (machine-dependence, dismissed challenges) kept for one job's
+/// receipt.
 pub const MAX_FINDINGS: usize = 8;
 
 // ---------------------------------------------------------------------------------------------
@@ -760,6 +766,7 @@ impl<T: Config> Pallet<T> {
                 ));
             }
         }
+        Self::check_findings(state)?;
         Self::check_blobs(state)
     }
 }

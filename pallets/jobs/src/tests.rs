@@ -232,6 +232,7 @@ fn a_verified_job_settles_and_pays_everyone_from_the_escrow() {
         settled_at: 11,
         refuted: Vec::new(),
         machine_dependent: Vec::new(),
+        dismissed: Vec::new(),
     };
     let deposit = Jobs::blob_deposit(1_000);
     assert_eq!(
@@ -278,7 +279,7 @@ fn a_verified_job_settles_and_pays_everyone_from_the_escrow() {
 /// Issue 17: a dispute the referee set aside (the buyer's module is machine-dependent there)
 /// is on the receipt, and whoever had the referee run is repaid its fee out of the escrow:
 /// the worker and the verifier lose no money to the buyer's module. A job that ends otherwise
-/// drops its findings.
+/// drops its findings (and its dismissed challenges).
 #[test]
 fn a_set_aside_dispute_is_on_the_receipt_and_its_referee_call_is_paid_by_the_escrow() {
     let mut state = matched_job(false);
@@ -342,8 +343,21 @@ fn a_set_aside_dispute_is_on_the_receipt_and_its_referee_call_is_paid_by_the_esc
                 repay: vec![(CHARLIE, 1)],
                 replayed: 0,
             },
-        )
+        );
+        Jobs::note_dismissed(
+            ext,
+            0,
+            Dismissal {
+                segment: 1,
+                challenger: CHARLIE,
+                decided: Decision::RefereeOutput,
+                reason: Undecided::OutOfFuel,
+                repaid: None,
+                burned: 0,
+            },
+        );
     });
+    assert!(DismissedChallenges::get(&state, &0).is_some());
     for block in 4..=40 {
         end_block(&mut state, block);
     }
@@ -352,6 +366,32 @@ fn a_set_aside_dispute_is_on_the_receipt_and_its_referee_call_is_paid_by_the_esc
         Some(JobStatus::TimedOut { .. }) | None
     ));
     assert_eq!(MachineDependentFindings::get(&state, &0), None);
+    assert_eq!(DismissedChallenges::get(&state, &0), None);
+}
+
+/// Invariant 4: a dismissal kept for a job that has ended (or never was) is caught.
+#[test]
+fn invariant_checker_catches_findings_that_outlive_their_job() {
+    let mut state = matched_job(false);
+    let dismissal = Dismissal {
+        segment: 0,
+        challenger: CHARLIE,
+        decided: Decision::RefereeOutput,
+        reason: Undecided::Unestablished,
+        repaid: None,
+        burned: 0,
+    };
+    pallet_support::mock::apply(&mut state, |ext| {
+        DismissedChallenges::insert(ext, &7, &vec![dismissal.clone()])
+    });
+    let broken = Jobs::try_state(&state).unwrap_err();
+    assert!(broken.contains("job 7 has ended"), "{broken}");
+    let mut state = matched_job(false);
+    pallet_support::mock::apply(&mut state, |ext| {
+        DismissedChallenges::insert(ext, &0, &vec![dismissal; MAX_FINDINGS + 1])
+    });
+    let broken = Jobs::try_state(&state).unwrap_err();
+    assert!(broken.contains("keeps 9 dismissed challenges"), "{broken}");
 }
 
 const MODEL_RETENTION: BlockNumber = <Test as Config>::MODEL_RETENTION;

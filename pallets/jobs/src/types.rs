@@ -154,6 +154,46 @@ pub struct Receipt {
     /// Disputes the referee set aside because the buyer's module is machine-dependent there:
     /// nobody was slashed for them, and the results of those pieces are not verified.
     pub machine_dependent: Vec<MachineDependence>,
+    /// Open challenges the referee could not decide: nobody lost, and each challenger paid the
+    /// referee call out of its bond.
+    pub dismissed: Vec<Dismissal>,
+}
+
+/// An open challenge the referee could not decide: the disputed piece did not fit in the
+/// referee's fuel, or its verdict was machine-dependent from a state only the worker vouches
+/// for. Neither side is shown wrong, so nobody is slashed; the challenger pays whoever had the
+/// referee run its call fee out of the challenge bond (else a challenger could make an honest
+/// worker pay for referee calls again and again), the rest of the bond is released, and the
+/// challenge window goes on.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
+pub struct Dismissal {
+    /// The disputed segment.
+    pub segment: u64,
+    /// Who challenged.
+    pub challenger: AccountId,
+    /// Which piece the referee ran.
+    pub decided: Decision,
+    /// Why the referee could not decide.
+    pub reason: Undecided,
+    /// Whoever had the referee run, and what it received of its fee out of the challenge bond
+    /// (`None` when the challenger ran it itself: nothing moves).
+    pub repaid: Option<(AccountId, Balance)>,
+    /// What the challenge bond lost but the caller could not receive (its account would have
+    /// been created below the existential deposit), burned.
+    pub burned: Balance,
+}
+
+/// Why the referee could not decide a dispute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize, TypeInfo)]
+#[serde(rename_all = "snake_case")]
+pub enum Undecided {
+    /// The disputed piece did not finish within the referee's fuel.
+    #[codec(index = 0)]
+    OutOfFuel,
+    /// The piece was machine-dependent, from a state only the worker vouches for: not the
+    /// buyer's module's doing beyond doubt (`docs/nan-determinism.md`).
+    #[codec(index = 1)]
+    Unestablished,
 }
 
 /// A dispute the referee ended by finding the buyer's module *machine-dependent*: a disputed

@@ -77,7 +77,7 @@ use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
 use agora_primitives::storage::{Ext, StateRead};
 use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
-use pallet_jobs::{AuditOutcome, Decision, JobId};
+use pallet_jobs::{AuditOutcome, Decision, JobId, Undecided};
 use pallet_market::Fuel;
 use pallet_support::ensure;
 use parity_scale_codec::{Decode, Encode};
@@ -375,11 +375,7 @@ impl<T: Config> Pallet<T> {
             _ => RefereeOutcome::WorkerWrong,
         };
         Self::deposit_event(ext, Event::Refereed { job, outcome });
-        let decided = match &dispute.claim {
-            Claim::Steps(bisection) => Decision::RefereeStep { step: bisection.lo },
-            Claim::Segment(_) => Decision::RefereeSegment,
-            Claim::Output | Claim::Leaves(_) => Decision::RefereeOutput,
-        };
+        let decided = Self::referee_decision(&dispute.claim);
         match outcome {
             RefereeOutcome::WorkerRight => {
                 Self::challenger_loses(ext, job, audit, &dispute, (Some(*who), decided))
@@ -390,14 +386,26 @@ impl<T: Config> Pallet<T> {
             RefereeOutcome::Unestablished if Self::reopenable(&dispute) => {
                 Self::reopen_from_start(ext, (job, &record), audit, dispute, *who);
             }
-            RefereeOutcome::OutOfFuel | RefereeOutcome::Unestablished => {
-                Self::end_undecided(ext, job, audit, &dispute, *who)
+            RefereeOutcome::OutOfFuel => {
+                Self::end_undecided(ext, job, audit, &dispute, (*who, Undecided::OutOfFuel))
+            }
+            RefereeOutcome::Unestablished => {
+                Self::end_undecided(ext, job, audit, &dispute, (*who, Undecided::Unestablished))
             }
             RefereeOutcome::MachineDependent => {
                 Self::set_aside(ext, job, audit, &dispute, (*who, decided))
             }
         }
         Ok(())
+    }
+
+    /// The piece the referee runs for `claim`, as the receipt names it.
+    fn referee_decision(claim: &Claim) -> Decision {
+        match claim {
+            Claim::Steps(bisection) => Decision::RefereeStep { step: bisection.lo },
+            Claim::Segment(_) => Decision::RefereeSegment,
+            Claim::Output | Claim::Leaves(_) => Decision::RefereeOutput,
+        }
     }
 
     /// Whether an unestablished verdict on `dispute` reopens it from the job's start: a drawn
@@ -423,7 +431,13 @@ impl<T: Config> Pallet<T> {
         let Some((segment, worker_leaf)) = check.and_then(|c| Some((c.segment, c.worker_leaf?)))
         else {
             // Every disputed check has the worker's leaf (`open` needs it).
-            Self::end_undecided(ext, job, audit, &dispute, caller);
+            Self::end_undecided(
+                ext,
+                job,
+                audit,
+                &dispute,
+                (caller, Undecided::Unestablished),
+            );
             return;
         };
         dispute.claim = Claim::Leaves(crate::LeafBisection {
@@ -776,38 +790,49 @@ impl<T: Config> Pallet<T> {
         }
     }
 
-    /// The referee could not decide (the step needs more than its fuel): nobody can be shown
-    /// wrong. A check's mismatch ends the audit as a plain mismatch (held bonds released,
-    /// escrow refunded, nobody slashed); an open challenge is dismissed (the job verified as
-    /// before): the challenger proved nothing against a verified result, so it pays for the
-    /// referee call `caller` made out of its bond ([`Self::repay_to`]) and the rest is released.
-    /// Otherwise the same undecidable challenge could be raised again and again for the price
-    /// of its fee, each round costing the worker a referee call and moving its settlement.
+    /// The referee could not decide (`reason`): nobody can be shown wrong. A check's mismatch
+    /// ends the audit as a plain mismatch (held bonds released, escrow refunded, nobody
+    /// slashed); an open challenge is dismissed (the job verified as before, the dismissal kept
+    /// for the receipt): the challenger proved nothing against a verified result, so it pays for
+    /// the referee call `caller` made out of its bond ([`Self::repay_to`]) and the rest is
+    /// released. Otherwise the same undecidable challenge could be raised again and again for
+    /// the price of its fee, each round costing the worker a referee call and moving its
+    /// settlement.
     fn end_undecided(
         ext: &mut Ext<'_>,
         job: JobId,
         mut audit: Audit,
         dispute: &Dispute,
-        caller: AccountId,
+        (caller, reason): (AccountId, Undecided),
     ) {
         if dispute.check.is_some() {
             let segment = dispute.segment;
             Self::end_audit(ext, job, &audit, AuditOutcome::Mismatch { segment });
         } else {
             let challenger = dispute.challenger;
-            let mut owed = 0;
+            let (mut owed, mut repaid, mut burned) = (0, None, 0);
             if let Some((to, fee)) = Self::repay_to(Some(caller), &challenger) {
                 owed = fee.min(dispute.bond);
-                // All of it to the caller: nothing is burned.
-                Staking::<T>::slash_committed_rewarding(
+                // All of it to the caller; burned only if the caller cannot receive it.
+                let (lost, paid) = Staking::<T>::slash_committed_rewarding(
                     ext,
                     &challenger,
                     owed,
                     &to,
                     (100, Balance::MAX),
                 );
+                (repaid, burned) = (Some((to, paid)), lost);
             }
             Staking::<T>::release(ext, &challenger, dispute.bond.saturating_sub(owed));
+            let dismissal = pallet_jobs::Dismissal {
+                segment: dispute.segment,
+                challenger,
+                decided: Self::referee_decision(&dispute.claim),
+                reason,
+                repaid,
+                burned,
+            };
+            Jobs::<T>::note_dismissed(ext, job, dismissal);
             audit.dispute = None;
             Self::conclude(ext, job, audit);
         }

@@ -296,6 +296,30 @@ pub struct ReceiptReport {
     /// results are not verified.
     #[serde(default)]
     pub machine_dependent: Vec<MachineDependenceReport>,
+    /// Open challenges the referee could not decide: nobody was slashed; each challenger
+    /// repaid the referee call out of its bond.
+    #[serde(default)]
+    pub dismissed: Vec<DismissalReport>,
+}
+
+/// An open challenge on a receipt that the referee could not decide, in AGR.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DismissalReport {
+    /// Who challenged.
+    pub challenger: AccountId,
+    /// The disputed segment.
+    pub segment: u64,
+    /// The piece the referee ran (as in [`RefutationReport::decided`]).
+    pub decided: pallet_jobs::Decision,
+    /// Why it could not decide: `out_of_fuel` or `unestablished`.
+    pub reason: pallet_jobs::Undecided,
+    /// Who had the referee run and was repaid its fee out of the challenge bond (`None`: the
+    /// challenger itself).
+    pub repaid_to: Option<AccountId>,
+    /// The fee repaid.
+    pub repaid: String,
+    /// What the bond lost that the caller could not receive, burned (usually 0).
+    pub burned: String,
 }
 
 /// A dispute set aside on a receipt: the referee found the buyer's module machine-dependent.
@@ -369,6 +393,19 @@ impl From<&Receipt> for ReceiptReport {
                     open: x.open,
                     decided: x.decided,
                     replayed: x.replayed,
+                })
+                .collect(),
+            dismissed: r
+                .dismissed
+                .iter()
+                .map(|x| DismissalReport {
+                    challenger: x.challenger,
+                    segment: x.segment,
+                    decided: x.decided,
+                    reason: x.reason,
+                    repaid_to: x.repaid.map(|(to, _)| to),
+                    repaid: format_agr(x.repaid.map_or(0, |(_, fee)| fee)),
+                    burned: format_agr(x.burned),
                 })
                 .collect(),
         }

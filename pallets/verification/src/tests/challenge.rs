@@ -411,6 +411,30 @@ fn an_undecidable_challenge_repays_the_referee_call_out_of_the_bond() {
     assert_eq!(TestStaking::ledger(&state, &DAVE).active, dave - CALL_FEE);
     assert_eq!(TestBalances::free_balance(&state, &ALICE), alice + CALL_FEE);
     assert_eq!(TestBalances::total_issuance(&state), issuance);
+    // The dismissal is kept for the receipt, which lists it once the job settles.
+    let dismissal = pallet_jobs::Dismissal {
+        segment: 3,
+        challenger: DAVE,
+        decided: Decision::RefereeOutput,
+        reason: pallet_jobs::Undecided::OutOfFuel,
+        repaid: Some((ALICE, CALL_FEE)),
+        burned: 0,
+    };
+    assert_eq!(
+        pallet_jobs::DismissedChallenges::get(&state, &0),
+        Some(vec![dismissal.clone()])
+    );
+    let JobStatus::Verified { settle_at, .. } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("not verified");
+    };
+    for block in 7..=settle_at {
+        end_block(&mut state, block);
+    }
+    let JobStatus::Settled { receipt } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("not settled");
+    };
+    assert_eq!(receipt.dismissed, vec![dismissal]);
+    assert_eq!(pallet_jobs::DismissedChallenges::get(&state, &0), None);
 }
 
 #[test]
