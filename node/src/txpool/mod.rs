@@ -245,6 +245,10 @@ pub struct TxPool {
     by_hash: HashMap<Hash, u64>,
     /// Signer → (nonce → arrival number).
     by_signer: BTreeMap<AccountId, BTreeMap<Nonce, u64>>,
+    /// Signer → the fees of its ready extrinsics, summed: rule 5 reads it on every admission
+    /// (summing the signer's extrinsics there made admission quadratic in a signer's count, a
+    /// sixth of a loaded node's time under the chain's lock at 1,024 a signer).
+    fees_by_signer: BTreeMap<AccountId, Balance>,
     /// Signer → (nonce → extrinsic waiting for the gap before it to fill).
     waiting: BTreeMap<AccountId, BTreeMap<Nonce, Waiting>>,
     /// Hashes of the waiting extrinsics.
@@ -410,16 +414,7 @@ impl TxPool {
         state: &impl StateRead,
         valid: &ValidTransaction,
     ) -> Result<(), PoolError> {
-        let pooled_fees: Balance = self
-            .by_signer
-            .get(&valid.signer)
-            .map(|nonces| {
-                nonces
-                    .values()
-                    .filter_map(|arrival| self.by_arrival.get(arrival))
-                    .fold(0, |sum: Balance, tx| sum.saturating_add(tx.fee))
-            })
-            .unwrap_or(0);
+        let pooled_fees = self.fees_by_signer.get(&valid.signer).copied().unwrap_or(0);
         let needed = pooled_fees.saturating_add(valid.fee);
         let free = agora_runtime::Balances::free_balance(state, &valid.signer);
         if needed > free {
@@ -468,6 +463,8 @@ impl TxPool {
             .entry(valid.signer)
             .or_default()
             .insert(valid.nonce, arrival);
+        let fees = self.fees_by_signer.entry(valid.signer).or_default();
+        *fees = fees.saturating_add(valid.fee);
         self.by_hash.insert(hash, arrival);
         self.bytes = self.bytes.saturating_add(len);
         if valid.death != BlockNumber::MAX {
@@ -555,6 +552,9 @@ impl TxPool {
             nonces.remove(&tx.xt.nonce());
             if nonces.is_empty() {
                 self.by_signer.remove(&tx.xt.signer);
+                self.fees_by_signer.remove(&tx.xt.signer);
+            } else if let Some(fees) = self.fees_by_signer.get_mut(&tx.xt.signer) {
+                *fees = fees.saturating_sub(tx.fee);
             }
         }
         self.bytes = self.bytes.saturating_sub(tx.len);
@@ -1053,6 +1053,11 @@ mod tests {
             }
             let signed: usize = self.by_signer.values().map(BTreeMap::len).sum();
             assert_eq!(signed, self.by_arrival.len());
+            let mut fees: BTreeMap<AccountId, Balance> = BTreeMap::new();
+            for tx in self.by_arrival.values() {
+                *fees.entry(tx.xt.signer).or_default() += tx.fee;
+            }
+            assert_eq!(fees, self.fees_by_signer, "the fees kept per signer");
             let bytes: usize = self.by_arrival.values().map(|tx| tx.len).sum();
             assert_eq!(bytes, self.bytes);
             let waiting: Vec<&Waiting> = self.waiting.values().flat_map(BTreeMap::values).collect();
