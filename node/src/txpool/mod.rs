@@ -246,8 +246,8 @@ pub struct TxPool {
     /// Signer → (nonce → arrival number).
     by_signer: BTreeMap<AccountId, BTreeMap<Nonce, u64>>,
     /// Signer → the fees of its ready extrinsics, summed: rule 5 reads it on every admission
-    /// (summing the signer's extrinsics there made admission quadratic in a signer's count, a
-    /// sixth of a loaded node's time under the chain's lock at 1,024 a signer).
+    /// (summing the signer's extrinsics there made admission quadratic in a signer's count:
+    /// over 6 % of a loaded node's samples, under the chain's lock, at 1,024 a signer).
     fees_by_signer: BTreeMap<AccountId, Balance>,
     /// Signer → (nonce → extrinsic waiting for the gap before it to fill).
     waiting: BTreeMap<AccountId, BTreeMap<Nonce, Waiting>>,
