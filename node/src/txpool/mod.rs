@@ -823,6 +823,7 @@ mod tests {
         );
         assert_eq!(ready_nonces(&pool), vec![1]);
         assert_eq!(pool.waiting_len(), 0);
+        pool.assert_consistent();
     }
 
     #[test]
@@ -1368,5 +1369,6 @@ mod tests {
         state.insert(key, pallet_system::AccountInfo { nonce: 1 }.encode());
         assert_eq!(pool.prune_stale(&state).len(), 1);
         assert_eq!(pool.ready(10)[0].xt.nonce(), 1);
+        pool.assert_consistent();
     }
 }
