@@ -636,12 +636,18 @@ fn a_workers_state_from_a_purged_chain_does_not_skip_the_new_chains_jobs() {
         names.sort();
         names
     };
+    // The old chain runs to block 100 (40 s): far enough that the new chain's daemons start,
+    // the bid is placed and the job assigned below it even on a loaded machine (at block 40 a
+    // loaded CI run once assigned it past the old head, and the test could not tell).
+    const OLD_HEAD: u64 = 100;
     {
         let old = Node::start_with_block_time(400);
         let _worker = Daemon::start(&old, &WORKER_ARGS, &state, &cache);
-        old.wait_for(Duration::from_secs(60), "block 40 on the old chain", || {
-            (old.finalized_number() >= 40).then_some(())
-        });
+        old.wait_for(
+            Duration::from_secs(120),
+            "block 100 on the old chain",
+            || (old.finalized_number() >= OLD_HEAD).then_some(()),
+        );
     }
     let new = Node::start_with_block_time(400);
     let (mut worker, _verifier) = start_daemons(&new, dir.path(), &cache);
@@ -649,7 +655,7 @@ fn a_workers_state_from_a_purged_chain_does_not_skip_the_new_chains_jobs() {
     let log = worker.log_once("job assigned");
     assert!(log.contains("job assigned"), "{log}");
     assert!(
-        new.finalized_number() < 40,
+        new.finalized_number() < OLD_HEAD,
         "assigned below the old chain's head"
     );
     assert_eq!(id, 0, "job ids start again on the new chain");
