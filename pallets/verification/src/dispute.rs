@@ -810,19 +810,21 @@ impl<T: Config> Pallet<T> {
             Self::end_audit(ext, job, &audit, AuditOutcome::Mismatch { segment });
         } else {
             let challenger = dispute.challenger;
-            let (mut owed, mut repaid, mut burned) = (0, None, 0);
-            if let Some((to, fee)) = Self::repay_to(Some(caller), &challenger) {
-                owed = fee.min(dispute.bond);
-                // All of it to the caller; burned only if the caller cannot receive it.
-                let (lost, paid) = Staking::<T>::slash_committed_rewarding(
-                    ext,
-                    &challenger,
-                    owed,
-                    &to,
-                    (100, Balance::MAX),
-                );
-                (repaid, burned) = (Some((to, paid)), lost);
-            }
+            let (owed, repaid, burned) = match Self::repay_to(Some(caller), &challenger) {
+                Some((to, fee)) => {
+                    let owed = fee.min(dispute.bond);
+                    // All of it to the caller; burned only if the caller cannot receive it.
+                    let (burned, paid) = Staking::<T>::slash_committed_rewarding(
+                        ext,
+                        &challenger,
+                        owed,
+                        &to,
+                        (100, Balance::MAX),
+                    );
+                    (owed, Some((to, paid)), burned)
+                }
+                None => (0, None, 0),
+            };
             Staking::<T>::release(ext, &challenger, dispute.bond.saturating_sub(owed));
             let dismissal = pallet_jobs::Dismissal {
                 segment: dispute.segment,
