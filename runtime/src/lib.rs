@@ -67,7 +67,10 @@ use parity_scale_codec::{Decode, Encode};
 /// - 8: an open challenge the referee cannot decide is kept for the job's receipt
 ///   (`Receipt::dismissed`, storage `Jobs::DismissedChallenges`): receipts and the jobs that
 ///   hold them encode differently, so a chain started under 7 cannot switch.
-pub const SPEC_VERSION: u32 = 8;
+/// - 9: a bid whose assurance level would sample more than `MAX_SAMPLED_SEGMENTS` (64) of its
+///   segments is refused (error `SampleTooLarge`), bounding how long an audit keeps a worker's
+///   pay and collateral waiting. Existing bids and jobs are unaffected.
+pub const SPEC_VERSION: u32 = 9;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 
@@ -133,7 +136,7 @@ impl pallet_market::Config for Runtime {
     const MAX_PARAMS_LEN: u32 = 4_096;
     /// 10⁹ Mfuel: hours of training on the example MLP.
     const MAX_JOB_FUEL: pallet_market::Fuel = 1_000_000_000_000_000;
-    const MAX_SEGMENTS: u64 = 4_096;
+    const MAX_SEGMENTS: u64 = verification::MAX_SEGMENTS;
     const MAX_SEGMENT_FUEL: pallet_market::Fuel = verification::MAX_SEGMENT_FUEL;
     const MIN_RUN_BLOCKS: u32 = 5;
     const MIN_COLLATERAL: Balance = AGR;
@@ -144,6 +147,7 @@ impl pallet_market::Config for Runtime {
     const SAMPLE_PERMILLE: u32 = verification::SAMPLE_PERMILLE;
     const VERIFIERS_PER_SEGMENT: u32 = verification::VERIFIERS_PER_SEGMENT;
     const MAX_VERIFIERS_PER_SEGMENT: u32 = verification::MAX_VERIFIERS_PER_SEGMENT;
+    const MAX_SAMPLED_SEGMENTS: u64 = verification::MAX_SAMPLED_SEGMENTS;
     const VERIFIER_MARGIN_PERCENT: u32 = verification::VERIFIER_MARGIN_PERCENT;
     const PROVIDER_MARGIN_PERCENT: u32 = verification::PROVIDER_MARGIN_PERCENT;
     /// 1 µAGR a block: holding every one of the 16,384 bid slots burns 59 AGR an hour, the
@@ -237,6 +241,19 @@ pub mod verification {
     /// rare at the sampling rate above, and common when a bid asks for more; such a run gets
     /// one attestation window per `RUN_SEGMENTS` of its segments (`docs/verification.md`).
     pub const RUN_SEGMENTS: u64 = 2;
+    /// Most segments one job may have.
+    pub const MAX_SEGMENTS: u64 = 4_096;
+    /// Most segments one job's sample may re-execute: what the default sample of the largest
+    /// job draws (⌈4,096 × 15 / 1000⌉ = 62 uniform, the last and the worker's heaviest), so
+    /// only a bid asking for more than the default can meet it. A job's attestation then takes
+    /// at most 64 / `RUN_SEGMENTS` = 32 windows (32 minutes at 1 s blocks) where a bid checking
+    /// every segment of a 4,096-segment job took 2,048 (34 hours) while its worker's pay and
+    /// collateral waited; a buyer who wants every segment checked bids for at most 64.
+    pub const MAX_SAMPLED_SEGMENTS: u64 = 64;
+    const _: () = assert!(
+        (MAX_SEGMENTS * SAMPLE_PERMILLE as u64).div_ceil(1_000) + 2 <= MAX_SAMPLED_SEGMENTS,
+        "the default sample of the largest job must be within the bound"
+    );
     /// Blocks verifiers have to fetch, re-execute and attest (a minute at 1 s blocks).
     pub const ATTEST_BLOCKS: BlockNumber = 60;
     /// The slowest verifier the parameters are sized for: 500 Mfuel/s. The engine re-executes

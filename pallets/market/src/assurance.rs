@@ -96,6 +96,14 @@ impl Params {
         self.uniform_samples(segments).saturating_add(1)
     }
 
+    /// Segments of an `N`-segment job a check may re-execute: the sampled ones and the worker's
+    /// named heaviest, which is one more unless it is the last or every segment is sampled.
+    pub fn drawn_segments(&self, segments: u64) -> u64 {
+        self.sampled_segments(segments)
+            .saturating_add(1)
+            .min(segments)
+    }
+
     /// The fee for a check that re-executed `fuel` at `price` per Mfuel.
     pub fn check_fee(&self, price: Balance, fuel: Fuel) -> Option<Balance> {
         let with_margin = fuel_cost(price, fuel)?
@@ -132,7 +140,7 @@ impl Params {
         let segments = segments.max(1);
         let sampled = self.sampled_segments(segments);
         let uniform = sampled.saturating_sub(1);
-        let drawn = sampled.saturating_add(1).min(segments);
+        let drawn = self.drawn_segments(segments);
         let checks = drawn.checked_mul(u64::from(self.verifiers_per_segment))?;
         let max_check_fuel = max_fuel.div_ceil(segments).checked_mul(2)?;
         let verification_escrow = self

@@ -143,6 +143,15 @@ impl<T: Config> Pallet<T> {
                     .is_none_or(|a| a.checks <= T::MAX_SEGMENTS),
             Self::error(Error::TooManyVerifiers)
         );
+        // A long run of sampled segments is attested in one window per `RUN_SEGMENTS` of them,
+        // one after another: at 1000 per thousand and `MAX_SEGMENTS` that was thousands of
+        // windows (days) during which the worker's pay and collateral waited on the buyer's
+        // choice. The bound keeps every audit within `MAX_SAMPLED_SEGMENTS / RUN_SEGMENTS`.
+        ensure!(
+            Self::assurance_params_for(terms).drawn_segments(spec.segments())
+                <= T::MAX_SAMPLED_SEGMENTS,
+            Self::error(Error::SampleTooLarge)
+        );
         ensure!(
             terms.run_blocks >= T::MIN_RUN_BLOCKS,
             Self::error(Error::RunWindowTooShort)

@@ -123,6 +123,11 @@ pub trait Config: pallet_staking::Config {
     const VERIFIERS_PER_SEGMENT: u32;
     /// The most verifiers a bid may ask for each sampled segment.
     const MAX_VERIFIERS_PER_SEGMENT: u32;
+    /// The most segments one job's sample may re-execute (the last, the uniform draws and the
+    /// worker's heaviest). Consecutive sampled segments are attested as one run, which gets an
+    /// attestation window per `RUN_SEGMENTS` of its segments; this bounds a job's audit, and so
+    /// how long its worker's pay and collateral wait, whatever assurance level its bid asks for.
+    const MAX_SAMPLED_SEGMENTS: u64;
     /// What a check's fee adds to the price of the fuel it re-executed, in percent.
     const VERIFIER_MARGIN_PERCENT: u32;
     /// The largest provider margin (in percent of the price) a job's collateral is sized for:
@@ -371,6 +376,12 @@ pub enum Error {
     /// This node does not hold the dataset's bytes (registered, but not uploaded here).
     #[error("this node does not hold the dataset's bytes: upload them before bidding")]
     DatasetUnavailable,
+    /// The assurance level would sample more of the job's segments than `MAX_SAMPLED_SEGMENTS`.
+    #[error(
+        "the assurance level samples more segments than MAX_SAMPLED_SEGMENTS: ask for a lower \
+         level, or split the job into fewer, longer segments"
+    )]
+    SampleTooLarge,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -405,6 +416,7 @@ agora_primitives::impl_pallet_error!(Error {
     TooManyVerifiers,
     ModuleUnavailable,
     DatasetUnavailable,
+    SampleTooLarge,
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -253,6 +253,54 @@ fn a_buyer_chooses_how_many_verifiers_check_each_segment_and_pays_for_each() {
     assert_eq!(result, Err(error(Error::TooManyVerifiers)));
 }
 
+/// Found in review (issue 10): consecutive sampled segments are attested as one run, one
+/// attestation window per `RUN_SEGMENTS` of them, so a bid checking every segment of a job at
+/// the segment bound kept its worker's pay and collateral waiting thousands of windows. A bid
+/// may sample at most `MAX_SAMPLED_SEGMENTS` (16 here); the default sample of the longest job
+/// is within it, and a refused bid reserves nothing.
+#[test]
+fn a_bid_may_not_sample_more_segments_than_the_bound() {
+    let max = <Test as crate::Config>::MAX_SAMPLED_SEGMENTS;
+    let of = |segments: u64| JobSpec {
+        steps: segments * 10,
+        ..spec()
+    };
+    let at = |permille: u32| BidTerms {
+        assurance_permille: permille,
+        ..terms(AGR / 2, 10 * MFUEL)
+    };
+    assert_eq!(
+        Market::assurance_params_for(&at(1_000)).drawn_segments(max + 1),
+        max + 1
+    );
+    let mut state = genesis_state();
+    let (at_bound, _) = step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, of(max), at(1_000))
+    });
+    at_bound.unwrap();
+    let reserved = TestBalances::reserved_balance(&state, &ALICE);
+    let (past, events) = step(&mut state, 1, |ext| {
+        Market::place_bid(ext, &ALICE, of(max + 1), at(1_000))
+    });
+    assert_eq!(past, Err(error(Error::SampleTooLarge)));
+    assert!(events.is_empty(), "a refused bid emits nothing: {events:?}");
+    assert_eq!(TestBalances::reserved_balance(&state, &ALICE), reserved);
+    assert_eq!(Market::open_bids(&state), vec![0]);
+    // The longest job a bid may have, at the default level and at the highest level the bound
+    // leaves it (a quarter of 64 segments sampled, the last and the heaviest besides).
+    let longest = <Test as crate::Config>::MAX_SEGMENTS;
+    for (permille, placed) in [(0, true), (218, true), (219, false)] {
+        let (result, _) = step(&mut state, 1, |ext| {
+            Market::place_bid(ext, &ALICE, of(longest), at(permille))
+        });
+        assert_eq!(
+            result.is_ok(),
+            placed,
+            "{permille} per thousand: {result:?}"
+        );
+    }
+}
+
 #[test]
 fn escrow_rounds_up_to_cover_any_payment() {
     assert_eq!(fuel_cost(3, 1), Some(1));

@@ -118,6 +118,9 @@ pub trait Params {
     const VERIFIERS_PER_SEGMENT: u32 = 1;
     /// `pallet_market::Config::MAX_VERIFIERS_PER_SEGMENT`.
     const MAX_VERIFIERS_PER_SEGMENT: u32 = 3;
+    /// `pallet_market::Config::MAX_SAMPLED_SEGMENTS`: a quarter of `MAX_SEGMENTS`, so that a
+    /// bid checking every segment of a long job meets it.
+    const MAX_SAMPLED_SEGMENTS: u64 = 16;
     /// `pallet_market::Config::VERIFIER_MARGIN_PERCENT`.
     const VERIFIER_MARGIN_PERCENT: u32 = 10;
     /// `pallet_market::Config::PROVIDER_MARGIN_PERCENT`.
@@ -418,7 +421,7 @@ macro_rules! mock_runtime {
             MAX_SEGMENT_FUEL: u64, MIN_RUN_BLOCKS: u32, MIN_COLLATERAL: $crate::__private::Balance,
             MIN_BID_ESCROW: $crate::__private::Balance,
             SAMPLE_PERMILLE: u32, VERIFIERS_PER_SEGMENT: u32, MAX_VERIFIERS_PER_SEGMENT: u32,
-            VERIFIER_MARGIN_PERCENT: u32,
+            MAX_SAMPLED_SEGMENTS: u64, VERIFIER_MARGIN_PERCENT: u32,
             PROVIDER_MARGIN_PERCENT: u32,
             ORDER_RENT_PER_BLOCK: $crate::__private::Balance,
             OFFER_BOND: $crate::__private::Balance,
