@@ -67,9 +67,10 @@ use parity_scale_codec::{Decode, Encode};
 /// - 8: an open challenge the referee cannot decide is kept for the job's receipt
 ///   (`Receipt::dismissed`, storage `Jobs::DismissedChallenges`): receipts and the jobs that
 ///   hold them encode differently, so a chain started under 7 cannot switch.
-/// - 9: a bid whose assurance level would sample more than `MAX_SAMPLED_SEGMENTS` (64) of its
-///   segments is refused (error `SampleTooLarge`), bounding how long an audit keeps a worker's
-///   pay and collateral waiting. Existing bids and jobs are unaffected.
+/// - 9: a bid whose assurance level would sample more than `MAX_SAMPLED_SEGMENTS` (256) of its
+///   segments is refused (error `SampleTooLarge`), bounding an audit's attestation phase. Bids
+///   placed before are not checked again: a chain upgraded in place with such bids open keeps
+///   them as they were.
 pub const SPEC_VERSION: u32 = 9;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
@@ -243,16 +244,22 @@ pub mod verification {
     pub const RUN_SEGMENTS: u64 = 2;
     /// Most segments one job may have.
     pub const MAX_SEGMENTS: u64 = 4_096;
-    /// Most segments one job's sample may re-execute: what the default sample of the largest
-    /// job draws (⌈4,096 × 15 / 1000⌉ = 62 uniform, the last and the worker's heaviest), so
-    /// only a bid asking for more than the default can meet it. A job's attestation then takes
-    /// at most 64 / `RUN_SEGMENTS` = 32 windows (32 minutes at 1 s blocks) where a bid checking
-    /// every segment of a 4,096-segment job took 2,048 (34 hours) while its worker's pay and
-    /// collateral waited; a buyer who wants every segment checked bids for at most 64.
-    pub const MAX_SAMPLED_SEGMENTS: u64 = 64;
+    /// Most segments one job's sample may re-execute (the last, the uniform draws and the
+    /// worker's heaviest). A job's attestation then takes at most 256 / `RUN_SEGMENTS` = 128
+    /// windows (2 h 8 min at 1 s blocks), where a bid checking every segment of a 4,096-segment
+    /// job took 2,048 (34 hours) while its worker's pay and collateral waited, however little
+    /// fuel its segments used; and a verifier drawn for the longest run commits at most 256
+    /// check bonds. 256 rather than the default sample of the largest job (64) so that such a
+    /// job can still buy down its collateral: up to 62 ‰ there, about 3× its max pay instead of
+    /// 15× at the default (`docs/economics.md`); every segment can be checked up to 256.
+    pub const MAX_SAMPLED_SEGMENTS: u64 = 256;
     const _: () = assert!(
         (MAX_SEGMENTS * SAMPLE_PERMILLE as u64).div_ceil(1_000) + 2 <= MAX_SAMPLED_SEGMENTS,
         "the default sample of the largest job must be within the bound"
+    );
+    const _: () = assert!(
+        MAX_SAMPLED_SEGMENTS * MAX_VERIFIERS_PER_SEGMENT as u64 <= MAX_SEGMENTS,
+        "every check of the largest sample is a record in the job's audit, at most MAX_SEGMENTS"
     );
     /// Blocks verifiers have to fetch, re-execute and attest (a minute at 1 s blocks).
     pub const ATTEST_BLOCKS: BlockNumber = 60;

@@ -66,7 +66,7 @@ pub struct BidArgs {
     pub requeue: bool,
     /// Assurance level: segments drawn for checking per thousand (besides the last and the
     /// worker's heaviest), 1-1000; more checks cost more escrow and need less worker
-    /// collateral. The whole sample may be at most the chain's MAX_SAMPLED_SEGMENTS (64)
+    /// collateral. The whole sample may be at most the chain's MAX_SAMPLED_SEGMENTS (256)
     /// segments: checking every segment needs a job of at most that many. Default: the chain's.
     #[arg(long, value_name = "PERMILLE", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub assurance: Option<u32>,

@@ -136,21 +136,23 @@ impl<T: Config> Pallet<T> {
         let assurance = Self::assurance(spec, terms);
         // Every check is a record in the job's audit: more verifiers may not make it longer
         // than the longest a job's sample can be with one.
+        // A long run of sampled segments is attested in one window per `RUN_SEGMENTS` of them,
+        // one after another, however little fuel they use: at 1000 per thousand and
+        // `MAX_SEGMENTS` that was thousands of windows (days) during which the worker's pay and
+        // collateral waited on the buyer's choice. The bound keeps every attestation phase
+        // within `MAX_SAMPLED_SEGMENTS / RUN_SEGMENTS` windows. Before the verifiers' bound: a
+        // sample too large with one verifier is too large with any.
+        ensure!(
+            Self::assurance_params_for(terms).drawn_segments(spec.segments())
+                <= T::MAX_SAMPLED_SEGMENTS,
+            Self::error(Error::SampleTooLarge)
+        );
         ensure!(
             terms.assurance_verifiers <= T::MAX_VERIFIERS_PER_SEGMENT
                 && assurance
                     .as_ref()
                     .is_none_or(|a| a.checks <= T::MAX_SEGMENTS),
             Self::error(Error::TooManyVerifiers)
-        );
-        // A long run of sampled segments is attested in one window per `RUN_SEGMENTS` of them,
-        // one after another: at 1000 per thousand and `MAX_SEGMENTS` that was thousands of
-        // windows (days) during which the worker's pay and collateral waited on the buyer's
-        // choice. The bound keeps every audit within `MAX_SAMPLED_SEGMENTS / RUN_SEGMENTS`.
-        ensure!(
-            Self::assurance_params_for(terms).drawn_segments(spec.segments())
-                <= T::MAX_SAMPLED_SEGMENTS,
-            Self::error(Error::SampleTooLarge)
         );
         ensure!(
             terms.run_blocks >= T::MIN_RUN_BLOCKS,

@@ -125,8 +125,8 @@ pub trait Config: pallet_staking::Config {
     const MAX_VERIFIERS_PER_SEGMENT: u32;
     /// The most segments one job's sample may re-execute (the last, the uniform draws and the
     /// worker's heaviest). Consecutive sampled segments are attested as one run, which gets an
-    /// attestation window per `RUN_SEGMENTS` of its segments; this bounds a job's audit, and so
-    /// how long its worker's pay and collateral wait, whatever assurance level its bid asks for.
+    /// attestation window per `RUN_SEGMENTS` of its segments; this bounds the attestation phase
+    /// of a job's audit (not its disputes) whatever assurance level its bid asks for.
     const MAX_SAMPLED_SEGMENTS: u64;
     /// What a check's fee adds to the price of the fuel it re-executed, in percent.
     const VERIFIER_MARGIN_PERCENT: u32;

@@ -238,7 +238,10 @@ fn a_buyer_chooses_how_many_verifiers_check_each_segment_and_pays_for_each() {
     });
     assert_eq!(result, Err(error(Error::TooManyVerifiers)));
     // Every segment of the job checked by the most verifiers: within MAX_SEGMENTS (64) here
-    // for 4 segments, past it for 64.
+    // for 4 segments. For 64 it would be past it, but the sample's own bound
+    // (MAX_SAMPLED_SEGMENTS, 16 here) refuses that first: with it, MAX_SAMPLED_SEGMENTS ×
+    // MAX_VERIFIERS_PER_SEGMENT ≤ MAX_SEGMENTS (here and in the runtime) keeps every audit's
+    // checks within MAX_SEGMENTS.
     let (result, _) = step(&mut state, 1, |ext| {
         Market::place_bid(ext, &ALICE, spec(), with(1_000, max))
     });
@@ -250,7 +253,12 @@ fn a_buyer_chooses_how_many_verifiers_check_each_segment_and_pays_for_each() {
     let (result, _) = step(&mut state, 1, |ext| {
         Market::place_bid(ext, &ALICE, long, with(1_000, max))
     });
-    assert_eq!(result, Err(error(Error::TooManyVerifiers)));
+    assert_eq!(result, Err(error(Error::SampleTooLarge)));
+    let (sampled, segments) = (
+        <Test as crate::Config>::MAX_SAMPLED_SEGMENTS,
+        <Test as crate::Config>::MAX_SEGMENTS,
+    );
+    assert!(sampled * u64::from(max) <= segments);
 }
 
 /// Found in review (issue 10): consecutive sampled segments are attested as one run, one
@@ -287,17 +295,18 @@ fn a_bid_may_not_sample_more_segments_than_the_bound() {
     assert_eq!(TestBalances::reserved_balance(&state, &ALICE), reserved);
     assert_eq!(Market::open_bids(&state), vec![0]);
     // The longest job a bid may have, at the default level and at the highest level the bound
-    // leaves it (a quarter of 64 segments sampled, the last and the heaviest besides).
+    // leaves it (14 of its 64 segments drawn uniformly, the last and the heaviest besides).
     let longest = <Test as crate::Config>::MAX_SEGMENTS;
     for (permille, placed) in [(0, true), (218, true), (219, false)] {
         let (result, _) = step(&mut state, 1, |ext| {
             Market::place_bid(ext, &ALICE, of(longest), at(permille))
         });
-        assert_eq!(
-            result.is_ok(),
-            placed,
-            "{permille} per thousand: {result:?}"
-        );
+        let expected = if placed {
+            Ok(())
+        } else {
+            Err(error(Error::SampleTooLarge))
+        };
+        assert_eq!(result.map(|_| ()), expected, "{permille} per thousand");
     }
 }
 
