@@ -7,7 +7,10 @@
 //!   [`METHOD_PREFIX_BYTES`] of a body to learn its method, refuses a body over that method's
 //!   limit from its `Content-Length` (or as soon as it grows past it), and gives a blob
 //!   transfer a client slot and a node slot, which it holds until the answer's body has been
-//!   sent, under a deadline that a slow reader or writer misses.
+//!   sent, under a deadline that a slow reader or writer misses. An upload's bytes of the
+//!   node's budget are held before its body is read (its size is the registered blob's); a
+//!   download's before its answer is built, when the (small) request names a registered blob,
+//!   and otherwise once the answer's size is known.
 //! - [`CallLimitsLayer`] sits in front of every method, on both transports: it refuses blob
 //!   transfers over WebSocket, subscriptions over the connection's rate and calls past the
 //!   connection's in-flight bound, and holds a scan until its client's turn and the node's
@@ -346,6 +349,32 @@ struct Transfer {
     budget: Option<OwnedSemaphorePermit>,
 }
 
+impl Transfer {
+    /// The bytes of the node's budget it holds.
+    fn held(&self) -> u64 {
+        self.budget
+            .as_ref()
+            .map_or(0, |permit| permit.num_permits() as u64 * BUDGET_UNIT)
+    }
+
+    /// Holds at least `bytes` of the node's budget, waiting in order until `until` for what it
+    /// lacks; `false` if the budget stayed full.
+    async fn hold(&mut self, gate: &Gate, bytes: u64, until: Instant) -> bool {
+        let lacking = bytes.saturating_sub(self.held());
+        if lacking == 0 {
+            return true;
+        }
+        let Some(more) = reserve_until(gate, lacking, until).await else {
+            return false;
+        };
+        match &mut self.budget {
+            Some(budget) => budget.merge(more),
+            None => self.budget = Some(more),
+        }
+        true
+    }
+}
+
 /// Why a request was refused before it reached its method.
 #[derive(Debug)]
 struct Refusal {
@@ -489,15 +518,11 @@ where
             let response = inner.call(request).await?;
             let (parts, body) = response.into_parts();
             let size = body.size_hint().upper().unwrap_or(MAX_BODY_BYTES.into());
-            if transfer.budget.is_none() {
-                // A download: its size is known now that it is made.
-                match reserve_until(gate, size, queue_deadline()).await {
-                    Some(budget) => transfer.budget = Some(budget),
-                    None => {
-                        let why = "the node's transfer budget stayed full";
-                        return Ok(busy_transfer(agora_rpc_api::method::BLOB_GET, why).response());
-                    }
-                }
+            // A download of a blob the chain has registered holds its answer's bytes already
+            // (`admit`); any other's size is known only now that it is made.
+            if !transfer.hold(gate, size, queue_deadline()).await {
+                let why = "the node's transfer budget stayed full";
+                return Ok(busy_transfer(agora_rpc_api::method::BLOB_GET, why).response());
             }
             let body = Gated::new(Bytes::new(), body, u64::MAX)
                 .with_deadline(size)
@@ -564,14 +589,30 @@ async fn admit(
     // The bytes a transfer's body counts for its budget and its deadline: as declared, or its
     // method's limit when it does not say.
     let expected = declared.unwrap_or(limit);
+    let mut ahead = prefix.clone();
     let transfer = match (method, client) {
         (Some(method), Some(client)) if is_transfer(method) => {
-            let upload = (method == agora_rpc_api::method::BLOB_PUT).then_some(expected);
-            Some(acquire_transfer(gate, client, method, upload, queue_deadline()).await?)
+            let budget = if method == agora_rpc_api::method::BLOB_PUT {
+                Some(expected)
+            } else {
+                // A download's answer is its blob as hex: hold those bytes before the answer
+                // is built, not after (a 64 MiB blob's is ~128 MiB, which waited, built, for
+                // the budget while slow readers held it).
+                ahead = tokio::time::timeout(grace, read_rest(&mut body, ahead, limit))
+                    .await
+                    .map_err(|_| {
+                        Refusal::busy(408, format!("the request did not arrive within {grace:?}"))
+                    })?
+                    .map_err(|size| Refusal::too_large(Some(method), size, limit))?;
+                requested_blob(&ahead)
+                    .and_then(|hash| registry(&hash))
+                    .map(|size| download_bytes(size, ahead.len() as u64))
+            };
+            Some(acquire_transfer(gate, client, method, budget, queue_deadline()).await?)
         }
         _ => None,
     };
-    let mut body = Gated::new(prefix, body, limit);
+    let mut body = Gated::new(ahead, body, limit);
     if transfer.is_some() {
         body = body.with_deadline(expected);
     }
@@ -607,13 +648,47 @@ fn busy_transfer(method: &str, why: &str) -> Refusal {
     Refusal::busy(200, format!("{method}: {why}; retry later"))
 }
 
-/// `client`'s turn for a transfer by `method`, and for an upload of `upload` bytes its share
-/// of the node's budget; waits in order until `until`.
+/// The rest of a small request's body after `ahead`, all of it; `Err(size)` once it grows past
+/// `limit` bytes. A body that cannot be read ends where it broke: the method answers that.
+async fn read_rest(body: &mut HttpBody, ahead: Bytes, limit: u64) -> Result<Bytes, u64> {
+    let mut whole = BytesMut::from(ahead.as_ref());
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
+        let Ok(data) = frame.map(Frame::into_data) else {
+            break;
+        };
+        whole.extend_from_slice(&data.unwrap_or_default());
+        if whole.len() as u64 > limit {
+            return Err(whole.len() as u64);
+        }
+    }
+    Ok(whole.freeze())
+}
+
+/// The blob a `blob_get` request names (by position or as `hash`), if it is one request that
+/// does.
+fn requested_blob(request: &[u8]) -> Option<Hash> {
+    let request: serde_json::Value = serde_json::from_slice(request).ok()?;
+    let params = request.get("params")?;
+    let hash = params.get(0).or_else(|| params.get("hash"))?;
+    Hash::from_hex(hash.as_str()?).ok()
+}
+
+/// The most bytes the answer to a `blob_get` of a `size`-byte blob takes: its hex and the
+/// JSON around it, whose id is no longer than the `request` bytes that carried it.
+fn download_bytes(size: u64, request: u64) -> u64 {
+    size.saturating_mul(2)
+        .saturating_add(request)
+        .saturating_add(64)
+}
+
+/// `client`'s turn for a transfer by `method`, and, when its size is known (an upload's, or a
+/// download of a registered blob's answer), `budget` bytes of the node's budget; waits in order
+/// until `until`.
 async fn acquire_transfer(
     gate: &Arc<Gate>,
     client: IpAddr,
     method: &str,
-    upload: Option<u64>,
+    budget: Option<u64>,
     until: Instant,
 ) -> Result<Transfer, Refusal> {
     let place = gate.client_transfer(client).ok_or_else(|| {
@@ -641,7 +716,7 @@ async fn acquire_transfer(
         _place: place,
         budget: None,
     };
-    if let Some(bytes) = upload {
+    if let Some(bytes) = budget {
         transfer.budget = Some(reserve_until(gate, bytes, until).await.ok_or_else(waited)?);
     }
     Ok(transfer)
@@ -999,5 +1074,73 @@ mod tests {
         // Nothing is held now: every entry is forgotten.
         assert_eq!(gate.clients().len(), 0, "idle clients are forgotten");
         assert_eq!(gate.scans.available_permits(), MAX_SCANS);
+    }
+
+    #[test]
+    fn a_download_request_names_its_blob_by_position_or_by_name() {
+        let hash = Hash([7; 32]);
+        let by_position =
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"blob_get","params":["{hash}"]}}"#);
+        let by_name = format!(r#"{{"id":"x","method":"blob_get","params":{{"hash":"{hash}"}}}}"#);
+        assert_eq!(requested_blob(by_position.as_bytes()), Some(hash));
+        assert_eq!(requested_blob(by_name.as_bytes()), Some(hash));
+        for garbage in [
+            &b"{\"method\":\"blob_get\",\"params\":[\"0x12\"]}"[..],
+            b"{\"method\":\"blob_get\"}",
+            b"[{\"method\":\"blob_get\"}]",
+            b"not json",
+        ] {
+            assert_eq!(requested_blob(garbage), None);
+        }
+    }
+
+    /// Found in review (2026-12-04): a download's answer was built before its bytes of the
+    /// budget were reserved, so while slow readers held the budget each further `blob_get` of
+    /// a 64 MiB blob held its ~128 MiB answer for up to 30 s. A download of a registered blob
+    /// now waits for its bytes first; its answer is not built until they are free.
+    #[tokio::test]
+    async fn a_download_holds_its_budget_before_its_answer_is_built() {
+        let gate = Gate::new();
+        let hash = Hash([7; 32]);
+        let size = 1u64 << 20;
+        let registry: Registry = Arc::new(move |h: &Hash| (*h == hash).then_some(size));
+        let built = Arc::new(AtomicUsize::new(0));
+        let inner = tower::service_fn({
+            let built = built.clone();
+            move |_request: HttpRequest| {
+                built.fetch_add(1, Ordering::SeqCst);
+                let answer = vec![b'0'; usize::try_from(2 * size).unwrap_or(0)];
+                async move { Ok::<_, BoxError>(HttpResponse::new(HttpBody::from(answer))) }
+            }
+        });
+        let all = gate
+            .reserve(MAX_TRANSFER_BYTES)
+            .await
+            .expect("slow readers hold it all");
+        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"blob_get","params":["{hash}"]}}"#);
+        let mut request = HttpRequest::new(HttpBody::from(body));
+        *request.method_mut() = http::Method::POST;
+        request.extensions_mut().insert(ClientAddr(ip(2)));
+        let mut task = tokio::spawn({
+            let gate = gate.clone();
+            let mut inner = inner;
+            async move {
+                let response = serve_admitted((&gate, &registry), &mut inner, request).await;
+                response.map(|r| (r.status(), is_refusal(&r)))
+            }
+        });
+        assert!(
+            within_a_moment(&mut task).await.is_none(),
+            "it waits for the budget"
+        );
+        assert_eq!(
+            built.load(Ordering::SeqCst),
+            0,
+            "and builds nothing meanwhile"
+        );
+        drop(all);
+        let served = task.await.expect("the task ran").expect("an answer");
+        assert_eq!(served, (http::StatusCode::OK, false));
+        assert_eq!(built.load(Ordering::SeqCst), 1);
     }
 }
