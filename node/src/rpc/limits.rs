@@ -855,6 +855,7 @@ impl http_body::Body for Gated {
 mod tests {
     use super::*;
     use agora_rpc_api::method::BLOB_GET;
+    use serde_json::json;
     use std::net::Ipv4Addr;
 
     fn ip(last: u8) -> IpAddr {
@@ -1079,11 +1080,14 @@ mod tests {
     #[test]
     fn a_download_request_names_its_blob_by_position_or_by_name() {
         let hash = Hash([7; 32]);
-        let by_position =
-            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"blob_get","params":["{hash}"]}}"#);
-        let by_name = format!(r#"{{"id":"x","method":"blob_get","params":{{"hash":"{hash}"}}}}"#);
-        assert_eq!(requested_blob(by_position.as_bytes()), Some(hash));
-        assert_eq!(requested_blob(by_name.as_bytes()), Some(hash));
+        let hex = hash.to_hex();
+        let by_position = json!({"jsonrpc": "2.0", "id": 1, "method": BLOB_GET, "params": [hex]});
+        let by_name = json!({"id": "x", "method": BLOB_GET, "params": {"hash": hex}});
+        assert_eq!(
+            requested_blob(by_position.to_string().as_bytes()),
+            Some(hash)
+        );
+        assert_eq!(requested_blob(by_name.to_string().as_bytes()), Some(hash));
         for garbage in [
             &b"{\"method\":\"blob_get\",\"params\":[\"0x12\"]}"[..],
             b"{\"method\":\"blob_get\"}",
@@ -1117,8 +1121,9 @@ mod tests {
             .reserve(MAX_TRANSFER_BYTES)
             .await
             .expect("slow readers hold it all");
-        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"blob_get","params":["{hash}"]}}"#);
-        let mut request = HttpRequest::new(HttpBody::from(body));
+        let body =
+            json!({"jsonrpc": "2.0", "id": 1, "method": BLOB_GET, "params": [hash.to_hex()]});
+        let mut request = HttpRequest::new(HttpBody::from(body.to_string()));
         *request.method_mut() = http::Method::POST;
         request.extensions_mut().insert(ClientAddr(ip(2)));
         let mut task = tokio::spawn({
