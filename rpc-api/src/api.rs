@@ -153,10 +153,13 @@ pub trait StateWatchApi {
     /// [`MAX_KEYS_PER_CALL`](crate::MAX_KEYS_PER_CALL) of them; watching every key is not
     /// offered) as `state_storage`: every key at the best block first, then the keys whose
     /// value changed, at each new best block.
+    /// A client watches at most [`MAX_WATCHED_KEYS_PER_CLIENT`](crate::limits::MAX_WATCHED_KEYS_PER_CLIENT)
+    /// keys over all its subscriptions.
     #[subscription(
         name = "subscribeStorage" => "storage",
         unsubscribe = "unsubscribeStorage",
-        item = StorageChangeSet
+        item = StorageChangeSet,
+        with_extensions
     )]
     async fn subscribe_storage(&self, keys: Option<Vec<Hex>>) -> SubscriptionResult;
 }

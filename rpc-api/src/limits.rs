@@ -39,7 +39,11 @@
 //! - **Subscriptions**: at most [`MAX_SUBSCRIPTIONS_PER_CONNECTION`] held at once on a
 //!   connection, and new ones at most [`SUBSCRIBE_BURST`] at once and
 //!   [`SUBSCRIBES_PER_SEC`] per second after that; a subscription over the rate is refused
-//!   with [`ErrorCode::Busy`](crate::ErrorCode::Busy).
+//!   with [`ErrorCode::Busy`](crate::ErrorCode::Busy). A storage subscription reads its keys
+//!   at every new best block, so the keys watched are bounded too: at most
+//!   [`MAX_WATCHED_KEYS_PER_CLIENT`] per client over all its connections and
+//!   [`MAX_WATCHED_KEYS`] on the node; one past them is refused with
+//!   [`ErrorCode::Busy`](crate::ErrorCode::Busy), naming the bound.
 //! - **Scans** ([`SCAN_METHODS`]: key pages, storage queries and read proofs of many keys, the
 //!   views that walk a map or read dozens of blocks) cost the node more than a few reads. Each
 //!   waits for its client's turn ([`MAX_SCANS_PER_CLIENT`] at a time) and then the node's
@@ -108,6 +112,11 @@ pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 64;
 pub const SUBSCRIBE_BURST: u32 = 32;
 /// New subscriptions per second a connection may open after its burst.
 pub const SUBSCRIBES_PER_SEC: u32 = 8;
+/// Storage keys one client (IP address) may watch at once over all its storage subscriptions:
+/// each is read at every new best block while watched.
+pub const MAX_WATCHED_KEYS_PER_CLIENT: usize = 4_096;
+/// Storage keys all clients together may watch at once on one node.
+pub const MAX_WATCHED_KEYS: usize = 65_536;
 /// Unanswered calls one WebSocket connection may have.
 pub const MAX_CALLS_IN_FLIGHT: usize = 64;
 

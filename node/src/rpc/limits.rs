@@ -46,8 +46,10 @@ use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
 mod calls;
+mod watch;
 
 pub(crate) use calls::CallLimitsLayer;
+pub(crate) use watch::{WatchBudget, Watched};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -133,6 +135,8 @@ pub(crate) struct Gate {
     connections: AtomicUsize,
     /// Scans the node may run now ([`MAX_SCANS`]); waiters served in order.
     scans: Arc<Semaphore>,
+    /// The keys storage subscriptions watch, per client and in all.
+    pub(crate) watched: Arc<Watched>,
 }
 
 impl Gate {
@@ -143,6 +147,7 @@ impl Gate {
             clients: Mutex::new(HashMap::new()),
             connections: AtomicUsize::new(0),
             scans: Arc::new(Semaphore::new(MAX_SCANS)),
+            watched: Arc::new(Watched::default()),
         })
     }
 

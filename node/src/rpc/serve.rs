@@ -9,7 +9,7 @@
 //! [`MAX_BODY_BYTES`](agora_rpc_api::MAX_BODY_BYTES). Both serve the same methods behind a
 //! [`CallLimitsLayer`].
 
-use super::limits::{CallLimitsLayer, ClientAddr, Gate, HttpLimitsLayer, Registry};
+use super::limits::{CallLimitsLayer, ClientAddr, Gate, HttpLimitsLayer, Registry, WatchBudget};
 use super::DashboardLayer;
 use agora_rpc_api::limits::{
     MAX_CALL_BYTES, MAX_CONNECTIONS, MAX_SUBSCRIPTIONS_PER_CONNECTION, MAX_WS_RESPONSE_BYTES,
@@ -166,6 +166,10 @@ impl Service<http::Request<hyper::body::Incoming>> for Router {
     fn call(&mut self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
         let mut request = request.map(HttpBody::new);
         request.extensions_mut().insert(ClientAddr(self.client));
+        request.extensions_mut().insert(WatchBudget {
+            watched: self.gate.watched.clone(),
+            client: self.client,
+        });
         if ws::is_upgrade_request(&request) {
             let mut service = self
                 .websocket

@@ -7,6 +7,7 @@
 //! block, and sends only the keys whose value changed; a subscriber that falls behind skips
 //! to the newest block rather than queueing every one.
 
+use super::limits::WatchBudget;
 use super::{block_at, header_at, message, parse_key, Rpc};
 use crate::chain::{Chain, ChainEvent};
 use agora_primitives::storage::StateRead;
@@ -18,7 +19,7 @@ use agora_rpc_api::{
 use agora_runtime::extrinsic::Extrinsic;
 use agora_runtime::{executive, metadata};
 use jsonrpsee::core::{async_trait, SubscriptionResult};
-use jsonrpsee::PendingSubscriptionSink;
+use jsonrpsee::{Extensions, PendingSubscriptionSink};
 use std::collections::BTreeMap;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -113,10 +114,18 @@ impl StateWatchApiServer for Rpc {
     async fn subscribe_storage(
         &self,
         pending: PendingSubscriptionSink,
+        ext: &Extensions,
         keys: Option<Vec<Hex>>,
     ) -> SubscriptionResult {
-        let keys = match parse_watched(keys) {
-            Ok(keys) => keys,
+        // Held until the subscription ends: its keys count against its client's share.
+        let watched = parse_watched(keys).and_then(|keys| {
+            let watch = ext
+                .get::<WatchBudget>()
+                .map(|budget| budget.watch(keys.len()));
+            Ok((keys, watch.transpose()?))
+        });
+        let (keys, _watch) = match watched {
+            Ok(watched) => watched,
             Err(error) => {
                 pending.reject(error).await;
                 return Ok(());
@@ -135,7 +144,13 @@ impl StateWatchApiServer for Rpc {
         sink.send(message(&change_set(at, &keys, &values, |_| true))?)
             .await?;
         loop {
-            let head = match events.recv().await {
+            // Ended by the client (unsubscribed or gone) now, not at the next change it would
+            // be sent: until then it holds its keys of the client's share.
+            let event = tokio::select! {
+                event = events.recv() => event,
+                () = sink.closed() => return Ok(()),
+            };
+            let head = match event {
                 Ok(ChainEvent::NewHead(header)) => header.hash(),
                 Ok(_) => continue,
                 // Behind: the next head read covers every change missed.

@@ -6,10 +6,12 @@ use crate::blobs::{bytes, register};
 use crate::support::{error_of, multi_thread_runtime, Node};
 use agora_primitives::Hash;
 use agora_rpc_api::limits::{
-    max_upload_bytes, BLOB_HASH_HEADER, MAX_CALL_BYTES, MAX_CONNECTIONS_PER_CLIENT, SUBSCRIBE_BURST,
+    max_upload_bytes, BLOB_HASH_HEADER, MAX_CALL_BYTES, MAX_CONNECTIONS_PER_CLIENT,
+    MAX_WATCHED_KEYS_PER_CLIENT, SUBSCRIBE_BURST,
 };
 use agora_rpc_api::{
-    codes, method, AuthorApiClient, BlobApiClient, ChainHeadsApiClient, Hex, MAX_BODY_BYTES,
+    codes, method, AuthorApiClient, BlobApiClient, ChainHeadsApiClient, Hex, StateWatchApiClient,
+    MAX_BODY_BYTES, MAX_KEYS_PER_CALL,
 };
 use jsonrpsee::ws_client::WsClientBuilder;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -251,5 +253,73 @@ fn connections_past_a_clients_share_are_closed_and_others_are_served() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let answer = ask(greedy).await;
         assert!(answer.contains("agora-node"), "{answer}");
+    });
+}
+
+/// Found in review (2026-12-04): a storage subscription reads every key it watches at each new
+/// best block, so 32 connections × 64 subscriptions × 1,000 keys from one address made every
+/// block cost ~2 M reads. A client now watches at most `MAX_WATCHED_KEYS_PER_CLIENT` keys over
+/// all its subscriptions; one past it is refused naming the bound, and ending a subscription
+/// frees its keys at once.
+#[test]
+fn a_client_watches_at_most_its_share_of_storage_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let runtime = multi_thread_runtime();
+    let keys = |tag: u8, count: usize| -> Vec<Hex> {
+        (0..count)
+            .map(|n| Hex::encode(&[&[tag][..], &(n as u32).to_le_bytes()].concat()))
+            .collect()
+    };
+    runtime.block_on(async {
+        let client = WsClientBuilder::default()
+            .build(format!("ws://127.0.0.1:{}", node.rpc_port))
+            .await
+            .unwrap();
+        let full = MAX_WATCHED_KEYS_PER_CLIENT / MAX_KEYS_PER_CALL;
+        let mut held = Vec::new();
+        for tag in 0..full {
+            let tag = u8::try_from(tag).unwrap();
+            let subscription = client
+                .subscribe_storage(Some(keys(tag, MAX_KEYS_PER_CALL)))
+                .await;
+            held.push(subscription.expect("within the client's share"));
+        }
+        let refused = client
+            .subscribe_storage(Some(keys(100, MAX_KEYS_PER_CALL)))
+            .await
+            .err()
+            .expect("past the client's share");
+        let (code, message) = error_of(&refused);
+        assert_eq!(code, codes::BUSY, "{message}");
+        assert!(
+            message.contains(&format!("at most {MAX_WATCHED_KEYS_PER_CLIENT}")),
+            "{message}"
+        );
+        // The rest of the share, to the key; then not one more.
+        let rest = MAX_WATCHED_KEYS_PER_CLIENT - full * MAX_KEYS_PER_CALL;
+        let last = client.subscribe_storage(Some(keys(101, rest))).await;
+        last.expect("the rest of the share");
+        let one = client.subscribe_storage(Some(keys(102, 1))).await;
+        assert_eq!(one.err().map(|e| error_of(&e).0), Some(codes::BUSY));
+        // Ending a subscription frees its keys.
+        held.pop().unwrap().unsubscribe().await.unwrap();
+        let mut again = None;
+        for _ in 0..50 {
+            match client
+                .subscribe_storage(Some(keys(103, MAX_KEYS_PER_CALL)))
+                .await
+            {
+                Ok(subscription) => {
+                    again = Some(subscription);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        assert!(
+            again.is_some(),
+            "the ended subscription's keys were never freed"
+        );
     });
 }

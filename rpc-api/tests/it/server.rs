@@ -115,6 +115,7 @@ impl StateWatchApiServer for Mock {
     async fn subscribe_storage(
         &self,
         pending: PendingSubscriptionSink,
+        _ext: &jsonrpsee::Extensions,
         keys: Option<Vec<Hex>>,
     ) -> SubscriptionResult {
         let sink = pending.accept().await?;
