@@ -51,6 +51,10 @@
 //!   many connections, or firing many scans, runs one at a time like everybody else, and the
 //!   cores the rest of the node needs are never all scanning. A scan that waits
 //!   [`SCAN_QUEUE_WAIT_SECS`] seconds is answered [`ErrorCode::Busy`](crate::ErrorCode::Busy).
+//! - **HTTP requests in flight**: at most [`MAX_REQUESTS_PER_CLIENT`] per client over all its
+//!   connections and HTTP/2 streams (each holds one of the server's [`MAX_CONNECTIONS`]
+//!   request permits while its body is read; one more is refused with HTTP 429), and the body
+//!   of a request other than a blob transfer must arrive within [`CALL_BODY_SECS`] seconds.
 //! - **Calls in flight**: at most [`MAX_CALLS_IN_FLIGHT`] unanswered calls on one WebSocket
 //!   connection; one more is refused with [`ErrorCode::Busy`](crate::ErrorCode::Busy).
 //!   Batches are not served (no client of the node sends them, and a batch would carry many
@@ -117,6 +121,11 @@ pub const SUBSCRIBES_PER_SEC: u32 = 8;
 pub const MAX_WATCHED_KEYS_PER_CLIENT: usize = 4_096;
 /// Storage keys all clients together may watch at once on one node.
 pub const MAX_WATCHED_KEYS: usize = 65_536;
+/// HTTP requests one client may have in flight at once, over all its connections and HTTP/2
+/// streams: its share of the node's [`MAX_CONNECTIONS`] request permits.
+pub const MAX_REQUESTS_PER_CLIENT: usize = MAX_CONNECTIONS_PER_CLIENT;
+/// Longest the whole body of an HTTP request other than a blob transfer may take to arrive.
+pub const CALL_BODY_SECS: u64 = 10;
 /// Unanswered calls one WebSocket connection may have.
 pub const MAX_CALLS_IN_FLIGHT: usize = 64;
 

@@ -22,10 +22,11 @@
 use agora_primitives::Hash;
 use agora_rpc_api::limits::{
     is_transfer, max_request_bytes, max_upload_bytes, method_in_prefix, transfer_deadline_secs,
-    BAN_SECS, BLOB_HASH_HEADER, MAX_CALL_BYTES, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT,
-    MAX_QUEUED_TRANSFERS_PER_CLIENT, MAX_SCANS, MAX_SCANS_PER_CLIENT, MAX_STRIKES,
-    MAX_TRACKED_CLIENTS, MAX_TRANSFERS_PER_CLIENT, MAX_TRANSFER_BYTES, MAX_UNNAMED_UPLOAD_BYTES,
-    METHOD_PREFIX_BYTES, STRIKE_WINDOW_SECS, TRANSFER_GRACE_SECS, TRANSFER_QUEUE_WAIT_SECS,
+    BAN_SECS, BLOB_HASH_HEADER, CALL_BODY_SECS, MAX_CALL_BYTES, MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_CLIENT, MAX_QUEUED_TRANSFERS_PER_CLIENT, MAX_REQUESTS_PER_CLIENT,
+    MAX_SCANS, MAX_SCANS_PER_CLIENT, MAX_STRIKES, MAX_TRACKED_CLIENTS, MAX_TRANSFERS_PER_CLIENT,
+    MAX_TRANSFER_BYTES, MAX_UNNAMED_UPLOAD_BYTES, METHOD_PREFIX_BYTES, STRIKE_WINDOW_SECS,
+    TRANSFER_GRACE_SECS, TRANSFER_QUEUE_WAIT_SECS,
 };
 use agora_rpc_api::{Error, ErrorCode, MAX_BODY_BYTES};
 use bytes::{Bytes, BytesMut};
@@ -70,6 +71,8 @@ struct Usage {
     turn: Arc<Semaphore>,
     /// Scans running or waiting for the client's turn.
     scans: usize,
+    /// HTTP requests in flight ([`MAX_REQUESTS_PER_CLIENT`]).
+    requests: usize,
     /// The client's turn to scan: [`MAX_SCANS_PER_CLIENT`] permits, waiters served in order.
     scan_turn: Arc<Semaphore>,
     /// Refusals since `window`.
@@ -89,6 +92,7 @@ impl Default for Usage {
             transfers: 0,
             turn: Arc::new(Semaphore::new(MAX_TRANSFERS_PER_CLIENT)),
             scans: 0,
+            requests: 0,
             scan_turn: Arc::new(Semaphore::new(MAX_SCANS_PER_CLIENT)),
             strikes: 0,
             window: None,
@@ -115,6 +119,7 @@ impl Usage {
         self.connections > 0
             || self.transfers > 0
             || self.scans > 0
+            || self.requests > 0
             || self.banned(now)
             || self.striking(now)
     }
@@ -137,6 +142,8 @@ pub(crate) struct Gate {
     scans: Arc<Semaphore>,
     /// The keys storage subscriptions watch, per client and in all.
     pub(crate) watched: Arc<Watched>,
+    /// How long the body of a request other than a transfer may take ([`CALL_BODY_SECS`]).
+    call_body: Duration,
 }
 
 impl Gate {
@@ -148,7 +155,18 @@ impl Gate {
             connections: AtomicUsize::new(0),
             scans: Arc::new(Semaphore::new(MAX_SCANS)),
             watched: Arc::new(Watched::default()),
+            call_body: Duration::from_secs(CALL_BODY_SECS),
         })
+    }
+
+    /// A gate whose calls' bodies must arrive within `call_body` (tests).
+    #[cfg(test)]
+    fn with_call_body(call_body: Duration) -> Arc<Gate> {
+        let mut gate = Gate::new();
+        if let Some(gate) = Arc::get_mut(&mut gate) {
+            gate.call_body = call_body;
+        }
+        gate
     }
 
     fn clients(&self) -> MutexGuard<'_, HashMap<IpAddr, Usage>> {
@@ -314,6 +332,9 @@ impl Drop for ConnectionSlot {
 enum Queue {
     Transfers,
     Scans,
+    /// Not a queue: a request past the client's share is refused, never waits (its turn is
+    /// the transfers', unused).
+    Requests,
 }
 
 impl Queue {
@@ -322,6 +343,7 @@ impl Queue {
         match self {
             Queue::Transfers => (&mut usage.transfers, usage.turn.clone()),
             Queue::Scans => (&mut usage.scans, usage.scan_turn.clone()),
+            Queue::Requests => (&mut usage.requests, usage.turn.clone()),
         }
     }
 }
@@ -484,7 +506,21 @@ where
         let (gate, registry) = (self.gate.clone(), self.registry.clone());
         let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
         Box::pin(async move {
-            let response = serve_admitted((&gate, &registry), &mut inner, request).await;
+            // Held until the answer is made: every HTTP request takes one of the server's
+            // permits while its body is read, and HTTP/2 carries many on one connection.
+            let place = client.map(|c| gate.place(c, Queue::Requests, MAX_REQUESTS_PER_CLIENT));
+            let response = match place {
+                Some(None) => Ok(Refusal::busy(
+                    429,
+                    format!(
+                        "this client has {MAX_REQUESTS_PER_CLIENT} HTTP requests in flight, its \
+                         limit"
+                    ),
+                )
+                .response()),
+                _ => serve_admitted((&gate, &registry), &mut inner, request).await,
+            };
+            drop(place);
             // A request the node refused, or could not read as HTTP or JSON, is a strike.
             let refused = response
                 .as_ref()
@@ -618,9 +654,12 @@ async fn admit(
         _ => None,
     };
     let mut body = Gated::new(ahead, body, limit);
-    if transfer.is_some() {
-        body = body.with_deadline(expected);
-    }
+    body = if transfer.is_some() {
+        body.with_deadline(expected)
+    } else {
+        // A body that stalls would hold one of the server's request permits for ever.
+        body.within(gate.call_body)
+    };
     Ok((
         HttpRequest::from_parts(parts, HttpBody::new(body)),
         transfer,
@@ -810,7 +849,7 @@ impl http_body::Body for Gated {
             if deadline.as_mut().poll(cx).is_ready() {
                 this.finish();
                 return Poll::Ready(Some(Err(
-                    "the blob transfer moved too slowly and missed its deadline".into(),
+                    "the body moved too slowly and missed its deadline".into(),
                 )));
             }
         }
@@ -859,7 +898,7 @@ impl http_body::Body for Gated {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agora_rpc_api::method::BLOB_GET;
+    use agora_rpc_api::method::{self, BLOB_GET};
     use serde_json::json;
     use std::net::Ipv4Addr;
 
@@ -1152,5 +1191,91 @@ mod tests {
         let served = task.await.expect("the task ran").expect("an answer");
         assert_eq!(served, (http::StatusCode::OK, false));
         assert_eq!(built.load(Ordering::SeqCst), 1);
+    }
+
+    /// A body that sends `first` and then nothing: a client that stopped mid-request.
+    struct StallsAfter(Option<Bytes>);
+
+    impl http_body::Body for StallsAfter {
+        type Data = Bytes;
+        type Error = BoxError;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            match self.get_mut().0.take() {
+                Some(first) => Poll::Ready(Some(Ok(Frame::data(first)))),
+                None => Poll::Pending,
+            }
+        }
+    }
+
+    /// Found in review (2026-12-04): the server takes one of its `MAX_CONNECTIONS` permits for
+    /// every HTTP request while reading its body, and only transfers had a body deadline, so 256
+    /// HTTP/2 streams from one address that sent a few bytes and stopped made every other HTTP
+    /// request busy. A client now has at most `MAX_REQUESTS_PER_CLIENT` requests in flight, and
+    /// a call's body that stalls fails at its deadline, letting its permit go.
+    #[tokio::test]
+    async fn a_client_holds_at_most_its_share_of_requests_and_a_stalled_body_lets_go() {
+        let gate = Gate::with_call_body(Duration::from_millis(300));
+        let registry: Registry = Arc::new(|_: &Hash| None);
+        // Reads the whole body, as the server does holding a permit, then answers.
+        let inner = tower::service_fn(|request: HttpRequest| async move {
+            let mut body = request.into_body();
+            while let Some(frame) =
+                std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+            {
+                frame?;
+            }
+            Ok::<_, BoxError>(HttpResponse::new(HttpBody::from("{}")))
+        });
+        let mut service = HttpLimitsLayer {
+            gate: gate.clone(),
+            registry,
+        }
+        .layer(inner);
+        let call =
+            json!({"jsonrpc": "2.0", "id": 1, "method": method::SYSTEM_HEALTH, "params": []})
+                .to_string();
+        let mut send = |from: u8, body: HttpBody| {
+            let mut request = HttpRequest::new(body);
+            *request.method_mut() = http::Method::POST;
+            request.extensions_mut().insert(ClientAddr(ip(from)));
+            tokio::spawn(service.call(request))
+        };
+        let prefix = Bytes::from(call[..call.len() - 2].to_owned());
+        let stalled: Vec<_> = (0..MAX_REQUESTS_PER_CLIENT)
+            .map(|_| send(2, HttpBody::new(StallsAfter(Some(prefix.clone())))))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let answer = |response: Result<HttpResponse, BoxError>| {
+            response.map(|r| (r.status(), is_refusal(&r))).ok()
+        };
+        let over = send(2, HttpBody::from(call.clone())).await.expect("ran");
+        assert_eq!(
+            answer(over),
+            Some((http::StatusCode::TOO_MANY_REQUESTS, true))
+        );
+        let other = send(3, HttpBody::from(call.clone())).await.expect("ran");
+        assert_eq!(
+            answer(other),
+            Some((http::StatusCode::OK, false)),
+            "another client"
+        );
+        for request in stalled {
+            let ended = tokio::time::timeout(Duration::from_secs(5), request).await;
+            let response = ended.expect("a stalled body fails at its deadline");
+            assert!(
+                response.expect("ran").is_err(),
+                "the stalled body is an error"
+            );
+        }
+        let again = send(2, HttpBody::from(call)).await.expect("ran");
+        assert_eq!(
+            answer(again),
+            Some((http::StatusCode::OK, false)),
+            "its share is free"
+        );
     }
 }
