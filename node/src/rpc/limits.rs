@@ -1009,21 +1009,6 @@ mod tests {
             .is_some());
     }
 
-    /// A body that never sends anything: a peer that stopped reading or writing.
-    struct Stalled;
-
-    impl http_body::Body for Stalled {
-        type Data = Bytes;
-        type Error = BoxError;
-
-        fn poll_frame(
-            self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-            Poll::Pending
-        }
-    }
-
     async fn next_frame(body: &mut Gated) -> Option<Result<Frame<Bytes>, BoxError>> {
         std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
     }
@@ -1037,7 +1022,7 @@ mod tests {
             .expect("a free node");
         let mut body = Gated::new(
             Bytes::from_static(b"{\"a\""),
-            HttpBody::new(Stalled),
+            HttpBody::new(StallsAfter(None)),
             1 << 20,
         )
         .within(Duration::from_millis(50))
@@ -1193,7 +1178,7 @@ mod tests {
         assert_eq!(built.load(Ordering::SeqCst), 1);
     }
 
-    /// A body that sends `first` and then nothing: a client that stopped mid-request.
+    /// A body that sends `first` (if any) and then nothing: a peer that stopped mid-request.
     struct StallsAfter(Option<Bytes>);
 
     impl http_body::Body for StallsAfter {
