@@ -54,7 +54,10 @@
 //! - **HTTP requests in flight**: at most [`MAX_REQUESTS_PER_CLIENT`] per client over all its
 //!   connections and HTTP/2 streams (each holds one of the server's [`MAX_CONNECTIONS`]
 //!   request permits while its body is read; one more is refused with HTTP 429), and the body
-//!   of a request other than a blob transfer must arrive within [`CALL_BODY_SECS`] seconds.
+//!   of a request other than a blob transfer must arrive within [`CALL_BODY_SECS`] seconds of
+//!   its first bytes. A blob transfer over HTTP must name its method in its first bytes (a
+//!   plain `"method"` key before any other string `"method"`): the call layer refuses one the
+//!   HTTP layer did not admit as a transfer.
 //! - **Calls in flight**: at most [`MAX_CALLS_IN_FLIGHT`] unanswered calls on one WebSocket
 //!   connection; one more is refused with [`ErrorCode::Busy`](crate::ErrorCode::Busy).
 //!   Batches are not served (no client of the node sends them, and a batch would carry many
@@ -124,7 +127,9 @@ pub const MAX_WATCHED_KEYS: usize = 65_536;
 /// HTTP requests one client may have in flight at once, over all its connections and HTTP/2
 /// streams: its share of the node's [`MAX_CONNECTIONS`] request permits.
 pub const MAX_REQUESTS_PER_CLIENT: usize = MAX_CONNECTIONS_PER_CLIENT;
-/// Longest the whole body of an HTTP request other than a blob transfer may take to arrive.
+/// Longest the rest of an HTTP request's body, other than a blob transfer's, may take to arrive
+/// once its first bytes have named its method (those have [`TRANSFER_GRACE_SECS`]); one that
+/// misses it is answered 408 and counts as a refusal.
 pub const CALL_BODY_SECS: u64 = 10;
 /// Unanswered calls one WebSocket connection may have.
 pub const MAX_CALLS_IN_FLIGHT: usize = 64;

@@ -38,7 +38,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -54,9 +54,26 @@ pub(crate) use watch::{WatchBudget, Watched};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The size of a blob registered on chain (best state), `None` if it is not: what an upload
-/// that names its blob in [`BLOB_HASH_HEADER`] may send, decided before any budget is held.
-pub(crate) type Registry = Arc<dyn Fn(&Hash) -> Option<u64> + Send + Sync>;
+/// A blob registered on chain (best state), `None` if it is not: its size is what an upload
+/// that names it in [`BLOB_HASH_HEADER`] may send, decided before any budget is held; whether
+/// this node holds it decides whether a download's budget is held before its answer is built.
+pub(crate) type Registry = Arc<dyn Fn(&Hash) -> Option<Registered> + Send + Sync>;
+
+/// What [`Registry`] says of a blob.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Registered {
+    /// Its registered size, bytes.
+    pub(crate) size: u64,
+    /// Whether this node holds its bytes (a download of one it lacks fetches it from peers
+    /// first, which may take minutes: no budget is held meanwhile).
+    pub(crate) stored: bool,
+}
+
+/// Put into an HTTP request's extensions when [`HttpLimitsLayer`] admitted it as a blob
+/// transfer, with a turn and a deadline; the call layer refuses a transfer over HTTP without
+/// it (one whose method the first bytes did not name: it would have had neither).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AdmittedTransfer;
 
 /// The IP address a request came from; the accept loop puts it in every request's extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -553,10 +570,32 @@ async fn serve_admitted<S>(
 where
     S: Service<HttpRequest, Response = HttpResponse, Error = BoxError>,
 {
-    match admit(gate, registry, request).await {
-        Ok((request, None)) => inner.call(request).await,
+    // Set when the request's body misses its deadline: the server then answers 500 (and logs
+    // it); the client is told why, and it is a strike like any refusal.
+    let missed = Arc::new(AtomicBool::new(false));
+    let late = || {
+        Refusal::busy(
+            408,
+            "the request's body did not arrive in time (a call's within CALL_BODY_SECS, a \
+             transfer's at MIN_TRANSFER_BYTES_PER_SEC after its grace)"
+                .to_owned(),
+        )
+        .response()
+    };
+    match admit(gate, registry, request, &missed).await {
+        Ok((request, None)) => {
+            let response = inner.call(request).await;
+            if missed.load(Ordering::Relaxed) {
+                return Ok(late());
+            }
+            response
+        }
         Ok((request, Some(mut transfer))) => {
-            let response = inner.call(request).await?;
+            let response = inner.call(request).await;
+            if missed.load(Ordering::Relaxed) {
+                return Ok(late());
+            }
+            let response = response?;
             let (parts, body) = response.into_parts();
             let size = body.size_hint().upper().unwrap_or(MAX_BODY_BYTES.into());
             // A download of a blob the chain has registered holds its answer's bytes already
@@ -585,6 +624,7 @@ async fn admit(
     gate: &Arc<Gate>,
     registry: &Registry,
     request: HttpRequest,
+    missed: &Arc<AtomicBool>,
 ) -> Result<(HttpRequest, Option<Transfer>), Refusal> {
     let declared = request
         .headers()
@@ -595,7 +635,7 @@ async fn admit(
         return Err(Refusal::too_large(None, size, MAX_BODY_BYTES.into()));
     }
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
-    let (parts, mut body) = request.into_parts();
+    let (mut parts, mut body) = request.into_parts();
     let grace = Duration::from_secs(TRANSFER_GRACE_SECS);
     let prefix = tokio::time::timeout(grace, read_prefix(&mut body))
         .await
@@ -645,16 +685,23 @@ async fn admit(
                         Refusal::busy(408, format!("the request did not arrive within {grace:?}"))
                     })?
                     .map_err(|size| Refusal::too_large(Some(method), size, limit))?;
-                requested_blob(&ahead)
-                    .and_then(|hash| registry(&hash))
-                    .map(|size| download_bytes(size, ahead.len() as u64))
+                let hash = requested_blob(&ahead).ok_or_else(|| Refusal {
+                    status: 400,
+                    error: Error::invalid_params(format!(
+                        "a {method} request must be one JSON-RPC request naming its blob's hash"
+                    )),
+                })?;
+                registry(&hash)
+                    .filter(|blob| blob.stored)
+                    .map(|blob| download_bytes(blob.size, ahead.len() as u64))
             };
             Some(acquire_transfer(gate, client, method, budget, queue_deadline()).await?)
         }
         _ => None,
     };
-    let mut body = Gated::new(ahead, body, limit);
+    let mut body = Gated::new(ahead, body, limit).flagging(missed.clone());
     body = if transfer.is_some() {
+        parts.extensions.insert(AdmittedTransfer);
         body.with_deadline(expected)
     } else {
         // A body that stalls would hold one of the server's request permits for ever.
@@ -684,7 +731,9 @@ fn upload_limit(registry: &Registry, headers: &http::HeaderMap) -> Result<(u64, 
                 "the {BLOB_HASH_HEADER} header {value:?} is not a blob hash (0x and 64 hex digits)"
             )),
         })?;
-    let size = registry(&hash).ok_or_else(|| Refusal::unregistered(&hash))?;
+    let size = registry(&hash)
+        .ok_or_else(|| Refusal::unregistered(&hash))?
+        .size;
     Ok((max_upload_bytes(size).min(MAX_BODY_BYTES.into()), false))
 }
 
@@ -800,6 +849,8 @@ struct Gated {
     seen: u64,
     deadline: Option<Pin<Box<Sleep>>>,
     transfer: Option<Transfer>,
+    /// Set when the deadline fails the body.
+    missed: Option<Arc<AtomicBool>>,
 }
 
 impl Gated {
@@ -811,6 +862,7 @@ impl Gated {
             limit,
             deadline: None,
             transfer: None,
+            missed: None,
         }
     }
 
@@ -822,6 +874,11 @@ impl Gated {
     /// Fails the body if it has not ended within `time`.
     fn within(mut self, time: Duration) -> Gated {
         self.deadline = Some(Box::pin(tokio::time::sleep_until(Instant::now() + time)));
+        self
+    }
+
+    fn flagging(mut self, missed: Arc<AtomicBool>) -> Gated {
+        self.missed = Some(missed);
         self
     }
 
@@ -848,6 +905,9 @@ impl http_body::Body for Gated {
         if let Some(deadline) = this.deadline.as_mut() {
             if deadline.as_mut().poll(cx).is_ready() {
                 this.finish();
+                if let Some(missed) = &this.missed {
+                    missed.store(true, Ordering::Relaxed);
+                }
                 return Poll::Ready(Some(Err(
                     "the body moved too slowly and missed its deadline".into(),
                 )));
@@ -1134,9 +1194,12 @@ mod tests {
     #[tokio::test]
     async fn a_download_holds_its_budget_before_its_answer_is_built() {
         let gate = Gate::new();
-        let hash = Hash([7; 32]);
+        let (stored, lacking) = (Hash([7; 32]), Hash([8; 32]));
         let size = 1u64 << 20;
-        let registry: Registry = Arc::new(move |h: &Hash| (*h == hash).then_some(size));
+        let registry: Registry = Arc::new(move |h: &Hash| {
+            let stored = *h == stored;
+            (stored || *h == lacking).then_some(Registered { size, stored })
+        });
         let built = Arc::new(AtomicUsize::new(0));
         let inner = tower::service_fn({
             let built = built.clone();
@@ -1146,25 +1209,29 @@ mod tests {
                 async move { Ok::<_, BoxError>(HttpResponse::new(HttpBody::from(answer))) }
             }
         });
+        let mut service = HttpLimitsLayer {
+            gate: gate.clone(),
+            registry,
+        }
+        .layer(inner);
+        let mut get = |from: u8, body: String| {
+            let mut request = HttpRequest::new(HttpBody::from(body));
+            *request.method_mut() = http::Method::POST;
+            request.extensions_mut().insert(ClientAddr(ip(from)));
+            let response = service.call(request);
+            tokio::spawn(async move { response.await.map(|r| (r.status(), is_refusal(&r))) })
+        };
+        let of = |hash: Hash| {
+            json!({"jsonrpc": "2.0", "id": 1, "method": BLOB_GET, "params": [hash.to_hex()]})
+                .to_string()
+        };
         let all = gate
             .reserve(MAX_TRANSFER_BYTES)
             .await
             .expect("slow readers hold it all");
-        let body =
-            json!({"jsonrpc": "2.0", "id": 1, "method": BLOB_GET, "params": [hash.to_hex()]});
-        let mut request = HttpRequest::new(HttpBody::from(body.to_string()));
-        *request.method_mut() = http::Method::POST;
-        request.extensions_mut().insert(ClientAddr(ip(2)));
-        let mut task = tokio::spawn({
-            let gate = gate.clone();
-            let mut inner = inner;
-            async move {
-                let response = serve_admitted((&gate, &registry), &mut inner, request).await;
-                response.map(|r| (r.status(), is_refusal(&r)))
-            }
-        });
+        let mut held = get(2, of(stored));
         assert!(
-            within_a_moment(&mut task).await.is_none(),
+            within_a_moment(&mut held).await.is_none(),
             "it waits for the budget"
         );
         assert_eq!(
@@ -1172,10 +1239,29 @@ mod tests {
             0,
             "and builds nothing meanwhile"
         );
+        // A blob this node lacks is fetched from peers first, which may take minutes: no budget
+        // is held for that, so its answer is made, and only then waits for its bytes.
+        let mut fetched = get(3, of(lacking));
+        assert!(
+            within_a_moment(&mut fetched).await.is_none(),
+            "it waits for the budget"
+        );
+        assert_eq!(built.load(Ordering::SeqCst), 1, "after its answer was made");
         drop(all);
-        let served = task.await.expect("the task ran").expect("an answer");
-        assert_eq!(served, (http::StatusCode::OK, false));
-        assert_eq!(built.load(Ordering::SeqCst), 1);
+        for task in [held, fetched] {
+            let served = task.await.expect("the task ran").expect("an answer");
+            assert_eq!(served, (http::StatusCode::OK, false));
+        }
+        assert_eq!(built.load(Ordering::SeqCst), 2);
+        // A request the layer cannot read for its hash is refused, not served unbudgeted.
+        let unreadable = of(stored).replace(r#""id":1"#, r#""id":1,"x":"\ud800""#);
+        assert!(unreadable.contains("ud800"), "{unreadable}");
+        let refused = get(4, unreadable)
+            .await
+            .expect("the task ran")
+            .expect("an answer");
+        assert_eq!(refused, (http::StatusCode::BAD_REQUEST, true));
+        assert_eq!(built.load(Ordering::SeqCst), 2);
     }
 
     /// A body that sends `first` (if any) and then nothing: a peer that stopped mid-request.
@@ -1203,7 +1289,9 @@ mod tests {
     /// a call's body that stalls fails at its deadline, letting its permit go.
     #[tokio::test]
     async fn a_client_holds_at_most_its_share_of_requests_and_a_stalled_body_lets_go() {
-        let gate = Gate::with_call_body(Duration::from_millis(300));
+        // Long enough that the stalled requests are still in flight when the one past the
+        // share comes, however slow the machine; short enough for a test.
+        let gate = Gate::with_call_body(Duration::from_secs(2));
         let registry: Registry = Arc::new(|_: &Hash| None);
         // Reads the whole body, as the server does holding a permit, then answers.
         let inner = tower::service_fn(|request: HttpRequest| async move {
@@ -1249,12 +1337,11 @@ mod tests {
             "another client"
         );
         for request in stalled {
-            let ended = tokio::time::timeout(Duration::from_secs(5), request).await;
+            let ended = tokio::time::timeout(Duration::from_secs(10), request).await;
             let response = ended.expect("a stalled body fails at its deadline");
-            assert!(
-                response.expect("ran").is_err(),
-                "the stalled body is an error"
-            );
+            // Refused (a strike), not the server's 500 for a body it could not read.
+            let late = (http::StatusCode::REQUEST_TIMEOUT, true);
+            assert_eq!(answer(response.expect("ran")), Some(late));
         }
         let again = send(2, HttpBody::from(call)).await.expect("ran");
         assert_eq!(

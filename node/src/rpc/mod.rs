@@ -717,14 +717,15 @@ pub async fn start(
     addr: SocketAddr,
     dashboard: bool,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    let lookup = chain.clone();
+    let (lookup, held) = (chain.clone(), blobs.clone());
     let registry: limits::Registry = Arc::new(move |hash: &Hash| {
         // A registry that cannot be read admits nothing large: the upload is refused as
         // unregistered, and the method would refuse it too.
-        registered_blob(&lookup, hash, None)
-            .ok()
-            .flatten()
-            .map(|info| info.size)
+        let size = registered_blob(&lookup, hash, None).ok().flatten()?.size;
+        Some(limits::Registered {
+            size,
+            stored: held.has(hash),
+        })
     });
     let module = module(chain, blobs, fetcher).map_err(std::io::Error::other)?;
     serve::start(module.into(), addr, dashboard, registry).await

@@ -298,8 +298,11 @@ fn a_client_watches_at_most_its_share_of_storage_keys() {
         );
         // The rest of the share, to the key; then not one more.
         let rest = MAX_WATCHED_KEYS_PER_CLIENT - full * MAX_KEYS_PER_CALL;
-        let last = client.subscribe_storage(Some(keys(101, rest))).await;
-        last.expect("the rest of the share");
+        // Kept: dropping a subscription ends it, and frees its keys.
+        let _last = client
+            .subscribe_storage(Some(keys(101, rest)))
+            .await
+            .expect("the rest of the share");
         let one = client.subscribe_storage(Some(keys(102, 1))).await;
         assert_eq!(one.err().map(|e| error_of(&e).0), Some(codes::BUSY));
         // Ending a subscription frees its keys.
@@ -321,5 +324,39 @@ fn a_client_watches_at_most_its_share_of_storage_keys() {
             again.is_some(),
             "the ended subscription's keys were never freed"
         );
+    });
+}
+
+/// Found in review (2026-12-06): the HTTP layer knows a blob transfer by the method the
+/// request's first bytes name, and only then gives it a turn, budget and deadline. A request
+/// that hid its method from that reading (an `"id"` of `"method"` before the method key) was
+/// served as a plain call: a 64 MiB download with none of them. Now the call layer refuses a
+/// transfer over HTTP that the HTTP layer did not admit as one; the plain form is served.
+#[test]
+fn a_blob_transfer_that_hides_its_method_from_the_first_bytes_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let port = node.rpc_port;
+    let runtime = multi_thread_runtime();
+    let hash = Hash::of(b"anything");
+    let ask = |body: String| async move {
+        let mut stream = connect_from(Ipv4Addr::LOCALHOST, port).await.unwrap();
+        let head = post_head(port, body.len() as u64) + &body;
+        stream.write_all(head.as_bytes()).await.unwrap();
+        read_answer(&mut stream, Duration::from_secs(10)).await
+    };
+    runtime.block_on(async {
+        let hidden = format!(
+            r#"{{"jsonrpc":"2.0","id":"method","method":"{}","params":["{hash}"]}}"#,
+            method::BLOB_GET
+        );
+        let answer = ask(hidden).await;
+        assert!(answer.contains("name the method"), "{answer}");
+        // The same call in the form every client writes reaches the method (which knows no
+        // such blob).
+        let plain = request(method::BLOB_GET, &format!(r#"["{hash}"]"#));
+        let answer = ask(plain).await;
+        assert!(!answer.contains("name the method"), "{answer}");
+        assert!(answer.contains("error"), "{answer}");
     });
 }

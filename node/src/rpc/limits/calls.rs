@@ -3,7 +3,8 @@
 
 use agora_rpc_api::limits::{
     is_scan, is_subscribe, is_transfer, MAX_CALLS_IN_FLIGHT, MAX_CALL_BYTES, MAX_SCANS,
-    MAX_SCANS_PER_CLIENT, SCAN_QUEUE_WAIT_SECS, SUBSCRIBES_PER_SEC, SUBSCRIBE_BURST,
+    MAX_SCANS_PER_CLIENT, METHOD_PREFIX_BYTES, SCAN_QUEUE_WAIT_SECS, SUBSCRIBES_PER_SEC,
+    SUBSCRIBE_BURST,
 };
 use agora_rpc_api::{Error, ErrorCode};
 use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceT};
@@ -16,7 +17,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower::Layer;
 
-use super::{ClientAddr, Gate, Scan};
+use super::{AdmittedTransfer, ClientAddr, Gate, Scan};
 
 /// Bounds every method call on one connection; see the module documentation.
 #[derive(Clone)]
@@ -119,8 +120,18 @@ pub(crate) struct CallLimits<S> {
 }
 
 impl<S> CallLimits<S> {
-    /// Admits `method` on this connection, or says why not.
-    fn admit(&self, method: &str) -> Result<InFlight, Error> {
+    /// Admits `method` on this connection, or says why not; `admitted_transfer`: the HTTP
+    /// layer admitted the request as a blob transfer.
+    fn admit(&self, method: &str, admitted_transfer: bool) -> Result<InFlight, Error> {
+        // Over HTTP a transfer gets its turn, budget and deadline from the HTTP layer, which
+        // knows it by the method its first bytes name; one they hid it from (an `"id"` of
+        // "method" before the method, an escaped key) would have had none.
+        if !self.websocket && is_transfer(method) && !admitted_transfer {
+            return Err(Error::invalid_params(format!(
+                "{method}: name the method in the request's first {METHOD_PREFIX_BYTES} bytes, \
+                 as a plain \"method\" key before any other string \"method\""
+            )));
+        }
         if self.websocket && is_transfer(method) {
             return Err(Error::new(
                 ErrorCode::TooLarge,
@@ -178,7 +189,8 @@ where
     type BatchResponse = MethodResponse;
 
     fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
-        let admitted = self.admit(request.method_name());
+        let transfer = request.extensions().get::<AdmittedTransfer>().is_some();
+        let admitted = self.admit(request.method_name(), transfer);
         if admitted.is_err() {
             if let Some(client) = request.extensions().get::<ClientAddr>() {
                 self.gate.strike(client.0);
