@@ -198,6 +198,15 @@ impl Gate {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Whether `client` is banned now. A WebSocket connection outlives its accept task, so a
+    /// ban does not close it: each of its calls asks this instead.
+    pub(crate) fn is_banned(&self, client: IpAddr) -> bool {
+        let now = Instant::now();
+        self.clients()
+            .get(&client)
+            .is_some_and(|usage| usage.banned(now))
+    }
+
     /// A connection from `client`, unless it is banned or it or the node is at its bound.
     pub(crate) fn admit(self: &Arc<Gate>, client: IpAddr) -> Option<ConnectionSlot> {
         let mut clients = self.clients();
@@ -864,8 +873,11 @@ mod tests {
             gate.strike(ip(2));
         }
         assert!(gate.admit(ip(2)).is_some(), "one strike short of a ban");
+        assert!(!gate.is_banned(ip(2)));
         gate.strike(ip(2));
         assert!(gate.admit(ip(2)).is_none(), "banned");
+        // What each call of a WebSocket that outlived its accept task asks.
+        assert!(gate.is_banned(ip(2)) && !gate.is_banned(ip(3)));
         tokio::time::timeout(Duration::from_secs(5), closed)
             .await
             .expect("its open connection is told to close")

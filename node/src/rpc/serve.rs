@@ -9,7 +9,9 @@
 //! [`MAX_BODY_BYTES`](agora_rpc_api::MAX_BODY_BYTES). Both serve the same methods behind a
 //! [`CallLimitsLayer`].
 
-use super::limits::{CallLimitsLayer, ClientAddr, Gate, HttpLimitsLayer, Registry, WatchBudget};
+use super::limits::{
+    CallLimitsLayer, ClientAddr, ConnectionSlot, Gate, HttpLimitsLayer, Registry, WatchBudget,
+};
 use super::DashboardLayer;
 use agora_rpc_api::limits::{
     MAX_CALL_BYTES, MAX_CONNECTIONS, MAX_SUBSCRIPTIONS_PER_CONNECTION, MAX_WS_RESPONSE_BYTES,
@@ -107,7 +109,11 @@ async fn accept(
         };
         // Small requests and answers go out at once rather than waiting for a full segment.
         let _ = socket.set_nodelay(true);
+        // Shared with an upgraded WebSocket's task (`Router::call`): hyper's connection ends
+        // when it hands the socket over, and the slot must last as long as the socket.
+        let slot = Arc::new(slot);
         let router = Router {
+            slot: slot.clone(),
             http: http.clone(),
             websocket: websocket.clone(),
             methods: methods.clone(),
@@ -139,11 +145,17 @@ async fn accept(
 
 type HttpService = TowerServiceBuilder<Stack<CallLimitsLayer, Identity>, Identity>;
 
+/// A WebSocket connection's slot, held by its task until the connection ends (see `accept`).
+#[derive(Clone)]
+struct UpgradedSlot(#[allow(dead_code)] Arc<ConnectionSlot>);
+
 /// One connection's requests, routed by kind: a WebSocket handshake to the service with small
 /// messages, anything else through the dashboard and the HTTP limits to the one with large
 /// bodies.
 #[derive(Clone)]
 struct Router {
+    /// This connection's place in the client's and the node's connection bounds.
+    slot: Arc<ConnectionSlot>,
     http: HttpService,
     websocket: HttpService,
     methods: Methods,
@@ -171,6 +183,11 @@ impl Service<http::Request<hyper::body::Incoming>> for Router {
             client: self.client,
         });
         if ws::is_upgrade_request(&request) {
+            // jsonrpsee's WebSocket task keeps the upgrade request's extensions for the
+            // connection's life: so does it keep the slot.
+            request
+                .extensions_mut()
+                .insert(UpgradedSlot(self.slot.clone()));
             let mut service = self
                 .websocket
                 .clone()

@@ -360,3 +360,64 @@ fn a_blob_transfer_that_hides_its_method_from_the_first_bytes_is_refused() {
         assert!(answer.contains("error"), "{answer}");
     });
 }
+
+/// Found in review (2026-12-06): hyper's connection ends when it hands an upgraded socket to
+/// the WebSocket, and the connection's slot went with it, so WebSocket connections counted
+/// against neither the client's share nor the node's total. The slot now lasts as long as the
+/// WebSocket: a client holding its share in WebSockets has its next connection closed
+/// unanswered, and gets it back when they close.
+#[test]
+fn websocket_connections_count_against_their_clients_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let port = node.rpc_port;
+    let runtime = multi_thread_runtime();
+    let greedy = Ipv4Addr::new(127, 0, 0, 11);
+    runtime.block_on(async {
+        let mut sockets = Vec::new();
+        for _ in 0..MAX_CONNECTIONS_PER_CLIENT {
+            let mut stream = connect_from(greedy, port).await.unwrap();
+            let handshake = format!(
+                "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\n\r\n"
+            );
+            stream.write_all(handshake.as_bytes()).await.unwrap();
+            let mut buffer = [0u8; 1024];
+            let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+                .await
+                .expect("an answer to the handshake")
+                .unwrap();
+            let answer = String::from_utf8_lossy(&buffer[..n]).into_owned();
+            assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
+            sockets.push(stream);
+        }
+        let body = request(method::SYSTEM_NAME, "[]");
+        let ask = |from: Ipv4Addr| {
+            let body = body.clone();
+            async move {
+                let mut stream = connect_from(from, port).await.unwrap();
+                let head = post_head(port, body.len() as u64) + &body;
+                let _ = stream.write_all(head.as_bytes()).await;
+                read_answer(&mut stream, Duration::from_secs(5)).await
+            }
+        };
+        let answer = ask(greedy).await;
+        assert_eq!(answer, "", "one past the share is closed unanswered");
+        let answer = ask(Ipv4Addr::new(127, 0, 0, 12)).await;
+        assert!(answer.contains("agora-node"), "another client: {answer}");
+        drop(sockets);
+        let mut served = String::new();
+        for _ in 0..50 {
+            served = ask(greedy).await;
+            if served.contains("agora-node") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            served.contains("agora-node"),
+            "freed when they closed: {served}"
+        );
+    });
+}

@@ -2,9 +2,9 @@
 //! transports (see the [parent module](super)).
 
 use agora_rpc_api::limits::{
-    is_scan, is_subscribe, is_transfer, MAX_CALLS_IN_FLIGHT, MAX_CALL_BYTES, MAX_SCANS,
-    MAX_SCANS_PER_CLIENT, METHOD_PREFIX_BYTES, SCAN_QUEUE_WAIT_SECS, SUBSCRIBES_PER_SEC,
-    SUBSCRIBE_BURST,
+    is_scan, is_subscribe, is_transfer, BAN_SECS, MAX_CALLS_IN_FLIGHT, MAX_CALL_BYTES, MAX_SCANS,
+    MAX_SCANS_PER_CLIENT, MAX_STRIKES, METHOD_PREFIX_BYTES, SCAN_QUEUE_WAIT_SECS,
+    SUBSCRIBES_PER_SEC, SUBSCRIBE_BURST,
 };
 use agora_rpc_api::{Error, ErrorCode};
 use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceT};
@@ -190,7 +190,15 @@ where
 
     fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
         let transfer = request.extensions().get::<AdmittedTransfer>().is_some();
-        let admitted = self.admit(request.method_name(), transfer);
+        let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
+        let admitted = if client.is_some_and(|client| self.gate.is_banned(client)) {
+            Err(Error::new(
+                ErrorCode::Busy,
+                format!("this client is banned for {BAN_SECS} s after {MAX_STRIKES} refusals"),
+            ))
+        } else {
+            self.admit(request.method_name(), transfer)
+        };
         if admitted.is_err() {
             if let Some(client) = request.extensions().get::<ClientAddr>() {
                 self.gate.strike(client.0);
