@@ -9,8 +9,9 @@
 //!   transfer a client slot and a node slot, which it holds until the answer's body has been
 //!   sent, under a deadline that a slow reader or writer misses. An upload's bytes of the
 //!   node's budget are held before its body is read (its size is the registered blob's); a
-//!   download's before its answer is built, when the (small) request names a registered blob,
-//!   and otherwise once the answer's size is known.
+//!   download's before its answer is built, when the (small) request names a registered blob
+//!   this node holds, and otherwise (a blob fetched from peers first) once the answer's size is
+//!   known.
 //! - [`CallLimitsLayer`] sits in front of every method, on both transports: it refuses blob
 //!   transfers over WebSocket, subscriptions over the connection's rate and calls past the
 //!   connection's in-flight bound, and holds a scan until its client's turn and the node's
@@ -26,7 +27,7 @@ use agora_rpc_api::limits::{
     MAX_CONNECTIONS_PER_CLIENT, MAX_QUEUED_TRANSFERS_PER_CLIENT, MAX_REQUESTS_PER_CLIENT,
     MAX_SCANS, MAX_SCANS_PER_CLIENT, MAX_STRIKES, MAX_TRACKED_CLIENTS, MAX_TRANSFERS_PER_CLIENT,
     MAX_TRANSFER_BYTES, MAX_UNNAMED_UPLOAD_BYTES, METHOD_PREFIX_BYTES, STRIKE_WINDOW_SECS,
-    TRANSFER_GRACE_SECS, TRANSFER_QUEUE_WAIT_SECS,
+    TRANSFER_GRACE_SECS, TRANSFER_METHODS, TRANSFER_QUEUE_WAIT_SECS,
 };
 use agora_rpc_api::{Error, ErrorCode, MAX_BODY_BYTES};
 use bytes::{Bytes, BytesMut};
@@ -38,7 +39,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -75,10 +76,12 @@ pub(crate) struct Registered {
 }
 
 /// Put into an HTTP request's extensions when [`HttpLimitsLayer`] admitted it as a blob
-/// transfer, with a turn and a deadline; the call layer refuses a transfer over HTTP without
-/// it (one whose method the first bytes did not name: it would have had neither).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct AdmittedTransfer;
+/// transfer by this method, with a turn, a budget and a deadline; the call layer refuses a
+/// transfer over HTTP without it, or admitted as the other one (a body whose first `"method"`
+/// is not the one the server calls, nested in another field: a download admitted as an
+/// unnamed upload held a few bytes of budget for a ~128 MiB answer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AdmittedTransfer(pub(crate) &'static str);
 
 /// The IP address a request came from; the accept loop puts it in every request's extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -550,35 +553,42 @@ async fn serve_admitted<S>(
 where
     S: Service<HttpRequest, Response = HttpResponse, Error = BoxError>,
 {
-    // Set when the request's body misses its deadline: the server then answers 500 (and logs
-    // it); the client is told why, and it is a strike like any refusal.
-    let missed = Arc::new(AtomicBool::new(false));
-    let late = || {
-        Refusal::busy(
+    // Set when the request's body fails its deadline or its limit: the server then answers 500
+    // (and logs it); the client is told why, and it is a strike like any refusal.
+    let failed = Arc::new(AtomicU8::new(BODY_OK));
+    let refused = || match failed.load(Ordering::Relaxed) {
+        BODY_LATE => Some(Refusal::busy(
             408,
             "the request's body did not arrive in time (a call's within CALL_BODY_SECS, a \
              transfer's at MIN_TRANSFER_BYTES_PER_SEC after its grace)"
                 .to_owned(),
-        )
-        .response()
+        )),
+        BODY_TOO_LARGE => Some(Refusal {
+            status: 413,
+            error: Error::new(
+                ErrorCode::TooLarge,
+                "the request's body grew past its method's limit",
+            ),
+        }),
+        _ => None,
     };
-    match admit(gate, registry, request, &missed).await {
+    match admit(gate, registry, request, &failed).await {
         Ok((request, None)) => {
             let response = inner.call(request).await;
-            if missed.load(Ordering::Relaxed) {
-                return Ok(late());
+            match refused() {
+                Some(refusal) => Ok(refusal.response()),
+                None => response,
             }
-            response
         }
         Ok((request, Some(mut transfer))) => {
             let response = inner.call(request).await;
-            if missed.load(Ordering::Relaxed) {
-                return Ok(late());
+            if let Some(refusal) = refused() {
+                return Ok(refusal.response());
             }
             let response = response?;
             let (parts, body) = response.into_parts();
             let size = body.size_hint().upper().unwrap_or(MAX_BODY_BYTES.into());
-            // A download of a blob the chain has registered holds its answer's bytes already
+            // A download of a registered blob this node holds has its answer's bytes already
             // (`admit`); any other's size is known only now that it is made.
             if !transfer.hold(gate, size, queue_deadline()).await {
                 let why = "the node's transfer budget stayed full";
@@ -599,7 +609,7 @@ async fn admit(
     gate: &Arc<Gate>,
     registry: &Registry,
     request: HttpRequest,
-    missed: &Arc<AtomicBool>,
+    failed: &Arc<AtomicU8>,
 ) -> Result<(HttpRequest, Option<Transfer>), Refusal> {
     let declared = request
         .headers()
@@ -646,6 +656,8 @@ async fn admit(
     // method's limit when it does not say.
     let expected = declared.unwrap_or(limit);
     let mut ahead = prefix.clone();
+    // The method as one of the transfers' own names (`'static`), if it is one.
+    let transfer_method = method.and_then(|m| TRANSFER_METHODS.into_iter().find(|t| *t == m));
     let transfer = match (method, client) {
         (Some(method), Some(client)) if is_transfer(method) => {
             let budget = if method == agora_rpc_api::method::BLOB_PUT {
@@ -674,9 +686,9 @@ async fn admit(
         }
         _ => None,
     };
-    let mut body = Gated::new(ahead, body, limit).flagging(missed.clone());
-    body = if transfer.is_some() {
-        parts.extensions.insert(AdmittedTransfer);
+    let mut body = Gated::new(ahead, body, limit).flagging(failed.clone());
+    body = if let (Some(_), Some(method)) = (&transfer, transfer_method) {
+        parts.extensions.insert(AdmittedTransfer(method));
         body.with_deadline(expected)
     } else {
         // A body that stalls would hold one of the server's request permits for ever.
@@ -706,6 +718,13 @@ async fn read_prefix(body: &mut HttpBody) -> Result<Bytes, BoxError> {
     Ok(prefix.freeze())
 }
 
+/// Why a request's body failed, as [`Gated`] records it.
+const BODY_OK: u8 = 0;
+/// It missed its deadline.
+const BODY_LATE: u8 = 1;
+/// It grew past its limit.
+const BODY_TOO_LARGE: u8 = 2;
+
 /// A body passed on: the bytes read ahead first, then the rest, refused past `limit`, failed
 /// past its deadline, holding a transfer's slots until it ends or is dropped.
 struct Gated {
@@ -716,7 +735,7 @@ struct Gated {
     deadline: Option<Pin<Box<Sleep>>>,
     transfer: Option<Transfer>,
     /// Set when the deadline fails the body.
-    missed: Option<Arc<AtomicBool>>,
+    failed: Option<Arc<AtomicU8>>,
 }
 
 impl Gated {
@@ -728,7 +747,7 @@ impl Gated {
             limit,
             deadline: None,
             transfer: None,
-            missed: None,
+            failed: None,
         }
     }
 
@@ -743,9 +762,17 @@ impl Gated {
         self
     }
 
-    fn flagging(mut self, missed: Arc<AtomicBool>) -> Gated {
-        self.missed = Some(missed);
+    /// Records in `failed` why the body failed ([`BODY_LATE`], [`BODY_TOO_LARGE`]).
+    fn flagging(mut self, failed: Arc<AtomicU8>) -> Gated {
+        self.failed = Some(failed);
         self
+    }
+
+    fn fail(&mut self, why: u8) {
+        self.finish();
+        if let Some(failed) = &self.failed {
+            failed.store(why, Ordering::Relaxed);
+        }
     }
 
     fn holding(mut self, transfer: Transfer) -> Gated {
@@ -770,10 +797,7 @@ impl http_body::Body for Gated {
         let this = self.get_mut();
         if let Some(deadline) = this.deadline.as_mut() {
             if deadline.as_mut().poll(cx).is_ready() {
-                this.finish();
-                if let Some(missed) = &this.missed {
-                    missed.store(true, Ordering::Relaxed);
-                }
+                this.fail(BODY_LATE);
                 return Poll::Ready(Some(Err(
                     "the body moved too slowly and missed its deadline".into(),
                 )));
@@ -787,7 +811,7 @@ impl http_body::Body for Gated {
                 if let Some(data) = frame.data_ref() {
                     this.seen = this.seen.saturating_add(data.len() as u64);
                     if this.seen > this.limit {
-                        this.finish();
+                        this.fail(BODY_TOO_LARGE);
                         return Poll::Ready(Some(Err(format!(
                             "the body grew past its limit of {} bytes",
                             this.limit
@@ -1213,6 +1237,11 @@ mod tests {
             let late = (http::StatusCode::REQUEST_TIMEOUT, true);
             assert_eq!(answer(response.expect("ran")), Some(late));
         }
+        // A body that grows past its method's limit (no length declared) is refused too.
+        let oversized = call.clone() + &" ".repeat(MAX_CALL_BYTES);
+        let over = send(4, HttpBody::from(oversized)).await.expect("ran");
+        let large = (http::StatusCode::PAYLOAD_TOO_LARGE, true);
+        assert_eq!(answer(over), Some(large));
         let again = send(2, HttpBody::from(call)).await.expect("ran");
         assert_eq!(
             answer(again),

@@ -352,6 +352,15 @@ fn a_blob_transfer_that_hides_its_method_from_the_first_bytes_is_refused() {
         );
         let answer = ask(hidden).await;
         assert!(answer.contains("name the method"), "{answer}");
+        // Another transfer's name nested first: admitted as an unnamed upload (a few bytes of
+        // budget), served as a download.
+        let disguised = format!(
+            r#"{{"x":{{"method":"{}"}},"jsonrpc":"2.0","id":1,"method":"{}","params":["{hash}"]}}"#,
+            method::BLOB_PUT,
+            method::BLOB_GET
+        );
+        let answer = ask(disguised).await;
+        assert!(answer.contains("name the method"), "{answer}");
         // The same call in the form every client writes reaches the method (which knows no
         // such blob).
         let plain = request(method::BLOB_GET, &format!(r#"["{hash}"]"#));

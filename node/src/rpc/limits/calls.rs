@@ -120,13 +120,14 @@ pub(crate) struct CallLimits<S> {
 }
 
 impl<S> CallLimits<S> {
-    /// Admits `method` on this connection, or says why not; `admitted_transfer`: the HTTP
-    /// layer admitted the request as a blob transfer.
-    fn admit(&self, method: &str, admitted_transfer: bool) -> Result<InFlight, Error> {
+    /// Admits `method` on this connection, or says why not; `admitted`: the transfer the HTTP
+    /// layer admitted the request as, if it did.
+    fn admit(&self, method: &str, admitted: Option<AdmittedTransfer>) -> Result<InFlight, Error> {
         // Over HTTP a transfer gets its turn, budget and deadline from the HTTP layer, which
         // knows it by the method its first bytes name; one they hid it from (an `"id"` of
-        // "method" before the method, an escaped key) would have had none.
-        if !self.websocket && is_transfer(method) && !admitted_transfer {
+        // "method" before the method, an escaped key, another transfer's name nested first)
+        // would have had none, or the other transfer's.
+        if !self.websocket && is_transfer(method) && admitted.map(|a| a.0) != Some(method) {
             return Err(Error::invalid_params(format!(
                 "{method}: name the method in the request's first {METHOD_PREFIX_BYTES} bytes, \
                  as a plain \"method\" key before any other string \"method\""
@@ -189,7 +190,7 @@ where
     type BatchResponse = MethodResponse;
 
     fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
-        let transfer = request.extensions().get::<AdmittedTransfer>().is_some();
+        let transfer = request.extensions().get::<AdmittedTransfer>().copied();
         let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
         let admitted = if client.is_some_and(|client| self.gate.is_banned(client)) {
             Err(Error::new(
