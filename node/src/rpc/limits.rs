@@ -572,35 +572,29 @@ where
         }),
         _ => None,
     };
-    match admit(gate, registry, request, &failed).await {
-        Ok((request, None)) => {
-            let response = inner.call(request).await;
-            match refused() {
-                Some(refusal) => Ok(refusal.response()),
-                None => response,
-            }
-        }
-        Ok((request, Some(mut transfer))) => {
-            let response = inner.call(request).await;
-            if let Some(refusal) = refused() {
-                return Ok(refusal.response());
-            }
-            let response = response?;
-            let (parts, body) = response.into_parts();
-            let size = body.size_hint().upper().unwrap_or(MAX_BODY_BYTES.into());
-            // A download of a registered blob this node holds has its answer's bytes already
-            // (`admit`); any other's size is known only now that it is made.
-            if !transfer.hold(gate, size, queue_deadline()).await {
-                let why = "the node's transfer budget stayed full";
-                return Ok(busy_transfer(agora_rpc_api::method::BLOB_GET, why).response());
-            }
-            let body = Gated::new(Bytes::new(), body, u64::MAX)
-                .with_deadline(size)
-                .holding(transfer);
-            Ok(HttpResponse::from_parts(parts, HttpBody::new(body)))
-        }
-        Err(refusal) => Ok(refusal.response()),
+    let (request, transfer) = match admit(gate, registry, request, &failed).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return Ok(refusal.response()),
+    };
+    let response = inner.call(request).await;
+    if let Some(refusal) = refused() {
+        return Ok(refusal.response());
     }
+    let Some(mut transfer) = transfer else {
+        return response;
+    };
+    let (parts, body) = response?.into_parts();
+    let size = body.size_hint().upper().unwrap_or(MAX_BODY_BYTES.into());
+    // A download of a registered blob this node holds has its answer's bytes already
+    // (`admit`); any other's size is known only now that it is made.
+    if !transfer.hold(gate, size, queue_deadline()).await {
+        let why = "the node's transfer budget stayed full";
+        return Ok(busy_transfer(agora_rpc_api::method::BLOB_GET, why).response());
+    }
+    let body = Gated::new(Bytes::new(), body, u64::MAX)
+        .with_deadline(size)
+        .holding(transfer);
+    Ok(HttpResponse::from_parts(parts, HttpBody::new(body)))
 }
 
 /// Reads a POST's first bytes, names its method and decides: refused, or passed on with a
