@@ -71,7 +71,13 @@ use parity_scale_codec::{Decode, Encode};
 ///   segments is refused (error `SampleTooLarge`), bounding an audit's attestation phase. Bids
 ///   placed before are not checked again: a chain upgraded in place with such bids open keeps
 ///   them as they were.
-pub const SPEC_VERSION: u32 = 9;
+/// - 10: a drawn verifier bonds one run bond per run, at most `VERIFIER_MIN_STAKE`, held whole
+///   until the run is settled (a fault forfeits the run, a lost dispute refutes the run's other
+///   mismatches); a draw short of verifiers waits on while stake bonded to other checks will
+///   come free, with the seed of its first attempt; due audits are handled oldest job first.
+///   Checks and audits encode differently (`Check::bond`, `Audit::seed`, storage
+///   `Verification::CheckBonds`): a chain started under 9 with audits open cannot switch.
+pub const SPEC_VERSION: u32 = 10;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 

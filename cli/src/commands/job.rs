@@ -537,6 +537,7 @@ mod tests {
             verifier_leaf: None,
             verifier_result: None,
             outcome,
+            bond: 0,
         };
         let audit = Audit {
             root: agora_primitives::Hash([7; 32]),
@@ -549,6 +550,7 @@ mod tests {
             ],
             dispute: None,
             refuted: Vec::new(),
+            seed: None,
         };
         let (text, json) = shown(&audit);
         assert!(
@@ -755,6 +757,7 @@ mod tests {
                 reopened_by: None,
             }),
             refuted: Vec::new(),
+            seed: None,
         };
         let (text, json) = shown(&audit);
         assert!(

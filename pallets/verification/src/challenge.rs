@@ -117,6 +117,7 @@ impl<T: Config> Pallet<T> {
             checks: Vec::new(),
             dispute: Some(dispute),
             refuted: Vec::new(),
+            seed: None,
         };
         let window = Self::windows(ext).dispute_move;
         Self::advance(ext, job, &mut audit, Phase::Disputed, window);

@@ -297,11 +297,7 @@ impl<T: Config> Pallet<T> {
         };
         entry.verifier_result = result;
         entry.verifier_leaf = Some(leaf);
-        let mut decided = entry.clone();
-        Self::decide(ext, job, index, &mut decided, outcome);
-        if let Some(slot) = audit.checks.get_mut(index) {
-            *slot = decided;
-        }
+        Self::decide(ext, job, &mut audit.checks, index, outcome);
         if audit.checks.iter().all(|c| c.outcome.is_some()) {
             Self::conclude(ext, job, audit);
         } else {

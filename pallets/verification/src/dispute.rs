@@ -123,6 +123,8 @@ impl<T: Config> Pallet<T> {
             Self::finish(ext, job, &audit);
             return;
         };
+        // The whole run bond is at stake in the dispute (`bonds.rs`).
+        Self::gather_run_bond(&mut audit.checks, index);
         let Some(dispute) = Self::open(ext, job, &audit, index) else {
             // Leaves and results that do not differ after all, or a check without its start:
             // sampling and the reveals rule both out; end without a dispute rather than stall.
@@ -189,7 +191,7 @@ impl<T: Config> Pallet<T> {
         let mut dispute = Dispute {
             check: Some(u32::try_from(index).ok()?),
             challenger: check.verifier,
-            bond: T::CHECK_BOND,
+            bond: check.bond,
             segment: check.segment,
             claim,
             turn: Turn::Worker,
@@ -697,6 +699,10 @@ impl<T: Config> Pallet<T> {
         let index = Self::check_index(dispute);
         if let Some(check) = audit.checks.get_mut(index) {
             check.outcome = Some(CheckOutcome::Refuted);
+            check.bond = 0;
+            Self::forget_check_bond(ext, &challenger, dispute.bond);
+            // Its other mismatches in the run start from the state shown wrong (`bonds.rs`).
+            Self::forfeit_run(ext, job, &mut audit.checks, index, CheckOutcome::Refuted);
         }
         audit.dispute = None;
         Self::conclude(ext, job, audit);
@@ -758,8 +764,8 @@ impl<T: Config> Pallet<T> {
         let index = Self::check_index(dispute);
         match audit.checks.get_mut(index) {
             Some(check) => {
-                Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
                 check.outcome = Some(CheckOutcome::MachineDependent);
+                Self::pass_bond_on(ext, &mut audit.checks, index);
             }
             None => {
                 Staking::<T>::release(ext, &dispute.challenger, dispute.bond);

@@ -1,7 +1,7 @@
 //! The verification pallet's invariants, checked over a whole state after every test (see the
 //! crate documentation for the list).
 
-use crate::{Audits, AuditsDue, Claim, Config, JobId, Jobs, Pallet, Phase, Staking};
+use crate::{Audits, AuditsDue, CheckBonds, Claim, Config, JobId, Jobs, Pallet, Phase, Staking};
 use agora_primitives::storage::StateIter;
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_jobs::JobStatus;
@@ -22,6 +22,7 @@ impl<T: Config> Pallet<T> {
             .flat_map(|(block, jobs)| jobs.into_iter().map(move |job| (job, block)))
             .collect();
         let mut bonds: BTreeMap<AccountId, Balance> = BTreeMap::new();
+        let mut check_bonds: BTreeMap<AccountId, Balance> = BTreeMap::new();
         for (job, audit) in Audits::iter(state) {
             let open = audit.dispute.as_ref().filter(|d| d.check.is_none());
             match (Jobs::<T>::job(state, job).map(|j| j.status), open) {
@@ -76,10 +77,35 @@ impl<T: Config> Pallet<T> {
                 }
                 _ => {}
             }
-            for check in audit.checks.iter().filter(|c| Self::holds_bond(c)) {
+            for check in audit.checks.iter() {
+                if !Self::holds_bond(check) && check.bond != 0 {
+                    return Err(format!(
+                        "check of segment {} of job {job} is decided but holds {}",
+                        check.segment, check.bond
+                    ));
+                }
+                let held = check_bonds.entry(check.verifier).or_default();
+                *held = held.saturating_add(check.bond);
                 let bond = bonds.entry(check.verifier).or_default();
-                *bond = bond.saturating_add(T::CHECK_BOND);
+                *bond = bond.saturating_add(check.bond);
             }
+            if let Some(d) = audit.dispute.as_ref().filter(|d| d.check.is_some()) {
+                let index = d.check.and_then(|c| usize::try_from(c).ok());
+                let held = index.and_then(|i| audit.checks.get(i)).map(|c| c.bond);
+                if held != Some(d.bond) {
+                    return Err(format!(
+                        "dispute of job {job} puts {} at stake but its check holds {held:?}",
+                        d.bond
+                    ));
+                }
+            }
+        }
+        let recorded: BTreeMap<AccountId, Balance> = CheckBonds::iter(state).into_iter().collect();
+        check_bonds.retain(|_, held| *held != 0);
+        if recorded != check_bonds {
+            return Err(format!(
+                "check bonds recorded {recorded:?} but audits hold {check_bonds:?}"
+            ));
         }
         for (verifier, bond) in bonds {
             let committed = Staking::<T>::ledger(state, &verifier).committed;

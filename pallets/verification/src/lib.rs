@@ -44,8 +44,10 @@
 //! - A worker that misses a reveal deadline is at fault: the job times out (collateral
 //!   slashed, see pallet-jobs).
 //!
-//! With no eligible verifier at sampling time (registered, not the worker or buyer, with the
-//! check bond uncommitted), the job passes with zero checks and the receipt says so.
+//! A drawn verifier commits one bond per run (`bonds.rs`). With no verifier to draw (none
+//! registered but the worker and buyer, or none with the run bond in stake any audit will
+//! release), the job passes with zero checks and the receipt says so; busy verifiers make
+//! the draw wait (`sampling.rs`).
 //!
 //! ## Sampling
 //!
@@ -60,7 +62,9 @@
 //! 1. Every audit belongs to a job in `Committed` state, or is an open challenge's dispute of
 //!    a job `Challenged` by that challenger; it is scheduled at its deadline.
 //! 2. Every check whose bond is still held (no outcome, or a mismatch not yet settled by a
-//!    dispute) and every open challenge's bond is covered by the committed stake.
+//!    dispute) and every open challenge's bond is covered by the committed stake; a decided
+//!    check holds none; a drawn check's dispute puts at stake exactly what its check holds;
+//!    `CheckBonds` is, per verifier, the sum of the bonds its checks hold.
 //! 3. The verifier list has no repeats and is within its bound.
 //! 4. An audit has a dispute exactly in phase `Disputed`; a step bisection has
 //!    `lo < hi ≤ steps`, a leaf bisection `first ≤ hi < segments` (`first < hi` once leaf `hi`
@@ -70,6 +74,7 @@
 //!    naming it as module or dataset, unfinished commitments naming it as a result blob, and
 //!    audits' revealed starts naming it as a state: what still needs its bytes keeps them.
 
+mod bonds;
 mod calls;
 mod challenge;
 mod checks;
@@ -323,7 +328,8 @@ pub enum Event {
     },
     /// Registered verifiers had too little stake free for every check of the job's sample
     /// (their bonds are committed to other checks): the draw waits a block and tries again,
-    /// for at most `SAMPLE_WAIT_BLOCKS`, rather than let the job through with fewer checks.
+    /// for at most `SAMPLE_WAIT_BLOCKS` for a full sample, and past that while a run has no
+    /// verifier that stake coming free would give it (`sampling.rs`).
     #[codec(index = 17)]
     SampleDeferred {
         /// The job.
@@ -484,6 +490,8 @@ pallet_support::storage! {
     pub Audits: map JobId => Audit;
     /// Audits whose phase ends at a block.
     pub AuditsDue: map BlockNumber => Vec<JobId>;
+    /// `AccountId → Balance`: the check bonds a verifier has committed (see [`bonds`]).
+    pub CheckBonds: map AccountId => Balance;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -591,42 +599,64 @@ impl<T: Config> Pallet<T> {
 
     // --- outcomes ----------------------------------------------------------------------------
 
+    /// Decides check `index` of `checks` (see [`bonds`] for what happens to its run's bond):
+    /// a miss or a wrong reveal forfeits the verifier's run, a match passes the bond on.
     fn decide(
         ext: &mut Ext<'_>,
         job: JobId,
+        checks: &mut [Check],
         index: usize,
-        check: &mut Check,
         outcome: CheckOutcome,
     ) {
+        let Some(check) = checks.get_mut(index) else {
+            return;
+        };
         check.outcome = Some(outcome);
+        let (verifier, bond) = (check.verifier, check.bond);
+        Self::check_decided(ext, job, index, verifier, outcome);
         match outcome {
             CheckOutcome::Missed | CheckOutcome::Wrong => {
-                Staking::<T>::slash_committed(ext, &check.verifier, T::CHECK_BOND);
+                if let Some(check) = checks.get_mut(index) {
+                    check.bond = 0;
+                }
+                Self::slash_check_bond(ext, &verifier, bond);
+                Self::forfeit_run(ext, job, checks, index, outcome);
             }
-            CheckOutcome::Match => {
-                Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
-            }
+            CheckOutcome::Match => Self::pass_bond_on(ext, checks, index),
             // Held until the dispute over it ends (`dispute.rs`); refuted by a dispute only.
             CheckOutcome::Mismatch | CheckOutcome::Refuted | CheckOutcome::MachineDependent => {}
         }
+    }
+
+    /// The event of check `index` of `job`'s audit decided `outcome`.
+    pub(crate) fn check_decided(
+        ext: &mut Ext<'_>,
+        job: JobId,
+        index: usize,
+        verifier: AccountId,
+        outcome: CheckOutcome,
+    ) {
         Self::deposit_event(
             ext,
             Event::CheckDecided {
                 job,
                 check: u32::try_from(index).unwrap_or(u32::MAX),
-                verifier: check.verifier,
+                verifier,
                 outcome,
             },
         );
     }
 
     /// Decides as missed every check of `audit` for which `missed` holds (its verifier did not
-    /// act before the phase's deadline).
+    /// act before the phase's deadline) and that a forfeited run has not decided already.
     fn miss(ext: &mut Ext<'_>, job: JobId, audit: &mut Audit, missed: impl Fn(&Check) -> bool) {
         let mut checks = std::mem::take(&mut audit.checks);
-        for (index, check) in checks.iter_mut().enumerate() {
-            if missed(check) {
-                Self::decide(ext, job, index, check, CheckOutcome::Missed);
+        for index in 0..checks.len() {
+            if checks
+                .get(index)
+                .is_some_and(|c| c.outcome.is_none() && missed(c))
+            {
+                Self::decide(ext, job, &mut checks, index, CheckOutcome::Missed);
             }
         }
         audit.checks = checks;
@@ -652,7 +682,7 @@ impl<T: Config> Pallet<T> {
     /// audit is removed and the jobs pallet told.
     fn end_audit(ext: &mut Ext<'_>, job: JobId, audit: &Audit, outcome: AuditOutcome) {
         for check in audit.checks.iter().filter(|c| Self::holds_bond(c)) {
-            Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
+            Self::release_check_bond(ext, &check.verifier, check.bond);
         }
         for state in Self::start_states(audit) {
             Jobs::<T>::release_blob(ext, &state);
@@ -698,6 +728,10 @@ impl<T: Config> Pallet<T> {
             return weights::on_finalize(0);
         }
         AuditsDue::remove(ext, &now);
+        // Oldest job first: a draw waiting for verifiers' stake takes what came free before
+        // the draws of jobs matched after it (`sampling.rs`).
+        let mut due = due;
+        due.sort_unstable();
         for job in &due {
             let Some(mut audit) = Audits::get(ext, job) else {
                 continue;
@@ -781,6 +815,7 @@ impl<T: Config> JobVerification for Pallet<T> {
             checks: Vec::new(),
             dispute: None,
             refuted: Vec::new(),
+            seed: None,
         };
         // Drawn from the beacon of a block no coalition within the fault bound can know
         // while the commitment is still open (see `sampling::sample_delay`).

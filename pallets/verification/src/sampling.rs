@@ -10,12 +10,14 @@
 //! consecutive segments; each run is checked by the same verifiers, as many as the bid asked
 //! for each segment (`BidTerms::assurance_verifiers`, else `VERIFIERS_PER_SEGMENT`),
 //! drawn from the eligible list (registered with `VERIFIER_MIN_STAKE` still bonded, neither the
-//! worker nor the buyer, with a check bond of uncommitted stake for every segment of the run)
-//! **in proportion to uncommitted stake**: the first 16 bytes of
-//! `blake3(seed ‖ "verifier" ‖ counter LE)`, as a little-endian number mod the eligible stake,
-//! pick the account whose share of the cumulative stake holds it ([`weighted_index`]). Splitting
+//! worker nor the buyer, with the run's bond uncommitted: `crate::bonds`)
+//! **in proportion to uncommitted stake**, without replacement: the first 16 bytes of
+//! `blake3(seed ‖ "verifier" ‖ counter LE)`, as a little-endian number mod the eligible stake
+//! not yet drawn for the run, pick the account whose share of the cumulative stake holds it
+//! ([`weighted_index`]); the counter runs on over the job's runs. Splitting
 //! stake across sybil accounts therefore buys no more draws than keeping it in one (exploit 1 of
-//! issue 11). Only a run's first segment has its
+//! issue 11). The seed is the first attempt's; a draw that waits for stake keeps it. Only a
+//! run's first segment has its
 //! start revealed ([`start_leaf`]); its verifiers compute the starts of the others, so no
 //! revealed start is a leaf that anyone attests. All deterministic: every node draws the same
 //! sample, and nobody knew it when the worker committed.
@@ -132,11 +134,16 @@ impl<T: Config> Pallet<T> {
         BlockNumber::try_from(faults.saturating_add(1)).unwrap_or(BlockNumber::MAX)
     }
 
-    /// Draws the checks of `job_id` (at the end of the block after its commitment) and moves
-    /// its audit on. While registered verifiers are too busy (their stake committed to other
-    /// checks) to fill the sample, the draw waits a block at a time, for at most
-    /// `SAMPLE_WAIT_BLOCKS`; then it goes on with whoever is free, and with nobody the job
-    /// passes unchecked (`NoVerifiers`, on the receipt as zero checks).
+    /// Draws the checks of `job_id` (at the end of block `c + d` for a commitment in block `c`,
+    /// [`Self::sample_delay`]) and moves its audit on. The first attempt fixes the seed, so a
+    /// draw that waits keeps its segments. While registered verifiers are too busy (their
+    /// stake committed to other checks) to fill the sample, the draw waits a block at a time:
+    /// for at most `SAMPLE_WAIT_BLOCKS` for a full sample, and past that for as long as a run
+    /// has no verifier but some registered one will have its run bond once its other check
+    /// bonds come free ([`Self::could_bond_later`]). A job never passes for want of free stake
+    /// that waiting would give; it goes on with fewer checks (or passes with none,
+    /// `NoVerifiers`, on the receipt as zero checks) only when no wait would help: no verifier
+    /// registered, or none with the run bond except in stake no audit will release.
     pub(crate) fn draw(
         ext: &mut Ext<'_>,
         job_id: JobId,
@@ -144,8 +151,10 @@ impl<T: Config> Pallet<T> {
         job: &Job,
         now: BlockNumber,
     ) {
-        let beacon = pallet_system::Pallet::<T>::beacon(ext);
-        let seed = Hash::of_parts(&[SAMPLE_TAG, beacon.as_bytes(), &job_id.to_le_bytes()]);
+        let seed = *audit.seed.get_or_insert_with(|| {
+            let beacon = pallet_system::Pallet::<T>::beacon(ext);
+            Hash::of_parts(&[SAMPLE_TAG, beacon.as_bytes(), &job_id.to_le_bytes()])
+        });
         // The buyer's assurance level and verifiers per segment, as its bid chose them.
         let assurance = pallet_market::Pallet::<T>::assurance_params_for(&job.terms);
         let wanted = assurance.sampled_segments(audit.segments);
@@ -157,33 +166,27 @@ impl<T: Config> Pallet<T> {
             .into_iter()
             .filter(|v| *v != job.worker && *v != job.buyer)
             .collect();
-        let checks = Self::draw_verifiers(ext, &seed, &segments, &registered, per_segment);
         let wanted = Self::wanted_checks(registered.len(), segments.len(), per_segment);
-        let committed_at = match job.status {
-            pallet_jobs::JobStatus::Committed { at } => at,
-            _ => now,
-        };
-        let waited = now.saturating_sub(committed_at.saturating_add(Self::sample_delay(ext)));
-        if checks.len() < wanted && waited < Self::windows(ext).sample_wait {
+        let mut checks = Self::draw_verifiers(ext, &seed, &segments, &registered, per_segment);
+        if checks.len() < wanted {
+            // Drawn tentatively: released, and drawn again below if the job goes on now.
             for check in &checks {
-                Staking::<T>::release(ext, &check.verifier, T::CHECK_BOND);
+                Self::release_check_bond(ext, &check.verifier, check.bond);
             }
-            Self::deposit_event(
-                ext,
-                Event::SampleDeferred {
-                    job: job_id,
-                    drawn: u32::try_from(checks.len()).unwrap_or(u32::MAX),
-                    wanted: u32::try_from(wanted).unwrap_or(u32::MAX),
-                },
-            );
-            Self::put_audit(
-                ext,
-                job_id,
-                audit,
-                Phase::AwaitingSample,
-                now.saturating_add(1),
-            );
-            return;
+            if Self::should_wait(ext, job, now, &segments, &checks, &registered) {
+                Self::deposit_event(
+                    ext,
+                    Event::SampleDeferred {
+                        job: job_id,
+                        drawn: u32::try_from(checks.len()).unwrap_or(u32::MAX),
+                        wanted: u32::try_from(wanted).unwrap_or(u32::MAX),
+                    },
+                );
+                let next = now.saturating_add(1);
+                Self::put_audit(ext, job_id, audit, Phase::AwaitingSample, next);
+                return;
+            }
+            checks = Self::draw_verifiers(ext, &seed, &segments, &registered, per_segment);
         }
         if checks.is_empty() {
             Self::deposit_event(ext, Event::NoVerifiers { job: job_id });
@@ -203,6 +206,36 @@ impl<T: Config> Pallet<T> {
         Self::put_audit(ext, job_id, audit, Phase::AwaitingStarts, due);
     }
 
+    /// Whether a draw that found `checks` for `segments` (short of the full sample) waits:
+    /// within `SAMPLE_WAIT_BLOCKS` of its first attempt always, past it while some run has no
+    /// verifier and one of the `registered` could bond it once its check bonds come free.
+    fn should_wait(
+        ext: &Ext<'_>,
+        job: &Job,
+        now: BlockNumber,
+        segments: &[u64],
+        checks: &[Check],
+        registered: &[AccountId],
+    ) -> bool {
+        let committed_at = match job.status {
+            pallet_jobs::JobStatus::Committed { at } => at,
+            _ => now,
+        };
+        let waited = now.saturating_sub(committed_at.saturating_add(Self::sample_delay(ext)));
+        if waited < Self::windows(ext).sample_wait {
+            return true;
+        }
+        runs(segments)
+            .into_iter()
+            .filter(|(first, _)| !checks.iter().any(|c| c.segment == *first))
+            .any(|(first, last)| {
+                let bond = Self::run_bond(last.saturating_sub(first).saturating_add(1));
+                registered
+                    .iter()
+                    .any(|v| Self::could_bond_later(ext, v, bond))
+            })
+    }
+
     /// The checks a sample of `segments` segments needs: `per_segment` for each, or as many as
     /// there are `registered` verifiers (staked, neither the job's worker nor its buyer, busy
     /// or not) if fewer.
@@ -211,10 +244,11 @@ impl<T: Config> Pallet<T> {
         segments.saturating_mul(per_segment.min(registered))
     }
 
-    /// `per_segment` distinct eligible verifiers for each run of the sample, each
-    /// committing a check bond for every segment of the run (a verifier drawn for several runs
-    /// needs a bond for each check), from the `registered` verifiers with a check bond free.
-    /// Checks are in ascending segment order.
+    /// Up to `per_segment` distinct verifiers for each run of the sample, drawn from the
+    /// `registered` ones that have the run's bond ([`Self::run_bond`]) free, each committing
+    /// it. A draw without replacement, weighted by free stake: each pick zeroes the picked
+    /// account's weight, so a run gets `min(per_segment, able)` verifiers of the `able` ones
+    /// in at most `able` draws. Checks are in ascending segment order.
     fn draw_verifiers(
         ext: &mut Ext<'_>,
         seed: &Hash,
@@ -222,43 +256,37 @@ impl<T: Config> Pallet<T> {
         registered: &[AccountId],
         per_segment: u32,
     ) -> Vec<Check> {
-        let eligible: Vec<AccountId> = registered
-            .iter()
-            .copied()
-            .filter(|v| Staking::<T>::available(ext, v) >= T::CHECK_BOND)
-            .collect();
-        let stakes: Vec<Balance> = eligible
-            .iter()
-            .map(|v| Staking::<T>::available(ext, v))
-            .collect();
-        let count = u64::try_from(eligible.len()).unwrap_or(0);
-        let per_run = u64::from(per_segment).min(count);
+        let per_run = usize::try_from(per_segment).unwrap_or(usize::MAX);
         let mut checks = Vec::new();
         let mut draw_counter = 0u64;
         for (first, last) in runs(sample) {
             let length = last.saturating_sub(first).saturating_add(1);
-            let bonds = T::CHECK_BOND.saturating_mul(Balance::from(length));
+            let bond = Self::run_bond(length);
+            let mut weights: Vec<Balance> = registered
+                .iter()
+                .map(|v| Staking::<T>::available(ext, v))
+                .map(|free| if free >= bond { free } else { 0 })
+                .collect();
             let mut chosen: Vec<AccountId> = Vec::new();
-            let mut tries = 0u64;
-            while u64::try_from(chosen.len()).unwrap_or(u64::MAX) < per_run
-                && tries < per_run.saturating_mul(64)
-            {
-                let index = weighted_index(seed, b"verifier", draw_counter, &stakes);
-                draw_counter = draw_counter.saturating_add(1);
-                tries = tries.saturating_add(1);
-                let Some(verifier) = index.and_then(|i| eligible.get(i)) else {
-                    continue;
+            while chosen.len() < per_run {
+                let Some(index) = weighted_index(seed, b"verifier", draw_counter, &weights) else {
+                    break;
                 };
-                if chosen.contains(verifier) || Staking::<T>::available(ext, verifier) < bonds {
-                    continue;
+                draw_counter = draw_counter.saturating_add(1);
+                let (Some(weight), Some(verifier)) =
+                    (weights.get_mut(index), registered.get(index))
+                else {
+                    break;
+                };
+                *weight = 0;
+                let committed = Self::commit_check_bond(ext, verifier, bond);
+                debug_assert!(committed.is_ok(), "the run's bond was free");
+                if committed.is_ok() {
+                    chosen.push(*verifier);
                 }
-                for _ in first..=last {
-                    let committed = Staking::<T>::commit(ext, verifier, T::CHECK_BOND);
-                    debug_assert!(committed.is_ok(), "the run's bonds were available");
-                }
-                chosen.push(*verifier);
             }
             for segment in first..=last {
+                let position = segment.saturating_sub(first);
                 checks.extend(chosen.iter().map(|verifier| Check {
                     segment,
                     verifier: *verifier,
@@ -268,6 +296,7 @@ impl<T: Config> Pallet<T> {
                     verifier_leaf: None,
                     verifier_result: None,
                     outcome: None,
+                    bond: Self::check_bond_at(position, length),
                 }));
             }
         }

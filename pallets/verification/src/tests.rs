@@ -103,15 +103,8 @@ fn committed_at_assurance(
         ],
         &bonds,
     );
-    let spec = JobSpec {
-        module: Hash([0xAA; 32]),
-        dataset: Hash([0xDA; 32]),
-        params: Vec::new(),
-        // A trace that ends in a refusal stopped one segment short of the job (at least).
-        steps: 10 * (tree.len() + u64::from(last.is_refusal())),
-        segment_steps: 10,
-        seed: 1,
-    };
+    // A trace that ends in a refusal stopped one segment short of the job (at least).
+    let spec = job_spec(tree.len() + u64::from(last.is_refusal()));
     step(&mut state, 1, |ext| {
         for v in verifiers {
             Verification::register_verifier(ext, v).unwrap();
@@ -137,27 +130,57 @@ fn committed_at_assurance(
             1_000,
         )
         .unwrap();
-        let terms = BidTerms {
-            max_price: AGR,
-            max_fuel: 10 * MFUEL,
-            run_blocks: 5,
-            deadline: 40,
-            region: None,
-            renewable_only: false,
-            requeue: false,
-            assurance_permille,
-            assurance_verifiers,
-        };
+        let terms = bid_terms((assurance_permille, assurance_verifiers));
         TestMarket::place_bid(ext, &ALICE, spec, terms).unwrap();
     });
     end_block(&mut state, 2);
-    // The heaviest segment as an honest worker names it, from the leaves before the last (the
-    // honest ones) and `last`.
+    let commitment = commitment_of(&tree, last, heaviest);
+    let final_proof = tree.prove(last.index).unwrap();
+    step(&mut state, 3, |ext| {
+        Jobs::commit_result(ext, &BOB, 0, commitment, &final_proof)
+    })
+    .0
+    .unwrap();
+    state
+}
+
+/// The job every test's bid asks for: `segments` segments of 10 steps.
+fn job_spec(segments: u64) -> JobSpec {
+    JobSpec {
+        module: Hash([0xAA; 32]),
+        dataset: Hash([0xDA; 32]),
+        params: Vec::new(),
+        steps: 10 * segments,
+        segment_steps: 10,
+        seed: 1,
+    }
+}
+
+/// Alice's bid terms, at the assurance level `assurance_permille` with `assurance_verifiers`
+/// per sampled segment (0: the default of either).
+fn bid_terms((assurance_permille, assurance_verifiers): (u32, u32)) -> BidTerms {
+    BidTerms {
+        max_price: AGR,
+        max_fuel: 10 * MFUEL,
+        run_blocks: 5,
+        deadline: 40,
+        region: None,
+        renewable_only: false,
+        requeue: false,
+        assurance_permille,
+        assurance_verifiers,
+    }
+}
+
+/// Bob's commitment to the trace `tree` ending in `last`, naming `heaviest` as its heaviest
+/// segment and its fuel (by default the one an honest worker names, from the leaves before the
+/// last, the honest ones, and `last`).
+fn commitment_of(tree: &TraceTree, last: TraceLeaf, heaviest: Option<(u64, Fuel)>) -> Commitment {
     let mut leaves: Vec<TraceLeaf> = (0..tree.len() - 1).map(leaf).collect();
     leaves.push(last);
     let (heaviest_segment, heaviest_fuel) =
         heaviest.unwrap_or_else(|| agora_primitives::trace::heaviest_segment(&leaves));
-    let commitment = Commitment {
+    Commitment {
         trace_root: tree.root(),
         segments: tree.len(),
         final_state: last.state_hash,
@@ -170,14 +193,26 @@ fn committed_at_assurance(
             OUTPUT
         },
         metrics: Vec::new(),
-    };
-    let final_proof = tree.prove(last.index).unwrap();
-    step(&mut state, 3, |ext| {
-        Jobs::commit_result(ext, &BOB, 0, commitment, &final_proof)
+    }
+}
+
+/// Job 1, on a state of [`committed`]: Alice bids again for the same job in block `at`, it is
+/// matched to Bob's offer at the end of that block, and Bob commits the honest trace in block
+/// `at + 1`; its draw is due at the end of block `at + 2`.
+fn commit_second_job(state: &mut State, at: BlockNumber) {
+    step(state, at, |ext| {
+        TestMarket::place_bid(ext, &ALICE, job_spec(4), bid_terms((0, 0)))
     })
     .0
     .unwrap();
-    state
+    end_block(state, at);
+    let tree = trace();
+    let proof = tree.prove(3).unwrap();
+    step(state, at + 1, |ext| {
+        Jobs::commit_result(ext, &BOB, 1, commitment_of(&tree, leaf(3), None), &proof)
+    })
+    .0
+    .unwrap();
 }
 
 /// Draws the sample at block 4; returns the sampled segments in check order.
@@ -512,7 +547,9 @@ fn exploit_busy_verifiers_defer_the_draw_instead_of_passing_the_job_unchecked() 
         matches!(events.as_slice(), [Event::Sampled { job: 0, .. }]),
         "{events:?}"
     );
-    // Busy past the wait, the job goes on with nobody, as before.
+    // Busy past the wait with stake no audit will release (committed here the way collateral
+    // is), the job goes on with nobody: waiting would not help. Stake bonded to other checks
+    // makes it wait on (`bonds::exploit_verifiers_bonded_to_other_checks_make_a_draw_wait_not_pass`).
     let mut state = committed(&[CHARLIE]);
     let busy = TestStaking::available(&state, &CHARLIE);
     step(&mut state, 4, |ext| {
@@ -1322,6 +1359,7 @@ fn a_copied_attestation_cannot_be_opened_and_is_slashed() {
     );
 }
 
+mod bonds;
 mod challenge;
 mod dispute;
 mod refusal;

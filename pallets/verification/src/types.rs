@@ -87,6 +87,9 @@ pub struct Check {
     pub verifier_result: Option<FinalResult>,
     /// The result, once known.
     pub outcome: Option<CheckOutcome>,
+    /// The part of its verifier's run bond this check holds while undecided or mismatched
+    /// (`bonds.rs`: the run bond moves between the run's checks as they are decided).
+    pub bond: Balance,
 }
 
 /// The spot checks of one job.
@@ -106,6 +109,9 @@ pub struct Audit {
     pub dispute: Option<Dispute>,
     /// Mismatches already refuted in a dispute, for the receipt.
     pub refuted: Vec<pallet_jobs::Refutation>,
+    /// The sample's seed, fixed at the first draw (`sampling.rs`): a draw that waits for
+    /// verifiers' stake keeps its segments and its order of verifiers.
+    pub seed: Option<Hash>,
 }
 
 /// Whose move a dispute waits for.
@@ -280,8 +286,9 @@ pub struct Dispute {
     pub check: Option<u32>,
     /// The check's verifier, or the account that challenged.
     pub challenger: AccountId,
-    /// The challenger's stake at risk: its check bond (`CHECK_BOND`), or the challenge bond
-    /// (`CHALLENGE_BOND`) it committed to challenge.
+    /// The challenger's stake at risk: its run bond (`bonds.rs`: the bonds of every mismatch
+    /// of the check's run, gathered), or the challenge bond (`CHALLENGE_BOND`) it committed to
+    /// challenge.
     pub bond: Balance,
     /// The disputed segment.
     pub segment: u64,

@@ -1,0 +1,204 @@
+//! Check bonds: what a drawn verifier puts at stake, one bond per run.
+//!
+//! A verifier drawn for a run of `L` consecutive sampled segments commits the **run bond**
+//! `CHECK_BOND × min(L, RUN_BOND_CHECKS)`, where `RUN_BOND_CHECKS = VERIFIER_MIN_STAKE /
+//! CHECK_BOND` (at least 1): at most the stake every registered verifier holds, so that any of
+//! them can bond any run once its stake is free. Before spec version 10 the bond was one
+//! `CHECK_BOND` per segment of the run, and a run longer than every verifier's free stake (at
+//! 1000 ‰ the whole job is one run) got no verifier at all and passed unchecked.
+//!
+//! The run bond is spread over the run's checks (`Check::bond`: one `CHECK_BOND` on each of the
+//! last `min(L, RUN_BOND_CHECKS)` checks, none on the others) and held **whole** until the run
+//! is settled:
+//!
+//! - a check decided **Missed** or **Wrong** forfeits the run: every check of the run still
+//!   holding a bond is decided the same way and the whole bond is slashed (a verifier that
+//!   skips part of a run cannot keep the rest of its bond or fees);
+//! - a check decided **Match** (or set aside as machine-dependent) passes its bond on to a
+//!   check of the run that still holds one, and only the run's last such check releases it;
+//! - a **Mismatch** holds its bond; the dispute over it gathers the bonds of every mismatch of
+//!   the run onto it (`dispute.bond`), and a verifier that loses it has the whole run bond
+//!   slashed and every other mismatch of the run **Refuted** with it: its later states were
+//!   computed from the one the referee showed wrong, so they dispute nothing.
+//!
+//! A verifier can therefore lose at most one run bond per run and force at most one dispute
+//! per run, whatever the run's length.
+//!
+//! [`CheckBonds`](crate::CheckBonds) keeps, per verifier, the check bonds it has committed
+//! (open challenges' bonds are not check bonds): the draw uses it to tell stake that will come
+//! free (bonded to other checks) from stake that will not (collateral, validator seats).
+
+use crate::{Check, CheckBonds, CheckOutcome, Config, Pallet};
+use agora_primitives::dispatch::DispatchResult;
+use agora_primitives::storage::{Ext, StateRead};
+use agora_primitives::{AccountId, Balance};
+use pallet_jobs::JobId;
+
+type Staking<T> = pallet_staking::Pallet<T>;
+
+impl<T: Config> Pallet<T> {
+    /// Most check bonds one run takes: `VERIFIER_MIN_STAKE / CHECK_BOND`, at least 1.
+    pub fn run_bond_checks() -> u64 {
+        let checks = T::VERIFIER_MIN_STAKE
+            .checked_div(T::CHECK_BOND)
+            .unwrap_or(1)
+            .max(1);
+        u64::try_from(checks).unwrap_or(u64::MAX)
+    }
+
+    /// The bond a verifier commits for a run of `length` segments.
+    pub fn run_bond(length: u64) -> Balance {
+        let checks = length.min(Self::run_bond_checks());
+        T::CHECK_BOND.saturating_mul(Balance::from(checks))
+    }
+
+    /// The bond of the check at `position` (0-based) of a run of `length`: `CHECK_BOND` for the
+    /// last `min(length, RUN_BOND_CHECKS)` checks, none for the others. Sums to
+    /// [`Self::run_bond`].
+    pub(crate) fn check_bond_at(position: u64, length: u64) -> Balance {
+        let unbonded = length.saturating_sub(Self::run_bond_checks());
+        if position >= unbonded {
+            T::CHECK_BOND
+        } else {
+            0
+        }
+    }
+
+    /// The check bonds `who` has committed.
+    pub fn check_bonds(state: &impl StateRead, who: &AccountId) -> Balance {
+        CheckBonds::get(state, who).unwrap_or(0)
+    }
+
+    fn set_check_bonds(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) {
+        pallet_support::put_or_remove::<crate::CheckBondsPrefix, _, _>(ext, who, &amount);
+    }
+
+    /// Commits `amount` of `who`'s stake as check bonds.
+    pub(crate) fn commit_check_bond(
+        ext: &mut Ext<'_>,
+        who: &AccountId,
+        amount: Balance,
+    ) -> DispatchResult {
+        Staking::<T>::commit(ext, who, amount)?;
+        let held = Self::check_bonds(ext, who).saturating_add(amount);
+        Self::set_check_bonds(ext, who, held);
+        Ok(())
+    }
+
+    /// Releases `amount` of `who`'s check bonds to its free stake.
+    pub(crate) fn release_check_bond(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) {
+        Staking::<T>::release(ext, who, amount);
+        Self::forget_check_bond(ext, who, amount);
+    }
+
+    /// Slashes `amount` of `who`'s check bonds (all burned).
+    pub(crate) fn slash_check_bond(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) {
+        Staking::<T>::slash_committed(ext, who, amount);
+        Self::forget_check_bond(ext, who, amount);
+    }
+
+    /// Takes `amount` off `who`'s check bonds after the staking pallet released or slashed it
+    /// another way (a dispute's slash with repayment).
+    pub(crate) fn forget_check_bond(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) {
+        let held = Self::check_bonds(ext, who).saturating_sub(amount);
+        Self::set_check_bonds(ext, who, held);
+    }
+
+    /// Whether `who` could bond `amount` once the check bonds it holds come free: stake that
+    /// waiting for the audits under way would give it (and not stake committed as collateral
+    /// or a validator's seat, which no audit releases).
+    pub(crate) fn could_bond_later(
+        state: &impl StateRead,
+        who: &AccountId,
+        amount: Balance,
+    ) -> bool {
+        let bonds = Self::check_bonds(state, who);
+        bonds > 0 && Staking::<T>::available(state, who).saturating_add(bonds) >= amount
+    }
+
+    /// The indices of the checks of `index`'s verifier in `index`'s run (itself included): the
+    /// checks that share its run bond. `checks` is an audit's, in ascending segment order.
+    pub(crate) fn run_mates(checks: &[Check], index: usize) -> Vec<usize> {
+        let Some(check) = checks.get(index) else {
+            return Vec::new();
+        };
+        let sampled = |segment: u64| checks.iter().any(|c| c.segment == segment);
+        // Bounded by the sample: each step moves to a sampled segment.
+        let mut first = check.segment;
+        while first.checked_sub(1).is_some_and(sampled) {
+            first = first.saturating_sub(1);
+        }
+        let mut last = check.segment;
+        while last.checked_add(1).is_some_and(sampled) {
+            last = last.saturating_add(1);
+        }
+        checks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.verifier == check.verifier && (first..=last).contains(&c.segment))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Check `index` is settled in the verifier's favour (a match, a piece set aside): its bond
+    /// moves to the first check of its run that still holds one, or is released if none does.
+    pub(crate) fn pass_bond_on(ext: &mut Ext<'_>, checks: &mut [Check], index: usize) {
+        let Some(bond) = checks.get_mut(index).map(|c| std::mem::take(&mut c.bond)) else {
+            return;
+        };
+        let heir = Self::run_mates(checks, index)
+            .into_iter()
+            .find(|&i| i != index && checks.get(i).is_some_and(Self::holds_bond));
+        match heir.and_then(|i| checks.get_mut(i)) {
+            Some(heir) => heir.bond = heir.bond.saturating_add(bond),
+            None => {
+                if let Some(check) = checks.get(index) {
+                    Self::release_check_bond(ext, &check.verifier, bond);
+                }
+            }
+        }
+    }
+
+    /// Moves the bonds of every check of `index`'s run that still holds one onto `index` and
+    /// returns the total: the stake at risk in a dispute over it.
+    pub(crate) fn gather_run_bond(checks: &mut [Check], index: usize) -> Balance {
+        let mates = Self::run_mates(checks, index);
+        let mut total: Balance = 0;
+        for mate in mates.iter().filter(|&&i| i != index) {
+            if let Some(check) = checks.get_mut(*mate).filter(|c| Self::holds_bond(c)) {
+                total = total.saturating_add(std::mem::take(&mut check.bond));
+            }
+        }
+        match checks.get_mut(index) {
+            Some(check) => {
+                check.bond = check.bond.saturating_add(total);
+                check.bond
+            }
+            None => total,
+        }
+    }
+
+    /// The checks of `index`'s run other than `index` that still hold a bond, decided
+    /// `outcome` (an event each) with their bonds slashed: the verifier forfeits the run.
+    pub(crate) fn forfeit_run(
+        ext: &mut Ext<'_>,
+        job: JobId,
+        checks: &mut [Check],
+        index: usize,
+        outcome: CheckOutcome,
+    ) {
+        for mate in Self::run_mates(checks, index) {
+            if mate == index {
+                continue;
+            }
+            let Some(check) = checks.get_mut(mate).filter(|c| Self::holds_bond(c)) else {
+                continue;
+            };
+            let bond = std::mem::take(&mut check.bond);
+            check.outcome = Some(outcome);
+            let verifier = check.verifier;
+            Self::slash_check_bond(ext, &verifier, bond);
+            Self::check_decided(ext, job, mate, verifier, outcome);
+        }
+    }
+}

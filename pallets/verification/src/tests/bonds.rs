@@ -1,0 +1,255 @@
+//! Run bonds (`bonds.rs`) and the draw that waits for verifiers' stake (`sampling.rs`): a run
+//! of any length is bonded by any registered verifier, the bond is held whole until the run is
+//! settled, a fault forfeits it once, and a job never passes unchecked for want of stake that
+//! the audits under way will release.
+
+use super::dispute::{honest_post, play_out, LIE};
+use super::*;
+
+/// The run bond of a run of more than `VERIFIER_MIN_STAKE / CHECK_BOND` (2) segments.
+const RUN_BOND: Balance = 2 * AGR;
+
+/// Job 0 over `segments` segments, checked at 1000 ‰ (one run of the whole job) by Charlie,
+/// who has 5 AGR bonded; the sample drawn at block 4. Returns the state and the sample.
+fn one_long_run(segments: u64) -> (State, Vec<u64>) {
+    let tree = trace_of(segments);
+    let last = leaf(segments - 1);
+    let mut state = committed_at_assurance(&[CHARLIE], tree, last, None, (1_000, 0));
+    let sample = sampled(&mut state);
+    assert_eq!(sample, (0..segments).collect::<Vec<_>>());
+    (state, sample)
+}
+
+/// Charlie attests the honest leaf of every check of job 0 but those in `skipped`, in `block`.
+fn attest_all_but(state: &mut State, block: BlockNumber, sample: &[u64], skipped: &[u64]) {
+    for (i, segment) in sample.iter().enumerate() {
+        if skipped.contains(segment) {
+            continue;
+        }
+        let check = u32::try_from(i).unwrap();
+        let hash = attestation_hash(
+            0,
+            check,
+            &CHARLIE,
+            &leaf(*segment),
+            &result(state, *segment),
+            &SALT,
+        );
+        step(state, block, |ext| {
+            Verification::attest(ext, &CHARLIE, 0, check, hash)
+        })
+        .0
+        .unwrap();
+    }
+}
+
+/// Charlie opens his honest attestation of check `check` (of `segment`) in `block`.
+fn reveal(state: &mut State, block: BlockNumber, check: u32, segment: u64) -> Vec<Event> {
+    let result = result(state, segment);
+    let (outcome, events) = step(state, block, |ext| {
+        Verification::reveal_attestation(ext, &CHARLIE, 0, check, leaf(segment), result, SALT)
+    });
+    outcome.unwrap();
+    events
+}
+
+/// Found in review of spec version 9: a verifier bonded one `CHECK_BOND` per segment of its
+/// run, so a run longer than every verifier's free stake (here 8 segments against Charlie's
+/// 5 AGR; at 1000 ‰ the whole job is one run) got no verifier, and after `SAMPLE_WAIT_BLOCKS`
+/// the job passed unchecked: a 1000 ‰ job has no collateral, so its worker risked nothing.
+/// Now a run bonds at most `VERIFIER_MIN_STAKE`, which every registered verifier holds.
+#[test]
+fn exploit_a_run_longer_than_any_verifiers_stake_is_checked_not_passed() {
+    let (state, _) = one_long_run(8);
+    assert_eq!(Verification::run_bond(8), RUN_BOND);
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, RUN_BOND);
+    assert_eq!(Verification::check_bonds(&state, &CHARLIE), RUN_BOND);
+    let audit = Verification::audit(&state, 0).unwrap();
+    let bonds: Vec<Balance> = audit.checks.iter().map(|c| c.bond).collect();
+    assert_eq!(
+        bonds,
+        [0, 0, 0, 0, 0, 0, AGR, AGR],
+        "on the run's last checks"
+    );
+}
+
+/// A match passes its bond on to a check of the run still holding one: the whole run bond
+/// stays committed until the run's last check is decided, and the honest run is then paid.
+#[test]
+fn an_honest_run_holds_its_whole_bond_until_its_last_check() {
+    let (mut state, sample) = one_long_run(8);
+    reveal_starts(&mut state, &sample);
+    attest_all_but(&mut state, 6, &sample, &[]);
+    reveal_leaves(&mut state, &sample);
+    // Decided from the last check down: the bonded checks first.
+    for (i, segment) in sample.iter().enumerate().rev() {
+        let committed = TestStaking::ledger(&state, &CHARLIE).committed;
+        assert_eq!(committed, RUN_BOND, "before the reveal of check {i}");
+        reveal(&mut state, 8, u32::try_from(i).unwrap(), *segment);
+    }
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+    assert_eq!(Verification::check_bonds(&state, &CHARLIE), 0);
+    let JobStatus::Verified { paid, missed, .. } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("not verified");
+    };
+    assert_eq!((paid.len(), missed), (8, 0));
+}
+
+/// A verifier that attests part of its run and misses the rest forfeits the whole run: every
+/// check of the run is decided missed and the whole run bond is slashed, once. Before, the
+/// missed check alone was slashed and the attested ones went on to be paid for work whose
+/// chain the verifier never finished.
+#[test]
+fn a_verifier_that_misses_part_of_its_run_forfeits_the_run() {
+    let (mut state, sample) = one_long_run(8);
+    let active = TestStaking::ledger(&state, &CHARLIE).active;
+    reveal_starts(&mut state, &sample);
+    attest_all_but(&mut state, 6, &sample, &[7]);
+    let deadline = Verification::audit(&state, 0).unwrap().deadline;
+    let events = end_block(&mut state, deadline);
+    let missed = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::CheckDecided {
+                    outcome: CheckOutcome::Missed,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(missed, 8, "{events:?}");
+    assert_eq!(
+        TestStaking::ledger(&state, &CHARLIE).active,
+        active - RUN_BOND
+    );
+    assert_verified_unpaid(&state, 8);
+}
+
+/// The run bond moves onto the checks still undecided, so a verifier that reveals the run's
+/// bonded checks and misses an unbonded one loses the whole bond too, not the nothing the
+/// missed check held.
+#[test]
+fn a_missed_check_of_a_run_takes_the_bond_its_matched_checks_passed_on() {
+    let (mut state, sample) = one_long_run(8);
+    let active = TestStaking::ledger(&state, &CHARLIE).active;
+    reveal_starts(&mut state, &sample);
+    attest_all_but(&mut state, 6, &sample, &[]);
+    reveal_leaves(&mut state, &sample);
+    for i in 1..8u32 {
+        reveal(&mut state, 8, i, u64::from(i));
+    }
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, RUN_BOND);
+    let audit = Verification::audit(&state, 0).unwrap();
+    assert_eq!(
+        audit.checks[0].bond, RUN_BOND,
+        "passed on to the one undecided"
+    );
+    end_block(&mut state, audit.deadline);
+    assert_eq!(
+        TestStaking::ledger(&state, &CHARLIE).active,
+        active - RUN_BOND
+    );
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+}
+
+/// A verifier that posts false leaves for two segments of its run puts its whole run bond at
+/// stake in the dispute over the first and, losing it, has the other refuted with it: its
+/// later states start from the one the referee showed wrong. One dispute per run, one bond;
+/// before, each false mismatch was a dispute of its own for one `CHECK_BOND` each, so a
+/// verifier drawn for a long run could hold the worker's pay through one dispute per segment.
+#[test]
+fn a_verifier_refuted_in_a_run_loses_its_run_bond_once_and_forces_one_dispute() {
+    let mut state = committed_at_assurance(&[CHARLIE], trace(), leaf(3), None, (1_000, 0));
+    let sample = sampled(&mut state);
+    assert_eq!(sample, [0, 1, 2, 3]);
+    let active = TestStaking::ledger(&state, &CHARLIE).active;
+    run_checks(&mut state, &sample, |s| match s {
+        1 | 2 => TraceLeaf {
+            state_hash: LIE,
+            ..leaf(s)
+        },
+        _ => leaf(s),
+    });
+    let opened = Verification::audit(&state, 0).unwrap().dispute.unwrap();
+    assert_eq!((opened.segment, opened.bond), (1, RUN_BOND));
+    play_out(&mut state, 9, honest_post, |_, _, _| Some(false), Some(BOB));
+    let JobStatus::Verified {
+        paid,
+        missed,
+        refuted,
+        ..
+    } = Jobs::job(&state, 0).unwrap().status
+    else {
+        panic!("a second dispute, or not verified");
+    };
+    assert_eq!((paid.len(), missed, refuted.len()), (2, 2, 1));
+    assert_eq!(
+        TestStaking::ledger(&state, &CHARLIE).active,
+        active - RUN_BOND
+    );
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+}
+
+/// Found in review of spec version 9: a worker could tie up the registered verifiers' free
+/// stake in checks of jobs of its own, and a job of its drawn meanwhile passed unchecked once
+/// `SAMPLE_WAIT_BLOCKS` were up. Now the draw waits on while a run has no verifier but one's
+/// check bonds will come free: here Charlie's stake is bonded to job 0's checks (the rest
+/// committed elsewhere), and job 1, due at block 7, waits past block 10 (where it passed
+/// unchecked before) until Charlie's checks of job 0 are decided in block 13.
+#[test]
+fn exploit_verifiers_bonded_to_other_checks_make_a_draw_wait_not_pass() {
+    let mut state = committed(&[CHARLIE]);
+    let sample = sampled(&mut state);
+    let free = TestStaking::available(&state, &CHARLIE);
+    step(&mut state, 5, |ext| {
+        TestStaking::commit(ext, &CHARLIE, free)
+    })
+    .0
+    .unwrap();
+    commit_second_job(&mut state, 5);
+    // Job 0's audit goes on slowly: starts in block 7, attestations in 11, leaves in 12.
+    let starts = starts(&state, &sample);
+    step(&mut state, 7, |ext| {
+        Verification::reveal_starts(ext, &BOB, 0, starts)
+    })
+    .0
+    .unwrap();
+    let deferred = |events: &[Event]| {
+        matches!(
+            events,
+            [Event::SampleDeferred {
+                job: 1,
+                drawn: 0,
+                ..
+            }]
+        )
+    };
+    for block in 7..=10 {
+        let events = end_block(&mut state, block);
+        assert!(deferred(&events), "block {block}: {events:?}");
+    }
+    let wait = <Test as Config>::SAMPLE_WAIT_BLOCKS;
+    assert!(10 >= 7 + wait, "past the unconditional wait");
+    attest_all_but(&mut state, 11, &sample, &[]);
+    assert!(deferred(&end_block(&mut state, 11)));
+    let leaves = leaves_from(&honest_trace(&state), leaf, &sample);
+    step(&mut state, 12, |ext| {
+        Verification::reveal_leaves(ext, &BOB, 0, leaves)
+    })
+    .0
+    .unwrap();
+    assert!(deferred(&end_block(&mut state, 12)));
+    for (i, segment) in sample.iter().enumerate() {
+        reveal(&mut state, 13, u32::try_from(i).unwrap(), *segment);
+    }
+    let events = end_block(&mut state, 13);
+    assert!(
+        matches!(events.as_slice(), [Event::Sampled { job: 1, .. }]),
+        "{events:?}"
+    );
+    let audit = Verification::audit(&state, 1).unwrap();
+    assert!(audit.checks.iter().all(|c| c.verifier == CHARLIE));
+    assert_eq!(audit.checks.len(), 2);
+}
