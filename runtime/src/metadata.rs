@@ -200,6 +200,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 pallet_verification::Verifiers,
                 pallet_verification::Audits,
                 pallet_verification::AuditsDue,
+                pallet_verification::CheckBonds,
                 pallet_verification::Windows,
             ],
             constants!(pallet_verification:

@@ -50,9 +50,10 @@ pub const PRICE: Balance = AGR / 1_000;
 /// the largest the collateral is sized for: the worst case the parameters claim to cover. An
 /// assumption of the model, documented in `docs/economics.md`.
 pub const COST_PER_MFUEL: Balance = PRICE * 3 / 4;
-/// Stake every verifier bonds: a check bond (1 AGR) for each of the checks it may hold at
-/// once. With too little, verifiers run out of uncommitted stake at busy times: draws wait, and
-/// past `SAMPLE_WAIT_BLOCKS` jobs get fewer checks (`docs/economics.md`, verifier exhaustion).
+/// Stake every verifier bonds: a run bond (1 AGR a segment, at most 10 AGR) for each of the
+/// runs it may hold at once. With too little, verifiers run out of uncommitted stake at busy
+/// times: draws wait, and past `SAMPLE_WAIT_BLOCKS` runs may get fewer verifiers than asked
+/// (`docs/economics.md`, verifier exhaustion).
 const VERIFIER_BOND: Balance = 5_000 * AGR;
 /// Jobs of the largest size an offer takes at once.
 const JOBS_IN_FLIGHT: u64 = 16;

@@ -219,7 +219,7 @@ fn run_seed(seed: u64, config: &Config) -> SeedOutcome {
                 }
                 RuntimeEvent::Verification(pallet_verification::Event::CheckDecided {
                     verifier,
-                    outcome: CheckOutcome::Missed | CheckOutcome::Wrong,
+                    outcome: CheckOutcome::Missed | CheckOutcome::Wrong | CheckOutcome::Refuted,
                     ..
                 }) => *flagged.entry(verifier).or_default() += 1,
                 RuntimeEvent::Verification(pallet_verification::Event::DisputeLost {

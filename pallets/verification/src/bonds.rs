@@ -11,22 +11,27 @@
 //! last `min(L, RUN_BOND_CHECKS)` checks, none on the others) and held **whole** until the run
 //! is settled:
 //!
-//! - a check decided **Missed** or **Wrong** forfeits the run: every check of the run still
-//!   holding a bond is decided the same way and the whole bond is slashed (a verifier that
-//!   skips part of a run cannot keep the rest of its bond or fees);
+//! - a check decided **Missed** or **Wrong** forfeits the run bond: the bonds every check of
+//!   the run holds are slashed (a verifier that skips part of a run cannot keep the rest of
+//!   its bond). The other checks keep their outcomes and go on with nothing at stake: one
+//!   revealed later is still paid if it matches, and a mismatch is still disputed, so a
+//!   verifier that misses one reveal does not erase the forgery it caught in another;
 //! - a check decided **Match** (or set aside as machine-dependent) passes its bond on to a
 //!   check of the run that still holds one, and only the run's last such check releases it;
 //! - a **Mismatch** holds its bond; the dispute over it gathers the bonds of every mismatch of
 //!   the run onto it (`dispute.bond`), and a verifier that loses it has the whole run bond
 //!   slashed and every other mismatch of the run **Refuted** with it: its later states were
-//!   computed from the one the referee showed wrong, so they dispute nothing.
+//!   computed from the one the referee showed wrong (or it stopped answering), so they
+//!   dispute nothing; and the lowest mismatch, the one that decided, is the one that matters
+//!   for the buyer.
 //!
 //! A verifier can therefore lose at most one run bond per run and force at most one dispute
 //! per run, whatever the run's length.
 //!
 //! [`CheckBonds`](crate::CheckBonds) keeps, per verifier, the check bonds it has committed
 //! (open challenges' bonds are not check bonds): the draw uses it to tell stake that will come
-//! free (bonded to other checks) from stake that will not (collateral, validator seats).
+//! free (bonded to other checks) from stake that will not (collateral, validator seats;
+//! `sampling.rs`, `should_wait`).
 
 use crate::{Check, CheckBonds, CheckOutcome, Config, Pallet};
 use agora_primitives::dispatch::DispatchResult;
@@ -104,18 +109,6 @@ impl<T: Config> Pallet<T> {
         Self::set_check_bonds(ext, who, held);
     }
 
-    /// Whether `who` could bond `amount` once the check bonds it holds come free: stake that
-    /// waiting for the audits under way would give it (and not stake committed as collateral
-    /// or a validator's seat, which no audit releases).
-    pub(crate) fn could_bond_later(
-        state: &impl StateRead,
-        who: &AccountId,
-        amount: Balance,
-    ) -> bool {
-        let bonds = Self::check_bonds(state, who);
-        bonds > 0 && Staking::<T>::available(state, who).saturating_add(bonds) >= amount
-    }
-
     /// The indices of the checks of `index`'s verifier in `index`'s run (itself included): the
     /// checks that share its run bond. `checks` is an audit's, in ascending segment order.
     pub(crate) fn run_mates(checks: &[Check], index: usize) -> Vec<usize> {
@@ -178,27 +171,40 @@ impl<T: Config> Pallet<T> {
         }
     }
 
-    /// The checks of `index`'s run other than `index` that still hold a bond, decided
-    /// `outcome` (an event each) with their bonds slashed: the verifier forfeits the run.
-    pub(crate) fn forfeit_run(
+    /// Slashes every bond `index`'s run still holds (its own included): the verifier forfeits
+    /// the run bond. The checks keep their outcomes: one still undecided may yet be revealed
+    /// (and paid, if it matches), and a mismatch is still disputed, with nothing at stake.
+    pub(crate) fn forfeit_run_bond(ext: &mut Ext<'_>, checks: &mut [Check], index: usize) {
+        for mate in Self::run_mates(checks, index) {
+            let Some(check) = checks.get_mut(mate) else {
+                continue;
+            };
+            let bond = std::mem::take(&mut check.bond);
+            let verifier = check.verifier;
+            Self::slash_check_bond(ext, &verifier, bond);
+        }
+    }
+
+    /// Decides `Refuted` (an event each) every other mismatch of `index`'s run, whose dispute
+    /// its verifier has just lost: they were computed from the state or fuel the dispute
+    /// showed wrong, or belong to a verifier that stopped answering, so they dispute nothing.
+    pub(crate) fn refute_run_mismatches(
         ext: &mut Ext<'_>,
         job: JobId,
         checks: &mut [Check],
         index: usize,
-        outcome: CheckOutcome,
     ) {
         for mate in Self::run_mates(checks, index) {
-            if mate == index {
-                continue;
-            }
-            let Some(check) = checks.get_mut(mate).filter(|c| Self::holds_bond(c)) else {
+            let Some(check) = checks
+                .get_mut(mate)
+                .filter(|c| mate != index && c.outcome == Some(CheckOutcome::Mismatch))
+            else {
                 continue;
             };
-            let bond = std::mem::take(&mut check.bond);
-            check.outcome = Some(outcome);
-            let verifier = check.verifier;
+            check.outcome = Some(CheckOutcome::Refuted);
+            let (verifier, bond) = (check.verifier, std::mem::take(&mut check.bond));
             Self::slash_check_bond(ext, &verifier, bond);
-            Self::check_decided(ext, job, mate, verifier, outcome);
+            Self::check_decided(ext, job, mate, verifier, CheckOutcome::Refuted);
         }
     }
 }

@@ -702,7 +702,7 @@ impl<T: Config> Pallet<T> {
             check.bond = 0;
             Self::forget_check_bond(ext, &challenger, dispute.bond);
             // Its other mismatches in the run start from the state shown wrong (`bonds.rs`).
-            Self::forfeit_run(ext, job, &mut audit.checks, index, CheckOutcome::Refuted);
+            Self::refute_run_mismatches(ext, job, &mut audit.checks, index);
         }
         audit.dispute = None;
         Self::conclude(ext, job, audit);

@@ -612,15 +612,11 @@ impl<T: Config> Pallet<T> {
             return;
         };
         check.outcome = Some(outcome);
-        let (verifier, bond) = (check.verifier, check.bond);
+        let verifier = check.verifier;
         Self::check_decided(ext, job, index, verifier, outcome);
         match outcome {
             CheckOutcome::Missed | CheckOutcome::Wrong => {
-                if let Some(check) = checks.get_mut(index) {
-                    check.bond = 0;
-                }
-                Self::slash_check_bond(ext, &verifier, bond);
-                Self::forfeit_run(ext, job, checks, index, outcome);
+                Self::forfeit_run_bond(ext, checks, index)
             }
             CheckOutcome::Match => Self::pass_bond_on(ext, checks, index),
             // Held until the dispute over it ends (`dispute.rs`); refuted by a dispute only.
@@ -647,8 +643,8 @@ impl<T: Config> Pallet<T> {
         );
     }
 
-    /// Decides as missed every check of `audit` for which `missed` holds (its verifier did not
-    /// act before the phase's deadline) and that a forfeited run has not decided already.
+    /// Decides as missed every undecided check of `audit` for which `missed` holds (its
+    /// verifier did not act before the phase's deadline).
     fn miss(ext: &mut Ext<'_>, job: JobId, audit: &mut Audit, missed: impl Fn(&Check) -> bool) {
         let mut checks = std::mem::take(&mut audit.checks);
         for index in 0..checks.len() {
@@ -728,10 +724,10 @@ impl<T: Config> Pallet<T> {
             return weights::on_finalize(0);
         }
         AuditsDue::remove(ext, &now);
-        // Oldest job first: a draw waiting for verifiers' stake takes what came free before
-        // the draws of jobs matched after it (`sampling.rs`).
-        let mut due = due;
-        due.sort_unstable();
+        // The phases that end first (they release stake), then the draws, oldest job first: a
+        // draw waiting for verifiers' stake takes what came free in this block before the
+        // draws of jobs matched after it (`sampling.rs`).
+        let mut draws: Vec<(JobId, Audit)> = Vec::new();
         for job in &due {
             let Some(mut audit) = Audits::get(ext, job) else {
                 continue;
@@ -740,11 +736,7 @@ impl<T: Config> Pallet<T> {
                 continue;
             }
             match audit.phase {
-                Phase::AwaitingSample => {
-                    if let Some(record) = Jobs::<T>::job(ext, *job) {
-                        Self::draw(ext, *job, &mut audit, &record, now);
-                    }
-                }
+                Phase::AwaitingSample => draws.push((*job, audit)),
                 Phase::AwaitingStarts | Phase::AwaitingLeaves => {
                     Self::worker_fault(ext, *job, &audit)
                 }
@@ -762,6 +754,12 @@ impl<T: Config> Pallet<T> {
                     Self::conclude(ext, *job, audit);
                 }
                 Phase::Disputed => Self::dispute_timed_out(ext, *job, audit),
+            }
+        }
+        draws.sort_unstable_by_key(|(job, _)| *job);
+        for (job, mut audit) in draws {
+            if let Some(record) = Jobs::<T>::job(ext, job) {
+                Self::draw(ext, job, &mut audit, &record, now);
             }
         }
         weights::on_finalize(due.len())

@@ -16,13 +16,21 @@
 //! not yet drawn for the run, pick the account whose share of the cumulative stake holds it
 //! ([`weighted_index`]); the counter runs on over the job's runs. Splitting
 //! stake across sybil accounts therefore buys no more draws than keeping it in one (exploit 1 of
-//! issue 11). The seed is the first attempt's; a draw that waits for stake keeps it. Only a
-//! run's first segment has its
+//! issue 11). The segments come from the first attempt's seed, so a draw that waits for stake
+//! keeps them; each attempt draws verifiers from its own block's seed. Only a run's first
+//! segment has its
 //! start revealed ([`start_leaf`]); its verifiers compute the starts of the others, so no
 //! revealed start is a leaf that anyone attests. All deterministic: every node draws the same
 //! sample, and nobody knew it when the worker committed.
 
 use crate::{Audit, Check, Config, Event, Pallet, Phase, SAMPLE_TAG};
+
+/// How many times `SAMPLE_WAIT_BLOCKS` a draw waits at most for verifiers' check bonds to come
+/// free (an hour at the runtime's 60 one-second blocks). Past it the job goes on with the
+/// checks it can have: waiting longer would lock its escrow and collateral for as long as
+/// someone keeps every able verifier busy, and keeping them busy that long costs the fees of
+/// every check they make meanwhile.
+pub const SAMPLE_WAIT_ROUNDS: u64 = 60;
 use agora_primitives::storage::{Ext, StateRead};
 use agora_primitives::Balance;
 use agora_primitives::{AccountId, BlockNumber, Hash};
@@ -135,15 +143,16 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Draws the checks of `job_id` (at the end of block `c + d` for a commitment in block `c`,
-    /// [`Self::sample_delay`]) and moves its audit on. The first attempt fixes the seed, so a
-    /// draw that waits keeps its segments. While registered verifiers are too busy (their
-    /// stake committed to other checks) to fill the sample, the draw waits a block at a time:
-    /// for at most `SAMPLE_WAIT_BLOCKS` for a full sample, and past that for as long as a run
-    /// has no verifier but some registered one will have its run bond once its other check
-    /// bonds come free ([`Self::could_bond_later`]). A job never passes for want of free stake
-    /// that waiting would give; it goes on with fewer checks (or passes with none,
-    /// `NoVerifiers`, on the receipt as zero checks) only when no wait would help: no verifier
-    /// registered, or none with the run bond except in stake no audit will release.
+    /// [`Self::sample_delay`]) and moves its audit on. The segments come from the first
+    /// attempt's seed, so a draw that waits keeps them; the verifiers from the seed of the
+    /// attempt's own block (a seed known in advance would let an account tune its stake to be
+    /// drawn). While registered verifiers are too busy (their stake committed to other checks)
+    /// to fill the sample, the draw waits a block at a time: for at most `SAMPLE_WAIT_BLOCKS`
+    /// for a full sample, and past that for as long as waiting for the check bonds held
+    /// elsewhere to come free would give a verifier to a run that has none
+    /// ([`Self::should_wait`]), up to [`SAMPLE_WAIT_ROUNDS`] times `SAMPLE_WAIT_BLOCKS`. It goes
+    /// on with fewer checks (or passes with none, `NoVerifiers`, on the receipt as zero checks)
+    /// only when waiting would not help or has lasted that long.
     pub(crate) fn draw(
         ext: &mut Ext<'_>,
         job_id: JobId,
@@ -151,10 +160,9 @@ impl<T: Config> Pallet<T> {
         job: &Job,
         now: BlockNumber,
     ) {
-        let seed = *audit.seed.get_or_insert_with(|| {
-            let beacon = pallet_system::Pallet::<T>::beacon(ext);
-            Hash::of_parts(&[SAMPLE_TAG, beacon.as_bytes(), &job_id.to_le_bytes()])
-        });
+        let beacon = pallet_system::Pallet::<T>::beacon(ext);
+        let fresh = Hash::of_parts(&[SAMPLE_TAG, beacon.as_bytes(), &job_id.to_le_bytes()]);
+        let seed = *audit.seed.get_or_insert(fresh);
         // The buyer's assurance level and verifiers per segment, as its bid chose them.
         let assurance = pallet_market::Pallet::<T>::assurance_params_for(&job.terms);
         let wanted = assurance.sampled_segments(audit.segments);
@@ -167,13 +175,19 @@ impl<T: Config> Pallet<T> {
             .filter(|v| *v != job.worker && *v != job.buyer)
             .collect();
         let wanted = Self::wanted_checks(registered.len(), segments.len(), per_segment);
-        let mut checks = Self::draw_verifiers(ext, &seed, &segments, &registered, per_segment);
+        // Each verifier's stake is read once a draw.
+        let free: Vec<Balance> = registered
+            .iter()
+            .map(|v| Staking::<T>::available(ext, v))
+            .collect();
+        let pool = (&registered[..], &free[..]);
+        let mut checks = Self::draw_verifiers(ext, &fresh, &segments, pool, per_segment);
         if checks.len() < wanted {
             // Drawn tentatively: released, and drawn again below if the job goes on now.
             for check in &checks {
                 Self::release_check_bond(ext, &check.verifier, check.bond);
             }
-            if Self::should_wait(ext, job, now, &segments, &checks, &registered) {
+            if Self::should_wait(ext, (job, now), &segments, &checks, pool) {
                 Self::deposit_event(
                     ext,
                     Event::SampleDeferred {
@@ -186,7 +200,7 @@ impl<T: Config> Pallet<T> {
                 Self::put_audit(ext, job_id, audit, Phase::AwaitingSample, next);
                 return;
             }
-            checks = Self::draw_verifiers(ext, &seed, &segments, &registered, per_segment);
+            checks = Self::draw_verifiers(ext, &fresh, &segments, pool, per_segment);
         }
         if checks.is_empty() {
             Self::deposit_event(ext, Event::NoVerifiers { job: job_id });
@@ -206,34 +220,51 @@ impl<T: Config> Pallet<T> {
         Self::put_audit(ext, job_id, audit, Phase::AwaitingStarts, due);
     }
 
-    /// Whether a draw that found `checks` for `segments` (short of the full sample) waits:
-    /// within `SAMPLE_WAIT_BLOCKS` of its first attempt always, past it while some run has no
-    /// verifier and one of the `registered` could bond it once its check bonds come free.
+    /// Whether a draw of `job` at `now` that found `checks` for `segments` (short of the full
+    /// sample) waits: within `SAMPLE_WAIT_BLOCKS` of its first attempt always; past that, for
+    /// at most `SAMPLE_WAIT_ROUNDS` times as long, while waiting would give some run a
+    /// verifier: a first-fit fill of the runs, each of the `pool`'s verifiers (account, free
+    /// stake) counting the check bonds it holds as free, covers more runs than the draw did.
+    /// Stake committed as collateral or a validator's seat does not count: no audit releases
+    /// it.
     fn should_wait(
         ext: &Ext<'_>,
-        job: &Job,
-        now: BlockNumber,
+        (job, now): (&Job, BlockNumber),
         segments: &[u64],
         checks: &[Check],
-        registered: &[AccountId],
+        (registered, free): (&[AccountId], &[Balance]),
     ) -> bool {
         let committed_at = match job.status {
             pallet_jobs::JobStatus::Committed { at } => at,
             _ => now,
         };
         let waited = now.saturating_sub(committed_at.saturating_add(Self::sample_delay(ext)));
-        if waited < Self::windows(ext).sample_wait {
+        let wait = Self::windows(ext).sample_wait;
+        if waited < wait {
             return true;
         }
-        runs(segments)
-            .into_iter()
-            .filter(|(first, _)| !checks.iter().any(|c| c.segment == *first))
-            .any(|(first, last)| {
-                let bond = Self::run_bond(last.saturating_sub(first).saturating_add(1));
-                registered
-                    .iter()
-                    .any(|v| Self::could_bond_later(ext, v, bond))
-            })
+        if waited >= wait.saturating_mul(SAMPLE_WAIT_ROUNDS) {
+            return false;
+        }
+        let runs = runs(segments);
+        let covered = runs
+            .iter()
+            .filter(|(first, _)| checks.iter().any(|c| c.segment == *first))
+            .count();
+        let mut budget: Vec<Balance> = registered
+            .iter()
+            .zip(free)
+            .map(|(v, free)| free.saturating_add(Self::check_bonds(ext, v)))
+            .collect();
+        let mut could_cover = 0usize;
+        for (first, last) in runs {
+            let bond = Self::run_bond(last.saturating_sub(first).saturating_add(1));
+            if let Some(left) = budget.iter_mut().find(|left| **left >= bond) {
+                *left = left.saturating_sub(bond);
+                could_cover = could_cover.saturating_add(1);
+            }
+        }
+        could_cover > covered
     }
 
     /// The checks a sample of `segments` segments needs: `per_segment` for each, or as many as
@@ -245,27 +276,28 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Up to `per_segment` distinct verifiers for each run of the sample, drawn from the
-    /// `registered` ones that have the run's bond ([`Self::run_bond`]) free, each committing
-    /// it. A draw without replacement, weighted by free stake: each pick zeroes the picked
-    /// account's weight, so a run gets `min(per_segment, able)` verifiers of the `able` ones
-    /// in at most `able` draws. Checks are in ascending segment order.
+    /// `pool` (the registered verifiers and their free stake) among those with the run's bond
+    /// ([`Self::run_bond`]) free, each committing it. A draw without replacement, weighted by
+    /// free stake: each pick zeroes the picked account's weight, so a run gets
+    /// `min(per_segment, able)` verifiers of the `able` ones in at most `able` draws. Checks are
+    /// in ascending segment order.
     fn draw_verifiers(
         ext: &mut Ext<'_>,
         seed: &Hash,
         sample: &[u64],
-        registered: &[AccountId],
+        (registered, free): (&[AccountId], &[Balance]),
         per_segment: u32,
     ) -> Vec<Check> {
         let per_run = usize::try_from(per_segment).unwrap_or(usize::MAX);
+        let mut free = free.to_vec();
         let mut checks = Vec::new();
         let mut draw_counter = 0u64;
         for (first, last) in runs(sample) {
             let length = last.saturating_sub(first).saturating_add(1);
             let bond = Self::run_bond(length);
-            let mut weights: Vec<Balance> = registered
+            let mut weights: Vec<Balance> = free
                 .iter()
-                .map(|v| Staking::<T>::available(ext, v))
-                .map(|free| if free >= bond { free } else { 0 })
+                .map(|free| if *free >= bond { *free } else { 0 })
                 .collect();
             let mut chosen: Vec<AccountId> = Vec::new();
             while chosen.len() < per_run {
@@ -273,15 +305,18 @@ impl<T: Config> Pallet<T> {
                     break;
                 };
                 draw_counter = draw_counter.saturating_add(1);
-                let (Some(weight), Some(verifier)) =
-                    (weights.get_mut(index), registered.get(index))
-                else {
+                let (Some(weight), Some(left), Some(verifier)) = (
+                    weights.get_mut(index),
+                    free.get_mut(index),
+                    registered.get(index),
+                ) else {
                     break;
                 };
                 *weight = 0;
                 let committed = Self::commit_check_bond(ext, verifier, bond);
                 debug_assert!(committed.is_ok(), "the run's bond was free");
                 if committed.is_ok() {
+                    *left = left.saturating_sub(bond);
                     chosen.push(*verifier);
                 }
             }

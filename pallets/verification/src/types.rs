@@ -110,7 +110,7 @@ pub struct Audit {
     /// Mismatches already refuted in a dispute, for the receipt.
     pub refuted: Vec<pallet_jobs::Refutation>,
     /// The sample's seed, fixed at the first draw (`sampling.rs`): a draw that waits for
-    /// verifiers' stake keeps its segments and its order of verifiers.
+    /// verifiers' stake keeps its segments (its verifiers are drawn anew each attempt).
     pub seed: Option<Hash>,
 }
 
