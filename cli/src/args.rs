@@ -43,9 +43,6 @@ impl From<EnergyArg> for Energy {
     }
 }
 
-/// Default segment length, steps.
-pub const DEFAULT_SEGMENT_STEPS: u32 = 100;
-
 /// What a job is, as `job run-local` and `job submit` take it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct JobArgs {
@@ -61,9 +58,11 @@ pub struct JobArgs {
     /// Training steps (default: what the params plan, epochs × batches per epoch).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: Option<u64>,
-    /// Steps per segment (the unit of the trace, checkpoints and spot checks).
-    #[arg(long, value_name = "K", default_value_t = DEFAULT_SEGMENT_STEPS, value_parser = clap::value_parser!(u32).range(1..))]
-    pub segment: u32,
+    /// Steps per segment (the unit of the trace, checkpoints and spot checks). Default: the
+    /// length that makes the job and its spot checks cheapest together, measured from the job
+    /// (the same on every machine; docs/verification.md).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    pub segment: Option<u32>,
     /// The job seed (split, shuffles, initial weights).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -13,6 +13,7 @@ pub mod offer;
 pub mod prepare;
 pub mod quote;
 pub mod run_local;
+pub mod segment;
 pub mod stake;
 pub mod transfer;
 pub mod validator;

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::args::{JobArgs, KeyArgs};
 use crate::cli::CliError;
-use crate::commands::{quote, run_local};
+use crate::commands::{quote, run_local, segment};
 
 /// Blocks a worker gets from the match to commit, unless `--run-blocks` says otherwise.
 pub const DEFAULT_RUN_BLOCKS: u32 = 600;
@@ -109,7 +109,7 @@ pub async fn prepare(rpc: &Rpc, args: &BidArgs) -> Result<Prepared, CliError> {
     // deposit is paid; the job's own plan says how many steps the params mean.
     let executor = Executor::new(job.settings())?;
     let module = executor.load(&wasm)?;
-    let (steps, max_fuel) = match &args.max_fuel {
+    let (steps, max_fuel, segment) = match &args.max_fuel {
         Some(text) => {
             let max_fuel = parse_mfuel(text)?;
             if max_fuel == 0 {
@@ -121,10 +121,17 @@ pub async fn prepare(rpc: &Rpc, args: &BidArgs) -> Result<Prepared, CliError> {
                 Some(steps) => steps,
                 None => run_local::plan(&executor, &module, &params, &dataset, None)?.1,
             };
-            (steps, max_fuel)
+            let inputs = (&params[..], &dataset[..]);
+            let segment = segment::segment_steps(&executor, &module, job, inputs, steps)?;
+            let segment = match job.segment {
+                Some(given) => given,
+                None => segment::within_max_fuel(segment, steps, max_fuel),
+            };
+            (steps, max_fuel, segment)
         }
         None => {
-            let estimate = quote::measure(&executor, &module, job, &params, &dataset, 3)?;
+            let (estimate, segment) =
+                quote::measure(&executor, &module, job, &params, &dataset, 3)?;
             let max_fuel = estimate.suggested_max_fuel();
             eprintln!(
                 "No --max-fuel: the job's training is quoted at {} (range {} – {}); bidding \
@@ -135,7 +142,7 @@ pub async fn prepare(rpc: &Rpc, args: &BidArgs) -> Result<Prepared, CliError> {
                 format_mfuel(max_fuel),
                 quote::MARGIN_PERCENT
             );
-            (estimate.steps, max_fuel)
+            (estimate.steps, max_fuel, segment)
         }
     };
     let now = State::finalized(rpc).await?.block_number().await?;
@@ -144,7 +151,7 @@ pub async fn prepare(rpc: &Rpc, args: &BidArgs) -> Result<Prepared, CliError> {
         dataset: Hash::of(&dataset),
         params,
         steps,
-        segment_steps: u64::from(job.segment),
+        segment_steps: u64::from(segment),
         seed: job.seed,
     };
     let terms = BidTerms {

@@ -34,7 +34,7 @@ use serde::Serialize;
 use crate::args::JobArgs;
 use crate::cli::CliError;
 use crate::commands::prepare::{DEFAULT_DEADLINE_IN, DEFAULT_RUN_BLOCKS};
-use crate::commands::run_local;
+use crate::commands::{run_local, segment};
 
 /// Margin `job submit` adds to the quote when no `--max-fuel` is given, and the quote's
 /// suggestion: 10 %.
@@ -141,13 +141,14 @@ pub fn measure(
     params: &[u8],
     dataset: &[u8],
     sample_segments: u64,
-) -> Result<FuelEstimate, CliError> {
+) -> Result<(FuelEstimate, u32), CliError> {
     let (_, steps) = run_local::plan(executor, module, params, dataset, job.steps)?;
-    let sampled = steps.min(sample_segments.saturating_mul(u64::from(job.segment)));
+    let segment = segment::segment_steps(executor, module, job, (params, dataset), steps)?;
+    let sampled = steps.min(sample_segments.saturating_mul(u64::from(segment)));
     let spec = RunSpec {
         seed: job.seed,
         steps: sampled,
-        segment_steps: job.segment,
+        segment_steps: segment,
         max_fuel: RunSpec::UNBOUNDED,
     };
     let inputs = JobInputs { params, dataset };
@@ -167,13 +168,14 @@ pub fn measure(
     }
     let eval = executor.eval(module, params, dataset, &run.final_state)?;
     let export = executor.export(module, params, dataset, &run.final_state)?;
-    FuelEstimate::extrapolate(
+    let estimate = FuelEstimate::extrapolate(
         steps,
         run.init_fuel,
         eval.fuel.saturating_add(export.fuel),
         &segments,
     )
-    .ok_or_else(|| CliError::InvalidJob(format!("the job has no steps to measure ({steps})")))
+    .ok_or_else(|| CliError::InvalidJob(format!("the job has no steps to measure ({steps})")))?;
+    Ok((estimate, segment))
 }
 
 /// One region's offer of the market for the quoted job.
@@ -295,7 +297,7 @@ pub async fn quote(rpc: Result<Rpc, CliError>, args: &QuoteArgs) -> Result<Quote
     let params = files::read_params(&job.params)?;
     let executor = Executor::new(job.settings())?;
     let module = executor.load(&wasm)?;
-    let estimate = measure(
+    let (estimate, segment) = measure(
         &executor,
         &module,
         job,
@@ -309,7 +311,7 @@ pub async fn quote(rpc: Result<Rpc, CliError>, args: &QuoteArgs) -> Result<Quote
         dataset: Hash::of(&dataset),
         params,
         steps: estimate.steps,
-        segment_steps: u64::from(job.segment),
+        segment_steps: u64::from(segment),
         seed: job.seed,
     };
     let (market, market_unavailable) = match rpc {

@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use crate::args::JobArgs;
 use crate::cli::CliError;
+use crate::commands::segment;
 
 /// `agora job run-local …`
 #[derive(Debug, Args)]
@@ -297,10 +298,15 @@ pub fn run_local(args: &RunLocalArgs) -> Result<RunLocalReport, CliError> {
         Err(CliError::Executor(e)) => return Err(over_cap(e)),
         other => other?,
     };
+    let segment = segment::segment_steps(&executor, &job, job_args, (params, &dataset), steps)
+        .map_err(|e| match e {
+            CliError::Executor(e) => over_cap(e),
+            other => other,
+        })?;
     let spec = RunSpec {
         seed: job_args.seed,
         steps,
-        segment_steps: job_args.segment,
+        segment_steps: segment,
         max_fuel: RunSpec::UNBOUNDED,
     };
 
@@ -335,7 +341,7 @@ pub fn run_local(args: &RunLocalArgs) -> Result<RunLocalReport, CliError> {
         params: params_json,
         seed: job_args.seed,
         steps,
-        segment_steps: job_args.segment,
+        segment_steps: segment,
         segments: spec.segments(),
         trace_root: result.tree.root(),
         fuel: FuelReport {

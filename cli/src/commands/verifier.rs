@@ -21,7 +21,7 @@ pub struct VerifierArgs {
     /// Account, state directory, module cache, polling.
     #[command(flatten)]
     pub daemon: DaemonArgs,
-    /// Stake to keep bonded, AGR (the registration minimum plus a bond per check).
+    /// Stake to keep bonded, AGR (the registration minimum plus a bond per run of segments it checks).
     #[arg(long, value_name = "AGR", default_value = "50")]
     pub bond: String,
     /// Also watch every job: replay each committed job from its start and challenge any
