@@ -727,7 +727,7 @@ impl<T: Config> Pallet<T> {
         // The phases that end first (they release stake), then the draws, oldest job first: a
         // draw waiting for verifiers' stake takes what came free in this block before the
         // draws of jobs matched after it (`sampling.rs`).
-        let mut draws: Vec<(JobId, Audit)> = Vec::new();
+        let mut draws: Vec<JobId> = Vec::new();
         for job in &due {
             let Some(mut audit) = Audits::get(ext, job) else {
                 continue;
@@ -736,7 +736,7 @@ impl<T: Config> Pallet<T> {
                 continue;
             }
             match audit.phase {
-                Phase::AwaitingSample => draws.push((*job, audit)),
+                Phase::AwaitingSample => draws.push(*job),
                 Phase::AwaitingStarts | Phase::AwaitingLeaves => {
                     Self::worker_fault(ext, *job, &audit)
                 }
@@ -756,8 +756,15 @@ impl<T: Config> Pallet<T> {
                 Phase::Disputed => Self::dispute_timed_out(ext, *job, audit),
             }
         }
-        draws.sort_unstable_by_key(|(job, _)| *job);
-        for (job, mut audit) in draws {
+        draws.sort_unstable();
+        draws.dedup();
+        for job in draws {
+            // Read again: only a draw still due now is made, and once.
+            let Some(mut audit) = Audits::get(ext, &job)
+                .filter(|a| a.phase == Phase::AwaitingSample && a.deadline == now)
+            else {
+                continue;
+            };
             if let Some(record) = Jobs::<T>::job(ext, job) {
                 Self::draw(ext, job, &mut audit, &record, now);
             }

@@ -222,11 +222,12 @@ impl<T: Config> Pallet<T> {
 
     /// Whether a draw of `job` at `now` that found `checks` for `segments` (short of the full
     /// sample) waits: within `SAMPLE_WAIT_BLOCKS` of its first attempt always; past that, for
-    /// at most `SAMPLE_WAIT_ROUNDS` times as long, while waiting would give some run a
-    /// verifier: a first-fit fill of the runs, each of the `pool`'s verifiers (account, free
-    /// stake) counting the check bonds it holds as free, covers more runs than the draw did.
-    /// Stake committed as collateral or a validator's seat does not count: no audit releases
-    /// it.
+    /// at most `SAMPLE_WAIT_ROUNDS` times as long, while some run has no verifier and waiting
+    /// would give it one: a fill of the runs (largest bond first, each to the first verifier of
+    /// the `pool` — account and free stake — with that much left) covers more runs when each
+    /// verifier's check bonds count as free than the draw did and than the same fill does on
+    /// free stake alone. Stake committed as collateral or a validator's seat does not count: no
+    /// audit releases it.
     fn should_wait(
         ext: &Ext<'_>,
         (job, now): (&Job, BlockNumber),
@@ -251,20 +252,21 @@ impl<T: Config> Pallet<T> {
             .iter()
             .filter(|(first, _)| checks.iter().any(|c| c.segment == *first))
             .count();
-        let mut budget: Vec<Balance> = registered
+        if covered == runs.len() {
+            return false;
+        }
+        let mut bonds: Vec<Balance> = runs
+            .iter()
+            .map(|(first, last)| Self::run_bond(last.saturating_sub(*first).saturating_add(1)))
+            .collect();
+        bonds.sort_unstable_by(|a, b| b.cmp(a));
+        let later: Vec<Balance> = registered
             .iter()
             .zip(free)
             .map(|(v, free)| free.saturating_add(Self::check_bonds(ext, v)))
             .collect();
-        let mut could_cover = 0usize;
-        for (first, last) in runs {
-            let bond = Self::run_bond(last.saturating_sub(first).saturating_add(1));
-            if let Some(left) = budget.iter_mut().find(|left| **left >= bond) {
-                *left = left.saturating_sub(bond);
-                could_cover = could_cover.saturating_add(1);
-            }
-        }
-        could_cover > covered
+        let could_cover = fill(&bonds, later);
+        could_cover > covered && could_cover > fill(&bonds, free.to_vec())
     }
 
     /// The checks a sample of `segments` segments needs: `per_segment` for each, or as many as
@@ -277,10 +279,11 @@ impl<T: Config> Pallet<T> {
 
     /// Up to `per_segment` distinct verifiers for each run of the sample, drawn from the
     /// `pool` (the registered verifiers and their free stake) among those with the run's bond
-    /// ([`Self::run_bond`]) free, each committing it. A draw without replacement, weighted by
-    /// free stake: each pick zeroes the picked account's weight, so a run gets
-    /// `min(per_segment, able)` verifiers of the `able` ones in at most `able` draws. Checks are
-    /// in ascending segment order.
+    /// ([`Self::run_bond`]) free, each committing it. In rounds: every run its first verifier
+    /// before any run its second, so that stake short of the full sample covers runs before it
+    /// doubles them. Each pick is weighted by free stake among the accounts able to bond the
+    /// run and not drawn for it yet, so a run gets `min(per_segment, able)` verifiers. Checks
+    /// are in ascending segment order.
     fn draw_verifiers(
         ext: &mut Ext<'_>,
         seed: &Hash,
@@ -288,41 +291,53 @@ impl<T: Config> Pallet<T> {
         (registered, free): (&[AccountId], &[Balance]),
         per_segment: u32,
     ) -> Vec<Check> {
-        let per_run = usize::try_from(per_segment).unwrap_or(usize::MAX);
+        let per_run = usize::try_from(per_segment)
+            .unwrap_or(usize::MAX)
+            .min(registered.len());
+        let runs = runs(sample);
         let mut free = free.to_vec();
-        let mut checks = Vec::new();
+        let mut chosen: Vec<Vec<AccountId>> = vec![Vec::new(); runs.len()];
         let mut draw_counter = 0u64;
-        for (first, last) in runs(sample) {
-            let length = last.saturating_sub(first).saturating_add(1);
-            let bond = Self::run_bond(length);
-            let mut weights: Vec<Balance> = free
-                .iter()
-                .map(|free| if *free >= bond { *free } else { 0 })
-                .collect();
-            let mut chosen: Vec<AccountId> = Vec::new();
-            while chosen.len() < per_run {
+        // Bounded: `per_run` (≤ the verifiers) rounds of one pick per run.
+        for round in 0..per_run {
+            for ((first, last), picked) in runs.iter().zip(chosen.iter_mut()) {
+                if picked.len() != round {
+                    continue; // nobody could bond it in an earlier round: nobody can now
+                }
+                let bond = Self::run_bond(last.saturating_sub(*first).saturating_add(1));
+                let weights: Vec<Balance> = registered
+                    .iter()
+                    .zip(&free)
+                    .map(|(v, free)| {
+                        if *free >= bond && !picked.contains(v) {
+                            *free
+                        } else {
+                            0
+                        }
+                    })
+                    .collect();
                 let Some(index) = weighted_index(seed, b"verifier", draw_counter, &weights) else {
-                    break;
+                    continue;
                 };
                 draw_counter = draw_counter.saturating_add(1);
-                let (Some(weight), Some(left), Some(verifier)) = (
-                    weights.get_mut(index),
-                    free.get_mut(index),
-                    registered.get(index),
-                ) else {
-                    break;
+                let (Some(left), Some(verifier)) = (free.get_mut(index), registered.get(index))
+                else {
+                    continue;
                 };
-                *weight = 0;
                 let committed = Self::commit_check_bond(ext, verifier, bond);
                 debug_assert!(committed.is_ok(), "the run's bond was free");
                 if committed.is_ok() {
                     *left = left.saturating_sub(bond);
-                    chosen.push(*verifier);
+                    picked.push(*verifier);
                 }
             }
-            for segment in first..=last {
-                let position = segment.saturating_sub(first);
-                checks.extend(chosen.iter().map(|verifier| Check {
+        }
+        let mut checks = Vec::new();
+        for ((first, last), picked) in runs.iter().zip(&chosen) {
+            let length = last.saturating_sub(*first).saturating_add(1);
+            for segment in *first..=*last {
+                let position = segment.saturating_sub(*first);
+                checks.extend(picked.iter().map(|verifier| Check {
                     segment,
                     verifier: *verifier,
                     start: None,
@@ -337,6 +352,23 @@ impl<T: Config> Pallet<T> {
         }
         checks
     }
+}
+
+/// How many of the run `bonds` (largest first) a first-fit fill covers from `budgets`: each
+/// run taken by the first budget with its bond left.
+fn fill(bonds: &[Balance], mut budgets: Vec<Balance>) -> usize {
+    bonds
+        .iter()
+        .filter(
+            |bond| match budgets.iter_mut().find(|left| **left >= **bond) {
+                Some(left) => {
+                    *left = left.saturating_sub(**bond);
+                    true
+                }
+                None => false,
+            },
+        )
+        .count()
 }
 
 #[cfg(test)]

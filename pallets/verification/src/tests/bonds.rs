@@ -3,7 +3,7 @@
 //! settled, a fault forfeits it once, and a job never passes unchecked for want of stake that
 //! the audits under way will release.
 
-use super::dispute::{honest_post, play_out, LIE};
+use super::dispute::{honest_post, play_out, BOND, LIE};
 use super::*;
 
 /// The run bond of a run of more than `VERIFIER_MIN_STAKE / CHECK_BOND` (2) segments.
@@ -410,4 +410,51 @@ fn a_waiting_draw_keeps_its_segments_and_draws_verifiers_from_each_blocks_beacon
         verifiers.len() > 1,
         "the verifiers never change with the beacon"
     );
+}
+
+/// Found in review of the change above: with verifiers' stake short of the full sample, the
+/// draw gave a run all the verifiers it asked for before the next run got any, so a bid asking
+/// two verifiers a segment could leave a run unchecked that one of them could have taken. Now
+/// every run gets its first verifier before any gets its second. Here Charlie and Dave have
+/// one check bond free each and the bid asks two per segment: each of the two runs gets one.
+#[test]
+fn stake_short_of_the_sample_covers_every_run_before_doubling_any() {
+    let mut state = committed_at_assurance(&[CHARLIE, DAVE], trace(), leaf(3), None, (0, 2));
+    let spare = [CHARLIE, DAVE].map(|v| TestStaking::available(&state, &v) - BOND);
+    step(&mut state, 4, |ext| {
+        TestStaking::commit(ext, &CHARLIE, spare[0])?;
+        TestStaking::commit(ext, &DAVE, spare[1])
+    })
+    .0
+    .unwrap();
+    let wait = <Test as Config>::SAMPLE_WAIT_BLOCKS;
+    for block in 4..4 + wait {
+        let events = end_block(&mut state, block);
+        assert!(
+            matches!(
+                events.as_slice(),
+                [Event::SampleDeferred {
+                    job: 0,
+                    drawn: 2,
+                    wanted: 4
+                }]
+            ),
+            "block {block}: {events:?}"
+        );
+    }
+    let events = end_block(&mut state, 4 + wait);
+    assert!(
+        matches!(events.as_slice(), [Event::Sampled { job: 0, .. }]),
+        "{events:?}"
+    );
+    let audit = Verification::audit(&state, 0).unwrap();
+    let segments: Vec<u64> = audit.checks.iter().map(|c| c.segment).collect();
+    assert_eq!(sampling::runs(&segments).len(), 2, "two runs: {segments:?}");
+    assert_eq!(
+        audit.checks.len(),
+        2,
+        "one verifier each: {:?}",
+        audit.checks
+    );
+    assert_ne!(audit.checks[0].verifier, audit.checks[1].verifier);
 }
