@@ -228,6 +228,10 @@ pub struct QuoteReport {
 pub struct FuelQuote {
     /// Steps of the job.
     pub steps: u64,
+    /// Steps per segment: `--segment`, or the length chosen (`segment.rs`).
+    pub segment_steps: u32,
+    /// Segments of the job.
+    pub segments: u64,
     /// Steps measured.
     pub sampled_steps: u64,
     /// The estimate of the training fuel: what the worker bills.
@@ -251,6 +255,7 @@ impl QuoteReport {
         let mut out = format!(
             "fuel    {} Mfuel of training, billed (range {} – {} Mfuel), measured on {} of {} \
              steps; {} Mfuel with init, eval and export, which are not billed\n\
+             job     {} segments of {} steps\n\
              bid     --max-fuel {} (Mfuel: the estimate + {MARGIN_PERCENT} %, at least the high end)\n",
             f.estimate,
             f.low,
@@ -258,6 +263,8 @@ impl QuoteReport {
             f.sampled_steps,
             f.steps,
             f.all_calls,
+            f.segments,
+            f.segment_steps,
             self.suggested_max_fuel
         );
         match (&self.market, &self.market_unavailable) {
@@ -326,6 +333,8 @@ pub async fn quote(rpc: Result<Rpc, CliError>, args: &QuoteArgs) -> Result<Quote
         dataset: spec.dataset,
         fuel: FuelQuote {
             steps: estimate.steps,
+            segment_steps: segment,
+            segments: spec.segments(),
             sampled_steps: estimate.sampled_steps,
             estimate: mfuel_decimal(estimate.training),
             low: mfuel_decimal(estimate.low),

@@ -303,6 +303,11 @@ pub fn run_local(args: &RunLocalArgs) -> Result<RunLocalReport, CliError> {
             CliError::Executor(e) => over_cap(e),
             other => other,
         })?;
+    // As `job submit` would bid it: a `--max-fuel` may need more segments than that length.
+    let segment = match (job_args.segment, cap.0) {
+        (None, Some(max_fuel)) => segment::within_max_fuel(segment, steps, max_fuel),
+        _ => segment,
+    };
     let spec = RunSpec {
         seed: job_args.seed,
         steps,

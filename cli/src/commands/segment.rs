@@ -118,15 +118,29 @@ pub fn measure(
     // Leaves carry cumulative fuel: the first segment's is its leaf's, the second's the rest.
     let with_long = first.fuel;
     let with_one = second.fuel.saturating_sub(first.fuel);
-    let per_step = with_long
+    Ok(Some(call_cost(with_long, long, with_one)))
+}
+
+/// `P` and `s` from a call of `long` steps using `with_long` and one of a step using
+/// `with_one`. Steps that do not cost the same (a partial batch, an epoch's first step) can
+/// make the difference meaningless: when the long call's extra fuel per step is nothing, or
+/// more than the whole short call, a step is taken as the long call's average and the fixed
+/// cost as the whole short call (an overestimate, which errs towards longer segments and
+/// fewer calls rather than a call per step).
+fn call_cost(with_long: Fuel, long: u64, with_one: Fuel) -> CallCost {
+    let extra = with_long
         .saturating_sub(with_one)
-        .checked_div(long.saturating_sub(1))
-        .unwrap_or(0)
-        .max(1);
-    Ok(Some(CallCost {
-        per_call: with_one.saturating_sub(per_step),
-        per_step,
-    }))
+        .checked_div(long.saturating_sub(1));
+    match extra {
+        Some(per_step) if per_step > 0 && per_step <= with_one => CallCost {
+            per_call: with_one.saturating_sub(per_step),
+            per_step,
+        },
+        _ => CallCost {
+            per_call: with_one,
+            per_step: with_long.checked_div(long).unwrap_or(with_long).max(1),
+        },
+    }
 }
 
 /// `K*` for a job of `steps` steps at `cost`, bounded as the module documentation says.
@@ -157,13 +171,23 @@ pub fn cheapest(steps: u64, cost: CallCost) -> u32 {
 }
 
 /// `segment` shortened, if need be, so that a bid of `max_fuel` over `steps` steps has enough
-/// segments for the chain: `max_fuel ≤ segments × MAX_SEGMENT_FUEL`.
+/// segments for the chain, `max_fuel ≤ segments × MAX_SEGMENT_FUEL`: kept if `⌈steps/segment⌉`
+/// segments are enough, else the longest that makes `needed` of them, `⌊(steps − 1)/(needed −
+/// 1)⌋`, at least 1.
 pub fn within_max_fuel(segment: u32, steps: u64, max_fuel: Fuel) -> u32 {
     let needed = max_fuel
         .div_ceil(agora_runtime::verification::MAX_SEGMENT_FUEL)
         .max(1);
-    let longest = (steps / needed).max(1);
-    u32::try_from(u64::from(segment).min(longest)).unwrap_or(segment)
+    let segments = steps.div_ceil(u64::from(segment.max(1)));
+    if segments >= needed {
+        return segment;
+    }
+    let longest = steps
+        .saturating_sub(1)
+        .checked_div(needed.saturating_sub(1))
+        .unwrap_or(steps)
+        .max(1);
+    u32::try_from(longest.min(u64::from(segment))).unwrap_or(segment)
 }
 
 #[cfg(test)]
@@ -228,14 +252,38 @@ mod tests {
         assert_eq!(cheapest(100, over_fuel), 1, "no length fits: the shortest");
     }
 
+    /// The measured figures: the difference of a long and a short call, unless it makes no
+    /// sense.
+    #[test]
+    fn a_call_and_a_step_are_told_apart_and_nonsense_is_not_believed() {
+        let measured = call_cost(50 + 8 * 5, 8, 50 + 5);
+        assert_eq!((measured.per_call, measured.per_step), (50, 5));
+        // The long call cheaper than the short one: the short call all fixed cost, a step
+        // the long call's average.
+        let odd = call_cost(40, 8, 55);
+        assert_eq!((odd.per_call, odd.per_step), (55, 5));
+        assert_eq!(cheapest(460, odd), 51, "(1.015 × 460 × 55 / 10)^½ = 50.7");
+    }
+
     /// A bid's own `--max-fuel` may need more segments than the measured length gives.
     #[test]
     fn a_given_max_fuel_shortens_the_segments_it_needs_more_of() {
         let bound = agora_runtime::verification::MAX_SEGMENT_FUEL;
         assert_eq!(within_max_fuel(44, 460, 1_000 * MFUEL), 44);
-        // 10 segments' worth of max fuel over 460 steps: at most 46 steps a segment.
-        assert_eq!(within_max_fuel(100, 460, 10 * bound), 46);
-        assert_eq!(within_max_fuel(100, 460, 10 * bound + 1), 41);
+        // 10 segments' worth of max fuel over 460 steps: at most 51 steps a segment
+        // (⌈460/51⌉ = 10), 45 for 11 (⌈460/45⌉ = 11).
+        assert_eq!(within_max_fuel(100, 460, 10 * bound), 51);
+        assert_eq!(within_max_fuel(100, 460, 10 * bound + 1), 45);
+        // A length that already makes enough segments is kept.
+        assert_eq!(within_max_fuel(30, 100, 4 * bound), 30);
         assert_eq!(within_max_fuel(5, 3, 100 * bound), 1);
+        for (segment, steps, max) in [(100, 460, 10 * bound + 1), (30, 100, 5 * bound)] {
+            let kept = within_max_fuel(segment, steps, max);
+            let segments = steps.div_ceil(u64::from(kept));
+            assert!(
+                segments * bound >= max,
+                "{segment} {steps}: {kept} makes {segments}"
+            );
+        }
     }
 }
