@@ -5,7 +5,9 @@
 //! can hold is bounded, per client and in total, and a request over a bound is refused at the
 //! first byte that shows it, before anything is decoded:
 //!
-//! - **Clients** are told apart by their IP address. A node takes at most
+//! - **Clients** are told apart by their IP address, an IPv6 client by its /64 network (one
+//!   subscriber's allocation holds 2⁶⁴ addresses, each of which would otherwise get a share of
+//!   its own; an IPv4 address mapped into IPv6 counts as that IPv4 address). A node takes at most
 //!   [`MAX_CONNECTIONS`] connections, at most [`MAX_CONNECTIONS_PER_CLIENT`] of them from one
 //!   address; a connection over either bound is closed as soon as it is accepted.
 //! - **Bodies.** A request to any method but [`BLOB_PUT`](crate::method::BLOB_PUT) is at most
@@ -42,7 +44,8 @@
 //!   with [`ErrorCode::Busy`](crate::ErrorCode::Busy). A storage subscription reads its keys
 //!   at every new best block, so the keys watched are bounded too: at most
 //!   [`MAX_WATCHED_KEYS_PER_CLIENT`] per client over all its connections and
-//!   [`MAX_WATCHED_KEYS`] on the node; one past them is refused with
+//!   [`MAX_WATCHED_KEYS`] on the node past each client's first
+//!   [`GUARANTEED_WATCHED_KEYS_PER_CLIENT`]; one past them is refused with
 //!   [`ErrorCode::Busy`](crate::ErrorCode::Busy), naming the bound.
 //! - **Scans** ([`SCAN_METHODS`]: key pages, storage queries and read proofs of many keys, the
 //!   views that walk a map or read dozens of blocks) cost the node more than a few reads. Each
@@ -122,8 +125,14 @@ pub const SUBSCRIBES_PER_SEC: u32 = 8;
 /// Storage keys one client (IP address) may watch at once over all its storage subscriptions:
 /// each is read at every new best block while watched.
 pub const MAX_WATCHED_KEYS_PER_CLIENT: usize = 4_096;
-/// Storage keys all clients together may watch at once on one node.
+/// Storage keys all clients together may watch at once on one node, beyond each client's
+/// [`GUARANTEED_WATCHED_KEYS_PER_CLIENT`].
 pub const MAX_WATCHED_KEYS: usize = 65_536;
+/// Storage keys every client may watch whatever the others watch: they do not count against
+/// [`MAX_WATCHED_KEYS`], so the few clients that hold the node's total cannot keep a wallet
+/// watching its account from subscribing. At most [`MAX_CONNECTIONS`] clients are connected,
+/// so these add at most 65,536 reads a block.
+pub const GUARANTEED_WATCHED_KEYS_PER_CLIENT: usize = 256;
 /// HTTP requests one client may have in flight at once, over all its connections and HTTP/2
 /// streams: its share of the node's [`MAX_CONNECTIONS`] request permits.
 pub const MAX_REQUESTS_PER_CLIENT: usize = MAX_CONNECTIONS_PER_CLIENT;

@@ -37,7 +37,7 @@ use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
 use jsonrpsee::types::ErrorObjectOwned;
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -83,7 +83,28 @@ pub(crate) struct Registered {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct AdmittedTransfer(pub(crate) &'static str);
 
-/// The IP address a request came from; the accept loop puts it in every request's extensions.
+/// The client a connection from `ip` counts as, for every per-client bound: the address itself
+/// for IPv4, and for IPv6 its /64 network — one subscriber's allocation, whose 2⁶⁴ addresses
+/// would otherwise each get a share of their own (an IPv4 address mapped into IPv6 counts as
+/// that IPv4 address).
+pub(crate) fn client_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut octets = v6.octets();
+                if let Some(host) = octets.get_mut(8..) {
+                    host.fill(0);
+                }
+                IpAddr::V6(Ipv6Addr::from(octets))
+            }
+        },
+    }
+}
+
+/// The client a request came from ([`client_of`] its IP address); the accept loop puts it in
+/// every request's extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ClientAddr(pub(crate) IpAddr);
 
@@ -849,6 +870,32 @@ mod tests {
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+    }
+
+    /// Found in review (docs/reliability.md): every per-address bound was per IPv6 address,
+    /// and one /64 holds 2⁶⁴ of them, so one subscriber had as many shares as it liked. Now an
+    /// IPv6 client is its /64: two addresses in it share one client's connections.
+    #[test]
+    fn an_ipv6_client_is_its_64_network() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::7".parse().unwrap();
+        let elsewhere: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_of(a), "2001:db8:1:2::".parse::<IpAddr>().unwrap());
+        assert_eq!(client_of(a), client_of(b));
+        assert_ne!(client_of(a), client_of(elsewhere));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_of(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+        assert_eq!(client_of(ip(9)), ip(9));
+        let gate = Gate::new();
+        let held: Vec<_> = (0..MAX_CONNECTIONS_PER_CLIENT)
+            .map(|_| gate.admit(client_of(a)).expect("under the bound"))
+            .collect();
+        assert!(
+            gate.admit(client_of(b)).is_none(),
+            "another address of the /64 is the same client"
+        );
+        assert!(gate.admit(client_of(elsewhere)).is_some());
+        drop(held);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! [`CallLimitsLayer`].
 
 use super::limits::{
-    CallLimitsLayer, ClientAddr, ConnectionSlot, Gate, HttpLimitsLayer, Registry, WatchBudget,
+    client_of, CallLimitsLayer, ClientAddr, ConnectionSlot, Gate, HttpLimitsLayer, Registry,
+    WatchBudget,
 };
 use super::DashboardLayer;
 use agora_rpc_api::limits::{
@@ -101,7 +102,7 @@ async fn accept(
             },
             () = stop.clone().shutdown() => break,
         };
-        let client = remote.ip();
+        let client = client_of(remote.ip());
         let Some(slot) = gate.admit(client) else {
             tracing::debug!(target: "rpc", "refused a connection from {client}: at its bound");
             drop(socket);
