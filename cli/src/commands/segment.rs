@@ -132,7 +132,7 @@ fn call_cost(with_long: Fuel, long: u64, with_one: Fuel) -> CallCost {
         .saturating_sub(with_one)
         .checked_div(long.saturating_sub(1));
     match extra {
-        Some(per_step) if per_step > 0 && per_step <= with_one => CallCost {
+        Some(per_step) if per_step > 0 && per_step < with_one => CallCost {
             per_call: with_one.saturating_sub(per_step),
             per_step,
         },

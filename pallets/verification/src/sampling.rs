@@ -222,12 +222,13 @@ impl<T: Config> Pallet<T> {
 
     /// Whether a draw of `job` at `now` that found `checks` for `segments` (short of the full
     /// sample) waits: within `SAMPLE_WAIT_BLOCKS` of its first attempt always; past that, for
-    /// at most `SAMPLE_WAIT_ROUNDS` times as long, while some run has no verifier and waiting
-    /// would give it one: a fill of the runs (largest bond first, each to the first verifier of
-    /// the `pool` — account and free stake — with that much left) covers more runs when each
-    /// verifier's check bonds count as free than the draw did and than the same fill does on
-    /// free stake alone. Stake committed as collateral or a validator's seat does not count: no
-    /// audit releases it.
+    /// at most `SAMPLE_WAIT_ROUNDS` times as long, while some run has no verifier and another
+    /// attempt could give it one: a fill of the runs (largest bond first, each to the first
+    /// verifier of the `pool` — account and free stake — with that much left), each verifier's
+    /// check bonds counted as free, covers more runs than the draw did. Either those bonds
+    /// will come free, or the stake is there and the draw's random picks packed it worse than
+    /// the fill; the next attempt draws anew from its own block's beacon. Stake committed as
+    /// collateral or a validator's seat does not count: no audit releases it.
     fn should_wait(
         ext: &Ext<'_>,
         (job, now): (&Job, BlockNumber),
@@ -235,9 +236,9 @@ impl<T: Config> Pallet<T> {
         checks: &[Check],
         (registered, free): (&[AccountId], &[Balance]),
     ) -> bool {
-        let committed_at = match job.status {
-            pallet_jobs::JobStatus::Committed { at } => at,
-            _ => now,
+        // A draw is made only for a committed job; anything else has nothing to wait for.
+        let pallet_jobs::JobStatus::Committed { at: committed_at } = job.status else {
+            return false;
         };
         let waited = now.saturating_sub(committed_at.saturating_add(Self::sample_delay(ext)));
         let wait = Self::windows(ext).sample_wait;
@@ -265,8 +266,7 @@ impl<T: Config> Pallet<T> {
             .zip(free)
             .map(|(v, free)| free.saturating_add(Self::check_bonds(ext, v)))
             .collect();
-        let could_cover = fill(&bonds, later);
-        could_cover > covered && could_cover > fill(&bonds, free.to_vec())
+        fill(&bonds, later) > covered
     }
 
     /// The checks a sample of `segments` segments needs: `per_segment` for each, or as many as
@@ -281,9 +281,10 @@ impl<T: Config> Pallet<T> {
     /// `pool` (the registered verifiers and their free stake) among those with the run's bond
     /// ([`Self::run_bond`]) free, each committing it. In rounds: every run its first verifier
     /// before any run its second, so that stake short of the full sample covers runs before it
-    /// doubles them. Each pick is weighted by free stake among the accounts able to bond the
-    /// run and not drawn for it yet, so a run gets `min(per_segment, able)` verifiers. Checks
-    /// are in ascending segment order.
+    /// doubles them; within a round the runs with the largest bond pick first, so that a short
+    /// run does not take the one verifier able to bond a long one. Each pick is weighted by free
+    /// stake among the accounts able to bond the run and not drawn for it yet, so a run gets
+    /// `min(per_segment, able)` verifiers. Checks are in ascending segment order.
     fn draw_verifiers(
         ext: &mut Ext<'_>,
         seed: &Hash,
@@ -295,16 +296,25 @@ impl<T: Config> Pallet<T> {
             .unwrap_or(usize::MAX)
             .min(registered.len());
         let runs = runs(sample);
+        let bonds: Vec<Balance> = runs
+            .iter()
+            .map(|(first, last)| Self::run_bond(last.saturating_sub(*first).saturating_add(1)))
+            .collect();
+        // Largest bond first, then in segment order (a stable sort).
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        order.sort_by(|a, b| bonds.get(*b).cmp(&bonds.get(*a)));
         let mut free = free.to_vec();
         let mut chosen: Vec<Vec<AccountId>> = vec![Vec::new(); runs.len()];
         let mut draw_counter = 0u64;
         // Bounded: `per_run` (≤ the verifiers) rounds of one pick per run.
         for round in 0..per_run {
-            for ((first, last), picked) in runs.iter().zip(chosen.iter_mut()) {
+            for &run in &order {
+                let (Some(picked), Some(&bond)) = (chosen.get_mut(run), bonds.get(run)) else {
+                    continue;
+                };
                 if picked.len() != round {
                     continue; // nobody could bond it in an earlier round: nobody can now
                 }
-                let bond = Self::run_bond(last.saturating_sub(*first).saturating_add(1));
                 let weights: Vec<Balance> = registered
                     .iter()
                     .zip(&free)

@@ -458,3 +458,61 @@ fn stake_short_of_the_sample_covers_every_run_before_doubling_any() {
     );
     assert_ne!(audit.checks[0].verifier, audit.checks[1].verifier);
 }
+
+/// Found in review of the rounds above: within a round the runs picked in segment order, so a
+/// one-segment run could take the one verifier able to bond a longer run after it, which then
+/// went unchecked. Now the largest bond picks first. Charlie has the bond of a long run free
+/// (2 AGR), Dave one check bond: whatever the sample, its long run gets Charlie and its short
+/// one Dave.
+#[test]
+fn a_long_run_picks_before_a_short_one_takes_its_only_verifier() {
+    let base = committed_at_assurance(&[CHARLIE, DAVE], trace_of(8), leaf(7), None, (300, 0));
+    let draw = super::drawn_after;
+    let mut short = base.clone();
+    let spare = [
+        TestStaking::available(&short, &CHARLIE) - RUN_BOND,
+        TestStaking::available(&short, &DAVE) - BOND,
+    ];
+    step(&mut short, 4, |ext| {
+        TestStaking::commit(ext, &CHARLIE, spare[0])?;
+        TestStaking::commit(ext, &DAVE, spare[1])
+    })
+    .0
+    .unwrap();
+    let mut mixed = 0;
+    for beacon in 0..64u8 {
+        let sample: Vec<u64> = draw(&base, beacon)
+            .checks
+            .iter()
+            .map(|c| c.segment)
+            .collect();
+        let runs = sampling::runs(&sample);
+        let long = runs.iter().filter(|(a, b)| b > a).count();
+        if runs.len() != 2 || long != 1 {
+            continue;
+        }
+        mixed += 1;
+        let audit = draw(&short, beacon);
+        assert_eq!(
+            audit.phase,
+            Phase::AwaitingStarts,
+            "beacon {beacon}: {runs:?}"
+        );
+        for (first, last) in runs {
+            let verifier = if last > first { CHARLIE } else { DAVE };
+            assert!(
+                audit
+                    .checks
+                    .iter()
+                    .filter(|c| (first..=last).contains(&c.segment))
+                    .all(|c| c.verifier == verifier),
+                "beacon {beacon}: {:?}",
+                audit.checks
+            );
+        }
+    }
+    assert!(
+        mixed >= 3,
+        "only {mixed} samples of one long and one short run"
+    );
+}
