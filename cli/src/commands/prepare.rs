@@ -122,11 +122,8 @@ pub async fn prepare(rpc: &Rpc, args: &BidArgs) -> Result<Prepared, CliError> {
                 None => run_local::plan(&executor, &module, &params, &dataset, None)?.1,
             };
             let inputs = (&params[..], &dataset[..]);
-            let segment = segment::segment_steps(&executor, &module, job, inputs, steps)?;
-            let segment = match job.segment {
-                Some(given) => given,
-                None => segment::within_max_fuel(segment, steps, max_fuel),
-            };
+            let segment =
+                segment::segment_steps(&executor, &module, job, inputs, (steps, Some(max_fuel)));
             (steps, max_fuel, segment)
         }
         None => {

@@ -143,7 +143,7 @@ pub fn measure(
     sample_segments: u64,
 ) -> Result<(FuelEstimate, u32), CliError> {
     let (_, steps) = run_local::plan(executor, module, params, dataset, job.steps)?;
-    let segment = segment::segment_steps(executor, module, job, (params, dataset), steps)?;
+    let segment = segment::segment_steps(executor, module, job, (params, dataset), (steps, None));
     let sampled = steps.min(sample_segments.saturating_mul(u64::from(segment)));
     let spec = RunSpec {
         seed: job.seed,

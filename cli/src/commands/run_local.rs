@@ -298,16 +298,9 @@ pub fn run_local(args: &RunLocalArgs) -> Result<RunLocalReport, CliError> {
         Err(CliError::Executor(e)) => return Err(over_cap(e)),
         other => other?,
     };
-    let segment = segment::segment_steps(&executor, &job, job_args, (params, &dataset), steps)
-        .map_err(|e| match e {
-            CliError::Executor(e) => over_cap(e),
-            other => other,
-        })?;
-    // As `job submit` would bid it: a `--max-fuel` may need more segments than that length.
-    let segment = match (job_args.segment, cap.0) {
-        (None, Some(max_fuel)) => segment::within_max_fuel(segment, steps, max_fuel),
-        _ => segment,
-    };
+    // As `job submit` would bid it: a `--max-fuel` may need more segments.
+    let inputs = (params, &dataset[..]);
+    let segment = segment::segment_steps(&executor, &job, job_args, inputs, (steps, cap.0));
     let spec = RunSpec {
         seed: job_args.seed,
         steps,

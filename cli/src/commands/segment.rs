@@ -43,25 +43,39 @@ pub struct CallCost {
 }
 
 /// The segment length of `job`, a job of `steps` steps: `--segment` if given, else the
-/// cheapest one measured ([`measure`], [`cheapest`]), said on stderr; 100 steps (at most the
-/// job) if the job's first steps fail here.
+/// cheapest one measured ([`measure`], [`cheapest`]), said on stderr, or 100 steps (at most the
+/// job) if the job's first steps fail here; shortened if a bid of `max_fuel` needs more
+/// segments ([`within_max_fuel`]).
 pub fn segment_steps(
     executor: &Executor,
     module: &JobModule,
     job: &JobArgs,
     (params, dataset): (&[u8], &[u8]),
-    steps: u64,
-) -> Result<u32, CliError> {
+    (steps, max_fuel): (u64, Option<Fuel>),
+) -> u32 {
     if let Some(segment) = job.segment {
-        return Ok(segment);
+        return segment;
     }
-    let inputs = JobInputs { params, dataset };
+    let segment = chosen(executor, module, job, JobInputs { params, dataset }, steps);
+    match max_fuel {
+        Some(max_fuel) => within_max_fuel(segment, steps, max_fuel),
+        None => segment,
+    }
+}
+
+/// The length [`segment_steps`] chooses before any `max_fuel` shortens it.
+fn chosen(
+    executor: &Executor,
+    module: &JobModule,
+    job: &JobArgs,
+    inputs: JobInputs<'_>,
+    steps: u64,
+) -> u32 {
     let cost = match measure(executor, module, inputs, job.seed, steps) {
         Ok(Some(cost)) => cost,
         Ok(None) => {
-            let segment = u32::try_from(steps.max(1)).unwrap_or(u32::MAX);
             eprintln!("No --segment: the job's {steps} steps make one segment");
-            return Ok(segment);
+            return u32::try_from(steps.max(1)).unwrap_or(u32::MAX);
         }
         // A buyer may bid a job its own machine cannot run (the chain decides who pays for
         // it: `docs/verification.md`, unrunnable inputs); it gets a fixed length and a warning.
@@ -71,7 +85,7 @@ pub fn segment_steps(
                 "No --segment, and the job did not run here to measure one ({e}): segments of \
                  {segment} steps"
             );
-            return Ok(segment);
+            return segment;
         }
     };
     let segment = cheapest(steps, cost);
@@ -81,7 +95,7 @@ pub fn segment_steps(
         format_mfuel(cost.per_call),
         format_mfuel(cost.per_step)
     );
-    Ok(segment)
+    segment
 }
 
 /// Measures `P` and `s` of the job from `init` and two segments (of `m` and 1 steps); `None` for

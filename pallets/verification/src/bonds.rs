@@ -152,22 +152,20 @@ impl<T: Config> Pallet<T> {
         }
     }
 
-    /// Moves the bonds of every check of `index`'s run that still holds one onto `index` and
-    /// returns the total: the stake at risk in a dispute over it.
-    pub(crate) fn gather_run_bond(checks: &mut [Check], index: usize) -> Balance {
-        let mates = Self::run_mates(checks, index);
+    /// Moves the bonds of every check of `index`'s run that still holds one onto `index`: the
+    /// stake at risk in a dispute over it.
+    pub(crate) fn gather_run_bond(checks: &mut [Check], index: usize) {
         let mut total: Balance = 0;
-        for mate in mates.iter().filter(|&&i| i != index) {
-            if let Some(check) = checks.get_mut(*mate).filter(|c| Self::holds_bond(c)) {
+        for mate in Self::run_mates(checks, index) {
+            if let Some(check) = checks
+                .get_mut(mate)
+                .filter(|c| mate != index && Self::holds_bond(c))
+            {
                 total = total.saturating_add(std::mem::take(&mut check.bond));
             }
         }
-        match checks.get_mut(index) {
-            Some(check) => {
-                check.bond = check.bond.saturating_add(total);
-                check.bond
-            }
-            None => total,
+        if let Some(check) = checks.get_mut(index) {
+            check.bond = check.bond.saturating_add(total);
         }
     }
 

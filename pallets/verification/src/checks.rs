@@ -105,7 +105,7 @@ impl<T: Config> Pallet<T> {
         segments.dedup();
         let longest = sampling::runs(&segments)
             .iter()
-            .map(|(first, last)| last.saturating_sub(*first).saturating_add(1))
+            .map(|run| sampling::run_length(*run))
             .max()
             .unwrap_or(1);
         let windows = longest.div_ceil(T::RUN_SEGMENTS.max(1)).max(1);

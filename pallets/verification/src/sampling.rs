@@ -24,6 +24,12 @@
 //! sample, and nobody knew it when the worker committed.
 
 use crate::{Audit, Check, Config, Event, Pallet, Phase, SAMPLE_TAG};
+use agora_primitives::storage::{Ext, StateRead};
+use agora_primitives::Balance;
+use agora_primitives::{AccountId, BlockNumber, Hash};
+use pallet_jobs::{Job, JobId};
+
+type Staking<T> = pallet_staking::Pallet<T>;
 
 /// How many times `SAMPLE_WAIT_BLOCKS` a draw waits at most for verifiers' check bonds to come
 /// free (an hour at the runtime's 60 one-second blocks). Past it the job goes on with the
@@ -31,12 +37,6 @@ use crate::{Audit, Check, Config, Event, Pallet, Phase, SAMPLE_TAG};
 /// someone keeps every able verifier busy, and keeping them busy that long costs the fees of
 /// every check they make meanwhile.
 pub const SAMPLE_WAIT_ROUNDS: u64 = 60;
-use agora_primitives::storage::{Ext, StateRead};
-use agora_primitives::Balance;
-use agora_primitives::{AccountId, BlockNumber, Hash};
-use pallet_jobs::{Job, JobId};
-
-type Staking<T> = pallet_staking::Pallet<T>;
 
 fn hash_index(seed: &Hash, label: &[u8], counter: u64, modulus: u64) -> u64 {
     let digest = Hash::of_parts(&[seed.as_bytes(), label, &counter.to_le_bytes()]);
@@ -118,6 +118,11 @@ pub fn runs(sample: &[u64]) -> Vec<(u64, u64)> {
         }
     }
     runs
+}
+
+/// The segments in a run `(first, last)`.
+pub fn run_length((first, last): (u64, u64)) -> u64 {
+    last.saturating_sub(first).saturating_add(1)
 }
 
 /// The leaf the worker reveals as the start of a check of `segment`: `segment − 1`, unless
@@ -258,7 +263,7 @@ impl<T: Config> Pallet<T> {
         }
         let mut bonds: Vec<Balance> = runs
             .iter()
-            .map(|(first, last)| Self::run_bond(last.saturating_sub(*first).saturating_add(1)))
+            .map(|run| Self::run_bond(run_length(*run)))
             .collect();
         bonds.sort_unstable_by(|a, b| b.cmp(a));
         let later: Vec<Balance> = registered
@@ -298,7 +303,7 @@ impl<T: Config> Pallet<T> {
         let runs = runs(sample);
         let bonds: Vec<Balance> = runs
             .iter()
-            .map(|(first, last)| Self::run_bond(last.saturating_sub(*first).saturating_add(1)))
+            .map(|run| Self::run_bond(run_length(*run)))
             .collect();
         // Largest bond first, then in segment order (a stable sort).
         let mut order: Vec<usize> = (0..runs.len()).collect();
@@ -344,7 +349,7 @@ impl<T: Config> Pallet<T> {
         }
         let mut checks = Vec::new();
         for ((first, last), picked) in runs.iter().zip(&chosen) {
-            let length = last.saturating_sub(*first).saturating_add(1);
+            let length = run_length((*first, *last));
             for segment in *first..=*last {
                 let position = segment.saturating_sub(*first);
                 checks.extend(picked.iter().map(|verifier| Check {
