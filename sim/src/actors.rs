@@ -285,6 +285,14 @@ impl Worker {
                                 ),
                             })
                         }
+                        // A leaf bisection (a drawn check's dispute from its run's start).
+                        (Turn::Worker, Claim::Leaves(l)) => {
+                            Some(pallet_verification::Call::RevealLeaf {
+                                job: id,
+                                leaf: trace.leaf(l.wanted()),
+                                proof: trace.prove(l.wanted()),
+                            })
+                        }
                         // Submitted now, it executes in the next block.
                         (Turn::Referee, _)
                             if Verification::referee_opens_at(chain.state(), id).is_some_and(
@@ -560,15 +568,25 @@ impl Verifier {
         }
         let answers = matches!(self.play, VerifierPlay::Honest | VerifierPlay::Colluding);
         if let (Some(dispute), true) = (&audit.dispute, answers) {
-            if let (Turn::Challenger, Claim::Steps(b), true) =
-                (dispute.turn, &dispute.claim, dispute.challenger == me)
-            {
-                if let Some(posted) = b.midpoint {
+            let agree = match (dispute.turn, &dispute.claim, dispute.challenger == me) {
+                (Turn::Challenger, Claim::Steps(b), true) => b.midpoint.map(|posted| {
                     let step = dispute.segment * truth::STEPS_PER_SEGMENT + u64::from(b.mid());
-                    let agree = posted == truth::state(seed, step);
-                    let answer = pallet_verification::Call::Answer { job: id, agree };
-                    chain.submit(&self.party, RuntimeCall::Verification(answer));
-                }
+                    posted == truth::state(seed, step)
+                }),
+                // A leaf bisection from its run's start: the honest leaf, whole if over fuel.
+                (Turn::Challenger, Claim::Leaves(l), true) => l.midpoint.map(|posted| {
+                    let mine = truth::leaf(seed, posted.index);
+                    if l.fuel {
+                        mine == posted
+                    } else {
+                        mine.state_hash == posted.state_hash
+                    }
+                }),
+                _ => None,
+            };
+            if let Some(agree) = agree {
+                let answer = pallet_verification::Call::Answer { job: id, agree };
+                chain.submit(&self.party, RuntimeCall::Verification(answer));
             }
         }
     }

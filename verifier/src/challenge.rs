@@ -70,6 +70,17 @@ impl Replay {
     }
 }
 
+/// Whether a challenger whose own leaf is `mine` agrees with the worker's `posted` leaf in a
+/// leaf bisection: a bisection over fuel (`fuel`) is about the whole leaf; one over states only
+/// its state (the step bisection that follows settles states alone).
+pub(crate) fn agrees_with_leaf(mine: &TraceLeaf, posted: &TraceLeaf, fuel: bool) -> bool {
+    if fuel {
+        mine == posted
+    } else {
+        mine.state_hash == posted.state_hash
+    }
+}
+
 /// How a challenger re-executes jobs: where fetched blobs and replayed states are kept, the
 /// module cache, and the engine settings. Owned, so that a replay can run in a task of its own.
 #[derive(Clone, Debug)]
@@ -239,13 +250,7 @@ impl<'a> Challenger<'a> {
                     .ok_or_else(|| {
                         Error::InvalidJob(format!("job #{id} has no leaf {}", posted.index))
                     })?;
-                // A fuel challenge is about the whole leaf; a state challenge only its state
-                // (the step bisection that follows settles states alone).
-                if leaves.fuel {
-                    *mine == posted
-                } else {
-                    mine.state_hash == posted.state_hash
-                }
+                agrees_with_leaf(mine, &posted, leaves.fuel)
             }
             Claim::Steps(bisection) => {
                 let Some(posted) = bisection.midpoint else {
@@ -441,6 +446,18 @@ mod tests {
             state_hash: Hash([state; 32]),
             fuel,
         }
+    }
+
+    /// A state bisection agrees with a leaf of the same state whatever its fuel says; a fuel
+    /// bisection only with the same leaf.
+    #[test]
+    fn a_fuel_bisection_agrees_only_with_the_whole_leaf() {
+        let mine = leaf(3, 7, 40);
+        assert!(agrees_with_leaf(&mine, &mine, true));
+        assert!(agrees_with_leaf(&mine, &leaf(3, 7, 41), false));
+        assert!(!agrees_with_leaf(&mine, &leaf(3, 7, 41), true));
+        assert!(!agrees_with_leaf(&mine, &leaf(3, 8, 40), false));
+        assert!(!agrees_with_leaf(&mine, &leaf(3, 8, 40), true));
     }
 
     fn replay() -> Replay {

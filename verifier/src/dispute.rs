@@ -12,11 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::challenge::{Challenger, Replay, Replayer};
-use crate::{Error, Verifier};
+use crate::challenge::{self, Challenger, Replay, Replayer};
+use crate::{Attestation, Error, Verifier};
 use agora_client::chain::State;
+use agora_client::files::read_json;
 use agora_client::rpc::Rpc;
 use agora_client::tx;
+use agora_primitives::trace::TraceLeaf;
 use agora_primitives::Hash;
 use pallet_jobs::Job;
 use pallet_jobs::JobId;
@@ -36,11 +38,20 @@ impl Verifier {
         if dispute.from_start() && dispute.check.is_some() && dispute.challenger == self.me {
             return self.answer_from_start(state, id, audit).await;
         }
+        // Open challenges (no check) are played by the watcher (`watch.rs`).
+        let ours = dispute.challenger == self.me && dispute.check.is_some();
+        if let (Turn::Challenger, Claim::Leaves(leaves)) = (dispute.turn, &dispute.claim) {
+            return match leaves.midpoint.filter(|_| ours) {
+                Some(posted) => {
+                    self.answer_run_leaf(state, id, audit, posted, leaves.fuel)
+                        .await
+                }
+                None => Ok(()),
+            };
+        }
         let (Turn::Challenger, Claim::Steps(bisection)) = (dispute.turn, &dispute.claim) else {
             return Ok(());
         };
-        // Open challenges (no check) are played by the watcher (`watch.rs`).
-        let ours = dispute.challenger == self.me && dispute.check.is_some();
         let Some(posted) = bisection.midpoint.filter(|_| ours) else {
             return Ok(());
         };
@@ -68,6 +79,48 @@ impl Verifier {
             Err(Error::Engine(error)) if error.is_refusal() => false,
             Err(error) => return Err(error),
         };
+        self.send_answer(id, agree).await?;
+        tracing::info!(job = id, segment, step = mid, agree, "midpoint answered");
+        Ok(())
+    }
+
+    /// Answers the leaf `posted` the worker revealed in a dispute opened from the start of
+    /// this verifier's run (its check of the segment before the disputed one did not match, so
+    /// the pallet does not take the worker's leaf there as agreed): agrees exactly when its own
+    /// leaf there is the same ([`challenge::agrees_with_leaf`]). Its own leaf is the one its
+    /// attestation holds, from its re-execution of the run; a check it never re-executed (it
+    /// was offline, say) is re-executed now, from the run's start to the leaf — the pallet
+    /// allows the first answer an attestation window per leaf for that.
+    async fn answer_run_leaf(
+        &self,
+        state: &State<'_>,
+        id: JobId,
+        audit: &Audit,
+        posted: TraceLeaf,
+        fuel: bool,
+    ) -> Result<(), Error> {
+        // A lazy verifier computed nothing to answer with.
+        #[cfg(feature = "faults")]
+        if self.config.faults.contains(&crate::faults::Fault::Lazy) {
+            return Ok(());
+        }
+        let run = self.run_containing(id, audit, posted.index)?;
+        let (check, _) = run.mine.get(&posted.index).copied().ok_or_else(|| {
+            Error::InvalidJob(format!("job #{id}: leaf {} is not ours", posted.index))
+        })?;
+        if read_json::<Attestation>(&self.attestation_path(id, check))?.is_none() {
+            self.reexecute_run_of(state, id, audit, (check, posted.index))
+                .await?;
+        }
+        let mine = self.stored_attestation(id, check)?.leaf();
+        let agree = challenge::agrees_with_leaf(&mine, &posted, fuel);
+        self.send_answer(id, agree).await?;
+        tracing::info!(job = id, leaf = posted.index, agree, "run leaf answered");
+        Ok(())
+    }
+
+    /// Sends this verifier's answer to the midpoint of job `id`'s dispute.
+    async fn send_answer(&self, id: JobId, agree: bool) -> Result<(), Error> {
         let call = agora_runtime::RuntimeCall::Verification(pallet_verification::Call::Answer {
             job: id,
             agree,
@@ -80,7 +133,6 @@ impl Verifier {
             tx::DEFAULT_TIMEOUT,
         )
         .await?;
-        tracing::info!(job = id, segment, step = mid, agree, "midpoint answered");
         Ok(())
     }
 

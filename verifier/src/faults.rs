@@ -21,6 +21,10 @@
 //!   are larger than the worker's (another architecture or compiler): it re-executes with three
 //!   quarters of the engine's native stack, so a buyer's module that recurses near the limit
 //!   overflows here where the worker's run fits, as it could on such a machine.
+//! - `miss-segment=S`: re-executes as an honest verifier does but never sends its attestation
+//!   of segment `S`'s check, which is decided missed (its run bond forfeited); the rest of the
+//!   run it attests, reveals and disputes honestly. A stand-in for a verifier offline for one
+//!   window, to show that a mismatch after the missed check is disputed from the run's start.
 
 use std::str::FromStr;
 
@@ -45,12 +49,19 @@ pub enum Fault {
     ArmNans,
     /// Re-execute with three quarters of the native stack.
     SmallStack,
+    /// Never send the attestation of this segment's check.
+    MissSegment(u64),
 }
 
 impl FromStr for Fault {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Some(segment) = text.strip_prefix("miss-segment=") {
+            return segment.parse().map(Fault::MissSegment).map_err(|_| {
+                format!("--fault {text}: the segment '{segment}' is not a whole number")
+            });
+        }
         match text {
             "lazy" => Ok(Fault::Lazy),
             "copy" => Ok(Fault::Copy),
@@ -58,7 +69,8 @@ impl FromStr for Fault {
             "arm-nans" => Ok(Fault::ArmNans),
             "small-stack" => Ok(Fault::SmallStack),
             _ => Err(format!(
-                "--fault {text}: not a verifier fault (lazy, copy, false-challenge, arm-nans, small-stack)"
+                "--fault {text}: not a verifier fault (lazy, copy, false-challenge, arm-nans, \
+                 small-stack, miss-segment=S)"
             )),
         }
     }
@@ -145,6 +157,11 @@ mod tests {
         assert_eq!("lazy".parse(), Ok(Fault::Lazy));
         assert_eq!("copy".parse(), Ok(Fault::Copy));
         assert_eq!("false-challenge".parse(), Ok(Fault::FalseChallenge));
+        assert_eq!("miss-segment=3".parse(), Ok(Fault::MissSegment(3)));
+        assert!("miss-segment=x"
+            .parse::<Fault>()
+            .unwrap_err()
+            .contains("'x' is not a whole number"));
         assert!("tamper-leaf=1"
             .parse::<Fault>()
             .unwrap_err()

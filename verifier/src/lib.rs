@@ -465,10 +465,20 @@ impl Verifier {
                 return self.attest_by_copying(id, audit, check).await;
             }
             None => {
-                self.reexecute_run_of(state, id, audit, check).await?;
+                self.reexecute_run_of(state, id, audit, (check, u64::MAX))
+                    .await?;
                 self.stored_attestation(id, check)?
             }
         };
+        #[cfg(feature = "faults")]
+        if self
+            .config
+            .faults
+            .contains(&faults::Fault::MissSegment(attestation.leaf.0))
+        {
+            tracing::warn!(job = id, check, "fault: attestation kept back");
+            return Ok(());
+        }
         let commitment = attestation_hash(
             id,
             check,
@@ -501,14 +511,14 @@ impl Verifier {
     }
 
     /// Re-executes the run of this verifier's consecutive checks that contains check `check`,
-    /// from the run's revealed start (or `init`), and writes an attestation for each check of
-    /// the run to disk.
+    /// from the run's revealed start (or `init`) to its end or segment `upto`, whichever comes
+    /// first, and writes an attestation for each check re-executed to disk.
     async fn reexecute_run_of(
         &self,
         state: &State<'_>,
         id: JobId,
         audit: &Audit,
-        check: u32,
+        (check, upto): (u32, u64),
     ) -> Result<(), Error> {
         let segment = audit
             .checks
@@ -516,7 +526,7 @@ impl Verifier {
             .map(|c| c.segment)
             .ok_or_else(|| Error::InvalidJob(format!("job #{id} has no check {check}")))?;
         let run = self.run_containing(id, audit, segment)?;
-        let (first, last, mine) = (run.first, run.last, run.mine);
+        let (first, last, mine) = (run.first, run.last.min(upto.max(segment)), run.mine);
         let inputs = self.inputs(state, id, run.start).await?;
         let start_fuel = run.start.map_or(0, |leaf| leaf.fuel);
         tracing::info!(job = id, first, last, "re-executing");

@@ -31,9 +31,9 @@ pub struct VerifierArgs {
     /// With --watch-all: leave jobs cheaper than this (AGR per Mfuel) unwatched.
     #[arg(long, value_name = "AGR", default_value = "0", requires = "watch_all")]
     pub min_price: String,
-    /// Cheat on purpose, for tests: lazy, copy, false-challenge; or stand in for another
-    /// machine: arm-nans, aarch64's NaN bits; small-stack, three quarters of the native stack
-    /// (builds with the `faults` feature only).
+    /// Cheat on purpose, for tests: lazy, copy, false-challenge, miss-segment=S (never attest
+    /// segment S's check); or stand in for another machine: arm-nans, aarch64's NaN bits;
+    /// small-stack, three quarters of the native stack (builds with the `faults` feature only).
     #[cfg(feature = "faults")]
     #[arg(long = "fault", value_name = "KIND")]
     pub faults: Vec<agora_verifier::faults::Fault>,

@@ -265,6 +265,55 @@ fn a_worker_that_overbills_fuel_loses_the_fuel_dispute() {
     );
 }
 
+/// Spec version 11, end to end: Charlie misses his check of segment 0 (`--fault
+/// miss-segment=0`: he re-executes the run but never sends that attestation) and Bob bills 50 %
+/// more fuel in every leaf. Charlie's check of segment 1 mismatches in fuel; its dispute cannot
+/// start from Bob's leaf 0, which Charlie's missed check never vouched for, so it opens as a
+/// leaf bisection from the run's start (`init`): Bob reveals leaf 0, Charlie's daemon answers
+/// from its own leaf there (kept with its attestations) that the two differ, and the node's
+/// referee re-runs segment 0. Bob loses at segment 0. Charlie, who won, still forfeits his run
+/// bond for the miss: it was the dispute's stake, and is slashed when the run is settled.
+#[test]
+fn a_mismatch_after_a_missed_check_is_disputed_from_the_runs_start() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut worker, mut verifier) = daemons(
+        &node,
+        dir.path(),
+        &["--fault", "overbill-fuel=50"],
+        &["--fault", "miss-segment=0"],
+    );
+    let issuance0 = total_issuance(&node);
+    let id = submit_no_wait(&node, &dir.path().join("modules"), &TWO_SEGMENTS);
+    let status = ended(&node, id, &mut worker, &mut verifier);
+    let JobStatus::DisputeLost {
+        segment,
+        challenger,
+        decided,
+        burned,
+        rewarded,
+        paid_verifiers,
+        ..
+    } = status
+    else {
+        panic!("the overbilling worker did not lose: {status:?}");
+    };
+    assert_eq!(
+        (segment, challenger, decided),
+        (0, account(CHARLIE), Decision::RefereeSegment)
+    );
+    let rest = COLLATERAL - paid_verifiers;
+    assert_eq!(rewarded, (rest * REWARD_PERCENT / 100).min(RUN_BOND));
+    assert_eq!(
+        total_issuance(&node),
+        issuance0 - burned - RUN_BOND,
+        "Bob's burned collateral and Charlie's forfeited run bond left the supply"
+    );
+    let log = verifier.log_once("run leaf answered");
+    assert!(log.contains("run leaf answered"), "{log}");
+    assert!(log.contains("attestation kept back"), "{log}");
+}
+
 /// How a cheating worker lost, for the test's own assertions.
 struct Lost {
     decided: Decision,
@@ -624,10 +673,13 @@ fn both_set_aside_without_a_replay(receipt: &pallet_jobs::Receipt, charlie: &Acc
         .iter()
         .map(|m| m.segment)
         .collect();
+    // The second mismatch follows a check set aside, so nothing shows Charlie agrees with
+    // Bob's leaf 0: its dispute is a leaf bisection from the run's start (spec version 11),
+    // which narrows back to segment 0, where their states first differ.
     assert_eq!(
         segments,
-        vec![0, 1],
-        "both mismatches set aside: {receipt:?}"
+        vec![0, 0],
+        "both mismatches set aside, at segment 0: {receipt:?}"
     );
     assert!(receipt
         .machine_dependent
@@ -637,9 +689,10 @@ fn both_set_aside_without_a_replay(receipt: &pallet_jobs::Receipt, charlie: &Acc
 
 /// Issue 17, end to end: Alice's module (`engine/tests/modules/nan-bits.wasm`, 10 steps) stores
 /// the bits of a run-time `0/0` in its state, which differ between x86-64 and aarch64. Both
-/// segments mismatch; each dispute is bisected to one step, and the node's referee finds the
-/// step produced a NaN — from the job's start, or with the job's first segment machine-
-/// dependent too: set aside. Nobody is out of pocket, and the receipt names both findings.
+/// segments mismatch; the first dispute is bisected to one step, and the node's referee finds
+/// the step produced a NaN from the job's start: set aside. The second, after a check set
+/// aside, is disputed from the run's start and narrows to segment 0 again: set aside too.
+/// Nobody is out of pocket, and the receipt names both findings.
 #[test]
 fn a_buyers_machine_dependent_module_costs_neither_the_worker_nor_the_verifier() {
     let (receipt, charlie, mut worker, _) =

@@ -11,16 +11,21 @@
 //! last `min(L, RUN_BOND_CHECKS)` checks, none on the others) and held **whole** until the run
 //! is settled:
 //!
-//! - a check decided **Missed** or **Wrong** forfeits the run bond: the bonds every check of
-//!   the run holds are slashed (a verifier that skips part of a run cannot keep the rest of
-//!   its bond). The other checks keep their outcomes and go on with nothing at stake: one
-//!   revealed later is still paid if it matches, and a mismatch is still disputed, so a
-//!   verifier that misses one reveal does not erase the forgery it caught in another;
+//! - a check decided **Missed** or **Wrong** forfeits the run bond: whatever the run holds
+//!   when it is settled is slashed, whoever wins its disputes (a verifier that skips part of a
+//!   run cannot keep the rest of its bond). The other checks keep their outcomes: one revealed
+//!   later is still paid if it matches, and a mismatch is still disputed, so a verifier that
+//!   misses one reveal does not erase the forgery it caught in another. Until then the bond
+//!   stays committed, passed on as a match's is: it is the stake of the run's disputes, so a
+//!   worker that wins one against a forfeited verifier is repaid and rewarded out of it as
+//!   against any other (before spec version 11 it was slashed at the miss, and a verifier
+//!   that missed a check on purpose could force a dispute with nothing at stake);
 //! - a check decided **Match** (or set aside as machine-dependent) passes its bond on to a
-//!   check of the run that still holds one, and only the run's last such check releases it;
-//! - a **Mismatch** holds its bond; the dispute over it gathers the bonds of every mismatch of
-//!   the run onto it (`dispute.bond`), and a verifier that loses it has the whole run bond
-//!   slashed and every other mismatch of the run **Refuted** with it: its later states were
+//!   check of the run that still holds one, and only the run's last such check releases it
+//!   (slashes it, if the run is forfeited);
+//! - a **Mismatch** holds its bond; the dispute over it gathers the bonds of every check of
+//!   the run still holding one onto it (`dispute.bond`), and a verifier that loses it has the
+//!   whole run bond slashed and every other mismatch of the run **Refuted** with it: its later states were
 //!   computed from the one the referee showed wrong (or it stopped answering), so they
 //!   dispute nothing; and the lowest mismatch, the one that decided, is the one that matters
 //!   for the buyer.
@@ -133,8 +138,21 @@ impl<T: Config> Pallet<T> {
             .collect()
     }
 
-    /// Check `index` is settled in the verifier's favour (a match, a piece set aside): its bond
-    /// moves to the first check of its run that still holds one, or is released if none does.
+    /// Whether the verifier of check `index` has forfeited its run bond: a check of the run
+    /// was decided **Missed** or **Wrong**. What the run still holds is then slashed when the
+    /// run is settled, whoever wins its disputes.
+    pub(crate) fn run_forfeited(checks: &[Check], index: usize) -> bool {
+        Self::run_mates(checks, index).into_iter().any(|mate| {
+            checks.get(mate).is_some_and(|c| {
+                matches!(c.outcome, Some(CheckOutcome::Missed | CheckOutcome::Wrong))
+            })
+        })
+    }
+
+    /// Check `index` is decided, and not by a dispute its verifier lost (a match, a miss, a
+    /// wrong reveal, a piece set aside): its bond moves to the first check of its run that
+    /// still holds one, or, if none does, the run is settled: its bond released, or slashed if
+    /// the run is forfeited.
     pub(crate) fn pass_bond_on(ext: &mut Ext<'_>, checks: &mut [Check], index: usize) {
         let Some(bond) = checks.get_mut(index).map(|c| std::mem::take(&mut c.bond)) else {
             return;
@@ -144,11 +162,25 @@ impl<T: Config> Pallet<T> {
             .find(|&i| i != index && checks.get(i).is_some_and(Self::holds_bond));
         match heir.and_then(|i| checks.get_mut(i)) {
             Some(heir) => heir.bond = heir.bond.saturating_add(bond),
-            None => {
-                if let Some(check) = checks.get(index) {
-                    Self::release_check_bond(ext, &check.verifier, bond);
-                }
-            }
+            None => Self::settle_run_bond(ext, checks, index, bond),
+        }
+    }
+
+    /// Settles `bond`, the last of check `index`'s run bond that nothing contests: slashed if
+    /// the run is forfeited, else released.
+    pub(crate) fn settle_run_bond(
+        ext: &mut Ext<'_>,
+        checks: &[Check],
+        index: usize,
+        bond: Balance,
+    ) {
+        let Some(verifier) = checks.get(index).map(|c| c.verifier) else {
+            return;
+        };
+        if Self::run_forfeited(checks, index) {
+            Self::slash_check_bond(ext, &verifier, bond);
+        } else {
+            Self::release_check_bond(ext, &verifier, bond);
         }
     }
 
@@ -166,20 +198,6 @@ impl<T: Config> Pallet<T> {
         }
         if let Some(check) = checks.get_mut(index) {
             check.bond = check.bond.saturating_add(total);
-        }
-    }
-
-    /// Slashes every bond `index`'s run still holds (its own included): the verifier forfeits
-    /// the run bond. The checks keep their outcomes: one still undecided may yet be revealed
-    /// (and paid, if it matches), and a mismatch is still disputed, with nothing at stake.
-    pub(crate) fn forfeit_run_bond(ext: &mut Ext<'_>, checks: &mut [Check], index: usize) {
-        for mate in Self::run_mates(checks, index) {
-            let Some(check) = checks.get_mut(mate) else {
-                continue;
-            };
-            let bond = std::mem::take(&mut check.bond);
-            let verifier = check.verifier;
-            Self::slash_check_bond(ext, &verifier, bond);
         }
     }
 

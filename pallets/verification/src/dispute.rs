@@ -21,6 +21,21 @@
 //!   reproduces a refusal leaf whose fuel is the start's, and nothing else
 //! ```
 //!
+//! **The agreed start.** A check's segment starts from its run's revealed start (the first
+//! check of a run) or from the worker's leaf of the segment before, which the same verifier
+//! re-executed too. That leaf is agreed only if the verifier's check of it *matched*. If that
+//! check was missed, revealed wrong or set aside, a worker could have forged the leaf and
+//! computed the disputed segment honestly from it, and would win a bisection that starts
+//! there. Such a dispute opens instead as a leaf bisection (`challenge.rs`) from the run's
+//! revealed start (or `init`) to the check's leaf, then goes on over one segment as above:
+//!
+//! ```text
+//! state/fuel/refusal mismatch, the check before not a match ─▶ Leaves: lo = the run's start,
+//!   hi = the check's segment (the worker's leaf known); fuel compared too for a fuel or
+//!   refusal mismatch; the challenger's first answer is due after a re-execution of the
+//!   leaves (an attestation window a segment on top of the move's) … ─▶ Steps or Segment
+//! ```
+//!
 //! Each move is due `MOVE_BLOCKS` after the previous one. **Who loses:** the worker if the
 //! referee's result differs from its claim, if the module refuses the step, if it misses a
 //! bisection move, or if nobody has the referee run by the deadline (the bytes the referee
@@ -74,7 +89,7 @@ use crate::{
 };
 use agora_primitives::dispatch::{DispatchError, DispatchResult};
 use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
-use agora_primitives::storage::{Ext, StateRead};
+use agora_primitives::storage::Ext;
 use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_jobs::{AuditOutcome, Decision, JobId, Undecided};
@@ -107,6 +122,20 @@ pub enum RefereeOutcome {
     /// may be the worker's forgery as well as the buyer's module. Nobody can be shown wrong.
     #[codec(index = 4)]
     Unestablished,
+}
+
+/// Where a drawn check's dispute over a segment's state, fuel or refusal starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DisputeStart {
+    /// The leaf before the segment, which the verifier is on record agreeing with (`None`:
+    /// `init`, for segment 0): the run's revealed start it re-executed from, or the worker's
+    /// leaf of the segment before, which the verifier's check of it matched.
+    Agreed(Option<TraceLeaf>),
+    /// The verifier's check of the segment before did not match (it missed it, revealed
+    /// wrong, or the piece was set aside): nothing shows it agrees with the worker's leaf
+    /// there, which a forger may have made up and computed the disputed segment from. The
+    /// dispute starts as a leaf bisection from the run's revealed start (`None`: `init`).
+    RunStart(Option<TraceLeaf>),
 }
 
 impl<T: Config> Pallet<T> {
@@ -154,37 +183,51 @@ impl<T: Config> Pallet<T> {
     /// The dispute over check `index`'s mismatch: over the whole segment if either side's leaf
     /// is a refusal (whether the module refuses the segment is one re-run, not a step), else
     /// over the state if the leaves' states differ, else over the model and metrics if they
-    /// differ, else over the fuel. `None` if nothing differs or the segment's start is unknown.
+    /// differ, else over the fuel. A segment or state dispute starts from the leaf before the
+    /// segment when the verifier is on record agreeing with it, else from its run's start as a
+    /// leaf bisection ([`DisputeStart`]). `None` if nothing differs or the segment's start is
+    /// unknown.
     fn open(ext: &Ext<'_>, job: JobId, audit: &Audit, index: usize) -> Option<Dispute> {
         let check = audit.checks.get(index)?;
         let (worker, verifier) = (check.worker_leaf?, check.verifier_leaf?);
         let record = Jobs::<T>::job(ext, job)?;
         let steps = u32::try_from(record.spec.steps_in(check.segment)).ok()?;
+        // A re-run of the whole segment (a refusal, or fuel) or a bisection of its steps.
+        let over = |rerun: bool| -> Option<Claim> {
+            Some(match (Self::dispute_start(audit, index)?, rerun) {
+                (DisputeStart::Agreed(start), true) => Claim::Segment(SegmentClaim {
+                    steps,
+                    start,
+                    leaf: worker,
+                }),
+                (DisputeStart::Agreed(start), false) => Claim::Steps(Bisection {
+                    steps,
+                    lo: 0,
+                    lo_state: start.map(|leaf| leaf.state_hash),
+                    hi: steps,
+                    hi_state: worker.state_hash,
+                    midpoint: None,
+                }),
+                (DisputeStart::RunStart(lo), fuel) => Claim::Leaves(crate::LeafBisection {
+                    lo,
+                    hi: check.segment,
+                    hi_leaf: Some(worker),
+                    midpoint: None,
+                    fuel,
+                    output: false,
+                }),
+            })
+        };
         let claim = if worker.is_refusal() || verifier.is_refusal() {
-            Claim::Segment(SegmentClaim {
-                steps,
-                start: Self::segment_start(audit, check)?,
-                leaf: worker,
-            })
+            over(true)?
         } else if worker.state_hash != verifier.state_hash {
-            Claim::Steps(Bisection {
-                steps,
-                lo: 0,
-                lo_state: Self::segment_start(audit, check)?.map(|leaf| leaf.state_hash),
-                hi: steps,
-                hi_state: worker.state_hash,
-                midpoint: None,
-            })
+            over(false)?
         } else if check.verifier_result.is_some()
             && check.verifier_result != Self::committed_result(ext, job)
         {
             Claim::Output
         } else if worker.fuel != verifier.fuel {
-            Claim::Segment(SegmentClaim {
-                steps,
-                start: Self::segment_start(audit, check)?,
-                leaf: worker,
-            })
+            over(true)?
         } else {
             return None;
         };
@@ -202,22 +245,30 @@ impl<T: Config> Pallet<T> {
         Some(dispute)
     }
 
-    /// The agreed leaf before `check`'s segment: `None` (init's state, no fuel) for segment 0,
-    /// else the revealed start, else the worker's leaf of the sampled segment before it (which
-    /// this check's verifier re-executed too, and which matched: the lowest mismatch is
-    /// disputed). The outer `None` when neither exists, which sampling rules out.
-    fn segment_start(audit: &Audit, check: &Check) -> Option<Option<TraceLeaf>> {
+    /// Where the dispute over check `index` starts ([`DisputeStart`]). The outer `None` when
+    /// the run's start is not revealed, which the reveals rule out.
+    fn dispute_start(audit: &Audit, index: usize) -> Option<DisputeStart> {
+        let check = audit.checks.get(index)?;
         let Some(previous) = check.segment.checked_sub(1) else {
-            return Some(None);
+            return Some(DisputeStart::Agreed(None));
         };
-        let start = check.start.or_else(|| {
-            audit
-                .checks
-                .iter()
-                .find(|c| c.segment == previous)
-                .and_then(|c| c.worker_leaf)
-        })?;
-        Some(Some(start))
+        // The first check of a run: the verifier re-executed from its revealed start.
+        if let Some(start) = check.start {
+            return Some(DisputeStart::Agreed(Some(start)));
+        }
+        let mates: Vec<&Check> = Self::run_mates(&audit.checks, index)
+            .into_iter()
+            .filter_map(|i| audit.checks.get(i))
+            .collect();
+        let before = mates.iter().find(|c| c.segment == previous);
+        if let Some(before) = before.filter(|c| c.outcome == Some(CheckOutcome::Match)) {
+            return Some(DisputeStart::Agreed(Some(before.worker_leaf?)));
+        }
+        let first = mates.iter().min_by_key(|c| c.segment)?;
+        match first.segment {
+            0 => Some(DisputeStart::RunStart(None)),
+            _ => Some(DisputeStart::RunStart(Some(first.start?))),
+        }
     }
 
     /// The audit of `job` with its dispute, for a move due from `turn`.
@@ -243,19 +294,20 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Blocks the next move of `dispute` is due in: `dispute_move`, except for the
-    /// challenger's first answer in a dispute reopened from the start, which comes after its
-    /// replay of the job up to the disputed leaf — an attestation's window for each segment
-    /// of it on top.
+    /// challenger's first answer in a drawn check's leaf bisection (reopened from the job's
+    /// start, or opened from the run's start), which comes after its re-execution of the
+    /// disputed leaves — an attestation's window for each segment of them on top. (An open
+    /// challenger replayed the job before it challenged.)
     fn move_window(ext: &Ext<'_>, dispute: &Dispute) -> BlockNumber {
         let windows = Self::windows(ext);
         match &dispute.claim {
             Claim::Leaves(leaves)
-                if dispute.from_start()
+                if dispute.check.is_some()
                     && dispute.round == 0
                     && dispute.turn == Turn::Challenger =>
             {
-                let segments =
-                    BlockNumber::try_from(leaves.hi.saturating_add(1)).unwrap_or(BlockNumber::MAX);
+                let segments = leaves.hi.saturating_add(1).saturating_sub(leaves.first());
+                let segments = BlockNumber::try_from(segments).unwrap_or(BlockNumber::MAX);
                 windows
                     .dispute_move
                     .saturating_add(windows.attest.saturating_mul(segments))
@@ -491,123 +543,6 @@ impl<T: Config> Pallet<T> {
             .referee(&first)
             .map_err(|_| Self::error(Error::RefereeUndecided))?;
         Ok(verdict == RefereeVerdict::MachineDependent)
-    }
-
-    /// The job's first segment from `init` (within the segment bound): what the referee runs
-    /// to learn whether the buyer's module is machine-dependent from the job's own inputs.
-    pub fn establishing_request(record: &pallet_jobs::Job) -> RefereeRequest {
-        let steps = u32::try_from(record.spec.steps_in(0)).unwrap_or(u32::MAX);
-        record.spec.referee_request(
-            RefereeTask::Segment { start: None, steps },
-            <T as pallet_market::Config>::MAX_SEGMENT_FUEL.min(record.terms.max_fuel),
-        )
-    }
-
-    /// What the referee must run to decide the dispute of `job`, once it is the referee's
-    /// turn; `None` before. Nodes use it to run the referee ahead of the block that calls it
-    /// (`node/src/referee.rs`): the request, hence the verdict, is the one the call will make.
-    pub fn referee_request(state: &impl StateRead, job: JobId) -> Option<RefereeRequest> {
-        Self::at_the_referee(state, job).map(|(_, _, request)| request)
-    }
-
-    /// The first block in which a `referee` call on the dispute of `job` is accepted, once it
-    /// is the referee's turn; `None` before. Callers wait for it (the worker's daemon does).
-    /// It reads only the entries [`Self::referee_opens_at_keys`] names, so a client can fetch
-    /// those and run it on them.
-    pub fn referee_opens_at(state: &impl StateRead, job: JobId) -> Option<BlockNumber> {
-        let (audit, dispute, request) = Self::at_the_referee(state, job)?;
-        Some(Self::opens_at(state, &audit, &dispute, &request))
-    }
-
-    /// The audit of `job`, its dispute and the request the `referee` call will make, if it is
-    /// the referee's turn.
-    fn at_the_referee(
-        state: &impl StateRead,
-        job: JobId,
-    ) -> Option<(Audit, Dispute, RefereeRequest)> {
-        let audit = Self::audit(state, job)?;
-        let dispute = audit.dispute.clone()?;
-        let record = Jobs::<T>::job(state, job)?;
-        let commitment = record.commitment.clone()?;
-        let request = (dispute.turn == Turn::Referee)
-            .then(|| Self::request_for(&record, &commitment, &dispute.claim))
-            .flatten()?;
-        Some((audit, dispute, request))
-    }
-
-    /// The storage keys [`Self::referee_opens_at`] reads for `job`: its audit, the job and
-    /// the verification windows.
-    pub fn referee_opens_at_keys(job: JobId) -> [Vec<u8>; 3] {
-        [
-            crate::Audits::key(&job),
-            pallet_jobs::Jobs::key(&job),
-            crate::Windows::key(),
-        ]
-    }
-
-    /// When the referee's turn in `dispute` begins to accept the call that makes `request`.
-    /// A step, an `export` and an `eval` each fit the call's weight and are accepted at once.
-    /// A whole segment (a fuel or refusal dispute, up to `MAX_SEGMENT_FUEL`) weighs more than
-    /// a block: every node's warmer decides it ahead once a finalized block makes it due
-    /// (`node/src/referee.rs`), and the call is accepted only after the blocks the slowest node
-    /// needs for that ([`Config::REFEREE_LEAD_FUEL_PER_BLOCK`]), so that no block builder or
-    /// importer runs it inline — or is made to by a caller who times its call. The lead leaves
-    /// at least one block of the move's window for the call. The turn began a move's window
-    /// before the deadline: every way into the referee's turn starts `dispute_move` blocks.
-    fn opens_at(
-        state: &impl StateRead,
-        audit: &Audit,
-        dispute: &Dispute,
-        request: &RefereeRequest,
-    ) -> BlockNumber {
-        let window = Self::windows(state).dispute_move;
-        let lead = match dispute.claim {
-            Claim::Segment(_) => request
-                .fuel_limit
-                .div_ceil(T::REFEREE_LEAD_FUEL_PER_BLOCK.max(1))
-                .min(window.saturating_sub(1)),
-            Claim::Steps(_) | Claim::Output | Claim::Leaves(_) => 0,
-        };
-        audit.deadline.saturating_sub(window).saturating_add(lead)
-    }
-
-    /// The referee request that decides `claim` on job `record`; `None` for a leaf bisection,
-    /// which never reaches the referee.
-    fn request_for(
-        record: &pallet_jobs::Job,
-        commitment: &pallet_jobs::Commitment,
-        claim: &Claim,
-    ) -> Option<RefereeRequest> {
-        let (task, fuel_limit) = match claim {
-            Claim::Steps(bisection) => (
-                RefereeTask::Step {
-                    pre_state: bisection.lo_state,
-                },
-                T::REFEREE_FUEL,
-            ),
-            Claim::Output => (
-                RefereeTask::Output {
-                    state: commitment.final_state,
-                },
-                T::REFEREE_FUEL,
-            ),
-            // The segment's bound, or what the bid's `max_fuel` leaves after its start if that
-            // is less: the fuel the worker's engine gave it (`RunSpec::segment_fuel`).
-            Claim::Segment(segment) => (
-                RefereeTask::Segment {
-                    start: segment.start.map(|leaf| leaf.state_hash),
-                    steps: segment.steps,
-                },
-                <T as pallet_market::Config>::MAX_SEGMENT_FUEL.min(
-                    record
-                        .terms
-                        .max_fuel
-                        .saturating_sub(segment.start.map_or(0, |leaf| leaf.fuel)),
-                ),
-            ),
-            Claim::Leaves(_) => return None,
-        };
-        Some(record.spec.referee_request(task, fuel_limit))
     }
 
     /// The move due at this deadline was not made: the side that owed it loses. A referee call

@@ -80,6 +80,7 @@ mod challenge;
 mod checks;
 mod dispute;
 mod invariants;
+mod referee;
 pub mod sampling;
 mod types;
 mod windows;
@@ -600,7 +601,8 @@ impl<T: Config> Pallet<T> {
     // --- outcomes ----------------------------------------------------------------------------
 
     /// Decides check `index` of `checks` (see [`bonds`] for what happens to its run's bond):
-    /// a miss or a wrong reveal forfeits the verifier's run, a match passes the bond on.
+    /// a match passes the bond on; so do a miss and a wrong reveal, which forfeit the run bond
+    /// (slashed when the run is settled).
     fn decide(
         ext: &mut Ext<'_>,
         job: JobId,
@@ -615,10 +617,9 @@ impl<T: Config> Pallet<T> {
         let verifier = check.verifier;
         Self::check_decided(ext, job, index, verifier, outcome);
         match outcome {
-            CheckOutcome::Missed | CheckOutcome::Wrong => {
-                Self::forfeit_run_bond(ext, checks, index)
+            CheckOutcome::Match | CheckOutcome::Missed | CheckOutcome::Wrong => {
+                Self::pass_bond_on(ext, checks, index)
             }
-            CheckOutcome::Match => Self::pass_bond_on(ext, checks, index),
             // Held until the dispute over it ends (`dispute.rs`); refuted by a dispute only.
             CheckOutcome::Mismatch | CheckOutcome::Refuted | CheckOutcome::MachineDependent => {}
         }
@@ -674,11 +675,13 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Ends `audit` with `outcome`: the bonds its checks still hold are released (the
-    /// verifiers were not at fault: the worker failed, or nobody could be shown wrong), the
-    /// audit is removed and the jobs pallet told.
+    /// verifiers were not at fault: the worker failed, or nobody could be shown wrong) unless
+    /// their run is forfeited (slashed), the audit is removed and the jobs pallet told.
     fn end_audit(ext: &mut Ext<'_>, job: JobId, audit: &Audit, outcome: AuditOutcome) {
-        for check in audit.checks.iter().filter(|c| Self::holds_bond(c)) {
-            Self::release_check_bond(ext, &check.verifier, check.bond);
+        for (index, check) in audit.checks.iter().enumerate() {
+            if Self::holds_bond(check) {
+                Self::settle_run_bond(ext, &audit.checks, index, check.bond);
+            }
         }
         for state in Self::start_states(audit) {
             Jobs::<T>::release_blob(ext, &state);

@@ -1365,6 +1365,7 @@ mod dispute;
 mod refusal;
 mod reopened;
 mod reveals;
+mod run_start;
 
 /// The draw waits `f + 1` blocks for a committee tolerating `f` faults, so that the beacon it
 /// reads needs the VRF of `f + 1` leaders after the commitment (`docs/beacon.md`).

@@ -97,7 +97,9 @@ fn an_honest_run_holds_its_whole_bond_until_its_last_check() {
 
 /// A verifier that attests part of its run and misses the rest forfeits the whole run bond,
 /// once; the checks it did attest go on, and are paid when they match. Before spec version
-/// 10 the missed check alone was slashed, one `CHECK_BOND`.
+/// 10 the missed check alone was slashed, one `CHECK_BOND`. Since spec version 11 the
+/// forfeited bond stays committed, on the checks still undecided, until the run is settled
+/// (it is the stake of the run's disputes), and is slashed then.
 #[test]
 fn a_verifier_that_misses_part_of_its_run_forfeits_the_run_bond() {
     let (mut state, sample) = one_long_run(8);
@@ -120,9 +122,18 @@ fn a_verifier_that_misses_part_of_its_run_forfeits_the_run_bond() {
         .count();
     assert_eq!(missed, 1, "{events:?}");
     let charlie = TestStaking::ledger(&state, &CHARLIE);
-    assert_eq!((charlie.active, charlie.committed), (active - RUN_BOND, 0));
+    assert_eq!(
+        (charlie.active, charlie.committed),
+        (active, RUN_BOND),
+        "held until the run is settled"
+    );
     let audit = Verification::audit(&state, 0).unwrap();
-    assert!(audit.checks.iter().all(|c| c.bond == 0));
+    assert_eq!(
+        audit.checks[7].bond, 0,
+        "the missed check passed its bond on"
+    );
+    let held: Balance = audit.checks.iter().map(|c| c.bond).sum();
+    assert_eq!(held, RUN_BOND, "on the undecided checks");
     let leaves = leaves_from(&honest_trace(&state), leaf, &sample);
     step(&mut state, deadline + 1, |ext| {
         Verification::reveal_leaves(ext, &BOB, 0, leaves)
@@ -136,18 +147,18 @@ fn a_verifier_that_misses_part_of_its_run_forfeits_the_run_bond() {
         panic!("not verified");
     };
     assert_eq!((paid.len(), missed), (7, 1));
-    assert_eq!(
-        TestStaking::ledger(&state, &CHARLIE).active,
-        active - RUN_BOND
-    );
+    let charlie = TestStaking::ledger(&state, &CHARLIE);
+    assert_eq!((charlie.active, charlie.committed), (active - RUN_BOND, 0));
+    assert_eq!(Verification::check_bonds(&state, &CHARLIE), 0);
 }
 
 /// Found in review of the change above: a miss anywhere in a run decided every check of the run
 /// still holding a bond the same way, mismatches included, so an honest verifier that caught
 /// a forgery in one check and missed the reveal of another erased its own catch, and the
 /// forger was paid. Now the miss forfeits the run bond and the mismatch stands: it is
-/// disputed, with nothing at stake, and the forger loses. Here Bob forges his last leaf and
-/// Charlie, checking every segment, does not reveal his check of segment 0.
+/// disputed, with the forfeited bond as its stake (slashed whoever wins, since spec version
+/// 11), and the forger loses. Here Bob forges his last leaf and Charlie, checking every
+/// segment, does not reveal his check of segment 0.
 #[test]
 fn a_missed_reveal_in_a_run_does_not_erase_the_forgery_it_caught() {
     let forged = |i: u64| match i {
@@ -199,13 +210,10 @@ fn a_missed_reveal_in_a_run_does_not_erase_the_forgery_it_caught() {
     let opened = super::dispute::dispute(&state);
     assert_eq!(
         (opened.segment, opened.bond),
-        (3, 0),
-        "disputed with nothing at stake"
+        (3, RUN_BOND),
+        "the forfeited run bond is the dispute's stake"
     );
-    assert_eq!(
-        TestStaking::ledger(&state, &CHARLIE).active,
-        active - RUN_BOND
-    );
+    assert_eq!(TestStaking::ledger(&state, &CHARLIE).active, active);
     play_out(
         &mut state,
         deadline + 1,
@@ -221,6 +229,83 @@ fn a_missed_reveal_in_a_run_does_not_erase_the_forgery_it_caught() {
         "{:?}",
         Jobs::job(&state, 0).unwrap().status
     );
+    let charlie = TestStaking::ledger(&state, &CHARLIE);
+    assert_eq!(
+        (charlie.active, charlie.committed),
+        (active - RUN_BOND, 0),
+        "forfeited although he won"
+    );
+}
+
+/// Found in review of spec version 10: a miss slashed the run bond at once, so the verifier's
+/// mismatches in the run were disputed with nothing at stake. One that missed a check on
+/// purpose (its run bond burned) could then make an honest worker answer a false dispute and
+/// pay for the referee call, and nobody repaid it. Now the forfeited bond stays committed as
+/// the stake of the run's disputes: the worker who wins is repaid its referee call and
+/// rewarded out of it, as against any verifier whose mismatch is refuted. Here Charlie misses
+/// his reveal of segment 0 and claims a false state for segment 2 of Bob's honest job.
+#[test]
+fn exploit_a_forfeited_verifiers_false_dispute_pays_the_worker() {
+    let mut state = committed_at_assurance(&[CHARLIE], trace(), leaf(3), None, (1_000, 0));
+    let sample = sampled(&mut state);
+    assert_eq!(sample, [0, 1, 2, 3]);
+    let active = TestStaking::ledger(&state, &CHARLIE).active;
+    reveal_starts(&mut state, &sample);
+    let charlie = |s: u64| match s {
+        2 => TraceLeaf {
+            state_hash: LIE,
+            ..leaf(s)
+        },
+        _ => leaf(s),
+    };
+    for (i, s) in sample.iter().enumerate() {
+        let check = u32::try_from(i).unwrap();
+        let hash = attestation_hash(0, check, &CHARLIE, &charlie(*s), &result(&state, *s), &SALT);
+        step(&mut state, 6, |ext| {
+            Verification::attest(ext, &CHARLIE, 0, check, hash)
+        })
+        .0
+        .unwrap();
+    }
+    reveal_leaves(&mut state, &sample);
+    for (i, s) in sample.iter().enumerate().skip(1) {
+        let check = u32::try_from(i).unwrap();
+        let result = result(&state, *s);
+        step(&mut state, 8, |ext| {
+            Verification::reveal_attestation(ext, &CHARLIE, 0, check, charlie(*s), result, SALT)
+        })
+        .0
+        .unwrap();
+    }
+    let deadline = Verification::audit(&state, 0).unwrap().deadline;
+    end_block(&mut state, deadline);
+    let opened = super::dispute::dispute(&state);
+    assert_eq!((opened.segment, opened.bond), (2, RUN_BOND));
+    play_out(
+        &mut state,
+        deadline + 1,
+        honest_post,
+        |_, _, _| Some(false),
+        Some(BOB),
+    );
+    let JobStatus::Verified { refuted, .. } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("not verified");
+    };
+    let [refutation] = refuted.as_slice() else {
+        panic!("{refuted:?}")
+    };
+    assert_eq!(
+        refutation.repaid,
+        super::dispute::CALL_FEE,
+        "Bob's referee call"
+    );
+    assert!(refutation.rewarded > 0, "{refutation:?}");
+    assert_eq!(
+        refutation.repaid + refutation.burned + refutation.rewarded,
+        RUN_BOND
+    );
+    let charlie = TestStaking::ledger(&state, &CHARLIE);
+    assert_eq!((charlie.active, charlie.committed), (active - RUN_BOND, 0));
 }
 
 /// The run bond moves onto the checks still undecided, so a verifier that reveals the run's

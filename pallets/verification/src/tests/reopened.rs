@@ -99,9 +99,10 @@ fn settled_with_one_finding(
 
 /// Plays the dispute of job 0 from `block` to the referee's turn: Bob reveals
 /// `worker_leaf(i)` (proved in `tree`) and posts `worker(t)` as his state after `t` steps of the
-/// job; Charlie agrees exactly with what his own run reaches, `charlie(t)` after `t` steps.
-/// Returns the block the referee is due in.
-fn to_the_referee_as(
+/// job; Charlie agrees exactly with what his own run reaches, `charlie(t)` after `t` steps
+/// (with the honest fuel, in a bisection over whole leaves). Returns the block the referee is
+/// due in.
+pub(super) fn to_the_referee_as(
     state: &mut State,
     mut block: BlockNumber,
     (tree, worker_leaf): (&TraceTree, impl Fn(u64) -> TraceLeaf),
@@ -124,7 +125,15 @@ fn to_the_referee_as(
             }
             (Turn::Challenger, Claim::Leaves(leaves)) => {
                 let posted = leaves.midpoint.unwrap();
-                let agree = charlie((posted.index + 1) * K) == posted.state_hash;
+                let mine = TraceLeaf {
+                    state_hash: charlie((posted.index + 1) * K),
+                    ..leaf(posted.index)
+                };
+                let agree = if leaves.fuel {
+                    posted == mine
+                } else {
+                    posted.state_hash == mine.state_hash
+                };
                 (CHARLIE, Call::Answer { job: 0, agree })
             }
             (Turn::Worker, Claim::Steps(b)) => {
