@@ -78,10 +78,11 @@ use parity_scale_codec::{Decode, Encode};
 ///   Checks and audits encode differently (`Check::bond`, `Audit::seed`, storage
 ///   `Verification::CheckBonds`): a chain started under 9 with audits open cannot switch.
 /// - 11: a drawn check's dispute starts from the worker's leaf before its segment only if the
-///   verifier's check of that leaf matched; otherwise it is a leaf bisection from the run's
-///   revealed start. A forfeited run bond stays committed until the run is settled, as the
-///   stake of its disputes, and is slashed then. Encodings are unchanged; audits open across
-///   the switch settle by the new rules.
+///   verifier's check of that leaf matched; otherwise it is a leaf bisection from the last leaf
+///   the verifier vouched for (a lower matched check, or the run's revealed start). A forfeited
+///   run bond stays committed until the run is settled, as the stake of its disputes, and is
+///   slashed then. Encodings are unchanged; audits open across the switch settle by the new
+///   rules.
 pub const SPEC_VERSION: u32 = 11;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";

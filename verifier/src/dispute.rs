@@ -43,7 +43,7 @@ impl Verifier {
         if let (Turn::Challenger, Claim::Leaves(leaves)) = (dispute.turn, &dispute.claim) {
             return match leaves.midpoint.filter(|_| ours) {
                 Some(posted) => {
-                    self.answer_run_leaf(state, id, audit, posted, leaves.fuel)
+                    self.answer_run_leaf(state, id, audit, (posted, leaves.hi), leaves.fuel)
                         .await
                 }
                 None => Ok(()),
@@ -88,15 +88,17 @@ impl Verifier {
     /// this verifier's run (its check of the segment before the disputed one did not match, so
     /// the pallet does not take the worker's leaf there as agreed): agrees exactly when its own
     /// leaf there is the same ([`challenge::agrees_with_leaf`]). Its own leaf is the one its
-    /// attestation holds, from its re-execution of the run; a check it never re-executed (it
-    /// was offline, say) is re-executed now, from the run's start to the leaf — the pallet
-    /// allows the first answer an attestation window per leaf for that.
+    /// attestation holds, from its re-execution of the run; if it has none (it lost its
+    /// attestations, say), the run is re-executed now from its start to the disputed leaf
+    /// `hi` — every later midpoint lies below it — within the window the pallet gives the
+    /// first answer for that. (Inline in the daemon's tick: a run's re-execution, as an
+    /// attestation's; the reopened dispute's replay of a whole job runs in a task of its own.)
     async fn answer_run_leaf(
         &self,
         state: &State<'_>,
         id: JobId,
         audit: &Audit,
-        posted: TraceLeaf,
+        (posted, hi): (TraceLeaf, u64),
         fuel: bool,
     ) -> Result<(), Error> {
         // A lazy verifier computed nothing to answer with.
@@ -109,8 +111,7 @@ impl Verifier {
             Error::InvalidJob(format!("job #{id}: leaf {} is not ours", posted.index))
         })?;
         if read_json::<Attestation>(&self.attestation_path(id, check))?.is_none() {
-            self.reexecute_run_of(state, id, audit, (check, posted.index))
-                .await?;
+            self.reexecute_run_of(state, id, audit, (check, hi)).await?;
         }
         let mine = self.stored_attestation(id, check)?.leaf();
         let agree = challenge::agrees_with_leaf(&mine, &posted, fuel);

@@ -23,8 +23,9 @@
 //!   overflows here where the worker's run fits, as it could on such a machine.
 //! - `miss-segment=S`: re-executes as an honest verifier does but never sends its attestation
 //!   of segment `S`'s check, which is decided missed (its run bond forfeited); the rest of the
-//!   run it attests, reveals and disputes honestly. A stand-in for a verifier offline for one
-//!   window, to show that a mismatch after the missed check is disputed from the run's start.
+//!   run it attests, reveals and disputes honestly. A stand-in for a verifier whose one
+//!   attestation did not land, to show that a mismatch after the missed check is disputed
+//!   from the last leaf it vouched for.
 
 use std::str::FromStr;
 

@@ -2,7 +2,8 @@
 //! `dispute.rs`): an honest worker always wins it, by telling the truth and making sure the
 //! referee runs.
 //!
-//! - **Its move** (`Turn::Worker`): in a leaf bisection (an open challenge), reveal the trace
+//! - **Its move** (`Turn::Worker`): in a leaf bisection (an open challenge, a dispute reopened
+//!   from the job's start, or a drawn check's from the last leaf its verifier vouched for), reveal the trace
 //!   leaf asked for with its proof, from the run's trace on disk; in a step bisection, post the
 //!   hash of its state after `mid` steps of the disputed segment, recomputed from the segment's
 //!   checkpoint (the state before it, kept on disk since the run).

@@ -103,6 +103,15 @@ pub(crate) fn client_of(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// How logs name `client` (a [`client_of`] value): an IPv4 address as it is, an IPv6 client
+/// as the /64 network it stands for.
+pub(crate) fn client_name(client: IpAddr) -> String {
+    match client {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("{v6}/64"),
+    }
+}
+
 /// The client a request came from ([`client_of`] its IP address); the accept loop puts it in
 /// every request's extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -273,8 +282,9 @@ impl Gate {
             usage.kill.notify_waiters();
             tracing::info!(
                 target: "rpc",
-                "banned {client} for {BAN_SECS} s: {MAX_STRIKES} requests refused within \
-                 {STRIKE_WINDOW_SECS} s"
+                "banned {} for {BAN_SECS} s: {MAX_STRIKES} requests refused within \
+                 {STRIKE_WINDOW_SECS} s",
+                client_name(client)
             );
         }
     }
@@ -885,6 +895,8 @@ mod tests {
         assert_ne!(client_of(a), client_of(elsewhere));
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
         assert_eq!(client_of(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+        assert_eq!(client_name(client_of(a)), "2001:db8:1:2::/64");
+        assert_eq!(client_name(client_of(mapped)), "192.0.2.7");
         assert_eq!(client_of(ip(9)), ip(9));
         let gate = Gate::new();
         let held: Vec<_> = (0..MAX_CONNECTIONS_PER_CLIENT)

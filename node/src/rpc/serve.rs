@@ -10,8 +10,8 @@
 //! [`CallLimitsLayer`].
 
 use super::limits::{
-    client_of, CallLimitsLayer, ClientAddr, ConnectionSlot, Gate, HttpLimitsLayer, Registry,
-    WatchBudget,
+    client_name, client_of, CallLimitsLayer, ClientAddr, ConnectionSlot, Gate, HttpLimitsLayer,
+    Registry, WatchBudget,
 };
 use super::DashboardLayer;
 use agora_rpc_api::limits::{
@@ -104,6 +104,7 @@ async fn accept(
         };
         let client = client_of(remote.ip());
         let Some(slot) = gate.admit(client) else {
+            let client = client_name(client);
             tracing::debug!(target: "rpc", "refused a connection from {client}: at its bound");
             drop(socket);
             continue;
@@ -131,11 +132,13 @@ async fn accept(
                 served = serve_with_graceful_shutdown(socket, router, stopped) => {
                     if let Err(e) = served {
                         // Bytes that are not HTTP: a strike against the client.
-                        tracing::debug!(target: "rpc", "connection from {client} ended: {e}");
+                        let name = client_name(client);
+                        tracing::debug!(target: "rpc", "connection from {name} ended: {e}");
                         gate.strike(client);
                     }
                 }
                 () = slot.banned() => {
+                    let client = client_name(client);
                     tracing::debug!(target: "rpc", "closed a connection of banned {client}");
                 }
             }

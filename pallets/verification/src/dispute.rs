@@ -126,7 +126,7 @@ pub enum RefereeOutcome {
 
 /// Where a drawn check's dispute over a segment's state, fuel or refusal starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DisputeStart {
+pub(crate) enum DisputeStart {
     /// The leaf before the segment, which the verifier is on record agreeing with (`None`:
     /// `init`, for segment 0): the run's revealed start it re-executed from, or the worker's
     /// leaf of the segment before, which the verifier's check of it matched.
@@ -134,8 +134,10 @@ enum DisputeStart {
     /// The verifier's check of the segment before did not match (it missed it, revealed
     /// wrong, or the piece was set aside): nothing shows it agrees with the worker's leaf
     /// there, which a forger may have made up and computed the disputed segment from. The
-    /// dispute starts as a leaf bisection from the run's revealed start (`None`: `init`).
-    RunStart(Option<TraceLeaf>),
+    /// dispute starts as a leaf bisection from the last leaf the verifier is on record
+    /// agreeing with: the highest of its run's checks below the segment that matched, else
+    /// the run's revealed start (`None`: `init`).
+    LastVouched(Option<TraceLeaf>),
 }
 
 impl<T: Config> Pallet<T> {
@@ -208,7 +210,7 @@ impl<T: Config> Pallet<T> {
                     hi_state: worker.state_hash,
                     midpoint: None,
                 }),
-                (DisputeStart::RunStart(lo), fuel) => Claim::Leaves(crate::LeafBisection {
+                (DisputeStart::LastVouched(lo), fuel) => Claim::Leaves(crate::LeafBisection {
                     lo,
                     hi: check.segment,
                     hi_leaf: Some(worker),
@@ -247,7 +249,7 @@ impl<T: Config> Pallet<T> {
 
     /// Where the dispute over check `index` starts ([`DisputeStart`]). The outer `None` when
     /// the run's start is not revealed, which the reveals rule out.
-    fn dispute_start(audit: &Audit, index: usize) -> Option<DisputeStart> {
+    pub(crate) fn dispute_start(audit: &Audit, index: usize) -> Option<DisputeStart> {
         let check = audit.checks.get(index)?;
         let Some(previous) = check.segment.checked_sub(1) else {
             return Some(DisputeStart::Agreed(None));
@@ -260,14 +262,22 @@ impl<T: Config> Pallet<T> {
             .into_iter()
             .filter_map(|i| audit.checks.get(i))
             .collect();
-        let before = mates.iter().find(|c| c.segment == previous);
-        if let Some(before) = before.filter(|c| c.outcome == Some(CheckOutcome::Match)) {
-            return Some(DisputeStart::Agreed(Some(before.worker_leaf?)));
+        let vouched = mates
+            .iter()
+            .filter(|c| c.segment < check.segment && c.outcome == Some(CheckOutcome::Match))
+            .max_by_key(|c| c.segment);
+        if let Some(vouched) = vouched {
+            let leaf = Some(vouched.worker_leaf?);
+            return Some(if vouched.segment == previous {
+                DisputeStart::Agreed(leaf)
+            } else {
+                DisputeStart::LastVouched(leaf)
+            });
         }
         let first = mates.iter().min_by_key(|c| c.segment)?;
         match first.segment {
-            0 => Some(DisputeStart::RunStart(None)),
-            _ => Some(DisputeStart::RunStart(Some(first.start?))),
+            0 => Some(DisputeStart::LastVouched(None)),
+            _ => Some(DisputeStart::LastVouched(Some(first.start?))),
         }
     }
 
@@ -288,26 +298,47 @@ impl<T: Config> Pallet<T> {
 
     /// Stores the dispute after a move and starts the next move's deadline.
     pub(crate) fn moved(ext: &mut Ext<'_>, job: JobId, mut audit: Audit, dispute: Dispute) {
-        let window = Self::move_window(ext, &dispute);
+        let window = Self::move_window(ext, &audit, &dispute);
         audit.dispute = Some(dispute);
         Self::advance(ext, job, &mut audit, Phase::Disputed, window);
     }
 
     /// Blocks the next move of `dispute` is due in: `dispute_move`, except for the
-    /// challenger's first answer in a drawn check's leaf bisection (reopened from the job's
-    /// start, or opened from the run's start), which comes after its re-execution of the
-    /// disputed leaves — an attestation's window for each segment of them on top. (An open
-    /// challenger replayed the job before it challenged.)
-    fn move_window(ext: &Ext<'_>, dispute: &Dispute) -> BlockNumber {
+    /// challenger's first answer in a drawn check's leaf bisection, which comes after its
+    /// re-execution of the disputed leaves: reopened from the job's start, an attestation
+    /// window for each segment up to the disputed one on top; opened from the last leaf the
+    /// verifier vouched for, the attestation window a run from the run's first segment to the
+    /// disputed one had (the verifier re-executed them for its attestations already; one
+    /// that lost them re-executes from the run's start, the state it holds). An open
+    /// challenger replayed the job before it challenged.
+    fn move_window(ext: &Ext<'_>, audit: &Audit, dispute: &Dispute) -> BlockNumber {
         let windows = Self::windows(ext);
         match &dispute.claim {
             Claim::Leaves(leaves)
                 if dispute.check.is_some()
+                    && !dispute.from_start()
                     && dispute.round == 0
                     && dispute.turn == Turn::Challenger =>
             {
-                let segments = leaves.hi.saturating_add(1).saturating_sub(leaves.first());
-                let segments = BlockNumber::try_from(segments).unwrap_or(BlockNumber::MAX);
+                // As `attest_window` sizes a run's: one window per `RUN_SEGMENTS` segments.
+                let first = Self::run_mates(&audit.checks, Self::check_index(dispute))
+                    .into_iter()
+                    .filter_map(|i| audit.checks.get(i).map(|c| c.segment))
+                    .min()
+                    .unwrap_or_else(|| leaves.first());
+                let leaves = leaves.hi.saturating_add(1).saturating_sub(first);
+                let attest = leaves.div_ceil(T::RUN_SEGMENTS.max(1)).max(1);
+                windows
+                    .dispute_move
+                    .saturating_add(windows.attest.saturating_mul(attest))
+            }
+            Claim::Leaves(leaves)
+                if dispute.from_start()
+                    && dispute.round == 0
+                    && dispute.turn == Turn::Challenger =>
+            {
+                let segments =
+                    BlockNumber::try_from(leaves.hi.saturating_add(1)).unwrap_or(BlockNumber::MAX);
                 windows
                     .dispute_move
                     .saturating_add(windows.attest.saturating_mul(segments))

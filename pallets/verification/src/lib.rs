@@ -39,8 +39,10 @@
 //!   **disputed** (bisection to one step and the referee, see `dispute.rs`; over fuel alone,
 //!   the referee re-runs the segment); the loser is slashed.
 //! - **Refuted**: the verifier lost the dispute over its mismatch; its bond is slashed.
-//! - **Missed**: the verifier did not attest or reveal in time; its check bond is slashed.
-//! - **Wrong**: the revealed leaf and salt do not open the verifier's commitment; slashed.
+//! - **Missed**: the verifier did not attest or reveal in time; its run bond is forfeited,
+//!   slashed when the run is settled ([`bonds`]).
+//! - **Wrong**: the revealed leaf and salt do not open the verifier's commitment; forfeited
+//!   the same way.
 //! - A worker that misses a reveal deadline is at fault: the job times out (collateral
 //!   slashed, see pallet-jobs).
 //!

@@ -234,7 +234,7 @@ impl<T: Config> Pallet<T> {
     /// will come free, or the stake is there and the draw's random picks packed it worse than
     /// the fill; the next attempt draws anew from its own block's beacon. Stake committed as
     /// collateral or a validator's seat does not count: no audit releases it.
-    fn should_wait(
+    pub(crate) fn should_wait(
         ext: &Ext<'_>,
         (job, now): (&Job, BlockNumber),
         segments: &[u64],

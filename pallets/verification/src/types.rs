@@ -40,10 +40,11 @@ pub enum CheckOutcome {
     /// It differs: the job is disputed.
     #[codec(index = 1)]
     Mismatch,
-    /// No attestation or reveal in time: bond slashed.
+    /// No attestation or reveal in time: the run bond forfeited (slashed when the run is
+    /// settled, `bonds.rs`).
     #[codec(index = 2)]
     Missed,
-    /// The reveal does not open the commitment: bond slashed.
+    /// The reveal does not open the commitment: forfeited as a miss is.
     #[codec(index = 3)]
     Wrong,
     /// Its mismatch was disputed and the verifier lost (the referee agreed with the worker, or
@@ -51,7 +52,8 @@ pub enum CheckOutcome {
     #[codec(index = 4)]
     Refuted,
     /// Its mismatch was disputed and the referee found the disputed piece machine-dependent
-    /// (the buyer's module): set aside, bond released, fee earned.
+    /// (the buyer's module): set aside, bond passed on (released at the run's end unless the
+    /// run is forfeited), fee earned.
     #[codec(index = 5)]
     MachineDependent,
 }

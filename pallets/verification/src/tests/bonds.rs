@@ -601,3 +601,31 @@ fn a_long_run_picks_before_a_short_one_takes_its_only_verifier() {
         "only {mixed} samples of one long and one short run"
     );
 }
+
+/// The wait past `SAMPLE_WAIT_BLOCKS` for stake bonded to other checks is capped at
+/// `SAMPLE_WAIT_ROUNDS` times it: a verifier whose check bonds never come free (an audit held
+/// up in disputes, say) cannot hold a job unsampled for ever. Here Charlie has no free stake
+/// and 2 AGR of check bonds, enough for both of job 0's runs once free.
+#[test]
+fn a_draw_waits_for_bonded_stake_at_most_sample_wait_rounds_times_the_wait() {
+    let mut state = committed(&[CHARLIE]);
+    let job = Jobs::job(&state, 0).unwrap();
+    let JobStatus::Committed { at } = job.status else {
+        panic!("{:?}", job.status)
+    };
+    let first = at + Verification::sample_delay(&state);
+    let wait = <Test as Config>::SAMPLE_WAIT_BLOCKS;
+    apply(&mut state, |ext| {
+        pallet_support::put_or_remove::<crate::CheckBondsPrefix, _, _>(ext, &CHARLIE, &(2 * AGR));
+    });
+    let waits = |now: BlockNumber| {
+        apply(&mut state.clone(), |ext| {
+            Verification::should_wait(ext, (&job, now), &[0, 3], &[], (&[CHARLIE], &[0]))
+        })
+    };
+    assert!(waits(first + wait), "past the unconditional wait");
+    assert!(waits(
+        first + crate::sampling::SAMPLE_WAIT_ROUNDS * wait - 1
+    ));
+    assert!(!waits(first + crate::sampling::SAMPLE_WAIT_ROUNDS * wait));
+}

@@ -1,7 +1,8 @@
 //! The agreed start of a drawn check's dispute (`dispute.rs`, "The agreed start"): a check
 //! inside a run starts from the worker's leaf of the segment before only when its verifier's
-//! check of that segment matched; otherwise the dispute is a leaf bisection from the run's
-//! revealed start, so that a forged leaf its verifier never vouched for is found.
+//! check of that segment matched; otherwise the dispute is a leaf bisection from the last leaf
+//! the verifier vouched for (a lower matched check, or the run's revealed start), so that a
+//! forged leaf it never vouched for is found.
 //!
 //! The job is the parent module's, four segments of `K` steps checked at 1000 ‰ (one run, all
 //! Charlie's). A forger's trace leaves the honest chain at step `FORK` (inside segment 1) and
@@ -159,25 +160,27 @@ fn to_the_referee(
 /// computed segment 2 faithfully from its forged leaf 1, so every step of a bisection there
 /// was the module's own: the referee sided with the worker, Charlie's mismatches were
 /// refuted, and the forgery passed although Charlie had seen the chain go wrong. Now the
-/// dispute is a leaf bisection from the run's start (`init`: the run starts at segment 0),
-/// which finds leaf 1, and the referee's step into `FORK` from a true state.
+/// dispute is a leaf bisection from leaf 0, the last Charlie vouched for (his check of
+/// segment 0 matched), which finds leaf 1, and the referee's step into `FORK` from a true
+/// state.
 #[test]
-fn exploit_a_leaf_forged_before_a_missed_check_is_disputed_from_the_runs_start() {
+fn exploit_a_leaf_forged_where_its_verifier_missed_is_found_by_a_leaf_bisection() {
     let (mut state, block) = missed_before_a_mismatch(forged_leaf, None);
     let opened = dispute(&state);
     assert_eq!(
         opened.claim,
         Claim::Leaves(LeafBisection {
-            lo: None,
+            lo: Some(leaf(0)),
             hi: 2,
             hi_leaf: Some(forged_leaf(2)),
             midpoint: None,
             fuel: false,
             output: false,
         }),
-        "a leaf bisection from the run's start, not a step bisection from leaf 1"
+        "a leaf bisection from leaf 0, which Charlie matched, not a step bisection from leaf 1"
     );
-    // Charlie's first answer comes after a re-execution of segments 0..=2.
+    // Charlie's first answer may need a re-execution of his run up to segment 2: the
+    // attestation window a run of three had (the mock's `RUN_SEGMENTS` is 2: two windows).
     play(
         &mut state,
         block,
@@ -194,7 +197,7 @@ fn exploit_a_leaf_forged_before_a_missed_check_is_disputed_from_the_runs_start()
     let windows = Verification::windows(&state);
     assert_eq!(
         Verification::audit(&state, 0).unwrap().deadline,
-        block + windows.dispute_move + 3 * windows.attest
+        block + windows.dispute_move + 2 * windows.attest
     );
     let at = to_the_referee(&mut state, block + 1, forged_leaf, forged);
     let d = dispute(&state);
@@ -213,10 +216,10 @@ fn exploit_a_leaf_forged_before_a_missed_check_is_disputed_from_the_runs_start()
 /// The forger inflates the fuel of leaf 1 (states honest), so every later leaf carries the
 /// inflated total, and Charlie misses his check of segment 1. A re-run of segment 2 from the
 /// worker's leaf 1 reproduced leaf 2 (the inflated start plus the segment's true fuel) and the
-/// inflated bill passed; from the run's start, comparing whole leaves, the bisection ends at
-/// the re-run of segment 1, which the inflated leaf does not match.
+/// inflated bill passed; from leaf 0, comparing whole leaves, the bisection ends at the re-run
+/// of segment 1, which the inflated leaf does not match.
 #[test]
-fn exploit_fuel_inflated_before_a_missed_check_is_disputed_from_the_runs_start() {
+fn exploit_fuel_inflated_where_its_verifier_missed_is_found_by_a_leaf_bisection() {
     fn inflated(i: u64) -> TraceLeaf {
         TraceLeaf {
             fuel: leaf(i).fuel + if i >= 1 { MFUEL / 2 } else { 0 },
@@ -229,7 +232,10 @@ fn exploit_fuel_inflated_before_a_missed_check_is_disputed_from_the_runs_start()
     let Claim::Leaves(leaves) = &opened.claim else {
         panic!("{:?}", opened.claim)
     };
-    assert_eq!((leaves.lo, leaves.hi, leaves.fuel), (None, 2, true));
+    assert_eq!(
+        (leaves.lo, leaves.hi, leaves.fuel),
+        (Some(leaf(0)), 2, true)
+    );
     let at = to_the_referee(&mut state, block, inflated, truth);
     let d = dispute(&state);
     let Claim::Segment(segment) = &d.claim else {
@@ -259,4 +265,55 @@ fn a_mismatch_after_a_matched_check_starts_from_the_leaf_before() {
         panic!("{:?}", d.claim)
     };
     assert_eq!((d.segment, b.lo_state), (2, Some(leaf(1).state_hash)));
+}
+
+/// `dispute_start` on audits made by hand: a run of segments 3..=6 whose start (leaf 2) was
+/// revealed, one verifier. The mismatch at 6 after a miss at 5 starts from the highest
+/// matched leaf below it (4), and from the run's revealed start when nothing below matched;
+/// after a match at 5, from leaf 5 itself, as before.
+#[test]
+fn a_dispute_starts_from_the_last_leaf_its_verifier_vouched_for() {
+    use crate::dispute::DisputeStart;
+    use CheckOutcome::{Match, Mismatch, Missed, Wrong};
+    let audit = |outcomes: [CheckOutcome; 4]| Audit {
+        root: Hash::ZERO,
+        segments: 8,
+        phase: Phase::AwaitingReveals,
+        deadline: 0,
+        checks: (3..7u64)
+            .zip(outcomes)
+            .map(|(segment, outcome)| Check {
+                segment,
+                verifier: CHARLIE,
+                start: (segment == 3).then(|| leaf(2)),
+                attestation: None,
+                worker_leaf: Some(leaf(segment)),
+                verifier_leaf: None,
+                verifier_result: None,
+                outcome: Some(outcome),
+                bond: 0,
+            })
+            .collect(),
+        dispute: None,
+        refuted: Vec::new(),
+        seed: None,
+    };
+    let start = |outcomes| Verification::dispute_start(&audit(outcomes), 3);
+    assert_eq!(
+        start([Match, Match, Missed, Mismatch]),
+        Some(DisputeStart::LastVouched(Some(leaf(4))))
+    );
+    assert_eq!(
+        start([Missed, Wrong, Missed, Mismatch]),
+        Some(DisputeStart::LastVouched(Some(leaf(2))))
+    );
+    assert_eq!(
+        start([Missed, Missed, Match, Mismatch]),
+        Some(DisputeStart::Agreed(Some(leaf(5))))
+    );
+    // The run's first check starts from its revealed start whatever else happened.
+    assert_eq!(
+        Verification::dispute_start(&audit([Mismatch, Missed, Missed, Missed]), 0),
+        Some(DisputeStart::Agreed(Some(leaf(2))))
+    );
 }
