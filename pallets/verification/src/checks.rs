@@ -108,7 +108,13 @@ impl<T: Config> Pallet<T> {
             .map(|run| sampling::run_length(*run))
             .max()
             .unwrap_or(1);
-        let windows = longest.div_ceil(T::RUN_SEGMENTS.max(1)).max(1);
+        Self::run_attest_window(state, longest)
+    }
+
+    /// Blocks a verifier has to re-execute and attest a run of `length` segments: one
+    /// attestation window per [`Config::RUN_SEGMENTS`] segments, at least one.
+    pub(crate) fn run_attest_window(state: &impl StateRead, length: u64) -> BlockNumber {
+        let windows = length.div_ceil(T::RUN_SEGMENTS.max(1)).max(1);
         Self::windows(state).attest.saturating_mul(windows)
     }
 

@@ -26,14 +26,16 @@
 //! re-executed too. That leaf is agreed only if the verifier's check of it *matched*. If that
 //! check was missed, revealed wrong or set aside, a worker could have forged the leaf and
 //! computed the disputed segment honestly from it, and would win a bisection that starts
-//! there. Such a dispute opens instead as a leaf bisection (`challenge.rs`) from the run's
-//! revealed start (or `init`) to the check's leaf, then goes on over one segment as above:
+//! there. Such a dispute opens instead as a leaf bisection (`challenge.rs`) from the last
+//! leaf the verifier vouched for (its highest matched check of the run below the segment,
+//! else the run's revealed start, or `init`) to the check's leaf, then goes on over one
+//! segment as above:
 //!
 //! ```text
-//! state/fuel/refusal mismatch, the check before not a match ─▶ Leaves: lo = the run's start,
-//!   hi = the check's segment (the worker's leaf known); fuel compared too for a fuel or
-//!   refusal mismatch; the challenger's first answer is due after a re-execution of the
-//!   leaves (an attestation window a segment on top of the move's) … ─▶ Steps or Segment
+//! state/fuel/refusal mismatch, the check before not a match ─▶ Leaves: lo = the last vouched
+//!   leaf, hi = the check's segment (the worker's leaf known); fuel compared too for a fuel or
+//!   refusal mismatch; the challenger's first answer is due after the attestation window of
+//!   a run from the run's first segment to hi (on top of the move's) … ─▶ Steps or Segment
 //! ```
 //!
 //! Each move is due `MOVE_BLOCKS` after the previous one. **Who loses:** the worker if the
@@ -186,8 +188,8 @@ impl<T: Config> Pallet<T> {
     /// is a refusal (whether the module refuses the segment is one re-run, not a step), else
     /// over the state if the leaves' states differ, else over the model and metrics if they
     /// differ, else over the fuel. A segment or state dispute starts from the leaf before the
-    /// segment when the verifier is on record agreeing with it, else from its run's start as a
-    /// leaf bisection ([`DisputeStart`]). `None` if nothing differs or the segment's start is
+    /// segment when the verifier is on record agreeing with it, else as a leaf bisection from
+    /// the last leaf it vouched for ([`DisputeStart`]). `None` if nothing differs or the segment's start is
     /// unknown.
     fn open(ext: &Ext<'_>, job: JobId, audit: &Audit, index: usize) -> Option<Dispute> {
         let check = audit.checks.get(index)?;
@@ -320,17 +322,15 @@ impl<T: Config> Pallet<T> {
                     && dispute.round == 0
                     && dispute.turn == Turn::Challenger =>
             {
-                // As `attest_window` sizes a run's: one window per `RUN_SEGMENTS` segments.
                 let first = Self::run_mates(&audit.checks, Self::check_index(dispute))
                     .into_iter()
                     .filter_map(|i| audit.checks.get(i).map(|c| c.segment))
                     .min()
                     .unwrap_or_else(|| leaves.first());
-                let leaves = leaves.hi.saturating_add(1).saturating_sub(first);
-                let attest = leaves.div_ceil(T::RUN_SEGMENTS.max(1)).max(1);
+                let length = leaves.hi.saturating_add(1).saturating_sub(first);
                 windows
                     .dispute_move
-                    .saturating_add(windows.attest.saturating_mul(attest))
+                    .saturating_add(Self::run_attest_window(ext, length))
             }
             Claim::Leaves(leaves)
                 if dispute.from_start()
