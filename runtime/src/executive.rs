@@ -15,8 +15,10 @@
 //!
 //! Header checks (extrinsics root, limits), `on_initialize` (number, timestamp, parent hash),
 //! the beacon proof (the proposer sits in the epoch's committee and its VRF verifies:
-//! `pallet_staking::beacon`), signature verification of all extrinsics at once (batched, in parallel), then each
-//! extrinsic as above, then the events root. The state root is checked by the caller, which
+//! `pallet_staking::beacon`), the start-of-block hooks (the verifier draws due in the block,
+//! which no extrinsic of it can move), signature verification of all extrinsics at once
+//! (batched, in parallel), then each extrinsic as above, the end-of-block hooks, and the
+//! events root. The state root is checked by the caller, which
 //! owns the Merkle tree: the runtime returns the changes it made.
 
 use crate::block::{events_root, extrinsics_root, Block, Header};
@@ -400,9 +402,17 @@ fn dispatch(ext: &mut Ext<'_>, who: &AccountId, call: &RuntimeCall) -> DispatchR
     }
 }
 
+/// The start-of-block hooks, after the block's context and beacon are recorded and before any
+/// extrinsic: verification draws the samples due in this block, from the parent's state and
+/// this block's beacon, so that no transaction the proposer chooses can move a draw.
+fn on_initialize(ext: &mut Ext<'_>) -> Weight {
+    ext.set_phase(Phase::Initialization);
+    Verification::on_initialize(ext)
+}
+
 /// The end-of-block hooks, in order: staking elects the next committee or starts an epoch
 /// (at most once each per epoch), the market clears (its matches become jobs), jobs meet
-/// their deadlines and settle, verification draws samples and closes phases. Their weight is
+/// their deadlines and settle, verification closes phases. Their weight is
 /// bounded by the pallets' own bounds (candidates, open orders, due lists) and counted in the
 /// block's.
 fn on_finalize(ext: &mut Ext<'_>) -> Weight {
@@ -462,6 +472,7 @@ pub fn execute_block(
     };
     let mut weight = System::on_initialize(&mut ext, &context, parent_hash)?;
     Staking::note_beacon(&mut ext, header.number(), &header.beacon)?;
+    weight = weight.saturating_add(on_initialize(&mut ext));
 
     // Signatures first, all at once: era hashes only depend on blocks before this one.
     let mut messages = Vec::with_capacity(block.extrinsics.len());
@@ -583,6 +594,7 @@ impl<'a> BlockBuilder<'a> {
         };
         let weight = System::on_initialize(&mut ext, &context, parent_hash)?;
         Staking::note_beacon(&mut ext, number, &beacon)?;
+        let weight = weight.saturating_add(on_initialize(&mut ext));
         let header = Header {
             parent_hash,
             number: Compact(number),

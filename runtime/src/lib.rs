@@ -83,7 +83,11 @@ use parity_scale_codec::{Decode, Encode};
 ///   run bond stays committed until the run is settled, as the stake of its disputes, and is
 ///   slashed then. Encodings are unchanged; audits open across the switch settle by the new
 ///   rules.
-pub const SPEC_VERSION: u32 = 11;
+/// - 12: the verifier draws due in a block are made at its start (`on_initialize`, after the
+///   beacon is noted, before any extrinsic) from the parent's state, not at its end: no
+///   transaction the proposer includes can move a pick. Encodings are unchanged; a draw is due
+///   in one block either way, so none is lost or made twice across the switch.
+pub const SPEC_VERSION: u32 = 12;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 

@@ -502,6 +502,16 @@ fn a_disputed_step_is_decided_only_by_a_node_that_can_referee_it() {
     ));
 }
 
+/// Job 0's checks as drawn: each segment with its verifier.
+fn sample_of(m: &MarketChain) -> Vec<(u64, agora_primitives::AccountId)> {
+    let audit = Verification::audit(&m.chain.state, 0).unwrap();
+    audit
+        .checks
+        .iter()
+        .map(|check| (check.segment, check.verifier))
+        .collect()
+}
+
 /// Exploit 8 of issue 11: the sample was seeded by the hash of the block that holds the
 /// commitment, and that block's proposer picks its timestamp (seconds of slack), which
 /// transactions go in and in what order: thousands of samples to choose one from. The seed is
@@ -534,13 +544,7 @@ fn exploit_a_proposers_choice_of_timestamp_or_order_cannot_move_the_sample() {
         m.block(calls);
         block_hashes.insert(m.chain.head.hash());
         m.block(vec![]);
-        let audit = Verification::audit(&m.chain.state, 0).unwrap();
-        let sample: Vec<_> = audit
-            .checks
-            .iter()
-            .map(|check| (check.segment, check.verifier))
-            .collect();
-        samples.insert(sample);
+        samples.insert(sample_of(&m));
     }
     assert_eq!(
         block_hashes.len(),
@@ -548,4 +552,66 @@ fn exploit_a_proposers_choice_of_timestamp_or_order_cannot_move_the_sample() {
         "the proposer's choices changed block 2"
     );
     assert_eq!(samples.len(), 1, "the sample moved with them: {samples:?}");
+}
+
+/// Found in review of spec version 11: the verifier draw was made at the end of its block,
+/// weighing each verifier by its free stake then, and the block's proposer knows the block's
+/// beacon while it chooses the block's transactions, so one of them that moves any candidate's
+/// stake (a bond, an unbond) re-rolled the picks. The executive now draws at the start of the
+/// block, after the beacon is noted and before any extrinsic (`executive::on_initialize`):
+/// nine versions of the drawing block, empty or with Dave or Charlie moving stake, give one
+/// sample.
+#[test]
+fn exploit_a_proposers_transactions_in_the_drawing_block_cannot_move_the_pick() {
+    let (mut m, _) = matched();
+    let tree = trace();
+    // Block 2: Dave registers as a second verifier beside Charlie; Bob commits.
+    let mut calls = vec![
+        (
+            "Dave",
+            RuntimeCall::Staking(pallet_staking::Call::Bond {
+                amount: Compact(20 * AGR),
+            }),
+        ),
+        (
+            "Dave",
+            RuntimeCall::Verification(pallet_verification::Call::RegisterVerifier),
+        ),
+    ];
+    calls.extend(commit_calls(&tree));
+    m.block(calls);
+    let mut samples = std::collections::BTreeSet::new();
+    for variant in 0..9u128 {
+        let mut m = m.clone();
+        // Block 3, the drawing block: empty, or a bond or an unbond of 1–4 AGR.
+        let calls = match variant {
+            0 => vec![],
+            1..=4 => vec![(
+                "Dave",
+                RuntimeCall::Staking(pallet_staking::Call::Bond {
+                    amount: Compact(variant * AGR),
+                }),
+            )],
+            _ => vec![(
+                "Charlie",
+                RuntimeCall::Staking(pallet_staking::Call::Unbond {
+                    amount: Compact((variant - 4) * AGR),
+                }),
+            )],
+        };
+        let events = m.block(calls);
+        assert!(
+            events.iter().any(|e| matches!(
+                e,
+                RuntimeEvent::Verification(pallet_verification::Event::Sampled { job: 0, .. })
+            )),
+            "variant {variant}: no draw in block 3"
+        );
+        samples.insert(sample_of(&m));
+    }
+    assert_eq!(
+        samples.len(),
+        1,
+        "the block's transactions moved the pick: {samples:?}"
+    );
 }

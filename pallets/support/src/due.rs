@@ -1,7 +1,7 @@
-//! Due lists: a storage map `BlockNumber → Vec<V>` of what happens at the end of a block (a
-//! deadline, a settlement, an expiry), with a bound on each block's list.
+//! Due lists: a storage map `BlockNumber → Vec<V>` of what happens in a block's hooks (a
+//! deadline, a settlement, an expiry, a verifier draw), with a bound on each block's list.
 //!
-//! A bound per block keeps a block's `on_finalize` work bounded; an entry that finds its
+//! A bound per block keeps a block's `on_initialize` and `on_finalize` work bounded; an entry that finds its
 //! block full spills into the first later block with room. Spilling is bounded too
 //! ([`MAX_SPILL`] blocks); past it the bound yields to correctness and the entry is added
 //! anyway, because dropping a deadline would leave money locked for ever.

@@ -202,8 +202,11 @@ pub trait TestRuntime {
     type Event: Decode;
     /// Index of the pallet under test.
     const PALLET: u8;
-    /// Writes the context of block `number` (number and parent hash).
-    fn begin_block(ext: &mut Ext<'_>, number: BlockNumber);
+    /// Writes the context of block `number` (number and parent hash); whether the block
+    /// begins here (the state was at another block).
+    fn begin_block(ext: &mut Ext<'_>, number: BlockNumber) -> bool;
+    /// Every `on_initialize` hook after the context, in the runtime's order.
+    fn initialize(ext: &mut Ext<'_>);
     /// Genesis balances and bonds.
     fn build_genesis(
         ext: &mut Ext<'_>,
@@ -248,15 +251,32 @@ pub fn genesis<T: TestRuntime>(
 /// Runs `f` in block `number` and returns its result with the events of the pallet under test.
 ///
 /// The block's context (number, parent hash [`parent_hash`]) is written first, as the
-/// executive's `on_initialize` would have left it; `f` then runs on a fresh
-/// [`Ext`] (so `ext.block_changes()` shows only its own writes), its writes are applied, and
-/// every invariant is checked.
+/// executive's `on_initialize` would have left it, and — when the state was at another block
+/// (so the first time a step runs in block `number`) — the pallets' `on_initialize` hooks
+/// run, their events first in the result; `f`
+/// then runs on a fresh [`Ext`] (so `ext.block_changes()` shows only its own writes), its
+/// writes are applied, and every invariant is checked.
 pub fn step<T: TestRuntime, R>(
     state: &mut State,
     number: BlockNumber,
     f: impl FnOnce(&mut Ext<'_>) -> R,
 ) -> (R, Vec<T::Event>) {
-    apply(state, |ext| T::begin_block(ext, number));
+    let mut events = Vec::new();
+    if apply(state, |ext| T::begin_block(ext, number)) {
+        let ((), initialized) = run::<T, ()>(state, T::initialize);
+        events = initialized;
+    }
+    let (result, mut raised) = run::<T, R>(state, f);
+    events.append(&mut raised);
+    (result, events)
+}
+
+/// Runs `f` on a fresh [`Ext`] with the default [`NoEngine`] referee, applies its writes,
+/// checks every invariant, and returns its result and the events of the pallet under test.
+fn run<T: TestRuntime, R>(
+    state: &mut State,
+    f: impl FnOnce(&mut Ext<'_>) -> R,
+) -> (R, Vec<T::Event>) {
     let backend = state.clone();
     let mut ext = Ext::new(&backend);
     ext.set_referee(Some(std::sync::Arc::new(NoEngine::default())));
@@ -327,7 +347,8 @@ macro_rules! mock_runtime {
         $crate::mock_runtime!(@params $T { $($($params)*)? });
         $crate::mock_runtime!(@system $T pallet_system);
         $crate::mock_runtime!(@balances $T crate);
-        $crate::mock_runtime!(@runtime $T BALANCES, genesis [crate], finalize [], check [crate]);
+        $crate::mock_runtime!(@runtime $T BALANCES, genesis [crate],
+            initialize [], finalize [], check [crate]);
     };
     ($T:ident: staking $({ $($params:tt)* })?) => {
         $crate::mock_runtime!(@params $T { $($($params)*)? });
@@ -335,7 +356,7 @@ macro_rules! mock_runtime {
         $crate::mock_runtime!(@balances $T pallet_balances);
         $crate::mock_runtime!(@staking $T crate);
         $crate::mock_runtime!(@runtime $T STAKING, genesis [pallet_balances crate],
-            finalize [crate], check [pallet_balances crate]);
+            initialize [], finalize [crate], check [pallet_balances crate]);
     };
     ($T:ident: market<Hooks = $hooks:ty> $({ $($params:tt)* })?) => {
         $crate::mock_runtime!(@params $T { $($($params)*)? });
@@ -344,7 +365,8 @@ macro_rules! mock_runtime {
         $crate::mock_runtime!(@staking $T pallet_staking);
         $crate::mock_runtime!(@market $T crate, $hooks);
         $crate::mock_runtime!(@runtime $T MARKET, genesis [pallet_balances pallet_staking],
-            finalize [pallet_staking crate], check [pallet_balances pallet_staking crate]);
+            initialize [], finalize [pallet_staking crate],
+            check [pallet_balances pallet_staking crate]);
     };
     ($T:ident: jobs<Verification = $verification:ty> $({ $($params:tt)* })?) => {
         $crate::mock_runtime!(@params $T { $($($params)*)? });
@@ -354,7 +376,7 @@ macro_rules! mock_runtime {
         $crate::mock_runtime!(@market $T pallet_market, crate::Pallet<$T>);
         $crate::mock_runtime!(@jobs $T crate, $verification);
         $crate::mock_runtime!(@runtime $T JOBS, genesis [pallet_balances pallet_staking],
-            finalize [pallet_staking pallet_market crate],
+            initialize [], finalize [pallet_staking pallet_market crate],
             check [pallet_balances pallet_staking pallet_market crate]);
     };
     ($T:ident: verification $({ $($params:tt)* })?) => {
@@ -367,7 +389,7 @@ macro_rules! mock_runtime {
         $crate::mock_runtime!(@verification $T crate);
         $crate::mock_runtime!(@runtime $T VERIFICATION,
             genesis [pallet_balances pallet_staking],
-            finalize [pallet_staking pallet_market pallet_jobs crate],
+            initialize [crate], finalize [pallet_staking pallet_market pallet_jobs crate],
             check [pallet_balances pallet_staking pallet_market pallet_jobs crate]);
     };
 
@@ -466,18 +488,21 @@ macro_rules! mock_runtime {
 
     // --- the generic helpers' view of the runtime, and the helpers fixed to it ----------------
     (@runtime $T:ident $index:ident, genesis [$balances:tt $($staking:tt)?],
-        finalize [$($finalize:tt)*], check [$($check:tt)*]) => {
+        initialize [$($initialize:tt)*], finalize [$($finalize:tt)*],
+        check [$($check:tt)*]) => {
         impl $crate::mock::TestRuntime for $T {
             type Event = crate::Event;
             const PALLET: u8 = $crate::mock::index::$index;
             fn begin_block(
                 ext: &mut $crate::__private::Ext<'_>,
                 number: $crate::__private::BlockNumber,
-            ) {
+            ) -> bool {
+                let begins = pallet_system::Number::get(ext) != Some(number);
                 pallet_system::Number::put(ext, &number);
                 pallet_system::ParentHash::put(ext, &$crate::mock::parent_hash(number));
                 // A beacon that changes every block, as the real one does.
                 pallet_system::Beacon::put(ext, &$crate::mock::parent_hash(number));
+                begins
             }
             fn build_genesis(
                 ext: &mut $crate::__private::Ext<'_>,
@@ -489,6 +514,10 @@ macro_rules! mock_runtime {
                     &$balances::GenesisConfig { balances: balances.to_vec() },
                 );
                 $crate::mock_runtime!(@bonds $T ext, bonds $(, $staking)?);
+            }
+            fn initialize(ext: &mut $crate::__private::Ext<'_>) {
+                $(let _ = $initialize::Pallet::<$T>::on_initialize(ext);)*
+                let _ = ext;
             }
             fn finalize(ext: &mut $crate::__private::Ext<'_>) {
                 $(let _ = $finalize::Pallet::<$T>::on_finalize(ext);)*

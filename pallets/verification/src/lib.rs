@@ -11,7 +11,7 @@
 //! ## Protocol (one [`Audit`] per job)
 //!
 //! ```text
-//! commit (block c) ─▶ AwaitingSample ─(end of block c+d: seed = beacon of c+d)─▶ AwaitingStarts
+//! commit (block c) ─▶ AwaitingSample ─(start of block c+d: beacon of c+d)─▶ AwaitingStarts
 //!   AwaitingStarts       worker: reveal_starts — for the first segment s > 0 of each run, leaf
 //!                        s−1 with its proof (its state hash is s's start, its fuel the fuel
 //!                        before s; the state blob must be registered so verifiers can fetch
@@ -56,8 +56,8 @@
 //! The last segment, the segment the worker's commitment names as its heaviest (its revealed
 //! leaves must show the fuel claimed for it, and no sampled segment more: the bill is capped
 //! at segments × that fuel), and `⌈N × SAMPLE_PERMILLE / 1000⌉` others, drawn from
-//! `seed = blake3("agora/sample/v1" ‖ parent hash ‖ job id LE)`; verifiers per run. See
-//! [`sampling`].
+//! `seed = blake3(SAMPLE_TAG ‖ beacon ‖ job id LE)` with the beacon of the draw's block (made
+//! at its start, before any extrinsic); verifiers per run. See [`sampling`].
 //!
 //! ## Invariants (checked by [`Pallet::try_state`] after every test)
 //!
@@ -721,7 +721,46 @@ impl<T: Config> Pallet<T> {
 
     // --- hooks -------------------------------------------------------------------------------
 
-    /// End of block: draw samples, and end the phases whose deadline is this block.
+    /// Start of block, after the block's beacon is noted and before any extrinsic: the draws
+    /// due in this block, oldest job first (a draw waiting for verifiers' stake takes what
+    /// came free before the draws of jobs matched after it, `sampling.rs`).
+    ///
+    /// Why here and not at the end of the block: a draw weighs each verifier by its free
+    /// stake, and the pick is a value modulo the total weight. Drawn after the block's
+    /// extrinsics, the proposer — who knows the block's beacon while it builds — could re-roll
+    /// every pick of the block by choosing which transactions to include (one planck unbonded,
+    /// an offer's bond, a challenge, a bid clearing). Drawn here, every input is fixed by the
+    /// parent's state and the beacon: the proposer's only choice is to propose or not
+    /// (`docs/beacon.md`).
+    pub fn on_initialize(ext: &mut Ext<'_>) -> Weight {
+        let now = System::<T>::block_number(ext);
+        let due = AuditsDue::get(ext, &now).unwrap_or_default();
+        let mut draws: Vec<JobId> = due
+            .iter()
+            .filter(|job| {
+                Audits::get(ext, job)
+                    .is_some_and(|a| a.phase == Phase::AwaitingSample && a.deadline == now)
+            })
+            .copied()
+            .collect();
+        draws.sort_unstable();
+        draws.dedup();
+        for job in &draws {
+            // Read again: a draw writes only its own audit, but each is made once.
+            let Some(mut audit) = Audits::get(ext, job)
+                .filter(|a| a.phase == Phase::AwaitingSample && a.deadline == now)
+            else {
+                continue;
+            };
+            if let Some(record) = Jobs::<T>::job(ext, *job) {
+                Self::draw(ext, *job, &mut audit, &record, now);
+            }
+        }
+        weights::on_initialize(due.len())
+    }
+
+    /// End of block: end the phases whose deadline is this block (the draws due in it were
+    /// made by [`Self::on_initialize`]).
     pub fn on_finalize(ext: &mut Ext<'_>) -> Weight {
         let now = System::<T>::block_number(ext);
         let due = AuditsDue::get(ext, &now).unwrap_or_default();
@@ -729,10 +768,6 @@ impl<T: Config> Pallet<T> {
             return weights::on_finalize(0);
         }
         AuditsDue::remove(ext, &now);
-        // The phases that end first (they release stake), then the draws, oldest job first: a
-        // draw waiting for verifiers' stake takes what came free in this block before the
-        // draws of jobs matched after it (`sampling.rs`).
-        let mut draws: Vec<JobId> = Vec::new();
         for job in &due {
             let Some(mut audit) = Audits::get(ext, job) else {
                 continue;
@@ -741,7 +776,13 @@ impl<T: Config> Pallet<T> {
                 continue;
             }
             match audit.phase {
-                Phase::AwaitingSample => draws.push(*job),
+                // Not reached: an audit awaits its draw at least one block ahead
+                // (`sample_delay` ≥ 1, a wait is one more block), and `on_initialize` moved
+                // every draw due now on. Kept live rather than stuck: drawn next block.
+                Phase::AwaitingSample => {
+                    let next = now.saturating_add(1);
+                    Self::put_audit(ext, *job, &mut audit, Phase::AwaitingSample, next);
+                }
                 Phase::AwaitingStarts | Phase::AwaitingLeaves => {
                     Self::worker_fault(ext, *job, &audit)
                 }
@@ -759,19 +800,6 @@ impl<T: Config> Pallet<T> {
                     Self::conclude(ext, *job, audit);
                 }
                 Phase::Disputed => Self::dispute_timed_out(ext, *job, audit),
-            }
-        }
-        draws.sort_unstable();
-        draws.dedup();
-        for job in draws {
-            // Read again: only a draw still due now is made, and once.
-            let Some(mut audit) = Audits::get(ext, &job)
-                .filter(|a| a.phase == Phase::AwaitingSample && a.deadline == now)
-            else {
-                continue;
-            };
-            if let Some(record) = Jobs::<T>::job(ext, job) {
-                Self::draw(ext, job, &mut audit, &record, now);
             }
         }
         weights::on_finalize(due.len())

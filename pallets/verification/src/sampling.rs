@@ -147,8 +147,8 @@ impl<T: Config> Pallet<T> {
         BlockNumber::try_from(faults.saturating_add(1)).unwrap_or(BlockNumber::MAX)
     }
 
-    /// Draws the checks of `job_id` (at the end of block `c + d` for a commitment in block `c`,
-    /// [`Self::sample_delay`]) and moves its audit on. The segments come from the first
+    /// Draws the checks of `job_id` (at the start of block `c + d` for a commitment in block
+    /// `c`, [`Self::sample_delay`]) and moves its audit on. The segments come from the first
     /// attempt's seed, so a draw that waits keeps them; the verifiers from the seed of the
     /// attempt's own block (a seed known in advance would let an account tune its stake to be
     /// drawn). While registered verifiers are too busy (their stake committed to other checks)
@@ -186,12 +186,9 @@ impl<T: Config> Pallet<T> {
             .map(|v| Staking::<T>::available(ext, v))
             .collect();
         let pool = (&registered[..], &free[..]);
-        let mut checks = Self::draw_verifiers(ext, &fresh, &segments, pool, per_segment);
+        // Drawn without a write: bonded below only if the job goes on now.
+        let checks = Self::draw_verifiers(&fresh, &segments, pool, per_segment);
         if checks.len() < wanted {
-            // Drawn tentatively: released, and drawn again below if the job goes on now.
-            for check in &checks {
-                Self::release_check_bond(ext, &check.verifier, check.bond);
-            }
             if Self::should_wait(ext, (job, now), &segments, &checks, pool) {
                 Self::deposit_event(
                     ext,
@@ -205,8 +202,8 @@ impl<T: Config> Pallet<T> {
                 Self::put_audit(ext, job_id, audit, Phase::AwaitingSample, next);
                 return;
             }
-            checks = Self::draw_verifiers(ext, &fresh, &segments, pool, per_segment);
         }
+        let checks = Self::bond_checks(ext, checks);
         if checks.is_empty() {
             Self::deposit_event(ext, Event::NoVerifiers { job: job_id });
             // No checks: passed, with nobody to pay.
@@ -282,16 +279,41 @@ impl<T: Config> Pallet<T> {
         segments.saturating_mul(per_segment.min(registered))
     }
 
+    /// Commits each drawn verifier's bonds (the sum of its `checks`' bonds: one run bond per
+    /// run it was drawn for) and returns the checks. The draw kept every pick within the free
+    /// stake it read this block, so every commit succeeds; a verifier whose commit would fail
+    /// (a broken invariant) loses its checks rather than holding them unbonded.
+    fn bond_checks(ext: &mut Ext<'_>, checks: Vec<Check>) -> Vec<Check> {
+        let mut owed: Vec<(AccountId, Balance)> = Vec::new();
+        for check in &checks {
+            match owed.iter_mut().find(|(v, _)| *v == check.verifier) {
+                Some((_, sum)) => *sum = sum.saturating_add(check.bond),
+                None => owed.push((check.verifier, check.bond)),
+            }
+        }
+        let mut unbonded: Vec<AccountId> = Vec::new();
+        for (verifier, sum) in owed {
+            let committed = Self::commit_check_bond(ext, &verifier, sum);
+            debug_assert!(committed.is_ok(), "the draw stayed within free stake");
+            if committed.is_err() {
+                unbonded.push(verifier);
+            }
+        }
+        checks
+            .into_iter()
+            .filter(|c| !unbonded.contains(&c.verifier))
+            .collect()
+    }
+
     /// Up to `per_segment` distinct verifiers for each run of the sample, drawn from the
     /// `pool` (the registered verifiers and their free stake) among those with the run's bond
-    /// ([`Self::run_bond`]) free, each committing it. In rounds: every run its first verifier
+    /// ([`Self::run_bond`]) free; it writes nothing ([`Self::bond_checks`] commits the bonds). In rounds: every run its first verifier
     /// before any run its second, so that stake short of the full sample covers runs before it
     /// doubles them; within a round the runs with the largest bond pick first, so that a short
     /// run does not take the one verifier able to bond a long one. Each pick is weighted by free
     /// stake among the accounts able to bond the run and not drawn for it yet, so a run gets
     /// `min(per_segment, able)` verifiers. Checks are in ascending segment order.
     fn draw_verifiers(
-        ext: &mut Ext<'_>,
         seed: &Hash,
         sample: &[u64],
         (registered, free): (&[AccountId], &[Balance]),
@@ -339,12 +361,8 @@ impl<T: Config> Pallet<T> {
                 else {
                     continue;
                 };
-                let committed = Self::commit_check_bond(ext, verifier, bond);
-                debug_assert!(committed.is_ok(), "the run's bond was free");
-                if committed.is_ok() {
-                    *left = left.saturating_sub(bond);
-                    picked.push(*verifier);
-                }
+                *left = left.saturating_sub(bond);
+                picked.push(*verifier);
             }
         }
         let mut checks = Vec::new();

@@ -198,7 +198,7 @@ fn commitment_of(tree: &TraceTree, last: TraceLeaf, heaviest: Option<(u64, Fuel)
 
 /// Job 1, on a state of [`committed`]: Alice bids again for the same job in block `at`, it is
 /// matched to Bob's offer at the end of that block, and Bob commits the honest trace in block
-/// `at + 1`; its draw is due at the end of block `at + 2`.
+/// `at + 1`; its draw is due at the start of block `at + 2`.
 fn commit_second_job(state: &mut State, at: BlockNumber) {
     step(state, at, |ext| {
         TestMarket::place_bid(ext, &ALICE, job_spec(4), bid_terms((0, 0)))
@@ -213,6 +213,11 @@ fn commit_second_job(state: &mut State, at: BlockNumber) {
     })
     .0
     .unwrap();
+}
+
+/// The start of block `number` (its `on_initialize` hooks: the draws due in it); their events.
+fn begin(state: &mut State, number: BlockNumber) -> Vec<Event> {
+    step(state, number, |_| ()).1
 }
 
 /// Draws the sample at block 4; returns the sampled segments in check order.
@@ -518,7 +523,7 @@ fn each_sampled_segment_is_checked_by_as_many_verifiers_as_the_buyer_chose() {
 fn exploit_busy_verifiers_defer_the_draw_instead_of_passing_the_job_unchecked() {
     let mut state = committed(&[CHARLIE]);
     let busy = TestStaking::available(&state, &CHARLIE);
-    step(&mut state, 4, |ext| {
+    step(&mut state, 3, |ext| {
         TestStaking::commit(ext, &CHARLIE, busy)
     })
     .0
@@ -539,7 +544,7 @@ fn exploit_busy_verifiers_defer_the_draw_instead_of_passing_the_job_unchecked() 
         Verification::audit(&state, 0).unwrap().phase,
         Phase::AwaitingSample
     );
-    step(&mut state, 5, |ext| {
+    step(&mut state, 4, |ext| {
         TestStaking::release(ext, &CHARLIE, busy)
     });
     let events = end_block(&mut state, 5);
@@ -552,7 +557,7 @@ fn exploit_busy_verifiers_defer_the_draw_instead_of_passing_the_job_unchecked() 
     // makes it wait on (`bonds::exploit_verifiers_bonded_to_other_checks_make_a_draw_wait_not_pass`).
     let mut state = committed(&[CHARLIE]);
     let busy = TestStaking::available(&state, &CHARLIE);
-    step(&mut state, 4, |ext| {
+    step(&mut state, 3, |ext| {
         TestStaking::commit(ext, &CHARLIE, busy)
     })
     .0
@@ -888,14 +893,14 @@ fn the_worker_and_buyer_never_verify_themselves() {
     assert_eq!(events, vec![Event::NoVerifiers { job: 0 }]);
 }
 
-/// The audit of job 0 as the draw at the end of block 4 makes it when the block's beacon is
+/// The audit of job 0 as the draw at the start of block 4 makes it when the block's beacon is
 /// `[beacon; 32]`.
 fn drawn_after(state: &State, beacon: u8) -> Audit {
     let mut state = state.clone();
     apply(&mut state, |ext| {
         pallet_system::Number::put(ext, &4);
         pallet_system::Beacon::put(ext, &Hash([beacon; 32]));
-        Verification::on_finalize(ext);
+        Verification::on_initialize(ext);
     });
     Verification::audit(&state, 0).unwrap()
 }

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize, TypeInfo)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
-    /// The sample is drawn at the end of the block after the commitment.
+    /// The sample is drawn at the start of block `c + d` (`sample_delay`) for a commitment in
+    /// block `c`.
     #[codec(index = 0)]
     AwaitingSample,
     /// The worker must reveal the sampled segments' start states.
@@ -103,7 +104,7 @@ pub struct Audit {
     pub segments: u64,
     /// Current phase.
     pub phase: Phase,
-    /// Last block of the current phase (the sample is drawn at the end of this block).
+    /// Last block of the current phase (the sample is drawn at the start of this block).
     pub deadline: BlockNumber,
     /// The checks, once drawn.
     pub checks: Vec<Check>,

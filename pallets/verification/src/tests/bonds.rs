@@ -378,7 +378,8 @@ fn a_verifier_refuted_in_a_run_loses_its_run_bond_once_and_forces_one_dispute() 
 /// `SAMPLE_WAIT_BLOCKS` were up. Now the draw waits on while a run has no verifier but one's
 /// check bonds will come free: here Charlie's stake is bonded to job 0's checks (the rest
 /// committed elsewhere), and job 1, due at block 7, waits past block 10 (where it passed
-/// unchecked before) until Charlie's checks of job 0 are decided in block 13.
+/// unchecked before) until Charlie's checks of job 0 are decided at the end of block 13: it is
+/// drawn at the start of block 14.
 #[test]
 fn exploit_verifiers_bonded_to_other_checks_make_a_draw_wait_not_pass() {
     let mut state = committed(&[CHARLIE]);
@@ -390,13 +391,6 @@ fn exploit_verifiers_bonded_to_other_checks_make_a_draw_wait_not_pass() {
     .0
     .unwrap();
     commit_second_job(&mut state, 5);
-    // Job 0's audit goes on slowly: starts in block 7, attestations in 11, leaves in 12.
-    let starts = starts(&state, &sample);
-    step(&mut state, 7, |ext| {
-        Verification::reveal_starts(ext, &BOB, 0, starts)
-    })
-    .0
-    .unwrap();
     let deferred = |events: &[Event]| {
         matches!(
             events,
@@ -407,25 +401,38 @@ fn exploit_verifiers_bonded_to_other_checks_make_a_draw_wait_not_pass() {
             }]
         )
     };
-    for block in 7..=10 {
+    // Job 0's audit goes on slowly: starts in block 7, attestations in 11, leaves in 12.
+    assert!(deferred(&begin(&mut state, 7)), "block 7");
+    let starts = starts(&state, &sample);
+    step(&mut state, 7, |ext| {
+        Verification::reveal_starts(ext, &BOB, 0, starts)
+    })
+    .0
+    .unwrap();
+    end_block(&mut state, 7);
+    for block in 8..=10 {
         let events = end_block(&mut state, block);
         assert!(deferred(&events), "block {block}: {events:?}");
     }
     let wait = <Test as Config>::SAMPLE_WAIT_BLOCKS;
     assert!(10 >= 7 + wait, "past the unconditional wait");
+    assert!(deferred(&begin(&mut state, 11)), "block 11");
     attest_all_but(&mut state, 11, &sample, &[]);
-    assert!(deferred(&end_block(&mut state, 11)));
+    end_block(&mut state, 11);
+    assert!(deferred(&begin(&mut state, 12)), "block 12");
     let leaves = leaves_from(&honest_trace(&state), leaf, &sample);
     step(&mut state, 12, |ext| {
         Verification::reveal_leaves(ext, &BOB, 0, leaves)
     })
     .0
     .unwrap();
-    assert!(deferred(&end_block(&mut state, 12)));
+    end_block(&mut state, 12);
+    assert!(deferred(&begin(&mut state, 13)), "block 13");
     for (i, segment) in sample.iter().enumerate() {
         reveal(&mut state, 13, u32::try_from(i).unwrap(), *segment);
     }
-    let events = end_block(&mut state, 13);
+    end_block(&mut state, 13);
+    let events = begin(&mut state, 14);
     assert!(
         matches!(events.as_slice(), [Event::Sampled { job: 1, .. }]),
         "{events:?}"
@@ -444,7 +451,7 @@ fn exploit_verifiers_bonded_to_other_checks_make_a_draw_wait_not_pass() {
 fn a_waiting_draw_keeps_its_segments_and_draws_verifiers_from_each_blocks_beacon() {
     let mut state = committed(&[CHARLIE, DAVE]);
     let busy = [CHARLIE, DAVE].map(|v| TestStaking::available(&state, &v));
-    step(&mut state, 4, |ext| {
+    step(&mut state, 3, |ext| {
         TestStaking::commit(ext, &CHARLIE, busy[0])?;
         TestStaking::commit(ext, &DAVE, busy[1])
     })
@@ -454,14 +461,14 @@ fn a_waiting_draw_keeps_its_segments_and_draws_verifiers_from_each_blocks_beacon
         apply(state, |ext| {
             pallet_system::Number::put(ext, &block);
             pallet_system::Beacon::put(ext, &Hash([beacon; 32]));
-            Verification::on_finalize(ext);
+            Verification::on_initialize(ext);
         });
     };
     at(&mut state, 4, 1);
     let waiting = Verification::audit(&state, 0).unwrap();
     assert_eq!(waiting.phase, Phase::AwaitingSample);
     assert!(waiting.seed.is_some());
-    step(&mut state, 5, |ext| {
+    step(&mut state, 4, |ext| {
         TestStaking::release(ext, &CHARLIE, busy[0]);
         TestStaking::release(ext, &DAVE, busy[1]);
     });
@@ -469,13 +476,7 @@ fn a_waiting_draw_keeps_its_segments_and_draws_verifiers_from_each_blocks_beacon
         .map(|beacon| {
             let mut state = state.clone();
             at(&mut state, 5, beacon);
-            let audit = Verification::audit(&state, 0).unwrap();
-            assert_eq!(audit.phase, Phase::AwaitingStarts);
-            audit
-                .checks
-                .iter()
-                .map(|c| (c.segment, c.verifier))
-                .collect()
+            picks(&state)
         })
         .collect();
     let segments: std::collections::BTreeSet<Vec<u64>> = draws
@@ -497,6 +498,58 @@ fn a_waiting_draw_keeps_its_segments_and_draws_verifiers_from_each_blocks_beacon
     );
 }
 
+/// Job 0's drawn checks (its draw made): each segment with its verifier.
+fn picks(state: &State) -> Vec<(u64, AccountId)> {
+    let audit = Verification::audit(state, 0).unwrap();
+    assert_eq!(audit.phase, Phase::AwaitingStarts);
+    audit
+        .checks
+        .iter()
+        .map(|c| (c.segment, c.verifier))
+        .collect()
+}
+
+/// Found in review of spec version 11: the draw was made at the end of its block, weighing
+/// each verifier by its free stake then, the pick a value modulo the total weight; the
+/// proposer, who knows the block's beacon while it builds it, could re-roll every pick of the
+/// block by choosing which transactions to include: a bond, an unbond, an offer's collateral,
+/// a challenge — any change of any drawable verifier's free stake, up or down. Now the draws
+/// are made at the start of the block, from the parent's state: whatever the block holds, the
+/// checks are the same.
+#[test]
+fn exploit_a_proposer_cannot_move_a_draw_with_the_transactions_it_includes() {
+    let state = committed(&[CHARLIE, DAVE]);
+    let mut empty = state.clone();
+    end_block(&mut empty, 4);
+    let expected = picks(&empty);
+    let mut moved = Vec::new();
+    for twentieth in 1..20u128 {
+        // Dave bonds more; Charlie commits part of what stake he has free elsewhere.
+        for who in [DAVE, CHARLIE] {
+            let mut block = state.clone();
+            let amount = step(&mut block, 4, |ext| {
+                if who == DAVE {
+                    let amount = twentieth * AGR / 4;
+                    TestStaking::bond(ext, &who, amount).map(|()| amount)
+                } else {
+                    let amount = TestStaking::available(ext, &who) * twentieth / 20;
+                    TestStaking::commit(ext, &who, amount).map(|()| amount)
+                }
+            })
+            .0
+            .unwrap();
+            end_block(&mut block, 4);
+            if picks(&block) != expected {
+                moved.push((who, amount));
+            }
+        }
+    }
+    assert!(
+        moved.is_empty(),
+        "these transactions moved the draw: {moved:?}"
+    );
+}
+
 /// Found in review of the change above: with verifiers' stake short of the full sample, the
 /// draw gave a run all the verifiers it asked for before the next run got any, so a bid asking
 /// two verifiers a segment could leave a run unchecked that one of them could have taken. Now
@@ -506,7 +559,7 @@ fn a_waiting_draw_keeps_its_segments_and_draws_verifiers_from_each_blocks_beacon
 fn stake_short_of_the_sample_covers_every_run_before_doubling_any() {
     let mut state = committed_at_assurance(&[CHARLIE, DAVE], trace(), leaf(3), None, (0, 2));
     let spare = [CHARLIE, DAVE].map(|v| TestStaking::available(&state, &v) - BOND);
-    step(&mut state, 4, |ext| {
+    step(&mut state, 3, |ext| {
         TestStaking::commit(ext, &CHARLIE, spare[0])?;
         TestStaking::commit(ext, &DAVE, spare[1])
     })
@@ -558,7 +611,7 @@ fn a_long_run_picks_before_a_short_one_takes_its_only_verifier() {
         TestStaking::available(&short, &CHARLIE) - RUN_BOND,
         TestStaking::available(&short, &DAVE) - BOND,
     ];
-    step(&mut short, 4, |ext| {
+    step(&mut short, 3, |ext| {
         TestStaking::commit(ext, &CHARLIE, spare[0])?;
         TestStaking::commit(ext, &DAVE, spare[1])
     })

@@ -45,10 +45,9 @@ fn overbilled_from(from: Option<u64>, extra: u64) -> impl Fn(u64) -> TraceLeaf +
 fn verified(worker_leaf: impl Fn(u64) -> TraceLeaf) -> State {
     let tree = TraceTree::new((0..4).map(&worker_leaf).collect()).unwrap();
     let mut state = committed_as(&[], tree, worker_leaf(3));
-    step(&mut state, 4, |ext| TestStaking::bond(ext, &DAVE, 5 * AGR))
-        .0
-        .unwrap();
-    let events = end_block(&mut state, 4);
+    let (bonded, mut events) = step(&mut state, 4, |ext| TestStaking::bond(ext, &DAVE, 5 * AGR));
+    bonded.unwrap();
+    events.extend(end_block(&mut state, 4));
     assert!(
         events.contains(&Event::NoVerifiers { job: 0 }),
         "{events:?}"
@@ -469,6 +468,7 @@ fn challenges_outside_the_rules_are_refused_and_change_nothing() {
     };
     // While the sampled checks run, and for an unknown job.
     let mut state = committed(&[CHARLIE]);
+    begin(&mut state, 4);
     let leaf3 = Call::Challenge {
         job: 0,
         target: ChallengeTarget::Leaf(3),
