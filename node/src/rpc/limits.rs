@@ -7,7 +7,9 @@
 //!   [`METHOD_PREFIX_BYTES`] of a body to learn its method, refuses a body over that method's
 //!   limit from its `Content-Length` (or as soon as it grows past it), and gives a blob
 //!   transfer a client slot and a node slot, which it holds until the answer's body has been
-//!   sent, under a deadline that a slow reader or writer misses. An upload's bytes of the
+//!   sent, under a deadline that a slow reader or writer misses: a download's answer goes to
+//!   hyper a bounded frame at a time, and its connection is closed if the client has not taken
+//!   it all by the deadline ([`body`]). An upload's bytes of the
 //!   node's budget are held before its body is read (its size is the registered blob's); a
 //!   download's before its answer is built, when the (small) request names a registered blob
 //!   this node holds, and otherwise (a blob fetched from peers first) once the answer's size is
@@ -47,10 +49,12 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
+mod body;
 mod calls;
 mod transfer;
 mod watch;
 
+use body::{close_if_late, Gated, ANSWER_FRAME_BYTES, BODY_LATE, BODY_OK, BODY_TOO_LARGE};
 pub(crate) use calls::CallLimitsLayer;
 use transfer::{
     acquire_transfer, busy_transfer, download_bytes, queue_deadline, read_rest, requested_blob,
@@ -257,6 +261,7 @@ impl Gate {
             gate: self.clone(),
             client,
             kill: usage.kill.clone(),
+            close: Arc::new(Notify::new()),
         })
     }
 
@@ -372,12 +377,36 @@ pub(crate) struct ConnectionSlot {
     gate: Arc<Gate>,
     client: IpAddr,
     kill: Arc<Notify>,
+    /// Closes this connection alone ([`Closer`]).
+    close: Arc<Notify>,
 }
 
 impl ConnectionSlot {
     /// Resolves when the connection's client is banned.
     pub(crate) async fn banned(&self) {
         self.kill.notified().await;
+    }
+
+    /// Resolves when something served on the connection asks for it to be closed.
+    pub(crate) async fn closed(&self) {
+        self.close.notified().await;
+    }
+
+    /// What closes this connection; the accept loop puts it into every request's extensions.
+    pub(crate) fn closer(&self) -> Closer {
+        Closer(self.close.clone())
+    }
+}
+
+/// Closes one connection ([`ConnectionSlot::closed`] resolves): how a download the client
+/// stopped taking ends at its deadline ([`body::close_if_late`]).
+#[derive(Clone)]
+pub(crate) struct Closer(Arc<Notify>);
+
+impl Closer {
+    fn close(&self) {
+        // A permit, kept if the connection's task is not waiting at this moment.
+        self.0.notify_one();
     }
 }
 
@@ -607,6 +636,8 @@ where
         Ok(admitted) => admitted,
         Err(refusal) => return Ok(refusal.response()),
     };
+    let closer = request.extensions().get::<Closer>().cloned();
+    let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
     let response = inner.call(request).await;
     if let Some(refusal) = refused() {
         return Ok(refusal.response());
@@ -622,9 +653,22 @@ where
         let why = "the node's transfer budget stayed full";
         return Ok(busy_transfer(agora_rpc_api::method::BLOB_GET, why).response());
     }
-    let body = Gated::new(Bytes::new(), body, u64::MAX)
-        .with_deadline(size)
-        .holding(transfer);
+    // Handed over a frame at a time, holding the transfer until the last; a client that stops
+    // taking it has its connection closed at the deadline, which drops the rest.
+    let deadline = Instant::now() + Duration::from_secs(transfer_deadline_secs(size));
+    let (body, done) = Gated::new(Bytes::new(), body, u64::MAX)
+        .until(deadline)
+        .in_frames_of(ANSWER_FRAME_BYTES)
+        .holding(transfer)
+        .watched();
+    if let (Some(closer), Some(client)) = (closer, client) {
+        tokio::spawn(close_if_late(
+            deadline,
+            done,
+            closer,
+            (gate.clone(), client),
+        ));
+    }
     Ok(HttpResponse::from_parts(parts, HttpBody::new(body)))
 }
 
@@ -741,133 +785,6 @@ async fn read_prefix(body: &mut HttpBody) -> Result<Bytes, BoxError> {
         }
     }
     Ok(prefix.freeze())
-}
-
-/// Why a request's body failed, as [`Gated`] records it.
-const BODY_OK: u8 = 0;
-/// It missed its deadline.
-const BODY_LATE: u8 = 1;
-/// It grew past its limit.
-const BODY_TOO_LARGE: u8 = 2;
-
-/// A body passed on: the bytes read ahead first, then the rest, refused past `limit`, failed
-/// past its deadline, holding a transfer's slots until it ends or is dropped.
-struct Gated {
-    ahead: Option<Bytes>,
-    rest: HttpBody,
-    limit: u64,
-    seen: u64,
-    deadline: Option<Pin<Box<Sleep>>>,
-    transfer: Option<Transfer>,
-    /// Set when the deadline fails the body.
-    failed: Option<Arc<AtomicU8>>,
-}
-
-impl Gated {
-    fn new(ahead: Bytes, rest: HttpBody, limit: u64) -> Gated {
-        Gated {
-            seen: ahead.len() as u64,
-            ahead: (!ahead.is_empty()).then_some(ahead),
-            rest,
-            limit,
-            deadline: None,
-            transfer: None,
-            failed: None,
-        }
-    }
-
-    /// Fails the body if all of its `bytes` have not moved in time.
-    fn with_deadline(self, bytes: u64) -> Gated {
-        self.within(Duration::from_secs(transfer_deadline_secs(bytes)))
-    }
-
-    /// Fails the body if it has not ended within `time`.
-    fn within(mut self, time: Duration) -> Gated {
-        self.deadline = Some(Box::pin(tokio::time::sleep_until(Instant::now() + time)));
-        self
-    }
-
-    /// Records in `failed` why the body failed ([`BODY_LATE`], [`BODY_TOO_LARGE`]).
-    fn flagging(mut self, failed: Arc<AtomicU8>) -> Gated {
-        self.failed = Some(failed);
-        self
-    }
-
-    fn fail(&mut self, why: u8) {
-        self.finish();
-        if let Some(failed) = &self.failed {
-            failed.store(why, Ordering::Relaxed);
-        }
-    }
-
-    fn holding(mut self, transfer: Transfer) -> Gated {
-        self.transfer = Some(transfer);
-        self
-    }
-
-    fn finish(&mut self) {
-        self.deadline = None;
-        self.transfer = None;
-    }
-}
-
-impl http_body::Body for Gated {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.get_mut();
-        if let Some(deadline) = this.deadline.as_mut() {
-            if deadline.as_mut().poll(cx).is_ready() {
-                this.fail(BODY_LATE);
-                return Poll::Ready(Some(Err(
-                    "the body moved too slowly and missed its deadline".into(),
-                )));
-            }
-        }
-        if let Some(ahead) = this.ahead.take() {
-            return Poll::Ready(Some(Ok(Frame::data(ahead))));
-        }
-        match Pin::new(&mut this.rest).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    this.seen = this.seen.saturating_add(data.len() as u64);
-                    if this.seen > this.limit {
-                        this.fail(BODY_TOO_LARGE);
-                        return Poll::Ready(Some(Err(format!(
-                            "the body grew past its limit of {} bytes",
-                            this.limit
-                        )
-                        .into())));
-                    }
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(None) => {
-                this.finish();
-                Poll::Ready(None)
-            }
-            other => other,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.ahead.is_none() && self.rest.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        let ahead = self.ahead.as_ref().map_or(0, |a| a.len() as u64);
-        let rest = self.rest.size_hint();
-        let mut hint = SizeHint::new();
-        hint.set_lower(rest.lower().saturating_add(ahead));
-        if let Some(upper) = rest.upper() {
-            hint.set_upper(upper.saturating_add(ahead));
-        }
-        hint
-    }
 }
 
 #[cfg(test)]

@@ -141,6 +141,8 @@ async fn accept(
                     let client = client_name(client);
                     tracing::debug!(target: "rpc", "closed a connection of banned {client}");
                 }
+                // A download its client stopped taking, at its deadline (logged there).
+                () = slot.closed() => {}
             }
             drop(slot);
         });
@@ -182,6 +184,7 @@ impl Service<http::Request<hyper::body::Incoming>> for Router {
     fn call(&mut self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
         let mut request = request.map(HttpBody::new);
         request.extensions_mut().insert(ClientAddr(self.client));
+        request.extensions_mut().insert(self.slot.closer());
         request.extensions_mut().insert(WatchBudget {
             watched: self.gate.watched.clone(),
             client: self.client,

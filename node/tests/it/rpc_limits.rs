@@ -6,8 +6,8 @@ use crate::blobs::{bytes, register};
 use crate::support::{error_of, multi_thread_runtime, Node};
 use agora_primitives::Hash;
 use agora_rpc_api::limits::{
-    max_upload_bytes, BLOB_HASH_HEADER, MAX_CALL_BYTES, MAX_CONNECTIONS_PER_CLIENT,
-    MAX_WATCHED_KEYS_PER_CLIENT, SUBSCRIBE_BURST,
+    max_upload_bytes, transfer_deadline_secs, BLOB_HASH_HEADER, MAX_CALL_BYTES,
+    MAX_CONNECTIONS_PER_CLIENT, MAX_WATCHED_KEYS_PER_CLIENT, SUBSCRIBE_BURST,
 };
 use agora_rpc_api::{
     codes, method, AuthorApiClient, BlobApiClient, ChainHeadsApiClient, Hex, StateWatchApiClient,
@@ -429,4 +429,88 @@ fn websocket_connections_count_against_their_clients_share() {
             "freed when they closed: {served}"
         );
     });
+}
+
+/// Found in review (docs/reliability.md): a download's answer went to hyper as one frame and
+/// its transfer ended at once, so a client that asked for a large blob and never read held
+/// the whole answer in the node's memory, outside every budget and deadline, for as long as
+/// it kept the connection open (32 connections from one address: ~4 GiB). Now the answer goes
+/// a frame at a time and the transfer is held until it has all gone, so its deadline ends it
+/// even though the client never reads again: its turn comes free (another download of the same
+/// client is served), and what it reads at last is part of the answer, then the end of the
+/// connection. Its receive buffer is kept small so that the kernel cannot take the answer for
+/// it. (With the answer in one frame, as before, this client reads all 12 MiB and the
+/// connection stays open.)
+#[test]
+fn a_download_its_client_stops_reading_is_cut_off_at_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_finalized(dir.path());
+    let port = node.rpc_port;
+    let size = 6usize << 20;
+    let (large, small) = (bytes(6, size), bytes(7, 1000));
+    for (nonce, blob) in [&large, &small].into_iter().enumerate() {
+        let nonce = u32::try_from(nonce).unwrap();
+        let registration = register(&node.genesis_hash(), nonce, blob, blob.len() as u64);
+        node.call(|c| c.submit_extrinsic(Hex::encode(&registration)));
+    }
+    for blob in [&large, &small] {
+        let hash = Hash::of(blob);
+        node.wait_for(Duration::from_secs(60), "the blob's registration", || {
+            node.call(|c| c.blob_has(hash)).registered.then_some(())
+        });
+        assert_eq!(node.try_put_named(hash, Hex::encode(blob)).unwrap(), hash);
+    }
+    let get = |blob: &[u8]| {
+        let body = request(
+            method::BLOB_GET,
+            &format!(r#"["{}"]"#, Hash::of(blob).to_hex()),
+        );
+        post_head(port, body.len() as u64) + &body
+    };
+    // The large answer: the blob as hex, and less than 100 bytes of JSON around it.
+    let answer = 2 * size + 100;
+    let client = Ipv4Addr::new(127, 0, 0, 7);
+    let runtime = multi_thread_runtime();
+    let (other, received, closed) = runtime.block_on(async {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.bind(SocketAddr::from((client, 0))).unwrap();
+        let mut stalled = socket
+            .connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+            .await
+            .unwrap();
+        stalled.write_all(get(&large).as_bytes()).await.unwrap();
+        // Nothing read until past the transfer's deadline. The client has one transfer at a
+        // time: the stalled one holds its turn until then.
+        let deadline = transfer_deadline_secs(answer as u64);
+        tokio::time::sleep(Duration::from_secs(deadline + 3)).await;
+        let mut next = connect_from(client, port).await.unwrap();
+        next.write_all(get(&small).as_bytes()).await.unwrap();
+        let other = read_answer(&mut next, Duration::from_secs(10)).await;
+        // Then whatever still comes on the stalled connection, until it ends or goes quiet.
+        let mut received = 0usize;
+        let mut buffer = vec![0u8; 1 << 16];
+        let closed = loop {
+            match tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut buffer)).await {
+                Ok(Ok(0) | Err(_)) => break true,
+                Ok(Ok(n)) => received += n,
+                Err(_) => break false,
+            }
+        };
+        (other, received, closed)
+    });
+    assert!(
+        other.starts_with("HTTP/1.1 200") && other.contains(&hex::encode(&small)),
+        "the client's next download waited for the stalled one's turn: {other}"
+    );
+    assert!(
+        closed,
+        "the node kept the connection open ({received} bytes came)"
+    );
+    assert!(
+        received < 2 * size,
+        "{received} bytes came of an answer of {answer}: it was not cut off"
+    );
+    // The node goes on serving and finalizing.
+    node.wait_finalized(node.finalized_number() + 1);
 }
