@@ -104,10 +104,23 @@ fn total(node: &Node, who: &AccountId) -> Balance {
 /// Alice's escrow comes back in full.
 #[test]
 fn a_worker_that_tampers_its_last_leaf_loses_its_collateral_to_the_verifier() {
+    a_tampered_leaf_loses_the_collateral_to_the_verifier("tamper-leaf=last", 1);
+}
+
+/// `--fault tamper-leaf=0`: the same with a leaf inside the trace, the first: Charlie's check
+/// of segment 0 mismatches, the dispute runs from `init`, and Bob loses it at segment 0 (found
+/// missing by an audit of the issue: only `last` had an end-to-end test).
+#[test]
+fn a_worker_that_tampers_its_first_leaf_loses_its_collateral_to_the_verifier() {
+    a_tampered_leaf_loses_the_collateral_to_the_verifier("tamper-leaf=0", 0);
+}
+
+/// Bob works with `fault` (a `tamper-leaf`), Charlie verifies honestly, two segments both
+/// sampled; Bob loses the dispute at `segment` to Charlie, who gains, and Alice is whole again.
+fn a_tampered_leaf_loses_the_collateral_to_the_verifier(fault: &str, at: u64) {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let (mut worker, mut verifier) =
-        daemons(&node, dir.path(), &["--fault", "tamper-leaf=last"], &[]);
+    let (mut worker, mut verifier) = daemons(&node, dir.path(), &["--fault", fault], &[]);
     let issuance0 = total_issuance(&node);
     let (alice, bob, charlie) = (account(ALICE), account(BOB), account(CHARLIE));
     let alice0 = node.balance(&alice);
@@ -127,7 +140,7 @@ fn a_worker_that_tampers_its_last_leaf_loses_its_collateral_to_the_verifier() {
     else {
         panic!("the cheating worker did not lose: {status:?}");
     };
-    assert_eq!((segment, challenger, requeued), (1, charlie, false));
+    assert_eq!((segment, challenger, requeued), (at, charlie, false));
     // The fees of the checks that revealed a leaf first, then half the rest, but no more than
     // the verifier's run bond; the rest burned.
     assert!(paid_verifiers > 0);
@@ -570,7 +583,8 @@ fn a_worker_that_withholds_a_start_state_times_out_and_the_verifier_keeps_its_bo
         "withhold-state=2",
     ];
     let (mut worker, mut verifier) = daemons(&node, dir.path(), &withhold, &[]);
-    let charlie = account(CHARLIE);
+    let (alice, charlie) = (account(ALICE), account(CHARLIE));
+    let alice0 = node.balance(&alice);
     let issuance0 = total_issuance(&node);
     // 12 steps in segments of 3: the last segment, one other and Bob's heaviest are sampled,
     // at most three of four, so some run starts after segment 0 and its start (leaf 0, 1 or 2)
@@ -586,7 +600,14 @@ fn a_worker_that_withholds_a_start_state_times_out_and_the_verifier_keeps_its_bo
         panic!("the withholding worker did not time out: {status:?}");
     };
     assert_eq!((slashed, requeued), (COLLATERAL, false));
+    // A time-out burns the whole collateral: nobody is owed it (the withheld state hurt no
+    // verifier, whose bond comes back), and the buyer's escrow comes back in full.
     assert_eq!(total_issuance(&node), issuance0 - COLLATERAL);
+    let alice1 = node.balance(&alice);
+    assert!(
+        alice1.free + alice1.reserved >= alice0.free + alice0.reserved,
+        "Alice is whole again: {alice0:?} → {alice1:?}"
+    );
     let ledger =
         node.read(async |rpc| agora_client::chain::State::best(rpc).ledger(&charlie).await);
     assert_eq!(
