@@ -114,10 +114,18 @@ for trace_path in trace_paths:
     leaves = trace["leaves"]
     n = len(leaves)
     seg = [leaves[0]["fuel"]] + [leaves[i]["fuel"] - leaves[i - 1]["fuel"] for i in range(1, n)]
-    # Default sampling: the last segment always, one of the others uniformly (a run with the
-    # last one when adjacent: the same fuel); `init` when segment 0 is drawn; `export` and
-    # `eval` of the final state always.
-    expected = seg[-1] + sum(seg[:-1]) / (n - 1) + fuel["export"] + fuel["eval"] + fuel["init"] / (n - 1)
+    # Default sampling, as the runtime draws it (`Params::uniform_samples`, `draw_segments`):
+    # the last segment, the worker's heaviest, and u = max(1, ceil(n * SAMPLE_PERMILLE / 1000))
+    # drawn uniformly from the others (SAMPLE_PERMILLE = 15, runtime/src/lib.rs); `init` when
+    # segment 0 is drawn; `export` and `eval` of the final state always.
+    heaviest = max(range(n - 1), key=lambda i: seg[i]) if n > 1 else n - 1
+    others = [i for i in range(n - 1) if i != heaviest]
+    u = min(max(1, -(-n * 15 // 1000)), len(others))
+    drawn = seg[-1] + (seg[heaviest] if heaviest != n - 1 else 0)
+    if others:
+        drawn += u * sum(seg[i] for i in others) / len(others)
+    p_init = 1 if heaviest == 0 else (u / len(others) if others else 0)
+    expected = drawn + fuel["export"] + fuel["eval"] + fuel["init"] * p_init
     print(json.dumps({"benchmark": "verification/cost", "segments": n, "job_fuel": fuel["total"],
                       "expected_reexecution_fuel": round(expected),
                       "ratio_percent": round(100 * expected / fuel["total"], 2),
