@@ -64,6 +64,7 @@ mod dispute;
 mod error;
 #[cfg(feature = "faults")]
 pub mod faults;
+mod refereeable;
 
 pub use error::Error;
 
@@ -715,6 +716,9 @@ impl Worker {
         let handle = tokio::task::spawn_blocking(move || -> Result<RunRecord, Error> {
             let executor = Executor::new(settings)?;
             let module = executor.load(&wasm)?;
+            // A job the referee could not rule on is refused before it runs.
+            let seed = spec.seed;
+            refereeable::within_the_referee(&executor, &module, (&params, &dataset), seed)?;
             let inputs = JobInputs {
                 params: &params,
                 dataset: &dataset,

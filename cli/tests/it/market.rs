@@ -892,6 +892,22 @@ fn a_run_the_module_refuses_later_in_segment_0_costs_the_buyer_the_cancel_fee() 
     unrunnable_costs_the_buyer(dir.path(), Path::new(digits), diverging, ("1000", &segment));
 }
 
+/// Found by an audit of issue 10: a job whose one step is heavier than the referee may run
+/// (`REFEREE_FUEL`, 250 Mfuel) could never be disputed — a false mismatch against it ends
+/// undecided, escrow refunded, worker unpaid — yet the worker daemon ran it. Now it runs
+/// `init` and one step under that fuel first (`worker/src/refereeable.rs`) and declares the job
+/// unrunnable, as the chain's proof agrees: here an MLP of two 256-wide layers in batches of
+/// 512, whose `init` fits (~80 Mfuel) and whose step takes ~400 Mfuel — within the bid's
+/// 1,000 Mfuel, so before Bob ran it and committed.
+#[test]
+fn a_job_whose_step_the_referee_cannot_run_costs_the_buyer_the_cancel_fee() {
+    let dir = tempfile::tempdir().unwrap();
+    let digits = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv");
+    let heavy = r#"{"hidden":[256,256],"epochs":1,"batch_size":512}"#;
+    let segment = ["--steps", "2", "--segment", "1"];
+    unrunnable_costs_the_buyer(dir.path(), Path::new(digits), heavy, ("1000", &segment));
+}
+
 /// Item 2 of issue 15, in segment 0: Alice bids 25 Mfuel for a job whose first 2-step segment
 /// needs ~55 (2026-12-04 modules; most of it the call's dataset parse). Bob's engine gives
 /// segment 0 the 25 Mfuel the bid allows, runs out there, and
