@@ -407,6 +407,61 @@ fn a_forgery_the_sample_missed_loses_to_an_open_challenge() {
     open_challenge_wins("tamper-leaf=last", "--leaf", 1);
 }
 
+/// Item 7's honest watcher, `agora verifier run --watch-all` (found untested by an audit of
+/// the issue): Bob commits a final state his run never reached and the only verifier drawn,
+/// Charlie, is lazy, so the job is verified. Dave then starts a watcher, which replays every
+/// job in its challenge window and challenges what its replay contradicts: Bob loses the
+/// dispute, Dave being the challenger.
+#[test]
+fn an_honest_watcher_challenges_a_forgery_the_sample_missed() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    let (mut worker, mut verifier) = daemons(
+        &node,
+        dir.path(),
+        &["--fault", "tamper-leaf=last"],
+        &["--fault", "lazy"],
+    );
+    let id = submit_no_wait(&node, &cache, &TWO_SEGMENTS);
+    wait_for_status(
+        &node,
+        id,
+        "verified",
+        Duration::from_secs(360),
+        &mut [&mut worker, &mut verifier],
+        |s| matches!(s, JobStatus::Verified { .. }) || s.is_final(),
+    );
+    // Started after the draw, so that it can only catch the forgery by watching.
+    let args = [
+        "verifier",
+        "run",
+        "--key",
+        "//Dave",
+        "--bond",
+        "50",
+        "--watch-all",
+    ];
+    let mut watcher = Daemon::start(&node, &args, &dir.path().join("dave"), &cache);
+    let status = wait_for_status(
+        &node,
+        id,
+        "the watcher's challenge to end the job",
+        Duration::from_secs(360),
+        &mut [&mut worker, &mut verifier, &mut watcher],
+        JobStatus::is_final,
+    );
+    let JobStatus::DisputeLost { challenger, .. } = status else {
+        panic!(
+            "the forgery was not lost to the watcher: {status:?}
+watcher log:
+{}",
+            watcher.lines().join("\n")
+        );
+    };
+    assert_eq!(challenger, account(DAVE));
+}
+
 /// Exploit 2 by open challenge, over a segment that starts from a state: Bob overbills his
 /// last leaf only (`overbill-last=50`) and the only verifier drawn is lazy, so the job is
 /// verified. Dave's replay agrees with every state and the model but not the bill: `agora
