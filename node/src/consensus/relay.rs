@@ -12,8 +12,13 @@
 //! ([`Chain::receive_transactions`], in batches: signatures are verified in parallel) and not sent on, so a transaction crosses one hop and
 //! nothing loops. A full node dials every committee member, and validators are all connected
 //! to each other, so one hop reaches the committee. The pool checks every extrinsic as if it
-//! had been submitted locally (signature, nonce, fees); a peer relaying garbage costs itself
-//! its rate quota and nothing else.
+//! had been submitted locally (signature, nonce, fees). That check is work this node does for
+//! the peer, so each peer has a budget of it: [`RELAYED_PER_PEER_PER_SEC`] extrinsics a
+//! second after a burst of [`RELAY_BURST`] ([`Budgets`]); what a peer sends past it is dropped
+//! unverified (the origin node relays its submissions again while they stay pooled, below).
+//! Before, the channel's message quota was the only bound: 256 messages of 1,024 extrinsics a
+//! second, a quarter of a million signature checks a second from one peer, more than the
+//! node's cores can do.
 //!
 //! Sending drains what is queued (up to [`MAX_BATCH`] extrinsics or the message limit) into
 //! one message, so a burst of submissions costs few messages; an extrinsic that does not fit
@@ -31,11 +36,75 @@
 use super::{Chain, PublicKey, Rt};
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::Handle;
+use std::collections::BTreeMap;
+use std::time::SystemTime;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tracing::{debug, warn};
 
 /// Most extrinsics in one message.
 pub const MAX_BATCH: usize = 1_024;
+/// Extrinsics a peer may have this node verify each second, once its burst is spent: above
+/// what blocks can hold (the pool would only queue more), far below what one peer's message
+/// quota could carry.
+pub const RELAYED_PER_PEER_PER_SEC: u64 = 4_096;
+/// Extrinsics a peer may send at once before its rate applies: two full batches.
+pub const RELAY_BURST: u64 = 2 * MAX_BATCH as u64;
+/// Peers whose budgets are kept at once; only configured peers connect, far fewer.
+const MAX_TRACKED_PEERS: usize = 1_024;
+
+/// Each peer's budget of extrinsics to verify: a token bucket of [`RELAY_BURST`] refilled at
+/// [`RELAYED_PER_PEER_PER_SEC`]. Keyed in order (no hash-map order: the deterministic runtime
+/// must replay a seed), bounded by [`MAX_TRACKED_PEERS`].
+pub(super) struct Budgets<K> {
+    peers: BTreeMap<K, Budget>,
+}
+
+struct Budget {
+    left: u64,
+    at: SystemTime,
+}
+
+impl<K: Ord + Clone> Budgets<K> {
+    pub(super) fn new() -> Self {
+        Budgets {
+            peers: BTreeMap::new(),
+        }
+    }
+
+    /// How many of the `wanted` extrinsics `peer` sent at `now` this node verifies; the rest
+    /// are dropped.
+    pub(super) fn admit(&mut self, peer: &K, now: SystemTime, wanted: usize) -> usize {
+        if !self.peers.contains_key(peer) && self.peers.len() >= MAX_TRACKED_PEERS {
+            // Forget the peers whose bucket has refilled: they owe nothing.
+            self.peers
+                .retain(|_, budget| refilled(budget, now) < RELAY_BURST);
+            if self.peers.len() >= MAX_TRACKED_PEERS {
+                return 0;
+            }
+        }
+        let budget = self.peers.entry(peer.clone()).or_insert(Budget {
+            left: RELAY_BURST,
+            at: now,
+        });
+        let left = refilled(budget, now);
+        if left > budget.left {
+            *budget = Budget { left, at: now };
+        }
+        let taken = budget.left.min(u64::try_from(wanted).unwrap_or(u64::MAX));
+        budget.left -= taken;
+        usize::try_from(taken).unwrap_or(usize::MAX)
+    }
+}
+
+/// `budget`'s tokens at `now`: what was left and what the time since has refilled, at most
+/// the burst (a clock that went back refills nothing).
+fn refilled(budget: &Budget, now: SystemTime) -> u64 {
+    let millis = now.duration_since(budget.at).map_or(0, |elapsed| {
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+    });
+    let refill = millis.saturating_mul(RELAYED_PER_PEER_PER_SEC) / 1_000;
+    budget.left.saturating_add(refill).min(RELAY_BURST)
+}
 
 /// Encodes a batch of extrinsics.
 pub(super) fn encode(batch: &[Vec<u8>]) -> Vec<u8> {
@@ -69,8 +138,9 @@ where
     R: Receiver<PublicKey = PublicKey>,
 {
     let max_bytes = usize::try_from(max_message).unwrap_or(usize::MAX);
-    context.spawn(move |_| async move {
+    context.spawn(move |context| async move {
         let mut queue = chain.relay_queue();
+        let mut budgets = Budgets::new();
         // An extrinsic that did not fit the last message: the first of the next.
         let mut carried: Option<Vec<u8>> = None;
         let mut send =
@@ -88,7 +158,17 @@ where
                 received = receiver.recv() => {
                     let Ok((peer, message)) = received else { break };
                     match decode(message.as_ref()) {
-                        Some(batch) => chain.receive_transactions(batch),
+                        Some(mut batch) => {
+                            let verified = budgets.admit(&peer, context.current(), batch.len());
+                            if verified < batch.len() {
+                                let dropped = batch.len() - verified;
+                                debug!(?peer, dropped, "a peer relayed past its budget");
+                                batch.truncate(verified);
+                            }
+                            if !batch.is_empty() {
+                                chain.receive_transactions(batch);
+                            }
+                        }
                         None => debug!(?peer, "dropping a malformed transaction batch"),
                     }
                     // Receiving is polled first, so a peer that keeps it busy would hold back
@@ -218,6 +298,41 @@ mod tests {
         // 14 bytes per extrinsic on the wire: three fit in 42.
         let (batch, _) = drain(Some(&mut receiver), first, 42);
         assert_eq!(batch.len(), 3);
+    }
+
+    /// Found in review (docs/reliability.md): a configured peer could have this node verify
+    /// up to 256 batches of 1,024 extrinsics a second — the channel's message quota — and the
+    /// module said it cost the peer nothing but its quota. Now each peer gets a burst of two
+    /// batches and then `RELAYED_PER_PEER_PER_SEC`; another peer's budget is its own.
+    #[test]
+    fn a_peer_has_this_node_verify_at_most_its_budget_of_relayed_extrinsics() {
+        let start = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+        let at = |millis: u64| start + std::time::Duration::from_millis(millis);
+        let mut budgets = Budgets::new();
+        // A flood: 256 full batches, 4 ms apart (the last at 1,020 ms).
+        let verified: usize = (0..256u64)
+            .map(|i| budgets.admit(&1u8, at(i * 4), MAX_BATCH))
+            .sum();
+        let most = RELAY_BURST + RELAYED_PER_PEER_PER_SEC; // the burst and one second's rate
+        assert!(verified as u64 <= most, "{verified} verified in a second");
+        assert!(
+            verified as u64 >= RELAY_BURST,
+            "the burst is honoured: {verified}"
+        );
+        // Another peer is not held back by the first.
+        assert_eq!(budgets.admit(&2u8, at(1_000), MAX_BATCH), MAX_BATCH);
+        // The flooding peer gets its rate back as time passes, never more than the burst.
+        assert_eq!(
+            budgets.admit(&1u8, at(1_040), MAX_BATCH),
+            81,
+            "20 ms of its rate"
+        );
+        assert_eq!(
+            budgets.admit(&1u8, at(60_000), 10 * MAX_BATCH),
+            2 * MAX_BATCH
+        );
+        // A clock that goes back refills nothing.
+        assert_eq!(budgets.admit(&1u8, at(0), 1), 0);
     }
 
     /// The extrinsic that did not fit a message is the first of the next, not lost.
