@@ -9,8 +9,8 @@
 #
 #   JOB      mlp (default: the MLP on digits, 5 epochs), cnn (the CNN on digits, segments of
 #            40 steps), charlm (the language model on datasets/jargon.txt, 1 epoch in batches of
-#            2 windows of 32 bytes, segments of 3 steps: a step the referee can run, ~140 Mfuel
-#            of its 250; the module's default batch of 16 × 64 takes ~2,060 and a worker
+#            2 windows of 32 bytes, segments of 40 steps: a step the referee can run, ~140 Mfuel
+#            of its 250; the module's default batch of 16 × 64 takes ~2,100 and a worker
 #            declares such a job unrunnable), or the path of any job
 #            module (e.g. one made with `agora job new` and `agora job build`; --data needed).
 #   The job is bid without --max-fuel: `job submit` quotes it and bids the quote plus its margin.
@@ -31,7 +31,7 @@ data="" params="" seed="" segment="" native=""
 case "$job" in
     mlp) module=jobs/dist/mlp.wasm data=datasets/digits.csv params='{"epochs":5}' seed=5 native=eval ;;
     cnn) module=jobs/dist/cnn.wasm data=datasets/digits.csv params='{}' seed=0 segment=40 native=eval ;;
-    charlm) module=jobs/dist/charlm.wasm data=datasets/jargon.txt params='{"epochs":1,"batch_size":2,"context":32}' seed=0 segment=3 native=generate ;;
+    charlm) module=jobs/dist/charlm.wasm data=datasets/jargon.txt params='{"epochs":1,"batch_size":2,"context":32}' seed=0 segment=40 native=generate ;;
     *.wasm) module="$job" params='{}' seed=0 job=custom ;;
     *) echo "unknown job '$job': mlp, cnn, charlm or a .wasm module" >&2; exit 2 ;;
 esac
@@ -58,7 +58,7 @@ echo "   RPC at $rpc"
 echo "== //Bob runs a worker (offer 0.001 AGR/Mfuel, renewable, eu-west); //Charlie verifies"
 # A provider sized for any demo job: bond for the collateral of a large job, capacity for
 # the language model.
-start_daemons "$bin" "$rpc" "$dir" --price 0.001 --region eu-west --bond 20000 --capacity 10000000
+start_daemons "$bin" "$rpc" "$dir" --price 0.001 --region eu-west --bond 40000 --capacity 10000000
 wait_for_offer "$bin" "$rpc"
 "$bin/agora" --rpc "$rpc" market | sed -n '1,6p'
 

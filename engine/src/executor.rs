@@ -354,8 +354,24 @@ impl Executor {
         dataset: &[u8],
         seed: u64,
     ) -> Result<Output, Error> {
+        self.init_within(job, params, dataset, seed, PER_CALL_LIMIT)
+    }
+
+    /// [`Self::init`] with at most `fuel` (and never more than the per-call limit), as the
+    /// referee runs it: a worker checking that the referee could run a job's `init` must run
+    /// it under the same limit, not measure it under a larger one (wasmtime checks fuel at
+    /// function entries and loop headers, so a call measured over a limit may still finish
+    /// within it).
+    pub fn init_within(
+        &self,
+        job: &JobModule,
+        params: &[u8],
+        dataset: &[u8],
+        seed: u64,
+        fuel: u64,
+    ) -> Result<Output, Error> {
         let inputs = [("params", params), ("dataset", dataset)];
-        self.call(job, Call::Init { seed }, &inputs, PER_CALL_LIMIT)
+        self.call(job, Call::Init { seed }, &inputs, fuel)
     }
 
     /// `agora_segment`: `steps` training steps from `state`.

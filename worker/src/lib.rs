@@ -649,8 +649,9 @@ impl Worker {
     }
 
     /// Has the referee check that job `id`'s inputs cannot run (its module refused the run
-    /// here). Once: if the chain finds `init` and the first step runnable, the failure came
-    /// later, which cannot be proved, and the job will time out.
+    /// here). Once: if the chain finds `init` and the first step runnable, the job is run after
+    /// all, without the referee probe ([`refereeable::run_anyway`]); a refusal that came later
+    /// cannot be proved, and the job will time out.
     async fn declare_unrunnable(&self, id: JobId) {
         let declared = self.job_dir(id).join("declared");
         if declared.exists() {
@@ -660,7 +661,13 @@ impl Worker {
             agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::DeclareUnrunnable { job: id });
         match self.send(call, "unrunnable declaration").await {
             Ok(_) => tracing::info!(job = id, "declared unrunnable: the buyer's inputs"),
-            Err(error) => tracing::warn!(job = id, "the declaration was refused: {error}"),
+            Err(error) => {
+                tracing::warn!(
+                    job = id,
+                    "the declaration was refused: {error}; running the job"
+                );
+                refereeable::run_anyway(&self.job_dir(id));
+            }
         }
         if let Err(error) = write_atomic(&declared, b"") {
             tracing::warn!(job = id, "{error}");
@@ -717,8 +724,7 @@ impl Worker {
             let executor = Executor::new(settings)?;
             let module = executor.load(&wasm)?;
             // A job the referee could not rule on is refused before it runs.
-            let seed = spec.seed;
-            refereeable::within_the_referee(&executor, &module, (&params, &dataset), seed)?;
+            refereeable::check(&dir, (&executor, &module), (&params, &dataset), spec.seed)?;
             let inputs = JobInputs {
                 params: &params,
                 dataset: &dataset,

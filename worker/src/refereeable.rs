@@ -8,31 +8,57 @@
 //! job as the buyer's fault (`pallet_jobs` `declare_unrunnable` runs the same two calls under
 //! `PROOF_FUEL`, which is `REFEREE_FUEL`); the daemon checks before it runs a job.
 
+use agora_client::files::write_atomic;
 use agora_engine::{Executor, JobModule};
+use std::path::Path;
 
 use crate::Error;
+
+/// In a job's directory: the chain refused the job's unrunnable declaration, so the job is run
+/// without the probe.
+const DECLARATION_REFUSED: &str = "declaration-refused";
 
 /// Fuel the referee gives one engine call: the bound a job's `init` and first step must keep.
 pub(crate) const PROOF_FUEL: u64 = agora_runtime::verification::REFEREE_FUEL;
 
-/// Runs `init` and the first step of `module` as the chain's proof does: `Ok(())` if both fit
-/// `PROOF_FUEL`, else the engine's `OutOfFuel` for the call that does not (a refusal: the
-/// daemon declares the job unrunnable, as for any refusal of the buyer's inputs). Any other
-/// refusal is returned as it is; the run would meet it too.
-pub(crate) fn within_the_referee(
-    executor: &Executor,
-    module: &JobModule,
+/// Runs `init` and the first step of `module` as the chain's proof does, each under
+/// `PROOF_FUEL`: `Ok(())` if both run, else the engine's `OutOfFuel` for the call that ran
+/// out (a refusal: the daemon declares the job unrunnable, as for any refusal of the buyer's
+/// inputs). Any other refusal is returned as it is; the run would meet it too. The same limit
+/// as the referee's, not a measurement under a larger one: wasmtime checks fuel at function
+/// entries and loop headers, so a call measured over the limit may still finish under it, and
+/// the chain would refuse the declaration (found in review).
+///
+/// It checks the first step only: a module whose later steps grow heavier passes, and a
+/// dispute at such a step ends undecided (`docs/verification.md`, What comes next).
+/// Nothing is run once the chain refused the job's declaration ([`probe_wanted`]).
+pub(crate) fn check(
+    dir: &Path,
+    (executor, module): (&Executor, &JobModule),
     (params, dataset): (&[u8], &[u8]),
     seed: u64,
 ) -> Result<(), Error> {
-    let init = executor.init(module, params, dataset, seed)?;
-    if init.fuel > PROOF_FUEL {
-        return Err(agora_engine::Error::OutOfFuel {
-            call: "agora_init",
-            limit: PROOF_FUEL,
-        }
-        .into());
+    if !probe_wanted(dir) {
+        return Ok(());
     }
+    let init = executor.init_within(module, params, dataset, seed, PROOF_FUEL)?;
     executor.segment_within(module, params, dataset, &init.bytes, 1, PROOF_FUEL)?;
     Ok(())
+}
+
+/// Whether to probe the job in `dir` before running it: not once the chain refused its
+/// declaration (the referee ran both calls, or the declaration could not be sent), since
+/// probing again would refuse the job again and leave it to time out, its collateral slashed.
+fn probe_wanted(dir: &Path) -> bool {
+    !dir.join(DECLARATION_REFUSED).exists()
+}
+
+/// After the chain refused the declaration of the job in `dir`: its refusal marker goes, so
+/// the job is run, without the probe. A refusal the run meets again is left to time out, as
+/// before (the declaration is sent once).
+pub(crate) fn run_anyway(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join("refused"));
+    if let Err(error) = write_atomic(&dir.join(DECLARATION_REFUSED), b"") {
+        tracing::warn!("{error}");
+    }
 }

@@ -423,14 +423,22 @@ fn an_honest_watcher_challenges_a_forgery_the_sample_missed() {
         &["--fault", "tamper-leaf=last"],
         &["--fault", "lazy"],
     );
+    // Bonded ahead (bonding does not enter the draw; registering does), so that the watcher
+    // has only to register and replay within the 60-block challenge window.
+    let bond = ["stake", "bond", "--key", "//Dave", "--amount", "50"];
+    assert!(node.agora(&bond).status.success());
     let id = submit_no_wait(&node, &cache, &TWO_SEGMENTS);
-    wait_for_status(
+    let verified = wait_for_status(
         &node,
         id,
         "verified",
         Duration::from_secs(360),
         &mut [&mut worker, &mut verifier],
         |s| matches!(s, JobStatus::Verified { .. }) || s.is_final(),
+    );
+    assert!(
+        matches!(verified, JobStatus::Verified { .. }),
+        "{verified:?}"
     );
     // Started after the draw, so that it can only catch the forgery by watching.
     let args = [

@@ -905,7 +905,12 @@ fn a_job_whose_step_the_referee_cannot_run_costs_the_buyer_the_cancel_fee() {
     let digits = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv");
     let heavy = r#"{"hidden":[256,256],"epochs":1,"batch_size":512}"#;
     let segment = ["--steps", "2", "--segment", "1"];
-    unrunnable_costs_the_buyer(dir.path(), Path::new(digits), heavy, ("1000", &segment));
+    let log = unrunnable_costs_the_buyer(dir.path(), Path::new(digits), heavy, ("1000", &segment));
+    // For the step, under the referee's fuel; not `init`, and not any other refusal.
+    assert!(
+        log.contains("`agora_segment` ran out of fuel after 250000000 units"),
+        "{log}"
+    );
 }
 
 /// Item 2 of issue 15, in segment 0: Alice bids 25 Mfuel for a job whose first 2-step segment
@@ -965,7 +970,12 @@ fn a_job_that_needs_more_than_the_bids_max_fuel_pays_the_worker_for_the_segments
 /// arguments); Bob's run is refused and his declaration must end the job `Unrunnable`: the
 /// cancellation fee (at least the declaration's fee) paid out of the escrow, the rest
 /// refunded, the collateral released, nobody slashed.
-fn unrunnable_costs_the_buyer(dir: &Path, data: &Path, params: &str, bid: (&str, &[&str])) {
+fn unrunnable_costs_the_buyer(
+    dir: &Path,
+    data: &Path,
+    params: &str,
+    bid: (&str, &[&str]),
+) -> String {
     let node = Node::start_with_block_time(400);
     let issuance0 = total_issuance(&node);
     let (_, status, mut worker) = run_until_ended(&node, dir, data, params, bid);
@@ -992,6 +1002,7 @@ fn unrunnable_costs_the_buyer(dir: &Path, data: &Path, params: &str, bid: (&str,
     assert_eq!(total_issuance(&node), issuance0, "nobody slashed");
     let log = worker.log_once("declared unrunnable");
     assert!(log.contains("declared unrunnable"), "{log}");
+    log
 }
 
 /// The griefing a declaration cannot answer: the module refuses a segment after the first (the
