@@ -414,28 +414,11 @@ fn a_forgery_the_sample_missed_loses_to_an_open_challenge() {
 /// dispute, Dave being the challenger.
 #[test]
 fn an_honest_watcher_challenges_a_forgery_the_sample_missed() {
-    let node = Node::start_with_block_time(400);
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("modules");
-    let (mut worker, mut verifier) = daemons(
-        &node,
-        dir.path(),
-        &["--fault", "tamper-leaf=last"],
-        &["--fault", "lazy"],
-    );
     // Bonded ahead (bonding does not enter the draw; registering does), so that the watcher
     // has only to register and replay within the 60-block challenge window.
-    let bond = ["stake", "bond", "--key", "//Dave", "--amount", "50"];
-    assert!(node.agora(&bond).status.success());
-    let id = submit_no_wait(&node, &cache, &TWO_SEGMENTS);
-    let verified = wait_for_status(
-        &node,
-        id,
-        "verified",
-        Duration::from_secs(360),
-        &mut [&mut worker, &mut verifier],
-        |s| matches!(s, JobStatus::Verified { .. }) || s.is_final(),
-    );
+    let (node, dir, id, verified, (mut worker, mut verifier)) =
+        verified_past_a_lazy_verifier("tamper-leaf=last", "50");
+    let cache = dir.path().join("modules");
     assert!(
         matches!(verified, JobStatus::Verified { .. }),
         "{verified:?}"
@@ -461,9 +444,7 @@ fn an_honest_watcher_challenges_a_forgery_the_sample_missed() {
     );
     let JobStatus::DisputeLost { challenger, .. } = status else {
         panic!(
-            "the forgery was not lost to the watcher: {status:?}
-watcher log:
-{}",
+            "the forgery was not lost to the watcher: {status:?}\nwatcher log:\n{}",
             watcher.lines().join("\n")
         );
     };
@@ -491,10 +472,13 @@ fn an_overbilled_last_segment_loses_to_a_fuel_challenge_decided_ahead() {
     );
 }
 
-/// Bob works with `--fault worker_fault`, Charlie verifies lazily, and once the job is verified
-/// Dave runs `agora challenge JOB <target> 1`; he must win, Bob losing at `segment`. Returns
-/// the node's log.
-fn open_challenge_wins(worker_fault: &str, target: &str, segment: u64) -> String {
+/// Bob works with `--fault worker_fault` and Charlie verifies lazily; Dave bonds `dave_bond`
+/// AGR; Alice submits a two-segment job, waited for until it is verified (or ends). Returns the
+/// node, the test's directory, the job, its status then and the two daemons.
+fn verified_past_a_lazy_verifier(
+    worker_fault: &str,
+    dave_bond: &str,
+) -> (Node, tempfile::TempDir, JobId, JobStatus, (Daemon, Daemon)) {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("modules");
@@ -504,12 +488,10 @@ fn open_challenge_wins(worker_fault: &str, target: &str, segment: u64) -> String
         &["--fault", worker_fault],
         &["--fault", "lazy"],
     );
-    let bond = ["stake", "bond", "--key", "//Dave", "--amount", "20"];
+    let bond = ["stake", "bond", "--key", "//Dave", "--amount", dave_bond];
     assert!(node.agora(&bond).status.success());
-    let dave = account(DAVE);
-    let dave0 = total(&node, &dave);
     let id = submit_no_wait(&node, &cache, &TWO_SEGMENTS);
-    wait_for_status(
+    let status = wait_for_status(
         &node,
         id,
         "verified",
@@ -517,6 +499,19 @@ fn open_challenge_wins(worker_fault: &str, target: &str, segment: u64) -> String
         &mut [&mut worker, &mut verifier],
         |s| matches!(s, JobStatus::Verified { .. }) || s.is_final(),
     );
+    (node, dir, id, status, (worker, verifier))
+}
+
+/// Bob works with `--fault worker_fault`, Charlie verifies lazily, and once the job is verified
+/// Dave runs `agora challenge JOB <target> 1`; he must win, Bob losing at `segment`. Returns
+/// the node's log.
+fn open_challenge_wins(worker_fault: &str, target: &str, segment: u64) -> String {
+    let (node, dir, id, _, (mut worker, _verifier)) =
+        verified_past_a_lazy_verifier(worker_fault, "20");
+    let cache = dir.path().join("modules");
+    let dave = account(DAVE);
+    // Submitting and verifying the job moved nothing of Dave's: this is his total before.
+    let dave0 = total(&node, &dave);
     let challenge = [
         "--output",
         "json",
