@@ -734,29 +734,23 @@ impl<T: Config> Pallet<T> {
     /// (`docs/beacon.md`).
     pub fn on_initialize(ext: &mut Ext<'_>) -> Weight {
         let now = System::<T>::block_number(ext);
-        let due = AuditsDue::get(ext, &now).unwrap_or_default();
-        let mut draws: Vec<JobId> = due
-            .iter()
-            .filter(|job| {
-                Audits::get(ext, job)
-                    .is_some_and(|a| a.phase == Phase::AwaitingSample && a.deadline == now)
-            })
-            .copied()
-            .collect();
-        draws.sort_unstable();
-        draws.dedup();
-        for job in &draws {
-            // Read again: a draw writes only its own audit, but each is made once.
-            let Some(mut audit) = Audits::get(ext, job)
+        let mut jobs = AuditsDue::get(ext, &now).unwrap_or_default();
+        let due = jobs.len();
+        jobs.sort_unstable();
+        jobs.dedup();
+        for job in jobs {
+            // Only the audits awaiting their sample now; each read once (a draw writes only
+            // its own audit).
+            let Some(mut audit) = Audits::get(ext, &job)
                 .filter(|a| a.phase == Phase::AwaitingSample && a.deadline == now)
             else {
                 continue;
             };
-            if let Some(record) = Jobs::<T>::job(ext, *job) {
-                Self::draw(ext, *job, &mut audit, &record, now);
+            if let Some(record) = Jobs::<T>::job(ext, job) {
+                Self::draw(ext, job, &mut audit, &record, now);
             }
         }
-        weights::on_initialize(due.len())
+        weights::on_initialize(due)
     }
 
     /// End of block: end the phases whose deadline is this block (the draws due in it were
