@@ -235,8 +235,8 @@ impl Gate {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether `client` is banned now. A WebSocket connection outlives its accept task, so a
-    /// ban does not close it: each of its calls asks this instead.
+    /// Whether `client` is banned now. A ban closes the client's connections, WebSockets
+    /// included (`serve::accept` cuts them), but a call already read from one asks this too.
     pub(crate) fn is_banned(&self, client: IpAddr) -> bool {
         let now = Instant::now();
         self.clients()

@@ -14,6 +14,7 @@
 mod dashboard;
 mod limits;
 mod serve;
+mod sever;
 mod substrate;
 mod views;
 

@@ -13,6 +13,7 @@ use super::limits::{
     client_name, client_of, CallLimitsLayer, ClientAddr, ConnectionSlot, Gate, HttpLimitsLayer,
     Registry, WatchBudget,
 };
+use super::sever::severable;
 use super::DashboardLayer;
 use agora_rpc_api::limits::{
     MAX_CALL_BYTES, MAX_CONNECTIONS, MAX_SUBSCRIPTIONS_PER_CONNECTION, MAX_WS_RESPONSE_BYTES,
@@ -127,26 +128,59 @@ async fn accept(
         };
         let stopped = stop.clone().shutdown();
         let gate = gate.clone();
+        let (socket, cut) = severable(socket);
         tokio::spawn(async move {
-            tokio::select! {
-                served = serve_with_graceful_shutdown(socket, router, stopped) => {
-                    if let Err(e) = served {
+            // Made once, before anything is served: a ban between the two waits below is not
+            // missed (`Notify::notify_waiters` wakes only futures that exist).
+            let banned = slot.banned();
+            tokio::pin!(banned);
+            let served = serve_with_graceful_shutdown(socket, router, stopped);
+            let end = tokio::select! {
+                served = served => match served {
+                    Ok(()) => End::Served,
+                    Err(e) => {
                         // Bytes that are not HTTP: a strike against the client.
                         let name = client_name(client);
                         tracing::debug!(target: "rpc", "connection from {name} ended: {e}");
                         gate.strike(client);
+                        End::Served
                     }
-                }
-                () = slot.banned() => {
-                    let client = client_name(client);
-                    tracing::debug!(target: "rpc", "closed a connection of banned {client}");
-                }
+                },
+                () = &mut banned => End::Banned,
                 // A download its client stopped taking, at its deadline (logged there).
-                () = slot.closed() => {}
+                () = slot.closed() => End::Closed,
+            };
+            // A WebSocket outlives `served`, in jsonrpsee's task: it is cut too if its client
+            // is banned while it lasts (its subscriptions would go on otherwise).
+            let end = match end {
+                End::Served => tokio::select! {
+                    () = &mut banned => End::Banned,
+                    () = slot.closed() => End::Closed,
+                    () = cut.released() => End::Served,
+                },
+                end => end,
+            };
+            if end != End::Served {
+                cut.sever();
             }
-            drop(slot);
+            if end == End::Banned {
+                let client = client_name(client);
+                tracing::debug!(target: "rpc", "closed a connection of banned {client}");
+            }
+            // `slot` goes with the task: the connection's place is freed here.
         });
     }
+}
+
+/// How a connection's task ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client's socket is gone (closed, or never upgraded past its HTTP requests).
+    Served,
+    /// Its client was banned.
+    Banned,
+    /// Something served on it asked for it to be closed ([`ConnectionSlot::closed`]).
+    Closed,
 }
 
 type HttpService = TowerServiceBuilder<Stack<CallLimitsLayer, Identity>, Identity>;

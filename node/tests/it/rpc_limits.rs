@@ -3,11 +3,12 @@
 //! each address is a client of its own).
 
 use crate::blobs::{bytes, register};
+use crate::rpc_load::{websocket_handshake, websocket_text};
 use crate::support::{error_of, multi_thread_runtime, Node};
 use agora_primitives::Hash;
 use agora_rpc_api::limits::{
     max_upload_bytes, transfer_deadline_secs, BLOB_HASH_HEADER, MAX_CALL_BYTES,
-    MAX_CONNECTIONS_PER_CLIENT, MAX_WATCHED_KEYS_PER_CLIENT, SUBSCRIBE_BURST,
+    MAX_CONNECTIONS_PER_CLIENT, MAX_STRIKES, MAX_WATCHED_KEYS_PER_CLIENT, SUBSCRIBE_BURST,
 };
 use agora_rpc_api::{
     codes, method, AuthorApiClient, BlobApiClient, ChainHeadsApiClient, Hex, StateWatchApiClient,
@@ -44,6 +45,23 @@ pub(crate) fn request(method: &str, params: &str) -> String {
 /// The first bytes of a request to `method`, as every JSON-RPC client writes them.
 pub(crate) fn request_prefix(method: &str) -> String {
     format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":["#)
+}
+
+/// A WebSocket connection to the node on `port` from loopback address `from`, upgraded.
+async fn websocket_from(from: Ipv4Addr, port: u16) -> TcpStream {
+    let mut stream = connect_from(from, port).await.unwrap();
+    stream
+        .write_all(websocket_handshake(port).as_bytes())
+        .await
+        .unwrap();
+    let mut buffer = [0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+        .await
+        .expect("an answer to the handshake")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buffer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
+    stream
 }
 
 /// Reads what the node answers within `timeout` (until it closes or stops sending).
@@ -385,21 +403,7 @@ fn websocket_connections_count_against_their_clients_share() {
     runtime.block_on(async {
         let mut sockets = Vec::new();
         for _ in 0..MAX_CONNECTIONS_PER_CLIENT {
-            let mut stream = connect_from(greedy, port).await.unwrap();
-            let handshake = format!(
-                "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
-                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-                 Sec-WebSocket-Version: 13\r\n\r\n"
-            );
-            stream.write_all(handshake.as_bytes()).await.unwrap();
-            let mut buffer = [0u8; 1024];
-            let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
-                .await
-                .expect("an answer to the handshake")
-                .unwrap();
-            let answer = String::from_utf8_lossy(&buffer[..n]).into_owned();
-            assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
-            sockets.push(stream);
+            sockets.push(websocket_from(greedy, port).await);
         }
         let body = request(method::SYSTEM_NAME, "[]");
         let ask = |from: Ipv4Addr| {
@@ -513,4 +517,64 @@ fn a_download_its_client_stops_reading_is_cut_off_at_its_deadline() {
     );
     // The node goes on serving and finalizing.
     node.wait_finalized(node.finalized_number() + 1);
+}
+
+/// Found in review (docs/reliability.md): a ban closed the client's HTTP connections but not
+/// an open WebSocket, whose socket belongs to jsonrpsee's task once upgraded, so a banned
+/// client's subscriptions went on being served for as long as it kept the socket. The accept
+/// loop now cuts the socket it handed over. Here a client subscribes to new heads over a
+/// WebSocket, is then refused `MAX_STRIKES` times (bytes that are not HTTP, on connections of
+/// their own), and its WebSocket must reach its end; without the cut it goes on receiving heads.
+#[test]
+fn a_ban_closes_the_clients_open_websocket_and_its_subscriptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let port = node.rpc_port;
+    let runtime = multi_thread_runtime();
+    let abuser = Ipv4Addr::new(127, 0, 0, 61);
+    runtime.block_on(async {
+        let mut websocket = websocket_from(abuser, port).await;
+        let subscribe = request(method::CHAIN_SUBSCRIBE_NEW_HEADS, "[]");
+        websocket
+            .write_all(&websocket_text(&subscribe))
+            .await
+            .unwrap();
+        let mut buffer = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), websocket.read(&mut buffer))
+            .await
+            .expect("the subscription's answer")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        assert!(answer.contains("\"result\""), "subscribed: {answer}");
+
+        for _ in 0..MAX_STRIKES {
+            let mut garbage = connect_from(abuser, port).await.unwrap();
+            let _ = garbage.write_all(b"\x16\x03\x01 not http\r\n\r\n").await;
+            read_answer(&mut garbage, Duration::from_secs(5)).await;
+        }
+        let mut refused = connect_from(abuser, port).await.unwrap();
+        let head = post_head(port, subscribe.len() as u64) + &subscribe;
+        let _ = refused.write_all(head.as_bytes()).await;
+        let answer = read_answer(&mut refused, Duration::from_secs(5)).await;
+        assert_eq!(answer, "", "banned: a new connection is closed unanswered");
+
+        // Heads may still be on their way; then the end of the stream (or a reset).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, websocket.read(&mut buffer)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(_)) => continue,
+                Err(_) => panic!("the banned client's WebSocket is still open 10 s after its ban"),
+            }
+        }
+        // Another client subscribes as before.
+        let mut other = websocket_from(Ipv4Addr::new(127, 0, 0, 62), port).await;
+        other.write_all(&websocket_text(&subscribe)).await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(10), other.read(&mut buffer))
+            .await
+            .expect("another client's subscription answer")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        assert!(answer.contains("\"result\""), "another client: {answer}");
+    });
 }

@@ -290,7 +290,8 @@ async fn storm(stream: &mut tokio::net::TcpStream, port: u16, stop: &AtomicBool,
     tokio::join!(write, read);
 }
 
-fn websocket_handshake(port: u16) -> String {
+/// A WebSocket upgrade request to the node on `port`.
+pub(crate) fn websocket_handshake(port: u16) -> String {
     format!(
         "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -298,7 +299,7 @@ fn websocket_handshake(port: u16) -> String {
 }
 
 /// One masked client text frame carrying `text` (RFC 6455 §5.2).
-fn websocket_text(text: &str) -> Vec<u8> {
+pub(crate) fn websocket_text(text: &str) -> Vec<u8> {
     let payload = text.as_bytes();
     let mask = [0x11u8, 0x22, 0x33, 0x44];
     let mut frame = vec![0x81];
