@@ -3,13 +3,18 @@
 //! # Specification
 //!
 //! An entry is the file `<cache_dir>/<key>.cwasm`, where `key` is the lowercase hex of
-//! `blake3("agora/module-cache/v1" ‖ module hash ‖ engine fingerprint ‖ validation digest)`.
+//! `blake3("agora/module-cache/v2" ‖ module hash ‖ engine fingerprint ‖ validation digest)`.
 //! The fingerprint hashes wasmtime's own compatibility hash (its version, every compiler
 //! setting, the target CPU features): a serialized module is only valid for exactly that, so
 //! nothing else may share a key. The validation digest hashes the version of the validation
 //! rules, the limits and whether the NaN probe's rule applied: a hit skips validation, so only
-//! an entry validated under exactly these may be found. The file holds the blake3 checksum of
-//! wasmtime's serialized module, then the serialized module; it is written to a temporary name
+//! an entry validated under exactly these may be found. The file holds wasmtime's serialized
+//! module, then its blake3 checksum (32 bytes). A reader checks the checksum reading the file
+//! through a small buffer, then has wasmtime map the same open file: the code is used from the
+//! page cache where it lies (wasmtime's serialized form keeps it page-aligned from the file's
+//! start, which is why the checksum comes last), not read into a buffer and copied into
+//! executable memory — two copies of a ~10 MB module and a page fault for each of their pages,
+//! a quarter of a short job's CPU time (`docs/benchmarks.md`). The entry is written to a temporary name
 //! no other write uses (the process id and a per-process counter) and renamed, so a reader sees
 //! a whole entry or none. An entry whose checksum does not match, or that wasmtime refuses, is
 //! a miss: the module is compiled again and the entry replaced.
@@ -24,6 +29,7 @@
 //! delete something leaves it and the load still succeeds, and another process deleting an
 //! entry this one is reading is a miss, not an error.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -46,7 +52,7 @@ pub(crate) fn entry_path(
     limits_digest: &Hash,
 ) -> PathBuf {
     let key = Hash::of_parts(&[
-        b"agora/module-cache/v1",
+        b"agora/module-cache/v2",
         &hash.0,
         &fingerprint.0,
         &limits_digest.0,
@@ -55,20 +61,30 @@ pub(crate) fn entry_path(
     dir.join(format!("{}.cwasm", hex.trim_start_matches("0x")))
 }
 
+/// Bytes of the checksum at the end of an entry.
+const CHECKSUM_BYTES: u64 = 32;
+
 /// The entry at `path`, if present, intact and accepted by wasmtime.
 pub(crate) fn read(engine: &Engine, path: &Path) -> Option<Module> {
-    let bytes = std::fs::read(path).ok()?;
-    let (checksum, payload) = bytes.split_at_checked(32)?;
-    if blake3::hash(payload).as_bytes() != checksum {
+    let mut file = std::fs::File::open(path).ok()?;
+    let payload_bytes = file.metadata().ok()?.len().checked_sub(CHECKSUM_BYTES)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut payload = Read::take(&mut file, payload_bytes);
+    let hashed = hasher.update_reader(&mut payload).ok()?;
+    let mut checksum = [0u8; CHECKSUM_BYTES as usize];
+    file.read_exact(&mut checksum).ok()?;
+    if hashed.finalize().as_bytes() != &checksum {
         return None;
     }
-    // SAFETY: `payload` was written by `write` from `Module::serialize` of an engine with this
+    // SAFETY: the file was written by `write` from `Module::serialize` of an engine with this
     // fingerprint (it is in the file name) and its checksum matches, so it is wasmtime's own
     // output for this configuration; wasmtime also checks its version and settings header
-    // before use. (Anyone who can write the cache directory can run native code in this
-    // process, as they could by replacing the binary.)
+    // before use. The mapping is of the file just checked, by its open handle; entries are
+    // only ever replaced by a rename and removed by an unlink, neither of which changes a file
+    // that is open, so the bytes mapped stay the bytes checked. (Anyone who can write the cache
+    // directory can run native code in this process, as they could by replacing the binary.)
     #[allow(unsafe_code)]
-    let module = unsafe { Module::deserialize(engine, payload) };
+    let module = unsafe { Module::deserialize_open_file(engine, file) };
     module.ok()
 }
 
@@ -82,9 +98,9 @@ pub(crate) fn write(path: &Path, module: &Module) -> Result<(), Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| cache_error(&e))?;
     }
-    let mut bytes = Vec::with_capacity(payload.len().saturating_add(32));
-    bytes.extend_from_slice(blake3::hash(&payload).as_bytes());
-    bytes.extend_from_slice(&payload);
+    let checksum = blake3::hash(&payload);
+    let mut bytes = payload;
+    bytes.extend_from_slice(checksum.as_bytes());
     // Write then rename: a reader sees the whole entry or none.
     let tmp = temporary_path(path);
     let written = std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, path));
