@@ -45,6 +45,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::sync::futures::Notified;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
@@ -382,9 +383,11 @@ pub(crate) struct ConnectionSlot {
 }
 
 impl ConnectionSlot {
-    /// Resolves when the connection's client is banned.
-    pub(crate) async fn banned(&self) {
-        self.kill.notified().await;
+    /// Resolves when the connection's client is banned after this call. The notice exists
+    /// from the call on (not from its first poll, as an `async fn`'s would): a ban between this
+    /// call and the caller's first wait is not missed. A ban before it is [`Gate::is_banned`].
+    pub(crate) fn banned(&self) -> Notified<'_> {
+        self.kill.notified()
     }
 
     /// Resolves when something served on the connection asks for it to be closed.

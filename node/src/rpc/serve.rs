@@ -130,12 +130,16 @@ async fn accept(
         let gate = gate.clone();
         let (socket, cut) = severable(socket);
         tokio::spawn(async move {
-            // Made once, before anything is served: a ban between the two waits below is not
-            // missed (`Notify::notify_waiters` wakes only futures that exist).
+            // The ban notice is made once, before anything is served, and the ban checked after
+            // it: a ban before the notice is seen by the check, one after it wakes the notice
+            // (`Notify::notify_waiters` wakes only notices that exist), whichever wait it meets.
             let banned = slot.banned();
             tokio::pin!(banned);
             let served = serve_with_graceful_shutdown(socket, router, stopped);
-            let end = tokio::select! {
+            let end = if gate.is_banned(client) {
+                End::Banned
+            } else {
+                tokio::select! {
                 served = served => match served {
                     Ok(()) => End::Served,
                     Err(e) => {
@@ -146,9 +150,10 @@ async fn accept(
                         End::Served
                     }
                 },
-                () = &mut banned => End::Banned,
-                // A download its client stopped taking, at its deadline (logged there).
-                () = slot.closed() => End::Closed,
+                    () = &mut banned => End::Banned,
+                    // A download its client stopped taking, at its deadline (logged there).
+                    () = slot.closed() => End::Closed,
+                }
             };
             // A WebSocket outlives `served`, in jsonrpsee's task: it is cut too if its client
             // is banned while it lasts (its subscriptions would go on otherwise).
