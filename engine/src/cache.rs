@@ -14,7 +14,12 @@
 //! page cache where it lies (wasmtime's serialized form keeps it page-aligned from the file's
 //! start, which is why the checksum comes last), not read into a buffer and copied into
 //! executable memory — two copies of a ~10 MB module and a page fault for each of their pages,
-//! a quarter of a short job's CPU time (`docs/benchmarks.md`). The entry is written to a temporary name
+//! a quarter of a short job's CPU time (`docs/benchmarks.md`). Mapped, the file must never be
+//! written in place while a process uses it (its code would change under it; a truncation is a
+//! SIGBUS): this module only ever replaces an entry by a rename and removes it by an unlink, and
+//! a job's initial memory is copied out of it at load (`force_memory_init_memfd`), not mapped
+//! from it at every instantiation. Where mapping fails (a `noexec` mount) the checked bytes
+//! are read instead. The entry is written to a temporary name
 //! no other write uses (the process id and a per-process counter) and renamed, so a reader sees
 //! a whole entry or none. An entry whose checksum does not match, or that wasmtime refuses, is
 //! a miss: the module is compiled again and the entry replaced.
@@ -84,8 +89,25 @@ pub(crate) fn read(engine: &Engine, path: &Path) -> Option<Module> {
     // that is open, so the bytes mapped stay the bytes checked. (Anyone who can write the cache
     // directory can run native code in this process, as they could by replacing the binary.)
     #[allow(unsafe_code)]
-    let module = unsafe { Module::deserialize_open_file(engine, file) };
-    module.ok()
+    let mapped = unsafe { Module::deserialize_open_file(engine, file) };
+    match mapped {
+        Ok(module) => Some(module),
+        // A file system that cannot map it, or maps nothing executable (a `noexec` mount):
+        // the checked bytes read into memory instead, as before mapping, so that such a cache
+        // directory is slower rather than a miss on every load.
+        Err(_) => {
+            let bytes = std::fs::read(path).ok()?;
+            let payload = bytes.get(..usize::try_from(payload_bytes).ok()?)?;
+            let checksum_again = bytes.get(payload.len()..)?;
+            if blake3::hash(payload).as_bytes() != checksum_again {
+                return None;
+            }
+            // SAFETY: as above; these are the bytes just checked, owned by this call.
+            #[allow(unsafe_code)]
+            let module = unsafe { Module::deserialize(engine, payload) };
+            module.ok()
+        }
+    }
 }
 
 /// Writes the entry of `module` at `path`, atomically (write, then rename).

@@ -185,6 +185,10 @@ impl Executor {
                 OptLevel::SpeedAndSize => wasmtime::OptLevel::SpeedAndSize,
             })
             .max_wasm_stack(settings.limits.max_wasm_stack)
+            // A module from the disk cache is mapped from its file (`cache.rs`); its initial
+            // memory is copied into RAM at load rather than mapped from that file by every
+            // instance, so nothing done to the file later reaches a job's memory.
+            .force_memory_init_memfd(true)
             .parallel_compilation(true);
         if let CpuFeatures::Without(flags) = &settings.cpu {
             for flag in flags {

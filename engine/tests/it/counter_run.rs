@@ -448,7 +448,9 @@ fn module_cache_memory_then_disk_then_recompile_after_corruption() {
     assert_eq!(record(&second).run.tree.root(), fresh_root);
 
     // Corrupt every entry's serialized module (its checksum comes last and is left as it
-    // was): the next executor recompiles instead of trusting it.
+    // was): the next executor recompiles instead of trusting it. The executors holding the
+    // entry mapped go first: a cache file is never rewritten in place while in use.
+    drop((first, second));
     for entry in std::fs::read_dir(dir.path()).expect("dir") {
         let path = entry.expect("entry").path();
         let mut bytes = std::fs::read(&path).expect("read");
