@@ -914,7 +914,7 @@ fn a_job_whose_step_the_referee_cannot_run_costs_the_buyer_the_cancel_fee() {
 }
 
 /// Item 2 of issue 15, in segment 0: Alice bids 25 Mfuel for a job whose first 2-step segment
-/// needs ~55 (2026-12-04 modules; most of it the call's dataset parse). Bob's engine gives
+/// needs ~46 (2026-12-06 modules; most of it the call's dataset parse). Bob's engine gives
 /// segment 0 the 25 Mfuel the bid allows, runs out there, and
 /// the referee, giving it the same, runs out too: the job is the buyer's fault (`Unrunnable`),
 /// not a deadline Bob misses and is slashed for.
@@ -926,8 +926,9 @@ fn a_first_segment_that_needs_more_than_the_bids_max_fuel_costs_the_buyer_the_ca
     unrunnable_costs_the_buyer(dir.path(), Path::new(digits), PARAMS, ("25", &segment));
 }
 
-/// Item 2 of issue 15, later: Alice bids 150 Mfuel for 8 steps in 2-step segments that need
-/// ~55 Mfuel each (2026-12-04 modules: cumulative 54.7, 109.4, 164.2, 218.9). Segments 0 and 1
+/// Item 2 of issue 15, later: Alice bids 120 Mfuel for 8 steps in 2-step segments that need
+/// ~46 Mfuel each (2026-12-06 modules: ~8 Mfuel a call less than the 2026-12-04 ones, whose
+/// cumulative 54.7, 109.4, 164.2, 218.9 had a bid of 150). Segments 0 and 1
 /// fit; segment 2 gets what is left and runs out of it, on
 /// Bob's machine and on Charlie's alike, so Bob commits a trace ending in segment 2's refusal
 /// leaf and is paid for segments 0 and 1; Alice gets the rest back and `job result` says the
@@ -941,7 +942,7 @@ fn a_job_that_needs_more_than_the_bids_max_fuel_pays_the_worker_for_the_segments
     let issuance0 = total_issuance(&node);
     let digits = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv");
     let segment = ["--steps", "8", "--segment", "2"];
-    let bid = ("150", &segment[..]);
+    let bid = ("120", &segment[..]);
     let (id, receipt, commitment, stderr) = settled_refused(
         &node,
         dir.path(),
@@ -950,12 +951,12 @@ fn a_job_that_needs_more_than_the_bids_max_fuel_pays_the_worker_for_the_segments
     );
     assert_eq!(commitment.segments, 3, "segments 0 and 1 fit, 2 ran out");
     assert!(
-        receipt.fuel > 100 * 1_000_000 && receipt.fuel <= 150 * 1_000_000,
+        receipt.fuel > 80 * 1_000_000 && receipt.fuel <= 120 * 1_000_000,
         "two segments billed, within max_fuel: {receipt:?}"
     );
     assert!(receipt.refund > 0, "{receipt:?}");
     assert!(
-        stderr.contains("refused segment 2") && stderr.contains("max_fuel of 150 Mfuel"),
+        stderr.contains("refused segment 2") && stderr.contains("max_fuel of 120 Mfuel"),
         "the reason names the budget: {stderr}"
     );
     let status = node.agora(&["job", "status", &id.to_string()]);
