@@ -288,9 +288,9 @@ fn scan_cell(line: &[u8], start: usize) -> (usize, Option<f64>) {
     if digits == 0 || (point.is_some() && fraction_digits == 0) {
         return (at, None);
     }
-    // `mantissa < 10^15 < 2^53`: exact through `i64` (one instruction, where `u64 → f64` is a
-    // branchy sequence in Wasm), and dividing by `10^0` would change nothing, so an integer
-    // cell skips the division. The same bits either way.
+    // `mantissa < 10^15 < 2^53`: exact through `i64` (one x86-64 instruction once compiled;
+    // `u64 → f64` is a branchy sequence there), and dividing by `10^0` would change nothing,
+    // so an integer cell skips the division. The same bits either way.
     let digits_value = mantissa as i64 as f64;
     let magnitude = if fraction_digits == 0 {
         digits_value
