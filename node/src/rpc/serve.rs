@@ -140,16 +140,16 @@ async fn accept(
                 End::Banned
             } else {
                 tokio::select! {
-                served = served => match served {
-                    Ok(()) => End::Served,
-                    Err(e) => {
-                        // Bytes that are not HTTP: a strike against the client.
-                        let name = client_name(client);
-                        tracing::debug!(target: "rpc", "connection from {name} ended: {e}");
-                        gate.strike(client);
-                        End::Served
-                    }
-                },
+                    served = served => match served {
+                        Ok(()) => End::Served,
+                        Err(e) => {
+                            // Bytes that are not HTTP: a strike against the client.
+                            let name = client_name(client);
+                            tracing::debug!(target: "rpc", "connection from {name} ended: {e}");
+                            gate.strike(client);
+                            End::Served
+                        }
+                    },
                     () = &mut banned => End::Banned,
                     // A download its client stopped taking, at its deadline (logged there).
                     () = slot.closed() => End::Closed,
