@@ -54,14 +54,19 @@ async fn websocket_from(from: Ipv4Addr, port: u16) -> TcpStream {
         .write_all(websocket_handshake(port).as_bytes())
         .await
         .unwrap();
-    let mut buffer = [0u8; 1024];
-    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
-        .await
-        .expect("an answer to the handshake")
-        .unwrap();
-    let answer = String::from_utf8_lossy(&buffer[..n]).into_owned();
+    let answer = read_once(&mut stream, "an answer to the handshake").await;
     assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
     stream
+}
+
+/// One read of what the node sends next on `stream` (within 10 s, else a panic naming `what`).
+async fn read_once(stream: &mut TcpStream, what: &str) -> String {
+    let mut buffer = [0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+        .await
+        .expect(what)
+        .unwrap();
+    String::from_utf8_lossy(&buffer[..n]).into_owned()
 }
 
 /// Reads what the node answers within `timeout` (until it closes or stops sending).
@@ -539,12 +544,7 @@ fn a_ban_closes_the_clients_open_websocket_and_its_subscriptions() {
             .write_all(&websocket_text(&subscribe))
             .await
             .unwrap();
-        let mut buffer = [0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(10), websocket.read(&mut buffer))
-            .await
-            .expect("the subscription's answer")
-            .unwrap();
-        let answer = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        let answer = read_once(&mut websocket, "the subscription's answer").await;
         assert!(answer.contains("\"result\""), "subscribed: {answer}");
 
         for _ in 0..MAX_STRIKES {
@@ -569,6 +569,7 @@ fn a_ban_closes_the_clients_open_websocket_and_its_subscriptions() {
 
         // Heads may still be on their way; then the end of the stream (or a reset).
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut buffer = [0u8; 4096];
         loop {
             match tokio::time::timeout_at(deadline, websocket.read(&mut buffer)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => break,
@@ -579,11 +580,7 @@ fn a_ban_closes_the_clients_open_websocket_and_its_subscriptions() {
         // Another client subscribes as before.
         let mut other = websocket_from(Ipv4Addr::new(127, 0, 0, 62), port).await;
         other.write_all(&websocket_text(&subscribe)).await.unwrap();
-        let n = tokio::time::timeout(Duration::from_secs(10), other.read(&mut buffer))
-            .await
-            .expect("another client's subscription answer")
-            .unwrap();
-        let answer = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        let answer = read_once(&mut other, "another client's subscription answer").await;
         assert!(answer.contains("\"result\""), "another client: {answer}");
     });
 }
