@@ -531,7 +531,7 @@ impl Worker {
                     // The buyer's inputs, not this machine: prove it (`advance`) rather than
                     // run again.
                     tracing::warn!(job = id, "the module refused the job: {error}");
-                    let marker = self.job_dir(id).join("refused");
+                    let marker = self.job_dir(id).join(refereeable::REFUSED);
                     if let Err(error) = write_atomic(&marker, error.to_string().as_bytes()) {
                         tracing::warn!(job = id, "{error}");
                     }
@@ -553,7 +553,7 @@ impl Worker {
         }
         match &job.status {
             JobStatus::Assigned if now <= job.commit_by => {
-                if self.job_dir(id).join("refused").exists() {
+                if self.job_dir(id).join(refereeable::REFUSED).exists() {
                     self.declare_unrunnable(id).await;
                     return Ok(Step::Wait);
                 }

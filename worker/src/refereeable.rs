@@ -14,6 +14,10 @@ use std::path::Path;
 
 use crate::Error;
 
+/// In a job's directory: the module refused the run here (the engine's reason inside); the job
+/// is declared unrunnable rather than run again ([`run_anyway`] removes it).
+pub(crate) const REFUSED: &str = "refused";
+
 /// In a job's directory: the chain refused the job's unrunnable declaration, so the job is run
 /// without the probe.
 const DECLARATION_REFUSED: &str = "declaration-refused";
@@ -57,7 +61,7 @@ fn probe_wanted(dir: &Path) -> bool {
 /// the job is run, without the probe. A refusal the run meets again is left to time out, as
 /// before (the declaration is sent once).
 pub(crate) fn run_anyway(dir: &Path) {
-    let _ = std::fs::remove_file(dir.join("refused"));
+    let _ = std::fs::remove_file(dir.join(REFUSED));
     if let Err(error) = write_atomic(&dir.join(DECLARATION_REFUSED), b"") {
         tracing::warn!("{error}");
     }
