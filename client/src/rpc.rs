@@ -15,7 +15,7 @@ use std::time::Duration;
 use agora_primitives::{AccountId, BlockNumber, Hash, Nonce};
 use agora_rpc_api::{
     method, AgoraApiClient, AuthorApiClient, AuthorWatchApiClient, BlobApiClient, ChainApiClient,
-    Hex, StateApiClient, SystemApiClient, ViewApiClient,
+    Hex, StateApiClient, SystemApiClient, ValidatorKeys, ViewApiClient,
 };
 use jsonrpsee::core::client::{Error as ClientError, Subscription};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
@@ -490,6 +490,13 @@ impl Rpc {
     /// Whether the node stores blob `hash`, and whether it is registered on chain.
     pub async fn blob_has(&self, hash: Hash) -> Result<BlobPresence, RpcError> {
         request!(self, method::BLOB_HAS, |c| BlobApiClient::blob_has(c, hash))
+    }
+
+    /// The public keys of the node's validator key, or `None` for a node without one.
+    pub async fn validator_keys(&self) -> Result<Option<ValidatorKeys>, RpcError> {
+        request!(self, method::AUTHOR_VALIDATOR_KEYS, |c| {
+            AuthorApiClient::validator_keys(c)
+        })
     }
 
     /// Submits an encoded extrinsic; returns its hash.

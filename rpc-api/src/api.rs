@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::events::{EncodedEvents, EventsJson};
 use crate::types::{
     AccountBalance, BlobPresence, DispatchInfo, ExtrinsicStatus, Header, Health, Hex, ReadProof,
-    RpcMethods, RuntimeVersion, SignedBlock, StorageChangeSet, SystemProperties,
+    RpcMethods, RuntimeVersion, SignedBlock, StorageChangeSet, SystemProperties, ValidatorKeys,
 };
 use crate::views::{AccountReport, ChainReport, JobReport, MarketReport};
 use agora_primitives::{BlockNumber, Hash, Nonce};
@@ -174,12 +174,19 @@ pub trait PaymentApi {
     fn query_info(&self, extrinsic: Hex, hash: Option<Hash>) -> Result<DispatchInfo, Error>;
 }
 
-/// `author_submitExtrinsic`.
+/// `author_submitExtrinsic` and `author_validatorKeys`.
 #[rpc(server, client, namespace = "author")]
 pub trait AuthorApi {
     /// `author_submitExtrinsic`: puts the SCALE-encoded extrinsic in the pool; its hash.
     #[method(name = "submitExtrinsic")]
     fn submit_extrinsic(&self, extrinsic: Hex) -> Result<Hash, Error>;
+
+    /// `author_validatorKeys`: the public keys of this node's validator key, or `null` for a
+    /// node without one. What Substrate's `author_rotateKeys` answers, without making keys:
+    /// an operator registers the node's keys without copying them from `agora-node key
+    /// inspect`. Public keys only; the secret never leaves the node.
+    #[method(name = "validatorKeys")]
+    fn validator_keys(&self) -> Result<Option<ValidatorKeys>, Error>;
 }
 
 /// `author_submitAndWatchExtrinsic` (WebSocket only).

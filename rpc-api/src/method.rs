@@ -62,6 +62,8 @@ pub const STATE_STORAGE: &str = "state_storage";
 pub const PAYMENT_QUERY_INFO: &str = "payment_queryInfo";
 /// `author_submitExtrinsic`.
 pub const AUTHOR_SUBMIT_EXTRINSIC: &str = "author_submitExtrinsic";
+/// `author_validatorKeys`.
+pub const AUTHOR_VALIDATOR_KEYS: &str = "author_validatorKeys";
 /// `author_submitAndWatchExtrinsic`.
 pub const AUTHOR_SUBMIT_AND_WATCH_EXTRINSIC: &str = "author_submitAndWatchExtrinsic";
 /// `author_unwatchExtrinsic`.
@@ -95,7 +97,7 @@ pub const RPC_METHODS: &str = "rpc_methods";
 
 /// Every method the node serves, as `rpc_methods` lists them (sorted; subscribe and
 /// unsubscribe methods included, notification names not: they are not methods).
-pub const ALL: [&str; 40] = [
+pub const ALL: [&str; 41] = [
     AGORA_ACCOUNT,
     AGORA_BALANCE,
     AGORA_CHAIN,
@@ -107,6 +109,7 @@ pub const ALL: [&str; 40] = [
     AUTHOR_SUBMIT_AND_WATCH_EXTRINSIC,
     AUTHOR_SUBMIT_EXTRINSIC,
     AUTHOR_UNWATCH_EXTRINSIC,
+    AUTHOR_VALIDATOR_KEYS,
     BLOB_GET,
     BLOB_HAS,
     BLOB_PUT,

@@ -65,25 +65,55 @@ pub struct NodeArgs {
     #[arg(long, value_name = "HEX")]
     pub consensus_key: String,
     /// The node's sr25519 beacon public key, 0x-prefixed hex (`agora-node key inspect` prints
-    /// it beside the consensus key: both come from the same secret).
+    /// it beside the consensus key: both come from the same secret). Without it, the node
+    /// `--rpc` names is asked for its validator keys (`author_validatorKeys`), and its beacon
+    /// key is used if its consensus key is `--consensus-key`.
     #[arg(long, value_name = "HEX")]
-    pub beacon_key: String,
+    pub beacon_key: Option<String>,
     /// The node's p2p address, `IP:port`, for the other validators to dial.
     #[arg(long, value_name = "IP:PORT", default_value = "")]
     pub address: String,
 }
 
-/// [`NodeArgs`] parsed: consensus key, beacon key, address.
-type NodeKeys = (Hash, Hash, Vec<u8>);
+/// [`NodeArgs`] parsed: consensus key, beacon key (if given), address.
+type NodeKeys = (Hash, Option<Hash>, Vec<u8>);
 
 impl NodeArgs {
     /// The keys and address, each checked, or an error naming the first bad one.
     fn parse(&self) -> Result<NodeKeys, CliError> {
         Ok((
             parse_key(&self.consensus_key)?,
-            parse_beacon_key(&self.beacon_key)?,
+            self.beacon_key
+                .as_deref()
+                .map(parse_beacon_key)
+                .transpose()?,
             parse_address(&self.address)?,
         ))
+    }
+
+    /// The keys and address, the beacon key asked of the node at `rpc` if not given: only a
+    /// node running the validator key holds its beacon key (the secret's other half).
+    async fn resolve(&self, rpc: &Rpc) -> Result<(Hash, Hash, Vec<u8>), CliError> {
+        let (consensus_key, beacon_key, address) = self.parse()?;
+        if let Some(beacon_key) = beacon_key {
+            return Ok((consensus_key, beacon_key, address));
+        }
+        let beacon_key = match rpc.validator_keys().await? {
+            Some(keys) if keys.consensus_key == consensus_key => keys.beacon_key,
+            held => {
+                let holds = match held {
+                    Some(keys) => format!("runs validator key {}", keys.consensus_key),
+                    None => "runs no validator key".to_owned(),
+                };
+                return Err(CliError::InvalidArgument(format!(
+                    "no --beacon-key given, and the node at {} {holds}, not --consensus-key \
+                     {consensus_key}: give --beacon-key (`agora-node key inspect` prints it) \
+                     or point --rpc at the node that runs the key",
+                    rpc.url()
+                )));
+            }
+        };
+        Ok((consensus_key, beacon_key, address))
     }
 }
 
@@ -197,7 +227,7 @@ pub fn check(command: &ValidatorCommand) -> Result<(), CliError> {
 pub async fn validator(rpc: &Rpc, command: &ValidatorCommand) -> Result<ValidatorReport, CliError> {
     let (account, call, what) = match command {
         ValidatorCommand::Register(args) => {
-            let (consensus_key, beacon_key, address) = args.node.parse()?;
+            let (consensus_key, beacon_key, address) = args.node.resolve(rpc).await?;
             let bond = Compact(parse_agr(&args.bond)?);
             let call = pallet_staking::Call::RegisterValidator {
                 consensus_key,
@@ -208,7 +238,7 @@ pub async fn validator(rpc: &Rpc, command: &ValidatorCommand) -> Result<Validato
             (&args.account, call, "validator registration")
         }
         ValidatorCommand::SetKey(args) => {
-            let (consensus_key, beacon_key, address) = args.node.parse()?;
+            let (consensus_key, beacon_key, address) = args.node.resolve(rpc).await?;
             let call = pallet_staking::Call::SetValidatorKey {
                 consensus_key,
                 beacon_key,

@@ -435,6 +435,13 @@ impl Chain {
         let _ = self.inner.proposer.set(signer);
     }
 
+    /// The consensus key and the beacon key of this node's validator key (public halves),
+    /// if it proposes ([`Chain::set_proposer`]).
+    pub fn validator_keys(&self) -> Option<(Hash, Hash)> {
+        let signer = self.inner.proposer.get()?;
+        Some((signer.proposer(), signer.beacon_key()))
+    }
+
     /// Fetches with `fetch` the blobs a block to import needs and this node lacks, from now on
     /// (once; later calls are ignored): see `import`, "Blobs a block needs". Without it such
     /// a block is refused, as a node that cannot decide must.

@@ -7,18 +7,25 @@
 //! one, epoch 0's committee is [`Config::validators`]). The orchestrator polls
 //! [`Chain::epoch`] every [`Timeouts::block_request`]; when the epoch changes it:
 //!
-//! 1. tracks the new committee as the p2p peer set of that epoch (id = epoch): members are
-//!    primary peers, dialed at the address the chain records, else at the address
-//!    [`Config`] gives for the key; other configured peers and former members are secondary
-//!    (a full node dials everyone). The network keeps the two newest sets, so members of the
-//!    previous epoch that are still catching up stay connected;
+//! 1. tracks the new committee as the p2p peer set of that epoch (id = 2 · epoch): members
+//!    are primary peers, dialed at the address the chain records, else at the address
+//!    [`Config`] gives for the key; other configured peers are secondary (a full node dials
+//!    everyone). The network keeps the two newest sets, so members of the previous epoch
+//!    that are still catching up stay connected;
 //! 2. stops the previous epoch's engine;
 //! 3. if one of this node's keys is in the committee, starts an engine for the epoch: its
 //!    votes, certificates and backfill travel on subchannel `epoch` of the three consensus
 //!    channels (commonware's `mux`; messages for an epoch this node does not run are
 //!    dropped), its journal lives in partition `<partition>_e<epoch>`, and it starts from
 //!    the chain's last finalization if that is of this epoch (a restart), else from the block
-//!    that opens the epoch as its genesis.
+//!    that opens the epoch as its genesis;
+//! 4. once the chain knows the committee elected for the next epoch ([`Chain::committee`]
+//!    of `epoch + 1`, from the election block in the middle of the epoch on), tracks the
+//!    epoch's peer set again (id = 2 · epoch + 1) with the elected members outside the
+//!    committee added as secondary peers, at the address the chain records for them. A
+//!    newcomer is accepted — and so follows the chain and catches up — from its election on,
+//!    not only from the first block it must sign; without this, a validator no peer lists in
+//!    `--peer` heard nothing until its epoch began and missed its first views catching up.
 //!
 //! The engine of epoch `e` never finalizes past the last block of `e`: at that height the
 //! chain re-proposes the last block instead of building a child ([`Chain::propose`]), so the
@@ -68,6 +75,8 @@ impl<E: Rt, C: Chain> Orchestrator<E, C> {
     /// trips; never returns otherwise.
     pub(super) async fn run(mut self) -> Error {
         let mut running: Option<(u64, Option<Handle<()>>)> = None;
+        // The epoch whose elected committee was last added to the peer set (step 4).
+        let mut announced: Option<u64> = None;
         // Give peers a chance to show a certificate another holder of this key signed before
         // this node signs anything (see `guard`).
         let has_peers = self.config.validators.len() > 1 || !self.config.peers.is_empty();
@@ -97,6 +106,15 @@ impl<E: Rt, C: Chain> Orchestrator<E, C> {
                     Err(error) => return error,
                 }
             }
+            let next = start.epoch + 1;
+            if announced != Some(next) {
+                if let Ok(elected) = self.certifier.committee_of(next) {
+                    if let Err(error) = self.announce(start.epoch, &elected) {
+                        return error;
+                    }
+                    announced = Some(next);
+                }
+            }
             self.context.sleep(self.config.timeouts.block_request).await;
         }
     }
@@ -111,44 +129,77 @@ impl<E: Rt, C: Chain> Orchestrator<E, C> {
             .collect()
     }
 
-    /// Steps 1 to 3 of the [module documentation](self) for the epoch `start` names. Returns
-    /// the engine, if this node sits in the committee.
-    async fn enter(&mut self, start: super::EpochStart) -> Result<Option<Handle<()>>, Error> {
-        let members = self.certifier.committee_of(start.epoch)?;
-        let keys: Vec<[u8; 32]> = members.iter().map(|m| m.key).collect();
-        let set = committee(&keys)?;
+    /// The peer set of `epoch` (steps 1 and 4 of the [module documentation](self)): its
+    /// committee `members` as primary peers; configured peers and the `elected` members of the
+    /// next committee outside it as secondary (a full node's are all primary: it dials them).
+    fn peer_set(
+        &self,
+        epoch: u64,
+        members: &[super::Member],
+        elected: &[super::Member],
+    ) -> Result<commonware_p2p::AddressableTrackedPeers<PublicKey>, Error> {
         let book = self.configured_addresses();
         let full = self.signer.is_none();
         let mut primary = Vec::new();
         let mut secondary = Vec::new();
-        for member in &members {
+        for member in members {
             match member.address.or_else(|| book.get(&member.key).copied()) {
                 Some(address) => primary.push((decode_key(&member.key)?, Address::from(address))),
                 None => warn!(
                     key = %hex::encode(member.key),
-                    epoch = start.epoch,
+                    epoch,
                     "no address known for a committee member; it cannot be dialed"
                 ),
             }
         }
-        for (key, address) in &book {
-            if keys.contains(key) {
+        let others = book.iter().map(|(key, address)| (*key, Some(*address)));
+        let newcomers = elected.iter().map(|member| {
+            let address = member.address.or_else(|| book.get(&member.key).copied());
+            (member.key, address)
+        });
+        for (key, address) in others.chain(newcomers) {
+            if members.iter().any(|member| member.key == key) {
                 continue;
             }
-            let entry = (decode_key(key)?, Address::from(*address));
+            let Some(address) = address else { continue };
+            let entry = (decode_key(&key)?, Address::from(address));
             if full {
                 primary.push(entry);
             } else {
                 secondary.push(entry);
             }
         }
-        let _ = self.oracle.track(
-            start.epoch,
-            commonware_p2p::AddressableTrackedPeers::new(
-                Map::from_iter_dedup(primary),
-                Map::from_iter_dedup(secondary),
-            ),
+        Ok(commonware_p2p::AddressableTrackedPeers::new(
+            Map::from_iter_dedup(primary),
+            Map::from_iter_dedup(secondary),
+        ))
+    }
+
+    /// Step 4 of the [module documentation](self): the committee elected for `epoch + 1` is
+    /// known, so its new members join this epoch's peer set.
+    fn announce(&mut self, epoch: u64, elected: &[super::Member]) -> Result<(), Error> {
+        let members = self.certifier.committee_of(epoch)?;
+        let peers = self.peer_set(epoch, &members, elected)?;
+        let joining = elected
+            .iter()
+            .filter(|e| !members.iter().any(|m| m.key == e.key))
+            .count();
+        info!(
+            epoch = epoch + 1,
+            joining, "the next committee is elected; its new members may connect"
         );
+        let _ = self.oracle.track(2 * epoch + 1, peers);
+        Ok(())
+    }
+
+    /// Steps 1 to 3 of the [module documentation](self) for the epoch `start` names. Returns
+    /// the engine, if this node sits in the committee.
+    async fn enter(&mut self, start: super::EpochStart) -> Result<Option<Handle<()>>, Error> {
+        let members = self.certifier.committee_of(start.epoch)?;
+        let keys: Vec<[u8; 32]> = members.iter().map(|m| m.key).collect();
+        let set = committee(&keys)?;
+        let peers = self.peer_set(start.epoch, &members, &[])?;
+        let _ = self.oracle.track(2 * start.epoch, peers);
         let Some(signer) = self.signer.clone() else {
             return Ok(None);
         };

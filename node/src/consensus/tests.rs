@@ -99,6 +99,9 @@ pub(super) struct MockChain {
     epoch_length: Option<u64>,
     /// The committee of epoch `e` (the last one for every later epoch).
     committees: Arc<Vec<Vec<Member>>>,
+    /// If set, the committee of epoch `e ≥ 1` is known only from the middle block of epoch
+    /// `e - 1` on, as the runtime elects it; else every committee is known from the start.
+    elected_mid_epoch: bool,
     /// If set, every sync request is answered with the same old run (from height 2, whatever
     /// is asked) and counted here: a peer serving stale runs.
     stale_runs: Option<Arc<std::sync::atomic::AtomicUsize>>,
@@ -116,6 +119,7 @@ impl MockChain {
             state: Arc::default(),
             epoch_length: None,
             committees: Arc::default(),
+            elected_mid_epoch: false,
             stale_runs: None,
             pace: None,
         }
@@ -124,6 +128,12 @@ impl MockChain {
     /// This chain proposing at most one block every `pause` of `context`'s clock.
     fn paced(mut self, context: &deterministic::Context, pause: Duration) -> Self {
         self.pace = Some((Arc::new(context.child("pace")), pause));
+        self
+    }
+
+    /// This chain knowing each epoch's committee only from its election on.
+    fn elected_mid_epoch(mut self) -> Self {
+        self.elected_mid_epoch = true;
         self
     }
 
@@ -388,7 +398,13 @@ impl Chain for MockChain {
     }
 
     fn committee(&self, epoch: u64) -> Option<Vec<Member>> {
-        self.epoch_length?;
+        let length = self.epoch_length?;
+        if self.elected_mid_epoch && epoch > 0 {
+            let election = (epoch - 1) * length + length / 2;
+            if (self.state().finalized.len() as u64) < election {
+                return None;
+            }
+        }
         let last = self.committees.len().checked_sub(1)?;
         self.committees
             .get(usize::try_from(epoch).ok()?.min(last))
@@ -2204,6 +2220,74 @@ fn committees_change_at_epoch_boundaries() {
             epoch - 1
         );
     }
+}
+
+/// A validator that no peer lists is accepted from its election on: elected in the middle of
+/// epoch 0 (its address only on chain), it follows the chain and catches up while epoch 0 is
+/// still running, and leads blocks from epoch 1. Before, the committee accepted its connection
+/// only once epoch 1 began, so it spent its first views catching up.
+#[test]
+fn an_elected_newcomer_no_peer_lists_catches_up_before_its_epoch() {
+    const LENGTH: u64 = 20;
+    let committees: [&[usize]; 2] = [&[0, 1, 2, 3], &[0, 1, 2, 3, 4]];
+    let mut configs = committee_config(4);
+    let mut config = configs[0].clone();
+    config.listen = address(4);
+    config.signer_seed = seed(4);
+    configs.push(config);
+    let chains: Vec<MockChain> = (0..5)
+        .map(|i| {
+            MockChain::new(i)
+                .with_epochs(LENGTH, &committees)
+                .elected_mid_epoch()
+        })
+        .collect();
+    let runner = timed(11);
+    let run_chains = chains.clone();
+    let caught_up_during = runner.start(|context| async move {
+        let chains = run_chains;
+        // Paced copies share the chains' state; the pace's context must not outlive the run.
+        let paced: Vec<MockChain> = chains
+            .iter()
+            .map(|chain| chain.clone().paced(&context, Duration::from_millis(200)))
+            .collect();
+        let handles = launch_each(&context, &configs, &paced).await;
+        let election = (LENGTH / 2) as usize;
+        let mut caught_up_during = None;
+        for _ in 0..6_000 {
+            context.sleep(Duration::from_millis(20)).await;
+            if caught_up_during.is_none() && chains[4].finalized_blocks().len() > election {
+                caught_up_during = Some(chains[0].finalized_blocks().len() as u64 / LENGTH);
+            }
+            let newcomer_led = chains[0]
+                .finalized_blocks()
+                .iter()
+                .any(|hash| chains[0].block(*hash).proposer == 4);
+            if newcomer_led && chains[4].finalized_blocks().len() >= 2 * LENGTH as usize {
+                break;
+            }
+        }
+        for handle in &handles {
+            handle.abort();
+        }
+        caught_up_during
+    });
+    assert_eq!(
+        caught_up_during,
+        Some(0),
+        "the newcomer passed its election block while the committee was still in epoch 0"
+    );
+    let reference = chains[0].finalized_blocks();
+    let joined = chains[4].finalized_blocks();
+    assert!(joined.len() >= 2 * LENGTH as usize, "the newcomer follows");
+    let common = joined.len().min(reference.len());
+    assert_eq!(joined[..common], reference[..common], "and agrees");
+    assert!(
+        reference
+            .iter()
+            .any(|hash| chains[0].block(*hash).proposer == 4),
+        "the newcomer leads finalized blocks"
+    );
 }
 
 /// Conflicting votes signed by commonware's own signer become evidence whose signatures the

@@ -33,7 +33,7 @@ use agora_rpc_api::{
     BlobPresence, Block, ChainApiServer, ChainHeadsApiServer, EncodedEvents, Error, ErrorCode,
     EventsJson, ExtrinsicStatus, Header, Health, Hex, PaymentApiServer, ReadProof, RpcApiServer,
     RpcMethods, RuntimeVersion, SignedBlock, StateApiServer, StateWatchApiServer, StorageChangeSet,
-    SystemApiServer, SystemProperties, ViewApiServer,
+    SystemApiServer, SystemProperties, ValidatorKeys, ViewApiServer,
 };
 use agora_runtime::block::Header as RuntimeHeader;
 use agora_runtime::executive::TransactionError;
@@ -507,6 +507,16 @@ impl AuthorApiServer for Rpc {
     fn submit_extrinsic(&self, extrinsic: Hex) -> Result<Hash, Error> {
         let bytes = bad_extrinsic(&extrinsic)?;
         self.chain.submit(&bytes).map_err(pool_error)
+    }
+
+    fn validator_keys(&self) -> Result<Option<ValidatorKeys>, Error> {
+        Ok(self
+            .chain
+            .validator_keys()
+            .map(|(consensus_key, beacon_key)| ValidatorKeys {
+                beacon_key,
+                consensus_key,
+            }))
     }
 }
 

@@ -717,17 +717,7 @@ fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
         "every transfer of the load to be finalized",
         || (finalized_free(&nodes[0], &ferdie) == ferdie_paid_before + paid).then_some(()),
     );
-    eprintln!(
-        "load: {} transfers in {:?}, longest stall of finality {:?}",
-        load.sent,
-        load.elapsed(),
-        load.longest_stall
-    );
-    assert!(
-        load.longest_stall < std::time::Duration::from_secs(20),
-        "finality stalled for {:?} during the crash and restart (a few views at most)",
-        load.longest_stall
-    );
+    load.assert_finality_kept_up("during the crash and restart");
     let tip = nodes[0].finalized_number();
     for node in nodes.iter().chain([&full]) {
         node.wait_finalized(tip);
@@ -812,6 +802,22 @@ impl Load {
 
     fn elapsed(&self) -> std::time::Duration {
         self.started.elapsed()
+    }
+
+    /// Reports the load and asserts finality never stood still for more than a few views
+    /// (20 s) `during` what the test did.
+    fn assert_finality_kept_up(&self, during: &str) {
+        eprintln!(
+            "load: {} transfers in {:?}, longest stall of finality {:?}",
+            self.sent,
+            self.elapsed(),
+            self.longest_stall
+        );
+        assert!(
+            self.longest_stall < std::time::Duration::from_secs(20),
+            "finality stalled for {:?} {during} (a few views at most)",
+            self.longest_stall
+        );
     }
 }
 
@@ -999,67 +1005,153 @@ fn agora_json(node: &Node, args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-/// Item 1 of issue 12 with real processes: four genesis validators on epochs of 10 blocks;
-/// //Eve starts a node with a key outside the genesis committee, registers with a bond
-/// through the CLI, is elected at the next epoch's election, syncs and authors finalized
-/// blocks; she unregisters and the network goes on without her.
+/// `author_validatorKeys` answers the public keys of the node's validator key, the ones
+/// `agora-node key inspect` prints; `agora validator set-key` / `register` without
+/// `--beacon-key` take the beacon key from the node `--rpc` names when it runs the
+/// `--consensus-key`, and otherwise refuse, naming both keys, before anything is submitted.
+#[test]
+fn a_validator_registers_its_nodes_keys_without_copying_the_beacon_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_finalized(dir.path());
+    let inspect = |suri: &str| -> (Hash, Hash) {
+        let pair = sp_core::ed25519::Pair::from_string(suri, None).unwrap();
+        let beacon =
+            pallet_staking::beacon::BeaconSigner::from_consensus_seed(&pair.seed()).beacon_key();
+        (Hash(pair.public().0), beacon)
+    };
+    let (alice_key, alice_beacon) = inspect("//Alice");
+    let keys = node
+        .call(AuthorApiClient::validator_keys)
+        .expect("a --dev node runs //Alice's validator key");
+    assert_eq!(
+        (keys.consensus_key, keys.beacon_key),
+        (alice_key, alice_beacon)
+    );
+
+    // Alice moves her candidacy to a new address through her own node: the beacon key is
+    // the node's.
+    let moved = agora_json(
+        &node,
+        &[
+            "validator",
+            "set-key",
+            "--key",
+            "//Alice",
+            "--consensus-key",
+            &alice_key.to_string(),
+            "--address",
+            "127.0.0.1:30999",
+        ],
+    );
+    assert_eq!(moved["candidate_key"], json!(alice_key), "{moved}");
+
+    // Bob's key is not the node's: refused, naming both, and nothing is submitted.
+    let (bob_key, _) = inspect("//Bob");
+    let bob = format!("0x{}", hex::encode(dev_account("Bob").0));
+    let nonce_before = node.call(|c| c.account_next_index(bob.clone()));
+    let refused = agora(
+        &node,
+        &[
+            "validator",
+            "register",
+            "--key",
+            "//Bob",
+            "--bond",
+            "2000",
+            "--consensus-key",
+            &bob_key.to_string(),
+        ],
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "runs validator key {alice_key}, not --consensus-key {bob_key}"
+        )) && stderr.contains("give --beacon-key"),
+        "{stderr}"
+    );
+    node.wait_finalized(node.finalized_number() + 2);
+    assert_eq!(
+        node.call(|c| c.account_next_index(bob.clone())),
+        nonce_before
+    );
+}
+
+/// Item 1 of issue 12 with real processes, as `docs/operator.md` has an operator join: four
+/// genesis validators on epochs of 60 blocks, under a steady load of transfers. //Ferdie starts
+/// a node with a key outside the genesis committee that no validator lists in `--peer` (its
+/// address is given only on chain), registers with a bond through the CLI, is accepted by the
+/// committee from its election on and catches up before its epoch begins, then sits and
+/// authors finalized blocks. Genesis validator //Dave unregisters and the network goes on
+/// with Alice, Bob, Charlie and Ferdie; no transfer is lost.
 #[test]
 fn a_validator_joins_with_stake_at_an_epoch_boundary_and_leaves() {
+    const EPOCH: u64 = 60;
     let dir = tempfile::tempdir().unwrap();
-    let (spec, spec_path) = build_spec(dir.path(), &["--epoch-length", "10"]);
-    assert_eq!(spec.genesis.epoch_length, 10);
-    let eve_pair = sp_core::ed25519::Pair::from_string("//Eve", None).unwrap();
-    let eve_key = Hash(eve_pair.public().0);
-    let eve_beacon_key =
-        pallet_staking::beacon::BeaconSigner::from_consensus_seed(&eve_pair.seed()).beacon_key();
+    let (spec, spec_path) = build_spec(dir.path(), &["--epoch-length", &EPOCH.to_string()]);
+    assert_eq!(spec.genesis.epoch_length, EPOCH);
+    let joiner_pair = sp_core::ed25519::Pair::from_string("//Ferdie", None).unwrap();
+    let joiner_key = Hash(joiner_pair.public().0);
+    let joiner_beacon_key =
+        pallet_staking::beacon::BeaconSigner::from_consensus_seed(&joiner_pair.seed()).beacon_key();
     // `agora-node key inspect` prints both keys an operator registers.
     let inspected = std::process::Command::new(env!("CARGO_BIN_EXE_agora-node"))
-        .args(["key", "inspect", "//Eve"])
+        .args(["key", "inspect", "//Ferdie"])
         .output()
         .unwrap();
     let inspected = String::from_utf8(inspected.stdout).unwrap();
     assert!(
-        inspected.contains(&format!("Public key: {eve_key}"))
-            && inspected.contains(&format!("Beacon key: {eve_beacon_key}")),
+        inspected.contains(&format!("Public key: {joiner_key}"))
+            && inspected.contains(&format!("Beacon key: {joiner_beacon_key}")),
         "{inspected}"
     );
     // Held until the test ends, so no other process takes a port while its node is down.
     let held: Vec<ReservedPort> = (0..5).map(|_| reserve_port()).collect();
     let ports: Vec<u16> = held.iter().map(ReservedPort::port).collect();
-    let keys: Vec<Hash> = spec
+    // The genesis committee lists only itself: the joiner is in nobody's `--peer` list.
+    let committee_peers: Vec<String> = spec
         .validators
         .iter()
-        .map(|v| v.consensus_key)
-        .chain([eve_key])
-        .collect();
-    let peers: Vec<String> = keys
-        .iter()
         .zip(&ports)
-        .map(|(key, port)| format!("{key}@127.0.0.1:{port}"))
+        .map(|(validator, port)| format!("{}@127.0.0.1:{port}", validator.consensus_key))
         .collect();
     let start = |name: &str, port: u16| {
         let key = format!("//{name}");
         start_on_spec(
             &dir.path().join(name),
             &spec_path,
-            &peers,
+            &committee_peers,
             ["--validator-key", &key],
             port,
         )
     };
-    let nodes: Vec<Node> = ["Alice", "Bob", "Charlie", "Dave", "Eve"]
+    let nodes: Vec<Node> = ["Alice", "Bob", "Charlie", "Dave", "Ferdie"]
         .iter()
         .zip(&ports)
         .map(|(name, port)| start(name, *port))
         .collect();
-    let (alice, eve) = (&nodes[0], &nodes[4]);
+    let (alice, joiner) = (&nodes[0], &nodes[4]);
     alice.wait_finalized(2);
-    let eve_account = format!("0x{}", hex::encode(dev_account("Eve").0));
-    let status = agora_json(alice, &["validator", "status", &eve_account]);
+    let joiner_account = format!("0x{}", hex::encode(dev_account("Ferdie").0));
+    let status = agora_json(alice, &["validator", "status", &joiner_account]);
     assert_eq!(status["in_current_committee"], false, "{status}");
     assert_eq!(status["candidate_key"], Value::Null, "{status}");
+    assert_eq!(
+        joiner.finalized_number(),
+        0,
+        "no validator accepts the joiner's connection yet"
+    );
 
-    // Eve stands with a bond, naming her node's key and address.
+    // From here on Eve pays a bystander through Alice's node.
+    let payee = AccountId(
+        sr25519::Pair::from_string("//Payee", None)
+            .unwrap()
+            .public()
+            .0,
+    );
+    let mut load = Load::new(alice.genesis_hash(), payee, alice);
+
+    // Ferdie stands with a bond, naming his node's key and address.
     let address = format!("127.0.0.1:{}", ports[4]);
     let registered = agora_json(
         alice,
@@ -1067,65 +1159,136 @@ fn a_validator_joins_with_stake_at_an_epoch_boundary_and_leaves() {
             "validator",
             "register",
             "--key",
-            "//Eve",
+            "//Ferdie",
             "--bond",
             "20000",
             "--consensus-key",
-            &eve_key.to_string(),
+            &joiner_key.to_string(),
             "--beacon-key",
-            &eve_beacon_key.to_string(),
+            &joiner_beacon_key.to_string(),
             "--address",
             &address,
         ],
     );
-    assert_eq!(registered["candidate_key"], json!(eve_key), "{registered}");
+    assert_eq!(
+        registered["candidate_key"],
+        json!(joiner_key),
+        "{registered}"
+    );
     assert_eq!(registered["bond"], "20000", "{registered}");
 
-    // She is elected at the next election and sits from the epoch after it; her node then
-    // proposes blocks the others finalize (a key outside the genesis committee authors as
-    // the account of the same bytes).
-    let sitting = alice.wait_for(
-        std::time::Duration::from_secs(120),
-        "Eve to sit in the committee",
-        || {
-            let status = agora_json(alice, &["validator", "status", &eve_account]);
-            (status["in_current_committee"] == true).then_some(status)
-        },
-    );
-    assert_eq!(sitting["committee_size"], 5, "{sitting}");
-    let joined_at = alice.finalized_number();
-    let eve_author = AccountId(eve_key.0);
-    let authored = alice.wait_for(
-        std::time::Duration::from_secs(120),
-        "a finalized block authored by Eve",
-        || {
-            let tip = alice.finalized_number();
-            (joined_at..=tip).find(|n| {
-                let hash = alice.call(|c| c.block_hash(Some(*n)));
-                alice.call(|c| c.header(hash)).unwrap().author == eve_author
-            })
-        },
-    );
-    // Eve's node holds the same chain.
-    eve.wait_finalized(authored);
-    assert_eq!(
-        eve.call(|c| c.block_hash(Some(authored))),
-        alice.call(|c| c.block_hash(Some(authored)))
+    // Elected in the middle of an epoch, he is accepted from then on: his node catches up
+    // while the epoch before his still runs (before, the committee accepted him only once his
+    // epoch began).
+    let elected = loop {
+        load.step(alice);
+        let status = agora_json(alice, &["validator", "status", &joiner_account]);
+        if status["in_next_committee"] == true {
+            break status;
+        }
+        assert!(
+            load.elapsed() < std::time::Duration::from_secs(120),
+            "Ferdie was not elected: {status}"
+        );
+    };
+    let epoch = elected["epoch"].as_u64().unwrap();
+    let election = epoch * EPOCH + EPOCH / 2;
+    // The committee switches to his epoch once it finalizes this block: every node then
+    // dials the new committee, him too.
+    let last_before_his = (epoch + 1) * EPOCH;
+    let his_epoch_opens = last_before_his + 1;
+    while joiner.finalized_number() < election {
+        load.step(alice);
+        assert!(
+            alice.finalized_number() < last_before_his,
+            "Ferdie's node had not passed his election (block {election}) when the epoch \
+             before his ended (it holds {})",
+            joiner.finalized_number()
+        );
+    }
+    eprintln!(
+        "Ferdie's node passed his election (block {election}) when the committee had \
+         finalized block {}; the epoch before his ends at block {last_before_his}",
+        alice.finalized_number()
     );
 
-    // She leaves: no longer elected, the network goes on with the four.
-    let left = agora_json(eve, &["validator", "unregister", "--key", "//Eve"]);
-    assert_eq!(left["candidate_key"], Value::Null, "{left}");
-    alice.wait_for(
-        std::time::Duration::from_secs(120),
-        "Eve to leave the committee",
-        || {
-            let status = agora_json(alice, &["validator", "status", &eve_account]);
-            (status["in_current_committee"] == false).then_some(())
-        },
+    // He sits from the next epoch; his node proposes blocks the others finalize (a key outside
+    // the genesis committee authors as the account of the same bytes).
+    let joiner_author = AccountId(joiner_key.0);
+    let authored = loop {
+        load.step(alice);
+        let tip = alice.finalized_number();
+        let found = (his_epoch_opens..=tip).find(|n| {
+            let hash = alice.call(|c| c.block_hash(Some(*n)));
+            alice.call(|c| c.header(hash)).unwrap().author == joiner_author
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            load.elapsed() < std::time::Duration::from_secs(240),
+            "no finalized block authored by Ferdie"
+        );
+    };
+    let sitting = agora_json(alice, &["validator", "status", &joiner_account]);
+    assert_eq!(sitting["in_current_committee"], true, "{sitting}");
+    assert_eq!(sitting["committee_size"], 5, "{sitting}");
+    joiner.wait_finalized(authored);
+    assert_eq!(
+        joiner.call(|c| c.block_hash(Some(authored))),
+        alice.call(|c| c.block_hash(Some(authored))),
+        "Ferdie's node holds the same chain"
     );
+
+    // Genesis validator Dave leaves: no longer elected, the network goes on with Alice, Bob,
+    // Charlie and Ferdie (Dave's node follows as a non-member).
+    let dave_account = format!("0x{}", hex::encode(dev_account("Dave").0));
+    let left = agora_json(&nodes[3], &["validator", "unregister", "--key", "//Dave"]);
+    assert_eq!(left["candidate_key"], Value::Null, "{left}");
+    let gone = loop {
+        load.step(alice);
+        let status = agora_json(alice, &["validator", "status", &dave_account]);
+        if status["in_current_committee"] == false {
+            break status;
+        }
+        assert!(
+            load.elapsed() < std::time::Duration::from_secs(360),
+            "Dave is still in the committee: {status}"
+        );
+    };
+    assert_eq!(gone["committee_size"], 4, "{gone}");
     let after = alice.finalized_number();
-    for node in &nodes[..4] {
-        node.wait_finalized(after + 5);
+    while alice.finalized_number() < after + 5 {
+        load.step(alice);
     }
+    let dave_author = dev_account("Dave");
+    let tip = alice.finalized_number();
+    for n in after + 1..=tip {
+        let hash = alice.call(|c| c.block_hash(Some(n)));
+        let author = alice.call(|c| c.header(hash)).unwrap().author;
+        assert_ne!(author, dave_author, "block {n} is Dave's after he left");
+    }
+
+    // No transfer was lost, and every node, Dave's too, holds the same state at the tip.
+    let paid = load.paid;
+    let payee = payee.to_string();
+    alice.wait_for(
+        std::time::Duration::from_secs(60),
+        "every transfer of the load to be finalized",
+        || (finalized_free(alice, &payee) == paid).then_some(()),
+    );
+    let tip = alice.finalized_number();
+    let at_tip: Vec<(Option<Hash>, u128)> = nodes
+        .iter()
+        .map(|node| {
+            node.wait_finalized(tip);
+            let hash = node.call(|c| c.block_hash(Some(tip)));
+            (hash, node.call(|c| c.balance(payee.clone(), hash)).free)
+        })
+        .collect();
+    assert!(
+        at_tip.iter().all(|state| *state == at_tip[0]),
+        "nodes disagree: {at_tip:?}"
+    );
+    load.assert_finality_kept_up("while the committee changed");
 }

@@ -202,6 +202,10 @@ impl AuthorApiServer for Mock {
             .map_err(|e| Error::new(ErrorCode::BadExtrinsic, e.to_string()))?;
         Ok(Hash::of(&bytes))
     }
+
+    fn validator_keys(&self) -> Result<Option<ValidatorKeys>, Error> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
