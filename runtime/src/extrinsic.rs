@@ -445,10 +445,13 @@ impl Extrinsic {
 
 /// Verifies many signatures at once; returns the index of the first bad one.
 ///
-/// sr25519 signatures are checked with schnorrkel's batch verification (one multiscalar
-/// multiplication for the whole batch), split across threads; ed25519 ones individually. The
-/// answer is the same as checking one by one: batching changes the cost, never the verdict,
-/// because a failed batch is re-checked one by one to find the culprit.
+/// sr25519 signatures are checked with schnorrkel's batch verification and ed25519 ones with
+/// ed25519-zebra's (one multiscalar multiplication per scheme for the whole batch), split
+/// across threads. The answer is the same as checking one by one: batching changes the cost,
+/// never the verdict, because a failed batch is re-checked one by one to find the culprit, and
+/// each batch verifier accepts exactly the signatures its single check accepts (for ed25519
+/// that holds because sp-core's single check is ed25519-zebra's, whose ZIP-215 rules make
+/// batch and single verification agree; ed25519-dalek's batch would not).
 pub fn verify_batch(items: &[(&Extrinsic, Vec<u8>)]) -> Result<(), (usize, ExtrinsicError)> {
     match verify_each(items)
         .into_iter()
@@ -482,11 +485,14 @@ pub fn verify_each(items: &[(&Extrinsic, Vec<u8>)]) -> Vec<Result<(), ExtrinsicE
         .collect()
 }
 
-/// Batch-verifies the sr25519 signatures of `chunk` and individually its ed25519 ones.
+/// Batch-verifies the sr25519 signatures of `chunk` in one batch and its ed25519 ones in
+/// another.
 fn batch_ok(chunk: &[(&Extrinsic, Vec<u8>)]) -> bool {
     let mut transcripts = Vec::with_capacity(chunk.len());
     let mut signatures = Vec::with_capacity(chunk.len());
     let mut publics = Vec::with_capacity(chunk.len());
+    let mut ed25519_batch = ed25519_zebra::batch::Verifier::new();
+    let mut ed25519_count = 0usize;
     for (xt, message) in chunk {
         match &xt.signature {
             MultiSignature::Sr25519(raw) => {
@@ -501,12 +507,18 @@ fn batch_ok(chunk: &[(&Extrinsic, Vec<u8>)]) -> bool {
                 signatures.push(signature);
                 publics.push(public);
             }
-            MultiSignature::Ed25519(_) => {
-                if xt.verify_signature(message).is_err() {
-                    return false;
-                }
+            MultiSignature::Ed25519(raw) => {
+                let key = ed25519_zebra::VerificationKeyBytes::from(xt.signer.0);
+                let signature = ed25519_zebra::Signature::from_bytes(raw);
+                ed25519_batch.queue((key, signature, message));
+                ed25519_count += 1;
             }
         }
+    }
+    // Like schnorrkel's below, the batch draws its coefficients from the OS; its verdict
+    // does not depend on the draw but for a chance of 2^-128 (see there).
+    if ed25519_count > 0 && ed25519_batch.verify(rand::rngs::OsRng).is_err() {
+        return false;
     }
     // The last argument is `deduplicate_public_keys`, not determinism: `verify_batch` draws the
     // batch's random coefficients from the OS, and must. It passes exactly when every
@@ -620,5 +632,100 @@ mod tests {
         expected.extend_from_slice(&TRANSACTION_VERSION.to_le_bytes());
         expected.extend_from_slice(&[1; 64]);
         assert_eq!(message, expected);
+    }
+
+    /// `n` remarks signed in turn by sr25519 and ed25519 keys, with their signing messages.
+    fn signed_remarks(n: usize) -> Vec<(Extrinsic, Vec<u8>)> {
+        let genesis = Hash([3; 32]);
+        (0..n)
+            .map(|i| {
+                let call = RuntimeCall::System(pallet_system::Call::Remark {
+                    remark: i.to_le_bytes().to_vec(),
+                });
+                let extra = SignedExtra {
+                    era: Era::Immortal,
+                    nonce: Compact(0),
+                    tip: Compact(0),
+                };
+                let seed = format!("//Signer{i}");
+                let xt = if i % 2 == 0 {
+                    let pair = sr25519::Pair::from_string(&seed, None).unwrap();
+                    Extrinsic::sign(&pair, call, extra, &genesis, &genesis)
+                } else {
+                    let pair = ed25519::Pair::from_string(&seed, None).unwrap();
+                    Extrinsic::sign(&pair, call, extra, &genesis, &genesis)
+                };
+                let message = signing_message(&xt.call, &xt.extra, &genesis, &genesis);
+                (xt, message)
+            })
+            .collect()
+    }
+
+    fn verdicts(items: &[(Extrinsic, Vec<u8>)]) -> Vec<Result<(), ExtrinsicError>> {
+        let refs: Vec<(&Extrinsic, Vec<u8>)> = items.iter().map(|(x, m)| (x, m.clone())).collect();
+        verify_each(&refs)
+    }
+
+    fn singly(items: &[(Extrinsic, Vec<u8>)]) -> Vec<Result<(), ExtrinsicError>> {
+        items
+            .iter()
+            .map(|(xt, message)| xt.verify_signature(message))
+            .collect()
+    }
+
+    /// Batches of both schemes (300 items: two chunks) give each signature the verdict of its
+    /// single check: all pass; a forged ed25519 signature in the second chunk, a forged
+    /// sr25519 one in the first, and an ed25519 signer whose key is not a curve point are each
+    /// refused, and nothing else is.
+    #[test]
+    fn batches_give_the_verdicts_of_single_checks_for_both_schemes() {
+        let mut items = signed_remarks(300);
+        assert!(verdicts(&items).iter().all(Result::is_ok));
+        assert_eq!(
+            verify_batch(
+                &items
+                    .iter()
+                    .map(|(x, m)| (x, m.clone()))
+                    .collect::<Vec<_>>()
+            ),
+            Ok(())
+        );
+        let MultiSignature::Ed25519(raw) = &mut items[261].0.signature else {
+            panic!("odd items are ed25519")
+        };
+        raw[0] ^= 1;
+        let MultiSignature::Sr25519(raw) = &mut items[4].0.signature else {
+            panic!("even items are sr25519")
+        };
+        raw[5] ^= 1;
+        // No point on the curve has y = 2 (x² would have to be a non-residue).
+        let mut bad_key = [0u8; 32];
+        bad_key[0] = 2;
+        items[99].0.signer = AccountId(bad_key);
+        let got = verdicts(&items);
+        assert_eq!(got, singly(&items));
+        let refused: Vec<usize> = (0..got.len()).filter(|&i| got[i].is_err()).collect();
+        assert_eq!(refused, [4, 99, 261]);
+        let refs: Vec<(&Extrinsic, Vec<u8>)> = items.iter().map(|(x, m)| (x, m.clone())).collect();
+        assert_eq!(verify_batch(&refs).map_err(|(index, _)| index), Err(4));
+    }
+
+    /// An ed25519 signature valid only under the cofactored equation (a small-order
+    /// component added to R) is judged the same by the batch as by sp-core's single check,
+    /// whichever that is: batch and single verification must never disagree.
+    #[test]
+    fn an_ed25519_signature_with_a_torsion_component_is_judged_alike_in_a_batch() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        let mut items = signed_remarks(4);
+        let MultiSignature::Ed25519(raw) = &mut items[1].0.signature else {
+            panic!("odd items are ed25519")
+        };
+        let r = CompressedEdwardsY(raw[..32].try_into().unwrap())
+            .decompress()
+            .unwrap();
+        // A point of order 8.
+        let torsion = curve25519_dalek::constants::EIGHT_TORSION[1];
+        raw[..32].copy_from_slice((r + torsion).compress().as_bytes());
+        assert_eq!(verdicts(&items), singly(&items));
     }
 }
