@@ -199,7 +199,7 @@ impl Run {
             .with_attribute("index", v.index)
             .with_attribute("incarnation", v.incarnation);
         let partition = format!("v{}", v.index);
-        let consensus = if self.fault == Fault::InvalidBlocks && v.index == BYZANTINE {
+        let consensus = if self.fault.forges() && v.index == BYZANTINE {
             let forger = Forger {
                 chain: chain.clone(),
                 forged: Arc::default(),
