@@ -35,7 +35,7 @@
 //! | `state_subscribeStorage` | [`StateWatchApi`](StateWatchApiClient) | `[[key…]]` | notifications `state_storage` with a [`StorageChangeSet`]: every key first, then the changed ones at each new best block (1–1000 keys; the node allows 64 subscriptions per connection); `state_unsubscribeStorage` ends it |
 //! | `payment_queryInfo` | [`PaymentApi`](PaymentApiClient) | `[hex, hash?]` | [`DispatchInfo`]: `{weight, class, partialFee}`, the fee without tip as a decimal string |
 //! | `author_submitExtrinsic` | [`AuthorApi`](AuthorApiClient) | `[hex]` | extrinsic hash |
-//! | `author_validatorKeys` | [`AuthorApi`](AuthorApiClient) | – | [`ValidatorKeys`] of the node's `--validator-key`, or `null` |
+//! | `author_validatorKeys` | [`AuthorApi`](AuthorApiClient) | – | [`ValidatorKeys`] of the node's validator key (`--validator-key`, `--validator-key-file`, `--dev`), or `null` |
 //! | `author_submitAndWatchExtrinsic` | [`AuthorWatchApi`](AuthorWatchApiClient) | `[hex]` | notifications `author_extrinsicUpdate` with [`ExtrinsicStatus`]: `"ready"`, then `{"finalized": hash, "number": n}` or `"dropped"`; `author_unwatchExtrinsic` ends it |
 //! | `agora_balance` | [`AgoraApi`](AgoraApiClient) | `[address, hash?]` | [`AccountBalance`]: `{address, free, reserved, total, nonce}` |
 //! | `agora_events` | [`AgoraApi`](AgoraApiClient) | `[hash?]` | the events of a block as JSON, for people and scripts (default: finalized head) |

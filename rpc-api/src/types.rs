@@ -351,11 +351,14 @@ pub struct BlobPresence {
 
 /// `author_validatorKeys`: the public keys of the node's `--validator-key`, the two that
 /// `agora validator register` names (both derive from the one secret).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidatorKeys {
     /// The sr25519 key of the node's block VRF proofs (`pallet_staking::beacon`).
     #[serde(rename = "beaconKey")]
     pub beacon_key: Hash,
+    /// The consensus key's signature of `"agora/beacon-key-binding/v1" ‖ beacon key`: the
+    /// key's holder vouches for the beacon key (`pallet_staking::beacon::verify_binding`).
+    pub binding: Hex,
     /// The ed25519 consensus key, also the node's p2p identity.
     #[serde(rename = "consensusKey")]
     pub consensus_key: Hash,

@@ -99,7 +99,32 @@ impl NodeArgs {
             return Ok((consensus_key, beacon_key, address));
         }
         let beacon_key = match rpc.validator_keys().await? {
-            Some(keys) if keys.consensus_key == consensus_key => keys.beacon_key,
+            Some(keys) if keys.consensus_key == consensus_key => {
+                // The node could name any beacon key: only the consensus key's signature
+                // shows that the key's holder owns it.
+                let vouched = keys
+                    .binding
+                    .decode()
+                    .ok()
+                    .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+                    .is_some_and(|signature| {
+                        pallet_staking::beacon::verify_binding(
+                            &consensus_key,
+                            &keys.beacon_key,
+                            &signature,
+                        )
+                    });
+                if !vouched {
+                    return Err(CliError::InvalidArgument(format!(
+                        "the node at {} names beacon key {} for --consensus-key {consensus_key} \
+                         without that key's signature vouching for it: give --beacon-key \
+                         (`agora-node key inspect` prints it)",
+                        rpc.url(),
+                        keys.beacon_key
+                    )));
+                }
+                keys.beacon_key
+            }
             held => {
                 let holds = match held {
                     Some(keys) => format!("runs validator key {}", keys.consensus_key),

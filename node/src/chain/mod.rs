@@ -435,11 +435,12 @@ impl Chain {
         let _ = self.inner.proposer.set(signer);
     }
 
-    /// The consensus key and the beacon key of this node's validator key (public halves),
-    /// if it proposes ([`Chain::set_proposer`]).
-    pub fn validator_keys(&self) -> Option<(Hash, Hash)> {
+    /// The consensus key and the beacon key of this node's validator key (public halves) and
+    /// the consensus key's signature vouching for the beacon key, if it proposes
+    /// ([`Chain::set_proposer`]).
+    pub fn validator_keys(&self) -> Option<(Hash, Hash, [u8; 64])> {
         let signer = self.inner.proposer.get()?;
-        Some((signer.proposer(), signer.beacon_key()))
+        Some((signer.proposer(), signer.beacon_key(), signer.binding()))
     }
 
     /// Fetches with `fetch` the blobs a block to import needs and this node lacks, from now on

@@ -9,9 +9,11 @@
 //!
 //! 1. tracks the new committee as the p2p peer set of that epoch (id = 2 · epoch): members
 //!    are primary peers, dialed at the address the chain records, else at the address
-//!    [`Config`] gives for the key; other configured peers are secondary (a full node dials
-//!    everyone). The network keeps the two newest sets, so members of the previous epoch
-//!    that are still catching up stay connected;
+//!    [`Config`] gives for the key; other configured peers are secondary, accepted but not
+//!    dialed — except on a node that sits in no committee of the set (a full node, or a
+//!    validator not yet elected), which dials them to follow the chain. The network keeps
+//!    the two newest sets, so members of the previous epoch that are still catching up stay
+//!    connected;
 //! 2. stops the previous epoch's engine;
 //! 3. if one of this node's keys is in the committee, starts an engine for the epoch: its
 //!    votes, certificates and backfill travel on subchannel `epoch` of the three consensus
@@ -20,12 +22,14 @@
 //!    the chain's last finalization if that is of this epoch (a restart), else from the block
 //!    that opens the epoch as its genesis;
 //! 4. once the chain knows the committee elected for the next epoch ([`Chain::committee`]
-//!    of `epoch + 1`, from the election block in the middle of the epoch on), tracks the
-//!    epoch's peer set again (id = 2 · epoch + 1) with the elected members outside the
-//!    committee added as secondary peers, at the address the chain records for them. A
-//!    newcomer is accepted — and so follows the chain and catches up — from its election on,
-//!    not only from the first block it must sign; without this, a validator no peer lists in
-//!    `--peer` heard nothing until its epoch began and missed its first views catching up.
+//!    of `epoch + 1`, from the election block in the middle of the epoch on) and it has
+//!    members outside this epoch's, tracks the epoch's peer set again (id = 2 · epoch + 1)
+//!    with those newcomers added as primary peers, dialed at the address the chain records
+//!    for them, and the previous committee's leavers as secondary (this set pushes the
+//!    previous epoch's out of the window). A newcomer is reached — and so follows the chain
+//!    and catches up — from its election on, not only from the first block it must sign;
+//!    without this, a validator no peer lists in `--peer` heard nothing until its epoch
+//!    began and missed its first views catching up.
 //!
 //! The engine of epoch `e` never finalizes past the last block of `e`: at that height the
 //! chain re-proposes the last block instead of building a child ([`Chain::propose`]), so the
@@ -106,11 +110,13 @@ impl<E: Rt, C: Chain> Orchestrator<E, C> {
                     Err(error) => return error,
                 }
             }
+            // Only once the epoch's own set is tracked (ids must increase: 2e, then 2e + 1).
             let next = start.epoch + 1;
-            if announced != Some(next) {
+            let entered = running.as_ref().map(|(epoch, _)| *epoch) == Some(start.epoch);
+            if entered && announced != Some(next) {
                 if let Ok(elected) = self.certifier.committee_of(next) {
                     if let Err(error) = self.announce(start.epoch, &elected) {
-                        return error;
+                        warn!(epoch = next, %error, "cannot add the elected committee's newcomers to the peer set");
                     }
                     announced = Some(next);
                 }
@@ -130,20 +136,34 @@ impl<E: Rt, C: Chain> Orchestrator<E, C> {
     }
 
     /// The peer set of `epoch` (steps 1 and 4 of the [module documentation](self)): its
-    /// committee `members` as primary peers; configured peers and the `elected` members of the
-    /// next committee outside it as secondary (a full node's are all primary: it dials them).
+    /// committee `members` and the `newcomers` elected for the next epoch as primary peers
+    /// (dialed, at the address the chain records, else the configured one); `leavers` of the
+    /// previous committee as secondary (accepted, not dialed); other configured peers as
+    /// secondary, or as primary if this node sits in no committee of the set (a full node, or
+    /// a validator not yet elected, dials them to follow the chain).
     fn peer_set(
         &self,
         epoch: u64,
         members: &[super::Member],
-        elected: &[super::Member],
+        newcomers: &[super::Member],
+        leavers: &[super::Member],
     ) -> Result<commonware_p2p::AddressableTrackedPeers<PublicKey>, Error> {
         let book = self.configured_addresses();
-        let full = self.signer.is_none();
+        let address_of =
+            |member: &super::Member| member.address.or_else(|| book.get(&member.key).copied());
+        let own_key: Option<[u8; 32]> = self.signer.as_ref().map(|signer| {
+            let public = signer.public_key();
+            let mut key = [0u8; 32];
+            key.copy_from_slice(public.as_ref());
+            key
+        });
+        let sits = |key: &[u8; 32]| members.iter().chain(newcomers).any(|m| m.key == *key);
+        let follows = own_key.as_ref().is_none_or(|key| !sits(key));
         let mut primary = Vec::new();
         let mut secondary = Vec::new();
-        for member in members {
-            match member.address.or_else(|| book.get(&member.key).copied()) {
+        // Members and newcomers first: of two addresses for one key, the first is kept.
+        for member in members.iter().chain(newcomers) {
+            match address_of(member) {
                 Some(address) => primary.push((decode_key(&member.key)?, Address::from(address))),
                 None => warn!(
                     key = %hex::encode(member.key),
@@ -152,18 +172,15 @@ impl<E: Rt, C: Chain> Orchestrator<E, C> {
                 ),
             }
         }
-        let others = book.iter().map(|(key, address)| (*key, Some(*address)));
-        let newcomers = elected.iter().map(|member| {
-            let address = member.address.or_else(|| book.get(&member.key).copied());
-            (member.key, address)
-        });
-        for (key, address) in others.chain(newcomers) {
-            if members.iter().any(|member| member.key == key) {
+        let leaving = leavers
+            .iter()
+            .filter_map(|member| Some((member.key, address_of(member)?)));
+        for (key, address) in leaving.chain(book.iter().map(|(key, address)| (*key, *address))) {
+            if sits(&key) {
                 continue;
             }
-            let Some(address) = address else { continue };
             let entry = (decode_key(&key)?, Address::from(address));
-            if full {
+            if follows && book.contains_key(&key) {
                 primary.push(entry);
             } else {
                 secondary.push(entry);
@@ -176,17 +193,35 @@ impl<E: Rt, C: Chain> Orchestrator<E, C> {
     }
 
     /// Step 4 of the [module documentation](self): the committee elected for `epoch + 1` is
-    /// known, so its new members join this epoch's peer set.
+    /// known; if it has members outside this epoch's, they join this epoch's peer set.
     fn announce(&mut self, epoch: u64, elected: &[super::Member]) -> Result<(), Error> {
         let members = self.certifier.committee_of(epoch)?;
-        let peers = self.peer_set(epoch, &members, elected)?;
-        let joining = elected
+        let outside = |committee: &[super::Member], m: &super::Member| {
+            !committee.iter().any(|c| c.key == m.key)
+        };
+        let newcomers: Vec<super::Member> = elected
             .iter()
-            .filter(|e| !members.iter().any(|m| m.key == e.key))
-            .count();
+            .filter(|m| outside(&members, m))
+            .cloned()
+            .collect();
+        if newcomers.is_empty() {
+            return Ok(());
+        }
+        // The set of epoch - 1 leaves the window now: keep accepting its leavers.
+        let previous = match epoch.checked_sub(1) {
+            Some(before) => self.certifier.committee_of(before).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let leavers: Vec<super::Member> = previous
+            .iter()
+            .filter(|m| outside(&members, m))
+            .cloned()
+            .collect();
+        let peers = self.peer_set(epoch, &members, &newcomers, &leavers)?;
         info!(
             epoch = epoch + 1,
-            joining, "the next committee is elected; its new members may connect"
+            joining = newcomers.len(),
+            "the next committee is elected; its new members may connect"
         );
         let _ = self.oracle.track(2 * epoch + 1, peers);
         Ok(())
@@ -198,7 +233,7 @@ impl<E: Rt, C: Chain> Orchestrator<E, C> {
         let members = self.certifier.committee_of(start.epoch)?;
         let keys: Vec<[u8; 32]> = members.iter().map(|m| m.key).collect();
         let set = committee(&keys)?;
-        let peers = self.peer_set(start.epoch, &members, &[])?;
+        let peers = self.peer_set(start.epoch, &members, &[], &[])?;
         let _ = self.oracle.track(2 * start.epoch, peers);
         let Some(signer) = self.signer.clone() else {
             return Ok(None);

@@ -137,6 +137,25 @@ impl MockChain {
         self
     }
 
+    /// This chain recording no committee member's address (the configured ones are used).
+    fn without_member_addresses(mut self) -> Self {
+        let committees = self
+            .committees
+            .iter()
+            .map(|members| {
+                members
+                    .iter()
+                    .map(|member| Member {
+                        key: member.key,
+                        address: None,
+                    })
+                    .collect()
+            })
+            .collect();
+        self.committees = Arc::new(committees);
+        self
+    }
+
     /// This chain answering every sync request with the same old run, counting requests in
     /// `asked`.
     fn serving_stale_runs(mut self, asked: Arc<std::sync::atomic::AtomicUsize>) -> Self {
@@ -2222,27 +2241,38 @@ fn committees_change_at_epoch_boundaries() {
     }
 }
 
-/// A validator that no peer lists is accepted from its election on: elected in the middle of
-/// epoch 0 (its address only on chain), it follows the chain and catches up while epoch 0 is
-/// still running, and leads blocks from epoch 1. Before, the committee accepted its connection
-/// only once epoch 1 began, so it spent its first views catching up.
-#[test]
-fn an_elected_newcomer_no_peer_lists_catches_up_before_its_epoch() {
-    const LENGTH: u64 = 20;
+/// Runs validators 0–3 (epoch 0's committee) and newcomer 4, elected in the middle of epoch 0
+/// for epoch 1 and listed by no validator in its configuration (its address only on chain),
+/// with seed `run_seed`. `stale` gives the newcomer's chain no committee addresses and its
+/// configuration wrong ones, so it cannot dial anyone and must be dialed. Asserts that the
+/// newcomer passed its election block while the committee was still in epoch 0, follows the
+/// same chain and leads finalized blocks.
+fn an_elected_newcomer_catches_up_before_its_epoch(run_seed: u64, stale: bool) {
+    const LENGTH: u64 = 40;
     let committees: [&[usize]; 2] = [&[0, 1, 2, 3], &[0, 1, 2, 3, 4]];
     let mut configs = committee_config(4);
     let mut config = configs[0].clone();
     config.listen = address(4);
     config.signer_seed = seed(4);
+    if stale {
+        for (i, validator) in config.validators.iter_mut().enumerate() {
+            validator.1 = address(100 + i);
+        }
+    }
     configs.push(config);
     let chains: Vec<MockChain> = (0..5)
         .map(|i| {
-            MockChain::new(i)
+            let chain = MockChain::new(i)
                 .with_epochs(LENGTH, &committees)
-                .elected_mid_epoch()
+                .elected_mid_epoch();
+            if stale && i == 4 {
+                chain.without_member_addresses()
+            } else {
+                chain
+            }
         })
         .collect();
-    let runner = timed(11);
+    let runner = timed(run_seed);
     let run_chains = chains.clone();
     let caught_up_during = runner.start(|context| async move {
         let chains = run_chains;
@@ -2275,7 +2305,8 @@ fn an_elected_newcomer_no_peer_lists_catches_up_before_its_epoch() {
     assert_eq!(
         caught_up_during,
         Some(0),
-        "the newcomer passed its election block while the committee was still in epoch 0"
+        "seed {run_seed}: the newcomer passed its election block while the committee was still in \
+         epoch 0"
     );
     let reference = chains[0].finalized_blocks();
     let joined = chains[4].finalized_blocks();
@@ -2288,6 +2319,24 @@ fn an_elected_newcomer_no_peer_lists_catches_up_before_its_epoch() {
             .any(|hash| chains[0].block(*hash).proposer == 4),
         "the newcomer leads finalized blocks"
     );
+}
+
+/// A validator that no peer lists is reached from its election on: elected in the middle of
+/// epoch 0, it follows the chain and catches up while epoch 0 is still running, and leads
+/// blocks from epoch 1. Before, the committee accepted its connection only once epoch 1
+/// began, so it spent its first views catching up. Three seeds.
+#[test]
+fn an_elected_newcomer_no_peer_lists_catches_up_before_its_epoch() {
+    for seed in [11, 12, 13] {
+        an_elected_newcomer_catches_up_before_its_epoch(seed, false);
+    }
+}
+
+/// The same newcomer knowing no committee member's address (so it cannot dial anyone): the
+/// committee dials it at the address the chain records, from its election on.
+#[test]
+fn an_elected_newcomer_that_cannot_dial_is_dialed_by_the_committee() {
+    an_elected_newcomer_catches_up_before_its_epoch(21, true);
 }
 
 /// Conflicting votes signed by commonware's own signer become evidence whose signatures the

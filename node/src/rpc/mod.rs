@@ -513,8 +513,9 @@ impl AuthorApiServer for Rpc {
         Ok(self
             .chain
             .validator_keys()
-            .map(|(consensus_key, beacon_key)| ValidatorKeys {
+            .map(|(consensus_key, beacon_key, binding)| ValidatorKeys {
                 beacon_key,
+                binding: Hex::encode(&binding),
                 consensus_key,
             }))
     }

@@ -1027,6 +1027,11 @@ fn a_validator_registers_its_nodes_keys_without_copying_the_beacon_key() {
         (keys.consensus_key, keys.beacon_key),
         (alice_key, alice_beacon)
     );
+    let binding: [u8; 64] = keys.binding.decode().unwrap().try_into().unwrap();
+    assert!(
+        pallet_staking::beacon::verify_binding(&alice_key, &alice_beacon, &binding),
+        "the consensus key vouches for the beacon key"
+    );
 
     // Alice moves her candidacy to a new address through her own node: the beacon key is
     // the node's.

@@ -48,6 +48,11 @@ pub const GENESIS_BEACON_TAG: &[u8] = b"agora/beacon/v1/genesis";
 /// Domain of the beacon key's derivation from a consensus seed.
 pub const BEACON_KEY_TAG: &[u8] = b"agora/beacon-key/v1";
 
+/// What a consensus key signs to vouch for its beacon key: `tag ‖ beacon key`
+/// ([`BeaconSigner::binding`], [`verify_binding`]). Off chain only: a node shows it to the
+/// CLI that registers the pair, so a node cannot hand out a beacon key its key does not own.
+pub const BINDING_TAG: &[u8] = b"agora/beacon-key-binding/v1";
+
 /// A block's beacon contribution: who proposed it and its VRF pre-output and proof.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub struct BeaconProof {
@@ -170,22 +175,45 @@ pub struct BeaconSigner {
     secret: [u8; 32],
     /// Expanded as sp-core expands a seed (`ExpansionMode::Ed25519`).
     keypair: Keypair,
+    /// The consensus key's signature of [`BINDING_TAG`] ‖ the beacon key.
+    binding: [u8; 64],
+}
+
+/// Whether `signature` is `consensus_key`'s signature of [`BINDING_TAG`] ‖ `beacon_key`: the
+/// holder of the consensus key vouches that the beacon key is its own.
+pub fn verify_binding(consensus_key: &Hash, beacon_key: &Hash, signature: &[u8; 64]) -> bool {
+    let message = [BINDING_TAG, &beacon_key.0[..]].concat();
+    ed25519::Pair::verify(
+        &ed25519::Signature::from_raw(*signature),
+        &message,
+        &ed25519::Public::from_raw(consensus_key.0),
+    )
 }
 
 impl BeaconSigner {
     /// The signer of the validator whose ed25519 consensus seed is `seed`: the beacon key is
     /// the sr25519 mini-secret `blake3("agora/beacon-key/v1" ‖ seed)`.
     pub fn from_consensus_seed(seed: &[u8; 32]) -> BeaconSigner {
-        let proposer = Hash(ed25519::Pair::from_seed(seed).public().0);
+        let consensus = ed25519::Pair::from_seed(seed);
+        let proposer = Hash(consensus.public().0);
         let secret = Hash::of_parts(&[BEACON_KEY_TAG, seed]).0;
         let keypair = MiniSecretKey::from_bytes(&secret)
             .expect("a mini-secret is any 32 bytes")
             .expand_to_keypair(ExpansionMode::Ed25519);
+        let binding = consensus
+            .sign(&[BINDING_TAG, &keypair.public.to_bytes()[..]].concat())
+            .0;
         BeaconSigner {
             proposer,
             secret,
             keypair,
+            binding,
         }
+    }
+
+    /// The consensus key's signature vouching for the beacon key (see [`verify_binding`]).
+    pub fn binding(&self) -> [u8; 64] {
+        self.binding
     }
 
     /// The consensus key the proofs name.

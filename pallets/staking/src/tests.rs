@@ -975,6 +975,35 @@ mod beacons {
         (result.unwrap(), after)
     }
 
+    /// A consensus key's binding vouches for its own beacon key only, under its own key only.
+    #[test]
+    fn a_binding_vouches_for_the_beacon_key_of_its_consensus_key_only() {
+        use crate::beacon::verify_binding;
+        let (alice, bob) = (signer("A"), signer("B"));
+        assert!(verify_binding(
+            &alice.proposer(),
+            &alice.beacon_key(),
+            &alice.binding()
+        ));
+        assert!(!verify_binding(
+            &alice.proposer(),
+            &bob.beacon_key(),
+            &alice.binding()
+        ));
+        assert!(!verify_binding(
+            &bob.proposer(),
+            &alice.beacon_key(),
+            &alice.binding()
+        ));
+        let mut forged = alice.binding();
+        forged[7] ^= 1;
+        assert!(!verify_binding(
+            &alice.proposer(),
+            &alice.beacon_key(),
+            &forged
+        ));
+    }
+
     #[test]
     fn a_blocks_beacon_is_its_proposers_vrf_over_the_parents_beacon() {
         let state = super::equivocations::chain_at_genesis();
