@@ -5,9 +5,10 @@
 #       docs/simulation.md): four validators on the real chain, runtime and RocksDB under
 #       commonware's deterministic runtime, N seeds of every scenario (crash_restart,
 #       partition_heal, lossy_links, equivocating_validator, withholding_validator,
-#       invalid_blocks, crashes_partitions_and_invalid_blocks_on_lossy_links), or of NAME
-#       only. A failure names its scenario and seed; rerun it with
-#       --first-seed SEED --seeds 1 --scenario NAME (add AGORA_SIM_LOG=debug for the logs).
+#       invalid_blocks, joining_validator,
+#       crashes_partitions_and_invalid_blocks_on_lossy_links), or of NAME only. A failure
+#       names its scenario and seed; rerun it with --first-seed SEED --seeds 1 --scenario NAME
+#       (add AGORA_SIM_LOG=debug for the logs).
 #       CI runs a short horizon of the same tests (`cargo test -p agora-node`).
 #   scripts/sim.sh economics --seeds N [--blocks B] [--first-seed S] [--verifiers V] [--output json]
 #       the agent-based economics simulation on the real runtime (crate `sim/`, spec in its

@@ -30,6 +30,8 @@ pub(super) struct Outcome {
     pub(super) byzantine_bond: u128,
     /// Messages from //Dave delivered to the others.
     pub(super) heard_from_byzantine: u64,
+    /// Finalized blocks the joiner of `joining_validator` authored.
+    pub(super) joiner_authored: usize,
 }
 
 /// The senders' (nonce, free balance) at `root` of `db`.
@@ -103,6 +105,16 @@ pub(super) fn check(fault: Fault, seed: u64, outcome: &Outcome) {
             "{name} seed {seed}: the equivocator is still in the last committee"
         );
     }
+    if fault == Fault::JoiningValidator {
+        assert!(
+            outcome.last_committee.contains(&consensus_public(JOINER)),
+            "{name} seed {seed}: the joiner is not in the last committee"
+        );
+        assert!(
+            outcome.joiner_authored > 0,
+            "{name} seed {seed}: the joiner authored no finalized block"
+        );
+    }
 }
 
 /// What [`check`] needs from `running` (each validator's chain and whether it follows the
@@ -162,6 +174,12 @@ pub(super) fn collect(
     let byzantine_bond =
         pallet_staking::Ledger::get(&reference.finalized_view(), &account(NAMES[BYZANTINE]))
             .map_or(0, |ledger| ledger.active);
+    // The beacon proof names the proposer's consensus key (and is checked against it).
+    let joiner = Hash(consensus_public(JOINER));
+    let joiner_authored = finalized[0]
+        .iter()
+        .filter(|hash| reference.header(hash).expect("stored").beacon.proposer == joiner)
+        .count();
     Outcome {
         finalized,
         follows: running.iter().map(|(_, follows)| *follows).collect(),
@@ -169,5 +187,6 @@ pub(super) fn collect(
         last_committee,
         byzantine_bond,
         heard_from_byzantine,
+        joiner_authored,
     }
 }

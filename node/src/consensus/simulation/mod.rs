@@ -1,8 +1,8 @@
-//! Whole-node simulation: four validators, each running the real chain (runtime, transaction
-//! pool, RocksDB in a temporary directory) under the real consensus and p2p stack, on
-//! commonware's deterministic runtime, under one fault per scenario. A seed fixes everything
-//! (the runtime's scheduling and clock, the faults, the load), so a failing seed replays
-//! exactly.
+//! Whole-node simulation: four validators (five in `joining_validator`), each running the
+//! real chain (runtime, transaction pool, RocksDB in a temporary directory) under the real
+//! consensus and p2p stack, on commonware's deterministic runtime, under one fault per
+//! scenario. A seed fixes everything (the runtime's scheduling and clock, the faults, the
+//! load), so a failing seed replays exactly.
 //!
 //! # A run
 //!
@@ -49,6 +49,10 @@
 //! - `withholding_validator`: //Dave runs but nothing it sends arrives.
 //! - `invalid_blocks`: //Dave proposes blocks with a forged state root; none is ever
 //!   finalized.
+//! - `joining_validator`: no fault; a fifth validator, in no genesis committee and in no
+//!   other validator's configuration, runs from the start and registers with a bond (its
+//!   address only on chain); it must be elected, sit in the last committee and author
+//!   finalized blocks.
 //! - `crashes_partitions_and_invalid_blocks_on_lossy_links`: all of it in one run — every
 //!   message lost with probability 1/10 and delayed up to 200 ms, //Dave proposing forged
 //!   blocks, and episodes drawn in turn between a crash and restart of any validator and a
@@ -58,7 +62,8 @@
 //!
 //! # Seeds
 //!
-//! Each scenario runs `AGORA_SIM_SEEDS` seeds (default [`CI_SEEDS`]) from
+//! Each scenario runs `AGORA_SIM_SEEDS` seeds (default [`CI_SEEDS`], half as many for
+//! `joining_validator`) from
 //! `AGORA_SIM_FIRST_SEED` (default 0); `AGORA_SIM_SCENARIO` runs only the scenario of that
 //! name. `scripts/sim.sh --seeds N` runs them in a release build. A failure names its scenario
 //! and seed.
@@ -112,10 +117,14 @@ const MIN_HEIGHT: u64 = 2 * EPOCH_LENGTH + 4;
 const HEAL_BOUND: Duration = Duration::from_secs(60);
 /// Seeds per scenario in the test suite.
 const CI_SEEDS: u64 = 40;
-/// The committee never grows past the four validators (sizes the p2p mailboxes).
+/// The committee never grows past the four validators (sizes the p2p mailboxes); five in
+/// `joining_validator`.
 const MAX_COMMITTEE: u32 = 4;
 /// Validators.
 const NAMES: [&str; 4] = ["Alice", "Bob", "Charlie", "Dave"];
+/// The validator that joins in `joining_validator` (index 4): in no genesis committee and in
+/// no other validator's configuration.
+const JOINER: &str = "Joiner";
 /// The byzantine validator of the byzantine scenarios.
 const BYZANTINE: usize = 3;
 /// Accounts the client sends transfers from.
@@ -135,6 +144,8 @@ enum Fault {
     /// Every kind at once: crashes and partitions by turns, on lossy links, with //Dave
     /// proposing invalid blocks.
     AllAtOnce,
+    /// No fault: a fifth validator registers with stake during the run and joins.
+    JoiningValidator,
 }
 
 impl Fault {
@@ -147,6 +158,26 @@ impl Fault {
             Fault::WithholdingValidator => "withholding_validator",
             Fault::InvalidBlocks => "invalid_blocks",
             Fault::AllAtOnce => "crashes_partitions_and_invalid_blocks_on_lossy_links",
+            Fault::JoiningValidator => "joining_validator",
+        }
+    }
+
+    /// The finalized height every protocol-following validator reaches: [`MIN_HEIGHT`], and
+    /// two epochs more in `joining_validator`, whose joiner sits from the second or third.
+    fn min_height(self) -> u64 {
+        if self == Fault::JoiningValidator {
+            MIN_HEIGHT + 2 * EPOCH_LENGTH
+        } else {
+            MIN_HEIGHT
+        }
+    }
+
+    /// The validators of a run: the four of the genesis committee, and the joiner.
+    fn validators(self) -> usize {
+        if self == Fault::JoiningValidator {
+            NAMES.len() + 1
+        } else {
+            NAMES.len()
         }
     }
 
@@ -169,7 +200,7 @@ impl Fault {
 
 /// The running validators that follow the protocol.
 fn honest(fault: Fault) -> Vec<usize> {
-    (0..NAMES.len())
+    (0..fault.validators())
         .filter(|&i| !(fault.byzantine() && i == BYZANTINE))
         .collect()
 }
@@ -229,12 +260,12 @@ impl Sim {
     /// Starts the proxies and the validators (at random moments) and sets the scenario's
     /// standing faults.
     async fn start(context: deterministic::Context, fault: Fault, seed: u64, base: &Path) -> Sim {
-        let spec = spec();
+        let spec = spec_for(fault);
         let genesis = spec.genesis().block.hash();
-        let validators: Vec<Validator> = (0..NAMES.len())
+        let validators: Vec<Validator> = (0..fault.validators())
             .map(|index| Validator {
                 index,
-                dir: base.join(NAMES[index]),
+                dir: base.join(name_of(index)),
                 chain: None,
                 consensus: None,
                 incarnation: 0,
@@ -260,7 +291,7 @@ impl Sim {
             proxies,
             byzantine: Vec::new(),
         };
-        for i in 0..NAMES.len() {
+        for i in 0..fault.validators() {
             // Nodes never start at one instant. Started together, every node's p2p dialer
             // ticks in step (the virtual clock has no jitter), so two nodes that dial each
             // other collide on every tick and never connect.
@@ -292,10 +323,14 @@ impl Sim {
         sim
     }
 
-    /// One client tick: waits [`CLIENT_INTERVAL`] and submits the load.
+    /// One client tick: waits [`CLIENT_INTERVAL`] and submits the load (and, in
+    /// `joining_validator`, the joiner's registration until it is included).
     async fn tick(&mut self) {
         self.context.sleep(CLIENT_INTERVAL).await;
         submit_load(&self.validators, &mut self.draws, self.genesis);
+        if self.fault == Fault::JoiningValidator {
+            submit_registration(&self.validators, self.genesis);
+        }
     }
 
     /// [`FAULT_PHASE`] under the scenario's episodic faults (crashes, partitions).
@@ -370,7 +405,7 @@ impl Sim {
             .map(|chain| chain.finalized_height())
             .max()
             .unwrap_or(0);
-        let target = (before + HEAL_PROGRESS).max(MIN_HEIGHT);
+        let target = (before + HEAL_PROGRESS).max(self.fault.min_height());
         let healed_at = self.context.current();
         let waited = |sim: &Sim| {
             sim.context
@@ -432,8 +467,14 @@ enum Pending {
     Heal,
 }
 
-/// Seeds to run: `AGORA_SIM_FIRST_SEED` and `AGORA_SIM_SEEDS` (see the module doc).
+/// Seeds to run: `AGORA_SIM_FIRST_SEED` and `AGORA_SIM_SEEDS` (see the module doc), by
+/// default [`CI_SEEDS`].
 fn seeds() -> std::ops::Range<u64> {
+    seeds_or(CI_SEEDS)
+}
+
+/// Seeds to run: `AGORA_SIM_FIRST_SEED` and `AGORA_SIM_SEEDS`, by default `ci_seeds`.
+fn seeds_or(ci_seeds: u64) -> std::ops::Range<u64> {
     let read = |name: &str, default: u64| {
         std::env::var(name)
             .ok()
@@ -445,7 +486,7 @@ fn seeds() -> std::ops::Range<u64> {
             .unwrap_or(default)
     };
     let first = read("AGORA_SIM_FIRST_SEED", 0);
-    first..first.saturating_add(read("AGORA_SIM_SEEDS", CI_SEEDS))
+    first..first.saturating_add(read("AGORA_SIM_SEEDS", ci_seeds))
 }
 
 fn scenario(fault: Fault) {
@@ -464,7 +505,12 @@ fn scenario(fault: Fault) {
     // Every seed runs; the failing ones are listed at the end (each also panicked with its
     // reason above).
     let mut failed = Vec::new();
-    let seeds = seeds();
+    // The joining scenario runs two epochs longer with a fifth node: fewer seeds in CI.
+    let seeds = if fault == Fault::JoiningValidator {
+        seeds_or(CI_SEEDS / 2)
+    } else {
+        seeds()
+    };
     for seed in seeds.clone() {
         let run = std::panic::catch_unwind(|| check(fault, seed, &simulate(fault, seed)));
         if run.is_err() {
@@ -535,4 +581,9 @@ fn invalid_blocks() {
 #[test]
 fn crashes_partitions_and_invalid_blocks_on_lossy_links() {
     scenario(Fault::AllAtOnce);
+}
+
+#[test]
+fn joining_validator() {
+    scenario(Fault::JoiningValidator);
 }

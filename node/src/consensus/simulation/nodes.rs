@@ -59,6 +59,7 @@ pub(super) fn keys(name: &str) -> &'static DevKeys {
         NAMES
             .iter()
             .chain(SENDERS.iter())
+            .chain([&JOINER])
             .map(|name| {
                 let signer = sp_core::ed25519::Pair::from_seed(
                     blake3::hash(format!("agora-sim/{name}").as_bytes()).as_bytes(),
@@ -80,6 +81,11 @@ pub(super) fn keys(name: &str) -> &'static DevKeys {
     &all[name]
 }
 
+/// The name of validator `index`: one of [`NAMES`], or [`JOINER`] after them.
+pub(super) fn name_of(index: usize) -> &'static str {
+    NAMES.get(index).copied().unwrap_or(JOINER)
+}
+
 pub(super) fn consensus_public(name: &str) -> [u8; 32] {
     keys(name).consensus_public
 }
@@ -91,6 +97,19 @@ pub(super) fn account(name: &str) -> AccountId {
 /// The account `name` signs transfers and reports with.
 pub(super) fn signer_account(name: &str) -> AccountId {
     keys(name).signer_account
+}
+
+/// The chain spec of a run of `fault`: [`spec`], and the joiner funded in
+/// `joining_validator` (only there, so the other scenarios' seeds keep their runs).
+pub(super) fn spec_for(fault: Fault) -> ChainSpec {
+    let mut spec = spec();
+    if fault == Fault::JoiningValidator {
+        spec.genesis.balances.push((
+            signer_account(JOINER),
+            agora_runtime::genesis::DEV_ENDOWMENT,
+        ));
+    }
+    spec
 }
 
 pub(super) fn spec() -> ChainSpec {
@@ -144,7 +163,7 @@ impl Run {
     pub(super) async fn start(&self, context: &deterministic::Context, v: &mut Validator) {
         v.incarnation += 1;
         v.listening.store(v.incarnation, Ordering::SeqCst);
-        let name = NAMES[v.index];
+        let name = name_of(v.index);
         let db_dir = v.dir.join("db");
         // A killed validator's tasks may hold its database a moment longer.
         let mut attempts = 0u32;
@@ -193,7 +212,11 @@ impl Run {
         config.max_block_size = u32::try_from(chain::MAX_BLOCK_BYTES).unwrap_or(u32::MAX);
         config.signing_record = Some(v.dir.join("consensus_signed_through"));
         config.links = Some(self.links.clone() as Arc<dyn Links>);
-        config.max_committee = MAX_COMMITTEE;
+        config.max_committee = if self.fault == Fault::JoiningValidator {
+            MAX_COMMITTEE + 1
+        } else {
+            MAX_COMMITTEE
+        };
         let node = context
             .child("validator")
             .with_attribute("index", v.index)
@@ -272,6 +295,26 @@ pub(super) async fn pump(
 }
 
 /// Submits each sender's transfer at its next finalized nonce to a random running validator.
+/// Submits the joiner's registration with a bond, at its stable address, to a running
+/// validator, until the joiner's account has sent it (its nonce is no longer 0).
+pub(super) fn submit_registration(validators: &[Validator], genesis: Hash) {
+    let Some(chain) = validators.iter().find_map(|v| v.chain.as_ref()) else {
+        return;
+    };
+    let keys = keys(JOINER);
+    if agora_runtime::System::account_nonce(&chain.finalized_view(), &keys.signer_account) > 0 {
+        return;
+    }
+    let call = RuntimeCall::Staking(pallet_staking::Call::RegisterValidator {
+        consensus_key: Hash(keys.consensus_public),
+        beacon_key: BeaconSigner::from_consensus_seed(&keys.consensus_seed).beacon_key(),
+        address: address(NAMES.len(), 0).to_string().into_bytes(),
+        bond: Compact(agora_runtime::genesis::GENESIS_VALIDATOR_BOND),
+    });
+    let extrinsic = Extrinsic::sign(&keys.signer, call, immortal_extra(0, 0), &genesis, &genesis);
+    let _ = chain.submit(&extrinsic.encode());
+}
+
 pub(super) fn submit_load(validators: &[Validator], draws: &mut Draws, genesis: Hash) {
     let running: Vec<&Chain> = validators.iter().filter_map(|v| v.chain.as_ref()).collect();
     if running.is_empty() {
