@@ -358,6 +358,8 @@ pub struct ValidatorKeys {
     pub beacon_key: Hash,
     /// The consensus key's signature of `"agora/beacon-key-binding/v1" ‖ beacon key`: the
     /// key's holder vouches for the beacon key (`pallet_staking::beacon::verify_binding`).
+    /// Empty from a node older than the field, which the CLI then refuses to trust.
+    #[serde(default)]
     pub binding: Hex,
     /// The ed25519 consensus key, also the node's p2p identity.
     #[serde(rename = "consensusKey")]

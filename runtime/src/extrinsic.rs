@@ -463,9 +463,10 @@ pub fn verify_batch(items: &[(&Extrinsic, Vec<u8>)]) -> Result<(), (usize, Extri
     }
 }
 
-/// Verifies many signatures at once and gives each its own verdict, in order: sr25519 in
-/// batches of 256 across threads, a failed batch re-checked one by one (so one bad signature
-/// costs its batch a second pass, never another's verdict).
+/// Verifies many signatures at once and gives each its own verdict, in order: chunks of 256
+/// across threads, each chunk's sr25519 and ed25519 signatures in one batch per scheme, a
+/// failed chunk re-checked one by one (so one bad signature costs its chunk a second pass,
+/// never another's verdict).
 pub fn verify_each(items: &[(&Extrinsic, Vec<u8>)]) -> Vec<Result<(), ExtrinsicError>> {
     use rayon::prelude::*;
     const CHUNK: usize = 256;
@@ -708,6 +709,64 @@ mod tests {
         assert_eq!(refused, [4, 99, 261]);
         let refs: Vec<(&Extrinsic, Vec<u8>)> = items.iter().map(|(x, m)| (x, m.clone())).collect();
         assert_eq!(verify_batch(&refs).map_err(|(index, _)| index), Err(4));
+    }
+
+    /// `batch_ok` itself, on chunks of ed25519 signatures only, says what the single checks say
+    /// of the whole chunk: valid signatures pass the batch (so a batch that always failed
+    /// would be caught), a forged one and an off-curve key fail it, and the edge cases of
+    /// ZIP-215 — a torsion component in R, the identity as key and R with s = 0 — are judged
+    /// as the single check judges them.
+    #[test]
+    fn the_ed25519_batch_alone_agrees_with_single_checks() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        let ed25519_only = || -> Vec<(Extrinsic, Vec<u8>)> {
+            signed_remarks(8)
+                .into_iter()
+                .filter(|(xt, _)| matches!(xt.signature, MultiSignature::Ed25519(_)))
+                .collect()
+        };
+        let judge = |items: &[(Extrinsic, Vec<u8>)]| -> bool {
+            let refs: Vec<(&Extrinsic, Vec<u8>)> =
+                items.iter().map(|(x, m)| (x, m.clone())).collect();
+            let batch = batch_ok(&refs);
+            let single = singly(items).iter().all(Result::is_ok);
+            assert_eq!(batch, single, "batch and single checks disagree");
+            batch
+        };
+        fn signature(items: &mut [(Extrinsic, Vec<u8>)], i: usize) -> &mut [u8; 64] {
+            match &mut items[i].0.signature {
+                MultiSignature::Ed25519(raw) => raw,
+                MultiSignature::Sr25519(_) => panic!("ed25519 only"),
+            }
+        }
+        assert!(judge(&ed25519_only()), "valid signatures pass the batch");
+        let mut forged = ed25519_only();
+        signature(&mut forged, 2)[40] ^= 1;
+        assert!(!judge(&forged));
+        let mut off_curve = ed25519_only();
+        off_curve[1].0.signer = AccountId({
+            let mut key = [0u8; 32];
+            key[0] = 2;
+            key
+        });
+        assert!(!judge(&off_curve));
+        let mut torsion = ed25519_only();
+        let raw = signature(&mut torsion, 0);
+        let r = CompressedEdwardsY(raw[..32].try_into().unwrap())
+            .decompress()
+            .unwrap();
+        let torsioned = r + curve25519_dalek::constants::EIGHT_TORSION[1];
+        raw[..32].copy_from_slice(torsioned.compress().as_bytes());
+        judge(&torsion);
+        // The identity as key, R the identity and s = 0: [8]sB = [8]R + [8]kA holds.
+        let mut identity = ed25519_only();
+        let mut point = [0u8; 32];
+        point[0] = 1;
+        identity[3].0.signer = AccountId(point);
+        let raw = signature(&mut identity, 3);
+        raw.fill(0);
+        raw[0] = 1;
+        judge(&identity);
     }
 
     /// An ed25519 signature valid only under the cofactored equation (a small-order

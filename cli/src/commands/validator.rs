@@ -67,7 +67,8 @@ pub struct NodeArgs {
     /// The node's sr25519 beacon public key, 0x-prefixed hex (`agora-node key inspect` prints
     /// it beside the consensus key: both come from the same secret). Without it, the node
     /// `--rpc` names is asked for its validator keys (`author_validatorKeys`), and its beacon
-    /// key is used if its consensus key is `--consensus-key`.
+    /// key is used if its consensus key is `--consensus-key` and that key's signature vouches
+    /// for it.
     #[arg(long, value_name = "HEX")]
     pub beacon_key: Option<String>,
     /// The node's p2p address, `IP:port`, for the other validators to dial.

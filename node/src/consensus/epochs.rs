@@ -72,6 +72,8 @@ pub(super) struct Orchestrator<E: Rt, C: Chain> {
     pub(super) partition: String,
     /// The double-sign guard's record (see [`super::guard`]); `None`: no guard.
     pub(super) record: Option<std::sync::Arc<super::guard::SigningRecord>>,
+    /// The most peers a tracked set may hold ([`super::network::max_peers_per_set`]).
+    pub(super) max_peer_set: usize,
 }
 
 impl<E: Rt, C: Chain> Orchestrator<E, C> {
@@ -159,32 +161,65 @@ impl<E: Rt, C: Chain> Orchestrator<E, C> {
         });
         let sits = |key: &[u8; 32]| members.iter().chain(newcomers).any(|m| m.key == *key);
         let follows = own_key.as_ref().is_none_or(|key| !sits(key));
+        // Each key once, the first address kept, and at most `max_peer_set` keys counting this
+        // node (commonware counts it whether listed or not, and panics on a larger set), taken
+        // in order of need: members, newcomers, configured peers, leavers.
+        let mut seen = std::collections::BTreeSet::<[u8; 32]>::new();
+        let mut room = self.max_peer_set.saturating_sub(1);
+        let mut admit = |key: [u8; 32]| -> Option<bool> {
+            if seen.contains(&key) {
+                return Some(false);
+            }
+            if own_key != Some(key) {
+                room = room.checked_sub(1)?;
+            }
+            seen.insert(key);
+            Some(true)
+        };
         let mut primary = Vec::new();
         let mut secondary = Vec::new();
-        // Members and newcomers first: of two addresses for one key, the first is kept.
+        let mut left_out = 0usize;
         for member in members.iter().chain(newcomers) {
-            match address_of(member) {
-                Some(address) => primary.push((decode_key(&member.key)?, Address::from(address))),
-                None => warn!(
+            let Some(address) = address_of(member) else {
+                warn!(
                     key = %hex::encode(member.key),
                     epoch,
                     "no address known for a committee member; it cannot be dialed"
-                ),
+                );
+                continue;
+            };
+            match admit(member.key) {
+                Some(true) => primary.push((decode_key(&member.key)?, Address::from(address))),
+                Some(false) => {}
+                None => left_out += 1,
             }
         }
+        let configured = book.iter().map(|(key, address)| (*key, *address, true));
         let leaving = leavers
             .iter()
-            .filter_map(|member| Some((member.key, address_of(member)?)));
-        for (key, address) in leaving.chain(book.iter().map(|(key, address)| (*key, *address))) {
-            if sits(&key) {
-                continue;
+            .filter_map(|member| Some((member.key, address_of(member)?, false)));
+        for (key, address, is_configured) in configured.chain(leaving) {
+            match admit(key) {
+                Some(true) => {
+                    let entry = (decode_key(&key)?, Address::from(address));
+                    if follows && is_configured {
+                        primary.push(entry);
+                    } else {
+                        secondary.push(entry);
+                    }
+                }
+                Some(false) => {}
+                None => left_out += 1,
             }
-            let entry = (decode_key(&key)?, Address::from(address));
-            if follows && book.contains_key(&key) {
-                primary.push(entry);
-            } else {
-                secondary.push(entry);
-            }
+        }
+        if left_out > 0 {
+            warn!(
+                epoch,
+                left_out,
+                limit = self.max_peer_set,
+                "the epoch's peer set is full; the last newcomers, configured peers or leavers \
+                 are left out"
+            );
         }
         Ok(commonware_p2p::AddressableTrackedPeers::new(
             Map::from_iter_dedup(primary),

@@ -7,7 +7,9 @@ use commonware_p2p::{authenticated::lookup, utils::mux::MuxHandle};
 use commonware_utils::channel::oneshot;
 use std::sync::Arc;
 
-use super::network::{certificate_room, max_message_size, mux, start_network, Channels, Peers};
+use super::network::{
+    certificate_room, max_message_size, max_peers_per_set, mux, start_network, Channels, Peers,
+};
 use super::{
     blobs, certify, epochs, evidence, glue, guard, relay, sync, witness, BlobFetcher, BlobSource,
     Chain, Config, Consensus, Error, PublicKey, Rt,
@@ -294,6 +296,7 @@ pub(super) fn spawn_node<E: Rt, C: Chain, B: BlobSource>(
     let record = record.flatten();
     let guard = record.clone().map(|record| (record, public_key));
     let (fetcher_in, fetcher_out) = oneshot::channel();
+    let max_peer_set = max_peers_per_set(&config, &node.peers);
     let handle = context.spawn(move |context| async move {
         let (services, fetcher) = start_services(
             &context,
@@ -327,6 +330,7 @@ pub(super) fn spawn_node<E: Rt, C: Chain, B: BlobSource>(
             oracle: services.oracle,
             partition: partition.unwrap_or_default(),
             record,
+            max_peer_set,
         };
         let mut handles = services.handles;
         handles.push(judge);

@@ -107,6 +107,16 @@ impl Peers {
     }
 }
 
+/// The most peers one tracked set may hold — commonware sizes its channels by it and panics on
+/// a larger set — : every configured peer and this node, or a full committee, whichever is
+/// more. The orchestrator trims its sets to it (`epochs`).
+pub(super) fn max_peers_per_set(config: &Config, peers: &Peers) -> usize {
+    peers
+        .count()
+        .saturating_add(1)
+        .max(usize::try_from(config.max_committee).unwrap_or(usize::MAX))
+}
+
 /// The largest certificate a committee of `n` produces, plus room for its encoding.
 pub(super) fn certificate_room(n: u32) -> usize {
     simplex::max_payload_size::<Scheme, Digest>(n)
@@ -142,10 +152,7 @@ pub(super) fn start_network<E: Rt>(
         handshake,
         &p2p_namespace(&config.namespace),
         config.listen,
-        NZUsize!(peers
-            .count()
-            .saturating_add(1)
-            .max(usize::try_from(config.max_committee).unwrap_or(usize::MAX))),
+        NZUsize!(max_peers_per_set(config, peers)),
         max_message,
         NZUsize!(1024),
     );

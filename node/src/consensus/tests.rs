@@ -2136,6 +2136,69 @@ async fn launch_each(
     handles
 }
 
+/// A peer set may hold at most `max(configured peers + 1, max_committee)` peers, and
+/// commonware panics on a larger one. With `max_committee` 4, epoch 0's committee 0–3 and
+/// epoch 1's 2–5 (two newcomers elected mid-epoch, in nobody's configuration), the set that
+/// adds the newcomers would hold six: the orchestrator leaves the last newcomer out of it
+/// (it is dialed once epoch 1 begins) instead of stopping consensus, and the chain goes on
+/// into epoch 2 with both newcomers leading blocks.
+#[test]
+fn a_peer_set_over_the_limit_leaves_a_newcomer_out_instead_of_stopping() {
+    const LENGTH: u64 = 12;
+    let committees: [&[usize]; 2] = [&[0, 1, 2, 3], &[2, 3, 4, 5]];
+    let mut configs = committee_config(4);
+    for newcomer in [4, 5] {
+        let mut config = configs[0].clone();
+        config.listen = address(newcomer);
+        config.signer_seed = seed(newcomer);
+        configs.push(config);
+    }
+    for config in &mut configs {
+        config.max_committee = 4;
+    }
+    let chains: Vec<MockChain> = (0..6)
+        .map(|i| {
+            MockChain::new(i)
+                .with_epochs(LENGTH, &committees)
+                .elected_mid_epoch()
+        })
+        .collect();
+    let target = 3 * LENGTH as usize;
+    let led = |chain: &MockChain, who: u8| {
+        chain
+            .finalized_blocks()
+            .iter()
+            .any(|hash| chain.block(*hash).proposer == who)
+    };
+    let runner = timed(5);
+    let run_chains = chains.clone();
+    runner.start(|context| async move {
+        let handles = launch_each(&context, &configs, &run_chains).await;
+        for _ in 0..3_000 {
+            context.sleep(Duration::from_millis(100)).await;
+            let done = run_chains[2..]
+                .iter()
+                .all(|chain| chain.finalized_blocks().len() >= target);
+            if done && led(&run_chains[2], 4) && led(&run_chains[2], 5) {
+                break;
+            }
+        }
+        for handle in &handles {
+            handle.abort();
+        }
+    });
+    for chain in &chains[2..] {
+        assert!(
+            chain.finalized_blocks().len() >= target,
+            "the committee of epoch 1 finalizes into epoch 2"
+        );
+    }
+    assert!(
+        led(&chains[2], 4) && led(&chains[2], 5),
+        "both newcomers lead"
+    );
+}
+
 /// Epochs of 12 blocks: validators 0–3 sign epoch 0, validator 4 joins for epoch 1, and
 /// validator 0 leaves for epoch 2 and later (it goes on following the chain).
 #[test]

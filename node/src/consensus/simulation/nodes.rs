@@ -294,7 +294,6 @@ pub(super) async fn pump(
     }
 }
 
-/// Submits each sender's transfer at its next finalized nonce to a random running validator.
 /// Submits the joiner's registration with a bond, at its stable address, to a running
 /// validator, until the joiner's account has sent it (its nonce is no longer 0).
 pub(super) fn submit_registration(validators: &[Validator], genesis: Hash) {
@@ -315,6 +314,7 @@ pub(super) fn submit_registration(validators: &[Validator], genesis: Hash) {
     let _ = chain.submit(&extrinsic.encode());
 }
 
+/// Submits each sender's transfer at its next finalized nonce to a random running validator.
 pub(super) fn submit_load(validators: &[Validator], draws: &mut Draws, genesis: Hash) {
     let running: Vec<&Chain> = validators.iter().filter_map(|v| v.chain.as_ref()).collect();
     if running.is_empty() {
