@@ -718,7 +718,6 @@ mod tests {
     /// as the single check judges them.
     #[test]
     fn the_ed25519_batch_alone_agrees_with_single_checks() {
-        use curve25519_dalek::edwards::CompressedEdwardsY;
         let ed25519_only = || -> Vec<(Extrinsic, Vec<u8>)> {
             signed_remarks(8)
                 .into_iter()
@@ -751,13 +750,14 @@ mod tests {
         });
         assert!(!judge(&off_curve));
         let mut torsion = ed25519_only();
-        let raw = signature(&mut torsion, 0);
-        let r = CompressedEdwardsY(raw[..32].try_into().unwrap())
-            .decompress()
-            .unwrap();
-        let torsioned = r + curve25519_dalek::constants::EIGHT_TORSION[1];
-        raw[..32].copy_from_slice(torsioned.compress().as_bytes());
-        judge(&torsion);
+        let pair = ed25519::Pair::from_string("//Signer1", None).unwrap();
+        assert_eq!(torsion[0].0.signer, AccountId(pair.public().0));
+        *signature(&mut torsion, 0) = cofactored_only(&pair, &torsion[0].1);
+        assert!(
+            singly(&torsion)[0].is_ok(),
+            "sp-core's check (ZIP-215) accepts a cofactored-only signature"
+        );
+        assert!(judge(&torsion), "and so must the batch");
         // The identity as key, R the identity and s = 0: [8]sB = [8]R + [8]kA holds.
         let mut identity = ed25519_only();
         let mut point = [0u8; 32];
@@ -769,22 +769,53 @@ mod tests {
         judge(&identity);
     }
 
-    /// An ed25519 signature valid only under the cofactored equation (a small-order
-    /// component added to R) is judged the same by the batch as by sp-core's single check,
-    /// whichever that is: batch and single verification must never disagree.
+    /// `pair`'s signature of `message` with a point of order 8 added to R and the challenge
+    /// taken over that R: it satisfies the cofactored equation [8]sB = [8]R + [8]kA (what
+    /// ed25519-zebra checks, ZIP-215) and not the strict sB = R + kA.
+    fn cofactored_only(pair: &ed25519::Pair, message: &[u8]) -> [u8; 64] {
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+        use curve25519_dalek::scalar::Scalar;
+        use sha2::{Digest, Sha512};
+        let wide = |parts: &[&[u8]]| -> Scalar {
+            let mut hasher = Sha512::new();
+            for part in parts {
+                hasher.update(part);
+            }
+            let mut digest = [0u8; 64];
+            digest.copy_from_slice(&hasher.finalize());
+            Scalar::from_bytes_mod_order_wide(&digest)
+        };
+        let expanded = Sha512::digest(pair.seed());
+        let mut secret: [u8; 32] = expanded[..32].try_into().unwrap();
+        secret[0] &= 248;
+        secret[31] &= 127;
+        secret[31] |= 64;
+        let a = Scalar::from_bytes_mod_order(secret);
+        let public = pair.public().0;
+        assert_eq!((ED25519_BASEPOINT_POINT * a).compress().0, public);
+        let r = wide(&[&expanded[32..], message]);
+        let big_r = (ED25519_BASEPOINT_POINT * r + EIGHT_TORSION[1]).compress();
+        let k = wide(&[big_r.as_bytes(), &public, message]);
+        let s = r + k * a;
+        let mut signature = [0u8; 64];
+        signature[..32].copy_from_slice(big_r.as_bytes());
+        signature[32..].copy_from_slice(s.as_bytes());
+        signature
+    }
+
+    /// A signature valid only under the cofactored equation, among others in a mixed batch,
+    /// gets the verdict of sp-core's single check (which accepts it): batch and single
+    /// verification must never disagree.
     #[test]
     fn an_ed25519_signature_with_a_torsion_component_is_judged_alike_in_a_batch() {
-        use curve25519_dalek::edwards::CompressedEdwardsY;
         let mut items = signed_remarks(4);
+        let pair = ed25519::Pair::from_string("//Signer1", None).unwrap();
+        let cofactored = cofactored_only(&pair, &items[1].1);
         let MultiSignature::Ed25519(raw) = &mut items[1].0.signature else {
             panic!("odd items are ed25519")
         };
-        let r = CompressedEdwardsY(raw[..32].try_into().unwrap())
-            .decompress()
-            .unwrap();
-        // A point of order 8.
-        let torsion = curve25519_dalek::constants::EIGHT_TORSION[1];
-        raw[..32].copy_from_slice((r + torsion).compress().as_bytes());
+        *raw = cofactored;
+        assert!(singly(&items).iter().all(Result::is_ok));
         assert_eq!(verdicts(&items), singly(&items));
     }
 }

@@ -31,6 +31,13 @@
 //!    without this, a validator no peer lists in `--peer` heard nothing until its epoch
 //!    began and missed its first views catching up.
 //!
+//! Every set holds at most [`super::network::max_peers_per_set`] keys, this node's counted
+//! (commonware panics on a larger one): keys are taken in order of need — members,
+//! newcomers, configured peers, leavers — and the rest left out with a warning. Members
+//! always fit (the bound is at least `max_committee` + 1); a newcomer left out is reached
+//! from its own epoch, a configured peer or leaver left out of the second set is still in
+//! the first, which stays tracked beside it.
+//!
 //! The engine of epoch `e` never finalizes past the last block of `e`: at that height the
 //! chain re-proposes the last block instead of building a child ([`Chain::propose`]), so the
 //! last block of every epoch is finalized by a certificate of its own epoch, and the engine of
@@ -74,6 +81,9 @@ pub(super) struct Orchestrator<E: Rt, C: Chain> {
     pub(super) record: Option<std::sync::Arc<super::guard::SigningRecord>>,
     /// The most peers a tracked set may hold ([`super::network::max_peers_per_set`]).
     pub(super) max_peer_set: usize,
+    /// This node's p2p key (its validator key, or a full node's `--node-key`): commonware
+    /// counts it in every set whether listed or not.
+    pub(super) me: [u8; 32],
 }
 
 impl<E: Rt, C: Chain> Orchestrator<E, C> {
@@ -142,7 +152,8 @@ impl<E: Rt, C: Chain> Orchestrator<E, C> {
     /// (dialed, at the address the chain records, else the configured one); `leavers` of the
     /// previous committee as secondary (accepted, not dialed); other configured peers as
     /// secondary, or as primary if this node sits in no committee of the set (a full node, or
-    /// a validator not yet elected, dials them to follow the chain).
+    /// a validator not yet elected, dials them to follow the chain). At most `max_peer_set`
+    /// keys, this node's counted, in that order of need (see the module documentation).
     fn peer_set(
         &self,
         epoch: u64,
@@ -170,7 +181,7 @@ impl<E: Rt, C: Chain> Orchestrator<E, C> {
             if seen.contains(&key) {
                 return Some(false);
             }
-            if own_key != Some(key) {
+            if key != self.me {
                 room = room.checked_sub(1)?;
             }
             seen.insert(key);

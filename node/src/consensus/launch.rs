@@ -331,6 +331,7 @@ pub(super) fn spawn_node<E: Rt, C: Chain, B: BlobSource>(
             partition: partition.unwrap_or_default(),
             record,
             max_peer_set,
+            me: public_key,
         };
         let mut handles = services.handles;
         handles.push(judge);

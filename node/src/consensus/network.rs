@@ -107,14 +107,16 @@ impl Peers {
     }
 }
 
-/// The most peers one tracked set may hold — commonware sizes its channels by it and panics on
-/// a larger set — : every configured peer and this node, or a full committee, whichever is
-/// more. The orchestrator trims its sets to it (`epochs`).
+/// The most keys one tracked set may hold, this node's counted — commonware sizes its
+/// channels by it and panics on a larger set — : every configured peer and this node, or a
+/// full committee and this node (a node outside the committee), whichever is more. The
+/// orchestrator trims its sets to it (`epochs`).
 pub(super) fn max_peers_per_set(config: &Config, peers: &Peers) -> usize {
+    let committee = usize::try_from(config.max_committee).unwrap_or(usize::MAX);
     peers
         .count()
         .saturating_add(1)
-        .max(usize::try_from(config.max_committee).unwrap_or(usize::MAX))
+        .max(committee.saturating_add(1))
 }
 
 /// The largest certificate a committee of `n` produces, plus room for its encoding.

@@ -2136,12 +2136,12 @@ async fn launch_each(
     handles
 }
 
-/// A peer set may hold at most `max(configured peers + 1, max_committee)` peers, and
-/// commonware panics on a larger one. With `max_committee` 4, epoch 0's committee 0–3 and
-/// epoch 1's 2–5 (two newcomers elected mid-epoch, in nobody's configuration), the set that
-/// adds the newcomers would hold six: the orchestrator leaves the last newcomer out of it
-/// (it is dialed once epoch 1 begins) instead of stopping consensus, and the chain goes on
-/// into epoch 2 with both newcomers leading blocks.
+/// A peer set may hold at most `max(configured peers + 1, max_committee + 1)` keys, the
+/// node's own counted, and commonware panics on a larger one. With `max_committee` 4, epoch
+/// 0's committee 0–3 and epoch 1's 2–5 (two newcomers elected mid-epoch, in nobody's
+/// configuration), the set that adds the newcomers would hold six: each node leaves one key
+/// out of it (a member leaves out newcomer 5, dialed once epoch 1 begins) instead of stopping
+/// consensus, and the chain goes on into epoch 2 with both newcomers leading blocks.
 #[test]
 fn a_peer_set_over_the_limit_leaves_a_newcomer_out_instead_of_stopping() {
     const LENGTH: u64 = 12;
