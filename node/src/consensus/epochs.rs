@@ -35,8 +35,8 @@
 //! (commonware panics on a larger one): keys are taken in order of need — members,
 //! newcomers, configured peers, leavers — and the rest left out with a warning. Members
 //! always fit (the bound is at least `max_committee` + 1); a newcomer left out is reached
-//! from its own epoch, a configured peer or leaver left out of the second set is still in
-//! the first, which stays tracked beside it.
+//! from its own epoch; a configured peer left out of the second set stays in the first
+//! (tracked beside it) if it fit there; a leaver left out is no longer accepted.
 //!
 //! The engine of epoch `e` never finalizes past the last block of `e`: at that height the
 //! chain re-proposes the last block instead of building a child ([`Chain::propose`]), so the
