@@ -662,9 +662,13 @@ mod tests {
             .collect()
     }
 
+    /// `items` as `verify_each`, `verify_batch` and `batch_ok` take them.
+    fn refs(items: &[(Extrinsic, Vec<u8>)]) -> Vec<(&Extrinsic, Vec<u8>)> {
+        items.iter().map(|(x, m)| (x, m.clone())).collect()
+    }
+
     fn verdicts(items: &[(Extrinsic, Vec<u8>)]) -> Vec<Result<(), ExtrinsicError>> {
-        let refs: Vec<(&Extrinsic, Vec<u8>)> = items.iter().map(|(x, m)| (x, m.clone())).collect();
-        verify_each(&refs)
+        verify_each(&refs(items))
     }
 
     fn singly(items: &[(Extrinsic, Vec<u8>)]) -> Vec<Result<(), ExtrinsicError>> {
@@ -682,15 +686,7 @@ mod tests {
     fn batches_give_the_verdicts_of_single_checks_for_both_schemes() {
         let mut items = signed_remarks(300);
         assert!(verdicts(&items).iter().all(Result::is_ok));
-        assert_eq!(
-            verify_batch(
-                &items
-                    .iter()
-                    .map(|(x, m)| (x, m.clone()))
-                    .collect::<Vec<_>>()
-            ),
-            Ok(())
-        );
+        assert_eq!(verify_batch(&refs(&items)), Ok(()));
         let MultiSignature::Ed25519(raw) = &mut items[261].0.signature else {
             panic!("odd items are ed25519")
         };
@@ -707,8 +703,10 @@ mod tests {
         assert_eq!(got, singly(&items));
         let refused: Vec<usize> = (0..got.len()).filter(|&i| got[i].is_err()).collect();
         assert_eq!(refused, [4, 99, 261]);
-        let refs: Vec<(&Extrinsic, Vec<u8>)> = items.iter().map(|(x, m)| (x, m.clone())).collect();
-        assert_eq!(verify_batch(&refs).map_err(|(index, _)| index), Err(4));
+        assert_eq!(
+            verify_batch(&refs(&items)).map_err(|(index, _)| index),
+            Err(4)
+        );
     }
 
     /// `batch_ok` itself, on chunks of ed25519 signatures only, says what the single checks say
@@ -725,9 +723,7 @@ mod tests {
                 .collect()
         };
         let judge = |items: &[(Extrinsic, Vec<u8>)]| -> bool {
-            let refs: Vec<(&Extrinsic, Vec<u8>)> =
-                items.iter().map(|(x, m)| (x, m.clone())).collect();
-            let batch = batch_ok(&refs);
+            let batch = batch_ok(&refs(items));
             let single = singly(items).iter().all(Result::is_ok);
             assert_eq!(batch, single, "batch and single checks disagree");
             batch
@@ -817,8 +813,10 @@ mod tests {
         *raw = cofactored;
         assert!(singly(&items).iter().all(Result::is_ok));
         // `verify_each` would re-check one by one if the batch failed: ask the batch itself.
-        let refs: Vec<(&Extrinsic, Vec<u8>)> = items.iter().map(|(x, m)| (x, m.clone())).collect();
-        assert!(batch_ok(&refs), "the mixed chunk's batch accepts it");
+        assert!(
+            batch_ok(&refs(&items)),
+            "the mixed chunk's batch accepts it"
+        );
         assert_eq!(verdicts(&items), singly(&items));
     }
 }

@@ -164,14 +164,9 @@ impl<E: Rt, C: Chain> Orchestrator<E, C> {
         let book = self.configured_addresses();
         let address_of =
             |member: &super::Member| member.address.or_else(|| book.get(&member.key).copied());
-        let own_key: Option<[u8; 32]> = self.signer.as_ref().map(|signer| {
-            let public = signer.public_key();
-            let mut key = [0u8; 32];
-            key.copy_from_slice(public.as_ref());
-            key
-        });
         let sits = |key: &[u8; 32]| members.iter().chain(newcomers).any(|m| m.key == *key);
-        let follows = own_key.as_ref().is_none_or(|key| !sits(key));
+        // A validator's signer is its p2p key, `me`.
+        let follows = self.signer.is_none() || !sits(&self.me);
         // Each key once, the first address kept, and at most `max_peer_set` keys counting this
         // node (commonware counts it whether listed or not, and panics on a larger set), taken
         // in order of need: members, newcomers, configured peers, leavers.

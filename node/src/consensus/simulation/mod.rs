@@ -172,6 +172,16 @@ impl Fault {
         }
     }
 
+    /// Seeds CI runs: half as many for the two costliest scenarios (a fifth node and two more
+    /// epochs; every fault at once), which cover what the others do, to hold CI's time.
+    fn ci_seeds(self) -> u64 {
+        if matches!(self, Fault::JoiningValidator | Fault::AllAtOnce) {
+            CI_SEEDS / 2
+        } else {
+            CI_SEEDS
+        }
+    }
+
     /// The validators of a run: the four of the genesis committee, and the joiner.
     fn validators(self) -> usize {
         if self == Fault::JoiningValidator {
@@ -505,13 +515,7 @@ fn scenario(fault: Fault) {
     // Every seed runs; the failing ones are listed at the end (each also panicked with its
     // reason above).
     let mut failed = Vec::new();
-    // The two scenarios added last cost more a run (a fifth node and two more epochs; every
-    // fault at once) and cover what the others do: half as many seeds in CI, to hold its time.
-    let seeds = if matches!(fault, Fault::JoiningValidator | Fault::AllAtOnce) {
-        seeds_or(CI_SEEDS / 2)
-    } else {
-        seeds()
-    };
+    let seeds = seeds_or(fault.ci_seeds());
     for seed in seeds.clone() {
         let run = std::panic::catch_unwind(|| check(fault, seed, &simulate(fault, seed)));
         if run.is_err() {
