@@ -80,13 +80,12 @@ fn raw_verify_rates(pairs: &[sr25519::Pair]) -> (f64, f64) {
 }
 
 /// Opens a chain on its own RocksDB in `dir`.
-fn open_chain(dir: &std::path::Path, spec: &ChainSpec, author: AccountId) -> Chain {
+fn open_chain(dir: &std::path::Path, spec: &ChainSpec) -> Chain {
     let db = Arc::new(Database::open(dir).unwrap());
     Chain::open(
         db,
         ChainConfig {
             spec: spec.clone(),
-            author,
             block_time: Duration::from_millis(1),
             referee: None,
             metrics: Metrics::new(),
@@ -175,12 +174,13 @@ fn main() {
         .unwrap();
     let producer_dir = tempfile::tempdir().unwrap();
     let importer_dir = tempfile::tempdir().unwrap();
-    let producer = open_chain(producer_dir.path(), &spec, validator.account);
+    let producer = open_chain(producer_dir.path(), &spec);
     let alice = agora_runtime::genesis::dev_consensus_seed("Alice");
-    producer.set_proposer(pallet_staking::beacon::BeaconSigner::from_consensus_seed(
-        &alice,
-    ));
-    let importer = open_chain(importer_dir.path(), &spec, validator.account);
+    producer.set_proposer(
+        pallet_staking::beacon::BeaconSigner::from_consensus_seed(&alice),
+        validator.account,
+    );
+    let importer = open_chain(importer_dir.path(), &spec);
     let produced = produce(&runtime, &producer, &pairs, blocks, txs_per_block);
 
     // Import them, timed. Every view's leader is the one validator.

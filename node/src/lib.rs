@@ -16,6 +16,7 @@
 //! - [`referee`]: executes disputed job steps for the runtime, from the blob store, with
 //!   `agora-engine`.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`keystore`]: consensus keys waiting to take a seat, and which one a validator runs.
 //!
 //! Dependencies inside the crate run one way: `rpc` and `blobs` read through [`chain`];
 //! [`chain`] uses `storage`, `txpool` and `metrics`, and implements the [`consensus::Chain`]
@@ -24,6 +25,7 @@
 pub mod blobs;
 pub mod chain;
 pub mod consensus;
+pub mod keystore;
 pub mod metrics;
 pub mod referee;
 pub mod rpc;

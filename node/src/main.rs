@@ -8,7 +8,7 @@
 //!                       [--reveal-blocks BLOCKS] [--attest-blocks BLOCKS] [--move-blocks BLOCKS]
 //!                       [--sample-wait-blocks BLOCKS]
 //! agora-node purge-chain [--dev | --chain PATH] [--base-path DIR] -y
-//! agora-node key generate | key inspect SURI
+//! agora-node key generate | key inspect SURI | key rotate [--dev | --chain PATH] [--base-path DIR]
 //! ```
 //!
 //! Data lives under `<base-path>/chains/<chain id>/`: `db/` (RocksDB: blocks, state, state
@@ -27,9 +27,13 @@
 //! `<chain dir>/node_key`. Every node needs a `--peer` address for every committee member;
 //! validators need one for each full node that connects to them as well (the network only
 //! accepts peers it knows).
+//!
+//! A validator's keys besides the configured one wait in `<chain dir>/keystore/`
+//! (`agora-node key rotate`); the node runs whichever the committee lists and restarts itself
+//! (same arguments, same process) when that changes: see `agora_node::keystore`.
 
 use agora_node::referee::EngineReferee;
-use agora_node::{blobs, chain, consensus, metrics, rpc, storage};
+use agora_node::{blobs, chain, consensus, keystore, metrics, rpc, storage};
 use agora_primitives::referee::Referee;
 use agora_primitives::{AccountId, Hash};
 use agora_runtime::genesis::{dev_consensus_seed, ChainSpec, LifetimesSpec, WindowsSpec};
@@ -115,6 +119,17 @@ enum KeyCommand {
         /// The secret URI.
         suri: String,
     },
+    /// Generates a new consensus key into the keystore of the chain's directory
+    /// (`<base-path>/chains/<chain id>/keystore/`) and prints its public key and beacon key,
+    /// to register with `agora validator set-key`. A running validator on that base path
+    /// switches to it by itself at the first block of the epoch whose committee lists it.
+    Rotate {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Base path holding the chain's data (the node's `--base-path`).
+        #[arg(long)]
+        base_path: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -137,8 +152,9 @@ struct RunArgs {
     /// Where to keep data.
     #[arg(long)]
     base_path: Option<PathBuf>,
-    /// JSON-RPC port (HTTP and WebSocket) on 127.0.0.1; 0 picks a free one.
-    #[arg(long, default_value_t = 9944)]
+    /// JSON-RPC port (HTTP and WebSocket) on 127.0.0.1; 0 picks a free one. Given twice, the
+    /// last wins (a validator restarting itself to change keys appends the port it had).
+    #[arg(long, default_value_t = 9944, overrides_with = "rpc_port")]
     rpc_port: u16,
     /// Listen on all interfaces for RPC instead of loopback only.
     #[arg(long)]
@@ -149,8 +165,8 @@ struct RunArgs {
     /// p2p port.
     #[arg(long, default_value_t = 30333)]
     port: u16,
-    /// Prometheus port on 127.0.0.1; 0 picks a free one.
-    #[arg(long, default_value_t = 9615)]
+    /// Prometheus port on 127.0.0.1; 0 picks a free one (given twice, the last wins).
+    #[arg(long, default_value_t = 9615, overrides_with = "prometheus_port")]
     prometheus_port: u16,
     /// Do not serve Prometheus metrics.
     #[arg(long)]
@@ -238,8 +254,6 @@ enum NodeError {
     KeyFile(#[from] agora_primitives::secret::KeyFileError),
     #[error("no --peer address for validator 0x{0}")]
     NoValidatorAddress(String),
-    #[error("node key file {path}: {reason}")]
-    NodeKey { path: PathBuf, reason: String },
     #[error("'{0}' is not KEY@ADDR (0x + 64 hex digits, '@', ip:port)")]
     BadPeer(String),
     #[error("cannot create {path}: {error}")]
@@ -270,6 +284,20 @@ enum NodeError {
     Consensus(#[from] consensus::Error),
     #[error("cannot install the signal handler: {0}")]
     Signal(std::io::Error),
+    #[error(transparent)]
+    Keystore(#[from] keystore::KeystoreError),
+    #[error("no chain data at {0}: give the --base-path (and --chain) of the node that is to use the key")]
+    NoChainData(PathBuf),
+    #[error("cannot restart to take consensus key {key}: {error}; start the node again by hand")]
+    Restart { key: Hash, error: std::io::Error },
+}
+
+/// How a node's run ended.
+enum Exit {
+    /// Stopped (a signal, or consensus ended).
+    Stopped,
+    /// Its committee lists another of its keys: run again under it, on the same ports.
+    Restart { key: Hash, ports: Vec<String> },
 }
 
 fn main() -> ExitCode {
@@ -332,7 +360,10 @@ fn main() -> ExitCode {
             yes,
         }) => purge(&spec, base_path, yes),
         Some(Command::Key(command)) => key(command),
-        None => run(cli.run),
+        None => run(cli.run).and_then(|exit| match exit {
+            Exit::Stopped => Ok(()),
+            Exit::Restart { key, ports } => Err(restart(key, &ports)),
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -341,6 +372,23 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Replaces this process with a new run of the same binary and arguments (same process id, so
+/// supervisors and scripts that track it keep tracking it); returns only if that fails.
+/// The binary is `/proc/self/exe`, which names this process's image even after an upgrade
+/// replaced the file (where `current_exe` would name a deleted path).
+fn restart(key: Hash, ports: &[String]) -> NodeError {
+    use std::os::unix::process::CommandExt as _;
+    tracing::info!(%key, "restarting to vote with consensus key {key}");
+    let mut arguments = std::env::args_os();
+    let name = arguments.next().unwrap_or_else(|| "agora-node".into());
+    let error = std::process::Command::new("/proc/self/exe")
+        .arg0(name)
+        .args(arguments)
+        .args(ports)
+        .exec();
+    NodeError::Restart { key, error }
 }
 
 fn load_spec(args: &SpecArgs) -> Result<ChainSpec, NodeError> {
@@ -400,12 +448,15 @@ fn purge(spec: &SpecArgs, base_path: Option<PathBuf>, yes: bool) -> Result<(), N
     if !yes {
         return Err(NodeError::PurgeNotConfirmed(dir));
     }
-    match std::fs::remove_dir_all(&dir) {
-        Ok(()) => println!("Removed {}", dir.display()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            println!("Nothing to remove at {}", dir.display())
-        }
-        Err(error) => return Err(NodeError::RemoveDir { path: dir, error }),
+    match keystore::purge(&dir) {
+        Ok(keystore::Purged::Nothing) => println!("Nothing to remove at {}", dir.display()),
+        Ok(keystore::Purged::All) => println!("Removed {}", dir.display()),
+        Ok(keystore::Purged::KeptKeystore) => println!(
+            "Removed the chain's data at {} (kept its keystore, {})",
+            dir.display(),
+            keystore::dir(&dir).display()
+        ),
+        Err((path, error)) => return Err(NodeError::RemoveDir { path, error }),
     }
     Ok(())
 }
@@ -432,6 +483,27 @@ fn key(command: KeyCommand) -> Result<(), NodeError> {
             println!("Public key: 0x{}", hex::encode(pair.public().0));
             println!("Beacon key: {beacon}");
         }
+        KeyCommand::Rotate { spec, base_path } => {
+            let spec = load_spec(&spec)?;
+            let chain = chain_dir(&base_path.unwrap_or_else(default_base_path), &spec);
+            // A mistyped base path would put the key where no node looks.
+            if !chain.join("db").is_dir() {
+                return Err(NodeError::NoChainData(chain));
+            }
+            let dir = keystore::dir(&chain);
+            let (pair, _) = keystore::generate(&dir)?;
+            let public = Hash(pair.public().0);
+            let beacon = BeaconSigner::from_consensus_seed(&pair.seed()).beacon_key();
+            println!("Public key: {public}");
+            println!("Beacon key: {beacon}");
+            println!(
+                "Kept in:    {} (its only copy: back it up)",
+                dir.join(hex::encode(public.0)).display()
+            );
+            println!(
+                "Register it: agora validator set-key --key <ACCOUNT SURI> --consensus-key {public} --beacon-key {beacon}"
+            );
+        }
     }
     Ok(())
 }
@@ -453,7 +525,7 @@ struct Identity {
     author: Option<AccountId>,
 }
 
-/// The validator key given (`--dev` defaults to Alice's), which must be in the spec's committee;
+/// The validator key configured (`--dev` defaults to Alice's; see `running_key` for the one run);
 /// without one, a full node's key (`--node-key`, or the one kept under `dir`).
 fn identity(args: &RunArgs, spec: &ChainSpec, dir: &Path) -> Result<Identity, NodeError> {
     let validator_key = agora_primitives::secret::suri_from(
@@ -468,7 +540,7 @@ fn identity(args: &RunArgs, spec: &ChainSpec, dir: &Path) -> Result<Identity, No
     let Some(seed) = validator_seed else {
         let seed = match &args.node_key {
             Some(suri) => consensus_pair(suri)?.seed(),
-            None => stored_node_key(&dir.join("node_key"))?,
+            None => keystore::node_key(&dir.join("node_key"))?,
         };
         let public = Hash(ed25519::Pair::from_seed(&seed).public().0);
         return Ok(Identity {
@@ -478,58 +550,39 @@ fn identity(args: &RunArgs, spec: &ChainSpec, dir: &Path) -> Result<Identity, No
         });
     };
     let public = Hash(ed25519::Pair::from_seed(&seed).public().0);
-    // A key outside the genesis committee votes once an election puts it in a committee
-    // (`agora validator register`); until then the node follows the chain. Its blocks name
-    // the key itself as author: no reward depends on the author yet.
-    let author: AccountId = spec
-        .validators
-        .iter()
-        .find(|validator| validator.consensus_key == public)
-        .map_or_else(
-            || {
-                tracing::info!(key = %public, "the validator key is not in the genesis committee; it votes once elected");
-                AccountId(public.0)
-            },
-            |validator| validator.account,
-        );
     Ok(Identity {
         seed,
         public,
-        author: Some(author),
+        author: Some(author_of(spec, public)),
     })
 }
 
-/// A full node's p2p key seed from `path` (hex), generated and written (mode 0600) on first use.
-fn stored_node_key(path: &Path) -> Result<[u8; 32], NodeError> {
-    let fail = |reason: String| NodeError::NodeKey {
-        path: path.to_path_buf(),
-        reason,
+/// The account a validator key's blocks credit when the committee on chain does not name one
+/// (`Chain::build` asks it first): its genesis validator's, else the key's own bytes.
+fn author_of(spec: &ChainSpec, public: Hash) -> AccountId {
+    spec.validators
+        .iter()
+        .find(|validator| validator.consensus_key == public)
+        .map_or(AccountId(public.0), |validator| validator.account)
+}
+
+/// The validator key to run: the configured one, or a keystore key the committee lists
+/// instead (`keystore::running_key`).
+fn running_key(
+    configured: Identity,
+    keystore: &Path,
+    chain: &chain::Chain,
+    spec: &ChainSpec,
+) -> Result<Identity, NodeError> {
+    let Some((public, seed)) = keystore::running_key(configured.public.0, keystore, chain)? else {
+        return Ok(configured);
     };
-    match std::fs::read_to_string(path) {
-        Ok(text) => Hash::from_hex(text.trim())
-            .map(|hash| hash.0)
-            .map_err(|_| fail("not 32 hex-encoded bytes".to_owned())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            use std::io::Write as _;
-            use std::os::unix::fs::OpenOptionsExt as _;
-            let (pair, _) = ed25519::Pair::generate();
-            let seed = pair.seed();
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| fail(e.to_string()))?;
-            }
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| fail(e.to_string()))?;
-            file.write_all(format!("0x{}\n", hex::encode(seed)).as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| fail(e.to_string()))?;
-            Ok(seed)
-        }
-        Err(error) => Err(fail(error.to_string())),
-    }
+    let public = Hash(public);
+    Ok(Identity {
+        seed,
+        public,
+        author: Some(author_of(spec, public)),
+    })
 }
 
 /// With `--tmp`, a fresh directory deleted when the returned value is dropped.
@@ -561,7 +614,6 @@ fn open_stores(
     base: &Path,
     dir: &Path,
     spec: &ChainSpec,
-    author: AccountId,
     block_time: Duration,
 ) -> Result<Stores, NodeError> {
     let db_dir = dir.join("db");
@@ -600,7 +652,6 @@ fn open_stores(
         db,
         chain::ChainConfig {
             spec: spec.clone(),
-            author,
             block_time,
             referee: Some(referee.clone() as Arc<dyn Referee>),
             metrics: metrics.clone(),
@@ -616,7 +667,7 @@ fn open_stores(
     })
 }
 
-fn run(args: RunArgs) -> Result<(), NodeError> {
+fn run(args: RunArgs) -> Result<Exit, NodeError> {
     let spec = load_spec(&args.spec)?;
     // `--tmp` keeps the directory alive until `run` returns.
     let tmp = tmp_base(args.tmp)?;
@@ -626,11 +677,23 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
         (None, None) => default_base_path(),
     };
     let dir = chain_dir(&base, &spec);
-    let identity = identity(&args, &spec, &dir)?;
+    let configured = identity(&args, &spec, &dir)?;
+    let configured_key = configured.public;
     let block_time = Duration::from_millis(args.block_time_ms);
-    // A full node never builds a block; the author is unused.
-    let author = identity.author.unwrap_or(AccountId([0; 32]));
-    let stores = open_stores(&base, &dir, &spec, author, block_time)?;
+    let stores = open_stores(&base, &dir, &spec, block_time)?;
+    let keystore = keystore::dir(&dir);
+    // Taken before the key is chosen, so that a block finalized meanwhile is not missed.
+    let events = stores.chain.subscribe();
+    let identity = match configured.author {
+        Some(_) => running_key(configured, &keystore, &stores.chain, &spec)?,
+        None => configured,
+    };
+    let other_keys = match identity.author {
+        Some(_) => keystore::other_keys(&keystore, configured_key.0, identity.public.0)?,
+        None => Vec::new(),
+    };
+    // A `--tmp` node never switches keys: its keystore and chain die with the process.
+    let switches_keys = identity.author.is_some() && tmp.is_none();
     let report_key = agora_primitives::secret::suri_from(
         args.report_key.as_deref(),
         args.report_key_file.as_deref(),
@@ -643,10 +706,10 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
             })?;
         stores.chain.set_reporter(pair);
     }
-    if identity.author.is_some() {
+    if let Some(author) = identity.author {
         stores
             .chain
-            .set_proposer(BeaconSigner::from_consensus_seed(&identity.seed));
+            .set_proposer(BeaconSigner::from_consensus_seed(&identity.seed), author);
     }
     if let Some(checkpoint) = args.checkpoint {
         stores.chain.set_checkpoint(checkpoint)?;
@@ -654,8 +717,16 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
     }
 
     let runtime_config = consensus::RuntimeConfig::new(dir.join("consensus"));
-    consensus::Runtime::run(runtime_config, |runtime| async move {
-        let config = consensus_config(&args, &dir, &spec, &identity, &stores.chain, block_time)?;
+    let exit = consensus::Runtime::run(runtime_config, |runtime| async move {
+        let config = consensus_config(
+            &args,
+            &dir,
+            &spec,
+            &identity,
+            &other_keys,
+            &stores.chain,
+            block_time,
+        )?;
         let (chain, blobs) = (stores.chain.clone(), stores.blobs.clone());
         // Blocks that need a blob only their leader holds are imported, not refused; set before
         // consensus starts, so that no block is committed without it.
@@ -678,54 +749,80 @@ fn run(args: RunArgs) -> Result<(), NodeError> {
             let _ = import_fetcher.set(fetcher.clone());
         }
 
-        let rpc_ip = if args.rpc_external {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
-        };
-        let rpc_addr = SocketAddr::new(rpc_ip, args.rpc_port);
-        let (rpc_bound, rpc_handle) = rpc::start(
-            stores.chain.clone(),
-            stores.blobs.clone(),
-            fetcher.clone(),
-            rpc_addr,
-            !args.no_dashboard,
-        )
-        .await
-        .map_err(|error| NodeError::Bind {
-            what: "JSON-RPC",
-            addr: rpc_addr,
-            error,
-        })?;
-        tracing::info!("JSON-RPC listening on {rpc_bound}");
-        if !args.no_dashboard {
-            tracing::info!("dashboard at http://{rpc_bound}/");
+        let (rpc_bound, rpc_handle) = serve_rpc(&args, &stores, fetcher.clone()).await?;
+        let prometheus = serve_background(&args, &stores, fetcher).await?;
+        // A restart keeps the ports this run was given, `0` or not.
+        let mut ports = vec!["--rpc-port".to_owned(), rpc_bound.port().to_string()];
+        if let Some(prometheus) = prometheus {
+            ports.extend([
+                "--prometheus-port".to_owned(),
+                prometheus.port().to_string(),
+            ]);
         }
-        serve_background(&args, &stores, fetcher).await?;
 
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                 .map_err(NodeError::Signal)?;
+        let key_changed = keystore::key_change(
+            stores.chain.clone(),
+            events,
+            keystore,
+            configured_key.0,
+            identity.public.0,
+        );
         let result = tokio::select! {
-            result = consensus.join() => result.map_err(NodeError::from),
-            _ = tokio::signal::ctrl_c() => Ok(()),
-            _ = terminate.recv() => Ok(()),
+            result = consensus.join() => result.map(|()| Exit::Stopped).map_err(NodeError::from),
+            _ = tokio::signal::ctrl_c() => Ok(Exit::Stopped),
+            _ = terminate.recv() => Ok(Exit::Stopped),
+            key = key_changed, if switches_keys => Ok(Exit::Restart { key: Hash(key), ports }),
         };
         tracing::info!("shutting down");
         let _ = rpc_handle.stop();
         result
-    })?;
+    });
     drop(tmp);
-    Ok(())
+    exit
+}
+
+/// Serves JSON-RPC (and the dashboard, unless `--no-dashboard`) at the address it returns.
+async fn serve_rpc(
+    args: &RunArgs,
+    stores: &Stores,
+    fetcher: Option<consensus::BlobFetcher>,
+) -> Result<(SocketAddr, jsonrpsee::server::ServerHandle), NodeError> {
+    let rpc_ip = if args.rpc_external {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    };
+    let rpc_addr = SocketAddr::new(rpc_ip, args.rpc_port);
+    let (rpc_bound, rpc_handle) = rpc::start(
+        stores.chain.clone(),
+        stores.blobs.clone(),
+        fetcher,
+        rpc_addr,
+        !args.no_dashboard,
+    )
+    .await
+    .map_err(|error| NodeError::Bind {
+        what: "JSON-RPC",
+        addr: rpc_addr,
+        error,
+    })?;
+    tracing::info!("JSON-RPC listening on {rpc_bound}");
+    if !args.no_dashboard {
+        tracing::info!("dashboard at http://{rpc_bound}/");
+    }
+    Ok((rpc_bound, rpc_handle))
 }
 
 /// Starts the blob collector, the referee's warmer and (unless `--no-prometheus`) the metrics
-/// endpoint.
+/// endpoint, whose address it returns.
 async fn serve_background(
     args: &RunArgs,
     stores: &Stores,
     fetcher: Option<consensus::BlobFetcher>,
-) -> Result<(), NodeError> {
+) -> Result<Option<SocketAddr>, NodeError> {
     tokio::spawn(blobs::run_collector(
         stores.chain.clone(),
         stores.blobs.clone(),
@@ -742,13 +839,12 @@ async fn serve_background(
             addr,
             error,
         })?;
-        tracing::info!(
-            "Prometheus metrics on http://{}/metrics",
-            listener.local_addr().unwrap_or(addr)
-        );
+        let bound = listener.local_addr().unwrap_or(addr);
+        tracing::info!("Prometheus metrics on http://{bound}/metrics");
         tokio::spawn(stores.metrics.clone().serve(listener));
+        return Ok(Some(bound));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The consensus configuration: the spec's committee at the addresses given by `--peer` (this
@@ -759,6 +855,7 @@ fn consensus_config(
     dir: &Path,
     spec: &ChainSpec,
     identity: &Identity,
+    other_keys: &[[u8; 32]],
     chain: &chain::Chain,
     block_time: Duration,
 ) -> Result<consensus::Config, NodeError> {
@@ -768,8 +865,12 @@ fn consensus_config(
         .iter()
         .map(|peer| parse_peer(peer))
         .collect::<Result<Vec<_>, _>>()?;
-    if !peers.iter().any(|(key, _)| *key == identity.public.0) {
-        peers.push((identity.public.0, listen));
+    // This node's keys are at its listen address unless `--peer` says otherwise: the one it
+    // runs, and the others a genesis committee may still name (a validator that rotated).
+    for key in std::iter::once(identity.public.0).chain(other_keys.iter().copied()) {
+        if !peers.iter().any(|(peer, _)| *peer == key) {
+            peers.push((key, listen));
+        }
     }
     let mut validators = Vec::with_capacity(spec.validators.len());
     for validator in &spec.validators {

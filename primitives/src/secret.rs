@@ -59,7 +59,6 @@ pub fn read_key_file(path: &Path) -> Result<String, KeyFileError> {
     Ok(suri.to_owned())
 }
 
-/// Write `suri`
 /// The SURI a program was given: from `file` ([`read_key_file`]) if one was named, else the
 /// `argument` as typed (a dev SURI), else none. Every `--key`/`--key-file`-style pair of
 /// options resolves through this, so a file always wins the same way.

@@ -71,9 +71,11 @@ pub struct NodeArgs {
     /// for it.
     #[arg(long, value_name = "HEX")]
     pub beacon_key: Option<String>,
-    /// The node's p2p address, `IP:port`, for the other validators to dial.
-    #[arg(long, value_name = "IP:PORT", default_value = "")]
-    pub address: String,
+    /// The node's p2p address, `IP:port`, for the other validators to dial; `""` for none
+    /// (peers then need it in their `--peer` lists). `set-key` without it keeps the
+    /// candidate's current address; `register` without it registers none.
+    #[arg(long, value_name = "IP:PORT")]
+    pub address: Option<String>,
 }
 
 /// [`NodeArgs`] parsed: consensus key, beacon key (if given), address.
@@ -88,7 +90,7 @@ impl NodeArgs {
                 .as_deref()
                 .map(parse_beacon_key)
                 .transpose()?,
-            parse_address(&self.address)?,
+            parse_address(self.address.as_deref().unwrap_or(""))?,
         ))
     }
 
@@ -152,6 +154,12 @@ pub struct ValidatorReport {
     pub candidate_key: Option<Hash>,
     /// Its validator bond as a candidate, AGR.
     pub bond: Option<String>,
+    /// Its p2p address as a candidate (empty: peers learn it from their `--peer` lists).
+    pub address: Option<String>,
+    /// The consensus key of its seat in the current committee, if it sits.
+    pub current_key: Option<Hash>,
+    /// The consensus key of its seat in the next epoch's committee, if elected.
+    pub next_key: Option<Hash>,
     /// The epoch of the next block.
     pub epoch: u64,
     /// Whether it sits in the current epoch's committee.
@@ -168,7 +176,12 @@ impl ValidatorReport {
     /// Human-readable rendering.
     pub fn text(&self) -> String {
         let candidacy = match (&self.candidate_key, &self.bond) {
-            (Some(key), Some(bond)) => format!("candidate with key {key} and a bond of {bond} AGR"),
+            (Some(key), Some(bond)) => match self.address.as_deref() {
+                Some(address) if !address.is_empty() => {
+                    format!("candidate with key {key} at {address} and a bond of {bond} AGR")
+                }
+                _ => format!("candidate with key {key} and a bond of {bond} AGR"),
+            },
             _ => "not a candidate".to_owned(),
         };
         let next = match self.in_next_committee {
@@ -264,7 +277,17 @@ pub async fn validator(rpc: &Rpc, command: &ValidatorCommand) -> Result<Validato
             (&args.account, call, "validator registration")
         }
         ValidatorCommand::SetKey(args) => {
-            let (consensus_key, beacon_key, address) = args.node.resolve(rpc).await?;
+            let (consensus_key, beacon_key, mut address) = args.node.resolve(rpc).await?;
+            if args.node.address.is_none() {
+                // A new key on the same node (a rotation) keeps the address the others dial:
+                // an empty one would leave the new key unreachable to nodes that do not list
+                // it in `--peer`.
+                let who = args.account.signer()?.agora_account();
+                let state = State::finalized(rpc).await?;
+                if let Some(candidate) = state.validator_candidate(&who).await? {
+                    address = candidate.address;
+                }
+            }
             let call = pallet_staking::Call::SetValidatorKey {
                 consensus_key,
                 beacon_key,
@@ -291,6 +314,12 @@ pub async fn validator(rpc: &Rpc, command: &ValidatorCommand) -> Result<Validato
 }
 
 async fn report(state: &State<'_>, who: AccountId) -> Result<ValidatorReport, CliError> {
+    let seat_key = |committee: &[pallet_staking::Validator]| {
+        committee
+            .iter()
+            .find(|v| v.account == who)
+            .map(|v| v.consensus_key)
+    };
     let candidate = state.validator_candidate(&who).await?;
     let epoch = state.current_epoch().await?;
     let current = state.committee(epoch).await?.unwrap_or_default();
@@ -299,9 +328,16 @@ async fn report(state: &State<'_>, who: AccountId) -> Result<ValidatorReport, Cl
         who,
         candidate_key: candidate.as_ref().map(|c| c.consensus_key),
         bond: candidate.as_ref().map(|c| format_agr(c.bond)),
+        address: candidate
+            .as_ref()
+            .map(|c| String::from_utf8_lossy(&c.address).into_owned()),
         epoch,
         in_current_committee: current.iter().any(|v| v.account == who),
-        in_next_committee: next.map(|next| next.iter().any(|v| v.account == who)),
+        current_key: seat_key(&current),
+        in_next_committee: next
+            .as_ref()
+            .map(|next| next.iter().any(|v| v.account == who)),
+        next_key: next.as_deref().and_then(seat_key),
         committee_size: current.len(),
         block_number: state.block_number().await?,
     })

@@ -55,7 +55,7 @@ struct Built {
 impl Chain {
     /// Builds a block on `parent`, waiting until the block time since the parent has passed.
     pub(super) async fn build(&self, parent: Hash) -> Result<Hash, ChainError> {
-        let proposer = self
+        let (proposer, author) = self
             .inner
             .proposer
             .get()
@@ -72,12 +72,15 @@ impl Chain {
                 .ok_or(ChainError::UnknownBlock(parent))?;
             (view, state.pool.ready(MAX_BLOCK_TXS))
         };
+        // Fees go to the author: the account whose seat the key holds, whichever key that
+        // account registered (a rotated or joined key has no genesis account).
+        let author = Self::seat_account(&view, proposer.proposer()).unwrap_or(author);
         let slot = Slot {
             genesis_hash: self.inner.genesis_hash,
             parent,
             parent_header,
             timestamp,
-            author: self.inner.author,
+            author,
             proposer,
             referee: self.inner.referee.clone(),
         };

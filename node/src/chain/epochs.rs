@@ -6,9 +6,9 @@
 //! extends the last block of `e − 1` and, at the last block of `e`, re-proposes it rather than
 //! build past it (see `consensus::epochs`).
 
-use super::{Chain, ChainError};
+use super::{Chain, ChainError, View};
 use crate::consensus::{EpochStart, Member};
-use agora_primitives::Hash;
+use agora_primitives::{AccountId, Hash};
 use agora_runtime::Staking;
 use pallet_staking::validators::{epoch_of, last_block_of};
 
@@ -89,6 +89,31 @@ impl Chain {
                 })
                 .collect(),
         )
+    }
+
+    /// The consensus keys of the committee of the next block to finalize and, once the
+    /// finalized state has elected it, of the epoch after: what a validator with several keys
+    /// chooses among (`keystore::choose`). Without a committee on record (a chain with no
+    /// staking state yet), none.
+    pub fn committee_keys_ahead(&self) -> (Vec<[u8; 32]>, Option<Vec<[u8; 32]>>) {
+        let epoch = self.epoch_start().epoch;
+        let keys = |members: Vec<Member>| members.into_iter().map(|member| member.key).collect();
+        (
+            self.committee_of(epoch).map(keys).unwrap_or_default(),
+            epoch
+                .checked_add(1)
+                .and_then(|next| self.committee_of(next))
+                .map(keys),
+        )
+    }
+
+    /// The account whose seat `key` holds in the committee of the block built on `view` (its
+    /// parent's state): the epoch the runtime checks the proposer against (`note_beacon`).
+    pub(super) fn seat_account(view: &View, key: Hash) -> Option<AccountId> {
+        Staking::committee(view, Staking::current_epoch(view))?
+            .into_iter()
+            .find(|validator| validator.consensus_key == key)
+            .map(|validator| validator.account)
     }
 
     /// The epoch height `number` lies in.

@@ -283,8 +283,6 @@ pub enum ChainEvent {
 pub struct ChainConfig {
     /// The spec genesis is built from (its id names the chain for RPC and consensus).
     pub spec: ChainSpec,
-    /// Credited as the author of the blocks this node proposes.
-    pub author: AccountId,
     /// The least time between a parent (its timestamp, or this node's clock if that is earlier)
     /// and a proposal on it.
     pub block_time: Duration,
@@ -300,8 +298,6 @@ struct Inner {
     /// The spec genesis was built from (its id names the chain for RPC and consensus).
     spec: ChainSpec,
     genesis_hash: Hash,
-    /// Credited as the author of the blocks this node proposes.
-    author: AccountId,
     /// The least time between a parent (its timestamp, or this node's clock if that is earlier)
     /// and a proposal on it.
     block_time: Duration,
@@ -317,7 +313,8 @@ struct Inner {
     /// The account that signs reports of equivocation this node sees (`--report-key`).
     reporter: std::sync::OnceLock<Box<dyn ExtrinsicSigner + Send + Sync>>,
     /// Signs the beacon proof of the blocks this node proposes: a validator's only.
-    proposer: std::sync::OnceLock<BeaconSigner>,
+    /// The validator key blocks are proposed with, and the account credited as their author.
+    proposer: std::sync::OnceLock<(BeaconSigner, AccountId)>,
     /// The clock, timers and blocking pool ([`Host`]).
     host: Arc<dyn Host>,
     /// The block every history is held against (`--checkpoint`), if any.
@@ -386,7 +383,6 @@ impl Chain {
     ) -> Result<Chain, ChainError> {
         let ChainConfig {
             spec,
-            author,
             block_time,
             referee,
             metrics,
@@ -412,7 +408,6 @@ impl Chain {
                 db,
                 spec,
                 genesis_hash,
-                author,
                 block_time,
                 referee,
                 state: Mutex::new(state),
@@ -429,17 +424,17 @@ impl Chain {
     }
 
     /// Proposes blocks as the validator `signer` names (its consensus key, and the beacon key
-    /// derived from the same seed), from now on (once; later calls are ignored). A chain
-    /// without one refuses to build ([`ChainError::NotAValidator`]).
-    pub fn set_proposer(&self, signer: BeaconSigner) {
-        let _ = self.inner.proposer.set(signer);
+    /// derived from the same seed), crediting `author`, from now on (once; later calls are
+    /// ignored). A chain without one refuses to build ([`ChainError::NotAValidator`]).
+    pub fn set_proposer(&self, signer: BeaconSigner, author: AccountId) {
+        let _ = self.inner.proposer.set((signer, author));
     }
 
     /// The consensus key and the beacon key of this node's validator key (public halves) and
     /// the consensus key's signature vouching for the beacon key, if it proposes
     /// ([`Chain::set_proposer`]).
     pub fn validator_keys(&self) -> Option<(Hash, Hash, [u8; 64])> {
-        let signer = self.inner.proposer.get()?;
+        let (signer, _) = self.inner.proposer.get()?;
         Some((signer.proposer(), signer.beacon_key(), signer.binding()))
     }
 

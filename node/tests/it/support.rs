@@ -98,7 +98,11 @@ impl Node {
         node
     }
 
-    /// Lines the node has logged so far.
+    /// The node's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
     /// The node's peak resident memory so far (`VmHWM`), in bytes.
     pub fn peak_rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id()))
@@ -117,6 +121,7 @@ impl Node {
         kib * 1024
     }
 
+    /// Lines the node has logged since the last call.
     pub fn drain_log(&self) -> Vec<String> {
         self.process.drain_log()
     }
@@ -317,7 +322,6 @@ pub fn open_chain_on(host: Arc<dyn agora_node::chain::Host>, db_path: &Path) -> 
         db,
         ChainConfig {
             spec: ChainSpec::development(),
-            author: dev_account("Alice"),
             block_time: Duration::from_millis(1),
             referee: None,
             metrics: Metrics::new(),
@@ -325,8 +329,9 @@ pub fn open_chain_on(host: Arc<dyn agora_node::chain::Host>, db_path: &Path) -> 
     )
     .unwrap();
     let seed = agora_runtime::genesis::dev_consensus_seed("Alice");
-    chain.set_proposer(pallet_staking::beacon::BeaconSigner::from_consensus_seed(
-        &seed,
-    ));
+    chain.set_proposer(
+        pallet_staking::beacon::BeaconSigner::from_consensus_seed(&seed),
+        dev_account("Alice"),
+    );
     chain
 }

@@ -61,16 +61,16 @@ fn open_as_alice(spec: &ChainSpec, base_path: &Path) -> Chain {
         Arc::new(Database::open(&db_path).unwrap()),
         ChainConfig {
             spec: spec.clone(),
-            author: dev_account("Alice"),
             block_time: Duration::from_millis(1),
             referee: None,
             metrics: Metrics::new(),
         },
     )
     .unwrap();
-    chain.set_proposer(pallet_staking::beacon::BeaconSigner::from_consensus_seed(
-        &dev_consensus_seed("Alice"),
-    ));
+    chain.set_proposer(
+        pallet_staking::beacon::BeaconSigner::from_consensus_seed(&dev_consensus_seed("Alice")),
+        dev_account("Alice"),
+    );
     chain
 }
 

@@ -186,16 +186,16 @@ impl Run {
         });
         let config = ChainConfig {
             spec: self.spec.clone(),
-            author: account(name),
             block_time: BLOCK_TIME,
             referee: None,
             metrics: Metrics::new(),
         };
         let chain = Chain::open_on(host, db, config).expect("the chain opens");
         chain.set_reporter(keys(name).signer);
-        chain.set_proposer(BeaconSigner::from_consensus_seed(
-            &keys(name).consensus_seed,
-        ));
+        chain.set_proposer(
+            BeaconSigner::from_consensus_seed(&keys(name).consensus_seed),
+            account(name),
+        );
         let validators: Vec<([u8; 32], SocketAddr)> = NAMES
             .iter()
             .enumerate()
