@@ -87,7 +87,12 @@ use parity_scale_codec::{Decode, Encode};
 ///   beacon is noted, before any extrinsic) from the parent's state, not at its end: no
 ///   transaction the proposer includes can move a pick. Encodings are unchanged; a draw is due
 ///   in one block either way, so none is lost or made twice across the switch.
-pub const SPEC_VERSION: u32 = 12;
+/// - 13: a settled job's receipt names every verifier that forfeited its run bond by a missed
+///   or wrong check (one that lost a dispute is under `refuted`, as before), with the run's
+///   missed and wrong segments and the bond burned
+///   (`Receipt::forfeited`, storage `Jobs::ForfeitedRuns`): receipts and the jobs that hold
+///   them encode differently, so a chain started under 12 cannot switch.
+pub const SPEC_VERSION: u32 = 13;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 
@@ -276,6 +281,11 @@ pub mod verification {
     const _: () = assert!(
         MAX_SAMPLED_SEGMENTS * MAX_VERIFIERS_PER_SEGMENT as u64 <= MAX_SEGMENTS,
         "every check of the largest sample is a record in the job's audit, at most MAX_SEGMENTS"
+    );
+    const _: () = assert!(
+        MAX_SAMPLED_SEGMENTS * MAX_VERIFIERS_PER_SEGMENT as u64
+            <= pallet_jobs::MAX_FORFEITURES as u64,
+        "every run of the largest sample can forfeit and be named on the receipt"
     );
     /// Blocks verifiers have to fetch, re-execute and attest (a minute at 1 s blocks).
     pub const ATTEST_BLOCKS: BlockNumber = 60;

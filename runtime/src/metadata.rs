@@ -178,6 +178,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 pallet_jobs::JobsDue,
                 pallet_jobs::MachineDependentFindings,
                 pallet_jobs::DismissedChallenges,
+                pallet_jobs::ForfeitedRuns,
                 pallet_jobs::Blobs,
                 pallet_jobs::BlobBytesOf,
                 pallet_jobs::BlobsDue,

@@ -48,8 +48,8 @@ pub struct SubmitArgs {
     pub timeout: u64,
 }
 
-/// The money lines of a settled job's report: the totals, then each refuted check or challenge
-/// and each dispute set aside as machine-dependent.
+/// The money lines of a settled job's report: the totals, then each refuted check or challenge,
+/// each dispute set aside as machine-dependent or dismissed, and each forfeited run bond.
 fn receipt_text(r: &ReceiptReport, out: &mut String) {
     out.push_str(&format!(
         "  settled in block #{}: {} at {} AGR/Mfuel; paid {} AGR (worker {}, verifiers {}), refunded {} AGR; {} checks passed, {} missed\n",
@@ -101,6 +101,32 @@ fn receipt_text(r: &ReceiptReport, out: &mut String) {
             x.challenger,
             x.segment,
             decision_text(x.decided),
+        ));
+    }
+    let segments = |what: &str, list: &[u64]| match list {
+        [] => None,
+        list => Some(format!(
+            "{what} segment{} {}",
+            if list.len() == 1 { "" } else { "s" },
+            list.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    };
+    for x in &r.forfeited {
+        let faults: Vec<String> = [
+            segments("missed", &x.missed),
+            segments("revealed wrong", &x.wrong),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        out.push_str(&format!(
+            "    forfeited: {} {}: run bond, {} AGR burned\n",
+            x.verifier,
+            faults.join(" and "),
+            x.burned
         ));
     }
 }
@@ -605,7 +631,7 @@ mod tests {
     }
 
     #[test]
-    fn a_receipt_names_each_lost_set_aside_or_dismissed_challenge_and_how_it_was_decided() {
+    fn a_receipt_names_each_lost_set_aside_or_dismissed_challenge_and_forfeited_run() {
         let dave = AccountId([4; 32]);
         let receipt = Receipt {
             fuel: 100,
@@ -641,6 +667,20 @@ mod tests {
                 repaid: Some((AccountId([2; 32]), agora_primitives::AGR / 10)),
                 burned: 0,
             }],
+            forfeited: vec![
+                pallet_jobs::Forfeiture {
+                    verifier: dave,
+                    missed: vec![5],
+                    wrong: vec![6, 7],
+                    burned: agora_primitives::AGR,
+                },
+                pallet_jobs::Forfeiture {
+                    verifier: AccountId([2; 32]),
+                    missed: vec![],
+                    wrong: vec![3],
+                    burned: agora_primitives::AGR / 2,
+                },
+            ],
         };
         let report = JobReport {
             stage: Stage::Settled,
@@ -677,6 +717,20 @@ mod tests {
             )),
             "{text}"
         );
+        assert!(
+            text.contains(&format!(
+                "forfeited: {dave} missed segment 5 and revealed wrong segments 6, 7: run bond, 1 AGR burned"
+            )) && text.contains(&format!(
+                "forfeited: {} revealed wrong segment 3: run bond, 0.5 AGR burned",
+                AccountId([2; 32])
+            )),
+            "{text}"
+        );
+        assert_eq!(
+            json["receipt"]["forfeited"][0]["wrong"],
+            serde_json::json!([6, 7])
+        );
+        assert_eq!(json["receipt"]["forfeited"][1]["burned"], "0.5");
         let dismissed = &json["receipt"]["dismissed"][0];
         assert_eq!(
             (

@@ -241,6 +241,23 @@ fn a_verifier_that_copies_another_verifiers_commitment_loses_its_bonds() {
     );
     assert_eq!(total_issuance(&node), issuance0 - 2 * CHECK_BOND);
     conserved(&node, issuance0 - 2 * CHECK_BOND, "settled");
+    // The receipt names him, his two wrong reveals and the bond burned.
+    let forfeited = &receipt.forfeited;
+    assert!(
+        forfeited
+            .iter()
+            .all(|f| f.verifier == dave && f.missed.is_empty()),
+        "{forfeited:?}"
+    );
+    // One run (both segments), so one entry: its two wrong reveals, both check bonds.
+    let [run] = forfeited.as_slice() else {
+        panic!("one forfeited run expected: {forfeited:?}")
+    };
+    assert_eq!(
+        (run.wrong.len(), run.burned),
+        (2, 2 * CHECK_BOND),
+        "{run:?}"
+    );
 }
 
 /// `--fault wrong-output`: Bob's trace is honest but the model he commits is not what his final

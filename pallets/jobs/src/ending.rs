@@ -3,9 +3,10 @@
 //! and settlement (see the lifecycle in the crate documentation).
 
 use crate::{
-    AuditOutcome, Balances, Config, Decision, Dismissal, DismissedChallenges, Error, Event, Job,
-    JobId, JobStatus, Jobs, MachineDependence, MachineDependentFindings, Market, PaidCheck, Pallet,
-    Receipt, Refutation, Staking, System, MAX_FINDINGS,
+    AuditOutcome, Balances, Config, Decision, Dismissal, DismissedChallenges, Error, Event,
+    ForfeitedRuns, Forfeiture, Job, JobId, JobStatus, Jobs, MachineDependence,
+    MachineDependentFindings, Market, PaidCheck, Pallet, Receipt, Refutation, Staking, System,
+    MAX_FINDINGS,
 };
 use agora_primitives::dispatch::DispatchResult;
 use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
@@ -24,6 +25,10 @@ pub(crate) enum BuyersEnd {
     /// The worker showed the buyer's inputs cannot run.
     Unrunnable,
 }
+
+/// Most forfeitures kept for one job's receipt: at least any audit's checks (256 sampled
+/// segments × at most 4 verifiers each, the runtime's bounds), so every run has its entry.
+pub const MAX_FORFEITURES: usize = 1024;
 
 impl<T: Config> Pallet<T> {
     /// `challenger` challenges job `id`'s result (called by the verification pallet, which
@@ -485,26 +490,61 @@ impl<T: Config> Pallet<T> {
         }
     }
 
+    /// The verification pallet slashed a verifier's run bond on job `id` for a missed or
+    /// wrong check ([`Forfeiture`]); kept for the receipt. A run settled in parts (its bond
+    /// held by more than one check when an audit ends without a receipt) adds to its entry.
+    pub fn note_forfeited(ext: &mut Ext<'_>, id: JobId, forfeiture: Forfeiture) {
+        let mut forfeited = ForfeitedRuns::get(ext, &id).unwrap_or_default();
+        let same_run = |f: &&mut Forfeiture| {
+            (f.verifier, &f.missed, &f.wrong)
+                == (forfeiture.verifier, &forfeiture.missed, &forfeiture.wrong)
+        };
+        let full = forfeited.len() >= MAX_FORFEITURES;
+        match forfeited.iter_mut().find(same_run) {
+            Some(run) => run.burned = run.burned.saturating_add(forfeiture.burned),
+            // Not reached: a job has at most this many checks, and so runs.
+            None if full => return,
+            None => forfeited.push(forfeiture),
+        }
+        ForfeitedRuns::insert(ext, &id, &forfeited);
+    }
+
     /// Forgets what was kept for the receipt of job `id`: it ends without one.
     fn drop_findings(ext: &mut Ext<'_>, id: JobId) {
         MachineDependentFindings::remove(ext, &id);
         DismissedChallenges::remove(ext, &id);
+        ForfeitedRuns::remove(ext, &id);
     }
 
     /// Invariant 4: what is kept for a receipt (machine-dependence findings, dismissed
-    /// challenges) belongs to a live job and is within [`MAX_FINDINGS`]: every way a job ends
-    /// drops it, so nothing outlives its job.
+    /// challenges, forfeitures) belongs to a live job and is within its bound
+    /// ([`MAX_FINDINGS`], [`MAX_FORFEITURES`]): every way a job ends drops it, so nothing
+    /// outlives its job.
     pub(crate) fn check_findings(state: &impl StateIter) -> Result<(), String> {
         let kept = MachineDependentFindings::iter(state)
             .into_iter()
-            .map(|(id, findings)| (id, findings.len(), "machine-dependence findings"))
+            .map(|(id, findings)| {
+                (
+                    id,
+                    findings.len(),
+                    MAX_FINDINGS,
+                    "machine-dependence findings",
+                )
+            })
             .chain(
                 DismissedChallenges::iter(state)
                     .into_iter()
-                    .map(|(id, dismissed)| (id, dismissed.len(), "dismissed challenges")),
+                    .map(|(id, dismissed)| {
+                        (id, dismissed.len(), MAX_FINDINGS, "dismissed challenges")
+                    }),
+            )
+            .chain(
+                ForfeitedRuns::iter(state)
+                    .into_iter()
+                    .map(|(id, forfeited)| (id, forfeited.len(), MAX_FORFEITURES, "forfeitures")),
             );
-        for (id, count, what) in kept {
-            if count > MAX_FINDINGS {
+        for (id, count, bound, what) in kept {
+            if count > bound {
                 return Err(format!("job {id} keeps {count} {what}"));
             }
             if Jobs::get(state, &id).is_none_or(|job| job.status.is_final()) {
@@ -552,6 +592,7 @@ impl<T: Config> Pallet<T> {
         let paid_worker = Self::pay_from_escrow(ext, &job, &job.worker, owed_worker);
         let machine_dependent = MachineDependentFindings::get(ext, &id).unwrap_or_default();
         let dismissed = DismissedChallenges::get(ext, &id).unwrap_or_default();
+        let forfeited = ForfeitedRuns::get(ext, &id).unwrap_or_default();
         Self::drop_findings(ext, id);
         let mut left = job.escrow.saturating_sub(paid_worker);
         for &(caller, fee) in machine_dependent.iter().flat_map(|f| &f.repay) {
@@ -586,6 +627,7 @@ impl<T: Config> Pallet<T> {
             refuted,
             machine_dependent,
             dismissed,
+            forfeited,
         };
         job.status = JobStatus::Settled {
             receipt: receipt.clone(),

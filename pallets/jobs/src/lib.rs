@@ -68,8 +68,8 @@
 //!    worker's committed stake.
 //! 2. `BlobBytesOf` equals the sizes of each owner's blobs; every blob is scheduled to expire.
 //! 3. Every due list is within its bound.
-//! 4. What is kept for a receipt (`MachineDependentFindings`, `DismissedChallenges`) belongs to
-//!    a live job and is at most [`MAX_FINDINGS`] entries.
+//! 4. What is kept for a receipt (`MachineDependentFindings`, `DismissedChallenges`,
+//!    `ForfeitedRuns`) belongs to a live job and is within its bound.
 //!
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls.
 //! The records are in `types.rs`.
@@ -84,10 +84,11 @@ pub use blobs::{
     BlobBytesOf, BlobBytesOfPrefix, BlobInfo, BlobLifetimes, Blobs, BlobsDue, BlobsDuePrefix,
     BlobsPrefix, GenesisConfig, Lifetimes, LifetimesPrefix,
 };
+pub use ending::MAX_FORFEITURES;
 /// Due lists moved to `pallet-support`; kept at this path for the pallets that schedule with it.
 pub use pallet_support::due::schedule;
 pub use types::{
-    AuditOutcome, Commitment, Decision, Dismissal, Job, JobStatus, JobVerification,
+    AuditOutcome, Commitment, Decision, Dismissal, Forfeiture, Job, JobStatus, JobVerification,
     MachineDependence, PaidCheck, Receipt, Refutation, Undecided,
 };
 
@@ -454,6 +455,9 @@ pallet_support::storage! {
     /// `JobId → dismissals`: open challenges of a live job that the referee could not decide,
     /// for its receipt (at most [`MAX_FINDINGS`]; removed when the job ends).
     pub DismissedChallenges: map JobId => Vec<Dismissal>;
+    /// `JobId → forfeitures`: run bonds slashed for missed or wrong checks, for the receipt
+    /// (at most [`MAX_FORFEITURES`]; removed when the job ends).
+    pub ForfeitedRuns: map JobId => Vec<Forfeiture>;
 }
 
 /// Most findings of each kind (machine-dependence, dismissed challenges) kept for one job's

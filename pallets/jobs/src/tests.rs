@@ -233,6 +233,7 @@ fn a_verified_job_settles_and_pays_everyone_from_the_escrow() {
         refuted: Vec::new(),
         machine_dependent: Vec::new(),
         dismissed: Vec::new(),
+        forfeited: Vec::new(),
     };
     let deposit = Jobs::blob_deposit(1_000);
     assert_eq!(

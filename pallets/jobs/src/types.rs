@@ -130,6 +130,21 @@ pub struct Refutation {
     pub rewarded: Balance,
 }
 
+/// A drawn verifier that forfeited its run bond on a job: a check of its run was missed (not
+/// revealed or attested in time) or wrong (a reveal that did not open its commitment). What
+/// the run bond still held when the run was settled was slashed, all burned.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
+pub struct Forfeiture {
+    /// The verifier.
+    pub verifier: AccountId,
+    /// The segments of its run it missed.
+    pub missed: Vec<u64>,
+    /// The segments of its run whose reveal was wrong.
+    pub wrong: Vec<u64>,
+    /// Bond burned.
+    pub burned: Balance,
+}
+
 /// The money of a settled job.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
 pub struct Receipt {
@@ -157,6 +172,9 @@ pub struct Receipt {
     /// Open challenges the referee could not decide: nobody lost, and each challenger paid the
     /// referee call out of its bond.
     pub dismissed: Vec<Dismissal>,
+    /// Verifiers that forfeited their run bond by a missed or wrong check, and what each lost
+    /// (since spec version 13; a verifier whose mismatch was refuted is in `refuted`).
+    pub forfeited: Vec<Forfeiture>,
 }
 
 /// An open challenge the referee could not decide: the disputed piece did not fit in the

@@ -101,10 +101,11 @@ impl<T: Config> Pallet<T> {
         Self::forget_check_bond(ext, who, amount);
     }
 
-    /// Slashes `amount` of `who`'s check bonds (all burned).
-    pub(crate) fn slash_check_bond(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) {
-        Staking::<T>::slash_committed(ext, who, amount);
+    /// Slashes `amount` of `who`'s check bonds (all burned); returns what was burned.
+    pub(crate) fn slash_check_bond(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) -> Balance {
+        let burned = Staking::<T>::slash_committed(ext, who, amount);
         Self::forget_check_bond(ext, who, amount);
+        burned
     }
 
     /// Takes `amount` off `who`'s check bonds after the staking pallet released or slashed it
@@ -153,7 +154,7 @@ impl<T: Config> Pallet<T> {
     /// wrong reveal, a piece set aside): its bond moves to the first check of its run that
     /// still holds one, or, if none does, the run is settled: its bond released, or slashed if
     /// the run is forfeited.
-    pub(crate) fn pass_bond_on(ext: &mut Ext<'_>, checks: &mut [Check], index: usize) {
+    pub(crate) fn pass_bond_on(ext: &mut Ext<'_>, job: JobId, checks: &mut [Check], index: usize) {
         let Some(bond) = checks.get_mut(index).map(|c| std::mem::take(&mut c.bond)) else {
             return;
         };
@@ -162,14 +163,16 @@ impl<T: Config> Pallet<T> {
             .find(|&i| i != index && checks.get(i).is_some_and(Self::holds_bond));
         match heir.and_then(|i| checks.get_mut(i)) {
             Some(heir) => heir.bond = heir.bond.saturating_add(bond),
-            None => Self::settle_run_bond(ext, checks, index, bond),
+            None => Self::settle_run_bond(ext, job, checks, index, bond),
         }
     }
 
     /// Settles `bond`, the last of check `index`'s run bond that nothing contests: slashed if
-    /// the run is forfeited, else released.
+    /// the run is forfeited (and noted for `job`'s receipt, with the run's missed and wrong
+    /// segments), else released.
     pub(crate) fn settle_run_bond(
         ext: &mut Ext<'_>,
+        job: JobId,
         checks: &[Check],
         index: usize,
         bond: Balance,
@@ -177,11 +180,27 @@ impl<T: Config> Pallet<T> {
         let Some(verifier) = checks.get(index).map(|c| c.verifier) else {
             return;
         };
-        if Self::run_forfeited(checks, index) {
-            Self::slash_check_bond(ext, &verifier, bond);
-        } else {
+        if !Self::run_forfeited(checks, index) {
             Self::release_check_bond(ext, &verifier, bond);
+            return;
         }
+        let burned = Self::slash_check_bond(ext, &verifier, bond);
+        let mates = Self::run_mates(checks, index);
+        let segments = |outcome: CheckOutcome| -> Vec<u64> {
+            mates
+                .iter()
+                .filter_map(|&mate| checks.get(mate))
+                .filter(|c| c.outcome == Some(outcome))
+                .map(|c| c.segment)
+                .collect()
+        };
+        let forfeiture = pallet_jobs::Forfeiture {
+            verifier,
+            missed: segments(CheckOutcome::Missed),
+            wrong: segments(CheckOutcome::Wrong),
+            burned,
+        };
+        pallet_jobs::Pallet::<T>::note_forfeited(ext, job, forfeiture);
     }
 
     /// Moves the bonds of every check of `index`'s run that still holds one onto `index`: the

@@ -731,7 +731,7 @@ impl<T: Config> Pallet<T> {
         match audit.checks.get_mut(index) {
             Some(check) => {
                 check.outcome = Some(CheckOutcome::MachineDependent);
-                Self::pass_bond_on(ext, &mut audit.checks, index);
+                Self::pass_bond_on(ext, job, &mut audit.checks, index);
             }
             None => {
                 Staking::<T>::release(ext, &dispute.challenger, dispute.bond);

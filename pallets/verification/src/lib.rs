@@ -620,7 +620,7 @@ impl<T: Config> Pallet<T> {
         Self::check_decided(ext, job, index, verifier, outcome);
         match outcome {
             CheckOutcome::Match | CheckOutcome::Missed | CheckOutcome::Wrong => {
-                Self::pass_bond_on(ext, checks, index)
+                Self::pass_bond_on(ext, job, checks, index)
             }
             // Held until the dispute over it ends (`dispute.rs`); refuted by a dispute only.
             CheckOutcome::Mismatch | CheckOutcome::Refuted | CheckOutcome::MachineDependent => {}
@@ -682,7 +682,7 @@ impl<T: Config> Pallet<T> {
     fn end_audit(ext: &mut Ext<'_>, job: JobId, audit: &Audit, outcome: AuditOutcome) {
         for (index, check) in audit.checks.iter().enumerate() {
             if Self::holds_bond(check) {
-                Self::settle_run_bond(ext, &audit.checks, index, check.bond);
+                Self::settle_run_bond(ext, job, &audit.checks, index, check.bond);
             }
         }
         for state in Self::start_states(audit) {

@@ -300,6 +300,23 @@ pub struct ReceiptReport {
     /// repaid the referee call out of its bond.
     #[serde(default)]
     pub dismissed: Vec<DismissalReport>,
+    /// Verifiers that forfeited their run bond by a missed or wrong check: who, which
+    /// segments, AGR burned (since spec version 13).
+    #[serde(default)]
+    pub forfeited: Vec<ForfeitureReport>,
+}
+
+/// A verifier on a receipt that forfeited its run bond, in AGR.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForfeitureReport {
+    /// The verifier.
+    pub verifier: AccountId,
+    /// The segments of its run it missed.
+    pub missed: Vec<u64>,
+    /// The segments of its run whose reveal was wrong.
+    pub wrong: Vec<u64>,
+    /// Bond burned.
+    pub burned: String,
 }
 
 /// An open challenge on a receipt that the referee could not decide, in AGR.
@@ -405,6 +422,16 @@ impl From<&Receipt> for ReceiptReport {
                     reason: x.reason,
                     repaid_to: x.repaid.map(|(to, _)| to),
                     repaid: format_agr(x.repaid.map_or(0, |(_, fee)| fee)),
+                    burned: format_agr(x.burned),
+                })
+                .collect(),
+            forfeited: r
+                .forfeited
+                .iter()
+                .map(|x| ForfeitureReport {
+                    verifier: x.verifier,
+                    missed: x.missed.clone(),
+                    wrong: x.wrong.clone(),
                     burned: format_agr(x.burned),
                 })
                 .collect(),

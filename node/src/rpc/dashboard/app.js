@@ -309,6 +309,7 @@ const pages = {
         r.refuted.length && ['Refuted', r.refuted.map((x) => `${short(x.verifier)} on segment ${x.segment}: ${agr(x.burned)} burned`).join('; ')],
         (r.machine_dependent || []).length && ['Set aside', r.machine_dependent.map((x) => `${short(x.challenger)} on segment ${x.segment}: the buyer's module is machine-dependent there${x.replayed ? ' (reopened from the job\'s start)' : ''}`).join('; ')],
         (r.dismissed || []).length && ['Dismissed', r.dismissed.map((x) => `${short(x.challenger)} on segment ${x.segment}: undecided (${x.reason.replace(/_/g, ' ')})${x.repaid_to ? `, ${agr(x.repaid)} repaid to ${short(x.repaid_to)} for the referee call` : ''}`).join('; ')],
+        (r.forfeited || []).length && ['Forfeited', r.forfeited.map((x) => `${short(x.verifier)} (${[x.missed.length && `missed ${x.missed.join(', ')}`, x.wrong.length && `wrong ${x.wrong.join(', ')}`].filter(Boolean).join('; ')}): ${agr(x.burned)} burned`).join('; ')],
       ])));
     } else if (j.status) {
       out.push(h('h2', {}, 'Status on chain'));

@@ -294,6 +294,10 @@ fn exploit_a_forfeited_verifiers_false_dispute_pays_the_worker() {
     let [refutation] = refuted.as_slice() else {
         panic!("{refuted:?}")
     };
+    assert!(
+        pallet_jobs::ForfeitedRuns::get(&state, &0).is_none(),
+        "a run bond lost in a dispute is the refutation's, not also a forfeiture"
+    );
     assert_eq!(
         refutation.repaid,
         super::dispute::CALL_FEE,

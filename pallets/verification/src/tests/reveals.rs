@@ -111,6 +111,18 @@ fn a_verifier_that_attests_but_never_reveals_is_slashed_and_the_job_settles() {
     let receipt = settle(&mut state, 13);
     assert_eq!((receipt.checks_passed, receipt.checks_missed), (0, 2));
     assert_eq!(receipt.paid_verifiers, 0);
+    // The receipt names Charlie, the segments he missed and what he lost.
+    let forfeited = &receipt.forfeited;
+    assert!(
+        forfeited
+            .iter()
+            .all(|f| f.verifier == CHARLIE && f.wrong.is_empty()),
+        "{forfeited:?}"
+    );
+    let mut missed: Vec<u64> = forfeited.iter().flat_map(|f| f.missed.clone()).collect();
+    missed.sort_unstable();
+    assert_eq!(missed, segments, "{forfeited:?}");
+    assert_eq!(forfeited.iter().map(|f| f.burned).sum::<Balance>(), 2 * AGR);
 }
 
 /// Ends blocks from `from` until job 0 settles (at most 10); its receipt.
@@ -187,6 +199,15 @@ fn one_check_passes_while_another_is_missed() {
     );
     let receipt = settle(&mut state, 12);
     assert_eq!((receipt.checks_passed, receipt.checks_missed), (1, 1));
+    assert_eq!(
+        receipt
+            .forfeited
+            .iter()
+            .map(|f| (f.verifier, f.missed.clone(), f.wrong.clone(), f.burned))
+            .collect::<Vec<_>>(),
+        vec![(CHARLIE, vec![segments[1]], vec![], AGR)],
+        "one forfeiture: the missed check, its run's bond"
+    );
     assert_eq!(receipt.paid_verifiers, fees(&segments[..1], 4));
     assert_eq!(
         TestBalances::free_balance(&state, &CHARLIE),
