@@ -71,6 +71,11 @@ pub struct NodeArgs {
     /// for it.
     #[arg(long, value_name = "HEX")]
     pub beacon_key: Option<String>,
+    /// The RPC URL of the node that runs `--consensus-key`, asked for its beacon key instead
+    /// of `--rpc`'s: a joining validator's node is not connected before its election, so it
+    /// registers through a connected node (`--rpc`) with its own node named here.
+    #[arg(long, value_name = "URL", conflicts_with = "beacon_key")]
+    pub keys_from: Option<String>,
     /// The node's p2p address, `IP:port`, for the other validators to dial; `""` for none
     /// (peers then need it in their `--peer` lists). `set-key` without it keeps the
     /// candidate's current address; `register` without it registers none.
@@ -94,13 +99,22 @@ impl NodeArgs {
         ))
     }
 
-    /// The keys and address, the beacon key asked of the node at `rpc` if not given: only a
-    /// node running the validator key holds its beacon key (the secret's other half).
+    /// The keys and address, the beacon key asked of the node at `--keys-from` (else `rpc`)
+    /// if not given: only a node running the validator key holds its beacon key (the secret's
+    /// other half).
     async fn resolve(&self, rpc: &Rpc) -> Result<(Hash, Hash, Vec<u8>), CliError> {
         let (consensus_key, beacon_key, address) = self.parse()?;
         if let Some(beacon_key) = beacon_key {
             return Ok((consensus_key, beacon_key, address));
         }
+        let own;
+        let rpc = match &self.keys_from {
+            Some(url) => {
+                own = Rpc::connect(url).await?;
+                &own
+            }
+            None => rpc,
+        };
         let beacon_key = match rpc.validator_keys().await? {
             Some(keys) if keys.consensus_key == consensus_key => {
                 // The node could name any beacon key: only the consensus key's signature
@@ -136,7 +150,7 @@ impl NodeArgs {
                 return Err(CliError::InvalidArgument(format!(
                     "no --beacon-key given, and the node at {} {holds}, not --consensus-key \
                      {consensus_key}: give --beacon-key (`agora-node key inspect` prints it) \
-                     or point --rpc at the node that runs the key",
+                     or --keys-from the URL of the node that runs the key",
                     rpc.url()
                 )));
             }

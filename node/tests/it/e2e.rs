@@ -1219,7 +1219,9 @@ fn a_validator_joins_with_stake_at_an_epoch_boundary_and_leaves() {
     // From here on Eve pays a bystander through Alice's node.
     let mut load = Load::to_bystander(alice);
 
-    // Ferdie stands with a bond, naming his node's key and address.
+    // Ferdie stands with a bond, naming his node's key and address, through Alice's node; the
+    // beacon key comes from his own node (`--keys-from`), which holds its secret (his blocks'
+    // VRF proofs verify under it below).
     let address = format!("127.0.0.1:{}", ports[4]);
     let registered = agora_json(
         alice,
@@ -1232,8 +1234,8 @@ fn a_validator_joins_with_stake_at_an_epoch_boundary_and_leaves() {
             "20000",
             "--consensus-key",
             &joiner_key.to_string(),
-            "--beacon-key",
-            &joiner_beacon_key.to_string(),
+            "--keys-from",
+            &joiner.url(),
             "--address",
             &address,
         ],
