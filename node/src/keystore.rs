@@ -235,22 +235,14 @@ pub fn node_key(path: &Path) -> Result<[u8; 32], KeystoreError> {
             .map(|hash| hash.0)
             .map_err(|_| fail("not 32 hex-encoded bytes".to_owned())),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            use std::io::Write as _;
-            use std::os::unix::fs::OpenOptionsExt as _;
             let (pair, _) = ed25519::Pair::generate();
             let seed = pair.seed();
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| fail(e.to_string()))?;
             }
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| fail(e.to_string()))?;
-            file.write_all(format!("0x{}\n", hex::encode(seed)).as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| fail(e.to_string()))?;
+            // A new 0600 file, never one that exists, synced: the key files' one writer.
+            agora_primitives::secret::write_key_file(path, &format!("0x{}", hex::encode(seed)))
+                .map_err(|e| fail(e.reason))?;
             Ok(seed)
         }
         Err(error) => Err(fail(error.to_string())),

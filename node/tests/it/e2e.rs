@@ -540,12 +540,7 @@ fn four_validators_and_a_full_node_agree_relay_and_survive_a_crash() {
     let held: Vec<ReservedPort> = (0..5).map(|_| reserve_port()).collect();
     let ports: Vec<u16> = held.iter().map(ReservedPort::port).collect();
     let full_key = sp_core::ed25519::Pair::from_string("//Full", None).unwrap();
-    let mut peers: Vec<String> = spec
-        .validators
-        .iter()
-        .zip(&ports)
-        .map(|(validator, port)| format!("{}@127.0.0.1:{port}", validator.consensus_key))
-        .collect();
+    let mut peers = committee_peers(&spec, &ports);
     peers.push(format!(
         "0x{}@127.0.0.1:{}",
         hex::encode(full_key.public().0),
@@ -876,6 +871,15 @@ impl Load {
     }
 }
 
+/// A `--peer` for each of `spec`'s validators, the i-th on loopback at `ports[i]`.
+fn committee_peers(spec: &agora_runtime::genesis::ChainSpec, ports: &[u16]) -> Vec<String> {
+    spec.validators
+        .iter()
+        .zip(ports)
+        .map(|(validator, port)| format!("{}@127.0.0.1:{port}", validator.consensus_key))
+        .collect()
+}
+
 /// `agora-node build-spec --dev --validators 4 EXTRA…` written to `dir/spec.json`, parsed.
 fn build_spec(
     dir: &Path,
@@ -1183,12 +1187,7 @@ fn a_validator_joins_with_stake_at_an_epoch_boundary_and_leaves() {
     let held: Vec<ReservedPort> = (0..5).map(|_| reserve_port()).collect();
     let ports: Vec<u16> = held.iter().map(ReservedPort::port).collect();
     // The genesis committee lists only itself: the joiner is in nobody's `--peer` list.
-    let committee_peers: Vec<String> = spec
-        .validators
-        .iter()
-        .zip(&ports)
-        .map(|(validator, port)| format!("{}@127.0.0.1:{port}", validator.consensus_key))
-        .collect();
+    let committee_peers = committee_peers(&spec, &ports);
     let start = |name: &str, port: u16| {
         let key = format!("//{name}");
         start_on_spec(
@@ -1375,12 +1374,7 @@ fn a_validator_rotates_its_consensus_key_and_its_node_switches_at_the_epoch() {
     let (spec, spec_path) = build_spec(dir.path(), &["--epoch-length", &EPOCH.to_string()]);
     let held: Vec<ReservedPort> = (0..4).map(|_| reserve_port()).collect();
     let ports: Vec<u16> = held.iter().map(ReservedPort::port).collect();
-    let committee_peers: Vec<String> = spec
-        .validators
-        .iter()
-        .zip(&ports)
-        .map(|(validator, port)| format!("{}@127.0.0.1:{port}", validator.consensus_key))
-        .collect();
+    let committee_peers = committee_peers(&spec, &ports);
     // Bob's node does not list itself: after the switch its genesis key, which the spec's
     // committee still names, must be taken as its own (it failed to start without `--peer`
     // for it before).
