@@ -414,7 +414,20 @@ impl Executor {
         dataset: &[u8],
         state: &[u8],
     ) -> Result<Output, Error> {
-        self.call_on_state(job, Call::Eval, params, dataset, state)
+        self.eval_within(job, params, dataset, state, PER_CALL_LIMIT)
+    }
+
+    /// [`Self::eval`] with at most `fuel` (and never more than the per-call limit), as the
+    /// referee runs it on a disputed final state.
+    pub fn eval_within(
+        &self,
+        job: &JobModule,
+        params: &[u8],
+        dataset: &[u8],
+        state: &[u8],
+        fuel: u64,
+    ) -> Result<Output, Error> {
+        self.call_on_state(job, Call::Eval, params, dataset, state, fuel)
     }
 
     /// `agora_export`: the trained model (burnpack).
@@ -425,7 +438,20 @@ impl Executor {
         dataset: &[u8],
         state: &[u8],
     ) -> Result<Output, Error> {
-        self.call_on_state(job, Call::Export, params, dataset, state)
+        self.export_within(job, params, dataset, state, PER_CALL_LIMIT)
+    }
+
+    /// [`Self::export`] with at most `fuel` (and never more than the per-call limit), as the
+    /// referee runs it on a disputed final state.
+    pub fn export_within(
+        &self,
+        job: &JobModule,
+        params: &[u8],
+        dataset: &[u8],
+        state: &[u8],
+        fuel: u64,
+    ) -> Result<Output, Error> {
+        self.call_on_state(job, Call::Export, params, dataset, state, fuel)
     }
 
     /// The model and metrics of `state` (a run's final state) as a commitment names them:
@@ -443,8 +469,8 @@ impl Executor {
         )
     }
 
-    /// A call on a state (segment, eval, export): its inputs are the params, the dataset and
-    /// the state, in that order.
+    /// A call on a state (segment, eval, export) with at most `fuel`: its inputs are the
+    /// params, the dataset and the state, in that order.
     fn call_on_state(
         &self,
         job: &JobModule,
@@ -452,9 +478,10 @@ impl Executor {
         params: &[u8],
         dataset: &[u8],
         state: &[u8],
+        fuel: u64,
     ) -> Result<Output, Error> {
         let inputs = [("params", params), ("dataset", dataset), ("state", state)];
-        self.call(job, call, &inputs, PER_CALL_LIMIT)
+        self.call(job, call, &inputs, fuel)
     }
 
     /// A call of a module made by [`crate::nan_probe::instrument`], with at most `fuel`: its

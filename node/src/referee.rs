@@ -5,9 +5,11 @@
 //!   when reading, so a verdict is always about the bytes the ledger names. A blob the node
 //!   does not hold (or holds corrupt) is [`RefereeError::Unavailable`]: the runtime then
 //!   decides nothing on this node.
-//! - Every engine call gets the request's `fuel_limit` (the engine's per-call limit); running
-//!   out is [`RefereeVerdict::OutOfFuel`]. What a call may produce is bounded as for the
-//!   worker and the verifiers (`agora_runtime::verification::CALL_BOUNDS`).
+//! - Every engine call gets the request's `fuel_limit`; running out is
+//!   [`RefereeVerdict::OutOfFuel`]. The executor is the worker's and the verifiers': its
+//!   limits are the chain's bounds on a call (`agora_runtime::verification::CALL_BOUNDS`),
+//!   so what a call may produce is bounded as for them, and no call gets more fuel than a
+//!   segment may use (every request the runtime makes is within it).
 //! - `export` and `eval` are judged as the worker commits them (`agora_engine::JobResult`):
 //!   either refused by the module is its result (no model, empty metrics), not a refusal of the
 //!   piece; either out of the referee's fuel is [`RefereeVerdict::OutOfFuel`].
@@ -28,10 +30,15 @@
 //!   memory the limits allow, the module cache cannot be written: every error
 //!   `agora_engine::Error::is_refusal` leaves out) is not a verdict: it is reported as
 //!   [`RefereeError::Failed`], and the node decides nothing.
-//! - One executor per fuel limit is kept for the node's life (the limits are runtime
-//!   constants: `REFEREE_FUEL` for a step, the export and eval, `MAX_SEGMENT_FUEL` for a whole
-//!   segment in a fuel dispute), so compiled modules stay in their memory caches and, with a
-//!   cache directory, on disk.
+//! - Two executors are kept for the node's life, plain and probing, whatever the requests'
+//!   fuel limits: a limit is a per-call argument, not a setting, so compiled modules stay in
+//!   their memory caches and, with a cache directory, on disk, once each. (Before, an
+//!   executor was made per fuel limit, with its own engine and cache key; a fuel dispute's
+//!   limit is the segment's own — `MAX_SEGMENT_FUEL`, or what the bid's `max_fuel` leaves
+//!   after the segment's start — so nearly every such dispute compiled the module twice more,
+//!   plain and probed: 2.9 s of a 13 ms re-run in `scripts/bench.sh dispute`, a fresh cache
+//!   entry on disk per distinct limit, and, for a request not decided ahead, seconds inside
+//!   block production.)
 //! - One run at a time: a block that needs the referee may be built again while a first build
 //!   is still compiling the module (consensus moved on to a new view); the second waits and
 //!   then finds the module compiled, instead of compiling it again beside the first — and,
@@ -61,7 +68,7 @@ use agora_engine::executor::{Probed, ProbedCall};
 use agora_engine::nan_probe::{instrument, PROBED_FUEL_FACTOR};
 use agora_engine::{Error as EngineError, Executor, JobModule, JobResult, Output, Settings};
 use agora_primitives::referee::{
-    CallBounds, Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
+    Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
 };
 use agora_primitives::Hash;
 use parity_scale_codec::Encode;
@@ -76,9 +83,8 @@ pub use warmer::run_warmer;
 pub struct EngineReferee {
     blobs: Arc<BlobStore>,
     cache_dir: Option<PathBuf>,
-    /// The executor of each fuel limit seen, plain and probing (at most [`MAX_EXECUTORS`]);
-    /// held for a whole run (see the module doc).
-    executors: Mutex<BTreeMap<(u64, Probing), Arc<Executor>>>,
+    /// The plain and the probing executor, made on first use (see the module doc).
+    executors: Mutex<BTreeMap<Probing, Arc<Executor>>>,
     /// Verdicts decided ahead, by the hash of their request's encoding, oldest first.
     verdicts: Mutex<VecDeque<(Hash, RefereeVerdict)>>,
     /// Held for a whole run, from the look for a kept verdict to keeping the new one (see
@@ -88,10 +94,6 @@ pub struct EngineReferee {
 
 /// Most verdicts kept: disputes at the referee's turn at once, with room to spare.
 pub const MAX_VERDICTS: usize = 64;
-
-/// Most executors kept: the runtime uses two fuel limits, each plain and probing; a third
-/// limit (a runtime upgrade) replaces the lowest.
-const MAX_EXECUTORS: usize = 6;
 
 /// What the native stack of a probing run is divided by (see the module doc): architectures'
 /// frame sizes for the same function differ by less than this factor.
@@ -155,30 +157,31 @@ impl EngineReferee {
         }
     }
 
+    /// The `probing` executor, made on first use. Its limits do not depend on any request:
+    /// each call is given its request's fuel.
     fn executor(
-        executors: &mut BTreeMap<(u64, Probing), Arc<Executor>>,
+        executors: &mut BTreeMap<Probing, Arc<Executor>>,
         cache_dir: Option<PathBuf>,
-        (fuel_limit, probing): (u64, Probing),
+        probing: Probing,
     ) -> Result<Arc<Executor>, Stop> {
-        if let Some(executor) = executors.get(&(fuel_limit, probing)) {
+        if let Some(executor) = executors.get(&probing) {
             return Ok(executor.clone());
         }
         let mut settings = Settings::with_cache_dir(cache_dir);
-        // The worker's and the verifiers' bounds on what a call produces, the referee's fuel.
-        settings.limits = settings.limits.within(&CallBounds {
-            fuel: fuel_limit,
-            ..agora_runtime::verification::CALL_BOUNDS
-        });
+        // The worker's and the verifiers' bounds on a call: the same settings as theirs.
+        settings.limits = settings
+            .limits
+            .within(&agora_runtime::verification::CALL_BOUNDS);
         if probing == Probing::Probed {
             settings.nan_probed = true;
-            settings.limits.max_fuel_per_call = fuel_limit.saturating_mul(PROBED_FUEL_FACTOR);
+            settings.limits.max_fuel_per_call = settings
+                .limits
+                .max_fuel_per_call
+                .saturating_mul(PROBED_FUEL_FACTOR);
             settings.limits.max_wasm_stack /= PROBED_STACK_DIVISOR;
         }
         let executor = Arc::new(Executor::new(settings)?);
-        if executors.len() >= MAX_EXECUTORS {
-            executors.pop_first();
-        }
-        executors.insert((fuel_limit, probing), executor.clone());
+        executors.insert(probing, executor.clone());
         Ok(executor)
     }
 
@@ -292,18 +295,10 @@ impl EngineReferee {
             .executors
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let limit = request.fuel_limit;
-        let executor = Self::executor(
-            &mut executors,
-            self.cache_dir.clone(),
-            (limit, Probing::Plain),
-        )?;
+        let fuel = request.fuel_limit;
+        let executor = Self::executor(&mut executors, self.cache_dir.clone(), Probing::Plain)?;
         let module = executor.load(&wasm)?;
-        let probing = Self::executor(
-            &mut executors,
-            self.cache_dir.clone(),
-            (limit, Probing::Probed),
-        )?;
+        let probing = Self::executor(&mut executors, self.cache_dir.clone(), Probing::Probed)?;
         let probed = Self::load_probed(&probing, &wasm)?;
         if Self::machine_dependent(&probing, &probed, request, &dataset, state.as_deref())? {
             return Ok(RefereeVerdict::MachineDependent);
@@ -315,7 +310,7 @@ impl EngineReferee {
                     Some(bytes) => bytes,
                     None => {
                         executor
-                            .init(&module, params, &dataset, request.seed)?
+                            .init_within(&module, params, &dataset, request.seed, fuel)?
                             .bytes
                     }
                 };
@@ -323,7 +318,7 @@ impl EngineReferee {
                     RefereeTask::Segment { steps, .. } => (steps, true),
                     _ => (1, false),
                 };
-                let post = executor.segment(&module, params, &dataset, &pre, steps)?;
+                let post = executor.segment_within(&module, params, &dataset, &pre, steps, fuel)?;
                 let post_state = Hash::of(&post.bytes);
                 Ok(if whole_segment {
                     RefereeVerdict::Segmented {
@@ -336,8 +331,8 @@ impl EngineReferee {
             }
             RefereeTask::Output { .. } => {
                 let state = state.unwrap_or_default();
-                let export = executor.export(&module, params, &dataset, &state);
-                let eval = executor.eval(&module, params, &dataset, &state);
+                let export = executor.export_within(&module, params, &dataset, &state, fuel);
+                let eval = executor.eval_within(&module, params, &dataset, &state, fuel);
                 // A call past the referee's fuel decides nothing (the worker's bound is higher);
                 // any other refusal is the module's result, as the worker commits it.
                 if [&export, &eval]
@@ -357,8 +352,8 @@ impl EngineReferee {
 }
 
 impl EngineReferee {
-    /// Compiles `module` (if this node holds it) into the executors of the runtime's referee
-    /// fuel limits, so that a later referee run finds it compiled.
+    /// Compiles `module` (if this node holds it), plain and probed, so that a later referee
+    /// run finds it compiled.
     pub fn prepare(&self, module: &Hash) {
         let started = std::time::Instant::now();
         let Ok(Some(wasm)) = self.blobs.get(module) else {
@@ -368,29 +363,20 @@ impl EngineReferee {
             .executors
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let limits = [
-            agora_runtime::verification::REFEREE_FUEL,
-            agora_runtime::verification::MAX_SEGMENT_FUEL,
-        ];
-        let prepared = limits.iter().try_for_each(|fuel| {
-            [Probing::Plain, Probing::Probed]
-                .into_iter()
-                .try_for_each(|probing| {
-                    let Ok(executor) =
-                        Self::executor(&mut executors, self.cache_dir.clone(), (*fuel, probing))
-                    else {
-                        return Err("no executor".to_owned());
-                    };
-                    match probing {
-                        Probing::Plain => {
-                            executor.load(&wasm).map(|_| ()).map_err(|e| e.to_string())
-                        }
-                        Probing::Probed => Self::load_probed(&executor, &wasm)
-                            .map(|_| ())
-                            .map_err(|_| "not loaded in its probed form".to_owned()),
-                    }
-                })
-        });
+        let prepared = [Probing::Plain, Probing::Probed]
+            .into_iter()
+            .try_for_each(|probing| {
+                let Ok(executor) = Self::executor(&mut executors, self.cache_dir.clone(), probing)
+                else {
+                    return Err("no executor".to_owned());
+                };
+                match probing {
+                    Probing::Plain => executor.load(&wasm).map(|_| ()).map_err(|e| e.to_string()),
+                    Probing::Probed => Self::load_probed(&executor, &wasm)
+                        .map(|_| ())
+                        .map_err(|_| "not loaded in its probed form".to_owned()),
+                }
+            });
         match prepared {
             Ok(()) => tracing::info!(
                 %module,

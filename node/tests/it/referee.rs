@@ -3,7 +3,7 @@
 //! the job (whole segments, not single steps), so a referee that stepped differently from a
 //! worker would fail here.
 
-use agora_engine::{run, Executor, JobInputs, JobModule, Run, RunSpec, Settings};
+use agora_engine::{run, Executor, JobInputs, JobModule, Origin, Run, RunSpec, Settings};
 use agora_node::blobs::BlobStore;
 use agora_node::referee::EngineReferee;
 use agora_primitives::referee::{
@@ -248,6 +248,62 @@ fn the_referees_segment_rerun_measures_the_workers_fuel() {
         segment(Some(Hash::of(&states[1])), job.leaves[0].fuel / 2),
         Ok(RefereeVerdict::OutOfFuel)
     );
+}
+
+/// The module is compiled once, plain and probed, whatever fuel limits the requests carry: a
+/// fuel dispute's limit is its segment's own (what the bid's `max_fuel` leaves after the
+/// segment's start), and each limit used to get an executor of its own — the module compiled
+/// twice more, a new cache entry on disk, seconds inside the block when not decided ahead
+/// (the 2.9 s re-run in `docs/benchmarks.md`). The plain entry is the one a worker's engine
+/// on this machine finds: the same settings.
+#[test]
+fn the_referee_compiles_a_module_once_whatever_the_requests_fuel_limits() {
+    let wasm = repo_file("jobs/dist/mlp.wasm");
+    let dataset = repo_file("datasets/digits.csv");
+    let (_, _, job, states) = workers_run(&wasm, &dataset);
+    let mut stored: Vec<&[u8]> = vec![&wasm, &dataset];
+    stored.extend(states.iter().map(Vec::as_slice));
+    let (dir, referee) = referee_over(&stored);
+    let cache = dir.path().join("cache");
+    let entries = || {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .filter(|entry| {
+                let name = entry.as_ref().unwrap().file_name();
+                name.to_string_lossy().ends_with(".cwasm")
+            })
+            .count()
+    };
+    let start = Some(Hash::of(&states[1]));
+    let fuel = job.leaves[1].fuel - job.leaves[0].fuel;
+    for limit in [FUEL, FUEL - 1, fuel + 7, fuel] {
+        let segment = RefereeTask::Segment {
+            start,
+            steps: SPEC.segment_steps,
+        };
+        assert_eq!(
+            referee.run(&request(&wasm, &dataset, segment, limit)),
+            Ok(RefereeVerdict::Segmented {
+                post_state: job.leaves[1].state_hash,
+                fuel,
+            }),
+            "limit {limit}"
+        );
+    }
+    let step = RefereeTask::Step { pre_state: start };
+    let limit = agora_runtime::verification::REFEREE_FUEL;
+    assert!(matches!(
+        referee.run(&request(&wasm, &dataset, step, limit)),
+        Ok(RefereeVerdict::Stepped { .. })
+    ));
+    assert_eq!(entries(), 2, "one entry plain, one probed");
+    let mut settings = Settings::with_cache_dir(Some(cache.clone()));
+    settings.limits = settings
+        .limits
+        .within(&agora_runtime::verification::CALL_BOUNDS);
+    let workers = Executor::new(settings).unwrap();
+    assert_eq!(workers.load(&wasm).unwrap().origin(), Origin::DiskCache);
+    assert_eq!(entries(), 2);
 }
 
 /// A verdict is kept once decided (the warmer decides ahead of the block that needs it) and a
