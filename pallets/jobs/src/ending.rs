@@ -16,6 +16,7 @@ use pallet_balances::BalanceStatus;
 use pallet_market::fuel_cost;
 use pallet_market::Matched;
 use pallet_support::ensure;
+use std::collections::BTreeMap;
 
 /// How an assigned job ends by its buyer's doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -490,21 +491,42 @@ impl<T: Config> Pallet<T> {
         }
     }
 
-    /// The verification pallet slashed a verifier's run bond on job `id` for a missed or
-    /// wrong check ([`Forfeiture`]); kept for the receipt. A run settled in parts (its bond
-    /// held by more than one check when an audit ends without a receipt) adds to its entry.
-    pub fn note_forfeited(ext: &mut Ext<'_>, id: JobId, forfeiture: Forfeiture) {
+    /// The verification pallet slashed verifiers' run bonds on job `id` for missed or wrong
+    /// checks ([`Forfeiture`]); kept for the receipt. A run settled in parts (its bond held by
+    /// more than one check when an audit ends without a receipt) adds to its entry.
+    ///
+    /// All the forfeitures one step of the verification pallet settles come in one call, and
+    /// the list is read and written once for them: noted one at a time, a deadline that 1,024
+    /// runs miss together rewrote the growing list 1,024 times in one block (quadratic, ~30 MB
+    /// of encoding at the bound), with a linear search for each.
+    pub fn note_forfeited(
+        ext: &mut Ext<'_>,
+        id: JobId,
+        forfeitures: impl IntoIterator<Item = Forfeiture>,
+    ) {
+        let mut forfeitures = forfeitures.into_iter().peekable();
+        if forfeitures.peek().is_none() {
+            return;
+        }
         let mut forfeited = ForfeitedRuns::get(ext, &id).unwrap_or_default();
-        let same_run = |f: &&mut Forfeiture| {
-            (f.verifier, &f.missed, &f.wrong)
-                == (forfeiture.verifier, &forfeiture.missed, &forfeiture.wrong)
-        };
-        let full = forfeited.len() >= MAX_FORFEITURES;
-        match forfeited.iter_mut().find(same_run) {
-            Some(run) => run.burned = run.burned.saturating_add(forfeiture.burned),
-            // Not reached: a job has at most this many checks, and so runs.
-            None if full => return,
-            None => forfeited.push(forfeiture),
+        let run_of = |f: &Forfeiture| (f.verifier, f.missed.clone(), f.wrong.clone());
+        // A run's first entry, as the search this replaces found it.
+        let mut runs: BTreeMap<(AccountId, Vec<u64>, Vec<u64>), usize> = BTreeMap::new();
+        for (index, f) in forfeited.iter().enumerate() {
+            runs.entry(run_of(f)).or_insert(index);
+        }
+        for forfeiture in forfeitures {
+            let run = run_of(&forfeiture);
+            let full = forfeited.len() >= MAX_FORFEITURES;
+            match runs.get(&run).and_then(|&index| forfeited.get_mut(index)) {
+                Some(entry) => entry.burned = entry.burned.saturating_add(forfeiture.burned),
+                // Not reached: a job has at most this many checks, and so runs.
+                None if full => {}
+                None => {
+                    runs.insert(run, forfeited.len());
+                    forfeited.push(forfeiture);
+                }
+            }
         }
         ForfeitedRuns::insert(ext, &id, &forfeited);
     }

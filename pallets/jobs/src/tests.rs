@@ -395,6 +395,51 @@ fn invariant_checker_catches_findings_that_outlive_their_job() {
     assert!(broken.contains("keeps 9 dismissed challenges"), "{broken}");
 }
 
+/// Forfeitures a step of the verification pallet settles together are noted in one call: the
+/// list is read and written once, entries of one run add up (within the call and with what
+/// is kept), and the bound holds. Noted one at a time, a deadline 1,024 runs missed together
+/// rewrote the growing list 1,024 times in one block.
+#[test]
+fn forfeitures_settled_together_are_noted_at_once_and_runs_add_up() {
+    let mut state = matched_job(false);
+    let run = |verifier, missed: &[u64], burned| Forfeiture {
+        verifier,
+        missed: missed.to_vec(),
+        wrong: Vec::new(),
+        burned,
+    };
+    pallet_support::mock::apply(&mut state, |ext| {
+        Jobs::note_forfeited(ext, 0, None);
+        Jobs::note_forfeited(ext, 0, Some(run(ALICE, &[1], 5)));
+        Jobs::note_forfeited(
+            ext,
+            0,
+            [
+                run(CHARLIE, &[2], 1),
+                run(ALICE, &[1], 2),
+                run(ALICE, &[3], 4),
+                run(CHARLIE, &[2], 1),
+            ],
+        );
+    });
+    assert_eq!(
+        ForfeitedRuns::get(&state, &0).unwrap(),
+        [
+            run(ALICE, &[1], 7),
+            run(CHARLIE, &[2], 2),
+            run(ALICE, &[3], 4)
+        ]
+    );
+    check_all(&state);
+    let many = (0..MAX_FORFEITURES as u64 + 5).map(|segment| run(BOB, &[segment], 1));
+    pallet_support::mock::apply(&mut state, |ext| Jobs::note_forfeited(ext, 0, many));
+    assert_eq!(
+        ForfeitedRuns::get(&state, &0).unwrap().len(),
+        MAX_FORFEITURES
+    );
+    check_all(&state);
+}
+
 const MODEL_RETENTION: BlockNumber = <Test as Config>::MODEL_RETENTION;
 
 /// [`a_verified_job_settles_and_pays_everyone_from_the_escrow`]'s job, settled at block 11.

@@ -153,36 +153,41 @@ impl<T: Config> Pallet<T> {
     /// Check `index` is decided, and not by a dispute its verifier lost (a match, a miss, a
     /// wrong reveal, a piece set aside): its bond moves to the first check of its run that
     /// still holds one, or, if none does, the run is settled: its bond released, or slashed if
-    /// the run is forfeited.
-    pub(crate) fn pass_bond_on(ext: &mut Ext<'_>, job: JobId, checks: &mut [Check], index: usize) {
-        let Some(bond) = checks.get_mut(index).map(|c| std::mem::take(&mut c.bond)) else {
-            return;
-        };
+    /// the run is forfeited — the forfeiture returned, for the caller to note on the job
+    /// (`pallet_jobs::Pallet::note_forfeited`, once for all it settles).
+    #[must_use = "a forfeiture must be noted for the receipt"]
+    pub(crate) fn pass_bond_on(
+        ext: &mut Ext<'_>,
+        checks: &mut [Check],
+        index: usize,
+    ) -> Option<pallet_jobs::Forfeiture> {
+        let bond = checks.get_mut(index).map(|c| std::mem::take(&mut c.bond))?;
         let heir = Self::run_mates(checks, index)
             .into_iter()
             .find(|&i| i != index && checks.get(i).is_some_and(Self::holds_bond));
         match heir.and_then(|i| checks.get_mut(i)) {
-            Some(heir) => heir.bond = heir.bond.saturating_add(bond),
-            None => Self::settle_run_bond(ext, job, checks, index, bond),
+            Some(heir) => {
+                heir.bond = heir.bond.saturating_add(bond);
+                None
+            }
+            None => Self::settle_run_bond(ext, checks, index, bond),
         }
     }
 
     /// Settles `bond`, the last of check `index`'s run bond that nothing contests: slashed if
-    /// the run is forfeited (and noted for `job`'s receipt, with the run's missed and wrong
-    /// segments), else released.
+    /// the run is forfeited (the forfeiture returned for `job`'s receipt, with the run's
+    /// missed and wrong segments), else released.
+    #[must_use = "a forfeiture must be noted for the receipt"]
     pub(crate) fn settle_run_bond(
         ext: &mut Ext<'_>,
-        job: JobId,
         checks: &[Check],
         index: usize,
         bond: Balance,
-    ) {
-        let Some(verifier) = checks.get(index).map(|c| c.verifier) else {
-            return;
-        };
+    ) -> Option<pallet_jobs::Forfeiture> {
+        let verifier = checks.get(index).map(|c| c.verifier)?;
         if !Self::run_forfeited(checks, index) {
             Self::release_check_bond(ext, &verifier, bond);
-            return;
+            return None;
         }
         let burned = Self::slash_check_bond(ext, &verifier, bond);
         let mates = Self::run_mates(checks, index);
@@ -194,13 +199,12 @@ impl<T: Config> Pallet<T> {
                 .map(|c| c.segment)
                 .collect()
         };
-        let forfeiture = pallet_jobs::Forfeiture {
+        Some(pallet_jobs::Forfeiture {
             verifier,
             missed: segments(CheckOutcome::Missed),
             wrong: segments(CheckOutcome::Wrong),
             burned,
-        };
-        pallet_jobs::Pallet::<T>::note_forfeited(ext, job, forfeiture);
+        })
     }
 
     /// Moves the bonds of every check of `index`'s run that still holds one onto `index`: the

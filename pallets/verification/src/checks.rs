@@ -303,7 +303,8 @@ impl<T: Config> Pallet<T> {
         };
         entry.verifier_result = result;
         entry.verifier_leaf = Some(leaf);
-        Self::decide(ext, job, &mut audit.checks, index, outcome);
+        let forfeited = Self::decide(ext, job, &mut audit.checks, index, outcome);
+        Jobs::<T>::note_forfeited(ext, job, forfeited);
         if audit.checks.iter().all(|c| c.outcome.is_some()) {
             Self::conclude(ext, job, audit);
         } else {

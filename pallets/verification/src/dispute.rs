@@ -731,7 +731,8 @@ impl<T: Config> Pallet<T> {
         match audit.checks.get_mut(index) {
             Some(check) => {
                 check.outcome = Some(CheckOutcome::MachineDependent);
-                Self::pass_bond_on(ext, job, &mut audit.checks, index);
+                let forfeited = Self::pass_bond_on(ext, &mut audit.checks, index);
+                Jobs::<T>::note_forfeited(ext, job, forfeited);
             }
             None => {
                 Staking::<T>::release(ext, &dispute.challenger, dispute.bond);

@@ -604,26 +604,25 @@ impl<T: Config> Pallet<T> {
 
     /// Decides check `index` of `checks` (see [`bonds`] for what happens to its run's bond):
     /// a match passes the bond on; so do a miss and a wrong reveal, which forfeit the run bond
-    /// (slashed when the run is settled).
+    /// (slashed when the run is settled: the forfeiture is returned, for the caller to note).
+    #[must_use = "a forfeiture must be noted for the receipt"]
     fn decide(
         ext: &mut Ext<'_>,
         job: JobId,
         checks: &mut [Check],
         index: usize,
         outcome: CheckOutcome,
-    ) {
-        let Some(check) = checks.get_mut(index) else {
-            return;
-        };
+    ) -> Option<pallet_jobs::Forfeiture> {
+        let check = checks.get_mut(index)?;
         check.outcome = Some(outcome);
         let verifier = check.verifier;
         Self::check_decided(ext, job, index, verifier, outcome);
         match outcome {
             CheckOutcome::Match | CheckOutcome::Missed | CheckOutcome::Wrong => {
-                Self::pass_bond_on(ext, job, checks, index)
+                Self::pass_bond_on(ext, checks, index)
             }
             // Held until the dispute over it ends (`dispute.rs`); refuted by a dispute only.
-            CheckOutcome::Mismatch | CheckOutcome::Refuted | CheckOutcome::MachineDependent => {}
+            CheckOutcome::Mismatch | CheckOutcome::Refuted | CheckOutcome::MachineDependent => None,
         }
     }
 
@@ -650,14 +649,22 @@ impl<T: Config> Pallet<T> {
     /// verifier did not act before the phase's deadline).
     fn miss(ext: &mut Ext<'_>, job: JobId, audit: &mut Audit, missed: impl Fn(&Check) -> bool) {
         let mut checks = std::mem::take(&mut audit.checks);
+        let mut forfeited = Vec::new();
         for index in 0..checks.len() {
             if checks
                 .get(index)
                 .is_some_and(|c| c.outcome.is_none() && missed(c))
             {
-                Self::decide(ext, job, &mut checks, index, CheckOutcome::Missed);
+                forfeited.extend(Self::decide(
+                    ext,
+                    job,
+                    &mut checks,
+                    index,
+                    CheckOutcome::Missed,
+                ));
             }
         }
+        Jobs::<T>::note_forfeited(ext, job, forfeited);
         audit.checks = checks;
     }
 
@@ -680,11 +687,13 @@ impl<T: Config> Pallet<T> {
     /// verifiers were not at fault: the worker failed, or nobody could be shown wrong) unless
     /// their run is forfeited (slashed), the audit is removed and the jobs pallet told.
     fn end_audit(ext: &mut Ext<'_>, job: JobId, audit: &Audit, outcome: AuditOutcome) {
+        let mut forfeited = Vec::new();
         for (index, check) in audit.checks.iter().enumerate() {
             if Self::holds_bond(check) {
-                Self::settle_run_bond(ext, job, &audit.checks, index, check.bond);
+                forfeited.extend(Self::settle_run_bond(ext, &audit.checks, index, check.bond));
             }
         }
+        Jobs::<T>::note_forfeited(ext, job, forfeited);
         for state in Self::start_states(audit) {
             Jobs::<T>::release_blob(ext, &state);
         }
