@@ -9,7 +9,13 @@
 //!   [`RefereeVerdict::OutOfFuel`]. The executor is the worker's and the verifiers': its
 //!   limits are the chain's bounds on a call (`agora_runtime::verification::CALL_BOUNDS`),
 //!   so what a call may produce is bounded as for them, and no call gets more fuel than a
-//!   segment may use (every request the runtime makes is within it).
+//!   segment may use (every request the runtime makes is within it). The module is loaded —
+//!   validated, compiled and its `agora_abi_version` called — under those limits too, so the
+//!   referee accepts exactly the modules a worker's engine loads. (Before 2026-12-07 the
+//!   version call ran under the request's fuel: a module whose version export spent more than
+//!   `REFEREE_FUEL` loaded for the worker but was out of fuel for the referee of a step. Only
+//!   for such a module does a node from before then decide otherwise: validators upgrade
+//!   together.)
 //! - `export` and `eval` are judged as the worker commits them (`agora_engine::JobResult`):
 //!   either refused by the module is its result (no model, empty metrics), not a refusal of the
 //!   piece; either out of the referee's fuel is [`RefereeVerdict::OutOfFuel`].
