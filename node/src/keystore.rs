@@ -17,12 +17,23 @@
 //! node whose keys sit in no committee keeps the one it runs ([`key_change`]): it never
 //! restarts to change nothing. Only the chosen key's file is read.
 //!
-//! Two of a node's keys in one committee means someone else registered one of them: an old,
-//! leaked key re-registered by whoever stole it, or a keystore copied from another node. A
-//! running node keeps its key while it has a seat; a starting one prefers the keystore's
-//! (rotation puts the new key there). Keys are matched, not accounts: a node whose own seat is
-//! gone (it left, or lost an election) takes up a leaked key someone else registered and
-//! collides with its holder. Retire a leaked key from `--validator-key-file` and the keystore.
+//! **Keys and accounts.** A node's key seated for another account than its own means someone
+//! else registered it: an old, leaked key re-registered by whoever stole it, or a keystore
+//! copied from another node. So the keystore remembers the account the validator sits for
+//! ([`ACCOUNT_FILE`], SS58), learned from the chain once the keystore's own keys name exactly
+//! one account (the candidacy or seat that names them: `key rotate` made them on this machine
+//! and printed no phrase, and the operator registers them from his account with `set-key`) —
+//! never from the configured key, which may be the leaked one. Once the account is known, only
+//! its seats count in the choice, and a key that signs for another account's seat is not run
+//! while the node has one that signs for none: a node running one (its own seat gone, the key
+//! re-registered by someone else) switches, the configured key first if it is free, as a
+//! start would choose. Before (2026-12-07), keys were matched, not accounts: a node whose seat
+//! was gone took up a leaked key someone else had registered — voting in the thief's seat
+//! beside the thief's node. While the account is not known (no keystore key registered yet,
+//! or the keystore's keys registered by several accounts), any seat counts, as before. A node
+//! with no key free of another account's seat keeps voting with the taken one and says so
+//! (an error in its log): retire a leaked key from `--validator-key-file` and the keystore.
+//! A validator that moves to another account deletes the file.
 //!
 //! **Switching.** A validator's consensus key is also its p2p identity, and the network
 //! cannot change its identity while it runs. When the chosen key changes (the node checks at
@@ -35,6 +46,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use sp_core::{ed25519, Pair as _};
+
+use agora_primitives::AccountId;
 
 use crate::chain::{Chain, ChainEvent};
 
@@ -79,6 +92,14 @@ pub enum KeystoreError {
         /// The file.
         path: PathBuf,
         /// Why.
+        reason: String,
+    },
+    /// The remembered account file does not hold an SS58 address.
+    #[error("keystore file {path} does not hold an SS58 account address: {reason} (delete it: the node learns its account again from its seat)")]
+    BadAccount {
+        /// The file.
+        path: PathBuf,
+        /// Why the text was refused.
         reason: String,
     },
     /// More than [`MAX_KEYS`] files are named as keys.
@@ -197,6 +218,88 @@ pub fn public_keys(dir: &Path) -> Result<BTreeSet<[u8; 32]>, KeystoreError> {
     Ok(keys)
 }
 
+/// The file in a keystore naming the account this validator sits for (SS58, one line).
+pub const ACCOUNT_FILE: &str = "account";
+
+/// The account the keystore at `dir` remembers this validator sitting for, if any.
+pub fn account(dir: &Path) -> Result<Option<AccountId>, KeystoreError> {
+    let path = dir.join(ACCOUNT_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            text.trim()
+                .parse()
+                .map(Some)
+                .map_err(
+                    |error: agora_primitives::ss58::Ss58Error| KeystoreError::BadAccount {
+                        path,
+                        reason: error.to_string(),
+                    },
+                )
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(KeystoreError::Io { path, error }),
+    }
+}
+
+/// The account the keystore's keys belong to, learned and written to the keystore at `dir`
+/// when it remembers none yet (`remembered`): the one account in `owners` (the accounts whose
+/// candidacy or seat names a keystore key, `Chain::owners_of`). Keystore keys only — `key
+/// rotate` made them here and printed no phrase, and the operator registers them from his
+/// account — never the configured key, which may be the leaked one a thief registered. No
+/// owner, or several (a leaked old key left in the keystore and registered by someone else),
+/// teaches nothing. The file is written under a temporary name, synced, renamed and the
+/// directory synced. Returns the account now known.
+pub fn learn_account(
+    dir: &Path,
+    remembered: Option<AccountId>,
+    owners: &BTreeSet<AccountId>,
+) -> Result<Option<AccountId>, KeystoreError> {
+    use std::io::Write as _;
+    if remembered.is_some() {
+        return Ok(remembered);
+    }
+    let (Some(&owner), 1) = (owners.first(), owners.len()) else {
+        return Ok(None);
+    };
+    let io = |error| KeystoreError::Io {
+        path: dir.to_path_buf(),
+        error,
+    };
+    let temporary = dir.join(format!(".{ACCOUNT_FILE}.tmp"));
+    let mut file = std::fs::File::create(&temporary).map_err(io)?;
+    file.write_all(format!("{owner}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io)?;
+    std::fs::rename(&temporary, dir.join(ACCOUNT_FILE)).map_err(io)?;
+    std::fs::File::open(dir)
+        .and_then(|directory| directory.sync_all())
+        .map_err(io)?;
+    tracing::info!(account = %owner, keystore = %dir.display(), "the keystore's keys are this account's: the keystore remembers it");
+    Ok(Some(owner))
+}
+
+/// The account this validator sits for: the keystore's remembered one, else learned now
+/// ([`learn_account`]) from the owners of the keystore's keys `stored`. A keystore that
+/// cannot be written does not stop the node: the account stays unknown (logged).
+fn known_account(
+    chain: &Chain,
+    dir: &Path,
+    stored: &BTreeSet<[u8; 32]>,
+) -> Result<Option<AccountId>, KeystoreError> {
+    let remembered = account(dir)?;
+    if remembered.is_some() || stored.is_empty() {
+        return Ok(remembered);
+    }
+    let owners = chain.owners_of(stored);
+    if owners.len() > 1 {
+        tracing::warn!(?owners, keystore = %dir.display(), "the keystore's keys are registered by several accounts (a leaked key left in it?); any seat counts until one remains");
+    }
+    learn_account(dir, None, &owners).or_else(|error| {
+        tracing::warn!(%error, "cannot remember the validator's account; any seat counts");
+        Ok(None)
+    })
+}
+
 /// The seed of key `public` in the keystore at `dir`. A key file that is unsafe (see
 /// [`agora_primitives::secret::read_key_file`]), unparsable, or holds another key than its
 /// name is an error naming it.
@@ -249,43 +352,125 @@ pub fn node_key(path: &Path) -> Result<[u8; 32], KeystoreError> {
     }
 }
 
-/// Which of `candidates` (public keys, in order of preference) a validator runs: the first in
-/// `current` (the committee of the next block to finalize), else the first in `next` (the
-/// following epoch's, if known), else none.
+/// A seat in a committee: the consensus key that signs for it and the account that holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seat {
+    /// The seat's consensus key.
+    pub key: [u8; 32],
+    /// The account whose candidacy won it.
+    pub account: AccountId,
+}
+
+/// Whether `seat` is this validator's: held for `account`, or for anyone while the account is
+/// not known yet.
+fn ours(seat: &Seat, account: Option<&AccountId>) -> bool {
+    account.is_none_or(|account| seat.account == *account)
+}
+
+/// Which of `candidates` (public keys, in order of preference) a validator of `account` runs:
+/// the first with a seat of `account` in `current` (the committee of the next block to
+/// finalize), else in `next` (the following epoch's, if known), else none. While the account
+/// is not known, any seat counts.
 pub fn choose(
     candidates: &[[u8; 32]],
-    current: &[[u8; 32]],
-    next: Option<&[[u8; 32]]>,
+    current: &[Seat],
+    next: Option<&[Seat]>,
+    account: Option<&AccountId>,
 ) -> Option<usize> {
-    let sits = |committee: &[[u8; 32]]| {
-        candidates
-            .iter()
-            .position(|candidate| committee.contains(candidate))
+    let sits = |committee: &[Seat]| {
+        candidates.iter().position(|candidate| {
+            committee
+                .iter()
+                .any(|seat| seat.key == *candidate && ours(seat, account))
+        })
     };
     sits(current).or_else(|| next.and_then(sits))
 }
 
+/// Whether `key` signs for a seat of another account than `account` in `current` or `next`
+/// (a leaked key someone else registered): a node must not vote with it. Never while the
+/// account is not known.
+fn taken(
+    key: [u8; 32],
+    current: &[Seat],
+    next: Option<&[Seat]>,
+    account: Option<&AccountId>,
+) -> bool {
+    current
+        .iter()
+        .chain(next.into_iter().flatten())
+        .any(|seat| seat.key == key && !ours(seat, account))
+}
+
+/// The first of `configured`, then `candidates`, other than `running`, that signs for no
+/// other account's seat. The configured key first: a node that steps out of a seat restarts
+/// and chooses by [`starting_key`], which keeps the configured key unless it is taken, so
+/// both must name the same key.
+fn untaken(
+    candidates: &[[u8; 32]],
+    (current, next): (&[Seat], Option<&[Seat]>),
+    account: Option<&AccountId>,
+    configured: [u8; 32],
+    running: [u8; 32],
+) -> Option<[u8; 32]> {
+    std::iter::once(configured)
+        .chain(candidates.iter().copied())
+        .find(|key| *key != running && !taken(*key, current, next, account))
+}
+
+/// The key a node configured with `configured` starts with, if not `configured`: [`choose`]'s
+/// pick; with none, and `configured` signing for another account's seat, the first candidate
+/// that signs for none (see the module doc, *Keys and accounts*).
+pub fn starting_key(
+    candidates: &[[u8; 32]],
+    current: &[Seat],
+    next: Option<&[Seat]>,
+    account: Option<&AccountId>,
+    configured: [u8; 32],
+) -> Option<[u8; 32]> {
+    let chosen = match choose(candidates, current, next, account) {
+        Some(index) => candidates[index],
+        None if taken(configured, current, next, account) => {
+            untaken(candidates, (current, next), account, configured, configured)?
+        }
+        None => return None,
+    };
+    (chosen != configured).then_some(chosen)
+}
+
 /// The keystore key a validator configured with `configured` runs instead of it, with its
-/// seed: the one [`choose`] picks among the keystore's keys and `configured` by the chain's
-/// committees, if that is not `configured`.
+/// seed: [`starting_key`] on the chain's committees, the keystore's keys and the validator's
+/// account ([`known_account`]).
 pub fn running_key(
     configured: [u8; 32],
     keystore: &Path,
     chain: &Chain,
 ) -> Result<Option<([u8; 32], [u8; 32])>, KeystoreError> {
-    let candidates = candidates(configured, public_keys(keystore)?);
-    let (current, next) = chain.committee_keys_ahead();
-    let chosen = choose(&candidates, &current, next.as_deref()).map(|index| candidates[index]);
+    let stored = public_keys(keystore)?;
+    let account = known_account(chain, keystore, &stored)?;
+    let candidates = candidates(configured, stored);
+    let (current, next) = chain.committee_seats_ahead();
+    let next = next.as_deref();
+    let seated = choose(&candidates, &current, next, account.as_ref()).is_some();
+    let chosen = starting_key(&candidates, &current, next, account.as_ref(), configured);
+    let running = chosen.unwrap_or(configured);
+    if taken(running, &current, next, account.as_ref()) {
+        tracing::error!(key = %hex::encode(running), "every key of this validator signs for another account's seat (a leaked key someone registered): it votes in that seat; retire the key");
+    }
     match chosen {
-        Some(chosen) if chosen != configured => {
-            tracing::info!(key = %hex::encode(chosen), keystore = %keystore.display(), "running the keystore's key, which the committee lists");
+        Some(chosen) => {
+            if seated {
+                tracing::info!(key = %hex::encode(chosen), keystore = %keystore.display(), "running the keystore's key, which the committee lists");
+            } else {
+                tracing::warn!(key = %hex::encode(chosen), keystore = %keystore.display(), "the configured key signs for another account's seat: running the keystore's key instead");
+            }
             Ok(Some((chosen, load(keystore, chosen)?)))
         }
-        Some(_) => Ok(None),
-        None => {
+        None if !seated => {
             tracing::info!(key = %hex::encode(configured), "the validator key is in no committee; it votes once elected");
             Ok(None)
         }
+        None => Ok(None),
     }
 }
 
@@ -311,40 +496,77 @@ fn candidates(configured: [u8; 32], stored: BTreeSet<[u8; 32]>) -> Vec<[u8; 32]>
         .collect()
 }
 
-/// The key a validator running `running` should run now, if another: none while `current`
-/// (the committee of the next block) lists `running`, or while no committee lists any of
-/// `candidates`; else [`choose`]'s pick.
+/// The key a validator of `account` running `running` should run now, if another: none
+/// while `current` (the committee of the next block) lists `running` for `account`; else
+/// [`choose`]'s pick; with none, and `running` signing for another account's seat, the first
+/// key that signs for none ([`untaken`]); else none (no seat: it keeps what it runs).
 pub fn successor(
     candidates: &[[u8; 32]],
-    current: &[[u8; 32]],
-    next: Option<&[[u8; 32]]>,
+    (current, next): (&[Seat], Option<&[Seat]>),
+    account: Option<&AccountId>,
+    configured: [u8; 32],
     running: [u8; 32],
 ) -> Option<[u8; 32]> {
-    if current.contains(&running) {
+    if current
+        .iter()
+        .any(|seat| seat.key == running && ours(seat, account))
+    {
         return None;
     }
-    let chosen = candidates[choose(candidates, current, next)?];
-    (chosen != running).then_some(chosen)
+    match choose(candidates, current, next, account) {
+        Some(index) => Some(candidates[index]).filter(|chosen| *chosen != running),
+        None if taken(running, current, next, account) => {
+            untaken(candidates, (current, next), account, configured, running)
+        }
+        None => None,
+    }
 }
 
-/// [`successor`] on the chain's committees and the keystore's keys, the chosen key's file
-/// read (and so checked) before it is named.
+/// What a running validator does at a finalized block ([`successor_on_chain`]).
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// Keep the running key.
+    Keep,
+    /// Keep it, though it signs for another account's seat and no key of the node signs for
+    /// none: logged, once.
+    KeepTaken,
+    /// Switch to this key.
+    Switch([u8; 32]),
+}
+
+/// [`successor`] on the chain's committees, the keystore's keys and the validator's account
+/// ([`known_account`]), the chosen key's file read (and so checked) before it is named.
 fn successor_on_chain(
     chain: &Chain,
     keystore: &Path,
     configured: [u8; 32],
     running: [u8; 32],
-) -> Result<Option<[u8; 32]>, KeystoreError> {
-    let (current, next) = chain.committee_keys_ahead();
-    if current.contains(&running) {
-        return Ok(None);
+) -> Result<Next, KeystoreError> {
+    let (current, next) = chain.committee_seats_ahead();
+    let sits = |account: Option<&AccountId>| {
+        current
+            .iter()
+            .any(|seat| seat.key == running && ours(seat, account))
+    };
+    // The common case, a remembered account and its seat, without listing the keystore.
+    let remembered = account(keystore)?;
+    if remembered.is_some() && sits(remembered.as_ref()) {
+        return Ok(Next::Keep);
     }
-    let candidates = candidates(configured, public_keys(keystore)?);
-    let chosen = successor(&candidates, &current, next.as_deref(), running);
-    if let Some(chosen) = chosen.filter(|chosen| *chosen != configured) {
-        load(keystore, chosen)?;
+    let stored = public_keys(keystore)?;
+    let account = known_account(chain, keystore, &stored)?;
+    let candidates = candidates(configured, stored);
+    let seats = (current.as_slice(), next.as_deref());
+    match successor(&candidates, seats, account.as_ref(), configured, running) {
+        Some(chosen) => {
+            if chosen != configured {
+                load(keystore, chosen)?;
+            }
+            Ok(Next::Switch(chosen))
+        }
+        None if taken(running, seats.0, seats.1, account.as_ref()) => Ok(Next::KeepTaken),
+        None => Ok(Next::Keep),
     }
-    Ok(chosen)
 }
 
 /// Resolves to another of a validator's keys once the committee lists it instead of
@@ -362,14 +584,21 @@ pub async fn key_change(
 ) -> [u8; 32] {
     use tokio::sync::broadcast::error::RecvError;
     let mut reported = None;
+    let mut reported_taken = false;
     loop {
         match successor_on_chain(&chain, &keystore, configured, running) {
-            Ok(Some(next)) => return next,
-            Ok(None) => {}
+            Ok(Next::Switch(next)) => return next,
+            Ok(Next::Keep) => reported_taken = false,
+            Ok(Next::KeepTaken) => {
+                if !reported_taken {
+                    tracing::error!(running = %hex::encode(running), "the running key signs for another account's seat (a leaked key someone registered) and no key of this validator signs for none: it votes in that seat; retire the key");
+                    reported_taken = true;
+                }
+            }
             Err(error) => {
                 let error = error.to_string();
                 if reported.as_ref() != Some(&error) {
-                    tracing::error!(%error, running = %hex::encode(running), "the committee lists another key of this validator, which cannot be read; it keeps its key");
+                    tracing::error!(%error, running = %hex::encode(running), "the keystore (a key the committee lists, or the remembered account) cannot be read; the node keeps its key");
                     reported = Some(error);
                 }
             }
@@ -385,136 +614,4 @@ pub async fn key_change(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_old_key_runs_until_its_epoch_ends_and_the_new_one_from_its_own() {
-        let (configured, rotated, other) = ([1; 32], [2; 32], [9; 32]);
-        let candidates = candidates(configured, BTreeSet::from([rotated]));
-        assert_eq!(candidates, [rotated, configured], "the keystore's first");
-        // Elected mid-epoch: the old key still sits in the current committee.
-        assert_eq!(
-            choose(&candidates, &[configured, other], Some(&[rotated, other])),
-            Some(1)
-        );
-        // The epoch of the new key is the next block's: switch.
-        assert_eq!(
-            choose(&candidates, &[rotated, other], Some(&[rotated, other])),
-            Some(0)
-        );
-        // A node restarted between the old key's last epoch and the new one's election.
-        assert_eq!(choose(&candidates, &[other], Some(&[rotated])), Some(0));
-        // In no committee at all (a joiner before its election, a leaver): none.
-        assert_eq!(choose(&candidates, &[other], None), None);
-        assert_eq!(choose(&candidates, &[other], Some(&[other])), None);
-        // The current committee wins over the next.
-        assert_eq!(
-            choose(&candidates, &[configured], Some(&[rotated])),
-            Some(1)
-        );
-        // A leaked configured key re-registered by someone else beside the rotated one: a
-        // starting node takes the rotated key.
-        assert_eq!(choose(&candidates, &[configured, rotated], None), Some(0));
-    }
-
-    #[test]
-    fn a_running_key_stays_while_its_committee_lists_it_and_no_seat_changes_nothing() {
-        let (configured, rotated, other) = ([1; 32], [2; 32], [9; 32]);
-        let candidates = candidates(configured, BTreeSet::from([rotated]));
-        // Elected for the next epoch: the running old key keeps its seat until then.
-        assert_eq!(
-            successor(&candidates, &[configured], Some(&[rotated]), configured),
-            None
-        );
-        // Its epoch ended: the new key.
-        assert_eq!(
-            successor(&candidates, &[rotated], None, configured),
-            Some(rotated)
-        );
-        // Running the configured key while someone else sits with the rotated one beside it:
-        // the node keeps its seat rather than move into the other.
-        assert_eq!(
-            successor(&candidates, &[configured, rotated], None, configured),
-            None
-        );
-        // In no committee (left, or not elected): it keeps what it runs, no restart.
-        assert_eq!(successor(&candidates, &[other], None, rotated), None);
-        assert_eq!(
-            successor(&candidates, &[other], Some(&[other]), configured),
-            None
-        );
-        // Out of the current committee but elected for the next under the other key.
-        assert_eq!(
-            successor(&candidates, &[other], Some(&[configured]), rotated),
-            Some(configured)
-        );
-    }
-
-    #[test]
-    fn a_generated_key_is_read_back_and_strays_are_skipped_or_named() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let root = tempfile::tempdir().unwrap();
-        let dir = dir(root.path());
-        assert!(
-            public_keys(&dir).unwrap().is_empty(),
-            "no keystore, no keys"
-        );
-        let (pair, phrase) = generate(&dir).unwrap();
-        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o700);
-        assert_eq!(
-            public_keys(&dir).unwrap(),
-            BTreeSet::from([pair.public().0])
-        );
-        assert_eq!(load(&dir, pair.public().0).unwrap(), pair.seed());
-        assert_eq!(
-            ed25519::Pair::from_string(&phrase, None).unwrap().public(),
-            pair.public()
-        );
-        // Not a key's name: skipped.
-        std::fs::write(dir.join("README"), "notes").unwrap();
-        std::fs::write(dir.join(".abc.tmp"), "half").unwrap();
-        assert_eq!(public_keys(&dir).unwrap().len(), 1);
-        // A key under another key's name: named.
-        let stray = dir.join(hex::encode([7u8; 32]));
-        agora_primitives::secret::write_key_file(&stray, "//Bob").unwrap();
-        let error = load(&dir, [7; 32]).unwrap_err().to_string();
-        assert!(
-            error.contains(&stray.display().to_string()) && error.contains("not the key"),
-            "{error}"
-        );
-        std::fs::remove_file(&stray).unwrap();
-        // A key others can read: refused, naming the file.
-        let (other, _) = generate(&dir).unwrap();
-        let path = dir.join(hex::encode(other.public().0));
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let error = load(&dir, other.public().0).unwrap_err().to_string();
-        assert!(
-            error.contains(&path.display().to_string()) && error.contains("chmod 600"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn a_keystore_past_its_bound_is_refused() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = dir(root.path());
-        for _ in 0..MAX_KEYS {
-            generate(&dir).unwrap();
-        }
-        let Err(error) = generate(&dir) else {
-            panic!("a key past the bound was written")
-        };
-        assert!(matches!(error, KeystoreError::TooMany { .. }), "{error}");
-        assert_eq!(
-            public_keys(&dir).unwrap().len(),
-            MAX_KEYS,
-            "nothing written"
-        );
-        // Keys put there by hand past the bound: listing them is refused.
-        std::fs::write(dir.join(hex::encode([5u8; 32])), "").unwrap();
-        let error = public_keys(&dir).unwrap_err();
-        assert!(matches!(error, KeystoreError::TooMany { .. }), "{error}");
-    }
-}
+mod tests;

@@ -8,9 +8,11 @@
 
 use super::{Chain, ChainError, View};
 use crate::consensus::{EpochStart, Member};
+use crate::keystore::Seat;
 use agora_primitives::{AccountId, Hash};
 use agora_runtime::Staking;
 use pallet_staking::validators::{epoch_of, last_block_of};
+use std::collections::BTreeSet;
 
 /// Where consensus may put a block on a parent in an epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,20 +93,52 @@ impl Chain {
         )
     }
 
-    /// The consensus keys of the committee of the next block to finalize and, once the
-    /// finalized state has elected it, of the epoch after: what a validator with several keys
-    /// chooses among (`keystore::choose`). Without a committee on record (a chain with no
-    /// staking state yet), none.
-    pub fn committee_keys_ahead(&self) -> (Vec<[u8; 32]>, Option<Vec<[u8; 32]>>) {
+    /// The seats (consensus key and account) of the committee of the next block to finalize
+    /// and, once the finalized state has elected it, of the epoch after: what a validator with
+    /// several keys chooses among (`keystore::choose`). Without a committee on record (a chain
+    /// with no staking state yet), none.
+    pub fn committee_seats_ahead(&self) -> (Vec<Seat>, Option<Vec<Seat>>) {
         let epoch = self.epoch_start().epoch;
-        let keys = |members: Vec<Member>| members.into_iter().map(|member| member.key).collect();
+        let view = self.finalized_view();
+        let seats = |epoch: u64| {
+            Staking::committee(&view, epoch).map(|validators| {
+                validators
+                    .into_iter()
+                    .map(|validator| Seat {
+                        key: validator.consensus_key.0,
+                        account: validator.account,
+                    })
+                    .collect()
+            })
+        };
         (
-            self.committee_of(epoch).map(keys).unwrap_or_default(),
-            epoch
-                .checked_add(1)
-                .and_then(|next| self.committee_of(next))
-                .map(keys),
+            seats(epoch).unwrap_or_default(),
+            epoch.checked_add(1).and_then(seats),
         )
+    }
+
+    /// The accounts whose candidacy, or seat in the committees ahead, names one of `keys`
+    /// (a validator's keystore keys: `keystore::learn_account`). At most
+    /// `MAX_CANDIDATES` candidacies are read.
+    pub fn owners_of(&self, keys: &BTreeSet<[u8; 32]>) -> BTreeSet<AccountId> {
+        let view = self.finalized_view();
+        let mut owners: BTreeSet<AccountId> = pallet_staking::CandidateList::get(&view)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|account| {
+                Staking::candidate(&view, account)
+                    .is_some_and(|candidate| keys.contains(&candidate.consensus_key.0))
+            })
+            .collect();
+        let (current, next) = self.committee_seats_ahead();
+        owners.extend(
+            current
+                .iter()
+                .chain(next.iter().flatten())
+                .filter(|seat| keys.contains(&seat.key))
+                .map(|seat| seat.account),
+        );
+        owners
     }
 
     /// The account whose seat `key` holds in the committee of the block built on `view` (its

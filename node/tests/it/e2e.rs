@@ -1506,6 +1506,10 @@ fn a_validator_rotates_its_consensus_key_and_its_node_switches_at_the_epoch() {
         dev_account("Bob"),
         "fees go to Bob's account"
     );
+    // His node remembers the account it sits for, so that his old key, if it leaked and
+    // someone else registered it, never pulls the node into that seat (`keystore.rs`).
+    let remembered = std::fs::read_to_string(stored.with_file_name("account")).unwrap();
+    assert_eq!(remembered.trim(), dev_account("Bob").to_string());
     assert!(
         alive(u64::from(bob_pid)),
         "Bob's node restarted itself in place"
