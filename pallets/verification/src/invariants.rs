@@ -77,6 +77,11 @@ impl<T: Config> Pallet<T> {
                 }
                 _ => {}
             }
+            if !audit.checks.is_sorted_by_key(|check| check.segment) {
+                return Err(format!(
+                    "audit of job {job} keeps its checks out of segment order"
+                ));
+            }
             for check in audit.checks.iter() {
                 if !Self::holds_bond(check) && check.bond != 0 {
                     return Err(format!(

@@ -686,3 +686,81 @@ fn a_draw_waits_for_bonded_stake_at_most_sample_wait_rounds_times_the_wait() {
     ));
     assert!(!waits(first + crate::sampling::SAMPLE_WAIT_ROUNDS * wait));
 }
+
+/// `run_mates` by binary search over the checks, in segment order, names exactly the checks
+/// the scan it replaced named — the checks of the same verifier in the maximal run of
+/// consecutive sampled segments — over samples with gaps and one to three verifiers a segment.
+#[test]
+fn run_mates_by_binary_search_name_what_the_scan_named() {
+    let scan = |checks: &[Check], index: usize| -> Vec<usize> {
+        let check = &checks[index];
+        let sampled = |segment: u64| checks.iter().any(|c| c.segment == segment);
+        let mut first = check.segment;
+        while first.checked_sub(1).is_some_and(sampled) {
+            first -= 1;
+        }
+        let mut last = check.segment;
+        while sampled(last + 1) {
+            last += 1;
+        }
+        (0..checks.len())
+            .filter(|&i| {
+                checks[i].verifier == check.verifier && (first..=last).contains(&checks[i].segment)
+            })
+            .collect()
+    };
+    let mut compared = 0;
+    for seed in 0..200u64 {
+        let mut x = seed;
+        let mut draw = |n: u64| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) % n
+        };
+        let mut checks = Vec::new();
+        for segment in 0..40u64 {
+            if draw(3) == 0 {
+                continue;
+            }
+            for _ in 0..=draw(3) {
+                let verifier = [CHARLIE, DAVE, ALICE][usize::try_from(draw(3)).unwrap()];
+                checks.push(Check {
+                    segment,
+                    verifier,
+                    start: None,
+                    attestation: None,
+                    worker_leaf: None,
+                    verifier_leaf: None,
+                    verifier_result: None,
+                    outcome: None,
+                    bond: 0,
+                });
+            }
+        }
+        for index in 0..checks.len() {
+            assert_eq!(
+                Verification::run_mates(&checks, index),
+                scan(&checks, index),
+                "seed {seed}, check {index}"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 10_000, "{compared}");
+}
+
+/// The order `run_mates` relies on is an invariant: an audit whose checks are out of segment
+/// order is caught.
+#[test]
+fn invariant_checker_catches_checks_out_of_segment_order() {
+    let (mut state, _) = one_long_run(4);
+    Verification::try_state(&state).unwrap();
+    pallet_support::mock::apply(&mut state, |ext| {
+        let mut audit = Audits::get(ext, &0).unwrap();
+        audit.checks.reverse();
+        Audits::insert(ext, &0, &audit);
+    });
+    let broken = Verification::try_state(&state).unwrap_err();
+    assert!(broken.contains("out of segment order"), "{broken}");
+}
