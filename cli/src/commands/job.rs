@@ -23,7 +23,7 @@ use agora_client::tx;
 use agora_primitives::{BlockNumber, Hash};
 pub use agora_rpc_api::views::{
     describe_closed, no_model, stage_of, AssuranceReport, AuditReport, CheckReport, DisputeReport,
-    JobReport, JobState, ReceiptReport, RefutationReport, Stage,
+    ForfeitureReport, JobReport, JobState, ReceiptReport, RefutationReport, Stage,
 };
 use clap::Args;
 use pallet_jobs::JobStatus;
@@ -103,6 +103,12 @@ fn receipt_text(r: &ReceiptReport, out: &mut String) {
             decision_text(x.decided),
         ));
     }
+    forfeitures_text(&r.forfeited, out);
+}
+
+/// A line for each verifier that forfeited its run bond: on a receipt, or on a job that ended
+/// without one.
+fn forfeitures_text(forfeited: &[ForfeitureReport], out: &mut String) {
     let segments = |what: &str, list: &[u64]| match list {
         [] => None,
         list => Some(format!(
@@ -114,7 +120,7 @@ fn receipt_text(r: &ReceiptReport, out: &mut String) {
                 .join(", ")
         )),
     };
-    for x in &r.forfeited {
+    for x in forfeited {
         let faults: Vec<String> = [
             segments("missed", &x.missed),
             segments("revealed wrong", &x.wrong),
@@ -255,6 +261,7 @@ impl Text for JobReport {
             }
         } else if let Some(status) = &self.status {
             out.push_str(&format!("  status {status}\n"));
+            forfeitures_text(&self.forfeited, &mut out);
         }
         out
     }

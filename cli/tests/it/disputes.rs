@@ -342,6 +342,27 @@ fn a_mismatch_after_a_missed_check_is_disputed_from_the_runs_start() {
     let log = verifier.log_once("run leaf answered");
     assert!(log.contains("run leaf answered"), "{log}");
     assert!(log.contains("attestation kept back"), "{log}");
+    // The job ended without a receipt, and still names who forfeited what (spec version 14).
+    let id = id.to_string();
+    let report = crate::stdout_json(&node.agora(&["--output", "json", "job", "status", &id]));
+    let forfeited = &report["forfeited"];
+    assert_eq!(
+        (&forfeited[0]["verifier"], &forfeited[0]["missed"]),
+        (
+            &account(CHARLIE).to_string().into(),
+            &serde_json::json!([0])
+        ),
+        "{report}"
+    );
+    let shown = node.agora(&["job", "status", &id]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(&format!(
+            "forfeited: {} missed segment 0: run bond",
+            account(CHARLIE)
+        )),
+        "{shown}"
+    );
 }
 
 /// How a cheating worker lost, for the test's own assertions.

@@ -225,6 +225,7 @@ impl Rpc {
                         model: None,
                         closed: None,
                         referee_opens: None,
+                        forfeited: Vec::new(),
                     },
                 )
             })
@@ -239,6 +240,7 @@ impl Rpc {
                 model: None,
                 closed: None,
                 referee_opens: None,
+                forfeited: Vec::new(),
             };
             reports.push(JobReport::new(*id, &state));
         }
@@ -331,6 +333,8 @@ impl ViewApiServer for Rpc {
             if state.job.is_some() {
                 state.audit = read_opt(chain, &pallet_verification::Audits::key(&id), hash)?;
                 state.referee_opens = referee_opens_at(chain, id, hash)?;
+                state.forfeited = read_opt(chain, &pallet_jobs::ForfeitedRuns::key(&id), hash)?
+                    .unwrap_or_default();
             }
             if let Some(output) = state.job.as_ref().and_then(settled_output) {
                 state.model = read_opt(chain, &pallet_jobs::Blobs::key(&output), hash)?;

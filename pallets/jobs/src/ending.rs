@@ -275,9 +275,11 @@ impl<T: Config> Pallet<T> {
             collateral: job.collateral,
         };
         let requeued = job.terms.requeue && Market::<T>::requeue(ext, &matched);
-        Self::drop_findings(ext, id);
         job.status = status(requeued);
         if requeued {
+            // The id is the bid's, and the bid is back in the book: a later match reuses it,
+            // so nothing of this job may stay under it.
+            Self::drop_findings(ext, id);
             Jobs::remove(ext, &id);
         } else {
             Self::refund(ext, job, job.escrow);
@@ -531,45 +533,65 @@ impl<T: Config> Pallet<T> {
         ForfeitedRuns::insert(ext, &id, &forfeited);
     }
 
-    /// Forgets what was kept for the receipt of job `id`: it ends without one.
-    fn drop_findings(ext: &mut Ext<'_>, id: JobId) {
+    /// Forgets what was kept for the receipt of job `id` (settled into it, or the job ends
+    /// without one).
+    pub(crate) fn drop_findings(ext: &mut Ext<'_>, id: JobId) {
+        Self::drop_settlement_findings(ext, id);
+        ForfeitedRuns::remove(ext, &id);
+    }
+
+    /// Forgets what only a settlement uses (machine-dependence findings, whose callers the
+    /// escrow repays; dismissed challenges): job `id` ends without a receipt, and keeps its
+    /// forfeitures with its record (`JOB_RETENTION`) — who was slashed how much, on a job
+    /// whose worker failed as on one that settled (before 2026-12-07 they were dropped, and
+    /// only the events named them).
+    fn drop_settlement_findings(ext: &mut Ext<'_>, id: JobId) {
         MachineDependentFindings::remove(ext, &id);
         DismissedChallenges::remove(ext, &id);
-        ForfeitedRuns::remove(ext, &id);
     }
 
     /// Invariant 4: what is kept for a receipt (machine-dependence findings, dismissed
     /// challenges, forfeitures) belongs to a live job and is within its bound
-    /// ([`MAX_FINDINGS`], [`MAX_FORFEITURES`]): every way a job ends drops it, so nothing
-    /// outlives its job.
+    /// ([`MAX_FINDINGS`], [`MAX_FORFEITURES`]); forfeitures stay with a job that ended
+    /// without a receipt until its record is pruned (a settled job's are on its receipt), so
+    /// nothing outlives its job.
     pub(crate) fn check_findings(state: &impl StateIter) -> Result<(), String> {
+        // (job, how many, bound, what, whether a job that ended without a receipt keeps it)
         let kept = MachineDependentFindings::iter(state)
             .into_iter()
             .map(|(id, findings)| {
-                (
-                    id,
-                    findings.len(),
-                    MAX_FINDINGS,
-                    "machine-dependence findings",
-                )
+                let what = "machine-dependence findings";
+                (id, findings.len(), MAX_FINDINGS, what, false)
             })
             .chain(
                 DismissedChallenges::iter(state)
                     .into_iter()
                     .map(|(id, dismissed)| {
-                        (id, dismissed.len(), MAX_FINDINGS, "dismissed challenges")
+                        (
+                            id,
+                            dismissed.len(),
+                            MAX_FINDINGS,
+                            "dismissed challenges",
+                            false,
+                        )
                     }),
             )
             .chain(
                 ForfeitedRuns::iter(state)
                     .into_iter()
-                    .map(|(id, forfeited)| (id, forfeited.len(), MAX_FORFEITURES, "forfeitures")),
+                    .map(|(id, forfeited)| {
+                        (id, forfeited.len(), MAX_FORFEITURES, "forfeitures", true)
+                    }),
             );
-        for (id, count, bound, what) in kept {
+        for (id, count, bound, what, kept_after_end) in kept {
             if count > bound {
                 return Err(format!("job {id} keeps {count} {what}"));
             }
-            if Jobs::get(state, &id).is_none_or(|job| job.status.is_final()) {
+            let outlived = |job: Job| match job.status {
+                JobStatus::Settled { .. } => true,
+                status => status.is_final() && !kept_after_end,
+            };
+            if Jobs::get(state, &id).is_none_or(outlived) {
                 return Err(format!("job {id} has ended but keeps its {what}"));
             }
         }
@@ -578,8 +600,9 @@ impl<T: Config> Pallet<T> {
 
     /// Stores a finished job and schedules its pruning.
     pub(crate) fn finish(ext: &mut Ext<'_>, id: JobId, job: &Job, now: BlockNumber) {
-        // A job that ends without settling drops its findings with its money.
-        Self::drop_findings(ext, id);
+        // A job that ends without settling drops what only settlement uses with its money;
+        // its forfeitures stay with its record.
+        Self::drop_settlement_findings(ext, id);
         Jobs::insert(ext, &id, job);
         Self::schedule_job(ext, now.saturating_add(T::JOB_RETENTION), id);
     }

@@ -712,7 +712,8 @@ impl<T: Config> Pallet<T> {
                         .ended_at()
                         .is_some_and(|at| at.saturating_add(T::JOB_RETENTION) <= now) =>
                 {
-                    Jobs::remove(ext, id)
+                    Jobs::remove(ext, id);
+                    ForfeitedRuns::remove(ext, id);
                 }
                 _ => {}
             }

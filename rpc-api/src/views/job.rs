@@ -79,6 +79,11 @@ pub struct JobReport {
     /// How a bid that never matched left the book (cancelled, expired), when, and the refund.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bid_ended: Option<String>,
+    /// Verifiers that forfeited their run bond on a job that ended without a receipt (its
+    /// worker lost a dispute, a fuel-only mismatch, …; since spec version 14): who, which
+    /// segments, AGR burned. A settled job's are on its receipt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forfeited: Vec<ForfeitureReport>,
 }
 
 /// A settled job's model as the blob registry keeps it.
@@ -425,16 +430,18 @@ impl From<&Receipt> for ReceiptReport {
                     burned: format_agr(x.burned),
                 })
                 .collect(),
-            forfeited: r
-                .forfeited
-                .iter()
-                .map(|x| ForfeitureReport {
-                    verifier: x.verifier,
-                    missed: x.missed.clone(),
-                    wrong: x.wrong.clone(),
-                    burned: format_agr(x.burned),
-                })
-                .collect(),
+            forfeited: r.forfeited.iter().map(ForfeitureReport::from).collect(),
+        }
+    }
+}
+
+impl From<&pallet_jobs::Forfeiture> for ForfeitureReport {
+    fn from(x: &pallet_jobs::Forfeiture) -> Self {
+        ForfeitureReport {
+            verifier: x.verifier,
+            missed: x.missed.clone(),
+            wrong: x.wrong.clone(),
+            burned: format_agr(x.burned),
         }
     }
 }
@@ -472,6 +479,9 @@ pub struct JobState {
     /// At the referee's turn of a dispute, the block its call opens
     /// (`Verification::referee_opens_at`; read for one job's view only).
     pub referee_opens: Option<BlockNumber>,
+    /// The forfeitures a job that ended without a receipt keeps (`Jobs::ForfeitedRuns`;
+    /// read for one job's view only).
+    pub forfeited: Vec<pallet_jobs::Forfeiture>,
 }
 
 impl JobReport {
@@ -526,6 +536,9 @@ impl JobReport {
                     held_by_buyer: info.owner == job.buyer,
                 });
         }
+        if job.status.is_final() && !matches!(job.status, JobStatus::Settled { .. }) {
+            report.forfeited = state.forfeited.iter().map(ForfeitureReport::from).collect();
+        }
         if let Some(audit) = &state.audit {
             report.audit_phase = Some(audit.phase);
             let mut audit = AuditReport::from(audit);
@@ -557,6 +570,7 @@ impl JobReport {
             no_model: None,
             model: None,
             bid_ended: None,
+            forfeited: Vec::new(),
         }
     }
 }

@@ -52,6 +52,11 @@ function blocks(n) {
 function percent(p) {
   return p === undefined || p === null ? '–' : `${p.toFixed(1)} %`;
 }
+// Verifiers that forfeited their run bonds, on a receipt or on a job that ended without one.
+function forfeitures(list) {
+  return list.map((x) => `${short(x.verifier)} (${[x.missed.length && `missed ${x.missed.join(', ')}`, x.wrong.length && `wrong ${x.wrong.join(', ')}`].filter(Boolean).join('; ')}): ${agr(x.burned)} burned`).join('; ');
+}
+
 function short(text) {
   const s = String(text);
   return s.length > 14 ? `${s.slice(0, 6)}…${s.slice(-6)}` : s;
@@ -309,11 +314,12 @@ const pages = {
         r.refuted.length && ['Refuted', r.refuted.map((x) => `${short(x.verifier)} on segment ${x.segment}: ${agr(x.burned)} burned`).join('; ')],
         (r.machine_dependent || []).length && ['Set aside', r.machine_dependent.map((x) => `${short(x.challenger)} on segment ${x.segment}: the buyer's module is machine-dependent there${x.replayed ? ' (reopened from the job\'s start)' : ''}`).join('; ')],
         (r.dismissed || []).length && ['Dismissed', r.dismissed.map((x) => `${short(x.challenger)} on segment ${x.segment}: undecided (${x.reason.replace(/_/g, ' ')})${x.repaid_to ? `, ${agr(x.repaid)} repaid to ${short(x.repaid_to)} for the referee call` : ''}`).join('; ')],
-        (r.forfeited || []).length && ['Forfeited', r.forfeited.map((x) => `${short(x.verifier)} (${[x.missed.length && `missed ${x.missed.join(', ')}`, x.wrong.length && `wrong ${x.wrong.join(', ')}`].filter(Boolean).join('; ')}): ${agr(x.burned)} burned`).join('; ')],
+        (r.forfeited || []).length && ['Forfeited', forfeitures(r.forfeited)],
       ])));
     } else if (j.status) {
       out.push(h('h2', {}, 'Status on chain'));
       out.push(h('pre', { class: 'mono table-wrap' }, JSON.stringify(j.status, null, 2)));
+      if ((j.forfeited || []).length) out.push(facts([['Forfeited', forfeitures(j.forfeited)]]));
     }
     return out;
   },

@@ -235,6 +235,33 @@ fn a_missed_reveal_in_a_run_does_not_erase_the_forgery_it_caught() {
         (active - RUN_BOND, 0),
         "forfeited although he won"
     );
+    // The job ended without a receipt, and keeps its forfeiture with its record (spec version
+    // 14; before, it was dropped and only the events named it) until the record is pruned.
+    let forfeited = pallet_jobs::ForfeitedRuns::get(&state, &0).unwrap();
+    let [forfeiture] = forfeited.as_slice() else {
+        panic!("{forfeited:?}")
+    };
+    assert_eq!(
+        (
+            forfeiture.verifier,
+            &forfeiture.missed[..],
+            &forfeiture.wrong[..]
+        ),
+        (CHARLIE, &[0][..], &[][..])
+    );
+    assert_eq!(forfeiture.burned, RUN_BOND);
+    check_all(&state);
+    let ended = Jobs::job(&state, 0).unwrap().status.ended_at().unwrap();
+    let retention = <Test as pallet_jobs::Config>::JOB_RETENTION;
+    for block in ended + 1..=ended + retention {
+        end_block(&mut state, block);
+        check_all(&state);
+    }
+    assert!(Jobs::job(&state, 0).is_none(), "pruned");
+    assert!(
+        pallet_jobs::ForfeitedRuns::get(&state, &0).is_none(),
+        "with its record"
+    );
 }
 
 /// Found in review of spec version 10: a miss slashed the run bond at once, so the verifier's
