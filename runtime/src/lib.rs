@@ -92,11 +92,11 @@ use parity_scale_codec::{Decode, Encode};
 ///   missed and wrong segments and the bond burned
 ///   (`Receipt::forfeited`, storage `Jobs::ForfeitedRuns`): receipts and the jobs that hold
 ///   them encode differently, so a chain started under 12 cannot switch.
-/// - 14: a job that ends without a receipt (its worker lost a dispute, a fuel-only mismatch,
-///   a time-out or cancellation after checks) keeps its forfeitures (`Jobs::ForfeitedRuns`)
+/// - 14: a job that ends without a receipt after its checks (its worker lost a dispute or
+///   failed its audit, a fuel-only mismatch) keeps its forfeitures (`Jobs::ForfeitedRuns`)
 ///   with its record until the record is pruned, instead of dropping them: who was slashed
-///   how much is on record whichever way the job ended. Encodings are unchanged; state after
-///   such an ending differs.
+///   how much is on record whichever way the job ended (a requeued bid's job leaves no record,
+///   and drops them). Encodings are unchanged; state after such an ending differs.
 pub const SPEC_VERSION: u32 = 14;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";

@@ -69,7 +69,7 @@
 //! 2. `BlobBytesOf` equals the sizes of each owner's blobs; every blob is scheduled to expire.
 //! 3. Every due list is within its bound.
 //! 4. What is kept for a receipt (`MachineDependentFindings`, `DismissedChallenges`,
-//!    `ForfeitedRuns`) belongs to a live job and is within its bound.
+//!    `ForfeitedRuns`, which also a job that ended unsettled keeps) is a job's, within bounds.
 //!
 //! Layout follows FRAME: config → events → errors → storage → genesis → hooks → calls.
 //! The records are in `types.rs`.
@@ -455,8 +455,8 @@ pallet_support::storage! {
     /// `JobId → dismissals`: open challenges of a live job that the referee could not decide,
     /// for its receipt (at most [`MAX_FINDINGS`]; removed when the job ends).
     pub DismissedChallenges: map JobId => Vec<Dismissal>;
-    /// `JobId → forfeitures`: run bonds slashed for missed or wrong checks, for the receipt
-    /// (at most [`MAX_FORFEITURES`]; removed when the job ends).
+    /// `JobId → forfeitures`: run bonds slashed for missed or wrong checks (≤ [`MAX_FORFEITURES`]):
+    /// into the receipt at settlement, else kept with the job's record (not a requeued one's).
     pub ForfeitedRuns: map JobId => Vec<Forfeiture>;
 }
 

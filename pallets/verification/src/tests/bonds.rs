@@ -161,6 +161,65 @@ fn a_verifier_that_misses_part_of_its_run_forfeits_the_run_bond() {
 /// segment, does not reveal his check of segment 0.
 #[test]
 fn a_missed_reveal_in_a_run_does_not_erase_the_forgery_it_caught() {
+    let (mut state, active) = forgery_caught_after_a_missed_reveal(false);
+    assert!(
+        matches!(
+            Jobs::job(&state, 0).unwrap().status,
+            JobStatus::DisputeLost { segment: 3, .. }
+        ),
+        "{:?}",
+        Jobs::job(&state, 0).unwrap().status
+    );
+    let charlie = TestStaking::ledger(&state, &CHARLIE);
+    assert_eq!(
+        (charlie.active, charlie.committed),
+        (active - RUN_BOND, 0),
+        "forfeited although he won"
+    );
+    // The job ended without a receipt, and keeps its forfeiture with its record (spec version
+    // 14; before, it was dropped and only the events named it) until the record is pruned.
+    let forfeited = pallet_jobs::ForfeitedRuns::get(&state, &0).unwrap();
+    let [forfeiture] = forfeited.as_slice() else {
+        panic!("{forfeited:?}")
+    };
+    assert_eq!(
+        (
+            forfeiture.verifier,
+            &forfeiture.missed[..],
+            &forfeiture.wrong[..]
+        ),
+        (CHARLIE, &[0][..], &[][..])
+    );
+    assert_eq!(forfeiture.burned, RUN_BOND);
+    check_all(&state);
+    let ended = Jobs::job(&state, 0).unwrap().status.ended_at().unwrap();
+    let retention = <Test as pallet_jobs::Config>::JOB_RETENTION;
+    for block in ended + 1..=ended + retention {
+        end_block(&mut state, block);
+        check_all(&state);
+    }
+    assert!(Jobs::job(&state, 0).is_none(), "pruned");
+    assert!(
+        pallet_jobs::ForfeitedRuns::get(&state, &0).is_none(),
+        "with its record"
+    );
+}
+
+/// The same job with a bid that asked to be requeued: its record goes at once (the bid, under
+/// the same id, is back in the book), and its forfeitures with it — a later match reuses the
+/// id and must not inherit them.
+#[test]
+fn a_requeued_job_drops_its_forfeitures_with_its_record() {
+    let (state, _) = forgery_caught_after_a_missed_reveal(true);
+    assert!(Jobs::job(&state, 0).is_none(), "requeued");
+    assert!(pallet_jobs::ForfeitedRuns::get(&state, &0).is_none());
+    check_all(&state);
+}
+
+/// Bob forges his last leaf, Charlie (checking every segment of a 1000 ‰ job whose bid asks
+/// for `requeue` or not) misses his reveal of segment 0 and wins the dispute over segment 3.
+/// Returns the state after the dispute and Charlie's active stake before it.
+fn forgery_caught_after_a_missed_reveal(requeue: bool) -> (State, Balance) {
     let forged = |i: u64| match i {
         3 => TraceLeaf {
             state_hash: LIE,
@@ -170,6 +229,11 @@ fn a_missed_reveal_in_a_run_does_not_erase_the_forgery_it_caught() {
     };
     let tree = TraceTree::new((0..4).map(forged).collect()).unwrap();
     let mut state = committed_at_assurance(&[CHARLIE], tree.clone(), forged(3), None, (1_000, 0));
+    apply(&mut state, |ext| {
+        let mut job = Jobs::job(ext, 0).unwrap();
+        job.terms.requeue = requeue;
+        pallet_jobs::Jobs::insert(ext, &0, &job);
+    });
     let sample = sampled(&mut state);
     assert_eq!(sample, [0, 1, 2, 3]);
     let active = TestStaking::ledger(&state, &CHARLIE).active;
@@ -221,47 +285,7 @@ fn a_missed_reveal_in_a_run_does_not_erase_the_forgery_it_caught() {
         super::dispute::honest_answer,
         Some(CHARLIE),
     );
-    assert!(
-        matches!(
-            Jobs::job(&state, 0).unwrap().status,
-            JobStatus::DisputeLost { segment: 3, .. }
-        ),
-        "{:?}",
-        Jobs::job(&state, 0).unwrap().status
-    );
-    let charlie = TestStaking::ledger(&state, &CHARLIE);
-    assert_eq!(
-        (charlie.active, charlie.committed),
-        (active - RUN_BOND, 0),
-        "forfeited although he won"
-    );
-    // The job ended without a receipt, and keeps its forfeiture with its record (spec version
-    // 14; before, it was dropped and only the events named it) until the record is pruned.
-    let forfeited = pallet_jobs::ForfeitedRuns::get(&state, &0).unwrap();
-    let [forfeiture] = forfeited.as_slice() else {
-        panic!("{forfeited:?}")
-    };
-    assert_eq!(
-        (
-            forfeiture.verifier,
-            &forfeiture.missed[..],
-            &forfeiture.wrong[..]
-        ),
-        (CHARLIE, &[0][..], &[][..])
-    );
-    assert_eq!(forfeiture.burned, RUN_BOND);
-    check_all(&state);
-    let ended = Jobs::job(&state, 0).unwrap().status.ended_at().unwrap();
-    let retention = <Test as pallet_jobs::Config>::JOB_RETENTION;
-    for block in ended + 1..=ended + retention {
-        end_block(&mut state, block);
-        check_all(&state);
-    }
-    assert!(Jobs::job(&state, 0).is_none(), "pruned");
-    assert!(
-        pallet_jobs::ForfeitedRuns::get(&state, &0).is_none(),
-        "with its record"
-    );
+    (state, active)
 }
 
 /// Found in review of spec version 10: a miss slashed the run bond at once, so the verifier's
