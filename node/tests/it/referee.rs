@@ -150,6 +150,16 @@ fn the_referee_reproduces_the_workers_run_step_by_step() {
             metrics: Hash::of(&metrics.bytes),
         }
     );
+    // The request's fuel bounds `export` and `eval` as it bounds a step (each call is given
+    // it; the executor's own limit is a segment's): too little is out of fuel, not a verdict
+    // on the model.
+    let starved = RefereeTask::Output {
+        state: Hash::of(&job.final_state),
+    };
+    assert_eq!(
+        referee.run(&request(&wasm, &dataset, starved, 1_000_000)),
+        Ok(RefereeVerdict::OutOfFuel)
+    );
 }
 
 #[test]
