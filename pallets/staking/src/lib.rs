@@ -866,6 +866,7 @@ impl Call {
 pub mod weights;
 
 pub mod beacon;
+pub mod ecvrf;
 pub mod equivocation;
 pub mod validators;
 
