@@ -347,8 +347,13 @@ impl ChainSpec {
                     "the consensus key is not a valid ed25519 public key",
                 ));
             }
-            if !pallet_staking::validators::is_valid_beacon_key(&validator.beacon_key) {
-                return Err(invalid("the beacon key is not a valid sr25519 public key"));
+            if !pallet_staking::validators::is_valid_beacon_key_for(
+                &validator.beacon_key,
+                &validator.consensus_key,
+            ) {
+                return Err(invalid(
+                    "the beacon key is neither the consensus key nor a valid sr25519 public key",
+                ));
             }
             if !keys.insert(validator.consensus_key) {
                 return Err(invalid("the consensus key is listed twice"));

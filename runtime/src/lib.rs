@@ -97,7 +97,12 @@ use parity_scale_codec::{Decode, Encode};
 ///   with its record until the record is pruned, instead of dropping them: who was slashed
 ///   how much is on record whichever way the job ended (a requeued bid's job leaves no record,
 ///   and drops them). Encodings are unchanged; state after such an ending differs.
-pub const SPEC_VERSION: u32 = 14;
+/// - 15: a candidacy may name its consensus key as its beacon key; that validator's block
+///   beacons are then an ECVRF (RFC 9381, `pallet_staking::ecvrf`) under its consensus key, in
+///   the header's existing fields (`pallet_staking::beacon`). `agora validator register
+///   --consensus-key HEX` thus works through any node, with no second key. Encodings are
+///   unchanged; a registration 14 refused is accepted.
+pub const SPEC_VERSION: u32 = 15;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 

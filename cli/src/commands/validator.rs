@@ -68,7 +68,9 @@ pub struct NodeArgs {
     /// it beside the consensus key: both come from the same secret). Without it, the node
     /// `--rpc` names is asked for its validator keys (`author_validatorKeys`), and its beacon
     /// key is used if its consensus key is `--consensus-key` and that key's signature vouches
-    /// for it.
+    /// for it; if that node runs another key or none, the consensus key is registered as the
+    /// beacon key too: the node's beacon is then an ECVRF under its consensus key (since spec
+    /// version 15), and no second key is needed.
     #[arg(long, value_name = "HEX")]
     pub beacon_key: Option<String>,
     /// The RPC URL of the node that runs `--consensus-key`, asked for its beacon key instead
@@ -100,8 +102,10 @@ impl NodeArgs {
     }
 
     /// The keys and address, the beacon key asked of the node at `--keys-from` (else `rpc`)
-    /// if not given: only a node running the validator key holds its beacon key (the secret's
-    /// other half).
+    /// if not given: only a node running the validator key holds its sr25519 beacon key (the
+    /// secret's other half). Without `--keys-from`, a `--rpc` node that runs another key or
+    /// none makes the consensus key the beacon key (ECVRF on the consensus key): the command
+    /// then works through any node with the consensus key alone.
     async fn resolve(&self, rpc: &Rpc) -> Result<(Hash, Hash, Vec<u8>), CliError> {
         let (consensus_key, beacon_key, address) = self.parse()?;
         if let Some(beacon_key) = beacon_key {
@@ -142,15 +146,18 @@ impl NodeArgs {
                 }
                 keys.beacon_key
             }
+            // No node that holds the key was named: the beacon is an ECVRF under the
+            // consensus key, which every node verifies from the public key alone.
+            _ if self.keys_from.is_none() => consensus_key,
             held => {
                 let holds = match held {
                     Some(keys) => format!("runs validator key {}", keys.consensus_key),
                     None => "runs no validator key".to_owned(),
                 };
                 return Err(CliError::InvalidArgument(format!(
-                    "no --beacon-key given, and the node at {} {holds}, not --consensus-key \
-                     {consensus_key}: give --beacon-key (`agora-node key inspect` prints it) \
-                     or --keys-from the URL of the node that runs the key",
+                    "--keys-from {} {holds}, not --consensus-key {consensus_key}: name the \
+                     node that runs the key, or leave --keys-from out to register the \
+                     consensus key as the beacon key too",
                     rpc.url()
                 )));
             }

@@ -1066,8 +1066,11 @@ fn agora_json(node: &Node, args: &[&str]) -> Value {
 
 /// `author_validatorKeys` answers the public keys of the node's validator key, the ones
 /// `agora-node key inspect` prints; `agora validator set-key` / `register` without
-/// `--beacon-key` take the beacon key from the node `--rpc` names when it runs the
-/// `--consensus-key`, and otherwise refuse, naming both keys, before anything is submitted.
+/// `--beacon-key` take the beacon key from the node `--rpc` (or `--keys-from`) names when it
+/// runs the `--consensus-key`; a `--keys-from` node that runs another key is refused, naming
+/// both keys, before anything is submitted; and without `--keys-from`, through a node that
+/// runs another key, the consensus key is registered as the beacon key too (since spec
+/// version 15: the beacon is then an ECVRF under it).
 #[test]
 fn a_validator_registers_its_nodes_keys_without_copying_the_beacon_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -1123,13 +1126,13 @@ fn a_validator_registers_its_nodes_keys_without_copying_the_beacon_key() {
     );
     assert_eq!(kept["address"], "127.0.0.1:30999", "{kept}");
 
-    // Bob's key is not the node's: refused, naming both, and nothing is submitted.
+    // Bob's key is not the node's: with --keys-from naming it, refused, naming both, and
+    // nothing is submitted.
     let (bob_key, _) = inspect("//Bob");
     let bob = format!("0x{}", hex::encode(dev_account("Bob").0));
     let nonce_before = node.call(|c| c.account_next_index(bob.clone()));
-    let refused = agora(
-        &node,
-        &[
+    let register_bob = |extra: &[&str]| {
+        let mut args = vec![
             "validator",
             "register",
             "--key",
@@ -1137,15 +1140,20 @@ fn a_validator_registers_its_nodes_keys_without_copying_the_beacon_key() {
             "--bond",
             "2000",
             "--consensus-key",
-            &bob_key.to_string(),
-        ],
-    );
+        ];
+        let key = bob_key.to_string();
+        args.push(&key);
+        args.extend_from_slice(extra);
+        agora(&node, &args)
+    };
+    let url = node.url();
+    let refused = register_bob(&["--keys-from", &url]);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
         stderr.contains(&format!(
             "runs validator key {alice_key}, not --consensus-key {bob_key}"
-        )) && stderr.contains("give --beacon-key"),
+        )),
         "{stderr}"
     );
     node.wait_finalized(node.finalized_number() + 2);
@@ -1153,6 +1161,15 @@ fn a_validator_registers_its_nodes_keys_without_copying_the_beacon_key() {
         node.call(|c| c.account_next_index(bob.clone())),
         nonce_before
     );
+    // Without it: the consensus key alone, its own beacon key.
+    let registered = register_bob(&[]);
+    assert!(
+        registered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&registered.stderr)
+    );
+    let status = agora_json(&node, &["validator", "status", &bob]);
+    assert_eq!(status["candidate_key"], json!(bob_key), "{status}");
 }
 
 /// Item 1 of issue 12 with real processes, as `docs/operator.md` has an operator join: four
@@ -1218,9 +1235,9 @@ fn a_validator_joins_with_stake_at_an_epoch_boundary_and_leaves() {
     // From here on Eve pays a bystander through Alice's node.
     let mut load = Load::to_bystander(alice);
 
-    // Ferdie stands with a bond, naming his node's key and address, through Alice's node; the
-    // beacon key comes from his own node (`--keys-from`), which holds its secret (his blocks'
-    // VRF proofs verify under it below).
+    // Ferdie stands with a bond, naming his node's consensus key and address, through Alice's
+    // node: issue 12's command, the consensus key alone (no beacon key: his beacon is an ECVRF
+    // under his consensus key, spec version 15 — his blocks' proofs verify under it below).
     let address = format!("127.0.0.1:{}", ports[4]);
     let registered = agora_json(
         alice,
@@ -1233,8 +1250,6 @@ fn a_validator_joins_with_stake_at_an_epoch_boundary_and_leaves() {
             "20000",
             "--consensus-key",
             &joiner_key.to_string(),
-            "--keys-from",
-            &joiner.url(),
             "--address",
             &address,
         ],

@@ -15,6 +15,23 @@
 //!
 //! in `pallet_system::Beacon`, where every pallet reads it (the spot-check sample does).
 //!
+//! **On the consensus key (since spec version 15).** A validator whose registered beacon key
+//! *is* its consensus key proves with ECVRF-EDWARDS25519-SHA512-TAI ([`crate::ecvrf`], RFC
+//! 9381) under that ed25519 key instead, so that a candidacy needs only the consensus key
+//! (`agora validator register --consensus-key HEX`, through any node):
+//!
+//! ```text
+//! α(n)           = "agora/beacon/ecvrf/v1" ‖ beacon(n − 1) ‖ n LE
+//! π(n)           = ECVRF_prove(consensus seed, α(n)) = Γ ‖ c ‖ s   (80 bytes)
+//! header         : pre_output = Γ, proof = c ‖ s ‖ 16 zero bytes
+//! pre_output(n) := blake3("agora/beacon/ecvrf/v1" ‖ ECVRF_proof_to_hash(π(n)))
+//! ```
+//!
+//! and `beacon(n)` follows from that `pre_output(n)` by the rule above. β, not Γ, is what the
+//! beacon takes: β is unique per key and input (the cofactor is cleared), Γ is not (a torsion
+//! point added to it can be made to verify). Which rule a block follows is the proposer's
+//! registration, which it cannot change within an epoch.
+//!
 //! ## What a proposer can and cannot do
 //!
 //! A VRF pre-output is **unique**: for one key and one input exactly one value verifies (many
@@ -121,7 +138,41 @@ pub fn genesis_beacon(chain_id: &[u8]) -> Hash {
     Hash::of_parts(&[GENESIS_BEACON_TAG, chain_id])
 }
 
-/// Whether `proof` is a valid VRF of `beacon_key` for block `number` on beacon `parent`.
+/// Domain of the ECVRF input and of the pre-output taken from its output (see the module doc).
+pub const ECVRF_TAG: &[u8] = b"agora/beacon/ecvrf/v1";
+
+/// The ECVRF input α of block `number` on a parent whose beacon is `parent`.
+fn ecvrf_alpha(parent: &Hash, number: BlockNumber) -> Vec<u8> {
+    [ECVRF_TAG, parent.as_bytes(), &number.to_le_bytes()].concat()
+}
+
+/// The pre-output `proof` contributes to the beacon if it is a valid VRF of the proposer
+/// registered with `beacon_key` for block `number` on beacon `parent`: an sr25519 VRF under
+/// `beacon_key`, or, when `beacon_key` is the proposer's consensus key, an ECVRF under it
+/// (see the module doc).
+pub fn contribution(
+    beacon_key: &Hash,
+    proof: &BeaconProof,
+    parent: &Hash,
+    number: BlockNumber,
+) -> Option<[u8; 32]> {
+    if *beacon_key != proof.proposer {
+        return verify(beacon_key, proof, parent, number).then_some(proof.pre_output);
+    }
+    // Γ ‖ c ‖ s, and the rest of the header's field zero: one encoding per proof.
+    let (c_and_s, padding) = proof.proof.split_at(48);
+    if padding.iter().any(|byte| *byte != 0) {
+        return None;
+    }
+    let mut pi = [0u8; crate::ecvrf::PROOF_LEN];
+    pi[..32].copy_from_slice(&proof.pre_output);
+    pi[32..].copy_from_slice(c_and_s);
+    let output = crate::ecvrf::verify(&proof.proposer.0, &ecvrf_alpha(parent, number), &pi)?;
+    Some(Hash::of_parts(&[ECVRF_TAG, &output]).0)
+}
+
+/// Whether `proof` is a valid sr25519 VRF of `beacon_key` for block `number` on beacon
+/// `parent`.
 pub fn verify(beacon_key: &Hash, proof: &BeaconProof, parent: &Hash, number: BlockNumber) -> bool {
     let mut bytes = [0u8; 96];
     bytes[..32].copy_from_slice(&proof.pre_output);
@@ -171,6 +222,9 @@ impl rand_core::CryptoRng for NonceStream {}
 #[derive(Clone)]
 pub struct BeaconSigner {
     proposer: Hash,
+    /// The consensus seed: the ECVRF key when the registration names the consensus key as
+    /// the beacon key.
+    consensus_seed: [u8; 32],
     /// The sr25519 mini-secret; keys the proof nonces' stream.
     secret: [u8; 32],
     /// Expanded as sp-core expands a seed (`ExpansionMode::Ed25519`).
@@ -205,6 +259,7 @@ impl BeaconSigner {
             .0;
         BeaconSigner {
             proposer,
+            consensus_seed: *seed,
             secret,
             keypair,
             binding,
@@ -247,13 +302,42 @@ impl BeaconSigner {
         }
     }
 
-    /// The proof for the block that follows `state` (the parent's post-state).
+    /// The ECVRF proof under the consensus key for block `number` on a parent whose beacon
+    /// is `parent` (see the module doc); deterministic.
+    pub fn sign_with_consensus_key(&self, parent: &Hash, number: BlockNumber) -> BeaconProof {
+        let pi = crate::ecvrf::prove(&self.consensus_seed, &ecvrf_alpha(parent, number))
+            .unwrap_or([0; crate::ecvrf::PROOF_LEN]); // Unreachable: probability 2⁻²⁵⁶.
+        let mut pre_output = [0u8; 32];
+        let mut proof = [0u8; 64];
+        pre_output.copy_from_slice(&pi[..32]);
+        proof[..48].copy_from_slice(&pi[32..]);
+        BeaconProof {
+            proposer: self.proposer,
+            pre_output,
+            proof,
+        }
+    }
+
+    /// The proof for the block that follows `state` (the parent's post-state), by the rule
+    /// the proposer's registration in the block's committee names: ECVRF under the consensus
+    /// key if its beacon key is the consensus key, else the sr25519 VRF.
     pub fn sign_next(&self, state: &impl StateRead) -> BeaconProof {
         let parent = pallet_system::Beacon::get(state).unwrap_or(Hash::ZERO);
         let number = pallet_system::Number::get(state)
             .unwrap_or(0)
             .saturating_add(1);
-        self.sign(&parent, number)
+        let epoch = CurrentEpoch::get(state).unwrap_or(0);
+        let on_consensus_key = Committees::get(state, &epoch)
+            .unwrap_or_default()
+            .iter()
+            .any(|member| {
+                member.consensus_key == self.proposer && member.beacon_key == self.proposer
+            });
+        if on_consensus_key {
+            self.sign_with_consensus_key(&parent, number)
+        } else {
+            self.sign(&parent, number)
+        }
     }
 }
 
@@ -277,14 +361,14 @@ impl<T: Config> Pallet<T> {
                 epoch,
             })?;
         let parent = pallet_system::Pallet::<T>::beacon(ext);
-        if !verify(&member.beacon_key, proof, &parent, number) {
+        let Some(pre_output) = contribution(&member.beacon_key, proof, &parent, number) else {
             return Err(BeaconError::BadProof {
                 number,
                 proposer: proof.proposer,
                 beacon_key: member.beacon_key,
             });
-        }
-        let beacon = next_beacon(&parent, &proof.pre_output);
+        };
+        let beacon = next_beacon(&parent, &pre_output);
         pallet_system::Beacon::put(ext, &beacon);
         Ok(beacon)
     }

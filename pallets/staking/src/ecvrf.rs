@@ -1,10 +1,11 @@
 //! # ECVRF-EDWARDS25519-SHA512-TAI
 //!
 //! The verifiable random function of RFC 9381 (§5, suite string `0x03`) whose key pair is an
-//! ed25519 key pair (RFC 8032): a validator's consensus key would be its VRF key too, so a
-//! candidacy would need no second, beacon key (`docs/beacon.md`, *One key instead of two*).
-//! This module is the primitive alone, checked against the RFC's examples 16–18 (Appendix B,
-//! the TAI suite); nothing in the runtime uses it yet.
+//! ed25519 key pair (RFC 8032): a validator's consensus key is its VRF key too, so a
+//! candidacy needs no second, beacon key (`docs/beacon.md`, *One key instead of two*).
+//! Checked against the RFC's examples 16–18 (Appendix B, the TAI suite); the beacon of a
+//! validator registered with its consensus key as its beacon key is this VRF
+//! ([`crate::beacon`], since spec version 15).
 //!
 //! ## The rule
 //!

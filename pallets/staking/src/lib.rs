@@ -277,8 +277,9 @@ pub enum Error {
     /// A signature of the evidence does not verify under the offender's key.
     #[error("a signature of the evidence does not verify")]
     BadEvidenceSignature,
-    /// The beacon key is not a valid sr25519 (ristretto255) public key.
-    #[error("the beacon key is not a valid sr25519 public key")]
+    /// The beacon key is neither the consensus key nor a valid sr25519 (ristretto255) public
+    /// key.
+    #[error("the beacon key is neither the consensus key nor a valid sr25519 public key")]
     InvalidBeaconKey,
 }
 

@@ -685,7 +685,7 @@ mod equivocations {
         ed25519::Pair::from_string(&format!("//{name}"), None).unwrap()
     }
 
-    fn key(name: &str) -> Hash {
+    pub(super) fn key(name: &str) -> Hash {
         Hash(pair(name).public().0)
     }
 
@@ -1044,6 +1044,87 @@ mod beacons {
         // Bob, the other member, would have made another one.
         let bob = signer("B").sign(&genesis, 1);
         assert_ne!(note(&state, &bob).0.unwrap(), beacon);
+    }
+
+    /// Spec version 15: a member registered with its consensus key as its beacon key proves
+    /// with ECVRF under the consensus key (`crate::ecvrf`). Its signer picks that rule from the
+    /// committee; the proof verifies and makes the beacon from the ECVRF output; an sr25519
+    /// proof, a padded or tampered one, or one for another block, does not.
+    #[test]
+    fn a_member_registered_on_its_consensus_key_proves_the_beacon_with_ecvrf() {
+        let mut state = super::equivocations::chain_at_genesis();
+        apply(&mut state, |ext| {
+            let mut committee = Committees::get(ext, &0).unwrap();
+            committee[0].beacon_key = committee[0].consensus_key;
+            Committees::insert(ext, &0, &committee);
+        });
+        let genesis = genesis_beacon(b"test");
+        let alice = signer("A");
+        let proof = alice.sign_next(&state);
+        assert_eq!(proof, alice.sign_with_consensus_key(&genesis, 1));
+        assert_eq!(proof.proof[48..], [0; 16], "c ‖ s, then zeros");
+        let (result, after) = note(&state, &proof);
+        let beacon = result.unwrap();
+        let contribution = crate::beacon::contribution(&alice.proposer(), &proof, &genesis, 1);
+        assert_eq!(beacon, next_beacon(&genesis, &contribution.unwrap()));
+        assert_ne!(
+            contribution.unwrap(),
+            proof.pre_output,
+            "the beacon takes β, not Γ"
+        );
+        assert_eq!(pallet_system::Pallet::<Test>::beacon(&after), beacon);
+        let bad = |proof: &BeaconProof| {
+            let (result, after) = note(&state, proof);
+            assert!(
+                matches!(result, Err(BeaconError::BadProof { .. })),
+                "{result:?}"
+            );
+            assert_eq!(
+                pallet_system::Pallet::<Test>::beacon(&after),
+                genesis,
+                "not noted"
+            );
+        };
+        bad(&alice.sign(&genesis, 1));
+        bad(&alice.sign_with_consensus_key(&genesis, 2));
+        for byte in [0, 40, 63] {
+            let mut tampered = proof.clone();
+            if byte < 32 {
+                tampered.pre_output[byte] ^= 1;
+            } else {
+                tampered.proof[byte] ^= 1;
+            }
+            bad(&tampered);
+        }
+        // Bob, registered with an sr25519 beacon key, keeps that rule.
+        let bob = signer("B");
+        assert_eq!(bob.sign_next(&state), bob.sign(&genesis, 1));
+        assert!(note(&state, &bob.sign_next(&state)).0.is_ok());
+    }
+
+    /// A candidacy may name its consensus key as its beacon key (the CLI does when no node
+    /// holding the key is named), and nothing else that is not an sr25519 key.
+    #[test]
+    fn a_candidacy_may_name_its_consensus_key_as_its_beacon_key() {
+        let mut state = super::equivocations::chain_at_genesis();
+        let key = super::equivocations::key;
+        let carol = key("C");
+        let (result, _) = step(&mut state, 2, |ext| {
+            Staking::register_validator(ext, &CAROL, (carol, carol), b"", 20 * AGR)
+        });
+        result.unwrap();
+        assert_eq!(
+            Staking::candidate(&state, &CAROL).unwrap().beacon_key,
+            carol
+        );
+        let (result, _) = step(&mut state, 3, |ext| {
+            Staking::set_validator_key(ext, &CAROL, (carol, key("B")), b"")
+        });
+        assert_eq!(
+            result,
+            Err(error(Error::InvalidBeaconKey)),
+            "another ed25519 key"
+        );
     }
 
     #[test]

@@ -52,6 +52,12 @@ pub fn is_valid_consensus_key(key: &Hash) -> bool {
         .is_some_and(|point| !point.is_small_order())
 }
 
+/// Whether `beacon_key` may be registered beside `consensus_key`: the consensus key itself
+/// (the beacon is then an ECVRF under it, `crate::beacon`), or a valid sr25519 public key.
+pub fn is_valid_beacon_key_for(beacon_key: &Hash, consensus_key: &Hash) -> bool {
+    beacon_key == consensus_key || is_valid_beacon_key(beacon_key)
+}
+
 /// Whether `key` is a valid sr25519 public key: a canonical ristretto255 encoding.
 pub fn is_valid_beacon_key(key: &Hash) -> bool {
     curve25519_dalek::ristretto::CompressedRistretto(key.0)
@@ -128,7 +134,7 @@ impl<T: Config> Pallet<T> {
             } else {
                 assert!(
                     is_valid_consensus_key(consensus_key)
-                        && is_valid_beacon_key(beacon_key)
+                        && is_valid_beacon_key_for(beacon_key, consensus_key)
                         && is_valid_address(address),
                     "genesis validator {account:?} has an invalid key or address"
                 );
@@ -158,7 +164,7 @@ impl<T: Config> Pallet<T> {
         );
         Self::check_key_and_address(ext, who, &consensus_key, address)?;
         ensure!(
-            is_valid_beacon_key(&beacon_key),
+            is_valid_beacon_key_for(&beacon_key, &consensus_key),
             Self::error(Error::InvalidBeaconKey)
         );
         let mut list = BoundedVec::with_bound(
@@ -202,7 +208,7 @@ impl<T: Config> Pallet<T> {
         let mut candidate = Candidates::get(ext, who).ok_or(Self::error(Error::NotCandidate))?;
         Self::check_key_and_address(ext, who, &consensus_key, address)?;
         ensure!(
-            is_valid_beacon_key(&beacon_key),
+            is_valid_beacon_key_for(&beacon_key, &consensus_key),
             Self::error(Error::InvalidBeaconKey)
         );
         candidate.consensus_key = consensus_key;
