@@ -81,7 +81,9 @@ pub struct Health {
 /// Who proposed a block and its contribution to the random beacon (`pallet_staking::beacon`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Beacon {
-    /// The VRF pre-output (the block's beacon is `blake3(tag ‖ parent's beacon ‖ this)`).
+    /// The VRF pre-output (the block's beacon is `blake3(tag ‖ parent's beacon ‖ this)`); for a
+    /// proposer on the ECVRF rule (spec version 15), Γ of its proof, and the beacon takes
+    /// `blake3("agora/beacon/ecvrf/v1" ‖ β)` in its place (`pallet_staking::beacon`).
     #[serde(rename = "preOutput")]
     pub pre_output: Hash,
     /// The VRF proof, 64 bytes, as `0x` hex.

@@ -148,7 +148,17 @@ impl NodeArgs {
             }
             // No node that holds the key was named: the beacon is an ECVRF under the
             // consensus key, which every node verifies from the public key alone.
-            _ if self.keys_from.is_none() => consensus_key,
+            _ if self.keys_from.is_none() => {
+                // Said, since a mistyped key would otherwise bond behind a seat no node can
+                // sign for without a word: before, this was refused.
+                eprintln!(
+                    "note: the node at {} does not run --consensus-key {consensus_key}: \
+                     registering it as its own beacon key (an ECVRF beacon, docs/beacon.md); \
+                     check that it is your node's key (`agora-node key inspect`)",
+                    rpc.url()
+                );
+                consensus_key
+            }
             held => {
                 let holds = match held {
                     Some(keys) => format!("runs validator key {}", keys.consensus_key),

@@ -1306,6 +1306,13 @@ fn a_validator_joins_with_stake_at_an_epoch_boundary_and_leaves() {
             let header = alice.call(|c| c.header(hash)).unwrap();
             if header.beacon.proposer == joiner_key {
                 assert_eq!(header.author, dev_account("Ferdie"), "block {n}'s fees");
+                // The ECVRF rule's encoding (c ‖ s, then zeros): registered with the
+                // consensus key alone, his beacon is an ECVRF under it, not an sr25519 VRF.
+                assert_eq!(
+                    header.beacon.proof[48..],
+                    [0; 16],
+                    "block {n}'s beacon proof"
+                );
             }
             header.beacon.proposer == joiner_key
         });

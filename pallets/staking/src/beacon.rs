@@ -47,8 +47,9 @@
 //! The bias this leaves, and why a threshold beacon was not chosen, are derived in
 //! `docs/beacon.md`.
 //!
-//! A valid beacon key is a canonical ristretto255 point ([`crate::validators::is_valid_beacon_key`]);
-//! nodes derive it from their consensus seed ([`BeaconSigner::from_consensus_seed`]), so one
+//! A valid beacon key is the validator's consensus key (the ECVRF rule below) or a canonical
+//! ristretto255 point ([`crate::validators::is_valid_beacon_key_for`]); nodes derive the
+//! sr25519 one from their consensus seed ([`BeaconSigner::from_consensus_seed`]), so one
 //! secret backs both keys.
 
 use super::*;

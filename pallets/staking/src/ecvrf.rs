@@ -35,8 +35,16 @@
 //! gives the same output β, so the holder of the key has no choice of output — the property
 //! the beacon's bias analysis rests on (`docs/beacon.md`). Proofs are deterministic too (the
 //! nonce is a hash of the secret and the input), and this module refuses the encodings the
-//! RFC leaves open (a non-canonical Γ or `s`), so a proof is also unique as bytes: no relayer
-//! can re-encode it.
+//! RFC leaves open (a non-canonical Γ or `s`), so nobody without the key can re-encode a
+//! proof (Γ's bytes are in the challenge). The key's holder can make other valid proofs
+//! (another nonce; Γ plus a torsion point when 8 divides `c`): only β is unique, and β is
+//! what the beacon takes.
+//!
+//! **One secret, two uses.** The nonce `Hash(h[32..] ‖ H)` is the one ed25519 signing uses for
+//! the 32-byte message `H` (RFC 8032): a consensus key that signed an attacker's raw 32-byte
+//! message equal to a future `H` under plain ed25519 would give its secret away. Nothing signs
+//! such a message with it — every consensus signature is over a namespaced message longer than
+//! 32 bytes, and the beacon-key binding over 59 bytes — and nothing may.
 
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::{clamp_integer, Scalar};
