@@ -243,7 +243,7 @@ pub fn account(dir: &Path) -> Result<Option<AccountId>, KeystoreError> {
 
 /// The account the keystore's keys belong to, learned and written to the keystore at `dir`
 /// when it remembers none yet (`remembered`): the one account in `owners` (the accounts whose
-/// candidacy or seat names a keystore key, `Chain::owners_of`). Keystore keys only — `key
+/// candidacy or seat names a keystore key, [`known_account`]). Keystore keys only — `key
 /// rotate` made them here and printed no phrase, and the operator registers them from his
 /// account — never the configured key, which may be the leaked one a thief registered. No
 /// owner, or several (a leaked old key left in the keystore and registered by someone else),
@@ -278,19 +278,29 @@ pub fn learn_account(
     Ok(Some(owner))
 }
 
-/// The account this validator sits for: the keystore's remembered one, else learned now
-/// ([`learn_account`]) from the owners of the keystore's keys `stored`. A keystore that
-/// cannot be written does not stop the node: the account stays unknown (logged).
+/// The account this validator sits for: `remembered` (the keystore's, [`account`]), else
+/// learned now ([`learn_account`]) from the owners of the keystore's keys `stored` — the
+/// candidacies naming them and their seats in `committees` (the caller's, so the committees
+/// are read once per look). A keystore that cannot be written does not stop the node: the
+/// account stays unknown (logged).
 fn known_account(
     chain: &Chain,
     dir: &Path,
+    remembered: Option<AccountId>,
     stored: &BTreeSet<[u8; 32]>,
+    (current, next): (&[Seat], Option<&[Seat]>),
 ) -> Result<Option<AccountId>, KeystoreError> {
-    let remembered = account(dir)?;
     if remembered.is_some() || stored.is_empty() {
         return Ok(remembered);
     }
-    let owners = chain.owners_of(stored);
+    let mut owners = chain.candidates_naming(stored);
+    owners.extend(
+        current
+            .iter()
+            .chain(next.into_iter().flatten())
+            .filter(|seat| stored.contains(&seat.key))
+            .map(|seat| seat.account),
+    );
     if owners.len() > 1 {
         tracing::warn!(?owners, keystore = %dir.display(), "the keystore's keys are registered by several accounts (a leaked key left in it?); any seat counts until one remains");
     }
@@ -447,10 +457,16 @@ pub fn running_key(
     chain: &Chain,
 ) -> Result<Option<([u8; 32], [u8; 32])>, KeystoreError> {
     let stored = public_keys(keystore)?;
-    let account = known_account(chain, keystore, &stored)?;
-    let candidates = candidates(configured, stored);
     let (current, next) = chain.committee_seats_ahead();
     let next = next.as_deref();
+    let account = known_account(
+        chain,
+        keystore,
+        account(keystore)?,
+        &stored,
+        (&current, next),
+    )?;
+    let candidates = candidates(configured, stored);
     let seated = choose(&candidates, &current, next, account.as_ref()).is_some();
     let chosen = starting_key(&candidates, &current, next, account.as_ref(), configured);
     let running = chosen.unwrap_or(configured);
@@ -554,9 +570,9 @@ fn successor_on_chain(
         return Ok(Next::Keep);
     }
     let stored = public_keys(keystore)?;
-    let account = known_account(chain, keystore, &stored)?;
-    let candidates = candidates(configured, stored);
     let seats = (current.as_slice(), next.as_deref());
+    let account = known_account(chain, keystore, remembered, &stored, seats)?;
+    let candidates = candidates(configured, stored);
     match successor(&candidates, seats, account.as_ref(), configured, running) {
         Some(chosen) => {
             if chosen != configured {

@@ -117,28 +117,18 @@ impl Chain {
         )
     }
 
-    /// The accounts whose candidacy, or seat in the committees ahead, names one of `keys`
-    /// (a validator's keystore keys: `keystore::learn_account`). At most
-    /// `MAX_CANDIDATES` candidacies are read.
-    pub fn owners_of(&self, keys: &BTreeSet<[u8; 32]>) -> BTreeSet<AccountId> {
+    /// The accounts whose candidacy names one of `keys` (a validator's keystore keys:
+    /// `keystore::learn_account`). At most `MAX_CANDIDATES` candidacies are read.
+    pub fn candidates_naming(&self, keys: &BTreeSet<[u8; 32]>) -> BTreeSet<AccountId> {
         let view = self.finalized_view();
-        let mut owners: BTreeSet<AccountId> = pallet_staking::CandidateList::get(&view)
+        pallet_staking::CandidateList::get(&view)
             .unwrap_or_default()
             .into_iter()
             .filter(|account| {
                 Staking::candidate(&view, account)
                     .is_some_and(|candidate| keys.contains(&candidate.consensus_key.0))
             })
-            .collect();
-        let (current, next) = self.committee_seats_ahead();
-        owners.extend(
-            current
-                .iter()
-                .chain(next.iter().flatten())
-                .filter(|seat| keys.contains(&seat.key))
-                .map(|seat| seat.account),
-        );
-        owners
+            .collect()
     }
 
     /// The account whose seat `key` holds in the committee of the block built on `view` (its
