@@ -166,4 +166,17 @@ impl Settings {
             ..Settings::default()
         }
     }
+
+    /// [`Settings::with_cache_dir`] with the limits tightened to the chain's `bounds` on a
+    /// job's calls ([`Limits::within`]): the one way the worker, every verifier and the
+    /// referee make their settings, so that all of them refuse the same calls and share a
+    /// module cache entry on one machine.
+    pub fn within_bounds(
+        cache_dir: Option<PathBuf>,
+        bounds: &agora_primitives::referee::CallBounds,
+    ) -> Self {
+        let mut settings = Settings::with_cache_dir(cache_dir);
+        settings.limits = settings.limits.within(bounds);
+        settings
+    }
 }

@@ -173,11 +173,9 @@ impl EngineReferee {
         if let Some(executor) = executors.get(&probing) {
             return Ok(executor.clone());
         }
-        let mut settings = Settings::with_cache_dir(cache_dir);
-        // The worker's and the verifiers' bounds on a call: the same settings as theirs.
-        settings.limits = settings
-            .limits
-            .within(&agora_runtime::verification::CALL_BOUNDS);
+        // The worker's and the verifiers' settings.
+        let mut settings =
+            Settings::within_bounds(cache_dir, &agora_runtime::verification::CALL_BOUNDS);
         if probing == Probing::Probed {
             settings.nan_probed = true;
             settings.limits.max_fuel_per_call = settings

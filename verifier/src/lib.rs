@@ -309,11 +309,8 @@ async fn fetch_inputs(
         job.spec.segment_steps,
         job.terms.max_fuel,
     )?;
-    let mut settings = Settings::with_cache_dir(module_cache);
     // Every call within the chain's bounds, as the worker's engine ran it.
-    settings.limits = settings
-        .limits
-        .within(&agora_runtime::verification::CALL_BOUNDS);
+    let settings = Settings::within_bounds(module_cache, &agora_runtime::verification::CALL_BOUNDS);
     Ok(Inputs {
         settings,
         wasm,

@@ -341,11 +341,10 @@ impl Worker {
     /// be re-executed by verifiers in time, and committing it would be this worker's fault),
     /// nor produce a state, model or metrics the chain cannot take.
     fn engine_settings(&self) -> Settings {
-        let mut settings = Settings::with_cache_dir(self.config.daemon.module_cache_dir.clone());
-        settings.limits = settings
-            .limits
-            .within(&agora_runtime::verification::CALL_BOUNDS);
-        settings
+        Settings::within_bounds(
+            self.config.daemon.module_cache_dir.clone(),
+            &agora_runtime::verification::CALL_BOUNDS,
+        )
     }
 
     /// Checkpoint `index` of job `id`'s run: the state before segment `index` (`0`: the

@@ -307,10 +307,10 @@ fn the_referee_compiles_a_module_once_whatever_the_requests_fuel_limits() {
         Ok(RefereeVerdict::Stepped { .. })
     ));
     assert_eq!(entries(), 2, "one entry plain, one probed");
-    let mut settings = Settings::with_cache_dir(Some(cache.clone()));
-    settings.limits = settings
-        .limits
-        .within(&agora_runtime::verification::CALL_BOUNDS);
+    let settings = Settings::within_bounds(
+        Some(cache.clone()),
+        &agora_runtime::verification::CALL_BOUNDS,
+    );
     let workers = Executor::new(settings).unwrap();
     assert_eq!(workers.load(&wasm).unwrap().origin(), Origin::DiskCache);
     assert_eq!(entries(), 2);
