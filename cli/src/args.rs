@@ -107,14 +107,17 @@ pub struct KeyArgs {
 impl KeyArgs {
     /// The signer the arguments name.
     pub fn signer(&self) -> Result<Signer, KeyError> {
-        let suri =
-            agora_primitives::secret::suri_from(self.key.as_deref(), self.key_file.as_deref())?
-                // clap requires one of the two.
-                .ok_or_else(|| KeyError::KeyFile {
-                    path: String::new(),
-                    reason: "neither --key nor --key-file was given".into(),
-                })?;
-        Signer::from_suri(&suri, self.scheme)
+        Signer::from_suri(&self.suri()?, self.scheme)
+    }
+
+    /// The SURI the arguments name (read from `--key-file` if that is given).
+    pub fn suri(&self) -> Result<String, KeyError> {
+        agora_primitives::secret::suri_from(self.key.as_deref(), self.key_file.as_deref())?
+            // clap requires one of the two.
+            .ok_or_else(|| KeyError::KeyFile {
+                path: String::new(),
+                reason: "neither --key nor --key-file was given".into(),
+            })
     }
 }
 

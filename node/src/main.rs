@@ -34,10 +34,13 @@
 
 use agora_node::referee::EngineReferee;
 use agora_node::{blobs, chain, consensus, keystore, metrics, rpc, storage};
+
+mod key_command;
 use agora_primitives::referee::Referee;
 use agora_primitives::{AccountId, Hash};
 use agora_runtime::genesis::{dev_consensus_seed, ChainSpec, LifetimesSpec, WindowsSpec};
 use clap::{Args, Parser, Subcommand};
+use key_command::KeyCommand;
 use pallet_staking::beacon::BeaconSigner;
 use sp_core::{ed25519, Pair};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -106,30 +109,6 @@ enum Command {
     /// Consensus (ed25519) key utilities.
     #[command(subcommand)]
     Key(KeyCommand),
-}
-
-#[derive(Subcommand, Debug)]
-enum KeyCommand {
-    /// Generates a new consensus key and prints its secret phrase, its public key and the
-    /// beacon key derived from the same secret.
-    Generate,
-    /// Prints the consensus public key of a SURI (`//Alice`, a mnemonic, or a 0x seed) and
-    /// the beacon key derived from it (both go into `agora validator register`).
-    Inspect {
-        /// The secret URI.
-        suri: String,
-    },
-    /// Generates a new consensus key into the keystore of the chain's directory
-    /// (`<base-path>/chains/<chain id>/keystore/`) and prints its public key and beacon key,
-    /// to register with `agora validator set-key`. A running validator on that base path
-    /// switches to it by itself at the first block of the epoch whose committee lists it.
-    Rotate {
-        #[command(flatten)]
-        spec: SpecArgs,
-        /// Base path holding the chain's data (the node's `--base-path`).
-        #[arg(long)]
-        base_path: Option<PathBuf>,
-    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -250,6 +229,8 @@ enum NodeError {
         agora_primitives::secret::redact_suri(suri)
     )]
     BadKey { suri: String, reason: String },
+    #[error("--owner '{text}' is not an SS58 address or a 0x-prefixed 32-byte account: {reason}")]
+    BadOwner { text: String, reason: String },
     #[error(transparent)]
     KeyFile(#[from] agora_primitives::secret::KeyFileError),
     #[error("no --peer address for validator 0x{0}")]
@@ -359,7 +340,7 @@ fn main() -> ExitCode {
             base_path,
             yes,
         }) => purge(&spec, base_path, yes),
-        Some(Command::Key(command)) => key(command),
+        Some(Command::Key(command)) => key_command::key(command),
         None => run(cli.run).and_then(|exit| match exit {
             Exit::Stopped => Ok(()),
             Exit::Restart { key, ports } => Err(restart(key, &ports)),
@@ -466,46 +447,6 @@ fn consensus_pair(suri: &str) -> Result<ed25519::Pair, NodeError> {
         suri: suri.to_owned(),
         reason: format!("{error:?}"),
     })
-}
-
-fn key(command: KeyCommand) -> Result<(), NodeError> {
-    match command {
-        KeyCommand::Generate => {
-            let (pair, phrase, _) = ed25519::Pair::generate_with_phrase(None);
-            let beacon = BeaconSigner::from_consensus_seed(&pair.seed()).beacon_key();
-            println!("Secret phrase: {phrase}");
-            println!("Public key:    0x{}", hex::encode(pair.public().0));
-            println!("Beacon key:    {beacon}");
-        }
-        KeyCommand::Inspect { suri } => {
-            let pair = consensus_pair(&suri)?;
-            let beacon = BeaconSigner::from_consensus_seed(&pair.seed()).beacon_key();
-            println!("Public key: 0x{}", hex::encode(pair.public().0));
-            println!("Beacon key: {beacon}");
-        }
-        KeyCommand::Rotate { spec, base_path } => {
-            let spec = load_spec(&spec)?;
-            let chain = chain_dir(&base_path.unwrap_or_else(default_base_path), &spec);
-            // A mistyped base path would put the key where no node looks.
-            if !chain.join("db").is_dir() {
-                return Err(NodeError::NoChainData(chain));
-            }
-            let dir = keystore::dir(&chain);
-            let (pair, _) = keystore::generate(&dir)?;
-            let public = Hash(pair.public().0);
-            let beacon = BeaconSigner::from_consensus_seed(&pair.seed()).beacon_key();
-            println!("Public key: {public}");
-            println!("Beacon key: {beacon}");
-            println!(
-                "Kept in:    {} (its only copy: back it up)",
-                dir.join(hex::encode(public.0)).display()
-            );
-            println!(
-                "Register it: agora validator set-key --key <ACCOUNT SURI> --consensus-key {public} --beacon-key {beacon}"
-            );
-        }
-    }
-    Ok(())
 }
 
 fn parse_peer(text: &str) -> Result<([u8; 32], SocketAddr), NodeError> {

@@ -102,7 +102,11 @@ use parity_scale_codec::{Decode, Encode};
 ///   the header's existing fields (`pallet_staking::beacon`). `agora validator register
 ///   --consensus-key HEX` thus works through any node, with no second key. Encodings are
 ///   unchanged; a registration 14 refused is accepted.
-pub const SPEC_VERSION: u32 = 15;
+/// - 16: `Staking::register_validator` and `set_validator_key` carry a `key_proof`, the
+///   consensus key's signature of the registering account (proof of possession,
+///   `pallet_staking::validators`): before, anyone who learned a key could register it ahead
+///   of its holder. Both calls encode differently.
+pub const SPEC_VERSION: u32 = 16;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 

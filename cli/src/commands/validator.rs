@@ -78,6 +78,19 @@ pub struct NodeArgs {
     /// registers through a connected node (`--rpc`) with its own node named here.
     #[arg(long, value_name = "URL", conflicts_with = "beacon_key")]
     pub keys_from: Option<String>,
+    /// A file holding the consensus key's SURI (mode 0600: the node's `--validator-key-file`,
+    /// or its keystore file after `agora-node key rotate`), to sign the key proof with: the
+    /// consensus key's signature of the registering account, which the chain requires since
+    /// spec version 16 (a proof of possession: no one else can register the key). Without it
+    /// or `--key-proof`, the proof is signed with the account's own SURI if its ed25519 key is
+    /// `--consensus-key` (dev keys: `--key //Eve` for a node run with `--validator-key //Eve`).
+    #[arg(long, value_name = "PATH", conflicts_with = "key_proof")]
+    pub consensus_key_file: Option<std::path::PathBuf>,
+    /// The key proof made elsewhere, 0x-prefixed hex of 64 bytes: `agora-node key inspect
+    /// SURI --owner ADDRESS` prints it on the machine that holds the consensus key, which then
+    /// never leaves it.
+    #[arg(long, value_name = "HEX")]
+    pub key_proof: Option<String>,
     /// The node's p2p address, `IP:port`, for the other validators to dial; `""` for none
     /// (peers then need it in their `--peer` lists). `set-key` without it keeps the
     /// candidate's current address; `register` without it registers none.
@@ -173,6 +186,69 @@ impl NodeArgs {
             }
         };
         Ok((consensus_key, beacon_key, address))
+    }
+}
+
+impl NodeArgs {
+    /// The key proof for `account` (the registering account, whose SURI is `account_suri`):
+    /// `--key-proof`, else signed with `--consensus-key-file`'s key, else with the account's
+    /// SURI if its ed25519 key is `consensus_key`. Checked here, so that a wrong proof is
+    /// refused naming the value, before a transaction pays a fee to be refused on chain.
+    fn key_proof(
+        &self,
+        consensus_key: &Hash,
+        account: &AccountId,
+        account_suri: &str,
+    ) -> Result<[u8; 64], CliError> {
+        use agora_client::keys::{Scheme, Signer};
+        use pallet_staking::validators::{key_ownership_message, verify_key_ownership};
+        let proof = if let Some(text) = &self.key_proof {
+            let hex = text.strip_prefix("0x").unwrap_or(text);
+            let proof: [u8; 64] = hex::decode(hex)
+                .ok()
+                .and_then(|bytes| bytes.try_into().ok())
+                .ok_or_else(|| {
+                    CliError::InvalidArgument(format!(
+                        "--key-proof '{text}' is not 64 bytes of hex (0x…)"
+                    ))
+                })?;
+            if !verify_key_ownership(consensus_key, account, &proof) {
+                return Err(CliError::InvalidArgument(format!(
+                    "--key-proof '{text}' is not --consensus-key {consensus_key}'s signature of \
+                     account {account} (make it with `agora-node key inspect SURI --owner \
+                     {account}`)"
+                )));
+            }
+            proof
+        } else if let Some(path) = &self.consensus_key_file {
+            let suri = agora_primitives::secret::read_key_file(path)
+                .map_err(|e| CliError::InvalidArgument(e.to_string()))?;
+            let signer = Signer::from_suri(&suri, Scheme::Ed25519)?;
+            if Hash(signer.public()) != *consensus_key {
+                return Err(CliError::InvalidArgument(format!(
+                    "--consensus-key-file {} holds key {}, not --consensus-key {consensus_key}",
+                    path.display(),
+                    Hash(signer.public())
+                )));
+            }
+            signer.sign(&key_ownership_message(account))
+        } else {
+            // A SURI ed25519 cannot derive (a soft path) is simply not the consensus key.
+            let signer = Signer::from_suri(account_suri, Scheme::Ed25519)
+                .ok()
+                .filter(|signer| Hash(signer.public()) == *consensus_key)
+                .ok_or_else(|| {
+                    CliError::InvalidArgument(format!(
+                        "nothing shows that account {account} may register --consensus-key \
+                         {consensus_key}: the chain requires the key's signature of the \
+                         account (spec version 16). Give --consensus-key-file PATH (the node's \
+                         key file) or --key-proof HEX (`agora-node key inspect SURI --owner \
+                         {account}` on the node's machine)"
+                    ))
+                })?;
+            signer.sign(&key_ownership_message(account))
+        };
+        Ok(proof)
     }
 }
 
@@ -283,10 +359,12 @@ pub fn check(command: &ValidatorCommand) -> Result<(), CliError> {
     match command {
         ValidatorCommand::Register(args) => {
             parse_agr(&args.bond)?;
-            args.node.parse()?;
+            let (consensus_key, ..) = args.node.parse()?;
+            proof_for(&args.node, &consensus_key, &args.account)?;
         }
         ValidatorCommand::SetKey(args) => {
-            args.node.parse()?;
+            let (consensus_key, ..) = args.node.parse()?;
+            proof_for(&args.node, &consensus_key, &args.account)?;
         }
         ValidatorCommand::Unregister(_) | ValidatorCommand::Status { .. } => {}
     }
@@ -298,17 +376,20 @@ pub async fn validator(rpc: &Rpc, command: &ValidatorCommand) -> Result<Validato
     let (account, call, what) = match command {
         ValidatorCommand::Register(args) => {
             let (consensus_key, beacon_key, address) = args.node.resolve(rpc).await?;
+            let key_proof = proof_for(&args.node, &consensus_key, &args.account)?;
             let bond = Compact(parse_agr(&args.bond)?);
             let call = pallet_staking::Call::RegisterValidator {
                 consensus_key,
                 beacon_key,
                 address,
                 bond,
+                key_proof,
             };
             (&args.account, call, "validator registration")
         }
         ValidatorCommand::SetKey(args) => {
             let (consensus_key, beacon_key, mut address) = args.node.resolve(rpc).await?;
+            let key_proof = proof_for(&args.node, &consensus_key, &args.account)?;
             if args.node.address.is_none() {
                 // A new key on the same node (a rotation) keeps the address the others dial:
                 // an empty one would leave the new key unreachable to nodes that do not list
@@ -323,6 +404,7 @@ pub async fn validator(rpc: &Rpc, command: &ValidatorCommand) -> Result<Validato
                 consensus_key,
                 beacon_key,
                 address,
+                key_proof,
             };
             (&args.account, call, "key change")
         }
@@ -342,6 +424,16 @@ pub async fn validator(rpc: &Rpc, command: &ValidatorCommand) -> Result<Validato
     };
     let (who, sent) = super::stake::send(rpc, account, call, what).await?;
     report(&State::at(rpc, sent.inclusion.block_hash), who).await
+}
+
+/// The key proof of `node`'s consensus key for the account `account` names.
+fn proof_for(
+    node: &NodeArgs,
+    consensus_key: &Hash,
+    account: &KeyArgs,
+) -> Result<[u8; 64], CliError> {
+    let who = account.signer()?.agora_account();
+    node.key_proof(consensus_key, &who, &account.suri()?)
 }
 
 async fn report(state: &State<'_>, who: AccountId) -> Result<ValidatorReport, CliError> {
@@ -377,6 +469,78 @@ async fn report(state: &State<'_>, who: AccountId) -> Result<ValidatorReport, Cl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn node_args(key_proof: Option<String>, file: Option<std::path::PathBuf>) -> NodeArgs {
+        NodeArgs {
+            consensus_key: String::new(),
+            beacon_key: None,
+            keys_from: None,
+            consensus_key_file: file,
+            key_proof,
+            address: None,
+        }
+    }
+
+    fn ed25519(suri: &str) -> agora_client::keys::Signer {
+        agora_client::keys::Signer::from_suri(suri, agora_client::keys::Scheme::Ed25519).unwrap()
+    }
+
+    fn prove(signer: &agora_client::keys::Signer, account: &AccountId) -> [u8; 64] {
+        signer.sign(&pallet_staking::validators::key_ownership_message(account))
+    }
+
+    /// Every way the CLI makes the key proof verifies on chain's terms, and every way it cannot
+    /// is refused naming the value (before a transaction pays a fee to be refused).
+    #[test]
+    fn the_key_proof_comes_from_the_key_and_names_the_account() {
+        use pallet_staking::validators::verify_key_ownership;
+        let eve = AccountId([5; 32]);
+        let node_pair = ed25519("//EveNode");
+        let node_key = Hash(node_pair.public());
+        let refused = |result: Result<[u8; 64], CliError>| result.unwrap_err().to_string();
+
+        // The account's SURI is the consensus key's (dev keys).
+        let dev = Hash(ed25519("//Eve").public());
+        let proof = node_args(None, None)
+            .key_proof(&dev, &eve, "//Eve")
+            .unwrap();
+        assert!(verify_key_ownership(&dev, &eve, &proof));
+        // It is not: nothing shows the account holds the key.
+        assert!(
+            refused(node_args(None, None).key_proof(&node_key, &eve, "//Eve")).contains(&format!(
+                "nothing shows that account {eve} may register --consensus-key {node_key}"
+            ))
+        );
+        // A soft derivation path is no ed25519 key: the same refusal, not a SURI error.
+        assert!(
+            refused(node_args(None, None).key_proof(&node_key, &eve, "//Eve/soft"))
+                .contains("nothing shows")
+        );
+
+        // --key-proof made on the node's machine.
+        let made = prove(&node_pair, &eve);
+        let given = node_args(Some(format!("0x{}", hex::encode(made))), None);
+        assert_eq!(given.key_proof(&node_key, &eve, "//Eve").unwrap(), made);
+        // For another account, or not hex of 64 bytes.
+        let other = format!("0x{}", hex::encode(prove(&node_pair, &AccountId([6; 32]))));
+        assert!(refused(node_args(Some(other.clone()), None).key_proof(&node_key, &eve, "//Eve"))
+            .contains(&format!("--key-proof '{other}' is not --consensus-key {node_key}'s signature of account {eve}")));
+        assert!(
+            refused(node_args(Some("0x12".into()), None).key_proof(&node_key, &eve, "//Eve"))
+                .contains("--key-proof '0x12' is not 64 bytes of hex")
+        );
+
+        // --consensus-key-file: the node's key file signs.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("validator.key");
+        agora_primitives::secret::write_key_file(&path, "//EveNode").unwrap();
+        let from_file = node_args(None, Some(path.clone()));
+        let proof = from_file.key_proof(&node_key, &eve, "//Eve").unwrap();
+        assert!(verify_key_ownership(&node_key, &eve, &proof));
+        // A file holding another key is refused, naming both.
+        assert!(refused(from_file.key_proof(&dev, &eve, "//Eve"))
+            .contains(&format!("holds key {node_key}, not --consensus-key {dev}")));
+    }
 
     #[test]
     fn keys_are_checked_before_any_node_is_contacted_naming_the_value() {

@@ -1070,7 +1070,10 @@ fn agora_json(node: &Node, args: &[&str]) -> Value {
 /// runs the `--consensus-key`; a `--keys-from` node that runs another key is refused, naming
 /// both keys, before anything is submitted; and without `--keys-from`, through a node that
 /// runs another key, the consensus key is registered as the beacon key too (since spec
-/// version 15: the beacon is then an ECVRF under it).
+/// version 15: the beacon is then an ECVRF under it). Since spec version 16 the registration
+/// carries the key's signature of the account: signed with the account's SURI when it is the
+/// key's (dev keys), else given (`--key-proof`, printed by `agora-node key inspect --owner`),
+/// else refused before anything is submitted.
 #[test]
 fn a_validator_registers_its_nodes_keys_without_copying_the_beacon_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -1170,6 +1173,70 @@ fn a_validator_registers_its_nodes_keys_without_copying_the_beacon_key() {
     );
     let status = agora_json(&node, &["validator", "status", &bob]);
     assert_eq!(status["candidate_key"], json!(bob_key), "{status}");
+
+    // Charlie names a key his SURI is not (a node's generated key): without a proof he is
+    // refused before anything is submitted (spec version 16: the chain wants the key's
+    // signature of his account); with the proof `agora-node key inspect --owner` prints on the
+    // node's machine, he registers.
+    let charlie = format!("0x{}", hex::encode(dev_account("Charlie").0));
+    let (node_key, _) = inspect("//CharliesNode");
+    let register_charlie = |extra: &[&str]| {
+        let key = node_key.to_string();
+        let mut args = vec![
+            "validator",
+            "register",
+            "--key",
+            "//Charlie",
+            "--bond",
+            "2000",
+        ];
+        args.extend_from_slice(&["--consensus-key", &key]);
+        args.extend_from_slice(extra);
+        agora(&node, &args)
+    };
+    let nonce_before = node.call(|c| c.account_next_index(charlie.clone()));
+    let refused = register_charlie(&[]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!("may register --consensus-key {node_key}")),
+        "{stderr}"
+    );
+    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_agora-node"))
+        .args(["key", "inspect", "//CharliesNode", "--owner", &charlie])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(printed.stdout).unwrap();
+    let proof = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("Key proof:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no key proof in: {printed}"));
+    // 64 bytes that are not the key's signature of his account are refused, named.
+    let forged = format!("0x{}", "00".repeat(64));
+    let refused = register_charlie(&["--key-proof", &forged]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "--key-proof '{forged}' is not --consensus-key {node_key}'s"
+        )),
+        "{stderr}"
+    );
+    node.wait_finalized(node.finalized_number() + 2);
+    assert_eq!(
+        node.call(|c| c.account_next_index(charlie.clone())),
+        nonce_before,
+        "nothing was submitted"
+    );
+    let registered = register_charlie(&["--key-proof", proof]);
+    assert!(
+        registered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&registered.stderr)
+    );
+    let status = agora_json(&node, &["validator", "status", &charlie]);
+    assert_eq!(status["candidate_key"], json!(node_key), "{status}");
 }
 
 /// Item 1 of issue 12 with real processes, as `docs/operator.md` has an operator join: four
@@ -1452,6 +1519,11 @@ fn a_validator_rotates_its_consensus_key_and_its_node_switches_at_the_epoch() {
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&stored).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "{}", stored.display());
+    // The command it prints names the file that signs the key proof.
+    assert!(
+        printed.contains(&format!("--consensus-key-file {}", stored.display())),
+        "{printed}"
+    );
     let old_key = spec.validators[1].consensus_key;
     assert_eq!(
         bob.call(AuthorApiClient::validator_keys)
@@ -1476,6 +1548,9 @@ fn a_validator_rotates_its_consensus_key_and_its_node_switches_at_the_epoch() {
             &new_beacon.to_string(),
             "--address",
             &address,
+            // The keystore file signs the key proof, as `key rotate` printed.
+            "--consensus-key-file",
+            stored.to_str().unwrap(),
         ],
     );
     assert_eq!(set["candidate_key"], json!(new_key), "{set}");

@@ -281,6 +281,10 @@ pub enum Error {
     /// key.
     #[error("the beacon key is neither the consensus key nor a valid sr25519 public key")]
     InvalidBeaconKey,
+    /// The key proof is not the consensus key's signature of the registering account (see
+    /// [`validators::key_ownership_message`]).
+    #[error("the key proof is not the consensus key's signature of the registering account")]
+    BadKeyProof,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -304,6 +308,7 @@ agora_primitives::impl_pallet_error!(Error {
     AlreadyReported,
     BadEvidenceSignature,
     InvalidBeaconKey,
+    BadKeyProof,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -741,7 +746,9 @@ impl<T: Config> Pallet<T> {
                 beacon_key,
                 address,
                 bond,
+                key_proof,
             } => {
+                Self::check_key_proof(who, consensus_key, key_proof)?;
                 let keys = (*consensus_key, *beacon_key);
                 Self::register_validator(ext, who, keys, address, bond.0)
             }
@@ -749,7 +756,11 @@ impl<T: Config> Pallet<T> {
                 consensus_key,
                 beacon_key,
                 address,
-            } => Self::set_validator_key(ext, who, (*consensus_key, *beacon_key), address),
+                key_proof,
+            } => {
+                Self::check_key_proof(who, consensus_key, key_proof)?;
+                Self::set_validator_key(ext, who, (*consensus_key, *beacon_key), address)
+            }
             Call::UnregisterValidator => Self::unregister_validator(ext, who),
             Call::ReportEquivocation { evidence } => Self::report_equivocation(ext, who, evidence),
         }
@@ -825,6 +836,9 @@ pub enum Call {
         address: Vec<u8>,
         /// Validator bond in plancks.
         bond: Compact<Balance>,
+        /// The consensus key's signature of the caller's account (a proof of possession,
+        /// [`validators::key_ownership_message`]).
+        key_proof: [u8; 64],
     },
     /// Changes a candidate's consensus key and address, from the next election on (the
     /// committee already elected keeps the old key until its epoch ends).
@@ -836,6 +850,8 @@ pub enum Call {
         beacon_key: Hash,
         /// p2p `IP:port`, or empty.
         address: Vec<u8>,
+        /// The new consensus key's signature of the caller's account.
+        key_proof: [u8; 64],
     },
     /// Withdraws the candidacy. The bond is released (and can then be unbonded) once the
     /// account sits in no elected committee.

@@ -619,26 +619,49 @@ mod validator_set {
         assert_eq!(result, Err(error(Error::NotCandidate)));
     }
 
+    /// An ed25519 consensus pair (the `k·B` keys above have no seed to sign with).
+    fn signing_pair(name: &str) -> sp_core::ed25519::Pair {
+        use sp_core::Pair as _;
+        sp_core::ed25519::Pair::from_string(&format!("//{name}"), None).unwrap()
+    }
+
+    fn public(pair: &sp_core::ed25519::Pair) -> Hash {
+        use sp_core::Pair as _;
+        Hash(pair.public().0)
+    }
+
+    fn registration(pair: &sp_core::ed25519::Pair, proof_for: &AccountId) -> Call {
+        Call::RegisterValidator {
+            consensus_key: public(pair),
+            beacon_key: public(pair),
+            address: b"127.0.0.1:3".to_vec(),
+            bond: Compact(20 * AGR),
+            key_proof: crate::validators::prove_key_ownership(pair, proof_for),
+        }
+    }
+
     #[test]
     fn validator_calls_dispatch_to_the_pallet() {
         let mut state = chain();
-        let register = Call::RegisterValidator {
-            consensus_key: key(1),
-            beacon_key: beacon_key(1),
-            address: b"127.0.0.1:3".to_vec(),
-            bond: Compact(20 * AGR),
-        };
+        let first = signing_pair("First");
+        let register = registration(&first, &ALICE);
         let (result, _) = step(&mut state, 1, |ext| {
             Staking::dispatch(ext, &ALICE, &register)
         });
         result.unwrap();
+        let second = signing_pair("Second");
         let set = Call::SetValidatorKey {
-            consensus_key: key(2),
+            consensus_key: public(&second),
             beacon_key: beacon_key(2),
             address: Vec::new(),
+            key_proof: crate::validators::prove_key_ownership(&second, &ALICE),
         };
         let (result, _) = step(&mut state, 2, |ext| Staking::dispatch(ext, &ALICE, &set));
         result.unwrap();
+        assert_eq!(
+            Staking::candidate(&state, &ALICE).unwrap().consensus_key,
+            public(&second)
+        );
         let (result, _) = step(&mut state, 3, |ext| {
             Staking::dispatch(ext, &ALICE, &Call::UnregisterValidator)
         });
@@ -646,6 +669,90 @@ mod validator_set {
         assert!(Staking::candidate(&state, &ALICE).is_none());
         let decoded = Call::decode(&mut &register.encode()[..]).unwrap();
         assert_eq!(decoded, register);
+    }
+
+    /// The front-running attack of 2026-12-07: Mallory (BOB) learns the joiner's consensus
+    /// key (its node shows it to every peer it dials) and registers it before the joiner
+    /// does. Without a proof of possession the chain took it, refused the joiner with
+    /// `ConsensusKeyInUse`, and the joiner's node voted in Mallory's seat. Now Mallory cannot
+    /// make the key's signature of his own account, and the joiner's proof names hers.
+    #[test]
+    fn a_front_runner_cannot_register_a_key_it_does_not_hold() {
+        let mut state = chain();
+        let joiner = signing_pair("Joiner");
+        // Mallory's options: the joiner's proof (it names ALICE), a signature by a key of
+        // his own, or any 64 bytes.
+        let seen = registration(&joiner, &ALICE);
+        let own_key = registration(&signing_pair("Mallory"), &BOB);
+        let Call::RegisterValidator { key_proof: own, .. } = own_key else {
+            unreachable!()
+        };
+        for (forged, why) in [
+            (
+                crate::validators::prove_key_ownership(&joiner, &ALICE),
+                "the joiner's proof",
+            ),
+            (own, "his own key's signature"),
+            ([7; 64], "any bytes"),
+        ] {
+            let mut front_run = seen.clone();
+            if let Call::RegisterValidator { key_proof, .. } = &mut front_run {
+                *key_proof = forged;
+            }
+            let (result, _) = step(&mut state, 1, |ext| {
+                Staking::dispatch(ext, &BOB, &front_run)
+            });
+            assert_eq!(result, Err(error(Error::BadKeyProof)), "{why}");
+            assert!(Staking::candidate(&state, &BOB).is_none(), "{why}");
+            // Nothing was bonded on the way to the refusal.
+            assert_eq!(
+                Staking::ledger(&state, &BOB),
+                StakeLedger::default(),
+                "{why}"
+            );
+        }
+        // The joiner registers her key with her proof.
+        let (result, _) = step(&mut state, 2, |ext| Staking::dispatch(ext, &ALICE, &seen));
+        result.unwrap();
+        assert_eq!(
+            Staking::candidate(&state, &ALICE).unwrap().consensus_key,
+            public(&joiner)
+        );
+        // A candidate cannot move onto a key it does not hold either.
+        let mallory = registration(&signing_pair("Mallory"), &BOB);
+        let (result, _) = step(&mut state, 3, |ext| Staking::dispatch(ext, &BOB, &mallory));
+        result.unwrap();
+        let take = Call::SetValidatorKey {
+            consensus_key: public(&signing_pair("Other")),
+            beacon_key: public(&signing_pair("Other")),
+            address: Vec::new(),
+            key_proof: crate::validators::prove_key_ownership(&signing_pair("Mallory"), &BOB),
+        };
+        let (result, _) = step(&mut state, 4, |ext| Staking::dispatch(ext, &BOB, &take));
+        assert_eq!(result, Err(error(Error::BadKeyProof)));
+    }
+
+    #[test]
+    fn a_key_proof_names_the_account_and_the_key() {
+        use crate::validators::{key_ownership_message, prove_key_ownership, verify_key_ownership};
+        let pair = signing_pair("Holder");
+        let proof = prove_key_ownership(&pair, &ALICE);
+        assert!(verify_key_ownership(&public(&pair), &ALICE, &proof));
+        assert!(!verify_key_ownership(&public(&pair), &BOB, &proof));
+        assert!(!verify_key_ownership(
+            &public(&signing_pair("Other")),
+            &ALICE,
+            &proof
+        ));
+        // Never the raw 32-byte message whose nonce the ECVRF shares.
+        assert!(key_ownership_message(&ALICE).len() > 32);
+        // The beacon key binding is another message: its signature proves no ownership.
+        let binding = {
+            use sp_core::Pair as _;
+            pair.sign(&[crate::beacon::BINDING_TAG, &ALICE.0[..]].concat())
+                .0
+        };
+        assert!(!verify_key_ownership(&public(&pair), &ALICE, &binding));
     }
 
     #[test]

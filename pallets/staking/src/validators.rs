@@ -19,6 +19,16 @@
 //!
 //! # Candidates
 //!
+//! **Proof of possession (since spec version 16).** A `register_validator` or
+//! `set_validator_key` call carries a *key proof*: the consensus key's ed25519 signature of
+//! [`KEY_OWNER_TAG`] ‖ the registering account ([`key_ownership_message`]). Only the key's
+//! holder can make it, and it names the account, so a key is registered only by the account
+//! its holder chose. Without it (before spec version 16), whoever learned a key before its
+//! holder registered it — a joining node shows its key to every peer it dials — could register
+//! it first: the holder was refused (`ConsensusKeyInUse`) and its node, running the key, voted
+//! in the front-runner's seat. The proof names no chain: it states who may register the key,
+//! which holds on every chain. Genesis validators are the spec's and carry none.
+//!
 //! `register_validator` bonds the validator bond from the free balance and commits it in one
 //! step: committed stake cannot be unbonded and is what slashing takes. A candidate's consensus
 //! key must be a valid ed25519 point of large order (a small-order key is one whose signatures
@@ -43,6 +53,33 @@ pub fn epoch_of(number: BlockNumber, length: BlockNumber) -> u64 {
 /// The last block of `epoch`, for epoch length `length`.
 pub fn last_block_of(epoch: u64, length: BlockNumber) -> BlockNumber {
     epoch.saturating_add(1).saturating_mul(length)
+}
+
+/// Domain tag of a key proof (see the [module docs](self)): the consensus key signs it
+/// followed by the account that may register the key.
+pub const KEY_OWNER_TAG: &[u8] = b"agora/validator-key-owner/v1";
+
+/// The bytes a consensus key signs to let `account` register it: [`KEY_OWNER_TAG`] ‖ account.
+/// Longer than 32 bytes, so never the raw 32-byte message whose ed25519 nonce the ECVRF
+/// shares (`crate::ecvrf`).
+pub fn key_ownership_message(account: &AccountId) -> Vec<u8> {
+    [KEY_OWNER_TAG, &account.0[..]].concat()
+}
+
+/// Whether `proof` is `consensus_key`'s signature of [`key_ownership_message`]`(account)`.
+pub fn verify_key_ownership(consensus_key: &Hash, account: &AccountId, proof: &[u8; 64]) -> bool {
+    use sp_core::Pair as _;
+    sp_core::ed25519::Pair::verify(
+        &sp_core::ed25519::Signature::from_raw(*proof),
+        key_ownership_message(account),
+        &sp_core::ed25519::Public::from_raw(consensus_key.0),
+    )
+}
+
+/// The key proof `consensus` makes for `account`: what `agora validator register` sends.
+pub fn prove_key_ownership(consensus: &sp_core::ed25519::Pair, account: &AccountId) -> [u8; 64] {
+    use sp_core::Pair as _;
+    consensus.sign(&key_ownership_message(account)).0
 }
 
 /// Whether `key` is an ed25519 public key of large order (see the [module docs](self)).
@@ -268,6 +305,20 @@ impl<T: Config> Pallet<T> {
         let not_committed = Self::release(ext, who, bond);
         let amount = bond.saturating_sub(not_committed);
         Self::deposit_event(ext, Event::ValidatorBondReleased { who: *who, amount });
+    }
+
+    /// Refuses a `key_proof` that is not `consensus_key`'s signature of `who` (the
+    /// [module docs](self)): checked by the calls, before anything is written.
+    pub(crate) fn check_key_proof(
+        who: &AccountId,
+        consensus_key: &Hash,
+        key_proof: &[u8; 64],
+    ) -> DispatchResult {
+        ensure!(
+            verify_key_ownership(consensus_key, who, key_proof),
+            Self::error(Error::BadKeyProof)
+        );
+        Ok(())
     }
 
     fn check_key_and_address(

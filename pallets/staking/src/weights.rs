@@ -7,11 +7,12 @@ pub const BOND: Weight = 15_000;
 pub const UNBOND: Weight = 10_000;
 /// `withdraw_unbonded`: ledger and account read/write over a bounded chunk list.
 pub const WITHDRAW_UNBONDED: Weight = 20_000;
-/// `register_validator`: a bond, a commit, the key-uniqueness scan over the candidates and
-/// the sitting committees (bounded by `MAX_CANDIDATES` and `MAX_VALIDATORS`).
-pub const REGISTER_VALIDATOR: Weight = 200_000;
-/// `set_validator_key`: the same scan.
-pub const SET_VALIDATOR_KEY: Weight = 180_000;
+/// `register_validator`: the key proof's ed25519 verification, a bond, a commit, the
+/// key-uniqueness scan over the candidates and the sitting committees (bounded by
+/// `MAX_CANDIDATES` and `MAX_VALIDATORS`).
+pub const REGISTER_VALIDATOR: Weight = 260_000;
+/// `set_validator_key`: the same verification and scan.
+pub const SET_VALIDATOR_KEY: Weight = 240_000;
 /// `unregister_validator`: the candidate list rewritten, the committees read.
 pub const UNREGISTER_VALIDATOR: Weight = 60_000;
 /// `report_equivocation`: two ed25519 verifications, a committee read, a slash.

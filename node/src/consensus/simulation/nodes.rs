@@ -309,6 +309,10 @@ pub(super) fn submit_registration(validators: &[Validator], genesis: Hash) {
         beacon_key: BeaconSigner::from_consensus_seed(&keys.consensus_seed).beacon_key(),
         address: address(NAMES.len(), 0).to_string().into_bytes(),
         bond: Compact(agora_runtime::genesis::GENESIS_VALIDATOR_BOND),
+        key_proof: pallet_staking::validators::prove_key_ownership(
+            &sp_core::ed25519::Pair::from_seed(&keys.consensus_seed),
+            &keys.signer_account,
+        ),
     });
     let extrinsic = Extrinsic::sign(&keys.signer, call, immortal_extra(0, 0), &genesis, &genesis);
     let _ = chain.submit(&extrinsic.encode());
