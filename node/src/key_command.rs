@@ -19,8 +19,14 @@ pub(crate) enum KeyCommand {
     /// Prints the consensus public key of a SURI (`//Alice`, a mnemonic, or a 0x seed) and
     /// the beacon key derived from it (both go into `agora validator register`).
     Inspect {
-        /// The secret URI.
-        suri: String,
+        /// The secret URI (visible in `ps` and the shell's history: dev keys; else
+        /// `--key-file`).
+        #[arg(required_unless_present = "key_file", conflicts_with = "key_file")]
+        suri: Option<String>,
+        /// A file holding the SURI (mode 0600): the node's `--validator-key-file`, or a
+        /// keystore file `key rotate` wrote.
+        #[arg(long, value_name = "PATH")]
+        key_file: Option<PathBuf>,
         /// Also print the key proof for this account (SS58 or 0x hex): the key's signature of
         /// it, which `agora validator register --key-proof` takes so that the secret never
         /// leaves this machine (the chain requires the proof since spec version 16).
@@ -67,8 +73,14 @@ pub(crate) fn key(command: KeyCommand) -> Result<(), NodeError> {
             println!("Public key:    0x{}", hex::encode(pair.public().0));
             println!("Beacon key:    {beacon}");
         }
-        KeyCommand::Inspect { suri, owner } => {
+        KeyCommand::Inspect {
+            suri,
+            key_file,
+            owner,
+        } => {
             let owner = owner.as_deref().map(parse_owner).transpose()?;
+            let suri = agora_primitives::secret::suri_from(suri.as_deref(), key_file.as_deref())?
+                .unwrap_or_default();
             let pair = consensus_pair(&suri)?;
             let beacon = BeaconSigner::from_consensus_seed(&pair.seed()).beacon_key();
             println!("Public key: 0x{}", hex::encode(pair.public().0));

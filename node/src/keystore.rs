@@ -5,7 +5,8 @@
 //! `session.setKeys` do: `agora-node key rotate` writes a new key into the keystore of the
 //! node's chain directory (`<chain dir>/keystore/<public key hex>`, one SURI per file, mode
 //! 0600, the rule of [`agora_primitives::secret::read_key_file`]), and the account registers
-//! it on chain (`agora validator set-key`), which takes effect from the next election's epoch.
+//! it on chain (`agora validator set-key --consensus-key-file <that file>`: the file signs the
+//! key proof the chain requires), which takes effect from the next election's epoch.
 //!
 //! **Which key runs.** The candidates are the keystore's keys, in the order of their public
 //! keys, then the configured key (`--validator-key`, `--validator-key-file`, or `--dev`'s

@@ -105,7 +105,9 @@ use parity_scale_codec::{Decode, Encode};
 /// - 16: `Staking::register_validator` and `set_validator_key` carry a `key_proof`, the
 ///   consensus key's signature of the registering account (proof of possession,
 ///   `pallet_staking::validators`): before, anyone who learned a key could register it ahead
-///   of its holder. Both calls encode differently.
+///   of its holder. Both calls encode differently, so a chain started under 15 cannot switch
+///   (its register and set-key transactions would not decode, and its candidacies carry no
+///   proof).
 pub const SPEC_VERSION: u32 = 16;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";

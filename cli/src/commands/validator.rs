@@ -221,9 +221,14 @@ impl NodeArgs {
             }
             proof
         } else if let Some(path) = &self.consensus_key_file {
-            let suri = agora_primitives::secret::read_key_file(path)
-                .map_err(|e| CliError::InvalidArgument(e.to_string()))?;
-            let signer = Signer::from_suri(&suri, Scheme::Ed25519)?;
+            let named = |error: &dyn std::fmt::Display| {
+                CliError::InvalidArgument(format!(
+                    "--consensus-key-file {}: {error}",
+                    path.display()
+                ))
+            };
+            let suri = agora_primitives::secret::read_key_file(path).map_err(|e| named(&e))?;
+            let signer = Signer::from_suri(&suri, Scheme::Ed25519).map_err(|e| named(&e))?;
             if Hash(signer.public()) != *consensus_key {
                 return Err(CliError::InvalidArgument(format!(
                     "--consensus-key-file {} holds key {}, not --consensus-key {consensus_key}",
@@ -362,9 +367,10 @@ pub fn check(command: &ValidatorCommand) -> Result<(), CliError> {
             let (consensus_key, ..) = args.node.parse()?;
             proof_for(&args.node, &consensus_key, &args.account)?;
         }
+        // The proof of a set-key is checked once the candidacy is read: keeping the key
+        // needs none.
         ValidatorCommand::SetKey(args) => {
-            let (consensus_key, ..) = args.node.parse()?;
-            proof_for(&args.node, &consensus_key, &args.account)?;
+            args.node.parse()?;
         }
         ValidatorCommand::Unregister(_) | ValidatorCommand::Status { .. } => {}
     }
@@ -389,14 +395,31 @@ pub async fn validator(rpc: &Rpc, command: &ValidatorCommand) -> Result<Validato
         }
         ValidatorCommand::SetKey(args) => {
             let (consensus_key, beacon_key, mut address) = args.node.resolve(rpc).await?;
-            let key_proof = proof_for(&args.node, &consensus_key, &args.account)?;
+            let who = args.account.signer()?.agora_account();
+            let candidate = State::finalized(rpc)
+                .await?
+                .validator_candidate(&who)
+                .await?;
+            let key_proof = match proof_for(&args.node, &consensus_key, &args.account) {
+                Ok(proof) => proof,
+                // The candidate keeps its key (it moves its address): the chain checks no
+                // proof, so its holder need not have the secret at hand.
+                Err(_)
+                    if args.node.key_proof.is_none()
+                        && args.node.consensus_key_file.is_none()
+                        && candidate
+                            .as_ref()
+                            .is_some_and(|c| c.consensus_key == consensus_key) =>
+                {
+                    [0; 64]
+                }
+                Err(error) => return Err(error),
+            };
             if args.node.address.is_none() {
                 // A new key on the same node (a rotation) keeps the address the others dial:
                 // an empty one would leave the new key unreachable to nodes that do not list
                 // it in `--peer`.
-                let who = args.account.signer()?.agora_account();
-                let state = State::finalized(rpc).await?;
-                if let Some(candidate) = state.validator_candidate(&who).await? {
+                if let Some(candidate) = candidate {
                     address = candidate.address;
                 }
             }
@@ -432,8 +455,10 @@ fn proof_for(
     consensus_key: &Hash,
     account: &KeyArgs,
 ) -> Result<[u8; 64], CliError> {
-    let who = account.signer()?.agora_account();
-    node.key_proof(consensus_key, &who, &account.suri()?)
+    // The SURI once: from `--key-file`, a file read.
+    let suri = account.suri()?;
+    let who = agora_client::keys::Signer::from_suri(&suri, account.scheme)?.agora_account();
+    node.key_proof(consensus_key, &who, &suri)
 }
 
 async fn report(state: &State<'_>, who: AccountId) -> Result<ValidatorReport, CliError> {
@@ -537,6 +562,12 @@ mod tests {
         let from_file = node_args(None, Some(path.clone()));
         let proof = from_file.key_proof(&node_key, &eve, "//Eve").unwrap();
         assert!(verify_key_ownership(&node_key, &eve, &proof));
+        // A file that is not there, or not a key, is refused naming the option and the path.
+        let missing = dir.path().join("missing.key");
+        assert!(refused(
+            node_args(None, Some(missing.clone())).key_proof(&node_key, &eve, "//Eve")
+        )
+        .contains(&format!("--consensus-key-file {}:", missing.display())));
         // A file holding another key is refused, naming both.
         assert!(refused(from_file.key_proof(&dev, &eve, "//Eve"))
             .contains(&format!("holds key {node_key}, not --consensus-key {dev}")));

@@ -1202,8 +1202,12 @@ fn a_validator_registers_its_nodes_keys_without_copying_the_beacon_key() {
         stderr.contains(&format!("may register --consensus-key {node_key}")),
         "{stderr}"
     );
+    // The node's key file, as an operator keeps it (the SURI off the command line).
+    let key_file = dir.path().join("charlies-node.key");
+    agora_primitives::secret::write_key_file(&key_file, "//CharliesNode").unwrap();
     let printed = std::process::Command::new(env!("CARGO_BIN_EXE_agora-node"))
-        .args(["key", "inspect", "//CharliesNode", "--owner", &charlie])
+        .args(["key", "inspect", "--key-file", key_file.to_str().unwrap()])
+        .args(["--owner", &charlie])
         .output()
         .unwrap();
     let printed = String::from_utf8(printed.stdout).unwrap();

@@ -18,7 +18,8 @@
 //! **On the consensus key (since spec version 15).** A validator whose registered beacon key
 //! *is* its consensus key proves with ECVRF-EDWARDS25519-SHA512-TAI ([`crate::ecvrf`], RFC
 //! 9381) under that ed25519 key instead, so that a candidacy needs only the consensus key
-//! (`agora validator register --consensus-key HEX`, through any node):
+//! (`agora validator register --consensus-key HEX`, through any node; since spec version 16
+//! with the key's signature of the account too, `crate::validators`):
 //!
 //! ```text
 //! α(n)           = "agora/beacon/ecvrf/v1" ‖ beacon(n − 1) ‖ n LE

@@ -44,7 +44,8 @@
 //! the 32-byte message `H` (RFC 8032): a consensus key that signed an attacker's raw 32-byte
 //! message equal to a future `H` under plain ed25519 would give its secret away. Nothing signs
 //! such a message with it — every consensus signature is over a namespaced message longer than
-//! 32 bytes, and the beacon-key binding over 59 bytes — and nothing may.
+//! 32 bytes, the beacon-key binding over 59 bytes and the key proof of a registration
+//! (`crate::validators::key_ownership_message`) over 60 — and nothing may.
 
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::{clamp_integer, Scalar};

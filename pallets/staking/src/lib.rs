@@ -748,7 +748,7 @@ impl<T: Config> Pallet<T> {
                 bond,
                 key_proof,
             } => {
-                Self::check_key_proof(who, consensus_key, key_proof)?;
+                Self::check_key_proof(ext, who, consensus_key, key_proof)?;
                 let keys = (*consensus_key, *beacon_key);
                 Self::register_validator(ext, who, keys, address, bond.0)
             }
@@ -758,7 +758,7 @@ impl<T: Config> Pallet<T> {
                 address,
                 key_proof,
             } => {
-                Self::check_key_proof(who, consensus_key, key_proof)?;
+                Self::check_key_proof(ext, who, consensus_key, key_proof)?;
                 Self::set_validator_key(ext, who, (*consensus_key, *beacon_key), address)
             }
             Call::UnregisterValidator => Self::unregister_validator(ext, who),
@@ -850,7 +850,8 @@ pub enum Call {
         beacon_key: Hash,
         /// p2p `IP:port`, or empty.
         address: Vec<u8>,
-        /// The new consensus key's signature of the caller's account.
+        /// The new consensus key's signature of the caller's account; ignored (any bytes)
+        /// when the key is the candidate's current one.
         key_proof: [u8; 64],
     },
     /// Withdraws the candidacy. The bond is released (and can then be unbonded) once the

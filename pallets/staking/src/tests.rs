@@ -734,7 +734,7 @@ mod validator_set {
 
     #[test]
     fn a_key_proof_names_the_account_and_the_key() {
-        use crate::validators::{key_ownership_message, prove_key_ownership, verify_key_ownership};
+        use crate::validators::{prove_key_ownership, verify_key_ownership};
         let pair = signing_pair("Holder");
         let proof = prove_key_ownership(&pair, &ALICE);
         assert!(verify_key_ownership(&public(&pair), &ALICE, &proof));
@@ -744,15 +744,77 @@ mod validator_set {
             &ALICE,
             &proof
         ));
-        // Never the raw 32-byte message whose nonce the ECVRF shares.
-        assert!(key_ownership_message(&ALICE).len() > 32);
-        // The beacon key binding is another message: its signature proves no ownership.
-        let binding = {
-            use sp_core::Pair as _;
-            pair.sign(&[crate::beacon::BINDING_TAG, &ALICE.0[..]].concat())
-                .0
+    }
+
+    /// Nothing else a consensus key signs is a key proof for any account: the proof's message
+    /// differs from each of them in length or in its first two bytes, whatever the account.
+    #[test]
+    fn no_other_signature_of_a_consensus_key_is_a_key_proof() {
+        use crate::equivocation::{signed_bytes, Vote};
+        use crate::validators::key_ownership_message;
+        let proof_message = key_ownership_message(&ALICE);
+        let head = &proof_message[..2];
+        assert_eq!(head, b"ag");
+        // Votes (and commonware's other namespaced messages): a varint length, then the
+        // namespace, "agora/…": their second byte is 'a' for every namespace length.
+        for length in [14, 97, 200] {
+            let mut namespace = vec![b'x'; length];
+            namespace[..6].copy_from_slice(b"agora/");
+            for vote in [
+                Vote::Nullify,
+                Vote::Notarize {
+                    parent_view: 1,
+                    block: Hash([1; 32]),
+                },
+            ] {
+                let signed = signed_bytes(&namespace, 3, 4, &vote);
+                assert_ne!(&signed[..2], head, "a vote's bytes");
+            }
+        }
+        // The beacon key binding: its tag and length differ (59 bytes against 60).
+        let binding = [crate::beacon::BINDING_TAG, &[0; 32][..]].concat();
+        assert_ne!(binding.len(), proof_message.len());
+        // A real binding signature proves nothing for the account of its bytes.
+        let seed = signing_pair("Holder").seed();
+        let signer = crate::beacon::BeaconSigner::from_consensus_seed(&seed);
+        let beacon_account = AccountId(signer.beacon_key().0);
+        assert!(!crate::validators::verify_key_ownership(
+            &signer.proposer(),
+            &beacon_account,
+            &signer.binding()
+        ));
+        // The ECVRF shares ed25519's nonce only for raw 32-byte messages (`crate::ecvrf`).
+        assert_ne!(proof_message.len(), 32);
+    }
+
+    /// A candidate moving only its address keeps its key: no proof is needed (its key was
+    /// proven when registered), and none is checked; a new key needs one.
+    #[test]
+    fn an_address_change_needs_no_key_proof() {
+        let mut state = chain();
+        let held = signing_pair("Held");
+        let (result, _) = step(&mut state, 1, |ext| {
+            Staking::dispatch(ext, &ALICE, &registration(&held, &ALICE))
+        });
+        result.unwrap();
+        let moved = |key: Hash| Call::SetValidatorKey {
+            consensus_key: key,
+            beacon_key: key,
+            address: b"127.0.0.1:4".to_vec(),
+            key_proof: [0; 64],
         };
-        assert!(!verify_key_ownership(&public(&pair), &ALICE, &binding));
+        let (result, _) = step(&mut state, 2, |ext| {
+            Staking::dispatch(ext, &ALICE, &moved(public(&held)))
+        });
+        result.unwrap();
+        assert_eq!(
+            Staking::candidate(&state, &ALICE).unwrap().address,
+            b"127.0.0.1:4"
+        );
+        let (result, _) = step(&mut state, 3, |ext| {
+            Staking::dispatch(ext, &ALICE, &moved(public(&signing_pair("New"))))
+        });
+        assert_eq!(result, Err(error(Error::BadKeyProof)));
     }
 
     #[test]

@@ -27,7 +27,11 @@
 //! holder registered it — a joining node shows its key to every peer it dials — could register
 //! it first: the holder was refused (`ConsensusKeyInUse`) and its node, running the key, voted
 //! in the front-runner's seat. The proof names no chain: it states who may register the key,
-//! which holds on every chain. Genesis validators are the spec's and carry none.
+//! which holds on every chain. Genesis validators are the spec's and carry none. A
+//! `set_validator_key` that keeps the candidate's key (moving its address) needs none either:
+//! the key is bound to the account already. Nothing else a consensus key signs can pass for a
+//! proof: votes start with a length byte and `"agora/"`, the beacon binding is 59 bytes and
+//! the proof 60, and the ECVRF shares ed25519's nonce only for 32-byte messages.
 //!
 //! `register_validator` bonds the validator bond from the free balance and commits it in one
 //! step: committed stake cannot be unbonded and is what slashing takes. A candidate's consensus
@@ -182,8 +186,10 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Makes `who` a validator candidate with `keys` (consensus, beacon), `address` and `bond`
-    /// (bonded and committed). All-or-nothing.
-    pub fn register_validator(
+    /// (bonded and committed). All-or-nothing. The key proof is the call's to check
+    /// ([`Pallet::dispatch`]; genesis validators carry none), so this is not public: no caller
+    /// outside the pallet can register a key without one.
+    pub(crate) fn register_validator(
         ext: &mut Ext<'_>,
         who: &AccountId,
         keys: (Hash, Hash),
@@ -235,7 +241,8 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Replaces candidate `who`'s keys (consensus, beacon) and address for the next election.
-    pub fn set_validator_key(
+    /// The key proof is the call's to check, as for [`Pallet::register_validator`].
+    pub(crate) fn set_validator_key(
         ext: &mut Ext<'_>,
         who: &AccountId,
         keys: (Hash, Hash),
@@ -308,14 +315,18 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Refuses a `key_proof` that is not `consensus_key`'s signature of `who` (the
-    /// [module docs](self)): checked by the calls, before anything is written.
+    /// [module docs](self)): checked by the calls, before anything is written. A candidate
+    /// that keeps its key (`set_validator_key` moving only its address) needs none: the key
+    /// is bound to the account already, and its holder may not have the secret at hand.
     pub(crate) fn check_key_proof(
+        state: &impl StateRead,
         who: &AccountId,
         consensus_key: &Hash,
         key_proof: &[u8; 64],
     ) -> DispatchResult {
+        let kept = Candidates::get(state, who).is_some_and(|c| c.consensus_key == *consensus_key);
         ensure!(
-            verify_key_ownership(consensus_key, who, key_proof),
+            kept || verify_key_ownership(consensus_key, who, key_proof),
             Self::error(Error::BadKeyProof)
         );
         Ok(())
