@@ -18,7 +18,9 @@
 //!   together.)
 //! - `export` and `eval` are judged as the worker commits them (`agora_engine::JobResult`):
 //!   either refused by the module is its result (no model, empty metrics), not a refusal of the
-//!   piece; either out of the referee's fuel is [`RefereeVerdict::OutOfFuel`].
+//!   piece. The runtime gives them the chain's bound on a call, the worker's own, so one out of
+//!   fuel there is the module's refusal too; out of a smaller limit is
+//!   [`RefereeVerdict::OutOfFuel`] (`output_verdict`).
 //! - **Machine-dependent first.** Before the verdict, the piece is run once more, as the
 //!   NaN-probed module (`agora_engine::nan_probe`), with `PROBED_FUEL_FACTOR` times the fuel
 //!   and half the native stack. If a call of it produced a NaN, or overflowed that halved
@@ -337,22 +339,35 @@ impl EngineReferee {
                 let state = state.unwrap_or_default();
                 let export = executor.export_within(&module, params, &dataset, &state, fuel);
                 let eval = executor.eval_within(&module, params, &dataset, &state, fuel);
-                // A call past the referee's fuel decides nothing (the worker's bound is higher);
-                // any other refusal is the module's result, as the worker commits it.
-                if [&export, &eval]
-                    .iter()
-                    .any(|outcome| matches!(outcome, Err(EngineError::OutOfFuel { .. })))
-                {
-                    return Ok(RefereeVerdict::OutOfFuel);
-                }
-                let result = JobResult::of(export, eval)?;
-                Ok(RefereeVerdict::Exported {
-                    output: result.output(),
-                    metrics: Hash::of(&result.metrics),
-                })
+                output_verdict(export, eval, fuel)
             }
         }
     }
+}
+
+/// The verdict on an output from its `export` and `eval` outcomes, each call given `fuel`. At
+/// the chain's bound on a call (what the runtime asks since 2026-12-07) the referee's calls
+/// are the worker's, so a call out of fuel is the module's refusal, as the worker commits it
+/// (no model, or empty metrics). Under a smaller limit a call out of fuel decides nothing: the
+/// worker's bound is higher. Any other refusal is the module's result either way.
+fn output_verdict(
+    export: Result<Output, EngineError>,
+    eval: Result<Output, EngineError>,
+    fuel: u64,
+) -> Result<RefereeVerdict, Stop> {
+    let workers_bound = fuel >= agora_runtime::verification::CALL_BOUNDS.fuel;
+    if !workers_bound
+        && [&export, &eval]
+            .iter()
+            .any(|outcome| matches!(outcome, Err(EngineError::OutOfFuel { .. })))
+    {
+        return Ok(RefereeVerdict::OutOfFuel);
+    }
+    let result = JobResult::of(export, eval)?;
+    Ok(RefereeVerdict::Exported {
+        output: result.output(),
+        metrics: Hash::of(&result.metrics),
+    })
 }
 
 impl EngineReferee {
@@ -512,5 +527,54 @@ mod tests {
             Stop::from(EngineError::MissingExport { name: "agora_init" }),
             Stop::Verdict(RefereeVerdict::Refused)
         ));
+    }
+
+    /// An output's `export` or `eval` out of fuel at the chain's bound on a call is the
+    /// module's refusal, as the worker commits it: its engine stops every call there. Under a
+    /// smaller limit it decides nothing (the worker's bound is higher).
+    #[test]
+    fn an_output_out_of_fuel_at_the_workers_bound_is_the_modules_result() {
+        let bound = agora_runtime::verification::CALL_BOUNDS.fuel;
+        let out_of_fuel = || {
+            Err(EngineError::OutOfFuel {
+                call: "agora_export",
+                limit: bound,
+            })
+        };
+        let metrics = || {
+            Ok(Output {
+                bytes: b"loss 1.0".to_vec(),
+                fuel: 1,
+                memory_bytes: 1,
+            })
+        };
+        let verdict = |fuel| match output_verdict(out_of_fuel(), metrics(), fuel) {
+            Ok(verdict) => verdict,
+            Err(_) => panic!("no verdict"),
+        };
+        assert_eq!(
+            verdict(bound),
+            RefereeVerdict::Exported {
+                output: Hash::ZERO,
+                metrics: Hash::of(b"loss 1.0"),
+            }
+        );
+        assert_eq!(verdict(bound - 1), RefereeVerdict::OutOfFuel);
+        // Metrics out of fuel at the bound: empty, beside the model.
+        let model = Output {
+            bytes: b"model".to_vec(),
+            fuel: 1,
+            memory_bytes: 1,
+        };
+        let Ok(verdict) = output_verdict(Ok(model), out_of_fuel(), bound) else {
+            panic!("no verdict")
+        };
+        assert_eq!(
+            verdict,
+            RefereeVerdict::Exported {
+                output: Hash::of(b"model"),
+                metrics: Hash::of(b""),
+            }
+        );
     }
 }

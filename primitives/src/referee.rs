@@ -12,7 +12,9 @@
 //! - **Deterministic.** The verdict is a function of the request and the bytes its hashes name:
 //!   every honest node returns the same verdict, or [`RefereeError::Unavailable`].
 //! - **Bounded.** Every engine call runs with at most `fuel_limit` fuel; a call that needs more
-//!   is a [`RefereeVerdict::OutOfFuel`], not an error.
+//!   is a [`RefereeVerdict::OutOfFuel`], not an error — except an `export` or `eval` given the
+//!   chain's own bound on a call (every worker's), which is then the module's refusal, as the
+//!   worker commits it (no model, empty metrics).
 //! - **Machine-independent.** A piece whose outcome could differ between two honest machines
 //!   (a NaN produced, a stack near its limit) is [`RefereeVerdict::MachineDependent`], whatever
 //!   this node's own run gave: the node detects it by a test every machine computes alike, so

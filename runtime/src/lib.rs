@@ -108,7 +108,16 @@ use parity_scale_codec::{Decode, Encode};
 ///   of its holder. Both calls encode differently, so a chain started under 15 cannot switch
 ///   (its register and set-key transactions would not decode, and its candidacies carry no
 ///   proof).
-pub const SPEC_VERSION: u32 = 16;
+/// - 17: the referee of an output dispute gives `export` and `eval` the chain's bound on a call
+///   (`MAX_SEGMENT_FUEL`, the worker's own) instead of `REFEREE_FUEL`, and the call opens after
+///   the lead such a re-run needs: an output whose calls needed more than `REFEREE_FUEL` (the
+///   language model's `eval`) could not be decided, so its worker could commit any model. A
+///   step the referee cannot run within `REFEREE_FUEL` no longer ends the dispute undecided: it
+///   goes on as the re-run of the step's whole segment (`Bisection::rerun`, outcome
+///   `StepTooHeavy`). Every lead stops at four fifths of the move's window. A dispute's
+///   bisection and the `Refereed` event encode differently, so a chain started under 16 with a
+///   dispute under way cannot switch.
+pub const SPEC_VERSION: u32 = 17;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 
@@ -325,7 +334,8 @@ pub mod verification {
     /// midpoint): the attestation window, which is sized for a whole segment.
     pub const MOVE_BLOCKS: BlockNumber = ATTEST_BLOCKS;
     /// What one engine call of a job may use and produce, for the worker and every verifier
-    /// (the referee gives a call `REFEREE_FUEL` instead): a segment's fuel, a state or a model
+    /// (the referee gives a step's calls `REFEREE_FUEL` instead, and `export` and `eval` this
+    /// bound, since spec version 17): a segment's fuel, a state or a model
     /// no larger than a blob may be, metrics no longer than a commitment keeps. A call over
     /// them is refused on every machine, so a worker never holds a result it cannot commit.
     pub const CALL_BOUNDS: agora_primitives::referee::CallBounds =
@@ -335,10 +345,11 @@ pub mod verification {
             model_bytes: <Runtime as pallet_jobs::Config>::MAX_BLOB_SIZE,
             metrics_bytes: <Runtime as pallet_jobs::Config>::MAX_METRICS_LEN as u64,
         };
-    /// Most fuel the referee gives one engine call: 250 Mfuel, about 29 steps of the example
-    /// MLP. Two such calls at the minimum speed take 1 s, the referee call's weight (half a
-    /// block); a step that needs more cannot be refereed and ends the job as a plain mismatch
-    /// (see `docs/verification.md`).
+    /// Most fuel the referee gives one engine call of a step: 250 Mfuel, about 29 steps of the
+    /// example MLP. Two such calls at the minimum speed take 1 s, the referee call's weight
+    /// (half a block). A step that needs more is decided by re-running its whole segment, as
+    /// the worker ran it (since spec version 17; before, it ended the job as a plain mismatch;
+    /// see `docs/verification.md`). `export` and `eval` get `MAX_SEGMENT_FUEL` since 17.
     pub const REFEREE_FUEL: u64 = 250 * pallet_market::FUEL_PER_MFUEL;
     /// Fuel of a disputed segment the slowest node decides ahead per 1 s block: a third of
     /// `MIN_VERIFIER_FUEL_PER_SECOND`, since the referee runs the segment plain and NaN-probed

@@ -217,12 +217,28 @@ fn a_spec_may_set_the_blob_lifetimes_and_one_that_does_not_keeps_its_genesis() {
 }
 
 /// A referee call over a segment at the bound opens 46 blocks into the referee's turn (the
-/// slowest node decides it ahead by then), leaving a quarter of the move's window for the call.
+/// slowest node decides it ahead by then), leaving a quarter of the move's window for the call;
+/// an output's two calls at the bound would want 91, and the lead stops at 48, leaving the
+/// call a fifth of the window rather than its last block (spec version 17).
 #[test]
 fn a_segment_referee_call_at_the_bound_opens_with_a_quarter_of_its_move_left() {
     use crate::verification::{MAX_SEGMENT_FUEL, MOVE_BLOCKS, REFEREE_LEAD_FUEL_PER_BLOCK};
-    let lead = MAX_SEGMENT_FUEL.div_ceil(REFEREE_LEAD_FUEL_PER_BLOCK);
-    assert_eq!((lead, MOVE_BLOCKS), (46, 60));
+    use pallet_verification::referee::referee_lead;
+    let lead = |fuel, window| referee_lead(fuel, REFEREE_LEAD_FUEL_PER_BLOCK, window);
+    assert_eq!((lead(MAX_SEGMENT_FUEL, MOVE_BLOCKS), MOVE_BLOCKS), (46, 60));
+    // An output's `export` and `eval` at the bound (spec version 17): 91 wanted, 48 given.
+    assert_eq!(lead(2 * MAX_SEGMENT_FUEL, MOVE_BLOCKS), 48);
+    assert_eq!(
+        (2 * MAX_SEGMENT_FUEL).div_ceil(REFEREE_LEAD_FUEL_PER_BLOCK),
+        91
+    );
+    // Short test windows keep a block for the call.
+    assert_eq!(
+        (lead(2 * MAX_SEGMENT_FUEL, 2), lead(MAX_SEGMENT_FUEL, 10)),
+        (1, 8)
+    );
+    // The example job's segments (~1,000 Mfuel bids) open after a few blocks.
+    assert_eq!(lead(1_000 * pallet_market::FUEL_PER_MFUEL, MOVE_BLOCKS), 7);
 }
 
 /// A test chain's spec may lengthen the verification windows (its blocks are short); one that

@@ -97,7 +97,8 @@ impl Worker {
                         tracing::warn!(job = id, "referee pre-state not made available: {error}")
                     }
                 }
-                // A call over a whole segment opens only once every node has decided it ahead;
+                // A call over a whole segment or an output opens only once every node has
+                // decided it ahead;
                 // one sent now is in the next block at the earliest.
                 let best = State::best(&self.rpc);
                 let (opens, now) = (best.referee_opens_at(id).await?, best.block_number().await?);

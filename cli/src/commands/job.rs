@@ -812,6 +812,11 @@ mod tests {
                     hi: 10,
                     hi_state: agora_primitives::Hash([2; 32]),
                     midpoint: Some(agora_primitives::Hash([4; 32])),
+                    rerun: pallet_verification::SegmentClaim {
+                        steps: 10,
+                        start: None,
+                        leaf: agora_primitives::trace::TraceLeaf::refusal(2, 0),
+                    },
                 }),
                 turn: Turn::Challenger,
                 round: 1,

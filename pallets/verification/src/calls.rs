@@ -134,9 +134,11 @@ pub mod weights {
     pub const ATTEST: Weight = 40_000;
     /// `bisect` / `answer`: audit read/write.
     pub const MOVE: Weight = 40_000;
-    /// `referee`: two engine calls of at most `REFEREE_FUEL` each (`init` and the step, or
-    /// `export` and `eval`) at the slowest speed a validator may have; the runtime checks
-    /// that its `REFEREE_FUEL` fits (a test in `agora-runtime`).
+    /// `referee`: two engine calls of at most `REFEREE_FUEL` each (`init` and the step) at the
+    /// slowest speed a validator may have; the runtime checks that its `REFEREE_FUEL` fits (a
+    /// test in `agora-runtime`). A segment's re-run and an output's `export` and `eval` (at the
+    /// per-call bound since spec version 17) weigh more: every node decides them ahead, and
+    /// their call opens only after the lead that takes (`referee_opens_at`).
     pub const REFEREE: Weight = 1_000_000_000;
 
     /// Start of block with `audits` audits due (each read; those awaiting their sample drawn,

@@ -205,6 +205,11 @@ impl<T: Config> Pallet<T> {
                         hi: steps,
                         hi_state: hi_leaf.state_hash,
                         midpoint: None,
+                        rerun: crate::SegmentClaim {
+                            steps,
+                            start: leaves.lo,
+                            leaf: hi_leaf,
+                        },
                     })
                 };
             }

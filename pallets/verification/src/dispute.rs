@@ -111,7 +111,8 @@ pub enum RefereeOutcome {
     /// Its result differs, or the module refused.
     #[codec(index = 1)]
     WorkerWrong,
-    /// The step needs more than the referee's fuel: nobody can be shown wrong.
+    /// The piece needs more than the referee's fuel: nobody can be shown wrong. (A step no
+    /// longer ends here since spec version 17: it is [`RefereeOutcome::StepTooHeavy`].)
     #[codec(index = 2)]
     OutOfFuel,
     /// The piece's outcome may depend on the machine (a NaN produced, a stack near its
@@ -124,6 +125,11 @@ pub enum RefereeOutcome {
     /// may be the worker's forgery as well as the buyer's module. Nobody can be shown wrong.
     #[codec(index = 4)]
     Unestablished,
+    /// The step needs more than the referee's fuel for one call: the dispute goes on as the
+    /// re-run of its whole segment, as the worker ran it ([`Bisection::rerun`]), which the
+    /// referee decides next.
+    #[codec(index = 5)]
+    StepTooHeavy,
 }
 
 /// Where a drawn check's dispute over a segment's state, fuel or refusal starts.
@@ -211,6 +217,11 @@ impl<T: Config> Pallet<T> {
                     hi: steps,
                     hi_state: worker.state_hash,
                     midpoint: None,
+                    rerun: SegmentClaim {
+                        steps,
+                        start,
+                        leaf: worker,
+                    },
                 }),
                 (DisputeStart::LastVouched(lo), fuel) => Claim::Leaves(crate::LeafBisection {
                     lo,
@@ -444,6 +455,11 @@ impl<T: Config> Pallet<T> {
             // Every call of an honest run fits the segment bound, or ends its trace in a
             // refusal (see the module doc).
             (Claim::Segment(_), RefereeVerdict::OutOfFuel) => RefereeOutcome::WorkerWrong,
+            // Before spec version 17 this ended undecided — a plain mismatch for a drawn check:
+            // the buyer refunded, the worker unpaid, nobody slashed. A buyer whose module's
+            // later steps (which the worker's probe does not run) need more than the referee's
+            // fuel could then have the job run for free by being drawn as its verifier.
+            (Claim::Steps(_), RefereeVerdict::OutOfFuel) => RefereeOutcome::StepTooHeavy,
             (_, RefereeVerdict::OutOfFuel) => RefereeOutcome::OutOfFuel,
             (Claim::Steps(bisection), RefereeVerdict::Stepped { post_state })
                 if post_state == bisection.hi_state =>
@@ -479,6 +495,16 @@ impl<T: Config> Pallet<T> {
             }
             RefereeOutcome::MachineDependent => {
                 Self::set_aside(ext, job, audit, &dispute, (*who, decided))
+            }
+            RefereeOutcome::StepTooHeavy => {
+                let mut dispute = dispute;
+                if let Claim::Steps(bisection) = &dispute.claim {
+                    dispute.claim = Claim::Segment(bisection.rerun.clone());
+                }
+                // The referee's turn again, with a move's window from now: the re-run's call
+                // opens after the lead its fuel needs (`referee_opens_at`).
+                Self::narrow(&record, &mut dispute);
+                Self::moved(ext, job, audit, dispute);
             }
         }
         Ok(())

@@ -82,7 +82,7 @@ mod challenge;
 mod checks;
 mod dispute;
 mod invariants;
-mod referee;
+pub mod referee;
 pub mod sampling;
 mod types;
 mod windows;
@@ -161,11 +161,13 @@ pub trait Config: pallet_jobs::Config {
     /// Blocks a draw may wait for registered verifiers' stake to come free (their check bonds
     /// committed to other jobs' checks) before the job is checked by whoever is free.
     const SAMPLE_WAIT_BLOCKS: BlockNumber;
-    /// Most fuel the referee gives one engine call (`init`, the step, `export`, `eval`).
+    /// Most fuel the referee gives one engine call of a step (`init`, the step); `export` and
+    /// `eval` get the segment bound since spec version 17, the worker's own.
     const REFEREE_FUEL: u64;
     /// Fuel of a disputed segment that the slowest node the parameters are sized for decides
     /// ahead per block (its plain and NaN-probed re-runs together). A `referee` call over a
-    /// whole segment is accepted only once every node has had that long since the referee's
+    /// whole segment, or an output's `export` and `eval`, is accepted only once every node has
+    /// had that long since the referee's
     /// turn began ([`Pallet::referee_opens_at`]), so no block carries a re-run that its
     /// builder or importer has not decided ahead — a re-run weighs more than a block.
     const REFEREE_LEAD_FUEL_PER_BLOCK: u64;
@@ -448,9 +450,9 @@ pub enum Error {
     /// An output challenge of a trace that ends in a refusal, which has no model.
     #[error("the trace ends in a refusal and has no model: challenge its last leaf instead")]
     NoOutputToChallenge,
-    /// A `referee` call over a whole segment before every node has had time to decide it
-    /// ahead ([`Pallet::referee_opens_at`]).
-    #[error("the referee's re-run of the disputed segment is not open yet: call it from the block `Verification::referee_opens_at` names")]
+    /// A `referee` call over a whole segment or an output before every node has had time to
+    /// decide it ahead ([`Pallet::referee_opens_at`]).
+    #[error("the referee's re-run of the disputed segment or output is not open yet: call it from the block `Verification::referee_opens_at` names")]
     RefereeNotOpen,
 }
 

@@ -64,13 +64,19 @@ impl<T: Config> Pallet<T> {
     }
 
     /// When the referee's turn in `dispute` begins to accept the call that makes `request`.
-    /// A step, an `export` and an `eval` each fit the call's weight and are accepted at once.
-    /// A whole segment (a fuel or refusal dispute, up to `MAX_SEGMENT_FUEL`) weighs more than
-    /// a block: every node's warmer decides it ahead once a finalized block makes it due
+    /// A step fits the call's weight and is accepted at once. A whole segment (a fuel or
+    /// refusal dispute, up to `MAX_SEGMENT_FUEL`) and an output (`export` and `eval`, each up to
+    /// it) weigh more than a block: every node's warmer decides them ahead once a finalized
+    /// block makes them due
     /// (`node/src/referee.rs`), and the call is accepted only after the blocks the slowest node
     /// needs for that ([`Config::REFEREE_LEAD_FUEL_PER_BLOCK`]), so that no block builder or
     /// importer runs it inline — or is made to by a caller who times its call. The lead leaves
-    /// at least one block of the move's window for the call. The turn began a move's window
+    /// a fifth of the move's window (at least one block) for the call: an output's two calls at
+    /// the bound would want more than the whole window, and a call that must land in the
+    /// window's last block is one a single proposer can keep out, and the worker loses a
+    /// referee call nobody made. Only a crafted module uses the bound in both calls (the
+    /// shipped jobs' `export` and `eval` take at most ~6,200 Mfuel together); for it the
+    /// slowest node may still be deciding when the call opens. The turn began a move's window
     /// before the deadline: every way into the referee's turn starts `dispute_move` blocks.
     pub(crate) fn opens_at(
         state: &impl StateRead,
@@ -79,13 +85,16 @@ impl<T: Config> Pallet<T> {
         request: &RefereeRequest,
     ) -> BlockNumber {
         let window = Self::windows(state).dispute_move;
-        let lead = match dispute.claim {
-            Claim::Segment(_) => request
-                .fuel_limit
-                .div_ceil(T::REFEREE_LEAD_FUEL_PER_BLOCK.max(1))
-                .min(window.saturating_sub(1)),
-            Claim::Steps(_) | Claim::Output | Claim::Leaves(_) => 0,
+        let calls: u64 = match dispute.claim {
+            Claim::Segment(_) => 1,
+            Claim::Output => 2,
+            Claim::Steps(_) | Claim::Leaves(_) => 0,
         };
+        let lead = referee_lead(
+            request.fuel_limit.saturating_mul(calls),
+            T::REFEREE_LEAD_FUEL_PER_BLOCK,
+            window,
+        );
         audit.deadline.saturating_sub(window).saturating_add(lead)
     }
 
@@ -103,11 +112,17 @@ impl<T: Config> Pallet<T> {
                 },
                 T::REFEREE_FUEL,
             ),
+            // The bound every engine gives `export` and `eval` (the segment bound): the
+            // worker's own calls ran under it, so the referee's outcome is the worker's, a call
+            // out of it included (the module's refusal, as the worker commits it). Under
+            // `REFEREE_FUEL`, as before 2026-12-07, an output whose `export` or `eval` needed
+            // more (the language model's `eval` takes ~6,200 Mfuel) could not be decided: a
+            // worker could commit any model and metrics for such a job and keep its pay.
             Claim::Output => (
                 RefereeTask::Output {
                     state: commitment.final_state,
                 },
-                T::REFEREE_FUEL,
+                <T as pallet_market::Config>::MAX_SEGMENT_FUEL,
             ),
             // The segment's bound, or what the bid's `max_fuel` leaves after its start if that
             // is less: the fuel the worker's engine gave it (`RunSpec::segment_fuel`).
@@ -127,4 +142,13 @@ impl<T: Config> Pallet<T> {
         };
         Some(record.spec.referee_request(task, fuel_limit))
     }
+}
+
+/// Blocks into the referee's turn (a move's window of `window` blocks) before a call that
+/// re-runs `fuel` in all opens: what the slowest node needs to decide it ahead at
+/// `fuel_per_block`, but never more than four fifths of the window (at least one block is left
+/// for the call; see [`Pallet::opens_at`]).
+pub fn referee_lead(fuel: u64, fuel_per_block: u64, window: BlockNumber) -> BlockNumber {
+    fuel.div_ceil(fuel_per_block.max(1))
+        .min(window.saturating_sub((window / 5).max(1)))
 }

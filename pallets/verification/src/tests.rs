@@ -853,7 +853,7 @@ fn exploit_withheld_start_state_is_never_revealed_and_the_worker_times_out() {
     let (result, undecided) = step(&mut state, 5, |ext| {
         ext.set_referee(Some(std::sync::Arc::new(dispute::MockReferee {
             missing: Some(withheld),
-            fat: false,
+            ..dispute::MockReferee::default()
         })));
         let result = Verification::reveal_starts(ext, &BOB, 0, starts.clone());
         (result, ext.take_undecided())

@@ -272,6 +272,13 @@ pub struct Bisection {
     pub hi_state: Hash,
     /// The worker's state at the midpoint, once posted and until the challenger answers.
     pub midpoint: Option<Hash>,
+    /// The whole segment as the worker ran it (its agreed start leaf and the worker's leaf):
+    /// what the referee re-runs instead when the one step the bisection narrowed to needs more
+    /// than `REFEREE_FUEL` (since spec version 17). A single step called alone may cost what
+    /// the worker's call of the whole segment did not — a module can spend more when called
+    /// for one step, or from a mid-segment state — but the segment's call is the worker's own,
+    /// bounded by the segment fuel bound, so its re-run always decides.
+    pub rerun: SegmentClaim,
 }
 
 impl Bisection {

@@ -206,7 +206,8 @@ pub struct DisputeReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hi: Option<u64>,
     /// At the referee's turn: the first block a `referee` call is accepted in (later than the
-    /// turn's start for a whole segment's re-run, which every node decides ahead first).
+    /// turn's start for a whole segment's re-run or an output's, which every node decides ahead
+    /// first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referee_opens: Option<BlockNumber>,
 }

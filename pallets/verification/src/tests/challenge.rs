@@ -361,6 +361,44 @@ fn an_output_challenge_goes_straight_to_the_referee() {
     assert_eq!(refuted[0].repaid, 0, "Dave called the referee himself");
 }
 
+/// An output's referee call runs `export` and `eval` at the worker's own bound on a call
+/// (spec version 17; before, `REFEREE_FUEL`, under which the language model's `eval` could not
+/// be decided and its worker could commit any model): it is accepted only after the lead two
+/// such calls need, so no block builder runs them inline, and is refused before, nothing
+/// written.
+#[test]
+fn an_output_referee_call_opens_after_the_lead_of_its_two_calls() {
+    let mut state = challenged(leaf, ChallengeTarget::Output);
+    let request = Verification::referee_request(&state, 0).unwrap();
+    let bound = <Test as pallet_market::Config>::MAX_SEGMENT_FUEL;
+    assert_eq!(request.fuel_limit, bound);
+    let deadline = Verification::audit(&state, 0).unwrap().deadline;
+    let window = <Test as Config>::MOVE_BLOCKS;
+    // Two calls' worth (2 blocks in the mock), within the move's window (2 blocks here: one
+    // is left for the call; the runtime's figures: `runtime/src/tests.rs`).
+    let lead = crate::referee::referee_lead(
+        2 * bound,
+        <Test as Config>::REFEREE_LEAD_FUEL_PER_BLOCK,
+        window,
+    );
+    assert_eq!(lead, 1);
+    let opens = deadline - window + lead;
+    assert_eq!(Verification::referee_opens_at(&state, 0), Some(opens));
+    let mut expected = state.clone();
+    step(&mut expected, opens - 1, |_| ());
+    let (result, _) = step(&mut state, opens - 1, |ext| {
+        ext.set_referee(Some(std::sync::Arc::new(super::dispute::MustNotRun)));
+        Verification::referee(ext, &DAVE, 0)
+    });
+    assert_eq!(result, Err(error(Error::RefereeNotOpen)));
+    assert_eq!(state, expected, "nothing written");
+    play(&mut state, opens, &DAVE, Call::Referee { job: 0 });
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Verified { .. }
+    ));
+}
+
 #[test]
 fn a_challenge_the_referee_cannot_decide_is_dismissed() {
     let mut state = challenged(leaf, ChallengeTarget::Output);
@@ -371,6 +409,7 @@ fn a_challenge_the_referee_cannot_decide_is_dismissed() {
         MockReferee {
             missing: None,
             fat: true,
+            fat_steps: false,
         },
     );
     let JobStatus::Verified { refuted, .. } = Jobs::job(&state, 0).unwrap().status else {
@@ -400,6 +439,7 @@ fn an_undecidable_challenge_repays_the_referee_call_out_of_the_bond() {
         MockReferee {
             missing: None,
             fat: true,
+            fat_steps: false,
         },
     );
     assert!(matches!(

@@ -50,6 +50,8 @@ pub(super) struct MockReferee {
     pub(super) missing: Option<Hash>,
     /// Whether every call runs out of fuel.
     pub(super) fat: bool,
+    /// Whether every one-step call runs out of fuel (a segment's call does not).
+    pub(super) fat_steps: bool,
 }
 
 impl Referee for MockReferee {
@@ -61,9 +63,12 @@ impl Referee for MockReferee {
                 let bound = <Test as pallet_market::Config>::MAX_SEGMENT_FUEL;
                 assert!(request.fuel_limit >= 1 && request.fuel_limit <= bound);
             }
-            RefereeTask::Step { .. } | RefereeTask::Output { .. } => {
-                assert_eq!(request.fuel_limit, REFEREE_FUEL)
-            }
+            RefereeTask::Step { .. } => assert_eq!(request.fuel_limit, REFEREE_FUEL),
+            // The worker's own bound on `export` and `eval` (spec version 17).
+            RefereeTask::Output { .. } => assert_eq!(
+                request.fuel_limit,
+                <Test as pallet_market::Config>::MAX_SEGMENT_FUEL
+            ),
         }
         let state = match request.task {
             RefereeTask::Step { pre_state } => pre_state,
@@ -74,7 +79,8 @@ impl Referee for MockReferee {
         if let Some(blob) = self.missing.filter(|m| named.contains(&Some(*m))) {
             return Err(RefereeError::Unavailable { blob });
         }
-        if self.fat {
+        let step = matches!(request.task, RefereeTask::Step { .. });
+        if self.fat || (self.fat_steps && step) {
             return Ok(RefereeVerdict::OutOfFuel);
         }
         Ok(match request.task {
@@ -576,6 +582,7 @@ fn the_referee_without_the_bytes_decides_nothing_and_says_so() {
         ext.set_referee(Some(Arc::new(MockReferee {
             missing: Some(pre),
             fat: false,
+            fat_steps: false,
         })));
         let result = Verification::referee(ext, &ALICE, 0);
         (result, ext.take_undecided())
@@ -650,30 +657,70 @@ fn moves_out_of_turn_or_by_others_are_refused() {
     assert_ne!(state, before);
 }
 
+/// The referee of job 0's step dispute in `block` runs out of fuel on the step: the dispute
+/// that follows (the segment's re-run, `StepTooHeavy`) and the block its call opens.
+fn too_heavy_a_step(state: &mut State, block: BlockNumber) -> (Dispute, BlockNumber) {
+    let heavy_steps = MockReferee {
+        fat_steps: true,
+        ..MockReferee::default()
+    };
+    let events = refereed_by(state, block, heavy_steps);
+    assert_refereed(&events, RefereeOutcome::StepTooHeavy);
+    let opens = Verification::referee_opens_at(state, 0).expect("the referee's turn");
+    (dispute(state), opens)
+}
+
+/// A step the referee cannot run in one call (more than `REFEREE_FUEL`) is decided by
+/// re-running its whole segment, as the worker ran it: Bob's forged last leaf loses. Before
+/// spec version 17 the dispute ended undecided, a plain mismatch (the buyer refunded, nobody
+/// slashed): a buyer whose module's later steps outgrow the referee's fuel, drawn as the
+/// verifier of its own job, had the job run for free.
 #[test]
-fn a_step_too_big_for_the_referee_ends_as_a_plain_mismatch() {
+fn a_step_too_big_for_the_referee_is_decided_by_its_segments_rerun() {
     let mut state = tampered_last_leaf();
-    let issuance = TestBalances::total_issuance(&state);
     let block = to_the_referee(&mut state, |_, _, _| true);
-    let events = refereed_by(
-        &mut state,
-        block,
-        MockReferee {
-            missing: None,
-            fat: true,
-        },
-    );
-    assert_refereed(&events, RefereeOutcome::OutOfFuel);
-    assert!(matches!(
-        Jobs::job(&state, 0).unwrap().status,
-        JobStatus::Disputed { .. }
-    ));
+    let (d, opens) = too_heavy_a_step(&mut state, block);
+    let Claim::Segment(rerun) = &d.claim else {
+        panic!("not a segment re-run: {:?}", d.claim)
+    };
     assert_eq!(
-        TestBalances::total_issuance(&state),
-        issuance,
-        "nobody slashed"
+        (d.turn, d.segment, rerun.leaf.state_hash),
+        (Turn::Referee, 3, LIE)
     );
-    assert_eq!(TestStaking::ledger(&state, &CHARLIE).committed, 0);
+    assert_eq!(
+        rerun.start,
+        Some(leaf(2)),
+        "from the agreed leaf before the segment"
+    );
+    assert_eq!(
+        the_worker_loses_at_the_referee(&mut state, opens),
+        (3, CHARLIE)
+    );
+}
+
+/// The converse: an honest worker whose step is too heavy for the referee wins on the
+/// segment's re-run, and the false challenger loses (before spec version 17, a plain
+/// mismatch: the worker unpaid).
+#[test]
+fn an_honest_workers_heavy_step_wins_on_its_segments_rerun() {
+    let (mut state, disputed) = false_challenge();
+    let block = to_the_referee(&mut state, |s, mid, posted| {
+        honest_answer(s, mid, posted).unwrap()
+    });
+    let (d, opens) = too_heavy_a_step(&mut state, block);
+    assert!(matches!(d.claim, Claim::Segment(_)));
+    assert_eq!(d.segment, disputed);
+    let events = refereed_by(&mut state, opens, MockReferee::default());
+    assert_refereed(&events, RefereeOutcome::WorkerRight);
+    assert!(
+        events.contains(&Event::DisputeLost {
+            job: 0,
+            check: d.check,
+            loser: CHARLIE,
+            missed_move: false,
+        }),
+        "{events:?}"
+    );
 }
 
 /// The job of `committed(&[CHARLIE])` (Bob's model is OUTPUT), every leaf matching, Charlie's
@@ -839,7 +886,7 @@ fn an_overbilled_segment_loses_the_fuel_dispute_and_the_collateral() {
 }
 
 /// A referee that fails the test if it is asked anything.
-struct MustNotRun;
+pub(super) struct MustNotRun;
 
 impl Referee for MustNotRun {
     fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
@@ -893,13 +940,15 @@ fn a_step_referee_call_opens_with_the_referees_turn() {
 
 /// A segment the referee cannot re-run within the segment fuel bound cannot be one an honest
 /// worker ran (every engine stops a call there): the worker loses, unlike a step too big for
-/// the referee (`a_step_too_big_for_the_referee_ends_as_a_plain_mismatch`).
+/// the referee, which is decided by re-running its segment
+/// (`a_step_too_big_for_the_referee_is_decided_by_its_segments_rerun`).
 #[test]
 fn a_segment_over_the_bound_at_the_referee_is_the_workers_fault() {
     let mut state = overbilled_last_leaf();
     let fat = MockReferee {
         missing: None,
         fat: true,
+        fat_steps: false,
     };
     let events = refereed_by(&mut state, 9, fat);
     assert_refereed(&events, RefereeOutcome::WorkerWrong);
