@@ -114,10 +114,14 @@ use parity_scale_codec::{Decode, Encode};
 ///   language model's `eval`) could not be decided, so its worker could commit any model. A
 ///   step the referee cannot run within `REFEREE_FUEL` no longer ends the dispute undecided: it
 ///   goes on as the re-run of the step's whole segment (`Bisection::rerun`, outcome
-///   `StepTooHeavy`). Every lead stops at four fifths of the move's window. A dispute's
-///   bisection and the `Refereed` event encode differently, so a chain started under 16 with a
-///   dispute under way cannot switch.
-pub const SPEC_VERSION: u32 = 17;
+///   `StepTooHeavy`, a new variant). Every lead stops at four fifths of the move's window. A
+///   dispute's bisection encodes differently (stored in its audit), so a chain started under
+///   16 with a dispute under way cannot switch.
+/// - 18: `declare_unrunnable` no longer counts a first step over `PROOF_FUEL` (gone) as proof:
+///   since 17 a dispute at such a step is decided by its segment's re-run, so the job can be
+///   sold and judged, and the rule let a worker collect the cancellation fee for a job it
+///   could run. Encodings are unchanged; such a declaration is refused (`JobRuns`).
+pub const SPEC_VERSION: u32 = 18;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 
@@ -231,7 +235,6 @@ impl pallet_jobs::Config for Runtime {
     /// A worker's model is registered and uploaded a block or two before its commitment lands
     /// (docs/economics.md, the cancel race): ten blocks cover that with room for a busy pool.
     const CANCEL_NOTICE_BLOCKS: BlockNumber = 10;
-    const PROOF_FUEL: u64 = verification::REFEREE_FUEL;
     const DISPUTE_REWARD_PERCENT: u8 = 50;
     const JOB_RETENTION: BlockNumber = 100_800;
     /// Thirty days at one-second blocks for a buyer to fetch the model it paid for.

@@ -188,7 +188,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 MAX_BLOB_SIZE: u64, MAX_BLOB_BYTES_PER_ACCOUNT: u64, BLOB_DEPOSIT_BASE: Balance,
                 BLOB_DEPOSIT_PER_KIB: Balance, BLOB_TTL: u64, MAX_DUE_PER_BLOCK: u32,
                 MAX_METRICS_LEN: u32, CHALLENGE_BLOCKS: u64, CANCEL_FEE_PERCENT: u8,
-                CANCEL_NOTICE_BLOCKS: u64, PROOF_FUEL: u64, JOB_RETENTION: u64,
+                CANCEL_NOTICE_BLOCKS: u64, JOB_RETENTION: u64,
                 MODEL_RETENTION: u64, DISPUTE_REWARD_PERCENT: u8),
         ),
         pallet(

@@ -774,14 +774,14 @@ fn calls_are_tagged_with_their_pallet_index() {
     }
 }
 
-/// The fixed weight of each call that runs the referee covers what it may run — two engine
-/// calls (`init` and the step, or `export` and `eval`) of the referee's fuel each at the
-/// slowest verifier speed the parameters assume — and fits in a block with an extrinsic's
-/// base weight: `referee` (verification) and `declare_unrunnable` (jobs).
+/// The fixed weight of the referee call covers what a step's run may use — two engine calls
+/// (`init` and the step) of the referee's fuel each at the slowest verifier speed the
+/// parameters assume — and fits in a block with an extrinsic's base weight; so does
+/// `declare_unrunnable`'s, which is the same second (its segment 0 re-run, like a segment
+/// dispute's, is more: the open item in `docs/verification.md`).
 #[test]
 fn the_referee_weight_covers_two_calls_at_the_minimum_speed_and_fits_a_block() {
     use crate::verification::{MIN_VERIFIER_FUEL_PER_SECOND, REFEREE_FUEL};
-    let proof_fuel = <crate::Runtime as pallet_jobs::Config>::PROOF_FUEL;
     for (what, fuel, weight) in [
         (
             "referee",
@@ -790,7 +790,7 @@ fn the_referee_weight_covers_two_calls_at_the_minimum_speed_and_fits_a_block() {
         ),
         (
             "declare_unrunnable",
-            proof_fuel,
+            REFEREE_FUEL,
             pallet_jobs::weights::DECLARE_UNRUNNABLE,
         ),
     ] {

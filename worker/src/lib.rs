@@ -64,7 +64,7 @@ mod dispute;
 mod error;
 #[cfg(feature = "faults")]
 pub mod faults;
-mod refereeable;
+mod refusal;
 
 pub use error::Error;
 
@@ -530,10 +530,7 @@ impl Worker {
                     // The buyer's inputs, not this machine: prove it (`advance`) rather than
                     // run again.
                     tracing::warn!(job = id, "the module refused the job: {error}");
-                    let marker = self.job_dir(id).join(refereeable::REFUSED);
-                    if let Err(error) = write_atomic(&marker, error.to_string().as_bytes()) {
-                        tracing::warn!(job = id, "{error}");
-                    }
+                    refusal::mark_refused(&self.job_dir(id), &error.to_string());
                 }
                 Ok(Err(error)) => tracing::warn!(job = id, "the run failed: {error}"),
                 Err(error) => tracing::warn!(job = id, "the run panicked: {error}"),
@@ -552,7 +549,7 @@ impl Worker {
         }
         match &job.status {
             JobStatus::Assigned if now <= job.commit_by => {
-                if self.job_dir(id).join(refereeable::REFUSED).exists() {
+                if self.job_dir(id).join(refusal::REFUSED).exists() {
                     self.declare_unrunnable(id).await;
                     return Ok(Step::Wait);
                 }
@@ -648,9 +645,9 @@ impl Worker {
     }
 
     /// Has the referee check that job `id`'s inputs cannot run (its module refused the run
-    /// here). Once: if the chain finds `init` and the first step runnable, the job is run after
-    /// all, without the referee probe ([`refereeable::run_anyway`]); a refusal that came later
-    /// cannot be proved, and the job will time out.
+    /// here). Once: if the chain finds `init` and segment 0 runnable, the job is run after all
+    /// ([`refusal::run_anyway`]); a refusal that came later cannot be proved, and the job will
+    /// time out.
     async fn declare_unrunnable(&self, id: JobId) {
         let declared = self.job_dir(id).join("declared");
         if declared.exists() {
@@ -665,7 +662,7 @@ impl Worker {
                     job = id,
                     "the declaration was refused: {error}; running the job"
                 );
-                refereeable::run_anyway(&self.job_dir(id));
+                refusal::run_anyway(&self.job_dir(id));
             }
         }
         if let Err(error) = write_atomic(&declared, b"") {
@@ -722,8 +719,6 @@ impl Worker {
         let handle = tokio::task::spawn_blocking(move || -> Result<RunRecord, Error> {
             let executor = Executor::new(settings)?;
             let module = executor.load(&wasm)?;
-            // A job the referee could not rule on is refused before it runs.
-            refereeable::check(&dir, (&executor, &module), (&params, &dataset), spec.seed)?;
             let inputs = JobInputs {
                 params: &params,
                 dataset: &dataset,

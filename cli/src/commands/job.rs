@@ -224,7 +224,7 @@ impl Text for JobReport {
                             format!("segments {first}..={hi} of the trace")
                         }
                         ("fuel", _, _) => {
-                            format!("the fuel of segment {}, re-run whole", d.segment)
+                            format!("segment {} re-run whole, its state and fuel", d.segment)
                         }
                         _ => "the model and metrics".to_owned(),
                     };
@@ -629,7 +629,7 @@ mod tests {
         };
         let text = report.text();
         assert!(
-            text.contains("the fuel of segment 3, re-run whole")
+            text.contains("segment 3 re-run whole, its state and fuel")
                 && text.contains("the referee call opens at block #146"),
             "{text}"
         );

@@ -892,25 +892,43 @@ fn a_run_the_module_refuses_later_in_segment_0_costs_the_buyer_the_cancel_fee() 
     unrunnable_costs_the_buyer(dir.path(), Path::new(digits), diverging, ("1000", &segment));
 }
 
-/// Found by an audit of issue 10: a job whose one step is heavier than the referee may run
-/// (`REFEREE_FUEL`, 250 Mfuel) could never be disputed — a false mismatch against it ends
-/// undecided, escrow refunded, worker unpaid — yet the worker daemon ran it. Now it runs
-/// `init` and one step under that fuel first (`worker/src/refereeable.rs`) and declares the job
-/// unrunnable, as the chain's proof agrees: here an MLP of two 256-wide layers in batches of
-/// 512, whose `init` fits (~80 Mfuel) and whose step takes ~400 Mfuel — within the bid's
-/// 1,000 Mfuel, so before Bob ran it and committed.
+/// A job whose one step is heavier than the referee's fuel for a step (`REFEREE_FUEL`, 250
+/// Mfuel) is sold, run and paid for like any other: an MLP of two 256-wide layers in batches of
+/// 512, whose step takes ~400 Mfuel, within the bid's 1,000 Mfuel, checked by Charlie. From
+/// 2026-12-06 to spec version 18 the worker probed `init` and one step under that fuel before it
+/// ran a job and declared such a job unrunnable (the buyer paying the cancellation fee),
+/// because a dispute at such a step ended undecided; since spec version 17 such a dispute goes
+/// on as the re-run of the step's whole segment (`StepTooHeavy`), so the job can be judged,
+/// and the chain no longer takes a heavy first step as proof (`declare_unrunnable`).
 #[test]
-fn a_job_whose_step_the_referee_cannot_run_costs_the_buyer_the_cancel_fee() {
+fn a_job_whose_step_is_heavier_than_the_referees_fuel_runs_and_settles() {
     let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with_block_time(400);
     let digits = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/digits.csv");
     let heavy = r#"{"hidden":[256,256],"epochs":1,"batch_size":512}"#;
     let segment = ["--steps", "2", "--segment", "1"];
-    let log = unrunnable_costs_the_buyer(dir.path(), Path::new(digits), heavy, ("1000", &segment));
-    // For the step, under the referee's fuel; not `init`, and not any other refusal.
-    assert!(
-        log.contains("`agora_segment` ran out of fuel after 250000000 units"),
-        "{log}"
+    let (_, status, mut worker) = run_until_ended(
+        &node,
+        dir.path(),
+        Path::new(digits),
+        heavy,
+        ("1000", &segment),
     );
+    let JobStatus::Settled { receipt } = status else {
+        panic!(
+            "the job did not settle: {status:?}\nworker log:\n{}",
+            worker.lines().join("\n")
+        );
+    };
+    // Each one-step segment is over the referee's fuel for a step: the worker ran them, and
+    // was paid for them.
+    assert!(
+        receipt.fuel > 2 * agora_runtime::verification::REFEREE_FUEL,
+        "{receipt:?}"
+    );
+    assert!(receipt.checks_passed >= 1, "{receipt:?}");
+    let lines = worker.lines().join("\n");
+    assert!(!lines.contains("declared unrunnable"), "{lines}");
 }
 
 /// Item 2 of issue 15, in segment 0: Alice bids 25 Mfuel for a job whose first 2-step segment

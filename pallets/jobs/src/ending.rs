@@ -291,19 +291,22 @@ impl<T: Config> Pallet<T> {
     }
 
     /// The worker of job `id` shows that the buyer's inputs cannot run. The referee (every
-    /// validator, as part of the block) runs `init` and the first training step from the job's
-    /// module, dataset, params and seed, each with at most `PROOF_FUEL`; if both run, `init`
-    /// and the whole of segment 0 as one call, as the worker ran it, within `MAX_SEGMENT_FUEL`.
-    /// If the module refuses anything there (a dataset or params it cannot use, a trap at any
-    /// step of segment 0), is machine-dependent there (issue 17), or the first step needs more
-    /// fuel than `PROOF_FUEL` (a job whose one step cannot be refereed could never be
-    /// disputed, so it may not be sold), or segment 0
-    /// more than the segment bound (steps heavier than the bid's fuel promised), the job ends
-    /// `Unrunnable`: the buyer pays the cancellation fee, the rest of the escrow is refunded and
-    /// the collateral released. If all of it runs, the claim is refused (its fee, the referee's
-    /// weight, is the worker's loss) and the job carries on. A failure in a later segment
-    /// cannot be proved this way (its start state would need a trace the chain can check; see
+    /// validator, as part of the block) runs `init` and the whole of segment 0 as one call, as
+    /// the worker ran it, within `MAX_SEGMENT_FUEL` (or the bid's `max_fuel` if less). If the
+    /// module refuses anything there (a dataset or params it cannot use, a trap at any step of
+    /// segment 0), is machine-dependent there (issue 17), or segment 0 needs more than that
+    /// bound (steps heavier than the bid's fuel promised), the job ends `Unrunnable`: the buyer
+    /// pays the cancellation fee, the rest of the escrow is refunded and the collateral
+    /// released. If it runs, the claim is refused (its fee, the referee's weight, is the
+    /// worker's loss) and the job carries on. A failure in a later segment cannot be proved
+    /// this way (its start state would need a trace the chain can check; see
     /// `docs/verification.md`): the worker must commit, or time out.
+    ///
+    /// Until spec version 18 a first step over `PROOF_FUEL` (the referee's fuel for one step)
+    /// proved a job unrunnable too, since a dispute at such a step could not be decided. Since
+    /// 17 such a dispute goes on as the re-run of the step's segment (`pallet_verification`,
+    /// `StepTooHeavy`), so a heavy step is decidable, and the rule let a worker collect the
+    /// cancellation fee for a job it could run and be judged on.
     pub fn declare_unrunnable(ext: &mut Ext<'_>, who: &AccountId, id: JobId) -> DispatchResult {
         let job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
         ensure!(job.worker == *who, Self::error(Error::NotJobWorker));
@@ -313,9 +316,6 @@ impl<T: Config> Pallet<T> {
         );
         let now = System::<T>::block_number(ext);
         ensure!(now <= job.commit_by, Self::error(Error::DeadlinePassed));
-        let first_step = job
-            .spec
-            .referee_request(RefereeTask::Step { pre_state: None }, T::PROOF_FUEL);
         let segment_zero = job.spec.referee_request(
             RefereeTask::Segment {
                 start: None,
@@ -337,11 +337,7 @@ impl<T: Config> Pallet<T> {
                 })
                 .map_err(|_| Self::error(Error::RefereeUndecided))
         };
-        // Segment 0 only if the first step ran: bounded work for a claim that may be refused.
-        ensure!(
-            refused(ext, &first_step)? || refused(ext, &segment_zero)?,
-            Self::error(Error::JobRuns)
-        );
+        ensure!(refused(ext, &segment_zero)?, Self::error(Error::JobRuns));
         Self::end_by_buyer(ext, id, job, now, BuyersEnd::Unrunnable);
         Ok(())
     }

@@ -137,10 +137,6 @@ pub trait Config: pallet_market::Config {
     /// committed meanwhile voids it. At least the blocks a worker needs between uploading its
     /// model and its commitment being included.
     const CANCEL_NOTICE_BLOCKS: BlockNumber;
-    /// Most fuel the referee gives `init` and the first training step when a worker proves a
-    /// job unrunnable (the verification pallet's referee fuel: a job whose one step the referee
-    /// cannot run could never be disputed).
-    const PROOF_FUEL: u64;
     /// Blocks a finished job is kept.
     const JOB_RETENTION: BlockNumber;
     /// Blocks a settled job's model (and the job's record) is kept for its buyer, whose
@@ -876,10 +872,11 @@ pub mod weights {
     pub const COMMIT_RESULT: Weight = 100_000;
     /// `cancel_job`: two balance moves, market and blob updates.
     pub const CANCEL_JOB: Weight = 80_000;
-    /// `declare_unrunnable`: two engine calls (`init`, one step) of at most `PROOF_FUEL`, as
-    /// the verification pallet's `referee` (the runtime checks that the fuel fits). When both
-    /// run, segment 0 is re-run too, bounded by `MAX_SEGMENT_FUEL` and not by this weight: the
-    /// open item of a fuel dispute's segment re-run (`docs/verification.md`).
+    /// `declare_unrunnable`: `init` and segment 0 re-run as one call, bounded by
+    /// `MAX_SEGMENT_FUEL` and not by this weight (a second's worth at the slowest speed): the
+    /// open item of a fuel dispute's segment re-run (`docs/verification.md`). Until spec
+    /// version 18 a first step within `PROOF_FUEL` came first, and only a job whose step ran
+    /// cost the segment's re-run.
     pub const DECLARE_UNRUNNABLE: Weight = 1_000_000_000;
     /// `release_model`: job and blob reads, two due-list moves.
     pub const RELEASE_MODEL: Weight = 60_000;

@@ -805,12 +805,10 @@ fn a_cancellation_in_the_last_blocks_ends_at_the_deadline_without_a_slash() {
     );
 }
 
-/// A stand-in for the node's engine: `.0` for the job's `init` and first step (asked with the
-/// proof fuel), `.1` for `init` and segment 0 as one call (asked with the segment bound).
-struct Verdict(
-    agora_primitives::referee::RefereeVerdict,
-    agora_primitives::referee::RefereeVerdict,
-);
+/// A stand-in for the node's engine: its verdict on `init` and segment 0 as one call, asked
+/// with the fuel `.1`. Asked for anything else — a single step, as before spec version 18 —
+/// it panics.
+struct Verdict(agora_primitives::referee::RefereeVerdict, u64);
 
 impl agora_primitives::referee::Referee for Verdict {
     fn run(
@@ -825,18 +823,14 @@ impl agora_primitives::referee::Referee for Verdict {
         );
         let steps = u32::try_from(spec().steps_in(0)).unwrap();
         match request.task {
-            RefereeTask::Step { pre_state: None } => {
-                assert_eq!(request.fuel_limit, 1_000_000);
-                Ok(self.0)
-            }
             RefereeTask::Segment {
                 start: None,
                 steps: s,
             } if s == steps => {
-                // The segment bound (100 Mfuel), cut to the bid's max_fuel (10 Mfuel): the
-                // fuel the worker's engine gave segment 0.
-                assert_eq!(request.fuel_limit, 10_000_000);
-                Ok(self.1)
+                // The segment bound (100 Mfuel), cut to the bid's max_fuel: the fuel the
+                // worker's engine gave segment 0.
+                assert_eq!(request.fuel_limit, self.1);
+                Ok(self.0)
             }
             ref other => panic!("not a proof of unrunnable inputs: {other:?}"),
         }
@@ -847,41 +841,38 @@ impl agora_primitives::referee::Referee for Verdict {
     }
 }
 
-/// Bob asks the referee, whose verdicts on `init` and the first step and on segment 0 are
-/// `verdicts`, to declare job 0 unrunnable in block 3.
+/// Bob asks the referee, whose verdict on `init` and segment 0 is `segment_zero`, to declare
+/// job 0 (a bid of 10 Mfuel) unrunnable in block 3.
 fn declare_unrunnable(
     state: &mut State,
-    (first_step, segment_zero): (
-        agora_primitives::referee::RefereeVerdict,
-        agora_primitives::referee::RefereeVerdict,
-    ),
+    segment_zero: agora_primitives::referee::RefereeVerdict,
+) -> (DispatchResult, Vec<Event>) {
+    declare_unrunnable_within(state, segment_zero, 10_000_000)
+}
+
+/// [`declare_unrunnable`] for a job whose segment 0 gets `fuel`.
+fn declare_unrunnable_within(
+    state: &mut State,
+    segment_zero: agora_primitives::referee::RefereeVerdict,
+    fuel: u64,
 ) -> (DispatchResult, Vec<Event>) {
     step(state, 3, |ext| {
-        ext.set_referee(Some(std::sync::Arc::new(Verdict(first_step, segment_zero))));
+        ext.set_referee(Some(std::sync::Arc::new(Verdict(segment_zero, fuel))));
         Jobs::declare_unrunnable(ext, &BOB, 0)
     })
 }
 
-/// Item 6 of issue 10: inputs the module refuses anywhere in segment 0 (or a step too heavy to
-/// referee, or a segment 0 over the segment bound) are the buyer's fault. The worker proves it through the referee; the buyer pays the cancellation
-/// fee and the worker's collateral is released, not slashed.
+/// Item 6 of issue 10: inputs the module refuses anywhere in segment 0, a segment 0 over the
+/// segment bound, or one machine-dependent from `init`, are the buyer's fault. The worker
+/// proves it through the referee; the buyer pays the cancellation fee and the worker's
+/// collateral is released, not slashed.
 #[test]
 fn inputs_the_module_refuses_end_the_job_with_the_buyer_paying_the_cancel_fee() {
     use agora_primitives::referee::RefereeVerdict;
-    let ran = RefereeVerdict::Stepped {
-        post_state: Hash([1; 32]),
-    };
-    let unreached = RefereeVerdict::Exported {
-        output: Hash::ZERO,
-        metrics: Hash::ZERO,
-    };
-    // Refused or too heavy at the first step (segment 0 is then not run: `unreached` would
-    // count as running), or later in segment 0.
     for verdicts in [
-        (RefereeVerdict::Refused, unreached),
-        (RefereeVerdict::OutOfFuel, unreached),
-        (ran, RefereeVerdict::Refused),
-        (ran, RefereeVerdict::OutOfFuel),
+        RefereeVerdict::Refused,
+        RefereeVerdict::OutOfFuel,
+        RefereeVerdict::MachineDependent,
     ] {
         let mut state = matched_job(false);
         let bob_free = TestBalances::free_balance(&state, &BOB);
@@ -923,11 +914,8 @@ fn an_unrunnable_dust_job_pays_its_worker_at_least_the_declarations_fee() {
     };
     let mut state = matched_job_with(dust, None);
     let bob_free = TestBalances::free_balance(&state, &BOB);
-    let unreached = RefereeVerdict::Exported {
-        output: Hash::ZERO,
-        metrics: Hash::ZERO,
-    };
-    let (result, events) = declare_unrunnable(&mut state, (RefereeVerdict::Refused, unreached));
+    // Segment 0 gets the bid's 1 fuel.
+    let (result, events) = declare_unrunnable_within(&mut state, RefereeVerdict::OutOfFuel, 1);
     result.unwrap();
     assert_eq!(
         events,
@@ -944,14 +932,14 @@ fn an_unrunnable_dust_job_pays_its_worker_at_least_the_declarations_fee() {
 fn a_runnable_job_cannot_be_declared_unrunnable_and_nothing_changes() {
     use agora_primitives::referee::RefereeVerdict;
     let mut state = matched_job(false);
-    let stepped = RefereeVerdict::Stepped {
-        post_state: Hash([1; 32]),
-    };
     let segmented = RefereeVerdict::Segmented {
         post_state: Hash([2; 32]),
         fuel: 5,
     };
-    let (result, events) = declare_unrunnable(&mut state, (stepped, segmented));
+    // Segment 0 runs: whatever its first step costs alone (the referee is not asked; before
+    // spec version 18 a first step over the referee's fuel for one step was proof enough, and
+    // a worker could collect the cancellation fee for a job it could run).
+    let (result, events) = declare_unrunnable(&mut state, segmented);
     assert_eq!(result, Err(error(Error::JobRuns)));
     assert!(events.is_empty());
     assert_eq!(Jobs::job(&state, 0).unwrap().status, JobStatus::Assigned);
@@ -964,7 +952,7 @@ fn a_runnable_job_cannot_be_declared_unrunnable_and_nothing_changes() {
     assert_eq!(result, Err(error(Error::RefereeUndecided)));
     // Once committed, it ran.
     commit(&mut state, 3).0.unwrap();
-    let (result, _) = declare_unrunnable(&mut state, (RefereeVerdict::Refused, segmented));
+    let (result, _) = declare_unrunnable(&mut state, RefereeVerdict::Refused);
     assert_eq!(result, Err(error(Error::NotAssigned)));
 }
 

@@ -159,8 +159,6 @@ pub trait Params {
     const CANCEL_FEE_PERCENT: u8 = 10;
     /// `pallet_jobs::Config::CANCEL_NOTICE_BLOCKS`.
     const CANCEL_NOTICE_BLOCKS: BlockNumber = 2;
-    /// `pallet_jobs::Config::PROOF_FUEL`.
-    const PROOF_FUEL: u64 = 1_000_000;
     /// `pallet_jobs::Config::JOB_RETENTION`.
     const JOB_RETENTION: BlockNumber = 5;
     /// `pallet_jobs::Config::MODEL_RETENTION`: longer than `BLOB_TTL`, as in the runtime.
@@ -460,7 +458,7 @@ macro_rules! mock_runtime {
             BLOB_TTL: $crate::__private::BlockNumber, MAX_DUE_PER_BLOCK: u32,
             MAX_METRICS_LEN: u32, CHALLENGE_BLOCKS: $crate::__private::BlockNumber,
             CANCEL_FEE_PERCENT: u8,
-            CANCEL_NOTICE_BLOCKS: $crate::__private::BlockNumber, PROOF_FUEL: u64, JOB_RETENTION: $crate::__private::BlockNumber,
+            CANCEL_NOTICE_BLOCKS: $crate::__private::BlockNumber, JOB_RETENTION: $crate::__private::BlockNumber,
             MODEL_RETENTION: $crate::__private::BlockNumber,
             DISPUTE_REWARD_PERCENT: u8,
         } type Verification = $verification;);

@@ -24,7 +24,8 @@
 //! challenger's bond is released and the buyer refunded or the bid requeued. **If the challenger
 //! loses**, its bond is slashed in the worker's favour and the job is `Verified` again with at
 //! least `CHALLENGE_BLOCKS` of window left for anyone else. A step the referee cannot fit in its
-//! fuel proves nothing: the challenge is dismissed, its bond released.
+//! fuel is decided by re-running its whole segment (since spec version 17; before, the
+//! challenge was dismissed).
 //!
 //! **Which leaf.** The challenger claims that its own re-execution from the job's start
 //! disagrees with leaf I's state; bisection then finds the first disagreeing segment within

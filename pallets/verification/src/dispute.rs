@@ -46,7 +46,8 @@
 //! has its collateral slashed, `DISPUTE_REWARD_PERCENT` of it paid to the challenger (see
 //! `pallet_jobs`); a losing challenger has its check bond slashed the same way in the worker's
 //! favour, and the audit moves on to the next mismatch, or passes. A step the referee cannot
-//! fit in its fuel ends the job as a plain mismatch: escrow refunded, nobody slashed. A segment
+//! fit in its fuel is decided by re-running its whole segment, as the worker ran it
+//! (`StepTooHeavy`, since spec version 17; before, a plain mismatch, nobody slashed). A segment
 //! is re-run with the segment fuel bound (`MAX_SEGMENT_FUEL`, or what the bid's `max_fuel`
 //! leaves after the segment's start if that is less), which every segment of an honest run fits
 //! in (every engine stops a call there): a segment that does not fit is the worker's
@@ -539,6 +540,19 @@ impl<T: Config> Pallet<T> {
         caller: AccountId,
     ) {
         let check = audit.checks.get(Self::check_index(&dispute));
+        // Whole leaves when the check's leaves differ in fuel or a refusal, as `open` decides —
+        // not whenever the claim is a segment's re-run: a state dispute escalated to one
+        // (`StepTooHeavy`) is bisected by steps again from the start (found in review: reopened
+        // in fuel mode, it re-ran whole segments only, whose machine-dependence anywhere in a
+        // forged segment set the forgery aside).
+        let over_fuel = check.is_some_and(|c| match (c.worker_leaf, c.verifier_leaf) {
+            (Some(worker), Some(verifier)) => {
+                worker.is_refusal()
+                    || verifier.is_refusal()
+                    || worker.state_hash == verifier.state_hash
+            }
+            _ => matches!(dispute.claim, Claim::Segment(_)),
+        });
         let Some((segment, worker_leaf)) = check.and_then(|c| Some((c.segment, c.worker_leaf?)))
         else {
             // Every disputed check has the worker's leaf (`open` needs it).
@@ -556,7 +570,7 @@ impl<T: Config> Pallet<T> {
             hi: segment,
             hi_leaf: Some(worker_leaf),
             midpoint: None,
-            fuel: matches!(dispute.claim, Claim::Segment(_)),
+            fuel: over_fuel && !matches!(dispute.claim, Claim::Output),
             output: matches!(dispute.claim, Claim::Output),
         });
         dispute.segment = segment;

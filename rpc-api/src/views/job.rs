@@ -193,7 +193,9 @@ pub struct DisputeReport {
     /// Whether it is an open challenge (no check of the sample opened it).
     pub open: bool,
     /// `leaves` (bisection over the trace's segments), `steps` (over one segment's steps),
-    /// `fuel` (one segment's fuel: the referee re-runs it whole) or `output` (the model and
+    /// `fuel` (the referee re-runs one segment whole and compares its state and fuel: a fuel
+    /// or refusal dispute, or, since spec version 17, a state dispute whose step was too heavy
+    /// for the referee; the label is kept for the wire format) or `output` (the model and
     /// metrics).
     pub claim: String,
     /// Bisection rounds played.

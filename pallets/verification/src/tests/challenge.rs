@@ -252,6 +252,64 @@ fn a_forged_trace_loses_an_open_challenge_at_its_last_leaf() {
     assert_eq!(TestBalances::total_issuance(&state), issuance - burned);
 }
 
+/// An open challenge whose step bisection ends at a step too heavy for the referee goes on as
+/// the re-run of the step's segment, from the leaf the leaf bisection agreed on (`narrow`'s
+/// `Bisection::rerun`), and the forger loses there (before spec version 17, the challenge was
+/// dismissed and the forger paid).
+#[test]
+fn a_forged_trace_loses_an_open_challenge_at_a_step_too_heavy_for_the_referee() {
+    let forged = forged_from(Some(1));
+    let mut state = challenged(forged, ChallengeTarget::Leaf(3));
+    let mut block = play_leaves(&mut state, 6, forged, true, honest_leaf_answer);
+    // The steps, honestly played, to the referee's turn (bounded: each round halves them).
+    for _ in 0..2 * 10 {
+        let d = Verification::audit(&state, 0).unwrap().dispute.unwrap();
+        let Claim::Steps(b) = &d.claim else {
+            panic!("{d:?}")
+        };
+        let (who, call) = match d.turn {
+            Turn::Referee => break,
+            Turn::Worker => {
+                let state = honest_post(d.segment, b.mid()).unwrap();
+                (BOB, Call::Bisect { job: 0, state })
+            }
+            Turn::Challenger => {
+                let agree = honest_answer(d.segment, b.mid(), b.midpoint.unwrap()).unwrap();
+                (DAVE, Call::Answer { job: 0, agree })
+            }
+        };
+        play(&mut state, block, &who, call);
+        block += 1;
+    }
+    let heavy_steps = MockReferee {
+        fat_steps: true,
+        ..MockReferee::default()
+    };
+    let events = refereed_by(&mut state, block, heavy_steps);
+    assert!(events.contains(&Event::Refereed {
+        job: 0,
+        outcome: crate::RefereeOutcome::StepTooHeavy
+    }));
+    let d = Verification::audit(&state, 0).unwrap().dispute.unwrap();
+    assert_eq!(
+        (d.segment, d.turn, d.claim),
+        (
+            1,
+            Turn::Referee,
+            Claim::Segment(SegmentClaim {
+                steps: 10,
+                start: Some(leaf(0)),
+                leaf: forged(1),
+            })
+        )
+    );
+    let opens = Verification::referee_opens_at(&state, 0).unwrap();
+    assert_eq!(
+        the_worker_loses_at_the_referee(&mut state, opens),
+        (1, DAVE)
+    );
+}
+
 #[test]
 fn a_false_open_challenge_loses_its_bond_and_the_job_settles_after_a_new_window() {
     let mut state = challenged(leaf, ChallengeTarget::Leaf(3));

@@ -426,3 +426,52 @@ fn a_dispute_over_machine_dependent_metrics_is_reopened_and_set_aside() {
         "Charlie's bond burned in part"
     );
 }
+
+/// Machine-dependent on the first whole-segment re-run it is asked for; the honest engine
+/// after that (the job's first segment from `init`, which establishes nothing, included).
+struct FirstSegmentNan(std::sync::atomic::AtomicBool);
+
+impl Referee for FirstSegmentNan {
+    fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
+        let segment = matches!(request.task, RefereeTask::Segment { .. });
+        if segment && !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Ok(RefereeVerdict::MachineDependent);
+        }
+        MockReferee::default().run(request)
+    }
+
+    fn holds(&self, _: &Hash) -> bool {
+        true
+    }
+}
+
+/// A state dispute escalated to its segment's re-run (`StepTooHeavy`, spec version 17) whose
+/// re-run is machine-dependent but not established is reopened from the start as a *state*
+/// dispute, bisected by steps again — not as a fuel dispute (found in review: reopened in fuel
+/// mode, it re-ran whole segments only, and a machine-dependent step anywhere in a forged
+/// segment then set the forgery aside).
+#[test]
+fn an_escalated_state_dispute_reopens_as_a_state_dispute() {
+    let (mut state, _) = false_challenge();
+    let block = to_the_referee(&mut state, |s, mid, posted| {
+        super::dispute::honest_answer(s, mid, posted).unwrap()
+    });
+    let heavy_steps = MockReferee {
+        fat_steps: true,
+        ..MockReferee::default()
+    };
+    let events = refereed_by(&mut state, block, heavy_steps);
+    assert_refereed(&events, RefereeOutcome::StepTooHeavy);
+    let opens = Verification::referee_opens_at(&state, 0).unwrap();
+    let nan = FirstSegmentNan(std::sync::atomic::AtomicBool::new(false));
+    let events = refereed_by(&mut state, opens, nan);
+    assert_refereed(&events, RefereeOutcome::Unestablished);
+    let d = dispute(&state);
+    assert!(d.from_start(), "{d:?}");
+    match &d.claim {
+        Claim::Leaves(leaves) => assert!(!leaves.fuel && !leaves.output, "{leaves:?}"),
+        // Segment 0: the leaf bisection is narrowed at once, to its steps.
+        Claim::Steps(_) => assert_eq!(d.segment, 0),
+        other => panic!("reopened as {other:?}"),
+    }
+}
