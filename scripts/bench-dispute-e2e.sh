@@ -86,7 +86,10 @@ for n in range(1, head + 1):
             continue
         for kind, fields in body.items():
             if isinstance(fields, dict) and fields.get("job") == jid:
-                first.setdefault(kind, n)
+                # A step too heavy for the referee is not the resolution: its segment's
+                # re-run, a later `Refereed`, is (spec version 17).
+                if kind != "Refereed" or fields.get("outcome") != "StepTooHeavy":
+                    first.setdefault(kind, n)
                 moves[kind] = moves.get(kind, 0) + 1
 log = re.sub(r"\x1b\[[0-9;]*m", "", open(log_path).read())
 runs = [float(m.group(1)) for m in re.finditer(r"referee ran.*?ms=([0-9.]+)", log)]

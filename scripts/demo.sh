@@ -9,9 +9,9 @@
 #
 #   JOB      mlp (default: the MLP on digits, 5 epochs), cnn (the CNN on digits, segments of
 #            40 steps), charlm (the language model on datasets/jargon.txt, 1 epoch in batches of
-#            2 windows of 32 bytes, segments of 40 steps: a step the referee can run, ~140 Mfuel
-#            of its 250; the module's default batch of 16 × 64 takes ~2,100 and a worker
-#            declares such a job unrunnable), or the path of any job
+#            2 windows of 32 bytes, segments of 40 steps: ~140 Mfuel a step, which the referee
+#            runs one step at a time in a dispute; the module's default batch of 16 × 64 takes
+#            ~2,100, and a dispute at such a step re-runs its segment), or the path of any job
 #            module (e.g. one made with `agora job new` and `agora job build`; --data needed).
 #   The job is bid without --max-fuel: `job submit` quotes it and bids the quote plus its margin.
 #   AGORA_DEMO_PARAMS='{"epochs":20}' scripts/demo.sh   (the params, as before --params existed)

@@ -16,6 +16,12 @@
 //!   `REFEREE_FUEL` loaded for the worker but was out of fuel for the referee of a step. Only
 //!   for such a module does a node from before then decide otherwise: validators upgrade
 //!   together.)
+//! - `init`, when a whole segment is re-run from it, gets the chain's bound on a call
+//!   whatever the request's fuel (`init_fuel`): every worker's engine gives it that, and does
+//!   not bill it, so the re-run is the worker's run. (Before 2026-12-07 it got the segment's
+//!   fuel, and an `init` heavier than the bid's `max_fuel` was out of fuel where the worker had
+//!   run it.) A single step's `init` gets the request's fuel: one too heavy for it goes on as
+//!   its segment's re-run (`pallet_verification`, `StepTooHeavy`).
 //! - `export` and `eval` are judged as the worker commits them (`agora_engine::JobResult`):
 //!   either refused by the module is its result (no model, empty metrics), not a refusal of the
 //!   piece. The runtime gives them the chain's bound on a call, the worker's own, so one out of
@@ -213,7 +219,7 @@ impl EngineReferee {
         state: Option<&[u8]>,
     ) -> Result<bool, Stop> {
         let fuel = request.fuel_limit.saturating_mul(PROBED_FUEL_FACTOR);
-        let call = |call: ProbedCall<'_>| -> Result<Output, Halt> {
+        let probed = |call: ProbedCall<'_>, fuel: u64| -> Result<Output, Halt> {
             let Probed {
                 result,
                 nan_produced,
@@ -232,13 +238,16 @@ impl EngineReferee {
                 Ok(output) => Ok(output),
             }
         };
+        let call = |call: ProbedCall<'_>| probed(call, fuel);
         let outcome = (|| match request.task {
             RefereeTask::Step { .. } | RefereeTask::Segment { .. } => {
                 let init;
                 let pre = match state {
                     Some(bytes) => bytes,
                     None => {
-                        init = call(ProbedCall::Init { seed: request.seed })?.bytes;
+                        let call = ProbedCall::Init { seed: request.seed };
+                        init = probed(call, init_fuel(request).saturating_mul(PROBED_FUEL_FACTOR))?
+                            .bytes;
                         &init
                     }
                 };
@@ -315,8 +324,9 @@ impl EngineReferee {
                 let pre = match state {
                     Some(bytes) => bytes,
                     None => {
+                        let init = init_fuel(request);
                         executor
-                            .init_within(&module, params, &dataset, request.seed, fuel)?
+                            .init_within(&module, params, &dataset, request.seed, init)?
                             .bytes
                     }
                 };
@@ -342,6 +352,21 @@ impl EngineReferee {
                 output_verdict(export, eval, fuel)
             }
         }
+    }
+}
+
+/// The fuel `request`'s `init` call gets: for a whole segment's re-run, the chain's bound on
+/// a call, which every worker's engine gives `init` whatever its segments get (`init` is not
+/// billed), so that the re-run is the worker's run; for a single step, the request's own (a
+/// step too heavy for it, `init` included, goes on as its segment's re-run: spec version 17).
+/// Before 2026-12-07 a segment's `init` got the segment's fuel, and a module whose `init`
+/// outweighed it was out of fuel where the worker had run it: the honest worker lost.
+fn init_fuel(request: &RefereeRequest) -> u64 {
+    match request.task {
+        RefereeTask::Segment { .. } => agora_runtime::verification::CALL_BOUNDS
+            .fuel
+            .max(request.fuel_limit),
+        RefereeTask::Step { .. } | RefereeTask::Output { .. } => request.fuel_limit,
     }
 }
 

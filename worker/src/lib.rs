@@ -17,8 +17,8 @@
 //!    over the chain's bounds) has no model or empty metrics committed, and the run is billed;
 //! 4. answers the spot check: reveals the sampled segments' start states (registering and
 //!    uploading those checkpoints) and then the sampled leaves, each with its Merkle proof;
-//! 5. when the module refuses `init` or segment 0 (the buyer's dataset or params, or a step
-//!    too heavy to referee), does not run it again but has the referee check them
+//! 5. when the module refuses `init` or segment 0 (the buyer's dataset or params, a trap, a
+//!    segment over its fuel), does not run it again but has the referee check them
 //!    (`declare_unrunnable`): the buyer then pays the cancellation fee, the collateral is kept;
 //!    when it refuses a later segment `s` (a trap, a divergence, more fuel than a segment may
 //!    use or than the bid's `max_fuel` leaves for it), commits the trace up to it, ending in `s`'s refusal leaf, with no model: the
@@ -655,15 +655,9 @@ impl Worker {
         }
         let call =
             agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::DeclareUnrunnable { job: id });
-        match self.send(call, "unrunnable declaration").await {
-            Ok(_) => tracing::info!(job = id, "declared unrunnable: the buyer's inputs"),
-            Err(error) => {
-                tracing::warn!(
-                    job = id,
-                    "the declaration was refused: {error}; running the job"
-                );
-                refusal::run_anyway(&self.job_dir(id));
-            }
+        let sent = self.send(call, "unrunnable declaration").await;
+        if !refusal::declaration_settled(&self.job_dir(id), id, sent) {
+            return;
         }
         if let Err(error) = write_atomic(&declared, b"") {
             tracing::warn!(job = id, "{error}");

@@ -232,6 +232,50 @@ fn deep_stack() -> Vec<u8> {
     with_segment(&body, deep)
 }
 
+/// `engine/tests/modules/heavy-init.wasm`: the counter job whose `init` spins its seed's
+/// number of loop rounds (~6 fuel each) before storing the seed: an `init` as heavy as a test
+/// wants beside a segment of a few hundred fuel. The referee's re-run of segment 0 gives
+/// `init` the chain's bound on a call, as the worker does (`node/tests/it/referee.rs`).
+/// Rewrite with `AGORA_WRITE_MODULES=1 cargo test -p agora-engine --test it nan::`.
+#[test]
+fn the_committed_heavy_init_module_is_the_fixture() {
+    let wasm = heavy_init();
+    is_the_committed_module("heavy-init.wasm", &wasm);
+    let executor = Executor::new(Settings::default()).expect("executor");
+    let job = executor.load(&wasm).expect("loads");
+    let init = |seed: u64| executor.init(&job, b"{}", b"", seed).expect("init runs");
+    let (light, heavy) = (init(10), init(1_000_000));
+    assert_eq!(heavy.bytes, 1_000_000u64.to_le_bytes());
+    assert!(
+        heavy.fuel > 5_000_000 && light.fuel < 10_000,
+        "{} {}",
+        light.fuel,
+        heavy.fuel
+    );
+}
+
+fn heavy_init() -> Vec<u8> {
+    let body = format!(
+        "(block $done
+              (loop $spin
+                local.get $i
+                local.get 4
+                i64.ge_u
+                br_if $done
+                local.get $i
+                i64.const 1
+                i64.add
+                local.set $i
+                br $spin))
+            {}",
+        store_state("local.get 4")
+    );
+    let init = format!(
+        "(func (export \"agora_init\") (param i32 i32 i32 i32 i64) (result i32) (local $i i64)\n            {body})"
+    );
+    crate::fixture::module(&[("agora_init", &init)], "")
+}
+
 #[test]
 fn nan_comparisons_agree_everywhere() {
     // `x != x` is the NaN test a job uses (Rust's is_nan / is_finite compile to comparisons).

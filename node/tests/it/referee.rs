@@ -468,3 +468,46 @@ fn metrics_beside_a_refused_export_are_probed_too() {
         Ok(RefereeVerdict::MachineDependent)
     );
 }
+
+/// Every engine gives a job's `init` the chain's bound on a call, the worker's included,
+/// whatever its segments get (`init` is not billed); so the referee's re-run of segment 0 does
+/// too. Before (found in review, 2026-12-07), it gave `init` the segment's own fuel — the
+/// bid's `max_fuel` if less — and a module whose `init` outweighed that was out of fuel where
+/// the worker had run it: the honest worker lost a dispute over segment 0 (a fuel challenge of
+/// leaf 0, or a step too heavy for the referee, escalated to the segment's re-run), and a
+/// worker could declare such a job unrunnable and collect the cancellation fee.
+#[test]
+fn the_referees_segment_zero_gives_init_the_workers_bound() {
+    let wasm = repo_file("engine/tests/modules/heavy-init.wasm");
+    let dataset = b"".to_vec();
+    let (_dir, referee) = referee_over(&[&wasm, &dataset]);
+    // The worker's engine.
+    let bounds = agora_runtime::verification::CALL_BOUNDS;
+    let executor = Executor::new(Settings::within_bounds(None, &bounds)).unwrap();
+    let module = executor.load(&wasm).unwrap();
+    let seed = 1_000_000;
+    let init = executor.init(&module, PARAMS, &dataset, seed).unwrap();
+    let segment = executor
+        .segment(&module, PARAMS, &dataset, &init.bytes, 1)
+        .unwrap();
+    // The segment's fuel: more than its call, less than `init`'s.
+    let limit = init.fuel / 2;
+    assert!(segment.fuel < limit, "{} {}", segment.fuel, init.fuel);
+    let task = RefereeTask::Segment {
+        start: None,
+        steps: 1,
+    };
+    let mut rerun = request(&wasm, &dataset, task.clone(), limit);
+    rerun.seed = seed;
+    assert_eq!(
+        referee.run(&rerun),
+        Ok(RefereeVerdict::Segmented {
+            post_state: Hash::of(&segment.bytes),
+            fuel: segment.fuel,
+        })
+    );
+    // A segment call is still bounded by the request's fuel.
+    let mut starved = request(&wasm, &dataset, task, 1);
+    starved.seed = seed;
+    assert_eq!(referee.run(&starved), Ok(RefereeVerdict::OutOfFuel));
+}

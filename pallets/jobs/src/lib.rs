@@ -13,8 +13,8 @@
 //! Assigned ───────────────────────────────────▶ Committed ────────────────────▶ Verified
 //!   │  ╲ cancel_job (buyer) + CANCEL_NOTICE_BLOCKS (at most to commit_by) without a    │
 //!   │   ╲ commitment: worker paid for the run time held, rest refunded ─▶ Cancelled  │ CHALLENGE_BLOCKS
-//!   │ declare_unrunnable (worker; the referee sees init or the first step refused
-//!   │   or too heavy): the buyer pays the cancel fee ─▶ Unrunnable                  │
+//!   │ declare_unrunnable (worker; the referee sees init or segment 0 refused,     │
+//!   │   over its fuel, or machine-dependent): buyer pays the cancel fee ─▶ Unrunnable │
 //!   │ commit_by passes: collateral slashed, escrow refunded or bid requeued         ▼
 //!   ╰──────────────────────────────────────────────▶ TimedOut                   Settled
 //!                     Committed ── fuel-only mismatch ──▶ Disputed (escrow refunded, nobody slashed)
@@ -274,7 +274,8 @@ pub enum Event {
         requeued: bool,
     },
     /// The worker proved the job unrunnable with the buyer's inputs (the referee saw `init` or
-    /// the first step refused, or too heavy to referee): the buyer paid the cancellation fee.
+    /// segment 0 refused, over its fuel, or machine-dependent): the buyer paid the
+    /// cancellation fee.
     #[codec(index = 10)]
     JobUnrunnable {
         /// The job.
@@ -377,13 +378,11 @@ pub enum Error {
     /// The worker challenged its own job.
     #[error("the worker cannot challenge its own job")]
     OwnJob,
-    /// This node's referee could not run the job's first step (a blob it needs is missing).
-    #[error(
-        "the referee cannot run the job's first step on this node: a blob it needs is missing"
-    )]
+    /// This node's referee could not run the job's segment 0 (a blob it needs is missing).
+    #[error("the referee cannot run the job's segment 0 on this node: a blob it needs is missing")]
     RefereeUndecided,
-    /// The job's `init` and first step ran within the referee's fuel: it is runnable.
-    #[error("the job's init and first step run within the referee's fuel: it is runnable; commit a result")]
+    /// The job's `init` and segment 0 ran within their fuel: it is runnable.
+    #[error("the job's init and segment 0 run within their fuel: it is runnable; commit a result")]
     JobRuns,
     /// A commitment whose trace ends in a refusal (zero final state) names a model or
     /// metrics, which a refused run cannot have.
@@ -822,8 +821,8 @@ pub enum Call {
         /// The job.
         job: JobId,
     },
-    /// The worker shows that the buyer's inputs cannot run: the referee runs `init` and the
-    /// first training step.
+    /// The worker shows that the buyer's inputs cannot run: the referee runs `init` and
+    /// segment 0, as the worker did.
     #[codec(index = 3)]
     DeclareUnrunnable {
         /// The job.

@@ -458,8 +458,8 @@ impl<T: Config> Pallet<T> {
             (Claim::Segment(_), RefereeVerdict::OutOfFuel) => RefereeOutcome::WorkerWrong,
             // Before spec version 17 this ended undecided — a plain mismatch for a drawn check:
             // the buyer refunded, the worker unpaid, nobody slashed. A buyer whose module's
-            // later steps (which the worker's probe does not run) need more than the referee's
-            // fuel could then have the job run for free by being drawn as its verifier.
+            // steps need more than the referee's fuel could then have the job run for free by
+            // being drawn as its verifier.
             (Claim::Steps(_), RefereeVerdict::OutOfFuel) => RefereeOutcome::StepTooHeavy,
             (_, RefereeVerdict::OutOfFuel) => RefereeOutcome::OutOfFuel,
             (Claim::Steps(bisection), RefereeVerdict::Stepped { post_state })
