@@ -166,6 +166,53 @@ fn a_tampered_leaf_loses_the_collateral_to_the_verifier(fault: &str, at: u64) {
     assert!(log.contains("referee called"), "{log}");
 }
 
+/// A step heavier than the referee's fuel for one, with real processes (spec version 17): an
+/// MLP of two 256-wide layers in batches of 512 (~400 Mfuel a step, over `REFEREE_FUEL`'s 250)
+/// in two one-step segments. Bob commits a final state his run never reached
+/// (`tamper-leaf=last`); Charlie's check of segment 1 mismatches, the dispute is at once the
+/// one step, the node's referee runs out of fuel on it, and the dispute goes on as the re-run
+/// of the whole segment, which Bob loses. Before, it ended undecided: a plain mismatch, Bob's
+/// collateral released.
+#[test]
+fn a_tampered_step_too_heavy_for_the_referee_loses_on_its_segments_rerun() {
+    let node = Node::start_with_block_time(400);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut worker, mut verifier) =
+        daemons(&node, dir.path(), &["--fault", "tamper-leaf=last"], &[]);
+    let heavy = [
+        MLP_JOB[0],
+        MLP_JOB[1],
+        MLP_JOB[2],
+        MLP_JOB[3],
+        "--params",
+        r#"{"hidden":[256,256],"epochs":1,"batch_size":512}"#,
+        "--steps",
+        "2",
+        "--segment",
+        "1",
+        "--seed",
+        "7",
+    ];
+    let id = submit_job(&node, &dir.path().join("modules"), &heavy, "1000");
+    let status = ended(&node, id, &mut worker, &mut verifier);
+    let JobStatus::DisputeLost {
+        segment,
+        challenger,
+        decided,
+        ..
+    } = status
+    else {
+        panic!("the cheating worker did not lose: {status:?}");
+    };
+    assert_eq!(
+        (segment, challenger, decided),
+        (1, account(CHARLIE), Decision::RefereeSegment)
+    );
+    // Two referee calls: the step (too heavy), then the segment's re-run.
+    let log = worker.log_once("referee called");
+    assert!(log.matches("referee called").count() >= 2, "{log}");
+}
+
 /// `--fault lazy`: Charlie attests made-up leaves without re-executing. Both checks mismatch;
 /// Charlie cannot answer Bob's midpoints and loses the dispute over the first by the deadline:
 /// his run bond (both checks' bonds) is slashed, half to Bob, the other mismatch of the run is
