@@ -48,20 +48,10 @@ pub(crate) enum KeyCommand {
 
 /// An account named by `--owner`: SS58, or 0x and 64 hex digits.
 fn parse_owner(text: &str) -> Result<AccountId, NodeError> {
-    let bad = |reason: String| NodeError::BadOwner {
+    AccountId::from_ss58_or_hex(text).map_err(|e| NodeError::BadOwner {
         text: text.to_owned(),
-        reason,
-    };
-    match text.strip_prefix("0x") {
-        Some(hex) => hex::decode(hex)
-            .map_err(|e| bad(e.to_string()))?
-            .try_into()
-            .map(AccountId)
-            .map_err(|bytes: Vec<u8>| bad(format!("{} bytes, not 32", bytes.len()))),
-        None => text
-            .parse()
-            .map_err(|e: agora_primitives::ss58::Ss58Error| bad(e.to_string())),
-    }
+        reason: e.to_string(),
+    })
 }
 
 pub(crate) fn key(command: KeyCommand) -> Result<(), NodeError> {
@@ -101,16 +91,14 @@ pub(crate) fn key(command: KeyCommand) -> Result<(), NodeError> {
             let (pair, _) = keystore::generate(&dir)?;
             let public = Hash(pair.public().0);
             let beacon = BeaconSigner::from_consensus_seed(&pair.seed()).beacon_key();
+            let file = dir.join(hex::encode(public.0));
             println!("Public key: {public}");
             println!("Beacon key: {beacon}");
-            println!(
-                "Kept in:    {} (its only copy: back it up)",
-                dir.join(hex::encode(public.0)).display()
-            );
+            println!("Kept in:    {} (its only copy: back it up)", file.display());
             // The key file signs the key proof the chain requires (spec version 16).
             println!(
                 "Register it: agora validator set-key --key <ACCOUNT SURI> --consensus-key {public} --beacon-key {beacon} --consensus-key-file {}",
-                dir.join(hex::encode(public.0)).display()
+                file.display()
             );
         }
     }

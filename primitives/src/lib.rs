@@ -178,6 +178,28 @@ impl std::str::FromStr for AccountId {
     }
 }
 
+/// Why text is not an account ([`AccountId::from_ss58_or_hex`]).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AccountParseError {
+    /// `0x`-prefixed, but not 32 bytes of hex.
+    #[error(transparent)]
+    Hex(#[from] HexError),
+    /// Not an SS58 address.
+    #[error(transparent)]
+    Ss58(#[from] ss58::Ss58Error),
+}
+
+impl AccountId {
+    /// An account as the node's RPC and command line take one: `0x` and 32 bytes of hex (the
+    /// public key), else an SS58 address.
+    pub fn from_ss58_or_hex(text: &str) -> Result<Self, AccountParseError> {
+        if text.starts_with("0x") {
+            return Ok(AccountId(Hash::from_hex(text)?.0));
+        }
+        Ok(text.parse()?)
+    }
+}
+
 impl serde::Serialize for AccountId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&ss58::encode(self))
@@ -231,6 +253,25 @@ pub fn encode_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_account_is_read_from_ss58_or_hex_and_a_bad_one_is_named() {
+        let account = AccountId([7; 32]);
+        let hex = format!("0x{}", "07".repeat(32));
+        assert_eq!(AccountId::from_ss58_or_hex(&hex), Ok(account));
+        assert_eq!(
+            AccountId::from_ss58_or_hex(&ss58::encode(&account)),
+            Ok(account)
+        );
+        assert!(matches!(
+            AccountId::from_ss58_or_hex("0x1234"),
+            Err(AccountParseError::Hex(HexError::Length { .. }))
+        ));
+        assert!(matches!(
+            AccountId::from_ss58_or_hex("not an address"),
+            Err(AccountParseError::Ss58(_))
+        ));
+    }
 
     #[test]
     fn hash_hex_round_trips_and_names_bad_input() {

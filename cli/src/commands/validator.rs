@@ -395,12 +395,12 @@ pub async fn validator(rpc: &Rpc, command: &ValidatorCommand) -> Result<Validato
         }
         ValidatorCommand::SetKey(args) => {
             let (consensus_key, beacon_key, mut address) = args.node.resolve(rpc).await?;
-            let who = args.account.signer()?.agora_account();
+            let (suri, who) = suri_and_account(&args.account)?;
             let candidate = State::finalized(rpc)
                 .await?
                 .validator_candidate(&who)
                 .await?;
-            let key_proof = match proof_for(&args.node, &consensus_key, &args.account) {
+            let key_proof = match args.node.key_proof(&consensus_key, &who, &suri) {
                 Ok(proof) => proof,
                 // The candidate keeps its key (it moves its address): the chain checks no
                 // proof, so its holder need not have the secret at hand.
@@ -455,10 +455,16 @@ fn proof_for(
     consensus_key: &Hash,
     account: &KeyArgs,
 ) -> Result<[u8; 64], CliError> {
-    // The SURI once: from `--key-file`, a file read.
+    let (suri, who) = suri_and_account(account)?;
+    node.key_proof(consensus_key, &who, &suri)
+}
+
+/// The SURI `account` names and its account, the SURI read once (from `--key-file`, a file
+/// read).
+fn suri_and_account(account: &KeyArgs) -> Result<(String, AccountId), CliError> {
     let suri = account.suri()?;
     let who = agora_client::keys::Signer::from_suri(&suri, account.scheme)?.agora_account();
-    node.key_proof(consensus_key, &who, &suri)
+    Ok((suri, who))
 }
 
 async fn report(state: &State<'_>, who: AccountId) -> Result<ValidatorReport, CliError> {

@@ -175,10 +175,6 @@ fn a_tampered_leaf_loses_the_collateral_to_the_verifier(fault: &str, at: u64) {
 /// collateral released.
 #[test]
 fn a_tampered_step_too_heavy_for_the_referee_loses_on_its_segments_rerun() {
-    let node = Node::start_with_block_time(400);
-    let dir = tempfile::tempdir().unwrap();
-    let (mut worker, mut verifier) =
-        daemons(&node, dir.path(), &["--fault", "tamper-leaf=last"], &[]);
     let heavy = [
         MLP_JOB[0],
         MLP_JOB[1],
@@ -193,23 +189,10 @@ fn a_tampered_step_too_heavy_for_the_referee_loses_on_its_segments_rerun() {
         "--seed",
         "7",
     ];
-    let id = submit_job(&node, &dir.path().join("modules"), &heavy, "1000");
-    let status = ended(&node, id, &mut worker, &mut verifier);
-    let JobStatus::DisputeLost {
-        segment,
-        challenger,
-        decided,
-        ..
-    } = status
-    else {
-        panic!("the cheating worker did not lose: {status:?}");
-    };
-    assert_eq!(
-        (segment, challenger, decided),
-        (1, account(CHARLIE), Decision::RefereeSegment)
-    );
+    let lost = worker_loses_to_charlie_on("tamper-leaf=last", &heavy, 1);
+    assert_eq!(lost.decided, Decision::RefereeSegment);
     // Two referee calls: the step (too heavy), then the segment's re-run.
-    let log = worker.log_once("referee called");
+    let log = &lost.worker_log;
     assert!(log.matches("referee called").count() >= 2, "{log}");
 }
 
@@ -430,13 +413,23 @@ impl Lost {
 /// over `segment` to Charlie, Charlie's check fees and reward out of his collateral and the
 /// rest burned (only that leaving the supply), and Alice must be whole again.
 fn worker_loses_to_charlie(worker_fault: &str, segment: u64) -> Lost {
+    worker_loses_to_charlie_on(
+        worker_fault,
+        &[&MLP_JOB[..], &TWO_SEGMENTS].concat(),
+        segment,
+    )
+}
+
+/// [`worker_loses_to_charlie`] for the job `job` (module, data, params and segment arguments,
+/// two segments both sampled), bid at 1,000 Mfuel.
+fn worker_loses_to_charlie_on(worker_fault: &str, job: &[&str], segment: u64) -> Lost {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
     let (mut worker, mut verifier) = daemons(&node, dir.path(), &["--fault", worker_fault], &[]);
     let issuance0 = total_issuance(&node);
     let alice = account(ALICE);
     let alice0 = node.balance(&alice);
-    let id = submit_no_wait(&node, &dir.path().join("modules"), &TWO_SEGMENTS);
+    let id = submit_job(&node, &dir.path().join("modules"), job, "1000");
     let status = ended(&node, id, &mut worker, &mut verifier);
     let JobStatus::DisputeLost {
         segment: lost_at,

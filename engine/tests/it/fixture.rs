@@ -179,6 +179,18 @@ pub(crate) fn is_the_committed_module(name: &str, wasm: &[u8]) {
     );
 }
 
+/// [`is_the_committed_module`], then `wasm` loaded into an executor of default settings: how
+/// the fixture tests that run their module start.
+pub(crate) fn committed_and_loaded(
+    name: &str,
+    wasm: &[u8],
+) -> (agora_engine::Executor, agora_engine::JobModule) {
+    is_the_committed_module(name, wasm);
+    let executor = agora_engine::Executor::new(Settings::default()).expect("executor");
+    let job = executor.load(wasm).expect("loads");
+    (executor, job)
+}
+
 /// Default bodies of the ABI exports, keyed by export name (signature included).
 fn default_functions() -> BTreeMap<&'static str, String> {
     let eval_signature = EVAL_SIGNATURE;

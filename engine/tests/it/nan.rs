@@ -135,9 +135,7 @@ fn the_committed_binary_metrics_module_is_the_fixture() {
         "i32.const 400 global.set $out_ptr i32.const 4 global.set $out_len i32.const 0",
         r#"(data (i32.const 400) "\ff\fe\00\80")"#,
     );
-    is_the_committed_module("binary-metrics.wasm", &wasm);
-    let executor = Executor::new(Settings::default()).expect("executor");
-    let job = executor.load(&wasm).expect("loads");
+    let (executor, job) = crate::fixture::committed_and_loaded("binary-metrics.wasm", &wasm);
     let metrics = executor.eval(&job, b"{}", b"", &[0; 8]).expect("evaluates");
     assert_eq!(metrics.bytes, [0xff, 0xfe, 0x00, 0x80]);
     assert!(std::str::from_utf8(&metrics.bytes).is_err());
@@ -199,10 +197,8 @@ fn late_nan() -> Vec<u8> {
 #[test]
 fn the_committed_deep_stack_module_is_the_fixture() {
     let wasm = deep_stack();
-    is_the_committed_module("deep-stack.wasm", &wasm);
     // It does recurse: deep enough overflows, shallow does not, and the state is unchanged.
-    let executor = Executor::new(Settings::default()).expect("executor");
-    let job = executor.load(&wasm).expect("loads");
+    let (executor, job) = crate::fixture::committed_and_loaded("deep-stack.wasm", &wasm);
     let run = |depth: u64| executor.segment(&job, b"{}", b"", &depth.to_le_bytes(), 1);
     assert_eq!(run(100).expect("shallow").bytes, 100u64.to_le_bytes());
     assert!(matches!(
@@ -240,9 +236,7 @@ fn deep_stack() -> Vec<u8> {
 #[test]
 fn the_committed_heavy_init_module_is_the_fixture() {
     let wasm = heavy_init();
-    is_the_committed_module("heavy-init.wasm", &wasm);
-    let executor = Executor::new(Settings::default()).expect("executor");
-    let job = executor.load(&wasm).expect("loads");
+    let (executor, job) = crate::fixture::committed_and_loaded("heavy-init.wasm", &wasm);
     let init = |seed: u64| executor.init(&job, b"{}", b"", seed).expect("init runs");
     let (light, heavy) = (init(10), init(1_000_000));
     assert_eq!(heavy.bytes, 1_000_000u64.to_le_bytes());

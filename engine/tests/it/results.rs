@@ -90,9 +90,7 @@ fn the_committed_nan_metrics_no_model_module_is_the_fixture() {
             crate::nan::NAN_BITS
         ),
     );
-    is_the_committed_module("nan-metrics-no-model.wasm", &wasm);
-    let executor = Executor::new(Settings::default()).expect("executor");
-    let job = executor.load(&wasm).expect("loads");
+    let (executor, job) = crate::fixture::committed_and_loaded("nan-metrics-no-model.wasm", &wasm);
     let result = executor
         .job_result(&job, b"{}", b"", &[0; 8])
         .expect("a result");

@@ -27,7 +27,7 @@ use crate::consensus::{BlobFetcher, FetchClass, FetchError};
 use crate::txpool::PoolError;
 use agora_primitives::smt::{self, Proof};
 use agora_primitives::storage::StateRead;
-use agora_primitives::{AccountId, BlockNumber, Hash, Nonce};
+use agora_primitives::{AccountId, AccountParseError, BlockNumber, Hash, Nonce};
 use agora_rpc_api::{
     method, AccountBalance, AgoraApiServer, AuthorApiServer, AuthorWatchApiServer, BlobApiServer,
     BlobPresence, Block, ChainApiServer, ChainHeadsApiServer, EncodedEvents, Error, ErrorCode,
@@ -87,12 +87,10 @@ fn bad_extrinsic(hex: &Hex) -> Result<Vec<u8>, Error> {
 }
 
 fn parse_account(text: &str) -> Result<AccountId, Error> {
-    if text.starts_with("0x") {
-        let hash = Hash::from_hex(text).map_err(|e| Error::invalid_params(e.to_string()))?;
-        return Ok(AccountId(hash.0));
-    }
-    text.parse::<AccountId>()
-        .map_err(|e| Error::invalid_params(format!("address {text:?}: {e}")))
+    AccountId::from_ss58_or_hex(text).map_err(|e| match e {
+        AccountParseError::Hex(e) => Error::invalid_params(e.to_string()),
+        AccountParseError::Ss58(e) => Error::invalid_params(format!("address {text:?}: {e}")),
+    })
 }
 
 /// `key` as bytes, or invalid params naming it as `what`.

@@ -1134,21 +1134,15 @@ fn a_validator_registers_its_nodes_keys_without_copying_the_beacon_key() {
     let (bob_key, _) = inspect("//Bob");
     let bob = format!("0x{}", hex::encode(dev_account("Bob").0));
     let nonce_before = node.call(|c| c.account_next_index(bob.clone()));
-    let register_bob = |extra: &[&str]| {
-        let mut args = vec![
-            "validator",
-            "register",
-            "--key",
-            "//Bob",
-            "--bond",
-            "2000",
-            "--consensus-key",
-        ];
-        let key = bob_key.to_string();
-        args.push(&key);
+    // `suri` registers `key` with a bond of 2,000 AGR and `extra` arguments.
+    let register = |suri: &str, key: &Hash, extra: &[&str]| {
+        let key = key.to_string();
+        let mut args = vec!["validator", "register", "--key", suri, "--bond", "2000"];
+        args.extend_from_slice(&["--consensus-key", &key]);
         args.extend_from_slice(extra);
         agora(&node, &args)
     };
+    let register_bob = |extra: &[&str]| register("//Bob", &bob_key, extra);
     let url = node.url();
     let refused = register_bob(&["--keys-from", &url]);
     assert!(!refused.status.success());
@@ -1180,20 +1174,7 @@ fn a_validator_registers_its_nodes_keys_without_copying_the_beacon_key() {
     // node's machine, he registers.
     let charlie = format!("0x{}", hex::encode(dev_account("Charlie").0));
     let (node_key, _) = inspect("//CharliesNode");
-    let register_charlie = |extra: &[&str]| {
-        let key = node_key.to_string();
-        let mut args = vec![
-            "validator",
-            "register",
-            "--key",
-            "//Charlie",
-            "--bond",
-            "2000",
-        ];
-        args.extend_from_slice(&["--consensus-key", &key]);
-        args.extend_from_slice(extra);
-        agora(&node, &args)
-    };
+    let register_charlie = |extra: &[&str]| register("//Charlie", &node_key, extra);
     let nonce_before = node.call(|c| c.account_next_index(charlie.clone()));
     let refused = register_charlie(&[]);
     assert!(!refused.status.success());
