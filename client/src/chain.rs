@@ -98,6 +98,16 @@ impl<'a> State<'a> {
         self.value("Jobs::Jobs", pallet_jobs::Jobs::key(&id)).await
     }
 
+    /// The worker's unrunnable declaration pending on job `id`, if any: when its proof opens
+    /// and until when it is accepted.
+    pub async fn declaration(
+        &self,
+        id: JobId,
+    ) -> Result<Option<pallet_jobs::Declaration>, RpcError> {
+        self.value("Jobs::Declarations", pallet_jobs::Declarations::key(&id))
+            .await
+    }
+
     /// The running spot check of a job.
     pub async fn audit(&self, id: JobId) -> Result<Option<Audit>, RpcError> {
         self.value(

@@ -76,6 +76,8 @@
 //!   meanwhile (`warmer.rs`). A kept verdict is exactly what a run would return: the
 //!   verdict is a function of the request and the bytes its hashes name (the contract), and
 //!   only decided runs are kept (never `Unavailable` or `Failed`).
+//!   An unrunnable declaration (`pallet_jobs`, since spec version 19) is decided ahead the
+//!   same way from the finalized block that carries it: its proof re-runs `init` and segment 0.
 
 use crate::blobs::BlobStore;
 use agora_engine::executor::{Probed, ProbedCall};

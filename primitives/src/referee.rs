@@ -165,3 +165,20 @@ pub struct CallBounds {
     /// Largest metrics `eval` may return, bytes.
     pub metrics_bytes: u64,
 }
+
+/// Blocks into a window of `window` blocks (a dispute's move, an unrunnable declaration's
+/// decision) before a call that re-runs `fuel` in all opens: what the slowest node needs to decide it ahead at
+/// `fuel_per_block`, but never more than four fifths of the window (at least one block is left
+/// for the call).
+///
+/// Used by every call that re-runs more than a block's worth: a dispute's `referee` call
+/// (`pallet_verification`, from the referee's turn) and the proof of an unrunnable job
+/// (`pallet_jobs`, from its declaration).
+pub fn referee_lead(
+    fuel: u64,
+    fuel_per_block: u64,
+    window: crate::BlockNumber,
+) -> crate::BlockNumber {
+    fuel.div_ceil(fuel_per_block.max(1))
+        .min(window.saturating_sub((window / 5).max(1)))
+}

@@ -121,7 +121,14 @@ use parity_scale_codec::{Decode, Encode};
 ///   since 17 a dispute at such a step is decided by its segment's re-run, so the job can be
 ///   sold and judged, and the rule let a worker collect the cancellation fee for a job it
 ///   could run. Encodings are unchanged; such a declaration is refused (`JobRuns`).
-pub const SPEC_VERSION: u32 = 18;
+/// - 19: an unrunnable job is shown in two calls: `declare_unrunnable` records a declaration
+///   (`Jobs::Declarations`, event `UnrunnableDeclared`) that every node's warmer decides ahead,
+///   and `prove_unrunnable` (a new call, index 5) has the referee decide it once the lead of
+///   segment 0's re-run has passed. Before, the declaration re-ran segment 0 inline in its
+///   block: up to `MAX_SEGMENT_FUEL`, ~30 s on the slowest node, for a call weighing a second.
+///   `MIN_BID_ESCROW` covers both calls' fees. A chain started under 18 cannot switch with a
+///   job assigned (its worker's declaration would now need a proof it does not send).
+pub const SPEC_VERSION: u32 = 19;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 
@@ -191,10 +198,12 @@ impl pallet_market::Config for Runtime {
     const MAX_SEGMENT_FUEL: pallet_market::Fuel = verification::MAX_SEGMENT_FUEL;
     const MIN_RUN_BLOCKS: u32 = 5;
     const MIN_COLLATERAL: Balance = AGR;
-    /// The weight part of a `declare_unrunnable` call's fee (~1 AGR; its length part, ~0.01 AGR,
-    /// is the worker's).
+    /// The weight parts of the `declare_unrunnable` and `prove_unrunnable` calls' fees (~2 AGR;
+    /// their length parts, ~0.01 AGR each, are the worker's).
     const MIN_BID_ESCROW: Balance = fees::FEE_PER_WEIGHT
-        * (pallet_jobs::weights::DECLARE_UNRUNNABLE + fees::EXTRINSIC_BASE_WEIGHT) as Balance;
+        * (pallet_jobs::weights::DECLARE_UNRUNNABLE
+            + pallet_jobs::weights::PROVE_UNRUNNABLE
+            + 2 * fees::EXTRINSIC_BASE_WEIGHT) as Balance;
     const SAMPLE_PERMILLE: u32 = verification::SAMPLE_PERMILLE;
     const VERIFIERS_PER_SEGMENT: u32 = verification::VERIFIERS_PER_SEGMENT;
     const MAX_VERIFIERS_PER_SEGMENT: u32 = verification::MAX_VERIFIERS_PER_SEGMENT;
@@ -239,6 +248,10 @@ impl pallet_jobs::Config for Runtime {
     const JOB_RETENTION: BlockNumber = 100_800;
     /// Thirty days at one-second blocks for a buyer to fetch the model it paid for.
     const MODEL_RETENTION: BlockNumber = 30 * 24 * 3_600;
+    /// A dispute move's window: the proof of segment 0 at the bound opens 46 blocks in, as a
+    /// dispute's `referee` call over such a segment does.
+    const DECLARATION_BLOCKS: BlockNumber = verification::MOVE_BLOCKS;
+    const REFEREE_LEAD_FUEL_PER_BLOCK: u64 = verification::REFEREE_LEAD_FUEL_PER_BLOCK;
     type Verification = Verification;
 }
 
@@ -255,7 +268,6 @@ impl pallet_verification::Config for Runtime {
     /// their bonds, short enough not to hold an honest worker's pay back much.
     const SAMPLE_WAIT_BLOCKS: BlockNumber = verification::ATTEST_BLOCKS;
     const REFEREE_FUEL: u64 = verification::REFEREE_FUEL;
-    const REFEREE_LEAD_FUEL_PER_BLOCK: u64 = verification::REFEREE_LEAD_FUEL_PER_BLOCK;
     /// The weight part of a `referee` call's fee (its length part, ~0.01 AGR, is the caller's).
     const REFEREE_CALL_FEE: Balance = fees::FEE_PER_WEIGHT
         * (pallet_verification::weights::REFEREE + fees::EXTRINSIC_BASE_WEIGHT) as Balance;

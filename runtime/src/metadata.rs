@@ -179,6 +179,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 pallet_jobs::MachineDependentFindings,
                 pallet_jobs::DismissedChallenges,
                 pallet_jobs::ForfeitedRuns,
+                pallet_jobs::Declarations,
                 pallet_jobs::Blobs,
                 pallet_jobs::BlobBytesOf,
                 pallet_jobs::BlobsDue,
@@ -189,7 +190,8 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 BLOB_DEPOSIT_PER_KIB: Balance, BLOB_TTL: u64, MAX_DUE_PER_BLOCK: u32,
                 MAX_METRICS_LEN: u32, CHALLENGE_BLOCKS: u64, CANCEL_FEE_PERCENT: u8,
                 CANCEL_NOTICE_BLOCKS: u64, JOB_RETENTION: u64,
-                MODEL_RETENTION: u64, DISPUTE_REWARD_PERCENT: u8),
+                MODEL_RETENTION: u64, DISPUTE_REWARD_PERCENT: u8, DECLARATION_BLOCKS: u64,
+                REFEREE_LEAD_FUEL_PER_BLOCK: u64),
         ),
         pallet(
             "Verification",
@@ -207,7 +209,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
             constants!(pallet_verification:
                 MAX_VERIFIERS: u32, VERIFIER_MIN_STAKE: Balance, CHECK_BOND: Balance,
                 REVEAL_BLOCKS: u64, ATTEST_BLOCKS: u64, RUN_SEGMENTS: u64, MOVE_BLOCKS: u64,
-                SAMPLE_WAIT_BLOCKS: u64, REFEREE_FUEL: u64, REFEREE_LEAD_FUEL_PER_BLOCK: u64,
+                SAMPLE_WAIT_BLOCKS: u64, REFEREE_FUEL: u64,
                 REFEREE_CALL_FEE: Balance, CHALLENGE_BOND: Balance),
         ),
     ]

@@ -223,7 +223,7 @@ fn a_spec_may_set_the_blob_lifetimes_and_one_that_does_not_keeps_its_genesis() {
 #[test]
 fn a_segment_referee_call_at_the_bound_opens_with_a_quarter_of_its_move_left() {
     use crate::verification::{MAX_SEGMENT_FUEL, MOVE_BLOCKS, REFEREE_LEAD_FUEL_PER_BLOCK};
-    use pallet_verification::referee::referee_lead;
+    use agora_primitives::referee::referee_lead;
     let lead = |fuel, window| referee_lead(fuel, REFEREE_LEAD_FUEL_PER_BLOCK, window);
     assert_eq!((lead(MAX_SEGMENT_FUEL, MOVE_BLOCKS), MOVE_BLOCKS), (46, 60));
     // An output's `export` and `eval` at the bound (spec version 17): 91 wanted, 48 given.
@@ -239,6 +239,10 @@ fn a_segment_referee_call_at_the_bound_opens_with_a_quarter_of_its_move_left() {
     );
     // The example job's segments (~1,000 Mfuel bids) open after a few blocks.
     assert_eq!(lead(1_000 * pallet_market::FUEL_PER_MFUEL, MOVE_BLOCKS), 7);
+    // An unrunnable declaration's proof (spec version 19) re-runs segment 0 at most: it opens
+    // as a segment's referee call does, in a window as long as a move's.
+    let declaration_window = <crate::Runtime as pallet_jobs::Config>::DECLARATION_BLOCKS;
+    assert_eq!(lead(MAX_SEGMENT_FUEL, declaration_window), 46);
 }
 
 /// A test chain's spec may lengthen the verification windows (its blocks are short); one that
@@ -793,6 +797,7 @@ fn the_referee_weight_covers_two_calls_at_the_minimum_speed_and_fits_a_block() {
             "declare_unrunnable",
             pallet_jobs::weights::DECLARE_UNRUNNABLE,
         ),
+        ("prove_unrunnable", pallet_jobs::weights::PROVE_UNRUNNABLE),
     ] {
         assert!(
             weight + crate::fees::EXTRINSIC_BASE_WEIGHT <= crate::limits::MAX_BLOCK_WEIGHT,

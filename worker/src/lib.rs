@@ -548,11 +548,11 @@ impl Worker {
             return Ok(Step::Forget);
         }
         match &job.status {
+            // Before the commit deadline and after it: a declaration's proof may land after it.
+            JobStatus::Assigned if self.job_dir(id).join(refusal::REFUSED).exists() => {
+                self.show_unrunnable(id, &job).await?;
+            }
             JobStatus::Assigned if now <= job.commit_by => {
-                if self.job_dir(id).join(refusal::REFUSED).exists() {
-                    self.declare_unrunnable(id).await;
-                    return Ok(Step::Wait);
-                }
                 let Some(record) = self.finished_run(id)? else {
                     let running = self.running.as_ref().filter(|run| run.id == id);
                     return Ok(match (running, job.cancel_at) {
@@ -642,26 +642,6 @@ impl Worker {
         )
         .await?;
         Ok(())
-    }
-
-    /// Has the referee check that job `id`'s inputs cannot run (its module refused the run
-    /// here). Once: if the chain finds `init` and segment 0 runnable, the job is run after all
-    /// ([`refusal::run_anyway`]); a refusal that came later cannot be proved, and the job will
-    /// time out.
-    async fn declare_unrunnable(&self, id: JobId) {
-        let declared = self.job_dir(id).join("declared");
-        if declared.exists() {
-            return;
-        }
-        let call =
-            agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::DeclareUnrunnable { job: id });
-        let sent = self.send(call, "unrunnable declaration").await;
-        if !refusal::declaration_settled(&self.job_dir(id), id, sent) {
-            return;
-        }
-        if let Err(error) = write_atomic(&declared, b"") {
-            tracing::warn!(job = id, "{error}");
-        }
     }
 
     fn forget(&mut self, id: JobId) -> Result<(), Error> {

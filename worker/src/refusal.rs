@@ -1,7 +1,7 @@
-//! A job whose module refused to run here: the marker that has the daemon declare it
-//! unrunnable (`pallet_jobs` `declare_unrunnable`: the referee re-runs `init` and segment 0,
-//! and the job ends as the buyer's fault if the module refuses there too) rather than run it
-//! again.
+//! A job whose module refused to run here: the marker that has the daemon show it unrunnable
+//! (`pallet_jobs` `declare_unrunnable`, then `prove_unrunnable`: the referee re-runs `init`
+//! and segment 0, and the job ends as the buyer's fault if the module refuses there too) rather
+//! than run it again.
 //!
 //! Until spec version 18 the daemon also probed every job before running it — `init` and the
 //! first step under the referee's fuel for one step (`PROOF_FUEL`) — and declared it
@@ -11,11 +11,11 @@
 //! (`pallet_verification`, `StepTooHeavy`), which always decides: a heavy step is the buyer's
 //! to pay for, not a reason to refuse the job.
 
+use crate::{Error, Worker};
+use agora_client::chain::State;
 use agora_client::files::write_atomic;
-use pallet_jobs::JobId;
+use pallet_jobs::{Job, JobId};
 use std::path::Path;
-
-use crate::Error;
 
 /// In a job's directory: the module refused the run here (the engine's reason inside); the job
 /// is declared unrunnable rather than run again ([`run_anyway`] removes it).
@@ -35,40 +35,138 @@ pub(crate) fn run_anyway(dir: &Path) {
     let _ = std::fs::remove_file(dir.join(REFUSED));
 }
 
-/// Whether the daemon is done with job `id`'s unrunnable declaration once it tried to send it
-/// (`sent`): yes if it was included, or refused by the chain (`JobRuns`: segment 0 ran for the
-/// referee; the job in `dir` is then run after all, [`run_anyway`]); no if it was not sent or
-/// its fate is unknown (the node, the pool, a timeout), so it is tried again at the next look.
-/// Before (found in review, 2026-12-07), any error ran the job and the declaration was never
-/// sent again: a dropped connection left a job that cannot run to time out, the collateral
-/// slashed.
-pub(crate) fn declaration_settled(
+/// What became of one of the two calls that show a job unrunnable (the declaration, the
+/// proof), as far as the daemon knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Included in a block: a declaration waits for its proof; a proof ended the job.
+    Included,
+    /// Refused by the chain (`JobRuns`: segment 0 ran for the referee, or a deadline passed):
+    /// the job in the directory is run after all ([`run_anyway`]).
+    Refused,
+    /// Not sent, or its fate is unknown (the node, the pool, a timeout, a node that has not
+    /// decided the referee's re-run and leaves the proof out): tried again at the next look.
+    Unknown,
+}
+
+/// The two calls that show a job unrunnable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Showing {
+    /// `declare_unrunnable`.
+    Declaration,
+    /// `prove_unrunnable`.
+    Proof,
+}
+
+impl Showing {
+    fn noun(self) -> &'static str {
+        match self {
+            Showing::Declaration => "declaration",
+            Showing::Proof => "proof",
+        }
+    }
+}
+
+/// What became of job `id`'s unrunnable `call` from what sending it
+/// returned (`sent`); a refusal runs the job in `dir` again ([`run_anyway`]). Before (found in
+/// review, 2026-12-07), any error ran the job and the declaration was never sent again: a
+/// dropped connection left a job that cannot run to time out, the collateral slashed.
+pub(crate) fn outcome(
     dir: &Path,
     id: JobId,
+    call: Showing,
     sent: Result<agora_client::tx::Sent, Error>,
-) -> bool {
+) -> Outcome {
+    let what = call.noun();
     match sent {
         Ok(_) => {
-            tracing::info!(job = id, "declared unrunnable: the buyer's inputs");
-            true
+            match call {
+                Showing::Declaration => tracing::info!(
+                    job = id,
+                    "declared unrunnable: the buyer's inputs; proving it once the proof opens"
+                ),
+                Showing::Proof => tracing::info!(job = id, "proved unrunnable: the buyer's inputs"),
+            }
+            Outcome::Included
         }
         Err(Error::Client(agora_client::Error::Tx(failed)))
             if matches!(*failed, agora_client::tx::TxError::Failed { .. }) =>
         {
             tracing::warn!(
                 job = id,
-                "the declaration was refused: {failed}; running the job"
+                "the unrunnable {what} was refused: {failed}; running the job"
             );
             run_anyway(dir);
-            true
+            Outcome::Refused
         }
         Err(error) => {
             tracing::warn!(
                 job = id,
-                "the declaration was not sent: {error}; trying again"
+                "the unrunnable {what} was not sent: {error}; trying again"
             );
-            false
+            Outcome::Unknown
         }
+    }
+}
+
+impl Worker {
+    /// Shows that job `id`'s inputs cannot run (its module refused the run here) in the chain's
+    /// two calls (`pallet_jobs`, `unrunnable.rs`): the declaration, by the commit deadline,
+    /// then the proof, once it opens (every node has decided the referee's re-run ahead by
+    /// then). Once: if the referee finds `init` and segment 0 runnable, the job is run after
+    /// all ([`run_anyway`]); a refusal that came later cannot be proved, and the job
+    /// will time out. Each call not known to have landed is tried again at the next look.
+    pub(crate) async fn show_unrunnable(&self, id: JobId, job: &Job) -> Result<(), Error> {
+        let dir = self.job_dir(id);
+        let done = dir.join("declared");
+        if done.exists() {
+            return Ok(());
+        }
+        // The best block's state: a declaration just included is there, so it is not sent
+        // twice (a second one is refused, and a refusal runs the job).
+        let best = State::best(&self.rpc);
+        let (declaration, now) = (best.declaration(id).await?, best.block_number().await?);
+        let outcome = match declaration {
+            // A call sent now lands in the next block at the earliest.
+            None if now < job.commit_by => {
+                let call = agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::DeclareUnrunnable {
+                    job: id,
+                });
+                let sent = self.send(call, "unrunnable declaration").await;
+                match outcome(&dir, id, Showing::Declaration, sent) {
+                    // The proof comes next, once it opens.
+                    Outcome::Included => return Ok(()),
+                    other => other,
+                }
+            }
+            None => return Ok(()),
+            Some(declaration) => {
+                if now.saturating_add(1) < declaration.opens_at {
+                    tracing::debug!(job = id, ?declaration, now, "waiting for the proof to open");
+                    return Ok(());
+                }
+                if now >= declaration.decide_by {
+                    tracing::warn!(
+                        job = id,
+                        ?declaration,
+                        now,
+                        "the declaration's proof closed unsent"
+                    );
+                    return Ok(());
+                }
+                let call = agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::ProveUnrunnable {
+                    job: id,
+                });
+                let sent = self.send(call, "unrunnable proof").await;
+                outcome(&dir, id, Showing::Proof, sent)
+            }
+        };
+        if outcome != Outcome::Unknown {
+            if let Err(error) = write_atomic(&done, b"") {
+                tracing::warn!(job = id, "{error}");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -98,11 +196,10 @@ mod tests {
         let unsent = agora_client::Error::Tx(Box::new(agora_client::tx::TxError::Dropped {
             hash: agora_primitives::Hash([1; 32]),
         }));
-        assert!(!declaration_settled(
-            dir.path(),
-            7,
-            Err(Error::Client(unsent))
-        ));
+        assert_eq!(
+            outcome(dir.path(), 7, Showing::Proof, Err(Error::Client(unsent))),
+            Outcome::Unknown
+        );
         assert!(dir.path().join(REFUSED).exists(), "still to declare");
     }
 }

@@ -190,6 +190,12 @@ impl Text for JobReport {
                 "  cancelled at the end of block #{at} unless the worker commits its result first\n"
             ));
         }
+        if let Some(declared) = &self.declared_unrunnable {
+            out.push_str(&format!(
+                "  declared unrunnable by the worker: its proof (the referee's re-run of init and segment 0) is accepted from block #{} to #{}\n",
+                declared.opens_at, declared.decide_by
+            ));
+        }
         if let Some(assurance) = &self.assurance {
             out.push_str(&format!(
                 "  {}; worker collateral {} AGR\n",
@@ -635,6 +641,27 @@ mod tests {
         );
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["audit"]["dispute"]["referee_opens"], 146);
+    }
+
+    #[test]
+    fn a_job_declared_unrunnable_says_when_its_proof_is_accepted() {
+        let report = JobReport {
+            stage: Stage::Running,
+            declared_unrunnable: Some(pallet_jobs::Declaration {
+                opens_at: 58,
+                decide_by: 72,
+            }),
+            ..JobReport::unknown(5)
+        };
+        let text = report.text();
+        assert!(
+            text.contains("declared unrunnable by the worker")
+                && text.contains("accepted from block #58 to #72"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["declared_unrunnable"]["opens_at"], 58);
+        assert_eq!(json["declared_unrunnable"]["decide_by"], 72);
     }
 
     #[test]

@@ -542,12 +542,7 @@ fn an_honest_watcher_challenges_a_forgery_the_sample_missed() {
 #[test]
 fn an_overbilled_last_segment_loses_to_a_fuel_challenge_decided_ahead() {
     let node_log = open_challenge_wins("overbill-last=50", "--fuel", 1);
-    assert!(
-        node_log
-            .lines()
-            .any(|l| l.contains("referee verdict decided ahead") && l.contains("Segment")),
-        "{node_log}"
-    );
+    crate::market::assert_the_warmer_decided_a_segment_ahead(&node_log);
 }
 
 /// Bob works with `--fault worker_fault` and Charlie verifies lazily; Dave bonds `dave_bond`

@@ -866,9 +866,9 @@ fn a_worker_stops_the_run_of_a_job_its_buyer_cancelled() {
 }
 
 /// Item 6 of issue 10: inputs the module refuses are the buyer's fault. Alice buys training on
-/// a dataset that is not numbers; Bob's run is refused at `init`, his daemon has the node's
-/// referee run `init` and the first step (`declare_unrunnable`), which the module refuses
-/// there too: the job ends `Unrunnable`, Alice pays the cancellation fee out of her escrow
+/// a dataset that is not numbers; Bob's run is refused at `init`, his daemon has the nodes'
+/// referee run `init` and segment 0 (`declare_unrunnable`, then `prove_unrunnable`), which the
+/// module refuses there too: the job ends `Unrunnable`, Alice pays the cancellation fee out of her escrow
 /// and gets the rest back, and Bob's collateral is released, not slashed.
 #[test]
 fn a_dataset_the_module_refuses_costs_the_buyer_the_cancel_fee_not_the_worker_its_collateral() {
@@ -876,7 +876,25 @@ fn a_dataset_the_module_refuses_costs_the_buyer_the_cancel_fee_not_the_worker_it
     let bad = dir.path().join("letters.csv");
     std::fs::write(&bad, "a,b,label\nx,y,z\n").unwrap();
     // The local plan would refuse the dataset before bidding; a buyer may skip it.
-    unrunnable_costs_the_buyer(dir.path(), &bad, PARAMS, ("1000", &["--steps", "4"]));
+    let node_log =
+        unrunnable_costs_the_buyer(dir.path(), &bad, PARAMS, ("1000", &["--steps", "4"]));
+    // The node's warmer decided segment 0's re-run ahead, from the declaration's finalized
+    // block (spec version 19), so the block carrying the proof re-ran nothing. Before, the
+    // declaration itself re-ran segment 0 inside the block that carried it.
+    assert_the_warmer_decided_a_segment_ahead(&node_log);
+}
+
+/// The node's warmer decided a segment's re-run ahead of the call that needs it (its own log
+/// line: a verdict found "decided ahead" alone may be the block builder's inline run, found
+/// again when the finalized block is executed once more).
+pub(crate) fn assert_the_warmer_decided_a_segment_ahead(node_log: &str) {
+    assert!(
+        node_log
+            .lines()
+            .any(|l| l.contains("the warmer decides a referee request ahead")
+                && l.contains("Segment")),
+        "{node_log}"
+    );
 }
 
 /// The same for a refusal later in segment 0: with these params (plain SGD at a learning rate
@@ -986,9 +1004,9 @@ fn a_job_that_needs_more_than_the_bids_max_fuel_pays_the_worker_for_the_segments
 }
 
 /// Alice buys training on `data` with `params` (at most `max_fuel` Mfuel, and `extra`
-/// arguments); Bob's run is refused and his declaration must end the job `Unrunnable`: the
-/// cancellation fee (at least the declaration's fee) paid out of the escrow, the rest
-/// refunded, the collateral released, nobody slashed.
+/// arguments); Bob's run is refused and his declaration and its proof must end the job
+/// `Unrunnable`: the cancellation fee (at least the two calls' fees) paid out of the escrow, the
+/// rest refunded, the collateral released, nobody slashed. Returns the node's log.
 fn unrunnable_costs_the_buyer(
     dir: &Path,
     data: &Path,
@@ -1019,9 +1037,14 @@ fn unrunnable_costs_the_buyer(
         "collateral released; only the open offer's bond stays committed"
     );
     assert_eq!(total_issuance(&node), issuance0, "nobody slashed");
-    let log = worker.log_once("declared unrunnable");
-    assert!(log.contains("declared unrunnable"), "{log}");
-    log
+    // Two calls since spec version 19: the declaration, then the proof once every node has
+    // decided segment 0's re-run ahead.
+    let log = worker.log_once("proved unrunnable");
+    assert!(
+        log.contains("declared unrunnable") && log.contains("proved unrunnable"),
+        "{log}"
+    );
+    node.drain_log().join("\n")
 }
 
 /// The griefing a declaration cannot answer: the module refuses a segment after the first (the

@@ -13,6 +13,11 @@
 //!   blocks; at most [`MAX_WAITING_DISPUTES`] disputes wait (one that moves past that is
 //!   looked at once).
 //!
+//!   An unrunnable declaration (`pallet_jobs` `declare_unrunnable`) is decided ahead the same
+//!   way, as if it were a dispute at the referee's turn: its request (`init` and segment 0,
+//!   up to `MAX_SEGMENT_FUEL`) is what the worker's `prove_unrunnable` makes the referee run,
+//!   and that call opens only after the lead of the re-run, as a dispute's `referee` call does.
+//!
 //!   Why look again: the pre-state of a step, and the start of a segment re-run, are often
 //!   registered only *after* the move that made the turn the referee's: the worker registers
 //!   and uploads them then (`agora-worker`'s `dispute.rs`). A node that looked once, at the
@@ -205,6 +210,7 @@ async fn warm_disputes<R: Referee + 'static>(
             continue;
         }
         disputes.settled(job);
+        tracing::info!(job, task = ?request.task, "the warmer decides a referee request ahead");
         decide_ahead(referee, request, establishing).await;
     }
 }
@@ -262,9 +268,15 @@ struct ChainDisputes<'a> {
 impl DisputeSource for ChainDisputes<'_> {
     fn requests(&self, job: JobId) -> Option<(RefereeRequest, RefereeRequest)> {
         type Verification = pallet_verification::Pallet<agora_runtime::Runtime>;
+        type Jobs = pallet_jobs::Pallet<agora_runtime::Runtime>;
         let view = self.chain.finalized_view();
+        // An unrunnable declaration's request is its own establishing one: a machine-dependent
+        // verdict there ends the job, nothing more is run.
+        if let Some(request) = Jobs::declared_request(&view, job) {
+            return Some((request.clone(), request));
+        }
         let request = Verification::referee_request(&view, job)?;
-        let record = pallet_jobs::Pallet::<agora_runtime::Runtime>::job(&view, job)?;
+        let record = Jobs::job(&view, job)?;
         Some((request, Verification::establishing_request(&record)))
     }
 
@@ -471,12 +483,17 @@ fn assigned_modules(chain: &Chain, hash: &Hash) -> Vec<Hash> {
         .collect()
 }
 
-/// The jobs whose disputes moved in finalized block `hash`.
+/// The jobs whose disputes moved, or that were declared unrunnable, in finalized block `hash`.
 fn moved_disputes(chain: &Chain, hash: &Hash) -> Vec<JobId> {
     use pallet_verification::Event as V;
     events_of(chain, hash)
         .iter()
         .filter_map(|record| match &record.event {
+            // Not a dispute, but decided ahead the same way: its proof opens after a lead.
+            agora_runtime::RuntimeEvent::Jobs(pallet_jobs::Event::UnrunnableDeclared {
+                job,
+                ..
+            }) => Some(*job),
             agora_runtime::RuntimeEvent::Verification(
                 V::DisputeOpened { job, .. }
                 | V::Bisected { job, .. }

@@ -226,6 +226,7 @@ impl Rpc {
                         closed: None,
                         referee_opens: None,
                         forfeited: Vec::new(),
+                        declaration: None,
                     },
                 )
             })
@@ -241,6 +242,7 @@ impl Rpc {
                 closed: None,
                 referee_opens: None,
                 forfeited: Vec::new(),
+                declaration: None,
             };
             reports.push(JobReport::new(*id, &state));
         }
@@ -335,6 +337,7 @@ impl ViewApiServer for Rpc {
                 state.referee_opens = referee_opens_at(chain, id, hash)?;
                 state.forfeited = read_opt(chain, &pallet_jobs::ForfeitedRuns::key(&id), hash)?
                     .unwrap_or_default();
+                state.declaration = read_opt(chain, &pallet_jobs::Declarations::key(&id), hash)?;
             }
             if let Some(output) = state.job.as_ref().and_then(settled_output) {
                 state.model = read_opt(chain, &pallet_jobs::Blobs::key(&output), hash)?;

@@ -9,7 +9,6 @@ use crate::{
     MAX_FINDINGS,
 };
 use agora_primitives::dispatch::DispatchResult;
-use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
 use agora_primitives::storage::{Ext, StateIter};
 use agora_primitives::{AccountId, Balance, BlockNumber};
 use pallet_balances::BalanceStatus;
@@ -290,58 +289,6 @@ impl<T: Config> Pallet<T> {
         requeued
     }
 
-    /// The worker of job `id` shows that the buyer's inputs cannot run. The referee (every
-    /// validator, as part of the block) runs `init` and the whole of segment 0 as one call, as
-    /// the worker ran it, within `MAX_SEGMENT_FUEL` (or the bid's `max_fuel` if less). If the
-    /// module refuses anything there (a dataset or params it cannot use, a trap at any step of
-    /// segment 0), is machine-dependent there (issue 17), or segment 0 needs more than that
-    /// bound (steps heavier than the bid's fuel promised), the job ends `Unrunnable`: the buyer
-    /// pays the cancellation fee, the rest of the escrow is refunded and the collateral
-    /// released. If it runs, the claim is refused (its fee, the referee's weight, is the
-    /// worker's loss) and the job carries on. A failure in a later segment cannot be proved
-    /// this way (its start state would need a trace the chain can check; see
-    /// `docs/verification.md`): the worker must commit, or time out.
-    ///
-    /// Until spec version 18 a first step over `PROOF_FUEL` (the referee's fuel for one step)
-    /// proved a job unrunnable too, since a dispute at such a step could not be decided. Since
-    /// 17 such a dispute goes on as the re-run of the step's segment (`pallet_verification`,
-    /// `StepTooHeavy`), so a heavy step is decidable, and the rule let a worker collect the
-    /// cancellation fee for a job it could run and be judged on.
-    pub fn declare_unrunnable(ext: &mut Ext<'_>, who: &AccountId, id: JobId) -> DispatchResult {
-        let job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
-        ensure!(job.worker == *who, Self::error(Error::NotJobWorker));
-        ensure!(
-            job.status == JobStatus::Assigned,
-            Self::error(Error::NotAssigned)
-        );
-        let now = System::<T>::block_number(ext);
-        ensure!(now <= job.commit_by, Self::error(Error::DeadlinePassed));
-        let segment_zero = job.spec.referee_request(
-            RefereeTask::Segment {
-                start: None,
-                steps: u32::try_from(job.spec.steps_in(0)).unwrap_or(u32::MAX),
-            },
-            T::MAX_SEGMENT_FUEL.min(job.terms.max_fuel),
-        );
-        // A machine-dependent run (a NaN produced, the stack near its limit) from `init` is the
-        // buyer's module too: no result of it could be verified (`docs/nan-determinism.md`).
-        let refused = |ext: &mut Ext<'_>, proof: &RefereeRequest| {
-            ext.referee(proof)
-                .map(|verdict| {
-                    matches!(
-                        verdict,
-                        RefereeVerdict::Refused
-                            | RefereeVerdict::OutOfFuel
-                            | RefereeVerdict::MachineDependent
-                    )
-                })
-                .map_err(|_| Self::error(Error::RefereeUndecided))
-        };
-        ensure!(refused(ext, &segment_zero)?, Self::error(Error::JobRuns));
-        Self::end_by_buyer(ext, id, job, now, BuyersEnd::Unrunnable);
-        Ok(())
-    }
-
     /// What the buyer pays the worker for an assigned job that ends without a result by the
     /// buyer's doing: `CANCEL_FEE_PERCENT` of the most the job could have paid (its clearing
     /// price × `max_fuel`) or, for a cancellation that took effect at `held_until`, that most
@@ -381,10 +328,12 @@ impl<T: Config> Pallet<T> {
         now: BlockNumber,
         how: BuyersEnd,
     ) {
+        Self::drop_declaration(ext, id);
         let fee = match how {
             BuyersEnd::Cancelled => Self::end_fee(&job, Some(now)),
-            // The worker paid a `declare_unrunnable` to show it: the fee covers that call's
-            // weight part at least (every bid escrows that much, `MIN_BID_ESCROW`).
+            // The worker paid a `declare_unrunnable` and a `prove_unrunnable` to show it: the
+            // fee covers those calls' weight parts at least (every bid escrows that much,
+            // `MIN_BID_ESCROW`).
             BuyersEnd::Unrunnable => Self::end_fee(&job, None)
                 .max(<T as pallet_market::Config>::MIN_BID_ESCROW)
                 .min(job.escrow),
@@ -604,6 +553,7 @@ impl<T: Config> Pallet<T> {
     }
 
     pub(crate) fn time_out(ext: &mut Ext<'_>, id: JobId, mut job: Job, now: BlockNumber) {
+        Self::drop_declaration(ext, id);
         let slashed = Staking::<T>::slash_committed(ext, &job.worker, job.collateral);
         let requeued = Self::end_failed(ext, id, &mut job, now, |requeued| JobStatus::TimedOut {
             slashed,

@@ -13,8 +13,9 @@
 //! Assigned ───────────────────────────────────▶ Committed ────────────────────▶ Verified
 //!   │  ╲ cancel_job (buyer) + CANCEL_NOTICE_BLOCKS (at most to commit_by) without a    │
 //!   │   ╲ commitment: worker paid for the run time held, rest refunded ─▶ Cancelled  │ CHALLENGE_BLOCKS
-//!   │ declare_unrunnable (worker; the referee sees init or segment 0 refused,     │
-//!   │   over its fuel, or machine-dependent): buyer pays the cancel fee ─▶ Unrunnable │
+//!   │ declare_unrunnable, then prove_unrunnable (worker; the referee sees init or   │
+//!   │   segment 0 refused, over its fuel, or machine-dependent): buyer pays the      │
+//!   │   cancel fee ─▶ Unrunnable                                                      │
 //!   │ commit_by passes: collateral slashed, escrow refunded or bid requeued         ▼
 //!   ╰──────────────────────────────────────────────▶ TimedOut                   Settled
 //!                     Committed ── fuel-only mismatch ──▶ Disputed (escrow refunded, nobody slashed)
@@ -76,7 +77,9 @@
 
 mod blobs;
 mod ending;
+mod invariants;
 mod types;
+mod unrunnable;
 
 use ending::BuyersEnd;
 
@@ -88,19 +91,18 @@ pub use ending::MAX_FORFEITURES;
 /// Due lists moved to `pallet-support`; kept at this path for the pallets that schedule with it.
 pub use pallet_support::due::schedule;
 pub use types::{
-    AuditOutcome, Commitment, Decision, Dismissal, Forfeiture, Job, JobStatus, JobVerification,
-    MachineDependence, PaidCheck, Receipt, Refutation, Undecided,
+    AuditOutcome, Commitment, Decision, Declaration, Dismissal, Forfeiture, Job, JobStatus,
+    JobVerification, MachineDependence, PaidCheck, Receipt, Refutation, Undecided,
 };
 
 use agora_primitives::dispatch::{DispatchResult, Weight};
 use agora_primitives::size_proof::SizeProof;
-use agora_primitives::storage::{Ext, StateIter, StateRead};
+use agora_primitives::storage::{Ext, StateRead};
 use agora_primitives::trace::{verify_inclusion, InclusionProof, TraceLeaf};
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
 use pallet_market::{Fuel, JobSpec, MarketHooks, Matched};
 use pallet_support::ensure;
 use parity_scale_codec::{Decode, Encode};
-use std::collections::BTreeMap;
 
 /// A job's id: the id of the bid it was made from.
 pub type JobId = u64;
@@ -147,6 +149,18 @@ pub trait Config: pallet_market::Config {
     /// burned. Below 100 so that a worker cannot recover its collateral by challenging itself
     /// from a second account.
     const DISPUTE_REWARD_PERCENT: u8;
+    /// Blocks an unrunnable declaration has for its proof (`prove_unrunnable`), counted from
+    /// the declaration; the proof opens after the lead of its re-run within it
+    /// ([`Self::REFEREE_LEAD_FUEL_PER_BLOCK`]).
+    const DECLARATION_BLOCKS: BlockNumber;
+    /// Fuel of a re-run (an unrunnable job's segment 0, a disputed segment, an output) that
+    /// the slowest node the parameters are sized for decides ahead per block (its plain and
+    /// NaN-probed re-runs together). A call that makes the referee re-run more than a block's
+    /// worth — `prove_unrunnable`, a `referee` call of `pallet_verification` over a whole
+    /// segment or an output — is accepted only once every node has had that long since the
+    /// re-run became due, so no block carries a re-run that its builder or importer has not
+    /// decided ahead.
+    const REFEREE_LEAD_FUEL_PER_BLOCK: u64;
     /// The verification pallet.
     type Verification: JobVerification;
 }
@@ -285,6 +299,18 @@ pub enum Event {
         /// Refunded.
         refund: Balance,
     },
+    /// The worker declared that the buyer's inputs cannot run: the referee's re-run of `init`
+    /// and segment 0 is decided ahead by every node, and the worker's `prove_unrunnable` is
+    /// accepted from `opens_at` to `decide_by`.
+    #[codec(index = 14)]
+    UnrunnableDeclared {
+        /// The job.
+        job: JobId,
+        /// The first block that accepts the proof.
+        opens_at: BlockNumber,
+        /// The last block that accepts it.
+        decide_by: BlockNumber,
+    },
     /// At settlement the buyer took over the registration of the job's model: its deposit
     /// moved from the worker to the buyer, and the model is kept until `until`.
     #[codec(index = 12)]
@@ -404,6 +430,17 @@ pub enum Error {
     /// The committed final state is not a registered blob.
     #[error("the committed final state is not a registered blob; register and upload it first")]
     UnknownFinalState,
+    /// The job's worker has declared it unrunnable already.
+    #[error(
+        "the job is already declared unrunnable; prove it (prove_unrunnable) once the proof opens"
+    )]
+    AlreadyDeclared,
+    /// No unrunnable declaration is pending on the job.
+    #[error("the job is not declared unrunnable; declare it first (declare_unrunnable)")]
+    NotDeclared,
+    /// The declaration's proof does not open yet: nodes are still deciding its re-run ahead.
+    #[error("the proof of the job's unrunnable declaration does not open yet; see the declaration's opens_at")]
+    ProofNotOpen,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -433,6 +470,9 @@ agora_primitives::impl_pallet_error!(Error {
     SizeNotProven,
     NoModelKept,
     UnknownFinalState,
+    AlreadyDeclared,
+    NotDeclared,
+    ProofNotOpen,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -453,6 +493,9 @@ pallet_support::storage! {
     /// `JobId → forfeitures`: run bonds slashed for missed or wrong checks (≤ [`MAX_FORFEITURES`]):
     /// into the receipt at settlement, else kept with the job's record (not a requeued one's).
     pub ForfeitedRuns: map JobId => Vec<Forfeiture>;
+    /// `JobId → declaration`: an assigned job its worker declared unrunnable, waiting for the
+    /// proof (`unrunnable.rs`); removed when the job leaves `Assigned`.
+    pub Declarations: map JobId => Declaration;
 }
 
 /// Most findings of each kind (machine-dependence, dismissed challenges) kept for one job's
@@ -633,6 +676,8 @@ impl<T: Config> Pallet<T> {
         job.commitment = Some(commitment);
         job.status = JobStatus::Committed { at: now };
         Jobs::insert(ext, &id, &job);
+        // A worker that declared the job unrunnable and then ran it after all.
+        Self::drop_declaration(ext, id);
         T::Verification::begin(ext, id, &job);
         Ok(())
     }
@@ -691,7 +736,13 @@ impl<T: Config> Pallet<T> {
                 {
                     Self::end_by_buyer(ext, *id, job, now, BuyersEnd::Cancelled)
                 }
-                JobStatus::Assigned if job.commit_by <= now => Self::time_out(ext, *id, job, now),
+                // A declaration's window may outlast the deadline: the job is due again at its
+                // end (`unrunnable.rs`).
+                JobStatus::Assigned if job.commit_by <= now => {
+                    if !Self::awaits_proof(ext, *id, now) {
+                        Self::time_out(ext, *id, job, now);
+                    }
+                }
                 JobStatus::Verified {
                     paid,
                     missed,
@@ -730,44 +781,9 @@ impl<T: Config> Pallet<T> {
             } => Self::commit_result(ext, who, *job, commitment.clone(), final_proof),
             Call::CancelJob { job } => Self::cancel_job(ext, who, *job),
             Call::DeclareUnrunnable { job } => Self::declare_unrunnable(ext, who, *job),
+            Call::ProveUnrunnable { job } => Self::prove_unrunnable(ext, who, *job),
             Call::ReleaseModel { job } => Self::release_model(ext, who, *job),
         }
-    }
-
-    /// Checks the pallet's invariants over a whole state. Run after every test.
-    pub fn try_state(state: &impl StateIter) -> Result<(), String> {
-        let mut escrow_of: BTreeMap<AccountId, Balance> = BTreeMap::new();
-        let mut collateral_of: BTreeMap<AccountId, Balance> = BTreeMap::new();
-        for (id, job) in Jobs::iter(state) {
-            if job.status.is_final() {
-                continue;
-            }
-            let escrow = escrow_of.entry(job.buyer).or_default();
-            *escrow = escrow.saturating_add(job.escrow);
-            let collateral = collateral_of.entry(job.worker).or_default();
-            *collateral = collateral.saturating_add(job.collateral);
-            if job.commit_by > job.terms.deadline {
-                return Err(format!("job {id} may commit after its bid's deadline"));
-            }
-        }
-        for (buyer, escrow) in &escrow_of {
-            let reserved = Balances::<T>::reserved_balance(state, buyer);
-            if reserved < *escrow {
-                return Err(format!(
-                    "{buyer} has {escrow} in job escrow but {reserved} reserved"
-                ));
-            }
-        }
-        for (worker, collateral) in &collateral_of {
-            let committed = Staking::<T>::ledger(state, worker).committed;
-            if committed < *collateral {
-                return Err(format!(
-                    "{worker} has {collateral} of job collateral but {committed} committed"
-                ));
-            }
-        }
-        Self::check_findings(state)?;
-        Self::check_blobs(state)
     }
 }
 
@@ -821,8 +837,8 @@ pub enum Call {
         /// The job.
         job: JobId,
     },
-    /// The worker shows that the buyer's inputs cannot run: the referee runs `init` and
-    /// segment 0, as the worker did.
+    /// The worker declares that the buyer's inputs cannot run: every node decides ahead the
+    /// referee's re-run of `init` and segment 0, as the worker ran them (`unrunnable.rs`).
     #[codec(index = 3)]
     DeclareUnrunnable {
         /// The job.
@@ -832,6 +848,14 @@ pub enum Call {
     /// dropped at the end of the next block and the buyer's deposit returned.
     #[codec(index = 4)]
     ReleaseModel {
+        /// The job.
+        job: JobId,
+    },
+    /// The worker has the referee decide its unrunnable declaration, once the proof opens:
+    /// the job ends `Unrunnable` if the module refuses `init` or segment 0, runs out of fuel or
+    /// is machine-dependent there.
+    #[codec(index = 5)]
+    ProveUnrunnable {
         /// The job.
         job: JobId,
     },
@@ -854,40 +878,13 @@ impl Call {
             Call::CommitResult { .. } => weights::COMMIT_RESULT,
             Call::CancelJob { .. } => weights::CANCEL_JOB,
             Call::DeclareUnrunnable { .. } => weights::DECLARE_UNRUNNABLE,
+            Call::ProveUnrunnable { .. } => weights::PROVE_UNRUNNABLE,
             Call::ReleaseModel { .. } => weights::RELEASE_MODEL,
         }
     }
 }
 
-/// Weights, in nanoseconds on the reference machine.
-pub mod weights {
-    use super::Weight;
-    /// `register_blob`: the size proof (one chunk hashed, at most 54 parent nodes merged),
-    /// reserve, registry and due-list writes.
-    pub const REGISTER_BLOB: Weight = 50_000;
-    /// `commit_result`: job read/write, blob lookup, start of verification (sampling is later),
-    /// and the last leaf's inclusion proof (at most 20 siblings, 20,000 as in
-    /// pallet-verification's `PER_PROOF`).
-    pub const COMMIT_RESULT: Weight = 100_000;
-    /// `cancel_job`: two balance moves, market and blob updates.
-    pub const CANCEL_JOB: Weight = 80_000;
-    /// `declare_unrunnable`: `init` and segment 0 re-run as one call, bounded by
-    /// `MAX_SEGMENT_FUEL` and not by this weight (a second's worth at the slowest speed): the
-    /// open item of a fuel dispute's segment re-run (`docs/verification.md`). Until spec
-    /// version 18 a first step within `PROOF_FUEL` came first, and only a job whose step ran
-    /// cost the segment's re-run.
-    pub const DECLARE_UNRUNNABLE: Weight = 1_000_000_000;
-    /// `release_model`: job and blob reads, two due-list moves.
-    pub const RELEASE_MODEL: Weight = 60_000;
-
-    /// End of block with `jobs` due jobs and `blobs` due blobs.
-    pub fn on_finalize(jobs: usize, blobs: usize) -> Weight {
-        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-        10_000u64
-            .saturating_add(count(jobs).saturating_mul(150_000))
-            .saturating_add(count(blobs).saturating_mul(30_000))
-    }
-}
+pub mod weights;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]

@@ -395,6 +395,31 @@ fn invariant_checker_catches_findings_that_outlive_their_job() {
     assert!(broken.contains("keeps 9 dismissed challenges"), "{broken}");
 }
 
+/// A declaration outliving its job's `Assigned` (a job committed or ended without dropping it)
+/// would make a later job under the same id — a requeued bid's — provable from block one.
+#[test]
+fn invariant_checker_catches_a_declaration_on_a_job_not_assigned() {
+    let declaration = Declaration {
+        opens_at: 4,
+        decide_by: 7,
+    };
+    let mut state = matched_job(false);
+    pallet_support::mock::apply(&mut state, |ext| {
+        Declarations::insert(ext, &9, &declaration)
+    });
+    let broken = Jobs::try_state(&state).unwrap_err();
+    assert!(
+        broken.contains("job 9's unrunnable declaration"),
+        "{broken}"
+    );
+    let mut state = matched_job(false);
+    commit(&mut state, 3).0.unwrap();
+    pallet_support::mock::apply(&mut state, |ext| {
+        Declarations::insert(ext, &0, &declaration)
+    });
+    assert!(Jobs::try_state(&state).is_err());
+}
+
 /// Forfeitures a step of the verification pallet settles together are noted in one call: the
 /// list is read and written once, entries of one run add up (within the call and with what
 /// is kept), and the bound holds. Noted one at a time, a deadline 1,024 runs missed together
@@ -841,8 +866,9 @@ impl agora_primitives::referee::Referee for Verdict {
     }
 }
 
-/// Bob asks the referee, whose verdict on `init` and segment 0 is `segment_zero`, to declare
-/// job 0 (a bid of 10 Mfuel) unrunnable in block 3.
+/// Bob declares job 0 (a bid of 10 Mfuel) unrunnable in block 3, and proves it once the proof
+/// opens, the referee's verdict on `init` and segment 0 being `segment_zero`; returns the
+/// proof's result and events.
 fn declare_unrunnable(
     state: &mut State,
     segment_zero: agora_primitives::referee::RefereeVerdict,
@@ -856,9 +882,38 @@ fn declare_unrunnable_within(
     segment_zero: agora_primitives::referee::RefereeVerdict,
     fuel: u64,
 ) -> (DispatchResult, Vec<Event>) {
-    step(state, 3, |ext| {
+    let declaration = declare(state, 3);
+    prove(state, declaration.opens_at, segment_zero, fuel)
+}
+
+/// Bob declares job 0 unrunnable in block `number`, on a node without an engine (the
+/// declaration runs nothing), and it is recorded with its event.
+fn declare(state: &mut State, number: BlockNumber) -> Declaration {
+    let (result, events) = step(state, number, |ext| Jobs::declare_unrunnable(ext, &BOB, 0));
+    result.unwrap();
+    let declaration = Jobs::declaration(state, 0).unwrap();
+    assert_eq!(
+        events,
+        vec![Event::UnrunnableDeclared {
+            job: 0,
+            opens_at: declaration.opens_at,
+            decide_by: declaration.decide_by
+        }]
+    );
+    declaration
+}
+
+/// Bob proves job 0's declaration in block `number`, the referee's verdict on `init` and
+/// segment 0 (asked with `fuel`) being `segment_zero`.
+fn prove(
+    state: &mut State,
+    number: BlockNumber,
+    segment_zero: agora_primitives::referee::RefereeVerdict,
+    fuel: u64,
+) -> (DispatchResult, Vec<Event>) {
+    step(state, number, |ext| {
         ext.set_referee(Some(std::sync::Arc::new(Verdict(segment_zero, fuel))));
-        Jobs::declare_unrunnable(ext, &BOB, 0)
+        Jobs::prove_unrunnable(ext, &BOB, 0)
     })
 }
 
@@ -929,7 +984,7 @@ fn an_unrunnable_dust_job_pays_its_worker_at_least_the_declarations_fee() {
 }
 
 #[test]
-fn a_runnable_job_cannot_be_declared_unrunnable_and_nothing_changes() {
+fn a_runnable_job_cannot_be_proved_unrunnable_and_nothing_changes() {
     use agora_primitives::referee::RefereeVerdict;
     let mut state = matched_job(false);
     let segmented = RefereeVerdict::Segmented {
@@ -944,16 +999,78 @@ fn a_runnable_job_cannot_be_declared_unrunnable_and_nothing_changes() {
     assert!(events.is_empty());
     assert_eq!(Jobs::job(&state, 0).unwrap().status, JobStatus::Assigned);
     // Not the worker; a node without an engine decides nothing.
+    let (result, _) = step(&mut state, 4, |ext| Jobs::prove_unrunnable(ext, &ALICE, 0));
+    assert_eq!(result, Err(error(Error::NotJobWorker)));
+    let (result, _) = step(&mut state, 4, |ext| Jobs::prove_unrunnable(ext, &BOB, 0));
+    assert_eq!(result, Err(error(Error::RefereeUndecided)));
+    // Once committed, it ran, and the declaration is gone with its `Assigned`.
+    commit(&mut state, 4).0.unwrap();
+    assert_eq!(Jobs::declaration(&state, 0), None);
+    let (result, _) = prove(&mut state, 5, RefereeVerdict::Refused, 10_000_000);
+    assert_eq!(result, Err(error(Error::NotAssigned)));
+    let (result, _) = step(&mut state, 5, |ext| Jobs::declare_unrunnable(ext, &BOB, 0));
+    assert_eq!(result, Err(error(Error::NotAssigned)));
+}
+
+/// Spec version 19: a declaration ran the referee's re-run of segment 0 (up to
+/// `MAX_SEGMENT_FUEL`, ~30 s on the slowest node) inline in the block that carried it, so one
+/// call stalled every block builder and importer. Now the declaration runs nothing (here on a
+/// node with no engine at all) and the proof opens only after the lead every node needs to
+/// decide the re-run ahead; a declaration is made once.
+#[test]
+fn a_declaration_runs_nothing_and_its_proof_waits_for_the_lead() {
+    use agora_primitives::referee::RefereeVerdict;
+    let mut state = matched_job(false);
+    let (result, _) = step(&mut state, 3, |ext| Jobs::prove_unrunnable(ext, &BOB, 0));
+    assert_eq!(result, Err(error(Error::NotDeclared)));
     let (result, _) = step(&mut state, 3, |ext| {
         Jobs::declare_unrunnable(ext, &ALICE, 0)
     });
     assert_eq!(result, Err(error(Error::NotJobWorker)));
+    let declaration = declare(&mut state, 3);
+    // Segment 0 gets the bid's 10 Mfuel; the mock decides 100 Mfuel a block ahead: one block
+    // of lead, in a window of `DECLARATION_BLOCKS` (4).
+    assert_eq!(
+        declaration,
+        Declaration {
+            opens_at: 4,
+            decide_by: 7
+        }
+    );
+    let (result, _) = prove(&mut state, 3, RefereeVerdict::Refused, 10_000_000);
+    assert_eq!(result, Err(error(Error::ProofNotOpen)));
     let (result, _) = step(&mut state, 3, |ext| Jobs::declare_unrunnable(ext, &BOB, 0));
-    assert_eq!(result, Err(error(Error::RefereeUndecided)));
-    // Once committed, it ran.
-    commit(&mut state, 3).0.unwrap();
-    let (result, _) = declare_unrunnable(&mut state, RefereeVerdict::Refused);
-    assert_eq!(result, Err(error(Error::NotAssigned)));
+    assert_eq!(result, Err(error(Error::AlreadyDeclared)));
+    // The window closes: a proof after it is refused (the deadline, 7, times the job out).
+    let (result, _) = prove(&mut state, 8, RefereeVerdict::Refused, 10_000_000);
+    assert_eq!(result, Err(error(Error::DeadlinePassed)));
+}
+
+/// A declaration made at the commit deadline (block 7) has its window run past it (to 11): the
+/// job is not timed out at the deadline, so the worker can prove; it cannot commit after the
+/// deadline all the same; and with no proof by the window's end the job times out then.
+#[test]
+fn a_declaration_at_the_deadline_holds_the_timeout_for_its_proof() {
+    use agora_primitives::referee::RefereeVerdict;
+    for proved in [true, false] {
+        let mut state = matched_job(false);
+        let declaration = declare(&mut state, 7);
+        assert_eq!(declaration.decide_by, 11);
+        assert!(end_block(&mut state, 7).is_empty(), "not timed out at 7");
+        assert_eq!(Jobs::job(&state, 0).unwrap().status, JobStatus::Assigned);
+        // No result after the deadline: a false declaration buys no time.
+        assert_eq!(commit(&mut state, 8).0, Err(error(Error::DeadlinePassed)));
+        if proved {
+            let (result, events) = prove(&mut state, 10, RefereeVerdict::Refused, 10_000_000);
+            result.unwrap();
+            assert!(matches!(events[..], [Event::JobUnrunnable { job: 0, .. }]));
+            assert!(end_block(&mut state, 11).is_empty());
+        } else {
+            assert!(end_block(&mut state, 10).is_empty());
+            assert_eq!(end_block(&mut state, 11), vec![timed_out(false)]);
+        }
+        assert_eq!(Jobs::declaration(&state, 0), None);
+    }
 }
 
 #[test]
@@ -1528,6 +1645,7 @@ fn calls_round_trip_through_scale() {
         Call::CancelJob { job: 3 },
         Call::DeclareUnrunnable { job: 3 },
         Call::ReleaseModel { job: 3 },
+        Call::ProveUnrunnable { job: 3 },
     ];
     for call in calls {
         assert_eq!(Call::decode(&mut &call.encode()[..]).unwrap(), call);

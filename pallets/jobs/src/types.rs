@@ -130,6 +130,18 @@ pub struct Refutation {
     pub rewarded: Balance,
 }
 
+/// A worker's declaration that its job cannot run with the buyer's inputs, waiting for its
+/// proof (`prove_unrunnable`, `unrunnable.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize, TypeInfo)]
+pub struct Declaration {
+    /// The first block that accepts the proof: by then every node has had the lead its
+    /// slowest decides the referee's re-run ahead in.
+    pub opens_at: BlockNumber,
+    /// The last block that accepts it. A job past its commit deadline is timed out only after
+    /// it.
+    pub decide_by: BlockNumber,
+}
+
 /// A drawn verifier that forfeited its run bond on a job: a check of its run was missed (not
 /// revealed or attested in time) or wrong (a reveal that did not open its commitment). What
 /// the run bond still held when the run was settled was slashed, all burned.

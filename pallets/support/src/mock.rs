@@ -165,6 +165,10 @@ pub trait Params {
     const MODEL_RETENTION: BlockNumber = 50;
     /// `pallet_jobs::Config::DISPUTE_REWARD_PERCENT`.
     const DISPUTE_REWARD_PERCENT: u8 = 50;
+    /// `pallet_jobs::Config::DECLARATION_BLOCKS`: a segment at `MAX_SEGMENT_FUEL` opens its
+    /// proof one block after the declaration (`REFEREE_LEAD_FUEL_PER_BLOCK`), three before its
+    /// window ends.
+    const DECLARATION_BLOCKS: BlockNumber = 4;
 
     /// `pallet_verification::Config::MAX_VERIFIERS`.
     const MAX_VERIFIERS: u32 = 3;
@@ -184,7 +188,7 @@ pub trait Params {
     const SAMPLE_WAIT_BLOCKS: BlockNumber = 3;
     /// `pallet_verification::Config::REFEREE_FUEL`.
     const REFEREE_FUEL: u64 = 1_000_000;
-    /// `pallet_verification::Config::REFEREE_LEAD_FUEL_PER_BLOCK`: `MAX_SEGMENT_FUEL`, so a
+    /// `pallet_jobs::Config::REFEREE_LEAD_FUEL_PER_BLOCK`: `MAX_SEGMENT_FUEL`, so a
     /// whole-segment referee call is accepted one block after the referee's turn begins.
     const REFEREE_LEAD_FUEL_PER_BLOCK: u64 = 100 * 1_000_000;
     /// `pallet_verification::Config::REFEREE_CALL_FEE`.
@@ -461,6 +465,8 @@ macro_rules! mock_runtime {
             CANCEL_NOTICE_BLOCKS: $crate::__private::BlockNumber, JOB_RETENTION: $crate::__private::BlockNumber,
             MODEL_RETENTION: $crate::__private::BlockNumber,
             DISPUTE_REWARD_PERCENT: u8,
+            DECLARATION_BLOCKS: $crate::__private::BlockNumber,
+            REFEREE_LEAD_FUEL_PER_BLOCK: u64,
         } type Verification = $verification;);
     };
     (@verification $T:ident $p:tt) => {
@@ -470,7 +476,6 @@ macro_rules! mock_runtime {
             ATTEST_BLOCKS: $crate::__private::BlockNumber, RUN_SEGMENTS: u64,
             MOVE_BLOCKS: $crate::__private::BlockNumber,
             SAMPLE_WAIT_BLOCKS: $crate::__private::BlockNumber, REFEREE_FUEL: u64,
-            REFEREE_LEAD_FUEL_PER_BLOCK: u64,
             REFEREE_CALL_FEE: $crate::__private::Balance,
             CHALLENGE_BOND: $crate::__private::Balance,
         });

@@ -164,13 +164,6 @@ pub trait Config: pallet_jobs::Config {
     /// Most fuel the referee gives one engine call of a step (`init`, the step); `export` and
     /// `eval` get the segment bound since spec version 17, the worker's own.
     const REFEREE_FUEL: u64;
-    /// Fuel of a disputed segment that the slowest node the parameters are sized for decides
-    /// ahead per block (its plain and NaN-probed re-runs together). A `referee` call over a
-    /// whole segment, or an output's `export` and `eval`, is accepted only once every node has
-    /// had that long since the referee's
-    /// turn began ([`Pallet::referee_opens_at`]), so no block carries a re-run that its
-    /// builder or importer has not decided ahead — a re-run weighs more than a block.
-    const REFEREE_LEAD_FUEL_PER_BLOCK: u64;
     /// What a `referee` call costs its caller in fees (its weight's part); repaid out of the
     /// loser's slash, so that deciding a dispute costs the side that was right nothing.
     const REFEREE_CALL_FEE: Balance;

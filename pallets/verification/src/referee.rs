@@ -5,7 +5,7 @@
 //! the call will make, and [`Pallet::referee_opens_at`] the first block that accepts it.
 
 use crate::{Audit, Claim, Config, Dispute, Jobs, Pallet, Turn};
-use agora_primitives::referee::{RefereeRequest, RefereeTask};
+use agora_primitives::referee::{referee_lead, RefereeRequest, RefereeTask};
 use agora_primitives::storage::StateRead;
 use agora_primitives::BlockNumber;
 use pallet_jobs::JobId;
@@ -69,7 +69,7 @@ impl<T: Config> Pallet<T> {
     /// it) weigh more than a block: every node's warmer decides them ahead once a finalized
     /// block makes them due
     /// (`node/src/referee.rs`), and the call is accepted only after the blocks the slowest node
-    /// needs for that ([`Config::REFEREE_LEAD_FUEL_PER_BLOCK`]), so that no block builder or
+    /// needs for that ([`pallet_jobs::Config::REFEREE_LEAD_FUEL_PER_BLOCK`]), so that no block builder or
     /// importer runs it inline — or is made to by a caller who times its call. The lead leaves
     /// a fifth of the move's window (at least one block) for the call: an output's two calls at
     /// the bound would want more than the whole window, and a call that must land in the
@@ -142,13 +142,4 @@ impl<T: Config> Pallet<T> {
         };
         Some(record.spec.referee_request(task, fuel_limit))
     }
-}
-
-/// Blocks into the referee's turn (a move's window of `window` blocks) before a call that
-/// re-runs `fuel` in all opens: what the slowest node needs to decide it ahead at
-/// `fuel_per_block`, but never more than four fifths of the window (at least one block is left
-/// for the call; see [`Pallet::opens_at`]).
-pub fn referee_lead(fuel: u64, fuel_per_block: u64, window: BlockNumber) -> BlockNumber {
-    fuel.div_ceil(fuel_per_block.max(1))
-        .min(window.saturating_sub((window / 5).max(1)))
 }

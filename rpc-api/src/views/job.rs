@@ -70,6 +70,10 @@ pub struct JobReport {
     /// worker commits its result first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_at: Option<BlockNumber>,
+    /// The worker's declaration that the buyer's inputs cannot run, while it waits for its
+    /// proof: the first and last block that accept the proof (since spec version 19).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_unrunnable: Option<pallet_jobs::Declaration>,
     /// Why a settled job has no model: its trace ends in a refused segment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_model: Option<String>,
@@ -485,6 +489,9 @@ pub struct JobState {
     /// The forfeitures a job that ended without a receipt keeps (`Jobs::ForfeitedRuns`;
     /// read for one job's view only).
     pub forfeited: Vec<pallet_jobs::Forfeiture>,
+    /// The worker's unrunnable declaration pending on the job (`Jobs::Declarations`; read for
+    /// one job's view only).
+    pub declaration: Option<pallet_jobs::Declaration>,
 }
 
 impl JobReport {
@@ -525,6 +532,9 @@ impl JobReport {
         report.waited = Some(job.matched_at.saturating_sub(job.placed_at));
         report.assurance = AssuranceReport::of(&job.spec, &job.terms, Some(job.collateral));
         report.cancel_at = job.cancel_at.filter(|_| job.status == JobStatus::Assigned);
+        report.declared_unrunnable = state
+            .declaration
+            .filter(|_| job.status == JobStatus::Assigned);
         if let JobStatus::Settled { receipt } = &job.status {
             report.receipt = Some(receipt.into());
             report.no_model = no_model(job);
@@ -570,6 +580,7 @@ impl JobReport {
             assurance: None,
             receipt: None,
             cancel_at: None,
+            declared_unrunnable: None,
             no_model: None,
             model: None,
             bid_ended: None,

@@ -434,9 +434,9 @@ fn an_output_referee_call_opens_after_the_lead_of_its_two_calls() {
     let window = <Test as Config>::MOVE_BLOCKS;
     // Two calls' worth (2 blocks in the mock), within the move's window (2 blocks here: one
     // is left for the call; the runtime's figures: `runtime/src/tests.rs`).
-    let lead = crate::referee::referee_lead(
+    let lead = agora_primitives::referee::referee_lead(
         2 * bound,
-        <Test as Config>::REFEREE_LEAD_FUEL_PER_BLOCK,
+        <Test as pallet_jobs::Config>::REFEREE_LEAD_FUEL_PER_BLOCK,
         window,
     );
     assert_eq!(lead, 1);
