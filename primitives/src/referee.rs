@@ -79,6 +79,26 @@ pub struct RefereeRequest {
     pub fuel_limit: u64,
 }
 
+impl RefereeRequest {
+    /// The most fuel the referee's re-run of this request spends in all, with `init_bound` the
+    /// fuel every engine gives `init` (the chain's bound on a call): a segment re-run from
+    /// `init` runs `init` within `init_bound` (or its own limit if that is more), then the
+    /// segment; any other request, its own limit. What the opening lead of the call that needs
+    /// it is sized by ([`referee_lead`]); sized by the segment alone, as before 2026-12-07, a
+    /// module whose `init` spent ~7,500 Mfuel made a segment 0 of 1 Mfuel open its proof after
+    /// one block, and every node ran the re-run inline.
+    pub fn rerun_fuel(&self, init_bound: u64) -> u64 {
+        match self.task {
+            RefereeTask::Segment { start: None, .. } => init_bound
+                .max(self.fuel_limit)
+                .saturating_add(self.fuel_limit),
+            RefereeTask::Segment { start: Some(_), .. }
+            | RefereeTask::Step { .. }
+            | RefereeTask::Output { .. } => self.fuel_limit,
+        }
+    }
+}
+
 /// What the engine produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, scale_info::TypeInfo)]
 pub enum RefereeVerdict {

@@ -126,8 +126,11 @@ use parity_scale_codec::{Decode, Encode};
 ///   and `prove_unrunnable` (a new call, index 5) has the referee decide it once the lead of
 ///   segment 0's re-run has passed. Before, the declaration re-ran segment 0 inline in its
 ///   block: up to `MAX_SEGMENT_FUEL`, ~30 s on the slowest node, for a call weighing a second.
-///   `MIN_BID_ESCROW` covers both calls' fees. A chain started under 18 cannot switch with a
-///   job assigned (its worker's declaration would now need a proof it does not send).
+///   `MIN_BID_ESCROW` covers both calls' fees. Proofs open in the order of their declarations,
+///   each the whole re-run's lead after the previous one (`Jobs::ProofQueue`), and a re-run of
+///   segment 0 — a proof's or a dispute's — counts `init`'s bound in its lead. `cancel_job` is
+///   refused after the commit deadline. A chain started under 18 cannot switch with a job
+///   assigned (its worker's declaration would now need a proof it does not send).
 pub const SPEC_VERSION: u32 = 19;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
@@ -248,9 +251,9 @@ impl pallet_jobs::Config for Runtime {
     const JOB_RETENTION: BlockNumber = 100_800;
     /// Thirty days at one-second blocks for a buyer to fetch the model it paid for.
     const MODEL_RETENTION: BlockNumber = 30 * 24 * 3_600;
-    /// A dispute move's window: the proof of segment 0 at the bound opens 46 blocks in, as a
-    /// dispute's `referee` call over such a segment does.
-    const DECLARATION_BLOCKS: BlockNumber = verification::MOVE_BLOCKS;
+    /// A third of a dispute move's window: a worker's daemon sends its proof as the proof
+    /// opens, and one call at the bound fits a block.
+    const PROOF_BLOCKS: BlockNumber = verification::MOVE_BLOCKS / 3;
     const REFEREE_LEAD_FUEL_PER_BLOCK: u64 = verification::REFEREE_LEAD_FUEL_PER_BLOCK;
     type Verification = Verification;
 }

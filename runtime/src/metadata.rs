@@ -180,6 +180,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 pallet_jobs::DismissedChallenges,
                 pallet_jobs::ForfeitedRuns,
                 pallet_jobs::Declarations,
+                pallet_jobs::ProofQueue,
                 pallet_jobs::Blobs,
                 pallet_jobs::BlobBytesOf,
                 pallet_jobs::BlobsDue,
@@ -190,7 +191,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 BLOB_DEPOSIT_PER_KIB: Balance, BLOB_TTL: u64, MAX_DUE_PER_BLOCK: u32,
                 MAX_METRICS_LEN: u32, CHALLENGE_BLOCKS: u64, CANCEL_FEE_PERCENT: u8,
                 CANCEL_NOTICE_BLOCKS: u64, JOB_RETENTION: u64,
-                MODEL_RETENTION: u64, DISPUTE_REWARD_PERCENT: u8, DECLARATION_BLOCKS: u64,
+                MODEL_RETENTION: u64, DISPUTE_REWARD_PERCENT: u8, PROOF_BLOCKS: u64,
                 REFEREE_LEAD_FUEL_PER_BLOCK: u64),
         ),
         pallet(

@@ -239,10 +239,16 @@ fn a_segment_referee_call_at_the_bound_opens_with_a_quarter_of_its_move_left() {
     );
     // The example job's segments (~1,000 Mfuel bids) open after a few blocks.
     assert_eq!(lead(1_000 * pallet_market::FUEL_PER_MFUEL, MOVE_BLOCKS), 7);
-    // An unrunnable declaration's proof (spec version 19) re-runs segment 0 at most: it opens
-    // as a segment's referee call does, in a window as long as a move's.
-    let declaration_window = <crate::Runtime as pallet_jobs::Config>::DECLARATION_BLOCKS;
-    assert_eq!(lead(MAX_SEGMENT_FUEL, declaration_window), 46);
+    // A re-run of segment 0 runs `init` within the bound on a call first
+    // (`RefereeRequest::rerun_fuel`): a dispute's call over it opens at the cap, and an
+    // unrunnable declaration's proof (spec version 19), whose window starts where its lead
+    // ends, after the whole re-run's 91 blocks, then open for `PROOF_BLOCKS`.
+    assert_eq!(lead(2 * MAX_SEGMENT_FUEL, MOVE_BLOCKS), 48);
+    assert_eq!(
+        lead(2 * MAX_SEGMENT_FUEL, agora_primitives::BlockNumber::MAX),
+        91
+    );
+    assert_eq!(<crate::Runtime as pallet_jobs::Config>::PROOF_BLOCKS, 20);
 }
 
 /// A test chain's spec may lengthen the verification windows (its blocks are short); one that

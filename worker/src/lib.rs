@@ -19,7 +19,8 @@
 //!    uploading those checkpoints) and then the sampled leaves, each with its Merkle proof;
 //! 5. when the module refuses `init` or segment 0 (the buyer's dataset or params, a trap, a
 //!    segment over its fuel), does not run it again but has the referee check them
-//!    (`declare_unrunnable`): the buyer then pays the cancellation fee, the collateral is kept;
+//!    (`declare_unrunnable`, then `prove_unrunnable` once every node has decided the re-run
+//!    ahead): the buyer then pays the cancellation fee, the collateral is kept;
 //!    when it refuses a later segment `s` (a trap, a divergence, more fuel than a segment may
 //!    use or than the bid's `max_fuel` leaves for it), commits the trace up to it, ending in `s`'s refusal leaf, with no model: the
 //!    segments before `s` are billed, and the audit checks the refusal like any last segment;

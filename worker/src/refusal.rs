@@ -14,7 +14,8 @@
 use crate::{Error, Worker};
 use agora_client::chain::State;
 use agora_client::files::write_atomic;
-use pallet_jobs::{Job, JobId};
+use agora_primitives::dispatch::PalletError;
+use pallet_jobs::{Error as JobsError, Job, JobId};
 use std::path::Path;
 
 /// In a job's directory: the module refused the run here (the engine's reason inside); the job
@@ -47,6 +48,15 @@ pub(crate) enum Outcome {
     /// Not sent, or its fate is unknown (the node, the pool, a timeout, a node that has not
     /// decided the referee's re-run and leaves the proof out): tried again at the next look.
     Unknown,
+}
+
+/// Whether `failed` is a call the chain refused with the jobs pallet's `error`.
+fn refused_for(failed: &agora_client::tx::TxError, error: JobsError) -> bool {
+    matches!(
+        failed,
+        agora_client::tx::TxError::Failed { error: refused, .. }
+            if *refused == error.into_dispatch(agora_runtime::JOBS_INDEX)
+    )
 }
 
 /// The two calls that show a job unrunnable.
@@ -89,6 +99,14 @@ pub(crate) fn outcome(
             }
             Outcome::Included
         }
+        // A declaration sent twice (the first one's fate was unknown, and it landed after all):
+        // the second is refused for the first, which stands.
+        Err(Error::Client(agora_client::Error::Tx(failed)))
+            if call == Showing::Declaration && refused_for(&failed, JobsError::AlreadyDeclared) =>
+        {
+            tracing::info!(job = id, "declared unrunnable already: {failed}");
+            Outcome::Included
+        }
         Err(Error::Client(agora_client::Error::Tx(failed)))
             if matches!(*failed, agora_client::tx::TxError::Failed { .. }) =>
         {
@@ -126,9 +144,19 @@ impl Worker {
         // twice (a second one is refused, and a refusal runs the job).
         let best = State::best(&self.rpc);
         let (declaration, now) = (best.declaration(id).await?, best.block_number().await?);
-        let outcome = match declaration {
-            // A call sent now lands in the next block at the earliest.
+        // One whose proof window passed unsent may be made again (the chain allows it once the
+        // window is over; a call sent now lands in the next block at the earliest).
+        let pending = declaration.filter(|declaration| now < declaration.decide_by);
+        let outcome = match pending {
             None if now < job.commit_by => {
+                if let Some(lapsed) = declaration {
+                    tracing::warn!(
+                        job = id,
+                        ?lapsed,
+                        now,
+                        "the proof's window passed unsent: declaring again"
+                    );
+                }
                 let call = agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::DeclareUnrunnable {
                     job: id,
                 });
@@ -143,15 +171,6 @@ impl Worker {
             Some(declaration) => {
                 if now.saturating_add(1) < declaration.opens_at {
                     tracing::debug!(job = id, ?declaration, now, "waiting for the proof to open");
-                    return Ok(());
-                }
-                if now >= declaration.decide_by {
-                    tracing::warn!(
-                        job = id,
-                        ?declaration,
-                        now,
-                        "the declaration's proof closed unsent"
-                    );
                     return Ok(());
                 }
                 let call = agora_runtime::RuntimeCall::Jobs(pallet_jobs::Call::ProveUnrunnable {
@@ -185,6 +204,45 @@ mod tests {
         );
         run_anyway(dir.path());
         assert!(!dir.path().join(REFUSED).exists());
+    }
+
+    /// A declaration whose first send's fate was unknown is sent again; if the first landed
+    /// after all, the second is refused `AlreadyDeclared`, and the first stands: before, that
+    /// refusal ran the job again and marked the declaration done, and the proof was never
+    /// sent (the job timed out, the worker slashed for the buyer's inputs). Any other refusal
+    /// runs the job.
+    #[test]
+    fn a_declaration_refused_for_an_earlier_one_stands() {
+        let dir = tempfile::tempdir().unwrap();
+        mark_refused(dir.path(), "trapped");
+        let refused = |error: JobsError| {
+            Err(Error::Client(agora_client::Error::Tx(Box::new(
+                agora_client::tx::TxError::Failed {
+                    what: "unrunnable declaration",
+                    hash: agora_primitives::Hash([1; 32]),
+                    block_hash: agora_primitives::Hash([2; 32]),
+                    block_number: 9,
+                    error: error.into_dispatch(agora_runtime::JOBS_INDEX),
+                    reason: error.to_string(),
+                    fee: 1,
+                },
+            ))))
+        };
+        let twice = refused(JobsError::AlreadyDeclared);
+        assert_eq!(
+            outcome(dir.path(), 7, Showing::Declaration, twice),
+            Outcome::Included
+        );
+        assert!(
+            dir.path().join(REFUSED).exists(),
+            "the proof is still to send"
+        );
+        let late = refused(JobsError::DeadlinePassed);
+        assert_eq!(
+            outcome(dir.path(), 7, Showing::Declaration, late),
+            Outcome::Refused
+        );
+        assert!(!dir.path().join(REFUSED).exists(), "run again");
     }
 
     /// A declaration that was not sent is tried again and the refusal marker stays; only the

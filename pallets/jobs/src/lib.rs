@@ -149,10 +149,9 @@ pub trait Config: pallet_market::Config {
     /// burned. Below 100 so that a worker cannot recover its collateral by challenging itself
     /// from a second account.
     const DISPUTE_REWARD_PERCENT: u8;
-    /// Blocks an unrunnable declaration has for its proof (`prove_unrunnable`), counted from
-    /// the declaration; the proof opens after the lead of its re-run within it
-    /// ([`Self::REFEREE_LEAD_FUEL_PER_BLOCK`]).
-    const DECLARATION_BLOCKS: BlockNumber;
+    /// Blocks an unrunnable declaration's proof (`prove_unrunnable`) is accepted in, from the
+    /// block it opens (`unrunnable.rs`).
+    const PROOF_BLOCKS: BlockNumber;
     /// Fuel of a re-run (an unrunnable job's segment 0, a disputed segment, an output) that
     /// the slowest node the parameters are sized for decides ahead per block (its plain and
     /// NaN-probed re-runs together). A call that makes the referee re-run more than a block's
@@ -496,6 +495,10 @@ pallet_support::storage! {
     /// `JobId → declaration`: an assigned job its worker declared unrunnable, waiting for the
     /// proof (`unrunnable.rs`); removed when the job leaves `Assigned`.
     pub Declarations: map JobId => Declaration;
+    /// The block the latest declaration's proof opens at: the next one's opens the lead of its
+    /// own re-run after it (or after its own block, if later), so that the chain never asks
+    /// every node to decide re-runs faster than the slowest can (`unrunnable.rs`).
+    pub ProofQueue: value BlockNumber;
 }
 
 /// Most findings of each kind (machine-dependence, dismissed challenges) kept for one job's
@@ -693,6 +696,10 @@ impl<T: Config> Pallet<T> {
             Self::error(Error::CannotCancel)
         );
         let now = System::<T>::block_number(ext);
+        // Past the deadline a job is the worker's fault and times out (it lives on only while
+        // an unrunnable declaration waits for its proof): a cancellation then took effect at
+        // once and paid the worker the whole run time, its collateral released.
+        ensure!(now <= job.commit_by, Self::error(Error::DeadlinePassed));
         let notice_ends = now.saturating_add(T::CANCEL_NOTICE_BLOCKS);
         // The job is due at its commit deadline already, where a pending cancellation ends it;
         // a notice that would run past the deadline ends there, with the whole run time paid

@@ -124,7 +124,7 @@ fn matched_job_with(terms: BidTerms, lifetimes: Option<BlobLifetimes>) -> State 
             1_000,
         )
         .unwrap();
-        TestMarket::place_bid(ext, &ALICE, spec(), terms).unwrap();
+        TestMarket::place_bid(ext, &ALICE, spec(), terms.clone()).unwrap();
     });
     let events = end_block(&mut state, 2);
     assert_eq!(
@@ -132,7 +132,7 @@ fn matched_job_with(terms: BidTerms, lifetimes: Option<BlobLifetimes>) -> State 
         vec![Event::JobAssigned {
             job: 0,
             worker: BOB,
-            commit_by: 7
+            commit_by: (2 + u64::from(terms.run_blocks)).min(terms.deadline)
         }]
     );
     state
@@ -998,17 +998,17 @@ fn a_runnable_job_cannot_be_proved_unrunnable_and_nothing_changes() {
     assert_eq!(result, Err(error(Error::JobRuns)));
     assert!(events.is_empty());
     assert_eq!(Jobs::job(&state, 0).unwrap().status, JobStatus::Assigned);
-    // Not the worker; a node without an engine decides nothing.
-    let (result, _) = step(&mut state, 4, |ext| Jobs::prove_unrunnable(ext, &ALICE, 0));
+    // Not the worker; a node without an engine decides nothing (the proof opened at 5).
+    let (result, _) = step(&mut state, 5, |ext| Jobs::prove_unrunnable(ext, &ALICE, 0));
     assert_eq!(result, Err(error(Error::NotJobWorker)));
-    let (result, _) = step(&mut state, 4, |ext| Jobs::prove_unrunnable(ext, &BOB, 0));
+    let (result, _) = step(&mut state, 5, |ext| Jobs::prove_unrunnable(ext, &BOB, 0));
     assert_eq!(result, Err(error(Error::RefereeUndecided)));
     // Once committed, it ran, and the declaration is gone with its `Assigned`.
-    commit(&mut state, 4).0.unwrap();
+    commit(&mut state, 6).0.unwrap();
     assert_eq!(Jobs::declaration(&state, 0), None);
-    let (result, _) = prove(&mut state, 5, RefereeVerdict::Refused, 10_000_000);
+    let (result, _) = prove(&mut state, 6, RefereeVerdict::Refused, 10_000_000);
     assert_eq!(result, Err(error(Error::NotAssigned)));
-    let (result, _) = step(&mut state, 5, |ext| Jobs::declare_unrunnable(ext, &BOB, 0));
+    let (result, _) = step(&mut state, 6, |ext| Jobs::declare_unrunnable(ext, &BOB, 0));
     assert_eq!(result, Err(error(Error::NotAssigned)));
 }
 
@@ -1016,7 +1016,8 @@ fn a_runnable_job_cannot_be_proved_unrunnable_and_nothing_changes() {
 /// `MAX_SEGMENT_FUEL`, ~30 s on the slowest node) inline in the block that carried it, so one
 /// call stalled every block builder and importer. Now the declaration runs nothing (here on a
 /// node with no engine at all) and the proof opens only after the lead every node needs to
-/// decide the re-run ahead; a declaration is made once.
+/// decide the whole re-run ahead, `init` within the bound on a call included; a declaration
+/// is made once.
 #[test]
 fn a_declaration_runs_nothing_and_its_proof_waits_for_the_lead() {
     use agora_primitives::referee::RefereeVerdict;
@@ -1028,46 +1029,83 @@ fn a_declaration_runs_nothing_and_its_proof_waits_for_the_lead() {
     });
     assert_eq!(result, Err(error(Error::NotJobWorker)));
     let declaration = declare(&mut state, 3);
-    // Segment 0 gets the bid's 10 Mfuel; the mock decides 100 Mfuel a block ahead: one block
-    // of lead, in a window of `DECLARATION_BLOCKS` (4).
+    // `init` within the bound (100 Mfuel), then segment 0 within the bid's 10 Mfuel; the mock
+    // decides 100 Mfuel a block ahead: two blocks of lead (one, sized by the segment alone),
+    // then `PROOF_BLOCKS` (4).
     assert_eq!(
         declaration,
         Declaration {
-            opens_at: 4,
-            decide_by: 7
+            opens_at: 5,
+            decide_by: 9
         }
     );
-    let (result, _) = prove(&mut state, 3, RefereeVerdict::Refused, 10_000_000);
-    assert_eq!(result, Err(error(Error::ProofNotOpen)));
-    let (result, _) = step(&mut state, 3, |ext| Jobs::declare_unrunnable(ext, &BOB, 0));
+    assert_eq!(ProofQueue::get(&state), Some(5));
+    for early in [3, 4] {
+        let (result, _) = prove(&mut state, early, RefereeVerdict::Refused, 10_000_000);
+        assert_eq!(result, Err(error(Error::ProofNotOpen)), "block {early}");
+    }
+    let (result, _) = step(&mut state, 4, |ext| Jobs::declare_unrunnable(ext, &BOB, 0));
     assert_eq!(result, Err(error(Error::AlreadyDeclared)));
     // The window closes: a proof after it is refused (the deadline, 7, times the job out).
-    let (result, _) = prove(&mut state, 8, RefereeVerdict::Refused, 10_000_000);
+    let (result, _) = prove(&mut state, 10, RefereeVerdict::Refused, 10_000_000);
     assert_eq!(result, Err(error(Error::DeadlinePassed)));
 }
 
-/// A declaration made at the commit deadline (block 7) has its window run past it (to 11): the
+/// Declarations queue: a proof opens the lead of its own re-run after the previous
+/// declaration's proof opened, so every node decides them one after another and a burst of
+/// them (a buyer's sybils holding many jobs) pushes back its own proofs rather than having
+/// later ones open undecided, re-run inline. A declaration whose window passed unused may be
+/// made again, before the commit deadline.
+#[test]
+fn declarations_queue_and_one_whose_window_passed_may_be_made_again() {
+    // Commit deadline 32.
+    let long = BidTerms {
+        run_blocks: 30,
+        ..terms(false)
+    };
+    let mut state = matched_job_with(long, None);
+    // An earlier declaration (another job's) opens at 20.
+    pallet_support::mock::apply(&mut state, |ext| ProofQueue::put(ext, &20));
+    let first = declare(&mut state, 3);
+    assert_eq!((first.opens_at, first.decide_by), (22, 26));
+    assert_eq!(ProofQueue::get(&state), Some(22));
+    let (result, _) = step(&mut state, 26, |ext| Jobs::declare_unrunnable(ext, &BOB, 0));
+    assert_eq!(
+        result,
+        Err(error(Error::AlreadyDeclared)),
+        "its window is open"
+    );
+    let again = declare(&mut state, 27);
+    assert_eq!((again.opens_at, again.decide_by), (29, 33));
+}
+
+/// A declaration made at the commit deadline (block 7) has its window run past it (to 13): the
 /// job is not timed out at the deadline, so the worker can prove; it cannot commit after the
-/// deadline all the same; and with no proof by the window's end the job times out then.
+/// deadline all the same, nor can the buyer cancel (it would pay the whole run time for a late
+/// job); and with no proof by the window's end the job times out then, its bid requeued and
+/// the declaration gone with the job (a later job under the bid's id starts with none).
 #[test]
 fn a_declaration_at_the_deadline_holds_the_timeout_for_its_proof() {
     use agora_primitives::referee::RefereeVerdict;
     for proved in [true, false] {
-        let mut state = matched_job(false);
+        let mut state = matched_job(!proved);
         let declaration = declare(&mut state, 7);
-        assert_eq!(declaration.decide_by, 11);
+        assert_eq!((declaration.opens_at, declaration.decide_by), (9, 13));
         assert!(end_block(&mut state, 7).is_empty(), "not timed out at 7");
         assert_eq!(Jobs::job(&state, 0).unwrap().status, JobStatus::Assigned);
         // No result after the deadline: a false declaration buys no time.
         assert_eq!(commit(&mut state, 8).0, Err(error(Error::DeadlinePassed)));
+        let (result, _) = step(&mut state, 8, |ext| Jobs::cancel_job(ext, &ALICE, 0));
+        assert_eq!(result, Err(error(Error::DeadlinePassed)));
         if proved {
             let (result, events) = prove(&mut state, 10, RefereeVerdict::Refused, 10_000_000);
             result.unwrap();
             assert!(matches!(events[..], [Event::JobUnrunnable { job: 0, .. }]));
-            assert!(end_block(&mut state, 11).is_empty());
+            assert!(end_block(&mut state, 13).is_empty());
         } else {
-            assert!(end_block(&mut state, 10).is_empty());
-            assert_eq!(end_block(&mut state, 11), vec![timed_out(false)]);
+            assert!(end_block(&mut state, 12).is_empty());
+            assert_eq!(end_block(&mut state, 13), vec![timed_out(true)]);
+            assert!(Jobs::job(&state, 0).is_none(), "requeued");
         }
         assert_eq!(Jobs::declaration(&state, 0), None);
     }

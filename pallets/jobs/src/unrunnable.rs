@@ -17,21 +17,30 @@
 //!   can check; see `docs/verification.md`): the worker must commit, or time out.
 //!
 //! **Why two calls.** Until spec version 19 the declaration ran the referee inline, in the block
-//! that carried it. Segment 0's re-run weighs up to `MAX_SEGMENT_FUEL`, ~30 s on the slowest
-//! node the parameters are sized for, against the call's one-second weight: a worker (a buyer's
-//! sybil, with a module whose segment 0 runs but is heavy) could make every block builder and
-//! importer stall that long, once per job it held, for a fee of ~1 AGR — longer than a view's
-//! timeout. The proof opens only after the lead the slowest node needs to decide the re-run
-//! ahead ([`agora_primitives::referee::referee_lead`], as a dispute's `referee` call), within
-//! four fifths of the declaration's window, so one proposer cannot keep the proof out by
-//! holding the window's last block.
+//! that carried it. Segment 0's re-run weighs up to twice `MAX_SEGMENT_FUEL` (`init` within the
+//! chain's bound on a call, then the segment), ~90 s on the slowest node the parameters are
+//! sized for, against the call's one-second weight: a worker (a buyer's sybil, with a module
+//! whose `init` or segment 0 is heavy) could make every block builder and importer stall that
+//! long, once per job it held, for a fee of ~1 AGR — far past a view's timeout.
+//!
+//! **The proof queue.** A proof opens only after the lead the slowest node needs to decide
+//! its re-run ahead, the whole re-run's fuel at `REFEREE_LEAD_FUEL_PER_BLOCK` (`proof_lead`,
+//! [`agora_primitives::referee::RefereeRequest::rerun_fuel`]) — and after the proof of every
+//! earlier declaration has opened ([`crate::ProofQueue`]): every node decides the declarations
+//! one after another, in the order the chain took them, so a burst of declarations (a
+//! buyer's sybils holding many jobs) pushes back their own proofs instead of making the later
+//! ones open undecided and run inline. The proof is then accepted for `PROOF_BLOCKS`. A
+//! declaration whose window passed unused may be made again (a proof crowded out of its
+//! window must not cost the worker its collateral).
 //!
 //! **Deadlines.** A declaration is accepted up to the job's commit deadline, and its window
 //! may end after it: the job is then timed out not at the deadline but at `decide_by`, so that
 //! a worker that declared in time can prove. It still cannot commit after the deadline — a
 //! false declaration buys no time for a result — and a proof not made by `decide_by` ends the
-//! job as the missed deadline would have (collateral slashed, escrow refunded or bid
-//! requeued). A buyer's cancellation still takes effect when it would have.
+//! job as the missed deadline would have (collateral slashed, escrow refunded, or the bid
+//! requeued if its deadline still allows: a false declaration at the commit deadline may
+//! leave too little, and costs its worker the collateral). Nor can the buyer cancel after the
+//! deadline (`cancel_job`): it would pay the whole run time for a job that was late.
 //!
 //! Until spec version 18 a first step over `PROOF_FUEL` (the referee's fuel for one step)
 //! proved a job unrunnable too, since a dispute at such a step could not be decided. Since 17
@@ -41,7 +50,8 @@
 
 use crate::ending::BuyersEnd;
 use crate::{
-    Config, Declaration, Declarations, Error, Event, Job, JobId, JobStatus, Jobs, Pallet, System,
+    Config, Declaration, Declarations, Error, Event, Job, JobId, JobStatus, Jobs, Pallet,
+    ProofQueue, System,
 };
 use agora_primitives::dispatch::{DispatchError, DispatchResult};
 use agora_primitives::referee::{referee_lead, RefereeRequest, RefereeTask, RefereeVerdict};
@@ -79,15 +89,17 @@ impl<T: Config> Pallet<T> {
         let job = Self::assigned_to(ext, who, id)?;
         let now = System::<T>::block_number(ext);
         ensure!(now <= job.commit_by, Self::error(Error::DeadlinePassed));
+        // One pending at a time; one whose proof window passed unused may be made again.
         ensure!(
-            Declarations::get(ext, &id).is_none(),
+            Declarations::get(ext, &id).is_none_or(|pending| now > pending.decide_by),
             Self::error(Error::AlreadyDeclared)
         );
-        let window = T::DECLARATION_BLOCKS.max(2);
-        let fuel = Self::unrunnable_request(&job).fuel_limit;
-        let opens_at =
-            now.saturating_add(referee_lead(fuel, T::REFEREE_LEAD_FUEL_PER_BLOCK, window));
-        let mut decide_by = now.saturating_add(window);
+        let opens_at = ProofQueue::get(ext)
+            .unwrap_or(0)
+            .max(now)
+            .saturating_add(Self::proof_lead(&job));
+        ProofQueue::put(ext, &opens_at);
+        let mut decide_by = opens_at.saturating_add(T::PROOF_BLOCKS.max(1));
         if decide_by > job.commit_by {
             // The job is due at its deadline already; its timeout then waits for the window's
             // end (`awaits_proof`), where it is due again — a full due list spills later.
@@ -149,6 +161,16 @@ impl<T: Config> Pallet<T> {
             Self::error(Error::NotAssigned)
         );
         Ok(job)
+    }
+
+    /// Blocks the slowest node needs to decide job `job`'s proof ahead: its re-run's fuel —
+    /// `init` within the chain's bound on a call, then segment 0 — at
+    /// `REFEREE_LEAD_FUEL_PER_BLOCK`; at least one. Not capped by a window, as a dispute's is:
+    /// the proof's window starts where the lead ends.
+    fn proof_lead(job: &Job) -> BlockNumber {
+        let init_bound = <T as pallet_market::Config>::MAX_SEGMENT_FUEL;
+        let fuel = Self::unrunnable_request(job).rerun_fuel(init_bound);
+        referee_lead(fuel, T::REFEREE_LEAD_FUEL_PER_BLOCK, BlockNumber::MAX).max(1)
     }
 
     /// Whether job `id`, past its commit deadline at `now`, waits for the proof of a pending

@@ -165,10 +165,8 @@ pub trait Params {
     const MODEL_RETENTION: BlockNumber = 50;
     /// `pallet_jobs::Config::DISPUTE_REWARD_PERCENT`.
     const DISPUTE_REWARD_PERCENT: u8 = 50;
-    /// `pallet_jobs::Config::DECLARATION_BLOCKS`: a segment at `MAX_SEGMENT_FUEL` opens its
-    /// proof one block after the declaration (`REFEREE_LEAD_FUEL_PER_BLOCK`), three before its
-    /// window ends.
-    const DECLARATION_BLOCKS: BlockNumber = 4;
+    /// `pallet_jobs::Config::PROOF_BLOCKS`.
+    const PROOF_BLOCKS: BlockNumber = 4;
 
     /// `pallet_verification::Config::MAX_VERIFIERS`.
     const MAX_VERIFIERS: u32 = 3;
@@ -465,7 +463,7 @@ macro_rules! mock_runtime {
             CANCEL_NOTICE_BLOCKS: $crate::__private::BlockNumber, JOB_RETENTION: $crate::__private::BlockNumber,
             MODEL_RETENTION: $crate::__private::BlockNumber,
             DISPUTE_REWARD_PERCENT: u8,
-            DECLARATION_BLOCKS: $crate::__private::BlockNumber,
+            PROOF_BLOCKS: $crate::__private::BlockNumber,
             REFEREE_LEAD_FUEL_PER_BLOCK: u64,
         } type Verification = $verification;);
     };

@@ -90,8 +90,11 @@ impl<T: Config> Pallet<T> {
             Claim::Output => 2,
             Claim::Steps(_) | Claim::Leaves(_) => 0,
         };
+        // A segment re-run from `init` (segment 0) runs `init` within the chain's bound on a
+        // call first (`RefereeRequest::rerun_fuel`).
+        let init_bound = <T as pallet_market::Config>::MAX_SEGMENT_FUEL;
         let lead = referee_lead(
-            request.fuel_limit.saturating_mul(calls),
+            request.rerun_fuel(init_bound).saturating_mul(calls),
             T::REFEREE_LEAD_FUEL_PER_BLOCK,
             window,
         );
