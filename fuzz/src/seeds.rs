@@ -50,6 +50,8 @@ fn calls() -> Vec<RuntimeCall> {
         }),
         RuntimeCall::Staking(pallet_staking::Call::Bond { amount: Compact(5) }),
         RuntimeCall::Jobs(pallet_jobs::Call::CancelJob { job: 3 }),
+        // Spec version 19's call: a referee run behind a declaration.
+        RuntimeCall::Jobs(pallet_jobs::Call::ProveUnrunnable { job: 3 }),
     ]
 }
 

@@ -101,15 +101,42 @@ pub struct EngineReferee {
     cache_dir: Option<PathBuf>,
     /// The plain and the probing executor, made on first use (see the module doc).
     executors: Mutex<BTreeMap<Probing, Arc<Executor>>>,
-    /// Verdicts decided ahead, by the hash of their request's encoding, oldest first.
-    verdicts: Mutex<VecDeque<(Hash, RefereeVerdict)>>,
+    /// Verdicts decided ahead, by the hash of their request's encoding.
+    verdicts: Mutex<Verdicts>,
     /// Held for a whole run, from the look for a kept verdict to keeping the new one (see
     /// the module doc, *One run at a time*).
     running: Mutex<()>,
 }
 
-/// Most verdicts kept: disputes at the referee's turn at once, with room to spare.
-pub const MAX_VERDICTS: usize = 64;
+/// Most verdicts kept, ~100 bytes each (~6.5 MiB in all). A verdict must outlive every other
+/// one decided between its own and the call that needs it: with 64, as until 2026-12-07, 65
+/// unrunnable declarations (a re-run each, decided as its block is finalized) evicted the
+/// first before its proof opened — the proofs queue on chain, up to hours ahead — and the
+/// proof re-ran inline (found in review of spec version 19). Each verdict costs whoever made
+/// it a declaration's fee or a dispute's bond, so evicting one now costs ~65,000 of them.
+pub const MAX_VERDICTS: usize = 1 << 16;
+
+/// The kept verdicts: a map for the look-up, their keys oldest first for the eviction.
+#[derive(Default)]
+struct Verdicts {
+    by_key: BTreeMap<Hash, RefereeVerdict>,
+    oldest_first: VecDeque<Hash>,
+}
+
+impl Verdicts {
+    /// Keeps `verdict` under `key` (once), the oldest going beyond [`MAX_VERDICTS`].
+    fn keep(&mut self, key: Hash, verdict: RefereeVerdict) {
+        if self.by_key.insert(key, verdict).is_some() {
+            return;
+        }
+        self.oldest_first.push_back(key);
+        if self.oldest_first.len() > MAX_VERDICTS {
+            if let Some(oldest) = self.oldest_first.pop_front() {
+                self.by_key.remove(&oldest);
+            }
+        }
+    }
+}
 
 /// What the native stack of a probing run is divided by (see the module doc): architectures'
 /// frame sizes for the same function differ by less than this factor.
@@ -168,7 +195,7 @@ impl EngineReferee {
             blobs,
             cache_dir,
             executors: Mutex::new(BTreeMap::new()),
-            verdicts: Mutex::new(VecDeque::new()),
+            verdicts: Mutex::new(Verdicts::default()),
             running: Mutex::new(()),
         }
     }
@@ -435,7 +462,7 @@ impl EngineReferee {
 }
 
 impl EngineReferee {
-    fn lock_verdicts(&self) -> std::sync::MutexGuard<'_, VecDeque<(Hash, RefereeVerdict)>> {
+    fn lock_verdicts(&self) -> std::sync::MutexGuard<'_, Verdicts> {
         self.verdicts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -452,19 +479,11 @@ impl EngineReferee {
     }
 
     fn kept(&self, key: &Hash) -> Option<RefereeVerdict> {
-        let verdicts = self.lock_verdicts();
-        verdicts.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+        self.lock_verdicts().by_key.get(key).copied()
     }
 
     fn keep(&self, key: Hash, verdict: RefereeVerdict) {
-        let mut verdicts = self.lock_verdicts();
-        if verdicts.iter().any(|(k, _)| *k == key) {
-            return;
-        }
-        if verdicts.len() >= MAX_VERDICTS {
-            verdicts.pop_front();
-        }
-        verdicts.push_back((key, verdict));
+        self.lock_verdicts().keep(key, verdict);
     }
 }
 
@@ -516,6 +535,26 @@ impl Referee for EngineReferee {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A verdict outlives the next 65,535 kept (65 evicted it until 2026-12-07, and an
+    /// unrunnable declaration's proof, queued on chain, re-ran inline); the oldest goes beyond
+    /// that, and keeping one again neither duplicates nor refreshes it.
+    #[test]
+    fn verdicts_are_kept_until_sixty_five_thousand_others_are() {
+        let key = |n: usize| Hash::of(&n.to_le_bytes());
+        let verdict = RefereeVerdict::Refused;
+        let mut verdicts = Verdicts::default();
+        for n in 0..MAX_VERDICTS {
+            verdicts.keep(key(n), verdict);
+        }
+        verdicts.keep(key(0), verdict);
+        assert_eq!(verdicts.oldest_first.len(), MAX_VERDICTS);
+        assert!(verdicts.by_key.contains_key(&key(0)));
+        verdicts.keep(key(MAX_VERDICTS), verdict);
+        assert!(!verdicts.by_key.contains_key(&key(0)), "the oldest went");
+        assert!(verdicts.by_key.contains_key(&key(1)));
+        assert_eq!(verdicts.by_key.len(), MAX_VERDICTS);
+    }
 
     /// A referee's run decides only on what every machine running the same bytes meets; an
     /// error of this machine (its module cache, its memory, its engine, a stopped run) decides

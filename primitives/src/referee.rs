@@ -80,21 +80,24 @@ pub struct RefereeRequest {
 }
 
 impl RefereeRequest {
-    /// The most fuel the referee's re-run of this request spends in all, with `init_bound` the
-    /// fuel every engine gives `init` (the chain's bound on a call): a segment re-run from
-    /// `init` runs `init` within `init_bound` (or its own limit if that is more), then the
-    /// segment; any other request, its own limit. What the opening lead of the call that needs
-    /// it is sized by ([`referee_lead`]); sized by the segment alone, as before 2026-12-07, a
-    /// module whose `init` spent ~7,500 Mfuel made a segment 0 of 1 Mfuel open its proof after
-    /// one block, and every node ran the re-run inline.
+    /// The most fuel the referee's re-run of this request spends in all (one pass; the NaN
+    /// probe's is priced in `REFEREE_LEAD_FUEL_PER_BLOCK`), with `init_bound` the fuel every
+    /// engine gives `init` (the chain's bound on a call): a segment re-run from `init` runs
+    /// `init` within `init_bound` (or its own limit if that is more), then the segment; a step
+    /// from `init` runs `init` and the step within its own limit each; a segment from a state
+    /// runs the segment; an output, `export` and `eval` within its limit each. What the opening
+    /// lead of the call that needs it is sized by ([`referee_lead`]); sized by the segment
+    /// alone, as before 2026-12-07, a module whose `init` spent ~7,500 Mfuel made a segment 0
+    /// of 1 Mfuel open its proof after one block, and every node ran the re-run inline.
     pub fn rerun_fuel(&self, init_bound: u64) -> u64 {
+        let limit = self.fuel_limit;
         match self.task {
-            RefereeTask::Segment { start: None, .. } => init_bound
-                .max(self.fuel_limit)
-                .saturating_add(self.fuel_limit),
+            RefereeTask::Segment { start: None, .. } => init_bound.max(limit).saturating_add(limit),
+            RefereeTask::Step { pre_state: None } | RefereeTask::Output { .. } => {
+                limit.saturating_mul(2)
+            }
             RefereeTask::Segment { start: Some(_), .. }
-            | RefereeTask::Step { .. }
-            | RefereeTask::Output { .. } => self.fuel_limit,
+            | RefereeTask::Step { pre_state: Some(_) } => limit,
         }
     }
 }
@@ -186,10 +189,11 @@ pub struct CallBounds {
     pub metrics_bytes: u64,
 }
 
-/// Blocks into a window of `window` blocks (a dispute's move, an unrunnable declaration's
-/// decision) before a call that re-runs `fuel` in all opens: what the slowest node needs to decide it ahead at
-/// `fuel_per_block`, but never more than four fifths of the window (at least one block is left
-/// for the call).
+/// Blocks into a window of `window` blocks (a dispute's move) before a call that re-runs
+/// `fuel` in all opens: what the slowest node needs to decide it ahead at `fuel_per_block`, but
+/// never more than four fifths of the window (at least one block is left for the call). An
+/// unrunnable declaration's proof has no such window (`window` = `BlockNumber::MAX`): its
+/// window starts where its lead ends.
 ///
 /// Used by every call that re-runs more than a block's worth: a dispute's `referee` call
 /// (`pallet_verification`, from the referee's turn) and the proof of an unrunnable job
@@ -201,4 +205,56 @@ pub fn referee_lead(
 ) -> crate::BlockNumber {
     fuel.div_ceil(fuel_per_block.max(1))
         .min(window.saturating_sub((window / 5).max(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(task: RefereeTask, fuel_limit: u64) -> RefereeRequest {
+        RefereeRequest {
+            module: Hash([1; 32]),
+            dataset: Hash([2; 32]),
+            params: Vec::new(),
+            seed: 3,
+            task,
+            fuel_limit,
+        }
+    }
+
+    /// A re-run from `init` counts `init`'s bound: a segment 0 of 1 fuel behind an `init` of
+    /// the chain's bound on a call takes that bound to re-run, not 1 (2026-12-07: its proof
+    /// opened after one block and every node re-ran it inline).
+    #[test]
+    fn a_rerun_from_init_counts_inits_bound() {
+        let bound = 7_500;
+        let zero = request(
+            RefereeTask::Segment {
+                start: None,
+                steps: 4,
+            },
+            1,
+        );
+        assert_eq!(zero.rerun_fuel(bound), bound + 1);
+        let later = request(
+            RefereeTask::Segment {
+                start: Some(Hash([4; 32])),
+                steps: 4,
+            },
+            1,
+        );
+        assert_eq!(later.rerun_fuel(bound), 1);
+        let output = request(
+            RefereeTask::Output {
+                state: Hash([5; 32]),
+            },
+            bound,
+        );
+        assert_eq!(output.rerun_fuel(bound), 2 * bound, "export and eval");
+        let first_step = request(RefereeTask::Step { pre_state: None }, 10);
+        assert_eq!(first_step.rerun_fuel(bound), 20, "init and the step");
+        // At 1 fuel a block the lead is the fuel, up to four fifths of the window.
+        assert_eq!(referee_lead(zero.rerun_fuel(bound), 1, 60), 48);
+        assert_eq!(referee_lead(later.rerun_fuel(bound), 1, 60), 1);
+    }
 }

@@ -251,9 +251,10 @@ impl pallet_jobs::Config for Runtime {
     const JOB_RETENTION: BlockNumber = 100_800;
     /// Thirty days at one-second blocks for a buyer to fetch the model it paid for.
     const MODEL_RETENTION: BlockNumber = 30 * 24 * 3_600;
-    /// A third of a dispute move's window: a worker's daemon sends its proof as the proof
-    /// opens, and one call at the bound fits a block.
-    const PROOF_BLOCKS: BlockNumber = verification::MOVE_BLOCKS / 3;
+    /// A dispute move's window: a worker's daemon sends its proof as it opens, one call
+    /// weighing a second fits a block, and crowding a proof out of its window takes filling
+    /// sixty blocks with such calls (~120 AGR of fees).
+    const PROOF_BLOCKS: BlockNumber = verification::MOVE_BLOCKS;
     const REFEREE_LEAD_FUEL_PER_BLOCK: u64 = verification::REFEREE_LEAD_FUEL_PER_BLOCK;
     type Verification = Verification;
 }
@@ -374,7 +375,8 @@ pub mod verification {
     /// (the probed run measured 1.10× the plain run's fuel on the example MLP,
     /// `docs/benchmarks.md`), with the rest for compiling the probed module and a busy core.
     /// A referee call over a segment at `MAX_SEGMENT_FUEL` then opens 46 blocks into the
-    /// referee's turn, leaving 14 of the move's 60 for the call.
+    /// referee's turn, leaving 14 of the move's 60 for the call (48 and 12 for segment 0,
+    /// whose re-run runs `init` within the bound first).
     pub const REFEREE_LEAD_FUEL_PER_BLOCK: u64 = MIN_VERIFIER_FUEL_PER_SECOND / 3;
 }
 

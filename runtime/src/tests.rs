@@ -217,7 +217,8 @@ fn a_spec_may_set_the_blob_lifetimes_and_one_that_does_not_keeps_its_genesis() {
 }
 
 /// A referee call over a segment at the bound opens 46 blocks into the referee's turn (the
-/// slowest node decides it ahead by then), leaving a quarter of the move's window for the call;
+/// slowest node decides it ahead by then; 48 for segment 0, `init`'s bound counted), leaving a
+/// quarter of the move's window for the call;
 /// an output's two calls at the bound would want 91, and the lead stops at 48, leaving the
 /// call a fifth of the window rather than its last block (spec version 17).
 #[test]
@@ -248,7 +249,7 @@ fn a_segment_referee_call_at_the_bound_opens_with_a_quarter_of_its_move_left() {
         lead(2 * MAX_SEGMENT_FUEL, agora_primitives::BlockNumber::MAX),
         91
     );
-    assert_eq!(<crate::Runtime as pallet_jobs::Config>::PROOF_BLOCKS, 20);
+    assert_eq!(<crate::Runtime as pallet_jobs::Config>::PROOF_BLOCKS, 60);
 }
 
 /// A test chain's spec may lengthen the verification windows (its blocks are short); one that

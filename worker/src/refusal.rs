@@ -29,9 +29,10 @@ pub(crate) fn mark_refused(dir: &Path, reason: &str) {
     }
 }
 
-/// After the chain refused the job's unrunnable declaration (segment 0 ran for the referee):
-/// the refusal marker goes, so the job is run again. A refusal the run meets again is left to
-/// time out (the declaration is sent once).
+/// After the chain refused the job's unrunnable proof (segment 0 ran for the referee) or its
+/// declaration: the refusal marker goes, so the job is run again. A refusal the run meets
+/// again is left to time out (the `declared` marker stays: the daemon does not pay for a
+/// second try at a proof the referee refused).
 pub(crate) fn run_anyway(dir: &Path) {
     let _ = std::fs::remove_file(dir.join(REFUSED));
 }
@@ -42,7 +43,8 @@ pub(crate) fn run_anyway(dir: &Path) {
 pub(crate) enum Outcome {
     /// Included in a block: a declaration waits for its proof; a proof ended the job.
     Included,
-    /// Refused by the chain (`JobRuns`: segment 0 ran for the referee, or a deadline passed):
+    /// Refused by the chain: a proof for `JobRuns` (segment 0 ran for the referee), a
+    /// declaration for any reason but `AlreadyDeclared` (the deadline passed, the job ended):
     /// the job in the directory is run after all ([`run_anyway`]).
     Refused,
     /// Not sent, or its fate is unknown (the node, the pool, a timeout, a node that has not
@@ -106,6 +108,19 @@ pub(crate) fn outcome(
         {
             tracing::info!(job = id, "declared unrunnable already: {failed}");
             Outcome::Included
+        }
+        // A proof refused for anything but the job running (it landed after its window, its
+        // declaration is gone): the chain is read again at the next look, which declares anew
+        // while the commit deadline allows. Before, any refusal ran the job and marked it done,
+        // and the declaration was never made again.
+        Err(Error::Client(agora_client::Error::Tx(failed)))
+            if call == Showing::Proof && !refused_for(&failed, JobsError::JobRuns) =>
+        {
+            tracing::warn!(
+                job = id,
+                "the unrunnable proof was refused: {failed}; looking again"
+            );
+            Outcome::Unknown
         }
         Err(Error::Client(agora_client::Error::Tx(failed)))
             if matches!(*failed, agora_client::tx::TxError::Failed { .. }) =>
@@ -209,8 +224,9 @@ mod tests {
     /// A declaration whose first send's fate was unknown is sent again; if the first landed
     /// after all, the second is refused `AlreadyDeclared`, and the first stands: before, that
     /// refusal ran the job again and marked the declaration done, and the proof was never
-    /// sent (the job timed out, the worker slashed for the buyer's inputs). Any other refusal
-    /// runs the job.
+    /// sent (the job timed out, the worker slashed for the buyer's inputs). A proof refused
+    /// for anything but `JobRuns` is looked at again; `JobRuns`, or a declaration refused
+    /// otherwise, runs the job.
     #[test]
     fn a_declaration_refused_for_an_earlier_one_stands() {
         let dir = tempfile::tempdir().unwrap();
@@ -237,6 +253,20 @@ mod tests {
             dir.path().join(REFUSED).exists(),
             "the proof is still to send"
         );
+        // A proof refused for anything but the job running is looked at again.
+        let lapsed = refused(JobsError::DeadlinePassed);
+        assert_eq!(
+            outcome(dir.path(), 7, Showing::Proof, lapsed),
+            Outcome::Unknown
+        );
+        assert!(dir.path().join(REFUSED).exists());
+        let runs = refused(JobsError::JobRuns);
+        assert_eq!(
+            outcome(dir.path(), 7, Showing::Proof, runs),
+            Outcome::Refused
+        );
+        assert!(!dir.path().join(REFUSED).exists(), "run again");
+        mark_refused(dir.path(), "trapped");
         let late = refused(JobsError::DeadlinePassed);
         assert_eq!(
             outcome(dir.path(), 7, Showing::Declaration, late),

@@ -649,19 +649,19 @@ mod tests {
             stage: Stage::Running,
             declared_unrunnable: Some(pallet_jobs::Declaration {
                 opens_at: 58,
-                decide_by: 72,
+                decide_by: 118,
             }),
             ..JobReport::unknown(5)
         };
         let text = report.text();
         assert!(
             text.contains("declared unrunnable by the worker")
-                && text.contains("accepted from block #58 to #72"),
+                && text.contains("accepted from block #58 to #118"),
             "{text}"
         );
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["declared_unrunnable"]["opens_at"], 58);
-        assert_eq!(json["declared_unrunnable"]["decide_by"], 72);
+        assert_eq!(json["declared_unrunnable"]["decide_by"], 118);
     }
 
     #[test]

@@ -50,8 +50,9 @@ const MAX_FETCH_RETRIES: u32 = 16;
 const MAX_DISPUTE_ROUNDS: u32 = 64;
 
 /// Most disputes waiting for their blobs at once: disputes at the referee's turn at once, with
-/// room to spare (as many as verdicts are kept).
-const MAX_WAITING_DISPUTES: usize = super::MAX_VERDICTS;
+/// room to spare (each is looked at again on every finalized block, so not as many as verdicts
+/// are kept).
+const MAX_WAITING_DISPUTES: usize = 64;
 
 /// Compiles, in the background, the module of every job assigned in a finalized block, and
 /// decides ahead the disputes at the referee's turn (see the module doc), fetching from peers

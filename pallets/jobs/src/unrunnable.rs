@@ -28,10 +28,13 @@
 //! [`agora_primitives::referee::RefereeRequest::rerun_fuel`]) — and after the proof of every
 //! earlier declaration has opened ([`crate::ProofQueue`]): every node decides the declarations
 //! one after another, in the order the chain took them, so a burst of declarations (a
-//! buyer's sybils holding many jobs) pushes back their own proofs instead of making the later
-//! ones open undecided and run inline. The proof is then accepted for `PROOF_BLOCKS`. A
-//! declaration whose window passed unused may be made again (a proof crowded out of its
-//! window must not cost the worker its collateral).
+//! buyer's sybils holding many jobs) pushes back every later proof instead of making the later
+//! ones open undecided and run inline (what a burst costs the honest: see the open item in
+//! `docs/verification.md`, *The proof queue's depth*). The proof is then accepted for
+//! `PROOF_BLOCKS`. A declaration whose window passed unused may be made again (a proof
+//! crowded out of its
+//! window before the commit deadline need not cost the worker its collateral; after it, it
+//! does: a declaration is accepted only by the deadline).
 //!
 //! **Deadlines.** A declaration is accepted up to the job's commit deadline, and its window
 //! may end after it: the job is then timed out not at the deadline but at `decide_by`, so that

@@ -11,9 +11,10 @@ pub const COMMIT_RESULT: Weight = 100_000;
 /// `cancel_job`: two balance moves, market and blob updates.
 pub const CANCEL_JOB: Weight = 80_000;
 /// `declare_unrunnable`: a few reads and writes in the block, but it makes every node's warmer
-/// re-run `init` and segment 0 (up to `MAX_SEGMENT_FUEL`, a second's worth at the slowest
-/// speed and up to ~30 s of it) off the block path, so it is charged as the re-run: a
-/// declaration is at most one per job, and each costs its worker what it costs the network.
+/// re-run `init` and segment 0 (`init` within the bound on a call, then up to
+/// `MAX_SEGMENT_FUEL`: up to ~90 s at the slowest speed) off the block path, so it is charged
+/// a second's weight, as the proof is: one pending per job (another only once its proof's
+/// window passed unused), each costing its worker a fee for the network's re-run.
 pub const DECLARE_UNRUNNABLE: Weight = 1_000_000_000;
 /// `prove_unrunnable`: the referee's verdict on `init` and segment 0, decided ahead by every
 /// node since the declaration (`Declaration::opens_at`); a node that has not (it restarted,

@@ -85,19 +85,15 @@ impl<T: Config> Pallet<T> {
         request: &RefereeRequest,
     ) -> BlockNumber {
         let window = Self::windows(state).dispute_move;
-        let calls: u64 = match dispute.claim {
-            Claim::Segment(_) => 1,
-            Claim::Output => 2,
+        // The whole re-run (`RefereeRequest::rerun_fuel`): an output's two calls; a segment's,
+        // `init` within the chain's bound on a call first when it is segment 0. A step fits
+        // the call's weight.
+        let init_bound = <T as pallet_market::Config>::MAX_SEGMENT_FUEL;
+        let rerun = match dispute.claim {
+            Claim::Segment(_) | Claim::Output => request.rerun_fuel(init_bound),
             Claim::Steps(_) | Claim::Leaves(_) => 0,
         };
-        // A segment re-run from `init` (segment 0) runs `init` within the chain's bound on a
-        // call first (`RefereeRequest::rerun_fuel`).
-        let init_bound = <T as pallet_market::Config>::MAX_SEGMENT_FUEL;
-        let lead = referee_lead(
-            request.rerun_fuel(init_bound).saturating_mul(calls),
-            T::REFEREE_LEAD_FUEL_PER_BLOCK,
-            window,
-        );
+        let lead = referee_lead(rerun, T::REFEREE_LEAD_FUEL_PER_BLOCK, window);
         audit.deadline.saturating_sub(window).saturating_add(lead)
     }
 
