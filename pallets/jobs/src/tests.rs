@@ -1053,9 +1053,9 @@ fn a_declaration_runs_nothing_and_its_proof_waits_for_the_lead() {
 
 /// Declarations queue: a proof opens the lead of its own re-run after the previous
 /// declaration's proof opened, so every node decides them one after another and a burst of
-/// them (a buyer's sybils holding many jobs) pushes back its own proofs rather than having
-/// later ones open undecided, re-run inline. A declaration whose window passed unused may be
-/// made again, before the commit deadline.
+/// them (a buyer's sybils holding many jobs) pushes back later proofs rather than having them
+/// open undecided, re-run inline. A declaration whose window passed unused may be made again,
+/// up to the commit deadline.
 #[test]
 fn declarations_queue_and_one_whose_window_passed_may_be_made_again() {
     // Commit deadline 32.
@@ -1077,6 +1077,12 @@ fn declarations_queue_and_one_whose_window_passed_may_be_made_again() {
     );
     let again = declare(&mut state, 27);
     assert_eq!((again.opens_at, again.decide_by), (29, 33));
+    // Made again, its window outlasts the deadline (32): the timeout waits for it, once, and
+    // comes at its end unproved — no third declaration is taken after the deadline.
+    assert!(end_block(&mut state, 32).is_empty());
+    let (result, _) = step(&mut state, 33, |ext| Jobs::declare_unrunnable(ext, &BOB, 0));
+    assert_eq!(result, Err(error(Error::DeadlinePassed)));
+    assert_eq!(end_block(&mut state, 33), vec![timed_out(false)]);
 }
 
 /// A declaration made at the commit deadline (block 7) has its window run past it (to 13): the
