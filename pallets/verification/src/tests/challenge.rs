@@ -203,6 +203,45 @@ fn a_false_fuel_challenge_loses_its_bond() {
     assert_eq!(TestStaking::ledger(&state, &DAVE).committed, 0);
 }
 
+/// A segment 0 re-run runs `init` within the chain's bound on a call first, and its call's
+/// lead counts it (2026-12-07): before, a module whose `init` spent the bound made a small
+/// segment 0's call open after one block, undecided, and every node re-ran it inline. The
+/// mock's 2-block move window caps every lead at 1, so a longer one is set here (the
+/// formula's test: the deadline stays the one the 2-block window gave).
+#[test]
+fn a_segment_zero_referee_call_waits_for_inits_bound_too() {
+    let mut state = challenged(leaf, ChallengeTarget::Fuel(3));
+    play_leaves(&mut state, 6, leaf, true, |_, _| Some(false));
+    let request = Verification::referee_request(&state, 0).unwrap();
+    assert!(matches!(
+        request.task,
+        agora_primitives::referee::RefereeTask::Segment { start: None, .. }
+    ));
+    let window = 10;
+    let windows = crate::VerificationWindows {
+        dispute_move: window,
+        ..Verification::windows(&state)
+    };
+    apply(&mut state, |ext| {
+        Verification::build_genesis(
+            ext,
+            &crate::GenesisConfig {
+                windows: Some(windows),
+            },
+        )
+    });
+    let bound = <Test as pallet_market::Config>::MAX_SEGMENT_FUEL;
+    let per_block = <Test as pallet_jobs::Config>::REFEREE_LEAD_FUEL_PER_BLOCK;
+    // `init` within the bound (one block's worth in the mock), then the segment: two blocks.
+    assert!(request.fuel_limit <= bound);
+    assert_eq!((bound + request.fuel_limit).div_ceil(per_block), 2);
+    let deadline = Verification::audit(&state, 0).unwrap().deadline;
+    assert_eq!(
+        Verification::referee_opens_at(&state, 0),
+        Some(deadline - window + 2)
+    );
+}
+
 #[test]
 fn a_forged_trace_loses_an_open_challenge_at_its_last_leaf() {
     let forged = forged_from(Some(1));
