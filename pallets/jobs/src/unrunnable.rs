@@ -32,9 +32,8 @@
 //! ones open undecided and run inline (what a burst costs the honest: see the open item in
 //! `docs/verification.md`, *The proof queue's depth*). The proof is then accepted for
 //! `PROOF_BLOCKS`. A declaration whose window passed unused may be made again (a proof
-//! crowded out of its
-//! window before the commit deadline need not cost the worker its collateral; after it, it
-//! does: a declaration is accepted only by the deadline).
+//! crowded out of its window before the commit deadline need not cost the worker its
+//! collateral; after it, it does: a declaration is accepted only by the deadline).
 //!
 //! **Deadlines.** A declaration is accepted up to the job's commit deadline, and its window
 //! may end after it: the job is then timed out not at the deadline but at `decide_by`, so that
@@ -166,13 +165,20 @@ impl<T: Config> Pallet<T> {
         Ok(job)
     }
 
+    /// The most fuel the referee's re-run of `request` spends in all on this chain
+    /// ([`RefereeRequest::rerun_fuel`]), `init` getting the chain's bound on a call
+    /// (`MAX_SEGMENT_FUEL`, every engine's `CALL_BOUNDS`): what the lead of a call that needs
+    /// it is sized by, here and in `pallet_verification`.
+    pub fn rerun_fuel(request: &RefereeRequest) -> u64 {
+        request.rerun_fuel(<T as pallet_market::Config>::MAX_SEGMENT_FUEL)
+    }
+
     /// Blocks the slowest node needs to decide job `job`'s proof ahead: its re-run's fuel —
     /// `init` within the chain's bound on a call, then segment 0 — at
     /// `REFEREE_LEAD_FUEL_PER_BLOCK`; at least one. Not capped by a window, as a dispute's is:
     /// the proof's window starts where the lead ends.
     fn proof_lead(job: &Job) -> BlockNumber {
-        let init_bound = <T as pallet_market::Config>::MAX_SEGMENT_FUEL;
-        let fuel = Self::unrunnable_request(job).rerun_fuel(init_bound);
+        let fuel = Self::rerun_fuel(&Self::unrunnable_request(job));
         referee_lead(fuel, T::REFEREE_LEAD_FUEL_PER_BLOCK, BlockNumber::MAX).max(1)
     }
 

@@ -12,13 +12,10 @@ use pallet_jobs::JobId;
 
 impl<T: Config> Pallet<T> {
     /// The job's first segment from `init` (within the segment bound): what the referee runs
-    /// to learn whether the buyer's module is machine-dependent from the job's own inputs.
+    /// to learn whether the buyer's module is machine-dependent from the job's own inputs —
+    /// the request an unrunnable declaration's proof makes, so one verdict serves both.
     pub fn establishing_request(record: &pallet_jobs::Job) -> RefereeRequest {
-        let steps = u32::try_from(record.spec.steps_in(0)).unwrap_or(u32::MAX);
-        record.spec.referee_request(
-            RefereeTask::Segment { start: None, steps },
-            <T as pallet_market::Config>::MAX_SEGMENT_FUEL.min(record.terms.max_fuel),
-        )
+        Jobs::<T>::unrunnable_request(record)
     }
 
     /// What the referee must run to decide the dispute of `job`, once it is the referee's
@@ -85,12 +82,10 @@ impl<T: Config> Pallet<T> {
         request: &RefereeRequest,
     ) -> BlockNumber {
         let window = Self::windows(state).dispute_move;
-        // The whole re-run (`RefereeRequest::rerun_fuel`): an output's two calls; a segment's,
-        // `init` within the chain's bound on a call first when it is segment 0. A step fits
-        // the call's weight.
-        let init_bound = <T as pallet_market::Config>::MAX_SEGMENT_FUEL;
+        // The whole re-run: an output's two calls; a segment's, `init` within the chain's bound
+        // on a call first when it is segment 0. A step fits the call's weight.
         let rerun = match dispute.claim {
-            Claim::Segment(_) | Claim::Output => request.rerun_fuel(init_bound),
+            Claim::Segment(_) | Claim::Output => Jobs::<T>::rerun_fuel(request),
             Claim::Steps(_) | Claim::Leaves(_) => 0,
         };
         let lead = referee_lead(rerun, T::REFEREE_LEAD_FUEL_PER_BLOCK, window);
