@@ -198,13 +198,27 @@ pub struct CallBounds {
 /// Used by every call that re-runs more than a block's worth: a dispute's `referee` call
 /// (`pallet_verification`, from the referee's turn) and the proof of an unrunnable job
 /// (`pallet_jobs`, from its declaration).
-pub fn referee_lead(
+///
+/// A `const fn`, so that a runtime can size a constant by it (the largest declaration fee that
+/// `MIN_BID_ESCROW` covers).
+pub const fn referee_lead(
     fuel: u64,
     fuel_per_block: u64,
     window: crate::BlockNumber,
 ) -> crate::BlockNumber {
-    fuel.div_ceil(fuel_per_block.max(1))
-        .min(window.saturating_sub((window / 5).max(1)))
+    let per_block = if fuel_per_block == 0 {
+        1
+    } else {
+        fuel_per_block
+    };
+    let lead = fuel.div_ceil(per_block);
+    let kept_for_the_call = if window / 5 == 0 { 1 } else { window / 5 };
+    let cap = window.saturating_sub(kept_for_the_call);
+    if lead < cap {
+        lead
+    } else {
+        cap
+    }
 }
 
 #[cfg(test)]

@@ -131,7 +131,20 @@ use parity_scale_codec::{Decode, Encode};
 ///   segment 0 — a proof's or a dispute's — counts `init`'s bound in its lead. `cancel_job` is
 ///   refused after the commit deadline. A chain started under 18 cannot switch with a job
 ///   assigned (its worker's declaration would now need a proof it does not send).
-pub const SPEC_VERSION: u32 = 19;
+/// - 20: a declaration burns a fee of `DECLARATION_FEE_PER_LEAD_BLOCK` (a second's weight,
+///   1 AGR) per block of its proof's lead, paid back out of the escrow when the proof ends the
+///   job (`Declaration::fee`, `UnrunnableDeclared::fee`, error `CannotPayDeclaration`). A
+///   declaration re-runs up to 91 blocks of every node's warmer and pushes every later proof
+///   back as long; for ~1 AGR, an attacker declaring on its own jobs held honest declared jobs
+///   assigned for as long as it paid. `MIN_BID_ESCROW` also covers the largest fee (~93 AGR in
+///   all). A cancellation is refused while a declaration's window is open (`DeclarationPending`)
+///   and a declaration while a cancellation is pending (`CancelPending`). Every referee call of
+///   a dispute is repaid by the loser, not only the deciding one (`Dispute::earlier_calls`;
+///   the first call of an escalation past a heavy step was its caller's loss). A declaration,
+///   its event and a dispute encode differently, so a chain started under 19 cannot switch
+///   with a declaration pending or a dispute under way, nor with bids escrowing less than the
+///   new floor (an honest worker's fee would not be repaid in full).
+pub const SPEC_VERSION: u32 = 20;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 
@@ -201,12 +214,15 @@ impl pallet_market::Config for Runtime {
     const MAX_SEGMENT_FUEL: pallet_market::Fuel = verification::MAX_SEGMENT_FUEL;
     const MIN_RUN_BLOCKS: u32 = 5;
     const MIN_COLLATERAL: Balance = AGR;
-    /// The weight parts of the `declare_unrunnable` and `prove_unrunnable` calls' fees (~2 AGR;
-    /// their length parts, ~0.01 AGR each, are the worker's).
+    /// What a worker spends to show a job unrunnable, at most: the weight parts of the
+    /// `declare_unrunnable` and `prove_unrunnable` calls' fees (~2 AGR; their length parts,
+    /// ~0.01 AGR each, are the worker's) and the largest declaration fee (91 AGR), which an
+    /// unrunnable job pays its worker back out of the escrow.
     const MIN_BID_ESCROW: Balance = fees::FEE_PER_WEIGHT
         * (pallet_jobs::weights::DECLARE_UNRUNNABLE
             + pallet_jobs::weights::PROVE_UNRUNNABLE
-            + 2 * fees::EXTRINSIC_BASE_WEIGHT) as Balance;
+            + 2 * fees::EXTRINSIC_BASE_WEIGHT) as Balance
+        + verification::MAX_DECLARATION_FEE;
     const SAMPLE_PERMILLE: u32 = verification::SAMPLE_PERMILLE;
     const VERIFIERS_PER_SEGMENT: u32 = verification::VERIFIERS_PER_SEGMENT;
     const MAX_VERIFIERS_PER_SEGMENT: u32 = verification::MAX_VERIFIERS_PER_SEGMENT;
@@ -256,6 +272,7 @@ impl pallet_jobs::Config for Runtime {
     /// sixty blocks with such calls (~120 AGR of fees).
     const PROOF_BLOCKS: BlockNumber = verification::MOVE_BLOCKS;
     const REFEREE_LEAD_FUEL_PER_BLOCK: u64 = verification::REFEREE_LEAD_FUEL_PER_BLOCK;
+    const DECLARATION_FEE_PER_LEAD_BLOCK: Balance = verification::DECLARATION_FEE_PER_LEAD_BLOCK;
     type Verification = Verification;
 }
 
@@ -378,6 +395,19 @@ pub mod verification {
     /// referee's turn, leaving 14 of the move's 60 for the call (48 and 12 for segment 0,
     /// whose re-run runs `init` within the bound first).
     pub const REFEREE_LEAD_FUEL_PER_BLOCK: u64 = MIN_VERIFIER_FUEL_PER_SECOND / 3;
+    /// What an unrunnable declaration burns per block of its proof's lead: one second of
+    /// weight (1 AGR). A lead block is a second of the slowest node's referee warmer, spent by
+    /// every node, so it is priced as a second of block weight is; and each block of lead
+    /// pushes every later proof back a block (`pallet_jobs`, `unrunnable.rs`).
+    pub const DECLARATION_FEE_PER_LEAD_BLOCK: Balance = fees::FEE_PER_WEIGHT * 1_000_000_000;
+    /// The largest declaration fee: a re-run of `init` and segment 0 both at `MAX_SEGMENT_FUEL`,
+    /// 91 lead blocks (91 AGR). `MIN_BID_ESCROW` covers it.
+    pub const MAX_DECLARATION_FEE: Balance = DECLARATION_FEE_PER_LEAD_BLOCK
+        * agora_primitives::referee::referee_lead(
+            2 * MAX_SEGMENT_FUEL,
+            REFEREE_LEAD_FUEL_PER_BLOCK,
+            BlockNumber::MAX,
+        ) as Balance;
 }
 
 /// The system pallet of this runtime.

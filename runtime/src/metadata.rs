@@ -192,7 +192,7 @@ fn market_pallets() -> Vec<PalletMetadata> {
                 MAX_METRICS_LEN: u32, CHALLENGE_BLOCKS: u64, CANCEL_FEE_PERCENT: u8,
                 CANCEL_NOTICE_BLOCKS: u64, JOB_RETENTION: u64,
                 MODEL_RETENTION: u64, DISPUTE_REWARD_PERCENT: u8, PROOF_BLOCKS: u64,
-                REFEREE_LEAD_FUEL_PER_BLOCK: u64),
+                REFEREE_LEAD_FUEL_PER_BLOCK: u64, DECLARATION_FEE_PER_LEAD_BLOCK: Balance),
         ),
         pallet(
             "Verification",

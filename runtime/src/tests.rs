@@ -252,6 +252,27 @@ fn a_segment_referee_call_at_the_bound_opens_with_a_quarter_of_its_move_left() {
     assert_eq!(<crate::Runtime as pallet_jobs::Config>::PROOF_BLOCKS, 60);
 }
 
+/// Spec version 20: a declaration burns 1 AGR per block of its proof's lead, at most 91 AGR (a
+/// re-run at the chain's bound), and every bid escrows that beside the two calls' weight fees,
+/// so an honest worker's fee is paid back whatever the buyer's module; the pallet's own
+/// reckoning of the largest fee is the runtime's constant.
+#[test]
+fn every_bid_escrows_the_largest_declaration_fee_and_both_calls() {
+    use crate::verification::MAX_DECLARATION_FEE;
+    assert_eq!(MAX_DECLARATION_FEE, 91 * AGR);
+    assert_eq!(crate::Jobs::max_declaration_fee(), MAX_DECLARATION_FEE);
+    let calls = crate::fees::FEE_PER_WEIGHT
+        * Balance::from(
+            pallet_jobs::weights::DECLARE_UNRUNNABLE
+                + pallet_jobs::weights::PROVE_UNRUNNABLE
+                + 2 * crate::fees::EXTRINSIC_BASE_WEIGHT,
+        );
+    assert_eq!(
+        <crate::Runtime as pallet_market::Config>::MIN_BID_ESCROW,
+        calls + MAX_DECLARATION_FEE
+    );
+}
+
 /// A test chain's spec may lengthen the verification windows (its blocks are short); one that
 /// does not says nothing about them and has the genesis it had before they could be set.
 #[test]

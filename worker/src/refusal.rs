@@ -109,6 +109,21 @@ pub(crate) fn outcome(
             tracing::info!(job = id, "declared unrunnable already: {failed}");
             Outcome::Included
         }
+        // A declaration the worker's free balance does not pay for (its fee grows with the
+        // re-run, `MAX_DECLARATION_FEE` at most; the balance fell between the daemon's check
+        // and the block): tried again at the next look, once the balance pays it
+        // ([`Worker::can_pay_declaration`]). Running the job instead would meet the same
+        // refusal and time out.
+        Err(Error::Client(agora_client::Error::Tx(failed)))
+            if call == Showing::Declaration
+                && refused_for(&failed, JobsError::CannotPayDeclaration) =>
+        {
+            tracing::warn!(
+                job = id,
+                "the unrunnable declaration was refused: {failed}; top up the worker's free balance; trying again"
+            );
+            Outcome::Unknown
+        }
         // A proof refused for anything but the job running (it landed after its window, its
         // declaration is gone): the chain is read again at the next look, which declares anew
         // while the commit deadline allows. Before, any refusal ran the job and marked it done,
@@ -163,7 +178,20 @@ impl Worker {
         // window is over; a call sent now lands in the next block at the earliest).
         let pending = declaration.filter(|declaration| now < declaration.decide_by);
         let outcome = match pending {
+            // The buyer's cancellation ends the job and pays for the time held; the chain takes
+            // no declaration then (`CancelPending`), whose fee would burn for nothing.
+            None if job.cancel_at.is_some() => {
+                tracing::info!(
+                    job = id,
+                    cancel_at = job.cancel_at,
+                    "the buyer's cancellation ends the job: not declaring it unrunnable"
+                );
+                return Ok(());
+            }
             None if now < job.commit_by => {
+                if !self.can_pay_declaration(id, job).await? {
+                    return Ok(());
+                }
                 if let Some(lapsed) = declaration {
                     tracing::warn!(
                         job = id,
@@ -201,6 +229,31 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// Whether the worker's free balance pays job `id`'s declaration: its fee (burned; repaid
+    /// out of the escrow if the proof ends the job) and both calls' weight fees. A declaration
+    /// sent without it is refused (`CannotPayDeclaration`) after its call's fee was charged:
+    /// sent at every look, that would drain the account the worker's other jobs need for
+    /// their commitments and reveals. Not sent then, and looked at again.
+    async fn can_pay_declaration(&self, id: JobId, job: &Job) -> Result<bool, Error> {
+        let fee = agora_runtime::Jobs::declaration_fee_of(job);
+        let calls = <agora_runtime::Runtime as pallet_market::Config>::MIN_BID_ESCROW
+            .saturating_sub(agora_runtime::verification::MAX_DECLARATION_FEE);
+        let needed = fee.saturating_add(calls);
+        let free = self.rpc.balance(&self.signer.agora_account()).await?.free;
+        if free >= needed {
+            return Ok(true);
+        }
+        tracing::warn!(
+            job = id,
+            "the buyer's inputs cannot run, but the worker's free balance ({} AGR) does not pay the unrunnable declaration: {} AGR burned (repaid out of the escrow if its proof ends the job) and ~{} AGR of call fees; top it up before block #{}, or the job times out",
+            agora_primitives::format_agr(free),
+            agora_primitives::format_agr(fee),
+            agora_primitives::format_agr(calls),
+            job.commit_by
+        );
+        Ok(false)
     }
 }
 
@@ -253,6 +306,13 @@ mod tests {
             dir.path().join(REFUSED).exists(),
             "the proof is still to send"
         );
+        // One the worker's balance does not pay for is tried again, not run.
+        let unpaid = refused(JobsError::CannotPayDeclaration);
+        assert_eq!(
+            outcome(dir.path(), 7, Showing::Declaration, unpaid),
+            Outcome::Unknown
+        );
+        assert!(dir.path().join(REFUSED).exists(), "still to declare");
         // A proof refused for anything but the job running is looked at again.
         let lapsed = refused(JobsError::DeadlinePassed);
         assert_eq!(

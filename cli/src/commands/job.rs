@@ -89,12 +89,18 @@ fn receipt_text(r: &ReceiptReport, out: &mut String) {
                 "machine-dependent from a state only the worker vouches for"
             }
         };
-        let repaid = match x.repaid_to {
-            Some(to) => format!(
-                "; the challenger repaid {} AGR to {to}, who called the referee",
-                x.repaid
-            ),
-            None => String::new(),
+        let repaid = if x.repaid.is_empty() {
+            String::new()
+        } else {
+            let each: Vec<String> = x
+                .repaid
+                .iter()
+                .map(|r| format!("{} AGR to {}", r.amount, r.to))
+                .collect();
+            format!(
+                "; the challenger repaid {}, who called the referee",
+                each.join(" and ")
+            )
         };
         out.push_str(&format!(
             "    dismissed: {}'s open challenge of segment {} ({}): undecided, {why}; nobody slashed{repaid}\n",
@@ -192,8 +198,10 @@ impl Text for JobReport {
         }
         if let Some(declared) = &self.declared_unrunnable {
             out.push_str(&format!(
-                "  declared unrunnable by the worker: its proof (the referee's re-run of init and segment 0) is accepted from block #{} to #{}\n",
-                declared.opens_at, declared.decide_by
+                "  declared unrunnable by the worker (burning {} AGR, repaid from the escrow if the proof ends the job): its proof (the referee's re-run of init and segment 0) is accepted from block #{} to #{}\n",
+                declared.fee,
+                declared.opens_at,
+                declared.decide_by
             ));
         }
         if let Some(assurance) = &self.assurance {
@@ -647,21 +655,29 @@ mod tests {
     fn a_job_declared_unrunnable_says_when_its_proof_is_accepted() {
         let report = JobReport {
             stage: Stage::Running,
-            declared_unrunnable: Some(pallet_jobs::Declaration {
-                opens_at: 58,
-                decide_by: 118,
-            }),
+            declared_unrunnable: Some(agora_rpc_api::views::DeclarationReport::from(
+                &pallet_jobs::Declaration {
+                    opens_at: 58,
+                    decide_by: 118,
+                    fee: 47 * agora_primitives::AGR,
+                },
+            )),
             ..JobReport::unknown(5)
         };
         let text = report.text();
         assert!(
             text.contains("declared unrunnable by the worker")
-                && text.contains("accepted from block #58 to #118"),
+                && text.contains("accepted from block #58 to #118")
+                && text.contains("burning 47 AGR"),
             "{text}"
         );
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["declared_unrunnable"]["opens_at"], 58);
         assert_eq!(json["declared_unrunnable"]["decide_by"], 118);
+        assert_eq!(
+            json["declared_unrunnable"]["fee"], "47",
+            "AGR, as every amount"
+        );
     }
 
     #[test]
@@ -698,7 +714,7 @@ mod tests {
                 challenger: dave,
                 decided: pallet_jobs::Decision::RefereeOutput,
                 reason: pallet_jobs::Undecided::OutOfFuel,
-                repaid: Some((AccountId([2; 32]), agora_primitives::AGR / 10)),
+                repaid: vec![(AccountId([2; 32]), agora_primitives::AGR / 10)],
                 burned: 0,
             }],
             forfeited: vec![
@@ -769,7 +785,7 @@ mod tests {
         assert_eq!(
             (
                 &dismissed["reason"],
-                &dismissed["repaid"],
+                &dismissed["repaid"][0]["amount"],
                 &dismissed["decided"]["by"]
             ),
             (
@@ -848,6 +864,7 @@ mod tests {
                 turn: Turn::Challenger,
                 round: 1,
                 reopened_by: None,
+                earlier_calls: Vec::new(),
             }),
             refuted: Vec::new(),
             seed: None,

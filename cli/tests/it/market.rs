@@ -1019,13 +1019,30 @@ fn unrunnable_costs_the_buyer(
     let JobStatus::Unrunnable { fee, refund, .. } = status else {
         panic!("not unrunnable: {status:?}\n{}", worker.lines().join("\n"));
     };
-    // 10% of the most the job could pay (max_fuel at the clearing price of 0.001 AGR), or what
-    // Bob's declaration cost if that is more (every bid escrows at least that much).
+    // Since spec version 20 Bob's declaration burned 1 AGR for each block of its proof's lead:
+    // `init`'s bound and segment 0 (the bid's max_fuel at most) at the slowest node's speed.
     let max_fuel: u128 = bid.0.parse().unwrap();
+    let lead = agora_primitives::referee::referee_lead(
+        agora_runtime::verification::MAX_SEGMENT_FUEL
+            + agora_runtime::verification::MAX_SEGMENT_FUEL
+                .min(u64::try_from(max_fuel).unwrap() * pallet_market::FUEL_PER_MFUEL),
+        agora_runtime::verification::REFEREE_LEAD_FUEL_PER_BLOCK,
+        u64::MAX,
+    );
+    let burned = agora_runtime::verification::DECLARATION_FEE_PER_LEAD_BLOCK * Balance::from(lead);
+    assert_eq!(
+        issuance0 - total_issuance(&node),
+        burned,
+        "the declaration's fee burned, nobody slashed"
+    );
+    // Bob gets it back, beside 10% of the most the job could pay (max_fuel at the clearing price
+    // of 0.001 AGR), or the two calls' fees if that is more: every bid escrows both at their
+    // largest.
     let floor = <agora_runtime::Runtime as pallet_market::Config>::MIN_BID_ESCROW;
+    let calls = floor - agora_runtime::verification::MAX_DECLARATION_FEE;
     assert_eq!(
         fee,
-        (parse_agr("0.001").unwrap() * max_fuel / 10).max(floor)
+        (parse_agr("0.001").unwrap() * max_fuel / 10).max(calls) + burned
     );
     assert!(
         fee + refund >= floor,
@@ -1036,7 +1053,6 @@ fn unrunnable_costs_the_buyer(
         bob.committed, OFFER_BOND,
         "collateral released; only the open offer's bond stays committed"
     );
-    assert_eq!(total_issuance(&node), issuance0, "nobody slashed");
     // Two calls since spec version 19: the declaration, then the proof once every node has
     // decided segment 0's re-run ahead.
     let log = worker.log_once("proved unrunnable");

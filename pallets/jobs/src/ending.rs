@@ -1,10 +1,10 @@
-//! How a job ends: the verification pallet's report of its audit or dispute, an open
+//! How a job ends: the buyer's cancellation, the verification pallet's report of its audit or dispute, an open
 //! challenge holding settlement back, a failed job's slash and requeue, a missed deadline,
 //! and settlement (see the lifecycle in the crate documentation).
 
 use crate::{
-    AuditOutcome, Balances, Config, Decision, Dismissal, DismissedChallenges, Error, Event,
-    ForfeitedRuns, Forfeiture, Job, JobId, JobStatus, Jobs, MachineDependence,
+    AuditOutcome, Balances, Config, Decision, Declarations, Dismissal, DismissedChallenges, Error,
+    Event, ForfeitedRuns, Forfeiture, Job, JobId, JobStatus, Jobs, MachineDependence,
     MachineDependentFindings, Market, PaidCheck, Pallet, Receipt, Refutation, Staking, System,
     MAX_FINDINGS,
 };
@@ -22,8 +22,12 @@ use std::collections::BTreeMap;
 pub(crate) enum BuyersEnd {
     /// The buyer's cancellation took effect.
     Cancelled,
-    /// The worker showed the buyer's inputs cannot run.
-    Unrunnable,
+    /// The worker showed the buyer's inputs cannot run, having burned `declaration_fee` to
+    /// declare it.
+    Unrunnable {
+        /// What the proved declaration burned ([`crate::Declaration::fee`]).
+        declaration_fee: Balance,
+    },
 }
 
 /// Most forfeitures kept for one job's receipt: at least any audit's checks (256 sampled
@@ -31,6 +35,52 @@ pub(crate) enum BuyersEnd {
 pub const MAX_FORFEITURES: usize = 1024;
 
 impl<T: Config> Pallet<T> {
+    /// The buyer asks to cancel an assigned job: it ends `CANCEL_NOTICE_BLOCKS` later (at the
+    /// latest at its commit deadline) with the worker paid for the run time it held
+    /// (`end_fee`), unless the worker commits its result first.
+    pub fn cancel_job(ext: &mut Ext<'_>, who: &AccountId, id: JobId) -> DispatchResult {
+        let mut job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
+        ensure!(job.buyer == *who, Self::error(Error::NotJobBuyer));
+        ensure!(
+            job.status == JobStatus::Assigned && job.cancel_at.is_none(),
+            Self::error(Error::CannotCancel)
+        );
+        let now = System::<T>::block_number(ext);
+        // Past the deadline a job is the worker's fault and times out (it lives on only while
+        // an unrunnable declaration waits for its proof): a cancellation then took effect at
+        // once and paid the worker the whole run time, its collateral released.
+        ensure!(now <= job.commit_by, Self::error(Error::DeadlinePassed));
+        // Not while the worker's unrunnable declaration waits for its proof: the notice (10
+        // blocks) always ends before a proof opens (46 at least), so a buyer whose inputs
+        // cannot run could cancel on seeing the declaration and leave the worker its burned fee
+        // (up to 91 AGR) for a held share of ~nothing. A false declaration holds the buyer's
+        // cancellation back a window at most, at the fee's price to the worker.
+        ensure!(
+            Declarations::get(ext, &id).is_none_or(|pending| now > pending.decide_by),
+            Self::error(Error::DeclarationPending)
+        );
+        let notice_ends = now.saturating_add(T::CANCEL_NOTICE_BLOCKS);
+        // The job is due at its commit deadline already, where a pending cancellation ends it;
+        // a notice that would run past the deadline ends there, with the whole run time paid
+        // for (`end_fee`). Before that, a full due list spills to a later block: the notice
+        // only grows.
+        let effective_at = if notice_ends < job.commit_by {
+            Self::schedule_job(ext, notice_ends, id).min(job.commit_by)
+        } else {
+            job.commit_by
+        };
+        job.cancel_at = Some(effective_at);
+        Jobs::insert(ext, &id, &job);
+        Self::deposit_event(
+            ext,
+            Event::JobCancelRequested {
+                job: id,
+                effective_at,
+            },
+        );
+        Ok(())
+    }
+
     /// `challenger` challenges job `id`'s result (called by the verification pallet, which
     /// holds the challenger's bond and runs the dispute): allowed while the job is `Verified`
     /// and has not settled (up to and including its settlement block, whose end settles it);
@@ -157,7 +207,7 @@ impl<T: Config> Pallet<T> {
         (segment, challenger, repay, open, decided): (
             u64,
             AccountId,
-            Option<(AccountId, Balance)>,
+            Vec<(AccountId, Balance)>,
             bool,
             Decision,
         ),
@@ -172,7 +222,7 @@ impl<T: Config> Pallet<T> {
             ext,
             &job.worker,
             left,
-            repay,
+            &repay,
             &challenger,
             (T::DISPUTE_REWARD_PERCENT, bond),
         );
@@ -331,11 +381,13 @@ impl<T: Config> Pallet<T> {
         Self::drop_declaration(ext, id);
         let fee = match how {
             BuyersEnd::Cancelled => Self::end_fee(&job, Some(now)),
-            // The worker paid a `declare_unrunnable` and a `prove_unrunnable` to show it: the
-            // fee covers those calls' weight parts at least (every bid escrows that much,
-            // `MIN_BID_ESCROW`).
-            BuyersEnd::Unrunnable => Self::end_fee(&job, None)
-                .max(<T as pallet_market::Config>::MIN_BID_ESCROW)
+            // The worker paid a `declare_unrunnable` and a `prove_unrunnable` to show it, and
+            // burned the declaration's fee: it is paid the cancellation fee, at least those
+            // calls' weight parts, and the fee back. Every bid escrows both at their largest
+            // (`MIN_BID_ESCROW`), so the escrow covers it.
+            BuyersEnd::Unrunnable { declaration_fee } => Self::end_fee(&job, None)
+                .max(Self::unrunnable_calls_floor())
+                .saturating_add(declaration_fee)
                 .min(job.escrow),
         };
         let fee = Self::pay_from_escrow(ext, &job, &job.worker, fee);
@@ -360,7 +412,7 @@ impl<T: Config> Pallet<T> {
                     refund,
                 },
             ),
-            BuyersEnd::Unrunnable => (
+            BuyersEnd::Unrunnable { .. } => (
                 JobStatus::Unrunnable {
                     fee,
                     refund,

@@ -160,6 +160,11 @@ pub trait Config: pallet_market::Config {
     /// re-run became due, so no block carries a re-run that its builder or importer has not
     /// decided ahead.
     const REFEREE_LEAD_FUEL_PER_BLOCK: u64;
+    /// What an unrunnable declaration burns per block of its proof's lead (`unrunnable.rs`):
+    /// each lead block is a block of every node's referee warmer, so the fee grows with the
+    /// re-run it buys, and a burst of declarations pays for every block it pushes later proofs
+    /// back. An honest worker gets it back from the buyer's escrow when its proof ends the job.
+    const DECLARATION_FEE_PER_LEAD_BLOCK: Balance;
     /// The verification pallet.
     type Verification: JobVerification;
 }
@@ -309,6 +314,9 @@ pub enum Event {
         opens_at: BlockNumber,
         /// The last block that accepts it.
         decide_by: BlockNumber,
+        /// What the worker burned for it: its proof's lead in blocks at
+        /// `DECLARATION_FEE_PER_LEAD_BLOCK`.
+        fee: Balance,
     },
     /// At settlement the buyer took over the registration of the job's model: its deposit
     /// moved from the worker to the buyer, and the model is kept until `until`.
@@ -440,6 +448,16 @@ pub enum Error {
     /// The declaration's proof does not open yet: nodes are still deciding its re-run ahead.
     #[error("the proof of the job's unrunnable declaration does not open yet; see the declaration's opens_at")]
     ProofNotOpen,
+    /// The worker's free balance does not cover the declaration's fee.
+    #[error("the worker's free balance does not cover the unrunnable declaration's fee (1 AGR per block of its proof's lead on the runtime, at most MAX_DECLARATION_FEE)")]
+    CannotPayDeclaration,
+    /// The buyer has asked to cancel the job: the cancellation ends it, paying the worker for
+    /// the time it held the job, and a declaration would burn its fee for nothing.
+    #[error("the buyer's cancellation of the job is pending: it ends the job and pays the worker for the time held; no declaration is taken")]
+    CancelPending,
+    /// The worker has declared the job unrunnable and its proof's window has not passed.
+    #[error("the worker declared the job unrunnable and its proof's window has not passed; cancel after the declaration's decide_by, if the job has not ended")]
+    DeclarationPending,
 }
 
 agora_primitives::impl_pallet_error!(Error {
@@ -472,6 +490,9 @@ agora_primitives::impl_pallet_error!(Error {
     AlreadyDeclared,
     NotDeclared,
     ProofNotOpen,
+    CannotPayDeclaration,
+    CancelPending,
+    DeclarationPending,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -682,43 +703,6 @@ impl<T: Config> Pallet<T> {
         // A worker that declared the job unrunnable and then ran it after all.
         Self::drop_declaration(ext, id);
         T::Verification::begin(ext, id, &job);
-        Ok(())
-    }
-
-    /// The buyer asks to cancel an assigned job: it ends `CANCEL_NOTICE_BLOCKS` later (at the
-    /// latest at its commit deadline) with the worker paid for the run time it held
-    /// (`end_fee`), unless the worker commits its result first.
-    pub fn cancel_job(ext: &mut Ext<'_>, who: &AccountId, id: JobId) -> DispatchResult {
-        let mut job = Jobs::get(ext, &id).ok_or(Self::error(Error::UnknownJob))?;
-        ensure!(job.buyer == *who, Self::error(Error::NotJobBuyer));
-        ensure!(
-            job.status == JobStatus::Assigned && job.cancel_at.is_none(),
-            Self::error(Error::CannotCancel)
-        );
-        let now = System::<T>::block_number(ext);
-        // Past the deadline a job is the worker's fault and times out (it lives on only while
-        // an unrunnable declaration waits for its proof): a cancellation then took effect at
-        // once and paid the worker the whole run time, its collateral released.
-        ensure!(now <= job.commit_by, Self::error(Error::DeadlinePassed));
-        let notice_ends = now.saturating_add(T::CANCEL_NOTICE_BLOCKS);
-        // The job is due at its commit deadline already, where a pending cancellation ends it;
-        // a notice that would run past the deadline ends there, with the whole run time paid
-        // for (`end_fee`). Before that, a full due list spills to a later block: the notice
-        // only grows.
-        let effective_at = if notice_ends < job.commit_by {
-            Self::schedule_job(ext, notice_ends, id).min(job.commit_by)
-        } else {
-            job.commit_by
-        };
-        job.cancel_at = Some(effective_at);
-        Jobs::insert(ext, &id, &job);
-        Self::deposit_event(
-            ext,
-            Event::JobCancelRequested {
-                job: id,
-                effective_at,
-            },
-        );
         Ok(())
     }
 

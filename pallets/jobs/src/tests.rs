@@ -353,7 +353,7 @@ fn a_set_aside_dispute_is_on_the_receipt_and_its_referee_call_is_paid_by_the_esc
                 challenger: CHARLIE,
                 decided: Decision::RefereeOutput,
                 reason: Undecided::OutOfFuel,
-                repaid: None,
+                repaid: Vec::new(),
                 burned: 0,
             },
         );
@@ -379,7 +379,7 @@ fn invariant_checker_catches_findings_that_outlive_their_job() {
         challenger: CHARLIE,
         decided: Decision::RefereeOutput,
         reason: Undecided::Unestablished,
-        repaid: None,
+        repaid: Vec::new(),
         burned: 0,
     };
     pallet_support::mock::apply(&mut state, |ext| {
@@ -402,6 +402,7 @@ fn invariant_checker_catches_a_declaration_on_a_job_not_assigned() {
     let declaration = Declaration {
         opens_at: 4,
         decide_by: 7,
+        fee: 0,
     };
     let mut state = matched_job(false);
     pallet_support::mock::apply(&mut state, |ext| {
@@ -887,8 +888,13 @@ fn declare_unrunnable_within(
 }
 
 /// Bob declares job 0 unrunnable in block `number`, on a node without an engine (the
-/// declaration runs nothing), and it is recorded with its event.
+/// declaration runs nothing), and it is recorded with its event; its fee, 2 lead blocks at
+/// the mock's 0.01 AGR, is burned from Bob's free balance.
 fn declare(state: &mut State, number: BlockNumber) -> Declaration {
+    let (free, issuance) = (
+        TestBalances::free_balance(state, &BOB),
+        TestBalances::total_issuance(state),
+    );
     let (result, events) = step(state, number, |ext| Jobs::declare_unrunnable(ext, &BOB, 0));
     result.unwrap();
     let declaration = Jobs::declaration(state, 0).unwrap();
@@ -897,11 +903,25 @@ fn declare(state: &mut State, number: BlockNumber) -> Declaration {
         vec![Event::UnrunnableDeclared {
             job: 0,
             opens_at: declaration.opens_at,
-            decide_by: declaration.decide_by
+            decide_by: declaration.decide_by,
+            fee: DECLARATION_FEE,
         }]
+    );
+    assert_eq!(declaration.fee, DECLARATION_FEE);
+    assert_eq!(
+        (
+            TestBalances::free_balance(state, &BOB),
+            TestBalances::total_issuance(state)
+        ),
+        (free - DECLARATION_FEE, issuance - DECLARATION_FEE),
+        "burned"
     );
     declaration
 }
+
+/// What a declaration on job 0 burns in the mock: `init`'s bound (100 Mfuel) and segment 0's
+/// (at most the bid's 10 Mfuel) decided at 100 Mfuel a block, 2 lead blocks at 0.01 AGR.
+const DECLARATION_FEE: Balance = 2 * AGR / 100;
 
 /// Bob proves job 0's declaration in block `number`, the referee's verdict on `init` and
 /// segment 0 (asked with `fuel`) being `segment_zero`.
@@ -934,7 +954,8 @@ fn inputs_the_module_refuses_end_the_job_with_the_buyer_paying_the_cancel_fee() 
         let issuance = TestBalances::total_issuance(&state);
         let (result, events) = declare_unrunnable(&mut state, verdicts);
         result.unwrap();
-        let fee = AGR / 4; // 10% of the max payment, as a cancellation
+        // 10% of the max payment, as a cancellation, and the declaration's fee back.
+        let fee = AGR / 4 + DECLARATION_FEE;
         assert_eq!(
             events,
             vec![Event::JobUnrunnable {
@@ -943,13 +964,21 @@ fn inputs_the_module_refuses_end_the_job_with_the_buyer_paying_the_cancel_fee() 
                 refund: escrow() - fee
             }]
         );
-        assert_eq!(TestBalances::free_balance(&state, &BOB), bob_free + fee);
+        assert_eq!(
+            TestBalances::free_balance(&state, &BOB),
+            bob_free + AGR / 4,
+            "the declaration's fee repaid"
+        );
         assert_eq!(
             TestStaking::ledger(&state, &BOB).committed,
             0,
             "not slashed"
         );
-        assert_eq!(TestBalances::total_issuance(&state), issuance);
+        // The fee stays burned: the buyer, whose inputs they were, paid for the re-run.
+        assert_eq!(
+            TestBalances::total_issuance(&state),
+            issuance - DECLARATION_FEE
+        );
         assert!(Jobs::job(&state, 0).unwrap().status.is_final());
     }
 }
@@ -980,7 +1009,13 @@ fn an_unrunnable_dust_job_pays_its_worker_at_least_the_declarations_fee() {
             refund: 0
         }]
     );
-    assert_eq!(TestBalances::free_balance(&state, &BOB), bob_free + floor);
+    // The floor is the calls' weight fees and the largest declaration fee; this declaration
+    // burned the largest (a 1-fuel segment 0 still leads by `init`'s bound and a block).
+    assert_eq!(Jobs::max_declaration_fee(), DECLARATION_FEE);
+    assert_eq!(
+        TestBalances::free_balance(&state, &BOB),
+        bob_free + floor - DECLARATION_FEE
+    );
 }
 
 #[test]
@@ -1036,7 +1071,8 @@ fn a_declaration_runs_nothing_and_its_proof_waits_for_the_lead() {
         declaration,
         Declaration {
             opens_at: 5,
-            decide_by: 9
+            decide_by: 9,
+            fee: DECLARATION_FEE,
         }
     );
     assert_eq!(ProofQueue::get(&state), Some(5));
@@ -1049,6 +1085,102 @@ fn a_declaration_runs_nothing_and_its_proof_waits_for_the_lead() {
     // The window closes: a proof after it is refused (the deadline, 7, times the job out).
     let (result, _) = prove(&mut state, 10, RefereeVerdict::Refused, 10_000_000);
     assert_eq!(result, Err(error(Error::DeadlinePassed)));
+}
+
+/// Found in review of spec version 19 (the proof queue's depth): a declaration pushes every
+/// later proof back by its lead, and a worker could declare on a job it then ran and committed
+/// for nothing but the call's fee (~1 AGR on the runtime, for up to 91 blocks of every node's
+/// warmer and of delay to every honest proof behind it). Since spec version 20 it burns a fee
+/// for every block of its lead, kept when the job is committed after all; a worker whose free
+/// balance does not cover it is refused with nothing written.
+#[test]
+fn a_declaration_burns_a_fee_for_every_block_it_pushes_the_proof_queue_back() {
+    use agora_primitives::referee::RefereeVerdict;
+    let mut state = matched_job(false);
+    // Bob's free balance one planck short of the fee: refused, nothing written.
+    let short = TestBalances::free_balance(&state, &BOB) - (DECLARATION_FEE - 1);
+    pallet_support::mock::apply(&mut state, |ext| {
+        TestBalances::burn(ext, &BOB, short).unwrap()
+    });
+    let issuance = TestBalances::total_issuance(&state);
+    let (result, events) = step(&mut state, 3, |ext| Jobs::declare_unrunnable(ext, &BOB, 0));
+    assert_eq!(result, Err(error(Error::CannotPayDeclaration)));
+    assert!(events.is_empty());
+    assert_eq!(
+        (Jobs::declaration(&state, 0), ProofQueue::get(&state)),
+        (None, None)
+    );
+    assert_eq!(TestBalances::total_issuance(&state), issuance);
+    // Topped up, Bob declares; the queue moves by the lead the fee paid for.
+    pallet_support::mock::apply(&mut state, |ext| {
+        TestBalances::mint(ext, &BOB, AGR).unwrap()
+    });
+    let declaration = declare(&mut state, 3);
+    let pushed_back = declaration.opens_at - 3;
+    assert_eq!(
+        declaration.fee,
+        Balance::from(pushed_back) * <Test as crate::Config>::DECLARATION_FEE_PER_LEAD_BLOCK
+    );
+    // The job runs after all: the declaration goes with its `Assigned`, its fee burned.
+    commit(&mut state, 4).0.unwrap();
+    assert_eq!(Jobs::declaration(&state, 0), None);
+    let (result, _) = prove(&mut state, 5, RefereeVerdict::Refused, 10_000_000);
+    assert_eq!(result, Err(error(Error::NotAssigned)));
+}
+
+/// Found in review of spec version 20: a cancellation's notice (2 blocks here, 10 on the
+/// runtime) always ends before a proof opens (46 blocks at least on the runtime), so a buyer
+/// whose inputs cannot run could cancel on seeing the declaration — paying the held share,
+/// ~nothing for a small job — and leave its worker the burned fee. A pending declaration now
+/// holds cancellations back until its window has passed, and a pending cancellation takes no
+/// declaration (it ends the job and pays for the time held; the fee would burn for nothing).
+#[test]
+fn a_pending_declaration_holds_the_buyers_cancellation_back_until_its_window_passed() {
+    use agora_primitives::referee::RefereeVerdict;
+    let long = BidTerms {
+        run_blocks: 30,
+        ..terms(false)
+    };
+    let mut state = matched_job_with(long.clone(), None);
+    let declaration = declare(&mut state, 3);
+    for blocked in [4, declaration.decide_by] {
+        let (result, _) = step(&mut state, blocked, |ext| Jobs::cancel_job(ext, &ALICE, 0));
+        assert_eq!(
+            result,
+            Err(error(Error::DeclarationPending)),
+            "block {blocked}"
+        );
+    }
+    // The window passed unproved: the buyer may cancel, and then the worker may not declare.
+    let after = declaration.decide_by + 1;
+    let (result, _) = step(&mut state, after, |ext| Jobs::cancel_job(ext, &ALICE, 0));
+    result.unwrap();
+    let free = TestBalances::free_balance(&state, &BOB);
+    let (result, _) = step(&mut state, after + 1, |ext| {
+        Jobs::declare_unrunnable(ext, &BOB, 0)
+    });
+    assert_eq!(result, Err(error(Error::CancelPending)));
+    assert_eq!(
+        TestBalances::free_balance(&state, &BOB),
+        free,
+        "nothing burned"
+    );
+    // Proved in its window, the job ends unrunnable with the fee repaid, as if never cancelled.
+    let mut state = matched_job_with(long, None);
+    let declaration = declare(&mut state, 3);
+    let (result, _) = step(&mut state, 4, |ext| Jobs::cancel_job(ext, &ALICE, 0));
+    assert_eq!(result, Err(error(Error::DeclarationPending)));
+    let (result, events) = prove(
+        &mut state,
+        declaration.opens_at,
+        RefereeVerdict::Refused,
+        10_000_000,
+    );
+    result.unwrap();
+    assert!(
+        matches!(events[..], [Event::JobUnrunnable { fee, .. }] if fee > DECLARATION_FEE),
+        "{events:?}"
+    );
 }
 
 /// Declarations queue: a proof opens the lead of its own re-run after the previous

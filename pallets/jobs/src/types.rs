@@ -140,6 +140,10 @@ pub struct Declaration {
     /// The last block that accepts it. A job past its commit deadline is timed out only after
     /// it.
     pub decide_by: BlockNumber,
+    /// What the worker burned to make it (its proof's lead at
+    /// `Config::DECLARATION_FEE_PER_LEAD_BLOCK`); paid back out of the escrow if the proof ends
+    /// the job.
+    pub fee: Balance,
 }
 
 /// A drawn verifier that forfeited its run bond on a job: a check of its run was missed (not
@@ -205,9 +209,10 @@ pub struct Dismissal {
     pub decided: Decision,
     /// Why the referee could not decide.
     pub reason: Undecided,
-    /// Whoever had the referee run, and what it received of its fee out of the challenge bond
-    /// (`None` when the challenger ran it itself: nothing moves).
-    pub repaid: Option<(AccountId, Balance)>,
+    /// Whoever had the referee run, and what each received of its fee out of the challenge
+    /// bond, in the order of the calls (none for a call the challenger made itself: nothing
+    /// moves). More than one when the dispute was escalated past a heavy step (spec version 20).
+    pub repaid: Vec<(AccountId, Balance)>,
     /// What the challenge bond lost but the caller could not receive (its account would have
     /// been created below the existential deposit), burned.
     pub burned: Balance,
@@ -230,7 +235,7 @@ pub enum Undecided {
 /// piece produced a NaN (whose bits differ between architectures) or used its stack to near the
 /// limit (`docs/nan-determinism.md`). Two honest machines may disagree on such a piece, so
 /// neither side loses by it: the challenger's bond is released (a drawn check's verifier is
-/// paid its fee, the referee's caller its call fee), and verification goes on as if the
+/// paid its fee, each referee call's caller its call fee), and verification goes on as if the
 /// mismatch had not been raised — the worker is paid at settlement, out of the buyer's escrow,
 /// unless another mismatch or challenge shows it wrong.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, TypeInfo)]
@@ -243,8 +248,9 @@ pub struct MachineDependence {
     pub open: bool,
     /// Which piece the referee ran.
     pub decided: Decision,
-    /// Whoever had the referee run, and its fee, for each call (two when the dispute was
-    /// reopened from the start): repaid out of the escrow at settlement (the buyer's module
+    /// Whoever had the referee run, and its fee, for each call (up to four: one that reopened
+    /// the dispute from the start, an escalation past a heavy step before and after it, and
+    /// the deciding one): repaid out of the escrow at settlement (the buyer's module
     /// made the calls necessary).
     pub repay: Vec<(AccountId, Balance)>,
     /// The fuel the challenger had to re-execute from the job's start when the dispute was
@@ -285,9 +291,10 @@ pub enum AuditOutcome {
         segment: u64,
         /// Who proved it wrong; paid part of the slashed collateral.
         challenger: AccountId,
-        /// Whom to repay, first, out of the collateral, and how much: the referee's caller its
-        /// fee (`None` when the worker missed a move, or called the referee itself).
-        repay: Option<(AccountId, Balance)>,
+        /// Whom to repay, first, out of the collateral, and how much: each referee call's
+        /// caller its fee, in the order of the calls (none when the worker made them, or no
+        /// call was made: a missed move).
+        repay: Vec<(AccountId, Balance)>,
         /// Whether the challenger challenged openly (else it was a drawn check's verifier).
         open: bool,
         /// How the dispute was decided.

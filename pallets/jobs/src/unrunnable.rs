@@ -35,6 +35,23 @@
 //! crowded out of its window before the commit deadline need not cost the worker its
 //! collateral; after it, it does: a declaration is accepted only by the deadline).
 //!
+//! **The declaration's fee.** Each lead block is a block of every node's warmer and a block
+//! every later proof waits, so a declaration burns `DECLARATION_FEE_PER_LEAD_BLOCK` for each
+//! ([`Declaration::fee`]; a second's weight, 1 AGR, on the runtime: at most 91 AGR). Before
+//! spec version 20 it cost the call's fee alone (~1 AGR for up to 91 blocks): declaring on its
+//! own jobs, which it then ran and committed, an attacker held every honest declared job
+//! `Assigned` behind it for ~2 AGR per 91 blocks. The fee is burned, not held: a deposit
+//! returned with a successful proof would cost nothing to an attacker whose modules genuinely
+//! refuse after a heavy `init` (a buyer's sybil worker) — and those re-runs are work every node
+//! does. An honest worker is paid it back out of the escrow when its proof ends the job: the
+//! buyer's inputs made the re-run necessary, and every bid escrows the largest fee
+//! (`MIN_BID_ESCROW`). A fee for a lapsed declaration is not repaid (its 60-block window
+//! opened for the worker's proof alone; a proof that misses it — the worker offline, a
+//! leader leaving its call out — costs the worker the fee again if it declares anew), nor for
+//! one whose job then runs. A buyer cannot dodge the fee by cancelling on seeing the
+//! declaration: `cancel_job` waits for the window to pass, and a declaration is not taken
+//! while a cancellation is pending (that ends the job and pays the worker for its time).
+//!
 //! **Deadlines.** A declaration is accepted up to the job's commit deadline, and its window
 //! may end after it: the job is then timed out not at the deadline but at `decide_by`, so that
 //! a worker that declared in time can prove. It still cannot commit after the deadline — a
@@ -52,13 +69,13 @@
 
 use crate::ending::BuyersEnd;
 use crate::{
-    Config, Declaration, Declarations, Error, Event, Job, JobId, JobStatus, Jobs, Pallet,
+    Balances, Config, Declaration, Declarations, Error, Event, Job, JobId, JobStatus, Jobs, Pallet,
     ProofQueue, System,
 };
 use agora_primitives::dispatch::{DispatchError, DispatchResult};
 use agora_primitives::referee::{referee_lead, RefereeRequest, RefereeTask, RefereeVerdict};
 use agora_primitives::storage::{Ext, StateRead};
-use agora_primitives::{AccountId, BlockNumber};
+use agora_primitives::{AccountId, Balance, BlockNumber};
 use pallet_support::ensure;
 
 impl<T: Config> Pallet<T> {
@@ -91,15 +108,23 @@ impl<T: Config> Pallet<T> {
         let job = Self::assigned_to(ext, who, id)?;
         let now = System::<T>::block_number(ext);
         ensure!(now <= job.commit_by, Self::error(Error::DeadlinePassed));
+        // A pending cancellation ends the job first and pays the worker for its time: the fee
+        // would be burned for nothing (a buyer's own sybil could otherwise pair a notice with a
+        // declaration; see `cancel_job` for the other order).
+        ensure!(job.cancel_at.is_none(), Self::error(Error::CancelPending));
         // One pending at a time; one whose proof window passed unused may be made again.
         ensure!(
             Declarations::get(ext, &id).is_none_or(|pending| now > pending.decide_by),
             Self::error(Error::AlreadyDeclared)
         );
+        let lead = Self::proof_lead(&job);
+        let fee = Self::declaration_fee(lead);
+        // Burned before anything is written: a worker that cannot pay leaves no trace.
+        Balances::<T>::burn(ext, who, fee).map_err(|_| Self::error(Error::CannotPayDeclaration))?;
         let opens_at = ProofQueue::get(ext)
             .unwrap_or(0)
             .max(now)
-            .saturating_add(Self::proof_lead(&job));
+            .saturating_add(lead);
         ProofQueue::put(ext, &opens_at);
         let mut decide_by = opens_at.saturating_add(T::PROOF_BLOCKS.max(1));
         if decide_by > job.commit_by {
@@ -110,6 +135,7 @@ impl<T: Config> Pallet<T> {
         let declaration = Declaration {
             opens_at,
             decide_by,
+            fee,
         };
         Declarations::insert(ext, &id, &declaration);
         Self::deposit_event(
@@ -118,6 +144,7 @@ impl<T: Config> Pallet<T> {
                 job: id,
                 opens_at,
                 decide_by,
+                fee,
             },
         );
         Ok(())
@@ -150,7 +177,8 @@ impl<T: Config> Pallet<T> {
             ),
             Self::error(Error::JobRuns)
         );
-        Self::end_by_buyer(ext, id, job, now, BuyersEnd::Unrunnable);
+        let declaration_fee = declaration.fee;
+        Self::end_by_buyer(ext, id, job, now, BuyersEnd::Unrunnable { declaration_fee });
         Ok(())
     }
 
@@ -180,6 +208,34 @@ impl<T: Config> Pallet<T> {
     fn proof_lead(job: &Job) -> BlockNumber {
         let fuel = Self::rerun_fuel(&Self::unrunnable_request(job));
         referee_lead(fuel, T::REFEREE_LEAD_FUEL_PER_BLOCK, BlockNumber::MAX).max(1)
+    }
+
+    /// What a declaration on job `job` burns (its proof's lead at
+    /// `DECLARATION_FEE_PER_LEAD_BLOCK`): what its worker's free balance must cover.
+    pub fn declaration_fee_of(job: &Job) -> Balance {
+        Self::declaration_fee(Self::proof_lead(job))
+    }
+
+    /// What a declaration whose proof's lead is `lead` blocks burns.
+    pub fn declaration_fee(lead: BlockNumber) -> Balance {
+        T::DECLARATION_FEE_PER_LEAD_BLOCK.saturating_mul(Balance::from(lead))
+    }
+
+    /// The largest fee a declaration can burn: its re-run at the chain's bound (`init` within
+    /// `MAX_SEGMENT_FUEL`, then a segment 0 as heavy). Every bid escrows at least this beside
+    /// the two calls' weight fees (`MIN_BID_ESCROW`), so that an honest worker's fee is paid back.
+    pub fn max_declaration_fee() -> Balance {
+        let bound = <T as pallet_market::Config>::MAX_SEGMENT_FUEL;
+        let fuel = bound.saturating_mul(2);
+        Self::declaration_fee(
+            referee_lead(fuel, T::REFEREE_LEAD_FUEL_PER_BLOCK, BlockNumber::MAX).max(1),
+        )
+    }
+
+    /// What a proved declaration pays its worker at least beside its fee: `MIN_BID_ESCROW`
+    /// less the largest fee, the weight parts of the declaration's and the proof's call fees.
+    pub(crate) fn unrunnable_calls_floor() -> Balance {
+        <T as pallet_market::Config>::MIN_BID_ESCROW.saturating_sub(Self::max_declaration_fee())
     }
 
     /// Whether job `id`, past its commit deadline at `now`, waits for the proof of a pending

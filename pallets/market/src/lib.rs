@@ -111,10 +111,12 @@ pub trait Config: pallet_staking::Config {
     const MIN_RUN_BLOCKS: u32;
     /// Smallest collateral an offer may put up per job.
     const MIN_COLLATERAL: Balance;
-    /// Least a bid escrows, however little it asks for: what its worker's `declare_unrunnable`
-    /// costs in fees (the call's weight part), which a job whose inputs cannot run pays the
-    /// worker at least (pallet-jobs). Without it a bid for 1 fuel reserved next to nothing and
-    /// cost its worker ~1 AGR to answer.
+    /// Least a bid escrows, however little it asks for: the most its worker spends to show
+    /// the job unrunnable (pallet-jobs) — the weight parts of `declare_unrunnable`'s and
+    /// `prove_unrunnable`'s fees and the largest fee a declaration burns — which a job whose
+    /// inputs cannot run pays the worker (the calls' part at least, and its declaration's fee
+    /// back). Without it a bid for 1 fuel reserved next to nothing and cost its worker ~1 AGR
+    /// to answer.
     const MIN_BID_ESCROW: Balance;
     /// Segments sampled uniformly per thousand segments of a job, besides the last (at least
     /// one; see [`assurance`]).

@@ -704,28 +704,31 @@ impl<T: Config> Pallet<T> {
         (burned, rewarded)
     }
 
-    /// Slashes up to `amount` of `loser`'s committed stake for losing a dispute: first up to
-    /// `repay`'s amount to its account (whoever paid to have the dispute decided), then the
-    /// rest as [`Pallet::slash_committed_rewarding`] does, `reward.0`% to `winner` but at most
-    /// `reward.1`.
+    /// Slashes up to `amount` of `loser`'s committed stake for losing a dispute: first each of
+    /// `repay`'s amounts to its account, in order (whoever paid to have the dispute decided),
+    /// then the rest as [`Pallet::slash_committed_rewarding`] does, `reward.0`% to `winner` but
+    /// at most `reward.1`.
     pub fn slash_with_repayment(
         ext: &mut Ext<'_>,
         loser: &AccountId,
         amount: Balance,
-        repay: Option<(AccountId, Balance)>,
+        repay: &[(AccountId, Balance)],
         winner: &AccountId,
         reward: (u8, Balance),
     ) -> Slashed {
-        let (burned_first, repaid) = match repay {
-            Some((to, fee)) => Self::slash_committed_rewarding(
+        let (mut burned_first, mut repaid): (Balance, Balance) = (0, 0);
+        for (to, fee) in repay {
+            let left = amount.saturating_sub(burned_first.saturating_add(repaid));
+            let (burned, paid) = Self::slash_committed_rewarding(
                 ext,
                 loser,
-                fee.min(amount),
-                &to,
+                (*fee).min(left),
+                to,
                 (100, Balance::MAX),
-            ),
-            None => (0, 0),
-        };
+            );
+            burned_first = burned_first.saturating_add(burned);
+            repaid = repaid.saturating_add(paid);
+        }
         let rest = amount.saturating_sub(burned_first.saturating_add(repaid));
         let (burned, rewarded) = Self::slash_committed_rewarding(ext, loser, rest, winner, reward);
         Slashed {

@@ -189,6 +189,9 @@ pub trait Params {
     /// `pallet_jobs::Config::REFEREE_LEAD_FUEL_PER_BLOCK`: `MAX_SEGMENT_FUEL`, so a
     /// whole-segment referee call is accepted one block after the referee's turn begins.
     const REFEREE_LEAD_FUEL_PER_BLOCK: u64 = 100 * 1_000_000;
+    /// `pallet_jobs::Config::DECLARATION_FEE_PER_LEAD_BLOCK`: the largest declaration (2 lead
+    /// blocks) burns a fifth of `MIN_BID_ESCROW`.
+    const DECLARATION_FEE_PER_LEAD_BLOCK: Balance = AGR / 100;
     /// `pallet_verification::Config::REFEREE_CALL_FEE`.
     const REFEREE_CALL_FEE: Balance = AGR / 10;
     /// `pallet_verification::Config::CHALLENGE_BOND`.
@@ -465,6 +468,7 @@ macro_rules! mock_runtime {
             DISPUTE_REWARD_PERCENT: u8,
             PROOF_BLOCKS: $crate::__private::BlockNumber,
             REFEREE_LEAD_FUEL_PER_BLOCK: u64,
+            DECLARATION_FEE_PER_LEAD_BLOCK: $crate::__private::Balance,
         } type Verification = $verification;);
     };
     (@verification $T:ident $p:tt) => {

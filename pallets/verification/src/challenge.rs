@@ -108,6 +108,7 @@ impl<T: Config> Pallet<T> {
             turn: Turn::Worker,
             round: 0,
             reopened_by: None,
+            earlier_calls: Vec::new(),
         };
         Self::narrow(&record, &mut dispute);
         let mut audit = Audit {

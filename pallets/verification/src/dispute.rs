@@ -69,7 +69,7 @@
 //!   Segment, or (a dispute over the model and metrics narrowed to the last leaf with every
 //!   state agreed) Output again ─▶ Referee: now every state it starts from is one the
 //!   challenger agreed with on its way from `init`: a machine-dependent verdict is the buyer's
-//!   module's (set aside, both referee calls repaid out of the escrow; the replay is not paid:
+//!   module's (set aside, every referee call repaid out of the escrow; the replay is not paid:
 //!   nothing shows it was made), any other decides as usual
 //! ```
 //!
@@ -256,6 +256,7 @@ impl<T: Config> Pallet<T> {
             turn: Turn::Worker,
             round: 0,
             reopened_by: None,
+            earlier_calls: Vec::new(),
         };
         Self::narrow(&record, &mut dispute);
         Some(dispute)
@@ -502,6 +503,8 @@ impl<T: Config> Pallet<T> {
                 if let Claim::Steps(bisection) = &dispute.claim {
                     dispute.claim = Claim::Segment(bisection.rerun.clone());
                 }
+                // Its caller paid for a call that decided nothing yet: repaid with the next.
+                Self::note_earlier_call(&mut dispute, *who);
                 // The referee's turn again, with a move's window from now: the re-run's call
                 // opens after the lead its fuel needs (`referee_opens_at`).
                 Self::narrow(&record, &mut dispute);
@@ -575,6 +578,7 @@ impl<T: Config> Pallet<T> {
         });
         dispute.segment = segment;
         dispute.reopened_by = Some(caller);
+        Self::note_earlier_call(&mut dispute, caller);
         dispute.round = 0;
         Self::narrow(record, &mut dispute);
         Self::deposit_event(
@@ -632,17 +636,39 @@ impl<T: Config> Pallet<T> {
         }
     }
 
-    /// Who is repaid the referee call's fee out of the loser's slash: whoever called the
-    /// referee (`caller`; `None` when the dispute ended by a missed move), unless the loser
-    /// called it itself.
-    fn repay_to(caller: Option<AccountId>, loser: &AccountId) -> Option<(AccountId, Balance)> {
-        caller
+    /// Records that `caller` had the referee run a verdict that did not end `dispute`
+    /// ([`Dispute::earlier_calls`]).
+    fn note_earlier_call(dispute: &mut Dispute, caller: AccountId) {
+        // An escalation happens once per bisection by steps, and a reopening once: the
+        // dispute's own rules bound this list, which nothing outside them can grow.
+        assert!(
+            dispute.earlier_calls.len() < crate::MAX_EARLIER_CALLS,
+            "verification invariant broken: a dispute's referee calls outgrew their bound"
+        );
+        dispute.earlier_calls.push(caller);
+    }
+
+    /// Who is repaid a referee call's fee out of the loser's slash, in the order of the calls:
+    /// whoever called the referee in `dispute` — its earlier calls and the deciding one
+    /// (`caller`; `None` when the dispute ended by a missed move) — unless the loser called it
+    /// itself.
+    fn repay_to(
+        dispute: &Dispute,
+        caller: Option<AccountId>,
+        loser: &AccountId,
+    ) -> Vec<(AccountId, Balance)> {
+        dispute
+            .earlier_calls
+            .iter()
+            .copied()
+            .chain(caller)
             .filter(|c| c != loser)
             .map(|c| (c, T::REFEREE_CALL_FEE))
+            .collect()
     }
 
     /// The worker lost: every held check bond is released, and the jobs pallet slashes the
-    /// collateral (repaying the referee's caller first, then in the challenger's favour) and
+    /// collateral (repaying each referee call's caller first, then in the challenger's favour) and
     /// refunds (or requeues) the buyer. `caller` had the referee run (`None`: a missed move).
     fn worker_loses(
         ext: &mut Ext<'_>,
@@ -660,7 +686,7 @@ impl<T: Config> Pallet<T> {
         let outcome = AuditOutcome::WorkerLost {
             segment: dispute.segment,
             challenger: dispute.challenger,
-            repay: Self::repay_to(caller, &worker),
+            repay: Self::repay_to(dispute, caller, &worker),
             open: dispute.check.is_none(),
             decided,
             bond: dispute.bond,
@@ -669,7 +695,7 @@ impl<T: Config> Pallet<T> {
         Self::end_audit(ext, job, audit, outcome);
     }
 
-    /// The challenger lost: its check is refuted and its bond slashed — the referee's caller
+    /// The challenger lost: its check is refuted and its bond slashed — each referee call's caller
     /// repaid first, the rest in the worker's favour; the audit moves on to the next mismatch,
     /// or passes. `caller` had the referee run (`None`: a missed move).
     fn challenger_loses(
@@ -686,7 +712,7 @@ impl<T: Config> Pallet<T> {
             ext,
             &challenger,
             dispute.bond,
-            Self::repay_to(caller, &challenger),
+            &Self::repay_to(dispute, caller, &challenger),
             &worker,
             (
                 <T as pallet_jobs::Config>::DISPUTE_REWARD_PERCENT,
@@ -759,8 +785,9 @@ impl<T: Config> Pallet<T> {
                 open: dispute.check.is_none(),
                 decided,
                 repay: dispute
-                    .reopened_by
-                    .into_iter()
+                    .earlier_calls
+                    .iter()
+                    .copied()
                     .chain([caller])
                     .map(|who| (who, T::REFEREE_CALL_FEE))
                     .collect(),
@@ -807,8 +834,8 @@ impl<T: Config> Pallet<T> {
     /// ends the audit as a plain mismatch (held bonds released, escrow refunded, nobody
     /// slashed); an open challenge is dismissed (the job verified as before, the dismissal kept
     /// for the receipt): the challenger proved nothing against a verified result, so it pays for
-    /// the referee call `caller` made out of its bond ([`Self::repay_to`]) and the rest is
-    /// released. Otherwise the same undecidable challenge could be raised again and again for
+    /// the referee calls it caused — `caller`'s and any earlier one's — out of its bond
+    /// ([`Self::repay_to`]) and the rest is released. Otherwise the same undecidable challenge could be raised again and again for
     /// the price of its fee, each round costing the worker a referee call and moving its
     /// settlement.
     fn end_undecided(
@@ -823,21 +850,25 @@ impl<T: Config> Pallet<T> {
             Self::end_audit(ext, job, &audit, AuditOutcome::Mismatch { segment });
         } else {
             let challenger = dispute.challenger;
-            let (owed, repaid, burned) = match Self::repay_to(Some(caller), &challenger) {
-                Some((to, fee)) => {
-                    let owed = fee.min(dispute.bond);
-                    // All of it to the caller; burned only if the caller cannot receive it.
-                    let (burned, paid) = Staking::<T>::slash_committed_rewarding(
-                        ext,
-                        &challenger,
-                        owed,
-                        &to,
-                        (100, Balance::MAX),
-                    );
-                    (owed, Some((to, paid)), burned)
+            // Every call the challenge caused, an escalation's included, in the order made.
+            let (mut owed, mut repaid, mut burned): (Balance, Vec<_>, Balance) = (0, Vec::new(), 0);
+            for (to, fee) in Self::repay_to(dispute, Some(caller), &challenger) {
+                let due = fee.min(dispute.bond.saturating_sub(owed));
+                if due == 0 {
+                    break;
                 }
-                None => (0, None, 0),
-            };
+                // All of it to the caller; burned only if the caller cannot receive it.
+                let (lost, paid) = Staking::<T>::slash_committed_rewarding(
+                    ext,
+                    &challenger,
+                    due,
+                    &to,
+                    (100, Balance::MAX),
+                );
+                owed = owed.saturating_add(due);
+                burned = burned.saturating_add(lost);
+                repaid.push((to, paid));
+            }
             Staking::<T>::release(ext, &challenger, dispute.bond.saturating_sub(owed));
             let dismissal = pallet_jobs::Dismissal {
                 segment: dispute.segment,

@@ -9,6 +9,22 @@ use pallet_support::to_usize;
 use std::collections::BTreeMap;
 
 impl<T: Config> Pallet<T> {
+    /// Every referee call that did not end dispute `d` of job `job` is owed its fee, a
+    /// reopening among them, and there are at most `MAX_EARLIER_CALLS`.
+    fn check_earlier_calls(job: JobId, d: &crate::Dispute) -> Result<(), String> {
+        let reopener_listed = d
+            .reopened_by
+            .is_none_or(|who| d.earlier_calls.contains(&who));
+        if d.earlier_calls.len() > crate::MAX_EARLIER_CALLS || !reopener_listed {
+            return Err(format!(
+                "dispute of job {job} lists {} earlier referee calls (reopened by {:?})",
+                d.earlier_calls.len(),
+                d.reopened_by
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks the pallet's invariants over a whole state. Run after every test.
     pub fn try_state(state: &impl StateIter) -> Result<(), String> {
         let list = Self::verifiers(state);
@@ -45,6 +61,9 @@ impl<T: Config> Pallet<T> {
                 return Err(format!(
                     "audit of job {job} has a dispute outside its phase"
                 ));
+            }
+            if let Some(d) = &audit.dispute {
+                Self::check_earlier_calls(job, d)?;
             }
             match audit.dispute.as_ref().map(|d| &d.claim) {
                 Some(Claim::Steps(b)) if !(b.lo < b.hi && b.hi <= b.steps) => {

@@ -91,7 +91,7 @@ pub use calls::{weights, Call};
 pub use dispute::RefereeOutcome;
 pub use types::{
     Audit, Bisection, ChallengeTarget, Check, CheckOutcome, Claim, Dispute, FinalResult,
-    LeafBisection, Phase, SegmentClaim, Turn,
+    LeafBisection, Phase, SegmentClaim, Turn, MAX_EARLIER_CALLS,
 };
 pub use windows::{GenesisConfig, VerificationWindows, Windows, WindowsPrefix};
 

@@ -315,7 +315,19 @@ pub struct Dispute {
     /// from is then one the challenger agreed with on its way from `init`, and a
     /// machine-dependent verdict is the buyer's module's doing; that caller is repaid too.
     pub reopened_by: Option<AccountId>,
+    /// Whoever had the referee run a verdict that did not end the dispute, each paying a
+    /// referee call's fee: a step too heavy for the referee, sent on to its segment's re-run
+    /// (`StepTooHeavy`), and the verdict that reopened a check's dispute from the start
+    /// ([`Dispute::reopened_by`]). Repaid beside the deciding call's caller (spec version 20;
+    /// before, only the deciding call was, and an honest caller of the first paid for the
+    /// loser's claim). At most [`MAX_EARLIER_CALLS`]: one escalation before a reopening and one
+    /// after, and the reopening.
+    pub earlier_calls: Vec<AccountId>,
 }
+
+/// Most referee calls a dispute can have before the one that decides it
+/// ([`Dispute::earlier_calls`]).
+pub const MAX_EARLIER_CALLS: usize = 3;
 
 impl Dispute {
     /// Whether the dispute was reopened from the job's start ([`Dispute::reopened_by`]).

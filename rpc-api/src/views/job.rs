@@ -71,9 +71,10 @@ pub struct JobReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_at: Option<BlockNumber>,
     /// The worker's declaration that the buyer's inputs cannot run, while it waits for its
-    /// proof: the first and last block that accept the proof (since spec version 19).
+    /// proof: the first and last block that accept the proof (since spec version 19) and the
+    /// fee it burned (since 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub declared_unrunnable: Option<pallet_jobs::Declaration>,
+    pub declared_unrunnable: Option<DeclarationReport>,
     /// Why a settled job has no model: its trace ends in a refused segment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_model: Option<String>,
@@ -104,6 +105,28 @@ pub struct ModelReport {
     /// could not pay the deposit at settlement and the worker's registration keeps it only for
     /// the registry's ordinary lifetime.
     pub held_by_buyer: bool,
+}
+
+/// A pending unrunnable declaration as `job status` shows it (`pallet_jobs::Declaration`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclarationReport {
+    /// The first block that accepts the proof.
+    pub opens_at: BlockNumber,
+    /// The last block that accepts it.
+    pub decide_by: BlockNumber,
+    /// What the worker burned to declare, AGR; repaid out of the escrow if the proof ends the
+    /// job.
+    pub fee: String,
+}
+
+impl From<&pallet_jobs::Declaration> for DeclarationReport {
+    fn from(declaration: &pallet_jobs::Declaration) -> Self {
+        DeclarationReport {
+            opens_at: declaration.opens_at,
+            decide_by: declaration.decide_by,
+            fee: format_agr(declaration.fee),
+        }
+    }
 }
 
 /// A job's assurance level as `job status` and `job submit` show it (the runtime's rule,
@@ -342,13 +365,21 @@ pub struct DismissalReport {
     pub decided: pallet_jobs::Decision,
     /// Why it could not decide: `out_of_fuel` or `unestablished`.
     pub reason: pallet_jobs::Undecided,
-    /// Who had the referee run and was repaid its fee out of the challenge bond (`None`: the
-    /// challenger itself).
-    pub repaid_to: Option<AccountId>,
-    /// The fee repaid.
-    pub repaid: String,
+    /// Who had the referee run and what each was repaid of its fee out of the challenge bond,
+    /// in the order of the calls (none for a call the challenger made itself; more than one
+    /// when the dispute was escalated past a heavy step).
+    pub repaid: Vec<RepaymentReport>,
     /// What the bond lost that the caller could not receive, burned (usually 0).
     pub burned: String,
+}
+
+/// A referee call's fee repaid to its caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepaymentReport {
+    /// Who had the referee run.
+    pub to: AccountId,
+    /// What it was repaid, AGR.
+    pub amount: String,
 }
 
 /// A dispute set aside on a receipt: the referee found the buyer's module machine-dependent.
@@ -432,8 +463,14 @@ impl From<&Receipt> for ReceiptReport {
                     segment: x.segment,
                     decided: x.decided,
                     reason: x.reason,
-                    repaid_to: x.repaid.map(|(to, _)| to),
-                    repaid: format_agr(x.repaid.map_or(0, |(_, fee)| fee)),
+                    repaid: x
+                        .repaid
+                        .iter()
+                        .map(|&(to, amount)| RepaymentReport {
+                            to,
+                            amount: format_agr(amount),
+                        })
+                        .collect(),
                     burned: format_agr(x.burned),
                 })
                 .collect(),
@@ -534,7 +571,8 @@ impl JobReport {
         report.cancel_at = job.cancel_at.filter(|_| job.status == JobStatus::Assigned);
         report.declared_unrunnable = state
             .declaration
-            .filter(|_| job.status == JobStatus::Assigned);
+            .filter(|_| job.status == JobStatus::Assigned)
+            .map(|declaration| DeclarationReport::from(&declaration));
         if let JobStatus::Settled { receipt } = &job.status {
             report.receipt = Some(receipt.into());
             report.no_model = no_model(job);

@@ -33,8 +33,8 @@ pub(crate) mod mfuel {
 pub use chain::{AccountReport, BlockRow, ChainReport, ValidatorRow, RECENT_BLOCKS};
 pub use job::{
     describe_closed, no_model, stage_of, AssuranceReport, AuditReport, CheckReport,
-    DismissalReport, DisputeReport, ForfeitureReport, JobReport, JobState, MachineDependenceReport,
-    ModelReport, ReceiptReport, RefutationReport, Stage,
+    DeclarationReport, DismissalReport, DisputeReport, ForfeitureReport, JobReport, JobState,
+    MachineDependenceReport, ModelReport, ReceiptReport, RefutationReport, RepaymentReport, Stage,
 };
 pub use market::{
     percentile, BidRow, ClearingRow, MarketReport, MarketState, OfferRow, QueueTimes,

@@ -313,7 +313,7 @@ const pages = {
         ['Refunded', agr(r.refund)], ['Checks', `${r.checks_passed} passed, ${r.checks_missed} missed`],
         r.refuted.length && ['Refuted', r.refuted.map((x) => `${short(x.verifier)} on segment ${x.segment}: ${agr(x.burned)} burned`).join('; ')],
         (r.machine_dependent || []).length && ['Set aside', r.machine_dependent.map((x) => `${short(x.challenger)} on segment ${x.segment}: the buyer's module is machine-dependent there${x.replayed ? ' (reopened from the job\'s start)' : ''}`).join('; ')],
-        (r.dismissed || []).length && ['Dismissed', r.dismissed.map((x) => `${short(x.challenger)} on segment ${x.segment}: undecided (${x.reason.replace(/_/g, ' ')})${x.repaid_to ? `, ${agr(x.repaid)} repaid to ${short(x.repaid_to)} for the referee call` : ''}`).join('; ')],
+        (r.dismissed || []).length && ['Dismissed', r.dismissed.map((x) => `${short(x.challenger)} on segment ${x.segment}: undecided (${x.reason.replace(/_/g, ' ')})${(x.repaid || []).map((p) => `, ${agr(p.amount)} repaid to ${short(p.to)} for a referee call`).join('')}`).join('; ')],
         (r.forfeited || []).length && ['Forfeited', forfeitures(r.forfeited)],
       ])));
     } else if (j.status) {

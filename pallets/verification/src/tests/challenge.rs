@@ -553,7 +553,7 @@ fn an_undecidable_challenge_repays_the_referee_call_out_of_the_bond() {
         challenger: DAVE,
         decided: Decision::RefereeOutput,
         reason: pallet_jobs::Undecided::OutOfFuel,
-        repaid: Some((ALICE, CALL_FEE)),
+        repaid: vec![(ALICE, CALL_FEE)],
         burned: 0,
     };
     assert_eq!(

@@ -693,9 +693,43 @@ fn a_step_too_big_for_the_referee_is_decided_by_its_segments_rerun() {
         "from the agreed leaf before the segment"
     );
     assert_eq!(
+        d.earlier_calls,
+        vec![ALICE],
+        "her first call decided nothing"
+    );
+    assert_eq!(
         the_worker_loses_at_the_referee(&mut state, opens),
         (3, CHARLIE)
     );
+    // Both of Alice's calls are repaid out of Bob's collateral (spec version 20; before, the
+    // deciding one only, and whoever made the first paid for Bob's forgery).
+    let JobStatus::DisputeLost { repaid, .. } = Jobs::job(&state, 0).unwrap().status else {
+        panic!("the worker did not lose");
+    };
+    assert_eq!(repaid, 2 * CALL_FEE);
+}
+
+/// A dispute's earlier referee calls are bounded (`MAX_EARLIER_CALLS`) and list whoever
+/// reopened it: a dispute that forgets a call would leave its caller unpaid.
+#[test]
+fn invariant_checker_catches_a_dispute_whose_earlier_calls_are_out_of_bounds() {
+    let mut state = tampered_last_leaf();
+    let block = to_the_referee(&mut state, |_, _, _| true);
+    too_heavy_a_step(&mut state, block);
+    Verification::try_state(&state).unwrap();
+    let broken = |edit: fn(&mut Dispute)| {
+        let mut state = state.clone();
+        pallet_support::mock::apply(&mut state, |ext| {
+            let mut audit = crate::Audits::get(ext, &0).unwrap();
+            edit(audit.dispute.as_mut().unwrap());
+            crate::Audits::insert(ext, &0, &audit);
+        });
+        Verification::try_state(&state).unwrap_err()
+    };
+    let too_many = broken(|d| d.earlier_calls = vec![ALICE; crate::MAX_EARLIER_CALLS + 1]);
+    assert!(too_many.contains("earlier referee calls"), "{too_many}");
+    let unlisted = broken(|d| d.reopened_by = Some(DAVE));
+    assert!(unlisted.contains("reopened by"), "{unlisted}");
 }
 
 /// The converse: an honest worker whose step is too heavy for the referee wins on the
@@ -720,6 +754,16 @@ fn an_honest_workers_heavy_step_wins_on_its_segments_rerun() {
             missed_move: false,
         }),
         "{events:?}"
+    );
+    // Both of Alice's referee calls are repaid out of Charlie's bond.
+    let refuted = match Jobs::job(&state, 0).unwrap().status {
+        JobStatus::Verified { refuted, .. } => refuted,
+        JobStatus::Settled { receipt } => receipt.refuted,
+        other => panic!("not verified: {other:?}"),
+    };
+    assert_eq!(
+        (refuted.len(), refuted[0].verifier, refuted[0].repaid),
+        (1, CHARLIE, 2 * CALL_FEE)
     );
 }
 
