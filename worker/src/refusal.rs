@@ -238,8 +238,7 @@ impl Worker {
     /// their commitments and reveals. Not sent then, and looked at again.
     async fn can_pay_declaration(&self, id: JobId, job: &Job) -> Result<bool, Error> {
         let fee = agora_runtime::Jobs::declaration_fee_of(job);
-        let calls = <agora_runtime::Runtime as pallet_market::Config>::MIN_BID_ESCROW
-            .saturating_sub(agora_runtime::verification::MAX_DECLARATION_FEE);
+        let calls = agora_runtime::Jobs::unrunnable_calls_floor();
         let needed = fee.saturating_add(calls);
         let free = self.rpc.balance(&self.signer.agora_account()).await?.free;
         if free >= needed {

@@ -1039,7 +1039,7 @@ fn unrunnable_costs_the_buyer(
     // of 0.001 AGR), or the two calls' fees if that is more: every bid escrows both at their
     // largest.
     let floor = <agora_runtime::Runtime as pallet_market::Config>::MIN_BID_ESCROW;
-    let calls = floor - agora_runtime::verification::MAX_DECLARATION_FEE;
+    let calls = agora_runtime::Jobs::unrunnable_calls_floor();
     assert_eq!(
         fee,
         (parse_agr("0.001").unwrap() * max_fuel / 10).max(calls) + burned

@@ -234,7 +234,7 @@ impl<T: Config> Pallet<T> {
 
     /// What a proved declaration pays its worker at least beside its fee: `MIN_BID_ESCROW`
     /// less the largest fee, the weight parts of the declaration's and the proof's call fees.
-    pub(crate) fn unrunnable_calls_floor() -> Balance {
+    pub fn unrunnable_calls_floor() -> Balance {
         <T as pallet_market::Config>::MIN_BID_ESCROW.saturating_sub(Self::max_declaration_fee())
     }
 
