@@ -87,7 +87,6 @@ use agora_primitives::referee::{
     Referee, RefereeError, RefereeRequest, RefereeTask, RefereeVerdict,
 };
 use agora_primitives::Hash;
-use parity_scale_codec::Encode;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -475,7 +474,7 @@ impl EngineReferee {
 
     /// What a verdict is kept under: the hash of its request's encoding.
     fn key(request: &RefereeRequest) -> Hash {
-        Hash::of(&request.encode())
+        request.hash()
     }
 
     fn kept(&self, key: &Hash) -> Option<RefereeVerdict> {

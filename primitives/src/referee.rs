@@ -80,6 +80,12 @@ pub struct RefereeRequest {
 }
 
 impl RefereeRequest {
+    /// The request's identity: the blake3 hash of its SCALE encoding. Nodes keep verdicts under
+    /// it, and the chain lists the re-runs it had decided by it (`pallet_jobs`' `reruns.rs`).
+    pub fn hash(&self) -> Hash {
+        Hash::of(&self.encode())
+    }
+
     /// The most fuel the referee's re-run of this request spends in all (one pass; the NaN
     /// probe's is priced in `REFEREE_LEAD_FUEL_PER_BLOCK`), with `init_bound` the fuel every
     /// engine gives `init` (the chain's bound on a call): a segment re-run from `init` runs
@@ -189,36 +195,26 @@ pub struct CallBounds {
     pub metrics_bytes: u64,
 }
 
-/// Blocks into a window of `window` blocks (a dispute's move) before a call that re-runs
-/// `fuel` in all opens: what the slowest node needs to decide it ahead at `fuel_per_block`, but
-/// never more than four fifths of the window (at least one block is left for the call). An
-/// unrunnable declaration's proof has no such window (`window` = `BlockNumber::MAX`): its
-/// window starts where its lead ends.
+/// Blocks before a call that re-runs `fuel` in all opens: what the slowest node needs to
+/// decide it ahead at `fuel_per_block` (1 fuel a block if that is 0).
 ///
 /// Used by every call that re-runs more than a block's worth: a dispute's `referee` call
 /// (`pallet_verification`, from the referee's turn) and the proof of an unrunnable job
-/// (`pallet_jobs`, from its declaration).
+/// (`pallet_jobs`, from its declaration), each counted from where the chain's re-run queue
+/// leaves off (`pallet_jobs::Pallet::queue_rerun`). Until spec version 21 a dispute's lead
+/// was capped at four fifths of its move's window, so an output's two calls at the bound
+/// opened before the slowest node could have decided them; the move's deadline now moves out
+/// instead.
 ///
 /// A `const fn`, so that a runtime can size a constant by it (the largest declaration fee that
 /// `MIN_BID_ESCROW` covers).
-pub const fn referee_lead(
-    fuel: u64,
-    fuel_per_block: u64,
-    window: crate::BlockNumber,
-) -> crate::BlockNumber {
+pub const fn referee_lead(fuel: u64, fuel_per_block: u64) -> crate::BlockNumber {
     let per_block = if fuel_per_block == 0 {
         1
     } else {
         fuel_per_block
     };
-    let lead = fuel.div_ceil(per_block);
-    let kept_for_the_call = if window / 5 == 0 { 1 } else { window / 5 };
-    let cap = window.saturating_sub(kept_for_the_call);
-    if lead < cap {
-        lead
-    } else {
-        cap
-    }
+    fuel.div_ceil(per_block)
 }
 
 #[cfg(test)]
@@ -267,8 +263,14 @@ mod tests {
         assert_eq!(output.rerun_fuel(bound), 2 * bound, "export and eval");
         let first_step = request(RefereeTask::Step { pre_state: None }, 10);
         assert_eq!(first_step.rerun_fuel(bound), 20, "init and the step");
-        // At 1 fuel a block the lead is the fuel, up to four fifths of the window.
-        assert_eq!(referee_lead(zero.rerun_fuel(bound), 1, 60), 48);
-        assert_eq!(referee_lead(later.rerun_fuel(bound), 1, 60), 1);
+        // At 1 fuel a block the lead is the fuel.
+        assert_eq!(referee_lead(zero.rerun_fuel(bound), 1), bound + 1);
+        assert_eq!(referee_lead(later.rerun_fuel(bound), 1), 1);
+        assert_eq!(referee_lead(2 * bound + 1, 2), bound + 1, "rounded up");
+        assert_eq!(
+            referee_lead(7, 0),
+            7,
+            "a zero speed counts as 1 fuel a block"
+        );
     }
 }

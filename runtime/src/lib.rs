@@ -144,7 +144,21 @@ use parity_scale_codec::{Decode, Encode};
 ///   its event and a dispute encode differently, so a chain started under 19 cannot switch
 ///   with a declaration pending or a dispute under way, nor with bids escrowing less than the
 ///   new floor (an honest worker's fee would not be repaid in full).
-pub const SPEC_VERSION: u32 = 20;
+/// - 21: a dispute's `referee` call over a whole segment or an output takes its place in the
+///   chain's one re-run queue, the proofs' (`Jobs::RerunQueue`, renamed from `ProofQueue`):
+///   it opens after every re-run queued before it and its own lead
+///   (`Dispute::referee_opens_at`), and the turn's deadline leaves the call at least a fifth
+///   of a move after that. A segment's re-run gets no more fuel than the worker's leaf bills
+///   it (unless the leaf is a refusal): the same verdict, and the lead of the fuel claimed,
+///   not of the bound. Before, it opened its own lead into the turn (cut to four fifths of the
+///   window), whatever else every node's warmer had to decide: behind a declaration's proof or
+///   another dispute's re-run it opened undecided and ran inline in the block that carried it.
+///   A request a call had first decided within the hour takes no place in the queue (it waits
+///   its own lead; `Jobs::DecidedReruns`): every node that was up keeps its verdict. Nodes decide ready
+///   re-runs in the order their calls open.
+///   A dispute encodes differently and the queue's key moved, so a chain started under 20
+///   cannot switch with a dispute under way or a declaration pending.
+pub const SPEC_VERSION: u32 = 21;
 /// The runtime's name, as `state_getRuntimeVersion` reports it.
 pub const SPEC_NAME: &str = "agora";
 
@@ -391,9 +405,10 @@ pub mod verification {
     /// `MIN_VERIFIER_FUEL_PER_SECOND`, since the referee runs the segment plain and NaN-probed
     /// (the probed run measured 1.10× the plain run's fuel on the example MLP,
     /// `docs/benchmarks.md`), with the rest for compiling the probed module and a busy core.
-    /// A referee call over a segment at `MAX_SEGMENT_FUEL` then opens 46 blocks into the
-    /// referee's turn, leaving 14 of the move's 60 for the call (48 and 12 for segment 0,
-    /// whose re-run runs `init` within the bound first).
+    /// A referee call over a segment at `MAX_SEGMENT_FUEL` then opens 46 blocks after the
+    /// chain's re-run queue leaves off (91 for segment 0, whose re-run runs `init` within the
+    /// bound first, and for an output's two calls at the bound), the move's deadline a fifth
+    /// of its window after that if the window would end sooner (spec version 21).
     pub const REFEREE_LEAD_FUEL_PER_BLOCK: u64 = MIN_VERIFIER_FUEL_PER_SECOND / 3;
     /// What an unrunnable declaration burns per block of its proof's lead: one second of
     /// weight (1 AGR). A lead block is a second of the slowest node's referee warmer, spent by
@@ -403,11 +418,8 @@ pub mod verification {
     /// The largest declaration fee: a re-run of `init` and segment 0 both at `MAX_SEGMENT_FUEL`,
     /// 91 lead blocks (91 AGR). `MIN_BID_ESCROW` covers it.
     pub const MAX_DECLARATION_FEE: Balance = DECLARATION_FEE_PER_LEAD_BLOCK
-        * agora_primitives::referee::referee_lead(
-            2 * MAX_SEGMENT_FUEL,
-            REFEREE_LEAD_FUEL_PER_BLOCK,
-            BlockNumber::MAX,
-        ) as Balance;
+        * agora_primitives::referee::referee_lead(2 * MAX_SEGMENT_FUEL, REFEREE_LEAD_FUEL_PER_BLOCK)
+            as Balance;
 }
 
 /// The system pallet of this runtime.

@@ -216,39 +216,23 @@ fn a_spec_may_set_the_blob_lifetimes_and_one_that_does_not_keeps_its_genesis() {
     assert!(error.to_string().contains("blob_tt"), "{error}");
 }
 
-/// A referee call over a segment at the bound opens 46 blocks into the referee's turn (the
-/// slowest node decides it ahead by then; 48 for segment 0, `init`'s bound counted), leaving a
-/// quarter of the move's window for the call;
-/// an output's two calls at the bound would want 91, and the lead stops at 48, leaving the
-/// call a fifth of the window rather than its last block (spec version 17).
+/// A referee call over a segment at the bound opens 46 blocks after the re-run queue leaves
+/// off (the slowest node decides it ahead by then); 91 for segment 0, `init`'s bound counted,
+/// and for an output's two calls at the bound. Since spec version 21 the lead is not cut to the
+/// move's window: the turn's deadline keeps a fifth of a move (12 of 60 blocks) after the
+/// opening instead, so that the call never opens before the slowest node can have decided it.
 #[test]
-fn a_segment_referee_call_at_the_bound_opens_with_a_quarter_of_its_move_left() {
+fn a_referee_call_at_the_bound_opens_after_its_whole_lead() {
     use crate::verification::{MAX_SEGMENT_FUEL, MOVE_BLOCKS, REFEREE_LEAD_FUEL_PER_BLOCK};
     use agora_primitives::referee::referee_lead;
-    let lead = |fuel, window| referee_lead(fuel, REFEREE_LEAD_FUEL_PER_BLOCK, window);
-    assert_eq!((lead(MAX_SEGMENT_FUEL, MOVE_BLOCKS), MOVE_BLOCKS), (46, 60));
-    // An output's `export` and `eval` at the bound (spec version 17): 91 wanted, 48 given.
-    assert_eq!(lead(2 * MAX_SEGMENT_FUEL, MOVE_BLOCKS), 48);
-    assert_eq!(
-        (2 * MAX_SEGMENT_FUEL).div_ceil(REFEREE_LEAD_FUEL_PER_BLOCK),
-        91
-    );
-    // Short test windows keep a block for the call.
-    assert_eq!(
-        (lead(2 * MAX_SEGMENT_FUEL, 2), lead(MAX_SEGMENT_FUEL, 10)),
-        (1, 8)
-    );
+    let lead = |fuel| referee_lead(fuel, REFEREE_LEAD_FUEL_PER_BLOCK);
+    assert_eq!((lead(MAX_SEGMENT_FUEL), MOVE_BLOCKS), (46, 60));
+    // An output's `export` and `eval` at the bound, or `init` and segment 0: 91 (cut to 48
+    // before spec version 21), the deadline then 103 blocks into the turn rather than 60.
+    assert_eq!(lead(2 * MAX_SEGMENT_FUEL), 91);
+    assert_eq!(MOVE_BLOCKS / 5, 12);
     // The example job's segments (~1,000 Mfuel bids) open after a few blocks.
-    assert_eq!(lead(1_000 * pallet_market::FUEL_PER_MFUEL, MOVE_BLOCKS), 7);
-    // A re-run of segment 0 runs `init` within the bound on a call first
-    // (`RefereeRequest::rerun_fuel`): a dispute's call over it opens at the cap, and an
-    // unrunnable declaration's proof (spec version 19), whose window starts where its lead
-    // ends, after the whole re-run's 91 blocks, then open for `PROOF_BLOCKS`.
-    assert_eq!(lead(2 * MAX_SEGMENT_FUEL, MOVE_BLOCKS), 48);
-    assert_eq!(
-        lead(2 * MAX_SEGMENT_FUEL, agora_primitives::BlockNumber::MAX),
-        91
-    );
+    assert_eq!(lead(1_000 * pallet_market::FUEL_PER_MFUEL), 7);
     assert_eq!(<crate::Runtime as pallet_jobs::Config>::PROOF_BLOCKS, 60);
 }
 

@@ -79,7 +79,7 @@ async function main() {
   // Start-up: the api knows the chain from the node alone.
   eq('genesis hash is block 0', api.genesisHash.toHex(), await raw('chain_getBlockHash', [0]));
   eq('runtime name', api.runtimeVersion.specName.toString(), 'agora');
-  eq('spec version', api.runtimeVersion.specVersion.toNumber(), 20);
+  eq('spec version', api.runtimeVersion.specVersion.toNumber(), 21);
   eq('SS58 prefix', api.registry.chainSS58, 42);
   eq('token', `${api.registry.chainTokens[0]}/${api.registry.chainDecimals[0]}`, 'AGR/12');
   eq('existential deposit constant (0.001 AGR)', api.consts.balances.existentialDeposit.toBigInt(), AGR / 1000n);

@@ -378,8 +378,9 @@ pub async fn challenge_job(
         )));
     }
     challenger.challenge(id, target).await?;
-    // Bounded by the dispute's own deadlines: each move is due within MOVE_BLOCKS and rounds
-    // are logarithmic; the loop ends when the audit does.
+    // Bounded by the dispute's own deadlines: each move is due within MOVE_BLOCKS (the
+    // referee's turn a fifth of one after its call opens, behind the chain's re-run queue) and
+    // rounds are logarithmic; the loop ends when the audit does.
     loop {
         tokio::time::sleep(poll).await;
         // One finalized block for both reads: read at the best block, the dispute could end

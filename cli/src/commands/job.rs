@@ -865,6 +865,7 @@ mod tests {
                 round: 1,
                 reopened_by: None,
                 earlier_calls: Vec::new(),
+                referee_opens_at: None,
             }),
             refuted: Vec::new(),
             seed: None,

@@ -194,6 +194,10 @@ fn a_tampered_step_too_heavy_for_the_referee_loses_on_its_segments_rerun() {
     // Two referee calls: the step (too heavy), then the segment's re-run.
     let log = &lost.worker_log;
     assert!(log.matches("referee called").count() >= 2, "{log}");
+    // The node's warmer decided the segment's re-run ahead: the step's verdict sent the dispute
+    // on to it with no move between, and the warmer, which looked only at moves, never did
+    // (spec version 21's review); the block carrying the call ran it inline.
+    crate::market::assert_the_warmer_decided_a_segment_ahead(&lost.node_log);
 }
 
 /// `--fault lazy`: Charlie attests made-up leaves without re-executing. Both checks mismatch;
@@ -400,6 +404,7 @@ struct Lost {
     decided: Decision,
     worker_log: String,
     verifier_log: String,
+    node_log: String,
 }
 
 impl Lost {
@@ -465,6 +470,7 @@ fn worker_loses_to_charlie_on(worker_fault: &str, job: &[&str], segment: u64) ->
         // Its last step is logged once final, maybe after the test saw the job end.
         worker_log: worker.log_once("job ended"),
         verifier_log: verifier.lines().join("\n"),
+        node_log: node.drain_log().join("\n"),
     }
 }
 
@@ -530,7 +536,7 @@ fn an_honest_watcher_challenges_a_forgery_the_sample_missed() {
 }
 
 /// Exploit 2 by open challenge, over a segment that starts from a state: Bob overbills his
-/// last leaf only (`overbill-last=50`) and the only verifier drawn is lazy, so the job is
+/// last leaf only (`overbill-last=700`) and the only verifier drawn is lazy, so the job is
 /// verified. Dave's replay agrees with every state and the model but not the bill: `agora
 /// challenge --fuel 1` bisects over whole leaves to segment 1, the first overbilled, whose
 /// re-run by the node's referee from leaf 0's state shows the fuel Bob's leaf inflated. Bob
@@ -541,7 +547,11 @@ fn an_honest_watcher_challenges_a_forgery_the_sample_missed() {
 /// segment inline.
 #[test]
 fn an_overbilled_last_segment_loses_to_a_fuel_challenge_decided_ahead() {
-    let node_log = open_challenge_wins("overbill-last=50", "--fuel", 1);
+    // Since spec version 21 the re-run gets the fuel Bob's leaf bills segment 1: 700 % more on
+    // a ~120 Mfuel job (~900 Mfuel of the bid's 1,000) makes it a call every node must decide
+    // ahead (a six-block lead, as the bid's limit gave before); a small overbill is a re-run
+    // within the call's own weight, opening a block after the turn and run by the block.
+    let node_log = open_challenge_wins("overbill-last=700", "--fuel", 1);
     crate::market::assert_the_warmer_decided_a_segment_ahead(&node_log);
 }
 

@@ -1027,7 +1027,6 @@ fn unrunnable_costs_the_buyer(
             + agora_runtime::verification::MAX_SEGMENT_FUEL
                 .min(u64::try_from(max_fuel).unwrap() * pallet_market::FUEL_PER_MFUEL),
         agora_runtime::verification::REFEREE_LEAD_FUEL_PER_BLOCK,
-        u64::MAX,
     );
     let burned = agora_runtime::verification::DECLARATION_FEE_PER_LEAD_BLOCK * Balance::from(lead);
     assert_eq!(

@@ -45,9 +45,13 @@ use tokio::sync::broadcast::error::RecvError;
 const MAX_FETCH_RETRIES: u32 = 16;
 
 /// Finalized blocks on which the warmer looks at a dispute whose blobs it does not all hold.
-/// A dispute stays at the referee's turn one move window (`MOVE_BLOCKS`, 60 blocks); this
-/// bound only keeps a runtime with longer windows from making the loop unbounded.
-const MAX_DISPUTE_ROUNDS: u32 = 64;
+/// The chain ends the wait: a dispute leaves the referee's turn at its deadline, which since
+/// spec version 21 is a fifth of a move after its call opens behind the re-run queue (103
+/// blocks for an output at the bound with the queue empty; more behind a deep queue), so a
+/// blob that comes late in a long turn is still worth deciding. This bound, over an hour of
+/// blocks, only keeps the loop finite should a dispute never leave the turn. (It was 64, one
+/// move window and a little, which a turn now outlasts.)
+const MAX_DISPUTE_ROUNDS: u32 = 4_096;
 
 /// Most disputes waiting for their blobs at once: disputes at the referee's turn at once, with
 /// room to spare (each is looked at again on every finalized block, so not as many as verdicts
@@ -108,8 +112,13 @@ async fn warm_modules(chain: Chain, referee: Arc<EngineReferee>, fetch: Option<B
 /// Most finalized blocks a warmer loop catches up on at once after falling behind; older ones
 /// are passed over: a module of theirs is compiled when a later assignment names it or a block
 /// needs it, and a dispute of theirs is decided ahead only if it moves again (one left at the
-/// referee's turn there is run by the block that carries its call).
-const MAX_CATCH_UP: BlockNumber = 256;
+/// referee's turn there is run by the block that carries its call). The dispute loop falls
+/// behind by as long as it decides: since spec version 21 the chain queues re-runs for a
+/// warmer that takes them one after another, so a queue several re-runs deep (91 blocks each
+/// at the bound) keeps it busy that long, and passing over the blocks that made later ones due
+/// would leave those to be run inline. Over an hour of blocks; only reading each one's
+/// events. (It was 256: three re-runs at the bound.)
+const MAX_CATCH_UP: BlockNumber = 4_096;
 
 /// The finalized blocks a warmer loop works on, each once and in order — those whose events
 /// the chain's channel dropped while the loop was busy (`Lagged`) too, which were skipped
@@ -170,11 +179,24 @@ impl Cursor {
     }
 }
 
+/// A referee call the warmer may decide ahead: what it will ask for, and when it opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Pending {
+    /// The request the call will make.
+    request: RefereeRequest,
+    /// The job's first segment from `init`, which the call also asks for when `request`'s
+    /// verdict is machine-dependent (the request itself for an unrunnable declaration).
+    establishing: RefereeRequest,
+    /// The first block that accepts the call.
+    opens_at: BlockNumber,
+}
+
 /// What the warmer needs of the chain and the blob network to decide disputes ahead.
 trait DisputeSource {
     /// The request the `referee` call on `job`'s dispute will make, with the job's establishing
-    /// request, as the finalized state has them; `None` unless it is the referee's turn.
-    fn requests(&self, job: JobId) -> Option<(RefereeRequest, RefereeRequest)>;
+    /// request and the first block that accepts the call, as the finalized state has them;
+    /// `None` unless it is the referee's turn.
+    fn requests(&self, job: JobId) -> Option<Pending>;
 
     /// Whether what the call will ask for is kept already (decided ahead, or run by a block):
     /// `request`'s verdict and, when that is machine-dependent, `establishing`'s too.
@@ -190,28 +212,43 @@ trait DisputeSource {
 /// reads, else it waits for the next block while they are fetched (see the module doc).
 /// Bounded by [`MAX_WAITING_DISPUTES`] plus the disputes that moved; each run is bounded by
 /// its fuel, and no fetch is awaited here.
+///
+/// The ready ones are decided in the order their calls open. The chain opens re-runs longer
+/// than a block one lead after another (`pallet_jobs::Pallet::queue_rerun`), sized for a
+/// warmer that decides them in that order; one that took them by job number, as this did
+/// before spec version 21, could spend the lead of an earlier call on a later one.
 async fn warm_disputes<R: Referee + 'static>(
     disputes: &mut WaitingDisputes,
     moved: BTreeSet<JobId>,
     source: &impl DisputeSource,
     referee: &Arc<R>,
 ) {
+    let mut ready = Vec::new();
     for job in disputes.due(moved) {
-        let Some((request, establishing)) = source.requests(job) else {
+        let Some(pending) = source.requests(job) else {
             // No longer at the referee's turn: decided, or timed out.
             disputes.settled(job);
             continue;
         };
-        if source.decided(&request, &establishing) {
+        if source.decided(&pending.request, &pending.establishing) {
             disputes.settled(job);
             continue;
         }
-        if !source.local_or_fetching(&request_blobs(&request)) {
+        if !source.local_or_fetching(&request_blobs(&pending.request)) {
             disputes.not_ready(job);
             continue;
         }
         disputes.settled(job);
-        tracing::info!(job, task = ?request.task, "the warmer decides a referee request ahead");
+        ready.push((job, pending));
+    }
+    ready.sort_by_key(|(job, pending)| (pending.opens_at, *job));
+    for (job, pending) in ready {
+        let Pending {
+            request,
+            establishing,
+            opens_at,
+        } = pending;
+        tracing::info!(job, opens_at, task = ?request.task, "the warmer decides a referee request ahead");
         decide_ahead(referee, request, establishing).await;
     }
 }
@@ -267,18 +304,27 @@ struct ChainDisputes<'a> {
 }
 
 impl DisputeSource for ChainDisputes<'_> {
-    fn requests(&self, job: JobId) -> Option<(RefereeRequest, RefereeRequest)> {
+    fn requests(&self, job: JobId) -> Option<Pending> {
         type Verification = pallet_verification::Pallet<agora_runtime::Runtime>;
         type Jobs = pallet_jobs::Pallet<agora_runtime::Runtime>;
         let view = self.chain.finalized_view();
         // An unrunnable declaration's request is its own establishing one: a machine-dependent
         // verdict there ends the job, nothing more is run.
         if let Some(request) = Jobs::declared_request(&view, job) {
-            return Some((request.clone(), request));
+            let opens_at = Jobs::declaration(&view, job)?.opens_at;
+            return Some(Pending {
+                establishing: request.clone(),
+                request,
+                opens_at,
+            });
         }
         let request = Verification::referee_request(&view, job)?;
         let record = Jobs::job(&view, job)?;
-        Some((request, Verification::establishing_request(&record)))
+        Some(Pending {
+            request,
+            establishing: Verification::establishing_request(&record),
+            opens_at: Verification::referee_opens_at(&view, job)?,
+        })
     }
 
     fn decided(&self, request: &RefereeRequest, establishing: &RefereeRequest) -> bool {
@@ -486,8 +532,17 @@ fn assigned_modules(chain: &Chain, hash: &Hash) -> Vec<Hash> {
 
 /// The jobs whose disputes moved, or that were declared unrunnable, in finalized block `hash`.
 fn moved_disputes(chain: &Chain, hash: &Hash) -> Vec<JobId> {
+    moved_jobs(&events_of(chain, hash))
+}
+
+/// The jobs whose disputes moved, or that were declared unrunnable, by `events`. A referee
+/// verdict counts: a step too heavy for the referee sends its dispute on to its segment's
+/// re-run, at the referee's turn again with no other move between (before spec version 21's
+/// review, that re-run was never decided ahead, and up to `MAX_SEGMENT_FUEL` ran inline in
+/// the block carrying the call).
+fn moved_jobs(events: &[agora_runtime::EventRecord]) -> Vec<JobId> {
     use pallet_verification::Event as V;
-    events_of(chain, hash)
+    events
         .iter()
         .filter_map(|record| match &record.event {
             // Not a dispute, but decided ahead the same way: its proof opens after a lead.
@@ -500,7 +555,9 @@ fn moved_disputes(chain: &Chain, hash: &Hash) -> Vec<JobId> {
                 | V::Bisected { job, .. }
                 | V::Answered { job, .. }
                 | V::Challenged { job, .. }
-                | V::LeafRevealed { job, .. },
+                | V::LeafRevealed { job, .. }
+                | V::Refereed { job, .. }
+                | V::DisputeReopened { job, .. },
             ) => Some(*job),
             _ => None,
         })
@@ -575,6 +632,9 @@ mod tests {
         held: std::sync::Mutex<BTreeSet<Hash>>,
         ended: std::sync::atomic::AtomicBool,
         ran: std::sync::Mutex<Vec<RefereeRequest>>,
+        /// Further jobs at the referee's turn: the pre-state of each one's step and when its
+        /// call opens.
+        queued: BTreeMap<JobId, (Hash, BlockNumber)>,
     }
 
     const DISPUTED: JobId = 7;
@@ -593,10 +653,21 @@ mod tests {
     }
 
     impl DisputeSource for TestNode {
-        fn requests(&self, job: JobId) -> Option<(RefereeRequest, RefereeRequest)> {
+        fn requests(&self, job: JobId) -> Option<Pending> {
+            if let Some((pre_state, opens_at)) = self.queued.get(&job) {
+                return Some(Pending {
+                    request: step_from(*pre_state),
+                    establishing: step_from(*pre_state),
+                    opens_at: *opens_at,
+                });
+            }
             let at_the_referee =
                 job == DISPUTED && !self.ended.load(std::sync::atomic::Ordering::SeqCst);
-            at_the_referee.then(|| (step_from(Hash([3; 32])), step_from(Hash([4; 32]))))
+            at_the_referee.then(|| Pending {
+                request: step_from(Hash([3; 32])),
+                establishing: step_from(Hash([4; 32])),
+                opens_at: 0,
+            })
         }
 
         fn decided(&self, request: &RefereeRequest, _: &RefereeRequest) -> bool {
@@ -650,6 +721,53 @@ mod tests {
         // Moved again with the same request (a block's importer ran it, say): not run again.
         warm_disputes(&mut disputes, BTreeSet::from([DISPUTED]), &*node, &node).await;
         assert_eq!(node.ran.lock().unwrap().len(), 1, "kept, not run again");
+    }
+
+    /// Calls due together are decided in the order they open, which is the order the chain
+    /// queued their re-runs (`pallet_jobs::Pallet::queue_rerun`): job 9's call opens first,
+    /// so it is decided first although job 8 is numbered lower. Taken by job number, as
+    /// before, the warmer could spend the lead of job 9's call on job 8's re-run, and job 9's
+    /// call open undecided.
+    #[tokio::test]
+    async fn calls_due_together_are_decided_in_the_order_they_open() {
+        let node = Arc::new(TestNode {
+            queued: BTreeMap::from([(8, (Hash([8; 32]), 30)), (9, (Hash([9; 32]), 12))]),
+            ..TestNode::default()
+        });
+        node.held
+            .lock()
+            .unwrap()
+            .extend([1, 2, 8, 9].map(|byte| Hash([byte; 32])));
+        let mut disputes = WaitingDisputes::default();
+        warm_disputes(&mut disputes, BTreeSet::from([8, 9]), &*node, &node).await;
+        assert_eq!(
+            *node.ran.lock().unwrap(),
+            vec![step_from(Hash([9; 32])), step_from(Hash([8; 32]))]
+        );
+    }
+
+    /// A referee verdict that sends a dispute on to its segment's re-run (a step too heavy for
+    /// the referee) leaves it at the referee's turn with no other move: the warmer looks at
+    /// every job a verdict was given on, as at every move (it did not, and the re-run ran
+    /// inline in the block that carried its call).
+    #[test]
+    fn a_verdict_makes_the_warmer_look_at_its_dispute_again() {
+        let record = |event| agora_runtime::EventRecord {
+            phase: agora_primitives::storage::Phase::Initialization,
+            event: agora_runtime::RuntimeEvent::Verification(event),
+        };
+        let events = [
+            record(pallet_verification::Event::Refereed {
+                job: 4,
+                outcome: pallet_verification::RefereeOutcome::StepTooHeavy,
+            }),
+            record(pallet_verification::Event::DisputeReopened {
+                job: 5,
+                check: Some(0),
+                segment: 1,
+            }),
+        ];
+        assert_eq!(moved_jobs(&events), vec![4, 5]);
     }
 
     /// A dispute that leaves the referee's turn (decided by a call, timed out) before its
@@ -713,6 +831,17 @@ mod tests {
         let caught_up = numbers(cursor.advance(tip));
         assert_eq!(caught_up.len() as BlockNumber, MAX_CATCH_UP);
         assert_eq!(caught_up.last(), Some(&tip));
+        // The catch-up outlasts a re-run queue of forty re-runs at the bound (spec version 21):
+        // the dispute loop lags by as long as it decides.
+        use agora_runtime::verification::{MAX_SEGMENT_FUEL, REFEREE_LEAD_FUEL_PER_BLOCK};
+        let largest = agora_primitives::referee::referee_lead(
+            2 * MAX_SEGMENT_FUEL,
+            REFEREE_LEAD_FUEL_PER_BLOCK,
+        );
+        assert!(
+            MAX_CATCH_UP > 40 * largest,
+            "{MAX_CATCH_UP} ≤ 40 × {largest}"
+        );
     }
 
     /// At most [`MAX_WAITING_DISPUTES`] wait; one more that moves is still looked at once.

@@ -1,6 +1,6 @@
 //! The pallet's invariants, checked over a whole state after every test.
 
-use crate::{Balances, Config, Declarations, JobStatus, Jobs, Pallet, Staking};
+use crate::{Balances, Config, DecidedReruns, Declarations, JobStatus, Jobs, Pallet, Staking};
 use agora_primitives::storage::StateIter;
 use agora_primitives::{AccountId, Balance};
 use std::collections::BTreeMap;
@@ -48,7 +48,25 @@ impl<T: Config> Pallet<T> {
                 ));
             }
         }
+        Self::check_decided_reruns(state)?;
         Self::check_findings(state)?;
         Self::check_blobs(state)
+    }
+
+    /// The decided re-runs are within their bound, each listed once, oldest first.
+    fn check_decided_reruns(state: &impl StateIter) -> Result<(), String> {
+        let decided = DecidedReruns::get(state).unwrap_or_default();
+        let hashes: std::collections::BTreeSet<_> = decided.iter().map(|(hash, _)| hash).collect();
+        let oldest_first = decided.windows(2).all(|pair| pair[0].1 <= pair[1].1);
+        if decided.len() > crate::MAX_DECIDED_RERUNS
+            || hashes.len() != decided.len()
+            || !oldest_first
+        {
+            return Err(format!(
+                "the decided re-runs ({} listed) are over their bound, repeated or out of order",
+                decided.len()
+            ));
+        }
+        Ok(())
     }
 }

@@ -78,6 +78,7 @@
 mod blobs;
 mod ending;
 mod invariants;
+mod reruns;
 mod types;
 mod unrunnable;
 
@@ -90,6 +91,7 @@ pub use blobs::{
 pub use ending::MAX_FORFEITURES;
 /// Due lists moved to `pallet-support`; kept at this path for the pallets that schedule with it.
 pub use pallet_support::due::schedule;
+pub use reruns::{DECIDED_RERUN_BLOCKS, MAX_DECIDED_RERUNS};
 pub use types::{
     AuditOutcome, Commitment, Decision, Declaration, Dismissal, Forfeiture, Job, JobStatus,
     JobVerification, MachineDependence, PaidCheck, Receipt, Refutation, Undecided,
@@ -516,10 +518,18 @@ pallet_support::storage! {
     /// `JobId → declaration`: an assigned job its worker declared unrunnable, waiting for the
     /// proof (`unrunnable.rs`); removed when the job leaves `Assigned`.
     pub Declarations: map JobId => Declaration;
-    /// The block the latest declaration's proof opens at: the next one's opens the lead of its
-    /// own re-run after it (or after its own block, if later), so that the chain never asks
-    /// every node to decide re-runs faster than the slowest can (`unrunnable.rs`).
-    pub ProofQueue: value BlockNumber;
+    /// The block the latest queued re-run's call opens at — an unrunnable declaration's proof,
+    /// or a dispute's `referee` call over a whole segment or an output: the next one opens the
+    /// lead of its own re-run after it (or after its own block, if later), so that the chain
+    /// never asks every node to decide re-runs faster than the slowest can
+    /// ([`Pallet::queue_rerun`], `reruns.rs`). Named `ProofQueue` and holding proofs only
+    /// before spec version 21.
+    pub RerunQueue: value BlockNumber;
+    /// The last [`MAX_DECIDED_RERUNS`] re-runs a call had decided, oldest first: the request's
+    /// hash ([`agora_primitives::referee::RefereeRequest::hash`]) and the block. Every node
+    /// that was up keeps their verdicts, so a call asking one again within
+    /// `DECIDED_RERUN_BLOCKS` is not queued (`reruns.rs`).
+    pub DecidedReruns: value Vec<(Hash, BlockNumber)>;
 }
 
 /// Most findings of each kind (machine-dependence, dismissed challenges) kept for one job's

@@ -1075,7 +1075,7 @@ fn a_declaration_runs_nothing_and_its_proof_waits_for_the_lead() {
             fee: DECLARATION_FEE,
         }
     );
-    assert_eq!(ProofQueue::get(&state), Some(5));
+    assert_eq!(RerunQueue::get(&state), Some(5));
     for early in [3, 4] {
         let (result, _) = prove(&mut state, early, RefereeVerdict::Refused, 10_000_000);
         assert_eq!(result, Err(error(Error::ProofNotOpen)), "block {early}");
@@ -1107,7 +1107,7 @@ fn a_declaration_burns_a_fee_for_every_block_it_pushes_the_proof_queue_back() {
     assert_eq!(result, Err(error(Error::CannotPayDeclaration)));
     assert!(events.is_empty());
     assert_eq!(
-        (Jobs::declaration(&state, 0), ProofQueue::get(&state)),
+        (Jobs::declaration(&state, 0), RerunQueue::get(&state)),
         (None, None)
     );
     assert_eq!(TestBalances::total_issuance(&state), issuance);
@@ -1183,6 +1183,77 @@ fn a_pending_declaration_holds_the_buyers_cancellation_back_until_its_window_pas
     );
 }
 
+/// A request a call had decided lately takes no place in the re-run queue: every node that was
+/// up keeps its verdict, and asking it again (an output re-challenged after the referee could
+/// not decide it) would only push every later re-run back (found in review of spec version
+/// 21). It still waits its own lead, for a node that restarted since. Listed for
+/// `DECIDED_RERUN_BLOCKS` from its first decision (asking again does not renew it), at most
+/// `MAX_DECIDED_RERUNS` of them, oldest out.
+#[test]
+fn a_rerun_decided_lately_is_not_queued_again() {
+    let mut state = matched_job(false);
+    let request = Jobs::unrunnable_request(&Jobs::job(&state, 0).unwrap());
+    let lead = Jobs::rerun_lead(&request);
+    assert_eq!(lead, 2);
+    let at = |state: &mut State, block: BlockNumber, f: &dyn Fn(&mut Ext<'_>) -> BlockNumber| {
+        step(state, block, |ext| Ok::<_, ()>(f(ext))).0.unwrap()
+    };
+    at(&mut state, 5, &|ext| {
+        Jobs::note_rerun_decided(ext, &request);
+        0
+    });
+    pallet_support::mock::apply(&mut state, |ext| RerunQueue::put(ext, &50));
+    let opens = at(&mut state, 6, &|ext| Jobs::queue_rerun(ext, &request));
+    assert_eq!(
+        (opens, RerunQueue::get(&state)),
+        (6 + lead, Some(50)),
+        "not queued"
+    );
+    // Decided again, the listing keeps its first block: it is not kept alive by asking.
+    at(&mut state, 100, &|ext| {
+        Jobs::note_rerun_decided(ext, &request);
+        0
+    });
+    assert_eq!(DecidedReruns::get(&state), Some(vec![(request.hash(), 5)]));
+    let last = 5 + DECIDED_RERUN_BLOCKS;
+    let opens = at(&mut state, last, &|ext| Jobs::queue_rerun(ext, &request));
+    assert_eq!((opens, RerunQueue::get(&state)), (last + lead, Some(50)));
+    // Past the listing's end it takes its place again.
+    let opens = at(&mut state, last + 1, &|ext| {
+        Jobs::queue_rerun(ext, &request)
+    });
+    assert_eq!(opens, last + 1 + lead);
+    assert_eq!(RerunQueue::get(&state), Some(last + 1 + lead), "queued");
+    // Bounded: the oldest listed request goes first.
+    let other = |i: u64| agora_primitives::referee::RefereeRequest {
+        seed: request.seed.wrapping_add(1 + i),
+        ..request.clone()
+    };
+    at(&mut state, last + 2, &|ext| {
+        Jobs::note_rerun_decided(ext, &request);
+        for i in 0..MAX_DECIDED_RERUNS as u64 {
+            Jobs::note_rerun_decided(ext, &other(i));
+        }
+        0
+    });
+    let listed = DecidedReruns::get(&state).unwrap();
+    assert_eq!(listed.len(), MAX_DECIDED_RERUNS);
+    assert_eq!(listed[0].0, other(0).hash());
+    assert!(
+        !Jobs::rerun_decided(&Ext::new(&state), &request),
+        "forgotten"
+    );
+    Jobs::try_state(&state).unwrap();
+    // The invariant checker catches a request listed twice.
+    pallet_support::mock::apply(&mut state, |ext| {
+        let mut listed = DecidedReruns::get(ext).unwrap();
+        listed[1] = listed[0];
+        DecidedReruns::put(ext, &listed);
+    });
+    let broken = Jobs::try_state(&state).unwrap_err();
+    assert!(broken.contains("decided re-runs"), "{broken}");
+}
+
 /// Declarations queue: a proof opens the lead of its own re-run after the previous
 /// declaration's proof opened, so every node decides them one after another and a burst of
 /// them (a buyer's sybils holding many jobs) pushes back later proofs rather than having them
@@ -1197,10 +1268,10 @@ fn declarations_queue_and_one_whose_window_passed_may_be_made_again() {
     };
     let mut state = matched_job_with(long, None);
     // An earlier declaration (another job's) opens at 20.
-    pallet_support::mock::apply(&mut state, |ext| ProofQueue::put(ext, &20));
+    pallet_support::mock::apply(&mut state, |ext| RerunQueue::put(ext, &20));
     let first = declare(&mut state, 3);
     assert_eq!((first.opens_at, first.decide_by), (22, 26));
-    assert_eq!(ProofQueue::get(&state), Some(22));
+    assert_eq!(RerunQueue::get(&state), Some(22));
     let (result, _) = step(&mut state, 26, |ext| Jobs::declare_unrunnable(ext, &BOB, 0));
     assert_eq!(
         result,

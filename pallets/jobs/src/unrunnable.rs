@@ -25,12 +25,13 @@
 //!
 //! **The proof queue.** A proof opens only after the lead the slowest node needs to decide
 //! its re-run ahead, the whole re-run's fuel at `REFEREE_LEAD_FUEL_PER_BLOCK` (`proof_lead`,
-//! [`agora_primitives::referee::RefereeRequest::rerun_fuel`]) — and after the proof of every
-//! earlier declaration has opened ([`crate::ProofQueue`]): every node decides the declarations
-//! one after another, in the order the chain took them, so a burst of declarations (a
-//! buyer's sybils holding many jobs) pushes back every later proof instead of making the later
-//! ones open undecided and run inline (what a burst costs the honest: see the open item in
-//! `docs/verification.md`, *The proof queue's depth*). The proof is then accepted for
+//! [`agora_primitives::referee::RefereeRequest::rerun_fuel`]) — and after every earlier
+//! queued re-run's call has opened ([`Pallet::queue_rerun`]: the proofs' and, since spec
+//! version 21, the disputes'; a request a call had decided lately is not queued, and its fee
+//! is burned all the same): every node decides them one after another, in the order the
+//! chain took them, so a burst of declarations (a buyer's sybils holding many jobs) pushes back
+//! every later call instead of making the later ones open undecided and run inline (what a
+//! burst costs: `docs/verification.md`, *The proof queue's depth*). The proof is then accepted for
 //! `PROOF_BLOCKS`. A declaration whose window passed unused may be made again (a proof
 //! crowded out of its window before the commit deadline need not cost the worker its
 //! collateral; after it, it does: a declaration is accepted only by the deadline).
@@ -70,7 +71,7 @@
 use crate::ending::BuyersEnd;
 use crate::{
     Balances, Config, Declaration, Declarations, Error, Event, Job, JobId, JobStatus, Jobs, Pallet,
-    ProofQueue, System,
+    System,
 };
 use agora_primitives::dispatch::{DispatchError, DispatchResult};
 use agora_primitives::referee::{referee_lead, RefereeRequest, RefereeTask, RefereeVerdict};
@@ -121,11 +122,7 @@ impl<T: Config> Pallet<T> {
         let fee = Self::declaration_fee(lead);
         // Burned before anything is written: a worker that cannot pay leaves no trace.
         Balances::<T>::burn(ext, who, fee).map_err(|_| Self::error(Error::CannotPayDeclaration))?;
-        let opens_at = ProofQueue::get(ext)
-            .unwrap_or(0)
-            .max(now)
-            .saturating_add(lead);
-        ProofQueue::put(ext, &opens_at);
+        let opens_at = Self::queue_rerun(ext, &Self::unrunnable_request(&job));
         let mut decide_by = opens_at.saturating_add(T::PROOF_BLOCKS.max(1));
         if decide_by > job.commit_by {
             // The job is due at its deadline already; its timeout then waits for the window's
@@ -193,21 +190,12 @@ impl<T: Config> Pallet<T> {
         Ok(job)
     }
 
-    /// The most fuel the referee's re-run of `request` spends in all on this chain
-    /// ([`RefereeRequest::rerun_fuel`]), `init` getting the chain's bound on a call
-    /// (`MAX_SEGMENT_FUEL`, every engine's `CALL_BOUNDS`): what the lead of a call that needs
-    /// it is sized by, here and in `pallet_verification`.
-    pub fn rerun_fuel(request: &RefereeRequest) -> u64 {
-        request.rerun_fuel(<T as pallet_market::Config>::MAX_SEGMENT_FUEL)
-    }
-
     /// Blocks the slowest node needs to decide job `job`'s proof ahead: its re-run's fuel —
     /// `init` within the chain's bound on a call, then segment 0 — at
-    /// `REFEREE_LEAD_FUEL_PER_BLOCK`; at least one. Not capped by a window, as a dispute's is:
-    /// the proof's window starts where the lead ends.
+    /// `REFEREE_LEAD_FUEL_PER_BLOCK`; at least one. The proof's window starts where the lead
+    /// ends.
     fn proof_lead(job: &Job) -> BlockNumber {
-        let fuel = Self::rerun_fuel(&Self::unrunnable_request(job));
-        referee_lead(fuel, T::REFEREE_LEAD_FUEL_PER_BLOCK, BlockNumber::MAX).max(1)
+        Self::rerun_lead(&Self::unrunnable_request(job))
     }
 
     /// What a declaration on job `job` burns (its proof's lead at
@@ -227,9 +215,7 @@ impl<T: Config> Pallet<T> {
     pub fn max_declaration_fee() -> Balance {
         let bound = <T as pallet_market::Config>::MAX_SEGMENT_FUEL;
         let fuel = bound.saturating_mul(2);
-        Self::declaration_fee(
-            referee_lead(fuel, T::REFEREE_LEAD_FUEL_PER_BLOCK, BlockNumber::MAX).max(1),
-        )
+        Self::declaration_fee(referee_lead(fuel, T::REFEREE_LEAD_FUEL_PER_BLOCK).max(1))
     }
 
     /// What a proved declaration pays its worker at least beside its fee: `MIN_BID_ESCROW`

@@ -187,7 +187,8 @@ pub trait Params {
     /// `pallet_verification::Config::REFEREE_FUEL`.
     const REFEREE_FUEL: u64 = 1_000_000;
     /// `pallet_jobs::Config::REFEREE_LEAD_FUEL_PER_BLOCK`: `MAX_SEGMENT_FUEL`, so a
-    /// whole-segment referee call is accepted one block after the referee's turn begins.
+    /// whole-segment referee call is accepted one block after the re-run queue leaves off
+    /// (two for an output's calls, or `init` and segment 0).
     const REFEREE_LEAD_FUEL_PER_BLOCK: u64 = 100 * 1_000_000;
     /// `pallet_jobs::Config::DECLARATION_FEE_PER_LEAD_BLOCK`: the largest declaration (2 lead
     /// blocks) burns a fifth of `MIN_BID_ESCROW`.

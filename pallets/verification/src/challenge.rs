@@ -109,20 +109,20 @@ impl<T: Config> Pallet<T> {
             round: 0,
             reopened_by: None,
             earlier_calls: Vec::new(),
+            referee_opens_at: None,
         };
         Self::narrow(&record, &mut dispute);
-        let mut audit = Audit {
+        let audit = Audit {
             root: commitment.trace_root,
             segments: commitment.segments,
             phase: Phase::Disputed,
             deadline: 0,
             checks: Vec::new(),
-            dispute: Some(dispute),
+            dispute: None,
             refuted: Vec::new(),
             seed: None,
         };
-        let window = Self::windows(ext).dispute_move;
-        Self::advance(ext, job, &mut audit, Phase::Disputed, window);
+        Self::moved(ext, job, audit, dispute);
         Self::deposit_event(
             ext,
             Event::Challenged {

@@ -91,7 +91,7 @@ use crate::{
     Phase, SegmentClaim, Staking, System, Turn,
 };
 use agora_primitives::dispatch::{DispatchError, DispatchResult};
-use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
+use agora_primitives::referee::RefereeVerdict;
 use agora_primitives::storage::Ext;
 use agora_primitives::trace::TraceLeaf;
 use agora_primitives::{AccountId, Balance, BlockNumber, Hash};
@@ -186,9 +186,7 @@ impl<T: Config> Pallet<T> {
                 },
             },
         );
-        audit.dispute = Some(dispute);
-        let window = Self::windows(ext).dispute_move;
-        Self::advance(ext, job, &mut audit, Phase::Disputed, window);
+        Self::moved(ext, job, audit, dispute);
     }
 
     /// The dispute over check `index`'s mismatch: over the whole segment if either side's leaf
@@ -257,6 +255,7 @@ impl<T: Config> Pallet<T> {
             round: 0,
             reopened_by: None,
             earlier_calls: Vec::new(),
+            referee_opens_at: None,
         };
         Self::narrow(&record, &mut dispute);
         Some(dispute)
@@ -311,11 +310,28 @@ impl<T: Config> Pallet<T> {
         Ok((audit, dispute))
     }
 
-    /// Stores the dispute after a move and starts the next move's deadline.
-    pub(crate) fn moved(ext: &mut Ext<'_>, job: JobId, mut audit: Audit, dispute: Dispute) {
+    /// Stores the dispute after a move (or as it opens) and starts the next move's deadline.
+    /// At the referee's turn the call's opening is fixed here: a whole segment's or an
+    /// output's re-run is queued behind every re-run queued before it, unless decided lately
+    /// ([`Dispute::referee_opens_at`], `queue_referee`), and the deadline leaves the call a
+    /// fifth of a move's window (at least a block) after it opens, if the window would end
+    /// sooner — so that the call opens once the slowest node can have decided it, and no side
+    /// loses a move to the queue. Why a fifth: a call that must land in the window's last block is one a single
+    /// proposer can keep out, and the worker would lose a referee call nobody made.
+    pub(crate) fn moved(ext: &mut Ext<'_>, job: JobId, mut audit: Audit, mut dispute: Dispute) {
         let window = Self::move_window(ext, &audit, &dispute);
+        let now = System::<T>::block_number(ext);
+        let mut deadline = now.saturating_add(window);
+        dispute.referee_opens_at = None;
+        if dispute.turn == Turn::Referee {
+            let opens_at = Self::queue_referee(ext, job, &dispute);
+            let dispute_move = Self::windows(ext).dispute_move;
+            let kept_for_the_call = (dispute_move / 5).max(1);
+            deadline = deadline.max(opens_at.saturating_add(kept_for_the_call));
+            dispute.referee_opens_at = Some(opens_at);
+        }
         audit.dispute = Some(dispute);
-        Self::advance(ext, job, &mut audit, Phase::Disputed, window);
+        Self::put_audit(ext, job, &mut audit, Phase::Disputed, deadline);
     }
 
     /// Blocks the next move of `dispute` is due in: `dispute_move`, except for the
@@ -427,12 +443,16 @@ impl<T: Config> Pallet<T> {
             .ok_or(Self::error(Error::NotYourMove))?;
         // Before the engine runs: an early call must not make this block run the re-run.
         ensure!(
-            System::<T>::block_number(ext) >= Self::opens_at(ext, &audit, &dispute, &request),
+            System::<T>::block_number(ext) >= Self::opens_at(&dispute),
             Self::error(Error::RefereeNotOpen)
         );
         let verdict = ext
             .referee(&request)
             .map_err(|_| Self::error(Error::RefereeUndecided))?;
+        if matches!(dispute.claim, Claim::Segment(_) | Claim::Output) {
+            // Asked again, it takes no place in the re-run queue (`pallet_jobs`' `reruns.rs`).
+            Jobs::<T>::note_rerun_decided(ext, &request);
+        }
         let outcome = match (&dispute.claim, verdict) {
             // Two honest machines may disagree on this piece; the buyer's module is at fault
             // only if it is machine-dependent from the job's own inputs (see `established`).
@@ -506,7 +526,7 @@ impl<T: Config> Pallet<T> {
                 // Its caller paid for a call that decided nothing yet: repaid with the next.
                 Self::note_earlier_call(&mut dispute, *who);
                 // The referee's turn again, with a move's window from now: the re-run's call
-                // opens after the lead its fuel needs (`referee_opens_at`).
+                // is queued (`moved`).
                 Self::narrow(&record, &mut dispute);
                 Self::moved(ext, job, audit, dispute);
             }
@@ -590,34 +610,6 @@ impl<T: Config> Pallet<T> {
             },
         );
         Self::moved(ext, job, audit, dispute);
-    }
-
-    /// Whether a machine-dependent verdict on `request` is the buyer's module's doing, beyond
-    /// doubt: the piece ran from the job's own inputs (`init`, then steps), or the job's first
-    /// segment, from `init`, is machine-dependent too ([`Self::establishing_request`]).
-    ///
-    /// Why not any piece: a disputed piece may start from a state only the worker vouches for
-    /// (a drawn check starts from the worker's revealed leaf; bisection moves only within the
-    /// segment), and a forged state can make any module's step produce a NaN (a weight set to
-    /// infinity, and `∞ − ∞`). Were every machine-dependent verdict set aside, a worker could
-    /// forge every segment after its first forged one for free: only a check of that first one
-    /// would catch it (`docs/nan-determinism.md`, "What a forger gains").
-    fn established(
-        ext: &mut Ext<'_>,
-        record: &pallet_jobs::Job,
-        request: &RefereeRequest,
-    ) -> Result<bool, DispatchError> {
-        if matches!(
-            request.task,
-            RefereeTask::Step { pre_state: None } | RefereeTask::Segment { start: None, .. }
-        ) {
-            return Ok(true);
-        }
-        let first = Self::establishing_request(record);
-        let verdict = ext
-            .referee(&first)
-            .map_err(|_| Self::error(Error::RefereeUndecided))?;
-        Ok(verdict == RefereeVerdict::MachineDependent)
     }
 
     /// The move due at this deadline was not made: the side that owed it loses. A referee call

@@ -25,6 +25,28 @@ impl<T: Config> Pallet<T> {
         Ok(())
     }
 
+    /// Dispute `d` of job `job` names when its `referee` call opens exactly while it is the
+    /// referee's turn, and the opening leaves the call at least a block before the turn's
+    /// `deadline`.
+    fn check_referee_opening(
+        job: JobId,
+        d: &crate::Dispute,
+        deadline: BlockNumber,
+    ) -> Result<(), String> {
+        let at_the_referee = d.turn == crate::Turn::Referee;
+        let ok = match d.referee_opens_at {
+            Some(opens_at) => at_the_referee && opens_at < deadline,
+            None => !at_the_referee,
+        };
+        if !ok {
+            return Err(format!(
+                "dispute of job {job} at {:?}'s turn opens its referee call at {:?}, deadline {deadline}",
+                d.turn, d.referee_opens_at
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks the pallet's invariants over a whole state. Run after every test.
     pub fn try_state(state: &impl StateIter) -> Result<(), String> {
         let list = Self::verifiers(state);
@@ -64,6 +86,7 @@ impl<T: Config> Pallet<T> {
             }
             if let Some(d) = &audit.dispute {
                 Self::check_earlier_calls(job, d)?;
+                Self::check_referee_opening(job, d, audit.deadline)?;
             }
             match audit.dispute.as_ref().map(|d| &d.claim) {
                 Some(Claim::Steps(b)) if !(b.lo < b.hi && b.hi <= b.steps) => {

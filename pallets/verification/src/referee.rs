@@ -4,9 +4,10 @@
 //! request is a pure function of the dispute's state: [`Pallet::referee_request`] is the one
 //! the call will make, and [`Pallet::referee_opens_at`] the first block that accepts it.
 
-use crate::{Audit, Claim, Config, Dispute, Jobs, Pallet, Turn};
-use agora_primitives::referee::{referee_lead, RefereeRequest, RefereeTask};
-use agora_primitives::storage::StateRead;
+use crate::{Audit, Claim, Config, Dispute, Error, Jobs, Pallet, System, Turn};
+use agora_primitives::dispatch::DispatchError;
+use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
+use agora_primitives::storage::{Ext, StateRead};
 use agora_primitives::BlockNumber;
 use pallet_jobs::JobId;
 
@@ -30,8 +31,8 @@ impl<T: Config> Pallet<T> {
     /// It reads only the entries [`Self::referee_opens_at_keys`] names, so a client can fetch
     /// those and run it on them.
     pub fn referee_opens_at(state: &impl StateRead, job: JobId) -> Option<BlockNumber> {
-        let (audit, dispute, request) = Self::at_the_referee(state, job)?;
-        Some(Self::opens_at(state, &audit, &dispute, &request))
+        let (_, dispute, _) = Self::at_the_referee(state, job)?;
+        Some(Self::opens_at(&dispute))
     }
 
     /// The audit of `job`, its dispute and the request the `referee` call will make, if it is
@@ -50,46 +51,15 @@ impl<T: Config> Pallet<T> {
         Some((audit, dispute, request))
     }
 
-    /// The storage keys [`Self::referee_opens_at`] reads for `job`: its audit, the job and
-    /// the verification windows.
-    pub fn referee_opens_at_keys(job: JobId) -> [Vec<u8>; 3] {
-        [
-            crate::Audits::key(&job),
-            pallet_jobs::Jobs::key(&job),
-            crate::Windows::key(),
-        ]
+    /// The storage keys [`Self::referee_opens_at`] reads for `job`: its audit and the job.
+    pub fn referee_opens_at_keys(job: JobId) -> [Vec<u8>; 2] {
+        [crate::Audits::key(&job), pallet_jobs::Jobs::key(&job)]
     }
 
-    /// When the referee's turn in `dispute` begins to accept the call that makes `request`.
-    /// A step fits the call's weight and is accepted at once. A whole segment (a fuel or
-    /// refusal dispute, up to `MAX_SEGMENT_FUEL`) and an output (`export` and `eval`, each up to
-    /// it) weigh more than a block: every node's warmer decides them ahead once a finalized
-    /// block makes them due
-    /// (`node/src/referee.rs`), and the call is accepted only after the blocks the slowest node
-    /// needs for that ([`pallet_jobs::Config::REFEREE_LEAD_FUEL_PER_BLOCK`]), so that no block builder or
-    /// importer runs it inline — or is made to by a caller who times its call. The lead leaves
-    /// a fifth of the move's window (at least one block) for the call: an output's two calls at
-    /// the bound would want more than the whole window, and a call that must land in the
-    /// window's last block is one a single proposer can keep out, and the worker loses a
-    /// referee call nobody made. Only a crafted module uses the bound in both calls (the
-    /// shipped jobs' `export` and `eval` take at most ~6,200 Mfuel together); for it the
-    /// slowest node may still be deciding when the call opens. The turn began a move's window
-    /// before the deadline: every way into the referee's turn starts `dispute_move` blocks.
-    pub(crate) fn opens_at(
-        state: &impl StateRead,
-        audit: &Audit,
-        dispute: &Dispute,
-        request: &RefereeRequest,
-    ) -> BlockNumber {
-        let window = Self::windows(state).dispute_move;
-        // The whole re-run: an output's two calls; a segment's, `init` within the chain's bound
-        // on a call first when it is segment 0. A step fits the call's weight.
-        let rerun = match dispute.claim {
-            Claim::Segment(_) | Claim::Output => Jobs::<T>::rerun_fuel(request),
-            Claim::Steps(_) | Claim::Leaves(_) => 0,
-        };
-        let lead = referee_lead(rerun, T::REFEREE_LEAD_FUEL_PER_BLOCK, window);
-        audit.deadline.saturating_sub(window).saturating_add(lead)
+    /// The first block that accepts the `referee` call of `dispute`, fixed as the turn began
+    /// (`Pallet::moved`, [`Dispute::referee_opens_at`]); never, if it is not the referee's turn.
+    pub(crate) fn opens_at(dispute: &Dispute) -> BlockNumber {
+        dispute.referee_opens_at.unwrap_or(BlockNumber::MAX)
     }
 
     /// The referee request that decides `claim` on job `record`; `None` for a leaf bisection,
@@ -119,21 +89,87 @@ impl<T: Config> Pallet<T> {
                 <T as pallet_market::Config>::MAX_SEGMENT_FUEL,
             ),
             // The segment's bound, or what the bid's `max_fuel` leaves after its start if that
-            // is less: the fuel the worker's engine gave it (`RunSpec::segment_fuel`).
+            // is less: the fuel the worker's engine gave it (`RunSpec::segment_fuel`) — and no
+            // more than the worker's leaf bills it, unless the leaf is a refusal. Within that
+            // the verdict is the one the bound gives: a segment that runs in the billed fuel
+            // runs the same under any larger limit (fuel is an exact count), and one that needs
+            // more was billed wrong either way (out of fuel here, a different fuel there). The
+            // limit sizes the call's lead and its place in the re-run queue (spec version 21):
+            // sized by the bound, every fuel dispute over the example's ~100 Mfuel segments
+            // took 46 blocks of everyone's queue, and a network's disputes queued past their
+            // jobs' horizon (`agora-sim`'s short run left 58 jobs unfinished a seed).
             Claim::Segment(segment) => (
                 RefereeTask::Segment {
                     start: segment.start.map(|leaf| leaf.state_hash),
                     steps: segment.steps,
                 },
-                <T as pallet_market::Config>::MAX_SEGMENT_FUEL.min(
-                    record
-                        .terms
-                        .max_fuel
-                        .saturating_sub(segment.start.map_or(0, |leaf| leaf.fuel)),
-                ),
+                <T as pallet_market::Config>::MAX_SEGMENT_FUEL
+                    .min(
+                        record
+                            .terms
+                            .max_fuel
+                            .saturating_sub(segment.start.map_or(0, |leaf| leaf.fuel)),
+                    )
+                    .min(segment.claimed_fuel().unwrap_or(u64::MAX)),
             ),
             Claim::Leaves(_) => return None,
         };
         Some(record.spec.referee_request(task, fuel_limit))
+    }
+
+    /// The first block that accepts the `referee` call `dispute` is now at: this one for a
+    /// step, which fits the call's weight; for a whole segment (a fuel or refusal dispute, up
+    /// to `MAX_SEGMENT_FUEL`, `init` within the chain's bound first for segment 0) or an
+    /// output (`export` and `eval`, each up to it), which weigh more than a block, the re-run
+    /// queue's opening for it ([`pallet_jobs::Pallet::queue_rerun`]): every node's warmer
+    /// decides those ahead once a finalized block makes them due (`node/src/referee.rs`), one
+    /// at a time, and the call is accepted only after the blocks the slowest node needs for
+    /// every re-run queued before it and for this one (for this one only if a call had the
+    /// request decided lately: every node that was up holds its verdict)
+    /// ([`pallet_jobs::Config::REFEREE_LEAD_FUEL_PER_BLOCK`]), so that no block builder or
+    /// importer runs it inline — or is made to by a caller who times its call, or by a burst
+    /// of declarations and disputes that came due together.
+    pub(crate) fn queue_referee(ext: &mut Ext<'_>, job: JobId, dispute: &Dispute) -> BlockNumber {
+        let now = System::<T>::block_number(ext);
+        if !matches!(dispute.claim, Claim::Segment(_) | Claim::Output) {
+            return now;
+        }
+        let request = Jobs::<T>::job(ext, job).and_then(|record| {
+            let commitment = record.commitment.clone()?;
+            Self::request_for(&record, &commitment, &dispute.claim)
+        });
+        let Some(request) = request else {
+            // A disputed job has its commitment; without one the call is refused anyway.
+            return now;
+        };
+        Jobs::<T>::queue_rerun(ext, &request)
+    }
+
+    /// Whether a machine-dependent verdict on `request` is the buyer's module's doing, beyond
+    /// doubt: the piece ran from the job's own inputs (`init`, then steps), or the job's first
+    /// segment, from `init`, is machine-dependent too ([`Self::establishing_request`]).
+    ///
+    /// Why not any piece: a disputed piece may start from a state only the worker vouches for
+    /// (a drawn check starts from the worker's revealed leaf; bisection moves only within the
+    /// segment), and a forged state can make any module's step produce a NaN (a weight set to
+    /// infinity, and `∞ − ∞`). Were every machine-dependent verdict set aside, a worker could
+    /// forge every segment after its first forged one for free: only a check of that first one
+    /// would catch it (`docs/nan-determinism.md`, "What a forger gains").
+    pub(crate) fn established(
+        ext: &mut Ext<'_>,
+        record: &pallet_jobs::Job,
+        request: &RefereeRequest,
+    ) -> Result<bool, DispatchError> {
+        if matches!(
+            request.task,
+            RefereeTask::Step { pre_state: None } | RefereeTask::Segment { start: None, .. }
+        ) {
+            return Ok(true);
+        }
+        let first = Self::establishing_request(record);
+        let verdict = ext
+            .referee(&first)
+            .map_err(|_| Self::error(Error::RefereeUndecided))?;
+        Ok(verdict == RefereeVerdict::MachineDependent)
     }
 }

@@ -246,6 +246,14 @@ impl SegmentClaim {
         self.leaf == TraceLeaf::refusal(self.leaf.index, self.fuel_before())
     }
 
+    /// The fuel the worker's leaf bills the segment (its cumulative fuel less the start's);
+    /// `None` for a refusal leaf, which bills nothing and says nothing of the fuel the module
+    /// spent before it refused.
+    pub fn claimed_fuel(&self) -> Option<u64> {
+        (!self.is_reproduced_by_refusal())
+            .then(|| self.leaf.fuel.saturating_sub(self.fuel_before()))
+    }
+
     /// The cumulative fuel before the segment.
     fn fuel_before(&self) -> u64 {
         self.start.map_or(0, |leaf| leaf.fuel)
@@ -323,6 +331,14 @@ pub struct Dispute {
     /// loser's claim). At most [`MAX_EARLIER_CALLS`]: one escalation before a reopening and one
     /// after, and the reopening.
     pub earlier_calls: Vec<AccountId>,
+    /// While it is the referee's turn, the first block that accepts the `referee` call; `None`
+    /// at any other turn. A step opens at once; a whole segment's or an output's re-run takes
+    /// its place in the chain's re-run queue (`pallet_jobs::Pallet::queue_rerun`) and opens
+    /// after every earlier queued re-run's lead and its own (its own only, unqueued, if a call
+    /// had the same request decided lately), and the turn's deadline leaves
+    /// the call at least a fifth of a move's window after that (spec version 21; before, the
+    /// call opened its own lead into the turn, whatever else every node's warmer had to decide).
+    pub referee_opens_at: Option<BlockNumber>,
 }
 
 /// Most referee calls a dispute can have before the one that decides it

@@ -4,8 +4,8 @@
 //! the checks' disputes, `dispute.rs`). Invariants are checked after each block.
 
 use super::dispute::{
-    honest_answer, honest_post, play, play_out, refereed_by, the_worker_loses_at_the_referee,
-    truth, MockReferee, COLLATERAL, K, LIE,
+    honest_answer, honest_post, play, play_out, referee_opening, refereed_by,
+    the_worker_loses_at_the_referee, truth, MockReferee, COLLATERAL, K, LIE,
 };
 use super::*;
 use crate::{ChallengeTarget, LeafBisection, SegmentClaim};
@@ -62,22 +62,27 @@ fn verified(worker_leaf: impl Fn(u64) -> TraceLeaf) -> State {
 /// Dave challenges job 0 at `target` in block 5.
 fn challenged(worker_leaf: impl Fn(u64) -> TraceLeaf, target: ChallengeTarget) -> State {
     let mut state = verified(worker_leaf);
-    let events = play(&mut state, 5, &DAVE, Call::Challenge { job: 0, target });
+    challenge(&mut state, 5, target);
+    state
+}
+
+/// Dave challenges verified job 0 in `block`, committing his bond.
+fn challenge(state: &mut State, block: BlockNumber, target: ChallengeTarget) {
+    let events = play(state, block, &DAVE, Call::Challenge { job: 0, target });
     assert!(events.contains(&Event::Challenged {
         job: 0,
         challenger: DAVE,
         target,
         bond: CHALLENGE_BOND,
     }));
-    assert_eq!(TestStaking::ledger(&state, &DAVE).committed, CHALLENGE_BOND);
+    assert_eq!(TestStaking::ledger(state, &DAVE).committed, CHALLENGE_BOND);
     assert!(matches!(
-        Jobs::job(&state, 0).unwrap().status,
+        Jobs::job(state, 0).unwrap().status,
         JobStatus::Challenged {
             challenger: DAVE,
             ..
         }
     ));
-    state
 }
 
 /// The leaf bisection of job 0's dispute, if it is one.
@@ -205,41 +210,30 @@ fn a_false_fuel_challenge_loses_its_bond() {
 
 /// A segment 0 re-run runs `init` within the chain's bound on a call first, and its call's
 /// lead counts it (2026-12-07): before, a module whose `init` spent the bound made a small
-/// segment 0's call open after one block, undecided, and every node re-ran it inline. The
-/// mock's 2-block move window caps every lead at 1, so a longer one is set here (the
-/// formula's test: the deadline stays the one the 2-block window gave).
+/// segment 0's call open after one block, undecided, and every node re-ran it inline. Since
+/// spec version 21 the lead is not cut to the move's window (2 blocks in the mock): the
+/// deadline moves out to leave the call a block after it opens.
 #[test]
 fn a_segment_zero_referee_call_waits_for_inits_bound_too() {
     let mut state = challenged(leaf, ChallengeTarget::Fuel(3));
-    play_leaves(&mut state, 6, leaf, true, |_, _| Some(false));
+    let after = play_leaves(&mut state, 6, leaf, true, |_, _| Some(false));
     let request = Verification::referee_request(&state, 0).unwrap();
     assert!(matches!(
         request.task,
         agora_primitives::referee::RefereeTask::Segment { start: None, .. }
     ));
-    let window = 10;
-    let windows = crate::VerificationWindows {
-        dispute_move: window,
-        ..Verification::windows(&state)
-    };
-    apply(&mut state, |ext| {
-        Verification::build_genesis(
-            ext,
-            &crate::GenesisConfig {
-                windows: Some(windows),
-            },
-        )
-    });
     let bound = <Test as pallet_market::Config>::MAX_SEGMENT_FUEL;
     let per_block = <Test as pallet_jobs::Config>::REFEREE_LEAD_FUEL_PER_BLOCK;
     // `init` within the bound (one block's worth in the mock), then the segment: two blocks.
     assert!(request.fuel_limit <= bound);
     assert_eq!((bound + request.fuel_limit).div_ceil(per_block), 2);
-    let deadline = Verification::audit(&state, 0).unwrap().deadline;
+    let turn_began = after - 1;
     assert_eq!(
         Verification::referee_opens_at(&state, 0),
-        Some(deadline - window + 2)
+        Some(turn_began + 2)
     );
+    let deadline = Verification::audit(&state, 0).unwrap().deadline;
+    assert_eq!(deadline, turn_began + 3);
 }
 
 #[test]
@@ -450,7 +444,9 @@ fn an_output_challenge_goes_straight_to_the_referee() {
     let mut state = challenged(leaf, ChallengeTarget::Output);
     let d = Verification::audit(&state, 0).unwrap().dispute.unwrap();
     assert_eq!((d.claim, d.turn), (Claim::Output, Turn::Referee));
-    play(&mut state, 6, &DAVE, Call::Referee { job: 0 });
+    // Challenged in block 5: export and eval at the bound, two blocks' lead in the mock.
+    assert_eq!(d.referee_opens_at, Some(7));
+    play(&mut state, 7, &DAVE, Call::Referee { job: 0 });
     let JobStatus::Verified { refuted, .. } = Jobs::job(&state, 0).unwrap().status else {
         panic!("not verified again")
     };
@@ -471,16 +467,19 @@ fn an_output_referee_call_opens_after_the_lead_of_its_two_calls() {
     assert_eq!(request.fuel_limit, bound);
     let deadline = Verification::audit(&state, 0).unwrap().deadline;
     let window = <Test as Config>::MOVE_BLOCKS;
-    // Two calls' worth (2 blocks in the mock), within the move's window (2 blocks here: one
-    // is left for the call; the runtime's figures: `runtime/src/tests.rs`).
+    // Two calls' worth (2 blocks in the mock) from the challenge's block (5), the queue being
+    // empty; the runtime's figures: `runtime/src/tests.rs`.
     let lead = agora_primitives::referee::referee_lead(
         2 * bound,
         <Test as pallet_jobs::Config>::REFEREE_LEAD_FUEL_PER_BLOCK,
-        window,
     );
-    assert_eq!(lead, 1);
-    let opens = deadline - window + lead;
+    assert_eq!(lead, 2);
+    let opens = 5 + lead;
     assert_eq!(Verification::referee_opens_at(&state, 0), Some(opens));
+    // The move's window (2 blocks here) would end as the call opens: the deadline moves out to
+    // leave the call a block (spec version 21; before, the lead was cut to fit the window, and
+    // the call opened before the slowest node could have decided it).
+    assert_eq!((window, deadline), (2, opens + 1));
     let mut expected = state.clone();
     step(&mut expected, opens - 1, |_| ());
     let (result, _) = step(&mut state, opens - 1, |ext| {
@@ -496,13 +495,105 @@ fn an_output_referee_call_opens_after_the_lead_of_its_two_calls() {
     ));
 }
 
+/// A dispute's re-run waits for every re-run queued before it (spec version 21): the chain
+/// asks every node's warmer to decide re-runs one at a time, and a `referee` call that opened
+/// its own lead after its turn began, as before, opened undecided behind a declaration's
+/// proof (or another dispute's re-run) that came due in the same blocks, and every block
+/// builder and importer ran it inline. The move's deadline moves out with the opening, so the
+/// worker does not lose a referee call the queue kept closed.
+#[test]
+fn exploit_a_disputes_rerun_opens_only_after_the_rerun_queued_before_it() {
+    let mut state = verified(leaf);
+    // A 10-block move window, so that a fifth of it is two blocks.
+    let windows = crate::VerificationWindows {
+        dispute_move: 10,
+        ..Verification::windows(&state)
+    };
+    apply(&mut state, |ext| {
+        Verification::build_genesis(
+            ext,
+            &crate::GenesisConfig {
+                windows: Some(windows),
+            },
+        )
+    });
+    // Some earlier re-run (a declaration's proof, another dispute's segment) opens at 20.
+    apply(&mut state, |ext| pallet_jobs::RerunQueue::put(ext, &20));
+    challenge(&mut state, 5, ChallengeTarget::Output);
+    // Export and eval at the bound: two blocks' lead in the mock, after the queue's 20.
+    let d = Verification::audit(&state, 0).unwrap().dispute.unwrap();
+    assert_eq!((d.turn, d.referee_opens_at), (Turn::Referee, Some(22)));
+    assert_eq!(
+        pallet_jobs::RerunQueue::get(&state),
+        Some(22),
+        "the next re-run waits for this one"
+    );
+    let deadline = Verification::audit(&state, 0).unwrap().deadline;
+    assert_eq!(
+        deadline, 24,
+        "a fifth of the move's window left for the call after it opens"
+    );
+    // The move window's end (15) passes with the dispute still at the referee's turn.
+    for block in 6..=20 {
+        end_block(&mut state, block);
+    }
+    let (result, _) = step(&mut state, 21, |ext| {
+        ext.set_referee(Some(std::sync::Arc::new(super::dispute::MustNotRun)));
+        Verification::referee(ext, &DAVE, 0)
+    });
+    assert_eq!(result, Err(error(Error::RefereeNotOpen)));
+    play(&mut state, 22, &DAVE, Call::Referee { job: 0 });
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Verified { .. }
+    ));
+}
+
+/// Found in review of spec version 21: an output challenge the referee cannot decide costs
+/// its challenger nothing but the referee call it makes, and the job is verified again at once,
+/// open to the same challenge. Queued each time, the same re-run — whose verdict every node
+/// keeps — pushed every later proof and dispute back by its whole lead (91 blocks on the
+/// runtime) per round, for ~1 AGR. A request a call had decided lately waits its own lead
+/// (for a node that restarted since) and takes no place in the queue.
+#[test]
+fn exploit_an_output_challenged_again_after_its_dismissal_is_not_queued_again() {
+    // Bob's module's `eval` produces a NaN from the committed final state; its first segment
+    // from `init` does not: not established, so Dave's open challenge is dismissed.
+    let mut state = challenged(leaf, ChallengeTarget::Output);
+    refereed_by(&mut state, 7, super::reopened::NanMetricsReferee);
+    assert_eq!(
+        pallet_jobs::DismissedChallenges::get(&state, &0).map(|d| d[0].reason),
+        Some(pallet_jobs::Undecided::Unestablished)
+    );
+    // Other re-runs have queued meanwhile, to block 50.
+    apply(&mut state, |ext| pallet_jobs::RerunQueue::put(ext, &50));
+    challenge(&mut state, 8, ChallengeTarget::Output);
+    let d = Verification::audit(&state, 0).unwrap().dispute.unwrap();
+    assert_eq!(
+        d.referee_opens_at,
+        Some(10),
+        "its own lead, not behind the queue"
+    );
+    assert_eq!(
+        pallet_jobs::RerunQueue::get(&state),
+        Some(50),
+        "nothing queued"
+    );
+    refereed_by(&mut state, 10, super::reopened::NanMetricsReferee);
+    assert!(matches!(
+        Jobs::job(&state, 0).unwrap().status,
+        JobStatus::Verified { .. }
+    ));
+}
+
 #[test]
 fn a_challenge_the_referee_cannot_decide_is_dismissed() {
     let mut state = challenged(leaf, ChallengeTarget::Output);
     let issuance = TestBalances::total_issuance(&state);
+    let opens = referee_opening(&state);
     refereed_by(
         &mut state,
-        6,
+        opens,
         MockReferee {
             missing: None,
             fat: true,
@@ -532,7 +623,7 @@ fn an_undecidable_challenge_repays_the_referee_call_out_of_the_bond() {
     );
     refereed_by(
         &mut state,
-        6,
+        7,
         MockReferee {
             missing: None,
             fat: true,
@@ -563,7 +654,7 @@ fn an_undecidable_challenge_repays_the_referee_call_out_of_the_bond() {
     let JobStatus::Verified { settle_at, .. } = Jobs::job(&state, 0).unwrap().status else {
         panic!("not verified");
     };
-    for block in 7..=settle_at {
+    for block in 8..=settle_at {
         end_block(&mut state, block);
     }
     let JobStatus::Settled { receipt } = Jobs::job(&state, 0).unwrap().status else {

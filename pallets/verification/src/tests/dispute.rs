@@ -198,6 +198,11 @@ fn forged_last_leaf(forge: impl Fn(TraceLeaf) -> TraceLeaf + Copy) -> State {
     state
 }
 
+/// The first block that accepts the referee call on job 0's dispute.
+pub(super) fn referee_opening(state: &State) -> BlockNumber {
+    Verification::referee_opens_at(state, 0).expect("the referee's turn")
+}
+
 /// Alice has `referee` decide the dispute of job 0 in `block`; panics if refused. Returns the
 /// block's events.
 pub(super) fn refereed_by(
@@ -294,8 +299,10 @@ pub(super) fn play_out(
         };
         match call {
             Some((who, call)) => {
-                play(state, block, &who, call);
-                block += 1;
+                // A referee call waits for its opening (the re-run queue's since spec 21).
+                let at = block.max(d.referee_opens_at.unwrap_or(block));
+                play(state, at, &who, call);
+                block = at + 1;
             }
             None => {
                 end_block(state, audit.deadline);
@@ -547,7 +554,7 @@ pub(super) fn to_the_referee(
         let d = dispute(state);
         let b = bisection(&d).clone();
         let (who, call) = match d.turn {
-            Turn::Referee => return block,
+            Turn::Referee => return block.max(d.referee_opens_at.unwrap()),
             Turn::Worker => (
                 BOB,
                 Call::Bisect {
@@ -730,6 +737,13 @@ fn invariant_checker_catches_a_dispute_whose_earlier_calls_are_out_of_bounds() {
     assert!(too_many.contains("earlier referee calls"), "{too_many}");
     let unlisted = broken(|d| d.reopened_by = Some(DAVE));
     assert!(unlisted.contains("reopened by"), "{unlisted}");
+    // Spec version 21: the referee's call opens before the turn's deadline, and only at its turn.
+    let unopened = broken(|d| d.referee_opens_at = None);
+    assert!(unopened.contains("opens its referee call"), "{unopened}");
+    let too_late = broken(|d| d.referee_opens_at = Some(BlockNumber::MAX));
+    assert!(too_late.contains("opens its referee call"), "{too_late}");
+    let off_turn = broken(|d| d.turn = Turn::Worker);
+    assert!(off_turn.contains("opens its referee call"), "{off_turn}");
 }
 
 /// The converse: an honest worker whose step is too heavy for the referee wins on the
@@ -818,7 +832,8 @@ fn exploit_model_not_from_the_trace_loses_the_output_dispute() {
             true
         }
     }
-    let events = refereed_by(&mut state, 9, OtherModel);
+    let opens = referee_opening(&state);
+    let events = refereed_by(&mut state, opens, OtherModel);
     assert_refereed(&events, RefereeOutcome::WorkerWrong);
     assert!(matches!(
         Jobs::job(&state, 0).unwrap().status,
@@ -833,7 +848,8 @@ fn exploit_model_not_from_the_trace_loses_the_output_dispute() {
 #[test]
 fn a_false_output_claim_loses_to_the_referee() {
     let mut state = output_disputed(other_model());
-    play(&mut state, 9, &ALICE, Call::Referee { job: 0 });
+    let opens = referee_opening(&state);
+    play(&mut state, opens, &ALICE, Call::Referee { job: 0 });
     assert!(matches!(
         Jobs::job(&state, 0).unwrap().status,
         JobStatus::Verified { .. }
@@ -1029,8 +1045,9 @@ fn a_false_fuel_mismatch_is_refuted_by_the_referee() {
 
 /// What nodes decide ahead is exactly what the `referee` call will ask: nothing before the
 /// referee's turn, then the step from the agreed state (or, in a fuel dispute, the segment
-/// re-run under the segment bound cut to what the bid's max_fuel leaves after its start: the
-/// fuel the worker's engine gave it, `agora_engine::RunSpec::segment_fuel`).
+/// re-run under the segment bound cut to what the bid's max_fuel leaves after its start — the
+/// fuel the worker's engine gave it, `agora_engine::RunSpec::segment_fuel` — and, since spec
+/// version 21, to the fuel the worker's leaf bills the segment).
 #[test]
 fn the_referee_request_is_known_ahead_only_at_the_referees_turn() {
     let mut state = tampered_last_leaf();
@@ -1062,10 +1079,49 @@ fn the_referee_request_is_known_ahead_only_at_the_referees_turn() {
                 start: Some(leaf(2).state_hash),
                 steps: 10
             },
-            // max_fuel 10 Mfuel less leaf 2's 3 Mfuel, under the 100 Mfuel bound.
-            7 * MFUEL
+            // Leaf 3 bills 7 − 3 = 4 Mfuel (1 honest, 3 overbilled), under what max_fuel
+            // (10 Mfuel) leaves after leaf 2's 3 Mfuel and the 100 Mfuel bound.
+            4 * MFUEL
         )
     );
+}
+
+/// A segment's re-run gets no more fuel than the worker's leaf bills it (spec version 21): the
+/// verdict is the same as under the segment's whole limit, and the lead — every node's
+/// warmer's time, and everyone's place in the re-run queue — is the fuel actually claimed. A
+/// refusal leaf bills nothing and says nothing of what the module spent before it refused:
+/// its re-run keeps the whole limit.
+#[test]
+fn a_segment_rerun_gets_the_fuel_its_leaf_bills_unless_the_leaf_is_a_refusal() {
+    let start = TraceLeaf {
+        index: 0,
+        state_hash: Hash([1; 32]),
+        fuel: 5,
+    };
+    let billed = SegmentClaim {
+        steps: 3,
+        start: Some(start),
+        leaf: TraceLeaf {
+            index: 1,
+            state_hash: Hash([2; 32]),
+            fuel: 12,
+        },
+    };
+    assert_eq!(billed.claimed_fuel(), Some(7));
+    let refused = SegmentClaim {
+        leaf: TraceLeaf::refusal(1, 5),
+        ..billed.clone()
+    };
+    assert_eq!(refused.claimed_fuel(), None);
+    // A leaf billing less than its start (a forgery) gets nothing: out of fuel, its worker's.
+    let below = SegmentClaim {
+        leaf: TraceLeaf {
+            fuel: 4,
+            ..billed.leaf
+        },
+        ..billed
+    };
+    assert_eq!(below.claimed_fuel(), Some(0));
 }
 
 /// A referee that finds every piece machine-dependent (a buyer's module that produced a NaN).

@@ -7,7 +7,7 @@
 
 use super::dispute::{
     assert_refereed, bisection, dispute, false_challenge, honest_model, output_disputed, play,
-    refereed_by, to_the_referee, truth, MockReferee, BOND, CALL_FEE, K, STEPS,
+    referee_opening, refereed_by, to_the_referee, truth, MockReferee, BOND, CALL_FEE, K, STEPS,
 };
 use super::*;
 use agora_primitives::referee::{
@@ -113,7 +113,8 @@ pub(super) fn to_the_referee_as(
     for _ in 0..4 * (K + 4) {
         let d = dispute(state);
         let (who, call) = match (&d.turn, &d.claim) {
-            (Turn::Referee, _) => return block,
+            // The call waits for its opening (the re-run queue's, spec version 21).
+            (Turn::Referee, _) => return block.max(d.referee_opens_at.unwrap()),
             (Turn::Worker, Claim::Leaves(leaves)) => {
                 let index = leaves.wanted();
                 let call = Call::RevealLeaf {
@@ -353,7 +354,7 @@ fn a_reopened_dispute_gives_the_challenger_time_to_replay_and_no_more() {
 
 /// The honest job's engine, with a buyer's module whose `eval` produces a NaN (its metrics'
 /// bits depend on the machine); its segments are deterministic.
-struct NanMetricsReferee;
+pub(super) struct NanMetricsReferee;
 
 impl Referee for NanMetricsReferee {
     fn run(&self, request: &RefereeRequest) -> Result<RefereeVerdict, RefereeError> {
@@ -384,11 +385,12 @@ fn a_dispute_over_machine_dependent_metrics_is_reopened_and_set_aside() {
     let mut state = output_disputed(other_metrics);
     let check = dispute(&state).check;
     assert_eq!(dispute(&state).claim, Claim::Output);
-    let events = refereed_by(&mut state, 9, NanMetricsReferee);
+    let opens = referee_opening(&state);
+    let events = refereed_by(&mut state, opens, NanMetricsReferee);
     assert_reopened(&events, check, 3);
     let issuance = TestBalances::total_issuance(&state);
     let mut griefed = state.clone();
-    let block = to_the_referee_as(&mut state, 10, (&trace(), leaf), truth, truth);
+    let block = to_the_referee_as(&mut state, opens + 1, (&trace(), leaf), truth, truth);
     let d = dispute(&state);
     assert_eq!(
         (d.claim.clone(), d.turn, d.from_start()),
@@ -417,7 +419,7 @@ fn a_dispute_over_machine_dependent_metrics_is_reopened_and_set_aside() {
             Hash::of_parts(&[b"griefer", &t.to_le_bytes()])
         }
     };
-    let block = to_the_referee_as(&mut griefed, 10, (&trace(), leaf), truth, griefer);
+    let block = to_the_referee_as(&mut griefed, opens + 1, (&trace(), leaf), truth, griefer);
     assert_eq!(dispute(&griefed).segment, 1);
     let events = refereed_by(&mut griefed, block, NanMetricsReferee);
     assert_refereed(&events, RefereeOutcome::WorkerRight);
