@@ -297,6 +297,9 @@ pub async fn submit(rpc: &Rpc, args: &SubmitArgs) -> Result<JobReport, CliError>
             assurance.collateral
         );
     }
+    if let Some(escrow) = agora_runtime::Market::escrow_for(&spec, &terms) {
+        eprintln!("{}", AssuranceReport::escrow_line(escrow));
+    }
     // The order book's rent: reserved up to the deadline, burned for the blocks the bid waits.
     if let Some(deposit) = agora_runtime::Market::rent(args.bid.deadline_in) {
         eprintln!(

@@ -170,6 +170,30 @@ impl AssuranceReport {
         })
     }
 
+    /// What `job submit` says of the `escrow` its bid reserves. At the floor every bid
+    /// escrows (`MIN_BID_ESCROW`, ~93 AGR on the runtime) it says why: a small bid's escrow is
+    /// mostly the floor, which buyers took for the job's price (seen in session 56: the line
+    /// gave only the checks' part).
+    pub fn escrow_line(escrow: Balance) -> String {
+        let floor = <agora_runtime::Runtime as pallet_market::Config>::MIN_BID_ESCROW;
+        if escrow <= floor {
+            format!(
+                "Escrow: {} AGR reserved until the job ends, the least any bid reserves: it \
+                 covers the largest fee an unrunnable declaration burns and both its calls' \
+                 fees, paid to the worker only if it proves the job unrunnable; otherwise all \
+                 the job does not use is refunded",
+                format_agr(floor)
+            )
+        } else {
+            format!(
+                "Escrow: {} AGR reserved until the job ends (max price × max fuel and the \
+                 checks' fees, at least {} AGR); what the job does not use is refunded",
+                format_agr(escrow),
+                format_agr(floor)
+            )
+        }
+    }
+
     /// The checks in words (the collateral is the caller's to add: its meaning differs
     /// before and after the match).
     pub fn checks_line(&self) -> String {

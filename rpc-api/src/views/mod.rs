@@ -45,6 +45,25 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// `job submit` names the escrow floor when a bid is at it, and why: without it a buyer of
+    /// a small job saw ~93 AGR reserved with no reason given.
+    #[test]
+    fn the_escrow_line_explains_the_floor() {
+        let floor = <agora_runtime::Runtime as pallet_market::Config>::MIN_BID_ESCROW;
+        let at = AssuranceReport::escrow_line(floor);
+        assert!(
+            at.contains(&agora_primitives::format_agr(floor)) && at.contains("unrunnable"),
+            "{at}"
+        );
+        let above = AssuranceReport::escrow_line(floor + 5 * agora_primitives::AGR);
+        assert!(
+            above.contains(&agora_primitives::format_agr(
+                floor + 5 * agora_primitives::AGR
+            )) && !above.contains("unrunnable"),
+            "{above}"
+        );
+    }
+
     /// Fuel goes out as the decimal Mfuel a buyer types and comes back exactly; anything else
     /// is refused naming it.
     #[test]
