@@ -44,7 +44,7 @@
 use crate::{Config, DecidedReruns, Pallet, RerunQueue, System};
 use agora_primitives::referee::{referee_lead, RefereeRequest};
 use agora_primitives::storage::Ext;
-use agora_primitives::BlockNumber;
+use agora_primitives::{BlockNumber, Hash};
 
 /// Most requests [`DecidedReruns`] remembers: a bound on the list's size (every `moved` into a
 /// referee's turn reads it). That a node still keeps a listed verdict is the time bound's
@@ -56,6 +56,14 @@ pub const MAX_DECIDED_RERUNS: usize = 256;
 /// enough for the challenge that asks it again right after a dismissal, short enough that
 /// every node that decided it still keeps the verdict (see the module doc).
 pub const DECIDED_RERUN_BLOCKS: BlockNumber = 3_600;
+
+/// Whether `decided` lists the request hashed `hash` from a decision at most
+/// [`DECIDED_RERUN_BLOCKS`] before block `now`.
+fn listed_at(decided: &[(Hash, BlockNumber)], hash: Hash, now: BlockNumber) -> bool {
+    decided
+        .iter()
+        .any(|(listed, at)| *listed == hash && now <= at.saturating_add(DECIDED_RERUN_BLOCKS))
+}
 
 impl<T: Config> Pallet<T> {
     /// Queues a call that will have every node re-run `request`, and returns the first block
@@ -80,23 +88,19 @@ impl<T: Config> Pallet<T> {
     /// every node that was up keeps its verdict.
     pub fn rerun_decided(ext: &Ext<'_>, request: &RefereeRequest) -> bool {
         let now = System::<T>::block_number(ext);
-        let hash = request.hash();
-        DecidedReruns::get(ext).is_some_and(|decided| {
-            decided.iter().any(|(listed, at)| {
-                *listed == hash && now <= at.saturating_add(DECIDED_RERUN_BLOCKS)
-            })
-        })
+        let decided = DecidedReruns::get(ext).unwrap_or_default();
+        listed_at(&decided, request.hash(), now)
     }
 
     /// Remembers that a call had `request` decided in this block, unless it is listed from an
     /// earlier decision still (not renewed: see the module doc); the oldest beyond
     /// [`MAX_DECIDED_RERUNS`] forgotten.
     pub fn note_rerun_decided(ext: &mut Ext<'_>, request: &RefereeRequest) {
-        if Self::rerun_decided(ext, request) {
-            return;
-        }
         let (hash, now) = (request.hash(), System::<T>::block_number(ext));
         let mut decided = DecidedReruns::get(ext).unwrap_or_default();
+        if listed_at(&decided, hash, now) {
+            return;
+        }
         // A listing of it that lapsed.
         decided.retain(|(listed, _)| *listed != hash);
         decided.push((hash, now));

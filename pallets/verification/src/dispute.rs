@@ -449,7 +449,7 @@ impl<T: Config> Pallet<T> {
         let verdict = ext
             .referee(&request)
             .map_err(|_| Self::error(Error::RefereeUndecided))?;
-        if matches!(dispute.claim, Claim::Segment(_) | Claim::Output) {
+        if dispute.claim.is_queued_rerun() {
             // Asked again, it takes no place in the re-run queue (`pallet_jobs`' `reruns.rs`).
             Jobs::<T>::note_rerun_decided(ext, &request);
         }

@@ -4,7 +4,7 @@
 //! request is a pure function of the dispute's state: [`Pallet::referee_request`] is the one
 //! the call will make, and [`Pallet::referee_opens_at`] the first block that accepts it.
 
-use crate::{Audit, Claim, Config, Dispute, Error, Jobs, Pallet, System, Turn};
+use crate::{Claim, Config, Dispute, Error, Jobs, Pallet, System, Turn};
 use agora_primitives::dispatch::DispatchError;
 use agora_primitives::referee::{RefereeRequest, RefereeTask, RefereeVerdict};
 use agora_primitives::storage::{Ext, StateRead};
@@ -23,7 +23,13 @@ impl<T: Config> Pallet<T> {
     /// turn; `None` before. Nodes use it to run the referee ahead of the block that calls it
     /// (`node/src/referee.rs`): the request, hence the verdict, is the one the call will make.
     pub fn referee_request(state: &impl StateRead, job: JobId) -> Option<RefereeRequest> {
-        Self::at_the_referee(state, job).map(|(_, _, request)| request)
+        let dispute = Self::audit(state, job)?.dispute?;
+        if dispute.turn != Turn::Referee {
+            return None;
+        }
+        let record = Jobs::<T>::job(state, job)?;
+        let commitment = record.commitment.clone()?;
+        Self::request_for(&record, &commitment, &dispute.claim)
     }
 
     /// The first block in which a `referee` call on the dispute of `job` is accepted, once it
@@ -31,29 +37,13 @@ impl<T: Config> Pallet<T> {
     /// It reads only the entries [`Self::referee_opens_at_keys`] names, so a client can fetch
     /// those and run it on them.
     pub fn referee_opens_at(state: &impl StateRead, job: JobId) -> Option<BlockNumber> {
-        let (_, dispute, _) = Self::at_the_referee(state, job)?;
-        Some(Self::opens_at(&dispute))
+        Self::audit(state, job)?.dispute?.referee_opens_at
     }
 
-    /// The audit of `job`, its dispute and the request the `referee` call will make, if it is
-    /// the referee's turn.
-    fn at_the_referee(
-        state: &impl StateRead,
-        job: JobId,
-    ) -> Option<(Audit, Dispute, RefereeRequest)> {
-        let audit = Self::audit(state, job)?;
-        let dispute = audit.dispute.clone()?;
-        let record = Jobs::<T>::job(state, job)?;
-        let commitment = record.commitment.clone()?;
-        let request = (dispute.turn == Turn::Referee)
-            .then(|| Self::request_for(&record, &commitment, &dispute.claim))
-            .flatten()?;
-        Some((audit, dispute, request))
-    }
-
-    /// The storage keys [`Self::referee_opens_at`] reads for `job`: its audit and the job.
-    pub fn referee_opens_at_keys(job: JobId) -> [Vec<u8>; 2] {
-        [crate::Audits::key(&job), pallet_jobs::Jobs::key(&job)]
+    /// The storage keys [`Self::referee_opens_at`] reads for `job`: its audit, whose dispute
+    /// holds the opening from the turn's start (set exactly at the referee's turn: `try_state`).
+    pub fn referee_opens_at_keys(job: JobId) -> [Vec<u8>; 1] {
+        [crate::Audits::key(&job)]
     }
 
     /// The first block that accepts the `referee` call of `dispute`, fixed as the turn began
@@ -131,7 +121,7 @@ impl<T: Config> Pallet<T> {
     /// of declarations and disputes that came due together.
     pub(crate) fn queue_referee(ext: &mut Ext<'_>, job: JobId, dispute: &Dispute) -> BlockNumber {
         let now = System::<T>::block_number(ext);
-        if !matches!(dispute.claim, Claim::Segment(_) | Claim::Output) {
+        if !dispute.claim.is_queued_rerun() {
             return now;
         }
         let request = Jobs::<T>::job(ext, job).and_then(|record| {

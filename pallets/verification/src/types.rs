@@ -216,6 +216,15 @@ pub enum Claim {
     Segment(SegmentClaim),
 }
 
+impl Claim {
+    /// Whether the referee's call on this claim re-runs more than a block's worth (a whole
+    /// segment, or `export` and `eval`): decided ahead by every node, its call takes a place
+    /// in the chain's re-run queue (`pallet_jobs`' `reruns.rs`). A step fits the call's weight.
+    pub fn is_queued_rerun(&self) -> bool {
+        matches!(self, Claim::Segment(_) | Claim::Output)
+    }
+}
+
 /// A dispute over a segment's fuel. Fuel is measured per engine call and is not additive over
 /// steps (a call's fixed cost, decoding the inputs, dwarfs a step's), so it cannot be bisected
 /// step by step as states are: the referee re-runs the segment as one `agora_segment` call,
