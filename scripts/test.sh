@@ -23,6 +23,11 @@ find "$CARGO_TARGET_DIR"/debug/deps "$CARGO_TARGET_DIR"/release/deps -maxdepth 1
 # only: it changes agora-worker, agora-verifier and agora-cli, none of RocksDB's features.
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
+# Six tests at a time in each test binary, not one per core: the end-to-end tests mostly wait
+# for blocks (their processes share one compiled-module cache, so they seldom compile), and the
+# agora-cli suite, CI's longest, took 666 s on two threads and 284 s on six with every test
+# passing (docs/reliability.md, "CI time"). The CPU-bound binaries take as long either way.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}"
 status=0
 cargo test --workspace --features agora-cli/faults "$@" 2>&1 | tee "$log" || status=1
 # The benchmarks compile (they run only under scripts/bench.sh, release): built in the test

@@ -21,7 +21,9 @@
 # instead of building one; AGORA_TESTNET_FULL_NODES=0 leaves the full node out (benchmarks);
 # AGORA_TESTNET_SPEC_ARGS="..." passes more arguments to `agora-node build-spec` (e.g.
 # "--reveal-blocks 75"); AGORA_TESTNET_PORTS="P1 R1 P2 R2 ..." gives each node, in order, its
-# p2p and RPC port (tests reserve them; by default the script picks free ones).
+# p2p and RPC port (tests reserve them; by default the script picks free ones). The nodes share
+# one compiled-module cache, DIR/module-cache (they run on one machine: each job module is
+# compiled once, not once per node); AGORA_TESTNET_MODULE_CACHE=DIR2 puts it elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -117,7 +119,8 @@ for i in "${!all_names[@]}"; do
     if [ "$name" = Full ]; then role=full; key_args=(--node-key //Full); else role=validator; key_args=(--validator-key "//$name"); fi
     argv=("$node" --chain "$dir/spec.json" "${key_args[@]}" "${peers[@]}"
         --base-path "$dir/$name" --port "${p2p_ports[$i]}" --rpc-port "${rpc_ports[$i]}"
-        --no-prometheus --block-time-ms "$block_time_ms" --log info)
+        --no-prometheus --block-time-ms "$block_time_ms" --log info
+        --module-cache-dir "${AGORA_TESTNET_MODULE_CACHE:-$dir/module-cache}")
     # setsid: the node outlives this script and its terminal; `stop` ends it.
     setsid "${argv[@]}" > "$dir/$name.log" 2>&1 < /dev/null &
     pid=$!

@@ -194,6 +194,11 @@ struct RunArgs {
     /// docs/operator.md).
     #[arg(long, value_name = "NUMBER:HASH")]
     checkpoint: Option<chain::Checkpoint>,
+    /// Where the referee keeps the job modules it compiles (default `<base path>/referee-cache`).
+    /// A worker or verifier on the same machine given the same directory (`agora … --cache-dir`)
+    /// shares its entries: each module is compiled once per machine, not once per process.
+    #[arg(long, value_name = "DIR")]
+    module_cache_dir: Option<PathBuf>,
     /// Log filter, e.g. `info` or `agora_node=debug`.
     #[arg(long, default_value = "info", env = "RUST_LOG")]
     log: String,
@@ -556,6 +561,7 @@ fn open_stores(
     dir: &Path,
     spec: &ChainSpec,
     block_time: Duration,
+    module_cache: PathBuf,
 ) -> Result<Stores, NodeError> {
     let db_dir = dir.join("db");
     std::fs::create_dir_all(&db_dir).map_err(|error| NodeError::CreateDir {
@@ -584,11 +590,8 @@ fn open_stores(
     )?);
     let totals = blobs.totals();
     tracing::info!(dir = %blobs.dir().display(), blobs = totals.count, bytes = totals.bytes, "blob store open");
-    // Disputed steps run on the blobs this node holds; compiled modules are cached beside them.
-    let referee = Arc::new(EngineReferee::new(
-        blobs.clone(),
-        Some(base.join("referee-cache")),
-    ));
+    // Disputed steps run on the blobs this node holds.
+    let referee = Arc::new(EngineReferee::new(blobs.clone(), Some(module_cache)));
     let chain = chain::Chain::open(
         db,
         chain::ChainConfig {
@@ -621,7 +624,11 @@ fn run(args: RunArgs) -> Result<Exit, NodeError> {
     let configured = identity(&args, &spec, &dir)?;
     let configured_key = configured.public;
     let block_time = Duration::from_millis(args.block_time_ms);
-    let stores = open_stores(&base, &dir, &spec, block_time)?;
+    let modules = args
+        .module_cache_dir
+        .clone()
+        .unwrap_or_else(|| base.join("referee-cache"));
+    let stores = open_stores(&base, &dir, &spec, block_time, modules)?;
     let keystore = keystore::dir(&dir);
     // Taken before the key is chosen, so that a block finalized meanwhile is not missed.
     let events = stores.chain.subscribe();

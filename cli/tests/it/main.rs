@@ -15,7 +15,22 @@ mod network;
 mod node;
 mod quote;
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
+
+/// The compiled-module cache every process these tests start shares: the nodes' referees, the
+/// workers and verifiers, `agora job submit`. Compiling a job module takes ~7.6 CPU-seconds in
+/// the test profile, and when each test gave each of its processes a cache of its own, the
+/// same few modules were compiled 3–5 times per test: two-fifths of the CPU time of this
+/// suite, CI's longest (`docs/reliability.md`, "CI time"). Entries are keyed by the module's
+/// hash and the engine's settings and replaced only by rename (`engine/src/cache.rs`), so
+/// processes sharing one is what a machine running a node and a worker does
+/// (`agora-node --module-cache-dir`).
+/// It lives in cargo's scratch directory for integration tests, bounded by the cache's own
+/// pruning (2 GiB).
+pub(crate) fn module_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache")
+}
 
 /// Runs the `agora` binary with `args`.
 fn agora(args: &[&str]) -> Output {

@@ -280,9 +280,16 @@ const SHORT_LIFETIMES: [&str; 4] = ["--blob-ttl", "100", "--model-retention", "1
 
 #[test]
 fn a_training_job_is_bought_run_checked_and_settled() {
-    let node = Node::start_dev_chain(&[&SHORT_LIFETIMES[..], &PATIENT_WINDOWS].concat(), 400);
     let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("modules");
+    // The node's compiled modules in a directory of its own (`--module-cache-dir`): it must
+    // compile the assigned job's module there, plain and NaN-probed, ahead of any dispute.
+    let node_cache = dir.path().join("node-modules");
+    let node = Node::start_dev_chain_caching(
+        &[&SHORT_LIFETIMES[..], &PATIENT_WINDOWS].concat(),
+        400,
+        &node_cache,
+    );
+    let cache = crate::module_cache();
     let issuance0 = total_issuance(&node);
     conserved(&node, issuance0, "genesis");
 
@@ -398,6 +405,23 @@ fn a_training_job_is_bought_run_checked_and_settled() {
     assert!(
         result.get("warning").is_none(),
         "100,000 blocks left: {result}"
+    );
+
+    // The node compiled the job's module where it was told to, plain and NaN-probed (its
+    // warmer runs in the background from the assignment on; the job outlasts a compile).
+    let entries = || {
+        std::fs::read_dir(&node_cache)
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    node.wait_for(
+        Duration::from_secs(60),
+        "the node's two compiled modules",
+        || (entries() == 2).then_some(()),
     );
 
     // The market's public record shows the clearing and the queue time.
@@ -548,7 +572,7 @@ fn job_result_error(node: &Node, id: u64, out: &Path) -> String {
 fn a_worker_adopts_its_providers_offer_says_how_it_differs_and_never_undoes_a_cancel() {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("modules");
+    let cache = crate::module_cache();
     let bob = ["--key", "//Bob"];
     let bond = node.agora(&[&["stake", "bond"][..], &bob, &["--amount", "100"]].concat());
     assert!(
@@ -626,7 +650,7 @@ fn a_worker_adopts_its_providers_offer_says_how_it_differs_and_never_undoes_a_ca
 #[test]
 fn a_workers_state_from_a_purged_chain_does_not_skip_the_new_chains_jobs() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("modules");
+    let cache = crate::module_cache();
     let state = dir.path().join("worker");
     let chains = || -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(state.join("chains"))
@@ -675,7 +699,7 @@ fn a_workers_state_from_a_purged_chain_does_not_skip_the_new_chains_jobs() {
 fn a_cancelled_bid_says_it_was_cancelled_and_refunded() {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let id = submit_no_wait(&node, &dir.path().join("modules"), &SEGMENTS_AND_SEED);
+    let id = submit_no_wait(&node, &crate::module_cache(), &SEGMENTS_AND_SEED);
     let escrow = stdout_json(&node.agora(&["--output", "json", "job", "status", &id.to_string()]))
         ["escrow"]
         .as_str()
@@ -784,7 +808,7 @@ pub(crate) fn submit_job(node: &Node, cache: &Path, job: &[&str], max_fuel: &str
 fn a_worker_restarted_mid_job_resumes_without_running_it_again() {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("modules");
+    let cache = crate::module_cache();
     let (worker, _verifier) = start_daemons(&node, dir.path(), &cache);
     let id = submit_no_wait(&node, &cache, &TWO_SEGMENTS);
     node.wait_for(Duration::from_secs(120), "the result commitment", || {
@@ -820,7 +844,7 @@ fn a_worker_restarted_mid_job_resumes_without_running_it_again() {
 fn a_worker_stops_the_run_of_a_job_its_buyer_cancelled() {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("modules");
+    let cache = crate::module_cache();
     // The job's collateral grows with its price: bond enough for it.
     let mut worker_args = WORKER_ARGS;
     worker_args[13] = "10000";
@@ -1139,7 +1163,7 @@ fn run_until_ended(
     params: &str,
     (max_fuel, extra): (&str, &[&str]),
 ) -> (JobId, JobStatus, Daemon) {
-    let cache = dir.join("modules");
+    let cache = crate::module_cache();
     let (mut worker, mut verifier) = start_daemons(node, dir, &cache);
     let command = ["--output", "json", "job", "submit", "--key", "//Alice"];
     let job = [

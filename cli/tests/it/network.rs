@@ -42,6 +42,7 @@ impl Testnet {
             .env_remove("AGORA_TESTNET_FULL_NODES")
             .env("AGORA_TESTNET_SPEC_ARGS", PATIENT_WINDOWS.join(" "))
             .env("AGORA_TESTNET_PORTS", port_list.join(" "))
+            .env("AGORA_TESTNET_MODULE_CACHE", crate::module_cache())
             .output()
             .unwrap();
         assert!(
@@ -109,7 +110,7 @@ fn a_buyer_a_worker_and_a_verifier_on_different_nodes_settle_a_job() {
     let dir = tempfile::tempdir().unwrap();
     let (mut worker, mut verifier) = dave_on_the_full_node_eve_on_bob(&net, dir.path(), &[]);
     let wait = ["--timeout", "400"];
-    let out = ferdie_bids_through_alice(&net, dir.path(), &wait);
+    let out = ferdie_bids_through_alice(&net, &wait);
     assert!(
         out.status.success(),
         "the job did not settle: {}\nworker log:\n{}\nverifier log:\n{}",
@@ -143,7 +144,7 @@ fn a_worker_on_a_full_node_loses_a_dispute_that_the_validators_referee() {
     let dir = tempfile::tempdir().unwrap();
     let forger = ["--fault", "tamper-leaf=last"];
     let (mut worker, mut verifier) = dave_on_the_full_node_eve_on_bob(&net, dir.path(), &forger);
-    let out = ferdie_bids_through_alice(&net, dir.path(), &["--no-wait"]);
+    let out = ferdie_bids_through_alice(&net, &["--no-wait"]);
     let id = stdout_json(&out)["job"].as_u64().unwrap().to_string();
     let started = Instant::now();
     let status = loop {
@@ -179,7 +180,7 @@ fn dave_on_the_full_node_eve_on_bob(
     dir: &Path,
     worker_extra: &[&str],
 ) -> (Daemon, Daemon) {
-    let cache = dir.join("modules");
+    let cache = crate::module_cache();
     let worker_args = [&worker_args_with_key("//Dave")[..], worker_extra].concat();
     let mut worker = Daemon::start_at(&net.ws("Full"), &worker_args, &dir.join("worker"), &cache);
     let verifier_args = ["verifier", "run", "--key", "//Eve", "--bond", "50"];
@@ -199,8 +200,8 @@ fn dave_on_the_full_node_eve_on_bob(
 }
 
 /// //Ferdie submits the MLP job through Alice's node (`wait`: how `job submit` waits).
-fn ferdie_bids_through_alice(net: &Testnet, dir: &Path, wait: &[&str]) -> std::process::Output {
-    let cache = dir.join("modules");
+fn ferdie_bids_through_alice(net: &Testnet, wait: &[&str]) -> std::process::Output {
+    let cache = crate::module_cache();
     let bid = [
         "--output",
         "json",

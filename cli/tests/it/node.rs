@@ -1,6 +1,6 @@
 //! A real `agora-node --dev` for the end-to-end tests of the `agora` binary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
@@ -55,9 +55,21 @@ impl Node {
     /// As [`Node::start_with_block_time`], on the dev chain as `agora-node build-spec --dev
     /// spec_args…` writes it (e.g. `--blob-ttl 100`), //Alice its validator.
     pub fn start_dev_chain(spec_args: &[&str], ms: u64) -> Node {
+        Node::start_dev_chain_caching(spec_args, ms, &crate::module_cache())
+    }
+
+    /// [`Node::start_dev_chain`] with the node's compiled modules in `module_cache` (every
+    /// other node of these tests shares [`crate::module_cache`]).
+    pub fn start_dev_chain_caching(spec_args: &[&str], ms: u64, module_cache: &Path) -> Node {
         let dir = tempfile::tempdir().unwrap();
+        let cache = ["--module-cache-dir", module_cache.to_str().unwrap()];
         let (process, port) = if spec_args.is_empty() {
-            spawn_node(&node_binary(), dir.path(), &["--dev"], ms)
+            spawn_node(
+                &node_binary(),
+                dir.path(),
+                &[&["--dev"][..], &cache].concat(),
+                ms,
+            )
         } else {
             let built = std::process::Command::new(node_binary())
                 .args(["build-spec", "--dev"])
@@ -72,6 +84,8 @@ impl Node {
                 spec.to_str().unwrap(),
                 "--validator-key",
                 "//Alice",
+                cache[0],
+                cache[1],
             ];
             spawn_node(&node_binary(), &dir.path().join("base"), &chain, ms)
         };

@@ -1,14 +1,21 @@
 //! The economics simulation on a short horizon (CI); `scripts/sim.sh economics --seeds 100`
 //! gives the full table (`docs/economics.md`).
 
+use std::sync::OnceLock;
+
 use agora_sim::{economics, Config};
 
-fn short() -> agora_sim::report::Report {
-    economics(&Config {
-        seeds: 2,
-        first_seed: 0,
-        blocks: agora_sim::DRAIN_BLOCKS + 200,
-        verifiers_per_segment: 0,
+/// The short run, simulated once for the tests that read it (each run is a few CPU-minutes of
+/// the test profile; a seed replays exactly, so a second run would be the same report).
+fn short() -> &'static agora_sim::report::Report {
+    static SHORT: OnceLock<agora_sim::report::Report> = OnceLock::new();
+    SHORT.get_or_init(|| {
+        economics(&Config {
+            seeds: 2,
+            first_seed: 0,
+            blocks: agora_sim::DRAIN_BLOCKS + 200,
+            verifiers_per_segment: 0,
+        })
     })
 }
 
