@@ -29,7 +29,17 @@ trap 'rm -f "$log"' EXIT
 # passing (docs/reliability.md, "CI time"). The CPU-bound binaries take as long either way.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}"
 status=0
+# Each phase's wall time, printed as it ends and listed again at the close: where CI's minutes
+# go (docs/reliability.md, "CI time").
+timings=()
+phase_start=$SECONDS
+phase_done() {
+    timings+=("$(printf '%5d s  %s' $((SECONDS - phase_start)) "$1")")
+    echo "time: $1 took $((SECONDS - phase_start)) s" | tee -a "$log"
+    phase_start=$SECONDS
+}
 cargo test --workspace --features agora-cli/faults "$@" 2>&1 | tee "$log" || status=1
+phase_done "cargo test --workspace (build and run)"
 # The benchmarks compile (they run only under scripts/bench.sh, release): built in the test
 # profile with the same features, so nothing is compiled twice. Without this a signature change
 # broke `node/benches/ledger.rs` unnoticed for a session.
@@ -39,28 +49,35 @@ else
     echo "check: benchmarks compile ... FAILED (cargo test --workspace --benches --no-run)" | tee -a "$log"
     status=1
 fi
+phase_done "benchmarks compile"
 # The layering rules of docs/architecture.md (dependency directions, file and function sizes,
 # RPC method names only in rpc-api).
 scripts/check-layout.sh 2>&1 | tee -a "$log" || status=1
+phase_done "check-layout.sh"
 # The job workspace (jobs/): SDK unit tests, the reproducible-build check, the native-load check.
 # It needs the `agora` binary the workspace tests just built.
 if [ "$status" = 0 ]; then
     scripts/check-jobs.sh 2>&1 | tee -a "$log" || status=1
+    phase_done "check-jobs.sh"
 fi
 # Same bits on aarch64: `agora` and the engine's tests cross-built (no RocksDB) and run under
 # qemu-aarch64 against the x86-64 build; any difference in a job's results fails.
 if [ "$status" = 0 ]; then
     scripts/check-aarch64.sh 2>&1 | tee -a "$log" || status=1
+    phase_done "check-aarch64.sh"
 fi
 # The dashboard in headless chromium against a dev chain that settles a job (~1.5 min).
 if [ "$status" = 0 ]; then
     scripts/check-dashboard.sh 2>&1 | tee -a "$log" || status=1
+    phase_done "check-dashboard.sh"
 fi
 # An unmodified @polkadot/api from npm against a dev chain: start, read, sign, send (~1 min).
 if [ "$status" = 0 ]; then
     scripts/check-polkadot-js.sh 2>&1 | tee -a "$log" || status=1
+    phase_done "check-polkadot-js.sh"
 fi
-# Close with the totals of every cargo test run and every check.
+# Close with the phases' times and the totals of every cargo test run and every check.
+printf 'time: %s\n' "${timings[@]}"
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
      /^check: .* ok$/ { passed += 1 } /^check: .* FAILED$/ { failed += 1 }
      END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
