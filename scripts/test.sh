@@ -23,22 +23,28 @@ find "$CARGO_TARGET_DIR"/debug/deps "$CARGO_TARGET_DIR"/release/deps -maxdepth 1
 # only: it changes agora-worker, agora-verifier and agora-cli, none of RocksDB's features.
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-# Six tests at a time in each test binary, not one per core: the end-to-end tests mostly wait
-# for blocks (their processes share one compiled-module cache, so they seldom compile), and the
-# agora-cli suite, CI's longest, took 666 s on two threads and 284 s on six with every test
-# passing (docs/reliability.md, "CI time"). The CPU-bound binaries take as long either way.
-export RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}"
+# Six tests at a time in each workspace test binary, not one per core: the end-to-end tests
+# mostly wait for blocks (their processes share one compiled-module cache, so they seldom
+# compile), and the agora-cli suite, CI's longest, took 666 s on two threads and 284 s on six
+# with every test passing (docs/reliability.md, "CI time"). The CPU-bound binaries take about
+# as long either way. Only this cargo test: the checks below keep their own defaults.
+test_threads="${RUST_TEST_THREADS:-6}"
+# That cache is emptied first: each run compiles its modules once, with this revision's engine,
+# rather than trusting entries an earlier revision wrote into the shared target directory.
+rm -rf "$CARGO_TARGET_DIR/tmp/module-cache"
 status=0
 # Each phase's wall time, printed as it ends and listed again at the close: where CI's minutes
 # go (docs/reliability.md, "CI time").
 timings=()
 phase_start=$SECONDS
 phase_done() {
-    timings+=("$(printf '%5d s  %s' $((SECONDS - phase_start)) "$1")")
-    echo "time: $1 took $((SECONDS - phase_start)) s" | tee -a "$log"
+    local took=$((SECONDS - phase_start))
+    timings+=("$(printf '%5d s  %s' "$took" "$1")")
+    echo "time: $1 took $took s" | tee -a "$log"
     phase_start=$SECONDS
 }
-cargo test --workspace --features agora-cli/faults "$@" 2>&1 | tee "$log" || status=1
+RUST_TEST_THREADS="$test_threads" cargo test --workspace --features agora-cli/faults "$@" 2>&1 \
+    | tee "$log" || status=1
 phase_done "cargo test --workspace (build and run)"
 # The benchmarks compile (they run only under scripts/bench.sh, release): built in the test
 # profile with the same features, so nothing is compiled twice. Without this a signature change
@@ -46,7 +52,10 @@ phase_done "cargo test --workspace (build and run)"
 if cargo test --workspace --features agora-cli/faults --benches --no-run >>"$log" 2>&1; then
     echo "check: benchmarks compile ... ok" | tee -a "$log"
 else
-    echo "check: benchmarks compile ... FAILED (cargo test --workspace --benches --no-run)" | tee -a "$log"
+    # (The command on a line of its own: the totals count lines that end in FAILED.)
+    echo "check: benchmarks compile ... FAILED" | tee -a "$log"
+    echo "  cargo test --workspace --features agora-cli/faults --benches --no-run said:"
+    grep -E -A8 '^error' "$log" | tail -60 || true
     status=1
 fi
 phase_done "benchmarks compile"

@@ -22,8 +22,9 @@
 # AGORA_TESTNET_SPEC_ARGS="..." passes more arguments to `agora-node build-spec` (e.g.
 # "--reveal-blocks 75"); AGORA_TESTNET_PORTS="P1 R1 P2 R2 ..." gives each node, in order, its
 # p2p and RPC port (tests reserve them; by default the script picks free ones). The nodes share
-# one compiled-module cache, DIR/module-cache (they run on one machine: each job module is
-# compiled once, not once per node); AGORA_TESTNET_MODULE_CACHE=DIR2 puts it elsewhere.
+# one compiled-module cache, DIR/module-cache (one user on one machine: a module is compiled
+# once for all of them, plain and NaN-probed, not twice per node); AGORA_TESTNET_MODULE_CACHE=DIR2
+# puts it elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -6,9 +6,10 @@
 //! `blake3("agora/module-cache/v2" ‖ module hash ‖ engine fingerprint ‖ validation digest)`.
 //! The fingerprint hashes wasmtime's own compatibility hash (its version, every compiler
 //! setting, the target CPU features): a serialized module is only valid for exactly that, so
-//! nothing else may share a key. The validation digest hashes the version of the validation
-//! rules, the limits and whether the NaN probe's rule applied: a hit skips validation, so only
-//! an entry validated under exactly these may be found. The file holds wasmtime's serialized
+//! nothing else may share a key. The validation digest ([`validation_digest`]) hashes the
+//! version of the validation rules, the limits, whether the NaN probe's rule applied and the
+//! job ABI version the executor requires: a hit skips validation and the ABI check, so only an
+//! entry checked under exactly these may be found. The file holds wasmtime's serialized
 //! module, then its blake3 checksum (32 bytes). A reader checks the checksum reading the file
 //! through a small buffer, then has wasmtime map the same open file: the code is used from the
 //! page cache where it lies (wasmtime's serialized form keeps it page-aligned from the file's
@@ -64,6 +65,29 @@ pub(crate) fn entry_path(
     ]);
     let hex = key.to_hex();
     dir.join(format!("{}.cwasm", hex.trim_start_matches("0x")))
+}
+
+/// The version of the validation rules, in the key: v2 added
+/// [`crate::validate::validate_probeable`] (entries written before it were not checked for it).
+const VALIDATION_RULES: &[u8] = b"agora/validation/v2";
+
+/// What an entry was checked under before it was written, the key's validation digest: the
+/// rules (their version, bumped when a rule is added), the `limits`, whether the NaN probe's
+/// rule applied (`nan_probed`), and the ABI version the executor required (`abi_version`). A
+/// hit skips validation and the ABI check, so an entry checked under anything else must not
+/// be found — above all by another build of `agora` sharing the directory (a node's
+/// `--module-cache-dir` given to a worker), or by this one after an upgrade.
+pub(crate) fn validation_digest(
+    limits: &crate::Limits,
+    nan_probed: bool,
+    abi_version: i32,
+) -> Hash {
+    Hash::of_parts(&[
+        VALIDATION_RULES,
+        format!("{limits:?}").as_bytes(),
+        &[u8::from(nan_probed)],
+        &abi_version.to_le_bytes(),
+    ])
 }
 
 /// Bytes of the checksum at the end of an entry.
@@ -243,6 +267,22 @@ mod tests {
             let name = tmp.file_name().and_then(|n| n.to_str()).unwrap_or("");
             assert!(!is_entry(name), "{name} is never counted as an entry");
         }
+    }
+
+    /// Each thing an entry was checked under is in its key. The ABI version was not: a build
+    /// requiring another version would have run a module from a hit without checking it.
+    #[test]
+    fn the_validation_digest_names_the_limits_the_probe_rule_and_the_abi_version() {
+        let limits = crate::Limits::default();
+        let base = validation_digest(&limits, false, 1);
+        let tighter = crate::Limits {
+            max_memory_bytes: limits.max_memory_bytes / 2,
+            ..limits.clone()
+        };
+        assert_ne!(validation_digest(&tighter, false, 1), base, "limits");
+        assert_ne!(validation_digest(&limits, true, 1), base, "probe rule");
+        assert_ne!(validation_digest(&limits, false, 2), base, "ABI version");
+        assert_eq!(validation_digest(&limits, false, 1), base);
     }
 
     #[test]

@@ -46,10 +46,6 @@ use crate::cache;
 use crate::validate;
 use crate::Error;
 
-/// The version of the validation rules, in the disk cache's key: v2 added
-/// [`validate::validate_probeable`] (entries written before it were not checked for it).
-const VALIDATION_RULES: &[u8] = b"agora/validation/v2";
-
 /// Job ABI version this executor runs.
 pub const ABI_VERSION: i32 = 1;
 
@@ -149,7 +145,8 @@ pub struct Executor {
     engine: Engine,
     settings: Settings,
     fingerprint: Hash,
-    /// Digest of the validation rules and limits: a cached module passed exactly these.
+    /// Digest of the validation rules, limits and ABI version: a cached module passed exactly
+    /// these ([`cache::validation_digest`]).
     limits_digest: Hash,
     compiled: Mutex<(BTreeMap<Hash, Module>, VecDeque<Hash>)>,
 }
@@ -215,14 +212,8 @@ impl Executor {
         hasher.write(b"agora/executor/v1");
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let fingerprint = Hash(*hasher.0.finalize().as_bytes());
-        // What a cached module was validated under: the rules (their version, bumped when a
-        // rule is added), the limits, and whether the probe's rule applied. A disk hit skips
-        // validation, so an entry from looser rules must not be found.
-        let limits_digest = Hash::of_parts(&[
-            VALIDATION_RULES,
-            format!("{:?}", settings.limits).as_bytes(),
-            &[u8::from(settings.nan_probed)],
-        ]);
+        let limits_digest =
+            cache::validation_digest(&settings.limits, settings.nan_probed, ABI_VERSION);
         Ok(Self {
             engine,
             settings,

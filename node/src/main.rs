@@ -195,8 +195,10 @@ struct RunArgs {
     #[arg(long, value_name = "NUMBER:HASH")]
     checkpoint: Option<chain::Checkpoint>,
     /// Where the referee keeps the job modules it compiles (default `<base path>/referee-cache`).
-    /// A worker or verifier on the same machine given the same directory (`agora … --cache-dir`)
-    /// shares its entries: each module is compiled once per machine, not once per process.
+    /// A worker or verifier of the same user on the same machine given the same directory
+    /// (`agora … --cache-dir`) shares the entries compiled with its settings. The node must be
+    /// able to write it (a module it cannot cache leaves its referee undecided), and whoever
+    /// can write it can run code in both processes.
     #[arg(long, value_name = "DIR")]
     module_cache_dir: Option<PathBuf>,
     /// Log filter, e.g. `info` or `agora_node=debug`.

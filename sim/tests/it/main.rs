@@ -49,14 +49,14 @@ fn cheats_are_caught_and_lose_and_honest_parties_are_never_flagged() {
         }
     }
     assert!(
-        strategy(&report, "honest_worker").mean_profit > 0.0,
+        strategy(report, "honest_worker").mean_profit > 0.0,
         "{table}"
     );
-    let forger = strategy(&report, "forging_worker_all_segments");
+    let forger = strategy(report, "forging_worker_all_segments");
     assert!(forger.mean_profit < 0.0, "{table}");
     assert_eq!(forger.detected_rate, 1.0, "{table}");
     assert!(
-        strategy(&report, "honest_verifier").mean_profit > 0.0,
+        strategy(report, "honest_verifier").mean_profit > 0.0,
         "{table}"
     );
     for cheat in [
@@ -64,7 +64,7 @@ fn cheats_are_caught_and_lose_and_honest_parties_are_never_flagged() {
         "hidden_overbilling_worker_50pct",
         "lazy_verifier",
     ] {
-        let s = strategy(&report, cheat);
+        let s = strategy(report, cheat);
         assert!(
             s.mean_profit < 0.0 && s.detected_rate > 0.0,
             "{cheat}\n{table}"
@@ -74,11 +74,11 @@ fn cheats_are_caught_and_lose_and_honest_parties_are_never_flagged() {
     // Griefing: cancelling jobs a worker cannot finish within the notice costs the griefer,
     // and the honest workers it hits are paid more than the compute they spent on them.
     assert!(
-        strategy(&report, "griefing_buyer").mean_profit < 0.0,
+        strategy(report, "griefing_buyer").mean_profit < 0.0,
         "{table}"
     );
     assert!(
-        strategy(&report, "honest_worker_cancelled_jobs").mean_profit > 0.0,
+        strategy(report, "honest_worker_cancelled_jobs").mean_profit > 0.0,
         "{table}"
     );
 }
