@@ -30,18 +30,15 @@ const REWARD_PERCENT: Balance =
 /// Bob's worker and Charlie's verifier, each with `extra` arguments (its `--fault`), ready once
 /// the offer is open and Charlie is registered.
 fn daemons(node: &Node, dir: &Path, worker: &[&str], verifier: &[&str]) -> (Daemon, Daemon) {
-    let cache = crate::module_cache();
     let worker = Daemon::start(
         node,
         &[&WORKER_ARGS[..], worker].concat(),
         &dir.join("worker"),
-        &cache,
     );
     let verifier = Daemon::start(
         node,
         &[&VERIFIER_ARGS[..], verifier].concat(),
         &dir.join("verifier"),
-        &cache,
     );
     node.wait_for(
         Duration::from_secs(60),
@@ -62,7 +59,7 @@ fn dave(node: &Node, dir: &Path, fault: &str) -> Daemon {
     let args = [
         "verifier", "run", "--key", "//Dave", "--bond", "50", "--fault", fault,
     ];
-    Daemon::start(node, &args, &dir.join("dave"), &crate::module_cache())
+    Daemon::start(node, &args, &dir.join("dave"))
 }
 
 /// Waits for job `id` to end, showing both daemons' logs if it does not.
@@ -126,7 +123,7 @@ fn a_tampered_leaf_loses_the_collateral_to_the_verifier(fault: &str, at: u64) {
     let alice0 = node.balance(&alice);
     let charlie0 = total(&node, &charlie);
     let bob0 = total(&node, &bob);
-    let id = submit_no_wait(&node, &crate::module_cache(), &TWO_SEGMENTS);
+    let id = submit_no_wait(&node, &TWO_SEGMENTS);
     let status = ended(&node, id, &mut worker, &mut verifier);
     let JobStatus::DisputeLost {
         segment,
@@ -210,7 +207,7 @@ fn a_lazy_verifier_loses_its_bonds_to_the_honest_worker() {
     let dir = tempfile::tempdir().unwrap();
     let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &["--fault", "lazy"]);
     let issuance0 = total_issuance(&node);
-    let id = submit_no_wait(&node, &crate::module_cache(), &TWO_SEGMENTS);
+    let id = submit_no_wait(&node, &TWO_SEGMENTS);
     let receipt = settled(&node, id, &mut [&mut worker, &mut verifier]);
     assert_eq!((receipt.checks_passed, receipt.checks_missed), (0, 2));
     assert_eq!(
@@ -237,7 +234,6 @@ fn a_lazy_verifier_loses_its_bonds_to_the_honest_worker() {
 fn a_verifier_that_copies_another_verifiers_commitment_loses_its_bonds() {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let cache = crate::module_cache();
     let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &[]);
     let mut copier = dave(&node, dir.path(), "copy");
     node.wait_for(Duration::from_secs(60), "Dave's registration", || {
@@ -254,7 +250,7 @@ fn a_verifier_that_copies_another_verifiers_commitment_loses_its_bonds() {
     let dave = account(DEV[3]);
     let dave0 = total(&node, &dave);
     let job = [&MLP_JOB[..], &TWO_SEGMENTS, &["--verifiers", "2"]].concat();
-    let id = submit_job(&node, &cache, &job, "1000");
+    let id = submit_job(&node, &job, "1000");
     let receipt = settled(&node, id, &mut [&mut worker, &mut verifier, &mut copier]);
     // Both segments sampled, each checked by both verifiers: Charlie's two matched, Dave's two
     // are counted as missed (a reveal that does not open its commitment is `Wrong`).
@@ -348,7 +344,7 @@ fn a_mismatch_after_a_missed_check_is_disputed_from_the_runs_start() {
         &["--fault", "miss-segment=0"],
     );
     let issuance0 = total_issuance(&node);
-    let id = submit_no_wait(&node, &crate::module_cache(), &TWO_SEGMENTS);
+    let id = submit_no_wait(&node, &TWO_SEGMENTS);
     let status = ended(&node, id, &mut worker, &mut verifier);
     let JobStatus::DisputeLost {
         segment,
@@ -434,7 +430,7 @@ fn worker_loses_to_charlie_on(worker_fault: &str, job: &[&str], segment: u64) ->
     let issuance0 = total_issuance(&node);
     let alice = account(ALICE);
     let alice0 = node.balance(&alice);
-    let id = submit_job(&node, &crate::module_cache(), job, "1000");
+    let id = submit_job(&node, job, "1000");
     let status = ended(&node, id, &mut worker, &mut verifier);
     let JobStatus::DisputeLost {
         segment: lost_at,
@@ -502,7 +498,6 @@ fn an_honest_watcher_challenges_a_forgery_the_sample_missed() {
     // has only to register and replay within the 60-block challenge window.
     let (node, dir, id, verified, (mut worker, mut verifier)) =
         verified_past_a_lazy_verifier("tamper-leaf=last", "50");
-    let cache = crate::module_cache();
     assert!(
         matches!(verified, JobStatus::Verified { .. }),
         "{verified:?}"
@@ -517,7 +512,7 @@ fn an_honest_watcher_challenges_a_forgery_the_sample_missed() {
         "50",
         "--watch-all",
     ];
-    let mut watcher = Daemon::start(&node, &args, &dir.path().join("dave"), &cache);
+    let mut watcher = Daemon::start(&node, &args, &dir.path().join("dave"));
     let status = wait_for_status(
         &node,
         id,
@@ -564,7 +559,6 @@ fn verified_past_a_lazy_verifier(
 ) -> (Node, tempfile::TempDir, JobId, JobStatus, (Daemon, Daemon)) {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let cache = crate::module_cache();
     let (mut worker, mut verifier) = daemons(
         &node,
         dir.path(),
@@ -573,7 +567,7 @@ fn verified_past_a_lazy_verifier(
     );
     let bond = ["stake", "bond", "--key", "//Dave", "--amount", dave_bond];
     assert!(node.agora(&bond).status.success());
-    let id = submit_no_wait(&node, &cache, &TWO_SEGMENTS);
+    let id = submit_no_wait(&node, &TWO_SEGMENTS);
     let status = wait_for_status(
         &node,
         id,
@@ -669,11 +663,10 @@ fn open_challenge_wins(worker_fault: &str, target: &str, segment: u64) -> String
 fn a_false_challenge_loses_its_bond_and_the_honest_worker_is_paid() {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let cache = crate::module_cache();
     let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &[]);
     let mut dave = dave(&node, dir.path(), "false-challenge");
     let issuance0 = total_issuance(&node);
-    let id = submit_no_wait(&node, &cache, &TWO_SEGMENTS);
+    let id = submit_no_wait(&node, &TWO_SEGMENTS);
     let receipt = settled(&node, id, &mut [&mut worker, &mut verifier, &mut dave]);
     let [refutation] = receipt.refuted.as_slice() else {
         panic!("one refutation expected: {receipt:?}");
@@ -732,7 +725,7 @@ fn a_worker_that_withholds_a_start_state_times_out_and_the_verifier_keeps_its_bo
     // must be revealed. (With three segments all three may be sampled: one run from init,
     // nothing to reveal.)
     let four_segments = ["--segment", "3", "--seed", "7"];
-    let id = submit_no_wait(&node, &crate::module_cache(), &four_segments);
+    let id = submit_no_wait(&node, &four_segments);
     let status = ended(&node, id, &mut worker, &mut verifier);
     let JobStatus::TimedOut {
         slashed, requeued, ..
@@ -776,7 +769,6 @@ fn settled_with_nobody_out_of_pocket(
 ) -> (pallet_jobs::Receipt, AccountId, Daemon, Daemon) {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let cache = crate::module_cache();
     let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &["--fault", machine]);
     let issuance0 = total_issuance(&node);
     let (bob, charlie) = (account(BOB), account(CHARLIE));
@@ -795,7 +787,7 @@ fn settled_with_nobody_out_of_pocket(
         "--seed",
         seed,
     ];
-    let id = submit_job(&node, &cache, &job, "1000");
+    let id = submit_job(&node, &job, "1000");
     let receipt = settled(&node, id, &mut [&mut worker, &mut verifier]);
     assert!(receipt.refuted.is_empty(), "{receipt:?}");
     assert_eq!(receipt.checks_passed, 2, "Charlie is paid for both checks");
@@ -924,7 +916,6 @@ struct Undisputed {
 fn settled_undisputed(module: &str) -> Undisputed {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let cache = crate::module_cache();
     let (mut worker, mut verifier) = daemons(&node, dir.path(), &[], &[]);
     let bob_before = total(&node, &account(BOB));
     let module = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -940,7 +931,7 @@ fn settled_undisputed(module: &str) -> Undisputed {
         "--seed",
         "0",
     ];
-    let id = submit_job(&node, &cache, &job, "1000");
+    let id = submit_job(&node, &job, "1000");
     let receipt = settled(&node, id, &mut [&mut worker, &mut verifier]);
     assert!(
         receipt.refuted.is_empty() && receipt.machine_dependent.is_empty(),

@@ -54,12 +54,12 @@ pub(crate) struct Daemon {
 }
 
 impl Daemon {
-    pub(crate) fn start(node: &Node, args: &[&str], state: &Path, cache: &Path) -> Daemon {
-        Daemon::start_at(&node.ws(), args, state, cache)
+    pub(crate) fn start(node: &Node, args: &[&str], state: &Path) -> Daemon {
+        Daemon::start_at(&node.ws(), args, state)
     }
 
     /// [`Daemon::start`] against the node whose RPC is at `rpc`.
-    pub(crate) fn start_at(rpc: &str, args: &[&str], state: &Path, cache: &Path) -> Daemon {
+    pub(crate) fn start_at(rpc: &str, args: &[&str], state: &Path) -> Daemon {
         let process = Process::spawn(
             Command::new(env!("CARGO_BIN_EXE_agora"))
                 .args(["--rpc", rpc])
@@ -67,7 +67,7 @@ impl Daemon {
                 .arg("--state-dir")
                 .arg(state)
                 .arg("--cache-dir")
-                .arg(cache)
+                .arg(crate::module_cache())
                 .args(["--poll-ms", "200"])
                 .env("RUST_LOG", "info"),
         );
@@ -175,19 +175,14 @@ pub(crate) fn conserved(node: &Node, issuance0: Balance, stage: &str) {
 /// Starts the worker (`//Bob`, state in `dir/worker`) and the verifier (`//Charlie`, state in
 /// `dir/verifier`) and waits until both are ready: the worker's offer is open and the verifier
 /// is registered.
-fn start_daemons(node: &Node, dir: &Path, cache: &Path) -> (Daemon, Daemon) {
-    start_daemons_with(node, dir, cache, &WORKER_ARGS)
+fn start_daemons(node: &Node, dir: &Path) -> (Daemon, Daemon) {
+    start_daemons_with(node, dir, &WORKER_ARGS)
 }
 
 /// [`start_daemons`] with the worker started with `worker_args`.
-fn start_daemons_with(
-    node: &Node,
-    dir: &Path,
-    cache: &Path,
-    worker_args: &[&str],
-) -> (Daemon, Daemon) {
-    let worker = Daemon::start(node, worker_args, &dir.join("worker"), cache);
-    let verifier = Daemon::start(node, &VERIFIER_ARGS, &dir.join("verifier"), cache);
+fn start_daemons_with(node: &Node, dir: &Path, worker_args: &[&str]) -> (Daemon, Daemon) {
+    let worker = Daemon::start(node, worker_args, &dir.join("worker"));
+    let verifier = Daemon::start(node, &VERIFIER_ARGS, &dir.join("verifier"));
     node.wait_for(
         Duration::from_secs(60),
         "the worker's offer and the verifier's registration",
@@ -289,7 +284,6 @@ fn a_training_job_is_bought_run_checked_and_settled() {
         400,
         &node_cache,
     );
-    let cache = crate::module_cache();
     let issuance0 = total_issuance(&node);
     conserved(&node, issuance0, "genesis");
 
@@ -299,7 +293,7 @@ fn a_training_job_is_bought_run_checked_and_settled() {
         pallet_market::parse_mfuel(local["fuel"]["training"].as_str().unwrap()).unwrap();
 
     // Bob's worker and Charlie's verifier, ready once the offer is open and Charlie verifies.
-    let (mut worker, mut verifier) = start_daemons(&node, dir.path(), &cache);
+    let (mut worker, mut verifier) = start_daemons(&node, dir.path());
     conserved(&node, issuance0, "daemons ready");
     let offers = stdout_json(&node.agora(&["--output", "json", "offer", "list"]));
     assert_eq!(offers[0]["provider"], BOB);
@@ -307,7 +301,7 @@ fn a_training_job_is_bought_run_checked_and_settled() {
 
     // Alice buys: --no-wait returns the job id once the bid is finalized.
     let alice0 = node.balance(&account(ALICE));
-    let id = submit_no_wait(&node, &cache, &SEGMENTS_AND_SEED);
+    let id = submit_no_wait(&node, &SEGMENTS_AND_SEED);
     conserved(&node, issuance0, "bid placed");
 
     // Follow the job, checking conservation at every stage it passes through.
@@ -572,7 +566,6 @@ fn job_result_error(node: &Node, id: u64, out: &Path) -> String {
 fn a_worker_adopts_its_providers_offer_says_how_it_differs_and_never_undoes_a_cancel() {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let cache = crate::module_cache();
     let bob = ["--key", "//Bob"];
     let bond = node.agora(&[&["stake", "bond"][..], &bob, &["--amount", "100"]].concat());
     assert!(
@@ -605,7 +598,7 @@ fn a_worker_adopts_its_providers_offer_says_how_it_differs_and_never_undoes_a_ca
     };
 
     let state = dir.path().join("worker");
-    let mut worker = Daemon::start(&node, &WORKER_ARGS, &state, &cache);
+    let mut worker = Daemon::start(&node, &WORKER_ARGS, &state);
     let log = worker.log_once("adopting open offer");
     assert!(
         log.contains(&format!("adopting open offer #{offer}"))
@@ -619,7 +612,7 @@ fn a_worker_adopts_its_providers_offer_says_how_it_differs_and_never_undoes_a_ca
     );
 
     let refuse = [&WORKER_ARGS[..], &["--existing-offer", "refuse"]].concat();
-    let mut refusing = Daemon::start(&node, &refuse, &dir.path().join("other"), &cache);
+    let mut refusing = Daemon::start(&node, &refuse, &dir.path().join("other"));
     let log = refusing.log_once("already has open offer");
     assert!(log.contains(&format!("open offer #{offer}")), "{log}");
 
@@ -633,7 +626,7 @@ fn a_worker_adopts_its_providers_offer_says_how_it_differs_and_never_undoes_a_ca
     assert!(log.contains(&format!("cancelled offer #{offer}")), "{log}");
     drop(worker);
     // Restarted on the same state: still no offer posted, several polls later.
-    let mut restarted = Daemon::start(&node, &WORKER_ARGS, &state, &cache);
+    let mut restarted = Daemon::start(&node, &WORKER_ARGS, &state);
     let head = node.finalized_number();
     node.wait_for(Duration::from_secs(30), "five more blocks", || {
         (node.finalized_number() >= head + 5).then_some(())
@@ -650,7 +643,6 @@ fn a_worker_adopts_its_providers_offer_says_how_it_differs_and_never_undoes_a_ca
 #[test]
 fn a_workers_state_from_a_purged_chain_does_not_skip_the_new_chains_jobs() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = crate::module_cache();
     let state = dir.path().join("worker");
     let chains = || -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(state.join("chains"))
@@ -666,7 +658,7 @@ fn a_workers_state_from_a_purged_chain_does_not_skip_the_new_chains_jobs() {
     const OLD_HEAD: u64 = 100;
     {
         let old = Node::start_with_block_time(400);
-        let _worker = Daemon::start(&old, &WORKER_ARGS, &state, &cache);
+        let _worker = Daemon::start(&old, &WORKER_ARGS, &state);
         old.wait_for(
             Duration::from_secs(120),
             "block 100 on the old chain",
@@ -674,8 +666,8 @@ fn a_workers_state_from_a_purged_chain_does_not_skip_the_new_chains_jobs() {
         );
     }
     let new = Node::start_with_block_time(400);
-    let (mut worker, _verifier) = start_daemons(&new, dir.path(), &cache);
-    let id = submit_no_wait(&new, &cache, &SEGMENTS_AND_SEED);
+    let (mut worker, _verifier) = start_daemons(&new, dir.path());
+    let id = submit_no_wait(&new, &SEGMENTS_AND_SEED);
     let log = worker.log_once("job assigned");
     assert!(log.contains("job assigned"), "{log}");
     assert!(
@@ -699,7 +691,7 @@ fn a_workers_state_from_a_purged_chain_does_not_skip_the_new_chains_jobs() {
 fn a_cancelled_bid_says_it_was_cancelled_and_refunded() {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let id = submit_no_wait(&node, &crate::module_cache(), &SEGMENTS_AND_SEED);
+    let id = submit_no_wait(&node, &SEGMENTS_AND_SEED);
     let escrow = stdout_json(&node.agora(&["--output", "json", "job", "status", &id.to_string()]))
         ["escrow"]
         .as_str()
@@ -779,13 +771,14 @@ pub(crate) fn worker_args_with_key(key: &'static str) -> [&'static str; 14] {
 pub(crate) const VERIFIER_ARGS: [&str; 6] =
     ["verifier", "run", "--key", "//Charlie", "--bond", "50"];
 
-pub(crate) fn submit_no_wait(node: &Node, cache: &Path, segments: &[&str]) -> u64 {
-    submit_job(node, cache, &[&MLP_JOB[..], segments].concat(), "1000")
+pub(crate) fn submit_no_wait(node: &Node, segments: &[&str]) -> u64 {
+    submit_job(node, &[&MLP_JOB[..], segments].concat(), "1000")
 }
 
 /// Alice bids for `job` (module, data, params and segment arguments) at up to 0.002 AGR per
 /// Mfuel and `max_fuel` Mfuel, without waiting for the result; returns the job's id.
-pub(crate) fn submit_job(node: &Node, cache: &Path, job: &[&str], max_fuel: &str) -> u64 {
+pub(crate) fn submit_job(node: &Node, job: &[&str], max_fuel: &str) -> u64 {
+    let cache = crate::module_cache();
     let command = ["--output", "json", "job", "submit", "--key", "//Alice"];
     let bid = [
         "--max-price",
@@ -808,15 +801,14 @@ pub(crate) fn submit_job(node: &Node, cache: &Path, job: &[&str], max_fuel: &str
 fn a_worker_restarted_mid_job_resumes_without_running_it_again() {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let cache = crate::module_cache();
-    let (worker, _verifier) = start_daemons(&node, dir.path(), &cache);
-    let id = submit_no_wait(&node, &cache, &TWO_SEGMENTS);
+    let (worker, _verifier) = start_daemons(&node, dir.path());
+    let id = submit_no_wait(&node, &TWO_SEGMENTS);
     node.wait_for(Duration::from_secs(120), "the result commitment", || {
         job_status(&node, id).filter(|status| !matches!(status, JobStatus::Assigned))
     });
     drop(worker);
     let state = dir.path().join("worker");
-    let mut worker = Daemon::start(&node, &WORKER_ARGS, &state, &cache);
+    let mut worker = Daemon::start(&node, &WORKER_ARGS, &state);
     let status = node.wait_for(Duration::from_secs(120), "settlement", || {
         job_status(&node, id).filter(JobStatus::is_final)
     });
@@ -844,15 +836,14 @@ fn a_worker_restarted_mid_job_resumes_without_running_it_again() {
 fn a_worker_stops_the_run_of_a_job_its_buyer_cancelled() {
     let node = Node::start_with_block_time(400);
     let dir = tempfile::tempdir().unwrap();
-    let cache = crate::module_cache();
     // The job's collateral grows with its price: bond enough for it.
     let mut worker_args = WORKER_ARGS;
     worker_args[13] = "10000";
-    let (mut worker, mut verifier) = start_daemons_with(&node, dir.path(), &cache, &worker_args);
+    let (mut worker, mut verifier) = start_daemons_with(&node, dir.path(), &worker_args);
     // About 1,150 steps of a wider MLP (~10 s, ~83,000 Mfuel) in segments of 10.
     let long = r#"{"hidden":[256,256],"epochs":50,"batch_size":64}"#;
     let job = [&MLP_JOB[..4], &["--params", long, "--segment", "10"]].concat();
-    let id = submit_job(&node, &cache, &job, "90000");
+    let id = submit_job(&node, &job, "90000");
     let log = worker.log_once("running");
     assert!(
         log.contains("running"),
@@ -1163,8 +1154,7 @@ fn run_until_ended(
     params: &str,
     (max_fuel, extra): (&str, &[&str]),
 ) -> (JobId, JobStatus, Daemon) {
-    let cache = crate::module_cache();
-    let (mut worker, mut verifier) = start_daemons(node, dir, &cache);
+    let (mut worker, mut verifier) = start_daemons(node, dir);
     let command = ["--output", "json", "job", "submit", "--key", "//Alice"];
     let job = [
         "--module",

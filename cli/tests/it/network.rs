@@ -180,16 +180,10 @@ fn dave_on_the_full_node_eve_on_bob(
     dir: &Path,
     worker_extra: &[&str],
 ) -> (Daemon, Daemon) {
-    let cache = crate::module_cache();
     let worker_args = [&worker_args_with_key("//Dave")[..], worker_extra].concat();
-    let mut worker = Daemon::start_at(&net.ws("Full"), &worker_args, &dir.join("worker"), &cache);
+    let mut worker = Daemon::start_at(&net.ws("Full"), &worker_args, &dir.join("worker"));
     let verifier_args = ["verifier", "run", "--key", "//Eve", "--bond", "50"];
-    let mut verifier = Daemon::start_at(
-        &net.ws("Bob"),
-        &verifier_args,
-        &dir.join("verifier"),
-        &cache,
-    );
+    let mut verifier = Daemon::start_at(&net.ws("Bob"), &verifier_args, &dir.join("verifier"));
     wait_for_log(&mut worker, "offer posted", Duration::from_secs(90));
     wait_for_log(
         &mut verifier,
