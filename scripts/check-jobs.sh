@@ -20,6 +20,10 @@
 #      with the module as its argument);
 #   6. the shipped CNN and the language model bought through the market the same way
 #      (scripts/demo.sh cnn, scripts/demo.sh charlm).
+# The three purchases start as soon as their modules exist and run in the background, each on
+# its own dev chain (ports the nodes pick), while the local runs of 3-5 use the CPU: a purchase
+# spends most of its time waiting for blocks (its challenge window), so run one after another
+# they were ~5 of this script's ~11 minutes (docs/reliability.md, "CI time").
 # Prints one "check: … ok|FAILED" line per check and exits non-zero if any failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +42,26 @@ check "reproducible build of jobs/dist/*.wasm" scripts/build-jobs.sh --check
 
 (cd jobs && CARGO_TARGET_DIR="$jobs_target" cargo build --locked --profile tools -p agora-job-native)
 out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
+# The purchases running in the background (pid per name): stopped and reaped before the
+# scratch directory goes, on any exit.
+declare -A purchases=()
+trap 'for pid in "${purchases[@]}"; do kill "$pid" 2>/dev/null || true; done; wait; rm -rf "$out"' EXIT
+agora="$CARGO_TARGET_DIR/debug/agora"
+
+# A job of one's own, from the cnn template: made and built here, trained and bought below.
+mine="$out/mine"
+"$agora" job new digits-net --template cnn --dir "$mine" --sdk jobs/sdk > /dev/null
+"$agora" job build "$mine/digits-net" > /dev/null
+check "a job made with agora job new builds reproducibly with agora job build" \
+    "$agora" job build "$mine/digits-net" --check
+
+# The purchases (checked at the end): that job, the shipped CNN and the language model.
+for purchase in "$mine/digits-net/dist/digits-net.wasm --data datasets/digits.csv --segment 40" cnn charlm; do
+    name=$(basename "${purchase%% *}")
+    # shellcheck disable=SC2086 # the words are the demo's arguments
+    scripts/demo.sh $purchase > "$out/demo-$name.log" 2>&1 &
+    purchases[$name]=$!
+done
 # same KEY FILE FILE: two JSON files give the same value at KEY.
 same() {
     [ "$(json_at "$2" "$1")" = "$(json_at "$3" "$1")" ]
@@ -50,7 +73,7 @@ same() {
 for entry in mlp:0.95:5 cnn:0.98:0; do
     IFS=: read -r job bar seed <<< "$entry"
     for run in 1 2; do
-        "$CARGO_TARGET_DIR/debug/agora" --output json job run-local --module "jobs/dist/$job.wasm" \
+        "$agora" --output json job run-local --module "jobs/dist/$job.wasm" \
             --data datasets/digits.csv --seed "$seed" --no-progress --out "$out/$job-$run" \
             > "$out/$job-$run.json"
     done
@@ -67,7 +90,7 @@ done
 
 # Regression (the SDK's `task`): the MLP fits y = 3a - 2b + ab on a 20 x 20 grid in Wasm.
 surface_csv 20 > "$out/surface.csv"
-"$CARGO_TARGET_DIR/debug/agora" --output json job run-local --module jobs/dist/mlp.wasm \
+"$agora" --output json job run-local --module jobs/dist/mlp.wasm \
     --data "$out/surface.csv" --no-progress --out "$out/surface" \
     --params '{"task":"regression","hidden":[32],"epochs":60,"batch_size":32,"learning_rate":0.01}' \
     > "$out/surface.json"
@@ -82,11 +105,14 @@ if [ "$(wc -c < "$text")" -lt 100000 ]; then
     echo "check: charlm needs >= 100 KB of plain English text; /usr/share/common-licenses has $(wc -c < "$text") bytes ... FAILED"
     exit 1
 fi
+charlm_runs=()
 for run in 1 2; do
-    "$CARGO_TARGET_DIR/debug/agora" --output json job run-local --module jobs/dist/charlm.wasm \
+    "$agora" --output json job run-local --module jobs/dist/charlm.wasm \
         --data "$text" --segment 3 --no-progress --out "$out/charlm-$run" > "$out/charlm-$run.json" &
+    charlm_runs+=($!)
 done
-wait
+# These two, not the purchases still running.
+for pid in "${charlm_runs[@]}"; do wait "$pid"; done
 bpc=$(json_at "$out/charlm-1.json" metrics bits_per_char)
 unigram=$(json_at "$out/charlm-1.json" metrics unigram_bits_per_char)
 check "charlm.wasm reaches $bpc bits/char on an unseen text's held-out tail (unigram entropy $unigram, bar 0.8x)" \
@@ -106,13 +132,7 @@ else
     failed=1
 fi
 
-# A job of one's own, from the cnn template to a settled purchase.
-agora="$CARGO_TARGET_DIR/debug/agora"
-mine="$out/mine"
-"$agora" job new digits-net --template cnn --dir "$mine" --sdk jobs/sdk > /dev/null
-"$agora" job build "$mine/digits-net" > /dev/null
-check "a job made with agora job new builds reproducibly with agora job build" \
-    "$agora" job build "$mine/digits-net" --check
+# The job of one's own trains locally to the CNN's bar.
 "$agora" --output json job run-local --module "$mine/digits-net/dist/digits-net.wasm" \
     --data datasets/digits.csv --no-progress --out "$out/mine-run" > "$out/mine.json"
 accuracy=$(json_at "$out/mine.json" metrics holdout_accuracy)
@@ -121,10 +141,10 @@ check "the job made from the cnn template trains to $accuracy held-out accuracy 
 # The same source under another crate name: the same model, bit for bit, as the shipped CNN.
 check "the job made from the cnn template gives the shipped CNN's model bit for bit" \
     same output_hash "$out/mine.json" "$out/cnn-1.json"
-for purchase in "$mine/digits-net/dist/digits-net.wasm --data datasets/digits.csv --segment 40" cnn charlm; do
-    name=$(basename "${purchase%% *}")
-    # shellcheck disable=SC2086 # the words are the demo's arguments
-    if scripts/demo.sh $purchase > "$out/demo-$name.log" 2>&1 && grep -q "settled" "$out/demo-$name.log"; then
+for name in digits-net.wasm cnn charlm; do
+    pid="${purchases[$name]}"
+    unset "purchases[$name]"
+    if wait "$pid" && grep -q "settled" "$out/demo-$name.log"; then
         echo "check: $name bought through the market on a dev chain, settled ... ok"
     else
         echo "check: $name bought through the market on a dev chain ... FAILED"
