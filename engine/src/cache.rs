@@ -32,8 +32,9 @@
 //! in use when its entry goes is compiled once more and comes back as the newest. Only files
 //! named like an entry (64 hex digits, `.cwasm`) are counted or deleted, at most
 //! [`CACHE_SCAN_ENTRIES`] of them per pass. The cache is best effort: a pass that cannot read or
-//! delete something leaves it and the load still succeeds, and another process deleting an
-//! entry this one is reading is a miss, not an error.
+//! delete something leaves it and the load still succeeds, an entry that cannot be written
+//! leaves the load successful too (the caller hears why, `JobModule::cache_write_failure`),
+//! and another process deleting an entry this one is reading is a miss, not an error.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -69,6 +69,7 @@ pub struct JobModule {
     size: usize,
     origin: Origin,
     module: Module,
+    cache_write_failure: Option<String>,
 }
 
 impl JobModule {
@@ -83,6 +84,10 @@ impl JobModule {
     /// Where the compiled code came from.
     pub fn origin(&self) -> Origin {
         self.origin
+    }
+    /// Why the module compiled now was not written to the disk cache; it loaded all the same.
+    pub fn cache_write_failure(&self) -> Option<&str> {
+        self.cache_write_failure.as_deref()
     }
 }
 
@@ -243,6 +248,7 @@ impl Executor {
             size: wasm.len(),
             origin,
             module,
+            cache_write_failure: None,
         };
 
         // A module is cached only after it passed validation and the ABI version check under
@@ -267,7 +273,7 @@ impl Executor {
         let module = Module::from_binary(&self.engine, wasm).map_err(|e| Error::Compile {
             reason: format!("{e:#}"),
         })?;
-        let loaded = job(module, Origin::Compiled);
+        let mut loaded = job(module, Origin::Compiled);
         let version = self.call_version(&loaded)?;
         if version != ABI_VERSION {
             return Err(Error::UnsupportedAbi {
@@ -275,9 +281,12 @@ impl Executor {
                 supported: ABI_VERSION,
             });
         }
+        // Best effort: failing the load made a referee with an unwritable cache decide nothing.
         if let Some(path) = &path {
-            cache::write(path, &loaded.module)?;
-            cache::prune(path, self.settings.cache_max_bytes);
+            match cache::write(path, &loaded.module) {
+                Ok(()) => cache::prune(path, self.settings.cache_max_bytes),
+                Err(error) => loaded.cache_write_failure = Some(error.to_string()),
+            }
         }
         self.remember(hash, &loaded.module);
         Ok(loaded)

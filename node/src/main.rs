@@ -196,9 +196,9 @@ struct RunArgs {
     checkpoint: Option<chain::Checkpoint>,
     /// Where the referee keeps the job modules it compiles (default `<base path>/referee-cache`).
     /// A worker or verifier of the same user on the same machine given the same directory
-    /// (`agora … --cache-dir`) shares the entries compiled with its settings. The node must be
-    /// able to write it (a module it cannot cache leaves its referee undecided), and whoever
-    /// can write it can run code in both processes.
+    /// (`agora … --cache-dir`) shares the entries compiled with its settings. Whoever can
+    /// write it can run code in both processes; a module the node cannot write there is
+    /// compiled again after each restart (a warning is logged).
     #[arg(long, value_name = "DIR")]
     module_cache_dir: Option<PathBuf>,
     /// Log filter, e.g. `info` or `agora_node=debug`.

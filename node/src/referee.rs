@@ -232,7 +232,17 @@ impl EngineReferee {
             tracing::error!(%error, "the NaN probe cannot rewrite a valid module; deciding nothing");
             Stop::Undecided(RefereeError::Failed)
         })?;
-        Ok(executor.load(&probed)?)
+        Ok(Self::load(executor, &probed)?)
+    }
+
+    /// `executor.load(wasm)`, reporting a compiled module the disk cache could not keep (the
+    /// load succeeds: the module is remembered in memory and compiled again after a restart).
+    fn load(executor: &Executor, wasm: &[u8]) -> Result<JobModule, EngineError> {
+        let module = executor.load(wasm)?;
+        if let Some(failure) = module.cache_write_failure() {
+            tracing::warn!(module = %module.hash(), %failure, "the referee's module cache cannot keep a compiled module");
+        }
+        Ok(module)
     }
 
     /// Whether the outcome of `request` may depend on the machine (see the module doc): runs
@@ -340,7 +350,7 @@ impl EngineReferee {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let fuel = request.fuel_limit;
         let executor = Self::executor(&mut executors, self.cache_dir.clone(), Probing::Plain)?;
-        let module = executor.load(&wasm)?;
+        let module = Self::load(&executor, &wasm)?;
         let probing = Self::executor(&mut executors, self.cache_dir.clone(), Probing::Probed)?;
         let probed = Self::load_probed(&probing, &wasm)?;
         if Self::machine_dependent(&probing, &probed, request, &dataset, state.as_deref())? {
@@ -443,7 +453,9 @@ impl EngineReferee {
                     return Err("no executor".to_owned());
                 };
                 match probing {
-                    Probing::Plain => executor.load(&wasm).map(|_| ()).map_err(|e| e.to_string()),
+                    Probing::Plain => Self::load(&executor, &wasm)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
                     Probing::Probed => Self::load_probed(&executor, &wasm)
                         .map(|_| ())
                         .map_err(|_| "not loaded in its probed form".to_owned()),

@@ -429,10 +429,9 @@ fn empty_runs_are_refused() {
 fn module_cache_memory_then_disk_then_recompile_after_corruption() {
     let (dir, settings) = disk_cache_settings();
     let first = Executor::new(settings.clone()).expect("executor");
-    assert_eq!(
-        first.load(&counter()).expect("loads").origin(),
-        Origin::Compiled
-    );
+    let compiled = first.load(&counter()).expect("loads");
+    assert_eq!(compiled.origin(), Origin::Compiled);
+    assert_eq!(compiled.cache_write_failure(), None);
     assert_eq!(
         first.load(&counter()).expect("loads").origin(),
         Origin::MemoryCache
@@ -464,6 +463,39 @@ fn module_cache_memory_then_disk_then_recompile_after_corruption() {
         Origin::Compiled
     );
     assert_eq!(record(&third).run.tree.root(), fresh_root);
+}
+
+/// A disk cache this process cannot write does not fail a load: the module compiled and passed
+/// every check, so it runs (and is remembered in memory), and the load says why it was not
+/// kept. Before, the failed write failed the load, and a node's referee decided nothing.
+#[test]
+fn a_cache_that_cannot_be_written_does_not_fail_the_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A file where the cache's parent directory should be: creating it fails, even for root.
+    let blocked = dir.path().join("not-a-directory");
+    std::fs::write(&blocked, b"").expect("file");
+    let executor = Executor::new(Settings {
+        cache_dir: Some(blocked.join("cache")),
+        ..Settings::default()
+    })
+    .expect("executor");
+    let loaded = executor
+        .load(&counter())
+        .expect("a cache that cannot be written is not a load failure");
+    assert_eq!(loaded.origin(), Origin::Compiled);
+    let failure = loaded
+        .cache_write_failure()
+        .expect("the failure is reported");
+    assert!(failure.contains("not-a-directory"), "{failure}");
+    assert_eq!(
+        executor.load(&counter()).expect("loads").origin(),
+        Origin::MemoryCache
+    );
+    let uncached = Executor::new(Settings::default()).expect("executor");
+    assert_eq!(
+        record(&executor).run.tree.root(),
+        record(&uncached).run.tree.root()
+    );
 }
 
 /// The counter with an unused global `n`: a module of its own (its own hash and cache entry)
