@@ -6,6 +6,7 @@
 //! | `agora_finalized_height` | gauge | number of the last finalized block |
 //! | `agora_txpool_size` | gauge | extrinsics in the transaction pool |
 //! | `agora_txpool_validated_total` | counter | extrinsics the runtime validated (signature, nonce, fees) for this node's pool, submitted or relayed |
+//! | `agora_txpool_admission_batch` | histogram | extrinsics clients submitted over RPC that were admitted together, per batch (`rpc::admission`) |
 //! | `agora_block_import_seconds` | histogram | time to execute a block and check its state root |
 //! | `agora_blobs_stored` | gauge | blobs held in this node's blob store |
 //! | `agora_blob_bytes` | gauge | bytes of the blobs held in this node's blob store |
@@ -31,6 +32,8 @@ pub struct Metrics {
     pub txpool_size: Gauge,
     /// `agora_txpool_validated` (`_total`): extrinsics validated for the pool.
     pub txpool_validated: Counter,
+    /// `agora_txpool_admission_batch`: submissions over RPC admitted as one batch.
+    pub txpool_admission_batch: Histogram,
     /// `agora_block_import_seconds`: execution and state root of a built or verified block.
     pub import_seconds: Histogram,
     /// `agora_blobs_stored`.
@@ -48,6 +51,8 @@ impl Metrics {
         let finalized_height = Gauge::default();
         let txpool_size = Gauge::default();
         let txpool_validated = Counter::default();
+        // 1 … 1,024 (the admission's largest batch).
+        let txpool_admission_batch = Histogram::new(exponential_buckets(1.0, 2.0, 11));
         // 1 ms … ~16 s.
         let import_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 15));
         let blobs_stored = Gauge::default();
@@ -73,6 +78,11 @@ impl Metrics {
             txpool_validated.clone(),
         );
         registry.register(
+            "txpool_admission_batch",
+            "Extrinsics submitted over RPC that were admitted as one batch",
+            txpool_admission_batch.clone(),
+        );
+        registry.register(
             "block_import_seconds",
             "Time to execute a block and check its state root",
             import_seconds.clone(),
@@ -92,6 +102,7 @@ impl Metrics {
             finalized_height,
             txpool_size,
             txpool_validated,
+            txpool_admission_batch,
             import_seconds,
             blobs_stored,
             blob_bytes,

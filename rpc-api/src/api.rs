@@ -179,7 +179,7 @@ pub trait PaymentApi {
 pub trait AuthorApi {
     /// `author_submitExtrinsic`: puts the SCALE-encoded extrinsic in the pool; its hash.
     #[method(name = "submitExtrinsic")]
-    fn submit_extrinsic(&self, extrinsic: Hex) -> Result<Hash, Error>;
+    async fn submit_extrinsic(&self, extrinsic: Hex) -> Result<Hash, Error>;
 
     /// `author_validatorKeys`: the public keys of this node's validator key, or `null` for a
     /// node without one. What Substrate's `author_rotateKeys` answers, without making keys:

@@ -87,7 +87,7 @@ use agora_primitives::smt::SmtError;
 use agora_primitives::storage::RawEvent;
 use agora_primitives::{AccountId, Hash, Nonce};
 use agora_runtime::block::{Block, Header};
-use agora_runtime::executive::BlockError;
+use agora_runtime::executive::{BlockError, TransactionError};
 use agora_runtime::extrinsic::ExtrinsicSigner;
 use agora_runtime::genesis::ChainSpec;
 use pallet_staking::beacon::BeaconSigner;
@@ -366,6 +366,14 @@ pub struct Chain {
 /// The runtime rebuilds the same bytes to check equivocation evidence.
 pub fn consensus_namespace(chain_id: &str, genesis_hash: &Hash) -> Vec<u8> {
     pallet_staking::equivocation::consensus_namespace(chain_id.as_bytes(), genesis_hash)
+}
+
+/// A batch's validation gave fewer verdicts than it had extrinsics: a bug, refused rather
+/// than admitted unchecked.
+fn no_verdict() -> PoolError {
+    PoolError::Invalid(TransactionError::Extrinsic(
+        agora_runtime::extrinsic::ExtrinsicError::Malformed("no verdict".to_owned()),
+    ))
 }
 
 impl Chain {
@@ -657,41 +665,12 @@ impl Chain {
     }
 
     /// Validates and pools an extrinsic submitted to this node against the finalized state,
-    /// and queues it for relay to the other nodes ([`Chain::relay_queue`]).
-    ///
-    /// Decoding and the runtime's checks (the signature's above all) run outside the chain's
-    /// lock, as a relayed batch's do ([`Chain::submit_relayed_batch`]): a client resending an
-    /// extrinsic with a bad signature costs one verification on its own RPC thread, never a
-    /// hold on the lock that block production and import need (found in review, 2026-12-04).
+    /// and queues it for relay to the other nodes ([`Chain::relay_queue`]): a batch of one of
+    /// [`Chain::submit_batch`]. The RPC server batches its clients' submissions instead
+    /// (`rpc::admission`).
     pub fn submit(&self, bytes: &[u8]) -> Result<Hash, PoolError> {
-        use agora_runtime::executive::{validate_transaction, TransactionError};
-        use agora_runtime::extrinsic::{hash_of, Extrinsic};
-        let xt = Extrinsic::decode_bounded(bytes).map_err(TransactionError::from)?;
-        let hash = hash_of(bytes);
-        let view = self.finalized_view();
-        let head = {
-            let state = self.lock();
-            if state.pool.contains(&hash) {
-                return Err(PoolError::AlreadyImported(hash));
-            }
-            state.finalized_hash
-        };
-        self.inner.metrics.txpool_validated.inc();
-        let valid = validate_transaction(&view, &self.inner.genesis_hash, head, &xt, bytes.len())?;
-        let required = (xt.signer, xt.call.blobs_required());
-        let hash = {
-            let mut state = self.lock();
-            let result = state
-                .pool
-                .admit(&view, hash, xt, bytes.len(), valid, Origin::Local);
-            set_count(&self.inner.metrics.txpool_size, state.pool.len());
-            self.report_dropped(&mut state);
-            result?
-        };
-        // No subscriber (no network yet, or a tool's chain) is not an error.
-        let _ = self.inner.submitted.send(bytes.to_vec());
-        self.prefetch_blobs([required]);
-        Ok(hash)
+        let mut verdicts = self.submit_batch(&[bytes.to_vec()], Origin::Local);
+        verdicts.pop().unwrap_or_else(|| Err(no_verdict()))
     }
 
     /// Extrinsics submitted to this node from now on, for relay to peers.
@@ -699,12 +678,22 @@ impl Chain {
         self.inner.submitted.subscribe()
     }
 
-    /// Validates and pools a batch of extrinsics a peer relayed, in order, each with the
-    /// verdict [`Chain::submit`] would give it: decoding and the runtime's checks,
-    /// signatures in parallel batches, run outside the chain's lock. They are not relayed
-    /// again (the submitting node sends them to every peer itself).
+    /// Validates and pools a batch of extrinsics a peer relayed: [`Chain::submit_batch`] of
+    /// [`Origin::Peer`]. They are not relayed again (the submitting node sends them to every
+    /// peer itself).
     pub fn submit_relayed_batch(&self, batch: &[Vec<u8>]) -> Vec<Result<Hash, PoolError>> {
-        use agora_runtime::executive::{validate_transactions, TransactionError};
+        self.submit_batch(batch, Origin::Peer)
+    }
+
+    /// Validates and pools a batch of extrinsics, in order, each with the verdict it would
+    /// get alone: decoding and the runtime's checks run outside the chain's lock (a client
+    /// resending an extrinsic with a bad signature never holds the lock that block production
+    /// and import need), the signatures verified in batches on all cores. An extrinsic
+    /// already pooled, or repeated in the batch, is answered as known without being validated
+    /// again. Those of [`Origin::Local`] that are admitted are queued for relay to the other
+    /// nodes ([`Chain::relay_queue`]), in order.
+    pub fn submit_batch(&self, batch: &[Vec<u8>], origin: Origin) -> Vec<Result<Hash, PoolError>> {
+        use agora_runtime::executive::validate_transactions;
         use agora_runtime::extrinsic::Extrinsic;
         let view = self.finalized_view();
         let hashes: Vec<Hash> = batch
@@ -713,15 +702,27 @@ impl Chain {
             .collect();
         // Before any signature is checked, under one short lock: an extrinsic already pooled,
         // or repeated in the batch, is not validated again (a client's extrinsic sent to k
-        // nodes reaches every validator k times).
-        let (head, known) = {
+        // nodes reaches every validator k times). A repeat gets its first copy's verdict below.
+        let (head, known, first_copy) = {
             let state = self.lock();
-            let mut seen = std::collections::BTreeSet::new();
+            let mut seen = std::collections::BTreeMap::new();
+            let first_copy: Vec<Option<usize>> = hashes
+                .iter()
+                .enumerate()
+                .map(|(at, hash)| match seen.entry(*hash) {
+                    std::collections::btree_map::Entry::Occupied(first) => Some(*first.get()),
+                    std::collections::btree_map::Entry::Vacant(slot) => {
+                        slot.insert(at);
+                        None
+                    }
+                })
+                .collect();
             let known: Vec<bool> = hashes
                 .iter()
-                .map(|hash| state.pool.contains(hash) || !seen.insert(*hash))
+                .zip(&first_copy)
+                .map(|(hash, first)| first.is_some() || state.pool.contains(hash))
                 .collect();
-            (state.finalized_hash, known)
+            (state.finalized_hash, known, first_copy)
         };
         let decoded: Vec<Result<Extrinsic, PoolError>> = batch
             .iter()
@@ -755,28 +756,36 @@ impl Chain {
             })
             .collect();
         let mut state = self.lock();
-        let results: Vec<Result<Hash, PoolError>> = decoded
+        let mut results: Vec<Result<Hash, PoolError>> = decoded
             .into_iter()
             .zip(batch)
             .zip(hashes)
             .map(|((xt, bytes), hash)| {
                 let xt = xt?;
-                let valid =
-                    verdicts
-                        .next()
-                        .ok_or(PoolError::Invalid(TransactionError::Extrinsic(
-                            agora_runtime::extrinsic::ExtrinsicError::Malformed(
-                                "no verdict".to_owned(),
-                            ),
-                        )))??;
+                let valid = verdicts.next().ok_or_else(no_verdict)??;
                 state
                     .pool
-                    .admit(&view, hash, xt, bytes.len(), valid, Origin::Peer)
+                    .admit(&view, hash, xt, bytes.len(), valid, origin)
             })
             .collect();
         set_count(&self.inner.metrics.txpool_size, state.pool.len());
         self.report_dropped(&mut state);
         drop(state);
+        // A repeat is known if its first copy was admitted, and refused as it was if not (a
+        // repeat of a refused extrinsic is not in the pool: "already imported" would be false).
+        for (at, first) in first_copy.into_iter().enumerate() {
+            if let Some(verdict) = first.and_then(|first| results.get(first).cloned()) {
+                results[at] = verdict.and_then(|hash| Err(PoolError::AlreadyImported(hash)));
+            }
+        }
+        if origin == Origin::Local {
+            for (result, bytes) in results.iter().zip(batch) {
+                if result.is_ok() {
+                    // No subscriber (no network yet, or a tool's chain) is not an error.
+                    let _ = self.inner.submitted.send(bytes.clone());
+                }
+            }
+        }
         self.prefetch_blobs(
             results
                 .iter()

@@ -11,6 +11,7 @@
 //! threads; scans (`state_getKeysPaged`, the `agora_*` views that walk maps, …) run on blocking
 //! threads too, [`MAX_SCANS`] at a time and one per client (`limits`).
 
+mod admission;
 mod dashboard;
 mod limits;
 mod serve;
@@ -18,6 +19,7 @@ mod sever;
 mod substrate;
 mod views;
 
+pub use admission::{MAX_BATCH as MAX_ADMISSION_BATCH, QUEUE as ADMISSION_QUEUE};
 pub use dashboard::{Dashboard, DashboardLayer};
 pub use views::{FinalityWatch, MAX_VIEW_ENTRIES};
 
@@ -65,6 +67,8 @@ struct Rpc {
     transfers: Arc<Semaphore>,
     /// When this node saw blocks finalized, for `agora_chain`.
     finality: Arc<FinalityWatch>,
+    /// Clients' extrinsics, admitted in batches.
+    admission: admission::Admission,
 }
 
 fn pool_error(e: PoolError) -> Error {
@@ -501,10 +505,11 @@ impl StateApiServer for Rpc {
     }
 }
 
+#[async_trait]
 impl AuthorApiServer for Rpc {
-    fn submit_extrinsic(&self, extrinsic: Hex) -> Result<Hash, Error> {
+    async fn submit_extrinsic(&self, extrinsic: Hex) -> Result<Hash, Error> {
         let bytes = bad_extrinsic(&extrinsic)?;
-        self.chain.submit(&bytes).map_err(pool_error)
+        self.admission.submit(bytes).await
     }
 
     fn validator_keys(&self) -> Result<Option<ValidatorKeys>, Error> {
@@ -526,7 +531,7 @@ impl AuthorWatchApiServer for Rpc {
         pending: PendingSubscriptionSink,
         extrinsic: Hex,
     ) -> SubscriptionResult {
-        watch_extrinsic(pending, &self.chain, &extrinsic).await
+        watch_extrinsic(pending, &self.chain, &self.admission, &extrinsic).await
     }
 }
 
@@ -605,20 +610,29 @@ impl RpcApiServer for Methods {
 }
 
 /// Builds the RPC module: every trait of [`agora_rpc_api`], served by one [`Chain`] and
-/// [`BlobStore`].
+/// [`BlobStore`], and starts its admission thread (`admission`).
 pub fn module(
     chain: Chain,
     blobs: Arc<BlobStore>,
     fetcher: Option<BlobFetcher>,
-) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
+) -> std::io::Result<RpcModule<()>> {
     let rpc = Rpc {
         finality: FinalityWatch::start(&chain),
+        admission: admission::Admission::start(chain.clone())?,
         chain,
         blobs,
         fetcher,
         transfers: Arc::new(Semaphore::new(MAX_BLOB_TRANSFERS)),
     };
     let mut module = RpcModule::new(());
+    merge_all(&mut module, rpc).map_err(std::io::Error::other)?;
+    Ok(module)
+}
+
+fn merge_all(
+    module: &mut RpcModule<()>,
+    rpc: Rpc,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
     module.merge(SystemApiServer::into_rpc(rpc.clone()))?;
     module.merge(ChainApiServer::into_rpc(rpc.clone()))?;
     module.merge(ChainHeadsApiServer::into_rpc(rpc.clone()))?;
@@ -634,7 +648,7 @@ pub fn module(
     names.push(method::RPC_METHODS.to_owned());
     names.sort();
     module.merge(Methods(names).into_rpc())?;
-    Ok(module)
+    Ok(())
 }
 
 fn message<T: serde::Serialize>(item: &T) -> Result<SubscriptionMessage, serde_json::Error> {
@@ -678,6 +692,7 @@ async fn follow_heads(
 async fn watch_extrinsic(
     pending: PendingSubscriptionSink,
     chain: &Chain,
+    admission: &admission::Admission,
     extrinsic: &Hex,
 ) -> SubscriptionResult {
     let bytes = match bad_extrinsic(extrinsic) {
@@ -689,10 +704,10 @@ async fn watch_extrinsic(
     };
     // Subscribe before submitting, so the finalization cannot slip past unseen.
     let mut events = chain.subscribe();
-    let hash = match chain.submit(&bytes) {
+    let hash = match admission.submit(bytes).await {
         Ok(hash) => hash,
         Err(e) => {
-            pending.reject(pool_error(e)).await;
+            pending.reject(e).await;
             return Ok(());
         }
     };
@@ -737,6 +752,6 @@ pub async fn start(
             stored: held.has(hash),
         })
     });
-    let module = module(chain, blobs, fetcher).map_err(std::io::Error::other)?;
+    let module = module(chain, blobs, fetcher)?;
     serve::start(module.into(), addr, dashboard, registry).await
 }

@@ -217,6 +217,55 @@ fn known_and_repeated_relayed_extrinsics_are_not_validated_again() {
     assert_eq!(chain.pool_len(), 2);
 }
 
+/// A repeat in one batch gets its first copy's verdict: refused as the first was refused, and
+/// "already imported" only when the first was admitted. Before, every repeat was answered
+/// "already imported", also when the first copy was refused and nothing was pooled.
+#[test]
+fn a_repeat_in_a_batch_gets_its_first_copys_verdict() {
+    use agora_node::txpool::PoolError;
+    use agora_runtime::executive::{immortal_extra, TransactionError};
+    use agora_runtime::extrinsic::{Extrinsic, ExtrinsicError};
+    use parity_scale_codec::{Compact, Encode};
+    use sp_core::Pair;
+    let dir = tempfile::tempdir().unwrap();
+    let chain = open_chain(dir.path());
+    let genesis = chain.genesis_hash();
+    let alice = sp_core::sr25519::Pair::from_string("//Alice", None).unwrap();
+    let transfer = |value: u128| {
+        agora_runtime::RuntimeCall::Balances(pallet_balances::Call::TransferKeepAlive {
+            dest: agora_runtime::genesis::dev_account("Bob"),
+            value: Compact(value),
+        })
+    };
+    let good = Extrinsic::sign(
+        &alice,
+        transfer(1_000_000),
+        immortal_extra(0, 0),
+        &genesis,
+        &genesis,
+    );
+    let mut forged = good.clone();
+    forged.call = transfer(999_000_000);
+    let (good, forged) = (good.encode(), forged.encode());
+    let batch = vec![forged.clone(), forged, good.clone(), good];
+    let results = chain.submit_relayed_batch(&batch);
+    for at in [0, 1] {
+        assert!(
+            matches!(
+                &results[at],
+                Err(PoolError::Invalid(TransactionError::Extrinsic(
+                    ExtrinsicError::BadSignature { .. }
+                )))
+            ),
+            "copy {at} of the forgery: {:?}",
+            results[at]
+        );
+    }
+    assert!(results[2].is_ok(), "{:?}", results[2]);
+    assert!(matches!(results[3], Err(PoolError::AlreadyImported(_))));
+    assert_eq!(chain.pool_len(), 1);
+}
+
 /// An extrinsic the block builder finds invalid (here its fee, once the same signer's
 /// `transfer_all` just before it emptied the account) is dropped together with every later
 /// nonce of its signer. Before, only it was dropped: the later ones stayed ready for ever (each

@@ -195,8 +195,9 @@ impl StateApiServer for Mock {
     }
 }
 
+#[async_trait]
 impl AuthorApiServer for Mock {
-    fn submit_extrinsic(&self, extrinsic: Hex) -> Result<Hash, Error> {
+    async fn submit_extrinsic(&self, extrinsic: Hex) -> Result<Hash, Error> {
         let bytes = extrinsic
             .decode()
             .map_err(|e| Error::new(ErrorCode::BadExtrinsic, e.to_string()))?;
